@@ -1,0 +1,328 @@
+"""Typed tree → a Python function, built as `ast` nodes and compiled once.
+
+The fast path. Every generated node carries the expression's position in its file, so even an
+escaped traceback points into the program. The function runs with no builtins, in a namespace of
+its own that is never written after compilation (safe to share between threads), and reads only
+what the language defines: context values by key, helpers from `values` and `functions`. User
+identifiers never become Python names or attributes: loop variables are renamed `v_<name>`,
+attributes are dictionary keys, literals are constants.
+
+The checker's nullability facts let plain operators stand where no null can occur; elsewhere
+the code tests for null exactly as the interpreter does. Aggregates become explicit loops
+(faster than `any(<generator>)`), one helper function each.
+"""
+
+from __future__ import annotations
+
+import ast as py
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.dsl import ast, values
+from rules_engine.dsl import types as t
+from rules_engine.dsl.functions import FUNCTIONS
+from rules_engine.source import Origin
+
+_NATIVE_CONSTANT = (int, str, bool, type(None))
+_COMPARE = {
+    "==": py.Eq,
+    "!=": py.NotEq,
+    "<": py.Lt,
+    "<=": py.LtE,
+    ">": py.Gt,
+    ">=": py.GtE,
+    "in": py.In,
+    "not in": py.NotIn,
+}
+_ARITHMETIC = {"+": py.Add, "-": py.Sub, "*": py.Mult}
+_TEMPORAL_NATIVE = {"year", "month", "day", "hour", "minute"}
+ENTRY = "_evaluate"
+
+
+def compile_expression(
+    typed: ast.Expr, origin: Origin, constants: dict[str, Any] | None = None
+) -> tuple[Callable[[Any], Any], py.Module]:
+    """Compile a checked tree; return the function `f(context) -> value` and its Python module."""
+    generator = _Generator(origin, constants or {})
+    body = generator.expr(typed, {})
+    function = generator.function(ENTRY, ["ctx"], [py.Return(body)], typed)
+    module = py.Module(body=[*generator.helpers, function], type_ignores=[])
+    py.fix_missing_locations(module)
+    code = compile(module, origin.file.name, "exec")
+    namespace: dict[str, Any] = {"__builtins__": {}, **generator.globals}
+    exec(code, namespace)
+    return namespace[ENTRY], module
+
+
+class _Generator:
+    def __init__(self, origin: Origin, constants: dict[str, Any]) -> None:
+        self.origin = origin
+        self.constants = constants
+        self.globals: dict[str, Any] = {
+            "_div": values.divide,
+            "_mod": values.modulo,
+            "_ta": values.temporal_attribute,
+            "_WD": values.WEEKDAYS,
+        }
+        self.helpers: list[py.stmt] = []
+        self._temps = 0
+        self._globals_by_id: dict[tuple[type, Any], str] = {}
+
+    # -- positions ---------------------------------------------------------------------------
+    def at(self, node: py.AST, source: ast.Expr) -> Any:
+        """Stamp a generated node with the file position of the expression it comes from."""
+        span = self.origin.span(*source.span)
+        file = span.file
+        line, column = span.line, span.column
+        end_line, end_column = span.end_line, span.end_column
+        node.lineno, node.end_lineno = line, end_line  # type: ignore[attr-defined]
+        node.col_offset = len(file.line_text(line)[: column - 1].encode())  # type: ignore[attr-defined]
+        node.end_col_offset = len(file.line_text(end_line)[: end_column - 1].encode())  # type: ignore[attr-defined]
+        for child in py.walk(node):
+            if "lineno" in child._attributes and not hasattr(child, "lineno"):
+                py.copy_location(child, node)
+        return node
+
+    # -- names -------------------------------------------------------------------------------
+    def temp(self) -> str:
+        self._temps += 1
+        return f"_t{self._temps}"
+
+    def const(self, value: Any) -> py.expr:
+        if type(value) in _NATIVE_CONSTANT:
+            return py.Constant(value)
+        key = (type(value), value if not isinstance(value, tuple | frozenset) else repr(value))
+        name = self._globals_by_id.get(key)
+        if name is None:
+            name = f"_k{len(self._globals_by_id)}"
+            self._globals_by_id[key] = name
+            self.globals[name] = value
+        return py.Name(name, py.Load())
+
+    def helper(self, name: str, obj: Any) -> py.expr:
+        self.globals.setdefault(name, obj)
+        return py.Name(name, py.Load())
+
+    def function(self, name: str, params: list[str], body: list[py.stmt], source: ast.Expr) -> py.FunctionDef:
+        args = py.arguments(
+            posonlyargs=[], args=[py.arg(p) for p in params], kwonlyargs=[], kw_defaults=[], defaults=[]
+        )
+        node = py.FunctionDef(
+            name=name, args=args, body=body, decorator_list=[], returns=None
+        )
+        return self.at(node, source)  # type: ignore[no-any-return]
+
+    # -- expressions -------------------------------------------------------------------------
+    def expr(self, node: ast.Expr, scope: dict[str, str]) -> py.expr:
+        method: Callable[[Any, dict[str, str]], py.expr] = getattr(self, f"expr_{type(node).__name__}")
+        return self.at(method(node, scope), node)  # type: ignore[no-any-return]
+
+    def expr_Literal(self, node: ast.Literal, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        return self.const(node.value)
+
+    def expr_ListExpr(self, node: ast.ListExpr, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        if all(isinstance(item, ast.Literal) for item in node.items):
+            return self.const(tuple(item.value for item in node.items))  # type: ignore[union-attr]
+        return py.Tuple([self.expr(item, scope) for item in node.items], py.Load())
+
+    def expr_Name(self, node: ast.Name, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        if node.id in scope:
+            return py.Name(scope[node.id], py.Load())
+        if node.id in self.constants:
+            return self.const(self.constants[node.id])
+        return py.Subscript(py.Name("ctx", py.Load()), py.Constant(node.id), py.Load())
+
+    def expr_Attribute(self, node: ast.Attribute, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        base_type = node.value.type
+        assert base_type is not None
+        base = self.expr(node.value, scope)
+        if base_type.kind is t.Kind.RECORD:
+            if not base_type.nullable:
+                return py.Subscript(base, py.Constant(node.attr), py.Load())
+            temp = self.temp()
+            return _if_none(_walrus(temp, base), py.Subscript(_load(temp), py.Constant(node.attr), py.Load()))
+        if base_type.nullable or base_type.kind is t.Kind.DURATION:
+            return py.Call(self.helper("_ta", values.temporal_attribute), [base, py.Constant(node.attr)], [])
+        if node.attr in _TEMPORAL_NATIVE:
+            return py.Attribute(base, node.attr, py.Load())
+        if node.attr == "weekday":
+            return py.Subscript(_load("_WD"), _method(base, "weekday"), py.Load())
+        return _method(base, node.attr)  # date(), time()
+
+    def expr_Not(self, node: ast.Not, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        return py.UnaryOp(py.Not(), self.expr(node.operand, scope))
+
+    def expr_BoolOp(self, node: ast.BoolOp, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        op = py.And() if node.op == "and" else py.Or()
+        combined = py.BoolOp(op, [self.expr(node.left, scope), self.expr(node.right, scope)])
+        if _nullable(node.left) or _nullable(node.right):
+            # `None and x` is None in Python; the language's `and`/`or` always give true/false.
+            return py.Compare(combined, [py.Is()], [py.Constant(True)])
+        return combined
+
+    def expr_Neg(self, node: ast.Neg, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        operand = self.expr(node.operand, scope)
+        if not _nullable(node.operand):
+            return py.UnaryOp(py.USub(), operand)
+        temp = self.temp()
+        return _if_none(_walrus(temp, operand), py.UnaryOp(py.USub(), _load(temp)))
+
+    def expr_Compare(self, node: ast.Compare, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        left = self.expr(node.left, scope)
+        right_type = node.right.type
+        assert right_type is not None
+        if (
+            node.op in ("in", "not in")
+            and isinstance(node.right, ast.ListExpr)
+            and all(isinstance(item, ast.Literal) for item in node.right.items)
+        ):
+            right: py.expr = self.at(
+                self.const(frozenset(item.value for item in node.right.items)),  # type: ignore[union-attr]
+                node.right,
+            )
+        else:
+            right = self.expr(node.right, scope)
+        op = node.op
+        guards: list[py.expr] = []
+        if op in ("in", "not in"):
+            if right_type.nullable:
+                right, guard = self._guard(right)
+                guards.append(guard)
+            if right_type.kind is t.Kind.TEXT and _nullable(node.left):
+                left, guard = self._guard(left)
+                guards.insert(0, guard)
+            if not guards:
+                return py.Compare(left, [_COMPARE[op]()], [right])
+            found = py.BoolOp(py.And(), [*guards, py.Compare(left, [py.In()], [right])])
+            return found if op == "in" else py.UnaryOp(py.Not(), found)
+        if op not in ("==", "!="):
+            if _nullable(node.left):
+                left, guard = self._guard(left)
+                guards.append(guard)
+            if _nullable(node.right):
+                right, guard = self._guard(right)
+                guards.append(guard)
+        comparison = py.Compare(left, [_COMPARE[op]()], [right])
+        return py.BoolOp(py.And(), [*guards, comparison]) if guards else comparison
+
+    def _guard(self, value: py.expr) -> tuple[py.expr, py.expr]:
+        """(name to use, `(name := value) is not None`), to test a value for null once."""
+        temp = self.temp()
+        return _load(temp), py.Compare(_walrus(temp, value), [py.IsNot()], [py.Constant(None)])
+
+    def expr_Binary(self, node: ast.Binary, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        left, right = self.expr(node.left, scope), self.expr(node.right, scope)
+        if node.op == "/":
+            return py.Call(_load("_div"), [left, right], [])
+        if node.op == "%":
+            return py.Call(_load("_mod"), [left, right], [])
+        op = _ARITHMETIC[node.op]()
+        if not _nullable(node.left) and not _nullable(node.right):
+            return py.BinOp(left, op, right)
+        a, b = self.temp(), self.temp()
+        is_null = py.BoolOp(
+            py.Or(),
+            [
+                py.Compare(_walrus(a, left), [py.Is()], [py.Constant(None)]),
+                py.Compare(_walrus(b, right), [py.Is()], [py.Constant(None)]),
+            ],
+        )
+        return py.IfExp(is_null, py.Constant(None), py.BinOp(_load(a), op, _load(b)))
+
+    def expr_Call(self, node: ast.Call, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        function = FUNCTIONS[node.func]
+        if node.func in ("date", "time", "datetime") and isinstance(node.args[0], ast.Literal):
+            return self.const(function.impl(node.args[0].value))  # folded: checked valid already
+        args = [self.expr(arg, scope) for arg in node.args]
+        return py.Call(self.helper(f"_f_{node.func}", function.impl), args, [])
+
+    def expr_Comprehension(self, node: ast.Comprehension, scope: dict[str, str]) -> py.expr:  # noqa: N802
+        name = f"_q{len(self.helpers) + 1}"
+        self.helpers.append(py.Constant(None))  # type: ignore[arg-type]  # reserve the slot, in nesting order
+        slot = len(self.helpers) - 1
+        outer = list(scope.values())
+        var = f"v_{node.var}"
+        inner = {**scope, node.var: var}
+        element = self.expr(node.element, inner)
+        element_nullable = _nullable(node.element)
+        func = node.func
+        start: dict[str, py.expr] = {
+            "any": py.Constant(False),
+            "all": py.Constant(True),
+            "count": py.Constant(0),
+            "sum": py.Constant(0),
+            "min": py.Constant(None),
+            "max": py.Constant(None),
+        }
+        body: list[py.stmt]
+        if func == "any":
+            body = [py.If(element, [py.Return(py.Constant(True))], [])]
+        elif func == "all":
+            body = [py.If(py.UnaryOp(py.Not(), element), [py.Return(py.Constant(False))], [])]
+        elif func == "count":
+            body = [py.If(element, [py.AugAssign(_store("_acc"), py.Add(), py.Constant(1))], [])]
+        elif func == "sum" and not element_nullable:
+            body = [py.AugAssign(_store("_acc"), py.Add(), element)]
+        elif func == "sum":
+            body = [
+                py.Assign([_store("_v")], element),
+                py.If(
+                    py.Compare(_load("_v"), [py.IsNot()], [py.Constant(None)]),
+                    [py.AugAssign(_store("_acc"), py.Add(), _load("_v"))],
+                    [],
+                ),
+            ]
+        else:
+            better = py.Compare(_load("_v"), [py.Lt() if func == "min" else py.Gt()], [_load("_acc")])
+            test = py.BoolOp(py.Or(), [py.Compare(_load("_acc"), [py.Is()], [py.Constant(None)]), better])
+            if element_nullable:
+                test = py.BoolOp(py.And(), [py.Compare(_load("_v"), [py.IsNot()], [py.Constant(None)]), test])
+            body = [
+                py.Assign([_store("_v")], element),
+                py.If(test, [py.Assign([_store("_acc")], _load("_v"))], []),
+            ]
+        if node.condition is not None:
+            body = [py.If(self.expr(node.condition, inner), body, [])]
+        loop = py.For(_store(var), _load("_it"), body, [])
+        finish = py.Return(start[func] if func in ("any", "all") else _load("_acc"))
+        statements: list[py.stmt] = []
+        if _nullable(node.iterable):
+            statements.append(
+                py.If(py.Compare(_load("_it"), [py.Is()], [py.Constant(None)]), [py.Return(start[func])], [])
+            )
+        if func not in ("any", "all"):
+            statements.append(py.Assign([_store("_acc")], start[func]))
+        statements += [loop, finish]
+        self.helpers[slot] = self.function(name, ["ctx", *outer, "_it"], statements, node)
+        iterable = self.expr(node.iterable, scope)
+        return py.Call(_load(name), [_load("ctx"), *(_load(v) for v in outer), iterable], [])
+
+
+def _nullable(node: ast.Expr) -> bool:
+    return node.type is None or node.type.nullable
+
+
+def _load(name: str) -> py.Name:
+    return py.Name(name, py.Load())
+
+
+def _store(name: str) -> py.Name:
+    return py.Name(name, py.Store())
+
+
+def _walrus(name: str, value: py.expr) -> py.NamedExpr:
+    return py.NamedExpr(_store(name), value)
+
+
+def _if_none(test_value: py.expr, otherwise: py.expr) -> py.IfExp:
+    return py.IfExp(py.Compare(test_value, [py.Is()], [py.Constant(None)]), py.Constant(None), otherwise)
+
+
+def _method(value: py.expr, name: str) -> py.Call:
+    return py.Call(py.Attribute(value, name, py.Load()), [], [])
+
+
+def is_exact_constant(value: Any) -> bool:
+    return isinstance(value, int | str | bool | Decimal | dt.date | dt.time | dt.timedelta) or value is None

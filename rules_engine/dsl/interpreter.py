@@ -1,0 +1,187 @@
+"""The reference interpreter: walks a typed tree, applying the language's rules literally.
+
+It is the explain path — with `record=True` it keeps every sub-expression's value in a `Trace` —
+and the oracle the compiler is tested against. It ignores the checker's nullability facts and
+tests for null everywhere, so a wrong inference in the compiler shows up as a disagreement.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules_engine.dsl import ast, values
+from rules_engine.dsl.functions import FUNCTIONS
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": values.divide,
+    "%": values.modulo,
+}
+MAX_TRACED_ITERATIONS = 20
+
+
+@dataclass
+class Trace:
+    """One evaluated sub-expression: its source span, its value, and its parts' traces.
+
+    `note` says what a child stands for when that is not obvious (`item 2 of 5`, `skipped`).
+    """
+
+    node: ast.Expr
+    value: Any = None
+    children: list[Trace] = field(default_factory=list)
+    note: str | None = None
+
+    def walk(self) -> list[Trace]:
+        out, stack = [], [self]
+        while stack:
+            trace = stack.pop()
+            out.append(trace)
+            stack.extend(reversed(trace.children))
+        return out
+
+
+def truth(value: Any) -> bool:
+    """The truth value of a condition: null (and anything but `true`) counts as false."""
+    return value is True
+
+
+def interpret(expr: ast.Expr, context: Mapping[str, Any], constants: Mapping[str, Any] | None = None) -> Any:
+    """Evaluate a checked expression on a normalized context."""
+    return _Interpreter(context, constants or {}, None).eval(expr, {})
+
+
+def explain(expr: ast.Expr, context: Mapping[str, Any], constants: Mapping[str, Any] | None = None) -> Trace:
+    """Evaluate and keep every sub-expression's value."""
+    root = Trace(expr)
+    root.value = _Interpreter(context, constants or {}, root).eval(expr, {})
+    return root.children[0] if root.children else root
+
+
+class _Interpreter:
+    def __init__(self, context: Mapping[str, Any], constants: Mapping[str, Any], trace: Trace | None) -> None:
+        self.context = context
+        self.constants = constants
+        self.trace = trace
+
+    def eval(self, node: ast.Expr, scope: Mapping[str, Any], note: str | None = None) -> Any:
+        parent = self.trace
+        if parent is None:
+            return self._eval(node, scope)
+        mine = Trace(node, note=note)
+        parent.children.append(mine)
+        self.trace = mine
+        try:
+            mine.value = self._eval(node, scope)
+        finally:
+            self.trace = parent
+        return mine.value
+
+    def skipped(self, node: ast.Expr) -> None:
+        if self.trace is not None:
+            self.trace.children.append(Trace(node, note="not evaluated"))
+
+    def _eval(self, node: ast.Expr, scope: Mapping[str, Any]) -> Any:
+        match node:
+            case ast.Literal(value=value):
+                return value
+            case ast.ListExpr(items=items):
+                return tuple(self.eval(item, scope) for item in items)
+            case ast.Name(id=name):
+                if name in scope:
+                    return scope[name]
+                if name in self.constants:
+                    return self.constants[name]
+                return self.context.get(name)
+            case ast.Attribute(value=value_node, attr=attr):
+                value = self.eval(value_node, scope)
+                if value is None:
+                    return None
+                if isinstance(value, Mapping):
+                    return value.get(attr)
+                return values.temporal_attribute(value, attr)
+            case ast.Not(operand=operand):
+                return not truth(self.eval(operand, scope))
+            case ast.BoolOp(op=op, left=left, right=right):
+                first = truth(self.eval(left, scope))
+                if first is (op == "or"):
+                    self.skipped(right)
+                    return first
+                return truth(self.eval(right, scope))
+            case ast.Neg(operand=operand):
+                value = self.eval(operand, scope)
+                return None if value is None else -value
+            case ast.Compare(op=op, left=left, right=right):
+                return self.compare(op, self.eval(left, scope), self.eval(right, scope))
+            case ast.Binary(op=op, left=left, right=right):
+                a, b = self.eval(left, scope), self.eval(right, scope)
+                if a is None or b is None:
+                    return None
+                return _ARITHMETIC[op](a, b)
+            case ast.Call(func=func, args=args):
+                return FUNCTIONS[func].impl(*(self.eval(arg, scope) for arg in args))
+            case ast.Comprehension():
+                return self.aggregate(node, scope)
+        raise AssertionError(node)
+
+    @staticmethod
+    def compare(op: str, a: Any, b: Any) -> bool:
+        if op == "==":
+            return bool(a == b)
+        if op == "!=":
+            return bool(a != b)
+        if op in ("in", "not in"):
+            if b is None or (isinstance(b, str) and a is None):
+                found = False
+            else:
+                found = any(a == candidate for candidate in b) if isinstance(b, tuple) else a in b
+            return found if op == "in" else not found
+        if a is None or b is None:
+            return False
+        return _ORDER[op](a, b)
+
+    def aggregate(self, node: ast.Comprehension, scope: Mapping[str, Any]) -> Any:
+        collection = self.eval(node.iterable, scope) or ()
+        func = node.func
+        count, total, best = 0, 0, None
+        for index, element in enumerate(collection):
+            inner = {**scope, node.var: element}
+            note = f"{node.var} {index + 1} of {len(collection)}"
+            tracing = self.trace is not None and index < MAX_TRACED_ITERATIONS
+            saved = self.trace
+            if not tracing:
+                self.trace = None
+            try:
+                if node.condition is not None and not truth(
+                    self.eval(node.condition, inner, note=f"{note}: filter")
+                ):
+                    continue
+                value = self.eval(node.element, inner, note=note)
+            finally:
+                self.trace = saved
+            if func == "any" and truth(value):
+                return True
+            if func == "all" and not truth(value):
+                return False
+            if func == "count" and truth(value):
+                count += 1
+            if value is None:
+                continue
+            if func == "sum":
+                total = total + value
+            elif (func == "min" and (best is None or value < best)) or (
+                func == "max" and (best is None or value > best)
+            ):
+                best = value
+        return {"any": False, "all": True, "count": count, "sum": total}.get(func, best)

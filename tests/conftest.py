@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules_engine import compile_expression
+from rules_engine.jsonio import loads
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CONTEXT = ROOT / "programs" / "contexts" / "morning-coffee.json"
+
+Evaluate = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def sample_context() -> dict[str, Any]:
+    data: dict[str, Any] = loads(SAMPLE_CONTEXT.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(params=["compiled", "interpreted"])
+def evaluate(request: pytest.FixtureRequest, sample_context: dict[str, Any]) -> Evaluate:
+    """Evaluate an expression on one back end; every semantics test runs on both (jinja's pattern)."""
+
+    def run(text: str, context: dict[str, Any] | None = None, **options: Any) -> Any:
+        expression = compile_expression(text, per_item=bool(context and "item" in context), **options)
+        normalized = expression.context(sample_context if context is None else context)
+        if request.param == "compiled":
+            return expression.evaluate(normalized)
+        return expression.interpret(normalized)
+
+    return run
