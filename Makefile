@@ -18,7 +18,7 @@ demo: $(STAMP)
 	@sh programs/demo.sh $(BIN)/loyalty
 
 lint: $(STAMP)
-	$(BIN)/ruff check rules_engine cli.py tests bench
+	$(BIN)/ruff check rules_engine cli.py tests $(wildcard bench)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
