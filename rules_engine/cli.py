@@ -71,7 +71,13 @@ def _read_context(path: Path, err: Console) -> dict[str, Any]:
         )
     except ValueError as problem:
         _fail(
-            [Diagnostic("RE405", f"the context file has {problem}", hint="write numbers as plain digits")],
+            [
+                Diagnostic(
+                    "RE405",
+                    f"the context file has a value JSON does not allow: {problem}",
+                    hint="write numbers as plain digits",
+                )
+            ],
             err,
         )
     if not isinstance(data, dict):
@@ -136,17 +142,96 @@ def check(
         _fail(problem.diagnostics, err)
     except RulesEngineError as problem:
         _fail(problem.diagnostics, err)
-    if as_json:
-        out.print(jsonio.dumps({"value": value, "type": str(compiled.type)}), markup=False)
-        return
     if python:
-        out.print(compiled.python_source, markup=False)
+        out.print(compiled.python_source, markup=False, soft_wrap=True)
+    if as_json:
+        out.print(jsonio.dumps({"value": value, "type": str(compiled.type)}), markup=False, soft_wrap=True)
+        return
     if trace is not None:
         out.print(trace_tree(trace, compiled.origin))
         return
     from rules_engine.dsl.values import display
 
-    out.print(display(value), markup=False)
+    out.print(display(value), markup=False, soft_wrap=True)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Program files, or folders to search for *.yaml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the problems as a JSON list.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    today: Annotated[
+        str | None, typer.Option("--today", help="Date for lints about schedules in the past (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Validate program files: every error and warning at once, each with its place in the file."""
+    import datetime as dt
+
+    from rules_engine.program.validate import validate_file
+
+    out, err = _consoles()
+    as_of = None
+    if today is not None:
+        try:
+            as_of = dt.date.fromisoformat(today)
+        except ValueError:
+            _fail([Diagnostic("RE407", f"`{today}` is not a date", hint="write --today 2026-12-01")], err)
+    files = _program_files(paths, err)
+    results = [validate_file(path, today=as_of) for path in files]
+    if as_json:
+        problems = [
+            {**d.to_json(), "file": d.span.file.name if d.span else result.file}
+            for result in results
+            for d in result.diagnostics
+        ]
+        out.print(json.dumps(problems, indent=2, ensure_ascii=False), markup=False, soft_wrap=True)
+    else:
+        for result in results:
+            for diagnostic in result.diagnostics:
+                err.print(styled_diagnostic(diagnostic), soft_wrap=True)
+                err.print()
+        for result in results:
+            status = "ok" if result.ok(strict=strict) else "invalid"
+            style = "green" if status == "ok" else "red"
+            counts = f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
+            out.print(f"[{style}]{status:7}[/{style}] {result.file}: {counts}", soft_wrap=True)
+    if not all(result.ok(strict=strict) for result in results):
+        raise typer.Exit(1)
+
+
+def _program_files(paths: list[Path], err: Console) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        elif path.exists():
+            files.append(path)
+        else:
+            _fail([Diagnostic("RE105", f"no such file or folder: {path}", hint="check the path")], err)
+    if not files:
+        _fail(
+            [
+                Diagnostic(
+                    "RE105", "no program files (*.yaml) found", hint="name a file or a folder of programs"
+                )
+            ],
+            err,
+        )
+    return files
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the JSON Schemas into.")] = Path(
+        "schemas"
+    ),
+) -> None:
+    """Write the JSON Schemas generated from the models (for editors and other tools)."""
+    from rules_engine.program.schema import write_schemas
+
+    out, _ = _consoles()
+    for path in write_schemas(out_dir):
+        out.print(f"wrote {path}", markup=False)
 
 
 @app.callback()

@@ -41,6 +41,7 @@ _ARITHMETIC: dict[str, dict[tuple[t.Kind, t.Kind], t.Kind]] = {
     "%": {(t.Kind.NUMBER, t.Kind.NUMBER): t.Kind.NUMBER},
 }
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "take the remainder of"}
+MAX_LOOP_NESTING = 3
 _ITEM_SCOPE_HINT = "`item` exists in per-item rules, or inside any(… for item in basket.items)"
 
 
@@ -110,6 +111,7 @@ class _Checker:
         self.symbols = symbols
         self.origin = origin
         self.errors: list[Diagnostic] = []
+        self.loop_depth = 0
 
     def error(self, code: str, message: str, span: ast.Loc, hint: str | None = None) -> t.DslType:
         self.errors.append(Diagnostic(code, message, self.origin.span(*span), hint))
@@ -231,6 +233,8 @@ class _Checker:
             typ = self.error(
                 "RE305", f"cannot negate {typ}", node.span, "`-` applies to numbers and durations"
             )
+        elif typ.kind is t.Kind.DURATION:
+            typ = typ.as_nullable()  # negating the longest duration leaves the range: null
         return self.typed(node, typ, operand=operand)
 
     def visit_Compare(self, node: ast.Compare, scope: Mapping[str, t.DslType]) -> ast.Expr:  # noqa: N802
@@ -300,7 +304,8 @@ class _Checker:
                 hint = "to test membership write value in list; to count, len(list)"
             message = f"cannot {_VERBS[node.op]} {lt} and {rt}"
             return self.typed(node, self.error("RE305", message, node.op_span, hint), left=left, right=right)
-        nullable = lt.nullable or rt.nullable or node.op in ("/", "%")
+        temporal = {lt.kind, rt.kind} & {t.Kind.DURATION, t.Kind.DATE, t.Kind.DATETIME}
+        nullable = lt.nullable or rt.nullable or node.op in ("/", "%") or bool(temporal)
         return self.typed(node, t.DslType(kind, nullable=nullable), left=left, right=right)
 
     def visit_Call(self, node: ast.Call, scope: Mapping[str, t.DslType]) -> ast.Expr:  # noqa: N802
@@ -356,9 +361,20 @@ class _Checker:
                 iterable.span,
                 "write e.g. for item in basket.items",
             )
+        if element_type.kind is t.Kind.NULL:
+            element_type = t.ANY  # looping over []: nothing to check the element against
+        if self.loop_depth >= MAX_LOOP_NESTING:
+            self.error(
+                "RE213",
+                f"more than {MAX_LOOP_NESTING} nested any/all/count/sum/min/max",
+                node.func_span,
+                "nest at most three: deeper loops multiply and could run for ages",
+            )
         inner = {**scope, node.var: element_type}
+        self.loop_depth += 1
         element = self.visit(node.element, inner)
         condition = self.visit(node.condition, inner) if node.condition is not None else None
+        self.loop_depth -= 1
         if condition is not None:
             self._truth(condition, "the `if` filter")
         changes = {"element": element, "iterable": iterable, "condition": condition}
@@ -414,6 +430,8 @@ def _mismatch_hint(left: ast.Expr, right: ast.Expr) -> str | None:
             return f'write the date as date("{b.value}")'
         if a.type.kind is t.Kind.TIME and isinstance(b, ast.Literal) and isinstance(b.value, str):
             return f'write the time as time("{b.value}")'
+        if a.type.kind is t.Kind.LIST and b.type.kind is not t.Kind.LIST and a is right:
+            return f"the value and the list must match: {ast.unparse(a)} holds {a.type.element}"
         if a.type.kind is t.Kind.LIST and b.type.kind is not t.Kind.LIST:
             return f"to test membership write {ast.unparse(b)} in {ast.unparse(a)}"
         if a.type.kind is t.Kind.NUMBER and b.type.kind is t.Kind.TEXT:

@@ -80,10 +80,7 @@ class _Generator:
         node.lineno, node.end_lineno = line, end_line  # type: ignore[attr-defined]
         node.col_offset = len(file.line_text(line)[: column - 1].encode())  # type: ignore[attr-defined]
         node.end_col_offset = len(file.line_text(end_line)[: end_column - 1].encode())  # type: ignore[attr-defined]
-        for child in py.walk(node):
-            if "lineno" in child._attributes and not hasattr(child, "lineno"):
-                py.copy_location(child, node)
-        return node
+        return node  # helper nodes inside get this position from fix_missing_locations
 
     # -- names -------------------------------------------------------------------------------
     def temp(self) -> str:
@@ -109,9 +106,7 @@ class _Generator:
         args = py.arguments(
             posonlyargs=[], args=[py.arg(p) for p in params], kwonlyargs=[], kw_defaults=[], defaults=[]
         )
-        node = py.FunctionDef(
-            name=name, args=args, body=body, decorator_list=[], returns=None
-        )
+        node = py.FunctionDef(name=name, args=args, body=body, decorator_list=[], returns=None)
         return self.at(node, source)  # type: ignore[no-any-return]
 
     # -- expressions -------------------------------------------------------------------------
@@ -164,6 +159,8 @@ class _Generator:
 
     def expr_Neg(self, node: ast.Neg, scope: dict[str, str]) -> py.expr:  # noqa: N802
         operand = self.expr(node.operand, scope)
+        if _temporal(node.operand):
+            return py.Call(self.helper("_neg", values.negate), [operand], [])
         if not _nullable(node.operand):
             return py.UnaryOp(py.USub(), operand)
         temp = self.temp()
@@ -216,6 +213,13 @@ class _Generator:
         left, right = self.expr(node.left, scope), self.expr(node.right, scope)
         if node.op == "/":
             return py.Call(_load("_div"), [left, right], [])
+        if _temporal(node.left) or _temporal(node.right):
+            helper = "_tadd" if node.op == "+" else "_tsub"
+            return py.Call(
+                self.helper(helper, values.temporal_add if node.op == "+" else values.temporal_sub),
+                [left, right],
+                [],
+            )
         if node.op == "%":
             return py.Call(_load("_mod"), [left, right], [])
         op = _ARITHMETIC[node.op]()
@@ -295,9 +299,15 @@ class _Generator:
         if func not in ("any", "all"):
             statements.append(py.Assign([_store("_acc")], start[func]))
         statements += [loop, finish]
-        self.helpers[slot] = self.function(name, ["ctx", *outer, "_it"], statements, node)
+        reads_context = any(isinstance(n, py.Name) and n.id == "ctx" for s in statements for n in py.walk(s))
+        passed = ["ctx", *outer] if reads_context else outer
+        self.helpers[slot] = self.function(name, [*passed, "_it"], statements, node)
         iterable = self.expr(node.iterable, scope)
-        return py.Call(_load(name), [_load("ctx"), *(_load(v) for v in outer), iterable], [])
+        return py.Call(_load(name), [*(_load(v) for v in passed), iterable], [])
+
+
+def _temporal(node: ast.Expr) -> bool:
+    return node.type is not None and node.type.kind in (t.Kind.DURATION, t.Kind.DATE, t.Kind.DATETIME)
 
 
 def _nullable(node: ast.Expr) -> bool:

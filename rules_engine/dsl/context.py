@@ -296,7 +296,11 @@ class _Normalizer:
         if isinstance(raw, Decimal):
             if not raw.is_finite():
                 return self.fail(path, "expected a finite number")
+            if raw != 0 and not -30 <= raw.adjusted() < 30:
+                return self.fail(path, f"{raw} is out of range", hint="numbers have at most 30 digits")
             return int(raw) if raw == raw.to_integral_value() and raw.as_tuple().exponent == 0 else raw
+        if abs(raw) >= 10**30:
+            return self.fail(path, f"{raw} is out of range", hint="numbers have at most 30 digits")
         return int(raw)
 
     def datetime(self, raw: Any, path: str) -> dt.datetime | None:
@@ -327,13 +331,16 @@ class _Normalizer:
         return self.fail(path, f"expected a date, got {_describe(raw)}", hint='write e.g. "2026-12-24"')
 
     def time(self, raw: Any, path: str) -> dt.time | None:
-        if isinstance(raw, dt.time):
+        if isinstance(raw, dt.time) and raw.tzinfo is None:
             return raw
         if isinstance(raw, str):
             try:
-                return dt.time.fromisoformat(raw)
+                value = dt.time.fromisoformat(raw)
             except ValueError:
                 pass
+            else:
+                if value.tzinfo is None:
+                    return value
         return self.fail(path, f"expected a time of day, got {_describe(raw)}", hint='write e.g. "09:30"')
 
     def duration(self, raw: Any, path: str) -> dt.timedelta | None:

@@ -17,6 +17,7 @@ import ast as py
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -52,27 +53,25 @@ class Expression:
         try:
             return self._function(context)
         except KeyError as missing:
-            raise ContextError(
-                [
-                    Diagnostic(
-                        "RE402",
-                        f"the expression reads `{missing.args[0]}`, but the context has no such object",
-                        hint="build the context with Expression.context() or make_context(require=…)",
-                    )
-                ]
-            ) from None
+            raise _missing_root(missing) from None
 
     def interpret(self, context: Mapping[str, Any]) -> Any:
         """The reference interpreter: slower, same result as `evaluate`."""
         if context.__class__ is not Context:
             context = self.context(context)
-        return interpreter.interpret(self.tree, context, self.constants)
+        try:
+            return interpreter.interpret(self.tree, context, self.constants)
+        except KeyError as missing:
+            raise _missing_root(missing) from None
 
     def explain(self, context: Mapping[str, Any]) -> interpreter.Trace:
         """Evaluate with the interpreter and keep every sub-expression's value."""
         if context.__class__ is not Context:
             context = self.context(context)
-        return interpreter.explain(self.tree, context, self.constants)
+        try:
+            return interpreter.explain(self.tree, context, self.constants)
+        except KeyError as missing:
+            raise _missing_root(missing) from None
 
     def test(self, context: Mapping[str, Any]) -> bool:
         """The truth of a condition: null counts as false."""
@@ -107,7 +106,7 @@ def compile_expression(
         ConditionSyntaxError, ConditionTypeError: with file, line, column and a hint.
     """
     origin = origin or Origin.standalone(text)
-    constants = dict(constants or {})
+    constants = _exact_constants(constants or {}, schema)
     symbols = schema.symbols(per_item=per_item).with_constants(
         {name: (checker.literal_type(value), value) for name, value in constants.items()}
     )
@@ -126,6 +125,38 @@ def compile_expression(
         _function=function,
         _module=module,
     )
+
+
+def _missing_root(missing: KeyError) -> ContextError:
+    return ContextError(
+        [
+            Diagnostic(
+                "RE402",
+                f"the expression reads `{missing.args[0]}`, but the context has no such object",
+                hint="build the context with Expression.context() or make_context(require=…)",
+            )
+        ]
+    )
+
+
+def _exact_constants(constants: Mapping[str, Any], schema: ContextSchema) -> dict[str, Any]:
+    """Constants as exact language values; a binary float is read through its shortest text."""
+    out: dict[str, Any] = {}
+    for name, value in constants.items():
+        if name in schema.roots:
+            raise ValueError(f"constant `{name}` would hide the context object of that name")
+        if isinstance(value, float):
+            value = Decimal(repr(value))
+        if isinstance(value, list):
+            value = tuple(value)
+        try:
+            checker.literal_type(value)
+        except TypeError:
+            raise ValueError(
+                f"constant `{name}`: {type(value).__name__} is not a value of the language"
+            ) from None
+        out[name] = value
+    return out
 
 
 def compile_condition(text: str, schema: ContextSchema = DEFAULT_SCHEMA, **options: Any) -> Expression:

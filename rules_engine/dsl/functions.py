@@ -44,7 +44,7 @@ class Function:
 
 def _arity(args: Sequence[t.DslType], low: int, high: int, usage: str) -> None:
     if not low <= len(args) <= high:
-        want = f"{low}" if low == high else (f"at least {low}" if high > 9 else f"{low} to {high}")
+        want = f"{low}" if low == high else f"{low} to {high}"
         raise SignatureError(
             f"takes {want} argument{'s' if high != 1 else ''}, got {len(args)}", hint=f"write {usage}"
         )
@@ -173,9 +173,10 @@ def _parse_time(text: Any) -> dt.time | None:
     if text is None:
         return None
     try:
-        return dt.time.fromisoformat(text)
+        value = dt.time.fromisoformat(text)
     except ValueError:
         return None
+    return value if value.tzinfo is None else None  # a time of day is local: no offset
 
 
 def _parse_datetime(text: Any) -> dt.datetime | None:

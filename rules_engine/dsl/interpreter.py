@@ -7,6 +7,7 @@ tests for null everywhere, so a wrong inference in the compiler shows up as a di
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
     "%": values.modulo,
 }
 MAX_TRACED_ITERATIONS = 20
+_TEMPORAL = (dt.date, dt.timedelta)
 
 
 @dataclass
@@ -103,7 +105,7 @@ class _Interpreter:
                     return scope[name]
                 if name in self.constants:
                     return self.constants[name]
-                return self.context.get(name)
+                return self.context[name]  # a missing root is a KeyError, as in compiled code
             case ast.Attribute(value=value_node, attr=attr):
                 value = self.eval(value_node, scope)
                 if value is None:
@@ -120,14 +122,15 @@ class _Interpreter:
                     return first
                 return truth(self.eval(right, scope))
             case ast.Neg(operand=operand):
-                value = self.eval(operand, scope)
-                return None if value is None else -value
+                return values.negate(self.eval(operand, scope))
             case ast.Compare(op=op, left=left, right=right):
                 return self.compare(op, self.eval(left, scope), self.eval(right, scope))
             case ast.Binary(op=op, left=left, right=right):
                 a, b = self.eval(left, scope), self.eval(right, scope)
                 if a is None or b is None:
                     return None
+                if isinstance(a, _TEMPORAL) or isinstance(b, _TEMPORAL):
+                    return values.temporal_add(a, b) if op == "+" else values.temporal_sub(a, b)
                 return _ARITHMETIC[op](a, b)
             case ast.Call(func=func, args=args):
                 return FUNCTIONS[func].impl(*(self.eval(arg, scope) for arg in args))

@@ -22,7 +22,7 @@ from rules_engine.errors import ConditionSyntaxError, Diagnostic
 from rules_engine.source import Origin
 
 MAX_LENGTH = 4000
-MAX_DEPTH = 48
+MAX_DEPTH = 120
 
 # Terminals that can start a value: after an operator, one of these must come.
 _VALUE_START = {

@@ -48,7 +48,7 @@ def unescape(token: Token) -> str:
         raise BadLiteralError(
             "RE206",
             f"unknown escape `\\{escape}` in text",
-            "use \\\" \\' \\\\ \\n \\t or \\uXXXX; to write a backslash, double it",
+            "use \\\" \\' \\\\ \\n \\t \\r \\0 or \\uXXXX; to write a backslash, double it",
             (start, start + 2),
         )
 
@@ -77,7 +77,10 @@ class ToAst(Transformer[Token, ast.Expr]):
         value = parse_duration(token.value)
         if value is None or len(token.value) > MAX_DIGITS:
             raise BadLiteralError(
-                "RE212", f"duration `{token.value}` is too long", "use at most 30 digits", _tok(token)
+                "RE212",
+                f"duration `{token.value}` is out of range",
+                "durations go up to 999999999d",
+                _tok(token),
             )
         return ast.Literal(value, span=_loc(meta))
 

@@ -12,8 +12,10 @@ import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, DecimalException
 from typing import Any
 
-# Division and rounding use their own context, so a host that changes the thread's decimal
-# context cannot change a reward. 28 significant digits, as Python's default.
+# Division, remainder and rounding use their own context. `+ - *` on decimals are Python's own
+# operators (the fast path) and use the thread's decimal context: Python's default (28 digits)
+# is exact for any amount of money; a host that lowers the precision gets rounded sums. The engine
+# evaluates a whole event inside this context.
 EXACT = Context(prec=28, rounding=ROUND_HALF_UP)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -46,6 +48,35 @@ def normalize_number(value: Decimal) -> int | Decimal:
         except (OverflowError, ValueError):
             return value
     return value
+
+
+def temporal_add(left: Any, right: Any) -> Any:
+    """`+` on dates, times and durations: null when the result leaves years 1–9999."""
+    if left is None or right is None:
+        return None
+    try:
+        return left + right
+    except OverflowError:
+        return None
+
+
+def temporal_sub(left: Any, right: Any) -> Any:
+    """`-` on dates, times and durations: null when the result leaves years 1–9999."""
+    if left is None or right is None:
+        return None
+    try:
+        return left - right
+    except OverflowError:
+        return None
+
+
+def negate(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return -value
+    except OverflowError:
+        return None
 
 
 def divide(left: Any, right: Any) -> int | Decimal | None:
@@ -137,11 +168,11 @@ def display(value: Any) -> str:
     from rules_engine.dsl.ast import format_literal
 
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return f'datetime("{value.isoformat()}")'
     if isinstance(value, dt.date):
         return f'date("{value.isoformat()}")'
     if isinstance(value, dt.time):
-        return f'time("{value.isoformat(timespec="minutes")}")'
+        return f'time("{value.isoformat(timespec="seconds" if value.second else "minutes")}")'
     if isinstance(value, tuple | list):
         if len(value) > 8:
             return "[" + ", ".join(display(v) for v in value[:8]) + f", … {len(value) - 8} more]"

@@ -85,3 +85,19 @@ def test_required_roots() -> None:
     with pytest.raises(ContextError) as caught:
         make_context({"basket": {"total": 1}}, require=["customer"])
     assert caught.value.code == "RE402"
+
+
+@pytest.mark.parametrize("total", [Decimal("1e999000"), 10**30, Decimal("1e-40")])
+def test_numbers_out_of_range_are_refused(total: object) -> None:
+    found = problems({"basket": {"total": total}})
+    assert any("out of range" in message for _, message in found)
+
+
+def test_a_time_with_an_offset_is_not_a_time_of_day() -> None:
+    from rules_engine import declare_symbols
+    from rules_engine.dsl import types as t
+
+    schema = declare_symbols(event={"opens": t.TIME})
+    with pytest.raises(ContextError):
+        make_context({"event": {**EVENT, "opens": "09:00+03:00"}}, schema)
+    assert make_context({"event": {**EVENT, "opens": "09:00"}}, schema)["event"]["opens"] == dt.time(9)

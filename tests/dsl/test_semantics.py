@@ -251,3 +251,55 @@ def test_custom_attributes_and_constants(evaluate: Evaluate) -> None:
         evaluate(text, context, schema=schema, constants={"house": "acme", "min_spend": Decimal("9.5")})
         is True
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "event.date + 999999999d",
+        "event.time + 999999999d",
+        "999999999d + 999999999d",
+        'date("0001-01-01") - 1d',
+        "-999999999d23h59m59s",
+    ],
+)
+def test_date_arithmetic_out_of_range_is_null_not_a_crash(evaluate: Evaluate, text: str) -> None:
+    assert evaluate(text) is None
+
+
+def test_a_time_of_day_has_no_offset() -> None:
+    from rules_engine import ConditionTypeError, compile_condition
+
+    with pytest.raises(ConditionTypeError) as caught:
+        compile_condition('time("09:30+03:00") < event.time.time')
+    assert caught.value.code == "RE310"
+
+
+def test_nested_loops_are_limited_so_evaluation_ends_quickly() -> None:
+    from rules_engine import ConditionTypeError, compile_expression
+
+    three = "sum(sum(sum(1 for a in [1, 2]) for b in [1, 2]) for c in [1, 2])"
+    assert compile_expression(three).evaluate({}) == 8
+    with pytest.raises(ConditionTypeError) as caught:
+        compile_expression(f"sum({three} for d in [1, 2])")
+    assert caught.value.code == "RE213"
+
+
+def test_both_back_ends_refuse_a_context_without_a_root_they_read() -> None:
+    from rules_engine import ContextError, compile_condition, make_context
+
+    expression = compile_condition("customer.points > 1 or basket.total > 1")
+    context = make_context({"basket": {"total": 5}})
+    for run in (expression.evaluate, expression.interpret, expression.explain):
+        with pytest.raises(ContextError):
+            run(context)
+
+
+def test_constants_must_be_language_values() -> None:
+    from rules_engine import compile_expression
+
+    assert compile_expression("x * 2", constants={"x": 0.1}).evaluate({}) == Decimal("0.2")
+    with pytest.raises(ValueError, match="hide the context object"):
+        compile_expression("basket > 1", constants={"basket": 3})
+    with pytest.raises(ValueError, match="not a value of the language"):
+        compile_expression("x", constants={"x": {"a": 1}})
