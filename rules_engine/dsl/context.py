@@ -106,6 +106,14 @@ _CUSTOMER = {
 }
 
 
+STANDARD_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
+    "item": tuple(_ITEM),
+    "basket": tuple(_BASKET),
+    "event": tuple(_EVENT),
+    "customer": tuple(_CUSTOMER),
+}
+
+
 def declare_symbols(
     item: Mapping[str, t.DslType] | None = None,
     customer: Mapping[str, t.DslType] | None = None,

@@ -1,0 +1,1 @@
+"""Programs: YAML files loaded with a source map, validated, and turned into checked models."""

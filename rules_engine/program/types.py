@@ -1,0 +1,247 @@
+"""Value types of program files: ids, durations, money, rates, windows, and expressions.
+
+Each is an `Annotated` pydantic type that parses the marketer's spelling (`30d`, `1 per 100`,
+`rolling 365d`) and publishes a JSON Schema that says the same in the editor. `Expr` marks a
+field that holds an expression in the condition language, with the type it must have and the
+scope it runs in; `rules_engine.program.validate` finds every such field and compiles it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+from rules_engine.dsl.ast import format_duration
+from rules_engine.dsl.values import parse_duration
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+DURATION_PATTERN = r"^([0-9]+[wdhms])+$"
+RATE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s+per\s+[0-9]+(\.[0-9]+)?\s*$"
+WINDOW_PATTERN = r"^(calendar_(day|week|month|quarter|year)|lifetime|rolling ([0-9]+[wdhms])+)$"
+TIME_OF_DAY_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+Id = Annotated[
+    str,
+    Field(pattern=ID_PATTERN, max_length=64, examples=["double-tuesday"]),
+]
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Marks a field as an expression: the type it must have, and whether `item` is in scope.
+
+    `per_item` is True, False, or the name of a sibling field whose presence puts `item` in
+    scope (an `award` is per item when the rule has `for_each_item`).
+    """
+
+    type: Literal["bool", "number"]
+    per_item: bool | str = False
+
+
+def _condition_schema(description: str, example: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "description": description, "examples": [example]}
+    )
+
+
+Condition = Annotated[
+    str,
+    Expr("bool"),
+    _condition_schema(
+        "A condition in the rules language (docs/dsl.md); true or false.", "basket.total >= 500"
+    ),
+]
+ItemCondition = Annotated[
+    str,
+    Expr("bool", per_item=True),
+    _condition_schema(
+        "A condition on one basket line, with `item` in scope (docs/dsl.md).", 'item.category == "gift_card"'
+    ),
+]
+NumberExpr = Annotated[
+    str | int | Decimal,
+    Expr("number"),
+    WithJsonSchema(
+        {
+            "type": ["string", "number"],
+            "description": "A number, or an expression giving a number (docs/dsl.md).",
+            "examples": [100, "5 * item.qty"],
+        }
+    ),
+]
+
+
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, str):
+        parsed = parse_duration(value)
+        if parsed is None:
+            raise ValueError("a duration is a number and a unit: 30d, 12h, 15m, 2w (or 1d12h)")
+        return parsed
+    return value
+
+
+Duration = Annotated[
+    dt.timedelta,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: a number and a unit, w(eeks) d(ays) h(ours) m(inutes) s(econds).",
+            "examples": ["30d", "2w", "12h"],
+        }
+    ),
+]
+
+Money = Annotated[
+    Decimal,
+    Field(ge=0),
+    WithJsonSchema({"type": "number", "minimum": 0, "description": "An amount in the program's currency."}),
+]
+Points = Annotated[
+    Decimal,
+    Field(ge=0),
+    WithJsonSchema({"type": "number", "minimum": 0, "description": "A number of points."}),
+]
+Count = Annotated[int, Field(ge=1, examples=[5])]
+Percent = Annotated[
+    Decimal,
+    Field(gt=0, le=100),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 100, "examples": [15]}),
+]
+Multiplier = Annotated[
+    Decimal,
+    Field(gt=0, le=100),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 100, "examples": [2, 1.5]}),
+]
+
+
+def _time_of_day(value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(TIME_OF_DAY_PATTERN, value):
+        return dt.time.fromisoformat(value)
+    if isinstance(value, str):
+        raise ValueError('a time of day is HH:MM, e.g. "07:00"')
+    return value
+
+
+TimeOfDay = Annotated[
+    dt.time,
+    BeforeValidator(_time_of_day),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": TIME_OF_DAY_PATTERN, "examples": ["07:00"]}),
+]
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("a date is YYYY-MM-DD, e.g. 2026-12-01") from None
+    return value
+
+
+Date = Annotated[
+    dt.date,
+    BeforeValidator(_date),
+    PlainSerializer(lambda d: d.isoformat(), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-12-01"]}),
+]
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`points` per `per` money units of the earning base: `1 per 100`."""
+
+    points: Decimal
+    per: Decimal
+
+    def __str__(self) -> str:
+        return f"{self.points} per {self.per}"
+
+
+def _parse_rate(value: Any) -> Any:
+    if isinstance(value, str):
+        match = re.fullmatch(RATE_PATTERN.replace(r"[0-9]+(\.[0-9]+)?", r"([0-9]+(?:\.[0-9]+)?)"), value)
+        if not match:
+            raise ValueError('a rate is "<points> per <amount>", e.g. "1 per 100"')
+        points, per = Decimal(match.group(1)), Decimal(match.group(2))
+        if per == 0:
+            raise ValueError("the amount after `per` must be more than 0")
+        return Rate(points, per)
+    return value
+
+
+EarnRate = Annotated[
+    Rate,
+    BeforeValidator(_parse_rate),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": RATE_PATTERN,
+            "description": "Points per amount of the earning base.",
+            "examples": ["1 per 100", "5 per 1"],
+        }
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A period over which something is counted: a calendar unit, a rolling length, or lifetime."""
+
+    kind: Literal[
+        "calendar_day",
+        "calendar_week",
+        "calendar_month",
+        "calendar_quarter",
+        "calendar_year",
+        "rolling",
+        "lifetime",
+    ]
+    length: dt.timedelta | None = None
+
+    def __str__(self) -> str:
+        return f"rolling {format_duration(self.length)}" if self.length else self.kind
+
+
+def _parse_window(value: Any) -> Any:
+    if isinstance(value, str):
+        if not re.fullmatch(WINDOW_PATTERN, value.strip()):
+            raise ValueError(
+                "a window is calendar_week, calendar_month, calendar_quarter, calendar_year, "
+                "lifetime, or rolling <duration> such as rolling 30d"
+            )
+        text = value.strip()
+        if text.startswith("rolling"):
+            return Window("rolling", parse_duration(text.split()[1]))
+        return Window(text)  # type: ignore[arg-type]
+    return value
+
+
+PeriodWindow = Annotated[
+    Window,
+    BeforeValidator(_parse_window),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": WINDOW_PATTERN,
+            "description": "A counting period: calendar_week … calendar_year, lifetime, rolling <duration>",
+            "examples": ["calendar_week", "rolling 365d"],
+        }
+    ),
+]
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+EventType = Annotated[
+    str,
+    Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["purchase", "app_open", "review"]),
+]

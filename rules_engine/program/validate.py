@@ -1,0 +1,662 @@
+"""Program text → a checked `Program`, or every problem in it at once, each at its place in the file.
+
+Stages, each run only when the previous one passed (so a problem is never reported twice):
+  1. YAML, loaded with a source map (`loader`)                     RE10x
+  2. structure, against the JSON Schema generated from the model   RE11x
+  3. the model's own rules (pydantic validators)                   RE11x
+  4. references and ids (badges, coupons, draws, tiers)            RE12x
+  5. every expression, parsed, type-checked and compiled           RE2xx, RE3xx
+  6. lints: warnings that block only under `--strict`              RE5xx
+Paths from jsonschema (`absolute_path`) and from pydantic (`loc`) are both paths into the
+document; the source map turns either into a span. Message texts are never parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError as SchemaViolation
+from jsonschema.exceptions import best_match
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
+
+from rules_engine.dsl import types as t
+from rules_engine.dsl.context import ContextSchema, declare_symbols
+from rules_engine.dsl.expression import Expression, compile_expression
+from rules_engine.errors import ConditionError, Diagnostic, ProgramError, RulesEngineError, Severity
+from rules_engine.program import loader
+from rules_engine.program.model import Program, Reward, Schedule
+from rules_engine.program.schema import program_schema
+from rules_engine.program.types import Expr
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ExpressionSite:
+    """One expression in a program: where it is, what it must be, and its compiled form."""
+
+    path: Path_
+    expression: Expression
+
+
+@dataclass
+class Validation:
+    """The outcome of validating one file: the program (when there are no errors) and all diagnostics."""
+
+    file: str
+    program: Program | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    expressions: list[ExpressionSite] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    def ok(self, *, strict: bool = False) -> bool:
+        return not self.errors and not (strict and self.warnings)
+
+
+def load_program(path: str | Path) -> Program:
+    """Load and fully check a program file; raise `ProgramError` with every error in it."""
+    result = validate_file(path)
+    if result.errors or result.program is None:
+        raise ProgramError(result.errors)
+    return result.program
+
+
+def validate_file(path: str | Path, *, today: dt.date | None = None) -> Validation:
+    try:
+        data, source_map = loader.load_file(path)
+    except RulesEngineError as error:
+        return Validation(str(path), diagnostics=error.diagnostics)
+    return _validate(data, source_map, str(path), today)
+
+
+def validate_text(text: str, name: str = "<program>", *, today: dt.date | None = None) -> Validation:
+    try:
+        data, source_map = loader.load_yaml(text, name)
+    except RulesEngineError as error:
+        return Validation(name, diagnostics=error.diagnostics)
+    return _validate(data, source_map, name, today)
+
+
+def _validate(data: Any, source_map: loader.SourceMap, name: str, today: dt.date | None) -> Validation:
+    result = Validation(name)
+    structure = _schema_problems(data, source_map)
+    # Expressions are checked even when the structure is not right yet: all errors at once.
+    sites, expression_problems = _compile_expressions(data, source_map)
+    result.expressions = sites
+    if structure:
+        result.diagnostics = _in_file_order([*structure, *expression_problems])
+        return result
+    try:
+        program = Program.model_validate(data)
+    except PydanticError as error:
+        result.diagnostics = _in_file_order([*_model_problems(error, data, source_map), *expression_problems])
+        return result
+    result.diagnostics = _in_file_order([*_reference_problems(program, source_map), *expression_problems])
+    if not result.errors:
+        result.program = program
+        result.diagnostics += lints(program, source_map, sites, today)
+    return result
+
+
+def _in_file_order(problems: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(problems, key=lambda d: d.span.start if d.span else -1)
+
+
+# -- stage 2: JSON Schema ------------------------------------------------------------------------
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        program_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def _schema_problems(data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
+    problems = []
+    for error in _validator().iter_errors(data):
+        problems += [_describe_violation(leaf, source_map) for leaf in _leaves(error)]
+    return _dedupe(sorted(problems, key=lambda d: d.span.start if d.span else -1))
+
+
+def _leaves(error: SchemaViolation) -> list[SchemaViolation]:
+    """The errors worth showing. For `anyOf` (an optional field is `X or null`) they are inside
+    the branch the value was meant for: every error of the closest branch, not one of them."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return [error]
+    branches: dict[int, list[SchemaViolation]] = {}
+    for sub in error.context:
+        branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    meant = [errors for errors in branches.values() if not _is_null_branch(errors)]
+    if not meant:
+        return [best_match(error.context)]
+    chosen = min(meant, key=lambda errors: (len(errors) > 0 and errors[0].validator == "type", len(errors)))
+    return [leaf for sub in chosen for leaf in _leaves(sub)]
+
+
+def _is_null_branch(errors: list[SchemaViolation]) -> bool:
+    return len(errors) == 1 and errors[0].validator == "type" and errors[0].validator_value == "null"
+
+
+def _field_name(path: Sequence[str | int]) -> str:
+    named = [str(p) for p in path if isinstance(p, str)]
+    return named[-1] if named else "the program"
+
+
+def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) -> Diagnostic:
+    path = tuple(error.absolute_path)
+    span = source_map.span(path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    examples = schema.get("examples")
+    example_hint = f"for example {_show(examples[0])}" if examples else None
+    name = _field_name(path)
+    validator = error.validator
+    if validator == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        key = unknown[0] if unknown else "?"
+        key_span = source_map.key_span((*path, key)) or span
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
+        return Diagnostic("RE111", f"unknown field `{key}`", key_span, hint)
+    if validator == "required":
+        missing = "?"
+        for candidate in schema.get("required", []):
+            if isinstance(error.instance, dict) and candidate not in error.instance:
+                missing = candidate
+                break
+        where = source_map.key_span(path) or span
+        sub = schema.get("properties", {}).get(missing, {})
+        described = sub.get("description")
+        return Diagnostic("RE112", f"missing field `{missing}`", where, str(described) if described else None)
+    if validator == "type":
+        wanted: Any = error.validator_value
+        wanted_text = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)
+        wanted_text = {"object": "a mapping of fields", "array": "a list", "string": "text"}.get(
+            wanted_text, wanted_text
+        )
+        return Diagnostic(
+            "RE113", f"`{name}` must be {wanted_text}, not {_kind(error.instance)}", span, example_hint
+        )
+    if validator == "enum":
+        choices: Any = error.validator_value
+        options = [str(v) for v in choices]
+        close = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.5)
+        hint = f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(options)}"
+        return Diagnostic("RE114", f"`{name}` cannot be {_show(error.instance)}", span, hint)
+    if validator == "const":
+        return Diagnostic("RE114", f"`{name}` must be {_show(error.validator_value)}", span)
+    if validator == "format":
+        return Diagnostic(
+            "RE115", f"{_show(error.instance)} is not a valid {error.validator_value}", span, example_hint
+        )
+    if validator == "pattern":
+        description = str(schema.get("description", "")).rstrip(".")
+        pattern_hint = ", ".join(x for x in (description, example_hint) if x) or None
+        return Diagnostic("RE115", f"{_show(error.instance)} is not a valid `{name}`", span, pattern_hint)
+    if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "more than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }[validator]
+        return Diagnostic(
+            "RE116",
+            f"`{name}` must be {words} {error.validator_value}, not {_show(error.instance)}",
+            span,
+            example_hint,
+        )
+    if validator in ("minItems", "minLength"):
+        return Diagnostic("RE116", f"`{name}` cannot be empty", span, example_hint)
+    if validator in ("maxLength", "maxItems"):
+        return Diagnostic("RE116", f"`{name}` is too long (at most {error.validator_value})", span)
+    return Diagnostic("RE110", f"`{name}`: {error.message}", span, example_hint)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, int | Decimal):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f'the text "{value}"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _dedupe(problems: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for problem in problems:
+        key = (problem.code, problem.span.start if problem.span else -1, hash(problem.message))
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+# -- stage 3: the model's own rules --------------------------------------------------------------
+
+
+def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
+    problems = []
+    for item in error.errors(include_url=False):
+        path = _data_path(item["loc"], data)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(Diagnostic("RE117", message, source_map.span(path), _model_hint(item)))
+    return _dedupe(problems)
+
+
+def _data_path(loc: Sequence[int | str], data: Any) -> Path_:
+    """Pydantic's `loc` with union-branch tags dropped: only steps that exist in the data."""
+    path: list[str | int] = []
+    node = data
+    for step in loc:
+        in_dict = isinstance(node, dict) and step in node
+        if in_dict or (isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)):
+            path.append(step)
+            node = node[step]
+    return tuple(path)
+
+
+def _model_hint(item: Any) -> str | None:
+    kind = item.get("type", "")
+    if kind == "extra_forbidden":
+        return "remove it, or check its spelling"
+    return None
+
+
+# -- stage 4: references and ids -----------------------------------------------------------------
+
+
+def _reference_problems(program: Program, source_map: loader.SourceMap) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    known: dict[str, list[str]] = {}
+    for section in (
+        "earn",
+        "discounts",
+        "challenges",
+        "quests",
+        "badges",
+        "streaks",
+        "coupons",
+        "offers",
+        "catalog",
+        "draws",
+        "leaderboards",
+    ):
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(getattr(program, section)):
+            if entry.id in seen:
+                first = source_map.span((section, seen[entry.id], "id"))
+                problems.append(
+                    Diagnostic(
+                        "RE121",
+                        f"duplicate id `{entry.id}` in {section}",
+                        source_map.span((section, index, "id")),
+                        f"ids must be unique; the first `{entry.id}` is on line {first.line}",
+                    )
+                )
+            else:
+                seen[entry.id] = index
+        known[section] = list(seen)
+    if program.tiers is not None:
+        levels = program.tiers.levels
+        seen_tiers: dict[str, int] = {}
+        for index, level in enumerate(levels):
+            if level.id in seen_tiers:
+                problems.append(
+                    Diagnostic(
+                        "RE121",
+                        f"duplicate tier id `{level.id}`",
+                        source_map.span(("tiers", "levels", index, "id")),
+                        "tier ids must be unique",
+                    )
+                )
+            seen_tiers[level.id] = index
+            if index and level.threshold < levels[index - 1].threshold:
+                problems.append(
+                    Diagnostic(
+                        "RE123",
+                        f"tier `{level.id}` needs {level.threshold}, "
+                        f"less than `{levels[index - 1].id}` before it ({levels[index - 1].threshold})",
+                        source_map.span(("tiers", "levels", index, "threshold")),
+                        "list tiers from the lowest threshold to the highest",
+                    )
+                )
+    for path, reward in _rewards(program):
+        problems += _reward_references(path, reward, known, source_map)
+    for index, offer in enumerate(program.offers):
+        if offer.coupon not in known["coupons"]:
+            problems.append(
+                _unknown(
+                    "coupon", offer.coupon, known["coupons"], source_map.span(("offers", index, "coupon"))
+                )
+            )
+    groups: dict[tuple[str, str, int], int] = {}
+    for section in ("earn", "discounts"):
+        for index, rule in enumerate(getattr(program, section)):
+            if rule.group is None:
+                continue
+            key = (section, rule.group, rule.priority)
+            if key in groups:
+                other = getattr(program, section)[groups[key]]
+                problems.append(
+                    Diagnostic(
+                        "RE124",
+                        f"`{rule.id}` and `{other.id}` share exclusive group `{rule.group}` "
+                        f"with the same priority {rule.priority}",
+                        source_map.span(
+                            (section, index, "priority")
+                            if "priority" in rule.model_fields_set
+                            else (section, index, "group")
+                        ),
+                        "give them different priorities: the higher one wins, never the order in the file",
+                    )
+                )
+            else:
+                groups[key] = index
+    return problems
+
+
+def _rewards(program: Program) -> Iterator[tuple[Path_, Reward]]:
+    for path, value in _walk(program, ()):
+        if isinstance(value, Reward):
+            yield path, value
+
+
+def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
+    """Every model, list element and field value with its path, iteratively."""
+    stack: list[tuple[Path_, Any]] = [(path, value)]
+    while stack:
+        here, node = stack.pop()
+        yield here, node
+        if isinstance(node, BaseModel):
+            for name in reversed(list(type(node).model_fields)):
+                child = getattr(node, name)
+                if child is not None:
+                    stack.append(((*here, name), child))
+        elif isinstance(node, list):
+            stack.extend(((*here, i), child) for i, child in reversed(list(enumerate(node))))
+
+
+def _reward_references(
+    path: Path_, reward: Reward, known: dict[str, list[str]], source_map: loader.SourceMap
+) -> list[Diagnostic]:
+    problems = []
+    if reward.badge is not None and reward.badge not in known["badges"]:
+        problems.append(_unknown("badge", reward.badge, known["badges"], source_map.span((*path, "badge"))))
+    if reward.coupon is not None and reward.coupon not in known["coupons"]:
+        problems.append(
+            _unknown("coupon", reward.coupon, known["coupons"], source_map.span((*path, "coupon")))
+        )
+    if reward.entries is not None and reward.entries.draw not in known["draws"]:
+        problems.append(
+            _unknown("draw", reward.entries.draw, known["draws"], source_map.span((*path, "entries", "draw")))
+        )
+    return problems
+
+
+def _unknown(kind: str, name: str, known: list[str], span: Any) -> Diagnostic:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    section = {"badge": "badges", "coupon": "coupons", "draw": "draws"}[kind]
+    if close:
+        hint = f"did you mean `{close[0]}`?"
+    elif known:
+        hint = f"known {section}: {', '.join(known)}"
+    else:
+        hint = f"define it under `{section}:`"
+    return Diagnostic("RE122", f"no {kind} `{name}` is defined", span, hint)
+
+
+# -- stage 5: expressions ------------------------------------------------------------------------
+
+
+def context_schema(attributes: Any) -> ContextSchema:
+    """The context a program's expressions see: the standard one plus its declared attributes.
+
+    Works on the raw `attributes` mapping, so expressions can be checked before the rest of the
+    file is valid; a malformed declaration is skipped here (the schema stage reports it).
+    """
+
+    def declared(section: Any) -> dict[str, t.DslType]:
+        out: dict[str, t.DslType] = {}
+        if isinstance(section, dict):
+            for name, type_name in section.items():
+                parsed = t.parse_type_name(type_name) if isinstance(type_name, str) else None
+                if parsed is not None and isinstance(name, str):
+                    out[name] = parsed
+        return out
+
+    attributes = attributes if isinstance(attributes, dict) else {}
+    return declare_symbols(
+        item=declared(attributes.get("item")),
+        customer=declared(attributes.get("customer")),
+        event=declared(attributes.get("event")),
+        basket=declared(attributes.get("basket")),
+    )
+
+
+def _constants(raw: Any) -> dict[str, Any]:
+    """Program constants as exact language values (invalid ones are left to the schema stage)."""
+    out: dict[str, Any] = {}
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            if isinstance(name, str) and isinstance(value, str | int | Decimal) and name not in _ROOTS:
+                out[name] = value
+    return out
+
+
+_ROOTS = ("event", "basket", "customer", "item")
+
+
+def _marker(annotation: Any, metadata: Sequence[Any] = ()) -> Expr | None:
+    found = [m for m in metadata if isinstance(m, Expr)]
+    stack = [annotation]
+    while stack:
+        current = stack.pop()
+        if typing.get_origin(current) is typing.Annotated:
+            found += [m for m in current.__metadata__ if isinstance(m, Expr)]
+            stack.append(typing.get_args(current)[0])
+        elif typing.get_origin(current) in (typing.Union, types.UnionType):
+            stack.extend(typing.get_args(current))
+    return found[-1] if found else None
+
+
+def _models_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model class a field holds, and whether it holds a list of them (`list[X] | X | None`)."""
+    stack: list[tuple[Any, bool]] = [(annotation, False)]
+    while stack:
+        current, in_list = stack.pop()
+        origin = typing.get_origin(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            return current, in_list
+        if origin is list:
+            stack.append((typing.get_args(current)[0], True))
+        elif origin is typing.Annotated:
+            stack.append((typing.get_args(current)[0], in_list))
+        elif origin in (typing.Union, types.UnionType):
+            stack.extend((arg, in_list) for arg in typing.get_args(current))
+    return None, False
+
+
+def _expression_sites(data: Any) -> Iterator[tuple[Path_, str, Expr, dict[str, Any]]]:
+    """Every expression in raw program data: (path, text, marker, the mapping holding it).
+
+    Walks the data along the shape of the model classes, so it finds expressions even where
+    the rest of the file does not validate yet.
+    """
+    stack: list[tuple[Path_, Any, type[BaseModel]]] = [((), data, Program)]
+    while stack:
+        path, node, model = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for name, info in model.model_fields.items():
+            if name not in node or node[name] is None:
+                continue
+            value = node[name]
+            marker = _marker(info.annotation, info.metadata)
+            if marker is not None:
+                if isinstance(value, str):
+                    yield (*path, name), value, marker, node
+                continue
+            inner, _ = _models_in(info.annotation)
+            if inner is None:
+                continue
+            if isinstance(value, list):
+                stack.extend(((*path, name, i), element, inner) for i, element in enumerate(value))
+            else:
+                stack.append(((*path, name), value, inner))
+
+
+def _compile_expressions(
+    data: Any, source_map: loader.SourceMap
+) -> tuple[list[ExpressionSite], list[Diagnostic]]:
+    raw = data if isinstance(data, dict) else {}
+    schema = context_schema(raw.get("attributes"))
+    constants = _constants(raw.get("constants"))
+    sites: list[ExpressionSite] = []
+    problems: list[Diagnostic] = []
+    for path, text, marker, holder in _expression_sites(data):
+        per_item = marker.per_item
+        if isinstance(per_item, str):
+            per_item = holder.get(per_item) is not None
+        try:
+            expression = compile_expression(
+                text,
+                schema,
+                origin=source_map.origin(path),
+                per_item=per_item,
+                constants=constants,
+                expect=t.BOOL if marker.type == "bool" else t.NUMBER,
+            )
+        except ConditionError as error:
+            problems += error.diagnostics
+            continue
+        sites.append(ExpressionSite(path, expression))
+    return sites, problems
+
+
+# -- stage 6: lints -------------------------------------------------------------------------------
+
+
+def lints(
+    program: Program, source_map: loader.SourceMap, sites: list[ExpressionSite], today: dt.date | None = None
+) -> list[Diagnostic]:
+    """Warnings about a valid program that probably does not do what its author meant."""
+    today = today or dt.datetime.now(program.zone).date()  # lint only: the engine never reads the clock
+    warnings: list[Diagnostic] = []
+
+    def warn(code: str, message: str, path: Path_, hint: str) -> None:
+        warnings.append(Diagnostic(code, message, source_map.span(path), hint, Severity.WARNING))
+
+    for path, node in _walk(program, ()):
+        if isinstance(node, Schedule) and node.end is not None and node.end < today:
+            warn(
+                "RE501",
+                f"this schedule ended on {node.end}, so the rule can never apply again",
+                (*path, "end"),
+                "update the dates, or remove the rule",
+            )
+    for site in sites:
+        if site.expression.type.kind is t.Kind.BOOL and not site.expression.roots:
+            value = site.expression.evaluate({})
+            if value is not True:
+                warn(
+                    "RE502",
+                    "this condition is always false, so the rule can never apply",
+                    site.path,
+                    "check the condition: it reads nothing from the event, basket or customer",
+                )
+    if program.tiers is not None:
+        levels = program.tiers.levels
+        for index in range(1, len(levels)):
+            if levels[index].threshold == levels[index - 1].threshold:
+                warn(
+                    "RE503",
+                    f"tiers `{levels[index - 1].id}` and `{levels[index].id}` have the same threshold",
+                    ("tiers", "levels", index, "threshold"),
+                    "give each tier its own threshold",
+                )
+    for index, rule in enumerate(program.earn):
+        unbounded = rule.multiply is not None or rule.for_each_item is not None
+        if unbounded and rule.cap is None and rule.budget is None:
+            kind = "multiplier" if rule.multiply is not None else "per-item award"
+            warn(
+                "RE504",
+                f"the {kind} `{rule.id}` has no cap and no budget",
+                ("earn", index),
+                "add cap: {per_event: …} or budget: {points: …} so a large basket cannot cost a fortune",
+            )
+    messages = (
+        any(offer.notify for offer in program.offers)
+        or program.notifications.points_expiring
+        or program.notifications.tier_downgrade
+    )
+    if messages and program.notifications.frequency_cap is None:
+        warn(
+            "RE505",
+            "messages are sent but there is no frequency cap",
+            ("notifications",),
+            "add notifications: {frequency_cap: {count: 3, per: 7d}}",
+        )
+    for section in ("earn", "discounts"):
+        rules = getattr(program, section)
+        for index, rule in enumerate(rules):
+            if rule.group is None:
+                continue
+            for other in rules:
+                always = (
+                    other.when is None
+                    and other.active is None
+                    and getattr(other, "for_each_item", None) is None
+                )
+                same_events = getattr(other, "on", None) == getattr(rule, "on", None)
+                if (
+                    other is not rule
+                    and other.group == rule.group
+                    and other.priority > rule.priority
+                    and always
+                    and same_events
+                ):
+                    warn(
+                        "RE506",
+                        f"`{rule.id}` never applies: `{other.id}` in exclusive group `{rule.group}` "
+                        "always applies and has a higher priority",
+                        (section, index, "group"),
+                        f"give `{other.id}` a condition, or `{rule.id}` a higher priority",
+                    )
+                    break
+    return warnings
