@@ -95,3 +95,11 @@ class EvaluationError(RulesEngineError):
 
 class ContextError(EvaluationError):
     """A context (event, basket, customer) does not match the declared attributes."""
+
+
+class EventError(EvaluationError):
+    """An event is malformed or does not fit the program (currency, unknown coupon …); nothing is applied."""
+
+
+class StateError(EvaluationError):
+    """A customer state snapshot is malformed."""

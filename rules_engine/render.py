@@ -82,11 +82,10 @@ def trace_tree(trace: Trace, origin: Origin) -> Tree:
             source_text(item.node, origin) if item.node.span != (0, 0) else ast.unparse(item.node),
             style="bold",
         )
-        if item.note != "not evaluated":
-            text.append("  →  ")
-            value = item.value
-            style = "green" if value is True else "red" if value is False else "cyan"
-            text.append(display(value), style=style)
+        text.append("  →  ")
+        value = item.value
+        style = "green" if value is True else "red" if value is False else "cyan"
+        text.append(display(value), style=style)
         return text
 
     def shown(item: Trace) -> list[Trace]:

@@ -90,10 +90,6 @@ class _Interpreter:
             self.trace = parent
         return mine.value
 
-    def skipped(self, node: ast.Expr) -> None:
-        if self.trace is not None:
-            self.trace.children.append(Trace(node, note="not evaluated"))
-
     def _eval(self, node: ast.Expr, scope: Mapping[str, Any]) -> Any:
         match node:
             case ast.Literal(value=value):
@@ -118,7 +114,9 @@ class _Interpreter:
             case ast.BoolOp(op=op, left=left, right=right):
                 first = truth(self.eval(left, scope))
                 if first is (op == "or"):
-                    self.skipped(right)
+                    if self.trace is not None:
+                        # An explanation shows every part, even one the answer did not need.
+                        self.eval(right, scope, note="not needed")
                     return first
                 return truth(self.eval(right, scope))
             case ast.Neg(operand=operand):

@@ -1,0 +1,1 @@
+"""The evaluator: events in, rewards out, with an explanation of every decision."""

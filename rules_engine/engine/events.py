@@ -1,0 +1,211 @@
+"""What happens to a customer: purchases, returns, sign-ups, app opens, reviews, surveys, redemptions.
+
+Events arrive as JSON from a checkout, POS or app backend. Each type is a pydantic model; the
+`type` field picks the model. Validation is strict where a mistake would cost money or break
+determinism: times must carry an offset, quantities and prices cannot be negative, the currency
+must be the program's. A bad event is refused whole with the path of every bad field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import ValidationError as PydanticError
+
+from rules_engine.errors import Diagnostic, EventError
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=30)]
+
+
+class EventModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class Line(EventModel):
+    """One basket line."""
+
+    sku: str = Field(min_length=1, examples=["LATTE-L"])
+    """Product code."""
+    name: str | None = Field(default=None, examples=["Latte, large"])
+    """Product name."""
+    category: str | None = Field(default=None, examples=["coffee"])
+    """Product category."""
+    price: Money = Field(examples=[320])
+    """Unit price, before program discounts, tax included."""
+    qty: Annotated[Decimal, Field(gt=0, max_digits=20)] = Field(examples=[2])
+    """Quantity (may be fractional for goods sold by weight)."""
+    attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"size": "L"}])
+    """Custom attributes the program declares under attributes.item."""
+
+
+class BaseEvent(EventModel):
+    id: str = Field(min_length=1, max_length=200, examples=["evt-20261205-0001"])
+    """Unique id; an event id is processed at most once."""
+    time: dt.datetime = Field(examples=["2026-12-05T09:15:00+03:00"])
+    """When it happened, with a timezone offset."""
+    customer: str = Field(min_length=1, examples=["card-7781"])
+    """Customer id or card number."""
+    channel: str | None = Field(default=None, examples=["app"])
+    """app, web, store …"""
+    store: str | None = Field(default=None, examples=["moscow-arbat"])
+    """Store id."""
+    attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"campaign": "winter"}])
+    """Custom attributes the program declares under attributes.event."""
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError('time needs a timezone offset, e.g. "2026-12-05T09:15:00+03:00" or "…Z"')
+        return value
+
+
+class Purchase(BaseEvent):
+    """A purchase: the basket, what was charged for shipping, and coupons presented."""
+
+    type: Literal["purchase"] = "purchase"
+    items: list[Line] = Field(min_length=1)
+    """The basket lines."""
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["RUB"])
+    """ISO 4217 code; must be the program's currency when given."""
+    shipping: Money = Field(default=Decimal(0), examples=[300])
+    """Shipping charged before program discounts."""
+    tax: Money = Field(default=Decimal(0), examples=[206.75])
+    """Tax included in the prices (for an earning base without tax)."""
+    paid_with_points: Money = Field(default=Decimal(0), examples=[0])
+    """The part of the basket paid with points (money value)."""
+    coupons: list[str] = Field(default_factory=list, examples=[["WELCOME-7F3K"]])
+    """Coupon codes presented."""
+    basket_attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"delivery": "courier"}])
+    """Custom attributes the program declares under attributes.basket."""
+
+
+class ReturnLine(EventModel):
+    sku: str = Field(min_length=1, examples=["LATTE-L"])
+    """Product code of the returned line."""
+    qty: Annotated[Decimal, Field(gt=0, max_digits=20)] = Field(examples=[1])
+    """Quantity returned."""
+
+
+class Return(BaseEvent):
+    """Goods returned from an earlier purchase."""
+
+    type: Literal["return"] = "return"
+    purchase: str = Field(min_length=1, examples=["evt-20261205-0001"])
+    """The id of the original purchase event."""
+    items: list[ReturnLine] = Field(min_length=1)
+    """What comes back."""
+
+
+class Signup(BaseEvent):
+    """A new customer joins, optionally with a friend's referral code."""
+
+    type: Literal["signup"] = "signup"
+    referral_code: str | None = Field(default=None, examples=["REF-7781"])
+    """The referral code of the customer who brought them."""
+    birthday: dt.date | None = Field(default=None, examples=["1990-05-17"])
+    """Date of birth, if given."""
+    tags: list[str] = Field(default_factory=list, examples=[["newsletter"]])
+    """Marketing tags."""
+
+
+class AppOpen(BaseEvent):
+    type: Literal["app_open"] = "app_open"
+
+
+class Review(BaseEvent):
+    type: Literal["review"] = "review"
+    product: str | None = Field(default=None, examples=["LATTE-L"])
+    """What was reviewed."""
+    rating: int | None = Field(default=None, ge=1, le=5, examples=[5])
+    """Stars, 1 to 5."""
+
+
+class Survey(BaseEvent):
+    type: Literal["survey"] = "survey"
+    survey: str | None = Field(default=None, examples=["nps-2026"])
+    """Which survey was completed."""
+
+
+class Redeem(BaseEvent):
+    """Spending points on a catalog item."""
+
+    type: Literal["redeem"] = "redeem"
+    item: str = Field(min_length=1, examples=["free-latte"])
+    """The catalog item id."""
+
+
+class Custom(BaseEvent):
+    """Any other event type a program reacts to (e.g. `newsletter_signup`)."""
+
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["newsletter_signup"])]
+
+
+Event = Annotated[
+    Purchase | Return | Signup | AppOpen | Review | Survey | Redeem,
+    Field(discriminator="type"),
+]
+KNOWN_TYPES = ("purchase", "return", "signup", "app_open", "review", "survey", "redeem")
+AnyEvent = Purchase | Return | Signup | AppOpen | Review | Survey | Redeem | Custom
+
+_KNOWN: TypeAdapter[Any] = TypeAdapter(Event)
+_CUSTOM: TypeAdapter[Custom] = TypeAdapter(Custom)
+
+
+def parse_event(data: Any) -> AnyEvent:
+    """Validate event data (a JSON-like mapping, numbers exact) into its model.
+
+    Raises:
+        EventError: RE410 with one diagnostic per bad field, each naming the field's path.
+    """
+    if isinstance(data, BaseEvent):
+        return data  # type: ignore[return-value]
+    if not isinstance(data, dict):
+        raise EventError(
+            [Diagnostic("RE410", "an event is a JSON object", hint='{"id": …, "type": …, "time": …}')]
+        )
+    try:
+        if data.get("type") in KNOWN_TYPES:
+            event: AnyEvent = _KNOWN.validate_python(data)
+        else:
+            event = _CUSTOM.validate_python(data)
+    except PydanticError as error:
+        raise EventError(
+            [
+                Diagnostic(
+                    "RE410",
+                    f"{_path(item['loc'])}: {str(item['msg']).removeprefix('Value error, ')}",
+                    hint=_hint(item),
+                )
+                for item in error.errors(include_url=False)
+            ]
+        ) from None
+    return event
+
+
+def _path(loc: Any) -> str:
+    out = ""
+    for step in loc:
+        if step in KNOWN_TYPES or step == "Custom":
+            continue
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "event"
+
+
+def _hint(item: Any) -> str | None:
+    kind = item.get("type", "")
+    if kind == "missing":
+        return "add the field"
+    if kind == "extra_forbidden":
+        return "remove the field, or declare it as a custom attribute under `attributes`"
+    if kind.startswith("greater_than"):
+        return "quantities and amounts cannot be negative"
+    return None
+
+
+def event_schema() -> dict[str, Any]:
+    adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+    return adapter.json_schema(mode="validation")

@@ -1,0 +1,185 @@
+"""What processing one event produced: effects, the new state, and the trace of every decision.
+
+All of it is pydantic and JSON-able (`schemas/outcome.schema.json`); numbers are exact and are
+written as JSON numbers. Every award and discount is attributed to the basket lines it came from
+(`lines`), which is what a later return reverses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from rules_engine.state.customer import CustomerState
+
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+
+
+class OutcomeModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class LineShare(OutcomeModel):
+    """The part of an award or a discount that one basket line accounts for."""
+
+    line: int
+    """Index of the line in the event's items (0-based)."""
+    sku: str
+    """Its product code."""
+    amount: Amount
+    """Points (for awards) or money (for discounts)."""
+
+
+class PointsAward(OutcomeModel):
+    """Points one rule gave for this event."""
+
+    rule: str
+    """The earn rule's id; `tier:<id>` for a tier's earn multiplier."""
+    points: Amount
+    """Points given, rounded as the program says."""
+    lines: list[LineShare] = Field(default_factory=list)
+    """Which lines the points came from; they add up to `points`."""
+    available_at: dt.datetime | None = None
+    """When the points become spendable (after the pending period)."""
+
+
+class DiscountEffect(OutcomeModel):
+    """Money taken off by a discount, a coupon or a tier benefit."""
+
+    rule: str
+    """The discount's id, `coupon:<code>`, or `tier:<id>`."""
+    amount: Amount
+    """Money off."""
+    lines: list[LineShare] = Field(default_factory=list)
+    """Which lines the money came off; they add up to `amount`."""
+
+
+class FreeShipping(OutcomeModel):
+    rule: str
+    """What made shipping free."""
+    amount: Amount
+    """Shipping waived."""
+
+
+class CouponIssued(OutcomeModel):
+    rule: str
+    coupon: str
+    code: str
+    expires_at: dt.datetime
+
+
+class BadgeAwarded(OutcomeModel):
+    rule: str
+    badge: str
+
+
+class TierChange(OutcomeModel):
+    old: str | None
+    new: str | None
+    reason: str
+
+
+class Notification(OutcomeModel):
+    rule: str
+    channel: str
+    template: str
+
+
+class DrawEntry(OutcomeModel):
+    rule: str
+    draw: str
+    count: int
+
+
+class Effects(OutcomeModel):
+    """Everything the event gives or changes, by kind."""
+
+    points: list[PointsAward] = Field(default_factory=list)
+    discounts: list[DiscountEffect] = Field(default_factory=list)
+    free_shipping: FreeShipping | None = None
+    coupons_issued: list[CouponIssued] = Field(default_factory=list)
+    coupons_redeemed: list[str] = Field(default_factory=list)
+    badges: list[BadgeAwarded] = Field(default_factory=list)
+    tier_changes: list[TierChange] = Field(default_factory=list)
+    notifications: list[Notification] = Field(default_factory=list)
+    draw_entries: list[DrawEntry] = Field(default_factory=list)
+
+
+class Totals(OutcomeModel):
+    """The money and points of the event at a glance."""
+
+    basket: Amount = Decimal(0)
+    """Sum of the lines before program discounts."""
+    discount: Amount = Decimal(0)
+    """Money taken off the lines."""
+    shipping: Amount = Decimal(0)
+    """Shipping charged after a free-shipping benefit."""
+    to_pay: Amount = Decimal(0)
+    """What the customer pays: lines after discounts, plus shipping."""
+    earning_base: Amount = Decimal(0)
+    """The money that earns points."""
+    points: Amount = Decimal(0)
+    """All points given."""
+
+
+class ExplainNode(OutcomeModel):
+    """One sub-expression of a condition with its value (`--explain`)."""
+
+    text: str
+    value: Any = None
+    note: str | None = None
+    children: list[ExplainNode] = Field(default_factory=list)
+
+
+TraceCode = Literal[
+    "fired",
+    "wrong_event",
+    "outside_schedule",
+    "condition_false",
+    "shadowed",
+    "capped",
+    "budget_exhausted",
+    "nothing_eligible",
+    "coupon_invalid",
+]
+
+
+class RuleTrace(OutcomeModel):
+    """Why a rule did or did not give something."""
+
+    rule: str
+    """The rule's id."""
+    kind: Literal["earn", "discount", "coupon", "tier"]
+    """What sort of rule."""
+    fired: bool
+    """Whether it gave anything."""
+    code: TraceCode
+    """A stable reason code."""
+    reason: str
+    """The reason in words."""
+    failing: list[str] = Field(default_factory=list)
+    """For a condition that failed: its false parts with the values they saw."""
+    hint: str | None = None
+    """What would have made it fire, when that is a simple threshold."""
+    amount: Amount | None = None
+    """Points given (earn) or money off (discount)."""
+    condition: ExplainNode | None = None
+    """The whole condition with every value (only with explain)."""
+
+
+class Outcome(OutcomeModel):
+    """The result of processing one event."""
+
+    program: str
+    version: int
+    event: str
+    customer: str
+    effects: Effects
+    totals: Totals
+    state: CustomerState
+    """The customer's state after the event."""
+    trace: list[RuleTrace]
+    """Every rule, in the order it was decided."""

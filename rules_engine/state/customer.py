@@ -1,0 +1,136 @@
+"""A customer's state snapshot: balances as lots, cap counters, coupons, profile, history.
+
+The engine is a pure function of (program, state, event); this is the state part. It travels as
+JSON (numbers exact) between a service and the engine, and comes back updated in every Outcome.
+An absent state means a new customer. Points live in lots — one per award — so that pending
+periods, first-in first-out expiry and exact reversal of returns can be computed later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import ValidationError as PydanticError
+
+from rules_engine.errors import Diagnostic, StateError
+
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+
+
+class StateModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class Lot(StateModel):
+    """Points from one award: which event and rule gave them, when they become spendable."""
+
+    event: str
+    """The event that earned them."""
+    rule: str
+    """The rule that gave them."""
+    points: Amount
+    """How many points are left in the lot."""
+    earned_at: dt.datetime
+    """When they were earned."""
+    available_at: dt.datetime
+    """From when they can be spent (after the pending period)."""
+    expires_at: dt.datetime | None = None
+    """When they expire, if the program expires points."""
+
+
+class IssuedCoupon(StateModel):
+    code: str
+    """The code the customer presents."""
+    coupon: str
+    """The coupon definition's id in the program."""
+    issued_at: dt.datetime
+    """When it was issued."""
+    expires_at: dt.datetime
+    """Last moment it can be used."""
+    used_in: str | None = None
+    """The purchase that used it (single-use coupons)."""
+
+
+class PastLine(StateModel):
+    """A line of an earlier purchase, for `customer.purchases`."""
+
+    sku: str
+    category: str | None = None
+    price: Amount
+    qty: Amount
+    date: dt.date
+
+
+class Profile(StateModel):
+    """What the customer told us: tags, dates, custom attributes."""
+
+    tags: list[str] = Field(default_factory=list)
+    """Marketing tags, e.g. vip."""
+    signup_date: dt.date | None = None
+    """When they joined."""
+    birthday: dt.date | None = None
+    """Date of birth."""
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    """Custom attributes the program declares under attributes.customer."""
+
+
+class CustomerState(StateModel):
+    """Everything the engine knows about one customer."""
+
+    customer: str | None = None
+    """Customer id; filled in by the first event."""
+    tier: str | None = None
+    """Current tier id."""
+    profile: Profile = Field(default_factory=Profile)
+    """Profile data."""
+    lots: list[Lot] = Field(default_factory=list)
+    """Points, one lot per award, oldest first."""
+    counters: dict[str, dict[str, Amount]] = Field(default_factory=dict)
+    """Points given per rule and period, for caps: {"pastry-bonus": {"day:2026-12-05": 15}}."""
+    coupons: list[IssuedCoupon] = Field(default_factory=list)
+    """Coupons issued to the customer."""
+    purchases: list[PastLine] = Field(default_factory=list)
+    """Lines of earlier purchases."""
+    badges: list[str] = Field(default_factory=list)
+    """Badges earned."""
+
+    def available(self, moment: dt.datetime) -> Decimal:
+        """Points that can be spent at a moment: available and not expired."""
+        return sum(
+            (
+                lot.points
+                for lot in self.lots
+                if lot.available_at <= moment and (lot.expires_at is None or moment < lot.expires_at)
+            ),
+            Decimal(0),
+        )
+
+    def pending(self, moment: dt.datetime) -> Decimal:
+        return sum((lot.points for lot in self.lots if lot.available_at > moment), Decimal(0))
+
+
+def parse_state(data: Any) -> CustomerState:
+    """Validate a state snapshot (JSON-like mapping); None means a new customer."""
+    if data is None:
+        return CustomerState()
+    if isinstance(data, CustomerState):
+        return data
+    try:
+        return CustomerState.model_validate(data)
+    except PydanticError as error:
+        raise StateError(
+            [
+                Diagnostic("RE420", f"{_path(item['loc'])}: {item['msg']}", hint="check the state snapshot")
+                for item in error.errors(include_url=False)
+            ]
+        ) from None
+
+
+def _path(loc: Any) -> str:
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "state"

@@ -1,0 +1,251 @@
+"""The evaluator's decisions, one mechanic at a time, on small programs worked out by hand."""
+
+from __future__ import annotations
+
+import textwrap
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from rules_engine.engine.compiled import compile_text
+from rules_engine.engine.evaluator import BudgetSnapshot, Engine
+from rules_engine.engine.outcome import Outcome
+from rules_engine.errors import EventError
+from rules_engine.jsonio import loads
+
+HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
+
+
+def engine(body: str) -> Engine:
+    return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"))
+
+
+def purchase(*lines: tuple[str, str, str, int], time: str = "2026-12-08T08:15:00+03:00", **extra: Any) -> Any:
+    items = ", ".join(
+        f'{{"sku": "{sku}", "category": "{category}", "price": {price}, "qty": {qty}}}'
+        for sku, category, price, qty in lines
+    )
+    event = loads(
+        f'{{"id": "e1", "type": "purchase", "time": "{time}", "customer": "c1", "items": [{items}]}}'
+    )
+    event.update(extra)
+    return event
+
+
+def points(outcome: Outcome) -> dict[str, Decimal]:
+    return {award.rule: award.points for award in outcome.effects.points}
+
+
+def trace(outcome: Outcome, rule: str) -> Any:
+    return next(t for t in outcome.trace if t.rule == rule)
+
+
+def test_rate_on_the_earning_base_after_discounts_and_exclusions() -> None:
+    e = engine(
+        """\
+        earning_base: {exclude: item.category == "gift_card"}
+        discounts: [{id: ten, percent: 10}]
+        earn: [{id: base, rate: 1 per 10}]
+        """
+    )
+    outcome = e.process(purchase(("A", "food", "100.00", 1), ("G", "gift_card", "500.00", 1)))
+    # food 100 - 10% = 90 earns 9; the gift card (after its own 10% off) earns nothing
+    assert points(outcome) == {"base": 9}
+    assert outcome.totals.discount == Decimal("60.00")
+    assert outcome.totals.earning_base == Decimal("90.00")
+    assert [(s.sku, s.amount) for s in outcome.effects.points[0].lines] == [("A", 9)]
+
+
+def test_multipliers_are_additive_bonuses_and_the_tier_multiplier_too() -> None:
+    e = engine(
+        """\
+        tiers:
+          qualify_on: spend
+          window: calendar_year
+          levels: [{id: base, threshold: 0}, {id: gold, threshold: 100, benefits: {earn_multiplier: 1.5}}]
+        earn:
+          - {id: base, rate: 1 per 10}
+          - {id: double, multiply: 2, cap: {per_event: 1000}}
+        """
+    )
+    outcome = e.process(purchase(("A", "food", "200.00", 1)), {"tier": "gold"})
+    assert points(outcome) == {"base": 20, "double": 20, "tier:gold": 10}
+    assert outcome.totals.points == 50
+
+
+def test_exclusive_group_highest_priority_wins_whatever_the_file_order() -> None:
+    e = engine(
+        """\
+        earn:
+          - {id: low, award: 5, group: g, priority: 1}
+          - {id: high, award: 9, group: g, priority: 2}
+        """
+    )
+    outcome = e.process(purchase(("A", "food", "10.00", 1)))
+    assert points(outcome) == {"high": 9}
+    assert trace(outcome, "low").code == "shadowed"
+
+
+def test_caps_use_the_state_counters_of_the_local_day() -> None:
+    e = engine(
+        'earn: [{id: pastry, for_each_item: item.category == "pastry", award: 5 * item.qty,'
+        " cap: {per_day: 20}}]\n"
+    )
+    state = {"counters": {"pastry": {"day:2026-12-08": 12}}}
+    outcome = e.process(purchase(("P", "pastry", "1.00", 3)), state)
+    assert points(outcome) == {"pastry": 8}
+    assert trace(outcome, "pastry").code == "capped"
+    assert outcome.state.counters["pastry"]["day:2026-12-08"] == 20
+    # the next local day starts a new counter (23:30 UTC on the 8th is the 9th in Moscow)
+    later = e.process(purchase(("P", "pastry", "1.00", 3), time="2026-12-08T23:30:00+00:00"), outcome.state)
+    assert points(later) == {"pastry": 15}
+
+
+def test_budget_is_program_wide() -> None:
+    e = engine("earn: [{id: promo, award: 50, budget: {points: 120, period: program}}]\n")
+    outcome = e.process(
+        purchase(("A", "x", "1.00", 1)), budgets=BudgetSnapshot({"promo": {"lifetime": Decimal(100)}})
+    )
+    assert points(outcome) == {"promo": 20}
+
+
+def test_schedule_dates_weekdays_and_hours_in_the_program_timezone() -> None:
+    e = engine(
+        """\
+        earn:
+          - id: morning
+            award: 10
+            active:
+              start: 2026-12-01
+              end: 2026-12-31
+              weekdays: [tue]
+              hours: {start: "07:00", end: "10:00"}
+        """
+    )
+    assert points(e.process(purchase(("A", "x", "1.00", 1)))) == {"morning": 10}
+    # 06:30 UTC is 09:30 in Moscow: inside; 07:30 UTC is 10:30: outside
+    assert points(e.process(purchase(("A", "x", "1.00", 1), time="2026-12-08T06:30:00Z"))) == {"morning": 10}
+    late = e.process(purchase(("A", "x", "1.00", 1), time="2026-12-08T07:30:00Z"))
+    assert points(late) == {}
+    assert trace(late, "morning").code == "outside_schedule"
+    assert "10:30" in trace(late, "morning").reason
+
+
+def test_a_failed_condition_is_explained_with_values_and_a_near_miss() -> None:
+    e = engine('earn: [{id: big, award: 50, when: basket.total >= 200 and event.channel == "app"}]\n')
+    outcome = e.process(purchase(("A", "x", "150.00", 1), channel="app"), explain=True)
+    entry = trace(outcome, "big")
+    assert entry.code == "condition_false"
+    assert entry.failing == ["basket.total >= 200 → false, basket.total = 150.00"]
+    assert entry.hint == "spend 50.00 more"
+    assert entry.condition is not None
+
+
+def test_presented_coupons_apply_once_and_invalid_ones_are_traced() -> None:
+    e = engine(
+        """\
+        coupons: [{id: latte, percent: 100, applies_to: item.sku == "LATTE", valid_for: 30d}]
+        earn: [{id: base, rate: 1 per 10}]
+        """
+    )
+    state = {
+        "coupons": [
+            {
+                "code": "L-1",
+                "coupon": "latte",
+                "issued_at": "2026-12-01T00:00:00Z",
+                "expires_at": "2026-12-31T00:00:00Z",
+            }
+        ]
+    }
+    event = purchase(
+        ("LATTE", "coffee", "300.00", 1), ("BUN", "pastry", "100.00", 1), coupons=["L-1", "NOPE"]
+    )
+    outcome = e.process(event, state)
+    assert outcome.totals.discount == Decimal("300.00")
+    assert points(outcome) == {"base": 10}
+    assert outcome.state.coupons[0].used_in == "e1"
+    assert trace(outcome, "coupon:NOPE").code == "coupon_invalid"
+    again = e.process({**event, "id": "e2"}, outcome.state)
+    assert again.totals.discount == 0
+    assert "already used" in trace(again, "coupon:L-1").reason
+
+
+def test_percent_discounts_compound_and_amounts_are_split_exactly() -> None:
+    e = engine(
+        """\
+        discounts:
+          - {id: twenty, percent: 20, priority: 2}
+          - {id: ten, percent: 10, priority: 1}
+          - {id: fiver, amount: 5, priority: 0}
+        """
+    )
+    outcome = e.process(purchase(("A", "x", "10.00", 1), ("B", "x", "20.00", 1)))
+    amounts = {d.rule: d.amount for d in outcome.effects.discounts}
+    assert amounts == {"twenty": Decimal("6.00"), "ten": Decimal("2.40"), "fiver": Decimal("5.00")}
+    fiver = next(d for d in outcome.effects.discounts if d.rule == "fiver")
+    assert sum(s.amount for s in fiver.lines) == Decimal("5.00")
+    assert outcome.totals.to_pay == Decimal("16.60")
+
+
+def test_earning_base_without_tax_shipping_and_points_payment() -> None:
+    e = engine(
+        """\
+        earning_base: {include_tax: false, include_shipping: true, include_paid_with_points: false}
+        earn: [{id: base, rate: 1 per 1}]
+        """
+    )
+    event = purchase(("A", "x", "100.00", 1), tax="20.00", shipping="10.00", paid_with_points="30.00")
+    outcome = e.process(event)
+    # 100 - 20 tax - 30 paid with points = 50, plus 10 shipping
+    assert outcome.totals.earning_base == Decimal("60.00")
+    assert points(outcome) == {"base": 60}
+
+
+def test_free_shipping_from_a_discount() -> None:
+    e = engine("discounts: [{id: ship, when: basket.item_count >= 3, free_shipping: true}]\n")
+    outcome = e.process(purchase(("A", "x", "5.00", 3), shipping="7.00"))
+    assert outcome.effects.free_shipping is not None
+    assert outcome.totals.shipping == 0
+    assert outcome.totals.to_pay == Decimal("15.00")
+
+
+def test_rules_for_other_event_types() -> None:
+    e = engine("earn: [{id: daily, on: [app_open], award: 1}, {id: base, rate: 1 per 1}]\n")
+    outcome = e.process(
+        loads('{"id": "a1", "type": "app_open", "time": "2026-12-08T08:00:00Z", "customer": "c1"}')
+    )
+    assert points(outcome) == {"daily": 1}
+    assert outcome.effects.points[0].lines == []
+    assert trace(outcome, "base").code == "wrong_event"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"currency": "USD"}, "RE411"),
+        ({"time": "2026-12-08T08:15:00"}, "RE410"),
+        ({"items": []}, "RE410"),
+        ({"surprise": 1}, "RE410"),
+    ],
+)
+def test_bad_events_are_refused_and_change_nothing(change: dict[str, Any], code: str) -> None:
+    e = engine("earn: [{id: base, rate: 1 per 1}]\n")
+    state = {"customer": "c1", "lots": []}
+    with pytest.raises(EventError) as caught:
+        e.process({**purchase(("A", "x", "1.00", 1)), **change}, state)
+    assert caught.value.code == code
+    assert state == {"customer": "c1", "lots": []}
+
+
+def test_new_state_holds_lots_with_pending_and_expiry_and_the_history() -> None:
+    e = engine("points: {pending: 14d, expire_after: 365d}\nearn: [{id: base, rate: 1 per 1}]\n")
+    outcome = e.process(purchase(("A", "x", "10.00", 1)))
+    (lot,) = outcome.state.lots
+    assert lot.points == 10
+    assert lot.available_at.isoformat() == "2026-12-22T08:15:00+03:00"
+    assert lot.expires_at is not None and lot.expires_at.year == 2027
+    assert outcome.state.purchases[0].sku == "A"
+    assert outcome.state.available(outcome.state.lots[0].earned_at) == 0
+    assert outcome.state.pending(outcome.state.lots[0].earned_at) == 10
