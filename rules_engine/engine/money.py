@@ -6,6 +6,7 @@ what a line's share of a discount or an award is must never depend on float nois
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -43,20 +44,27 @@ def split(total: Decimal, weights: Sequence[Decimal], quantum: Decimal) -> list[
     """Split `total` (a multiple of `quantum`) in proportion to `weights`; parts add up exactly.
 
     Each part is floored to the quantum, then the leftover units go to the largest remainders
-    (ties to the earlier line). All-zero weights split evenly.
+    (ties to the earlier line). All-zero weights split evenly. Integer arithmetic throughout:
+    the weights are exact decimals, scaled to a common denominator.
     """
-    if not weights:
+    count = len(weights)
+    if not count:
         return []
-    weight_sum = sum(weights, Decimal(0))
-    if weight_sum == 0:
-        weights = [Decimal(1)] * len(weights)
-        weight_sum = Decimal(len(weights))
+    nonzero = [i for i, w in enumerate(weights) if w]
+    if len(nonzero) == 1:  # the common case of one line: nothing to share
+        parts = [Decimal(0)] * count
+        parts[nonzero[0]] = total
+        return parts
+    ratios = [w.as_integer_ratio() for w in weights] if nonzero else [(1, 1)] * count
+    denominator = math.lcm(*(d for _, d in ratios))
+    scaled = [n * (denominator // d) for n, d in ratios]
+    weight_sum = sum(scaled)
     sign = -1 if total < 0 else 1
-    units = int((abs(total) / quantum).to_integral_value(rounding=ROUND_FLOOR))
-    exact = [Decimal(units) * w / weight_sum for w in weights]
-    floors = [int(e.to_integral_value(rounding=ROUND_FLOOR)) for e in exact]
+    units = int(abs(total) / quantum)
+    floors = [units * w // weight_sum for w in scaled]
+    remainders = [units * w % weight_sum for w in scaled]
     leftover = units - sum(floors)
-    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
-    for i in order[:leftover]:
-        floors[i] += 1
-    return [sign * Decimal(f) * quantum for f in floors]
+    if leftover:
+        for i in sorted(range(count), key=lambda i: (-remainders[i], i))[:leftover]:
+            floors[i] += 1
+    return [sign * f * quantum for f in floors]
