@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -16,13 +16,16 @@ from rich.console import Console
 
 from rules_engine import jsonio
 from rules_engine.dsl.expression import compile_expression
-from rules_engine.errors import ContextError, Diagnostic, RulesEngineError
+from rules_engine.errors import ContextError, Diagnostic, ProgramError, RulesEngineError, StateError
 from rules_engine.render import styled_diagnostic, trace_tree
 from rules_engine.source import SourceFile, Span
 
+if TYPE_CHECKING:
+    from rules_engine.engine.evaluator import Engine
+
 app = typer.Typer(
     name="loyalty",
-    help="Loyalty rules engine: check expressions, validate and dry-run programs.",
+    help="Loyalty rules engine: check expressions, validate, dry-run and test programs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -203,7 +206,9 @@ def _program_files(paths: list[Path], err: Console) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+            files += sorted(
+                p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and ".tests." not in p.name
+            )
         elif path.exists():
             files.append(path)
         else:
@@ -231,7 +236,133 @@ def schema(
 
     out, _ = _consoles()
     for path in write_schemas(out_dir):
-        out.print(f"wrote {path}", markup=False)
+        out.print(f"wrote {path}", markup=False, soft_wrap=True)
+
+
+@app.command("dry-run")
+def dry_run(
+    program: Annotated[Path, typer.Argument(metavar="PROGRAM", help="The program file.", show_default=False)],
+    event: Annotated[
+        Path, typer.Argument(metavar="EVENT.json", help="A JSON file holding one event.", show_default=False)
+    ],
+    customer: Annotated[
+        Path | None,
+        typer.Option(
+            "--customer",
+            metavar="STATE.json",
+            help="JSON file with the customer's state before the event (default: a new customer).",
+        ),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also show each evaluated condition as a tree of values.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the outcome as JSON (schemas/outcome.schema.json).")
+    ] = False,
+) -> None:
+    """Process one event against a program, storing nothing: what every rule gave, and why."""
+    from rules_engine.engine.inputs import read_json
+    from rules_engine.render import outcome_report
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    try:
+        data = read_json(event, "event")
+        state = read_json(customer, "customer state") if customer is not None else None
+    except RulesEngineError as problem:
+        _fail(problem.diagnostics, err)
+    try:
+        outcome = engine.process(data, state, explain=True)
+    except StateError as problem:
+        _fail(_in_file(problem.diagnostics, customer), err)
+    except RulesEngineError as problem:
+        _fail(_in_file(problem.diagnostics, event), err)
+    if as_json:
+        text = jsonio.dumps(outcome.model_dump(mode="python"), indent=2)
+        out.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
+        return
+    settings = engine.program
+    out.print(
+        outcome_report(outcome, currency=settings.currency, points_name=settings.points.name, explain=explain)
+    )
+
+
+@app.command("test")
+def run_tests(
+    program: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PROGRAM",
+            help="The program file; or a tests file whose `program:` names it.",
+            show_default=False,
+        ),
+    ],
+    tests: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="TESTS.yaml",
+            help="The tests file (default: the program's name with .tests.yaml).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run a program's tests file: each case's event, and what must (not) come of it."""
+    from rules_engine.engine.expectations import (
+        SuiteError,
+        check_suite,
+        load_suite,
+        run_suite,
+        suite_paths,
+        suite_program,
+    )
+    from rules_engine.render import case_report, suite_summary
+
+    out, err = _consoles()
+    program_path, tests_path = suite_paths(program, tests)
+    try:
+        suite = load_suite(tests_path)
+        program_path = program_path or suite_program(suite)
+    except SuiteError as problem:
+        if tests is None and program_path is not None and problem.code == "RE105":
+            problem.diagnostics[:] = [
+                Diagnostic(
+                    d.code,
+                    d.message,
+                    d.span,
+                    "write the tests next to the program (docs/cli.md), or name them: "
+                    "loyalty test PROGRAM TESTS.yaml",
+                )
+                for d in problem.diagnostics
+            ]
+        _fail(problem.diagnostics, err)
+    engine = _engine(program_path, err)
+    problems = check_suite(suite, engine.program)
+    if problems:
+        _fail(problems, err)
+    results = run_suite(engine, suite)
+    for result in results:
+        out.print(case_report(result), soft_wrap=True)
+    out.print(suite_summary(results), soft_wrap=True)
+    if not all(result.passed for result in results):
+        raise typer.Exit(1)
+
+
+def _engine(path: Path, err: Console) -> Engine:
+    """Load, validate and compile a program; every error in it is reported (exit 1)."""
+    from rules_engine.engine.evaluator import Engine
+
+    try:
+        return Engine.from_file(path)
+    except ProgramError as problem:
+        _fail(problem.diagnostics, err)
+
+
+def _in_file(diagnostics: list[Diagnostic], path: Path | None) -> list[Diagnostic]:
+    """Name the input file in diagnostics that have no place of their own (the field path is in
+    the message: `items[0].qty: Field required`)."""
+    if path is None:
+        return diagnostics
+    return [d if d.span else Diagnostic(d.code, f"{path}: {d.message}", None, d.hint) for d in diagnostics]
 
 
 @app.callback()

@@ -12,15 +12,25 @@ Text is produced here and nowhere else. Diagnostics render as
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from rules_engine.dsl import ast
 from rules_engine.dsl.interpreter import Trace
 from rules_engine.dsl.values import display
+from rules_engine.engine.money import money_quantum
 from rules_engine.errors import Diagnostic
 from rules_engine.source import Origin
+
+if TYPE_CHECKING:  # the engine imports this module (explanations); types only, no import cycle
+    from rules_engine.engine.expectations import CaseResult
+    from rules_engine.engine.outcome import ExplainNode, Outcome, RuleTrace, Totals
 
 
 def render_diagnostic(diagnostic: Diagnostic) -> str:
@@ -109,3 +119,215 @@ def trace_tree(trace: Trace, origin: Origin) -> Tree:
         for child in shown(item):
             stack.append((child, branch.add(label(child))))
     return root
+
+
+# -- `loyalty dry-run`: an outcome as a table, totals, effects and condition trees ---------------
+
+_RECORDS = ("event", "basket", "customer", "item")
+
+
+def outcome_report(
+    outcome: Outcome, *, currency: str, points_name: str = "points", explain: bool = False
+) -> Group:
+    """What one event gave and why: a row per rule decision, then the totals and the effects.
+
+    Nothing is truncated: long reasons and condition parts fold onto following lines. With
+    `explain`, every rule whose condition was evaluated is followed by its condition tree.
+    """
+    quantum = money_quantum(currency)
+    parts: list[RenderableType] = [
+        Text.assemble(
+            (f"{outcome.program} v{outcome.version}", "bold"),
+            f" · event {outcome.event} · customer {outcome.customer}",
+        ),
+        rules_table(outcome, quantum=quantum, points_name=points_name),
+        Text("Totals", style="bold"),
+        _totals(outcome.totals, quantum, currency, points_name),
+        Text(""),
+        Text("Effects", style="bold"),
+        _effects(outcome, quantum),
+    ]
+    if explain:
+        parts += condition_trees(outcome)
+    return Group(*parts)
+
+
+def rules_table(outcome: Outcome, *, quantum: Decimal, points_name: str = "points") -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_lines=False, pad_edge=False, expand=False)
+    table.add_column("rule", overflow="fold", max_width=24)
+    table.add_column("kind", overflow="fold")
+    table.add_column("fired", justify="center")
+    table.add_column("why", overflow="fold", ratio=1)
+    table.add_column("reward", justify="right", overflow="fold", max_width=18)
+    money_phase = True  # discounts, tier discounts and coupons are decided before any earn rule
+    for trace in outcome.trace:
+        if trace.kind == "earn":
+            money_phase = False
+        is_money = trace.kind in ("discount", "coupon") or (trace.kind == "tier" and money_phase)
+        table.add_row(
+            trace.rule,
+            trace.kind,
+            Text("✓", style="bold green") if trace.fired else Text("✗", style="red"),
+            _why(trace),
+            _reward(trace, outcome, is_money, quantum, points_name),
+        )
+    return table
+
+
+def _why(trace: RuleTrace) -> Text:
+    text = Text(trace.reason, overflow="fold")
+    for part in trace.failing:
+        text.append("\n✗ ", style="red")
+        text.append(part)
+    if trace.hint:
+        text.append(f"\n→ {trace.hint}", style="cyan")
+    return text
+
+
+def _reward(trace: RuleTrace, outcome: Outcome, is_money: bool, quantum: Decimal, points_name: str) -> Text:
+    if not trace.fired:
+        return Text("")
+    if is_money:
+        free = outcome.effects.free_shipping
+        shipping = free is not None and free.rule == trace.rule
+        if trace.amount:
+            return Text(f"{money(trace.amount, quantum)} off" + (" + free shipping" if shipping else ""))
+        return Text("free shipping" if shipping else "")
+    if trace.amount is None:
+        return Text("")
+    return Text(f"+{_number(trace.amount)} {points_name}", style="green")
+
+
+def _totals(totals: Totals, quantum: Decimal, currency: str, points_name: str) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column(justify="right")
+    grid.add_column()
+    rows = [
+        ("basket", totals.basket),
+        ("discount", totals.discount),
+        ("shipping", totals.shipping),
+        ("to pay", totals.to_pay),
+        ("earning base", totals.earning_base),
+    ]
+    for label, amount in rows:
+        grid.add_row(f"  {label}", money(amount, quantum), currency)
+    grid.add_row("  points", _number(totals.points), points_name)
+    return grid
+
+
+def _effects(outcome: Outcome, quantum: Decimal) -> Table:
+    effects = outcome.effects
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    if not effects.discounts:
+        grid.add_row("  discounts", "none")
+    for discount in effects.discounts:
+        lines = ", ".join(f"items[{s.line}] {s.sku} {money(s.amount, quantum)}" for s in discount.lines)
+        grid.add_row(f"  {discount.rule}", f"{money(discount.amount, quantum)} off: {lines}")
+    free = effects.free_shipping
+    grid.add_row(
+        "  free shipping",
+        "no" if free is None else f"yes, by {free.rule} ({money(free.amount, quantum)} waived)",
+    )
+    if effects.coupons_redeemed:
+        grid.add_row("  coupons used", ", ".join(effects.coupons_redeemed))
+    return grid
+
+
+def condition_trees(outcome: Outcome) -> list[RenderableType]:
+    """Each evaluated condition as a tree of sub-expressions and the values they had."""
+    out: list[RenderableType] = []
+    for trace in outcome.trace:
+        if trace.condition is None:
+            continue
+        out.append(Text(""))
+        out.append(Text.assemble((trace.rule, "bold"), f" ({trace.kind}): {trace.reason}", overflow="fold"))
+        out.append(explain_tree(trace.condition))
+    return out
+
+
+def explain_tree(node: ExplainNode) -> Tree:
+    """An `ExplainNode` (from `Outcome.trace[].condition`) as a rich tree: text → value."""
+
+    def label(item: ExplainNode) -> Text:
+        text = Text(overflow="fold")
+        if item.note:
+            text.append(f"[{item.note}] ", style="dim")
+        text.append(item.text, style="bold")
+        text.append("  →  ")
+        value = item.value
+        style = "green" if value is True else "red" if value is False else "cyan"
+        text.append(display(value), style=style)
+        return text
+
+    def shown(item: ExplainNode) -> list[ExplainNode]:
+        # `basket`, `event` … are records; their value is not kept, and says less than the field read
+        return [c for c in item.children if not (c.text in _RECORDS and c.value is None and not c.children)]
+
+    root = Tree(label(node))
+    stack = [(node, root)]
+    while stack:
+        item, branch = stack.pop()
+        for child in shown(item):
+            stack.append((child, branch.add(label(child))))
+    return root
+
+
+def money(amount: Decimal, quantum: Decimal) -> str:
+    """An amount in the currency's minor units (`0` → `0.00`), never losing digits it has."""
+    exact = amount.quantize(quantum) if amount == amount.quantize(quantum) else amount
+    return format(exact, "f")
+
+
+def _number(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# -- `loyalty test`: one line per case, a diff per failure, a summary ----------------------------
+
+
+def case_report(result: CaseResult) -> Text:
+    """`PASS name`, or `FAIL name (where)` and one `key: expected X, got Y` line per mismatch."""
+    if result.passed:
+        return Text.assemble(("PASS", "bold green"), f" {result.name}")
+    text = Text.assemble(("FAIL", "bold red"), f" {result.name}", (f"  ({result.span})", "dim"))
+    for mismatch in result.mismatches:
+        text.append(
+            f"\n  {mismatch.key}: expected {_expected(mismatch.expected)}, got {_expected(mismatch.actual)}"
+        )
+        if mismatch.detail:
+            text.append(f"\n      {mismatch.detail}", style="dim")
+    for diagnostic in result.refused:
+        text.append("\n")
+        text.append_text(_indented(styled_diagnostic(diagnostic), "    "))
+    return text
+
+
+def suite_summary(results: Iterable[CaseResult]) -> Text:
+    results = list(results)
+    failed = sum(1 for r in results if not r.passed)
+    passed = len(results) - failed
+    return Text(f"{passed} passed, {failed} failed", style="bold red" if failed else "bold green")
+
+
+def _expected(value: Decimal | bool | str | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if value is None:
+        return "nothing"
+    return value
+
+
+def _indented(text: Text, pad: str) -> Text:
+    lines = text.split("\n")
+    out = Text()
+    for index, line in enumerate(lines):
+        if index:
+            out.append("\n")
+        out.append(pad)
+        out.append_text(line)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
+import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
@@ -13,9 +14,11 @@ from tests.conftest import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_python_snippet_runs() -> None:
+def test_python_snippet_runs_and_its_comments_are_true(capsys: pytest.CaptureFixture[str]) -> None:
     (snippet,) = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
     exec(compile(snippet, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "30"  # what the comment on that line promises
 
 
 def test_console_examples_print_what_the_readme_shows() -> None:

@@ -101,6 +101,7 @@ _CUSTOMER = {
     "points": Attribute(t.NUMBER, default=0, doc="Available points balance."),
     "tags": Attribute(t.list_of(t.TEXT), default=(), doc='Marketing tags, e.g. "vip".'),
     "purchases": Attribute(t.list_of(t.DslType(t.Kind.NULL)), default=(), doc="Earlier purchase lines."),
+    "visits": Attribute(t.NUMBER, default=0, doc="How many purchases the customer made before."),
     "signup_date": Attribute(t.DATE, doc="Date the customer joined."),
     "birthday": Attribute(t.DATE, doc="Date of birth, if the customer gave it."),
 }

@@ -187,7 +187,9 @@ class _Run:
                 self._custom(normalizer, "item", line.attributes, record, f"items[{index}].attributes")
                 items.append(record)
             basket: dict[str, Any] = {
-                "total": sum((line.price * line.qty for line in event.items), ZERO),
+                "total": sum(
+                    (round_money(line.price * line.qty, self.engine.quantum) for line in event.items), ZERO
+                ),
                 "items": tuple(items),
                 "item_count": sum((line.qty for line in event.items), ZERO),
                 "shipping": event.shipping,
@@ -213,6 +215,7 @@ class _Run:
             "tier": state.tier,
             "points": state.available(event.time),
             "tags": tuple(profile.tags),
+            "visits": state.visits,
             "signup_date": profile.signup_date,
             "birthday": profile.birthday,
             "purchases": tuple(
@@ -498,28 +501,38 @@ class _Run:
         groups: dict[str, str] = {}
         per_line_points = [ZERO] * (len(self.items) + 1)  # last slot: shipping
         for index, rule in self.engine._base_rules:
-            raw = self.rule_points(index, rule, base, groups)
-            if raw is None:
+            computed = self.rule_points(index, rule, base, groups)
+            if computed is None:
                 continue
-            awarded = self.award(rule.id, rule.cap, rule.budget, raw, rule)
-            for share in awarded:
-                per_line_points[share[0]] += share[1]
+            weights, exact = computed
+            awarded = self.award(rule.id, rule.cap, rule.budget, weights, exact, rule)
+            if awarded and rule.group is not None:
+                groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
+            for line, points in awarded:
+                per_line_points[line] += points
         for index, rule in self.engine._multipliers:
             if not self.passes(index, rule, groups):
                 continue
             assert rule.multiply is not None
             exclude = self.engine.compiled.expression("earn", index, "exclude")
-            raw = [
+            weights = [
                 ZERO
                 if exclude is not None and i < len(self.items) and self.holds(exclude, self.item_context(i))
-                else p * (rule.multiply - 1)
+                else p
                 for i, p in enumerate(per_line_points)
             ]
-            self.award(rule.id, rule.cap, rule.budget, raw, rule, multiplier=rule.multiply)
+            exact = sum(weights, ZERO) * (rule.multiply - 1)
+            awarded = self.award(
+                rule.id, rule.cap, rule.budget, weights, exact, rule, multiplier=rule.multiply
+            )
+            if awarded and rule.group is not None:
+                groups[rule.group] = rule.id
         if self.tier is not None and self.tier.benefits.earn_multiplier is not None:
             multiplier = self.tier.benefits.earn_multiplier
-            raw = [p * (multiplier - 1) for p in per_line_points]
-            self.award(f"tier:{self.tier.id}", None, None, raw, None, multiplier=multiplier)
+            exact = sum(per_line_points, ZERO) * (multiplier - 1)
+            self.award(
+                f"tier:{self.tier.id}", None, None, per_line_points, exact, None, multiplier=multiplier
+            )
 
     def passes(self, index: int, rule: EarnRule, groups: dict[str, str]) -> bool:
         """Event type, exclusive group, schedule and condition; records the trace when it fails."""
@@ -563,14 +576,16 @@ class _Run:
             assert when is not None
             self.trace.append(self.condition_trace(rule.id, "earn", when, self.context, "condition is false"))
             return False
-        if rule.group is not None:
-            groups[rule.group] = rule.id
         return True
 
     def rule_points(
         self, index: int, rule: EarnRule, base: list[Decimal], groups: dict[str, str]
-    ) -> list[Decimal] | None:
-        """Unrounded points per line (and shipping) for a rate or award rule; None if it does not apply."""
+    ) -> tuple[list[Decimal], Decimal] | None:
+        """(weights per line and shipping, exact unrounded points) of a rate or award rule.
+
+        None if the rule does not apply. The total is computed once from exact inputs — never as
+        a sum of per-line shares, whose rounding could lose a point — and split by the weights.
+        """
         if not self.passes(index, rule, groups):
             return None
         n = len(self.items)
@@ -580,8 +595,8 @@ class _Run:
             for i, b in enumerate(base)
         ]
         if rule.rate is not None:
-            ratio = rule.rate.points / rule.rate.per
-            return [b * ratio for b in eligible] + [self.shipping_base() * ratio]
+            weights = [*eligible, self.shipping_base()]
+            return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
         award = self.engine.compiled.expression("earn", index, "award")
         if rule.for_each_item is not None:
             matches = self.engine.compiled.expression("earn", index, "for_each_item")
@@ -594,11 +609,13 @@ class _Run:
                 if self.holds(matches, self.item_context(i)):
                     value = self._award_value(award, rule.award, self.item_context(i))
                     points[i] = max(ZERO, value)
-            return points
+            return points, sum(points, ZERO)
         value = max(ZERO, self._award_value(award, rule.award, self.context))
         if n == 0:
-            return [value]  # not a purchase: nothing to attribute to
-        return [*(value * share for share in _weights(eligible)), ZERO]
+            return [Decimal(1)], value  # not a purchase: nothing to attribute to
+        if not any(eligible):
+            value = ZERO  # only lines the earning base leaves out: they earn nothing
+        return [*eligible, ZERO], value
 
     @staticmethod
     def _award_value(expression: Expression | None, literal: Any, context: Context) -> Decimal:
@@ -613,11 +630,12 @@ class _Run:
         cap: Cap | None,
         budget: Any,
         raw: list[Decimal],
+        exact: Decimal,
         rule: EarnRule | None,
         multiplier: Decimal | None = None,
     ) -> list[tuple[int, Decimal]]:
-        """Round, cap and record one rule's points; returns (line, points) shares."""
-        total = round_points(sum(raw, ZERO), self.program.points.rounding)
+        """Round `exact`, cap it, split it by the weights `raw`, record it; returns (line, points) shares."""
+        total = round_points(exact, self.program.points.rounding)
         if total <= 0:
             reason = "nothing to multiply" if multiplier is not None else "no eligible amount"
             kind = "tier" if rule is None else "earn"
@@ -783,7 +801,9 @@ class _Run:
             for c in self.state.coupons
         ]
         purchases = list(self.state.purchases)
+        visits = self.state.visits
         if isinstance(event, Purchase):
+            visits += 1
             day = self.local.date()
             purchases += [
                 PastLine(sku=line.sku, category=line.category, price=line.price, qty=line.qty, date=day)
@@ -796,15 +816,9 @@ class _Run:
                 "counters": self.counters,
                 "coupons": coupons,
                 "purchases": purchases,
+                "visits": visits,
             }
         )
-
-
-def _weights(amounts: list[Decimal]) -> list[Decimal]:
-    total = sum(amounts, ZERO)
-    if total == 0:
-        return [Decimal(1) / len(amounts)] * len(amounts) if amounts else []
-    return [a / total for a in amounts]
 
 
 def display_money(amount: Decimal) -> str:

@@ -292,6 +292,16 @@ class _ProgramLoader(yaml.SafeLoader):
         return token
 
 
+def resolves_to_text(plain: str) -> bool:
+    """Whether `plain`, written unquoted, loads as text (not a number, boolean or null)."""
+    return _resolve_plain(plain) == _STR
+
+
+def resolves_to_number(plain: str) -> bool:
+    """Whether `plain`, written unquoted, loads as a number."""
+    return _resolve_plain(plain) in (_INT, _FLOAT) and not _NOT_FINITE.fullmatch(plain)
+
+
 def _resolve_plain(value: str) -> str:
     for tag, pattern in _CORE_SCHEMA:
         if pattern.fullmatch(value):

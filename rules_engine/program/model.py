@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.types import TYPE_NAMES, parse_type_name
 from rules_engine.program.types import (
+    CURRENCY_PATTERN,
     Condition,
     Count,
     Date,
@@ -64,7 +65,7 @@ class Schedule(Model):
     """Last day the rule applies (inclusive)."""
     weekdays: list[Weekday] | None = Field(default=None, examples=[["sat", "sun"]])
     """Days of the week the rule applies."""
-    hours: Hours | None = None
+    hours: Hours | None = Field(default=None, examples=[{"start": "07:00", "end": "10:00"}])
     """Hours of the day the rule applies."""
 
     @model_validator(mode="after")
@@ -127,7 +128,7 @@ class Reward(Model):
     """A badge, by its id in `badges`."""
     coupon: Id | None = Field(default=None, examples=["welcome-10"])
     """A coupon, by its id in `coupons`."""
-    entries: DrawEntries | None = None
+    entries: DrawEntries | None = Field(default=None, examples=[{"draw": "new-year-draw", "count": 2}])
     """Entries into a prize draw."""
 
     @model_validator(mode="after")
@@ -205,7 +206,7 @@ class EarningBase(Model):
     """Whether shipping charges earn points."""
     include_paid_with_points: bool = Field(default=False, examples=[False])
     """Whether the part of the basket paid with points earns points."""
-    exclude: ItemCondition | None = None
+    exclude: ItemCondition | None = Field(default=None, examples=['item.category == "gift_card"'])
     """Lines that never earn points, e.g. gift cards: item.category == "gift_card"."""
 
 
@@ -234,7 +235,10 @@ class TierLevel(Model):
     """Display name."""
     threshold: Money = Field(examples=[30000])
     """The qualifying metric (spend, points or visits) at which the tier is reached."""
-    benefits: TierBenefits = Field(default_factory=TierBenefits)
+    benefits: TierBenefits = Field(
+        default_factory=TierBenefits,
+        examples=[{"earn_multiplier": 1.5, "free_shipping": True, "perks": ["free syrup"]}],
+    )
     """What members get."""
 
 
@@ -245,7 +249,9 @@ class Tiers(Model):
     """The metric that qualifies: money spent, points earned, or number of purchases."""
     window: PeriodWindow = Field(examples=["rolling 365d"])
     """Over what period the metric is counted."""
-    levels: list[TierLevel] = Field(min_length=1)
+    levels: list[TierLevel] = Field(
+        min_length=1, examples=[[{"id": "green", "threshold": 0}, {"id": "gold", "threshold": 30000}]]
+    )
     """The tiers, lowest first; the first usually has threshold 0."""
     downgrade: Literal["one_level", "to_qualified"] = Field(default="one_level", examples=["one_level"])
     """At the end of a period, drop one level at a time, or straight to the level the metric supports."""
@@ -264,29 +270,33 @@ class EarnRule(Model):
     - `multiply`: multiplies the points of the other rules of this event (see docs/programs.md).
     """
 
-    id: Id
+    id: Id = Field(examples=["double-tuesday"])
     """Stable id; traces, ledgers and caps refer to it."""
     description: str | None = Field(default=None, examples=["1 bean per 100 RUB"])
     """What the rule is for, in words."""
     on: list[EventType] = Field(default_factory=lambda: ["purchase"], examples=[["purchase"]])
     """Event types the rule applies to."""
-    when: Condition | None = None
+    when: Condition | None = Field(default=None, examples=['event.time.weekday == "tue"'])
     """The rule applies only when this holds."""
-    for_each_item: ItemCondition | None = None
+    for_each_item: ItemCondition | None = Field(default=None, examples=['item.category == "pastry"'])
     """Makes the rule per line: it applies to every basket line for which this holds."""
-    exclude: ItemCondition | None = None
+    exclude: ItemCondition | None = Field(default=None, examples=['item.category == "tobacco"'])
     """Lines that do not count for this rule."""
-    rate: EarnRate | None = None
+    rate: EarnRate | None = Field(default=None, examples=["1 per 100"])
     """Points per amount: "1 per 100" gives 1 point per 100 of eligible spend."""
-    award: Annotated[NumberExpr, Expr("number", per_item="for_each_item")] | None = None
+    award: Annotated[NumberExpr, Expr("number", per_item="for_each_item")] | None = Field(
+        default=None, examples=[10]
+    )
     """Points given: a number, or an expression (with `item` in scope for per-line rules)."""
-    multiply: Multiplier | None = None
+    multiply: Multiplier | None = Field(default=None, examples=[2])
     """Multiplies the points other rules give for the same event."""
-    active: list[Schedule] | Schedule | None = None
+    active: list[Schedule] | Schedule | None = Field(
+        default=None, examples=[{"start": "2026-12-01", "end": "2026-12-31"}]
+    )
     """When the rule is active; a list means any of the schedules."""
-    cap: Cap | None = None
+    cap: Cap | None = Field(default=None, examples=[{"per_day": 50}])
     """Per-customer limits on the points this rule gives."""
-    budget: Budget | None = None
+    budget: Budget | None = Field(default=None, examples=[{"points": 100000, "period": "month"}])
     """Program-wide limit on the points this rule gives."""
     priority: int = Field(default=0, examples=[10])
     """Higher priority rules are decided first; within an exclusive group, the highest that fires wins."""
@@ -312,25 +322,25 @@ class EarnRule(Model):
 class Discount(Model):
     """A price reduction applied at checkout: percent or amount, on the basket or on matching lines."""
 
-    id: Id
+    id: Id = Field(examples=["free-delivery"])
     """Stable id."""
-    description: str | None = None
+    description: str | None = Field(default=None, examples=["20% off a second coffee in the same order"])
     """What the discount is for, in words."""
-    when: Condition | None = None
+    when: Condition | None = Field(default=None, examples=["basket.total >= 100"])
     """The discount applies only when this holds."""
-    applies_to: ItemCondition | None = None
+    applies_to: ItemCondition | None = Field(default=None, examples=['item.category == "coffee"'])
     """Lines the discount applies to; omit for the whole basket."""
-    percent: Percent | None = None
+    percent: Percent | None = Field(default=None, examples=[20])
     """Percent off the price."""
-    amount: Money | None = None
+    amount: Money | None = Field(default=None, examples=[5])
     """Money off (once per basket, or once per matching line with `applies_to`)."""
-    free_shipping: bool = False
+    free_shipping: bool = Field(default=False, examples=[True])
     """Shipping becomes free."""
-    active: list[Schedule] | Schedule | None = None
+    active: list[Schedule] | Schedule | None = Field(default=None, examples=[{"weekdays": ["sat", "sun"]}])
     """When the discount is active."""
-    priority: int = 0
+    priority: int = Field(default=0, examples=[1])
     """Higher priority discounts are applied first."""
-    group: Id | None = None
+    group: Id | None = Field(default=None, examples=["delivery"])
     """Exclusive group: of the discounts sharing a group, only the highest-priority one applies."""
 
     @model_validator(mode="after")
@@ -348,13 +358,15 @@ class Discount(Model):
 class Challenge(Model):
     """A goal within a limited time: counted or summed over the events in a window."""
 
-    id: Id
+    id: Id = Field(examples=["five-coffees-a-week"])
     """Stable id."""
-    name: str | None = None
+    name: str | None = Field(default=None, examples=["Five coffees a week"])
     """Display name."""
-    on: list[EventType] = Field(default_factory=lambda: ["purchase"])
+    on: list[EventType] = Field(default_factory=lambda: ["purchase"], examples=[["purchase"]])
     """Event types that count."""
-    when: Condition | None = None
+    when: Condition | None = Field(
+        default=None, examples=['any(item.category == "smart_home" for item in basket.items)']
+    )
     """Only events for which this holds count."""
     counts: NumberExpr = Field(
         default=1, examples=['count(item.category == "coffee" for item in basket.items)']
@@ -364,56 +376,66 @@ class Challenge(Model):
     """The progress that completes the challenge."""
     window: PeriodWindow = Field(examples=["calendar_week"])
     """The period progress is counted in; it resets when a new period starts."""
-    repeat: Literal["once", "every_window"] = "once"
+    repeat: Literal["once", "every_window"] = Field(default="once", examples=["every_window"])
     """Whether the challenge can be completed once, or once in every window."""
-    active: Schedule | None = None
+    active: Schedule | None = Field(default=None, examples=[{"start": "2026-12-01", "end": "2026-12-31"}])
     """When the challenge runs."""
-    reward: Reward
+    reward: Reward = Field(examples=[{"points": 100, "badge": "coffee-lover"}])
     """What completing it gives."""
 
 
 class QuestStep(Model):
     """One step of a quest: an event of a type, for which a condition holds."""
 
-    id: Id | None = None
+    id: Id | None = Field(default=None, examples=["coffee"])
     """Optional id, shown in progress."""
     on: EventType = Field(default="purchase", examples=["review"])
     """The event type that completes the step."""
-    when: Condition | None = None
+    when: Condition | None = Field(
+        default=None, examples=['any(item.category == "coffee" for item in basket.items)']
+    )
     """The condition the event must meet."""
 
 
 class Quest(Model):
     """A series of steps, rewarded once at the end."""
 
-    id: Id
+    id: Id = Field(examples=["breakfast-explorer"])
     """Stable id."""
-    name: str | None = None
+    name: str | None = Field(default=None, examples=["Breakfast explorer"])
     """Display name."""
     within: Duration | None = Field(default=None, examples=["30d"])
     """Time limit from the first step; progress resets when it passes."""
-    ordered: bool = True
+    ordered: bool = Field(default=True, examples=[False])
     """Whether the steps must happen in order."""
-    steps: list[QuestStep] = Field(min_length=1)
+    steps: list[QuestStep] = Field(
+        min_length=1,
+        examples=[
+            [
+                {"id": "coffee", "when": 'any(item.category == "coffee" for item in basket.items)'},
+                {"id": "review", "on": "review"},
+            ]
+        ],
+    )
     """The steps."""
-    reward: Reward
+    reward: Reward = Field(examples=[{"points": 200, "badge": "explorer"}])
     """What finishing the quest gives."""
 
 
 class Badge(Model):
     """A badge, given once: automatically by a condition, or as a reward of another mechanic."""
 
-    id: Id
+    id: Id = Field(examples=["coffee-lover"])
     """Stable id."""
-    name: str | None = None
+    name: str | None = Field(default=None, examples=["Coffee lover"])
     """Display name."""
-    description: str | None = None
+    description: str | None = Field(default=None, examples=["Five coffees in one week"])
     """What it is for."""
     on: list[EventType] = Field(default_factory=list, examples=[["review"]])
     """Event types that can earn it automatically."""
-    when: Condition | None = None
+    when: Condition | None = Field(default=None, examples=["len(customer.purchases) == 0"])
     """Condition that earns it automatically."""
-    reward: Reward | None = None
+    reward: Reward | None = Field(default=None, examples=[{"points": 20}])
     """Something extra given with the badge."""
 
 
@@ -422,26 +444,28 @@ class StreakMilestone(Model):
 
     length: Count = Field(examples=[7])
     """Consecutive days or weeks."""
-    reward: Reward
+    reward: Reward = Field(examples=[{"points": 50, "badge": "regular"}])
     """What reaching it gives."""
 
 
 class Streak(Model):
     """Consecutive days or weeks with an event, e.g. opening the app daily."""
 
-    id: Id
+    id: Id = Field(examples=["daily-app"])
     """Stable id."""
-    name: str | None = None
+    name: str | None = Field(default=None, examples=["Open the app every day"])
     """Display name."""
     on: EventType = Field(default="app_open", examples=["app_open"])
     """The event type that keeps the streak going."""
-    when: Condition | None = None
+    when: Condition | None = Field(default=None, examples=['event.channel == "app"'])
     """Condition the event must meet."""
-    unit: Literal["day", "week"] = "day"
+    unit: Literal["day", "week"] = Field(default="day", examples=["day"])
     """Days or weeks, in the program's timezone."""
-    milestones: list[StreakMilestone] = Field(min_length=1)
+    milestones: list[StreakMilestone] = Field(
+        min_length=1, examples=[[{"length": 7, "reward": {"points": 50}}]]
+    )
     """Rewards for reaching lengths."""
-    repeat: bool = False
+    repeat: bool = Field(default=False, examples=[True])
     """After the last milestone, start over and earn the milestones again."""
 
 
@@ -452,34 +476,34 @@ class Referral(Model):
     """The friend's purchase that qualifies."""
     within: Duration | None = Field(default=None, examples=["60d"])
     """The friend must qualify within this long after signing up."""
-    referrer: Reward
+    referrer: Reward = Field(examples=[{"points": 1000}])
     """What the customer who referred gets."""
-    referee: Reward
+    referee: Reward = Field(examples=[{"coupon": "welcome-15"}])
     """What the friend gets."""
-    limit: Limit | None = None
+    limit: Limit | None = Field(default=None, examples=[{"count": 10, "per": "365d"}])
     """How many referrals one customer can be rewarded for."""
 
 
 class Coupon(Model):
     """A coupon definition: what it gives when presented in a purchase."""
 
-    id: Id
+    id: Id = Field(examples=["welcome-15"])
     """Stable id."""
-    description: str | None = None
+    description: str | None = Field(default=None, examples=["15% off your first order"])
     """What the coupon gives, in words."""
-    percent: Percent | None = None
+    percent: Percent | None = Field(default=None, examples=[15])
     """Percent off."""
-    amount: Money | None = None
+    amount: Money | None = Field(default=None, examples=[20])
     """Money off."""
-    free_shipping: bool = False
+    free_shipping: bool = Field(default=False, examples=[True])
     """Shipping becomes free."""
-    applies_to: ItemCondition | None = None
+    applies_to: ItemCondition | None = Field(default=None, examples=['item.category == "lens"'])
     """Lines the coupon applies to; omit for the whole basket."""
-    min_spend: Money | None = None
+    min_spend: Money | None = Field(default=None, examples=[50])
     """The basket must reach this total for the coupon to apply."""
     valid_for: Duration = Field(examples=["30d"])
     """How long after it is issued the coupon can be used."""
-    single_use: bool = True
+    single_use: bool = Field(default=True, examples=[True])
     """Whether the coupon is used up by one purchase."""
 
     @model_validator(mode="after")
@@ -494,64 +518,64 @@ class Coupon(Model):
 class Offer(Model):
     """A personalized offer: a coupon issued to customers for whom a condition holds."""
 
-    id: Id
+    id: Id = Field(examples=["lens-for-camera-owners"])
     """Stable id."""
-    on: list[EventType] = Field(default_factory=lambda: ["purchase"])
+    on: list[EventType] = Field(default_factory=lambda: ["purchase"], examples=[["app_open", "purchase"]])
     """Event types after which the offer is considered."""
-    when: Condition
+    when: Condition = Field(examples=['any(p.category == "camera" for p in customer.purchases)'])
     """Who gets the offer, e.g. camera buyers without a lens."""
-    coupon: Id
+    coupon: Id = Field(examples=["lens-15"])
     """The coupon issued, by its id in `coupons`."""
-    skip_bought: bool = Field(default=True)
+    skip_bought: bool = Field(default=True, examples=[True])
     """Never offer what the customer already bought (lines matched by the coupon's `applies_to`)."""
-    limit: Limit | None = None
+    limit: Limit | None = Field(default=None, examples=[{"count": 1, "per": "365d"}])
     """How often one customer can receive it; default once."""
-    notify: Notify | None = None
+    notify: Notify | None = Field(default=None, examples=[{"channel": "push", "template": "lens_offer"}])
     """Tell the customer."""
-    active: Schedule | None = None
+    active: Schedule | None = Field(default=None, examples=[{"start": "2026-11-01", "end": "2026-12-31"}])
     """When the offer runs."""
 
 
 class CatalogItem(Model):
     """Something customers can spend points on."""
 
-    id: Id
+    id: Id = Field(examples=["free-latte"])
     """Stable id."""
-    name: str
+    name: str = Field(examples=["A free latte"])
     """Display name."""
     cost: Points = Field(examples=[500])
     """Points it costs."""
-    reward: Reward | None = None
+    reward: Reward | None = Field(default=None, examples=[{"coupon": "free-latte"}])
     """What redeeming gives, e.g. a coupon; omit for a physical item handed over in store."""
-    stock: int | None = Field(default=None, ge=0)
+    stock: int | None = Field(default=None, ge=0, examples=[100])
     """How many can be redeemed in all; omit for unlimited."""
 
 
 class Draw(Model):
     """A closed prize draw: customers collect entries as rewards; winners are drawn when it closes."""
 
-    id: Id
+    id: Id = Field(examples=["new-year-draw"])
     """Stable id."""
-    name: str | None = None
+    name: str | None = Field(default=None, examples=["New Year draw"])
     """Display name."""
-    closes: Date
+    closes: Date = Field(examples=["2026-12-31"])
     """Last day entries count."""
-    winners: Count = 1
+    winners: Count = Field(default=1, examples=[3])
     """How many winners are drawn."""
-    prize: str | None = None
+    prize: str | None = Field(default=None, examples=["A 65-inch TV"])
     """What the winners get, in words."""
 
 
 class Leaderboard(Model):
     """A ranking of customers by a metric over a period."""
 
-    id: Id
+    id: Id = Field(examples=["monthly"])
     """Stable id."""
-    metric: Literal["points", "spend", "visits"]
+    metric: Literal["points", "spend", "visits"] = Field(examples=["points"])
     """What customers are ranked by."""
-    window: PeriodWindow
+    window: PeriodWindow = Field(examples=["calendar_month"])
     """The period counted."""
-    size: Count = 10
+    size: Count = Field(default=10, examples=[20])
     """How many places are shown."""
 
 
@@ -560,20 +584,24 @@ class Reminder(Model):
 
     before: Duration = Field(examples=["14d"])
     """How long before."""
-    channel: Literal["push", "email", "sms"] = "email"
+    channel: Literal["push", "email", "sms"] = Field(default="email", examples=["push"])
     """How it is sent."""
-    template: Id
+    template: Id = Field(examples=["beans_expiring"])
     """Message template id."""
 
 
 class Notifications(Model):
     """How the program talks to customers without pestering them."""
 
-    frequency_cap: Limit | None = None
+    frequency_cap: Limit | None = Field(default=None, examples=[{"count": 3, "per": "7d"}])
     """At most this many messages per customer per period; further ones are suppressed (and traced)."""
-    points_expiring: Reminder | None = None
+    points_expiring: Reminder | None = Field(
+        default=None, examples=[{"before": "14d", "channel": "push", "template": "beans_expiring"}]
+    )
     """Reminder before points expire."""
-    tier_downgrade: Reminder | None = None
+    tier_downgrade: Reminder | None = Field(
+        default=None, examples=[{"before": "30d", "channel": "email", "template": "tier_at_risk"}]
+    )
     """Reminder before a tier downgrade."""
 
 
@@ -591,47 +619,171 @@ class Program(Model):
     """Increase on every change; ledgers record which version gave each point."""
     timezone: str = Field(examples=["Europe/Moscow"])
     """IANA time zone for schedules, windows and dates."""
-    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["RUB"])
+    currency: str = Field(pattern=CURRENCY_PATTERN, examples=["RUB"])
     """ISO 4217 currency code."""
-    description: str | None = None
+    description: str | None = Field(
+        default=None, examples=["Earn beans on every cup; gold members earn half as much again."]
+    )
     """What the program is, in words."""
-    attributes: Attributes = Field(default_factory=Attributes)
+    attributes: Attributes = Field(
+        default_factory=Attributes,
+        examples=[{"item": {"size": "text"}, "customer": {"favourite_drink": "text"}}],
+    )
     """Custom attributes your data carries, for expressions."""
     constants: dict[str, str | int | Decimal | bool] = Field(
         default_factory=dict, examples=[{"min_spend": 500}]
     )
     """Named values expressions can use, e.g. min_spend."""
-    points: PointsSettings = Field(default_factory=PointsSettings)
+    points: PointsSettings = Field(
+        default_factory=PointsSettings,
+        examples=[{"name": "beans", "pending": "14d", "expire_after": "365d", "value": 1}],
+    )
     """The points currency."""
-    earning_base: EarningBase = Field(default_factory=EarningBase)
+    earning_base: EarningBase = Field(
+        default_factory=EarningBase,
+        examples=[{"include_shipping": False, "exclude": 'item.category == "gift_card"'}],
+    )
     """Which money earns points."""
-    tiers: Tiers | None = None
+    tiers: Tiers | None = Field(
+        default=None,
+        examples=[
+            {
+                "qualify_on": "spend",
+                "window": "rolling 365d",
+                "levels": [
+                    {"id": "green", "threshold": 0},
+                    {"id": "gold", "threshold": 30000, "benefits": {"earn_multiplier": 1.5}},
+                ],
+            }
+        ],
+    )
     """Tiers and their benefits."""
-    earn: list[EarnRule] = Field(default_factory=list)
+    earn: list[EarnRule] = Field(
+        default_factory=list,
+        examples=[[{"id": "base", "description": "1 bean per 100 RUB", "rate": "1 per 100"}]],
+    )
     """Rules that give points."""
-    discounts: list[Discount] = Field(default_factory=list)
+    discounts: list[Discount] = Field(
+        default_factory=list,
+        examples=[[{"id": "free-delivery", "when": "basket.total >= 100", "free_shipping": True}]],
+    )
     """Price reductions at checkout, including free delivery."""
-    challenges: list[Challenge] = Field(default_factory=list)
+    challenges: list[Challenge] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "id": "five-coffees-a-week",
+                    "counts": 'count(item.category == "coffee" for item in basket.items)',
+                    "goal": 5,
+                    "window": "calendar_week",
+                    "reward": {"points": 100},
+                }
+            ]
+        ],
+    )
     """Goals within a limited time."""
-    quests: list[Quest] = Field(default_factory=list)
+    quests: list[Quest] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "id": "breakfast-explorer",
+                    "within": "30d",
+                    "steps": [
+                        {"when": 'any(item.category == "coffee" for item in basket.items)'},
+                        {"on": "review"},
+                    ],
+                    "reward": {"points": 200},
+                }
+            ]
+        ],
+    )
     """Series of steps rewarded at the end."""
-    badges: list[Badge] = Field(default_factory=list)
+    badges: list[Badge] = Field(
+        default_factory=list, examples=[[{"id": "critic", "on": ["review"], "reward": {"points": 20}}]]
+    )
     """Badges customers collect."""
-    streaks: list[Streak] = Field(default_factory=list)
+    streaks: list[Streak] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "id": "daily-app",
+                    "on": "app_open",
+                    "unit": "day",
+                    "milestones": [{"length": 7, "reward": {"points": 50}}],
+                }
+            ]
+        ],
+    )
     """Consecutive days or weeks of an activity."""
-    referral: Referral | None = None
+    referral: Referral | None = Field(
+        default=None,
+        examples=[
+            {
+                "qualifying": "basket.total >= 80",
+                "within": "60d",
+                "referrer": {"points": 1000},
+                "referee": {"points": 200},
+            }
+        ],
+    )
     """Bring-a-friend rewards."""
-    coupons: list[Coupon] = Field(default_factory=list)
+    coupons: list[Coupon] = Field(
+        default_factory=list,
+        examples=[
+            [{"id": "lens-15", "percent": 15, "applies_to": 'item.category == "lens"', "valid_for": "30d"}]
+        ],
+    )
     """Coupon definitions, referred to by rewards, offers and the catalog."""
-    offers: list[Offer] = Field(default_factory=list)
+    offers: list[Offer] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "id": "lens-for-camera-owners",
+                    "when": 'any(p.category == "camera" for p in customer.purchases)',
+                    "coupon": "lens-15",
+                    "notify": {"channel": "push", "template": "lens_offer"},
+                }
+            ]
+        ],
+    )
     """Personalized offers."""
-    catalog: list[CatalogItem] = Field(default_factory=list)
+    catalog: list[CatalogItem] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "id": "draw-ticket",
+                    "name": "A ticket for the New Year draw",
+                    "cost": 100,
+                    "reward": {"entries": {"draw": "new-year-draw"}},
+                }
+            ]
+        ],
+    )
     """What points can be spent on."""
-    draws: list[Draw] = Field(default_factory=list)
+    draws: list[Draw] = Field(
+        default_factory=list,
+        examples=[[{"id": "new-year-draw", "closes": "2026-12-31", "winners": 3, "prize": "A 65-inch TV"}]],
+    )
     """Prize draws."""
-    leaderboards: list[Leaderboard] = Field(default_factory=list)
+    leaderboards: list[Leaderboard] = Field(
+        default_factory=list,
+        examples=[[{"id": "monthly", "metric": "points", "window": "calendar_month", "size": 20}]],
+    )
     """Rankings of customers."""
-    notifications: Notifications = Field(default_factory=Notifications)
+    notifications: Notifications = Field(
+        default_factory=Notifications,
+        examples=[
+            {
+                "frequency_cap": {"count": 3, "per": "7d"},
+                "points_expiring": {"before": "14d", "channel": "push", "template": "beans_expiring"},
+            }
+        ],
+    )
     """Messaging settings."""
 
     @field_validator("timezone")
@@ -640,7 +792,12 @@ class Program(Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone `{value}`; use an IANA name such as Europe/Moscow") from None
+            import difflib
+            from zoneinfo import available_timezones
+
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1, cutoff=0.8)
+            advice = f"did you mean {close[0]}?" if close else "use an IANA name such as Europe/Moscow"
+            raise ValueError(f"unknown time zone `{value}`; {advice}") from None
         return value
 
     @field_validator("constants")

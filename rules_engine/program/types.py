@@ -24,6 +24,8 @@ DURATION_PATTERN = r"^([0-9]+[wdhms])+$"
 RATE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s+per\s+[0-9]+(\.[0-9]+)?\s*$"
 WINDOW_PATTERN = r"^(calendar_(day|week|month|quarter|year)|lifetime|rolling ([0-9]+[wdhms])+)$"
 TIME_OF_DAY_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 Id = Annotated[
     str,
@@ -243,5 +245,5 @@ PeriodWindow = Annotated[
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 EventType = Annotated[
     str,
-    Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["purchase", "app_open", "review"]),
+    Field(pattern=EVENT_TYPE_PATTERN, examples=["purchase", "app_open", "review"]),
 ]

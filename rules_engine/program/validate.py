@@ -13,8 +13,11 @@ document; the source map turns either into a span. Message texts are never parse
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import difflib
+import json
+import re
 import types
 import typing
 from collections.abc import Iterator, Sequence
@@ -37,7 +40,16 @@ from rules_engine.errors import ConditionError, Diagnostic, ProgramError, RulesE
 from rules_engine.program import loader
 from rules_engine.program.model import Program, Reward, Schedule
 from rules_engine.program.schema import program_schema
-from rules_engine.program.types import Expr
+from rules_engine.program.types import (
+    CURRENCY_PATTERN,
+    DURATION_PATTERN,
+    EVENT_TYPE_PATTERN,
+    ID_PATTERN,
+    RATE_PATTERN,
+    TIME_OF_DAY_PATTERN,
+    WINDOW_PATTERN,
+    Expr,
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -112,7 +124,7 @@ def _validate(data: Any, source_map: loader.SourceMap, name: str, today: dt.date
     result.diagnostics = _in_file_order([*_reference_problems(program, source_map), *expression_problems])
     if not result.errors:
         result.program = program
-        result.diagnostics += lints(program, source_map, sites, today)
+        result.diagnostics += _in_file_order(lints(program, source_map, sites, today))
     return result
 
 
@@ -148,8 +160,14 @@ def _leaves(error: SchemaViolation) -> list[SchemaViolation]:
     meant = [errors for errors in branches.values() if not _is_null_branch(errors)]
     if not meant:
         return [best_match(error.context)]
+    if len(meant) > 1 and all(_is_wrong_type_only(errors) for errors in meant):
+        return [error]  # a list or a mapping, and it is neither: say so once, naming both
     chosen = min(meant, key=lambda errors: (len(errors) > 0 and errors[0].validator == "type", len(errors)))
     return [leaf for sub in chosen for leaf in _leaves(sub)]
+
+
+def _is_wrong_type_only(errors: list[SchemaViolation]) -> bool:
+    return len(errors) == 1 and errors[0].validator == "type" and not errors[0].relative_path
 
 
 def _is_null_branch(errors: list[SchemaViolation]) -> bool:
@@ -165,10 +183,18 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
     path = tuple(error.absolute_path)
     span = source_map.span(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
-    examples = schema.get("examples")
+    examples = _field_examples(path) or schema.get("examples")
     example_hint = f"for example {_show(examples[0])}" if examples else None
     name = _field_name(path)
     validator = error.validator
+    if validator in ("anyOf", "oneOf"):
+        kinds = [sub.validator_value for sub in error.context or () if sub.validator == "type"]
+        flat = [kind for value in kinds for kind in (value if isinstance(value, list) else [value])]
+        wanted_any = [_type_name(kind) for kind in dict.fromkeys(flat) if kind != "null"] or [
+            "something else"
+        ]
+        message = f"`{name}` must be {' or '.join(wanted_any)}, not {_kind(error.instance)}"
+        return Diagnostic("RE113", message, span, example_hint)
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
@@ -185,14 +211,19 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
                 break
         where = source_map.key_span(path) or span
         sub = schema.get("properties", {}).get(missing, {})
-        described = sub.get("description")
-        return Diagnostic("RE112", f"missing field `{missing}`", where, str(described) if described else None)
+        described = str(sub.get("description", "")).rstrip(".")
+        missing_examples = _field_examples((*path, missing)) or sub.get("examples")
+        if missing_examples:
+            example = f"e.g. `{missing}: {_flow(missing_examples[0])}`"
+            described = f"{described}, {example}" if described else example
+        return Diagnostic("RE112", f"missing field `{missing}`", where, described or None)
     if validator == "type":
         wanted: Any = error.validator_value
-        wanted_text = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)
-        wanted_text = {"object": "a mapping of fields", "array": "a list", "string": "text"}.get(
-            wanted_text, wanted_text
-        )
+        kinds = wanted if isinstance(wanted, list) else [wanted]
+        wanted_text = " or ".join(_type_name(kind) for kind in kinds)
+        number = _number(error.instance) if isinstance(error.instance, str) else None
+        if number is not None and set(kinds) & {"number", "integer"}:
+            example_hint = f"write the number without quotes: {number}"
         return Diagnostic(
             "RE113", f"`{name}` must be {wanted_text}, not {_kind(error.instance)}", span, example_hint
         )
@@ -205,11 +236,16 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
     if validator == "const":
         return Diagnostic("RE114", f"`{name}` must be {_show(error.validator_value)}", span)
     if validator == "format":
+        what = _FORMATS.get(str(error.validator_value))
+        format_hint = ", ".join(x for x in (what, example_hint) if x) or None
+        if error.validator_value == "date" and isinstance(error.instance, str):
+            format_hint = _no_such_day(error.instance) or format_hint
         return Diagnostic(
-            "RE115", f"{_show(error.instance)} is not a valid {error.validator_value}", span, example_hint
+            "RE115", f"{_show(error.instance)} is not a valid {error.validator_value}", span, format_hint
         )
     if validator == "pattern":
-        description = str(schema.get("description", "")).rstrip(".")
+        described = str(schema.get("description", "")).rstrip(".")
+        description = _FORMATS.get(str(error.validator_value)) or described
         pattern_hint = ", ".join(x for x in (description, example_hint) if x) or None
         return Diagnostic("RE115", f"{_show(error.instance)} is not a valid `{name}`", span, pattern_hint)
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
@@ -232,6 +268,68 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
     return Diagnostic("RE110", f"`{name}`: {error.message}", span, example_hint)
 
 
+_FORMATS = {
+    ID_PATTERN: "an id is lower case letters, digits, `-` and `_`",
+    DURATION_PATTERN: "a duration is a number and a unit: w(eeks) d(ays) h(ours) m(inutes) s(econds)",
+    RATE_PATTERN: "a rate is <points> per <amount>",
+    WINDOW_PATTERN: "a window is calendar_day, calendar_week, calendar_month, calendar_quarter, "
+    "calendar_year, lifetime, or rolling and a duration (rolling 30d)",
+    TIME_OF_DAY_PATTERN: "a time of day is HH:MM, 24-hour",
+    EVENT_TYPE_PATTERN: "an event type is lower case letters, digits and `_`",
+    CURRENCY_PATTERN: "a currency is a three-letter ISO 4217 code in capitals",
+    "date": "a date is YYYY-MM-DD",
+}
+"""What a format is, by the pattern (or `format`) the schema gives it: a hint that says the rule."""
+
+
+def _no_such_day(text: str) -> str | None:
+    """For a date written the right way that is not in the calendar (2026-02-30), why not."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return None
+    year, month, _ = (int(part) for part in text.split("-"))
+    if not 1 <= month <= 12:
+        return "the month is 01 to 12: YYYY-MM-DD"
+    return f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
+
+
+def _type_name(kind: Any) -> str:
+    names = {
+        "object": "a mapping of fields",
+        "array": "a list",
+        "string": "text",
+        "number": "a number",
+        "integer": "a whole number",
+        "boolean": "true or false",
+        "null": "empty",
+    }
+    return names.get(str(kind), str(kind))
+
+
+def _number(text: str) -> str | None:
+    """The number a quoted text spells, if it is one: `"0.01"` → `0.01`."""
+    stripped = text.strip()
+    return stripped if loader.resolves_to_number(stripped) else None
+
+
+def _field_examples(path: Sequence[str | int]) -> list[Any] | None:
+    """The examples of the model field at `path` in the data (the ones editors show on hover);
+    for an element of a list field, the first element of its example. None when there are none."""
+    model: type[BaseModel] | None = Program
+    examples: list[Any] | None = None
+    for step in path:
+        if isinstance(step, str):
+            info = model.model_fields.get(step) if model is not None else None
+            if info is None:
+                return None
+            examples = list(info.examples) if info.examples else None
+            model, _ = _models_in(info.annotation)
+        elif examples and isinstance(examples[0], list) and examples[0]:
+            examples = [examples[0][0]]
+        else:
+            examples = None
+    return examples
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "empty"
@@ -251,9 +349,33 @@ def _kind(value: Any) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, dict | list):
+        return _flow(value)
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def _flow(value: Any) -> str:
+    """A value as YAML flow style, the way it would be written in the file: `{id: base, rate: 1 per 100}`."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flow(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, str):
+        if _PLAIN.fullmatch(value) and loader.resolves_to_text(value):
+            return value
+        if '"' in value and "'" not in value:
+            return f"'{value}'"
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_ ./-]*[A-Za-z0-9_./-])?")
 
 
 def _dedupe(problems: list[Diagnostic]) -> list[Diagnostic]:
@@ -272,11 +394,32 @@ def _dedupe(problems: list[Diagnostic]) -> list[Diagnostic]:
 
 def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
     problems = []
-    for item in error.errors(include_url=False):
+    items = error.errors(include_url=False)
+    unions = [_union_at(item["loc"], data) for item in items]
+    # `list[Schedule] | Schedule` given one bad schedule: the list branch's "not a list" is noise
+    # when another branch of the same union has the real problem.
+    real = {union for item, union in zip(items, unions, strict=True) if not item["type"].endswith("_type")}
+    for item, union in zip(items, unions, strict=True):
+        if union is not None and union in real and item["type"].endswith("_type"):
+            continue
         path = _data_path(item["loc"], data)
         message = str(item["msg"]).removeprefix("Value error, ")
         problems.append(Diagnostic("RE117", message, source_map.span(path), _model_hint(item)))
     return _dedupe(problems)
+
+
+def _union_at(loc: Sequence[int | str], data: Any) -> Path_ | None:
+    """The path of the field whose union branch `loc` goes through (the step after it is a
+    branch tag, not in the data); None when every step is in the data."""
+    path: list[str | int] = []
+    node = data
+    for step in loc:
+        in_dict = isinstance(node, dict) and step in node
+        if not in_dict and not (isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)):
+            return tuple(path)
+        path.append(step)
+        node = node[step]
+    return None
 
 
 def _data_path(loc: Sequence[int | str], data: Any) -> Path_:
@@ -620,16 +763,17 @@ def lints(
                 ("earn", index),
                 "add cap: {per_event: …} or budget: {points: …} so a large basket cannot cost a fortune",
             )
-    messages = (
-        any(offer.notify for offer in program.offers)
-        or program.notifications.points_expiring
-        or program.notifications.tier_downgrade
-    )
-    if messages and program.notifications.frequency_cap is None:
-        warn(
+    senders: list[Path_] = [("offers", i, "notify") for i, offer in enumerate(program.offers) if offer.notify]
+    senders += [
+        ("notifications", reminder)
+        for reminder in ("points_expiring", "tier_downgrade")
+        if getattr(program.notifications, reminder) is not None
+    ]
+    if senders and program.notifications.frequency_cap is None:
+        warn(  # at the first thing that sends a message: the file may have no `notifications` at all
             "RE505",
             "messages are sent but there is no frequency cap",
-            ("notifications",),
+            min(senders, key=lambda path: source_map.span(path).start),
             "add notifications: {frequency_cap: {count: 3, per: 7d}}",
         )
     for section in ("earn", "discounts"):

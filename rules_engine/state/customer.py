@@ -94,6 +94,8 @@ class CustomerState(StateModel):
     """Coupons issued to the customer."""
     purchases: list[PastLine] = Field(default_factory=list)
     """Lines of earlier purchases."""
+    visits: int = Field(default=0, ge=0)
+    """How many purchases the customer made."""
     badges: list[str] = Field(default_factory=list)
     """Badges earned."""
 

@@ -249,3 +249,26 @@ def test_new_state_holds_lots_with_pending_and_expiry_and_the_history() -> None:
     assert outcome.state.purchases[0].sku == "A"
     assert outcome.state.available(outcome.state.lots[0].earned_at) == 0
     assert outcome.state.pending(outcome.state.lots[0].earned_at) == 10
+
+
+def test_a_rule_capped_to_nothing_does_not_win_its_exclusive_group() -> None:
+    """Regression: the winner of a group is the first rule that gives points, not the first that passes."""
+    e = engine(
+        """\
+        earn:
+          - {id: early, award: 10, cap: {per_day: 10}, group: g, priority: 2}
+          - {id: big, award: 50, group: g, priority: 1}
+        """
+    )
+    outcome = e.process(purchase(("A", "x", "10.00", 1)), {"counters": {"early": {"day:2026-12-08": 10}}})
+    assert points(outcome) == {"big": 50}
+    assert trace(outcome, "early").code == "capped"
+
+
+def test_visits_count_purchases_not_lines() -> None:
+    e = engine('discounts: [{id: repeat, when: "customer.visits >= 1", percent: 10}]\n')
+    first = e.process(purchase(("A", "x", "10.00", 1), ("B", "x", "10.00", 1)))
+    assert first.totals.discount == 0
+    assert first.state.visits == 1
+    second = e.process({**purchase(("A", "x", "10.00", 1)), "id": "e2"}, first.state)
+    assert second.totals.discount == Decimal("1.00")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+import yaml
+from pydantic import BaseModel, TypeAdapter
 
-from rules_engine.program import loader
+from rules_engine.dsl import types as t
+from rules_engine.dsl.expression import compile_expression
+from rules_engine.program import loader, model
 from rules_engine.program.schema import all_schemas, render
-from rules_engine.program.validate import validate_file
+from rules_engine.program.validate import _marker, validate_file, validate_text
+from rules_engine.render import render_diagnostic
 from tests.conftest import ROOT
 
 PROGRAMS = sorted(p for p in (ROOT / "programs").glob("*.yaml") if not p.name.endswith(".tests.yaml"))
@@ -55,17 +63,108 @@ def test_committed_schemas_are_the_generated_ones() -> None:
         assert committed == render(schema), f"schemas/{name} is stale: run `loyalty schema --out schemas`"
 
 
+@cache
+def _published() -> dict[str, Any]:
+    return all_schemas()["program.schema.json"]
+
+
+def _properties() -> dict[str, dict[str, Any]]:
+    """Every property of the published schema, as `Definition.field` (top-level fields bare)."""
+    schema = _published()
+    found = {
+        f"{definition_name}.{field_name}": field_schema
+        for definition_name, definition in schema["$defs"].items()
+        for field_name, field_schema in definition.get("properties", {}).items()
+    }
+    found |= dict(schema["properties"].items())
+    return found
+
+
 def test_every_field_has_a_description() -> None:
-    schema = all_schemas()["program.schema.json"]
-    missing = []
-    for definition_name, definition in schema["$defs"].items():
-        for field_name, field_schema in definition.get("properties", {}).items():
-            if "description" not in field_schema:
-                missing.append(f"{definition_name}.{field_name}")
-    for field_name, field_schema in schema["properties"].items():
-        if "description" not in field_schema:
-            missing.append(field_name)
+    missing = [name for name, field_schema in _properties().items() if "description" not in field_schema]
     assert missing == []
+
+
+def test_every_field_has_an_example_for_editor_hover() -> None:
+    """On the property itself, not only inside an `anyOf` branch that an editor may not show."""
+    missing = [name for name, field_schema in _properties().items() if not field_schema.get("examples")]
+    assert missing == []
+
+
+def _model_classes() -> list[type[BaseModel]]:
+    return [
+        cls
+        for cls in vars(model).values()
+        if isinstance(cls, type)
+        and issubclass(cls, model.Model)
+        and cls is not model.Model
+        and cls.__module__ == model.__name__
+    ]
+
+
+FIELDS = [(cls, name) for cls in _model_classes() for name in cls.model_fields]
+
+
+def _field_id(value: object) -> str:
+    return value.__name__ if isinstance(value, type) else str(value)
+
+
+def test_the_model_classes_are_all_found() -> None:
+    names = {cls.__name__ for cls in _model_classes()}
+    assert {"Program", "EarnRule", "Reward", "Schedule", "Notifications"} <= names
+    assert len(FIELDS) > 120
+
+
+@pytest.mark.parametrize(("cls", "name"), FIELDS, ids=_field_id)
+def test_a_fields_first_example_is_valid_for_its_schema_and_the_model(
+    cls: type[BaseModel], name: str
+) -> None:
+    schema = _published()
+    info = cls.model_fields[name]
+    assert info.examples, f"{cls.__name__}.{name} has no example"
+    example = info.examples[0]
+    owner = schema if cls is model.Program else schema["$defs"][cls.__name__]
+    field_schema = owner["properties"][name]
+    assert field_schema["examples"][0] == example  # what editors show is this example
+    validator = jsonschema.Draft202012Validator(
+        {**field_schema, "$defs": schema["$defs"]},
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+    assert [error.message for error in validator.iter_errors(example)] == []
+    TypeAdapter(info.rebuild_annotation()).validate_python(example)  # the model's own rules too
+
+
+EXPRESSION_FIELDS = [
+    (cls, name)
+    for cls, name in FIELDS
+    if _marker(cls.model_fields[name].annotation, cls.model_fields[name].metadata) is not None
+]
+
+
+def test_expression_fields_are_found() -> None:
+    assert (model.EarnRule, "when") in EXPRESSION_FIELDS
+    assert (model.EarnRule, "award") in EXPRESSION_FIELDS
+    assert (model.Challenge, "counts") in EXPRESSION_FIELDS
+
+
+@pytest.mark.parametrize(("cls", "name"), EXPRESSION_FIELDS, ids=_field_id)
+def test_an_expression_fields_example_compiles(cls: type[BaseModel], name: str) -> None:
+    info = cls.model_fields[name]
+    marker = _marker(info.annotation, info.metadata)
+    assert marker is not None and info.examples
+    example = info.examples[0]
+    if isinstance(example, str):
+        per_item = marker.per_item is not False  # `award` with `for_each_item` may read `item`
+        expect = t.BOOL if marker.type == "bool" else t.NUMBER
+        compile_expression(example, per_item=per_item, expect=expect)
+
+
+def test_the_top_level_examples_together_are_a_valid_program() -> None:
+    """A marketer who pastes every example from the editor's hover gets a program that validates."""
+    data = {name: info.examples[0] for name, info in model.Program.model_fields.items() if info.examples}
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    result = validate_text(text, "examples.yaml", today=dt.date(2026, 1, 1))
+    assert [render_diagnostic(d) for d in result.diagnostics] == []
 
 
 def test_examples_together_exercise_every_mechanic() -> None:

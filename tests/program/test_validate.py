@@ -50,7 +50,7 @@ def test_missing_field_points_at_its_parent() -> None:
 def test_wrong_type() -> None:
     code, line, column, message, _ = first("earn:\n  - id: base\n    rate: 1 per 100\n    priority: high\n")
     assert (code, line, column) == ("RE113", 8, 15)
-    assert "must be integer" in message
+    assert message == '`priority` must be a whole number, not the text "high"'
 
 
 def test_bad_duration_and_date_and_rate() -> None:
@@ -218,3 +218,135 @@ def test_lints_are_warnings(body: str, code: str) -> None:
 def test_same_priority_in_an_exclusive_group_is_an_error() -> None:
     code, *_ = first("earn:\n  - {id: a, award: 5, group: g}\n  - {id: b, award: 9, group: g}\n")
     assert code == "RE124"
+
+
+def test_an_example_in_a_hint_is_written_as_yaml_not_python() -> None:
+    assert first("constants: 5\n")[4] == "for example {min_spend: 500}"
+    assert (
+        first("earn: 5\n")[4] == "for example [{id: base, description: 1 bean per 100 RUB, rate: 1 per 100}]"
+    )
+    assert first("badges: [{id: critic, reward: {points: 1}, on: review}]\n")[4] == "for example [review]"
+
+
+def test_every_example_shown_in_a_hint_loads_back_as_itself() -> None:
+    """A hint's example can be pasted into the file: it is YAML that loads as the example."""
+    from rules_engine.program import loader
+    from rules_engine.program.schema import program_schema
+    from rules_engine.program.validate import _flow
+
+    schema = program_schema()
+    properties = [*schema["properties"].values()]
+    for definition in schema["$defs"].values():
+        properties += definition.get("properties", {}).values()
+    shown = 0
+    for field_schema in properties:
+        example = field_schema["examples"][0]
+        data, _ = loader.load_yaml(f"value: {_flow(example)}\n")
+        assert data["value"] == example, _flow(example)
+        shown += 1
+    assert shown > 120
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        (
+            "earn:\n  - id: Base\n    rate: 1 per 100\n",
+            "an id is lower case letters, digits, `-` and `_`, for example",
+        ),
+        ("points: {pending: 2 weeks}\n", "a duration is a number and a unit"),
+        ("earn:\n  - id: b\n    rate: 1 for 100\n", "a rate is <points> per <amount>"),
+        (
+            "earn:\n  - id: b\n    rate: 1 per 100\n    active: {hours: {start: 3pm, end: '17:00'}}\n",
+            'a time of day is HH:MM, 24-hour, for example "07:00"',
+        ),
+        ("currency2: x\n", "did you mean `currency`?"),
+        ("earn:\n  - id: b\n    rate: 1 per 100\n    active: {end: 01/03/2027}\n", "a date is YYYY-MM-DD"),
+    ],
+)
+def test_a_badly_written_value_gets_a_hint_that_states_the_format(body: str, hint: str) -> None:
+    """Not the field's description ("Stable id."), which says what it is for, not how to write it."""
+    assert first(body)[4].startswith(hint)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("date", "hint"),
+    [
+        ("2026-02-30", "February 2026 has 28 days"),
+        ("2028-02-30", "February 2028 has 29 days"),
+        ("2026-13-01", "the month is 01 to 12: YYYY-MM-DD"),
+    ],
+)
+def test_a_date_written_right_that_is_not_in_the_calendar_says_why(date: str, hint: str) -> None:
+    assert first(f"draws: [{{id: d, closes: {date}}}]\n")[3:] == (f'"{date}" is not a valid date', hint)
+
+
+def test_a_window_hint_names_every_kind_of_window() -> None:
+    hint = first("leaderboards: [{id: m, metric: points, window: rolling 4 weeks}]\n")[4]
+    assert hint is not None
+    assert "rolling and a duration (rolling 30d)" in hint and "calendar_quarter" in hint
+
+
+def test_a_value_that_is_neither_of_two_shapes_names_both() -> None:
+    code, line, column, message, hint = first("earn:\n  - id: b\n    rate: 1 per 100\n    active: 2026\n")
+    assert (code, line, column) == ("RE113", 8, 13)
+    assert message == "`active` must be a list or a mapping of fields, not the number 2026"
+    assert hint == "for example {start: 2026-12-01, end: 2026-12-31}"
+
+
+def test_a_mapping_given_as_a_scalar_gets_the_fields_example() -> None:
+    assert first("earn:\n  - id: b\n    rate: 1 per 100\n    cap: 50\n")[3:] == (
+        "`cap` must be a mapping of fields, not the number 50",
+        "for example {per_day: 50}",
+    )
+
+
+def test_a_quoted_number_is_told_to_lose_its_quotes() -> None:
+    assert first('points: {value: "0.01"}\n')[3:] == (
+        '`value` must be a number, not the text "0.01"',
+        "write the number without quotes: 0.01",
+    )
+
+
+def test_a_missing_field_hint_shows_how_to_write_it() -> None:
+    *_, message, hint = first("coupons:\n  - id: welcome\n    percent: 10\n")
+    assert message == "missing field `valid_for`"
+    assert hint == "How long after it is issued the coupon can be used, e.g. `valid_for: 30d`"
+
+
+def test_a_schedule_that_ends_before_it_starts_is_one_problem_not_two() -> None:
+    """`active` is `list[Schedule] | Schedule`: the list branch's "not a list" is noise."""
+    for active in ("{start: 2026-12-31, end: 2026-12-01}", "[{start: 2026-12-31, end: 2026-12-01}]"):
+        found = problems(f"earn:\n  - id: b\n    rate: 1 per 100\n    active: {active}\n")
+        assert [message for _, _, _, message, _ in found] == [
+            "the schedule ends before it starts; swap `start` and `end`"
+        ]
+
+
+def test_an_unknown_time_zone_suggests_the_closest() -> None:
+    result = validate_text(HEADER.replace("Europe/Moscow", "Europe/Londn"), "shop.yaml")
+    assert [d.message for d in result.errors] == [
+        "unknown time zone `Europe/Londn`; did you mean Europe/London?"
+    ]
+
+
+def test_warnings_come_in_file_order_like_errors() -> None:
+    body = (
+        "tiers:\n  qualify_on: spend\n  window: calendar_year\n  levels:\n"
+        "    - {id: a, threshold: 0}\n    - {id: b, threshold: 0}\n"
+        "earn:\n  - id: old\n    rate: 1 per 100\n    active: {start: 2020-01-01, end: 2020-02-01}\n"
+        "  - id: never\n    when: 1 > 2\n    award: 5\n"
+    )
+    found = problems(body, today=dt.date(2026, 11, 24))
+    assert [code for code, *_ in found] == ["RE503", "RE501", "RE502"]
+    assert [line for _, line, *_ in found] == sorted(line for _, line, *_ in found)
+
+
+def test_no_frequency_cap_is_reported_where_a_message_is_sent() -> None:
+    """Not at line 1: a file that sends offers often has no `notifications` section at all."""
+    code, line, column, *_ = first(
+        "coupons: [{id: c, percent: 5, valid_for: 30d}]\n"
+        "offers:\n  - id: o\n    when: customer.points > 100\n    coupon: c\n"
+        "    notify: {channel: push, template: t}\n"
+    )
+    assert (code, line, column) == ("RE505", 10, 13)

@@ -1,0 +1,656 @@
+"""Expectations: a marketer's examples of what a program must do, run as a test suite.
+
+`loyalty test PROGRAM [TESTS.yaml]` is built from three verbs:
+
+    load_suite(path) -> Suite                      the tests file, its event and state files
+    check_suite(suite, program) -> [Diagnostic]     every rule it names exists, with a sensible kind
+    run_suite(engine, suite) -> [CaseResult]        each case's outcome compared with its expectations
+
+A tests file is YAML loaded like a program (`program.loader`: exact numbers, YAML 1.2 values, a
+span for every node), so a mistake in it is reported at its line and column. Its format is the
+pydantic models below (`extra="forbid"`: a misspelt expectation is an error, never ignored):
+
+    program: coffee-club.yaml          # optional, relative to this file
+    cases:
+      - name: gold member, Tuesday morning latte and croissant
+        customer: {tier: gold}         # or customer_file: states/gold.json; absent = new customer
+        event: {...}                   # or event_file: events/tuesday.json (relative to this file)
+        expect: {points: 52, rules: {base: 6}, fired: [refill], not_fired: [big-order],
+                 discount: 128.00, discounts: {refill: 128.00}, free_shipping: false,
+                 to_pay: 692.50}       # or expect: {error: RE411}
+
+Results are data (`CaseResult`, `Mismatch`); `render.py` turns them into text.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+from pydantic_core import PydanticCustomError
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.inputs import read_json
+from rules_engine.engine.outcome import Outcome, RuleTrace
+from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError, StateError
+from rules_engine.program import loader
+from rules_engine.program.model import Program
+from rules_engine.source import Span
+
+ZERO = Decimal(0)
+
+
+class SuiteError(RulesEngineError):
+    """A tests file is not valid: every problem in it, each at its place in the file."""
+
+
+def _number(value: Any) -> Any:
+    """Exact numbers only: YAML gives int or Decimal; text and true/false are mistakes."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise PydanticCustomError("number_type", "must be a number")
+    return Decimal(value)
+
+
+Number = Annotated[Decimal, BeforeValidator(_number)]
+
+
+class SuiteModel(BaseModel):
+    # strict: `free_shipping: "no"` or `points: "52"` are mistakes, as in program files
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+class Expect(SuiteModel):
+    """What must happen when the case's event is processed; keys left out are not checked."""
+
+    points: Number | None = None
+    """All points given (`totals.points`)."""
+    rules: dict[str, Number] | None = None
+    """Exact points per rule (`effects.points[].rule`), e.g. {base: 6, "tier:gold": 10}; a rule that
+    gave nothing counts 0; rules not listed are not checked; `{}` means no rule gave points."""
+    fired: list[str] | None = None
+    """Rules (of any kind: earn, discount, `coupon:<code>`, `tier:<id>`) that must have fired."""
+    not_fired: list[str] | None = None
+    """Rules that must not have fired."""
+    discount: Number | None = None
+    """All money off (`totals.discount`)."""
+    discounts: dict[str, Number] | None = None
+    """Money off per discount, `coupon:<code>` or `tier:<id>`; one that took nothing off counts 0;
+    `{}` means nothing took money off."""
+    free_shipping: bool | None = None
+    """Whether shipping was made free."""
+    to_pay: Number | None = None
+    """What the customer pays (`totals.to_pay`)."""
+    error: str | None = Field(default=None, pattern=r"^RE[0-9]{3}$")
+    """The event must be refused with this code (e.g. RE411); nothing else may be expected then."""
+
+
+class Case(SuiteModel):
+    """One example: a customer, an event, and what must come of it."""
+
+    name: str = Field(min_length=1)
+    """What the example shows, e.g. "gold member, Tuesday morning latte and croissant"."""
+    customer: dict[str, Any] | None = None
+    """The customer's state before the event (as `schemas/state.schema.json`); absent = new customer."""
+    customer_file: str | None = None
+    """A JSON file holding the state instead, relative to the tests file."""
+    event: dict[str, Any] | None = None
+    """The event (as `schemas/event.schema.json`)."""
+    event_file: str | None = None
+    """A JSON file holding the event instead, relative to the tests file."""
+    expect: Expect
+    """What must happen."""
+
+
+class SuiteFile(SuiteModel):
+    """A tests file."""
+
+    program: str | None = None
+    """The program file, relative to the tests file (used when the command names no program)."""
+    cases: list[Case] = Field(min_length=1)
+    """The examples."""
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """A case with its event and state data read (from the tests file or the files it names)."""
+
+    case: Case
+    event: Any
+    state: Any
+    span: Span
+    """Where the case's name is written, for a failure's location."""
+    event_span: Span
+    state_span: Span | None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded tests file: its cases and where everything in it is written."""
+
+    file: Path
+    program: Path | None
+    """`program:` resolved against the tests file's folder, when given."""
+    cases: list[LoadedCase]
+    source_map: loader.SourceMap = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One expectation that did not hold."""
+
+    key: str
+    """Which expectation: `points`, `rules.base`, `fired.refill`, `error` …"""
+    expected: Decimal | bool | str | None
+    actual: Decimal | bool | str | None
+    detail: str | None = None
+    """Why, from the outcome: the rule's reason, or what a total is made of."""
+    span: Span | None = None
+    """Where the expectation is written in the tests file."""
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    span: Span
+    mismatches: list[Mismatch]
+    refused: list[Diagnostic] = field(default_factory=list)
+    """Why the event was refused, when that was not expected."""
+    outcome: Outcome | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+
+def default_tests_path(program: Path) -> Path:
+    """`programs/coffee-club.yaml` → `programs/coffee-club.tests.yaml`."""
+    suffix = program.suffix if program.suffix in (".yaml", ".yml") else ".yaml"
+    stem = program.name[: -len(program.suffix)] if program.suffix else program.name
+    return program.with_name(f"{stem}.tests{suffix}")
+
+
+def suite_paths(program: Path, tests: Path | None) -> tuple[Path | None, Path]:
+    """The program and the tests file that `loyalty test PROGRAM [TESTS]` means.
+
+    `loyalty test coffee-club.tests.yaml` names only a tests file: the program is then None here,
+    and `suite_program` finds it once the file is loaded.
+    """
+    if tests is None and ".tests." in program.name:
+        return None, program
+    return program, tests or default_tests_path(program)
+
+
+def suite_program(suite: Suite) -> Path:
+    """The program a tests file is for: its `program:`, or `x.yaml` beside `x.tests.yaml`.
+
+    Raises:
+        SuiteError: RE105 when the file names no program and there is no such file beside it.
+    """
+    if suite.program is not None:
+        return suite.program
+    beside = suite.file.with_name(suite.file.name.replace(".tests.", ".", 1))
+    if beside == suite.file or not beside.exists():
+        raise SuiteError(
+            [
+                Diagnostic(
+                    "RE105",
+                    f"{suite.file} names no program, and there is no {beside.name} beside it",
+                    hint="add `program: FILE.yaml` to the tests file, or run loyalty test PROGRAM TESTS",
+                )
+            ]
+        )
+    return beside
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load a tests file and the event and state files it names.
+
+    Raises:
+        SuiteError: with every problem found: YAML (RE10x), unknown, missing or mistyped keys
+            (RE111–RE117), duplicate case names (RE121), unreadable or malformed JSON (RE414).
+    """
+    file = Path(path)
+    try:
+        data, source_map = loader.load_file(file)
+    except RulesEngineError as error:
+        raise SuiteError(error.diagnostics) from None
+    try:
+        suite = SuiteFile.model_validate(data)
+    except PydanticError as error:
+        raise SuiteError(_model_problems(error, data, source_map)) from None
+    problems: list[tuple[int, Diagnostic]] = []  # (where in the tests file, problem)
+    cases: list[LoadedCase] = []
+    seen: dict[str, int] = {}
+    base = file.parent
+    for index, case in enumerate(suite.cases):
+        at: tuple[Hashable, ...] = ("cases", index)
+        problems += [(d.span.start if d.span else -1, d) for d in _shape_problems(case, at, source_map)]
+        if case.name in seen:
+            name_span = source_map.span((*at, "name"))
+            problems.append(
+                (
+                    name_span.start,
+                    Diagnostic(
+                        "RE121",
+                        f"two cases are named `{case.name}`",
+                        name_span,
+                        f"the first is on line {source_map.span(('cases', seen[case.name], 'name')).line}; "
+                        "give each case its own name",
+                    ),
+                )
+            )
+        seen.setdefault(case.name, index)
+        event, event_span = _data(case.event, case.event_file, "event", base, at, source_map, problems)
+        state, state_span = _data(
+            case.customer, case.customer_file, "customer state", base, at, source_map, problems
+        )
+        cases.append(
+            LoadedCase(
+                case=case,
+                event=event,
+                state=state,
+                span=source_map.span((*at, "name")),
+                event_span=event_span or source_map.span(at),
+                state_span=state_span,
+            )
+        )
+    if problems:
+        # in file order; a problem inside an event or state file sits where the tests file names it
+        ordered = sorted(enumerate(problems), key=lambda item: (item[1][0], item[0]))
+        raise SuiteError([problem for _, (_, problem) in ordered])
+    program = base / suite.program if suite.program is not None else None
+    return Suite(file=file, program=program, cases=cases, source_map=source_map)
+
+
+def _data(
+    inline: dict[str, Any] | None,
+    file_name: str | None,
+    what: str,
+    base: Path,
+    at: tuple[Hashable, ...],
+    source_map: loader.SourceMap,
+    problems: list[tuple[int, Diagnostic]],
+) -> tuple[Any, Span | None]:
+    """The event or state data of a case, inline or read from its file; and where it is named."""
+    inline_key, file_key = ("event", "event_file") if what == "event" else ("customer", "customer_file")
+    if file_name is None:
+        span = source_map.key_span((*at, inline_key)) if inline is not None else None
+        return inline, span
+    where = source_map.span((*at, file_key))
+    try:
+        return read_json(base / file_name, what, name=str(base / file_name)), where
+    except RulesEngineError as error:
+        problems += [
+            (where.start, d if d.span is not None else Diagnostic(d.code, d.message, where, d.hint))
+            for d in error.diagnostics
+        ]
+        return None, where
+
+
+def _shape_problems(case: Case, at: tuple[Hashable, ...], source_map: loader.SourceMap) -> list[Diagnostic]:
+    """Rules of the format a model cannot say well: one of two keys, `error` alone."""
+    problems = []
+    if case.event is None and case.event_file is None:
+        problems.append(
+            Diagnostic(
+                "RE112",
+                "missing field `event` (or `event_file`)",
+                source_map.span((*at, "name")),
+                "give the event inline with `event: {...}`, or name a JSON file with `event_file:`",
+            )
+        )
+    if case.event is not None and case.event_file is not None:
+        problems.append(
+            Diagnostic(
+                "RE117",
+                "a case has `event` or `event_file`, not both",
+                source_map.key_span((*at, "event_file")),
+                "remove one of them",
+            )
+        )
+    if case.customer is not None and case.customer_file is not None:
+        problems.append(
+            Diagnostic(
+                "RE117",
+                "a case has `customer` or `customer_file`, not both",
+                source_map.key_span((*at, "customer_file")),
+                "remove one of them",
+            )
+        )
+    expect = case.expect
+    given = [name for name in Expect.model_fields if getattr(expect, name) is not None]
+    if not given:
+        problems.append(
+            Diagnostic(
+                "RE116",
+                "`expect` is empty: nothing would be checked",
+                source_map.span((*at, "expect")),
+                f"expect at least one of: {', '.join(Expect.model_fields)}",
+            )
+        )
+    if expect.error is not None and len(given) > 1:
+        others = ", ".join(f"`{name}`" for name in given if name != "error")
+        problems.append(
+            Diagnostic(
+                "RE117",
+                f"`error` cannot be combined with {others}: a refused event gives nothing",
+                source_map.key_span((*at, "expect", "error")),
+                "put the other expectations in a case of their own",
+            )
+        )
+    for name in ("fired", "not_fired"):
+        rules = getattr(expect, name) or []
+        for position, rule in enumerate(rules):
+            if rule in rules[:position]:
+                problems.append(
+                    Diagnostic(
+                        "RE121", f"`{rule}` is listed twice", source_map.span((*at, "expect", name, position))
+                    )
+                )
+    both = set(expect.fired or []) & set(expect.not_fired or [])
+    for rule in sorted(both):
+        position = (expect.not_fired or []).index(rule)
+        problems.append(
+            Diagnostic(
+                "RE117",
+                f"`{rule}` is expected both to fire and not to fire",
+                source_map.span((*at, "expect", "not_fired", position)),
+                "remove it from one of the lists",
+            )
+        )
+    return problems
+
+
+_MESSAGES = {
+    "missing": ("RE112", "missing field `{name}`"),
+    "number_type": ("RE113", "`{name}` must be a number, not {kind}"),
+    "bool_type": ("RE113", "`{name}` must be true or false, not {kind}"),
+    "string_type": ("RE113", "`{name}` must be text, not {kind}"),
+    "key_type": ("RE113", "a key of `{name}` must be text, not {kind}"),
+    "list_type": ("RE113", "`{name}` must be a list, not {kind}"),
+    "dict_type": ("RE113", "`{name}` must be a mapping of fields, not {kind}"),
+    "model_type": ("RE113", "`{name}` must be a mapping of fields, not {kind}"),
+    "model_attributes_type": ("RE113", "`{name}` must be a mapping of fields, not {kind}"),
+    "string_pattern_mismatch": ("RE115", "{shown} is not a diagnostic code"),
+    "too_short": ("RE116", "`{name}` cannot be empty"),
+    "string_too_short": ("RE116", "`{name}` cannot be empty"),
+}
+_HINTS = {
+    "cases": "a tests file is `cases:` followed by a list of `- name: … event: … expect: …`",
+    "error": "write the code the event must be refused with, e.g. RE411",
+}
+
+
+def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    for item in error.errors(include_url=False):
+        path = _data_path(item["loc"], data)
+        kind = item["type"]
+        names = [step for step in item["loc"] if isinstance(step, str) and step != "[key]"]
+        name = names[-1] if names else "the tests file"
+        span = source_map.span(path)
+        if kind == "extra_forbidden":
+            model = _model_at(item["loc"][:-1])
+            allowed = list(model.model_fields)
+            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
+            problems.append(
+                Diagnostic("RE111", f"unknown field `{name}`", source_map.key_span(path) or span, hint)
+            )
+            continue
+        if kind == "missing":  # the mapping that lacks the field, or its first line for a list item
+            span = _first_line(source_map.span(tuple(item["loc"])))
+        if item["loc"] and item["loc"][-1] == "[key]":  # a mapping key, not its value
+            kind, span = "key_type", source_map.key_span(path) or span
+        code, template = _MESSAGES.get(kind, ("RE117", "`{name}`: {message}"))
+        message = template.format(
+            name=name,
+            kind=_kind(item.get("input")),
+            shown=_show(item.get("input")),
+            message=str(item["msg"]).removeprefix("Value error, "),
+        )
+        problems.append(Diagnostic(code, message, span, _HINTS.get(name)))
+    return sorted(problems, key=lambda d: d.span.start if d.span else -1)
+
+
+def _first_line(span: Span) -> Span:
+    text = span.file.text
+    end = text.find("\n", span.start, span.end)
+    return span if end < 0 else Span(span.file, span.start, end)
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel]:
+    """The model a pydantic `loc` (without its last step) points into."""
+    model: type[BaseModel] = SuiteFile
+    for step in loc:
+        if model is SuiteFile and step == "cases":
+            model = Case
+        elif model is Case and step == "expect":
+            model = Expect
+    return model
+
+
+def _data_path(loc: Sequence[Any], data: Any) -> tuple[Hashable, ...]:
+    """Pydantic's `loc` reduced to the steps that exist in the data (a missing key stops it)."""
+    path: list[Hashable] = []
+    node = data
+    for step in loc:
+        in_dict = isinstance(node, dict) and step in node
+        if not in_dict and not (isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)):
+            break
+        path.append(step)
+        node = node[step]
+    return tuple(path)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, int | Decimal):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f'the text "{value}"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+# -- references ----------------------------------------------------------------------------------
+
+
+def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
+    """Every rule the expectations name must exist in the program, and be able to give what is
+    expected of it: a misspelt rule in `not_fired` would otherwise pass for ever (RE122)."""
+    earn = {rule.id for rule in program.earn}
+    discounts = {discount.id for discount in program.discounts}
+    tiers = {f"tier:{level.id}" for level in program.tiers.levels} if program.tiers else set()
+    known = earn | discounts | tiers
+    problems = []
+    for index, loaded in enumerate(suite.cases):
+        expect = loaded.case.expect
+        at = ("cases", index, "expect")
+        named: list[tuple[str, tuple[Hashable, ...], set[str], str]] = []
+        for rule in expect.rules or {}:
+            named.append((rule, (*at, "rules", rule), earn | tiers, "points"))
+        for rule in expect.discounts or {}:
+            named.append((rule, (*at, "discounts", rule), discounts | tiers, "discounts"))
+        for key in ("fired", "not_fired"):
+            for position, rule in enumerate(getattr(expect, key) or []):
+                named.append((rule, (*at, key, position), known, key))
+        for rule, path, allowed, key in named:
+            if rule in allowed or (rule.startswith("coupon:") and key != "points"):
+                continue
+            span = suite.source_map.key_span(path) if key in ("points", "discounts") else None
+            span = span or suite.source_map.span(path)
+            if rule in known:
+                what = (
+                    "an earn rule: it takes no money off"
+                    if rule in earn
+                    else "a discount: it gives no points"
+                )
+                problems.append(Diagnostic("RE122", f"`{rule}` is {what}", span, _kind_hint(key)))
+                continue
+            close = difflib.get_close_matches(rule, sorted(allowed), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else f"rules of {program.program}: {', '.join(sorted(allowed)) or 'none'}"
+            )
+            problems.append(Diagnostic("RE122", f"no rule `{rule}` in {program.program}", span, hint))
+    return sorted(problems, key=lambda d: d.span.start if d.span else -1)
+
+
+def _kind_hint(key: str) -> str:
+    if key == "points":
+        return "`rules` lists points per earn rule (or `tier:<id>`); put discounts under `discounts`"
+    return "`discounts` lists money off per discount; put points under `rules`"
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def run_suite(engine: Engine, suite: Suite) -> list[CaseResult]:
+    """Run every case; a case never stops the others."""
+    return [
+        run_case(engine, loaded, suite.source_map, ("cases", index))
+        for index, loaded in enumerate(suite.cases)
+    ]
+
+
+def run_case(
+    engine: Engine, loaded: LoadedCase, source_map: loader.SourceMap, at: tuple[Hashable, ...]
+) -> CaseResult:
+    """Process the case's event (with explain, so a failure can say why) and compare."""
+    expect = loaded.case.expect
+    name = loaded.case.name
+
+    def where(*path: Hashable) -> Span:
+        return source_map.span((*at, "expect", *path))
+
+    try:
+        outcome = engine.process(loaded.event, loaded.state, explain=True)
+    except EvaluationError as error:
+        span = loaded.state_span if isinstance(error, StateError) else loaded.event_span
+        diagnostics = [
+            d if d.span else Diagnostic(d.code, d.message, span, d.hint) for d in error.diagnostics
+        ]
+        codes = [d.code for d in diagnostics]
+        if expect.error is not None and expect.error in codes:
+            return CaseResult(name, loaded.span, [])
+        if expect.error is not None:
+            mismatch = Mismatch(
+                "error", expect.error, ", ".join(codes), diagnostics[0].message, where("error")
+            )
+        else:
+            mismatch = Mismatch("error", "no error", ", ".join(codes), "the event was refused")
+        return CaseResult(name, loaded.span, [mismatch], refused=diagnostics)
+    if expect.error is not None:
+        mismatch = Mismatch("error", expect.error, "no error", "the event was accepted", where("error"))
+        return CaseResult(name, loaded.span, [mismatch], outcome=outcome)
+    return CaseResult(name, loaded.span, compare(expect, outcome, where), outcome=outcome)
+
+
+def compare(expect: Expect, outcome: Outcome, where: Callable[..., Span] | None = None) -> list[Mismatch]:
+    """Every expectation that the outcome does not meet, in the order of the format."""
+
+    def span(*path: Hashable) -> Span | None:
+        return where(*path) if where is not None else None
+
+    totals, effects = outcome.totals, outcome.effects
+    points = _sums((award.rule, award.points) for award in effects.points)
+    money = _sums((discount.rule, discount.amount) for discount in effects.discounts)
+    out: list[Mismatch] = []
+    if expect.points is not None and totals.points != expect.points:
+        out.append(Mismatch("points", expect.points, totals.points, _breakdown(points), span("points")))
+    if expect.rules == {} and points:  # `rules: {}`: no rule gave points
+        out.append(Mismatch("rules", "none", _listing(points), None, span("rules")))
+    for rule, wanted in (expect.rules or {}).items():
+        got = points.get(rule, ZERO)
+        if got != wanted:
+            out.append(Mismatch(f"rules.{rule}", wanted, got, _why(outcome.trace, rule), span("rules", rule)))
+    for position, rule in enumerate(expect.fired or []):
+        entries = [t for t in outcome.trace if t.rule == rule]
+        if not any(t.fired for t in entries):
+            out.append(
+                Mismatch(
+                    f"fired.{rule}", "fired", "not fired", _why(outcome.trace, rule), span("fired", position)
+                )
+            )
+    for position, rule in enumerate(expect.not_fired or []):
+        if any(t.fired for t in outcome.trace if t.rule == rule):
+            detail = _why(outcome.trace, rule)
+            out.append(
+                Mismatch(f"not_fired.{rule}", "not fired", "fired", detail, span("not_fired", position))
+            )
+    if expect.discount is not None and totals.discount != expect.discount:
+        out.append(
+            Mismatch("discount", expect.discount, totals.discount, _breakdown(money), span("discount"))
+        )
+    if expect.discounts == {} and money:  # `discounts: {}`: nothing took money off
+        out.append(Mismatch("discounts", "none", _listing(money), None, span("discounts")))
+    for rule, wanted in (expect.discounts or {}).items():
+        got = money.get(rule, ZERO)
+        if got != wanted:
+            detail = _why(outcome.trace, rule)
+            out.append(Mismatch(f"discounts.{rule}", wanted, got, detail, span("discounts", rule)))
+    if expect.free_shipping is not None:
+        free = effects.free_shipping
+        if (free is not None) != expect.free_shipping:
+            detail = f"made free by {free.rule}" if free is not None else "no rule made shipping free"
+            out.append(
+                Mismatch(
+                    "free_shipping", expect.free_shipping, free is not None, detail, span("free_shipping")
+                )
+            )
+    if expect.to_pay is not None and totals.to_pay != expect.to_pay:
+        detail = f"basket {totals.basket} − discount {totals.discount} + shipping {totals.shipping}"
+        out.append(Mismatch("to_pay", expect.to_pay, totals.to_pay, detail, span("to_pay")))
+    return out
+
+
+def _sums(pairs: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for rule, amount in pairs:
+        out[rule] = out.get(rule, ZERO) + amount
+    return out
+
+
+def _breakdown(amounts: dict[str, Decimal]) -> str:
+    return "from " + _listing(amounts) if amounts else "no rule gave anything"
+
+
+def _listing(amounts: dict[str, Decimal]) -> str:
+    return ", ".join(f"{rule} {amount}" for rule, amount in amounts.items())
+
+
+def _why(trace: list[RuleTrace], rule: str) -> str:
+    """What the trace says about a rule: its reasons, the false parts of its condition, a hint."""
+    entries = [t for t in trace if t.rule == rule]
+    if not entries:
+        return "not considered for this event (no decision about it in the trace)"
+    parts = []
+    for entry in entries:
+        text = entry.reason
+        if entry.failing:
+            text += ": " + "; ".join(entry.failing)
+        if entry.hint:
+            text += f" ({entry.hint})"
+        parts.append(text)
+    return " / ".join(parts)
