@@ -1,6 +1,6 @@
 """How many events per second go through `Engine.process`? And how far is it from hand-written Python?
 
-    .venv/bin/python bench/bench_engine.py            # the full run, about 15 s
+    .venv/bin/python bench/bench_engine.py            # the full run, about 13 s
     .venv/bin/python bench/bench_engine.py --quick    # a second or two, numbers only roughly right
     .venv/bin/python bench/bench_engine.py --json     # the same results as one JSON document
 

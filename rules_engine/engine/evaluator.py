@@ -31,6 +31,7 @@ from rules_engine.engine.money import money_quantum, round_money, round_points, 
 from rules_engine.engine.outcome import (
     DiscountEffect,
     Effects,
+    ExplainNode,
     FreeShipping,
     LineShare,
     Outcome,
@@ -134,6 +135,7 @@ class _Run:
         self.remaining = list(self.amounts)  # after discounts so far
         self._item_contexts: list[Context] | None = None
         self._period_keys: dict[str, str] | None = None
+        self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
 
     # -- input ---------------------------------------------------------------------------------
     def _check_event(self) -> None:
@@ -254,6 +256,11 @@ class _Run:
         return self._item_contexts[index]
 
     # -- conditions ----------------------------------------------------------------------------
+    def passed(self, rule: str, expression: Expression | None) -> None:
+        """With explain, keep the tree of a condition that held, to show why the rule fired."""
+        if self.explain and expression is not None:
+            self.conditions[rule] = why.explain_tree(expression.explain(self.context), expression.origin)
+
     def holds(self, expression: Expression | None, context: Context) -> bool:
         if expression is None:
             return True
@@ -332,24 +339,21 @@ class _Run:
                 self.condition_trace(rule, "discount", when, self.context, "condition is false")
             )
             return
+        self.passed(rule, when)
         applies = self.engine.compiled.expression(*path, "applies_to")
         amount = self.take_off(rule, discount.percent, discount.amount, applies)
         if discount.free_shipping:
             self.waive_shipping(rule)
-        if amount == 0 and not discount.free_shipping:
+        waived = discount.free_shipping and self.free_shipping is not None and self.free_shipping.rule == rule
+        if amount == 0 and not waived:
+            nothing = "no line it applies to" if not discount.free_shipping else "no shipping to waive"
             self.trace.append(
-                RuleTrace(
-                    rule=rule,
-                    kind="discount",
-                    fired=False,
-                    code="nothing_eligible",
-                    reason="no line it applies to",
-                )
+                RuleTrace(rule=rule, kind="discount", fired=False, code="nothing_eligible", reason=nothing)
             )
             return
         if discount.group is not None:
             winners[discount.group] = rule
-        shipping = " and free shipping" if discount.free_shipping else ""
+        shipping = " and free shipping" if waived else ""
         self.trace.append(
             RuleTrace(
                 rule=rule,
@@ -358,6 +362,8 @@ class _Run:
                 code="fired",
                 reason=f"{display_money(amount)} off{shipping}",
                 amount=amount,
+                unit="money",
+                condition=self.conditions.get(rule),
             )
         )
 
@@ -376,6 +382,7 @@ class _Run:
                     code="fired" if amount else "nothing_eligible",
                     reason=f"{tier.id} members: {benefits.discount_percent}% off, {display_money(amount)}",
                     amount=amount,
+                    unit="money",
                 )
             )
         if benefits.free_shipping:
@@ -422,6 +429,7 @@ class _Run:
                 code="fired",
                 reason=f"coupon {definition.id}: {display_money(amount)} off",
                 amount=amount,
+                unit="money",
             )
         )
 
@@ -467,7 +475,7 @@ class _Run:
 
     def waive_shipping(self, rule: str) -> None:
         event = self.event
-        if self.free_shipping is None and isinstance(event, Purchase):
+        if self.free_shipping is None and isinstance(event, Purchase) and event.shipping > 0:
             self.free_shipping = FreeShipping(rule=rule, amount=event.shipping)
 
     # -- stage 3: earning base -----------------------------------------------------------------
@@ -576,6 +584,7 @@ class _Run:
             assert when is not None
             self.trace.append(self.condition_trace(rule.id, "earn", when, self.context, "condition is false"))
             return False
+        self.passed(rule.id, when)
         return True
 
     def rule_points(
@@ -637,7 +646,12 @@ class _Run:
         """Round `exact`, cap it, split it by the weights `raw`, record it; returns (line, points) shares."""
         total = round_points(exact, self.program.points.rounding)
         if total <= 0:
-            reason = "nothing to multiply" if multiplier is not None else "no eligible amount"
+            if multiplier is not None:
+                reason = "nothing to multiply"
+            elif rule is not None and rule.for_each_item is not None:
+                reason = "no line matches for_each_item"
+            else:
+                reason = "no eligible amount"
             kind = "tier" if rule is None else "earn"
             self.trace.append(
                 RuleTrace(rule=rule_id, kind=kind, fired=False, code="nothing_eligible", reason=reason)
@@ -691,6 +705,8 @@ class _Run:
                 code=code,
                 reason=reason,
                 amount=granted,
+                unit="points",
+                condition=self.conditions.get(rule_id),
             )
         )
         return [(i, s) for i, s in enumerate(shares)]
@@ -739,11 +755,13 @@ class _Run:
     def count(self, rule_id: str, points: Decimal, cap: Cap | None, budget: Any) -> None:
         if cap is None:
             return
+        periods = [period for period in _PERIODS if getattr(cap, period) is not None]
+        if not periods:
+            return
         keys = self.period_keys()
         mine = self.counters.setdefault(rule_id, {})
-        for period in _PERIODS:
-            if getattr(cap, period) is not None:
-                mine[keys[period]] = mine.get(keys[period], ZERO) + points
+        for period in periods:
+            mine[keys[period]] = mine.get(keys[period], ZERO) + points
 
     # -- stage 5: the outcome ------------------------------------------------------------------
     def outcome(self) -> Outcome:

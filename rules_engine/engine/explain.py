@@ -34,19 +34,17 @@ def failing_parts(trace: Trace, origin: Origin) -> list[str]:
 
 
 def _describe(item: Trace, origin: Origin) -> str:
+    """`left >= right → false, left = value`: the part, its value, and what its operands read."""
     text = f"{_text(item, origin)} → {display(item.value)}"
     values = []
-    for child in item.walk()[1:]:
-        if isinstance(child.node, ast.Attribute | ast.Name | ast.Call | ast.Comprehension | ast.Binary):
-            if isinstance(child.value, dict) or child.note is not None:
+    if isinstance(item.node, ast.Compare | ast.Binary) and len(item.children) == 2:
+        for side, operand in zip(("left", "right"), item.children, strict=True):
+            if isinstance(operand.node, ast.Literal | ast.ListExpr) or isinstance(operand.value, dict):
                 continue
-            if isinstance(child.node, ast.Name) and isinstance(child.value, dict):
-                continue
-            entry = f"{_text(child, origin)} = {display(child.value)}"
-            if entry not in values:
-                values.append(entry)
-        if len(values) >= 3:
-            break
+            name = _text(operand, origin)
+            if len(name) > 40:
+                name = f"the {side} side"
+            values.append(f"{name} = {display(operand.value)}")
     return ", ".join([text, *values])
 
 
@@ -81,6 +79,8 @@ def near_miss(trace: Trace, origin: Origin) -> str | None:
     left = _text(leaf.children[0], origin)
     if "total" in left or "price" in left:
         return f"spend {display(gap)} more"
+    if len(left) > 40:
+        return f"the left side needs {display(gap)} more"
     return f"{left} needs {display(gap)} more"
 
 

@@ -165,7 +165,9 @@ class RuleTrace(OutcomeModel):
     hint: str | None = None
     """What would have made it fire, when that is a simple threshold."""
     amount: Amount | None = None
-    """Points given (earn) or money off (discount)."""
+    """Points given (earn) or money off (discount); `unit` says which."""
+    unit: Literal["points", "money"] | None = None
+    """What `amount` counts."""
     condition: ExplainNode | None = None
     """The whole condition with every value (only with explain)."""
 
