@@ -353,14 +353,17 @@ class _Run:
             return
         if discount.group is not None:
             winners[discount.group] = rule
-        shipping = " and free shipping" if waived else ""
+        gives = [f"{display_money(amount)} off"] if amount else []
+        if waived:
+            assert self.free_shipping is not None
+            gives.append(f"free shipping ({display_money(self.free_shipping.amount)} waived)")
         self.trace.append(
             RuleTrace(
                 rule=rule,
                 kind="discount",
                 fired=True,
                 code="fired",
-                reason=f"{display_money(amount)} off{shipping}",
+                reason=" and ".join(gives),
                 amount=amount,
                 unit="money",
                 condition=self.conditions.get(rule),
