@@ -358,11 +358,10 @@ def _engine(path: Path, err: Console) -> Engine:
 
 
 def _in_file(diagnostics: list[Diagnostic], path: Path | None) -> list[Diagnostic]:
-    """Name the input file in diagnostics that have no place of their own (the field path is in
-    the message: `items[0].qty: Field required`)."""
-    if path is None:
-        return diagnostics
-    return [d if d.span else Diagnostic(d.code, f"{path}: {d.message}", None, d.hint) for d in diagnostics]
+    """Point diagnostics about an input file at the place in it (line, column, caret)."""
+    from rules_engine.engine.inputs import locate
+
+    return diagnostics if path is None else locate(diagnostics, path)
 
 
 @app.callback()

@@ -27,6 +27,9 @@ class Diagnostic:
     span: Span | None = None
     hint: str | None = None
     severity: Severity = Severity.ERROR
+    # Where in a JSON input (an event, a state) the problem is, as data; a caller that knows the
+    # file maps it to a span (`rules_engine.engine.inputs.locate`).
+    path: tuple[str | int, ...] | None = None
 
     def to_json(self) -> dict[str, object]:
         span = self.span

@@ -8,9 +8,11 @@ origins. Immutable after construction, so one `CompiledProgram` serves every thr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from rules_engine.dsl import ast
 from rules_engine.dsl import types as t
 from rules_engine.dsl.context import ContextSchema
 from rules_engine.dsl.expression import Expression, compile_expression
@@ -28,7 +30,7 @@ from rules_engine.source import Origin
 PathKey = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledProgram:
     program: Program
     schema: ContextSchema
@@ -36,6 +38,23 @@ class CompiledProgram:
 
     def expression(self, *path: str | int) -> Expression | None:
         return self.expressions.get(tuple(path))
+
+    @cached_property
+    def customer_reads(self) -> frozenset[str]:
+        """The `customer.*` attributes any expression reads: costly ones are built only if read."""
+        found: set[str] = set()
+        for expression in self.expressions.values():
+            stack = [expression.tree]
+            while stack:
+                node = stack.pop()
+                if (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "customer"
+                ):
+                    found.add(node.attr)
+                stack.extend(ast.children(node))
+        return frozenset(found)
 
 
 def compile_program(program: Program) -> CompiledProgram:

@@ -212,10 +212,11 @@ class _Run:
                 "coupons": (),
             }
         profile = state.profile
+        reads = self.engine.compiled.customer_reads
         customer: dict[str, Any] = {
             "id": event.customer,
             "tier": state.tier,
-            "points": state.available(event.time),
+            "points": state.available(event.time) if "points" in reads else ZERO,
             "tags": tuple(profile.tags),
             "visits": state.visits,
             "signup_date": profile.signup_date,
@@ -223,7 +224,9 @@ class _Run:
             "purchases": tuple(
                 {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
                 for p in state.purchases
-            ),
+            )
+            if "purchases" in reads
+            else (),
         }
         self._custom(normalizer, "customer", profile.attributes, customer, "state.profile.attributes")
         context["customer"] = customer

@@ -179,11 +179,16 @@ def parse_event(data: Any) -> AnyEvent:
                     "RE410",
                     f"{_path(item['loc'])}: {str(item['msg']).removeprefix('Value error, ')}",
                     hint=_hint(item),
+                    path=_steps(item["loc"]),
                 )
                 for item in error.errors(include_url=False)
             ]
         ) from None
     return event
+
+
+def _steps(loc: Any) -> tuple[str | int, ...]:
+    return tuple(step for step in loc if step not in KNOWN_TYPES and step != "Custom")
 
 
 def _path(loc: Any) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rules_engine import jsonio
-from rules_engine.errors import Diagnostic, EvaluationError
+from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError
 from rules_engine.source import SourceFile, Span
 
 _SHAPES = {
@@ -75,3 +75,29 @@ def read_json(path: str | Path, what: str = "event", *, name: str | None = None)
                 )
             ]
         ) from None
+
+
+def locate(diagnostics: list[Diagnostic], path: str | Path) -> list[Diagnostic]:
+    """Give diagnostics that carry a JSON path the span of that place in the file.
+
+    JSON is YAML, so the program loader's source map serves: the field's value (or, for a
+    missing field, the object it belongs in) gets a line, a column and a caret. Diagnostics
+    without a path, or a file the loader cannot map, keep the file's name in the message.
+    """
+    from dataclasses import replace
+
+    from rules_engine.program.loader import load_file
+
+    try:
+        _, source_map = load_file(path)
+    except RulesEngineError:  # best effort: the file already parsed as JSON
+        source_map = None
+    located = []
+    for diagnostic in diagnostics:
+        if diagnostic.span is None and diagnostic.path is not None and source_map is not None:
+            located.append(replace(diagnostic, span=source_map.span(diagnostic.path)))
+        elif diagnostic.span is None:
+            located.append(replace(diagnostic, message=f"{path}: {diagnostic.message}"))
+        else:
+            located.append(diagnostic)
+    return located

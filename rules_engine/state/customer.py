@@ -125,7 +125,12 @@ def parse_state(data: Any) -> CustomerState:
     except PydanticError as error:
         raise StateError(
             [
-                Diagnostic("RE420", f"{_path(item['loc'])}: {item['msg']}", hint="check the state snapshot")
+                Diagnostic(
+                    "RE420",
+                    f"{_path(item['loc'])}: {item['msg']}",
+                    hint="check the state snapshot",
+                    path=tuple(item["loc"]),
+                )
                 for item in error.errors(include_url=False)
             ]
         ) from None
