@@ -434,6 +434,8 @@ def _mismatch_hint(left: ast.Expr, right: ast.Expr) -> str | None:
             return f"the value and the list must match: {ast.unparse(a)} holds {a.type.element}"
         if a.type.kind is t.Kind.LIST and b.type.kind is not t.Kind.LIST:
             return f"to test membership write {ast.unparse(b)} in {ast.unparse(a)}"
+        if a.type.kind is t.Kind.TEXT and isinstance(b, ast.Literal) and b.type.kind is t.Kind.NUMBER:
+            return f'{ast.unparse(a)} is text: write "{ast.unparse(b)}" in quotes'
         if a.type.kind is t.Kind.NUMBER and b.type.kind is t.Kind.TEXT:
             return "numbers and text do not mix; check the attribute's type in docs/dsl.md"
     return None

@@ -172,6 +172,15 @@ def _explain(error: UnexpectedInput, text: str) -> tuple[str, str, int, int, str
     else:
         start, end = token.start_pos or 0, token.end_pos or 0
     previous = _previous_word(text, start)
+    doubled = previous is not None and not previous[0].isalnum() and previous not in "([,."
+    if token.type in _operator_types() and doubled and token.value not in ("-", "not"):
+        return (
+            "RE201",
+            f"`{previous}` and `{token.value}` in a row",
+            start,
+            max(end, start + 1),
+            "remove one of them: compare with ==, !=, <, <=, >, >=; combine with and, or",
+        )
     wants_value = bool(expected & _VALUE_START)
     if previous == "." or ((previous or "").endswith(".") and expected <= {"NAME"}):
         return (

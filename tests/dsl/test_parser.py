@@ -81,6 +81,13 @@ def test_precedence(text: str, shape: str) -> None:
     assert parse_condition(text) == parse_condition(shape)
 
 
+@pytest.mark.parametrize("keyword", ["and", "or", "not", "in", "for", "if", "true", "false", "null"])
+def test_keywords_are_never_names_but_names_may_start_with_them(keyword: str) -> None:
+    assert parse_condition(f"{keyword}x == 1") == ast.Compare("==", ast.Name(f"{keyword}x"), ast.Literal(1))
+    with pytest.raises(ConditionSyntaxError):
+        parse_condition(f"basket.{keyword} == 1")
+
+
 def test_spans_are_character_offsets_in_the_expression() -> None:
     tree = parse_condition('customer.tier == "gold"')
     assert isinstance(tree, ast.Compare)
@@ -111,6 +118,9 @@ def test_spans_are_character_offsets_in_the_expression() -> None:
         ("30days", "RE201", 1, "number", "durations"),
         ("1234567890123456789012345678901", "RE212", 1, "digits", None),
         ("basket.total(", "RE201", 13, "not a function", None),
+        ("basket.total >> 20", "RE201", 15, "`>` and `>` in a row", "remove one"),
+        ("a and and b", "RE203", 7, "after `and`", None),
+        ("true == and", "RE201", 9, "`==` and `and` in a row", None),
     ],
 )
 def test_syntax_errors_are_plain_words_at_the_right_column(
