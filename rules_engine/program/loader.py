@@ -88,7 +88,7 @@ _BREAKS = "\r\n\x85\u2028\u2029"  # what PyYAML's scanner treats as a line break
 _ESCAPES = Scanner.ESCAPE_REPLACEMENTS  # `\n`, `\"`, … in double quotes: PyYAML's own tables
 _HEX_ESCAPES = Scanner.ESCAPE_CODES  # `\x`, `\u`, `\U` and their number of hex digits
 
-_ALIAS_HINT = "repeat the value or use program constants"
+_ALIAS_HINT = "write the value out again where it is needed (program `constants` can name a single value)"
 
 
 # -- public API -----------------------------------------------------------------------------------

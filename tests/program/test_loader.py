@@ -229,7 +229,7 @@ def test_anchors_aliases_and_merge_keys_are_refused() -> None:
     text = "base: &base\n  rate: 1\ngold:\n  <<: *base\n  rate: 2\nsilver: *base\n"
     found = problems(text)
     assert [where(d) for d in found] == [("RE103", 1, 7), ("RE103", 4, 3), ("RE103", 6, 9)]
-    assert {d.hint for d in found} == {"repeat the value or use program constants"}
+    assert {d.hint for d in found} == {loader._ALIAS_HINT}
     assert found[2].message == "aliases are not supported in program files"
 
 
