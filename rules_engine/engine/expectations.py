@@ -41,6 +41,7 @@ from rules_engine.engine.outcome import Outcome, RuleTrace
 from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError, StateError
 from rules_engine.program import loader
 from rules_engine.program.model import Program
+from rules_engine.program.validate import describe_kind, show_value
 from rules_engine.source import Span
 
 ZERO = Decimal(0)
@@ -414,8 +415,8 @@ def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMa
         code, template = _MESSAGES.get(kind, ("RE117", "`{name}`: {message}"))
         message = template.format(
             name=name,
-            kind=_kind(item.get("input")),
-            shown=_show(item.get("input")),
+            kind=describe_kind(item.get("input")),
+            shown=show_value(item.get("input")),
             message=str(item["msg"]).removeprefix("Value error, "),
         )
         problems.append(Diagnostic(code, message, span, _HINTS.get(name)))
@@ -450,26 +451,6 @@ def _data_path(loc: Sequence[Any], data: Any) -> tuple[Hashable, ...]:
         path.append(step)
         node = node[step]
     return tuple(path)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (true/false)"
-    if isinstance(value, int | Decimal):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f'the text "{value}"'
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _show(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 # -- references ----------------------------------------------------------------------------------

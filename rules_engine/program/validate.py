@@ -184,7 +184,7 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
     span = source_map.span(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     examples = _field_examples(path) or schema.get("examples")
-    example_hint = f"for example {_show(examples[0])}" if examples else None
+    example_hint = f"for example {show_value(examples[0])}" if examples else None
     name = _field_name(path)
     validator = error.validator
     if validator in ("anyOf", "oneOf"):
@@ -193,7 +193,7 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
         wanted_any = [_type_name(kind) for kind in dict.fromkeys(flat) if kind != "null"] or [
             "something else"
         ]
-        message = f"`{name}` must be {' or '.join(wanted_any)}, not {_kind(error.instance)}"
+        message = f"`{name}` must be {' or '.join(wanted_any)}, not {describe_kind(error.instance)}"
         return Diagnostic("RE113", message, span, example_hint)
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
@@ -225,29 +225,34 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
         if number is not None and set(kinds) & {"number", "integer"}:
             example_hint = f"write the number without quotes: {number}"
         return Diagnostic(
-            "RE113", f"`{name}` must be {wanted_text}, not {_kind(error.instance)}", span, example_hint
+            "RE113",
+            f"`{name}` must be {wanted_text}, not {describe_kind(error.instance)}",
+            span,
+            example_hint,
         )
     if validator == "enum":
         choices: Any = error.validator_value
         options = [str(v) for v in choices]
         close = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.5)
         hint = f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(options)}"
-        return Diagnostic("RE114", f"`{name}` cannot be {_show(error.instance)}", span, hint)
+        return Diagnostic("RE114", f"`{name}` cannot be {show_value(error.instance)}", span, hint)
     if validator == "const":
-        return Diagnostic("RE114", f"`{name}` must be {_show(error.validator_value)}", span)
+        return Diagnostic("RE114", f"`{name}` must be {show_value(error.validator_value)}", span)
     if validator == "format":
         what = _FORMATS.get(str(error.validator_value))
         format_hint = ", ".join(x for x in (what, example_hint) if x) or None
         if error.validator_value == "date" and isinstance(error.instance, str):
             format_hint = _no_such_day(error.instance) or format_hint
         return Diagnostic(
-            "RE115", f"{_show(error.instance)} is not a valid {error.validator_value}", span, format_hint
+            "RE115", f"{show_value(error.instance)} is not a valid {error.validator_value}", span, format_hint
         )
     if validator == "pattern":
         described = str(schema.get("description", "")).rstrip(".")
         description = _FORMATS.get(str(error.validator_value)) or described
         pattern_hint = ", ".join(x for x in (description, example_hint) if x) or None
-        return Diagnostic("RE115", f"{_show(error.instance)} is not a valid `{name}`", span, pattern_hint)
+        return Diagnostic(
+            "RE115", f"{show_value(error.instance)} is not a valid `{name}`", span, pattern_hint
+        )
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {
             "minimum": "at least",
@@ -257,7 +262,7 @@ def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) ->
         }[validator]
         return Diagnostic(
             "RE116",
-            f"`{name}` must be {words} {error.validator_value}, not {_show(error.instance)}",
+            f"`{name}` must be {words} {error.validator_value}, not {show_value(error.instance)}",
             span,
             example_hint,
         )
@@ -330,7 +335,8 @@ def _field_examples(path: Sequence[str | int]) -> list[Any] | None:
     return examples
 
 
-def _kind(value: Any) -> str:
+def describe_kind(value: Any) -> str:
+    """A value's kind in words, for \"must be X, not Y\" messages."""
     if value is None:
         return "empty"
     if isinstance(value, bool):
@@ -346,7 +352,8 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as it would be written in the file."""
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, dict | list):
