@@ -42,15 +42,22 @@ class CompiledProgram:
     @cached_property
     def customer_reads(self) -> frozenset[str]:
         """The `customer.*` attributes any expression reads: costly ones are built only if read."""
+        return self.reads("customer")
+
+    def reads(self, root: str, parts: frozenset[str] | None = None) -> frozenset[str]:
+        """The attributes of `root` read by the expressions of the program's `parts` (by the first
+        step of their path: "earn", "discounts" …; None for every expression)."""
         found: set[str] = set()
-        for expression in self.expressions.values():
+        for path, expression in self.expressions.items():
+            if parts is not None and path[0] not in parts:
+                continue
             stack = [expression.tree]
             while stack:
                 node = stack.pop()
                 if (
                     isinstance(node, ast.Attribute)
                     and isinstance(node.value, ast.Name)
-                    and node.value.id == "customer"
+                    and node.value.id == root
                 ):
                     found.add(node.attr)
                 stack.extend(ast.children(node))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rules_engine.dsl import values
-from rules_engine.dsl.context import Context, _Normalizer
+from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
@@ -33,11 +33,13 @@ from rules_engine.engine.outcome import (
     Effects,
     ExplainNode,
     FreeShipping,
-    LineShare,
     Outcome,
     PointsAward,
     RuleTrace,
     Totals,
+    line_share,
+    rule_trace,
+    trusted,
 )
 from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
@@ -45,7 +47,11 @@ from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program,
 from rules_engine.state.customer import CustomerState, Lot, PastLine, parse_state
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 HUNDRED = Decimal(100)
+# The parts of a program whose expressions the engine evaluates (the others are for later stages).
+_EVALUATED = frozenset({"earn", "discounts", "coupons", "earning_base"})
+_CUSTOM_RECORDS = ("event", "item", "basket", "customer")
 _PERIODS = ("per_day", "per_week", "per_month", "per_year", "lifetime")
 
 
@@ -71,7 +77,35 @@ class Engine:
             self.program.discounts, sorted(self.program.discounts, key=lambda d: (-d.priority, d.id))
         )
         self._coupons = {c.id: c for c in self.program.coupons}
+        self._coupon_index: dict[str, int] = {}
+        for position, coupon in enumerate(self.program.coupons):
+            self._coupon_index.setdefault(coupon.id, position)
         self._tiers = {level.id: level for level in self.program.tiers.levels} if self.program.tiers else {}
+        # Looked up once, not per event: each earn rule's and discount's expressions by position.
+        expression = self.compiled.expression
+        self._earn_expressions = [
+            (
+                expression("earn", i, "when"),
+                expression("earn", i, "exclude"),
+                expression("earn", i, "award"),
+                expression("earn", i, "for_each_item"),
+            )
+            for i in range(len(self.program.earn))
+        ]
+        self._discount_expressions = [
+            (expression("discounts", i, "when"), expression("discounts", i, "applies_to"))
+            for i in range(len(self.program.discounts))
+        ]
+        self._base_exclude = expression("earning_base", "exclude")
+        # Custom attributes each record declares (beyond the standard ones the engine fills in).
+        attributes = self.compiled.schema.attributes
+        self._custom_names = {
+            record: tuple(name for name in attributes[record] if name not in STANDARD_ATTRIBUTES[record])
+            for record in _CUSTOM_RECORDS
+        }
+        # `customer.*` attributes that an expression the engine evaluates reads: the costly ones
+        # (the balance, the purchase history) are built only if read.
+        self._customer_reads = self.compiled.reads("customer", _EVALUATED)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Engine:
@@ -129,11 +163,15 @@ class _Run:
         self.tier: TierLevel | None = engine._tiers.get(state.tier or "")
         self.counters = {rule: dict(periods) for rule, periods in state.counters.items()}
         self._check_event()
-        self.context = self._context()
         self.items = event.items if isinstance(event, Purchase) else []
-        self.amounts = [round_money(line.price * line.qty, engine.quantum) for line in self.items]
+        quantum = engine.quantum
+        self.amounts = [round_money(line.price * line.qty, quantum) for line in self.items]
+        self.context = self._context()
         self.remaining = list(self.amounts)  # after discounts so far
         self._item_contexts: list[Context] | None = None
+        # A per-line condition's truth on each line, once computed: the context never changes
+        # during a run, so neither does the answer ({id(expression): [None | bool per line]}).
+        self._line_truths: dict[int, list[bool | None]] = {}
         self._period_keys: dict[str, str] | None = None
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
 
@@ -163,9 +201,9 @@ class _Run:
             )
 
     def _context(self) -> Context:
-        event, state, schema = self.event, self.state, self.engine.compiled.schema
+        event, state = self.event, self.state
         problems: list[Diagnostic] = []
-        normalizer = _Normalizer(schema, self.engine.zone, problems)
+        custom = self._custom
         event_record: dict[str, Any] = {
             "id": event.id,
             "type": event.type,
@@ -174,10 +212,11 @@ class _Run:
             "channel": event.channel,
             "store": event.store,
         }
-        self._custom(normalizer, "event", event.attributes, event_record, "event.attributes")
+        custom(problems, "event", event.attributes, event_record, "event.attributes")
         context = Context(event=event_record)
         if isinstance(event, Purchase):
             items = []
+            item_names = self.engine._custom_names["item"]
             for index, line in enumerate(event.items):
                 record: dict[str, Any] = {
                     "sku": line.sku,
@@ -186,12 +225,14 @@ class _Run:
                     "price": line.price,
                     "qty": line.qty,
                 }
-                self._custom(normalizer, "item", line.attributes, record, f"items[{index}].attributes")
+                if line.attributes:
+                    custom(problems, "item", line.attributes, record, f"items[{index}].attributes")
+                else:  # nothing sent: every declared attribute is null
+                    for name in item_names:
+                        record[name] = None
                 items.append(record)
             basket: dict[str, Any] = {
-                "total": sum(
-                    (round_money(line.price * line.qty, self.engine.quantum) for line in event.items), ZERO
-                ),
+                "total": sum(self.amounts, ZERO),
                 "items": tuple(items),
                 "item_count": sum((line.qty for line in event.items), ZERO),
                 "shipping": event.shipping,
@@ -199,7 +240,7 @@ class _Run:
                 "currency": self.program.currency,
                 "coupons": tuple(event.coupons),
             }
-            self._custom(normalizer, "basket", event.basket_attributes, basket, "basket_attributes")
+            custom(problems, "basket", event.basket_attributes, basket, "basket_attributes")
             context["basket"] = basket
         else:
             context["basket"] = {
@@ -212,7 +253,7 @@ class _Run:
                 "coupons": (),
             }
         profile = state.profile
-        reads = self.engine.compiled.customer_reads
+        reads = self.engine._customer_reads
         customer: dict[str, Any] = {
             "id": event.customer,
             "tier": state.tier,
@@ -228,17 +269,21 @@ class _Run:
             if "purchases" in reads
             else (),
         }
-        self._custom(normalizer, "customer", profile.attributes, customer, "state.profile.attributes")
+        custom(problems, "customer", profile.attributes, customer, "state.profile.attributes")
         context["customer"] = customer
         if problems:
             raise EventError([Diagnostic("RE413", d.message, hint=d.hint) for d in problems])
         return context
 
-    @staticmethod
     def _custom(
-        normalizer: _Normalizer, record: str, data: Mapping[str, Any], out: dict[str, Any], path: str
+        self, problems: list[Diagnostic], record: str, data: Mapping[str, Any], out: dict[str, Any], path: str
     ) -> None:
         """Declared custom attributes, normalized; undeclared ones are refused (a typo costs money)."""
+        if not data:  # nothing sent: every declared attribute is null
+            for name in self.engine._custom_names[record]:
+                out[name] = None
+            return
+        normalizer = _Normalizer(self.engine.compiled.schema, self.engine.zone, problems)
         attributes = normalizer.schema.attributes[record]
         for name in data:
             if name not in attributes or name in out:
@@ -264,13 +309,24 @@ class _Run:
         if self.explain and expression is not None:
             self.conditions[rule] = why.explain_tree(expression.explain(self.context), expression.origin)
 
-    def holds(self, expression: Expression | None, context: Context) -> bool:
+    @staticmethod
+    def holds(expression: Expression | None, context: Context) -> bool:
         if expression is None:
             return True
-        try:
-            return expression.evaluate(context) is True
-        except ContextError:  # the expression reads `item` outside a line: counts as false
+        try:  # the generated function itself: `context` is always a `Context` here
+            return expression._function(context) is True
+        except (KeyError, ContextError):  # the expression reads `item` outside a line: counts as false
             return False
+
+    def line_holds(self, expression: Expression, index: int) -> bool:
+        """Whether a per-line condition holds on line `index`, evaluated at most once per run."""
+        truths = self._line_truths.get(id(expression))
+        if truths is None:
+            truths = self._line_truths[id(expression)] = [None] * len(self.items)
+        truth = truths[index]
+        if truth is None:
+            truth = truths[index] = self.holds(expression, self.item_context(index))
+        return truth
 
     def condition_trace(
         self, rule: str, kind: Any, expression: Expression, context: Context, reason: str
@@ -283,12 +339,12 @@ class _Run:
             failing = why.failing_parts(trace, expression.origin)
             hint = why.near_miss(trace, expression.origin)
             condition = why.explain_tree(trace, expression.origin)
-        return RuleTrace(
-            rule=rule,
-            kind=kind,
-            fired=False,
-            code="condition_false",
-            reason=reason,
+        return rule_trace(
+            rule,
+            kind,
+            False,
+            "condition_false",
+            reason,
             failing=failing,
             hint=hint,
             condition=condition,
@@ -301,41 +357,32 @@ class _Run:
             return
         winners: dict[str, str] = {}
         for index, discount in self.engine._discounts:
-            self.apply_discount(("discounts", index), discount, winners)
+            self.apply_discount(index, discount, winners)
         if self.tier is not None:
             self.tier_benefits()
         for code in event.coupons:
             self.apply_coupon(code)
 
-    def apply_discount(
-        self, path: tuple[str | int, ...], discount: Discount, winners: dict[str, str]
-    ) -> None:
+    def apply_discount(self, index: int, discount: Discount, winners: dict[str, str]) -> None:
         rule = discount.id
         if discount.group is not None and discount.group in winners:
             self.trace.append(
-                RuleTrace(
-                    rule=rule,
-                    kind="discount",
-                    fired=False,
-                    code="shadowed",
-                    reason=f"`{winners[discount.group]}` of exclusive group `{discount.group}` "
-                    "applies instead",
+                rule_trace(
+                    rule,
+                    "discount",
+                    False,
+                    "shadowed",
+                    f"`{winners[discount.group]}` of exclusive group `{discount.group}` applies instead",
                 )
             )
             return
         outside = within(discount.active, self.local)
         if outside is not None:
             self.trace.append(
-                RuleTrace(
-                    rule=rule,
-                    kind="discount",
-                    fired=False,
-                    code="outside_schedule",
-                    reason=f"not active: {outside}",
-                )
+                rule_trace(rule, "discount", False, "outside_schedule", f"not active: {outside}")
             )
             return
-        when = self.engine.compiled.expression(*path, "when")
+        when, applies = self.engine._discount_expressions[index]
         if not self.holds(when, self.context):
             assert when is not None
             self.trace.append(
@@ -343,16 +390,13 @@ class _Run:
             )
             return
         self.passed(rule, when)
-        applies = self.engine.compiled.expression(*path, "applies_to")
         amount = self.take_off(rule, discount.percent, discount.amount, applies)
         if discount.free_shipping:
             self.waive_shipping(rule)
         waived = discount.free_shipping and self.free_shipping is not None and self.free_shipping.rule == rule
         if amount == 0 and not waived:
             nothing = "no line it applies to" if not discount.free_shipping else "no shipping to waive"
-            self.trace.append(
-                RuleTrace(rule=rule, kind="discount", fired=False, code="nothing_eligible", reason=nothing)
-            )
+            self.trace.append(rule_trace(rule, "discount", False, "nothing_eligible", nothing))
             return
         if discount.group is not None:
             winners[discount.group] = rule
@@ -361,12 +405,12 @@ class _Run:
             assert self.free_shipping is not None
             gives.append(f"free shipping ({display_money(self.free_shipping.amount)} waived)")
         self.trace.append(
-            RuleTrace(
-                rule=rule,
-                kind="discount",
-                fired=True,
-                code="fired",
-                reason=" and ".join(gives),
+            rule_trace(
+                rule,
+                "discount",
+                True,
+                "fired",
+                " and ".join(gives),
                 amount=amount,
                 unit="money",
                 condition=self.conditions.get(rule),
@@ -381,12 +425,12 @@ class _Run:
         if benefits.discount_percent is not None:
             amount = self.take_off(rule, benefits.discount_percent, None, None)
             self.trace.append(
-                RuleTrace(
-                    rule=rule,
-                    kind="tier",
-                    fired=amount > 0,
-                    code="fired" if amount else "nothing_eligible",
-                    reason=f"{tier.id} members: {benefits.discount_percent}% off, {display_money(amount)}",
+                rule_trace(
+                    rule,
+                    "tier",
+                    amount > 0,
+                    "fired" if amount else "nothing_eligible",
+                    f"{tier.id} members: {benefits.discount_percent}% off, {display_money(amount)}",
                     amount=amount,
                     unit="money",
                 )
@@ -412,28 +456,22 @@ class _Run:
             )
         if problem is not None or definition is None:
             self.trace.append(
-                RuleTrace(
-                    rule=rule,
-                    kind="coupon",
-                    fired=False,
-                    code="coupon_invalid",
-                    reason=problem or "unknown coupon",
-                )
+                rule_trace(rule, "coupon", False, "coupon_invalid", problem or "unknown coupon")
             )
             return
-        index = next(i for i, c in enumerate(self.program.coupons) if c.id == definition.id)
+        index = self.engine._coupon_index[definition.id]
         applies = self.engine.compiled.expression("coupons", index, "applies_to")
         amount = self.take_off(rule, definition.percent, definition.amount, applies)
         if definition.free_shipping:
             self.waive_shipping(rule)
         self.redeemed.append(code)
         self.trace.append(
-            RuleTrace(
-                rule=rule,
-                kind="coupon",
-                fired=True,
-                code="fired",
-                reason=f"coupon {definition.id}: {display_money(amount)} off",
+            rule_trace(
+                rule,
+                "coupon",
+                True,
+                "fired",
+                f"coupon {definition.id}: {display_money(amount)} off",
                 amount=amount,
                 unit="money",
             )
@@ -444,37 +482,36 @@ class _Run:
     ) -> Decimal:
         """Take a percent or an amount off the matching lines' remaining prices; record the effect."""
         quantum = self.engine.quantum
+        remaining = self.remaining
         matching = [
             i
             for i in range(len(self.items))
-            if self.remaining[i] > 0 and (applies is None or self.holds(applies, self.item_context(i)))
+            if remaining[i] > 0 and (applies is None or self.line_holds(applies, i))
         ]
         cuts = [ZERO] * len(self.items)
         if percent is not None:
             for i in matching:
-                cuts[i] = min(self.remaining[i], round_money(self.remaining[i] * percent / HUNDRED, quantum))
+                cuts[i] = min(remaining[i], round_money(remaining[i] * percent / HUNDRED, quantum))
         elif amount is not None and applies is not None:
             for i in matching:
-                cuts[i] = min(self.remaining[i], round_money(amount * self.items[i].qty, quantum))
+                cuts[i] = min(remaining[i], round_money(amount * self.items[i].qty, quantum))
         elif amount is not None and matching:
-            total = min(amount, sum((self.remaining[i] for i in matching), ZERO))
+            total = min(amount, sum((remaining[i] for i in matching), ZERO))
             for i, part in zip(
-                matching, split(total, [self.remaining[i] for i in matching], quantum), strict=True
+                matching, split(total, [remaining[i] for i in matching], quantum), strict=True
             ):
                 cuts[i] = part
         taken = sum(cuts, ZERO)
         if taken > 0:
             for i, cut in enumerate(cuts):
-                self.remaining[i] -= cut
+                remaining[i] -= cut
+            items = self.items
+            lines = [line_share(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0]
             self.effects_discounts.append(
-                DiscountEffect(
-                    rule=rule,
-                    amount=taken,
-                    lines=[
-                        LineShare(line=i, sku=self.items[i].sku, amount=c)
-                        for i, c in enumerate(cuts)
-                        if c > 0
-                    ],
+                trusted(
+                    DiscountEffect,
+                    {"rule": rule, "amount": taken, "lines": lines},
+                    {"rule", "amount", "lines"},
                 )
             )
         return taken
@@ -482,7 +519,9 @@ class _Run:
     def waive_shipping(self, rule: str) -> None:
         event = self.event
         if self.free_shipping is None and isinstance(event, Purchase) and event.shipping > 0:
-            self.free_shipping = FreeShipping(rule=rule, amount=event.shipping)
+            self.free_shipping = trusted(
+                FreeShipping, {"rule": rule, "amount": event.shipping}, {"rule", "amount"}
+            )
 
     # -- stage 3: earning base -----------------------------------------------------------------
     def earning_base(self) -> list[Decimal]:
@@ -493,9 +532,10 @@ class _Run:
         settings = self.program.earning_base
         quantum = self.engine.quantum
         base = list(self.remaining)
-        exclude = self.engine.compiled.expression("earning_base", "exclude")
+        exclude = self.engine._base_exclude
         if exclude is not None:
-            base = [ZERO if self.holds(exclude, self.item_context(i)) else b for i, b in enumerate(base)]
+            line_holds = self.line_holds
+            base = [ZERO if line_holds(exclude, i) else b for i, b in enumerate(base)]
         if not settings.include_tax and event.tax > 0:
             tax = split(round_money(event.tax, quantum), self.amounts, quantum)
             base = [max(ZERO, b - t) for b, t in zip(base, tax, strict=True)]
@@ -513,79 +553,91 @@ class _Run:
     # -- stage 4: earn rules -------------------------------------------------------------------
     def earn(self, base: list[Decimal]) -> None:
         groups: dict[str, str] = {}
-        per_line_points = [ZERO] * (len(self.items) + 1)  # last slot: shipping
+        n = len(self.items)
+        per_line_points = [ZERO] * (n + 1)  # last slot: shipping
         for index, rule in self.engine._base_rules:
             computed = self.rule_points(index, rule, base, groups)
             if computed is None:
                 continue
             weights, exact = computed
-            awarded = self.award(rule.id, rule.cap, rule.budget, weights, exact, rule)
-            if awarded and rule.group is not None:
+            # a per-line award's points are often given whole: then the shares are those points
+            factor = ONE if rule.for_each_item is not None else None
+            shares = self.award(rule.id, rule.cap, rule.budget, weights, exact, rule, factor=factor)
+            if shares and rule.group is not None:
                 groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
-            for line, points in awarded:
+            for line, points in enumerate(shares):
                 per_line_points[line] += points
         for index, rule in self.engine._multipliers:
             if not self.passes(index, rule, groups):
                 continue
             assert rule.multiply is not None
-            exclude = self.engine.compiled.expression("earn", index, "exclude")
-            weights = [
-                ZERO
-                if exclude is not None and i < len(self.items) and self.holds(exclude, self.item_context(i))
-                else p
-                for i, p in enumerate(per_line_points)
-            ]
+            exclude = self.engine._earn_expressions[index][1]
+            if exclude is None:
+                weights = per_line_points
+            else:
+                weights = [
+                    ZERO if i < n and self.line_holds(exclude, i) else p
+                    for i, p in enumerate(per_line_points)
+                ]
             exact = sum(weights, ZERO) * (rule.multiply - 1)
-            awarded = self.award(
-                rule.id, rule.cap, rule.budget, weights, exact, rule, multiplier=rule.multiply
+            shares = self.award(
+                rule.id,
+                rule.cap,
+                rule.budget,
+                weights,
+                exact,
+                rule,
+                multiplier=rule.multiply,
+                factor=rule.multiply - 1,
             )
-            if awarded and rule.group is not None:
+            if shares and rule.group is not None:
                 groups[rule.group] = rule.id
         if self.tier is not None and self.tier.benefits.earn_multiplier is not None:
             multiplier = self.tier.benefits.earn_multiplier
             exact = sum(per_line_points, ZERO) * (multiplier - 1)
             self.award(
-                f"tier:{self.tier.id}", None, None, per_line_points, exact, None, multiplier=multiplier
+                f"tier:{self.tier.id}",
+                None,
+                None,
+                per_line_points,
+                exact,
+                None,
+                multiplier=multiplier,
+                factor=multiplier - 1,
             )
 
     def passes(self, index: int, rule: EarnRule, groups: dict[str, str]) -> bool:
         """Event type, exclusive group, schedule and condition; records the trace when it fails."""
         if self.event.type not in rule.on:
             self.trace.append(
-                RuleTrace(
-                    rule=rule.id,
-                    kind="earn",
-                    fired=False,
-                    code="wrong_event",
-                    reason=f"applies to {', '.join(rule.on)}, not {self.event.type}",
+                rule_trace(
+                    rule.id,
+                    "earn",
+                    False,
+                    "wrong_event",
+                    f"applies to {', '.join(rule.on)}, not {self.event.type}",
                 )
             )
             return False
         if rule.group is not None and rule.group in groups:
             self.trace.append(
-                RuleTrace(
-                    rule=rule.id,
-                    kind="earn",
-                    fired=False,
-                    code="shadowed",
-                    reason=f"`{groups[rule.group]}` of exclusive group `{rule.group}` applies "
-                    "instead (higher priority)",
+                rule_trace(
+                    rule.id,
+                    "earn",
+                    False,
+                    "shadowed",
+                    f"`{groups[rule.group]}` of exclusive group `{rule.group}` applies instead "
+                    "(higher priority)",
                 )
             )
             return False
         outside = within(rule.active, self.local)
         if outside is not None:
             self.trace.append(
-                RuleTrace(
-                    rule=rule.id,
-                    kind="earn",
-                    fired=False,
-                    code="outside_schedule",
-                    reason=f"not active: {outside}",
-                )
+                rule_trace(rule.id, "earn", False, "outside_schedule", f"not active: {outside}")
             )
             return False
-        when = self.engine.compiled.expression("earn", index, "when")
+        when = self.engine._earn_expressions[index][0]
         if not self.holds(when, self.context):
             assert when is not None
             self.trace.append(self.condition_trace(rule.id, "earn", when, self.context, "condition is false"))
@@ -604,30 +656,30 @@ class _Run:
         if not self.passes(index, rule, groups):
             return None
         n = len(self.items)
-        exclude = self.engine.compiled.expression("earn", index, "exclude")
-        eligible = [
-            b if exclude is None or not self.holds(exclude, self.item_context(i)) else ZERO
-            for i, b in enumerate(base)
-        ]
+        _, exclude, award, matches = self.engine._earn_expressions[index]
+        line_holds = self.line_holds
+        if exclude is None:
+            eligible = base
+        else:
+            eligible = [ZERO if line_holds(exclude, i) else b for i, b in enumerate(base)]
         if rule.rate is not None:
             weights = [*eligible, self.shipping_base()]
             return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
-        award = self.engine.compiled.expression("earn", index, "award")
         if rule.for_each_item is not None:
-            matches = self.engine.compiled.expression("earn", index, "for_each_item")
             points = [ZERO] * (n + 1)
+            amounts = self.amounts
             for i in range(n):
-                if eligible[i] == 0 and base[i] == 0 and self.amounts[i] > 0:
+                if eligible[i] == 0 and base[i] == 0 and amounts[i] > 0:
                     continue  # a line the earning base leaves out earns nothing
-                if exclude is not None and self.holds(exclude, self.item_context(i)):
+                if exclude is not None and line_holds(exclude, i):
                     continue
-                if self.holds(matches, self.item_context(i)):
+                if matches is None or line_holds(matches, i):
                     value = self._award_value(award, rule.award, self.item_context(i))
                     points[i] = max(ZERO, value)
             return points, sum(points, ZERO)
         value = max(ZERO, self._award_value(award, rule.award, self.context))
         if n == 0:
-            return [Decimal(1)], value  # not a purchase: nothing to attribute to
+            return [ONE], value  # not a purchase: nothing to attribute to
         if not any(eligible):
             value = ZERO  # only lines the earning base leaves out: they earn nothing
         return [*eligible, ZERO], value
@@ -648,9 +700,13 @@ class _Run:
         exact: Decimal,
         rule: EarnRule | None,
         multiplier: Decimal | None = None,
-    ) -> list[tuple[int, Decimal]]:
-        """Round `exact`, cap it, split it by the weights `raw`, record it; returns (line, points) shares."""
+        factor: Decimal | None = None,
+    ) -> list[Decimal]:
+        """Round `exact`, cap it, split it by the weights `raw`, record it; returns each line's share.
+
+        `factor`: `exact` is the weights times it (a hint for `split`'s shortcut)."""
         total = round_points(exact, self.program.points.rounding)
+        kind = "earn" if rule else "tier"
         if total <= 0:
             if multiplier is not None:
                 reason = "nothing to multiply"
@@ -658,12 +714,13 @@ class _Run:
                 reason = "no line matches for_each_item"
             else:
                 reason = "no eligible amount"
-            kind = "tier" if rule is None else "earn"
             self.trace.append(
-                RuleTrace(rule=rule_id, kind=kind, fired=False, code="nothing_eligible", reason=reason)
+                rule_trace(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
             )
             return []
-        allowed, limit = self.allowance(rule_id, cap, budget)
+        allowed, limit = (
+            (None, "") if cap is None and budget is None else self.allowance(rule_id, cap, budget)
+        )
         code = "fired"
         granted = total if allowed is None else min(total, allowed)
         if granted < total:
@@ -674,48 +731,48 @@ class _Run:
             )
         if granted <= 0:
             self.trace.append(
-                RuleTrace(
-                    rule=rule_id,
-                    kind="earn" if rule else "tier",
-                    fired=False,
-                    code=code,
-                    reason=f"{limit} reached: would have given {total}",
-                )
+                rule_trace(rule_id, kind, False, code, f"{limit} reached: would have given {total}")
             )
             return []
-        shares = split(granted, raw, Decimal(1))
-        lines = (
-            [
-                LineShare(line=i, sku=self.items[i].sku if i < len(self.items) else "(shipping)", amount=s)
+        shares = split(granted, raw, ONE, factor)
+        items = self.items
+        if items:
+            n = len(items)
+            lines = [
+                line_share(i, items[i].sku if i < n else "(shipping)", s)
                 for i, s in enumerate(shares)
                 if s != 0
             ]
-            if self.items
-            else []
-        )
+        else:
+            lines = []
         pending = self.program.points.pending
         available_at = self.event.time + pending if pending else None
         self.effects_points.append(
-            PointsAward(rule=rule_id, points=granted, lines=lines, available_at=available_at)
+            trusted(
+                PointsAward,
+                {"rule": rule_id, "points": granted, "lines": lines, "available_at": available_at},
+                {"rule", "points", "lines", "available_at"},
+            )
         )
         self.count(rule_id, granted, cap, budget)
-        how = f"×{multiplier} on this event's points" if multiplier is not None else ""
-        reason = f"{granted} points" + (f" ({how})" if how else "")
+        reason = f"{granted} points"
+        if multiplier is not None:
+            reason += f" (×{multiplier} on this event's points)"
         if code != "fired":
             reason += f"; {limit} reached, would have given {total}"
         self.trace.append(
-            RuleTrace(
-                rule=rule_id,
-                kind="earn" if rule else "tier",
-                fired=True,
-                code=code,
-                reason=reason,
+            rule_trace(
+                rule_id,
+                kind,
+                True,
+                code,
+                reason,
                 amount=granted,
                 unit="points",
                 condition=self.conditions.get(rule_id),
             )
         )
-        return [(i, s) for i, s in enumerate(shares)]
+        return shares
 
     def period_keys(self) -> dict[str, str]:
         if self._period_keys is not None:
@@ -781,43 +838,68 @@ class _Run:
         if isinstance(event, Purchase):
             shipping = ZERO if self.free_shipping is not None else event.shipping
         basket = sum(self.amounts, ZERO)
-        totals = Totals(
-            basket=basket,
-            discount=discount,
-            shipping=shipping,
-            to_pay=basket - discount + shipping,
-            earning_base=sum(base, ZERO) + self.shipping_base(),
-            points=points,
+        totals = trusted(
+            Totals,
+            {
+                "basket": basket,
+                "discount": discount,
+                "shipping": shipping,
+                "to_pay": basket - discount + shipping,
+                "earning_base": sum(base, ZERO) + self.shipping_base(),
+                "points": points,
+            },
+            {"basket", "discount", "shipping", "to_pay", "earning_base", "points"},
         )
-        return Outcome(
-            program=self.program.program,
-            version=self.program.version,
-            event=event.id,
-            customer=event.customer,
-            effects=Effects(
-                points=self.effects_points,
-                discounts=self.effects_discounts,
-                free_shipping=self.free_shipping,
-                coupons_redeemed=self.redeemed,
-            ),
-            totals=totals,
-            state=self.new_state(),
-            trace=self.trace,
+        effects = trusted(
+            Effects,
+            {
+                "points": self.effects_points,
+                "discounts": self.effects_discounts,
+                "free_shipping": self.free_shipping,
+                "coupons_issued": [],
+                "coupons_redeemed": self.redeemed,
+                "badges": [],
+                "tier_changes": [],
+                "notifications": [],
+                "draw_entries": [],
+            },
+            {"points", "discounts", "free_shipping", "coupons_redeemed"},
+        )
+        return trusted(
+            Outcome,
+            {
+                "program": self.program.program,
+                "version": self.program.version,
+                "event": event.id,
+                "customer": event.customer,
+                "effects": effects,
+                "totals": totals,
+                "state": self.new_state(),
+                "trace": self.trace,
+            },
+            {"program", "version", "event", "customer", "effects", "totals", "state", "trace"},
         )
 
     def new_state(self) -> CustomerState:
         event = self.event
         program = self.program.points
         lots = list(self.state.lots)
+        time = event.time
+        available_at = time + program.pending if program.pending else time
+        expires_at = time + program.expire_after if program.expire_after else None
         for award in self.effects_points:
             lots.append(
-                Lot(
-                    event=event.id,
-                    rule=award.rule,
-                    points=award.points,
-                    earned_at=event.time,
-                    available_at=event.time + program.pending if program.pending else event.time,
-                    expires_at=event.time + program.expire_after if program.expire_after else None,
+                trusted(
+                    Lot,
+                    {
+                        "event": event.id,
+                        "rule": award.rule,
+                        "points": award.points,
+                        "earned_at": time,
+                        "available_at": available_at,
+                        "expires_at": expires_at,
+                    },
+                    {"event", "rule", "points", "earned_at", "available_at", "expires_at"},
                 )
             )
         coupons = [
@@ -830,7 +912,17 @@ class _Run:
             visits += 1
             day = self.local.date()
             purchases += [
-                PastLine(sku=line.sku, category=line.category, price=line.price, qty=line.qty, date=day)
+                trusted(
+                    PastLine,
+                    {
+                        "sku": line.sku,
+                        "category": line.category,
+                        "price": line.price,
+                        "qty": line.qty,
+                        "date": day,
+                    },
+                    {"sku", "category", "price", "qty", "date"},
+                )
                 for line in event.items
             ]
         return self.state.model_copy(

@@ -40,12 +40,19 @@ def round_points(points: Decimal, rounding: str) -> Decimal:
     return points.quantize(Decimal(1), rounding=_ROUNDING[rounding])
 
 
-def split(total: Decimal, weights: Sequence[Decimal], quantum: Decimal) -> list[Decimal]:
+def split(
+    total: Decimal, weights: Sequence[Decimal], quantum: Decimal, factor: Decimal | None = None
+) -> list[Decimal]:
     """Split `total` (a multiple of `quantum`) in proportion to `weights`; parts add up exactly.
 
     Each part is floored to the quantum, then the leftover units go to the largest remainders
     (ties to the earlier line). All-zero weights split evenly. Integer arithmetic throughout:
     the weights are exact decimals, scaled to a common denominator.
+
+    `factor` (with a quantum of 1) is a hint for totals that are often the weights times a factor,
+    such as a multiplier's bonus on each line's points: when every weight × factor is a whole
+    number and they add up to `total`, those products are the parts — exactly what the method
+    above gives (no remainders, nothing left over), without computing it.
     """
     count = len(weights)
     if not count:
@@ -55,16 +62,48 @@ def split(total: Decimal, weights: Sequence[Decimal], quantum: Decimal) -> list[
         parts = [Decimal(0)] * count
         parts[nonzero[0]] = total
         return parts
-    ratios = [w.as_integer_ratio() for w in weights] if nonzero else [(1, 1)] * count
-    denominator = math.lcm(*(d for _, d in ratios))
-    scaled = [n * (denominator // d) for n, d in ratios]
+    if factor is not None and nonzero and quantum == 1 and total > 0:
+        exact = _exact_parts(total, weights, factor)
+        if exact is not None:
+            return [1 * p * quantum for p in exact]  # as below, with sign 1 and no leftover
+    if nonzero:
+        ratios = [w.as_integer_ratio() for w in weights]
+        denominators = {d for _, d in ratios}
+        if len(denominators) == 1:  # e.g. whole points: the numerators are the weights
+            scaled = [n for n, _ in ratios]
+        else:
+            denominator = math.lcm(*denominators)
+            scaled = [n * (denominator // d) for n, d in ratios]
+    else:
+        scaled = [1] * count
     weight_sum = sum(scaled)
     sign = -1 if total < 0 else 1
     units = int(abs(total) / quantum)
-    floors = [units * w // weight_sum for w in scaled]
-    remainders = [units * w % weight_sum for w in scaled]
+    floors = []
+    remainders = []
+    for w in scaled:
+        part, remainder = divmod(units * w, weight_sum)
+        floors.append(part)
+        remainders.append(remainder)
     leftover = units - sum(floors)
-    if leftover:
-        for i in sorted(range(count), key=lambda i: (-remainders[i], i))[:leftover]:
+    if leftover:  # a stable sort, largest remainder first: ties keep the earlier line first
+        for i in sorted(range(count), key=remainders.__getitem__, reverse=True)[:leftover]:
             floors[i] += 1
     return [sign * f * quantum for f in floors]
+
+
+def _exact_parts(total: Decimal, weights: Sequence[Decimal], factor: Decimal) -> list[int] | None:
+    """Each weight × factor as a whole number, if every one is and they add up to `total` (whole).
+
+    Then each part is also what the largest-remainder split gives: the units of `total` times a
+    weight over the weights' sum is factor × weight, a whole number, with nothing left over.
+    """
+    numerator, denominator = factor.as_integer_ratio()
+    parts = []
+    for weight in weights:
+        n, d = weight.as_integer_ratio()
+        part, rest = divmod(n * numerator, d * denominator)
+        if rest:
+            return None
+        parts.append(part)
+    return parts if sum(parts) == total else None
