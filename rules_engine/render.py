@@ -233,6 +233,17 @@ def _effects(outcome: Outcome, quantum: Decimal) -> Table:
     )
     if effects.coupons_redeemed:
         grid.add_row("  coupons used", ", ".join(effects.coupons_redeemed))
+    for coupon in effects.coupons_issued:
+        grid.add_row(
+            "  coupon issued", f"{coupon.code} ({coupon.coupon}, until {coupon.expires_at.isoformat()})"
+        )
+    for entry in effects.draw_entries:
+        grid.add_row("  draw entries", f"{entry.count} in {entry.draw}")
+    for change in effects.points_changes:
+        what = {"available": "became available", "expire": "expired", "burn": "spent"}[change.kind]
+        grid.add_row(
+            "  points", f"{_number(change.points)} from {change.lot} {what} ({change.at.isoformat()})"
+        )
     return grid
 
 

@@ -14,7 +14,11 @@ The order of decisions is fixed and documented (docs/engine.md):
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import difflib
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,16 +29,20 @@ from rules_engine.dsl import values
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
+from rules_engine.engine import lifecycle
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
-from rules_engine.engine.events import AnyEvent, Purchase, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, Redeem, parse_event
 from rules_engine.engine.money import money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
+    CouponIssued,
     DiscountEffect,
+    DrawEntry,
     Effects,
     ExplainNode,
     FreeShipping,
     Outcome,
     PointsAward,
+    PointsChange,
     RuleTrace,
     Totals,
     line_share,
@@ -44,7 +52,7 @@ from rules_engine.engine.outcome import (
 from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
 from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, TierLevel
-from rules_engine.state.customer import CustomerState, Lot, PastLine, parse_state
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine, parse_state
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -65,7 +73,13 @@ class BudgetSnapshot:
 class Engine:
     """Evaluates events for one program. Compile once; `process` is safe to call from many threads."""
 
-    def __init__(self, program: Program | CompiledProgram) -> None:
+    def __init__(self, program: Program | CompiledProgram, *, secret: bytes = b"") -> None:
+        """Args:
+        program: the program, validated (or compiled).
+        secret: mixed into issued coupon codes so they cannot be guessed; set one per
+            deployment (the same secret gives the same codes for the same events).
+        """
+        self.secret = secret
         self.compiled = program if isinstance(program, CompiledProgram) else compile_program(program)
         self.program = self.compiled.program
         self.zone = self.program.zone
@@ -108,8 +122,8 @@ class Engine:
         self._customer_reads = self.compiled.reads("customer", _EVALUATED)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Engine:
-        return cls(load_compiled(path))
+    def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
+        return cls(load_compiled(path), secret=secret)
 
     def process(
         self,
@@ -132,9 +146,28 @@ class Engine:
             EventError: the event is malformed or does not fit the program; nothing is applied.
         """
         parsed = parse_event(event)
-        before = parse_state(state)
+        before, changes = self._time_passes(parse_state(state), parsed.time, parsed.id)
         run = _Run(self, parsed, before, explain, budgets or BudgetSnapshot())
+        run.points_changes = changes
         return run.outcome()
+
+    def advance(
+        self, state: CustomerState | Mapping[str, Any] | None, to_time: dt.datetime
+    ) -> tuple[CustomerState, list[PointsChange]]:
+        """Housekeeping without an event: apply what time does up to `to_time` (expiry, points
+        becoming available) and return the new state with each change. Pure, like `process`."""
+        if to_time.tzinfo is None or to_time.utcoffset() is None:
+            raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
+        after, changes = self._time_passes(parse_state(state), to_time, f"advance:{to_time.isoformat()}")
+        return after.model_copy(update={"last_event_at": _later(after.last_event_at, to_time)}), changes
+
+    def _time_passes(
+        self, state: CustomerState, moment: dt.datetime, cause: str
+    ) -> tuple[CustomerState, list[PointsChange]]:
+        changes = lifecycle.became_available(state, state.last_event_at, moment)
+        state, expired = lifecycle.expire(state, moment, event=cause, version=self.program.version)
+        ordered = sorted([*changes, *expired], key=lambda c: (c.at, c.kind, c.lot))
+        return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
 
 
 def _indexed(original: list[Any], ordered: list[Any]) -> list[tuple[int, Any]]:
@@ -174,6 +207,9 @@ class _Run:
         self._line_truths: dict[int, list[bool | None]] = {}
         self._period_keys: dict[str, str] | None = None
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
+        self.points_changes: list[PointsChange] = []
+        self.coupons_issued: list[CouponIssued] = []
+        self.draw_entries: list[DrawEntry] = []
 
     # -- input ---------------------------------------------------------------------------------
     def _check_event(self) -> None:
@@ -826,8 +862,58 @@ class _Run:
         for period in periods:
             mine[keys[period]] = mine.get(keys[period], ZERO) + points
 
+    # -- redemptions ---------------------------------------------------------------------------
+    def redeem(self, event: Redeem) -> None:
+        """Spend points on a catalog item: burn the oldest available lots, give the item's reward.
+
+        Not enough available points refuses the event (RE430) and changes nothing.
+        """
+        catalog = {item.id: item for item in self.program.catalog}
+        item = catalog.get(event.item)
+        if item is None:
+            close = difflib.get_close_matches(event.item, list(catalog), n=1)
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else f"the catalog has: {', '.join(catalog) or 'nothing'}"
+            )
+            raise EventError(
+                [Diagnostic("RE431", f"item: no catalog item `{event.item}`", hint=hint, path=("item",))]
+            )
+        rule = f"catalog:{item.id}"
+        version = self.program.version
+        self.state, burned = lifecycle.burn(
+            self.state, item.cost, event.time, event=event.id, rule=rule, version=version
+        )
+        self.points_changes += [
+            PointsChange(kind="burn", lot=c.lot, points=c.points, at=c.at) for c in burned
+        ]
+        gives = [f"spent {item.cost} points"]
+        reward = item.reward
+        if reward is not None and reward.coupon is not None:
+            definition = self.engine._coupons[reward.coupon]
+            code = coupon_code(
+                self.program.program, event.customer, event.id, definition.id, self.engine.secret
+            )
+            self.coupons_issued.append(
+                CouponIssued(
+                    rule=rule, coupon=definition.id, code=code, expires_at=event.time + definition.valid_for
+                )
+            )
+            gives.append(f"coupon {definition.id} ({code})")
+        if reward is not None and reward.entries is not None:
+            self.draw_entries.append(
+                DrawEntry(rule=rule, draw=reward.entries.draw, count=reward.entries.count)
+            )
+            gives.append(f"{reward.entries.count} entries in {reward.entries.draw}")
+        self.trace.append(
+            rule_trace(rule, "catalog", True, "fired", ", ".join(gives), amount=item.cost, unit="points")
+        )
+
     # -- stage 5: the outcome ------------------------------------------------------------------
     def outcome(self) -> Outcome:
+        if isinstance(self.event, Redeem):
+            self.redeem(self.event)
         self.discounts()
         base = self.earning_base()
         self.earn(base)
@@ -856,14 +942,23 @@ class _Run:
                 "points": self.effects_points,
                 "discounts": self.effects_discounts,
                 "free_shipping": self.free_shipping,
-                "coupons_issued": [],
+                "coupons_issued": self.coupons_issued,
                 "coupons_redeemed": self.redeemed,
                 "badges": [],
                 "tier_changes": [],
                 "notifications": [],
-                "draw_entries": [],
+                "draw_entries": self.draw_entries,
+                "points_changes": self.points_changes,
             },
-            {"points", "discounts", "free_shipping", "coupons_redeemed"},
+            {
+                "points",
+                "discounts",
+                "free_shipping",
+                "coupons_redeemed",
+                "coupons_issued",
+                "draw_entries",
+                "points_changes",
+            },
         )
         return trusted(
             Outcome,
@@ -902,9 +997,27 @@ class _Run:
                     {"event", "rule", "points", "earned_at", "available_at", "expires_at"},
                 )
             )
+        ledger = list(self.state.ledger)
+        version = self.program.version
+        ledger += [
+            LedgerEntry(
+                event=event.id,
+                rule=award.rule,
+                kind="earn",
+                points=award.points,
+                lot=f"{event.id}/{award.rule}",
+                at=time,
+                version=version,
+            )
+            for award in self.effects_points
+        ]
         coupons = [
             c.model_copy(update={"used_in": event.id}) if c.code in self.redeemed else c
             for c in self.state.coupons
+        ]
+        coupons += [
+            IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
+            for c in self.coupons_issued
         ]
         purchases = list(self.state.purchases)
         visits = self.state.visits
@@ -933,8 +1046,24 @@ class _Run:
                 "coupons": coupons,
                 "purchases": purchases,
                 "visits": visits,
+                "ledger": ledger,
+                "last_event_at": _later(self.state.last_event_at, time),
             }
         )
+
+
+def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:
+    return b if a is None or b > a else a
+
+
+def coupon_code(program: str, customer: str, event: str, coupon: str, secret: bytes) -> str:
+    """A coupon code: unguessable without the deployment's secret, the same for the same
+    program, customer, event and coupon (so replaying an event issues the same code)."""
+    message = "\x1f".join((program, customer, event, coupon)).encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    letters = base64.b32encode(digest).decode()[:10]
+    prefix = "".join(ch for ch in coupon.upper() if ch.isalnum())[:6] or "CPN"
+    return f"{prefix}-{letters}"
 
 
 def display_money(amount: Decimal) -> str:

@@ -94,6 +94,19 @@ class DrawEntry(OutcomeModel):
     count: int
 
 
+class PointsChange(OutcomeModel):
+    """What time or spending did to a lot of points before or during this event."""
+
+    kind: Literal["available", "expire", "burn"]
+    """`available`: its pending period ended; `expire`: it expired; `burn`: spent."""
+    lot: str
+    """The lot (`<event>/<rule>` that earned it)."""
+    points: Amount
+    """How many points."""
+    at: dt.datetime
+    """When it happened."""
+
+
 class Effects(OutcomeModel):
     """Everything the event gives or changes, by kind."""
 
@@ -106,6 +119,8 @@ class Effects(OutcomeModel):
     tier_changes: list[TierChange] = Field(default_factory=list)
     notifications: list[Notification] = Field(default_factory=list)
     draw_entries: list[DrawEntry] = Field(default_factory=list)
+    points_changes: list[PointsChange] = Field(default_factory=list)
+    """Pending points that became available, expired lots, points spent — in time order."""
 
 
 class Totals(OutcomeModel):
@@ -152,7 +167,7 @@ class RuleTrace(OutcomeModel):
 
     rule: str
     """The rule's id."""
-    kind: Literal["earn", "discount", "coupon", "tier"]
+    kind: Literal["earn", "discount", "coupon", "tier", "catalog"]
     """What sort of rule."""
     fired: bool
     """Whether it gave anything."""

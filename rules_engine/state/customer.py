@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic import ValidationError as PydanticError
@@ -27,6 +27,11 @@ class StateModel(BaseModel):
 class Lot(StateModel):
     """Points from one award: which event and rule gave them, when they become spendable."""
 
+    @property
+    def id(self) -> str:
+        """How ledger entries name the lot."""
+        return f"{self.event}/{self.rule}"
+
     event: str
     """The event that earned them."""
     rule: str
@@ -39,6 +44,28 @@ class Lot(StateModel):
     """From when they can be spent (after the pending period)."""
     expires_at: dt.datetime | None = None
     """When they expire, if the program expires points."""
+
+
+class LedgerEntry(StateModel):
+    """One change of the points balance: which event, rule and lot, how many, and why.
+
+    Invariant: the points in the lots always equal the sum of the ledger's entries.
+    """
+
+    event: str
+    """The event that caused the change (or `advance:<time>` for housekeeping)."""
+    rule: str
+    """The rule, catalog item or mechanic responsible."""
+    kind: Literal["earn", "burn", "expire", "reverse", "adjust"]
+    """What happened: points earned, spent, expired, reversed by a return, or adjusted."""
+    points: Amount
+    """Signed: positive for earn, negative for burn, expire and reverse."""
+    lot: str
+    """The lot the points belong to (`<event>/<rule>`)."""
+    at: dt.datetime
+    """When (the event's time)."""
+    version: int = 0
+    """The program version that decided it."""
 
 
 class IssuedCoupon(StateModel):
@@ -98,6 +125,10 @@ class CustomerState(StateModel):
     """How many purchases the customer made."""
     badges: list[str] = Field(default_factory=list)
     """Badges earned."""
+    ledger: list[LedgerEntry] = Field(default_factory=list)
+    """Every change of the points balance, oldest first."""
+    last_event_at: dt.datetime | None = None
+    """The time of the latest event processed, to report what time did since."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""

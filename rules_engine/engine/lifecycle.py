@@ -1,0 +1,121 @@
+"""What time and spending do to points: pending → available, expiry, and burning for rewards.
+
+Pure functions over a `CustomerState`: they return a new state and the transitions they made,
+never read the clock (the moment comes from an event, or from `advance(…, to_time)`), and keep
+the ledger invariant — the points in the lots equal the sum of the ledger entries.
+
+Policies (docs/engine.md):
+- A lot is *pending* until its `available_at`, *available* from then until its `expires_at`.
+- Lots expire whole, oldest first, at `expires_at`; expiry is applied when the customer's next
+  event arrives or by `advance`, and each expired lot is a ledger entry of kind `expire`.
+- Spending burns available lots oldest first (by `earned_at`, then lot id); not enough available
+  points refuses the whole spend and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rules_engine.errors import Diagnostic, EventError
+from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Something time or spending did to a lot."""
+
+    kind: str  # "available", "expire", "burn"
+    lot: str
+    points: Decimal
+    at: dt.datetime
+
+
+def _oldest_first(lots: list[Lot]) -> list[Lot]:
+    return sorted(lots, key=lambda lot: (lot.earned_at, lot.id))
+
+
+def expire(
+    state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
+) -> tuple[CustomerState, list[Transition]]:
+    """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot."""
+    kept: list[Lot] = []
+    transitions: list[Transition] = []
+    ledger = list(state.ledger)
+    for lot in _oldest_first(state.lots):
+        if lot.expires_at is not None and lot.expires_at <= moment and lot.points > 0:
+            transitions.append(Transition("expire", lot.id, lot.points, lot.expires_at))
+            ledger.append(
+                LedgerEntry(
+                    event=event,
+                    rule=lot.rule,
+                    kind="expire",
+                    points=-lot.points,
+                    lot=lot.id,
+                    at=lot.expires_at,
+                    version=version,
+                )
+            )
+        else:
+            kept.append(lot)
+    if not transitions:
+        return state, []
+    return state.model_copy(update={"lots": kept, "ledger": ledger}), transitions
+
+
+def became_available(
+    state: CustomerState, since: dt.datetime | None, moment: dt.datetime
+) -> list[Transition]:
+    """Lots whose pending period ended in (since, moment]: reported, nothing to change."""
+    return [
+        Transition("available", lot.id, lot.points, lot.available_at)
+        for lot in _oldest_first(state.lots)
+        if lot.available_at <= moment
+        and (since is None or lot.available_at > since)
+        and lot.available_at > lot.earned_at
+    ]
+
+
+def burn(
+    state: CustomerState, points: Decimal, moment: dt.datetime, *, event: str, rule: str, version: int = 0
+) -> tuple[CustomerState, list[Transition]]:
+    """Spend `points` from available lots, oldest first.
+
+    Raises:
+        EventError: RE430 when fewer points are available; the state is unchanged.
+    """
+    available = state.available(moment)
+    if points > available:
+        pending = state.pending(moment)
+        hint = f"{pending} more become available later" if pending else "earn more points first"
+        raise EventError(
+            [Diagnostic("RE430", f"not enough points: {available} available, {points} needed", hint=hint)]
+        )
+    remaining = points
+    lots: list[Lot] = []
+    ledger = list(state.ledger)
+    transitions: list[Transition] = []
+    for lot in _oldest_first(state.lots):
+        spendable = lot.available_at <= moment and (lot.expires_at is None or moment < lot.expires_at)
+        if remaining > 0 and spendable and lot.points > 0:
+            taken = min(lot.points, remaining)
+            remaining -= taken
+            transitions.append(Transition("burn", lot.id, taken, moment))
+            ledger.append(
+                LedgerEntry(
+                    event=event, rule=rule, kind="burn", points=-taken, lot=lot.id, at=moment, version=version
+                )
+            )
+            if lot.points > taken:
+                lots.append(lot.model_copy(update={"points": lot.points - taken}))
+        else:
+            lots.append(lot)
+    return state.model_copy(update={"lots": lots, "ledger": ledger}), transitions
+
+
+def balance_matches_ledger(state: CustomerState) -> bool:
+    """The invariant: points in the lots == sum of the ledger."""
+    return sum((lot.points for lot in state.lots), ZERO) == sum((e.points for e in state.ledger), ZERO)

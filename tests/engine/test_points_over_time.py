@@ -1,0 +1,134 @@
+"""A customer's points across events: pending, available, expiry, redemption, the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.lifecycle import balance_matches_ledger
+from rules_engine.errors import EventError
+from rules_engine.state.customer import CustomerState
+from tests.conftest import ROOT
+
+COFFEE = Engine.from_file(ROOT / "programs" / "coffee-club.yaml", secret=b"test-secret")
+
+
+def purchase(event_id: str, time: str, price: str = "1000.00") -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "purchase",
+        "time": time,
+        "customer": "c1",
+        "items": [{"sku": "BEANS-1KG", "category": "beans", "price": Decimal(price), "qty": 1}],
+    }
+
+
+def redeem(event_id: str, time: str, item: str = "free-latte") -> dict[str, Any]:
+    return {"id": event_id, "type": "redeem", "time": time, "customer": "c1", "item": item}
+
+
+def test_points_are_pending_then_available_and_the_change_is_reported() -> None:
+    first = COFFEE.process(purchase("p1", "2026-11-02T12:00:00+03:00"))  # 10 beans, pending for 14 days
+    assert first.state.pending(first.state.lots[0].earned_at) == first.totals.points
+    later = COFFEE.process(purchase("p2", "2026-11-20T12:00:00+03:00"), first.state)
+    kinds = [(c.kind, c.lot) for c in later.effects.points_changes]
+    assert ("available", "p1/base") in kinds
+    assert balance_matches_ledger(later.state)
+
+
+def test_points_expire_oldest_first_and_the_ledger_says_so() -> None:
+    first = COFFEE.process(purchase("p1", "2025-11-03T12:00:00+03:00"))
+    second = COFFEE.process(purchase("p2", "2026-06-01T12:00:00+03:00"), first.state)
+    year_later = COFFEE.process(purchase("p3", "2026-11-10T12:00:00+03:00"), second.state)
+    expired = [c for c in year_later.effects.points_changes if c.kind == "expire"]
+    assert [c.lot for c in expired] == ["p1/base"]
+    assert [lot.event for lot in year_later.state.lots] == ["p2", "p3"]
+    (entry,) = [e for e in year_later.state.ledger if e.kind == "expire"]
+    assert (entry.lot, entry.points) == ("p1/base", -first.totals.points)
+    assert balance_matches_ledger(year_later.state)
+
+
+def test_advance_applies_expiry_without_an_event() -> None:
+    first = COFFEE.process(purchase("p1", "2025-01-10T12:00:00+03:00"))
+    after, changes = COFFEE.advance(first.state, dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    assert [c.kind for c in changes] == ["available", "expire"]
+    assert after.lots == [] and balance_matches_ledger(after)
+    with pytest.raises(EventError):
+        COFFEE.advance(first.state, dt.datetime(2026, 2, 1))
+
+
+def test_redeeming_burns_the_oldest_points_and_issues_a_reproducible_coupon() -> None:
+    state: CustomerState | None = None
+    for n, day in enumerate(["2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"], start=1):
+        outcome = COFFEE.process(purchase(f"p{n}", f"{day}T12:00:00+03:00", "10000.00"), state)
+        state = outcome.state
+    assert state is not None
+    before = state.available(dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+    spent = COFFEE.process(redeem("r1", "2026-11-20T12:00:00+03:00"), state)
+    burns = [c for c in spent.effects.points_changes if c.kind == "burn"]
+    assert sum(c.points for c in burns) == 350
+    assert burns[0].lot == "p1/base"  # the oldest lot first
+    assert spent.state.available(dt.datetime(2026, 11, 20, tzinfo=dt.UTC)) == before - 350
+    (coupon,) = spent.effects.coupons_issued
+    assert coupon.code.startswith("FREELA-")
+    again = COFFEE.process(redeem("r1", "2026-11-20T12:00:00+03:00"), state)
+    assert again.effects.coupons_issued[0].code == coupon.code  # same event, same code
+    other = Engine.from_file(ROOT / "programs" / "coffee-club.yaml", secret=b"another")
+    assert (
+        other.process(redeem("r1", "2026-11-20T12:00:00+03:00"), state).effects.coupons_issued[0].code
+        != coupon.code
+    )
+    assert balance_matches_ledger(spent.state)
+    # the coupon is then used in a purchase, once
+    latte = {
+        "id": "p9",
+        "type": "purchase",
+        "time": "2026-11-21T09:00:00+03:00",
+        "customer": "c1",
+        "coupons": [coupon.code],
+        "items": [{"sku": "LATTE-L", "category": "coffee", "price": Decimal("320.00"), "qty": 1}],
+    }
+    used = COFFEE.process(latte, spent.state)
+    assert used.totals.discount == Decimal("320.00")
+    assert used.effects.coupons_redeemed == [coupon.code]
+
+
+def test_not_enough_points_refuses_the_redemption_and_changes_nothing() -> None:
+    state = COFFEE.process(purchase("p1", "2026-10-05T12:00:00+03:00")).state
+    with pytest.raises(EventError) as caught:
+        COFFEE.process(redeem("r1", "2026-11-20T12:00:00+03:00"), state)
+    assert caught.value.code == "RE430"
+    with pytest.raises(EventError) as caught:
+        COFFEE.process(redeem("r2", "2026-11-20T12:00:00+03:00", item="free-lattee"), state)
+    assert caught.value.code == "RE431"
+    assert caught.value.diagnostics[0].hint == "did you mean `free-latte`?"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    days=st.lists(st.integers(0, 800), min_size=1, max_size=8),
+    prices=st.lists(st.decimals(min_value=1, max_value=20000, places=2), min_size=8, max_size=8),
+    redeem_after=st.integers(0, 8),
+)
+def test_the_balance_is_always_the_sum_of_the_ledger(
+    days: list[int], prices: list[Decimal], redeem_after: int
+) -> None:
+    state: CustomerState | None = None
+    start = dt.datetime(2025, 1, 6, 12, tzinfo=dt.UTC)
+    for n, day in enumerate(sorted(days)):
+        time = (start + dt.timedelta(days=day)).isoformat()
+        state = COFFEE.process(purchase(f"p{n}", time, str(prices[n])), state).state
+        if n == redeem_after:
+            try:
+                state = COFFEE.process(redeem(f"r{n}", time), state).state
+            except EventError as error:
+                assert error.code == "RE430"
+        assert balance_matches_ledger(state)
+        moment = start + dt.timedelta(days=day)
+        assert state.available(moment) >= 0
