@@ -31,7 +31,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine import lifecycle
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
-from rules_engine.engine.events import AnyEvent, Purchase, Redeem, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
 from rules_engine.engine.money import money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
     CouponIssued,
@@ -52,9 +52,18 @@ from rules_engine.engine.outcome import (
 from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
 from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, TierLevel
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine, parse_state
+from rules_engine.state.customer import (
+    CustomerState,
+    IssuedCoupon,
+    LedgerEntry,
+    Lot,
+    LotLine,
+    PastLine,
+    parse_state,
+)
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 # The parts of a program whose expressions the engine evaluates (the others are for later stages).
@@ -910,10 +919,150 @@ class _Run:
             rule_trace(rule, "catalog", True, "fired", ", ".join(gives), amount=item.cost, unit="points")
         )
 
+    # -- returns -------------------------------------------------------------------------------
+    def take_back(self, event: Return) -> None:
+        """Reverse exactly what the returned lines earned, from the original awards.
+
+        Never today's rules, never pro-rata of the basket: each award of the purchase remembers
+        what each line earned (`Lot.lines`); a line returned in part gives back its share,
+        rounded so that returning everything gives back exactly everything. The points come out
+        of the award's own lot first; what was already spent comes out of the customer's other
+        lots, pending ones first, then available ones oldest first; what is still missing follows
+        `points.negative_balance`: `allow` keeps a negative lot (a debt the next awards do not
+        offset automatically), `write_off` forgives it (traced).
+        """
+        purchase = event.purchase
+        lots = [lot for lot in self.state.lots if lot.event == purchase]
+        earned = [lot for lot in lots if lot.lines]
+        bought: dict[int, tuple[str, Decimal]] = {}
+        for lot in earned:
+            for part in lot.lines:
+                bought.setdefault(part.line, (part.sku, part.qty))
+        before = dict(self.state.returned.get(purchase, {}))
+        now = dict(before)
+        for returned in event.items:
+            left = returned.qty
+            for line, (sku, qty) in sorted(bought.items()):
+                if sku != returned.sku or left <= 0:
+                    continue
+                room = qty - now.get(str(line), ZERO)
+                taken = min(room, left)
+                if taken > 0:
+                    now[str(line)] = now.get(str(line), ZERO) + taken
+                    left -= taken
+            if left > 0 and any(sku == returned.sku for sku, _ in bought.values()):
+                raise EventError(
+                    [
+                        Diagnostic(
+                            "RE433",
+                            f"items: {returned.sku}: more returned than bought, or returned already",
+                            hint="check the quantities against the purchase and earlier returns",
+                            path=("items",),
+                        )
+                    ]
+                )
+        rounding = self.program.points.rounding
+        reverse: dict[str, Decimal] = {}
+        for lot in earned:
+            owed = ZERO
+            for part in lot.lines:
+                old, new = before.get(str(part.line), ZERO), now.get(str(part.line), ZERO)
+                if new > old and part.qty > 0:
+                    owed += round_points(part.points * new / part.qty, rounding) - round_points(
+                        part.points * old / part.qty, rounding
+                    )
+            if owed > 0:
+                reverse[lot.id] = owed
+        total = sum(reverse.values(), ZERO)
+        rule = f"return:{purchase}"
+        if total == 0:
+            self.trace.append(
+                rule_trace(rule, "return", False, "nothing_eligible", "the returned lines earned no points")
+            )
+            self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+            return
+        self._reverse(event, reverse, rule)
+        self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+
+    def _reverse(self, event: Return, reverse: dict[str, Decimal], rule: str) -> None:
+        moment = event.time
+        version = self.program.version
+        lots = {lot.id: lot for lot in self.state.lots}
+        ledger = list(self.state.ledger)
+        changes: list[PointsChange] = []
+
+        def take(lot_id: str, points: Decimal) -> None:
+            lots[lot_id] = lots[lot_id].model_copy(update={"points": lots[lot_id].points - points})
+            ledger.append(
+                LedgerEntry(
+                    event=event.id,
+                    rule=rule,
+                    kind="reverse",
+                    points=-points,
+                    lot=lot_id,
+                    at=moment,
+                    version=version,
+                )
+            )
+            changes.append(PointsChange(kind="reverse", lot=lot_id, points=points, at=moment))
+
+        missing = ZERO
+        for lot_id, owed in reverse.items():
+            own = min(owed, max(ZERO, lots[lot_id].points))
+            if own > 0:
+                take(lot_id, own)
+            missing += owed - own
+        others = sorted(
+            (lot for lot in lots.values() if lot.points > 0 and lot.event != event.purchase),
+            key=lambda lot: (lot.available_at <= moment, lot.earned_at, lot.id),
+        )  # pending first
+        for lot in others:
+            if missing <= 0:
+                break
+            part = min(missing, lots[lot.id].points)
+            take(lot.id, part)
+            missing -= part
+        total = sum(reverse.values(), ZERO)
+        reason = f"took back {total} points earned by the returned lines"
+        if missing > 0 and self.program.points.negative_balance == "allow":
+            debt = Lot(event=event.id, rule=rule, points=-missing, earned_at=moment, available_at=moment)
+            lots[debt.id] = debt
+            ledger.append(
+                LedgerEntry(
+                    event=event.id,
+                    rule=rule,
+                    kind="reverse",
+                    points=-missing,
+                    lot=debt.id,
+                    at=moment,
+                    version=version,
+                )
+            )
+            changes.append(PointsChange(kind="reverse", lot=debt.id, points=missing, at=moment))
+            reason += f"; {missing} already spent: the balance goes negative"
+        elif missing > 0:
+            reason += f"; {missing} already spent: written off"
+        # Lots emptied by the return stay, at 0, for later partial returns of the same purchase.
+        self.state = self.state.model_copy(update={"lots": list(lots.values()), "ledger": ledger})
+        self.points_changes += changes
+        self.trace.append(
+            rule_trace(
+                rule,
+                "return",
+                True,
+                "fired",
+                reason,
+                amount=total - (missing if self.program.points.negative_balance == "write_off" else ZERO),
+                unit="points",
+            )
+        )
+
     # -- stage 5: the outcome ------------------------------------------------------------------
     def outcome(self) -> Outcome:
         if isinstance(self.event, Redeem):
             self.redeem(self.event)
+        if isinstance(self.event, Return):
+            self.take_back(self.event)
         self.discounts()
         base = self.earning_base()
         self.earn(base)
@@ -993,8 +1142,17 @@ class _Run:
                         "earned_at": time,
                         "available_at": available_at,
                         "expires_at": expires_at,
+                        "lines": [
+                            LotLine(
+                                line=share.line,
+                                sku=share.sku,
+                                points=share.amount,
+                                qty=self.items[share.line].qty if share.line < len(self.items) else ONE,
+                            )
+                            for share in award.lines
+                        ],
                     },
-                    {"event", "rule", "points", "earned_at", "available_at", "expires_at"},
+                    {"event", "rule", "points", "earned_at", "available_at", "expires_at", "lines"},
                 )
             )
         ledger = list(self.state.ledger)

@@ -76,6 +76,7 @@ def became_available(
         if lot.available_at <= moment
         and (since is None or lot.available_at > since)
         and lot.available_at > lot.earned_at
+        and lot.points > 0
     ]
 
 
@@ -109,8 +110,8 @@ def burn(
                     event=event, rule=rule, kind="burn", points=-taken, lot=lot.id, at=moment, version=version
                 )
             )
-            if lot.points > taken:
-                lots.append(lot.model_copy(update={"points": lot.points - taken}))
+            # A spent lot stays, at 0: a later return still needs to know what its lines earned.
+            lots.append(lot.model_copy(update={"points": lot.points - taken}))
         else:
             lots.append(lot)
     return state.model_copy(update={"lots": lots, "ledger": ledger}), transitions

@@ -97,8 +97,9 @@ class DrawEntry(OutcomeModel):
 class PointsChange(OutcomeModel):
     """What time or spending did to a lot of points before or during this event."""
 
-    kind: Literal["available", "expire", "burn"]
-    """`available`: its pending period ended; `expire`: it expired; `burn`: spent."""
+    kind: Literal["available", "expire", "burn", "reverse"]
+    """`available`: its pending period ended; `expire`: it expired; `burn`: spent; `reverse`:
+    taken back by a return."""
     lot: str
     """The lot (`<event>/<rule>` that earned it)."""
     points: Amount
@@ -167,7 +168,7 @@ class RuleTrace(OutcomeModel):
 
     rule: str
     """The rule's id."""
-    kind: Literal["earn", "discount", "coupon", "tier", "catalog"]
+    kind: Literal["earn", "discount", "coupon", "tier", "catalog", "return"]
     """What sort of rule."""
     fired: bool
     """Whether it gave anything."""

@@ -24,6 +24,19 @@ class StateModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+class LotLine(StateModel):
+    """The part of an award one basket line earned, kept so a return can reverse exactly it."""
+
+    line: int
+    """Index of the line in the purchase."""
+    sku: str
+    """Its product code."""
+    qty: Amount
+    """The quantity bought on that line."""
+    points: Amount
+    """The points that line earned from this award."""
+
+
 class Lot(StateModel):
     """Points from one award: which event and rule gave them, when they become spendable."""
 
@@ -44,6 +57,8 @@ class Lot(StateModel):
     """From when they can be spent (after the pending period)."""
     expires_at: dt.datetime | None = None
     """When they expire, if the program expires points."""
+    lines: list[LotLine] = Field(default_factory=list)
+    """Which basket lines earned them (for returns)."""
 
 
 class LedgerEntry(StateModel):
@@ -127,6 +142,8 @@ class CustomerState(StateModel):
     """Badges earned."""
     ledger: list[LedgerEntry] = Field(default_factory=list)
     """Every change of the points balance, oldest first."""
+    returned: dict[str, dict[str, Amount]] = Field(default_factory=dict)
+    """Quantities already returned, per purchase and line: {"evt-1": {"0": 1}}."""
     last_event_at: dt.datetime | None = None
     """The time of the latest event processed, to report what time did since."""
 

@@ -72,7 +72,7 @@ def test_spending_burns_the_oldest_available_lots_first() -> None:
     s = state(lot("e1", 10, 1), lot("e2", 10, 2), lot("e3", 10, 3, pending_days=30))
     after, changes = burn(s, Decimal(15), at(5), event="r1", rule="catalog:latte")
     assert [(c.lot, c.points) for c in changes] == [("e1/base", 10), ("e2/base", 5)]
-    assert [(x.id, x.points) for x in after.lots] == [("e2/base", 5), ("e3/base", 10)]
+    assert [(x.id, x.points) for x in after.lots] == [("e1/base", 0), ("e2/base", 5), ("e3/base", 10)]
     assert [e.points for e in after.ledger[-2:]] == [-10, -5]
     assert balance_matches_ledger(after)
 

@@ -1,0 +1,127 @@
+"""Returns reverse exactly what the returned lines earned, from the original awards."""
+
+from __future__ import annotations
+
+import textwrap
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from rules_engine.engine.compiled import compile_text
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.lifecycle import balance_matches_ledger
+from rules_engine.errors import EventError
+from rules_engine.state.customer import CustomerState
+
+HEADER = "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
+
+
+def engine(body: str, negative: str = "allow") -> Engine:
+    points = f"points: {{pending: 14d, negative_balance: {negative}}}\n"
+    return Engine(compile_text(HEADER + points + textwrap.dedent(body), "t.yaml"))
+
+
+def purchase(event_id: str, day: int, *lines: tuple[str, str, int]) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "purchase",
+        "time": f"2026-12-{day:02d}T12:00:00Z",
+        "customer": "c1",
+        "items": [{"sku": s, "price": Decimal(p), "qty": q} for s, p, q in lines],
+    }
+
+
+def giving_back(event_id: str, day: int, of: str, *lines: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "return",
+        "time": f"2026-12-{day:02d}T12:00:00Z",
+        "customer": "c1",
+        "purchase": of,
+        "items": [{"sku": s, "qty": q} for s, q in lines],
+    }
+
+
+def balance(state: CustomerState) -> Decimal:
+    return sum((lot.points for lot in state.lots), Decimal(0))
+
+
+SHOP = """\
+earn:
+  - {id: base, rate: 1 per 1}
+  - {id: shoes, for_each_item: 'item.sku == "SHOE"', award: 7 * item.qty, cap: {per_day: 1000}}
+"""
+
+
+def test_a_returned_line_gives_back_what_it_earned_not_a_share_of_the_basket() -> None:
+    e = engine(SHOP)
+    bought = e.process(purchase("p1", 1, ("SHOE", "50.00", 2), ("SOCK", "10.00", 3)))
+    # base: shoes 100 + socks 30 = 130; shoes award 7 × 2 = 14
+    assert bought.totals.points == 144
+    back = e.process(giving_back("r1", 3, "p1", ("SHOE", 1)), bought.state)
+    # one shoe of two: base 100 × 1/2 = 50, award 14 × 1/2 = 7 — from the pending lots themselves
+    assert balance(back.state) == 144 - 57
+    assert sorted((c.lot, c.points) for c in back.effects.points_changes) == [
+        ("p1/base", 50),
+        ("p1/shoes", 7),
+    ]
+    assert balance_matches_ledger(back.state)
+
+
+def test_returns_use_the_original_award_not_todays_rules() -> None:
+    bought = engine(SHOP).process(purchase("p1", 1, ("SOCK", "10.00", 3)))
+    richer = engine("earn: [{id: base, rate: 5 per 1}]\n")  # the program changed since
+    back = richer.process(giving_back("r1", 3, "p1", ("SOCK", 3)), bought.state)
+    assert balance(back.state) == 0
+
+
+def test_partial_returns_add_up_to_exactly_what_was_earned() -> None:
+    e = engine("earn: [{id: base, rate: 1 per 3}]\n")
+    state = e.process(purchase("p1", 1, ("A", "10.00", 3))).state  # 30 / 3 = 10 points
+    for n in range(3):
+        state = e.process(giving_back(f"r{n}", 2 + n, "p1", ("A", 1)), state).state
+    assert balance(state) == 0
+    # floor rounding of what has been returned so far: floor(10/3) = 3, floor(20/3) = 6, 10
+    assert [e.points for e in state.ledger if e.kind == "reverse"] == [-3, -3, -4]
+    with pytest.raises(EventError) as caught:
+        e.process(giving_back("r9", 9, "p1", ("A", 1)), state)
+    assert caught.value.code == "RE433"
+
+
+def test_a_return_after_redemption_can_drive_the_balance_negative_when_allowed() -> None:
+    body = SHOP + "catalog: [{id: mug, name: A mug, cost: 100}]\n"
+    e = engine(body)
+    state = e.process(purchase("p1", 1, ("SOCK", "10.00", 12))).state  # 120 points
+    state = e.process(
+        {"id": "m1", "type": "redeem", "time": "2026-12-20T12:00:00Z", "customer": "c1", "item": "mug"}, state
+    ).state  # 20 left
+    back = e.process(giving_back("r1", 21, "p1", ("SOCK", 12)), state)
+    assert balance(back.state) == -100
+    assert "balance goes negative" in next(t for t in back.trace if t.rule == "return:p1").reason
+    assert balance_matches_ledger(back.state)
+    forgiving = engine(body, negative="write_off")
+    state = forgiving.process(purchase("p1", 1, ("SOCK", "10.00", 12))).state
+    state = forgiving.process(
+        {"id": "m1", "type": "redeem", "time": "2026-12-20T12:00:00Z", "customer": "c1", "item": "mug"}, state
+    ).state
+    back = forgiving.process(giving_back("r1", 21, "p1", ("SOCK", 12)), state)
+    assert (
+        balance(back.state) == 0
+        and "written off" in next(t for t in back.trace if t.rule == "return:p1").reason
+    )
+    assert balance_matches_ledger(back.state)
+
+
+def test_spent_points_come_back_from_pending_lots_first() -> None:
+    e = engine(SHOP + "catalog: [{id: mug, name: A mug, cost: 30}]\n")
+    state = e.process(purchase("p1", 1, ("SOCK", "10.00", 3))).state  # 30, available on the 15th
+    state = e.process(
+        {"id": "m1", "type": "redeem", "time": "2026-12-16T12:00:00Z", "customer": "c1", "item": "mug"}, state
+    ).state  # all 30 spent
+    state = e.process(purchase("p2", 17, ("SOCK", "10.00", 2)), state).state  # 20 pending
+    back = e.process(giving_back("r1", 18, "p1", ("SOCK", 1)), state)
+    assert [(c.lot, c.points) for c in back.effects.points_changes if c.kind == "reverse"] == [
+        ("p2/base", 10)
+    ]
+    assert balance_matches_ledger(back.state)
