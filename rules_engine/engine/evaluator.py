@@ -34,6 +34,7 @@ from rules_engine.engine.compiled import CompiledProgram, compile_program, load_
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
 from rules_engine.engine.money import money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
+    BadgeAwarded,
     CouponIssued,
     DiscountEffect,
     DrawEntry,
@@ -51,7 +52,7 @@ from rules_engine.engine.outcome import (
 )
 from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
-from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, TierLevel
+from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 from rules_engine.state.customer import (
     CustomerState,
     IssuedCoupon,
@@ -218,6 +219,7 @@ class _Run:
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
         self.points_changes: list[PointsChange] = []
         self.coupons_issued: list[CouponIssued] = []
+        self.badges: list[BadgeAwarded] = []
         self.draw_entries: list[DrawEntry] = []
 
     # -- input ---------------------------------------------------------------------------------
@@ -871,6 +873,49 @@ class _Run:
         for period in periods:
             mine[keys[period]] = mine.get(keys[period], ZERO) + points
 
+    # -- rewards of the stateful mechanics -----------------------------------------------------
+    def give(self, reward: Reward, rule: str) -> list[str]:
+        """Give a `Reward` (points, a badge, a coupon, draw entries) on behalf of `rule`.
+
+        Points become a lot like any award (no basket lines: no line earned them); a badge
+        already held is not given twice; a coupon gets a code from `coupon_code`. Returns what
+        was given, in words, for the trace.
+        """
+        event = self.event
+        given: list[str] = []
+        if reward.points:
+            pending = self.program.points.pending
+            self.effects_points.append(
+                PointsAward(
+                    rule=rule,
+                    points=reward.points,
+                    lines=[],
+                    available_at=event.time + pending if pending else None,
+                )
+            )
+            given.append(f"{reward.points} points")
+        held = set(self.state.badges) | {b.badge for b in self.badges}
+        if reward.badge is not None and reward.badge not in held:
+            self.badges.append(BadgeAwarded(rule=rule, badge=reward.badge))
+            given.append(f"badge {reward.badge}")
+        if reward.coupon is not None:
+            definition = self.engine._coupons[reward.coupon]
+            code = coupon_code(
+                self.program.program, event.customer, f"{event.id}/{rule}", definition.id, self.engine.secret
+            )
+            self.coupons_issued.append(
+                CouponIssued(
+                    rule=rule, coupon=definition.id, code=code, expires_at=event.time + definition.valid_for
+                )
+            )
+            given.append(f"coupon {definition.id} ({code})")
+        if reward.entries is not None:
+            self.draw_entries.append(
+                DrawEntry(rule=rule, draw=reward.entries.draw, count=reward.entries.count)
+            )
+            given.append(f"{reward.entries.count} entries in {reward.entries.draw}")
+        return given
+
     # -- redemptions ---------------------------------------------------------------------------
     def redeem(self, event: Redeem) -> None:
         """Spend points on a catalog item: burn the oldest available lots, give the item's reward.
@@ -1066,6 +1111,8 @@ class _Run:
         self.discounts()
         base = self.earning_base()
         self.earn(base)
+        for mechanic in MECHANICS:
+            mechanic(self)
         event = self.event
         points = sum((award.points for award in self.effects_points), ZERO)
         discount = sum((d.amount for d in self.effects_discounts), ZERO)
@@ -1093,7 +1140,7 @@ class _Run:
                 "free_shipping": self.free_shipping,
                 "coupons_issued": self.coupons_issued,
                 "coupons_redeemed": self.redeemed,
-                "badges": [],
+                "badges": self.badges,
                 "tier_changes": [],
                 "notifications": [],
                 "draw_entries": self.draw_entries,
@@ -1107,6 +1154,7 @@ class _Run:
                 "coupons_issued",
                 "draw_entries",
                 "points_changes",
+                "badges",
             },
         )
         return trusted(
@@ -1205,9 +1253,17 @@ class _Run:
                 "purchases": purchases,
                 "visits": visits,
                 "ledger": ledger,
+                "badges": [
+                    *self.state.badges,
+                    *(b.badge for b in self.badges if b.badge not in self.state.badges),
+                ],
                 "last_event_at": _later(self.state.last_event_at, time),
             }
         )
+
+
+# The stateful mechanics, each called as `mechanic(run)` in this order after the earn rules.
+MECHANICS: list[Any] = []
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:
