@@ -83,6 +83,21 @@ class LedgerEntry(StateModel):
     """The program version that decided it."""
 
 
+class Activity(StateModel):
+    """What one event added to the tier metrics (kept for the length of the tier window)."""
+
+    event: str
+    """The event."""
+    at: dt.datetime
+    """When."""
+    spend: Amount = Decimal(0)
+    """Money spent (after discounts, returns subtract)."""
+    points: Amount = Decimal(0)
+    """Points earned."""
+    visits: int = 0
+    """1 for a purchase (a full return subtracts it)."""
+
+
 class IssuedCoupon(StateModel):
     code: str
     """The code the customer presents."""
@@ -142,6 +157,10 @@ class CustomerState(StateModel):
     """Badges earned."""
     ledger: list[LedgerEntry] = Field(default_factory=list)
     """Every change of the points balance, oldest first."""
+    tier_since: dt.datetime | None = None
+    """When the current tier was reached."""
+    activity: list[Activity] = Field(default_factory=list)
+    """Tier metrics per event within the tier window."""
     returned: dict[str, dict[str, Amount]] = Field(default_factory=dict)
     """Quantities already returned, per purchase and line: {"evt-1": {"0": 1}}."""
     last_event_at: dt.datetime | None = None
