@@ -29,7 +29,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
-from rules_engine.engine import lifecycle
+from rules_engine.engine import lifecycle, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
 from rules_engine.engine.money import money_quantum, round_money, round_points, split
@@ -45,6 +45,8 @@ from rules_engine.engine.outcome import (
     PointsAward,
     PointsChange,
     RuleTrace,
+    TierChange,
+    TierProgress,
     Totals,
     line_share,
     rule_trace,
@@ -220,6 +222,8 @@ class _Run:
         self.points_changes: list[PointsChange] = []
         self.coupons_issued: list[CouponIssued] = []
         self.badges: list[BadgeAwarded] = []
+        self.tier_changes: list[TierChange] = []
+        self.tier_progress: TierProgress | None = None
         self.draw_entries: list[DrawEntry] = []
 
     # -- input ---------------------------------------------------------------------------------
@@ -1141,7 +1145,7 @@ class _Run:
                 "coupons_issued": self.coupons_issued,
                 "coupons_redeemed": self.redeemed,
                 "badges": self.badges,
-                "tier_changes": [],
+                "tier_changes": self.tier_changes,
                 "notifications": [],
                 "draw_entries": self.draw_entries,
                 "points_changes": self.points_changes,
@@ -1155,6 +1159,7 @@ class _Run:
                 "draw_entries",
                 "points_changes",
                 "badges",
+                "tier_changes",
             },
         )
         return trusted(
@@ -1168,8 +1173,19 @@ class _Run:
                 "totals": totals,
                 "state": self.new_state(),
                 "trace": self.trace,
+                "tier_progress": self.tier_progress,
             },
-            {"program", "version", "event", "customer", "effects", "totals", "state", "trace"},
+            {
+                "program",
+                "version",
+                "event",
+                "customer",
+                "effects",
+                "totals",
+                "state",
+                "trace",
+                "tier_progress",
+            },
         )
 
     def new_state(self) -> CustomerState:
@@ -1262,8 +1278,9 @@ class _Run:
         )
 
 
-# The stateful mechanics, each called as `mechanic(run)` in this order after the earn rules.
-MECHANICS: list[Any] = []
+# The stateful mechanics, each called as `mechanic(run)` in this order after the earn rules;
+# tiers last, so the points the other mechanics give count towards a points-based tier.
+MECHANICS: list[Any] = [tiers.apply]
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

@@ -77,9 +77,29 @@ class BadgeAwarded(OutcomeModel):
 
 
 class TierChange(OutcomeModel):
+    """A move between tiers: an upgrade when the metric reached a level, a downgrade at review."""
+
     old: str | None
+    """The tier before (null: none)."""
     new: str | None
+    """The tier after (null: none)."""
     reason: str
+    """Why, in words."""
+
+
+class TierProgress(OutcomeModel):
+    """Where the customer stands after the event: the metric in the window and the next tier."""
+
+    tier: str | None
+    """The tier after the event."""
+    metric: Amount
+    """The qualifying metric in the current window."""
+    window: str
+    """The window it is counted in."""
+    next: str | None
+    """The next tier up (null at the top)."""
+    needed: Amount | None
+    """How much more of the metric reaches it."""
 
 
 class Notification(OutcomeModel):
@@ -201,6 +221,8 @@ class Outcome(OutcomeModel):
     """The customer's state after the event."""
     trace: list[RuleTrace]
     """Every rule, in the order it was decided."""
+    tier_progress: TierProgress | None = None
+    """Progress to the next tier, when the program has tiers."""
 
 
 # -- building outcome (and state) models without validating them again ----------------------------

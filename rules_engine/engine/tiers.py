@@ -1,0 +1,193 @@
+"""Tiers over time: the qualifying metric, upgrades at once, downgrades only at review time.
+
+Policy (docs/engine.md, "Tiers"):
+- Every purchase adds an `Activity` to the state: the money paid for the goods after discounts
+  (`spend`), the points the event gave (`points`), and one `visit`.
+- The metric is the sum over the tier window: `rolling <length>` ending at the event, or the
+  calendar period (program timezone) the event falls in, or the whole lifetime.
+- **Upgrade** as soon as the metric reaches a higher level's threshold, at the end of the event
+  that reached it; the new tier's benefits apply from the next event.
+- **Downgrade** only at review time: the end of the holding period (the calendar period after
+  the one the tier was reached in; or one window length after it, for rolling windows) plus
+  `downgrade_grace`. At the first event at or after that moment, the metric of the period that
+  ended decides: keep the tier, or drop one level (`one_level`) or straight to the level the
+  metric supports (`to_qualified`). The next holding period starts then.
+- Progress to the next tier (metric, next level, how much is missing) is in the outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.outcome import TierChange, TierProgress, rule_trace
+from rules_engine.program.model import TierLevel, Tiers
+from rules_engine.program.types import Window
+from rules_engine.state.customer import Activity, CustomerState
+
+if TYPE_CHECKING:
+    from rules_engine.engine.evaluator import _Run
+
+ZERO = Decimal(0)
+
+
+def period_start(window: Window, local: dt.datetime) -> dt.datetime:
+    """The start of the calendar period (in the program's timezone) that `local` falls in."""
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    match window.kind:
+        case "calendar_day":
+            return day
+        case "calendar_week":
+            return day - dt.timedelta(days=day.weekday())
+        case "calendar_month":
+            return day.replace(day=1)
+        case "calendar_quarter":
+            return day.replace(day=1, month=3 * ((day.month - 1) // 3) + 1)
+        case "calendar_year":
+            return day.replace(day=1, month=1)
+    raise ValueError(window.kind)
+
+
+def next_period(window: Window, start: dt.datetime) -> dt.datetime:
+    match window.kind:
+        case "calendar_day":
+            return start + dt.timedelta(days=1)
+        case "calendar_week":
+            return start + dt.timedelta(days=7)
+        case "calendar_month":
+            return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        case "calendar_quarter":
+            month = start.month + 3
+            return start.replace(year=start.year + (month - 1) // 12, month=(month - 1) % 12 + 1)
+        case "calendar_year":
+            return start.replace(year=start.year + 1)
+    raise ValueError(window.kind)
+
+
+def metric(tiers: Tiers, activity: list[Activity], start: dt.datetime | None, end: dt.datetime) -> Decimal:
+    """The qualifying metric of the activity in [start, end)."""
+    total = ZERO
+    for entry in activity:
+        if (start is None or entry.at >= start) and entry.at < end:
+            total += {"spend": entry.spend, "points": entry.points, "visits": Decimal(entry.visits)}[
+                tiers.qualify_on
+            ]
+    return total
+
+
+def window_bounds(tiers: Tiers, local: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
+    """[start, end) of the window an event at `local` is measured in."""
+    window = tiers.window
+    end = local + dt.timedelta(microseconds=1)  # the event itself counts
+    if window.kind == "lifetime":
+        return None, end
+    if window.kind == "rolling":
+        assert window.length is not None
+        return local - window.length, end
+    return period_start(window, local), end
+
+
+def qualified(tiers: Tiers, value: Decimal) -> TierLevel | None:
+    reached = [level for level in tiers.levels if level.threshold <= value]
+    return reached[-1] if reached else None
+
+
+def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """When a tier reached at `since` is reviewed: end of the holding period plus the grace."""
+    window = tiers.window
+    grace = tiers.downgrade_grace or dt.timedelta(0)
+    if window.kind == "lifetime":
+        return None
+    if window.kind == "rolling":
+        assert window.length is not None
+        return since + window.length + grace
+    local = since.astimezone(zone)
+    return next_period(window, next_period(window, period_start(window, local))) + grace
+
+
+def apply(run: _Run) -> None:
+    """Record this event's activity, review the tier if due, upgrade if the metric reached a level."""
+    tiers = run.program.tiers
+    if tiers is None:
+        return
+    event, zone = run.event, run.engine.zone
+    state: CustomerState = run.state
+    levels = tiers.levels
+    index = {level.id: i for i, level in enumerate(levels)}
+    activity = list(state.activity)
+    if isinstance(event, Purchase):
+        spend = sum(run.remaining, ZERO)
+        points = sum((award.points for award in run.effects_points), ZERO)
+        activity.append(Activity(event=event.id, at=event.time, spend=spend, points=points, visits=1))
+    local = run.local
+    start, end = window_bounds(tiers, local)
+    # Keep only what a window can still need (a calendar review looks one period back).
+    horizon = _horizon(tiers, local)
+    activity = [a for a in activity if horizon is None or a.at >= horizon]
+    current = state.tier
+    since = state.tier_since
+    changes: list[TierChange] = []
+    # Review: at or after the end of the holding period plus grace.
+    due = review_at(tiers, since, zone) if current is not None and since is not None else None
+    if due is not None and event.time >= due and current in index:
+        assert since is not None
+        if tiers.window.kind == "rolling":
+            reviewed = metric(tiers, activity, event.time - (tiers.window.length or dt.timedelta(0)), end)
+        else:
+            grace = tiers.downgrade_grace or dt.timedelta(0)
+            ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
+            ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
+            reviewed = metric(tiers, activity, ended_start, ended_end)
+        supports = qualified(tiers, reviewed)
+        supported = index[supports.id] if supports else -1
+        if supported < index[current]:
+            target = index[current] - 1 if tiers.downgrade == "one_level" else supported
+            new = levels[target].id if target >= 0 else None
+            changes.append(
+                TierChange(
+                    old=current,
+                    new=new,
+                    reason=f"review on {due.astimezone(zone).date()}: "
+                    f"{tiers.qualify_on} {reviewed} is below {levels[index[current]].threshold}",
+                )
+            )
+            current = new
+        since = event.time
+    value = metric(tiers, activity, start, end)
+    reached = qualified(tiers, value)
+    if reached is not None and (current not in index or index[reached.id] > index[current]):
+        changes.append(
+            TierChange(
+                old=current,
+                new=reached.id,
+                reason=f"{tiers.qualify_on} {value} in {tiers.window} reaches {reached.id} "
+                f"(from {reached.threshold})",
+            )
+        )
+        current, since = reached.id, event.time
+    run.state = run.state.model_copy(update={"tier": current, "tier_since": since, "activity": activity})
+    run.tier_changes += changes
+    for change in changes:
+        run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
+    position = index.get(current, -1) if current else -1
+    following = levels[position + 1] if position + 1 < len(levels) else None
+    run.tier_progress = TierProgress(
+        tier=current,
+        metric=value,
+        window=str(tiers.window),
+        next=following.id if following else None,
+        needed=max(ZERO, following.threshold - value) if following else None,
+    )
+
+
+def _horizon(tiers: Tiers, local: dt.datetime) -> dt.datetime | None:
+    window = tiers.window
+    if window.kind == "lifetime":
+        return None
+    if window.kind == "rolling":
+        assert window.length is not None
+        return local - 2 * window.length
+    start = period_start(window, local)
+    return period_start(window, start - dt.timedelta(seconds=1))
