@@ -1,0 +1,52 @@
+"""`loyalty run`: a stream of events in memory, per-customer states, bad lines skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rules_engine.cli import app
+from rules_engine.jsonio import loads
+from tests.conftest import ROOT
+
+PROGRAM = str(ROOT / "programs" / "coffee-club.yaml")
+STREAM = str(ROOT / "programs" / "events" / "coffee-club.jsonl")
+
+
+def test_replays_a_stream_and_reports_bad_lines_by_number(tmp_path: Path) -> None:
+    out = tmp_path / "states.json"
+    result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(out)])
+    assert result.exit_code == 1  # two bad lines
+    assert (
+        "line 1: s1 anna: early-bird 10, base 6, pastry-bonus 5, double-tuesday 21, 128.00 off"
+        in result.stdout
+    )
+    assert "line 7: s6 boris: no points, took back 136" in result.stdout
+    assert "coffee-club.jsonl:5:1: error[RE414]: line 5 is not JSON" in result.stderr
+    assert "coffee-club.jsonl:6:1: error[RE410]: line 6: time" in result.stderr
+    assert "5 events processed, 2 problem(s)" in result.stdout
+    states = loads(out.read_text())
+    assert set(states) == {"anna", "boris"}
+    assert sum(lot["points"] for lot in states["boris"]["lots"]) == 0
+    assert states["anna"]["visits"] == 2
+
+
+def test_json_lines_output_and_a_clean_stream_exits_0(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.jsonl"
+    lines = [
+        line for line in Path(STREAM).read_text().splitlines() if line.startswith("{") and '"s5"' not in line
+    ]
+    clean.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(clean), "--json"])
+    assert result.exit_code == 0
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["event"] for o in outcomes] == ["s1", "s2", "s3", "s4", "s6"]
+
+
+def test_replaying_the_same_stream_twice_in_one_run_gives_the_same_final_states(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(first)])
+    CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(second)])
+    assert first.read_text() == second.read_text()
