@@ -21,8 +21,6 @@ import copy
 import datetime as dt
 import importlib.metadata
 import json
-import os
-import platform
 import sys
 import timeit
 from collections.abc import Callable, Mapping
@@ -32,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from timing import FULL, QUICK, Settings, machine, machine_line
 
 from rules_engine import Context, Expression, compile_expression
 
@@ -332,14 +332,6 @@ def load_peers() -> tuple[list[Peer], list[str]]:
 
 
 # -- timing -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Settings:
-    budget: float  # seconds one repeat should take
-    repeat: int
-
-
-FULL = Settings(budget=0.2, repeat=5)
-QUICK = Settings(budget=0.01, repeat=2)
 
 
 def best_ns(function: Callable[[Any], Any], argument: Any, settings: Settings) -> float:
@@ -555,29 +547,13 @@ def render(results: list[Result], peers: list[Peer], missing: list[str], cold_ms
         verdict = "n/a" if met is None else ("met" if met else "MISSED")
         lines.append(f"  [{verdict}] {what}: {numbers}")
     lines.append("")
-    lines.append(_machine_line(quick))
+    lines.append(machine_line(quick))
     return "\n".join(lines)
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "date": dt.date.today().isoformat(),
-    }
-
-
-def _machine_line(quick: bool) -> str:
-    m = _machine()
-    mode = "--quick: rough numbers" if quick else f"best of {FULL.repeat} x ~{FULL.budget:g} s"
-    return f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs, {m['platform']}; {mode}"
 
 
 def as_json(results: list[Result], peers: list[Peer], missing: list[str], cold_ms: float, quick: bool) -> str:
     document = {
-        "machine": _machine(),
+        "machine": machine(),
         "quick": quick,
         "settings": (QUICK if quick else FULL).__dict__,
         "cold_compile_ms": cold_ms,

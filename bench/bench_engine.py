@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import timeit
 from collections.abc import Callable, Mapping
@@ -42,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from timing import FULL, QUICK, Settings, machine, machine_line
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
@@ -215,14 +214,6 @@ def hardware_disagreements(engine: Engine) -> list[str]:
 
 
 # -- timing -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Settings:
-    budget: float  # seconds one repeat should take
-    repeat: int
-
-
-FULL = Settings(budget=0.2, repeat=5)
-QUICK = Settings(budget=0.01, repeat=2)
 
 
 def best_ns(function: Callable[[], Any], settings: Settings) -> float:
@@ -411,30 +402,14 @@ def render(results: Results) -> str:
     verdict = "n/a" if met is None else ("met" if met else "MISSED")
     lines.append(f"  [{verdict}] {what}: {numbers}")
     lines.append("")
-    lines.append(_machine_line(results.quick))
+    lines.append(machine_line(results.quick))
     return "\n".join(lines)
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "date": dt.date.today().isoformat(),
-    }
-
-
-def _machine_line(quick: bool) -> str:
-    m = _machine()
-    mode = "--quick: rough numbers" if quick else f"best of {FULL.repeat} x ~{FULL.budget:g} s"
-    return f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs, {m['platform']}; {mode}"
 
 
 def as_json(results: Results) -> str:
     what, met, numbers = target(results)
     document = {
-        "machine": _machine(),
+        "machine": machine(),
         "quick": results.quick,
         "settings": results.settings.__dict__,
         "cases": [
