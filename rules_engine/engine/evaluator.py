@@ -67,6 +67,8 @@ from rules_engine.state.customer import (
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+_LOT_LINE_FIELDS = {"line", "sku", "qty", "points"}
+_LEDGER_FIELDS = {"event", "rule", "kind", "points", "lot", "at", "version"}
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 # The parts of a program whose expressions the engine evaluates (the others are for later stages).
@@ -1207,11 +1209,15 @@ class _Run:
                         "available_at": available_at,
                         "expires_at": expires_at,
                         "lines": [
-                            LotLine(
-                                line=share.line,
-                                sku=share.sku,
-                                points=share.amount,
-                                qty=self.items[share.line].qty if share.line < len(self.items) else ONE,
+                            trusted(
+                                LotLine,
+                                {
+                                    "line": share.line,
+                                    "sku": share.sku,
+                                    "qty": self.items[share.line].qty if share.line < len(self.items) else ONE,
+                                    "points": share.amount,
+                                },
+                                _LOT_LINE_FIELDS,
                             )
                             for share in award.lines
                         ],
@@ -1222,14 +1228,18 @@ class _Run:
         ledger = list(self.state.ledger)
         version = self.program.version
         ledger += [
-            LedgerEntry(
-                event=event.id,
-                rule=award.rule,
-                kind="earn",
-                points=award.points,
-                lot=f"{event.id}/{award.rule}",
-                at=time,
-                version=version,
+            trusted(
+                LedgerEntry,
+                {
+                    "event": event.id,
+                    "rule": award.rule,
+                    "kind": "earn",
+                    "points": award.points,
+                    "lot": f"{event.id}/{award.rule}",
+                    "at": time,
+                    "version": version,
+                },
+                _LEDGER_FIELDS,
             )
             for award in self.effects_points
         ]

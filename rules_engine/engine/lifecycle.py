@@ -42,42 +42,53 @@ def expire(
     state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
 ) -> tuple[CustomerState, list[Transition]]:
     """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot."""
-    kept: list[Lot] = []
-    transitions: list[Transition] = []
-    ledger = list(state.ledger)
-    for lot in _oldest_first(state.lots):
-        if lot.expires_at is not None and lot.expires_at <= moment and lot.points > 0:
-            transitions.append(Transition("expire", lot.id, lot.points, lot.expires_at))
-            ledger.append(
-                LedgerEntry(
-                    event=event,
-                    rule=lot.rule,
-                    kind="expire",
-                    points=-lot.points,
-                    lot=lot.id,
-                    at=lot.expires_at,
-                    version=version,
-                )
-            )
-        else:
-            kept.append(lot)
-    if not transitions:
+    due = [
+        lot
+        for lot in state.lots
+        if lot.expires_at is not None and lot.expires_at <= moment and lot.points > 0
+    ]
+    if not due:  # the common case: nothing to do, nothing to sort
         return state, []
+    gone = {id(lot) for lot in due}
+    ledger = list(state.ledger)
+    transitions: list[Transition] = []
+    for lot in _oldest_first(due):
+        assert lot.expires_at is not None
+        transitions.append(Transition("expire", lot.id, lot.points, lot.expires_at))
+        ledger.append(
+            LedgerEntry(
+                event=event,
+                rule=lot.rule,
+                kind="expire",
+                points=-lot.points,
+                lot=lot.id,
+                at=lot.expires_at,
+                version=version,
+            )
+        )
+    kept = [lot for lot in state.lots if id(lot) not in gone]
     return state.model_copy(update={"lots": kept, "ledger": ledger}), transitions
 
 
 def became_available(
     state: CustomerState, since: dt.datetime | None, moment: dt.datetime
 ) -> list[Transition]:
-    """Lots whose pending period ended in (since, moment]: reported, nothing to change."""
-    return [
-        Transition("available", lot.id, lot.points, lot.available_at)
-        for lot in _oldest_first(state.lots)
-        if lot.available_at <= moment
-        and (since is None or lot.available_at > since)
+    """Lots whose pending period ended in (since, moment]: reported, nothing to change.
+
+    Without `since` (a state that never saw an event here) there is nothing to compare with:
+    nothing is reported rather than every lot ever earned.
+    """
+    if since is None:
+        return []
+    ended = [
+        lot
+        for lot in state.lots
+        if lot.points > 0
+        and lot.available_at <= moment
+        and lot.available_at > since
         and lot.available_at > lot.earned_at
-        and lot.points > 0
     ]
+    return [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
 
 
 def burn(

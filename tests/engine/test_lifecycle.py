@@ -41,6 +41,7 @@ def test_pending_then_available() -> None:
     s = state(lot("e1", 10, 1, pending_days=14))
     assert s.available(at(14)) == 0 and s.pending(at(14)) == 10
     assert s.available(at(15)) == 10 and s.pending(at(15)) == 0
+    assert became_available(s, since=None, moment=at(16)) == []
     (change,) = became_available(s, since=at(10), moment=at(16))
     assert (change.kind, change.lot, change.points) == ("available", "e1/base", 10)
     assert became_available(s, since=at(16), moment=at(20)) == []
