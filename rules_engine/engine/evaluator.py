@@ -1197,6 +1197,7 @@ class _Run:
         time = event.time
         available_at = time + program.pending if program.pending else time
         expires_at = time + program.expire_after if program.expire_after else None
+        quantities = [line.qty for line in self.items]
         for award in self.effects_points:
             lots.append(
                 trusted(
@@ -1214,7 +1215,7 @@ class _Run:
                                 {
                                     "line": share.line,
                                     "sku": share.sku,
-                                    "qty": self.items[share.line].qty if share.line < len(self.items) else ONE,
+                                    "qty": quantities[share.line] if share.line < len(quantities) else ONE,
                                     "points": share.amount,
                                 },
                                 _LOT_LINE_FIELDS,
