@@ -154,7 +154,7 @@ def outcome_report(
 
 def rules_table(outcome: Outcome, *, quantum: Decimal, points_name: str = "points") -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_lines=False, pad_edge=False, expand=False)
-    table.add_column("rule", overflow="fold", max_width=24)
+    table.add_column("rule", overflow="fold", max_width=30)
     table.add_column("kind", overflow="fold")
     table.add_column("fired", justify="center")
     table.add_column("why", overflow="fold", ratio=1)

@@ -29,7 +29,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
-from rules_engine.engine import lifecycle, tiers
+from rules_engine.engine import gamification, lifecycle, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
 from rules_engine.engine.money import money_quantum, round_money, round_points, split
@@ -1291,7 +1291,13 @@ class _Run:
 
 # The stateful mechanics, each called as `mechanic(run)` in this order after the earn rules;
 # tiers last, so the points the other mechanics give count towards a points-based tier.
-MECHANICS: list[Any] = [tiers.apply]
+MECHANICS: list[Any] = [
+    gamification.badges,
+    gamification.challenges,
+    gamification.quests,
+    gamification.streaks,
+    tiers.apply,
+]
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

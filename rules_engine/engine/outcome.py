@@ -188,7 +188,9 @@ class RuleTrace(OutcomeModel):
 
     rule: str
     """The rule's id."""
-    kind: Literal["earn", "discount", "coupon", "tier", "catalog", "return"]
+    kind: Literal[
+        "earn", "discount", "coupon", "tier", "catalog", "return", "challenge", "quest", "badge", "streak"
+    ]
     """What sort of rule."""
     fired: bool
     """Whether it gave anything."""

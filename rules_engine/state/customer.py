@@ -134,6 +134,40 @@ class Profile(StateModel):
     """Custom attributes the program declares under attributes.customer."""
 
 
+class ChallengeProgress(StateModel):
+    """Where a customer stands in one challenge: the current window and what it has counted."""
+
+    window: str
+    """The current window: `2026-12-05` (day), `2026-W49` (ISO week), `2026-12` (month),
+    `2026-Q4`, `2026` (year), `lifetime`, or for a rolling window the local moment it started."""
+    progress: Amount = Decimal(0)
+    """What the counted events added up to in the current window."""
+    completed: list[str] = Field(default_factory=list)
+    """The windows in which the goal was reached (and the reward given), oldest first."""
+
+
+class QuestProgress(StateModel):
+    """Where a customer stands in one quest: the current attempt's steps."""
+
+    started_at: dt.datetime | None = None
+    """When the current attempt's first step was done; the time limit runs from here."""
+    done: list[int] = Field(default_factory=list)
+    """Indexes of the steps done in the current attempt, in the order they were done."""
+    completed: bool = False
+    """Whether the quest was finished (and rewarded); it is rewarded once."""
+
+
+class StreakProgress(StateModel):
+    """Where a customer stands in one streak: the last period counted and the run's length."""
+
+    last: str
+    """The last period with a counted event: `2026-12-05` (days) or `2026-W49` (ISO weeks)."""
+    length: int = Field(default=0, ge=0)
+    """Consecutive periods with an event in the current run, ending at `last`."""
+    given: list[int] = Field(default_factory=list)
+    """Lengths of the milestones already rewarded in this run (with `repeat`, in this round)."""
+
+
 class CustomerState(StateModel):
     """Everything the engine knows about one customer."""
 
@@ -165,6 +199,12 @@ class CustomerState(StateModel):
     """Quantities already returned, per purchase and line: {"evt-1": {"0": 1}}."""
     last_event_at: dt.datetime | None = None
     """The time of the latest event processed, to report what time did since."""
+    challenges: dict[str, ChallengeProgress] = Field(default_factory=dict)
+    """Progress in each challenge, by the challenge's id."""
+    quests: dict[str, QuestProgress] = Field(default_factory=dict)
+    """Progress in each quest, by the quest's id."""
+    streaks: dict[str, StreakProgress] = Field(default_factory=dict)
+    """Each streak's current run, by the streak's id."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""

@@ -402,6 +402,10 @@ def test_every_award_and_discount_adds_up_over_valid_lines(name: str, data: st.D
     amounts = line_amounts(case)
     for award in outcome.effects.points:
         assert award.points > 0
+        if ":" in award.rule and not award.rule.startswith("tier:"):
+            # a challenge, quest, badge or streak reward was not earned by basket lines
+            assert award.lines == [], award
+            continue
         assert sum((share.amount for share in award.lines), Decimal(0)) == award.points, award
         assert len({share.line for share in award.lines}) == len(award.lines)
         for share in award.lines:

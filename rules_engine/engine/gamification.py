@@ -1,0 +1,439 @@
+"""Challenges, quests, badges and streaks: the gamification mechanics of one event.
+
+Each is a function of the run (`mechanic(run)`), called by the engine after the earn rules. It
+reads the event (`run.event`, `run.local`: its time in the program's timezone), the state
+before the event (`run.state`) and the condition context (`run.context`); it gives rewards with
+`run.give`, records its progress in `run.state` (`challenges`, `quests`, `streaks`) and traces
+every decision (`kind` "challenge", "quest", "badge", "streak"; rule `<kind>:<id>`).
+
+Only the event's time counts, never the clock: the same state and event give the same result.
+The rules are in docs/engine.md, "Challenges, quests, badges and streaks".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rules_engine.dsl import values
+from rules_engine.dsl.context import Context
+from rules_engine.engine.outcome import rule_trace
+from rules_engine.engine.schedule import within
+from rules_engine.program.model import Quest, Reward
+from rules_engine.program.types import Window
+from rules_engine.state.customer import ChallengeProgress, QuestProgress, StreakProgress
+
+if TYPE_CHECKING:
+    from rules_engine.engine.evaluator import _Run
+
+ZERO = Decimal(0)
+_SECTIONS = frozenset({"challenges", "quests", "badges", "streaks"})
+_WINDOW_WORDS = {
+    "calendar_day": "today",
+    "calendar_week": "this calendar week",
+    "calendar_month": "this calendar month",
+    "calendar_quarter": "this calendar quarter",
+    "calendar_year": "this calendar year",
+    "lifetime": "in all",
+}
+
+
+# -- challenges ----------------------------------------------------------------------------------
+
+
+def challenges(run: _Run) -> None:
+    """Count the event towards every challenge it qualifies for; reward a goal reached.
+
+    An event counts when its type is in `on`, it is inside `active` and `when` holds; it adds
+    `counts` (default 1) to the progress of the current window. A new window starts from 0.
+    Reaching `goal` gives the reward once per window (`every_window`) or once ever (`once`).
+    """
+    program = run.program
+    if not program.challenges:
+        return
+    context = _context(run)
+    expression = run.engine.compiled.expression
+    progress = dict(run.state.challenges)
+    for index, challenge in enumerate(program.challenges):
+        rule = f"challenge:{challenge.id}"
+        if run.event.type not in challenge.on:
+            run.trace.append(
+                rule_trace(rule, "challenge", False, "wrong_event", _wrong_event(run, challenge.on))
+            )
+            continue
+        before = progress.get(challenge.id)
+        if challenge.repeat == "once" and before is not None and before.completed:
+            run.trace.append(
+                rule_trace(
+                    rule, "challenge", False, "capped", f"already completed (in {before.completed[0]})"
+                )
+            )
+            continue
+        outside = within(challenge.active, run.local)
+        if outside is not None:
+            run.trace.append(rule_trace(rule, "challenge", False, "outside_schedule", outside))
+            continue
+        if not run.holds(expression("challenges", index, "when"), context):
+            run.trace.append(rule_trace(rule, "challenge", False, "condition_false", "`when` is false"))
+            continue
+        current = _current_window(challenge.window, run.local, before)
+        if current is None:  # an event older than the current window: it cannot count any more
+            assert before is not None
+            run.trace.append(
+                rule_trace(
+                    rule,
+                    "challenge",
+                    False,
+                    "nothing_eligible",
+                    f"the event is before the current window ({before.window})",
+                )
+            )
+            continue
+        same = before is not None and before.window == current
+        counted = before.progress if same and before is not None else ZERO
+        completed = list(before.completed) if before is not None else []
+        added = _number(expression("challenges", index, "counts"), challenge.counts, context)
+        total = counted + added
+        words = _window_words(challenge.window, current)
+        status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
+        if current in completed:
+            progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+            run.trace.append(
+                rule_trace(rule, "challenge", False, "capped", f"{status}; already completed {words}")
+            )
+            continue
+        if total >= challenge.goal:
+            completed.append(current)
+            progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+            gives = run.give(challenge.reward, rule)
+            run.trace.append(
+                rule_trace(
+                    rule,
+                    "challenge",
+                    True,
+                    "fired",
+                    f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}",
+                    **_points(challenge.reward),
+                )
+            )
+            continue
+        progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+        run.trace.append(
+            rule_trace(
+                rule,
+                "challenge",
+                False,
+                "nothing_eligible",
+                f"{status} (this event added {values.display(added)})",
+                hint=f"{values.display(challenge.goal - total)} more to reach the goal",
+            )
+        )
+    run.state = run.state.model_copy(update={"challenges": progress})
+
+
+def _current_window(window: Window, local: dt.datetime, before: ChallengeProgress | None) -> str | None:
+    """The key of the window the event falls in; None if it falls before the stored window."""
+    if window.kind == "rolling":
+        assert window.length is not None
+        start = _moment(before.window) if before is not None else None
+        if before is not None and start is not None:
+            if local < start:
+                return None
+            if local < start + window.length:
+                return before.window
+        return local.isoformat()
+    key = period_key(window.kind, local.date())
+    if before is not None and window.kind != "lifetime" and _older(key, before.window):
+        return None
+    return key
+
+
+def period_key(kind: str, day: dt.date) -> str:
+    """The calendar period a local date falls in: `2026-12-05`, `2026-W49` (ISO week, Monday to
+    Sunday), `2026-12`, `2026-Q4`, `2026`; `lifetime` for lifetime windows."""
+    if kind in ("calendar_day", "day"):
+        return day.isoformat()
+    if kind in ("calendar_week", "week"):
+        iso = day.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if kind == "calendar_month":
+        return f"{day.year}-{day.month:02d}"
+    if kind == "calendar_quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if kind == "calendar_year":
+        return f"{day.year}"
+    return "lifetime"
+
+
+def _moment(key: str) -> dt.datetime | None:
+    """The start of a stored rolling window (None if the key is a calendar one: the program changed)."""
+    try:
+        moment = dt.datetime.fromisoformat(key)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _older(key: str, than: str) -> bool:
+    """Whether calendar key `key` is an earlier period than `than` (keys of one kind sort by time)."""
+    return len(key) == len(than) and key < than
+
+
+def _window_words(window: Window, key: str) -> str:
+    if window.kind == "rolling":
+        start = dt.datetime.fromisoformat(key)
+        return f"in the {window} from {start.strftime('%Y-%m-%d %H:%M')}"
+    words = _WINDOW_WORDS[window.kind]
+    return words if window.kind == "lifetime" else f"{words} ({key})"
+
+
+# -- quests --------------------------------------------------------------------------------------
+
+
+def quests(run: _Run) -> None:
+    """Mark the steps of every quest this event does; reward a quest whose last step is done.
+
+    The time limit `within` runs from the first step; an event at or after the deadline finds
+    the attempt reset, and may start a new one. Ordered quests take their steps one per event,
+    in order; in unordered quests one event does every open step it matches.
+    """
+    program = run.program
+    if not program.quests:
+        return
+    context = _context(run)
+    progress = dict(run.state.quests)
+    event, moment = run.event, run.event.time
+    for index, quest in enumerate(program.quests):
+        rule = f"quest:{quest.id}"
+        types = sorted({step.on for step in quest.steps})
+        if event.type not in types:
+            run.trace.append(rule_trace(rule, "quest", False, "wrong_event", _wrong_event(run, types)))
+            continue
+        before = progress.get(quest.id) or QuestProgress()
+        if before.completed:
+            run.trace.append(rule_trace(rule, "quest", False, "capped", "already completed"))
+            continue
+        notes: list[str] = []
+        done, started = list(before.done), before.started_at
+        if started is not None and quest.within is not None and moment >= started + quest.within:
+            notes.append(
+                f"the time limit of the attempt started {_local(run, started)} passed: progress reset"
+            )
+            done, started = [], None
+        matched = _quest_steps(run, index, quest, done, context)
+        if matched and started is None:
+            started = moment
+        done += matched
+        count, total = len(done), len(quest.steps)
+        status = f"{count} of {total} steps"
+        if done:
+            status += f" ({', '.join(_step_name(quest, i) for i in done)})"
+        if count == total:
+            progress[quest.id] = QuestProgress(started_at=started, done=done, completed=True)
+            gives = run.give(quest.reward, rule)
+            reason = f"{status}: quest complete; gives {', '.join(gives) or 'nothing new'}"
+            run.trace.append(
+                rule_trace(rule, "quest", True, "fired", "; ".join([*notes, reason]), **_points(quest.reward))
+            )
+            continue
+        progress[quest.id] = QuestProgress(started_at=started, done=done, completed=False)
+        if started is not None and quest.within is not None:
+            status += f", until {_local(run, started + quest.within)}"
+        if matched:
+            reason = f"done {', '.join(_step_name(quest, i) for i in matched)}: {status}"
+            code = "nothing_eligible"
+        else:
+            reason = f"no open step matched: {status}"
+            code = "condition_false"
+        run.trace.append(rule_trace(rule, "quest", False, code, "; ".join([*notes, reason])))
+    run.state = run.state.model_copy(update={"quests": progress})
+
+
+def _quest_steps(run: _Run, index: int, quest: Quest, done: list[int], context: Context) -> list[int]:
+    """The steps this event does: the next one (ordered), or every open one it matches."""
+    expression = run.engine.compiled.expression
+    if quest.ordered:
+        open_steps = [len(done)] if len(done) < len(quest.steps) else []
+    else:
+        open_steps = [i for i in range(len(quest.steps)) if i not in done]
+    matched = []
+    for i in open_steps:
+        step = quest.steps[i]
+        if step.on == run.event.type and run.holds(expression("quests", index, "steps", i, "when"), context):
+            matched.append(i)
+    return matched
+
+
+def _step_name(quest: Quest, index: int) -> str:
+    return quest.steps[index].id or f"step {index + 1}"
+
+
+# -- badges --------------------------------------------------------------------------------------
+
+
+def badges(run: _Run) -> None:
+    """Give every automatic badge (one with `on` or `when`) the event earns, once ever.
+
+    A badge with `on` is earned by those event types; with only `when`, by any event for which
+    it holds. Its `reward`, if any, comes with it. Badges without `on` and `when` are given only
+    as other mechanics' rewards.
+    """
+    program = run.program
+    automatic = [(i, b) for i, b in enumerate(program.badges) if b.on or b.when is not None]
+    if not automatic:
+        return
+    context = _context(run)
+    expression = run.engine.compiled.expression
+    for index, badge in automatic:
+        rule = f"badge:{badge.id}"
+        if badge.on and run.event.type not in badge.on:
+            run.trace.append(rule_trace(rule, "badge", False, "wrong_event", _wrong_event(run, badge.on)))
+            continue
+        held = badge.id in run.state.badges or any(b.badge == badge.id for b in run.badges)
+        if held:
+            run.trace.append(rule_trace(rule, "badge", False, "capped", "already earned"))
+            continue
+        if not run.holds(expression("badges", index, "when"), context):
+            run.trace.append(rule_trace(rule, "badge", False, "condition_false", "`when` is false"))
+            continue
+        extra = badge.reward
+        reward = Reward(
+            badge=badge.id,
+            points=extra.points if extra else None,
+            coupon=extra.coupon if extra else None,
+            entries=extra.entries if extra else None,
+        )
+        gives = run.give(reward, rule)
+        if extra is not None and extra.badge is not None:
+            gives += run.give(Reward(badge=extra.badge), rule)
+        run.trace.append(
+            rule_trace(rule, "badge", True, "fired", f"earned: gives {', '.join(gives)}", **_points(reward))
+        )
+
+
+# -- streaks -------------------------------------------------------------------------------------
+
+
+def streaks(run: _Run) -> None:
+    """Extend every streak the event keeps going; reward the milestones reached.
+
+    Periods are local days or ISO weeks (Monday to Sunday) in the program's timezone. A second
+    event in the same period changes nothing; the next period adds 1; a gap starts a new run at
+    1. Each milestone is rewarded once per run; with `repeat`, the count towards the milestones
+    starts again from 0 after the last (longest) one.
+    """
+    program = run.program
+    if not program.streaks:
+        return
+    context = _context(run)
+    expression = run.engine.compiled.expression
+    progress = dict(run.state.streaks)
+    day = run.local.date()
+    for index, streak in enumerate(program.streaks):
+        rule = f"streak:{streak.id}"
+        if run.event.type != streak.on:
+            run.trace.append(rule_trace(rule, "streak", False, "wrong_event", _wrong_event(run, [streak.on])))
+            continue
+        if not run.holds(expression("streaks", index, "when"), context):
+            run.trace.append(rule_trace(rule, "streak", False, "condition_false", "`when` is false"))
+            continue
+        unit = streak.unit
+        key = period_key(unit, day)
+        before = progress.get(streak.id)
+        if before is not None and (before.last == key or _older(key, before.last)):
+            same = before.last == key
+            words = f"already counted this {unit}" if same else f"before the last counted {unit}"
+            run.trace.append(
+                rule_trace(
+                    rule, "streak", False, "nothing_eligible", f"{words}: {_length(before.length, unit)}"
+                )
+            )
+            continue
+        previous = period_key(unit, day - dt.timedelta(days=1 if unit == "day" else 7))
+        if before is not None and before.last == previous:
+            length, given, note = before.length + 1, list(before.given), ""
+        else:
+            length, given = 1, []
+            note = f" (a new run: the last {unit} counted was {before.last})" if before is not None else ""
+        top = max(m.length for m in streak.milestones)
+        # With `repeat`, the count towards the milestones restarts after the longest one.
+        position = (length - 1) % top + 1 if streak.repeat else length
+        if streak.repeat and position == 1:
+            given = []
+        reached = [m for m in streak.milestones if m.length == position and m.length not in given]
+        status = _length(length, unit) + note
+        if streak.repeat and length != position:
+            status += f", {position} towards the milestones of this round"
+        if not reached:
+            progress[streak.id] = StreakProgress(last=key, length=length, given=given)
+            upcoming = sorted(m.length for m in streak.milestones if m.length > position)
+            hint = f"{upcoming[0] - position} more {unit}s to the next milestone" if upcoming else None
+            run.trace.append(rule_trace(rule, "streak", False, "nothing_eligible", status, hint=hint))
+            continue
+        gives: list[str] = []
+        points = ZERO
+        for milestone in reached:
+            gives += run.give(milestone.reward, rule)
+            points += milestone.reward.points or ZERO
+            given.append(milestone.length)
+        progress[streak.id] = StreakProgress(last=key, length=length, given=given)
+        run.trace.append(
+            rule_trace(
+                rule,
+                "streak",
+                True,
+                "fired",
+                f"{status}: milestone {position} reached; gives {', '.join(gives) or 'nothing new'}",
+                **({"amount": points, "unit": "points"} if points else {}),
+            )
+        )
+    run.state = run.state.model_copy(update={"streaks": progress})
+
+
+def _length(length: int, unit: str) -> str:
+    return f"{length} {unit}{'' if length == 1 else 's'} in a row"
+
+
+# -- shared --------------------------------------------------------------------------------------
+
+
+def _context(run: _Run) -> Context:
+    """The run's context, with the costly `customer.*` attributes the engine builds only when an
+    earn rule or discount reads them (the balance, the purchase history) filled in if these
+    mechanics' conditions read them."""
+    wanted = run.engine.compiled.reads("customer", _SECTIONS) - run.engine._customer_reads
+    wanted &= {"points", "purchases"}
+    if not wanted:
+        return run.context
+    state = run.state
+    customer: dict[str, Any] = dict(run.context["customer"])
+    if "points" in wanted:
+        customer["points"] = state.available(run.event.time)
+    if "purchases" in wanted:
+        customer["purchases"] = tuple(
+            {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
+            for p in state.purchases
+        )
+    context = Context(run.context)
+    context["customer"] = customer
+    return context
+
+
+def _number(expression: Any, literal: Any, context: Context) -> Decimal:
+    if expression is None:
+        return Decimal(literal)
+    value = expression.evaluate(context)
+    return ZERO if value is None else Decimal(value)
+
+
+def _points(reward: Reward) -> dict[str, Any]:
+    return {"amount": reward.points, "unit": "points"} if reward.points else {}
+
+
+def _wrong_event(run: _Run, types: list[str]) -> str:
+    return f"{run.event.type} is not one of: {', '.join(types)}"
+
+
+def _local(run: _Run, moment: dt.datetime) -> str:
+    return moment.astimezone(run.engine.zone).strftime("%Y-%m-%d %H:%M")

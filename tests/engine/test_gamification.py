@@ -1,0 +1,450 @@
+"""Challenges, quests, badges and streaks, on small programs worked out by hand.
+
+The mechanics are put into `evaluator.MECHANICS` by the fixture below when they are not wired in
+yet, so these tests run the same before and after the wiring. Times are in the program's
+timezone (Europe/Moscow, +03:00) unless a test is about UTC; 2026-12-07 is a Monday.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules_engine.engine import evaluator, gamification
+from rules_engine.engine.compiled import compile_text, load_compiled
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.lifecycle import balance_matches_ledger
+from rules_engine.engine.outcome import Outcome, RuleTrace
+from rules_engine.jsonio import loads
+from rules_engine.state.customer import CustomerState
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
+MINE = [gamification.badges, gamification.challenges, gamification.quests, gamification.streaks]
+KINDS = ("challenge:", "quest:", "badge:", "streak:")
+
+
+@pytest.fixture(autouse=True)
+def _wired(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = [m for m in MINE if m not in evaluator.MECHANICS]
+    monkeypatch.setattr(evaluator, "MECHANICS", [*missing, *evaluator.MECHANICS])
+
+
+def engine(body: str) -> Engine:
+    return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"))
+
+
+def event(kind: str, time: str, *lines: tuple[str, str, str], **extra: Any) -> dict[str, Any]:
+    """An event of `kind` at `time` (a bare date-time is program time); lines are (sku, category, price)."""
+    if "+" not in time and not time.endswith("Z"):
+        time += "+03:00"
+    data: dict[str, Any] = {"id": f"{kind}@{time}", "type": kind, "time": time, "customer": "c1"}
+    if kind == "purchase":
+        data["items"] = [{"sku": s, "category": c, "price": p, "qty": 1} for s, c, p in lines]
+    data.update(extra)
+    parsed: dict[str, Any] = loads(json.dumps(data))
+    return parsed
+
+
+class Customer:
+    """Feeds events to an engine one after the other, keeping the state."""
+
+    def __init__(self, e: Engine) -> None:
+        self.engine = e
+        self.state: CustomerState | None = None
+        self.outcomes: list[Outcome] = []
+
+    def send(self, data: dict[str, Any]) -> Outcome:
+        outcome = self.engine.process(data, self.state)
+        assert balance_matches_ledger(outcome.state)
+        self.state = outcome.state
+        self.outcomes.append(outcome)
+        return outcome
+
+
+def rewards(outcome: Outcome) -> dict[str, Decimal]:
+    """Points the gamification mechanics gave, by rule."""
+    return {a.rule: a.points for a in outcome.effects.points if a.rule.startswith(KINDS)}
+
+
+def badges(outcome: Outcome) -> list[str]:
+    return [b.badge for b in outcome.effects.badges]
+
+
+def trace(outcome: Outcome, rule: str) -> RuleTrace:
+    return next(t for t in outcome.trace if t.rule == rule)
+
+
+COFFEE = ("LATTE", "coffee", "300")
+PASTRY = ("CROISSANT", "pastry", "180")
+
+
+# -- challenges ----------------------------------------------------------------------------------
+
+
+def test_a_challenge_counts_events_and_rewards_the_goal_in_the_window() -> None:
+    c = Customer(
+        engine(
+            """\
+            badges: [{id: coffee-lover}]
+            challenges:
+              - id: three-coffees
+                counts: count(item.category == "coffee" for item in basket.items)
+                goal: 3
+                window: calendar_week
+                reward: {points: 100, badge: coffee-lover}
+            """
+        )
+    )
+    first = c.send(event("purchase", "2026-12-07T09:00:00", COFFEE, ("ESPRESSO", "coffee", "150"), PASTRY))
+    assert rewards(first) == {}
+    step = trace(first, "challenge:three-coffees")
+    assert (step.kind, step.fired, step.code) == ("challenge", False, "nothing_eligible")
+    assert step.reason.startswith("2 of 3 this calendar week (2026-W50)")
+    assert step.hint == "1 more to reach the goal"
+    assert c.state is not None
+    assert c.state.challenges["three-coffees"].progress == 2
+    assert c.state.challenges["three-coffees"].window == "2026-W50"
+    # a purchase without coffee counts 0
+    assert rewards(c.send(event("purchase", "2026-12-08T09:00:00", PASTRY))) == {}
+    done = c.send(event("purchase", "2026-12-09T09:00:00", COFFEE))
+    assert rewards(done) == {"challenge:three-coffees": 100}
+    assert badges(done) == ["coffee-lover"]
+    assert trace(done, "challenge:three-coffees").fired
+    assert trace(done, "challenge:three-coffees").reason.startswith("3 of 3 this calendar week")
+    assert c.state.challenges["three-coffees"].completed == ["2026-W50"]
+    assert [e.rule for e in c.state.ledger if e.rule.startswith(KINDS)] == ["challenge:three-coffees"]
+
+
+def test_a_summed_goal_and_repeat_once() -> None:
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - id: spend-1000
+                counts: basket.total
+                goal: 1000
+                window: calendar_month
+                repeat: once
+                reward: {points: 50}
+            """
+        )
+    )
+    assert rewards(c.send(event("purchase", "2026-12-03T12:00:00", ("A", "x", "400.00")))) == {}
+    assert rewards(c.send(event("purchase", "2026-12-20T12:00:00", ("B", "x", "700.00")))) == {
+        "challenge:spend-1000": 50
+    }
+    # once ever: not in the next month either
+    later = c.send(event("purchase", "2027-01-05T12:00:00", ("C", "x", "2000.00")))
+    assert rewards(later) == {}
+    assert (trace(later, "challenge:spend-1000").code, trace(later, "challenge:spend-1000").fired) == (
+        "capped",
+        False,
+    )
+    assert c.state is not None
+    assert c.state.challenges["spend-1000"].progress == Decimal("1100.00")
+
+
+def test_repeat_every_window_rewards_once_in_each_window() -> None:
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - {id: two-a-day, goal: 2, window: calendar_day, repeat: every_window, reward: {points: 10}}
+            """
+        )
+    )
+    got = [
+        rewards(c.send(event("purchase", t, COFFEE))).get("challenge:two-a-day")
+        for t in (
+            "2026-12-07T09:00:00",
+            "2026-12-07T12:00:00",  # 2 of 2: reward
+            "2026-12-07T18:00:00",  # 3 of 2: already completed today
+            "2026-12-08T09:00:00",  # a new day starts from 0
+            "2026-12-08T10:00:00",  # 2 of 2 again: reward
+        )
+    ]
+    assert got == [None, 10, None, None, 10]
+    assert trace(c.outcomes[2], "challenge:two-a-day").code == "capped"
+    assert c.state is not None
+    assert c.state.challenges["two-a-day"].completed == ["2026-12-07", "2026-12-08"]
+
+
+def test_calendar_windows_turn_at_midnight_in_the_program_timezone_not_utc() -> None:
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - {id: two-a-week, goal: 2, window: calendar_week, repeat: every_window, reward: {points: 10}}
+            """
+        )
+    )
+    # Sunday 23:59:59 in Moscow, then Monday 00:00:00 in Moscow, which is still Sunday in UTC
+    c.send(event("purchase", "2026-12-13T23:59:59+03:00", COFFEE))
+    monday = c.send(event("purchase", "2026-12-13T21:00:00Z", COFFEE))
+    assert rewards(monday) == {}
+    assert c.state is not None
+    assert c.state.challenges["two-a-week"].window == "2026-W51"
+    assert c.state.challenges["two-a-week"].progress == 1
+    # two events on one Moscow day that are on two UTC days count in the same week
+    assert rewards(c.send(event("purchase", "2026-12-14T02:00:00+03:00", COFFEE))) == {
+        "challenge:two-a-week": 10
+    }
+
+
+def test_a_rolling_window_starts_at_the_first_counted_event() -> None:
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - {id: two-in-7d, goal: 2, window: rolling 7d, repeat: every_window, reward: {points: 10}}
+            """
+        )
+    )
+    c.send(event("purchase", "2026-12-01T10:00:00", COFFEE))
+    # exactly 7 days later the window is over: this event starts a new one
+    late = c.send(event("purchase", "2026-12-08T10:00:00", COFFEE))
+    assert rewards(late) == {}
+    assert c.state is not None
+    assert c.state.challenges["two-in-7d"].window == "2026-12-08T10:00:00+03:00"
+    assert rewards(c.send(event("purchase", "2026-12-14T23:00:00", COFFEE))) == {"challenge:two-in-7d": 10}
+
+
+def test_challenge_on_active_and_when_decide_what_counts() -> None:
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - id: december-big
+                on: [purchase]
+                when: basket.total >= 500
+                active: {start: 2026-12-01, end: 2026-12-31}
+                goal: 1
+                window: lifetime
+                reward: {points: 5}
+            """
+        )
+    )
+    opened = c.send(event("app_open", "2026-12-05T10:00:00"))
+    assert trace(opened, "challenge:december-big").code == "wrong_event"
+    small = c.send(event("purchase", "2026-12-05T10:00:00", ("A", "x", "100")))
+    assert trace(small, "challenge:december-big").code == "condition_false"
+    early = c.send(event("purchase", "2026-11-30T23:59:00", ("A", "x", "900")))
+    assert trace(early, "challenge:december-big").code == "outside_schedule"
+    assert rewards(c.send(event("purchase", "2026-12-06T10:00:00", ("A", "x", "900")))) == {
+        "challenge:december-big": 5
+    }
+
+
+# -- quests --------------------------------------------------------------------------------------
+
+QUEST = """\
+quests:
+  - id: q
+    within: 7d
+    ordered: {ordered}
+    steps:
+      - {{id: coffee, when: 'any(item.category == "coffee" for item in basket.items)'}}
+      - {{id: review, on: review}}
+    reward: {{points: 50}}
+"""
+
+
+def test_an_ordered_quest_takes_its_steps_in_order_and_rewards_once() -> None:
+    c = Customer(engine(QUEST.format(ordered="true")))
+    early = c.send(event("review", "2026-12-01T10:00:00"))
+    assert trace(early, "quest:q").code == "condition_false"  # the review is the second step
+    assert trace(early, "quest:q").reason.startswith("no open step matched: 0 of 2 steps")
+    first = c.send(event("purchase", "2026-12-02T10:00:00", COFFEE))
+    assert trace(first, "quest:q").reason == "done coffee: 1 of 2 steps (coffee), until 2026-12-09 10:00"
+    done = c.send(event("review", "2026-12-03T10:00:00"))
+    assert rewards(done) == {"quest:q": 50}
+    assert trace(done, "quest:q").reason.startswith("2 of 2 steps (coffee, review): quest complete")
+    again = c.send(event("purchase", "2026-12-04T10:00:00", COFFEE))
+    assert rewards(again) == {}
+    assert trace(again, "quest:q").code == "capped"
+    assert rewards(c.send(event("review", "2026-12-05T10:00:00"))) == {}
+    assert c.state is not None
+    assert c.state.quests["q"].completed
+
+
+def test_an_unordered_quest_takes_its_steps_in_any_order() -> None:
+    c = Customer(engine(QUEST.format(ordered="false")))
+    assert rewards(c.send(event("review", "2026-12-01T10:00:00"))) == {}
+    assert c.state is not None
+    assert c.state.quests["q"].done == [1]
+    assert rewards(c.send(event("purchase", "2026-12-02T10:00:00", COFFEE))) == {"quest:q": 50}
+
+
+def test_the_time_limit_runs_from_the_first_step_and_a_late_event_starts_again() -> None:
+    c = Customer(engine(QUEST.format(ordered="false")))
+    c.send(event("purchase", "2026-12-01T10:00:00", COFFEE))
+    # exactly 7 days after the first step: too late; the review starts a new attempt
+    late = c.send(event("review", "2026-12-08T10:00:00"))
+    assert rewards(late) == {}
+    assert "passed: progress reset" in trace(late, "quest:q").reason
+    assert c.state is not None
+    assert c.state.quests["q"].done == [1]
+    assert c.state.quests["q"].started_at == late.state.quests["q"].started_at
+    assert str(c.state.quests["q"].started_at) == "2026-12-08 10:00:00+03:00"
+    assert rewards(c.send(event("purchase", "2026-12-15T09:59:00", COFFEE))) == {"quest:q": 50}
+
+
+def test_an_ordered_quest_restarts_with_a_late_first_step() -> None:
+    c = Customer(engine(QUEST.format(ordered="true")))
+    c.send(event("purchase", "2026-12-01T10:00:00", COFFEE))
+    c.send(event("purchase", "2026-12-09T10:00:00", COFFEE))  # late: a new attempt, step 1 done
+    assert c.state is not None
+    assert c.state.quests["q"].done == [0]
+    assert rewards(c.send(event("review", "2026-12-10T10:00:00"))) == {"quest:q": 50}
+
+
+# -- badges --------------------------------------------------------------------------------------
+
+
+def test_an_automatic_badge_is_given_once_with_its_reward() -> None:
+    c = Customer(
+        engine(
+            """\
+            badges:
+              - {id: critic, on: [review], reward: {points: 20}}
+              - {id: big-spender, when: basket.total >= 1000}
+              - {id: manual}
+            challenges:
+              - {id: c, goal: 1, window: lifetime, reward: {badge: manual}}
+            """
+        )
+    )
+    review = c.send(event("review", "2026-12-01T10:00:00"))
+    assert rewards(review) == {"badge:critic": 20}
+    assert badges(review) == ["critic"]
+    assert trace(review, "badge:critic").kind == "badge"
+    assert "badge:manual" not in {t.rule for t in review.trace}  # no on/when: never automatic
+    second = c.send(event("review", "2026-12-02T10:00:00"))
+    assert rewards(second) == {}
+    assert badges(second) == []
+    assert trace(second, "badge:critic").code == "capped"
+    small = c.send(event("purchase", "2026-12-03T10:00:00", ("A", "x", "100")))
+    assert trace(small, "badge:big-spender").code == "condition_false"
+    assert badges(small) == ["manual"]  # from the challenge's reward
+    big = c.send(event("purchase", "2026-12-04T10:00:00", ("A", "x", "1000")))
+    assert badges(big) == ["big-spender"]
+    assert c.state is not None
+    assert c.state.badges == ["critic", "manual", "big-spender"]
+
+
+def test_a_badge_condition_on_the_purchase_history_sees_earlier_purchases_only() -> None:
+    c = Customer(engine("badges: [{id: first-cup, on: [purchase], when: len(customer.purchases) == 0}]\n"))
+    assert badges(c.send(event("purchase", "2026-12-01T10:00:00", COFFEE))) == ["first-cup"]
+    second = c.send(event("purchase", "2026-12-02T10:00:00", COFFEE))
+    assert badges(second) == []
+
+
+# -- streaks -------------------------------------------------------------------------------------
+
+STREAK = """\
+streaks:
+  - id: s
+    on: app_open
+    unit: {unit}
+    repeat: {repeat}
+    milestones:
+      - {{length: 2, reward: {{points: 5}}}}
+      - {{length: 3, reward: {{points: 10}}}}
+"""
+
+
+def opens(c: Customer, *times: str) -> list[Decimal | None]:
+    return [rewards(c.send(event("app_open", t))).get("streak:s") for t in times]
+
+
+def test_consecutive_days_same_day_twice_and_a_gap() -> None:
+    c = Customer(engine(STREAK.format(unit="day", repeat="false")))
+    got = opens(
+        c,
+        "2026-12-01T09:00:00",  # 1
+        "2026-12-01T21:00:00",  # the same day: still 1
+        "2026-12-02T09:00:00",  # 2: milestone
+        "2026-12-03T23:59:00",  # 3: milestone
+        "2026-12-04T00:01:00",  # 4: no more milestones
+        "2026-12-06T09:00:00",  # a gap (no 5th): a new run at 1
+        "2026-12-07T09:00:00",  # 2: the milestone again, in the new run
+    )
+    assert got == [None, None, 5, 10, None, None, 5]
+    assert trace(c.outcomes[1], "streak:s").reason == "already counted this day: 1 day in a row"
+    assert "a new run" in trace(c.outcomes[5], "streak:s").reason
+    assert c.state is not None
+    assert c.state.streaks["s"].model_dump() == {"last": "2026-12-07", "length": 2, "given": [2]}
+
+
+def test_streak_days_turn_at_midnight_in_the_program_timezone() -> None:
+    c = Customer(engine(STREAK.format(unit="day", repeat="false")))
+    # 23:59 and 00:00 in Moscow: the same UTC day, two program days
+    assert opens(c, "2026-12-07T20:59:00Z", "2026-12-07T21:00:00Z") == [None, 5]
+
+
+def test_repeat_counts_again_after_the_last_milestone() -> None:
+    c = Customer(engine(STREAK.format(unit="day", repeat="true")))
+    days = [f"2026-12-{d:02d}T09:00:00" for d in range(1, 9)]
+    # positions 1 2 3 | 1 2 3 | 1 2
+    assert opens(c, *days) == [None, 5, 10, None, 5, 10, None, 5]
+    assert c.state is not None
+    assert c.state.streaks["s"].model_dump() == {"last": "2026-12-08", "length": 8, "given": [2]}
+
+
+def test_a_weekly_streak_counts_iso_weeks_across_the_year_end() -> None:
+    c = Customer(engine(STREAK.format(unit="week", repeat="false")))
+    got = opens(
+        c,
+        "2026-12-21T09:00:00",  # 2026-W52
+        "2026-12-27T23:00:00",  # Sunday of the same week
+        "2026-12-28T09:00:00",  # 2026-W53: 2
+        "2027-01-04T09:00:00",  # 2027-W01: 3
+        "2027-01-18T09:00:00",  # W03 after a missed W02: 1
+    )
+    assert got == [None, None, 5, 10, None]
+    assert c.state is not None
+    assert c.state.streaks["s"].last == "2027-W03"
+    assert c.state.streaks["s"].length == 1
+
+
+# -- the example program -------------------------------------------------------------------------
+
+
+def test_coffee_club_challenge_quest_and_streak() -> None:
+    c = Customer(Engine(load_compiled(ROOT / "programs" / "coffee-club.yaml")))
+    monday = c.send(event("purchase", "2026-12-07T12:00:00", COFFEE, PASTRY))
+    assert badges(monday) == ["first-cup"]
+    assert trace(monday, "challenge:five-coffees-a-week").reason.startswith("1 of 5 this calendar week")
+    assert trace(monday, "quest:breakfast-explorer").reason.startswith("done coffee, pastry: 2 of 3 steps")
+    # the challenge counts coffee lines: two lines on Tuesday
+    c.send(event("purchase", "2026-12-08T12:00:00", COFFEE, ("ESPRESSO", "coffee", "150")))
+    c.send(event("purchase", "2026-12-09T12:00:00", COFFEE))
+    fifth = c.send(event("purchase", "2026-12-10T12:00:00", COFFEE))
+    assert rewards(fifth) == {"challenge:five-coffees-a-week": 100}
+    assert badges(fifth) == ["coffee-lover"]
+    sixth = c.send(event("purchase", "2026-12-11T12:00:00", COFFEE))
+    assert rewards(sixth) == {}
+    # the review finishes the quest and earns the critic badge with its 20 beans
+    review = c.send(event("review", "2026-12-12T12:00:00"))
+    assert rewards(review) == {"quest:breakfast-explorer": 200, "badge:critic": 20}
+    assert sorted(badges(review)) == ["critic", "explorer"]
+    # the daily app streak: 3 days pay 10 beans, 7 pay 50 and the regular badge, then again
+    days = [f"2026-12-{d:02d}T08:00:00" for d in range(13, 24)]
+    got = [rewards(c.send(event("app_open", t))).get("streak:daily-app") for t in days]
+    assert got == [None, None, 10, None, None, None, 50, None, None, 10, None]
+    assert "regular" in badges(c.outcomes[-5])
+    # a new week: the challenge starts from 0 again
+    next_week = c.send(event("purchase", "2026-12-24T12:00:00", COFFEE))
+    assert trace(next_week, "challenge:five-coffees-a-week").reason.startswith(
+        "1 of 5 this calendar week (2026-W52)"
+    )
+    assert c.state is not None
+    gamified = sum(e.points for e in c.state.ledger if e.rule.startswith(KINDS))
+    assert gamified == 100 + 200 + 20 + 10 + 50 + 10
+    assert balance_matches_ledger(c.state)
