@@ -402,6 +402,9 @@ def _context(run: _Run) -> Context:
     """The run's context, with the costly `customer.*` attributes the engine builds only when an
     earn rule or discount reads them (the balance, the purchase history) filled in if these
     mechanics' conditions read them."""
+    cached: Context | None = getattr(run, "_mechanics_context", None)
+    if cached is not None:
+        return cached
     wanted = run.engine.compiled.reads("customer", _SECTIONS) - run.engine._customer_reads
     wanted &= {"points", "purchases"}
     if not wanted:
@@ -417,6 +420,7 @@ def _context(run: _Run) -> Context:
         )
     context = Context(run.context)
     context["customer"] = customer
+    setattr(run, "_mechanics_context", context)  # built once per event, for every mechanic  # noqa: B010
     return context
 
 
