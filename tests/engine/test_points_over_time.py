@@ -132,3 +132,40 @@ def test_the_balance_is_always_the_sum_of_the_ledger(
         assert balance_matches_ledger(state)
         moment = start + dt.timedelta(days=day)
         assert state.available(moment) >= 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(list(range(6))), seed_days=st.lists(st.integers(0, 60), min_size=6, max_size=6))
+def test_any_interleaving_of_customers_gives_the_same_final_states(
+    order: list[int], seed_days: list[int]
+) -> None:
+    """Each customer's events keep their own order; how customers interleave changes nothing."""
+    start = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    events = [
+        {
+            **purchase(
+                f"e{n}",
+                (start + dt.timedelta(days=sorted(seed_days)[n], hours=n)).isoformat(),
+                str(100 * (n + 1)),
+            ),
+            "customer": "anna" if n % 2 == 0 else "boris",
+        }
+        for n in range(6)
+    ]
+
+    def run(sequence: list[dict[str, Any]]) -> dict[str, str]:
+        states: dict[str, CustomerState] = {}
+        for event in sequence:
+            states[event["customer"]] = COFFEE.process(event, states.get(event["customer"])).state
+        return {customer: state.model_dump_json() for customer, state in states.items()}
+
+    by_customer = {c: [e for e in events if e["customer"] == c] for c in ("anna", "boris")}
+    # interleave: take from anna or boris as the permutation's parity says, keeping each one's order
+    queues = {c: list(v) for c, v in by_customer.items()}
+    mixed = []
+    for n in order:
+        who = "anna" if n % 2 == 0 else "boris"
+        if queues[who]:
+            mixed.append(queues[who].pop(0))
+    mixed += queues["anna"] + queues["boris"]
+    assert run(mixed) == run(events)
