@@ -29,7 +29,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
-from rules_engine.engine import gamification, lifecycle, tiers
+from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
 from rules_engine.engine.money import money_quantum, round_money, round_points, split
@@ -41,6 +41,7 @@ from rules_engine.engine.outcome import (
     Effects,
     ExplainNode,
     FreeShipping,
+    Notification,
     Outcome,
     PointsAward,
     PointsChange,
@@ -225,6 +226,7 @@ class _Run:
         self.coupons_issued: list[CouponIssued] = []
         self.badges: list[BadgeAwarded] = []
         self.tier_changes: list[TierChange] = []
+        self.notifications: list[Notification] = []
         self.tier_progress: TierProgress | None = None
         self.draw_entries: list[DrawEntry] = []
 
@@ -1148,7 +1150,7 @@ class _Run:
                 "coupons_redeemed": self.redeemed,
                 "badges": self.badges,
                 "tier_changes": self.tier_changes,
-                "notifications": [],
+                "notifications": self.notifications,
                 "draw_entries": self.draw_entries,
                 "points_changes": self.points_changes,
             },
@@ -1162,6 +1164,7 @@ class _Run:
                 "points_changes",
                 "badges",
                 "tier_changes",
+                "notifications",
             },
         )
         return trusted(
@@ -1296,6 +1299,9 @@ MECHANICS: list[Any] = [
     gamification.challenges,
     gamification.quests,
     gamification.streaks,
+    social.referral,
+    social.offers,
+    social.notifications,
     tiers.apply,
 ]
 

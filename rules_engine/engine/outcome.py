@@ -189,7 +189,19 @@ class RuleTrace(OutcomeModel):
     rule: str
     """The rule's id."""
     kind: Literal[
-        "earn", "discount", "coupon", "tier", "catalog", "return", "challenge", "quest", "badge", "streak"
+        "earn",
+        "discount",
+        "coupon",
+        "tier",
+        "catalog",
+        "return",
+        "challenge",
+        "quest",
+        "badge",
+        "streak",
+        "referral",
+        "offer",
+        "notification",
     ]
     """What sort of rule."""
     fired: bool

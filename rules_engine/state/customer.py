@@ -205,6 +205,18 @@ class CustomerState(StateModel):
     """Progress in each quest, by the quest's id."""
     streaks: dict[str, StreakProgress] = Field(default_factory=dict)
     """Each streak's current run, by the streak's id."""
+    signed_up_at: dt.datetime | None = None
+    """When the customer's `signup` event happened (the first one seen)."""
+    referred_with: str | None = None
+    """The referral code given at signup (the referrer's code), if any."""
+    referral_qualified_at: dt.datetime | None = None
+    """When the referred customer's qualifying purchase happened (both sides were rewarded)."""
+    offers: dict[str, list[dt.datetime]] = Field(default_factory=dict)
+    """When each offer was issued to the customer, by the offer's id."""
+    notified: list[dt.datetime] = Field(default_factory=list)
+    """When notifications were sent, for the frequency cap (only those within the cap's period)."""
+    reminded: list[str] = Field(default_factory=list)
+    """Lots (`<event>/<rule>`) the customer was already reminded will expire."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""
