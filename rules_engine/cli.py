@@ -420,6 +420,55 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def draw(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    states: Annotated[
+        Path, typer.Argument(help="Customer states, as `loyalty run --state-out` writes them.")
+    ],
+    draw_id: Annotated[str, typer.Option("--draw", help="The draw's id in the program.")],
+    seed: Annotated[
+        str, typer.Option("--seed", help="The public seed, e.g. a lottery result announced in advance.")
+    ],
+) -> None:
+    """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
+    from rules_engine.engine.draws import pick_winners
+    from rules_engine.engine.inputs import read_json
+    from rules_engine.state.customer import parse_state
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    draws = {d.id: d for d in engine.program.draws}
+    if draw_id not in draws:
+        known = ", ".join(draws) or "none"
+        _fail(
+            [Diagnostic("RE434", f"no draw `{draw_id}` in {program}", hint=f"draws in the program: {known}")],
+            err,
+        )
+    try:
+        data = read_json(states, "customer states")
+        parsed = {customer: parse_state(state) for customer, state in dict(data).items()}
+    except RulesEngineError as problem:
+        _fail(_in_file(problem.diagnostics, states), err)
+    entries = {
+        c: s.entries.get(draw_id, 0) for c, s in sorted(parsed.items()) if s.entries.get(draw_id, 0) > 0
+    }
+    winners = pick_winners(draw_id, entries, draws[draw_id].winners, seed)
+    out.print(
+        f"draw {draw_id}: {sum(entries.values())} entries from {len(entries)} customers, seed {seed!r}",
+        markup=False,
+        soft_wrap=True,
+    )
+    for place, ticket in enumerate(winners, start=1):
+        out.print(
+            f"{place}. {ticket.customer} (entry {ticket.number}, sha256 {ticket.digest})",
+            markup=False,
+            soft_wrap=True,
+        )
+    if not winners:
+        out.print("no entries: no winners", markup=False)
+
+
 @app.callback()
 def _root() -> None:
     """Loyalty rules engine."""

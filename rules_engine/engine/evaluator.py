@@ -1193,6 +1193,15 @@ class _Run:
             },
         )
 
+    def _entries(self) -> dict[str, int]:
+        """Draw entries after this event; entries for a draw after its closing day do not count."""
+        entries = dict(self.state.entries)
+        closes = {draw.id: draw.closes for draw in self.program.draws}
+        for entry in self.draw_entries:
+            if entry.draw in closes and self.local.date() <= closes[entry.draw]:
+                entries[entry.draw] = entries.get(entry.draw, 0) + entry.count
+        return entries
+
     def new_state(self) -> CustomerState:
         event = self.event
         program = self.program.points
@@ -1282,6 +1291,7 @@ class _Run:
                 "coupons": coupons,
                 "purchases": purchases,
                 "visits": visits,
+                "entries": self._entries(),
                 "ledger": ledger,
                 "badges": [
                     *self.state.badges,

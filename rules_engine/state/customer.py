@@ -217,6 +217,8 @@ class CustomerState(StateModel):
     """When notifications were sent, for the frequency cap (only those within the cap's period)."""
     reminded: list[str] = Field(default_factory=list)
     """Lots (`<event>/<rule>`) the customer was already reminded will expire."""
+    entries: dict[str, int] = Field(default_factory=dict)
+    """Prize draw entries collected, per draw id."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""

@@ -1,0 +1,65 @@
+"""Prize draws: entries collected as rewards, winners reproducible from a public seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from rules_engine.cli import app
+from rules_engine.engine.draws import pick_winners, ticket_digest
+from rules_engine.engine.evaluator import Engine
+from rules_engine.jsonio import dumps
+from rules_engine.state.customer import CustomerState
+from tests.conftest import ROOT
+
+VOLT = ROOT / "programs" / "volt-electronics.yaml"
+
+
+def review(event_id: str, customer: str, day: str) -> dict[str, Any]:
+    return {"id": event_id, "type": "review", "time": f"{day}T12:00:00+05:00", "customer": customer}
+
+
+def test_winners_are_reproducible_one_per_customer_and_independent_of_input_order() -> None:
+    entries = {"anna": 3, "boris": 1, "chen": 5, "dana": 2}
+    first = pick_winners("new-year-draw", entries, 3, seed="lotto 2026-12-31: 4 8 15 16 23 42")
+    again = pick_winners(
+        "new-year-draw", dict(reversed(list(entries.items()))), 3, seed="lotto 2026-12-31: 4 8 15 16 23 42"
+    )
+    assert first == again
+    assert len({t.customer for t in first}) == 3
+    assert first[0].digest == ticket_digest(
+        "lotto 2026-12-31: 4 8 15 16 23 42", "new-year-draw", first[0].customer, first[0].number
+    )
+    other = pick_winners("new-year-draw", entries, 3, seed="another seed")
+    assert [t.digest for t in other] != [t.digest for t in first]
+    assert len(pick_winners("d", {"anna": 2}, 3, seed="s")) == 1
+
+
+def test_entries_are_collected_in_the_state_until_the_draw_closes() -> None:
+    engine = Engine.from_file(VOLT)
+    state = engine.process(review("r1", "anna", "2026-12-10")).state
+    assert state.entries == {"new-year-draw": 1}  # the reviewer badge gives one entry
+    late = engine.process(review("r2", "boris", "2027-01-05")).state
+    assert late.entries == {}  # the draw closed on 2026-12-31
+
+
+def test_loyalty_draw_prints_winners_with_their_ticket_numbers(tmp_path: Path) -> None:
+    engine = Engine.from_file(VOLT)
+    states: dict[str, CustomerState] = {}
+    for n, customer in enumerate(["anna", "boris", "chen", "dana", "emil"]):
+        states[customer] = engine.process(review(f"r{n}", customer, "2026-12-10")).state
+    path = tmp_path / "states.json"
+    path.write_text(dumps({c: s.model_dump(mode="python") for c, s in states.items()}), encoding="utf-8")
+    args = ["draw", str(VOLT), str(path), "--draw", "new-year-draw", "--seed", "public seed"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "draw new-year-draw: 5 entries from 5 customers, seed 'public seed'"
+    assert len(lines) == 4 and lines[1].startswith("1. ")  # the draw has 3 winners
+    assert CliRunner().invoke(app, args).stdout == result.stdout
+    unknown = CliRunner().invoke(app, [*args[:3], "--draw", "summer", "--seed", "x"])
+    assert unknown.exit_code == 1 and "RE434" in unknown.stderr
+    assert json.loads(path.read_text())["anna"]["entries"] == {"new-year-draw": 1}
