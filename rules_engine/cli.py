@@ -469,6 +469,60 @@ def draw(
         out.print("no entries: no winners", markup=False)
 
 
+@app.command()
+def leaderboard(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    states: Annotated[
+        Path, typer.Argument(help="Customer states, as `loyalty run --state-out` writes them.")
+    ],
+    board_id: Annotated[str, typer.Option("--id", help="The leaderboard's id in the program.")],
+    at: Annotated[str, typer.Option("--at", help="The moment to rank at, ISO 8601 with an offset.")],
+) -> None:
+    """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
+    import datetime as dt
+
+    from rules_engine.engine.inputs import read_json
+    from rules_engine.engine.tiers import leaderboard as rank
+    from rules_engine.state.customer import parse_state
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    boards = {b.id: b for b in engine.program.leaderboards}
+    if board_id not in boards:
+        known = ", ".join(boards) or "none"
+        _fail(
+            [Diagnostic("RE435", f"no leaderboard `{board_id}` in {program}", hint=f"leaderboards: {known}")],
+            err,
+        )
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        _fail(
+            [
+                Diagnostic(
+                    "RE410",
+                    f"`{at}` is not a time with an offset",
+                    hint="write e.g. 2026-12-31T23:59:00+03:00",
+                )
+            ],
+            err,
+        )
+    try:
+        data = read_json(states, "customer states")
+        parsed = {customer: parse_state(state) for customer, state in dict(data).items()}
+    except RulesEngineError as problem:
+        _fail(_in_file(problem.diagnostics, states), err)
+    board = boards[board_id]
+    ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)
+    out.print(f"{board_id}: {board.metric} over {board.window} at {at}", markup=False, soft_wrap=True)
+    for place, (customer, value) in enumerate(ranked, start=1):
+        out.print(f"{place}. {customer} {value}", markup=False, soft_wrap=True)
+    if not ranked:
+        out.print("nobody yet", markup=False)
+
+
 @app.callback()
 def _root() -> None:
     """Loyalty rules engine."""

@@ -1312,6 +1312,7 @@ MECHANICS: list[Any] = [
     social.referral,
     social.offers,
     social.notifications,
+    tiers.record_activity,
     tiers.apply,
 ]
 

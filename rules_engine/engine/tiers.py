@@ -66,20 +66,18 @@ def next_period(window: Window, start: dt.datetime) -> dt.datetime:
     raise ValueError(window.kind)
 
 
-def metric(tiers: Tiers, activity: list[Activity], start: dt.datetime | None, end: dt.datetime) -> Decimal:
-    """The qualifying metric of the activity in [start, end)."""
+def metric(kind: str, activity: list[Activity], start: dt.datetime | None, end: dt.datetime) -> Decimal:
+    """The sum of one metric (spend, points, visits) of the activity in [start, end)."""
     total = ZERO
     for entry in activity:
         if (start is None or entry.at >= start) and entry.at < end:
-            total += {"spend": entry.spend, "points": entry.points, "visits": Decimal(entry.visits)}[
-                tiers.qualify_on
-            ]
+            by = {"spend": entry.spend, "points": entry.points, "visits": Decimal(entry.visits)}
+            total += by[kind]
     return total
 
 
-def window_bounds(tiers: Tiers, local: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
+def window_bounds(window: Window, local: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
     """[start, end) of the window an event at `local` is measured in."""
-    window = tiers.window
     end = local + dt.timedelta(microseconds=1)  # the event itself counts
     if window.kind == "lifetime":
         return None, end
@@ -107,8 +105,30 @@ def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime 
     return next_period(window, next_period(window, period_start(window, local))) + grace
 
 
+def record_activity(run: _Run) -> None:
+    """Add this purchase's spend, points and visit to the state, for tiers and leaderboards;
+    keep only what their windows can still need (a calendar review looks one period back)."""
+    program = run.program
+    windows = ([program.tiers.window] if program.tiers else []) + [
+        board.window for board in program.leaderboards
+    ]
+    if not windows:
+        return
+    event = run.event
+    activity = list(run.state.activity)
+    if isinstance(event, Purchase):
+        spend = sum(run.remaining, ZERO)
+        points = sum((award.points for award in run.effects_points), ZERO)
+        activity.append(Activity(event=event.id, at=event.time, spend=spend, points=points, visits=1))
+    horizons = [_horizon(window, run.local) for window in windows]
+    if None not in horizons:
+        horizon = min(h for h in horizons if h is not None)
+        activity = [a for a in activity if a.at >= horizon]
+    run.state = run.state.model_copy(update={"activity": activity})
+
+
 def apply(run: _Run) -> None:
-    """Record this event's activity, review the tier if due, upgrade if the metric reached a level."""
+    """Review the tier if due, upgrade if the metric reached a level (after `record_activity`)."""
     tiers = run.program.tiers
     if tiers is None:
         return
@@ -116,16 +136,9 @@ def apply(run: _Run) -> None:
     state: CustomerState = run.state
     levels = tiers.levels
     index = {level.id: i for i, level in enumerate(levels)}
-    activity = list(state.activity)
-    if isinstance(event, Purchase):
-        spend = sum(run.remaining, ZERO)
-        points = sum((award.points for award in run.effects_points), ZERO)
-        activity.append(Activity(event=event.id, at=event.time, spend=spend, points=points, visits=1))
+    activity = state.activity
     local = run.local
-    start, end = window_bounds(tiers, local)
-    # Keep only what a window can still need (a calendar review looks one period back).
-    horizon = _horizon(tiers, local)
-    activity = [a for a in activity if horizon is None or a.at >= horizon]
+    start, end = window_bounds(tiers.window, local)
     current = state.tier
     since = state.tier_since
     changes: list[TierChange] = []
@@ -134,12 +147,14 @@ def apply(run: _Run) -> None:
     if due is not None and event.time >= due and current in index:
         assert since is not None
         if tiers.window.kind == "rolling":
-            reviewed = metric(tiers, activity, event.time - (tiers.window.length or dt.timedelta(0)), end)
+            reviewed = metric(
+                tiers.qualify_on, activity, event.time - (tiers.window.length or dt.timedelta(0)), end
+            )
         else:
             grace = tiers.downgrade_grace or dt.timedelta(0)
             ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
             ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
-            reviewed = metric(tiers, activity, ended_start, ended_end)
+            reviewed = metric(tiers.qualify_on, activity, ended_start, ended_end)
         supports = qualified(tiers, reviewed)
         supported = index[supports.id] if supports else -1
         if supported < index[current]:
@@ -155,7 +170,7 @@ def apply(run: _Run) -> None:
             )
             current = new
         since = event.time
-    value = metric(tiers, activity, start, end)
+    value = metric(tiers.qualify_on, activity, start, end)
     reached = qualified(tiers, value)
     if reached is not None and (current not in index or index[reached.id] > index[current]):
         changes.append(
@@ -167,7 +182,7 @@ def apply(run: _Run) -> None:
             )
         )
         current, since = reached.id, event.time
-    run.state = run.state.model_copy(update={"tier": current, "tier_since": since, "activity": activity})
+    run.state = run.state.model_copy(update={"tier": current, "tier_since": since})
     run.tier_changes += changes
     for change in changes:
         run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
@@ -182,8 +197,7 @@ def apply(run: _Run) -> None:
     )
 
 
-def _horizon(tiers: Tiers, local: dt.datetime) -> dt.datetime | None:
-    window = tiers.window
+def _horizon(window: Window, local: dt.datetime) -> dt.datetime | None:
     if window.kind == "lifetime":
         return None
     if window.kind == "rolling":
@@ -191,3 +205,13 @@ def _horizon(tiers: Tiers, local: dt.datetime) -> dt.datetime | None:
         return local - 2 * window.length
     start = period_start(window, local)
     return period_start(window, start - dt.timedelta(seconds=1))
+
+
+def leaderboard(
+    kind: str, window: Window, states: dict[str, CustomerState], at: dt.datetime, size: int
+) -> list[tuple[str, Decimal]]:
+    """Customers ranked by a metric over the window that `at` (program-local) falls in; ties by id."""
+    start, end = window_bounds(window, at)
+    scores = [(customer, metric(kind, state.activity, start, end)) for customer, state in states.items()]
+    ranked = sorted((entry for entry in scores if entry[1] > 0), key=lambda entry: (-entry[1], entry[0]))
+    return ranked[:size]

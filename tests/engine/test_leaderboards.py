@@ -1,0 +1,65 @@
+"""Leaderboards: customers ranked by a metric over a period, from the activity in their states."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from rules_engine.cli import app
+from rules_engine.engine.evaluator import Engine
+from rules_engine.jsonio import dumps
+from rules_engine.state.customer import CustomerState
+from tests.conftest import ROOT
+
+FASHION = ROOT / "programs" / "fashion-house.yaml"  # monthly-stylists: points, calendar_month, top 20
+
+
+def purchase(event_id: str, customer: str, time: str, price: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "purchase",
+        "time": time,
+        "customer": customer,
+        "items": [{"sku": "DRESS", "category": "dress", "price": Decimal(price), "qty": 1}],
+    }
+
+
+def test_ranked_by_points_in_the_calendar_month_ties_by_id(tmp_path: Path) -> None:
+    engine = Engine.from_file(FASHION)
+    states: dict[str, CustomerState] = {}
+    for n, (customer, time, price) in enumerate(
+        [
+            ("anna", "2026-11-30T23:30:00+01:00", "500.00"),  # November in Paris: not in December's board
+            ("boris", "2026-12-03T10:00:00+01:00", "20.00"),
+            ("chen", "2026-12-04T10:00:00+01:00", "30.00"),
+            ("anna", "2026-12-05T10:00:00+01:00", "20.00"),
+        ]
+    ):
+        states[customer] = engine.process(
+            purchase(f"p{n}", customer, time, price), states.get(customer)
+        ).state
+    path = tmp_path / "states.json"
+    path.write_text(dumps({c: s.model_dump(mode="python") for c, s in states.items()}), encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "leaderboard",
+            str(FASHION),
+            str(path),
+            "--id",
+            "monthly-stylists",
+            "--at",
+            "2026-12-31T12:00:00+01:00",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    # 10 points per euro: chen 300; anna 200 + 50 as silver (reached in November, whose 5000 do not
+    # count in December); boris 200
+    assert result.stdout.splitlines()[1:] == ["1. chen 300", "2. anna 250", "3. boris 200"]
+    unknown = CliRunner().invoke(
+        app, ["leaderboard", str(FASHION), str(path), "--id", "x", "--at", "2026-12-31T12:00:00+01:00"]
+    )
+    assert unknown.exit_code == 1 and "RE435" in unknown.stderr
