@@ -68,6 +68,7 @@ from rules_engine.state.customer import (
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 _LOT_LINE_FIELDS = {"line", "sku", "qty", "points"}
 _LEDGER_FIELDS = {"event", "rule", "kind", "points", "lot", "at", "version"}
 ONE = Decimal(1)
@@ -161,10 +162,39 @@ class Engine:
             EventError: the event is malformed or does not fit the program; nothing is applied.
         """
         parsed = parse_event(event)
-        before, changes = self._time_passes(parse_state(state), parsed.time, parsed.id)
+        current = parse_state(state)
+        if parsed.id in current.processed:
+            return self._duplicate(parsed, current)
+        before, changes = self._time_passes(current, parsed.time, parsed.id)
         run = _Run(self, parsed, before, explain, budgets or BudgetSnapshot())
         run.points_changes = changes
         return run.outcome()
+
+    def _duplicate(self, event: AnyEvent, state: CustomerState) -> Outcome:
+        """A redelivered event: nothing is applied again, the state comes back unchanged.
+
+        The original outcome is not kept in the state (it would grow without bound); a store
+        that must answer with it keeps outcomes by event id.
+        """
+        trace = [
+            rule_trace(
+                f"event:{event.id}",
+                "event",
+                False,
+                "duplicate",
+                "this event was already processed: nothing is applied again",
+            )
+        ]
+        return Outcome(
+            program=self.program.program,
+            version=self.program.version,
+            event=event.id,
+            customer=event.customer,
+            effects=Effects(),
+            totals=Totals(),
+            state=state,
+            trace=trace,
+        )
 
     def advance(
         self, state: CustomerState | Mapping[str, Any] | None, to_time: dt.datetime
@@ -1292,6 +1322,7 @@ class _Run:
                 "purchases": purchases,
                 "visits": visits,
                 "entries": self._entries(),
+                "processed": [*self.state.processed, event.id][-PROCESSED_KEPT:],
                 "ledger": ledger,
                 "badges": [
                     *self.state.badges,

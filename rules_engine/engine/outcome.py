@@ -117,7 +117,7 @@ class DrawEntry(OutcomeModel):
 class PointsChange(OutcomeModel):
     """What time or spending did to a lot of points before or during this event."""
 
-    kind: Literal["available", "expire", "burn", "reverse"]
+    kind: Literal["event", "available", "expire", "burn", "reverse"]
     """`available`: its pending period ended; `expire`: it expired; `burn`: spent; `reverse`:
     taken back by a return."""
     lot: str
@@ -180,6 +180,7 @@ TraceCode = Literal[
     "budget_exhausted",
     "nothing_eligible",
     "coupon_invalid",
+    "duplicate",
 ]
 
 
@@ -189,6 +190,7 @@ class RuleTrace(OutcomeModel):
     rule: str
     """The rule's id."""
     kind: Literal[
+        "event",
         "earn",
         "discount",
         "coupon",

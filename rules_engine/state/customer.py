@@ -219,6 +219,8 @@ class CustomerState(StateModel):
     """Lots (`<event>/<rule>`) the customer was already reminded will expire."""
     entries: dict[str, int] = Field(default_factory=dict)
     """Prize draw entries collected, per draw id."""
+    processed: list[str] = Field(default_factory=list)
+    """Ids of the latest events applied (up to 1,000), so a redelivered event is not applied twice."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""

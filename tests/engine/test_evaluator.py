@@ -98,7 +98,9 @@ def test_caps_use_the_state_counters_of_the_local_day() -> None:
     assert trace(outcome, "pastry").code == "capped"
     assert outcome.state.counters["pastry"]["day:2026-12-08"] == 20
     # the next local day starts a new counter (23:30 UTC on the 8th is the 9th in Moscow)
-    later = e.process(purchase(("P", "pastry", "1.00", 3), time="2026-12-08T23:30:00+00:00"), outcome.state)
+    later = e.process(
+        {**purchase(("P", "pastry", "1.00", 3), time="2026-12-08T23:30:00+00:00"), "id": "e2"}, outcome.state
+    )
     assert points(later) == {"pastry": 15}
 
 

@@ -169,3 +169,28 @@ def test_any_interleaving_of_customers_gives_the_same_final_states(
             mixed.append(queues[who].pop(0))
     mixed += queues["anna"] + queues["boris"]
     assert run(mixed) == run(events)
+
+
+def test_a_redelivered_event_is_not_applied_twice() -> None:
+    first = COFFEE.process(purchase("p1", "2026-11-02T12:00:00+03:00"))
+    again = COFFEE.process(purchase("p1", "2026-11-02T12:00:00+03:00"), first.state)
+    assert again.state == first.state
+    assert again.effects.points == [] and again.totals.points == 0
+    assert [(t.code, t.fired) for t in again.trace] == [("duplicate", False)]
+    other = COFFEE.process(purchase("p2", "2026-11-02T13:00:00+03:00"), first.state)
+    assert other.totals.points > 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(days=st.lists(st.integers(0, 400), min_size=1, max_size=6, unique=True))
+def test_replaying_the_same_stream_twice_changes_nothing_the_second_time(days: list[int]) -> None:
+    start = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
+    events = [purchase(f"p{d}", (start + dt.timedelta(days=d)).isoformat(), "2000.00") for d in sorted(days)]
+    state: CustomerState | None = None
+    for event in events:
+        state = COFFEE.process(event, state).state
+    assert state is not None
+    replayed = state
+    for event in events:
+        replayed = COFFEE.process(event, replayed).state
+    assert replayed == state
