@@ -70,7 +70,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 _LOT_LINE_FIELDS = {"line", "sku", "qty", "points"}
-_LEDGER_FIELDS = {"event", "rule", "kind", "points", "lot", "at", "version"}
+_LEDGER_FIELDS = {"event", "rule", "kind", "points", "lot", "at", "version", "rule_hash"}
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 # The parts of a program whose expressions the engine evaluates (the others are for later stages).
@@ -97,6 +97,7 @@ class Engine:
         """
         self.secret = secret
         self.compiled = program if isinstance(program, CompiledProgram) else compile_program(program)
+        self.rule_hashes = _rule_hashes(self.compiled.program)
         self.program = self.compiled.program
         self.zone = self.program.zone
         self.quantum = money_quantum(self.program.currency)
@@ -1281,6 +1282,7 @@ class _Run:
                     "lot": f"{event.id}/{award.rule}",
                     "at": time,
                     "version": version,
+                    "rule_hash": self.engine.rule_hashes.get(award.rule),
                 },
                 _LEDGER_FIELDS,
             )
@@ -1346,6 +1348,26 @@ MECHANICS: list[Any] = [
     tiers.record_activity,
     tiers.apply,
 ]
+
+
+def _rule_hashes(program: Program) -> dict[str, str]:
+    """rule id as awards name it → the first 16 hex digits of the SHA-256 of the rule's definition."""
+
+    def digest(model: Any) -> str:
+        return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+
+    hashes = {rule.id: digest(rule) for rule in program.earn}
+    if program.tiers is not None:
+        hashes |= {f"tier:{level.id}": digest(level) for level in program.tiers.levels}
+    for section in ("challenges", "quests", "badges", "streaks", "offers", "catalog"):
+        prefix = section.rstrip("s") if section != "catalog" else "catalog"
+        hashes |= {f"{prefix}:{item.id}": digest(item) for item in getattr(program, section)}
+    if program.referral is not None:
+        hashes |= {
+            "referral:referee": digest(program.referral),
+            "referral:referrer": digest(program.referral),
+        }
+    return hashes
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

@@ -81,6 +81,9 @@ class LedgerEntry(StateModel):
     """When (the event's time)."""
     version: int = 0
     """The program version that decided it."""
+    rule_hash: str | None = None
+    """A hash of the rule as it was when it gave the points (earn entries), so a later change of
+    the rule is visible in the books even when the version number was not raised."""
 
 
 class Activity(StateModel):

@@ -274,3 +274,12 @@ def test_visits_count_purchases_not_lines() -> None:
     assert first.state.visits == 1
     second = e.process({**purchase(("A", "x", "10.00", 1)), "id": "e2"}, first.state)
     assert second.totals.discount == Decimal("1.00")
+
+
+def test_ledger_entries_name_the_rule_as_it_was() -> None:
+    """Each earn entry carries the program version and a hash of the rule's definition."""
+    before = engine("earn: [{id: base, rate: 1 per 10}]\n").process(purchase(("A", "x", "100.00", 1)))
+    after = engine("earn: [{id: base, rate: 2 per 10}]\n").process(purchase(("A", "x", "100.00", 1)))
+    (old,), (new,) = before.state.ledger, after.state.ledger
+    assert (old.kind, old.rule, old.points, old.version) == ("earn", "base", 10, 1)
+    assert old.rule_hash and new.rule_hash and old.rule_hash != new.rule_hash
