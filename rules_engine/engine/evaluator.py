@@ -57,6 +57,7 @@ from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
 from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 from rules_engine.state.customer import (
+    Activity,
     CustomerState,
     IssuedCoupon,
     LedgerEntry,
@@ -1064,9 +1065,35 @@ class _Run:
                 rule_trace(rule, "return", False, "nothing_eligible", "the returned lines earned no points")
             )
             self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+            self._take_back_progress(event, before, now, ZERO)
             return
         self._reverse(event, reverse, rule)
         self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+        self._take_back_progress(event, before, now, total)
+
+    def _take_back_progress(
+        self, event: Return, before: dict[str, Decimal], now: dict[str, Decimal], points: Decimal
+    ) -> None:
+        """The tier metrics the returned lines gave: counted back in the purchase's own window.
+
+        The tier itself is not lowered at once: like any fall of the metric, it counts at the
+        next review (docs/engine.md, Tiers)."""
+        original = next((a for a in self.state.activity if a.event == event.purchase), None)
+        if original is None or not original.paid:
+            return
+        spend = ZERO
+        for key, returned in now.items():
+            line = int(key)
+            if line < len(original.paid) and original.qty[line] > 0:
+                spend += original.paid[line] * (returned - before.get(key, ZERO)) / original.qty[line]
+        back = Activity(
+            event=event.id,
+            at=original.at,
+            spend=-round_money(spend, self.engine.quantum),
+            points=-points,
+            visits=0,
+        )
+        self.state = self.state.model_copy(update={"activity": [*self.state.activity, back]})
 
     def _reverse(self, event: Return, reverse: dict[str, Decimal], rule: str) -> None:
         moment = event.time

@@ -119,7 +119,17 @@ def record_activity(run: _Run) -> None:
     if isinstance(event, Purchase):
         spend = sum(run.remaining, ZERO)
         points = sum((award.points for award in run.effects_points), ZERO)
-        activity.append(Activity(event=event.id, at=event.time, spend=spend, points=points, visits=1))
+        activity.append(
+            Activity(
+                event=event.id,
+                at=event.time,
+                spend=spend,
+                points=points,
+                visits=1,
+                paid=list(run.remaining),
+                qty=[line.qty for line in event.items],
+            )
+        )
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)

@@ -98,7 +98,11 @@ class Activity(StateModel):
     points: Amount = Decimal(0)
     """Points earned."""
     visits: int = 0
-    """1 for a purchase (a full return subtracts it)."""
+    """1 for a purchase."""
+    paid: list[Amount] = Field(default_factory=list)
+    """What each line of the purchase was paid after discounts (for returns)."""
+    qty: list[Amount] = Field(default_factory=list)
+    """The quantity of each line (for partial returns)."""
 
 
 class IssuedCoupon(StateModel):

@@ -96,3 +96,23 @@ def test_rolling_window_and_visits() -> None:
     # review: reached on Dec 25, held for one window (30 days): from Jan 24 the metric decides
     reviewed = buy(e, "p10", "2027-02-01T12:00:00+01:00", "1.00", later.state)
     assert [(c.old, c.new) for c in reviewed.effects.tier_changes] == [("regular", None)]
+
+
+def test_a_return_takes_back_the_tier_progress_the_lines_gave() -> None:
+    e = engine(CALENDAR)
+    bought = buy(e, "p1", "2026-03-01T12:00:00+01:00", "400.00", None)
+    back = e.process(
+        {
+            "id": "r1",
+            "type": "return",
+            "time": "2026-03-05T12:00:00+01:00",
+            "customer": "c1",
+            "purchase": "p1",
+            "items": [{"sku": "X", "qty": 1}],
+        },
+        bought.state,
+    )
+    later = buy(e, "p2", "2026-03-10T12:00:00+01:00", "200.00", back.state)
+    # 400 returned: 200 spent in 2026 so far, silver (500) not reached
+    assert later.tier_progress is not None and later.tier_progress.metric == Decimal("200.00")
+    assert later.state.tier == "member"
