@@ -200,13 +200,20 @@ class Engine:
 
     def advance(
         self, state: CustomerState | Mapping[str, Any] | None, to_time: dt.datetime
-    ) -> tuple[CustomerState, list[PointsChange]]:
+    ) -> tuple[CustomerState, list[PointsChange | TierChange]]:
         """Housekeeping without an event: apply what time does up to `to_time` (expiry, points
-        becoming available) and return the new state with each change. Pure, like `process`."""
+        becoming available, a tier review that is due) and return the new state with each change
+        (`PointsChange` or `TierChange`). Pure, like `process`."""
         if to_time.tzinfo is None or to_time.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
         after, changes = self._time_passes(parse_state(state), to_time, f"advance:{to_time.isoformat()}")
-        return after.model_copy(update={"last_event_at": _later(after.last_event_at, to_time)}), changes
+        update: dict[str, Any] = {"last_event_at": _later(after.last_event_at, to_time)}
+        if self.program.tiers is not None:
+            tier, since, moves = tiers.review(self.program.tiers, after, to_time, self.zone)
+            update |= {"tier": tier, "tier_since": since}
+            transitions: list[PointsChange | TierChange] = [*changes, *moves]
+            return after.model_copy(update=update), transitions
+        return after.model_copy(update=update), list(changes)
 
     def _time_passes(
         self, state: CustomerState, moment: dt.datetime, cause: str

@@ -137,6 +137,46 @@ def record_activity(run: _Run) -> None:
     run.state = run.state.model_copy(update={"activity": activity})
 
 
+def review(
+    tiers: Tiers, state: CustomerState, moment: dt.datetime, zone: dt.tzinfo
+) -> tuple[str | None, dt.datetime | None, list[TierChange]]:
+    """The tier after a review due at or before `moment`: (tier, tier_since, changes).
+
+    Used by every event and by `Engine.advance`: a review is done once, at the first of either
+    from its due moment on, and starts a new holding period.
+    """
+    levels = tiers.levels
+    index = {level.id: i for i, level in enumerate(levels)}
+    current, since = state.tier, state.tier_since
+    changes: list[TierChange] = []
+    due = review_at(tiers, since, zone) if current is not None and since is not None else None
+    if due is None or moment < due or current not in index:
+        return current, since, changes
+    assert current is not None
+    if tiers.window.kind == "rolling":
+        end = moment + dt.timedelta(microseconds=1)
+        reviewed = metric(
+            tiers.qualify_on, state.activity, moment - (tiers.window.length or dt.timedelta(0)), end
+        )
+    else:
+        grace = tiers.downgrade_grace or dt.timedelta(0)
+        ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
+        ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
+        reviewed = metric(tiers.qualify_on, state.activity, ended_start, ended_end)
+    supports = qualified(tiers, reviewed)
+    supported = index[supports.id] if supports else -1
+    if supported < index[current]:
+        target = index[current] - 1 if tiers.downgrade == "one_level" else supported
+        new = levels[target].id if target >= 0 else None
+        reason = (
+            f"review on {due.astimezone(zone).date()}: "
+            f"{tiers.qualify_on} {reviewed} is below {levels[index[current]].threshold}"
+        )
+        changes.append(TierChange(old=current, new=new, reason=reason))
+        current = new
+    return current, moment, changes
+
+
 def apply(run: _Run) -> None:
     """Review the tier if due, upgrade if the metric reached a level (after `record_activity`)."""
     tiers = run.program.tiers
@@ -149,37 +189,7 @@ def apply(run: _Run) -> None:
     activity = state.activity
     local = run.local
     start, end = window_bounds(tiers.window, local)
-    current = state.tier
-    since = state.tier_since
-    changes: list[TierChange] = []
-    # Review: at or after the end of the holding period plus grace.
-    due = review_at(tiers, since, zone) if current is not None and since is not None else None
-    if due is not None and event.time >= due and current in index:
-        assert since is not None
-        if tiers.window.kind == "rolling":
-            reviewed = metric(
-                tiers.qualify_on, activity, event.time - (tiers.window.length or dt.timedelta(0)), end
-            )
-        else:
-            grace = tiers.downgrade_grace or dt.timedelta(0)
-            ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
-            ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
-            reviewed = metric(tiers.qualify_on, activity, ended_start, ended_end)
-        supports = qualified(tiers, reviewed)
-        supported = index[supports.id] if supports else -1
-        if supported < index[current]:
-            target = index[current] - 1 if tiers.downgrade == "one_level" else supported
-            new = levels[target].id if target >= 0 else None
-            changes.append(
-                TierChange(
-                    old=current,
-                    new=new,
-                    reason=f"review on {due.astimezone(zone).date()}: "
-                    f"{tiers.qualify_on} {reviewed} is below {levels[index[current]].threshold}",
-                )
-            )
-            current = new
-        since = event.time
+    current, since, changes = review(tiers, state, event.time, zone)
     value = metric(tiers.qualify_on, activity, start, end)
     reached = qualified(tiers, value)
     if reached is not None and (current not in index or index[reached.id] > index[current]):

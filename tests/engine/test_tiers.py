@@ -116,3 +116,18 @@ def test_a_return_takes_back_the_tier_progress_the_lines_gave() -> None:
     # 400 returned: 200 spent in 2026 so far, silver (500) not reached
     assert later.tier_progress is not None and later.tier_progress.metric == Decimal("200.00")
     assert later.state.tier == "member"
+
+
+def test_advance_applies_a_due_review_without_an_event() -> None:
+    import datetime as dt
+
+    from rules_engine.engine.outcome import TierChange
+
+    e = engine(CALENDAR)
+    state = buy(e, "p1", "2026-03-01T12:00:00+01:00", "2000.00", None).state
+    early, nothing = e.advance(state, dt.datetime(2027, 12, 31, tzinfo=dt.UTC))
+    assert early.tier == "gold" and [c for c in nothing if isinstance(c, TierChange)] == []
+    after, changes = e.advance(state, dt.datetime(2028, 2, 1, tzinfo=dt.UTC))
+    moves = [c for c in changes if isinstance(c, TierChange)]
+    assert [(m.old, m.new) for m in moves] == [("gold", "silver")]
+    assert after.tier == "silver"
