@@ -28,6 +28,7 @@ from rules_engine.dsl.context import Context
 from rules_engine.engine.events import Purchase, Signup
 from rules_engine.engine.outcome import Notification, rule_trace
 from rules_engine.engine.schedule import within
+from rules_engine.engine.tiers import at_risk
 from rules_engine.program.model import Limit, Offer, Reward
 
 if TYPE_CHECKING:
@@ -280,6 +281,7 @@ def _bought(run: _Run, offer: Offer, context: Context) -> str | None:
 def notifications(run: _Run) -> None:
     """Remind the customer of points about to expire: once per lot, when an event arrives less
     than `points_expiring.before` before the lot expires."""
+    _tier_reminder(run)
     reminder = run.program.notifications.points_expiring
     if reminder is None:
         return
@@ -297,6 +299,24 @@ def notifications(run: _Run) -> None:
     if notify(run, REMINDER, reminder.channel, reminder.template):
         reminded = [*run.state.reminded, *(lot.id for lot in soon)]
         run.state = run.state.model_copy(update={"reminded": reminded})
+
+
+def _tier_reminder(run: _Run) -> None:
+    """Warn a customer whose tier would drop at its coming review: once per review, when an event
+    arrives less than `tier_downgrade.before` before it and the metric would not keep the tier."""
+    reminder = run.program.notifications.tier_downgrade
+    tiers = run.program.tiers
+    if reminder is None or tiers is None:
+        return
+    moment = run.event.time
+    due = at_risk(tiers, run.state, moment, run.engine.zone)
+    if due is None or not moment < due <= moment + reminder.before:
+        return
+    key = f"tier:{run.state.tier}:{due.date().isoformat()}"
+    if key in run.state.reminded:
+        return
+    if notify(run, "notification:tier_downgrade", reminder.channel, reminder.template):
+        run.state = run.state.model_copy(update={"reminded": [*run.state.reminded, key]})
 
 
 def notify(run: _Run, rule: str, channel: str, template: str) -> bool:

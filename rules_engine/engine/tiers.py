@@ -137,6 +137,35 @@ def record_activity(run: _Run) -> None:
     run.state = run.state.model_copy(update={"activity": activity})
 
 
+def reviewed_metric(
+    tiers: Tiers, state: CustomerState, due: dt.datetime, moment: dt.datetime, zone: dt.tzinfo
+) -> Decimal:
+    """The metric a review due at `due` decides on, as known at `moment`: the window ending at
+    `moment` (rolling), or the calendar period that ends before the review (calendar)."""
+    if tiers.window.kind == "rolling":
+        end = moment + dt.timedelta(microseconds=1)
+        start = moment - (tiers.window.length or dt.timedelta(0))
+        return metric(tiers.qualify_on, state.activity, start, end)
+    grace = tiers.downgrade_grace or dt.timedelta(0)
+    ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
+    ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
+    return metric(tiers.qualify_on, state.activity, ended_start, ended_end)
+
+
+def at_risk(tiers: Tiers, state: CustomerState, moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """The review date, when the customer's tier would drop at it on the metric as it stands at
+    `moment`; else None."""
+    if state.tier is None or state.tier_since is None:
+        return None
+    due = review_at(tiers, state.tier_since, zone)
+    levels = {level.id: level for level in tiers.levels}
+    if due is None or state.tier not in levels:
+        return None
+    if reviewed_metric(tiers, state, due, moment, zone) >= levels[state.tier].threshold:
+        return None
+    return due
+
+
 def review(
     tiers: Tiers, state: CustomerState, moment: dt.datetime, zone: dt.tzinfo
 ) -> tuple[str | None, dt.datetime | None, list[TierChange]]:
@@ -153,16 +182,7 @@ def review(
     if due is None or moment < due or current not in index:
         return current, since, changes
     assert current is not None
-    if tiers.window.kind == "rolling":
-        end = moment + dt.timedelta(microseconds=1)
-        reviewed = metric(
-            tiers.qualify_on, state.activity, moment - (tiers.window.length or dt.timedelta(0)), end
-        )
-    else:
-        grace = tiers.downgrade_grace or dt.timedelta(0)
-        ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
-        ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
-        reviewed = metric(tiers.qualify_on, state.activity, ended_start, ended_end)
+    reviewed = reviewed_metric(tiers, state, due, moment, zone)
     supports = qualified(tiers, reviewed)
     supported = index[supports.id] if supports else -1
     if supported < index[current]:

@@ -131,3 +131,18 @@ def test_advance_applies_a_due_review_without_an_event() -> None:
     moves = [c for c in changes if isinstance(c, TierChange)]
     assert [(m.old, m.new) for m in moves] == [("gold", "silver")]
     assert after.tier == "silver"
+
+
+def test_a_reminder_before_a_downgrade_is_sent_once() -> None:
+    e = engine(
+        CALENDAR + "notifications:\n  frequency_cap: {count: 5, per: 7d}\n"
+        "  tier_downgrade: {before: 30d, channel: email, template: tier_at_risk}\n"
+    )
+    state = buy(e, "p1", "2026-03-01T12:00:00+01:00", "2000.00", None).state
+    state = buy(e, "p2", "2027-06-01T12:00:00+02:00", "10.00", state).state  # 2027: far below gold
+    quiet = buy(e, "p3", "2027-12-20T12:00:00+01:00", "10.00", state)  # review on 2028-01-31: > 30 days
+    assert quiet.effects.notifications == []
+    warned = buy(e, "p4", "2028-01-10T12:00:00+01:00", "10.00", quiet.state)
+    assert [(n.channel, n.template) for n in warned.effects.notifications] == [("email", "tier_at_risk")]
+    again = buy(e, "p5", "2028-01-15T12:00:00+01:00", "10.00", warned.state)
+    assert again.effects.notifications == []
