@@ -130,6 +130,21 @@ class Survey(BaseEvent):
     """Which survey was completed."""
 
 
+class ReferralReward(BaseEvent):
+    """The referrer's side of a referral: a customer they referred made a qualifying purchase.
+
+    The engine sees one customer at a time: the referee's outcome names the referrer's code
+    (trace `referral:referrer`); the caller (or `loyalty run`) then sends this event for the
+    referrer, who gets `referral.referrer` within the referral `limit`.
+    """
+
+    type: Literal["referral_reward"] = "referral_reward"
+    referee: str = Field(min_length=1, examples=["card-9012"])
+    """The referred customer who qualified."""
+    qualifying_event: str = Field(min_length=1, examples=["evt-20261212-0042"])
+    """The referee's qualifying purchase."""
+
+
 class Redeem(BaseEvent):
     """Spending points on a catalog item."""
 
@@ -145,11 +160,11 @@ class Custom(BaseEvent):
 
 
 Event = Annotated[
-    Purchase | Return | Signup | AppOpen | Review | Survey | Redeem,
+    Purchase | Return | Signup | AppOpen | Review | Survey | Redeem | ReferralReward,
     Field(discriminator="type"),
 ]
-KNOWN_TYPES = ("purchase", "return", "signup", "app_open", "review", "survey", "redeem")
-AnyEvent = Purchase | Return | Signup | AppOpen | Review | Survey | Redeem | Custom
+KNOWN_TYPES = ("purchase", "return", "signup", "app_open", "review", "survey", "redeem", "referral_reward")
+AnyEvent = Purchase | Return | Signup | AppOpen | Review | Survey | Redeem | ReferralReward | Custom
 
 _KNOWN: TypeAdapter[Any] = TypeAdapter(Event)
 _CUSTOM: TypeAdapter[Custom] = TypeAdapter(Custom)

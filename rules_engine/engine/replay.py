@@ -16,6 +16,7 @@ from pathlib import Path
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.social import REFERRER, referral_code
 from rules_engine.errors import Diagnostic, RulesEngineError
 from rules_engine.source import SourceFile, Span
 from rules_engine.state.customer import CustomerState
@@ -61,12 +62,32 @@ def replay(engine: Engine, path: str | Path, states: dict[str, CustomerState] | 
                 Diagnostic(d.code, f"line {number}: {d.message}", span, d.hint) for d in error.diagnostics
             ]
             continue
-        result.outcomes.append((number, outcome))
-        result.states[outcome.customer] = outcome.state
-        result.points[outcome.customer] = (
-            result.points.get(outcome.customer, Decimal(0)) + outcome.totals.points
-        )
+        for done in [outcome, *_referrer_side(engine, outcome, result.states)]:
+            result.outcomes.append((number, done))
+            result.states[done.customer] = done.state
+            result.points[done.customer] = result.points.get(done.customer, Decimal(0)) + done.totals.points
     return result
+
+
+def _referrer_side(engine: Engine, outcome: Outcome, states: dict[str, CustomerState]) -> list[Outcome]:
+    """When a referee qualified, reward the referrer too: this replay knows every customer, so
+    it can find the one whose referral code the referee signed up with."""
+    if not any(t.rule == REFERRER and t.fired for t in outcome.trace):
+        return []
+    code = outcome.state.referred_with
+    program = engine.program.program
+    referrer = next((c for c in states if referral_code(program, c, engine.secret) == code), None)
+    if referrer is None:
+        return []
+    event = {
+        "id": f"{outcome.event}:referrer",
+        "type": "referral_reward",
+        "customer": referrer,
+        "time": outcome.state.referral_qualified_at,
+        "referee": outcome.customer,
+        "qualifying_event": outcome.event,
+    }
+    return [engine.process(event, states.get(referrer))]
 
 
 def _lines(text: str) -> Iterator[tuple[int, int, str]]:

@@ -25,7 +25,7 @@ import hmac
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl.context import Context
-from rules_engine.engine.events import Purchase, Signup
+from rules_engine.engine.events import Purchase, ReferralReward, Signup
 from rules_engine.engine.outcome import Notification, rule_trace
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
@@ -75,6 +75,9 @@ def referral(run: _Run) -> None:
     event = run.event
     if isinstance(event, Signup):
         _signup(run, event)
+        return
+    if isinstance(event, ReferralReward):
+        _reward_referrer(run, event)
         return
     program = run.program
     settings = program.referral
@@ -140,6 +143,43 @@ def referral(run: _Run) -> None:
         )
     )
     run.state = run.state.model_copy(update={"referral_qualified_at": event.time})
+
+
+def _reward_referrer(run: _Run, event: ReferralReward) -> None:
+    """The referrer's reward for a referee's qualifying purchase, within the referral `limit`."""
+    settings = run.program.referral
+    if settings is None:
+        run.trace.append(
+            rule_trace(REFERRER, "referral", False, "nothing_eligible", "the program has no referral")
+        )
+        return
+    rewarded = list(run.state.referrals_rewarded)
+    if not referral_allowed(settings.limit, rewarded, event.time):
+        assert settings.limit is not None
+        run.trace.append(
+            rule_trace(
+                REFERRER,
+                "referral",
+                False,
+                "capped",
+                f"referral limit reached: {_limit_words(settings.limit)} (referee {event.referee})",
+            )
+        )
+        return
+    gives = run.give(settings.referrer, REFERRER)
+    if settings.limit is not None:
+        rewarded = _recent(settings.limit, rewarded, event.time)
+    run.state = run.state.model_copy(update={"referrals_rewarded": [*rewarded, event.time]})
+    run.trace.append(
+        rule_trace(
+            REFERRER,
+            "referral",
+            True,
+            "fired",
+            f"referee {event.referee} qualified ({event.qualifying_event}); gives {', '.join(gives)}",
+            **_points(settings.referrer),
+        )
+    )
 
 
 def _signup(run: _Run, event: Signup) -> None:

@@ -228,6 +228,8 @@ class CustomerState(StateModel):
     """Prize draw entries collected, per draw id."""
     processed: list[str] = Field(default_factory=list)
     """Ids of the latest events applied (up to 1,000), so a redelivered event is not applied twice."""
+    referrals_rewarded: list[dt.datetime] = Field(default_factory=list)
+    """When this customer was rewarded as a referrer (for the referral `limit`)."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""
