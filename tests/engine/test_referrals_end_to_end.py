@@ -48,7 +48,7 @@ def test_a_replay_rewards_the_referrer_when_the_friend_qualifies(tmp_path: Path)
     referrer = [o for _, o in result.outcomes if o.event == "b1:referrer"]
     assert len(referrer) == 1 and referrer[0].customer == "anna"
     assert [(a.rule, a.points) for a in referrer[0].effects.points] == [("referral:referrer", Decimal(1000))]
-    bob = [o for _, o in result.outcomes if o.event == "b1"][0]
+    bob = next(o for _, o in result.outcomes if o.event == "b1")
     assert [c.coupon for c in bob.effects.coupons_issued] == ["welcome-15"]
 
 
