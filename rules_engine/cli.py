@@ -23,6 +23,7 @@ from rules_engine.source import SourceFile, Span
 
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
+    from rules_engine.state.customer import CustomerState
 
 app = typer.Typer(
     name="loyalty",
@@ -358,6 +359,20 @@ def _engine(path: Path, err: Console) -> Engine:
         _fail(problem.diagnostics, err)
 
 
+def _load_states(path: Path, err: Console) -> dict[str, CustomerState]:
+    """Customer states by id, as `loyalty run --state-out` writes them; problems located in the file."""
+    from rules_engine.engine.inputs import read_json
+    from rules_engine.state.customer import parse_state
+
+    try:
+        data = read_json(path, "customer states")
+        if not isinstance(data, dict):
+            _fail([Diagnostic("RE420", f"{path}: customer states are an object by customer id")], err)
+        return {customer: parse_state(state) for customer, state in data.items()}
+    except RulesEngineError as problem:
+        _fail(_in_file(problem.diagnostics, path), err)
+
+
 def _in_file(diagnostics: list[Diagnostic], path: Path | None) -> list[Diagnostic]:
     """Point diagnostics about an input file at the place in it (line, column, caret)."""
     from rules_engine.engine.inputs import locate
@@ -433,8 +448,6 @@ def draw(
 ) -> None:
     """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
     from rules_engine.engine.draws import pick_winners
-    from rules_engine.engine.inputs import read_json
-    from rules_engine.state.customer import parse_state
 
     out, err = _consoles()
     engine = _engine(program, err)
@@ -445,11 +458,7 @@ def draw(
             [Diagnostic("RE434", f"no draw `{draw_id}` in {program}", hint=f"draws in the program: {known}")],
             err,
         )
-    try:
-        data = read_json(states, "customer states")
-        parsed = {customer: parse_state(state) for customer, state in dict(data).items()}
-    except RulesEngineError as problem:
-        _fail(_in_file(problem.diagnostics, states), err)
+    parsed = _load_states(states, err)
     entries = {
         c: s.entries.get(draw_id, 0) for c, s in sorted(parsed.items()) if s.entries.get(draw_id, 0) > 0
     }
@@ -481,9 +490,7 @@ def leaderboard(
     """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
     import datetime as dt
 
-    from rules_engine.engine.inputs import read_json
     from rules_engine.engine.tiers import leaderboard as rank
-    from rules_engine.state.customer import parse_state
 
     out, err = _consoles()
     engine = _engine(program, err)
@@ -509,11 +516,7 @@ def leaderboard(
             ],
             err,
         )
-    try:
-        data = read_json(states, "customer states")
-        parsed = {customer: parse_state(state) for customer, state in dict(data).items()}
-    except RulesEngineError as problem:
-        _fail(_in_file(problem.diagnostics, states), err)
+    parsed = _load_states(states, err)
     board = boards[board_id]
     ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)
     out.print(f"{board_id}: {board.metric} over {board.window} at {at}", markup=False, soft_wrap=True)

@@ -260,6 +260,7 @@ class _Run:
         # during a run, so neither does the answer ({id(expression): [None | bool per line]}).
         self._line_truths: dict[int, list[bool | None]] = {}
         self._period_keys: dict[str, str] | None = None
+        self._mechanics_contexts: dict[frozenset[str], Context] = {}
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
         self.points_changes: list[PointsChange] = []
         self.coupons_issued: list[CouponIssued] = []
@@ -919,6 +920,35 @@ class _Run:
         mine = self.counters.setdefault(rule_id, {})
         for period in periods:
             mine[keys[period]] = mine.get(keys[period], ZERO) + points
+
+    # -- what the stateful mechanics read and give ----------------------------------------------
+    def mechanics_context(self, sections: frozenset[str]) -> Context:
+        """The context for the conditions of the program `sections` named (challenges, offers …),
+        with the costly `customer.points` and `customer.purchases` filled in when those conditions
+        read them (the run builds them only for the earn rules and discounts). Built once per event."""
+        wanted = (self.engine.compiled.reads("customer", sections) - self.engine._customer_reads) & {
+            "points",
+            "purchases",
+        }
+        if not wanted:
+            return self.context
+        key = frozenset(wanted)
+        cached = self._mechanics_contexts.get(key)
+        if cached is not None:
+            return cached
+        state = self.state
+        customer: dict[str, Any] = dict(self.context["customer"])
+        if "points" in wanted:
+            customer["points"] = state.available(self.event.time)
+        if "purchases" in wanted:
+            customer["purchases"] = tuple(
+                {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
+                for p in state.purchases
+            )
+        context = Context(self.context)
+        context["customer"] = customer
+        self._mechanics_contexts[key] = context
+        return context
 
     # -- rewards of the stateful mechanics -----------------------------------------------------
     def give(self, reward: Reward, rule: str) -> list[str]:

@@ -52,7 +52,7 @@ def challenges(run: _Run) -> None:
     program = run.program
     if not program.challenges:
         return
-    context = _context(run)
+    context = run.mechanics_context(_SECTIONS)
     expression = run.engine.compiled.expression
     progress = dict(run.state.challenges)
     for index, challenge in enumerate(program.challenges):
@@ -201,7 +201,7 @@ def quests(run: _Run) -> None:
     program = run.program
     if not program.quests:
         return
-    context = _context(run)
+    context = run.mechanics_context(_SECTIONS)
     progress = dict(run.state.quests)
     event, moment = run.event, run.event.time
     for index, quest in enumerate(program.quests):
@@ -283,7 +283,7 @@ def badges(run: _Run) -> None:
     automatic = [(i, b) for i, b in enumerate(program.badges) if b.on or b.when is not None]
     if not automatic:
         return
-    context = _context(run)
+    context = run.mechanics_context(_SECTIONS)
     expression = run.engine.compiled.expression
     for index, badge in automatic:
         rule = f"badge:{badge.id}"
@@ -326,7 +326,7 @@ def streaks(run: _Run) -> None:
     program = run.program
     if not program.streaks:
         return
-    context = _context(run)
+    context = run.mechanics_context(_SECTIONS)
     expression = run.engine.compiled.expression
     progress = dict(run.state.streaks)
     day = run.local.date()
@@ -396,32 +396,6 @@ def _length(length: int, unit: str) -> str:
 
 
 # -- shared --------------------------------------------------------------------------------------
-
-
-def _context(run: _Run) -> Context:
-    """The run's context, with the costly `customer.*` attributes the engine builds only when an
-    earn rule or discount reads them (the balance, the purchase history) filled in if these
-    mechanics' conditions read them."""
-    cached: Context | None = getattr(run, "_mechanics_context", None)
-    if cached is not None:
-        return cached
-    wanted = run.engine.compiled.reads("customer", _SECTIONS) - run.engine._customer_reads
-    wanted &= {"points", "purchases"}
-    if not wanted:
-        return run.context
-    state = run.state
-    customer: dict[str, Any] = dict(run.context["customer"])
-    if "points" in wanted:
-        customer["points"] = state.available(run.event.time)
-    if "purchases" in wanted:
-        customer["purchases"] = tuple(
-            {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
-            for p in state.purchases
-        )
-    context = Context(run.context)
-    context["customer"] = customer
-    setattr(run, "_mechanics_context", context)  # built once per event, for every mechanic  # noqa: B010
-    return context
 
 
 def _number(expression: Any, literal: Any, context: Context) -> Decimal:

@@ -109,7 +109,7 @@ def referral(run: _Run) -> None:
                 )
             )
             return
-    context = _context(run)
+    context = run.mechanics_context(_SECTIONS)
     qualifying = run.engine.compiled.expression("referral", "qualifying")
     if not run.holds(qualifying, context):
         assert qualifying is not None
@@ -234,7 +234,7 @@ def offers(run: _Run) -> None:
     program = run.program
     if not program.offers:
         return
-    context = _context(run)
+    context = run.mechanics_context(_SECTIONS)
     expression = run.engine.compiled.expression
     issued = dict(run.state.offers)
     for index, offer in enumerate(program.offers):
@@ -422,27 +422,6 @@ def duration(length: dt.timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _context(run: _Run) -> Context:
-    """The run's context with `customer.points` and `customer.purchases` filled in when the
-    referral or offer conditions read them (the engine builds them only for the earn rules)."""
-    wanted = run.engine.compiled.reads("customer", _SECTIONS) - run.engine._customer_reads
-    wanted &= {"points", "purchases"}
-    if not wanted:
-        return run.context
-    state = run.state
-    customer: dict[str, Any] = dict(run.context["customer"])
-    if "points" in wanted:
-        customer["points"] = state.available(run.event.time)
-    if "purchases" in wanted:
-        customer["purchases"] = tuple(
-            {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
-            for p in state.purchases
-        )
-    context = Context(run.context)
-    context["customer"] = customer
-    return context
 
 
 def _points(reward: Reward) -> dict[str, Any]:
