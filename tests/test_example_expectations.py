@@ -42,6 +42,9 @@ EXPECTATIONS = {
     "discounts",
     "free_shipping",
     "to_pay",
+    "tier",
+    "balance",
+    "badges",
     "error",
 }
 
@@ -104,6 +107,8 @@ def test_example_case(tests_file: Path, program: str, case: Mapping[str, Any]) -
     assert set(expect) <= EXPECTATIONS, f"unknown expectations: {sorted(set(expect) - EXPECTATIONS)}"
     engine = _engine(tests_file.parent / program)
     event, state = _event(tests_file, case), _state(tests_file, case)
+    for earlier in case.get("before", []):  # a scenario's history, processed first
+        state = engine.process(loads((tests_file.parent / earlier).read_text(encoding="utf-8")), state).state
 
     if "error" in expect:
         with pytest.raises(EventError) as refused:
@@ -138,6 +143,12 @@ def test_example_case(tests_file: Path, program: str, case: Mapping[str, Any]) -
         assert (outcome.effects.free_shipping is not None) is expect["free_shipping"], summary
     if "to_pay" in expect:
         assert outcome.totals.to_pay == _money(expect["to_pay"]), summary
+    if "tier" in expect:
+        assert (outcome.state.tier or "none") == expect["tier"], summary
+    if "balance" in expect:
+        assert sum(lot.points for lot in outcome.state.lots) == _money(expect["balance"]), summary
+    for badge in expect.get("badges", []):
+        assert badge in outcome.state.badges, (badge, summary)
 
 
 def test_every_example_program_has_expectations() -> None:
@@ -153,6 +164,7 @@ def test_every_sample_event_and_state_is_used_by_a_case() -> None:
             for key in ("event_file", "customer_file"):
                 if key in case:
                     referenced.add((path.parent / case[key]).resolve())
+            referenced |= {(path.parent / name).resolve() for name in case.get("before", [])}
     samples = {p.resolve() for folder in ("events", "states") for p in (PROGRAMS / folder).glob("**/*.json")}
     assert samples, "no sample events found"
     unused = sorted(str(p.relative_to(PROGRAMS)) for p in samples - referenced)

@@ -29,7 +29,7 @@ def _cases() -> Iterator[Any]:
         data, _ = loader.load_file(tests_file)
         program = tests_file.with_name(tests_file.name.replace(".tests.yaml", ".yaml"))
         for case in data["cases"]:
-            if "event_file" not in case or "error" in case.get("expect", {}):
+            if "event_file" not in case or "error" in case.get("expect", {}) or "before" in case:
                 continue
             event = tests_file.parent / case["event_file"]
             yield pytest.param(program, event, case, id=f"{program.stem}/{event.stem}")

@@ -87,6 +87,12 @@ class Expect(SuiteModel):
     """Whether shipping was made free."""
     to_pay: Number | None = None
     """What the customer pays (`totals.to_pay`)."""
+    tier: str | None = None
+    """The customer's tier after the event (`none` for no tier)."""
+    balance: Number | None = None
+    """The points in the customer's lots after the event (pending and available)."""
+    badges: list[str] | None = None
+    """Badges the customer must hold after the event."""
     error: str | None = Field(default=None, pattern=r"^RE[0-9]{3}$")
     """The event must be refused with this code (e.g. RE411); nothing else may be expected then."""
 
@@ -104,6 +110,9 @@ class Case(SuiteModel):
     """The event (as `schemas/event.schema.json`)."""
     event_file: str | None = None
     """A JSON file holding the event instead, relative to the tests file."""
+    before: list[str] | None = None
+    """A scenario's history: event files (relative to the tests file) processed in order first,
+    starting from `customer`; the case's event then meets the state they left."""
     expect: Expect
     """What must happen."""
 
@@ -128,6 +137,8 @@ class LoadedCase:
     """Where the case's name is written, for a failure's location."""
     event_span: Span
     state_span: Span | None
+    before: tuple[Any, ...] = ()
+    """The data of the `before` events, in order."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +265,16 @@ def load_suite(path: str | Path) -> Suite:
         state, state_span = _data(
             case.customer, case.customer_file, "customer state", base, at, source_map, problems
         )
+        history = []
+        for position, name in enumerate(case.before or []):
+            where = source_map.span((*at, "before", position))
+            try:
+                history.append(read_json(base / name, "event", name=str(base / name)))
+            except RulesEngineError as error:
+                problems += [
+                    (where.start, d if d.span is not None else Diagnostic(d.code, d.message, where, d.hint))
+                    for d in error.diagnostics
+                ]
         cases.append(
             LoadedCase(
                 case=case,
@@ -262,6 +283,7 @@ def load_suite(path: str | Path) -> Suite:
                 span=source_map.span((*at, "name")),
                 event_span=event_span or source_map.span(at),
                 state_span=state_span,
+                before=tuple(history),
             )
         )
     if problems:
@@ -462,14 +484,28 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
     earn = {rule.id for rule in program.earn}
     discounts = {discount.id for discount in program.discounts}
     tiers = {f"tier:{level.id}" for level in program.tiers.levels} if program.tiers else set()
-    known = earn | discounts | tiers
+    mechanics = {
+        f"{prefix}:{item.id}"
+        for prefix, section in (
+            ("challenge", program.challenges),
+            ("quest", program.quests),
+            ("badge", program.badges),
+            ("streak", program.streaks),
+            ("offer", program.offers),
+            ("catalog", program.catalog),
+        )
+        for item in section
+    }
+    if program.referral is not None:
+        mechanics |= {"referral:referee", "referral:referrer"}
+    known = earn | discounts | tiers | mechanics
     problems = []
     for index, loaded in enumerate(suite.cases):
         expect = loaded.case.expect
         at = ("cases", index, "expect")
         named: list[tuple[str, tuple[Hashable, ...], set[str], str]] = []
         for rule in expect.rules or {}:
-            named.append((rule, (*at, "rules", rule), earn | tiers, "points"))
+            named.append((rule, (*at, "rules", rule), earn | tiers | mechanics, "points"))
         for rule in expect.discounts or {}:
             named.append((rule, (*at, "discounts", rule), discounts | tiers, "discounts"))
         for key in ("fired", "not_fired"):
@@ -482,9 +518,9 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
             span = span or suite.source_map.span(path)
             if rule in known:
                 what = (
-                    "an earn rule: it takes no money off"
-                    if rule in earn
-                    else "a discount: it gives no points"
+                    "a discount: it gives no points"
+                    if rule in discounts
+                    else "not a discount: it takes no money off"
                 )
                 problems.append(Diagnostic("RE122", f"`{rule}` is {what}", span, _kind_hint(key)))
                 continue
@@ -500,7 +536,7 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
 
 def _kind_hint(key: str) -> str:
     if key == "points":
-        return "`rules` lists points per earn rule (or `tier:<id>`); put discounts under `discounts`"
+        return "`rules` lists points per rule (earn, `tier:<id>`, `challenge:<id>` …); money off: `discounts`"
     return "`discounts` lists money off per discount; put points under `rules`"
 
 
@@ -525,8 +561,22 @@ def run_case(
     def where(*path: Hashable) -> Span:
         return source_map.span((*at, "expect", *path))
 
+    state = loaded.state
+    for position, earlier in enumerate(loaded.before):
+        try:
+            state = engine.process(earlier, state).state
+        except EvaluationError as error:
+            detail = f"{error.diagnostics[0].code}: {error.diagnostics[0].message}"
+            mismatch = Mismatch(
+                f"before[{position}]",
+                "accepted",
+                "refused",
+                detail,
+                source_map.span((*at, "before", position)),
+            )
+            return CaseResult(name, loaded.span, [mismatch], refused=error.diagnostics)
     try:
-        outcome = engine.process(loaded.event, loaded.state, explain=True)
+        outcome = engine.process(loaded.event, state, explain=True)
     except EvaluationError as error:
         span = loaded.state_span if isinstance(error, StateError) else loaded.event_span
         diagnostics = [
@@ -603,6 +653,19 @@ def compare(expect: Expect, outcome: Outcome, where: Callable[..., Span] | None 
     if expect.to_pay is not None and totals.to_pay != expect.to_pay:
         detail = f"basket {totals.basket} − discount {totals.discount} + shipping {totals.shipping}"
         out.append(Mismatch("to_pay", expect.to_pay, totals.to_pay, detail, span("to_pay")))
+    state = outcome.state
+    if expect.tier is not None and (state.tier or "none") != expect.tier:
+        moves = ", ".join(f"{c.old} → {c.new}: {c.reason}" for c in effects.tier_changes) or "no tier change"
+        out.append(Mismatch("tier", expect.tier, state.tier or "none", moves, span("tier")))
+    balance = sum((lot.points for lot in state.lots), ZERO)
+    if expect.balance is not None and balance != expect.balance:
+        out.append(Mismatch("balance", expect.balance, balance, f"{len(state.lots)} lots", span("balance")))
+    for position, badge in enumerate(expect.badges or []):
+        if badge not in state.badges:
+            held = ", ".join(state.badges) or "none"
+            out.append(
+                Mismatch(f"badges.{badge}", "held", "not held", f"holds: {held}", span("badges", position))
+            )
     return out
 
 
