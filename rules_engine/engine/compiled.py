@@ -7,7 +7,7 @@ origins. Immutable after construction, so one `CompiledProgram` serves every thr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ class CompiledProgram:
     program: Program
     schema: ContextSchema
     expressions: dict[PathKey, Expression]
+    _reads: dict[tuple[str, frozenset[str] | None], frozenset[str]] = field(default_factory=dict, repr=False)
 
     def expression(self, *path: str | int) -> Expression | None:
         return self.expressions.get(tuple(path))
@@ -46,7 +47,15 @@ class CompiledProgram:
 
     def reads(self, root: str, parts: frozenset[str] | None = None) -> frozenset[str]:
         """The attributes of `root` read by the expressions of the program's `parts` (by the first
-        step of their path: "earn", "discounts" …; None for every expression)."""
+        step of their path: "earn", "discounts" …; None for every expression). Asked on every
+        event, answered once: the program never changes."""
+        key = (root, parts)
+        cached = self._reads.get(key)
+        if cached is None:
+            cached = self._reads[key] = self._find_reads(root, parts)
+        return cached
+
+    def _find_reads(self, root: str, parts: frozenset[str] | None) -> frozenset[str]:
         found: set[str] = set()
         for path, expression in self.expressions.items():
             if parts is not None and path[0] not in parts:
