@@ -59,7 +59,7 @@ def challenges(run: _Run) -> None:
         rule = f"challenge:{challenge.id}"
         if run.event.type not in challenge.on:
             run.trace.append(
-                rule_trace(rule, "challenge", False, "wrong_event", _wrong_event(run, challenge.on))
+                rule_trace(rule, "challenge", False, "wrong_event", wrong_event(run, challenge.on))
             )
             continue
         before = progress.get(challenge.id)
@@ -208,7 +208,7 @@ def quests(run: _Run) -> None:
         rule = f"quest:{quest.id}"
         types = sorted({step.on for step in quest.steps})
         if event.type not in types:
-            run.trace.append(rule_trace(rule, "quest", False, "wrong_event", _wrong_event(run, types)))
+            run.trace.append(rule_trace(rule, "quest", False, "wrong_event", wrong_event(run, types)))
             continue
         before = progress.get(quest.id) or QuestProgress()
         if before.completed:
@@ -288,7 +288,7 @@ def badges(run: _Run) -> None:
     for index, badge in automatic:
         rule = f"badge:{badge.id}"
         if badge.on and run.event.type not in badge.on:
-            run.trace.append(rule_trace(rule, "badge", False, "wrong_event", _wrong_event(run, badge.on)))
+            run.trace.append(rule_trace(rule, "badge", False, "wrong_event", wrong_event(run, badge.on)))
             continue
         held = badge.id in run.state.badges or any(b.badge == badge.id for b in run.badges)
         if held:
@@ -333,7 +333,7 @@ def streaks(run: _Run) -> None:
     for index, streak in enumerate(program.streaks):
         rule = f"streak:{streak.id}"
         if run.event.type != streak.on:
-            run.trace.append(rule_trace(rule, "streak", False, "wrong_event", _wrong_event(run, [streak.on])))
+            run.trace.append(rule_trace(rule, "streak", False, "wrong_event", wrong_event(run, [streak.on])))
             continue
         if not run.holds(expression("streaks", index, "when"), context):
             run.trace.append(rule_trace(rule, "streak", False, "condition_false", "`when` is false"))
@@ -409,7 +409,8 @@ def _points(reward: Reward) -> dict[str, Any]:
     return {"amount": reward.points, "unit": "points"} if reward.points else {}
 
 
-def _wrong_event(run: _Run, types: list[str]) -> str:
+def wrong_event(run: _Run, types: list[str]) -> str:
+    """Why a mechanic ignored this event, in the words every mechanic uses."""
     return f"{run.event.type} is not one of: {', '.join(types)}"
 
 

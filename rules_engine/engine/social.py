@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import Purchase, ReferralReward, Signup
+from rules_engine.engine.gamification import wrong_event
 from rules_engine.engine.outcome import Notification, rule_trace
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
@@ -240,8 +241,7 @@ def offers(run: _Run) -> None:
     for index, offer in enumerate(program.offers):
         rule = f"offer:{offer.id}"
         if run.event.type not in offer.on:
-            wrong = f"{run.event.type} is not one of: {', '.join(offer.on)}"
-            run.trace.append(rule_trace(rule, "offer", False, "wrong_event", wrong))
+            run.trace.append(rule_trace(rule, "offer", False, "wrong_event", wrong_event(run, offer.on)))
             continue
         outside = within(offer.active, run.local)
         if outside is not None:

@@ -7,11 +7,9 @@ timezone (Europe/Moscow, +03:00) unless a test is about UTC; 2026-12-07 is a Mon
 
 from __future__ import annotations
 
-import json
 import textwrap
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,8 +18,7 @@ from rules_engine.engine.compiled import compile_text, load_compiled
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.engine.outcome import Outcome, RuleTrace
-from rules_engine.jsonio import loads
-from rules_engine.state.customer import CustomerState
+from tests.engine.scenario import Customer, event
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
@@ -37,34 +34,6 @@ def _wired(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def engine(body: str) -> Engine:
     return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"))
-
-
-def event(kind: str, time: str, *lines: tuple[str, str, str], **extra: Any) -> dict[str, Any]:
-    """An event of `kind` at `time` (a bare date-time is program time); lines are (sku, category, price)."""
-    if "+" not in time and not time.endswith("Z"):
-        time += "+03:00"
-    data: dict[str, Any] = {"id": f"{kind}@{time}", "type": kind, "time": time, "customer": "c1"}
-    if kind == "purchase":
-        data["items"] = [{"sku": s, "category": c, "price": p, "qty": 1} for s, c, p in lines]
-    data.update(extra)
-    parsed: dict[str, Any] = loads(json.dumps(data))
-    return parsed
-
-
-class Customer:
-    """Feeds events to an engine one after the other, keeping the state."""
-
-    def __init__(self, e: Engine) -> None:
-        self.engine = e
-        self.state: CustomerState | None = None
-        self.outcomes: list[Outcome] = []
-
-    def send(self, data: dict[str, Any]) -> Outcome:
-        outcome = self.engine.process(data, self.state)
-        assert balance_matches_ledger(outcome.state)
-        self.state = outcome.state
-        self.outcomes.append(outcome)
-        return outcome
 
 
 def rewards(outcome: Outcome) -> dict[str, Decimal]:

@@ -8,22 +8,18 @@ timezone (Europe/Moscow, +03:00).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import textwrap
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from rules_engine.engine import evaluator, social
 from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.engine.outcome import Outcome, RuleTrace
-from rules_engine.jsonio import loads
 from rules_engine.program.model import Limit
-from rules_engine.state.customer import CustomerState
+from tests.engine.scenario import Customer, event
 
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
 SECRET = b"test-secret"
@@ -39,30 +35,6 @@ def _wired(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def engine(body: str) -> Engine:
     return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"), secret=SECRET)
-
-
-def event(kind: str, time: str, *lines: tuple[str, str, str], **extra: Any) -> dict[str, Any]:
-    """An event of `kind` at `time` (program time); lines are (sku, category, price)."""
-    data: dict[str, Any] = {"id": f"{kind}@{time}", "type": kind, "time": time + "+03:00", "customer": "c1"}
-    if kind == "purchase":
-        data["items"] = [{"sku": s, "category": c, "price": p, "qty": 1} for s, c, p in lines]
-    data.update(extra)
-    parsed: dict[str, Any] = loads(json.dumps(data))
-    return parsed
-
-
-class Customer:
-    """Feeds events to an engine one after the other, keeping the state."""
-
-    def __init__(self, e: Engine) -> None:
-        self.engine = e
-        self.state: CustomerState | None = None
-
-    def send(self, data: dict[str, Any]) -> Outcome:
-        outcome = self.engine.process(data, self.state)
-        assert balance_matches_ledger(outcome.state)
-        self.state = outcome.state
-        return outcome
 
 
 def trace(outcome: Outcome, rule: str, kind: str | None = None) -> RuleTrace:
