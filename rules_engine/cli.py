@@ -17,7 +17,14 @@ from rich.console import Console
 
 from rules_engine import jsonio
 from rules_engine.dsl.expression import compile_expression
-from rules_engine.errors import ContextError, Diagnostic, ProgramError, RulesEngineError, StateError
+from rules_engine.errors import (
+    ContextError,
+    Diagnostic,
+    ProgramError,
+    RulesEngineError,
+    StateError,
+    StoreError,
+)
 from rules_engine.render import styled_diagnostic, trace_tree
 from rules_engine.source import SourceFile, Span
 
@@ -388,21 +395,50 @@ def run(
         Path | None, typer.Option("--state-out", help="Write every customer's final state here (JSON).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each outcome as a JSON line.")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Keep states, ledger and processed events in this store: an SQLite file, "
+            "sqlite:///PATH or postgresql://…; without it, in memory only.",
+        ),
+    ] = None,
 ) -> None:
-    """Replay a stream of events in memory: an outcome per event and a summary per customer.
+    """Replay a stream of events: an outcome per event and a summary per customer.
 
     Bad lines are reported with their line number and skipped without touching any state; the
-    exit code is 1 when there were any.
+    exit code is 1 when there were any. With --db every event is one transaction of the store,
+    and an event processed before (by any run) is not applied again.
     """
-    from rules_engine.engine.replay import replay
+    from rules_engine.replay import replay
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
 
     out, err = _consoles()
     engine = _engine(program, err)
     try:
-        result = replay(engine, events)
+        store = open_store(db or "memory:", engine.program.program)
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    try:
+        result = replay(Loyalty(engine, store), events)
     except OSError as problem:
         _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
-    for number, outcome in result.outcomes:
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    seen = [(number, outcome, False) for number, outcome in result.outcomes]
+    seen += [(number, outcome, True) for number, outcome in result.duplicates]
+    for number, outcome, duplicate in sorted(seen, key=lambda done: done[0]):
+        if duplicate:
+            if not as_json:
+                out.print(
+                    f"line {number}: {outcome.event} {outcome.customer}: already processed, nothing applied",
+                    markup=False,
+                    soft_wrap=True,
+                )
+            continue
         if as_json:
             out.print(jsonio.dumps(outcome.model_dump(mode="python")), markup=False, soft_wrap=True)
             continue
@@ -425,7 +461,10 @@ def run(
                 markup=False,
                 soft_wrap=True,
             )
-        out.print(f"{len(result.outcomes)} events processed, {len(result.problems)} problem(s)", markup=False)
+        again = f", {len(result.duplicates)} already processed before" if result.duplicates else ""
+        out.print(
+            f"{len(result.outcomes)} events processed{again}, {len(result.problems)} problem(s)", markup=False
+        )
     if state_out is not None:
         states = {
             customer: state.model_dump(mode="python") for customer, state in sorted(result.states.items())

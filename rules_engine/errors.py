@@ -2,7 +2,8 @@
 
 Codes are stable (dbt-style) so tests, tools and marketers' searches can rely on them:
 RE1xx program YAML and schema, RE2xx condition syntax and limits, RE3xx types and names,
-RE4xx runtime input (contexts, events). Text for people is produced in `render.py`, never here.
+RE4xx runtime input (contexts, events), RE5xx lint warnings,
+RE6xx stores (databases). Text for people is produced in `render.py`, never here.
 """
 
 from __future__ import annotations
@@ -106,3 +107,8 @@ class EventError(EvaluationError):
 
 class StateError(EvaluationError):
     """A customer state snapshot is malformed."""
+
+
+class StoreError(RulesEngineError):
+    """A store cannot be opened or used: a bad URL, a database of another schema version, a
+    server that does not answer. Raised before anything is written."""

@@ -34,3 +34,26 @@ def _outside(schedule: Schedule, local: dt.datetime) -> str | None:
         if not inside:
             return f"only {start.strftime('%H:%M')}–{end.strftime('%H:%M')} (this is {now.strftime('%H:%M')})"
     return None
+
+
+def period_keys(day: dt.date) -> dict[str, str]:
+    """The counter key of each cap period for a local date: caps and budgets count per key, so a
+    new day, ISO week, month or year starts from zero without anything being reset."""
+    iso = day.isocalendar()
+    return {
+        "per_day": f"day:{day.isoformat()}",
+        "per_week": f"week:{iso.year}-W{iso.week:02d}",
+        "per_month": f"month:{day.year}-{day.month:02d}",
+        "per_year": f"year:{day.year}",
+        "lifetime": "lifetime",
+    }
+
+
+# A budget's `period` → the cap period whose key it counts under.
+BUDGET_PERIODS = {
+    "day": "per_day",
+    "week": "per_week",
+    "month": "per_month",
+    "year": "per_year",
+    "program": "lifetime",
+}

@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.replay import replay
 from rules_engine.engine.social import referral_code
+from rules_engine.replay import replay
+from rules_engine.service import Loyalty
 from tests.conftest import ROOT
 
 FASHION = ROOT / "programs" / "fashion-house.yaml"  # referrer 1000 points, referee welcome-15, 10 per 365d
@@ -43,7 +44,7 @@ def test_a_replay_rewards_the_referrer_when_the_friend_qualifies(tmp_path: Path)
     ]
     path = tmp_path / "stream.jsonl"
     path.write_text("\n".join(json.dumps(event) for event in stream) + "\n")
-    result = replay(engine, path)
+    result = replay(Loyalty.in_memory(engine), path)
     assert result.problems == []
     referrer = [o for _, o in result.outcomes if o.event == "b1:referrer"]
     assert len(referrer) == 1 and referrer[0].customer == "anna"

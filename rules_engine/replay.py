@@ -1,0 +1,82 @@
+"""Replaying a stream of events through a store: many customers, in file order (`loyalty run`).
+
+Input: a JSON Lines file, one event per line (numbers exact). Each line is one transaction of
+the store (memory, SQLite or PostgreSQL): a bad line (not JSON, not a valid event, refused by
+the engine) is reported with its line number and skipped, and touches nothing; an event the
+store has processed before is reported as such and applied no second time, so replaying a file
+into a database again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from rules_engine import jsonio
+from rules_engine.engine.outcome import Outcome
+from rules_engine.errors import Diagnostic, EventError
+from rules_engine.service import Loyalty
+from rules_engine.source import SourceFile, Span
+from rules_engine.state.customer import CustomerState
+
+
+@dataclass
+class Replay:
+    """What a replay produced: the outcomes applied, the events already processed before, every
+    customer's final state, the bad lines."""
+
+    outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
+    duplicates: list[tuple[int, Outcome]] = field(default_factory=list)
+    states: dict[str, CustomerState] = field(default_factory=dict)
+    problems: list[Diagnostic] = field(default_factory=list)
+    points: dict[str, Decimal] = field(default_factory=dict)
+
+
+def replay(loyalty: Loyalty, path: str | Path) -> Replay:
+    """Process every event of a JSON Lines file in order, each in its own store transaction;
+    see the module docstring."""
+    result = Replay()
+    text = Path(path).read_text(encoding="utf-8-sig")
+    source = SourceFile(str(path), text)
+    for number, offset, line in _lines(text):
+        if not line.strip():
+            continue
+        span = Span(source, offset, offset + len(line))
+        try:
+            data = jsonio.loads(line)
+        except (json.JSONDecodeError, ValueError) as problem:
+            result.problems.append(
+                Diagnostic(
+                    "RE414",
+                    f"line {number} is not JSON: {problem}",
+                    span,
+                    hint="one event per line, as a JSON object",
+                )
+            )
+            continue
+        try:
+            handled = loyalty.handle(data)
+        except EventError as error:
+            result.problems += [
+                Diagnostic(d.code, f"line {number}: {d.message}", span, d.hint) for d in error.diagnostics
+            ]
+            continue
+        if handled.duplicate:
+            result.duplicates.append((number, handled.outcome))
+            result.states[handled.outcome.customer] = handled.outcome.state
+            continue
+        for done in filter(None, [handled.outcome, handled.referrer]):
+            result.outcomes.append((number, done))
+            result.states[done.customer] = done.state
+            result.points[done.customer] = result.points.get(done.customer, Decimal(0)) + done.totals.points
+    return result
+
+
+def _lines(text: str) -> Iterator[tuple[int, int, str]]:
+    offset = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        yield number, offset, line.rstrip("\r")
+        offset += len(line) + 1

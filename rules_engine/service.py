@@ -1,0 +1,167 @@
+"""An engine and a store together: what a service calls for every event.
+
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+
+    engine = Engine.from_file("programs/coffee-club.yaml", secret=b"…")   # once
+    loyalty = Loyalty(engine, open_store("loyalty.db", engine.program.program))  # once per worker
+    outcome = loyalty.process(event)                                       # per event
+
+Each event is one store transaction (store/base.py): the event id is checked, the customer's
+state and the budgets are read, the engine decides, and the new state, ledger entries, outcome
+and budget spending are written together. A redelivered event id gets its original outcome back
+(with the customer's current state) and changes nothing. When a referee's first qualifying
+purchase rewards their referrer, the referrer's side is processed right after, in its own
+transaction, as the event `<event id>:referrer` — exactly once, like any event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
+from rules_engine.engine.events import AnyEvent, parse_event
+from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
+from rules_engine.engine.schedule import BUDGET_PERIODS, period_keys
+from rules_engine.engine.social import REFERRER, referral_code
+from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.state.customer import CustomerState
+from rules_engine.store.base import Change, Store
+from rules_engine.store.memory import MemoryStore
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What processing one event did."""
+
+    outcome: Outcome
+    duplicate: bool
+    """The event id was processed before: `outcome` is the original one, nothing was applied."""
+    referrer: Outcome | None = None
+    """The referrer's reward, when this event qualified a referral."""
+
+
+class Loyalty:
+    """Processes events against a store; see the module docstring. One per worker (thread or process)."""
+
+    def __init__(self, engine: Engine, store: Store) -> None:
+        if store.program != engine.program.program:
+            raise StoreError(
+                [
+                    Diagnostic(
+                        "RE604",
+                        f"the store was opened for program {store.program!r}, the engine runs "
+                        f"{engine.program.program!r}",
+                        hint="open the store with the engine's program id",
+                    )
+                ]
+            )
+        self.engine = engine
+        self.store = store
+        program = engine.program
+        self._budgeted = [
+            (rule.id, BUDGET_PERIODS[rule.budget.period]) for rule in program.earn if rule.budget is not None
+        ]
+        self._codes = program.referral is not None
+
+    @classmethod
+    def in_memory(cls, engine: Engine) -> Loyalty:
+        """With a memory store: for dry-runs, tests and replays that keep nothing."""
+        return cls(engine, MemoryStore(engine.program.program))
+
+    def process(self, event: AnyEvent | Mapping[str, Any], *, explain: bool = False) -> Outcome:
+        """The event's outcome (the original one for an event id seen before).
+
+        Raises:
+            EventError: the event is malformed or refused by the engine; nothing was written.
+            StoreError: the store failed; nothing of this event was written.
+        """
+        return self.handle(event, explain=explain).outcome
+
+    def handle(self, event: AnyEvent | Mapping[str, Any], *, explain: bool = False) -> Handled:
+        """Like `process`, and says whether the event was a duplicate and what the referrer got."""
+        parsed = parse_event(event)
+        outcome, duplicate = self._apply(parsed, explain)
+        referrer = None
+        if not duplicate and any(t.rule == REFERRER and t.fired for t in outcome.trace):
+            referrer = self._reward_referrer(outcome)
+        return Handled(outcome, duplicate, referrer)
+
+    def _apply(self, event: AnyEvent, explain: bool) -> tuple[Outcome, bool]:
+        with self.store.transaction(event.customer) as transaction:
+            stored = transaction.outcome(event.id)
+            before = transaction.state()
+            if stored is not None:
+                current = before or CustomerState(customer=event.customer)
+                return Outcome.model_validate({**stored, "state": current}), True
+            day = local_date(event.time, self.engine.program)
+            keys = period_keys(day)
+            wanted = [(rule, keys[period]) for rule, period in self._budgeted]
+            spent = transaction.budgets(wanted)
+            outcome = self.engine.process(event, before, explain=explain, budgets=BudgetSnapshot(spent))
+            if before is not None and event.id in before.processed:
+                return outcome, True  # the state itself remembers it (a state imported with history)
+            transaction.save(self._change(event, before, outcome, wanted))
+        return outcome, False
+
+    def _change(
+        self, event: AnyEvent, before: CustomerState | None, outcome: Outcome, wanted: list[tuple[str, str]]
+    ) -> Change:
+        earlier = len(before.ledger) if before is not None else 0
+        given = {rule: Decimal(0) for rule, _ in wanted}
+        for award in outcome.effects.points:
+            if award.rule in given:
+                given[award.rule] += award.points
+        return Change(
+            state=outcome.state,
+            ledger=outcome.state.ledger[earlier:],
+            event=event.id,
+            outcome=outcome.model_dump(mode="python", exclude={"state"}),
+            spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]],
+            referral_code=self._code(event.customer) if before is None else None,
+        )
+
+    def _code(self, customer: str) -> str | None:
+        if not self._codes:
+            return None
+        return referral_code(self.engine.program.program, customer, self.engine.secret)
+
+    def _reward_referrer(self, outcome: Outcome) -> Outcome | None:
+        code = outcome.state.referred_with
+        referrer = self.store.referrer(code) if code else None
+        if referrer is None:
+            return None
+        event = {
+            "id": f"{outcome.event}:referrer",
+            "type": "referral_reward",
+            "customer": referrer,
+            "time": outcome.state.referral_qualified_at,
+            "referee": outcome.customer,
+            "qualifying_event": outcome.event,
+        }
+        done, _ = self._apply(parse_event(event), explain=False)
+        return done
+
+    def put(self, customer: str, state: CustomerState) -> None:
+        """Store a customer's state as it is (an import, a migration from another system)."""
+        with self.store.transaction(customer) as transaction:
+            before = transaction.state()
+            earlier = len(before.ledger) if before is not None else 0
+            code = self._code(customer) if before is None else None
+            transaction.save(Change(state=state, ledger=state.ledger[earlier:], referral_code=code))
+
+    def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange]:
+        """Housekeeping for one customer up to `to_time` (`Engine.advance`), stored; the changes."""
+        with self.store.transaction(customer) as transaction:
+            before = transaction.state()
+            if before is None:
+                return []
+            after, changes = self.engine.advance(before, to_time)
+            if after != before:
+                transaction.save(Change(state=after, ledger=after.ledger[len(before.ledger) :]))
+            return changes

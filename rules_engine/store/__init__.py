@@ -1,0 +1,61 @@
+"""Stores: where customer states, the ledger and processed events live between events.
+
+    open_store("memory:", program)                       # in memory, for dry-runs and tests
+    open_store("loyalty.db", program)                    # an SQLite file (the embedded default)
+    open_store("sqlite:///var/lib/loyalty.db", program)  # the same, as a URL
+    open_store("postgresql://user@host/db", program)     # PostgreSQL, for several workers
+
+`rules_engine.service.Loyalty` puts an engine and a store together; docs/stores.md tells the
+guarantees (one transaction per event, exactly once, migrations).
+"""
+
+from __future__ import annotations
+
+from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
+from rules_engine.store.memory import MemoryStore
+
+__all__ = [
+    "Change",
+    "CustomerTransaction",
+    "LedgerRow",
+    "MemoryStore",
+    "Spending",
+    "Store",
+    "open_store",
+]
+
+
+def open_store(url: str, program: str) -> Store:
+    """Open (creating and migrating if needed) the store at `url` for one program's customers."""
+    if url == "memory:":
+        return MemoryStore(program)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from rules_engine.store.postgres import PostgresStore
+        except ImportError:
+            raise StoreError(
+                [
+                    Diagnostic(
+                        "RE601",
+                        "the PostgreSQL store needs psycopg, which is not installed",
+                        hint="pip install 'rules-engine[postgres]'",
+                    )
+                ]
+            ) from None
+        return PostgresStore(url, program)
+    from rules_engine.store.sqlite import SqliteStore
+
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url.removeprefix("sqlite:///"), program)
+    if "://" in url:
+        raise StoreError(
+            [
+                Diagnostic(
+                    "RE601",
+                    f"{url}: not a store this engine knows",
+                    hint="use a file name (SQLite), sqlite:///PATH, postgresql://… or memory:",
+                )
+            ]
+        )
+    return SqliteStore(url, program)

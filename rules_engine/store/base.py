@@ -1,0 +1,136 @@
+"""What a store keeps, and the one transaction that processing an event is.
+
+A store holds, for one program: each customer's state, every ledger entry, the outcome of every
+event it processed, the program-wide spending of rules with a budget, and the customers'
+referral codes. The engine stays a pure function; a store only gives it the state before an
+event and keeps what came out.
+
+Processing an event is one `CustomerTransaction`: the customer is locked, the event id is looked
+up (seen before → its stored outcome, nothing applied), the state and the budgets are read, the
+engine decides, and the new state, the new ledger entries, the event's outcome and the budget
+spending are written together — or, if anything fails on the way, none of them. Two workers
+holding events of the same customer are serialized by that lock, so no update is lost and an
+event id delivered twice, even to two workers at once, is applied once.
+
+Outcomes are stored without their `state`: the state already lives in the customer's row, and
+keeping a copy per event would make the store grow with the square of a customer's history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from rules_engine.state.customer import CustomerState, LedgerEntry
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A ledger entry as stored: the entry, whose it is, and its place in the store's order."""
+
+    seq: int
+    """Order of writing, across all customers."""
+    customer: str
+    entry: LedgerEntry
+
+
+@dataclass(frozen=True)
+class Change:
+    """Everything one event (or one housekeeping pass) changes, written in one transaction."""
+
+    state: CustomerState
+    """The customer's state after it."""
+    ledger: Sequence[LedgerEntry] = ()
+    """The ledger entries it added, in order."""
+    event: str | None = None
+    """The event's id; None for housekeeping (`advance`), which is not an event."""
+    outcome: Mapping[str, Any] | None = None
+    """The outcome without its state, as JSON-like data, answered again for a redelivered event."""
+    spent: Sequence[tuple[str, str, Decimal]] = ()
+    """Budget spending: (rule, period key, points)."""
+    referral_code: str | None = None
+    """The customer's referral code, so that a referee's signup can name its referrer."""
+
+
+Spending = dict[str, dict[str, Decimal]]
+"""Program-wide points given so far by rules with a budget: {rule: {period key: points}}."""
+
+
+class CustomerTransaction(ABC):
+    """One customer, locked until the transaction ends; see the module docstring."""
+
+    customer: str
+
+    @abstractmethod
+    def state(self) -> CustomerState | None:
+        """The customer's state, None for a customer the store has never seen."""
+
+    @abstractmethod
+    def outcome(self, event: str) -> dict[str, Any] | None:
+        """The stored outcome (without state) of an event processed before, or None."""
+
+    @abstractmethod
+    def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
+        """The spending of these (rule, period key) budgets, locked until the transaction ends."""
+
+    @abstractmethod
+    def save(self, change: Change) -> None:
+        """Write the change; it becomes visible when the transaction commits."""
+
+
+class Store(ABC):
+    """Customer states, ledger and processed events of one program; see the module docstring.
+
+    A store object is used by one thread at a time; workers (threads or processes) open one each.
+    """
+
+    url: str
+    program: str
+
+    @abstractmethod
+    def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
+        """Lock the customer and start the transaction; it commits when the block ends without an
+        exception and is rolled back otherwise."""
+
+    @abstractmethod
+    def state(self, customer: str) -> CustomerState | None:
+        """A customer's current state (not locked), None when the store has never seen them."""
+
+    @abstractmethod
+    def customers(self) -> list[str]:
+        """Every customer with a state, sorted."""
+
+    def states(self) -> Iterator[tuple[str, CustomerState]]:
+        for customer in self.customers():
+            state = self.state(customer)
+            if state is not None:
+                yield customer, state
+
+    @abstractmethod
+    def ledger(self, *, until: dt.datetime | None = None) -> Iterator[LedgerRow]:
+        """Every ledger entry in the order written; with `until`, only those dated before it."""
+
+    @abstractmethod
+    def referrer(self, code: str) -> str | None:
+        """The customer whose referral code this is, if the store knows them."""
+
+    @abstractmethod
+    def processed(self) -> int:
+        """How many events the store has applied."""
+
+    def close(self) -> None:  # noqa: B027 (a memory store has nothing to release)
+        """Release the connection; the store is not used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,92 @@
+"""The memory store: dry-runs, tests and `loyalty run` without `--db`. Gone when the process ends.
+
+Transactions are real all the same: a change is staged and applied only when the block ends
+without an exception, under one lock, so the store behaves like the database stores in the
+shared store tests (tests/store/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.state.customer import CustomerState
+from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
+
+
+class MemoryStore(Store):
+    def __init__(self, program: str) -> None:
+        self.url = "memory:"
+        self.program = program
+        self._lock = threading.RLock()
+        self._states: dict[str, CustomerState] = {}
+        self._outcomes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._ledger: list[LedgerRow] = []
+        self._spent: dict[tuple[str, str], Decimal] = {}
+        self._codes: dict[str, str] = {}
+
+    @contextmanager
+    def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
+        with self._lock:
+            staged = _Staged(self, customer)
+            yield staged
+            if staged.change is not None:
+                self._apply(customer, staged.change)
+
+    def _apply(self, customer: str, change: Change) -> None:
+        self._states[customer] = change.state
+        if change.event is not None and change.outcome is not None:
+            self._outcomes[customer, change.event] = dict(change.outcome)
+        for entry in change.ledger:
+            self._ledger.append(LedgerRow(len(self._ledger) + 1, customer, entry))
+        for rule, period, points in change.spent:
+            self._spent[rule, period] = self._spent.get((rule, period), Decimal(0)) + points
+        if change.referral_code is not None:
+            self._codes.setdefault(change.referral_code, customer)
+
+    def state(self, customer: str) -> CustomerState | None:
+        with self._lock:
+            return self._states.get(customer)
+
+    def customers(self) -> list[str]:
+        with self._lock:
+            return sorted(self._states)
+
+    def ledger(self, *, until: dt.datetime | None = None) -> Iterator[LedgerRow]:
+        with self._lock:
+            rows = list(self._ledger)
+        return iter([row for row in rows if until is None or row.entry.at < until])
+
+    def referrer(self, code: str) -> str | None:
+        with self._lock:
+            return self._codes.get(code)
+
+    def processed(self) -> int:
+        with self._lock:
+            return len(self._outcomes)
+
+
+class _Staged(CustomerTransaction):
+    def __init__(self, store: MemoryStore, customer: str) -> None:
+        self.store = store
+        self.customer = customer
+        self.change: Change | None = None
+
+    def state(self) -> CustomerState | None:
+        return self.store._states.get(self.customer)
+
+    def outcome(self, event: str) -> dict[str, Any] | None:
+        return self.store._outcomes.get((self.customer, event))
+
+    def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
+        spent: Spending = {}
+        for rule, period in wanted:
+            spent.setdefault(rule, {})[period] = self.store._spent.get((rule, period), Decimal(0))
+        return spent
+
+    def save(self, change: Change) -> None:
+        self.change = change

@@ -1,0 +1,124 @@
+"""The database schema, as numbered migrations, and the one function that brings a database up to date.
+
+A database records the migrations applied to it in `schema_migrations`. Opening it applies the
+missing ones in one transaction (all or none, serialized between processes that open it at the
+same time); a database written by a newer version of the engine, or one that has tables but no
+`schema_migrations`, is refused with a message, and nothing is written to it.
+
+Never edit a migration that has shipped: add the next one.
+
+Column types: SQLite keeps points as decimal text and times as UTC ISO text with microseconds
+(so text order is time order); PostgreSQL uses NUMERIC and TIMESTAMPTZ. States and outcomes are
+JSON text with exact numbers in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rules_engine.errors import Diagnostic, StoreError
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+    def statements(self, dialect: Dialect) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.postgresql
+
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "customers, processed events, ledger, budget spending",
+        sqlite=(
+            """CREATE TABLE customers (
+                program TEXT NOT NULL, customer TEXT NOT NULL, state TEXT NOT NULL,
+                revision INTEGER NOT NULL, PRIMARY KEY (program, customer))""",
+            """CREATE TABLE events (
+                program TEXT NOT NULL, customer TEXT NOT NULL, event TEXT NOT NULL,
+                outcome TEXT NOT NULL, PRIMARY KEY (program, customer, event))""",
+            """CREATE TABLE ledger (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, program TEXT NOT NULL, customer TEXT NOT NULL,
+                event TEXT NOT NULL, rule TEXT NOT NULL, kind TEXT NOT NULL, points TEXT NOT NULL,
+                lot TEXT NOT NULL, at TEXT NOT NULL, version INTEGER NOT NULL, rule_hash TEXT)""",
+            "CREATE INDEX ledger_by_customer ON ledger (program, customer, seq)",
+            """CREATE TABLE budgets (
+                program TEXT NOT NULL, rule TEXT NOT NULL, period TEXT NOT NULL, spent TEXT NOT NULL,
+                PRIMARY KEY (program, rule, period))""",
+        ),
+        postgresql=(
+            """CREATE TABLE customers (
+                program TEXT NOT NULL, customer TEXT NOT NULL, state TEXT NOT NULL,
+                revision BIGINT NOT NULL, PRIMARY KEY (program, customer))""",
+            """CREATE TABLE events (
+                program TEXT NOT NULL, customer TEXT NOT NULL, event TEXT NOT NULL,
+                outcome TEXT NOT NULL, PRIMARY KEY (program, customer, event))""",
+            """CREATE TABLE ledger (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, program TEXT NOT NULL,
+                customer TEXT NOT NULL, event TEXT NOT NULL, rule TEXT NOT NULL, kind TEXT NOT NULL,
+                points NUMERIC NOT NULL, lot TEXT NOT NULL, at TIMESTAMPTZ NOT NULL,
+                version INTEGER NOT NULL, rule_hash TEXT)""",
+            "CREATE INDEX ledger_by_customer ON ledger (program, customer, seq)",
+            """CREATE TABLE budgets (
+                program TEXT NOT NULL, rule TEXT NOT NULL, period TEXT NOT NULL, spent NUMERIC NOT NULL,
+                PRIMARY KEY (program, rule, period))""",
+        ),
+    ),
+    Migration(
+        2,
+        "referral codes, ledger by date (for the accounting export)",
+        sqlite=(
+            """CREATE TABLE referral_codes (
+                program TEXT NOT NULL, code TEXT NOT NULL, customer TEXT NOT NULL,
+                PRIMARY KEY (program, code))""",
+            "CREATE INDEX ledger_by_time ON ledger (program, at)",
+        ),
+        postgresql=(
+            """CREATE TABLE referral_codes (
+                program TEXT NOT NULL, code TEXT NOT NULL, customer TEXT NOT NULL,
+                PRIMARY KEY (program, code))""",
+            "CREATE INDEX ledger_by_time ON ledger (program, at)",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+TABLES = ("customers", "events", "ledger", "budgets", "referral_codes")
+
+
+def pending(applied: int, existing_tables: set[str], url: str) -> list[Migration]:
+    """The migrations a database at version `applied` (0: no `schema_migrations`) still needs.
+
+    Raises:
+        StoreError: the database is newer than this engine, or is not a store of this engine.
+    """
+    if applied > LATEST:
+        raise StoreError(
+            [
+                Diagnostic(
+                    "RE603",
+                    f"{url}: the database has schema version {applied}, this version of the engine "
+                    f"knows versions up to {LATEST}",
+                    hint="upgrade rules-engine to open it; nothing was changed in the database",
+                )
+            ]
+        )
+    if applied == 0 and existing_tables & set(TABLES):
+        raise StoreError(
+            [
+                Diagnostic(
+                    "RE602",
+                    f"{url}: the database has tables named like a store's "
+                    f"({', '.join(sorted(existing_tables & set(TABLES)))}) but no schema_migrations table",
+                    hint="point --db at a new database or at one this engine created; nothing was changed",
+                )
+            ]
+        )
+    return [migration for migration in MIGRATIONS if migration.version > applied]

@@ -1,0 +1,161 @@
+"""The PostgreSQL store (psycopg 3): several service workers on several machines, one database.
+
+Locking is pessimistic, by row: a transaction first makes sure the customer has a row (a new
+customer's is inserted, so two workers meeting the same new customer queue on it), then takes it
+`FOR UPDATE`. Every other write of the transaction concerns that customer, except budget
+spending, whose rows are locked after the customer's and in sorted order, so that two workers
+never wait for each other in a circle. An event id delivered to two workers at once is therefore
+looked up by the second only after the first has committed it.
+
+Transactions run at READ COMMITTED (the default), which is enough under these locks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.store.base import Spending
+from rules_engine.store.migrations import pending
+from rules_engine.store.sql import SqlStore
+
+# A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
+_MIGRATION_LOCK = 7_341_001
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, program: str, *, connect_timeout: int = 10) -> None:
+        import psycopg
+
+        self.url = _without_password(url)
+        self.program = program
+        try:
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+        except psycopg.Error as problem:
+            raise StoreError(
+                [
+                    Diagnostic(
+                        "RE601",
+                        f"{self.url}: cannot connect: {str(problem).strip()}",
+                        hint="check that the server runs, and the host, port, database and user in the URL",
+                    )
+                ]
+            ) from None
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self._begin()
+        try:
+            self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            tables = {
+                row[0]
+                for row in self._execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                )
+            }
+            applied = 0
+            if "schema_migrations" in tables:
+                applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+            todo = pending(applied, tables, self.url)
+            if todo and "schema_migrations" not in tables:
+                self._execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
+                )
+            for migration in todo:
+                for statement in migration.postgresql:
+                    self._execute(statement)
+                self._execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                    (migration.version, migration.description),
+                )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._db.execute(sql.replace("?", "%s"), parameters)
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN")
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if not self._db.closed:
+            self._db.execute("ROLLBACK")
+
+    def _lock_customer(self, customer: str) -> str | None:
+        self._execute(
+            "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, '', 0)"
+            " ON CONFLICT DO NOTHING",
+            (self.program, customer),
+        )
+        rows = self._execute(
+            "SELECT state, revision FROM customers WHERE program = ? AND customer = ? FOR UPDATE",
+            (self.program, customer),
+        )
+        state, revision = rows[0]
+        return None if revision == 0 else str(state)
+
+    def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
+        spent: Spending = {}
+        for rule, period in sorted(set(wanted)):
+            self._execute(
+                "INSERT INTO budgets (program, rule, period, spent) VALUES (?, ?, ?, 0)"
+                " ON CONFLICT DO NOTHING",
+                (self.program, rule, period),
+            )
+            rows = self._execute(
+                "SELECT spent FROM budgets WHERE program = ? AND rule = ? AND period = ? FOR UPDATE",
+                (self.program, rule, period),
+            )
+            spent.setdefault(rule, {})[period] = rows[0][0]
+        return spent
+
+    def _add_spending(self, spent: Sequence[tuple[str, str, Decimal]]) -> None:
+        for rule, period, points in spent:
+            self._execute(
+                "INSERT INTO budgets (program, rule, period, spent) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (program, rule, period) DO UPDATE SET spent = budgets.spent + excluded.spent",
+                (self.program, rule, period, points),
+            )
+
+    def customers(self) -> list[str]:
+        rows = self._execute(
+            "SELECT customer FROM customers WHERE program = ? AND revision > 0 ORDER BY customer",
+            (self.program,),
+        )
+        return [row[0] for row in rows]
+
+    def _points(self, value: Decimal) -> Any:
+        return value
+
+    def _time(self, value: dt.datetime) -> Any:
+        return value
+
+    def _read_points(self, value: Any) -> Decimal:
+        return Decimal(value)
+
+    def _read_time(self, value: Any) -> dt.datetime:
+        moment: dt.datetime = value
+        return moment
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown in messages: a password in it is replaced by ***."""
+    scheme, found, rest = url.partition("://")
+    user, at, host = rest.rpartition("@")
+    if not (found and at and ":" in user):
+        return url
+    return f"{scheme}://{user.split(':', 1)[0]}:***@{host}"

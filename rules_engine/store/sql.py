@@ -1,0 +1,196 @@
+"""What the SQLite and PostgreSQL stores share: the queries, the transaction, reading and writing rows.
+
+The two differ in how they connect, lock and type their columns (sqlite.py, postgres.py); the
+queries here are written once with `?` placeholders, which the PostgreSQL store turns into `%s`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from rules_engine import jsonio
+from rules_engine.state.customer import CustomerState, LedgerEntry, parse_state
+from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
+from rules_engine.store.migrations import Dialect
+
+_LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash"
+
+
+class SqlStore(Store):
+    dialect: Dialect
+
+    # -- what each database does its own way ----------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement in the current transaction (or on its own); the rows it returns."""
+
+    @abstractmethod
+    def _begin(self) -> None:
+        """Start a transaction that holds the write lock the store relies on."""
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    @abstractmethod
+    def _lock_customer(self, customer: str) -> str | None:
+        """Lock the customer until the transaction ends; their state as stored, None if new."""
+
+    @abstractmethod
+    def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending: ...
+
+    @abstractmethod
+    def _add_spending(self, spent: Sequence[tuple[str, str, Decimal]]) -> None: ...
+
+    @abstractmethod
+    def _points(self, value: Decimal) -> Any:
+        """A points value as the database column takes it."""
+
+    @abstractmethod
+    def _time(self, value: dt.datetime) -> Any:
+        """A moment as the database column takes it."""
+
+    @abstractmethod
+    def _read_points(self, value: Any) -> Decimal: ...
+
+    @abstractmethod
+    def _read_time(self, value: Any) -> dt.datetime: ...
+
+    # -- the store ------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
+        self._begin()
+        try:
+            locked = _Locked(self, customer, self._lock_customer(customer))
+            yield locked
+            if locked.change is None:
+                self._rollback()
+            else:
+                self._write(customer, locked.change)
+                self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _write(self, customer: str, change: Change) -> None:
+        state = jsonio.dumps(change.state.model_dump(mode="python"))
+        self._execute(
+            "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (program, customer)"
+            " DO UPDATE SET state = excluded.state, revision = customers.revision + 1",
+            (self.program, customer, state),
+        )
+        if change.event is not None and change.outcome is not None:
+            self._execute(
+                "INSERT INTO events (program, customer, event, outcome) VALUES (?, ?, ?, ?)",
+                (self.program, customer, change.event, jsonio.dumps(change.outcome)),
+            )
+        for entry in change.ledger:
+            self._execute(
+                "INSERT INTO ledger"
+                " (program, customer, event, rule, kind, points, lot, at, version, rule_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.program,
+                    customer,
+                    entry.event,
+                    entry.rule,
+                    entry.kind,
+                    self._points(entry.points),
+                    entry.lot,
+                    self._time(entry.at),
+                    entry.version,
+                    entry.rule_hash,
+                ),
+            )
+        if change.spent:
+            self._add_spending(change.spent)
+        if change.referral_code is not None:
+            self._execute(
+                "INSERT INTO referral_codes (program, code, customer) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (self.program, change.referral_code, customer),
+            )
+
+    def state(self, customer: str) -> CustomerState | None:
+        rows = self._execute(
+            "SELECT state FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
+        )
+        return _state(rows[0][0]) if rows else None
+
+    def customers(self) -> list[str]:
+        rows = self._execute(
+            "SELECT customer FROM customers WHERE program = ? ORDER BY customer", (self.program,)
+        )
+        return [row[0] for row in rows]
+
+    def ledger(self, *, until: dt.datetime | None = None) -> Iterator[LedgerRow]:
+        if until is None:
+            rows = self._execute(
+                f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE program = ? ORDER BY seq", (self.program,)
+            )
+        else:
+            rows = self._execute(
+                f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE program = ? AND at < ? ORDER BY seq",
+                (self.program, self._time(until)),
+            )
+        for seq, customer, event, rule, kind, points, lot, at, version, rule_hash in rows:
+            entry = LedgerEntry(
+                event=event,
+                rule=rule,
+                kind=kind,
+                points=self._read_points(points),
+                lot=lot,
+                at=self._read_time(at),
+                version=version,
+                rule_hash=rule_hash,
+            )
+            yield LedgerRow(seq, customer, entry)
+
+    def referrer(self, code: str) -> str | None:
+        rows = self._execute(
+            "SELECT customer FROM referral_codes WHERE program = ? AND code = ?", (self.program, code)
+        )
+        return rows[0][0] if rows else None
+
+    def processed(self) -> int:
+        rows = self._execute("SELECT count(*) FROM events WHERE program = ?", (self.program,))
+        return int(rows[0][0])
+
+
+class _Locked(CustomerTransaction):
+    def __init__(self, store: SqlStore, customer: str, stored: str | None) -> None:
+        self.store = store
+        self.customer = customer
+        self.stored = stored
+        self.change: Change | None = None
+
+    def state(self) -> CustomerState | None:
+        return None if self.stored is None else _state(self.stored)
+
+    def outcome(self, event: str) -> dict[str, Any] | None:
+        rows = self.store._execute(
+            "SELECT outcome FROM events WHERE program = ? AND customer = ? AND event = ?",
+            (self.store.program, self.customer, event),
+        )
+        if not rows:
+            return None
+        outcome: dict[str, Any] = jsonio.loads(rows[0][0])
+        return outcome
+
+    def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
+        return self.store._lock_budgets(wanted) if wanted else {}
+
+    def save(self, change: Change) -> None:
+        self.change = change
+
+
+def _state(text: str) -> CustomerState:
+    return parse_state(jsonio.loads(text))

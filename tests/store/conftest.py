@@ -1,0 +1,52 @@
+"""Every store test runs against each store: memory, SQLite and PostgreSQL (the last needs the
+server `make test` starts; see the `postgres_database` fixture in tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rules_engine.store import Store, open_store
+
+OpenStore = Callable[[], Store]
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory:"
+    if request.param == "sqlite":
+        return str(tmp_path / "loyalty.db")
+    if "postgres_database" not in request.fixturenames and not _has_postgres_fixture(request):
+        pytest.skip("no PostgreSQL test server (run `make test`)")
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
+def _has_postgres_fixture(request: pytest.FixtureRequest) -> bool:
+    try:
+        request.getfixturevalue("postgres_url")
+    except pytest.FixtureLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def open_test_store(store_url: str) -> Iterator[OpenStore]:
+    """Opens the store at the test's URL (again and again: a memory store is the same object);
+    closes them all at the end."""
+    opened: list[Store] = []
+    memory: list[Store] = []
+
+    def open_one() -> Store:
+        if store_url == "memory:" and memory:
+            return memory[0]
+        store = open_store(store_url, "store-test")
+        (memory if store_url == "memory:" else opened).append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()

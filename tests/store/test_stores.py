@@ -1,0 +1,198 @@
+"""The store contract, the same for every store: what a service relies on between events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from rules_engine.engine.outcome import Outcome
+from rules_engine.errors import EventError
+from rules_engine.service import Loyalty
+from rules_engine.state.customer import CustomerState
+from rules_engine.store import Change
+from tests.store.conftest import OpenStore
+from tests.store.streams import START, engine, reference, stream
+
+ENGINE = engine()
+
+
+def run(loyalty: Loyalty, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        try:
+            loyalty.process(event)
+        except EventError:
+            continue
+
+
+def balance(state: CustomerState) -> Decimal:
+    return sum((lot.points for lot in state.lots), Decimal(0))
+
+
+def purchase(n: int, customer: str = "ann", price: str = "30.00", hours: int = 0) -> dict[str, Any]:
+    time = START + dt.timedelta(hours=n + hours)
+    return {
+        "id": f"p{n}",
+        "type": "purchase",
+        "time": time.isoformat(),
+        "customer": customer,
+        "items": [{"sku": "MUG", "price": price, "qty": 1}],
+    }
+
+
+def test_a_stream_through_the_store_ends_in_the_states_the_engine_alone_computes(
+    open_test_store: OpenStore,
+) -> None:
+    events = stream(seed=7)
+    run(Loyalty(ENGINE, open_test_store()), events)
+    store = open_test_store()
+    expected = reference(ENGINE, events)
+    assert dict(store.states()) == expected
+    assert store.customers() == sorted(expected)
+
+
+def test_the_stored_ledger_is_every_entry_of_every_customer_and_sums_to_the_balances(
+    open_test_store: OpenStore,
+) -> None:
+    run(Loyalty(ENGINE, open_test_store()), stream(seed=3))
+    store = open_test_store()
+    rows = list(store.ledger())
+    assert [row.seq for row in rows] == sorted(row.seq for row in rows)
+    for customer, state in store.states():
+        mine = [row.entry for row in rows if row.customer == customer]
+        assert mine == state.ledger
+        assert sum((entry.points for entry in mine), Decimal(0)) == balance(state)
+    assert {row.entry.kind for row in rows} >= {"earn", "burn", "expire"}
+
+
+def test_an_event_delivered_again_returns_its_original_outcome_and_changes_nothing(
+    open_test_store: OpenStore,
+) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    first = loyalty.handle(purchase(1))
+    later = loyalty.handle(purchase(2))
+    state = open_test_store().state("ann")
+    ledger = list(open_test_store().ledger())
+
+    again = Loyalty(ENGINE, open_test_store()).handle(purchase(1))
+
+    assert again.duplicate and not first.duplicate
+    assert again.outcome.effects == first.outcome.effects
+    assert again.outcome.totals == first.outcome.totals
+    assert again.outcome.trace == first.outcome.trace
+    assert again.outcome.state == later.outcome.state  # the customer's state now, not then
+    assert open_test_store().state("ann") == state
+    assert list(open_test_store().ledger()) == ledger
+    assert open_test_store().processed() == 2
+
+
+def test_a_bad_event_writes_nothing(open_test_store: OpenStore) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    state = open_test_store().state("ann")
+    with pytest.raises(EventError):
+        loyalty.process({**purchase(2), "items": [{"sku": "X", "price": "1.00", "qty": -1}]})
+    with pytest.raises(EventError) as refused:  # 30 points, the mug costs 25 — but not twice
+        for n in (3, 4):
+            loyalty.process(
+                {
+                    "id": f"r{n}",
+                    "type": "redeem",
+                    "item": "mug",
+                    "customer": "ann",
+                    "time": (START + dt.timedelta(hours=n)).isoformat(),
+                }
+            )
+    assert refused.value.code == "RE430"
+    store = open_test_store()
+    assert store.processed() == 2
+    after = store.state("ann")
+    assert after is not None and state is not None
+    assert balance(after) == balance(state) - 25
+    assert [row.entry.kind for row in store.ledger()] == ["earn", "earn", "burn"]
+
+
+def test_a_failure_inside_the_transaction_leaves_the_store_as_it_was(open_test_store: OpenStore) -> None:
+    store = open_test_store()
+    loyalty = Loyalty(ENGINE, store)
+    loyalty.process(purchase(1))
+    before = (store.state("ann"), list(store.ledger()), store.processed())
+    outcome = ENGINE.process(purchase(2), before[0])
+
+    with pytest.raises(RuntimeError), store.transaction("ann") as transaction:
+        transaction.save(
+            Change(state=outcome.state, ledger=outcome.state.ledger[1:], event="p2", outcome={"anything": 1})
+        )
+        raise RuntimeError("the worker fails after deciding")
+
+    assert (store.state("ann"), list(store.ledger()), store.processed()) == before
+    assert not loyalty.handle(purchase(2)).duplicate
+
+
+def test_a_budget_is_shared_by_all_customers(open_test_store: OpenStore) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    outcomes = [loyalty.process(purchase(n, customer=f"c{n}")) for n in range(8)]
+    launch = [sum((a.points for a in o.effects.points if a.rule == "launch"), Decimal(0)) for o in outcomes]
+    assert launch == [10] * 6 + [0, 0]
+    assert [t.code for t in outcomes[7].trace if t.rule == "launch"] == ["budget_exhausted"]
+
+
+def test_the_referrer_is_found_by_code_and_rewarded_once(open_test_store: OpenStore) -> None:
+    from rules_engine.engine.social import referral_code
+
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1, customer="ann"))
+    code = referral_code("store-test", "ann", ENGINE.secret)
+    signup = {
+        "id": "s1",
+        "type": "signup",
+        "customer": "bob",
+        "referral_code": code,
+        "time": (START + dt.timedelta(hours=2)).isoformat(),
+    }
+    loyalty.process(signup)
+    handled = loyalty.handle(purchase(3, customer="bob"))
+    assert handled.referrer is not None
+    assert handled.referrer.event == "p3:referrer" and handled.referrer.customer == "ann"
+    assert [(a.rule, a.points) for a in handled.referrer.effects.points] == [("referral:referrer", 50)]
+    again = loyalty.handle(purchase(3, customer="bob"))
+    assert again.duplicate and again.referrer is None
+    ann = open_test_store().state("ann")
+    assert ann is not None and balance(ann) == 30 + 10 + 50
+
+
+def test_advance_books_expiry_in_the_store(open_test_store: OpenStore) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    changes = loyalty.advance("ann", START + dt.timedelta(days=30))
+    assert [c.kind for c in changes] == ["expire", "expire"]  # the base lot and the launch lot
+    state = open_test_store().state("ann")
+    assert state is not None and balance(state) == 0
+    assert [row.entry.kind for row in open_test_store().ledger()] == ["earn", "earn", "expire", "expire"]
+    assert loyalty.advance("nobody", START) == []
+
+
+def test_ledger_until_leaves_out_later_entries(open_test_store: OpenStore) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    loyalty.process(purchase(30))
+    cut = START + dt.timedelta(hours=10)
+    rows = list(open_test_store().ledger(until=cut))
+    assert [row.entry.event for row in rows] == ["p1", "p1"]
+    assert all(row.entry.at < cut for row in rows)
+
+
+def test_the_outcome_of_a_new_event_is_the_engines(open_test_store: OpenStore) -> None:
+    outcome: Outcome = Loyalty(ENGINE, open_test_store()).process(purchase(1))
+    assert outcome == ENGINE.process(purchase(1), None)
+
+
+def test_an_imported_state_is_kept_with_its_ledger(open_test_store: OpenStore) -> None:
+    state = ENGINE.process(purchase(1), None).state
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.put("ann", state)
+    assert open_test_store().state("ann") == state
+    assert [row.entry for row in open_test_store().ledger()] == state.ledger
+    assert loyalty.handle(purchase(1)).duplicate  # the state itself remembers the event
