@@ -6,7 +6,9 @@ line, column and a hint), 2 a usage error.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -25,12 +27,13 @@ from rules_engine.errors import (
     StateError,
     StoreError,
 )
-from rules_engine.render import styled_diagnostic, trace_tree
+from rules_engine.render import change_text, styled_diagnostic, trace_tree
 from rules_engine.source import SourceFile, Span
 
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
     from rules_engine.state.customer import CustomerState
+    from rules_engine.store import Store
 
 app = typer.Typer(
     name="loyalty",
@@ -357,11 +360,13 @@ def run_tests(
 
 
 def _engine(path: Path, err: Console) -> Engine:
-    """Load, validate and compile a program; every error in it is reported (exit 1)."""
+    """Load, validate and compile a program; every error in it is reported (exit 1).
+
+    The deployment secret for coupon and referral codes comes from LOYALTY_SECRET (empty if unset)."""
     from rules_engine.engine.evaluator import Engine
 
     try:
-        return Engine.from_file(path)
+        return Engine.from_file(path, secret=os.environ.get("LOYALTY_SECRET", "").encode())
     except ProgramError as problem:
         _fail(problem.diagnostics, err)
 
@@ -472,6 +477,113 @@ def run(
         state_out.write_text(jsonio.dumps(states, indent=2) + "\n", encoding="utf-8")
     if result.problems:
         raise typer.Exit(1)
+
+
+ledger_app = typer.Typer(help="The points ledger in a store: exports for the books.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+_DB_HELP = "The store: an SQLite file, sqlite:///PATH or postgresql://…"
+
+
+def _open_store(db: str, engine: Engine, err: Console) -> Store:
+    from rules_engine.store import open_store
+
+    try:
+        return open_store(db, engine.program.program)
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+
+
+def _date(text: str | None, option: str, err: Console) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        _fail([Diagnostic("RE415", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD")], err)
+
+
+@ledger_app.command("export")
+def ledger_export(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD in the program's time zone.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (included), YYYY-MM-DD.")] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="csv: the journal on stdout, the summary on stderr; json: both.")
+    ] = "csv",
+) -> None:
+    """Journal entries for the points issued, redeemed, expired and reversed, valued at the
+    program's money value per point; the liability at the end, breakage, and whether it all
+    reconciles with the customers' balances (exit 1 if it does not)."""
+    from rules_engine import accounting
+
+    out, err = _consoles()
+    if output not in ("csv", "json"):
+        _fail([Diagnostic("RE415", f"--format {output}: not a format", hint="use csv or json")], err)
+    first, last = _date(start, "--from", err), _date(end, "--to", err)
+    if first and last and first > last:
+        _fail([Diagnostic("RE415", f"--from {first} is after --to {last}", hint="swap them")], err)
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err)
+    try:
+        rows = list(store.ledger())
+        balances = None
+        if last is None:
+            balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    books = accounting.books(engine.program, rows, start=first, end=last, balances=balances)
+    if output == "json":
+        out.print(jsonio.dumps(accounting.to_json(books), indent=2), markup=False, soft_wrap=True)
+    else:
+        out.file.write(accounting.to_csv(books))
+        for line in accounting.summary_lines(books):
+            err.print(line, markup=False, soft_wrap=True)
+    if not books.reconciles:
+        raise typer.Exit(1)
+
+
+@app.command()
+def advance(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    to: Annotated[str, typer.Option("--to", help="The moment, with its offset: 2026-12-31T23:59:59+01:00.")],
+) -> None:
+    """Housekeeping for every customer in the store up to a moment: expire points, make pending
+    points available, apply due tier reviews — each stored, with its ledger entries. Run it
+    before exporting a closed period, so that the expiries due in it are in the books."""
+    out, err = _consoles()
+    try:
+        moment = dt.datetime.fromisoformat(to)
+    except ValueError:
+        _fail([Diagnostic("RE415", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00")], err)
+    if moment.tzinfo is None:
+        _fail(
+            [Diagnostic("RE410", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z")],
+            err,
+        )
+    from rules_engine.service import Loyalty
+
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err)
+    loyalty = Loyalty(engine, store)
+    changed = 0
+    try:
+        for customer in store.customers():
+            changes = loyalty.advance(customer, moment)
+            for change in changes:
+                out.print(f"{customer}: {change_text(change)}", markup=False, soft_wrap=True)
+            changed += bool(changes)
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    out.print(f"{changed} customer(s) changed", markup=False)
 
 
 @app.command()

@@ -30,7 +30,7 @@ from rules_engine.source import Origin
 
 if TYPE_CHECKING:  # the engine imports this module (explanations); types only, no import cycle
     from rules_engine.engine.expectations import CaseResult
-    from rules_engine.engine.outcome import ExplainNode, Outcome, RuleTrace, Totals
+    from rules_engine.engine.outcome import ExplainNode, Outcome, PointsChange, RuleTrace, TierChange, Totals
 
 
 def render_diagnostic(diagnostic: Diagnostic) -> str:
@@ -240,11 +240,26 @@ def _effects(outcome: Outcome, quantum: Decimal) -> Table:
     for entry in effects.draw_entries:
         grid.add_row("  draw entries", f"{entry.count} in {entry.draw}")
     for change in effects.points_changes:
-        what = {"available": "became available", "expire": "expired", "burn": "spent"}[change.kind]
-        grid.add_row(
-            "  points", f"{_number(change.points)} from {change.lot} {what} ({change.at.isoformat()})"
-        )
+        grid.add_row("  points", change_text(change))
     return grid
+
+
+_CHANGES = {
+    "available": "became available",
+    "expire": "expired",
+    "burn": "spent",
+    "reverse": "taken back",
+    "event": "changed",
+}
+
+
+def change_text(change: PointsChange | TierChange) -> str:
+    """What time, spending or a return did, in words: `40 from e1/base expired (2027-12-01T…)`."""
+    from rules_engine.engine.outcome import TierChange
+
+    if isinstance(change, TierChange):
+        return f"tier {change.old or '-'} → {change.new or '-'}: {change.reason}"
+    return f"{_number(change.points)} from {change.lot} {_CHANGES[change.kind]} ({change.at.isoformat()})"
 
 
 def condition_trees(outcome: Outcome) -> list[RenderableType]:
