@@ -400,6 +400,9 @@ def run(
         Path | None, typer.Option("--state-out", help="Write every customer's final state here (JSON).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each outcome as a JSON line.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No line per event: only problems and the summary.")
+    ] = False,
     db: Annotated[
         str | None,
         typer.Option(
@@ -436,6 +439,8 @@ def run(
     seen = [(number, outcome, False) for number, outcome in result.outcomes]
     seen += [(number, outcome, True) for number, outcome in result.duplicates]
     for number, outcome, duplicate in sorted(seen, key=lambda done: done[0]):
+        if quiet:
+            continue
         if duplicate:
             if not as_json:
                 out.print(
@@ -451,13 +456,16 @@ def run(
         off = f", {outcome.totals.discount} off" if outcome.totals.discount else ""
         back = sum((c.points for c in outcome.effects.points_changes if c.kind == "reverse"), Decimal(0))
         off += f", took back {back}" if back else ""
+        spent = sum((c.points for c in outcome.effects.points_changes if c.kind == "burn"), Decimal(0))
+        off += f", spent {spent}" if spent else ""
         out.print(
             f"line {number}: {outcome.event} {outcome.customer}: {given}{off}", markup=False, soft_wrap=True
         )
     for diagnostic in result.problems:
         err.print(styled_diagnostic(diagnostic), soft_wrap=True)
     if not as_json:
-        out.print()
+        if not quiet:
+            out.print()
         for customer, state in sorted(result.states.items()):
             balance = sum((lot.points for lot in state.lots), Decimal(0))
             out.print(

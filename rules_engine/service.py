@@ -19,6 +19,7 @@ transaction, as the event `<event id>:referrer` — exactly once, like any event
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -98,7 +99,7 @@ class Loyalty:
             before = transaction.state()
             if stored is not None:
                 current = before or CustomerState(customer=event.customer)
-                return Outcome.model_validate({**stored, "state": current}), True
+                return Outcome.model_validate({**json.loads(stored), "state": current}), True
             day = local_date(event.time, self.engine.program)
             keys = period_keys(day)
             wanted = [(rule, keys[period]) for rule, period in self._budgeted]
@@ -121,7 +122,7 @@ class Loyalty:
             state=outcome.state,
             ledger=outcome.state.ledger[earlier:],
             event=event.id,
-            outcome=outcome.model_dump(mode="python", exclude={"state"}),
+            outcome=outcome.model_dump_json(exclude={"state"}),
             spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]],
             referral_code=self._code(event.customer) if before is None else None,
         )

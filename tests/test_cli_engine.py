@@ -380,7 +380,10 @@ DOC = ROOT / "docs" / "cli.md"
 
 
 def _sessions() -> list[Any]:
-    """Each `$ loyalty …` command in a ```console block of docs/cli.md, with the output shown."""
+    """Each ```console block of docs/cli.md: its `$ loyalty …` commands, each with the output shown.
+
+    The commands of one block run in order in one fresh folder (where the programs/ and tests/
+    of the repository are linked), so a block can build a database and then read it."""
     sessions: list[Any] = []
     block: list[tuple[int, str]] | None = None
     for number, line in enumerate(DOC.read_text(encoding="utf-8").splitlines(), start=1):
@@ -391,25 +394,32 @@ def _sessions() -> list[Any]:
             block.append((number, line))
             continue
         commands = [i for i, (_, text) in enumerate(block) if text.startswith("$ ")]
+        steps = []
         for position, start in enumerate(commands):
             end = commands[position + 1] if position + 1 < len(commands) else len(block)
-            number, command = block[start]
-            output = [text for _, text in block[start + 1 : end]]
-            sessions.append(pytest.param(command[2:], output, id=f"cli.md:{number}"))
+            where, command = block[start]
+            steps.append((where, command[2:], [text for _, text in block[start + 1 : end]]))
+        if steps:
+            sessions.append(pytest.param(steps, id=f"cli.md:{steps[0][0]}"))
         block = None
     return sessions
 
 
-@pytest.mark.parametrize(("command", "output"), _sessions())
-def test_docs_console_sessions(command: str, output: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # the sessions name programs/… and tests/fixtures/… from the repository root
-    args = shlex.split(command)
-    assert args[0] == "loyalty"
-    result = CliRunner().invoke(app, args[1:], env=PLAIN)
-    printed = [line.rstrip() for line in result.output.rstrip("\n").split("\n")]
-    assert printed == output
-    failed = any(re.search(r"error\[RE\d{3}\]|^FAIL ", line) for line in output)
-    assert result.exit_code == (1 if failed else 0), result.output
+@pytest.mark.parametrize("steps", _sessions())
+def test_docs_console_sessions(
+    steps: list[tuple[int, str, list[str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("programs", "tests"):  # the sessions name programs/… and tests/fixtures/…
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    for where, command, output in steps:
+        args = shlex.split(command)
+        assert args[0] == "loyalty"
+        result = CliRunner().invoke(app, args[1:], env=PLAIN)
+        printed = [line.rstrip() for line in result.output.rstrip("\n").split("\n")]
+        assert printed == output, f"docs/cli.md:{where}: {command}"
+        failed = any(re.search(r"error\[RE\d{3}\]|^FAIL |DOES NOT reconcile", line) for line in output)
+        assert result.exit_code == (1 if failed else 0), result.output
 
 
 def test_docs_show_every_command() -> None:

@@ -50,3 +50,39 @@ def test_replaying_the_same_stream_twice_in_one_run_gives_the_same_final_states(
     CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(first)])
     CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(second)])
     assert first.read_text() == second.read_text()
+
+
+DECEMBER = str(ROOT / "programs" / "events" / "coffee-club-december.jsonl")
+
+
+def test_with_a_database_a_second_run_of_the_same_file_applies_nothing(tmp_path: Path) -> None:
+    db = str(tmp_path / "loyalty.db")
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    once = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--state-out", str(first)])
+    twice = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--state-out", str(second)])
+    assert once.exit_code == twice.exit_code == 0, once.output + twice.output
+    assert "7 events processed, 0 problem(s)" in once.stdout
+    assert "0 events processed, 7 already processed before" in twice.stdout
+    assert "line 6: s7 boris: already processed, nothing applied" in twice.stdout
+    assert loads(first.read_text()) == loads(second.read_text())
+
+
+def test_a_later_file_continues_from_the_stored_states(tmp_path: Path) -> None:
+    db = str(tmp_path / "loyalty.db")
+    lines = Path(DECEMBER).read_text().splitlines()
+    (tmp_path / "a.jsonl").write_text("\n".join(lines[:5]) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[5:]) + "\n")
+    CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "a.jsonl"), "--db", db])
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "b.jsonl"), "--db", db, "-q"])
+    assert result.exit_code == 0, result.output
+    assert "line " not in result.stdout  # --quiet: no line per event
+    assert "boris: tier green, 150 points, 2 visits, 500 earned in this run" in result.stdout
+
+
+def test_a_database_that_cannot_be_opened_is_an_error_and_nothing_runs(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", str(tmp_path / "no" / "such" / "x.db")]
+    )
+    assert result.exit_code == 1
+    assert "error[RE601]" in result.stderr and "cannot open the database" in result.stderr
+    assert "events processed" not in result.stdout

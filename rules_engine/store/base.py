@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
 
 from rules_engine.state.customer import CustomerState, LedgerEntry
 
@@ -50,8 +49,8 @@ class Change:
     """The ledger entries it added, in order."""
     event: str | None = None
     """The event's id; None for housekeeping (`advance`), which is not an event."""
-    outcome: Mapping[str, Any] | None = None
-    """The outcome without its state, as JSON-like data, answered again for a redelivered event."""
+    outcome: str | None = None
+    """The outcome without its state, as JSON, answered again for a redelivered event."""
     spent: Sequence[tuple[str, str, Decimal]] = ()
     """Budget spending: (rule, period key, points)."""
     referral_code: str | None = None
@@ -72,8 +71,8 @@ class CustomerTransaction(ABC):
         """The customer's state, None for a customer the store has never seen."""
 
     @abstractmethod
-    def outcome(self, event: str) -> dict[str, Any] | None:
-        """The stored outcome (without state) of an event processed before, or None."""
+    def outcome(self, event: str) -> str | None:
+        """The stored outcome (JSON, without state) of an event processed before, or None."""
 
     @abstractmethod
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:

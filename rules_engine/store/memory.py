@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
 
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
@@ -24,7 +23,7 @@ class MemoryStore(Store):
         self.program = program
         self._lock = threading.RLock()
         self._states: dict[str, CustomerState] = {}
-        self._outcomes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._outcomes: dict[tuple[str, str], str] = {}
         self._ledger: list[LedgerRow] = []
         self._spent: dict[tuple[str, str], Decimal] = {}
         self._codes: dict[str, str] = {}
@@ -40,7 +39,7 @@ class MemoryStore(Store):
     def _apply(self, customer: str, change: Change) -> None:
         self._states[customer] = change.state
         if change.event is not None and change.outcome is not None:
-            self._outcomes[customer, change.event] = dict(change.outcome)
+            self._outcomes[customer, change.event] = change.outcome
         for entry in change.ledger:
             self._ledger.append(LedgerRow(len(self._ledger) + 1, customer, entry))
         for rule, period, points in change.spent:
@@ -79,7 +78,7 @@ class _Staged(CustomerTransaction):
     def state(self) -> CustomerState | None:
         return self.store._states.get(self.customer)
 
-    def outcome(self, event: str) -> dict[str, Any] | None:
+    def outcome(self, event: str) -> str | None:
         return self.store._outcomes.get((self.customer, event))
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:

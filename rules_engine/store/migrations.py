@@ -9,7 +9,7 @@ Never edit a migration that has shipped: add the next one.
 
 Column types: SQLite keeps points as decimal text and times as UTC ISO text with microseconds
 (so text order is time order); PostgreSQL uses NUMERIC and TIMESTAMPTZ. States and outcomes are
-JSON text with exact numbers in both.
+JSON text written by pydantic in both, decimals as strings so that they read back exactly.
 """
 
 from __future__ import annotations

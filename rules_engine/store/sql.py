@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from rules_engine import jsonio
-from rules_engine.state.customer import CustomerState, LedgerEntry, parse_state
+from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
 from rules_engine.store.migrations import Dialect
 
@@ -80,7 +79,7 @@ class SqlStore(Store):
             raise
 
     def _write(self, customer: str, change: Change) -> None:
-        state = jsonio.dumps(change.state.model_dump(mode="python"))
+        state = change.state.model_dump_json()
         self._execute(
             "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, 1)"
             " ON CONFLICT (program, customer)"
@@ -90,7 +89,7 @@ class SqlStore(Store):
         if change.event is not None and change.outcome is not None:
             self._execute(
                 "INSERT INTO events (program, customer, event, outcome) VALUES (?, ?, ?, ?)",
-                (self.program, customer, change.event, jsonio.dumps(change.outcome)),
+                (self.program, customer, change.event, change.outcome),
             )
         for entry in change.ledger:
             self._execute(
@@ -175,15 +174,12 @@ class _Locked(CustomerTransaction):
     def state(self) -> CustomerState | None:
         return None if self.stored is None else _state(self.stored)
 
-    def outcome(self, event: str) -> dict[str, Any] | None:
+    def outcome(self, event: str) -> str | None:
         rows = self.store._execute(
             "SELECT outcome FROM events WHERE program = ? AND customer = ? AND event = ?",
             (self.store.program, self.customer, event),
         )
-        if not rows:
-            return None
-        outcome: dict[str, Any] = jsonio.loads(rows[0][0])
-        return outcome
+        return str(rows[0][0]) if rows else None
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         return self.store._lock_budgets(wanted) if wanted else {}
@@ -193,4 +189,5 @@ class _Locked(CustomerTransaction):
 
 
 def _state(text: str) -> CustomerState:
-    return parse_state(jsonio.loads(text))
+    # Written by pydantic (decimals as strings, so read back exactly), read back by pydantic.
+    return CustomerState.model_validate_json(text)
