@@ -103,9 +103,11 @@ DATA=$TMP/data
 LOG=$TMP/server.log
 
 # From here on the folder (and the server, once its pid file exists) is cleaned up on every exit.
+# shellcheck disable=SC2317  # (run by the EXIT trap, which shellcheck does not follow)
 cleanup() {
     local status=$?
-    trap - EXIT INT TERM HUP
+    trap - EXIT
+    trap '' INT TERM HUP   # a second Ctrl-C must not cut the clean-up short
     if [[ -f $DATA/postmaster.pid ]]; then
         local t_stop
         t_stop=$(now)
@@ -119,7 +121,7 @@ cleanup() {
             sleep 1
         fi
     fi
-    rm -rf "$TMP"
+    rm -rf "$TMP" || log "could not remove $TMP"
     exit "$status"
 }
 trap cleanup EXIT
@@ -182,8 +184,9 @@ print(s.getsockname()[1])' 2>/dev/null; then
     echo $((20000 + RANDOM % 40000))
 }
 
+ATTEMPTS=5
 started=
-for attempt in 1 2 3 4 5; do
+for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
     PORT=$(free_port)
     rm -f "$LOG"   # the server user writes it; a fresh one for each attempt
     if pg_ctl_output=$(as_server "$BINDIR/pg_ctl" start -D "$DATA" -l "$LOG" -o "-p $PORT" \
@@ -192,7 +195,7 @@ for attempt in 1 2 3 4 5; do
         break
     fi
     if grep -q 'could not bind\|Address already in use' "$LOG" 2>/dev/null; then
-        log "port $PORT was taken (attempt $attempt); trying another"
+        log "port $PORT was taken (attempt $attempt of $ATTEMPTS)"
         continue
     fi
     printf '%s\n' "$pg_ctl_output" >&2
