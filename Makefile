@@ -21,8 +21,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check rules_engine cli.py tests $(wildcard bench)
 	$(BIN)/mypy
 
+# The tests run beside a throwaway PostgreSQL server, installed if missing (docs/development.md).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

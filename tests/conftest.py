@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +8,7 @@ import pytest
 
 from rules_engine import compile_expression
 from rules_engine.jsonio import loads
+from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONTEXT = ROOT / "programs" / "contexts" / "morning-coffee.json"
@@ -33,3 +34,20 @@ def evaluate(request: pytest.FixtureRequest, sample_context: dict[str, Any]) -> 
         return expression.interpret(normalized)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The URL of the PostgreSQL server to test on (LOYALTY_TEST_POSTGRES), checked to answer.
+
+    Skips the test when the variable is unset, unless LOYALTY_REQUIRE_POSTGRES=1 (make test, CI):
+    then it fails. See tests/postgres.py.
+    """
+    return postgres.server_url()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on that server for this test alone; dropped afterwards."""
+    with postgres.fresh_database(postgres_url) as url:
+        yield url
