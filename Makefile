@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench schemas clean
+.PHONY: demo test lint bench bench-store schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_dsl.py
+	$(BIN)/python bench/bench_engine.py
+
+# What the stores cost: SQLite and PostgreSQL (a throwaway server), 1 and 4 workers.
+bench-store: $(STAMP)
+	scripts/with-postgres.sh $(BIN)/python bench/bench_store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

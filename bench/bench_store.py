@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from timing import machine, machine_line
+from timing import machine
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.service import Loyalty
@@ -199,7 +199,10 @@ def main() -> None:
         print(json.dumps(document, indent=2))
         return
     print(f"# store benchmark: coffee-club, 3-line baskets, {CUSTOMERS} customers")
-    print(f"# {machine_line(options.quick)}")
+    facts = machine()
+    where = f"{facts['implementation']} {facts['python']}, {facts['cpus']} CPUs, {facts['platform']}"
+    rough = " (--quick: rough numbers)" if options.quick else ""
+    print(f"# {facts['date']}, {where}; one pass over {rows[0].events} events per row{rough}")
     print(f"{'store':<14} {'workers':>7} {'events':>7} {'events/s':>10} {'x engine alone':>15}")
     for row in rows:
         if row.per_second is None:

@@ -19,18 +19,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return "memory:"
     if request.param == "sqlite":
         return str(tmp_path / "loyalty.db")
-    if "postgres_database" not in request.fixturenames and not _has_postgres_fixture(request):
-        pytest.skip("no PostgreSQL test server (run `make test`)")
-    url: str = request.getfixturevalue("postgres_database")
+    url: str = request.getfixturevalue("postgres_database")  # skipped without a server, see tests/postgres.py
     return url
-
-
-def _has_postgres_fixture(request: pytest.FixtureRequest) -> bool:
-    try:
-        request.getfixturevalue("postgres_url")
-    except pytest.FixtureLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -1,0 +1,126 @@
+"""Schema versions: an older database is migrated with its data, a newer or foreign one refused untouched."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rules_engine.errors import StoreError
+from rules_engine.service import Loyalty
+from rules_engine.store import open_store
+from rules_engine.store.migrations import LATEST, MIGRATIONS
+from tests.store.streams import engine
+from tests.store.test_stores import purchase
+
+ENGINE = engine()
+
+
+def versions(path: Path) -> list[int]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
+def dump(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return list(db.iterdump())
+
+
+def test_a_new_database_gets_every_migration(tmp_path: Path) -> None:
+    open_store(str(tmp_path / "new.db"), "store-test").close()
+    assert versions(tmp_path / "new.db") == [m.version for m in MIGRATIONS]
+
+
+def test_a_database_of_the_first_version_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    first = MIGRATIONS[0]
+    with sqlite3.connect(path) as db:  # what the first release of the store wrote
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
+        for statement in first.sqlite:
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (1, ?)", (first.description,))
+        db.execute(
+            "INSERT INTO customers VALUES ('store-test', 'ann', ?, 1)",
+            (ENGINE.process(purchase(1), None).state.model_dump_json(),),
+        )
+
+    with open_store(str(path), "store-test") as store:
+        assert versions(path) == list(range(1, LATEST + 1))
+        assert store.customers() == ["ann"]
+        outcome = Loyalty(ENGINE, store).process(purchase(2))
+    assert outcome.state.visits == 2
+
+
+def test_a_database_of_a_newer_version_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    open_store(str(path), "store-test").close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_migrations VALUES (?, 'from the future')", (LATEST + 1,))
+    before = dump(path)
+    with pytest.raises(StoreError) as refused:
+        open_store(str(path), "store-test")
+    assert refused.value.code == "RE603"
+    assert f"schema version {LATEST + 1}" in str(refused.value)
+    assert "upgrade" in (refused.value.diagnostics[0].hint or "")
+    assert dump(path) == before
+
+
+def test_a_database_that_is_not_a_store_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+    before = dump(path)
+    with pytest.raises(StoreError) as refused:
+        open_store(str(path), "store-test")
+    assert refused.value.code == "RE602"
+    assert dump(path) == before
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("shopping list\n" * 200)
+    with pytest.raises(StoreError) as refused:
+        open_store(str(path), "store-test")
+    assert refused.value.code == "RE601"
+    assert path.read_text() == "shopping list\n" * 200
+
+
+def test_an_unknown_url_scheme_is_refused() -> None:
+    with pytest.raises(StoreError) as refused:
+        open_store("mysql://somewhere/db", "store-test")
+    assert refused.value.code == "RE601"
+
+
+def test_postgresql_migrates_once_and_refuses_a_newer_schema(postgres_database: str) -> None:
+    import psycopg
+
+    open_store(postgres_database, "store-test").close()
+    open_store(postgres_database, "store-test").close()  # a second open applies nothing
+    with psycopg.connect(postgres_database, autocommit=True) as db:
+        rows = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+        assert [row[0] for row in rows] == list(range(1, LATEST + 1))
+        db.execute("INSERT INTO schema_migrations VALUES (%s, 'from the future')", (LATEST + 1,))
+    with pytest.raises(StoreError) as refused:
+        open_store(postgres_database, "store-test")
+    assert refused.value.code == "RE603"
+
+
+def test_an_unreachable_postgresql_server_is_a_clear_error() -> None:
+    with pytest.raises(StoreError) as refused:
+        open_store("postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2", "store-test")
+    assert refused.value.code == "RE601"
+    assert "secret" not in str(refused.value)
+
+
+def test_every_store_error_code_is_in_the_table_of_docs_stores() -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "stores.md").read_text(encoding="utf-8")
+    sources = [*(ROOT / "rules_engine" / "store").glob("*.py"), ROOT / "rules_engine" / "service.py"]
+    sources.append(ROOT / "rules_engine" / "cli.py")
+    codes = {code for path in sources for code in re.findall(r'"(RE6\d\d|RE415)"', path.read_text())}
+    assert {"RE601", "RE602", "RE603", "RE604", "RE415"} <= codes
+    assert not [code for code in codes if f"| {code} |" not in text]
