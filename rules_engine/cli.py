@@ -385,6 +385,23 @@ def _load_states(path: Path, err: Console) -> dict[str, CustomerState]:
         _fail(_in_file(problem.diagnostics, path), err)
 
 
+def _customer_states(
+    path: Path | None, db: str | None, engine: Engine, err: Console
+) -> dict[str, CustomerState]:
+    """The states of every customer: from a states file, or from a store (exactly one of them)."""
+    if (path is None) == (db is None):
+        _fail([Diagnostic("RE415", "give either a states file or --db, not both or neither")], err)
+    if path is not None:
+        return _load_states(path, err)
+    store = _open_store(str(db), engine, err)
+    try:
+        return dict(store.states())
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+
+
 def _in_file(diagnostics: list[Diagnostic], path: Path | None) -> list[Diagnostic]:
     """Point diagnostics about an input file at the place in it (line, column, caret)."""
     from rules_engine.engine.inputs import locate
@@ -597,13 +614,15 @@ def advance(
 @app.command()
 def draw(
     program: Annotated[Path, typer.Argument(help="The program file.")],
-    states: Annotated[
-        Path, typer.Argument(help="Customer states, as `loyalty run --state-out` writes them.")
-    ],
     draw_id: Annotated[str, typer.Option("--draw", help="The draw's id in the program.")],
     seed: Annotated[
         str, typer.Option("--seed", help="The public seed, e.g. a lottery result announced in advance.")
     ],
+    states: Annotated[
+        Path | None,
+        typer.Argument(help="Customer states, as `loyalty run --state-out` writes them (or use --db)."),
+    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Read the states from this store instead.")] = None,
 ) -> None:
     """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
     from rules_engine.engine.draws import pick_winners
@@ -617,7 +636,7 @@ def draw(
             [Diagnostic("RE434", f"no draw `{draw_id}` in {program}", hint=f"draws in the program: {known}")],
             err,
         )
-    parsed = _load_states(states, err)
+    parsed = _customer_states(states, db, engine, err)
     entries = {
         c: s.entries.get(draw_id, 0) for c, s in sorted(parsed.items()) if s.entries.get(draw_id, 0) > 0
     }
@@ -640,11 +659,13 @@ def draw(
 @app.command()
 def leaderboard(
     program: Annotated[Path, typer.Argument(help="The program file.")],
-    states: Annotated[
-        Path, typer.Argument(help="Customer states, as `loyalty run --state-out` writes them.")
-    ],
     board_id: Annotated[str, typer.Option("--id", help="The leaderboard's id in the program.")],
     at: Annotated[str, typer.Option("--at", help="The moment to rank at, ISO 8601 with an offset.")],
+    states: Annotated[
+        Path | None,
+        typer.Argument(help="Customer states, as `loyalty run --state-out` writes them (or use --db)."),
+    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Read the states from this store instead.")] = None,
 ) -> None:
     """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
     import datetime as dt
@@ -675,7 +696,7 @@ def leaderboard(
             ],
             err,
         )
-    parsed = _load_states(states, err)
+    parsed = _customer_states(states, db, engine, err)
     board = boards[board_id]
     ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)
     out.print(f"{board_id}: {board.metric} over {board.window} at {at}", markup=False, soft_wrap=True)

@@ -63,3 +63,26 @@ def test_loyalty_draw_prints_winners_with_their_ticket_numbers(tmp_path: Path) -
     unknown = CliRunner().invoke(app, [*args[:3], "--draw", "summer", "--seed", "x"])
     assert unknown.exit_code == 1 and "RE434" in unknown.stderr
     assert json.loads(path.read_text())["anna"]["entries"] == {"new-year-draw": 1}
+
+
+def test_loyalty_draw_reads_the_entries_from_a_store(tmp_path: Path) -> None:
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+
+    engine = Engine.from_file(VOLT)
+    states: dict[str, CustomerState] = {}
+    db = str(tmp_path / "loyalty.db")
+    with open_store(db, engine.program.program) as store:
+        loyalty = Loyalty(engine, store)
+        for n, customer in enumerate(["anna", "boris", "chen", "dana"]):
+            states[customer] = loyalty.process(review(f"r{n}", customer, "2026-12-10")).state
+    path = tmp_path / "states.json"
+    path.write_text(dumps({c: s.model_dump(mode="python") for c, s in states.items()}), encoding="utf-8")
+    draw = ["--draw", "new-year-draw", "--seed", "public seed"]
+    from_store = CliRunner().invoke(app, ["draw", str(VOLT), "--db", db, *draw])
+    from_file = CliRunner().invoke(app, ["draw", str(VOLT), str(path), *draw])
+    assert from_store.exit_code == 0, from_store.output
+    assert from_store.stdout == from_file.stdout
+    assert from_store.stdout.startswith("draw new-year-draw: 4 entries from 4 customers")
+    both = CliRunner().invoke(app, ["draw", str(VOLT), str(path), "--db", db, *draw])
+    assert both.exit_code == 1 and "either a states file or --db" in both.stderr
