@@ -19,7 +19,6 @@ from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
-from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
@@ -48,35 +47,14 @@ class PostgresStore(SqlStore):
             ) from None
         self._migrate()
 
-    def _migrate(self) -> None:
-        self._begin()
-        try:
-            self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-            tables = {
-                row[0]
-                for row in self._execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-                )
-            }
-            applied = 0
-            if "schema_migrations" in tables:
-                applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
-            todo = pending(applied, tables, self.url)
-            if todo and "schema_migrations" not in tables:
-                self._execute(
-                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
-                )
-            for migration in todo:
-                for statement in migration.postgresql:
-                    self._execute(statement)
-                self._execute(
-                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
-                    (migration.version, migration.description),
-                )
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
+    def _serialize_migrations(self) -> None:
+        self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+
+    def _tables(self) -> set[str]:
+        rows = self._execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        return {row[0] for row in rows}
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = self._db.execute(sql.replace("?", "%s"), parameters)

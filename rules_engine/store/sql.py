@@ -15,7 +15,7 @@ from typing import Any
 
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
-from rules_engine.store.migrations import Dialect
+from rules_engine.store.migrations import Dialect, pending
 
 _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash"
 
@@ -61,6 +61,40 @@ class SqlStore(Store):
 
     @abstractmethod
     def _read_time(self, value: Any) -> dt.datetime: ...
+
+    @abstractmethod
+    def _tables(self) -> set[str]:
+        """The names of the tables in the database (its current schema)."""
+
+    def _serialize_migrations(self) -> None:
+        """Make processes that open the same database at once migrate one at a time (the write
+        lock of `_begin` does it where it locks the whole database)."""
+
+    def _migrate(self) -> None:
+        """Apply the migrations the database lacks, in one transaction (migrations.py)."""
+        self._begin()
+        try:
+            self._serialize_migrations()
+            tables = self._tables()
+            applied = 0
+            if "schema_migrations" in tables:
+                applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+            todo = pending(applied, tables, self.url)
+            if todo and "schema_migrations" not in tables:
+                self._execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
+                )
+            for migration in todo:
+                for statement in migration.statements(self.dialect):
+                    self._execute(statement)
+                self._execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                    (migration.version, migration.description),
+                )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     # -- the store ------------------------------------------------------------------------------
     @contextmanager

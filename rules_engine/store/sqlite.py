@@ -20,7 +20,6 @@ from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
-from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
 
 
@@ -49,29 +48,8 @@ class SqliteStore(SqlStore):
                 ]
             ) from None
 
-    def _migrate(self) -> None:
-        self._begin()
-        try:
-            tables = {row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            applied = 0
-            if "schema_migrations" in tables:
-                applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
-            todo = pending(applied, tables, self.url)
-            if todo and "schema_migrations" not in tables:
-                self._execute(
-                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
-                )
-            for migration in todo:
-                for statement in migration.sqlite:
-                    self._execute(statement)
-                self._execute(
-                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
-                    (migration.version, migration.description),
-                )
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, parameters).fetchall()
