@@ -1211,6 +1211,7 @@ class _Run:
             self.redeem(self.event)
         if isinstance(self.event, Return):
             self.take_back(self.event)
+            gamification.take_back(self, self.event)  # the challenge progress the lines gave
         self.discounts()
         base = self.earning_base()
         self.earn(base)
