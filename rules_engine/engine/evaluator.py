@@ -1160,8 +1160,10 @@ class _Run:
             if own > 0:
                 take(lot_id, own)
             missing += owed - own
+        # Every other lot of the customer's, pending first — the returned purchase's own bonus lots
+        # (a challenge's, a badge's: no basket lines) included; not the awards being reversed.
         others = sorted(
-            (lot for lot in lots.values() if lot.points > 0 and lot.event != event.purchase),
+            (lot for lot in lots.values() if lot.points > 0 and lot.id not in reverse),
             key=lambda lot: (lot.available_at <= moment, lot.earned_at, lot.id),
         )  # pending first
         for lot in others:
