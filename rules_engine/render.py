@@ -240,7 +240,13 @@ def _effects(outcome: Outcome, quantum: Decimal) -> Table:
     for entry in effects.draw_entries:
         grid.add_row("  draw entries", f"{entry.count} in {entry.draw}")
     for change in effects.points_changes:
-        what = {"available": "became available", "expire": "expired", "burn": "spent"}[change.kind]
+        what = {
+            "available": "became available",
+            "expire": "expired",
+            "burn": "spent",
+            "reverse": "taken back by a return",
+            "event": "changed",
+        }[change.kind]
         grid.add_row(
             "  points", f"{_number(change.points)} from {change.lot} {what} ({change.at.isoformat()})"
         )

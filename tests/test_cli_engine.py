@@ -145,6 +145,19 @@ def test_sample_files_match_the_published_event_and_state_schemas() -> None:
         assert list(jsonschema.Draft202012Validator(schema).iter_errors(json.loads(path.read_text()))) == []
 
 
+def test_dry_run_of_a_return_lists_the_points_it_takes_back(tmp_path: Path) -> None:
+    """Regression: the effects table had no words for a `reverse` change and crashed (KeyError)."""
+    program = ROOT / "programs" / "fashion-house.yaml"
+    events = ROOT / "programs" / "events" / "fashion-house" / "return"
+    bought = Engine.from_file(program).process(loads((events / "shirts.json").read_text()))
+    state = tmp_path / "state.json"
+    state.write_text(bought.state.model_dump_json(), encoding="utf-8")
+    code, out, err = run("dry-run", program, events / "one-shirt-back.json", "--customer", state)
+    assert (code, err) == (0, "")
+    assert "took back 600 points earned by the" in out
+    assert "600 from evt-fh-20261215-ret1/base taken back by a return" in out
+
+
 def test_a_bad_event_json_is_reported_at_its_line_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"id": "e", "type": "purchase",\n "items": [1,]}', encoding="utf-8")
