@@ -248,7 +248,7 @@ _CHANGES = {
     "available": "became available",
     "expire": "expired",
     "burn": "spent",
-    "reverse": "taken back",
+    "reverse": "taken back by a return",
     "event": "changed",
 }
 

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
-from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.evaluator import Engine, coupon_code
 from rules_engine.engine.outcome import Outcome
 from rules_engine.jsonio import loads
 from tests.conftest import ROOT
@@ -143,6 +143,19 @@ def test_sample_files_match_the_published_event_and_state_schemas() -> None:
     for name, path in (("event", TUESDAY), ("event", WEDNESDAY), ("state", GOLD)):
         schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
         assert list(jsonschema.Draft202012Validator(schema).iter_errors(json.loads(path.read_text()))) == []
+
+
+def test_dry_run_of_a_return_lists_the_points_it_takes_back(tmp_path: Path) -> None:
+    """Regression: the effects table had no words for a `reverse` change and crashed (KeyError)."""
+    program = ROOT / "programs" / "fashion-house.yaml"
+    events = ROOT / "programs" / "events" / "fashion-house" / "return"
+    bought = Engine.from_file(program).process(loads((events / "shirts.json").read_text()))
+    state = tmp_path / "state.json"
+    state.write_text(bought.state.model_dump_json(), encoding="utf-8")
+    code, out, err = run("dry-run", program, events / "one-shirt-back.json", "--customer", state)
+    assert (code, err) == (0, "")
+    assert "took back 600 points earned by the" in out
+    assert "600 from evt-fh-20261215-ret1/base taken back by a return" in out
 
 
 def test_a_bad_event_json_is_reported_at_its_line_and_column(tmp_path: Path) -> None:
@@ -372,6 +385,116 @@ def test_a_tests_file_that_names_no_program_needs_one_beside_it(tmp_path: Path) 
     assert f"error[RE105]: {suite} names no program, and there is no cafe.yaml beside it" in err
     shutil.copy(PROGRAM, tmp_path / "cafe.yaml")
     assert run("test", suite)[0] == 0
+
+
+# A customer buys 40000.00 of beans on Monday 2 November 2026 at 13:00 (base 400, big-order 50,
+# pending 14 days) and spends 350 of them on a free latte the moment they become available.
+BEANS = {
+    "id": "p1",
+    "type": "purchase",
+    "time": "2026-11-02T13:00:00+03:00",
+    "customer": "c1",
+    "items": [{"sku": "BEANS-5KG", "category": "beans", "price": 40000, "qty": 1}],
+}
+LATTE = {
+    "id": "r1",
+    "type": "redeem",
+    "time": "2026-11-16T13:00:00+03:00",
+    "customer": "c1",
+    "item": "free-latte",
+}
+
+STATEFUL = """\
+cases:
+  - name: a redemption the moment the beans become available
+    before: [events/beans.json]
+    event_file: events/latte.json
+    expect:
+      available: {available}
+      lots: {{p1/base: {base}, p1/big-order: 50}}
+      points_changes: {{available: 450, burn: {burn}}}
+      coupons_issued: [{coupon}]
+      notifications: []
+      entries: {{}}
+      trace: {{catalog:free-latte: {{code: {code}, reason: spent 350 points}}}}
+"""
+
+
+def stateful_suite(tmp_path: Path, **values: Any) -> Path:
+    suite = write_suite(tmp_path, STATEFUL.format(**values))
+    (tmp_path / "events" / "beans.json").write_text(json.dumps(BEANS), encoding="utf-8")
+    (tmp_path / "events" / "latte.json").write_text(json.dumps(LATTE), encoding="utf-8")
+    return suite
+
+
+RIGHT = {"available": 100, "base": 50, "burn": 350, "coupon": "free-latte", "code": "fired"}
+
+
+def test_expectations_on_lots_points_changes_coupons_notifications_and_the_trace_pass(
+    tmp_path: Path,
+) -> None:
+    # 450 available at 13:00; 350 burnt oldest first: p1/base (400, its id sorts first) → 50 left
+    code, out, err = run("test", PROGRAM, stateful_suite(tmp_path, **RIGHT))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_wrong_expectations_on_the_state_and_the_effects_say_what_was_there(tmp_path: Path) -> None:
+    wrong = {"available": 450, "base": 0, "burn": 400, "coupon": "welcome-10", "code": "capped"}
+    suite = stateful_suite(tmp_path, **wrong)
+    code, out, err = run("test", PROGRAM, suite)
+    assert code == 1, err
+    assert "error[RE122]: no coupon `welcome-10` in coffee-club" in err  # checked before running
+    wrong["coupon"] = "free-latte"
+    code, out, err = run("test", PROGRAM, stateful_suite(tmp_path / "again", **wrong))
+    assert code == 1, err
+    diff = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("    ")]
+    issued = coupon_code("coffee-club", "c1", "r1", "free-latte", b"")  # the default secret
+    assert diff == [
+        "  available: expected 450, got 100",
+        "  lots.p1/base: expected 0, got 50",
+        "  points_changes.burn: expected 400, got 350",
+        "  trace.catalog:free-latte: expected capped, reason containing “spent 350 points”, "
+        f"got fired: spent 350 points, coupon free-latte ({issued})",
+    ]
+    assert "      0 pending; 100 in all lots" in out
+
+
+def test_mistakes_in_the_new_expectations_are_reported_at_their_place(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path,
+        "cases:\n  - name: a\n    event_file: events/tuesday-morning.json\n    expect:\n"
+        "      points_changes: {expyre: 1}\n"
+        "      trace: {refill: {}, early-bird: {code: caped}, big-ordr: {code: fired}, base: {cod: fired}}\n"
+        "      entries: {new-year: 1}\n"
+        "      notifications: [beans_expirng]\n",
+    )
+    code, _, err = run("test", PROGRAM, suite)
+    assert code == 1
+    located = re.findall(r"^(\S+:\d+:\d+): error\[(RE\d+)\]: (.*)$", err, re.MULTILINE)
+    assert located == [(f"{suite}:6:86", "RE111", "unknown field `cod`")]
+    assert "hint: did you mean `code`?" in err
+    suite.write_text(suite.read_text().replace("cod: fired}}", "code: fired}}"), encoding="utf-8")
+    code, _, err = run("test", PROGRAM, suite)
+    located = re.findall(r"^(\S+:\d+:\d+): error\[(RE\d+)\]: (.*)$", err, re.MULTILINE)
+    assert located == [
+        (f"{suite}:5:24", "RE114", "`expyre` is not a kind of points change"),
+        (f"{suite}:6:23", "RE116", "`trace` of `refill` is empty: nothing would be checked"),
+        (f"{suite}:6:46", "RE114", "`caped` is not a trace code"),
+    ]
+    assert "hint: did you mean `expire`?" in err and "hint: did you mean `capped`?" in err
+    suite.write_text(
+        suite.read_text().replace("expyre", "expire").replace("refill: {}, ", "").replace("caped", "capped"),
+        encoding="utf-8",
+    )
+    code, _, err = run("test", PROGRAM, suite)
+    located = re.findall(r"^(\S+:\d+:\d+): error\[(RE\d+)\]: (.*)$", err, re.MULTILINE)
+    assert located == [
+        (f"{suite}:6:43", "RE122", "no rule `big-ordr` in coffee-club"),
+        (f"{suite}:7:17", "RE122", "no draw `new-year` in coffee-club"),
+        (f"{suite}:8:23", "RE122", "no notification template `beans_expirng` in coffee-club"),
+    ]
+    assert "hint: did you mean `beans_expiring`?" in err
 
 
 # -- docs/cli.md ---------------------------------------------------------------------------------

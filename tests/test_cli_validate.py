@@ -17,7 +17,7 @@ VALID = HEADER + "earn:\n  - id: base\n    rate: 1 per 100\n"
 DECEMBER_ONLY = VALID + "    active: {start: 2026-12-01, end: 2026-12-31}\n"  # RE501 once it is over
 WARNING_ONLY = HEADER + "earn:\n  - id: x2\n    multiply: 2\n"  # RE504: no cap, no budget
 INVALID = HEADER + "earn:\n  - id: base\n    rte: 1 per 100\n    priority: high\n"  # RE111, RE113
-EXAMPLES = ("coffee-club", "corner-hardware", "fashion-house", "volt-electronics")
+EXAMPLES = ("book-nook", "coffee-club", "corner-hardware", "fashion-house", "volt-electronics")
 
 # Plain text whatever the terminal: rich reads these when the command creates its consoles.
 PLAIN = {"NO_COLOR": "1", "FORCE_COLOR": None, "TTY_COMPATIBLE": None}

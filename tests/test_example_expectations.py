@@ -12,6 +12,12 @@ the engine directly (it does not use the `loyalty test` command, which reads the
 - `discount`, `discounts`: total money off; exactly the money off per discount
 - `free_shipping`: whether shipping was waived
 - `to_pay`: lines after discounts plus shipping
+- `tier`, `balance`, `badges`: the tier, the points in all lots, badges held after the event
+- `available`: the points spendable at the event's time after it
+- `lots`: the points left in each lot listed; `points_changes`: points moved per kind of change
+- `coupons_issued`, `notifications`: exactly the coupons issued and the notifications sent
+- `entries`: draw entries held after the event
+- `trace`: some trace entry of each rule listed has the code and a reason containing the text
 - `error`: the event is refused with this code (nothing else is checked)
 """
 
@@ -26,6 +32,7 @@ from typing import Any
 import pytest
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.events import parse_event
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
 from rules_engine.program import loader
@@ -45,6 +52,13 @@ EXPECTATIONS = {
     "tier",
     "balance",
     "badges",
+    "available",
+    "lots",
+    "points_changes",
+    "coupons_issued",
+    "notifications",
+    "entries",
+    "trace",
     "error",
 }
 
@@ -149,6 +163,31 @@ def test_example_case(tests_file: Path, program: str, case: Mapping[str, Any]) -
         assert sum(lot.points for lot in outcome.state.lots) == _money(expect["balance"]), summary
     for badge in expect.get("badges", []):
         assert badge in outcome.state.badges, (badge, summary)
+    if "available" in expect:
+        assert outcome.state.available(parse_event(event).time) == _money(expect["available"]), summary
+    lots = {lot.id: lot.points for lot in outcome.state.lots}
+    for lot, points in expect.get("lots", {}).items():
+        assert lots.get(lot) == _money(points), (lot, lots)
+    changes: dict[str, Decimal] = {}
+    for change in outcome.effects.points_changes:
+        changes[change.kind] = changes.get(change.kind, Decimal(0)) + change.points
+    for kind, points in expect.get("points_changes", {}).items():
+        assert changes.get(kind, Decimal(0)) == _money(points), (kind, outcome.effects.points_changes)
+    if "coupons_issued" in expect:
+        issued = sorted(c.coupon for c in outcome.effects.coupons_issued)
+        assert issued == sorted(expect["coupons_issued"]), outcome.effects.coupons_issued
+    if "notifications" in expect:
+        sent = sorted(n.template for n in outcome.effects.notifications)
+        assert sent == sorted(expect["notifications"]), summary
+    for draw, count in expect.get("entries", {}).items():
+        assert outcome.state.entries.get(draw, 0) == _money(count), outcome.state.entries
+    for rule, wanted in expect.get("trace", {}).items():
+        said = [(t.code, t.reason) for t in outcome.trace if t.rule == rule]
+        assert any(
+            ("code" not in wanted or code == wanted["code"])
+            and ("reason" not in wanted or wanted["reason"] in reason)
+            for code, reason in said
+        ), (rule, wanted, said)
 
 
 def test_every_example_program_has_expectations() -> None:

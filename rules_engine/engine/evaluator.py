@@ -1160,8 +1160,10 @@ class _Run:
             if own > 0:
                 take(lot_id, own)
             missing += owed - own
+        # Every other lot of the customer's, pending first — the returned purchase's own bonus lots
+        # (a challenge's, a badge's: no basket lines) included; not the awards being reversed.
         others = sorted(
-            (lot for lot in lots.values() if lot.points > 0 and lot.event != event.purchase),
+            (lot for lot in lots.values() if lot.points > 0 and lot.id not in reverse),
             key=lambda lot: (lot.available_at <= moment, lot.earned_at, lot.id),
         )  # pending first
         for lot in others:
@@ -1211,6 +1213,7 @@ class _Run:
             self.redeem(self.event)
         if isinstance(self.event, Return):
             self.take_back(self.event)
+            gamification.take_back(self, self.event)  # the challenge progress the lines gave
         self.discounts()
         base = self.earning_base()
         self.earn(base)

@@ -18,13 +18,23 @@ pydantic models below (`extra="forbid"`: a misspelt expectation is an error, nev
         expect: {points: 52, rules: {base: 6}, fired: [refill], not_fired: [big-order],
                  discount: 128.00, discounts: {refill: 128.00}, free_shipping: false,
                  to_pay: 692.50}       # or expect: {error: RE411}
+      - name: a scenario            # `before:` events build the customer's history first
+        before: [events/signup.json]
+        event_file: events/first-purchase.json
+        expect: {tier: green, balance: 106, available: 0, badges: [first-cup],
+                 lots: {"evt-1/base": 6}, points_changes: {expire: 10, burn: 350},
+                 coupons_issued: [welcome-10], notifications: [beans_expiring],
+                 entries: {new-year-draw: 2},
+                 trace: {"referral:signup": {code: capped, reason: already referred}}}
 
 Results are data (`CaseResult`, `Mismatch`); `render.py` turns them into text.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import typing
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,8 +46,9 @@ from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.events import parse_event
 from rules_engine.engine.inputs import read_json
-from rules_engine.engine.outcome import Outcome, RuleTrace
+from rules_engine.engine.outcome import Outcome, RuleTrace, TraceCode
 from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError, StateError
 from rules_engine.program import loader
 from rules_engine.program.model import Program
@@ -64,6 +75,20 @@ Number = Annotated[Decimal, BeforeValidator(_number)]
 class SuiteModel(BaseModel):
     # strict: `free_shipping: "no"` or `points: "52"` are mistakes, as in program files
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+POINTS_CHANGES = ("available", "expire", "burn", "reverse")
+"""The kinds of `effects.points_changes` that `points_changes` can expect."""
+TRACE_CODES: tuple[str, ...] = typing.get_args(TraceCode)
+
+
+class TraceExpect(SuiteModel):
+    """What the trace must say about one rule: some entry of it has this code and this reason."""
+
+    code: str | None = None
+    """The entry's code: fired, capped, condition_false, nothing_eligible, duplicate … (docs/engine.md)."""
+    reason: str | None = None
+    """Text the entry's reason contains, e.g. `already referred with`."""
 
 
 class Expect(SuiteModel):
@@ -93,6 +118,23 @@ class Expect(SuiteModel):
     """The points in the customer's lots after the event (pending and available)."""
     badges: list[str] | None = None
     """Badges the customer must hold after the event."""
+    available: Number | None = None
+    """The points the customer can spend after the event, at its time (not pending, not expired)."""
+    lots: dict[str, Number] | None = None
+    """Points left in each lot listed (`<event>/<rule>`) after the event; lots not listed are not
+    checked; a listed lot that is not in the state (never earned, or expired) fails."""
+    points_changes: dict[str, Number] | None = None
+    """Points moved by each kind of change during the event (`effects.points_changes`):
+    `available`, `expire`, `burn`, `reverse`; a kind that did not happen counts 0."""
+    coupons_issued: list[str] | None = None
+    """Every coupon the event issued, by its id in the program (one entry per coupon); `[]`: none."""
+    notifications: list[str] | None = None
+    """The template of every notification the event sent; `[]`: none. Suppressed ones are not
+    sent: they are in the trace (`capped`)."""
+    entries: dict[str, Number] | None = None
+    """Prize draw entries the customer holds after the event, per draw; a draw not held counts 0."""
+    trace: dict[str, TraceExpect] | None = None
+    """Per rule, what some entry of the trace says: its `code` and text its `reason` contains."""
     error: str | None = Field(default=None, pattern=r"^RE[0-9]{3}$")
     """The event must be refused with this code (e.g. RE411); nothing else may be expected then."""
 
@@ -390,7 +432,39 @@ def _shape_problems(case: Case, at: tuple[Hashable, ...], source_map: loader.Sou
                 "remove it from one of the lists",
             )
         )
+    for kind in expect.points_changes or {}:
+        if kind not in POINTS_CHANGES:
+            problems.append(
+                _not_one_of(
+                    kind,
+                    POINTS_CHANGES,
+                    "a kind of points change",
+                    source_map.key_span((*at, "expect", "points_changes", kind))
+                    or source_map.span((*at, "expect", "points_changes")),
+                )
+            )
+    for rule, wanted in (expect.trace or {}).items():
+        path = (*at, "expect", "trace", rule)
+        if wanted.code is None and wanted.reason is None:
+            problems.append(
+                Diagnostic(
+                    "RE116",
+                    f"`trace` of `{rule}` is empty: nothing would be checked",
+                    source_map.span(path),
+                    "give its `code`, or text its `reason` contains, or both",
+                )
+            )
+        if wanted.code is not None and wanted.code not in TRACE_CODES:
+            problems.append(
+                _not_one_of(wanted.code, TRACE_CODES, "a trace code", source_map.span((*path, "code")))
+            )
     return problems
+
+
+def _not_one_of(value: str, allowed: Sequence[str], what: str, span: Span | None) -> Diagnostic:
+    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`?" if close else f"one of: {', '.join(allowed)}"
+    return Diagnostic("RE114", f"`{value}` is not {what}", span, hint)
 
 
 _MESSAGES = {
@@ -454,11 +528,14 @@ def _first_line(span: Span) -> Span:
 def _model_at(loc: Sequence[Any]) -> type[BaseModel]:
     """The model a pydantic `loc` (without its last step) points into."""
     model: type[BaseModel] = SuiteFile
-    for step in loc:
+    steps = list(loc)
+    for position, step in enumerate(steps):
         if model is SuiteFile and step == "cases":
             model = Case
         elif model is Case and step == "expect":
             model = Expect
+        elif model is Expect and step == "trace" and position + 1 < len(steps):
+            model = TraceExpect  # past the rule's name: `trace: {rule: {code, reason}}`
     return model
 
 
@@ -499,6 +576,14 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
     if program.referral is not None:
         mechanics |= {"referral:referee", "referral:referrer"}
     known = earn | discounts | tiers | mechanics
+    # rules that decide but never give points: a signup's referral, the reminders
+    decides = {"referral:signup"} if program.referral is not None else set()
+    reminders = program.notifications
+    decides |= {
+        f"notifications:{name}"
+        for name in ("points_expiring", "tier_downgrade")
+        if getattr(reminders, name) is not None
+    }
     problems = []
     for index, loaded in enumerate(suite.cases):
         expect = loaded.case.expect
@@ -510,11 +595,14 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
             named.append((rule, (*at, "discounts", rule), discounts | tiers, "discounts"))
         for key in ("fired", "not_fired"):
             for position, rule in enumerate(getattr(expect, key) or []):
-                named.append((rule, (*at, key, position), known, key))
+                named.append((rule, (*at, key, position), known | decides, key))
+        for rule in expect.trace or {}:
+            named.append((rule, (*at, "trace", rule), known | decides, "trace"))
         for rule, path, allowed, key in named:
-            if rule in allowed or (rule.startswith("coupon:") and key != "points"):
+            if rule in allowed or (key != "points" and rule.startswith(_ANY_ID)):
                 continue
-            span = suite.source_map.key_span(path) if key in ("points", "discounts") else None
+            keyed = ("points", "discounts", "trace")
+            span = suite.source_map.key_span(path) if key in keyed else None
             span = span or suite.source_map.span(path)
             if rule in known:
                 what = (
@@ -531,7 +619,46 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
                 else f"rules of {program.program}: {', '.join(sorted(allowed)) or 'none'}"
             )
             problems.append(Diagnostic("RE122", f"no rule `{rule}` in {program.program}", span, hint))
+        problems += _unknown_names(suite, program, index)
     return sorted(problems, key=lambda d: d.span.start if d.span else -1)
+
+
+def _unknown_names(suite: Suite, program: Program, index: int) -> list[Diagnostic]:
+    """Coupons, notification templates and draws the expectations name must be the program's."""
+    expect = suite.cases[index].case.expect
+    at = ("cases", index, "expect")
+    reminders = [program.notifications.points_expiring, program.notifications.tier_downgrade]
+    templates = {offer.notify.template for offer in program.offers if offer.notify is not None}
+    templates |= {reminder.template for reminder in reminders if reminder is not None}
+    named: list[tuple[str, tuple[Hashable, ...], set[str], str]] = [
+        (coupon, (*at, "coupons_issued", i), {c.id for c in program.coupons}, "coupon")
+        for i, coupon in enumerate(expect.coupons_issued or [])
+    ]
+    named += [
+        (template, (*at, "notifications", i), templates, "notification template")
+        for i, template in enumerate(expect.notifications or [])
+    ]
+    named += [
+        (draw, (*at, "entries", draw), {d.id for d in program.draws}, "draw") for draw in expect.entries or {}
+    ]
+    problems = []
+    for name, path, allowed, what in named:
+        if name in allowed:
+            continue
+        span = suite.source_map.key_span(path) or suite.source_map.span(path)
+        close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else f"{what}s of {program.program}: {', '.join(sorted(allowed)) or 'none'}"
+        )
+        problems.append(Diagnostic("RE122", f"no {what} `{name}` in {program.program}", span, hint))
+    return problems
+
+
+# Rules named after what the customer or the event brings, not after the program: a presented
+# coupon's code, a return's purchase, a duplicate event's id.
+_ANY_ID = ("coupon:", "return:", "event:")
 
 
 def _kind_hint(key: str) -> str:
@@ -595,11 +722,21 @@ def run_case(
     if expect.error is not None:
         mismatch = Mismatch("error", expect.error, "no error", "the event was accepted", where("error"))
         return CaseResult(name, loaded.span, [mismatch], outcome=outcome)
-    return CaseResult(name, loaded.span, compare(expect, outcome, where), outcome=outcome)
+    moment = parse_event(loaded.event).time  # accepted by `process`: it parses
+    return CaseResult(name, loaded.span, compare(expect, outcome, where, at=moment), outcome=outcome)
 
 
-def compare(expect: Expect, outcome: Outcome, where: Callable[..., Span] | None = None) -> list[Mismatch]:
-    """Every expectation that the outcome does not meet, in the order of the format."""
+def compare(
+    expect: Expect,
+    outcome: Outcome,
+    where: Callable[..., Span] | None = None,
+    *,
+    at: dt.datetime | None = None,
+) -> list[Mismatch]:
+    """Every expectation that the outcome does not meet, in the order of the format.
+
+    `at` is the event's time, for `available` (default: the state's latest event).
+    """
 
     def span(*path: Hashable) -> Span | None:
         return where(*path) if where is not None else None
@@ -666,7 +803,78 @@ def compare(expect: Expect, outcome: Outcome, where: Callable[..., Span] | None 
             out.append(
                 Mismatch(f"badges.{badge}", "held", "not held", f"holds: {held}", span("badges", position))
             )
+    moment = at or state.last_event_at
+    if expect.available is not None and moment is not None:
+        available = state.available(moment)
+        if available != expect.available:
+            detail = f"{state.pending(moment)} pending; {balance} in all lots"
+            out.append(Mismatch("available", expect.available, available, detail, span("available")))
+    lots = {lot.id: lot.points for lot in state.lots}
+    for lot_id, wanted in (expect.lots or {}).items():
+        left = lots.get(lot_id)
+        if left != wanted:
+            detail = "lots: " + (_listing(lots) or "none")
+            out.append(Mismatch(f"lots.{lot_id}", wanted, left, detail, span("lots", lot_id)))
+    changes = _sums((change.kind, change.points) for change in effects.points_changes)
+    for kind, wanted in (expect.points_changes or {}).items():
+        got = changes.get(kind, ZERO)
+        if got != wanted:
+            detail = (
+                "; ".join(f"{c.kind} {c.points} of {c.lot}" for c in effects.points_changes)
+                or "no points changed"
+            )
+            out.append(Mismatch(f"points_changes.{kind}", wanted, got, detail, span("points_changes", kind)))
+    if expect.coupons_issued is not None:
+        issued = sorted(c.coupon for c in effects.coupons_issued)
+        if issued != sorted(expect.coupons_issued):
+            codes = "; ".join(f"{c.coupon} ({c.code}) by {c.rule}" for c in effects.coupons_issued)
+            out.append(
+                Mismatch(
+                    "coupons_issued",
+                    ", ".join(sorted(expect.coupons_issued)) or "none",
+                    ", ".join(issued) or "none",
+                    codes or None,
+                    span("coupons_issued"),
+                )
+            )
+    if expect.notifications is not None:
+        sent = sorted(n.template for n in effects.notifications)
+        if sent != sorted(expect.notifications):
+            suppressed = [t.reason for t in outcome.trace if t.kind == "notification" and not t.fired]
+            out.append(
+                Mismatch(
+                    "notifications",
+                    ", ".join(sorted(expect.notifications)) or "none",
+                    ", ".join(sent) or "none",
+                    "; ".join(suppressed) or None,
+                    span("notifications"),
+                )
+            )
+    for draw, wanted in (expect.entries or {}).items():
+        got = Decimal(state.entries.get(draw, 0))
+        if got != wanted:
+            given = "; ".join(f"{e.count} in {e.draw} by {e.rule}" for e in effects.draw_entries)
+            out.append(Mismatch(f"entries.{draw}", wanted, got, given or None, span("entries", draw)))
+    for rule, wanted_trace in (expect.trace or {}).items():
+        entries = [t for t in outcome.trace if t.rule == rule]
+        if not any(_says(entry, wanted_trace) for entry in entries):
+            expected = ", ".join(
+                part
+                for part in (
+                    wanted_trace.code,
+                    f"reason containing “{wanted_trace.reason}”" if wanted_trace.reason is not None else None,
+                )
+                if part is not None
+            )
+            got_text = " / ".join(f"{t.code}: {t.reason}" for t in entries) or "not in the trace"
+            out.append(Mismatch(f"trace.{rule}", expected, got_text, None, span("trace", rule)))
     return out
+
+
+def _says(entry: RuleTrace, wanted: TraceExpect) -> bool:
+    return (wanted.code is None or entry.code == wanted.code) and (
+        wanted.reason is None or wanted.reason in entry.reason
+    )
 
 
 def _sums(pairs: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:

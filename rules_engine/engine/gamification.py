@@ -13,16 +13,23 @@ The rules are in docs/engine.md, "Challenges, quests, badges and streaks".
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
+from rules_engine.engine.events import Purchase, Return
 from rules_engine.engine.outcome import rule_trace
 from rules_engine.engine.schedule import within
 from rules_engine.program.model import Quest, Reward
 from rules_engine.program.types import Window
-from rules_engine.state.customer import ChallengeProgress, QuestProgress, StreakProgress
+from rules_engine.state.customer import (
+    ChallengeProgress,
+    CountedLine,
+    CountedPurchase,
+    QuestProgress,
+    StreakProgress,
+)
 
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import _Run
@@ -58,6 +65,8 @@ def challenges(run: _Run) -> None:
     for index, challenge in enumerate(program.challenges):
         rule = f"challenge:{challenge.id}"
         if run.event.type not in challenge.on:
+            if isinstance(run.event, Return) and any(t.rule == rule for t in run.trace):
+                continue  # `take_back` said what the return did to it
             run.trace.append(
                 rule_trace(rule, "challenge", False, "wrong_event", wrong_event(run, challenge.on))
             )
@@ -93,19 +102,26 @@ def challenges(run: _Run) -> None:
         same = before is not None and before.window == current
         counted = before.progress if same and before is not None else ZERO
         completed = list(before.completed) if before is not None else []
-        added = _number(expression("challenges", index, "counts"), challenge.counts, context)
+        purchases = dict(before.counted) if same and before is not None else {}
+        counts = expression("challenges", index, "counts")
+        added = _number(counts, challenge.counts, context)
         total = counted + added
         words = _window_words(challenge.window, current)
         status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
         if current in completed:
-            progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+            progress[challenge.id] = ChallengeProgress(
+                window=current, progress=total, completed=completed, counted=purchases
+            )
             run.trace.append(
                 rule_trace(rule, "challenge", False, "capped", f"{status}; already completed {words}")
             )
             continue
+        purchases = _count_purchase(run, counts, added, context, purchases)
         if total >= challenge.goal:
             completed.append(current)
-            progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+            progress[challenge.id] = ChallengeProgress(
+                window=current, progress=total, completed=completed, counted=purchases
+            )
             gives = run.give(challenge.reward, rule)
             run.trace.append(
                 rule_trace(
@@ -118,7 +134,9 @@ def challenges(run: _Run) -> None:
                 )
             )
             continue
-        progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+        progress[challenge.id] = ChallengeProgress(
+            window=current, progress=total, completed=completed, counted=purchases
+        )
         run.trace.append(
             rule_trace(
                 rule,
@@ -130,6 +148,129 @@ def challenges(run: _Run) -> None:
             )
         )
     run.state = run.state.model_copy(update={"challenges": progress})
+
+
+def _count_purchase(
+    run: _Run, counts: Any, added: Decimal, context: Context, purchases: dict[str, CountedPurchase]
+) -> dict[str, CountedPurchase]:
+    """`purchases` and this purchase's part in the challenge, for a return to take back.
+
+    Each line's part is what `counts` gives for a basket of that line alone. When the parts add
+    up to what the purchase added (a count or a sum over the basket's lines: the usual case), a
+    return takes back the returned lines' parts; otherwise (events counted as 1, a `max` …) the
+    purchase's whole part comes back with its last line.
+    """
+    event = run.event
+    if not isinstance(event, Purchase) or added == 0:
+        return purchases
+    parts: list[Decimal] | None = None
+    if counts is not None:
+        basket = context["basket"]
+        parts = []
+        for line, item in enumerate(basket["items"]):
+            alone = Context(context)
+            alone["basket"] = {
+                **basket,
+                "items": (item,),
+                "total": run.amounts[line],
+                "item_count": event.items[line].qty,
+            }
+            parts.append(_number(counts, None, alone))
+    by_line = parts is not None and sum(parts, ZERO) == added
+    lines = [
+        CountedLine(line=i, sku=item.sku, qty=item.qty, added=parts[i] if parts and by_line else ZERO)
+        for i, item in enumerate(event.items)
+    ]
+    return {**purchases, event.id: CountedPurchase(added=added, by_line=by_line, lines=lines)}
+
+
+def take_back(run: _Run, event: Return) -> None:
+    """Take back, from every challenge the returned purchase counted in, what its returned lines
+    added (`_count_purchase`).
+
+    Only while the window it counted in is the current one and its goal is not reached: a goal
+    reached stays reached and its reward is kept (traced `capped`); a window that is over is left
+    as it was. A line returned in part gives back its share of what it added, in proportion to
+    the quantity, rounded down to the precision of what it added and cumulatively — a coffee line
+    of 2 counted as 1 comes back with its second cup —, so a full return gives back exactly what
+    was added. `when` is not asked again.
+    """
+    program = run.program
+    if not program.challenges:
+        return
+    progress = dict(run.state.challenges)
+    for challenge in program.challenges:
+        before = progress.get(challenge.id)
+        record = before.counted.get(event.purchase) if before is not None else None
+        if before is None or record is None:
+            continue
+        rule = f"challenge:{challenge.id}"
+        after = record.model_copy(update={"lines": _returned(record.lines, event)})
+        words = _window_words(challenge.window, before.window)
+        counted = {**before.counted, event.purchase: after}
+        if before.window in before.completed:
+            progress[challenge.id] = before.model_copy(update={"counted": counted})
+            reason = f"the goal was reached {words}: nothing is taken back, the reward is kept"
+            run.trace.append(rule_trace(rule, "challenge", False, "capped", reason))
+            continue
+        if _current_window(challenge.window, run.local, before) != before.window:
+            reason = f"the purchase counted {words}, which is over: nothing to take back"
+            run.trace.append(rule_trace(rule, "challenge", False, "nothing_eligible", reason))
+            continue
+        taken = _taken(record, after)
+        total = before.progress - taken
+        progress[challenge.id] = before.model_copy(update={"progress": total, "counted": counted})
+        status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
+        if taken:
+            reason = f"the return took back {values.display(taken)}: {status}"
+        elif not record.by_line:
+            reason = f"the purchase counts whole until all of it is returned: {status}"
+        else:
+            reason = f"the returned lines added nothing: {status}"
+        hint = f"{values.display(challenge.goal - total)} more to reach the goal"
+        run.trace.append(rule_trace(rule, "challenge", False, "nothing_eligible", reason, hint=hint))
+    run.state = run.state.model_copy(update={"challenges": progress})
+
+
+def _returned(lines: list[CountedLine], event: Return) -> list[CountedLine]:
+    """The lines with the return's quantities added, matched by sku in line order (at most what
+    was bought: the points' return refuses more, RE433)."""
+    returned = [line.returned for line in lines]
+    for item in event.items:
+        left = item.qty
+        for position, line in enumerate(lines):
+            if line.sku == item.sku and left > 0:
+                taken = min(left, line.qty - returned[position])
+                returned[position] += taken
+                left -= taken
+    return [
+        line.model_copy(update={"returned": back}) if back != line.returned else line
+        for line, back in zip(lines, returned, strict=True)
+    ]
+
+
+def _taken(before: CountedPurchase, after: CountedPurchase) -> Decimal:
+    """What the return gives back of what the purchase added (the difference of two states)."""
+    if not before.by_line:
+        whole = all(line.returned >= line.qty for line in after.lines)
+        was = all(line.returned >= line.qty for line in before.lines)
+        return before.added if whole and not was else ZERO
+    return sum(
+        (
+            _share(line.added, new.returned, line.qty) - _share(line.added, line.returned, line.qty)
+            for line, new in zip(before.lines, after.lines, strict=True)
+        ),
+        ZERO,
+    )
+
+
+def _share(added: Decimal, returned: Decimal, qty: Decimal) -> Decimal:
+    """The part of `added` that `returned` of `qty` account for, rounded down to its precision."""
+    if returned >= qty:
+        return added
+    exponent = added.as_tuple().exponent
+    quantum = Decimal(1).scaleb(min(exponent, 0) if isinstance(exponent, int) else 0)
+    return (added * returned / qty).quantize(quantum, rounding=ROUND_FLOOR)
 
 
 def _current_window(window: Window, local: dt.datetime, before: ChallengeProgress | None) -> str | None:

@@ -40,6 +40,7 @@ _ONCE = Limit(count=1)
 REFERRER = "referral:referrer"
 REFEREE = "referral:referee"
 REMINDER = "notifications:points_expiring"
+TIER_REMINDER = "notifications:tier_downgrade"
 
 
 # -- referral codes ------------------------------------------------------------------------------
@@ -355,7 +356,7 @@ def _tier_reminder(run: _Run) -> None:
     key = f"tier:{run.state.tier}:{due.date().isoformat()}"
     if key in run.state.reminded:
         return
-    if notify(run, "notification:tier_downgrade", reminder.channel, reminder.template):
+    if notify(run, TIER_REMINDER, reminder.channel, reminder.template):
         run.state = run.state.model_copy(update={"reminded": [*run.state.reminded, key]})
 
 

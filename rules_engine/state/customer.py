@@ -141,6 +141,33 @@ class Profile(StateModel):
     """Custom attributes the program declares under attributes.customer."""
 
 
+class CountedLine(StateModel):
+    """One line of a purchase a challenge counted: what it added, and how much of it came back."""
+
+    line: int
+    """Index of the line in the purchase."""
+    sku: str
+    """Its product code (a return names lines by sku)."""
+    qty: Amount
+    """The quantity bought."""
+    added: Amount = Decimal(0)
+    """What the line added to the progress (0 when the purchase's part cannot be split by line)."""
+    returned: Amount = Decimal(0)
+    """How much of `qty` has been returned."""
+
+
+class CountedPurchase(StateModel):
+    """What one purchase added to a challenge in the current window, for a return to take back."""
+
+    added: Amount
+    """What the purchase added to the progress."""
+    by_line: bool = True
+    """Whether `added` is the sum of the lines' parts (`counts` is a count or a sum over the
+    basket's lines). If not, it is taken back whole once every line has come back."""
+    lines: list[CountedLine] = Field(default_factory=list)
+    """The purchase's lines."""
+
+
 class ChallengeProgress(StateModel):
     """Where a customer stands in one challenge: the current window and what it has counted."""
 
@@ -151,6 +178,9 @@ class ChallengeProgress(StateModel):
     """What the counted events added up to in the current window."""
     completed: list[str] = Field(default_factory=list)
     """The windows in which the goal was reached (and the reward given), oldest first."""
+    counted: dict[str, CountedPurchase] = Field(default_factory=dict)
+    """The purchases counted in the current window, by event id: what their lines added, so a
+    return can take it back."""
 
 
 class QuestProgress(StateModel):

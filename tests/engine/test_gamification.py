@@ -210,6 +210,143 @@ def test_challenge_on_active_and_when_decide_what_counts() -> None:
     }
 
 
+# -- challenges and returns ----------------------------------------------------------------------
+
+RETURNS = """\
+challenges:
+  - id: coffees
+    counts: count(item.category == "coffee" for item in basket.items)
+    goal: 3
+    window: calendar_week
+    repeat: every_window
+    reward: {points: 100}
+  - id: spend
+    counts: sum(item.price * item.qty for item in basket.items)
+    goal: 1000
+    window: calendar_month
+    reward: {points: 50}
+  - id: visits
+    goal: 3
+    window: lifetime
+    reward: {points: 30}
+"""
+
+
+def purchase(time: str, *lines: tuple[str, str, str, int]) -> dict[str, object]:
+    """A purchase whose lines are (sku, category, price, qty); its id is `p@<time>`."""
+    data = event("purchase", time)
+    data["id"] = f"p@{time}"
+    data["items"] = [
+        {"sku": sku, "category": category, "price": Decimal(price), "qty": Decimal(qty)}
+        for sku, category, price, qty in lines
+    ]
+    return data
+
+
+def returned(time: str, of: str, *lines: tuple[str, int]) -> dict[str, object]:
+    data = event("return", time, purchase=f"p@{of}", items=[{"sku": s, "qty": q} for s, q in lines])
+    data["id"] = f"r@{time}"
+    return data
+
+
+def progress(c: Customer, challenge: str) -> Decimal:
+    assert c.state is not None
+    return c.state.challenges[challenge].progress
+
+
+def test_a_return_takes_back_what_the_returned_lines_added_to_a_challenge() -> None:
+    c = Customer(engine(RETURNS))
+    c.send(
+        purchase("2026-12-07T09:00:00", ("LATTE", "coffee", "300.00", 1), ("ESPRESSO", "coffee", "150.00", 1))
+    )
+    assert progress(c, "coffees") == 2  # 2 coffee lines
+    assert progress(c, "spend") == Decimal("450.00")
+    assert progress(c, "visits") == 1
+    back = c.send(returned("2026-12-08T10:00:00", "2026-12-07T09:00:00", ("ESPRESSO", 1)))
+    said = trace(back, "challenge:coffees")
+    assert (said.kind, said.fired, said.code) == ("challenge", False, "nothing_eligible")
+    assert said.reason == "the return took back 1: 1 of 3 this calendar week (2026-W50)"
+    assert said.hint == "2 more to reach the goal"
+    assert trace(back, "challenge:spend").reason == (
+        "the return took back 150.00: 300.00 of 1000 this calendar month (2026-12)"
+    )
+    # a purchase counted as 1 (no `counts`) comes back whole with its last line only
+    assert trace(back, "challenge:visits").reason == (
+        "the purchase counts whole until all of it is returned: 1 of 3 in all"
+    )
+    assert [t.rule for t in back.trace].count("challenge:coffees") == 1  # no `wrong_event` as well
+    assert (progress(c, "coffees"), progress(c, "spend"), progress(c, "visits")) == (1, Decimal("300.00"), 1)
+    # the espresso no longer counts: two more coffees are needed, not one
+    assert rewards(c.send(purchase("2026-12-09T09:00:00", ("LATTE", "coffee", "300.00", 1)))) == {}
+    assert rewards(c.send(purchase("2026-12-10T09:00:00", ("LATTE", "coffee", "300.00", 1)))) == {
+        "challenge:coffees": 100,
+        "challenge:visits": 30,
+    }
+
+
+def test_a_line_returned_in_part_gives_back_its_share_cumulatively() -> None:
+    c = Customer(engine(RETURNS))
+    c.send(purchase("2026-12-07T09:00:00", ("MUG", "cup", "100.00", 3), ("LATTE", "coffee", "300.00", 2)))
+    assert (progress(c, "coffees"), progress(c, "spend")) == (1, Decimal("900.00"))
+    taken = []
+    for day, line in (("08", ("MUG", 1)), ("09", ("LATTE", 1)), ("10", ("MUG", 2)), ("11", ("LATTE", 1))):
+        c.send(returned(f"2026-12-{day}T10:00:00", "2026-12-07T09:00:00", line))
+        taken.append((progress(c, "coffees"), progress(c, "spend")))
+    # mugs: 300.00 → 100.00 a mug; the coffee line counted 1: it comes back with its second latte
+    assert taken == [
+        (1, Decimal("800.00")),
+        (1, Decimal("500.00")),
+        (1, Decimal("300.00")),
+        (0, Decimal("0.00")),
+    ]
+    # rounded down to the precision of what the line added, cumulatively: a line of 3 that added
+    # 100.00 (its price: this challenge does not count quantities) gives back 33.33, 33.33, 33.34
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - {id: prices, counts: sum(item.price for item in basket.items), goal: 1000, window: lifetime,
+                 reward: {points: 1}}
+            """
+        )
+    )
+    c.send(purchase("2026-12-07T10:00:00", ("TEA", "tea", "100.00", 3), ("CUP", "cup", "20.00", 1)))
+    prices = [progress(c, "prices")]
+    for day in ("08", "09", "10"):
+        c.send(returned(f"2026-12-{day}T10:00:00", "2026-12-07T10:00:00", ("TEA", 1)))
+        prices.append(progress(c, "prices"))
+    assert prices == [Decimal("120.00"), Decimal("86.67"), Decimal("53.34"), Decimal("20.00")]
+
+
+def test_a_return_leaves_a_reached_goal_and_its_reward_and_a_window_that_is_over() -> None:
+    c = Customer(engine(RETURNS))
+    c.send(
+        purchase("2026-12-07T09:00:00", ("LATTE", "coffee", "300.00", 1), ("ESPRESSO", "coffee", "150.00", 1))
+    )
+    done = c.send(purchase("2026-12-08T09:00:00", ("LATTE", "coffee", "300.00", 1)))
+    assert rewards(done) == {"challenge:coffees": 100}
+    back = c.send(returned("2026-12-09T10:00:00", "2026-12-07T09:00:00", ("ESPRESSO", 1)))
+    said = trace(back, "challenge:coffees")
+    assert (said.code, said.reason) == (
+        "capped",
+        "the goal was reached this calendar week (2026-W50): nothing is taken back, the reward is kept",
+    )
+    assert progress(c, "coffees") == 3
+    assert c.state is not None
+    assert [lot.points for lot in c.state.lots if lot.rule == "challenge:coffees"] == [100]
+    # the purchase of the week before: that week is over
+    c.send(purchase("2026-12-14T09:00:00", ("ESPRESSO", "coffee", "150.00", 1)))  # W51 starts
+    assert progress(c, "coffees") == 1
+    c = Customer(engine(RETURNS))
+    c.send(purchase("2026-12-13T09:00:00", ("ESPRESSO", "coffee", "150.00", 1)))
+    late = c.send(returned("2026-12-14T00:00:00", "2026-12-13T09:00:00", ("ESPRESSO", 1)))
+    assert trace(late, "challenge:coffees").reason == (
+        "the purchase counted this calendar week (2026-W50), which is over: nothing to take back"
+    )
+    assert progress(c, "coffees") == 1
+    assert progress(c, "spend") == 0  # December goes on: the month's sum is taken back
+
+
 # -- quests --------------------------------------------------------------------------------------
 
 QUEST = """\

@@ -125,3 +125,29 @@ def test_spent_points_come_back_from_pending_lots_first() -> None:
         ("p2/base", 10)
     ]
     assert balance_matches_ledger(back.state)
+
+
+def test_spent_points_come_back_from_the_purchases_own_bonus_lots_too() -> None:
+    """Regression: "what was already spent comes out of the customer's other lots" (docs/engine.md)
+    — a bonus the returned purchase itself gave (a challenge's: a lot with no basket lines, which
+    no return reverses) is one of them; it used to be skipped, and its points kept while the spent
+    ones were written off (programs/book-nook.tests.yaml found it)."""
+    body = (
+        SHOP
+        + "catalog: [{id: mug, name: A mug, cost: 100}]\n"
+        + "challenges: [{id: big, counts: basket.total, goal: 100, window: lifetime, reward: {points: 50}}]\n"
+    )
+    e = engine(body, negative="write_off")
+    state = e.process(purchase("p1", 1, ("SOCK", "10.00", 12))).state  # base 120 + the challenge's 50
+    state = e.process(
+        {"id": "m1", "type": "redeem", "time": "2026-12-20T12:00:00Z", "customer": "c1", "item": "mug"}, state
+    ).state  # oldest first, by id at the same moment: p1/base 120 → 20; p1/challenge:big 50
+    back = e.process(giving_back("r1", 21, "p1", ("SOCK", 12)), state)
+    # 120 to take back: 20 from p1/base, 50 of the 100 spent from p1/challenge:big, 50 written off
+    assert [(c.lot, c.points) for c in back.effects.points_changes if c.kind == "reverse"] == [
+        ("p1/base", 20),
+        ("p1/challenge:big", 50),
+    ]
+    assert balance(back.state) == 0
+    assert "50 already spent: written off" in next(t for t in back.trace if t.rule == "return:p1").reason
+    assert balance_matches_ledger(back.state)

@@ -25,6 +25,7 @@ PROGRAMS = sorted(p for p in (ROOT / "programs").glob("*.yaml") if not p.name.en
 
 def test_there_are_real_example_programs() -> None:
     assert {p.stem for p in PROGRAMS} >= {
+        "book-nook",
         "coffee-club",
         "fashion-house",
         "volt-electronics",
