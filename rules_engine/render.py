@@ -195,6 +195,8 @@ def _reward(trace: RuleTrace, outcome: Outcome, is_money: bool, quantum: Decimal
         return Text("free shipping" if shipping else "")
     if trace.amount is None:
         return Text("")
+    if trace.kind == "return":
+        return Text(f"-{_number(trace.amount)} {points_name}", style="red")
     return Text(f"+{_number(trace.amount)} {points_name}", style="green")
 
 
@@ -239,6 +241,14 @@ def _effects(outcome: Outcome, quantum: Decimal) -> Table:
         )
     for entry in effects.draw_entries:
         grid.add_row("  draw entries", f"{entry.count} in {entry.draw}")
+    for badge in effects.badges:
+        grid.add_row("  badge", f"{badge.badge} ({badge.rule})")
+    for move in effects.tier_changes:
+        grid.add_row("  tier", f"{move.old or '-'} → {move.new or '-'}: {move.reason}")
+    for notification in effects.notifications:
+        grid.add_row(
+            "  notification", f"{notification.template} by {notification.channel} ({notification.rule})"
+        )
     for change in effects.points_changes:
         grid.add_row("  points", change_text(change))
     return grid
