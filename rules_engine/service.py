@@ -80,7 +80,7 @@ class Loyalty:
 
         Raises:
             EventError: the event is malformed or refused by the engine; nothing was written.
-            StoreError: the store failed; nothing of this event was written.
+            StoreError: the store failed (RE605); nothing of this event was written, retry it.
         """
         return self.handle(event, explain=explain).outcome
 

@@ -12,6 +12,7 @@ Transactions run at READ COMMITTED (the default), which is enough under these lo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
@@ -57,17 +58,26 @@ class PostgresStore(SqlStore):
         return {row[0] for row in rows}
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self._db.execute(sql.replace("?", "%s"), parameters)
-        return cursor.fetchall() if cursor.description is not None else []
+        import psycopg
+
+        try:
+            cursor = self._db.execute(sql.replace("?", "%s"), parameters)
+            return cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
 
     def _begin(self) -> None:
-        self._db.execute("BEGIN")
+        self._execute("BEGIN")
 
     def _commit(self) -> None:
-        self._db.execute("COMMIT")
+        self._execute("COMMIT")
 
     def _rollback(self) -> None:
-        if not self._db.closed:
+        import psycopg
+
+        if self._db.closed:
+            return
+        with contextlib.suppress(psycopg.Error):  # a broken connection has nothing to roll back
             self._db.execute("ROLLBACK")
 
     def _lock_customer(self, customer: str) -> str | None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
 from rules_engine.store.migrations import Dialect, pending
@@ -95,6 +96,20 @@ class SqlStore(Store):
         except BaseException:
             self._rollback()
             raise
+
+    def _failed(self, problem: Exception) -> StoreError:
+        """A database error as people read it: the store, what the driver said, what to do."""
+        said = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+        return StoreError(
+            [
+                Diagnostic(
+                    "RE605",
+                    f"{self.url}: the database failed: {said}",
+                    hint="nothing of the event in progress was written; retry it when the database "
+                    "answers again (a redelivered event is never applied twice)",
+                )
+            ]
+        )
 
     # -- the store ------------------------------------------------------------------------------
     @contextmanager

@@ -52,7 +52,10 @@ class SqliteStore(SqlStore):
         return {row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._db.execute(sql, parameters).fetchall()
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as problem:
+            raise self._failed(problem) from None
 
     def _begin(self) -> None:
         self._execute("BEGIN IMMEDIATE")
@@ -62,7 +65,7 @@ class SqliteStore(SqlStore):
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
-            self._execute("ROLLBACK")
+            self._db.rollback()
 
     def _lock_customer(self, customer: str) -> str | None:
         # BEGIN IMMEDIATE already holds the database's write lock.

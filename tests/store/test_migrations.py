@@ -124,3 +124,41 @@ def test_every_store_error_code_is_in_the_table_of_docs_stores() -> None:
     codes = {code for path in sources for code in re.findall(r'"(RE6\d\d|RE415)"', path.read_text())}
     assert {"RE601", "RE602", "RE603", "RE604", "RE415"} <= codes
     assert not [code for code in codes if f"| {code} |" not in text]
+
+
+def test_a_database_that_stays_locked_fails_the_event_cleanly(tmp_path: Path) -> None:
+    from rules_engine.store.sqlite import SqliteStore
+
+    path = tmp_path / "busy.db"
+    store = SqliteStore(path, "store-test", timeout=0.2)
+    loyalty = Loyalty(ENGINE, store)
+    loyalty.process(purchase(1))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    with pytest.raises(StoreError) as failed:
+        loyalty.process(purchase(2))
+    assert failed.value.code == "RE605" and "locked" in str(failed.value)
+    other.execute("ROLLBACK")
+    assert store.processed() == 1
+    assert not loyalty.handle(purchase(2)).duplicate  # the retry applies it, once
+    assert loyalty.handle(purchase(2)).duplicate
+    store.close()
+
+
+def test_a_lost_postgresql_connection_fails_the_event_cleanly(postgres_database: str) -> None:
+    import psycopg
+
+    store = open_store(postgres_database, "store-test")
+    loyalty = Loyalty(ENGINE, store)
+    loyalty.process(purchase(1))
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreError) as failed:
+        loyalty.process(purchase(2))
+    assert failed.value.code == "RE605"
+    with open_store(postgres_database, "store-test") as again:
+        assert again.processed() == 1
+        assert not Loyalty(ENGINE, again).handle(purchase(2)).duplicate
