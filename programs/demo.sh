@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make demo`: validate the example programs, dry-run the coffee shop against a sample basket,
-# run its expectations, and try the condition language.
+# run its expectations, replay a month into a database and close its books, and try the
+# condition language.
 set -e
 LOYALTY=${1:-loyalty}
 say() { printf '\n\033[1m$ loyalty %s\033[0m\n' "$*"; }
@@ -15,6 +16,14 @@ say dry-run programs/coffee-club.yaml programs/events/coffee-club/double-tuesday
 
 say test programs/coffee-club.yaml
 "$LOYALTY" test programs/coffee-club.yaml
+
+DB=$(mktemp -d)/loyalty.db
+trap 'rm -rf "$(dirname "$DB")"' EXIT
+say run programs/coffee-club.yaml programs/events/coffee-club-december.jsonl --db loyalty.db
+"$LOYALTY" run programs/coffee-club.yaml programs/events/coffee-club-december.jsonl --db "$DB"
+
+say ledger export programs/coffee-club.yaml --db loyalty.db
+"$LOYALTY" ledger export programs/coffee-club.yaml --db "$DB"
 
 say check --context programs/contexts/morning-coffee.json "'basket.total >= 1000 and customer.tier in [\"gold\", \"platinum\"]'"
 "$LOYALTY" check --context programs/contexts/morning-coffee.json \
