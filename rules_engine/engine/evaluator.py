@@ -28,11 +28,12 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
 from rules_engine.dsl.expression import Expression
+from rules_engine.dsl.types import Kind
 from rules_engine.engine import explain as why
 from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
-from rules_engine.engine.money import money_quantum, round_money, round_points, split
+from rules_engine.engine.money import ONE, money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
     BadgeAwarded,
     CouponIssued,
@@ -41,6 +42,7 @@ from rules_engine.engine.outcome import (
     Effects,
     ExplainNode,
     FreeShipping,
+    LineShare,
     Notification,
     Outcome,
     PointsAward,
@@ -49,11 +51,19 @@ from rules_engine.engine.outcome import (
     TierChange,
     TierProgress,
     Totals,
+)
+from rules_engine.engine.schedule import within
+from rules_engine.engine.trusted import (
+    earn_entry,
     line_share,
+    lot_line,
+    past_line,
+    points_award,
+    points_lot,
+    replaced,
     rule_trace,
     trusted,
 )
-from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
 from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 from rules_engine.state.customer import (
@@ -68,16 +78,13 @@ from rules_engine.state.customer import (
 )
 
 ZERO = Decimal(0)
-ONE = Decimal(1)
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
-_LOT_LINE_FIELDS = {"line", "sku", "qty", "points"}
-_LEDGER_FIELDS = {"event", "rule", "kind", "points", "lot", "at", "version", "rule_hash"}
-ONE = Decimal(1)
 HUNDRED = Decimal(100)
 # The parts of a program whose expressions the engine evaluates (the others are for later stages).
 _EVALUATED = frozenset({"earn", "discounts", "coupons", "earning_base"})
 _CUSTOM_RECORDS = ("event", "item", "basket", "customer")
 _PERIODS = ("per_day", "per_week", "per_month", "per_year", "lifetime")
+_BUDGET_PERIODS = {"day": "per_day", "week": "per_week", "month": "per_month", "year": "per_year"}
 
 
 @dataclass(frozen=True)
@@ -135,9 +142,22 @@ class Engine:
             record: tuple(name for name in attributes[record] if name not in STANDARD_ATTRIBUTES[record])
             for record in _CUSTOM_RECORDS
         }
+        # Custom attributes of type text: a text value sent for one is taken as it is.
+        self._text_attributes = {
+            record: frozenset(name for name, a in attributes[record].items() if a.type.kind is Kind.TEXT)
+            for record in _CUSTOM_RECORDS
+        }
         # `customer.*` attributes that an expression the engine evaluates reads: the costly ones
         # (the balance, the purchase history) are built only if read.
         self._customer_reads = self.compiled.reads("customer", _EVALUATED)
+
+        # What each earn rule's cap limits, worked out once (by the cap's identity: caps are frozen
+        # parts of the program).
+        self._caps = {id(r.cap): (r.cap, cap_periods(r.cap)) for r in self.program.earn if r.cap is not None}
+
+    def cap_periods(self, cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
+        known = self._caps.get(id(cap))
+        return known[1] if known is not None and known[0] is cap else cap_periods(cap)
 
     @classmethod
     def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
@@ -251,15 +271,19 @@ class _Run:
         self.counters = {rule: dict(periods) for rule, periods in state.counters.items()}
         self._check_event()
         self.items = event.items if isinstance(event, Purchase) else []
+        # Whom each share of an award is attributed to: the lines, then shipping (quantity 1).
+        self.skus = [line.sku for line in self.items] + ["(shipping)"]
+        self.quantities = [line.qty for line in self.items] + [ONE]
+        self.lot_lines: dict[int, list[LotLine]] = {}  # made with an award's shares, by id(award)
         quantum = engine.quantum
         self.amounts = [round_money(line.price * line.qty, quantum) for line in self.items]
         self.context = self._context()
         self.remaining = list(self.amounts)  # after discounts so far
-        self._item_contexts: list[Context] | None = None
+        self._item_context: Context | None = None
         # A per-line condition's truth on each line, once computed: the context never changes
         # during a run, so neither does the answer ({id(expression): [None | bool per line]}).
         self._line_truths: dict[int, list[bool | None]] = {}
-        self._period_keys: dict[str, str] | None = None
+        self._period_keys: dict[str, str] = {}
         self._mechanics_contexts: dict[frozenset[str], Context] = {}
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
         self.points_changes: list[PointsChange] = []
@@ -321,7 +345,7 @@ class _Run:
                     "qty": line.qty,
                 }
                 if line.attributes:
-                    custom(problems, "item", line.attributes, record, f"items[{index}].attributes")
+                    custom(problems, "item", line.attributes, record, "items[{}].attributes", index)
                 else:  # nothing sent: every declared attribute is null
                     for name in item_names:
                         record[name] = None
@@ -357,12 +381,7 @@ class _Run:
             "visits": state.visits,
             "signup_date": profile.signup_date,
             "birthday": profile.birthday,
-            "purchases": tuple(
-                {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
-                for p in state.purchases
-            )
-            if "purchases" in reads
-            else (),
+            "purchases": purchase_records(state.purchases) if "purchases" in reads else (),
         }
         custom(problems, "customer", profile.attributes, customer, "state.profile.attributes")
         context["customer"] = customer
@@ -371,32 +390,53 @@ class _Run:
         return context
 
     def _custom(
-        self, problems: list[Diagnostic], record: str, data: Mapping[str, Any], out: dict[str, Any], path: str
+        self,
+        problems: list[Diagnostic],
+        record: str,
+        data: Mapping[str, Any],
+        out: dict[str, Any],
+        path: str,
+        index: int | None = None,
     ) -> None:
-        """Declared custom attributes, normalized; undeclared ones are refused (a typo costs money)."""
+        """Declared custom attributes, normalized; undeclared ones are refused (a typo costs money).
+
+        `path` names `data` in errors (with `index` for `{}` in it: formatted only for an error)."""
         if not data:  # nothing sent: every declared attribute is null
             for name in self.engine._custom_names[record]:
                 out[name] = None
             return
-        normalizer = _Normalizer(self.engine.compiled.schema, self.engine.zone, problems)
-        attributes = normalizer.schema.attributes[record]
+        engine = self.engine
+        attributes = engine.compiled.schema.attributes[record]
+        texts = engine._text_attributes[record]
+        normalizer: _Normalizer | None = None
+        where = path if index is None else path.format(index)
         for name in data:
             if name not in attributes or name in out:
+                normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
                 normalizer.fail(
-                    f"{path}.{name}",
+                    f"{where}.{name}",
                     f"`{name}` is not declared",
                     hint=f"declare it under attributes.{record} in the program",
                 )
         for name, attribute in attributes.items():
             if name not in out:
                 raw = data.get(name)
-                out[name] = None if raw is None else normalizer.value(raw, attribute.type, f"{path}.{name}")
+                if raw is None:
+                    out[name] = None
+                elif raw.__class__ is str and name in texts:  # what the normalizer gives text
+                    out[name] = raw
+                else:
+                    normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
+                    out[name] = normalizer.value(raw, attribute.type, f"{where}.{name}")
 
     def item_context(self, index: int) -> Context:
-        if self._item_contexts is None:
-            items = self.context["basket"]["items"]
-            self._item_contexts = [Context(self.context, item=item) for item in items]
-        return self._item_contexts[index]
+        """The context of line `index`: the run's context with `item`. One context serves every
+        line (its `item` replaced): it is used at once, by one expression, and never kept."""
+        context = self._item_context
+        if context is None:
+            context = self._item_context = Context(self.context)
+        context["item"] = self.context["basket"]["items"][index]
+        return context
 
     # -- conditions ----------------------------------------------------------------------------
     def passed(self, rule: str, expression: Expression | None) -> None:
@@ -599,7 +639,8 @@ class _Run:
         taken = sum(cuts, ZERO)
         if taken > 0:
             for i, cut in enumerate(cuts):
-                remaining[i] -= cut
+                if cut:  # a zero cut changes nothing, not even the exponent (both are minor units)
+                    remaining[i] -= cut
             items = self.items
             lines = [line_share(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0]
             self.effects_discounts.append(
@@ -661,7 +702,8 @@ class _Run:
             if shares and rule.group is not None:
                 groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
             for line, points in enumerate(shares):
-                per_line_points[line] += points
+                if points:  # adding a zero share would change nothing, not even the exponent
+                    per_line_points[line] += points
         for index, rule in self.engine._multipliers:
             if not self.passes(index, rule, groups):
                 continue
@@ -830,25 +872,19 @@ class _Run:
             )
             return []
         shares = split(granted, raw, ONE, factor)
-        items = self.items
-        if items:
-            n = len(items)
-            lines = [
-                line_share(i, items[i].sku if i < n else "(shipping)", s)
-                for i, s in enumerate(shares)
-                if s != 0
-            ]
-        else:
-            lines = []
+        lines: list[LineShare] = []
+        lot_lines: list[LotLine] = []  # the same shares, as the new lot will keep them
+        if self.items:
+            skus, quantities = self.skus, self.quantities
+            for i, share in enumerate(shares):
+                if share:
+                    lines.append(line_share(i, skus[i], share))
+                    lot_lines.append(lot_line(i, skus[i], quantities[i], share))
         pending = self.program.points.pending
         available_at = self.event.time + pending if pending else None
-        self.effects_points.append(
-            trusted(
-                PointsAward,
-                {"rule": rule_id, "points": granted, "lines": lines, "available_at": available_at},
-                {"rule", "points", "lines", "available_at"},
-            )
-        )
+        made = points_award(rule_id, granted, lines, available_at)
+        self.effects_points.append(made)
+        self.lot_lines[id(made)] = lot_lines
         self.count(rule_id, granted, cap, budget)
         reason = f"{granted} points"
         if multiplier is not None:
@@ -869,42 +905,38 @@ class _Run:
         )
         return shares
 
-    def period_keys(self) -> dict[str, str]:
-        if self._period_keys is not None:
-            return self._period_keys
-        day = self.local.date()
-        iso = day.isocalendar()
-        self._period_keys = {
-            "per_day": f"day:{day.isoformat()}",
-            "per_week": f"week:{iso.year}-W{iso.week:02d}",
-            "per_month": f"month:{day.year}-{day.month:02d}",
-            "per_year": f"year:{day.year}",
-            "lifetime": "lifetime",
-        }
-        return self._period_keys
+    def period_key(self, period: str) -> str:
+        """The counter key of the period (`per_day` …, `lifetime`) the event falls in, locally."""
+        key = self._period_keys.get(period)
+        if key is None:
+            day = self.local.date()
+            if period == "per_day":
+                key = f"day:{day.isoformat()}"
+            elif period == "per_week":
+                iso = day.isocalendar()
+                key = f"week:{iso.year}-W{iso.week:02d}"
+            elif period == "per_month":
+                key = f"month:{day.year}-{day.month:02d}"
+            elif period == "per_year":
+                key = f"year:{day.year}"
+            else:
+                key = "lifetime"
+            self._period_keys[period] = key
+        return key
 
     def allowance(self, rule_id: str, cap: Cap | None, budget: Any) -> tuple[Decimal | None, str]:
         allowed: Decimal | None = None
         limit = ""
-        keys = self.period_keys()
         if cap is not None:
             if cap.per_event is not None:
                 allowed, limit = cap.per_event, "per-event cap"
             used = self.counters.get(rule_id, {})
-            for period in _PERIODS:
-                value = getattr(cap, period)
-                if value is not None:
-                    left = max(ZERO, value - used.get(keys[period], ZERO))
-                    if allowed is None or left < allowed:
-                        allowed, limit = left, f"{period.replace('per_', 'per-').replace('_', ' ')} cap"
+            for period, value, words in self.engine.cap_periods(cap):
+                left = max(ZERO, value - used.get(self.period_key(period), ZERO))
+                if allowed is None or left < allowed:
+                    allowed, limit = left, words
         if budget is not None:
-            key = {
-                "day": keys["per_day"],
-                "week": keys["per_week"],
-                "month": keys["per_month"],
-                "year": keys["per_year"],
-                "program": "lifetime",
-            }[budget.period]
+            key = self.period_key(_BUDGET_PERIODS.get(budget.period, "lifetime"))
             left = max(ZERO, budget.points - self.budgets.spent.get(rule_id, {}).get(key, ZERO))
             if allowed is None or left < allowed:
                 allowed, limit = left, "budget"
@@ -913,13 +945,13 @@ class _Run:
     def count(self, rule_id: str, points: Decimal, cap: Cap | None, budget: Any) -> None:
         if cap is None:
             return
-        periods = [period for period in _PERIODS if getattr(cap, period) is not None]
+        periods = self.engine.cap_periods(cap)
         if not periods:
             return
-        keys = self.period_keys()
         mine = self.counters.setdefault(rule_id, {})
-        for period in periods:
-            mine[keys[period]] = mine.get(keys[period], ZERO) + points
+        for period, _, _ in periods:
+            key = self.period_key(period)
+            mine[key] = mine.get(key, ZERO) + points
 
     # -- what the stateful mechanics read and give ----------------------------------------------
     def mechanics_context(self, sections: frozenset[str]) -> Context:
@@ -941,10 +973,7 @@ class _Run:
         if "points" in wanted:
             customer["points"] = state.available(self.event.time)
         if "purchases" in wanted:
-            customer["purchases"] = tuple(
-                {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
-                for p in state.purchases
-            )
+            customer["purchases"] = purchase_records(state.purchases)
         context = Context(self.context)
         context["customer"] = customer
         self._mechanics_contexts[key] = context
@@ -1101,11 +1130,11 @@ class _Run:
             self.trace.append(
                 rule_trace(rule, "return", False, "nothing_eligible", "the returned lines earned no points")
             )
-            self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+            self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
             self._take_back_progress(event, before, now, ZERO)
             return
         self._reverse(event, reverse, rule)
-        self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+        self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
         self._take_back_progress(event, before, now, total)
 
     def _take_back_progress(
@@ -1130,7 +1159,7 @@ class _Run:
             points=-points,
             visits=0,
         )
-        self.state = self.state.model_copy(update={"activity": [*self.state.activity, back]})
+        self.state = replaced(self.state, {"activity": [*self.state.activity, back]})
 
     def _reverse(self, event: Return, reverse: dict[str, Decimal], rule: str) -> None:
         moment = event.time
@@ -1191,7 +1220,7 @@ class _Run:
         elif missing > 0:
             reason += f"; {missing} already spent: written off"
         # Lots emptied by the return stay, at 0, for later partial returns of the same purchase.
-        self.state = self.state.model_copy(update={"lots": list(lots.values()), "ledger": ledger})
+        self.state = replaced(self.state, {"lots": list(lots.values()), "ledger": ledger})
         self.points_changes += changes
         self.trace.append(
             rule_trace(
@@ -1304,51 +1333,28 @@ class _Run:
         time = event.time
         available_at = time + program.pending if program.pending else time
         expires_at = time + program.expire_after if program.expire_after else None
-        quantities = [line.qty for line in self.items]
+        quantities = self.quantities
+        made = self.lot_lines
         for award in self.effects_points:
-            lots.append(
-                trusted(
-                    Lot,
-                    {
-                        "event": event.id,
-                        "rule": award.rule,
-                        "points": award.points,
-                        "earned_at": time,
-                        "available_at": available_at,
-                        "expires_at": expires_at,
-                        "lines": [
-                            trusted(
-                                LotLine,
-                                {
-                                    "line": share.line,
-                                    "sku": share.sku,
-                                    "qty": quantities[share.line] if share.line < len(quantities) else ONE,
-                                    "points": share.amount,
-                                },
-                                _LOT_LINE_FIELDS,
-                            )
-                            for share in award.lines
-                        ],
-                    },
-                    {"event", "rule", "points", "earned_at", "available_at", "expires_at", "lines"},
-                )
-            )
+            lines = made.get(id(award))
+            if lines is None:
+                lines = [
+                    lot_line(share.line, share.sku, quantities[share.line], share.amount)
+                    for share in award.lines
+                ]
+            lots.append(points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines))
         ledger = list(self.state.ledger)
         version = self.program.version
+        rule_hashes = self.engine.rule_hashes
         ledger += [
-            trusted(
-                LedgerEntry,
-                {
-                    "event": event.id,
-                    "rule": award.rule,
-                    "kind": "earn",
-                    "points": award.points,
-                    "lot": f"{event.id}/{award.rule}",
-                    "at": time,
-                    "version": version,
-                    "rule_hash": self.engine.rule_hashes.get(award.rule),
-                },
-                _LEDGER_FIELDS,
+            earn_entry(
+                event.id,
+                award.rule,
+                award.points,
+                f"{event.id}/{award.rule}",
+                time,
+                version,
+                rule_hashes.get(award.rule),
             )
             for award in self.effects_points
         ]
@@ -1366,21 +1372,11 @@ class _Run:
             visits += 1
             day = self.local.date()
             purchases += [
-                trusted(
-                    PastLine,
-                    {
-                        "sku": line.sku,
-                        "category": line.category,
-                        "price": line.price,
-                        "qty": line.qty,
-                        "date": day,
-                    },
-                    {"sku", "category", "price", "qty", "date"},
-                )
-                for line in event.items
+                past_line(line.sku, line.category, line.price, line.qty, day) for line in event.items
             ]
-        return self.state.model_copy(
-            update={
+        return replaced(
+            self.state,
+            {
                 "customer": event.customer,
                 "lots": lots,
                 "counters": self.counters,
@@ -1432,6 +1428,30 @@ def _rule_hashes(program: Program) -> dict[str, str]:
             "referral:referrer": digest(program.referral),
         }
     return hashes
+
+
+# `customer.purchases` holds a record per past line with exactly a `PastLine`'s fields, in order.
+_PAST_LINE_RECORD = tuple(PastLine.model_fields) == ("sku", "category", "price", "qty", "date")
+
+
+def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
+    """The records of `customer.purchases`: each past line's own field dict when it has exactly the
+    record's keys (the context is only read, never written, by expressions), else a new dict."""
+    if _PAST_LINE_RECORD:
+        return tuple(p.__dict__ for p in purchases)
+    return tuple(
+        {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
+        for p in purchases
+    )
+
+
+def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
+    """The periods a cap limits (not `per_event`): (period, points, how a trace names the cap)."""
+    return tuple(
+        (period, value, f"{period.replace('per_', 'per-').replace('_', ' ')} cap")
+        for period in _PERIODS
+        if (value := getattr(cap, period)) is not None
+    )
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
-from rules_engine.engine.outcome import rule_trace
 from rules_engine.engine.schedule import within
+from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.program.model import Quest, Reward
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, QuestProgress, StreakProgress
@@ -98,14 +98,14 @@ def challenges(run: _Run) -> None:
         words = _window_words(challenge.window, current)
         status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
         if current in completed:
-            progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+            progress[challenge.id] = _challenge_progress(current, total, completed)
             run.trace.append(
                 rule_trace(rule, "challenge", False, "capped", f"{status}; already completed {words}")
             )
             continue
         if total >= challenge.goal:
             completed.append(current)
-            progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+            progress[challenge.id] = _challenge_progress(current, total, completed)
             gives = run.give(challenge.reward, rule)
             run.trace.append(
                 rule_trace(
@@ -118,7 +118,7 @@ def challenges(run: _Run) -> None:
                 )
             )
             continue
-        progress[challenge.id] = ChallengeProgress(window=current, progress=total, completed=completed)
+        progress[challenge.id] = _challenge_progress(current, total, completed)
         run.trace.append(
             rule_trace(
                 rule,
@@ -129,7 +129,7 @@ def challenges(run: _Run) -> None:
                 hint=f"{values.display(challenge.goal - total)} more to reach the goal",
             )
         )
-    run.state = run.state.model_copy(update={"challenges": progress})
+    run.state = replaced(run.state, {"challenges": progress})
 
 
 def _current_window(window: Window, local: dt.datetime, before: ChallengeProgress | None) -> str | None:
@@ -210,7 +210,7 @@ def quests(run: _Run) -> None:
         if event.type not in types:
             run.trace.append(rule_trace(rule, "quest", False, "wrong_event", wrong_event(run, types)))
             continue
-        before = progress.get(quest.id) or QuestProgress()
+        before = progress.get(quest.id) or _NO_PROGRESS
         if before.completed:
             run.trace.append(rule_trace(rule, "quest", False, "capped", "already completed"))
             continue
@@ -230,14 +230,14 @@ def quests(run: _Run) -> None:
         if done:
             status += f" ({', '.join(_step_name(quest, i) for i in done)})"
         if count == total:
-            progress[quest.id] = QuestProgress(started_at=started, done=done, completed=True)
+            progress[quest.id] = _quest_progress(started, done, True)
             gives = run.give(quest.reward, rule)
             reason = f"{status}: quest complete; gives {', '.join(gives) or 'nothing new'}"
             run.trace.append(
                 rule_trace(rule, "quest", True, "fired", "; ".join([*notes, reason]), **_points(quest.reward))
             )
             continue
-        progress[quest.id] = QuestProgress(started_at=started, done=done, completed=False)
+        progress[quest.id] = _quest_progress(started, done, False)
         if started is not None and quest.within is not None:
             status += f", until {_local(run, started + quest.within)}"
         if matched:
@@ -247,7 +247,7 @@ def quests(run: _Run) -> None:
             reason = f"no open step matched: {status}"
             code = "condition_false"
         run.trace.append(rule_trace(rule, "quest", False, code, "; ".join([*notes, reason])))
-    run.state = run.state.model_copy(update={"quests": progress})
+    run.state = replaced(run.state, {"quests": progress})
 
 
 def _quest_steps(run: _Run, index: int, quest: Quest, done: list[int], context: Context) -> list[int]:
@@ -366,7 +366,7 @@ def streaks(run: _Run) -> None:
         if streak.repeat and length != position:
             status += f", {position} towards the milestones of this round"
         if not reached:
-            progress[streak.id] = StreakProgress(last=key, length=length, given=given)
+            progress[streak.id] = _streak_progress(key, length, given)
             upcoming = sorted(m.length for m in streak.milestones if m.length > position)
             hint = f"{upcoming[0] - position} more {unit}s to the next milestone" if upcoming else None
             run.trace.append(rule_trace(rule, "streak", False, "nothing_eligible", status, hint=hint))
@@ -377,7 +377,7 @@ def streaks(run: _Run) -> None:
             gives += run.give(milestone.reward, rule)
             points += milestone.reward.points or ZERO
             given.append(milestone.length)
-        progress[streak.id] = StreakProgress(last=key, length=length, given=given)
+        progress[streak.id] = _streak_progress(key, length, given)
         run.trace.append(
             rule_trace(
                 rule,
@@ -388,7 +388,7 @@ def streaks(run: _Run) -> None:
                 **({"amount": points, "unit": "points"} if points else {}),
             )
         )
-    run.state = run.state.model_copy(update={"streaks": progress})
+    run.state = replaced(run.state, {"streaks": progress})
 
 
 def _length(length: int, unit: str) -> str:
@@ -396,6 +396,26 @@ def _length(length: int, unit: str) -> str:
 
 
 # -- shared --------------------------------------------------------------------------------------
+# Progress records are made from values of the right types already (trusted: not validated again).
+_CHALLENGE_PROGRESS = {"window", "progress", "completed"}
+_QUEST_PROGRESS = {"started_at", "done", "completed"}
+_STREAK_PROGRESS = {"last", "length", "given"}
+_NO_PROGRESS = QuestProgress()
+
+
+def _challenge_progress(window: str, progress: Decimal, completed: list[str]) -> ChallengeProgress:
+    values = {"window": window, "progress": progress, "completed": completed}
+    return trusted(ChallengeProgress, values, _CHALLENGE_PROGRESS)
+
+
+def _quest_progress(started_at: dt.datetime | None, done: list[int], completed: bool) -> QuestProgress:
+    values = {"started_at": started_at, "done": done, "completed": completed}
+    return trusted(QuestProgress, values, _QUEST_PROGRESS)
+
+
+def _streak_progress(last: str, length: int, given: list[int]) -> StreakProgress:
+    return trusted(StreakProgress, {"last": last, "length": length, "given": given}, _STREAK_PROGRESS)
+
 
 
 def _number(expression: Any, literal: Any, context: Context) -> Decimal:
