@@ -19,16 +19,15 @@ import datetime as dt
 import difflib
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rules_engine.dsl import values
-from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
+from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
-from rules_engine.dsl.types import Kind
 from rules_engine.engine import explain as why
 from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
@@ -52,6 +51,7 @@ from rules_engine.engine.outcome import (
     TierProgress,
     Totals,
 )
+from rules_engine.engine.plan import DiscountStep, EarnStep, Plan
 from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import (
     earn_entry,
@@ -65,7 +65,7 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import ContextError, Diagnostic, EventError
-from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
+from rules_engine.program.model import Cap, Coupon, EarnRule, Program, Reward, TierLevel
 from rules_engine.state.customer import (
     Activity,
     CustomerState,
@@ -80,10 +80,7 @@ from rules_engine.state.customer import (
 ZERO = Decimal(0)
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 HUNDRED = Decimal(100)
-# The parts of a program whose expressions the engine evaluates (the others are for later stages).
-_EVALUATED = frozenset({"earn", "discounts", "coupons", "earning_base"})
-_CUSTOM_RECORDS = ("event", "item", "basket", "customer")
-_PERIODS = ("per_day", "per_week", "per_month", "per_year", "lifetime")
+# The cap period a budget's period is counted in (the same counter keys).
 _BUDGET_PERIODS = {"day": "per_day", "week": "per_week", "month": "per_month", "year": "per_year"}
 
 
@@ -109,55 +106,7 @@ class Engine:
         self.program = self.compiled.program
         self.zone = self.program.zone
         self.quantum = money_quantum(self.program.currency)
-        rules = sorted(self.program.earn, key=lambda r: (-r.priority, r.id))
-        self._base_rules = [(i, r) for i, r in _indexed(self.program.earn, rules) if r.multiply is None]
-        self._multipliers = [(i, r) for i, r in _indexed(self.program.earn, rules) if r.multiply is not None]
-        self._discounts = _indexed(
-            self.program.discounts, sorted(self.program.discounts, key=lambda d: (-d.priority, d.id))
-        )
-        self._coupons = {c.id: c for c in self.program.coupons}
-        self._coupon_index: dict[str, int] = {}
-        for position, coupon in enumerate(self.program.coupons):
-            self._coupon_index.setdefault(coupon.id, position)
-        self._tiers = {level.id: level for level in self.program.tiers.levels} if self.program.tiers else {}
-        # Looked up once, not per event: each earn rule's and discount's expressions by position.
-        expression = self.compiled.expression
-        self._earn_expressions = [
-            (
-                expression("earn", i, "when"),
-                expression("earn", i, "exclude"),
-                expression("earn", i, "award"),
-                expression("earn", i, "for_each_item"),
-            )
-            for i in range(len(self.program.earn))
-        ]
-        self._discount_expressions = [
-            (expression("discounts", i, "when"), expression("discounts", i, "applies_to"))
-            for i in range(len(self.program.discounts))
-        ]
-        self._base_exclude = expression("earning_base", "exclude")
-        # Custom attributes each record declares (beyond the standard ones the engine fills in).
-        attributes = self.compiled.schema.attributes
-        self._custom_names = {
-            record: tuple(name for name in attributes[record] if name not in STANDARD_ATTRIBUTES[record])
-            for record in _CUSTOM_RECORDS
-        }
-        # Custom attributes of type text: a text value sent for one is taken as it is.
-        self._text_attributes = {
-            record: frozenset(name for name, a in attributes[record].items() if a.type.kind is Kind.TEXT)
-            for record in _CUSTOM_RECORDS
-        }
-        # `customer.*` attributes that an expression the engine evaluates reads: the costly ones
-        # (the balance, the purchase history) are built only if read.
-        self._customer_reads = self.compiled.reads("customer", _EVALUATED)
-
-        # What each earn rule's cap limits, worked out once (by the cap's identity: caps are frozen
-        # parts of the program).
-        self._caps = {id(r.cap): (r.cap, cap_periods(r.cap)) for r in self.program.earn if r.cap is not None}
-
-    def cap_periods(self, cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
-        known = self._caps.get(id(cap))
-        return known[1] if known is not None and known[0] is cap else cap_periods(cap)
+        self.plan = Plan(self.compiled)
 
     @classmethod
     def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
@@ -244,11 +193,6 @@ class Engine:
         return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
 
 
-def _indexed(original: list[Any], ordered: list[Any]) -> list[tuple[int, Any]]:
-    position = {id(rule): index for index, rule in enumerate(original)}
-    return [(position[id(rule)], rule) for rule in ordered]
-
-
 class _Run:
     """One call of `process`: the working state of a single event."""
 
@@ -256,6 +200,7 @@ class _Run:
         self, engine: Engine, event: AnyEvent, state: CustomerState, explain: bool, budgets: BudgetSnapshot
     ) -> None:
         self.engine = engine
+        self.plan = engine.plan
         self.program = engine.program
         self.event = event
         self.state = state
@@ -267,7 +212,7 @@ class _Run:
         self.effects_discounts: list[DiscountEffect] = []
         self.free_shipping: FreeShipping | None = None
         self.redeemed: list[str] = []
-        self.tier: TierLevel | None = engine._tiers.get(state.tier or "")
+        self.tier: TierLevel | None = engine.plan.tiers.get(state.tier or "")
         self.counters = {rule: dict(periods) for rule, periods in state.counters.items()}
         self._check_event()
         self.items = event.items if isinstance(event, Purchase) else []
@@ -335,7 +280,7 @@ class _Run:
         context = Context(event=event_record)
         if isinstance(event, Purchase):
             items = []
-            item_names = self.engine._custom_names["item"]
+            item_names = self.plan.custom_names["item"]
             for index, line in enumerate(event.items):
                 record: dict[str, Any] = {
                     "sku": line.sku,
@@ -353,7 +298,7 @@ class _Run:
             basket: dict[str, Any] = {
                 "total": sum(self.amounts, ZERO),
                 "items": tuple(items),
-                "item_count": sum((line.qty for line in event.items), ZERO),
+                "item_count": sum([line.qty for line in event.items], ZERO),
                 "shipping": event.shipping,
                 "tax": event.tax,
                 "currency": self.program.currency,
@@ -372,7 +317,7 @@ class _Run:
                 "coupons": (),
             }
         profile = state.profile
-        reads = self.engine._customer_reads
+        reads = self.plan.customer_reads
         customer: dict[str, Any] = {
             "id": event.customer,
             "tier": state.tier,
@@ -400,34 +345,34 @@ class _Run:
     ) -> None:
         """Declared custom attributes, normalized; undeclared ones are refused (a typo costs money).
 
-        `path` names `data` in errors (with `index` for `{}` in it: formatted only for an error)."""
+        `out` holds the record's standard attributes already. `path` names `data` in errors (with
+        `index` for the `{}` in it: formatted only for an error)."""
+        plan = self.plan
         if not data:  # nothing sent: every declared attribute is null
-            for name in self.engine._custom_names[record]:
+            for name in plan.custom_names[record]:
                 out[name] = None
             return
         engine = self.engine
-        attributes = engine.compiled.schema.attributes[record]
-        texts = engine._text_attributes[record]
         normalizer: _Normalizer | None = None
-        where = path if index is None else path.format(index)
+        attributes = engine.compiled.schema.attributes[record]
         for name in data:
             if name not in attributes or name in out:
                 normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
                 normalizer.fail(
-                    f"{where}.{name}",
+                    f"{_where(path, index)}.{name}",
                     f"`{name}` is not declared",
                     hint=f"declare it under attributes.{record} in the program",
                 )
-        for name, attribute in attributes.items():
-            if name not in out:
-                raw = data.get(name)
-                if raw is None:
-                    out[name] = None
-                elif raw.__class__ is str and name in texts:  # what the normalizer gives text
-                    out[name] = raw
-                else:
-                    normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
-                    out[name] = normalizer.value(raw, attribute.type, f"{where}.{name}")
+        texts = plan.text_attributes[record]
+        for name, attribute in plan.custom_attributes[record]:
+            raw = data.get(name)
+            if raw is None:
+                out[name] = None
+            elif raw.__class__ is str and name in texts:  # what the normalizer gives text
+                out[name] = raw
+            else:
+                normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
+                out[name] = normalizer.value(raw, attribute.type, f"{_where(path, index)}.{name}")
 
     def item_context(self, index: int) -> Context:
         """The context of line `index`: the run's context with `item`. One context serves every
@@ -452,6 +397,29 @@ class _Run:
             return expression._function(context) is True
         except (KeyError, ContextError):  # the expression reads `item` outside a line: counts as false
             return False
+
+    def holding(self, expression: Expression, lines: Iterable[int]) -> list[bool]:
+        """`line_holds` on each of `lines`, in order (each evaluated at most once per run)."""
+        truths = self._line_truths.get(id(expression))
+        if truths is None:
+            truths = self._line_truths[id(expression)] = [None] * len(self.items)
+        function = expression._function
+        items = self.context["basket"]["items"]
+        context = self._item_context
+        if context is None:
+            context = self._item_context = Context(self.context)
+        out = []
+        for index in lines:
+            truth = truths[index]
+            if truth is None:
+                context["item"] = items[index]
+                try:  # as `holds`
+                    truth = function(context) is True
+                except (KeyError, ContextError):
+                    truth = False
+                truths[index] = truth
+            out.append(truth)
+        return out
 
     def line_holds(self, expression: Expression, index: int) -> bool:
         """Whether a per-line condition holds on line `index`, evaluated at most once per run."""
@@ -491,14 +459,15 @@ class _Run:
         if not isinstance(event, Purchase):
             return
         winners: dict[str, str] = {}
-        for index, discount in self.engine._discounts:
-            self.apply_discount(index, discount, winners)
+        for step in self.plan.discounts:
+            self.apply_discount(step, winners)
         if self.tier is not None:
             self.tier_benefits()
         for code in event.coupons:
             self.apply_coupon(code)
 
-    def apply_discount(self, index: int, discount: Discount, winners: dict[str, str]) -> None:
+    def apply_discount(self, step: DiscountStep, winners: dict[str, str]) -> None:
+        discount = step.discount
         rule = discount.id
         if discount.group is not None and discount.group in winners:
             self.trace.append(
@@ -517,7 +486,7 @@ class _Run:
                 rule_trace(rule, "discount", False, "outside_schedule", f"not active: {outside}")
             )
             return
-        when, applies = self.engine._discount_expressions[index]
+        when, applies = step.when, step.applies_to
         if not self.holds(when, self.context):
             assert when is not None
             self.trace.append(
@@ -576,7 +545,7 @@ class _Run:
     def apply_coupon(self, code: str) -> None:
         rule = f"coupon:{code}"
         issued = next((c for c in self.state.coupons if c.code == code), None)
-        definition: Coupon | None = self.engine._coupons.get(issued.coupon) if issued else None
+        definition: Coupon | None = self.plan.coupons.get(issued.coupon) if issued else None
         problem = None
         if issued is None or definition is None:
             problem = "this customer has no such coupon"
@@ -594,7 +563,7 @@ class _Run:
                 rule_trace(rule, "coupon", False, "coupon_invalid", problem or "unknown coupon")
             )
             return
-        index = self.engine._coupon_index[definition.id]
+        index = self.plan.coupon_index[definition.id]
         applies = self.engine.compiled.expression("coupons", index, "applies_to")
         amount = self.take_off(rule, definition.percent, definition.amount, applies)
         if definition.free_shipping:
@@ -618,11 +587,10 @@ class _Run:
         """Take a percent or an amount off the matching lines' remaining prices; record the effect."""
         quantum = self.engine.quantum
         remaining = self.remaining
-        matching = [
-            i
-            for i in range(len(self.items))
-            if remaining[i] > 0 and (applies is None or self.line_holds(applies, i))
-        ]
+        matching = [i for i in range(len(self.items)) if remaining[i] > 0]
+        if applies is not None:
+            holding = self.holding(applies, matching)
+            matching = [i for i, holds in zip(matching, holding, strict=True) if holds]
         cuts = [ZERO] * len(self.items)
         if percent is not None:
             for i in matching:
@@ -668,10 +636,10 @@ class _Run:
         settings = self.program.earning_base
         quantum = self.engine.quantum
         base = list(self.remaining)
-        exclude = self.engine._base_exclude
+        exclude = self.plan.base_exclude
         if exclude is not None:
-            line_holds = self.line_holds
-            base = [ZERO if line_holds(exclude, i) else b for i, b in enumerate(base)]
+            excluded = self.holding(exclude, range(len(base)))
+            base = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
         if not settings.include_tax and event.tax > 0:
             tax = split(round_money(event.tax, quantum), self.amounts, quantum)
             base = [max(ZERO, b - t) for b, t in zip(base, tax, strict=True)]
@@ -691,10 +659,11 @@ class _Run:
         groups: dict[str, str] = {}
         n = len(self.items)
         per_line_points = [ZERO] * (n + 1)  # last slot: shipping
-        for index, rule in self.engine._base_rules:
-            computed = self.rule_points(index, rule, base, groups)
+        for step in self.plan.base_rules:
+            computed = self.rule_points(step, base, groups)
             if computed is None:
                 continue
+            rule = step.rule
             weights, exact = computed
             # a per-line award's points are often given whole: then the shares are those points
             factor = ONE if rule.for_each_item is not None else None
@@ -704,18 +673,17 @@ class _Run:
             for line, points in enumerate(shares):
                 if points:  # adding a zero share would change nothing, not even the exponent
                     per_line_points[line] += points
-        for index, rule in self.engine._multipliers:
-            if not self.passes(index, rule, groups):
+        for step in self.plan.multipliers:
+            if not self.passes(step, groups):
                 continue
+            rule = step.rule
             assert rule.multiply is not None
-            exclude = self.engine._earn_expressions[index][1]
+            exclude = step.exclude
             if exclude is None:
                 weights = per_line_points
             else:
-                weights = [
-                    ZERO if i < n and self.line_holds(exclude, i) else p
-                    for i, p in enumerate(per_line_points)
-                ]
+                excluded = [*self.holding(exclude, range(n)), False]  # shipping is not a line
+                weights = [ZERO if out else p for out, p in zip(excluded, per_line_points, strict=True)]
             exact = sum(weights, ZERO) * (rule.multiply - 1)
             shares = self.award(
                 rule.id,
@@ -743,8 +711,9 @@ class _Run:
                 factor=multiplier - 1,
             )
 
-    def passes(self, index: int, rule: EarnRule, groups: dict[str, str]) -> bool:
+    def passes(self, step: EarnStep, groups: dict[str, str]) -> bool:
         """Event type, exclusive group, schedule and condition; records the trace when it fails."""
+        rule = step.rule
         if self.event.type not in rule.on:
             self.trace.append(
                 rule_trace(
@@ -774,7 +743,7 @@ class _Run:
                 rule_trace(rule.id, "earn", False, "outside_schedule", f"not active: {outside}")
             )
             return False
-        when = self.engine._earn_expressions[index][0]
+        when = step.when
         if not self.holds(when, self.context):
             assert when is not None
             self.trace.append(self.condition_trace(rule.id, "earn", when, self.context, "condition is false"))
@@ -783,22 +752,24 @@ class _Run:
         return True
 
     def rule_points(
-        self, index: int, rule: EarnRule, base: list[Decimal], groups: dict[str, str]
+        self, step: EarnStep, base: list[Decimal], groups: dict[str, str]
     ) -> tuple[list[Decimal], Decimal] | None:
         """(weights per line and shipping, exact unrounded points) of a rate or award rule.
 
         None if the rule does not apply. The total is computed once from exact inputs — never as
         a sum of per-line shares, whose rounding could lose a point — and split by the weights.
         """
-        if not self.passes(index, rule, groups):
+        if not self.passes(step, groups):
             return None
+        rule = step.rule
         n = len(self.items)
-        _, exclude, award, matches = self.engine._earn_expressions[index]
+        exclude, award, matches = step.exclude, step.award, step.for_each_item
         line_holds = self.line_holds
         if exclude is None:
             eligible = base
         else:
-            eligible = [ZERO if line_holds(exclude, i) else b for i, b in enumerate(base)]
+            excluded = self.holding(exclude, range(n))
+            eligible = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
         if rule.rate is not None:
             weights = [*eligible, self.shipping_base()]
             return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
@@ -931,7 +902,7 @@ class _Run:
             if cap.per_event is not None:
                 allowed, limit = cap.per_event, "per-event cap"
             used = self.counters.get(rule_id, {})
-            for period, value, words in self.engine.cap_periods(cap):
+            for period, value, words in self.plan.cap_periods(cap):
                 left = max(ZERO, value - used.get(self.period_key(period), ZERO))
                 if allowed is None or left < allowed:
                     allowed, limit = left, words
@@ -945,7 +916,7 @@ class _Run:
     def count(self, rule_id: str, points: Decimal, cap: Cap | None, budget: Any) -> None:
         if cap is None:
             return
-        periods = self.engine.cap_periods(cap)
+        periods = self.plan.cap_periods(cap)
         if not periods:
             return
         mine = self.counters.setdefault(rule_id, {})
@@ -958,13 +929,10 @@ class _Run:
         """The context for the conditions of the program `sections` named (challenges, offers …),
         with the costly `customer.points` and `customer.purchases` filled in when those conditions
         read them (the run builds them only for the earn rules and discounts). Built once per event."""
-        wanted = (self.engine.compiled.reads("customer", sections) - self.engine._customer_reads) & {
-            "points",
-            "purchases",
-        }
+        wanted = self.plan.costly_reads(sections)
         if not wanted:
             return self.context
-        key = frozenset(wanted)
+        key = wanted
         cached = self._mechanics_contexts.get(key)
         if cached is not None:
             return cached
@@ -1005,7 +973,7 @@ class _Run:
             self.badges.append(BadgeAwarded(rule=rule, badge=reward.badge))
             given.append(f"badge {reward.badge}")
         if reward.coupon is not None:
-            definition = self.engine._coupons[reward.coupon]
+            definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
                 self.program.program, event.customer, f"{event.id}/{rule}", definition.id, self.engine.secret
             )
@@ -1051,7 +1019,7 @@ class _Run:
         gives = [f"spent {item.cost} points"]
         reward = item.reward
         if reward is not None and reward.coupon is not None:
-            definition = self.engine._coupons[reward.coupon]
+            definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
                 self.program.program, event.customer, event.id, definition.id, self.engine.secret
             )
@@ -1243,8 +1211,10 @@ class _Run:
         self.discounts()
         base = self.earning_base()
         self.earn(base)
+        idle = self.plan.idle
         for mechanic in MECHANICS:
-            mechanic(self)
+            if mechanic not in idle:
+                mechanic(self)
         event = self.event
         points = sum((award.points for award in self.effects_points), ZERO)
         discount = sum((d.amount for d in self.effects_discounts), ZERO)
@@ -1445,13 +1415,8 @@ def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
     )
 
 
-def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
-    """The periods a cap limits (not `per_event`): (period, points, how a trace names the cap)."""
-    return tuple(
-        (period, value, f"{period.replace('per_', 'per-').replace('_', ' ')} cap")
-        for period in _PERIODS
-        if (value := getattr(cap, period)) is not None
-    )
+def _where(path: str, index: int | None) -> str:
+    return path if index is None else path.format(index)
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

@@ -206,7 +206,7 @@ def quests(run: _Run) -> None:
     event, moment = run.event, run.event.time
     for index, quest in enumerate(program.quests):
         rule = f"quest:{quest.id}"
-        types = sorted({step.on for step in quest.steps})
+        types = run.plan.quest_types[index]
         if event.type not in types:
             run.trace.append(rule_trace(rule, "quest", False, "wrong_event", wrong_event(run, types)))
             continue
@@ -252,7 +252,7 @@ def quests(run: _Run) -> None:
 
 def _quest_steps(run: _Run, index: int, quest: Quest, done: list[int], context: Context) -> list[int]:
     """The steps this event does: the next one (ordered), or every open one it matches."""
-    expression = run.engine.compiled.expression
+    whens = run.plan.quest_steps[index]
     if quest.ordered:
         open_steps = [len(done)] if len(done) < len(quest.steps) else []
     else:
@@ -260,7 +260,7 @@ def _quest_steps(run: _Run, index: int, quest: Quest, done: list[int], context: 
     matched = []
     for i in open_steps:
         step = quest.steps[i]
-        if step.on == run.event.type and run.holds(expression("quests", index, "steps", i, "when"), context):
+        if step.on == run.event.type and run.holds(whens[i], context):
             matched.append(i)
     return matched
 
@@ -279,13 +279,11 @@ def badges(run: _Run) -> None:
     it holds. Its `reward`, if any, comes with it. Badges without `on` and `when` are given only
     as other mechanics' rewards.
     """
-    program = run.program
-    automatic = [(i, b) for i, b in enumerate(program.badges) if b.on or b.when is not None]
+    automatic = run.plan.automatic_badges
     if not automatic:
         return
     context = run.mechanics_context(_SECTIONS)
-    expression = run.engine.compiled.expression
-    for index, badge in automatic:
+    for _, badge, when in automatic:
         rule = f"badge:{badge.id}"
         if badge.on and run.event.type not in badge.on:
             run.trace.append(rule_trace(rule, "badge", False, "wrong_event", wrong_event(run, badge.on)))
@@ -294,7 +292,7 @@ def badges(run: _Run) -> None:
         if held:
             run.trace.append(rule_trace(rule, "badge", False, "capped", "already earned"))
             continue
-        if not run.holds(expression("badges", index, "when"), context):
+        if not run.holds(when, context):
             run.trace.append(rule_trace(rule, "badge", False, "condition_false", "`when` is false"))
             continue
         extra = badge.reward
@@ -378,6 +376,7 @@ def streaks(run: _Run) -> None:
             points += milestone.reward.points or ZERO
             given.append(milestone.length)
         progress[streak.id] = _streak_progress(key, length, given)
+        amount: dict[str, Any] = {"amount": points, "unit": "points"} if points else {}
         run.trace.append(
             rule_trace(
                 rule,
@@ -385,7 +384,7 @@ def streaks(run: _Run) -> None:
                 True,
                 "fired",
                 f"{status}: milestone {position} reached; gives {', '.join(gives) or 'nothing new'}",
-                **({"amount": points, "unit": "points"} if points else {}),
+                **amount,
             )
         )
     run.state = replaced(run.state, {"streaks": progress})

@@ -291,13 +291,13 @@ def offers(run: _Run) -> None:
 def _bought(run: _Run, offer: Offer, context: Context) -> str | None:
     """The sku of the first line bought (before, or in this purchase) that the offer's coupon
     applies to; None if none (or the coupon applies to the whole basket)."""
-    index = run.engine._coupon_index.get(offer.coupon)
+    index = run.plan.coupon_index.get(offer.coupon)
     if index is None:
         return None
     applies = run.engine.compiled.expression("coupons", index, "applies_to")
     if applies is None:
         return None
-    item_names = run.engine._custom_names["item"]
+    item_names = run.plan.custom_names["item"]
     for past in run.state.purchases:
         record: dict[str, Any] = {
             "sku": past.sku,
@@ -327,14 +327,20 @@ def notifications(run: _Run) -> None:
     if reminder is None:
         return
     moment = run.event.time
-    soon = [
-        lot
-        for lot in run.state.lots
-        if lot.points > 0
-        and lot.expires_at is not None
-        and moment < lot.expires_at <= moment + reminder.before
-        and lot.id not in run.state.reminded
-    ]
+    reminded = run.state.reminded
+    soon = []
+    horizon: dt.datetime | None = None  # moment + before, worked out once it is needed
+    for lot in run.state.lots:
+        if lot.points > 0 and (expires := lot.expires_at) is not None:
+            if horizon is None:
+                if not moment < expires:
+                    continue
+                horizon = moment + reminder.before
+                if expires <= horizon and lot.id not in reminded:
+                    soon.append(lot)
+            # `moment < expires <= horizon`, the test that is false for most lots first
+            elif expires <= horizon and moment < expires and lot.id not in reminded:
+                soon.append(lot)
     if not soon:
         return
     if notify(run, REMINDER, reminder.channel, reminder.template):

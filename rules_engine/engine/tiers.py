@@ -207,7 +207,7 @@ def apply(run: _Run) -> None:
     event, zone = run.event, run.engine.zone
     state: CustomerState = run.state
     levels = tiers.levels
-    index = {level.id: i for i, level in enumerate(levels)}
+    index = run.plan.tier_positions
     activity = state.activity
     local = run.local
     start, end = window_bounds(tiers.window, local)
@@ -235,7 +235,7 @@ def apply(run: _Run) -> None:
         {
             "tier": current,
             "metric": value,
-            "window": str(tiers.window),
+            "window": run.plan.tier_window,
             "next": following.id if following else None,
             "needed": max(ZERO, following.threshold - value) if following else None,
         },

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from rules_engine.engine.outcome import LineShare, PointsAward, RuleTrace
+from rules_engine.engine.outcome import ExplainNode, LineShare, PointsAward, RuleTrace
 from rules_engine.state.customer import LedgerEntry, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
@@ -253,45 +253,57 @@ def earn_entry(
 
 _RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")
 _RULE_TRACE_FAST = _spelt_out(RuleTrace, *_RULE_TRACE)
-_RULE_TRACE_REQUIRED = _RULE_TRACE[:5]
-_RULE_TRACE_GIVEN = set(_RULE_TRACE_REQUIRED)
+_OPTIONAL = _RULE_TRACE[5:]
+# The fields set for each combination of optional fields given (bit i: _OPTIONAL[i] was given).
+_RULE_TRACE_GIVEN = [
+    {*_RULE_TRACE[:5], *(name for bit, name in enumerate(_OPTIONAL) if mask >> bit & 1)}
+    for mask in range(1 << len(_OPTIONAL))
+]
+_NOT_GIVEN: Any = object()
 
 
-def rule_trace(rule: str, kind: str, fired: bool, code: str, reason: str, **given: Any) -> RuleTrace:
-    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **given)`."""
+def rule_trace(
+    rule: str,
+    kind: str,
+    fired: bool,
+    code: str,
+    reason: str,
+    *,
+    failing: list[str] | None = _NOT_GIVEN,
+    hint: str | None = _NOT_GIVEN,
+    amount: Decimal | None = _NOT_GIVEN,
+    unit: str | None = _NOT_GIVEN,
+    condition: ExplainNode | None = _NOT_GIVEN,
+) -> RuleTrace:
+    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **the optional fields given)`."""
+    given = (
+        (failing is not _NOT_GIVEN)
+        | (hint is not _NOT_GIVEN) << 1
+        | (amount is not _NOT_GIVEN) << 2
+        | (unit is not _NOT_GIVEN) << 3
+        | (condition is not _NOT_GIVEN) << 4
+    )
     if not _RULE_TRACE_FAST:
-        return RuleTrace(rule=rule, kind=kind, fired=fired, code=code, reason=reason, **given)
+        optional = {"failing": failing, "hint": hint, "amount": amount, "unit": unit, "condition": condition}
+        passed = {name: value for name, value in optional.items() if value is not _NOT_GIVEN}
+        return RuleTrace(rule=rule, kind=kind, fired=fired, code=code, reason=reason, **passed)
     model = _new(RuleTrace)
-    if given:
-        values = {
+    _set_dict(
+        model,
+        {
             "rule": rule,
             "kind": kind,
             "fired": fired,
             "code": code,
             "reason": reason,
-            "failing": given.get("failing") or [],
-            "hint": given.get("hint"),
-            "amount": given.get("amount"),
-            "unit": given.get("unit"),
-            "condition": given.get("condition"),
-        }
-        fields = {*_RULE_TRACE_REQUIRED, *given}
-    else:
-        values = {
-            "rule": rule,
-            "kind": kind,
-            "fired": fired,
-            "code": code,
-            "reason": reason,
-            "failing": [],
-            "hint": None,
-            "amount": None,
-            "unit": None,
-            "condition": None,
-        }
-        fields = _RULE_TRACE_GIVEN
-    _set_dict(model, values)
-    _set_fields(model, fields)
+            "failing": failing if given & 1 and failing else [],
+            "hint": hint if given & 2 else None,
+            "amount": amount if given & 4 else None,
+            "unit": unit if given & 8 else None,
+            "condition": condition if given & 16 else None,
+        },
+    )
+    _set_fields(model, _RULE_TRACE_GIVEN[given])
     _set_extra(model, None)
     _set_private(model, None)
     return model
