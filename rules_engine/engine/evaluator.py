@@ -222,7 +222,14 @@ class _Run:
         self.lot_lines: dict[int, list[LotLine]] = {}  # made with an award's shares, by id(award)
         quantum = engine.quantum
         self.amounts = [round_money(line.price * line.qty, quantum) for line in self.items]
-        self.context = self._context()
+        # The context of the conditions: built when first read (a program without conditions never
+        # needs it), from the state as it is now; at once if custom attributes were sent, so that
+        # undeclared or bad ones are refused before anything else, as always.
+        self._before = state
+        self._points = state.available(event.time) if "points" in self.plan.customer_reads else ZERO
+        self._context: Context | None = None
+        if _attributes_sent(event, state):
+            self._context = self._build_context()
         self.remaining = list(self.amounts)  # after discounts so far
         self._item_context: Context | None = None
         # A per-line condition's truth on each line, once computed: the context never changes
@@ -264,8 +271,16 @@ class _Run:
                 ]
             )
 
-    def _context(self) -> Context:
-        event, state = self.event, self.state
+    @property
+    def context(self) -> Context:
+        """What conditions read: the event, the basket, the customer (as before the event)."""
+        context = self._context
+        if context is None:
+            context = self._context = self._build_context()
+        return context
+
+    def _build_context(self) -> Context:
+        event, state = self.event, self._before
         problems: list[Diagnostic] = []
         custom = self._custom
         event_record: dict[str, Any] = {
@@ -321,7 +336,7 @@ class _Run:
         customer: dict[str, Any] = {
             "id": event.customer,
             "tier": state.tier,
-            "points": state.available(event.time) if "points" in reads else ZERO,
+            "points": self._points,
             "tags": tuple(profile.tags),
             "visits": state.visits,
             "signup_date": profile.signup_date,
@@ -487,8 +502,7 @@ class _Run:
             )
             return
         when, applies = step.when, step.applies_to
-        if not self.holds(when, self.context):
-            assert when is not None
+        if when is not None and not self.holds(when, self.context):
             self.trace.append(
                 self.condition_trace(rule, "discount", when, self.context, "condition is false")
             )
@@ -744,8 +758,7 @@ class _Run:
             )
             return False
         when = step.when
-        if not self.holds(when, self.context):
-            assert when is not None
+        if when is not None and not self.holds(when, self.context):
             self.trace.append(self.condition_trace(rule.id, "earn", when, self.context, "condition is false"))
             return False
         self.passed(rule.id, when)
@@ -785,7 +798,11 @@ class _Run:
                     value = self._award_value(award, rule.award, self.item_context(i))
                     points[i] = max(ZERO, value)
             return points, sum(points, ZERO)
-        value = max(ZERO, self._award_value(award, rule.award, self.context))
+        if award is None:  # a fixed award: no context needed (nor built, without conditions)
+            literal: Any = rule.award
+            value = max(ZERO, Decimal(literal))
+        else:
+            value = max(ZERO, self._award_value(award, rule.award, self.context))
         if n == 0:
             return [ONE], value  # not a purchase: nothing to attribute to
         if not any(eligible):
@@ -1412,6 +1429,15 @@ def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
     return tuple(
         {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
         for p in purchases
+    )
+
+
+def _attributes_sent(event: AnyEvent, state: CustomerState) -> bool:
+    """Whether the event or the customer's profile carries custom attributes (to be checked)."""
+    if event.attributes or state.profile.attributes:
+        return True
+    return isinstance(event, Purchase) and (
+        bool(event.basket_attributes) or any(line.attributes for line in event.items)
     )
 
 
