@@ -54,6 +54,7 @@ from rules_engine.engine.outcome import (
 from rules_engine.engine.plan import DiscountStep, EarnStep, Plan
 from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import (
+    award_lines,
     earn_entry,
     line_share,
     lot_line,
@@ -863,11 +864,7 @@ class _Run:
         lines: list[LineShare] = []
         lot_lines: list[LotLine] = []  # the same shares, as the new lot will keep them
         if self.items:
-            skus, quantities = self.skus, self.quantities
-            for i, share in enumerate(shares):
-                if share:
-                    lines.append(line_share(i, skus[i], share))
-                    lot_lines.append(lot_line(i, skus[i], quantities[i], share))
+            lines, lot_lines = award_lines(shares, self.skus, self.quantities)
         pending = self.program.points.pending
         available_at = self.event.time + pending if pending else None
         made = points_award(rule_id, granted, lines, available_at)
@@ -1371,7 +1368,7 @@ class _Run:
                 "purchases": purchases,
                 "visits": visits,
                 "entries": self._entries(),
-                "processed": [*self.state.processed, event.id][-PROCESSED_KEPT:],
+                "processed": _kept(self.state.processed, event.id),
                 "ledger": ledger,
                 "badges": [
                     *self.state.badges,
@@ -1439,6 +1436,11 @@ def _attributes_sent(event: AnyEvent, state: CustomerState) -> bool:
     return isinstance(event, Purchase) and (
         bool(event.basket_attributes) or any(line.attributes for line in event.items)
     )
+
+
+def _kept(processed: list[str], event: str) -> list[str]:
+    """`[*processed, event][-PROCESSED_KEPT:]`, copying the ids once rather than twice."""
+    return [*processed[max(0, len(processed) - (PROCESSED_KEPT - 1)) :], event]
 
 
 def _where(path: str, index: int | None) -> str:
