@@ -75,7 +75,6 @@ class Plan:
         steps.sort(key=lambda step: (-step.rule.priority, step.rule.id))
         self.base_rules = [step for step in steps if step.rule.multiply is None]
         self.multipliers = [step for step in steps if step.rule.multiply is not None]
-        self.earn_steps = sorted(steps, key=lambda step: step.index)  # by position in the program
         discounts = [
             DiscountStep(
                 index,
