@@ -165,6 +165,8 @@ def to_json(value: Any) -> Any:
 
 def display(value: Any) -> str:
     """How a value is shown to a person: in the language's own literal syntax."""
+    if value.__class__ is Decimal:  # the most shown, as format_literal writes it (a fast path)
+        return format(value, "f")
     from rules_engine.dsl.ast import format_literal
 
     if isinstance(value, dt.datetime):

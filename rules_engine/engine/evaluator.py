@@ -19,20 +19,20 @@ import datetime as dt
 import difflib
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rules_engine.dsl import values
-from rules_engine.dsl.context import STANDARD_ATTRIBUTES, Context, _Normalizer
+from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
-from rules_engine.engine.money import money_quantum, round_money, round_points, split
+from rules_engine.engine.money import ONE, money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
     BadgeAwarded,
     CouponIssued,
@@ -41,6 +41,7 @@ from rules_engine.engine.outcome import (
     Effects,
     ExplainNode,
     FreeShipping,
+    LineShare,
     Notification,
     Outcome,
     PointsAward,
@@ -49,13 +50,23 @@ from rules_engine.engine.outcome import (
     TierChange,
     TierProgress,
     Totals,
+)
+from rules_engine.engine.plan import DiscountStep, EarnStep, Plan
+from rules_engine.engine.schedule import within
+from rules_engine.engine.trusted import (
+    award_lines,
+    earn_entry,
     line_share,
+    lot_line,
+    past_line,
+    points_award,
+    points_lot,
+    replaced,
     rule_trace,
     trusted,
 )
-from rules_engine.engine.schedule import within
 from rules_engine.errors import ContextError, Diagnostic, EventError
-from rules_engine.program.model import Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
+from rules_engine.program.model import Cap, Coupon, EarnRule, Program, Reward, TierLevel
 from rules_engine.state.customer import (
     Activity,
     CustomerState,
@@ -68,16 +79,10 @@ from rules_engine.state.customer import (
 )
 
 ZERO = Decimal(0)
-ONE = Decimal(1)
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
-_LOT_LINE_FIELDS = {"line", "sku", "qty", "points"}
-_LEDGER_FIELDS = {"event", "rule", "kind", "points", "lot", "at", "version", "rule_hash"}
-ONE = Decimal(1)
 HUNDRED = Decimal(100)
-# The parts of a program whose expressions the engine evaluates (the others are for later stages).
-_EVALUATED = frozenset({"earn", "discounts", "coupons", "earning_base"})
-_CUSTOM_RECORDS = ("event", "item", "basket", "customer")
-_PERIODS = ("per_day", "per_week", "per_month", "per_year", "lifetime")
+# The cap period a budget's period is counted in (the same counter keys).
+_BUDGET_PERIODS = {"day": "per_day", "week": "per_week", "month": "per_month", "year": "per_year"}
 
 
 @dataclass(frozen=True)
@@ -102,42 +107,7 @@ class Engine:
         self.program = self.compiled.program
         self.zone = self.program.zone
         self.quantum = money_quantum(self.program.currency)
-        rules = sorted(self.program.earn, key=lambda r: (-r.priority, r.id))
-        self._base_rules = [(i, r) for i, r in _indexed(self.program.earn, rules) if r.multiply is None]
-        self._multipliers = [(i, r) for i, r in _indexed(self.program.earn, rules) if r.multiply is not None]
-        self._discounts = _indexed(
-            self.program.discounts, sorted(self.program.discounts, key=lambda d: (-d.priority, d.id))
-        )
-        self._coupons = {c.id: c for c in self.program.coupons}
-        self._coupon_index: dict[str, int] = {}
-        for position, coupon in enumerate(self.program.coupons):
-            self._coupon_index.setdefault(coupon.id, position)
-        self._tiers = {level.id: level for level in self.program.tiers.levels} if self.program.tiers else {}
-        # Looked up once, not per event: each earn rule's and discount's expressions by position.
-        expression = self.compiled.expression
-        self._earn_expressions = [
-            (
-                expression("earn", i, "when"),
-                expression("earn", i, "exclude"),
-                expression("earn", i, "award"),
-                expression("earn", i, "for_each_item"),
-            )
-            for i in range(len(self.program.earn))
-        ]
-        self._discount_expressions = [
-            (expression("discounts", i, "when"), expression("discounts", i, "applies_to"))
-            for i in range(len(self.program.discounts))
-        ]
-        self._base_exclude = expression("earning_base", "exclude")
-        # Custom attributes each record declares (beyond the standard ones the engine fills in).
-        attributes = self.compiled.schema.attributes
-        self._custom_names = {
-            record: tuple(name for name in attributes[record] if name not in STANDARD_ATTRIBUTES[record])
-            for record in _CUSTOM_RECORDS
-        }
-        # `customer.*` attributes that an expression the engine evaluates reads: the costly ones
-        # (the balance, the purchase history) are built only if read.
-        self._customer_reads = self.compiled.reads("customer", _EVALUATED)
+        self.plan = Plan(self.compiled)
 
     @classmethod
     def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
@@ -224,11 +194,6 @@ class Engine:
         return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
 
 
-def _indexed(original: list[Any], ordered: list[Any]) -> list[tuple[int, Any]]:
-    position = {id(rule): index for index, rule in enumerate(original)}
-    return [(position[id(rule)], rule) for rule in ordered]
-
-
 class _Run:
     """One call of `process`: the working state of a single event."""
 
@@ -236,6 +201,7 @@ class _Run:
         self, engine: Engine, event: AnyEvent, state: CustomerState, explain: bool, budgets: BudgetSnapshot
     ) -> None:
         self.engine = engine
+        self.plan = engine.plan
         self.program = engine.program
         self.event = event
         self.state = state
@@ -247,19 +213,30 @@ class _Run:
         self.effects_discounts: list[DiscountEffect] = []
         self.free_shipping: FreeShipping | None = None
         self.redeemed: list[str] = []
-        self.tier: TierLevel | None = engine._tiers.get(state.tier or "")
+        self.tier: TierLevel | None = engine.plan.tiers.get(state.tier or "")
         self.counters = {rule: dict(periods) for rule, periods in state.counters.items()}
         self._check_event()
         self.items = event.items if isinstance(event, Purchase) else []
+        # Whom each share of an award is attributed to: the lines, then shipping (quantity 1).
+        self.skus = [line.sku for line in self.items] + ["(shipping)"]
+        self.quantities = [line.qty for line in self.items] + [ONE]
+        self.lot_lines: dict[int, list[LotLine]] = {}  # made with an award's shares, by id(award)
         quantum = engine.quantum
         self.amounts = [round_money(line.price * line.qty, quantum) for line in self.items]
-        self.context = self._context()
+        # The context of the conditions: built when first read (a program without conditions never
+        # needs it), from the state as it is now; at once if custom attributes were sent, so that
+        # undeclared or bad ones are refused before anything else, as always.
+        self._before = state
+        self._points = state.available(event.time) if "points" in self.plan.customer_reads else ZERO
+        self._context: Context | None = None
+        if _attributes_sent(event, state):
+            self._context = self._build_context()
         self.remaining = list(self.amounts)  # after discounts so far
-        self._item_contexts: list[Context] | None = None
+        self._item_context: Context | None = None
         # A per-line condition's truth on each line, once computed: the context never changes
         # during a run, so neither does the answer ({id(expression): [None | bool per line]}).
         self._line_truths: dict[int, list[bool | None]] = {}
-        self._period_keys: dict[str, str] | None = None
+        self._period_keys: dict[str, str] = {}
         self._mechanics_contexts: dict[frozenset[str], Context] = {}
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
         self.points_changes: list[PointsChange] = []
@@ -295,8 +272,16 @@ class _Run:
                 ]
             )
 
-    def _context(self) -> Context:
-        event, state = self.event, self.state
+    @property
+    def context(self) -> Context:
+        """What conditions read: the event, the basket, the customer (as before the event)."""
+        context = self._context
+        if context is None:
+            context = self._context = self._build_context()
+        return context
+
+    def _build_context(self) -> Context:
+        event, state = self.event, self._before
         problems: list[Diagnostic] = []
         custom = self._custom
         event_record: dict[str, Any] = {
@@ -311,7 +296,7 @@ class _Run:
         context = Context(event=event_record)
         if isinstance(event, Purchase):
             items = []
-            item_names = self.engine._custom_names["item"]
+            item_names = self.plan.custom_names["item"]
             for index, line in enumerate(event.items):
                 record: dict[str, Any] = {
                     "sku": line.sku,
@@ -321,7 +306,7 @@ class _Run:
                     "qty": line.qty,
                 }
                 if line.attributes:
-                    custom(problems, "item", line.attributes, record, f"items[{index}].attributes")
+                    custom(problems, "item", line.attributes, record, "items[{}].attributes", index)
                 else:  # nothing sent: every declared attribute is null
                     for name in item_names:
                         record[name] = None
@@ -329,7 +314,7 @@ class _Run:
             basket: dict[str, Any] = {
                 "total": sum(self.amounts, ZERO),
                 "items": tuple(items),
-                "item_count": sum((line.qty for line in event.items), ZERO),
+                "item_count": sum([line.qty for line in event.items], ZERO),
                 "shipping": event.shipping,
                 "tax": event.tax,
                 "currency": self.program.currency,
@@ -348,21 +333,16 @@ class _Run:
                 "coupons": (),
             }
         profile = state.profile
-        reads = self.engine._customer_reads
+        reads = self.plan.customer_reads
         customer: dict[str, Any] = {
             "id": event.customer,
             "tier": state.tier,
-            "points": state.available(event.time) if "points" in reads else ZERO,
+            "points": self._points,
             "tags": tuple(profile.tags),
             "visits": state.visits,
             "signup_date": profile.signup_date,
             "birthday": profile.birthday,
-            "purchases": tuple(
-                {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
-                for p in state.purchases
-            )
-            if "purchases" in reads
-            else (),
+            "purchases": purchase_records(state.purchases) if "purchases" in reads else (),
         }
         custom(problems, "customer", profile.attributes, customer, "state.profile.attributes")
         context["customer"] = customer
@@ -371,32 +351,53 @@ class _Run:
         return context
 
     def _custom(
-        self, problems: list[Diagnostic], record: str, data: Mapping[str, Any], out: dict[str, Any], path: str
+        self,
+        problems: list[Diagnostic],
+        record: str,
+        data: Mapping[str, Any],
+        out: dict[str, Any],
+        path: str,
+        index: int | None = None,
     ) -> None:
-        """Declared custom attributes, normalized; undeclared ones are refused (a typo costs money)."""
+        """Declared custom attributes, normalized; undeclared ones are refused (a typo costs money).
+
+        `out` holds the record's standard attributes already. `path` names `data` in errors (with
+        `index` for the `{}` in it: formatted only for an error)."""
+        plan = self.plan
         if not data:  # nothing sent: every declared attribute is null
-            for name in self.engine._custom_names[record]:
+            for name in plan.custom_names[record]:
                 out[name] = None
             return
-        normalizer = _Normalizer(self.engine.compiled.schema, self.engine.zone, problems)
-        attributes = normalizer.schema.attributes[record]
+        engine = self.engine
+        normalizer: _Normalizer | None = None
+        attributes = engine.compiled.schema.attributes[record]
         for name in data:
             if name not in attributes or name in out:
+                normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
                 normalizer.fail(
-                    f"{path}.{name}",
+                    f"{_where(path, index)}.{name}",
                     f"`{name}` is not declared",
                     hint=f"declare it under attributes.{record} in the program",
                 )
-        for name, attribute in attributes.items():
-            if name not in out:
-                raw = data.get(name)
-                out[name] = None if raw is None else normalizer.value(raw, attribute.type, f"{path}.{name}")
+        texts = plan.text_attributes[record]
+        for name, attribute in plan.custom_attributes[record]:
+            raw = data.get(name)
+            if raw is None:
+                out[name] = None
+            elif raw.__class__ is str and name in texts:  # what the normalizer gives text
+                out[name] = raw
+            else:
+                normalizer = normalizer or _Normalizer(engine.compiled.schema, engine.zone, problems)
+                out[name] = normalizer.value(raw, attribute.type, f"{_where(path, index)}.{name}")
 
     def item_context(self, index: int) -> Context:
-        if self._item_contexts is None:
-            items = self.context["basket"]["items"]
-            self._item_contexts = [Context(self.context, item=item) for item in items]
-        return self._item_contexts[index]
+        """The context of line `index`: the run's context with `item`. One context serves every
+        line (its `item` replaced): it is used at once, by one expression, and never kept."""
+        context = self._item_context
+        if context is None:
+            context = self._item_context = Context(self.context)
+        context["item"] = self.context["basket"]["items"][index]
+        return context
 
     # -- conditions ----------------------------------------------------------------------------
     def passed(self, rule: str, expression: Expression | None) -> None:
@@ -412,6 +413,29 @@ class _Run:
             return expression._function(context) is True
         except (KeyError, ContextError):  # the expression reads `item` outside a line: counts as false
             return False
+
+    def holding(self, expression: Expression, lines: Iterable[int]) -> list[bool]:
+        """`line_holds` on each of `lines`, in order (each evaluated at most once per run)."""
+        truths = self._line_truths.get(id(expression))
+        if truths is None:
+            truths = self._line_truths[id(expression)] = [None] * len(self.items)
+        function = expression._function
+        items = self.context["basket"]["items"]
+        context = self._item_context
+        if context is None:
+            context = self._item_context = Context(self.context)
+        out = []
+        for index in lines:
+            truth = truths[index]
+            if truth is None:
+                context["item"] = items[index]
+                try:  # as `holds`
+                    truth = function(context) is True
+                except (KeyError, ContextError):
+                    truth = False
+                truths[index] = truth
+            out.append(truth)
+        return out
 
     def line_holds(self, expression: Expression, index: int) -> bool:
         """Whether a per-line condition holds on line `index`, evaluated at most once per run."""
@@ -451,14 +475,15 @@ class _Run:
         if not isinstance(event, Purchase):
             return
         winners: dict[str, str] = {}
-        for index, discount in self.engine._discounts:
-            self.apply_discount(index, discount, winners)
+        for step in self.plan.discounts:
+            self.apply_discount(step, winners)
         if self.tier is not None:
             self.tier_benefits()
         for code in event.coupons:
             self.apply_coupon(code)
 
-    def apply_discount(self, index: int, discount: Discount, winners: dict[str, str]) -> None:
+    def apply_discount(self, step: DiscountStep, winners: dict[str, str]) -> None:
+        discount = step.discount
         rule = discount.id
         if discount.group is not None and discount.group in winners:
             self.trace.append(
@@ -477,9 +502,8 @@ class _Run:
                 rule_trace(rule, "discount", False, "outside_schedule", f"not active: {outside}")
             )
             return
-        when, applies = self.engine._discount_expressions[index]
-        if not self.holds(when, self.context):
-            assert when is not None
+        when, applies = step.when, step.applies_to
+        if when is not None and not self.holds(when, self.context):
             self.trace.append(
                 self.condition_trace(rule, "discount", when, self.context, "condition is false")
             )
@@ -536,7 +560,7 @@ class _Run:
     def apply_coupon(self, code: str) -> None:
         rule = f"coupon:{code}"
         issued = next((c for c in self.state.coupons if c.code == code), None)
-        definition: Coupon | None = self.engine._coupons.get(issued.coupon) if issued else None
+        definition: Coupon | None = self.plan.coupons.get(issued.coupon) if issued else None
         problem = None
         if issued is None or definition is None:
             problem = "this customer has no such coupon"
@@ -554,7 +578,7 @@ class _Run:
                 rule_trace(rule, "coupon", False, "coupon_invalid", problem or "unknown coupon")
             )
             return
-        index = self.engine._coupon_index[definition.id]
+        index = self.plan.coupon_index[definition.id]
         applies = self.engine.compiled.expression("coupons", index, "applies_to")
         amount = self.take_off(rule, definition.percent, definition.amount, applies)
         if definition.free_shipping:
@@ -578,11 +602,10 @@ class _Run:
         """Take a percent or an amount off the matching lines' remaining prices; record the effect."""
         quantum = self.engine.quantum
         remaining = self.remaining
-        matching = [
-            i
-            for i in range(len(self.items))
-            if remaining[i] > 0 and (applies is None or self.line_holds(applies, i))
-        ]
+        matching = [i for i in range(len(self.items)) if remaining[i] > 0]
+        if applies is not None:
+            holding = self.holding(applies, matching)
+            matching = [i for i, holds in zip(matching, holding, strict=True) if holds]
         cuts = [ZERO] * len(self.items)
         if percent is not None:
             for i in matching:
@@ -599,7 +622,8 @@ class _Run:
         taken = sum(cuts, ZERO)
         if taken > 0:
             for i, cut in enumerate(cuts):
-                remaining[i] -= cut
+                if cut:  # a zero cut changes nothing, not even the exponent (both are minor units)
+                    remaining[i] -= cut
             items = self.items
             lines = [line_share(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0]
             self.effects_discounts.append(
@@ -627,10 +651,10 @@ class _Run:
         settings = self.program.earning_base
         quantum = self.engine.quantum
         base = list(self.remaining)
-        exclude = self.engine._base_exclude
+        exclude = self.plan.base_exclude
         if exclude is not None:
-            line_holds = self.line_holds
-            base = [ZERO if line_holds(exclude, i) else b for i, b in enumerate(base)]
+            excluded = self.holding(exclude, range(len(base)))
+            base = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
         if not settings.include_tax and event.tax > 0:
             tax = split(round_money(event.tax, quantum), self.amounts, quantum)
             base = [max(ZERO, b - t) for b, t in zip(base, tax, strict=True)]
@@ -650,10 +674,11 @@ class _Run:
         groups: dict[str, str] = {}
         n = len(self.items)
         per_line_points = [ZERO] * (n + 1)  # last slot: shipping
-        for index, rule in self.engine._base_rules:
-            computed = self.rule_points(index, rule, base, groups)
+        for step in self.plan.base_rules:
+            computed = self.rule_points(step, base, groups)
             if computed is None:
                 continue
+            rule = step.rule
             weights, exact = computed
             # a per-line award's points are often given whole: then the shares are those points
             factor = ONE if rule.for_each_item is not None else None
@@ -661,19 +686,19 @@ class _Run:
             if shares and rule.group is not None:
                 groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
             for line, points in enumerate(shares):
-                per_line_points[line] += points
-        for index, rule in self.engine._multipliers:
-            if not self.passes(index, rule, groups):
+                if points:  # adding a zero share would change nothing, not even the exponent
+                    per_line_points[line] += points
+        for step in self.plan.multipliers:
+            if not self.passes(step, groups):
                 continue
+            rule = step.rule
             assert rule.multiply is not None
-            exclude = self.engine._earn_expressions[index][1]
+            exclude = step.exclude
             if exclude is None:
                 weights = per_line_points
             else:
-                weights = [
-                    ZERO if i < n and self.line_holds(exclude, i) else p
-                    for i, p in enumerate(per_line_points)
-                ]
+                excluded = [*self.holding(exclude, range(n)), False]  # shipping is not a line
+                weights = [ZERO if out else p for out, p in zip(excluded, per_line_points, strict=True)]
             exact = sum(weights, ZERO) * (rule.multiply - 1)
             shares = self.award(
                 rule.id,
@@ -701,8 +726,9 @@ class _Run:
                 factor=multiplier - 1,
             )
 
-    def passes(self, index: int, rule: EarnRule, groups: dict[str, str]) -> bool:
+    def passes(self, step: EarnStep, groups: dict[str, str]) -> bool:
         """Event type, exclusive group, schedule and condition; records the trace when it fails."""
+        rule = step.rule
         if self.event.type not in rule.on:
             self.trace.append(
                 rule_trace(
@@ -732,31 +758,32 @@ class _Run:
                 rule_trace(rule.id, "earn", False, "outside_schedule", f"not active: {outside}")
             )
             return False
-        when = self.engine._earn_expressions[index][0]
-        if not self.holds(when, self.context):
-            assert when is not None
+        when = step.when
+        if when is not None and not self.holds(when, self.context):
             self.trace.append(self.condition_trace(rule.id, "earn", when, self.context, "condition is false"))
             return False
         self.passed(rule.id, when)
         return True
 
     def rule_points(
-        self, index: int, rule: EarnRule, base: list[Decimal], groups: dict[str, str]
+        self, step: EarnStep, base: list[Decimal], groups: dict[str, str]
     ) -> tuple[list[Decimal], Decimal] | None:
         """(weights per line and shipping, exact unrounded points) of a rate or award rule.
 
         None if the rule does not apply. The total is computed once from exact inputs — never as
         a sum of per-line shares, whose rounding could lose a point — and split by the weights.
         """
-        if not self.passes(index, rule, groups):
+        if not self.passes(step, groups):
             return None
+        rule = step.rule
         n = len(self.items)
-        _, exclude, award, matches = self.engine._earn_expressions[index]
+        exclude, award, matches = step.exclude, step.award, step.for_each_item
         line_holds = self.line_holds
         if exclude is None:
             eligible = base
         else:
-            eligible = [ZERO if line_holds(exclude, i) else b for i, b in enumerate(base)]
+            excluded = self.holding(exclude, range(n))
+            eligible = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
         if rule.rate is not None:
             weights = [*eligible, self.shipping_base()]
             return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
@@ -772,7 +799,11 @@ class _Run:
                     value = self._award_value(award, rule.award, self.item_context(i))
                     points[i] = max(ZERO, value)
             return points, sum(points, ZERO)
-        value = max(ZERO, self._award_value(award, rule.award, self.context))
+        if award is None:  # a fixed award: no context needed (nor built, without conditions)
+            literal: Any = rule.award
+            value = max(ZERO, Decimal(literal))
+        else:
+            value = max(ZERO, self._award_value(award, rule.award, self.context))
         if n == 0:
             return [ONE], value  # not a purchase: nothing to attribute to
         if not any(eligible):
@@ -830,25 +861,15 @@ class _Run:
             )
             return []
         shares = split(granted, raw, ONE, factor)
-        items = self.items
-        if items:
-            n = len(items)
-            lines = [
-                line_share(i, items[i].sku if i < n else "(shipping)", s)
-                for i, s in enumerate(shares)
-                if s != 0
-            ]
-        else:
-            lines = []
+        lines: list[LineShare] = []
+        lot_lines: list[LotLine] = []  # the same shares, as the new lot will keep them
+        if self.items:
+            lines, lot_lines = award_lines(shares, self.skus, self.quantities)
         pending = self.program.points.pending
         available_at = self.event.time + pending if pending else None
-        self.effects_points.append(
-            trusted(
-                PointsAward,
-                {"rule": rule_id, "points": granted, "lines": lines, "available_at": available_at},
-                {"rule", "points", "lines", "available_at"},
-            )
-        )
+        made = points_award(rule_id, granted, lines, available_at)
+        self.effects_points.append(made)
+        self.lot_lines[id(made)] = lot_lines
         self.count(rule_id, granted, cap, budget)
         reason = f"{granted} points"
         if multiplier is not None:
@@ -869,42 +890,38 @@ class _Run:
         )
         return shares
 
-    def period_keys(self) -> dict[str, str]:
-        if self._period_keys is not None:
-            return self._period_keys
-        day = self.local.date()
-        iso = day.isocalendar()
-        self._period_keys = {
-            "per_day": f"day:{day.isoformat()}",
-            "per_week": f"week:{iso.year}-W{iso.week:02d}",
-            "per_month": f"month:{day.year}-{day.month:02d}",
-            "per_year": f"year:{day.year}",
-            "lifetime": "lifetime",
-        }
-        return self._period_keys
+    def period_key(self, period: str) -> str:
+        """The counter key of the period (`per_day` …, `lifetime`) the event falls in, locally."""
+        key = self._period_keys.get(period)
+        if key is None:
+            day = self.local.date()
+            if period == "per_day":
+                key = f"day:{day.isoformat()}"
+            elif period == "per_week":
+                iso = day.isocalendar()
+                key = f"week:{iso.year}-W{iso.week:02d}"
+            elif period == "per_month":
+                key = f"month:{day.year}-{day.month:02d}"
+            elif period == "per_year":
+                key = f"year:{day.year}"
+            else:
+                key = "lifetime"
+            self._period_keys[period] = key
+        return key
 
     def allowance(self, rule_id: str, cap: Cap | None, budget: Any) -> tuple[Decimal | None, str]:
         allowed: Decimal | None = None
         limit = ""
-        keys = self.period_keys()
         if cap is not None:
             if cap.per_event is not None:
                 allowed, limit = cap.per_event, "per-event cap"
             used = self.counters.get(rule_id, {})
-            for period in _PERIODS:
-                value = getattr(cap, period)
-                if value is not None:
-                    left = max(ZERO, value - used.get(keys[period], ZERO))
-                    if allowed is None or left < allowed:
-                        allowed, limit = left, f"{period.replace('per_', 'per-').replace('_', ' ')} cap"
+            for period, value, words in self.plan.cap_periods(cap):
+                left = max(ZERO, value - used.get(self.period_key(period), ZERO))
+                if allowed is None or left < allowed:
+                    allowed, limit = left, words
         if budget is not None:
-            key = {
-                "day": keys["per_day"],
-                "week": keys["per_week"],
-                "month": keys["per_month"],
-                "year": keys["per_year"],
-                "program": "lifetime",
-            }[budget.period]
+            key = self.period_key(_BUDGET_PERIODS.get(budget.period, "lifetime"))
             left = max(ZERO, budget.points - self.budgets.spent.get(rule_id, {}).get(key, ZERO))
             if allowed is None or left < allowed:
                 allowed, limit = left, "budget"
@@ -913,26 +930,23 @@ class _Run:
     def count(self, rule_id: str, points: Decimal, cap: Cap | None, budget: Any) -> None:
         if cap is None:
             return
-        periods = [period for period in _PERIODS if getattr(cap, period) is not None]
+        periods = self.plan.cap_periods(cap)
         if not periods:
             return
-        keys = self.period_keys()
         mine = self.counters.setdefault(rule_id, {})
-        for period in periods:
-            mine[keys[period]] = mine.get(keys[period], ZERO) + points
+        for period, _, _ in periods:
+            key = self.period_key(period)
+            mine[key] = mine.get(key, ZERO) + points
 
     # -- what the stateful mechanics read and give ----------------------------------------------
     def mechanics_context(self, sections: frozenset[str]) -> Context:
         """The context for the conditions of the program `sections` named (challenges, offers …),
         with the costly `customer.points` and `customer.purchases` filled in when those conditions
         read them (the run builds them only for the earn rules and discounts). Built once per event."""
-        wanted = (self.engine.compiled.reads("customer", sections) - self.engine._customer_reads) & {
-            "points",
-            "purchases",
-        }
+        wanted = self.plan.costly_reads(sections)
         if not wanted:
             return self.context
-        key = frozenset(wanted)
+        key = wanted
         cached = self._mechanics_contexts.get(key)
         if cached is not None:
             return cached
@@ -941,10 +955,7 @@ class _Run:
         if "points" in wanted:
             customer["points"] = state.available(self.event.time)
         if "purchases" in wanted:
-            customer["purchases"] = tuple(
-                {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
-                for p in state.purchases
-            )
+            customer["purchases"] = purchase_records(state.purchases)
         context = Context(self.context)
         context["customer"] = customer
         self._mechanics_contexts[key] = context
@@ -976,7 +987,7 @@ class _Run:
             self.badges.append(BadgeAwarded(rule=rule, badge=reward.badge))
             given.append(f"badge {reward.badge}")
         if reward.coupon is not None:
-            definition = self.engine._coupons[reward.coupon]
+            definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
                 self.program.program, event.customer, f"{event.id}/{rule}", definition.id, self.engine.secret
             )
@@ -1022,7 +1033,7 @@ class _Run:
         gives = [f"spent {item.cost} points"]
         reward = item.reward
         if reward is not None and reward.coupon is not None:
-            definition = self.engine._coupons[reward.coupon]
+            definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
                 self.program.program, event.customer, event.id, definition.id, self.engine.secret
             )
@@ -1101,11 +1112,11 @@ class _Run:
             self.trace.append(
                 rule_trace(rule, "return", False, "nothing_eligible", "the returned lines earned no points")
             )
-            self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+            self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
             self._take_back_progress(event, before, now, ZERO)
             return
         self._reverse(event, reverse, rule)
-        self.state = self.state.model_copy(update={"returned": {**self.state.returned, purchase: now}})
+        self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
         self._take_back_progress(event, before, now, total)
 
     def _take_back_progress(
@@ -1130,7 +1141,7 @@ class _Run:
             points=-points,
             visits=0,
         )
-        self.state = self.state.model_copy(update={"activity": [*self.state.activity, back]})
+        self.state = replaced(self.state, {"activity": [*self.state.activity, back]})
 
     def _reverse(self, event: Return, reverse: dict[str, Decimal], rule: str) -> None:
         moment = event.time
@@ -1193,7 +1204,7 @@ class _Run:
         elif missing > 0:
             reason += f"; {missing} already spent: written off"
         # Lots emptied by the return stay, at 0, for later partial returns of the same purchase.
-        self.state = self.state.model_copy(update={"lots": list(lots.values()), "ledger": ledger})
+        self.state = replaced(self.state, {"lots": list(lots.values()), "ledger": ledger})
         self.points_changes += changes
         self.trace.append(
             rule_trace(
@@ -1217,8 +1228,10 @@ class _Run:
         self.discounts()
         base = self.earning_base()
         self.earn(base)
+        idle = self.plan.idle
         for mechanic in MECHANICS:
-            mechanic(self)
+            if mechanic not in idle:
+                mechanic(self)
         event = self.event
         points = sum((award.points for award in self.effects_points), ZERO)
         discount = sum((d.amount for d in self.effects_discounts), ZERO)
@@ -1307,51 +1320,28 @@ class _Run:
         time = event.time
         available_at = time + program.pending if program.pending else time
         expires_at = time + program.expire_after if program.expire_after else None
-        quantities = [line.qty for line in self.items]
+        quantities = self.quantities
+        made = self.lot_lines
         for award in self.effects_points:
-            lots.append(
-                trusted(
-                    Lot,
-                    {
-                        "event": event.id,
-                        "rule": award.rule,
-                        "points": award.points,
-                        "earned_at": time,
-                        "available_at": available_at,
-                        "expires_at": expires_at,
-                        "lines": [
-                            trusted(
-                                LotLine,
-                                {
-                                    "line": share.line,
-                                    "sku": share.sku,
-                                    "qty": quantities[share.line] if share.line < len(quantities) else ONE,
-                                    "points": share.amount,
-                                },
-                                _LOT_LINE_FIELDS,
-                            )
-                            for share in award.lines
-                        ],
-                    },
-                    {"event", "rule", "points", "earned_at", "available_at", "expires_at", "lines"},
-                )
-            )
+            lines = made.get(id(award))
+            if lines is None:
+                lines = [
+                    lot_line(share.line, share.sku, quantities[share.line], share.amount)
+                    for share in award.lines
+                ]
+            lots.append(points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines))
         ledger = list(self.state.ledger)
         version = self.program.version
+        rule_hashes = self.engine.rule_hashes
         ledger += [
-            trusted(
-                LedgerEntry,
-                {
-                    "event": event.id,
-                    "rule": award.rule,
-                    "kind": "earn",
-                    "points": award.points,
-                    "lot": f"{event.id}/{award.rule}",
-                    "at": time,
-                    "version": version,
-                    "rule_hash": self.engine.rule_hashes.get(award.rule),
-                },
-                _LEDGER_FIELDS,
+            earn_entry(
+                event.id,
+                award.rule,
+                award.points,
+                f"{event.id}/{award.rule}",
+                time,
+                version,
+                rule_hashes.get(award.rule),
             )
             for award in self.effects_points
         ]
@@ -1369,21 +1359,11 @@ class _Run:
             visits += 1
             day = self.local.date()
             purchases += [
-                trusted(
-                    PastLine,
-                    {
-                        "sku": line.sku,
-                        "category": line.category,
-                        "price": line.price,
-                        "qty": line.qty,
-                        "date": day,
-                    },
-                    {"sku", "category", "price", "qty", "date"},
-                )
-                for line in event.items
+                past_line(line.sku, line.category, line.price, line.qty, day) for line in event.items
             ]
-        return self.state.model_copy(
-            update={
+        return replaced(
+            self.state,
+            {
                 "customer": event.customer,
                 "lots": lots,
                 "counters": self.counters,
@@ -1391,7 +1371,7 @@ class _Run:
                 "purchases": purchases,
                 "visits": visits,
                 "entries": self._entries(),
-                "processed": [*self.state.processed, event.id][-PROCESSED_KEPT:],
+                "processed": _kept(self.state.processed, event.id),
                 "ledger": ledger,
                 "badges": [
                     *self.state.badges,
@@ -1435,6 +1415,39 @@ def _rule_hashes(program: Program) -> dict[str, str]:
             "referral:referrer": digest(program.referral),
         }
     return hashes
+
+
+# `customer.purchases` holds a record per past line with exactly a `PastLine`'s fields, in order.
+_PAST_LINE_RECORD = tuple(PastLine.model_fields) == ("sku", "category", "price", "qty", "date")
+
+
+def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
+    """The records of `customer.purchases`: each past line's own field dict when it has exactly the
+    record's keys (the context is only read, never written, by expressions), else a new dict."""
+    if _PAST_LINE_RECORD:
+        return tuple(p.__dict__ for p in purchases)
+    return tuple(
+        {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
+        for p in purchases
+    )
+
+
+def _attributes_sent(event: AnyEvent, state: CustomerState) -> bool:
+    """Whether the event or the customer's profile carries custom attributes (to be checked)."""
+    if event.attributes or state.profile.attributes:
+        return True
+    return isinstance(event, Purchase) and (
+        bool(event.basket_attributes) or any(line.attributes for line in event.items)
+    )
+
+
+def _kept(processed: list[str], event: str) -> list[str]:
+    """`[*processed, event][-PROCESSED_KEPT:]`, copying the ids once rather than twice."""
+    return [*processed[max(0, len(processed) - (PROCESSED_KEPT - 1)) :], event]
+
+
+def _where(path: str, index: int | None) -> str:
+    return path if index is None else path.format(index)
 
 
 def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

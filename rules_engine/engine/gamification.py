@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import Purchase, Return
-from rules_engine.engine.outcome import rule_trace
 from rules_engine.engine.schedule import within
+from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.program.model import Quest, Reward
 from rules_engine.program.types import Window
 from rules_engine.state.customer import (
@@ -109,9 +109,7 @@ def challenges(run: _Run) -> None:
         words = _window_words(challenge.window, current)
         status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
         if current in completed:
-            progress[challenge.id] = ChallengeProgress(
-                window=current, progress=total, completed=completed, counted=purchases
-            )
+            progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
             run.trace.append(
                 rule_trace(rule, "challenge", False, "capped", f"{status}; already completed {words}")
             )
@@ -119,9 +117,7 @@ def challenges(run: _Run) -> None:
         purchases = _count_purchase(run, counts, added, context, purchases)
         if total >= challenge.goal:
             completed.append(current)
-            progress[challenge.id] = ChallengeProgress(
-                window=current, progress=total, completed=completed, counted=purchases
-            )
+            progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
             gives = run.give(challenge.reward, rule)
             run.trace.append(
                 rule_trace(
@@ -134,9 +130,7 @@ def challenges(run: _Run) -> None:
                 )
             )
             continue
-        progress[challenge.id] = ChallengeProgress(
-            window=current, progress=total, completed=completed, counted=purchases
-        )
+        progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
         run.trace.append(
             rule_trace(
                 rule,
@@ -147,7 +141,7 @@ def challenges(run: _Run) -> None:
                 hint=f"{values.display(challenge.goal - total)} more to reach the goal",
             )
         )
-    run.state = run.state.model_copy(update={"challenges": progress})
+    run.state = replaced(run.state, {"challenges": progress})
 
 
 def _count_purchase(
@@ -347,11 +341,11 @@ def quests(run: _Run) -> None:
     event, moment = run.event, run.event.time
     for index, quest in enumerate(program.quests):
         rule = f"quest:{quest.id}"
-        types = sorted({step.on for step in quest.steps})
+        types = run.plan.quest_types[index]
         if event.type not in types:
             run.trace.append(rule_trace(rule, "quest", False, "wrong_event", wrong_event(run, types)))
             continue
-        before = progress.get(quest.id) or QuestProgress()
+        before = progress.get(quest.id) or _NO_PROGRESS
         if before.completed:
             run.trace.append(rule_trace(rule, "quest", False, "capped", "already completed"))
             continue
@@ -371,14 +365,14 @@ def quests(run: _Run) -> None:
         if done:
             status += f" ({', '.join(_step_name(quest, i) for i in done)})"
         if count == total:
-            progress[quest.id] = QuestProgress(started_at=started, done=done, completed=True)
+            progress[quest.id] = _quest_progress(started, done, True)
             gives = run.give(quest.reward, rule)
             reason = f"{status}: quest complete; gives {', '.join(gives) or 'nothing new'}"
             run.trace.append(
                 rule_trace(rule, "quest", True, "fired", "; ".join([*notes, reason]), **_points(quest.reward))
             )
             continue
-        progress[quest.id] = QuestProgress(started_at=started, done=done, completed=False)
+        progress[quest.id] = _quest_progress(started, done, False)
         if started is not None and quest.within is not None:
             status += f", until {_local(run, started + quest.within)}"
         if matched:
@@ -388,12 +382,12 @@ def quests(run: _Run) -> None:
             reason = f"no open step matched: {status}"
             code = "condition_false"
         run.trace.append(rule_trace(rule, "quest", False, code, "; ".join([*notes, reason])))
-    run.state = run.state.model_copy(update={"quests": progress})
+    run.state = replaced(run.state, {"quests": progress})
 
 
 def _quest_steps(run: _Run, index: int, quest: Quest, done: list[int], context: Context) -> list[int]:
     """The steps this event does: the next one (ordered), or every open one it matches."""
-    expression = run.engine.compiled.expression
+    whens = run.plan.quest_steps[index]
     if quest.ordered:
         open_steps = [len(done)] if len(done) < len(quest.steps) else []
     else:
@@ -401,7 +395,7 @@ def _quest_steps(run: _Run, index: int, quest: Quest, done: list[int], context: 
     matched = []
     for i in open_steps:
         step = quest.steps[i]
-        if step.on == run.event.type and run.holds(expression("quests", index, "steps", i, "when"), context):
+        if step.on == run.event.type and run.holds(whens[i], context):
             matched.append(i)
     return matched
 
@@ -420,13 +414,11 @@ def badges(run: _Run) -> None:
     it holds. Its `reward`, if any, comes with it. Badges without `on` and `when` are given only
     as other mechanics' rewards.
     """
-    program = run.program
-    automatic = [(i, b) for i, b in enumerate(program.badges) if b.on or b.when is not None]
+    automatic = run.plan.automatic_badges
     if not automatic:
         return
     context = run.mechanics_context(_SECTIONS)
-    expression = run.engine.compiled.expression
-    for index, badge in automatic:
+    for _, badge, when in automatic:
         rule = f"badge:{badge.id}"
         if badge.on and run.event.type not in badge.on:
             run.trace.append(rule_trace(rule, "badge", False, "wrong_event", wrong_event(run, badge.on)))
@@ -435,7 +427,7 @@ def badges(run: _Run) -> None:
         if held:
             run.trace.append(rule_trace(rule, "badge", False, "capped", "already earned"))
             continue
-        if not run.holds(expression("badges", index, "when"), context):
+        if not run.holds(when, context):
             run.trace.append(rule_trace(rule, "badge", False, "condition_false", "`when` is false"))
             continue
         extra = badge.reward
@@ -507,7 +499,7 @@ def streaks(run: _Run) -> None:
         if streak.repeat and length != position:
             status += f", {position} towards the milestones of this round"
         if not reached:
-            progress[streak.id] = StreakProgress(last=key, length=length, given=given)
+            progress[streak.id] = _streak_progress(key, length, given)
             upcoming = sorted(m.length for m in streak.milestones if m.length > position)
             hint = f"{upcoming[0] - position} more {unit}s to the next milestone" if upcoming else None
             run.trace.append(rule_trace(rule, "streak", False, "nothing_eligible", status, hint=hint))
@@ -518,7 +510,8 @@ def streaks(run: _Run) -> None:
             gives += run.give(milestone.reward, rule)
             points += milestone.reward.points or ZERO
             given.append(milestone.length)
-        progress[streak.id] = StreakProgress(last=key, length=length, given=given)
+        progress[streak.id] = _streak_progress(key, length, given)
+        amount: dict[str, Any] = {"amount": points, "unit": "points"} if points else {}
         run.trace.append(
             rule_trace(
                 rule,
@@ -526,10 +519,10 @@ def streaks(run: _Run) -> None:
                 True,
                 "fired",
                 f"{status}: milestone {position} reached; gives {', '.join(gives) or 'nothing new'}",
-                **({"amount": points, "unit": "points"} if points else {}),
+                **amount,
             )
         )
-    run.state = run.state.model_copy(update={"streaks": progress})
+    run.state = replaced(run.state, {"streaks": progress})
 
 
 def _length(length: int, unit: str) -> str:
@@ -537,6 +530,28 @@ def _length(length: int, unit: str) -> str:
 
 
 # -- shared --------------------------------------------------------------------------------------
+# Progress records are made from values of the right types already (trusted: not validated again).
+_CHALLENGE_PROGRESS = {"window", "progress", "completed", "counted"}
+_QUEST_PROGRESS = {"started_at", "done", "completed"}
+_STREAK_PROGRESS = {"last", "length", "given"}
+_NO_PROGRESS = QuestProgress()
+
+
+def _challenge_progress(
+    window: str, progress: Decimal, completed: list[str], counted: dict[str, CountedPurchase]
+) -> ChallengeProgress:
+    values = {"window": window, "progress": progress, "completed": completed, "counted": counted}
+    return trusted(ChallengeProgress, values, _CHALLENGE_PROGRESS)
+
+
+def _quest_progress(started_at: dt.datetime | None, done: list[int], completed: bool) -> QuestProgress:
+    values = {"started_at": started_at, "done": done, "completed": completed}
+    return trusted(QuestProgress, values, _QUEST_PROGRESS)
+
+
+def _streak_progress(last: str, length: int, given: list[int]) -> StreakProgress:
+    return trusted(StreakProgress, {"last": last, "length": length, "given": given}, _STREAK_PROGRESS)
+
 
 
 def _number(expression: Any, literal: Any, context: Context) -> Decimal:

@@ -24,6 +24,7 @@ _MINOR_UNITS = {
     "JOD": 3,
 }
 _ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
+ONE = Decimal(1)  # the quantum of points: pass this very object to `split` for its shortcuts
 
 
 def money_quantum(currency: str) -> Decimal:
@@ -37,7 +38,7 @@ def round_money(amount: Decimal, quantum: Decimal) -> Decimal:
 
 def round_points(points: Decimal, rounding: str) -> Decimal:
     """Whole points, as the program's `points.rounding` says (floor, round half up, ceil)."""
-    return points.quantize(Decimal(1), rounding=_ROUNDING[rounding])
+    return points.quantize(ONE, rounding=_ROUNDING[rounding])
 
 
 def split(
@@ -57,39 +58,49 @@ def split(
     count = len(weights)
     if not count:
         return []
-    nonzero = [i for i, w in enumerate(weights) if w]
-    if len(nonzero) == 1:  # the common case of one line: nothing to share
-        parts = [Decimal(0)] * count
-        parts[nonzero[0]] = total
+    zeros = weights.count(0)
+    if zeros == count - 1:  # the common case of one line: nothing to share
+        parts = [_ZERO] * count
+        parts[next(i for i, w in enumerate(weights) if w)] = total
         return parts
-    if factor is not None and nonzero and quantum == 1 and total > 0:
+    # parts are Decimal(units): the same value and exponent as units × quantum
+    whole = quantum is ONE or (quantum == 1 and quantum.as_tuple().exponent == 0)
+    if factor is not None and zeros < count and quantum == 1 and total > 0:
         exact = _exact_parts(total, weights, factor)
-        if exact is not None:
-            return [1 * p * quantum for p in exact]  # as below, with sign 1 and no leftover
-    if nonzero:
+        if exact is not None:  # as below, with sign 1 and no leftover
+            return [_decimal(p) for p in exact] if whole else [1 * p * quantum for p in exact]
+    if zeros < count:
         ratios = [w.as_integer_ratio() for w in weights]
-        denominators = {d for _, d in ratios}
-        if len(denominators) == 1:  # e.g. whole points: the numerators are the weights
+        first = ratios[0][1]
+        if all(d == first for _, d in ratios):  # e.g. whole points: the numerators are the weights
             scaled = [n for n, _ in ratios]
         else:
-            denominator = math.lcm(*denominators)
+            denominator = math.lcm(*{d for _, d in ratios})
             scaled = [n * (denominator // d) for n, d in ratios]
     else:
         scaled = [1] * count
     weight_sum = sum(scaled)
     sign = -1 if total < 0 else 1
     units = int(abs(total) / quantum)
-    floors = []
-    remainders = []
-    for w in scaled:
-        part, remainder = divmod(units * w, weight_sum)
-        floors.append(part)
-        remainders.append(remainder)
+    products = [units * w for w in scaled]
+    floors = [p // weight_sum for p in products]
     leftover = units - sum(floors)
     if leftover:  # a stable sort, largest remainder first: ties keep the earlier line first
+        remainders = [p % weight_sum for p in products]
         for i in sorted(range(count), key=remainders.__getitem__, reverse=True)[:leftover]:
             floors[i] += 1
+    if whole and sign == 1:
+        return [_decimal(f) for f in floors]
     return [sign * f * quantum for f in floors]
+
+
+_ZERO = Decimal(0)
+# Decimal(n) for the small whole numbers most parts are (the same value and exponent as n × 1).
+_SMALL = tuple(Decimal(n) for n in range(1024))
+
+
+def _decimal(units: int) -> Decimal:
+    return _SMALL[units] if 0 <= units < 1024 else Decimal(units)
 
 
 def _exact_parts(total: Decimal, weights: Sequence[Decimal], factor: Decimal) -> list[int] | None:
@@ -102,6 +113,9 @@ def _exact_parts(total: Decimal, weights: Sequence[Decimal], factor: Decimal) ->
     parts = []
     for weight in weights:
         n, d = weight.as_integer_ratio()
+        if d == 1 and denominator == 1:
+            parts.append(n * numerator)
+            continue
         part, rest = divmod(n * numerator, d * denominator)
         if rest:
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -239,88 +239,3 @@ class Outcome(OutcomeModel):
     """Every rule, in the order it was decided."""
     tier_progress: TierProgress | None = None
     """Progress to the next tier, when the program has tiers."""
-
-
-# -- building outcome (and state) models without validating them again ----------------------------
-# The engine makes ~70 models per event from values it has already computed with the right types
-# (exact Decimals, aware datetimes, models): validating them again is most of what `Model(...)`
-# costs. `trusted` builds an instance that is the same as the validated one — the same `__dict__`
-# (every field, in declaration order), the same set of fields given, no extra or private data — so
-# equality, dumping, copying and the JSON schema behave exactly as before. Only for models without
-# validators, private attributes or extra fields; anything else (or a pydantic whose instance layout
-# differs from the one this relies on) goes through the normal constructor.
-
-M = TypeVar("M", bound=BaseModel)
-_new = object.__new__
-_set = object.__setattr__
-_LAYOUT = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-_FAST = tuple(getattr(BaseModel, "__slots__", ())) == _LAYOUT
-
-
-def _can_trust(cls: type[BaseModel]) -> bool:
-    decorators = cls.__pydantic_decorators__
-    return (
-        _FAST
-        and not cls.__private_attributes__
-        and cls.model_config.get("extra") == "forbid"
-        and not any(
-            (
-                decorators.validators,
-                decorators.field_validators,
-                decorators.root_validators,
-                decorators.model_validators,
-                decorators.computed_fields,
-            )
-        )
-    )
-
-
-_TRUSTED: dict[type[BaseModel], bool] = {}
-
-
-def trusted(cls: type[M], values: dict[str, Any], given: set[str]) -> M:
-    """`cls(**given values)` for values already valid: `values` holds every field in declaration
-    order (defaults included), `given` the names the caller passed (pydantic's fields set)."""
-    fast = _TRUSTED.get(cls)
-    if fast is None:
-        fast = _TRUSTED[cls] = _can_trust(cls) and list(values) == list(cls.model_fields)
-    if not fast:
-        return cls(**{name: values[name] for name in given})
-    model = _new(cls)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", given)
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
-def line_share(line: int, sku: str, amount: Decimal) -> LineShare:
-    """`LineShare(line=…, sku=…, amount=…)`, trusted: the most made model, so spelt out."""
-    if not _LINE_SHARE_FAST:
-        return LineShare(line=line, sku=sku, amount=amount)
-    model = _new(LineShare)
-    _set(model, "__dict__", {"line": line, "sku": sku, "amount": amount})
-    _set(model, "__pydantic_fields_set__", {"line", "sku", "amount"})
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
-_LINE_SHARE_FAST = _can_trust(LineShare) and list(LineShare.model_fields) == ["line", "sku", "amount"]
-
-
-def rule_trace(rule: str, kind: str, fired: bool, code: str, reason: str, **given: Any) -> RuleTrace:
-    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **given)`, trusted."""
-    values = {
-        "rule": rule,
-        "kind": kind,
-        "fired": fired,
-        "code": code,
-        "reason": reason,
-        "failing": given.get("failing") or [],
-        "hint": given.get("hint"),
-        "amount": given.get("amount"),
-        "unit": given.get("unit"),
-        "condition": given.get("condition"),
-    }
-    return trusted(RuleTrace, values, {"rule", "kind", "fired", "code", "reason", *given})

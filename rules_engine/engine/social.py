@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import Purchase, ReferralReward, Signup
 from rules_engine.engine.gamification import wrong_event
-from rules_engine.engine.outcome import Notification, rule_trace
+from rules_engine.engine.lifecycle import APART, FIXED_OFFSETS, day_number
+from rules_engine.engine.outcome import Notification
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
+from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.program.model import Limit, Offer, Reward
 
 if TYPE_CHECKING:
@@ -144,7 +146,7 @@ def referral(run: _Run) -> None:
             hint="the caller credits the referrer (one customer's state at a time)",
         )
     )
-    run.state = run.state.model_copy(update={"referral_qualified_at": event.time})
+    run.state = replaced(run.state, {"referral_qualified_at": event.time})
 
 
 def _reward_referrer(run: _Run, event: ReferralReward) -> None:
@@ -171,7 +173,7 @@ def _reward_referrer(run: _Run, event: ReferralReward) -> None:
     gives = run.give(settings.referrer, REFERRER)
     if settings.limit is not None:
         rewarded = _recent(settings.limit, rewarded, event.time)
-    run.state = run.state.model_copy(update={"referrals_rewarded": [*rewarded, event.time]})
+    run.state = replaced(run.state, {"referrals_rewarded": [*rewarded, event.time]})
     run.trace.append(
         rule_trace(
             REFERRER,
@@ -188,7 +190,7 @@ def _signup(run: _Run, event: Signup) -> None:
     state = run.state
     seen_before = state.signed_up_at is not None
     if not seen_before:
-        run.state = state.model_copy(update={"signed_up_at": event.time})
+        run.state = replaced(state, {"signed_up_at": event.time})
     code = event.referral_code
     if code is None or run.program.referral is None:
         return
@@ -209,7 +211,7 @@ def _signup(run: _Run, event: Signup) -> None:
         code_word = "condition_false" if code == own else "capped"
         run.trace.append(rule_trace(rule, "referral", False, code_word, problem))
         return
-    run.state = run.state.model_copy(update={"referred_with": code})
+    run.state = replaced(run.state, {"referred_with": code})
     run.trace.append(
         rule_trace(
             rule,
@@ -282,7 +284,7 @@ def offers(run: _Run) -> None:
             continue
         gives = run.give(Reward(coupon=offer.coupon), rule)
         issued[offer.id] = [*before, run.event.time]
-        run.state = run.state.model_copy(update={"offers": issued})
+        run.state = replaced(run.state, {"offers": issued})
         run.trace.append(rule_trace(rule, "offer", True, "fired", f"issued: {', '.join(gives)}"))
         if offer.notify is not None:
             notify(run, rule, offer.notify.channel, offer.notify.template)
@@ -291,13 +293,13 @@ def offers(run: _Run) -> None:
 def _bought(run: _Run, offer: Offer, context: Context) -> str | None:
     """The sku of the first line bought (before, or in this purchase) that the offer's coupon
     applies to; None if none (or the coupon applies to the whole basket)."""
-    index = run.engine._coupon_index.get(offer.coupon)
+    index = run.plan.coupon_index.get(offer.coupon)
     if index is None:
         return None
     applies = run.engine.compiled.expression("coupons", index, "applies_to")
     if applies is None:
         return None
-    item_names = run.engine._custom_names["item"]
+    item_names = run.plan.custom_names["item"]
     for past in run.state.purchases:
         record: dict[str, Any] = {
             "sku": past.sku,
@@ -327,19 +329,38 @@ def notifications(run: _Run) -> None:
     if reminder is None:
         return
     moment = run.event.time
-    soon = [
-        lot
-        for lot in run.state.lots
-        if lot.points > 0
-        and lot.expires_at is not None
-        and moment < lot.expires_at <= moment + reminder.before
-        and lot.id not in run.state.reminded
-    ]
+    reminded = run.state.reminded
+    soon = []
+    horizon: dt.datetime | None = None  # moment + before, worked out once it is needed
+    day: int | None = None
+    fixed = FIXED_OFFSETS
+    for lot in run.state.lots:
+        if lot.points > 0 and (expires := lot.expires_at) is not None:
+            if horizon is None:
+                if not moment < expires:
+                    continue
+                horizon = moment + reminder.before
+                day = day_number(horizon)
+                if expires <= horizon and lot.id not in reminded:
+                    soon.append(lot)
+            # `moment < expires <= horizon`, the test that is false for most lots first: by dates
+            # alone when `expires` is surely later than the horizon (lifecycle.day_number)
+            elif (
+                not (
+                    day is not None
+                    and expires.tzinfo.__class__ in fixed
+                    and expires.toordinal() - day >= APART
+                )
+                and expires <= horizon
+                and moment < expires
+                and lot.id not in reminded
+            ):
+                soon.append(lot)
     if not soon:
         return
     if notify(run, REMINDER, reminder.channel, reminder.template):
         reminded = [*run.state.reminded, *(lot.id for lot in soon)]
-        run.state = run.state.model_copy(update={"reminded": reminded})
+        run.state = replaced(run.state, {"reminded": reminded})
 
 
 def _tier_reminder(run: _Run) -> None:
@@ -357,7 +378,7 @@ def _tier_reminder(run: _Run) -> None:
     if key in run.state.reminded:
         return
     if notify(run, TIER_REMINDER, reminder.channel, reminder.template):
-        run.state = run.state.model_copy(update={"reminded": [*run.state.reminded, key]})
+        run.state = replaced(run.state, {"reminded": [*run.state.reminded, key]})
 
 
 def notify(run: _Run, rule: str, channel: str, template: str) -> bool:
@@ -383,7 +404,7 @@ def notify(run: _Run, rule: str, channel: str, template: str) -> bool:
     outbox = getattr(run, "notifications", None)
     if isinstance(outbox, list):
         outbox.append(Notification(rule=rule, channel=channel, template=template))
-    run.state = run.state.model_copy(update={"notified": [*sent, moment]})
+    run.state = replaced(run.state, {"notified": [*sent, moment]})
     run.trace.append(rule_trace(rule, "notification", True, "fired", f"sends {channel} {template}"))
     return True
 

@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.outcome import TierChange, TierProgress, rule_trace
+from rules_engine.engine.outcome import TierChange, TierProgress
+from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.program.model import TierLevel, Tiers
 from rules_engine.program.types import Window
 from rules_engine.state.customer import Activity, CustomerState
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from rules_engine.engine.evaluator import _Run
 
 ZERO = Decimal(0)
+# The records below are made from values of the right types already (trusted: not validated again).
+_ACTIVITY = {"event", "at", "spend", "points", "visits", "paid", "qty"}
+_TIER_PROGRESS = {"tier", "metric", "window", "next", "needed"}
 
 
 def period_start(window: Window, local: dt.datetime) -> dt.datetime:
@@ -71,8 +75,7 @@ def metric(kind: str, activity: list[Activity], start: dt.datetime | None, end: 
     total = ZERO
     for entry in activity:
         if (start is None or entry.at >= start) and entry.at < end:
-            by = {"spend": entry.spend, "points": entry.points, "visits": Decimal(entry.visits)}
-            total += by[kind]
+            total += Decimal(entry.visits) if kind == "visits" else getattr(entry, kind)
     return total
 
 
@@ -119,22 +122,21 @@ def record_activity(run: _Run) -> None:
     if isinstance(event, Purchase):
         spend = sum(run.remaining, ZERO)
         points = sum((award.points for award in run.effects_points), ZERO)
-        activity.append(
-            Activity(
-                event=event.id,
-                at=event.time,
-                spend=spend,
-                points=points,
-                visits=1,
-                paid=list(run.remaining),
-                qty=[line.qty for line in event.items],
-            )
-        )
+        values = {
+            "event": event.id,
+            "at": event.time,
+            "spend": spend,
+            "points": points,
+            "visits": 1,
+            "paid": list(run.remaining),
+            "qty": [line.qty for line in event.items],
+        }
+        activity.append(trusted(Activity, values, _ACTIVITY))
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
         activity = [a for a in activity if a.at >= horizon]
-    run.state = run.state.model_copy(update={"activity": activity})
+    run.state = replaced(run.state, {"activity": activity})
 
 
 def reviewed_metric(
@@ -205,7 +207,7 @@ def apply(run: _Run) -> None:
     event, zone = run.event, run.engine.zone
     state: CustomerState = run.state
     levels = tiers.levels
-    index = {level.id: i for i, level in enumerate(levels)}
+    index = run.plan.tier_positions
     activity = state.activity
     local = run.local
     start, end = window_bounds(tiers.window, local)
@@ -222,18 +224,22 @@ def apply(run: _Run) -> None:
             )
         )
         current, since = reached.id, event.time
-    run.state = run.state.model_copy(update={"tier": current, "tier_since": since})
+    run.state = replaced(run.state, {"tier": current, "tier_since": since})
     run.tier_changes += changes
     for change in changes:
         run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
     position = index.get(current, -1) if current else -1
     following = levels[position + 1] if position + 1 < len(levels) else None
-    run.tier_progress = TierProgress(
-        tier=current,
-        metric=value,
-        window=str(tiers.window),
-        next=following.id if following else None,
-        needed=max(ZERO, following.threshold - value) if following else None,
+    run.tier_progress = trusted(
+        TierProgress,
+        {
+            "tier": current,
+            "metric": value,
+            "window": run.plan.tier_window,
+            "next": following.id if following else None,
+            "needed": max(ZERO, following.threshold - value) if following else None,
+        },
+        _TIER_PROGRESS,
     )
 
 

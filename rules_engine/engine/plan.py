@@ -1,0 +1,169 @@
+"""What the engine decides once per program, not once per event: a compiled program's plan.
+
+A program never changes after it is compiled, so everything about it that `Engine.process` would
+otherwise work out on every event is worked out here, when the engine is made: the earn rules and
+discounts in the order they are decided, with their expressions looked up; what each cap limits;
+the custom attributes each record declares; which `customer.*` attributes the expressions of each
+part of the program read (the balance and the purchase history are built only when read); which
+stateful mechanics cannot do anything for this program (they are not called); the expressions and
+static facts the mechanics read.
+
+Input: a `CompiledProgram`. Output: a `Plan`, immutable in use, shared by every thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.dsl.context import STANDARD_ATTRIBUTES
+from rules_engine.dsl.expression import Expression
+from rules_engine.dsl.types import Kind
+from rules_engine.engine import gamification, social, tiers
+from rules_engine.engine.compiled import CompiledProgram
+from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, TierLevel
+
+# The parts of a program whose expressions the run itself evaluates (earn rules, discounts, coupons,
+# the earning base); the mechanics ask for their own parts' reads.
+EVALUATED = frozenset({"earn", "discounts", "coupons", "earning_base"})
+_CUSTOM_RECORDS = ("event", "item", "basket", "customer")
+_PERIODS = ("per_day", "per_week", "per_month", "per_year", "lifetime")
+_COSTLY = frozenset({"points", "purchases"})  # customer attributes built only when read
+
+
+@dataclass(frozen=True)
+class EarnStep:
+    """An earn rule as the engine runs it: its position in the program and its expressions."""
+
+    index: int
+    rule: EarnRule
+    when: Expression | None
+    exclude: Expression | None
+    award: Expression | None
+    for_each_item: Expression | None
+
+
+@dataclass(frozen=True)
+class DiscountStep:
+    index: int
+    discount: Discount
+    when: Expression | None
+    applies_to: Expression | None
+
+
+class Plan:
+    """The per-program facts `Engine.process` reads on every event (see the module docstring)."""
+
+    def __init__(self, compiled: CompiledProgram) -> None:
+        program = compiled.program
+        expression = compiled.expression
+        self.compiled = compiled
+        # Earn rules by priority (higher first), then id; multipliers after the others.
+        steps = [
+            EarnStep(
+                index,
+                rule,
+                expression("earn", index, "when"),
+                expression("earn", index, "exclude"),
+                expression("earn", index, "award"),
+                expression("earn", index, "for_each_item"),
+            )
+            for index, rule in enumerate(program.earn)
+        ]
+        steps.sort(key=lambda step: (-step.rule.priority, step.rule.id))
+        self.base_rules = [step for step in steps if step.rule.multiply is None]
+        self.multipliers = [step for step in steps if step.rule.multiply is not None]
+        discounts = [
+            DiscountStep(
+                index,
+                discount,
+                expression("discounts", index, "when"),
+                expression("discounts", index, "applies_to"),
+            )
+            for index, discount in enumerate(program.discounts)
+        ]
+        self.discounts = sorted(discounts, key=lambda step: (-step.discount.priority, step.discount.id))
+        self.base_exclude = expression("earning_base", "exclude")
+        self.coupons: dict[str, Coupon] = {c.id: c for c in program.coupons}
+        self.coupon_index: dict[str, int] = {}
+        for position, coupon in enumerate(program.coupons):
+            self.coupon_index.setdefault(coupon.id, position)
+        levels = program.tiers.levels if program.tiers else []
+        self.tiers: dict[str, TierLevel] = {level.id: level for level in levels}
+        self.tier_positions: dict[str, int] = {level.id: i for i, level in enumerate(levels)}
+        self.tier_window = str(program.tiers.window) if program.tiers else ""
+        # Custom attributes each record declares (beyond the standard ones the engine fills in),
+        # and those of type text: a text value sent for one is taken as it is.
+        attributes = compiled.schema.attributes
+        self.custom_names = {
+            record: tuple(name for name in attributes[record] if name not in STANDARD_ATTRIBUTES[record])
+            for record in _CUSTOM_RECORDS
+        }
+        self.custom_attributes = {
+            record: tuple((name, attributes[record][name]) for name in self.custom_names[record])
+            for record in _CUSTOM_RECORDS
+        }
+        self.text_attributes = {
+            record: frozenset(name for name, a in attributes[record].items() if a.type.kind is Kind.TEXT)
+            for record in _CUSTOM_RECORDS
+        }
+        # `customer.*` attributes the run's own expressions read; the mechanics' are asked below.
+        self.customer_reads = compiled.reads("customer", EVALUATED)
+        self._costly: dict[frozenset[str], frozenset[str]] = {}
+        # What each earn rule's cap limits (by the cap's identity: caps are frozen program parts).
+        self._caps = {id(r.cap): (r.cap, cap_periods(r.cap)) for r in program.earn if r.cap is not None}
+        # The mechanics' expressions and facts.
+        self.automatic_badges: list[tuple[int, Badge, Expression | None]] = [
+            (i, badge, expression("badges", i, "when"))
+            for i, badge in enumerate(program.badges)
+            if badge.on or badge.when is not None
+        ]
+        self.quest_types = [sorted({step.on for step in quest.steps}) for quest in program.quests]
+        self.quest_steps = [
+            [expression("quests", i, "steps", s, "when") for s in range(len(quest.steps))]
+            for i, quest in enumerate(program.quests)
+        ]
+        self.idle = _idle(program)
+
+    def cap_periods(self, cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
+        """What `cap` limits besides `per_event` (see `cap_periods`), worked out once per cap."""
+        known = self._caps.get(id(cap))
+        return known[1] if known is not None and known[0] is cap else cap_periods(cap)
+
+    def costly_reads(self, sections: frozenset[str]) -> frozenset[str]:
+        """The costly `customer.*` attributes (the balance, the history) that the expressions of
+        the program's `sections` read and the run's own expressions do not."""
+        wanted = self._costly.get(sections)
+        if wanted is None:  # the same answer every time: computing it twice is harmless
+            wanted = (self.compiled.reads("customer", sections) - self.customer_reads) & _COSTLY
+            self._costly[sections] = wanted
+        return wanted
+
+
+def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
+    """The periods a cap limits (not `per_event`): (period, points, how a trace names the cap)."""
+    return tuple(
+        (period, value, f"{period.replace('per_', 'per-').replace('_', ' ')} cap")
+        for period in _PERIODS
+        if (value := getattr(cap, period)) is not None
+    )
+
+
+def _idle(program: Program) -> frozenset[Callable[..., Any]]:
+    """The stateful mechanics that can do nothing for this program, whatever the event: each
+    would return at once (the same tests they start with), so they are not called at all."""
+    notifications = program.notifications
+    idle = {
+        gamification.badges: not any(b.on or b.when is not None for b in program.badges),
+        gamification.challenges: not program.challenges,
+        gamification.quests: not program.quests,
+        gamification.streaks: not program.streaks,
+        social.offers: not program.offers,
+        social.notifications: (notifications.tier_downgrade is None or program.tiers is None)
+        and notifications.points_expiring is None,
+        tiers.record_activity: program.tiers is None and not program.leaderboards,
+        tiers.apply: program.tiers is None,
+    }
+    return frozenset(mechanic for mechanic, nothing in idle.items() if nothing)

@@ -1,0 +1,342 @@
+"""Models built from values already valid: the same instances as validation gives, made cheaply.
+
+The engine makes over a hundred models per event (awards and their line shares, lots and their
+lines, ledger entries, history lines, trace entries, the new state) from values it computed itself
+with the right types: exact Decimals, aware datetimes, models. Validating them again is most of
+what `Model(...)` costs (~0.8-1.4 µs); a trusted instance costs ~0.3 µs.
+
+A trusted instance is the same as the validated one: the same `__dict__` (every field, in
+declaration order), the same set of fields given, no extra or private data. Equality, dumping,
+copying and the JSON schema behave exactly as before. Only models without validators, private
+attributes or extra fields qualify; any other model (or a pydantic whose instance layout differs
+from the one relied on here) goes through its normal constructor.
+
+The fields-given set may be shared between instances made by one maker: pydantic only reads it,
+and copies it before changing it (`model_copy(update=…)`), and the models are frozen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from rules_engine.engine.outcome import ExplainNode, LineShare, PointsAward, RuleTrace
+from rules_engine.state.customer import LedgerEntry, Lot, LotLine, PastLine
+
+M = TypeVar("M", bound=BaseModel)
+
+_new = object.__new__
+_LAYOUT = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+_FAST = tuple(getattr(BaseModel, "__slots__", ())) == _LAYOUT
+# The slots' own setters: a third faster than `object.__setattr__`, which looks them up every time.
+if _FAST:
+    _set_dict = BaseModel.__dict__["__dict__"].__set__
+    _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+    _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+    _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def can_trust(cls: type[BaseModel]) -> bool:
+    """Whether `cls` instances can be built without validation (see the module docstring)."""
+    decorators = cls.__pydantic_decorators__
+    return (
+        _FAST
+        and not cls.__private_attributes__
+        and cls.model_config.get("extra") == "forbid"
+        and not any(
+            (
+                decorators.validators,
+                decorators.field_validators,
+                decorators.root_validators,
+                decorators.model_validators,
+                decorators.computed_fields,
+            )
+        )
+    )
+
+
+_TRUSTED: dict[type[BaseModel], bool] = {}
+
+
+def trusted(cls: type[M], values: dict[str, Any], given: set[str]) -> M:
+    """`cls(**given values)` for values already valid: `values` holds every field in declaration
+    order (defaults included), `given` the names the caller passed (pydantic's fields set)."""
+    fast = _TRUSTED.get(cls)
+    if fast is None:
+        fast = _TRUSTED[cls] = can_trust(cls) and list(values) == list(cls.model_fields)
+    if not fast:
+        return cls(**{name: values[name] for name in given})
+    model = _new(cls)
+    _set_dict(model, values)
+    _set_fields(model, given)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+def replaced(model: M, update: Mapping[str, Any]) -> M:
+    """`model.model_copy(update=update)`, without pydantic's generic copying: the same `__dict__`
+    (updated fields in place, in declaration order) and the same fields set."""
+    if not _FAST or model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
+        return model.model_copy(update=update)
+    copy = _new(type(model))
+    _set_dict(copy, {**model.__dict__, **update})
+    _set_fields(copy, model.__pydantic_fields_set__ | update.keys())
+    _set_extra(copy, None)
+    _set_private(copy, None)
+    return copy
+
+
+def _spelt_out(cls: type[BaseModel], *fields: str) -> bool:
+    """Whether the constructor below for `cls`, which names its fields in this order, may be used."""
+    return can_trust(cls) and tuple(cls.model_fields) == fields
+
+
+# -- the models made most often, spelt out: a literal dict is what makes them cheap ---------------
+_LINE_SHARE = ("line", "sku", "amount")
+_LINE_SHARE_FAST = _spelt_out(LineShare, *_LINE_SHARE)
+_LINE_SHARE_GIVEN = set(_LINE_SHARE)
+
+
+def line_share(line: int, sku: str, amount: Decimal) -> LineShare:
+    """`LineShare(line=…, sku=…, amount=…)`."""
+    if not _LINE_SHARE_FAST:
+        return LineShare(line=line, sku=sku, amount=amount)
+    model = _new(LineShare)
+    _set_dict(model, {"line": line, "sku": sku, "amount": amount})
+    _set_fields(model, _LINE_SHARE_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_LOT_LINE = ("line", "sku", "qty", "points")
+_LOT_LINE_FAST = _spelt_out(LotLine, *_LOT_LINE)
+_LOT_LINE_GIVEN = set(_LOT_LINE)
+
+
+def lot_line(line: int, sku: str, qty: Decimal, points: Decimal) -> LotLine:
+    """`LotLine(line=…, sku=…, qty=…, points=…)`."""
+    if not _LOT_LINE_FAST:
+        return LotLine(line=line, sku=sku, qty=qty, points=points)
+    model = _new(LotLine)
+    _set_dict(model, {"line": line, "sku": sku, "qty": qty, "points": points})
+    _set_fields(model, _LOT_LINE_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+def award_lines(
+    shares: list[Decimal], skus: list[str], quantities: list[Decimal]
+) -> tuple[list[LineShare], list[LotLine]]:
+    """An award's nonzero shares as its `LineShare`s and as its lot's `LotLine`s: for each share
+    `i`, `line_share(i, skus[i], share)` and `lot_line(i, skus[i], quantities[i], share)`.
+    The award loop of every event: spelt out in one loop rather than two calls per share."""
+    lines: list[LineShare] = []
+    lot_lines: list[LotLine] = []
+    if not (_LINE_SHARE_FAST and _LOT_LINE_FAST):
+        for i, share in enumerate(shares):
+            if share:
+                lines.append(line_share(i, skus[i], share))
+                lot_lines.append(lot_line(i, skus[i], quantities[i], share))
+        return lines, lot_lines
+    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
+    for i, share in enumerate(shares):
+        if share:
+            sku = skus[i]
+            share_model = new(LineShare)
+            set_dict(share_model, {"line": i, "sku": sku, "amount": share})
+            set_fields(share_model, _LINE_SHARE_GIVEN)
+            set_extra(share_model, None)
+            set_private(share_model, None)
+            lines.append(share_model)
+            lot_model = new(LotLine)
+            set_dict(lot_model, {"line": i, "sku": sku, "qty": quantities[i], "points": share})
+            set_fields(lot_model, _LOT_LINE_GIVEN)
+            set_extra(lot_model, None)
+            set_private(lot_model, None)
+            lot_lines.append(lot_model)
+    return lines, lot_lines
+
+
+_PAST_LINE = ("sku", "category", "price", "qty", "date")
+_PAST_LINE_FAST = _spelt_out(PastLine, *_PAST_LINE)
+_PAST_LINE_GIVEN = set(_PAST_LINE)
+
+
+def past_line(sku: str, category: str | None, price: Decimal, qty: Decimal, date: dt.date) -> PastLine:
+    """`PastLine(sku=…, category=…, price=…, qty=…, date=…)`."""
+    if not _PAST_LINE_FAST:
+        return PastLine(sku=sku, category=category, price=price, qty=qty, date=date)
+    model = _new(PastLine)
+    _set_dict(model, {"sku": sku, "category": category, "price": price, "qty": qty, "date": date})
+    _set_fields(model, _PAST_LINE_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_POINTS_AWARD = ("rule", "points", "lines", "available_at")
+_POINTS_AWARD_FAST = _spelt_out(PointsAward, *_POINTS_AWARD)
+_POINTS_AWARD_GIVEN = set(_POINTS_AWARD)
+
+
+def points_award(
+    rule: str, points: Decimal, lines: list[LineShare], available_at: dt.datetime | None
+) -> PointsAward:
+    """`PointsAward(rule=…, points=…, lines=…, available_at=…)`."""
+    if not _POINTS_AWARD_FAST:
+        return PointsAward(rule=rule, points=points, lines=lines, available_at=available_at)
+    model = _new(PointsAward)
+    _set_dict(model, {"rule": rule, "points": points, "lines": lines, "available_at": available_at})
+    _set_fields(model, _POINTS_AWARD_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_LOT = ("event", "rule", "points", "earned_at", "available_at", "expires_at", "lines")
+_LOT_FAST = _spelt_out(Lot, *_LOT)
+_LOT_GIVEN = set(_LOT)
+
+
+def points_lot(
+    event: str,
+    rule: str,
+    points: Decimal,
+    earned_at: dt.datetime,
+    available_at: dt.datetime,
+    expires_at: dt.datetime | None,
+    lines: list[LotLine],
+) -> Lot:
+    """`Lot(event=…, rule=…, points=…, earned_at=…, available_at=…, expires_at=…, lines=…)`."""
+    if not _LOT_FAST:
+        return Lot(
+            event=event,
+            rule=rule,
+            points=points,
+            earned_at=earned_at,
+            available_at=available_at,
+            expires_at=expires_at,
+            lines=lines,
+        )
+    model = _new(Lot)
+    _set_dict(
+        model,
+        {
+            "event": event,
+            "rule": rule,
+            "points": points,
+            "earned_at": earned_at,
+            "available_at": available_at,
+            "expires_at": expires_at,
+            "lines": lines,
+        },
+    )
+    _set_fields(model, _LOT_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash")
+_LEDGER_ENTRY_FAST = _spelt_out(LedgerEntry, *_LEDGER_ENTRY)
+_LEDGER_ENTRY_GIVEN = set(_LEDGER_ENTRY)
+
+
+def earn_entry(
+    event: str, rule: str, points: Decimal, lot: str, at: dt.datetime, version: int, rule_hash: str | None
+) -> LedgerEntry:
+    """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…)`."""
+    if not _LEDGER_ENTRY_FAST:
+        return LedgerEntry(
+            event=event,
+            rule=rule,
+            kind="earn",
+            points=points,
+            lot=lot,
+            at=at,
+            version=version,
+            rule_hash=rule_hash,
+        )
+    model = _new(LedgerEntry)
+    _set_dict(
+        model,
+        {
+            "event": event,
+            "rule": rule,
+            "kind": "earn",
+            "points": points,
+            "lot": lot,
+            "at": at,
+            "version": version,
+            "rule_hash": rule_hash,
+        },
+    )
+    _set_fields(model, _LEDGER_ENTRY_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")
+_RULE_TRACE_FAST = _spelt_out(RuleTrace, *_RULE_TRACE)
+_OPTIONAL = _RULE_TRACE[5:]
+# The fields set for each combination of optional fields given (bit i: _OPTIONAL[i] was given).
+_RULE_TRACE_GIVEN = [
+    {*_RULE_TRACE[:5], *(name for bit, name in enumerate(_OPTIONAL) if mask >> bit & 1)}
+    for mask in range(1 << len(_OPTIONAL))
+]
+_NOT_GIVEN: Any = object()
+
+
+def rule_trace(
+    rule: str,
+    kind: str,
+    fired: bool,
+    code: str,
+    reason: str,
+    *,
+    failing: list[str] | None = _NOT_GIVEN,
+    hint: str | None = _NOT_GIVEN,
+    amount: Decimal | None = _NOT_GIVEN,
+    unit: str | None = _NOT_GIVEN,
+    condition: ExplainNode | None = _NOT_GIVEN,
+) -> RuleTrace:
+    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **the optional fields given)`."""
+    given = (
+        (failing is not _NOT_GIVEN)
+        | (hint is not _NOT_GIVEN) << 1
+        | (amount is not _NOT_GIVEN) << 2
+        | (unit is not _NOT_GIVEN) << 3
+        | (condition is not _NOT_GIVEN) << 4
+    )
+    if not _RULE_TRACE_FAST:
+        optional = {"failing": failing, "hint": hint, "amount": amount, "unit": unit, "condition": condition}
+        passed = {name: value for name, value in optional.items() if value is not _NOT_GIVEN}
+        return RuleTrace(rule=rule, kind=kind, fired=fired, code=code, reason=reason, **passed)
+    model = _new(RuleTrace)
+    _set_dict(
+        model,
+        {
+            "rule": rule,
+            "kind": kind,
+            "fired": fired,
+            "code": code,
+            "reason": reason,
+            "failing": failing if given & 1 and failing else [],
+            "hint": hint if given & 2 else None,
+            "amount": amount if given & 4 else None,
+            "unit": unit if given & 8 else None,
+            "condition": condition if given & 16 else None,
+        },
+    )
+    _set_fields(model, _RULE_TRACE_GIVEN[given])
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
