@@ -28,7 +28,7 @@ from typing import Any
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
 from rules_engine.engine.events import AnyEvent, parse_event
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
-from rules_engine.engine.schedule import BUDGET_PERIODS, period_keys
+from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key
 from rules_engine.engine.social import REFERRER, referral_code
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState
@@ -101,8 +101,7 @@ class Loyalty:
                 current = before or CustomerState(customer=event.customer)
                 return Outcome.model_validate({**json.loads(stored), "state": current}), True
             day = local_date(event.time, self.engine.program)
-            keys = period_keys(day)
-            wanted = [(rule, keys[period]) for rule, period in self._budgeted]
+            wanted = [(rule, cap_period_key(period, day)) for rule, period in self._budgeted]
             spent = transaction.budgets(wanted)
             outcome = self.engine.process(event, before, explain=explain, budgets=BudgetSnapshot(spent))
             if before is not None and event.id in before.processed:

@@ -52,7 +52,7 @@ from rules_engine.engine.outcome import (
     Totals,
 )
 from rules_engine.engine.plan import DiscountStep, EarnStep, Plan
-from rules_engine.engine.schedule import within
+from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key, within
 from rules_engine.engine.trusted import (
     award_lines,
     earn_entry,
@@ -82,9 +82,6 @@ ZERO = Decimal(0)
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 HUNDRED = Decimal(100)
 # The cap period a budget's period is counted in (the same counter keys).
-_BUDGET_PERIODS = {"day": "per_day", "week": "per_week", "month": "per_month", "year": "per_year"}
-
-
 @dataclass(frozen=True)
 class BudgetSnapshot:
     """Program-wide points given per rule and period, for budgets: {rule: {period: points}}."""
@@ -890,23 +887,11 @@ class _Run:
         )
         return shares
 
-    def period_key(self, period: str) -> str:
+    def cap_period_key(self, period: str) -> str:
         """The counter key of the period (`per_day` …, `lifetime`) the event falls in, locally."""
         key = self._period_keys.get(period)
         if key is None:
-            day = self.local.date()
-            if period == "per_day":
-                key = f"day:{day.isoformat()}"
-            elif period == "per_week":
-                iso = day.isocalendar()
-                key = f"week:{iso.year}-W{iso.week:02d}"
-            elif period == "per_month":
-                key = f"month:{day.year}-{day.month:02d}"
-            elif period == "per_year":
-                key = f"year:{day.year}"
-            else:
-                key = "lifetime"
-            self._period_keys[period] = key
+            key = self._period_keys[period] = cap_period_key(period, self.local.date())
         return key
 
     def allowance(self, rule_id: str, cap: Cap | None, budget: Any) -> tuple[Decimal | None, str]:
@@ -917,11 +902,11 @@ class _Run:
                 allowed, limit = cap.per_event, "per-event cap"
             used = self.counters.get(rule_id, {})
             for period, value, words in self.plan.cap_periods(cap):
-                left = max(ZERO, value - used.get(self.period_key(period), ZERO))
+                left = max(ZERO, value - used.get(self.cap_period_key(period), ZERO))
                 if allowed is None or left < allowed:
                     allowed, limit = left, words
         if budget is not None:
-            key = self.period_key(_BUDGET_PERIODS.get(budget.period, "lifetime"))
+            key = self.cap_period_key(BUDGET_PERIODS[budget.period])
             left = max(ZERO, budget.points - self.budgets.spent.get(rule_id, {}).get(key, ZERO))
             if allowed is None or left < allowed:
                 allowed, limit = left, "budget"
@@ -935,7 +920,7 @@ class _Run:
             return
         mine = self.counters.setdefault(rule_id, {})
         for period, _, _ in periods:
-            key = self.period_key(period)
+            key = self.cap_period_key(period)
             mine[key] = mine.get(key, ZERO) + points
 
     # -- what the stateful mechanics read and give ----------------------------------------------

@@ -36,17 +36,19 @@ def _outside(schedule: Schedule, local: dt.datetime) -> str | None:
     return None
 
 
-def period_keys(day: dt.date) -> dict[str, str]:
-    """The counter key of each cap period for a local date: caps and budgets count per key, so a
-    new day, ISO week, month or year starts from zero without anything being reset."""
-    iso = day.isocalendar()
-    return {
-        "per_day": f"day:{day.isoformat()}",
-        "per_week": f"week:{iso.year}-W{iso.week:02d}",
-        "per_month": f"month:{day.year}-{day.month:02d}",
-        "per_year": f"year:{day.year}",
-        "lifetime": "lifetime",
-    }
+def cap_period_key(period: str, day: dt.date) -> str:
+    """The counter key of a cap period (`per_day` … `lifetime`) for a local date: caps and budgets
+    count per key, so a new day, ISO week, month or year starts from zero without a reset."""
+    if period == "per_day":
+        return f"day:{day.isoformat()}"
+    if period == "per_week":
+        iso = day.isocalendar()
+        return f"week:{iso.year}-W{iso.week:02d}"
+    if period == "per_month":
+        return f"month:{day.year}-{day.month:02d}"
+    if period == "per_year":
+        return f"year:{day.year}"
+    return "lifetime"
 
 
 # A budget's `period` → the cap period whose key it counts under.
