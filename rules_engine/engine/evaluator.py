@@ -81,6 +81,8 @@ from rules_engine.state.customer import (
 ZERO = Decimal(0)
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 HUNDRED = Decimal(100)
+
+
 # The cap period a budget's period is counted in (the same counter keys).
 @dataclass(frozen=True)
 class BudgetSnapshot:
@@ -1080,18 +1082,18 @@ class _Run:
                     ]
                 )
         rounding = self.program.points.rounding
-        reverse: dict[str, Decimal] = {}
+        reverse: dict[str, dict[int, Decimal]] = {}  # lot → line → points the line gives back
         for lot in earned:
-            owed = ZERO
             for part in lot.lines:
                 old, new = before.get(str(part.line), ZERO), now.get(str(part.line), ZERO)
                 if new > old and part.qty > 0:
-                    owed += round_points(part.points * new / part.qty, rounding) - round_points(
+                    owed = round_points(part.points * new / part.qty, rounding) - round_points(
                         part.points * old / part.qty, rounding
                     )
-            if owed > 0:
-                reverse[lot.id] = owed
-        total = sum(reverse.values(), ZERO)
+                    if owed > 0:
+                        lines = reverse.setdefault(lot.id, {})
+                        lines[part.line] = lines.get(part.line, ZERO) + owed
+        total = sum((sum(lines.values(), ZERO) for lines in reverse.values()), ZERO)
         rule = f"return:{purchase}"
         if total == 0:
             self.trace.append(
@@ -1128,14 +1130,14 @@ class _Run:
         )
         self.state = replaced(self.state, {"activity": [*self.state.activity, back]})
 
-    def _reverse(self, event: Return, reverse: dict[str, Decimal], rule: str) -> None:
+    def _reverse(self, event: Return, reverse: dict[str, dict[int, Decimal]], rule: str) -> None:
         moment = event.time
         version = self.program.version
         lots = {lot.id: lot for lot in self.state.lots}
         ledger = list(self.state.ledger)
         changes: list[PointsChange] = []
 
-        def take(lot_id: str, points: Decimal) -> None:
+        def take(lot_id: str, points: Decimal, line: int | None = None) -> None:
             lots[lot_id] = lots[lot_id].model_copy(update={"points": lots[lot_id].points - points})
             ledger.append(
                 LedgerEntry(
@@ -1146,15 +1148,22 @@ class _Run:
                     lot=lot_id,
                     at=moment,
                     version=version,
+                    line=line,
                 )
             )
-            changes.append(PointsChange(kind="reverse", lot=lot_id, points=points, at=moment))
 
         missing = ZERO
-        for lot_id, owed in reverse.items():
+        for lot_id, lines in reverse.items():
+            owed = sum(lines.values(), ZERO)
             own = min(owed, max(ZERO, lots[lot_id].points))
+            taken = own
+            for line, points in sorted(lines.items()):  # what is left in the lot, line by line
+                part = min(points, taken)
+                if part > 0:
+                    take(lot_id, part, line)
+                taken -= part
             if own > 0:
-                take(lot_id, own)
+                changes.append(PointsChange(kind="reverse", lot=lot_id, points=own, at=moment))
             missing += owed - own
         # Every other lot of the customer's, pending first — the returned purchase's own bonus lots
         # (a challenge's, a badge's: no basket lines) included; not the awards being reversed.
@@ -1167,8 +1176,9 @@ class _Run:
                 break
             part = min(missing, lots[lot.id].points)
             take(lot.id, part)
+            changes.append(PointsChange(kind="reverse", lot=lot.id, points=part, at=moment))
             missing -= part
-        total = sum(reverse.values(), ZERO)
+        total = sum((sum(lines.values(), ZERO) for lines in reverse.values()), ZERO)
         reason = f"took back {total} points earned by the returned lines"
         if missing > 0 and self.program.points.negative_balance == "allow":
             debt = Lot(event=event.id, rule=rule, points=-missing, earned_at=moment, available_at=moment)
@@ -1318,18 +1328,19 @@ class _Run:
         ledger = list(self.state.ledger)
         version = self.program.version
         rule_hashes = self.engine.rule_hashes
-        ledger += [
-            earn_entry(
-                event.id,
-                award.rule,
-                award.points,
-                f"{event.id}/{award.rule}",
-                time,
-                version,
-                rule_hashes.get(award.rule),
-            )
-            for award in self.effects_points
-        ]
+        for award in self.effects_points:
+            lot, rule_hash = f"{event.id}/{award.rule}", rule_hashes.get(award.rule)
+            if not award.lines:
+                ledger.append(
+                    earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, None)
+                )
+                continue
+            # One entry per basket line: the books can say what each line earned.
+            ledger += [
+                earn_entry(event.id, award.rule, share.amount, lot, time, version, rule_hash, share.line)
+                for share in award.lines
+                if share.amount
+            ]
         coupons = [
             c.model_copy(update={"used_in": event.id}) if c.code in self.redeemed else c
             for c in self.state.coupons
@@ -1363,7 +1374,7 @@ class _Run:
                     *(b.badge for b in self.badges if b.badge not in self.state.badges),
                 ],
                 "last_event_at": _later(self.state.last_event_at, time),
-            }
+            },
         )
 
 

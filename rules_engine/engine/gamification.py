@@ -553,7 +553,6 @@ def _streak_progress(last: str, length: int, given: list[int]) -> StreakProgress
     return trusted(StreakProgress, {"last": last, "length": length, "given": given}, _STREAK_PROGRESS)
 
 
-
 def _number(expression: Any, literal: Any, context: Context) -> Decimal:
     if expression is None:
         return Decimal(literal)

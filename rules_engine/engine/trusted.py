@@ -244,15 +244,22 @@ def points_lot(
     return model
 
 
-_LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash")
+_LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash", "line")
 _LEDGER_ENTRY_FAST = _spelt_out(LedgerEntry, *_LEDGER_ENTRY)
 _LEDGER_ENTRY_GIVEN = set(_LEDGER_ENTRY)
 
 
 def earn_entry(
-    event: str, rule: str, points: Decimal, lot: str, at: dt.datetime, version: int, rule_hash: str | None
+    event: str,
+    rule: str,
+    points: Decimal,
+    lot: str,
+    at: dt.datetime,
+    version: int,
+    rule_hash: str | None,
+    line: int | None,
 ) -> LedgerEntry:
-    """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…)`."""
+    """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…, line=…)`."""
     if not _LEDGER_ENTRY_FAST:
         return LedgerEntry(
             event=event,
@@ -263,6 +270,7 @@ def earn_entry(
             at=at,
             version=version,
             rule_hash=rule_hash,
+            line=line,
         )
     model = _new(LedgerEntry)
     _set_dict(
@@ -276,6 +284,7 @@ def earn_entry(
             "at": at,
             "version": version,
             "rule_hash": rule_hash,
+            "line": line,
         },
     )
     _set_fields(model, _LEDGER_ENTRY_GIVEN)

@@ -84,6 +84,11 @@ class LedgerEntry(StateModel):
     rule_hash: str | None = None
     """A hash of the rule as it was when it gave the points (earn entries), so a later change of
     the rule is visible in the books even when the version number was not raised."""
+    line: int | None = None
+    """The basket line the points belong to: the line of the event that earned them (earn), or
+    the returned line of the original purchase (reverse). An award spread over several lines is
+    one entry per line. Null when the change is not one line's: a reward for the basket or the
+    customer as a whole, a redemption, an expiry, points a return takes from other lots."""
 
 
 class Activity(StateModel):

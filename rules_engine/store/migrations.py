@@ -87,6 +87,12 @@ MIGRATIONS = (
             "CREATE INDEX ledger_by_time ON ledger (program, at)",
         ),
     ),
+    Migration(
+        3,
+        "the basket line of each ledger entry",
+        sqlite=("ALTER TABLE ledger ADD COLUMN line INTEGER",),
+        postgresql=("ALTER TABLE ledger ADD COLUMN line INTEGER",),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

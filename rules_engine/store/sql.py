@@ -18,7 +18,7 @@ from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
 from rules_engine.store.migrations import Dialect, pending
 
-_LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash"
+_LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line"
 
 
 class SqlStore(Store):
@@ -143,8 +143,8 @@ class SqlStore(Store):
         for entry in change.ledger:
             self._execute(
                 "INSERT INTO ledger"
-                " (program, customer, event, rule, kind, points, lot, at, version, rule_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " (program, customer, event, rule, kind, points, lot, at, version, rule_hash, line)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.program,
                     customer,
@@ -156,6 +156,7 @@ class SqlStore(Store):
                     self._time(entry.at),
                     entry.version,
                     entry.rule_hash,
+                    entry.line,
                 ),
             )
         if change.spent:
@@ -189,7 +190,7 @@ class SqlStore(Store):
                 f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE program = ? AND at < ? ORDER BY seq",
                 (self.program, self._time(until)),
             )
-        for seq, customer, event, rule, kind, points, lot, at, version, rule_hash in rows:
+        for seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line in rows:
             entry = LedgerEntry(
                 event=event,
                 rule=rule,
@@ -199,6 +200,7 @@ class SqlStore(Store):
                 at=self._read_time(at),
                 version=version,
                 rule_hash=rule_hash,
+                line=line,
             )
             yield LedgerRow(seq, customer, entry)
 

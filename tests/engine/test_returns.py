@@ -151,3 +151,16 @@ def test_spent_points_come_back_from_the_purchases_own_bonus_lots_too() -> None:
     assert balance(back.state) == 0
     assert "50 already spent: written off" in next(t for t in back.trace if t.rule == "return:p1").reason
     assert balance_matches_ledger(back.state)
+
+
+def test_ledger_entries_name_the_basket_line_they_belong_to() -> None:
+    e = engine(SHOP)
+    bought = e.process(purchase("p1", 1, ("SHOE", "50.00", 2), ("SOCK", "10.00", 3)))
+    # base: 100 on the shoes (line 0) and 30 on the socks (line 1); shoes award: 14 on line 0
+    earned = [(entry.rule, entry.line, entry.points) for entry in bought.state.ledger]
+    assert earned == [("base", 0, 100), ("base", 1, 30), ("shoes", 0, 14)]
+    back = e.process(giving_back("r1", 3, "p1", ("SHOE", 1)), bought.state)
+    # one shoe of two: half of what line 0 earned, from each award's lot, named line 0
+    reversed_ = [(e.rule, e.lot, e.line, e.points) for e in back.state.ledger if e.kind == "reverse"]
+    assert reversed_ == [("return:p1", "p1/base", 0, -50), ("return:p1", "p1/shoes", 0, -7)]
+    assert balance_matches_ledger(back.state)
