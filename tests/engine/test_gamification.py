@@ -210,6 +210,31 @@ def test_challenge_on_active_and_when_decide_what_counts() -> None:
     }
 
 
+def test_a_try_something_new_challenge_counts_categories_never_bought_before() -> None:
+    """'Try a category you never bought before, twice this month': the condition reads the
+    customer's earlier purchases, and `counts` the new categories of this basket."""
+    c = Customer(
+        engine(
+            """\
+            challenges:
+              - id: explorer
+                counts: >-
+                  count(not any(p.category == item.category for p in customer.purchases)
+                        for item in basket.items)
+                goal: 2
+                window: calendar_month
+                reward: {points: 40}
+            """
+        )
+    )
+    first = c.send(event("purchase", "2026-12-02T10:00:00", ("LATTE", "coffee", "200")))
+    assert trace(first, "challenge:explorer").reason.startswith("1 of 2")  # coffee is new
+    again = c.send(event("purchase", "2026-12-03T10:00:00", ("ESPRESSO", "coffee", "150")))
+    assert trace(again, "challenge:explorer").reason.startswith("1 of 2")  # coffee is not new any more
+    new = c.send(event("purchase", "2026-12-04T10:00:00", ("TEA", "tea", "150"), ("FLAT", "coffee", "200")))
+    assert rewards(new) == {"challenge:explorer": 40}  # tea is the second new category
+
+
 # -- challenges and returns ----------------------------------------------------------------------
 
 RETURNS = """\
