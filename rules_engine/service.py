@@ -44,7 +44,8 @@ class Handled:
     duplicate: bool
     """The event id was processed before: `outcome` is the original one, nothing was applied."""
     referrer: Outcome | None = None
-    """The referrer's reward, when this event qualified a referral."""
+    """The referrer's reward (its outcome), when this event qualified a referral; for a
+    redelivered event, the reward's original outcome."""
 
 
 class Loyalty:
@@ -89,7 +90,9 @@ class Loyalty:
         parsed = parse_event(event)
         outcome, duplicate = self._apply(parsed, explain)
         referrer = None
-        if not duplicate and any(t.rule == REFERRER and t.fired for t in outcome.trace):
+        if any(t.rule == REFERRER and t.fired for t in outcome.trace):
+            # Also for a redelivery: a worker that died between the referee's transaction and the
+            # referrer's leaves the reward owed, and the referrer's event id keeps it once.
             referrer = self._reward_referrer(outcome)
         return Handled(outcome, duplicate, referrer)
 

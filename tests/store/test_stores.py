@@ -158,9 +158,44 @@ def test_the_referrer_is_found_by_code_and_rewarded_once(open_test_store: OpenSt
     assert handled.referrer.event == "p3:referrer" and handled.referrer.customer == "ann"
     assert [(a.rule, a.points) for a in handled.referrer.effects.points] == [("referral:referrer", 50)]
     again = loyalty.handle(purchase(3, customer="bob"))
-    assert again.duplicate and again.referrer is None
+    assert again.duplicate and again.referrer is not None
+    assert again.referrer.effects == handled.referrer.effects  # the original reward, not a second
     ann = open_test_store().state("ann")
     assert ann is not None and balance(ann) == 30 + 10 + 50
+
+
+def test_a_referrer_reward_lost_in_a_crash_is_given_when_the_referee_event_comes_again(
+    open_test_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine.engine.social import referral_code
+
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1, customer="ann"))
+    code = referral_code("store-test", "ann", ENGINE.secret)
+    loyalty.process(
+        {
+            "id": "s1",
+            "type": "signup",
+            "customer": "bob",
+            "referral_code": code,
+            "time": (START + dt.timedelta(hours=2)).isoformat(),
+        }
+    )
+
+    def crash(outcome: Outcome) -> Outcome:
+        raise SystemExit("the worker dies between the two transactions")
+
+    monkeypatch.setattr(loyalty, "_reward_referrer", crash)
+    with pytest.raises(SystemExit):
+        loyalty.process(purchase(3, customer="bob"))
+    ann = open_test_store().state("ann")
+    assert ann is not None and balance(ann) == 40  # the referee's purchase is in, the reward not yet
+
+    again = Loyalty(ENGINE, open_test_store()).handle(purchase(3, customer="bob"))  # redelivered
+    assert again.duplicate and again.referrer is not None
+    assert [(a.rule, a.points) for a in again.referrer.effects.points] == [("referral:referrer", 50)]
+    ann = open_test_store().state("ann")
+    assert ann is not None and balance(ann) == 40 + 50
 
 
 def test_advance_books_expiry_in_the_store(open_test_store: OpenStore) -> None:
