@@ -172,10 +172,23 @@ def _count_purchase(
             parts.append(_number(counts, None, alone))
     by_line = parts is not None and sum(parts, ZERO) == added
     lines = [
-        CountedLine(line=i, sku=item.sku, qty=item.qty, added=parts[i] if parts and by_line else ZERO)
+        trusted(
+            CountedLine,
+            {
+                "line": i,
+                "sku": item.sku,
+                "qty": item.qty,
+                "added": parts[i] if parts and by_line else ZERO,
+                "returned": ZERO,
+            },
+            _COUNTED_LINE,
+        )
         for i, item in enumerate(event.items)
     ]
-    return {**purchases, event.id: CountedPurchase(added=added, by_line=by_line, lines=lines)}
+    counted = trusted(
+        CountedPurchase, {"added": added, "by_line": by_line, "lines": lines}, _COUNTED_PURCHASE
+    )
+    return {**purchases, event.id: counted}
 
 
 def take_back(run: _Run, event: Return) -> None:
@@ -532,6 +545,8 @@ def _length(length: int, unit: str) -> str:
 # -- shared --------------------------------------------------------------------------------------
 # Progress records are made from values of the right types already (trusted: not validated again).
 _CHALLENGE_PROGRESS = {"window", "progress", "completed", "counted"}
+_COUNTED_LINE = {"line", "sku", "qty", "added"}
+_COUNTED_PURCHASE = {"added", "by_line", "lines"}
 _QUEST_PROGRESS = {"started_at", "done", "completed"}
 _STREAK_PROGRESS = {"last", "length", "given"}
 _NO_PROGRESS = QuestProgress()
