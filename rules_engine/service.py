@@ -31,7 +31,7 @@ from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key
 from rules_engine.engine.social import REFERRER, referral_code
 from rules_engine.errors import Diagnostic, StoreError
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store
 from rules_engine.store.memory import MemoryStore
 
@@ -115,14 +115,13 @@ class Loyalty:
     def _change(
         self, event: AnyEvent, before: CustomerState | None, outcome: Outcome, wanted: list[tuple[str, str]]
     ) -> Change:
-        earlier = len(before.ledger) if before is not None else 0
         given = {rule: Decimal(0) for rule, _ in wanted}
         for award in outcome.effects.points:
             if award.rule in given:
                 given[award.rule] += award.points
         return Change(
             state=outcome.state,
-            ledger=outcome.state.ledger[earlier:],
+            ledger=outcome.new_ledger_entries,
             event=event.id,
             outcome=outcome.model_dump_json(exclude={"state"}),
             spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]],
@@ -154,9 +153,8 @@ class Loyalty:
         """Store a customer's state as it is (an import, a migration from another system)."""
         with self.store.transaction(customer) as transaction:
             before = transaction.state()
-            earlier = len(before.ledger) if before is not None else 0
             code = self._code(customer) if before is None else None
-            transaction.save(Change(state=state, ledger=state.ledger[earlier:], referral_code=code))
+            transaction.save(Change(state=state, ledger=_added(before, state), referral_code=code))
 
     def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange]:
         """Housekeeping for one customer up to `to_time` (`Engine.advance`), stored; the changes."""
@@ -166,5 +164,12 @@ class Loyalty:
                 return []
             after, changes = self.engine.advance(before, to_time)
             if after != before:
-                transaction.save(Change(state=after, ledger=after.ledger[len(before.ledger) :]))
+                transaction.save(Change(state=after, ledger=_added(before, after)))
             return changes
+
+
+def _added(before: CustomerState | None, after: CustomerState) -> list[LedgerEntry]:
+    """The ledger entries in `after` that `before` does not have (the state keeps only the
+    entries of open lots, so the new ones are not simply the tail)."""
+    known = set(before.ledger) if before is not None else set()
+    return [entry for entry in after.ledger if entry not in known]

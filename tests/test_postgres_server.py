@@ -161,12 +161,9 @@ def test_a_waiting_transaction_sees_the_holders_update_once_it_commits(account: 
         with ThreadPoolExecutor(max_workers=1) as pool, connect(account, autocommit=True) as observer:
             waiting = pool.submit(add_ten)
             deadline = time.monotonic() + 10
-            while (
-                observer.execute(
-                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [waiter_pid]
-                ).fetchone()
-                != ("Lock",)
-            ):
+            while observer.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [waiter_pid]
+            ).fetchone() != ("Lock",):
                 assert time.monotonic() < deadline, "the second transaction never waited for the row lock"
                 assert not waiting.done(), "the second transaction did not wait for the row lock"
                 time.sleep(0.01)

@@ -175,7 +175,11 @@ class Engine:
         (`PointsChange` or `TierChange`). Pure, like `process`."""
         if to_time.tzinfo is None or to_time.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
-        after, changes = self._time_passes(parse_state(state), to_time, f"advance:{to_time.isoformat()}")
+        cause = f"advance:{to_time.isoformat()}"
+        after, changes = self._time_passes(parse_state(state), to_time, cause)
+        after = replaced(
+            after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
+        )
         update: dict[str, Any] = {"last_event_at": _later(after.last_event_at, to_time)}
         if self.program.tiers is not None:
             tier, since, moves = tiers.review(self.program.tiers, after, to_time, self.zone)
@@ -1368,7 +1372,7 @@ class _Run:
                 "visits": visits,
                 "entries": self._entries(),
                 "processed": _kept(self.state.processed, event.id),
-                "ledger": ledger,
+                "ledger": lifecycle.closed_entries_left_out(ledger, lots, event.id),
                 "badges": [
                     *self.state.badges,
                     *(b.badge for b in self.badges if b.badge not in self.state.badges),

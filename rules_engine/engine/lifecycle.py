@@ -168,3 +168,20 @@ def burn(
 def balance_matches_ledger(state: CustomerState) -> bool:
     """The invariant: points in the lots == sum of the ledger."""
     return sum((lot.points for lot in state.lots), ZERO) == sum((e.points for e in state.ledger), ZERO)
+
+
+def closed_entries_left_out(ledger: list[LedgerEntry], lots: list[Lot], event: str) -> list[LedgerEntry]:
+    """The ledger the state keeps: the entries of every lot that still holds points, and of every
+    lot `event` changed; the entries of a lot that was closed earlier (spent, expired, reversed
+    to 0 — they add up to 0) leave the state.
+
+    The state would otherwise carry its whole history into every event. Nothing is lost: every
+    entry is in the state of the outcome that made it (`Outcome.new_ledger_entries`), and a store
+    keeps each one in its ledger table. The invariant holds as before: the points in the lots
+    equal the sum of the state's ledger.
+    """
+    holding = {lot.id for lot in lots if lot.points}
+    touched = {entry.lot for entry in ledger if entry.event == event}
+    if all(entry.lot in holding or entry.lot in touched for entry in ledger):
+        return ledger
+    return [entry for entry in ledger if entry.lot in holding or entry.lot in touched]

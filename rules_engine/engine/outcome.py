@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -239,3 +239,9 @@ class Outcome(OutcomeModel):
     """Every rule, in the order it was decided."""
     tier_progress: TierProgress | None = None
     """Progress to the next tier, when the program has tiers."""
+
+    @property
+    def new_ledger_entries(self) -> list[LedgerEntry]:
+        """The ledger entries this event made (earn, burn, expire, reverse), in order: what to
+        append to a ledger kept outside the state (the state keeps only open lots' entries)."""
+        return [entry for entry in self.state.ledger if entry.event == self.event]

@@ -66,6 +66,15 @@ class PostgresStore(SqlStore):
         except psycopg.Error as problem:
             raise self._failed(problem) from None
 
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        import psycopg
+
+        try:
+            with self._db.cursor() as cursor:
+                cursor.executemany(sql.replace("?", "%s"), rows)
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+
     def _begin(self) -> None:
         self._execute("BEGIN")
 

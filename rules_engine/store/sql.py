@@ -30,6 +30,10 @@ class SqlStore(Store):
         """Run one statement in the current transaction (or on its own); the rows it returns."""
 
     @abstractmethod
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row of parameters, in the current transaction."""
+
+    @abstractmethod
     def _begin(self) -> None:
         """Start a transaction that holds the write lock the store relies on."""
 
@@ -140,24 +144,27 @@ class SqlStore(Store):
                 "INSERT INTO events (program, customer, event, outcome) VALUES (?, ?, ?, ?)",
                 (self.program, customer, change.event, change.outcome),
             )
-        for entry in change.ledger:
-            self._execute(
+        if change.ledger:
+            self._execute_many(
                 "INSERT INTO ledger"
                 " (program, customer, event, rule, kind, points, lot, at, version, rule_hash, line)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.program,
-                    customer,
-                    entry.event,
-                    entry.rule,
-                    entry.kind,
-                    self._points(entry.points),
-                    entry.lot,
-                    self._time(entry.at),
-                    entry.version,
-                    entry.rule_hash,
-                    entry.line,
-                ),
+                [
+                    (
+                        self.program,
+                        customer,
+                        entry.event,
+                        entry.rule,
+                        entry.kind,
+                        self._points(entry.points),
+                        entry.lot,
+                        self._time(entry.at),
+                        entry.version,
+                        entry.rule_hash,
+                        entry.line,
+                    )
+                    for entry in change.ledger
+                ],
             )
         if change.spent:
             self._add_spending(change.spent)

@@ -57,6 +57,12 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as problem:
             raise self._failed(problem) from None
 
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.Error as problem:
+            raise self._failed(problem) from None
+
     def _begin(self) -> None:
         self._execute("BEGIN IMMEDIATE")
 

@@ -194,3 +194,21 @@ def test_replaying_the_same_stream_twice_changes_nothing_the_second_time(days: l
     for event in events:
         replayed = COFFEE.process(event, replayed).state
     assert replayed == state
+
+
+def test_a_closed_lots_entries_leave_the_state_after_the_event_that_closed_it() -> None:
+    """The state keeps the ledger of its open lots only, so it does not grow with history; each
+    outcome names the entries it made (`new_ledger_entries`), which a store keeps."""
+    first = COFFEE.process(purchase("p1", "2025-11-03T12:00:00+03:00"))
+    expiring = COFFEE.process(purchase("p2", "2026-11-10T12:00:00+03:00"), first.state)
+    # p1's lot expired on this event: its earn and expire entries are both still here
+    assert [(e.lot, e.kind) for e in expiring.state.ledger if e.lot == "p1/base"] == [
+        ("p1/base", "earn"),
+        ("p1/base", "expire"),
+    ]
+    assert [(e.event, e.kind) for e in expiring.new_ledger_entries] == [("p2", "expire"), ("p2", "earn")]
+    later = COFFEE.process(purchase("p3", "2026-11-11T12:00:00+03:00"), expiring.state)
+    assert {e.lot for e in later.state.ledger} == {"p2/base", "p3/base"}  # p1's lot closed: gone
+    assert balance_matches_ledger(later.state)
+    made = [*first.new_ledger_entries, *expiring.new_ledger_entries, *later.new_ledger_entries]
+    assert sum(e.points for e in made) == sum(lot.points for lot in later.state.lots)
