@@ -18,7 +18,7 @@ demo: $(STAMP)
 	@sh programs/demo.sh $(BIN)/loyalty
 
 lint: $(STAMP)
-	$(BIN)/ruff check rules_engine cli.py tests $(wildcard bench)
+	$(BIN)/ruff check rules_engine cli.py tests $(wildcard bench) $(wildcard scripts/*.py)
 	$(BIN)/mypy
 
 # The tests run beside a throwaway PostgreSQL server, installed if missing (docs/development.md).
