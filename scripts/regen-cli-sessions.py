@@ -1,7 +1,7 @@
 """Rewrite the output under every `$ loyalty …` command of the ```console blocks in docs/cli.md.
 
     .venv/bin/python scripts/regen-cli-sessions.py                 # every block
-    .venv/bin/python scripts/regen-cli-sessions.py -- dry-run --db # only blocks whose commands contain one of these
+    .venv/bin/python scripts/regen-cli-sessions.py -- dry-run --db # blocks with these in a command
 
 Each block runs as tests/test_cli_engine.py runs it: in a fresh folder where programs/ and tests/
 of the repository are linked, its commands in order, at 100 columns without colour. Review the
