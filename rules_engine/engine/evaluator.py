@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rules_engine.dsl import values
+from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
@@ -243,6 +244,7 @@ class _Run:
         self._mechanics_contexts: dict[frozenset[str], Context] = {}
         self.conditions: dict[str, ExplainNode] = {}  # trees of conditions that held (explain only)
         self.points_changes: list[PointsChange] = []
+        self.return_closed = False  # a return after the program's return window: nothing comes back
         self.coupons_issued: list[CouponIssued] = []
         self.badges: list[BadgeAwarded] = []
         self.tier_changes: list[TierChange] = []
@@ -1057,6 +1059,8 @@ class _Run:
         """
         purchase = event.purchase
         lots = [lot for lot in self.state.lots if lot.event == purchase]
+        if self._return_window_closed(event, lots):
+            return
         earned = [lot for lot in lots if lot.lines]
         bought: dict[int, tuple[str, Decimal]] = {}
         for lot in earned:
@@ -1133,6 +1137,31 @@ class _Run:
             visits=0,
         )
         self.state = replaced(self.state, {"activity": [*self.state.activity, back]})
+
+    def _return_window_closed(self, event: Return, lots: list[Lot]) -> bool:
+        """Whether the program's return window of the purchase has closed (traced if so). A
+        purchase the state no longer knows the time of is not judged here: nothing of it is left."""
+        window = self.program.returns
+        if window is None:
+            return False
+        bought = min((lot.earned_at for lot in lots), default=None)
+        if bought is None:
+            bought = next((a.at for a in self.state.activity if a.event == event.purchase), None)
+        if bought is None or event.time < bought + window.within:
+            return False
+        closed = (bought + window.within).astimezone(self.engine.zone)
+        self.return_closed = True
+        self.trace.append(
+            rule_trace(
+                f"return:{event.purchase}",
+                "return",
+                False,
+                "outside_schedule",
+                f"returns are taken within {format_duration(window.within)} of the purchase: the window "
+                f"closed {closed.strftime('%Y-%m-%d %H:%M')}; nothing is taken back",
+            )
+        )
+        return True
 
     def _reverse(self, event: Return, reverse: dict[str, dict[int, Decimal]], rule: str) -> None:
         moment = event.time
@@ -1223,7 +1252,8 @@ class _Run:
             self.redeem(self.event)
         if isinstance(self.event, Return):
             self.take_back(self.event)
-            gamification.take_back(self, self.event)  # the challenge progress the lines gave
+            if not self.return_closed:
+                gamification.take_back(self, self.event)  # the challenge progress the lines gave
         self.discounts()
         base = self.earning_base()
         self.earn(base)
@@ -1315,8 +1345,13 @@ class _Run:
     def new_state(self) -> CustomerState:
         event = self.event
         program = self.program.points
-        lots = list(self.state.lots)
         time = event.time
+        window = self.program.returns
+        lots = list(
+            self.state.lots
+            if window is None
+            else lifecycle.past_return_window(self.state.lots, time, window.within)
+        )
         available_at = time + program.pending if program.pending else time
         expires_at = time + program.expire_after if program.expire_after else None
         quantities = self.quantities

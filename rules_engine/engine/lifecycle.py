@@ -185,3 +185,21 @@ def closed_entries_left_out(ledger: list[LedgerEntry], lots: list[Lot], event: s
     if all(entry.lot in holding or entry.lot in touched for entry in ledger):
         return ledger
     return [entry for entry in ledger if entry.lot in holding or entry.lot in touched]
+
+
+def past_return_window(lots: list[Lot], moment: dt.datetime, within: dt.timedelta) -> list[Lot]:
+    """The lots, less what no return can need any more: a lot whose purchase's return window has
+    closed (`earned_at + within <= moment`) leaves the state when it is empty (spent, reversed),
+    and keeps its points but not its line detail otherwise. Bounds a state's size by the return
+    window instead of the customer's whole history."""
+    kept: list[Lot] = []
+    changed = False
+    for lot in lots:
+        if moment < lot.earned_at + within:
+            kept.append(lot)
+        elif lot.points:
+            kept.append(lot.model_copy(update={"lines": []}) if lot.lines else lot)
+            changed = changed or bool(lot.lines)
+        else:
+            changed = True
+    return kept if changed else lots

@@ -210,6 +210,14 @@ class EarningBase(Model):
     """Lines that never earn points, e.g. gift cards: item.category == "gift_card"."""
 
 
+class Returns(Model):
+    """How long after a purchase a return still takes back what it earned."""
+
+    within: Duration = Field(examples=["30d"])
+    """A return at or after `purchase time + within` takes nothing back (traced). Past it, the
+    purchase's emptied lots and the line detail of its lots leave the customer's state."""
+
+
 # -- tiers ---------------------------------------------------------------------------------------
 
 
@@ -644,6 +652,8 @@ class Program(Model):
         examples=[{"include_shipping": False, "exclude": 'item.category == "gift_card"'}],
     )
     """Which money earns points."""
+    returns: Returns | None = Field(default=None, examples=[{"within": "30d"}])
+    """The return window; without it a return of any purchase, however old, takes back its points."""
     tiers: Tiers | None = Field(
         default=None,
         examples=[

@@ -164,3 +164,52 @@ def test_ledger_entries_name_the_basket_line_they_belong_to() -> None:
     reversed_ = [(e.rule, e.lot, e.line, e.points) for e in back.state.ledger if e.kind == "reverse"]
     assert reversed_ == [("return:p1", "p1/base", 0, -50), ("return:p1", "p1/shoes", 0, -7)]
     assert balance_matches_ledger(back.state)
+
+
+WINDOW = SHOP + "returns: {within: 10d}\n"
+
+
+def test_a_return_inside_the_window_takes_back_and_one_at_its_end_takes_nothing() -> None:
+    e = engine(WINDOW)
+    bought = e.process(purchase("p1", 1, ("SOCK", "10.00", 3)))  # 30 points, 2026-12-01 12:00 UTC
+    inside = e.process(giving_back("r1", 10, "p1", ("SOCK", 1)), bought.state)  # day 9 of 10
+    assert balance(inside.state) == 20
+    closed = e.process(giving_back("r2", 11, "p1", ("SOCK", 1)), inside.state)  # exactly 10 days on
+    (trace,) = [t for t in closed.trace if t.rule == "return:p1"]
+    assert (trace.fired, trace.code) == (False, "outside_schedule")
+    assert "within 10d of the purchase" in trace.reason and "2026-12-11 12:00" in trace.reason
+    assert balance(closed.state) == 20
+    assert closed.state.returned == inside.state.returned  # the line is not counted as returned
+    assert closed.effects.points_changes == []
+
+
+def test_past_the_window_emptied_lots_and_line_detail_leave_the_state() -> None:
+    body = WINDOW + "catalog: [{id: mug, name: A mug, cost: 30}]\n"
+    e = engine(body)
+    state = e.process(purchase("p1", 1, ("SOCK", "10.00", 3))).state  # 30 points, pending 14 days
+    state = e.process(
+        {"id": "m1", "type": "redeem", "time": "2026-12-16T12:00:00Z", "customer": "c1", "item": "mug"}, state
+    ).state
+    # p1's lot is spent to 0, and its window closed on the 11th: no return can need it, it goes
+    assert [lot.id for lot in state.lots] == []
+    state = e.process(purchase("p2", 17, ("SHOE", "50.00", 1)), state).state
+    assert [(lot.id, len(lot.lines)) for lot in state.lots] == [("p2/base", 1), ("p2/shoes", 1)]
+    state = e.process(purchase("p3", 28, ("SOCK", "10.00", 1)), state).state
+    # p2's window closed on the 27th: its lots keep their points, not their lines
+    assert [(lot.id, lot.points, len(lot.lines)) for lot in state.lots] == [
+        ("p2/base", 50, 0),
+        ("p2/shoes", 7, 0),
+        ("p3/base", 10, 1),
+    ]
+    assert balance_matches_ledger(state)
+
+
+def test_without_a_window_a_state_keeps_every_lot_for_returns() -> None:
+    e = engine(SHOP + "catalog: [{id: mug, name: A mug, cost: 30}]\n")
+    state = e.process(purchase("p1", 1, ("SOCK", "10.00", 3))).state
+    state = e.process(
+        {"id": "m1", "type": "redeem", "time": "2026-12-16T12:00:00Z", "customer": "c1", "item": "mug"}, state
+    ).state
+    assert [(lot.id, lot.points) for lot in state.lots] == [("p1/base", 0)]
+    back = e.process(giving_back("r1", 30, "p1", ("SOCK", 3)), state)  # a month later: still taken back
+    assert balance(back.state) == -30
