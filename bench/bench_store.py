@@ -11,10 +11,10 @@ customers, in time order. Every row processes the same stream, from an empty sto
 - engine alone: `Engine.process`, the states chained in a dict — the baseline of the ratios;
 - memory store: `Loyalty` with the memory store (the service's own overhead: the transaction,
   the ledger diff, the stored outcome);
-- SQLite (a file in a temporary folder, `synchronous=FULL`) and PostgreSQL (the server named by
-  LOYALTY_TEST_POSTGRES, a new database per row), with 1 and 4 worker processes. Workers take
-  the customers by hash, so each customer's events stay in order; a row's time runs from the
-  moment all workers are ready to the moment the last one is done.
+- SQLite (a file in a temporary folder, `synchronous=FULL`, and once with `?synchronous=normal`)
+  and PostgreSQL (the server named by LOYALTY_TEST_POSTGRES, a new database per row), with 1 and
+  4 worker processes. Workers take the customers by hash, so each customer's events stay in
+  order; a row's time runs from the moment all workers are ready to the moment the last is done.
 
 Without LOYALTY_TEST_POSTGRES the PostgreSQL rows say so and are skipped. The machine has 2
 cores: 4 workers share them (and the server), so the 4-worker rows show contention as much as
@@ -166,6 +166,9 @@ def measure(quick: bool) -> list[Row]:
         Row("memory store", 1, count, memory_store(stream)),
     ]
     server = os.environ.get("LOYALTY_TEST_POSTGRES")
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}?synchronous=normal"
+        rows.append(Row("SQLite normal", 1, count, with_workers(url, stream, 1)))
     for workers in (1, 4):
         with tempfile.TemporaryDirectory() as folder:
             rows.append(

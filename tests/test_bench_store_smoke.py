@@ -25,6 +25,7 @@ def test_quick_store_benchmark_runs_every_row() -> None:
     assert [(row["name"], row["workers"]) for row in rows] == [
         ("engine alone", 1),
         ("memory store", 1),
+        ("SQLite normal", 1),
         ("SQLite", 1),
         ("SQLite", 4),
         ("PostgreSQL", 1),

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
@@ -26,15 +26,25 @@ from rules_engine.store.sql import SqlStore
 class SqliteStore(SqlStore):
     dialect = "sqlite"
 
-    def __init__(self, path: str | Path, program: str, *, timeout: float = 60.0) -> None:
-        self.url = f"sqlite:///{path}"
+    def __init__(
+        self,
+        path: str | Path,
+        program: str,
+        *,
+        timeout: float = 60.0,
+        synchronous: Literal["full", "normal"] = "full",
+    ) -> None:
+        """`synchronous`: `full` (the default) makes every commit durable on disk before it returns
+        (an fsync per event); `normal` survives a crash of the process — a killed worker loses
+        nothing committed — but the last commits may be lost if the machine itself loses power."""
+        self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
         try:
             self._db = sqlite3.connect(
                 str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._migrate()
         except sqlite3.DatabaseError as problem:
             raise StoreError(

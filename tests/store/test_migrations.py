@@ -11,6 +11,7 @@ from rules_engine.errors import StoreError
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.migrations import LATEST, MIGRATIONS
+from rules_engine.store.sqlite import SqliteStore
 from tests.store.streams import engine
 from tests.store.test_stores import purchase
 
@@ -127,8 +128,6 @@ def test_every_store_error_code_is_in_the_table_of_docs_stores() -> None:
 
 
 def test_a_database_that_stays_locked_fails_the_event_cleanly(tmp_path: Path) -> None:
-    from rules_engine.store.sqlite import SqliteStore
-
     path = tmp_path / "busy.db"
     store = SqliteStore(path, "store-test", timeout=0.2)
     loyalty = Loyalty(ENGINE, store)
@@ -162,3 +161,20 @@ def test_a_lost_postgresql_connection_fails_the_event_cleanly(postgres_database:
     with open_store(postgres_database, "store-test") as again:
         assert again.processed() == 1
         assert not Loyalty(ENGINE, again).handle(purchase(2)).duplicate
+
+
+def test_sqlite_durability_is_full_unless_the_url_asks_for_normal(tmp_path: Path) -> None:
+    def synchronous(url: str) -> int:
+        store = open_store(url, "store-test")
+        assert isinstance(store, SqliteStore)
+        level: int = store._db.execute("PRAGMA synchronous").fetchone()[0]
+        store.close()
+        return level
+
+    assert synchronous(str(tmp_path / "a.db")) == 2  # FULL
+    assert synchronous(f"sqlite:///{tmp_path / 'b.db'}") == 2
+    assert synchronous(f"sqlite:///{tmp_path / 'c.db'}?synchronous=normal") == 1  # NORMAL
+    with pytest.raises(StoreError) as refused:
+        open_store(f"sqlite:///{tmp_path / 'd.db'}?synchronous=off", "store-test")
+    assert refused.value.code == "RE601" and "synchronous=normal" in (refused.value.diagnostics[0].hint or "")
+    assert not (tmp_path / "d.db").exists()
