@@ -27,7 +27,7 @@ from rules_engine.errors import (
     StateError,
     StoreError,
 )
-from rules_engine.render import change_text, styled_diagnostic, trace_tree
+from rules_engine.render import change_text, customer_lines, styled_diagnostic, trace_tree
 from rules_engine.source import SourceFile, Span
 
 if TYPE_CHECKING:
@@ -571,6 +571,51 @@ def ledger_export(
             err.print(line, markup=False, soft_wrap=True)
     if not books.reconciles:
         raise typer.Exit(1)
+
+
+@app.command()
+def customer(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    customer_id: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's id.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the state and the stored ledger as one JSON document.")
+    ] = False,
+    last: Annotated[int, typer.Option("--last", help="How many of the latest ledger entries to show.")] = 10,
+) -> None:
+    """What a store holds for one customer: tier, balance (available and pending as of their
+    latest event), open lots, badges, unused coupons and the latest ledger entries."""
+    out, err = _consoles()
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err)
+    try:
+        state = store.state(customer_id)
+        rows = list(store.ledger(customer=customer_id))
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    if state is None:
+        _fail(
+            [
+                Diagnostic(
+                    "RE606",
+                    f"no customer {customer_id!r} in {store.url}",
+                    hint="customer ids are as the events name them; check the store and the program",
+                )
+            ],
+            err,
+        )
+    if as_json:
+        document = {
+            "state": state.model_dump(mode="python"),
+            "ledger": [{"seq": row.seq, **row.entry.model_dump(mode="python")} for row in rows],
+        }
+        out.print(jsonio.dumps(document, indent=2), markup=False, soft_wrap=True)
+        return
+    shown = rows[-last:] if last > 0 else []
+    for line in customer_lines(state, shown, engine.program.points.name, engine.zone):
+        out.print(line, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -11,7 +11,8 @@ Text is produced here and nowhere else. Diagnostics render as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,8 @@ from rules_engine.source import Origin
 if TYPE_CHECKING:  # the engine imports this module (explanations); types only, no import cycle
     from rules_engine.engine.expectations import CaseResult
     from rules_engine.engine.outcome import ExplainNode, Outcome, PointsChange, RuleTrace, TierChange, Totals
+    from rules_engine.state.customer import CustomerState
+    from rules_engine.store.base import LedgerRow
 
 
 def render_diagnostic(diagnostic: Diagnostic) -> str:
@@ -367,3 +370,42 @@ def _indented(text: Text, pad: str) -> Text:
         out.append(pad)
         out.append_text(line)
     return out
+
+
+def customer_lines(
+    state: CustomerState, rows: Sequence[LedgerRow], points_name: str, zone: dt.tzinfo
+) -> list[str]:
+    """A customer's standing, for `loyalty customer`: as of their latest event, never the clock;
+    the ledger's times in the program's time zone (a store may keep them in UTC)."""
+    at = state.last_event_at
+    total = sum((lot.points for lot in state.lots), Decimal(0))
+    lines = [
+        f"{state.customer}: tier {state.tier or '-'}"
+        + (f" since {state.tier_since.isoformat()}" if state.tier_since else "")
+    ]
+    if at is None:
+        lines.append(f"  balance {_number(total)} {points_name}")
+    else:
+        lines.append(
+            f"  balance {_number(total)} {points_name}: {_number(state.available(at))} available, "
+            f"{_number(state.pending(at))} pending (as of the latest event, {at.isoformat()})"
+        )
+    lines.append(f"  visits {state.visits}; badges: {', '.join(state.badges) or 'none'}")
+    for lot in state.lots:
+        if lot.points:
+            expiry = f", expires {lot.expires_at.isoformat()}" if lot.expires_at else ""
+            lines.append(
+                f"  lot {lot.id}: {_number(lot.points)}, available {lot.available_at.isoformat()}{expiry}"
+            )
+    for coupon in state.coupons:
+        if coupon.used_in is None:
+            lines.append(f"  coupon {coupon.code} ({coupon.coupon}), until {coupon.expires_at.isoformat()}")
+    if rows:
+        lines.append(f"  latest ledger entries ({len(rows)}):")
+    for row in rows:
+        entry = row.entry
+        where = "" if entry.line is None else f" line {entry.line}"
+        points = _number(entry.points)
+        when = entry.at.astimezone(zone).isoformat()
+        lines.append(f"    {when} {entry.kind:<7} {points:>8}  {entry.rule} ({entry.event}{where})")
+    return lines

@@ -39,6 +39,7 @@ PLAIN = {
     "TTY_COMPATIBLE": None,
     "TTY_INTERACTIVE": None,
     "COLUMNS": "100",
+    "LOYALTY_SECRET": None,  # coupon codes as the documents show them, whatever the environment
 }
 
 runner = CliRunner()

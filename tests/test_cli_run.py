@@ -86,3 +86,22 @@ def test_a_database_that_cannot_be_opened_is_an_error_and_nothing_runs(tmp_path:
     assert result.exit_code == 1
     assert "error[RE601]" in result.stderr and "cannot open the database" in result.stderr
     assert "events processed" not in result.stdout
+
+
+def test_loyalty_customer_shows_what_the_store_holds_for_one_customer(tmp_path: Path) -> None:
+    db = str(tmp_path / "loyalty.db")
+    CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q"])
+    shown = CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--last", "2"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "boris: tier green since 2026-12-01T13:10:00+03:00"
+    assert "balance 150 beans: 150 available, 0 pending" in lines[1]
+    assert lines[-2:] == [
+        "    2026-12-30T10:00:00+03:00 burn         -50  catalog:free-latte (s8)",
+        "    2026-12-30T10:00:00+03:00 burn         -50  catalog:free-latte (s8)",
+    ]
+    document = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    assert sum(entry["points"] for entry in document["ledger"]) == 150  # the whole stored history
+    assert [entry["seq"] for entry in document["ledger"]] == sorted(e["seq"] for e in document["ledger"])
+    unknown = CliRunner().invoke(app, ["customer", PROGRAM, "nobody", "--db", db])
+    assert unknown.exit_code == 1 and "error[RE606]: no customer 'nobody'" in unknown.stderr

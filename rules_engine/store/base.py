@@ -112,8 +112,9 @@ class Store(ABC):
                 yield customer, state
 
     @abstractmethod
-    def ledger(self, *, until: dt.datetime | None = None) -> Iterator[LedgerRow]:
-        """Every ledger entry in the order written; with `until`, only those dated before it."""
+    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+        """Every ledger entry in the order written; with `until`, only those dated before it; with
+        `customer`, only theirs."""
 
     @abstractmethod
     def referrer(self, code: str) -> str | None:

@@ -55,10 +55,16 @@ class MemoryStore(Store):
         with self._lock:
             return sorted(self._states)
 
-    def ledger(self, *, until: dt.datetime | None = None) -> Iterator[LedgerRow]:
+    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
         with self._lock:
             rows = list(self._ledger)
-        return iter([row for row in rows if until is None or row.entry.at < until])
+        return iter(
+            [
+                row
+                for row in rows
+                if (until is None or row.entry.at < until) and (customer is None or row.customer == customer)
+            ]
+        )
 
     def referrer(self, code: str) -> str | None:
         with self._lock:

@@ -187,17 +187,14 @@ class SqlStore(Store):
         )
         return [row[0] for row in rows]
 
-    def ledger(self, *, until: dt.datetime | None = None) -> Iterator[LedgerRow]:
-        if until is None:
-            rows = self._execute(
-                f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE program = ? ORDER BY seq", (self.program,)
-            )
-        else:
-            rows = self._execute(
-                f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE program = ? AND at < ? ORDER BY seq",
-                (self.program, self._time(until)),
-            )
-        for seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line in rows:
+    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+        where, parameters = "program = ?", [self.program]
+        if until is not None:
+            where, parameters = where + " AND at < ?", [*parameters, self._time(until)]
+        if customer is not None:
+            where, parameters = where + " AND customer = ?", [*parameters, customer]
+        rows = self._execute(f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY seq", parameters)
+        for seq, whose, event, rule, kind, points, lot, at, version, rule_hash, line in rows:
             entry = LedgerEntry(
                 event=event,
                 rule=rule,
@@ -209,7 +206,7 @@ class SqlStore(Store):
                 rule_hash=rule_hash,
                 line=line,
             )
-            yield LedgerRow(seq, customer, entry)
+            yield LedgerRow(seq, whose, entry)
 
     def referrer(self, code: str) -> str | None:
         rows = self._execute(
