@@ -478,7 +478,7 @@ def run(
         out.print(
             f"line {number}: {outcome.event} {outcome.customer}: {given}{off}", markup=False, soft_wrap=True
         )
-    for diagnostic in result.problems:
+    for diagnostic in [*result.problems, *result.warnings]:
         err.print(styled_diagnostic(diagnostic), soft_wrap=True)
     if not as_json:
         if not quiet:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rules_engine import jsonio
 from rules_engine.engine.outcome import Outcome
-from rules_engine.errors import Diagnostic, EventError
+from rules_engine.errors import Diagnostic, EventError, Severity
 from rules_engine.service import Loyalty
 from rules_engine.source import SourceFile, Span
 from rules_engine.state.customer import CustomerState
@@ -32,6 +32,7 @@ class Replay:
     duplicates: list[tuple[int, Outcome]] = field(default_factory=list)
     states: dict[str, CustomerState] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
     points: dict[str, Decimal] = field(default_factory=dict)
 
 
@@ -64,6 +65,18 @@ def replay(loyalty: Loyalty, path: str | Path) -> Replay:
                 Diagnostic(d.code, f"line {number}: {d.message}", span, d.hint) for d in error.diagnostics
             ]
             continue
+        if handled.unknown_referrer is not None:
+            result.warnings.append(
+                Diagnostic(
+                    "RE607",
+                    f"line {number}: the referral code {handled.unknown_referrer} names no customer the "
+                    "store knows: the referrer's reward was not given",
+                    span,
+                    hint="process an event of the referrer's (or import their state) first, then "
+                    "deliver this event again: the reward is given then, once",
+                    severity=Severity.WARNING,
+                )
+            )
         if handled.duplicate:
             result.duplicates.append((number, handled.outcome))
             result.states[handled.outcome.customer] = handled.outcome.state

@@ -46,6 +46,10 @@ class Handled:
     referrer: Outcome | None = None
     """The referrer's reward (its outcome), when this event qualified a referral; for a
     redelivered event, the reward's original outcome."""
+    unknown_referrer: str | None = None
+    """The referral code, when this event qualified a referral whose code names no customer the
+    store knows: the referrer's reward is owed but could not be given. Once the referrer is known
+    (an event of theirs, or `put`), delivering this event again gives it (once)."""
 
 
 class Loyalty:
@@ -90,11 +94,13 @@ class Loyalty:
         parsed = parse_event(event)
         outcome, duplicate = self._apply(parsed, explain)
         referrer = None
+        unknown = None
         if any(t.rule == REFERRER and t.fired for t in outcome.trace):
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
             referrer = self._reward_referrer(outcome)
-        return Handled(outcome, duplicate, referrer)
+            unknown = outcome.state.referred_with if referrer is None else None
+        return Handled(outcome, duplicate, referrer, unknown)
 
     def _apply(self, event: AnyEvent, explain: bool) -> tuple[Outcome, bool]:
         with self.store.transaction(event.customer) as transaction:

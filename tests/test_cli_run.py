@@ -105,3 +105,32 @@ def test_loyalty_customer_shows_what_the_store_holds_for_one_customer(tmp_path: 
     assert [entry["seq"] for entry in document["ledger"]] == sorted(e["seq"] for e in document["ledger"])
     unknown = CliRunner().invoke(app, ["customer", PROGRAM, "nobody", "--db", db])
     assert unknown.exit_code == 1 and "error[RE606]: no customer 'nobody'" in unknown.stderr
+
+
+def test_a_referral_to_a_customer_the_store_does_not_know_is_a_warning(tmp_path: Path) -> None:
+    from rules_engine.engine.social import referral_code
+
+    program = str(ROOT / "programs" / "fashion-house.yaml")
+    code = referral_code("fashion-house", "zoe", b"")
+    events = [
+        {
+            "id": "s1",
+            "type": "signup",
+            "time": "2026-12-01T10:00:00+01:00",
+            "customer": "bob",
+            "referral_code": code,
+        },
+        {
+            "id": "p1",
+            "type": "purchase",
+            "time": "2026-12-02T10:00:00+01:00",
+            "customer": "bob",
+            "items": [{"sku": "COAT", "price": "120.00", "qty": 1}],
+        },
+    ]
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("".join(json.dumps(event) + "\n" for event in events))
+    result = CliRunner().invoke(app, ["run", program, str(stream)], env={"LOYALTY_SECRET": None})
+    assert result.exit_code == 0, result.output  # a warning, not a bad line
+    assert f"warning[RE607]: line 2: the referral code {code} names no customer" in result.stderr
+    assert "2 events processed, 0 problem(s)" in result.stdout

@@ -60,16 +60,20 @@ def stream(seed: int, customers: int = 6, events: int = 120) -> list[dict[str, A
     out: list[dict[str, Any]] = []
     time = START
     signed: set[str] = set()
+    seen: set[str] = set()
     for n in range(events):
         time += dt.timedelta(hours=pick.randint(1, 12))
         customer = pick.choice(names)
         base = {"id": f"e{seed}-{n}", "time": time.isoformat(), "customer": customer}
         roll = pick.random()
-        if customer not in signed and n > 3 and roll < 0.3:
+        # a referrer is a customer the store knows: one whose purchase or signup came before
+        known = sorted(c for c in seen if c != customer)
+        if customer not in signed and n > 3 and roll < 0.3 and known:
             signed.add(customer)
-            referrer = pick.choice([c for c in names if c != customer])
+            referrer = pick.choice(known)
             code = referral_code("store-test", referrer, b"store tests")
             out.append({**base, "type": "signup", "referral_code": code})
+            seen.add(customer)
         elif roll < 0.15:
             out.append({**base, "type": "redeem", "item": "mug"})
         else:
@@ -83,6 +87,7 @@ def stream(seed: int, customers: int = 6, events: int = 120) -> list[dict[str, A
                 for _ in range(pick.randint(1, 3))
             ]
             out.append({**base, "type": "purchase", "items": lines})
+            seen.add(customer)
     return out
 
 

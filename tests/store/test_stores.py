@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError
@@ -242,3 +244,47 @@ def test_an_imported_state_is_kept_with_its_ledger(open_test_store: OpenStore) -
     assert open_test_store().state("ann") == state
     assert [row.entry for row in open_test_store().ledger()] == state.ledger
     assert loyalty.handle(purchase(1)).duplicate  # the state itself remembers the event
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), customers=st.integers(1, 5), events=st.integers(1, 80))
+def test_any_stream_through_a_store_equals_the_engine_alone(seed: int, customers: int, events: int) -> None:
+    """Random streams (purchases, redemptions refused or not, referral signups, expiries on the
+    way) through the memory store: the same final states as the engine alone, and the stored
+    ledger adds up to every balance."""
+    from rules_engine.store import MemoryStore
+
+    stream_ = stream(seed=seed, customers=customers, events=events)
+    store = MemoryStore("store-test")
+    run(Loyalty(ENGINE, store), stream_)
+    assert dict(store.states()) == reference(ENGINE, stream_)
+    rows = list(store.ledger())
+    for customer, state in store.states():
+        stored = sum((row.entry.points for row in rows if row.customer == customer), Decimal(0))
+        assert stored == balance(state)
+
+
+def test_a_referrer_the_store_does_not_know_is_owed_the_reward_until_the_event_comes_again(
+    open_test_store: OpenStore,
+) -> None:
+    from rules_engine.engine.social import referral_code
+
+    loyalty = Loyalty(ENGINE, open_test_store())
+    code = referral_code("store-test", "zoe", ENGINE.secret)  # zoe: no event in this store yet
+    loyalty.process(
+        {
+            "id": "s1",
+            "type": "signup",
+            "customer": "bob",
+            "referral_code": code,
+            "time": (START + dt.timedelta(hours=1)).isoformat(),
+        }
+    )
+    first = loyalty.handle(purchase(2, customer="bob"))
+    assert first.referrer is None and first.unknown_referrer == code
+    assert open_test_store().state("zoe") is None
+    loyalty.process(purchase(3, customer="zoe"))  # zoe becomes known: 30 + 10 points
+    again = loyalty.handle(purchase(2, customer="bob"))
+    assert again.duplicate and again.unknown_referrer is None and again.referrer is not None
+    zoe = open_test_store().state("zoe")
+    assert zoe is not None and balance(zoe) == 40 + 50
