@@ -656,6 +656,14 @@ def advance(
     out.print(f"{changed} customer(s) changed", markup=False)
 
 
+# Where `draw` and `leaderboard` read the customers' states: a file, or a store.
+StatesFile = Annotated[
+    Path | None,
+    typer.Argument(help="Customer states, as `loyalty run --state-out` writes them (or use --db)."),
+]
+StatesStore = Annotated[str | None, typer.Option("--db", help="Read the states from this store instead.")]
+
+
 @app.command()
 def draw(
     program: Annotated[Path, typer.Argument(help="The program file.")],
@@ -663,11 +671,8 @@ def draw(
     seed: Annotated[
         str, typer.Option("--seed", help="The public seed, e.g. a lottery result announced in advance.")
     ],
-    states: Annotated[
-        Path | None,
-        typer.Argument(help="Customer states, as `loyalty run --state-out` writes them (or use --db)."),
-    ] = None,
-    db: Annotated[str | None, typer.Option("--db", help="Read the states from this store instead.")] = None,
+    states: StatesFile = None,
+    db: StatesStore = None,
 ) -> None:
     """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
     from rules_engine.engine.draws import pick_winners
@@ -706,15 +711,10 @@ def leaderboard(
     program: Annotated[Path, typer.Argument(help="The program file.")],
     board_id: Annotated[str, typer.Option("--id", help="The leaderboard's id in the program.")],
     at: Annotated[str, typer.Option("--at", help="The moment to rank at, ISO 8601 with an offset.")],
-    states: Annotated[
-        Path | None,
-        typer.Argument(help="Customer states, as `loyalty run --state-out` writes them (or use --db)."),
-    ] = None,
-    db: Annotated[str | None, typer.Option("--db", help="Read the states from this store instead.")] = None,
+    states: StatesFile = None,
+    db: StatesStore = None,
 ) -> None:
     """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
-    import datetime as dt
-
     from rules_engine.engine.tiers import leaderboard as rank
 
     out, err = _consoles()
