@@ -143,7 +143,8 @@ def referral(run: _Run) -> None:
             True,
             "fired",
             f"referrer {code} is owed {describe(settings.referrer)}",
-            hint="the caller credits the referrer (one customer's state at a time)",
+            hint="a store-backed service (Loyalty) credits the referrer next; with the engine alone, "
+            "send a referral_reward event for them",
         )
     )
     run.state = replaced(run.state, {"referral_qualified_at": event.time})
