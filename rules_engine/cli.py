@@ -455,7 +455,7 @@ def run(
         store.close()
     seen = [(number, outcome, False) for number, outcome in result.outcomes]
     seen += [(number, outcome, True) for number, outcome in result.duplicates]
-    for number, outcome, duplicate in sorted(seen, key=lambda done: done[0]):
+    for number, outcome, duplicate in sorted(seen, key=lambda done: (done[0], not done[2])):
         if quiet:
             continue
         if duplicate:

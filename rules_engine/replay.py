@@ -77,11 +77,13 @@ def replay(loyalty: Loyalty, path: str | Path) -> Replay:
                     severity=Severity.WARNING,
                 )
             )
+        applied = [] if handled.duplicate else [handled.outcome]
         if handled.duplicate:
             result.duplicates.append((number, handled.outcome))
             result.states[handled.outcome.customer] = handled.outcome.state
-            continue
-        for done in filter(None, [handled.outcome, handled.referrer]):
+        if handled.referrer is not None and handled.referrer_applied:
+            applied.append(handled.referrer)  # on a redelivery too: a reward owed until now
+        for done in applied:
             result.outcomes.append((number, done))
             result.states[done.customer] = done.state
             result.points[done.customer] = result.points.get(done.customer, Decimal(0)) + done.totals.points

@@ -50,6 +50,9 @@ class Handled:
     """The referral code, when this event qualified a referral whose code names no customer the
     store knows: the referrer's reward is owed but could not be given. Once the referrer is known
     (an event of theirs, or `put`), delivering this event again gives it (once)."""
+    referrer_applied: bool = False
+    """The referrer's reward was applied by this call. False when it was given before; true for
+    a redelivered event whose first delivery died before the reward (or found no referrer)."""
 
 
 class Loyalty:
@@ -95,12 +98,17 @@ class Loyalty:
         outcome, duplicate = self._apply(parsed, explain)
         referrer = None
         unknown = None
+        applied = False
         if any(t.rule == REFERRER and t.fired for t in outcome.trace):
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            referrer = self._reward_referrer(outcome)
-            unknown = outcome.state.referred_with if referrer is None else None
-        return Handled(outcome, duplicate, referrer, unknown)
+            rewarded = self._reward_referrer(outcome)
+            if rewarded is None:
+                unknown = outcome.state.referred_with
+            else:
+                referrer, given_before = rewarded
+                applied = not given_before
+        return Handled(outcome, duplicate, referrer, unknown, applied)
 
     def _apply(self, event: AnyEvent, explain: bool) -> tuple[Outcome, bool]:
         with self.store.transaction(event.customer) as transaction:
@@ -139,7 +147,9 @@ class Loyalty:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
 
-    def _reward_referrer(self, outcome: Outcome) -> Outcome | None:
+    def _reward_referrer(self, outcome: Outcome) -> tuple[Outcome, bool] | None:
+        """The referrer's reward and whether it was given before; None if no customer of the
+        store has the referral code."""
         code = outcome.state.referred_with
         referrer = self.store.referrer(code) if code else None
         if referrer is None:
@@ -152,8 +162,7 @@ class Loyalty:
             "referee": outcome.customer,
             "qualifying_event": outcome.event,
         }
-        done, _ = self._apply(parse_event(event), explain=False)
-        return done
+        return self._apply(parse_event(event), explain=False)
 
     def put(self, customer: str, state: CustomerState) -> None:
         """Store a customer's state as it is (an import, a migration from another system)."""

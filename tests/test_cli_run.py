@@ -134,3 +134,35 @@ def test_a_referral_to_a_customer_the_store_does_not_know_is_a_warning(tmp_path:
     assert result.exit_code == 0, result.output  # a warning, not a bad line
     assert f"warning[RE607]: line 2: the referral code {code} names no customer" in result.stderr
     assert "2 events processed, 0 problem(s)" in result.stdout
+
+
+def test_a_referrer_reward_owed_until_a_redelivery_counts_in_that_run(tmp_path: Path) -> None:
+    from rules_engine.engine.social import referral_code
+
+    program = str(ROOT / "programs" / "fashion-house.yaml")
+    db = str(tmp_path / "loyalty.db")
+    code = referral_code("fashion-house", "zoe", b"")
+    signup = {"id": "s1", "type": "signup", "time": "2026-12-01T10:00:00+01:00", "customer": "bob"}
+    bought = {
+        "id": "p1",
+        "type": "purchase",
+        "time": "2026-12-02T10:00:00+01:00",
+        "customer": "bob",
+        "items": [{"sku": "COAT", "price": "120.00", "qty": 1}],
+    }
+    zoe = {**bought, "id": "z1", "customer": "zoe", "time": "2026-12-03T10:00:00+01:00"}
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(json.dumps({**signup, "referral_code": code}) + "\n" + json.dumps(bought) + "\n")
+    second.write_text(json.dumps(zoe) + "\n" + json.dumps(bought) + "\n")  # zoe known, p1 again
+    env = {"LOYALTY_SECRET": None}
+    CliRunner().invoke(app, ["run", program, str(first), "--db", db], env=env)
+    result = CliRunner().invoke(app, ["run", program, str(second), "--db", db], env=env)
+    assert result.exit_code == 0, result.output
+    assert "warning[RE607]" not in result.stderr
+    assert result.stdout.splitlines()[1:3] == [
+        "line 2: p1 bob: already processed, nothing applied",
+        "line 2: p1:referrer zoe: referral:referrer 1000",
+    ]
+    # zoe's own purchase (1200 points) and the referrer reward given on the redelivery (1000)
+    assert "zoe: tier member, 2200 points, 1 visits, 2200 earned in this run" in result.stdout
+    assert "2 events processed, 1 already processed before" in result.stdout

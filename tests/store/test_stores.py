@@ -167,11 +167,11 @@ def test_the_referrer_is_found_by_code_and_rewarded_once(open_test_store: OpenSt
     }
     loyalty.process(signup)
     handled = loyalty.handle(purchase(3, customer="bob"))
-    assert handled.referrer is not None
+    assert handled.referrer is not None and handled.referrer_applied
     assert handled.referrer.event == "p3:referrer" and handled.referrer.customer == "ann"
     assert [(a.rule, a.points) for a in handled.referrer.effects.points] == [("referral:referrer", 50)]
     again = loyalty.handle(purchase(3, customer="bob"))
-    assert again.duplicate and again.referrer is not None
+    assert again.duplicate and again.referrer is not None and not again.referrer_applied
     assert again.referrer.effects == handled.referrer.effects  # the original reward, not a second
     ann = open_test_store().state("ann")
     assert ann is not None and balance(ann) == 30 + 10 + 50
@@ -205,7 +205,7 @@ def test_a_referrer_reward_lost_in_a_crash_is_given_when_the_referee_event_comes
     assert ann is not None and balance(ann) == 40  # the referee's purchase is in, the reward not yet
 
     again = Loyalty(ENGINE, open_test_store()).handle(purchase(3, customer="bob"))  # redelivered
-    assert again.duplicate and again.referrer is not None
+    assert again.duplicate and again.referrer is not None and again.referrer_applied
     assert [(a.rule, a.points) for a in again.referrer.effects.points] == [("referral:referrer", 50)]
     ann = open_test_store().state("ann")
     assert ann is not None and balance(ann) == 40 + 50
@@ -286,5 +286,6 @@ def test_a_referrer_the_store_does_not_know_is_owed_the_reward_until_the_event_c
     loyalty.process(purchase(3, customer="zoe"))  # zoe becomes known: 30 + 10 points
     again = loyalty.handle(purchase(2, customer="bob"))
     assert again.duplicate and again.unknown_referrer is None and again.referrer is not None
+    assert again.referrer_applied
     zoe = open_test_store().state("zoe")
     assert zoe is not None and balance(zoe) == 40 + 50
