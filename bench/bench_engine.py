@@ -40,11 +40,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+from pydantic import BaseModel
 from timing import FULL, QUICK, Settings, machine, machine_line
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
 from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.trusted import trusted
 from rules_engine.state.customer import CustomerState, parse_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,6 +262,8 @@ class Results:
     settings: Settings
     quick: bool
     errors: list[str] = field(default_factory=list)
+    outcome_models: dict[str, int] = field(default_factory=dict)
+    outcome_models_ns: float = 0.0
 
     def case(self, case_id: str) -> Case | None:
         return next((c for c in self.cases if c.id == case_id), None)
@@ -267,6 +271,39 @@ class Results:
 
 def _decisions(outcome: Outcome) -> list[str]:
     return [f"{t.rule} {t.code}" + (f" ({t.amount})" if t.amount is not None else "") for t in outcome.trace]
+
+
+def _models(value: Any, found: list[BaseModel]) -> list[BaseModel]:
+    """Every pydantic model in `value`, depth first."""
+    if isinstance(value, BaseModel):
+        found.append(value)
+        for inner in value.__dict__.values():
+            _models(inner, found)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            _models(inner, found)
+    elif isinstance(value, dict):
+        for inner in value.values():
+            _models(inner, found)
+    return found
+
+
+def outcome_models(outcome: Outcome, state: CustomerState | None) -> list[BaseModel]:
+    """The models of an outcome that its input state did not hold: what one event had to make."""
+    known = {id(model) for model in _models(state, [])}
+    return [model for model in _models(outcome, []) if id(model) not in known]
+
+
+def making_ns(models: list[BaseModel], settings: Settings) -> float:
+    """Nanoseconds to make `models` again from their ready field values, without any validation
+    (`trusted`, as the engine does): a floor under any event that must output them."""
+    made = [(type(m), m.__dict__, m.__pydantic_fields_set__) for m in models]
+
+    def make() -> None:
+        for cls, values, given in made:
+            trusted(cls, dict(values), given)
+
+    return best_ns(make, settings)
 
 
 def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) -> Results:
@@ -324,6 +361,11 @@ def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) ->
     parse_event_ns = best_ns(lambda: parse_event(COFFEE_EVENT), settings)
     parse_state_ns = best_ns(lambda: parse_state(COFFEE_STATE), settings)
     parse_long_state_ns = best_ns(lambda: parse_state(LONG_STATE), settings)
+    progress("the outcome's models alone")
+    made = outcome_models(coffee.process(coffee_event, state), state)
+    counts: dict[str, int] = {}
+    for model in made:
+        counts[type(model).__name__] = counts.get(type(model).__name__, 0) + 1
     return Results(
         cases=cases,
         parse_event_ns=parse_event_ns,
@@ -333,6 +375,8 @@ def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) ->
         hardware_disagreements=hardware_disagreements(hardware),
         settings=settings,
         quick=quick,
+        outcome_models=dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+        outcome_models_ns=making_ns(made, settings),
     )
 
 
@@ -386,6 +430,15 @@ def render(results: Results) -> str:
         f" parse_state {results.parse_state_ns / 1e3:,.1f} us (20 lots, 40 lines),"
         f" {results.parse_long_state_ns / 1e3:,.1f} us (250 lots, 500 lines)"
     )
+    if results.outcome_models:
+        budget_ns = 1e9 / TARGET_EVENTS_PER_S
+        kinds = ", ".join(f"{n} {name}" for name, n in list(results.outcome_models.items())[:4])
+        lines.append(
+            f"the target event's outcome holds {sum(results.outcome_models.values())} models its input"
+            f" state did not ({kinds}, ...); making just them from ready field values takes"
+            f" {results.outcome_models_ns / 1e3:,.1f} us, {results.outcome_models_ns / budget_ns:.2f}x"
+            f" the {budget_ns / 1e3:,.0f} us an event may take for the target"
+        )
     lines.append("coffee-club decisions: " + ", ".join(results.decisions))
     lines.append("corner-hardware hand-written: sum(price * qty) as Decimal, floored, from the same event")
     if results.hardware_disagreements:
@@ -431,6 +484,10 @@ def as_json(results: Results) -> str:
             "parse_event": results.parse_event_ns,
             "parse_state": results.parse_state_ns,
             "parse_state_long_history": results.parse_long_state_ns,
+        },
+        "outcome_models": {
+            "counts": results.outcome_models,
+            "making_ns": results.outcome_models_ns,
         },
         "coffee_club_decisions": results.decisions,
         "hardware_disagreements": results.hardware_disagreements,

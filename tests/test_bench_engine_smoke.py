@@ -40,3 +40,24 @@ def test_quick_benchmark_json_is_one_document() -> None:
     assert {case["program"] for case in document["cases"]} == {"coffee-club", "corner-hardware"}
     assert document["errors"] == []
     assert document["hardware_disagreements"] == []
+
+
+def test_the_outcome_models_counted_are_those_the_event_made() -> None:
+    """The floor the benchmark prints counts what one event makes, not what its state brought."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import bench_engine
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.engine.events import parse_event
+    from rules_engine.state.customer import LedgerEntry, Lot, parse_state
+
+    engine = Engine.from_file(bench_engine.COFFEE)
+    state = parse_state(bench_engine.COFFEE_STATE)
+    outcome = engine.process(parse_event(bench_engine.COFFEE_EVENT), state)
+    made = bench_engine.outcome_models(outcome, state)
+    assert sum(isinstance(m, LedgerEntry) for m in made) == len(outcome.new_ledger_entries) > 0
+    assert sum(isinstance(m, Lot) for m in made) == len(outcome.effects.points)
+    assert not any(m is lot for m in made for lot in state.lots)
+    assert bench_engine.making_ns(made, bench_engine.QUICK) > 0
