@@ -78,6 +78,20 @@ class Expression:
         return self.evaluate(context) is True
 
     @cached_property
+    def node_texts(self) -> dict[int, str]:
+        """Each sub-expression's source text, runs of whitespace folded to one space, by the node's
+        identity: what an explanation prints for every part of the condition, found once rather
+        than on every explained event. The tree keeps its nodes alive, so no id is reused."""
+        texts: dict[int, str] = {}
+        stack = [self.tree]
+        while stack:
+            node = stack.pop()
+            span = self.origin.span(*node.span)
+            texts[id(node)] = " ".join(span.file.text[span.start : span.end].split())
+            stack.extend(ast.children(node))
+        return texts
+
+    @cached_property
     def python_source(self) -> str:
         """The generated Python, for `loyalty check --python` and for reviewing code generation."""
         return py.unparse(self._module)

@@ -408,7 +408,7 @@ class _Run:
     def passed(self, rule: str, expression: Expression | None) -> None:
         """With explain, keep the tree of a condition that held, to show why the rule fired."""
         if self.explain and expression is not None:
-            self.conditions[rule] = why.explain_tree(expression.explain(self.context), expression.origin)
+            self.conditions[rule] = why.explain_tree(expression.explain(self.context), expression)
 
     @staticmethod
     def holds(expression: Expression | None, context: Context) -> bool:
@@ -460,9 +460,9 @@ class _Run:
         condition = None
         if self.explain:
             trace = expression.explain(context)
-            failing = why.failing_parts(trace, expression.origin)
-            hint = why.near_miss(trace, expression.origin)
-            condition = why.explain_tree(trace, expression.origin)
+            failing = why.failing_parts(trace, expression)
+            hint = why.near_miss(trace, expression)
+            condition = why.explain_tree(trace, expression)
         return rule_trace(
             rule,
             kind,

@@ -11,14 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.dsl import ast
+from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.interpreter import Trace
-from rules_engine.dsl.values import display
+from rules_engine.dsl.values import display, to_json
 from rules_engine.engine.outcome import ExplainNode
-from rules_engine.render import source_text
-from rules_engine.source import Origin
+from rules_engine.engine.trusted import trusted
 
 
-def failing_parts(trace: Trace, origin: Origin) -> list[str]:
+def failing_parts(trace: Trace, expression: Expression) -> list[str]:
     """The false leaves of a false condition, each with the values it read."""
     out: list[str] = []
     stack = [trace]
@@ -29,30 +29,30 @@ def failing_parts(trace: Trace, origin: Origin) -> list[str]:
             # `and` failed on its false operands; `or` failed on all of them
             stack.extend(reversed([c for c in item.children if c.value is not True]))
             continue
-        out.append(_describe(item, origin))
+        out.append(_describe(item, expression))
     return out
 
 
-def _describe(item: Trace, origin: Origin) -> str:
+def _describe(item: Trace, expression: Expression) -> str:
     """`left >= right → false, left = value`: the part, its value, and what its operands read."""
-    text = f"{_text(item, origin)} → {display(item.value)}"
+    text = f"{_text(item, expression)} → {display(item.value)}"
     values = []
     if isinstance(item.node, ast.Compare | ast.Binary) and len(item.children) == 2:
         for side, operand in zip(("left", "right"), item.children, strict=True):
             if isinstance(operand.node, ast.Literal | ast.ListExpr) or isinstance(operand.value, dict):
                 continue
-            name = _text(operand, origin)
+            name = _text(operand, expression)
             if len(name) > 40:
                 name = f"the {side} side"
             values.append(f"{name} = {display(operand.value)}")
     return ", ".join([text, *values])
 
 
-def _text(item: Trace, origin: Origin) -> str:
-    return " ".join(source_text(item.node, origin).split())
+def _text(item: Trace, expression: Expression) -> str:
+    return expression.node_texts[id(item.node)]
 
 
-def near_miss(trace: Trace, origin: Origin) -> str | None:
+def near_miss(trace: Trace, expression: Expression) -> str | None:
     """For a condition that failed only on `amount >= threshold`: how much is missing."""
     leaves = []
     stack = [trace]
@@ -76,7 +76,7 @@ def near_miss(trace: Trace, origin: Origin) -> str | None:
         gap += Decimal("0.01") if isinstance(need, Decimal) or isinstance(have, Decimal) else 1
     if gap <= 0:
         return None
-    left = _text(leaf.children[0], origin)
+    left = _text(leaf.children[0], expression)
     if "total" in left or "price" in left:
         return f"spend {display(gap)} more"
     if len(left) > 40:
@@ -88,21 +88,21 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool)
 
 
-def explain_tree(trace: Trace, origin: Origin) -> ExplainNode:
-    """The whole trace as JSON-able nodes (iterative, depth is bounded by the parser)."""
+def explain_tree(trace: Trace, expression: Expression) -> ExplainNode:
+    """The whole trace as JSON-able nodes (recursive: depth is bounded by the parser's limits)."""
+    texts = expression.node_texts
 
     def convert(item: Trace) -> ExplainNode:
-        return ExplainNode(
-            text=_text(item, origin),
-            value=None if isinstance(item.value, dict) else _jsonable(item.value),
-            note=item.note,
-            children=[convert(c) for c in item.children if not isinstance(c.node, ast.Literal)],
-        )
+        value = item.value
+        values = {
+            "text": texts[id(item.node)],
+            "value": None if isinstance(value, dict) else to_json(value),
+            "note": item.note,
+            "children": [convert(c) for c in item.children if not isinstance(c.node, ast.Literal)],
+        }
+        return trusted(ExplainNode, values, _GIVEN)
 
     return convert(trace)
 
 
-def _jsonable(value: Any) -> Any:
-    from rules_engine.dsl.values import to_json
-
-    return to_json(value)
+_GIVEN = {"text", "value", "note", "children"}

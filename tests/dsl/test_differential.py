@@ -227,3 +227,15 @@ def test_evaluation_is_deterministic(text: str, data: dict[str, Any]) -> None:
     first, second = compile_generated(text), compile_generated(text)
     assert first.python_source == second.python_source
     assert _same(first.evaluate(first.context(data)), second.evaluate(second.context(data)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=EXPRESSIONS, data=CONTEXTS)
+def test_every_traced_part_has_the_text_it_was_written_as(text: str, data: dict[str, Any]) -> None:
+    """Explanations print `node_texts`: each part's own source text, whitespace folded."""
+    expression = compile_generated(text)
+    for item in expression.explain(expression.context(data)).walk():
+        span = expression.origin.span(*item.node.span)
+        written = " ".join(span.file.text[span.start : span.end].split())
+        assert expression.node_texts[id(item.node)] == written
+        assert parse_condition(written) == parse_condition(unparse(item.node))  # the part, whole
