@@ -4,7 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-store schemas clean
+# The opt-in compiled build (setup.py, docs/development.md): a wheel with the engine's hot modules
+# compiled by mypyc, installed (not editable) into a venv of its own.
+COMPILED_VENV  := .venv-compiled
+COMPILED_STAMP := $(COMPILED_VENV)/.installed
+WHEELS         := build/wheel
+SOURCES        := $(shell find rules_engine -name '*.py' -o -name '*.lark')
+
+.PHONY: demo test lint compiled bench bench-store schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +25,33 @@ demo: $(STAMP)
 	@sh programs/demo.sh $(BIN)/loyalty
 
 lint: $(STAMP)
-	$(BIN)/ruff check rules_engine cli.py tests $(wildcard bench) $(wildcard scripts/*.py)
+	$(BIN)/ruff check rules_engine cli.py setup.py tests $(wildcard bench) $(wildcard scripts/*.py)
 	$(BIN)/mypy
 
-# The tests run beside a throwaway PostgreSQL server, installed if missing (docs/development.md).
-test: $(STAMP) lint
-	scripts/with-postgres.sh $(BIN)/python -m pytest -q
+# The wheel is built with .venv's mypy (which ships mypyc), hence --no-build-isolation and the build
+# tools pyproject.toml names; build/ is emptied first so that no file of an older build gets in.
+$(COMPILED_STAMP): $(SOURCES) pyproject.toml setup.py | $(STAMP)
+	$(BIN)/python -m pip install --quiet 'setuptools>=77' wheel
+	rm -rf build
+	RULES_ENGINE_COMPILE=1 $(BIN)/python -m pip wheel --quiet --no-build-isolation --no-deps \
+		--wheel-dir $(WHEELS) .
+	test -x $(COMPILED_VENV)/bin/python || $(PYTHON) -m venv $(COMPILED_VENV)
+	$(COMPILED_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPILED_VENV)/bin/python -m pip uninstall --quiet --yes rules-engine
+	$(COMPILED_VENV)/bin/python -m pip install --quiet "$$(ls $(WHEELS)/rules_engine-*.whl)[test]"
+	touch $(COMPILED_STAMP)
 
-bench: $(STAMP)
+compiled: $(COMPILED_STAMP)
+
+# The tests run beside a throwaway PostgreSQL server, installed if missing (docs/development.md):
+# once on the source tree, once more on the compiled build. --import-mode=importlib keeps the
+# repository off sys.path, so rules_engine comes from the wheel (tests/conftest.py checks it).
+test: $(STAMP) lint $(COMPILED_STAMP)
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q
+	RULES_ENGINE_EXPECT_COMPILED=1 scripts/with-postgres.sh \
+		$(COMPILED_VENV)/bin/pytest -q --import-mode=importlib
+
+bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_dsl.py
 	$(BIN)/python bench/bench_engine.py
@@ -35,4 +61,4 @@ bench-store: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python bench/bench_store.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(COMPILED_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

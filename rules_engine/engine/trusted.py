@@ -301,7 +301,13 @@ _RULE_TRACE_GIVEN = [
     {*_RULE_TRACE[:5], *(name for bit, name in enumerate(_OPTIONAL) if mask >> bit & 1)}
     for mask in range(1 << len(_OPTIONAL))
 ]
-_NOT_GIVEN: Any = object()
+
+
+class _NotGiven:
+    """The type of `_NOT_GIVEN`, so that compiled code (setup.py) accepts it as a default."""
+
+
+_NOT_GIVEN = _NotGiven()
 
 
 def rule_trace(
@@ -311,11 +317,11 @@ def rule_trace(
     code: str,
     reason: str,
     *,
-    failing: list[str] | None = _NOT_GIVEN,
-    hint: str | None = _NOT_GIVEN,
-    amount: Decimal | None = _NOT_GIVEN,
-    unit: str | None = _NOT_GIVEN,
-    condition: ExplainNode | None = _NOT_GIVEN,
+    failing: list[str] | _NotGiven | None = _NOT_GIVEN,
+    hint: str | _NotGiven | None = _NOT_GIVEN,
+    amount: Decimal | _NotGiven | None = _NOT_GIVEN,
+    unit: str | _NotGiven | None = _NOT_GIVEN,
+    condition: ExplainNode | _NotGiven | None = _NOT_GIVEN,
 ) -> RuleTrace:
     """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **the optional fields given)`."""
     given = (

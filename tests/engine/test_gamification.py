@@ -1,8 +1,7 @@
 """Challenges, quests, badges and streaks, on small programs worked out by hand.
 
-The mechanics are put into `evaluator.MECHANICS` by the fixture below when they are not wired in
-yet, so these tests run the same before and after the wiring. Times are in the program's
-timezone (Europe/Moscow, +03:00) unless a test is about UTC; 2026-12-07 is a Monday.
+Times are in the program's timezone (Europe/Moscow, +03:00) unless a test is about UTC;
+2026-12-07 is a Monday.
 """
 
 from __future__ import annotations
@@ -10,8 +9,6 @@ from __future__ import annotations
 import textwrap
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from rules_engine.engine import evaluator, gamification
 from rules_engine.engine.compiled import compile_text, load_compiled
@@ -26,10 +23,8 @@ MINE = [gamification.badges, gamification.challenges, gamification.quests, gamif
 KINDS = ("challenge:", "quest:", "badge:", "streak:")
 
 
-@pytest.fixture(autouse=True)
-def _wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = [m for m in MINE if m not in evaluator.MECHANICS]
-    monkeypatch.setattr(evaluator, "MECHANICS", [*missing, *evaluator.MECHANICS])
+def test_the_mechanics_are_wired_in() -> None:
+    assert all(mechanic in evaluator.MECHANICS for mechanic in MINE)
 
 
 def engine(body: str) -> Engine:
