@@ -56,6 +56,10 @@ bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python bench/bench_dsl.py
 	$(BIN)/python bench/bench_engine.py
 
+# The JSON Schemas in schemas/, generated from the models (a test checks they are in sync).
+schemas: $(STAMP)
+	$(BIN)/loyalty schema --out schemas
+
 # What the stores cost: SQLite and PostgreSQL (a throwaway server), 1 and 4 workers.
 bench-store: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python bench/bench_store.py

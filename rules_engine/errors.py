@@ -56,6 +56,12 @@ class RulesEngineError(Exception):
             summary = f"{first.span}: {summary}"
         super().__init__(summary)
 
+    def __reduce__(self) -> tuple[type[RulesEngineError], tuple[list[Diagnostic]]]:
+        """Pickled with its diagnostics, so that an error crosses a process boundary intact
+        (a worker pool sending it back, for instance); `Exception`'s own way would call the
+        class with the summary text."""
+        return (type(self), (self.diagnostics,))
+
     @property
     def code(self) -> str:
         return self.diagnostics[0].code if self.diagnostics else ""
