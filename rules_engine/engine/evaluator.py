@@ -32,7 +32,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
-from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, fixed_offset, parse_event
 from rules_engine.engine.money import ONE, money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
     BadgeAwarded,
@@ -176,6 +176,7 @@ class Engine:
         (`PointsChange` or `TierChange`). Pure, like `process`."""
         if to_time.tzinfo is None or to_time.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
+        to_time = fixed_offset(to_time)
         cause = f"advance:{to_time.isoformat()}"
         after, changes = self._time_passes(parse_state(state), to_time, cause)
         after = replaced(

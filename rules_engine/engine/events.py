@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticError
+from pydantic_core import TzInfo
 
 from rules_engine.errors import Diagnostic, EventError
 
@@ -60,7 +61,23 @@ class BaseEvent(EventModel):
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError('time needs a timezone offset, e.g. "2026-12-05T09:15:00+03:00" or "…Z"')
-        return value
+        return fixed_offset(value)
+
+
+def fixed_offset(moment: dt.datetime) -> dt.datetime:
+    """The same aware moment with its UTC offset as its timezone, in place of a named zone.
+
+    A state keeps times as JSON, which holds the offset, not the zone's name. A named zone
+    (`ZoneInfo("Europe/Berlin")`) left in a time would make later arithmetic wall-clock across a
+    daylight-saving change (a quest's deadline an hour off) until a store's JSON round trip
+    turned it absolute: the same customer would be decided differently in memory and in a store.
+    Times from JSON carry fixed offsets already and are returned as they are."""
+    zone = moment.tzinfo
+    if isinstance(zone, dt.timezone | TzInfo):
+        return moment
+    offset = moment.utcoffset()
+    assert offset is not None  # aware, checked by the callers
+    return moment.replace(tzinfo=dt.timezone(offset))
 
 
 class Purchase(BaseEvent):

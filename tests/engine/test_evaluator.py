@@ -13,6 +13,7 @@ from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
+from tests.conftest import ROOT
 
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
 
@@ -283,3 +284,42 @@ def test_ledger_entries_name_the_rule_as_it_was() -> None:
     (old,), (new,) = before.state.ledger, after.state.ledger
     assert (old.kind, old.rule, old.points, old.version) == ("earn", "base", 10, 1)
     assert old.rule_hash and new.rule_hash and old.rule_hash != new.rule_hash
+
+
+def test_a_time_in_a_named_zone_is_decided_by_its_offset_in_memory_and_in_json() -> None:
+    """A quest started on 20 March in Berlin (+01:00) with 30 days to finish ends on 19 April at
+    11:00 UTC, 30 × 24 hours later, across the change to summer time (+02:00) — whether the state
+    went through JSON (a store) or stayed in memory holding the `ZoneInfo` it was given."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from rules_engine.state.customer import CustomerState
+
+    coffee = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    berlin = dt.datetime(2026, 3, 20, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    started = coffee.process(
+        {
+            "id": "a",
+            "type": "purchase",
+            "time": berlin,
+            "customer": "c",
+            "items": [{"sku": "LATTE", "category": "coffee", "price": "200.00", "qty": 1}],
+        },
+        None,
+    ).state
+    assert started.quests["breakfast-explorer"].started_at.utcoffset() == dt.timedelta(hours=1)
+    stored = CustomerState.model_validate_json(started.model_dump_json())
+    pastry = {
+        "id": "b",
+        "type": "purchase",
+        "time": dt.datetime(2026, 4, 19, 10, 30, tzinfo=dt.UTC),  # before the deadline
+        "customer": "c",
+        "items": [{"sku": "CROISSANT", "category": "pastry", "price": "100.00", "qty": 1}],
+    }
+    in_memory, from_json = coffee.process(pastry, started), coffee.process(pastry, stored)
+    assert in_memory.model_dump_json() == from_json.model_dump_json()
+    assert in_memory.state.quests["breakfast-explorer"].done == [0, 1]  # coffee, then pastry: in time
+
+    later, _ = coffee.advance(stored, dt.datetime(2026, 4, 20, 9, 0, tzinfo=ZoneInfo("Europe/Berlin")))
+    assert later.last_event_at is not None
+    assert later.last_event_at.tzinfo == dt.timezone(dt.timedelta(hours=2))  # the offset, not the zone
