@@ -39,7 +39,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError
 from rules_engine.jsonio import dumps
-from rules_engine.state.customer import parse_state
+from rules_engine.state.customer import CustomerState, parse_state
 from tests.conftest import ROOT
 
 CENT = Decimal("0.01")
@@ -314,6 +314,23 @@ def test_the_same_input_gives_byte_identical_outcomes(name: str, data: st.DataOb
     if fresh is not None:
         assert as_json(process(case, on=fresh)) == first
     assert case.event == event and case.state == state  # the inputs are not changed
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+@PROPERTY
+@given(data=st.data())
+def test_a_state_decides_the_same_in_memory_and_after_its_json(name: str, data: st.DataObject) -> None:
+    """A store keeps states as JSON: the next event must be decided the same, byte for byte, from
+    the state the engine returned and from that state read back — times given in the program's
+    named zone included."""
+    first, second = data.draw(cases(name)), data.draw(cases(name))
+    if data.draw(st.booleans()):
+        first.event["time"] = first.moment.astimezone(first.facts.zone)  # a ZoneInfo, not an offset
+    state = process(first).state
+    stored = CustomerState.model_validate_json(state.model_dump_json())
+    event = {**second.event, "id": "evt-next"}
+    on = engine(name)
+    assert as_json(on.process(event, state)) == as_json(on.process(event, stored))
 
 
 @PROPERTY
