@@ -34,6 +34,7 @@ COMPILED = [
     "rules_engine/engine/plan.py",
     "rules_engine/engine/explain.py",
     "rules_engine/dsl/values.py",
+    "rules_engine/dsl/interpreter.py",
 ]
 
 # An editable or in-place build would put the compiled modules beside the sources, where they

@@ -155,7 +155,9 @@ class _Interpreter:
     def aggregate(self, node: ast.Comprehension, scope: Mapping[str, Any]) -> Any:
         collection = self.eval(node.iterable, scope) or ()
         func = node.func
-        count, total, best = 0, 0, None
+        count = 0
+        total: Any = 0  # an int or a Decimal, as the elements are
+        best: Any = None
         for index, element in enumerate(collection):
             inner = {**scope, node.var: element}
             note = f"{node.var} {index + 1} of {len(collection)}"
@@ -163,14 +165,15 @@ class _Interpreter:
             saved = self.trace
             if not tracing:
                 self.trace = None
-            try:
-                if node.condition is not None and not truth(
+            try:  # (no `continue` inside: mypyc cannot compile one in a `finally`'s reach)
+                kept = node.condition is None or truth(
                     self.eval(node.condition, inner, note=f"{note}: filter")
-                ):
-                    continue
-                value = self.eval(node.element, inner, note=note)
+                )
+                value = self.eval(node.element, inner, note=note) if kept else None
             finally:
                 self.trace = saved
+            if not kept:
+                continue
             if func == "any" and truth(value):
                 return True
             if func == "all" and not truth(value):
