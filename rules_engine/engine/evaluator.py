@@ -21,7 +21,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +137,13 @@ class Engine:
         current = parse_state(state)
         if parsed.id in current.processed:
             return self._duplicate(parsed, current)
-        before, changes = self._time_passes(current, parsed.time, parsed.id)
-        run = _Run(self, parsed, before, explain, budgets or BudgetSnapshot())
-        run.points_changes = changes
-        return run.outcome()
+        try:
+            before, changes = self._time_passes(current, parsed.time, parsed.id)
+            run = _Run(self, parsed, before, explain, budgets or BudgetSnapshot())
+            run.points_changes = changes
+            return run.outcome()
+        except InvalidOperation:  # a rounding whose result has more digits than decimals keep
+            raise EventError([_not_exact(parsed.id)]) from None
 
     def _duplicate(self, event: AnyEvent, state: CustomerState) -> Outcome:
         """A redelivered event: nothing is applied again, the state comes back unchanged.
@@ -1474,6 +1477,15 @@ def _attributes_sent(event: AnyEvent, state: CustomerState) -> bool:
         return True
     return isinstance(event, Purchase) and (
         bool(event.basket_attributes) or any(line.attributes for line in event.items)
+    )
+
+
+def _not_exact(event: str) -> Diagnostic:
+    return Diagnostic(
+        "RE416",
+        f"event {event}: an amount cannot be computed exactly (a result of more than 28 digits)",
+        hint="an event's amounts are bounded (15 digits, quantities 9), so look for a very large "
+        "number in the program: a rate, an award or a multiplier expression",
     )
 
 

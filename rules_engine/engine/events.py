@@ -18,7 +18,12 @@ from pydantic_core import TzInfo
 
 from rules_engine.errors import Diagnostic, EventError
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=30)]
+# Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
+# arithmetic: a line's amount (price × qty) has at most 15 + 9 digits, a basket of at most 10,000
+# lines at most 28. Ten trillion in any currency with two decimals is beyond any basket.
+MONEY_DIGITS, QTY_DIGITS, MAX_LINES = 15, 9, 10_000
+Money = Annotated[Decimal, Field(ge=0, max_digits=MONEY_DIGITS)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=QTY_DIGITS)]
 
 
 class EventModel(BaseModel):
@@ -36,7 +41,7 @@ class Line(EventModel):
     """Product category."""
     price: Money = Field(examples=[320])
     """Unit price, before program discounts, tax included."""
-    qty: Annotated[Decimal, Field(gt=0, max_digits=20)] = Field(examples=[2])
+    qty: Quantity = Field(examples=[2])
     """Quantity (may be fractional for goods sold by weight)."""
     attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"size": "L"}])
     """Custom attributes the program declares under attributes.item."""
@@ -84,7 +89,7 @@ class Purchase(BaseEvent):
     """A purchase: the basket, what was charged for shipping, and coupons presented."""
 
     type: Literal["purchase"] = "purchase"
-    items: list[Line] = Field(min_length=1)
+    items: list[Line] = Field(min_length=1, max_length=MAX_LINES)
     """The basket lines."""
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["RUB"])
     """ISO 4217 code; must be the program's currency when given."""
@@ -103,7 +108,7 @@ class Purchase(BaseEvent):
 class ReturnLine(EventModel):
     sku: str = Field(min_length=1, examples=["LATTE-L"])
     """Product code of the returned line."""
-    qty: Annotated[Decimal, Field(gt=0, max_digits=20)] = Field(examples=[1])
+    qty: Quantity = Field(examples=[1])
     """Quantity returned."""
 
 
@@ -113,7 +118,7 @@ class Return(BaseEvent):
     type: Literal["return"] = "return"
     purchase: str = Field(min_length=1, examples=["evt-20261205-0001"])
     """The id of the original purchase event."""
-    items: list[ReturnLine] = Field(min_length=1)
+    items: list[ReturnLine] = Field(min_length=1, max_length=MAX_LINES)
     """What comes back."""
 
 

@@ -101,14 +101,15 @@ Duration = Annotated[
     ),
 ]
 
+# At most 15 digits, as an event's amounts (engine/events.py): sums and products stay exact.
 Money = Annotated[
     Decimal,
-    Field(ge=0),
+    Field(ge=0, max_digits=15),
     WithJsonSchema({"type": "number", "minimum": 0, "description": "An amount in the program's currency."}),
 ]
 Points = Annotated[
     Decimal,
-    Field(ge=0),
+    Field(ge=0, max_digits=15),
     WithJsonSchema({"type": "number", "minimum": 0, "description": "A number of points."}),
 ]
 Count = Annotated[int, Field(ge=1, examples=[5])]

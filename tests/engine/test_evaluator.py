@@ -323,3 +323,24 @@ def test_a_time_in_a_named_zone_is_decided_by_its_offset_in_memory_and_in_json()
     later, _ = coffee.advance(stored, dt.datetime(2026, 4, 20, 9, 0, tzinfo=ZoneInfo("Europe/Berlin")))
     assert later.last_event_at is not None
     assert later.last_event_at.tzinfo == dt.timezone(dt.timedelta(hours=2))  # the offset, not the zone
+
+
+def test_an_event_amount_too_long_to_stay_exact_is_refused_with_its_field() -> None:
+    shop = engine("earn:\n  - id: base\n    rate: 1 per 1\n")
+    for line, field in [
+        (("x", "c", "1234567890123456", 1), "items[0].price: Decimal input should have no more than 15"),
+        (("x", "c", "10", "1234567890"), "items[0].qty: Decimal input should have no more than 9"),
+    ]:
+        with pytest.raises(EventError) as raised:
+            shop.process(purchase(line), None)
+        assert raised.value.code == "RE410" and field in str(raised.value)
+    largest = shop.process(purchase(("x", "c", "999999999999999", "999999999")), None)
+    assert largest.totals.basket == Decimal("999999999999999") * Decimal("999999999")  # exact
+
+
+def test_a_program_number_too_large_to_compute_exactly_is_an_error_not_a_crash() -> None:
+    huge = engine("earn:\n  - id: big\n    award: basket.total * 1000000000000000000000000000\n")
+    with pytest.raises(EventError) as raised:
+        huge.process(purchase(("x", "c", "10", 1)), None)
+    assert raised.value.code == "RE416"
+    assert "cannot be computed exactly" in str(raised.value)

@@ -350,3 +350,12 @@ def test_no_frequency_cap_is_reported_where_a_message_is_sent() -> None:
         "    notify: {channel: push, template: t}\n"
     )
     assert (code, line, column) == ("RE505", 10, 13)
+
+
+def test_amounts_and_points_have_at_most_15_digits_so_the_engine_computes_them_exactly() -> None:
+    assert problems("points: {value: 0.01}\nearn:\n  - id: base\n    rate: 1 per 100\n") == []
+    code, line, column, message, _ = first(
+        "points: {value: 0.0123456789012345}\nearn:\n  - id: base\n    rate: 1 per 100\n"
+    )
+    assert (code, line, column) == ("RE117", 5, 17)
+    assert "no more than 15 digits" in message
