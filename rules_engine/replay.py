@@ -1,7 +1,7 @@
 """Replaying a stream of events through a store: many customers, in file order (`loyalty run`).
 
 Input: a JSON Lines file, one event per line (numbers exact). Each line is one transaction of
-the store (memory, SQLite or PostgreSQL): a bad line (not JSON, not a valid event, refused by
+the store (memory, SQLite or PostgreSQL): a bad line (not UTF-8, not JSON, not a valid event, refused by
 the engine) is reported with its line number and skipped, and touches nothing; an event the
 store has processed before is reported as such and applied no second time, so replaying a file
 into a database again changes nothing.
@@ -40,9 +40,21 @@ def replay(loyalty: Loyalty, path: str | Path) -> Replay:
     """Process every event of a JSON Lines file in order, each in its own store transaction;
     see the module docstring."""
     result = Replay()
-    text = Path(path).read_text(encoding="utf-8-sig")
-    source = SourceFile(str(path), text)
-    for number, offset, line in _lines(text):
+    data = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")  # a byte order mark is no event
+    lines = list(_lines(data))
+    source = SourceFile(str(path), "\n".join(line for _, _, line, _ in lines))
+    for number, offset, line, bad_byte in lines:
+        if bad_byte is not None:
+            at = offset + bad_byte[0]
+            result.problems.append(
+                Diagnostic(
+                    "RE414",
+                    f"line {number} is not UTF-8 text (byte 0x{bad_byte[1]:02X} here)",
+                    Span(source, at, at + 1),
+                    hint="save the file with UTF-8 encoding",
+                )
+            )
+            continue
         if not line.strip():
             continue
         span = Span(source, offset, offset + len(line))
@@ -90,8 +102,16 @@ def replay(loyalty: Loyalty, path: str | Path) -> Replay:
     return result
 
 
-def _lines(text: str) -> Iterator[tuple[int, int, str]]:
+def _lines(data: bytes) -> Iterator[tuple[int, int, str, tuple[int, int] | None]]:
+    """(number, offset of the line in the text, the line, where its first byte that is not UTF-8
+    is as (character in the line, byte)) for each line; such a line is shown with U+FFFD there."""
     offset = 0
-    for number, line in enumerate(text.split("\n"), start=1):
-        yield number, offset, line.rstrip("\r")
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        bad = None
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = raw.decode("utf-8", errors="replace")
+            bad = (len(raw[: error.start].decode("utf-8", errors="replace")), raw[error.start])
+        yield number, offset, line.rstrip("\r"), bad
         offset += len(line) + 1

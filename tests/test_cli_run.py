@@ -166,3 +166,15 @@ def test_a_referrer_reward_owed_until_a_redelivery_counts_in_that_run(tmp_path: 
     # zoe's own purchase (1200 points) and the referrer reward given on the redelivery (1000)
     assert "zoe: tier member, 2200 points, 1 visits, 2200 earned in this run" in result.stdout
     assert "2 events processed, 1 already processed before" in result.stdout
+
+
+def test_a_line_that_is_not_utf8_is_a_bad_line_and_the_rest_runs(tmp_path: Path) -> None:
+    lines = Path(STREAM).read_bytes().split(b"\n")
+    broken = tmp_path / "broken.jsonl"
+    # a byte order mark first (editors write one), a Latin-1 "é" in a customer's name on line 2
+    broken.write_bytes(b"\xef\xbb\xbf" + b"\n".join([lines[0], lines[1].replace(b'"boris"', b'"bor\xe9s"')]))
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(broken)])
+    assert result.exit_code == 1
+    assert "line 1: s1 anna: early-bird 10" in result.stdout
+    assert "broken.jsonl:2:" in result.stderr and "line 2 is not UTF-8 text (byte 0xE9 here)" in result.stderr
+    assert "1 events processed, 1 problem(s)" in result.stdout
