@@ -581,7 +581,9 @@ def customer(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the state and the stored ledger as one JSON document.")
     ] = False,
-    last: Annotated[int, typer.Option("--last", help="How many of the latest ledger entries to show.")] = 10,
+    last: Annotated[
+        int, typer.Option("--last", min=0, help="How many of the latest ledger entries to show.")
+    ] = 10,
 ) -> None:
     """What a store holds for one customer: tier, balance (available and pending as of their
     latest event), open lots, badges, unused coupons and the latest ledger entries."""

@@ -105,6 +105,8 @@ def test_loyalty_customer_shows_what_the_store_holds_for_one_customer(tmp_path: 
     assert [entry["seq"] for entry in document["ledger"]] == sorted(e["seq"] for e in document["ledger"])
     unknown = CliRunner().invoke(app, ["customer", PROGRAM, "nobody", "--db", db])
     assert unknown.exit_code == 1 and "error[RE606]: no customer 'nobody'" in unknown.stderr
+    negative = CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--last", "-1"])
+    assert negative.exit_code == 2 and "--last" in negative.output  # not "all but the first"
 
 
 def test_a_referral_to_a_customer_the_store_does_not_know_is_a_warning(tmp_path: Path) -> None:
