@@ -511,10 +511,11 @@ _DB_HELP = "The store: an SQLite file, sqlite:///PATH or postgresql://…"
 
 
 def _open_store(db: str, engine: Engine, err: Console) -> Store:
+    """A store that must exist already: these commands read or update what `loyalty run` stored."""
     from rules_engine.store import open_store
 
     try:
-        return open_store(db, engine.program.program)
+        return open_store(db, engine.program.program, create=False)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
 

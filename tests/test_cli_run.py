@@ -180,3 +180,26 @@ def test_a_line_that_is_not_utf8_is_a_bad_line_and_the_rest_runs(tmp_path: Path)
     assert "line 1: s1 anna: early-bird 10" in result.stdout
     assert "broken.jsonl:2:" in result.stderr and "line 2 is not UTF-8 text (byte 0xE9 here)" in result.stderr
     assert "1 events processed, 1 problem(s)" in result.stdout
+
+
+def test_commands_that_read_a_store_refuse_a_path_with_no_database(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    for command in (
+        ["customer", PROGRAM, "anna", "--db", str(missing)],
+        ["ledger", "export", PROGRAM, "--db", str(missing)],
+        ["advance", PROGRAM, "--db", f"sqlite:///{missing}", "--to", "2026-12-31T00:00:00+03:00"],
+        [
+            "leaderboard",
+            str(ROOT / "programs" / "fashion-house.yaml"),
+            "--db",
+            str(missing),
+            "--id",
+            "monthly-stylists",
+            "--at",
+            "2026-12-31T00:00:00+01:00",
+        ],
+    ):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1, (command, result.output)
+        assert f"error[RE601]: no database at {missing}" in result.stderr, command
+        assert not missing.exists()  # no empty database left behind to answer "nothing there"

@@ -12,6 +12,8 @@ guarantees (one transaction per event, exactly once, migrations).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
 from rules_engine.store.memory import MemoryStore
@@ -27,8 +29,22 @@ __all__ = [
 ]
 
 
-def open_store(url: str, program: str) -> Store:
-    """Open (creating and migrating if needed) the store at `url` for one program's customers."""
+def open_store(url: str, program: str, *, create: bool = True) -> Store:
+    """Open (creating and migrating if needed) the store at `url` for one program's customers.
+
+    `create=False` refuses an SQLite file that does not exist (RE601) rather than making an empty
+    one: for commands that only read or update what a store holds, where a mistyped path would
+    otherwise answer "nothing there"."""
+    if not create and (path := sqlite_path(url)) is not None and not Path(path).exists():
+        raise StoreError(
+            [
+                Diagnostic(
+                    "RE601",
+                    f"no database at {path}",
+                    hint="check the path; `loyalty run PROGRAM EVENTS --db PATH` creates one",
+                )
+            ]
+        )
     if url == "memory:":
         return MemoryStore(program)
     if url.startswith(("postgresql://", "postgres://")):
@@ -73,3 +89,12 @@ def open_store(url: str, program: str) -> Store:
             ]
         )
     return SqliteStore(url, program)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file an SQLite store URL (or plain path) names; None for any other store."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///").partition("?")[0]
+    if url == "memory:" or "://" in url:
+        return None
+    return url
