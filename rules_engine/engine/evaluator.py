@@ -1063,6 +1063,19 @@ class _Run:
         """
         purchase = event.purchase
         lots = [lot for lot in self.state.lots if lot.event == purchase]
+        bought_at = min((lot.earned_at for lot in lots), default=None)
+        if bought_at is not None and event.time < bought_at:
+            raise EventError(
+                [
+                    Diagnostic(
+                        "RE436",
+                        f"time: the return ({event.time.isoformat()}) is dated before its purchase "
+                        f"{purchase} ({bought_at.isoformat()})",
+                        hint="check the return's time and the purchase it names",
+                        path=("time",),
+                    )
+                ]
+            )
         if self._return_window_closed(event, lots):
             return
         earned = [lot for lot in lots if lot.lines]

@@ -213,3 +213,14 @@ def test_without_a_window_a_state_keeps_every_lot_for_returns() -> None:
     assert [(lot.id, lot.points) for lot in state.lots] == [("p1/base", 0)]
     back = e.process(giving_back("r1", 30, "p1", ("SOCK", 3)), state)  # a month later: still taken back
     assert balance(back.state) == -30
+
+
+def test_a_return_dated_before_its_purchase_is_refused_and_changes_nothing() -> None:
+    e = engine(SHOP)
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
+    with pytest.raises(EventError) as raised:
+        e.process(giving_back("r1", 4, "p1", ("SHOE", 1)), bought.state)
+    assert raised.value.code == "RE436"
+    assert "the return (2026-12-04T12:00:00+00:00) is dated before its purchase p1" in str(raised.value)
+    same_moment = e.process(giving_back("r2", 5, "p1", ("SHOE", 1)), bought.state)  # at once: fine
+    assert balance(same_moment.state) == balance(bought.state) - 57
