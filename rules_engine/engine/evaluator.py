@@ -1121,9 +1121,13 @@ class _Run:
         total = sum((sum(lines.values(), ZERO) for lines in reverse.values()), ZERO)
         rule = f"return:{purchase}"
         if total == 0:
-            self.trace.append(
-                rule_trace(rule, "return", False, "nothing_eligible", "the returned lines earned no points")
+            reason = (
+                "the returned lines earned no points"
+                if lots
+                else f"purchase {purchase} has no points in the customer's state (it earned none, or "
+                "the engine never saw it): nothing to take back"
             )
+            self.trace.append(rule_trace(rule, "return", False, "nothing_eligible", reason))
             self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
             self._take_back_progress(event, before, now, ZERO)
             return

@@ -224,3 +224,13 @@ def test_a_return_dated_before_its_purchase_is_refused_and_changes_nothing() -> 
     assert "the return (2026-12-04T12:00:00+00:00) is dated before its purchase p1" in str(raised.value)
     same_moment = e.process(giving_back("r2", 5, "p1", ("SHOE", 1)), bought.state)  # at once: fine
     assert balance(same_moment.state) == balance(bought.state) - 57
+
+
+def test_a_return_of_a_purchase_the_state_does_not_know_says_so_and_takes_nothing() -> None:
+    e = engine(SHOP)
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
+    back = e.process(giving_back("r1", 6, "p0", ("SHOE", 1)), bought.state)
+    (trace,) = [t for t in back.trace if t.rule == "return:p0"]
+    assert (trace.fired, trace.code) == (False, "nothing_eligible")
+    assert trace.reason.startswith("purchase p0 has no points in the customer's state")
+    assert balance(back.state) == balance(bought.state)
