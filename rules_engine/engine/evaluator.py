@@ -566,13 +566,19 @@ class _Run:
         if benefits.free_shipping:
             self.waive_shipping(rule)
 
-    def apply_coupon(self, code: str) -> None:
+    def apply_coupon(self, presented: str) -> None:
+        """Apply a coupon the customer presents: matched as typed at a till, without regard to
+        case or surrounding spaces; once per event, however often it is presented."""
+        wanted = presented.strip().upper()
+        issued = next((c for c in self.state.coupons if c.code.upper() == wanted), None)
+        code = issued.code if issued is not None else presented
         rule = f"coupon:{code}"
-        issued = next((c for c in self.state.coupons if c.code == code), None)
         definition: Coupon | None = self.plan.coupons.get(issued.coupon) if issued else None
         problem = None
         if issued is None or definition is None:
             problem = "this customer has no such coupon"
+        elif code in self.redeemed:
+            problem = "presented more than once in this event: applied once"
         elif issued.used_in is not None and definition.single_use:
             problem = f"already used in {issued.used_in}"
         elif self.event.time > issued.expires_at:

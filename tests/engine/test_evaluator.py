@@ -175,6 +175,33 @@ def test_presented_coupons_apply_once_and_invalid_ones_are_traced() -> None:
     assert "already used" in trace(again, "coupon:L-1").reason
 
 
+def test_a_coupon_presented_twice_or_typed_in_lower_case_applies_once() -> None:
+    e = engine(
+        """\
+        coupons: [{id: fiver, amount: 5, valid_for: 30d}]
+        earn: [{id: base, rate: 1 per 1}]
+        """
+    )
+    state = {
+        "coupons": [
+            {
+                "code": "FIVE-7F3K",
+                "coupon": "fiver",
+                "issued_at": "2026-12-01T00:00:00Z",
+                "expires_at": "2026-12-31T00:00:00Z",
+            }
+        ]
+    }
+    twice = e.process(purchase(("A", "x", "50.00", 1), coupons=["FIVE-7F3K", " five-7f3k "]), state)
+    assert twice.totals.discount == Decimal("5.00")  # not 10: one coupon, one discount
+    assert twice.effects.coupons_redeemed == ["FIVE-7F3K"]
+    first, second = [t for t in twice.trace if t.rule == "coupon:FIVE-7F3K"]
+    assert (first.code, second.code) == ("fired", "coupon_invalid")
+    assert second.reason == "presented more than once in this event: applied once"
+    typed = e.process(purchase(("A", "x", "50.00", 1), coupons=["five-7f3k"]), state)
+    assert typed.totals.discount == Decimal("5.00") and typed.state.coupons[0].used_in == "e1"
+
+
 def test_percent_discounts_compound_and_amounts_are_split_exactly() -> None:
     e = engine(
         """\
