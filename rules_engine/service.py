@@ -13,7 +13,7 @@ state and the budgets are read, the engine decides, and the new state, ledger en
 and budget spending are written together. A redelivered event id gets its original outcome back
 (with the customer's current state) and changes nothing. When a referee's first qualifying
 purchase rewards their referrer, the referrer's side is processed right after, in its own
-transaction, as the event `<event id>:referrer` — exactly once, like any event.
+transaction, as the event `<event id>:referrer:<referee>` — exactly once, like any event.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
 from rules_engine.engine.events import AnyEvent, parse_event
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key
-from rules_engine.engine.social import REFERRER, referral_code
+from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store
@@ -155,7 +155,7 @@ class Loyalty:
         if referrer is None:
             return None
         event = {
-            "id": f"{outcome.event}:referrer",
+            "id": referrer_event_id(outcome.customer, outcome.event),
             "type": "referral_reward",
             "customer": referrer,
             "time": outcome.state.referral_qualified_at,

@@ -163,7 +163,7 @@ def test_a_referrer_reward_owed_until_a_redelivery_counts_in_that_run(tmp_path: 
     assert "warning[RE607]" not in result.stderr
     assert result.stdout.splitlines()[1:3] == [
         "line 2: p1 bob: already processed, nothing applied",
-        "line 2: p1:referrer zoe: referral:referrer 1000",
+        "line 2: p1:referrer:bob zoe: referral:referrer 1000",
     ]
     # zoe's own purchase (1200 points) and the referrer reward given on the redelivery (1000)
     assert "zoe: tier member, 2200 points, 1 visits, 2200 earned in this run" in result.stdout

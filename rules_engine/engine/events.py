@@ -22,6 +22,7 @@ from rules_engine.errors import Diagnostic, EventError
 # arithmetic: a line's amount (price × qty) has at most 15 + 9 digits, a basket of at most 10,000
 # lines at most 28. Ten trillion in any currency with two decimals is beyond any basket.
 MONEY_DIGITS, QTY_DIGITS, MAX_LINES = 15, 9, 10_000
+MAX_EVENT_ID = 200
 Money = Annotated[Decimal, Field(ge=0, max_digits=MONEY_DIGITS)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=QTY_DIGITS)]
 
@@ -48,7 +49,7 @@ class Line(EventModel):
 
 
 class BaseEvent(EventModel):
-    id: str = Field(min_length=1, max_length=200, examples=["evt-20261205-0001"])
+    id: str = Field(min_length=1, max_length=MAX_EVENT_ID, examples=["evt-20261205-0001"])
     """Unique id; an event id is processed at most once."""
     time: dt.datetime = Field(examples=["2026-12-05T09:15:00+03:00"])
     """When it happened, with a timezone offset."""

@@ -25,7 +25,7 @@ import hmac
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl.context import Context
-from rules_engine.engine.events import Purchase, ReferralReward, Signup
+from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.gamification import wrong_event
 from rules_engine.engine.lifecycle import APART, FIXED_OFFSETS, day_number
 from rules_engine.engine.outcome import Notification
@@ -55,6 +55,17 @@ def referral_code(program: str, customer: str, secret: bytes) -> str:
     message = "\x1f".join(("referral", program, customer)).encode()
     digest = hmac.new(secret, message, hashlib.sha256).digest()
     return "REF-" + base64.b32encode(digest).decode()[:8]
+
+
+def referrer_event_id(referee: str, event: str) -> str:
+    """The id of the event that gives a referrer the reward for `referee`'s qualifying `event`:
+    `<event>:referrer:<referee>`. It names the referee because event ids are unique per customer
+    only: two friends' purchases may share an id, and each is a reward of its own. Over the 200
+    characters an id may have, a digest of both stands in."""
+    plain = f"{event}:referrer:{referee}"
+    if len(plain) <= MAX_EVENT_ID:
+        return plain
+    return "referrer:" + hashlib.sha256(f"{referee}\x1f{event}".encode()).hexdigest()
 
 
 def referral_allowed(limit: Limit | None, rewarded: list[dt.datetime], at: dt.datetime) -> bool:

@@ -46,7 +46,7 @@ def test_a_replay_rewards_the_referrer_when_the_friend_qualifies(tmp_path: Path)
     path.write_text("\n".join(json.dumps(event) for event in stream) + "\n")
     result = replay(Loyalty.in_memory(engine), path)
     assert result.problems == []
-    referrer = [o for _, o in result.outcomes if o.event == "b1:referrer"]
+    referrer = [o for _, o in result.outcomes if o.event == "b1:referrer:bob"]
     assert len(referrer) == 1 and referrer[0].customer == "anna"
     assert [(a.rule, a.points) for a in referrer[0].effects.points] == [("referral:referrer", Decimal(1000))]
     bob = next(o for _, o in result.outcomes if o.event == "b1")

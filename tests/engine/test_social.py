@@ -410,3 +410,14 @@ def test_a_capped_reminder_comes_at_the_next_event() -> None:
     assert c.state.reminded == ["purchase@2026-12-01T10:00:00/base"]
     # the state keeps only the sends the cap still counts
     assert c.state.notified == [at("2026-12-26T10:00:00")]
+
+
+def test_a_referrer_event_id_names_the_referee_and_stays_a_valid_id() -> None:
+    from rules_engine.engine.events import MAX_EVENT_ID
+    from rules_engine.engine.social import referrer_event_id
+
+    assert referrer_event_id("bob", "p5") == "p5:referrer:bob"
+    assert referrer_event_id("bob", "p5") != referrer_event_id("cat", "p5")
+    long_id = "x" * MAX_EVENT_ID
+    assert len(referrer_event_id("bob", long_id)) <= MAX_EVENT_ID
+    assert referrer_event_id("bob", long_id) != referrer_event_id("cat", long_id)

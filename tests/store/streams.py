@@ -10,7 +10,7 @@ from typing import Any
 
 from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.social import REFERRER, referral_code
+from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import EventError
 from rules_engine.state.customer import CustomerState
 
@@ -111,7 +111,7 @@ def reference(engine: Engine, events: list[dict[str, Any]]) -> dict[str, Custome
             referrer = codes[outcome.state.referred_with or ""]
             apply(
                 {
-                    "id": f"{outcome.event}:referrer",
+                    "id": referrer_event_id(customer, outcome.event),
                     "type": "referral_reward",
                     "customer": referrer,
                     "time": outcome.state.referral_qualified_at,

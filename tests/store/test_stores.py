@@ -168,13 +168,38 @@ def test_the_referrer_is_found_by_code_and_rewarded_once(open_test_store: OpenSt
     loyalty.process(signup)
     handled = loyalty.handle(purchase(3, customer="bob"))
     assert handled.referrer is not None and handled.referrer_applied
-    assert handled.referrer.event == "p3:referrer" and handled.referrer.customer == "ann"
+    assert handled.referrer.event == "p3:referrer:bob" and handled.referrer.customer == "ann"
     assert [(a.rule, a.points) for a in handled.referrer.effects.points] == [("referral:referrer", 50)]
     again = loyalty.handle(purchase(3, customer="bob"))
     assert again.duplicate and again.referrer is not None and not again.referrer_applied
     assert again.referrer.effects == handled.referrer.effects  # the original reward, not a second
     ann = open_test_store().state("ann")
     assert ann is not None and balance(ann) == 30 + 10 + 50
+
+
+def test_two_referees_whose_purchases_share_an_id_each_reward_the_referrer(
+    open_test_store: OpenStore,
+) -> None:
+    """Event ids are per customer: two friends' tills may both number a purchase p5."""
+    from rules_engine.engine.social import referral_code
+
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1, customer="ann"))
+    code = referral_code("store-test", "ann", ENGINE.secret)
+    for friend in ("bob", "cat"):
+        signup = {
+            "id": "s1",
+            "type": "signup",
+            "customer": friend,
+            "referral_code": code,
+            "time": (START + dt.timedelta(hours=2)).isoformat(),
+        }
+        loyalty.process(signup)
+        handled = loyalty.handle(purchase(5, customer=friend))
+        assert handled.referrer is not None and handled.referrer_applied, friend
+        assert handled.referrer.event == f"p5:referrer:{friend}"
+    ann = open_test_store().state("ann")
+    assert ann is not None and balance(ann) == 30 + 10 + 50 + 50
 
 
 def test_a_referrer_reward_lost_in_a_crash_is_given_when_the_referee_event_comes_again(
