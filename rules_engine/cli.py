@@ -32,6 +32,7 @@ from rules_engine.source import SourceFile, Span
 
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
+    from rules_engine.engine.outcome import Outcome
     from rules_engine.state.customer import CustomerState
     from rules_engine.store import Store
 
@@ -445,19 +446,11 @@ def run(
         store = open_store(db or "memory:", engine.program.program)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
-    try:
-        result = replay(Loyalty(engine, store), events)
-    except OSError as problem:
-        _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
-    except StoreError as problem:
-        _fail(problem.diagnostics, err)
-    finally:
-        store.close()
-    seen = [(number, outcome, False) for number, outcome in result.outcomes]
-    seen += [(number, outcome, True) for number, outcome in result.duplicates]
-    for number, outcome, duplicate in sorted(seen, key=lambda done: (done[0], not done[2])):
+
+    def show(number: int, outcome: Outcome, duplicate: bool) -> None:
+        """One line per outcome as it comes (a long replay holds none of them)."""
         if quiet:
-            continue
+            return
         if duplicate:
             if not as_json:
                 out.print(
@@ -465,10 +458,10 @@ def run(
                     markup=False,
                     soft_wrap=True,
                 )
-            continue
+            return
         if as_json:
             out.print(jsonio.dumps(outcome.model_dump(mode="python")), markup=False, soft_wrap=True)
-            continue
+            return
         given = ", ".join(f"{a.rule} {a.points}" for a in outcome.effects.points) or "no points"
         off = f", {outcome.totals.discount} off" if outcome.totals.discount else ""
         back = sum((c.points for c in outcome.effects.points_changes if c.kind == "reverse"), Decimal(0))
@@ -478,6 +471,15 @@ def run(
         out.print(
             f"line {number}: {outcome.event} {outcome.customer}: {given}{off}", markup=False, soft_wrap=True
         )
+
+    try:
+        result = replay(Loyalty(engine, store), events, show)
+    except OSError as problem:
+        _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
     for diagnostic in [*result.problems, *result.warnings]:
         err.print(styled_diagnostic(diagnostic), soft_wrap=True)
     if not as_json:
@@ -491,10 +493,9 @@ def run(
                 markup=False,
                 soft_wrap=True,
             )
-        again = f", {len(result.duplicates)} already processed before" if result.duplicates else ""
-        out.print(
-            f"{len(result.outcomes)} events processed{again}, {len(result.problems)} problem(s)", markup=False
-        )
+        again = f", {result.duplicates} already processed before" if result.duplicates else ""
+        problems = len(result.problems)
+        out.print(f"{result.applied} events processed{again}, {problems} problem(s)", markup=False)
     if state_out is not None:
         states = {
             customer: state.model_dump(mode="python") for customer, state in sorted(result.states.items())

@@ -19,6 +19,9 @@ class SourceFile:
 
     name: str
     text: str
+    first_line: int = 1
+    """The line number of the text's first line: an excerpt of a larger file (one line of a
+    stream too large to hold whole) still points at its place in the file."""
 
     @cached_property
     def _line_starts(self) -> tuple[int, ...]:
@@ -30,20 +33,21 @@ class SourceFile:
         """The 1-based (line, column) of a character offset."""
         offset = max(0, min(offset, len(self.text)))
         index = bisect.bisect_right(self._line_starts, offset) - 1
-        return index + 1, offset - self._line_starts[index] + 1
+        return index + self.first_line, offset - self._line_starts[index] + 1
 
     def offset(self, line: int, column: int) -> int:
         """The character offset of a 1-based (line, column)."""
         starts = self._line_starts
-        line = max(1, min(line, len(starts)))
-        return min(starts[line - 1] + column - 1, len(self.text))
+        index = max(1, min(line - self.first_line + 1, len(starts)))
+        return min(starts[index - 1] + column - 1, len(self.text))
 
     def line_text(self, line: int) -> str:
         starts = self._line_starts
-        if not 1 <= line <= len(starts):
+        index = line - self.first_line + 1
+        if not 1 <= index <= len(starts):
             return ""
-        end = starts[line] - 1 if line < len(starts) else len(self.text)
-        return self.text[starts[line - 1] : end].rstrip("\r")
+        end = starts[index] - 1 if index < len(starts) else len(self.text)
+        return self.text[starts[index - 1] : end].rstrip("\r")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.outcome import Outcome
 from rules_engine.engine.social import referral_code
 from rules_engine.replay import replay
 from rules_engine.service import Loyalty
@@ -44,12 +45,13 @@ def test_a_replay_rewards_the_referrer_when_the_friend_qualifies(tmp_path: Path)
     ]
     path = tmp_path / "stream.jsonl"
     path.write_text("\n".join(json.dumps(event) for event in stream) + "\n")
-    result = replay(Loyalty.in_memory(engine), path)
-    assert result.problems == []
-    referrer = [o for _, o in result.outcomes if o.event == "b1:referrer:bob"]
+    outcomes: list[Outcome] = []
+    result = replay(Loyalty.in_memory(engine), path, lambda _, outcome, __: outcomes.append(outcome))
+    assert result.problems == [] and result.applied == len(outcomes) == 4
+    referrer = [o for o in outcomes if o.event == "b1:referrer:bob"]
     assert len(referrer) == 1 and referrer[0].customer == "anna"
     assert [(a.rule, a.points) for a in referrer[0].effects.points] == [("referral:referrer", Decimal(1000))]
-    bob = next(o for _, o in result.outcomes if o.event == "b1")
+    bob = next(o for o in outcomes if o.event == "b1")
     assert [c.coupon for c in bob.effects.coupons_issued] == ["welcome-15"]
 
 
