@@ -145,6 +145,12 @@ def test_a_failed_condition_is_explained_with_values_and_a_near_miss() -> None:
     assert entry.condition is not None
 
 
+def holding_coupon(code: str, coupon: str) -> dict[str, Any]:
+    """A customer state with one coupon, issued on 1 December, valid until the 31st."""
+    issued = {"issued_at": "2026-12-01T00:00:00Z", "expires_at": "2026-12-31T00:00:00Z"}
+    return {"coupons": [{"code": code, "coupon": coupon, **issued}]}
+
+
 def test_presented_coupons_apply_once_and_invalid_ones_are_traced() -> None:
     e = engine(
         """\
@@ -152,16 +158,7 @@ def test_presented_coupons_apply_once_and_invalid_ones_are_traced() -> None:
         earn: [{id: base, rate: 1 per 10}]
         """
     )
-    state = {
-        "coupons": [
-            {
-                "code": "L-1",
-                "coupon": "latte",
-                "issued_at": "2026-12-01T00:00:00Z",
-                "expires_at": "2026-12-31T00:00:00Z",
-            }
-        ]
-    }
+    state = holding_coupon("L-1", "latte")
     event = purchase(
         ("LATTE", "coffee", "300.00", 1), ("BUN", "pastry", "100.00", 1), coupons=["L-1", "NOPE"]
     )
@@ -182,16 +179,7 @@ def test_a_coupon_presented_twice_or_typed_in_lower_case_applies_once() -> None:
         earn: [{id: base, rate: 1 per 1}]
         """
     )
-    state = {
-        "coupons": [
-            {
-                "code": "FIVE-7F3K",
-                "coupon": "fiver",
-                "issued_at": "2026-12-01T00:00:00Z",
-                "expires_at": "2026-12-31T00:00:00Z",
-            }
-        ]
-    }
+    state = holding_coupon("FIVE-7F3K", "fiver")
     twice = e.process(purchase(("A", "x", "50.00", 1), coupons=["FIVE-7F3K", " five-7f3k "]), state)
     assert twice.totals.discount == Decimal("5.00")  # not 10: one coupon, one discount
     assert twice.effects.coupons_redeemed == ["FIVE-7F3K"]
