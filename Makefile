@@ -27,6 +27,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check rules_engine cli.py setup.py tests $(wildcard bench) $(wildcard scripts/*.py)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The wheel is built with .venv's mypy (which ships mypyc), hence --no-build-isolation and the build
 # tools pyproject.toml names; build/ is emptied first so that no file of an older build gets in.

@@ -245,7 +245,7 @@ def schema(
     ),
 ) -> None:
     """Write the JSON Schemas generated from the models (for editors and other tools)."""
-    from rules_engine.program.schema import write_schemas
+    from rules_engine.tools.schemas import write_schemas
 
     out, _ = _consoles()
     for path in write_schemas(out_dir):
