@@ -15,6 +15,7 @@ from rules_engine.errors import (
     ContextError,
     Diagnostic,
     EvaluationError,
+    LoopBudgetError,
     ProgramError,
     RulesEngineError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Diagnostic",
     "EvaluationError",
     "Expression",
+    "LoopBudgetError",
     "ProgramError",
     "RulesEngineError",
     "compile_condition",
