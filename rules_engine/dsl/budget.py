@@ -32,10 +32,11 @@ from rules_engine.dsl import ast
 from rules_engine.errors import Diagnostic, LoopBudgetError
 from rules_engine.source import Origin
 
-# Ten million list elements per expression and event: about half a second of compiled loops.
-# Linear rules never meet it (10,000 lines, the most an event may have, is a thousandth of it);
-# lines × lines inside a per-item rule meets it from about 3,200 lines, lines³ from about 216.
-MAX_LOOP_STEPS = 10_000_000
+# A million list elements per expression and event: a few tenths of a second of compiled loops
+# on a busy core, half a minute in the interpreter that explanations use (about 100 times slower).
+# Linear rules are never counted; lines × lines in a per-item rule passes up to 1,000 lines,
+# lines³ up to 100; 10,000 lines (the most an event may have) × 100 tags is the limit itself.
+MAX_LOOP_STEPS = 1_000_000
 
 
 def nesting(node: ast.Expr) -> int:

@@ -176,25 +176,32 @@ class _Interpreter:
 
     def counted_compare(self, node: ast.Compare, scope: Mapping[str, Any]) -> bool:
         """`compare`, with its sides evaluated in the compiled code's order and skipped where it
-        skips them (a null that decides the answer): with loops counted, which loops run matters."""
+        skips them: with loops counted, which loops run matters. The compiled code first tests
+        the sides that may be null (left, then right), stopping at a null, then reads the rest."""
         op, left, right = node.op, node.left, node.right
         if op in ("==", "!="):
             return self.compare(op, self.eval(left, scope), self.eval(right, scope))
-        if op not in ("in", "not in"):
+        if op in ("in", "not in"):
+            right_type = right.type
+            guard_left = right_type is not None and right_type.kind is t.Kind.TEXT and _nullable(left)
+        else:
+            guard_left = _nullable(left)
+        guard_right = _nullable(right)
+        a: Any = None
+        b: Any = None
+        if guard_left:
             a = self.eval(left, scope)
-            return False if a is None else self.compare(op, a, self.eval(right, scope))
-        right_type = right.type
-        if (right_type is not None and right_type.kind is t.Kind.TEXT) and _nullable(left):
-            a = self.eval(left, scope)  # the compiled code tests the left side for null first
             if a is None:
                 return op == "not in"
-            return self.compare(op, a, self.eval(right, scope))
-        if right_type is None or right_type.nullable:
-            b = self.eval(right, scope)  # … or the right side, before it reads the left
+        if guard_right:
+            b = self.eval(right, scope)
             if b is None:
                 return op == "not in"
-            return self.compare(op, self.eval(left, scope), b)
-        return self.compare(op, self.eval(left, scope), self.eval(right, scope))
+        if not guard_left:
+            a = self.eval(left, scope)
+        if not guard_right:
+            b = self.eval(right, scope)
+        return self.compare(op, a, b)
 
     @staticmethod
     def compare(op: str, a: Any, b: Any) -> bool:
