@@ -111,6 +111,11 @@ class EventError(EvaluationError):
     """An event is malformed or does not fit the program (currency, unknown coupon …); nothing is applied."""
 
 
+class LoopBudgetError(EventError):
+    """An expression's loops would go past the work allowed for one event (RE470): the event is
+    refused like a malformed one, nothing applied, and the next event runs as usual."""
+
+
 class StateError(EvaluationError):
     """A customer state snapshot is malformed."""
 

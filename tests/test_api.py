@@ -21,7 +21,7 @@ PUBLIC = {
     "open_store",
     # errors
     "ConditionError", "ConditionSyntaxError", "ConditionTypeError", "ContextError", "Diagnostic",
-    "EvaluationError", "EventError", "ProgramError", "RulesEngineError", "StateError", "StoreError",
+    "EvaluationError", "EventError", "LoopBudgetError", "ProgramError", "RulesEngineError", "StateError", "StoreError",
 }  # fmt: skip
 
 

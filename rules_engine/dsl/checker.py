@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
 from rules_engine.dsl import ast
 from rules_engine.dsl import types as t
+from rules_engine.dsl.budget import MAX_LOOP_STEPS
 from rules_engine.dsl.functions import AGGREGATES, FUNCTIONS, ORDERABLE, SignatureError
-from rules_engine.errors import ConditionTypeError, Diagnostic
+from rules_engine.errors import ConditionTypeError, Diagnostic, Severity
 from rules_engine.source import Origin
 
 _ARITHMETIC: dict[str, dict[tuple[t.Kind, t.Kind], t.Kind]] = {
@@ -42,6 +43,7 @@ _ARITHMETIC: dict[str, dict[tuple[t.Kind, t.Kind], t.Kind]] = {
 }
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "take the remainder of"}
 MAX_LOOP_NESTING = 3
+_LINES = "basket lines"
 _ITEM_SCOPE_HINT = "`item` exists in per-item rules, or inside any(… for item in basket.items)"
 
 
@@ -75,6 +77,61 @@ def check(
 
 def check_condition(expr: ast.Expr, symbols: t.Symbols, origin: Origin | None = None) -> ast.Expr:
     return check(expr, symbols, origin, expect=t.BOOL)
+
+
+def loop_warnings(
+    typed: ast.Expr, origin: Origin, *, per_item: bool = False, constants: Collection[str] = ()
+) -> list[Diagnostic]:
+    """RE312 warnings: loops over the data nested two deep, the per-item rule's own loop counted.
+
+    Their work multiplies (lines × lines for `any(… for x in basket.items)` in a per-item rule),
+    and at run time `budget.py` refuses an event past `MAX_LOOP_STEPS` (RE470). A loop over a
+    literal list or a constant does not count: its length does not grow with the data.
+    """
+    warnings: list[Diagnostic] = []
+
+    def over_data(node: ast.Comprehension) -> bool:
+        stack, found = [node.iterable], False
+        while stack and not found:
+            part = stack.pop()
+            found = isinstance(part, ast.Name) and part.id not in constants
+            stack.extend(ast.children(part))
+        return found
+
+    def depth(node: ast.Expr) -> int:
+        if isinstance(node, ast.Comprehension):
+            inner = max(depth(node.element), depth(node.condition) if node.condition is not None else 0)
+            return max(depth(node.iterable), inner + over_data(node))
+        return max((depth(child) for child in ast.children(node)), default=0)
+
+    def visit(node: ast.Expr, outer: tuple[str, ...]) -> None:
+        if not isinstance(node, ast.Comprehension):
+            for child in ast.children(node):
+                visit(child, outer)
+            return
+        visit(node.iterable, outer)
+        inner = (*outer, ast.unparse(node.iterable)) if over_data(node) else outer
+        if len(inner) == 2 and len(outer) == 1:
+            below = max(depth(node.element), depth(node.condition) if node.condition is not None else 0)
+            growth = " × ".join(inner) + " × …" * below
+            where = "a per-item rule" if per_item and outer == (_LINES,) else f"a loop over {outer[0]}"
+            message = f"a loop inside {where}: the work per event grows as {growth}"
+            if below:
+                message += f" (loops nest {2 + below} deep)"
+            hint = f"an event whose loops would take more than {MAX_LOOP_STEPS:,} steps is refused (RE470): "
+            if where == "a per-item rule":
+                hint += "test the basket-wide part once, in the rule's `when`"
+            else:
+                hint += "compute the inner part once, or go through a shorter list"
+            warnings.append(
+                Diagnostic("RE312", message, origin.span(*node.func_span), hint, Severity.WARNING)
+            )
+        visit(node.element, inner)
+        if node.condition is not None:
+            visit(node.condition, inner)
+
+    visit(typed, (_LINES,) if per_item else ())
+    return warnings
 
 
 def literal_type(value: object) -> t.DslType:

@@ -22,6 +22,7 @@ from typing import Any
 
 from rules_engine.dsl import ast, values
 from rules_engine.dsl import types as t
+from rules_engine.dsl.budget import LoopBudget
 from rules_engine.dsl.functions import FUNCTIONS
 from rules_engine.source import Origin
 
@@ -42,12 +43,21 @@ ENTRY = "_evaluate"
 
 
 def compile_expression(
-    typed: ast.Expr, origin: Origin, constants: dict[str, Any] | None = None
+    typed: ast.Expr, origin: Origin, constants: dict[str, Any] | None = None, budget: LoopBudget | None = None
 ) -> tuple[Callable[[Any], Any], py.Module]:
-    """Compile a checked tree; return the function `f(context) -> value` and its Python module."""
-    generator = _Generator(origin, constants or {})
+    """Compile a checked tree; return the function `f(context) -> value` and its Python module.
+
+    With a `budget` (nested loops: see `budget.py`), each evaluation starts with its allowance
+    in `_b` and every loop takes its list's length from it before it starts; without one the
+    code counts nothing.
+    """
+    generator = _Generator(origin, constants or {}, budget)
     body = generator.expr(typed, {})
-    function = generator.function(ENTRY, ["ctx"], [py.Return(body)], typed)
+    statements: list[py.stmt] = [py.Return(body)]
+    if budget is not None:
+        allowance = py.Call(generator.helper("_allow", budget.allowance), [_load("ctx")], [])
+        statements.insert(0, py.Assign([_store("_b")], py.List([allowance], py.Load())))
+    function = generator.function(ENTRY, ["ctx"], statements, typed)
     module = py.Module(body=[*generator.helpers, function], type_ignores=[])
     py.fix_missing_locations(module)
     code = compile(module, origin.file.name, "exec")
@@ -57,9 +67,10 @@ def compile_expression(
 
 
 class _Generator:
-    def __init__(self, origin: Origin, constants: dict[str, Any]) -> None:
+    def __init__(self, origin: Origin, constants: dict[str, Any], budget: LoopBudget | None) -> None:
         self.origin = origin
         self.constants = constants
+        self.budget = budget
         self.globals: dict[str, Any] = {
             "_div": values.divide,
             "_mod": values.modulo,
@@ -296,11 +307,29 @@ class _Generator:
             statements.append(
                 py.If(py.Compare(_load("_it"), [py.Is()], [py.Constant(None)]), [py.Return(start[func])], [])
             )
+        if self.budget is not None:
+            # _b[0] -= len(_it); if _b[0] < 0: raise _over(ctx, start, end)
+            overrun = py.Call(
+                self.helper("_over", self.budget.exceeded),
+                [_load("ctx"), py.Constant(node.span[0]), py.Constant(node.span[1])],
+                [],
+            )
+            steps = py.Subscript(_load("_b"), py.Constant(0), py.Store())
+            statements += [
+                py.AugAssign(steps, py.Sub(), py.Call(self.helper("_len", len), [_load("_it")], [])),
+                py.If(
+                    py.Compare(py.Subscript(_load("_b"), py.Constant(0), py.Load()), [py.Lt()], [py.Constant(0)]),
+                    [py.Raise(overrun, None)],
+                    [],
+                ),
+            ]
         if func not in ("any", "all"):
             statements.append(py.Assign([_store("_acc")], start[func]))
         statements += [loop, finish]
         reads_context = any(isinstance(n, py.Name) and n.id == "ctx" for s in statements for n in py.walk(s))
         passed = ["ctx", *outer] if reads_context else outer
+        if self.budget is not None:  # the budget's loops read ctx (for the error) and share _b
+            passed = ["ctx", "_b", *outer]
         self.helpers[slot] = self.function(name, [*passed, "_it"], statements, node)
         iterable = self.expr(node.iterable, scope)
         return py.Call(_load(name), [*(_load(v) for v in passed), iterable], [])

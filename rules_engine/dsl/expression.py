@@ -23,6 +23,7 @@ from typing import Any
 
 from rules_engine.dsl import ast, checker, compiler, interpreter, parser
 from rules_engine.dsl import types as t
+from rules_engine.dsl.budget import LoopBudget, needs_budget
 from rules_engine.dsl.context import DEFAULT_SCHEMA, Context, ContextSchema, make_context
 from rules_engine.errors import ContextError, Diagnostic
 from rules_engine.source import Origin
@@ -41,6 +42,10 @@ class Expression:
     roots: frozenset[str]
     _function: Any = field(repr=False)
     _module: py.Module = field(repr=False)
+    # How evaluations are bounded when loops nest (None: they do not, and nothing is counted).
+    budget: LoopBudget | None = field(default=None, repr=False)
+    # Validate-time warnings about the expression's cost (RE312), for the program's lints.
+    warnings: tuple[Diagnostic, ...] = field(default=(), repr=False)
 
     def context(self, data: Mapping[str, Any], *, timezone: dt.tzinfo | None = None) -> Context:
         """Validate and normalize data for this expression (its roots must be present)."""
@@ -60,7 +65,7 @@ class Expression:
         if context.__class__ is not Context:
             context = self.context(context)
         try:
-            return interpreter.interpret(self.tree, context, self.constants)
+            return interpreter.interpret(self.tree, context, self.constants, self.budget)
         except KeyError as missing:
             raise _missing_root(missing) from None
 
@@ -69,7 +74,7 @@ class Expression:
         if context.__class__ is not Context:
             context = self.context(context)
         try:
-            return interpreter.explain(self.tree, context, self.constants)
+            return interpreter.explain(self.tree, context, self.constants, self.budget)
         except KeyError as missing:
             raise _missing_root(missing) from None
 
@@ -126,7 +131,8 @@ def compile_expression(
     )
     tree = parser.parse_condition(text, origin)
     typed = checker.check(tree, symbols, origin, expect=expect)
-    function, module = compiler.compile_expression(typed, origin, constants)
+    loop_budget = LoopBudget(origin, per_item) if needs_budget(typed, per_item) else None
+    function, module = compiler.compile_expression(typed, origin, constants, loop_budget)
     assert typed.type is not None
     return Expression(
         text=text,
@@ -138,6 +144,8 @@ def compile_expression(
         roots=frozenset(_roots(typed, symbols)),
         _function=function,
         _module=module,
+        budget=loop_budget,
+        warnings=tuple(checker.loop_warnings(typed, origin, per_item=per_item, constants=constants)),
     )
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rules_engine.dsl import ast, values
+from rules_engine.dsl import types as t
+from rules_engine.dsl.budget import LoopBudget
 from rules_engine.dsl.functions import FUNCTIONS
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -59,23 +61,45 @@ def truth(value: Any) -> bool:
     return value is True
 
 
-def interpret(expr: ast.Expr, context: Mapping[str, Any], constants: Mapping[str, Any] | None = None) -> Any:
-    """Evaluate a checked expression on a normalized context."""
-    return _Interpreter(context, constants or {}, None).eval(expr, {})
+def interpret(
+    expr: ast.Expr,
+    context: Mapping[str, Any],
+    constants: Mapping[str, Any] | None = None,
+    budget: LoopBudget | None = None,
+) -> Any:
+    """Evaluate a checked expression on a normalized context.
+
+    With a `budget`, loops are counted as the compiled code counts them (`budget.py`), and the
+    same loop raises the same `LoopBudgetError`.
+    """
+    return _Interpreter(context, constants or {}, None, budget).eval(expr, {})
 
 
-def explain(expr: ast.Expr, context: Mapping[str, Any], constants: Mapping[str, Any] | None = None) -> Trace:
+def explain(
+    expr: ast.Expr,
+    context: Mapping[str, Any],
+    constants: Mapping[str, Any] | None = None,
+    budget: LoopBudget | None = None,
+) -> Trace:
     """Evaluate and keep every sub-expression's value."""
     root = Trace(expr)
-    root.value = _Interpreter(context, constants or {}, root).eval(expr, {})
+    root.value = _Interpreter(context, constants or {}, root, budget).eval(expr, {})
     return root.children[0] if root.children else root
 
 
 class _Interpreter:
-    def __init__(self, context: Mapping[str, Any], constants: Mapping[str, Any], trace: Trace | None) -> None:
+    def __init__(
+        self,
+        context: Mapping[str, Any],
+        constants: Mapping[str, Any],
+        trace: Trace | None,
+        budget: LoopBudget | None = None,
+    ) -> None:
         self.context = context
         self.constants = constants
         self.trace = trace
+        self.budget = budget
+        self.steps = budget.allowance(context) if budget is not None else 0
 
     def eval(self, node: ast.Expr, scope: Mapping[str, Any], note: str | None = None) -> Any:
         parent = self.trace
@@ -122,8 +146,22 @@ class _Interpreter:
             case ast.Neg(operand=operand):
                 return values.negate(self.eval(operand, scope))
             case ast.Compare(op=op, left=left, right=right):
+                if self.budget is not None and self.trace is None:
+                    return self.counted_compare(node, scope)
                 return self.compare(op, self.eval(left, scope), self.eval(right, scope))
             case ast.Binary(op=op, left=left, right=right):
+                if (  # counted: skip the right side where the compiled code does (a null left)
+                    self.budget is not None
+                    and self.trace is None
+                    and op in ("+", "-", "*")
+                    and not _temporal(left)
+                    and not _temporal(right)
+                ):
+                    a = self.eval(left, scope)
+                    if a is None:
+                        return None
+                    b = self.eval(right, scope)
+                    return None if b is None else _ARITHMETIC[op](a, b)
                 a, b = self.eval(left, scope), self.eval(right, scope)
                 if a is None or b is None:
                     return None
@@ -135,6 +173,35 @@ class _Interpreter:
             case ast.Comprehension():
                 return self.aggregate(node, scope)
         raise AssertionError(node)
+
+    def counted_compare(self, node: ast.Compare, scope: Mapping[str, Any]) -> bool:
+        """`compare`, with its sides evaluated in the compiled code's order and skipped where it
+        skips them: with loops counted, which loops run matters. The compiled code first tests
+        the sides that may be null (left, then right), stopping at a null, then reads the rest."""
+        op, left, right = node.op, node.left, node.right
+        if op in ("==", "!="):
+            return self.compare(op, self.eval(left, scope), self.eval(right, scope))
+        if op in ("in", "not in"):
+            right_type = right.type
+            guard_left = right_type is not None and right_type.kind is t.Kind.TEXT and _nullable(left)
+        else:
+            guard_left = _nullable(left)
+        guard_right = _nullable(right)
+        a: Any = None
+        b: Any = None
+        if guard_left:
+            a = self.eval(left, scope)
+            if a is None:
+                return op == "not in"
+        if guard_right:
+            b = self.eval(right, scope)
+            if b is None:
+                return op == "not in"
+        if not guard_left:
+            a = self.eval(left, scope)
+        if not guard_right:
+            b = self.eval(right, scope)
+        return self.compare(op, a, b)
 
     @staticmethod
     def compare(op: str, a: Any, b: Any) -> bool:
@@ -154,6 +221,10 @@ class _Interpreter:
 
     def aggregate(self, node: ast.Comprehension, scope: Mapping[str, Any]) -> Any:
         collection = self.eval(node.iterable, scope) or ()
+        if self.budget is not None:  # as the compiled loop: the whole list, before the first step
+            self.steps -= len(collection)
+            if self.steps < 0:
+                raise self.budget.exceeded(self.context, node.span[0], node.span[1])
         func = node.func
         count = 0
         total: Any = 0  # an int or a Decimal, as the elements are
@@ -189,3 +260,11 @@ class _Interpreter:
             ):
                 best = value
         return {"any": False, "all": True, "count": count, "sum": total}.get(func, best)
+
+
+def _temporal(node: ast.Expr) -> bool:
+    return node.type is not None and node.type.kind in (t.Kind.DURATION, t.Kind.DATE, t.Kind.DATETIME)
+
+
+def _nullable(node: ast.Expr) -> bool:
+    return node.type is None or node.type.nullable

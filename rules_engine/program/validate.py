@@ -741,6 +741,7 @@ def lints(
                 "update the dates, or remove the rule",
             )
     for site in sites:
+        warnings += site.expression.warnings  # RE312: nested loops over the data
         if site.expression.type.kind is t.Kind.BOOL and not site.expression.roots:
             value = site.expression.evaluate({})
             if value is not True:

@@ -206,6 +206,11 @@ def test_custom_attributes_and_constants_are_known_to_expressions() -> None:
             "  - {id: b, award: 9, group: g, priority: 1}\n",
             "RE506",
         ),
+        (
+            "earn:\n  - id: pair\n    for_each_item: any(x.sku == item.sku for x in basket.items)\n"
+            "    award: 5\n    cap: {per_event: 10}\n",
+            "RE312",
+        ),
     ],
 )
 def test_lints_are_warnings(body: str, code: str) -> None:
