@@ -62,7 +62,7 @@ def _read_context(path: Path, err: Console) -> dict[str, Any]:
         text = jsonio.read_text(path)
     except (OSError, UnicodeDecodeError, jsonio.JsonError) as problem:
         reason = (
-            (problem.strerror or type(problem).__name__).lower()
+            (problem.strerror or type(problem).__name__)
             if isinstance(problem, OSError)
             else problem.message
             if isinstance(problem, jsonio.JsonError)
