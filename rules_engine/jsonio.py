@@ -32,10 +32,11 @@ MAX_FILE = 256 * 1024 * 1024
 
 # One token of a JSON text as far as nesting and positions go: a string (maybe unterminated), a
 # bracket, a separator, or a run of anything else (a number, true, false, null, white space).
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}:,]|[^"\[\]{}:,\s]+')
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}:,]|[^"\[\]{}:,\s]+', re.DOTALL)
 
 JsonPath = tuple[str | int, ...]
 _LONE_CHARACTER = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonError(ValueError):
@@ -76,7 +77,10 @@ def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
     except _ConstantError as problem:
         raise JsonError(
             f"{problem.name} is not a number JSON allows",
-            max(0, text.find(problem.name)),
+            next(
+                (at for kind, _, at, end in _walk(text) if kind == "value" and text[at:end] == problem.name),
+                0,
+            ),
             "write numbers as plain digits",
         ) from None
 
@@ -134,6 +138,8 @@ def _check_structure(text: str) -> None:
     raw = _LONE_CHARACTER.search(text)
     if raw is not None:
         _lone(raw.start())
+    if text.count("[") + text.count("{") <= MAX_DEPTH and _SURROGATE_ESCAPE.search(text) is None:
+        return  # most events: too few brackets to nest too deep, no escape to check
     depth = 0
     for token in _TOKEN.finditer(text):
         first = text[token.start()]
@@ -147,13 +153,13 @@ def _check_structure(text: str) -> None:
                 )
         elif first in "]}":
             depth -= 1
-        elif first == '"' and "\\u" in token.group():
+        elif first == '"' and _SURROGATE_ESCAPE.search(token.group()):
             try:
                 decoded = json.loads(token.group())
             except json.JSONDecodeError:
                 continue  # json.loads reports it, at its place
             if _LONE_CHARACTER.search(decoded) is not None:
-                escape = re.search(r"\\u[dD][89a-fA-F]", token.group())
+                escape = _SURROGATE_ESCAPE.search(token.group())
                 _lone(token.start() + (escape.start() if escape else 0))
 
 
