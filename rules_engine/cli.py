@@ -59,39 +59,30 @@ def _fail(diagnostics: list[Diagnostic], err: Console) -> NoReturn:
 
 def _read_context(path: Path, err: Console) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as problem:
-        _fail(
-            [
-                Diagnostic(
-                    "RE405", f"cannot read context file {path}: {problem.strerror}", hint="check the path"
-                )
-            ],
-            err,
+        text = jsonio.read_text(path)
+    except (OSError, UnicodeDecodeError, jsonio.JsonError) as problem:
+        reason = (
+            (problem.strerror or type(problem).__name__)
+            if isinstance(problem, OSError)
+            else problem.message
+            if isinstance(problem, jsonio.JsonError)
+            else "it is not UTF-8 text"
         )
+        _fail([Diagnostic("RE405", f"cannot read context file {path}: {reason}", hint="check the path")], err)
     try:
         data = jsonio.loads(text)
-    except json.JSONDecodeError as problem:
+    except jsonio.JsonError as problem:
         source = SourceFile(str(path), text)
-        span = Span(source, problem.pos, problem.pos + 1)
+        span = Span(source, problem.position, min(problem.position + 1, len(text)))
         _fail(
             [
                 Diagnostic(
                     "RE405",
-                    f"the context file is not valid JSON: {problem.msg}",
+                    f"the context file is {problem.message}"
+                    if problem.message.startswith("not ")
+                    else f"the context file is refused: {problem.message}",
                     span,
-                    hint='a context is {"event": {...}, "basket": {...}, "customer": {...}}',
-                )
-            ],
-            err,
-        )
-    except ValueError as problem:
-        _fail(
-            [
-                Diagnostic(
-                    "RE405",
-                    f"the context file has a value JSON does not allow: {problem}",
-                    hint="write numbers as plain digits",
+                    hint=problem.hint or 'a context is {"event": {...}, "basket": {...}, "customer": {...}}',
                 )
             ],
             err,
@@ -318,6 +309,13 @@ def run_tests(
             show_default=False,
         ),
     ] = None,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Let the tests file name event and state files outside its folder (trusted files only).",
+        ),
+    ] = False,
 ) -> None:
     """Run a program's tests file: each case's event, and what must (not) come of it."""
     from rules_engine.engine.expectations import (
@@ -333,7 +331,7 @@ def run_tests(
     out, err = _consoles()
     program_path, tests_path = suite_paths(program, tests)
     try:
-        suite = load_suite(tests_path)
+        suite = load_suite(tests_path, allow_outside=allow_outside)
         program_path = program_path or suite_program(suite)
     except SuiteError as problem:
         if tests is None and program_path is not None and problem.code == "RE105":

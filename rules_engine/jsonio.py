@@ -2,24 +2,250 @@
 
 The standard library reads `19.99` as a binary float and cannot write a Decimal as a number;
 money must never pass through float, so both directions go through here.
+
+Reading is also where hostile input stops. `loads` refuses, with a `JsonError` that knows the
+character where the text went wrong: a text of more than `MAX_TEXT` characters, nesting deeper
+than `MAX_DEPTH` (checked by a linear scan before the standard library's recursive parser sees
+it), a key that appears twice in one object (as the YAML loader does), a lone UTF-16 surrogate
+(`"caf\\ud800"`, which no UTF-8 output can print), NaN and Infinity. `value_span` finds where a
+value sits in the text, for a caret under the field a validator refused.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from rules_engine.dsl.values import to_json
 
+MAX_DEPTH = 64
+"""Objects and arrays nested deeper than this are refused: an event is four levels deep."""
+MAX_TEXT = 8 * 1024 * 1024
+"""The most characters one JSON document (one event, one state, one line) may hold: 8 MiB,
+far above a basket of 10,000 lines."""
+MAX_FILE = 256 * 1024 * 1024
+"""The most bytes a file of many documents (customer states, a tests file) may hold: 256 MiB."""
 
-def loads(text: str) -> Any:
-    """Parse JSON; non-integral numbers become `Decimal`, never `float`."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+# One token of a JSON text as far as nesting and positions go: a string (maybe unterminated), a
+# bracket, a separator, or a run of anything else (a number, true, false, null, white space).
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}:,]|[^"\[\]{}:,\s]+', re.DOTALL)
+
+JsonPath = tuple[str | int, ...]
+_LONE_CHARACTER = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class JsonError(ValueError):
+    """Why a text is not JSON we accept, and the character offset where it shows."""
+
+    def __init__(self, message: str, position: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+        self.hint = hint
+
+
+def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
+    """Parse JSON; non-integral numbers become `Decimal`, never `float`.
+
+    Raises:
+        JsonError: the text is not JSON, or not JSON we accept (see the module docstring).
+    """
+    if len(text) > limit:
+        raise JsonError(
+            f"the JSON text is longer than {_size(limit)}",
+            0,
+            f"one document may hold at most {_size(limit)}; split the input",
+        )
+    _check_structure(text)
+    try:
+        return json.loads(
+            text, parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys
+        )
+    except json.JSONDecodeError as problem:
+        raise JsonError(f"not valid JSON: {problem.msg}", problem.pos) from None
+    except _DuplicateKeyError as problem:
+        raise JsonError(
+            f"the key {json.dumps(problem.key, ensure_ascii=False)} appears twice in one object",
+            _duplicate_position(text, problem.key),
+            "keep one of the two; a later one would silently replace the first",
+        ) from None
+    except _ConstantError as problem:
+        raise JsonError(
+            f"{problem.name} is not a number JSON allows",
+            next(
+                (at for kind, _, at, end in _walk(text) if kind == "value" and text[at:end] == problem.name),
+                0,
+            ),
+            "write numbers as plain digits",
+        ) from None
+
+
+def read_text(path: str | Path, *, limit: int = MAX_TEXT) -> str:
+    """A UTF-8 file's text (a byte order mark dropped), at most `limit` bytes of it.
+
+    Raises:
+        OSError: the file cannot be read.
+        UnicodeDecodeError: it is not UTF-8.
+        JsonError: it is larger than `limit` (read no further than that: `/dev/zero` is no file).
+    """
+    with open(path, "rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise JsonError(
+            f"the file is larger than {_size(limit)}",
+            0,
+            f"a file read whole may hold at most {_size(limit)}",
+        )
+    return data.decode("utf-8-sig")
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+class _ConstantError(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return data
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise _ConstantError(name)
+
+
+def _check_structure(text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and lone surrogates, in one pass without recursion."""
+    raw = _LONE_CHARACTER.search(text)
+    if raw is not None:
+        _lone(raw.start())
+    if text.count("[") + text.count("{") <= MAX_DEPTH and _SURROGATE_ESCAPE.search(text) is None:
+        return  # most events: too few brackets to nest too deep, no escape to check
+    depth = 0
+    for token in _TOKEN.finditer(text):
+        first = text[token.start()]
+        if first in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JsonError(
+                    f"objects and arrays are nested more than {MAX_DEPTH} deep",
+                    token.start(),
+                    "an event, a state or a context is a few levels deep; this is not one",
+                )
+        elif first in "]}":
+            depth -= 1
+        elif first == '"' and _SURROGATE_ESCAPE.search(token.group()):
+            try:
+                decoded = json.loads(token.group())
+            except json.JSONDecodeError:
+                continue  # json.loads reports it, at its place
+            if _LONE_CHARACTER.search(decoded) is not None:
+                escape = _SURROGATE_ESCAPE.search(token.group())
+                _lone(token.start() + (escape.start() if escape else 0))
+
+
+def _lone(position: int) -> NoReturn:
+    raise JsonError(
+        "a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair) is not a character",
+        position,
+        "write the character itself, or its full surrogate pair",
+    )
+
+
+def _walk(text: str) -> Iterator[tuple[str, JsonPath, int, int]]:
+    """Every key, value and bracket of a JSON text with its path, in text order, no recursion.
+
+    Yields `(kind, path, start, end)`: kind "key" (path: to the value that follows), "value" (a
+    scalar), "open" or "close" (a bracket of the object or array at `path`). Tolerant of broken
+    text: it serves messages about text that already parsed, or failed to.
+    """
+    stack: list[list[Any]] = []  # [bracket, current key or index, expecting a key]
+    for token in _TOKEN.finditer(text):
+        start, end = token.span()
+        first = text[start]
+        if first in "[{":
+            yield "open", _steps(stack), start, end
+            stack.append([first, None if first == "{" else 0, first == "{"])
+        elif first in "]}":
+            if stack:
+                stack.pop()
+            yield "close", _steps(stack), start, end
+        elif first == ":" and stack:
+            stack[-1][2] = False
+        elif first == "," and stack:
+            if stack[-1][0] == "{":
+                stack[-1][2] = True
+            else:
+                stack[-1][1] += 1
+        elif first == '"' and stack and stack[-1][0] == "{" and stack[-1][2]:
+            try:
+                stack[-1][1] = str(json.loads(token.group()))
+            except json.JSONDecodeError:
+                stack[-1][1] = token.group().strip('"')
+            yield "key", _steps(stack), start, end
+        elif first not in ":,":
+            yield "value", _steps(stack), start, end
+
+
+def _steps(stack: list[list[Any]]) -> JsonPath:
+    return tuple(entry[1] for entry in stack if entry[1] is not None)
+
+
+def value_span(text: str, path: Sequence[str | int]) -> tuple[int, int] | None:
+    """The [start, end) offsets of the value at `path` in a JSON text; None if it has none.
+
+    For a path that names no value (a missing field), the object that should hold it: the
+    longest prefix of the path that exists.
+    """
+    wanted = tuple(path)
+    best: tuple[int, int] | None = None
+    best_length = -1
+    opened: dict[JsonPath, int] = {}
+    for kind, at, start, end in _walk(text):
+        if kind == "open":
+            opened[at] = start
+        elif kind == "value" and at == wanted:
+            return start, end
+        elif kind == "close" and at in opened:
+            begin = opened.pop(at)
+            if at == wanted:
+                return begin, end
+            if len(at) > best_length and wanted[: len(at)] == at:
+                best, best_length = (begin, end), len(at)
+    return best
+
+
+def _duplicate_position(text: str, key: str) -> int:
+    """Where a key first appears a second time in one object (the first such repeat)."""
+    seen: dict[JsonPath, set[str]] = {}
+    for kind, at, start, _ in _walk(text):
+        if kind == "open":
+            seen[at] = set()
+        elif kind == "key":
+            keys = seen.setdefault(at[:-1], set())
+            if at[-1] == key and key in keys:
+                return start
+            keys.add(str(at[-1]))
+    return 0
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:

@@ -36,6 +36,12 @@ if TYPE_CHECKING:  # the engine imports this module (explanations); types only, 
     from rules_engine.store.base import LedgerRow
 
 
+SNIPPET_WIDTH = 160
+"""The most characters of a source line a diagnostic shows: a longer line (a basket of 10,000
+lines on one line, a 100,000-character expression) is cut around the caret, with `…` marking
+what is left out."""
+
+
 def render_diagnostic(diagnostic: Diagnostic) -> str:
     """Plain text: `file:line:col: severity[code]: message`, the line, a caret, the hint."""
     span = diagnostic.span
@@ -51,10 +57,11 @@ def render_diagnostic(diagnostic: Diagnostic) -> str:
         width = (
             (span.end_column - span.column) if span.end_line == span.line else len(source) - span.column + 1
         )
+        shown, column, width = _snippet(source, span.column, max(1, width))
         lines += [
             f"{gutter} |",
-            f"{number} | {source}",
-            f"{gutter} | {' ' * (span.column - 1)}{'^' * max(1, width)}",
+            f"{number} | {shown}",
+            f"{gutter} | {' ' * (column - 1)}{'^' * width}",
         ]
         if diagnostic.hint:
             lines.append(f"{gutter} = hint: {diagnostic.hint}")
@@ -64,17 +71,52 @@ def render_diagnostic(diagnostic: Diagnostic) -> str:
     return "\n".join(lines)
 
 
+def _snippet(source: str, column: int, width: int) -> tuple[str, int, int]:
+    """At most SNIPPET_WIDTH characters of a line around a caret, and the caret's new column
+    and width (cut to what is shown)."""
+    if len(source) <= SNIPPET_WIDTH:
+        return source, column, width
+    begin = max(0, min(column - 1 - SNIPPET_WIDTH // 3, len(source) - SNIPPET_WIDTH))
+    end = begin + SNIPPET_WIDTH
+    shown = source[begin:end]
+    if begin > 0:
+        shown = "…" + shown[1:]
+    if end < len(source):
+        shown = shown[:-1] + "…"
+    column = max(1, column - begin)
+    return shown, column, max(1, min(width, SNIPPET_WIDTH - column + 1))
+
+
 def render_diagnostics(diagnostics: Iterable[Diagnostic]) -> str:
     return "\n\n".join(render_diagnostic(d) for d in diagnostics)
 
 
 def styled_diagnostic(diagnostic: Diagnostic) -> Text:
-    """The same text with colour for a terminal (rich); words and layout are identical."""
-    text = Text(render_diagnostic(diagnostic))
+    """The same text with colour for a terminal (rich); words and layout are identical.
+
+    Styled line by line with plain string operations (a regex over the whole text was
+    quadratic in the length of a caret run)."""
     colour = "red" if diagnostic.severity == "error" else "yellow"
-    text.highlight_words([f"{diagnostic.severity}[{diagnostic.code}]"], style=f"bold {colour}")
-    text.highlight_regex(r"\^+$", style=f"bold {colour}")
-    text.highlight_regex(r"= hint:.*", style="cyan")
+    label = f"{diagnostic.severity}[{diagnostic.code}]"
+    text = Text()
+    for index, line in enumerate(render_diagnostic(diagnostic).split("\n")):
+        if index:
+            text.append("\n")
+        if index == 0 and label in line:
+            before, _, after = line.partition(label)
+            text.append(before)
+            text.append(label, style=f"bold {colour}")
+            text.append(after)
+        elif line.lstrip().startswith("= hint:"):
+            at = line.index("= hint:")
+            text.append(line[:at])
+            text.append(line[at:], style="cyan")
+        elif line.endswith("^") and line.rstrip("^").rstrip(" ").endswith("|"):
+            carets = len(line) - len(line.rstrip("^"))
+            text.append(line[:-carets])
+            text.append(line[-carets:], style=f"bold {colour}")
+        else:
+            text.append(line)
     return text
 
 

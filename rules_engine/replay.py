@@ -9,11 +9,11 @@ into a database again changes nothing.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 from rules_engine import jsonio
 from rules_engine.engine.outcome import Outcome
@@ -54,11 +54,38 @@ def replay(loyalty: Loyalty, path: str | Path, on_outcome: OnOutcome | None = No
     result = Replay()
     name = str(path)
     with open(path, "rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+        for number, raw in enumerate(_bounded_lines(lines), start=1):
+            if raw is None:
+                result.problems.append(_too_long(name, number))
+                continue
             if number == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark is no event
             _line(loyalty, result, on_outcome, name, number, raw.rstrip(b"\n").rstrip(b"\r"))
     return result
+
+
+def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """The lines of a stream, each read no further than `jsonio.MAX_TEXT` bytes: a longer line
+    is None (the rest of it skipped unread into memory), so one huge line is one bad line."""
+    while True:
+        raw = stream.readline(jsonio.MAX_TEXT + 1)
+        if not raw:
+            return
+        if len(raw) <= jsonio.MAX_TEXT or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while raw and not raw.endswith(b"\n"):
+            raw = stream.readline(1024 * 1024)
+        yield None
+
+
+def _too_long(name: str, number: int) -> Diagnostic:
+    limit = jsonio.MAX_TEXT // (1024 * 1024)
+    return Diagnostic(
+        "RE414",
+        f"{name}: line {number} is longer than {limit} MiB: skipped unread",
+        hint=f"one event per line, each at most {limit} MiB",
+    )
 
 
 def _line(
@@ -80,16 +107,18 @@ def _line(
         return
     if not line.strip():
         return
-    span = Span(SourceFile(name, line, first_line=number), 0, len(line))
+    source = SourceFile(name, line, first_line=number)
+    span = Span(source, 0, len(line))
     try:
         data = jsonio.loads(line)
-    except (json.JSONDecodeError, ValueError) as problem:
+    except jsonio.JsonError as problem:
+        at = min(problem.position, len(line))
         result.problems.append(
             Diagnostic(
                 "RE414",
-                f"line {number} is not JSON: {problem}",
-                span,
-                hint="one event per line, as a JSON object",
+                f"line {number} is not JSON: {problem.message.removeprefix('not valid JSON: ')}",
+                Span(source, at, min(at + 1, len(line))),
+                hint=problem.hint or "one event per line, as a JSON object",
             )
         )
         return
@@ -97,7 +126,8 @@ def _line(
         handled = loyalty.handle(data)
     except EventError as error:
         result.problems += [
-            Diagnostic(d.code, f"line {number}: {d.message}", span, d.hint) for d in error.diagnostics
+            Diagnostic(d.code, f"line {number}: {d.message}", _field(source, d) or span, d.hint)
+            for d in error.diagnostics
         ]
         return
     if handled.unknown_referrer is not None:
@@ -126,3 +156,11 @@ def _line(
         result.points[done.customer] = result.points.get(done.customer, Decimal(0)) + done.totals.points
         if on_outcome is not None:
             on_outcome(number, done, False)
+
+
+def _field(source: SourceFile, diagnostic: Diagnostic) -> Span | None:
+    """The span of the field a diagnostic names in an event's line: the caret goes under it."""
+    if diagnostic.path is None:
+        return None
+    found = jsonio.value_span(source.text, diagnostic.path)
+    return None if found is None else Span(source, *found)

@@ -102,7 +102,7 @@ def test_a_bad_context_file_is_an_error(tmp_path: Path) -> None:
     code, _, err = run("check", "--context", str(bad), "basket.total > 0")
     assert code == 1
     assert f"{bad}:1:24: error[RE405]" in err
-    bad.write_text('{"basket": {"total": "12"}}', encoding="utf-8")
+    bad.write_text('{"basket": {"total": "12 EUR"}}', encoding="utf-8")
     code, _, err = run("check", "--context", str(bad), "basket.total > 0")
     assert code == 1 and "basket.total: expected a number" in err
     code, _, err = run("check", "--context", str(tmp_path / "missing.json"), "1 > 0")

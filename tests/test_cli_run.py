@@ -25,7 +25,7 @@ def test_replays_a_stream_and_reports_bad_lines_by_number(tmp_path: Path) -> Non
     )
     assert "line 7: s6 boris: no points, took back 136" in result.stdout
     assert "coffee-club.jsonl:5:1: error[RE414]: line 5 is not JSON" in result.stderr
-    assert "coffee-club.jsonl:6:1: error[RE410]: line 6: time" in result.stderr
+    assert "coffee-club.jsonl:6:42: error[RE410]: line 6: time" in result.stderr
     assert "5 events processed, 2 problem(s)" in result.stdout
     states = loads(out.read_text())
     assert set(states) == {"anna", "boris"}

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl import types as t
+from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.errors import ContextError, Diagnostic
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -295,6 +296,8 @@ class _Normalizer:
         return raw
 
     def number(self, raw: Any, path: str) -> int | Decimal | None:
+        if isinstance(raw, str) and PLAIN_DECIMAL.fullmatch(raw):
+            raw = Decimal(raw)  # as an event's amounts: exact text is a number too
         if isinstance(raw, bool) or not isinstance(raw, int | Decimal | float):
             return self.fail(path, f"expected a number, got {_describe(raw)}")
         if isinstance(raw, float):

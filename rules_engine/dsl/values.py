@@ -17,6 +17,9 @@ from typing import Any
 # is exact for any amount of money; a host that lowers the precision gets rounded sums. The engine
 # evaluates a whole event inside this context.
 EXACT = Context(prec=28, rounding=ROUND_HALF_UP)
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+"""Text a number may be written as in events and contexts (`"500.10"`, as payment APIs send
+money): digits, an optional sign and decimal part; no exponent, spaces or separators."""
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _DURATION = re.compile(r"([0-9]+)([wdhms])")

@@ -32,7 +32,16 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
-from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, fixed_offset, parse_event
+from rules_engine.engine.events import (
+    AnyEvent,
+    Purchase,
+    Redeem,
+    Return,
+    finer_than,
+    fixed_offset,
+    out_of_range,
+    parse_event,
+)
 from rules_engine.engine.money import ONE, money_quantum, round_money, round_points, split
 from rules_engine.engine.outcome import (
     BadgeAwarded,
@@ -144,6 +153,8 @@ class Engine:
             return run.outcome()
         except InvalidOperation:  # a rounding whose result has more digits than decimals keep
             raise EventError([_not_exact(parsed.id)]) from None
+        except OverflowError:  # a date past year 9999: a state's time, or a program's long window
+            raise EventError([out_of_range(parsed.id)]) from None
 
     def _duplicate(self, event: AnyEvent, state: CustomerState) -> Outcome:
         """A redelivered event: nothing is applied again, the state comes back unchanged.
@@ -259,6 +270,8 @@ class _Run:
     # -- input ---------------------------------------------------------------------------------
     def _check_event(self) -> None:
         event = self.event
+        if too_fine := finer_than(event, self.engine.quantum):
+            raise EventError(too_fine)
         if isinstance(event, Purchase) and event.currency and event.currency != self.program.currency:
             raise EventError(
                 [

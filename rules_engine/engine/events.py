@@ -9,13 +9,23 @@ must be the program's. A bad event is refused whole with the path of every bad f
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic import ValidationError as PydanticError
-from pydantic_core import TzInfo
+from pydantic_core import PydanticCustomError, TzInfo
 
+from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.errors import Diagnostic, EventError
 
 # Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
@@ -23,8 +33,46 @@ from rules_engine.errors import Diagnostic, EventError
 # lines at most 28. Ten trillion in any currency with two decimals is beyond any basket.
 MONEY_DIGITS, QTY_DIGITS, MAX_LINES = 15, 9, 10_000
 MAX_EVENT_ID = 200
-Money = Annotated[Decimal, Field(ge=0, max_digits=MONEY_DIGITS)]
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=QTY_DIGITS)]
+# Event times are bounded to years no program means, so that every date the engine derives
+# from one (a window's end, an expiry a few years on) stays within what Python's datetime holds.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
+
+
+def _number(value: Any) -> Any:
+    """Amounts and quantities: a JSON number, or text holding a plain decimal (read exactly)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "expected a number, got true or false")
+    if isinstance(value, str):
+        if not PLAIN_DECIMAL.fullmatch(value):  # the same text a context accepts
+            raise PydanticCustomError("number_text", "text that is not a plain decimal number")
+        return Decimal(value)
+    return value
+
+
+_EPOCH = re.compile(r"\s*[-+]?[0-9.]+\s*$")
+
+
+def _text_time(value: Any) -> Any:
+    """A time is ISO 8601 text; a number would be read as epoch seconds, a silent guess."""
+    if not isinstance(value, str | dt.datetime) or (isinstance(value, str) and _EPOCH.match(value)):
+        raise PydanticCustomError("time_not_text", "a time is ISO 8601 text, not a number")
+    return value
+
+
+_DECIMAL_TEXT = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=MONEY_DIGITS),
+    BeforeValidator(_number),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, _DECIMAL_TEXT]}),
+]
+Quantity = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=QTY_DIGITS),
+    BeforeValidator(_number),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _DECIMAL_TEXT]}),
+]
 
 
 class EventModel(BaseModel):
@@ -51,7 +99,7 @@ class Line(EventModel):
 class BaseEvent(EventModel):
     id: str = Field(min_length=1, max_length=MAX_EVENT_ID, examples=["evt-20261205-0001"])
     """Unique id; an event id is processed at most once."""
-    time: dt.datetime = Field(examples=["2026-12-05T09:15:00+03:00"])
+    time: Annotated[dt.datetime, BeforeValidator(_text_time)] = Field(examples=["2026-12-05T09:15:00+03:00"])
     """When it happened, with a timezone offset."""
     customer: str = Field(min_length=1, examples=["card-7781"])
     """Customer id or card number."""
@@ -67,6 +115,10 @@ class BaseEvent(EventModel):
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError('time needs a timezone offset, e.g. "2026-12-05T09:15:00+03:00" or "…Z"')
+        if not EARLIEST <= value < LATEST:
+            raise PydanticCustomError(
+                "time_out_of_range", "the time is outside the years 1900 to 2999 events may carry"
+            )
         return fixed_offset(value)
 
 
@@ -225,6 +277,28 @@ def parse_event(data: Any) -> AnyEvent:
     return event
 
 
+def finer_than(event: AnyEvent, quantum: Decimal) -> list[Diagnostic]:
+    """RE410 for every amount of a purchase with more decimals than its currency has (100.005
+    RUB): rounding it silently would charge, and reward, another price than the one sent."""
+    if not isinstance(event, Purchase):
+        return []
+    amounts: list[tuple[tuple[str | int, ...], Decimal]] = [
+        (("items", index, "price"), line.price) for index, line in enumerate(event.items)
+    ]
+    amounts += [((name,), getattr(event, name)) for name in ("shipping", "tax", "paid_with_points")]
+    places = max(0, -int(quantum.as_tuple().exponent))
+    return [
+        Diagnostic(
+            "RE410",
+            f"{_path(path)}: {amount} has more than {places} decimal places",
+            hint=f"round the amount to the currency's {places} decimal places before sending",
+            path=path,
+        )
+        for path, amount in amounts
+        if amount % quantum
+    ]
+
+
 def _steps(loc: Any) -> tuple[str | int, ...]:
     return tuple(step for step in loc if step not in KNOWN_TYPES and step != "Custom")
 
@@ -244,11 +318,33 @@ def _hint(item: Any) -> str | None:
         return "add the field"
     if kind == "extra_forbidden":
         return "remove the field, or declare it as a custom attribute under `attributes`"
-    if kind.startswith("greater_than"):
-        return "quantities and amounts cannot be negative"
+    if kind == "greater_than":
+        return "a quantity is more than 0: leave out a line with none"
+    if kind == "greater_than_equal":
+        return "amounts cannot be negative"
+    if kind == "string_type":
+        given = item.get("input")
+        shown = given if isinstance(given, int | Decimal) and not isinstance(given, bool) else "card-7781"
+        return f'write it as text, in quotes: "{shown}"'
+    if kind in ("number_text", "number_type"):
+        return 'write a number with digits and a decimal point: 500.10 (or the text "500.10")'
+    if kind == "time_not_text":
+        return 'write the time as text with its offset: "2026-12-05T09:15:00+03:00"'
+    if kind == "time_out_of_range":
+        return "check the year: a time is from 1900 to 2999"
     return None
 
 
 def event_schema() -> dict[str, Any]:
     adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
     return adapter.json_schema(mode="validation")
+
+
+def out_of_range(event: str) -> Diagnostic:
+    """RE417: a date derived while processing an event fell past what a calendar holds."""
+    return Diagnostic(
+        "RE417",
+        f"event {event}: a date computed from it falls outside the years 1 to 9999",
+        hint="event times are bounded (1900 to 2999), so look for a far-off time in the customer's "
+        "state or a very long duration in the program (an expiry, a window, a grace period)",
+    )

@@ -265,12 +265,17 @@ def suite_program(suite: Suite) -> Path:
 # -- loading -------------------------------------------------------------------------------------
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, *, allow_outside: bool = False) -> Suite:
     """Load a tests file and the event and state files it names.
+
+    Event and state files must lie in the tests file's folder or below it (after following
+    links): a tests file from a pull request must not read, and print a line of, any file the CI
+    runner can. `allow_outside` lifts that (`loyalty test --allow-outside`).
 
     Raises:
         SuiteError: with every problem found: YAML (RE10x), unknown, missing or mistyped keys
-            (RE111–RE117), duplicate case names (RE121), unreadable or malformed JSON (RE414).
+            (RE111–RE117), duplicate case names (RE121), unreadable or malformed JSON (RE414),
+            a file outside the tests file's folder (RE450).
     """
     file = Path(path)
     try:
@@ -303,15 +308,17 @@ def load_suite(path: str | Path) -> Suite:
                 )
             )
         seen.setdefault(case.name, index)
-        event, event_span = _data(case.event, case.event_file, "event", base, at, source_map, problems)
+        event, event_span = _data(
+            case.event, case.event_file, "event", base, at, source_map, problems, allow_outside
+        )
         state, state_span = _data(
-            case.customer, case.customer_file, "customer state", base, at, source_map, problems
+            case.customer, case.customer_file, "customer state", base, at, source_map, problems, allow_outside
         )
         history = []
         for position, name in enumerate(case.before or []):
             where = source_map.span((*at, "before", position))
             try:
-                history.append(read_json(base / name, "event", name=str(base / name)))
+                history.append(_read(base, name, "event", allow_outside))
             except RulesEngineError as error:
                 problems += [
                     (where.start, d if d.span is not None else Diagnostic(d.code, d.message, where, d.hint))
@@ -344,6 +351,7 @@ def _data(
     at: tuple[Hashable, ...],
     source_map: loader.SourceMap,
     problems: list[tuple[int, Diagnostic]],
+    allow_outside: bool = False,
 ) -> tuple[Any, Span | None]:
     """The event or state data of a case, inline or read from its file; and where it is named."""
     inline_key, file_key = ("event", "event_file") if what == "event" else ("customer", "customer_file")
@@ -352,13 +360,30 @@ def _data(
         return inline, span
     where = source_map.span((*at, file_key))
     try:
-        return read_json(base / file_name, what, name=str(base / file_name)), where
+        return _read(base, file_name, what, allow_outside), where
     except RulesEngineError as error:
         problems += [
             (where.start, d if d.span is not None else Diagnostic(d.code, d.message, where, d.hint))
             for d in error.diagnostics
         ]
         return None, where
+
+
+def _read(base: Path, name: str, what: str, allow_outside: bool) -> Any:
+    """An event or state file named by a tests file in `base`; RE450 if it lies outside."""
+    path = base / name
+    if not allow_outside and not path.resolve().is_relative_to(base.resolve()):
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "RE450",
+                    f"the {what} file {name} is outside the tests file's folder: not read",
+                    hint="keep event and state files beside the tests file or in a folder below it "
+                    "(or run `loyalty test --allow-outside` if you trust the tests file)",
+                )
+            ]
+        )
+    return read_json(path, what, name=str(path))
 
 
 def _shape_problems(case: Case, at: tuple[Hashable, ...], source_map: loader.SourceMap) -> list[Diagnostic]:

@@ -8,12 +8,12 @@ RE414, and a syntax error carries the span of the character where the JSON went 
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rules_engine import jsonio
-from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError
+from rules_engine.errors import Diagnostic, EvaluationError
 from rules_engine.source import SourceFile, Span
 
 _SHAPES = {
@@ -23,19 +23,22 @@ _SHAPES = {
 
 
 def read_json(path: str | Path, what: str = "event", *, name: str | None = None) -> Any:
-    """Read one JSON file holding an event or a customer state.
+    """Read one JSON file holding an event or a customer state (or every customer's states).
 
     Args:
         path: the file to read.
-        what: what the file holds, for messages: "event" or "customer state".
+        what: what the file holds, for messages: "event", "customer state" or "customer states".
         name: how diagnostics name the file (default: the path as given).
 
     Raises:
-        EvaluationError: RE414 when the file cannot be read, is not UTF-8 text or is not JSON.
+        EvaluationError: RE414 when the file cannot be read, is not UTF-8 text, is larger than
+            its limit (`jsonio.MAX_TEXT` for one event or state, `jsonio.MAX_FILE` for every
+            customer's states) or is not JSON we accept (`jsonio.loads`).
     """
     shown = name or str(path)
+    limit = jsonio.MAX_FILE if what == "customer states" else jsonio.MAX_TEXT
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = jsonio.read_text(path, limit=limit)
     except OSError as problem:
         reason = (problem.strerror or type(problem).__name__).lower()
         raise EvaluationError(
@@ -51,53 +54,59 @@ def read_json(path: str | Path, what: str = "event", *, name: str | None = None)
                 )
             ]
         ) from None
+    except jsonio.JsonError as problem:
+        raise EvaluationError(
+            [Diagnostic("RE414", f"the {what} file {shown}: {problem.message}", hint=problem.hint)]
+        ) from None
     try:
-        return jsonio.loads(text)
-    except json.JSONDecodeError as problem:
+        return jsonio.loads(text, limit=limit)
+    except jsonio.JsonError as problem:
         source = SourceFile(shown, text)
         raise EvaluationError(
             [
                 Diagnostic(
                     "RE414",
-                    f"the {what} file is not valid JSON: {problem.msg}",
-                    Span(source, problem.pos, min(problem.pos + 1, len(text))),
-                    hint=_SHAPES.get(what),
-                )
-            ]
-        ) from None
-    except ValueError as problem:  # NaN, Infinity
-        raise EvaluationError(
-            [
-                Diagnostic(
-                    "RE414",
-                    f"the {what} file {shown} has a value JSON does not allow: {problem}",
-                    hint="write numbers as plain digits",
+                    f"the {what} file is {_reason(problem)}",
+                    Span(source, problem.position, min(problem.position + 1, len(text))),
+                    hint=problem.hint or _SHAPES.get(what),
                 )
             ]
         ) from None
 
 
-def locate(diagnostics: list[Diagnostic], path: str | Path) -> list[Diagnostic]:
+def _reason(problem: jsonio.JsonError) -> str:
+    """`not valid JSON: …` as it is; any other refusal as `refused: …`."""
+    return problem.message if problem.message.startswith("not ") else f"refused: {problem.message}"
+
+
+def locate(diagnostics: list[Diagnostic], path: str | Path, *, name: str | None = None) -> list[Diagnostic]:
     """Give diagnostics that carry a JSON path the span of that place in the file.
 
-    JSON is YAML, so the program loader's source map serves: the field's value (or, for a
-    missing field, the object it belongs in) gets a line, a column and a caret. Diagnostics
-    without a path, or a file the loader cannot map, keep the file's name in the message.
+    The field's value (or, for a missing field, the object it belongs in) gets a line, a column
+    and a caret (`jsonio.value_span`). Diagnostics without a path, or a file that cannot be
+    read again, keep the file's name in the message.
     """
-    from dataclasses import replace
-
-    from rules_engine.program.loader import load_file
-
     try:
-        _, source_map = load_file(path)
-    except RulesEngineError:  # best effort: the file already parsed as JSON
-        source_map = None
+        text: str | None = jsonio.read_text(path, limit=jsonio.MAX_FILE)
+    except (OSError, ValueError):  # best effort: the file already parsed as JSON
+        text = None
+    return locate_in(diagnostics, text, name or str(path))
+
+
+def locate_in(
+    diagnostics: list[Diagnostic], text: str | None, name: str, first_line: int = 1
+) -> list[Diagnostic]:
+    """As `locate`, for a JSON text already read: a file's, or one line of a stream's."""
+    source = SourceFile(name, text, first_line) if text is not None else None
     located = []
     for diagnostic in diagnostics:
-        if diagnostic.span is None and diagnostic.path is not None and source_map is not None:
-            located.append(replace(diagnostic, span=source_map.span(diagnostic.path)))
+        found = None
+        if diagnostic.span is None and diagnostic.path is not None and text is not None:
+            found = jsonio.value_span(text, diagnostic.path)
+        if found is not None and source is not None:
+            located.append(replace(diagnostic, span=Span(source, *found)))
         elif diagnostic.span is None:
-            located.append(replace(diagnostic, message=f"{path}: {diagnostic.message}"))
+            located.append(replace(diagnostic, message=f"{name}: {diagnostic.message}"))
         else:
             located.append(diagnostic)
     return located

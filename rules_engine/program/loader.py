@@ -11,9 +11,12 @@ as True, `yes`/`off` as booleans, `2026-12-01` as a `date`, `007` as octal, and 
 silently overwrites the first. Marketers hit all of these. And `19.99` would be a binary float,
 which money must never pass through. So values are resolved like the YAML 1.2 core schema
 instead: only `true`/`false` (three spellings each) are booleans, `null`/`~`/nothing is null,
-integers are decimal (or `0x`/`0o`), numbers with a fraction or exponent are `Decimal`, `.inf`
-and `.nan` are refused, and everything else — dates included — stays text for the model to
-parse. Numerals with leading zeros (`007`, `01234`) stay text too: they are codes, not numbers.
+numbers are written one way, digits with an optional sign and decimal part (`42`, `-3`,
+`19.99`: an `int`, or a `Decimal` with a fraction), `.inf` and `.nan` are refused, and
+everything else — dates included — stays text for the model to parse. Numerals with leading
+zeros (`007`, `01234`) stay text too: they are codes, not numbers; so do `1e3`, `0x1F`, `0o17`
+and `.5`, which docs/dsl.md does not allow in expressions either. A lone UTF-16 surrogate
+(`"caf\\ud800"`) is refused (RE101).
 
 What is refused, all reported at once (YamlSyntaxError, codes RE10x): duplicate keys (RE102);
 anchors, aliases and merge keys (RE103, which also rules out alias bombs); tags beyond the
@@ -69,12 +72,16 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + name for name in ("str", "int", "float", "bool", "null"))
 _MAP, _SEQ = _TAG + "map", _TAG + "seq"
 
-# The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema), except that integers
-# with leading zeros stay text. Order matters: a numeral that is an int is not also a float.
+# The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema) with one rule for
+# numbers, the one docs/dsl.md gives for expressions: digits, an optional sign and decimal part.
+# Everything else that YAML would make a number stays text: `010` (a code), `1e3`, `0x1F`, `0o17`,
+# `.5`, `5.`. Order matters: a numeral that is an int is not also a float.
 _NULL_TEXT = re.compile(r"~|null|Null|NULL|")
 _BOOL_TEXT = re.compile(r"true|True|TRUE|false|False|FALSE")
-_INT_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INT_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_FLOAT_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\.[0-9]+")
+_NUMBER_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")  # for an explicit `!!float 1`
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 _CORE_SCHEMA = (
     (_NULL, _NULL_TEXT),
@@ -319,6 +326,12 @@ class _RefusedError(Exception):
 
 def _construct(tag: str, text: str) -> Any:
     """The value of a scalar with a (resolved or explicit) standard tag."""
+    if _SURROGATE.search(text):  # "caf\ud800": no character, and a crash wherever it is printed
+        raise _RefusedError(
+            "RE101",
+            "a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair) is not a character",
+            "write the character itself (in double quotes, \\U and eight hex digits also do)",
+        )
     if tag == _STR:
         return text
     if tag == _FLOAT and _NOT_FINITE.fullmatch(text):
@@ -327,7 +340,7 @@ def _construct(tag: str, text: str) -> Any:
             f"`{text}` is not a number a program may use",
             "write a number, or leave the field out",
         )
-    pattern = {_NULL: _NULL_TEXT, _BOOL: _BOOL_TEXT, _INT: _INT_TEXT, _FLOAT: _FLOAT_TEXT}[tag]
+    pattern = {_NULL: _NULL_TEXT, _BOOL: _BOOL_TEXT, _INT: _INT_TEXT, _FLOAT: _NUMBER_TEXT}[tag]
     if not pattern.fullmatch(text):
         raise _RefusedError("RE101", f"`{text}` is not a valid `{_show_tag(tag)}`", "remove the tag")
     if tag == _NULL:
@@ -335,9 +348,8 @@ def _construct(tag: str, text: str) -> Any:
     if tag == _BOOL:
         return text.lower() == "true"
     if tag == _INT:
-        base = {"0x": 16, "0o": 8}.get(text[:2], 10)
         try:
-            return int(text[2:] if base != 10 else text, base)
+            return int(text)
         except ValueError:  # over Python's 4300-digit limit for int()
             raise _RefusedError("RE104", "this number is too long", "write a shorter number") from None
     number = Decimal(text)

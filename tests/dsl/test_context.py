@@ -57,7 +57,8 @@ def test_timezone_makes_local_hours_and_dates() -> None:
         ({"event": {**EVENT, "time": "2026-12-05T23:30:00"}}, "RE404", "event.time: has no timezone offset"),
         ({"event": {**EVENT, "time": "yesterday"}}, "RE404", "not an ISO 8601 time"),
         ({"event": {"type": "purchase", "time": EVENT["time"]}}, "RE404", "event.id: is required"),
-        ({"basket": {"total": "12.50"}}, "RE404", 'basket.total: expected a number, got text "12.50"'),
+        ({"basket": {"total": "12,50"}}, "RE404", 'basket.total: expected a number, got text "12,50"'),
+        ({"basket": {"total": "1e3"}}, "RE404", 'basket.total: expected a number, got text "1e3"'),
         ({"basket": {"total": True}}, "RE404", "basket.total: expected a number"),
         ({"basket": {"total": float("nan")}}, "RE404", "finite"),
         (

@@ -1,0 +1,144 @@
+"""Events as they arrive: a bad one is refused with RE410 naming the field and a hint, never a
+traceback; nothing but an outcome or a project error leaves `Engine.process`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.outcome import Outcome
+from rules_engine.errors import EventError, RulesEngineError
+from tests.conftest import ROOT
+
+ENGINE = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+GOOD: dict[str, Any] = {
+    "id": "e1",
+    "type": "purchase",
+    "time": "2026-12-08T09:00:00+03:00",
+    "customer": "anna",
+    "items": [{"sku": "LATTE", "category": "coffee", "price": Decimal("300.00"), "qty": 1}],
+}
+
+
+def refused(**changes: Any) -> list[tuple[str, tuple[str | int, ...] | None, str | None]]:
+    with pytest.raises(EventError) as caught:
+        ENGINE.process({**GOOD, **changes})
+    return [(d.code, d.path, d.hint) for d in caught.value.diagnostics]
+
+
+def line(**changes: Any) -> list[dict[str, Any]]:
+    return [{**GOOD["items"][0], **changes}]
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        "0001-01-01T00:00:00+03:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-05:00",
+        "9999-12-31T23:00:00Z",
+    ],
+)
+def test_a_time_in_year_1_or_9999_is_refused_not_an_overflow(time: str) -> None:
+    # OverflowError left Engine.process and aborted `loyalty run` (issue 11)
+    [(code, path, hint)] = refused(time=time)
+    assert (code, path) == ("RE410", ("time",))
+    assert hint is not None and "1900 to 2999" in hint
+
+
+@pytest.mark.parametrize("time", [1765170900, "1765170900", Decimal("1765170900.5")])
+def test_a_time_written_as_a_number_is_refused_not_read_as_epoch_seconds(time: Any) -> None:
+    [(code, path, hint)] = refused(time=time)
+    assert (code, path) == ("RE410", ("time",))
+    assert hint is not None and "2026-12-05T09:15:00+03:00" in hint
+
+
+def test_an_amount_with_more_decimals_than_the_currency_is_refused_not_rounded() -> None:
+    problems = refused(items=line(price=Decimal("100.005")), shipping=Decimal("1.001"))
+    assert [(code, path) for code, path, _ in problems] == [
+        ("RE410", ("items", 0, "price")),
+        ("RE410", ("shipping",)),
+    ]
+
+
+def test_an_amount_as_text_is_read_exactly_when_it_is_a_plain_decimal() -> None:
+    as_text = ENGINE.process({**GOOD, "items": line(price="300.00", qty="1")})
+    as_number = ENGINE.process(GOOD)
+    assert as_text.model_dump_json() == as_number.model_dump_json()
+    for text in ("1e3", " 300", "3,00", "NaN", "0x1F"):
+        [(code, path, _)] = refused(items=line(price=text))
+        assert (code, path) == ("RE410", ("items", 0, "price"))
+
+
+def test_a_quantity_of_zero_is_not_told_it_cannot_be_negative() -> None:
+    [(code, path, hint)] = refused(items=line(qty=0))
+    assert (code, path) == ("RE410", ("items", 0, "qty"))
+    assert hint is not None and "negative" not in hint and "more than 0" in hint
+
+
+def test_a_numeric_id_gets_a_hint_to_quote_it() -> None:
+    problems = refused(customer=7781, id=12)
+    assert [(code, path) for code, path, _ in problems] == [("RE410", ("id",)), ("RE410", ("customer",))]
+    assert problems[1][2] is not None and '"7781"' in problems[1][2]
+
+
+def test_a_date_overflow_while_processing_is_a_project_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def overflow(*_: Any) -> Any:  # as a far-off time in a state plus a program's long window would
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(Engine, "_time_passes", overflow)
+    with pytest.raises(EventError) as caught:
+        ENGINE.process(GOOD)
+    assert [d.code for d in caught.value.diagnostics] == ["RE417"]
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.decimals(allow_nan=False) | st.text(max_size=12)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_times = st.datetimes(
+    min_value=dt.datetime(1, 1, 2),
+    max_value=dt.datetime(9999, 12, 30),
+    timezones=st.sampled_from([dt.UTC, None]),
+).map(lambda moment: moment.isoformat())
+_events = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=5) | _json,
+        "type": st.sampled_from(["purchase", "return", "signup", "redeem", "review", "referral_reward", "x"]),
+        "time": _times | _json,
+        "customer": st.just("anna") | _json,
+        "items": st.lists(
+            st.fixed_dictionaries(
+                {"sku": st.just("A") | _json, "price": _scalars, "qty": _scalars},
+                optional={"category": _json, "attributes": _json},
+            ),
+            max_size=3,
+        )
+        | _json,
+        "shipping": _scalars,
+        "purchase": _json,
+        "coupons": _json,
+        "item": _json,
+        "attributes": _json,
+        "referral_code": _json,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_events | _json)
+def test_any_json_gives_an_outcome_or_a_project_error(event: Any) -> None:
+    try:
+        outcome = ENGINE.process(event)
+    except RulesEngineError:
+        return
+    assert isinstance(outcome, Outcome)

@@ -1,0 +1,107 @@
+"""The one JSON reader: exact numbers, and hostile text refused with the place it went wrong."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rules_engine import jsonio
+from rules_engine.jsonio import JsonError
+
+
+def problem(text: str) -> JsonError:
+    with pytest.raises(JsonError) as caught:
+        jsonio.loads(text)
+    return caught.value
+
+
+def test_numbers_are_exact() -> None:
+    assert jsonio.loads('{"price": 19.99, "qty": 2}') == {"price": Decimal("19.99"), "qty": 2}
+
+
+def test_nesting_a_thousand_deep_is_refused_without_recursion() -> None:
+    # json.loads itself raises RecursionError here, which aborted `loyalty run` (issue 11)
+    refused = problem("[" * 1000 + "]" * 1000)
+    assert "nested more than 64 deep" in refused.message
+    assert refused.position == jsonio.MAX_DEPTH
+    assert jsonio.loads("[" * 64 + "]" * 64) is not None
+    assert jsonio.loads('"[[[[' + "[" * 1000 + '"') == "[[[[" + "[" * 1000  # brackets in text
+
+
+def test_a_duplicate_key_is_refused_at_its_second_place() -> None:
+    text = '{"x": {"a": 1}, "y": {"a": 1, "b": 2, "a": 3}}'
+    refused = problem(text)
+    assert '"a" appears twice' in refused.message
+    assert refused.position == text.rindex('"a"')
+
+
+@pytest.mark.parametrize("text", ['"caf\\ud800"', '"\\udc00x"', '{"caf\\ud800": 1}', '"caf\ud800"'])
+def test_a_lone_surrogate_is_refused(text: str) -> None:
+    assert "surrogate" in problem(text).message
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_text() -> None:
+    assert jsonio.loads('"caf\\ud83d\\ude00"') == "caf\U0001f600"
+    assert jsonio.loads('"caf\\\\ud800"') == "caf\\ud800"
+
+
+def test_nan_and_infinity_are_refused() -> None:
+    assert "NaN" in problem('{"a": NaN}').message
+    assert problem("[Infinity]").position == 1
+
+
+def test_a_text_over_the_limit_is_refused() -> None:
+    assert "longer than" in problem(" " * (jsonio.MAX_TEXT + 1)).message
+    with pytest.raises(JsonError):
+        jsonio.loads("[1, 2, 3]", limit=4)
+
+
+def test_read_text_stops_at_its_limit() -> None:
+    # `event_file: /dev/zero` reached 8.5 GB of memory in 15 seconds (issue 11)
+    with pytest.raises(JsonError) as caught:
+        jsonio.read_text("/dev/zero", limit=1024)
+    assert "larger than 1,024 bytes" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("path", "found"),
+    [
+        (("a", "b", 2, "c"), "3"),
+        (("a", "b", 2), '{"c": 3}'),
+        (("a", "b", 1), "2"),
+        (("a", "b", 2, "missing"), '{"c": 3}'),  # a missing field: the object it belongs in
+        (("a",), '{"b": [1, 2, {"c": 3}], "d": "x, y"}'),
+        (("a", "d"), '"x, y"'),
+    ],
+)
+def test_value_span_finds_a_value_by_its_path(path: tuple[str | int, ...], found: str) -> None:
+    text = '{"a": {"b": [1, 2, {"c": 3}], "d": "x, y"}}'
+    span = jsonio.value_span(text, path)
+    assert span is not None
+    assert text[span[0] : span[1]] == found
+
+
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)  # no lone surrogates
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_what_json_writes_reads_back(value: object) -> None:
+    assert jsonio.loads(json.dumps(value)) == value
+    assert jsonio.loads(json.dumps(value, ensure_ascii=False)) == value
+
+
+@given(st.text(alphabet='{}[]":,\\ud80 1ae.-', max_size=60))
+def test_any_text_parses_or_is_a_json_problem_at_a_place_in_it(text: str) -> None:
+    try:
+        jsonio.loads(text)
+    except JsonError as refused:
+        assert 0 <= refused.position <= len(text)
