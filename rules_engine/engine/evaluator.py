@@ -708,12 +708,14 @@ class _Run:
                 continue
             rule = step.rule
             assert rule.multiply is not None
-            exclude = step.exclude
-            if exclude is None:
-                weights = per_line_points
-            else:
+            weights = per_line_points
+            exclude, matches = step.exclude, step.for_each_item
+            if exclude is not None:
                 excluded = [*self.holding(exclude, range(n)), False]  # shipping is not a line
-                weights = [ZERO if out else p for out, p in zip(excluded, per_line_points, strict=True)]
+                weights = [ZERO if out else p for out, p in zip(excluded, weights, strict=True)]
+            if matches is not None:  # only the points of the matching lines; shipping is no line
+                matching = [*self.holding(matches, range(n)), False]
+                weights = [p if match else ZERO for match, p in zip(matching, weights, strict=True)]
             exact = sum(weights, ZERO) * (rule.multiply - 1)
             shares = self.award(
                 rule.id,
@@ -849,7 +851,9 @@ class _Run:
         total = round_points(exact, self.program.points.rounding)
         kind = "earn" if rule else "tier"
         if total <= 0:
-            if multiplier is not None:
+            if multiplier is not None and rule is not None and rule.for_each_item is not None:
+                reason = "no points on the lines for_each_item matches: nothing to multiply"
+            elif multiplier is not None:
                 reason = "nothing to multiply"
             elif rule is not None and rule.for_each_item is not None:
                 reason = "no line matches for_each_item"
@@ -887,7 +891,9 @@ class _Run:
         self.lot_lines[id(made)] = lot_lines
         self.count(rule_id, granted, cap, budget)
         reason = f"{granted} points"
-        if multiplier is not None:
+        if multiplier is not None and rule is not None and rule.for_each_item is not None:
+            reason += f" (×{multiplier} on the points of the lines for_each_item matches)"
+        elif multiplier is not None:
             reason += f" (×{multiplier} on this event's points)"
         if code != "fired":
             reason += f"; {limit} reached, would have given {total}"

@@ -275,7 +275,8 @@ class EarnRule(Model):
 
     - `rate`: points per amount of the eligible basket (after discounts, on the earning base).
     - `award`: a fixed number or an expression; with `for_each_item`, once per matching line.
-    - `multiply`: multiplies the points of the other rules of this event (see docs/programs.md).
+    - `multiply`: multiplies the points of the other rules of this event (with `for_each_item`,
+      only the points of the matching lines; see docs/programs.md).
     """
 
     id: Id = Field(examples=["double-tuesday"])
@@ -287,7 +288,8 @@ class EarnRule(Model):
     when: Condition | None = Field(default=None, examples=['event.time.weekday == "tue"'])
     """The rule applies only when this holds."""
     for_each_item: ItemCondition | None = Field(default=None, examples=['item.category == "pastry"'])
-    """Makes the rule per line: it applies to every basket line for which this holds."""
+    """Makes the rule per line: an `award` is given on every basket line for which this holds; a
+    `multiply` multiplies only the points those lines earned."""
     exclude: ItemCondition | None = Field(default=None, examples=['item.category == "tobacco"'])
     """Lines that do not count for this rule."""
     rate: EarnRate | None = Field(default=None, examples=["1 per 100"])

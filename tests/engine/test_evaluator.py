@@ -359,3 +359,23 @@ def test_a_program_number_too_large_to_compute_exactly_is_an_error_not_a_crash()
         huge.process(purchase(("x", "c", "10", 1)), None)
     assert raised.value.code == "RE416"
     assert "cannot be computed exactly" in str(raised.value)
+
+
+def test_a_multiplier_with_for_each_item_multiplies_only_the_matching_lines() -> None:
+    # Issue 11: "double points on pastries" gave 901 extra points for a croissant and a TV,
+    # 900 of them on the TV.
+    e = engine(
+        """\
+        earn:
+          - {id: base, rate: 1 per 100}
+          - {id: pastry-double, for_each_item: item.category == "pastry", multiply: 2, cap: {per_event: 500}}
+        """
+    )
+    outcome = e.process(purchase(("CROISSANT", "pastry", "100.00", 1), ("TV", "tv", "90000.00", 1)))
+    assert points(outcome) == {"base": 901, "pastry-double": 1}
+    double = next(a for a in outcome.effects.points if a.rule == "pastry-double")
+    assert [(s.sku, s.amount) for s in double.lines] == [("CROISSANT", 1)]
+    assert "for_each_item" in trace(outcome, "pastry-double").reason
+    without = e.process(purchase(("TV", "tv", "90000.00", 1)))
+    assert points(without) == {"base": 900}
+    assert trace(without, "pastry-double").code == "nothing_eligible"
