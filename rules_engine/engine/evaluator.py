@@ -255,6 +255,7 @@ class _Run:
         self.notifications: list[Notification] = []
         self.tier_progress: TierProgress | None = None
         self.draw_entries: list[DrawEntry] = []
+        self.negative_awards: dict[str, Decimal] = {}  # rule → an award below zero it came to
 
     # -- input ---------------------------------------------------------------------------------
     def _check_event(self) -> None:
@@ -814,18 +815,26 @@ class _Run:
                     continue
                 if matches is None or line_holds(matches, i):
                     value = self._award_value(award, rule.award, self.item_context(i))
-                    points[i] = max(ZERO, value)
+                    points[i] = self._not_negative(rule.id, value)
             return points, sum(points, ZERO)
         if award is None:  # a fixed award: no context needed (nor built, without conditions)
             literal: Any = rule.award
-            value = max(ZERO, Decimal(literal))
+            value = self._not_negative(rule.id, Decimal(literal))
         else:
-            value = max(ZERO, self._award_value(award, rule.award, self.context))
+            value = self._not_negative(rule.id, self._award_value(award, rule.award, self.context))
         if n == 0:
             return [ONE], value  # not a purchase: nothing to attribute to
         if not any(eligible):
             value = ZERO  # only lines the earning base leaves out: they earn nothing
         return [*eligible, ZERO], value
+
+    def _not_negative(self, rule: str, value: Decimal) -> Decimal:
+        """An award below zero gives nothing (earn rules never take points away); remembered for
+        the trace, which says so rather than "no eligible amount"."""
+        if value < 0:
+            self.negative_awards.setdefault(rule, value)
+            return ZERO
+        return value
 
     @staticmethod
     def _award_value(expression: Expression | None, literal: Any, context: Context) -> Decimal:
@@ -855,6 +864,11 @@ class _Run:
                 reason = "no points on the lines for_each_item matches: nothing to multiply"
             elif multiplier is not None:
                 reason = "nothing to multiply"
+            elif rule_id in self.negative_awards:
+                reason = (
+                    f"the award came to {self.negative_awards[rule_id]}, below zero: "
+                    "an earn rule never takes points away"
+                )
             elif rule is not None and rule.for_each_item is not None:
                 reason = "no line matches for_each_item"
             else:
@@ -975,8 +989,9 @@ class _Run:
         """Give a `Reward` (points, a badge, a coupon, draw entries) on behalf of `rule`.
 
         Points become a lot like any award (no basket lines: no line earned them); a badge
-        already held is not given twice; a coupon gets a code from `coupon_code`. Returns what
-        was given, in words, for the trace.
+        already held is not given twice, and comes with its own `reward` (given on behalf of the
+        badge: `badge:<id>`); a coupon gets a code from `coupon_code`. Returns what was given, in
+        words, for the trace.
         """
         event = self.event
         given: list[str] = []
@@ -995,6 +1010,10 @@ class _Run:
         if reward.badge is not None and reward.badge not in held:
             self.badges.append(BadgeAwarded(rule=rule, badge=reward.badge))
             given.append(f"badge {reward.badge}")
+            extra = self.plan.badge_rewards.get(reward.badge)
+            by_badge = f"badge:{reward.badge}"
+            if extra is not None and rule != by_badge:  # an automatic badge gives its own extra
+                given += self.give(extra, by_badge)
         if reward.coupon is not None:
             definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
@@ -1041,6 +1060,8 @@ class _Run:
         ]
         gives = [f"spent {item.cost} points"]
         reward = item.reward
+        if reward is not None and reward.badge is not None:
+            gives += self.give(Reward(badge=reward.badge), rule)
         if reward is not None and reward.coupon is not None:
             definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
