@@ -1109,16 +1109,15 @@ class _Run:
                     )
                 ]
             )
+        earned = [lot for lot in lots if lot.lines]
+        bought, complete = self._bought_lines(purchase, earned)
+        if not bought and not complete and not lots and not self._made(purchase):
+            raise EventError([self._not_their_purchase(event)])
         if self._return_window_closed(event, lots):
             return
-        earned = [lot for lot in lots if lot.lines]
-        bought: dict[int, tuple[str, Decimal]] = {}
-        for lot in earned:
-            for part in lot.lines:
-                bought.setdefault(part.line, (part.sku, part.qty))
         before = dict(self.state.returned.get(purchase, {}))
         now = dict(before)
-        for returned in event.items:
+        for index, returned in enumerate(event.items):
             left = returned.qty
             for line, (sku, qty) in sorted(bought.items()):
                 if sku != returned.sku or left <= 0:
@@ -1128,14 +1127,22 @@ class _Run:
                 if taken > 0:
                     now[str(line)] = now.get(str(line), ZERO) + taken
                     left -= taken
-            if left > 0 and any(sku == returned.sku for sku, _ in bought.values()):
+            in_purchase = any(sku == returned.sku for sku, _ in bought.values())
+            if left > 0 and (in_purchase or complete):
+                problem = (
+                    "more returned than bought, or returned already"
+                    if in_purchase
+                    else f"not in purchase {purchase}"
+                )
                 raise EventError(
                     [
                         Diagnostic(
                             "RE433",
-                            f"items: {returned.sku}: more returned than bought, or returned already",
-                            hint="check the quantities against the purchase and earlier returns",
-                            path=("items",),
+                            f"items[{index}]: {returned.sku}: {problem}",
+                            hint="check the quantities against the purchase and earlier returns"
+                            if in_purchase
+                            else f"check the sku against the lines of {purchase}",
+                            path=("items", index),
                         )
                     ]
                 )
@@ -1167,6 +1174,41 @@ class _Run:
         self._reverse(event, reverse, rule)
         self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
         self._take_back_progress(event, before, now, total)
+
+    def _bought_lines(self, purchase: str, earned: list[Lot]) -> tuple[dict[int, tuple[str, Decimal]], bool]:
+        """The lines of `purchase` (line → sku, quantity) and whether they are all of them.
+
+        From the purchase lines the state keeps, which include lines that earned nothing (a gift
+        card); a state written before they carried their purchase's id has only the lines of its
+        lots, which cannot tell "not bought" from "earned nothing" (then not complete)."""
+        lines = [past for past in self.state.purchases if past.event == purchase]
+        if lines:
+            return {line: (past.sku, past.qty) for line, past in enumerate(lines)}, True
+        bought: dict[int, tuple[str, Decimal]] = {}
+        for lot in earned:
+            for part in lot.lines:
+                bought.setdefault(part.line, (part.sku, part.qty))
+        return bought, False
+
+    def _made(self, purchase: str) -> bool:
+        """Whether anything in the state says this customer made `purchase` (for a state whose
+        purchase lines do not carry their purchase's id: it is not refused on their account)."""
+        state = self.state
+        return (
+            purchase in state.returned
+            or any(activity.event == purchase for activity in state.activity)
+            or any(past.event is None for past in state.purchases)
+            or any(purchase in progress.counted for progress in state.challenges.values())
+        )
+
+    def _not_their_purchase(self, event: Return) -> Diagnostic:
+        return Diagnostic(
+            "RE437",
+            f"purchase: return {event.id} names purchase {event.purchase}, which customer "
+            f"{event.customer} never made",
+            hint="check the return's customer and purchase id: a return is sent for the customer who bought",
+            path=("purchase",),
+        )
 
     def _take_back_progress(
         self, event: Return, before: dict[str, Decimal], now: dict[str, Decimal], points: Decimal
@@ -1448,7 +1490,8 @@ class _Run:
             visits += 1
             day = self.local.date()
             purchases += [
-                past_line(line.sku, line.category, line.price, line.qty, day) for line in event.items
+                past_line(line.sku, line.category, line.price, line.qty, day, event.id)
+                for line in event.items
             ]
         return replaced(
             self.state,
@@ -1507,7 +1550,7 @@ def _rule_hashes(program: Program) -> dict[str, str]:
 
 
 # `customer.purchases` holds a record per past line with exactly a `PastLine`'s fields, in order.
-_PAST_LINE_RECORD = tuple(PastLine.model_fields) == ("sku", "category", "price", "qty", "date")
+_PAST_LINE_RECORD = tuple(PastLine.model_fields) == ("sku", "category", "price", "qty", "date", "event")
 
 
 def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
@@ -1516,7 +1559,14 @@ def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
     if _PAST_LINE_RECORD:
         return tuple(p.__dict__ for p in purchases)
     return tuple(
-        {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
+        {
+            "sku": p.sku,
+            "category": p.category,
+            "price": p.price,
+            "qty": p.qty,
+            "date": p.date,
+            "event": p.event,
+        }
         for p in purchases
     )
 
