@@ -22,7 +22,9 @@ unknown and no expected breakage is given. The estimate is deliberately simple; 
 who has a better one (by cohort, by tier) has every ledger entry to compute it from.
 
 Amounts are exact (points × value, not rounded to the currency's minor unit), so the journal
-adds up to the liability digit for digit.
+adds up to the liability digit for digit. A program that does not set `points.value` has books in
+points only: every amount is None (empty in the CSV, null in JSON), never a pretended 0, and the
+summary says the value is unset (`validate` warns about it, RE128).
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ class JournalEntry:
     credit: str
     points: Decimal
     """Points moved (positive)."""
-    amount: Decimal
-    """Their value in the program's currency."""
+    amount: Decimal | None
+    """Their value in the program's currency; None when the program sets no value per point."""
     entries: int
     """How many ledger entries it sums."""
 
@@ -78,8 +80,8 @@ class JournalEntry:
 class Books:
     program: str
     currency: str
-    value: Decimal
-    """Money per point."""
+    value: Decimal | None
+    """Money per point; None when the program does not set `points.value`."""
     start: dt.date | None
     end: dt.date | None
     """Inclusive, in the program's time zone."""
@@ -96,8 +98,9 @@ class Books:
     """The sum of every customer's balance now, when the period runs to now (for reconciliation)."""
     notes: list[str] = field(default_factory=list)
 
-    def money(self, points: Decimal) -> Decimal:
-        return points * self.value
+    def money(self, points: Decimal) -> Decimal | None:
+        """The value of `points`; None when a point has no value set."""
+        return None if self.value is None else points * self.value
 
     @property
     def expected_breakage(self) -> Decimal | None:
@@ -154,7 +157,8 @@ def books(
         days.items(), key=lambda i: (i[0][0], KINDS.index(i[0][1]))
     ):
         total = sum(points, ZERO)
-        journal.append(JournalEntry(day, kind, debit, credit, total, total * value, len(points)))
+        amount = None if value is None else total * value
+        journal.append(JournalEntry(day, kind, debit, credit, total, amount, len(points)))
     left = expired_ever + redeemed_ever
     return Books(
         program=program.program,
@@ -193,7 +197,7 @@ def to_csv(books: Books) -> str:
                 line.debit,
                 line.credit,
                 line.points,
-                line.amount,
+                "" if line.amount is None else line.amount,
                 books.currency,
                 line.entries,
             ]
@@ -225,14 +229,14 @@ def to_json(books: Books) -> dict[str, Any]:
         "summary": {
             "opening": {"points": books.opening, "liability": books.money(books.opening)},
             **{
-                kind: {"points": abs(points), "amount": abs(books.money(points))}
+                kind: {"points": abs(points), "amount": _abs(books.money(points))}
                 for kind, points in books.moved.items()
             },
             "closing": {"points": books.closing, "liability": books.money(books.closing)},
             "breakage": {
                 "realized": {
                     "points": -books.moved["expired"],
-                    "amount": -books.money(books.moved["expired"]),
+                    "amount": books.money(-books.moved["expired"]),
                 },
                 "rate": books.breakage_rate,
                 "expected": None
@@ -249,25 +253,42 @@ def summary_lines(books: Books) -> list[str]:
     """The summary in words, for people (printed beside the CSV)."""
     c = books.currency
     period = f"{books.start or 'the beginning'} to {books.end or 'now'}"
+    valued = books.value is not None
+
+    def money(points: Decimal, sign: str = "") -> str:
+        amount = books.money(points)
+        return "" if amount is None else f"  {amount:>{sign}14} {c}"
+
+    worth = (
+        f"{books.value} {c} a point"
+        if valued
+        else f"the value of a point is unset (points.value in the program): no {c} amounts"
+    )
     lines = [
-        f"{books.program}: points liability from {period}, {books.value} {c} a point",
-        f"  opening   {books.opening:>12} points  {books.money(books.opening):>14} {c}",
+        f"{books.program}: points liability from {period}, {worth}",
+        f"  opening   {books.opening:>12} points{money(books.opening)}",
     ]
     for kind in KINDS:
         points = books.moved[kind]
         if points or kind != "adjusted":
-            lines.append(f"  {kind:<9} {points:>+12} points  {books.money(points):>+14} {c}")
-    lines.append(f"  closing   {books.closing:>12} points  {books.money(books.closing):>14} {c}")
+            lines.append(f"  {kind:<9} {points:>+12} points{money(points, '+')}")
+    lines.append(f"  closing   {books.closing:>12} points{money(books.closing)}")
     expected = books.expected_breakage
     if expected is None:
         lines.append("  breakage: no point redeemed or expired yet, no rate to expect breakage from")
     else:
+        expected_money = books.money(expected)
         lines.append(
             f"  breakage: {-books.moved['expired']} points expired in the period; "
             f"{expected} of the closing points expected to expire unused "
-            f"(historical rate {books.breakage_rate}), {books.money(expected)} {c}"
+            f"(historical rate {books.breakage_rate})"
+            + ("" if expected_money is None else f", {expected_money} {c}")
         )
     if books.balances is not None:
         verdict = "reconciles with" if books.reconciles else "DOES NOT reconcile with"
         lines.append(f"  the closing liability {verdict} the sum of all balances ({books.balances} points)")
     return lines
+
+
+def _abs(amount: Decimal | None) -> Decimal | None:
+    return None if amount is None else abs(amount)

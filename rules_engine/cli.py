@@ -565,6 +565,8 @@ def ledger_export(
     books = accounting.books(engine.program, rows, start=first, end=last, balances=balances)
     if output == "json":
         out.print(jsonio.dumps(accounting.to_json(books), indent=2), markup=False, soft_wrap=True)
+        if books.value is None:  # the CSV's summary says so; JSON has null amounts
+            err.print(accounting.summary_lines(books)[0], markup=False, soft_wrap=True)
     else:
         out.file.write(accounting.to_csv(books))
         for line in accounting.summary_lines(books):

@@ -240,7 +240,7 @@ def _reward(trace: RuleTrace, outcome: Outcome, is_money: bool, quantum: Decimal
         return Text("free shipping" if shipping else "")
     if trace.amount is None:
         return Text("")
-    if trace.kind == "return":
+    if trace.kind in ("return", "catalog"):  # points taken back, or spent on a catalog item
         return Text(f"-{_number(trace.amount)} {points_name}", style="red")
     return Text(f"+{_number(trace.amount)} {points_name}", style="green")
 

@@ -159,6 +159,26 @@ def test_dry_run_of_a_return_lists_the_points_it_takes_back(tmp_path: Path) -> N
     assert "600 from evt-fh-20261215-ret1/base taken back by a return" in out
 
 
+def test_issue_11_dry_run_shows_a_redemption_as_points_spent(tmp_path: Path) -> None:
+    # It showed `+350 beans`, as if the customer had earned them.
+    engine = Engine.from_file(PROGRAM)
+    bought = engine.process(loads((FIXTURES / "events" / "tuesday-morning.json").read_text()))
+    lot = bought.state.lots[0].model_copy(update={"points": Decimal(500)})
+    state = tmp_path / "state.json"
+    state.write_text(bought.state.model_copy(update={"lots": [lot]}).model_dump_json(), encoding="utf-8")
+    redeem = tmp_path / "redeem.json"
+    when = "2027-01-20T13:00:00+03:00"  # long after the purchase: its points are available
+    customer = bought.state.customer
+    redeem.write_text(
+        f'{{"id": "r1", "type": "redeem", "time": "{when}", "customer": "{customer}", "item": "free-latte"}}'
+    )
+    code, out, err = run("dry-run", PROGRAM, redeem, "--customer", state)
+    assert (code, err) == (0, "")
+    [row] = [line for line in out.splitlines() if "catalog:free-latte" in line]
+    assert row.rstrip().endswith("-350 beans")
+    assert "+350" not in out
+
+
 def test_a_bad_event_json_is_reported_at_its_line_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"id": "e", "type": "purchase",\n "items": [1,]}', encoding="utf-8")

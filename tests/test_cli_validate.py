@@ -13,9 +13,11 @@ from rules_engine.cli import app
 from tests.conftest import ROOT
 
 HEADER = "program: shop\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
-VALID = HEADER + "earn:\n  - id: base\n    rate: 1 per 100\n"
-DECEMBER_ONLY = VALID + "    active: {start: 2026-12-01, end: 2026-12-31}\n"  # RE501 once it is over
-WARNING_ONLY = HEADER + "earn:\n  - id: x2\n    multiply: 2\n"  # RE504: no cap, no budget
+VALUE = "points: {value: 1}\n"  # without one, RE128 warns
+BASE = HEADER + "earn:\n  - id: base\n    rate: 1 per 100\n"
+VALID = BASE + VALUE
+DECEMBER_ONLY = BASE + "    active: {start: 2026-12-01, end: 2026-12-31}\n" + VALUE  # RE501 once it is over
+WARNING_ONLY = HEADER + "earn:\n  - id: x2\n    multiply: 2\n" + VALUE  # RE504: no cap, no budget
 INVALID = HEADER + "earn:\n  - id: base\n    rte: 1 per 100\n    priority: high\n"  # RE111, RE113
 EXAMPLES = ("book-nook", "coffee-club", "corner-hardware", "fashion-house", "volt-electronics")
 

@@ -71,6 +71,7 @@ _PURCHASE = {
     "price": Attribute(t.NUMBER, required=True, doc="Unit price paid."),
     "qty": Attribute(t.NUMBER, required=True, doc="Quantity bought."),
     "date": Attribute(t.DATE, doc="Local date of that purchase."),
+    "event": Attribute(t.TEXT, doc="Id of that purchase's event."),
 }
 _ITEM = {
     "sku": Attribute(t.TEXT, required=True, doc="Product code."),

@@ -266,6 +266,7 @@ class _Run:
         self.notifications: list[Notification] = []
         self.tier_progress: TierProgress | None = None
         self.draw_entries: list[DrawEntry] = []
+        self.negative_awards: dict[str, Decimal] = {}  # rule → an award below zero it came to
 
     # -- input ---------------------------------------------------------------------------------
     def _check_event(self) -> None:
@@ -721,12 +722,14 @@ class _Run:
                 continue
             rule = step.rule
             assert rule.multiply is not None
-            exclude = step.exclude
-            if exclude is None:
-                weights = per_line_points
-            else:
+            weights = per_line_points
+            exclude, matches = step.exclude, step.for_each_item
+            if exclude is not None:
                 excluded = [*self.holding(exclude, range(n)), False]  # shipping is not a line
-                weights = [ZERO if out else p for out, p in zip(excluded, per_line_points, strict=True)]
+                weights = [ZERO if out else p for out, p in zip(excluded, weights, strict=True)]
+            if matches is not None:  # only the points of the matching lines; shipping is no line
+                matching = [*self.holding(matches, range(n)), False]
+                weights = [p if match else ZERO for match, p in zip(matching, weights, strict=True)]
             exact = sum(weights, ZERO) * (rule.multiply - 1)
             shares = self.award(
                 rule.id,
@@ -825,18 +828,26 @@ class _Run:
                     continue
                 if matches is None or line_holds(matches, i):
                     value = self._award_value(award, rule.award, self.item_context(i))
-                    points[i] = max(ZERO, value)
+                    points[i] = self._not_negative(rule.id, value)
             return points, sum(points, ZERO)
         if award is None:  # a fixed award: no context needed (nor built, without conditions)
             literal: Any = rule.award
-            value = max(ZERO, Decimal(literal))
+            value = self._not_negative(rule.id, Decimal(literal))
         else:
-            value = max(ZERO, self._award_value(award, rule.award, self.context))
+            value = self._not_negative(rule.id, self._award_value(award, rule.award, self.context))
         if n == 0:
             return [ONE], value  # not a purchase: nothing to attribute to
         if not any(eligible):
             value = ZERO  # only lines the earning base leaves out: they earn nothing
         return [*eligible, ZERO], value
+
+    def _not_negative(self, rule: str, value: Decimal) -> Decimal:
+        """An award below zero gives nothing (earn rules never take points away); remembered for
+        the trace, which says so rather than "no eligible amount"."""
+        if value < 0:
+            self.negative_awards.setdefault(rule, value)
+            return ZERO
+        return value
 
     @staticmethod
     def _award_value(expression: Expression | None, literal: Any, context: Context) -> Decimal:
@@ -862,8 +873,15 @@ class _Run:
         total = round_points(exact, self.program.points.rounding)
         kind = "earn" if rule else "tier"
         if total <= 0:
-            if multiplier is not None:
+            if multiplier is not None and rule is not None and rule.for_each_item is not None:
+                reason = "no points on the lines for_each_item matches: nothing to multiply"
+            elif multiplier is not None:
                 reason = "nothing to multiply"
+            elif rule_id in self.negative_awards:
+                reason = (
+                    f"the award came to {self.negative_awards[rule_id]}, below zero: "
+                    "an earn rule never takes points away"
+                )
             elif rule is not None and rule.for_each_item is not None:
                 reason = "no line matches for_each_item"
             else:
@@ -900,7 +918,9 @@ class _Run:
         self.lot_lines[id(made)] = lot_lines
         self.count(rule_id, granted, cap, budget)
         reason = f"{granted} points"
-        if multiplier is not None:
+        if multiplier is not None and rule is not None and rule.for_each_item is not None:
+            reason += f" (×{multiplier} on the points of the lines for_each_item matches)"
+        elif multiplier is not None:
             reason += f" (×{multiplier} on this event's points)"
         if code != "fired":
             reason += f"; {limit} reached, would have given {total}"
@@ -982,8 +1002,9 @@ class _Run:
         """Give a `Reward` (points, a badge, a coupon, draw entries) on behalf of `rule`.
 
         Points become a lot like any award (no basket lines: no line earned them); a badge
-        already held is not given twice; a coupon gets a code from `coupon_code`. Returns what
-        was given, in words, for the trace.
+        already held is not given twice, and comes with its own `reward` (given on behalf of the
+        badge: `badge:<id>`); a coupon gets a code from `coupon_code`. Returns what was given, in
+        words, for the trace.
         """
         event = self.event
         given: list[str] = []
@@ -1002,6 +1023,10 @@ class _Run:
         if reward.badge is not None and reward.badge not in held:
             self.badges.append(BadgeAwarded(rule=rule, badge=reward.badge))
             given.append(f"badge {reward.badge}")
+            extra = self.plan.badge_rewards.get(reward.badge)
+            by_badge = f"badge:{reward.badge}"
+            if extra is not None and rule != by_badge:  # an automatic badge gives its own extra
+                given += self.give(extra, by_badge)
         if reward.coupon is not None:
             definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
@@ -1048,6 +1073,8 @@ class _Run:
         ]
         gives = [f"spent {item.cost} points"]
         reward = item.reward
+        if reward is not None and reward.badge is not None:
+            gives += self.give(Reward(badge=reward.badge), rule)
         if reward is not None and reward.coupon is not None:
             definition = self.plan.coupons[reward.coupon]
             code = coupon_code(
@@ -1095,16 +1122,15 @@ class _Run:
                     )
                 ]
             )
+        earned = [lot for lot in lots if lot.lines]
+        bought, complete = self._bought_lines(purchase, earned)
+        if not bought and not complete and not lots and not self._made(purchase):
+            raise EventError([self._not_their_purchase(event)])
         if self._return_window_closed(event, lots):
             return
-        earned = [lot for lot in lots if lot.lines]
-        bought: dict[int, tuple[str, Decimal]] = {}
-        for lot in earned:
-            for part in lot.lines:
-                bought.setdefault(part.line, (part.sku, part.qty))
         before = dict(self.state.returned.get(purchase, {}))
         now = dict(before)
-        for returned in event.items:
+        for index, returned in enumerate(event.items):
             left = returned.qty
             for line, (sku, qty) in sorted(bought.items()):
                 if sku != returned.sku or left <= 0:
@@ -1114,14 +1140,22 @@ class _Run:
                 if taken > 0:
                     now[str(line)] = now.get(str(line), ZERO) + taken
                     left -= taken
-            if left > 0 and any(sku == returned.sku for sku, _ in bought.values()):
+            in_purchase = any(sku == returned.sku for sku, _ in bought.values())
+            if left > 0 and (in_purchase or complete):
+                problem = (
+                    "more returned than bought, or returned already"
+                    if in_purchase
+                    else f"not in purchase {purchase}"
+                )
                 raise EventError(
                     [
                         Diagnostic(
                             "RE433",
-                            f"items: {returned.sku}: more returned than bought, or returned already",
-                            hint="check the quantities against the purchase and earlier returns",
-                            path=("items",),
+                            f"items[{index}]: {returned.sku}: {problem}",
+                            hint="check the quantities against the purchase and earlier returns"
+                            if in_purchase
+                            else f"check the sku against the lines of {purchase}",
+                            path=("items", index),
                         )
                     ]
                 )
@@ -1153,6 +1187,41 @@ class _Run:
         self._reverse(event, reverse, rule)
         self.state = replaced(self.state, {"returned": {**self.state.returned, purchase: now}})
         self._take_back_progress(event, before, now, total)
+
+    def _bought_lines(self, purchase: str, earned: list[Lot]) -> tuple[dict[int, tuple[str, Decimal]], bool]:
+        """The lines of `purchase` (line → sku, quantity) and whether they are all of them.
+
+        From the purchase lines the state keeps, which include lines that earned nothing (a gift
+        card); a state written before they carried their purchase's id has only the lines of its
+        lots, which cannot tell "not bought" from "earned nothing" (then not complete)."""
+        lines = [past for past in self.state.purchases if past.event == purchase]
+        if lines:
+            return {line: (past.sku, past.qty) for line, past in enumerate(lines)}, True
+        bought: dict[int, tuple[str, Decimal]] = {}
+        for lot in earned:
+            for part in lot.lines:
+                bought.setdefault(part.line, (part.sku, part.qty))
+        return bought, False
+
+    def _made(self, purchase: str) -> bool:
+        """Whether anything in the state says this customer made `purchase` (for a state whose
+        purchase lines do not carry their purchase's id: it is not refused on their account)."""
+        state = self.state
+        return (
+            purchase in state.returned
+            or any(activity.event == purchase for activity in state.activity)
+            or any(past.event is None for past in state.purchases)
+            or any(purchase in progress.counted for progress in state.challenges.values())
+        )
+
+    def _not_their_purchase(self, event: Return) -> Diagnostic:
+        return Diagnostic(
+            "RE437",
+            f"purchase: return {event.id} names purchase {event.purchase}, which customer "
+            f"{event.customer} never made",
+            hint="check the return's customer and purchase id: a return is sent for the customer who bought",
+            path=("purchase",),
+        )
 
     def _take_back_progress(
         self, event: Return, before: dict[str, Decimal], now: dict[str, Decimal], points: Decimal
@@ -1434,7 +1503,8 @@ class _Run:
             visits += 1
             day = self.local.date()
             purchases += [
-                past_line(line.sku, line.category, line.price, line.qty, day) for line in event.items
+                past_line(line.sku, line.category, line.price, line.qty, day, event.id)
+                for line in event.items
             ]
         return replaced(
             self.state,
@@ -1493,7 +1563,7 @@ def _rule_hashes(program: Program) -> dict[str, str]:
 
 
 # `customer.purchases` holds a record per past line with exactly a `PastLine`'s fields, in order.
-_PAST_LINE_RECORD = tuple(PastLine.model_fields) == ("sku", "category", "price", "qty", "date")
+_PAST_LINE_RECORD = tuple(PastLine.model_fields) == ("sku", "category", "price", "qty", "date", "event")
 
 
 def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
@@ -1502,7 +1572,14 @@ def purchase_records(purchases: list[PastLine]) -> tuple[dict[str, Any], ...]:
     if _PAST_LINE_RECORD:
         return tuple(p.__dict__ for p in purchases)
     return tuple(
-        {"sku": p.sku, "category": p.category, "price": p.price, "qty": p.qty, "date": p.date}
+        {
+            "sku": p.sku,
+            "category": p.category,
+            "price": p.price,
+            "qty": p.qty,
+            "date": p.date,
+            "event": p.event,
+        }
         for p in purchases
     )
 

@@ -10,25 +10,15 @@ import math
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-# ISO 4217 minor units for currencies that do not use 2; everything else uses 2.
-_MINOR_UNITS = {
-    "JPY": 0,
-    "KRW": 0,
-    "VND": 0,
-    "CLP": 0,
-    "ISK": 0,
-    "BHD": 3,
-    "KWD": 3,
-    "OMR": 3,
-    "TND": 3,
-    "JOD": 3,
-}
+from rules_engine.program.currencies import MINOR_UNITS
+
 _ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 ONE = Decimal(1)  # the quantum of points: pass this very object to `split` for its shortcuts
 
 
 def money_quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-_MINOR_UNITS.get(currency, 2))
+    """The currency's minor unit (ISO 4217): 0.01 for most, 1 for the yen, 0.001 for the dinar."""
+    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
 
 
 def round_money(amount: Decimal, quantum: Decimal) -> Decimal:

@@ -23,7 +23,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
 from rules_engine.engine import gamification, social, tiers
 from rules_engine.engine.compiled import CompiledProgram
-from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, TierLevel
+from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 
 # The parts of a program whose expressions the run itself evaluates (earn rules, discounts, coupons,
 # the earning base); the mechanics ask for their own parts' reads.
@@ -120,6 +120,10 @@ class Plan:
             for i, badge in enumerate(program.badges)
             if badge.on or badge.when is not None
         ]
+        # What a badge gives besides itself, for a badge another mechanic's reward gives.
+        self.badge_rewards: dict[str, Reward] = {
+            b.id: b.reward for b in program.badges if b.reward is not None
+        }
         self.quest_types = [sorted({step.on for step in quest.steps}) for quest in program.quests]
         self.quest_steps = [
             [expression("quests", i, "steps", s, "when") for s in range(len(quest.steps))]

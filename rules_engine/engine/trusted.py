@@ -164,17 +164,21 @@ def award_lines(
     return lines, lot_lines
 
 
-_PAST_LINE = ("sku", "category", "price", "qty", "date")
+_PAST_LINE = ("sku", "category", "price", "qty", "date", "event")
 _PAST_LINE_FAST = _spelt_out(PastLine, *_PAST_LINE)
 _PAST_LINE_GIVEN = set(_PAST_LINE)
 
 
-def past_line(sku: str, category: str | None, price: Decimal, qty: Decimal, date: dt.date) -> PastLine:
-    """`PastLine(sku=…, category=…, price=…, qty=…, date=…)`."""
+def past_line(
+    sku: str, category: str | None, price: Decimal, qty: Decimal, date: dt.date, event: str
+) -> PastLine:
+    """`PastLine(sku=…, category=…, price=…, qty=…, date=…, event=…)`."""
     if not _PAST_LINE_FAST:
-        return PastLine(sku=sku, category=category, price=price, qty=qty, date=date)
+        return PastLine(sku=sku, category=category, price=price, qty=qty, date=date, event=event)
     model = _new(PastLine)
-    _set_dict(model, {"sku": sku, "category": category, "price": price, "qty": qty, "date": date})
+    _set_dict(
+        model, {"sku": sku, "category": category, "price": price, "qty": qty, "date": date, "event": event}
+    )
     _set_fields(model, _PAST_LINE_GIVEN)
     _set_extra(model, None)
     _set_private(model, None)

@@ -191,8 +191,9 @@ class PointsSettings(Model):
     """Earned points wait this long before they can be spent (e.g. the return window)."""
     expire_after: Duration | None = Field(default=None, examples=["365d"])
     """Points expire this long after they were earned, oldest first. Omit for never."""
-    value: Money = Field(default=Decimal("0"), examples=[0.5])
-    """What one point is worth in the program's currency, for the points liability in the books."""
+    value: Money | None = Field(default=None, examples=[0.5])
+    """What one point is worth in the program's currency, for the points liability in the books.
+    Unset, the books count points but give them no value (and `validate` warns, RE128)."""
     negative_balance: Literal["allow", "write_off"] = Field(default="allow", examples=["allow"])
     """When a return takes back points already spent: keep a negative balance (`allow`) or write it off."""
 
@@ -275,7 +276,8 @@ class EarnRule(Model):
 
     - `rate`: points per amount of the eligible basket (after discounts, on the earning base).
     - `award`: a fixed number or an expression; with `for_each_item`, once per matching line.
-    - `multiply`: multiplies the points of the other rules of this event (see docs/programs.md).
+    - `multiply`: multiplies the points of the other rules of this event (with `for_each_item`,
+      only the points of the matching lines; see docs/programs.md).
     """
 
     id: Id = Field(examples=["double-tuesday"])
@@ -287,7 +289,8 @@ class EarnRule(Model):
     when: Condition | None = Field(default=None, examples=['event.time.weekday == "tue"'])
     """The rule applies only when this holds."""
     for_each_item: ItemCondition | None = Field(default=None, examples=['item.category == "pastry"'])
-    """Makes the rule per line: it applies to every basket line for which this holds."""
+    """Makes the rule per line: an `award` is given on every basket line for which this holds; a
+    `multiply` multiplies only the points those lines earned."""
     exclude: ItemCondition | None = Field(default=None, examples=['item.category == "tobacco"'])
     """Lines that do not count for this rule."""
     rate: EarnRate | None = Field(default=None, examples=["1 per 100"])
@@ -556,7 +559,7 @@ class CatalogItem(Model):
     reward: Reward | None = Field(default=None, examples=[{"coupon": "free-latte"}])
     """What redeeming gives, e.g. a coupon; omit for a physical item handed over in store."""
     stock: int | None = Field(default=None, ge=0, examples=[100])
-    """How many can be redeemed in all; omit for unlimited."""
+    """Not counted by the engine yet, so `validate` refuses it (RE129): keep count in your shop system."""
 
 
 class Draw(Model):

@@ -4,9 +4,10 @@ Stages, each run only when the previous one passed (so a problem is never report
   1. YAML, loaded with a source map (`loader`)                     RE10x
   2. structure, against the JSON Schema generated from the model   RE11x
   3. the model's own rules (pydantic validators)                   RE11x
-  4. references and ids (badges, coupons, draws, tiers)            RE12x
+  4. references and ids (badges, coupons, draws, tiers), money     RE12x
+     and fields the engine could not honour together
   5. every expression, parsed, type-checked and compiled           RE2xx, RE3xx
-  6. lints: warnings that block only under `--strict`              RE5xx
+  6. lints: warnings that block only under `--strict`              RE5xx, RE127, RE128
 Paths from jsonschema (`absolute_path`) and from pydantic (`loc`) are both paths into the
 document; the source map turns either into a span. Message texts are never parsed.
 """
@@ -38,6 +39,7 @@ from rules_engine.dsl.context import ContextSchema, declare_symbols
 from rules_engine.dsl.expression import Expression, compile_expression
 from rules_engine.errors import ConditionError, Diagnostic, ProgramError, RulesEngineError, Severity
 from rules_engine.program import loader
+from rules_engine.program.currencies import MINOR_UNITS
 from rules_engine.program.model import Program, Reward, Schedule
 from rules_engine.program.schema import program_schema
 from rules_engine.program.types import (
@@ -121,7 +123,14 @@ def _validate(data: Any, source_map: loader.SourceMap, name: str, today: dt.date
     except PydanticError as error:
         result.diagnostics = _in_file_order([*_model_problems(error, data, source_map), *expression_problems])
         return result
-    result.diagnostics = _in_file_order([*_reference_problems(program, source_map), *expression_problems])
+    result.diagnostics = _in_file_order(
+        [
+            *_reference_problems(program, source_map),
+            *_money_problems(program, source_map, sites),
+            *_ignored_combinations(program, source_map),
+            *expression_problems,
+        ]
+    )
     if not result.errors:
         result.program = program
         result.diagnostics += _in_file_order(lints(program, source_map, sites, today))
@@ -591,6 +600,111 @@ def _unknown(kind: str, name: str, known: list[str], span: Any) -> Diagnostic:
     return Diagnostic("RE122", f"no {kind} `{name}` is defined", span, hint)
 
 
+# -- stage 4, continued: money, and fields the engine could not honour together -----------------
+
+
+def _money_problems(
+    program: Program, source_map: loader.SourceMap, sites: list[ExpressionSite]
+) -> list[Diagnostic]:
+    """A currency that is not ISO 4217 (RE126) and an earn rule's award below zero (RE125)."""
+    problems: list[Diagnostic] = []
+    if program.currency not in MINOR_UNITS:
+        close = difflib.get_close_matches(program.currency, sorted(MINOR_UNITS), n=1, cutoff=0.6)
+        problems.append(
+            Diagnostic(
+                "RE126",
+                f"`{program.currency}` is not an ISO 4217 currency code",
+                source_map.span(("currency",)),
+                f"did you mean {close[0]}?"
+                if close
+                else "use the three-letter code of your currency, e.g. EUR, USD, RUB",
+            )
+        )
+    for index, value in _constant_awards(program, sites):
+        if value < 0:
+            problems.append(
+                Diagnostic(
+                    "RE125",
+                    f"the award of `{program.earn[index].id}` is {value}: earn rules never take points away",
+                    source_map.span(("earn", index, "award")),
+                    "write a positive number; to take points back, the engine reverses them on a return",
+                )
+            )
+    return problems
+
+
+def _constant_awards(program: Program, sites: list[ExpressionSite]) -> Iterator[tuple[int, Decimal]]:
+    """(rule index, value) of each earn rule whose award is a number, or an expression that reads
+    nothing from the event, basket or customer (its value is known now)."""
+    compiled = {site.path: site.expression for site in sites}
+    for index, rule in enumerate(program.earn):
+        award = rule.award
+        if award is None:
+            continue
+        if not isinstance(award, str):
+            yield index, Decimal(award)
+            continue
+        expression = compiled.get(("earn", index, "award"))
+        if expression is None or expression.roots:
+            continue
+        try:
+            value = expression.evaluate({})
+        except RulesEngineError:
+            continue
+        if isinstance(value, int | Decimal) and not isinstance(value, bool):
+            yield index, Decimal(value)
+
+
+def _ignored_combinations(program: Program, source_map: loader.SourceMap) -> list[Diagnostic]:
+    """Fields the model accepts that the engine could not honour in this combination (RE129):
+    refused here rather than silently ignored on every event."""
+    problems: list[Diagnostic] = []
+
+    def refuse(message: str, path: Path_, hint: str) -> None:
+        problems.append(
+            Diagnostic("RE129", message, source_map.key_span(path) or source_map.span(path), hint)
+        )
+
+    for index, rule in enumerate(program.earn):
+        if "purchase" in rule.on:
+            continue
+        per_line = [name for name in ("for_each_item", "rate") if getattr(rule, name) is not None]
+        for name in per_line:
+            refuse(
+                f"`{rule.id}` has `{name}` but applies only to {', '.join(rule.on)} events, "
+                "which have no basket lines: it could never give points",
+                ("earn", index, name),
+                "add purchase to `on`, or give a fixed `award` instead",
+            )
+    for index, item in enumerate(program.catalog):
+        if item.stock is not None:
+            refuse(
+                f"catalog item `{item.id}` has a `stock`, which the engine does not count",
+                ("catalog", index, "stock"),
+                "remove `stock` and keep count of the items in your shop system",
+            )
+        if item.reward is not None and item.reward.points is not None:
+            refuse(
+                f"catalog item `{item.id}` gives points for points",
+                ("catalog", index, "reward", "points"),
+                "lower its `cost` instead, or give a coupon, a badge or draw entries",
+            )
+    notifications = program.notifications
+    if notifications.points_expiring is not None and program.points.expire_after is None:
+        refuse(
+            "`points_expiring` reminds customers of points that expire, but points never expire",
+            ("notifications", "points_expiring"),
+            "set points: {expire_after: 365d}, or remove the reminder",
+        )
+    if notifications.tier_downgrade is not None and program.tiers is None:
+        refuse(
+            "`tier_downgrade` reminds customers of a tier they may lose, but the program has no tiers",
+            ("notifications", "tier_downgrade"),
+            "add `tiers:`, or remove the reminder",
+        )
+    return problems
+
+
 # -- stage 5: expressions ------------------------------------------------------------------------
 
 
@@ -771,6 +885,14 @@ def lints(
                 ("earn", index),
                 "add cap: {per_event: …} or budget: {points: …} so a large basket cannot cost a fortune",
             )
+    warnings += _no_effect(program, source_map, sites)
+    if program.points.value is None:
+        warn(
+            "RE128",
+            "points have no value: the books count them but cannot say what the liability is worth",
+            ("points",) if "points" in program.model_fields_set else ("currency",),
+            f"set points: {{value: …}}, what one point is worth in {program.currency} (e.g. 0.01)",
+        )
     senders: list[Path_] = [("offers", i, "notify") for i, offer in enumerate(program.offers) if offer.notify]
     senders += [
         ("notifications", reminder)
@@ -812,3 +934,47 @@ def lints(
                     )
                     break
     return warnings
+
+
+def _no_effect(
+    program: Program, source_map: loader.SourceMap, sites: list[ExpressionSite]
+) -> list[Diagnostic]:
+    """Rules and rewards that can never change anything (RE127): `multiply: 1`, an award or a
+    rate of 0 points, a tier multiplier of 1, a reward of 0 points and nothing else."""
+    found: list[tuple[str, Path_, str]] = []
+    for index, rule in enumerate(program.earn):
+        if rule.multiply == 1:
+            found.append(
+                (
+                    f"`{rule.id}` multiplies by 1",
+                    ("earn", index, "multiply"),
+                    "multiply by more than 1, e.g. 2",
+                )
+            )
+        if rule.rate is not None and rule.rate.points == 0:
+            found.append((f"`{rule.id}` gives 0 points", ("earn", index, "rate"), "e.g. rate: 1 per 100"))
+    for index, value in _constant_awards(program, sites):
+        if value == 0:
+            found.append(
+                (
+                    f"`{program.earn[index].id}` awards 0 points",
+                    ("earn", index, "award"),
+                    "award at least 1 point",
+                )
+            )
+    for index, level in enumerate(program.tiers.levels if program.tiers else []):
+        if level.benefits.earn_multiplier == 1:
+            path: Path_ = ("tiers", "levels", index, "benefits", "earn_multiplier")
+            found.append((f"tier `{level.id}` multiplies points by 1", path, "e.g. earn_multiplier: 1.5"))
+    for path, reward in _rewards(program):
+        alone = reward.badge is None and reward.coupon is None and reward.entries is None
+        if reward.points == 0 and alone:
+            found.append(
+                ("this reward gives 0 points and nothing else", (*path, "points"), "give points, or a badge")
+            )
+    return [
+        Diagnostic(
+            "RE127", f"{message}, which changes nothing", source_map.span(path), hint, Severity.WARNING
+        )
+        for message, path, hint in found
+    ]

@@ -124,13 +124,15 @@ class IssuedCoupon(StateModel):
 
 
 class PastLine(StateModel):
-    """A line of an earlier purchase, for `customer.purchases`."""
+    """A line of an earlier purchase, for `customer.purchases` and to check returns against."""
 
     sku: str
     category: str | None = None
     price: Amount
     qty: Amount
     date: dt.date
+    event: str | None = None
+    """The purchase's event id (None in states written before it was kept)."""
 
 
 class Profile(StateModel):

@@ -359,3 +359,66 @@ def test_a_program_number_too_large_to_compute_exactly_is_an_error_not_a_crash()
         huge.process(purchase(("x", "c", "10", 1)), None)
     assert raised.value.code == "RE416"
     assert "cannot be computed exactly" in str(raised.value)
+
+
+def test_a_multiplier_with_for_each_item_multiplies_only_the_matching_lines() -> None:
+    # Issue 11: "double points on pastries" gave 901 extra points for a croissant and a TV,
+    # 900 of them on the TV.
+    e = engine(
+        """\
+        earn:
+          - {id: base, rate: 1 per 100}
+          - {id: pastry-double, for_each_item: item.category == "pastry", multiply: 2, cap: {per_event: 500}}
+        """
+    )
+    outcome = e.process(purchase(("CROISSANT", "pastry", "100.00", 1), ("TV", "tv", "90000.00", 1)))
+    assert points(outcome) == {"base": 901, "pastry-double": 1}
+    double = next(a for a in outcome.effects.points if a.rule == "pastry-double")
+    assert [(s.sku, s.amount) for s in double.lines] == [("CROISSANT", 1)]
+    assert "for_each_item" in trace(outcome, "pastry-double").reason
+    without = e.process(purchase(("TV", "tv", "90000.00", 1)))
+    assert points(without) == {"base": 900}
+    assert trace(without, "pastry-double").code == "nothing_eligible"
+
+
+def test_an_award_below_zero_gives_nothing_and_the_trace_says_why() -> None:
+    # Issue 11: it was traced "no eligible amount", which sent people looking at the basket.
+    e = engine("earn:\n  - {id: rebate, award: basket.total - 500}\n")
+    outcome = e.process(purchase(("A", "food", "100.00", 1)))
+    assert points(outcome) == {}
+    assert trace(outcome, "rebate").code == "nothing_eligible"
+    assert "-400.00, below zero" in trace(outcome, "rebate").reason
+
+
+def test_a_badge_given_as_a_reward_comes_with_its_own_reward() -> None:
+    # Issue 11: a badge's `reward` was given only when the badge was earned automatically.
+    e = engine(
+        """\
+        points: {value: 1}
+        badges:
+          - {id: fan, reward: {points: 20}}
+        challenges:
+          - {id: first, goal: 1, window: lifetime, reward: {points: 5, badge: fan}}
+        catalog:
+          - {id: pin, name: A pin, cost: 10, reward: {badge: fan}}
+        """
+    )
+    outcome = e.process(purchase(("A", "food", "100.00", 1)))
+    assert points(outcome) == {"challenge:first": 5, "badge:fan": 20}
+    assert [b.badge for b in outcome.effects.badges] == ["fan"]
+    again = e.process(
+        purchase(("A", "food", "100.00", 1)), outcome.state.model_copy(update={"processed": []})
+    )
+    assert points(again) == {}  # the badge is held: neither it nor its reward comes twice
+
+    redeem = {
+        "id": "r1",
+        "type": "redeem",
+        "time": "2026-12-09T10:00:00+03:00",
+        "customer": "c1",
+        "item": "pin",
+    }
+    fresh = outcome.state.model_copy(update={"badges": []})
+    redeemed = e.process(redeem, fresh)
+    assert [b.badge for b in redeemed.effects.badges] == ["fan"]  # was ignored by redemptions
+    assert points(redeemed) == {"badge:fan": 20}

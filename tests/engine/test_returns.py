@@ -226,11 +226,43 @@ def test_a_return_dated_before_its_purchase_is_refused_and_changes_nothing() -> 
     assert balance(same_moment.state) == balance(bought.state) - 57
 
 
-def test_a_return_of_a_purchase_the_state_does_not_know_says_so_and_takes_nothing() -> None:
+def test_a_return_of_a_purchase_the_customer_never_made_is_refused() -> None:
+    # Issue 11: it was accepted as "no points"; a return sent for the wrong customer created them.
     e = engine(SHOP)
     bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
-    back = e.process(giving_back("r1", 6, "p0", ("SHOE", 1)), bought.state)
-    (trace,) = [t for t in back.trace if t.rule == "return:p0"]
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r1", 6, "p0", ("SHOE", 1)), bought.state)
+    [problem] = refused.value.diagnostics
+    assert (problem.code, problem.path) == ("RE437", ("purchase",))
+    assert "r1" in problem.message and "p0" in problem.message
+    other = {**giving_back("r2", 6, "p1", ("SHOE", 1)), "customer": "c2"}
+    with pytest.raises(EventError) as refused:
+        e.process(other, None)  # another customer returning c1's purchase
+    assert [d.code for d in refused.value.diagnostics] == ["RE437"]
+
+
+def test_a_return_of_a_purchase_that_earned_nothing_is_accepted_and_says_so() -> None:
+    e = engine("earn:\n  - {id: big, when: basket.total > 1000, award: 10}\n")
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
+    assert bought.effects.points == []
+    back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), bought.state)
+    (trace,) = [t for t in back.trace if t.rule == "return:p1"]
     assert (trace.fired, trace.code) == (False, "nothing_eligible")
-    assert trace.reason.startswith("purchase p0 has no points in the customer's state")
-    assert balance(back.state) == balance(bought.state)
+    assert back.state.returned == {"p1": {"0": 1}}
+
+
+@pytest.mark.parametrize("earned", [True, False])
+def test_a_return_of_a_sku_not_in_the_purchase_is_refused_like_too_many(earned: bool) -> None:
+    # Issue 11: it was accepted as "no points". A gift card line earns nothing, so the lots alone
+    # cannot tell it from a line never bought: the purchase lines the state keeps can.
+    e = engine(
+        SHOP if earned else 'earning_base: {exclude: item.sku == "GIFT"}\nearn:\n  - {id: b, rate: 1 per 1}\n'
+    )
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2), ("GIFT", "20.00", 1)))
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r1", 6, "p1", ("SHOE", 1), ("HAT", 1)), bought.state)
+    [problem] = refused.value.diagnostics
+    assert (problem.code, problem.path) == ("RE433", ("items", 1))
+    assert "not in purchase p1" in problem.message
+    gift = e.process(giving_back("r2", 6, "p1", ("GIFT", 1)), bought.state)  # bought, earned nothing
+    assert gift.state.returned == {"p1": {"1": 1}}

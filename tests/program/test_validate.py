@@ -28,7 +28,7 @@ def first(body: str, **options: object) -> tuple[str, int, int, str, str | None]
 
 
 def test_a_valid_program() -> None:
-    assert problems("earn:\n  - id: base\n    rate: 1 per 100\n") == []
+    assert problems("points: {value: 0.01}\nearn:\n  - id: base\n    rate: 1 per 100\n") == []
 
 
 def test_unknown_field_with_did_you_mean() -> None:
@@ -159,7 +159,7 @@ def test_per_item_expressions_see_item() -> None:
     assert (
         problems(
             'earn:\n  - id: p\n    for_each_item: item.category == "x"\n    award: 5 * item.qty\n'
-            "    cap: {per_day: 10}\n"
+            "    cap: {per_day: 10}\npoints: {value: 1}\n"
         )
         == []
     )
@@ -172,6 +172,7 @@ def test_custom_attributes_and_constants_are_known_to_expressions() -> None:
         problems(
             "attributes: {item: {brand: text}}\nconstants: {house: acme}\n"
             "earn:\n  - id: p\n    for_each_item: item.brand == house\n    award: 1\n    cap: {per_day: 1}\n"
+            "points: {value: 1}\n"
         )
         == []
     )
@@ -340,7 +341,7 @@ def test_warnings_come_in_file_order_like_errors() -> None:
         "tiers:\n  qualify_on: spend\n  window: calendar_year\n  levels:\n"
         "    - {id: a, threshold: 0}\n    - {id: b, threshold: 0}\n"
         "earn:\n  - id: old\n    rate: 1 per 100\n    active: {start: 2020-01-01, end: 2020-02-01}\n"
-        "  - id: never\n    when: 1 > 2\n    award: 5\n"
+        "  - id: never\n    when: 1 > 2\n    award: 5\npoints: {value: 1}\n"
     )
     found = problems(body, today=dt.date(2026, 11, 24))
     assert [code for code, *_ in found] == ["RE503", "RE501", "RE502"]
@@ -352,7 +353,7 @@ def test_no_frequency_cap_is_reported_where_a_message_is_sent() -> None:
     code, line, column, *_ = first(
         "coupons: [{id: c, percent: 5, valid_for: 30d}]\n"
         "offers:\n  - id: o\n    when: customer.points > 100\n    coupon: c\n"
-        "    notify: {channel: push, template: t}\n"
+        "    notify: {channel: push, template: t}\npoints: {value: 1}\n"
     )
     assert (code, line, column) == ("RE505", 10, 13)
 
@@ -364,3 +365,92 @@ def test_amounts_and_points_have_at_most_15_digits_so_the_engine_computes_them_e
     )
     assert (code, line, column) == ("RE117", 5, 17)
     assert "no more than 15 digits" in message
+
+
+# -- issue 11: wrong money --------------------------------------------------------------------------
+
+
+def test_issue_11_a_negative_award_is_refused_where_it_is_written() -> None:
+    # `award: -10` used to pass, then never fired ("no eligible amount").
+    code, line, column, _, hint = first("earn:\n  - id: minus\n    award: -10\n")
+    assert (code, line, column) == ("RE125", 7, 12)
+    assert hint
+    assert first("earn:\n  - id: minus\n    award: 5 - 15\n")[:3] == ("RE125", 7, 12)
+    # an award that reads the basket may be anything: the engine traces a negative one
+    assert [
+        p[0] for p in problems("points: {value: 1}\nearn:\n  - {id: ok, award: basket.total - 10}\n")
+    ] == []
+
+
+def test_issue_11_an_unknown_currency_is_refused_with_the_closest_code() -> None:
+    text = "program: shop\nversion: 1\ntimezone: Europe/Moscow\ncurrency: EUE\npoints: {value: 1}\n"
+    result = validate_text(text, "shop.yaml")
+    [problem] = result.errors
+    assert problem.code == "RE126"
+    assert problem.span is not None and (problem.span.line, problem.span.column) == (4, 11)
+    assert problem.hint == "did you mean EUR?"
+    for known in ("EUR", "JPY", "KWD", "XOF"):
+        assert validate_text(text.replace("EUE", known), "shop.yaml").errors == []
+
+
+def _one(body: str, severity: str) -> tuple[str, int, str, str | None]:
+    """(code, line, the text it points at, hint) of the one error or warning of `body`."""
+    text = HEADER + "points: {value: 1}\n" + body
+    result = validate_text(text, "shop.yaml")
+    found = result.errors if severity == "error" else result.warnings
+    if severity == "warning":
+        assert result.errors == []
+    [problem] = found
+    assert problem.span is not None
+    return problem.code, problem.span.line, text[problem.span.start : problem.span.end], problem.hint
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "text"),
+    [
+        (
+            "earn:\n  - {id: base, rate: 1 per 100}\n  - {id: same, multiply: 1, cap: {per_event: 9}}\n",
+            8,
+            "1",
+        ),
+        ("earn:\n  - {id: nothing, award: 0}\n", 7, "0"),
+        ("earn:\n  - {id: nothing, rate: 0 per 100}\n", 7, "0 per 100"),
+        (
+            "tiers:\n  qualify_on: spend\n  window: calendar_year\n  levels:\n"
+            "    - {id: a, threshold: 0, benefits: {earn_multiplier: 1}}\n",
+            10,
+            "1",
+        ),
+        ("challenges:\n  - {id: c, goal: 3, window: calendar_week, reward: {points: 0}}\n", 7, "0"),
+    ],
+)
+def test_issue_11_a_rule_that_changes_nothing_is_a_warning(body: str, line: int, text: str) -> None:
+    code, at, pointed, hint = _one(body, "warning")
+    assert (code, at, pointed) == ("RE127", line, text) and hint
+
+
+def test_issue_11_points_without_a_value_are_a_warning() -> None:
+    result = validate_text(HEADER + "earn:\n  - {id: base, rate: 1 per 100}\n", "shop.yaml")
+    assert [(d.code, d.span.line if d.span else 0) for d in result.warnings] == [("RE128", 4)]
+    text = HEADER + "points: {name: beans}\nearn:\n  - {id: base, rate: 1 per 100}\n"
+    result = validate_text(text, "shop.yaml")
+    assert [(d.code, d.span.line if d.span else 0) for d in result.warnings] == [("RE128", 5)]
+    assert result.ok() and not result.ok(strict=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "text"),
+    [
+        ("earn:\n  - {id: r, on: [review], for_each_item: item.qty > 1, award: 5}\n", 7, "for_each_item"),
+        ("earn:\n  - {id: r, on: [review], rate: 1 per 100}\n", 7, "rate"),
+        ("catalog:\n  - {id: mug, name: A mug, cost: 100, stock: 5}\n", 7, "stock"),
+        ("catalog:\n  - {id: mug, name: A mug, cost: 100, reward: {points: 10}}\n", 7, "points"),
+        ("notifications:\n  points_expiring: {before: 14d, template: t}\n", 7, "points_expiring"),
+        ("notifications:\n  tier_downgrade: {before: 14d, template: t}\n", 7, "tier_downgrade"),
+    ],
+)
+def test_issue_11_fields_the_engine_would_ignore_together_are_refused(
+    body: str, line: int, text: str
+) -> None:
+    code, at, pointed, hint = _one(body, "error")
+    assert (code, at, pointed) == ("RE129", line, text) and hint

@@ -179,3 +179,24 @@ def test_advance_books_the_expiries_due_before_a_period_is_exported(database: tu
     assert after["summary"]["closing"]["points"] == 0  # every point expires within 20 days
     assert after["summary"]["reconciles"] is True
     assert jsonio.loads(before.stdout)["summary"]["closing"]["points"] > 0
+
+
+def test_issue_11_a_program_without_a_point_value_exports_points_and_says_the_value_is_unset(
+    database: tuple[Path, str],
+) -> None:
+    # Issue 11: it exported "0 EUR a point" and amounts of 0, as if the points cost nothing.
+    program, url = database
+    text = program.read_text()
+    assert "value: 0.01" in text
+    program.write_text(text.replace(", value: 0.01", ""))
+    result = CliRunner().invoke(app, ["ledger", "export", str(program), "--db", url])
+    assert result.exit_code == 0, result.output
+    lines = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert lines and all(line["amount"] == "" and int(line["points"]) > 0 for line in lines)
+    assert "the value of a point is unset" in result.stderr and "0 EUR a point" not in result.stderr
+    as_json = CliRunner().invoke(app, ["ledger", "export", str(program), "--db", url, "--format", "json"])
+    data = jsonio.loads(as_json.stdout)
+    assert data["value_per_point"] is None
+    assert data["summary"]["closing"]["liability"] is None
+    assert all(line["amount"] is None for line in data["journal"])
+    assert "the value of a point is unset" in as_json.stderr

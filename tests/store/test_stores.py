@@ -127,6 +127,28 @@ def test_a_bad_event_writes_nothing(open_test_store: OpenStore) -> None:
     assert [row.entry.kind for row in store.ledger()] == ["earn", "earn", "burn"]
 
 
+def test_issue_11_a_return_by_another_customer_is_refused_and_creates_no_customer(
+    open_test_store: OpenStore,
+) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    back = {
+        "id": "r1",
+        "type": "return",
+        "purchase": "p1",
+        "customer": "bob",  # ann bought it
+        "time": (START + dt.timedelta(hours=5)).isoformat(),
+        "items": [{"sku": "MUG", "qty": 1}],
+    }
+    with pytest.raises(EventError) as refused:
+        loyalty.process(back)
+    assert refused.value.code == "RE437"
+    store = open_test_store()
+    assert store.customers() == ["ann"]
+    assert store.state("bob") is None
+    assert store.processed() == 1
+
+
 def test_a_failure_inside_the_transaction_leaves_the_store_as_it_was(open_test_store: OpenStore) -> None:
     store = open_test_store()
     loyalty = Loyalty(ENGINE, store)
