@@ -18,6 +18,9 @@ event, and two nested loops inside one cost lines³ (hours at 10,000 lines). So:
   event is refused, nothing applied. The compiled code and the interpreter charge the same
   loops in the same order, so they fail at the same loop, with the same error.
 
+An explanation (`explain`) evaluates with the interpreter and a fresh allowance of its own; it
+also evaluates the parts the answer did not need (to show them), and counts their loops too.
+
 The checker's side, warning at validate time about nested loops over the data, is
 `checker.loop_warnings` (RE312).
 """

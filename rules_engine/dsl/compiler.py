@@ -318,7 +318,9 @@ class _Generator:
             statements += [
                 py.AugAssign(steps, py.Sub(), py.Call(self.helper("_len", len), [_load("_it")], [])),
                 py.If(
-                    py.Compare(py.Subscript(_load("_b"), py.Constant(0), py.Load()), [py.Lt()], [py.Constant(0)]),
+                    py.Compare(
+                        py.Subscript(_load("_b"), py.Constant(0), py.Load()), [py.Lt()], [py.Constant(0)]
+                    ),
                     [py.Raise(overrun, None)],
                     [],
                 ),

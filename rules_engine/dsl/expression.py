@@ -52,7 +52,11 @@ class Expression:
         return make_context(data, self.schema, require=sorted(self.roots), timezone=timezone)
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
-        """The compiled fast path. A condition's null means false to callers (see `truth`)."""
+        """The compiled fast path. A condition's null means false to callers (see `truth`).
+
+        Raises:
+            LoopBudgetError: loops inside loops went past the work allowed (RE470, `budget.py`).
+        """
         if context.__class__ is not Context:
             context = self.context(context)
         try:
