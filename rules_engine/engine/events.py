@@ -55,7 +55,8 @@ _EPOCH = re.compile(r"\s*[-+]?[0-9.]+\s*$")
 
 def _text_time(value: Any) -> Any:
     """A time is ISO 8601 text; a number would be read as epoch seconds, a silent guess."""
-    if not isinstance(value, str | dt.datetime) or (isinstance(value, str) and _EPOCH.match(value)):
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _EPOCH.match(value)):
         raise PydanticCustomError("time_not_text", "a time is ISO 8601 text, not a number")
     return value
 
@@ -328,7 +329,7 @@ def _hint(item: Any) -> str | None:
         return f'write it as text, in quotes: "{shown}"'
     if kind in ("number_text", "number_type"):
         return 'write a number with digits and a decimal point: 500.10 (or the text "500.10")'
-    if kind == "time_not_text":
+    if kind == "time_not_text" or kind.startswith("datetime"):
         return 'write the time as text with its offset: "2026-12-05T09:15:00+03:00"'
     if kind == "time_out_of_range":
         return "check the year: a time is from 1900 to 2999"

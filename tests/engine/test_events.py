@@ -134,8 +134,38 @@ _events = st.fixed_dictionaries(
 )
 
 
+_offsets = st.integers(-14 * 60, 14 * 60).map(lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)))
+_purchases = st.fixed_dictionaries(
+    {
+        "id": st.text("abc123-", min_size=1, max_size=8),
+        "type": st.just("purchase"),
+        "time": st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30), timezones=_offsets).map(
+            lambda moment: moment.isoformat()
+        )
+        | st.sampled_from(["0001-01-02T00:00:00Z", "9999-12-30T00:00:00Z", "2026-12-08T09:00:00Z"]),
+        "customer": st.just("anna"),
+        "items": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "sku": st.sampled_from(["LATTE", "CROISSANT", "GIFT"]),
+                    "category": st.sampled_from(["coffee", "pastry", "gift_card"]),
+                    "price": st.decimals(0, 10**6, places=2),
+                    "qty": st.integers(1, 5),
+                }
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional={
+        "shipping": st.decimals(0, 1000, places=3),
+        "coupons": st.lists(st.text(max_size=6), max_size=2),
+    },
+)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_events | _json)
+@given(_purchases | _events | _json)
 def test_any_json_gives_an_outcome_or_a_project_error(event: Any) -> None:
     try:
         outcome = ENGINE.process(event)
