@@ -689,6 +689,38 @@ def _ignored_combinations(program: Program, source_map: loader.SourceMap) -> lis
                 ("catalog", index, "reward", "points"),
                 "lower its `cost` instead, or give a coupon, a badge or draw entries",
             )
+    points = program.points
+    if (
+        points.pending is not None
+        and points.expire_after is not None
+        and points.pending >= points.expire_after
+    ):
+        refuse(
+            "points would expire before they can be spent: `pending` is not shorter than `expire_after`",
+            ("points", "pending"),
+            "make `pending` shorter than `expire_after` (pending: 14d, expire_after: 365d)",
+        )
+    for section in ("discounts", "coupons"):
+        for index, offer in enumerate(getattr(program, section)):
+            if offer.applies_to is not None and offer.percent is None and offer.amount is None:
+                refuse(
+                    f"`{offer.id}` gives only free shipping, which `applies_to` cannot limit to lines",
+                    (section, index, "applies_to"),
+                    "remove `applies_to`, or give a percent or an amount off the lines it matches",
+                )
+    applies = {coupon.id: coupon.applies_to for coupon in program.coupons}
+    for index, offer in enumerate(program.offers):
+        if (
+            "skip_bought" in offer.model_fields_set
+            and offer.skip_bought
+            and applies.get(offer.coupon) is None
+        ):
+            refuse(
+                f"`skip_bought` cannot work: coupon `{offer.coupon}` applies to the whole basket, so no line "
+                "says what was bought",
+                ("offers", index, "skip_bought"),
+                f"give coupon `{offer.coupon}` an `applies_to`, or remove `skip_bought`",
+            )
     notifications = program.notifications
     if notifications.points_expiring is not None and program.points.expire_after is None:
         refuse(
