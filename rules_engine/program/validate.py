@@ -665,17 +665,22 @@ def _ignored_combinations(program: Program, source_map: loader.SourceMap) -> lis
             Diagnostic("RE129", message, source_map.key_span(path) or source_map.span(path), hint)
         )
 
+    without_lines = {  # what a per-line field of an earn rule would do on events without lines
+        "for_each_item": ("it could never give points", "add purchase to `on`, or give a fixed `award`"),
+        "rate": ("it could never give points", "add purchase to `on`, or give a fixed `award`"),
+        "exclude": ("it would never leave anything out", "add purchase to `on`, or remove `exclude`"),
+    }
     for index, rule in enumerate(program.earn):
         if "purchase" in rule.on:
             continue
-        per_line = [name for name in ("for_each_item", "rate") if getattr(rule, name) is not None]
-        for name in per_line:
-            refuse(
-                f"`{rule.id}` has `{name}` but applies only to {', '.join(rule.on)} events, "
-                "which have no basket lines: it could never give points",
-                ("earn", index, name),
-                "add purchase to `on`, or give a fixed `award` instead",
-            )
+        for name, (effect, hint) in without_lines.items():
+            if getattr(rule, name) is not None:
+                refuse(
+                    f"`{rule.id}` has `{name}` but applies only to {', '.join(rule.on)} events, "
+                    f"which have no basket lines: {effect}",
+                    ("earn", index, name),
+                    hint,
+                )
     for index, item in enumerate(program.catalog):
         if item.stock is not None:
             refuse(
