@@ -665,17 +665,22 @@ def _ignored_combinations(program: Program, source_map: loader.SourceMap) -> lis
             Diagnostic("RE129", message, source_map.key_span(path) or source_map.span(path), hint)
         )
 
+    without_lines = {  # what a per-line field of an earn rule would do on events without lines
+        "for_each_item": ("it could never give points", "add purchase to `on`, or give a fixed `award`"),
+        "rate": ("it could never give points", "add purchase to `on`, or give a fixed `award`"),
+        "exclude": ("it would never leave anything out", "add purchase to `on`, or remove `exclude`"),
+    }
     for index, rule in enumerate(program.earn):
         if "purchase" in rule.on:
             continue
-        per_line = [name for name in ("for_each_item", "rate") if getattr(rule, name) is not None]
-        for name in per_line:
-            refuse(
-                f"`{rule.id}` has `{name}` but applies only to {', '.join(rule.on)} events, "
-                "which have no basket lines: it could never give points",
-                ("earn", index, name),
-                "add purchase to `on`, or give a fixed `award` instead",
-            )
+        for name, (effect, hint) in without_lines.items():
+            if getattr(rule, name) is not None:
+                refuse(
+                    f"`{rule.id}` has `{name}` but applies only to {', '.join(rule.on)} events, "
+                    f"which have no basket lines: {effect}",
+                    ("earn", index, name),
+                    hint,
+                )
     for index, item in enumerate(program.catalog):
         if item.stock is not None:
             refuse(
@@ -688,6 +693,38 @@ def _ignored_combinations(program: Program, source_map: loader.SourceMap) -> lis
                 f"catalog item `{item.id}` gives points for points",
                 ("catalog", index, "reward", "points"),
                 "lower its `cost` instead, or give a coupon, a badge or draw entries",
+            )
+    points = program.points
+    if (
+        points.pending is not None
+        and points.expire_after is not None
+        and points.pending >= points.expire_after
+    ):
+        refuse(
+            "points would expire before they can be spent: `pending` is not shorter than `expire_after`",
+            ("points", "pending"),
+            "make `pending` shorter than `expire_after` (pending: 14d, expire_after: 365d)",
+        )
+    for section in ("discounts", "coupons"):
+        for index, offer in enumerate(getattr(program, section)):
+            if offer.applies_to is not None and offer.percent is None and offer.amount is None:
+                refuse(
+                    f"`{offer.id}` gives only free shipping, which `applies_to` cannot limit to lines",
+                    (section, index, "applies_to"),
+                    "remove `applies_to`, or give a percent or an amount off the lines it matches",
+                )
+    applies = {coupon.id: coupon.applies_to for coupon in program.coupons}
+    for index, offer in enumerate(program.offers):
+        if (
+            "skip_bought" in offer.model_fields_set
+            and offer.skip_bought
+            and applies.get(offer.coupon) is None
+        ):
+            refuse(
+                f"`skip_bought` cannot work: coupon `{offer.coupon}` applies to the whole basket, so no line "
+                "says what was bought",
+                ("offers", index, "skip_bought"),
+                f"give coupon `{offer.coupon}` an `applies_to`, or remove `skip_bought`",
             )
     notifications = program.notifications
     if notifications.points_expiring is not None and program.points.expire_after is None:

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
@@ -422,3 +424,40 @@ def test_a_badge_given_as_a_reward_comes_with_its_own_reward() -> None:
     redeemed = e.process(redeem, fresh)
     assert [b.badge for b in redeemed.effects.badges] == ["fan"]  # was ignored by redemptions
     assert points(redeemed) == {"badge:fan": 20}
+
+
+_LINE_FILTERED = engine(
+    """\
+    earn:
+      - {id: base, rate: 1 per 1}
+      - {id: pastries, for_each_item: item.category == "pastry", multiply: 3, cap: {per_event: 99999999}}
+    """
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pastry", "tv", "coffee"]),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999.99"), places=2),
+            st.integers(min_value=1, max_value=5),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_line_filtered_multiplier_multiplies_exactly_the_matching_lines_points(
+    lines: list[tuple[str, Decimal, int]],
+) -> None:
+    outcome = _LINE_FILTERED.process(
+        purchase(*((f"SKU{i}", category, str(price), qty) for i, (category, price, qty) in enumerate(lines)))
+    )
+    awards = {award.rule: award for award in outcome.effects.points}
+    base = {share.line: share.amount for share in awards["base"].lines} if "base" in awards else {}
+    pastry = [i for i, (category, _, _) in enumerate(lines) if category == "pastry" and base.get(i)]
+    expected = {i: 2 * base[i] for i in pastry}  # x3 adds twice what each pastry line earned
+    double = awards.get("pastries")
+    got = {share.line: share.amount for share in double.lines} if double else {}
+    assert got == expected
+    assert (double.points if double else 0) == sum(expected.values(), Decimal(0))

@@ -443,10 +443,18 @@ def test_issue_11_points_without_a_value_are_a_warning() -> None:
     [
         ("earn:\n  - {id: r, on: [review], for_each_item: item.qty > 1, award: 5}\n", 7, "for_each_item"),
         ("earn:\n  - {id: r, on: [review], rate: 1 per 100}\n", 7, "rate"),
+        ("earn:\n  - {id: r, on: [review], exclude: item.qty > 1, award: 5}\n", 7, "exclude"),
         ("catalog:\n  - {id: mug, name: A mug, cost: 100, stock: 5}\n", 7, "stock"),
         ("catalog:\n  - {id: mug, name: A mug, cost: 100, reward: {points: 10}}\n", 7, "points"),
         ("notifications:\n  points_expiring: {before: 14d, template: t}\n", 7, "points_expiring"),
         ("notifications:\n  tier_downgrade: {before: 14d, template: t}\n", 7, "tier_downgrade"),
+        ("discounts:\n  - {id: d, applies_to: item.qty > 1, free_shipping: true}\n", 7, "applies_to"),
+        (
+            "coupons: [{id: c, percent: 5, valid_for: 30d}]\n"
+            "offers: [{id: o, when: 'true', coupon: c, skip_bought: true}]\n",
+            7,
+            "skip_bought",
+        ),
     ],
 )
 def test_issue_11_fields_the_engine_would_ignore_together_are_refused(
@@ -454,3 +462,10 @@ def test_issue_11_fields_the_engine_would_ignore_together_are_refused(
 ) -> None:
     code, at, pointed, hint = _one(body, "error")
     assert (code, at, pointed) == ("RE129", line, text) and hint
+
+
+def test_issue_11_points_that_expire_before_they_can_be_spent_are_refused() -> None:
+    text = HEADER + "points: {value: 1, pending: 30d, expire_after: 30d}\n"
+    [error] = validate_text(text, "shop.yaml").errors
+    assert error.code == "RE129" and error.span is not None
+    assert (error.span.line, text[error.span.start : error.span.end]) == (5, "pending")
