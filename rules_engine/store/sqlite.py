@@ -21,10 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
-from urllib.parse import quote
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
