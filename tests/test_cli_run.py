@@ -357,3 +357,53 @@ def test_a_killed_run_has_already_reported_the_bad_lines_it_met(tmp_path: Path, 
     else:
         assert "error[RE414]: line 2 is not JSON" in stderr
         assert "error[RE410]: line 5: time" in stderr
+
+
+def test_on_a_real_terminal_the_bar_is_on_stderr_and_redirected_stdout_keeps_its_lines(
+    tmp_path: Path,
+) -> None:
+    import pty
+    import threading
+
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("\n".join(_purchases(300)) + "\n")
+    terminal, stderr = pty.openpty()
+    drawn: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the run ended and closed its side
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rules_engine.cli",
+            "run",
+            PROGRAM,
+            str(stream),
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,  # `loyalty run … > file` from a terminal
+        stderr=stderr,
+        env={**env, "TERM": "xterm"},
+        timeout=300,
+    )
+    os.close(stderr)
+    reader.join(timeout=10)
+    assert done.returncode == 0
+    lines = done.stdout.decode().splitlines()
+    assert sum(line.startswith("line ") for line in lines) == 300  # not drawn on the terminal instead
+    assert lines[-2] == "300 events processed, 0 problem(s), 50 customer(s)"
+    assert b"300 lines" in b"".join(drawn) and b"lines/s" in b"".join(drawn)
