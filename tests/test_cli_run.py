@@ -11,6 +11,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -407,3 +408,26 @@ def test_on_a_real_terminal_the_bar_is_on_stderr_and_redirected_stdout_keeps_its
     assert sum(line.startswith("line ") for line in lines) == 300  # not drawn on the terminal instead
     assert lines[-2] == "300 events processed, 0 problem(s), 50 customer(s)"
     assert b"300 lines" in b"".join(drawn) and b"lines/s" in b"".join(drawn)
+
+
+def test_a_store_failure_prints_the_totals_so_far_then_names_the_line_and_the_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine.errors import Diagnostic, StoreError
+    from rules_engine.service import Loyalty
+
+    handle = Loyalty.handle
+
+    def failing_at_s4(self: Loyalty, event: Any, **options: Any) -> Any:
+        if event["id"] == "s4":
+            raise StoreError([Diagnostic("RE605", "sqlite:///x.db: the database failed: disk I/O error")])
+        return handle(self, event, **options)
+
+    monkeypatch.setattr(Loyalty, "handle", failing_at_s4)
+    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 1
+    assert "3 events processed, 0 problem(s), 2 customer(s) so far" in result.stdout
+    assert "line 4" not in result.stdout
+    assert (
+        "coffee-club-december.jsonl:4:1: error[RE605]: line 4: event 's4' of customer 'anna'" in result.stderr
+    )
