@@ -476,7 +476,7 @@ def run(
     out, err = _consoles()
     engine = _engine(program, err)
     try:  # before the store: a mistyped path must not leave an empty database behind
-        lines = open(events, "rb")  # noqa: SIM115 (closed in the finally below)
+        lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
     except OSError as problem:
         _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
     with lines:
@@ -487,7 +487,7 @@ def run(
             report.close()
             _fail(problem.diagnostics, err)
         show = _outcome_printer(out, quiet=quiet, as_json=as_json)
-        progress = _replay_progress(err, lines, quiet=quiet)
+        progress = _replay_progress(err, quiet=quiet)
         interrupted = _Interrupt()
         result = Replay()
         try:
@@ -504,7 +504,7 @@ def run(
                     on_line=lambda number: progress.update(task, completed=lines.tell(), events=number),
                 )
         except KeyboardInterrupt:  # a second Ctrl-C: the event in progress was rolled back
-            result.stopped = "interrupted"
+            result.stopped = "interrupted at once"
         except OSError as problem:
             _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}")], err)
         finally:
@@ -519,14 +519,18 @@ def run(
         state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
     if result.failure is not None:
         _fail([result.failure], err)
-    if result.stopped == "interrupted":
+    if result.stopped is not None and result.stopped.startswith("interrupted"):
+        at_once = result.stopped == "interrupted at once"
         err.print(
             styled_diagnostic(
                 Diagnostic(
                     "RE460",
-                    f"interrupted: stopped after line {result.line} of {events}",
-                    hint="every line up to it is done; with --db, run the same file again to apply "
-                    "the rest (events already applied are skipped)",
+                    f"interrupted: stopped at line {result.line} of {events}, its event rolled back "
+                    "unless it had just been committed"
+                    if at_once
+                    else f"interrupted: stopped after line {result.line} of {events}",
+                    hint="with --db, run the same file again to apply the rest (events already "
+                    "applied are skipped, none is applied twice)",
                     severity=Severity.WARNING,
                 )
             ),
@@ -632,7 +636,7 @@ def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[i
     return show
 
 
-def _replay_progress(err: Console, lines: IO[bytes], *, quiet: bool) -> Progress:
+def _replay_progress(err: Console, *, quiet: bool) -> Progress:
     """A progress bar on stderr (events, rate, how far into the file, time left) when it is an
     interactive terminal and not --quiet; rich's TTY_INTERACTIVE=0/1 turns it off or on."""
     return Progress(

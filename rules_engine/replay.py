@@ -36,8 +36,9 @@ ZERO = Decimal(0)
 class Replay:
     """What a replay did, as running totals: events applied, events processed before, lines
     refused, points by ledger kind, and what each customer it met earned. `line` is the last
-    line read; `stopped` says why it ended early ("interrupted" or "failed"), `failure` is the
-    store's error (RE605) when it failed."""
+    line read; `stopped` says why it ended early: "interrupted" (`stop()` said so, between two
+    events), "failed" (`failure` is the store's error, RE605), or what a caller that caught an
+    exception sets ("interrupted at once" in `loyalty run`)."""
 
     applied: int = 0
     duplicates: int = 0

@@ -305,26 +305,33 @@ def _wait_for_line(process: subprocess.Popen[str], number: int) -> None:
     raise AssertionError("the run ended before the signal could be sent")
 
 
-def test_ctrl_c_stops_after_the_current_event_and_a_rerun_applies_the_rest_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_ctrl_c_stops_after_the_current_event_and_a_rerun_applies_the_rest_once(
+    tmp_path: Path, presses: int
+) -> None:
+    """Once: the event in progress completes. Twice: it is interrupted and rolled back (or was
+    just committed); either way the database is consistent and a re-run applies the rest once."""
     from rules_engine.store import open_store
 
     stream = tmp_path / "stream.jsonl"
-    count = 3000
+    count = 1000
     stream.write_text("\n".join(_purchases(count)) + "\n")
     db = f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
     process = _start_run([PROGRAM, str(stream), "--db", db], tmp_path)
-    _wait_for_line(process, 200)
-    process.send_signal(signal.SIGINT)
+    _wait_for_line(process, 100)
+    for _ in range(presses):
+        process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "warning[RE460]: interrupted: stopped after line" in stderr
+    assert "warning[RE460]: interrupted: stopped" in stderr
     assert "Traceback" not in stderr
     first = re.search(r"^(\d+) events processed, 0 problem\(s\), 50 customer\(s\) so far$", stdout, re.M)
     assert first is not None, stdout
     applied = int(first.group(1))
-    assert 200 <= applied < count
-    with open_store(db, "coffee-club") as store:  # the database holds exactly what was reported
-        assert store.processed() == applied
+    assert 100 <= applied < count
+    with open_store(db, "coffee-club") as store:  # the database holds what was reported
+        assert store.processed() - applied in ((0,) if presses == 1 else (0, 1))
+        applied = store.processed()
         balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
         assert sum((row.entry.points for row in store.ledger()), Decimal(0)) == balances
     again = CliRunner().invoke(app, ["run", PROGRAM, str(stream), "--db", db, "-q"])
@@ -339,7 +346,7 @@ def test_ctrl_c_stops_after_the_current_event_and_a_rerun_applies_the_rest_once(
 
 @pytest.mark.parametrize("to_file", [False, True], ids=["stderr", "problems-file"])
 def test_a_killed_run_has_already_reported_the_bad_lines_it_met(tmp_path: Path, to_file: bool) -> None:
-    lines = _purchases(3000)
+    lines = _purchases(1000)
     lines[1] = "not json"
     lines[4] = lines[4].replace("+03:00", "")  # a time without an offset
     stream = tmp_path / "stream.jsonl"
@@ -348,7 +355,7 @@ def test_a_killed_run_has_already_reported_the_bad_lines_it_met(tmp_path: Path, 
     extra = ["--problems", str(problems)] if to_file else []
     db = f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
     process = _start_run([PROGRAM, str(stream), "--db", db, *extra], tmp_path)
-    _wait_for_line(process, 200)
+    _wait_for_line(process, 100)
     process.kill()
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
