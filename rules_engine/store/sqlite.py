@@ -19,6 +19,7 @@ SQLite has no exact decimal type: points are stored as decimal text and added up
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
@@ -62,15 +63,16 @@ class SqliteStore(SqlStore):
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._migrate()
         except sqlite3.DatabaseError as problem:
+            hint = "check the path, that its folder exists and is writable, and that it is an SQLite file"
+            if not readonly and Path(path).is_file() and not _writable(Path(path)):
+                hint = (
+                    "the file or its folder cannot be written (read-only media, or permissions); this "
+                    "command writes to the database, and SQLite writes its -wal and -shm files beside "
+                    "it: copy it to writable storage. `loyalty customer`, `ledger export`, `draw --db` "
+                    "and `leaderboard --db` can read it where it is"
+                )
             raise StoreError(
-                [
-                    Diagnostic(
-                        "RE601",
-                        f"{self.url}: cannot open the database: {problem}",
-                        hint="check the path, that its folder exists and is writable, and that it is "
-                        "an SQLite file",
-                    )
-                ]
+                [Diagnostic("RE601", f"{self.url}: cannot open the database: {problem}", hint=hint)]
             ) from None
 
     def _check_schema(self) -> None:
@@ -197,3 +199,8 @@ def _open_readonly(path: Path, url: str, timeout: float) -> sqlite3.Connection:
             ]
         )
     return connect("immutable=1")
+
+
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write the database and create its -wal and -shm files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)

@@ -64,6 +64,10 @@ def test_loyalty_customer_reads_a_database_on_read_only_media(tmp_path: Path) ->
         db.parent, [sys.executable, "-m", "rules_engine.cli", "ledger", "export", PROGRAM, "--db", str(db)]
     )
     assert export.returncode == 0, export.stderr
+    advance = [sys.executable, "-m", "rules_engine.cli", "advance", PROGRAM, "--db", str(db)]
+    writer = _on_readonly_media(db.parent, [*advance, "--to", "2027-12-31T00:00:00Z"])
+    assert writer.returncode == 1 and "error[RE601]" in writer.stderr
+    assert "writable storage" in writer.stderr  # the hint says why and what to do, not "check the path"
 
 
 def test_a_log_never_checkpointed_on_read_only_media_is_refused_not_ignored(tmp_path: Path) -> None:
