@@ -42,7 +42,14 @@ from rules_engine.errors import (
     StateError,
     StoreError,
 )
-from rules_engine.render import change_text, customer_lines, styled_diagnostic, trace_tree
+from rules_engine.render import (
+    change_text,
+    customer_lines,
+    replay_customer_line,
+    replay_totals,
+    styled_diagnostic,
+    trace_tree,
+)
 from rules_engine.source import SourceFile, Span
 
 if TYPE_CHECKING:
@@ -693,29 +700,11 @@ def _print_totals(
     if not quiet:
         out.print()
     for customer, state in states or []:
-        balance = sum((lot.points for lot in state.lots), Decimal(0))
-        out.print(
-            f"{customer}: tier {state.tier or '-'}, {balance} points, {state.visits} visits, "
-            f"{result.points.get(customer, Decimal(0))} earned in this run",
-            markup=False,
-            soft_wrap=True,
-        )
-    again = f", {result.duplicates} already processed before" if result.duplicates else ""
-    where = f" (in {report.path})" if report.path is not None and (result.problems or result.warnings) else ""
-    warned = f", {result.warnings} warning(s)" if result.warnings else ""
-    so_far = " so far" if result.stopped else ""
-    out.print(
-        f"{result.applied} events processed{again}, {result.problems} problem(s){warned}{where}, "
-        f"{result.customers} customer(s){so_far}",
-        markup=False,
-        soft_wrap=True,
-    )
-    out.print(
-        f"points: {result.issued} issued, {result.redeemed} redeemed, {result.expired} expired, "
-        f"{result.reversed} reversed",
-        markup=False,
-        soft_wrap=True,
-    )
+        line = replay_customer_line(customer, state, result.points.get(customer, Decimal(0)))
+        out.print(line, markup=False, soft_wrap=True)
+    path = None if report.path is None else str(report.path)
+    for line in replay_totals(result, path):
+        out.print(line, markup=False, soft_wrap=True)
 
 
 ledger_app = typer.Typer(help="The points ledger in a store: exports for the books.", no_args_is_help=True)
