@@ -9,13 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import stat
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from rules_engine import jsonio
 from rules_engine.dsl.expression import compile_expression
@@ -24,15 +38,24 @@ from rules_engine.errors import (
     Diagnostic,
     ProgramError,
     RulesEngineError,
+    Severity,
     StateError,
     StoreError,
 )
-from rules_engine.render import change_text, customer_lines, styled_diagnostic, trace_tree
+from rules_engine.render import (
+    change_text,
+    customer_lines,
+    replay_customer_line,
+    replay_totals,
+    styled_diagnostic,
+    trace_tree,
+)
 from rules_engine.source import SourceFile, Span
 
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
     from rules_engine.engine.outcome import Outcome
+    from rules_engine.replay import Replay
     from rules_engine.state.customer import CustomerState
     from rules_engine.store import Store
 
@@ -392,7 +415,7 @@ def _customer_states(
         _fail([Diagnostic("RE415", "give either a states file or --db, not both or neither")], err)
     if path is not None:
         return _load_states(path, err)
-    store = _open_store(str(db), engine, err)
+    store = _open_store(str(db), engine, err, readonly=True)
     try:
         return dict(store.states())
     except StoreError as problem:
@@ -413,12 +436,28 @@ def run(
     program: Annotated[Path, typer.Argument(help="The program file.")],
     events: Annotated[Path, typer.Argument(help="Events, one JSON object per line, in time order.")],
     state_out: Annotated[
-        Path | None, typer.Option("--state-out", help="Write every customer's final state here (JSON).")
+        Path | None,
+        typer.Option("--state-out", help="Write the final state of every customer of the run here (JSON)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each outcome as a JSON line.")] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No line per event: only problems and the summary.")
+        bool,
+        typer.Option("--quiet", "-q", help="No line per event and no progress bar: problems and the totals."),
     ] = False,
+    by_customer: Annotated[
+        bool,
+        typer.Option(
+            "--by-customer", help="Also a line per customer of the run: tier, balance, visits, earned."
+        ),
+    ] = False,
+    problems_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--problems",
+            help="Write problems and warnings to this file as JSON lines, as they are found, "
+            "instead of to stderr.",
+        ),
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option(
@@ -428,23 +467,152 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Replay a stream of events: an outcome per event and a summary per customer.
+    """Replay a stream of events: an outcome per event as it is applied, the totals at the end.
 
-    Bad lines are reported with their line number and skipped without touching any state; the
-    exit code is 1 when there were any. With --db every event is one transaction of the store,
-    and an event processed before (by any run) is not applied again.
+    Bad lines are reported as they are met, with their line number, and skipped without touching
+    any state; the exit code is 1 when there were any. With --db every event is one transaction
+    of the store, and an event processed before (by any run) is not applied again. Ctrl-C stops
+    after the current event and prints the totals so far (exit 130).
     """
-    from rules_engine.replay import replay
+    from rules_engine.replay import Replay, replay_lines
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
 
     out, err = _consoles()
     engine = _engine(program, err)
-    try:
-        store = open_store(db or "memory:", engine.program.program)
-    except StoreError as problem:
-        _fail(problem.diagnostics, err)
+    try:  # before the store: a mistyped path must not leave an empty database behind
+        lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
+    except OSError as problem:
+        _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
+    with lines:
+        report = _problem_reporter(problems_out, err)
+        try:
+            store = open_store(db or "memory:", engine.program.program)
+        except StoreError as problem:
+            report.close()
+            _fail(problem.diagnostics, err)
+        show = _outcome_printer(out, quiet=quiet, as_json=as_json)
+        progress = _replay_progress(err, quiet=quiet)
+        interrupted = _Interrupt()
+        result = Replay()
+        try:
+            with interrupted, progress:
+                task = progress.add_task("replaying", total=_size(lines), events=0)
+                replay_lines(
+                    Loyalty(engine, store),
+                    str(events),
+                    lines,
+                    show,
+                    into=result,
+                    on_problem=report,
+                    stop=interrupted.asked,
+                    on_line=lambda number: progress.update(task, completed=lines.tell(), events=number),
+                )
+        except KeyboardInterrupt:  # a second Ctrl-C: the event in progress was rolled back
+            result.stopped = "interrupted at once"
+        except OSError as problem:
+            _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}")], err)
+        finally:
+            report.close()
+            try:
+                states = _run_states(store, result, by_customer or state_out is not None, err)
+            finally:
+                store.close()
+    _print_totals(out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json)
+    if state_out is not None:
+        document = {customer: state.model_dump(mode="python") for customer, state in states}
+        state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if result.failure is not None:
+        _fail([result.failure], err)
+    if result.stopped is not None and result.stopped.startswith("interrupted"):
+        at_once = result.stopped == "interrupted at once"
+        err.print(
+            styled_diagnostic(
+                Diagnostic(
+                    "RE460",
+                    f"interrupted: stopped at line {result.line} of {events}, its event rolled back "
+                    "unless it had just been committed"
+                    if at_once
+                    else f"interrupted: stopped after line {result.line} of {events}",
+                    hint="with --db, run the same file again to apply the rest (events already "
+                    "applied are skipped, none is applied twice)",
+                    severity=Severity.WARNING,
+                )
+            ),
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+    if result.problems:
+        raise typer.Exit(1)
 
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) while replaying: the first asks the replay to stop after the event in
+    progress (its transaction commits); a second one interrupts at once (KeyboardInterrupt: the
+    transaction in progress rolls back)."""
+
+    def __init__(self) -> None:
+        self._asked = False
+        self._before: Any = None
+
+    def asked(self) -> bool:
+        return self._asked
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self._asked = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._before = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._before is not None:
+            signal.signal(signal.SIGINT, self._before)
+
+
+class _ProblemReporter:
+    """Each problem as it is found: to stderr, or as a JSON line to the --problems file (flushed
+    at once, so that a run that is killed has reported what it met)."""
+
+    def __init__(self, err: Console, file: IO[str] | None, path: Path | None) -> None:
+        self.err = err
+        self.file = file
+        self.path = path
+
+    def __call__(self, diagnostic: Diagnostic) -> None:
+        if self.file is None:
+            self.err.print(styled_diagnostic(diagnostic), soft_wrap=True)
+            self.err.file.flush()
+        else:
+            self.file.write(jsonio.dumps(diagnostic.to_json()) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _problem_reporter(path: Path | None, err: Console) -> _ProblemReporter:
+    if path is None:
+        return _ProblemReporter(err, None, None)
+    try:
+        return _ProblemReporter(err, open(path, "w", encoding="utf-8"), path)
+    except OSError as problem:
+        _fail(
+            [
+                Diagnostic(
+                    "RE461",
+                    f"--problems {path}: cannot write the file: {problem.strerror}",
+                    hint="check that its folder exists and is writable",
+                )
+            ],
+            err,
+        )
+
+
+def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[int, Outcome, bool], None]:
     def show(number: int, outcome: Outcome, duplicate: bool) -> None:
         """One line per outcome as it comes (a long replay holds none of them)."""
         if quiet:
@@ -470,37 +638,71 @@ def run(
             f"line {number}: {outcome.event} {outcome.customer}: {given}{off}", markup=False, soft_wrap=True
         )
 
+    return show
+
+
+def _replay_progress(err: Console, *, quiet: bool) -> Progress:
+    """A progress bar on stderr (events, rate, how far into the file, time left) when it is an
+    interactive terminal and not --quiet; rich's TTY_INTERACTIVE=0/1 turns it off or on."""
+    return Progress(
+        TextColumn("{task.fields[events]} lines"),
+        BarColumn(),
+        TaskProgressColumn(),
+        _EventRate(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_interactive,
+    )
+
+
+class _EventRate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.fields['events'] / elapsed:,.0f} lines/s" if elapsed > 0 else "")
+
+
+def _size(lines: IO[bytes]) -> int | None:
+    """The input's size in bytes, when it is a file (not a pipe): the bar's total, for the ETA."""
     try:
-        result = replay(Loyalty(engine, store), events, show)
-    except OSError as problem:
-        _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
+        info = os.fstat(lines.fileno())
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _run_states(store: Store, result: Replay, wanted: bool, err: Console) -> list[tuple[str, CustomerState]]:
+    """The current states of the run's customers, from the store, only when asked for."""
+    if not wanted:
+        return []
+    try:
+        found = ((customer, store.state(customer)) for customer in sorted(result.points))
+        return [(customer, state) for customer, state in found if state is not None]
     except StoreError as problem:
-        _fail(problem.diagnostics, err)
-    finally:
-        store.close()
-    for diagnostic in [*result.problems, *result.warnings]:
-        err.print(styled_diagnostic(diagnostic), soft_wrap=True)
-    if not as_json:
-        if not quiet:
-            out.print()
-        for customer, state in sorted(result.states.items()):
-            balance = sum((lot.points for lot in state.lots), Decimal(0))
-            out.print(
-                f"{customer}: tier {state.tier or '-'}, {balance} points, {state.visits} visits, "
-                f"{result.points.get(customer, Decimal(0))} earned in this run",
-                markup=False,
-                soft_wrap=True,
-            )
-        again = f", {result.duplicates} already processed before" if result.duplicates else ""
-        problems = len(result.problems)
-        out.print(f"{result.applied} events processed{again}, {problems} problem(s)", markup=False)
-    if state_out is not None:
-        states = {
-            customer: state.model_dump(mode="python") for customer, state in sorted(result.states.items())
-        }
-        state_out.write_text(jsonio.dumps(states, indent=2) + "\n", encoding="utf-8")
-    if result.problems:
-        raise typer.Exit(1)
+        err.print(styled_diagnostic(problem.diagnostics[0]), soft_wrap=True)
+        return []
+
+
+def _print_totals(
+    out: Console,
+    result: Replay,
+    states: list[tuple[str, CustomerState]] | None,
+    report: _ProblemReporter,
+    *,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """The run's totals (and a line per customer with --by-customer), on stdout unless --json."""
+    if as_json:
+        return
+    if not quiet:
+        out.print()
+    for customer, state in states or []:
+        line = replay_customer_line(customer, state, result.points.get(customer, Decimal(0)))
+        out.print(line, markup=False, soft_wrap=True)
+    path = None if report.path is None else str(report.path)
+    for line in replay_totals(result, path):
+        out.print(line, markup=False, soft_wrap=True)
 
 
 ledger_app = typer.Typer(help="The points ledger in a store: exports for the books.", no_args_is_help=True)
@@ -509,14 +711,40 @@ app.add_typer(ledger_app, name="ledger")
 _DB_HELP = "The store: an SQLite file, sqlite:///PATH or postgresql://…"
 
 
-def _open_store(db: str, engine: Engine, err: Console) -> Store:
-    """A store that must exist already: these commands read or update what `loyalty run` stored."""
+def _open_store(db: str, engine: Engine, err: Console, *, readonly: bool = False) -> Store:
+    """A store that must exist already: these commands read or update what `loyalty run` stored.
+
+    `readonly`: for the commands that only read; the database is opened without writing to it
+    (it may be on read-only media), and one that holds only another program's customers is
+    refused (RE608) rather than answering "nothing there"."""
     from rules_engine.store import open_store
 
     try:
-        return open_store(db, engine.program.program, create=False)
+        store = open_store(db, engine.program.program, create=False, readonly=readonly)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
+    if not readonly:
+        return store
+    try:
+        held = store.programs()
+    except StoreError as problem:
+        store.close()
+        _fail(problem.diagnostics, err)
+    if held and store.program not in held:
+        store.close()
+        _fail(
+            [
+                Diagnostic(
+                    "RE608",
+                    f"{store.url} holds the customers of program {', '.join(map(repr, held))}, "
+                    f"not of {store.program!r}",
+                    hint="give the program file the database was filled with, or the database of "
+                    "this program",
+                )
+            ],
+            err,
+        )
+    return store
 
 
 def _date(text: str | None, option: str, err: Console) -> dt.date | None:
@@ -552,7 +780,7 @@ def ledger_export(
     if first and last and first > last:
         _fail([Diagnostic("RE415", f"--from {first} is after --to {last}", hint="swap them")], err)
     engine = _engine(program, err)
-    store = _open_store(db, engine, err)
+    store = _open_store(db, engine, err, readonly=True)
     try:
         rows = list(store.ledger())
         balances = None
@@ -591,7 +819,7 @@ def customer(
     latest event), open lots, badges, unused coupons and the latest ledger entries."""
     out, err = _consoles()
     engine = _engine(program, err)
-    store = _open_store(db, engine, err)
+    store = _open_store(db, engine, err, readonly=True)
     try:
         state = store.state(customer_id)
         rows = list(store.ledger(customer=customer_id))

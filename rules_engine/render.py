@@ -32,6 +32,7 @@ from rules_engine.source import Origin
 if TYPE_CHECKING:  # the engine imports this module (explanations); types only, no import cycle
     from rules_engine.engine.expectations import CaseResult
     from rules_engine.engine.outcome import ExplainNode, Outcome, PointsChange, RuleTrace, TierChange, Totals
+    from rules_engine.replay import Replay
     from rules_engine.state.customer import CustomerState
     from rules_engine.store.base import LedgerRow
 
@@ -451,3 +452,28 @@ def customer_lines(
         when = entry.at.astimezone(zone).isoformat()
         lines.append(f"    {when} {entry.kind:<7} {points:>8}  {entry.rule} ({entry.event}{where})")
     return lines
+
+
+def replay_totals(result: Replay, problems_file: str | None = None) -> list[str]:
+    """The closing lines of `loyalty run`: events, problems, customers; points by ledger kind."""
+    again = f", {result.duplicates} already processed before" if result.duplicates else ""
+    warned = f", {result.warnings} warning(s)" if result.warnings else ""
+    where = (
+        f" (in {problems_file})" if problems_file is not None and (result.problems or result.warnings) else ""
+    )
+    so_far = " so far" if result.stopped else ""
+    return [
+        f"{result.applied} events processed{again}, {result.problems} problem(s){warned}{where}, "
+        f"{result.customers} customer(s){so_far}",
+        f"points: {result.issued} issued, {result.redeemed} redeemed, {result.expired} expired, "
+        f"{result.reversed} reversed",
+    ]
+
+
+def replay_customer_line(customer: str, state: CustomerState, earned: Decimal) -> str:
+    """`loyalty run --by-customer`: one customer's tier, balance and visits, and what the run gave."""
+    balance = sum((lot.points for lot in state.lots), Decimal(0))
+    return (
+        f"{customer}: tier {state.tier or '-'}, {balance} points, {state.visits} visits, "
+        f"{earned} earned in this run"
+    )

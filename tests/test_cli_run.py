@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
@@ -73,10 +82,13 @@ def test_a_later_file_continues_from_the_stored_states(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text("\n".join(lines[:5]) + "\n")
     (tmp_path / "b.jsonl").write_text("\n".join(lines[5:]) + "\n")
     CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "a.jsonl"), "--db", db])
-    result = CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "b.jsonl"), "--db", db, "-q"])
+    result = CliRunner().invoke(
+        app, ["run", PROGRAM, str(tmp_path / "b.jsonl"), "--db", db, "-q", "--by-customer"]
+    )
     assert result.exit_code == 0, result.output
     assert "line " not in result.stdout  # --quiet: no line per event
     assert "boris: tier green, 150 points, 2 visits, 500 earned in this run" in result.stdout
+    assert "2 events processed, 0 problem(s), 1 customer(s)" in result.stdout
 
 
 def test_a_database_that_cannot_be_opened_is_an_error_and_nothing_runs(tmp_path: Path) -> None:
@@ -158,7 +170,7 @@ def test_a_referrer_reward_owed_until_a_redelivery_counts_in_that_run(tmp_path: 
     second.write_text(json.dumps(zoe) + "\n" + json.dumps(bought) + "\n")  # zoe known, p1 again
     env = {"LOYALTY_SECRET": None}
     CliRunner().invoke(app, ["run", program, str(first), "--db", db], env=env)
-    result = CliRunner().invoke(app, ["run", program, str(second), "--db", db], env=env)
+    result = CliRunner().invoke(app, ["run", program, str(second), "--db", db, "--by-customer"], env=env)
     assert result.exit_code == 0, result.output
     assert "warning[RE607]" not in result.stderr
     assert result.stdout.splitlines()[1:3] == [
@@ -203,3 +215,226 @@ def test_commands_that_read_a_store_refuse_a_path_with_no_database(tmp_path: Pat
         assert result.exit_code == 1, (command, result.output)
         assert f"error[RE601]: no database at {missing}" in result.stderr, command
         assert not missing.exists()  # no empty database left behind to answer "nothing there"
+
+
+# -- issue 11: report as you go, stop cleanly, totals -------------------------------------------
+
+
+def _purchases(count: int, customers: int = 50) -> list[str]:
+    """`count` purchases of the coffee club, a minute apart, spread over `customers` customers."""
+    start = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    return [
+        json.dumps(
+            {
+                "id": f"e{n}",
+                "type": "purchase",
+                "time": (start + dt.timedelta(minutes=n)).isoformat(),
+                "customer": f"c{n % customers}",
+                "items": [{"sku": "LATTE-L", "category": "coffee", "price": "320.00", "qty": 1}],
+            }
+        )
+        for n in range(count)
+    ]
+
+
+def test_the_totals_close_a_run_and_customer_lines_only_come_with_by_customer(tmp_path: Path) -> None:
+    db = str(tmp_path / "loyalty.db")
+    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "7 events processed, 0 problem(s), 2 customer(s)",
+        "points: 726 issued, 350 redeemed, 0 expired, 136 reversed",  # 90 + 150 left
+    ]
+    by_customer = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q", "--by-customer"])
+    assert by_customer.stdout.splitlines()[:2] == [
+        "anna: tier green, 90 points, 2 visits, 0 earned in this run",
+        "boris: tier green, 150 points, 2 visits, 0 earned in this run",
+    ]
+    assert "0 events processed, 7 already processed before, 0 problem(s), 2 customer(s)" in by_customer.stdout
+
+
+def test_a_missing_events_file_leaves_no_empty_database_behind(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "missing.jsonl"), "--db", str(db)])
+    assert result.exit_code == 1 and "error[RE414]: cannot read" in result.stderr
+    assert not db.exists()
+
+
+def test_problems_go_to_a_json_lines_file_with_their_line(tmp_path: Path) -> None:
+    problems = tmp_path / "problems.jsonl"
+    result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "-q", "--problems", str(problems)])
+    assert result.exit_code == 1
+    assert "error[" not in result.stderr  # in the file instead
+    found = [loads(line) for line in problems.read_text().splitlines()]
+    assert [(p["code"], p["line"], p["column"]) for p in found] == [("RE414", 5, 1), ("RE410", 6, 1)]
+    assert f"5 events processed, 2 problem(s) (in {problems}), 2 customer(s)" in result.stdout
+    unwritable = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--problems", str(tmp_path / "no" / "p")])
+    assert unwritable.exit_code == 1 and "error[RE461]" in unwritable.stderr
+    assert "events processed" not in unwritable.stdout
+
+
+def test_the_progress_bar_shows_on_an_interactive_terminal_only(tmp_path: Path) -> None:
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("\n".join(_purchases(20)) + "\n")
+    plain = CliRunner().invoke(app, ["run", PROGRAM, str(stream)])  # stderr is not a terminal
+    assert plain.exit_code == 0 and plain.stderr == ""
+    forced = {"TTY_INTERACTIVE": "1", "TTY_COMPATIBLE": "1"}
+    shown = CliRunner().invoke(app, ["run", PROGRAM, str(stream)], env=forced)
+    assert shown.exit_code == 0 and "20 lines" in shown.stderr and "100%" in shown.stderr
+    quiet = CliRunner().invoke(app, ["run", PROGRAM, str(stream), "-q"], env=forced)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def _start_run(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rules_engine.cli", "run", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+    )
+
+
+def _wait_for_line(process: subprocess.Popen[str], number: int) -> None:
+    """Read the run's stdout until it has applied line `number` (stdout is block-buffered)."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("line ") and int(line.split(":")[0].split()[1]) >= number:
+            return
+    raise AssertionError("the run ended before the signal could be sent")
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_ctrl_c_stops_after_the_current_event_and_a_rerun_applies_the_rest_once(
+    tmp_path: Path, presses: int
+) -> None:
+    """Once: the event in progress completes. Twice: it is interrupted and rolled back (or was
+    just committed); either way the database is consistent and a re-run applies the rest once."""
+    from rules_engine.store import open_store
+
+    stream = tmp_path / "stream.jsonl"
+    count = 1000
+    stream.write_text("\n".join(_purchases(count)) + "\n")
+    db = f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
+    process = _start_run([PROGRAM, str(stream), "--db", db], tmp_path)
+    _wait_for_line(process, 100)
+    for _ in range(presses):
+        process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "warning[RE460]: interrupted: stopped" in stderr
+    assert "Traceback" not in stderr
+    first = re.search(r"^(\d+) events processed, 0 problem\(s\), 50 customer\(s\) so far$", stdout, re.M)
+    assert first is not None, stdout
+    applied = int(first.group(1))
+    assert 100 <= applied < count
+    with open_store(db, "coffee-club") as store:  # the database holds what was reported
+        assert store.processed() - applied in ((0,) if presses == 1 else (0, 1))
+        applied = store.processed()
+        balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+        assert sum((row.entry.points for row in store.ledger()), Decimal(0)) == balances
+    again = CliRunner().invoke(app, ["run", PROGRAM, str(stream), "--db", db, "-q"])
+    assert again.exit_code == 0, again.output
+    assert (
+        f"{count - applied} events processed, {applied} already processed before, 0 problem(s)"
+        in again.stdout
+    )
+    with open_store(db, "coffee-club") as store:
+        assert store.processed() == count
+
+
+@pytest.mark.parametrize("to_file", [False, True], ids=["stderr", "problems-file"])
+def test_a_killed_run_has_already_reported_the_bad_lines_it_met(tmp_path: Path, to_file: bool) -> None:
+    lines = _purchases(1000)
+    lines[1] = "not json"
+    lines[4] = lines[4].replace("+03:00", "")  # a time without an offset
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("\n".join(lines) + "\n")
+    problems = tmp_path / "problems.jsonl"
+    extra = ["--problems", str(problems)] if to_file else []
+    db = f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
+    process = _start_run([PROGRAM, str(stream), "--db", db, *extra], tmp_path)
+    _wait_for_line(process, 100)
+    process.kill()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    if to_file:
+        found = [loads(line) for line in problems.read_text().splitlines()]
+        assert [(p["code"], p["line"]) for p in found] == [("RE414", 2), ("RE410", 5)]
+    else:
+        assert "error[RE414]: line 2 is not JSON" in stderr
+        assert "error[RE410]: line 5: time" in stderr
+
+
+def test_on_a_real_terminal_the_bar_is_on_stderr_and_redirected_stdout_keeps_its_lines(
+    tmp_path: Path,
+) -> None:
+    import pty
+    import threading
+
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("\n".join(_purchases(300)) + "\n")
+    terminal, stderr = pty.openpty()
+    drawn: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the run ended and closed its side
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rules_engine.cli",
+            "run",
+            PROGRAM,
+            str(stream),
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,  # `loyalty run … > file` from a terminal
+        stderr=stderr,
+        env={**env, "TERM": "xterm"},
+        timeout=300,
+    )
+    os.close(stderr)
+    reader.join(timeout=10)
+    assert done.returncode == 0
+    lines = done.stdout.decode().splitlines()
+    assert sum(line.startswith("line ") for line in lines) == 300  # not drawn on the terminal instead
+    assert lines[-2] == "300 events processed, 0 problem(s), 50 customer(s)"
+    assert b"300 lines" in b"".join(drawn) and b"lines/s" in b"".join(drawn)
+
+
+def test_a_store_failure_prints_the_totals_so_far_then_names_the_line_and_the_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine.errors import Diagnostic, StoreError
+    from rules_engine.service import Loyalty
+
+    handle = Loyalty.handle
+
+    def failing_at_s4(self: Loyalty, event: Any, **options: Any) -> Any:
+        if event["id"] == "s4":
+            raise StoreError([Diagnostic("RE605", "sqlite:///x.db: the database failed: disk I/O error")])
+        return handle(self, event, **options)
+
+    monkeypatch.setattr(Loyalty, "handle", failing_at_s4)
+    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 1
+    assert "3 events processed, 0 problem(s), 2 customer(s) so far" in result.stdout
+    assert "line 4" not in result.stdout
+    assert (
+        "coffee-club-december.jsonl:4:1: error[RE605]: line 4: event 's4' of customer 'anna'" in result.stderr
+    )

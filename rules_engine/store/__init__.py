@@ -29,13 +29,15 @@ __all__ = [
 ]
 
 
-def open_store(url: str, program: str, *, create: bool = True) -> Store:
+def open_store(url: str, program: str, *, create: bool = True, readonly: bool = False) -> Store:
     """Open (creating and migrating if needed) the store at `url` for one program's customers.
 
     `create=False` refuses an SQLite file that does not exist (RE601) rather than making an empty
     one: for commands that only read or update what a store holds, where a mistyped path would
-    otherwise answer "nothing there"."""
-    if not create and (path := sqlite_path(url)) is not None and not Path(path).exists():
+    otherwise answer "nothing there". `readonly=True` (implies `create=False`) opens an SQLite
+    file without writing to it, also on read-only media; the database must be up to date (RE609).
+    Other stores ignore it."""
+    if (not create or readonly) and (path := sqlite_path(url)) is not None and not Path(path).exists():
         raise StoreError(
             [
                 Diagnostic(
@@ -77,7 +79,9 @@ def open_store(url: str, program: str, *, create: bool = True) -> Store:
                     )
                 ]
             )
-        return SqliteStore(path, program, synchronous="normal" if synchronous == "normal" else "full")
+        return SqliteStore(
+            path, program, synchronous="normal" if synchronous == "normal" else "full", readonly=readonly
+        )
     if "://" in url:
         raise StoreError(
             [
@@ -88,7 +92,7 @@ def open_store(url: str, program: str, *, create: bool = True) -> Store:
                 )
             ]
         )
-    return SqliteStore(url, program)
+    return SqliteStore(url, program, readonly=readonly)
 
 
 def sqlite_path(url: str) -> str | None:

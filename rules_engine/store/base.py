@@ -124,6 +124,11 @@ class Store(ABC):
     def processed(self) -> int:
         """How many events the store has applied."""
 
+    def programs(self) -> list[str]:
+        """The programs whose customers the database holds, sorted: a database can hold several,
+        each store object sees one (`program`)."""
+        return [self.program] if self.customers() else []
+
     def close(self) -> None:  # noqa: B027 (a memory store has nothing to release)
         """Release the connection; the store is not used afterwards."""
 

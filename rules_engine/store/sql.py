@@ -218,6 +218,9 @@ class SqlStore(Store):
         rows = self._execute("SELECT count(*) FROM events WHERE program = ?", (self.program,))
         return int(rows[0][0])
 
+    def programs(self) -> list[str]:
+        return [row[0] for row in self._execute("SELECT DISTINCT program FROM customers ORDER BY program")]
+
 
 class _Locked(CustomerTransaction):
     def __init__(self, store: SqlStore, customer: str, stored: str | None) -> None:

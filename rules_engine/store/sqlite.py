@@ -6,20 +6,30 @@ so writers — threads or processes on the same machine — go one at a time; a 
 (`synchronous=FULL`): a worker killed at any point leaves every committed event and nothing of
 the one it was in.
 
+Read-only (`readonly=True`, for commands that only read): the file is opened with `mode=ro`, so
+nothing is written, not even the schema. A WAL database needs its `-shm` file to be read, which
+SQLite creates next to the database; on read-only media (a read-only mount, a backup on a DVD)
+it cannot, and the store then opens the file as immutable — safe there, since nothing can write
+to the media. A log that was never checkpointed (`-wal` left by a writer that did not close) is
+refused rather than ignored (RE609).
+
 SQLite has no exact decimal type: points are stored as decimal text and added up in Python.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
+from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
 
 
@@ -33,13 +43,19 @@ class SqliteStore(SqlStore):
         *,
         timeout: float = 60.0,
         synchronous: Literal["full", "normal"] = "full",
+        readonly: bool = False,
     ) -> None:
         """`synchronous`: `full` (the default) makes every commit durable on disk before it returns
         (an fsync per event); `normal` survives a crash of the process — a killed worker loses
-        nothing committed — but the last commits may be lost if the machine itself loses power."""
+        nothing committed — but the last commits may be lost if the machine itself loses power.
+        `readonly`: open an existing database without writing to it (see the module docstring)."""
         self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
         try:
+            if readonly:
+                self._db = _open_readonly(Path(path), self.url, timeout)
+                self._check_schema()
+                return
             self._db = sqlite3.connect(
                 str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
@@ -47,16 +63,36 @@ class SqliteStore(SqlStore):
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._migrate()
         except sqlite3.DatabaseError as problem:
+            hint = "check the path, that its folder exists and is writable, and that it is an SQLite file"
+            if not readonly and Path(path).is_file() and not _writable(Path(path)):
+                hint = (
+                    "the file or its folder cannot be written (read-only media, or permissions); this "
+                    "command writes to the database, and SQLite writes its -wal and -shm files beside "
+                    "it: copy it to writable storage. `loyalty customer`, `ledger export`, `draw --db` "
+                    "and `leaderboard --db` can read it where it is"
+                )
+            raise StoreError(
+                [Diagnostic("RE601", f"{self.url}: cannot open the database: {problem}", hint=hint)]
+            ) from None
+
+    def _check_schema(self) -> None:
+        """What `_migrate` checks, without migrating: a read-only store must be up to date."""
+        tables = self._tables()
+        applied = 0
+        if "schema_migrations" in tables:
+            applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+        if pending(applied, tables, self.url):
             raise StoreError(
                 [
                     Diagnostic(
-                        "RE601",
-                        f"{self.url}: cannot open the database: {problem}",
-                        hint="check the path, that its folder exists and is writable, and that it is "
-                        "an SQLite file",
+                        "RE609",
+                        f"{self.url}: the database has schema version {applied}; reading it needs "
+                        "an upgrade, which writes to it",
+                        hint="run a command that writes (`loyalty run` or `loyalty advance`) on it "
+                        "once, where it is writable",
                     )
                 ]
-            ) from None
+            )
 
     def _tables(self) -> set[str]:
         return {row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -126,3 +162,45 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _open_readonly(path: Path, url: str, timeout: float) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro`, or `immutable=1` on read-only media (the -shm
+    file cannot be created there), unless a log that was never checkpointed would be ignored."""
+    uri = f"file:{quote(str(path.absolute()))}"
+
+    def connect(flag: str) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            f"{uri}?{flag}", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the file for real
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    try:
+        return connect("mode=ro")
+    except sqlite3.OperationalError as problem:
+        if problem.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN or not path.is_file():
+            raise
+    log = Path(f"{path}-wal")
+    if log.exists() and log.stat().st_size > 0:
+        raise StoreError(
+            [
+                Diagnostic(
+                    "RE609",
+                    f"{url}: the database cannot be read where it is: its write-ahead log ({log.name}) "
+                    "holds changes that were never checkpointed, and SQLite cannot read them without "
+                    "creating a file beside it",
+                    hint="copy the database with its -wal file to writable storage and read it there",
+                )
+            ]
+        )
+    return connect("immutable=1")
+
+
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write the database and create its -wal and -shm files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)

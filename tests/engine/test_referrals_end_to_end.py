@@ -47,7 +47,7 @@ def test_a_replay_rewards_the_referrer_when_the_friend_qualifies(tmp_path: Path)
     path.write_text("\n".join(json.dumps(event) for event in stream) + "\n")
     outcomes: list[Outcome] = []
     result = replay(Loyalty.in_memory(engine), path, lambda _, outcome, __: outcomes.append(outcome))
-    assert result.problems == [] and result.applied == len(outcomes) == 4
+    assert result.problems == 0 and result.applied == len(outcomes) == 4
     referrer = [o for o in outcomes if o.event == "b1:referrer:bob"]
     assert len(referrer) == 1 and referrer[0].customer == "anna"
     assert [(a.rule, a.points) for a in referrer[0].effects.points] == [("referral:referrer", Decimal(1000))]
