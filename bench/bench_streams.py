@@ -1,6 +1,6 @@
 """Streams of coffee-club purchases through `Engine.process` and through a hand-written processor.
 
-    .venv/bin/python bench/bench_streams.py            # the full run, about 3 minutes on 2 cores
+    .venv/bin/python bench/bench_streams.py            # the full run: 7-10 minutes on a loaded 2-core machine
     .venv/bin/python bench/bench_streams.py --quick    # a couple of seconds, rough numbers
     .venv/bin/python bench/bench_streams.py --profile  # cProfile of the engine on the main stream
 
@@ -12,9 +12,10 @@ The measuring stick of the engine-core redesign (bench/README.md, "Streams"):
    and not, big and small orders, a few redelivered events), over every customer history built for
    the rows below, and over each timed stream before it is timed. Compared after every event:
    the points of every rule, each rule's per-line shares, the total, the basket, discount and
-   earning base, the badges given, the tier, the points in the lots, the weekly challenge's
-   progress and the quest's steps. Any difference is printed as DISAGREES, with the event and both
-   answers, and the script exits 1; it exits 0 otherwise, targets met or not.
+   earning base, the badges given, the tier and its `tier_since`, the points in the lots, the
+   weekly challenge's progress and the quest's steps. Any difference is printed as DISAGREES,
+   with the event and both answers, and the script exits 1; it exits 0 otherwise, targets met
+   or not.
 2. Then streams are timed, not single events: each candidate processes the whole stream, one
    event after another, carrying each customer's state forward, with garbage collection on (as a
    service runs), in CPU time (`time.process_time`). The candidates run interleaved, in a rotating
@@ -257,6 +258,8 @@ def compare(
     differ("badges", [b.badge for b in outcome.effects.badges], result.badges)
     after = outcome.state
     differ("tier after", after.tier, state.tier_name)
+    since = after.tier_since  # when the tier was reached or last reviewed: the next review's start
+    differ("tier since", None if since is None else int(since.timestamp()), state.tier_since or None)
     differ("points in lots", int(sum((lot.points for lot in after.lots), Decimal(0))), state.balance)
     challenge = after.challenges.get("five-coffees-a-week")
     differ("challenge progress", int(challenge.progress) if challenge else 0, state.week_coffees)

@@ -93,7 +93,7 @@ class CoffeeState:
     def __init__(self, customer: str) -> None:
         self.customer = customer
         self.tier = NO_TIER
-        self.tier_since = 0
+        self.tier_since = 0  # UTC seconds; 0 while there is no tier
         self.visits = 0
         self.day = 0  # the local date (ordinal) the cap counters count
         self.early_bird_used = 0
