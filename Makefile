@@ -56,6 +56,7 @@ bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_dsl.py
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_streams.py
 
 # The JSON Schemas in schemas/, generated from the models (a test checks they are in sync).
 schemas: $(STAMP)

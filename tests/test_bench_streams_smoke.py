@@ -1,0 +1,29 @@
+"""The stream benchmark still runs: `bench/bench_streams.py --quick` checks the hand-written coffee-club
+processor against the engine event by event, then times both; it exits 0 only when they agree.
+
+No timing is asserted here; a benchmark's numbers belong in bench/README.md, not in a test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_quick_stream_benchmark_agrees_and_reports_the_targets() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_streams.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "DISAGREES" not in result.stdout
+    assert "no disagreement" in result.stdout
+    for candidate in ("hand-written", "engine, explain off", "engine, explain on"):
+        assert candidate in result.stdout
+    assert "part 1: >= 25,000 events/s" in result.stdout
