@@ -21,7 +21,8 @@ PUBLIC = {
     "open_store",
     # errors
     "ConditionError", "ConditionSyntaxError", "ConditionTypeError", "ContextError", "Diagnostic",
-    "EvaluationError", "EventError", "LoopBudgetError", "ProgramError", "RulesEngineError", "StateError", "StoreError",
+    "EvaluationError", "EventError", "LoopBudgetError", "ProgramError", "RulesEngineError", "StateError",
+    "StoreError",
 }  # fmt: skip
 
 
