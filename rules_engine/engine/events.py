@@ -9,6 +9,7 @@ must be the program's. A bad event is refused whole with the path of every bad f
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticError
 from pydantic_core import TzInfo
 
+from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, EventError
 
 # Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
@@ -223,6 +225,27 @@ def parse_event(data: Any) -> AnyEvent:
             ]
         ) from None
     return event
+
+
+def event_digest(event: AnyEvent) -> str:
+    """The SHA-256 (hex) of the event's canonical JSON: every field of the parsed event, defaults
+    filled in, keys sorted, numbers exact and without trailing zeros (`500`, `500.00` and `5E+2`
+    are one number), the time in UTC (one moment, whatever the offset it was sent with).
+
+    Two deliveries with the same digest are the same event; a store keeps it with every event it
+    applies, to tell a redelivery from another event that reuses the id (service.py).
+    """
+    data = event.model_dump(mode="python")
+    data["time"] = event.time.astimezone(dt.UTC)
+    return hashlib.sha256(jsonio.dumps(_sorted(data)).encode()).hexdigest()
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _sorted(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def _steps(loc: Any) -> tuple[str | int, ...]:
