@@ -119,7 +119,9 @@ class Loyalty:
         """The event's outcome (the original one for an event id seen before).
 
         Raises:
-            EventError: the event is malformed or refused by the engine; nothing was written.
+            EventError: the event is malformed or refused by the engine (RE440: older than the
+                customer's latest event), dated beyond the horizon (RE441), or its id was applied
+                before with another payload (RE443); nothing was written.
             StoreError: the store failed (RE605); nothing of this event was written, retry it.
         """
         return self.handle(event, explain=explain).outcome
@@ -167,6 +169,8 @@ class Loyalty:
         """The moment the horizon is measured from and what it is (`now` or the store's latest
         event); None when neither is known (an empty store, no `now`)."""
         now = self.now() if callable(self.now) else self.now
+        if now is not None and now.utcoffset() is None:
+            raise EventError([Diagnostic("RE410", "now: the time needs a timezone offset", hint="add one")])
         latest = self.store.latest_event_time()
         if now is not None and (latest is None or now >= latest):
             return fixed_offset(now), "now"
