@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticError
 from pydantic_core import TzInfo
 
-from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, EventError
 
 # Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
@@ -229,23 +229,39 @@ def parse_event(data: Any) -> AnyEvent:
 
 def event_digest(event: AnyEvent) -> str:
     """The SHA-256 (hex) of the event's canonical JSON: every field of the parsed event, defaults
-    filled in, keys sorted, numbers exact and without trailing zeros (`500`, `500.00` and `5E+2`
-    are one number), the time in UTC (one moment, whatever the offset it was sent with).
+    filled in, keys sorted, no spaces, numbers exact and without trailing zeros (`500`, `500.00`
+    and `5E+2` are one number), the time in UTC (one moment, whatever the offset it was sent with).
 
     Two deliveries with the same digest are the same event; a store keeps it with every event it
     applies, to tell a redelivery from another event that reuses the id (service.py).
     """
     data = event.model_dump(mode="python")
     data["time"] = event.time.astimezone(dt.UTC)
-    return hashlib.sha256(jsonio.dumps(_sorted(data)).encode()).hexdigest()
+    return hashlib.sha256(_canonical(data).encode()).hexdigest()
 
 
-def _sorted(value: Any) -> Any:
+def _canonical(value: Any) -> str:
+    """Canonical JSON text of a parsed event's data (one pass; strings quoted by json's C encoder)."""
+    if isinstance(value, str):
+        return _quote(value)
     if isinstance(value, dict):
-        return {str(key): _sorted(value[key]) for key in sorted(value, key=str)}
+        items = ",".join(_quote(str(key)) + ":" + _canonical(value[key]) for key in sorted(value, key=str))
+        return "{" + items + "}"
     if isinstance(value, list | tuple):
-        return [_sorted(item) for item in value]
-    return value
+        return "[" + ",".join(_canonical(item) for item in value) + "]"
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        if not value:
+            return "0"
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if isinstance(value, dt.date | dt.time):  # a datetime too
+        return _quote(value.isoformat())
+    return _quote(str(value))
+
+
+_quote = json.encoder.encode_basestring
 
 
 def _steps(loc: Any) -> tuple[str | int, ...]:
