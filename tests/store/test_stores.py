@@ -281,7 +281,8 @@ def test_any_stream_through_a_store_equals_the_engine_alone(seed: int, customers
 
     stream_ = stream(seed=seed, customers=customers, events=events)
     store = MemoryStore("store-test")
-    run(Loyalty(ENGINE, store), stream_)
+    # the engine alone has no horizon, and refused redemptions in a row can leave a day's gap
+    run(Loyalty(ENGINE, store, horizon=None), stream_)
     assert dict(store.states()) == reference(ENGINE, stream_)
     rows = list(store.ledger())
     for customer, state in store.states():
