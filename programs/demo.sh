@@ -19,8 +19,10 @@ say test programs/coffee-club.yaml
 
 DB=$(mktemp -d)/loyalty.db
 trap 'rm -rf "$(dirname "$DB")"' EXIT
-say run programs/coffee-club.yaml programs/events/coffee-club-december.jsonl --db loyalty.db
-"$LOYALTY" run programs/coffee-club.yaml programs/events/coffee-club-december.jsonl --db "$DB"
+say run programs/coffee-club.yaml programs/events/coffee-club-december.jsonl --db loyalty.db \
+    --now 2026-12-31T23:59:59+03:00
+"$LOYALTY" run programs/coffee-club.yaml programs/events/coffee-club-december.jsonl --db "$DB" \
+    --now 2026-12-31T23:59:59+03:00
 
 say ledger export programs/coffee-club.yaml --db loyalty.db
 "$LOYALTY" ledger export programs/coffee-club.yaml --db "$DB"

@@ -36,6 +36,7 @@ from rules_engine.dsl.expression import compile_expression
 from rules_engine.errors import (
     ContextError,
     Diagnostic,
+    EventError,
     ProgramError,
     RulesEngineError,
     Severity,
@@ -431,6 +432,67 @@ def _in_file(diagnostics: list[Diagnostic], path: Path | None) -> list[Diagnosti
     return diagnostics if path is None else locate(diagnostics, path)
 
 
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="The current time, with its offset (2026-12-31T23:59:59+03:00), or `now` for the system "
+        "clock: the horizon is measured from it (or from the store's latest event, if later).",
+    ),
+]
+HorizonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--horizon",
+        help="How far ahead of --now or of the store's latest event an event (or --to) may be: 1d, "
+        "12h, 7d, or none. Default 1d with --db or --now; none for a run in memory.",
+    ),
+]
+
+
+def _clock(
+    now: str | None, horizon: str | None, kept: bool, err: Console
+) -> tuple[Callable[[], dt.datetime] | dt.datetime | None, dt.timedelta | None]:
+    """`--now` and `--horizon` as `Loyalty` takes them. Without --horizon, the default horizon
+    guards what is kept for good (a store, `kept`) or measured against a given --now."""
+    from rules_engine.dsl.values import parse_duration
+    from rules_engine.service import DEFAULT_HORIZON
+
+    clock: Callable[[], dt.datetime] | dt.datetime | None = None
+    if now == "now":
+        clock = _system_clock
+    elif now is not None:
+        try:
+            clock = dt.datetime.fromisoformat(now)
+        except ValueError:
+            _fail(
+                [Diagnostic("RE415", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now")],
+                err,
+            )
+        if clock.tzinfo is None:
+            _fail(
+                [
+                    Diagnostic(
+                        "RE410", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
+                    )
+                ],
+                err,
+            )
+    if horizon is None:
+        return clock, DEFAULT_HORIZON if kept or clock is not None else None
+    if horizon.strip().lower() == "none":
+        return clock, None
+    length = parse_duration(horizon)
+    if length is None:
+        _fail([Diagnostic("RE415", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none")], err)
+    return clock, length
+
+
+def _system_clock() -> dt.datetime:
+    """The system clock, for `--now now` (the engine itself never reads it)."""
+    return dt.datetime.now(dt.UTC)
+
+
 @app.command()
 def run(
     program: Annotated[Path, typer.Argument(help="The program file.")],
@@ -466,6 +528,8 @@ def run(
             "sqlite:///PATH or postgresql://…; without it, in memory only.",
         ),
     ] = None,
+    now: NowOption = None,
+    horizon: HorizonOption = None,
 ) -> None:
     """Replay a stream of events: an outcome per event as it is applied, the totals at the end.
 
@@ -479,6 +543,7 @@ def run(
     from rules_engine.store import open_store
 
     out, err = _consoles()
+    clock, limit = _clock(now, horizon, db is not None, err)
     engine = _engine(program, err)
     try:  # before the store: a mistyped path must not leave an empty database behind
         lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
@@ -499,7 +564,7 @@ def run(
             with interrupted, progress:
                 task = progress.add_task("replaying", total=_size(lines), events=0)
                 replay_lines(
-                    Loyalty(engine, store),
+                    Loyalty(engine, store, horizon=limit, now=clock),
                     str(events),
                     lines,
                     show,
@@ -855,6 +920,8 @@ def advance(
     program: Annotated[Path, typer.Argument(help="The program file.")],
     db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
     to: Annotated[str, typer.Option("--to", help="The moment, with its offset: 2026-12-31T23:59:59+01:00.")],
+    now: NowOption = None,
+    horizon: HorizonOption = None,
 ) -> None:
     """Housekeeping for every customer in the store up to a moment: expire points, make pending
     points available, apply due tier reviews — each stored, with its ledger entries. Run it
@@ -871,17 +938,19 @@ def advance(
         )
     from rules_engine.service import Loyalty
 
+    clock, limit = _clock(now, horizon, True, err)
     engine = _engine(program, err)
     store = _open_store(db, engine, err)
-    loyalty = Loyalty(engine, store)
+    loyalty = Loyalty(engine, store, horizon=limit, now=clock)
     changed = 0
     try:
+        loyalty.check_advance(moment)
         for customer in store.customers():
             changes = loyalty.advance(customer, moment)
             for change in changes:
                 out.print(f"{customer}: {change_text(change)}", markup=False, soft_wrap=True)
             changed += bool(changes)
-    except StoreError as problem:
+    except (StoreError, EventError) as problem:
         _fail(problem.diagnostics, err)
     finally:
         store.close()

@@ -14,26 +14,46 @@ and budget spending are written together. A redelivered event id gets its origin
 (with the customer's current state) and changes nothing. When a referee's first qualifying
 purchase rewards their referrer, the referrer's side is processed right after, in its own
 transaction, as the event `<event id>:referrer:<referee>` — exactly once, like any event.
+
+Three checks keep time and ids honest (docs/stores.md, "Time and event ids"):
+
+- the customer's clock never moves backwards: an event older than the customer's latest is
+  refused by the engine (RE440, engine/clock.py), a referrer's reward excepted;
+- the horizon: an event dated further ahead than `horizon` (default a day) of the reference — the
+  later of `now` (when given) and the store's latest event time — is refused (RE441), and so is an
+  `advance` beyond it (RE442): a typo'd year would otherwise expire points for good. A store with
+  no events and no `now` has no reference: its first event is taken as it is;
+- an event id seen before with a different payload (its digest, `events.event_digest`) is another
+  event reusing the id: refused (RE443), the first one stands. The same payload is a duplicate, as
+  always; an event stored before digests were kept (schema 4) counts as matching.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
-from rules_engine.engine.events import AnyEvent, parse_event
+from rules_engine.engine.events import AnyEvent, ReferralReward, event_digest, fixed_offset, parse_event
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key
 from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
-from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
-from rules_engine.store.base import Change, Store
+from rules_engine.store.base import Change, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
+
+DEFAULT_HORIZON = dt.timedelta(days=1)
+"""How far ahead of the reference an event (or `advance`) may be dated."""
+
+Now = dt.datetime | Callable[[], dt.datetime] | None
+"""The current time for the horizon: a moment, a clock to read (a service passes one that reads
+the system clock), or None to measure from the store's latest event alone."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,16 @@ class Handled:
 class Loyalty:
     """Processes events against a store; see the module docstring. One per worker (thread or process)."""
 
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(
+        self, engine: Engine, store: Store, *, horizon: dt.timedelta | None = DEFAULT_HORIZON, now: Now = None
+    ) -> None:
+        """Args:
+        engine: the program's engine.
+        store: where states, ledger and processed events live.
+        horizon: how far ahead of the reference an event or `advance` may be dated; None: no limit.
+        now: the current time, if known (see `Now`); the reference is the later of it and the
+            store's latest event time.
+        """
         if store.program != engine.program.program:
             raise StoreError(
                 [
@@ -72,6 +101,8 @@ class Loyalty:
             )
         self.engine = engine
         self.store = store
+        self.horizon = horizon
+        self.now = now
         program = engine.program
         self._budgeted = [
             (rule.id, BUDGET_PERIODS[rule.budget.period]) for rule in program.earn if rule.budget is not None
@@ -79,15 +110,18 @@ class Loyalty:
         self._codes = program.referral is not None
 
     @classmethod
-    def in_memory(cls, engine: Engine) -> Loyalty:
-        """With a memory store: for dry-runs, tests and replays that keep nothing."""
-        return cls(engine, MemoryStore(engine.program.program))
+    def in_memory(cls, engine: Engine, *, horizon: dt.timedelta | None = None, now: Now = None) -> Loyalty:
+        """With a memory store: for dry-runs, tests and replays that keep nothing (so no horizon
+        unless asked: a replay of a sparse file should just run)."""
+        return cls(engine, MemoryStore(engine.program.program), horizon=horizon, now=now)
 
     def process(self, event: AnyEvent | Mapping[str, Any], *, explain: bool = False) -> Outcome:
         """The event's outcome (the original one for an event id seen before).
 
         Raises:
-            EventError: the event is malformed or refused by the engine; nothing was written.
+            EventError: the event is malformed or refused by the engine (RE440: older than the
+                customer's latest event), dated beyond the horizon (RE441), or its id was applied
+                before with another payload (RE443); nothing was written.
             StoreError: the store failed (RE605); nothing of this event was written, retry it.
         """
         return self.handle(event, explain=explain).outcome
@@ -111,23 +145,63 @@ class Loyalty:
         return Handled(outcome, duplicate, referrer, unknown, applied)
 
     def _apply(self, event: AnyEvent, explain: bool) -> tuple[Outcome, bool]:
+        digest = event_digest(event)
         with self.store.transaction(event.customer) as transaction:
-            stored = transaction.outcome(event.id)
+            stored = transaction.event(event.id)
             before = transaction.state()
             if stored is not None:
+                if stored.digest is not None and stored.digest != digest:
+                    raise EventError([_reused(event, stored)])
                 current = before or CustomerState(customer=event.customer)
-                return Outcome.model_validate({**json.loads(stored), "state": current}), True
+                return Outcome.model_validate({**json.loads(stored.outcome), "state": current}), True
+            if not isinstance(event, ReferralReward):  # owed for an event that passed the horizon
+                self._check_horizon(event.time, event)
             day = local_date(event.time, self.engine.program)
             wanted = [(rule, cap_period_key(period, day)) for rule, period in self._budgeted]
             spent = transaction.budgets(wanted)
             outcome = self.engine.process(event, before, explain=explain, budgets=BudgetSnapshot(spent))
             if before is not None and event.id in before.processed:
                 return outcome, True  # the state itself remembers it (a state imported with history)
-            transaction.save(self._change(event, before, outcome, wanted))
+            transaction.save(self._change(event, before, outcome, wanted, digest))
         return outcome, False
 
+    def reference(self) -> tuple[dt.datetime, str] | None:
+        """The moment the horizon is measured from and what it is (`now` or the store's latest
+        event); None when neither is known (an empty store, no `now`)."""
+        now = self.now() if callable(self.now) else self.now
+        if now is not None and now.utcoffset() is None:
+            raise EventError([Diagnostic("RE410", "now: the time needs a timezone offset", hint="add one")])
+        latest = self.store.latest_event_time()
+        if now is not None and (latest is None or now >= latest):
+            return fixed_offset(now), "now"
+        return None if latest is None else (latest, "the store's latest event")
+
+    def _check_horizon(self, moment: dt.datetime, event: AnyEvent | None) -> None:
+        """Raise RE441 (an event) or RE442 (an advance) when `moment` is beyond the horizon."""
+        if self.horizon is None or moment.utcoffset() is None:  # naive: the engine refuses it (RE410)
+            return
+        reference = self.reference()
+        if reference is None or moment <= reference[0] + self.horizon:
+            return
+        at, what = reference
+        ahead = f"more than {format_duration(self.horizon)} after {what} ({at.isoformat()})"
+        hint = (
+            "check the date for a typo; if it is right (a first load, a shop closed for days), give "
+            "the current time (--now) or a longer horizon (--horizon 7d, or none)"
+        )
+        if event is None:
+            message = f"advance: {moment.isoformat()} is {ahead}: refused, nothing changed"
+            raise EventError([Diagnostic("RE442", message, hint=hint)])
+        message = f"event {event.id}: its time {moment.isoformat()} is {ahead}: refused, nothing applied"
+        raise EventError([Diagnostic("RE441", message, hint=hint, path=("time",))])
+
     def _change(
-        self, event: AnyEvent, before: CustomerState | None, outcome: Outcome, wanted: list[tuple[str, str]]
+        self,
+        event: AnyEvent,
+        before: CustomerState | None,
+        outcome: Outcome,
+        wanted: list[tuple[str, str]],
+        digest: str,
     ) -> Change:
         given = {rule: Decimal(0) for rule, _ in wanted}
         for award in outcome.effects.points:
@@ -140,6 +214,8 @@ class Loyalty:
             outcome=outcome.model_dump_json(exclude={"state"}),
             spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]],
             referral_code=self._code(event.customer) if before is None else None,
+            digest=digest,
+            at=event.time,
         )
 
     def _code(self, customer: str) -> str | None:
@@ -171,8 +247,18 @@ class Loyalty:
             code = self._code(customer) if before is None else None
             transaction.save(Change(state=state, ledger=_added(before, state), referral_code=code))
 
+    def check_advance(self, to_time: dt.datetime) -> None:
+        """Raise RE442 when `to_time` is beyond the horizon (an advance would expire for good what
+        is not due yet); `advance` checks it too, this is for a caller about to advance many."""
+        self._check_horizon(to_time, None)
+
     def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange]:
-        """Housekeeping for one customer up to `to_time` (`Engine.advance`), stored; the changes."""
+        """Housekeeping for one customer up to `to_time` (`Engine.advance`), stored; the changes.
+
+        Raises:
+            EventError: `to_time` is beyond the horizon (RE442); nothing changed.
+        """
+        self.check_advance(to_time)
         with self.store.transaction(customer) as transaction:
             before = transaction.state()
             if before is None:
@@ -188,3 +274,18 @@ def _added(before: CustomerState | None, after: CustomerState) -> list[LedgerEnt
     entries of open lots, so the new ones are not simply the tail)."""
     known = set(before.ledger) if before is not None else set()
     return [entry for entry in after.ledger if entry not in known]
+
+
+def _reused(event: AnyEvent, stored: StoredEvent) -> Diagnostic:
+    """RE443: the id names an event processed before whose payload differs."""
+    differs = "other fields differ"
+    if stored.at is not None and stored.at != event.time:
+        differs = f"the first was dated {stored.at.isoformat()}, this one {event.time.isoformat()}"
+    return Diagnostic(
+        "RE443",
+        f"event {event.id}: customer {event.customer} had an event with this id processed before, "
+        f"with a different payload ({differs}): refused, nothing applied; the first one stands",
+        hint="give every event its own id; a correction (a return, a new purchase) is a new event "
+        "with a new id. A redelivery must repeat the event exactly",
+        path=("id",),
+    )

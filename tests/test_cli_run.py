@@ -22,6 +22,7 @@ from tests.conftest import ROOT
 
 PROGRAM = str(ROOT / "programs" / "coffee-club.yaml")
 STREAM = str(ROOT / "programs" / "events" / "coffee-club.jsonl")
+DECEMBER_ENDED = "2026-12-31T23:59:59+03:00"  # loaded once the month is over (the horizon: docs/stores.md)
 
 
 def test_replays_a_stream_and_reports_bad_lines_by_number(tmp_path: Path) -> None:
@@ -67,8 +68,12 @@ DECEMBER = str(ROOT / "programs" / "events" / "coffee-club-december.jsonl")
 def test_with_a_database_a_second_run_of_the_same_file_applies_nothing(tmp_path: Path) -> None:
     db = str(tmp_path / "loyalty.db")
     first, second = tmp_path / "first.json", tmp_path / "second.json"
-    once = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--state-out", str(first)])
-    twice = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--state-out", str(second)])
+    once = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "--state-out", str(first)]
+    )
+    twice = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "--state-out", str(second)]
+    )
     assert once.exit_code == twice.exit_code == 0, once.output + twice.output
     assert "7 events processed, 0 problem(s)" in once.stdout
     assert "0 events processed, 7 already processed before" in twice.stdout
@@ -81,9 +86,20 @@ def test_a_later_file_continues_from_the_stored_states(tmp_path: Path) -> None:
     lines = Path(DECEMBER).read_text().splitlines()
     (tmp_path / "a.jsonl").write_text("\n".join(lines[:5]) + "\n")
     (tmp_path / "b.jsonl").write_text("\n".join(lines[5:]) + "\n")
-    CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "a.jsonl"), "--db", db])
+    CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "a.jsonl"), "--db", db, "--now", DECEMBER_ENDED])
     result = CliRunner().invoke(
-        app, ["run", PROGRAM, str(tmp_path / "b.jsonl"), "--db", db, "-q", "--by-customer"]
+        app,
+        [
+            "run",
+            PROGRAM,
+            str(tmp_path / "b.jsonl"),
+            "--db",
+            db,
+            "--now",
+            DECEMBER_ENDED,
+            "-q",
+            "--by-customer",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "line " not in result.stdout  # --quiet: no line per event
@@ -102,7 +118,7 @@ def test_a_database_that_cannot_be_opened_is_an_error_and_nothing_runs(tmp_path:
 
 def test_loyalty_customer_shows_what_the_store_holds_for_one_customer(tmp_path: Path) -> None:
     db = str(tmp_path / "loyalty.db")
-    CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q"])
+    CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
     shown = CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--last", "2"])
     assert shown.exit_code == 0, shown.output
     lines = shown.stdout.splitlines()
@@ -239,13 +255,15 @@ def _purchases(count: int, customers: int = 50) -> list[str]:
 
 def test_the_totals_close_a_run_and_customer_lines_only_come_with_by_customer(tmp_path: Path) -> None:
     db = str(tmp_path / "loyalty.db")
-    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q"])
+    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "7 events processed, 0 problem(s), 2 customer(s)",
         "points: 726 issued, 350 redeemed, 0 expired, 136 reversed",  # 90 + 150 left
     ]
-    by_customer = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q", "--by-customer"])
+    by_customer = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q", "--by-customer"]
+    )
     assert by_customer.stdout.splitlines()[:2] == [
         "anna: tier green, 90 points, 2 visits, 0 earned in this run",
         "boris: tier green, 150 points, 2 visits, 0 earned in this run",
@@ -266,7 +284,7 @@ def test_problems_go_to_a_json_lines_file_with_their_line(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "error[" not in result.stderr  # in the file instead
     found = [loads(line) for line in problems.read_text().splitlines()]
-    assert [(p["code"], p["line"], p["column"]) for p in found] == [("RE414", 5, 1), ("RE410", 6, 1)]
+    assert [(p["code"], p["line"], p["column"]) for p in found] == [("RE414", 5, 1), ("RE410", 6, 42)]
     assert f"5 events processed, 2 problem(s) (in {problems}), 2 customer(s)" in result.stdout
     unwritable = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--problems", str(tmp_path / "no" / "p")])
     assert unwritable.exit_code == 1 and "error[RE461]" in unwritable.stderr
@@ -438,3 +456,79 @@ def test_a_store_failure_prints_the_totals_so_far_then_names_the_line_and_the_ev
     assert (
         "coffee-club-december.jsonl:4:1: error[RE605]: line 4: event 's4' of customer 'anna'" in result.stderr
     )
+
+
+# -- the horizon and the clock (issue 11) ----------------------------------------------------------
+def test_run_into_a_store_refuses_a_future_dated_line_and_goes_on(tmp_path: Path) -> None:
+    db = str(tmp_path / "loyalty.db")
+    lines = Path(DECEMBER).read_text().splitlines()
+    typo = json.loads(lines[2])
+    typo["time"] = typo["time"].replace("2026", "2028", 1)
+    (tmp_path / "typo.jsonl").write_text("\n".join([lines[0], lines[1], json.dumps(typo)]) + "\n")
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "typo.jsonl"), "--db", db])
+    assert result.exit_code == 1
+    assert "typo.jsonl:3:1: error[RE441]: line 3: event s3" in result.stderr
+    assert "2 events processed, 1 problem(s)" in result.stdout
+    shown = CliRunner().invoke(app, ["customer", PROGRAM, "anna", "--db", db, "--json"])
+    assert loads(shown.stdout)["state"]["last_event_at"].startswith("2026-12-01")
+
+
+def test_run_with_a_sparse_file_asks_for_now_or_a_longer_horizon(tmp_path: Path) -> None:
+    """December's file into a new store: a day's horizon from the store's latest event refuses the
+    lines after the first gap of several days (and everything after, in order), reported; run again
+    with --now, those are applied in order and the rest are duplicates."""
+    db = str(tmp_path / "loyalty.db")
+    refused = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q"])
+    assert refused.exit_code == 1 and "error[RE441]" in refused.stderr and "--horizon" in refused.stderr
+    again = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    assert again.exit_code == 0, again.output
+    assert "boris: tier green, 150 points, 2 visits" in again.stdout
+    longer = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", str(tmp_path / "b.db"), "--horizon", "30d"]
+    )
+    assert longer.exit_code == 0, longer.output
+
+
+def test_advance_beyond_the_horizon_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    db = str(tmp_path / "loyalty.db")
+    CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    before = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    result = CliRunner().invoke(app, ["advance", PROGRAM, "--db", db, "--to", "2030-01-01T00:00:00+03:00"])
+    assert result.exit_code == 1 and "error[RE442]" in result.stderr
+    assert "customer(s) changed" not in result.stdout
+    after = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    assert after == before
+    now = ["--now", "2029-12-31T12:00:00+03:00"]
+    allowed = CliRunner().invoke(
+        app, ["advance", PROGRAM, "--db", db, "--to", "2030-01-01T00:00:00+03:00", *now]
+    )
+    assert allowed.exit_code == 0, allowed.output
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [
+        (["--horizon", "a week"], "RE415"),
+        (["--now", "tomorrow"], "RE415"),
+        (["--now", "2026-12-31T10:00:00"], "RE410"),
+    ],
+)
+def test_bad_now_and_horizon_options_are_refused(tmp_path: Path, options: list[str], code: str) -> None:
+    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(tmp_path / "x.db"), *options])
+    assert result.exit_code == 1 and f"error[{code}]" in result.stderr
+    assert "events processed" not in result.stdout
+
+
+def test_now_can_be_the_system_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from rules_engine import cli
+
+    lines = Path(DECEMBER).read_text().splitlines()  # the first: 2026-12-01T08:30:00+03:00
+    (tmp_path / "one.jsonl").write_text(lines[0] + "\n")
+    command = ["run", PROGRAM, str(tmp_path / "one.jsonl"), "--db", str(tmp_path / "x.db"), "--now", "now"]
+    monkeypatch.setattr(cli, "_system_clock", lambda: dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    early = CliRunner().invoke(app, command)
+    assert early.exit_code == 1 and "error[RE441]" in early.stderr and "after now (2026-11-01" in early.stderr
+    monkeypatch.setattr(cli, "_system_clock", lambda: dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    assert CliRunner().invoke(app, command).exit_code == 0

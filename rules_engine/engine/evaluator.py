@@ -29,8 +29,8 @@ from rules_engine.dsl import values
 from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
+from rules_engine.engine import clock, gamification, lifecycle, social, tiers
 from rules_engine.engine import explain as why
-from rules_engine.engine import gamification, lifecycle, social, tiers
 from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import (
     AnyEvent,
@@ -140,12 +140,16 @@ class Engine:
             budgets: program-wide points already given per rule, for rules with a budget.
 
         Raises:
-            EventError: the event is malformed or does not fit the program; nothing is applied.
+            EventError: the event is malformed or does not fit the program, or it is older than
+                the customer's latest event (RE440, engine/clock.py); nothing is applied.
         """
         parsed = parse_event(event)
         current = parse_state(state)
         if parsed.id in current.processed:
             return self._duplicate(parsed, current)
+        latest = current.last_event_at
+        if latest is not None and clock.event_order(self.program, current, parsed) == "refused":
+            raise EventError([clock.out_of_order(parsed, latest)])
         try:
             before, changes = self._time_passes(current, parsed.time, parsed.id)
             run = _Run(self, parsed, before, explain, budgets or BudgetSnapshot())
@@ -187,12 +191,16 @@ class Engine:
     ) -> tuple[CustomerState, list[PointsChange | TierChange]]:
         """Housekeeping without an event: apply what time does up to `to_time` (expiry, points
         becoming available, a tier review that is due) and return the new state with each change
-        (`PointsChange` or `TierChange`). Pure, like `process`."""
+        (`PointsChange` or `TierChange`). Pure, like `process`. The customer's clock never moves
+        backwards: a moment before their latest event (or advance) changes nothing."""
         if to_time.tzinfo is None or to_time.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
         to_time = fixed_offset(to_time)
+        current = parse_state(state)
+        if current.last_event_at is not None and to_time < current.last_event_at:
+            return current, []
         cause = f"advance:{to_time.isoformat()}"
-        after, changes = self._time_passes(parse_state(state), to_time, cause)
+        after, changes = self._time_passes(current, to_time, cause)
         after = replaced(
             after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
         )

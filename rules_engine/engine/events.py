@@ -9,6 +9,8 @@ must be the program's. A bad event is refused whole with the path of every bad f
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -298,6 +300,43 @@ def finer_than(event: AnyEvent, quantum: Decimal) -> list[Diagnostic]:
         for path, amount in amounts
         if amount % quantum
     ]
+
+
+def event_digest(event: AnyEvent) -> str:
+    """The SHA-256 (hex) of the event's canonical JSON: every field of the parsed event, defaults
+    filled in, keys sorted, no spaces, numbers exact and without trailing zeros (`500`, `500.00`
+    and `5E+2` are one number), the time in UTC (one moment, whatever the offset it was sent with).
+
+    Two deliveries with the same digest are the same event; a store keeps it with every event it
+    applies, to tell a redelivery from another event that reuses the id (service.py).
+    """
+    data = event.model_dump(mode="python")
+    data["time"] = event.time.astimezone(dt.UTC)
+    return hashlib.sha256(_canonical(data).encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """Canonical JSON text of a parsed event's data (one pass; strings quoted by json's C encoder)."""
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, dict):
+        items = ",".join(_quote(str(key)) + ":" + _canonical(value[key]) for key in sorted(value, key=str))
+        return "{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_canonical(item) for item in value) + "]"
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        if not value:
+            return "0"
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if isinstance(value, dt.date | dt.time):  # a datetime too
+        return _quote(value.isoformat())
+    return _quote(str(value))
+
+
+_quote = json.encoder.encode_basestring
 
 
 def _steps(loc: Any) -> tuple[str | int, ...]:

@@ -12,6 +12,10 @@ spending are written together — or, if anything fails on the way, none of them
 holding events of the same customer are serialized by that lock, so no update is lost and an
 event id delivered twice, even to two workers at once, is applied once.
 
+Each processed event is kept with a digest of its payload and its time. A redelivery whose payload
+differs is not a duplicate but another event reusing the id, refused (service.py); the latest
+time is what the horizon against future-dated events is measured from.
+
 Outcomes are stored without their `state`: the state already lives in the customer's row, and
 keeping a copy per event would make the store grow with the square of a customer's history.
 """
@@ -55,6 +59,23 @@ class Change:
     """Budget spending: (rule, period key, points)."""
     referral_code: str | None = None
     """The customer's referral code, so that a referee's signup can name its referrer."""
+    digest: str | None = None
+    """The event's payload digest (`events.event_digest`), to tell a redelivery from another
+    event that reuses the id."""
+    at: dt.datetime | None = None
+    """The event's time: the store's latest is the reference of the horizon (service.py)."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event the store processed before, as kept with it."""
+
+    outcome: str
+    """Its outcome (JSON, without state)."""
+    digest: str | None = None
+    """Its payload digest; None for an event stored before digests were kept (schema 4)."""
+    at: dt.datetime | None = None
+    """Its time; None for an event stored before times were kept (schema 4)."""
 
 
 Spending = dict[str, dict[str, Decimal]]
@@ -73,6 +94,11 @@ class CustomerTransaction(ABC):
     @abstractmethod
     def outcome(self, event: str) -> str | None:
         """The stored outcome (JSON, without state) of an event processed before, or None."""
+
+    def event(self, event: str) -> StoredEvent | None:
+        """An event processed before, with its digest and time where the store keeps them."""
+        outcome = self.outcome(event)
+        return None if outcome is None else StoredEvent(outcome)
 
     @abstractmethod
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
@@ -128,6 +154,11 @@ class Store(ABC):
         """The programs whose customers the database holds, sorted: a database can hold several,
         each store object sees one (`program`)."""
         return [self.program] if self.customers() else []
+
+    def latest_event_time(self) -> dt.datetime | None:
+        """The time of the latest event the store applied (the latest by event time, not by
+        arrival); None when it has applied none (or only events stored before schema 4)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 (a memory store has nothing to release)
         """Release the connection; the store is not used afterwards."""

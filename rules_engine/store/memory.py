@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from rules_engine.state.customer import CustomerState
-from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
+from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
 
 
 class MemoryStore(Store):
@@ -23,7 +23,8 @@ class MemoryStore(Store):
         self.program = program
         self._lock = threading.RLock()
         self._states: dict[str, CustomerState] = {}
-        self._outcomes: dict[tuple[str, str], str] = {}
+        self._outcomes: dict[tuple[str, str], StoredEvent] = {}
+        self._latest: dt.datetime | None = None
         self._ledger: list[LedgerRow] = []
         self._spent: dict[tuple[str, str], Decimal] = {}
         self._codes: dict[str, str] = {}
@@ -39,7 +40,9 @@ class MemoryStore(Store):
     def _apply(self, customer: str, change: Change) -> None:
         self._states[customer] = change.state
         if change.event is not None and change.outcome is not None:
-            self._outcomes[customer, change.event] = change.outcome
+            self._outcomes[customer, change.event] = StoredEvent(change.outcome, change.digest, change.at)
+            if change.at is not None and (self._latest is None or change.at > self._latest):
+                self._latest = change.at
         for entry in change.ledger:
             self._ledger.append(LedgerRow(len(self._ledger) + 1, customer, entry))
         for rule, period, points in change.spent:
@@ -74,6 +77,10 @@ class MemoryStore(Store):
         with self._lock:
             return len(self._outcomes)
 
+    def latest_event_time(self) -> dt.datetime | None:
+        with self._lock:
+            return self._latest
+
 
 class _Staged(CustomerTransaction):
     def __init__(self, store: MemoryStore, customer: str) -> None:
@@ -85,6 +92,10 @@ class _Staged(CustomerTransaction):
         return self.store._states.get(self.customer)
 
     def outcome(self, event: str) -> str | None:
+        stored = self.store._outcomes.get((self.customer, event))
+        return None if stored is None else stored.outcome
+
+    def event(self, event: str) -> StoredEvent | None:
         return self.store._outcomes.get((self.customer, event))
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:

@@ -93,6 +93,22 @@ MIGRATIONS = (
         sqlite=("ALTER TABLE ledger ADD COLUMN line INTEGER",),
         postgresql=("ALTER TABLE ledger ADD COLUMN line INTEGER",),
     ),
+    Migration(
+        4,
+        "each event's payload digest and time (a reused id is refused; the horizon's reference)",
+        # Rows of earlier versions keep NULL in both: their redeliveries count as matching, and the
+        # horizon is measured from the first event stored after the migration (docs/stores.md).
+        sqlite=(
+            "ALTER TABLE events ADD COLUMN digest TEXT",
+            "ALTER TABLE events ADD COLUMN at TEXT",
+            "CREATE INDEX events_by_time ON events (program, at)",
+        ),
+        postgresql=(
+            "ALTER TABLE events ADD COLUMN digest TEXT",
+            "ALTER TABLE events ADD COLUMN at TIMESTAMPTZ",
+            "CREATE INDEX events_by_time ON events (program, at)",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

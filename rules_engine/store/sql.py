@@ -15,7 +15,7 @@ from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
-from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store
+from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
 from rules_engine.store.migrations import Dialect, pending
 
 _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line"
@@ -140,9 +140,11 @@ class SqlStore(Store):
             (self.program, customer, state),
         )
         if change.event is not None and change.outcome is not None:
+            at = None if change.at is None else self._time(change.at)
             self._execute(
-                "INSERT INTO events (program, customer, event, outcome) VALUES (?, ?, ?, ?)",
-                (self.program, customer, change.event, change.outcome),
+                "INSERT INTO events (program, customer, event, outcome, digest, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (self.program, customer, change.event, change.outcome, change.digest, at),
             )
         if change.ledger:
             self._execute_many(
@@ -221,6 +223,10 @@ class SqlStore(Store):
     def programs(self) -> list[str]:
         return [row[0] for row in self._execute("SELECT DISTINCT program FROM customers ORDER BY program")]
 
+    def latest_event_time(self) -> dt.datetime | None:
+        rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
+        return None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
+
 
 class _Locked(CustomerTransaction):
     def __init__(self, store: SqlStore, customer: str, stored: str | None) -> None:
@@ -238,6 +244,17 @@ class _Locked(CustomerTransaction):
             (self.store.program, self.customer, event),
         )
         return str(rows[0][0]) if rows else None
+
+    def event(self, event: str) -> StoredEvent | None:
+        store = self.store
+        rows = store._execute(
+            "SELECT outcome, digest, at FROM events WHERE program = ? AND customer = ? AND event = ?",
+            (store.program, self.customer, event),
+        )
+        if not rows:
+            return None
+        outcome, digest, at = rows[0]
+        return StoredEvent(str(outcome), digest, None if at is None else store._read_time(at))
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         return self.store._lock_budgets(wanted) if wanted else {}

@@ -194,12 +194,12 @@ def test_challenge_on_active_and_when_decide_what_counts() -> None:
             """
         )
     )
+    early = c.send(event("purchase", "2026-11-30T23:59:00", ("A", "x", "900")))
+    assert trace(early, "challenge:december-big").code == "outside_schedule"
     opened = c.send(event("app_open", "2026-12-05T10:00:00"))
     assert trace(opened, "challenge:december-big").code == "wrong_event"
     small = c.send(event("purchase", "2026-12-05T10:00:00", ("A", "x", "100")))
     assert trace(small, "challenge:december-big").code == "condition_false"
-    early = c.send(event("purchase", "2026-11-30T23:59:00", ("A", "x", "900")))
-    assert trace(early, "challenge:december-big").code == "outside_schedule"
     assert rewards(c.send(event("purchase", "2026-12-06T10:00:00", ("A", "x", "900")))) == {
         "challenge:december-big": 5
     }

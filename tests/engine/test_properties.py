@@ -330,7 +330,15 @@ def test_a_state_decides_the_same_in_memory_and_after_its_json(name: str, data: 
     stored = CustomerState.model_validate_json(state.model_dump_json())
     event = {**second.event, "id": "evt-next"}
     on = engine(name)
-    assert as_json(on.process(event, state)) == as_json(on.process(event, stored))
+    assert decided(on, event, state) == decided(on, event, stored)
+
+
+def decided(on: Engine, event: dict[str, Any], state: CustomerState) -> str:
+    """The outcome as JSON, or the codes of the refusal (an event older than the state's latest)."""
+    try:
+        return as_json(on.process(event, state))
+    except EventError as error:
+        return " ".join(d.code for d in error.diagnostics)
 
 
 @PROPERTY

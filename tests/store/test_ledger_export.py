@@ -169,7 +169,17 @@ def test_advance_books_the_expiries_due_before_a_period_is_exported(database: tu
     program, url = database
     before = CliRunner().invoke(app, ["ledger", "export", str(program), "--db", url, "--format", "json"])
     result = CliRunner().invoke(
-        app, ["advance", str(program), "--db", url, "--to", "2027-06-01T00:00:00+02:00"]
+        app,
+        [
+            "advance",
+            str(program),
+            "--db",
+            url,
+            "--to",
+            "2027-06-01T00:00:00+02:00",
+            "--now",
+            "2027-06-01T00:00:00+02:00",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert " expired (" in result.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rules_engine.errors import StoreError
+from rules_engine.errors import EventError, StoreError
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.migrations import LATEST, MIGRATIONS
@@ -51,6 +51,30 @@ def test_a_database_of_the_first_version_is_migrated_and_keeps_its_data(tmp_path
         assert store.customers() == ["ann"]
         outcome = Loyalty(ENGINE, store).process(purchase(2))
     assert outcome.state.visits == 2
+
+
+def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path) -> None:
+    """Schema 4 keeps each event's payload digest and time; rows written before it have neither: a
+    redelivery of such an event is a duplicate whatever its payload (there is nothing to compare
+    with), and the horizon is measured from the first event stored after the migration."""
+    path = tmp_path / "v3.db"
+    with open_store(str(path), "store-test") as store:
+        Loyalty(ENGINE, store).process(purchase(1))
+    with sqlite3.connect(path) as db:  # as version 3 left it
+        db.execute("DROP INDEX events_by_time")
+        db.execute("ALTER TABLE events DROP COLUMN digest")
+        db.execute("ALTER TABLE events DROP COLUMN at")
+        db.execute("DELETE FROM schema_migrations WHERE version = 4")
+    with open_store(str(path), "store-test") as store:
+        assert versions(path) == list(range(1, LATEST + 1))
+        assert store.latest_event_time() is None
+        loyalty = Loyalty(ENGINE, store)
+        assert loyalty.handle(purchase(1, price="90000.00")).duplicate
+        loyalty.process(purchase(2))
+        assert store.latest_event_time() is not None
+        with pytest.raises(EventError) as refused:
+            loyalty.process(purchase(2, price="90000.00"))
+        assert refused.value.code == "RE443"
 
 
 def test_a_database_of_a_newer_version_is_refused_and_left_alone(tmp_path: Path) -> None:

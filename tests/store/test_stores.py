@@ -259,7 +259,7 @@ def test_a_referrer_reward_lost_in_a_crash_is_given_when_the_referee_event_comes
 
 
 def test_advance_books_expiry_in_the_store(open_test_store: OpenStore) -> None:
-    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty = Loyalty(ENGINE, open_test_store(), now=START + dt.timedelta(days=30))  # a month later
     loyalty.process(purchase(1))
     changes = loyalty.advance("ann", START + dt.timedelta(days=30))
     assert [c.kind for c in changes] == ["expire", "expire"]  # the base lot and the launch lot
@@ -270,7 +270,7 @@ def test_advance_books_expiry_in_the_store(open_test_store: OpenStore) -> None:
 
 
 def test_ledger_until_leaves_out_later_entries(open_test_store: OpenStore) -> None:
-    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty = Loyalty(ENGINE, open_test_store(), horizon=None)  # 29 hours between the purchases
     loyalty.process(purchase(1))
     loyalty.process(purchase(30))
     cut = START + dt.timedelta(hours=10)
@@ -303,7 +303,8 @@ def test_any_stream_through_a_store_equals_the_engine_alone(seed: int, customers
 
     stream_ = stream(seed=seed, customers=customers, events=events)
     store = MemoryStore("store-test")
-    run(Loyalty(ENGINE, store), stream_)
+    # the engine alone has no horizon, and refused redemptions in a row can leave a day's gap
+    run(Loyalty(ENGINE, store, horizon=None), stream_)
     assert dict(store.states()) == reference(ENGINE, stream_)
     rows = list(store.ledger())
     for customer, state in store.states():
@@ -336,3 +337,107 @@ def test_a_referrer_the_store_does_not_know_is_owed_the_reward_until_the_event_c
     assert again.referrer_applied
     zoe = open_test_store().state("zoe")
     assert zoe is not None and balance(zoe) == 40 + 50
+
+
+# -- time and event ids (issue 11): the horizon, the customer's clock, a reused id -----------------
+def app_open(event_id: str, time: str, customer: str = "ann") -> dict[str, Any]:
+    return {"id": event_id, "type": "app_open", "time": time, "customer": customer}
+
+
+def test_a_future_dated_event_is_refused_and_expires_nothing(open_test_store: OpenStore) -> None:
+    """The issue's customer: a typo'd year on an app open expired every lot and moved their clock
+    to 2028. Now it is refused (RE441), nothing is written, and the correct events go on."""
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    before = open_test_store().state("ann")
+    with pytest.raises(EventError) as refused:
+        loyalty.process(app_open("typo", "2028-12-01T10:00:00+01:00"))
+    (diagnostic,) = refused.value.diagnostics
+    assert diagnostic.code == "RE441" and diagnostic.path == ("time",) and "typo" in diagnostic.message
+    store = open_test_store()
+    assert store.state("ann") == before and store.processed() == 1
+    assert [row.entry.kind for row in store.ledger()] == ["earn", "earn"]
+    assert loyalty.process(purchase(2)).state.visits == 2
+
+
+def test_the_horizon_is_measured_from_the_stores_latest_event_or_from_now(open_test_store: OpenStore) -> None:
+    store = open_test_store()
+    assert store.latest_event_time() is None
+    loyalty = Loyalty(ENGINE, store)
+    loyalty.process(purchase(1, hours=24 * 400))  # an empty store: the first event is the reference
+    assert store.latest_event_time() == START + dt.timedelta(hours=24 * 400 + 1)
+    loyalty.process(purchase(2, hours=24 * 400 + 22))  # within a day of it
+    with pytest.raises(EventError) as refused:
+        loyalty.process(purchase(3, hours=24 * 403))  # a shop closed for two days
+    assert refused.value.code == "RE441"
+    monday = START + dt.timedelta(hours=24 * 403 + 3)
+    Loyalty(ENGINE, store, now=lambda: monday).process(purchase(3, hours=24 * 403))  # the clock says so
+    Loyalty(ENGINE, store, horizon=dt.timedelta(days=7)).process(purchase(4, hours=24 * 406))
+    Loyalty(ENGINE, store, horizon=None).process(purchase(5, hours=24 * 700))
+    assert store.processed() == 5
+
+
+def test_with_now_even_the_first_event_of_an_empty_store_is_checked(open_test_store: OpenStore) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store(), now=START)
+    with pytest.raises(EventError) as refused:
+        loyalty.process(purchase(1, hours=48))
+    assert refused.value.code == "RE441" and open_test_store().processed() == 0
+    loyalty.process(purchase(1, hours=20))
+
+
+def test_an_advance_beyond_the_horizon_is_refused_and_changes_nothing(open_test_store: OpenStore) -> None:
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    before = open_test_store().state("ann")
+    with pytest.raises(EventError) as refused:
+        loyalty.advance("ann", dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    assert refused.value.code == "RE442"
+    assert open_test_store().state("ann") == before
+    assert loyalty.advance("ann", START + dt.timedelta(hours=20)) == []  # within a day: fine
+
+
+def test_a_referrers_reward_older_than_their_latest_event_is_given_and_keeps_their_clock(
+    open_test_store: OpenStore,
+) -> None:
+    """The reward carries the referee's purchase time, older than the referrer's own latest event:
+    it is neither refused nor lost, and the referrer's clock stays where it was."""
+    from rules_engine.engine.social import referral_code
+
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1, customer="ann"))
+    code = referral_code("store-test", "ann", b"store tests")
+    signup = {**app_open("s1", (START + dt.timedelta(hours=2)).isoformat(), "bob"), "type": "signup"}
+    loyalty.process({**signup, "referral_code": code})
+    loyalty.process(purchase(10, customer="ann"))  # ann's latest: START + 10 h
+    handled = loyalty.handle({**purchase(5, customer="bob"), "id": "b5"})  # bob qualifies at START + 5 h
+    assert handled.referrer is not None and handled.referrer_applied
+    assert [(a.rule, a.points) for a in handled.referrer.effects.points] == [("referral:referrer", 50)]
+    ann = open_test_store().state("ann")
+    assert ann is not None and ann.last_event_at == START + dt.timedelta(hours=10)
+    assert "b5:referrer:bob" in ann.processed
+
+
+def test_the_same_event_id_with_another_payload_is_refused_not_a_duplicate(
+    open_test_store: OpenStore,
+) -> None:
+    """A 500 purchase, then a 90,000 one with the same id; a return reusing the purchase's id."""
+    loyalty = Loyalty(ENGINE, open_test_store())
+    first = loyalty.process(purchase(1, price="500.00"))
+    returned = {"sku": "MUG", "qty": 1}
+    for reused in (
+        purchase(1, price="90000.00"),
+        {**app_open("p1", purchase(1)["time"]), "type": "return", "purchase": "p1", "items": [returned]},
+        {**purchase(1), "time": (START + dt.timedelta(hours=3)).isoformat()},
+    ):
+        with pytest.raises(EventError) as refused:
+            loyalty.process(reused)
+        (diagnostic,) = refused.value.diagnostics
+        assert diagnostic.code == "RE443" and diagnostic.path == ("id",) and "p1" in diagnostic.message
+    store = open_test_store()
+    assert store.processed() == 1 and store.state("ann") == first.state
+    # the same event again, its numbers written otherwise and its time in another offset: a duplicate
+    same = {
+        **purchase(1, price="500"),
+        "time": (START + dt.timedelta(hours=1)).astimezone(dt.UTC).isoformat(),
+    }
+    assert loyalty.handle(same).duplicate
