@@ -26,7 +26,10 @@ DECEMBER = str(ROOT / "programs" / "events" / "coffee-club-december.jsonl")
 def _filled(folder: Path) -> Path:
     folder.mkdir(exist_ok=True)
     db = folder / "loyalty.db"
-    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(db), "-q"])
+    # December is over (--now): its events days apart are within the store's horizon
+    result = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", str(db), "--now", "2026-12-31T23:59:59+03:00", "-q"]
+    )
     assert result.exit_code == 0, result.output
     return db
 
