@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError, RulesEngineError
-from tests.conftest import ROOT
+from tests.conftest import COMPILED, ROOT
 
 ENGINE = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
 GOOD: dict[str, Any] = {
@@ -88,6 +88,7 @@ def test_a_numeric_id_gets_a_hint_to_quote_it() -> None:
     assert problems[1][2] is not None and '"7781"' in problems[1][2]
 
 
+@pytest.mark.skipif(COMPILED, reason="a monkeypatch does not reach calls inside compiled modules")
 def test_a_date_overflow_while_processing_is_a_project_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def overflow(*_: Any) -> Any:  # as a far-off time in a state plus a program's long window would
         raise OverflowError("date value out of range")
