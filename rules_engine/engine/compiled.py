@@ -17,14 +17,9 @@ from rules_engine.dsl import types as t
 from rules_engine.dsl.context import ContextSchema
 from rules_engine.dsl.expression import Expression, compile_expression
 from rules_engine.errors import ProgramError
+from rules_engine.program.compile import _constants, _expression_sites, context_schema
 from rules_engine.program.model import Program
-from rules_engine.program.validate import (
-    _constants,
-    _expression_sites,
-    context_schema,
-    validate_file,
-    validate_text,
-)
+from rules_engine.program.validate import validate_file, validate_text
 from rules_engine.source import Origin
 
 PathKey = tuple[str | int, ...]

@@ -15,7 +15,8 @@ from pydantic import BaseModel, TypeAdapter
 from rules_engine.dsl import types as t
 from rules_engine.dsl.expression import compile_expression
 from rules_engine.program import loader, model
-from rules_engine.program.validate import _marker, validate_file, validate_text
+from rules_engine.program.compile import _marker
+from rules_engine.program.validate import validate_file, validate_text
 from rules_engine.render import render_diagnostic
 from rules_engine.tools.schemas import all_schemas, render
 from tests.conftest import ROOT
