@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from rules_engine.errors import Diagnostic, YamlSyntaxError
-from rules_engine.program import loader
+from rules_engine.program import loader, scalars
 from rules_engine.program.loader import MAX_CHARS, MAX_DEPTH, SourceMap, load_file, load_yaml
 from rules_engine.render import render_diagnostic
 
@@ -606,7 +606,7 @@ def test_origin_is_exact_for_random_expressions(
     loaded = data["earn"][0]["when"]
     assert loaded == value or not isinstance(loaded, str)  # a plain `0o17` is a number in YAML 1.2
     # The tracer must get every case right by itself; the greedy alignment is only a safety net.
-    with mock.patch.object(loader, "_align", side_effect=AssertionError("fallback used")):
+    with mock.patch.object(scalars, "_align", side_effect=AssertionError("fallback used")):
         assert_origin_exact(text, source_map, ("earn", 0, "when"), value)
 
 
