@@ -1,4 +1,5 @@
-"""A valid program → warnings about what probably does not do what its author meant."""
+"""A valid `Program` and its compiled expressions → warnings: what probably does not do what its
+author meant (RE5xx, RE127, RE128). They block only under `--strict`."""
 
 from __future__ import annotations
 
@@ -6,25 +7,23 @@ import datetime as dt
 
 from rules_engine.dsl import types as t
 from rules_engine.errors import Diagnostic, Severity
-from rules_engine.program import loader
-from rules_engine.program.compile import ExpressionSite, Path_
+from rules_engine.program.compile import ExpressionSite
 from rules_engine.program.model import Program, Schedule
-from rules_engine.program.references import _constant_awards, _rewards, _walk
-
-# -- stage 6: lints -------------------------------------------------------------------------------
+from rules_engine.program.references import constant_awards, rewards, walk
+from rules_engine.program.scalars import NodePath, SourceMap
 
 
 def lints(
-    program: Program, source_map: loader.SourceMap, sites: list[ExpressionSite], today: dt.date | None = None
+    program: Program, source_map: SourceMap, sites: list[ExpressionSite], today: dt.date | None = None
 ) -> list[Diagnostic]:
     """Warnings about a valid program that probably does not do what its author meant."""
     today = today or dt.datetime.now(program.zone).date()  # lint only: the engine never reads the clock
     warnings: list[Diagnostic] = []
 
-    def warn(code: str, message: str, path: Path_, hint: str) -> None:
+    def warn(code: str, message: str, path: NodePath, hint: str) -> None:
         warnings.append(Diagnostic(code, message, source_map.span(path), hint, Severity.WARNING))
 
-    for path, node in _walk(program, ()):
+    for path, node in walk(program, ()):
         if isinstance(node, Schedule) and node.end is not None and node.end < today:
             warn(
                 "RE501",
@@ -71,7 +70,9 @@ def lints(
             ("points",) if "points" in program.model_fields_set else ("currency",),
             f"set points: {{value: …}}, what one point is worth in {program.currency} (e.g. 0.01)",
         )
-    senders: list[Path_] = [("offers", i, "notify") for i, offer in enumerate(program.offers) if offer.notify]
+    senders: list[NodePath] = [
+        ("offers", i, "notify") for i, offer in enumerate(program.offers) if offer.notify
+    ]
     senders += [
         ("notifications", reminder)
         for reminder in ("points_expiring", "tier_downgrade")
@@ -114,12 +115,10 @@ def lints(
     return warnings
 
 
-def _no_effect(
-    program: Program, source_map: loader.SourceMap, sites: list[ExpressionSite]
-) -> list[Diagnostic]:
+def _no_effect(program: Program, source_map: SourceMap, sites: list[ExpressionSite]) -> list[Diagnostic]:
     """Rules and rewards that can never change anything (RE127): `multiply: 1`, an award or a
     rate of 0 points, a tier multiplier of 1, a reward of 0 points and nothing else."""
-    found: list[tuple[str, Path_, str]] = []
+    found: list[tuple[str, NodePath, str]] = []
     for index, rule in enumerate(program.earn):
         if rule.multiply == 1:
             found.append(
@@ -131,7 +130,7 @@ def _no_effect(
             )
         if rule.rate is not None and rule.rate.points == 0:
             found.append((f"`{rule.id}` gives 0 points", ("earn", index, "rate"), "e.g. rate: 1 per 100"))
-    for index, value in _constant_awards(program, sites):
+    for index, value in constant_awards(program, sites):
         if value == 0:
             found.append(
                 (
@@ -142,9 +141,9 @@ def _no_effect(
             )
     for index, level in enumerate(program.tiers.levels if program.tiers else []):
         if level.benefits.earn_multiplier == 1:
-            path: Path_ = ("tiers", "levels", index, "benefits", "earn_multiplier")
+            path: NodePath = ("tiers", "levels", index, "benefits", "earn_multiplier")
             found.append((f"tier `{level.id}` multiplies points by 1", path, "e.g. earn_multiplier: 1.5"))
-    for path, reward in _rewards(program):
+    for path, reward in rewards(program):
         alone = reward.badge is None and reward.coupon is None and reward.entries is None
         if reward.points == 0 and alone:
             found.append(

@@ -4,7 +4,7 @@ Input is the text of one program file (`load_yaml(text, name)`, or `load_file(pa
 plain data — `dict`, `list`, `str`, `int`, `Decimal`, `bool`, `None` — and a `SourceMap` that
 turns any path into the document (`("earn", 0, "when")`, as jsonschema's `absolute_path` and
 pydantic's `loc` spell them) into a `Span` of the file, and any expression scalar into an
-`Origin` that maps the loaded string back to the characters it was written as.
+`Origin` that maps the loaded string back to the characters it was written as (`scalars`).
 
 Why not `yaml.safe_load`: PyYAML implements YAML 1.1, where `country: NO` loads as False, `on:`
 as True, `yes`/`off` as booleans, `2026-12-01` as a `date`, `007` as octal, and a repeated key
@@ -23,7 +23,7 @@ anchors, aliases and merge keys (RE103, which also rules out alias bombs); tags 
 standard `!!str`/`!!int`/… (RE101); more than one document (RE101); files over 1 MiB or nested
 deeper than 64 levels (RE104, checked before parsing and while parsing, never by recursing);
 a top level that is not a mapping (RE106). Malformed YAML stops at the first error (RE101), with
-the problem in plain words and a hint; unreadable files are RE105.
+the problem in plain words and a hint (`yaml_errors`); unreadable files are RE105.
 
 Data and source map are built in one pass over PyYAML's parse events with an explicit stack,
 rather than through the Composer and Constructor, which recurse once per nesting level.
@@ -56,9 +56,19 @@ from yaml.reader import ReaderError
 from yaml.tokens import ScalarToken
 
 from rules_engine.errors import Diagnostic, YamlSyntaxError
-from rules_engine.program.scalars import NodePath, SourceMap, _Node, _Scalar
-from rules_engine.program.yaml_errors import _syntax_diagnostic, _unprintable
+from rules_engine.program.scalars import Node, NodePath, Scalar, SourceMap
+from rules_engine.program.yaml_errors import syntax_diagnostic, unprintable_diagnostic
 from rules_engine.source import SourceFile, Span
+
+__all__ = [
+    "MAX_CHARS",
+    "MAX_DEPTH",
+    "SourceMap",
+    "load_file",
+    "load_yaml",
+    "resolves_to_number",
+    "resolves_to_text",
+]
 
 MAX_CHARS = 1_048_576
 """Program files are limited to 1 MiB of text, checked before parsing."""
@@ -179,7 +189,7 @@ class _ProgramLoader(yaml.SafeLoader):
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
-        self.scalar_tokens: dict[int, _Scalar] = {}  # by end offset, which events share
+        self.scalar_tokens: dict[int, Scalar] = {}  # by end offset, which events share
 
     def resolve(self, kind: type[yaml.Node], value: str | None, implicit: tuple[bool, bool] | bool) -> str:
         if kind is yaml.SequenceNode:
@@ -202,7 +212,7 @@ class _ProgramLoader(yaml.SafeLoader):
 
     def _remember(self, token: ScalarToken, indent: int) -> ScalarToken:
         start, end = token.start_mark.index, token.end_mark.index
-        self.scalar_tokens[end] = _Scalar(token.value, token.style, start, end, indent)
+        self.scalar_tokens[end] = Scalar(token.value, token.style, start, end, indent)
         return token
 
 
@@ -299,7 +309,7 @@ class _Builder:
         self.file = file
         self.text = file.text
         self.diagnostics: list[Diagnostic] = []
-        self.nodes: dict[NodePath, _Node] = {}
+        self.nodes: dict[NodePath, Node] = {}
         self.stack: list[_Frame] = []
         self.anchors: set[str] = set()
         self.root: Any = None
@@ -309,13 +319,13 @@ class _Builder:
         try:
             loader = _ProgramLoader(self.text)
         except ReaderError as error:
-            self.stop(_unprintable(self.file, error))
+            self.stop(unprintable_diagnostic(self.file, error))
         try:
             self.walk(loader)
         except yaml.MarkedYAMLError as error:
-            self.stop(_syntax_diagnostic(self.file, error))
+            self.stop(syntax_diagnostic(self.file, error))
         except ReaderError as error:
-            self.stop(_unprintable(self.file, error))
+            self.stop(unprintable_diagnostic(self.file, error))
         finally:
             loader.dispose()
         if not isinstance(self.root, dict):
@@ -359,7 +369,7 @@ class _Builder:
         self.check_anchor(event)
         token = loader.scalar_tokens.get(end)
         if token is None or token.value != event.value or token.style != event.style:
-            token = _Scalar(event.value, None, end, end, 0)  # an empty scalar: no token
+            token = Scalar(event.value, None, end, end, 0)  # an empty scalar: no token
         tag = event.tag
         if tag is None:
             tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
@@ -438,19 +448,19 @@ class _Builder:
         return (*parent.path, parent.key)
 
     def finish(
-        self, value: Any, start: int, end: int, path: NodePath | None, scalar: _Scalar | None, kind: str
+        self, value: Any, start: int, end: int, path: NodePath | None, scalar: Scalar | None, kind: str
     ) -> None:
         """A node is complete: store it in its parent (as an item, key or value) and the map."""
         if not self.stack:
             self.root = value
-            self.nodes[()] = _Node(start, end, None, scalar)
+            self.nodes[()] = Node(start, end, None, scalar)
             return
         parent = self.stack[-1]
         parent.end = max(parent.end, end)
         if parent.items is not None:
             parent.items.append(value)
             if path is not None:
-                self.nodes[path] = _Node(start, end, None, scalar)
+                self.nodes[path] = Node(start, end, None, scalar)
             return
         assert parent.fields is not None
         if parent.awaiting_key:
@@ -458,7 +468,7 @@ class _Builder:
             parent.awaiting_key = False
             return
         if path is not None:
-            self.nodes[path] = _Node(start, end, parent.key_span, scalar)
+            self.nodes[path] = Node(start, end, parent.key_span, scalar)
         if parent.key_ok:
             parent.fields[parent.key] = value
         parent.awaiting_key, parent.key_ok, parent.key_is_merge = True, False, False

@@ -1,5 +1,9 @@
-"""A valid `Program` → diagnostics for its ids and references, its money, and combinations the engine
-could not honour."""
+"""A valid `Program` → diagnostics for what ties its sections together.
+
+Duplicate ids and references to badges, coupons and draws that are not defined (RE121–RE124, with
+"did you mean"), money (RE125, RE126) and fields the model accepts that the engine could not honour
+in that combination (RE129).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from rules_engine.errors import Diagnostic, RulesEngineError
-from rules_engine.program import loader
-from rules_engine.program.compile import ExpressionSite, Path_
+from rules_engine.program.compile import ExpressionSite
 from rules_engine.program.currencies import MINOR_UNITS
 from rules_engine.program.model import Program, Reward
+from rules_engine.program.scalars import NodePath, SourceMap
 
-# -- stage 4: references and ids -----------------------------------------------------------------
+# -- ids and references --------------------------------------------------------------------------
 
 
-def _reference_problems(program: Program, source_map: loader.SourceMap) -> list[Diagnostic]:
+def reference_problems(program: Program, source_map: SourceMap) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     known: dict[str, list[str]] = {}
     for section in (
@@ -74,7 +78,7 @@ def _reference_problems(program: Program, source_map: loader.SourceMap) -> list[
                         "list tiers from the lowest threshold to the highest",
                     )
                 )
-    for path, reward in _rewards(program):
+    for path, reward in rewards(program):
         problems += _reward_references(path, reward, known, source_map)
     for index, offer in enumerate(program.offers):
         if offer.coupon not in known["coupons"]:
@@ -109,15 +113,15 @@ def _reference_problems(program: Program, source_map: loader.SourceMap) -> list[
     return problems
 
 
-def _rewards(program: Program) -> Iterator[tuple[Path_, Reward]]:
-    for path, value in _walk(program, ()):
+def rewards(program: Program) -> Iterator[tuple[NodePath, Reward]]:
+    for path, value in walk(program, ()):
         if isinstance(value, Reward):
             yield path, value
 
 
-def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
+def walk(value: Any, path: NodePath) -> Iterator[tuple[NodePath, Any]]:
     """Every model, list element and field value with its path, iteratively."""
-    stack: list[tuple[Path_, Any]] = [(path, value)]
+    stack: list[tuple[NodePath, Any]] = [(path, value)]
     while stack:
         here, node = stack.pop()
         yield here, node
@@ -131,7 +135,7 @@ def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
 
 
 def _reward_references(
-    path: Path_, reward: Reward, known: dict[str, list[str]], source_map: loader.SourceMap
+    path: NodePath, reward: Reward, known: dict[str, list[str]], source_map: SourceMap
 ) -> list[Diagnostic]:
     problems = []
     if reward.badge is not None and reward.badge not in known["badges"]:
@@ -159,12 +163,10 @@ def _unknown(kind: str, name: str, known: list[str], span: Any) -> Diagnostic:
     return Diagnostic("RE122", f"no {kind} `{name}` is defined", span, hint)
 
 
-# -- stage 4, continued: money, and fields the engine could not honour together -----------------
+# -- money, and fields the engine could not honour together ------------------------------------
 
 
-def _money_problems(
-    program: Program, source_map: loader.SourceMap, sites: list[ExpressionSite]
-) -> list[Diagnostic]:
+def money_problems(program: Program, source_map: SourceMap, sites: list[ExpressionSite]) -> list[Diagnostic]:
     """A currency that is not ISO 4217 (RE126) and an earn rule's award below zero (RE125)."""
     problems: list[Diagnostic] = []
     if program.currency not in MINOR_UNITS:
@@ -179,7 +181,7 @@ def _money_problems(
                 else "use the three-letter code of your currency, e.g. EUR, USD, RUB",
             )
         )
-    for index, value in _constant_awards(program, sites):
+    for index, value in constant_awards(program, sites):
         if value < 0:
             problems.append(
                 Diagnostic(
@@ -192,7 +194,7 @@ def _money_problems(
     return problems
 
 
-def _constant_awards(program: Program, sites: list[ExpressionSite]) -> Iterator[tuple[int, Decimal]]:
+def constant_awards(program: Program, sites: list[ExpressionSite]) -> Iterator[tuple[int, Decimal]]:
     """(rule index, value) of each earn rule whose award is a number, or an expression that reads
     nothing from the event, basket or customer (its value is known now)."""
     compiled = {site.path: site.expression for site in sites}
@@ -214,12 +216,12 @@ def _constant_awards(program: Program, sites: list[ExpressionSite]) -> Iterator[
             yield index, Decimal(value)
 
 
-def _ignored_combinations(program: Program, source_map: loader.SourceMap) -> list[Diagnostic]:
+def ignored_combinations(program: Program, source_map: SourceMap) -> list[Diagnostic]:
     """Fields the model accepts that the engine could not honour in this combination (RE129):
     refused here rather than silently ignored on every event."""
     problems: list[Diagnostic] = []
 
-    def refuse(message: str, path: Path_, hint: str) -> None:
+    def refuse(message: str, path: NodePath, hint: str) -> None:
         problems.append(
             Diagnostic("RE129", message, source_map.key_span(path) or source_map.span(path), hint)
         )

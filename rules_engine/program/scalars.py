@@ -1,4 +1,12 @@
-"""The source map: where each node of a loaded document, and each character of a scalar, sits in the file."""
+"""The source map: where each node of a loaded program, and each character of a scalar, sits in the file.
+
+The loader builds a `SourceMap` as it reads (`loader.load_yaml` returns it with the data). Given a
+`NodePath` (`("earn", 0, "when")`, as jsonschema's `absolute_path` and pydantic's `loc` spell it),
+it gives the node's `Span`, or its key's; given an expression scalar's path, an `Origin` that maps
+each character of the loaded string back to the offset it was written at, whatever the scalar's
+style (plain, quoted with escapes, folded, block), so a condition's diagnostics land on the right
+column of the file.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,10 @@ from yaml.scanner import Scanner
 from rules_engine.source import Origin, SourceFile, Span
 
 NodePath = tuple[Hashable, ...]
-"""A path into the document: mapping keys and list indexes, e.g. `("earn", 0, "when")`."""
+"""A path into the document: mapping keys and list indexes, e.g. `("earn", 0, "when")`.
+
+The one spelling of a place in a program, for the source map, the validation stages and the
+compiled program's expressions."""
 
 _BREAKS = "\r\n\x85\u2028\u2029"  # what PyYAML's scanner treats as a line break
 _ESCAPES = Scanner.ESCAPE_REPLACEMENTS  # `\n`, `\"`, … in double quotes: PyYAML's own tables
@@ -18,7 +29,7 @@ _HEX_ESCAPES = Scanner.ESCAPE_CODES  # `\x`, `\u`, `\U` and their number of hex 
 
 
 @dataclass(frozen=True, slots=True)
-class _Scalar:
+class Scalar:
     """What `origin` needs to map a scalar's loaded text back to its characters in the file."""
 
     value: str  # the scalar's text as loaded, before resolution to a number, boolean or null
@@ -29,11 +40,13 @@ class _Scalar:
 
 
 @dataclass(frozen=True, slots=True)
-class _Node:
+class Node:
+    """Where one node of the document sits: its span, its key's span, and its scalar token if any."""
+
     start: int
     end: int
     key: tuple[int, int] | None  # the mapping key's span, for values in a mapping
-    scalar: _Scalar | None
+    scalar: Scalar | None
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ class SourceMap:
     """
 
     file: SourceFile
-    _nodes: Mapping[NodePath, _Node] = field(repr=False)
+    _nodes: Mapping[NodePath, Node] = field(repr=False)
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, tuple | list) and tuple(path) in self._nodes
@@ -153,7 +166,7 @@ class _Trace:
             self.add_break(found)
 
 
-def _offsets(text: str, scalar: _Scalar) -> tuple[int, ...]:
+def _offsets(text: str, scalar: Scalar) -> tuple[int, ...]:
     if scalar.style in ("'", '"'):
         trace = _trace_quoted(text, scalar)
     elif scalar.style in ("|", ">"):
@@ -165,7 +178,7 @@ def _offsets(text: str, scalar: _Scalar) -> tuple[int, ...]:
     return (*trace.starts, trace.end)
 
 
-def _trace_plain(text: str, scalar: _Scalar) -> _Trace:
+def _trace_plain(text: str, scalar: Scalar) -> _Trace:
     trace = _Trace(text, scalar.start)
     i, end = scalar.start, scalar.end
     while i < end:
@@ -194,7 +207,7 @@ def _trace_plain(text: str, scalar: _Scalar) -> _Trace:
     return trace
 
 
-def _trace_quoted(text: str, scalar: _Scalar) -> _Trace:
+def _trace_quoted(text: str, scalar: Scalar) -> _Trace:
     double = scalar.style == '"'
     quote = text[scalar.start]
     trace = _Trace(text, scalar.start + 1)
@@ -262,7 +275,7 @@ def _trace_quoted(text: str, scalar: _Scalar) -> _Trace:
     return trace
 
 
-def _trace_block(text: str, scalar: _Scalar) -> _Trace:
+def _trace_block(text: str, scalar: Scalar) -> _Trace:
     trace = _Trace(text, scalar.end)
     folded = scalar.style == ">"
     i = scalar.start + 1
@@ -346,7 +359,7 @@ def _trace_block(text: str, scalar: _Scalar) -> _Trace:
     return trace
 
 
-def _align(text: str, scalar: _Scalar) -> _Trace:
+def _align(text: str, scalar: Scalar) -> _Trace:
     """Fallback: map each character to its next occurrence in the scalar's text, in order."""
     trace = _Trace(text, scalar.start)
     at = scalar.start

@@ -1,4 +1,10 @@
-"""Raw program data → diagnostics for its shape: the JSON Schema stage and the model's own rules."""
+"""Raw program data → diagnostics for its shape: the JSON Schema, then the model's own rules.
+
+`schema_problems` checks the data against the JSON Schema generated from the model (RE110–RE116,
+every error at once, each at its place through the source map); `model_problems` turns pydantic's
+errors for data that passed the schema into RE117. Both paths (jsonschema's `absolute_path`,
+pydantic's `loc`) are paths into the document: message texts are never parsed.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,8 @@ from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import Diagnostic
 from rules_engine.program import loader
-from rules_engine.program.compile import Path_, _models_in
 from rules_engine.program.model import Program
+from rules_engine.program.scalars import NodePath, SourceMap
 from rules_engine.program.schema import program_schema
 from rules_engine.program.types import (
     CURRENCY_PATTERN,
@@ -30,9 +36,10 @@ from rules_engine.program.types import (
     RATE_PATTERN,
     TIME_OF_DAY_PATTERN,
     WINDOW_PATTERN,
+    models_in,
 )
 
-# -- stage 2: JSON Schema ------------------------------------------------------------------------
+# -- the JSON Schema -----------------------------------------------------------------------------
 
 
 @cache
@@ -42,7 +49,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     )
 
 
-def _schema_problems(data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
+def schema_problems(data: Any, source_map: SourceMap) -> list[Diagnostic]:
     problems = []
     for error in _validator().iter_errors(data):
         problems += [_describe_violation(leaf, source_map) for leaf in _leaves(error)]
@@ -79,7 +86,7 @@ def _field_name(path: Sequence[str | int]) -> str:
     return named[-1] if named else "the program"
 
 
-def _describe_violation(error: SchemaViolation, source_map: loader.SourceMap) -> Diagnostic:
+def _describe_violation(error: SchemaViolation, source_map: SourceMap) -> Diagnostic:
     path = tuple(error.absolute_path)
     span = source_map.span(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -227,7 +234,7 @@ def _field_examples(path: Sequence[str | int]) -> list[Any] | None:
             if info is None:
                 return None
             examples = list(info.examples) if info.examples else None
-            model, _ = _models_in(info.annotation)
+            model, _ = models_in(info.annotation)
         elif examples and isinstance(examples[0], list) and examples[0]:
             examples = [examples[0][0]]
         else:
@@ -296,10 +303,10 @@ def _dedupe(problems: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-# -- stage 3: the model's own rules --------------------------------------------------------------
+# -- the model's own rules ---------------------------------------------------------------------
 
 
-def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
+def model_problems(error: PydanticError, data: Any, source_map: SourceMap) -> list[Diagnostic]:
     problems = []
     items = error.errors(include_url=False)
     unions = [_union_at(item["loc"], data) for item in items]
@@ -315,7 +322,7 @@ def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMa
     return _dedupe(problems)
 
 
-def _union_at(loc: Sequence[int | str], data: Any) -> Path_ | None:
+def _union_at(loc: Sequence[int | str], data: Any) -> NodePath | None:
     """The path of the field whose union branch `loc` goes through (the step after it is a
     branch tag, not in the data); None when every step is in the data."""
     path: list[str | int] = []
@@ -329,7 +336,7 @@ def _union_at(loc: Sequence[int | str], data: Any) -> Path_ | None:
     return None
 
 
-def _data_path(loc: Sequence[int | str], data: Any) -> Path_:
+def _data_path(loc: Sequence[int | str], data: Any) -> NodePath:
     """Pydantic's `loc` with union-branch tags dropped: only steps that exist in the data."""
     path: list[str | int] = []
     node = data

@@ -1,13 +1,17 @@
-"""Program text → a checked `Program`, or every problem in it at once, each at its place in the file.
+"""Program text → a compiled program, or every problem in it at once, each at its place in the file.
 
-Stages, each run only when the previous one passed (so a problem is never reported twice):
-  1. YAML, loaded with a source map (`loader`)                     RE10x
-  2. structure, against the JSON Schema generated from the model   RE11x
-  3. the model's own rules (pydantic validators)                   RE11x
-  4. references and ids (badges, coupons, draws, tiers), money     RE12x
-     and fields the engine could not honour together
-  5. every expression, parsed, type-checked and compiled           RE2xx, RE3xx
-  6. lints: warnings that block only under `--strict`              RE5xx, RE127, RE128
+The stages, in order; each runs only when the ones before it passed, so a problem is never
+reported twice (expressions excepted: they are checked even when the structure is not right
+yet, so that one run shows all errors):
+
+  1. `loader`      YAML 1.2, with a source map of every node                RE10x
+  2. `structure`   the JSON Schema generated from the model                 RE11x
+                   and the model's own rules (pydantic validators)          RE117
+  3. `references`  ids and references (badges, coupons, draws, tiers),      RE12x
+                   money, fields the engine could not honour together
+  4. `compile`     every expression, parsed, type-checked and compiled      RE2xx, RE3xx
+  5. `lints`       warnings, which block only under `--strict`              RE5xx, RE127, RE128
+
 Paths from jsonschema (`absolute_path`) and from pydantic (`loc`) are both paths into the
 document; the source map turns either into a span. Message texts are never parsed.
 """
@@ -23,11 +27,17 @@ from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import Diagnostic, ProgramError, RulesEngineError, Severity
 from rules_engine.program import loader
-from rules_engine.program.compile import ExpressionSite, _compile_expressions
+from rules_engine.program.compile import (
+    CompiledProgram,
+    ExpressionSite,
+    compile_expressions,
+    compiled_program,
+)
 from rules_engine.program.lints import lints
 from rules_engine.program.model import Program
-from rules_engine.program.references import _ignored_combinations, _money_problems, _reference_problems
-from rules_engine.program.structure import _model_problems, _schema_problems
+from rules_engine.program.references import ignored_combinations, money_problems, reference_problems
+from rules_engine.program.scalars import SourceMap
+from rules_engine.program.structure import model_problems, schema_problems
 
 
 @dataclass
@@ -51,15 +61,18 @@ class Validation:
         return not self.errors and not (strict and self.warnings)
 
 
-def load_program(path: str | Path) -> Program:
-    """Load and fully check a program file; raise `ProgramError` with every error in it."""
-    result = validate_file(path)
-    if result.errors or result.program is None:
-        raise ProgramError(result.errors)
-    return result.program
+def load_program(path: str | Path) -> CompiledProgram:
+    """Load, check and compile a program file; raise `ProgramError` with every error in it."""
+    return _compiled(validate_file(path))
+
+
+def load_program_text(text: str, name: str = "<program>") -> CompiledProgram:
+    """`load_program` for a program's text; `name` names the file in diagnostics."""
+    return _compiled(validate_text(text, name))
 
 
 def validate_file(path: str | Path, *, today: dt.date | None = None) -> Validation:
+    """Every problem in a program file (`today` dates the lints on schedules that have ended)."""
     try:
         data, source_map = loader.load_file(path)
     except RulesEngineError as error:
@@ -68,6 +81,7 @@ def validate_file(path: str | Path, *, today: dt.date | None = None) -> Validati
 
 
 def validate_text(text: str, name: str = "<program>", *, today: dt.date | None = None) -> Validation:
+    """`validate_file` for a program's text; `name` names the file in diagnostics."""
     try:
         data, source_map = loader.load_yaml(text, name)
     except RulesEngineError as error:
@@ -75,11 +89,10 @@ def validate_text(text: str, name: str = "<program>", *, today: dt.date | None =
     return _validate(data, source_map, name, today)
 
 
-def _validate(data: Any, source_map: loader.SourceMap, name: str, today: dt.date | None) -> Validation:
+def _validate(data: Any, source_map: SourceMap, name: str, today: dt.date | None) -> Validation:
     result = Validation(name)
-    structure = _schema_problems(data, source_map)
-    # Expressions are checked even when the structure is not right yet: all errors at once.
-    sites, expression_problems = _compile_expressions(data, source_map)
+    structure = schema_problems(data, source_map)
+    sites, expression_problems = compile_expressions(data, source_map)
     result.expressions = sites
     if structure:
         result.diagnostics = _in_file_order([*structure, *expression_problems])
@@ -87,13 +100,13 @@ def _validate(data: Any, source_map: loader.SourceMap, name: str, today: dt.date
     try:
         program = Program.model_validate(data)
     except PydanticError as error:
-        result.diagnostics = _in_file_order([*_model_problems(error, data, source_map), *expression_problems])
+        result.diagnostics = _in_file_order([*model_problems(error, data, source_map), *expression_problems])
         return result
     result.diagnostics = _in_file_order(
         [
-            *_reference_problems(program, source_map),
-            *_money_problems(program, source_map, sites),
-            *_ignored_combinations(program, source_map),
+            *reference_problems(program, source_map),
+            *money_problems(program, source_map, sites),
+            *ignored_combinations(program, source_map),
             *expression_problems,
         ]
     )
@@ -101,6 +114,12 @@ def _validate(data: Any, source_map: loader.SourceMap, name: str, today: dt.date
         result.program = program
         result.diagnostics += _in_file_order(lints(program, source_map, sites, today))
     return result
+
+
+def _compiled(result: Validation) -> CompiledProgram:
+    if result.errors or result.program is None:
+        raise ProgramError(result.errors)
+    return compiled_program(result.program, result.expressions)
 
 
 def _in_file_order(problems: list[Diagnostic]) -> list[Diagnostic]:

@@ -1,4 +1,11 @@
-"""PyYAML's errors in plain words: a syntax error as RE101, at its place, with a hint."""
+"""PyYAML's errors in plain words: a `MarkedYAMLError` or `ReaderError` → one RE101 `Diagnostic`.
+
+PyYAML says what its parser expected in token names (`expected <block end>, but found '-'`); a
+marketer needs what is wrong with the line and how to fix it ("a list item is not expected here";
+"list items go under a field"). The common cases (tabs, a missing space after a colon, unclosed
+quotes, bad escapes, wrong indentation, characters YAML does not allow) get their own words and
+hint, and the caret goes where the fix is; anything else keeps PyYAML's words, without its jargon.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,8 @@ from yaml.reader import ReaderError
 from rules_engine.errors import Diagnostic
 from rules_engine.source import SourceFile, Span
 
-# -- YAML syntax errors in plain words --------------------------------------------------------------
 
-
-def _syntax_diagnostic(file: SourceFile, error: yaml.MarkedYAMLError) -> Diagnostic:
+def syntax_diagnostic(file: SourceFile, error: yaml.MarkedYAMLError) -> Diagnostic:
     """A PyYAML error as RE101: the problem in plain words, at its place, with a hint.
 
     PyYAML's marks carry 0-based line and column, counted with YAML 1.1's idea of a line break
@@ -167,7 +172,7 @@ def _colon_hint(file: SourceFile, at: int) -> str:
     return "put a space after the colon in `field: value`, or quote the value if it contains ': '"
 
 
-def _unprintable(file: SourceFile, error: ReaderError) -> Diagnostic:
+def unprintable_diagnostic(file: SourceFile, error: ReaderError) -> Diagnostic:
     at = int(error.position)
     code = int(error.character) if isinstance(error.character, int) else 0
     escape = f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}"
