@@ -1,4 +1,4 @@
-"""The YAML loader: YAML 1.2 values, refused YAML, syntax errors at the right column, the source map."""
+"""The YAML loader: YAML 1.2 values, duplicate keys, refused YAML, limits, files, and any text fuzzed."""
 
 from __future__ import annotations
 

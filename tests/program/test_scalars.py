@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from rules_engine.program import scalars
-from rules_engine.program.loader import SourceMap, load_yaml
+from rules_engine.program.loader import load_yaml
+from rules_engine.program.scalars import SourceMap
 
 # -- the source map -----------------------------------------------------------------------------------
 
