@@ -47,6 +47,12 @@ class CompiledProgram:
     expressions: dict[NodePath, Expression]
     _reads: dict[tuple[str, frozenset[str] | None], frozenset[str]] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def from_sites(cls, program: Program, sites: list[ExpressionSite]) -> CompiledProgram:
+        """A valid program and its expressions as `compile_expressions` compiled them from its file."""
+        schema = context_schema(program.attributes.model_dump())
+        return cls(program, schema, {site.path: site.expression for site in sites})
+
     def expression(self, *path: str | int) -> Expression | None:
         return self.expressions.get(tuple(path))
 
@@ -98,12 +104,6 @@ def compile_expressions(data: Any, source_map: SourceMap) -> tuple[list[Expressi
             continue
         sites.append(ExpressionSite(path, expression))
     return sites, problems
-
-
-def compiled_program(program: Program, sites: list[ExpressionSite]) -> CompiledProgram:
-    """A valid program and its compiled expressions (from `compile_expressions`), for the engine."""
-    schema = context_schema(program.attributes.model_dump())
-    return CompiledProgram(program, schema, {site.path: site.expression for site in sites})
 
 
 def compile_program(program: Program) -> CompiledProgram:

@@ -27,12 +27,7 @@ from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import Diagnostic, ProgramError, RulesEngineError, Severity
 from rules_engine.program import loader
-from rules_engine.program.compile import (
-    CompiledProgram,
-    ExpressionSite,
-    compile_expressions,
-    compiled_program,
-)
+from rules_engine.program.compile import CompiledProgram, ExpressionSite, compile_expressions
 from rules_engine.program.lints import lints
 from rules_engine.program.model import Program
 from rules_engine.program.references import ignored_combinations, money_problems, reference_problems
@@ -119,7 +114,7 @@ def _validate(data: Any, source_map: SourceMap, name: str, today: dt.date | None
 def _compiled(result: Validation) -> CompiledProgram:
     if result.errors or result.program is None:
         raise ProgramError(result.errors)
-    return compiled_program(result.program, result.expressions)
+    return CompiledProgram.from_sites(result.program, result.expressions)
 
 
 def _in_file_order(problems: list[Diagnostic]) -> list[Diagnostic]:
