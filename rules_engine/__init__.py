@@ -2,7 +2,8 @@
 
 The public API, meant to be used as `import rules_engine as loyalty`:
 
-    loyalty.load_program(path)              -> Program (validated; ProgramError lists every problem)
+    loyalty.load_program(path)              -> CompiledProgram: validated, every expression compiled
+                                               (.program is the Program; ProgramError lists every problem)
     loyalty.Engine(program) / Engine.from_file(path)
         .process(event, state)              -> Outcome: one event decided, nothing stored
     loyalty.open_store(url, program)        -> Store: memory:, a SQLite file, postgresql://…
@@ -42,6 +43,7 @@ from rules_engine.errors import (
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
     from rules_engine.engine.outcome import Outcome
+    from rules_engine.program.compile import CompiledProgram
     from rules_engine.program.model import Program
     from rules_engine.program.validate import load_program
     from rules_engine.service import Handled
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
 # Name -> (module, attribute): what is imported on first use.
 _LAZY = {
+    "CompiledProgram": ("rules_engine.program.compile", "CompiledProgram"),
     "CustomerState": ("rules_engine.state.customer", "CustomerState"),
     "Engine": ("rules_engine.engine.evaluator", "Engine"),
     "Handled": ("rules_engine.service", "Handled"),
@@ -64,6 +67,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "CompiledProgram",
     "ConditionError",
     "ConditionSyntaxError",
     "ConditionTypeError",

@@ -17,8 +17,8 @@ PUBLIC = {
     # the condition language
     "Context", "Expression", "compile_condition", "compile_expression", "declare_symbols", "make_context",
     # programs, the engine, stores and the service
-    "CustomerState", "Engine", "Handled", "Outcome", "Program", "Service", "Store", "load_program",
-    "open_store",
+    "CompiledProgram", "CustomerState", "Engine", "Handled", "Outcome", "Program", "Service", "Store",
+    "load_program", "open_store",
     # errors
     "ConditionError", "ConditionSyntaxError", "ConditionTypeError", "ContextError", "Diagnostic",
     "EvaluationError", "EventError", "LoopBudgetError", "ProgramError", "RulesEngineError", "StateError",
@@ -58,10 +58,14 @@ def test_conditions_alone_do_not_load_the_engine() -> None:
     assert shown.stdout.strip() == "False"
 
 
-def test_load_program_gives_the_validated_program() -> None:
-    program = loyalty.load_program(ROOT / "programs" / "coffee-club.yaml")
-    assert isinstance(program, loyalty.Program)
-    assert program.program == "coffee-club"
+def test_load_program_gives_the_compiled_program() -> None:
+    compiled = loyalty.load_program(ROOT / "programs" / "coffee-club.yaml")
+    assert isinstance(compiled, loyalty.CompiledProgram)
+    assert isinstance(compiled.program, loyalty.Program)
+    assert compiled.program.program == "coffee-club"
+    when = compiled.expression("earn", 1, "when")  # compiled once, with its place in the file
+    assert when is not None and when.origin.file.name.endswith("coffee-club.yaml")
+    assert loyalty.Engine(compiled).program is compiled.program
     with pytest.raises(loyalty.ProgramError) as refused:
         loyalty.load_program(ROOT / "tests" / "golden" / "errors" / "references.yaml")
     assert {d.code for d in refused.value.diagnostics} == {"RE121", "RE122"}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rules_engine.engine.compiled import load_compiled
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import parse_event
 from rules_engine.errors import EventError, ProgramError, RulesEngineError
+from rules_engine.program.validate import load_program
 from rules_engine.render import render_diagnostic
 from tests.conftest import ROOT
 
@@ -32,7 +32,7 @@ def _round_trip(error: RulesEngineError) -> RulesEngineError:
 @pytest.mark.parametrize("path", BAD_PROGRAMS, ids=lambda p: Path(p).stem)
 def test_a_program_error_pickles_with_every_diagnostic_and_its_caret(path: Path) -> None:
     with pytest.raises(ProgramError) as raised:
-        load_compiled(path)
+        load_program(path)
     _round_trip(raised.value)
 
 

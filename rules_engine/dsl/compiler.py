@@ -42,7 +42,7 @@ _TEMPORAL_NATIVE = {"year", "month", "day", "hour", "minute"}
 ENTRY = "_evaluate"
 
 
-def compile_expression(
+def compile_tree(
     typed: ast.Expr, origin: Origin, constants: dict[str, Any] | None = None, budget: LoopBudget | None = None
 ) -> tuple[Callable[[Any], Any], py.Module]:
     """Compile a checked tree; return the function `f(context) -> value` and its Python module.

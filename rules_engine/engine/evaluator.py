@@ -31,7 +31,6 @@ from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import clock, gamification, lifecycle, social, tiers
 from rules_engine.engine import explain as why
-from rules_engine.engine.compiled import CompiledProgram, compile_program, load_compiled
 from rules_engine.engine.events import (
     AnyEvent,
     Purchase,
@@ -76,7 +75,9 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import ContextError, Diagnostic, EventError
+from rules_engine.program.compile import CompiledProgram, compile_program
 from rules_engine.program.model import Cap, Coupon, EarnRule, Program, Reward, TierLevel
+from rules_engine.program.validate import load_program
 from rules_engine.state.customer import (
     Activity,
     CustomerState,
@@ -120,7 +121,7 @@ class Engine:
 
     @classmethod
     def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
-        return cls(load_compiled(path), secret=secret)
+        return cls(load_program(path), secret=secret)
 
     def process(
         self,

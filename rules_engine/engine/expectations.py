@@ -52,7 +52,7 @@ from rules_engine.engine.outcome import Outcome, RuleTrace, TraceCode
 from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError, StateError
 from rules_engine.program import loader
 from rules_engine.program.model import Program
-from rules_engine.program.validate import describe_kind, show_value
+from rules_engine.program.structure import describe_kind, show_value
 from rules_engine.source import Span
 
 ZERO = Decimal(0)

@@ -22,7 +22,7 @@ from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
 from rules_engine.engine import gamification, social, tiers
-from rules_engine.engine.compiled import CompiledProgram
+from rules_engine.program.compile import CompiledProgram
 from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 
 # The parts of a program whose expressions the run itself evaluates (earn rules, discounts, coupons,

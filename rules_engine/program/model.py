@@ -3,8 +3,9 @@
 This is the single source of truth for the file format: `schemas/program.schema.json` is
 generated from it, and the loader's data is validated into it. Models are frozen and refuse
 unknown fields. Field names are the YAML keys (snake_case, no aliases). Cross-references (a
-reward naming a badge, a coupon, a draw) and every expression are checked afterwards, by
-`rules_engine.program.validate`, which knows where in the file each value came from.
+reward naming a badge, a coupon, a draw) and every expression are checked afterwards, by the
+stages `rules_engine.program.validate` runs (`references`, `compile`), which know where in the
+file each value came from.
 """
 
 from __future__ import annotations

@@ -3,18 +3,22 @@
 Each is an `Annotated` pydantic type that parses the marketer's spelling (`30d`, `1 per 100`,
 `rolling 365d`) and publishes a JSON Schema that says the same in the editor. `Expr` marks a
 field that holds an expression in the condition language, with the type it must have and the
-scope it runs in; `rules_engine.program.validate` finds every such field and compiles it.
+scope it runs in; `rules_engine.program.compile` finds every such field (`expression_marker`,
+`models_in`) and compiles it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import UnionType
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.values import parse_duration
@@ -76,6 +80,37 @@ NumberExpr = Annotated[
         }
     ),
 ]
+
+
+def expression_marker(annotation: Any, metadata: Sequence[Any] = ()) -> Expr | None:
+    """The `Expr` marker of a field with this annotation (and pydantic's `metadata` for it), if any."""
+    found = [m for m in metadata if isinstance(m, Expr)]
+    stack = [annotation]
+    while stack:
+        current = stack.pop()
+        if typing.get_origin(current) is typing.Annotated:
+            found += [m for m in current.__metadata__ if isinstance(m, Expr)]
+            stack.append(typing.get_args(current)[0])
+        elif typing.get_origin(current) in (typing.Union, UnionType):
+            stack.extend(typing.get_args(current))
+    return found[-1] if found else None
+
+
+def models_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model class a field holds, and whether it holds a list of them (`list[X] | X | None`)."""
+    stack: list[tuple[Any, bool]] = [(annotation, False)]
+    while stack:
+        current, in_list = stack.pop()
+        origin = typing.get_origin(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            return current, in_list
+        if origin is list:
+            stack.append((typing.get_args(current)[0], True))
+        elif origin is typing.Annotated:
+            stack.append((typing.get_args(current)[0], in_list))
+        elif origin in (typing.Union, UnionType):
+            stack.extend((arg, in_list) for arg in typing.get_args(current))
+    return None, False
 
 
 def _parse_duration(value: Any) -> Any:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rules_engine import compile_condition, compile_expression
-from rules_engine.dsl.compiler import compile_expression as compile_tree
+from rules_engine.dsl.compiler import compile_tree
 from rules_engine.errors import ConditionError
 from rules_engine.source import Origin, SourceFile
 

@@ -10,18 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
+from rules_engine.program.validate import load_program_text
 from tests.conftest import ROOT
 
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
 
 
 def engine(body: str) -> Engine:
-    return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"))
+    return Engine(load_program_text(HEADER + textwrap.dedent(body), "t.yaml"))
 
 
 def purchase(*lines: tuple[str, str, str, int], time: str = "2026-12-08T08:15:00+03:00", **extra: Any) -> Any:

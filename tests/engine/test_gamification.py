@@ -11,10 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from rules_engine.engine import evaluator, gamification
-from rules_engine.engine.compiled import compile_text, load_compiled
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.engine.outcome import Outcome, RuleTrace
+from rules_engine.program.validate import load_program, load_program_text
 from tests.engine.scenario import Customer, event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def test_the_mechanics_are_wired_in() -> None:
 
 
 def engine(body: str) -> Engine:
-    return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"))
+    return Engine(load_program_text(HEADER + textwrap.dedent(body), "t.yaml"))
 
 
 def rewards(outcome: Outcome) -> dict[str, Decimal]:
@@ -543,7 +543,7 @@ def test_a_weekly_streak_counts_iso_weeks_across_the_year_end() -> None:
 
 
 def test_coffee_club_challenge_quest_and_streak() -> None:
-    c = Customer(Engine(load_compiled(ROOT / "programs" / "coffee-club.yaml")))
+    c = Customer(Engine(load_program(ROOT / "programs" / "coffee-club.yaml")))
     monday = c.send(event("purchase", "2026-12-07T12:00:00", COFFEE, PASTRY))
     assert badges(monday) == ["first-cup"]
     assert trace(monday, "challenge:five-coffees-a-week").reason.startswith("1 of 5 this calendar week")

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import LoopBudgetError
-from rules_engine.program.validate import validate_text
+from rules_engine.program.validate import load_program_text, validate_text
 
 PROGRAM = """\
 program: t
@@ -49,14 +48,14 @@ def test_validate_warns_that_the_rule_is_cubic_in_the_lines() -> None:
 
 
 def test_a_small_basket_earns_as_usual() -> None:
-    outcome = Engine(compile_text(PROGRAM, "t.yaml")).process(purchase(3))
+    outcome = Engine(load_program_text(PROGRAM, "t.yaml")).process(purchase(3))
     assert {award.rule: award.points for award in outcome.effects.points}["lonely-coffee"] == 15
 
 
 def test_a_huge_basket_is_refused_in_bounded_time_with_the_rule_and_the_limit() -> None:
     """2,000 lines: 8,000,000,000 steps unbounded (hours); refused at the first line's outer loop,
     which takes 2,000 steps of the line's 500."""
-    engine = Engine(compile_text(PROGRAM, "t.yaml"))
+    engine = Engine(load_program_text(PROGRAM, "t.yaml"))
     started = time.perf_counter()
     with pytest.raises(LoopBudgetError) as caught:
         engine.process(purchase(2_000), explain=True)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
 
 HEADER = "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
@@ -19,7 +19,7 @@ HEADER = "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
 
 def engine(body: str, negative: str = "allow") -> Engine:
     points = f"points: {{pending: 14d, negative_balance: {negative}}}\n"
-    return Engine(compile_text(HEADER + points + textwrap.dedent(body), "t.yaml"))
+    return Engine(load_program_text(HEADER + points + textwrap.dedent(body), "t.yaml"))
 
 
 def purchase(event_id: str, day: int, *lines: tuple[str, str, int]) -> dict[str, Any]:

@@ -11,10 +11,10 @@ import textwrap
 from decimal import Decimal
 
 from rules_engine.engine import evaluator, social
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome, RuleTrace
 from rules_engine.program.model import Limit
+from rules_engine.program.validate import load_program_text
 from tests.engine.scenario import Customer, event
 
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
@@ -28,7 +28,7 @@ def test_the_mechanics_are_wired_in() -> None:
 
 
 def engine(body: str) -> Engine:
-    return Engine(compile_text(HEADER + textwrap.dedent(body), "t.yaml"), secret=SECRET)
+    return Engine(load_program_text(HEADER + textwrap.dedent(body), "t.yaml"), secret=SECRET)
 
 
 def trace(outcome: Outcome, rule: str, kind: str | None = None) -> RuleTrace:

@@ -6,9 +6,9 @@ import textwrap
 from decimal import Decimal
 from typing import Any
 
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
+from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
 
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Paris\ncurrency: EUR\n"
@@ -16,7 +16,7 @@ HEADER = "program: t\nversion: 1\ntimezone: Europe/Paris\ncurrency: EUR\n"
 
 def engine(tiers: str) -> Engine:
     body = "earn: [{id: base, rate: 1 per 1}]\n" + textwrap.dedent(tiers)
-    return Engine(compile_text(HEADER + body, "t.yaml"))
+    return Engine(load_program_text(HEADER + body, "t.yaml"))
 
 
 def buy(e: Engine, event_id: str, time: str, amount: str, state: CustomerState | None) -> Outcome:

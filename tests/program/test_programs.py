@@ -15,7 +15,8 @@ from pydantic import BaseModel, TypeAdapter
 from rules_engine.dsl import types as t
 from rules_engine.dsl.expression import compile_expression
 from rules_engine.program import loader, model
-from rules_engine.program.validate import _marker, validate_file, validate_text
+from rules_engine.program.types import expression_marker
+from rules_engine.program.validate import validate_file, validate_text
 from rules_engine.render import render_diagnostic
 from rules_engine.tools.schemas import all_schemas, render
 from tests.conftest import ROOT
@@ -138,7 +139,7 @@ def test_a_fields_first_example_is_valid_for_its_schema_and_the_model(
 EXPRESSION_FIELDS = [
     (cls, name)
     for cls, name in FIELDS
-    if _marker(cls.model_fields[name].annotation, cls.model_fields[name].metadata) is not None
+    if expression_marker(cls.model_fields[name].annotation, cls.model_fields[name].metadata) is not None
 ]
 
 
@@ -151,7 +152,7 @@ def test_expression_fields_are_found() -> None:
 @pytest.mark.parametrize(("cls", "name"), EXPRESSION_FIELDS, ids=_field_id)
 def test_an_expression_fields_example_compiles(cls: type[BaseModel], name: str) -> None:
     info = cls.model_fields[name]
-    marker = _marker(info.annotation, info.metadata)
+    marker = expression_marker(info.annotation, info.metadata)
     assert marker is not None and info.examples
     example = info.examples[0]
     if isinstance(example, str):

@@ -238,7 +238,7 @@ def test_every_example_shown_in_a_hint_loads_back_as_itself() -> None:
     """A hint's example can be pasted into the file: it is YAML that loads as the example."""
     from rules_engine.program import loader
     from rules_engine.program.schema import program_schema
-    from rules_engine.program.validate import _flow
+    from rules_engine.program.structure import _flow
 
     schema = program_schema()
     properties = [*schema["properties"].values()]

@@ -8,10 +8,10 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
 
 PROGRAM = """
@@ -49,7 +49,7 @@ START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))
 
 
 def engine() -> Engine:
-    return Engine(compile_text(PROGRAM, "store-test.yaml"), secret=b"store tests")
+    return Engine(load_program_text(PROGRAM, "store-test.yaml"), secret=b"store tests")
 
 
 def stream(seed: int, customers: int = 6, events: int = 120) -> list[dict[str, Any]]:

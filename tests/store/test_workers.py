@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from rules_engine.engine.compiled import compile_text
 from rules_engine.engine.evaluator import Engine
+from rules_engine.program.validate import load_program_text
 from rules_engine.store import Store, open_store
 from tests.store.streams import PROGRAM, engine, reference, stream
 
@@ -126,7 +126,7 @@ def test_overlapping_streams_end_in_the_sequential_result_or_report_the_late_eve
     applied, in time order (the issue: 127 of 500 customers silently different before)."""
     program_text = PROGRAM.replace(LAUNCH, "")  # a program-wide budget would depend on the race
     assert program_text != PROGRAM
-    alone = Engine(compile_text(program_text, "store-test.yaml"), secret=b"store tests")
+    alone = Engine(load_program_text(program_text, "store-test.yaml"), secret=b"store tests")
     events = [e for e in stream(seed=13, customers=3, events=240) if e["type"] == "purchase"]
     program = tmp_path / "no-budget.yaml"
     program.write_text(program_text)
