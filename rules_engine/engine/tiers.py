@@ -251,13 +251,3 @@ def _horizon(window: Window, local: dt.datetime) -> dt.datetime | None:
         return local - 2 * window.length
     start = period_start(window, local)
     return period_start(window, start - dt.timedelta(seconds=1))
-
-
-def leaderboard(
-    kind: str, window: Window, states: dict[str, CustomerState], at: dt.datetime, size: int
-) -> list[tuple[str, Decimal]]:
-    """Customers ranked by a metric over the window that `at` (program-local) falls in; ties by id."""
-    start, end = window_bounds(window, at)
-    scores = [(customer, metric(kind, state.activity, start, end)) for customer, state in states.items()]
-    ranked = sorted((entry for entry in scores if entry[1] > 0), key=lambda entry: (-entry[1], entry[0]))
-    return ranked[:size]
