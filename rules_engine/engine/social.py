@@ -24,6 +24,7 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any
 
+from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.gamification import wrong_event
@@ -120,7 +121,7 @@ def referral(run: _Run) -> None:
                     False,
                     "outside_schedule",
                     f"the time to qualify ended {_local(run, deadline)} "
-                    f"({duration(settings.within)} after signup)",
+                    f"({format_duration(settings.within)} after signup)",
                 )
             )
             return
@@ -446,16 +447,9 @@ def _recent(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> list
 
 
 def _limit_words(limit: Limit) -> str:
-    return f"{limit.count} per {duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
-
-
-def duration(length: dt.timedelta) -> str:
-    """A duration as a program spells it: `7d`, `12h`, `30m`, `45s`."""
-    seconds = int(length.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return (
+        f"{limit.count} per {format_duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
+    )
 
 
 def _points(reward: Reward) -> dict[str, Any]:
