@@ -18,10 +18,8 @@ The rules are in docs/engine.md, "Referrals, offers and notifications".
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import hmac
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl.ast import format_duration
@@ -32,6 +30,7 @@ from rules_engine.engine.lifecycle import APART, FIXED_OFFSETS, day_number
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
+from rules_engine.engine.tokens import keyed_code
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.program.model import Limit, Offer, Reward
 
@@ -53,9 +52,7 @@ def referral_code(program: str, customer: str, secret: bytes) -> str:
     """A customer's referral code: `REF-` and 8 letters or digits, the same for the same program,
     customer and secret, unguessable without the secret. It names the referrer without revealing
     their id: finding the customer from a code takes a lookup the caller keeps."""
-    message = "\x1f".join(("referral", program, customer)).encode()
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
-    return "REF-" + base64.b32encode(digest).decode()[:8]
+    return "REF-" + keyed_code(secret, ("referral", program, customer), 8)
 
 
 def referrer_event_id(referee: str, event: str) -> str:
