@@ -60,7 +60,7 @@ from rules_engine.engine.outcome import (
     Totals,
 )
 from rules_engine.engine.plan import DiscountStep, EarnStep, Plan
-from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key, within
+from rules_engine.engine.schedule import within
 from rules_engine.engine.tokens import keyed_code
 from rules_engine.engine.trusted import (
     award_lines,
@@ -75,6 +75,7 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import ContextError, Diagnostic, EventError
+from rules_engine.periods import BUDGET_PERIODS, cap_period_key
 from rules_engine.program.model import Cap, Coupon, EarnRule, Program, Reward, TierLevel
 from rules_engine.state.customer import (
     Activity,
