@@ -342,7 +342,8 @@ def run_tests(
     ] = False,
 ) -> None:
     """Run a program's tests file: each case's event, and what must (not) come of it."""
-    from rules_engine.engine.expectations import (
+    from rules_engine.render import case_report, suite_summary
+    from rules_engine.tools.expectations import (
         SuiteError,
         check_suite,
         load_suite,
@@ -350,7 +351,6 @@ def run_tests(
         suite_paths,
         suite_program,
     )
-    from rules_engine.render import case_report, suite_summary
 
     out, err = _consoles()
     program_path, tests_path = suite_paths(program, tests)
@@ -836,7 +836,7 @@ def ledger_export(
     """Journal entries for the points issued, redeemed, expired and reversed, valued at the
     program's money value per point; the liability at the end, breakage, and whether it all
     reconciles with the customers' balances (exit 1 if it does not)."""
-    from rules_engine import accounting
+    from rules_engine.tools import accounting
 
     out, err = _consoles()
     if output not in ("csv", "json"):
@@ -976,7 +976,7 @@ def draw(
     db: StatesStore = None,
 ) -> None:
     """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
-    from rules_engine.engine.draws import pick_winners
+    from rules_engine.tools.draws import pick_winners
 
     out, err = _consoles()
     engine = _engine(program, err)
@@ -1016,7 +1016,7 @@ def leaderboard(
     db: StatesStore = None,
 ) -> None:
     """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
-    from rules_engine.engine.tiers import leaderboard as rank
+    from rules_engine.tools.leaderboard import rank
 
     out, err = _consoles()
     engine = _engine(program, err)

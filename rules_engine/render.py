@@ -30,11 +30,11 @@ from rules_engine.errors import Diagnostic
 from rules_engine.source import Origin
 
 if TYPE_CHECKING:  # the engine imports this module (explanations); types only, no import cycle
-    from rules_engine.engine.expectations import CaseResult
     from rules_engine.engine.outcome import ExplainNode, Outcome, PointsChange, RuleTrace, TierChange, Totals
     from rules_engine.replay import Replay
     from rules_engine.state.customer import CustomerState
     from rules_engine.store.base import LedgerRow
+    from rules_engine.tools.expectations import CaseResult
 
 
 SNIPPET_WIDTH = 160

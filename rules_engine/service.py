@@ -41,9 +41,9 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
 from rules_engine.engine.events import AnyEvent, ReferralReward, event_digest, fixed_offset, parse_event
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
-from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key
 from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import Diagnostic, EventError, StoreError
+from rules_engine.periods import BUDGET_PERIODS, cap_period_key
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore

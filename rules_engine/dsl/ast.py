@@ -177,6 +177,9 @@ def format_literal(value: Any) -> str:
 
 
 def format_duration(value: dt.timedelta) -> str:
+    """The one spelling of a duration, wherever people or files see one: largest units first, as
+    a program may write it (`30d`, `12h`, `1d12h`, `1h30m`), read back by `values.parse_duration`
+    to the same value."""
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)

@@ -14,11 +14,9 @@ The order of decisions is fixed and documented (docs/engine.md):
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import difflib
 import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -61,7 +59,8 @@ from rules_engine.engine.outcome import (
     Totals,
 )
 from rules_engine.engine.plan import DiscountStep, EarnStep, Plan
-from rules_engine.engine.schedule import BUDGET_PERIODS, cap_period_key, within
+from rules_engine.engine.schedule import within
+from rules_engine.engine.tokens import keyed_code
 from rules_engine.engine.trusted import (
     award_lines,
     earn_entry,
@@ -75,6 +74,7 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import ContextError, Diagnostic, EventError
+from rules_engine.periods import BUDGET_PERIODS, cap_period_key
 from rules_engine.program.compile import CompiledProgram, compile_program
 from rules_engine.program.model import Cap, Coupon, EarnRule, Program, Reward, TierLevel
 from rules_engine.program.validate import load_program
@@ -1627,9 +1627,7 @@ def _later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:
 def coupon_code(program: str, customer: str, event: str, coupon: str, secret: bytes) -> str:
     """A coupon code: unguessable without the deployment's secret, the same for the same
     program, customer, event and coupon (so replaying an event issues the same code)."""
-    message = "\x1f".join((program, customer, event, coupon)).encode()
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
-    letters = base64.b32encode(digest).decode()[:10]
+    letters = keyed_code(secret, (program, customer, event, coupon), 10)
     prefix = "".join(ch for ch in coupon.upper() if ch.isalnum())[:6] or "CPN"
     return f"{prefix}-{letters}"
 

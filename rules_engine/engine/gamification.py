@@ -16,6 +16,7 @@ import datetime as dt
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
+from rules_engine import periods
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import Purchase, Return
@@ -36,14 +37,6 @@ if TYPE_CHECKING:
 
 ZERO = Decimal(0)
 _SECTIONS = frozenset({"challenges", "quests", "badges", "streaks"})
-_WINDOW_WORDS = {
-    "calendar_day": "today",
-    "calendar_week": "this calendar week",
-    "calendar_month": "this calendar month",
-    "calendar_quarter": "this calendar quarter",
-    "calendar_year": "this calendar year",
-    "lifetime": "in all",
-}
 
 
 # -- challenges ----------------------------------------------------------------------------------
@@ -291,27 +284,10 @@ def _current_window(window: Window, local: dt.datetime, before: ChallengeProgres
             if local < start + window.length:
                 return before.window
         return local.isoformat()
-    key = period_key(window.kind, local.date())
+    key = periods.key(periods.WINDOWS.get(window.kind), local.date())
     if before is not None and window.kind != "lifetime" and _older(key, before.window):
         return None
     return key
-
-
-def period_key(kind: str, day: dt.date) -> str:
-    """The calendar period a local date falls in: `2026-12-05`, `2026-W49` (ISO week, Monday to
-    Sunday), `2026-12`, `2026-Q4`, `2026`; `lifetime` for lifetime windows."""
-    if kind in ("calendar_day", "day"):
-        return day.isoformat()
-    if kind in ("calendar_week", "week"):
-        iso = day.isocalendar()
-        return f"{iso.year}-W{iso.week:02d}"
-    if kind == "calendar_month":
-        return f"{day.year}-{day.month:02d}"
-    if kind == "calendar_quarter":
-        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-    if kind == "calendar_year":
-        return f"{day.year}"
-    return "lifetime"
 
 
 def _moment(key: str) -> dt.datetime | None:
@@ -332,8 +308,9 @@ def _window_words(window: Window, key: str) -> str:
     if window.kind == "rolling":
         start = dt.datetime.fromisoformat(key)
         return f"in the {window} from {start.strftime('%Y-%m-%d %H:%M')}"
-    words = _WINDOW_WORDS[window.kind]
-    return words if window.kind == "lifetime" else f"{words} ({key})"
+    if window.kind == "lifetime":
+        return "in all"
+    return f"{periods.label(periods.WINDOWS[window.kind])} ({key})"
 
 
 # -- quests --------------------------------------------------------------------------------------
@@ -485,7 +462,7 @@ def streaks(run: _Run) -> None:
             run.trace.append(rule_trace(rule, "streak", False, "condition_false", "`when` is false"))
             continue
         unit = streak.unit
-        key = period_key(unit, day)
+        key = periods.key(unit, day)
         before = progress.get(streak.id)
         if before is not None and (before.last == key or _older(key, before.last)):
             same = before.last == key
@@ -496,7 +473,7 @@ def streaks(run: _Run) -> None:
                 )
             )
             continue
-        previous = period_key(unit, day - dt.timedelta(days=1 if unit == "day" else 7))
+        previous = periods.previous_key(unit, day)
         if before is not None and before.last == previous:
             length, given, note = before.length + 1, list(before.given), ""
         else:

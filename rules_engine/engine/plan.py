@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rules_engine import periods
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
@@ -29,7 +30,6 @@ from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, P
 # the earning base); the mechanics ask for their own parts' reads.
 EVALUATED = frozenset({"earn", "discounts", "coupons", "earning_base"})
 _CUSTOM_RECORDS = ("event", "item", "basket", "customer")
-_PERIODS = ("per_day", "per_week", "per_month", "per_year", "lifetime")
 _COSTLY = frozenset({"points", "purchases"})  # customer attributes built only when read
 
 
@@ -150,7 +150,7 @@ def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
     """The periods a cap limits (not `per_event`): (period, points, how a trace names the cap)."""
     return tuple(
         (period, value, f"{period.replace('per_', 'per-').replace('_', ' ')} cap")
-        for period in _PERIODS
+        for period in periods.CAPS
         if (value := getattr(cap, period)) is not None
     )
 

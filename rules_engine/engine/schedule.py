@@ -34,28 +34,3 @@ def _outside(schedule: Schedule, local: dt.datetime) -> str | None:
         if not inside:
             return f"only {start.strftime('%H:%M')}–{end.strftime('%H:%M')} (this is {now.strftime('%H:%M')})"
     return None
-
-
-def cap_period_key(period: str, day: dt.date) -> str:
-    """The counter key of a cap period (`per_day` … `lifetime`) for a local date: caps and budgets
-    count per key, so a new day, ISO week, month or year starts from zero without a reset."""
-    if period == "per_day":
-        return f"day:{day.isoformat()}"
-    if period == "per_week":
-        iso = day.isocalendar()
-        return f"week:{iso.year}-W{iso.week:02d}"
-    if period == "per_month":
-        return f"month:{day.year}-{day.month:02d}"
-    if period == "per_year":
-        return f"year:{day.year}"
-    return "lifetime"
-
-
-# A budget's `period` → the cap period whose key it counts under.
-BUDGET_PERIODS = {
-    "day": "per_day",
-    "week": "per_week",
-    "month": "per_month",
-    "year": "per_year",
-    "program": "lifetime",
-}

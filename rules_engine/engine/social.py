@@ -18,12 +18,11 @@ The rules are in docs/engine.md, "Referrals, offers and notifications".
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import hmac
 from typing import TYPE_CHECKING, Any
 
+from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.gamification import wrong_event
@@ -31,6 +30,7 @@ from rules_engine.engine.lifecycle import APART, FIXED_OFFSETS, day_number
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
+from rules_engine.engine.tokens import keyed_code
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.program.model import Limit, Offer, Reward
 
@@ -52,9 +52,7 @@ def referral_code(program: str, customer: str, secret: bytes) -> str:
     """A customer's referral code: `REF-` and 8 letters or digits, the same for the same program,
     customer and secret, unguessable without the secret. It names the referrer without revealing
     their id: finding the customer from a code takes a lookup the caller keeps."""
-    message = "\x1f".join(("referral", program, customer)).encode()
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
-    return "REF-" + base64.b32encode(digest).decode()[:8]
+    return "REF-" + keyed_code(secret, ("referral", program, customer), 8)
 
 
 def referrer_event_id(referee: str, event: str) -> str:
@@ -120,7 +118,7 @@ def referral(run: _Run) -> None:
                     False,
                     "outside_schedule",
                     f"the time to qualify ended {_local(run, deadline)} "
-                    f"({duration(settings.within)} after signup)",
+                    f"({format_duration(settings.within)} after signup)",
                 )
             )
             return
@@ -446,16 +444,9 @@ def _recent(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> list
 
 
 def _limit_words(limit: Limit) -> str:
-    return f"{limit.count} per {duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
-
-
-def duration(length: dt.timedelta) -> str:
-    """A duration as a program spells it: `7d`, `12h`, `30m`, `45s`."""
-    seconds = int(length.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return (
+        f"{limit.count} per {format_duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
+    )
 
 
 def _points(reward: Reward) -> dict[str, Any]:

@@ -21,9 +21,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from rules_engine import periods
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.trusted import replaced, rule_trace, trusted
+from rules_engine.periods import Period
 from rules_engine.program.model import TierLevel, Tiers
 from rules_engine.program.types import Window
 from rules_engine.state.customer import Activity, CustomerState
@@ -37,37 +39,9 @@ _ACTIVITY = {"event", "at", "spend", "points", "visits", "paid", "qty"}
 _TIER_PROGRESS = {"tier", "metric", "window", "next", "needed"}
 
 
-def period_start(window: Window, local: dt.datetime) -> dt.datetime:
-    """The start of the calendar period (in the program's timezone) that `local` falls in."""
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    match window.kind:
-        case "calendar_day":
-            return day
-        case "calendar_week":
-            return day - dt.timedelta(days=day.weekday())
-        case "calendar_month":
-            return day.replace(day=1)
-        case "calendar_quarter":
-            return day.replace(day=1, month=3 * ((day.month - 1) // 3) + 1)
-        case "calendar_year":
-            return day.replace(day=1, month=1)
-    raise ValueError(window.kind)
-
-
-def next_period(window: Window, start: dt.datetime) -> dt.datetime:
-    match window.kind:
-        case "calendar_day":
-            return start + dt.timedelta(days=1)
-        case "calendar_week":
-            return start + dt.timedelta(days=7)
-        case "calendar_month":
-            return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        case "calendar_quarter":
-            month = start.month + 3
-            return start.replace(year=start.year + (month - 1) // 12, month=(month - 1) % 12 + 1)
-        case "calendar_year":
-            return start.replace(year=start.year + 1)
-    raise ValueError(window.kind)
+def _calendar(window: Window) -> Period:
+    """The calendar period of a calendar window (`calendar_month` → month)."""
+    return periods.WINDOWS[window.kind]
 
 
 def metric(kind: str, activity: list[Activity], start: dt.datetime | None, end: dt.datetime) -> Decimal:
@@ -87,7 +61,7 @@ def window_bounds(window: Window, local: dt.datetime) -> tuple[dt.datetime | Non
     if window.kind == "rolling":
         assert window.length is not None
         return local - window.length, end
-    return period_start(window, local), end
+    return periods.start(_calendar(window), local), end
 
 
 def qualified(tiers: Tiers, value: Decimal) -> TierLevel | None:
@@ -104,8 +78,9 @@ def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime 
     if window.kind == "rolling":
         assert window.length is not None
         return since + window.length + grace
-    local = since.astimezone(zone)
-    return next_period(window, next_period(window, period_start(window, local))) + grace
+    period = _calendar(window)
+    held = periods.following(period, periods.start(period, since.astimezone(zone)))
+    return periods.following(period, held) + grace
 
 
 def record_activity(run: _Run) -> None:
@@ -149,8 +124,9 @@ def reviewed_metric(
         start = moment - (tiers.window.length or dt.timedelta(0))
         return metric(tiers.qualify_on, state.activity, start, end)
     grace = tiers.downgrade_grace or dt.timedelta(0)
-    ended_end = period_start(tiers.window, (due - grace).astimezone(zone))
-    ended_start = period_start(tiers.window, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
+    period = _calendar(tiers.window)
+    ended_end = periods.start(period, (due - grace).astimezone(zone))
+    ended_start = periods.start(period, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
     return metric(tiers.qualify_on, state.activity, ended_start, ended_end)
 
 
@@ -249,15 +225,5 @@ def _horizon(window: Window, local: dt.datetime) -> dt.datetime | None:
     if window.kind == "rolling":
         assert window.length is not None
         return local - 2 * window.length
-    start = period_start(window, local)
-    return period_start(window, start - dt.timedelta(seconds=1))
-
-
-def leaderboard(
-    kind: str, window: Window, states: dict[str, CustomerState], at: dt.datetime, size: int
-) -> list[tuple[str, Decimal]]:
-    """Customers ranked by a metric over the window that `at` (program-local) falls in; ties by id."""
-    start, end = window_bounds(window, at)
-    scores = [(customer, metric(kind, state.activity, start, end)) for customer, state in states.items()]
-    ranked = sorted((entry for entry in scores if entry[1] > 0), key=lambda entry: (-entry[1], entry[0]))
-    return ranked[:size]
+    period = _calendar(window)
+    return periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1))

@@ -363,6 +363,28 @@ def test_frequency_cap_suppresses_and_traces() -> None:
     assert c.state is not None and c.state.notified == [at("2026-12-01T10:00:00")]
 
 
+def test_a_cap_in_a_trace_is_spelt_as_the_program_file_spells_durations() -> None:
+    body = """\
+    coupons:
+      - {id: a, amount: 100, valid_for: 7d}
+      - {id: b, amount: 200, valid_for: 7d}
+    offers:
+      - {id: a, on: [app_open], when: "true", coupon: a, notify: {channel: push, template: offer_a}}
+      - {id: b, on: [app_open], when: "true", coupon: b, notify: {channel: sms, template: offer_b}}
+    notifications:
+      frequency_cap: {count: 1, per: 36h}
+    """
+    built = engine(body)
+    out = Customer(built).send(event("app_open", "2026-12-01T10:00:00"))
+    # 36 hours read back as the model writes them: the trace and the program's JSON agree
+    assert (
+        trace(out, "offer:b", "notification").reason
+        == "sms offer_b suppressed: 1 sent, the cap is 1 per 1d12h"
+    )
+    dumped = built.program.model_dump(mode="json")
+    assert dumped["notifications"]["frequency_cap"] == {"count": 1, "per": "1d12h"}
+
+
 REMINDERS = """\
 points: {expire_after: 30d}
 earn:

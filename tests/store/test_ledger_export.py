@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine import jsonio
-from rules_engine.accounting import books
 from rules_engine.cli import app
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import LedgerEntry
 from rules_engine.store import LedgerRow, Store
+from rules_engine.tools.accounting import books
 from tests.store.conftest import OpenStore
 from tests.store.streams import PROGRAM, engine, stream
 from tests.store.test_stores import run

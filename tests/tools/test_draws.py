@@ -9,10 +9,10 @@ from typing import Any
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
-from rules_engine.engine.draws import pick_winners, ticket_digest
 from rules_engine.engine.evaluator import Engine
 from rules_engine.jsonio import dumps
 from rules_engine.state.customer import CustomerState
+from rules_engine.tools.draws import pick_winners, ticket_digest
 from tests.conftest import ROOT
 
 VOLT = ROOT / "programs" / "volt-electronics.yaml"

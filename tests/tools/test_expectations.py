@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
-from rules_engine.engine.expectations import SuiteError, load_suite
+from rules_engine.tools.expectations import SuiteError, load_suite
 from tests.conftest import ROOT
 
 EVENT = ROOT / "tests" / "fixtures" / "events" / "tuesday-morning.json"

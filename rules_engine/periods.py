@@ -1,0 +1,136 @@
+"""Calendar periods: the one vocabulary of days, weeks, months, quarters and years.
+
+Program files name periods in the spellings each section documents (docs/programs.md), and those
+stay as marketers write them:
+
+    windows: tiers, challenges, leaderboards   calendar_day … calendar_year (and rolling, lifetime)
+    caps of earn rules                         per_day … per_year, lifetime
+    budgets of earn rules                      day … year, program
+    streak units                               day, week
+
+The code names a period one way, `Period`, maps each spelling to it once (`WINDOWS`, `CAPS`,
+`BUDGETS`; None is the whole lifetime) and asks this module what every mechanic asks of a moment
+in the program's timezone:
+
+    start(period, local) -> datetime   the start of the period it falls in (weeks are ISO: Monday)
+    following(period, start)           the start of the next period
+    key(period, day) -> str            its key for counters: 2026-12-05, 2026-W49, 2026-12, 2026-Q4, 2026
+    label(period) -> str               its name for people: today, this calendar week, …
+
+Keys are stored in customer states and stores, so their spelling never changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+Period = Literal["day", "week", "month", "quarter", "year"]
+
+LIFETIME = "lifetime"
+"""The key of the one period that never ends (lifetime windows and caps, a budget per program)."""
+
+WINDOWS: dict[str, Period] = {
+    "calendar_day": "day",
+    "calendar_week": "week",
+    "calendar_month": "month",
+    "calendar_quarter": "quarter",
+    "calendar_year": "year",
+}
+"""The calendar windows of tiers, challenges and leaderboards (`rolling` and `lifetime` are not
+calendar periods)."""
+
+CAPS: dict[str, Period | None] = {
+    "per_day": "day",
+    "per_week": "week",
+    "per_month": "month",
+    "per_year": "year",
+    LIFETIME: None,
+}
+"""The periods an earn rule's `cap` limits, in the order a trace names them."""
+
+BUDGETS: dict[str, Period | None] = {
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "year": "year",
+    "program": None,
+}
+"""An earn rule's `budget.period`."""
+
+BUDGET_PERIODS: dict[str, str] = {
+    budget: next(cap for cap, same in CAPS.items() if same == period) for budget, period in BUDGETS.items()
+}
+"""A budget's `period` → the cap period whose counter key it counts under (`month` → `per_month`)."""
+
+_LABELS: dict[Period, str] = {
+    "day": "today",
+    "week": "this calendar week",
+    "month": "this calendar month",
+    "quarter": "this calendar quarter",
+    "year": "this calendar year",
+}
+
+
+def start(period: Period, local: dt.datetime) -> dt.datetime:
+    """The start of the period that `local` (in the program's timezone) falls in."""
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return day.replace(day=1, month=3 * ((day.month - 1) // 3) + 1)
+    return day.replace(day=1, month=1)
+
+
+def following(period: Period, begun: dt.datetime) -> dt.datetime:
+    """The start of the period after the one that starts at `begun`."""
+    if period == "day":
+        return begun + dt.timedelta(days=1)
+    if period == "week":
+        return begun + dt.timedelta(days=7)
+    if period == "month":
+        return begun.replace(year=begun.year + begun.month // 12, month=begun.month % 12 + 1)
+    if period == "quarter":
+        month = begun.month + 3
+        return begun.replace(year=begun.year + (month - 1) // 12, month=(month - 1) % 12 + 1)
+    return begun.replace(year=begun.year + 1)
+
+
+def key(period: Period | None, day: dt.date) -> str:
+    """The key of the period a local date falls in: `2026-12-05`, `2026-W49` (ISO week, Monday to
+    Sunday), `2026-12`, `2026-Q4`, `2026`; `lifetime` for None. Keys of one period sort by time."""
+    if period is None:
+        return LIFETIME
+    if period == "day":
+        return day.isoformat()
+    if period == "week":
+        iso = day.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if period == "month":
+        return f"{day.year}-{day.month:02d}"
+    if period == "quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return f"{day.year}"
+
+
+def previous_key(period: Period, day: dt.date) -> str:
+    """The key of the period just before the one a local date falls in."""
+    first = start(period, dt.datetime.combine(day, dt.time()))
+    return key(period, first.date() - dt.timedelta(days=1))
+
+
+def cap_period_key(cap: str, day: dt.date) -> str:
+    """The counter key of a cap period (`per_day` … `lifetime`) for a local date, e.g.
+    `week:2026-W49`: caps and budgets count per key, so a new day, ISO week, month or year starts
+    from zero without a reset."""
+    period = CAPS[cap]
+    return LIFETIME if period is None else f"{period}:{key(period, day)}"
+
+
+def label(period: Period) -> str:
+    """The period an event falls in, for people: `today`, `this calendar week` …"""
+    return _LABELS[period]
