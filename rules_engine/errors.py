@@ -1,22 +1,33 @@
 """The one error hierarchy, and the structured diagnostics every error carries.
 
-Codes are stable (dbt-style) so tests, tools and marketers' searches can rely on them:
-RE1xx program YAML and schema, RE2xx condition syntax and limits, RE3xx types and names,
-RE4xx runtime input (contexts, events), RE5xx lint warnings,
-RE6xx stores (databases). Text for people is produced in `render.py`, never here.
+Every diagnostic's code is registered in `codes.py` (its meaning, stage, severity and exit
+status; docs/errors.md is the index made from it): a `Diagnostic` with another code is refused.
+Text for people is produced in `render.py`, never here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from rules_engine.codes import CODES, Severity
 from rules_engine.source import Span
 
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
+__all__ = [
+    "ConditionError",
+    "ConditionSyntaxError",
+    "ConditionTypeError",
+    "ContextError",
+    "Diagnostic",
+    "EvaluationError",
+    "EventError",
+    "LoopBudgetError",
+    "ProgramError",
+    "RulesEngineError",
+    "Severity",
+    "StateError",
+    "StoreError",
+    "YamlSyntaxError",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,11 @@ class Diagnostic:
     # Where in a JSON input (an event, a state) the problem is, as data; a caller that knows the
     # file maps it to a span (`rules_engine.engine.inputs.locate`).
     path: tuple[str | int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # One dict lookup, and only where a problem is reported: never on an event that goes well.
+        if self.code not in CODES:
+            raise ValueError(f"{self.code} is not a registered diagnostic code (rules_engine/codes.py)")
 
     def to_json(self) -> dict[str, object]:
         span = self.span
@@ -72,19 +88,14 @@ class RulesEngineError(Exception):
 
 
 class ProgramError(RulesEngineError):
-    """A program file is not valid; all of its problems are collected, not just the first."""
+    """A program file is not valid; all of its problems are collected, not just the first.
+
+    They come from every stage at once (structure, model, references, conditions): a caller that
+    needs to tell them apart reads each diagnostic's stage, `codes.CODES[d.code].stage`."""
 
 
 class YamlSyntaxError(ProgramError):
     """The file is not well-formed YAML, or uses YAML the loader refuses (duplicate keys, aliases)."""
-
-
-class SchemaError(ProgramError):
-    """The YAML is well-formed but its structure does not match the program schema."""
-
-
-class ModelError(ProgramError):
-    """The structure is right but the content is not: references, thresholds, conditions."""
 
 
 class ConditionError(RulesEngineError):

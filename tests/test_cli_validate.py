@@ -195,7 +195,7 @@ def test_today_that_is_not_a_date_is_refused(tmp_path: Path) -> None:
     code, out, err = run("validate", "--today", "2026-13-01", path)
     assert code == 1
     assert out == ""
-    assert "error[RE407]: `2026-13-01` is not a date" in err
+    assert "error[RE701]: `2026-13-01` is not a date" in err
 
 
 # -- schema -----------------------------------------------------------------------------------------
