@@ -56,6 +56,7 @@ class Diagnostic:
             "file": span.file.name if span else None,
             "line": span.line if span else None,
             "column": span.column if span else None,
+            "path": list(self.path) if self.path is not None else None,
             "message": self.message,
             "hint": self.hint,
         }

@@ -42,3 +42,26 @@ def test_an_event_error_pickles() -> None:
         engine.process(parse_event({"id": "x", "type": "purchase"}), None)
     again = _round_trip(raised.value)
     assert again.code == "RE410"
+
+
+def test_a_json_diagnostic_keeps_the_field_path_of_an_event_error(tmp_path: Path) -> None:
+    """`loyalty run --problems` writes each problem as JSON: a refused event's field is there as
+    data (`path`), not only as a line and column, so a tool can point at it in its own input."""
+    from typer.testing import CliRunner
+
+    from rules_engine.cli import app
+    from rules_engine.jsonio import loads
+
+    stream = tmp_path / "events.jsonl"
+    stream.write_text(
+        '{"id": "b1", "type": "purchase", "time": "2026-12-09T12:00:00+03:00", "customer": "c1",'
+        ' "currency": "RUB", "items": [{"sku": "X", "price": -1, "qty": 1}]}\n',
+        encoding="utf-8",
+    )
+    problems = tmp_path / "problems.jsonl"
+    program = str(ROOT / "programs" / "coffee-club.yaml")
+    result = CliRunner().invoke(app, ["run", program, str(stream), "-q", "--problems", str(problems)])
+    assert result.exit_code == 1
+    [found] = [loads(line) for line in problems.read_text(encoding="utf-8").splitlines()]
+    assert (found["code"], found["path"], found["line"]) == ("RE410", ["items", 0, "price"], 1)
+    assert found["column"] == stream.read_text(encoding="utf-8").index('"price": -1') + len('"price": ') + 1
