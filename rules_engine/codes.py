@@ -132,7 +132,7 @@ _ALL = (
         Stage.MODEL,
         _PROGRAMS,
         {
-            "RE117": "a rule of the format: one of rate/award/multiply, a schedule's end after its start …",
+            "RE117": "a rule of the format: one of rate/award/multiply, a schedule ending before it starts …",
             "RE123": "tier thresholds that decrease",
             "RE124": "two rules of one exclusive group with the same priority",
             "RE125": "an earn rule's award below zero",
@@ -339,14 +339,14 @@ def _index(entries: tuple[Code, ...]) -> Mapping[str, Code]:
 CODES: Mapping[str, Code] = _index(_ALL)
 """Every code in use, by its text, in code order."""
 
-RETIRED: Mapping[str, str] = MappingProxyType(
+RETIRED: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
-        "RE406": "an unknown `check --timezone`: now RE704, a usage error",
-        "RE407": "`validate --today` not a date: now RE701, a usage error",
-        "RE415": "a bad option of run, advance, ledger export, draw: now RE701–RE703, RE705–RE707",
+        "RE406": ("an unknown `check --timezone`", "RE704"),
+        "RE407": ("`validate --today` not a date", "RE701"),
+        "RE415": ("a bad option of `run`, `advance`, `ledger export`, `draw`", "RE701–RE703, RE705–RE707"),
     }
 )
-"""Codes no longer given, with what replaced them; they are never reused."""
+"""Codes no longer given: what each meant and the codes that replaced it. They are never reused."""
 
 
 def exit_status(codes: Iterable[str]) -> int:

@@ -53,9 +53,13 @@ class Diagnostic:
     path: tuple[str | int, ...] | None = None
 
     def __post_init__(self) -> None:
-        # One dict lookup, and only where a problem is reported: never on an event that goes well.
-        if self.code not in CODES:
+        # A dict lookup, only where a problem is reported (no diagnostic is made for an event
+        # that goes well): about 50 ns beside the 3 µs of making a frozen dataclass.
+        registered = CODES.get(self.code)
+        if registered is None:
             raise ValueError(f"{self.code} is not a registered diagnostic code (rules_engine/codes.py)")
+        if registered.severity != self.severity:
+            raise ValueError(f"{self.code} is registered as {registered.severity}, not {self.severity}")
 
     def to_json(self) -> dict[str, object]:
         span = self.span
