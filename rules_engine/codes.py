@@ -49,6 +49,9 @@ class Stage(StrEnum):
     USAGE = "command line"
 
 
+# The stages whose codes refuse an event (nothing of it applied): what a tests file may expect.
+REFUSING_STAGES = frozenset({Stage.EVENT, Stage.STATE, Stage.REDEEM_RETURN, Stage.TIME})
+
 # The exit status a command ends with when it reports a code (docs/cli.md, Conventions).
 EXIT_PROBLEM = 1  # a problem in a program, an expression, an input, a store
 EXIT_USAGE = 2  # the command line itself is wrong: click's convention for usage errors

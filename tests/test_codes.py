@@ -148,3 +148,27 @@ def test_the_example_tests_files_expect_registered_codes() -> None:
     files = [*(ROOT / "programs").glob("*.tests.yaml"), *(ROOT / "tests" / "fixtures").rglob("*.tests.yaml")]
     expected = {code for path in files for code in re.findall(r"error: (RE\d{3})", path.read_text("utf-8"))}
     assert expected and expected <= set(CODES)
+
+
+def test_a_tests_file_expecting_a_code_no_event_is_refused_with_is_caught_up_front(tmp_path: Path) -> None:
+    """`expect: {error: RE499}` (no such code) or `RE603` (a store's, never an event's in
+    `loyalty test`) would fail for ever: both are refused before any case runs, at their place."""
+    from typer.testing import CliRunner
+
+    from rules_engine.cli import app
+
+    signup = '{id: e1, type: signup, time: "2026-12-01T10:00:00+03:00", customer: c1}'
+    (tmp_path / "cafe.tests.yaml").write_text(
+        "cases:\n"
+        f"  - name: no such code\n    event: {signup}\n    expect: {{error: RE499}}\n"
+        f"  - name: a store's\n    event: {signup}\n    expect: {{error: RE603}}\n"
+        f"  - name: a store's refusal of an event\n    event: {signup}\n    expect: {{error: RE441}}\n",
+        encoding="utf-8",
+    )
+    program = ROOT / "programs" / "coffee-club.yaml"
+    result = CliRunner().invoke(app, ["test", str(program), str(tmp_path / "cafe.tests.yaml")])
+    assert result.exit_code == 1
+    refused = re.findall(
+        r":(\d+):\d+: error\[RE114\]: `(RE\d+)` is not a code an event can be refused with", result.stderr
+    )
+    assert refused == [("4", "RE499"), ("7", "RE603")]

@@ -45,6 +45,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
+from rules_engine.codes import CODES, REFUSING_STAGES
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import parse_event
 from rules_engine.engine.inputs import read_json
@@ -87,6 +88,8 @@ class SuiteModel(BaseModel):
 POINTS_CHANGES = ("available", "expire", "burn", "reverse")
 """The kinds of `effects.points_changes` that `points_changes` can expect."""
 TRACE_CODES: tuple[str, ...] = typing.get_args(TraceCode)
+# The codes an event (or its customer's state) can be refused with: what `expect: {error: …}` may say.
+REFUSALS = tuple(code for code, entry in CODES.items() if entry.stage in REFUSING_STAGES)
 
 
 class TraceExpect(SuiteModel):
@@ -490,6 +493,9 @@ def _shape_problems(case: Case, at: tuple[Hashable, ...], source_map: loader.Sou
             problems.append(
                 _not_one_of(wanted.code, TRACE_CODES, "a trace code", source_map.span((*path, "code")))
             )
+    if expect.error is not None and expect.error not in REFUSALS:
+        where = source_map.span((*at, "expect", "error"))
+        problems.append(_not_one_of(expect.error, REFUSALS, "a code an event can be refused with", where))
     return problems
 
 
