@@ -11,7 +11,7 @@ COMPILED_STAMP := $(COMPILED_VENV)/.installed
 WHEELS         := build/wheel
 SOURCES        := $(shell find rules_engine -name '*.py' -o -name '*.lark')
 
-.PHONY: demo test lint compiled bench bench-store schemas clean
+.PHONY: demo test lint compiled bench bench-store schemas docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench: $(STAMP) $(COMPILED_STAMP)
 # The JSON Schemas in schemas/, generated from the models (a test checks they are in sync).
 schemas: $(STAMP)
 	$(BIN)/loyalty schema --out schemas
+
+# docs/errors.md, the index of every diagnostic code, from rules_engine/codes.py (a test checks it).
+docs: $(STAMP)
+	$(BIN)/python scripts/gen-errors-doc.py
 
 # What the stores cost: SQLite and PostgreSQL (a throwaway server), 1 and 4 workers.
 bench-store: $(STAMP)

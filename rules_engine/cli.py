@@ -153,7 +153,7 @@ def check(
             _fail(
                 [
                     Diagnostic(
-                        "RE406", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
+                        "RE704", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
                     )
                 ],
                 err,
@@ -206,7 +206,7 @@ def validate(
         try:
             as_of = dt.date.fromisoformat(today)
         except ValueError:
-            _fail([Diagnostic("RE407", f"`{today}` is not a date", hint="write --today 2026-12-01")], err)
+            _fail([Diagnostic("RE701", f"`{today}` is not a date", hint="write --today 2026-12-01")], err)
     files = _program_files(paths, err)
     results = [validate_file(path, today=as_of) for path in files]
     if as_json:
@@ -413,7 +413,7 @@ def _customer_states(
 ) -> dict[str, CustomerState]:
     """The states of every customer: from a states file, or from a store (exactly one of them)."""
     if (path is None) == (db is None):
-        _fail([Diagnostic("RE415", "give either a states file or --db, not both or neither")], err)
+        _fail([Diagnostic("RE707", "give either a states file or --db, not both or neither")], err)
     if path is not None:
         return _load_states(path, err)
     store = _open_store(str(db), engine, err, readonly=True)
@@ -466,14 +466,14 @@ def _clock(
             clock = dt.datetime.fromisoformat(now)
         except ValueError:
             _fail(
-                [Diagnostic("RE415", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now")],
+                [Diagnostic("RE702", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now")],
                 err,
             )
         if clock.tzinfo is None:
             _fail(
                 [
                     Diagnostic(
-                        "RE410", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
+                        "RE702", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
                     )
                 ],
                 err,
@@ -484,7 +484,7 @@ def _clock(
         return clock, None
     length = parse_duration(horizon)
     if length is None:
-        _fail([Diagnostic("RE415", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none")], err)
+        _fail([Diagnostic("RE703", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none")], err)
     return clock, length
 
 
@@ -818,7 +818,7 @@ def _date(text: str | None, option: str, err: Console) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        _fail([Diagnostic("RE415", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD")], err)
+        _fail([Diagnostic("RE701", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD")], err)
 
 
 @ledger_app.command("export")
@@ -840,10 +840,10 @@ def ledger_export(
 
     out, err = _consoles()
     if output not in ("csv", "json"):
-        _fail([Diagnostic("RE415", f"--format {output}: not a format", hint="use csv or json")], err)
+        _fail([Diagnostic("RE705", f"--format {output}: not a format", hint="use csv or json")], err)
     first, last = _date(start, "--from", err), _date(end, "--to", err)
     if first and last and first > last:
-        _fail([Diagnostic("RE415", f"--from {first} is after --to {last}", hint="swap them")], err)
+        _fail([Diagnostic("RE706", f"--from {first} is after --to {last}", hint="swap them")], err)
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
@@ -930,10 +930,10 @@ def advance(
     try:
         moment = dt.datetime.fromisoformat(to)
     except ValueError:
-        _fail([Diagnostic("RE415", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00")], err)
+        _fail([Diagnostic("RE702", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00")], err)
     if moment.tzinfo is None:
         _fail(
-            [Diagnostic("RE410", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z")],
+            [Diagnostic("RE702", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z")],
             err,
         )
     from rules_engine.service import Loyalty
@@ -1035,7 +1035,7 @@ def leaderboard(
         _fail(
             [
                 Diagnostic(
-                    "RE410",
+                    "RE702",
                     f"`{at}` is not a time with an offset",
                     hint="write e.g. 2026-12-31T23:59:00+03:00",
                 )

@@ -17,7 +17,7 @@ again applies the rest, each once).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -217,7 +217,7 @@ def _line(
     except EventError as error:
         result.problems += 1
         for d in error.diagnostics:
-            report(Diagnostic(d.code, f"line {number}: {d.message}", _field(source, d) or span, d.hint))
+            report(replace(d, message=f"line {number}: {d.message}", span=_field(source, d) or span))
         return
     except StoreError as error:
         result.failure = _store_failed(error, number, data, span)

@@ -510,9 +510,9 @@ def test_advance_beyond_the_horizon_is_refused_and_changes_nothing(tmp_path: Pat
 @pytest.mark.parametrize(
     ("options", "code"),
     [
-        (["--horizon", "a week"], "RE415"),
-        (["--now", "tomorrow"], "RE415"),
-        (["--now", "2026-12-31T10:00:00"], "RE410"),
+        (["--horizon", "a week"], "RE703"),
+        (["--now", "tomorrow"], "RE702"),
+        (["--now", "2026-12-31T10:00:00"], "RE702"),
     ],
 )
 def test_bad_now_and_horizon_options_are_refused(tmp_path: Path, options: list[str], code: str) -> None:

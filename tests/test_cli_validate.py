@@ -121,6 +121,7 @@ def test_json_lists_every_problem_with_its_place_code_and_severity(tmp_path: Pat
             "file": str(path),
             "line": 7,
             "column": 5,
+            "path": None,
             "code": "RE111",
             "severity": "error",
             "message": "unknown field `rte`",
@@ -130,6 +131,7 @@ def test_json_lists_every_problem_with_its_place_code_and_severity(tmp_path: Pat
             "file": str(path),
             "line": 8,
             "column": 15,
+            "path": None,
             "code": "RE113",
             "severity": "error",
             "message": '`priority` must be a whole number, not the text "high"',
@@ -150,7 +152,7 @@ def test_json_names_the_file_of_each_problem_and_includes_warnings(tmp_path: Pat
         (str(warned), "RE504", "warning"),
     ]
     for problem in problems:
-        assert set(problem) == {"file", "line", "column", "message", "hint", "code", "severity"}
+        assert set(problem) == {"file", "line", "column", "path", "message", "hint", "code", "severity"}
 
 
 def test_json_for_valid_programs_is_an_empty_list(examples: Path) -> None:
@@ -195,7 +197,7 @@ def test_today_that_is_not_a_date_is_refused(tmp_path: Path) -> None:
     code, out, err = run("validate", "--today", "2026-13-01", path)
     assert code == 1
     assert out == ""
-    assert "error[RE407]: `2026-13-01` is not a date" in err
+    assert "error[RE701]: `2026-13-01` is not a date" in err
 
 
 # -- schema -----------------------------------------------------------------------------------------

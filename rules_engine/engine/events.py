@@ -28,7 +28,7 @@ from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError, TzInfo
 
 from rules_engine.dsl.values import PLAIN_DECIMAL
-from rules_engine.errors import Diagnostic, EventError
+from rules_engine.errors import Diagnostic, EventError, PydanticIssue, diagnostics_from_pydantic, path_text
 
 # Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
 # arithmetic: a line's amount (price × qty) has at most 15 + 9 digits, a basket of at most 10,000
@@ -267,15 +267,7 @@ def parse_event(data: Any) -> AnyEvent:
             event = _CUSTOM.validate_python(data)
     except PydanticError as error:
         raise EventError(
-            [
-                Diagnostic(
-                    "RE410",
-                    f"{_path(item['loc'])}: {str(item['msg']).removeprefix('Value error, ')}",
-                    hint=_hint(item),
-                    path=_steps(item["loc"]),
-                )
-                for item in error.errors(include_url=False)
-            ]
+            diagnostics_from_pydantic(error, "RE410", data=data, root="event", hint=_hint)
         ) from None
     return event
 
@@ -293,7 +285,7 @@ def finer_than(event: AnyEvent, quantum: Decimal) -> list[Diagnostic]:
     return [
         Diagnostic(
             "RE410",
-            f"{_path(path)}: {amount} has more than {places} decimal places",
+            f"{path_text(path)}: {amount} has more than {places} decimal places",
             hint=f"round the amount to the currency's {places} decimal places before sending",
             path=path,
         )
@@ -339,21 +331,8 @@ def _canonical(value: Any) -> str:
 _quote = json.encoder.encode_basestring
 
 
-def _steps(loc: Any) -> tuple[str | int, ...]:
-    return tuple(step for step in loc if step not in KNOWN_TYPES and step != "Custom")
-
-
-def _path(loc: Any) -> str:
-    out = ""
-    for step in loc:
-        if step in KNOWN_TYPES or step == "Custom":
-            continue
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out or "event"
-
-
-def _hint(item: Any) -> str | None:
-    kind = item.get("type", "")
+def _hint(issue: PydanticIssue) -> str | None:
+    kind = issue.kind
     if kind == "missing":
         return "add the field"
     if kind == "extra_forbidden":
@@ -363,7 +342,7 @@ def _hint(item: Any) -> str | None:
     if kind == "greater_than_equal":
         return "amounts cannot be negative"
     if kind == "string_type":
-        given = item.get("input")
+        given = issue.input
         shown = given if isinstance(given, int | Decimal) and not isinstance(given, bool) else "card-7781"
         return f'write it as text, in quotes: "{shown}"'
     if kind in ("number_text", "number_type"):

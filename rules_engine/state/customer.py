@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic import ValidationError as PydanticError
 
-from rules_engine.errors import Diagnostic, StateError
+from rules_engine.errors import StateError, diagnostics_from_pydantic
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -292,21 +292,7 @@ def parse_state(data: Any) -> CustomerState:
     try:
         return CustomerState.model_validate(data)
     except PydanticError as error:
-        raise StateError(
-            [
-                Diagnostic(
-                    "RE420",
-                    f"{_path(item['loc'])}: {item['msg']}",
-                    hint="check the state snapshot",
-                    path=tuple(item["loc"]),
-                )
-                for item in error.errors(include_url=False)
-            ]
-        ) from None
-
-
-def _path(loc: Any) -> str:
-    out = ""
-    for step in loc:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out or "state"
+        problems = diagnostics_from_pydantic(
+            error, "RE420", data=data, root="state", hint="check the state snapshot"
+        )
+        raise StateError(problems) from None

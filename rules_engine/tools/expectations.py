@@ -45,11 +45,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
+from rules_engine.codes import CODES, REFUSING_STAGES
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import parse_event
 from rules_engine.engine.inputs import read_json
 from rules_engine.engine.outcome import Outcome, RuleTrace, TraceCode
-from rules_engine.errors import Diagnostic, EvaluationError, RulesEngineError, StateError
+from rules_engine.errors import (
+    Diagnostic,
+    EvaluationError,
+    PydanticIssue,
+    RulesEngineError,
+    StateError,
+    diagnostics_from_pydantic,
+)
 from rules_engine.program import loader
 from rules_engine.program.model import Program
 from rules_engine.program.structure import describe_kind, show_value
@@ -80,6 +88,8 @@ class SuiteModel(BaseModel):
 POINTS_CHANGES = ("available", "expire", "burn", "reverse")
 """The kinds of `effects.points_changes` that `points_changes` can expect."""
 TRACE_CODES: tuple[str, ...] = typing.get_args(TraceCode)
+# The codes an event (or its customer's state) can be refused with: what `expect: {error: …}` may say.
+REFUSALS = tuple(code for code, entry in CODES.items() if entry.stage in REFUSING_STAGES)
 
 
 class TraceExpect(SuiteModel):
@@ -483,6 +493,9 @@ def _shape_problems(case: Case, at: tuple[Hashable, ...], source_map: loader.Sou
             problems.append(
                 _not_one_of(wanted.code, TRACE_CODES, "a trace code", source_map.span((*path, "code")))
             )
+    if expect.error is not None and expect.error not in REFUSALS:
+        where = source_map.span((*at, "expect", "error"))
+        problems.append(_not_one_of(expect.error, REFUSALS, "a code an event can be refused with", where))
     return problems
 
 
@@ -513,34 +526,43 @@ _HINTS = {
 
 
 def _model_problems(error: PydanticError, data: Any, source_map: loader.SourceMap) -> list[Diagnostic]:
-    problems: list[Diagnostic] = []
-    for item in error.errors(include_url=False):
-        path = _data_path(item["loc"], data)
-        kind = item["type"]
-        names = [step for step in item["loc"] if isinstance(step, str) and step != "[key]"]
-        name = names[-1] if names else "the tests file"
-        span = source_map.span(path)
-        if kind == "extra_forbidden":
-            model = _model_at(item["loc"][:-1])
-            allowed = list(model.model_fields)
-            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
-            problems.append(
-                Diagnostic("RE111", f"unknown field `{name}`", source_map.key_span(path) or span, hint)
-            )
-            continue
-        if kind == "missing":  # the mapping that lacks the field, or its first line for a list item
-            span = _first_line(source_map.span(tuple(item["loc"])))
-        if item["loc"] and item["loc"][-1] == "[key]":  # a mapping key, not its value
-            kind, span = "key_type", source_map.key_span(path) or span
+    def name(issue: PydanticIssue) -> str:
+        names = [step for step in issue.loc if isinstance(step, str) and step != "[key]"]
+        return names[-1] if names else "the tests file"
+
+    def described(issue: PydanticIssue) -> tuple[str, str]:  # the code and the message
+        if issue.kind == "extra_forbidden":
+            return "RE111", f"unknown field `{name(issue)}`"
+        kind = "key_type" if issue.loc[-1:] == ("[key]",) else issue.kind  # a mapping key, not its value
         code, template = _MESSAGES.get(kind, ("RE117", "`{name}`: {message}"))
-        message = template.format(
-            name=name,
-            kind=describe_kind(item.get("input")),
-            shown=show_value(item.get("input")),
-            message=str(item["msg"]).removeprefix("Value error, "),
+        shown = show_value(issue.input)
+        return code, template.format(
+            name=name(issue), kind=describe_kind(issue.input), shown=shown, message=issue.message
         )
-        problems.append(Diagnostic(code, message, span, _HINTS.get(name)))
+
+    def hint(issue: PydanticIssue) -> str | None:
+        if issue.kind != "extra_forbidden":
+            return _HINTS.get(name(issue))
+        allowed = list(_model_at(issue.loc[:-1]).model_fields)
+        close = difflib.get_close_matches(name(issue), allowed, n=1, cutoff=0.6)
+        return f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
+
+    def span(issue: PydanticIssue) -> Span:
+        path = _data_path(issue.loc, data)
+        if issue.kind == "extra_forbidden" or issue.loc[-1:] == ("[key]",):
+            return source_map.key_span(path) or source_map.span(path)
+        if issue.kind == "missing":  # the mapping that lacks the field, or its first line for a list item
+            return _first_line(source_map.span(issue.loc))
+        return source_map.span(path)
+
+    problems = diagnostics_from_pydantic(
+        error,
+        lambda issue: described(issue)[0],
+        data=data,
+        message=lambda issue: described(issue)[1],
+        hint=hint,
+        span=span,
+    )
     return sorted(problems, key=lambda d: d.span.start if d.span else -1)
 
 
