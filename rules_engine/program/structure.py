@@ -23,7 +23,7 @@ from jsonschema.exceptions import best_match
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
-from rules_engine.errors import Diagnostic
+from rules_engine.errors import Diagnostic, PydanticIssue, diagnostics_from_pydantic, pydantic_issues
 from rules_engine.program import loader
 from rules_engine.program.model import Program
 from rules_engine.program.scalars import NodePath, SourceMap
@@ -307,18 +307,25 @@ def _dedupe(problems: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def model_problems(error: PydanticError, data: Any, source_map: SourceMap) -> list[Diagnostic]:
-    problems = []
-    items = error.errors(include_url=False)
-    unions = [_union_at(item["loc"], data) for item in items]
+    """RE117 for each of pydantic's problems with the program, at its place in the file."""
+    issues = pydantic_issues(error, data)
+    unions = [_union_at(issue.loc, data) for issue in issues]
     # `list[Schedule] | Schedule` given one bad schedule: the list branch's "not a list" is noise
     # when another branch of the same union has the real problem.
-    real = {union for item, union in zip(items, unions, strict=True) if not item["type"].endswith("_type")}
-    for item, union in zip(items, unions, strict=True):
-        if union is not None and union in real and item["type"].endswith("_type"):
-            continue
-        path = _data_path(item["loc"], data)
-        message = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(Diagnostic("RE117", message, source_map.span(path), _model_hint(item)))
+    real = {union for issue, union in zip(issues, unions, strict=True) if not issue.kind.endswith("_type")}
+    kept = [
+        issue
+        for issue, union in zip(issues, unions, strict=True)
+        if union is None or union not in real or not issue.kind.endswith("_type")
+    ]
+    problems = diagnostics_from_pydantic(
+        kept,
+        "RE117",
+        data=data,
+        message=lambda issue: issue.message,
+        span=lambda issue: source_map.span(_data_path(issue.loc, data)),
+        hint=_model_hint,
+    )
     return _dedupe(problems)
 
 
@@ -348,8 +355,7 @@ def _data_path(loc: Sequence[int | str], data: Any) -> NodePath:
     return tuple(path)
 
 
-def _model_hint(item: Any) -> str | None:
-    kind = item.get("type", "")
-    if kind == "extra_forbidden":
+def _model_hint(issue: PydanticIssue) -> str | None:
+    if issue.kind == "extra_forbidden":
         return "remove it, or check its spelling"
     return None
