@@ -1,12 +1,18 @@
 """The `loyalty` command line: a thin typer layer over the public API.
 
 Exit codes: 0 success, 1 a program, expression or input error (reported on stderr with file,
-line, column and a hint), 2 a usage error.
+line, column and a hint), 2 a usage error: click's own (an unknown option, a missing argument, a
+value outside a closed choice) and the option values our code refuses (`_usage`: a bad date,
+moment, duration or timezone, options that exclude each other).
+
+Help texts are markdown (`rich_markup_mode`): a docstring's lines are joined into paragraphs and
+re-wrapped to the terminal, so write them as prose, a blank line between paragraphs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import os
 import signal
@@ -62,10 +68,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="loyalty",
-    help="Loyalty rules engine: check expressions, validate, dry-run and test programs.",
+    help="Loyalty rules engine: check expressions, validate and test programs, process events into a "
+    "store and read it back.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 
@@ -73,12 +81,18 @@ def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False), Console(stderr=True, highlight=False)
 
 
-def _fail(diagnostics: list[Diagnostic], err: Console) -> NoReturn:
+def _fail(diagnostics: list[Diagnostic], err: Console, *, status: int = 1) -> NoReturn:
     for index, diagnostic in enumerate(diagnostics):
         if index:
             err.print()
         err.print(styled_diagnostic(diagnostic), soft_wrap=True)
-    raise typer.Exit(1)
+    raise typer.Exit(status)
+
+
+def _usage(diagnostic: Diagnostic, err: Console) -> NoReturn:
+    """A usage error found by our code (an option's value, options that exclude each other):
+    reported like any problem, with its code and hint, but exit 2 as click's own usage errors."""
+    _fail([diagnostic], err, status=2)
 
 
 def _read_context(path: Path, err: Console) -> dict[str, Any]:
@@ -150,12 +164,10 @@ def check(
         try:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            _fail(
-                [
-                    Diagnostic(
-                        "RE406", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
-                    )
-                ],
+            _usage(
+                Diagnostic(
+                    "RE406", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
+                ),
                 err,
             )
     data = _read_context(context, err) if context is not None else {}
@@ -206,7 +218,7 @@ def validate(
         try:
             as_of = dt.date.fromisoformat(today)
         except ValueError:
-            _fail([Diagnostic("RE407", f"`{today}` is not a date", hint="write --today 2026-12-01")], err)
+            _usage(Diagnostic("RE407", f"`{today}` is not a date", hint="write --today 2026-12-01"), err)
     files = _program_files(paths, err)
     results = [validate_file(path, today=as_of) for path in files]
     if as_json:
@@ -413,7 +425,7 @@ def _customer_states(
 ) -> dict[str, CustomerState]:
     """The states of every customer: from a states file, or from a store (exactly one of them)."""
     if (path is None) == (db is None):
-        _fail([Diagnostic("RE415", "give either a states file or --db, not both or neither")], err)
+        _usage(Diagnostic("RE415", "give either a states file or --db, not both or neither"), err)
     if path is not None:
         return _load_states(path, err)
     store = _open_store(str(db), engine, err, readonly=True)
@@ -465,17 +477,15 @@ def _clock(
         try:
             clock = dt.datetime.fromisoformat(now)
         except ValueError:
-            _fail(
-                [Diagnostic("RE415", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now")],
+            _usage(
+                Diagnostic("RE415", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now"),
                 err,
             )
         if clock.tzinfo is None:
-            _fail(
-                [
-                    Diagnostic(
-                        "RE410", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
-                    )
-                ],
+            _usage(
+                Diagnostic(
+                    "RE410", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
+                ),
                 err,
             )
     if horizon is None:
@@ -484,7 +494,7 @@ def _clock(
         return clock, None
     length = parse_duration(horizon)
     if length is None:
-        _fail([Diagnostic("RE415", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none")], err)
+        _usage(Diagnostic("RE415", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none"), err)
     return clock, length
 
 
@@ -770,7 +780,11 @@ def _print_totals(
         out.print(line, markup=False, soft_wrap=True)
 
 
-ledger_app = typer.Typer(help="The points ledger in a store: exports for the books.", no_args_is_help=True)
+ledger_app = typer.Typer(
+    help="The points ledger in a store: exports for the books.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(ledger_app, name="ledger")
 
 _DB_HELP = "The store: an SQLite file, sqlite:///PATH or postgresql://…"
@@ -818,7 +832,14 @@ def _date(text: str | None, option: str, err: Console) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        _fail([Diagnostic("RE415", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD")], err)
+        _usage(Diagnostic("RE415", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD"), err)
+
+
+class ExportFormat(enum.StrEnum):
+    """`ledger export --format`: a closed choice, so click refuses any other value (exit 2)."""
+
+    CSV = "csv"
+    JSON = "json"
 
 
 @ledger_app.command("export")
@@ -830,8 +851,9 @@ def ledger_export(
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day (included), YYYY-MM-DD.")] = None,
     output: Annotated[
-        str, typer.Option("--format", help="csv: the journal on stdout, the summary on stderr; json: both.")
-    ] = "csv",
+        ExportFormat,
+        typer.Option("--format", help="csv: the journal on stdout, the summary on stderr; json: both."),
+    ] = ExportFormat.CSV,
 ) -> None:
     """Journal entries for the points issued, redeemed, expired and reversed, valued at the
     program's money value per point; the liability at the end, breakage, and whether it all
@@ -839,11 +861,9 @@ def ledger_export(
     from rules_engine import accounting
 
     out, err = _consoles()
-    if output not in ("csv", "json"):
-        _fail([Diagnostic("RE415", f"--format {output}: not a format", hint="use csv or json")], err)
     first, last = _date(start, "--from", err), _date(end, "--to", err)
     if first and last and first > last:
-        _fail([Diagnostic("RE415", f"--from {first} is after --to {last}", hint="swap them")], err)
+        _usage(Diagnostic("RE415", f"--from {first} is after --to {last}", hint="swap them"), err)
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
@@ -856,7 +876,7 @@ def ledger_export(
     finally:
         store.close()
     books = accounting.books(engine.program, rows, start=first, end=last, balances=balances)
-    if output == "json":
+    if output is ExportFormat.JSON:
         out.print(jsonio.dumps(accounting.to_json(books), indent=2), markup=False, soft_wrap=True)
         if books.value is None:  # the CSV's summary says so; JSON has null amounts
             err.print(accounting.summary_lines(books)[0], markup=False, soft_wrap=True)
@@ -930,11 +950,10 @@ def advance(
     try:
         moment = dt.datetime.fromisoformat(to)
     except ValueError:
-        _fail([Diagnostic("RE415", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00")], err)
+        _usage(Diagnostic("RE415", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00"), err)
     if moment.tzinfo is None:
-        _fail(
-            [Diagnostic("RE410", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z")],
-            err,
+        _usage(
+            Diagnostic("RE410", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z"), err
         )
     from rules_engine.service import Loyalty
 
@@ -1032,14 +1051,10 @@ def leaderboard(
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        _fail(
-            [
-                Diagnostic(
-                    "RE410",
-                    f"`{at}` is not a time with an offset",
-                    hint="write e.g. 2026-12-31T23:59:00+03:00",
-                )
-            ],
+        _usage(
+            Diagnostic(
+                "RE410", f"`{at}` is not a time with an offset", hint="write e.g. 2026-12-31T23:59:00+03:00"
+            ),
             err,
         )
     parsed = _customer_states(states, db, engine, err)
@@ -1052,8 +1067,21 @@ def leaderboard(
         out.print("nobody yet", markup=False)
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"loyalty {version('rules-engine')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Loyalty rules engine."""
 
 
