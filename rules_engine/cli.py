@@ -290,7 +290,8 @@ def dry_run(
         typer.Option(
             "--customer",
             metavar="STATE.json",
-            help="JSON file with the customer's state before the event (default: a new customer).",
+            help="The customer's state before the event (default: a new customer): a state, or what "
+            "`loyalty customer --json` or `loyalty run --state-out` wrote.",
         ),
     ] = None,
     explain: Annotated[
@@ -303,18 +304,25 @@ def dry_run(
     """Process one event against a program, storing nothing: what every rule gave, and why."""
     from rules_engine.engine.inputs import read_json
     from rules_engine.render import outcome_report
+    from rules_engine.state.documents import in_document, select_state
 
     out, err = _consoles()
     engine = _engine(program, err)
+    state: Any = None
+    where: tuple[str | int, ...] = ()
     try:
         data = read_json(event, "event")
-        state = read_json(customer, "customer state") if customer is not None else None
+        if customer is not None:
+            who = data.get("customer") if isinstance(data, dict) else None
+            state, where = select_state(read_json(customer, "customer state"), who)
+    except StateError as problem:
+        _fail(_in_file(problem.diagnostics, customer), err)
     except RulesEngineError as problem:
         _fail(problem.diagnostics, err)
     try:
         outcome = engine.process(data, state, explain=True)
     except StateError as problem:
-        _fail(_in_file(problem.diagnostics, customer), err)
+        _fail(_in_file(in_document(problem.diagnostics, where), customer), err)
     except RulesEngineError as problem:
         _fail(_in_file(problem.diagnostics, event), err)
     if as_json:

@@ -36,7 +36,7 @@ import datetime as dt
 import difflib
 import typing
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,6 +54,7 @@ from rules_engine.program import loader
 from rules_engine.program.model import Program
 from rules_engine.program.validate import describe_kind, show_value
 from rules_engine.source import Span
+from rules_engine.state.documents import select_state
 
 ZERO = Decimal(0)
 
@@ -314,6 +315,12 @@ def load_suite(path: str | Path, *, allow_outside: bool = False) -> Suite:
         state, state_span = _data(
             case.customer, case.customer_file, "customer state", base, at, source_map, problems, allow_outside
         )
+        if case.customer_file is not None and state is not None:  # any file a command wrote
+            try:
+                state, _ = select_state(state, event.get("customer") if isinstance(event, dict) else None)
+            except StateError as error:
+                offset = state_span.start if state_span else -1
+                problems += [(offset, replace(d, span=state_span)) for d in error.diagnostics]
         history = []
         for position, name in enumerate(case.before or []):
             where = source_map.span((*at, "before", position))
