@@ -656,7 +656,8 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
 
 
 def _unknown_names(suite: Suite, program: Program, index: int) -> list[Diagnostic]:
-    """Coupons, notification templates and draws the expectations name must be the program's."""
+    """Coupons, notification templates, draws and the tier the expectations name must be the
+    program's (`none` is the tier of a customer without one)."""
     expect = suite.cases[index].case.expect
     at = ("cases", index, "expect")
     reminders = [program.notifications.points_expiring, program.notifications.tier_downgrade]
@@ -673,11 +674,14 @@ def _unknown_names(suite: Suite, program: Program, index: int) -> list[Diagnosti
     named += [
         (draw, (*at, "entries", draw), {d.id for d in program.draws}, "draw") for draw in expect.entries or {}
     ]
+    if expect.tier is not None:
+        levels = {level.id for level in program.tiers.levels} if program.tiers else set()
+        named.append((expect.tier, (*at, "tier"), levels | {"none"}, "tier"))
     problems = []
     for name, path, allowed, what in named:
         if name in allowed:
             continue
-        span = suite.source_map.key_span(path) or suite.source_map.span(path)
+        span = (what != "tier" and suite.source_map.key_span(path)) or suite.source_map.span(path)
         close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
         hint = (
             f"did you mean `{close[0]}`?"
