@@ -467,7 +467,7 @@ def test_run_into_a_store_refuses_a_future_dated_line_and_goes_on(tmp_path: Path
     (tmp_path / "typo.jsonl").write_text("\n".join([lines[0], lines[1], json.dumps(typo)]) + "\n")
     result = CliRunner().invoke(app, ["run", PROGRAM, str(tmp_path / "typo.jsonl"), "--db", db])
     assert result.exit_code == 1
-    assert "typo.jsonl:3:1: error[RE441]: line 3: event s3" in result.stderr
+    assert "typo.jsonl:3:42: error[RE441]: line 3: event s3" in result.stderr  # the caret under the time
     assert "2 events processed, 1 problem(s)" in result.stdout
     shown = CliRunner().invoke(app, ["customer", PROGRAM, "anna", "--db", db, "--json"])
     assert loads(shown.stdout)["state"]["last_event_at"].startswith("2026-12-01")
@@ -480,7 +480,9 @@ def test_run_with_a_sparse_file_asks_for_now_or_a_longer_horizon(tmp_path: Path)
     db = str(tmp_path / "loyalty.db")
     refused = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "-q"])
     assert refused.exit_code == 1 and "error[RE441]" in refused.stderr and "--horizon" in refused.stderr
-    again = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    again = CliRunner().invoke(
+        app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q", "--by-customer"]
+    )
     assert again.exit_code == 0, again.output
     assert "boris: tier green, 150 points, 2 visits" in again.stdout
     longer = CliRunner().invoke(

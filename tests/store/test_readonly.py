@@ -26,7 +26,7 @@ DECEMBER = str(ROOT / "programs" / "events" / "coffee-club-december.jsonl")
 def _filled(folder: Path) -> Path:
     folder.mkdir(exist_ok=True)
     db = folder / "loyalty.db"
-    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(db), "-q"])
+    result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(db), "-q", "--horizon", "none"])
     assert result.exit_code == 0, result.output
     return db
 
