@@ -19,6 +19,7 @@ import signal
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
@@ -87,6 +88,12 @@ def _fail(diagnostics: list[Diagnostic], err: Console, *, status: int = 1) -> No
             err.print()
         err.print(styled_diagnostic(diagnostic), soft_wrap=True)
     raise typer.Exit(status)
+
+
+def _with_hint(diagnostics: list[Diagnostic], hint: str | None) -> list[Diagnostic]:
+    """The diagnostics with the hint the command knows better (what to type), if it has one; the
+    caught error is left as it was."""
+    return diagnostics if hint is None else [replace(d, hint=hint) for d in diagnostics]
 
 
 def _usage(diagnostic: Diagnostic, err: Console) -> NoReturn:
@@ -177,12 +184,8 @@ def check(
         trace = compiled.explain(normalized) if explain else None
         value = compiled.evaluate(normalized)
     except ContextError as problem:
-        if context is None:
-            problem.diagnostics[:] = [
-                Diagnostic(d.code, d.message, d.span, "give the values with --context FILE.json")
-                for d in problem.diagnostics
-            ]
-        _fail(problem.diagnostics, err)
+        hint = "give the values with --context FILE.json" if context is None else None
+        _fail(_with_hint(problem.diagnostics, hint), err)
     except RulesEngineError as problem:
         _fail(problem.diagnostics, err)
     if python:
@@ -378,18 +381,13 @@ def run_tests(
         suite = load_suite(tests_path, allow_outside=allow_outside)
         program_path = program_path or suite_program(suite)
     except SuiteError as problem:
-        if tests is None and program_path is not None and problem.code == "RE105":
-            problem.diagnostics[:] = [
-                Diagnostic(
-                    d.code,
-                    d.message,
-                    d.span,
-                    "write the tests next to the program (docs/cli.md), or name them: "
-                    "loyalty test PROGRAM TESTS.yaml",
-                )
-                for d in problem.diagnostics
-            ]
-        _fail(problem.diagnostics, err)
+        missing = tests is None and program_path is not None and problem.code == "RE105"
+        hint = (
+            "write the tests next to the program (docs/cli.md), or name them: loyalty test PROGRAM TESTS.yaml"
+            if missing
+            else None
+        )
+        _fail(_with_hint(problem.diagnostics, hint), err)
     engine = _engine(program_path, err)
     problems = check_suite(suite, engine.program)
     if problems:

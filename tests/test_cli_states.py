@@ -4,6 +4,7 @@ a tests file's `customer_file` (docs/cli.md, "State files")."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,8 @@ def test_a_states_file_without_the_events_customer_is_refused_by_name(
     event.write_text(json.dumps({**NEXT, "customer": "carl"}), encoding="utf-8")
     code, out, err = invoke("dry-run", PROGRAM, str(event), "--customer", str(written["run --state-out"]))
     assert (code, out) == (1, "")
-    assert f"error[RE412]: {written['run --state-out']}: holds the states of 2 customers (anna, boris)" in err
+    holds = "the file holds the states of 2 customers (anna, boris)"
+    assert f"error[RE412]: {written['run --state-out']}: {holds}" in err
     assert "not the event's customer carl" in err
 
 
@@ -122,3 +124,23 @@ def test_a_tests_file_takes_a_state_file_written_by_run(written: dict[str, Path]
     code, out, err = invoke("test", str(folder / "anna.tests.yaml"))
     assert (code, err) == (0, ""), out
     assert "PASS anna's visits go on" in out
+
+
+def test_a_tests_file_state_without_the_events_customer_is_refused_at_its_place(
+    written: dict[str, Path], tmp_path: Path
+) -> None:
+    shutil.copy(written["run --state-out"], tmp_path / "states.json")
+    (tmp_path / "carl.json").write_text(json.dumps({**NEXT, "customer": "carl"}), encoding="utf-8")
+    suite = tmp_path / "carl.tests.yaml"
+    suite.write_text(
+        f"program: {PROGRAM}\n"
+        "cases:\n"
+        "  - name: carl\n"
+        "    event_file: carl.json\n"
+        "    customer_file: states.json\n"
+        "    expect: {points: 12}\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke("test", str(suite))
+    assert (code, out) == (1, "")
+    assert f"{suite}:5:20: error[RE412]: the file holds the states of 2 customers (anna, boris)" in err

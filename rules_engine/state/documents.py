@@ -51,7 +51,8 @@ def select_state(document: Any, customer: str | None) -> tuple[Any, JsonPath]:
         [
             Diagnostic(
                 "RE412",
-                f"holds the states of {len(held)} customers ({shown}), not the event's customer {customer}",
+                f"the file holds the states of {len(held)} customers ({shown}), "
+                f"not the event's customer {customer}",
                 hint="give the state of the event's customer: a file by `loyalty run --state-out` that "
                 "has it, `loyalty customer --json`, or one bare state",
             )
