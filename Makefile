@@ -25,6 +25,7 @@ demo: $(STAMP)
 	@sh programs/demo.sh $(BIN)/loyalty
 
 lint: $(STAMP)
+	@echo "== lint: ruff, mypy --strict, the import contracts (a minute or two)"
 	$(BIN)/ruff check rules_engine cli.py setup.py tests $(wildcard bench) $(wildcard scripts/*.py)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -32,6 +33,8 @@ lint: $(STAMP)
 # The wheel is built with .venv's mypy (which ships mypyc), hence --no-build-isolation and the build
 # tools pyproject.toml names; build/ is emptied first so that no file of an older build gets in.
 $(COMPILED_STAMP): $(SOURCES) pyproject.toml setup.py | $(STAMP)
+	@echo "== the compiled build: mypyc compiles the engine's hot modules to C, then gcc (several"
+	@echo "   minutes, silent meanwhile; it runs again only when a source file changes)"
 	$(BIN)/python -m pip install --quiet 'setuptools>=77' wheel
 	rm -rf build
 	RULES_ENGINE_COMPILE=1 $(BIN)/python -m pip wheel --quiet --no-build-isolation --no-deps \
@@ -47,10 +50,14 @@ compiled: $(COMPILED_STAMP)
 # The tests run beside a throwaway PostgreSQL server, installed if missing (docs/development.md):
 # once on the source tree, once more on the compiled build. --import-mode=importlib keeps the
 # repository off sys.path, so rules_engine comes from the wheel (tests/conftest.py checks it).
+# The benchmarks' smoke runs (marker `bench`) run in the pure pass only, but for the one that
+# measures the compiled build's own row. Each pass ends with its ten slowest tests.
 test: $(STAMP) lint $(COMPILED_STAMP)
-	scripts/with-postgres.sh $(BIN)/python -m pytest -q
+	@echo "== the tests on the pure-Python code (a few minutes)"
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q --durations=10
+	@echo "== the tests on the compiled build (a few minutes)"
 	RULES_ENGINE_EXPECT_COMPILED=1 scripts/with-postgres.sh \
-		$(COMPILED_VENV)/bin/pytest -q --import-mode=importlib
+		$(COMPILED_VENV)/bin/pytest -q --import-mode=importlib -m "not bench" --durations=10
 
 bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -1,18 +1,25 @@
 """The `loyalty` command line: a thin typer layer over the public API.
 
 Exit codes: 0 success, 1 a program, expression or input error (reported on stderr with file,
-line, column and a hint), 2 a usage error.
+line, column and a hint), 2 a usage error: click's own (an unknown option, a missing argument, a
+value outside a closed choice) and the option values our code refuses (`_usage`: a bad date,
+moment, duration or timezone, options that exclude each other).
+
+Help texts are markdown (`rich_markup_mode`): a docstring's lines are joined into paragraphs and
+re-wrapped to the terminal, so write them as prose, a blank line between paragraphs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import os
 import signal
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
@@ -31,7 +38,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from rules_engine import jsonio
+from rules_engine import codes, jsonio
 from rules_engine.dsl.expression import compile_expression
 from rules_engine.errors import (
     ContextError,
@@ -62,10 +69,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="loyalty",
-    help="Loyalty rules engine: check expressions, validate, dry-run and test programs.",
+    help="Loyalty rules engine: check expressions, validate and test programs, process events into a "
+    "store and read it back.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 
@@ -73,12 +82,26 @@ def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False), Console(stderr=True, highlight=False)
 
 
-def _fail(diagnostics: list[Diagnostic], err: Console) -> NoReturn:
+def _fail(diagnostics: list[Diagnostic], err: Console, *, status: int | None = None) -> NoReturn:
+    """Print the problems and exit: with `status`, or the one the code registry gives them (1 for
+    a problem in a program or an input, 2 for a usage problem; rules_engine/codes.py)."""
     for index, diagnostic in enumerate(diagnostics):
         if index:
             err.print()
         err.print(styled_diagnostic(diagnostic), soft_wrap=True)
-    raise typer.Exit(1)
+    raise typer.Exit(status if status is not None else codes.exit_status(d.code for d in diagnostics) or 1)
+
+
+def _with_hint(diagnostics: list[Diagnostic], hint: str | None) -> list[Diagnostic]:
+    """The diagnostics with the hint the command knows better (what to type), if it has one; the
+    caught error is left as it was."""
+    return diagnostics if hint is None else [replace(d, hint=hint) for d in diagnostics]
+
+
+def _usage(diagnostic: Diagnostic, err: Console) -> NoReturn:
+    """A usage error found by our code (an option's value, options that exclude each other):
+    reported like any problem, with its code and hint, but exit 2 as click's own usage errors."""
+    _fail([diagnostic], err, status=2)
 
 
 def _read_context(path: Path, err: Console) -> dict[str, Any]:
@@ -150,12 +173,10 @@ def check(
         try:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            _fail(
-                [
-                    Diagnostic(
-                        "RE704", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
-                    )
-                ],
+            _usage(
+                Diagnostic(
+                    "RE704", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
+                ),
                 err,
             )
     data = _read_context(context, err) if context is not None else {}
@@ -165,12 +186,8 @@ def check(
         trace = compiled.explain(normalized) if explain else None
         value = compiled.evaluate(normalized)
     except ContextError as problem:
-        if context is None:
-            problem.diagnostics[:] = [
-                Diagnostic(d.code, d.message, d.span, "give the values with --context FILE.json")
-                for d in problem.diagnostics
-            ]
-        _fail(problem.diagnostics, err)
+        hint = "give the values with --context FILE.json" if context is None else None
+        _fail(_with_hint(problem.diagnostics, hint), err)
     except RulesEngineError as problem:
         _fail(problem.diagnostics, err)
     if python:
@@ -206,7 +223,7 @@ def validate(
         try:
             as_of = dt.date.fromisoformat(today)
         except ValueError:
-            _fail([Diagnostic("RE701", f"`{today}` is not a date", hint="write --today 2026-12-01")], err)
+            _usage(Diagnostic("RE701", f"`{today}` is not a date", hint="write --today 2026-12-01"), err)
     files = _program_files(paths, err)
     results = [validate_file(path, today=as_of) for path in files]
     if as_json:
@@ -278,7 +295,8 @@ def dry_run(
         typer.Option(
             "--customer",
             metavar="STATE.json",
-            help="JSON file with the customer's state before the event (default: a new customer).",
+            help="The customer's state before the event (default: a new customer): a state, or what "
+            "`loyalty customer --json` or `loyalty run --state-out` wrote.",
         ),
     ] = None,
     explain: Annotated[
@@ -291,18 +309,25 @@ def dry_run(
     """Process one event against a program, storing nothing: what every rule gave, and why."""
     from rules_engine.engine.inputs import read_json
     from rules_engine.render import outcome_report
+    from rules_engine.state.documents import in_document, select_state
 
     out, err = _consoles()
     engine = _engine(program, err)
+    state: Any = None
+    where: tuple[str | int, ...] = ()
     try:
         data = read_json(event, "event")
-        state = read_json(customer, "customer state") if customer is not None else None
+        if customer is not None:
+            who = data.get("customer") if isinstance(data, dict) else None
+            state, where = select_state(read_json(customer, "customer state"), who)
+    except StateError as problem:
+        _fail(_in_file(problem.diagnostics, customer), err)
     except RulesEngineError as problem:
         _fail(problem.diagnostics, err)
     try:
         outcome = engine.process(data, state, explain=True)
     except StateError as problem:
-        _fail(_in_file(problem.diagnostics, customer), err)
+        _fail(_in_file(in_document(problem.diagnostics, where), customer), err)
     except RulesEngineError as problem:
         _fail(_in_file(problem.diagnostics, event), err)
     if as_json:
@@ -358,18 +383,13 @@ def run_tests(
         suite = load_suite(tests_path, allow_outside=allow_outside)
         program_path = program_path or suite_program(suite)
     except SuiteError as problem:
-        if tests is None and program_path is not None and problem.code == "RE105":
-            problem.diagnostics[:] = [
-                Diagnostic(
-                    d.code,
-                    d.message,
-                    d.span,
-                    "write the tests next to the program (docs/cli.md), or name them: "
-                    "loyalty test PROGRAM TESTS.yaml",
-                )
-                for d in problem.diagnostics
-            ]
-        _fail(problem.diagnostics, err)
+        missing = tests is None and program_path is not None and problem.code == "RE105"
+        hint = (
+            "write the tests next to the program (docs/cli.md), or name them: loyalty test PROGRAM TESTS.yaml"
+            if missing
+            else None
+        )
+        _fail(_with_hint(problem.diagnostics, hint), err)
     engine = _engine(program_path, err)
     problems = check_suite(suite, engine.program)
     if problems:
@@ -413,7 +433,7 @@ def _customer_states(
 ) -> dict[str, CustomerState]:
     """The states of every customer: from a states file, or from a store (exactly one of them)."""
     if (path is None) == (db is None):
-        _fail([Diagnostic("RE707", "give either a states file or --db, not both or neither")], err)
+        _usage(Diagnostic("RE707", "give either a states file or --db, not both or neither"), err)
     if path is not None:
         return _load_states(path, err)
     store = _open_store(str(db), engine, err, readonly=True)
@@ -465,17 +485,15 @@ def _clock(
         try:
             clock = dt.datetime.fromisoformat(now)
         except ValueError:
-            _fail(
-                [Diagnostic("RE702", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now")],
+            _usage(
+                Diagnostic("RE702", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now"),
                 err,
             )
         if clock.tzinfo is None:
-            _fail(
-                [
-                    Diagnostic(
-                        "RE702", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
-                    )
-                ],
+            _usage(
+                Diagnostic(
+                    "RE702", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
+                ),
                 err,
             )
     if horizon is None:
@@ -484,7 +502,7 @@ def _clock(
         return clock, None
     length = parse_duration(horizon)
     if length is None:
-        _fail([Diagnostic("RE703", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none")], err)
+        _usage(Diagnostic("RE703", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none"), err)
     return clock, length
 
 
@@ -770,7 +788,11 @@ def _print_totals(
         out.print(line, markup=False, soft_wrap=True)
 
 
-ledger_app = typer.Typer(help="The points ledger in a store: exports for the books.", no_args_is_help=True)
+ledger_app = typer.Typer(
+    help="The points ledger in a store: exports for the books.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(ledger_app, name="ledger")
 
 _DB_HELP = "The store: an SQLite file, sqlite:///PATH or postgresql://…"
@@ -818,7 +840,14 @@ def _date(text: str | None, option: str, err: Console) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        _fail([Diagnostic("RE701", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD")], err)
+        _usage(Diagnostic("RE701", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD"), err)
+
+
+class ExportFormat(enum.StrEnum):
+    """`ledger export --format`: a closed choice, so click refuses any other value (exit 2)."""
+
+    CSV = "csv"
+    JSON = "json"
 
 
 @ledger_app.command("export")
@@ -830,8 +859,9 @@ def ledger_export(
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day (included), YYYY-MM-DD.")] = None,
     output: Annotated[
-        str, typer.Option("--format", help="csv: the journal on stdout, the summary on stderr; json: both.")
-    ] = "csv",
+        ExportFormat,
+        typer.Option("--format", help="csv: the journal on stdout, the summary on stderr; json: both."),
+    ] = ExportFormat.CSV,
 ) -> None:
     """Journal entries for the points issued, redeemed, expired and reversed, valued at the
     program's money value per point; the liability at the end, breakage, and whether it all
@@ -839,11 +869,9 @@ def ledger_export(
     from rules_engine.tools import accounting
 
     out, err = _consoles()
-    if output not in ("csv", "json"):
-        _fail([Diagnostic("RE705", f"--format {output}: not a format", hint="use csv or json")], err)
     first, last = _date(start, "--from", err), _date(end, "--to", err)
     if first and last and first > last:
-        _fail([Diagnostic("RE706", f"--from {first} is after --to {last}", hint="swap them")], err)
+        _usage(Diagnostic("RE706", f"--from {first} is after --to {last}", hint="swap them"), err)
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
@@ -856,7 +884,7 @@ def ledger_export(
     finally:
         store.close()
     books = accounting.books(engine.program, rows, start=first, end=last, balances=balances)
-    if output == "json":
+    if output is ExportFormat.JSON:
         out.print(jsonio.dumps(accounting.to_json(books), indent=2), markup=False, soft_wrap=True)
         if books.value is None:  # the CSV's summary says so; JSON has null amounts
             err.print(accounting.summary_lines(books)[0], markup=False, soft_wrap=True)
@@ -930,11 +958,10 @@ def advance(
     try:
         moment = dt.datetime.fromisoformat(to)
     except ValueError:
-        _fail([Diagnostic("RE702", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00")], err)
+        _usage(Diagnostic("RE702", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00"), err)
     if moment.tzinfo is None:
-        _fail(
-            [Diagnostic("RE702", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z")],
-            err,
+        _usage(
+            Diagnostic("RE702", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z"), err
         )
     from rules_engine.service import Loyalty
 
@@ -1032,14 +1059,10 @@ def leaderboard(
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        _fail(
-            [
-                Diagnostic(
-                    "RE702",
-                    f"`{at}` is not a time with an offset",
-                    hint="write e.g. 2026-12-31T23:59:00+03:00",
-                )
-            ],
+        _usage(
+            Diagnostic(
+                "RE702", f"`{at}` is not a time with an offset", hint="write e.g. 2026-12-31T23:59:00+03:00"
+            ),
             err,
         )
     parsed = _customer_states(states, db, engine, err)
@@ -1052,8 +1075,21 @@ def leaderboard(
         out.print("nobody yet", markup=False)
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"loyalty {version('rules-engine')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Loyalty rules engine."""
 
 

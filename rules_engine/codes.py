@@ -321,7 +321,6 @@ _ALL = (
             "RE702": "an option is not a moment with its offset: `--now`, `advance --to`, `leaderboard --at`",
             "RE703": "`--horizon` is not a duration, nor `none`",
             "RE704": "`check --timezone` names no IANA time zone",
-            "RE705": "`ledger export --format` is neither csv nor json",
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",
         },
@@ -346,7 +345,8 @@ RETIRED: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
         "RE406": ("an unknown `check --timezone`", "RE704"),
         "RE407": ("`validate --today` not a date", "RE701"),
-        "RE415": ("a bad option of `run`, `advance`, `ledger export`, `draw`", "RE701–RE703, RE705–RE707"),
+        "RE415": ("a bad option of `run`, `advance`, `ledger export`, `draw`", "RE701–RE703, RE706, RE707"),
+        "RE705": ("`ledger export --format` neither csv nor json", "click's own check of the choice (exit 2)"),
     }
 )
 """Codes no longer given: what each meant and the codes that replaced it. They are never reused."""

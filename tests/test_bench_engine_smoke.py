@@ -9,7 +9,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import COMPILED, ROOT
+
+# Benchmark smoke runs take seconds each: the pure pass of `make test` runs them, the compiled pass
+# (-m "not bench") only the one that measures the compiled build's own row.
+bench = pytest.mark.bench
 
 
 def _run(*flags: str) -> subprocess.CompletedProcess[str]:
@@ -23,6 +29,7 @@ def _run(*flags: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@bench
 def test_quick_benchmark_runs_and_names_both_programs() -> None:
     result = _run()
     assert result.returncode == 0, result.stderr
@@ -33,6 +40,7 @@ def test_quick_benchmark_runs_and_names_both_programs() -> None:
     assert "events/s" in result.stdout
 
 
+@bench
 def test_quick_benchmark_json_is_one_document() -> None:
     result = _run("--json")
     assert result.returncode == 0, result.stderr
@@ -46,6 +54,7 @@ def test_quick_benchmark_json_is_one_document() -> None:
         assert document["compiled"]["build"]["compiled"]
 
 
+@bench
 def test_installed_measures_the_build_this_interpreter_imports() -> None:
     result = _run("--json", "--installed", "--no-compiled")
     assert result.returncode == 0, result.stderr
@@ -67,6 +76,7 @@ def test_the_compiled_rows_come_from_the_interpreter_named() -> None:
     assert document["build_disagreements"] == []
 
 
+@bench
 def test_the_outcome_models_counted_are_those_the_event_made() -> None:
     """The floor the benchmark prints counts what one event makes, not what its state brought."""
     sys.path.insert(0, str(ROOT / "bench"))

@@ -8,7 +8,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+pytestmark = pytest.mark.bench
 
 
 def test_quick_benchmark_runs_and_names_every_condition() -> None:

@@ -8,7 +8,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+pytestmark = pytest.mark.bench
 
 
 def test_quick_store_benchmark_runs_every_row() -> None:

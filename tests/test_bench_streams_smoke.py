@@ -9,7 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+pytestmark = pytest.mark.bench
 
 
 def test_quick_stream_benchmark_agrees_and_reports_the_targets() -> None:

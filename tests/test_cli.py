@@ -68,7 +68,7 @@ def test_timezone_option() -> None:
     assert run(*args)[1] == "9\n"
     assert run(*args[:3], "--timezone", "UTC", args[3])[1] == "6\n"
     code, _, err = run(*args[:3], "--timezone", "Mars/Olympus", args[3])
-    assert code == 1 and "RE704" in err
+    assert code == 2 and "RE704" in err
 
 
 def test_an_invalid_expression_is_reported_with_caret_and_hint_exit_1() -> None:

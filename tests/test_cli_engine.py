@@ -387,6 +387,22 @@ def test_a_rule_the_program_does_not_have_is_an_error_with_a_suggestion(tmp_path
     assert f"{suite}:6:15: error[RE122]: `refill` is a discount: it gives no points" in err
 
 
+def test_a_misspelt_tier_is_an_error_before_any_case_runs(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path,
+        "cases:\n  - name: a\n    event_file: events/tuesday-morning.json\n    expect: {tier: platnum}\n"
+        "  - name: b\n    event_file: events/tuesday-morning.json\n    expect: {tier: gld}\n"
+        "  - name: c\n    event_file: events/tuesday-morning.json\n    expect: {tier: none}\n",
+    )
+    code, out, err = run("test", PROGRAM, suite)
+    assert (code, out) == (1, "")
+    assert f"{suite}:4:20: error[RE122]: no tier `platnum` in coffee-club" in err
+    assert "hint: tiers of coffee-club: gold, green, none" in err
+    assert f"{suite}:7:20: error[RE122]: no tier `gld` in coffee-club" in err
+    assert "hint: did you mean `gold`?" in err
+    assert "`none`" not in err  # a customer without a tier
+
+
 def test_the_default_tests_file_sits_next_to_the_program(tmp_path: Path) -> None:
     program = tmp_path / "cafe.yaml"
     shutil.copy(PROGRAM, program)

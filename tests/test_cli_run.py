@@ -517,7 +517,7 @@ def test_advance_beyond_the_horizon_is_refused_and_changes_nothing(tmp_path: Pat
 )
 def test_bad_now_and_horizon_options_are_refused(tmp_path: Path, options: list[str], code: str) -> None:
     result = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", str(tmp_path / "x.db"), *options])
-    assert result.exit_code == 1 and f"error[{code}]" in result.stderr
+    assert result.exit_code == 2 and f"error[{code}]" in result.stderr
     assert "events processed" not in result.stdout
 
 

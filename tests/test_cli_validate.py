@@ -195,7 +195,7 @@ def test_today_decides_whether_a_schedule_is_in_the_past(tmp_path: Path) -> None
 def test_today_that_is_not_a_date_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "shop.yaml", VALID)
     code, out, err = run("validate", "--today", "2026-13-01", path)
-    assert code == 1
+    assert code == 2
     assert out == ""
     assert "error[RE701]: `2026-13-01` is not a date" in err
 

@@ -36,7 +36,7 @@ import datetime as dt
 import difflib
 import typing
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,6 +62,7 @@ from rules_engine.program import loader
 from rules_engine.program.model import Program
 from rules_engine.program.structure import describe_kind, show_value
 from rules_engine.source import Span
+from rules_engine.state.documents import select_state
 
 ZERO = Decimal(0)
 
@@ -324,6 +325,12 @@ def load_suite(path: str | Path, *, allow_outside: bool = False) -> Suite:
         state, state_span = _data(
             case.customer, case.customer_file, "customer state", base, at, source_map, problems, allow_outside
         )
+        if case.customer_file is not None and state is not None:  # any file a command wrote
+            try:
+                state, _ = select_state(state, event.get("customer") if isinstance(event, dict) else None)
+            except StateError as error:
+                offset = state_span.start if state_span else -1
+                problems += [(offset, replace(d, span=state_span)) for d in error.diagnostics]
         history = []
         for position, name in enumerate(case.before or []):
             where = source_map.span((*at, "before", position))
@@ -671,7 +678,8 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
 
 
 def _unknown_names(suite: Suite, program: Program, index: int) -> list[Diagnostic]:
-    """Coupons, notification templates and draws the expectations name must be the program's."""
+    """Coupons, notification templates, draws and the tier the expectations name must be the
+    program's (`none` is the tier of a customer without one)."""
     expect = suite.cases[index].case.expect
     at = ("cases", index, "expect")
     reminders = [program.notifications.points_expiring, program.notifications.tier_downgrade]
@@ -688,11 +696,14 @@ def _unknown_names(suite: Suite, program: Program, index: int) -> list[Diagnosti
     named += [
         (draw, (*at, "entries", draw), {d.id for d in program.draws}, "draw") for draw in expect.entries or {}
     ]
+    if expect.tier is not None:
+        levels = {level.id for level in program.tiers.levels} if program.tiers else set()
+        named.append((expect.tier, (*at, "tier"), levels | {"none"}, "tier"))
     problems = []
     for name, path, allowed, what in named:
         if name in allowed:
             continue
-        span = suite.source_map.key_span(path) or suite.source_map.span(path)
+        span = (what != "tier" and suite.source_map.key_span(path)) or suite.source_map.span(path)
         close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
         hint = (
             f"did you mean `{close[0]}`?"

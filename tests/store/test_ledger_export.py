@@ -153,7 +153,7 @@ def test_the_cli_json_has_the_journal_and_the_summary(database: tuple[Path, str]
     [
         (["--from", "2026-12-31", "--to", "2026-12-01"], "is after --to"),
         (["--from", "yesterday"], "not a date"),
-        (["--format", "xml"], "not a format"),
+        (["--format", "xml"], "'xml' is not one of 'csv', 'json'"),
     ],
 )
 def test_the_cli_refuses_bad_options_with_a_hint(
@@ -161,7 +161,7 @@ def test_the_cli_refuses_bad_options_with_a_hint(
 ) -> None:
     program, url = database
     result = CliRunner().invoke(app, ["ledger", "export", str(program), "--db", url, *options])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.stderr
 
 

@@ -85,4 +85,4 @@ def test_loyalty_draw_reads_the_entries_from_a_store(tmp_path: Path) -> None:
     assert from_store.stdout == from_file.stdout
     assert from_store.stdout.startswith("draw new-year-draw: 4 entries from 4 customers")
     both = CliRunner().invoke(app, ["draw", str(VOLT), str(path), "--db", db, *draw])
-    assert both.exit_code == 1 and "either a states file or --db" in both.stderr
+    assert both.exit_code == 2 and "either a states file or --db" in both.stderr
