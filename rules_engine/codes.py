@@ -346,10 +346,11 @@ RETIRED: Mapping[str, tuple[str, str]] = MappingProxyType(
         "RE406": ("an unknown `check --timezone`", "RE704"),
         "RE407": ("`validate --today` not a date", "RE701"),
         "RE415": ("a bad option of `run`, `advance`, `ledger export`, `draw`", "RE701–RE703, RE706, RE707"),
-        "RE705": ("`ledger export --format` neither csv nor json", "click's check of the choice"),
+        "RE705": ("`ledger export --format` neither csv nor json", "none: click checks the choice"),
     }
 )
-"""Codes no longer given: what each meant and the codes that replaced it. They are never reused."""
+"""Codes no longer given: what each meant and the codes that replaced it ("none: …" when the
+problem is no longer ours to report). They are never reused."""
 
 
 def exit_status(codes: Iterable[str]) -> int:

@@ -67,7 +67,7 @@ def test_usage_errors_exit_2(args: list[str], tmp_path_factory: pytest.TempPathF
 def test_our_usage_errors_keep_their_code_and_hint() -> None:
     result = CliRunner().invoke(app, ["ledger", "export", PROGRAM, "--db", "x.db", "--to", "2026-02-30"])
     assert result.exit_code == 2
-    assert "error[RE415]: --to 2026-02-30: not a date" in result.stderr
+    assert "error[RE701]: --to 2026-02-30: not a date" in result.stderr
     assert "hint: write it as YYYY-MM-DD" in result.stderr
 
 

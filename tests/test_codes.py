@@ -87,6 +87,9 @@ def test_a_diagnostic_with_an_unregistered_code_or_the_wrong_severity_is_refused
 def test_retired_codes_are_not_registered_and_name_codes_that_are() -> None:
     assert not set(RETIRED) & set(CODES)
     for code, (_, now) in RETIRED.items():
+        if now.startswith("none: "):  # e.g. RE705: click itself refuses a value outside a choice
+            assert not CODE.findall(now), code
+            continue
         assert CODE.findall(now) and set(CODE.findall(now)) <= set(CODES), code
 
 
