@@ -457,7 +457,7 @@ NowOption = Annotated[
     typer.Option(
         "--now",
         help="The current time, with its offset (2026-12-31T23:59:59+03:00), or `now` for the system "
-        "clock: the horizon is measured from it (or from the store's latest event, if later).",
+        "clock: the horizon is measured from it (without it, from the store's latest event).",
     ),
 ]
 HorizonOption = Annotated[

@@ -19,8 +19,8 @@ Three checks keep time and ids honest (docs/stores.md, "Time and event ids"):
 
 - the customer's clock never moves backwards: an event older than the customer's latest is
   refused by the engine (RE440, engine/clock.py), a referrer's reward excepted;
-- the horizon: an event dated further ahead than `horizon` (default a day) of the reference — the
-  later of `now` (when given) and the store's latest event time — is refused (RE441), and so is an
+- the horizon: an event dated further ahead than `horizon` (default a day) of the reference — `now`
+  when given, the store's latest event time otherwise — is refused (RE441), and so is an
   `advance` beyond it (RE442): a typo'd year would otherwise expire points for good. A store with
   no events and no `now` has no reference: its first event is taken as it is;
 - an event id seen before with a different payload (its digest, `events.event_digest`) is another
@@ -39,7 +39,7 @@ from typing import Any
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
-from rules_engine.engine.events import AnyEvent, ReferralReward, event_digest, fixed_offset, parse_event
+from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, parse_event
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import Diagnostic, EventError, StoreError
@@ -85,8 +85,8 @@ class Loyalty:
         engine: the program's engine.
         store: where states, ledger and processed events live.
         horizon: how far ahead of the reference an event or `advance` may be dated; None: no limit.
-        now: the current time, if known (see `Now`); the reference is the later of it and the
-            store's latest event time.
+        now: the current time, if known (see `Now`): the reference of the horizon; without it,
+            the store's latest event time is.
         """
         if store.program != engine.program.program:
             raise StoreError(
@@ -144,7 +144,10 @@ class Loyalty:
                 applied = not given_before
         return Handled(outcome, duplicate, referrer, unknown, applied)
 
-    def _apply(self, event: AnyEvent, explain: bool) -> tuple[Outcome, bool]:
+    def _apply(self, event: AnyEvent, explain: bool, *, owed: bool = False) -> tuple[Outcome, bool]:
+        """One event in one transaction. `owed`: a referrer's reward this service derived from a
+        referee's event that passed the horizon, so it is not checked again (a `referral_reward`
+        sent from outside is an event like any other, and is)."""
         digest = event_digest(event)
         with self.store.transaction(event.customer) as transaction:
             stored = transaction.event(event.id)
@@ -154,7 +157,7 @@ class Loyalty:
                     raise EventError([_reused(event, stored)])
                 current = before or CustomerState(customer=event.customer)
                 return Outcome.model_validate({**json.loads(stored.outcome), "state": current}), True
-            if not isinstance(event, ReferralReward):  # owed for an event that passed the horizon
+            if not owed:
                 self._check_horizon(event.time, event)
             day = local_date(event.time, self.engine.program)
             wanted = [(rule, cap_period_key(period, day)) for rule, period in self._budgeted]
@@ -171,9 +174,9 @@ class Loyalty:
         now = self.now() if callable(self.now) else self.now
         if now is not None and now.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "now: the time needs a timezone offset", hint="add one")])
-        latest = self.store.latest_event_time()
-        if now is not None and (latest is None or now >= latest):
+        if now is not None:  # the real present: events accepted ahead of it never move it on
             return fixed_offset(now), "now"
+        latest = self.store.latest_event_time()
         return None if latest is None else (latest, "the store's latest event")
 
     def _check_horizon(self, moment: dt.datetime, event: AnyEvent | None) -> None:
@@ -238,7 +241,7 @@ class Loyalty:
             "referee": outcome.customer,
             "qualifying_event": outcome.event,
         }
-        return self._apply(parse_event(event), explain=False)
+        return self._apply(parse_event(event), explain=False, owed=True)
 
     def put(self, customer: str, state: CustomerState) -> None:
         """Store a customer's state as it is (an import, a migration from another system)."""

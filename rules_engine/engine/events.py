@@ -318,6 +318,8 @@ def _canonical(value: Any) -> str:
         return "[" + ",".join(_canonical(item) for item in value) + "]"
     if value is None or isinstance(value, bool):
         return "null" if value is None else "true" if value else "false"
+    if isinstance(value, float):  # from a Python caller: the number it shows, not a text
+        value = Decimal(repr(value))
     if isinstance(value, int | Decimal):
         if not value:
             return "0"

@@ -33,6 +33,13 @@ class Migration:
         return self.sqlite if dialect == "sqlite" else self.postgresql
 
 
+# An event's time, for rows written before version 4: the latest ledger entry it booked for its
+# customer (an earn or a burn is booked at the event's time; an expiry it triggered is earlier).
+_EVENT_TIMES_FROM_LEDGER = """UPDATE events SET at = (
+    SELECT max(ledger.at) FROM ledger
+    WHERE ledger.program = events.program AND ledger.customer = events.customer
+      AND ledger.event = events.event)"""
+
 MIGRATIONS = (
     Migration(
         1,
@@ -96,16 +103,20 @@ MIGRATIONS = (
     Migration(
         4,
         "each event's payload digest and time (a reused id is refused; the horizon's reference)",
-        # Rows of earlier versions keep NULL in both: their redeliveries count as matching, and the
-        # horizon is measured from the first event stored after the migration (docs/stores.md).
+        # Rows of earlier versions keep a NULL digest: their redeliveries count as matching. Their
+        # time is taken from the ledger where the event booked points (the same UTC format), so the
+        # horizon is measured from the store's history at once; an event that booked nothing keeps
+        # NULL (docs/stores.md).
         sqlite=(
             "ALTER TABLE events ADD COLUMN digest TEXT",
             "ALTER TABLE events ADD COLUMN at TEXT",
+            _EVENT_TIMES_FROM_LEDGER,
             "CREATE INDEX events_by_time ON events (program, at)",
         ),
         postgresql=(
             "ALTER TABLE events ADD COLUMN digest TEXT",
             "ALTER TABLE events ADD COLUMN at TIMESTAMPTZ",
+            _EVENT_TIMES_FROM_LEDGER,
             "CREATE INDEX events_by_time ON events (program, at)",
         ),
     ),

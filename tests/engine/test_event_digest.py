@@ -48,6 +48,14 @@ def test_another_amount_is_another_digest(price: Decimal, other: Decimal) -> Non
     assert (first == second) == (price == other)
 
 
+def test_a_number_and_a_text_are_different_payloads_whatever_python_type_the_number_has() -> None:
+    """From Python a number may come as a float: it is the number it shows, never its text."""
+    base = {"id": "c1", "type": "app_open", "time": "2026-12-08T09:00:00+03:00", "customer": "ann"}
+    as_float, as_text, as_decimal = ({**base, "attributes": {"k": k}} for k in (1.5, "1.5", Decimal("1.50")))
+    assert event_digest(parse_event(as_float)) != event_digest(parse_event(as_text))
+    assert event_digest(parse_event(as_float)) == event_digest(parse_event(as_decimal))
+
+
 def test_a_return_reusing_a_purchases_id_has_another_digest() -> None:
     bought = parse_event(purchase(Decimal(500), Decimal(1), MOMENT))
     returned = parse_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from rules_engine.store import open_store
 from rules_engine.store.migrations import LATEST, MIGRATIONS
 from rules_engine.store.sqlite import SqliteStore
 from tests.store.streams import engine
-from tests.store.test_stores import purchase
+from tests.store.test_stores import START, purchase
 
 ENGINE = engine()
 
@@ -56,7 +57,8 @@ def test_a_database_of_the_first_version_is_migrated_and_keeps_its_data(tmp_path
 def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path) -> None:
     """Schema 4 keeps each event's payload digest and time; rows written before it have neither: a
     redelivery of such an event is a duplicate whatever its payload (there is nothing to compare
-    with), and the horizon is measured from the first event stored after the migration."""
+    with). Their time is taken from the ledger entries they booked, so the horizon is measured from
+    the store's history at once: a typo'd year is refused on the first run after the upgrade."""
     path = tmp_path / "v3.db"
     with open_store(str(path), "store-test") as store:
         Loyalty(ENGINE, store).process(purchase(1))
@@ -67,11 +69,13 @@ def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path
         db.execute("DELETE FROM schema_migrations WHERE version = 4")
     with open_store(str(path), "store-test") as store:
         assert versions(path) == list(range(1, LATEST + 1))
-        assert store.latest_event_time() is None
+        assert store.latest_event_time() == START + dt.timedelta(hours=1)  # purchase 1's, from the ledger
         loyalty = Loyalty(ENGINE, store)
+        with pytest.raises(EventError) as typo:
+            loyalty.process({**purchase(3), "time": "2031-01-01T10:00:00+01:00"})
+        assert typo.value.code == "RE441"
         assert loyalty.handle(purchase(1, price="90000.00")).duplicate
         loyalty.process(purchase(2))
-        assert store.latest_event_time() is not None
         with pytest.raises(EventError) as refused:
             loyalty.process(purchase(2, price="90000.00"))
         assert refused.value.code == "RE443"

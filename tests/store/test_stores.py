@@ -377,6 +377,39 @@ def test_the_horizon_is_measured_from_the_stores_latest_event_or_from_now(open_t
     assert store.processed() == 5
 
 
+def test_with_now_events_accepted_ahead_do_not_walk_the_horizon_forward(open_test_store: OpenStore) -> None:
+    """With `now`, the reference is `now` alone: events each 23 hours after the last, all within a
+    day of the one before, cannot carry the store's latest event (and so the horizon) forward."""
+    loyalty = Loyalty(ENGINE, open_test_store(), now=START)
+    loyalty.process(purchase(1, hours=22))
+    with pytest.raises(EventError) as refused:
+        loyalty.process(purchase(2, hours=44))
+    assert refused.value.code == "RE441"
+
+
+def test_a_referral_reward_sent_from_outside_is_checked_against_the_horizon(
+    open_test_store: OpenStore,
+) -> None:
+    """Only the reward the service derives from a purchase that passed the horizon skips it: one
+    sent as an event (a typo'd 2999) would otherwise expire the customer's points for good, lock
+    out their later events and carry the store's horizon with it."""
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1))
+    reward = {
+        "id": "rr-typo",
+        "type": "referral_reward",
+        "time": "2999-12-12T14:30:00+01:00",
+        "customer": "ann",
+        "referee": "nobody",
+        "qualifying_event": "none",
+    }
+    with pytest.raises(EventError) as refused:
+        loyalty.process(reward)
+    assert refused.value.code == "RE441"
+    assert open_test_store().latest_event_time() == START + dt.timedelta(hours=1)
+    loyalty.process(purchase(2))
+
+
 def test_with_now_even_the_first_event_of_an_empty_store_is_checked(open_test_store: OpenStore) -> None:
     loyalty = Loyalty(ENGINE, open_test_store(), now=START)
     with pytest.raises(EventError) as refused:
