@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from rules_engine.dsl import ast
 from rules_engine.dsl import types as t
-from rules_engine.dsl.budget import MAX_LOOP_STEPS
+from rules_engine.dsl.budget import MAX_LOOP_STEPS, from_data, searches_data
 from rules_engine.dsl.functions import AGGREGATES, FUNCTIONS, ORDERABLE, SignatureError
 from rules_engine.errors import ConditionTypeError, Diagnostic, Severity
 from rules_engine.source import Origin
@@ -86,46 +86,54 @@ def loop_warnings(
 
     Their work multiplies (lines × lines for `any(… for x in basket.items)` in a per-item rule),
     and at run time `budget.py` refuses an event past `MAX_LOOP_STEPS` (RE470). A loop over a
-    literal list or a constant does not count: its length does not grow with the data.
+    literal list or a constant does not count: its length does not grow with the data. An `in`
+    over a list from the data (`item.sku in basket.coupons`) walks it: a loop level of its own.
     """
     warnings: list[Diagnostic] = []
 
     def over_data(node: ast.Comprehension) -> bool:
-        stack, found = [node.iterable], False
-        while stack and not found:
-            part = stack.pop()
-            found = isinstance(part, ast.Name) and part.id not in constants
-            stack.extend(ast.children(part))
-        return found
+        return from_data(node.iterable, constants)
 
     def depth(node: ast.Expr) -> int:
         if isinstance(node, ast.Comprehension):
             inner = max(depth(node.element), depth(node.condition) if node.condition is not None else 0)
             return max(depth(node.iterable), inner + over_data(node))
-        return max((depth(child) for child in ast.children(node)), default=0)
+        below = max((depth(child) for child in ast.children(node)), default=0)
+        return max(below, 1) if searches_data(node, constants) else below
+
+    def warn(inner: tuple[str, ...], outer: tuple[str, ...], below: int, what: str, at: ast.Loc) -> None:
+        growth = " × ".join(inner) + " × …" * below
+        where = "a per-item rule" if per_item and outer == (_LINES,) else f"a loop over {outer[0]}"
+        message = f"{what} inside {where}: the work per event grows as {growth}"
+        if below:
+            message += f" (loops nest {2 + below} deep)"
+        hint = f"an event whose loops would take more than {MAX_LOOP_STEPS:,} steps is refused (RE470): "
+        if where == "a per-item rule":
+            hint += "test the basket-wide part once, in the rule's `when`"
+        else:
+            hint += "compute the inner part once, or go through a shorter list"
+        warnings.append(Diagnostic("RE312", message, origin.span(*at), hint, Severity.WARNING))
 
     def visit(node: ast.Expr, outer: tuple[str, ...]) -> None:
         if not isinstance(node, ast.Comprehension):
             for child in ast.children(node):
                 visit(child, outer)
+            if isinstance(node, ast.Compare) and len(outer) == 1 and searches_data(node, constants):
+                # Both sides are read once; the search itself walks the list once per outer step.
+                listed = ast.unparse(node.right)
+                warn(
+                    (*outer, listed),
+                    outer,
+                    0,
+                    f"`{node.op} {listed}` (a search through a list)",
+                    node.op_span,
+                )
             return
         visit(node.iterable, outer)
         inner = (*outer, ast.unparse(node.iterable)) if over_data(node) else outer
         if len(inner) == 2 and len(outer) == 1:
             below = max(depth(node.element), depth(node.condition) if node.condition is not None else 0)
-            growth = " × ".join(inner) + " × …" * below
-            where = "a per-item rule" if per_item and outer == (_LINES,) else f"a loop over {outer[0]}"
-            message = f"a loop inside {where}: the work per event grows as {growth}"
-            if below:
-                message += f" (loops nest {2 + below} deep)"
-            hint = f"an event whose loops would take more than {MAX_LOOP_STEPS:,} steps is refused (RE470): "
-            if where == "a per-item rule":
-                hint += "test the basket-wide part once, in the rule's `when`"
-            else:
-                hint += "compute the inner part once, or go through a shorter list"
-            warnings.append(
-                Diagnostic("RE312", message, origin.span(*node.func_span), hint, Severity.WARNING)
-            )
+            warn(inner, outer, below, "a loop", node.func_span)
         visit(node.element, inner)
         if node.condition is not None:
             visit(node.condition, inner)

@@ -22,7 +22,7 @@ from typing import Any
 
 from rules_engine.dsl import ast, values
 from rules_engine.dsl import types as t
-from rules_engine.dsl.budget import LoopBudget
+from rules_engine.dsl.budget import LoopBudget, searches_data
 from rules_engine.dsl.functions import FUNCTIONS
 from rules_engine.source import Origin
 
@@ -201,6 +201,14 @@ class _Generator:
             if right_type.kind is t.Kind.TEXT and _nullable(node.left):
                 left, guard = self._guard(left)
                 guards.insert(0, guard)
+            if self.budget is not None and searches_data(node, self.constants):
+                # `left in _in(ctx, _b, list, start, end)`: charged after both sides are read,
+                # as the interpreter charges; the guard above already left out a null list.
+                right = py.Call(
+                    self.helper("_in", self.budget.charge),
+                    [_load("ctx"), _load("_b"), right, py.Constant(node.span[0]), py.Constant(node.span[1])],
+                    [],
+                )
             if not guards:
                 return py.Compare(left, [_COMPARE[op]()], [right])
             found = py.BoolOp(py.And(), [*guards, py.Compare(left, [py.In()], [right])])

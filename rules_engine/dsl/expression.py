@@ -135,7 +135,7 @@ def compile_expression(
     )
     tree = parser.parse_condition(text, origin)
     typed = checker.check(tree, symbols, origin, expect=expect)
-    loop_budget = LoopBudget(origin, per_item) if needs_budget(typed, per_item) else None
+    loop_budget = LoopBudget(origin, per_item) if needs_budget(typed, per_item, constants) else None
     function, module = compiler.compile_tree(typed, origin, constants, loop_budget)
     assert typed.type is not None
     return Expression(

@@ -15,7 +15,7 @@ from typing import Any
 
 from rules_engine.dsl import ast, values
 from rules_engine.dsl import types as t
-from rules_engine.dsl.budget import LoopBudget
+from rules_engine.dsl.budget import LoopBudget, searches_data
 from rules_engine.dsl.functions import FUNCTIONS
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -148,7 +148,9 @@ class _Interpreter:
             case ast.Compare(op=op, left=left, right=right):
                 if self.budget is not None and self.trace is None:
                     return self.counted_compare(node, scope)
-                return self.compare(op, self.eval(left, scope), self.eval(right, scope))
+                a, b = self.eval(left, scope), self.eval(right, scope)
+                self.charge_search(node, b)
+                return self.compare(op, a, b)
             case ast.Binary(op=op, left=left, right=right):
                 if (  # counted: skip the right side where the compiled code does (a null left)
                     self.budget is not None
@@ -201,7 +203,17 @@ class _Interpreter:
             a = self.eval(left, scope)
         if not guard_right:
             b = self.eval(right, scope)
+        self.charge_search(node, b)
         return self.compare(op, a, b)
+
+    def charge_search(self, node: ast.Compare, found_in: Any) -> None:
+        """An `in` over a list from the data walks it: charge its length, as the compiled code
+        does, once both sides are read (a null list costs nothing)."""
+        if self.budget is None or found_in is None or not searches_data(node, self.constants):
+            return
+        self.steps -= len(found_in)
+        if self.steps < 0:
+            raise self.budget.exceeded(self.context, node.span[0], node.span[1], search=True)
 
     @staticmethod
     def compare(op: str, a: Any, b: Any) -> bool:

@@ -35,6 +35,9 @@ from rules_engine.errors import Diagnostic, EventError, PydanticIssue, diagnosti
 # lines at most 28. Ten trillion in any currency with two decimals is beyond any basket.
 MONEY_DIGITS, QTY_DIGITS, MAX_LINES = 15, 9, 10_000
 MAX_EVENT_ID = 200
+# A till never sends more coupons with one purchase; the bound also keeps `x in basket.coupons`
+# inside a per-item rule (lines × coupons steps) far below the loop budget (dsl/budget.py).
+MAX_COUPONS = 100
 # Event times are bounded to years no program means, so that every date the engine derives
 # from one (a window's end, an expiry a few years on) stays within what Python's datetime holds.
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -155,8 +158,8 @@ class Purchase(BaseEvent):
     """Tax included in the prices (for an earning base without tax)."""
     paid_with_points: Money = Field(default=Decimal(0), examples=[0])
     """The part of the basket paid with points (money value)."""
-    coupons: list[str] = Field(default_factory=list, examples=[["WELCOME-7F3K"]])
-    """Coupon codes presented."""
+    coupons: list[str] = Field(default_factory=list, max_length=MAX_COUPONS, examples=[["WELCOME-7F3K"]])
+    """Coupon codes presented (at most 100)."""
     basket_attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"delivery": "courier"}])
     """Custom attributes the program declares under attributes.basket."""
 
@@ -267,7 +270,7 @@ def parse_event(data: Any) -> AnyEvent:
             event = _CUSTOM.validate_python(data)
     except PydanticError as error:
         raise EventError(
-            diagnostics_from_pydantic(error, "RE410", data=data, root="event", hint=_hint)
+            diagnostics_from_pydantic(error, "RE410", data=data, root="event", message=_message, hint=_hint)
         ) from None
     return event
 
@@ -333,6 +336,12 @@ def _canonical(value: Any) -> str:
 _quote = json.encoder.encode_basestring
 
 
+def _message(issue: PydanticIssue) -> str:
+    if issue.kind == "too_long" and issue.path == ("coupons",) and isinstance(issue.input, list):
+        return f"coupons: {len(issue.input):,} coupons, more than the {MAX_COUPONS} a purchase may present"
+    return f"{issue.where('event')}: {issue.message}"
+
+
 def _hint(issue: PydanticIssue) -> str | None:
     kind = issue.kind
     if kind == "missing":
@@ -353,6 +362,10 @@ def _hint(issue: PydanticIssue) -> str | None:
         return 'write the time as text with its offset: "2026-12-05T09:15:00+03:00"'
     if kind == "time_out_of_range":
         return "check the year: a time is from 1900 to 2999"
+    if kind == "too_long" and issue.path == ("coupons",):
+        return f"a purchase presents at most {MAX_COUPONS} coupons: send the ones the customer chose"
+    if kind == "too_long" and issue.path == ("items",):
+        return f"a purchase has at most {MAX_LINES:,} lines: split the basket into several events"
     return None
 
 

@@ -196,3 +196,100 @@ def test_the_warning_names_how_the_work_grows() -> None:
     assert "basket lines × basket.items × …" in warning.message
     assert warning.hint is not None and "RE470" in warning.hint
     assert warning.span is not None and (warning.span.line, warning.span.column) == (1, 1)
+
+
+# -- `in` over a list from the data: a loop of its own -----------------------------------------
+
+# The reviewer's cases: lines × coupons, uncounted and unwarned before.
+COUNT_IN = "count(i.sku in basket.coupons for i in basket.items) > 0"
+ITEM_IN = "item.sku in basket.coupons"
+
+
+def coupon_basket(lines: int, coupons: int, per_item: bool = False) -> dict[str, Any]:
+    data = basket(lines)
+    data["basket"]["coupons"] = [f"c{i}" for i in range(coupons)]
+    if per_item:
+        data["item"] = data["basket"]["items"][0]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("text", "per_item", "depth"),
+    [
+        (COUNT_IN, False, 2),
+        (ITEM_IN, True, 1),
+        ('"vip" in customer.tags', False, 1),
+        ('customer.tier in ["gold", "platinum"]', False, 0),  # a literal list does not grow
+        ("customer.tier in tiers", False, 0),  # nor does a constant
+        ('"latte" in item.name', True, 0),  # text: a substring test, no list walked
+        ("any(x.sku not in customer.tags for x in basket.items if x.qty > 1)", False, 2),
+        ("count(x > 1 for x in [1] if any(t in basket.coupons for t in customer.tags)) > 0", False, 3),
+    ],
+)
+def test_in_over_a_data_list_is_a_loop_level(text: str, per_item: bool, depth: int) -> None:
+    expression = compile_condition(text, per_item=per_item, constants={"tiers": ["gold"]})
+    assert budget.nesting(expression.tree, ["tiers"]) == depth
+
+
+@pytest.mark.parametrize(("text", "per_item", "column"), [(COUNT_IN, False, 13), (ITEM_IN, True, 10)])
+def test_in_over_a_data_list_inside_a_loop_is_warned_about_at_the_in(
+    text: str, per_item: bool, column: int
+) -> None:
+    assert warnings(text, per_item) == [("RE312", 1, column)]
+    (warning,) = compile_condition(text, per_item=per_item).warnings
+    assert "× basket.coupons" in warning.message
+
+
+@pytest.mark.parametrize(
+    ("text", "per_item"),
+    [
+        ('"vip" in customer.tags', False),  # one search, once per event: linear
+        ('item.sku in ["a", "b"]', True),
+        ("item.sku in skus", True),
+        ('"latte" in item.name', True),
+        ('any(x.sku == "a" for x in basket.items) and "vip" in customer.tags', False),  # side by side
+    ],
+)
+def test_a_single_search_is_neither_warned_about_nor_counted(text: str, per_item: bool) -> None:
+    expression = compile_condition(text, per_item=per_item, constants={"skus": ["a"]})
+    assert expression.warnings == ()
+    assert expression.budget is None
+    assert "_b" not in expression.python_source and "_in(" not in expression.python_source
+
+
+@pytest.mark.parametrize("backend", ["compiled", "interpreted"])
+@pytest.mark.parametrize(("text", "per_item"), [(COUNT_IN, False), (ITEM_IN, True)])
+def test_a_search_inside_a_loop_is_refused_fast(text: str, per_item: bool, backend: str) -> None:
+    """10,000 lines × 100,000 coupons: 10⁹ comparisons (about 30 s) if the search went uncounted."""
+    expression = compile_condition(text, per_item=per_item)
+    assert expression.budget is not None
+    context = expression.context(coupon_basket(10_000, 100_000, per_item))
+    started = time.perf_counter()
+    with pytest.raises(LoopBudgetError) as caught:
+        run(expression, context, backend)
+    assert time.perf_counter() - started < 1.0
+    assert caught.value.code == "RE470"
+    span = caught.value.span
+    assert span is not None
+    assert text[span.start : span.end] == ("i.sku in basket.coupons" if not per_item else ITEM_IN)
+    assert "the search" in caught.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("backend", ["compiled", "interpreted"])
+def test_searches_within_the_limit_pass_and_agree(backend: str) -> None:
+    """100 lines × 100 coupons: 10,100 steps; and a null-free answer either way."""
+    expression = compile_condition(COUNT_IN)
+    data = coupon_basket(100, 100)
+    data["basket"]["coupons"].append("s7")
+    assert run(expression, expression.context(data), backend) is True
+    per_item = compile_condition(ITEM_IN, per_item=True)
+    assert run(per_item, per_item.context(coupon_basket(10_000, 100, per_item=True)), backend) is False
+
+
+@pytest.mark.parametrize("backend", ["compiled", "interpreted"])
+def test_a_search_takes_its_whole_list_from_the_allowance(small_budget: None, backend: str) -> None:
+    """40 steps: 4 lines × (4 for the loop + coupons) per event's share."""
+    expression = compile_condition(COUNT_IN)
+    assert run(expression, expression.context(coupon_basket(4, 9)), backend) is False  # 4 + 4 × 9
+    with pytest.raises(LoopBudgetError):
+        run(expression, expression.context(coupon_basket(4, 10)), backend)  # 4 + 4 × 10

@@ -123,7 +123,11 @@ def bool_expr(draw: st.DrawFn, depth: int = 3, item: bool = False) -> str:
         return f"not {draw(sub)}"
     if choice == 6:
         op = draw(st.sampled_from(["in", "not in"]))
-        lst = draw(st.sampled_from(['["gold", "silver"]', '["gold", null]', "customer.tags", "[]"]))
+        # Lists from the data (tags, coupons) are searched element by element: inside a loop
+        # (`item=True`), a loop level of their own, counted by both back ends alike.
+        lst = draw(
+            st.sampled_from(['["gold", "silver"]', '["gold", null]', "customer.tags", "basket.coupons", "[]"])
+        )
         return f"{draw(text_expr(1, item))} {op} {lst}"
     if choice == 7:
         op = draw(st.sampled_from(["in", "not in"]))
@@ -171,7 +175,12 @@ CONTEXTS = st.fixed_dictionaries(
         ),
         "basket": st.fixed_dictionaries(
             {"total": NUMBERS, "items": st.lists(ITEMS, max_size=4)},
-            optional={"shipping": maybe(NUMBERS), "tax": maybe(NUMBERS), "currency": maybe(st.just("RUB"))},
+            optional={
+                "coupons": st.lists(st.sampled_from(["A1", "gold", "coffee", ""]), max_size=4),
+                "shipping": maybe(NUMBERS),
+                "tax": maybe(NUMBERS),
+                "currency": maybe(st.just("RUB")),
+            },
         ),
         "customer": st.fixed_dictionaries(
             {},

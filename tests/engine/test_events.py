@@ -88,6 +88,18 @@ def test_a_numeric_id_gets_a_hint_to_quote_it() -> None:
     assert problems[1][2] is not None and '"7781"' in problems[1][2]
 
 
+def test_more_than_a_hundred_coupons_is_refused_with_a_clear_message() -> None:
+    """A till never sends more; the bound also keeps `item.sku in basket.coupons` in a per-item
+    rule within the loop budget (10,000 lines × 100 coupons)."""
+    assert ENGINE.process({**GOOD, "coupons": [f"C-{i}" for i in range(100)]}) is not None
+    with pytest.raises(EventError) as caught:
+        ENGINE.process({**GOOD, "coupons": [f"C-{i}" for i in range(101)]})
+    [problem] = caught.value.diagnostics
+    assert (problem.code, problem.path) == ("RE410", ("coupons",))
+    assert "101 coupons" in problem.message and "100" in problem.message
+    assert problem.hint is not None and "at most 100 coupons" in problem.hint
+
+
 @pytest.mark.skipif(COMPILED, reason="a monkeypatch does not reach calls inside compiled modules")
 def test_a_date_overflow_while_processing_is_a_project_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def overflow(*_: Any) -> Any:  # as a far-off time in a state plus a program's long window would
