@@ -556,7 +556,7 @@ def run(
     of the store, and an event processed before (by any run) is not applied again. Ctrl-C stops
     after the current event and prints the totals so far (exit 130).
     """
-    from rules_engine.replay import Replay, replay_lines
+    from rules_engine.replay import Replay, bounded_lines, replay_lines
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
 
@@ -584,7 +584,7 @@ def run(
                 replay_lines(
                     Loyalty(engine, store, horizon=limit, now=clock),
                     str(events),
-                    lines,
+                    bounded_lines(lines),
                     show,
                     into=result,
                     on_problem=report,

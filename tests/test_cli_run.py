@@ -534,3 +534,15 @@ def test_now_can_be_the_system_clock(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert early.exit_code == 1 and "error[RE441]" in early.stderr and "after now (2026-11-01" in early.stderr
     monkeypatch.setattr(cli, "_system_clock", lambda: dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     assert CliRunner().invoke(app, command).exit_code == 0
+
+
+def test_run_reads_no_line_past_the_length_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rules_engine import jsonio
+
+    monkeypatch.setattr(jsonio, "MAX_TEXT", 64)
+    events = tmp_path / "long.jsonl"
+    events.write_text("x" * 500 + "\n" + "[]\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(events), "-q"])
+    assert result.exit_code == 1
+    assert "error[RE414]" in result.stderr and "line 1 is longer than" in result.stderr
+    assert "2 problem(s)" in result.stdout
