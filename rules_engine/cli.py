@@ -18,7 +18,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -578,29 +578,35 @@ def run(
         progress = _replay_progress(err, quiet=quiet)
         interrupted = _Interrupt()
         result = Replay()
+        unread: list[OSError] = []
+        size = _size(lines)
         try:
             with interrupted, progress:
-                task = progress.add_task("replaying", total=_size(lines), events=0)
+                task = progress.add_task("replaying", total=size, events=0)
                 replay_lines(
                     Loyalty(engine, store, horizon=limit, now=clock),
                     str(events),
-                    bounded_lines(lines),
+                    _reading(bounded_lines(lines), unread),
                     show,
                     into=result,
                     on_problem=report,
                     stop=interrupted.asked,
-                    on_line=lambda number: progress.update(task, completed=lines.tell(), events=number),
+                    # a pipe has no position (tell() raises): only a file's bar moves by bytes
+                    on_line=lambda number: progress.update(
+                        task, completed=lines.tell() if size is not None else None, events=number
+                    ),
                 )
         except KeyboardInterrupt:  # a second Ctrl-C: the event in progress was rolled back
             result.stopped = "interrupted at once"
-        except OSError as problem:
-            _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}")], err)
         finally:
             report.close()
             try:
                 states = _run_states(store, result, by_customer or state_out is not None, err)
             finally:
                 store.close()
+    if unread:  # the lines before were applied, and stay so
+        reason = unread[0].strerror
+        _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
     _print_totals(out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json)
     if state_out is not None:
         document = {customer: state.model_dump(mode="python") for customer, state in states}
@@ -743,6 +749,15 @@ class _EventRate(ProgressColumn):
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed or 0.0
         return Text(f"{task.fields['events'] / elapsed:,.0f} lines/s" if elapsed > 0 else "")
+
+
+def _reading(lines: Iterator[bytes | None], unread: list[OSError]) -> Iterator[bytes | None]:
+    """The lines, until one cannot be read: that error goes into `unread` and the lines end, so
+    that only a failed read (not an error of the engine or the store) is "cannot read"."""
+    try:
+        yield from lines
+    except OSError as problem:
+        unread.append(problem)
 
 
 def _size(lines: IO[bytes]) -> int | None:

@@ -546,3 +546,21 @@ def test_run_reads_no_line_past_the_length_limit(tmp_path: Path, monkeypatch: py
     assert result.exit_code == 1
     assert "error[RE414]" in result.stderr and "line 1 is longer than" in result.stderr
     assert "2 problem(s)" in result.stdout
+
+
+def test_events_from_a_pipe_are_all_read(tmp_path: Path) -> None:
+    lines = [
+        line for line in Path(STREAM).read_text().splitlines() if line.startswith("{") and '"s5"' not in line
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "rules_engine.cli", "run", PROGRAM, "/dev/stdin", "--json"],
+        input="\n".join(lines) + "\n",  # through a pipe: no size, no position
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RE414" not in done.stderr
+    assert [json.loads(line)["event"] for line in done.stdout.splitlines()] == ["s1", "s2", "s3", "s4", "s6"]
