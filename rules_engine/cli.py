@@ -172,7 +172,7 @@ def check(
     if timezone is not None:
         try:
             zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder; a long name, too long
             _usage(
                 Diagnostic(
                     "RE704", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
