@@ -561,6 +561,16 @@ def run(
     from rules_engine.store import open_store
 
     out, err = _consoles()
+    for option, output in (("--problems", problems_out), ("--state-out", state_out)):
+        if output is not None and _same_file(output, events):  # before any file is opened for writing
+            _usage(
+                Diagnostic(
+                    "RE708",
+                    f"{option} {output} is the events file: writing it would overwrite the events",
+                    hint=f"give {option} another file",
+                ),
+                err,
+            )
     clock, limit = _clock(now, horizon, db is not None, err)
     engine = _engine(program, err)
     try:  # before the store: a mistyped path must not leave an empty database behind
@@ -633,6 +643,15 @@ def run(
         raise typer.Exit(130)
     if result.problems:
         raise typer.Exit(1)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (a link, `./x` and `x`),
+    else the same resolved path."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return first.resolve() == second.resolve()
 
 
 class _Interrupt:

@@ -278,7 +278,7 @@ _ALL = (
         Severity.WARNING,
         EXIT_INTERRUPTED,
     ),
-    *_group(Stage.RUN, _RUN, {"RE461": "the `--problems` file cannot be written"}),
+    *_group(Stage.RUN, _RUN, {"RE461": "the `--problems` or `--state-out` file cannot be written"}),
     # -- RE5xx: lint warnings (`validate`; they fail it only with --strict) --------------------------
     *_warnings(
         Stage.LINT,
@@ -323,6 +323,7 @@ _ALL = (
             "RE704": "`check --timezone` names no IANA time zone",
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",
+            "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
         },
         exit_status=EXIT_USAGE,
     ),

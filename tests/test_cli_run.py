@@ -564,3 +564,16 @@ def test_events_from_a_pipe_are_all_read(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "RE414" not in done.stderr
     assert [json.loads(line)["event"] for line in done.stdout.splitlines()] == ["s1", "s2", "s3", "s4", "s6"]
+
+
+@pytest.mark.parametrize("option", ["--problems", "--state-out"])
+def test_an_output_naming_the_events_file_is_refused_untouched(tmp_path: Path, option: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(Path(STREAM).read_text())
+    before = events.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(events)
+    for named in (str(events), str(tmp_path / "." / "events.jsonl"), str(tmp_path / "link.jsonl")):
+        result = CliRunner().invoke(app, ["run", PROGRAM, str(events), option, named])
+        assert result.exit_code == 2 and "error[RE708]" in result.stderr
+        assert result.stdout == ""
+        assert events.read_bytes() == before
