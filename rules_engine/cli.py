@@ -572,6 +572,8 @@ def run(
                 err,
             )
     clock, limit = _clock(now, horizon, db is not None, err)
+    if state_out is not None:
+        _check_writable(state_out, "--state-out", err)
     engine = _engine(program, err)
     try:  # before the store: a mistyped path must not leave an empty database behind
         lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
@@ -611,16 +613,21 @@ def run(
         finally:
             report.close()
             try:
-                states = _run_states(store, result, by_customer or state_out is not None, err)
+                states, unstated = _run_states(store, result, by_customer or state_out is not None)
             finally:
                 store.close()
     if unread:  # the lines before were applied, and stay so
         reason = unread[0].strerror
         _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
     _print_totals(out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json)
+    if unstated is not None:  # no states file rather than one that says "no customers"
+        _fail(unstated.diagnostics, err)
     if state_out is not None:
         document = {customer: state.model_dump(mode="python") for customer, state in states}
-        state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
+        try:
+            state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as problem:
+            _fail([_unwritable(state_out, "--state-out", problem.strerror)], err)
     if result.failure is not None:
         _fail([result.failure], err)
     if result.stopped is not None and result.stopped.startswith("interrupted"):
@@ -788,16 +795,43 @@ def _size(lines: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _run_states(store: Store, result: Replay, wanted: bool, err: Console) -> list[tuple[str, CustomerState]]:
-    """The current states of the run's customers, from the store, only when asked for."""
+def _run_states(
+    store: Store, result: Replay, wanted: bool
+) -> tuple[list[tuple[str, CustomerState]], StoreError | None]:
+    """The current states of the run's customers, from the store, only when asked for; or the
+    store's error reading them."""
     if not wanted:
-        return []
+        return [], None
     try:
         found = ((customer, store.state(customer)) for customer in sorted(result.points))
-        return [(customer, state) for customer, state in found if state is not None]
+        return [(customer, state) for customer, state in found if state is not None], None
     except StoreError as problem:
-        err.print(styled_diagnostic(problem.diagnostics[0]), soft_wrap=True)
-        return []
+        return [], problem
+
+
+def _check_writable(path: Path, option: str, err: Console) -> None:
+    """Refuse (before the run) an output file that could not be written at its end, without
+    creating or truncating it now."""
+    folder = path.parent
+    reason: str | None
+    if path.is_dir():
+        reason = "it is a folder"
+    elif path.exists():
+        reason = None if os.access(path, os.W_OK) else "permission denied"
+    elif not folder.is_dir():
+        reason = f"no folder {folder}"
+    else:
+        reason = None if os.access(folder, os.W_OK | os.X_OK) else f"folder {folder} is not writable"
+    if reason is not None:
+        _fail([_unwritable(path, option, reason)], err)
+
+
+def _unwritable(path: Path, option: str, reason: str | None) -> Diagnostic:
+    return Diagnostic(
+        "RE461",
+        f"{option} {path}: cannot write the file: {reason}",
+        hint="check that its folder exists and is writable",
+    )
 
 
 def _print_totals(

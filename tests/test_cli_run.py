@@ -577,3 +577,51 @@ def test_an_output_naming_the_events_file_is_refused_untouched(tmp_path: Path, o
         assert result.exit_code == 2 and "error[RE708]" in result.stderr
         assert result.stdout == ""
         assert events.read_bytes() == before
+
+
+def test_a_state_out_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path) -> None:
+    for unwritable in (tmp_path / "no" / "such" / "states.json", tmp_path):
+        result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(unwritable)])
+        assert result.exit_code == 1 and "error[RE461]" in result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""  # nothing ran
+
+
+def test_a_state_out_write_that_fails_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine import cli
+
+    monkeypatch.setattr(cli, "_check_writable", lambda *_: None)  # as if the disk filled during the run
+    result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(tmp_path / "no" / "x.json")])
+    assert result.exit_code == 1 and "error[RE461]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_states_the_store_cannot_give_are_no_states_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine import replay
+    from rules_engine.errors import Diagnostic, StoreError
+    from rules_engine.store.memory import MemoryStore
+
+    replayed: list[bool] = []
+    original_replay, original_state = replay.replay_lines, MemoryStore.state
+
+    def replay_lines(*args: Any, **kwargs: Any) -> Any:
+        done = original_replay(*args, **kwargs)
+        replayed.append(True)
+        return done
+
+    def state(self: MemoryStore, customer: str) -> Any:  # the store is lost once the events are in
+        if replayed:
+            raise StoreError([Diagnostic("RE605", "the database went away")])
+        return original_state(self, customer)
+
+    monkeypatch.setattr(replay, "replay_lines", replay_lines)
+    monkeypatch.setattr(MemoryStore, "state", state)
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(line for line in Path(STREAM).read_text().splitlines(True)[:4]))
+    out = tmp_path / "states.json"
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(clean), "--state-out", str(out), "-q"])
+    assert "4 events processed, 0 problem(s)" in result.stdout
+    assert "error[RE605]" in result.stderr and result.exit_code == 1
+    assert not out.exists()
