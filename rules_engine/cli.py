@@ -870,16 +870,15 @@ def _open_store(db: str, engine: Engine, err: Console, *, readonly: bool = False
     """A store that must exist already: these commands read or update what `loyalty run` stored.
 
     `readonly`: for the commands that only read; the database is opened without writing to it
-    (it may be on read-only media), and one that holds only another program's customers is
-    refused (RE608) rather than answering "nothing there"."""
+    (it may be on read-only media). For every command, one that holds only another program's
+    customers is refused (RE608) rather than answering "nothing there" (or, for `advance`,
+    "0 customer(s) changed")."""
     from rules_engine.store import open_store
 
     try:
         store = open_store(db, engine.program.program, create=False, readonly=readonly)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
-    if not readonly:
-        return store
     try:
         held = store.programs()
     except StoreError as problem:

@@ -625,3 +625,13 @@ def test_states_the_store_cannot_give_are_no_states_file(
     assert "4 events processed, 0 problem(s)" in result.stdout
     assert "error[RE605]" in result.stderr and result.exit_code == 1
     assert not out.exists()
+
+
+def test_advance_on_another_programs_database_names_it(tmp_path: Path) -> None:
+    db = str(tmp_path / "coffee.db")
+    filled = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    assert filled.exit_code == 0, filled.output
+    fashion = str(ROOT / "programs" / "fashion-house.yaml")
+    moved = CliRunner().invoke(app, ["advance", fashion, "--db", db, "--to", DECEMBER_ENDED])
+    assert moved.exit_code == 1 and "error[RE608]" in moved.stderr and "'coffee-club'" in moved.stderr
+    assert "customer(s) changed" not in moved.stdout
