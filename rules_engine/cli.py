@@ -482,28 +482,60 @@ def _clock(
     if now == "now":
         clock = _system_clock
     elif now is not None:
-        try:
-            clock = dt.datetime.fromisoformat(now)
-        except ValueError:
-            _usage(
-                Diagnostic("RE702", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now"),
-                err,
-            )
-        if clock.tzinfo is None:
-            _usage(
-                Diagnostic(
-                    "RE702", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
-                ),
-                err,
-            )
+        clock = _moment(now, "--now", err)
     if horizon is None:
         return clock, DEFAULT_HORIZON if kept or clock is not None else None
     if horizon.strip().lower() == "none":
         return clock, None
-    length = parse_duration(horizon)
+    try:
+        length = parse_duration(horizon)
+    except OverflowError:  # more days than Python's timedelta holds
+        length = None
     if length is None:
         _usage(Diagnostic("RE703", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none"), err)
+    if length > MAX_HORIZON:
+        _usage(
+            Diagnostic(
+                "RE703",
+                f"--horizon {horizon}: longer than {MAX_HORIZON.days}d",
+                hint="a horizon guards against far-off times: a few days; or none",
+            ),
+            err,
+        )
     return clock, length
+
+
+MAX_HORIZON = dt.timedelta(days=3650)
+"""The longest `--horizon` (ten years): more guards against nothing, and far-off sums overflow."""
+
+
+def _moment(text: str, option: str, err: Console) -> dt.datetime:
+    """`--now`, `advance --to`, `leaderboard --at`: a moment with its offset, within the years
+    events may carry (1900 to 2999), so that nothing derived from it overflows; else RE702."""
+    from rules_engine.engine.events import EARLIEST, LATEST
+
+    example = "2026-12-31T23:59:59+03:00"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _usage(Diagnostic("RE702", f"{option} {text}: not a moment", hint=f"write e.g. {example}"), err)
+    if moment.utcoffset() is None:
+        _usage(
+            Diagnostic(
+                "RE702", f"{option} {text}: the moment needs a timezone offset", hint="add +03:00 or Z"
+            ),
+            err,
+        )
+    if not EARLIEST <= moment < LATEST:
+        _usage(
+            Diagnostic(
+                "RE702",
+                f"{option} {text}: outside the years 1900 to 2999 events may carry",
+                hint="check the year",
+            ),
+            err,
+        )
+    return moment
 
 
 def _system_clock() -> dt.datetime:
@@ -1022,14 +1054,7 @@ def advance(
     points available, apply due tier reviews — each stored, with its ledger entries. Run it
     before exporting a closed period, so that the expiries due in it are in the books."""
     out, err = _consoles()
-    try:
-        moment = dt.datetime.fromisoformat(to)
-    except ValueError:
-        _usage(Diagnostic("RE702", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00"), err)
-    if moment.tzinfo is None:
-        _usage(
-            Diagnostic("RE702", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z"), err
-        )
+    moment = _moment(to, "--to", err)
     from rules_engine.service import Loyalty
 
     clock, limit = _clock(now, horizon, True, err)
@@ -1121,17 +1146,7 @@ def leaderboard(
             [Diagnostic("RE435", f"no leaderboard `{board_id}` in {program}", hint=f"leaderboards: {known}")],
             err,
         )
-    try:
-        moment = dt.datetime.fromisoformat(at)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        _usage(
-            Diagnostic(
-                "RE702", f"`{at}` is not a time with an offset", hint="write e.g. 2026-12-31T23:59:00+03:00"
-            ),
-            err,
-        )
+    moment = _moment(at, "--at", err)
     parsed = _customer_states(states, db, engine, err)
     board = boards[board_id]
     ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)

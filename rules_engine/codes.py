@@ -318,8 +318,9 @@ _ALL = (
         _CLI,
         {
             "RE701": "an option is not a date: `validate --today`, `ledger export --from` or `--to`",
-            "RE702": "an option is not a moment with its offset: `--now`, `advance --to`, `leaderboard --at`",
-            "RE703": "`--horizon` is not a duration, nor `none`",
+            "RE702": "an option is not a moment with its offset in the years 1900 to 2999: `--now`, "
+            "`advance --to`, `leaderboard --at`",
+            "RE703": "`--horizon` is not a duration, nor `none`, or is longer than 3650d",
             "RE704": "`check --timezone` names no IANA time zone",
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",

@@ -513,6 +513,12 @@ def test_advance_beyond_the_horizon_is_refused_and_changes_nothing(tmp_path: Pat
         (["--horizon", "a week"], "RE703"),
         (["--now", "tomorrow"], "RE702"),
         (["--now", "2026-12-31T10:00:00"], "RE702"),
+        (["--now", "9999-12-31T23:59:59-12:00"], "RE702"),  # beyond 2999: an OverflowError
+        (["--now", "2999-12-31T23:59:59-12:00"], "RE702"),  # 3000 in UTC
+        (["--now", "1899-12-31T23:59:59+00:00"], "RE702"),
+        (["--horizon", "3000000d"], "RE703"),
+        (["--horizon", "3651d"], "RE703"),
+        (["--horizon", "99999999999999d"], "RE703"),  # more than a timedelta holds
     ],
 )
 def test_bad_now_and_horizon_options_are_refused(tmp_path: Path, options: list[str], code: str) -> None:
@@ -635,3 +641,22 @@ def test_advance_on_another_programs_database_names_it(tmp_path: Path) -> None:
     moved = CliRunner().invoke(app, ["advance", fashion, "--db", db, "--to", DECEMBER_ENDED])
     assert moved.exit_code == 1 and "error[RE608]" in moved.stderr and "'coffee-club'" in moved.stderr
     assert "customer(s) changed" not in moved.stdout
+
+
+def test_far_off_moments_of_advance_and_leaderboard_are_usage_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "coffee.db")
+    filled = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    assert filled.exit_code == 0, filled.output
+    before = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    far = "9999-12-31T23:00:00+00:00"
+    moved = CliRunner().invoke(app, ["advance", PROGRAM, "--db", db, "--to", far, "--horizon", "none"])
+    assert moved.exit_code == 2 and "error[RE702]" in moved.stderr
+    after = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    assert after == before  # no customer's clock moved to 9999
+    fashion = str(ROOT / "programs" / "fashion-house.yaml")
+    (tmp_path / "states.json").write_text("{}")
+    ranked = CliRunner().invoke(
+        app, ["leaderboard", fashion, str(tmp_path / "states.json"), "--id", "monthly-stylists", "--at", far]
+    )
+    assert ranked.exit_code == 2 and "error[RE702]" in ranked.stderr and "Traceback" not in ranked.stderr
+    assert "Traceback" not in moved.stderr
