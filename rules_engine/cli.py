@@ -18,7 +18,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -172,7 +172,7 @@ def check(
     if timezone is not None:
         try:
             zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder; a long name, too long
             _usage(
                 Diagnostic(
                     "RE704", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"
@@ -482,28 +482,60 @@ def _clock(
     if now == "now":
         clock = _system_clock
     elif now is not None:
-        try:
-            clock = dt.datetime.fromisoformat(now)
-        except ValueError:
-            _usage(
-                Diagnostic("RE702", f"--now {now}: not a moment", hint="2026-12-31T23:59:59+03:00, or now"),
-                err,
-            )
-        if clock.tzinfo is None:
-            _usage(
-                Diagnostic(
-                    "RE702", f"--now {now}: the moment needs a timezone offset", hint="add +03:00 or Z"
-                ),
-                err,
-            )
+        clock = _moment(now, "--now", err)
     if horizon is None:
         return clock, DEFAULT_HORIZON if kept or clock is not None else None
     if horizon.strip().lower() == "none":
         return clock, None
-    length = parse_duration(horizon)
+    try:
+        length = parse_duration(horizon)
+    except OverflowError:  # more days than Python's timedelta holds
+        length = None
     if length is None:
         _usage(Diagnostic("RE703", f"--horizon {horizon}: not a duration", hint="1d, 12h, 7d, or none"), err)
+    if length > MAX_HORIZON:
+        _usage(
+            Diagnostic(
+                "RE703",
+                f"--horizon {horizon}: longer than {MAX_HORIZON.days}d",
+                hint="a horizon guards against far-off times: a few days; or none",
+            ),
+            err,
+        )
     return clock, length
+
+
+MAX_HORIZON = dt.timedelta(days=3650)
+"""The longest `--horizon` (ten years): more guards against nothing, and far-off sums overflow."""
+
+
+def _moment(text: str, option: str, err: Console) -> dt.datetime:
+    """`--now`, `advance --to`, `leaderboard --at`: a moment with its offset, within the years
+    events may carry (1900 to 2999), so that nothing derived from it overflows; else RE702."""
+    from rules_engine.engine.events import EARLIEST, LATEST
+
+    example = "2026-12-31T23:59:59+03:00"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _usage(Diagnostic("RE702", f"{option} {text}: not a moment", hint=f"write e.g. {example}"), err)
+    if moment.utcoffset() is None:
+        _usage(
+            Diagnostic(
+                "RE702", f"{option} {text}: the moment needs a timezone offset", hint="add +03:00 or Z"
+            ),
+            err,
+        )
+    if not EARLIEST <= moment < LATEST:
+        _usage(
+            Diagnostic(
+                "RE702",
+                f"{option} {text}: outside the years 1900 to 2999 events may carry",
+                hint="check the year",
+            ),
+            err,
+        )
+    return moment
 
 
 def _system_clock() -> dt.datetime:
@@ -556,12 +588,24 @@ def run(
     of the store, and an event processed before (by any run) is not applied again. Ctrl-C stops
     after the current event and prints the totals so far (exit 130).
     """
-    from rules_engine.replay import Replay, replay_lines
+    from rules_engine.replay import Replay, bounded_lines, replay_lines
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
 
     out, err = _consoles()
+    for option, output in (("--problems", problems_out), ("--state-out", state_out)):
+        if output is not None and _same_file(output, events):  # before any file is opened for writing
+            _usage(
+                Diagnostic(
+                    "RE708",
+                    f"{option} {output} is the events file: writing it would overwrite the events",
+                    hint=f"give {option} another file",
+                ),
+                err,
+            )
     clock, limit = _clock(now, horizon, db is not None, err)
+    if state_out is not None:
+        _check_writable(state_out, "--state-out", err)
     engine = _engine(program, err)
     try:  # before the store: a mistyped path must not leave an empty database behind
         lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
@@ -578,33 +622,44 @@ def run(
         progress = _replay_progress(err, quiet=quiet)
         interrupted = _Interrupt()
         result = Replay()
+        unread: list[OSError] = []
+        size = _size(lines)
         try:
             with interrupted, progress:
-                task = progress.add_task("replaying", total=_size(lines), events=0)
+                task = progress.add_task("replaying", total=size, events=0)
                 replay_lines(
                     Loyalty(engine, store, horizon=limit, now=clock),
                     str(events),
-                    lines,
+                    _reading(bounded_lines(lines), unread),
                     show,
                     into=result,
                     on_problem=report,
                     stop=interrupted.asked,
-                    on_line=lambda number: progress.update(task, completed=lines.tell(), events=number),
+                    # a pipe has no position (tell() raises): only a file's bar moves by bytes
+                    on_line=lambda number: progress.update(
+                        task, completed=lines.tell() if size is not None else None, events=number
+                    ),
                 )
         except KeyboardInterrupt:  # a second Ctrl-C: the event in progress was rolled back
             result.stopped = "interrupted at once"
-        except OSError as problem:
-            _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}")], err)
         finally:
             report.close()
             try:
-                states = _run_states(store, result, by_customer or state_out is not None, err)
+                states, unstated = _run_states(store, result, by_customer or state_out is not None)
             finally:
                 store.close()
+    if unread:  # the lines before were applied, and stay so
+        reason = unread[0].strerror
+        _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
     _print_totals(out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json)
+    if unstated is not None:  # no states file rather than one that says "no customers"
+        _fail(unstated.diagnostics, err)
     if state_out is not None:
         document = {customer: state.model_dump(mode="python") for customer, state in states}
-        state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
+        try:
+            state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as problem:
+            _fail([_unwritable(state_out, "--state-out", problem.strerror)], err)
     if result.failure is not None:
         _fail([result.failure], err)
     if result.stopped is not None and result.stopped.startswith("interrupted"):
@@ -627,6 +682,15 @@ def run(
         raise typer.Exit(130)
     if result.problems:
         raise typer.Exit(1)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (a link, `./x` and `x`),
+    else the same resolved path."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return first.resolve() == second.resolve()
 
 
 class _Interrupt:
@@ -745,6 +809,15 @@ class _EventRate(ProgressColumn):
         return Text(f"{task.fields['events'] / elapsed:,.0f} lines/s" if elapsed > 0 else "")
 
 
+def _reading(lines: Iterator[bytes | None], unread: list[OSError]) -> Iterator[bytes | None]:
+    """The lines, until one cannot be read: that error goes into `unread` and the lines end, so
+    that only a failed read (not an error of the engine or the store) is "cannot read"."""
+    try:
+        yield from lines
+    except OSError as problem:
+        unread.append(problem)
+
+
 def _size(lines: IO[bytes]) -> int | None:
     """The input's size in bytes, when it is a file (not a pipe): the bar's total, for the ETA."""
     try:
@@ -754,16 +827,43 @@ def _size(lines: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _run_states(store: Store, result: Replay, wanted: bool, err: Console) -> list[tuple[str, CustomerState]]:
-    """The current states of the run's customers, from the store, only when asked for."""
+def _run_states(
+    store: Store, result: Replay, wanted: bool
+) -> tuple[list[tuple[str, CustomerState]], StoreError | None]:
+    """The current states of the run's customers, from the store, only when asked for; or the
+    store's error reading them."""
     if not wanted:
-        return []
+        return [], None
     try:
         found = ((customer, store.state(customer)) for customer in sorted(result.points))
-        return [(customer, state) for customer, state in found if state is not None]
+        return [(customer, state) for customer, state in found if state is not None], None
     except StoreError as problem:
-        err.print(styled_diagnostic(problem.diagnostics[0]), soft_wrap=True)
-        return []
+        return [], problem
+
+
+def _check_writable(path: Path, option: str, err: Console) -> None:
+    """Refuse (before the run) an output file that could not be written at its end, without
+    creating or truncating it now."""
+    folder = path.parent
+    reason: str | None
+    if path.is_dir():
+        reason = "it is a folder"
+    elif path.exists():
+        reason = None if os.access(path, os.W_OK) else "permission denied"
+    elif not folder.is_dir():
+        reason = f"no folder {folder}"
+    else:
+        reason = None if os.access(folder, os.W_OK | os.X_OK) else f"folder {folder} is not writable"
+    if reason is not None:
+        _fail([_unwritable(path, option, reason)], err)
+
+
+def _unwritable(path: Path, option: str, reason: str | None) -> Diagnostic:
+    return Diagnostic(
+        "RE461",
+        f"{option} {path}: cannot write the file: {reason}",
+        hint="check that its folder exists and is writable",
+    )
 
 
 def _print_totals(
@@ -802,16 +902,15 @@ def _open_store(db: str, engine: Engine, err: Console, *, readonly: bool = False
     """A store that must exist already: these commands read or update what `loyalty run` stored.
 
     `readonly`: for the commands that only read; the database is opened without writing to it
-    (it may be on read-only media), and one that holds only another program's customers is
-    refused (RE608) rather than answering "nothing there"."""
+    (it may be on read-only media). For every command, one that holds only another program's
+    customers is refused (RE608) rather than answering "nothing there" (or, for `advance`,
+    "0 customer(s) changed")."""
     from rules_engine.store import open_store
 
     try:
         store = open_store(db, engine.program.program, create=False, readonly=readonly)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
-    if not readonly:
-        return store
     try:
         held = store.programs()
     except StoreError as problem:
@@ -955,14 +1054,7 @@ def advance(
     points available, apply due tier reviews — each stored, with its ledger entries. Run it
     before exporting a closed period, so that the expiries due in it are in the books."""
     out, err = _consoles()
-    try:
-        moment = dt.datetime.fromisoformat(to)
-    except ValueError:
-        _usage(Diagnostic("RE702", f"--to {to}: not a moment", hint="2026-12-31T23:59:59+01:00"), err)
-    if moment.tzinfo is None:
-        _usage(
-            Diagnostic("RE702", f"--to {to}: the moment needs a timezone offset", hint="add +01:00 or Z"), err
-        )
+    moment = _moment(to, "--to", err)
     from rules_engine.service import Loyalty
 
     clock, limit = _clock(now, horizon, True, err)
@@ -1054,17 +1146,7 @@ def leaderboard(
             [Diagnostic("RE435", f"no leaderboard `{board_id}` in {program}", hint=f"leaderboards: {known}")],
             err,
         )
-    try:
-        moment = dt.datetime.fromisoformat(at)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        _usage(
-            Diagnostic(
-                "RE702", f"`{at}` is not a time with an offset", hint="write e.g. 2026-12-31T23:59:00+03:00"
-            ),
-            err,
-        )
+    moment = _moment(at, "--at", err)
     parsed = _customer_states(states, db, engine, err)
     board = boards[board_id]
     ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)

@@ -278,7 +278,7 @@ _ALL = (
         Severity.WARNING,
         EXIT_INTERRUPTED,
     ),
-    *_group(Stage.RUN, _RUN, {"RE461": "the `--problems` file cannot be written"}),
+    *_group(Stage.RUN, _RUN, {"RE461": "the `--problems` or `--state-out` file cannot be written"}),
     # -- RE5xx: lint warnings (`validate`; they fail it only with --strict) --------------------------
     *_warnings(
         Stage.LINT,
@@ -318,11 +318,13 @@ _ALL = (
         _CLI,
         {
             "RE701": "an option is not a date: `validate --today`, `ledger export --from` or `--to`",
-            "RE702": "an option is not a moment with its offset: `--now`, `advance --to`, `leaderboard --at`",
-            "RE703": "`--horizon` is not a duration, nor `none`",
+            "RE702": "an option is not a moment with its offset in the years 1900 to 2999: `--now`, "
+            "`advance --to`, `leaderboard --at`",
+            "RE703": "`--horizon` is not a duration, nor `none`, or is longer than 3650d",
             "RE704": "`check --timezone` names no IANA time zone",
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",
+            "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
         },
         exit_status=EXIT_USAGE,
     ),

@@ -100,7 +100,7 @@ def replay(
         return replay_lines(
             loyalty,
             str(path),
-            _bounded_lines(lines),
+            bounded_lines(lines),
             on_outcome,
             on_problem=on_problem,
             stop=stop,
@@ -146,7 +146,7 @@ def replay_lines(
     return result
 
 
-def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+def bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
     """The lines of a stream, each read no further than `jsonio.MAX_TEXT` bytes: a longer line
     is None (the rest of it skipped unread into memory), so one huge line is one bad line."""
     while True:

@@ -71,6 +71,21 @@ def test_timezone_option() -> None:
     assert code == 2 and "RE704" in err
 
 
+@pytest.mark.parametrize("zone", ["Europe", "a" * 300])  # a folder of zones; a name too long for a file
+def test_a_timezone_that_is_no_file_is_a_usage_error(zone: str) -> None:
+    code, _, err = run("check", "--context", str(SAMPLE_CONTEXT), "--timezone", zone, "event.time.hour")
+    assert code == 2 and "error[RE704]" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("zone", ["Europe", "a" * 300])
+def test_a_program_whose_timezone_is_no_file_is_refused_at_its_place(zone: str) -> None:
+    from rules_engine.program.validate import validate_text
+
+    text = f"program: shop\nversion: 1\ntimezone: {zone}\ncurrency: RUB\n"
+    result = validate_text(text, "shop.yaml")
+    assert [(d.code, d.span.line, d.span.column) for d in result.errors] == [("RE117", 3, 11)]
+
+
 def test_an_invalid_expression_is_reported_with_caret_and_hint_exit_1() -> None:
     code, out, err = run("check", 'basket.total >= "50"')
     assert code == 1

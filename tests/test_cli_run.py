@@ -513,6 +513,12 @@ def test_advance_beyond_the_horizon_is_refused_and_changes_nothing(tmp_path: Pat
         (["--horizon", "a week"], "RE703"),
         (["--now", "tomorrow"], "RE702"),
         (["--now", "2026-12-31T10:00:00"], "RE702"),
+        (["--now", "9999-12-31T23:59:59-12:00"], "RE702"),  # beyond 2999: an OverflowError
+        (["--now", "2999-12-31T23:59:59-12:00"], "RE702"),  # 3000 in UTC
+        (["--now", "1899-12-31T23:59:59+00:00"], "RE702"),
+        (["--horizon", "3000000d"], "RE703"),
+        (["--horizon", "3651d"], "RE703"),
+        (["--horizon", "99999999999999d"], "RE703"),  # more than a timedelta holds
     ],
 )
 def test_bad_now_and_horizon_options_are_refused(tmp_path: Path, options: list[str], code: str) -> None:
@@ -534,3 +540,123 @@ def test_now_can_be_the_system_clock(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert early.exit_code == 1 and "error[RE441]" in early.stderr and "after now (2026-11-01" in early.stderr
     monkeypatch.setattr(cli, "_system_clock", lambda: dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     assert CliRunner().invoke(app, command).exit_code == 0
+
+
+def test_run_reads_no_line_past_the_length_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rules_engine import jsonio
+
+    monkeypatch.setattr(jsonio, "MAX_TEXT", 64)
+    events = tmp_path / "long.jsonl"
+    events.write_text("x" * 500 + "\n" + "[]\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(events), "-q"])
+    assert result.exit_code == 1
+    assert "error[RE414]" in result.stderr and "line 1 is longer than" in result.stderr
+    assert "2 problem(s)" in result.stdout
+
+
+def test_events_from_a_pipe_are_all_read(tmp_path: Path) -> None:
+    lines = [
+        line for line in Path(STREAM).read_text().splitlines() if line.startswith("{") and '"s5"' not in line
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "rules_engine.cli", "run", PROGRAM, "/dev/stdin", "--json"],
+        input="\n".join(lines) + "\n",  # through a pipe: no size, no position
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RE414" not in done.stderr
+    assert [json.loads(line)["event"] for line in done.stdout.splitlines()] == ["s1", "s2", "s3", "s4", "s6"]
+
+
+@pytest.mark.parametrize("option", ["--problems", "--state-out"])
+def test_an_output_naming_the_events_file_is_refused_untouched(tmp_path: Path, option: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(Path(STREAM).read_text())
+    before = events.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(events)
+    for named in (str(events), str(tmp_path / "." / "events.jsonl"), str(tmp_path / "link.jsonl")):
+        result = CliRunner().invoke(app, ["run", PROGRAM, str(events), option, named])
+        assert result.exit_code == 2 and "error[RE708]" in result.stderr
+        assert result.stdout == ""
+        assert events.read_bytes() == before
+
+
+def test_a_state_out_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path) -> None:
+    for unwritable in (tmp_path / "no" / "such" / "states.json", tmp_path):
+        result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(unwritable)])
+        assert result.exit_code == 1 and "error[RE461]" in result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""  # nothing ran
+
+
+def test_a_state_out_write_that_fails_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine import cli
+
+    monkeypatch.setattr(cli, "_check_writable", lambda *_: None)  # as if the disk filled during the run
+    result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(tmp_path / "no" / "x.json")])
+    assert result.exit_code == 1 and "error[RE461]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_states_the_store_cannot_give_are_no_states_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine import replay
+    from rules_engine.errors import Diagnostic, StoreError
+    from rules_engine.store.memory import MemoryStore
+
+    replayed: list[bool] = []
+    original_replay, original_state = replay.replay_lines, MemoryStore.state
+
+    def replay_lines(*args: Any, **kwargs: Any) -> Any:
+        done = original_replay(*args, **kwargs)
+        replayed.append(True)
+        return done
+
+    def state(self: MemoryStore, customer: str) -> Any:  # the store is lost once the events are in
+        if replayed:
+            raise StoreError([Diagnostic("RE605", "the database went away")])
+        return original_state(self, customer)
+
+    monkeypatch.setattr(replay, "replay_lines", replay_lines)
+    monkeypatch.setattr(MemoryStore, "state", state)
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(line for line in Path(STREAM).read_text().splitlines(True)[:4]))
+    out = tmp_path / "states.json"
+    result = CliRunner().invoke(app, ["run", PROGRAM, str(clean), "--state-out", str(out), "-q"])
+    assert "4 events processed, 0 problem(s)" in result.stdout
+    assert "error[RE605]" in result.stderr and result.exit_code == 1
+    assert not out.exists()
+
+
+def test_advance_on_another_programs_database_names_it(tmp_path: Path) -> None:
+    db = str(tmp_path / "coffee.db")
+    filled = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    assert filled.exit_code == 0, filled.output
+    fashion = str(ROOT / "programs" / "fashion-house.yaml")
+    moved = CliRunner().invoke(app, ["advance", fashion, "--db", db, "--to", DECEMBER_ENDED])
+    assert moved.exit_code == 1 and "error[RE608]" in moved.stderr and "'coffee-club'" in moved.stderr
+    assert "customer(s) changed" not in moved.stdout
+
+
+def test_far_off_moments_of_advance_and_leaderboard_are_usage_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "coffee.db")
+    filled = CliRunner().invoke(app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q"])
+    assert filled.exit_code == 0, filled.output
+    before = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    far = "9999-12-31T23:00:00+00:00"
+    moved = CliRunner().invoke(app, ["advance", PROGRAM, "--db", db, "--to", far, "--horizon", "none"])
+    assert moved.exit_code == 2 and "error[RE702]" in moved.stderr
+    after = loads(CliRunner().invoke(app, ["customer", PROGRAM, "boris", "--db", db, "--json"]).stdout)
+    assert after == before  # no customer's clock moved to 9999
+    fashion = str(ROOT / "programs" / "fashion-house.yaml")
+    (tmp_path / "states.json").write_text("{}")
+    ranked = CliRunner().invoke(
+        app, ["leaderboard", fashion, str(tmp_path / "states.json"), "--id", "monthly-stylists", "--at", far]
+    )
+    assert ranked.exit_code == 2 and "error[RE702]" in ranked.stderr and "Traceback" not in ranked.stderr
+    assert "Traceback" not in moved.stderr

@@ -805,7 +805,7 @@ class Program(Model):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder of zones
             import difflib
             from zoneinfo import available_timezones
 
