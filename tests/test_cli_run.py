@@ -530,7 +530,7 @@ def test_bad_now_and_horizon_options_are_refused(tmp_path: Path, options: list[s
 def test_now_can_be_the_system_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as dt
 
-    from rules_engine import cli
+    from rules_engine.cli import common as cli
 
     lines = Path(DECEMBER).read_text().splitlines()  # the first: 2026-12-01T08:30:00+03:00
     (tmp_path / "one.jsonl").write_text(lines[0] + "\n")
@@ -595,9 +595,9 @@ def test_a_state_out_that_cannot_be_written_is_refused_before_the_run(tmp_path: 
 def test_a_state_out_write_that_fails_is_a_diagnostic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rules_engine import cli
+    from rules_engine.cli import replaying
 
-    monkeypatch.setattr(cli, "_check_writable", lambda *_: None)  # as if the disk filled during the run
+    monkeypatch.setattr(replaying, "_check_writable", lambda *_: None)  # as if the disk filled during the run
     result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(tmp_path / "no" / "x.json")])
     assert result.exit_code == 1 and "error[RE461]" in result.stderr and "Traceback" not in result.stderr
 

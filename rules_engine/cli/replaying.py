@@ -1,0 +1,399 @@
+"""`loyalty run`: a stream of events through a store, reported as it goes (problems as they are met,
+a progress bar on a terminal, Ctrl-C between events), with the totals at the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from rules_engine import jsonio
+from rules_engine.errors import (
+    Diagnostic,
+    Severity,
+    StoreError,
+)
+from rules_engine.render import (
+    replay_customer_line,
+    replay_totals,
+    styled_diagnostic,
+)
+
+if TYPE_CHECKING:
+    from rules_engine.engine.outcome import Outcome
+    from rules_engine.replay import Replay
+    from rules_engine.state.customer import CustomerState
+    from rules_engine.store import Store
+from rules_engine.cli.common import (
+    HorizonOption,
+    NowOption,
+    _clock,
+    _consoles,
+    _engine,
+    _fail,
+    _usage,
+    app,
+)
+
+
+@app.command()
+def run(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    events: Annotated[Path, typer.Argument(help="Events, one JSON object per line, in time order.")],
+    state_out: Annotated[
+        Path | None,
+        typer.Option("--state-out", help="Write the final state of every customer of the run here (JSON)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each outcome as a JSON line.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No line per event and no progress bar: problems and the totals."),
+    ] = False,
+    by_customer: Annotated[
+        bool,
+        typer.Option(
+            "--by-customer", help="Also a line per customer of the run: tier, balance, visits, earned."
+        ),
+    ] = False,
+    problems_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--problems",
+            help="Write problems and warnings to this file as JSON lines, as they are found, "
+            "instead of to stderr.",
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Keep states, ledger and processed events in this store: an SQLite file, "
+            "sqlite:///PATH or postgresql://…; without it, in memory only.",
+        ),
+    ] = None,
+    now: NowOption = None,
+    horizon: HorizonOption = None,
+) -> None:
+    """Replay a stream of events: an outcome per event as it is applied, the totals at the end.
+
+    Bad lines are reported as they are met, with their line number, and skipped without touching
+    any state; the exit code is 1 when there were any. With --db every event is one transaction
+    of the store, and an event processed before (by any run) is not applied again. Ctrl-C stops
+    after the current event and prints the totals so far (exit 130).
+    """
+    from rules_engine.replay import Replay, bounded_lines, replay_lines
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+
+    out, err = _consoles()
+    for option, output in (("--problems", problems_out), ("--state-out", state_out)):
+        if output is not None and _same_file(output, events):  # before any file is opened for writing
+            _usage(
+                Diagnostic(
+                    "RE708",
+                    f"{option} {output} is the events file: writing it would overwrite the events",
+                    hint=f"give {option} another file",
+                ),
+                err,
+            )
+    clock, limit = _clock(now, horizon, db is not None, err)
+    if state_out is not None:
+        _check_writable(state_out, "--state-out", err)
+    engine = _engine(program, err)
+    try:  # before the store: a mistyped path must not leave an empty database behind
+        lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
+    except OSError as problem:
+        _fail([Diagnostic("RE414", f"cannot read {events}: {problem.strerror}", hint="check the path")], err)
+    with lines:
+        report = _problem_reporter(problems_out, err)
+        try:
+            store = open_store(db or "memory:", engine.program.program)
+        except StoreError as problem:
+            report.close()
+            _fail(problem.diagnostics, err)
+        show = _outcome_printer(out, quiet=quiet, as_json=as_json)
+        progress = _replay_progress(err, quiet=quiet)
+        interrupted = _Interrupt()
+        result = Replay()
+        unread: list[OSError] = []
+        size = _size(lines)
+        try:
+            with interrupted, progress:
+                task = progress.add_task("replaying", total=size, events=0)
+                replay_lines(
+                    Loyalty(engine, store, horizon=limit, now=clock),
+                    str(events),
+                    _reading(bounded_lines(lines), unread),
+                    show,
+                    into=result,
+                    on_problem=report,
+                    stop=interrupted.asked,
+                    # a pipe has no position (tell() raises): only a file's bar moves by bytes
+                    on_line=lambda number: progress.update(
+                        task, completed=lines.tell() if size is not None else None, events=number
+                    ),
+                )
+        except KeyboardInterrupt:  # a second Ctrl-C: the event in progress was rolled back
+            result.stopped = "interrupted at once"
+        finally:
+            report.close()
+            try:
+                states, unstated = _run_states(store, result, by_customer or state_out is not None)
+            finally:
+                store.close()
+    if unread:  # the lines before were applied, and stay so
+        reason = unread[0].strerror
+        _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
+    _print_totals(out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json)
+    if unstated is not None:  # no states file rather than one that says "no customers"
+        _fail(unstated.diagnostics, err)
+    if state_out is not None:
+        document = {customer: state.model_dump(mode="python") for customer, state in states}
+        try:
+            state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as problem:
+            _fail([_unwritable(state_out, "--state-out", problem.strerror)], err)
+    if result.failure is not None:
+        _fail([result.failure], err)
+    if result.stopped is not None and result.stopped.startswith("interrupted"):
+        at_once = result.stopped == "interrupted at once"
+        err.print(
+            styled_diagnostic(
+                Diagnostic(
+                    "RE460",
+                    f"interrupted: stopped at line {result.line} of {events}, its event rolled back "
+                    "unless it had just been committed"
+                    if at_once
+                    else f"interrupted: stopped after line {result.line} of {events}",
+                    hint="with --db, run the same file again to apply the rest (events already "
+                    "applied are skipped, none is applied twice)",
+                    severity=Severity.WARNING,
+                )
+            ),
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+    if result.problems:
+        raise typer.Exit(1)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (a link, `./x` and `x`),
+    else the same resolved path."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return first.resolve() == second.resolve()
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) while replaying: the first asks the replay to stop after the event in
+    progress (its transaction commits); a second one interrupts at once (KeyboardInterrupt: the
+    transaction in progress rolls back)."""
+
+    def __init__(self) -> None:
+        self._asked = False
+        self._before: Any = None
+
+    def asked(self) -> bool:
+        return self._asked
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self._asked = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._before = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._before is not None:
+            signal.signal(signal.SIGINT, self._before)
+
+
+class _ProblemReporter:
+    """Each problem as it is found: to stderr, or as a JSON line to the --problems file (flushed
+    at once, so that a run that is killed has reported what it met)."""
+
+    def __init__(self, err: Console, file: IO[str] | None, path: Path | None) -> None:
+        self.err = err
+        self.file = file
+        self.path = path
+
+    def __call__(self, diagnostic: Diagnostic) -> None:
+        if self.file is None:
+            self.err.print(styled_diagnostic(diagnostic), soft_wrap=True)
+            self.err.file.flush()
+        else:
+            self.file.write(jsonio.dumps(diagnostic.to_json()) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _problem_reporter(path: Path | None, err: Console) -> _ProblemReporter:
+    if path is None:
+        return _ProblemReporter(err, None, None)
+    try:
+        return _ProblemReporter(err, open(path, "w", encoding="utf-8"), path)
+    except OSError as problem:
+        _fail(
+            [
+                Diagnostic(
+                    "RE461",
+                    f"--problems {path}: cannot write the file: {problem.strerror}",
+                    hint="check that its folder exists and is writable",
+                )
+            ],
+            err,
+        )
+
+
+def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[int, Outcome, bool], None]:
+    def show(number: int, outcome: Outcome, duplicate: bool) -> None:
+        """One line per outcome as it comes (a long replay holds none of them)."""
+        if quiet:
+            return
+        if duplicate:
+            if not as_json:
+                out.print(
+                    f"line {number}: {outcome.event} {outcome.customer}: already processed, nothing applied",
+                    markup=False,
+                    soft_wrap=True,
+                )
+            return
+        if as_json:
+            out.print(jsonio.dumps(outcome.model_dump(mode="python")), markup=False, soft_wrap=True)
+            return
+        given = ", ".join(f"{a.rule} {a.points}" for a in outcome.effects.points) or "no points"
+        off = f", {outcome.totals.discount} off" if outcome.totals.discount else ""
+        back = sum((c.points for c in outcome.effects.points_changes if c.kind == "reverse"), Decimal(0))
+        off += f", took back {back}" if back else ""
+        spent = sum((c.points for c in outcome.effects.points_changes if c.kind == "burn"), Decimal(0))
+        off += f", spent {spent}" if spent else ""
+        out.print(
+            f"line {number}: {outcome.event} {outcome.customer}: {given}{off}", markup=False, soft_wrap=True
+        )
+
+    return show
+
+
+def _replay_progress(err: Console, *, quiet: bool) -> Progress:
+    """A progress bar on stderr (events, rate, how far into the file, time left) when it is an
+    interactive terminal and not --quiet; rich's TTY_INTERACTIVE=0/1 turns it off or on."""
+    return Progress(
+        TextColumn("{task.fields[events]} lines"),
+        BarColumn(),
+        TaskProgressColumn(),
+        _EventRate(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_interactive,
+    )
+
+
+class _EventRate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.fields['events'] / elapsed:,.0f} lines/s" if elapsed > 0 else "")
+
+
+def _reading(lines: Iterator[bytes | None], unread: list[OSError]) -> Iterator[bytes | None]:
+    """The lines, until one cannot be read: that error goes into `unread` and the lines end, so
+    that only a failed read (not an error of the engine or the store) is "cannot read"."""
+    try:
+        yield from lines
+    except OSError as problem:
+        unread.append(problem)
+
+
+def _size(lines: IO[bytes]) -> int | None:
+    """The input's size in bytes, when it is a file (not a pipe): the bar's total, for the ETA."""
+    try:
+        info = os.fstat(lines.fileno())
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _run_states(
+    store: Store, result: Replay, wanted: bool
+) -> tuple[list[tuple[str, CustomerState]], StoreError | None]:
+    """The current states of the run's customers, from the store, only when asked for; or the
+    store's error reading them."""
+    if not wanted:
+        return [], None
+    try:
+        found = ((customer, store.state(customer)) for customer in sorted(result.points))
+        return [(customer, state) for customer, state in found if state is not None], None
+    except StoreError as problem:
+        return [], problem
+
+
+def _check_writable(path: Path, option: str, err: Console) -> None:
+    """Refuse (before the run) an output file that could not be written at its end, without
+    creating or truncating it now."""
+    folder = path.parent
+    reason: str | None
+    if path.is_dir():
+        reason = "it is a folder"
+    elif path.exists():
+        reason = None if os.access(path, os.W_OK) else "permission denied"
+    elif not folder.is_dir():
+        reason = f"no folder {folder}"
+    else:
+        reason = None if os.access(folder, os.W_OK | os.X_OK) else f"folder {folder} is not writable"
+    if reason is not None:
+        _fail([_unwritable(path, option, reason)], err)
+
+
+def _unwritable(path: Path, option: str, reason: str | None) -> Diagnostic:
+    return Diagnostic(
+        "RE461",
+        f"{option} {path}: cannot write the file: {reason}",
+        hint="check that its folder exists and is writable",
+    )
+
+
+def _print_totals(
+    out: Console,
+    result: Replay,
+    states: list[tuple[str, CustomerState]] | None,
+    report: _ProblemReporter,
+    *,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """The run's totals (and a line per customer with --by-customer), on stdout unless --json."""
+    if as_json:
+        return
+    if not quiet:
+        out.print()
+    for customer, state in states or []:
+        line = replay_customer_line(customer, state, result.points.get(customer, Decimal(0)))
+        out.print(line, markup=False, soft_wrap=True)
+    path = None if report.path is None else str(report.path)
+    for line in replay_totals(result, path):
+        out.print(line, markup=False, soft_wrap=True)

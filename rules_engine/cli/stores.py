@@ -1,0 +1,262 @@
+"""The commands that read or update a store: `ledger export`, `customer`, `advance`, `draw` and
+`leaderboard`."""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rules_engine import jsonio
+from rules_engine.errors import (
+    Diagnostic,
+    EventError,
+    StoreError,
+)
+from rules_engine.render import (
+    change_text,
+    customer_lines,
+)
+
+if TYPE_CHECKING:
+    pass
+from rules_engine.cli.common import (
+    _DB_HELP,
+    HorizonOption,
+    NowOption,
+    _clock,
+    _consoles,
+    _customer_states,
+    _date,
+    _engine,
+    _fail,
+    _moment,
+    _open_store,
+    _usage,
+    app,
+)
+
+ledger_app = typer.Typer(
+    help="The points ledger in a store: exports for the books.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+class ExportFormat(enum.StrEnum):
+    """`ledger export --format`: a closed choice, so click refuses any other value (exit 2)."""
+
+    CSV = "csv"
+    JSON = "json"
+
+
+@ledger_app.command("export")
+def ledger_export(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD in the program's time zone.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (included), YYYY-MM-DD.")] = None,
+    output: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="csv: the journal on stdout, the summary on stderr; json: both."),
+    ] = ExportFormat.CSV,
+) -> None:
+    """Journal entries for the points issued, redeemed, expired and reversed, valued at the
+    program's money value per point; the liability at the end, breakage, and whether it all
+    reconciles with the customers' balances (exit 1 if it does not)."""
+    from rules_engine.tools import accounting
+
+    out, err = _consoles()
+    first, last = _date(start, "--from", err), _date(end, "--to", err)
+    if first and last and first > last:
+        _usage(Diagnostic("RE706", f"--from {first} is after --to {last}", hint="swap them"), err)
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err, readonly=True)
+    try:
+        rows = list(store.ledger())
+        balances = None
+        if last is None:
+            balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    books = accounting.books(engine.program, rows, start=first, end=last, balances=balances)
+    if output is ExportFormat.JSON:
+        out.print(jsonio.dumps(accounting.to_json(books), indent=2), markup=False, soft_wrap=True)
+        if books.value is None:  # the CSV's summary says so; JSON has null amounts
+            err.print(accounting.summary_lines(books)[0], markup=False, soft_wrap=True)
+    else:
+        out.file.write(accounting.to_csv(books))
+        for line in accounting.summary_lines(books):
+            err.print(line, markup=False, soft_wrap=True)
+    if not books.reconciles:
+        raise typer.Exit(1)
+
+
+@app.command()
+def customer(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    customer_id: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's id.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the state and the stored ledger as one JSON document.")
+    ] = False,
+    last: Annotated[
+        int, typer.Option("--last", min=0, help="How many of the latest ledger entries to show.")
+    ] = 10,
+) -> None:
+    """What a store holds for one customer: tier, balance (available and pending as of their
+    latest event), open lots, badges, unused coupons and the latest ledger entries."""
+    out, err = _consoles()
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err, readonly=True)
+    try:
+        state = store.state(customer_id)
+        rows = list(store.ledger(customer=customer_id))
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    if state is None:
+        _fail(
+            [
+                Diagnostic(
+                    "RE606",
+                    f"no customer {customer_id!r} in {store.url}",
+                    hint="customer ids are as the events name them; check the store and the program",
+                )
+            ],
+            err,
+        )
+    if as_json:
+        document = {
+            "state": state.model_dump(mode="python"),
+            "ledger": [{"seq": row.seq, **row.entry.model_dump(mode="python")} for row in rows],
+        }
+        out.print(jsonio.dumps(document, indent=2), markup=False, soft_wrap=True)
+        return
+    shown = rows[-last:] if last > 0 else []
+    for line in customer_lines(state, shown, engine.program.points.name, engine.zone):
+        out.print(line, markup=False, soft_wrap=True)
+
+
+@app.command()
+def advance(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    to: Annotated[str, typer.Option("--to", help="The moment, with its offset: 2026-12-31T23:59:59+01:00.")],
+    now: NowOption = None,
+    horizon: HorizonOption = None,
+) -> None:
+    """Housekeeping for every customer in the store up to a moment: expire points, make pending
+    points available, apply due tier reviews — each stored, with its ledger entries. Run it
+    before exporting a closed period, so that the expiries due in it are in the books."""
+    out, err = _consoles()
+    moment = _moment(to, "--to", err)
+    from rules_engine.service import Loyalty
+
+    clock, limit = _clock(now, horizon, True, err)
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err)
+    loyalty = Loyalty(engine, store, horizon=limit, now=clock)
+    changed = 0
+    try:
+        loyalty.check_advance(moment)
+        for customer in store.customers():
+            changes = loyalty.advance(customer, moment)
+            for change in changes:
+                out.print(f"{customer}: {change_text(change)}", markup=False, soft_wrap=True)
+            changed += bool(changes)
+    except (StoreError, EventError) as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    out.print(f"{changed} customer(s) changed", markup=False)
+
+
+# Where `draw` and `leaderboard` read the customers' states: a file, or a store.
+StatesFile = Annotated[
+    Path | None,
+    typer.Argument(help="Customer states, as `loyalty run --state-out` writes them (or use --db)."),
+]
+StatesStore = Annotated[str | None, typer.Option("--db", help="Read the states from this store instead.")]
+
+
+@app.command()
+def draw(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    draw_id: Annotated[str, typer.Option("--draw", help="The draw's id in the program.")],
+    seed: Annotated[
+        str, typer.Option("--seed", help="The public seed, e.g. a lottery result announced in advance.")
+    ],
+    states: StatesFile = None,
+    db: StatesStore = None,
+) -> None:
+    """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
+    from rules_engine.tools.draws import pick_winners
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    draws = {d.id: d for d in engine.program.draws}
+    if draw_id not in draws:
+        known = ", ".join(draws) or "none"
+        _fail(
+            [Diagnostic("RE434", f"no draw `{draw_id}` in {program}", hint=f"draws in the program: {known}")],
+            err,
+        )
+    parsed = _customer_states(states, db, engine, err)
+    entries = {
+        c: s.entries.get(draw_id, 0) for c, s in sorted(parsed.items()) if s.entries.get(draw_id, 0) > 0
+    }
+    winners = pick_winners(draw_id, entries, draws[draw_id].winners, seed)
+    out.print(
+        f"draw {draw_id}: {sum(entries.values())} entries from {len(entries)} customers, seed {seed!r}",
+        markup=False,
+        soft_wrap=True,
+    )
+    for place, ticket in enumerate(winners, start=1):
+        out.print(
+            f"{place}. {ticket.customer} (entry {ticket.number}, sha256 {ticket.digest})",
+            markup=False,
+            soft_wrap=True,
+        )
+    if not winners:
+        out.print("no entries: no winners", markup=False)
+
+
+@app.command()
+def leaderboard(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    board_id: Annotated[str, typer.Option("--id", help="The leaderboard's id in the program.")],
+    at: Annotated[str, typer.Option("--at", help="The moment to rank at, ISO 8601 with an offset.")],
+    states: StatesFile = None,
+    db: StatesStore = None,
+) -> None:
+    """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
+    from rules_engine.tools.leaderboard import rank
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    boards = {b.id: b for b in engine.program.leaderboards}
+    if board_id not in boards:
+        known = ", ".join(boards) or "none"
+        _fail(
+            [Diagnostic("RE435", f"no leaderboard `{board_id}` in {program}", hint=f"leaderboards: {known}")],
+            err,
+        )
+    moment = _moment(at, "--at", err)
+    parsed = _customer_states(states, db, engine, err)
+    board = boards[board_id]
+    ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)
+    out.print(f"{board_id}: {board.metric} over {board.window} at {at}", markup=False, soft_wrap=True)
+    for place, (customer, value) in enumerate(ranked, start=1):
+        out.print(f"{place}. {customer} {value}", markup=False, soft_wrap=True)
+    if not ranked:
+        out.print("nobody yet", markup=False)
