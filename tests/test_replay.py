@@ -125,6 +125,7 @@ def stream(tmp_path: Path, *lines: str) -> Path:
         "[" * 1000 + "]" * 1000,  # RecursionError aborted the run (issue 11)
         '{"id": "x", "id": "y"}',  # a duplicate key
         json.dumps({**GOOD, "id": "s", "customer": "caf\ud800"}),  # a lone surrogate
+        json.dumps({**GOOD, "id": "n"}).replace("300", "1" + "0" * 5000),  # int() raised ValueError
     ],
 )
 def test_a_hostile_line_is_one_bad_line(tmp_path: Path, bad: str) -> None:
