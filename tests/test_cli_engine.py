@@ -258,7 +258,10 @@ def test_the_fixture_suite_passes() -> None:
 
 
 def test_a_tests_file_alone_names_its_program() -> None:
-    assert run("test", SUITE)[0] == 0
+    """The fixture names a program outside its folder: refused (RE450) unless allowed."""
+    code, _, err = run("test", SUITE)
+    assert code == 1 and "error[RE450]" in err
+    assert run("test", SUITE, "--allow-outside")[0] == 0
 
 
 def write_suite(tmp_path: Path, text: str) -> Path:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from rules_engine import jsonio
+from rules_engine.cli import app
 from rules_engine.jsonio import JsonError
+from tests.conftest import ROOT
+
+runner = CliRunner()
 
 
 def problem(text: str) -> JsonError:
@@ -52,6 +58,43 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_text() -> None:
 def test_nan_and_infinity_are_refused() -> None:
     assert "NaN" in problem('{"a": NaN}').message
     assert problem("[Infinity]").position == 1
+
+
+LONG = "1" + "0" * 5000  # past the 4,300 digits at which int() raises a bare ValueError
+
+
+@pytest.mark.parametrize("number", [LONG, "1" * 41, "-" + LONG, "1." + "0" * 5000, "1e" + "9" * 41])
+def test_a_number_of_too_many_digits_is_refused_at_its_place(number: str) -> None:
+    text = '{"qty": 1, "price": ' + number + "}"
+    refused = problem(text)
+    assert "more than 40 digits" in refused.message
+    assert refused.position == text.index(number)
+
+
+def test_a_number_of_forty_digits_is_read() -> None:
+    assert jsonio.loads("[" + "9" * 40 + ", 1." + "5" * 39 + "]") == [int("9" * 40), Decimal("1." + "5" * 39)]
+
+
+def test_no_bare_value_error_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonio, "MAX_DIGITS", 10_000)  # the backstop, should a number pass the check
+    assert isinstance(problem("[" + LONG + "]"), JsonError)
+
+
+def test_a_huge_number_in_a_context_or_an_event_is_a_diagnostic_not_a_crash(tmp_path: Path) -> None:
+    context = tmp_path / "context.json"
+    context.write_text('{"basket": {"total": ' + LONG + "}}", encoding="utf-8")
+    result = runner.invoke(app, ["check", "--context", str(context), "basket.total > 5"])
+    assert result.exit_code == 1
+    assert "error[RE405]" in result.stderr and f"{context}:1:22" in result.stderr
+    event = tmp_path / "event.json"
+    event.write_text(
+        '{"id": "e1", "type": "purchase", "time": "2026-12-01T08:30:00+03:00", "customer": "anna", '
+        '"items": [{"sku": "LATTE", "category": "coffee", "price": ' + LONG + ', "qty": 1}]}',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["dry-run", str(ROOT / "programs" / "coffee-club.yaml"), str(event)])
+    assert result.exit_code == 1
+    assert "error[RE414]" in result.stderr and f"{event}:1:" in result.stderr
 
 
 def test_a_text_over_the_limit_is_refused() -> None:

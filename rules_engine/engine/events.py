@@ -360,6 +360,8 @@ def _hint(issue: PydanticIssue) -> str | None:
         return 'write a number with digits and a decimal point: 500.10 (or the text "500.10")'
     if kind == "time_not_text" or kind.startswith("datetime"):
         return 'write the time as text with its offset: "2026-12-05T09:15:00+03:00"'
+    if kind == "value_error" and issue.path[-1:] == ("time",):  # `_aware`: a time with no offset
+        return "write it as 2026-12-05T09:15:00+03:00 or 2026-12-05T06:15:00Z"
     if kind == "time_out_of_range":
         return "check the year: a time is from 1900 to 2999"
     if kind == "too_long" and issue.path == ("coupons",):

@@ -98,11 +98,13 @@ def locate_in(
 ) -> list[Diagnostic]:
     """As `locate`, for a JSON text already read: a file's, or one line of a stream's."""
     source = SourceFile(name, text, first_line) if text is not None else None
+    spans = None  # found on the first diagnostic that needs them: one walk of the text for all
     located = []
     for diagnostic in diagnostics:
         found = None
         if diagnostic.span is None and diagnostic.path is not None and text is not None:
-            found = jsonio.value_span(text, diagnostic.path)
+            spans = spans or jsonio.value_spans(text)
+            found = spans.find(diagnostic.path)
         if found is not None and source is not None:
             located.append(replace(diagnostic, span=Span(source, *found)))
         elif diagnostic.span is None:

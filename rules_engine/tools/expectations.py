@@ -200,9 +200,12 @@ class Suite:
 
     file: Path
     program: Path | None
-    """`program:` resolved against the tests file's folder, when given."""
+    """`program:` resolved against the tests file's folder (links followed), when given."""
     cases: list[LoadedCase]
     source_map: loader.SourceMap = field(repr=False)
+    program_problems: tuple[Diagnostic, ...] = ()
+    """Why `program:` is not read (RE450 outside the folder, RE414 a NUL in the name): reported
+    by `suite_program`, only when the program is taken from the tests file."""
 
 
 @dataclass(frozen=True)
@@ -255,8 +258,12 @@ def suite_program(suite: Suite) -> Path:
     """The program a tests file is for: its `program:`, or `x.yaml` beside `x.tests.yaml`.
 
     Raises:
-        SuiteError: RE105 when the file names no program and there is no such file beside it.
+        SuiteError: RE105 when the file names no program and there is no such file beside it;
+            RE450 or RE414 when `program:` names a file outside the tests file's folder or a name
+            no file can have (`load_suite`).
     """
+    if suite.program_problems:
+        raise SuiteError(list(suite.program_problems))
     if suite.program is not None:
         return suite.program
     beside = suite.file.with_name(suite.file.name.replace(".tests.", ".", 1))
@@ -356,8 +363,21 @@ def load_suite(path: str | Path, *, allow_outside: bool = False) -> Suite:
         # in file order; a problem inside an event or state file sits where the tests file names it
         ordered = sorted(enumerate(problems), key=lambda item: (item[1][0], item[0]))
         raise SuiteError([problem for _, (_, problem) in ordered])
-    program = base / suite.program if suite.program is not None else None
-    return Suite(file=file, program=program, cases=cases, source_map=source_map)
+    program: Path | None = None
+    program_problems: list[Diagnostic] = []
+    if suite.program is not None:
+        where = source_map.span(("program",))
+        try:
+            program = _confined(base, suite.program, "program", allow_outside)
+        except RulesEngineError as error:
+            program_problems = [replace(d, span=d.span or where) for d in error.diagnostics]
+    return Suite(
+        file=file,
+        program=program,
+        cases=cases,
+        source_map=source_map,
+        program_problems=tuple(program_problems),
+    )
 
 
 def _data(
@@ -388,19 +408,46 @@ def _data(
 
 def _read(base: Path, name: str, what: str, allow_outside: bool) -> Any:
     """An event or state file named by a tests file in `base`; RE450 if it lies outside."""
-    path = base / name
-    if not allow_outside and not path.resolve().is_relative_to(base.resolve()):
+    return read_json(_confined(base, name, what, allow_outside), what, name=str(base / name))
+
+
+def _confined(base: Path, name: str, what: str, allow_outside: bool) -> Path:
+    """The file a tests file in `base` names, links followed: the path that is then read.
+
+    Reading the resolved path, not the name, means a link swapped after the check is not followed.
+
+    Raises:
+        EvaluationError: RE450 when it lies outside `base` (unless `allow_outside`); RE414 when the
+            name holds a NUL character, which no file name can.
+    """
+    if "\0" in name:  # the OS refuses it: open() and resolve() raise ValueError, not OSError
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "RE414",
+                    f"the {what} file name {name!r} holds a NUL character, which no file name can",
+                    hint="remove the \\0 (or \\u0000) from the name",
+                )
+            ]
+        )
+    try:
+        path = (base / name).resolve()
+    except (OSError, RuntimeError) as problem:  # a loop of links: RuntimeError before Python 3.13
+        raise EvaluationError(
+            [Diagnostic("RE414", f"cannot read the {what} file {name}: {problem}", hint="check the path")]
+        ) from None
+    if not allow_outside and not path.is_relative_to(base.resolve()):
         raise EvaluationError(
             [
                 Diagnostic(
                     "RE450",
                     f"the {what} file {name} is outside the tests file's folder: not read",
-                    hint="keep event and state files beside the tests file or in a folder below it "
-                    "(or run `loyalty test --allow-outside` if you trust the tests file)",
+                    hint="keep the program, event and state files beside the tests file or in a folder "
+                    "below it (or run `loyalty test --allow-outside` if you trust the tests file)",
                 )
             ]
         )
-    return read_json(path, what, name=str(path))
+    return path
 
 
 def _shape_problems(case: Case, at: tuple[Hashable, ...], source_map: loader.SourceMap) -> list[Diagnostic]:

@@ -100,6 +100,12 @@ def test_more_than_a_hundred_coupons_is_refused_with_a_clear_message() -> None:
     assert problem.hint is not None and "at most 100 coupons" in problem.hint
 
 
+def test_a_time_without_an_offset_gets_a_hint() -> None:
+    [(code, path, hint)] = refused(time="2026-12-05T09:15:00")
+    assert (code, path) == ("RE410", ("time",))
+    assert hint is not None and "+03:00" in hint and "Z" in hint
+
+
 @pytest.mark.skipif(COMPILED, reason="a monkeypatch does not reach calls inside compiled modules")
 def test_a_date_overflow_while_processing_is_a_project_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def overflow(*_: Any) -> Any:  # as a far-off time in a state plus a program's long window would

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from rules_engine import jsonio
 from rules_engine.cli import app
-from rules_engine.engine.inputs import locate, read_json
+from rules_engine.engine.inputs import locate, locate_in, read_json
 from rules_engine.errors import Diagnostic, EvaluationError
-from tests.conftest import ROOT
+from tests.conftest import COMPILED, ROOT
 
 PROGRAM = str(ROOT / "programs" / "coffee-club.yaml")
 EVENT = json.loads((ROOT / "tests" / "fixtures" / "events" / "tuesday-morning.json").read_text())
@@ -65,3 +67,24 @@ def test_a_refused_field_of_an_event_file_is_located_at_its_value(tmp_path: Path
     path.write_text(text, encoding="utf-8")
     [found] = locate([Diagnostic("RE410", "customer: …", path=("customer",))], path)
     assert found.span is not None and text[found.span.start : found.span.end] == "7781"
+
+
+@pytest.mark.skipif(COMPILED, reason="a monkeypatch does not reach calls inside compiled modules")
+def test_many_refused_fields_of_a_file_are_located_in_one_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: list[int] = []
+    walk = jsonio._walk
+
+    def counted(text: str) -> Any:
+        walks.append(len(text))
+        return walk(text)
+
+    monkeypatch.setattr(jsonio, "_walk", counted)
+    text = json.dumps({"items": [{"price": -1} for _ in range(10_000)]})
+    refused = [Diagnostic("RE410", "negative", path=("items", n, "price")) for n in range(10_000)]
+    refused.append(Diagnostic("RE410", "missing", path=("items", 3, "qty")))  # the object that lacks it
+    located = locate_in(refused, text, "event.json")
+    assert len(walks) == 1
+    assert [d.span.line for d in located if d.span] == [1] * 10_001
+    assert all(d.span and text[d.span.start : d.span.end] == "-1" for d in located[:-1])
+    last = located[-1].span
+    assert last is not None and text[last.start : last.end] == '{"price": -1}'

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
-from rules_engine.tools.expectations import SuiteError, load_suite
+from rules_engine.tools.expectations import SuiteError, load_suite, suite_program
 from tests.conftest import ROOT
 
 EVENT = ROOT / "tests" / "fixtures" / "events" / "tuesday-morning.json"
@@ -67,3 +67,67 @@ def test_an_endless_event_file_is_refused_at_the_size_limit(tmp_path: Path) -> N
     # `event_file: /dev/zero` reached 8.5 GB of memory in 15 seconds (issue 11)
     (tmp_path / "zero.json").symlink_to("/dev/zero")
     assert codes(suite(tmp_path, "zero.json"), allow_outside=True) == [("RE414", 3)]
+
+
+def test_a_program_outside_the_tests_folder_is_not_read(tmp_path: Path) -> None:
+    # `program: ../secret.env` printed the secret's first line in an RE106 snippet
+    (tmp_path / "secret.env").write_text("TOKEN=TOP SECRET\n", encoding="utf-8")
+    inner = tmp_path / "suite"
+    inner.mkdir()
+    shutil.copy(EVENT, inner / "event.json")
+    path = suite(inner, "event.json")
+    path.write_text("program: ../secret.env\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(SuiteError) as caught:
+        suite_program(load_suite(path))
+    assert [(d.code, d.span.line, d.span.column) for d in caught.value.diagnostics if d.span] == [
+        ("RE450", 1, 10)
+    ]
+    result = CliRunner().invoke(app, ["test", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:1:10: error[RE450]" in result.stderr and "TOP SECRET" not in result.output + result.stderr
+    outside = load_suite(path, allow_outside=True)
+    assert suite_program(outside) == (tmp_path / "secret.env").resolve()
+
+
+def test_the_program_read_is_the_resolved_path(tmp_path: Path) -> None:
+    (tmp_path / "real.yaml").write_text("x\n", encoding="utf-8")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "real.yaml")
+    shutil.copy(EVENT, tmp_path / "event.json")
+    path = suite(tmp_path, "event.json")
+    path.write_text("program: link.yaml\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert suite_program(load_suite(path)) == (tmp_path / "real.yaml").resolve()
+
+
+@pytest.mark.parametrize("allow_outside", [False, True])
+@pytest.mark.parametrize(
+    ("key", "line"),
+    [("event_file", 3), ("customer_file", 4), ("before", 4), ("program", 1)],
+)
+def test_a_nul_in_a_file_name_is_re414_at_its_place(
+    tmp_path: Path, key: str, line: int, allow_outside: bool
+) -> None:
+    # "ev\0.json" raised ValueError: embedded null byte, and `loyalty test` crashed
+    shutil.copy(EVENT, tmp_path / "event.json")
+    nul = '"ev\\0.json"'
+    if key == "event_file":
+        path = suite(tmp_path, nul)
+    elif key == "before":
+        path = suite(tmp_path, "event.json", before=nul)
+    else:
+        path = suite(tmp_path, "event.json")
+        text = path.read_text(encoding="utf-8")
+        if key == "program":
+            text = f"program: {nul}\n" + text
+        else:
+            text = text.replace("    expect:", f"    customer_file: {nul}\n    expect:")
+        path.write_text(text, encoding="utf-8")
+    if key == "program":
+        with pytest.raises(SuiteError) as caught:
+            suite_program(load_suite(path, allow_outside=allow_outside))
+        found = [(d.code, d.span.line if d.span else None) for d in caught.value.diagnostics]
+    else:
+        found = codes(path, allow_outside=allow_outside)
+    assert found == [("RE414", line)]
+    args = ["test", str(path)] + (["--allow-outside"] if allow_outside else [])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "error[RE414]" in result.stderr
