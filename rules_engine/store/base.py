@@ -92,13 +92,9 @@ class CustomerTransaction(ABC):
         """The customer's state, None for a customer the store has never seen."""
 
     @abstractmethod
-    def outcome(self, event: str) -> str | None:
-        """The stored outcome (JSON, without state) of an event processed before, or None."""
-
     def event(self, event: str) -> StoredEvent | None:
-        """An event processed before, with its digest and time where the store keeps them."""
-        outcome = self.outcome(event)
-        return None if outcome is None else StoredEvent(outcome)
+        """An event processed before: its stored outcome (JSON, without state), with its digest
+        and time where the store keeps them; None for an event id not processed before."""
 
     @abstractmethod
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:

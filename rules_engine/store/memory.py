@@ -91,10 +91,6 @@ class _Staged(CustomerTransaction):
     def state(self) -> CustomerState | None:
         return self.store._states.get(self.customer)
 
-    def outcome(self, event: str) -> str | None:
-        stored = self.store._outcomes.get((self.customer, event))
-        return None if stored is None else stored.outcome
-
     def event(self, event: str) -> StoredEvent | None:
         return self.store._outcomes.get((self.customer, event))
 

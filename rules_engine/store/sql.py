@@ -238,13 +238,6 @@ class _Locked(CustomerTransaction):
     def state(self) -> CustomerState | None:
         return None if self.stored is None else _state(self.stored)
 
-    def outcome(self, event: str) -> str | None:
-        rows = self.store._execute(
-            "SELECT outcome FROM events WHERE program = ? AND customer = ? AND event = ?",
-            (self.store.program, self.customer, event),
-        )
-        return str(rows[0][0]) if rows else None
-
     def event(self, event: str) -> StoredEvent | None:
         store = self.store
         rows = store._execute(
