@@ -38,12 +38,11 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.dsl.ast import format_duration
-from rules_engine.engine.evaluator import BudgetSnapshot, Engine, local_date
+from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, parse_event
+from rules_engine.engine.mechanics.referral import referral_code, referrer_event_id
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
-from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import Diagnostic, EventError, StoreError
-from rules_engine.periods import BUDGET_PERIODS, cap_period_key
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
@@ -103,11 +102,7 @@ class Loyalty:
         self.store = store
         self.horizon = horizon
         self.now = now
-        program = engine.program
-        self._budgeted = [
-            (rule.id, BUDGET_PERIODS[rule.budget.period]) for rule in program.earn if rule.budget is not None
-        ]
-        self._codes = program.referral is not None
+        self._codes = engine.program.referral is not None
 
     @classmethod
     def in_memory(cls, engine: Engine, *, horizon: dt.timedelta | None = None, now: Now = None) -> Loyalty:
@@ -133,12 +128,13 @@ class Loyalty:
         referrer = None
         unknown = None
         applied = False
-        if any(t.rule == REFERRER and t.fired for t in outcome.trace):
+        owed = outcome.effects.referral_owed
+        if owed is not None:
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            rewarded = self._reward_referrer(outcome)
+            rewarded = self._reward_referrer(outcome, owed)
             if rewarded is None:
-                unknown = outcome.state.referred_with
+                unknown = owed
             else:
                 referrer, given_before = rewarded
                 applied = not given_before
@@ -159,8 +155,7 @@ class Loyalty:
                 return Outcome.model_validate({**json.loads(stored.outcome), "state": current}), True
             if not owed:
                 self._check_horizon(event.time, event)
-            day = local_date(event.time, self.engine.program)
-            wanted = [(rule, cap_period_key(period, day)) for rule, period in self._budgeted]
+            wanted = self.engine.budget_keys(event)
             spent = transaction.budgets(wanted)
             outcome = self.engine.process(event, before, explain=explain, budgets=BudgetSnapshot(spent))
             if before is not None and event.id in before.processed:
@@ -226,11 +221,10 @@ class Loyalty:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
 
-    def _reward_referrer(self, outcome: Outcome) -> tuple[Outcome, bool] | None:
-        """The referrer's reward and whether it was given before; None if no customer of the
-        store has the referral code."""
-        code = outcome.state.referred_with
-        referrer = self.store.referrer(code) if code else None
+    def _reward_referrer(self, outcome: Outcome, code: str) -> tuple[Outcome, bool] | None:
+        """The reward owed to the referrer with referral `code`, and whether it was given before;
+        None if no customer of the store has the code."""
+        referrer = self.store.referrer(code)
         if referrer is None:
             return None
         event = {

@@ -20,8 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
-from rules_engine.engine.evaluator import Engine, coupon_code
+from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.rewards import coupon_code
 from rules_engine.jsonio import loads
 from tests.conftest import ROOT
 

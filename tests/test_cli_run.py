@@ -138,7 +138,7 @@ def test_loyalty_customer_shows_what_the_store_holds_for_one_customer(tmp_path: 
 
 
 def test_a_referral_to_a_customer_the_store_does_not_know_is_a_warning(tmp_path: Path) -> None:
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     program = str(ROOT / "programs" / "fashion-house.yaml")
     code = referral_code("fashion-house", "zoe", b"")
@@ -167,7 +167,7 @@ def test_a_referral_to_a_customer_the_store_does_not_know_is_a_warning(tmp_path:
 
 
 def test_a_referrer_reward_owed_until_a_redelivery_counts_in_that_run(tmp_path: Path) -> None:
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     program = str(ROOT / "programs" / "fashion-house.yaml")
     db = str(tmp_path / "loyalty.db")

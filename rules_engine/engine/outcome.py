@@ -142,6 +142,9 @@ class Effects(OutcomeModel):
     draw_entries: list[DrawEntry] = Field(default_factory=list)
     points_changes: list[PointsChange] = Field(default_factory=list)
     """Pending points that became available, expired lots, points spent — in time order."""
+    referral_owed: str | None = None
+    """The referral code of a referrer this event (a referee's qualifying purchase) owes a reward:
+    the caller sends them a `referral_reward` event, as a store-backed service does."""
 
 
 class Totals(OutcomeModel):

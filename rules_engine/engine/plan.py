@@ -4,16 +4,15 @@ A program never changes after it is compiled, so everything about it that `Engin
 otherwise work out on every event is worked out here, when the engine is made: the earn rules and
 discounts in the order they are decided, with their expressions looked up; what each cap limits;
 the custom attributes each record declares; which `customer.*` attributes the expressions of each
-part of the program read (the balance and the purchase history are built only when read); which
-stateful mechanics cannot do anything for this program (they are not called); the expressions and
-static facts the mechanics read.
+part of the program read (the balance and the purchase history are built only when read); the
+expressions and static facts the mechanics read; the digest of every rule, for the ledger.
 
 Input: a `CompiledProgram`. Output: a `Plan`, immutable in use, shared by every thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,7 +21,7 @@ from rules_engine import periods
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
-from rules_engine.engine import gamification, social, tiers
+from rules_engine.engine.money import money_quantum
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 
@@ -60,6 +59,10 @@ class Plan:
         program = compiled.program
         expression = compiled.expression
         self.compiled = compiled
+        self.program = program
+        self.zone = program.zone
+        self.quantum = money_quantum(program.currency)
+        self.rule_hashes = _rule_hashes(program)
         # Earn rules by priority (higher first), then id; multipliers after the others.
         steps = [
             EarnStep(
@@ -114,6 +117,10 @@ class Plan:
         self._costly: dict[frozenset[str], frozenset[str]] = {}
         # What each earn rule's cap limits (by the cap's identity: caps are frozen program parts).
         self._caps = {id(r.cap): (r.cap, cap_periods(r.cap)) for r in program.earn if r.cap is not None}
+        # The rules with a budget and the cap period their budget is counted in.
+        self.budgeted: list[tuple[str, str]] = [
+            (r.id, periods.BUDGET_PERIODS[r.budget.period]) for r in program.earn if r.budget is not None
+        ]
         # The mechanics' expressions and facts.
         self.automatic_badges: list[tuple[int, Badge, Expression | None]] = [
             (i, badge, expression("badges", i, "when"))
@@ -129,7 +136,6 @@ class Plan:
             [expression("quests", i, "steps", s, "when") for s in range(len(quest.steps))]
             for i, quest in enumerate(program.quests)
         ]
-        self.idle = _idle(program)
 
     def cap_periods(self, cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
         """What `cap` limits besides `per_event` (see `cap_periods`), worked out once per cap."""
@@ -155,19 +161,21 @@ def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
     )
 
 
-def _idle(program: Program) -> frozenset[Callable[..., Any]]:
-    """The stateful mechanics that can do nothing for this program, whatever the event: each
-    would return at once (the same tests they start with), so they are not called at all."""
-    notifications = program.notifications
-    idle = {
-        gamification.badges: not any(b.on or b.when is not None for b in program.badges),
-        gamification.challenges: not program.challenges,
-        gamification.quests: not program.quests,
-        gamification.streaks: not program.streaks,
-        social.offers: not program.offers,
-        social.notifications: (notifications.tier_downgrade is None or program.tiers is None)
-        and notifications.points_expiring is None,
-        tiers.record_activity: program.tiers is None and not program.leaderboards,
-        tiers.apply: program.tiers is None,
-    }
-    return frozenset(mechanic for mechanic, nothing in idle.items() if nothing)
+def _rule_hashes(program: Program) -> dict[str, str]:
+    """rule id as awards name it → the first 16 hex digits of the SHA-256 of the rule's definition."""
+
+    def digest(model: Any) -> str:
+        return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+
+    hashes = {rule.id: digest(rule) for rule in program.earn}
+    if program.tiers is not None:
+        hashes |= {f"tier:{level.id}": digest(level) for level in program.tiers.levels}
+    for section in ("challenges", "quests", "badges", "streaks", "offers", "catalog"):
+        prefix = section.rstrip("s") if section != "catalog" else "catalog"
+        hashes |= {f"{prefix}:{item.id}": digest(item) for item in getattr(program, section)}
+    if program.referral is not None:
+        hashes |= {
+            "referral:referee": digest(program.referral),
+            "referral:referrer": digest(program.referral),
+        }
+    return hashes

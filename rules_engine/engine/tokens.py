@@ -1,6 +1,6 @@
 """Codes customers see and type: unguessable without the deployment's secret, yet reproducible.
 
-Coupon codes (`evaluator.coupon_code`) and referral codes (`social.referral_code`) are both a
+Coupon codes (`rewards.coupon_code`) and referral codes (`mechanics.referral.referral_code`) are both a
 keyed digest of what the code stands for: the same parts and secret always give the same code
 (replaying an event issues the same coupon code), and without the secret no one can make a valid
 code or tell whose it is. One function makes them, so both stay equally strong.

@@ -1,6 +1,6 @@
 """Leaderboards: customers ranked by a metric over a window, from the activity in their states.
 
-`Engine.process` only records each purchase's activity (`engine/tiers.py`, `record_activity`);
+`Engine.process` only records each purchase's activity (`engine/mechanics/tiers.py`, `record_activity`);
 ranking is an offline question over many customers' states, asked by `loyalty leaderboard`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from rules_engine.engine.tiers import metric, window_bounds
+from rules_engine.engine.mechanics.tiers import metric, window_bounds
 from rules_engine.program.types import Window
 from rules_engine.state.customer import CustomerState
 

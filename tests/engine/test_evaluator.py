@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from decimal import Decimal
 from typing import Any
@@ -11,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
+from rules_engine.engine.events import parse_event
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
+from rules_engine.periods import BUDGET_PERIODS, cap_period_key
 from rules_engine.program.validate import load_program_text
 from tests.conftest import ROOT
 
@@ -461,3 +464,21 @@ def test_a_line_filtered_multiplier_multiplies_exactly_the_matching_lines_points
     got = {share.line: share.amount for share in double.lines} if double else {}
     assert got == expected
     assert (double.points if double else 0) == sum(expected.values(), Decimal(0))
+
+
+
+def test_budget_keys_name_each_budgeted_rule_and_the_events_local_period() -> None:
+    """What a store reads into the `BudgetSnapshot`: the rules with a budget, each with the
+    period the event falls in, in the program's time zone."""
+    e = engine(
+        "earn:\n"
+        "  - {id: promo, award: 50, budget: {points: 120, period: program}}\n"
+        "  - {id: daily, award: 5, budget: {points: 100, period: day}}\n"
+        "  - {id: base, award: 1}\n"
+    )
+    late = parse_event(purchase(("A", "x", "1.00", 1), time="2026-12-08T23:30:00+00:00"))
+    day = dt.date(2026, 12, 9)  # 02:30 in Moscow
+    assert e.budget_keys(late) == [
+        ("promo", cap_period_key(BUDGET_PERIODS["program"], day)),
+        ("daily", cap_period_key(BUDGET_PERIODS["day"], day)),
+    ]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine import points
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import EventError, RulesEngineError
@@ -111,7 +112,7 @@ def test_a_date_overflow_while_processing_is_a_project_error(monkeypatch: pytest
     def overflow(*_: Any) -> Any:  # as a far-off time in a state plus a program's long window would
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(Engine, "_time_passes", overflow)
+    monkeypatch.setattr(points, "time_passes", overflow)
     with pytest.raises(EventError) as caught:
         ENGINE.process(GOOD)
     assert [d.code for d in caught.value.diagnostics] == ["RE417"]

@@ -10,7 +10,7 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
-from rules_engine.engine import evaluator, gamification
+from rules_engine.engine import mechanics
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.engine.outcome import Outcome, RuleTrace
@@ -19,12 +19,12 @@ from tests.engine.scenario import Customer, event
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
-MINE = [gamification.badges, gamification.challenges, gamification.quests, gamification.streaks]
+MINE = [mechanics.badges, mechanics.challenges, mechanics.quests, mechanics.streaks]
 KINDS = ("challenge:", "quest:", "badge:", "streak:")
 
 
 def test_the_mechanics_are_wired_in() -> None:
-    assert all(mechanic in evaluator.MECHANICS for mechanic in MINE)
+    assert all(mechanic in mechanics.MECHANICS for mechanic in MINE)
 
 
 def engine(body: str) -> Engine:
@@ -574,3 +574,34 @@ def test_coffee_club_challenge_quest_and_streak() -> None:
     gamified = sum(e.points for e in c.state.ledger if e.rule.startswith(KINDS))
     assert gamified == 100 + 200 + 20 + 10 + 50 + 10
     assert balance_matches_ledger(c.state)
+
+
+def test_a_false_when_is_explained_for_challenges_badges_and_streaks() -> None:
+    """The admission gate gives every mechanic the explain detail earn rules have: the false
+    parts, and the condition tree; without explain, the trace is as it always was."""
+    e = engine(
+        """
+        challenges:
+          - {id: big, when: basket.total >= 500, goal: 1, window: lifetime, reward: {points: 5}}
+        badges:
+          - {id: big-spender, when: basket.total >= 500}
+        streaks:
+          - {id: daily, on: purchase, when: basket.total >= 500, unit: day,
+             milestones: [{length: 2, reward: {points: 1}}]}
+        """
+    )
+    small = event("purchase", "2026-12-03T10:00:00", ("A", "x", "100"))
+    explained = e.process(small, explain=True)
+    plain = e.process(small)
+    for rule in ("challenge:big", "badge:big-spender", "streak:daily"):
+        t = trace(explained, rule)
+        assert (t.code, t.reason) == ("condition_false", "`when` is false")
+        assert t.failing and "basket.total >= 500" in t.failing[0]
+        assert t.condition is not None
+        quiet = trace(plain, rule)
+        assert (quiet.code, quiet.reason, quiet.failing, quiet.condition) == (
+            "condition_false",
+            "`when` is false",
+            [],
+            None,
+        )

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.mechanics.referral import referral_code
 from rules_engine.engine.outcome import Outcome
-from rules_engine.engine.social import referral_code
 from rules_engine.replay import replay
 from rules_engine.service import Loyalty
 from tests.conftest import ROOT

@@ -10,8 +10,8 @@ import re
 import textwrap
 from decimal import Decimal
 
-from rules_engine.engine import evaluator, social
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.mechanics import MECHANICS, notifications, offers, referral
 from rules_engine.engine.outcome import Outcome, RuleTrace
 from rules_engine.program.model import Limit
 from rules_engine.program.validate import load_program_text
@@ -19,12 +19,12 @@ from tests.engine.scenario import Customer, event
 
 HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
 SECRET = b"test-secret"
-MINE = [social.referral, social.offers, social.notifications]
+MINE = [referral, offers, notifications]
 MSK = dt.timezone(dt.timedelta(hours=3))
 
 
 def test_the_mechanics_are_wired_in() -> None:
-    assert all(mechanic in evaluator.MECHANICS for mechanic in MINE)
+    assert all(mechanic in MECHANICS for mechanic in MINE)
 
 
 def engine(body: str) -> Engine:
@@ -73,16 +73,16 @@ referral:
   referee: {points: 200, coupon: welcome-10}
   limit: {count: 2, per: 365d}
 """
-FRIEND = social.referral_code("t", "friend", SECRET)
+FRIEND = referral.referral_code("t", "friend", SECRET)
 
 
 def test_referral_code_is_deterministic_and_secret() -> None:
-    code = social.referral_code("t", "c1", SECRET)
+    code = referral.referral_code("t", "c1", SECRET)
     assert re.fullmatch(r"REF-[A-Z2-7]{8}", code)
-    assert code == social.referral_code("t", "c1", SECRET)
-    assert code != social.referral_code("t", "c2", SECRET)
-    assert code != social.referral_code("t", "c1", b"other")
-    assert code != social.referral_code("u", "c1", SECRET)
+    assert code == referral.referral_code("t", "c1", SECRET)
+    assert code != referral.referral_code("t", "c2", SECRET)
+    assert code != referral.referral_code("t", "c1", b"other")
+    assert code != referral.referral_code("u", "c1", SECRET)
 
 
 def test_referral_rewards_both_sides_on_the_first_qualifying_purchase() -> None:
@@ -152,7 +152,7 @@ def test_referral_in_time_one_second_before_the_end() -> None:
 
 def test_self_referral_is_refused() -> None:
     c = Customer(engine(REFERRAL))
-    own = social.referral_code("t", "c1", SECRET)
+    own = referral.referral_code("t", "c1", SECRET)
     out = c.send(event("signup", "2026-12-01T10:00:00", referral_code=own))
     t = trace(out, "referral:signup")
     assert (t.fired, t.code, t.reason) == (
@@ -184,7 +184,7 @@ def test_an_existing_customer_cannot_be_referred() -> None:
 def test_a_second_referral_is_refused() -> None:
     c = Customer(engine(REFERRAL))
     c.send(event("signup", "2026-12-01T10:00:00", referral_code=FRIEND))
-    other = social.referral_code("t", "someone-else", SECRET)
+    other = referral.referral_code("t", "someone-else", SECRET)
     out = c.send(event("signup", "2026-12-02T10:00:00", referral_code=other))
     t = trace(out, "referral:signup")
     assert (t.fired, t.code, t.reason) == (False, "capped", f"already referred with {FRIEND}")
@@ -202,11 +202,11 @@ def test_no_referral_section_ignores_codes() -> None:
 def test_referral_limit_for_the_caller() -> None:
     limit = Limit(count=2, per=dt.timedelta(days=365))
     now = at("2026-12-01T10:00:00")
-    assert social.referral_allowed(None, [now] * 50, now)
-    assert social.referral_allowed(limit, [now - dt.timedelta(days=400), now], now)
-    assert not social.referral_allowed(limit, [now - dt.timedelta(days=100), now], now)
-    assert social.referral_allowed(Limit(count=1), [], now)
-    assert not social.referral_allowed(Limit(count=1), [now - dt.timedelta(days=4000)], now)
+    assert referral.referral_allowed(None, [now] * 50, now)
+    assert referral.referral_allowed(limit, [now - dt.timedelta(days=400), now], now)
+    assert not referral.referral_allowed(limit, [now - dt.timedelta(days=100), now], now)
+    assert referral.referral_allowed(Limit(count=1), [], now)
+    assert not referral.referral_allowed(Limit(count=1), [now - dt.timedelta(days=4000)], now)
 
 
 # -- offers --------------------------------------------------------------------------------------
@@ -398,13 +398,13 @@ def test_points_expiring_reminder_once_per_lot() -> None:
     c = Customer(engine(REMINDERS))
     c.send(event("purchase", "2026-12-01T10:00:00", ("A", "x", "1000")))  # 10 points until 31 Dec
     quiet = c.send(event("app_open", "2026-12-24T09:59:59"))
-    assert sent(quiet) == [] and not has(quiet, social.REMINDER)
+    assert sent(quiet) == [] and not has(quiet, notifications.REMINDER)
     out = c.send(event("app_open", "2026-12-24T10:00:00"))  # 7 days before
-    assert sent(out) == [(social.REMINDER, "push", "beans_expiring")]
+    assert sent(out) == [(notifications.REMINDER, "push", "beans_expiring")]
     assert c.state is not None
     assert c.state.reminded == ["purchase@2026-12-01T10:00:00/base"]
     later = c.send(event("app_open", "2026-12-25T10:00:00"))
-    assert sent(later) == [] and not has(later, social.REMINDER)
+    assert sent(later) == [] and not has(later, notifications.REMINDER)
     # an expired lot is not reminded of
     gone = c.send(event("app_open", "2027-01-05T10:00:00"))
     assert sent(gone) == []
@@ -425,10 +425,10 @@ def test_a_capped_reminder_comes_at_the_next_event() -> None:
     c.send(event("purchase", "2026-12-01T10:00:00", ("A", "x", "1000")))
     out = c.send(event("app_open", "2026-12-25T10:00:00"))
     assert sent(out) == [("offer:a", "push", "offer_a")]
-    assert trace(out, social.REMINDER).code == "capped"
+    assert trace(out, notifications.REMINDER).code == "capped"
     assert c.state is not None and c.state.reminded == []
     next_day = c.send(event("app_open", "2026-12-26T10:00:00"))
-    assert sent(next_day) == [(social.REMINDER, "push", "beans_expiring")]
+    assert sent(next_day) == [(notifications.REMINDER, "push", "beans_expiring")]
     assert c.state.reminded == ["purchase@2026-12-01T10:00:00/base"]
     # the state keeps only the sends the cap still counts
     assert c.state.notified == [at("2026-12-26T10:00:00")]
@@ -436,10 +436,23 @@ def test_a_capped_reminder_comes_at_the_next_event() -> None:
 
 def test_a_referrer_event_id_names_the_referee_and_stays_a_valid_id() -> None:
     from rules_engine.engine.events import MAX_EVENT_ID
-    from rules_engine.engine.social import referrer_event_id
+    from rules_engine.engine.mechanics.referral import referrer_event_id
 
     assert referrer_event_id("bob", "p5") == "p5:referrer:bob"
     assert referrer_event_id("bob", "p5") != referrer_event_id("cat", "p5")
     long_id = "x" * MAX_EVENT_ID
     assert len(referrer_event_id("bob", long_id)) <= MAX_EVENT_ID
     assert referrer_event_id("bob", long_id) != referrer_event_id("cat", long_id)
+
+
+def test_a_qualifying_purchase_says_which_referrer_is_owed() -> None:
+    """`effects.referral_owed` names the referrer's code on the qualifying purchase only: what a
+    caller reads to credit the referrer (the trace says it in words)."""
+    c = Customer(engine(REFERRAL))
+    assert c.send(event("signup", "2026-12-01T10:00:00", referral_code=FRIEND)).effects.referral_owed is None
+    small = c.send(event("purchase", "2026-12-02T10:00:00", ("A", "x", "900")))
+    assert small.effects.referral_owed is None
+    big = c.send(event("purchase", "2026-12-03T10:00:00", ("A", "x", "1000")))
+    assert big.effects.referral_owed == FRIEND
+    again = c.send(event("purchase", "2026-12-04T10:00:00", ("A", "x", "5000")))
+    assert again.effects.referral_owed is None

@@ -6,8 +6,8 @@ must issue the same ones, so these values are pinned: a change here invalidates 
 
 from __future__ import annotations
 
-from rules_engine.engine.evaluator import coupon_code
-from rules_engine.engine.social import referral_code
+from rules_engine.engine.mechanics.referral import referral_code
+from rules_engine.engine.rewards import coupon_code
 from rules_engine.engine.tokens import keyed_code
 
 SECRET = b"s3cret"

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.social import REFERRER, referral_code, referrer_event_id
+from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState

@@ -175,7 +175,7 @@ def test_a_budget_is_shared_by_all_customers(open_test_store: OpenStore) -> None
 
 
 def test_the_referrer_is_found_by_code_and_rewarded_once(open_test_store: OpenStore) -> None:
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     loyalty = Loyalty(ENGINE, open_test_store())
     loyalty.process(purchase(1, customer="ann"))
@@ -203,7 +203,7 @@ def test_two_referees_whose_purchases_share_an_id_each_reward_the_referrer(
     open_test_store: OpenStore,
 ) -> None:
     """Event ids are per customer: two friends' tills may both number a purchase p5."""
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     loyalty = Loyalty(ENGINE, open_test_store())
     loyalty.process(purchase(1, customer="ann"))
@@ -227,7 +227,7 @@ def test_two_referees_whose_purchases_share_an_id_each_reward_the_referrer(
 def test_a_referrer_reward_lost_in_a_crash_is_given_when_the_referee_event_comes_again(
     open_test_store: OpenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     loyalty = Loyalty(ENGINE, open_test_store())
     loyalty.process(purchase(1, customer="ann"))
@@ -315,7 +315,7 @@ def test_any_stream_through_a_store_equals_the_engine_alone(seed: int, customers
 def test_a_referrer_the_store_does_not_know_is_owed_the_reward_until_the_event_comes_again(
     open_test_store: OpenStore,
 ) -> None:
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     loyalty = Loyalty(ENGINE, open_test_store())
     code = referral_code("store-test", "zoe", ENGINE.secret)  # zoe: no event in this store yet
@@ -434,7 +434,7 @@ def test_a_referrers_reward_older_than_their_latest_event_is_given_and_keeps_the
 ) -> None:
     """The reward carries the referee's purchase time, older than the referrer's own latest event:
     it is neither refused nor lost, and the referrer's clock stays where it was."""
-    from rules_engine.engine.social import referral_code
+    from rules_engine.engine.mechanics.referral import referral_code
 
     loyalty = Loyalty(ENGINE, open_test_store())
     loyalty.process(purchase(1, customer="ann"))

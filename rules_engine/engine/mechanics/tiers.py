@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from rules_engine import periods
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
+from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.periods import Period
-from rules_engine.program.model import TierLevel, Tiers
+from rules_engine.program.model import Program, TierLevel, Tiers
 from rules_engine.program.types import Window
 from rules_engine.state.customer import Activity, CustomerState
-
-if TYPE_CHECKING:
-    from rules_engine.engine.evaluator import _Run
 
 ZERO = Decimal(0)
 # The records below are made from values of the right types already (trusted: not validated again).
@@ -83,7 +80,7 @@ def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime 
     return periods.following(period, held) + grace
 
 
-def record_activity(run: _Run) -> None:
+def record_activity(run: Run) -> None:
     """Add this purchase's spend, points and visit to the state, for tiers and leaderboards;
     keep only what their windows can still need (a calendar review looks one period back)."""
     program = run.program
@@ -175,12 +172,24 @@ def review(
     return current, moment, changes
 
 
-def apply(run: _Run) -> None:
+def idle(program: Program) -> bool:
+    """Whether the mechanic can do nothing for `program`, whatever the event (it is not called):
+    without tiers and leaderboards no activity is recorded."""
+    return program.tiers is None and not program.leaderboards
+
+
+def apply(run: Run) -> None:
+    """The mechanic: the event's activity recorded, then the tier reviewed and upgraded."""
+    record_activity(run)
+    update_tier(run)
+
+
+def update_tier(run: Run) -> None:
     """Review the tier if due, upgrade if the metric reached a level (after `record_activity`)."""
     tiers = run.program.tiers
     if tiers is None:
         return
-    event, zone = run.event, run.engine.zone
+    event, zone = run.event, run.plan.zone
     state: CustomerState = run.state
     levels = tiers.levels
     index = run.plan.tier_positions

@@ -1,0 +1,323 @@
+"""Earning: the earning base of each line, the earn rules, caps and budgets.
+
+The earning base is what each line is paid after discounts, less what `earning_base` leaves out;
+then the earn rules by priority (rates, awards, per-line awards), the multipliers and the tier's
+multiplier as additive bonuses, each through the admission gate, its exclusive group, its cap and
+budget, rounded per rule (docs/engine.md, steps 2 and 3).
+
+Input: a `Run` after pricing. Output: `run.base`, `run.effects_points` (with `run.lot_lines`),
+`run.counters` and the trace.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.dsl.context import Context
+from rules_engine.dsl.expression import Expression
+from rules_engine.engine.admission import admitted
+from rules_engine.engine.conditions import context_of, holding, item_context, line_holds
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.money import ONE, round_money, round_points, split
+from rules_engine.engine.outcome import LineShare
+from rules_engine.engine.plan import EarnStep
+from rules_engine.engine.run import ZERO, Run
+from rules_engine.engine.trusted import award_lines, points_award, rule_trace
+from rules_engine.periods import BUDGET_PERIODS
+from rules_engine.periods import cap_period_key as period_key
+from rules_engine.program.model import Cap, EarnRule
+from rules_engine.state.customer import LotLine
+
+
+def earning_base(run: Run) -> list[Decimal]:
+    """What each line earns on: paid after discounts, less what `earning_base` leaves out."""
+    event = run.event
+    if not isinstance(event, Purchase):
+        return []
+    settings = run.program.earning_base
+    quantum = run.plan.quantum
+    base = list(run.remaining)
+    exclude = run.plan.base_exclude
+    if exclude is not None:
+        excluded = holding(run, exclude, range(len(base)))
+        base = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
+    if not settings.include_tax and event.tax > 0:
+        tax = split(round_money(event.tax, quantum), run.amounts, quantum)
+        base = [max(ZERO, b - t) for b, t in zip(base, tax, strict=True)]
+    if not settings.include_paid_with_points and event.paid_with_points > 0:
+        paid = split(round_money(event.paid_with_points, quantum), run.remaining, quantum)
+        base = [max(ZERO, b - p) for b, p in zip(base, paid, strict=True)]
+    return base
+
+
+def shipping_base(run: Run) -> Decimal:
+    event = run.event
+    if not isinstance(event, Purchase) or not run.program.earning_base.include_shipping:
+        return ZERO
+    return ZERO if run.free_shipping is not None else event.shipping
+
+
+def earn(run: Run) -> None:
+    """The earning base, then the earn rules by priority, the multipliers and the tier's."""
+    base = run.base = earning_base(run)
+    groups: dict[str, str] = {}
+    n = len(run.items)
+    per_line_points = [ZERO] * (n + 1)  # last slot: shipping
+    for step in run.plan.base_rules:
+        computed = rule_points(run, step, base, groups)
+        if computed is None:
+            continue
+        rule = step.rule
+        weights, exact = computed
+        # a per-line award's points are often given whole: then the shares are those points
+        factor = ONE if rule.for_each_item is not None else None
+        shares = award(run, rule.id, rule.cap, rule.budget, weights, exact, rule, factor=factor)
+        if shares and rule.group is not None:
+            groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
+        for line, points in enumerate(shares):
+            if points:  # adding a zero share would change nothing, not even the exponent
+                per_line_points[line] += points
+    for step in run.plan.multipliers:
+        if not passes(run, step, groups):
+            continue
+        rule = step.rule
+        assert rule.multiply is not None
+        weights = per_line_points
+        exclude, matches = step.exclude, step.for_each_item
+        if exclude is not None:
+            excluded = [*holding(run, exclude, range(n)), False]  # shipping is not a line
+            weights = [ZERO if out else p for out, p in zip(excluded, weights, strict=True)]
+        if matches is not None:  # only the points of the matching lines; shipping is no line
+            matching = [*holding(run, matches, range(n)), False]
+            weights = [p if match else ZERO for match, p in zip(matching, weights, strict=True)]
+        exact = sum(weights, ZERO) * (rule.multiply - 1)
+        shares = award(
+            run,
+            rule.id,
+            rule.cap,
+            rule.budget,
+            weights,
+            exact,
+            rule,
+            multiplier=rule.multiply,
+            factor=rule.multiply - 1,
+        )
+        if shares and rule.group is not None:
+            groups[rule.group] = rule.id
+    if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
+        multiplier = run.tier.benefits.earn_multiplier
+        exact = sum(per_line_points, ZERO) * (multiplier - 1)
+        award(
+            run,
+            f"tier:{run.tier.id}",
+            None,
+            None,
+            per_line_points,
+            exact,
+            None,
+            multiplier=multiplier,
+            factor=multiplier - 1,
+        )
+
+
+def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
+    """Event type, exclusive group, schedule and condition (the admission gate)."""
+    rule = step.rule
+    group = rule.group
+    shadowed = None
+    if group is not None and group in groups:
+        shadowed = (
+            "shadowed",
+            f"`{groups[group]}` of exclusive group `{group}` applies instead (higher priority)",
+        )
+    return admitted(
+        run,
+        rule.id,
+        "earn",
+        on=rule.on,
+        refused=shadowed,
+        active=rule.active,
+        when=step.when,
+        false="condition is false",
+        keep=True,
+    )
+
+
+def rule_points(
+    run: Run, step: EarnStep, base: list[Decimal], groups: dict[str, str]
+) -> tuple[list[Decimal], Decimal] | None:
+    """(weights per line and shipping, exact unrounded points) of a rate or award rule.
+
+    None if the rule does not apply. The total is computed once from exact inputs — never as
+    a sum of per-line shares, whose rounding could lose a point — and split by the weights.
+    """
+    if not passes(run, step, groups):
+        return None
+    rule = step.rule
+    n = len(run.items)
+    exclude, award, matches = step.exclude, step.award, step.for_each_item
+    if exclude is None:
+        eligible = base
+    else:
+        excluded = holding(run, exclude, range(n))
+        eligible = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
+    if rule.rate is not None:
+        weights = [*eligible, shipping_base(run)]
+        return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
+    if rule.for_each_item is not None:
+        points = [ZERO] * (n + 1)
+        amounts = run.amounts
+        for i in range(n):
+            if eligible[i] == 0 and base[i] == 0 and amounts[i] > 0:
+                continue  # a line the earning base leaves out earns nothing
+            if exclude is not None and line_holds(run, exclude, i):
+                continue
+            if matches is None or line_holds(run, matches, i):
+                value = _award_value(award, rule.award, item_context(run, i))
+                points[i] = _not_negative(run, rule.id, value)
+        return points, sum(points, ZERO)
+    if award is None:  # a fixed award: no context needed (nor built, without conditions)
+        literal: Any = rule.award
+        value = _not_negative(run, rule.id, Decimal(literal))
+    else:
+        value = _not_negative(run, rule.id, _award_value(award, rule.award, context_of(run)))
+    if n == 0:
+        return [ONE], value  # not a purchase: nothing to attribute to
+    if not any(eligible):
+        value = ZERO  # only lines the earning base leaves out: they earn nothing
+    return [*eligible, ZERO], value
+
+
+def _not_negative(run: Run, rule: str, value: Decimal) -> Decimal:
+    """An award below zero gives nothing (earn rules never take points away); remembered for
+    the trace, which says so rather than "no eligible amount"."""
+    if value < 0:
+        run.negative_awards.setdefault(rule, value)
+        return ZERO
+    return value
+
+
+def _award_value(expression: Expression | None, literal: Any, context: Context) -> Decimal:
+    if expression is None:
+        return Decimal(literal)
+    value = expression.evaluate(context)
+    return ZERO if value is None else Decimal(value)
+
+
+def award(
+    run: Run,
+    rule_id: str,
+    cap: Cap | None,
+    budget: Any,
+    raw: list[Decimal],
+    exact: Decimal,
+    rule: EarnRule | None,
+    multiplier: Decimal | None = None,
+    factor: Decimal | None = None,
+) -> list[Decimal]:
+    """Round `exact`, cap it, split it by the weights `raw`, record it; returns each line's share.
+
+    `factor`: `exact` is the weights times it (a hint for `split`'s shortcut)."""
+    total = round_points(exact, run.program.points.rounding)
+    kind = "earn" if rule else "tier"
+    if total <= 0:
+        if multiplier is not None and rule is not None and rule.for_each_item is not None:
+            reason = "no points on the lines for_each_item matches: nothing to multiply"
+        elif multiplier is not None:
+            reason = "nothing to multiply"
+        elif rule_id in run.negative_awards:
+            reason = (
+                f"the award came to {run.negative_awards[rule_id]}, below zero: "
+                "an earn rule never takes points away"
+            )
+        elif rule is not None and rule.for_each_item is not None:
+            reason = "no line matches for_each_item"
+        else:
+            reason = "no eligible amount"
+        run.trace.append(
+            rule_trace(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
+        )
+        return []
+    allowed, limit = (None, "") if cap is None and budget is None else allowance(run, rule_id, cap, budget)
+    code = "fired"
+    granted = total if allowed is None else min(total, allowed)
+    if granted < total:
+        code = (
+            "capped"
+            if granted > 0 and limit != "budget"
+            else ("budget_exhausted" if limit == "budget" else "capped")
+        )
+    if granted <= 0:
+        run.trace.append(rule_trace(rule_id, kind, False, code, f"{limit} reached: would have given {total}"))
+        return []
+    shares = split(granted, raw, ONE, factor)
+    lines: list[LineShare] = []
+    lot_lines: list[LotLine] = []  # the same shares, as the new lot will keep them
+    if run.items:
+        lines, lot_lines = award_lines(shares, run.skus, run.quantities)
+    pending = run.program.points.pending
+    available_at = run.event.time + pending if pending else None
+    made = points_award(rule_id, granted, lines, available_at)
+    run.effects_points.append(made)
+    run.lot_lines[id(made)] = lot_lines
+    count(run, rule_id, granted, cap, budget)
+    reason = f"{granted} points"
+    if multiplier is not None and rule is not None and rule.for_each_item is not None:
+        reason += f" (×{multiplier} on the points of the lines for_each_item matches)"
+    elif multiplier is not None:
+        reason += f" (×{multiplier} on this event's points)"
+    if code != "fired":
+        reason += f"; {limit} reached, would have given {total}"
+    run.trace.append(
+        rule_trace(
+            rule_id,
+            kind,
+            True,
+            code,
+            reason,
+            amount=granted,
+            unit="points",
+            condition=run.conditions.get(rule_id),
+        )
+    )
+    return shares
+
+
+def cap_period_key(run: Run, period: str) -> str:
+    """The counter key of the period (`per_day` …, `lifetime`) the event falls in, locally."""
+    key = run.period_keys.get(period)
+    if key is None:
+        key = run.period_keys[period] = period_key(period, run.local.date())
+    return key
+
+
+def allowance(run: Run, rule_id: str, cap: Cap | None, budget: Any) -> tuple[Decimal | None, str]:
+    allowed: Decimal | None = None
+    limit = ""
+    if cap is not None:
+        if cap.per_event is not None:
+            allowed, limit = cap.per_event, "per-event cap"
+        used = run.counters.get(rule_id, {})
+        for period, value, words in run.plan.cap_periods(cap):
+            left = max(ZERO, value - used.get(cap_period_key(run, period), ZERO))
+            if allowed is None or left < allowed:
+                allowed, limit = left, words
+    if budget is not None:
+        key = cap_period_key(run, BUDGET_PERIODS[budget.period])
+        left = max(ZERO, budget.points - run.budgets.spent.get(rule_id, {}).get(key, ZERO))
+        if allowed is None or left < allowed:
+            allowed, limit = left, "budget"
+    return allowed, limit
+
+
+def count(run: Run, rule_id: str, points: Decimal, cap: Cap | None, budget: Any) -> None:
+    if cap is None:
+        return
+    periods = run.plan.cap_periods(cap)
+    if not periods:
+        return
+    mine = run.counters.setdefault(rule_id, {})
+    for period, _, _ in periods:
+        key = cap_period_key(run, period)
+        mine[key] = mine.get(key, ZERO) + points

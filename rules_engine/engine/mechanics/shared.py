@@ -1,0 +1,67 @@
+"""What several mechanics share: the sections whose conditions they read, rewards and limits in
+words, a counted expression's value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.dsl.ast import format_duration
+from rules_engine.dsl.context import Context
+from rules_engine.engine.run import Run
+from rules_engine.program.model import Limit, Reward
+
+ZERO = Decimal(0)
+# The program sections whose conditions the gamification mechanics (challenges, quests, badges,
+# streaks) and the social ones (referral, offers) read: one context for each group, built once.
+GAMIFICATION = frozenset({"challenges", "quests", "badges", "streaks"})
+SOCIAL = frozenset({"referral", "offers"})
+
+
+def number(expression: Any, literal: Any, context: Context) -> Decimal:
+    if expression is None:
+        return Decimal(literal)
+    value = expression.evaluate(context)
+    return ZERO if value is None else Decimal(value)
+
+
+def reward_points(reward: Reward) -> dict[str, Any]:
+    """The trace's amount of a reward with points."""
+    return {"amount": reward.points, "unit": "points"} if reward.points else {}
+
+
+def local_words(run: Run, moment: dt.datetime) -> str:
+    return moment.astimezone(run.plan.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def older(key: str, than: str) -> bool:
+    """Whether calendar key `key` is an earlier period than `than` (keys of one kind sort by time)."""
+    return len(key) == len(than) and key < than
+
+
+def describe(reward: Reward) -> str:
+    """A reward in words: `500 points, coupon welcome-10`."""
+    parts = []
+    if reward.points:
+        parts.append(f"{reward.points} points")
+    if reward.badge is not None:
+        parts.append(f"badge {reward.badge}")
+    if reward.coupon is not None:
+        parts.append(f"coupon {reward.coupon}")
+    if reward.entries is not None:
+        parts.append(f"{reward.entries.count} entries in {reward.entries.draw}")
+    return ", ".join(parts)
+
+
+def recent(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> list[dt.datetime]:
+    """The times that count towards `limit` at `moment`: all of them, or those within `per`."""
+    if limit.per is None:
+        return list(times)
+    return [t for t in times if moment - limit.per < t <= moment]
+
+
+def limit_words(limit: Limit) -> str:
+    return (
+        f"{limit.count} per {format_duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
+    )

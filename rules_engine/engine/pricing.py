@@ -1,0 +1,203 @@
+"""Pricing: what the event costs after program discounts, tier benefits and coupons.
+
+Discounts by priority (the first of an exclusive group that applies wins), then the tier's
+discount and free shipping, then the coupons presented. Each takes its cut from what is left of
+the line prices (`run.remaining`) and records a `DiscountEffect` (docs/engine.md, step 1).
+
+Input: a `Run` of a purchase. Output: `run.remaining`, `run.effects_discounts`,
+`run.free_shipping`, `run.redeemed` and the trace.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rules_engine.dsl import values
+from rules_engine.dsl.expression import Expression
+from rules_engine.engine.admission import admitted
+from rules_engine.engine.conditions import context_of, holding
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.money import round_money, split
+from rules_engine.engine.outcome import DiscountEffect, FreeShipping
+from rules_engine.engine.plan import DiscountStep
+from rules_engine.engine.run import ZERO, Run
+from rules_engine.engine.trusted import line_share, rule_trace, trusted
+from rules_engine.program.model import Coupon
+
+HUNDRED = Decimal(100)
+
+
+def discounts(run: Run) -> None:
+    event = run.event
+    if not isinstance(event, Purchase):
+        return
+    winners: dict[str, str] = {}
+    for step in run.plan.discounts:
+        apply_discount(run, step, winners)
+    if run.tier is not None:
+        tier_benefits(run)
+    for code in event.coupons:
+        apply_coupon(run, code)
+
+
+def apply_discount(run: Run, step: DiscountStep, winners: dict[str, str]) -> None:
+    discount = step.discount
+    rule = discount.id
+    group = discount.group
+    shadowed = None
+    if group is not None and group in winners:
+        shadowed = ("shadowed", f"`{winners[group]}` of exclusive group `{group}` applies instead")
+    when, applies = step.when, step.applies_to
+    if not admitted(
+        run,
+        rule,
+        "discount",
+        refused=shadowed,
+        active=discount.active,
+        when=when,
+        false="condition is false",
+        keep=True,
+    ):
+        return
+    amount = take_off(run, rule, discount.percent, discount.amount, applies)
+    if discount.free_shipping:
+        waive_shipping(run, rule)
+    waived = discount.free_shipping and run.free_shipping is not None and run.free_shipping.rule == rule
+    if amount == 0 and not waived:
+        nothing = "no line it applies to" if not discount.free_shipping else "no shipping to waive"
+        run.trace.append(rule_trace(rule, "discount", False, "nothing_eligible", nothing))
+        return
+    if discount.group is not None:
+        winners[discount.group] = rule
+    gives = [f"{display_money(amount)} off"] if amount else []
+    if waived:
+        assert run.free_shipping is not None
+        gives.append(f"free shipping ({display_money(run.free_shipping.amount)} waived)")
+    run.trace.append(
+        rule_trace(
+            rule,
+            "discount",
+            True,
+            "fired",
+            " and ".join(gives),
+            amount=amount,
+            unit="money",
+            condition=run.conditions.get(rule),
+        )
+    )
+
+
+def tier_benefits(run: Run) -> None:
+    tier = run.tier
+    assert tier is not None
+    benefits = tier.benefits
+    rule = f"tier:{tier.id}"
+    if benefits.discount_percent is not None:
+        amount = take_off(run, rule, benefits.discount_percent, None, None)
+        run.trace.append(
+            rule_trace(
+                rule,
+                "tier",
+                amount > 0,
+                "fired" if amount else "nothing_eligible",
+                f"{tier.id} members: {benefits.discount_percent}% off, {display_money(amount)}",
+                amount=amount,
+                unit="money",
+            )
+        )
+    if benefits.free_shipping:
+        waive_shipping(run, rule)
+
+
+def apply_coupon(run: Run, presented: str) -> None:
+    """Apply a coupon the customer presents: matched as typed at a till, without regard to
+    case or surrounding spaces; once per event, however often it is presented."""
+    wanted = presented.strip().upper()
+    issued = next((c for c in run.state.coupons if c.code.upper() == wanted), None)
+    code = issued.code if issued is not None else presented
+    rule = f"coupon:{code}"
+    definition: Coupon | None = run.plan.coupons.get(issued.coupon) if issued else None
+    problem = None
+    if issued is None or definition is None:
+        problem = "this customer has no such coupon"
+    elif code in run.redeemed:
+        problem = "presented more than once in this event: applied once"
+    elif issued.used_in is not None and definition.single_use:
+        problem = f"already used in {issued.used_in}"
+    elif run.event.time > issued.expires_at:
+        problem = f"expired on {issued.expires_at.astimezone(run.plan.zone).date().isoformat()}"
+    elif definition.min_spend is not None and context_of(run)["basket"]["total"] < definition.min_spend:
+        short = definition.min_spend - context_of(run)["basket"]["total"]
+        problem = (
+            f"needs a basket of {display_money(definition.min_spend)} (spend {display_money(short)} more)"
+        )
+    if problem is not None or definition is None:
+        run.trace.append(rule_trace(rule, "coupon", False, "coupon_invalid", problem or "unknown coupon"))
+        return
+    index = run.plan.coupon_index[definition.id]
+    applies = run.plan.compiled.expression("coupons", index, "applies_to")
+    amount = take_off(run, rule, definition.percent, definition.amount, applies)
+    if definition.free_shipping:
+        waive_shipping(run, rule)
+    run.redeemed.append(code)
+    run.trace.append(
+        rule_trace(
+            rule,
+            "coupon",
+            True,
+            "fired",
+            f"coupon {definition.id}: {display_money(amount)} off",
+            amount=amount,
+            unit="money",
+        )
+    )
+
+
+def take_off(
+    run: Run, rule: str, percent: Decimal | None, amount: Decimal | None, applies: Expression | None
+) -> Decimal:
+    """Take a percent or an amount off the matching lines' remaining prices; record the effect."""
+    quantum = run.plan.quantum
+    remaining = run.remaining
+    matching = [i for i in range(len(run.items)) if remaining[i] > 0]
+    if applies is not None:
+        truths = holding(run, applies, matching)
+        matching = [i for i, holds in zip(matching, truths, strict=True) if holds]
+    cuts = [ZERO] * len(run.items)
+    if percent is not None:
+        for i in matching:
+            cuts[i] = min(remaining[i], round_money(remaining[i] * percent / HUNDRED, quantum))
+    elif amount is not None and applies is not None:
+        for i in matching:
+            cuts[i] = min(remaining[i], round_money(amount * run.items[i].qty, quantum))
+    elif amount is not None and matching:
+        total = min(amount, sum((remaining[i] for i in matching), ZERO))
+        for i, part in zip(matching, split(total, [remaining[i] for i in matching], quantum), strict=True):
+            cuts[i] = part
+    taken = sum(cuts, ZERO)
+    if taken > 0:
+        for i, cut in enumerate(cuts):
+            if cut:  # a zero cut changes nothing, not even the exponent (both are minor units)
+                remaining[i] -= cut
+        items = run.items
+        lines = [line_share(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0]
+        run.effects_discounts.append(
+            trusted(
+                DiscountEffect,
+                {"rule": rule, "amount": taken, "lines": lines},
+                {"rule", "amount", "lines"},
+            )
+        )
+    return taken
+
+
+def waive_shipping(run: Run, rule: str) -> None:
+    event = run.event
+    if run.free_shipping is None and isinstance(event, Purchase) and event.shipping > 0:
+        run.free_shipping = trusted(
+            FreeShipping, {"rule": rule, "amount": event.shipping}, {"rule", "amount"}
+        )
+
+
+def display_money(amount: Decimal) -> str:
+    return values.display(amount)

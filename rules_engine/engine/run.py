@@ -1,0 +1,180 @@
+"""The run record: what the evaluation of one event carries from stage to stage.
+
+`Engine.process` opens a `Run` (`open_run`) and hands it to the stages in their fixed order
+(evaluator.py): each stage is a module of functions `f(run, …)` that reads the run and adds to it
+(conditions, pricing, earning, returns, points, rewards, the mechanics, settle). The record holds
+data only — the event, the state as it is so far, the event's local time, the caches of the
+condition contexts, the effects and the trace made so far, the counters — and no behaviour, so no
+module calls back into the one that called it.
+
+Input: the engine's `Plan`, the parsed event and the state after time passed. Output: a `Run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rules_engine.dsl.context import Context
+from rules_engine.engine.events import AnyEvent, Line, Purchase, finer_than
+from rules_engine.engine.money import ONE, round_money
+from rules_engine.engine.outcome import (
+    BadgeAwarded,
+    CouponIssued,
+    DiscountEffect,
+    DrawEntry,
+    ExplainNode,
+    FreeShipping,
+    Notification,
+    PointsAward,
+    PointsChange,
+    RuleTrace,
+    TierChange,
+    TierProgress,
+)
+from rules_engine.engine.plan import Plan
+from rules_engine.errors import Diagnostic, EventError
+from rules_engine.program.model import Program, TierLevel
+from rules_engine.state.customer import CustomerState, LotLine
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class BudgetSnapshot:
+    """Program-wide points given per rule and period, for budgets: {rule: {period: points}}."""
+
+    spent: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Run:
+    """One call of `process`: the working data of a single event (see the module docstring)."""
+
+    plan: Plan
+    program: Program
+    secret: bytes
+    event: AnyEvent
+    state: CustomerState
+    """The customer's state as it is so far: the stages and the mechanics replace it."""
+    before: CustomerState
+    """The state before the event (after time passed): what the conditions read."""
+    explain: bool
+    budgets: BudgetSnapshot
+    local: dt.datetime
+    """The event's time in the program's timezone."""
+    tier: TierLevel | None
+    """The customer's tier before the event: its benefits apply to this event."""
+    counters: dict[str, dict[str, Decimal]]
+    items: list[Line]
+    skus: list[str]
+    """Whom each share of an award is attributed to: the lines, then shipping (quantity 1)."""
+    quantities: list[Decimal]
+    amounts: list[Decimal]
+    """Each line's price × quantity, rounded to the currency."""
+    remaining: list[Decimal]
+    """Each line's amount after the discounts so far."""
+    points_before: Decimal
+    """`customer.points` as the conditions read it (0 when no expression of the run reads it)."""
+    # -- the condition contexts, built when first read ------------------------------------------
+    context: Context | None = None
+    line_context: Context | None = None
+    line_truths: dict[int, list[bool | None]] = field(default_factory=dict)
+    """A per-line condition's truth on each line, once computed: {id(expression): per line}."""
+    mechanics_contexts: dict[frozenset[str], Context] = field(default_factory=dict)
+    period_keys: dict[str, str] = field(default_factory=dict)
+    conditions: dict[str, ExplainNode] = field(default_factory=dict)
+    """Trees of the conditions that held (explain only), for the traces of the rules that fired."""
+    # -- what the event does ----------------------------------------------------------------------
+    trace: list[RuleTrace] = field(default_factory=list)
+    effects_points: list[PointsAward] = field(default_factory=list)
+    lot_lines: dict[int, list[LotLine]] = field(default_factory=dict)
+    """The shares of each award as its lot will keep them, by id(award)."""
+    effects_discounts: list[DiscountEffect] = field(default_factory=list)
+    free_shipping: FreeShipping | None = None
+    redeemed: list[str] = field(default_factory=list)
+    base: list[Decimal] = field(default_factory=list)
+    """The earning base of each line (earning.earn)."""
+    negative_awards: dict[str, Decimal] = field(default_factory=dict)
+    """rule → an award below zero it came to (the trace says so)."""
+    points_changes: list[PointsChange] = field(default_factory=list)
+    return_closed: bool = False
+    """A return after the program's return window: nothing comes back."""
+    coupons_issued: list[CouponIssued] = field(default_factory=list)
+    badges: list[BadgeAwarded] = field(default_factory=list)
+    tier_changes: list[TierChange] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    tier_progress: TierProgress | None = None
+    draw_entries: list[DrawEntry] = field(default_factory=list)
+    referral_owed: str | None = None
+    """The referral code of a referrer this event's qualifying purchase owes a reward."""
+
+
+def open_run(
+    plan: Plan,
+    secret: bytes,
+    event: AnyEvent,
+    state: CustomerState,
+    explain: bool,
+    budgets: BudgetSnapshot,
+    points_changes: list[PointsChange],
+) -> Run:
+    """The run of `event` on `state`, once the event is checked against the program and state.
+
+    Raises:
+        EventError: an amount finer than the currency (RE410), another currency (RE411), the
+            state of another customer (RE412).
+    """
+    program = plan.program
+    _check_event(plan, event, state)
+    items: list[Line] = event.items if isinstance(event, Purchase) else []
+    quantum = plan.quantum
+    amounts = [round_money(line.price * line.qty, quantum) for line in items]
+    return Run(
+        plan=plan,
+        program=program,
+        secret=secret,
+        event=event,
+        state=state,
+        before=state,
+        explain=explain,
+        budgets=budgets,
+        local=event.time.astimezone(plan.zone),
+        tier=plan.tiers.get(state.tier or ""),
+        counters={rule: dict(periods) for rule, periods in state.counters.items()},
+        items=items,
+        skus=[line.sku for line in items] + ["(shipping)"],
+        quantities=[line.qty for line in items] + [ONE],
+        amounts=amounts,
+        remaining=list(amounts),
+        points_before=state.available(event.time) if "points" in plan.customer_reads else ZERO,
+        points_changes=points_changes,
+    )
+
+
+def _check_event(plan: Plan, event: AnyEvent, state: CustomerState) -> None:
+    if too_fine := finer_than(event, plan.quantum):
+        raise EventError(too_fine)
+    program = plan.program
+    if isinstance(event, Purchase) and event.currency and event.currency != program.currency:
+        raise EventError(
+            [
+                Diagnostic(
+                    "RE411",
+                    f"currency: the purchase is in {event.currency}, the program in {program.currency}",
+                    hint="convert amounts to the program's currency before sending",
+                )
+            ]
+        )
+    if state.customer is not None and state.customer != event.customer:
+        raise EventError(
+            [
+                Diagnostic(
+                    "RE412",
+                    f"customer: the event is for {event.customer}, the state for {state.customer}",
+                    hint="send the state of the same customer",
+                )
+            ]
+        )

@@ -1,0 +1,189 @@
+"""Settle: the outcome of one event and the customer's new state.
+
+After every stage and mechanic, the run's totals and effects become the `Outcome`, and the state
+so far becomes the new state: the awards' lots and ledger entries, the cap counters, the coupons
+used and issued, the purchase history, the draw entries, the processed ids, the clock.
+
+Input: a `Run` at its end. Output: the `Outcome` (with `state`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rules_engine.engine import lifecycle
+from rules_engine.engine.earning import shipping_base
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.outcome import Effects, Outcome, Totals
+from rules_engine.engine.run import ZERO, Run
+from rules_engine.engine.trusted import earn_entry, lot_line, past_line, points_lot, replaced, trusted
+from rules_engine.state.customer import CustomerState, IssuedCoupon
+
+PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
+
+
+def outcome(run: Run) -> Outcome:
+    """The outcome of the run: its totals, its effects, its trace and the new state."""
+    event = run.event
+    points = sum((award.points for award in run.effects_points), ZERO)
+    discount = sum((d.amount for d in run.effects_discounts), ZERO)
+    shipping = ZERO
+    if isinstance(event, Purchase):
+        shipping = ZERO if run.free_shipping is not None else event.shipping
+    basket = sum(run.amounts, ZERO)
+    totals = trusted(
+        Totals,
+        {
+            "basket": basket,
+            "discount": discount,
+            "shipping": shipping,
+            "to_pay": basket - discount + shipping,
+            "earning_base": sum(run.base, ZERO) + shipping_base(run),
+            "points": points,
+        },
+        {"basket", "discount", "shipping", "to_pay", "earning_base", "points"},
+    )
+    effects = trusted(
+        Effects,
+        {
+            "points": run.effects_points,
+            "discounts": run.effects_discounts,
+            "free_shipping": run.free_shipping,
+            "coupons_issued": run.coupons_issued,
+            "coupons_redeemed": run.redeemed,
+            "badges": run.badges,
+            "tier_changes": run.tier_changes,
+            "notifications": run.notifications,
+            "draw_entries": run.draw_entries,
+            "points_changes": run.points_changes,
+            "referral_owed": run.referral_owed,
+        },
+        {
+            "points",
+            "discounts",
+            "free_shipping",
+            "coupons_redeemed",
+            "coupons_issued",
+            "draw_entries",
+            "points_changes",
+            "badges",
+            "tier_changes",
+            "notifications",
+            "referral_owed",
+        },
+    )
+    return trusted(
+        Outcome,
+        {
+            "program": run.program.program,
+            "version": run.program.version,
+            "event": event.id,
+            "customer": event.customer,
+            "effects": effects,
+            "totals": totals,
+            "state": new_state(run),
+            "trace": run.trace,
+            "tier_progress": run.tier_progress,
+        },
+        {
+            "program",
+            "version",
+            "event",
+            "customer",
+            "effects",
+            "totals",
+            "state",
+            "trace",
+            "tier_progress",
+        },
+    )
+
+
+def _entries(run: Run) -> dict[str, int]:
+    """Draw entries after this event; entries for a draw after its closing day do not count."""
+    entries = dict(run.state.entries)
+    closes = {draw.id: draw.closes for draw in run.program.draws}
+    for entry in run.draw_entries:
+        if entry.draw in closes and run.local.date() <= closes[entry.draw]:
+            entries[entry.draw] = entries.get(entry.draw, 0) + entry.count
+    return entries
+
+
+def new_state(run: Run) -> CustomerState:
+    event = run.event
+    program = run.program.points
+    time = event.time
+    window = run.program.returns
+    lots = list(
+        run.state.lots
+        if window is None
+        else lifecycle.past_return_window(run.state.lots, time, window.within)
+    )
+    available_at = time + program.pending if program.pending else time
+    expires_at = time + program.expire_after if program.expire_after else None
+    quantities = run.quantities
+    made = run.lot_lines
+    for award in run.effects_points:
+        lines = made.get(id(award))
+        if lines is None:
+            lines = [
+                lot_line(share.line, share.sku, quantities[share.line], share.amount) for share in award.lines
+            ]
+        lots.append(points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines))
+    ledger = list(run.state.ledger)
+    version = run.program.version
+    rule_hashes = run.plan.rule_hashes
+    for award in run.effects_points:
+        lot, rule_hash = f"{event.id}/{award.rule}", rule_hashes.get(award.rule)
+        if not award.lines:
+            ledger.append(earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, None))
+            continue
+        # One entry per basket line: the books can say what each line earned.
+        ledger += [
+            earn_entry(event.id, award.rule, share.amount, lot, time, version, rule_hash, share.line)
+            for share in award.lines
+            if share.amount
+        ]
+    coupons = [
+        c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in run.state.coupons
+    ]
+    coupons += [
+        IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
+        for c in run.coupons_issued
+    ]
+    purchases = list(run.state.purchases)
+    visits = run.state.visits
+    if isinstance(event, Purchase):
+        visits += 1
+        day = run.local.date()
+        purchases += [
+            past_line(line.sku, line.category, line.price, line.qty, day, event.id) for line in event.items
+        ]
+    return replaced(
+        run.state,
+        {
+            "customer": event.customer,
+            "lots": lots,
+            "counters": run.counters,
+            "coupons": coupons,
+            "purchases": purchases,
+            "visits": visits,
+            "entries": _entries(run),
+            "processed": kept(run.state.processed, event.id),
+            "ledger": lifecycle.closed_entries_left_out(ledger, lots, event.id),
+            "badges": [
+                *run.state.badges,
+                *(b.badge for b in run.badges if b.badge not in run.state.badges),
+            ],
+            "last_event_at": later(run.state.last_event_at, time),
+        },
+    )
+
+
+def kept(processed: list[str], event: str) -> list[str]:
+    """`[*processed, event][-PROCESSED_KEPT:]`, copying the ids once rather than twice."""
+    return [*processed[max(0, len(processed) - (PROCESSED_KEPT - 1)) :], event]
+
+
+def later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:
+    return b if a is None or b > a else a
