@@ -132,7 +132,7 @@ class Loyalty:
         if owed is not None:
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            rewarded = self._reward_referrer(outcome, owed)
+            rewarded = self._reward_referrer(outcome)
             if rewarded is None:
                 unknown = owed
             else:
@@ -221,10 +221,11 @@ class Loyalty:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
 
-    def _reward_referrer(self, outcome: Outcome, code: str) -> tuple[Outcome, bool] | None:
-        """The reward owed to the referrer with referral `code`, and whether it was given before;
-        None if no customer of the store has the code."""
-        referrer = self.store.referrer(code)
+    def _reward_referrer(self, outcome: Outcome) -> tuple[Outcome, bool] | None:
+        """The reward the outcome owes a referrer (`effects.referral_owed`, their code) and whether
+        it was given before; None if no customer of the store has the code."""
+        code = outcome.effects.referral_owed
+        referrer = self.store.referrer(code) if code else None
         if referrer is None:
             return None
         event = {

@@ -57,59 +57,59 @@ class Run:
     program: Program
     secret: bytes
     event: AnyEvent
+    # The customer's state as it is so far: the stages and the mechanics replace it.
     state: CustomerState
-    """The customer's state as it is so far: the stages and the mechanics replace it."""
+    # The state before the event (after time passed): what the conditions read.
     before: CustomerState
-    """The state before the event (after time passed): what the conditions read."""
     explain: bool
     budgets: BudgetSnapshot
+    # The event's time in the program's timezone.
     local: dt.datetime
-    """The event's time in the program's timezone."""
+    # The customer's tier before the event: its benefits apply to this event.
     tier: TierLevel | None
-    """The customer's tier before the event: its benefits apply to this event."""
     counters: dict[str, dict[str, Decimal]]
     items: list[Line]
+    # Whom each share of an award is attributed to: the lines, then shipping (quantity 1).
     skus: list[str]
-    """Whom each share of an award is attributed to: the lines, then shipping (quantity 1)."""
     quantities: list[Decimal]
+    # Each line's price × quantity, rounded to the currency.
     amounts: list[Decimal]
-    """Each line's price × quantity, rounded to the currency."""
+    # Each line's amount after the discounts so far.
     remaining: list[Decimal]
-    """Each line's amount after the discounts so far."""
+    # `customer.points` as the conditions read it (0 when no expression of the run reads it).
     points_before: Decimal
-    """`customer.points` as the conditions read it (0 when no expression of the run reads it)."""
     # -- the condition contexts, built when first read ------------------------------------------
     context: Context | None = None
     line_context: Context | None = None
+    # A per-line condition's truth on each line, once computed: {id(expression): per line}.
     line_truths: dict[int, list[bool | None]] = field(default_factory=dict)
-    """A per-line condition's truth on each line, once computed: {id(expression): per line}."""
     mechanics_contexts: dict[frozenset[str], Context] = field(default_factory=dict)
     period_keys: dict[str, str] = field(default_factory=dict)
+    # Trees of the conditions that held (explain only), for the traces of the rules that fired.
     conditions: dict[str, ExplainNode] = field(default_factory=dict)
-    """Trees of the conditions that held (explain only), for the traces of the rules that fired."""
     # -- what the event does ----------------------------------------------------------------------
     trace: list[RuleTrace] = field(default_factory=list)
     effects_points: list[PointsAward] = field(default_factory=list)
+    # The shares of each award as its lot will keep them, by id(award).
     lot_lines: dict[int, list[LotLine]] = field(default_factory=dict)
-    """The shares of each award as its lot will keep them, by id(award)."""
     effects_discounts: list[DiscountEffect] = field(default_factory=list)
     free_shipping: FreeShipping | None = None
     redeemed: list[str] = field(default_factory=list)
+    # The earning base of each line (earning.earn).
     base: list[Decimal] = field(default_factory=list)
-    """The earning base of each line (earning.earn)."""
+    # rule → an award below zero it came to (the trace says so).
     negative_awards: dict[str, Decimal] = field(default_factory=dict)
-    """rule → an award below zero it came to (the trace says so)."""
     points_changes: list[PointsChange] = field(default_factory=list)
+    # A return after the program's return window: nothing comes back.
     return_closed: bool = False
-    """A return after the program's return window: nothing comes back."""
     coupons_issued: list[CouponIssued] = field(default_factory=list)
     badges: list[BadgeAwarded] = field(default_factory=list)
     tier_changes: list[TierChange] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     tier_progress: TierProgress | None = None
     draw_entries: list[DrawEntry] = field(default_factory=list)
+    # The referral code of a referrer this event's qualifying purchase owes a reward.
     referral_owed: str | None = None
-    """The referral code of a referrer this event's qualifying purchase owes a reward."""
 
 
 def open_run(
