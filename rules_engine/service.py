@@ -40,7 +40,7 @@ from typing import Any
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, parse_event
-from rules_engine.engine.mechanics.referral import referral_code, referrer_event_id
+from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
@@ -152,7 +152,7 @@ class Loyalty:
                 if stored.digest is not None and stored.digest != digest:
                     raise EventError([_reused(event, stored)])
                 current = before or CustomerState(customer=event.customer)
-                return Outcome.model_validate({**json.loads(stored.outcome), "state": current}), True
+                return _stored_outcome(json.loads(stored.outcome), current), True
             if not owed:
                 self._check_horizon(event.time, event)
             wanted = self.engine.budget_keys(event)
@@ -287,3 +287,18 @@ def _reused(event: AnyEvent, stored: StoredEvent) -> Diagnostic:
         "with a new id. A redelivery must repeat the event exactly",
         path=("id",),
     )
+
+
+def _stored_outcome(data: dict[str, Any], state: CustomerState) -> Outcome:
+    """An outcome kept by the store, with the customer's current state. Outcomes stored before
+    `effects.referral_owed` existed said a referrer's reward was owed only in their trace (the
+    referrer rule fired): read it from there, so a reward lost in a crash before an upgrade is
+    still given when the referee's event comes again."""
+    outcome = Outcome.model_validate({**data, "state": state})
+    effects = data.get("effects")
+    before_the_field = isinstance(effects, dict) and "referral_owed" not in effects
+    fired = any(t.rule == REFERRER and t.fired for t in outcome.trace)
+    if before_the_field and fired and state.referred_with:
+        owed = outcome.effects.model_copy(update={"referral_owed": state.referred_with})
+        outcome = outcome.model_copy(update={"effects": owed})
+    return outcome

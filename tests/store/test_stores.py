@@ -474,3 +474,26 @@ def test_the_same_event_id_with_another_payload_is_refused_not_a_duplicate(
         "time": (START + dt.timedelta(hours=1)).astimezone(dt.UTC).isoformat(),
     }
     assert loyalty.handle(same).duplicate
+
+
+def test_an_outcome_stored_before_referral_owed_existed_still_owes_the_referrer(
+    open_test_store: OpenStore,
+) -> None:
+    """Outcomes kept before `effects.referral_owed` said so only in their trace: a referee's event
+    redelivered after an upgrade still gives the referrer's reward."""
+    from rules_engine.engine.mechanics.referral import referral_code
+    from rules_engine.service import _stored_outcome
+
+    loyalty = Loyalty(ENGINE, open_test_store())
+    loyalty.process(purchase(1, customer="ann"))
+    code = referral_code("store-test", "ann", ENGINE.secret)
+    signup = {"id": "s1", "type": "signup", "customer": "bob", "referral_code": code}
+    loyalty.process({**signup, "time": (START + dt.timedelta(hours=2)).isoformat()})
+    outcome = ENGINE.process(purchase(3, customer="bob"), open_test_store().state("bob"))
+    assert outcome.effects.referral_owed == code
+    old = outcome.model_dump(mode="json")
+    del old["effects"]["referral_owed"]  # as a store wrote it before the field existed
+    assert _stored_outcome(old, outcome.state).effects.referral_owed == code
+    # Nothing owed when the trace does not say the referrer's rule fired.
+    old["trace"] = [t for t in old["trace"] if t["rule"] != "referral:referrer"]
+    assert _stored_outcome(old, outcome.state).effects.referral_owed is None
