@@ -115,8 +115,9 @@ class Redemption(Model):
     """The redemption's id: a redelivery with the same id is answered with the original outcome."""
     item: str = Field(min_length=1, max_length=200, examples=["free-latte"])
     """The catalog item."""
-    time: dt.datetime | None = None
-    """When it happened, with its offset; default: now."""
+    time: dt.datetime
+    """When it happened, with its offset. Part of the payload: a redelivery repeats it (the
+    same id at another time is another redemption reusing the id, refused: 409, RE443)."""
 
 
 class CustomerView(Model):
