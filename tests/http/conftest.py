@@ -183,7 +183,9 @@ BASE = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
 """Event times are a little in the past: the service measures the horizon from the real clock."""
 
 
-def purchase(number: int, customer: str = "anna", *, price: str = "320.00", at: dt.datetime | None = None) -> dict[str, Any]:
+def purchase(
+    number: int, customer: str = "anna", *, price: str = "320.00", at: dt.datetime | None = None
+) -> dict[str, Any]:
     """A coffee purchase; later numbers are later in time (a second apart)."""
     return {
         "id": f"evt-{customer}-{number}",

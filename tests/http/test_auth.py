@@ -26,7 +26,12 @@ ROUTES: list[tuple[str, str, str | None, Any]] = [
     ("POST", f"{P}/dry-run", "events:write", {"event": purchase(2, "matrix")}),
     ("GET", f"{P}/customers/matrix", "customers:read", None),
     ("GET", f"{P}/customers/matrix/ledger", "customers:read", None),
-    ("POST", f"{P}/customers/matrix/redemptions", "redemptions:write", {"id": "r", "item": "free-latte", "time": NOW}),
+    (
+        "POST",
+        f"{P}/customers/matrix/redemptions",
+        "redemptions:write",
+        {"id": "r", "item": "free-latte", "time": NOW},
+    ),
     ("GET", f"{P}/ledger/export", "customers:read", None),
     ("PUT", P, "programs:write", "program: coffee-club\n"),
     ("GET", P, None, None),
@@ -63,7 +68,9 @@ def expected_success(method: str, path: str) -> int:
     return RIGHT.get("redemptions" if path.endswith("redemptions") else method, 200)
 
 
-@pytest.mark.parametrize(("method", "path", "scope", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "scope", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES]
+)
 def test_every_route_refuses_who_may_not_and_serves_who_may(
     server: Server, method: str, path: str, scope: str | None, body: Any
 ) -> None:

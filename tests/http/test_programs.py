@@ -15,7 +15,10 @@ from rules_engine.http.running import Programs
 from tests.http.conftest import Server, exact, post, purchase, serving
 
 P = "/v1/programs/coffee-club"
-BROKEN = "program: coffee-club\nversion: 9\ntimezone: Mars/Base\ncurrency: RUB\nearn:\n  - {id: base, rate: 1 per 100, when: 'basket.total >= \"5\"'}\n"
+BROKEN = (
+    "program: coffee-club\nversion: 9\ntimezone: Mars/Base\ncurrency: RUB\n"
+    "earn:\n  - {id: base, rate: 1 per 100, when: 'basket.total >= \"5\"'}\n"
+)
 
 
 def next_version(text: str, version: int = 4, rate: str = "2 per 100") -> str:
@@ -37,7 +40,9 @@ def admin(server: Server) -> Iterator[Any]:
 
 
 def upload(client: Any, text: str, program: str = "coffee-club") -> Any:
-    return client.put(f"/v1/programs/{program}", content=text.encode(), headers={"Content-Type": "application/yaml"})
+    return client.put(
+        f"/v1/programs/{program}", content=text.encode(), headers={"Content-Type": "application/yaml"}
+    )
 
 
 def test_an_invalid_upload_lists_every_problem_and_the_running_version_keeps_running(
@@ -70,7 +75,9 @@ def test_a_valid_upload_replaces_the_program_for_the_next_event(admin: Any, prog
     assert upload(admin, next_version(text)).json()["replaced"] is False  # the same text again: nothing
     stale = upload(admin, next_version(text, 4, "3 per 100"))
     assert (stale.status_code, stale.json()["code"]) == (409, "RE806")
-    other = upload(admin, text.replace("program: coffee-club", "program: tea-club").replace("version: 3", "version: 7"))
+    other = upload(
+        admin, text.replace("program: coffee-club", "program: tea-club").replace("version: 3", "version: 7")
+    )
     assert (other.status_code, other.json()["code"]) == (422, "RE807")
 
 

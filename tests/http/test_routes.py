@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from rules_engine.engine.evaluator import Engine
 from rules_engine.http import Settings
 from rules_engine.service import Loyalty
-from rules_engine.engine.evaluator import Engine
 from tests.conftest import ROOT
 from tests.http.conftest import PROGRAMS, Server, exact, post, purchase, serving
 
@@ -104,7 +104,9 @@ def test_a_malformed_event_is_refused_with_every_field_at_its_path(admin: Any) -
     ],
     ids=["not-json", "empty", "not-utf8", "duplicate-key", "not-an-object", "too-large"],
 )
-def test_a_body_the_service_cannot_read_is_a_problem(admin: Any, content: bytes, code: str, status: int) -> None:
+def test_a_body_the_service_cannot_read_is_a_problem(
+    admin: Any, content: bytes, code: str, status: int
+) -> None:
     refused = admin.post(EVENTS, content=content)
     assert (refused.status_code, refused.json()["code"]) == (status, code)
 
@@ -127,13 +129,17 @@ def test_unknown_things_are_404_and_wrong_methods_405(admin: Any) -> None:
     assert (wrong.status_code, wrong.json()["code"]) == (405, "RE808")
 
 
-def test_no_response_shows_a_traceback_or_the_database(server: Server, admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_response_shows_a_traceback_or_the_database(
+    server: Server, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A store that fails with the driver's words (which may quote SQL) answers 503 without them;
     an unexpected exception answers 500 with the request id only."""
     from rules_engine.errors import Diagnostic, StoreError
 
     def broken(*_: Any, **__: Any) -> Any:
-        raise StoreError([Diagnostic("RE605", "sqlite:///x.db: the database failed: near SELECT * FROM customers")])
+        raise StoreError(
+            [Diagnostic("RE605", "sqlite:///x.db: the database failed: near SELECT * FROM customers")]
+        )
 
     monkeypatch.setattr(server.runtime.stores, "borrow", broken)
     failed = post(admin, EVENTS, purchase(1, "quentin"))
@@ -162,7 +168,9 @@ def test_a_customer_and_their_ledger_page_by_page(admin: Any) -> None:
     seen: list[int] = []
     after = 0
     while True:
-        page = exact(admin.get("/v1/programs/coffee-club/customers/rita/ledger", params={"after": after, "limit": 3}))
+        page = exact(
+            admin.get("/v1/programs/coffee-club/customers/rita/ledger", params={"after": after, "limit": 3})
+        )
         seen += [entry["seq"] for entry in page["entries"]]
         if page["next_after"] is None:
             break
@@ -225,7 +233,9 @@ def test_the_ledger_export_is_the_books(admin: Any) -> None:
     assert books["summary"]["closing"]["points"] == books["summary"]["balances"]
     csv = admin.get("/v1/programs/coffee-club/ledger/export", params={"format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("date,")
-    swapped = admin.get("/v1/programs/coffee-club/ledger/export", params={"from": "2026-12-02", "to": "2026-12-01"})
+    swapped = admin.get(
+        "/v1/programs/coffee-club/ledger/export", params={"from": "2026-12-02", "to": "2026-12-01"}
+    )
     assert swapped.json()["code"] == "RE807"
 
 
@@ -235,7 +245,10 @@ def test_health_readiness_and_metrics(server: Server, admin: Any) -> None:
         assert anonymous.get("/readyz").json() == {"status": "ready"}
         post(admin, EVENTS, purchase(1, "vera"))
         metrics = anonymous.get("/metrics").text
-    assert 'loyalty_http_requests_total{method="POST",route="/v1/programs/{program}/events",status="200"}' in metrics
+    assert (
+        'loyalty_http_requests_total{method="POST",route="/v1/programs/{program}/events",status="200"}'
+        in metrics
+    )
     assert 'loyalty_events_total{program="coffee-club",result="applied",type="purchase"}' in metrics
     assert "loyalty_http_request_duration_seconds_bucket" in metrics
 
@@ -248,15 +261,22 @@ def test_the_schema_is_openapi_3_1_with_the_engine_models(server: Server) -> Non
     components = schema["components"]["schemas"]
     assert {"Event", "Purchase", "CustomerState", "Outcome", "OutcomeSummary", "Problem"} <= set(components)
     assert "state" not in components["OutcomeSummary"]["properties"]
-    assert set(components["Outcome"]["properties"]) - {"state"} == set(components["OutcomeSummary"]["properties"])
+    assert set(components["Outcome"]["properties"]) - {"state"} == set(
+        components["OutcomeSummary"]["properties"]
+    )
     events = schema["paths"]["/v1/programs/{program}/events"]["post"]
     assert events["security"] == [{"ApiKey": ["events:write"]}]
 
 
 def test_a_request_id_is_kept_or_made(server: Server) -> None:
     with server.client() as anonymous:
-        assert anonymous.get("/healthz", headers={"X-Request-Id": "till-7.42"}).headers["x-request-id"] == "till-7.42"
-        made = anonymous.get("/healthz", headers={"X-Request-Id": "no spaces allowed"}).headers["x-request-id"]
+        assert (
+            anonymous.get("/healthz", headers={"X-Request-Id": "till-7.42"}).headers["x-request-id"]
+            == "till-7.42"
+        )
+        made = anonymous.get("/healthz", headers={"X-Request-Id": "no spaces allowed"}).headers[
+            "x-request-id"
+        ]
     assert len(made) == 32
 
 
