@@ -308,8 +308,12 @@ _ALL = (
             "RE606": "a customer the store does not know (`loyalty customer`, the service's customer routes)",
             "RE608": "the database holds only other programs' customers",
             "RE609": "the database cannot be read without writing to it",
-            "RE610": "`loyalty keys revoke` names no key of the database, or one revoked before",
         },
+    ),
+    *_group(
+        Stage.STORE,
+        "service.md#api-keys",
+        {"RE610": "`loyalty keys revoke` names no key of the database, or one revoked before"},
     ),
     *_warnings(
         Stage.STORE,
@@ -329,7 +333,7 @@ _ALL = (
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",
             "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
-            "RE709": "`keys create --scope` names no scope, or `serve` is given an option it cannot use",
+            "RE709": "`serve` is given options it cannot use: a memory store with workers, a bad log level",
         },
         exit_status=EXIT_USAGE,
     ),

@@ -89,6 +89,9 @@ def serve(settings: Settings, listen: Listen) -> None:
             log_level=listen.log_level,
             access_log=False,
             timeout_graceful_shutdown=GRACE,
+            # A worker still importing on a busy machine is not dead: the default 5 s got workers
+            # restarted in a loop on two loaded cores.
+            timeout_worker_healthcheck=30,
             server_header=False,
         )
     finally:
