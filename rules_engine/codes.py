@@ -244,6 +244,11 @@ _ALL = (
     ),
     *_group(
         Stage.REDEEM_RETURN,
+        "service.md#support-desk-adjustments",
+        {"RE432": "a debit adjustment of more points than the customer can spend now"},
+    ),
+    *_group(
+        Stage.REDEEM_RETURN,
         _RETURNS,
         {
             "RE433": "a return of more than was bought, or of a sku that is not in the purchase",
@@ -333,7 +338,7 @@ _ALL = (
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",
             "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
-            "RE709": "`serve` is given options it cannot use: a memory store with workers, a bad log level",
+            "RE709": "`serve` given options it cannot use together, `adjust --points` not a number",
         },
         exit_status=EXIT_USAGE,
     ),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from rules_engine.engine.outcome import Outcome
 from rules_engine.state.customer import CustomerState, LedgerEntry
+from rules_engine.tools.adjustments import Adjustment
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -118,6 +119,24 @@ class Redemption(Model):
     time: dt.datetime
     """When it happened, with its offset. Part of the payload: a redelivery repeats it (the
     same id at another time is another redemption reusing the id, refused: 409, RE443)."""
+
+
+class AdjustmentRequest(Model):
+    """A support desk's credit (points > 0) or debit (points < 0); the operator is the key's id."""
+
+    id: str = Field(min_length=1, max_length=200, examples=["adj-2026-12-02-0001"])
+    """The adjustment's id: a retry with the same id is answered with the original."""
+    points: Amount
+    reason: str = Field(min_length=1, max_length=500, examples=["order lost: coffee machine broken"])
+
+
+class AdjustmentResult(Model):
+    program: str
+    version: int
+    duplicate: bool
+    """The id was applied before: this is the original adjustment, nothing was applied again."""
+    adjustment: Adjustment
+    balance: Balance
 
 
 class CustomerView(Model):

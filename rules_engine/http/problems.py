@@ -55,6 +55,10 @@ _BY_CODE = {
 }
 
 
+FAILURES = frozenset({"RE601", "RE602", "RE603", "RE605", "RE609"})
+"""The store codes that mean the database failed or cannot be used (not a refusal of the request)."""
+
+
 class ServiceError(RulesEngineError):
     """A request the service refuses itself (codes RE8xx, and RE606): answered with `status`."""
 
@@ -157,7 +161,7 @@ async def _service_error(request: Request, error: Exception) -> Response:
 
 async def _engine_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RulesEngineError)
-    if isinstance(error, StoreError):
+    if isinstance(error, StoreError) and error.code in FAILURES:
         # The driver's words may quote SQL or name the server: the log gets them, the client not.
         log.error("store failed: %s", "; ".join(d.message for d in error.diagnostics), extra=_ids(request))
         unavailable = Diagnostic(

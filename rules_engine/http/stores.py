@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from rules_engine.errors import StoreError
-from rules_engine.http.problems import ServiceError
+from rules_engine.http.problems import FAILURES, ServiceError
 from rules_engine.store import Store, open_store
 
 log = logging.getLogger("rules_engine.http")
@@ -62,8 +62,11 @@ class Stores:
         store = self._take(pool, program)
         try:
             yield store
-        except StoreError:
-            self._discard(pool, store)
+        except StoreError as error:
+            if error.code in FAILURES:  # the connection may be broken: open a new one next time
+                self._discard(pool, store)
+            else:
+                pool.idle.put(store)
             raise
         except BaseException:
             pool.idle.put(store)

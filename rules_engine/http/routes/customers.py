@@ -11,12 +11,22 @@ from pydantic import ValidationError
 
 from rules_engine.errors import diagnostics_from_pydantic
 from rules_engine.http.auth import authorize
-from rules_engine.http.models import Balance, CustomerView, EventResult, LedgerPage, Redemption
+from rules_engine.http.models import (
+    AdjustmentRequest,
+    AdjustmentResult,
+    Balance,
+    CustomerView,
+    EventResult,
+    LedgerPage,
+    Redemption,
+)
 from rules_engine.http.problems import ServiceError
 from rules_engine.http.routes import exact, json_body, json_request, problems
 from rules_engine.http.routes.events import event_result, handle
 from rules_engine.http.runtime import Runtime, runtime
+from rules_engine.service import Loyalty
 from rules_engine.store.keys import ApiKey
+from rules_engine.tools.adjustments import Adjustment
 
 router = APIRouter(prefix="/v1/programs/{program}/customers/{customer}", tags=["customers"])
 
@@ -108,6 +118,50 @@ def post_redemption(
         "item": redemption.item,
     }
     return event_result(handle(service, program, event, request))
+
+
+@router.post(
+    "/adjustments",
+    summary="Credit or debit points by hand, with a reason (support desk)",
+    response_model=None,
+    responses={200: {"model": AdjustmentResult}, **problems(400, 401, 403, 404, 409, 413, 422, 503)},
+    openapi_extra=json_request("AdjustmentRequest", description="The adjustment's id, points and reason"),
+)
+def post_adjustment(
+    program: str,
+    customer: str,
+    caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
+    service: Annotated[Runtime, Depends(runtime)],
+    body: Annotated[Any, Depends(json_body)],
+) -> Response:
+    """Booked as ledger kind `adjust` naming the operator (the key's id); a debit takes spendable
+    points oldest first and is refused (RE432) beyond them. Exactly once by its id."""
+    try:
+        asked = AdjustmentRequest.model_validate(body)
+    except ValidationError as error:
+        raise _invalid(error, body) from None
+    running = service.programs.get(program)
+    adjustment = Adjustment(
+        id=asked.id,
+        customer=customer,
+        points=asked.points,
+        reason=asked.reason,
+        operator=caller.id,
+        at=service.settings.clock(),
+    )
+    with service.stores.borrow(program) as store:
+        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
+        applied, duplicate = loyalty.adjust(adjustment)
+        state = store.state(customer)
+    assert state is not None
+    body = {
+        "program": program,
+        "version": applied.version,
+        "duplicate": duplicate,
+        "adjustment": applied.model_dump(mode="python"),
+        "balance": Balance.of(state, customer).model_dump(mode="python"),
+    }
+    return exact(body, version=applied.version)
 
 
 def _unknown(customer: str) -> ServiceError:
