@@ -4,7 +4,8 @@ status of the command it stops.
 Codes are stable (dbt-style), so that tests, tools and a marketer's search can rely on them. The
 hundreds follow the pipeline: RE1xx program YAML and structure, RE2xx condition syntax and limits,
 RE3xx names and types, RE4xx runtime input (contexts, events, states, redemptions, returns, time),
-RE5xx lint warnings, RE6xx stores (databases), RE7xx the command line's own usage problems.
+RE5xx lint warnings, RE6xx stores (databases), RE7xx the command line's own usage problems, RE8xx
+the HTTP service's own (a key, a route, a request the service refuses before the engine sees it).
 
 One code, one meaning: a code is never given a second meaning, and a code that is retired is never
 reused (`RETIRED` says what replaced it). `Diagnostic` refuses a code that is not registered here,
@@ -47,6 +48,7 @@ class Stage(StrEnum):
     RUN = "run"
     STORE = "store"
     USAGE = "command line"
+    SERVICE = "HTTP service"
 
 
 # The stages whose codes refuse an event (nothing of it applied): what a tests file may expect.
@@ -103,6 +105,7 @@ _STORES = "stores.md#migrations"
 _TIME = "stores.md#time-and-event-ids"
 _RUN = "cli.md#loyalty-run"
 _CLI = "cli.md#conventions"
+_SERVICE = "service.md#errors"
 
 _ALL = (
     # -- RE1xx: program files (and tests files) ------------------------------------------------------
@@ -241,6 +244,11 @@ _ALL = (
     ),
     *_group(
         Stage.REDEEM_RETURN,
+        "service.md#support-desk-adjustments",
+        {"RE432": "a debit adjustment of more points than the customer can spend now"},
+    ),
+    *_group(
+        Stage.REDEEM_RETURN,
         _RETURNS,
         {
             "RE433": "a return of more than was bought, or of a sku that is not in the purchase",
@@ -302,10 +310,15 @@ _ALL = (
             "RE603": "the database has a newer schema version than this engine knows",
             "RE604": "the store was opened for another program than the engine runs",
             "RE605": "the database failed during an event; nothing of the event was written",
-            "RE606": "`loyalty customer` names a customer the store does not know",
+            "RE606": "a customer the store does not know (`loyalty customer`, the service's customer routes)",
             "RE608": "the database holds only other programs' customers",
             "RE609": "the database cannot be read without writing to it",
         },
+    ),
+    *_group(
+        Stage.STORE,
+        "service.md#api-keys",
+        {"RE610": "`loyalty keys revoke` names no key of the database, or one revoked before"},
     ),
     *_warnings(
         Stage.STORE,
@@ -325,8 +338,26 @@ _ALL = (
             "RE706": "`ledger export --from` is after `--to`",
             "RE707": "`draw` and `leaderboard` take a states file or `--db`: one of them, not both",
             "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
+            "RE709": "`serve` given options it cannot use together, `adjust --points` not a number",
         },
         exit_status=EXIT_USAGE,
+    ),
+    # -- RE8xx: the HTTP service's own refusals (docs/service.md) -------------------------------------
+    *_group(
+        Stage.SERVICE,
+        _SERVICE,
+        {
+            "RE801": "no API key, or one the store does not know or has revoked (HTTP 401)",
+            "RE802": "the API key lacks the scope, or is limited to other programs (HTTP 403)",
+            "RE803": "no program of this id runs in the service (HTTP 404)",
+            "RE804": "the request body is larger than the service takes (HTTP 413)",
+            "RE805": "the request body is not what the route takes: not JSON, not UTF-8, not an object",
+            "RE806": "a program upload whose version is not above the running one (HTTP 409)",
+            "RE807": "a query or path parameter out of range, or a program upload for another id",
+            "RE808": "no such route, or a method the route does not take (HTTP 404, 405)",
+            "RE809": "the service failed unexpectedly: nothing is shown but the request id (HTTP 500)",
+            "RE810": "the service is shutting down or its store does not answer (HTTP 503)",
+        },
     ),
 )
 

@@ -46,6 +46,7 @@ from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
+from rules_engine.tools.adjustments import Adjustment, apply_adjustment
 
 DEFAULT_HORIZON = dt.timedelta(days=1)
 """How far ahead of the reference an event (or `advance`) may be dated."""
@@ -244,6 +245,44 @@ class Loyalty:
             before = transaction.state()
             code = self._code(customer) if before is None else None
             transaction.save(Change(state=state, ledger=_added(before, state), referral_code=code))
+
+    def adjust(self, adjustment: Adjustment) -> tuple[Adjustment, bool]:
+        """A support desk's credit or debit (tools/adjustments.py), in one transaction, exactly once
+        by its id; (the adjustment as applied, whether it was applied before). Time passes first
+        (expiry, pending points) up to its moment, as `advance` does.
+
+        Raises:
+            EventError: RE432 a debit of more than is spendable, RE443 the id was used before for
+                something else; nothing written.
+            StoreError: RE606 the store has never seen the customer.
+        """
+        customer = adjustment.customer
+        digest = adjustment.digest()
+        with self.store.transaction(customer) as transaction:
+            stored = transaction.event(adjustment.id)
+            if stored is not None:
+                if stored.digest != digest:
+                    message = f"adjustment {adjustment.id}: the id was used before for something else"
+                    raise EventError([Diagnostic("RE443", message, hint="give every adjustment its own id")])
+                return Adjustment.model_validate_json(stored.outcome), True
+            before = transaction.state()
+            if before is None:
+                raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
+            passed, _ = self.engine.advance(before, adjustment.at)
+            program = self.engine.program
+            asked = adjustment.model_copy(update={"version": program.version})
+            after, applied = apply_adjustment(passed, asked, expire_after=program.points.expire_after)
+            transaction.save(
+                Change(
+                    state=after,
+                    ledger=_added(before, after),
+                    event=adjustment.id,
+                    outcome=applied.model_dump_json(),
+                    digest=digest,
+                    at=adjustment.at,
+                )
+            )
+        return applied, False
 
     def check_advance(self, to_time: dt.datetime) -> None:
         """Raise RE442 when `to_time` is beyond the horizon (an advance would expire for good what

@@ -28,6 +28,7 @@ RANGES = {
     "5": "Lint warnings",
     "6": "Stores",
     "7": "The command line",
+    "8": "The HTTP service",
 }
 
 HEAD = """\

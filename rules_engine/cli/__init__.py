@@ -10,8 +10,8 @@ re-wrapped to the terminal, so write them as prose, a blank line between paragra
 
 The package reads as the command list: `common` (what they share), `conditions` (`check`),
 `programs` (`validate`, `schema`, `dry-run`, `test`), `replaying` (`run`), `stores` (`ledger export`,
-`customer`, `advance`, `draw`, `leaderboard`). Importing a module registers its commands on `app`,
-in the order `loyalty --help` lists them.
+`customer`, `advance`, `draw`, `leaderboard`), `service` (`serve`, `keys create|list|revoke`).
+Importing a module registers its commands on `app`, in the order `loyalty --help` lists them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from typing import Annotated
 
 import typer
 
-from rules_engine.cli import conditions, programs, replaying, stores  # noqa: F401 (they register the commands)
+from rules_engine.cli import (  # noqa: F401 (they register the commands)
+    conditions,
+    programs,
+    replaying,
+    service,
+    stores,
+)
 from rules_engine.cli.common import app
 
 __all__ = ["app", "main"]

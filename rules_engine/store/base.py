@@ -31,6 +31,7 @@ from decimal import Decimal
 from types import TracebackType
 
 from rules_engine.state.customer import CustomerState, LedgerEntry
+from rules_engine.store.keys import ApiKey
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,23 @@ class Store(ABC):
         """The time of the latest event the store applied (the latest by event time, not by
         arrival); None when it has applied none (or only events stored before schema 4)."""
         return None
+
+    # -- API keys of the HTTP service (keys.py): the database's, whatever `program` is ------------
+    @abstractmethod
+    def add_key(self, key: ApiKey) -> None:
+        """Keep a new key (its digest, never the key)."""
+
+    @abstractmethod
+    def api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones too, oldest first."""
+
+    def api_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not; None if there is none."""
+        return next((key for key in self.api_keys() if key.id == key_id), None)
+
+    @abstractmethod
+    def revoke_key(self, key_id: str, at: dt.datetime) -> bool:
+        """Revoke a key from `at` on; False when there is no such key or it was revoked before."""
 
     def close(self) -> None:  # noqa: B027 (a memory store has nothing to release)
         """Release the connection; the store is not used afterwards."""

@@ -11,10 +11,12 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
+from rules_engine.store.keys import ApiKey
 
 
 class MemoryStore(Store):
@@ -28,6 +30,7 @@ class MemoryStore(Store):
         self._ledger: list[LedgerRow] = []
         self._spent: dict[tuple[str, str], Decimal] = {}
         self._codes: dict[str, str] = {}
+        self._keys: dict[str, ApiKey] = {}
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
@@ -80,6 +83,22 @@ class MemoryStore(Store):
     def latest_event_time(self) -> dt.datetime | None:
         with self._lock:
             return self._latest
+
+    def add_key(self, key: ApiKey) -> None:
+        with self._lock:
+            self._keys[key.id] = key
+
+    def api_keys(self) -> list[ApiKey]:
+        with self._lock:
+            return list(self._keys.values())
+
+    def revoke_key(self, key_id: str, at: dt.datetime) -> bool:
+        with self._lock:
+            key = self._keys.get(key_id)
+            if key is None or key.revoked_at is not None:
+                return False
+            self._keys[key_id] = replace(key, revoked_at=at)
+            return True
 
 
 class _Staged(CustomerTransaction):

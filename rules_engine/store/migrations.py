@@ -120,10 +120,25 @@ MIGRATIONS = (
             "CREATE INDEX events_by_time ON events (program, at)",
         ),
     ),
+    Migration(
+        5,
+        "API keys of the HTTP service (hashed; for the whole database, not one program)",
+        # scopes and programs: space-separated (neither has spaces); programs empty: every program.
+        sqlite=(
+            """CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY, digest TEXT NOT NULL, scopes TEXT NOT NULL,
+                programs TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)""",
+        ),
+        postgresql=(
+            """CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY, digest TEXT NOT NULL, scopes TEXT NOT NULL,
+                programs TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, revoked_at TIMESTAMPTZ)""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
-TABLES = ("customers", "events", "ledger", "budgets", "referral_codes")
+TABLES = ("customers", "events", "ledger", "budgets", "referral_codes", "api_keys")
 
 
 def pending(applied: int, existing_tables: set[str], url: str) -> list[Migration]:

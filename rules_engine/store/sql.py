@@ -16,6 +16,7 @@ from typing import Any
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
+from rules_engine.store.keys import ApiKey
 from rules_engine.store.migrations import Dialect, pending
 
 _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line"
@@ -226,6 +227,43 @@ class SqlStore(Store):
     def latest_event_time(self) -> dt.datetime | None:
         rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
         return None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
+
+    # -- API keys (keys.py) -----------------------------------------------------------------------
+    def add_key(self, key: ApiKey) -> None:
+        created = key.created_at or dt.datetime.now(dt.UTC)
+        self._execute(
+            "INSERT INTO api_keys (id, digest, scopes, programs, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key.id, key.digest, " ".join(key.scopes), " ".join(key.programs), self._time(created)),
+        )
+
+    def api_keys(self) -> list[ApiKey]:
+        rows = self._execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id")
+        return [self._key(row) for row in rows]
+
+    def api_key(self, key_id: str) -> ApiKey | None:
+        rows = self._execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        return self._key(rows[0]) if rows else None
+
+    def revoke_key(self, key_id: str, at: dt.datetime) -> bool:
+        key = self.api_key(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        self._execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (self._time(at), key_id))
+        return True
+
+    def _key(self, row: tuple[Any, ...]) -> ApiKey:
+        key_id, digest, scopes, programs, created, revoked = row
+        return ApiKey(
+            id=key_id,
+            digest=digest,
+            scopes=tuple(scopes.split()),
+            programs=tuple(programs.split()),
+            created_at=self._read_time(created),
+            revoked_at=None if revoked is None else self._read_time(revoked),
+        )
+
+
+_KEY_COLUMNS = "id, digest, scopes, programs, created_at, revoked_at"
 
 
 class _Locked(CustomerTransaction):

@@ -1,0 +1,116 @@
+"""The app factory: `create_app(settings)` builds the whole service, with nothing global.
+
+    from rules_engine.http import Settings, create_app
+    app = create_app(Settings(programs=Path("programs/live"), db="loyalty.db"))   # any ASGI server
+
+Every program of the folder is loaded and checked first: a program with an error stops the
+factory with a `ProgramError` (all of its problems), before anything listens. Then: the routes
+(one router per resource), the error handlers (problems.py), the middleware (observe.py) and the
+OpenAPI 3.1 schema, at `/openapi.json` with a docs page at `/docs`. The request bodies the routes
+read themselves (events, with exact numbers) are described there by the engine's own JSON
+Schemas, so the schema is what the service really takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, TypeAdapter
+
+from rules_engine.engine.events import AnyEvent
+from rules_engine.http import problems
+from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, Redemption
+from rules_engine.http.observe import Observe
+from rules_engine.http.routes import customers, events, health, programs
+from rules_engine.http.runtime import Runtime, Settings
+from rules_engine.state.customer import CustomerState
+
+_DESCRIPTION = """\
+Events, customers, redemptions and programs of the loyalty rules engine.
+
+Every route under `/v1` needs an API key (`Authorization: Bearer lk_…`, made by
+`loyalty keys create`) with the scope the route names. Errors are `application/problem+json`
+(RFC 9457) with the engine's stable codes (`RE…`, docs/errors.md). Numbers are exact: send money
+as JSON numbers (`320.00`), read them back digit for digit.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service for these settings; see the module docstring.
+
+    Raises:
+        ProgramError: a program of the folder has errors, or the folder has none.
+    """
+    service = Runtime.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.ready = True
+        try:
+            yield
+        finally:
+            service.ready = False
+            service.stores.close()
+
+    app = FastAPI(
+        title="Loyalty rules engine",
+        version=_version(),
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+    )
+    app.state.runtime = service
+    problems.install(app)
+    for router in (events.router, customers.router, programs.router, health.router):
+        app.include_router(router)
+    app.add_middleware(Observe, runtime=service)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, extra in _request_schemas().items():
+                for inner, definition in extra.pop("$defs", {}).items():
+                    components.setdefault(inner, definition)
+                components.setdefault(name, extra)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return schema
+
+
+_REF = "#/components/schemas/{model}"
+
+
+def _request_schemas() -> dict[str, dict[str, Any]]:
+    """The schemas of the bodies the routes read themselves, and of problems, by component name."""
+    models: dict[str, type[BaseModel]] = {
+        "CustomerState": CustomerState,
+        "Redemption": Redemption,
+        "AdjustmentRequest": AdjustmentRequest,
+        "Problem": problems.Problem,
+    }
+    found = {name: model.model_json_schema(ref_template=_REF) for name, model in models.items()}
+    event: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+    found["Event"] = event.json_schema(ref_template=_REF)
+    found["DryRun"] = dict(DRY_RUN_SCHEMA)
+    return found
+
+
+def _version() -> str:
+    try:
+        return version("rules-engine")
+    except PackageNotFoundError:
+        return "0"

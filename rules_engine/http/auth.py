@@ -1,0 +1,73 @@
+"""Who may call what: API keys with scopes, as a FastAPI security dependency.
+
+A client sends `Authorization: Bearer lk_<id>_<secret>` (`loyalty keys create` makes one). Every
+route but the health checks, the metrics and the docs declares the scope it needs:
+
+    caller: Annotated[ApiKey, Security(authorize, scopes=["events:write"])]
+
+The key is looked up in the store by its id and its secret compared with the stored digest in
+constant time (`store/keys.py`). No key, a malformed one, an unknown or a revoked one: 401
+(RE801). A key without the scope, or limited to other programs than the path's: 403 (RE802).
+`admin` allows everything. The routes that read the program list need a valid key and no scope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from rules_engine.http.problems import ServiceError
+from rules_engine.http.runtime import Runtime, runtime
+from rules_engine.store.keys import ApiKey, parse_token
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    bearerFormat="lk_<id>_<secret>",
+    description="An API key made by `loyalty keys create`: `Authorization: Bearer lk_…`.",
+)
+
+
+def authorize(
+    scopes: SecurityScopes,
+    request: Request,
+    service: Annotated[Runtime, Depends(runtime)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKey:
+    """The caller's key, checked for the route's scopes and for the program in its path."""
+    key = _known_key(service, None if credentials is None else credentials.credentials)
+    request.state.key_id = key.id
+    program = request.path_params.get("program")
+    for scope in scopes.scopes:
+        if not key.allows(scope, program):
+            if key.programs and program is not None and program not in key.programs:
+                message = f"key {key.id} is limited to program(s) {', '.join(key.programs)}, not {program}"
+            else:
+                message = f"key {key.id} lacks the scope {scope}"
+            raise ServiceError("RE802", message, hint=f"use a key with the scope {scope} (or admin)")
+    if program is not None and key.programs and program not in key.programs:
+        raise ServiceError("RE802", f"key {key.id} is limited to program(s) {', '.join(key.programs)}")
+    return key
+
+
+def _known_key(service: Runtime, token: str | None) -> ApiKey:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not token:
+        raise ServiceError(
+            "RE801",
+            "no API key: send `Authorization: Bearer <key>`",
+            hint="`loyalty keys create --db URL --scope S` makes one",
+            headers=challenge,
+        )
+    parsed = parse_token(token)
+    key = None
+    if parsed is not None:
+        with service.stores.keys() as store:
+            key = store.api_key(parsed[0])
+    if key is None or not key.matches(token) or key.revoked_at is not None:
+        raise ServiceError(
+            "RE801", "the API key is not valid (unknown, malformed or revoked)", headers=challenge
+        )
+    return key

@@ -1,0 +1,71 @@
+"""What `/metrics` shows Prometheus (prometheus-client's text format).
+
+- `loyalty_http_requests_total{method, route, status}` and
+  `loyalty_http_request_duration_seconds{method, route}` (a histogram): every request, by route
+  template (`/v1/programs/{program}/events`, never the customer's id, so the series stay few);
+- `loyalty_events_total{program, type, result}`: events by type and what became of them:
+  `applied`, `duplicate` (a redelivery) or `refused` (with a code);
+- `loyalty_program_reloads_total{program, result}`: uploads and reloads, `replaced` or `refused`.
+
+Each app has a registry of its own (no global state: tests build many apps). With several worker
+processes (`loyalty serve --workers N`), prometheus-client's multiprocess mode adds the workers'
+counts up: `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers start,
+and `/metrics` then reads every worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "loyalty_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "loyalty_http_request_duration_seconds",
+            "Time from a request's first byte to its last response byte, by route template.",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "loyalty_events",
+            "Events received, by type and result: applied, duplicate (a redelivery) or refused.",
+            ["program", "type", "result"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "loyalty_program_reloads",
+            "Program uploads and reloads, by result: replaced or refused.",
+            ["program", "result"],
+            registry=self.registry,
+        )
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def event(self, program: str, kind: str, result: str) -> None:
+        self.events.labels(program, kind, result).inc()
+
+    def reload(self, program: str, result: str) -> None:
+        self.reloads.labels(program, result).inc()
+
+    def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -1,0 +1,193 @@
+"""What the routes take and answer, as pydantic models: the OpenAPI schema is made from them.
+
+The engine's own models are the source of truth and are used as they are: an event is the
+engine's event (its JSON Schema, `Event`), a state is `CustomerState`, an outcome is `Outcome`. Two
+models are derived from them rather than copied, so that a field added to the engine's models
+shows here at once: `OutcomeSummary` is `Outcome` without its `state` (an event's answer carries
+the balance instead of the whole state), and `LedgerLine` is a `LedgerEntry` with its place in the
+store's order.
+
+Bodies are read and answered with exact numbers (`jsonio`): money and points are JSON numbers
+written digit for digit, never binary floats, as the command line's `--json` writes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+
+from rules_engine.engine.outcome import Outcome
+from rules_engine.state.customer import CustomerState, LedgerEntry
+from rules_engine.tools.adjustments import Adjustment
+
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+_SUMMARY_FIELDS: dict[str, Any] = {
+    name: (info.annotation, info) for name, info in Outcome.model_fields.items() if name != "state"
+}
+OutcomeSummary: type[BaseModel] = create_model(
+    "OutcomeSummary",
+    __config__=ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True),
+    __doc__="The outcome of an event (`Outcome`) without the customer's state: see `balance`.",
+    **_SUMMARY_FIELDS,
+)
+
+
+class Balance(Model):
+    """A customer's points and tier as of their latest event (the engine never reads the clock)."""
+
+    customer: str
+    tier: str | None
+    total: Amount
+    """Every point in the customer's lots."""
+    available: Amount
+    """Spendable as of `as_of`."""
+    pending: Amount
+    """Not yet spendable (the pending period) as of `as_of`."""
+    as_of: dt.datetime | None
+    """The customer's latest event or housekeeping: what `available` and `pending` are measured at."""
+
+    @classmethod
+    def of(cls, state: CustomerState, customer: str) -> Balance:
+        at = state.last_event_at
+        total = sum((lot.points for lot in state.lots), Decimal(0))
+        return cls(
+            customer=customer,
+            tier=state.tier,
+            total=total,
+            available=state.available(at) if at else total,
+            pending=state.pending(at) if at else Decimal(0),
+            as_of=at,
+        )
+
+
+class EventResult(Model):
+    """What an event did, and the program version that decided it."""
+
+    program: str
+    version: int
+    """The program version that decided (for a redelivery: the one that decided the first time)."""
+    duplicate: bool
+    """The event id was processed before: this is the original outcome, nothing was applied."""
+    outcome: OutcomeSummary
+    balance: Balance
+    """The customer's balance now (after this event, or for a redelivery, after the latest)."""
+    referrer: OutcomeSummary | None = None
+    """The referrer's reward, when this event qualified a referral."""
+
+
+DRY_RUN_SCHEMA = {
+    "title": "DryRun",
+    "description": "An event to decide without storing anything, against a given state or the stored one.",
+    "type": "object",
+    "properties": {
+        "event": {"$ref": "#/components/schemas/Event", "description": "The event, as for `POST …/events`."},
+        "state": {
+            "anyOf": [{"$ref": "#/components/schemas/CustomerState"}, {"type": "null"}],
+            "description": "The state to decide against; without it, the stored one (or a new customer's).",
+        },
+    },
+    "required": ["event"],
+    "additionalProperties": False,
+}
+"""`POST …/dry-run`'s body (read with exact numbers, so described here rather than by a model)."""
+
+
+class DryRunResult(Model):
+    program: str
+    version: int
+    outcome: Outcome
+    """The whole outcome, with the state it would leave (so dry-runs chain), and with `explain`,
+    every condition's values in `trace[].condition`."""
+
+
+class Redemption(Model):
+    """Points spent on a catalog item: a `redeem` event for the path's customer."""
+
+    id: str = Field(min_length=1, max_length=200, examples=["red-20261208-0001"])
+    """The redemption's id: a redelivery with the same id is answered with the original outcome."""
+    item: str = Field(min_length=1, max_length=200, examples=["free-latte"])
+    """The catalog item."""
+    time: dt.datetime
+    """When it happened, with its offset. Part of the payload: a redelivery repeats it (the
+    same id at another time is another redemption reusing the id, refused: 409, RE443)."""
+
+
+class AdjustmentRequest(Model):
+    """A support desk's credit (points > 0) or debit (points < 0); the operator is the key's id."""
+
+    id: str = Field(min_length=1, max_length=200, examples=["adj-2026-12-02-0001"])
+    """The adjustment's id: a retry with the same id is answered with the original."""
+    points: Amount
+    reason: str = Field(min_length=1, max_length=500, examples=["order lost: coffee machine broken"])
+
+
+class AdjustmentResult(Model):
+    program: str
+    version: int
+    duplicate: bool
+    """The id was applied before: this is the original adjustment, nothing was applied again."""
+    adjustment: Adjustment
+    balance: Balance
+
+
+class CustomerView(Model):
+    """What the store holds for one customer."""
+
+    program: str
+    version: int
+    """The running program version."""
+    balance: Balance
+    state: CustomerState
+    """The whole state: lots with their expiry, coupons, badges, challenge, quest and streak progress."""
+
+
+class LedgerLine(LedgerEntry):
+    """A ledger entry as the store keeps it, with its place in the store's order."""
+
+    seq: int
+    """Order of writing, across all customers: `after` of the next page."""
+
+
+class LedgerPage(Model):
+    program: str
+    customer: str
+    entries: list[LedgerLine]
+    next_after: int | None
+    """Pass as `after` for the next page; null on the last page."""
+
+
+class ProgramInfo(Model):
+    program: str
+    name: str | None
+    version: int
+    """The running version: the one that decides every event from now on."""
+    digest: str
+    """`sha256:<hex>` of the program file's text."""
+    loaded_at: dt.datetime
+
+
+class ProgramList(Model):
+    programs: list[ProgramInfo]
+
+
+class Uploaded(Model):
+    """A program upload that was taken (or changed nothing: the same text as the running one)."""
+
+    replaced: bool
+    """False when the upload is the running text itself."""
+    program: ProgramInfo
+    warnings: list[dict[str, Any]]
+    """The program's warnings (lints: line, column, code, hint); they do not stop an upload."""
+
+
+class Health(Model):
+    status: str = Field(examples=["ok"])

@@ -1,0 +1,104 @@
+"""The middleware every request passes: its id, the body size limit, metrics and the log line.
+
+A pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs a task per request):
+
+- the request id is the client's `X-Request-Id` when it is a short token, a new one otherwise;
+  it is sent back in `X-Request-Id`, put in every problem and in the log line;
+- a body larger than `Settings.max_body` is refused with 413 (RE804): at once when its
+  `Content-Length` says so, or as soon as the bytes read pass the limit (a chunked upload);
+- when the response is sent: the request counter and latency histogram by route template, and
+  one JSON log line (logs.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rules_engine.http.logs import ACCESS
+from rules_engine.http.problems import ServiceError, problem_response
+from rules_engine.http.runtime import Runtime
+
+access = logging.getLogger(ACCESS)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class Observe:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        limit = self.runtime.settings.max_body
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                response = problem_response(Request(scope), _too_large(limit).diagnostics)
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive_limited, send_with_id)
+        finally:
+            self._record(scope, state, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        method = scope["method"]
+        self.runtime.metrics.request(method, route, status, seconds)
+        if not access.isEnabledFor(logging.INFO):
+            return
+        fields = {
+            "request_id": state.get("request_id"),
+            "method": method,
+            "route": route,
+            "status": status,
+            "ms": round(seconds * 1000, 2),
+            "event": state.get("event_id"),
+            "program": scope.get("path_params", {}).get("program"),
+            "key": state.get("key_id"),
+            "problem": state.get("problem"),
+        }
+        access.info("request", extra={"fields": {k: v for k, v in fields.items() if v is not None}})
+
+
+def _too_large(limit: int) -> ServiceError:
+    return ServiceError(
+        "RE804",
+        f"the request body is larger than {limit:,} bytes",
+        hint="split the basket into several events, or raise the limit (`loyalty serve --max-body`)",
+    )

@@ -1,0 +1,86 @@
+"""The routes, one module per resource (FastAPI's "bigger applications" layout): `events` (events,
+dry-runs), `customers` (a customer, their ledger, redemptions), `programs` (the list, one
+program, uploads, the ledger export), `health` (/healthz, /readyz, /metrics).
+
+What they share is here: reading a JSON body with exact numbers, answering with exact numbers,
+the problem responses every route documents, and the request bodies' schemas by reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from rules_engine import jsonio
+from rules_engine.http.problems import MEDIA_TYPE, ServiceError
+
+VERSION_HEADER = "Loyalty-Program-Version"
+"""Sent with every answer about a program: the version that decided it (or runs now)."""
+
+
+async def json_body(request: Request) -> Any:
+    """The request body, read as JSON with exact numbers (Decimal, never float) and jsonio's limits."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ServiceError("RE805", "the request body is not UTF-8 text") from None
+    if not text.strip():
+        raise ServiceError("RE805", "the request body is empty", hint="send a JSON object")
+    try:
+        return jsonio.loads(text)
+    except jsonio.JsonError as problem:
+        raise ServiceError(
+            "RE805",
+            f"the request body is not JSON we accept, at character {problem.position}: {problem.message}",
+            hint=problem.hint or "send one JSON object",
+        ) from None
+
+
+async def text_body(request: Request) -> str:
+    """The request body as UTF-8 text (a program upload)."""
+    raw = await request.body()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ServiceError("RE805", "the request body is not UTF-8 text") from None
+
+
+def exact(body: Any, *, status: int = 200, version: int | None = None) -> Response:
+    """A JSON answer with exact numbers, naming the deciding program version when there is one."""
+    headers = {VERSION_HEADER: str(version)} if version is not None else None
+    return Response(jsonio.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def json_request(schema: str, *, description: str) -> dict[str, Any]:
+    """`openapi_extra` for a route whose JSON body is read by `json_body`: its schema by name."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        }
+    }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The problem responses a route documents (`responses=`), each as problem+json."""
+    words = {
+        400: "The body is not JSON we accept (RE805).",
+        401: "No API key, or not a valid one (RE801).",
+        403: "The key lacks the scope or the program (RE802).",
+        404: "No such program (RE803) or customer (RE606).",
+        409: "A conflict with what is stored or running (RE443, RE806).",
+        413: "The body is too large (RE804).",
+        422: "Refused, with every problem's code, place and hint: nothing was applied.",
+        503: "The store does not answer, or the service is stopping (RE810): retry.",
+    }
+    return {
+        status: {
+            "description": words[status],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

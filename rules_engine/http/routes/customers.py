@@ -1,0 +1,176 @@
+"""A customer: `GET …/customers/{customer}`, their ledger (`…/ledger`, paginated), and
+`POST …/customers/{customer}/redemptions` (points spent on a catalog item)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from rules_engine.errors import diagnostics_from_pydantic
+from rules_engine.http.auth import authorize
+from rules_engine.http.models import (
+    AdjustmentRequest,
+    AdjustmentResult,
+    Balance,
+    CustomerView,
+    EventResult,
+    LedgerPage,
+    Redemption,
+)
+from rules_engine.http.problems import ServiceError
+from rules_engine.http.routes import exact, json_body, json_request, problems
+from rules_engine.http.routes.events import event_result, handle
+from rules_engine.http.runtime import Runtime, runtime
+from rules_engine.service import Loyalty
+from rules_engine.store.keys import ApiKey
+from rules_engine.tools.adjustments import Adjustment
+
+router = APIRouter(prefix="/v1/programs/{program}/customers/{customer}", tags=["customers"])
+
+
+@router.get(
+    "",
+    summary="A customer's balance, tier, lots, coupons, badges and progress",
+    response_model=None,
+    responses={200: {"model": CustomerView}, **problems(401, 403, 404, 503)},
+)
+def get_customer(
+    program: str,
+    customer: str,
+    _caller: Annotated[ApiKey, Security(authorize, scopes=["customers:read"])],
+    service: Annotated[Runtime, Depends(runtime)],
+) -> Response:
+    running = service.programs.get(program)
+    with service.stores.borrow(program) as store:
+        state = store.state(customer)
+    if state is None:
+        raise _unknown(customer)
+    body = {
+        "program": program,
+        "version": running.version,
+        "balance": Balance.of(state, customer).model_dump(mode="python"),
+        "state": state.model_dump(mode="python"),
+    }
+    return exact(body, version=running.version)
+
+
+@router.get(
+    "/ledger",
+    summary="A customer's ledger entries, oldest first, a page at a time",
+    response_model=None,
+    responses={200: {"model": LedgerPage}, **problems(401, 403, 404, 422, 503)},
+)
+def get_ledger(
+    program: str,
+    customer: str,
+    _caller: Annotated[ApiKey, Security(authorize, scopes=["customers:read"])],
+    service: Annotated[Runtime, Depends(runtime)],
+    after: Annotated[
+        int, Query(ge=0, le=2**62, description="Entries after this `seq` (0: from the first)")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many entries")] = 100,
+) -> Response:
+    running = service.programs.get(program)
+    with service.stores.borrow(program) as store:
+        if store.state(customer) is None:
+            raise _unknown(customer)
+        rows = [row for row in store.ledger(customer=customer) if row.seq > after]
+    page = rows[:limit]
+    body = {
+        "program": program,
+        "customer": customer,
+        "entries": [{**row.entry.model_dump(mode="python"), "seq": row.seq} for row in page],
+        "next_after": page[-1].seq if len(rows) > limit else None,
+    }
+    return exact(body, version=running.version)
+
+
+@router.post(
+    "/redemptions",
+    summary="Spend points on a catalog item, exactly once",
+    response_model=None,
+    responses={200: {"model": EventResult}, **problems(400, 401, 403, 404, 409, 413, 422, 503)},
+    openapi_extra=json_request("Redemption", description="The redemption's id and the catalog item"),
+)
+def post_redemption(
+    program: str,
+    customer: str,
+    request: Request,
+    _caller: Annotated[ApiKey, Security(authorize, scopes=["redemptions:write"])],
+    service: Annotated[Runtime, Depends(runtime)],
+    body: Annotated[Any, Depends(json_body)],
+) -> Response:
+    """A `redeem` event for this customer: the points are burnt oldest first; too few available
+    points refuse it (422, RE430) and nothing is spent. Idempotent by its id, like any event."""
+    try:
+        redemption = Redemption.model_validate(body)
+    except ValidationError as error:
+        raise _invalid(error, body) from None
+    moment = redemption.time or service.settings.clock()
+    event = {
+        "id": redemption.id,
+        "type": "redeem",
+        "customer": customer,
+        "time": moment,
+        "item": redemption.item,
+    }
+    return event_result(handle(service, program, event, request))
+
+
+@router.post(
+    "/adjustments",
+    summary="Credit or debit points by hand, with a reason (support desk)",
+    response_model=None,
+    responses={200: {"model": AdjustmentResult}, **problems(400, 401, 403, 404, 409, 413, 422, 503)},
+    openapi_extra=json_request("AdjustmentRequest", description="The adjustment's id, points and reason"),
+)
+def post_adjustment(
+    program: str,
+    customer: str,
+    caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
+    service: Annotated[Runtime, Depends(runtime)],
+    body: Annotated[Any, Depends(json_body)],
+) -> Response:
+    """Booked as ledger kind `adjust` naming the operator (the key's id); a debit takes spendable
+    points oldest first and is refused (RE432) beyond them. Exactly once by its id."""
+    try:
+        asked = AdjustmentRequest.model_validate(body)
+    except ValidationError as error:
+        raise _invalid(error, body) from None
+    running = service.programs.get(program)
+    adjustment = Adjustment(
+        id=asked.id,
+        customer=customer,
+        points=asked.points,
+        reason=asked.reason,
+        operator=caller.id,
+        at=service.settings.clock(),
+    )
+    with service.stores.borrow(program) as store:
+        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
+        applied, duplicate = loyalty.adjust(adjustment)
+        state = store.state(customer)
+    assert state is not None
+    body = {
+        "program": program,
+        "version": applied.version,
+        "duplicate": duplicate,
+        "adjustment": applied.model_dump(mode="python"),
+        "balance": Balance.of(state, customer).model_dump(mode="python"),
+    }
+    return exact(body, version=applied.version)
+
+
+def _unknown(customer: str) -> ServiceError:
+    return ServiceError(
+        "RE606",
+        f"no customer {customer!r} in this program's store",
+        hint="customer ids are as the events name them",
+    )
+
+
+def _invalid(error: ValidationError, body: Any) -> ServiceError:
+    return ServiceError.of(diagnostics_from_pydantic(error, "RE805", data=body, root="redemption"))

@@ -1,0 +1,74 @@
+"""What one app holds while it runs: its settings, the programs, the store pools, the metrics.
+
+`create_app(settings)` builds one `Runtime` and keeps it in `app.state.runtime`; routes reach it
+through the `runtime` dependency. There is no other state: two apps in one process (as the tests
+build them) share nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+
+from rules_engine.http.metrics import Metrics
+from rules_engine.http.running import Programs
+from rules_engine.http.stores import Stores
+from rules_engine.service import DEFAULT_HORIZON
+
+MAX_BODY = 1024 * 1024
+"""The largest request body taken by default: 1 MiB (a basket of thousands of lines)."""
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to run a service: `loyalty serve`'s options, or a test's."""
+
+    programs: Path
+    """The folder of program files (`*.yaml`), one program each."""
+    db: str
+    """The store: an SQLite file, sqlite:///PATH, postgresql://… or memory:."""
+    secret: bytes = b""
+    """The deployment's secret for coupon and referral codes (LOYALTY_SECRET)."""
+    horizon: dt.timedelta | None = DEFAULT_HORIZON
+    """How far ahead of the clock an event may be dated (docs/stores.md); None: no limit."""
+    max_body: int = MAX_BODY
+    """The largest request body, in bytes."""
+    pool_size: int | None = None
+    """Store connections per program and worker; None: by the kind of store (stores.py)."""
+    clock: Callable[[], dt.datetime] = system_clock
+    """The current time: the horizon's reference and a redemption's time when it gives none."""
+    docs: bool = True
+    """Serve the docs page at /docs (the schema at /openapi.json is always served)."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    programs: Programs
+    stores: Stores
+    metrics: Metrics = field(default_factory=Metrics)
+    ready: bool = False
+    """True from start-up until shutdown begins: /readyz answers 503 outside it."""
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        """Load every program (ProgramError if one has errors) and prepare the store pools."""
+        metrics = Metrics()
+        programs = Programs.load(settings.programs, settings.secret)
+        programs.on_reload = metrics.reload
+        stores = Stores(settings.db, settings.pool_size)
+        return cls(settings, programs, stores, metrics)
+
+
+def runtime(request: Request) -> Runtime:
+    """The app's runtime, for the routes (`Depends(runtime)`)."""
+    found: Runtime = request.app.state.runtime
+    return found

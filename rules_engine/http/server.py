@@ -1,0 +1,105 @@
+"""Running the service under uvicorn: `loyalty serve PROGRAM_DIR --db URL`.
+
+uvicorn imports the app by name and builds it with `app_from_environment` in each worker process,
+so the settings travel in environment variables (`LOYALTY_SERVE_*`, set here); the secret stays
+in LOYALTY_SECRET, where the command line reads it too.
+
+- **Workers**: `--workers N` starts N processes sharing the port (uvicorn's supervisor restarts
+  one that dies). With PostgreSQL they share the load under the store's row locks; with SQLite
+  they take the database's write lock in turn; a memory store cannot be shared (RE709).
+- **Shutdown**: on SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets the requests in
+  flight finish (up to `GRACE` seconds), then the app closes its store connections. An event is
+  acknowledged only once its transaction has committed, so nothing acknowledged is lost; an event
+  whose request was cut off is either wholly applied or not at all, and re-sending it is safe.
+- **Logs**: JSON lines on stderr (logs.py), one per request.
+- **Metrics** with several workers: prometheus-client's multiprocess mode, in a temporary folder
+  made here and removed at exit (metrics.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rules_engine.dsl.values import parse_duration
+from rules_engine.http.app import create_app
+from rules_engine.http.logs import configure
+from rules_engine.http.runtime import MAX_BODY, Settings
+from rules_engine.service import DEFAULT_HORIZON
+
+GRACE = 30
+"""Seconds the requests in flight get to finish after SIGTERM."""
+
+_PROGRAMS = "LOYALTY_SERVE_PROGRAMS"
+_DB = "LOYALTY_SERVE_DB"
+_MAX_BODY = "LOYALTY_SERVE_MAX_BODY"
+_HORIZON = "LOYALTY_SERVE_HORIZON"
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+
+
+def app_from_environment() -> FastAPI:
+    """The app as `serve` configured it (uvicorn calls this in every worker)."""
+    horizon = os.environ.get(_HORIZON, "")
+    return create_app(
+        Settings(
+            programs=Path(os.environ[_PROGRAMS]),
+            db=os.environ[_DB],
+            secret=os.environ.get("LOYALTY_SECRET", "").encode(),
+            horizon=None if horizon == "none" else (parse_duration(horizon) or DEFAULT_HORIZON),
+            max_body=int(os.environ.get(_MAX_BODY, MAX_BODY)),
+        )
+    )
+
+
+def serve(settings: Settings, listen: Listen) -> None:
+    """Serve until SIGTERM or Ctrl-C; see the module docstring. The caller has checked the
+    programs and opened the store once (migrating it) before, so that a problem is reported
+    once, before anything listens."""
+    import uvicorn
+
+    os.environ[_PROGRAMS] = str(settings.programs.resolve())
+    os.environ[_DB] = settings.db
+    os.environ[_MAX_BODY] = str(settings.max_body)
+    os.environ[_HORIZON] = _duration(settings.horizon)
+    metrics_dir = None
+    if listen.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "rules_engine.http.server:app_from_environment",
+            factory=True,
+            host=listen.host,
+            port=listen.port,
+            workers=listen.workers,
+            log_config=configure(listen.log_level),
+            log_level=listen.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=GRACE,
+            # A worker still importing on a busy machine is not dead: the default 5 s got workers
+            # restarted in a loop on two loaded cores.
+            timeout_worker_healthcheck=30,
+            server_header=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _duration(horizon: dt.timedelta | None) -> str:
+    if horizon is None:
+        return "none"
+    return f"{int(horizon.total_seconds())}s"

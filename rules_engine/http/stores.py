@@ -1,0 +1,135 @@
+"""Store connections shared by a worker's request threads.
+
+A store object is used by one thread at a time (store/base.py), and requests run on a pool of
+threads: each request borrows a connection of its program's pool and gives it back. A pool opens
+connections as they are needed, up to its size, and a request waits for one when all are busy.
+
+Sizes: PostgreSQL 4 per program and worker (rows are locked per customer, so connections work in
+parallel); SQLite 1 (its writers take the whole database's lock in turn, and waiting in a queue
+here is fairer and faster than SQLite's own retry loop); memory 1 (one store, held in the
+process). A connection whose database failed (RE605) is closed rather than given back, so a
+broken connection is replaced by a new one on the next request.
+
+API keys belong to the database, not to a program: `keys()` borrows from a pool of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from rules_engine.errors import StoreError
+from rules_engine.http.problems import FAILURES, ServiceError
+from rules_engine.store import Store, open_store
+
+log = logging.getLogger("rules_engine.http")
+
+_KEYS = ""
+"""The pool whose store serves API keys (a store opened for no program)."""
+
+
+@dataclass
+class _Pool:
+    idle: queue.LifoQueue[Store]
+    size: int
+    opened: int = 0
+
+
+@dataclass
+class Stores:
+    """Pools of store connections by program; see the module docstring."""
+
+    url: str
+    size: int | None = None
+    """Connections per program; None: by the kind of store (module docstring)."""
+    wait: float = 30.0
+    """Seconds a request waits for a connection before it is answered 503."""
+    _pools: dict[str, _Pool] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.size is None:
+            self.size = 4 if self.url.startswith(("postgresql://", "postgres://")) else 1
+
+    @contextmanager
+    def borrow(self, program: str) -> Iterator[Store]:
+        """A connection to the program's store, for the length of the block."""
+        pool = self._pool(program)
+        store = self._take(pool, program)
+        try:
+            yield store
+        except StoreError as error:
+            if error.code in FAILURES:  # the connection may be broken: open a new one next time
+                self._discard(pool, store)
+            else:
+                pool.idle.put(store)
+            raise
+        except BaseException:
+            pool.idle.put(store)
+            raise
+        else:
+            pool.idle.put(store)
+
+    @contextmanager
+    def keys(self) -> Iterator[Store]:
+        """A connection for reading and writing API keys."""
+        with self.borrow(_KEYS) as store:
+            yield store
+
+    def _pool(self, program: str) -> _Pool:
+        with self._lock:
+            pool = self._pools.get(program)
+            if pool is None:
+                assert self.size is not None
+                pool = self._pools[program] = _Pool(queue.LifoQueue(), self.size)
+            return pool
+
+    def _take(self, pool: _Pool, program: str) -> Store:
+        try:
+            return pool.idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            opening = pool.opened < pool.size
+            if opening:
+                pool.opened += 1
+        if opening:
+            try:
+                return open_store(self.url, program)
+            except BaseException:
+                with self._lock:
+                    pool.opened -= 1
+                raise
+        try:
+            return pool.idle.get(timeout=self.wait)
+        except queue.Empty:
+            raise ServiceError(
+                "RE810",
+                f"every connection to the store was busy for {self.wait:g} s",
+                hint="retry; more workers (PostgreSQL) share the load",
+                headers={"Retry-After": "1"},
+            ) from None
+
+    def _discard(self, pool: _Pool, store: Store) -> None:
+        with self._lock:
+            pool.opened -= 1
+        try:
+            store.close()
+        except Exception:  # a broken connection may fail to close; it is dropped anyway
+            log.warning("a failed store connection could not be closed", exc_info=True)
+
+    def close(self) -> None:
+        """Close every idle connection (at shutdown, once the requests are done)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            while True:
+                try:
+                    store = pool.idle.get_nowait()
+                except queue.Empty:
+                    break
+                store.close()

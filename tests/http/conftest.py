@@ -1,0 +1,205 @@
+"""Real servers on loopback for the HTTP service's tests, and what they share.
+
+Two ways to start one, both listening on 127.0.0.1 on a free port and called with httpx:
+
+- `serving(settings)`: uvicorn in a thread of the test process, on the app `create_app` builds
+  (fast to start; the test can reach the app's runtime, to add keys for instance);
+- `serve_process(...)`: `loyalty serve` as a child process (`python -m rules_engine.cli`), for
+  what only a process shows: workers, SIGTERM, kill -9.
+
+Every server is stopped by the fixture or context manager that started it, by its own handle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from rules_engine import jsonio
+from rules_engine.http import Settings, create_app
+from rules_engine.http.runtime import Runtime
+from rules_engine.store import open_store
+from rules_engine.store.keys import new_key
+from tests.conftest import ROOT
+
+PROGRAMS = ("coffee-club", "book-nook")
+"""The programs every test folder holds (copied from programs/)."""
+START_TIMEOUT = 60.0
+
+
+@pytest.fixture
+def program_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "programs"
+    folder.mkdir()
+    for program in PROGRAMS:
+        shutil.copy(ROOT / "programs" / f"{program}.yaml", folder)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    url: str
+    app: FastAPI | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.app is not None
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    def add_key(self, scopes: list[str], programs: list[str] | None = None) -> str:
+        token, key = new_key(scopes, programs or [])
+        with self.runtime.stores.keys() as store:
+            store.add_key(key)
+        return token
+
+    def client(self, token: str | None = None, **options: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **options)
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[Server]:
+    """uvicorn in a thread on a free loopback port, until the block ends."""
+    app = create_app(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@dataclass
+class Process:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log.read_text(encoding="utf-8").splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+
+def add_key(db: str, scopes: list[str], programs: list[str] | None = None) -> str:
+    """A key put straight into the store `loyalty serve` will use."""
+    token, key = new_key(scopes, programs or [])
+    with open_store(db, "") as store:
+        store.add_key(key)
+    return token
+
+
+@contextmanager
+def serve_process(program_dir: Path, db: str, *, workers: int = 1, cwd: Path) -> Iterator[Process]:
+    """`loyalty serve` in a child process on a free port, ready; stopped with SIGTERM (then
+    SIGKILL) at the end unless the test ended it. Run from `cwd`, never the repository root:
+    `python -m` puts the working folder first on sys.path, and the compiled suite must run the
+    installed package."""
+    port = free_port()
+    log = cwd / f"serve-{port}.log"
+    command = [
+        sys.executable, "-m", "rules_engine.cli", "serve", str(program_dir),
+        "--db", db, "--port", str(port), "--workers", str(workers),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    served = Process(process, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_ready(served)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def wait_ready(served: Process) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    with httpx.Client(base_url=served.url, timeout=2.0) as client:
+        while True:
+            if served.process.poll() is not None:
+                raise AssertionError(f"loyalty serve exited: {served.log.read_text(encoding='utf-8')}")
+            try:
+                if client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, served.log.read_text(encoding="utf-8")
+            time.sleep(0.1)
+
+
+# -- events -----------------------------------------------------------------------------------------
+
+BASE = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+"""Event times are a little in the past: the service measures the horizon from the real clock."""
+
+
+def purchase(
+    number: int, customer: str = "anna", *, price: str = "320.00", at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """A coffee purchase; later numbers are later in time (a second apart)."""
+    return {
+        "id": f"evt-{customer}-{number}",
+        "type": "purchase",
+        "time": (at or BASE + dt.timedelta(seconds=number)).isoformat(),
+        "customer": customer,
+        "items": [{"sku": "LATTE-L", "category": "coffee", "price": Decimal(price), "qty": 2}],
+    }
+
+
+def post(client: httpx.Client, path: str, body: Any) -> httpx.Response:
+    """POST a body written with exact numbers (as a client should: never floats for money)."""
+    return client.post(path, content=jsonio.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def exact(response: httpx.Response) -> Any:
+    return jsonio.loads(response.text)

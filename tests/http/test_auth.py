@@ -1,0 +1,132 @@
+"""Who may call what: every route × no key, a wrong key, a revoked key, a key without the scope,
+a key with the scope, a key with the scope for another program only.
+
+The answer to "may you" comes before anything else: a refused caller learns nothing about the
+program or the customer (401 and 403 whether they exist or not), and nothing is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules_engine.http import Settings
+from rules_engine.store.keys import SCOPES, ApiKey, new_key, parse_token
+from tests.http.conftest import Server, post, purchase, serving
+
+P = "/v1/programs/coffee-club"
+NOW = dt.datetime.now(dt.UTC).isoformat()
+
+# (method, path, the scope it needs (None: any valid key), body)
+ROUTES: list[tuple[str, str, str | None, Any]] = [
+    ("POST", f"{P}/events", "events:write", purchase(1, "matrix")),
+    ("POST", f"{P}/dry-run", "events:write", {"event": purchase(2, "matrix")}),
+    ("GET", f"{P}/customers/matrix", "customers:read", None),
+    ("GET", f"{P}/customers/matrix/ledger", "customers:read", None),
+    (
+        "POST",
+        f"{P}/customers/matrix/redemptions",
+        "redemptions:write",
+        {"id": "r", "item": "free-latte", "time": NOW},
+    ),
+    ("GET", f"{P}/ledger/export", "customers:read", None),
+    ("PUT", P, "programs:write", "program: coffee-club\n"),
+    ("GET", P, None, None),
+]
+# What the right key gets: the route's own answer (a redemption with no points is refused by the
+# engine, an upload of a broken program by the validator: both past the authorization).
+RIGHT = {"redemptions": 422, "PUT": 422}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from tests.conftest import ROOT
+
+    folder = tmp_path_factory.mktemp("programs")
+    for program in ("coffee-club", "book-nook"):
+        (folder / f"{program}.yaml").write_bytes((ROOT / "programs" / f"{program}.yaml").read_bytes())
+    with serving(Settings(programs=folder, db=str(tmp_path_factory.mktemp("db") / "auth.db"))) as running:
+        running.keys["admin"] = running.add_key(["admin"])
+        with running.client(running.keys["admin"]) as admin:  # the customer the routes read
+            assert post(admin, f"{P}/events", purchase(1, "matrix")).status_code == 200
+        yield running
+
+
+def call(server: Server, token: str | None, method: str, path: str, body: Any) -> Any:
+    with server.client(token) as client:
+        if isinstance(body, str):
+            return client.request(method, path, content=body.encode())
+        if body is not None:
+            return post(client, path, body)
+        return client.request(method, path)
+
+
+def expected_success(method: str, path: str) -> int:
+    return RIGHT.get("redemptions" if path.endswith("redemptions") else method, 200)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES]
+)
+def test_every_route_refuses_who_may_not_and_serves_who_may(
+    server: Server, method: str, path: str, scope: str | None, body: Any
+) -> None:
+    nobody = call(server, None, method, path, body)
+    assert (nobody.status_code, nobody.json()["code"]) == (401, "RE801")
+    assert nobody.headers["www-authenticate"] == "Bearer"
+    assert call(server, "lk_000000000000_" + "x" * 43, method, path, body).status_code == 401
+    assert call(server, "not a key", method, path, body).status_code == 401
+
+    if scope is not None:
+        others = [s for s in SCOPES if s not in (scope, "admin")]
+        wrong = call(server, server.add_key(others), method, path, body)
+        assert (wrong.status_code, wrong.json()["code"]) == (403, "RE802"), wrong.text
+        assert scope in wrong.json()["detail"]
+
+    granted = [scope] if scope else ["customers:read"]
+    other_program = call(server, server.add_key(granted, ["book-nook"]), method, path, body)
+    assert (other_program.status_code, other_program.json()["code"]) == (403, "RE802")
+
+    right = call(server, server.add_key(granted, ["coffee-club"]), method, path, body)
+    assert right.status_code == expected_success(method, path), right.text
+    admin = call(server, server.keys["admin"], method, path, body)
+    assert admin.status_code == expected_success(method, path), admin.text
+
+
+def test_a_revoked_key_is_refused_from_its_next_request(server: Server) -> None:
+    token = server.add_key(["customers:read"])
+    assert call(server, token, "GET", f"{P}/customers/matrix", None).status_code == 200
+    parsed = parse_token(token)
+    assert parsed is not None
+    with server.runtime.stores.keys() as store:
+        assert store.revoke_key(parsed[0], dt.datetime.now(dt.UTC))
+    refused = call(server, token, "GET", f"{P}/customers/matrix", None)
+    assert (refused.status_code, refused.json()["code"]) == (401, "RE801")
+
+
+def test_the_program_list_shows_only_the_programs_a_key_may_use(server: Server) -> None:
+    limited = call(server, server.add_key(["events:write"], ["book-nook"]), "GET", "/v1/programs", None)
+    assert [p["program"] for p in limited.json()["programs"]] == ["book-nook"]
+    everything = call(server, server.keys["admin"], "GET", "/v1/programs", None)
+    assert [p["program"] for p in everything.json()["programs"]] == ["book-nook", "coffee-club"]
+
+
+def test_health_metrics_and_the_schema_need_no_key(server: Server) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+        assert call(server, None, "GET", path, None).status_code == 200, path
+
+
+def test_keys_are_kept_hashed_and_checked_whole(tmp_path: Path) -> None:
+    token, key = new_key(["admin"], ["coffee-club"])
+    assert token.startswith(f"lk_{key.id}_") and token.split("_", 2)[2] not in key.digest
+    assert key.matches(token)
+    assert not key.matches(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    assert not key.matches(f"lk_{'0' * 12}_{token.split('_', 2)[2]}")  # the secret with another id
+    revoked = ApiKey(key.id, key.digest, key.scopes, key.programs, revoked_at=dt.datetime.now(dt.UTC))
+    assert not revoked.allows("admin", "coffee-club")
+    assert key.allows("events:write", "coffee-club") and not key.allows("events:write", "book-nook")
+    with pytest.raises(ValueError, match="unknown scope"):
+        new_key(["root"])

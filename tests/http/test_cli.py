@@ -1,0 +1,74 @@
+"""`loyalty keys create|list|revoke` and what `loyalty serve` refuses before it listens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rules_engine.cli import app
+from rules_engine.store import open_store
+from rules_engine.store.keys import parse_token
+
+
+def test_a_key_is_printed_once_listed_without_its_secret_and_revoked(tmp_path: Path) -> None:
+    db = str(tmp_path / "keys.db")
+    made = CliRunner().invoke(
+        app,
+        [
+            "keys",
+            "create",
+            "--db",
+            db,
+            "--scope",
+            "events:write",
+            "--scope",
+            "customers:read",
+            "--program",
+            "coffee-club",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    parsed = parse_token(token)
+    assert parsed is not None and made.stdout == token + "\n"
+    key_id, secret = parsed
+    assert f"key {key_id}: events:write customers:read, programs coffee-club" in made.stderr
+    with open_store(db, "") as store:
+        kept = store.api_key(key_id)
+    assert kept is not None and kept.matches(token) and secret not in kept.digest
+
+    listed = CliRunner().invoke(app, ["keys", "list", "--db", db])
+    assert listed.exit_code == 0 and listed.stdout.startswith(
+        f"{key_id}  events:write,customers:read  programs coffee-club"
+    )
+    assert secret not in listed.stdout
+
+    revoked = CliRunner().invoke(app, ["keys", "revoke", key_id, "--db", db])
+    assert (revoked.exit_code, revoked.stdout) == (0, f"revoked {key_id}\n")
+    assert "revoked 20" in CliRunner().invoke(app, ["keys", "list", "--db", db]).stdout
+    again = CliRunner().invoke(app, ["keys", "revoke", key_id, "--db", db])
+    assert again.exit_code == 1 and "error[RE610]" in again.stderr
+
+
+def test_a_scope_outside_the_list_is_a_usage_error(tmp_path: Path) -> None:
+    refused = CliRunner().invoke(app, ["keys", "create", "--db", str(tmp_path / "k.db"), "--scope", "root"])
+    assert refused.exit_code == 2 and not (tmp_path / "k.db").exists()
+
+
+def test_listing_the_keys_of_no_database_says_so(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["keys", "list", "--db", str(tmp_path / "none.db")])
+    assert missing.exit_code == 1 and "error[RE601]" in missing.stderr
+
+
+def test_serve_refuses_a_broken_program_and_a_shared_memory_store(tmp_path: Path, program_dir: Path) -> None:
+    shared = CliRunner().invoke(app, ["serve", str(program_dir), "--db", "memory:", "--workers", "2"])
+    assert shared.exit_code == 2 and "error[RE709]" in shared.stderr
+    (program_dir / "broken.yaml").write_text("program: broken\nversion: 1\n", encoding="utf-8")
+    broken = CliRunner().invoke(app, ["serve", str(program_dir), "--db", str(tmp_path / "s.db")])
+    assert broken.exit_code == 1 and "broken.yaml:1:1: error[RE112]" in broken.stderr
+    assert not (tmp_path / "s.db").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = CliRunner().invoke(app, ["serve", str(empty), "--db", str(tmp_path / "s.db")])
+    assert nothing.exit_code == 1 and "error[RE105]" in nothing.stderr
