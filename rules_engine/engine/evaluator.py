@@ -216,8 +216,10 @@ class Engine:
     def _time_passes(
         self, state: CustomerState, moment: dt.datetime, cause: str
     ) -> tuple[CustomerState, list[PointsChange]]:
+        state = lifecycle.in_order(state)
         changes = lifecycle.became_available(state, state.last_event_at, moment)
         state, expired = lifecycle.expire(state, moment, event=cause, version=self.program.version)
+        state = replaced(state, {"pending_lots": lifecycle.still_pending(state, moment)})
         ordered = sorted([*changes, *expired], key=lambda c: (c.at, c.kind, c.lot))
         return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
 
@@ -1481,7 +1483,12 @@ class _Run:
                     lot_line(share.line, share.sku, quantities[share.line], share.amount)
                     for share in award.lines
                 ]
-            lots.append(points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines))
+            lifecycle.with_lot(
+                lots, points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines)
+            )
+        pending = list(self.state.pending_lots or ())
+        if available_at > time:
+            pending += [f"{event.id}/{award.rule}" for award in self.effects_points]
         ledger = list(self.state.ledger)
         version = self.program.version
         rule_hashes = self.engine.rule_hashes
@@ -1520,6 +1527,7 @@ class _Run:
             {
                 "customer": event.customer,
                 "lots": lots,
+                "pending_lots": pending,
                 "counters": self.counters,
                 "coupons": coupons,
                 "purchases": purchases,

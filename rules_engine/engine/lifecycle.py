@@ -7,18 +7,19 @@ the ledger invariant — the points in the lots equal the sum of the ledger entr
 Policies (docs/engine.md):
 - A lot is *pending* until its `available_at`, *available* from then until its `expires_at`.
 - Lots expire whole, oldest first, at `expires_at`; expiry is applied when the customer's next
-  event arrives or by `advance`, and each expired lot is a ledger entry of kind `expire`.
+  event arrives or by `advance`, and each expired lot is a ledger entry of kind `expire`. The
+  state keeps its lots in expiry order and an index of the pending ones, so that what time does
+  is found without reading every lot (docs/engine.md, "The bounded state").
 - Spending burns available lots oldest first (by `earned_at`, then lot id); not enough available
   points refuses the whole spend and changes nothing.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-
-from pydantic_core import TzInfo
 
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
@@ -36,47 +37,58 @@ class Transition:
     at: dt.datetime
 
 
-# Lot scans compare times on every event, and comparing two aware times whose tzinfo objects differ
-# asks each for its UTC offset: for the offsets pydantic parses, a call into Rust (~0.4 µs). Yet two
-# aware times whose local dates are APART days or more apart are ordered by those dates alone: an
-# offset is under 24 hours either way, so two offsets differ by under 48 hours. The scans below skip
-# the comparison for such lots; only for tzinfo types whose offset is never None (so the time is
-# aware, and comparing it with an aware one could not raise), and an aware moment.
-FIXED_OFFSETS = frozenset({dt.timezone, TzInfo})
-APART = 3
-
-
-def day_number(moment: dt.datetime) -> int | None:
-    """The ordinal of `moment`'s local date; None for a naive moment (no shortcut then).
-
-    A time `t` is surely later than `moment` when `t.tzinfo.__class__ in FIXED_OFFSETS` and
-    `t.toordinal() - day_number(moment) >= APART`; the scans inline that test (a call would cost
-    about what it saves)."""
-    return moment.toordinal() if moment.utcoffset() is not None else None
-
-
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
     return sorted(lots, key=lambda lot: (lot.earned_at, lot.id))
+
+
+def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
+    """Where a lot stands in `CustomerState.lots`: by `expires_at`, lots that never expire last
+    (among equals, the order they were earned in: insertion keeps it)."""
+    expires = lot.expires_at
+    return (True, lot.earned_at) if expires is None else (False, expires)
+
+
+def with_lot(lots: list[Lot], lot: Lot) -> None:
+    """Put a new lot in its place in `lots` (in expiry order): at the end, unless a program version
+    with a shorter `expire_after` made it expire before lots earned earlier."""
+    if not lots or expiry_order(lots[-1]) <= expiry_order(lot):
+        lots.append(lot)
+    else:
+        bisect.insort_right(lots, lot, key=expiry_order)
+
+
+def in_order(state: CustomerState) -> CustomerState:
+    """A state whose lots are in expiry order, with the index of its pending lots: as every state
+    the engine writes is. A state written before (`pending_lots` is null) is put in order once, here:
+    a full look at its lots, which later events never need."""
+    if state.pending_lots is not None:
+        return state
+    lots = sorted(state.lots, key=expiry_order)  # stable: lots expiring together stay in earned order
+    since = state.last_event_at
+    waiting = [lot for lot in lots if since is None or lot.available_at > since]
+    pending = [lot.id for lot in sorted(waiting, key=lambda lot: lot.available_at)]
+    return state.model_copy(update={"lots": lots, "pending_lots": pending})
 
 
 def expire(
     state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
 ) -> tuple[CustomerState, list[Transition]]:
-    """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot."""
-    day = day_number(moment)
-    fixed = FIXED_OFFSETS
-    due = [
-        lot
-        for lot in state.lots
-        if (expires := lot.expires_at) is not None
-        # `expires` surely later than `moment` (see day_number): then `expires <= moment` is false
-        and not (day is not None and expires.tzinfo.__class__ in fixed and expires.toordinal() - day >= APART)
-        and expires <= moment
-        and lot.points > 0
-    ]
+    """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot.
+
+    The lots are in expiry order: the due ones are a prefix, read until the first lot not due
+    (lots at 0 or below in it stay, for returns)."""
+    lots = state.lots
+    if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
+        lots = sorted(lots, key=expiry_order)
+    end = 0
+    for lot in lots:
+        expires = lot.expires_at
+        if expires is None or expires > moment:
+            break
+        end += 1
+    due = [lot for lot in lots[:end] if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
         return state, []
-    gone = {id(lot) for lot in due}
     ledger = list(state.ledger)
     transitions: list[Transition] = []
     for lot in _oldest_first(due):
@@ -93,8 +105,27 @@ def expire(
                 version=version,
             )
         )
-    kept = [lot for lot in state.lots if id(lot) not in gone]
-    return state.model_copy(update={"lots": kept, "ledger": ledger}), transitions
+    kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:]
+    update: dict[str, object] = {"lots": kept, "ledger": ledger}
+    gone = {lot.id for lot in due}
+    if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
+        update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
+    return state.model_copy(update=update), transitions
+
+
+def _pending_lots(state: CustomerState) -> list[Lot]:
+    """The lots `state.pending_lots` names, in its order: looked for from the newest end of the lots,
+    where lots earned lately are, until all are found."""
+    wanted = set(state.pending_lots or ())
+    found: dict[str, Lot] = {}
+    for lot in reversed(state.lots):
+        if not wanted:
+            break
+        lot_id = lot.id
+        if lot_id in wanted:
+            wanted.discard(lot_id)
+            found[lot_id] = lot
+    return [found[lot_id] for lot_id in state.pending_lots or () if lot_id in found]
 
 
 def became_available(
@@ -103,29 +134,29 @@ def became_available(
     """Lots whose pending period ended in (since, moment]: reported, nothing to change.
 
     Without `since` (a state that never saw an event here) there is nothing to compare with:
-    nothing is reported rather than every lot ever earned.
+    nothing is reported rather than every lot ever earned. From the latest event on (`since` is
+    the state's `last_event_at`), only the lots its `pending_lots` index names are read.
     """
     if since is None:
         return []
-    # `since` surely later than `available_at` (see day_number): then `available_at > since` is false
-    since_day = since.toordinal() if since.tzinfo.__class__ in FIXED_OFFSETS else None
-    aware = moment.utcoffset() is not None
-    fixed = FIXED_OFFSETS
+    if state.pending_lots is not None and since == state.last_event_at:
+        candidates = _pending_lots(state)
+    else:
+        candidates = state.lots
     ended = [
         lot
-        for lot in state.lots
+        for lot in candidates
         if lot.points > 0
-        and not (
-            since_day is not None
-            and aware
-            and (available := lot.available_at).tzinfo.__class__ in fixed
-            and since_day - available.toordinal() >= APART
-        )
         and lot.available_at <= moment
         and lot.available_at > since
         and lot.available_at > lot.earned_at
     ]
     return [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
+
+
+def still_pending(state: CustomerState, moment: dt.datetime) -> list[str]:
+    """The `pending_lots` index after `moment`: the lots it names that are still pending then."""
+    return [lot.id for lot in _pending_lots(state) if lot.available_at > moment]
 
 
 def burn(
@@ -170,20 +201,27 @@ def balance_matches_ledger(state: CustomerState) -> bool:
     return sum((lot.points for lot in state.lots), ZERO) == sum((e.points for e in state.ledger), ZERO)
 
 
+# The state's ledger may hold this many entries of closed lots before they are left out: a
+# multiple of its lots, so that leaving them out (a look at every entry) comes once in many events.
+LEDGER_SLACK = 16
+
+
 def closed_entries_left_out(ledger: list[LedgerEntry], lots: list[Lot], event: str) -> list[LedgerEntry]:
     """The ledger the state keeps: the entries of every lot that still holds points, and of every
-    lot `event` changed; the entries of a lot that was closed earlier (spent, expired, reversed
-    to 0 — they add up to 0) leave the state.
+    lot `event` changed; the entries of lots closed earlier (spent, expired, reversed to 0 — they
+    add up to 0) leave the state once it holds more than twice as many entries as lots (and
+    `LEDGER_SLACK`), all at once.
 
-    The state would otherwise carry its whole history into every event. Nothing is lost: every
-    entry is in the state of the outcome that made it (`Outcome.new_ledger_entries`), and a store
-    keeps each one in its ledger table. The invariant holds as before: the points in the lots
-    equal the sum of the state's ledger.
+    The state would otherwise carry its whole history into every event; leaving closed entries
+    out at every event would read the whole ledger at every event. Nothing is lost: every entry
+    is in the state of the outcome that made it (`Outcome.new_ledger_entries`), and a store keeps
+    each one in its ledger table. The invariant holds as before: the points in the lots equal the
+    sum of the state's ledger.
     """
+    if len(ledger) <= 2 * len(lots) + LEDGER_SLACK:
+        return ledger
     holding = {lot.id for lot in lots if lot.points}
     touched = {entry.lot for entry in ledger if entry.event == event}
-    if all(entry.lot in holding or entry.lot in touched for entry in ledger):
-        return ledger
     return [entry for entry in ledger if entry.lot in holding or entry.lot in touched]
 
 

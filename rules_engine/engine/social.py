@@ -26,7 +26,6 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.gamification import wrong_event
-from rules_engine.engine.lifecycle import APART, FIXED_OFFSETS, day_number
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
@@ -341,31 +340,17 @@ def notifications(run: _Run) -> None:
     moment = run.event.time
     reminded = run.state.reminded
     soon = []
-    horizon: dt.datetime | None = None  # moment + before, worked out once it is needed
-    day: int | None = None
-    fixed = FIXED_OFFSETS
-    for lot in run.state.lots:
-        if lot.points > 0 and (expires := lot.expires_at) is not None:
-            if horizon is None:
-                if not moment < expires:
-                    continue
-                horizon = moment + reminder.before
-                day = day_number(horizon)
-                if expires <= horizon and lot.id not in reminded:
-                    soon.append(lot)
-            # `moment < expires <= horizon`, the test that is false for most lots first: by dates
-            # alone when `expires` is surely later than the horizon (lifecycle.day_number)
-            elif (
-                not (
-                    day is not None
-                    and expires.tzinfo.__class__ in fixed
-                    and expires.toordinal() - day >= APART
-                )
-                and expires <= horizon
-                and moment < expires
-                and lot.id not in reminded
-            ):
-                soon.append(lot)
+    horizon: dt.datetime | None = None  # moment + before, worked out once a lot needs it
+    for lot in run.state.lots:  # in expiry order: read up to the first lot expiring after the horizon
+        expires = lot.expires_at
+        if expires is None:
+            break
+        if horizon is None:
+            horizon = moment + reminder.before
+        if expires > horizon:
+            break
+        if lot.points > 0 and moment < expires and lot.id not in reminded:
+            soon.append(lot)
     if not soon:
         return
     if notify(run, REMINDER, reminder.channel, reminder.template):

@@ -222,7 +222,13 @@ class CustomerState(StateModel):
     profile: Profile = Field(default_factory=Profile)
     """Profile data."""
     lots: list[Lot] = Field(default_factory=list)
-    """Points, one lot per award, oldest first."""
+    """Points, one lot per award, in expiry order (the soonest to expire first; lots that never
+    expire last; lots expiring together in the order they were earned): expiry reads only the
+    lots that are due."""
+    pending_lots: list[str] | None = None
+    """The lots (`<event>/<rule>`) still pending at the latest event:
+    what becomes available next is read from here, not from every lot. Null in a state written
+    before it was kept: the next event puts the lots in order and fills it in."""
     counters: dict[str, dict[str, Amount]] = Field(default_factory=dict)
     """Points given per rule and period, for caps: {"pastry-bonus": {"day:2026-12-05": 15}}."""
     coupons: list[IssuedCoupon] = Field(default_factory=list)
