@@ -27,7 +27,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
-from rules_engine.engine import clock, gamification, lifecycle, social, tiers
+from rules_engine.engine import clock, gamification, lifecycle, running, social, tiers
 from rules_engine.engine import explain as why
 from rules_engine.engine.events import (
     AnyEvent,
@@ -217,9 +217,9 @@ class Engine:
         self, state: CustomerState, moment: dt.datetime, cause: str
     ) -> tuple[CustomerState, list[PointsChange]]:
         state = lifecycle.in_order(state)
-        changes = lifecycle.became_available(state, state.last_event_at, moment)
+        changes, pending = lifecycle.ripen(state, moment)
         state, expired = lifecycle.expire(state, moment, event=cause, version=self.program.version)
-        state = replaced(state, {"pending_lots": lifecycle.still_pending(state, moment)})
+        state = replaced(state, {"pending_lots": pending})
         ordered = sorted([*changes, *expired], key=lambda c: (c.at, c.kind, c.lot))
         return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
 
@@ -1256,7 +1256,7 @@ class _Run:
             points=-points,
             visits=0,
         )
-        self.state = replaced(self.state, {"activity": [*self.state.activity, back]})
+        self.state = replaced(self.state, running.add(self.state, back))
 
     def _return_window_closed(self, event: Return, lots: list[Lot]) -> bool:
         """Whether the program's return window of the purchase has closed (traced if so). A

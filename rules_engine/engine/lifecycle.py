@@ -134,18 +134,15 @@ def became_available(
     """Lots whose pending period ended in (since, moment]: reported, nothing to change.
 
     Without `since` (a state that never saw an event here) there is nothing to compare with:
-    nothing is reported rather than every lot ever earned. From the latest event on (`since` is
-    the state's `last_event_at`), only the lots its `pending_lots` index names are read.
+    nothing is reported rather than every lot ever earned.
     """
     if since is None:
         return []
     if state.pending_lots is not None and since == state.last_event_at:
-        candidates = _pending_lots(state)
-    else:
-        candidates = state.lots
+        return ripen(state, moment)[0]
     ended = [
         lot
-        for lot in candidates
+        for lot in state.lots
         if lot.points > 0
         and lot.available_at <= moment
         and lot.available_at > since
@@ -154,9 +151,21 @@ def became_available(
     return [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
 
 
-def still_pending(state: CustomerState, moment: dt.datetime) -> list[str]:
-    """The `pending_lots` index after `moment`: the lots it names that are still pending then."""
-    return [lot.id for lot in _pending_lots(state) if lot.available_at > moment]
+def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], list[str]]:
+    """What time does to the pending lots of a state in order (`in_order`) from its latest event
+    to `moment`: the lots that became available (as `became_available` reports them), and the
+    `pending_lots` index after it. Reads only the lots the index names."""
+    if state.last_event_at is None:  # a new customer: nothing was pending before
+        return [], [lot.id for lot in _pending_lots(state) if lot.available_at > moment]
+    ended: list[Lot] = []
+    waiting: list[str] = []
+    for lot in _pending_lots(state):
+        if lot.available_at > moment:
+            waiting.append(lot.id)
+        elif lot.points > 0 and lot.available_at > lot.earned_at:
+            ended.append(lot)
+    changes = [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
+    return changes, waiting
 
 
 def burn(

@@ -366,7 +366,7 @@ def _tier_reminder(run: _Run) -> None:
     if reminder is None or tiers is None:
         return
     moment = run.event.time
-    due = at_risk(tiers, run.state, moment, run.engine.zone)
+    due = at_risk(tiers, run.state, moment, run.engine.zone, before=reminder.before)
     if due is None or not moment < due <= moment + reminder.before:
         return
     key = f"tier:{run.state.tier}:{due.date().isoformat()}"

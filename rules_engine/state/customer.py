@@ -110,6 +110,19 @@ class Activity(StateModel):
     """The quantity of each line (for partial returns)."""
 
 
+class ActivitySums(StateModel):
+    """The activity at or after `start`, added up: the tier metric as running sums."""
+
+    start: dt.datetime | None = None
+    """The start of the tier window at the latest event (null: the whole activity)."""
+    spend: Amount = Decimal(0)
+    """Money spent in it."""
+    points: Amount = Decimal(0)
+    """Points earned in it."""
+    visits: int = 0
+    """Purchases in it."""
+
+
 class IssuedCoupon(StateModel):
     code: str
     """The code the customer presents."""
@@ -244,7 +257,11 @@ class CustomerState(StateModel):
     tier_since: dt.datetime | None = None
     """When the current tier was reached."""
     activity: list[Activity] = Field(default_factory=list)
-    """Tier metrics per event within the tier window."""
+    """Tier metrics per event, in time order, for as long as a tier or leaderboard window can
+    need them."""
+    activity_sums: ActivitySums | None = None
+    """The tier metric's running sums: the activity from the tier window's start at the latest
+    event on. Null in a state written before they were kept (added up at the next event)."""
     returned: dict[str, dict[str, Amount]] = Field(default_factory=dict)
     """Quantities already returned, per purchase and line: {"evt-1": {"0": 1}}."""
     last_event_at: dt.datetime | None = None
