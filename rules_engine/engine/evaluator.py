@@ -27,7 +27,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
-from rules_engine.engine import clock, gamification, lifecycle, running, social, tiers
+from rules_engine.engine import clock, gamification, history, lifecycle, running, social, tiers
 from rules_engine.engine import explain as why
 from rules_engine.engine.events import (
     AnyEvent,
@@ -376,13 +376,16 @@ class _Run:
             "visits": state.visits,
             "signup_date": profile.signup_date,
             "birthday": profile.birthday,
-            "purchases": purchase_records(state.purchases) if "purchases" in reads else (),
+            "purchases": self._purchases(state) if "purchases" in reads else (),
         }
         custom(problems, "customer", profile.attributes, customer, "state.profile.attributes")
         context["customer"] = customer
         if problems:
             raise EventError([Diagnostic("RE413", d.message, hint=d.hint) for d in problems])
         return context
+
+    def _purchases(self, state: CustomerState) -> tuple[dict[str, Any], ...]:
+        return history.customer_purchases(state, self.plan.purchases_use, purchase_records, self.explain)
 
     def _custom(
         self,
@@ -1002,7 +1005,7 @@ class _Run:
         if "points" in wanted:
             customer["points"] = state.available(self.event.time)
         if "purchases" in wanted:
-            customer["purchases"] = purchase_records(state.purchases)
+            customer["purchases"] = self._purchases(state)
         context = Context(self.context)
         context["customer"] = customer
         self._mechanics_contexts[key] = context
@@ -1226,6 +1229,17 @@ class _Run:
         )
 
     def _not_their_purchase(self, event: Return) -> Diagnostic:
+        older = self.state.older_purchases
+        if older is not None:  # the state no longer holds the oldest purchases: it may be one of them
+            return Diagnostic(
+                "RE437",
+                f"purchase: return {event.id} names purchase {event.purchase}, which customer "
+                f"{event.customer} never made, or made on or before {older.until.isoformat()}: "
+                "older than any purchase the customer's state still holds",
+                hint="a return is taken within the program's return window (or while the purchase's "
+                "points last); check the return's customer and purchase id",
+                path=("purchase",),
+            )
         return Diagnostic(
             "RE437",
             f"purchase: return {event.id} names purchase {event.purchase}, which customer "
@@ -1522,6 +1536,9 @@ class _Run:
                 past_line(line.sku, line.category, line.price, line.qty, day, event.id)
                 for line in event.items
             ]
+        purchases, older = history.kept(
+            purchases, self.state.older_purchases, self.local.date(), self.plan.purchases_kept
+        )
         return replaced(
             self.state,
             {
@@ -1531,6 +1548,7 @@ class _Run:
                 "counters": self.counters,
                 "coupons": coupons,
                 "purchases": purchases,
+                "older_purchases": older,
                 "visits": visits,
                 "entries": self._entries(),
                 "processed": _kept(self.state.processed, event.id),

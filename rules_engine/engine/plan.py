@@ -22,7 +22,7 @@ from rules_engine import periods
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
-from rules_engine.engine import gamification, social, tiers
+from rules_engine.engine import gamification, history, social, tiers
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 
@@ -130,6 +130,9 @@ class Plan:
             for i, quest in enumerate(program.quests)
         ]
         self.idle = _idle(program)
+        # What the program reads of the purchase history, and how long the state keeps its lines.
+        self.purchases_use = history.purchases_use(compiled)
+        self.purchases_kept = history.kept_for(compiled, self.purchases_use)
 
     def cap_periods(self, cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
         """What `cap` limits besides `per_event` (see `cap_periods`), worked out once per cap."""

@@ -148,6 +148,15 @@ class PastLine(StateModel):
     """The purchase's event id (None in states written before it was kept)."""
 
 
+class OlderPurchases(StateModel):
+    """What the state no longer keeps of earlier purchases (docs/engine.md, "The bounded state")."""
+
+    lines: int = Field(default=0, ge=0)
+    """How many lines they had: `len(customer.purchases)` counts them."""
+    until: dt.date
+    """The local date of the latest of them: the state holds every purchase's lines after it."""
+
+
 class Profile(StateModel):
     """What the customer told us: tags, dates, custom attributes."""
 
@@ -247,7 +256,10 @@ class CustomerState(StateModel):
     coupons: list[IssuedCoupon] = Field(default_factory=list)
     """Coupons issued to the customer."""
     purchases: list[PastLine] = Field(default_factory=list)
-    """Lines of earlier purchases."""
+    """Lines of earlier purchases, oldest first: all of them if the program reads them, else
+    those a return may still need (docs/engine.md, "The bounded state")."""
+    older_purchases: OlderPurchases | None = None
+    """What is no longer kept of the earlier purchases' lines; null when nothing was left out."""
     visits: int = Field(default=0, ge=0)
     """How many purchases the customer made."""
     badges: list[str] = Field(default_factory=list)
