@@ -64,6 +64,7 @@ from rules_engine.engine.tokens import keyed_code
 from rules_engine.engine.trusted import (
     award_lines,
     earn_entry,
+    ledger_lines,
     line_share,
     lot_line,
     past_line,
@@ -83,6 +84,7 @@ from rules_engine.state.customer import (
     CustomerState,
     IssuedCoupon,
     LedgerEntry,
+    LedgerLine,
     Lot,
     LotLine,
     PastLine,
@@ -1304,7 +1306,7 @@ class _Run:
         ledger = list(self.state.ledger)
         changes: list[PointsChange] = []
 
-        def take(lot_id: str, points: Decimal, line: int | None = None) -> None:
+        def take(lot_id: str, points: Decimal, lines: list[LedgerLine] | None = None) -> None:
             lots[lot_id] = lots[lot_id].model_copy(update={"points": lots[lot_id].points - points})
             ledger.append(
                 LedgerEntry(
@@ -1315,7 +1317,7 @@ class _Run:
                     lot=lot_id,
                     at=moment,
                     version=version,
-                    line=line,
+                    lines=lines or [],
                 )
             )
 
@@ -1324,11 +1326,14 @@ class _Run:
             owed = sum(lines.values(), ZERO)
             own = min(owed, max(ZERO, lots[lot_id].points))
             taken = own
-            for line, points in sorted(lines.items()):  # what is left in the lot, line by line
+            parts: list[LedgerLine] = []  # what is left in the lot, line by line: one entry
+            for line, points in sorted(lines.items()):
                 part = min(points, taken)
                 if part > 0:
-                    take(lot_id, part, line)
+                    parts.append(LedgerLine(line=line, points=-part))
                 taken -= part
+            if own > 0:
+                take(lot_id, own, parts)
             if own > 0:
                 changes.append(PointsChange(kind="reverse", lot=lot_id, points=own, at=moment))
             missing += owed - own
@@ -1506,19 +1511,11 @@ class _Run:
         ledger = list(self.state.ledger)
         version = self.program.version
         rule_hashes = self.engine.rule_hashes
-        for award in self.effects_points:
+        for award in self.effects_points:  # one entry per award, with what each line earned
             lot, rule_hash = f"{event.id}/{award.rule}", rule_hashes.get(award.rule)
-            if not award.lines:
-                ledger.append(
-                    earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, None)
-                )
-                continue
-            # One entry per basket line: the books can say what each line earned.
-            ledger += [
-                earn_entry(event.id, award.rule, share.amount, lot, time, version, rule_hash, share.line)
-                for share in award.lines
-                if share.amount
-            ]
+            parts = ledger_lines(award.lines)
+            entry = earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts)
+            ledger.append(entry)
         coupons = [
             c.model_copy(update={"used_in": event.id}) if c.code in self.redeemed else c
             for c in self.state.coupons

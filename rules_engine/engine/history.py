@@ -75,15 +75,15 @@ class EarlierLines(tuple[dict[str, Any], ...]):
     when nothing shows them), with the length of the whole history. The program's expressions
     read nothing but its length (`purchases_use`)."""
 
-    count: int
+    length: int
 
-    def __new__(cls, records: tuple[dict[str, Any], ...], count: int) -> EarlierLines:
+    def __new__(cls, records: tuple[dict[str, Any], ...], length: int) -> EarlierLines:
         made = super().__new__(cls, records)
-        made.count = count
+        made.length = length
         return made
 
     def __len__(self) -> int:
-        return self.count
+        return self.length
 
 
 def customer_purchases(

@@ -67,7 +67,27 @@ def in_order(state: CustomerState) -> CustomerState:
     since = state.last_event_at
     waiting = [lot for lot in lots if since is None or lot.available_at > since]
     pending = [lot.id for lot in sorted(waiting, key=lambda lot: lot.available_at)]
-    return state.model_copy(update={"lots": lots, "pending_lots": pending})
+    return state.model_copy(update={"lots": lots, "pending_lots": pending, "ledger": _merged(state.ledger)})
+
+
+def _merged(ledger: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The ledger with one entry per award: an earlier version wrote an entry per basket line (each
+    read as an entry of one line); the entries of one change of one lot are made one again."""
+    merged: list[LedgerEntry] = []
+    for entry in ledger:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and entry.lines
+            and last.lines
+            and (last.event, last.rule, last.kind, last.lot, last.at, last.version, last.rule_hash)
+            == (entry.event, entry.rule, entry.kind, entry.lot, entry.at, entry.version, entry.rule_hash)
+        ):
+            points = last.points + entry.points
+            merged[-1] = last.model_copy(update={"points": points, "lines": (*last.lines, *entry.lines)})
+        else:
+            merged.append(entry)
+    return merged
 
 
 def expire(

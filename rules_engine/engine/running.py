@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
@@ -28,7 +29,7 @@ def _at(entry: Activity) -> dt.datetime:
 
 def in_time_order(activity: list[Activity]) -> list[Activity]:
     """The entries by `at` (stable): as the engine keeps them; a state written before may not."""
-    ordered = all(a.at <= b.at for a, b in zip(activity, activity[1:], strict=False))
+    ordered = all(a.at <= b.at for a, b in itertools.pairwise(activity))
     return activity if ordered else sorted(activity, key=_at)
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import StateError, diagnostics_from_pydantic
@@ -61,6 +61,15 @@ class Lot(StateModel):
     """Which basket lines earned them (for returns)."""
 
 
+class LedgerLine(StateModel):
+    """The part of a ledger entry's points one basket line stands for."""
+
+    line: int
+    """Index of the line in the purchase."""
+    points: Amount
+    """Its part, signed as the entry's points."""
+
+
 class LedgerEntry(StateModel):
     """One change of the points balance: which event, rule and lot, how many, and why.
 
@@ -84,11 +93,24 @@ class LedgerEntry(StateModel):
     rule_hash: str | None = None
     """A hash of the rule as it was when it gave the points (earn entries), so a later change of
     the rule is visible in the books even when the version number was not raised."""
-    line: int | None = None
-    """The basket line the points belong to: the line of the event that earned them (earn), or
-    the returned line of the original purchase (reverse). An award spread over several lines is
-    one entry per line. Null when the change is not one line's: a reward for the basket or the
-    customer as a whole, a redemption, an expiry, points a return takes from other lots."""
+    lines: tuple[LedgerLine, ...] = ()
+    """The basket lines the points belong to, each with its part (the parts add up to `points`):
+    the lines of the event that earned them (earn), or the returned lines of the original
+    purchase (reverse). One entry per award, whatever its number of lines. Empty when the change
+    is not the lines': a reward for the basket or the customer as a whole, a redemption, an
+    expiry, points a return takes from other lots."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_line(cls, data: Any) -> Any:
+        """An entry written before entries held their lines names one line (`"line": 3`): that line
+        with the entry's points (`lifecycle.in_order` merges an award's entries on the next event)."""
+        if isinstance(data, dict) and "line" in data:
+            data = dict(data)
+            line = data.pop("line")
+            if line is not None and "lines" not in data:
+                data["lines"] = [{"line": line, "points": data.get("points")}]
+        return data
 
 
 class Activity(StateModel):

@@ -120,6 +120,15 @@ MIGRATIONS = (
             "CREATE INDEX events_by_time ON events (program, at)",
         ),
     ),
+    Migration(
+        5,
+        "one ledger row per award, its basket lines inside",
+        # `lines` is the JSON list of the entry's line parts ([{"line": 0, "points": "5"}], points
+        # as decimal text). Rows written before keep `line` (one row per line, `lines` NULL); the
+        # store reads either as LedgerEntry.lines.
+        sqlite=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
+        postgresql=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
