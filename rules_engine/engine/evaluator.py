@@ -75,7 +75,7 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import ContextError, Diagnostic, EventError
-from rules_engine.periods import BUDGET_PERIODS, cap_period_key
+from rules_engine.periods import BUDGET_PERIODS, cap_period_key, without_past
 from rules_engine.program.compile import CompiledProgram, compile_program
 from rules_engine.program.model import Cap, Coupon, EarnRule, Program, Reward, TierLevel
 from rules_engine.program.validate import load_program
@@ -222,8 +222,12 @@ class Engine:
         changes, pending = lifecycle.ripen(state, moment)
         state, expired = lifecycle.expire(state, moment, event=cause, version=self.program.version)
         state = replaced(state, {"pending_lots": pending})
-        ordered = sorted([*changes, *expired], key=lambda c: (c.at, c.kind, c.lot))
-        return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
+        ordered = sorted([*changes, *expired], key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
+        given = {"kind", "lot", "points", "at"}
+        return state, [
+            trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)
+            for c in ordered
+        ]
 
 
 class _Run:
@@ -246,7 +250,7 @@ class _Run:
         self.free_shipping: FreeShipping | None = None
         self.redeemed: list[str] = []
         self.tier: TierLevel | None = engine.plan.tiers.get(state.tier or "")
-        self.counters = {rule: dict(periods) for rule, periods in state.counters.items()}
+        self.counters = dict(state.counters)  # a rule's counts are copied when counted
         self._check_event()
         self.items = event.items if isinstance(event, Purchase) else []
         # Whom each share of an award is attributed to: the lines, then shipping (quantity 1).
@@ -985,10 +989,12 @@ class _Run:
         periods = self.plan.cap_periods(cap)
         if not periods:
             return
-        mine = self.counters.setdefault(rule_id, {})
+        mine = dict(self.counters.get(rule_id, {}))
         for period, _, _ in periods:
             key = self.cap_period_key(period)
+            mine = without_past(mine, key)  # a period that ended counts for nothing any more
             mine[key] = mine.get(key, ZERO) + points
+        self.counters[rule_id] = mine
 
     # -- what the stateful mechanics read and give ----------------------------------------------
     def mechanics_context(self, sections: frozenset[str]) -> Context:

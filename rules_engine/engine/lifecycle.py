@@ -21,6 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rules_engine.engine.trusted import ledger_entry
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
@@ -37,8 +38,14 @@ class Transition:
     at: dt.datetime
 
 
+def instant(moment: dt.datetime) -> dt.datetime:
+    """`moment` in UTC: a sort key. Two aware times with different tzinfo objects are compared by
+    asking both for their UTC offset (about a microsecond); two UTC times compare as plain ones."""
+    return moment.astimezone(dt.UTC)
+
+
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
-    return sorted(lots, key=lambda lot: (lot.earned_at, lot.id))
+    return sorted(lots, key=lambda lot: (instant(lot.earned_at), lot.id))
 
 
 def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
@@ -100,34 +107,22 @@ def expire(
     lots = state.lots
     if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
         lots = sorted(lots, key=expiry_order)
-    end = 0
-    for lot in lots:
-        expires = lot.expires_at
-        if expires is None or expires > moment:
-            break
-        end += 1
+    end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
     due = [lot for lot in lots[:end] if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
         return state, []
     ledger = list(state.ledger)
     transitions: list[Transition] = []
+    gone: set[str] = set()
     for lot in _oldest_first(due):
-        assert lot.expires_at is not None
-        transitions.append(Transition("expire", lot.id, lot.points, lot.expires_at))
-        ledger.append(
-            LedgerEntry(
-                event=event,
-                rule=lot.rule,
-                kind="expire",
-                points=-lot.points,
-                lot=lot.id,
-                at=lot.expires_at,
-                version=version,
-            )
-        )
-    kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:]
+        expires = lot.expires_at
+        assert expires is not None
+        lot_id = lot.id
+        gone.add(lot_id)
+        transitions.append(Transition("expire", lot_id, lot.points, expires))
+        ledger.append(ledger_entry(event, lot.rule, "expire", -lot.points, lot_id, expires, version))
+    kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept, "ledger": ledger}
-    gone = {lot.id for lot in due}
     if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
         update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
     return state.model_copy(update=update), transitions
@@ -213,11 +208,7 @@ def burn(
             taken = min(lot.points, remaining)
             remaining -= taken
             transitions.append(Transition("burn", lot.id, taken, moment))
-            ledger.append(
-                LedgerEntry(
-                    event=event, rule=rule, kind="burn", points=-taken, lot=lot.id, at=moment, version=version
-                )
-            )
+            ledger.append(ledger_entry(event, rule, "burn", -taken, lot.id, moment, version))
             # A spent lot stays, at 0: a later return still needs to know what its lines earned.
             lots.append(lot.model_copy(update={"points": lot.points - taken}))
         else:

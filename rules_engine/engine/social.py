@@ -18,6 +18,7 @@ The rules are in docs/engine.md, "Referrals, offers and notifications".
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.gamification import wrong_event
+from rules_engine.engine.lifecycle import expiry_order
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.schedule import within
 from rules_engine.engine.tiers import at_risk
@@ -338,19 +340,14 @@ def notifications(run: _Run) -> None:
     if reminder is None:
         return
     moment = run.event.time
-    reminded = run.state.reminded
-    soon = []
-    horizon: dt.datetime | None = None  # moment + before, worked out once a lot needs it
-    for lot in run.state.lots:  # in expiry order: read up to the first lot expiring after the horizon
-        expires = lot.expires_at
-        if expires is None:
-            break
-        if horizon is None:
-            horizon = moment + reminder.before
-        if expires > horizon:
-            break
-        if lot.points > 0 and moment < expires and lot.id not in reminded:
-            soon.append(lot)
+    done = set(run.state.reminded)
+    lots = run.state.lots
+    # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
+    first = bisect.bisect_right(lots, (False, moment), key=expiry_order)
+    if first == len(lots) or lots[first].expires_at is None:
+        return
+    last = bisect.bisect_right(lots, (False, moment + reminder.before), key=expiry_order)
+    soon = [lot for lot in lots[first:last] if lot.points > 0 and lot.id not in done]
     if not soon:
         return
     if notify(run, REMINDER, reminder.channel, reminder.template):
