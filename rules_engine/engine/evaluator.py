@@ -1530,17 +1530,21 @@ class _Run:
             IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
             for c in self.coupons_issued
         ]
-        purchases = list(self.state.purchases)
+        bought: list[PastLine] = []
         visits = self.state.visits
         if isinstance(event, Purchase):
             visits += 1
             day = self.local.date()
-            purchases += [
+            bought = [
                 past_line(line.sku, line.category, line.price, line.qty, day, event.id)
                 for line in event.items
             ]
         purchases, older = history.kept(
-            purchases, self.state.older_purchases, self.local.date(), self.plan.purchases_kept
+            self.state.purchases,
+            bought,
+            self.state.older_purchases,
+            self.local.date(),
+            self.plan.purchases_kept,
         )
         return replaced(
             self.state,

@@ -99,22 +99,26 @@ def customer_purchases(
 
 
 def kept(
-    purchases: list[PastLine], older: OlderPurchases | None, today: dt.date, keep: dt.timedelta | None
+    purchases: list[PastLine],
+    new: list[PastLine],
+    older: OlderPurchases | None,
+    today: dt.date,
+    keep: dt.timedelta | None,
 ) -> tuple[list[PastLine], OlderPurchases | None]:
-    """The purchase lines to keep on `today` (local), oldest first, and what was left out."""
-    if keep is None or not purchases:
-        return purchases, older
-    cutoff = today - dt.timedelta(days=keep.days + 1)  # a day more: lines know their date only
+    """The purchase lines to keep on `today` (local), oldest first — of the state's `purchases`
+    and the event's `new` ones —, and what was left out. One new list, whatever is left out."""
     end = 0
-    for line in purchases:
-        if line.date >= cutoff:
-            break
-        end += 1
+    if keep is not None:
+        cutoff = today - dt.timedelta(days=keep.days + 1)  # a day more: lines know their date only
+        for line in purchases:
+            if line.date >= cutoff:
+                break
+            end += 1
     if not end:
-        return purchases, older
+        return [*purchases, *new] if new else purchases, older
     gone = purchases[:end]
     lines = (older.lines if older is not None else 0) + len(gone)
     until = max(line.date for line in gone)
     if older is not None and older.until > until:
         until = older.until
-    return purchases[end:], OlderPurchases(lines=lines, until=until)
+    return [*purchases[end:], *new], OlderPurchases(lines=lines, until=until)

@@ -114,7 +114,7 @@ def expire(
     ledger = list(state.ledger)
     transitions: list[Transition] = []
     gone: set[str] = set()
-    for lot in _oldest_first(due):
+    for lot in due:  # in expiry order (the changes reported are put in order with the others)
         expires = lot.expires_at
         assert expires is not None
         lot_id = lot.id

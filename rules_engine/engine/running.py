@@ -96,10 +96,18 @@ def add(state: CustomerState, entry: Activity) -> dict[str, object]:
     return update
 
 
-def since(activity: list[Activity], horizon: dt.datetime) -> list[Activity]:
-    """The entries at or after `horizon` (the activity in time order)."""
+def trimmed(state: CustomerState, horizon: dt.datetime) -> dict[str, object]:
+    """The state's update that leaves out the activity before `horizon` (no window needs it), the
+    running sums moved past it first if they still count some of it."""
+    activity = state.activity
     cut = _from(activity, horizon)
-    return activity[cut:] if cut else activity
+    if not cut:
+        return {}
+    update: dict[str, object] = {"activity": activity[cut:]}
+    known = state.activity_sums
+    if known is not None and (known.start is None or known.start < horizon):
+        update["activity_sums"] = sums(state, horizon)
+    return update
 
 
 def between(state: CustomerState, start: dt.datetime, end: dt.datetime) -> list[Activity]:

@@ -110,10 +110,7 @@ def record_activity(run: _Run) -> None:
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
-        kept = run.state.activity_sums
-        if kept is not None and (kept.start is None or kept.start < horizon):  # before it leaves
-            run.state = replaced(run.state, {"activity_sums": running.sums(run.state, horizon)})
-        run.state = replaced(run.state, {"activity": running.since(run.state.activity, horizon)})
+        run.state = replaced(run.state, running.trimmed(run.state, horizon))
 
 
 def reviewed_metric(
