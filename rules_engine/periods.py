@@ -23,7 +23,9 @@ Keys are stored in customer states and stores, so their spelling never changes.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, TypeVar
+
+V = TypeVar("V")
 
 Period = Literal["day", "week", "month", "quarter", "year"]
 
@@ -134,3 +136,13 @@ def cap_period_key(cap: str, day: dt.date) -> str:
 def label(period: Period) -> str:
     """The period an event falls in, for people: `today`, `this calendar week` …"""
     return _LABELS[period]
+
+
+def without_past(counts: dict[str, V], current: str) -> dict[str, V]:
+    """`counts` by period key, less the periods of `current`'s kind that ended before it (keys of
+    one kind sort by time): cap counters keep the current period of each cap, not every period
+    ever counted. A period after `current` (counted by a later event than a late one) stays."""
+    kind = current.partition(":")[0] + ":"
+    if not any(k < current and k.startswith(kind) for k in counts):
+        return counts
+    return {k: v for k, v in counts.items() if not (k < current and k.startswith(kind))}

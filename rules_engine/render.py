@@ -447,7 +447,10 @@ def customer_lines(
         lines.append(f"  latest ledger entries ({len(rows)}):")
     for row in rows:
         entry = row.entry
-        where = "" if entry.line is None else f" line {entry.line}"
+        where = "".join(
+            f", line {part.line} {_number(part.points)}" if len(entry.lines) > 1 else f" line {part.line}"
+            for part in entry.lines
+        )
         points = _number(entry.points)
         when = entry.at.astimezone(zone).isoformat()
         lines.append(f"    {when} {entry.kind:<7} {points:>8}  {entry.rule} ({entry.event}{where})")

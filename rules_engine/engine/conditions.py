@@ -18,6 +18,7 @@ from typing import Any
 from rules_engine.dsl.context import Context, _Normalizer
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
+from rules_engine.engine import history
 from rules_engine.engine.events import AnyEvent, Purchase
 from rules_engine.engine.outcome import RuleTrace
 from rules_engine.engine.run import ZERO, Run
@@ -108,7 +109,7 @@ def build_context(run: Run) -> Context:
         "visits": state.visits,
         "signup_date": profile.signup_date,
         "birthday": profile.birthday,
-        "purchases": purchase_records(state.purchases) if "purchases" in reads else (),
+        "purchases": _purchases(run, state) if "purchases" in reads else (),
     }
     custom(run, problems, "customer", profile.attributes, customer, "state.profile.attributes")
     context["customer"] = customer
@@ -257,11 +258,15 @@ def mechanics_context(run: Run, sections: frozenset[str]) -> Context:
     if "points" in wanted:
         customer["points"] = state.available(run.event.time)
     if "purchases" in wanted:
-        customer["purchases"] = purchase_records(state.purchases)
+        customer["purchases"] = _purchases(run, state)
     context = Context(context_of(run))
     context["customer"] = customer
     run.mechanics_contexts[key] = context
     return context
+
+
+def _purchases(run: Run, state: CustomerState) -> tuple[dict[str, Any], ...]:
+    return history.customer_purchases(state, run.plan.purchases_use, purchase_records, run.explain)
 
 
 # `customer.purchases` holds a record per past line with exactly a `PastLine`'s fields, in order.

@@ -24,7 +24,7 @@ from rules_engine.engine.outcome import LineShare
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import award_lines, points_award, rule_trace
-from rules_engine.periods import BUDGET_PERIODS
+from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
 from rules_engine.program.model import Cap, EarnRule
 from rules_engine.state.customer import LotLine
@@ -317,7 +317,9 @@ def count(run: Run, rule_id: str, points: Decimal, cap: Cap | None, budget: Any)
     periods = run.plan.cap_periods(cap)
     if not periods:
         return
-    mine = run.counters.setdefault(rule_id, {})
+    mine = dict(run.counters.get(rule_id, {}))
     for period, _, _ in periods:
         key = cap_period_key(run, period)
+        mine = without_past(mine, key)  # a period that ended counts for nothing any more
         mine[key] = mine.get(key, ZERO) + points
+    run.counters[rule_id] = mine

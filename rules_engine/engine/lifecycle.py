@@ -7,19 +7,21 @@ the ledger invariant — the points in the lots equal the sum of the ledger entr
 Policies (docs/engine.md):
 - A lot is *pending* until its `available_at`, *available* from then until its `expires_at`.
 - Lots expire whole, oldest first, at `expires_at`; expiry is applied when the customer's next
-  event arrives or by `advance`, and each expired lot is a ledger entry of kind `expire`.
+  event arrives or by `advance`, and each expired lot is a ledger entry of kind `expire`. The
+  state keeps its lots in expiry order and an index of the pending ones, so that what time does
+  is found without reading every lot (docs/engine.md, "The bounded state").
 - Spending burns available lots oldest first (by `earned_at`, then lot id); not enough available
   points refuses the whole spend and changes nothing.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pydantic_core import TzInfo
-
+from rules_engine.engine.trusted import ledger_entry
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
@@ -36,65 +38,109 @@ class Transition:
     at: dt.datetime
 
 
-# Lot scans compare times on every event, and comparing two aware times whose tzinfo objects differ
-# asks each for its UTC offset: for the offsets pydantic parses, a call into Rust (~0.4 µs). Yet two
-# aware times whose local dates are APART days or more apart are ordered by those dates alone: an
-# offset is under 24 hours either way, so two offsets differ by under 48 hours. The scans below skip
-# the comparison for such lots; only for tzinfo types whose offset is never None (so the time is
-# aware, and comparing it with an aware one could not raise), and an aware moment.
-FIXED_OFFSETS = frozenset({dt.timezone, TzInfo})
-APART = 3
-
-
-def day_number(moment: dt.datetime) -> int | None:
-    """The ordinal of `moment`'s local date; None for a naive moment (no shortcut then).
-
-    A time `t` is surely later than `moment` when `t.tzinfo.__class__ in FIXED_OFFSETS` and
-    `t.toordinal() - day_number(moment) >= APART`; the scans inline that test (a call would cost
-    about what it saves)."""
-    return moment.toordinal() if moment.utcoffset() is not None else None
+def instant(moment: dt.datetime) -> dt.datetime:
+    """`moment` in UTC: a sort key. Two aware times with different tzinfo objects are compared by
+    asking both for their UTC offset (about a microsecond); two UTC times compare as plain ones."""
+    return moment.astimezone(dt.UTC)
 
 
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
-    return sorted(lots, key=lambda lot: (lot.earned_at, lot.id))
+    return sorted(lots, key=lambda lot: (instant(lot.earned_at), lot.id))
+
+
+def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
+    """Where a lot stands in `CustomerState.lots`: by `expires_at`, lots that never expire last
+    (among equals, the order they were earned in: insertion keeps it)."""
+    expires = lot.expires_at
+    return (True, lot.earned_at) if expires is None else (False, expires)
+
+
+def with_lot(lots: list[Lot], lot: Lot) -> None:
+    """Put a new lot in its place in `lots` (in expiry order): at the end, unless a program version
+    with a shorter `expire_after` made it expire before lots earned earlier."""
+    if not lots or expiry_order(lots[-1]) <= expiry_order(lot):
+        lots.append(lot)
+    else:
+        bisect.insort_right(lots, lot, key=expiry_order)
+
+
+def in_order(state: CustomerState) -> CustomerState:
+    """A state whose lots are in expiry order, with the index of its pending lots: as every state
+    the engine writes is. A state written before (`pending_lots` is null) is put in order once, here:
+    a full look at its lots, which later events never need."""
+    if state.pending_lots is not None:
+        return state
+    lots = sorted(state.lots, key=expiry_order)  # stable: lots expiring together stay in earned order
+    since = state.last_event_at
+    waiting = [lot for lot in lots if since is None or lot.available_at > since]
+    pending = [lot.id for lot in sorted(waiting, key=lambda lot: lot.available_at)]
+    return state.model_copy(update={"lots": lots, "pending_lots": pending, "ledger": _merged(state.ledger)})
+
+
+def _merged(ledger: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The ledger with one entry per award: an earlier version wrote an entry per basket line (each
+    read as an entry of one line); the entries of one change of one lot are made one again."""
+    merged: list[LedgerEntry] = []
+    for entry in ledger:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and entry.lines
+            and last.lines
+            and (last.event, last.rule, last.kind, last.lot, last.at, last.version, last.rule_hash)
+            == (entry.event, entry.rule, entry.kind, entry.lot, entry.at, entry.version, entry.rule_hash)
+        ):
+            points = last.points + entry.points
+            merged[-1] = last.model_copy(update={"points": points, "lines": (*last.lines, *entry.lines)})
+        else:
+            merged.append(entry)
+    return merged
 
 
 def expire(
     state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
 ) -> tuple[CustomerState, list[Transition]]:
-    """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot."""
-    day = day_number(moment)
-    fixed = FIXED_OFFSETS
-    due = [
-        lot
-        for lot in state.lots
-        if (expires := lot.expires_at) is not None
-        # `expires` surely later than `moment` (see day_number): then `expires <= moment` is false
-        and not (day is not None and expires.tzinfo.__class__ in fixed and expires.toordinal() - day >= APART)
-        and expires <= moment
-        and lot.points > 0
-    ]
+    """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot.
+
+    The lots are in expiry order: the due ones are a prefix, read until the first lot not due
+    (lots at 0 or below in it stay, for returns)."""
+    lots = state.lots
+    if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
+        lots = sorted(lots, key=expiry_order)
+    end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
+    due = [lot for lot in lots[:end] if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
         return state, []
-    gone = {id(lot) for lot in due}
     ledger = list(state.ledger)
     transitions: list[Transition] = []
-    for lot in _oldest_first(due):
-        assert lot.expires_at is not None
-        transitions.append(Transition("expire", lot.id, lot.points, lot.expires_at))
-        ledger.append(
-            LedgerEntry(
-                event=event,
-                rule=lot.rule,
-                kind="expire",
-                points=-lot.points,
-                lot=lot.id,
-                at=lot.expires_at,
-                version=version,
-            )
-        )
-    kept = [lot for lot in state.lots if id(lot) not in gone]
-    return state.model_copy(update={"lots": kept, "ledger": ledger}), transitions
+    gone: set[str] = set()
+    for lot in due:  # in expiry order (the changes reported are put in order with the others)
+        expires = lot.expires_at
+        assert expires is not None
+        lot_id = lot.id
+        gone.add(lot_id)
+        transitions.append(Transition("expire", lot_id, lot.points, expires))
+        ledger.append(ledger_entry(event, lot.rule, "expire", -lot.points, lot_id, expires, version))
+    kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
+    update: dict[str, object] = {"lots": kept, "ledger": ledger}
+    if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
+        update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
+    return state.model_copy(update=update), transitions
+
+
+def _pending_lots(state: CustomerState) -> list[Lot]:
+    """The lots `state.pending_lots` names, in its order: looked for from the newest end of the lots,
+    where lots earned lately are, until all are found."""
+    wanted = set(state.pending_lots or ())
+    found: dict[str, Lot] = {}
+    for lot in reversed(state.lots):
+        if not wanted:
+            break
+        lot_id = lot.id
+        if lot_id in wanted:
+            wanted.discard(lot_id)
+            found[lot_id] = lot
+    return [found[lot_id] for lot_id in state.pending_lots or () if lot_id in found]
 
 
 def became_available(
@@ -107,25 +153,34 @@ def became_available(
     """
     if since is None:
         return []
-    # `since` surely later than `available_at` (see day_number): then `available_at > since` is false
-    since_day = since.toordinal() if since.tzinfo.__class__ in FIXED_OFFSETS else None
-    aware = moment.utcoffset() is not None
-    fixed = FIXED_OFFSETS
+    if state.pending_lots is not None and since == state.last_event_at:
+        return ripen(state, moment)[0]
     ended = [
         lot
         for lot in state.lots
         if lot.points > 0
-        and not (
-            since_day is not None
-            and aware
-            and (available := lot.available_at).tzinfo.__class__ in fixed
-            and since_day - available.toordinal() >= APART
-        )
         and lot.available_at <= moment
         and lot.available_at > since
         and lot.available_at > lot.earned_at
     ]
     return [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
+
+
+def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], list[str]]:
+    """What time does to the pending lots of a state in order (`in_order`) from its latest event
+    to `moment`: the lots that became available (as `became_available` reports them), and the
+    `pending_lots` index after it. Reads only the lots the index names."""
+    if state.last_event_at is None:  # a new customer: nothing was pending before
+        return [], [lot.id for lot in _pending_lots(state) if lot.available_at > moment]
+    ended: list[Lot] = []
+    waiting: list[str] = []
+    for lot in _pending_lots(state):
+        if lot.available_at > moment:
+            waiting.append(lot.id)
+        elif lot.points > 0 and lot.available_at > lot.earned_at:
+            ended.append(lot)
+    changes = [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
+    return changes, waiting
 
 
 def burn(
@@ -153,11 +208,7 @@ def burn(
             taken = min(lot.points, remaining)
             remaining -= taken
             transitions.append(Transition("burn", lot.id, taken, moment))
-            ledger.append(
-                LedgerEntry(
-                    event=event, rule=rule, kind="burn", points=-taken, lot=lot.id, at=moment, version=version
-                )
-            )
+            ledger.append(ledger_entry(event, rule, "burn", -taken, lot.id, moment, version))
             # A spent lot stays, at 0: a later return still needs to know what its lines earned.
             lots.append(lot.model_copy(update={"points": lot.points - taken}))
         else:
@@ -170,20 +221,27 @@ def balance_matches_ledger(state: CustomerState) -> bool:
     return sum((lot.points for lot in state.lots), ZERO) == sum((e.points for e in state.ledger), ZERO)
 
 
+# The state's ledger may hold this many entries of closed lots before they are left out: a
+# multiple of its lots, so that leaving them out (a look at every entry) comes once in many events.
+LEDGER_SLACK = 16
+
+
 def closed_entries_left_out(ledger: list[LedgerEntry], lots: list[Lot], event: str) -> list[LedgerEntry]:
     """The ledger the state keeps: the entries of every lot that still holds points, and of every
-    lot `event` changed; the entries of a lot that was closed earlier (spent, expired, reversed
-    to 0 — they add up to 0) leave the state.
+    lot `event` changed; the entries of lots closed earlier (spent, expired, reversed to 0 — they
+    add up to 0) leave the state once it holds more than twice as many entries as lots (and
+    `LEDGER_SLACK`), all at once.
 
-    The state would otherwise carry its whole history into every event. Nothing is lost: every
-    entry is in the state of the outcome that made it (`Outcome.new_ledger_entries`), and a store
-    keeps each one in its ledger table. The invariant holds as before: the points in the lots
-    equal the sum of the state's ledger.
+    The state would otherwise carry its whole history into every event; leaving closed entries
+    out at every event would read the whole ledger at every event. Nothing is lost: every entry
+    is in the state of the outcome that made it (`Outcome.new_ledger_entries`), and a store keeps
+    each one in its ledger table. The invariant holds as before: the points in the lots equal the
+    sum of the state's ledger.
     """
+    if len(ledger) <= 2 * len(lots) + LEDGER_SLACK:
+        return ledger
     holding = {lot.id for lot in lots if lot.points}
     touched = {entry.lot for entry in ledger if entry.event == event}
-    if all(entry.lot in holding or entry.lot in touched for entry in ledger):
-        return ledger
     return [entry for entry in ledger if entry.lot in holding or entry.lot in touched]
 
 

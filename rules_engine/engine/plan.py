@@ -21,6 +21,7 @@ from rules_engine import periods
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
+from rules_engine.engine import history
 from rules_engine.engine.money import money_quantum
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
@@ -136,6 +137,9 @@ class Plan:
             [expression("quests", i, "steps", s, "when") for s in range(len(quest.steps))]
             for i, quest in enumerate(program.quests)
         ]
+        # What the program reads of the purchase history, and how long the state keeps its lines.
+        self.purchases_use = history.purchases_use(compiled)
+        self.purchases_kept = history.kept_for(compiled, self.purchases_use)
 
     def cap_periods(self, cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
         """What `cap` limits besides `per_event` (see `cap_periods`), worked out once per cap."""

@@ -17,7 +17,7 @@ from rules_engine.engine.events import Redeem
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
 from rules_engine.engine.rewards import coupon_code, give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, Reward
 from rules_engine.state.customer import CustomerState
@@ -28,10 +28,16 @@ def time_passes(
 ) -> tuple[CustomerState, list[PointsChange]]:
     """What time did to the points up to `moment` (pending lots becoming available, expiry), as
     the state after it and each change; `cause` names the ledger entries of expiry."""
-    changes = lifecycle.became_available(state, state.last_event_at, moment)
+    state = lifecycle.in_order(state)
+    changes, pending = lifecycle.ripen(state, moment)
     state, expired = lifecycle.expire(state, moment, event=cause, version=program.version)
-    ordered = sorted([*changes, *expired], key=lambda c: (c.at, c.kind, c.lot))
-    return state, [PointsChange(kind=c.kind, lot=c.lot, points=c.points, at=c.at) for c in ordered]
+    state = replaced(state, {"pending_lots": pending})
+    ordered = sorted([*changes, *expired], key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
+    given = {"kind", "lot", "points", "at"}
+    return state, [
+        trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)
+        for c in ordered
+    ]
 
 
 def redeem(run: Run, event: Redeem) -> None:

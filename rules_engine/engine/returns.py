@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rules_engine.dsl.ast import format_duration
+from rules_engine.engine import running
 from rules_engine.engine.events import Return
 from rules_engine.engine.mechanics import challenges
 from rules_engine.engine.money import round_money, round_points
@@ -20,7 +21,7 @@ from rules_engine.engine.outcome import PointsChange
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
-from rules_engine.state.customer import Activity, LedgerEntry, Lot
+from rules_engine.state.customer import Activity, LedgerEntry, LedgerLine, Lot
 
 
 def apply(run: Run, event: Return) -> None:
@@ -152,6 +153,17 @@ def _made(run: Run, purchase: str) -> bool:
 
 
 def _not_their_purchase(run: Run, event: Return) -> Diagnostic:
+    older = run.state.older_purchases
+    if older is not None:  # the state no longer holds the oldest purchases: it may be one of them
+        return Diagnostic(
+            "RE437",
+            f"purchase: return {event.id} names purchase {event.purchase}, which customer "
+            f"{event.customer} never made, or made on or before {older.until.isoformat()}: "
+            "older than any purchase the customer's state still holds",
+            hint="a return is taken within the program's return window (or while the purchase's "
+            "points last); check the return's customer and purchase id",
+            path=("purchase",),
+        )
     return Diagnostic(
         "RE437",
         f"purchase: return {event.id} names purchase {event.purchase}, which customer "
@@ -183,7 +195,7 @@ def _take_back_progress(
         points=-points,
         visits=0,
     )
-    run.state = replaced(run.state, {"activity": [*run.state.activity, back]})
+    run.state = replaced(run.state, running.add(run.state, back))
 
 
 def _return_window_closed(run: Run, event: Return, lots: list[Lot]) -> bool:
@@ -219,7 +231,7 @@ def _reverse(run: Run, event: Return, reverse: dict[str, dict[int, Decimal]], ru
     ledger = list(run.state.ledger)
     changes: list[PointsChange] = []
 
-    def take(lot_id: str, points: Decimal, line: int | None = None) -> None:
+    def take(lot_id: str, points: Decimal, lines: list[LedgerLine] | None = None) -> None:
         lots[lot_id] = lots[lot_id].model_copy(update={"points": lots[lot_id].points - points})
         ledger.append(
             LedgerEntry(
@@ -230,7 +242,7 @@ def _reverse(run: Run, event: Return, reverse: dict[str, dict[int, Decimal]], ru
                 lot=lot_id,
                 at=moment,
                 version=version,
-                line=line,
+                lines=lines or [],
             )
         )
 
@@ -239,11 +251,14 @@ def _reverse(run: Run, event: Return, reverse: dict[str, dict[int, Decimal]], ru
         owed = sum(lines.values(), ZERO)
         own = min(owed, max(ZERO, lots[lot_id].points))
         taken = own
-        for line, points in sorted(lines.items()):  # what is left in the lot, line by line
+        parts: list[LedgerLine] = []  # what is left in the lot, line by line: one entry
+        for line, points in sorted(lines.items()):
             part = min(points, taken)
             if part > 0:
-                take(lot_id, part, line)
+                parts.append(LedgerLine(line=line, points=-part))
             taken -= part
+        if own > 0:
+            take(lot_id, own, parts)
         if own > 0:
             changes.append(PointsChange(kind="reverse", lot=lot_id, points=own, at=moment))
         missing += owed - own

@@ -143,7 +143,7 @@ def open_run(
         budgets=budgets,
         local=event.time.astimezone(plan.zone),
         tier=plan.tiers.get(state.tier or ""),
-        counters={rule: dict(periods) for rule, periods in state.counters.items()},
+        counters=dict(state.counters),  # a rule's counts are copied when counted
         items=items,
         skus=[line.sku for line in items] + ["(shipping)"],
         quantities=[line.qty for line in items] + [ONE],

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rules_engine.engine import lifecycle
+from rules_engine.engine import history, lifecycle
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Effects, Outcome, Totals
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import earn_entry, lot_line, past_line, points_lot, replaced, trusted
-from rules_engine.state.customer import CustomerState, IssuedCoupon
+from rules_engine.engine.trusted import (
+    earn_entry,
+    ledger_lines,
+    lot_line,
+    past_line,
+    points_lot,
+    replaced,
+    trusted,
+)
+from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
@@ -129,21 +137,20 @@ def new_state(run: Run) -> CustomerState:
             lines = [
                 lot_line(share.line, share.sku, quantities[share.line], share.amount) for share in award.lines
             ]
-        lots.append(points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines))
+        lifecycle.with_lot(
+            lots, points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines)
+        )
+    pending = list(run.state.pending_lots or ())
+    if available_at > time:
+        pending += [f"{event.id}/{award.rule}" for award in run.effects_points]
     ledger = list(run.state.ledger)
     version = run.program.version
     rule_hashes = run.plan.rule_hashes
-    for award in run.effects_points:
+    for award in run.effects_points:  # one entry per award, with what each line earned
         lot, rule_hash = f"{event.id}/{award.rule}", rule_hashes.get(award.rule)
-        if not award.lines:
-            ledger.append(earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, None))
-            continue
-        # One entry per basket line: the books can say what each line earned.
-        ledger += [
-            earn_entry(event.id, award.rule, share.amount, lot, time, version, rule_hash, share.line)
-            for share in award.lines
-            if share.amount
-        ]
+        parts = ledger_lines(award.lines)
+        entry = earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts)
+        ledger.append(entry)
     coupons = [
         c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in run.state.coupons
     ]
@@ -151,22 +158,31 @@ def new_state(run: Run) -> CustomerState:
         IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
         for c in run.coupons_issued
     ]
-    purchases = list(run.state.purchases)
+    bought: list[PastLine] = []
     visits = run.state.visits
     if isinstance(event, Purchase):
         visits += 1
         day = run.local.date()
-        purchases += [
+        bought = [
             past_line(line.sku, line.category, line.price, line.qty, day, event.id) for line in event.items
         ]
+    purchases, older = history.kept(
+        run.state.purchases,
+        bought,
+        run.state.older_purchases,
+        run.local.date(),
+        run.plan.purchases_kept,
+    )
     return replaced(
         run.state,
         {
             "customer": event.customer,
             "lots": lots,
+            "pending_lots": pending,
             "counters": run.counters,
             "coupons": coupons,
             "purchases": purchases,
+            "older_purchases": older,
             "visits": visits,
             "entries": _entries(run),
             "processed": kept(run.state.processed, event.id),

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from rules_engine.engine.outcome import ExplainNode, LineShare, PointsAward, RuleTrace
-from rules_engine.state.customer import LedgerEntry, Lot, LotLine, PastLine
+from rules_engine.state.customer import LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -248,9 +248,51 @@ def points_lot(
     return model
 
 
-_LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash", "line")
-_LEDGER_ENTRY_FAST = _spelt_out(LedgerEntry, *_LEDGER_ENTRY)
-_LEDGER_ENTRY_GIVEN = set(_LEDGER_ENTRY)
+_LEDGER_LINE_GIVEN = {"line", "points"}
+
+
+def ledger_lines(lines: list[LineShare]) -> list[LedgerLine]:
+    """An award's nonzero line shares as its ledger entry's `LedgerLine`s."""
+    return [
+        trusted(LedgerLine, {"line": share.line, "points": share.amount}, _LEDGER_LINE_GIVEN)
+        for share in lines
+        if share.amount
+    ]
+
+
+_LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash", "lines")
+# LedgerEntry's one validator reads an entry written before entries held their lines (`line`): an
+# entry made here never is one, so validation would give the same instance as below.
+_LEDGER_ENTRY_FAST = _FAST and tuple(LedgerEntry.model_fields) == _LEDGER_ENTRY
+_LEDGER_ENTRY_GIVEN = {"event", "rule", "kind", "points", "lot", "at", "version"}
+
+
+def ledger_entry(
+    event: str, rule: str, kind: str, points: Decimal, lot: str, at: dt.datetime, version: int
+) -> LedgerEntry:
+    """`LedgerEntry(event=…, rule=…, kind=…, points=…, lot=…, at=…, version=…)`: an entry of no
+    basket lines (an expiry, a burn)."""
+    if not _LEDGER_ENTRY_FAST:
+        return LedgerEntry(event=event, rule=rule, kind=kind, points=points, lot=lot, at=at, version=version)
+    model = _new(LedgerEntry)
+    _set_dict(
+        model,
+        {
+            "event": event,
+            "rule": rule,
+            "kind": kind,
+            "points": points,
+            "lot": lot,
+            "at": at,
+            "version": version,
+            "rule_hash": None,
+            "lines": (),
+        },
+    )
+    _set_fields(model, _LEDGER_ENTRY_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
 
 
 def earn_entry(
@@ -261,40 +303,20 @@ def earn_entry(
     at: dt.datetime,
     version: int,
     rule_hash: str | None,
-    line: int | None,
+    lines: list[LedgerLine],
 ) -> LedgerEntry:
-    """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…, line=…)`."""
-    if not _LEDGER_ENTRY_FAST:
-        return LedgerEntry(
-            event=event,
-            rule=rule,
-            kind="earn",
-            points=points,
-            lot=lot,
-            at=at,
-            version=version,
-            rule_hash=rule_hash,
-            line=line,
-        )
-    model = _new(LedgerEntry)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "kind": "earn",
-            "points": points,
-            "lot": lot,
-            "at": at,
-            "version": version,
-            "rule_hash": rule_hash,
-            "line": line,
-        },
+    """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…, lines=…)`."""
+    return LedgerEntry(
+        event=event,
+        rule=rule,
+        kind="earn",
+        points=points,
+        lot=lot,
+        at=at,
+        version=version,
+        rule_hash=rule_hash,
+        lines=lines,
     )
-    _set_fields(model, _LEDGER_ENTRY_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
 
 
 _RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import StateError, diagnostics_from_pydantic
@@ -61,6 +61,15 @@ class Lot(StateModel):
     """Which basket lines earned them (for returns)."""
 
 
+class LedgerLine(StateModel):
+    """The part of a ledger entry's points one basket line stands for."""
+
+    line: int
+    """Index of the line in the purchase."""
+    points: Amount
+    """Its part, signed as the entry's points."""
+
+
 class LedgerEntry(StateModel):
     """One change of the points balance: which event, rule and lot, how many, and why.
 
@@ -84,11 +93,24 @@ class LedgerEntry(StateModel):
     rule_hash: str | None = None
     """A hash of the rule as it was when it gave the points (earn entries), so a later change of
     the rule is visible in the books even when the version number was not raised."""
-    line: int | None = None
-    """The basket line the points belong to: the line of the event that earned them (earn), or
-    the returned line of the original purchase (reverse). An award spread over several lines is
-    one entry per line. Null when the change is not one line's: a reward for the basket or the
-    customer as a whole, a redemption, an expiry, points a return takes from other lots."""
+    lines: tuple[LedgerLine, ...] = ()
+    """The basket lines the points belong to, each with its part (the parts add up to `points`):
+    the lines of the event that earned them (earn), or the returned lines of the original
+    purchase (reverse). One entry per award, whatever its number of lines. Empty when the change
+    is not the lines': a reward for the basket or the customer as a whole, a redemption, an
+    expiry, points a return takes from other lots."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_line(cls, data: Any) -> Any:
+        """An entry written before entries held their lines names one line (`"line": 3`): that line
+        with the entry's points (`lifecycle.in_order` merges an award's entries on the next event)."""
+        if isinstance(data, dict) and "line" in data:
+            data = dict(data)
+            line = data.pop("line")
+            if line is not None and "lines" not in data:
+                data["lines"] = [{"line": line, "points": data.get("points")}]
+        return data
 
 
 class Activity(StateModel):
@@ -108,6 +130,19 @@ class Activity(StateModel):
     """What each line of the purchase was paid after discounts (for returns)."""
     qty: list[Amount] = Field(default_factory=list)
     """The quantity of each line (for partial returns)."""
+
+
+class ActivitySums(StateModel):
+    """The activity at or after `start`, added up: the tier metric as running sums."""
+
+    start: dt.datetime | None = None
+    """The start of the tier window at the latest event (null: the whole activity)."""
+    spend: Amount = Decimal(0)
+    """Money spent in it."""
+    points: Amount = Decimal(0)
+    """Points earned in it."""
+    visits: int = 0
+    """Purchases in it."""
 
 
 class IssuedCoupon(StateModel):
@@ -133,6 +168,15 @@ class PastLine(StateModel):
     date: dt.date
     event: str | None = None
     """The purchase's event id (None in states written before it was kept)."""
+
+
+class OlderPurchases(StateModel):
+    """What the state no longer keeps of earlier purchases (docs/engine.md, "The bounded state")."""
+
+    lines: int = Field(default=0, ge=0)
+    """How many lines they had: `len(customer.purchases)` counts them."""
+    until: dt.date
+    """The local date of the latest of them: the state holds every purchase's lines after it."""
 
 
 class Profile(StateModel):
@@ -222,13 +266,22 @@ class CustomerState(StateModel):
     profile: Profile = Field(default_factory=Profile)
     """Profile data."""
     lots: list[Lot] = Field(default_factory=list)
-    """Points, one lot per award, oldest first."""
+    """Points, one lot per award, in expiry order (the soonest to expire first; lots that never
+    expire last; lots expiring together in the order they were earned): expiry reads only the
+    lots that are due."""
+    pending_lots: list[str] | None = None
+    """The lots (`<event>/<rule>`) still pending at the latest event:
+    what becomes available next is read from here, not from every lot. Null in a state written
+    before it was kept: the next event puts the lots in order and fills it in."""
     counters: dict[str, dict[str, Amount]] = Field(default_factory=dict)
     """Points given per rule and period, for caps: {"pastry-bonus": {"day:2026-12-05": 15}}."""
     coupons: list[IssuedCoupon] = Field(default_factory=list)
     """Coupons issued to the customer."""
     purchases: list[PastLine] = Field(default_factory=list)
-    """Lines of earlier purchases."""
+    """Lines of earlier purchases, oldest first: all of them if the program reads them, else
+    those a return may still need (docs/engine.md, "The bounded state")."""
+    older_purchases: OlderPurchases | None = None
+    """What is no longer kept of the earlier purchases' lines; null when nothing was left out."""
     visits: int = Field(default=0, ge=0)
     """How many purchases the customer made."""
     badges: list[str] = Field(default_factory=list)
@@ -238,7 +291,11 @@ class CustomerState(StateModel):
     tier_since: dt.datetime | None = None
     """When the current tier was reached."""
     activity: list[Activity] = Field(default_factory=list)
-    """Tier metrics per event within the tier window."""
+    """Tier metrics per event, in time order, for as long as a tier or leaderboard window can
+    need them."""
+    activity_sums: ActivitySums | None = None
+    """The tier metric's running sums: the activity from the tier window's start at the latest
+    event on. Null in a state written before they were kept (added up at the next event)."""
     returned: dict[str, dict[str, Amount]] = Field(default_factory=dict)
     """Quantities already returned, per purchase and line: {"evt-1": {"0": 1}}."""
     last_event_at: dt.datetime | None = None

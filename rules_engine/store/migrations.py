@@ -135,6 +135,15 @@ MIGRATIONS = (
                 programs TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, revoked_at TIMESTAMPTZ)""",
         ),
     ),
+    Migration(
+        6,
+        "one ledger row per award, its basket lines inside",
+        # `lines` is the JSON list of the entry's line parts ([{"line": 0, "points": "5"}], points
+        # as decimal text). Rows written before keep `line` (one row per line, `lines` NULL); the
+        # store reads either as LedgerEntry.lines.
+        sqlite=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
+        postgresql=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -7,6 +7,7 @@ queries here are written once with `?` placeholders, which the PostgreSQL store 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
-from rules_engine.state.customer import CustomerState, LedgerEntry
+from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
 from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.migrations import Dialect, pending
 
-_LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line"
+_LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line, lines"
 
 
 class SqlStore(Store):
@@ -150,7 +151,7 @@ class SqlStore(Store):
         if change.ledger:
             self._execute_many(
                 "INSERT INTO ledger"
-                " (program, customer, event, rule, kind, points, lot, at, version, rule_hash, line)"
+                " (program, customer, event, rule, kind, points, lot, at, version, rule_hash, lines)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
@@ -164,7 +165,7 @@ class SqlStore(Store):
                         self._time(entry.at),
                         entry.version,
                         entry.rule_hash,
-                        entry.line,
+                        _lines_json(entry.lines),
                     )
                     for entry in change.ledger
                 ],
@@ -197,17 +198,18 @@ class SqlStore(Store):
         if customer is not None:
             where, parameters = where + " AND customer = ?", [*parameters, customer]
         rows = self._execute(f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY seq", parameters)
-        for seq, whose, event, rule, kind, points, lot, at, version, rule_hash, line in rows:
+        for seq, whose, event, rule, kind, points, lot, at, version, rule_hash, line, lines in rows:
+            amount = self._read_points(points)
             entry = LedgerEntry(
                 event=event,
                 rule=rule,
                 kind=kind,
-                points=self._read_points(points),
+                points=amount,
                 lot=lot,
                 at=self._read_time(at),
                 version=version,
                 rule_hash=rule_hash,
-                line=line,
+                lines=_lines(lines, line, amount),
             )
             yield LedgerRow(seq, whose, entry)
 
@@ -297,3 +299,17 @@ class _Locked(CustomerTransaction):
 def _state(text: str) -> CustomerState:
     # Written by pydantic (decimals as strings, so read back exactly), read back by pydantic.
     return CustomerState.model_validate_json(text)
+
+
+def _lines_json(lines: Sequence[LedgerLine]) -> str | None:
+    """A ledger entry's line parts as the `lines` column holds them: JSON, points as decimal text."""
+    if not lines:
+        return None
+    return json.dumps([{"line": part.line, "points": str(part.points)} for part in lines])
+
+
+def _lines(text: str | None, line: int | None, points: Decimal) -> list[LedgerLine]:
+    """The `lines` column read back; a row written before version 6 of the schema names one line."""
+    if text is None:
+        return [] if line is None else [LedgerLine(line=line, points=points)]
+    return [LedgerLine(line=part["line"], points=Decimal(part["points"])) for part in json.loads(text)]

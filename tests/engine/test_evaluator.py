@@ -466,7 +466,6 @@ def test_a_line_filtered_multiplier_multiplies_exactly_the_matching_lines_points
     assert (double.points if double else 0) == sum(expected.values(), Decimal(0))
 
 
-
 def test_budget_keys_name_each_budgeted_rule_and_the_events_local_period() -> None:
     """What a store reads into the `BudgetSnapshot`: the rules with a budget, each with the
     period the event falls in, in the program's time zone."""

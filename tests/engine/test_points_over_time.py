@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.lifecycle import balance_matches_ledger
+from rules_engine.engine.lifecycle import LEDGER_SLACK, balance_matches_ledger, closed_entries_left_out
 from rules_engine.errors import EventError
 from rules_engine.state.customer import CustomerState
 from tests.conftest import ROOT
@@ -196,9 +196,11 @@ def test_replaying_the_same_stream_twice_changes_nothing_the_second_time(days: l
     assert replayed == state
 
 
-def test_a_closed_lots_entries_leave_the_state_after_the_event_that_closed_it() -> None:
-    """The state keeps the ledger of its open lots only, so it does not grow with history; each
-    outcome names the entries it made (`new_ledger_entries`), which a store keeps."""
+def test_a_closed_lots_entries_leave_the_state_in_a_batch() -> None:
+    """The state keeps the ledger of its open lots, and of closed lots until there are more entries
+    than twice its lots (and 16): then all closed entries go at once, so it neither grows with
+    history nor reads its whole ledger at every event. Each outcome names the entries it made
+    (`new_ledger_entries`), which a store keeps."""
     first = COFFEE.process(purchase("p1", "2025-11-03T12:00:00+03:00"))
     expiring = COFFEE.process(purchase("p2", "2026-11-10T12:00:00+03:00"), first.state)
     # p1's lot expired on this event: its earn and expire entries are both still here
@@ -208,7 +210,13 @@ def test_a_closed_lots_entries_leave_the_state_after_the_event_that_closed_it() 
     ]
     assert [(e.event, e.kind) for e in expiring.new_ledger_entries] == [("p2", "expire"), ("p2", "earn")]
     later = COFFEE.process(purchase("p3", "2026-11-11T12:00:00+03:00"), expiring.state)
-    assert {e.lot for e in later.state.ledger} == {"p2/base", "p3/base"}  # p1's lot closed: gone
+    # p1's lot closed, its entries (adding up to 0) wait for the batch: a small ledger keeps them
+    assert {e.lot for e in later.state.ledger} == {"p1/base", "p2/base", "p3/base"}
     assert balance_matches_ledger(later.state)
+    state = later.state
+    padding = [state.ledger[-1]] * (2 * len(state.lots) + LEDGER_SLACK)  # p3's entry, many times
+    left = closed_entries_left_out([*state.ledger, *padding], state.lots, "p9")
+    assert {e.lot for e in left} == {"p2/base", "p3/base"}  # over the slack: the closed lot's entries go
+    assert closed_entries_left_out(state.ledger, state.lots, "p9") is state.ledger
     made = [*first.new_ledger_entries, *expiring.new_ledger_entries, *later.new_ledger_entries]
     assert sum(e.points for e in made) == sum(lot.points for lot in later.state.lots)

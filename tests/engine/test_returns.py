@@ -153,17 +153,30 @@ def test_spent_points_come_back_from_the_purchases_own_bonus_lots_too() -> None:
     assert balance_matches_ledger(back.state)
 
 
-def test_ledger_entries_name_the_basket_line_they_belong_to() -> None:
+def test_ledger_entries_name_the_basket_lines_they_belong_to() -> None:
+    """One entry per award (and per lot a return takes from), its line parts inside."""
     e = engine(SHOP)
     bought = e.process(purchase("p1", 1, ("SHOE", "50.00", 2), ("SOCK", "10.00", 3)))
     # base: 100 on the shoes (line 0) and 30 on the socks (line 1); shoes award: 14 on line 0
-    earned = [(entry.rule, entry.line, entry.points) for entry in bought.state.ledger]
-    assert earned == [("base", 0, 100), ("base", 1, 30), ("shoes", 0, 14)]
+    earned = [(e.rule, e.points, [(p.line, p.points) for p in e.lines]) for e in bought.state.ledger]
+    assert earned == [("base", 130, [(0, 100), (1, 30)]), ("shoes", 14, [(0, 14)])]
     back = e.process(giving_back("r1", 3, "p1", ("SHOE", 1)), bought.state)
     # one shoe of two: half of what line 0 earned, from each award's lot, named line 0
-    reversed_ = [(e.rule, e.lot, e.line, e.points) for e in back.state.ledger if e.kind == "reverse"]
-    assert reversed_ == [("return:p1", "p1/base", 0, -50), ("return:p1", "p1/shoes", 0, -7)]
+    reversed_ = [
+        (e.rule, e.lot, e.points, [(p.line, p.points) for p in e.lines])
+        for e in back.state.ledger
+        if e.kind == "reverse"
+    ]
+    assert reversed_ == [("return:p1", "p1/base", -50, [(0, -50)]), ("return:p1", "p1/shoes", -7, [(0, -7)])]
     assert balance_matches_ledger(back.state)
+
+
+def test_a_returns_entry_holds_every_returned_line_of_the_lot() -> None:
+    e = engine(SHOP)
+    bought = e.process(purchase("p1", 1, ("SHOE", "50.00", 2), ("SOCK", "10.00", 3)))
+    back = e.process(giving_back("r1", 3, "p1", ("SHOE", 2), ("SOCK", 3)), bought.state)
+    (base,) = [e for e in back.state.ledger if e.kind == "reverse" and e.lot == "p1/base"]
+    assert base.points == -130 and [(p.line, p.points) for p in base.lines] == [(0, -100), (1, -30)]
 
 
 WINDOW = SHOP + "returns: {within: 10d}\n"

@@ -6,9 +6,9 @@ Traced with kind "notification"; what was sent is in `Effects.notifications`, wh
 
 from __future__ import annotations
 
-import datetime as dt
+import bisect
 
-from rules_engine.engine.lifecycle import APART, FIXED_OFFSETS, day_number
+from rules_engine.engine.lifecycle import expiry_order
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
@@ -38,33 +38,14 @@ def apply(run: Run) -> None:
     if reminder is None:
         return
     moment = run.event.time
-    reminded = run.state.reminded
-    soon = []
-    horizon: dt.datetime | None = None  # moment + before, worked out once it is needed
-    day: int | None = None
-    fixed = FIXED_OFFSETS
-    for lot in run.state.lots:
-        if lot.points > 0 and (expires := lot.expires_at) is not None:
-            if horizon is None:
-                if not moment < expires:
-                    continue
-                horizon = moment + reminder.before
-                day = day_number(horizon)
-                if expires <= horizon and lot.id not in reminded:
-                    soon.append(lot)
-            # `moment < expires <= horizon`, the test that is false for most lots first: by dates
-            # alone when `expires` is surely later than the horizon (lifecycle.day_number)
-            elif (
-                not (
-                    day is not None
-                    and expires.tzinfo.__class__ in fixed
-                    and expires.toordinal() - day >= APART
-                )
-                and expires <= horizon
-                and moment < expires
-                and lot.id not in reminded
-            ):
-                soon.append(lot)
+    done = set(run.state.reminded)
+    lots = run.state.lots
+    # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
+    first = bisect.bisect_right(lots, (False, moment), key=expiry_order)
+    if first == len(lots) or lots[first].expires_at is None:
+        return
+    last = bisect.bisect_right(lots, (False, moment + reminder.before), key=expiry_order)
+    soon = [lot for lot in lots[first:last] if lot.points > 0 and lot.id not in done]
     if not soon:
         return
     if notify(run, REMINDER, reminder.channel, reminder.template):
@@ -80,7 +61,7 @@ def _tier_reminder(run: Run) -> None:
     if reminder is None or tiers is None:
         return
     moment = run.event.time
-    due = at_risk(tiers, run.state, moment, run.plan.zone)
+    due = at_risk(tiers, run.state, moment, run.plan.zone, before=reminder.before)
     if due is None or not moment < due <= moment + reminder.before:
         return
     key = f"tier:{run.state.tier}:{due.date().isoformat()}"

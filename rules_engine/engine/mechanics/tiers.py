@@ -21,6 +21,7 @@ import datetime as dt
 from decimal import Decimal
 
 from rules_engine import periods
+from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.run import Run
@@ -90,7 +91,6 @@ def record_activity(run: Run) -> None:
     if not windows:
         return
     event = run.event
-    activity = list(run.state.activity)
     if isinstance(event, Purchase):
         spend = sum(run.remaining, ZERO)
         points = sum((award.points for award in run.effects_points), ZERO)
@@ -103,12 +103,11 @@ def record_activity(run: Run) -> None:
             "paid": list(run.remaining),
             "qty": [line.qty for line in event.items],
         }
-        activity.append(trusted(Activity, values, _ACTIVITY))
+        run.state = replaced(run.state, running.add(run.state, trusted(Activity, values, _ACTIVITY)))
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
-        activity = [a for a in activity if a.at >= horizon]
-    run.state = replaced(run.state, {"activity": activity})
+        run.state = replaced(run.state, running.trimmed(run.state, horizon))
 
 
 def reviewed_metric(
@@ -116,25 +115,33 @@ def reviewed_metric(
 ) -> Decimal:
     """The metric a review due at `due` decides on, as known at `moment`: the window ending at
     `moment` (rolling), or the calendar period that ends before the review (calendar)."""
-    if tiers.window.kind == "rolling":
-        end = moment + dt.timedelta(microseconds=1)
+    if tiers.window.kind == "rolling":  # the window ending at `moment`: every entry is before it
         start = moment - (tiers.window.length or dt.timedelta(0))
-        return metric(tiers.qualify_on, state.activity, start, end)
+        return running.value(tiers.qualify_on, running.sums(state, start))
     grace = tiers.downgrade_grace or dt.timedelta(0)
     period = _calendar(tiers.window)
     ended_end = periods.start(period, (due - grace).astimezone(zone))
     ended_start = periods.start(period, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
-    return metric(tiers.qualify_on, state.activity, ended_start, ended_end)
+    return metric(tiers.qualify_on, running.between(state, ended_start, ended_end), ended_start, ended_end)
 
 
-def at_risk(tiers: Tiers, state: CustomerState, moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+def at_risk(
+    tiers: Tiers,
+    state: CustomerState,
+    moment: dt.datetime,
+    zone: dt.tzinfo,
+    before: dt.timedelta | None = None,
+) -> dt.datetime | None:
     """The review date, when the customer's tier would drop at it on the metric as it stands at
-    `moment`; else None."""
+    `moment`; else None. With `before`, only a review less than that ahead of `moment` is looked
+    at (the metric is not worked out for a later one)."""
     if state.tier is None or state.tier_since is None:
         return None
     due = review_at(tiers, state.tier_since, zone)
     levels = {level.id: level for level in tiers.levels}
     if due is None or state.tier not in levels:
+        return None
+    if before is not None and not moment < due <= moment + before:
         return None
     if reviewed_metric(tiers, state, due, moment, zone) >= levels[state.tier].threshold:
         return None
@@ -193,11 +200,11 @@ def update_tier(run: Run) -> None:
     state: CustomerState = run.state
     levels = tiers.levels
     index = run.plan.tier_positions
-    activity = state.activity
     local = run.local
-    start, end = window_bounds(tiers.window, local)
+    start, _ = window_bounds(tiers.window, local)
     current, since, changes = review(tiers, state, event.time, zone)
-    value = metric(tiers.qualify_on, activity, start, end)
+    sums = running.sums(state, start)  # the window ends at the event: every entry is before it
+    value = running.value(tiers.qualify_on, sums)
     reached = qualified(tiers, value)
     if reached is not None and (current not in index or index[reached.id] > index[current]):
         changes.append(
@@ -209,7 +216,7 @@ def update_tier(run: Run) -> None:
             )
         )
         current, since = reached.id, event.time
-    run.state = replaced(run.state, {"tier": current, "tier_since": since})
+    run.state = replaced(run.state, {"tier": current, "tier_since": since, "activity_sums": sums})
     run.tier_changes += changes
     for change in changes:
         run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))

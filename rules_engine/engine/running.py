@@ -1,0 +1,119 @@
+"""The tier metric as running sums over `state.activity`, so that an event costs the same at any
+history.
+
+Input: a customer state and the start of the window an event is measured in. Output: the metric
+from that start on, and the running sums to keep (`CustomerState.activity_sums`). The activity
+is kept in time order (`add` puts a return's entry, dated at its purchase, in its place), so the
+entries that leave the window as it moves are a run at the front of what the sums hold, found by
+bisection: each entry is added once and taken off once. Every entry is at or before the latest
+event (events come in time order), so a window "ending at the event" is "from its start on".
+
+A state written before the sums were kept (`activity_sums` null) is added up once, in full.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+from rules_engine.state.customer import Activity, ActivitySums, CustomerState
+
+ZERO = Decimal(0)
+
+
+def _at(entry: Activity) -> dt.datetime:
+    return entry.at
+
+
+def in_time_order(activity: list[Activity]) -> list[Activity]:
+    """The entries by `at` (stable): as the engine keeps them; a state written before may not."""
+    ordered = all(a.at <= b.at for a, b in itertools.pairwise(activity))
+    return activity if ordered else sorted(activity, key=_at)
+
+
+def _summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
+    return ActivitySums(
+        start=start,
+        spend=sum((e.spend for e in entries), ZERO),
+        points=sum((e.points for e in entries), ZERO),
+        visits=sum(e.visits for e in entries),
+    )
+
+
+def _from(activity: list[Activity], start: dt.datetime | None) -> int:
+    """The index of the first entry at or after `start`."""
+    return 0 if start is None else bisect.bisect_left(activity, start, key=_at)
+
+
+def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
+    """The activity at or after `start` (None: all of it), added up; from the state's running sums
+    when the window only moved forward, else from the entries."""
+    known = state.activity_sums
+    activity = state.activity
+    if known is None:
+        activity = in_time_order(activity)
+        return _summed(activity[_from(activity, start) :], start)
+    if known.start == start:
+        return known
+    if start is None or (known.start is not None and start < known.start):  # moved back: add up again
+        return _summed(activity[_from(activity, start) :], start)
+    left = activity[_from(activity, known.start) : _from(activity, start)]  # what left the window
+    if not left:
+        return known.model_copy(update={"start": start})
+    gone = _summed(left, start)
+    return ActivitySums(
+        start=start,
+        spend=known.spend - gone.spend,
+        points=known.points - gone.points,
+        visits=known.visits - gone.visits,
+    )
+
+
+def value(kind: str, totals: ActivitySums) -> Decimal:
+    """One metric (spend, points, visits) of the sums."""
+    return Decimal(totals.visits) if kind == "visits" else totals.spend if kind == "spend" else totals.points
+
+
+def add(state: CustomerState, entry: Activity) -> dict[str, object]:
+    """The state's update for a new activity entry: put in its place in time order, and counted in
+    the running sums if it falls in their window."""
+    activity = list(state.activity)
+    if not activity or activity[-1].at <= entry.at:
+        activity.append(entry)
+    else:  # a return's entry, dated at its purchase
+        bisect.insort_right(activity, entry, key=_at)
+    update: dict[str, object] = {"activity": activity}
+    known = state.activity_sums
+    if known is not None and (known.start is None or entry.at >= known.start):
+        update["activity_sums"] = ActivitySums(
+            start=known.start,
+            spend=known.spend + entry.spend,
+            points=known.points + entry.points,
+            visits=known.visits + entry.visits,
+        )
+    return update
+
+
+def trimmed(state: CustomerState, horizon: dt.datetime) -> dict[str, object]:
+    """The state's update that leaves out the activity before `horizon` (no window needs it), the
+    running sums moved past it first if they still count some of it."""
+    activity = state.activity
+    cut = _from(activity, horizon)
+    if not cut:
+        return {}
+    update: dict[str, object] = {"activity": activity[cut:]}
+    known = state.activity_sums
+    if known is not None and (known.start is None or known.start < horizon):
+        update["activity_sums"] = sums(state, horizon)
+    return update
+
+
+def between(state: CustomerState, start: dt.datetime, end: dt.datetime) -> list[Activity]:
+    """The entries in [start, end): found by bisection in a state the engine wrote (in time
+    order), else every entry (`tiers.metric` picks them)."""
+    activity = state.activity
+    if state.activity_sums is None:
+        return activity
+    return activity[_from(activity, start) : bisect.bisect_left(activity, end, key=_at)]
