@@ -59,7 +59,10 @@ def split(
     if factor is not None and nonzero and quantum == 1 and total > 0:
         exact = _exact_parts(total, ratios, factor)
         if exact is not None:  # as below, with sign 1 and no leftover
-            return [_decimal(p) for p in exact] if whole else [1 * p * quantum for p in exact]
+            if not whole:
+                return [1 * p * quantum for p in exact]
+            small = _SMALL
+            return [small[p] if 0 <= p < 1024 else Decimal(p) for p in exact]
     if nonzero:
         first = ratios[0][1]
         for _, d in ratios:
@@ -93,10 +96,6 @@ def split(
 _ZERO = Decimal(0)
 # Decimal(n) for the small whole numbers most parts are (the same value and exponent as n × 1).
 _SMALL = tuple(Decimal(n) for n in range(1024))
-
-
-def _decimal(units: int) -> Decimal:
-    return _SMALL[units] if 0 <= units < 1024 else Decimal(units)
 
 
 def _exact_parts(total: Decimal, ratios: list[tuple[int, int]], factor: Decimal) -> list[int] | None:
