@@ -17,7 +17,7 @@ from typing import Any
 from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
-from rules_engine.engine.conditions import context_of, holding, item_context, line_holds
+from rules_engine.engine.conditions import context_of, holding, item_context
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import ONE, round_money, round_points, split
 from rules_engine.engine.outcome import LineShare
@@ -168,17 +168,24 @@ def rule_points(
     if rule.for_each_item is not None:
         points = [ZERO] * (n + 1)
         amounts = run.amounts
-        for i in range(n):
-            if eligible[i] == 0 and base[i] == 0 and amounts[i] > 0:
-                continue  # a line the earning base leaves out earns nothing
-            if exclude is not None and line_holds(run, exclude, i):
-                continue
-            if matches is None or line_holds(run, matches, i):
+        # the lines that earn: not left out by the earning base, not excluded, matching
+        lines = [i for i in range(n) if not (eligible[i] == 0 and base[i] == 0 and amounts[i] > 0)]
+        if exclude is not None:
+            lines = [i for i, out in zip(lines, holding(run, exclude, lines), strict=True) if not out]
+        if matches is not None:
+            lines = [i for i, match in zip(lines, holding(run, matches, lines), strict=True) if match]
+        if award is None:  # a fixed award per line: the same value on each
+            literal: Any = rule.award
+            fixed = Decimal(literal) if lines else ZERO
+            for i in lines:
+                points[i] = _not_negative(run, rule.id, fixed)
+        else:
+            for i in lines:
                 value = _award_value(award, rule.award, item_context(run, i))
                 points[i] = _not_negative(run, rule.id, value)
         return points, sum(points, ZERO)
     if award is None:  # a fixed award: no context needed (nor built, without conditions)
-        literal: Any = rule.award
+        literal = rule.award
         value = _not_negative(run, rule.id, Decimal(literal))
     else:
         value = _not_negative(run, rule.id, _award_value(award, rule.award, context_of(run)))

@@ -48,39 +48,48 @@ def split(
     count = len(weights)
     if not count:
         return []
-    zeros = weights.count(0)
-    if zeros == count - 1:  # the common case of one line: nothing to share
+    ratios = [w.as_integer_ratio() for w in weights]  # exact: (numerator, denominator)
+    nonzero = [i for i, (n, _) in enumerate(ratios) if n]
+    if len(nonzero) == 1:  # the common case of one line: nothing to share
         parts = [_ZERO] * count
-        parts[next(i for i, w in enumerate(weights) if w)] = total
+        parts[nonzero[0]] = total
         return parts
     # parts are Decimal(units): the same value and exponent as units × quantum
     whole = quantum is ONE or (quantum == 1 and quantum.as_tuple().exponent == 0)
-    if factor is not None and zeros < count and quantum == 1 and total > 0:
-        exact = _exact_parts(total, weights, factor)
+    if factor is not None and nonzero and quantum == 1 and total > 0:
+        exact = _exact_parts(total, ratios, factor)
         if exact is not None:  # as below, with sign 1 and no leftover
-            return [_decimal(p) for p in exact] if whole else [1 * p * quantum for p in exact]
-    if zeros < count:
-        ratios = [w.as_integer_ratio() for w in weights]
+            if not whole:
+                return [1 * p * quantum for p in exact]
+            small = _SMALL
+            return [small[p] if 0 <= p < 1024 else Decimal(p) for p in exact]
+    if nonzero:
         first = ratios[0][1]
-        if all(d == first for _, d in ratios):  # e.g. whole points: the numerators are the weights
+        for _, d in ratios:
+            if d != first:  # e.g. money: scale to a common denominator
+                denominator = math.lcm(*{d for _, d in ratios})
+                scaled = [n * (denominator // d) for n, d in ratios]
+                break
+        else:  # e.g. whole points: the numerators are the weights
             scaled = [n for n, _ in ratios]
-        else:
-            denominator = math.lcm(*{d for _, d in ratios})
-            scaled = [n * (denominator // d) for n, d in ratios]
     else:
         scaled = [1] * count
     weight_sum = sum(scaled)
     sign = -1 if total < 0 else 1
-    units = int(abs(total) / quantum)
-    products = [units * w for w in scaled]
-    floors = [p // weight_sum for p in products]
-    leftover = units - sum(floors)
+    units = int(abs(total)) if whole else int(abs(total) / quantum)
+    floors = []
+    leftover = units
+    for w in scaled:
+        part = units * w // weight_sum
+        floors.append(part)
+        leftover -= part
     if leftover:  # a stable sort, largest remainder first: ties keep the earlier line first
-        remainders = [p % weight_sum for p in products]
+        remainders = [units * w % weight_sum for w in scaled]
         for i in sorted(range(count), key=remainders.__getitem__, reverse=True)[:leftover]:
             floors[i] += 1
     if whole and sign == 1:
-        return [_decimal(f) for f in floors]
+        small = _SMALL
+        return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
     return [sign * f * quantum for f in floors]
 
 
@@ -89,11 +98,7 @@ _ZERO = Decimal(0)
 _SMALL = tuple(Decimal(n) for n in range(1024))
 
 
-def _decimal(units: int) -> Decimal:
-    return _SMALL[units] if 0 <= units < 1024 else Decimal(units)
-
-
-def _exact_parts(total: Decimal, weights: Sequence[Decimal], factor: Decimal) -> list[int] | None:
+def _exact_parts(total: Decimal, ratios: list[tuple[int, int]], factor: Decimal) -> list[int] | None:
     """Each weight × factor as a whole number, if every one is and they add up to `total` (whole).
 
     Then each part is also what the largest-remainder split gives: the units of `total` times a
@@ -101,8 +106,7 @@ def _exact_parts(total: Decimal, weights: Sequence[Decimal], factor: Decimal) ->
     """
     numerator, denominator = factor.as_integer_ratio()
     parts = []
-    for weight in weights:
-        n, d = weight.as_integer_ratio()
+    for n, d in ratios:
         if d == 1 and denominator == 1:
             parts.append(n * numerator)
             continue
