@@ -244,6 +244,15 @@ _ALL = (
     ),
     *_group(
         Stage.REDEEM_RETURN,
+        "engine.md#paying-with-points",
+        {
+            "RE438": "`paid_with_points` the purchase cannot take: more than it costs, not a whole "
+            "number of points at the program's point value, or a program without `points.value`",
+            "RE439": "`paid_with_points` needs more points than the customer has available",
+        },
+    ),
+    *_group(
+        Stage.REDEEM_RETURN,
         "service.md#support-desk-adjustments",
         {"RE432": "a debit adjustment of more points than the customer can spend now"},
     ),

@@ -23,8 +23,27 @@ from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from rules_engine.engine import clock, conditions, earning, lifecycle, points, pricing, returns, settle
-from rules_engine.engine.events import AnyEvent, Redeem, Return, fixed_offset, out_of_range, parse_event
+from rules_engine.engine import (
+    clock,
+    conditions,
+    earning,
+    lifecycle,
+    points,
+    pricing,
+    profile,
+    returns,
+    settle,
+)
+from rules_engine.engine.events import (
+    AnyEvent,
+    Purchase,
+    Redeem,
+    Return,
+    Signup,
+    fixed_offset,
+    out_of_range,
+    parse_event,
+)
 from rules_engine.engine.mechanics import MECHANICS, tiers
 from rules_engine.engine.outcome import Effects, Outcome, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
@@ -117,13 +136,17 @@ class Engine:
 
     def _decide(self, run: Run) -> Outcome:
         """The stages, in their fixed order (the module docstring)."""
-        conditions.check_attributes(run)
         event = run.event
+        if isinstance(event, Signup):
+            profile.record(run, event)
+        conditions.check_attributes(run)
         if isinstance(event, Redeem):
             points.redeem(run, event)
         if isinstance(event, Return):
             returns.apply(run, event)
         pricing.discounts(run)
+        if isinstance(event, Purchase) and event.paid_with_points > 0:
+            points.tender(run, event)
         earning.earn(run)
         for mechanic in self.mechanics:
             mechanic(run)

@@ -548,6 +548,31 @@ class Offer(Model):
     """When the offer runs."""
 
 
+class Birthday(Model):
+    """A reward on the customer's birthday (`state.profile.birthday`, from a signup or a state),
+    once a year, by the date in the program's timezone. Someone born on 29 February celebrates on
+    28 February in years that have no 29th."""
+
+    window: Literal["day", "month", "around"] = Field(default="day", examples=["around"])
+    """day: on the birthday itself; month: any day of the birthday's month; around: within
+    `days` days before or after the birthday."""
+    days: int | None = Field(default=None, ge=1, le=180, examples=[7])
+    """With `window: around`, how many days before and after the birthday count."""
+    on: list[EventType] = Field(default_factory=lambda: ["purchase"], examples=[["purchase", "app_open"]])
+    """The event types that can give the reward: the first of them in the window gives it."""
+    reward: Reward = Field(examples=[{"points": 200, "coupon": "birthday-gift"}])
+    """What the customer receives, once for each birthday."""
+
+    @model_validator(mode="after")
+    def _days_with_around(self) -> Birthday:
+        if (self.window == "around") != (self.days is not None):
+            raise ValueError(
+                "`days` goes with `window: around` (within that many days of the birthday), "
+                "and `window: around` needs `days`"
+            )
+        return self
+
+
 class CatalogItem(Model):
     """Something customers can spend points on."""
 
@@ -765,6 +790,10 @@ class Program(Model):
         ],
     )
     """Personalized offers."""
+    birthday: Birthday | None = Field(
+        default=None, examples=[{"window": "around", "days": 7, "reward": {"points": 200}}]
+    )
+    """A birthday reward, once a year."""
     catalog: list[CatalogItem] = Field(
         default_factory=list,
         examples=[
