@@ -190,7 +190,7 @@ _ALL = (
             "RE303": "values of different types compared or searched, or ordered though they have no order",
             "RE304": "true/false needed, or ordering against a literal null",
             "RE305": "operator not defined for these types",
-            "RE306": "a condition that is not true/false",
+            "RE306": "a condition that is not true/false, or an amount that is not a number",
             "RE307": "unknown function",
             "RE308": "a list function without `for`, or `for` with a function that is not one",
             "RE309": "wrong number or types of arguments",
