@@ -453,6 +453,9 @@ def customer_lines(
             f", line {part.line} {_number(part.points)}" if len(entry.lines) > 1 else f" line {part.line}"
             for part in entry.lines
         )
+        if where and not entry.lot.startswith(f"{entry.event}/"):
+            # a return's entry: the lines are the purchase's, named with the lot they belong to
+            where = f", purchase lot {entry.lot}{where}"
         points = _number(entry.points)
         when = entry.at.astimezone(zone).isoformat()
         lines.append(f"    {when} {entry.kind:<7} {points:>8}  {entry.rule} ({entry.event}{where})")
