@@ -307,6 +307,8 @@ _ALL = (
             "RE504": "a multiplier or per-item award with no cap and no budget",
             "RE505": "messages are sent but there is no frequency cap",
             "RE506": "a rule that can never apply: a higher-priority rule of its group always does",
+            "RE507": "a fixed-amount discount or coupon with `applies_to` and no `per`: once per line, "
+            "whatever the quantity",
         },
     ),
     # -- RE6xx: stores -------------------------------------------------------------------------------

@@ -345,7 +345,11 @@ class Discount(Model):
     percent: Percent | None = Field(default=None, examples=[20])
     """Percent off the price."""
     amount: Money | None = Field(default=None, examples=[5])
-    """Money off (once per basket, or once per matching line with `applies_to`)."""
+    """Money off (once per basket, or once per matching line with `applies_to`; `per` says otherwise)."""
+    per: Literal["line", "unit", "order"] | None = Field(default=None, examples=["unit"])
+    """How a fixed `amount` is given: once per matching `line` (the default with `applies_to`),
+    once per `unit` of each matching line, or once for the whole `order` (the default without
+    `applies_to`), split across the matching lines."""
     free_shipping: bool = Field(default=False, examples=[True])
     """Shipping becomes free."""
     active: list[Schedule] | Schedule | None = Field(default=None, examples=[{"weekdays": ["sat", "sun"]}])
@@ -361,6 +365,8 @@ class Discount(Model):
             raise ValueError("a discount gives percent, amount or free_shipping")
         if self.percent is not None and self.amount is not None:
             raise ValueError("a discount gives either percent or amount, not both")
+        if self.per is not None and self.amount is None:
+            raise ValueError("`per` says how a fixed `amount` is given: it goes with `amount`")
         return self
 
 
@@ -506,7 +512,12 @@ class Coupon(Model):
     percent: Percent | None = Field(default=None, examples=[15])
     """Percent off."""
     amount: Money | None = Field(default=None, examples=[20])
-    """Money off."""
+    """Money off (once per basket, or once per matching line with `applies_to`; `per` says
+    otherwise)."""
+    per: Literal["line", "unit", "order"] | None = Field(default=None, examples=["unit"])
+    """How a fixed `amount` is given: once per matching `line` (the default with `applies_to`),
+    once per `unit` of each matching line, or once for the whole `order` (the default without
+    `applies_to`), split across the matching lines."""
     free_shipping: bool = Field(default=False, examples=[True])
     """Shipping becomes free."""
     applies_to: ItemCondition | None = Field(default=None, examples=['item.category == "lens"'])
@@ -524,6 +535,8 @@ class Coupon(Model):
             raise ValueError("a coupon gives percent, amount or free_shipping")
         if self.percent is not None and self.amount is not None:
             raise ValueError("a coupon gives either percent or amount, not both")
+        if self.per is not None and self.amount is None:
+            raise ValueError("`per` says how a fixed `amount` is given: it goes with `amount`")
         return self
 
 
