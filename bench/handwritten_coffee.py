@@ -24,8 +24,10 @@ does, event by event, before it times anything:
   coffee-lover once a week), the badge first-cup (first purchase), the quest breakfast-explorer's
   steps (coffee, pastry; its third step is a review, so purchases alone never finish it);
 - the tier by spend (after discounts, gift cards included) over a rolling 365 days ending at the
-  event: up at once at 30,000 RUB, reviewed 365 + 30 days after it was reached (down one level if
-  the spend no longer holds it; a new holding period either way);
+  event: up at once at 30,000 RUB, reviewed 365 + 30 days after it was reached, at that moment:
+  before the event that comes after it, on the spend of the 365 days ending at the review (down
+  one level if the spend no longer holds it; a new holding period from the review's date either
+  way, so reviews do not drift; docs/engine.md, "Time between events");
 - the state update: cap counters of the current day, the challenge's week, the quest, the badges,
   the spend of the last 365 days as a deque with its running sum, the points lots (365 days) and
   the balance, and the ids of the latest 1,000 events (a redelivered event changes nothing).
@@ -206,6 +208,13 @@ def process(state: CoffeeState, event: Event) -> CoffeeResult:
         state.day, state.early_bird_used, state.pastry_used = day, 0, 0
     while state.lots and state.lots[0][0] <= now:  # expired
         state.balance -= state.lots.popleft()[1]
+    # tier reviews due before the event, each at its own moment, on the window ending at it
+    while state.tier != NO_TIER and now >= state.tier_since + REVIEW:
+        due = state.tier_since + REVIEW
+        held = sum(spent for at, spent in state.spend if due - YEAR <= at < due)
+        if state.tier == GOLD and held < GOLD_FROM:
+            state.tier = GREEN
+        state.tier_since = due
 
     # discounts: refill, 20% off every coffee line when 2 or more coffees are bought
     amounts = [price * qty for _, _, price, qty in lines]
@@ -292,17 +301,13 @@ def process(state: CoffeeState, event: Event) -> CoffeeResult:
                 state.quest_started = now
             state.quest_done |= steps
 
-    # the tier: spend over the rolling 365 days, review when due, upgrade at once
+    # the tier: spend over the rolling 365 days, upgrade at once (reviews were done above)
     spend = basket - discount
     state.spend.append((now, spend))
     state.spend_sum += spend
     start = now - YEAR
     while state.spend[0][0] < start:
         state.spend_sum -= state.spend.popleft()[1]
-    if state.tier != NO_TIER and now >= state.tier_since + REVIEW:
-        if state.tier == GOLD and state.spend_sum < GOLD_FROM:
-            state.tier = GREEN
-        state.tier_since = now
     reached = GOLD if state.spend_sum >= GOLD_FROM else GREEN
     if reached > state.tier:
         state.tier, state.tier_since = reached, now

@@ -190,7 +190,7 @@ _ALL = (
             "RE303": "values of different types compared or searched, or ordered though they have no order",
             "RE304": "true/false needed, or ordering against a literal null",
             "RE305": "operator not defined for these types",
-            "RE306": "a condition that is not true/false",
+            "RE306": "a condition that is not true/false, or an amount that is not a number",
             "RE307": "unknown function",
             "RE308": "a list function without `for`, or `for` with a function that is not one",
             "RE309": "wrong number or types of arguments",
@@ -240,6 +240,15 @@ _ALL = (
         {
             "RE430": "a redemption needs more points than are available",
             "RE431": "a redemption names no catalog item of the program",
+        },
+    ),
+    *_group(
+        Stage.REDEEM_RETURN,
+        "engine.md#paying-with-points",
+        {
+            "RE438": "`paid_with_points` the purchase cannot take: more than it costs, not a whole "
+            "number of points at the program's point value, or a program without `points.value`",
+            "RE439": "`paid_with_points` needs more points than the customer has available",
         },
     ),
     *_group(
@@ -298,6 +307,8 @@ _ALL = (
             "RE504": "a multiplier or per-item award with no cap and no budget",
             "RE505": "messages are sent but there is no frequency cap",
             "RE506": "a rule that can never apply: a higher-priority rule of its group always does",
+            "RE507": "a fixed-amount discount or coupon with `applies_to` and no `per`: once per line, "
+            "whatever the quantity",
         },
     ),
     # -- RE6xx: stores -------------------------------------------------------------------------------

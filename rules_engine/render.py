@@ -241,7 +241,8 @@ def _reward(trace: RuleTrace, outcome: Outcome, is_money: bool, quantum: Decimal
         return Text("free shipping" if shipping else "")
     if trace.amount is None:
         return Text("")
-    if trace.kind in ("return", "catalog"):  # points taken back, or spent on a catalog item
+    spent = trace.kind == "tender" and ":" not in trace.rule  # paid with; `…:<purchase>` gives back
+    if trace.kind in ("return", "catalog") or spent:  # taken back, spent on an item or a purchase
         return Text(f"-{_number(trace.amount)} {points_name}", style="red")
     return Text(f"+{_number(trace.amount)} {points_name}", style="green")
 
@@ -305,6 +306,7 @@ _CHANGES = {
     "expire": "expired",
     "burn": "spent",
     "reverse": "taken back by a return",
+    "refund": "given back by a return (they paid for the returned lines)",
     "event": "changed",
 }
 
@@ -451,6 +453,9 @@ def customer_lines(
             f", line {part.line} {_number(part.points)}" if len(entry.lines) > 1 else f" line {part.line}"
             for part in entry.lines
         )
+        if where and not entry.lot.startswith(f"{entry.event}/"):
+            # a return's entry: the lines are the purchase's, named with the lot they belong to
+            where = f", purchase lot {entry.lot}{where}"
         points = _number(entry.points)
         when = entry.at.astimezone(zone).isoformat()
         lines.append(f"    {when} {entry.kind:<7} {points:>8}  {entry.rule} ({entry.event}{where})")

@@ -19,6 +19,7 @@ from rules_engine.errors import (
 from rules_engine.render import (
     change_text,
     customer_lines,
+    money,
 )
 
 if TYPE_CHECKING:
@@ -257,7 +258,8 @@ def draw(
     states: StatesFile = None,
     db: StatesStore = None,
 ) -> None:
-    """Pick the winners of a prize draw: reproducible from the seed, every ticket's number shown."""
+    """Pick the winners of a prize draw: reproducible from the seed, each winning ticket's number
+    and hash shown (anyone with the seed and the entry counts can recompute every ticket)."""
     from rules_engine.tools.draws import pick_winners
 
     out, err = _consoles()
@@ -287,6 +289,14 @@ def draw(
         )
     if not winners:
         out.print("no entries: no winners", markup=False)
+    elif len(winners) < draws[draw_id].winners:
+        wanted = draws[draw_id].winners
+        out.print(
+            f"{len(winners)} of {wanted} winners: only {len(entries)} customer"
+            f"{'' if len(entries) == 1 else 's'} entered, and each wins at most once",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -315,6 +325,13 @@ def leaderboard(
     ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)
     out.print(f"{board_id}: {board.metric} over {board.window} at {at}", markup=False, soft_wrap=True)
     for place, (customer, value) in enumerate(ranked, start=1):
-        out.print(f"{place}. {customer} {value}", markup=False, soft_wrap=True)
+        shown = money(value, engine.quantum) if board.metric == "spend" else _whole(value)
+        out.print(f"{place}. {customer} {shown}", markup=False, soft_wrap=True)
     if not ranked:
         out.print("nobody yet", markup=False)
+
+
+def _whole(value: Decimal) -> str:
+    """Points or visits as the same text whichever source they came from: a state file's `200`
+    and a database's `200.00` are both `200`; a fraction keeps its digits."""
+    return format(value.normalize() if value == value.to_integral_value() else value, "f")

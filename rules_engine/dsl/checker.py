@@ -66,13 +66,27 @@ def check(
     result = typed.type
     assert result is not None
     if expect is not None and not checker.errors and not result.same_kind(expect):
-        hint = "compare it with something, e.g. … > 0" if result.kind is t.Kind.NUMBER else None
-        if result.kind is t.Kind.TEXT:
-            hint = 'compare it with something, e.g. … == "gold"'
-        checker.error("RE306", f"a condition must be true or false, but this is {result}", typed.span, hint)
+        message, hint = _not_expected(expect, result)
+        checker.error("RE306", message, typed.span, hint)
     if checker.errors:
         raise ConditionTypeError(checker.errors)
     return typed
+
+
+def _not_expected(expect: t.DslType, result: t.DslType) -> tuple[str, str | None]:
+    """RE306's words: a condition that is not true/false, or an amount that is not a number."""
+    if expect.kind is t.Kind.BOOL:
+        hint = "compare it with something, e.g. … > 0" if result.kind is t.Kind.NUMBER else None
+        if result.kind is t.Kind.TEXT:
+            hint = 'compare it with something, e.g. … == "gold"'
+        return f"a condition must be true or false, but this is {result}", hint
+    if result.kind is t.Kind.BOOL:
+        return (
+            "an amount must be a number, but this is a condition (true or false)",
+            "put the condition in `when` and the number in this field, e.g. `when: basket.total >= 10` "
+            "and `award: 50`",
+        )
+    return f"an amount must be a number, but this is {result}", "write a number, or an expression giving one"
 
 
 def check_condition(expr: ast.Expr, symbols: t.Symbols, origin: Origin | None = None) -> ast.Expr:

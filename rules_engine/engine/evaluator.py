@@ -23,8 +23,27 @@ from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from rules_engine.engine import clock, conditions, earning, lifecycle, points, pricing, returns, settle
-from rules_engine.engine.events import AnyEvent, Redeem, Return, fixed_offset, out_of_range, parse_event
+from rules_engine.engine import (
+    clock,
+    conditions,
+    earning,
+    lifecycle,
+    points,
+    pricing,
+    profile,
+    returns,
+    settle,
+)
+from rules_engine.engine.events import (
+    AnyEvent,
+    Purchase,
+    Redeem,
+    Return,
+    Signup,
+    fixed_offset,
+    out_of_range,
+    parse_event,
+)
 from rules_engine.engine.mechanics import MECHANICS, tiers
 from rules_engine.engine.outcome import Effects, Outcome, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
@@ -94,25 +113,40 @@ class Engine:
         if latest is not None and clock.event_order(self.program, current, parsed) == "refused":
             raise EventError([clock.out_of_order(parsed, latest)])
         try:
-            before, changes = points.time_passes(self.program, current, parsed.time, parsed.id)
+            before, changes, moves = self._elapse(current, parsed.time, parsed.id)
             run = open_run(
                 self.plan, self.secret, parsed, before, explain, budgets or BudgetSnapshot(), changes
             )
+            tiers.reviewed(run, moves)
             return self._decide(run)
         except InvalidOperation:  # a rounding whose result has more digits than decimals keep
             raise EventError([_not_exact(parsed.id)]) from None
         except OverflowError:  # a date past year 9999: a state's time, or a program's long window
             raise EventError([out_of_range(parsed.id)]) from None
 
+    def _elapse(
+        self, state: CustomerState, moment: dt.datetime, cause: str
+    ) -> tuple[CustomerState, list[PointsChange], list[TierChange]]:
+        """What time did up to `moment`, each change at its own moment: points becoming available
+        and expiring, tier reviews that fell due. The same whether or not `advance` ran before
+        (docs/engine.md, "Time between events"); `cause` names the ledger entries of expiry."""
+        after, changes = points.time_passes(self.program, state, moment, cause)
+        after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
+        return after, changes, moves
+
     def _decide(self, run: Run) -> Outcome:
         """The stages, in their fixed order (the module docstring)."""
-        conditions.check_attributes(run)
         event = run.event
+        if isinstance(event, Signup):
+            profile.record(run, event)
+        conditions.check_attributes(run)
         if isinstance(event, Redeem):
             points.redeem(run, event)
         if isinstance(event, Return):
             returns.apply(run, event)
         pricing.discounts(run)
+        if isinstance(event, Purchase) and event.paid_with_points > 0:
+            points.tender(run, event)
         earning.earn(run)
         for mechanic in self.mechanics:
             mechanic(run)
@@ -164,17 +198,12 @@ class Engine:
         if current.last_event_at is not None and to_time < current.last_event_at:
             return current, []
         cause = f"advance:{to_time.isoformat()}"
-        after, changes = points.time_passes(self.program, current, to_time, cause)
+        after, changes, moves = self._elapse(current, to_time, cause)
         after = replaced(
             after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
         )
         update: dict[str, Any] = {"last_event_at": settle.later(after.last_event_at, to_time)}
-        if self.program.tiers is not None:
-            tier, since, moves = tiers.review(self.program.tiers, after, to_time, self.zone)
-            update |= {"tier": tier, "tier_since": since}
-            transitions: list[PointsChange | TierChange] = [*changes, *moves]
-            return after.model_copy(update=update), transitions
-        return after.model_copy(update=update), list(changes)
+        return after.model_copy(update=update), [*changes, *moves]
 
 
 def _not_exact(event: str) -> Diagnostic:

@@ -117,9 +117,9 @@ class DrawEntry(OutcomeModel):
 class PointsChange(OutcomeModel):
     """What time or spending did to a lot of points before or during this event."""
 
-    kind: Literal["event", "available", "expire", "burn", "reverse"]
+    kind: Literal["event", "available", "expire", "burn", "reverse", "refund"]
     """`available`: its pending period ended; `expire`: it expired; `burn`: spent; `reverse`:
-    taken back by a return."""
+    taken back by a return; `refund`: points that paid for returned lines, given back."""
     lot: str
     """The lot (`<event>/<rule>` that earned it)."""
     points: Amount
@@ -207,8 +207,10 @@ class RuleTrace(OutcomeModel):
         "referral",
         "offer",
         "notification",
+        "birthday",
+        "tender",
     ]
-    """What sort of rule."""
+    """What sort of rule (`tender`: points paid for a purchase, or given back by its return)."""
     fired: bool
     """Whether it gave anything."""
     code: TraceCode

@@ -177,6 +177,8 @@ def _rule_hashes(program: Program) -> dict[str, str]:
     for section in ("challenges", "quests", "badges", "streaks", "offers", "catalog"):
         prefix = section.rstrip("s") if section != "catalog" else "catalog"
         hashes |= {f"{prefix}:{item.id}": digest(item) for item in getattr(program, section)}
+    if program.birthday is not None:
+        hashes["birthday"] = digest(program.birthday)
     if program.referral is not None:
         hashes |= {
             "referral:referee": digest(program.referral),

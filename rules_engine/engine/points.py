@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from decimal import Decimal
 
 from rules_engine.engine import lifecycle
-from rules_engine.engine.events import Redeem
+from rules_engine.engine.events import Purchase, Redeem, Return
+from rules_engine.engine.money import ONE, round_points, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
 from rules_engine.engine.rewards import coupon_code, give
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, Reward
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry, Lot, Tendered, TenderedLine
+
+ZERO = Decimal(0)
 
 
 def time_passes(
@@ -32,12 +36,27 @@ def time_passes(
     changes, pending = lifecycle.ripen(state, moment)
     state, expired = lifecycle.expire(state, moment, event=cause, version=program.version)
     state = replaced(state, {"pending_lots": pending})
+    if state.tendered:
+        state = _tendered_kept(program, state, moment)
     ordered = sorted([*changes, *expired], key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
     given = {"kind", "lot", "points", "at"}
     return state, [
         trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)
         for c in ordered
     ]
+
+
+def _tendered_kept(program: Program, state: CustomerState, moment: dt.datetime) -> CustomerState:
+    """Forget what a purchase paid with points once no return can give it back: after the return
+    window (`returns.within`) or, without one, after points live (`points.expire_after`) and a
+    day, as the purchase lines are kept (docs/engine.md, "The bounded state")."""
+    within = program.returns.within if program.returns is not None else None
+    if within is None and program.points.expire_after is not None:
+        within = program.points.expire_after + dt.timedelta(days=1)
+    if within is None:
+        return state
+    kept = {key: record for key, record in state.tendered.items() if moment < record.at + within}
+    return state if len(kept) == len(state.tendered) else replaced(state, {"tendered": kept})
 
 
 def redeem(run: Run, event: Redeem) -> None:
@@ -79,4 +98,133 @@ def redeem(run: Run, event: Redeem) -> None:
         gives.append(f"{reward.entries.count} entries in {reward.entries.draw}")
     run.trace.append(
         rule_trace(rule, "catalog", True, "fired", ", ".join(gives), amount=item.cost, unit="points")
+    )
+
+
+TENDER = "paid_with_points"
+
+
+def tender(run: Run, event: Purchase) -> None:
+    """Points as tender: burn what `paid_with_points` is worth at the program's `points.value`,
+    oldest lots first, and remember it line by line for returns (`state.tendered`).
+
+    Raises:
+        EventError: RE438 when the amount is more than the purchase costs (after discounts, with
+            shipping), is not a whole number of points, or the program values no point; RE439
+            when the customer has fewer points available. Nothing is applied either way.
+    """
+    paid = event.paid_with_points
+    program = run.program
+    value = program.points.value
+    to_pay = sum(run.remaining, ZERO) + (ZERO if run.free_shipping is not None else event.shipping)
+    problem = None
+    if value is None or value <= 0:
+        problem = (
+            f"paid_with_points: {paid} {program.currency} cannot be paid with points: "
+            "the program sets no `points.value`"
+        )
+        hint = "set `points.value` (the money one point is worth), or send paid_with_points: 0"
+    elif paid > to_pay:
+        problem = f"paid_with_points: {paid} {program.currency} is more than the {to_pay} to pay"
+        hint = "points can pay for at most what the purchase costs after discounts, with shipping"
+    elif (paid / value) % 1:
+        problem = (
+            f"paid_with_points: {paid} {program.currency} is not a whole number of points "
+            f"at {value} {program.currency} a point ({paid / value:.4f})"
+        )
+        hint = f"send a multiple of {value}"
+    if problem is not None:
+        raise EventError([Diagnostic("RE438", problem, hint=hint, path=("paid_with_points",))])
+    assert value is not None
+    needed = (paid / value).quantize(ONE)  # a whole number (checked above)
+    available = run.state.available(event.time)
+    if needed > available:
+        pending = run.state.pending(event.time)
+        raise EventError(
+            [
+                Diagnostic(
+                    "RE439",
+                    f"paid_with_points: {paid} {program.currency} is {needed} points, "
+                    f"and the customer has {available} available",
+                    hint=f"{pending} more become available later" if pending else "pay the rest otherwise",
+                    path=("paid_with_points",),
+                )
+            ]
+        )
+    run.state, burned = lifecycle.burn(
+        run.state, needed, event.time, event=event.id, rule=TENDER, version=program.version
+    )
+    run.points_changes += [PointsChange(kind="burn", lot=c.lot, points=c.points, at=c.at) for c in burned]
+    parts = split(needed, run.remaining, ONE) if run.remaining else []
+    lines = [
+        TenderedLine(line=index, qty=line.qty, points=part)
+        for index, (line, part) in enumerate(zip(event.items, parts, strict=True))
+    ]
+    record = Tendered(at=event.time, points=needed, lines=lines)
+    run.state = replaced(run.state, {"tendered": {**run.state.tendered, event.id: record}})
+    run.trace.append(
+        rule_trace(
+            TENDER,
+            "tender",
+            True,
+            "fired",
+            f"{paid} {program.currency} paid with {needed} {program.points.name} "
+            f"({value} {program.currency} a point)",
+            amount=needed,
+            unit="points",
+        )
+    )
+
+
+def refund(run: Run, event: Return, before: dict[str, Decimal]) -> None:
+    """Give back the points that paid for the returned lines of a purchase (`tender`): each line's
+    share in proportion to the quantity returned, rounded down and cumulatively, so a whole
+    return gives back exactly what was burnt. A new lot, available at once."""
+    record = run.state.tendered.get(event.purchase)
+    if record is None:
+        return
+    now = run.state.returned.get(event.purchase, {})
+    back = ZERO
+    for part in record.lines:
+        old, new = before.get(str(part.line), ZERO), now.get(str(part.line), ZERO)
+        if new > old and part.qty > 0:
+            back += round_points(part.points * new / part.qty, "floor") - round_points(
+                part.points * old / part.qty, "floor"
+            )
+    if back <= 0:
+        return
+    expire_after = run.program.points.expire_after
+    moment = event.time
+    lot = Lot(
+        event=event.id,
+        rule=TENDER,
+        points=back,
+        earned_at=moment,
+        available_at=moment,
+        expires_at=moment + expire_after if expire_after else None,
+    )
+    # The burn undone: a positive `burn` entry (the books take it back from redemptions).
+    entry = LedgerEntry(
+        event=event.id,
+        rule=TENDER,
+        kind="burn",
+        points=back,
+        lot=lot.id,
+        at=moment,
+        version=run.program.version,
+    )
+    lots = list(run.state.lots)
+    lifecycle.with_lot(lots, lot)  # available at once: never pending, so not in `pending_lots`
+    run.state = replaced(run.state, {"lots": lots, "ledger": [*run.state.ledger, entry]})
+    run.points_changes.append(PointsChange(kind="refund", lot=lot.id, points=back, at=moment))
+    run.trace.append(
+        rule_trace(
+            f"{TENDER}:{event.purchase}",
+            "tender",
+            True,
+            "fired",
+            f"gave back {back} of the {record.points} points that paid for purchase {event.purchase}",
+            amount=back,
+            unit="points",
+        )
     )

@@ -59,7 +59,7 @@ def apply_discount(run: Run, step: DiscountStep, winners: dict[str, str]) -> Non
         keep=True,
     ):
         return
-    amount = take_off(run, rule, discount.percent, discount.amount, applies)
+    amount = take_off(run, rule, discount.percent, discount.amount, applies, discount.per)
     if discount.free_shipping:
         waive_shipping(run, rule)
     waived = discount.free_shipping and run.free_shipping is not None and run.free_shipping.rule == rule
@@ -136,7 +136,7 @@ def apply_coupon(run: Run, presented: str) -> None:
         return
     index = run.plan.coupon_index[definition.id]
     applies = run.plan.compiled.expression("coupons", index, "applies_to")
-    amount = take_off(run, rule, definition.percent, definition.amount, applies)
+    amount = take_off(run, rule, definition.percent, definition.amount, applies, definition.per)
     if definition.free_shipping:
         waive_shipping(run, rule)
     run.redeemed.append(code)
@@ -154,9 +154,15 @@ def apply_coupon(run: Run, presented: str) -> None:
 
 
 def take_off(
-    run: Run, rule: str, percent: Decimal | None, amount: Decimal | None, applies: Expression | None
+    run: Run,
+    rule: str,
+    percent: Decimal | None,
+    amount: Decimal | None,
+    applies: Expression | None,
+    per: str | None = None,
 ) -> Decimal:
-    """Take a percent or an amount off the matching lines' remaining prices; record the effect."""
+    """Take a percent or an amount off the matching lines' remaining prices; record the effect.
+    A fixed amount is given `per` line, unit or order (default: line with `applies`, else order)."""
     quantum = run.plan.quantum
     remaining = run.remaining
     matching = [i for i in range(len(run.items)) if remaining[i] > 0]
@@ -167,9 +173,11 @@ def take_off(
     if percent is not None:
         for i in matching:
             cuts[i] = min(remaining[i], round_money(remaining[i] * percent / HUNDRED, quantum))
-    elif amount is not None and applies is not None:
+    elif amount is not None and (per or ("line" if applies is not None else "order")) != "order":
         for i in matching:
-            cuts[i] = min(remaining[i], round_money(amount * run.items[i].qty, quantum))
+            cuts[i] = min(
+                remaining[i], round_money(amount * run.items[i].qty, quantum) if per == "unit" else amount
+            )
     elif amount is not None and matching:
         total = min(amount, sum((remaining[i] for i in matching), ZERO))
         for i, part in zip(matching, split(total, [remaining[i] for i in matching], quantum), strict=True):

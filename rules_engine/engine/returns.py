@@ -18,6 +18,7 @@ from rules_engine.engine.events import Return
 from rules_engine.engine.mechanics import challenges
 from rules_engine.engine.money import round_money, round_points
 from rules_engine.engine.outcome import PointsChange
+from rules_engine.engine.points import refund
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
@@ -25,9 +26,12 @@ from rules_engine.state.customer import Activity, LedgerEntry, LedgerLine, Lot
 
 
 def apply(run: Run, event: Return) -> None:
-    """The return: the points back, then the challenge progress the lines gave."""
+    """The return: the points back, then the points that paid for the lines, then the challenge
+    progress the lines gave."""
+    before = run.state.returned.get(event.purchase, {})
     take_back(run, event)
     if not run.return_closed:
+        refund(run, event, before)
         challenges.take_back(run, event)
 
 

@@ -62,6 +62,17 @@ def lints(
                 ("earn", index),
                 "add cap: {per_event: …} or budget: {points: …} so a large basket cannot cost a fortune",
             )
+    for section in ("discounts", "coupons"):
+        for index, offer in enumerate(getattr(program, section)):
+            if offer.amount is not None and offer.applies_to is not None and offer.per is None:
+                warn(
+                    "RE507",
+                    f"`{offer.id}` takes {offer.amount} off each matching line once, however many units "
+                    "it has",
+                    (section, index, "amount"),
+                    f"say which you mean: per: line (as now), per: unit ({offer.amount} off every unit) "
+                    f"or per: order ({offer.amount} off once)",
+                )
     warnings += _no_effect(program, source_map, sites)
     if program.points.value is None:
         warn(

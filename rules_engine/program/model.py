@@ -345,7 +345,11 @@ class Discount(Model):
     percent: Percent | None = Field(default=None, examples=[20])
     """Percent off the price."""
     amount: Money | None = Field(default=None, examples=[5])
-    """Money off (once per basket, or once per matching line with `applies_to`)."""
+    """Money off (once per basket, or once per matching line with `applies_to`; `per` says otherwise)."""
+    per: Literal["line", "unit", "order"] | None = Field(default=None, examples=["unit"])
+    """How a fixed `amount` is given: once per matching `line` (the default with `applies_to`),
+    once per `unit` of each matching line, or once for the whole `order` (the default without
+    `applies_to`), split across the matching lines."""
     free_shipping: bool = Field(default=False, examples=[True])
     """Shipping becomes free."""
     active: list[Schedule] | Schedule | None = Field(default=None, examples=[{"weekdays": ["sat", "sun"]}])
@@ -361,6 +365,8 @@ class Discount(Model):
             raise ValueError("a discount gives percent, amount or free_shipping")
         if self.percent is not None and self.amount is not None:
             raise ValueError("a discount gives either percent or amount, not both")
+        if self.per is not None and self.amount is None:
+            raise ValueError("`per` says how a fixed `amount` is given: it goes with `amount`")
         return self
 
 
@@ -506,7 +512,12 @@ class Coupon(Model):
     percent: Percent | None = Field(default=None, examples=[15])
     """Percent off."""
     amount: Money | None = Field(default=None, examples=[20])
-    """Money off."""
+    """Money off (once per basket, or once per matching line with `applies_to`; `per` says
+    otherwise)."""
+    per: Literal["line", "unit", "order"] | None = Field(default=None, examples=["unit"])
+    """How a fixed `amount` is given: once per matching `line` (the default with `applies_to`),
+    once per `unit` of each matching line, or once for the whole `order` (the default without
+    `applies_to`), split across the matching lines."""
     free_shipping: bool = Field(default=False, examples=[True])
     """Shipping becomes free."""
     applies_to: ItemCondition | None = Field(default=None, examples=['item.category == "lens"'])
@@ -524,6 +535,8 @@ class Coupon(Model):
             raise ValueError("a coupon gives percent, amount or free_shipping")
         if self.percent is not None and self.amount is not None:
             raise ValueError("a coupon gives either percent or amount, not both")
+        if self.per is not None and self.amount is None:
+            raise ValueError("`per` says how a fixed `amount` is given: it goes with `amount`")
         return self
 
 
@@ -546,6 +559,31 @@ class Offer(Model):
     """Tell the customer."""
     active: Schedule | None = Field(default=None, examples=[{"start": "2026-11-01", "end": "2026-12-31"}])
     """When the offer runs."""
+
+
+class Birthday(Model):
+    """A reward on the customer's birthday (`state.profile.birthday`, from a signup or a state),
+    once a year, by the date in the program's timezone. Someone born on 29 February celebrates on
+    28 February in years that have no 29th."""
+
+    window: Literal["day", "month", "around"] = Field(default="day", examples=["around"])
+    """day: on the birthday itself; month: any day of the birthday's month; around: within
+    `days` days before or after the birthday."""
+    days: int | None = Field(default=None, ge=1, le=180, examples=[7])
+    """With `window: around`, how many days before and after the birthday count."""
+    on: list[EventType] = Field(default_factory=lambda: ["purchase"], examples=[["purchase", "app_open"]])
+    """The event types that can give the reward: the first of them in the window gives it."""
+    reward: Reward = Field(examples=[{"points": 200, "coupon": "birthday-gift"}])
+    """What the customer receives, once for each birthday."""
+
+    @model_validator(mode="after")
+    def _days_with_around(self) -> Birthday:
+        if (self.window == "around") != (self.days is not None):
+            raise ValueError(
+                "`days` goes with `window: around` (within that many days of the birthday), "
+                "and `window: around` needs `days`"
+            )
+        return self
 
 
 class CatalogItem(Model):
@@ -765,6 +803,10 @@ class Program(Model):
         ],
     )
     """Personalized offers."""
+    birthday: Birthday | None = Field(
+        default=None, examples=[{"window": "around", "days": 7, "reward": {"points": 200}}]
+    )
+    """A birthday reward, once a year."""
     catalog: list[CatalogItem] = Field(
         default_factory=list,
         examples=[

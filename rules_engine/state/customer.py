@@ -192,6 +192,28 @@ class Profile(StateModel):
     """Custom attributes the program declares under attributes.customer."""
 
 
+class TenderedLine(StateModel):
+    """The points that paid for one line of a purchase (`paid_with_points`)."""
+
+    line: int
+    """Index of the line in the purchase."""
+    qty: Amount
+    """The quantity bought."""
+    points: Amount
+    """The points its part of `paid_with_points` burnt."""
+
+
+class Tendered(StateModel):
+    """What a purchase paid with points: given back, line by line, when its lines are returned."""
+
+    at: dt.datetime
+    """When the purchase was made."""
+    points: Amount
+    """The points burnt."""
+    lines: list[TenderedLine] = Field(default_factory=list)
+    """How they are split across the purchase's lines (in proportion to what each line cost)."""
+
+
 class CountedLine(StateModel):
     """One line of a purchase a challenge counted: what it added, and how much of it came back."""
 
@@ -306,6 +328,10 @@ class CustomerState(StateModel):
     """Progress in each quest, by the quest's id."""
     streaks: dict[str, StreakProgress] = Field(default_factory=dict)
     """Each streak's current run, by the streak's id."""
+    tendered: dict[str, Tendered] = Field(default_factory=dict)
+    """Purchases paid in part with points, by event id, while a return can still give them back."""
+    birthday_rewarded: int | None = None
+    """The year of the latest birthday the program's `birthday` reward was given for."""
     signed_up_at: dt.datetime | None = None
     """When the customer's `signup` event happened (the first one seen)."""
     referred_with: str | None = None

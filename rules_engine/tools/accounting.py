@@ -178,6 +178,8 @@ def books(
 def _journal_kind(kind: str, points: Decimal) -> tuple[str, str, str]:
     if kind == "adjust":
         return ("adjusted", EXPENSE, LIABILITY) if points >= 0 else ("adjusted", LIABILITY, EXPENSE)
+    if kind == "burn" and points > 0:  # points that paid for returned goods, given back
+        return ("redeemed", REDEMPTIONS, LIABILITY)
     return _ACCOUNTS[kind]
 
 

@@ -110,3 +110,22 @@ def test_type_errors_point_into_the_yaml_file() -> None:
     span = caught.value.span
     assert span is not None
     assert (span.file.name, span.line, span.column, span.end_column) == ("programs/gold.yaml", 3, 27, 31)
+
+
+def test_an_amount_that_is_a_condition_is_said_to_be_one() -> None:
+    """Issue 16, item 9: `award: basket.total >= 10` said "a condition must be true or false, but
+    this is bool"; an amount must be a number, and the hint says where the condition goes."""
+    from rules_engine.errors import ProgramError
+    from rules_engine.program.validate import load_program_text
+
+    text = (
+        "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
+        "earn:\n  - {id: x, award: basket.total >= 10}\n"
+    )
+    with pytest.raises(ProgramError) as caught:
+        load_program_text(text, "t.yaml")
+    (problem,) = caught.value.diagnostics
+    assert problem.code == "RE306"
+    assert problem.message.startswith("an amount must be a number")
+    assert problem.hint is not None and "`when`" in problem.hint
+    assert problem.span is not None and (problem.span.line, problem.span.column) == (6, 20)

@@ -217,10 +217,12 @@ def test_earning_base_without_tax_shipping_and_points_payment() -> None:
         """\
         earning_base: {include_tax: false, include_shipping: true, include_paid_with_points: false}
         earn: [{id: base, rate: 1 per 1}]
+        points: {value: 1}
         """
     )
     event = purchase(("A", "x", "100.00", 1), tax="20.00", shipping="10.00", paid_with_points="30.00")
-    outcome = e.process(event)
+    lot = {"event": "e0", "rule": "base", "points": 30, "earned_at": "2026-01-01T00:00:00Z"}
+    outcome = e.process(event, {"lots": [lot | {"available_at": "2026-01-01T00:00:00Z"}]})
     # 100 - 20 tax - 30 paid with points = 50, plus 10 shipping
     assert outcome.totals.earning_base == Decimal("60.00")
     assert points(outcome) == {"base": 60}

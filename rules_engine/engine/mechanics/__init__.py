@@ -16,6 +16,7 @@ from typing import Protocol
 
 from rules_engine.engine.mechanics import (
     badges,
+    birthday,
     challenges,
     notifications,
     offers,
@@ -36,13 +37,14 @@ class Mechanic(Protocol):
     def idle(self, program: Program) -> bool: ...
 
 
-# The mechanics in the order they run; tiers last, so the points the other mechanics give count
-# towards a points-based tier.
+# The mechanics in the order they run (the birthday after the gamification ones); tiers last,
+# so the points the other mechanics give count towards a points-based tier.
 MECHANICS: tuple[Mechanic, ...] = (
     badges,
     challenges,
     quests,
     streaks,
+    birthday,
     referral,
     offers,
     notifications,

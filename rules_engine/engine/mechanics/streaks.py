@@ -74,7 +74,9 @@ def apply(run: Run) -> None:
         if not reached:
             progress[streak.id] = _streak_progress(key, length, given)
             upcoming = sorted(m.length for m in streak.milestones if m.length > position)
-            hint = f"{upcoming[0] - position} more {unit}s to the next milestone" if upcoming else None
+            missing = upcoming[0] - position if upcoming else 0
+            plural = "" if missing == 1 else "s"
+            hint = f"{missing} more {unit}{plural} to the next milestone" if upcoming else None
             run.trace.append(rule_trace(rule, "streak", False, "nothing_eligible", status, hint=hint))
             continue
         gives: list[str] = []

@@ -151,32 +151,56 @@ def at_risk(
 def review(
     tiers: Tiers, state: CustomerState, moment: dt.datetime, zone: dt.tzinfo
 ) -> tuple[str | None, dt.datetime | None, list[TierChange]]:
-    """The tier after a review due at or before `moment`: (tier, tier_since, changes).
+    """The tier after every review due at or before `moment`: (tier, tier_since, changes).
 
-    Used by every event and by `Engine.advance`: a review is done once, at the first of either
-    from its due moment on, and starts a new holding period.
+    Each review is done at its own moment, the due date, whatever comes later (an event, an
+    `Engine.advance`, both or neither): the metric is the one at the due date, a new holding
+    period starts at it (so rolling reviews do not drift with the events that happen to come),
+    and the next review, if that one is due too, follows from it. Called before an event is
+    decided (`elapse`), so the event is priced and earned with the reviewed tier.
     """
     levels = tiers.levels
     index = {level.id: i for i, level in enumerate(levels)}
     current, since = state.tier, state.tier_since
     changes: list[TierChange] = []
-    due = review_at(tiers, since, zone) if current is not None and since is not None else None
-    if due is None or moment < due or current not in index:
-        return current, since, changes
-    assert current is not None
-    reviewed = reviewed_metric(tiers, state, due, moment, zone)
-    supports = qualified(tiers, reviewed)
-    supported = index[supports.id] if supports else -1
-    if supported < index[current]:
-        target = index[current] - 1 if tiers.downgrade == "one_level" else supported
-        new = levels[target].id if target >= 0 else None
-        reason = (
-            f"review on {due.astimezone(zone).date()}: "
-            f"{tiers.qualify_on} {reviewed} is below {levels[index[current]].threshold}"
-        )
-        changes.append(TierChange(old=current, new=new, reason=reason))
-        current = new
-    return current, moment, changes
+    while current is not None and since is not None and current in index:
+        due = review_at(tiers, since, zone)
+        if due is None or moment < due:
+            break
+        reviewed = reviewed_metric(tiers, state, due, due, zone)
+        supports = qualified(tiers, reviewed)
+        supported = index[supports.id] if supports else -1
+        if supported < index[current]:
+            target = index[current] - 1 if tiers.downgrade == "one_level" else supported
+            new = levels[target].id if target >= 0 else None
+            reason = (
+                f"review on {due.astimezone(zone).date()}: "
+                f"{tiers.qualify_on} {reviewed} is below {levels[index[current]].threshold}"
+            )
+            changes.append(TierChange(old=current, new=new, reason=reason))
+            current = new
+        since = due
+    return current, since, changes
+
+
+def elapse(
+    tiers: Tiers | None, state: CustomerState, moment: dt.datetime, zone: dt.tzinfo
+) -> tuple[CustomerState, list[TierChange]]:
+    """The state after the tier reviews due up to `moment` (`review`), and their changes: what
+    time does to the tier, before an event and for `Engine.advance`."""
+    if tiers is None or state.tier is None:
+        return state, []
+    tier, since, changes = review(tiers, state, moment, zone)
+    if tier == state.tier and since == state.tier_since:
+        return state, changes
+    return replaced(state, {"tier": tier, "tier_since": since}), changes
+
+
+def reviewed(run: Run, changes: list[TierChange]) -> None:
+    """Report the reviews done before the event (`elapse`) in its outcome and trace."""
+    run.tier_changes += changes
+    for change in changes:
+        run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
 
 
 def idle(program: Program) -> bool:
@@ -192,17 +216,20 @@ def apply(run: Run) -> None:
 
 
 def update_tier(run: Run) -> None:
-    """Review the tier if due, upgrade if the metric reached a level (after `record_activity`)."""
+    """Upgrade if the metric reached a level (after `record_activity`). A review that was due was
+    done before the event was decided (`elapse`), at its own moment."""
     tiers = run.program.tiers
     if tiers is None:
         return
-    event, zone = run.event, run.plan.zone
+    event = run.event
     state: CustomerState = run.state
     levels = tiers.levels
     index = run.plan.tier_positions
     local = run.local
     start, _ = window_bounds(tiers.window, local)
-    current, since, changes = review(tiers, state, event.time, zone)
+    # Reviews were done at their own moments before the event was decided (`elapse`).
+    current, since = state.tier, state.tier_since
+    changes: list[TierChange] = []
     sums = running.sums(state, start)  # the window ends at the event: every entry is before it
     value = running.value(tiers.qualify_on, sums)
     reached = qualified(tiers, value)

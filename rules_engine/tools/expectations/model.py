@@ -43,7 +43,7 @@ class SuiteModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
 
-POINTS_CHANGES = ("available", "expire", "burn", "reverse")
+POINTS_CHANGES = ("available", "expire", "burn", "reverse", "refund")
 """The kinds of `effects.points_changes` that `points_changes` can expect."""
 TRACE_CODES: tuple[str, ...] = typing.get_args(TraceCode)
 # The codes an event (or its customer's state) can be refused with: what `expect: {error: …}` may say.
