@@ -1,39 +1,46 @@
-"""What does keeping the state cost? Events per second through the stores, against the engine alone.
+"""What does keeping the state cost, and does it grow with a customer's history? CPU per event through
+the stores, against the memory store, at 15, 100 and 1,000 earlier purchases per customer (issue 14).
 
-    .venv/bin/python bench/bench_store.py            # the full run, about a minute
-    .venv/bin/python bench/bench_store.py --quick    # a few seconds, numbers only roughly right
+    .venv/bin/python bench/bench_store.py            # the full run, a few minutes
+    .venv/bin/python bench/bench_store.py --quick    # seconds, numbers only roughly right
     .venv/bin/python bench/bench_store.py --json     # the same results as one JSON document
     make bench-store                                 # with a throwaway PostgreSQL server
 
-The stream: coffee-club purchases (programs/coffee-club.yaml), 3-line baskets, for 200
-customers, in time order. Every row processes the same stream, from an empty store:
+The stream: coffee-club purchases (programs/coffee-club.yaml), 3-line baskets. Each customer
+first gets a history of earlier purchases (one every 8 hours, through the engine alone, then put
+into each store as it is), then the measured purchases. Candidates, each from a fresh copy of the
+same stores:
 
-- engine alone: `Engine.process`, the states chained in a dict — the baseline of the ratios;
-- memory store: `Loyalty` with the memory store (the service's own overhead: the transaction,
-  the ledger diff, the stored outcome);
-- SQLite (a file in a temporary folder, `synchronous=FULL`, and once with `?synchronous=normal`)
-  and PostgreSQL (the server named by LOYALTY_TEST_POSTGRES, a new database per row), with 1 and
-  4 worker processes. Workers take the customers by hash, so each customer's events stay in
-  order; a row's time runs from the moment all workers are ready to the moment the last is done.
+- memory: `Loyalty` with the memory store (`loyalty run` without --db): the baseline;
+- SQLite per event: a file in a temporary folder, `synchronous=normal`, a transaction per event
+  (the service);
+- SQLite batched: the same, the measured events in groups of 500 (`loyalty run --db`'s default);
+- PostgreSQL per event: the server named by LOYALTY_TEST_POSTGRES, a new database per run
+  (skipped without it). Its server's CPU is not the process's: its row shows wall time too.
 
-Without LOYALTY_TEST_POSTGRES the PostgreSQL rows say so and are skipped. The machine has 2
-cores: 4 workers share them (and the server), so the 4-worker rows show contention as much as
-parallelism. A benchmark, not a test: it exits 0 whatever the numbers.
+Time is the process's CPU time (`time.process_time`, the collector on, as a service runs), so a
+busy machine changes it less than wall time; candidates run interleaved, in rotating order, and
+the table gives the minimum and the median of the rounds. The database size per event is the
+SQLite file's growth (checkpointed) over the measured events. Targets (issue 14): SQLite batched
+≤ 1.5× the memory store and per event ≤ 3×; 1,000 earlier purchases ≤ 1.3× the cost at 15. A
+benchmark, not a test: it exits 0 whatever the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import multiprocessing
 import os
+import sqlite3
+import statistics
 import sys
 import tempfile
 import time
 import uuid
-import zlib
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,102 +52,134 @@ from timing import machine
 from rules_engine.engine.evaluator import Engine
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
-from rules_engine.store import open_store
+from rules_engine.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "programs" / "coffee-club.yaml"
-CUSTOMERS = 200
+HISTORIES = (15, 100, 1000)
+BATCH = 500
 _LINES = [
     ("LATTE-L", "coffee", "320.00", 1),
     ("CROISSANT", "pastry", "180.50", 2),
     ("BEANS-250", "beans", "420.00", 1),
 ]
+_START = 1_764_000_000  # 2025-11-24
+_EVERY = 8 * 3600
 
 
-def events(count: int) -> list[dict[str, Any]]:
-    start = 1_796_000_000  # 2026-11-30, Moscow morning
-    return [
-        {
-            "id": f"bench-{n}",
-            "type": "purchase",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start + n * 37)),
-            "customer": f"card-{n % CUSTOMERS}",
-            "items": [
-                {"sku": sku, "category": category, "price": Decimal(price), "qty": qty}
-                for sku, category, price, qty in _LINES
-            ],
-        }
-        for n in range(count)
-    ]
+def purchase(customer: str, n: int, prefix: str) -> dict[str, Any]:
+    return {
+        "id": f"{prefix}-{customer}-{n}",
+        "type": "purchase",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(_START + n * _EVERY)),
+        "customer": customer,
+        "items": [
+            {"sku": sku, "category": category, "price": Decimal(price), "qty": qty}
+            for sku, category, price, qty in _LINES
+        ],
+    }
+
+
+@dataclass
+class Setup:
+    """One history length: the customers' states after it, and the measured stream."""
+
+    history: int
+    states: dict[str, CustomerState]
+    stream: list[dict[str, Any]]
+
+
+def setup(engine: Engine, history: int, customers: int, each: int) -> Setup:
+    """The template customer's history through the engine alone, copied to every customer (the
+    states are equal up to the name; each customer's measured purchases follow it, interleaved)."""
+    state: CustomerState | None = None
+    for n in range(history):
+        state = engine.process(purchase("template", n, "h"), state).state
+    assert state is not None
+    names = [f"card-{c}" for c in range(customers)]
+    states = {name: state.model_copy(update={"customer": name}) for name in names}
+    stream = [purchase(name, history + n, "m") for n in range(each) for name in names]
+    return Setup(history, states, stream)
 
 
 @dataclass
 class Row:
     name: str
-    workers: int
+    history: int
     events: int
-    seconds: float | None = None
+    cpu: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    bytes_per_event: float | None = None
     skipped: str | None = None
 
-    @property
-    def per_second(self) -> float | None:
-        return None if self.seconds is None else self.events / self.seconds
+    def us(self, how: Callable[[list[float]], float] = min) -> float | None:
+        return None if not self.cpu else how(self.cpu) / self.events * 1e6
+
+    def wall_us(self) -> float | None:
+        return None if not self.wall else min(self.wall) / self.events * 1e6
 
 
-def engine_alone(stream: list[dict[str, Any]]) -> float:
-    engine = Engine.from_file(PROGRAM)
-    states: dict[str, CustomerState] = {}
-    began = time.perf_counter()
-    for event in stream:
-        states[event["customer"]] = engine.process(event, states.get(event["customer"])).state
-    return time.perf_counter() - began
+Prepared = tuple[Loyalty, Callable[[], None], Callable[[], float | None]]
+"""A candidate ready to run: its Loyalty, how to run the stream, the database's growth after."""
 
 
-def memory_store(stream: list[dict[str, Any]]) -> float:
-    loyalty = Loyalty.in_memory(Engine.from_file(PROGRAM))
-    began = time.perf_counter()
+def _prepare(url: str, engine: Engine, states: dict[str, CustomerState]) -> tuple[Loyalty, Store]:
+    store = open_store(url, engine.program.program)
+    loyalty = Loyalty(engine, store, horizon=None)
+    with store.group():
+        for customer, state in states.items():
+            loyalty.put(customer, state)
+    return loyalty, store
+
+
+def _file_size(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.stat().st_size
+
+
+@contextmanager
+def candidate(name: str, engine: Engine, s: Setup, folder: Path, server: str | None) -> Iterator[Prepared]:
+    """A fresh store for one timed run of `name`; closed (and dropped) afterwards."""
+    if name == "memory":
+        loyalty, store = _prepare("memory:", engine, s.states)
+        yield loyalty, lambda: _each(loyalty, s.stream), lambda: None
+        return
+    if name.startswith("SQLite"):
+        path = folder / f"{uuid.uuid4().hex}.db"
+        loyalty, store = _prepare(f"sqlite:///{path}?synchronous=normal", engine, s.states)
+        before = _file_size(path)
+        batched = name == "SQLite batched"
+        run = (lambda: _batched(loyalty, s.stream)) if batched else (lambda: _each(loyalty, s.stream))
+        try:
+            yield loyalty, run, lambda: (_file_size(path) - before) / len(s.stream)
+        finally:
+            store.close()
+            for leftover in folder.glob(f"{path.name}*"):
+                leftover.unlink()
+        return
+    assert server is not None
+    url, drop = _postgres_database(server)
+    try:
+        loyalty, store = _prepare(url, engine, s.states)
+        try:
+            yield loyalty, lambda: _each(loyalty, s.stream), lambda: None
+        finally:
+            store.close()
+    finally:
+        drop()
+
+
+def _each(loyalty: Loyalty, stream: list[dict[str, Any]]) -> None:
     for event in stream:
         loyalty.process(event)
-    return time.perf_counter() - began
 
 
-def _worker(url: str, part: list[dict[str, Any]], ready: Any, go: Any, done: Any) -> None:
-    engine = Engine.from_file(PROGRAM)
-    with open_store(url, engine.program.program) as store:
-        loyalty = Loyalty(engine, store)
-        ready.release()
-        go.wait()
-        for event in part:
-            loyalty.process(event)
-    done.release()
-
-
-def with_workers(url: str, stream: list[dict[str, Any]], workers: int) -> float:
-    """Seconds for `workers` processes to put the stream through the store at `url` (migrated first)."""
-    open_store(url, "coffee-club").close()
-    parts: list[list[dict[str, Any]]] = [[] for _ in range(workers)]
-    for event in stream:
-        parts[zlib.crc32(event["customer"].encode()) % workers].append(event)
-    context = multiprocessing.get_context("fork")
-    ready, done, go = context.Semaphore(0), context.Semaphore(0), context.Event()
-    processes = [context.Process(target=_worker, args=(url, part, ready, go, done)) for part in parts]
-    for process in processes:
-        process.start()
-    for _ in processes:
-        ready.acquire()
-    began = time.perf_counter()
-    go.set()
-    for _ in processes:
-        done.acquire()
-    seconds = time.perf_counter() - began
-    for process in processes:
-        process.join()
-        if process.exitcode != 0:
-            raise RuntimeError(f"a worker failed (exit {process.exitcode})")
-    with open_store(url, "coffee-club") as store:
-        if store.processed() != len(stream):
-            raise RuntimeError(f"{store.processed()} events stored, {len(stream)} sent")
-    return seconds
+def _batched(loyalty: Loyalty, stream: list[dict[str, Any]]) -> None:
+    for start in range(0, len(stream), BATCH):
+        with loyalty.store.group():
+            for event in stream[start : start + BATCH]:
+                loyalty.process(event)
 
 
 def _postgres_database(server: str) -> tuple[str, Callable[[], None]]:
@@ -158,32 +197,66 @@ def _postgres_database(server: str) -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", drop
 
 
-def measure(quick: bool) -> list[Row]:
-    count = 300 if quick else 3000
-    stream = events(count)
-    rows = [
-        Row("engine alone", 1, count, engine_alone(stream)),
-        Row("memory store", 1, count, memory_store(stream)),
-    ]
+NAMES = ("memory", "SQLite per event", "SQLite batched", "PostgreSQL per event")
+
+
+def measure(quick: bool, progress: Callable[[str], None]) -> list[Row]:
+    customers, each, rounds = (2, 5, 1) if quick else (4, 10, 3)
     server = os.environ.get("LOYALTY_TEST_POSTGRES")
+    engine = Engine.from_file(PROGRAM)
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.db'}?synchronous=normal"
-        rows.append(Row("SQLite normal", 1, count, with_workers(url, stream, 1)))
-    for workers in (1, 4):
-        with tempfile.TemporaryDirectory() as folder:
-            rows.append(
-                Row("SQLite", workers, count, with_workers(str(Path(folder) / "bench.db"), stream, workers))
-            )
-    for workers in (1, 4):
-        if server is None:
-            rows.append(Row("PostgreSQL", workers, count, skipped="LOYALTY_TEST_POSTGRES is not set"))
-            continue
-        url, drop = _postgres_database(server)
-        try:
-            rows.append(Row("PostgreSQL", workers, count, with_workers(url, stream, workers)))
-        finally:
-            drop()
+        for history in HISTORIES:
+            progress(f"history of {history} purchases")
+            s = setup(engine, history, customers, each)
+            mine = {name: Row(name, history, len(s.stream)) for name in NAMES}
+            if server is None:
+                mine["PostgreSQL per event"].skipped = "LOYALTY_TEST_POSTGRES is not set"
+            names = [name for name in NAMES if mine[name].skipped is None]
+            for turn in range(rounds):
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                    with candidate(name, engine, s, Path(folder), server) as (_, run, growth):
+                        gc.collect()  # the garbage of the previous run is not this one's
+                        gc.enable()
+                        began, wall = time.process_time(), time.perf_counter()
+                        run()
+                        mine[name].cpu.append(time.process_time() - began)
+                        mine[name].wall.append(time.perf_counter() - wall)
+                        if mine[name].bytes_per_event is None:
+                            mine[name].bytes_per_event = growth()
+            rows.extend(mine.values())
     return rows
+
+
+def verdict(met: bool) -> str:
+    return "[met]" if met else "[MISSED]"
+
+
+def targets(rows: list[Row]) -> list[str]:
+    def us(name: str, history: int) -> float | None:
+        return next((r.us() for r in rows if r.name == name and r.history == history), None)
+
+    lines = []
+    for name, limit in (("SQLite batched", 1.5), ("SQLite per event", 3.0)):
+        for history in HISTORIES:
+            mine, base = us(name, history), us("memory", history)
+            if mine is None or base is None:
+                continue
+            ratio = mine / base
+            lines.append(
+                f"  {verdict(ratio <= limit)} {name} <= {limit}x the memory store at {history} earlier "
+                f"purchases: {ratio:.2f}x ({mine:,.0f} vs {base:,.0f} us/event)"
+            )
+    for name in ("memory", "SQLite per event", "SQLite batched", "PostgreSQL per event"):
+        long, short = us(name, HISTORIES[-1]), us(name, HISTORIES[0])
+        if long is None or short is None:
+            continue
+        ratio = long / short
+        lines.append(
+            f"  {verdict(ratio <= 1.3)} {name}: {HISTORIES[-1]} earlier purchases <= 1.3x the cost at "
+            f"{HISTORIES[0]}: {ratio:.2f}x ({long:,.0f} vs {short:,.0f} us/event)"
+        )
+    return lines
 
 
 def main() -> None:
@@ -191,28 +264,43 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few seconds, rough numbers")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
     options = parser.parse_args()
-    rows = measure(options.quick)
-    baseline = rows[0].per_second or 1.0
+    rows = measure(options.quick, lambda what: print(f"# {what}", file=sys.stderr, flush=True))
     if options.json:
         document = {
             "machine": machine(),
-            "rows": [{**asdict(row), "per_second": row.per_second} for row in rows],
-            "baseline": "engine alone",
+            "rows": [
+                {**asdict(row), "us_per_event": row.us(), "median_us": row.us(statistics.median)}
+                for row in rows
+            ],
+            "baseline": "memory",
         }
         print(json.dumps(document, indent=2))
         return
-    print(f"# store benchmark: coffee-club, 3-line baskets, {CUSTOMERS} customers")
     facts = machine()
     where = f"{facts['implementation']} {facts['python']}, {facts['cpus']} CPUs, {facts['platform']}"
     rough = " (--quick: rough numbers)" if options.quick else ""
-    print(f"# {facts['date']}, {where}; one pass over {rows[0].events} events per row{rough}")
-    print(f"{'store':<14} {'workers':>7} {'events':>7} {'events/s':>10} {'x engine alone':>15}")
+    rounds = len(rows[0].cpu)
+    print("# store benchmark: coffee-club, 3-line baskets, CPU per event after N earlier purchases")
+    print(f"# {facts['date']}, {where}; {rounds} interleaved round(s), {rows[0].events} events each{rough}")
+    print(
+        f"{'store':<21} {'history':>7} {'min us':>8} {'median us':>9} {'x memory':>8} {'wall us':>8} "
+        f"{'bytes/event':>11}"
+    )
     for row in rows:
-        if row.per_second is None:
-            print(f"{row.name:<14} {row.workers:>7} {row.events:>7}   skipped: {row.skipped}")
+        if row.skipped is not None:
+            print(f"{row.name:<21} {row.history:>7}   skipped: {row.skipped}")
             continue
-        ratio = row.per_second / baseline
-        print(f"{row.name:<14} {row.workers:>7} {row.events:>7} {row.per_second:>10,.0f} {ratio:>15.2f}")
+        base = next(r.us() for r in rows if r.name == "memory" and r.history == row.history) or 1.0
+        low, median, wall = row.us() or 0.0, row.us(statistics.median) or 0.0, row.wall_us() or 0.0
+        size = "" if row.bytes_per_event is None else f"{row.bytes_per_event:,.0f}"
+        print(
+            f"{row.name:<21} {row.history:>7} {low:>8,.0f} {median:>9,.0f} {low / base:>8.2f} "
+            f"{wall:>8,.0f} {size:>11}"
+        )
+    print()
+    print("targets:")
+    for line in targets(rows):
+        print(line)
 
 
 if __name__ == "__main__":

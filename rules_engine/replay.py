@@ -1,22 +1,33 @@
 """Replaying a stream of events through a store: many customers, in file order (`loyalty run`).
 
 Input: a JSON Lines file, one event per line (numbers exact). Each line is one transaction of
-the store (memory, SQLite or PostgreSQL): a bad line (not UTF-8, not JSON, not a valid event, refused by
-the engine) is reported with its line number and skipped, and touches nothing; an event the
-store has processed before is reported as such and applied no second time, so replaying a file
-into a database again changes nothing.
+the store (memory, SQLite or PostgreSQL), or, with `batch=N`, N lines are committed together (group
+commit: one transaction per batch, a savepoint per event). A bad line (not UTF-8, not JSON, not a
+valid event, refused by the engine) is reported with its line number and skipped, and touches
+nothing; an event the store has processed before is reported as such and applied no second time, so
+replaying a file into a database again changes nothing.
 
 Output: running totals (`Replay`), never the customers' states: a year of history for many
-customers is more than memory holds, and the store keeps them anyway. Outcomes and problems go to
-callbacks as they come, so a run that is killed has already reported what it met. A replay stops
-early, between two events, when `stop()` says so (Ctrl-C in `loyalty run`) or when the store fails
-(RE605, naming the line and the event: the events before it are committed, running the same file
-again applies the rest, each once).
+customers is more than memory holds, and the store keeps them anyway. What is kept per customer is
+one number (points earned in the run, for `--by-customer`), in a tally that moves to a temporary
+file on disk past a few thousand customers, so memory stays flat however many customers a stream
+has (`CustomerTally`).
+
+Outcomes and problems go to callbacks once their line is acknowledged: committed (with its batch),
+so a run that is killed has reported only what the store holds, and running the same file again
+applies the rest, each event once. A replay stops early, between two events, when `stop()` says so
+(Ctrl-C in `loyalty run`; the batch so far is committed) or when the store fails. A batch that fails
+(a locked database, a deadlock between workers) is rolled back and done again one line per
+transaction, so that a failure that stays is placed at its line (RE605, naming the line and the
+event: the events before it are committed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -30,6 +41,90 @@ from rules_engine.service import Loyalty
 from rules_engine.source import SourceFile, Span
 
 ZERO = Decimal(0)
+
+DEFAULT_BATCH = 500
+"""Events per transaction in `loyalty run --db` unless `--batch` says otherwise."""
+
+_BATCH_BYTES = 16 * 1024 * 1024
+"""A batch also ends past this many bytes of lines: they are kept until it commits (to be done
+again one by one if it fails), and a line may be up to 8 MiB."""
+
+
+class CustomerTally:
+    """Points earned in a run, by customer: a dict while small, then a temporary SQLite file (one
+    SQLite deletes when it is closed), so that a stream of millions of customers keeps a few MB in
+    memory. Additions are staged until `commit` (a batch committed) and dropped by `discard` (a
+    batch rolled back). Amounts are exact (decimal text, added up in Python)."""
+
+    SPILL = 4096
+    """Customers held in memory before the tally moves them to disk."""
+
+    def __init__(self) -> None:
+        self._staged: dict[str, Decimal] = {}
+        self._held: dict[str, Decimal] = {}
+        self._disk: sqlite3.Connection | None = None
+
+    def add(self, customer: str, points: Decimal) -> None:
+        self._staged[customer] = self._staged.get(customer, ZERO) + points
+
+    def commit(self) -> None:
+        for customer, points in self._staged.items():
+            self._held[customer] = self._held.get(customer, ZERO) + points
+        self._staged.clear()
+        if len(self._held) > self.SPILL:
+            self._spill()
+
+    def discard(self) -> None:
+        self._staged.clear()
+
+    def _spill(self) -> None:
+        if self._disk is None:
+            self._disk = sqlite3.connect("", check_same_thread=False)  # "": a private file on disk
+            self._disk.create_function("add_decimal", 2, _add_decimal, deterministic=True)
+            self._disk.execute("CREATE TABLE tally (customer TEXT PRIMARY KEY, points TEXT NOT NULL)")
+        with self._disk:
+            self._disk.executemany(
+                "INSERT INTO tally VALUES (?, ?)"
+                " ON CONFLICT (customer) DO UPDATE SET points = add_decimal(points, excluded.points)",
+                [(customer, str(points)) for customer, points in self._held.items()],
+            )
+        self._held.clear()
+
+    def __len__(self) -> int:
+        """How many customers (committed)."""
+        if self._disk is None:
+            return len(self._held)
+        self._spill()
+        count: int = self._disk.execute("SELECT count(*) FROM tally").fetchone()[0]
+        return count
+
+    def items(self) -> Iterator[tuple[str, Decimal]]:
+        """(customer, points) by customer id, read from disk as they go."""
+        if self._disk is None:
+            yield from sorted(self._held.items())
+            return
+        self._spill()
+        for customer, points in self._disk.execute("SELECT customer, points FROM tally ORDER BY customer"):
+            yield customer, Decimal(points)
+
+    def get(self, customer: str) -> Decimal:
+        if customer in self._held or self._disk is None:
+            return self._held.get(customer, ZERO)
+        self._spill()
+        row = self._disk.execute("SELECT points FROM tally WHERE customer = ?", (customer,)).fetchone()
+        return ZERO if row is None else Decimal(row[0])
+
+    def as_dict(self) -> dict[str, Decimal]:
+        return dict(self.items())
+
+    def close(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
+
+
+def _add_decimal(first: str, second: str) -> str:
+    return str(Decimal(first) + Decimal(second))
 
 
 @dataclass
@@ -48,7 +143,7 @@ class Replay:
     redeemed: Decimal = ZERO
     expired: Decimal = ZERO
     reversed: Decimal = ZERO
-    points: dict[str, Decimal] = field(default_factory=dict)
+    points: CustomerTally = field(default_factory=CustomerTally)
     """Points earned in this run by every customer an event named (0 for one whose events had
     all been processed before): the customers of the run, and what `--by-customer` shows."""
     line: int = 0
@@ -58,6 +153,21 @@ class Replay:
     @property
     def customers(self) -> int:
         return len(self.points)
+
+    def _restore(self, saved: Replay) -> None:
+        """Back to the totals of `saved`: a batch rolled back counts for nothing."""
+        for name in (
+            "applied",
+            "duplicates",
+            "problems",
+            "warnings",
+            "issued",
+            "redeemed",
+            "expired",
+            "reversed",
+        ):
+            setattr(self, name, getattr(saved, name))
+        self.points.discard()
 
     def count(self, outcome: Outcome) -> None:
         """Add an applied outcome's ledger entries to the totals (as the books count them:
@@ -90,9 +200,10 @@ def replay(
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
     on_line: Callable[[int], None] | None = None,
+    batch: int = 1,
 ) -> Replay:
-    """Process every event of a JSON Lines file in order, each in its own store transaction, one
-    line at a time; see the module docstring.
+    """Process every event of a JSON Lines file in order, each in its own store transaction (or
+    `batch` lines to a transaction), one line at a time; see the module docstring.
 
     Raises:
         OSError: the file cannot be read.
@@ -106,6 +217,7 @@ def replay(
             on_problem=on_problem,
             stop=stop,
             on_line=on_line,
+            batch=batch,
         )
 
 
@@ -119,32 +231,134 @@ def replay_lines(
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
     on_line: Callable[[int], None] | None = None,
+    batch: int = 1,
 ) -> Replay:
     """`replay` over lines already open (`name` is the file's name in diagnostics; a line that is
-    None was too long to read, and is reported as such). `stop` is
-    asked before each line; `on_line` is told each line number once the line is done. The
+    None was too long to read, and is reported as such). `stop` is asked before each line;
+    `on_line` is told each line number once the line is acknowledged (its batch committed). The
     totals go into `into` when given, so that a caller interrupted by an exception (a second
-    Ctrl-C) still has them."""
+    Ctrl-C) still has them: those of the batches committed. `batch`: lines per transaction."""
     result = Replay() if into is None else into
-    report = on_problem or (lambda _: None)
-    for number, raw in enumerate(lines, start=1):
-        if stop is not None and stop():
-            result.stopped = "interrupted"
-            break
-        result.line = number
-        if raw is None:
-            result.problems += 1
-            report(_too_long(name, number))
-            continue
-        if number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark is no event
-        _line(loyalty, result, on_outcome, report, name, number, raw.rstrip(b"\n").rstrip(b"\r"))
+    run = _Run(loyalty, result, on_outcome, on_problem or (lambda _: None), name, on_line)
+    numbered = enumerate(lines, start=1)
+    while True:
+        taking = _Taking(numbered, batch, stop, result)
+        run.group(taking, grouped=batch > 1)
+        if result.failure is not None and batch > 1 and taking.taken:
+            # The batch was rolled back (a deadlock with another worker, a lock held too long):
+            # once more, a transaction per line, so that a failure that stays is placed at its line.
+            result.failure = None
+            for one in taking.taken:
+                run.group([one], grouped=False)
+                if result.failure is not None:
+                    break
         if result.failure is not None:
             result.stopped = "failed"
-            break
-        if on_line is not None:
-            on_line(number)
-    return result
+        if result.stopped is not None or taking.ended:
+            return result
+
+
+class _Taking:
+    """The next batch's lines: up to `size` (and about `_BATCH_BYTES`), each kept in `taken` (to be
+    done again one by one if the batch fails); `stop` is asked before each line."""
+
+    def __init__(
+        self,
+        numbered: Iterator[tuple[int, bytes | None]],
+        size: int,
+        stop: Callable[[], bool] | None,
+        result: Replay,
+    ) -> None:
+        self.numbered = numbered
+        self.size = size
+        self.stop = stop
+        self.result = result
+        self.taken: list[tuple[int, bytes | None]] = []
+        self.ended = False
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+        held = 0
+        while len(self.taken) < self.size and held <= _BATCH_BYTES:
+            if self.stop is not None and self.stop():
+                self.result.stopped = "interrupted"
+                return
+            item = next(self.numbered, None)
+            if item is None:
+                self.ended = True
+                return
+            self.taken.append(item)
+            held += 0 if item[1] is None else len(item[1])
+            yield item
+
+
+class _LineFailedError(Exception):
+    """A line failed in the store: its batch is rolled back."""
+
+
+@dataclass
+class _Run:
+    """A replay's callbacks and totals, and the acknowledgements of the batch in progress: what is
+    told about its lines (outcomes, problems, progress) waits until it commits."""
+
+    loyalty: Loyalty
+    result: Replay
+    on_outcome: OnOutcome | None
+    report: OnProblem
+    name: str
+    on_line: Callable[[int], None] | None
+    acks: list[Callable[[], None]] = field(default_factory=list)
+
+    def group(self, items: Iterable[tuple[int, bytes | None]], *, grouped: bool) -> None:
+        """The lines in one transaction (`grouped`) or each in its own; what they did is told once
+        committed, and counts for nothing if rolled back."""
+        result = self.result
+        saved = replace(result)
+        self.acks = []
+        lines = iter(items)
+        first = next(lines, None)
+        if first is None:
+            return
+        result.line = first[0]  # a group that cannot begin fails at its first line
+        try:
+            with self.loyalty.store.group() if grouped else contextlib.nullcontext():
+                for number, raw in itertools.chain([first], lines):
+                    result.line = number
+                    self._one(number, raw)
+                    if result.failure is not None:
+                        raise _LineFailedError
+                    if self.on_line is not None:
+                        self.acks.append(functools.partial(self.on_line, number))
+        except _LineFailedError:
+            result._restore(saved)
+            return
+        except StoreError as error:  # the commit itself failed
+            failure = _store_failed(error, result.line, None, None)
+            result._restore(saved)
+            result.failure = failure
+            return
+        except BaseException:
+            result._restore(saved)
+            raise
+        result.points.commit()
+        acks, self.acks = self.acks, []
+        for ack in acks:
+            ack()
+
+    def _one(self, number: int, raw: bytes | None) -> None:
+        if raw is None:
+            self.result.problems += 1
+            self._tell(_too_long(self.name, number))
+            return
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark is no event
+        _line(self, number, raw.rstrip(b"\n").rstrip(b"\r"))
+
+    def _tell(self, diagnostic: Diagnostic) -> None:
+        self.acks.append(functools.partial(self.report, diagnostic))
+
+    def _told(self, number: int, outcome: Outcome, duplicate: bool) -> None:
+        if self.on_outcome is not None:
+            self.acks.append(functools.partial(self.on_outcome, number, outcome, duplicate))
 
 
 def bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
@@ -171,15 +385,8 @@ def _too_long(name: str, number: int) -> Diagnostic:
     )
 
 
-def _line(
-    loyalty: Loyalty,
-    result: Replay,
-    on_outcome: OnOutcome | None,
-    report: OnProblem,
-    name: str,
-    number: int,
-    raw: bytes,
-) -> None:
+def _line(run: _Run, number: int, raw: bytes) -> None:
+    result, report, name = run.result, run._tell, run.name
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -214,7 +421,7 @@ def _line(
         )
         return
     try:
-        handled = loyalty.handle(data)
+        handled = run.loyalty.handle(data)
     except EventError as error:
         result.problems += 1
         for d in error.diagnostics:
@@ -239,21 +446,20 @@ def _line(
     applied = [] if handled.duplicate else [handled.outcome]
     if handled.duplicate:
         result.duplicates += 1
-        result.points.setdefault(handled.outcome.customer, ZERO)
-        if on_outcome is not None:
-            on_outcome(number, handled.outcome, True)
+        result.points.add(handled.outcome.customer, ZERO)
+        run._told(number, handled.outcome, True)
     if handled.referrer is not None and handled.referrer_applied:
         applied.append(handled.referrer)  # on a redelivery too: a reward owed until now
     for done in applied:
         result.applied += 1
         result.count(done)
-        result.points[done.customer] = result.points.get(done.customer, ZERO) + done.totals.points
-        if on_outcome is not None:
-            on_outcome(number, done, False)
+        result.points.add(done.customer, done.totals.points)
+        run._told(number, done, False)
 
 
-def _store_failed(error: StoreError, number: int, data: Any, span: Span) -> Diagnostic:
-    """The store's error (RE605), at the line and naming the event it was processing."""
+def _store_failed(error: StoreError, number: int, data: Any, span: Span | None) -> Diagnostic:
+    """The store's error (RE605), at the line and naming the event it was processing (without the
+    event: a batch's commit failed, after its last line)."""
     said = error.diagnostics[0]
     event = data.get("id") if isinstance(data, dict) else None
     customer = data.get("customer") if isinstance(data, dict) else None

@@ -27,16 +27,12 @@ def test_quick_store_benchmark_runs_every_row() -> None:
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
-    assert [(row["name"], row["workers"]) for row in rows] == [
-        ("engine alone", 1),
-        ("memory store", 1),
-        ("SQLite normal", 1),
-        ("SQLite", 1),
-        ("SQLite", 4),
-        ("PostgreSQL", 1),
-        ("PostgreSQL", 4),
+    names = ["memory", "SQLite per event", "SQLite batched", "PostgreSQL per event"]
+    assert [(row["name"], row["history"]) for row in rows] == [
+        (name, history) for history in (15, 100, 1000) for name in names
     ]
     measured = [row for row in rows if row["skipped"] is None]
-    assert all(row["per_second"] > 0 for row in measured)
+    assert all(row["us_per_event"] > 0 for row in measured)
+    assert all(row["bytes_per_event"] > 0 for row in measured if row["name"].startswith("SQLite"))
     if os.environ.get("LOYALTY_TEST_POSTGRES"):
         assert len(measured) == len(rows)

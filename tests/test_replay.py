@@ -4,9 +4,11 @@ its place, while the stream goes on (issue 11)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+import tracemalloc
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,15 @@ from typing import Any
 import pytest
 
 from rules_engine import jsonio
+from rules_engine import replay as replay_module
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import Diagnostic
-from rules_engine.replay import replay
-from rules_engine.service import Loyalty
+from rules_engine.engine.outcome import Outcome
+from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.replay import CustomerTally, replay
+from rules_engine.service import Handled, Loyalty
 from rules_engine.store.sqlite import SqliteStore
 from tests.conftest import COMPILED, ROOT
+from tests.store import streams
 
 PROGRAM = ROOT / "programs" / "coffee-club.yaml"
 DECEMBER = ROOT / "programs" / "events" / "coffee-club-december.jsonl"
@@ -32,7 +37,7 @@ def test_the_totals_add_up_to_the_balances_the_store_holds() -> None:
     assert (result.applied, result.problems, result.customers) == (7, 0, 2)
     balances = sum((lot.points for _, state in loyalty.store.states() for lot in state.lots), Decimal(0))
     assert result.issued - result.redeemed - result.expired - result.reversed == balances == 240
-    assert result.points == {"anna": Decimal(90), "boris": Decimal(636)}
+    assert result.points.as_dict() == {"anna": Decimal(90), "boris": Decimal(636)}
 
 
 def test_problems_are_reported_as_they_are_met_and_a_stop_ends_between_events() -> None:
@@ -79,14 +84,166 @@ def test_a_store_failure_stops_the_replay_at_the_line_and_names_the_event(tmp_pa
     store.close()
 
 
-def test_the_replay_keeps_totals_not_the_customers_states() -> None:
-    """A year of history held every customer's state until the end (3.8 GB for 10,000 customers):
-    what a replay keeps per customer is one number, whatever the customers' histories."""
-    result = replay(Loyalty.in_memory(Engine.from_file(PROGRAM)), DECEMBER)
-    kept = [getattr(result, f.name) for f in fields(result)]
-    per_customer = [value for value in kept if isinstance(value, dict)]
-    assert per_customer == [result.points]
-    assert all(isinstance(value, Decimal) for value in result.points.values())
+def _new_customers(path: Path, first: int, count: int) -> Path:
+    """A stream of `count` purchases, each by a customer of its own (ids from `first` on)."""
+    events = [
+        {
+            "id": f"e{n}",
+            "type": "purchase",
+            "time": "2026-12-08T09:00:00+01:00",
+            "customer": f"card-{n}",
+            "items": [{"sku": "MUG", "price": 30, "qty": 1}],
+        }
+        for n in range(first, first + count)
+    ]
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path
+
+
+def test_what_a_replay_keeps_in_memory_does_not_grow_with_its_customers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every customer's last state kept for the closing summary took 3.8 GB for 10,000 customers;
+    then one number per customer, still a dict. Now the tally moves to disk past `SPILL` customers:
+    300 customers leave no more in Python's memory than 50 (measured by tracemalloc, with a
+    store on disk, whose page cache is SQLite's own and bounded; a small program, since tracemalloc
+    slows everything down)."""
+    monkeypatch.setattr(CustomerTally, "SPILL", 10)
+    engine = streams.engine()
+
+    def kept(customers: int, name: str) -> int:
+        """Bytes still held after the replay that were allocated by the replay's own code (the
+        engine's and pydantic's caches, a few bytes per distinct value, are not the replay's)."""
+        stream = _new_customers(tmp_path / f"{name}.jsonl", 0, customers)
+        with SqliteStore(tmp_path / f"{name}.db", "store-test", synchronous="normal") as store:
+            gc.collect()
+            tracemalloc.start()
+            result = replay(Loyalty(engine, store, horizon=None), stream, batch=200)
+            gc.collect()
+            mine = tracemalloc.Filter(True, replay_module.__file__)
+            held = tracemalloc.take_snapshot().filter_traces([mine])
+            tracemalloc.stop()
+            assert (result.applied, result.customers) == (customers, customers)
+            assert result.points.get("card-1") == 40  # 30 and the launch bonus (its budget lasts 6 customers)
+            assert sum(points for _, points in result.points.items()) == 30 * customers + 60
+            result.points.close()
+        return sum(stat.size for stat in held.statistics("filename"))
+
+    small, large = kept(50, "small"), kept(300, "large")
+    assert large - small < 5_000, (small, large)  # a dict of 250 more customers: about 40 KB
+
+
+def test_the_tally_adds_exactly_stages_until_committed_and_spills_to_disk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(CustomerTally, "SPILL", 2)
+    tally = CustomerTally()
+    tally.add("b", Decimal("0.1"))
+    tally.add("a", Decimal("0.2"))
+    tally.commit()
+    tally.add("a", Decimal("100"))
+    tally.discard()  # a batch rolled back counts for nothing
+    assert (tally.as_dict(), len(tally)) == ({"a": Decimal("0.2"), "b": Decimal("0.1")}, 2)
+    for customer in "abcde":
+        tally.add(customer, Decimal("0.1"))
+    tally.commit()  # more than SPILL: on disk now
+    assert tally._disk is not None and not tally._held
+    tally.add("a", Decimal("1"))
+    tally.commit()
+    assert tally.as_dict() == {
+        "a": Decimal("1.3"),
+        "b": Decimal("0.2"),
+        "c": Decimal("0.1"),
+        "d": Decimal("0.1"),
+        "e": Decimal("0.1"),
+    }
+    assert (len(tally), tally.get("a"), tally.get("zz")) == (5, Decimal("1.3"), 0)
+    tally.close()
+
+
+def test_in_batches_a_line_is_told_only_once_its_batch_is_committed(tmp_path: Path) -> None:
+    path = tmp_path / "batched.db"
+    store = SqliteStore(path, "coffee-club")
+    reader = sqlite3.connect(path)
+    told: list[tuple[int, bool]] = []
+
+    def committed(number: int, outcome: Outcome, duplicate: bool) -> None:
+        found = reader.execute("SELECT count(*) FROM events WHERE event = ?", (outcome.event,)).fetchone()[0]
+        told.append((number, found == 1))
+
+    result = replay(Loyalty(Engine.from_file(PROGRAM), store, horizon=None), DECEMBER, committed, batch=3)
+    assert (result.applied, result.problems) == (7, 0)
+    assert told == [(n, True) for n in range(1, 8)]
+    again = replay(Loyalty(Engine.from_file(PROGRAM), store, horizon=None), DECEMBER, batch=3)
+    assert (again.applied, again.duplicates, store.processed()) == (0, 7, 7)
+    reader.close()
+    store.close()
+
+
+class _Failing(Loyalty):
+    """Fails (RE605, as a deadlock or a lock timeout would) on the event of one line: `times` times."""
+
+    def __init__(self, store: SqliteStore, event: str, times: int) -> None:
+        super().__init__(Engine.from_file(PROGRAM), store, horizon=None)
+        self.event = event
+        self.times = times
+
+    def handle(self, event: Any, *, explain: bool = False) -> Handled:
+        if event.get("id") == self.event and self.times > 0:
+            self.times -= 1
+            raise StoreError([Diagnostic("RE605", "deadlock detected")])
+        return super().handle(event, explain=explain)
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_batch_that_fails_is_rolled_back_and_done_again_a_line_at_a_time(
+    tmp_path: Path, times: int
+) -> None:
+    """Batches of 3: line 5 fails in the store. Its batch (lines 4–6) is rolled back, and done
+    again a transaction per line: a failure that passes (a deadlock) costs nothing; one that stays
+    is placed at line 5, with line 4 committed, as without batches. Nothing of a batch rolled back
+    was told, nor counted."""
+    store = SqliteStore(tmp_path / "busy.db", "coffee-club")
+    told: list[int] = []
+
+    def outcome(number: int, _: Outcome, __: bool) -> None:
+        told.append(number)
+
+    result = replay(_Failing(store, "s6", times), DECEMBER, outcome, batch=3)
+    if times == 1:
+        assert (result.applied, result.line, result.stopped, told) == (7, 7, None, list(range(1, 8)))
+    else:
+        assert (result.applied, result.line, result.stopped, told) == (4, 5, "failed", [1, 2, 3, 4])
+        failure = result.failure
+        assert failure is not None and failure.code == "RE605"
+        assert "line 5: event 's6' of customer" in failure.message
+    assert store.processed() == result.applied
+    store.close()
+
+
+def test_a_batch_that_cannot_begin_fails_at_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    store = SqliteStore(path, "coffee-club", timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+
+    def lock_after_the_first_batch(number: int) -> None:
+        if number == 3:
+            other.execute("BEGIN IMMEDIATE")
+
+    try:
+        result = replay(
+            Loyalty(Engine.from_file(PROGRAM), store, horizon=None),
+            DECEMBER,
+            on_line=lock_after_the_first_batch,
+            batch=3,
+        )
+    finally:
+        other.rollback()
+        other.close()
+    assert (result.applied, result.line, result.stopped) == (3, 4, "failed")
+    failure = result.failure
+    assert failure is not None and "line 4: event 's4'" in failure.message and "locked" in failure.message
+    store.close()
 
 
 # -- hostile lines -------------------------------------------------------------------------------

@@ -36,11 +36,11 @@ from rules_engine.render import (
     replay_totals,
     styled_diagnostic,
 )
+from rules_engine.replay import DEFAULT_BATCH
 
 if TYPE_CHECKING:
     from rules_engine.engine.outcome import Outcome
     from rules_engine.replay import Replay
-    from rules_engine.state.customer import CustomerState
     from rules_engine.store import Store
 from rules_engine.cli.common import (
     HorizonOption,
@@ -89,15 +89,25 @@ def run(
             "sqlite:///PATH or postgresql://…; without it, in memory only.",
         ),
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            help="With --db, commit this many events per transaction (group commit); a line is "
+            "printed only once its batch is committed. 1: a transaction per event.",
+        ),
+    ] = DEFAULT_BATCH,
     now: NowOption = None,
     horizon: HorizonOption = None,
 ) -> None:
     """Replay a stream of events: an outcome per event as it is applied, the totals at the end.
 
     Bad lines are reported as they are met, with their line number, and skipped without touching
-    any state; the exit code is 1 when there were any. With --db every event is one transaction
-    of the store, and an event processed before (by any run) is not applied again. Ctrl-C stops
-    after the current event and prints the totals so far (exit 130).
+    any state; the exit code is 1 when there were any. With --db every --batch events are one
+    transaction of the store, a line is reported once its batch is committed, and an event
+    processed before (by any run) is not applied again. Ctrl-C stops after the current event,
+    commits its batch and prints the totals so far (exit 130).
     """
     from rules_engine.replay import Replay, bounded_lines, replay_lines
     from rules_engine.service import Loyalty
@@ -135,6 +145,12 @@ def run(
         result = Replay()
         unread: list[OSError] = []
         size = _size(lines)
+
+        def done(number: int) -> None:  # a line acknowledged: its batch is committed
+            progress.update(task, completed=lines.tell() if size is not None else None, events=number)
+            if not quiet:
+                out.file.flush()
+
         try:
             with interrupted, progress:
                 task = progress.add_task("replaying", total=size, events=0)
@@ -147,30 +163,27 @@ def run(
                     on_problem=report,
                     stop=interrupted.asked,
                     # a pipe has no position (tell() raises): only a file's bar moves by bytes
-                    on_line=lambda number: progress.update(
-                        task, completed=lines.tell() if size is not None else None, events=number
-                    ),
+                    on_line=done,
+                    batch=batch if db is not None else 1,
                 )
-        except KeyboardInterrupt:  # a second Ctrl-C: the event in progress was rolled back
+        except KeyboardInterrupt:  # a second Ctrl-C: the batch in progress was rolled back
             result.stopped = "interrupted at once"
         finally:
             report.close()
-            try:
-                states, unstated = _run_states(store, result, by_customer or state_out is not None)
-            finally:
-                store.close()
-    if unread:  # the lines before were applied, and stay so
-        reason = unread[0].strerror
-        _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
-    _print_totals(out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json)
+        try:
+            if unread:  # the lines before were applied, and stay so
+                reason = unread[0].strerror
+                _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
+            unstated = _print_totals(
+                out, result, store if by_customer else None, report, quiet=quiet, as_json=as_json
+            )
+            if unstated is None and state_out is not None:
+                unstated = _write_states(store, result, state_out, err)
+        finally:
+            result.points.close()
+            store.close()
     if unstated is not None:  # no states file rather than one that says "no customers"
         _fail(unstated.diagnostics, err)
-    if state_out is not None:
-        document = {customer: state.model_dump(mode="python") for customer, state in states}
-        try:
-            state_out.write_text(jsonio.dumps(document, indent=2) + "\n", encoding="utf-8")
-        except OSError as problem:
-            _fail([_unwritable(state_out, "--state-out", problem.strerror)], err)
     if result.failure is not None:
         _fail([result.failure], err)
     if result.stopped is not None and result.stopped.startswith("interrupted"):
@@ -179,8 +192,8 @@ def run(
             styled_diagnostic(
                 Diagnostic(
                     "RE460",
-                    f"interrupted: stopped at line {result.line} of {events}, its event rolled back "
-                    "unless it had just been committed"
+                    f"interrupted: stopped at line {result.line} of {events}, its event (with --db, "
+                    "its batch) rolled back unless it had just been committed"
                     if at_once
                     else f"interrupted: stopped after line {result.line} of {events}",
                     hint="with --db, run the same file again to apply the rest (events already "
@@ -338,18 +351,31 @@ def _size(lines: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _run_states(
-    store: Store, result: Replay, wanted: bool
-) -> tuple[list[tuple[str, CustomerState]], StoreError | None]:
-    """The current states of the run's customers, from the store, only when asked for; or the
-    store's error reading them."""
-    if not wanted:
-        return [], None
+def _write_states(store: Store, result: Replay, path: Path, err: Console) -> StoreError | None:
+    """--state-out: the current states of the run's customers, read from the store one at a time
+    and written as they come (a temporary file beside it, renamed at the end, so that a failure
+    leaves no file); or the store's error reading them."""
+    partial = path.with_name(f".{path.name}.partial")
     try:
-        found = ((customer, store.state(customer)) for customer in sorted(result.points))
-        return [(customer, state) for customer, state in found if state is not None], None
+        with open(partial, "w", encoding="utf-8") as file:
+            file.write("{")
+            first = True
+            for customer, _ in result.points.items():
+                state = store.state(customer)
+                if state is None:
+                    continue
+                one = jsonio.dumps({customer: state.model_dump(mode="python")}, indent=2)
+                file.write(("\n" if first else ",\n") + one[2:-2])
+                first = False
+            file.write("}\n" if first else "\n}\n")
+        os.replace(partial, path)
     except StoreError as problem:
-        return [], problem
+        partial.unlink(missing_ok=True)
+        return problem
+    except OSError as problem:
+        partial.unlink(missing_ok=True)
+        _fail([_unwritable(path, "--state-out", problem.strerror)], err)
+    return None
 
 
 def _check_writable(path: Path, option: str, err: Console) -> None:
@@ -380,20 +406,29 @@ def _unwritable(path: Path, option: str, reason: str | None) -> Diagnostic:
 def _print_totals(
     out: Console,
     result: Replay,
-    states: list[tuple[str, CustomerState]] | None,
+    store: Store | None,
     report: _ProblemReporter,
     *,
     quiet: bool,
     as_json: bool,
-) -> None:
-    """The run's totals (and a line per customer with --by-customer), on stdout unless --json."""
+) -> StoreError | None:
+    """The run's totals (and, given the store, a line per customer, read from it one at a time),
+    on stdout unless --json; the store's error if it could not give the states (the totals are
+    printed all the same)."""
     if as_json:
-        return
+        return None
     if not quiet:
         out.print()
-    for customer, state in states or []:
-        line = replay_customer_line(customer, state, result.points.get(customer, Decimal(0)))
-        out.print(line, markup=False, soft_wrap=True)
+    failed = None
+    if store is not None:
+        try:
+            for customer, earned in result.points.items():
+                state = store.state(customer)
+                if state is not None:
+                    out.print(replay_customer_line(customer, state, earned), markup=False, soft_wrap=True)
+        except StoreError as problem:
+            failed = problem
     path = None if report.path is None else str(report.path)
     for line in replay_totals(result, path):
         out.print(line, markup=False, soft_wrap=True)
+    return failed

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
@@ -119,6 +119,16 @@ class Store(ABC):
     def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
         """Lock the customer and start the transaction; it commits when the block ends without an
         exception and is rolled back otherwise."""
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit (replays): the transactions of the events inside the block are committed
+        together when it ends without an exception, and all rolled back otherwise. Each event is
+        still all or nothing within it (a savepoint): one refused rolls back only itself. The
+        service keeps a transaction per event (acknowledged = durable); a replay acknowledges a
+        line only once its group is committed (replay.py). The memory store has nothing to
+        commit: its transactions apply at once."""
+        yield
 
     @abstractmethod
     def state(self, customer: str) -> CustomerState | None:

@@ -6,6 +6,7 @@ queries here are written once with `?` placeholders, which the PostgreSQL store 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from abc import abstractmethod
@@ -25,6 +26,8 @@ _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, r
 
 class SqlStore(Store):
     dialect: Dialect
+    _grouped: bool = False
+    """In a group (`group`): events' transactions are savepoints of the group's transaction."""
 
     # -- what each database does its own way ----------------------------------------------------
     @abstractmethod
@@ -119,7 +122,27 @@ class SqlStore(Store):
 
     # -- the store ------------------------------------------------------------------------------
     @contextmanager
+    def group(self) -> Iterator[None]:
+        if self._grouped:  # already in one: the outer group commits
+            yield
+            return
+        self._begin()
+        self._grouped = True
+        try:
+            yield
+            self._grouped = False
+            self._commit()
+        except BaseException:
+            self._grouped = False
+            self._rollback()
+            raise
+
+    @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
+        if self._grouped:
+            with self._savepoint(customer) as locked:
+                yield locked
+            return
         self._begin()
         try:
             locked = _Locked(self, customer, self._lock_customer(customer))
@@ -132,6 +155,30 @@ class SqlStore(Store):
         except BaseException:
             self._rollback()
             raise
+
+    @contextmanager
+    def _savepoint(self, customer: str) -> Iterator[CustomerTransaction]:
+        """One event inside a group: a savepoint, released (kept until the group commits) or
+        rolled back to, as a transaction would be."""
+        self._execute("SAVEPOINT event")
+        try:
+            locked = _Locked(self, customer, self._lock_customer(customer))
+            yield locked
+            if locked.change is None:
+                self._execute("ROLLBACK TO SAVEPOINT event")
+            else:
+                self._write(customer, locked.change)
+            self._execute("RELEASE SAVEPOINT event")
+        except BaseException:
+            self._rollback_to_savepoint()
+            raise
+
+    def _rollback_to_savepoint(self) -> None:
+        """Undo the event in progress of a group; a failing database gets the error when the
+        group goes on (and the whole group is rolled back)."""
+        with contextlib.suppress(StoreError):
+            self._execute("ROLLBACK TO SAVEPOINT event")
+            self._execute("RELEASE SAVEPOINT event")
 
     def _write(self, customer: str, change: Change) -> None:
         state = change.state.model_dump_json()

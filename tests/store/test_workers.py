@@ -51,12 +51,14 @@ def files(tmp_path: Path, events: list[dict[str, Any]], name: str = "events") ->
     return program, path
 
 
-def worker(program: Path, events: Path, database: str, *options: str) -> subprocess.Popen[bytes]:
+def worker(
+    program: Path, events: Path, database: str, *options: str, stdout: Any = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
     environment = {**os.environ, "LOYALTY_SECRET": "store tests"}
     command = ["run", str(program), str(events), "--db", database, "--json", *options]
     return subprocess.Popen(
         [sys.executable, str(ROOT / "cli.py"), *command],
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         env=environment,
         cwd=ROOT,
@@ -91,7 +93,7 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_nothing_and_applies_noth
     program, path = files(tmp_path, events)
     store = open_store(database, "store-test")
     for stop_at in (40, 150, 260):
-        process = worker(program, path, database)
+        process = worker(program, path, database, "--batch", "1")
         while store.processed() < stop_at and process.poll() is None:
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
@@ -99,6 +101,37 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_nothing_and_applies_noth
         assert stop_at <= store.processed() < len(events)
         consistent(store)
     finish(worker(program, path, database))
+    consistent(store)
+    assert dict(store.states()) == reference(ENGINE, events)
+    store.close()
+
+
+def test_a_run_killed_mid_batch_loses_only_what_it_had_not_acknowledged(
+    tmp_path: Path, database: str
+) -> None:
+    """Group commit (`--batch 25`): killed with SIGKILL while a batch is open, twice, then run
+    to the end. Every line the run had printed (its outcome, once its batch committed) is in the
+    store; the batch in progress left nothing; the rerun applies each event once: every customer
+    ends as the engine alone gives it, and the balance is the sum of the ledger at every stop."""
+    events = stream(seed=14, customers=8, events=250)
+    program, path = files(tmp_path, events)
+    store = open_store(database, "store-test")
+    for round, stop_at in enumerate((50, 150)):
+        printed = tmp_path / f"out{round}.jsonl"
+        with open(printed, "wb") as out:
+            process = worker(program, path, database, "--batch", "25", stdout=out)
+            while store.processed() < stop_at and process.poll() is None:
+                time.sleep(0.005)
+            process.send_signal(signal.SIGKILL)
+            assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+        committed = store.processed()
+        assert stop_at <= committed < len(events)
+        acknowledged = [json.loads(line)["event"] for line in printed.read_text().splitlines()[:-1]]
+        assert acknowledged, "nothing printed before the kill"
+        applied = {event for _, state in store.states() for event in state.processed}
+        assert set(acknowledged) <= applied
+        consistent(store)
+    finish(worker(program, path, database, "--batch", "25"))
     consistent(store)
     assert dict(store.states()) == reference(ENGINE, events)
     store.close()
