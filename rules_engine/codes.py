@@ -249,6 +249,14 @@ _ALL = (
     ),
     *_group(
         Stage.REDEEM_RETURN,
+        "service.md#support-desk-voiding-an-event",
+        {
+            "RE438": "a void refused: later events depend on the event, or what it did cannot be undone",
+            "RE439": "a void names no event the store applied for the customer",
+        },
+    ),
+    *_group(
+        Stage.REDEEM_RETURN,
         _RETURNS,
         {
             "RE433": "a return of more than was bought, or of a sku that is not in the purchase",

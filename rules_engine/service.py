@@ -47,6 +47,7 @@ from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
+from rules_engine.tools.voids import Void, apply_void
 
 DEFAULT_HORIZON = dt.timedelta(days=1)
 """How far ahead of the reference an event (or `advance`) may be dated."""
@@ -280,6 +281,96 @@ class Loyalty:
                     outcome=applied.model_dump_json(),
                     digest=digest,
                     at=adjustment.at,
+                )
+            )
+        return applied, False
+
+    def void(self, void: Void) -> tuple[Void, bool]:
+        """Undo what one applied event did (tools/voids.py), in one transaction, exactly once by
+        the void's id; (the void as applied, whether it was applied before). Time passes first up
+        to its moment, as for an adjustment.
+
+        Raises:
+            EventError: RE438 later events depend on the event or what it did cannot be undone
+                (every reason listed), RE443 the void's id was used before for something else;
+                nothing written.
+            StoreError: RE606 the store has never seen the customer; RE439 no such event of theirs.
+        """
+        customer = void.customer
+        digest = void.digest()
+        with self.store.transaction(customer) as transaction:
+            stored = transaction.event(void.id)
+            if stored is not None:
+                if stored.digest != digest:
+                    message = f"void {void.id}: the id was used before for something else"
+                    raise EventError([Diagnostic("RE443", message, hint="give every void its own id")])
+                return Void.model_validate_json(stored.outcome), True
+            before = transaction.state()
+            if before is None:
+                raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
+            target = transaction.event(void.voided)
+            data = json.loads(target.outcome) if target is not None else None
+            if target is None or data is None or "effects" not in data:
+                what = "an adjustment or a void" if data is not None else "no event"
+                raise StoreError(
+                    [
+                        Diagnostic(
+                            "RE439",
+                            f"void {void.id}: customer {customer!r} has {what} with id "
+                            f"{void.voided!r} to void",
+                            hint="name an event the customer's ledger or history shows; an adjustment is "
+                            "undone by another adjustment",
+                            path=("event",),
+                        )
+                    ]
+                )
+            original = Outcome.model_validate({**data, "state": before})
+            ids = before.processed
+            if void.voided not in ids:  # the state remembers the latest 1,000 ids only
+                message = (
+                    f"void {void.id}: event {void.voided} cannot be voided: too many events came after it "
+                    "to tell which of them depend on it"
+                )
+                raise EventError([Diagnostic("RE438", message, hint="adjust the points by hand instead")])
+            position = ids.index(void.voided) + 1
+            later = []
+            for name in ids[position:]:
+                row = transaction.event(name)
+                if row is not None:
+                    later.append((name, json.loads(row.outcome)))
+            earlier_change = None
+            changes = original.effects.tier_changes
+            if changes and changes[0].old is not None:
+                for name in reversed(ids[: max(0, position - 1)]):
+                    row = transaction.event(name)
+                    if row is None:
+                        continue
+                    kept = json.loads(row.outcome).get("effects", {}).get("tier_changes") or []
+                    if kept and kept[-1].get("new") == changes[0].old:
+                        earlier_change = row.at
+                        break
+            ledger = [row.entry for row in self.store.ledger(customer=customer)]
+            passed, _ = self.engine.advance(before, void.at)
+            program = self.engine.program
+            asked = void.model_copy(update={"version": program.version})
+            after, applied = apply_void(
+                passed,
+                asked,
+                original,
+                later,
+                ledger,
+                program,
+                event_at=target.at,
+                tier_since=earlier_change,
+            )
+            transaction.save(
+                Change(
+                    state=after,
+                    ledger=[*_added(before, passed), *applied.entries],
+                    event=void.id,
+                    outcome=applied.model_dump_json(),
+                    digest=digest,
+                    at=void.at,
                 )
             )
         return applied, False

@@ -24,7 +24,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from rules_engine.engine.events import AnyEvent
 from rules_engine.http import problems
-from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, Redemption
+from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, Redemption, VoidRequest
 from rules_engine.http.observe import Observe
 from rules_engine.http.routes import customers, events, health, programs
 from rules_engine.http.runtime import Runtime, Settings
@@ -100,6 +100,7 @@ def _request_schemas() -> dict[str, dict[str, Any]]:
         "CustomerState": CustomerState,
         "Redemption": Redemption,
         "AdjustmentRequest": AdjustmentRequest,
+        "VoidRequest": VoidRequest,
         "Problem": problems.Problem,
     }
     found = {name: model.model_json_schema(ref_template=_REF) for name, model in models.items()}

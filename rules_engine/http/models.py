@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 from rules_engine.engine.outcome import Outcome
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.voids import Void
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -136,6 +137,25 @@ class AdjustmentResult(Model):
     duplicate: bool
     """The id was applied before: this is the original adjustment, nothing was applied again."""
     adjustment: Adjustment
+    balance: Balance
+
+
+class VoidRequest(Model):
+    """A support desk's void of one applied event; the operator is the key's id."""
+
+    id: str = Field(min_length=1, max_length=200, examples=["void-2026-12-02-0001"])
+    """The void's id: a retry with the same id is answered with the original."""
+    event: str = Field(min_length=1, max_length=200, examples=["till-7-000123"])
+    """The id of the event to void."""
+    reason: str = Field(min_length=1, max_length=500, examples=["scanned twice"])
+
+
+class VoidResult(Model):
+    program: str
+    version: int
+    duplicate: bool
+    """The id was applied before: this is the original void, nothing was applied again."""
+    void: Void
     balance: Balance
 
 

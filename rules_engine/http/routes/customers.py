@@ -19,6 +19,8 @@ from rules_engine.http.models import (
     EventResult,
     LedgerPage,
     Redemption,
+    VoidRequest,
+    VoidResult,
 )
 from rules_engine.http.problems import ServiceError
 from rules_engine.http.routes import exact, json_body, json_request, problems
@@ -27,6 +29,7 @@ from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.service import Loyalty
 from rules_engine.store.keys import ApiKey
 from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.voids import Void
 
 router = APIRouter(prefix="/v1/programs/{program}/customers/{customer}", tags=["customers"])
 
@@ -159,6 +162,51 @@ def post_adjustment(
         "version": applied.version,
         "duplicate": duplicate,
         "adjustment": applied.model_dump(mode="python"),
+        "balance": Balance.of(state, customer).model_dump(mode="python"),
+    }
+    return exact(body, version=applied.version)
+
+
+@router.post(
+    "/voids",
+    summary="Void a mistaken event: undo what it did, or say why not (support desk)",
+    response_model=None,
+    responses={200: {"model": VoidResult}, **problems(400, 401, 403, 404, 409, 413, 422, 503)},
+    openapi_extra=json_request("VoidRequest", description="The void's id, the event to void and why"),
+)
+def post_void(
+    program: str,
+    customer: str,
+    caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
+    service: Annotated[Runtime, Depends(runtime)],
+    body: Annotated[Any, Depends(json_body)],
+) -> Response:
+    """Reverses the event's points, tier progress, challenge and quest steps and coupons as ledger
+    entries naming it (`rule` `void:<event>`); refused (422, RE438) with every reason when later
+    events depend on it. Exactly once by its id."""
+    try:
+        asked = VoidRequest.model_validate(body)
+    except ValidationError as error:
+        raise _invalid(error, body) from None
+    running = service.programs.get(program)
+    void = Void(
+        id=asked.id,
+        customer=customer,
+        voided=asked.event,
+        reason=asked.reason,
+        operator=caller.id,
+        at=service.settings.clock(),
+    )
+    with service.stores.borrow(program) as store:
+        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
+        applied, duplicate = loyalty.void(void)
+        state = store.state(customer)
+    assert state is not None
+    body = {
+        "program": program,
+        "version": applied.version,
+        "duplicate": duplicate,
+        "void": applied.model_dump(mode="python"),
         "balance": Balance.of(state, customer).model_dump(mode="python"),
     }
     return exact(body, version=applied.version)

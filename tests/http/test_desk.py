@@ -1,0 +1,83 @@
+"""The support desk over HTTP and at the command line: voiding an event, erasing a customer, bulk
+coupon codes. What each does in detail is tested under tests/tools/; here: the routes, their
+scope, their answers and errors, the commands' output and exit statuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rules_engine.cli import app
+from rules_engine.http import Settings
+from rules_engine.service import Loyalty
+from rules_engine.store import open_store
+from tests.conftest import ROOT
+from tests.http.conftest import Server, exact, post, purchase, serving
+
+P = "/v1/programs/coffee-club"
+PROGRAM = str(ROOT / "programs" / "coffee-club.yaml")
+
+
+@pytest.fixture
+def server(program_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    with serving(Settings(programs=program_dir, db=str(tmp_path / "desk.db"))) as running:
+        running.keys["admin"] = running.add_key(["admin"])
+        yield running
+
+
+def test_a_void_over_http_reverses_the_event_once_and_the_books_reconcile(server: Server) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with server.client(server.keys["admin"]) as admin:
+        assert (
+            post(admin, f"{P}/events", purchase(1, "desk", at=now - dt.timedelta(hours=2))).status_code == 200
+        )
+        before = exact(admin.get(f"{P}/customers/desk"))["balance"]["total"]
+        assert (
+            post(admin, f"{P}/events", purchase(2, "desk", at=now - dt.timedelta(hours=1))).status_code == 200
+        )
+        path = f"{P}/customers/desk/voids"
+        asked = {"id": "void-1", "event": "evt-desk-2", "reason": "scanned twice"}
+        voided = post(admin, path, asked)
+        assert voided.status_code == 200, voided.text
+        body = exact(voided)
+        assert body["balance"]["total"] == before and body["duplicate"] is False
+        assert body["void"]["voided"] == "evt-desk-2" and body["void"]["points"] < 0
+        assert exact(post(admin, path, asked))["duplicate"] is True
+        again = post(admin, path, {**asked, "id": "void-2"})
+        assert (again.status_code, again.json()["code"]) == (422, "RE438")
+        reused = post(admin, path, {**asked, "event": "evt-desk-1"})
+        assert (reused.status_code, reused.json()["code"]) == (409, "RE443")
+        unknown = post(admin, path, {"id": "void-3", "event": "nope", "reason": "x"})
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "RE439")
+        nobody = post(admin, f"{P}/customers/nobody/voids", {"id": "v", "event": "e", "reason": "x"})
+        assert (nobody.status_code, nobody.json()["code"]) == (404, "RE606")
+        ledger = exact(admin.get(f"{P}/customers/desk/ledger"))["entries"]
+        assert [e["rule"] for e in ledger if e["event"] == "void-1"] == ["void:evt-desk-2"]
+        assert exact(admin.get(f"{P}/ledger/export"))["summary"]["reconciles"] is True
+    limited = server.add_key(["customers:read", "events:write", "redemptions:write", "programs:write"])
+    with server.client(limited) as desk:
+        assert post(desk, path, {"id": "v9", "event": "evt-desk-1", "reason": "x"}).status_code == 403
+
+
+def test_the_command_line_voids_once_and_says_why_not(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    from rules_engine.engine.evaluator import Engine
+
+    engine = Engine.from_file(PROGRAM)
+    with open_store(db, "coffee-club") as store:
+        loyalty = Loyalty(engine, store, horizon=None)
+        loyalty.process(purchase(1, "kira"))
+        loyalty.process(purchase(2, "kira"))
+    command = ["void", PROGRAM, "kira", "evt-kira-2", "--db", db, "--reason", "twice", "--id", "v1"]
+    first = CliRunner().invoke(app, [*command, "--operator", "olga"])
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("v1: voided evt-kira-2 of kira by olga (twice): applied; points -")
+    assert "kept as they are: notifications sent" in first.stdout
+    again = CliRunner().invoke(app, [*command, "--operator", "olga"])
+    assert "applied before, nothing changed" in again.stdout
+    twice = CliRunner().invoke(app, [*command[:-1], "v2", "--operator", "olga"])
+    assert twice.exit_code == 1 and "error[RE438]" in twice.stderr and "v1" in twice.stderr
