@@ -47,6 +47,7 @@ from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
+from rules_engine.tools.erasure import Erasure, anonymised, new_pseudonym, renamer
 from rules_engine.tools.voids import Void, apply_void
 
 DEFAULT_HORIZON = dt.timedelta(days=1)
@@ -374,6 +375,28 @@ class Loyalty:
                 )
             )
         return applied, False
+
+    def erase(self, customer: str, *, operator: str, at: dt.datetime) -> Erasure:
+        """Erase a customer's personal data, keeping an anonymised ledger and their open points
+        under a pseudonym (tools/erasure.py), in one transaction.
+
+        Raises:
+            StoreError: RE606 the store has no such customer (never seen, or erased before).
+        """
+        pseudonym = new_pseudonym()
+        rename = renamer(pseudonym)
+        erased = self.store.erase(
+            customer, pseudonym, lambda state: anonymised(state, pseudonym, rename), rename
+        )
+        if erased is None:
+            raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
+        return Erasure(
+            pseudonym=pseudonym,
+            points=sum((lot.points for lot in erased.lots), Decimal(0)),
+            lots=len(erased.lots),
+            operator=operator,
+            at=at,
+        )
 
     def check_advance(self, to_time: dt.datetime) -> None:
         """Raise RE442 when `to_time` is beyond the horizon (an advance would expire for good what

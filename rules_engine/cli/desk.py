@@ -1,4 +1,5 @@
-"""The support desk's commands over a store: `void` (undo a mistaken event)."""
+"""The support desk's commands over a store: `void` (undo a mistaken event), `erase` (a customer's
+personal data, the books kept)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,33 @@ def void(
         if items:
             out.print(f"  {what}: {', '.join(items)}", markup=False, soft_wrap=True)
     out.print(f"  kept as they are: {', '.join(applied.kept)}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def erase(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    customer_id: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's id.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    operator: OperatorOption = None,
+) -> None:
+    """Erase a customer (GDPR): their profile, history and identifiers are deleted; the ledger
+    and the open points stay under a random pseudonym, so the books still reconcile."""
+    from rules_engine.service import Loyalty
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err)
+    try:
+        erased = Loyalty(engine, store).erase(
+            customer_id, operator=_operator(operator), at=dt.datetime.now(dt.UTC)
+        )
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    out.print(
+        f"{customer_id}: erased by {erased.operator}; {erased.points} points in {erased.lots} open lot(s) "
+        f"kept as {erased.pseudonym}",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 from rules_engine.engine.outcome import Outcome
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.erasure import Erasure
 from rules_engine.tools.voids import Void
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
@@ -157,6 +158,12 @@ class VoidResult(Model):
     """The id was applied before: this is the original void, nothing was applied again."""
     void: Void
     balance: Balance
+
+
+class ErasureResult(Model):
+    program: str
+    version: int
+    erasure: Erasure
 
 
 class CustomerView(Model):

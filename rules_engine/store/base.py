@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -157,6 +157,20 @@ class Store(ABC):
         arrival); None when it has applied none (or only events stored before schema 4)."""
         return None
 
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        """Erase a customer (tools/erasure.py), in one transaction: their state is replaced by
+        `anonymise(state)` under `pseudonym`, their ledger rows and processed events are moved to
+        the pseudonym with every event id renamed by `rename` (lots `<event>/<rule>` and rules
+        `void:<event>` too), their events' outcomes emptied and their referral code deleted. The
+        state erased; None when the store has never seen the customer (nothing changed)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot erase customers")
+
     # -- API keys of the HTTP service (keys.py): the database's, whatever `program` is ------------
     @abstractmethod
     def add_key(self, key: ApiKey) -> None:
@@ -184,3 +198,14 @@ class Store(ABC):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def rename_lot(lot: str, rename: Callable[[str], str]) -> str:
+    """A lot id `<event>/<rule>` with its event renamed."""
+    event, slash, rule = lot.partition("/")
+    return rename(event) + slash + rule
+
+
+def rename_rule(rule: str, rename: Callable[[str], str]) -> str:
+    """A ledger rule with the event id it names renamed (a void's `void:<event>`)."""
+    return "void:" + rename(rule[5:]) if rule.startswith("void:") else rule

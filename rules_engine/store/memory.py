@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
 from rules_engine.state.customer import CustomerState
-from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
+from rules_engine.store.base import (
+    Change,
+    CustomerTransaction,
+    LedgerRow,
+    Spending,
+    Store,
+    StoredEvent,
+    rename_lot,
+    rename_rule,
+)
 from rules_engine.store.keys import ApiKey
 
 
@@ -83,6 +92,34 @@ class MemoryStore(Store):
     def latest_event_time(self) -> dt.datetime | None:
         with self._lock:
             return self._latest
+
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        with self._lock:
+            state = self._states.pop(customer, None)
+            if state is None:
+                return None
+            self._states[pseudonym] = anonymise(state)
+            for index, row in enumerate(self._ledger):
+                if row.customer == customer:
+                    entry = row.entry.model_copy(
+                        update={
+                            "event": rename(row.entry.event),
+                            "lot": rename_lot(row.entry.lot, rename),
+                            "rule": rename_rule(row.entry.rule, rename),
+                        }
+                    )
+                    self._ledger[index] = LedgerRow(row.seq, pseudonym, entry)
+            for whose, event in [key for key in self._outcomes if key[0] == customer]:
+                kept = self._outcomes.pop((whose, event))
+                self._outcomes[pseudonym, rename(event)] = StoredEvent("{}", None, kept.at)
+            self._codes = {code: who for code, who in self._codes.items() if who != customer}
+            return state
 
     def add_key(self, key: ApiKey) -> None:
         with self._lock:

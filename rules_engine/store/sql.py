@@ -9,14 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
-from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
+from rules_engine.store.base import (
+    Change,
+    CustomerTransaction,
+    LedgerRow,
+    Spending,
+    Store,
+    StoredEvent,
+    rename_lot,
+    rename_rule,
+)
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.migrations import Dialect, pending
 
@@ -229,6 +238,54 @@ class SqlStore(Store):
     def latest_event_time(self) -> dt.datetime | None:
         rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
         return None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
+
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        program = self.program
+        self._begin()
+        try:
+            stored = self._lock_customer(customer)
+            if stored is None:
+                self._rollback()
+                return None
+            state = _state(stored)
+            rows = self._execute(
+                "SELECT seq, event, lot, rule FROM ledger WHERE program = ? AND customer = ?",
+                (program, customer),
+            )
+            self._execute_many(
+                "UPDATE ledger SET customer = ?, event = ?, lot = ?, rule = ? WHERE seq = ?",
+                [
+                    (pseudonym, rename(event), rename_lot(lot, rename), rename_rule(rule, rename), seq)
+                    for seq, event, lot, rule in rows
+                ],
+            )
+            events = self._execute(
+                "SELECT event FROM events WHERE program = ? AND customer = ?", (program, customer)
+            )
+            self._execute_many(
+                "UPDATE events SET customer = ?, event = ?, outcome = '{}', digest = NULL"
+                " WHERE program = ? AND customer = ? AND event = ?",
+                [(pseudonym, rename(event), program, customer, event) for (event,) in events],
+            )
+            self._execute(
+                "DELETE FROM referral_codes WHERE program = ? AND customer = ?", (program, customer)
+            )
+            self._execute("DELETE FROM customers WHERE program = ? AND customer = ?", (program, customer))
+            self._execute(
+                "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, 1)",
+                (program, pseudonym, anonymise(state).model_dump_json()),
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return state
 
     # -- API keys (keys.py) -----------------------------------------------------------------------
     def add_key(self, key: ApiKey) -> None:

@@ -33,13 +33,14 @@ ROUTES: list[tuple[str, str, str | None, Any]] = [
         {"id": "r", "item": "free-latte", "time": NOW},
     ),
     ("POST", f"{P}/customers/matrix/voids", "admin", {"id": "v", "event": "no-such-event", "reason": "x"}),
+    ("DELETE", f"{P}/customers/nobody", "admin", None),
     ("GET", f"{P}/ledger/export", "customers:read", None),
     ("PUT", P, "programs:write", "program: coffee-club\n"),
     ("GET", P, None, None),
 ]
 # What the right key gets: the route's own answer (a redemption with no points is refused by the
 # engine, an upload of a broken program by the validator: both past the authorization).
-RIGHT = {"redemptions": 422, "PUT": 422, "voids": 404}
+RIGHT = {"redemptions": 422, "PUT": 422, "voids": 404, "DELETE": 404}
 
 
 @pytest.fixture(scope="module")

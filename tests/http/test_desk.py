@@ -81,3 +81,35 @@ def test_the_command_line_voids_once_and_says_why_not(tmp_path: Path) -> None:
     assert "applied before, nothing changed" in again.stdout
     twice = CliRunner().invoke(app, [*command[:-1], "v2", "--operator", "olga"])
     assert twice.exit_code == 1 and "error[RE438]" in twice.stderr and "v1" in twice.stderr
+
+
+def test_an_erasure_over_http_keeps_the_books_and_forgets_the_customer(server: Server) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with server.client(server.keys["admin"]) as admin:
+        for number in (1, 2):
+            event = purchase(number, "gdpr", at=now - dt.timedelta(hours=3 - number))
+            assert post(admin, f"{P}/events", event).status_code == 200
+        books = exact(admin.get(f"{P}/ledger/export"))["summary"]
+        erased = admin.delete(f"{P}/customers/gdpr")
+        assert erased.status_code == 200, erased.text
+        body = exact(erased)["erasure"]
+        assert body["points"] > 0 and body["pseudonym"].startswith("erased-")
+        assert exact(admin.get(f"{P}/ledger/export"))["summary"] == books
+        assert admin.get(f"{P}/customers/gdpr").status_code == 404
+        assert (admin.delete(f"{P}/customers/gdpr").json()["code"]) == "RE606"
+        assert exact(admin.get(f"{P}/customers/{body['pseudonym']}"))["balance"]["total"] == body["points"]
+    with server.client(server.add_key(["customers:read", "events:write"])) as reader:
+        assert reader.delete(f"{P}/customers/{body['pseudonym']}").status_code == 403
+
+
+def test_the_command_line_erases(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    from rules_engine.engine.evaluator import Engine
+
+    with open_store(db, "coffee-club") as store:
+        Loyalty(Engine.from_file(PROGRAM), store, horizon=None).process(purchase(1, "gone"))
+    first = CliRunner().invoke(app, ["erase", PROGRAM, "gone", "--db", db, "--operator", "dpo"])
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("gone: erased by dpo; ") and "kept as erased-" in first.stdout
+    again = CliRunner().invoke(app, ["erase", PROGRAM, "gone", "--db", db])
+    assert again.exit_code == 1 and "error[RE606]" in again.stderr

@@ -16,6 +16,7 @@ from rules_engine.http.models import (
     AdjustmentResult,
     Balance,
     CustomerView,
+    ErasureResult,
     EventResult,
     LedgerPage,
     Redemption,
@@ -57,6 +58,28 @@ def get_customer(
         "balance": Balance.of(state, customer).model_dump(mode="python"),
         "state": state.model_dump(mode="python"),
     }
+    return exact(body, version=running.version)
+
+
+@router.delete(
+    "",
+    summary="Erase a customer's personal data; the books keep an anonymised ledger (support desk)",
+    response_model=None,
+    responses={200: {"model": ErasureResult}, **problems(401, 403, 404, 503)},
+)
+def delete_customer(
+    program: str,
+    customer: str,
+    caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
+    service: Annotated[Runtime, Depends(runtime)],
+) -> Response:
+    """The profile, history and identifiers are deleted; the ledger rows and the open points lots
+    stay under a random pseudonym, so the liability is unchanged. A second erasure is 404 (RE606)."""
+    running = service.programs.get(program)
+    with service.stores.borrow(program) as store:
+        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
+        erased = loyalty.erase(customer, operator=caller.id, at=service.settings.clock())
+    body = {"program": program, "version": running.version, "erasure": erased.model_dump(mode="python")}
     return exact(body, version=running.version)
 
 
