@@ -256,6 +256,19 @@ _ALL = (
         },
     ),
     *_group(
+        Stage.REFERENCES,
+        "service.md#support-desk-bulk-coupon-codes",
+        {"RE444": "bulk coupon codes asked for a coupon the program does not define"},
+    ),
+    *_group(
+        Stage.INPUT,
+        "service.md#support-desk-bulk-coupon-codes",
+        {
+            "RE445": "bulk coupon codes: a count or prefix out of range, or an import with bad, "
+            "repeated or existing codes"
+        },
+    ),
+    *_group(
         Stage.REDEEM_RETURN,
         _RETURNS,
         {

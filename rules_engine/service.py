@@ -43,10 +43,11 @@ from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, par
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.errors import Diagnostic, EventError, StoreError
-from rules_engine.state.customer import CustomerState, LedgerEntry
-from rules_engine.store.base import Change, Store, StoredEvent
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
+from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
+from rules_engine.tools.coupon_codes import normalized
 from rules_engine.tools.erasure import Erasure, anonymised, new_pseudonym, renamer
 from rules_engine.tools.voids import Void, apply_void
 
@@ -160,11 +161,44 @@ class Loyalty:
                 self._check_horizon(event.time, event)
             wanted = self.engine.budget_keys(event)
             spent = transaction.budgets(wanted)
-            outcome = self.engine.process(event, before, explain=explain, budgets=BudgetSnapshot(spent))
+            given = (
+                self._bulk_coupons(transaction, event, before) if getattr(event, "coupons", None) else before
+            )
+            outcome = self.engine.process(event, given, explain=explain, budgets=BudgetSnapshot(spent))
             if before is not None and event.id in before.processed:
                 return outcome, True  # the state itself remembers it (a state imported with history)
             transaction.save(self._change(event, before, outcome, wanted, digest))
         return outcome, False
+
+    def _bulk_coupons(
+        self, transaction: CustomerTransaction, event: AnyEvent, state: CustomerState | None
+    ) -> CustomerState | None:
+        """The state with the bulk coupon codes the event presents (tools/coupon_codes.py) claimed
+        for the customer and issued to them now, for the engine to decide on as any coupon; codes
+        the customer holds already, unknown codes and other customers' are left to the engine."""
+        held = {coupon.code.upper() for coupon in state.coupons} if state is not None else set()
+        issued = []
+        for presented in getattr(event, "coupons", ()):
+            code = normalized(presented)
+            if code in held:
+                continue
+            kind = transaction.claim_code(code, event.time)
+            definition = next((c for c in self.engine.program.coupons if c.id == kind), None)
+            if definition is None:
+                continue
+            held.add(code)
+            issued.append(
+                IssuedCoupon(
+                    code=code,
+                    coupon=definition.id,
+                    issued_at=event.time,
+                    expires_at=event.time + definition.valid_for,
+                )
+            )
+        if not issued:
+            return state
+        current = state or CustomerState(customer=event.customer)
+        return current.model_copy(update={"coupons": [*current.coupons, *issued]})
 
     def reference(self) -> tuple[dt.datetime, str] | None:
         """The moment the horizon is measured from and what it is (`now` or the store's latest

@@ -10,8 +10,8 @@ re-wrapped to the terminal, so write them as prose, a blank line between paragra
 
 The package reads as the command list: `common` (what they share), `conditions` (`check`),
 `programs` (`validate`, `schema`, `dry-run`, `test`), `replaying` (`run`), `stores` (`ledger export`,
-`customer`, `advance`, `draw`, `leaderboard`, `adjust`), `desk` (`void`, `erase`), `service` (`serve`,
-`keys create|list|revoke`).
+`customer`, `advance`, `draw`, `leaderboard`, `adjust`), `desk` (`void`, `erase`, `coupons`),
+`service` (`serve`, `keys create|list|revoke`).
 Importing a module registers its commands on `app`, in the order `loyalty --help` lists them.
 """
 

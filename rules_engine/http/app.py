@@ -24,9 +24,9 @@ from pydantic import BaseModel, TypeAdapter
 
 from rules_engine.engine.events import AnyEvent
 from rules_engine.http import problems
-from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, Redemption, VoidRequest
+from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, CodesRequest, Redemption, VoidRequest
 from rules_engine.http.observe import Observe
-from rules_engine.http.routes import customers, events, health, programs
+from rules_engine.http.routes import coupons, customers, events, health, programs
 from rules_engine.http.runtime import Runtime, Settings
 from rules_engine.state.customer import CustomerState
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = service
     problems.install(app)
-    for router in (events.router, customers.router, programs.router, health.router):
+    for router in (events.router, customers.router, coupons.router, programs.router, health.router):
         app.include_router(router)
     app.add_middleware(Observe, runtime=service)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
@@ -101,6 +101,7 @@ def _request_schemas() -> dict[str, dict[str, Any]]:
         "Redemption": Redemption,
         "AdjustmentRequest": AdjustmentRequest,
         "VoidRequest": VoidRequest,
+        "CodesRequest": CodesRequest,
         "Problem": problems.Problem,
     }
     found = {name: model.model_json_schema(ref_template=_REF) for name, model in models.items()}

@@ -160,6 +160,25 @@ class VoidResult(Model):
     balance: Balance
 
 
+class CodesRequest(Model):
+    """Generate `count` unique codes for the path's coupon."""
+
+    count: int = Field(ge=1, le=100_000, examples=[1000])
+    prefix: str = Field(default="", max_length=32, pattern=r"^[A-Za-z0-9-]*$", examples=["XMAS-"])
+    """Put before every code (letters, digits, '-')."""
+    batch: str | None = Field(default=None, min_length=1, max_length=100, examples=["flyer-2026-12"])
+    """A name for the batch (default: `batch-<time>`)."""
+
+
+class CodesResult(Model):
+    program: str
+    coupon: str
+    batch: str
+    count: int
+    codes: list[str]
+    """The codes added."""
+
+
 class ErasureResult(Model):
     program: str
     version: int

@@ -79,6 +79,17 @@ class StoredEvent:
     """Its time; None for an event stored before times were kept (schema 4)."""
 
 
+@dataclass(frozen=True)
+class CouponCode:
+    """One bulk code as the store keeps it (whose it is, once claimed, is not exported)."""
+
+    code: str
+    coupon: str
+    batch: str
+    created_at: dt.datetime
+    claimed_at: dt.datetime | None = None
+
+
 Spending = dict[str, dict[str, Decimal]]
 """Program-wide points given so far by rules with a budget: {rule: {period key: points}}."""
 
@@ -104,6 +115,12 @@ class CustomerTransaction(ABC):
     @abstractmethod
     def save(self, change: Change) -> None:
         """Write the change; it becomes visible when the transaction commits."""
+
+    def claim_code(self, code: str, at: dt.datetime) -> str | None:
+        """Claim a bulk coupon code (tools/coupon_codes.py) for the customer: its coupon's id when
+        the code is unclaimed or the customer's already; None when there is no such code or another
+        customer has it. Undone with the transaction."""
+        return None
 
 
 class Store(ABC):
@@ -170,6 +187,15 @@ class Store(ABC):
         `void:<event>` too), their events' outcomes emptied and their referral code deleted. The
         state erased; None when the store has never seen the customer (nothing changed)."""
         raise NotImplementedError(f"{type(self).__name__} cannot erase customers")
+
+    # -- bulk coupon codes (tools/coupon_codes.py) ---------------------------------------------------
+    def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
+        """Add codes for a coupon, all or none: the codes that exist already (nothing added then)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no coupon codes")
+
+    def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
+        """The bulk codes, of one coupon or all, in the order they were added."""
+        return []
 
     # -- API keys of the HTTP service (keys.py): the database's, whatever `program` is ------------
     @abstractmethod

@@ -113,3 +113,59 @@ def test_the_command_line_erases(tmp_path: Path) -> None:
     assert first.stdout.startswith("gone: erased by dpo; ") and "kept as erased-" in first.stdout
     again = CliRunner().invoke(app, ["erase", PROGRAM, "gone", "--db", db])
     assert again.exit_code == 1 and "error[RE606]" in again.stderr
+
+
+def test_bulk_codes_over_http_are_generated_imported_exported_and_honoured(server: Server) -> None:
+    codes_path = f"{P}/coupons/free-latte/codes"
+    with server.client(server.keys["admin"]) as admin:
+        made = post(admin, codes_path, {"count": 3, "prefix": "WEB-", "batch": "web"})
+        assert made.status_code == 200, made.text
+        codes = exact(made)["codes"]
+        assert len(codes) == 3 and all(code.startswith("WEB-") for code in codes)
+        imported = admin.post(
+            codes_path,
+            content=b"code\nshop-0001\n",
+            headers={"Content-Type": "text/csv"},
+            params={"batch": "shop"},
+        )
+        assert imported.status_code == 200 and exact(imported)["codes"] == ["SHOP-0001"]
+        refused = admin.post(
+            codes_path, content=b"code\nSHOP-0002\n?\nSHOP-0002\n", headers={"Content-Type": "text/csv"}
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, "RE445")
+        assert len(refused.json()["errors"]) == 2
+        nothing = post(admin, f"{P}/coupons/free-lat/codes", {"count": 1})
+        assert (nothing.status_code, nothing.json()["code"]) == (404, "RE444")
+        assert post(admin, codes_path, {"count": 0}).status_code == 400
+
+        event = {**purchase(1, "flyer", at=dt.datetime.now(dt.UTC)), "coupons": [codes[0]]}
+        outcome = exact(post(admin, f"{P}/events", event))["outcome"]
+        assert outcome["effects"]["coupons_redeemed"] == [codes[0]]
+
+        exported = admin.get(codes_path)
+        assert exported.headers["content-type"].startswith("text/csv")
+        lines = exported.text.splitlines()
+        assert lines[0] == "code,coupon,batch,created_at,claimed_at" and len(lines) == 5
+        claimed = [line for line in lines if line.startswith(codes[0])]
+        assert claimed and not claimed[0].endswith(",")
+        as_json = exact(admin.get(codes_path, params={"format": "json"}))
+        assert {c["code"] for c in as_json["codes"]} == {*codes, "SHOP-0001"}
+
+
+def test_the_command_line_generates_imports_and_exports_codes(tmp_path: Path) -> None:
+    db = str(tmp_path / "codes.db")
+    open_store(db, "coffee-club").close()  # the commands open a store, `run` and `serve` make one
+    made = CliRunner().invoke(app, ["coupons", "generate", PROGRAM, "free-latte", "--db", db, "--count", "4"])
+    assert made.exit_code == 0, made.output
+    lines = made.stdout.splitlines()
+    assert lines[0] == "code,coupon,batch,created_at,claimed_at" and len(lines) == 5
+    source = tmp_path / "codes.csv"
+    source.write_text("PARTNER-1\nPARTNER-2\n")
+    imported = CliRunner().invoke(app, ["coupons", "import", PROGRAM, "free-latte", str(source), "--db", db])
+    assert imported.exit_code == 0 and imported.stdout.startswith("2 code(s) imported for free-latte")
+    again = CliRunner().invoke(app, ["coupons", "import", PROGRAM, "free-latte", str(source), "--db", db])
+    assert again.exit_code == 1 and "error[RE445]" in again.stderr
+    exported = CliRunner().invoke(app, ["coupons", "export", PROGRAM, "free-latte", "--db", db])
+    assert exported.exit_code == 0 and len(exported.stdout.splitlines()) == 7
+    unknown = CliRunner().invoke(app, ["coupons", "export", PROGRAM, "free-lat", "--db", db])
+    assert unknown.exit_code == 1 and "error[RE444]" in unknown.stderr
