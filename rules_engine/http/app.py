@@ -13,9 +13,12 @@ Schemas, so the schema is what the service really takes.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,6 +43,37 @@ as JSON numbers (`320.00`), read them back digit for digit.
 """
 
 
+def not_ready_on_signal(service: Runtime) -> Callable[[], None]:
+    """From the moment SIGTERM (or SIGINT) arrives, /readyz answers 503 — not only once the
+    requests in flight have finished and the app shuts down — so a load balancer polling it stops
+    sending new work at once. The server's own handler (uvicorn's, installed before the app starts)
+    still runs after ours. Signals reach the main thread only: an app served from another thread
+    (the tests' `serving`) keeps the server's handlers as they are. Returns what puts them back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous: dict[int, Any] = {number: signal.getsignal(number) for number in signals}
+
+    def stopping(number: int, frame: FrameType | None) -> None:
+        service.ready = False
+        handler = previous[number]
+        if callable(handler):
+            handler(number, frame)
+        elif handler == signal.SIG_DFL:
+            signal.signal(number, signal.SIG_DFL)
+            signal.raise_signal(number)
+
+    for number in signals:
+        signal.signal(number, stopping)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            if signal.getsignal(number) is stopping:
+                signal.signal(number, handler)
+
+    return restore
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The service for these settings; see the module docstring.
 
@@ -51,10 +85,12 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.ready = True
+        restore = not_ready_on_signal(service)
         try:
             yield
         finally:
             service.ready = False
+            restore()
             service.stores.close()
 
     app = FastAPI(

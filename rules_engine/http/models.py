@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.outcome import Outcome, TierProgress
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.tools.adjustments import Adjustment
 from rules_engine.tools.erasure import Erasure
@@ -192,6 +192,9 @@ class CustomerView(Model):
     version: int
     """The running program version."""
     balance: Balance
+    tier_progress: TierProgress | None = None
+    """The tier now (after any review due by now), the metric over the window ending now, the
+    next level and how much is missing; null when the program has no tiers."""
     state: CustomerState
     """The whole state: lots with their expiry, coupons, badges, challenge, quest and streak progress."""
 

@@ -30,6 +30,7 @@ from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.service import Loyalty
 from rules_engine.store.keys import ApiKey
 from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.standing import tier_progress
 from rules_engine.tools.voids import Void
 
 router = APIRouter(prefix="/v1/programs/{program}/customers/{customer}", tags=["customers"])
@@ -52,10 +53,12 @@ def get_customer(
         state = store.state(customer)
     if state is None:
         raise _unknown(customer)
+    progress = tier_progress(running.engine.program, state, service.settings.clock())
     body = {
         "program": program,
         "version": running.version,
         "balance": Balance.of(state, customer).model_dump(mode="python"),
+        "tier_progress": None if progress is None else progress.model_dump(mode="python"),
         "state": state.model_dump(mode="python"),
     }
     return exact(body, version=running.version)
