@@ -74,7 +74,7 @@ class Settings:
     customers: int
 
 
-FULL = Settings(requests=600, concurrency=(1, 16, 64), workers=(1, 2), repeat=3, customers=300)
+FULL = Settings(requests=400, concurrency=(1, 16, 64), workers=(1, 2), repeat=3, customers=300)
 QUICK = Settings(requests=80, concurrency=(1, 16), workers=(1,), repeat=1, customers=80)
 
 PRODUCTS = (
