@@ -251,8 +251,8 @@ _ALL = (
         Stage.REDEEM_RETURN,
         "service.md#support-desk-voiding-an-event",
         {
-            "RE438": "a void refused: later events depend on the event, or what it did cannot be undone",
-            "RE439": "a void names no event the store applied for the customer",
+            "RE446": "a void refused: later events depend on the event, or what it did cannot be undone",
+            "RE447": "a void names no event the store applied for the customer",
         },
     ),
     *_group(

@@ -326,10 +326,10 @@ class Loyalty:
         to its moment, as for an adjustment.
 
         Raises:
-            EventError: RE438 later events depend on the event or what it did cannot be undone
+            EventError: RE446 later events depend on the event or what it did cannot be undone
                 (every reason listed), RE443 the void's id was used before for something else;
                 nothing written.
-            StoreError: RE606 the store has never seen the customer; RE439 no such event of theirs.
+            StoreError: RE606 the store has never seen the customer; RE447 no such event of theirs.
         """
         customer = void.customer
         digest = void.digest()
@@ -350,7 +350,7 @@ class Loyalty:
                 raise StoreError(
                     [
                         Diagnostic(
-                            "RE439",
+                            "RE447",
                             f"void {void.id}: customer {customer!r} has {what} with id "
                             f"{void.voided!r} to void",
                             hint="name an event the customer's ledger or history shows; an adjustment is "
@@ -366,7 +366,7 @@ class Loyalty:
                     f"void {void.id}: event {void.voided} cannot be voided: too many events came after it "
                     "to tell which of them depend on it"
                 )
-                raise EventError([Diagnostic("RE438", message, hint="adjust the points by hand instead")])
+                raise EventError([Diagnostic("RE446", message, hint="adjust the points by hand instead")])
             position = ids.index(void.voided) + 1
             later = []
             for name in ids[position:]:

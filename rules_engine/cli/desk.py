@@ -35,7 +35,7 @@ def void(
     operator: OperatorOption = None,
 ) -> None:
     """Undo what one applied event did (points, tier progress, challenge and quest steps, coupons),
-    booked as ledger entries naming it. Refused (RE438), with every reason, when later events
+    booked as ledger entries naming it. Refused (RE446), with every reason, when later events
     depend on it."""
     from rules_engine.service import Loyalty
     from rules_engine.tools.voids import Void

@@ -43,7 +43,7 @@ _BY_STAGE = {
 _BY_CODE = {
     "RE443": 409,  # an event id reused with another payload: a conflict with what is stored
     "RE606": 404,  # no such customer
-    "RE439": 404,  # no such event to void
+    "RE447": 404,  # no such event to void
     "RE444": 404,  # no such coupon
     "RE445": 422,  # codes refused
     "RE801": 401,

@@ -144,9 +144,8 @@ MIGRATIONS = (
         sqlite=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
         postgresql=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
     ),
-    # 7 is the store's (another branch); 8 the HTTP service's bulk coupon codes.
     Migration(
-        8,
+        7,
         "bulk coupon codes: a coupon's codes, each claimed by the first customer presenting it",
         sqlite=(
             """CREATE TABLE coupon_codes (

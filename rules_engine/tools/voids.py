@@ -116,7 +116,7 @@ class _Refusals:
 
     def add(self, what: str, hint: str) -> None:
         message = f"void {self.void.id}: event {self.void.voided} cannot be voided: {what}"
-        self.problems.append(Diagnostic("RE438", message, hint=hint, path=("event",)))
+        self.problems.append(Diagnostic("RE446", message, hint=hint, path=("event",)))
 
 
 def apply_void(
@@ -140,7 +140,7 @@ def apply_void(
         tier_since: when the tier the event left was reached (read from earlier outcomes).
 
     Raises:
-        EventError: RE438 with every reason the event cannot be voided; nothing changed.
+        EventError: RE446 with every reason the event cannot be voided; nothing changed.
     """
     refuse = _Refusals(void)
     event = original.event

@@ -48,11 +48,11 @@ def test_a_void_over_http_reverses_the_event_once_and_the_books_reconcile(server
         assert body["void"]["voided"] == "evt-desk-2" and body["void"]["points"] < 0
         assert exact(post(admin, path, asked))["duplicate"] is True
         again = post(admin, path, {**asked, "id": "void-2"})
-        assert (again.status_code, again.json()["code"]) == (422, "RE438")
+        assert (again.status_code, again.json()["code"]) == (422, "RE446")
         reused = post(admin, path, {**asked, "event": "evt-desk-1"})
         assert (reused.status_code, reused.json()["code"]) == (409, "RE443")
         unknown = post(admin, path, {"id": "void-3", "event": "nope", "reason": "x"})
-        assert (unknown.status_code, unknown.json()["code"]) == (404, "RE439")
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "RE447")
         nobody = post(admin, f"{P}/customers/nobody/voids", {"id": "v", "event": "e", "reason": "x"})
         assert (nobody.status_code, nobody.json()["code"]) == (404, "RE606")
         ledger = exact(admin.get(f"{P}/customers/desk/ledger"))["entries"]
@@ -80,7 +80,7 @@ def test_the_command_line_voids_once_and_says_why_not(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, [*command, "--operator", "olga"])
     assert "applied before, nothing changed" in again.stdout
     twice = CliRunner().invoke(app, [*command[:-1], "v2", "--operator", "olga"])
-    assert twice.exit_code == 1 and "error[RE438]" in twice.stderr and "v1" in twice.stderr
+    assert twice.exit_code == 1 and "error[RE446]" in twice.stderr and "v1" in twice.stderr
 
 
 def test_an_erasure_over_http_keeps_the_books_and_forgets_the_customer(server: Server) -> None:

@@ -66,7 +66,7 @@ def test_a_void_undoes_points_badges_challenge_quest_and_activity_once(loyalty: 
     assert duplicate and again == applied
     with pytest.raises(EventError) as refused:
         loyalty.void(void("v2", "p2", T0 + dt.timedelta(hours=3)))
-    assert refused.value.diagnostics[0].code == "RE438" and "v1" in refused.value.diagnostics[0].message
+    assert refused.value.diagnostics[0].code == "RE446" and "v1" in refused.value.diagnostics[0].message
     with pytest.raises(EventError) as reused:
         loyalty.void(void("v1", "p1", T0 + dt.timedelta(hours=3)))
     assert reused.value.diagnostics[0].code == "RE443"
@@ -91,7 +91,7 @@ def test_a_void_is_refused_naming_the_later_events_that_depend_on_it(loyalty: Lo
     with pytest.raises(EventError) as refused:
         loyalty.void(void("v1", "p1", T0 + dt.timedelta(days=21)))
     messages = [d.message for d in refused.value.diagnostics]
-    assert {d.code for d in refused.value.diagnostics} == {"RE438"}
+    assert {d.code for d in refused.value.diagnostics} == {"RE446"}
     assert any("changed the tier" in m and "p2" in m for m in messages), messages
     state = loyalty.store.state("vic")
     assert state == before  # nothing changed
@@ -122,7 +122,7 @@ def test_an_unknown_event_or_customer_is_not_voided(loyalty: Loyalty) -> None:
     loyalty.process(purchase("p1", T0))
     with pytest.raises(StoreError) as unknown:
         loyalty.void(void("v1", "nope", T0))
-    assert unknown.value.diagnostics[0].code == "RE439"
+    assert unknown.value.diagnostics[0].code == "RE447"
 
 
 def test_the_books_reconcile_after_a_void(loyalty: Loyalty) -> None:

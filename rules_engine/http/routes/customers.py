@@ -208,7 +208,7 @@ def post_void(
     body: Annotated[Any, Depends(json_body)],
 ) -> Response:
     """Reverses the event's points, tier progress, challenge and quest steps and coupons as ledger
-    entries naming it (`rule` `void:<event>`); refused (422, RE438) with every reason when later
+    entries naming it (`rule` `void:<event>`); refused (422, RE446) with every reason when later
     events depend on it. Exactly once by its id."""
     try:
         asked = VoidRequest.model_validate(body)
