@@ -11,7 +11,7 @@ COMPILED_STAMP := $(COMPILED_VENV)/.installed
 WHEELS         := build/wheel
 SOURCES        := $(shell find rules_engine -name '*.py' -o -name '*.lark')
 
-.PHONY: demo test lint compiled bench bench-store schemas docs clean
+.PHONY: demo test lint compiled bench bench-store bench-service schemas docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,7 @@ bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python bench/bench_dsl.py
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_streams.py
+	$(BIN)/python bench/bench_service.py
 
 # The JSON Schemas in schemas/, generated from the models (a test checks they are in sync).
 schemas: $(STAMP)
@@ -76,6 +77,10 @@ docs: $(STAMP)
 # What the stores cost: SQLite and PostgreSQL (a throwaway server), 1 and 4 workers.
 bench-store: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python bench/bench_store.py
+
+# The HTTP service's benchmark with its PostgreSQL rows (a throwaway server; `make bench` runs SQLite).
+bench-service: $(STAMP)
+	scripts/with-postgres.sh $(BIN)/python bench/bench_service.py
 
 clean:
 	rm -rf $(VENV) $(COMPILED_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -258,6 +258,27 @@ _ALL = (
     ),
     *_group(
         Stage.REDEEM_RETURN,
+        "service.md#support-desk-voiding-an-event",
+        {
+            "RE446": "a void refused: later events depend on the event, or what it did cannot be undone",
+            "RE447": "a void names no event the store applied for the customer",
+        },
+    ),
+    *_group(
+        Stage.REFERENCES,
+        "service.md#support-desk-bulk-coupon-codes",
+        {"RE444": "bulk coupon codes asked for a coupon the program does not define"},
+    ),
+    *_group(
+        Stage.INPUT,
+        "service.md#support-desk-bulk-coupon-codes",
+        {
+            "RE445": "bulk coupon codes: a count or prefix out of range, or an import with bad, "
+            "repeated or existing codes"
+        },
+    ),
+    *_group(
+        Stage.REDEEM_RETURN,
         _RETURNS,
         {
             "RE433": "a return of more than was bought, or of a sku that is not in the purchase",

@@ -313,12 +313,23 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     return _dump(to_json(value), indent, 0)
 
 
+# json.dumps(text, ensure_ascii=False) without building an encoder per string (the C function
+# json.dumps itself ends in): the service writes every answer through here.
+_string = json.encoder.encode_basestring
+
+
 def _dump(value: Any, indent: int | None, level: int) -> str:
     if isinstance(value, Decimal):
         text = format(value, "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return _string(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
     if isinstance(value, float):
         raise TypeError("binary floats are not written; use Decimal")
     pad, inner, sep = "", "", ", "
@@ -329,10 +340,7 @@ def _dump(value: Any, indent: int | None, level: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        items = [
-            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_dump(v, indent, level + 1)}"
-            for k, v in value.items()
-        ]
+        items = [f"{inner}{_string(str(k))}: {_dump(v, indent, level + 1)}" for k, v in value.items()]
         return "{" + sep.join(items) + pad + "}"
     if isinstance(value, list | tuple):
         if not value:

@@ -43,10 +43,13 @@ from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, par
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
 from rules_engine.errors import Diagnostic, EventError, StoreError
-from rules_engine.state.customer import CustomerState, LedgerEntry
-from rules_engine.store.base import Change, Store, StoredEvent
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
+from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
+from rules_engine.tools.coupon_codes import normalized
+from rules_engine.tools.erasure import Erasure, anonymised, new_pseudonym, renamer
+from rules_engine.tools.voids import Void, apply_void
 
 DEFAULT_HORIZON = dt.timedelta(days=1)
 """How far ahead of the reference an event (or `advance`) may be dated."""
@@ -158,11 +161,44 @@ class Loyalty:
                 self._check_horizon(event.time, event)
             wanted = self.engine.budget_keys(event)
             spent = transaction.budgets(wanted)
-            outcome = self.engine.process(event, before, explain=explain, budgets=BudgetSnapshot(spent))
+            given = (
+                self._bulk_coupons(transaction, event, before) if getattr(event, "coupons", None) else before
+            )
+            outcome = self.engine.process(event, given, explain=explain, budgets=BudgetSnapshot(spent))
             if before is not None and event.id in before.processed:
                 return outcome, True  # the state itself remembers it (a state imported with history)
             transaction.save(self._change(event, before, outcome, wanted, digest))
         return outcome, False
+
+    def _bulk_coupons(
+        self, transaction: CustomerTransaction, event: AnyEvent, state: CustomerState | None
+    ) -> CustomerState | None:
+        """The state with the bulk coupon codes the event presents (tools/coupon_codes.py) claimed
+        for the customer and issued to them now, for the engine to decide on as any coupon; codes
+        the customer holds already, unknown codes and other customers' are left to the engine."""
+        held = {coupon.code.upper() for coupon in state.coupons} if state is not None else set()
+        issued = []
+        for presented in getattr(event, "coupons", ()):
+            code = normalized(presented)
+            if code in held:
+                continue
+            kind = transaction.claim_code(code, event.time)
+            definition = next((c for c in self.engine.program.coupons if c.id == kind), None)
+            if definition is None:
+                continue
+            held.add(code)
+            issued.append(
+                IssuedCoupon(
+                    code=code,
+                    coupon=definition.id,
+                    issued_at=event.time,
+                    expires_at=event.time + definition.valid_for,
+                )
+            )
+        if not issued:
+            return state
+        current = state or CustomerState(customer=event.customer)
+        return current.model_copy(update={"coupons": [*current.coupons, *issued]})
 
     def reference(self) -> tuple[dt.datetime, str] | None:
         """The moment the horizon is measured from and what it is (`now` or the store's latest
@@ -283,6 +319,118 @@ class Loyalty:
                 )
             )
         return applied, False
+
+    def void(self, void: Void) -> tuple[Void, bool]:
+        """Undo what one applied event did (tools/voids.py), in one transaction, exactly once by
+        the void's id; (the void as applied, whether it was applied before). Time passes first up
+        to its moment, as for an adjustment.
+
+        Raises:
+            EventError: RE446 later events depend on the event or what it did cannot be undone
+                (every reason listed), RE443 the void's id was used before for something else;
+                nothing written.
+            StoreError: RE606 the store has never seen the customer; RE447 no such event of theirs.
+        """
+        customer = void.customer
+        digest = void.digest()
+        with self.store.transaction(customer) as transaction:
+            stored = transaction.event(void.id)
+            if stored is not None:
+                if stored.digest != digest:
+                    message = f"void {void.id}: the id was used before for something else"
+                    raise EventError([Diagnostic("RE443", message, hint="give every void its own id")])
+                return Void.model_validate_json(stored.outcome), True
+            before = transaction.state()
+            if before is None:
+                raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
+            target = transaction.event(void.voided)
+            data = json.loads(target.outcome) if target is not None else None
+            if target is None or data is None or "effects" not in data:
+                what = "an adjustment or a void" if data is not None else "no event"
+                raise StoreError(
+                    [
+                        Diagnostic(
+                            "RE447",
+                            f"void {void.id}: customer {customer!r} has {what} with id "
+                            f"{void.voided!r} to void",
+                            hint="name an event the customer's ledger or history shows; an adjustment is "
+                            "undone by another adjustment",
+                            path=("event",),
+                        )
+                    ]
+                )
+            original = Outcome.model_validate({**data, "state": before})
+            ids = before.processed
+            if void.voided not in ids:  # the state remembers the latest 1,000 ids only
+                message = (
+                    f"void {void.id}: event {void.voided} cannot be voided: too many events came after it "
+                    "to tell which of them depend on it"
+                )
+                raise EventError([Diagnostic("RE446", message, hint="adjust the points by hand instead")])
+            position = ids.index(void.voided) + 1
+            later = []
+            for name in ids[position:]:
+                row = transaction.event(name)
+                if row is not None:
+                    later.append((name, json.loads(row.outcome)))
+            earlier_change = None
+            changes = original.effects.tier_changes
+            if changes and changes[0].old is not None:
+                for name in reversed(ids[: max(0, position - 1)]):
+                    row = transaction.event(name)
+                    if row is None:
+                        continue
+                    kept = json.loads(row.outcome).get("effects", {}).get("tier_changes") or []
+                    if kept and kept[-1].get("new") == changes[0].old:
+                        earlier_change = row.at
+                        break
+            ledger = [row.entry for row in self.store.ledger(customer=customer)]
+            passed, _ = self.engine.advance(before, void.at)
+            program = self.engine.program
+            asked = void.model_copy(update={"version": program.version})
+            after, applied = apply_void(
+                passed,
+                asked,
+                original,
+                later,
+                ledger,
+                program,
+                event_at=target.at,
+                tier_since=earlier_change,
+            )
+            transaction.save(
+                Change(
+                    state=after,
+                    ledger=[*_added(before, passed), *applied.entries],
+                    event=void.id,
+                    outcome=applied.model_dump_json(),
+                    digest=digest,
+                    at=void.at,
+                )
+            )
+        return applied, False
+
+    def erase(self, customer: str, *, operator: str, at: dt.datetime) -> Erasure:
+        """Erase a customer's personal data, keeping an anonymised ledger and their open points
+        under a pseudonym (tools/erasure.py), in one transaction.
+
+        Raises:
+            StoreError: RE606 the store has no such customer (never seen, or erased before).
+        """
+        pseudonym = new_pseudonym()
+        rename = renamer(pseudonym)
+        erased = self.store.erase(
+            customer, pseudonym, lambda state: anonymised(state, pseudonym, rename), rename
+        )
+        if erased is None:
+            raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
+        return Erasure(
+            pseudonym=pseudonym,
+            points=sum((lot.points for lot in erased.lots), Decimal(0)),
+            lots=len(erased.lots),
+            operator=operator,
+            at=at,
+        )
 
     def check_advance(self, to_time: dt.datetime) -> None:
         """Raise RE442 when `to_time` is beyond the horizon (an advance would expire for good what

@@ -13,9 +13,12 @@ Schemas, so the schema is what the service really takes.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,9 +27,9 @@ from pydantic import BaseModel, TypeAdapter
 
 from rules_engine.engine.events import AnyEvent
 from rules_engine.http import problems
-from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, Redemption
+from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, CodesRequest, Redemption, VoidRequest
 from rules_engine.http.observe import Observe
-from rules_engine.http.routes import customers, events, health, programs
+from rules_engine.http.routes import coupons, customers, events, health, programs
 from rules_engine.http.runtime import Runtime, Settings
 from rules_engine.state.customer import CustomerState
 
@@ -40,6 +43,37 @@ as JSON numbers (`320.00`), read them back digit for digit.
 """
 
 
+def not_ready_on_signal(service: Runtime) -> Callable[[], None]:
+    """From the moment SIGTERM (or SIGINT) arrives, /readyz answers 503 — not only once the
+    requests in flight have finished and the app shuts down — so a load balancer polling it stops
+    sending new work at once. The server's own handler (uvicorn's, installed before the app starts)
+    still runs after ours. Signals reach the main thread only: an app served from another thread
+    (the tests' `serving`) keeps the server's handlers as they are. Returns what puts them back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous: dict[int, Any] = {number: signal.getsignal(number) for number in signals}
+
+    def stopping(number: int, frame: FrameType | None) -> None:
+        service.ready = False
+        handler = previous[number]
+        if callable(handler):
+            handler(number, frame)
+        elif handler == signal.SIG_DFL:
+            signal.signal(number, signal.SIG_DFL)
+            signal.raise_signal(number)
+
+    for number in signals:
+        signal.signal(number, stopping)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            if signal.getsignal(number) is stopping:
+                signal.signal(number, handler)
+
+    return restore
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The service for these settings; see the module docstring.
 
@@ -51,10 +85,12 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.ready = True
+        restore = not_ready_on_signal(service)
         try:
             yield
         finally:
             service.ready = False
+            restore()
             service.stores.close()
 
     app = FastAPI(
@@ -67,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = service
     problems.install(app)
-    for router in (events.router, customers.router, programs.router, health.router):
+    for router in (events.router, customers.router, coupons.router, programs.router, health.router):
         app.include_router(router)
     app.add_middleware(Observe, runtime=service)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
@@ -100,6 +136,8 @@ def _request_schemas() -> dict[str, dict[str, Any]]:
         "CustomerState": CustomerState,
         "Redemption": Redemption,
         "AdjustmentRequest": AdjustmentRequest,
+        "VoidRequest": VoidRequest,
+        "CodesRequest": CodesRequest,
         "Problem": problems.Problem,
     }
     found = {name: model.model_json_schema(ref_template=_REF) for name, model in models.items()}

@@ -19,9 +19,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.outcome import Outcome, TierProgress
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.erasure import Erasure
+from rules_engine.tools.voids import Void
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -139,6 +141,50 @@ class AdjustmentResult(Model):
     balance: Balance
 
 
+class VoidRequest(Model):
+    """A support desk's void of one applied event; the operator is the key's id."""
+
+    id: str = Field(min_length=1, max_length=200, examples=["void-2026-12-02-0001"])
+    """The void's id: a retry with the same id is answered with the original."""
+    event: str = Field(min_length=1, max_length=200, examples=["till-7-000123"])
+    """The id of the event to void."""
+    reason: str = Field(min_length=1, max_length=500, examples=["scanned twice"])
+
+
+class VoidResult(Model):
+    program: str
+    version: int
+    duplicate: bool
+    """The id was applied before: this is the original void, nothing was applied again."""
+    void: Void
+    balance: Balance
+
+
+class CodesRequest(Model):
+    """Generate `count` unique codes for the path's coupon."""
+
+    count: int = Field(ge=1, le=100_000, examples=[1000])
+    prefix: str = Field(default="", max_length=32, pattern=r"^[A-Za-z0-9-]*$", examples=["XMAS-"])
+    """Put before every code (letters, digits, '-')."""
+    batch: str | None = Field(default=None, min_length=1, max_length=100, examples=["flyer-2026-12"])
+    """A name for the batch (default: `batch-<time>`)."""
+
+
+class CodesResult(Model):
+    program: str
+    coupon: str
+    batch: str
+    count: int
+    codes: list[str]
+    """The codes added."""
+
+
+class ErasureResult(Model):
+    program: str
+    version: int
+    erasure: Erasure
+
+
 class CustomerView(Model):
     """What the store holds for one customer."""
 
@@ -146,6 +192,9 @@ class CustomerView(Model):
     version: int
     """The running program version."""
     balance: Balance
+    tier_progress: TierProgress | None = None
+    """The tier now (after any review due by now), the metric over the window ending now, the
+    next level and how much is missing; null when the program has no tiers."""
     state: CustomerState
     """The whole state: lots with their expiry, coupons, badges, challenge, quest and streak progress."""
 

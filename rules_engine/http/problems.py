@@ -43,6 +43,9 @@ _BY_STAGE = {
 _BY_CODE = {
     "RE443": 409,  # an event id reused with another payload: a conflict with what is stored
     "RE606": 404,  # no such customer
+    "RE447": 404,  # no such event to void
+    "RE444": 404,  # no such coupon
+    "RE445": 422,  # codes refused
     "RE801": 401,
     "RE802": 403,
     "RE803": 404,

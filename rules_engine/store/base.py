@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,6 +79,17 @@ class StoredEvent:
     """Its time; None for an event stored before times were kept (schema 4)."""
 
 
+@dataclass(frozen=True)
+class CouponCode:
+    """One bulk code as the store keeps it (whose it is, once claimed, is not exported)."""
+
+    code: str
+    coupon: str
+    batch: str
+    created_at: dt.datetime
+    claimed_at: dt.datetime | None = None
+
+
 Spending = dict[str, dict[str, Decimal]]
 """Program-wide points given so far by rules with a budget: {rule: {period key: points}}."""
 
@@ -104,6 +115,12 @@ class CustomerTransaction(ABC):
     @abstractmethod
     def save(self, change: Change) -> None:
         """Write the change; it becomes visible when the transaction commits."""
+
+    def claim_code(self, code: str, at: dt.datetime) -> str | None:
+        """Claim a bulk coupon code (tools/coupon_codes.py) for the customer: its coupon's id when
+        the code is unclaimed or the customer's already; None when there is no such code or another
+        customer has it. Undone with the transaction."""
+        return None
 
 
 class Store(ABC):
@@ -167,6 +184,29 @@ class Store(ABC):
         arrival); None when it has applied none (or only events stored before schema 4)."""
         return None
 
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        """Erase a customer (tools/erasure.py), in one transaction: their state is replaced by
+        `anonymise(state)` under `pseudonym`, their ledger rows and processed events are moved to
+        the pseudonym with every event id renamed by `rename` (lots `<event>/<rule>` and rules
+        `void:<event>` too), their events' outcomes emptied and their referral code deleted. The
+        state erased; None when the store has never seen the customer (nothing changed)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot erase customers")
+
+    # -- bulk coupon codes (tools/coupon_codes.py) ---------------------------------------------------
+    def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
+        """Add codes for a coupon, all or none: the codes that exist already (nothing added then)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no coupon codes")
+
+    def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
+        """The bulk codes, of one coupon or all, in the order they were added."""
+        return []
+
     # -- API keys of the HTTP service (keys.py): the database's, whatever `program` is ------------
     @abstractmethod
     def add_key(self, key: ApiKey) -> None:
@@ -194,3 +234,14 @@ class Store(ABC):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def rename_lot(lot: str, rename: Callable[[str], str]) -> str:
+    """A lot id `<event>/<rule>` with its event renamed."""
+    event, slash, rule = lot.partition("/")
+    return rename(event) + slash + rule
+
+
+def rename_rule(rule: str, rename: Callable[[str], str]) -> str:
+    """A ledger rule with the event id it names renamed (a void's `void:<event>`)."""
+    return "void:" + rename(rule[5:]) if rule.startswith("void:") else rule

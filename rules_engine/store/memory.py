@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
 from rules_engine.state.customer import CustomerState
-from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
+from rules_engine.store.base import (
+    Change,
+    CouponCode,
+    CustomerTransaction,
+    LedgerRow,
+    Spending,
+    Store,
+    StoredEvent,
+    rename_lot,
+    rename_rule,
+)
 from rules_engine.store.keys import ApiKey
 
 
@@ -31,6 +41,7 @@ class MemoryStore(Store):
         self._spent: dict[tuple[str, str], Decimal] = {}
         self._codes: dict[str, str] = {}
         self._keys: dict[str, ApiKey] = {}
+        self._codes_of: dict[str, tuple[CouponCode, str | None]] = {}
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
@@ -39,6 +50,7 @@ class MemoryStore(Store):
             yield staged
             if staged.change is not None:
                 self._apply(customer, staged.change)
+                self._codes_of.update(staged.claimed)
 
     def _apply(self, customer: str, change: Change) -> None:
         self._states[customer] = change.state
@@ -84,6 +96,49 @@ class MemoryStore(Store):
         with self._lock:
             return self._latest
 
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        with self._lock:
+            state = self._states.pop(customer, None)
+            if state is None:
+                return None
+            self._states[pseudonym] = anonymise(state)
+            for index, row in enumerate(self._ledger):
+                if row.customer == customer:
+                    entry = row.entry.model_copy(
+                        update={
+                            "event": rename(row.entry.event),
+                            "lot": rename_lot(row.entry.lot, rename),
+                            "rule": rename_rule(row.entry.rule, rename),
+                        }
+                    )
+                    self._ledger[index] = LedgerRow(row.seq, pseudonym, entry)
+            for whose, event in [key for key in self._outcomes if key[0] == customer]:
+                kept = self._outcomes.pop((whose, event))
+                self._outcomes[pseudonym, rename(event)] = StoredEvent("{}", None, kept.at)
+            self._codes = {code: who for code, who in self._codes.items() if who != customer}
+            for code, (kept_code, who) in list(self._codes_of.items()):
+                if who == customer:
+                    self._codes_of[code] = (kept_code, pseudonym)
+            return state
+
+    def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
+        with self._lock:
+            there = sorted(code for code in codes if code in self._codes_of)
+            if not there:
+                for code in codes:
+                    self._codes_of[code] = (CouponCode(code, coupon, batch, at), None)
+            return there
+
+    def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
+        with self._lock:
+            return [code for code, _ in self._codes_of.values() if coupon is None or code.coupon == coupon]
+
     def add_key(self, key: ApiKey) -> None:
         with self._lock:
             self._keys[key.id] = key
@@ -106,6 +161,7 @@ class _Staged(CustomerTransaction):
         self.store = store
         self.customer = customer
         self.change: Change | None = None
+        self.claimed: dict[str, tuple[CouponCode, str | None]] = {}
 
     def state(self) -> CustomerState | None:
         return self.store._states.get(self.customer)
@@ -121,3 +177,13 @@ class _Staged(CustomerTransaction):
 
     def save(self, change: Change) -> None:
         self.change = change
+
+    def claim_code(self, code: str, at: dt.datetime) -> str | None:
+        kept = self.claimed.get(code) or self.store._codes_of.get(code)
+        if kept is None:
+            return None
+        bulk, who = kept
+        if who is None:
+            self.claimed[code] = (replace(bulk, claimed_at=at), self.customer)
+            return bulk.coupon
+        return bulk.coupon if who == self.customer else None

@@ -144,10 +144,25 @@ MIGRATIONS = (
         sqlite=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
         postgresql=("ALTER TABLE ledger ADD COLUMN lines TEXT",),
     ),
+    Migration(
+        7,
+        "bulk coupon codes: a coupon's codes, each claimed by the first customer presenting it",
+        sqlite=(
+            """CREATE TABLE coupon_codes (
+                program TEXT NOT NULL, code TEXT NOT NULL, coupon TEXT NOT NULL, batch TEXT NOT NULL,
+                created_at TEXT NOT NULL, customer TEXT, claimed_at TEXT, PRIMARY KEY (program, code))""",
+        ),
+        postgresql=(
+            """CREATE TABLE coupon_codes (
+                program TEXT NOT NULL, code TEXT NOT NULL, coupon TEXT NOT NULL, batch TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL, customer TEXT, claimed_at TIMESTAMPTZ,
+                PRIMARY KEY (program, code))""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
-TABLES = ("customers", "events", "ledger", "budgets", "referral_codes", "api_keys")
+TABLES = ("customers", "events", "ledger", "budgets", "referral_codes", "api_keys", "coupon_codes")
 
 
 def pending(applied: int, existing_tables: set[str], url: str) -> list[Migration]:

@@ -10,14 +10,24 @@ import contextlib
 import datetime as dt
 import json
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
-from rules_engine.store.base import Change, CustomerTransaction, LedgerRow, Spending, Store, StoredEvent
+from rules_engine.store.base import (
+    Change,
+    CouponCode,
+    CustomerTransaction,
+    LedgerRow,
+    Spending,
+    Store,
+    StoredEvent,
+    rename_lot,
+    rename_rule,
+)
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.migrations import Dialect, pending
 
@@ -277,6 +287,100 @@ class SqlStore(Store):
         rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
         return None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
 
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        program = self.program
+        self._begin()
+        try:
+            stored = self._lock_customer(customer)
+            if stored is None:
+                self._rollback()
+                return None
+            state = _state(stored)
+            rows = self._execute(
+                "SELECT seq, event, lot, rule FROM ledger WHERE program = ? AND customer = ?",
+                (program, customer),
+            )
+            self._execute_many(
+                "UPDATE ledger SET customer = ?, event = ?, lot = ?, rule = ? WHERE seq = ?",
+                [
+                    (pseudonym, rename(event), rename_lot(lot, rename), rename_rule(rule, rename), seq)
+                    for seq, event, lot, rule in rows
+                ],
+            )
+            events = self._execute(
+                "SELECT event FROM events WHERE program = ? AND customer = ?", (program, customer)
+            )
+            self._execute_many(
+                "UPDATE events SET customer = ?, event = ?, outcome = '{}', digest = NULL"
+                " WHERE program = ? AND customer = ? AND event = ?",
+                [(pseudonym, rename(event), program, customer, event) for (event,) in events],
+            )
+            self._execute(
+                "DELETE FROM referral_codes WHERE program = ? AND customer = ?", (program, customer)
+            )
+            self._execute("DELETE FROM customers WHERE program = ? AND customer = ?", (program, customer))
+            self._execute(
+                "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, 1)",
+                (program, pseudonym, anonymise(state).model_dump_json()),
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return state
+
+    # -- bulk coupon codes -------------------------------------------------------------------------
+    def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
+        self._begin()
+        try:
+            there: list[str] = []
+            for start in range(0, len(codes), 500):
+                chunk = list(codes[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                rows = self._execute(
+                    f"SELECT code FROM coupon_codes WHERE program = ? AND code IN ({marks})",
+                    [self.program, *chunk],
+                )
+                there += [row[0] for row in rows]
+            if there:
+                self._rollback()
+                return sorted(there)
+            self._execute_many(
+                "INSERT INTO coupon_codes (program, code, coupon, batch, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(self.program, code, coupon, batch, self._time(at)) for code in codes],
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return []
+
+    def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
+        where, parameters = "program = ?", [self.program]
+        if coupon is not None:
+            where, parameters = where + " AND coupon = ?", [*parameters, coupon]
+        rows = self._execute(
+            f"SELECT code, coupon, batch, created_at, claimed_at FROM coupon_codes WHERE {where}"
+            " ORDER BY created_at, batch, code",
+            parameters,
+        )
+        return [
+            CouponCode(
+                code,
+                kind,
+                batch,
+                self._read_time(created),
+                None if claimed is None else self._read_time(claimed),
+            )
+            for code, kind, batch, created, claimed in rows
+        ]
+
     # -- API keys (keys.py) -----------------------------------------------------------------------
     def add_key(self, key: ApiKey) -> None:
         created = key.created_at or dt.datetime.now(dt.UTC)
@@ -341,6 +445,18 @@ class _Locked(CustomerTransaction):
 
     def save(self, change: Change) -> None:
         self.change = change
+
+    def claim_code(self, code: str, at: dt.datetime) -> str | None:
+        store = self.store
+        store._execute(
+            "UPDATE coupon_codes SET customer = ?, claimed_at = ?"
+            " WHERE program = ? AND code = ? AND customer IS NULL",
+            (self.customer, store._time(at), store.program, code),
+        )
+        rows = store._execute(
+            "SELECT coupon, customer FROM coupon_codes WHERE program = ? AND code = ?", (store.program, code)
+        )
+        return str(rows[0][0]) if rows and rows[0][1] == self.customer else None
 
 
 def _state(text: str) -> CustomerState:

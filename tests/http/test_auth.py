@@ -32,13 +32,18 @@ ROUTES: list[tuple[str, str, str | None, Any]] = [
         "redemptions:write",
         {"id": "r", "item": "free-latte", "time": NOW},
     ),
+    ("POST", f"{P}/customers/matrix/voids", "admin", {"id": "v", "event": "no-such-event", "reason": "x"}),
+    ("DELETE", f"{P}/customers/nobody", "admin", None),
+    ("GET", f"{P}/coupons/free-latte/codes", "admin", None),
+    ("POST", f"{P}/coupons/no-such-coupon/codes", "admin", {"count": 1}),
     ("GET", f"{P}/ledger/export", "customers:read", None),
     ("PUT", P, "programs:write", "program: coffee-club\n"),
     ("GET", P, None, None),
 ]
 # What the right key gets: the route's own answer (a redemption with no points is refused by the
 # engine, an upload of a broken program by the validator: both past the authorization).
-RIGHT = {"redemptions": 422, "PUT": 422}
+RIGHT = {"redemptions": 422, "PUT": 422, "voids": 404, "DELETE": 404}
+# (a generation for a coupon the program lacks: 404 past the authorization)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,10 @@ def call(server: Server, token: str | None, method: str, path: str, body: Any) -
 
 
 def expected_success(method: str, path: str) -> int:
-    return RIGHT.get("redemptions" if path.endswith("redemptions") else method, 200)
+    if "no-such-coupon" in path:
+        return 404
+    last = path.rsplit("/", 1)[-1]
+    return RIGHT.get(last if last in RIGHT else method, 200)
 
 
 @pytest.mark.parametrize(

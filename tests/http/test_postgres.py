@@ -1,6 +1,8 @@
-"""`loyalty serve --workers 4` on PostgreSQL: concurrent requests for the same customers, each
+"""`loyalty serve --workers 2` on PostgreSQL: concurrent requests for the same customers, each
 event sent twice at once, land on different worker processes — no lost update, no double
-application: every state and every ledger is exactly what the engine alone gives.
+application: every state and every ledger is exactly what the engine alone gives. Two workers
+prove it as four did (any two processes racing for one customer's row lock is the case; four on
+two cores only made the test slower).
 
 Every event of a customer has the same time, so that the order in which the workers take them
 does not matter to the engine (an older event than the customer's latest would be refused);
@@ -26,7 +28,7 @@ CUSTOMERS = ["pg-a", "pg-b"]
 EVENTS = [purchase(n, customer, at=BASE) for n in range(1, 41) for customer in CUSTOMERS]
 
 
-def test_four_workers_on_postgres_apply_every_event_once(
+def test_two_workers_on_postgres_apply_every_event_once(
     postgres_database: str, program_dir: Path, tmp_path: Path
 ) -> None:
     token = add_key(postgres_database, ["events:write", "customers:read"])
@@ -35,9 +37,9 @@ def test_four_workers_on_postgres_apply_every_event_once(
     answers: list[tuple[str, int, bool]] = []
     lock = threading.Lock()
 
-    with serve_process(program_dir, postgres_database, workers=4, cwd=tmp_path) as served:
-        deadline = time.monotonic() + 60  # /readyz answers once one worker is up: wait for all four
-        while sum(line.get("message") == "Application startup complete." for line in served.log_lines()) < 4:
+    with serve_process(program_dir, postgres_database, workers=2, cwd=tmp_path) as served:
+        deadline = time.monotonic() + 60  # /readyz answers once one worker is up: wait for both
+        while sum(line.get("message") == "Application startup complete." for line in served.log_lines()) < 2:
             assert time.monotonic() < deadline, served.log.read_text(encoding="utf-8")
             time.sleep(0.1)
 
@@ -61,7 +63,7 @@ def test_four_workers_on_postgres_apply_every_event_once(
             metrics = anonymous.get("/metrics").text
         pids = {line.get("message") for line in served.log_lines() if "Started server process" in str(line)}
 
-    assert len(pids) == 4, pids
+    assert len(pids) == 2, pids
     assert sorted(status for _, status, _ in answers) == [200] * len(deliveries)
     applied = [event for event, _, duplicate in answers if not duplicate]
     assert sorted(applied) == sorted(event["id"] for event in EVENTS)  # each applied exactly once

@@ -23,7 +23,7 @@ from schemathesis.checks import (
 from rules_engine.http import Settings
 from tests.http.conftest import Server, serving
 
-EXAMPLES = 6
+EXAMPLES = 4  # per operation: with 17 operations, about 70 requests (6 took half again as long)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -47,7 +47,7 @@ def operations(server: Server) -> list[Any]:
 def test_no_operation_answers_5xx_or_off_its_schema(server: Server, tmp_path: Path) -> None:
     headers = {"Authorization": f"Bearer {server.keys['admin']}"}
     found = operations(server)
-    assert len(found) >= 11
+    assert len(found) >= 16
     for operation in found:
 
         @given(case=operation.as_strategy())

@@ -16,9 +16,12 @@ from rules_engine.http.models import (
     AdjustmentResult,
     Balance,
     CustomerView,
+    ErasureResult,
     EventResult,
     LedgerPage,
     Redemption,
+    VoidRequest,
+    VoidResult,
 )
 from rules_engine.http.problems import ServiceError
 from rules_engine.http.routes import exact, json_body, json_request, problems
@@ -27,6 +30,8 @@ from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.service import Loyalty
 from rules_engine.store.keys import ApiKey
 from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.standing import tier_progress
+from rules_engine.tools.voids import Void
 
 router = APIRouter(prefix="/v1/programs/{program}/customers/{customer}", tags=["customers"])
 
@@ -48,12 +53,36 @@ def get_customer(
         state = store.state(customer)
     if state is None:
         raise _unknown(customer)
+    progress = tier_progress(running.engine.program, state, service.settings.clock())
     body = {
         "program": program,
         "version": running.version,
         "balance": Balance.of(state, customer).model_dump(mode="python"),
+        "tier_progress": None if progress is None else progress.model_dump(mode="python"),
         "state": state.model_dump(mode="python"),
     }
+    return exact(body, version=running.version)
+
+
+@router.delete(
+    "",
+    summary="Erase a customer's personal data; the books keep an anonymised ledger (support desk)",
+    response_model=None,
+    responses={200: {"model": ErasureResult}, **problems(401, 403, 404, 503)},
+)
+def delete_customer(
+    program: str,
+    customer: str,
+    caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
+    service: Annotated[Runtime, Depends(runtime)],
+) -> Response:
+    """The profile, history and identifiers are deleted; the ledger rows and the open points lots
+    stay under a random pseudonym, so the liability is unchanged. A second erasure is 404 (RE606)."""
+    running = service.programs.get(program)
+    with service.stores.borrow(program) as store:
+        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
+        erased = loyalty.erase(customer, operator=caller.id, at=service.settings.clock())
+    body = {"program": program, "version": running.version, "erasure": erased.model_dump(mode="python")}
     return exact(body, version=running.version)
 
 
@@ -159,6 +188,51 @@ def post_adjustment(
         "version": applied.version,
         "duplicate": duplicate,
         "adjustment": applied.model_dump(mode="python"),
+        "balance": Balance.of(state, customer).model_dump(mode="python"),
+    }
+    return exact(body, version=applied.version)
+
+
+@router.post(
+    "/voids",
+    summary="Void a mistaken event: undo what it did, or say why not (support desk)",
+    response_model=None,
+    responses={200: {"model": VoidResult}, **problems(400, 401, 403, 404, 409, 413, 422, 503)},
+    openapi_extra=json_request("VoidRequest", description="The void's id, the event to void and why"),
+)
+def post_void(
+    program: str,
+    customer: str,
+    caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
+    service: Annotated[Runtime, Depends(runtime)],
+    body: Annotated[Any, Depends(json_body)],
+) -> Response:
+    """Reverses the event's points, tier progress, challenge and quest steps and coupons as ledger
+    entries naming it (`rule` `void:<event>`); refused (422, RE446) with every reason when later
+    events depend on it. Exactly once by its id."""
+    try:
+        asked = VoidRequest.model_validate(body)
+    except ValidationError as error:
+        raise _invalid(error, body) from None
+    running = service.programs.get(program)
+    void = Void(
+        id=asked.id,
+        customer=customer,
+        voided=asked.event,
+        reason=asked.reason,
+        operator=caller.id,
+        at=service.settings.clock(),
+    )
+    with service.stores.borrow(program) as store:
+        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
+        applied, duplicate = loyalty.void(void)
+        state = store.state(customer)
+    assert state is not None
+    body = {
+        "program": program,
+        "version": applied.version,
+        "duplicate": duplicate,
+        "void": applied.model_dump(mode="python"),
         "balance": Balance.of(state, customer).model_dump(mode="python"),
     }
     return exact(body, version=applied.version)

@@ -1,0 +1,453 @@
+"""What the HTTP service costs: purchases through `loyalty serve` on loopback, against the same
+events through `Loyalty.handle` in process.
+
+    .venv/bin/python bench/bench_service.py                       # the full run, a few minutes
+    .venv/bin/python bench/bench_service.py --quick               # seconds, rough numbers (the smoke test)
+    .venv/bin/python bench/bench_service.py --postgres URL        # PostgreSQL rows too
+    .venv/bin/python bench/bench_service.py --json                # the results as one JSON document
+    make bench-service                                            # with a throwaway PostgreSQL server
+
+A bounded load: each cell sends a fixed number of coffee-club purchases (3-line baskets, dated
+within the last hour, many customers, each event its own id) and stops. A cell is one store
+(SQLite: a new file; PostgreSQL: the database at the URL, new customers per run), one number of
+worker processes (1, 2) and one concurrency (1, 16, 64: that many requests in flight, each
+client connection kept alive and sent its next request as soon as the last was answered).
+
+The client is a few lines of asyncio over raw HTTP/1.1 in this process, so that measuring does
+not cost more CPU than serving. For each run: requests/s (wall), the latency of every request
+(p50, p99), and the CPU time of the server processes (supervisor and workers, from /proc) per
+request. The in-process row sends the same events through `Loyalty.handle` on the same kind of
+store, one after another, in CPU time (`time.process_time`). The ratio HTTP / in-process is
+server CPU per request over in-process CPU per event: what the HTTP layer adds to the work of
+an event, independent of how loaded the machine is (wall-clock ratios are printed too).
+
+Each cell is run `repeat` times; the table gives the best (min latency, max requests/s) and the
+median. Targets (issue 17): HTTP ≤ 1.5× in-process at concurrency 16; p99 < 50 ms at
+concurrency 64. A benchmark, not a test: it exits 0 whatever the numbers, 1 only when requests
+failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from timing import machine
+
+from rules_engine import jsonio
+from rules_engine.engine.evaluator import Engine
+from rules_engine.service import Loyalty
+from rules_engine.store import open_store
+from rules_engine.store.keys import new_key
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "programs" / "coffee-club.yaml"
+RATIO_TARGET = 1.5  # HTTP CPU per request / in-process CPU per event, at concurrency 16
+P99_TARGET_MS = 50.0  # at concurrency 64
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Settings:
+    requests: int
+    concurrency: tuple[int, ...]
+    workers: tuple[int, ...]
+    repeat: int
+    customers: int
+
+
+FULL = Settings(requests=400, concurrency=(1, 16, 64), workers=(1, 2), repeat=3, customers=300)
+QUICK = Settings(requests=80, concurrency=(1, 16), workers=(1,), repeat=1, customers=80)
+
+PRODUCTS = (
+    ("LATTE-L", "coffee", "320.00"),
+    ("CROISSANT", "pastry", "180.50"),
+    ("BEANS-250", "beans", "420.00"),
+    ("ESPRESSO", "coffee", "150.00"),
+    ("JUICE", "drinks", "155.00"),
+)
+
+
+def events(count: int, customers: int, run: str) -> list[dict[str, Any]]:
+    """`count` purchases, oldest first, spread over `customers` (a customer's events a few
+    hundred requests apart, so that they arrive in order even 64 at a time)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    made = []
+    for i in range(count):
+        lines = [PRODUCTS[(i + k) % len(PRODUCTS)] for k in range(3)]
+        made.append(
+            {
+                "id": f"{run}-{i}",
+                "type": "purchase",
+                "time": (start + dt.timedelta(milliseconds=i)).isoformat(),
+                "customer": f"{run}-c{i % customers}",
+                "items": [
+                    {"sku": sku, "category": category, "price": Decimal(price), "qty": 1 + (i + k) % 2}
+                    for k, (sku, category, price) in enumerate(lines)
+                ],
+            }
+        )
+    return made
+
+
+# -- the server ---------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    key: str
+    folder: Path
+
+    def pids(self) -> list[int]:
+        """The server and its descendants (uvicorn's workers, their multiprocessing helpers)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(parent, []).append(int(entry.name))
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
+
+    def cpu(self) -> float:
+        """CPU seconds the server's processes have used so far (user + system)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / TICKS
+
+
+def start_server(db: str, workers: int, folder: Path) -> Server:
+    programs = folder / "programs"
+    programs.mkdir(exist_ok=True)
+    shutil.copy(PROGRAM, programs)
+    token, key = new_key(["events:write"], [])
+    with open_store(db, "coffee-club") as store:
+        store.add_key(key)
+    port = free_port()
+    command = [
+        sys.executable, "-m", "rules_engine.cli", "serve", str(programs), "--db", db,
+        "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+    ]  # fmt: skip
+    log = (folder / f"serve-{port}.log").open("wb")
+    process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, port, token, folder)
+    deadline = time.monotonic() + 90
+    ready = 0
+    while ready < 3 * workers:  # several answers: every worker is likely up
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            raise RuntimeError((folder / f"serve-{port}.log").read_text(errors="replace"))
+        try:
+            status = asyncio.run(_get(port, "/readyz"))
+        except OSError:
+            status = 0
+        ready = ready + 1 if status == 200 else 0
+        time.sleep(0.1)
+    return server
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(60)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(10)
+
+
+# -- the client: HTTP/1.1 with keep-alive over asyncio streams ---------------------------------------
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def _get(port: int, path: str) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        return await _read_response(reader)
+    finally:
+        writer.close()
+
+
+@dataclass
+class Load:
+    seconds: float
+    latencies: list[float]
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+async def _load(port: int, key: str, bodies: list[bytes], concurrency: int) -> Load:
+    path = "/v1/programs/coffee-club/events"
+    queue = iter(range(len(bodies)))
+    latencies = [0.0] * len(bodies)
+    statuses: dict[int, int] = {}
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for index in queue:
+                body = bodies[index]
+                request = (
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+                began = time.perf_counter()
+                writer.write(request)
+                await writer.drain()
+                status = await _read_response(reader)
+                latencies[index] = time.perf_counter() - began
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return Load(time.perf_counter() - began, latencies, statuses)
+
+
+# -- one run of a cell ---------------------------------------------------------------------------------
+@dataclass
+class Run:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float  # the server's CPU per request
+    failed: int
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder: Path) -> Run:
+    server = start_server(db, workers, folder)
+    try:
+        bodies = [jsonio.dumps(e).encode() for e in events(settings.requests, settings.customers, _run_id())]
+        warm = [jsonio.dumps(e).encode() for e in events(min(20, settings.requests), 20, _run_id())]
+        asyncio.run(_load(server.port, server.key, warm, min(concurrency, 4)))  # imports, pools, caches
+        cpu_before = server.cpu()
+        load = asyncio.run(_load(server.port, server.key, bodies, concurrency))
+        cpu = server.cpu() - cpu_before
+    finally:
+        stop_server(server)
+    failed = sum(count for status, count in load.statuses.items() if status != 200)
+    return Run(
+        requests_per_s=len(bodies) / load.seconds,
+        p50_ms=percentile(load.latencies, 0.50) * 1000,
+        p99_ms=percentile(load.latencies, 0.99) * 1000,
+        cpu_ms=cpu / len(bodies) * 1000,
+        failed=failed,
+    )
+
+
+@dataclass
+class InProcess:
+    events_per_s: float  # wall
+    cpu_ms: float  # CPU per event
+
+
+def in_process_run(db: str, settings: Settings) -> InProcess:
+    engine = Engine.from_file(PROGRAM)
+    made = events(settings.requests, settings.customers, _run_id())
+    bodies = [jsonio.loads(jsonio.dumps(e)) for e in made]  # as the service reads them: exact numbers
+    with open_store(db, "coffee-club") as store:
+        loyalty = Loyalty(engine, store)
+        for warm in events(min(20, settings.requests), 20, _run_id()):
+            loyalty.handle(warm)
+        began, cpu = time.perf_counter(), time.process_time()
+        for body in bodies:
+            loyalty.handle(body)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - began
+    return InProcess(len(bodies) / wall, cpu / len(bodies) * 1000)
+
+
+def _run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+# -- the table -----------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    store: str
+    workers: int
+    concurrency: int
+    runs: list[Run]
+
+    def best(self, name: str, low: bool = True) -> float:
+        values = [getattr(r, name) for r in self.runs]
+        return min(values) if low else max(values)
+
+    def median(self, name: str) -> float:
+        return statistics.median(getattr(r, name) for r in self.runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds, rough numbers")
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LOYALTY_TEST_POSTGRES", ""), help="a database URL"
+    )
+    parser.add_argument("--json", action="store_true", help="the results as one JSON document on stdout")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    stores = [("SQLite", "")] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
+    cells: list[Cell] = []
+    baselines: dict[str, list[InProcess]] = {}
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as temporary:
+        folder = Path(temporary)
+        for name, url in stores:
+
+            def database(tag: str, url: str = url) -> str:
+                return url or str(folder / f"{tag}-{uuid.uuid4().hex[:6]}.db")
+
+            baselines[name] = []
+            for round_ in range(settings.repeat):
+                print(f"measuring {name}: in process, run {round_ + 1}", file=sys.stderr)
+                baselines[name].append(in_process_run(database("in-process"), settings))
+                for workers in settings.workers:
+                    for concurrency in settings.concurrency:
+                        print(
+                            f"measuring {name}: {workers} worker(s), concurrency {concurrency}",
+                            file=sys.stderr,
+                        )
+                        run = http_run(database("http"), workers, concurrency, settings, folder)
+                        cell = next(
+                            (
+                                c
+                                for c in cells
+                                if (c.store, c.workers, c.concurrency) == (name, workers, concurrency)
+                            ),
+                            None,
+                        )
+                        if cell is None:
+                            cell = Cell(name, workers, concurrency, [])
+                            cells.append(cell)
+                        cell.runs.append(run)
+    elapsed = time.perf_counter() - began
+    failed = sum(run.failed for cell in cells for run in cell.runs)
+    if args.json:
+        document = {
+            "machine": machine(),
+            "settings": asdict(settings),
+            "in_process": {name: [asdict(b) for b in runs] for name, runs in baselines.items()},
+            "cells": [asdict(cell) for cell in cells],
+        }
+        print(json.dumps(document, indent=2))
+        return 1 if failed else 0
+    report(settings, cells, baselines, elapsed, args.quick, bool(args.postgres))
+    return 1 if failed else 0
+
+
+def report(
+    settings: Settings,
+    cells: list[Cell],
+    baselines: dict[str, list[InProcess]],
+    elapsed: float,
+    quick: bool,
+    postgres: bool,
+) -> None:
+    m = machine()
+    mode = "--quick: rough numbers" if quick else f"{settings.repeat} runs per cell, best / median"
+    print(f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs, {m['platform']}; {mode}")
+    print(f"{settings.requests} purchases per run, {settings.customers} customers; {elapsed:.0f} s in total")
+    if not postgres:
+        print("PostgreSQL: skipped (give --postgres URL or set LOYALTY_TEST_POSTGRES)")
+    print()
+    for name, runs in baselines.items():
+        cpu = [b.cpu_ms for b in runs]
+        rate = [b.events_per_s for b in runs]
+        print(
+            f"in process ({name}, Loyalty.handle): {max(rate):,.0f} / {statistics.median(rate):,.0f} "
+            "events/s, "
+            f"{min(cpu):.2f} / {statistics.median(cpu):.2f} ms CPU per event"
+        )
+    print()
+    header = (
+        f"{'store':<10} {'workers':>7} {'conc.':>5}  {'requests/s':>15}  {'p50 ms':>13}  {'p99 ms':>13}"
+        f"  {'CPU ms/req':>13}  {'x in-proc':>9}  {'failed':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for cell in cells:
+        base = min(b.cpu_ms for b in baselines[cell.store])
+        ratio = cell.best("cpu_ms") / base
+        print(
+            f"{cell.store:<10} {cell.workers:>7} {cell.concurrency:>5}  "
+            f"{cell.best('requests_per_s', low=False):>6,.0f} / {cell.median('requests_per_s'):>6,.0f}  "
+            f"{cell.best('p50_ms'):>5.1f} / {cell.median('p50_ms'):>5.1f}  "
+            f"{cell.best('p99_ms'):>5.1f} / {cell.median('p99_ms'):>5.1f}  "
+            f"{cell.best('cpu_ms'):>5.2f} / {cell.median('cpu_ms'):>5.2f}  "
+            f"{ratio:>8.2f}x  {sum(r.failed for r in cell.runs):>6}"
+        )
+    print()
+    print("targets:")
+    for cell in cells:
+        base = min(b.cpu_ms for b in baselines[cell.store])
+        where = f"{cell.store}, {cell.workers} worker(s)"
+        if cell.concurrency == 16:
+            ratio = cell.best("cpu_ms") / base
+            wall = max(b.events_per_s for b in baselines[cell.store]) / cell.best("requests_per_s", low=False)
+            mark = "[met]" if ratio <= RATIO_TARGET else "[MISSED]"
+            print(
+                f"  {mark} HTTP <= {RATIO_TARGET}x in-process at concurrency 16 ({where}): {ratio:.2f}x CPU "
+                f"per event (wall clock: {wall:.2f}x)"
+            )
+        if cell.concurrency == 64:
+            p99 = cell.best("p99_ms")
+            mark = "[met]" if p99 < P99_TARGET_MS else "[MISSED]"
+            print(
+                f"  {mark} p99 < {P99_TARGET_MS:.0f} ms at concurrency 64 ({where}): {p99:.1f} ms best, "
+                f"{cell.median('p99_ms'):.1f} ms median"
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Customer erasure (GDPR-style): a customer's personal data deleted, the books kept.
+
+What is deleted: the profile (tags, dates, attributes), the purchase history and every trace of
+behaviour the state holds (activity, coupons, badges, challenge, quest and streak progress,
+offers, notifications, draw entries, processed event ids), the stored outcomes of their events,
+their referral code. What is kept, under a random pseudonym (`erased-<32 hex>`, drawn once, never
+derived from the customer id, so it cannot be recomputed from it): the ledger rows and the
+points lots that are still open, every event id in them renamed (`<pseudonym>:<digest>`), so that
+the liability is unchanged and the books still reconcile, and the open points still expire or
+are written off as the program says. The erased customer's id is then in no row of the program's
+store; an event for that id afterwards starts a new customer.
+
+`Loyalty.erase` runs it in one store transaction (`Store.erase`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rules_engine.state.customer import CustomerState
+from rules_engine.store.base import rename_lot
+from rules_engine.tools.adjustments import Amount
+
+
+class Erasure(BaseModel):
+    """What an erasure did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    pseudonym: str
+    """The id the anonymised ledger and open lots are kept under."""
+    points: Amount = Decimal(0)
+    """The points still outstanding, kept under the pseudonym (the liability is unchanged)."""
+    lots: int = 0
+    """The open lots kept."""
+    operator: str = Field(min_length=1, max_length=200)
+    """Who did it: the API key's id, or the person at the command line."""
+    at: dt.datetime
+    """When."""
+
+
+def new_pseudonym() -> str:
+    return "erased-" + secrets.token_hex(16)
+
+
+def renamer(pseudonym: str) -> Callable[[str], str]:
+    """Event ids under the pseudonym: each one its own, none readable back."""
+
+    def rename(event: str) -> str:
+        digest = hashlib.sha256("\x1f".join([pseudonym, event]).encode()).hexdigest()
+        return f"{pseudonym}:{digest[:16]}"
+
+    return rename
+
+
+def anonymised(state: CustomerState, pseudonym: str, rename: Callable[[str], str]) -> CustomerState:
+    """The state kept for the books: the open lots and their ledger entries, renamed; nothing else."""
+    lots = [lot.model_copy(update={"event": rename(lot.event), "lines": []}) for lot in state.lots]
+    ledger = [
+        entry.model_copy(update={"event": rename(entry.event), "lot": rename_lot(entry.lot, rename)})
+        for entry in state.ledger
+    ]
+    pending = None if state.pending_lots is None else [rename_lot(lot, rename) for lot in state.pending_lots]
+    return CustomerState(
+        customer=pseudonym,
+        lots=lots,
+        pending_lots=pending,
+        ledger=ledger,
+        last_event_at=state.last_event_at,
+    )

@@ -1,0 +1,74 @@
+"""Customer erasure on every store: the customer's id is in no row afterwards, the liability is
+unchanged and the books still reconcile (an anonymised ledger and the open lots, under a
+pseudonym)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.errors import StoreError
+from rules_engine.service import Loyalty
+from rules_engine.store import Store, open_store
+from rules_engine.tools.accounting import books
+from rules_engine.tools.adjustments import Adjustment
+from rules_engine.tools.voids import Void
+from tests.conftest import ROOT
+from tests.http.conftest import purchase
+
+WHO = "zoe-gdpr"
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def liability(store: Store, program: Engine) -> tuple[Decimal, bool]:
+    balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+    kept = books(program.program, store.ledger(), balances=balances)
+    return kept.closing, kept.reconciles
+
+
+def test_an_erased_customer_is_gone_and_the_books_are_unchanged(store_url: str) -> None:
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    store = open_store(store_url, "coffee-club")
+    try:
+        loyalty = Loyalty(engine, store, horizon=None)
+        for number in range(1, 4):
+            loyalty.process(purchase(number, WHO, at=T0 + dt.timedelta(days=number)))
+            loyalty.process(purchase(number, "other", at=T0 + dt.timedelta(days=number)))
+        at = T0 + dt.timedelta(days=30)
+        loyalty.adjust(
+            Adjustment(id=f"adj-{WHO}", customer=WHO, points=Decimal(7), reason="x", operator="o", at=at)
+        )
+        loyalty.void(
+            Void(id=f"void-{WHO}", customer=WHO, voided=f"evt-{WHO}-3", reason="x", operator="o", at=at)
+        )
+        before, reconciled = liability(store, engine)
+        assert reconciled and before > 0
+        balance = sum(lot.points for lot in store.state(WHO).lots)  # type: ignore[union-attr]
+
+        erased = loyalty.erase(WHO, operator="dpo", at=at)
+
+        assert erased.points == balance and erased.pseudonym.startswith("erased-")
+        assert liability(store, engine) == (before, True)
+        assert store.state(WHO) is None and WHO not in store.customers()
+        assert store.state(erased.pseudonym) is not None
+        for row in store.ledger():
+            assert WHO not in f"{row.customer} {row.entry.event} {row.entry.lot} {row.entry.rule}"
+        assert store.state("other") is not None and store.state("other").profile is not None  # type: ignore[union-attr]
+        with pytest.raises(StoreError) as again:
+            loyalty.erase(WHO, operator="dpo", at=at)
+        assert again.value.diagnostics[0].code == "RE606"
+        if store_url.endswith(".db"):  # the whole database, every table: the id is nowhere
+            store.close()
+            with sqlite3.connect(store_url) as db:
+                dump = "\n".join(db.iterdump())
+            assert WHO not in dump and "other" in dump
+        # an event for the erased id afterwards is a new customer
+        store = open_store(store_url, "coffee-club") if store_url.endswith(".db") else store
+        loyalty = Loyalty(engine, store, horizon=None)
+        assert not loyalty.handle(purchase(1, WHO, at=at)).duplicate
+    finally:
+        store.close()

@@ -1,0 +1,37 @@
+"""The service benchmark still runs: `bench/bench_service.py --quick` starts `loyalty serve` on
+loopback, sends a bounded load of purchases at concurrency 1 and 16, runs the same events in
+process, and prints the table and the targets; every request must have been answered 200.
+
+No timing is asserted here; a benchmark's numbers belong in bench/README.md, not in a test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+pytestmark = pytest.mark.bench
+
+
+def test_quick_service_benchmark_serves_every_request_and_reports_the_targets() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_service.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+        # SQLite only: PostgreSQL rows are the full run's (`make bench-service`)
+        env={name: value for name, value in os.environ.items() if name != "LOYALTY_TEST_POSTGRES"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "in process (SQLite, Loyalty.handle)" in result.stdout
+    assert "HTTP <= 1.5x in-process at concurrency 16" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.startswith("SQLite ")]
+    assert len(lines) == 2 and all(line.split()[-1] == "0" for line in lines)  # none failed

@@ -1,0 +1,135 @@
+"""Voiding a mistaken event (tools/voids.py through `Loyalty.void`): what it undoes, exactly once,
+and the refusals that name what depends on the event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.errors import EventError, StoreError
+from rules_engine.program.model import Program
+from rules_engine.service import Loyalty
+from rules_engine.store import open_store
+from rules_engine.tools.accounting import books
+from rules_engine.tools.voids import Void
+from tests.conftest import ROOT
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # a Monday
+
+
+def purchase(name: str, at: dt.datetime, *, qty: int = 2, category: str = "coffee") -> dict[str, Any]:
+    return {
+        "id": name,
+        "type": "purchase",
+        "time": at.isoformat(),
+        "customer": "vic",
+        "items": [{"sku": "LATTE-L", "category": category, "price": Decimal("320.00"), "qty": qty}],
+    }
+
+
+def void(name: str, event: str, at: dt.datetime, reason: str = "scanned twice") -> Void:
+    return Void(id=name, customer="vic", voided=event, reason=reason, operator="olga", at=at)
+
+
+@pytest.fixture
+def loyalty(tmp_path: Path) -> Loyalty:
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    return Loyalty(engine, open_store(str(tmp_path / "void.db"), "coffee-club"), horizon=None)
+
+
+def test_a_void_undoes_points_badges_challenge_quest_and_activity_once(loyalty: Loyalty) -> None:
+    loyalty.process(purchase("p1", T0))
+    before = loyalty.store.state("vic")
+    loyalty.process(purchase("p2", T0 + dt.timedelta(hours=1)))
+    applied, duplicate = loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=2)))
+    after = loyalty.store.state("vic")
+    assert not duplicate and before is not None and after is not None
+    assert [lot.model_dump() for lot in after.lots] == [lot.model_dump() for lot in before.lots]
+    assert (
+        after.challenges["five-coffees-a-week"].progress == before.challenges["five-coffees-a-week"].progress
+    )
+    assert after.visits == before.visits == 1 and [a.event for a in after.activity] == ["p1"]
+    assert [line.event for line in after.purchases] == ["p1"]
+    assert applied.points < 0 and applied.challenges == ["five-coffees-a-week"]
+    assert {e.kind for e in applied.entries} == {"reverse"} and {e.rule for e in applied.entries} == {
+        "void:p2"
+    }
+    assert {e.event for e in applied.entries} == {"v1"}
+    rows = [row.entry for row in loyalty.store.ledger(customer="vic")]
+    assert sum(e.points for e in rows) == sum(lot.points for lot in after.lots)
+    again, duplicate = loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
+    assert duplicate and again == applied
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v2", "p2", T0 + dt.timedelta(hours=3)))
+    assert refused.value.diagnostics[0].code == "RE446" and "v1" in refused.value.diagnostics[0].message
+    with pytest.raises(EventError) as reused:
+        loyalty.void(void("v1", "p1", T0 + dt.timedelta(hours=3)))
+    assert reused.value.diagnostics[0].code == "RE443"
+    # the voided event stays applied: delivering it again is a duplicate, nothing comes back
+    assert loyalty.handle(purchase("p2", T0 + dt.timedelta(hours=1))).duplicate
+
+
+def test_the_first_purchase_voided_takes_back_its_badge_and_the_quest_it_started(loyalty: Loyalty) -> None:
+    outcome = loyalty.process(purchase("p1", T0))
+    assert [b.badge for b in outcome.effects.badges] == ["first-cup"]
+    applied, _ = loyalty.void(void("v1", "p1", T0 + dt.timedelta(minutes=5)))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.badges == [] and state.lots == [] and state.visits == 0
+    assert applied.badges_withdrawn == ["first-cup"] and applied.quests == ["breakfast-explorer"]
+    assert state.quests["breakfast-explorer"].done == []
+
+
+def test_a_void_is_refused_naming_the_later_events_that_depend_on_it(loyalty: Loyalty) -> None:
+    loyalty.process(purchase("p1", T0, qty=150))  # a tier and 350+ beans
+    loyalty.process(purchase("p2", T0 + dt.timedelta(days=20)))
+    before = loyalty.store.state("vic")
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p1", T0 + dt.timedelta(days=21)))
+    messages = [d.message for d in refused.value.diagnostics]
+    assert {d.code for d in refused.value.diagnostics} == {"RE446"}
+    assert any("changed the tier" in m and "p2" in m for m in messages), messages
+    state = loyalty.store.state("vic")
+    assert state == before  # nothing changed
+    redeem = {
+        "id": "r1",
+        "type": "redeem",
+        "customer": "vic",
+        "time": (T0 + dt.timedelta(days=22)).isoformat(),
+        "item": "free-latte",
+    }
+    loyalty.process(redeem)
+    with pytest.raises(EventError) as spent:
+        loyalty.void(void("v2", "p1", T0 + dt.timedelta(days=23)))
+    assert any("r1" in d.message and "spent" in d.message for d in spent.value.diagnostics)
+    # the redemption itself can be voided: its points go back, its coupon is withdrawn
+    balance = sum(lot.points for lot in loyalty.store.state("vic").lots)  # type: ignore[union-attr]
+    applied, _ = loyalty.void(void("v3", "r1", T0 + dt.timedelta(days=23)))
+    after = loyalty.store.state("vic")
+    assert after is not None and sum(lot.points for lot in after.lots) == balance + 350
+    assert applied.points == 350 and len(applied.coupons_withdrawn) == 1 and after.coupons == []
+    assert {e.kind for e in applied.entries} == {"burn"}
+
+
+def test_an_unknown_event_or_customer_is_not_voided(loyalty: Loyalty) -> None:
+    with pytest.raises(StoreError) as nobody:
+        loyalty.void(void("v1", "p1", T0))
+    assert nobody.value.diagnostics[0].code == "RE606"
+    loyalty.process(purchase("p1", T0))
+    with pytest.raises(StoreError) as unknown:
+        loyalty.void(void("v1", "nope", T0))
+    assert unknown.value.diagnostics[0].code == "RE447"
+
+
+def test_the_books_reconcile_after_a_void(loyalty: Loyalty) -> None:
+    loyalty.process(purchase("p1", T0))
+    loyalty.process(purchase("p2", T0 + dt.timedelta(hours=1)))
+    loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=2)))
+    program: Program = loyalty.engine.program
+    balances = sum((lot.points for _, state in loyalty.store.states() for lot in state.lots), Decimal(0))
+    kept = books(program, loyalty.store.ledger(), balances=balances)
+    assert kept.reconciles and kept.moved["reversed"] < 0
