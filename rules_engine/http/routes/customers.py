@@ -169,7 +169,6 @@ def post_adjustment(
         asked = AdjustmentRequest.model_validate(body)
     except ValidationError as error:
         raise _invalid(error, body) from None
-    running = service.programs.get(program)
     adjustment = Adjustment(
         id=asked.id,
         customer=customer,
@@ -178,19 +177,7 @@ def post_adjustment(
         operator=caller.id,
         at=service.settings.clock(),
     )
-    with service.stores.borrow(program) as store:
-        loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
-        applied, duplicate = loyalty.adjust(adjustment)
-        state = store.state(customer)
-    assert state is not None
-    body = {
-        "program": program,
-        "version": applied.version,
-        "duplicate": duplicate,
-        "adjustment": applied.model_dump(mode="python"),
-        "balance": Balance.of(state, customer).model_dump(mode="python"),
-    }
-    return exact(body, version=applied.version)
+    return _desk(service, program, customer, "adjustment", adjustment)
 
 
 @router.post(
@@ -214,7 +201,6 @@ def post_void(
         asked = VoidRequest.model_validate(body)
     except ValidationError as error:
         raise _invalid(error, body) from None
-    running = service.programs.get(program)
     void = Void(
         id=asked.id,
         customer=customer,
@@ -223,16 +209,23 @@ def post_void(
         operator=caller.id,
         at=service.settings.clock(),
     )
+    return _desk(service, program, customer, "void", void)
+
+
+def _desk(service: Runtime, program: str, customer: str, kind: str, asked: Adjustment | Void) -> Response:
+    """A support-desk operation (`kind`: "adjustment" or "void") applied once through the
+    service, answered with what was applied, whether it was a repeat, and the new balance."""
+    running = service.programs.get(program)
     with service.stores.borrow(program) as store:
         loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
-        applied, duplicate = loyalty.void(void)
+        applied, duplicate = loyalty.adjust(asked) if isinstance(asked, Adjustment) else loyalty.void(asked)
         state = store.state(customer)
     assert state is not None
     body = {
         "program": program,
         "version": applied.version,
         "duplicate": duplicate,
-        "void": applied.model_dump(mode="python"),
+        kind: applied.model_dump(mode="python"),
         "balance": Balance.of(state, customer).model_dump(mode="python"),
     }
     return exact(body, version=applied.version)
