@@ -15,6 +15,7 @@ The modules, by what they hold:
   logs.py      JSON log lines
   routes/      one router per resource: events, customers, programs, health
   server.py    running it under uvicorn: workers, signals, the logging configuration
+  protocol.py  uvicorn's HTTP protocol with TCP_NODELAY on every connection
 """
 
 from __future__ import annotations

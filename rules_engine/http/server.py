@@ -30,6 +30,7 @@ from fastapi import FastAPI
 from rules_engine.dsl.values import parse_duration
 from rules_engine.http.app import create_app
 from rules_engine.http.logs import configure
+from rules_engine.http.protocol import PROTOCOL
 from rules_engine.http.runtime import MAX_BODY, Settings
 from rules_engine.service import DEFAULT_HORIZON
 
@@ -93,6 +94,7 @@ def serve(settings: Settings, listen: Listen) -> None:
             # restarted in a loop on two loaded cores.
             timeout_worker_healthcheck=30,
             server_header=False,
+            http=PROTOCOL,  # TCP_NODELAY on every connection (protocol.py says why)
         )
     finally:
         if metrics_dir is not None:
