@@ -39,6 +39,7 @@ from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.service import Loyalty
 from rules_engine.source import SourceFile, Span
+from rules_engine.store.sql import RETRY_HINT
 
 ZERO = Decimal(0)
 
@@ -470,7 +471,9 @@ def _store_failed(error: StoreError, number: int, data: Any, span: Span | None) 
         span,
         hint="nothing of this event was written, and the run stopped here; every line before it "
         "is done. Run the same file again when the database answers: events already applied are "
-        "skipped, the rest applied once",
+        "skipped, the rest applied once"
+        if said.hint in (None, RETRY_HINT)
+        else f"the run stopped here, every line before it done: {said.hint}",
     )
 
 

@@ -34,6 +34,13 @@ from rules_engine.store.migrations import Dialect, pending
 _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line, lines"
 
 
+RETRY_HINT = (
+    "nothing of the event in progress was written; retry it when the database answers again "
+    "(a redelivered event is never applied twice)"
+)
+"""The advice for a failure that may pass: a lost connection, a lock held too long."""
+
+
 class SqlStore(Store):
     dialect: Dialect
     _grouped: bool = False
@@ -124,11 +131,15 @@ class SqlStore(Store):
                 Diagnostic(
                     "RE605",
                     f"{self.url}: the database failed: {said}",
-                    hint="nothing of the event in progress was written; retry it when the database "
-                    "answers again (a redelivered event is never applied twice)",
+                    hint=self._advice(problem) or RETRY_HINT,
                 )
             ]
         )
+
+    def _advice(self, problem: Exception) -> str | None:
+        """What to do about a failure that retrying alone will not mend (a damaged file, a full
+        disk), from the driver's own error codes; None when a retry is the advice."""
+        return None
 
     # -- the store ------------------------------------------------------------------------------
     @contextmanager

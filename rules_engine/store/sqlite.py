@@ -63,7 +63,9 @@ class SqliteStore(SqlStore):
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._migrate()
         except sqlite3.DatabaseError as problem:
-            hint = "check the path, that its folder exists and is writable, and that it is an SQLite file"
+            hint = damage_advice(problem) or (
+                "check the path, that its folder exists and is writable, and that it is an SQLite file"
+            )
             if not readonly and Path(path).is_file() and not _writable(Path(path)):
                 hint = (
                     "the file or its folder cannot be written (read-only media, or permissions); this "
@@ -96,6 +98,9 @@ class SqliteStore(SqlStore):
 
     def _tables(self) -> set[str]:
         return {row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _advice(self, problem: Exception) -> str | None:
+        return damage_advice(problem)
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -204,3 +209,27 @@ def _open_readonly(path: Path, url: str, timeout: float) -> sqlite3.Connection:
 def _writable(path: Path) -> bool:
     """Whether SQLite can write the database and create its -wal and -shm files beside it."""
     return os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)
+
+
+def damage_advice(problem: Exception) -> str | None:
+    """What to do when SQLite says the file is damaged, the disk is full or the file cannot be
+    written: a retry will not mend these, so the generic "retry" advice would mislead. By SQLite's
+    extended error name (Python 3.11's `sqlite_errorname`); None for the others."""
+    name = getattr(problem, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+        return (
+            "the database file is damaged: SQLite cannot read it, and nothing was written to it. "
+            "Restore it from a backup, or save what is readable with "
+            "`sqlite3 DAMAGED.db .recover | sqlite3 RECOVERED.db` and use RECOVERED.db"
+        )
+    if name == "SQLITE_FULL":
+        return (
+            "the disk is full: nothing of the event in progress was written. Free some space, then "
+            "send the event again (an event already applied is never applied twice)"
+        )
+    if name.startswith("SQLITE_READONLY"):
+        return (
+            "the database cannot be written (read-only media or permissions): nothing was written. "
+            "Copy it to writable storage; `loyalty customer` and `ledger export` can read it where it is"
+        )
+    return None
