@@ -12,6 +12,9 @@ marketers' YAML, customer ids and the history's source from data. In the tables 
 does it; in the charts matplotlib's SVG writer escapes the text it writes, and math rendering is
 off (`text.parse_math`), so a `$` in a rule name stays a dollar sign.
 
+matplotlib comes with the `simulate` extra (`pip install 'rules-engine[simulate]'`); without it,
+importing this module says so.
+
 The output is a function of the report alone: matplotlib writes no date, and its SVG ids are
 hashed from a fixed salt per chart (`svg.hashsalt`) rather than random, so the same report gives
 the same bytes, and the ids of two charts on one page never collide.
@@ -24,14 +27,21 @@ import io
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import matplotlib
-from matplotlib.figure import Figure
+try:
+    import matplotlib
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as missing:  # the `simulate` extra is not installed
+    raise ModuleNotFoundError(
+        "the HTML report draws its charts with matplotlib, which is not installed; "
+        "install it with: pip install 'rules-engine[simulate]'",
+        name=missing.name,
+    ) from missing
 
 REPORT_FORMAT = "loyalty-simulate/1"
-CHART_WIDTH = 9.0  # inches; the SVGs scale to the page's width (CSS), so this sets the text's size
+CHART_WIDTH = 10.5  # inches; the SVGs scale to the page's width (CSS), so this sets the text's size
 RULE_LABEL_WIDTH = 40  # characters of a rule name on a chart's axis; the tables show it whole
 # Colours that stay apart for people with the common colour-vision deficiencies (Okabe and Ito).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -606,14 +616,20 @@ def _number(value: float) -> str:
 
 
 def _value(value: object, *, signed: bool = False) -> str:
-    """A figure of the diff: an int with separators, a money string as it is, a float to 4 places."""
+    """A figure of the diff: an int or a money string with separators, exactly; a float to 4 digits."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
         return _signed(value) if signed else _count(value)
     if isinstance(value, float):
         return f"{value:+,.4g}" if signed else f"{value:,.4g}"
-    return str(value)
+    try:
+        amount = Decimal(str(value))  # money: a decimal string, shown exactly
+    except InvalidOperation:
+        return str(value)
+    if not amount.is_finite():
+        return str(value)
+    return f"{amount:+,}" if signed and amount else f"{amount:,}"
 
 
 def _change(value: float | None) -> str:

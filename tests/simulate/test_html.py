@@ -165,3 +165,35 @@ def test_a_history_without_months_rules_or_comparison_still_renders() -> None:
     page = Page(render(data))
     assert "svg" not in page.tags
     assert "Headline figures" in page.text
+
+
+def test_without_matplotlib_the_import_says_which_extra_to_install() -> None:
+    script = "import sys; sys.modules['matplotlib'] = None; import rules_engine.simulate.html"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "pip install 'rules-engine[simulate]'" in result.stderr.splitlines()[-1]
+
+
+def test_the_diff_shows_money_exactly_with_its_sign() -> None:
+    data = reports.compared()
+    data["compare"]["diff"] = [
+        {
+            "figure": "cost.money.discounts",
+            "base": "21530.50",
+            "other": "1234567890123456.78",
+            "delta": "1234567890101926.28",
+            "change": 57339.1,
+        },
+        {
+            "figure": "cost.money.breakage",
+            "base": "926.15",
+            "other": "900.00",
+            "delta": "-26.15",
+            "change": -0.0282,
+        },
+        {"figure": "analytics.repeat_rate", "base": 0.83, "other": 0.8, "delta": -0.03, "change": -0.0361},
+    ]
+    text = Page(render(data)).text
+    assert "21,530.501,234,567,890,123,456.78+1,234,567,890,101,926.28▲ +5733910.0%" in text
+    assert "926.15900.00-26.15▼ -2.8%" in text
+    assert "0.830.8-0.03▼ -3.6%" in text
