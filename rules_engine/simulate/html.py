@@ -114,7 +114,7 @@ def _summary(report: Mapping[str, Any]) -> str:
         f"(hash <code>{_e(str(program['hash'])[:12])}</code>) replayed over "
         f"{_count(history['events'])} events of {_count(history['customers'])} customers, "
         f"{_e(history['from'])} to {_e(history['to'])}, from {_e(history['source'])}. "
-        f"One point is worth {_money(report['point_value'], currency)}."
+        f"One point is worth {_e(_money(report['point_value'], currency))}."
     )
     money, points = cost["money"], cost["points"]
     rows = [

@@ -293,6 +293,8 @@ HOSTILE = [
     "&lt;b&gt; café ☕",
 ]
 
+CURRENCY = "EUR<script>window.__pwned='currency'</script>"
+
 
 def hostile() -> dict[str, Any]:
     """The compared report with markup in every name a marketer or the data controls."""
@@ -325,4 +327,5 @@ def hostile() -> dict[str, Any]:
     for row in compare["diff"][:2]:
         row["figure"] = HOSTILE[0]
     data["gates"][0]["gate"] = HOSTILE[1] + " %"
+    data["currency"] = CURRENCY
     return copy.deepcopy(data)
