@@ -51,13 +51,14 @@ compiled: $(COMPILED_STAMP)
 # once on the source tree, once more on the compiled build. --import-mode=importlib keeps the
 # repository off sys.path, so rules_engine comes from the wheel (tests/conftest.py checks it).
 # The benchmarks' smoke runs (marker `bench`) run in the pure pass only, but for the one that
-# measures the compiled build's own row. Each pass ends with its ten slowest tests.
+# measures the compiled build's own row. So do the browser tests (marker `browser`), in Debian's
+# chromium, installed if missing. Each pass ends with its ten slowest tests.
 test: $(STAMP) lint $(COMPILED_STAMP)
 	@echo "== the tests on the pure-Python code (a few minutes)"
-	scripts/with-postgres.sh $(BIN)/python -m pytest -q --durations=10
+	scripts/with-chromium.sh scripts/with-postgres.sh $(BIN)/python -m pytest -q --durations=10
 	@echo "== the tests on the compiled build (a few minutes)"
 	RULES_ENGINE_EXPECT_COMPILED=1 scripts/with-postgres.sh \
-		$(COMPILED_VENV)/bin/pytest -q --import-mode=importlib -m "not bench" --durations=10
+		$(COMPILED_VENV)/bin/pytest -q --import-mode=importlib -m "not bench and not browser" --durations=10
 
 bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -11,7 +11,7 @@ import pytest
 from rules_engine import compile_expression
 from rules_engine.engine import evaluator
 from rules_engine.jsonio import loads
-from tests import postgres
+from tests import browser, postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONTEXT = ROOT / "programs" / "contexts" / "morning-coffee.json"
@@ -82,3 +82,22 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     """The URL of a new, empty database on that server for this test alone; dropped afterwards."""
     with postgres.fresh_database(postgres_url) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless Chromium (a Playwright BrowserContext) with a fresh profile, offline.
+
+    Skips the test when there is no Chromium, unless LOYALTY_REQUIRE_BROWSER=1 (make test, CI):
+    then it fails. See tests/browser.py.
+    """
+    with browser.launch(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
+
+
+@pytest.fixture
+def offline_page(browser_context: Any) -> Iterator[tuple[Any, browser.Requests]]:
+    """A new page that may load file:// URLs only, and the list of requests it made or was refused."""
+    page, requests = browser.offline_page(browser_context)
+    yield page, requests
+    page.close()
