@@ -13,7 +13,7 @@ Input: the engine's `Plan`, the parsed event and the state after time passed. Ou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -44,9 +44,26 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class BudgetSnapshot:
-    """Program-wide points given per rule and period, for budgets: {rule: {period: points}}."""
+    """What is counted program-wide, across customers, as a store read it for this event: points
+    given per rule and period, for budgets ({rule: {period: points}}), and catalog items redeemed
+    so far, for `stock` ({item: count}; an item absent: none)."""
 
     spent: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    redeemed: Mapping[str, int] = field(default_factory=dict)
+    referrer: ReferrerRecord | None = None
+    """The referrer of a referred customer's purchase, for the referral's fraud checks; None when
+    the caller did not read them (the engine alone) or knows no customer with the code."""
+
+
+@dataclass(frozen=True)
+class ReferrerRecord:
+    """What the referral's fraud checks read of a referrer (another customer than the event's)."""
+
+    customer: str
+    fingerprints: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Their `fingerprints` (state)."""
+    rewarded: Sequence[dt.datetime] = ()
+    """When they were rewarded as a referrer (`referrals_rewarded`)."""
 
 
 @dataclass(slots=True, eq=False)
