@@ -48,3 +48,20 @@ def test_an_upload_the_store_history_refuses_is_409_and_changes_nothing(
             assert client.get("/v1/programs/coffee-club").json()["version"] == 3
             assert upload(ran)[0] == 200  # the very version it ran: taken
             assert client.get("/v1/programs/coffee-club").json()["version"] == 5
+
+
+def test_loyalty_serve_refuses_to_start_on_a_program_the_store_history_refuses(
+    program_dir: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from rules_engine.cli import app
+
+    db = str(tmp_path / "serve.db")
+    text = (program_dir / "coffee-club.yaml").read_text(encoding="utf-8")
+    with open_store(db, "coffee-club") as store:  # version 3 ran with another base rate
+        other = load_program_text(version(text, 3, "2 per 100"), "coffee-club.yaml").program
+        check_version(store, other, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    result = CliRunner().invoke(app, ["serve", str(program_dir), "--db", db, "--port", "0"])
+    assert result.exit_code == 1 and "error[RE611]" in result.stderr
+    assert "serving" not in result.stderr
