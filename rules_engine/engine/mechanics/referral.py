@@ -157,7 +157,8 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
                 "referral",
                 False,
                 "fraud_check",
-                f"velocity: more than {limit_words(fraud.velocity)} referrals (referee {event.referee})",
+                f"velocity: already {len(recent(fraud.velocity, rewarded, event.time))} referrals "
+                f"rewarded (at most {limit_words(fraud.velocity)}; referee {event.referee})",
             )
         )
         return
@@ -215,8 +216,8 @@ def _record_fingerprints(run: Run) -> None:
 
 def _fraud(run: Run, fraud: ReferralFraud) -> tuple[str, str] | None:
     """The first fraud check the qualifying purchase fails, as a refusal (code, reason); None when
-    it passes them all. Fingerprints are compared with the referrer's record the caller read
-    (`BudgetSnapshot.referrer`); without one, only what the referee's state shows is checked."""
+    it passes them all. The referee's fingerprints are compared with the referrer's record the
+    caller read (`BudgetSnapshot.referrer`); without one (the engine alone) nothing is checked."""
     referrer = run.budgets.referrer
     if referrer is None:
         return None
