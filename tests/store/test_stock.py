@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError
@@ -215,3 +217,43 @@ def test_validate_takes_stock_and_warns_of_stock_zero() -> None:
     assert validate_text(PROGRAM, "shop.yaml").ok(strict=True)
     result = validate_text(PROGRAM.replace("stock: 3", "stock: 0"), "shop.yaml")
     assert result.ok() and [(w.code, w.span.line if w.span else 0) for w in result.warnings] == [("RE510", 9)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["take", "void"]), st.integers(0, 5)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_whatever_the_order_of_redemptions_and_voids_the_count_is_exact_and_never_above_stock(
+    steps: list[tuple[str, int]],
+) -> None:
+    """Six customers taking mugs (stock 3) and voids of their redemptions, in any order: the
+    store's count is always the redemptions applied minus those voided, never above the stock, and
+    a refusal comes exactly when the count stands at the stock."""
+    shop = Loyalty.in_memory(ENGINE)
+    customers = [f"c{n}" for n in range(6)]
+    for customer in customers:
+        shop.process(purchase(customer))
+    held: dict[str, list[str]] = {c: [] for c in customers}
+    count = 0
+    for n, (action, who) in enumerate(steps, start=1):
+        customer = customers[who]
+        if action == "take":
+            event = redeem(customer, n=n)
+            try:
+                shop.process(event)
+            except EventError as refused:
+                assert refused.diagnostics[0].code in ("RE456", "RE430")
+                assert refused.diagnostics[0].code != "RE456" or count == 3
+                continue
+            held[customer].append(event["id"])
+            count += 1
+        elif held[customer]:
+            at = START + dt.timedelta(hours=n)
+            voided = held[customer].pop()
+            shop.void(Void(id=f"v{n}", customer=customer, voided=voided, reason="x", operator="o", at=at))
+            count -= 1
+        assert shop.store.redeemed().get("mug", 0) == count <= 3
