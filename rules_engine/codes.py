@@ -240,6 +240,7 @@ _ALL = (
         {
             "RE430": "a redemption needs more points than are available",
             "RE431": "a redemption names no catalog item of the program",
+            "RE456": "a redemption of a catalog item whose `stock` is all redeemed",
         },
     ),
     *_group(
@@ -332,6 +333,14 @@ _ALL = (
             "whatever the quantity",
         },
     ),
+    *_warnings(
+        Stage.LINT,
+        _PROGRAMS,
+        {
+            "RE510": "a catalog item with `stock: 0`: it can never be redeemed",
+            "RE511": "a referral with no `limit` and no `fraud.velocity`: a referrer's rewards have no bound",
+        },
+    ),
     # -- RE6xx: stores -------------------------------------------------------------------------------
     *_group(
         Stage.STORE,
@@ -345,6 +354,15 @@ _ALL = (
             "RE606": "a customer the store does not know (`loyalty customer`, the service's customer routes)",
             "RE608": "the database holds only other programs' customers",
             "RE609": "the database cannot be read without writing to it",
+        },
+    ),
+    *_group(
+        Stage.STORE,
+        "stores.md#program-versions",
+        {
+            "RE611": "a program version the store ran before with other content",
+            "RE612": "a program version older than one the store ran, without `--allow-downgrade`",
+            "RE613": "a program removes a tier the store's customers hold, and has no `removed_tiers`",
         },
     ),
     *_group(

@@ -39,9 +39,10 @@ from typing import Any
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, event_digest, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
+from rules_engine.engine.run import ReferrerRecord
 from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
@@ -161,10 +162,12 @@ class Loyalty:
                 self._check_horizon(event.time, event)
             wanted = self.engine.budget_keys(event)
             spent = transaction.budgets(wanted)
+            redeemed = transaction.redeemed(self.engine.stock_keys(event))
             given = (
                 self._bulk_coupons(transaction, event, before) if getattr(event, "coupons", None) else before
             )
-            outcome = self.engine.process(event, given, explain=explain, budgets=BudgetSnapshot(spent))
+            snapshot = BudgetSnapshot(spent, redeemed, self._referrer_record(event, before))
+            outcome = self.engine.process(event, given, explain=explain, budgets=snapshot)
             if before is not None and event.id in before.processed:
                 return outcome, True  # the state itself remembers it (a state imported with history)
             transaction.save(self._change(event, before, outcome, wanted, digest))
@@ -251,7 +254,23 @@ class Loyalty:
             referral_code=self._code(event.customer) if before is None else None,
             digest=digest,
             at=event.time,
+            taken=[(item, 1) for item in self.engine.stock_keys(event)],
         )
+
+    def _referrer_record(self, event: AnyEvent, state: CustomerState | None) -> ReferrerRecord | None:
+        """What the referral's fraud checks read of the referrer of a referred customer's purchase
+        (their fingerprints, when they were rewarded), read from the store without locking them:
+        the referrer's own transaction checks `velocity` again under their lock."""
+        settings = self.engine.program.referral
+        if settings is None or settings.fraud is None or state is None or not isinstance(event, Purchase):
+            return None
+        if state.referred_with is None or state.referral_qualified_at is not None:
+            return None
+        referrer = self.store.referrer(state.referred_with)
+        kept = self.store.state(referrer) if referrer is not None else None
+        if referrer is None or kept is None:
+            return None
+        return ReferrerRecord(referrer, kept.fingerprints, kept.referrals_rewarded)
 
     def _code(self, customer: str) -> str | None:
         if not self._codes:
@@ -398,6 +417,9 @@ class Loyalty:
                 event_at=target.at,
                 tier_since=earlier_change,
             )
+            restored = _items_redeemed(original)
+            if restored:
+                applied = applied.model_copy(update={"stock_restored": restored})
             transaction.save(
                 Change(
                     state=after,
@@ -406,6 +428,7 @@ class Loyalty:
                     outcome=applied.model_dump_json(),
                     digest=digest,
                     at=void.at,
+                    taken=[(item, -1) for item in restored],
                 )
             )
         return applied, False
@@ -459,6 +482,12 @@ def _added(before: CustomerState | None, after: CustomerState) -> list[LedgerEnt
     entries of open lots, so the new ones are not simply the tail)."""
     known = set(before.ledger) if before is not None else set()
     return [entry for entry in after.ledger if entry not in known]
+
+
+def _items_redeemed(outcome: Outcome) -> list[str]:
+    """The catalog items a redemption's outcome took (its `catalog:<item>` trace): what voiding it
+    gives back to their stock."""
+    return [t.rule.removeprefix("catalog:") for t in outcome.trace if t.kind == "catalog" and t.fired]
 
 
 def _reused(event: AnyEvent, stored: StoredEvent) -> Diagnostic:

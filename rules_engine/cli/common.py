@@ -171,6 +171,14 @@ NowOption = Annotated[
         "clock: the horizon is measured from it (without it, from the store's latest event).",
     ),
 ]
+AllowDowngradeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-downgrade",
+        help="Run a program version older than one the store ran before (going back on purpose; "
+        "refused otherwise, RE612).",
+    ),
+]
 HorizonOption = Annotated[
     str | None,
     typer.Option(
@@ -257,13 +265,22 @@ def _system_clock() -> dt.datetime:
 _DB_HELP = "The store: an SQLite file, sqlite:///PATH or postgresql://…"
 
 
-def _open_store(db: str, engine: Engine, err: Console, *, readonly: bool = False) -> Store:
+def _open_store(
+    db: str,
+    engine: Engine,
+    err: Console,
+    *,
+    readonly: bool = False,
+    guard: bool = False,
+    allow_downgrade: bool = False,
+) -> Store:
     """A store that must exist already: these commands read or update what `loyalty run` stored.
 
     `readonly`: for the commands that only read; the database is opened without writing to it
     (it may be on read-only media). For every command, one that holds only another program's
     customers is refused (RE608) rather than answering "nothing there" (or, for `advance`,
-    "0 customer(s) changed")."""
+    "0 customer(s) changed"). `guard`: for the commands that book in the program's name, the
+    version guard (RE611–RE613, `_guard_version`)."""
     from rules_engine.store import open_store
 
     try:
@@ -289,7 +306,21 @@ def _open_store(db: str, engine: Engine, err: Console, *, readonly: bool = False
             ],
             err,
         )
+    if guard:
+        _guard_version(store, engine, err, allow_downgrade=allow_downgrade)
     return store
+
+
+def _guard_version(store: Store, engine: Engine, err: Console, *, allow_downgrade: bool) -> None:
+    """The version guard (store/versions.py): the program against the versions the store ran,
+    then recorded; a refusal closes the store and stops the command (exit 1)."""
+    from rules_engine.store.versions import check_version
+
+    try:
+        check_version(store, engine.program, _system_clock(), allow_downgrade=allow_downgrade)
+    except StoreError as problem:
+        store.close()
+        _fail(problem.diagnostics, err)
 
 
 def _date(text: str | None, option: str, err: Console) -> dt.date | None:

@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from rules_engine.cli.common import _DB_HELP, _consoles, _engine, _fail, _open_store, app
+from rules_engine.cli.common import (
+    _DB_HELP,
+    AllowDowngradeOption,
+    _consoles,
+    _engine,
+    _fail,
+    _open_store,
+    app,
+)
 from rules_engine.errors import Diagnostic, EventError, StoreError
 
 
@@ -33,6 +41,7 @@ def void(
     reason: Annotated[str, typer.Option("--reason", help="Why, in words: kept for the books and the desk.")],
     void_id: Annotated[str, typer.Option("--id", help="The void's id: run again, nothing is applied twice.")],
     operator: OperatorOption = None,
+    allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
     """Undo what one applied event did (points, tier progress, challenge and quest steps, coupons),
     booked as ledger entries naming it. Refused (RE446), with every reason, when later events
@@ -42,7 +51,7 @@ def void(
 
     out, err = _consoles()
     engine = _engine(program, err)
-    store = _open_store(db, engine, err)
+    store = _open_store(db, engine, err, guard=True, allow_downgrade=allow_downgrade)
     asked = Void(
         id=void_id,
         customer=customer_id,

@@ -43,12 +43,14 @@ if TYPE_CHECKING:
     from rules_engine.replay import Replay
     from rules_engine.store import Store
 from rules_engine.cli.common import (
+    AllowDowngradeOption,
     HorizonOption,
     NowOption,
     _clock,
     _consoles,
     _engine,
     _fail,
+    _guard_version,
     _usage,
     app,
 )
@@ -100,6 +102,7 @@ def run(
     ] = DEFAULT_BATCH,
     now: NowOption = None,
     horizon: HorizonOption = None,
+    allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
     """Replay a stream of events: an outcome per event as it is applied, the totals at the end.
 
@@ -139,6 +142,12 @@ def run(
         except StoreError as problem:
             report.close()
             _fail(problem.diagnostics, err)
+        if db is not None:
+            try:
+                _guard_version(store, engine, err, allow_downgrade=allow_downgrade)
+            except BaseException:  # refused: the store is closed, the command stops
+                report.close()
+                raise
         show = _outcome_printer(out, quiet=quiet, as_json=as_json)
         progress = _replay_progress(err, quiet=quiet)
         interrupted = _Interrupt()

@@ -19,10 +19,12 @@ if TYPE_CHECKING:
     from rules_engine.store import Store
 from rules_engine.cli.common import (
     _DB_HELP,
+    AllowDowngradeOption,
     HorizonOption,
     _clock,
     _consoles,
     _fail,
+    _system_clock,
     _usage,
     app,
 )
@@ -67,6 +69,7 @@ def serve(
     ] = 1024 * 1024,
     horizon: HorizonOption = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
     """Serve the programs of a folder over HTTP: events, customers, redemptions, programs (docs/service.md).
 
@@ -80,6 +83,7 @@ def serve(
     from rules_engine.http.server import Listen
     from rules_engine.http.server import serve as run_server
     from rules_engine.store import open_store
+    from rules_engine.store.versions import check_version
 
     _, err = _consoles()
     if db == "memory:" and workers > 1:
@@ -103,7 +107,13 @@ def serve(
     try:
         loaded = Programs.load(programs, secret)
         for program in loaded.ids():
-            open_store(db, program).close()
+            with open_store(db, program) as store:  # the version guard, before anything listens
+                check_version(
+                    store,
+                    loaded.get(program).engine.program,
+                    _system_clock(),
+                    allow_downgrade=allow_downgrade,
+                )
     except (ProgramError, StoreError) as problem:
         _fail(problem.diagnostics, err)
     settings = Settings(programs=programs, db=db, secret=secret, horizon=limit, max_body=max_body)

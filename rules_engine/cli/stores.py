@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     pass
 from rules_engine.cli.common import (
     _DB_HELP,
+    AllowDowngradeOption,
     HorizonOption,
     NowOption,
     _clock,
@@ -114,13 +115,18 @@ def customer(
     ] = 10,
 ) -> None:
     """What a store holds for one customer: tier, balance (available and pending as of their
-    latest event), open lots, badges, unused coupons and the latest ledger entries."""
+    latest event), open lots, badges, unused coupons and the latest ledger entries; and, when
+    catalog items have a `stock`, how many of each are left (program-wide)."""
+    from rules_engine.engine.mechanics.referral import referral_code
+    from rules_engine.tools.stock import catalog_stock, stock_words
+
     out, err = _consoles()
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
         state = store.state(customer_id)
         rows = list(store.ledger(customer=customer_id))
+        stock = catalog_stock(engine.program, store.redeemed()) if engine.program.catalog else []
     except StoreError as problem:
         _fail(problem.diagnostics, err)
     finally:
@@ -136,16 +142,26 @@ def customer(
             ],
             err,
         )
+    program_id = engine.program.program
+    code = referral_code(program_id, customer_id, engine.secret) if engine.program.referral else None
     if as_json:
         document = {
             "state": state.model_dump(mode="python"),
             "ledger": [{"seq": row.seq, **row.entry.model_dump(mode="python")} for row in rows],
+            "catalog": [item._asdict() for item in stock],
+            "referral_code": code,
         }
         out.print(jsonio.dumps(document, indent=2), markup=False, soft_wrap=True)
         return
     shown = rows[-last:] if last > 0 else []
     for line in customer_lines(state, shown, engine.program.points.name, engine.zone):
         out.print(line, markup=False, soft_wrap=True)
+    if code is not None:  # from LOYALTY_SECRET, as the service that gave it: the same secret, the same code
+        out.print(f"  referral code {code} (a friend signs up with it)", markup=False, soft_wrap=True)
+    if any(item.stock is not None for item in stock):  # a catalog without stock limits says nothing new
+        out.print("  catalog (stock left, for all customers):", markup=False, soft_wrap=True)
+        for item in stock:
+            out.print(f"    {stock_words(item, engine.program.points.name)}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -155,6 +171,7 @@ def advance(
     to: Annotated[str, typer.Option("--to", help="The moment, with its offset: 2026-12-31T23:59:59+01:00.")],
     now: NowOption = None,
     horizon: HorizonOption = None,
+    allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
     """Housekeeping for every customer in the store up to a moment: expire points, make pending
     points available, apply due tier reviews — each stored, with its ledger entries. Run it
@@ -165,7 +182,7 @@ def advance(
 
     clock, limit = _clock(now, horizon, True, err)
     engine = _engine(program, err)
-    store = _open_store(db, engine, err)
+    store = _open_store(db, engine, err, guard=True, allow_downgrade=allow_downgrade)
     loyalty = Loyalty(engine, store, horizon=limit, now=clock)
     changed = 0
     try:
@@ -195,6 +212,7 @@ def adjust(
     operator: Annotated[
         str | None, typer.Option("--operator", help="Who did it (default: the user running the command).")
     ] = None,
+    allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
     """Credit or debit a customer's points by hand, booked in the ledger as kind adjust with the
     operator and kept with its reason. A debit takes spendable points, oldest first, and is
@@ -214,7 +232,7 @@ def adjust(
     if amount is None or not amount.is_finite():
         _usage(Diagnostic("RE709", f"--points {points}: not a number", hint="50 credits, -50 debits"), err)
     engine = _engine(program, err)
-    store = _open_store(db, engine, err)
+    store = _open_store(db, engine, err, guard=True, allow_downgrade=allow_downgrade)
     adjustment = Adjustment(
         id=adjustment_id,
         customer=customer_id,

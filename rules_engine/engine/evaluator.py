@@ -99,7 +99,9 @@ class Engine:
             state: the customer's state before the event; None for a new customer.
             explain: also record, for every condition that failed, its false parts with their
                 values, a near-miss hint, and the whole condition tree (slower).
-            budgets: program-wide points already given per rule, for rules with a budget.
+            budgets: what a store counts across customers: points already given per rule, for
+                rules with a budget; catalog items redeemed, for `stock`; the referrer's record,
+                for the referral's fraud checks.
 
         Raises:
             EventError: the event is malformed or does not fit the program, or it is older than
@@ -157,6 +159,11 @@ class Engine:
         into the `BudgetSnapshot` it passes to `process`, and adds this event's points to."""
         day = event.time.astimezone(self.zone).date()
         return [(rule, cap_period_key(period, day)) for rule, period in self.plan.budgeted]
+
+    def stock_keys(self, event: AnyEvent) -> list[str]:
+        """The catalog items whose redemption count the event reads: what a store locks and reads
+        into `BudgetSnapshot.redeemed`, and adds the event's redemption to (`stock`)."""
+        return [event.item] if isinstance(event, Redeem) else []
 
     def _duplicate(self, event: AnyEvent, state: CustomerState) -> Outcome:
         """A redelivered event: nothing is applied again, the state comes back unchanged.

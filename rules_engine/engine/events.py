@@ -115,6 +115,12 @@ class BaseEvent(EventModel):
     """Store id."""
     attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"campaign": "winter"}])
     """Custom attributes the program declares under attributes.event."""
+    device: str | None = Field(default=None, min_length=1, max_length=200, examples=["d:9f2c41"])
+    """A fingerprint of the customer's device (a hash you compute), for referral fraud checks."""
+    payment: str | None = Field(default=None, min_length=1, max_length=200, examples=["p:77ab03"])
+    """A fingerprint of the card or wallet paid with (a hash, never the number), for referral fraud checks."""
+    household: str | None = Field(default=None, min_length=1, max_length=200, examples=["h:c1e5d0"])
+    """A hash of the customer's address or household, for referral fraud checks."""
 
     @field_validator("time")
     @classmethod

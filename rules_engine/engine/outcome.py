@@ -184,6 +184,7 @@ TraceCode = Literal[
     "nothing_eligible",
     "coupon_invalid",
     "duplicate",
+    "fraud_check",
 ]
 
 

@@ -75,6 +75,8 @@ def redeem(run: Run, event: Redeem) -> None:
             [Diagnostic("RE431", f"item: no catalog item `{event.item}`", hint=hint, path=("item",))]
         )
     rule = f"catalog:{item.id}"
+    if item.stock is not None and (taken := run.budgets.redeemed.get(item.id, 0)) >= item.stock:
+        raise EventError([_out_of_stock(event, item.id, item.stock, taken)])
     version = run.program.version
     run.state, burned = lifecycle.burn(
         run.state, item.cost, event.time, event=event.id, rule=rule, version=version
@@ -98,6 +100,18 @@ def redeem(run: Run, event: Redeem) -> None:
         gives.append(f"{reward.entries.count} entries in {reward.entries.draw}")
     run.trace.append(
         rule_trace(rule, "catalog", True, "fired", ", ".join(gives), amount=item.cost, unit="points")
+    )
+
+
+def _out_of_stock(event: Redeem, item: str, stock: int, taken: int) -> Diagnostic:
+    """RE456: every one of the item's `stock` was redeemed."""
+    return Diagnostic(
+        "RE456",
+        f"event {event.id}: catalog item `{item}` is out of stock: "
+        f"{taken} of {stock} redeemed, none left; refused, nothing applied",
+        hint="offer the customer another item; to restock, raise the item's `stock` in a new "
+        "version of the program (it counts every redemption so far)",
+        path=("item",),
     )
 
 

@@ -13,7 +13,7 @@ Input: the engine's `Plan`, the parsed event and the state after time passed. Ou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -43,10 +43,28 @@ ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
+class ReferrerRecord:
+    """What the referral's fraud checks read of a referrer (another customer than the event's)."""
+
+    customer: str
+    fingerprints: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Their `fingerprints` (state)."""
+    rewarded: Sequence[dt.datetime] = ()
+    """When they were rewarded as a referrer (`referrals_rewarded`)."""
+
+
+@dataclass(frozen=True)
 class BudgetSnapshot:
-    """Program-wide points given per rule and period, for budgets: {rule: {period: points}}."""
+    """What a store read for this event beyond the customer's own state: points given program-wide
+    per rule and period, for budgets ({rule: {period: points}}); catalog items redeemed so far by
+    every customer, for `stock` ({item: count}; an item absent: none); and the referrer's record,
+    for the referral's fraud checks."""
 
     spent: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    redeemed: Mapping[str, int] = field(default_factory=dict)
+    referrer: ReferrerRecord | None = None
+    """The referrer of a referred customer's purchase, for the referral's fraud checks; None when
+    the caller did not read them (the engine alone) or knows no customer with the code."""
 
 
 @dataclass(slots=True, eq=False)

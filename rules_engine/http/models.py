@@ -228,6 +228,27 @@ class ProgramList(Model):
     programs: list[ProgramInfo]
 
 
+class CatalogItemView(Model):
+    """A catalog item with its program-wide stock as the store counts it."""
+
+    id: str
+    name: str
+    cost: Amount
+    """Points it costs."""
+    stock: int | None
+    """How many can be redeemed in all; null: no limit."""
+    redeemed: int
+    """How many were redeemed so far (voided redemptions given back)."""
+    remaining: int | None
+    """How many are left (never below 0); null: no limit."""
+
+
+class CatalogView(Model):
+    program: str
+    version: int
+    items: list[CatalogItemView]
+
+
 class Uploaded(Model):
     """A program upload that was taken (or changed nothing: the same text as the running one)."""
 

@@ -44,6 +44,9 @@ _BY_CODE = {
     "RE443": 409,  # an event id reused with another payload: a conflict with what is stored
     "RE606": 404,  # no such customer
     "RE447": 404,  # no such event to void
+    "RE611": 409,  # the version guard: a program the store's history refuses
+    "RE612": 409,
+    "RE613": 409,
     "RE444": 404,  # no such coupon
     "RE445": 422,  # codes refused
     "RE801": 401,

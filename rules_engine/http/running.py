@@ -31,15 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import Diagnostic, ProgramError
+from rules_engine.errors import Diagnostic, ProgramError, StoreError
 from rules_engine.http.problems import ServiceError
 from rules_engine.program.compile import CompiledProgram
+from rules_engine.program.model import Program
 from rules_engine.program.validate import Validation, validate_text
 
 log = logging.getLogger("rules_engine.http")
 
 
 def _nothing(program: str, result: str) -> None:
+    pass
+
+
+def _unguarded(program: Program) -> None:
     pass
 
 
@@ -79,6 +84,9 @@ class Programs:
     _ignored: dict[str, Signature] = field(default_factory=dict)
     on_reload: Callable[[str, str], None] = _nothing
     """Told (program, `replaced` or `refused`) of every upload and reload: the metrics count them."""
+    guard: Callable[[Program], None] = _unguarded
+    """Checks a new version against the versions the store ran before it runs (the version guard,
+    store/versions.py), raising StoreError RE611–RE613; the runtime sets it."""
 
     @classmethod
     def load(cls, folder: Path, secret: bytes = b"") -> Programs:
@@ -140,7 +148,9 @@ class Programs:
                 return current  # another thread reloaded it meanwhile
             try:
                 loaded = self._read(current.path)
-            except (ProgramError, OSError) as error:
+                if loaded.program == running.program and loaded.version >= current.version:
+                    self.guard(loaded.engine.program)
+            except (ProgramError, StoreError, OSError) as error:
                 self._ignored[running.program] = signature
                 log.warning(
                     "program file %s changed but cannot run (%s): version %s keeps running",
@@ -171,6 +181,8 @@ class Programs:
         Raises:
             ServiceError: RE803 no such program, RE807 the text is another program's, RE806 its
                 version is not above the running one.
+            StoreError: the store ran this version with other content (RE611), or a newer one
+                (RE612), or customers hold a tier it removes without `removed_tiers` (RE613).
             ProgramError: the text has errors (all of them); the running version keeps running.
         """
         current = self.get(program)
@@ -201,6 +213,11 @@ class Programs:
                     hint=f"set `version: {current.version + 1}`: the ledger records which version gave "
                     "each point",
                 )
+            try:
+                self.guard(uploaded)
+            except StoreError:
+                self.on_reload(program, "refused")
+                raise
             _write_atomically(current.path, text)
             running = self._running_from(validation, current.path, text)
             self._running[program] = running

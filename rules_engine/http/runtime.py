@@ -8,6 +8,7 @@ build them) share nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,9 @@ from fastapi import Request
 from rules_engine.http.metrics import Metrics
 from rules_engine.http.running import Programs
 from rules_engine.http.stores import Stores
+from rules_engine.program.model import Program
 from rules_engine.service import DEFAULT_HORIZON
+from rules_engine.store.versions import check_version
 
 MAX_BODY = 1024 * 1024
 """The largest request body taken by default: 1 MiB (a basket of thousands of lines)."""
@@ -65,7 +68,14 @@ class Runtime:
         programs = Programs.load(settings.programs, settings.secret)
         programs.on_reload = metrics.reload
         stores = Stores(settings.db, settings.pool_size)
+        programs.guard = functools.partial(_guard, stores, settings.clock)
         return cls(settings, programs, stores, metrics)
+
+
+def _guard(stores: Stores, clock: Callable[[], dt.datetime], program: Program) -> None:
+    """The version guard (store/versions.py) for a program about to run: never a downgrade."""
+    with stores.borrow(program.program) as store:
+        check_version(store, program, clock())
 
 
 def runtime(request: Request) -> Runtime:

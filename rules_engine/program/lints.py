@@ -74,6 +74,27 @@ def lints(
                     f"or per: order ({offer.amount} off once)",
                 )
     warnings += _no_effect(program, source_map, sites)
+    for index, item in enumerate(program.catalog):
+        if item.stock == 0:
+            warn(
+                "RE510",
+                f"catalog item `{item.id}` has `stock: 0`: it can never be redeemed",
+                ("catalog", index, "stock"),
+                "give the number customers may redeem in all, or remove the item while it is out",
+            )
+    referral = program.referral
+    if (
+        referral is not None
+        and referral.limit is None
+        and (referral.fraud is None or referral.fraud.velocity is None)
+    ):
+        warn(
+            "RE511",
+            "a referrer can be rewarded without bound: the referral has no `limit` and no `fraud.velocity`",
+            ("referral", "referrer"),
+            "add limit: {count: 10, per: 365d}, or fraud: {velocity: {count: 3, per: 1d}}, so a farm of "
+            "made-up friends cannot drain the program",
+        )
     if program.points.value is None:
         warn(
             "RE128",

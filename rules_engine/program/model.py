@@ -252,6 +252,13 @@ class TierLevel(Model):
     """What members get."""
 
 
+class RemovedTiers(Model):
+    """What happens to the members of a tier a new version of the program removed."""
+
+    move_to: Id | None = Field(examples=["silver"])
+    """The tier they move to, at their next event (or `advance`); null: no tier."""
+
+
 class Tiers(Model):
     """Tiers (levels) customers qualify for by spend, points or visits within a window."""
 
@@ -267,6 +274,17 @@ class Tiers(Model):
     """At the end of a period, drop one level at a time, or straight to the level the metric supports."""
     downgrade_grace: Duration | None = Field(default=None, examples=["30d"])
     """Extra time after the period ends before a downgrade happens."""
+    removed_tiers: RemovedTiers | None = Field(default=None, examples=[{"move_to": "silver"}])
+    """Where customers go who hold a tier this version no longer has (one an earlier version
+    had). Without it, a store whose customers hold such a tier refuses the program (RE613)."""
+
+    @model_validator(mode="after")
+    def _move_to_a_level(self) -> Tiers:
+        target = self.removed_tiers.move_to if self.removed_tiers is not None else None
+        if target is not None and target not in {level.id for level in self.levels}:
+            known = ", ".join(level.id for level in self.levels)
+            raise ValueError(f"`removed_tiers.move_to` names no tier of `levels`: {target} (tiers: {known})")
+        return self
 
 
 # -- earning and discounts -----------------------------------------------------------------------
@@ -487,6 +505,22 @@ class Streak(Model):
     """After the last milestone, start over and earn the milestones again."""
 
 
+class ReferralFraud(Model):
+    """Fraud checks on a referral, made at the friend's qualifying purchase: each refuses both
+    sides' rewards, with its reason in the trace. The fingerprints are optional event fields
+    (`device`, `payment`, `household`: hashes the caller computes), kept per customer."""
+
+    same_device: bool = Field(default=False, examples=[True])
+    """Refuse when the friend used a device the referrer used (an event's `device`)."""
+    same_payment: bool = Field(default=False, examples=[True])
+    """Refuse when the friend paid with a card or wallet the referrer used (`payment`)."""
+    same_household: bool = Field(default=False, examples=[True])
+    """Refuse when the friend lives where the referrer does (`household`, an address hash)."""
+    velocity: Limit | None = Field(default=None, examples=[{"count": 3, "per": "1d"}])
+    """At most this many referrals of one referrer rewarded within the period (N per day):
+    more look like a farm of accounts."""
+
+
 class Referral(Model):
     """Bring a friend: both sides are rewarded once the friend makes a qualifying purchase."""
 
@@ -500,6 +534,10 @@ class Referral(Model):
     """What the friend gets."""
     limit: Limit | None = Field(default=None, examples=[{"count": 10, "per": "365d"}])
     """How many referrals one customer can be rewarded for."""
+    fraud: ReferralFraud | None = Field(
+        default=None, examples=[{"same_device": True, "velocity": {"count": 3, "per": "1d"}}]
+    )
+    """Fraud checks: a referral that fails one gives neither side anything."""
 
 
 class Coupon(Model):
@@ -598,7 +636,9 @@ class CatalogItem(Model):
     reward: Reward | None = Field(default=None, examples=[{"coupon": "free-latte"}])
     """What redeeming gives, e.g. a coupon; omit for a physical item handed over in store."""
     stock: int | None = Field(default=None, ge=0, examples=[100])
-    """Not counted by the engine yet, so `validate` refuses it (RE129): keep count in your shop system."""
+    """How many can be redeemed in all, by every customer together; omit for no limit. The store
+    counts redemptions (a void gives one back): when all are taken, a redemption is refused
+    (RE456). Raise it in a new version to restock."""
 
 
 class Draw(Model):
@@ -778,6 +818,7 @@ class Program(Model):
                 "within": "60d",
                 "referrer": {"points": 1000},
                 "referee": {"points": 200},
+                "limit": {"count": 10, "per": "365d"},
             }
         ],
     )

@@ -243,12 +243,6 @@ def ignored_combinations(program: Program, source_map: SourceMap) -> list[Diagno
                     hint,
                 )
     for index, item in enumerate(program.catalog):
-        if item.stock is not None:
-            refuse(
-                f"catalog item `{item.id}` has a `stock`, which the engine does not count",
-                ("catalog", index, "stock"),
-                "remove `stock` and keep count of the items in your shop system",
-            )
         if item.reward is not None and item.reward.points is not None:
             refuse(
                 f"catalog item `{item.id}` gives points for points",

@@ -349,7 +349,10 @@ class CustomerState(StateModel):
     processed: list[str] = Field(default_factory=list)
     """Ids of the latest events applied (up to 1,000), so a redelivered event is not applied twice."""
     referrals_rewarded: list[dt.datetime] = Field(default_factory=list)
-    """When this customer was rewarded as a referrer (for the referral `limit`)."""
+    """When this customer was rewarded as a referrer (for the referral `limit` and `velocity`)."""
+    fingerprints: dict[str, list[str]] = Field(default_factory=dict)
+    """The latest distinct `device`, `payment` and `household` fingerprints of the customer's
+    events (5 of each, newest last), kept when the referral's fraud checks read them."""
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""

@@ -65,6 +65,8 @@ class Change:
     event that reuses the id."""
     at: dt.datetime | None = None
     """The event's time: the store's latest is the reference of the horizon (service.py)."""
+    taken: Sequence[tuple[str, int]] = ()
+    """Catalog items taken (a redemption: 1) or given back (a void of one: -1), program-wide."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,17 @@ Spending = dict[str, dict[str, Decimal]]
 """Program-wide points given so far by rules with a budget: {rule: {period key: points}}."""
 
 
+@dataclass(frozen=True)
+class ProgramVersion:
+    """A version of the program a store was opened with, and its content hash."""
+
+    version: int
+    digest: str
+    """`sha256:<hex>` of the program's content (`program.digest.program_digest`)."""
+    seen_at: dt.datetime
+    """When a store was first opened with it."""
+
+
 class CustomerTransaction(ABC):
     """One customer, locked until the transaction ends; see the module docstring."""
 
@@ -115,6 +128,11 @@ class CustomerTransaction(ABC):
     @abstractmethod
     def save(self, change: Change) -> None:
         """Write the change; it becomes visible when the transaction commits."""
+
+    @abstractmethod
+    def redeemed(self, items: Sequence[str]) -> dict[str, int]:
+        """How many of each catalog item were redeemed so far, program-wide, locked until the
+        transaction ends: two customers cannot both take the last one (catalog `stock`)."""
 
     def claim_code(self, code: str, at: dt.datetime) -> str | None:
         """Claim a bulk coupon code (tools/coupon_codes.py) for the customer: its coupon's id when
@@ -173,6 +191,29 @@ class Store(ABC):
     @abstractmethod
     def processed(self) -> int:
         """How many events the store has applied."""
+
+    @abstractmethod
+    def redeemed(self) -> dict[str, int]:
+        """How many of each catalog item were redeemed so far (voids given back), by item id;
+        an item never redeemed is absent."""
+
+    @abstractmethod
+    def versions(self) -> list[ProgramVersion]:
+        """The program versions the store was opened with, oldest version first."""
+
+    @abstractmethod
+    def add_version(self, version: ProgramVersion) -> ProgramVersion:
+        """Record a version's content hash unless the version is recorded already; the record
+        that stands (the earlier one if there was one)."""
+
+    def tiers_held(self) -> dict[str, int]:
+        """How many customers hold each tier, by tier id (for the version guard: a tier a new
+        version removes)."""
+        held: dict[str, int] = {}
+        for _, state in self.states():
+            if state.tier is not None:
+                held[state.tier] = held.get(state.tier, 0) + 1
+        return held
 
     def programs(self) -> list[str]:
         """The programs whose customers the database holds, sorted: a database can hold several,

@@ -20,6 +20,7 @@ from rules_engine.store.base import (
     CouponCode,
     CustomerTransaction,
     LedgerRow,
+    ProgramVersion,
     Spending,
     Store,
     StoredEvent,
@@ -42,6 +43,8 @@ class MemoryStore(Store):
         self._codes: dict[str, str] = {}
         self._keys: dict[str, ApiKey] = {}
         self._codes_of: dict[str, tuple[CouponCode, str | None]] = {}
+        self._redeemed: dict[str, int] = {}
+        self._versions: dict[int, ProgramVersion] = {}
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
@@ -64,6 +67,8 @@ class MemoryStore(Store):
             self._spent[rule, period] = self._spent.get((rule, period), Decimal(0)) + points
         if change.referral_code is not None:
             self._codes.setdefault(change.referral_code, customer)
+        for item, count in change.taken:
+            self._redeemed[item] = self._redeemed.get(item, 0) + count
 
     def state(self, customer: str) -> CustomerState | None:
         with self._lock:
@@ -95,6 +100,18 @@ class MemoryStore(Store):
     def latest_event_time(self) -> dt.datetime | None:
         with self._lock:
             return self._latest
+
+    def redeemed(self) -> dict[str, int]:
+        with self._lock:
+            return {item: count for item, count in sorted(self._redeemed.items()) if count}
+
+    def versions(self) -> list[ProgramVersion]:
+        with self._lock:
+            return [self._versions[number] for number in sorted(self._versions)]
+
+    def add_version(self, version: ProgramVersion) -> ProgramVersion:
+        with self._lock:
+            return self._versions.setdefault(version.version, version)
 
     def erase(
         self,
@@ -177,6 +194,10 @@ class _Staged(CustomerTransaction):
 
     def save(self, change: Change) -> None:
         self.change = change
+
+    def redeemed(self, items: Sequence[str]) -> dict[str, int]:
+        # The store's lock is held for the whole transaction: nobody else can take one meanwhile.
+        return {item: self.store._redeemed.get(item, 0) for item in items}
 
     def claim_code(self, code: str, at: dt.datetime) -> str | None:
         kept = self.claimed.get(code) or self.store._codes_of.get(code)

@@ -159,10 +159,51 @@ MIGRATIONS = (
                 PRIMARY KEY (program, code))""",
         ),
     ),
+    Migration(
+        8,
+        "catalog stock: how many of each catalog item were redeemed, program-wide",
+        # One row per item redeemed at least once; a void of a redemption gives one back. The
+        # program's `stock` is the limit, so raising it in a new version restocks (docs/stores.md).
+        sqlite=(
+            """CREATE TABLE catalog_stock (
+                program TEXT NOT NULL, item TEXT NOT NULL, redeemed INTEGER NOT NULL,
+                PRIMARY KEY (program, item))""",
+        ),
+        postgresql=(
+            """CREATE TABLE catalog_stock (
+                program TEXT NOT NULL, item TEXT NOT NULL, redeemed BIGINT NOT NULL,
+                PRIMARY KEY (program, item))""",
+        ),
+    ),
+    Migration(
+        9,
+        "program versions: the content hash of each version a store ran (the version guard)",
+        # `seen_at`: when a store was first opened with it (the clock of the machine that did).
+        sqlite=(
+            """CREATE TABLE program_versions (
+                program TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL,
+                seen_at TEXT NOT NULL, PRIMARY KEY (program, version))""",
+        ),
+        postgresql=(
+            """CREATE TABLE program_versions (
+                program TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL,
+                seen_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (program, version))""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
-TABLES = ("customers", "events", "ledger", "budgets", "referral_codes", "api_keys", "coupon_codes")
+TABLES = (
+    "customers",
+    "events",
+    "ledger",
+    "budgets",
+    "referral_codes",
+    "api_keys",
+    "coupon_codes",
+    "catalog_stock",
+    "program_versions",
+)
 
 
 def pending(applied: int, existing_tables: set[str], url: str) -> list[Migration]:

@@ -22,6 +22,7 @@ from rules_engine.store.base import (
     CouponCode,
     CustomerTransaction,
     LedgerRow,
+    ProgramVersion,
     Spending,
     Store,
     StoredEvent,
@@ -246,6 +247,67 @@ class SqlStore(Store):
                 " ON CONFLICT DO NOTHING",
                 (self.program, change.referral_code, customer),
             )
+        for item, count in change.taken:
+            self._execute(
+                "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, ?)"
+                " ON CONFLICT (program, item)"
+                " DO UPDATE SET redeemed = catalog_stock.redeemed + excluded.redeemed",
+                (self.program, item, count),
+            )
+
+    def _lock_stock(self, items: Sequence[str]) -> dict[str, int]:
+        """The items' redemption counts, their rows locked until the transaction ends (in sorted
+        order, after the customer and the budgets: no two transactions wait for each other in a
+        circle). SQLite's `BEGIN IMMEDIATE` holds the whole database already."""
+        counted: dict[str, int] = {}
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        for item in sorted(set(items)):
+            self._execute(
+                "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                (self.program, item),
+            )
+            rows = self._execute(
+                f"SELECT redeemed FROM catalog_stock WHERE program = ? AND item = ?{lock}",
+                (self.program, item),
+            )
+            counted[item] = int(rows[0][0])
+        return counted
+
+    def redeemed(self) -> dict[str, int]:
+        rows = self._execute(
+            "SELECT item, redeemed FROM catalog_stock WHERE program = ? AND redeemed <> 0 ORDER BY item",
+            (self.program,),
+        )
+        return {item: int(count) for item, count in rows}
+
+    def versions(self) -> list[ProgramVersion]:
+        rows = self._execute(
+            "SELECT version, digest, seen_at FROM program_versions WHERE program = ? ORDER BY version",
+            (self.program,),
+        )
+        return [ProgramVersion(version, digest, self._read_time(at)) for version, digest, at in rows]
+
+    def add_version(self, version: ProgramVersion) -> ProgramVersion:
+        self._execute(
+            "INSERT INTO program_versions (program, version, digest, seen_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (self.program, version.version, version.digest, self._time(version.seen_at)),
+        )
+        rows = self._execute(
+            "SELECT version, digest, seen_at FROM program_versions WHERE program = ? AND version = ?",
+            (self.program, version.version),
+        )
+        number, digest, at = rows[0]
+        return ProgramVersion(number, digest, self._read_time(at))
+
+    def tiers_held(self) -> dict[str, int]:
+        tier = "json_extract(state, '$.tier')" if self.dialect == "sqlite" else "(state::jsonb)->>'tier'"
+        rows = self._execute(
+            f"SELECT {tier}, count(*) FROM customers WHERE program = ? AND revision > 0"
+            f" AND {tier} IS NOT NULL GROUP BY 1 ORDER BY 1",
+            (self.program,),
+        )
+        return {str(held): int(count) for held, count in rows}
 
     def state(self, customer: str) -> CustomerState | None:
         rows = self._execute(
@@ -456,6 +518,9 @@ class _Locked(CustomerTransaction):
 
     def save(self, change: Change) -> None:
         self.change = change
+
+    def redeemed(self, items: Sequence[str]) -> dict[str, int]:
+        return self.store._lock_stock(items) if items else {}
 
     def claim_code(self, code: str, at: dt.datetime) -> str | None:
         store = self.store

@@ -17,7 +17,8 @@ current state, not the state before it; a void is worked out from those, never b
   refused when a later event did steps of the same quest, or when the steps of an unordered quest
   cannot be told apart;
 - **coupons** it issued are withdrawn (refused when a later purchase used one, naming it); coupons
-  it used are usable again; **badges** it awarded are withdrawn; **draw entries** taken back;
+  it used are usable again; **badges** it awarded are withdrawn; **draw entries** taken back; the
+  catalog item a redemption took goes back to its `stock` (`stock_restored`, by `Loyalty.void`);
 - refused outright: a return (its reversals are other events' points: void the purchase or
   adjust), a referrer's reward or a referral the event qualified (another customer's points), an
   event that counted in a streak (a run cannot be rewound), an event voided before.
@@ -91,6 +92,8 @@ class Void(BaseModel):
     coupons_restored: list[str] = Field(default_factory=list)
     """Coupon codes the event used, usable again."""
     badges_withdrawn: list[str] = Field(default_factory=list)
+    stock_restored: list[str] = Field(default_factory=list)
+    """Catalog items a voided redemption took, given back to their program-wide `stock`."""
     challenges: list[str] = Field(default_factory=list)
     """Challenges whose progress it took back."""
     quests: list[str] = Field(default_factory=list)

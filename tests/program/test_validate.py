@@ -444,7 +444,6 @@ def test_issue_11_points_without_a_value_are_a_warning() -> None:
         ("earn:\n  - {id: r, on: [review], for_each_item: item.qty > 1, award: 5}\n", 7, "for_each_item"),
         ("earn:\n  - {id: r, on: [review], rate: 1 per 100}\n", 7, "rate"),
         ("earn:\n  - {id: r, on: [review], exclude: item.qty > 1, award: 5}\n", 7, "exclude"),
-        ("catalog:\n  - {id: mug, name: A mug, cost: 100, stock: 5}\n", 7, "stock"),
         ("catalog:\n  - {id: mug, name: A mug, cost: 100, reward: {points: 10}}\n", 7, "points"),
         ("notifications:\n  points_expiring: {before: 14d, template: t}\n", 7, "points_expiring"),
         ("notifications:\n  tier_downgrade: {before: 14d, template: t}\n", 7, "tier_downgrade"),

@@ -69,6 +69,8 @@ def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path
         db.execute("DROP TABLE api_keys")  # version 5's
         db.execute("ALTER TABLE ledger DROP COLUMN lines")  # version 6's
         db.execute("DROP TABLE coupon_codes")  # version 7's
+        db.execute("DROP TABLE catalog_stock")  # version 8's
+        db.execute("DROP TABLE program_versions")  # version 9's
         db.execute("DELETE FROM schema_migrations WHERE version >= 4")
     with open_store(str(path), "store-test") as store:
         assert versions(path) == [migration.version for migration in MIGRATIONS]

@@ -24,7 +24,7 @@ from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
 from rules_engine.engine.tokens import keyed_code
 from rules_engine.engine.trusted import replaced, rule_trace
-from rules_engine.program.model import Limit, Program
+from rules_engine.program.model import Limit, Program, ReferralFraud
 
 
 def idle(program: Program) -> bool:
@@ -72,6 +72,7 @@ def apply(run: Run) -> None:
     (`referral:referrer`) for the caller to apply; it happens once.
     """
     event = run.event
+    _record_fingerprints(run)
     if isinstance(event, Signup):
         _signup(run, event)
         return
@@ -91,6 +92,8 @@ def apply(run: Run) -> None:
         if event.time >= deadline:
             ended = f"the time to qualify ended {local_words(run, deadline)}"
             refused = ("outside_schedule", f"{ended} ({format_duration(settings.within)} after signup)")
+    if refused is None and settings.fraud is not None:
+        refused = _fraud(run, settings.fraud)
     if not admitted(
         run,
         REFEREE,
@@ -100,6 +103,9 @@ def apply(run: Run) -> None:
         context=mechanics_context(run, SECTIONS),
         false="`qualifying` is false: not a qualifying purchase",
     ):
+        if refused is not None and refused[0] == "fraud_check":  # neither side: say so for both
+            why = f"nothing owed to {state.referred_with}: {refused[1]}"
+            run.trace.append(rule_trace(REFERRER, "referral", False, "fraud_check", why))
         return
     gives = give(run, settings.referee, REFEREE)
     code = state.referred_with
@@ -138,6 +144,24 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
         )
         return
     rewarded = list(run.state.referrals_rewarded)
+    fraud = settings.fraud
+    if (
+        fraud is not None
+        and fraud.velocity is not None
+        and not referral_allowed(fraud.velocity, rewarded, event.time)
+    ):
+        # checked again here, under the referrer's own lock: two friends qualifying at once
+        run.trace.append(
+            rule_trace(
+                REFERRER,
+                "referral",
+                False,
+                "fraud_check",
+                f"velocity: already {len(recent(fraud.velocity, rewarded, event.time))} referrals "
+                f"rewarded (at most {limit_words(fraud.velocity)}; referee {event.referee})",
+            )
+        )
+        return
     if not referral_allowed(settings.limit, rewarded, event.time):
         assert settings.limit is not None
         run.trace.append(
@@ -151,8 +175,9 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
         )
         return
     gives = give(run, settings.referrer, REFERRER)
-    if settings.limit is not None:
-        rewarded = recent(settings.limit, rewarded, event.time)
+    windows = [w for w in (settings.limit, fraud.velocity if fraud is not None else None) if w is not None]
+    if windows:  # keep what the longer of the two periods still counts
+        rewarded = max((recent(w, rewarded, event.time) for w in windows), key=len)
     run.state = replaced(run.state, {"referrals_rewarded": [*rewarded, event.time]})
     run.trace.append(
         rule_trace(
@@ -164,6 +189,59 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
             **reward_points(settings.referrer),
         )
     )
+
+
+FINGERPRINTS = ("device", "payment", "household")
+KEPT_FINGERPRINTS = 5
+
+
+def _record_fingerprints(run: Run) -> None:
+    """Keep the event's fingerprints the referral's fraud checks read (the latest 5 distinct of
+    each kind, newest last): a customer may become a referrer, or be a referee, later."""
+    settings = run.program.referral
+    fraud = settings.fraud if settings is not None else None
+    if fraud is None:
+        return
+    wanted = [fraud.same_device, fraud.same_payment, fraud.same_household]
+    kept = run.state.fingerprints
+    changed = dict(kept)
+    for kind, read in zip(FINGERPRINTS, wanted, strict=True):
+        value = getattr(run.event, kind)
+        if read and value is not None and kept.get(kind, [])[-1:] != [value]:
+            seen = [v for v in kept.get(kind, []) if v != value]
+            changed[kind] = [*seen, value][-KEPT_FINGERPRINTS:]
+    if changed != kept:
+        run.state = replaced(run.state, {"fingerprints": changed})
+
+
+def _fraud(run: Run, fraud: ReferralFraud) -> tuple[str, str] | None:
+    """The first fraud check the qualifying purchase fails, as a refusal (code, reason); None when
+    it passes them all. The referee's fingerprints are compared with the referrer's record the
+    caller read (`BudgetSnapshot.referrer`); without one (the engine alone) nothing is checked."""
+    referrer = run.budgets.referrer
+    if referrer is None:
+        return None
+    mine = run.state.fingerprints
+    checks = (
+        ("device", fraud.same_device, "the same device"),
+        ("payment", fraud.same_payment, "the same card or wallet"),
+        ("household", fraud.same_household, "the same household"),
+    )
+    for kind, wanted, words in checks:
+        shared = set(mine.get(kind, [])) & set(referrer.fingerprints.get(kind, []))
+        if wanted and shared:
+            return "fraud_check", f"same_{kind}: the friend used {words} as the referrer {referrer.customer}"
+    if fraud.velocity is not None and not referral_allowed(
+        fraud.velocity, list(referrer.rewarded), run.event.time
+    ):
+        count = len(recent(fraud.velocity, list(referrer.rewarded), run.event.time))
+        return (
+            "fraud_check",
+            f"velocity: the referrer {referrer.customer} had {count} referrals rewarded within "
+            f"{format_duration(fraud.velocity.per) if fraud.velocity.per else 'ever'} "
+            f"(at most {limit_words(fraud.velocity)})",
+        )
+    return None
 
 
 def _signup(run: Run, event: Signup) -> None:

@@ -190,10 +190,34 @@ def elapse(
     time does to the tier, before an event and for `Engine.advance`."""
     if tiers is None or state.tier is None:
         return state, []
+    moved = removed(tiers, state)
+    if moved is not None:
+        state = replaced(state, {"tier": moved.new, "tier_since": state.tier_since if moved.new else None})
     tier, since, changes = review(tiers, state, moment, zone)
+    if moved is not None:
+        changes = [moved, *changes]
     if tier == state.tier and since == state.tier_since:
         return state, changes
     return replaced(state, {"tier": tier, "tier_since": since}), changes
+
+
+def removed(tiers: Tiers, state: CustomerState) -> TierChange | None:
+    """The move of a customer whose tier this version of the program no longer has, by the rule
+    it states (`removed_tiers.move_to`), before anything else is decided; None when their tier
+    is one of the levels, or the program states no rule (a store refuses such a program, RE613).
+    The holding period goes on from when they reached the removed tier."""
+    if (
+        tiers.removed_tiers is None
+        or state.tier is None
+        or any(level.id == state.tier for level in tiers.levels)
+    ):
+        return None
+    target = tiers.removed_tiers.move_to
+    reason = (
+        f"tier {state.tier} is no longer in the program: its members move to "
+        f"{target or 'no tier'} (tiers.removed_tiers)"
+    )
+    return TierChange(old=state.tier, new=target, reason=reason)
 
 
 def reviewed(run: Run, changes: list[TierChange]) -> None:

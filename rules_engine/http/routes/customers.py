@@ -133,7 +133,8 @@ def post_redemption(
     body: Annotated[Any, Depends(json_body)],
 ) -> Response:
     """A `redeem` event for this customer: the points are burnt oldest first; too few available
-    points refuse it (422, RE430) and nothing is spent. Idempotent by its id, like any event."""
+    points refuse it (422, RE430) and nothing is spent, and so does an item whose `stock` is all
+    redeemed (422, RE456). Idempotent by its id, like any event."""
     try:
         redemption = Redemption.model_validate(body)
     except ValidationError as error:

@@ -1,5 +1,6 @@
 """The programs: `GET /v1/programs`, `GET /v1/programs/{program}` (its running version and content
-hash), `PUT /v1/programs/{program}` (a new version, validated first, swapped in atomically) and
+hash), `PUT /v1/programs/{program}` (a new version, validated first, swapped in atomically),
+`GET /v1/programs/{program}/catalog` (the catalog with the stock left) and
 `GET /v1/programs/{program}/ledger/export` (the books, as `loyalty ledger export` gives them)."""
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from fastapi import APIRouter, Depends, Query, Security
 from fastapi.responses import Response
 
 from rules_engine.http.auth import authorize
-from rules_engine.http.models import ProgramInfo, ProgramList, Uploaded
+from rules_engine.http.models import CatalogView, ProgramInfo, ProgramList, Uploaded
 from rules_engine.http.problems import ServiceError
 from rules_engine.http.routes import exact, problems, text_body
 from rules_engine.http.running import Running
 from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.store.keys import ApiKey
 from rules_engine.tools import accounting
+from rules_engine.tools.stock import catalog_stock
 
 router = APIRouter(prefix="/v1/programs", tags=["programs"])
 
@@ -91,6 +93,30 @@ def put_program(
         "replaced": replaced,
         "program": info(running),
         "warnings": [d.to_json() for d in running.warnings],
+    }
+    return exact(body, version=running.version)
+
+
+@router.get(
+    "/{program}/catalog",
+    summary="The catalog, with each item's stock left",
+    response_model=None,
+    responses={200: {"model": CatalogView}, **problems(401, 403, 404, 503)},
+)
+def get_catalog(
+    program: str,
+    _caller: Annotated[ApiKey, Security(authorize)],
+    service: Annotated[Runtime, Depends(runtime)],
+) -> Response:
+    """Every catalog item of the running version: its cost, its `stock`, how many were redeemed
+    (program-wide, voids given back) and how many are left."""
+    running = service.programs.get(program)
+    with service.stores.borrow(program) as store:
+        redeemed = store.redeemed()
+    body = {
+        "program": program,
+        "version": running.version,
+        "items": [item._asdict() for item in catalog_stock(running.engine.program, redeemed)],
     }
     return exact(body, version=running.version)
 
