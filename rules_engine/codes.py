@@ -330,6 +330,12 @@ _ALL = (
             "RE506": "a rule that can never apply: a higher-priority rule of its group always does",
             "RE507": "a fixed-amount discount or coupon with `applies_to` and no `per`: once per line, "
             "whatever the quantity",
+            "RE512": "part of a condition that contradicts itself (`x > 100 and x < 50`)",
+            "RE513": "a condition that can never hold given the tiers, the rule's events or its schedule",
+            "RE514": "a schedule with no day in it: its dates hold none of its weekdays",
+            "RE515": "multipliers that can apply to the same event with nothing capping their product",
+            "RE516": "a rule of an exclusive group that never applies: a higher-priority rule's "
+            "condition covers its own",
         },
     ),
     # -- RE6xx: stores -------------------------------------------------------------------------------
