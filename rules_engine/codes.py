@@ -144,6 +144,10 @@ _ALL = (
             "RE125": "an earn rule's award below zero",
             "RE126": "a currency that is not an ISO 4217 code",
             "RE129": "fields the engine could not honour together, refused rather than ignored",
+            "RE130": "`next_best_offer` ranks by expected value, but an offer has no `expected_value`",
+            "RE131": "quiet hours that start when they end",
+            "RE132": "a field nothing reads in this program: an offer's `expected_value` or `priority` "
+            "without a `next_best_offer` that uses it, `max_delay` with nothing to wait for",
         },
     ),
     *_group(

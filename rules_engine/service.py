@@ -41,7 +41,7 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, event_digest, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
-from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
+from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
 from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
@@ -437,7 +437,7 @@ class Loyalty:
         is not due yet); `advance` checks it too, this is for a caller about to advance many."""
         self._check_horizon(to_time, None)
 
-    def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange]:
+    def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange | Notification]:
         """Housekeeping for one customer up to `to_time` (`Engine.advance`), stored; the changes.
 
         Raises:
