@@ -18,7 +18,8 @@ from rules_engine.engine.outcome import Notification, Outcome, RuleTrace
 from rules_engine.program.validate import load_program_text, validate_text
 from tests.engine.scenario import Customer, event
 
-HEADER = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\npoints: {value: 0.01}\n"
+IDENTITY = "program: t\nversion: 1\ntimezone: Europe/Moscow\ncurrency: RUB\n"
+HEADER = IDENTITY + "points: {value: 0.01}\n"
 OFFERS = """\
 coupons:
   - {id: a, amount: 100, valid_for: 7d}
@@ -215,3 +216,36 @@ def test_what_goes_out_does_not_depend_on_advance(steps: list[tuple[dt.datetime,
     for _, moment in sent_plain:
         assert moment is not None
         assert dt.time(9) <= moment.astimezone(MSK).time() < dt.time(21)
+
+
+def test_a_reminder_that_could_go_out_only_after_what_it_warns_of_is_dropped() -> None:
+    program = load_program_text(
+        IDENTITY
+        + textwrap.dedent(
+            """\
+            points: {value: 0.01, expire_after: 10d}
+            earn:
+              - {id: base, rate: 1 per 100}
+            notifications:
+              quiet_hours: {start: "21:00", end: "09:00"}
+              points_expiring: {before: 2d, channel: push, template: expiring}
+            """
+        ),
+        "t.yaml",
+    )
+    c = Customer(Engine(program))
+    c.send(event("purchase", "2026-12-01T23:30:00", ("A", "x", "1000")))  # expires 11 December 23:30
+    out = c.send(event("app_open", "2026-12-11T22:00:00"))
+    [t] = notes(out)
+    assert (t.rule, t.code, t.reason) == (
+        "notifications:points_expiring",
+        "capped",
+        "push expiring dropped: it could go out only at 2026-12-12 09:00 (quiet hours 21:00-09:00), "
+        "once what it warns of has happened (2026-12-11 23:30)",
+    )
+    assert c.state is not None and c.state.deferred == [] and c.state.reminded == []
+    # a day earlier it is still in time: it waits until 09:00
+    early = Customer(Engine(program))
+    early.send(event("purchase", "2026-12-01T23:30:00", ("A", "x", "1000")))
+    [t] = notes(early.send(event("app_open", "2026-12-10T22:00:00")))
+    assert t.reason == "push expiring deferred to 2026-12-11 09:00: quiet hours 21:00-09:00"

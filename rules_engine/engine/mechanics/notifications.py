@@ -55,7 +55,8 @@ def apply(run: Run) -> None:
     soon = [lot for lot in lots[first:last] if lot.points > 0 and lot.id not in done]
     if not soon:
         return
-    if notify(run, REMINDER, reminder.channel, reminder.template):
+    expires = min(lot.expires_at for lot in soon if lot.expires_at is not None)
+    if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
         reminded = [*run.state.reminded, *(lot.id for lot in soon)]
         run.state = replaced(run.state, {"reminded": reminded})
 
@@ -74,14 +75,17 @@ def _tier_reminder(run: Run) -> None:
     key = f"tier:{run.state.tier}:{due.date().isoformat()}"
     if key in run.state.reminded:
         return
-    if notify(run, TIER_REMINDER, reminder.channel, reminder.template):
+    if notify(run, TIER_REMINDER, reminder.channel, reminder.template, before=due):
         run.state = replaced(run.state, {"reminded": [*run.state.reminded, key]})
 
 
-def notify(run: Run, rule: str, channel: str, template: str) -> bool:
+def notify(
+    run: Run, rule: str, channel: str, template: str, before: dt.datetime | None = None
+) -> bool:
     """Send a notification on behalf of `rule` now, or defer it to the next allowed moment
     (quiet hours, the frequency cap), or drop it; traced either way (kind "notification").
-    Returns whether it was sent or will be: a dropped one is not."""
+    `before`: a reminder is pointless from this moment on (what it warns of has happened), so
+    one that could only go out then is dropped. Returns whether it was sent or will be."""
     settings = run.program.notifications
     moment = run.event.time
     state = run.state
@@ -89,6 +93,13 @@ def notify(run: Run, rule: str, channel: str, template: str) -> bool:
     when, why = next_moment(settings, state, moment, customer_zone(run.plan.zone, state))
     if when is None:  # over the cap, and nothing says it may wait
         run.trace.append(rule_trace(rule, "notification", False, "capped", f"{words} suppressed: {why}"))
+        return False
+    if before is not None and when > moment and when >= before:
+        reason = (
+            f"{words} dropped: it could go out only at {_local(run, when)} ({why}), once what it "
+            f"warns of has happened ({_local(run, before)})"
+        )
+        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
         return False
     delay = settings.max_delay
     if delay is not None and when - moment > delay:
