@@ -31,11 +31,11 @@ from rules_engine.program.scalars import NodePath, SourceMap
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-# What the data never is, whatever the program: amounts and counts are not negative.
+# What the data never is, whatever the program: a basket and counts are not negative (a balance
+# can be, with `negative_balance: allow`).
 _NEVER_NEGATIVE: tuple[Path, ...] = (
     ("basket", "total"),
     ("basket", "item_count"),
-    ("customer", "points"),
     ("customer", "visits"),
 )
 
