@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import StateError, diagnostics_from_pydantic
@@ -192,6 +192,21 @@ class Profile(StateModel):
     """Custom attributes the program declares under attributes.customer."""
     timezone: str | None = None
     """The customer's IANA time zone (from a signup), for quiet hours; null: the program's."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        """A state from elsewhere may name a zone this machine does not know: refused (RE420) on
+        loading, rather than failing at the first quiet-hours check."""
+        if value is None:
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone `{value}`; use an IANA name such as Europe/Berlin") from None
+        return value
 
 
 class DeferredMessage(StateModel):

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import textwrap
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Notification, Outcome, RuleTrace
+from rules_engine.errors import EventError, StateError
 from rules_engine.program.validate import load_program_text, validate_text
 from tests.engine.scenario import Customer, event
 
@@ -249,3 +251,13 @@ def test_a_reminder_that_could_go_out_only_after_what_it_warns_of_is_dropped() -
     early.send(event("purchase", "2026-12-01T23:30:00", ("A", "x", "1000")))
     [t] = notes(early.send(event("app_open", "2026-12-10T22:00:00")))
     assert t.reason == "push expiring deferred to 2026-12-11 09:00: quiet hours 21:00-09:00"
+
+
+def test_a_time_zone_nobody_knows_is_refused_on_the_way_in() -> None:
+    e = engine('quiet_hours: {start: "21:00", end: "09:00"}\n')
+    with pytest.raises(EventError) as signup:
+        e.process(event("signup", "2026-12-05T10:00:00", timezone="Mars/Olympus"), None)
+    assert signup.value.diagnostics[0].code == "RE410"
+    with pytest.raises(StateError) as state:
+        e.process(event("app_open", "2026-12-05T10:00:00"), {"profile": {"timezone": "Mars/Olympus"}})
+    assert state.value.diagnostics[0].code == "RE420"
