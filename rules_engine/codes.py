@@ -144,6 +144,10 @@ _ALL = (
             "RE125": "an earn rule's award below zero",
             "RE126": "a currency that is not an ISO 4217 code",
             "RE129": "fields the engine could not honour together, refused rather than ignored",
+            "RE130": "`next_best_offer` ranks by expected value, but an offer has no `expected_value`",
+            "RE131": "quiet hours that start when they end",
+            "RE132": "a field nothing reads in this program: an offer's `expected_value` or `priority` "
+            "without a `next_best_offer` that uses it, `max_delay` with nothing to wait for",
         },
     ),
     *_group(
@@ -331,6 +335,12 @@ _ALL = (
             "RE506": "a rule that can never apply: a higher-priority rule of its group always does",
             "RE507": "a fixed-amount discount or coupon with `applies_to` and no `per`: once per line, "
             "whatever the quantity",
+            "RE512": "part of a condition that contradicts itself (`x > 100 and x < 50`)",
+            "RE513": "a condition that can never hold given the tiers, the rule's events or its schedule",
+            "RE514": "a schedule with no day in it: its dates hold none of its weekdays",
+            "RE515": "multipliers that can apply to the same event with nothing capping their product",
+            "RE516": "a rule of an exclusive group that never applies: a higher-priority rule's "
+            "condition covers its own",
         },
     ),
     *_warnings(

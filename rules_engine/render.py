@@ -30,7 +30,15 @@ from rules_engine.errors import Diagnostic
 from rules_engine.source import Origin
 
 if TYPE_CHECKING:  # the engine imports this module (explanations); types only, no import cycle
-    from rules_engine.engine.outcome import ExplainNode, Outcome, PointsChange, RuleTrace, TierChange, Totals
+    from rules_engine.engine.outcome import (
+        ExplainNode,
+        Notification,
+        Outcome,
+        PointsChange,
+        RuleTrace,
+        TierChange,
+        Totals,
+    )
     from rules_engine.replay import Replay
     from rules_engine.state.customer import CustomerState
     from rules_engine.store.base import LedgerRow
@@ -294,7 +302,9 @@ def _effects(outcome: Outcome, quantum: Decimal) -> Table:
         grid.add_row("  tier", f"{move.old or '-'} → {move.new or '-'}: {move.reason}")
     for notification in effects.notifications:
         grid.add_row(
-            "  notification", f"{notification.template} by {notification.channel} ({notification.rule})"
+            "  notification",
+            f"{notification.template} by {notification.channel} ({notification.rule})"
+            + (f", waited until {notification.at.isoformat()}" if notification.at is not None else ""),
         )
     for change in effects.points_changes:
         grid.add_row("  points", change_text(change))
@@ -311,12 +321,15 @@ _CHANGES = {
 }
 
 
-def change_text(change: PointsChange | TierChange) -> str:
+def change_text(change: PointsChange | TierChange | Notification) -> str:
     """What time, spending or a return did, in words: `40 from e1/base expired (2027-12-01T…)`."""
-    from rules_engine.engine.outcome import TierChange
+    from rules_engine.engine.outcome import Notification, TierChange
 
     if isinstance(change, TierChange):
         return f"tier {change.old or '-'} → {change.new or '-'}: {change.reason}"
+    if isinstance(change, Notification):
+        at = change.at.isoformat() if change.at is not None else "now"
+        return f"{change.channel} {change.template} sent for {change.rule} ({at}, it waited)"
     return f"{_number(change.points)} from {change.lot} {_CHANGES[change.kind]} ({change.at.isoformat()})"
 
 

@@ -41,7 +41,7 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, Purchase, event_digest, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
-from rules_engine.engine.outcome import Outcome, PointsChange, TierChange
+from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
 from rules_engine.engine.run import ReferrerRecord
 from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
@@ -460,7 +460,7 @@ class Loyalty:
         is not due yet); `advance` checks it too, this is for a caller about to advance many."""
         self._check_horizon(to_time, None)
 
-    def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange]:
+    def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange | Notification]:
         """Housekeeping for one customer up to `to_time` (`Engine.advance`), stored; the changes.
 
         Raises:

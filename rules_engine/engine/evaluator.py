@@ -44,8 +44,8 @@ from rules_engine.engine.events import (
     out_of_range,
     parse_event,
 )
-from rules_engine.engine.mechanics import MECHANICS, tiers
-from rules_engine.engine.outcome import Effects, Outcome, PointsChange, TierChange, Totals
+from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
+from rules_engine.engine.outcome import Effects, Notification, Outcome, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
 from rules_engine.engine.trusted import replaced, rule_trace
@@ -115,11 +115,12 @@ class Engine:
         if latest is not None and clock.event_order(self.program, current, parsed) == "refused":
             raise EventError([clock.out_of_order(parsed, latest)])
         try:
-            before, changes, moves = self._elapse(current, parsed.time, parsed.id)
+            before, changes, moves, sent = self._elapse(current, parsed.time, parsed.id)
             run = open_run(
                 self.plan, self.secret, parsed, before, explain, budgets or BudgetSnapshot(), changes
             )
             tiers.reviewed(run, moves)
+            notifications.delivered(run, sent)
             return self._decide(run)
         except InvalidOperation:  # a rounding whose result has more digits than decimals keep
             raise EventError([_not_exact(parsed.id)]) from None
@@ -128,13 +129,15 @@ class Engine:
 
     def _elapse(
         self, state: CustomerState, moment: dt.datetime, cause: str
-    ) -> tuple[CustomerState, list[PointsChange], list[TierChange]]:
+    ) -> tuple[CustomerState, list[PointsChange], list[TierChange], list[Notification]]:
         """What time did up to `moment`, each change at its own moment: points becoming available
-        and expiring, tier reviews that fell due. The same whether or not `advance` ran before
-        (docs/engine.md, "Time between events"); `cause` names the ledger entries of expiry."""
+        and expiring, tier reviews that fell due, waiting messages that went out. The same whether
+        or not `advance` ran before (docs/engine.md, "Time between events"); `cause` names the
+        ledger entries of expiry."""
         after, changes = points.time_passes(self.program, state, moment, cause)
         after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
-        return after, changes, moves
+        after, sent = notifications.deliver(self.program.notifications, after, moment)
+        return after, changes, moves, sent
 
     def _decide(self, run: Run) -> Outcome:
         """The stages, in their fixed order (the module docstring)."""
@@ -193,10 +196,11 @@ class Engine:
 
     def advance(
         self, state: CustomerState | Mapping[str, Any] | None, to_time: dt.datetime
-    ) -> tuple[CustomerState, list[PointsChange | TierChange]]:
+    ) -> tuple[CustomerState, list[PointsChange | TierChange | Notification]]:
         """Housekeeping without an event: apply what time does up to `to_time` (expiry, points
-        becoming available, a tier review that is due) and return the new state with each change
-        (`PointsChange` or `TierChange`). Pure, like `process`. The customer's clock never moves
+        becoming available, a tier review that is due, waiting messages that go out) and return
+        the new state with each change (`PointsChange`, `TierChange` or a `Notification` with its
+        `at`). Pure, like `process`. The customer's clock never moves
         backwards: a moment before their latest event (or advance) changes nothing."""
         if to_time.tzinfo is None or to_time.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
@@ -205,12 +209,12 @@ class Engine:
         if current.last_event_at is not None and to_time < current.last_event_at:
             return current, []
         cause = f"advance:{to_time.isoformat()}"
-        after, changes, moves = self._elapse(current, to_time, cause)
+        after, changes, moves, sent = self._elapse(current, to_time, cause)
         after = replaced(
             after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
         )
         update: dict[str, Any] = {"last_event_at": settle.later(after.last_event_at, to_time)}
-        return after.model_copy(update=update), [*changes, *moves]
+        return after.model_copy(update=update), [*changes, *moves, *sent]
 
 
 def _not_exact(event: str) -> Diagnostic:

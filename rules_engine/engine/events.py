@@ -102,6 +102,17 @@ class Line(EventModel):
     """Custom attributes the program declares under attributes.item."""
 
 
+def known_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder of zones
+        return False
+    return True
+
+
 class BaseEvent(EventModel):
     id: str = Field(min_length=1, max_length=MAX_EVENT_ID, examples=["evt-20261205-0001"])
     """Unique id; an event id is processed at most once."""
@@ -197,6 +208,15 @@ class Signup(BaseEvent):
     """Date of birth, if given."""
     tags: list[str] = Field(default_factory=list, examples=[["newsletter"]])
     """Marketing tags."""
+    timezone: str | None = Field(default=None, examples=["Europe/Berlin"])
+    """The customer's IANA time zone, if known: quiet hours are kept in it."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and not known_zone(value):
+            raise ValueError(f"unknown time zone `{value}`; use an IANA name such as Europe/Berlin")
+        return value
 
 
 class AppOpen(BaseEvent):

@@ -106,6 +106,9 @@ class Notification(OutcomeModel):
     rule: str
     channel: str
     template: str
+    at: dt.datetime | None = None
+    """When it goes out, for a message that waited (quiet hours, the frequency cap) and went out
+    before this event or `advance`; null: with this event."""
 
 
 class DrawEntry(OutcomeModel):

@@ -1,6 +1,6 @@
 """A signup's profile, kept in the customer's state before the event is decided.
 
-A `signup` event may carry what the customer told the shop (`birthday`, `tags`): they go to
+A `signup` event may carry what the customer told the shop (`birthday`, `tags`, `timezone`): they go to
 `state.profile`, with `signup_date` (the local date of the first signup), so conditions
 (`customer.birthday`, `customer.tags`, `customer.signup_date`) and the birthday reward read them
 from this event on. A later signup corrects the birthday it gives and adds the tags it gives.
@@ -26,6 +26,8 @@ def record(run: Run, event: Signup) -> None:
     new_tags = [tag for tag in dict.fromkeys(event.tags) if tag not in profile.tags]
     if new_tags:
         update["tags"] = [*profile.tags, *new_tags]
+    if event.timezone is not None and event.timezone != profile.timezone:
+        update["timezone"] = event.timezone
     if profile.signup_date is None:
         update["signup_date"] = run.local.date()
     if not update:

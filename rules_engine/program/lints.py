@@ -9,6 +9,7 @@ from rules_engine.dsl import types as t
 from rules_engine.errors import Diagnostic, Severity
 from rules_engine.program.compile import ExpressionSite
 from rules_engine.program.model import Program, Schedule
+from rules_engine.program.reasoning import reasoning
 from rules_engine.program.references import constant_awards, rewards, walk
 from rules_engine.program.scalars import NodePath, SourceMap
 
@@ -144,6 +145,7 @@ def lints(
                         f"give `{other.id}` a condition, or `{rule.id}` a higher priority",
                     )
                     break
+    warnings += reasoning(program, source_map, sites)  # RE512–RE516: by interval analysis
     return warnings
 
 

@@ -597,6 +597,23 @@ class Offer(Model):
     """Tell the customer."""
     active: Schedule | None = Field(default=None, examples=[{"start": "2026-11-01", "end": "2026-12-31"}])
     """When the offer runs."""
+    priority: int = Field(default=0, examples=[10])
+    """With `next_best_offer`, which offer is chosen first (the highest), or the tie-break of
+    equal expected values."""
+    expected_value: NumberExpr | None = Field(default=None, examples=["0.15 * 120"])
+    """With `next_best_offer: {by: expected_value}`, what the offer is expected to bring, e.g. the
+    chance it is used times the margin: an expression on the customer and the event."""
+
+
+class NextBestOffer(Model):
+    """Of the offers a customer may receive after an event, which ones are issued: the best first,
+    at most `at_most` over all offers."""
+
+    by: Literal["priority", "expected_value"] = Field(default="priority", examples=["expected_value"])
+    """priority: the highest `priority` first; expected_value: the highest `expected_value` first
+    (ties by priority, then by order in the file)."""
+    at_most: Limit = Field(examples=[{"count": 1, "per": "7d"}])
+    """How many offers one customer receives, of all the program's offers, per period."""
 
 
 class Birthday(Model):
@@ -684,7 +701,14 @@ class Notifications(Model):
     """How the program talks to customers without pestering them."""
 
     frequency_cap: Limit | None = Field(default=None, examples=[{"count": 3, "per": "7d"}])
-    """At most this many messages per customer per period; further ones are suppressed (and traced)."""
+    """At most this many messages per customer per period; a further one waits for the next
+    allowed moment within `max_delay`, or is dropped (and traced)."""
+    quiet_hours: Hours | None = Field(default=None, examples=[{"start": "21:00", "end": "09:00"}])
+    """No message goes out between these times of day (in the customer's time zone when their
+    profile has one, else the program's): one due then waits for `end`."""
+    max_delay: Duration | None = Field(default=None, examples=["2d"])
+    """How long a message over the frequency cap may wait for the next allowed moment; one that
+    would wait longer is dropped (and traced). Without it, a message over the cap is dropped."""
     points_expiring: Reminder | None = Field(
         default=None, examples=[{"before": "14d", "channel": "push", "template": "beans_expiring"}]
     )
@@ -844,6 +868,11 @@ class Program(Model):
         ],
     )
     """Personalized offers."""
+    next_best_offer: NextBestOffer | None = Field(
+        default=None, examples=[{"by": "priority", "at_most": {"count": 1, "per": "7d"}}]
+    )
+    """When several offers are eligible, issue only the best; without it, every eligible offer is
+    issued."""
     birthday: Birthday | None = Field(
         default=None, examples=[{"window": "around", "days": 7, "reward": {"points": 200}}]
     )

@@ -295,3 +295,57 @@ def ignored_combinations(program: Program, source_map: SourceMap) -> list[Diagno
             "add `tiers:`, or remove the reminder",
         )
     return problems
+
+
+def choice_problems(program: Program, source_map: SourceMap) -> list[Diagnostic]:
+    """How offers are chosen and messages wait, stated so the engine can honour it: an offer
+    without the expected value `next_best_offer` ranks by (RE130), quiet hours that are never
+    or always on (RE131), a field nothing reads in this program (RE132)."""
+    problems: list[Diagnostic] = []
+
+    def refuse(code: str, message: str, path: NodePath, hint: str) -> None:
+        problems.append(Diagnostic(code, message, source_map.key_span(path) or source_map.span(path), hint))
+
+    choice = program.next_best_offer
+    by_value = choice is not None and choice.by == "expected_value"
+    for index, offer in enumerate(program.offers):
+        if by_value and offer.expected_value is None:
+            refuse(
+                "RE130",
+                f"offer `{offer.id}` has no `expected_value`, which `next_best_offer` ranks offers by",
+                ("offers", index),
+                "add expected_value: … (a number or an expression), e.g. expected_value: 0.2 * 15",
+            )
+        if not by_value and offer.expected_value is not None:
+            refuse(
+                "RE132",
+                f"offer `{offer.id}` has an `expected_value`, but offers are not chosen by it",
+                ("offers", index, "expected_value"),
+                "add next_best_offer: {by: expected_value, at_most: {count: 1, per: 7d}}, or remove it",
+            )
+        if choice is None and "priority" in offer.model_fields_set:
+            refuse(
+                "RE132",
+                f"offer `{offer.id}` has a `priority`, but without `next_best_offer` every eligible "
+                "offer is issued",
+                ("offers", index, "priority"),
+                "add next_best_offer: {by: priority, at_most: {count: 1, per: 7d}}, or remove it",
+            )
+    notifications = program.notifications
+    quiet = notifications.quiet_hours
+    if quiet is not None and quiet.start == quiet.end:
+        refuse(
+            "RE131",
+            f"quiet hours from {quiet.start:%H:%M} to {quiet.end:%H:%M} are empty",
+            ("notifications", "quiet_hours"),
+            'give the hours no message goes out, e.g. {start: "21:00", end: "09:00"}',
+        )
+    if notifications.max_delay is not None and notifications.frequency_cap is None and quiet is None:
+        refuse(
+            "RE132",
+            "`max_delay` says how long a message may wait for quiet hours or the frequency cap, but "
+            "there are neither",
+            ("notifications", "max_delay"),
+            "add frequency_cap: {count: 3, per: 7d} or quiet_hours, or remove `max_delay`",
+        )
+    return problems

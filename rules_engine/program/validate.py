@@ -30,7 +30,12 @@ from rules_engine.program import loader
 from rules_engine.program.compile import CompiledProgram, ExpressionSite, compile_expressions
 from rules_engine.program.lints import lints
 from rules_engine.program.model import Program
-from rules_engine.program.references import ignored_combinations, money_problems, reference_problems
+from rules_engine.program.references import (
+    choice_problems,
+    ignored_combinations,
+    money_problems,
+    reference_problems,
+)
 from rules_engine.program.scalars import SourceMap
 from rules_engine.program.structure import model_problems, schema_problems
 
@@ -102,6 +107,7 @@ def _validate(data: Any, source_map: SourceMap, name: str, today: dt.date | None
             *reference_problems(program, source_map),
             *money_problems(program, source_map, sites),
             *ignored_combinations(program, source_map),
+            *choice_problems(program, source_map),
             *expression_problems,
         ]
     )

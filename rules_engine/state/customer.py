@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import StateError, diagnostics_from_pydantic
@@ -190,6 +190,38 @@ class Profile(StateModel):
     """Date of birth."""
     attributes: dict[str, Any] = Field(default_factory=dict)
     """Custom attributes the program declares under attributes.customer."""
+    timezone: str | None = None
+    """The customer's IANA time zone (from a signup), for quiet hours; null: the program's."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        """A state from elsewhere may name a zone this machine does not know: refused (RE420) on
+        loading, rather than failing at the first quiet-hours check."""
+        if value is None:
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone `{value}`; use an IANA name such as Europe/Berlin") from None
+        return value
+
+
+class DeferredMessage(StateModel):
+    """A notification waiting for quiet hours to end or the frequency cap to allow it."""
+
+    rule: str
+    """The rule or mechanic that sends it (`offer:lens`, `notifications:points_expiring`)."""
+    channel: str
+    """How it is sent."""
+    template: str
+    """The message template id."""
+    due_at: dt.datetime
+    """When it was meant to go out (the event that caused it)."""
+    send_at: dt.datetime
+    """When it goes out: the first event or `advance` at or after this moment sends it."""
 
 
 class TenderedLine(StateModel):
@@ -342,6 +374,9 @@ class CustomerState(StateModel):
     """When each offer was issued to the customer, by the offer's id."""
     notified: list[dt.datetime] = Field(default_factory=list)
     """When notifications were sent, for the frequency cap (only those within the cap's period)."""
+    deferred: list[DeferredMessage] = Field(default_factory=list)
+    """Notifications waiting to go out (quiet hours, the frequency cap), in sending order; at most
+    `MAX_DEFERRED` (mechanics/notifications.py)."""
     reminded: list[str] = Field(default_factory=list)
     """Lots (`<event>/<rule>`) the customer was already reminded will expire."""
     entries: dict[str, int] = Field(default_factory=dict)

@@ -1,20 +1,27 @@
 """Notifications: points about to expire, a tier about to drop, and the frequency cap.
 
 Traced with kind "notification"; what was sent is in `Effects.notifications`, when in
-`state.notified`, what was reminded of in `state.reminded`.
+`state.notified`, what was reminded of in `state.reminded`. A message due in quiet hours, or over
+the frequency cap (with `max_delay`), waits in `state.deferred` for the next allowed moment, and
+goes out at that moment: `deliver` is applied by the engine before the next event (or by
+`advance`), like expiry; one that would wait longer than `max_delay` is dropped, traced.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime as dt
+from zoneinfo import ZoneInfo
 
+from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.lifecycle import expiry_order
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import replaced, rule_trace
-from rules_engine.program.model import Program
+from rules_engine.program.model import Hours, Notifications, Program
+from rules_engine.state.customer import CustomerState, DeferredMessage
 
 
 def idle(program: Program) -> bool:
@@ -48,7 +55,8 @@ def apply(run: Run) -> None:
     soon = [lot for lot in lots[first:last] if lot.points > 0 and lot.id not in done]
     if not soon:
         return
-    if notify(run, REMINDER, reminder.channel, reminder.template):
+    expires = min(lot.expires_at for lot in soon if lot.expires_at is not None)
+    if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
         reminded = [*run.state.reminded, *(lot.id for lot in soon)]
         run.state = replaced(run.state, {"reminded": reminded})
 
@@ -67,33 +75,157 @@ def _tier_reminder(run: Run) -> None:
     key = f"tier:{run.state.tier}:{due.date().isoformat()}"
     if key in run.state.reminded:
         return
-    if notify(run, TIER_REMINDER, reminder.channel, reminder.template):
+    if notify(run, TIER_REMINDER, reminder.channel, reminder.template, before=due):
         run.state = replaced(run.state, {"reminded": [*run.state.reminded, key]})
 
 
-def notify(run: Run, rule: str, channel: str, template: str) -> bool:
-    """Send a notification on behalf of `rule` unless the frequency cap suppresses it; traced
-    either way (kind "notification"). Returns whether it was sent."""
-    cap = run.program.notifications.frequency_cap
+def notify(
+    run: Run, rule: str, channel: str, template: str, before: dt.datetime | None = None
+) -> bool:
+    """Send a notification on behalf of `rule` now, or defer it to the next allowed moment
+    (quiet hours, the frequency cap), or drop it; traced either way (kind "notification").
+    `before`: a reminder is pointless from this moment on (what it warns of has happened), so
+    one that could only go out then is dropped. Returns whether it was sent or will be."""
+    settings = run.program.notifications
     moment = run.event.time
-    sent = run.state.notified
-    if cap is not None:
-        lately = recent(cap, sent, moment)
-        if len(lately) >= cap.count:
-            run.trace.append(
-                rule_trace(
-                    rule,
-                    "notification",
-                    False,
-                    "capped",
-                    f"{channel} {template} suppressed: {len(lately)} sent, the cap is {limit_words(cap)}",
-                )
-            )
-            return False
-        sent = lately  # older sends no longer count: the state keeps only what the cap needs
+    state = run.state
+    words = f"{channel} {template}"
+    when, why = next_moment(settings, state, moment, customer_zone(run.plan.zone, state))
+    if when is None:  # over the cap, and nothing says it may wait
+        run.trace.append(rule_trace(rule, "notification", False, "capped", f"{words} suppressed: {why}"))
+        return False
+    if before is not None and when > moment and when >= before:
+        reason = (
+            f"{words} dropped: it could go out only at {_local(run, when)} ({why}), once what it "
+            f"warns of has happened ({_local(run, before)})"
+        )
+        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
+        return False
+    delay = settings.max_delay
+    if delay is not None and when - moment > delay:
+        reason = (
+            f"{words} dropped: the next allowed moment, {_local(run, when)}, is more than "
+            f"{format_duration(delay)} away ({why})"
+        )
+        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
+        return False
+    if len(state.deferred) >= MAX_DEFERRED and when > moment:
+        reason = f"{words} dropped: {MAX_DEFERRED} messages are already waiting"
+        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
+        return False
+    if when > moment:
+        waiting = DeferredMessage(rule=rule, channel=channel, template=template, due_at=moment, send_at=when)
+        run.state = replaced(state, {"deferred": [*state.deferred, waiting]})
+        code = "capped" if "the cap is" in why else "outside_schedule"
+        reason = f"{words} deferred to {_local(run, when)}: {why}"
+        run.trace.append(rule_trace(rule, "notification", False, code, reason))
+        return True
+    cap = settings.frequency_cap
+    sent = recent(cap, state.notified, moment) if cap is not None else state.notified
+    # older sends no longer count: the state keeps only what the cap needs
     outbox = getattr(run, "notifications", None)
     if isinstance(outbox, list):
         outbox.append(Notification(rule=rule, channel=channel, template=template))
-    run.state = replaced(run.state, {"notified": [*sent, moment]})
-    run.trace.append(rule_trace(rule, "notification", True, "fired", f"sends {channel} {template}"))
+    run.state = replaced(state, {"notified": [*sent, moment]})
+    run.trace.append(rule_trace(rule, "notification", True, "fired", f"sends {words}"))
     return True
+
+
+# A customer's waiting messages are bounded: past this many, a further one is dropped (traced).
+MAX_DEFERRED = 10
+# How many times the next allowed moment is moved on (quiet hours, the cap) before giving up.
+_TRIES = 64
+
+
+def customer_zone(program_zone: dt.tzinfo, state: CustomerState) -> dt.tzinfo:
+    """The zone quiet hours are kept in: the customer's, when their profile has one."""
+    name = state.profile.timezone
+    return ZoneInfo(name) if name is not None else program_zone
+
+
+def quiet_until(hours: Hours, moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """The end of the quiet hours `moment` falls in (in `zone`), or None when it is not quiet."""
+    local = moment.astimezone(zone)
+    start, end, now = hours.start, hours.end, local.time().replace(tzinfo=None)
+    if start == end:
+        return None
+    if start < end:
+        quiet, day = start <= now < end, local.date()
+    else:  # over midnight: 21:00-09:00
+        quiet = now >= start or now < end
+        day = local.date() + dt.timedelta(days=1) if now >= start else local.date()
+    if not quiet:
+        return None
+    ends = dt.datetime.combine(day, end, tzinfo=zone)
+    # A wall time skipped by a clock change is read as the moment after it, never before `moment`.
+    return max(ends.astimezone(dt.UTC), moment).astimezone(moment.tzinfo)
+
+
+def next_moment(
+    settings: Notifications, state: CustomerState, due: dt.datetime, zone: dt.tzinfo
+) -> tuple[dt.datetime | None, str]:
+    """The first moment at or after `due` (and after the messages already waiting) when a
+    message may go out, with why it cannot go at `due`; None when the cap never allows it (no
+    `max_delay`, or a cap for ever)."""
+    cap, quiet = settings.frequency_cap, settings.quiet_hours
+    moment = max([due, *(waiting.send_at for waiting in state.deferred)])
+    reasons = [quiet_words(quiet)] if quiet is not None and quiet_until(quiet, due, zone) else []
+    if moment > due:
+        reasons.append(f"behind {len(state.deferred)} waiting")
+
+    def because(reason: str) -> None:
+        if reason not in reasons:
+            reasons.append(reason)
+
+    planned = [*state.notified, *(waiting.send_at for waiting in state.deferred)]
+    for _ in range(_TRIES):
+        if quiet is not None:
+            until = quiet_until(quiet, moment, zone)
+            if until is not None:
+                moment = until
+                because(quiet_words(quiet))
+                continue
+        if cap is None:
+            return moment, "; ".join(reasons)
+        lately = sorted(recent(cap, planned, moment))
+        if len(lately) < cap.count:
+            return moment, "; ".join(reasons)
+        because(f"{len(lately)} sent, the cap is {limit_words(cap)}")
+        if cap.per is None or settings.max_delay is None:
+            return None, "; ".join(reasons)
+        moment = lately[len(lately) - cap.count] + cap.per
+    return None, "; ".join(reasons)
+
+
+def quiet_words(quiet: Hours) -> str:
+    return f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M}"
+
+
+def deliver(
+    settings: Notifications, state: CustomerState, moment: dt.datetime
+) -> tuple[CustomerState, list[Notification]]:
+    """Send the waiting messages whose moment has come, each at its own `send_at`: what time does
+    before the next event (or by `advance`), whether or not `advance` ran."""
+    waiting = state.deferred
+    if not waiting or waiting[0].send_at > moment:
+        return state, []
+    due = [message for message in waiting if message.send_at <= moment]
+    left = [message for message in waiting if message.send_at > moment]
+    sent = [Notification(rule=m.rule, channel=m.channel, template=m.template, at=m.send_at) for m in due]
+    notified = [*state.notified, *(message.send_at for message in due)]
+    if settings.frequency_cap is not None:
+        notified = recent(settings.frequency_cap, notified, moment)
+    return replaced(state, {"deferred": left, "notified": notified}), sent
+
+
+def delivered(run: Run, sent: list[Notification]) -> None:
+    """The messages that went out before the event (`deliver`): effects of the event, traced."""
+    for message in sent:
+        assert message.at is not None
+        run.notifications.append(message)
+        reason = f"sends {message.channel} {message.template} at {_local(run, message.at)} (it waited)"
+        run.trace.append(rule_trace(message.rule, "notification", True, "fired", reason))
+
+
+def _local(run: Run, moment: dt.datetime) -> str:
+    return moment.astimezone(customer_zone(run.plan.zone, run.state)).strftime("%Y-%m-%d %H:%M")

@@ -1,10 +1,14 @@
 """Personalized offers: a coupon issued to the customers it is meant for, within its limit.
 
-Traced with kind "offer", rule `offer:<id>`; the issued times are kept in `state.offers`.
+Traced with kind "offer", rule `offer:<id>`; the issued times are kept in `state.offers`. With
+`next_best_offer`, of the offers eligible for one event only the best are issued (by priority or
+by a declared expected value), at most `at_most` per customer and period over all offers, and
+the trace says why each other one lost.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rules_engine.dsl.context import Context
@@ -12,11 +16,12 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import holds, line_holds, mechanics_context
 from rules_engine.engine.mechanics.notifications import notify
 from rules_engine.engine.mechanics.shared import SOCIAL as SECTIONS
-from rules_engine.engine.mechanics.shared import limit_words, local_words, recent
+from rules_engine.engine.mechanics.shared import ZERO, limit_words, local_words, recent
+from rules_engine.engine.outcome import RuleTrace
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import replaced, rule_trace
-from rules_engine.program.model import Limit, Offer, Program, Reward
+from rules_engine.program.model import Limit, NextBestOffer, Offer, Program, Reward
 
 
 def idle(program: Program) -> bool:
@@ -30,22 +35,22 @@ _ONCE = Limit(count=1)
 def apply(run: Run) -> None:
     """Issue every offer's coupon to a customer it is meant for, within its limit.
 
-    An offer is considered after an event whose type is in `on`, inside `active`; it is issued
-    when `when` holds and the customer received it fewer than `limit` times (default: once ever).
-    With `skip_bought`, it is not issued when the coupon's `applies_to` matches a line the
-    customer already bought (an earlier purchase or this one). `notify` sends a notification.
+    An offer is eligible after an event whose type is in `on`, inside `active`, when `when` holds
+    and the customer received it fewer than `limit` times (default: once ever). With
+    `skip_bought`, it is not when the coupon's `applies_to` matches a line the customer already
+    bought (an earlier purchase or this one). Without `next_best_offer`, every eligible offer is
+    issued; with it, only the best (`_choose`). `notify` sends a notification.
     """
     program = run.program
     if not program.offers:
         return
     context = mechanics_context(run, SECTIONS)
     expression = run.plan.compiled.expression
-    issued = dict(run.state.offers)
+    eligible: list[tuple[int, Offer]] = []
     for index, offer in enumerate(program.offers):
         rule = f"offer:{offer.id}"
         limit = offer.limit or _ONCE
-        before = issued.get(offer.id, [])
-        lately = recent(limit, before, run.event.time)
+        lately = recent(limit, run.state.offers.get(offer.id, []), run.event.time)
         capped = None
         if len(lately) >= limit.count:
             capped = (
@@ -76,12 +81,79 @@ def apply(run: Run) -> None:
                 )
             )
             continue
-        gives = give(run, Reward(coupon=offer.coupon), rule)
-        issued[offer.id] = [*before, run.event.time]
-        run.state = replaced(run.state, {"offers": issued})
-        run.trace.append(rule_trace(rule, "offer", True, "fired", f"issued: {', '.join(gives)}"))
-        if offer.notify is not None:
-            notify(run, rule, offer.notify.channel, offer.notify.template)
+        eligible.append((index, offer))
+    choice = program.next_best_offer
+    chosen, lost = (eligible, []) if choice is None else _choose(run, choice, eligible, context)
+    for _, offer in chosen:
+        _issue(run, offer)
+    run.trace += lost
+
+
+def _issue(run: Run, offer: Offer) -> None:
+    rule = f"offer:{offer.id}"
+    gives = give(run, Reward(coupon=offer.coupon), rule)
+    issued = dict(run.state.offers)
+    issued[offer.id] = [*issued.get(offer.id, []), run.event.time]
+    run.state = replaced(run.state, {"offers": issued})
+    run.trace.append(rule_trace(rule, "offer", True, "fired", f"issued: {', '.join(gives)}"))
+    if offer.notify is not None:
+        notify(run, rule, offer.notify.channel, offer.notify.template)
+
+
+def _choose(
+    run: Run, choice: NextBestOffer, eligible: list[tuple[int, Offer]], context: Context
+) -> tuple[list[tuple[int, Offer]], list[RuleTrace]]:
+    """The next best offers: the eligible ones ranked by priority or expected value (ties: the
+    higher priority, then the earlier in the file), as many as `at_most` still allows; and for
+    each other one a trace of why it lost (`shadowed` by a better one, or `capped`)."""
+    if not eligible:
+        return [], []
+    values: dict[int, Decimal | None] = {}
+    if choice.by == "expected_value":
+        for index, offer in eligible:
+            values[index] = _expected(run, index, offer, context)
+
+    def rank(entry: tuple[int, Offer]) -> tuple[int, Decimal, int, int]:
+        index, offer = entry
+        value = values.get(index)
+        return (value is None, -(value or ZERO), -offer.priority, index)
+
+    ranked = sorted(eligible, key=rank)
+    limit = choice.at_most
+    times = [moment for issued in run.state.offers.values() for moment in issued]
+    lately = recent(limit, times, run.event.time)
+    room = max(0, limit.count - len(lately))
+    chosen, traces = ranked[:room], []
+    for index, offer in ranked[room:]:
+        rule = f"offer:{offer.id}"
+        if not chosen:
+            reason = (
+                f"{len(lately)} offer{'' if len(lately) == 1 else 's'} issued already (last "
+                f"{local_words(run, max(lately))}); next best offer: at most {limit_words(limit)}"
+            )
+            traces.append(rule_trace(rule, "offer", False, "capped", reason))
+            continue
+        best_index, best = chosen[-1]
+        if choice.by == "expected_value":
+            why = f"expected value {_words(values[index])} against {_words(values[best_index])}"
+        else:
+            why = f"priority {offer.priority} against {best.priority}"
+        reason = f"`{best.id}` is the better offer ({why}); at most {limit_words(limit)}"
+        traces.append(rule_trace(rule, "offer", False, "shadowed", reason))
+    return chosen, traces
+
+
+def _expected(run: Run, index: int, offer: Offer, context: Context) -> Decimal | None:
+    """The offer's expected value for this customer and event; None when it has none (null)."""
+    compiled = run.plan.compiled.expression("offers", index, "expected_value")
+    if compiled is None:
+        return None if offer.expected_value is None else Decimal(offer.expected_value)
+    value = compiled.evaluate(context)
+    return None if value is None else Decimal(value)
+
+
+def _words(value: Decimal | None) -> str:
+    return "none" if value is None else format(value.normalize(), "f")
 
 
 def _bought(run: Run, offer: Offer, context: Context) -> str | None:

@@ -34,6 +34,8 @@ def check_suite(suite: Suite, program: Program) -> list[Diagnostic]:
     }
     if program.referral is not None:
         mechanics |= {"referral:referee", "referral:referrer"}
+    if program.birthday is not None:
+        mechanics.add("birthday")
     known = earn | discounts | tiers | mechanics
     # rules that decide but never give points: a signup's referral, the reminders
     decides = {"referral:signup"} if program.referral is not None else set()
