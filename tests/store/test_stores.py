@@ -503,3 +503,39 @@ def test_an_outcome_stored_before_referral_owed_existed_still_owes_the_referrer(
     # Nothing owed when the trace does not say the referrer's rule fired.
     old["trace"] = [t for t in old["trace"] if t["rule"] != "referral:referrer"]
     assert _stored_outcome(old, outcome.state).effects.referral_owed is None
+
+
+def test_a_return_gives_its_budget_back_once(open_test_store: OpenStore) -> None:
+    """Issue 16, item 4: a budget that gave a net 0 points keeps giving, in every store; a
+    redelivered return gives nothing back a second time."""
+    store = open_test_store()
+    loyalty = Loyalty(ENGINE, store)
+    for n in range(6):
+        loyalty.process(purchase(n, customer=f"c{n}"))  # the budget of 60 is spent
+    assert not [a for a in loyalty.process(purchase(6, customer="c6")).effects.points if a.rule == "launch"]
+    back = {
+        "id": "r0",
+        "type": "return",
+        "time": (START + dt.timedelta(hours=7)).isoformat(),
+        "customer": "c0",
+        "purchase": "p0",
+        "items": [{"sku": "MUG", "qty": 1}],
+    }
+    returned = loyalty.process(back)
+    assert [(r.rule, r.period, r.points) for r in returned.effects.budgets_released] == [
+        ("launch", "lifetime", 10)
+    ]
+    assert loyalty.handle(back).duplicate  # redelivered: stored outcome, nothing applied again
+    again = Loyalty(ENGINE, open_test_store())
+    given = [
+        sum(
+            (
+                a.points
+                for a in again.process(purchase(n, customer=f"c{n}", hours=8)).effects.points
+                if a.rule == "launch"
+            ),
+            Decimal(0),
+        )
+        for n in range(7, 10)
+    ]
+    assert given == [10, 0, 0]  # the 10 given back, once
