@@ -330,6 +330,8 @@ _ALL = (
             "RE506": "a rule that can never apply: a higher-priority rule of its group always does",
             "RE507": "a fixed-amount discount or coupon with `applies_to` and no `per`: once per line, "
             "whatever the quantity",
+            "RE508": "points rounded per rule (`points.round: per_rule`) where a multiplier multiplies them: "
+            "each part is rounded alone (×2 on 15.6 points gives 30, not 31)",
         },
     ),
     # -- RE6xx: stores -------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ Input: a `Run` after pricing. Output: `run.base`, `run.effects_points` (with `ru
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from rules_engine.dsl.context import Context
@@ -59,10 +61,19 @@ def shipping_base(run: Run) -> Decimal:
 
 
 def earn(run: Run) -> None:
-    """The earning base, then the earn rules by priority, the multipliers and the tier's."""
+    """The earning base, then the earn rules by priority, the multipliers and the tier's.
+
+    Where the points are rounded is `points.round` (`Rounding`): each rule's points on their own
+    (`per_rule`, a multiplier multiplying the rounded points), once for the whole award of the
+    event after multipliers (`per_award`), or once per line (`per_line`)."""
     base = run.base = earning_base(run)
     groups: dict[str, str] = {}
     n = len(run.items)
+    settings = run.program.points
+    multiplied = bool(run.plan.multipliers) or (
+        run.tier is not None and run.tier.benefits.earn_multiplier is not None
+    )
+    rounding = Rounding(settings.round, settings.rounding, n + 1, multiplied)
     per_line_points = [ZERO] * (n + 1)  # last slot: shipping
     for step in run.plan.base_rules:
         computed = rule_points(run, step, base, groups)
@@ -72,7 +83,19 @@ def earn(run: Run) -> None:
         weights, exact = computed
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
-        shares = award(run, rule.id, rule.cap, rule.budget, weights, exact, rule, factor=factor)
+        ratio = Fraction(rule.rate.points) / Fraction(rule.rate.per) if rule.rate is not None else None
+        shares = award(
+            run,
+            rule.id,
+            rule.cap,
+            rule.budget,
+            weights,
+            exact,
+            rule,
+            factor=factor,
+            rounding=rounding,
+            ratio=ratio,
+        )
         if shares and rule.group is not None:
             groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
         for line, points in enumerate(shares):
@@ -84,13 +107,16 @@ def earn(run: Run) -> None:
         rule = step.rule
         assert rule.multiply is not None
         weights = per_line_points
+        selected = [True] * (n + 1)
         exclude, matches = step.exclude, step.for_each_item
         if exclude is not None:
             excluded = [*holding(run, exclude, range(n)), False]  # shipping is not a line
-            weights = [ZERO if out else p for out, p in zip(excluded, weights, strict=True)]
+            selected = [s and not out for s, out in zip(selected, excluded, strict=True)]
         if matches is not None:  # only the points of the matching lines; shipping is no line
             matching = [*holding(run, matches, range(n)), False]
-            weights = [p if match else ZERO for match, p in zip(matching, weights, strict=True)]
+            selected = [s and match for s, match in zip(selected, matching, strict=True)]
+        if exclude is not None or matches is not None:
+            weights = [p if keep else ZERO for keep, p in zip(selected, weights, strict=True)]
         exact = sum(weights, ZERO) * (rule.multiply - 1)
         shares = award(
             run,
@@ -102,6 +128,8 @@ def earn(run: Run) -> None:
             rule,
             multiplier=rule.multiply,
             factor=rule.multiply - 1,
+            rounding=rounding,
+            selected=selected,
         )
         if shares and rule.group is not None:
             groups[rule.group] = rule.id
@@ -118,7 +146,130 @@ def earn(run: Run) -> None:
             None,
             multiplier=multiplier,
             factor=multiplier - 1,
+            rounding=rounding,
+            selected=[True] * (n + 1),
         )
+
+
+class Rounding:
+    """Where an event's points are rounded (`points.round`), and what was rounded so far.
+
+    `per_rule`: each rule's exact points rounded on their own, a multiplier's bonus computed on
+    the rounded points of the rules before it (a ×2 on 15.6 points gives 15 + 15). `per_award`:
+    the exact points of the whole event, multipliers included, rounded once: each rule gives the
+    rounded running total after it less the rounded total before it (15 + 16 = floor(31.2)).
+    `per_line`: the same, line by line (shipping as one more line). Exact arithmetic throughout
+    (fractions: a rate of 1 per 3 has no exact decimal). A rule a cap or budget cut gives what it
+    was allowed, and the running total starts again from the points given.
+    """
+
+    def __init__(self, mode: str, rounding: str, slots: int, track: bool) -> None:
+        """`track`: keep each line's exact points (for multipliers and `per_line`)."""
+        self.mode = mode
+        self.track = track or mode == "per_line"
+        self.x = Fraction(0)  # the award being decided: its exact points
+        self.rounding = rounding
+        self.exact = Fraction(0)  # per_award: the exact points so far, and the points given
+        self.given = 0
+        self.line_exact = [Fraction(0)] * slots  # per_line: the same per line
+        self.line_given = [0] * slots
+        self.base = [Fraction(0)] * slots  # each line's exact points of the non-multiplier rules
+        self.parts: list[Fraction] = []  # the award being decided: each line's exact points
+        self.lines: list[int] = []  # per_line: each line's rounded points of it
+
+    def total(
+        self,
+        weights: list[Decimal],
+        exact: Decimal,
+        ratio: Fraction | None,
+        factor: Decimal | None,
+        selected: list[bool] | None,
+    ) -> Decimal:
+        """The whole points of an award before caps: `exact` are its points (a multiplier's on the
+        rounded points before it, `weights`), `ratio` a rate's points per unit of money, `factor`
+        a multiplier's bonus per point and `selected` the lines it multiplies."""
+        if self.mode == "per_rule":
+            return round_points(exact, self.rounding)
+        if not self.track:  # per_award, no multiplier to weigh lines: the award's total is enough
+            self.x = x = Fraction(sum(weights, ZERO)) * ratio if ratio is not None else Fraction(exact)
+            return _whole(_round(self.exact + x, self.rounding) - self.given)
+        if selected is not None:
+            bonus = Fraction(factor if factor is not None else ZERO)
+            parts = [b * bonus if keep else Fraction(0) for b, keep in zip(self.base, selected, strict=True)]
+        elif ratio is not None:
+            parts = [Fraction(w) * ratio for w in weights]
+        else:
+            weight_sum = sum((Fraction(w) for w in weights), Fraction(0))
+            whole = Fraction(exact)
+            parts = [whole * Fraction(w) / weight_sum for w in weights] if weight_sum else []
+            if not parts:
+                parts = [Fraction(0)] * len(weights)
+                if whole:
+                    parts[0] = whole  # never happens for a purchase (no eligible line gives 0)
+        self.parts = parts
+        self.x = x = sum(parts, Fraction(0))
+        if self.mode == "per_award":
+            return _whole(_round(self.exact + x, self.rounding) - self.given)
+        self.lines = [
+            _round(e + x, self.rounding) - g
+            for e, x, g in zip(self.line_exact, parts, self.line_given, strict=True)
+        ]
+        return _whole(sum(self.lines))
+
+    def shares(
+        self, granted: Decimal, total: Decimal, weights: list[Decimal], factor: Decimal | None, bonus: bool
+    ) -> list[Decimal]:
+        """The award's `granted` points split across the lines it came from."""
+        if self.mode == "per_line":
+            if granted == total:
+                return [Decimal(p) for p in self.lines]
+            return split(granted, [Decimal(p) for p in self.lines], ONE)
+        if self.track and bonus and any(self.parts):
+            # a multiplier's bonus: by the exact points it multiplied on each line
+            common = math.lcm(*(p.denominator for p in self.parts))  # exact: whole weights
+            weights = [Decimal(p.numerator * (common // p.denominator)) for p in self.parts]
+            factor = None
+        return split(granted, weights, ONE, factor)
+
+    def given_out(self, granted: Decimal, total: Decimal, shares: list[Decimal], multiplier: bool) -> None:
+        """Record what the award gave: the running totals go on, or start again after a cut."""
+        if self.mode == "per_rule":
+            return
+        parts = self.parts
+        cut = granted != total
+        if self.track and not multiplier:
+            base = self.base
+            if cut:
+                parts = [Fraction(s) for s in shares] if shares else [Fraction(0)] * len(base)
+            self.base = [b + x for b, x in zip(base, parts, strict=True)]
+        if self.mode == "per_award":
+            self.given += int(granted)
+            self.exact = Fraction(self.given) if cut else self.exact + self.x
+            return
+        if cut:
+            given = [
+                g + int(sh) for g, sh in zip(self.line_given, shares or [ZERO] * len(parts), strict=True)
+            ]
+            self.line_given = given
+            self.line_exact = [Fraction(g) for g in given]
+            return
+        self.line_given = [g + p for g, p in zip(self.line_given, self.lines, strict=True)]
+        self.line_exact = [e + x for e, x in zip(self.line_exact, self.parts, strict=True)]
+
+
+def _whole(points: int) -> Decimal:
+    """Whole points as a decimal, refused (InvalidOperation, RE416) past the 28 digits decimals
+    keep, as rounding a decimal award refuses it."""
+    return Decimal(points).quantize(ONE)
+
+
+def _round(value: Fraction, rounding: str) -> int:
+    """A non-negative exact value to whole points as `points.rounding` says."""
+    if rounding == "floor":
+        return math.floor(value)
+    if rounding == "ceil":
+        return math.ceil(value)
+    return math.floor(value + Fraction(1, 2))  # half away from zero, for values >= 0
 
 
 def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
@@ -222,13 +373,22 @@ def award(
     rule: EarnRule | None,
     multiplier: Decimal | None = None,
     factor: Decimal | None = None,
+    *,
+    rounding: Rounding,
+    ratio: Fraction | None = None,
+    selected: list[bool] | None = None,
 ) -> list[Decimal]:
-    """Round `exact`, cap it, split it by the weights `raw`, record it; returns each line's share.
+    """Round the points (where `rounding` says), cap them, split them by the weights `raw`,
+    record them; returns each line's share.
 
-    `factor`: `exact` is the weights times it (a hint for `split`'s shortcut)."""
-    total = round_points(exact, run.program.points.rounding)
+    `exact`: the rule's exact points (a multiplier's on the rounded points before it); `ratio`:
+    a rate's points per unit of money; `factor`: `exact` is the weights times it (a hint for
+    `split`'s shortcut, and a multiplier's bonus per point); `selected`: a multiplier's lines."""
+    total = rounding.total(raw, exact, ratio, factor, selected)
     kind = "earn" if rule else "tier"
+    bonus = selected is not None
     if total <= 0:
+        rounding.given_out(ZERO, total, [], bonus)
         if multiplier is not None and rule is not None and rule.for_each_item is not None:
             reason = "no points on the lines for_each_item matches: nothing to multiply"
         elif multiplier is not None:
@@ -256,9 +416,11 @@ def award(
             else ("budget_exhausted" if limit == "budget" else "capped")
         )
     if granted <= 0:
+        rounding.given_out(ZERO, total, [], bonus)
         run.trace.append(rule_trace(rule_id, kind, False, code, f"{limit} reached: would have given {total}"))
         return []
-    shares = split(granted, raw, ONE, factor)
+    shares = rounding.shares(granted, total, raw, factor, bonus)
+    rounding.given_out(granted, total, shares, bonus)
     lines: list[LineShare] = []
     lot_lines: list[LotLine] = []  # the same shares, as the new lot will keep them
     if run.items:

@@ -188,6 +188,10 @@ class PointsSettings(Model):
     """What the points are called, for receipts and messages."""
     rounding: Literal["floor", "round", "ceil"] = Field(default="floor", examples=["floor"])
     """How fractional points of an award are rounded: `round` is half away from zero."""
+    round: Literal["per_award", "per_rule", "per_line"] = Field(default="per_award", examples=["per_award"])
+    """Where fractional points are rounded: once for the event's whole award after multipliers
+    (`per_award`), each rule's points on their own (`per_rule`, a multiplier multiplying the
+    rounded points: ×2 on 15.6 gives 15 + 15), or each line's (`per_line`)."""
     pending: Duration | None = Field(default=None, examples=["14d"])
     """Earned points wait this long before they can be spent (e.g. the return window)."""
     expire_after: Duration | None = Field(default=None, examples=["365d"])
