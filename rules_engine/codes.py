@@ -332,6 +332,8 @@ _ALL = (
             "whatever the quantity",
             "RE508": "points rounded per rule (`points.round: per_rule`) where a multiplier multiplies them: "
             "each part is rounded alone (×2 on 15.6 points gives 30, not 31)",
+            "RE509": "tiers on a calendar window without `hold`: a tier reached in one period is kept "
+            "through the whole next one",
         },
     ),
     # -- RE6xx: stores -------------------------------------------------------------------------------

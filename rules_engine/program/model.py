@@ -256,6 +256,17 @@ class TierLevel(Model):
     """What members get."""
 
 
+class HoldFor(Model):
+    """A tier held for a fixed time from the moment it was reached (or last reviewed)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, populate_by_name=True
+    )
+
+    for_: Duration = Field(alias="for", examples=["365d"])
+    """How long: the review is this long after the tier was reached, plus `downgrade_grace`."""
+
+
 class Tiers(Model):
     """Tiers (levels) customers qualify for by spend, points or visits within a window."""
 
@@ -271,6 +282,21 @@ class Tiers(Model):
     """At the end of a period, drop one level at a time, or straight to the level the metric supports."""
     downgrade_grace: Duration | None = Field(default=None, examples=["30d"])
     """Extra time after the period ends before a downgrade happens."""
+    hold: Literal["rest_of_period", "next_period"] | HoldFor | None = Field(
+        default=None, examples=["rest_of_period", {"for": "365d"}]
+    )
+    """How long a tier is held before its review: until the end of the calendar period it was
+    reached in (`rest_of_period`), through the whole next one (`next_period`), or `{for: 365d}`.
+    Unset: `next_period` for a calendar window, one window length for a rolling one."""
+
+    @model_validator(mode="after")
+    def _hold_fits_the_window(self) -> Tiers:
+        if self.hold in ("rest_of_period", "next_period") and self.window.kind in ("rolling", "lifetime"):
+            raise ValueError(
+                f"`hold: {self.hold}` needs a calendar window (calendar_month, calendar_year …), and "
+                f"the window is {self.window}: hold the tier for a time instead, e.g. hold: {{for: 365d}}"
+            )
+        return self
 
 
 # -- earning and discounts -----------------------------------------------------------------------
