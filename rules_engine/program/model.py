@@ -224,6 +224,15 @@ class Returns(Model):
     purchase's emptied lots and the line detail of its lots leave the customer's state."""
 
 
+class LateEvents(Model):
+    """How late a customer's event may arrive, after a later one of theirs, and still be applied."""
+
+    accept_within: Duration = Field(examples=["7d"])
+    """An event dated at most this long before the customer's latest event is applied at its own
+    time (its points expire, or become available, as they would have); an older one is refused
+    (RE440, saying how late it is)."""
+
+
 # -- tiers ---------------------------------------------------------------------------------------
 
 
@@ -726,6 +735,9 @@ class Program(Model):
     """Which money earns points."""
     returns: Returns | None = Field(default=None, examples=[{"within": "30d"}])
     """The return window; without it a return of any purchase, however old, takes back its points."""
+    late_events: LateEvents | None = Field(default=None, examples=[{"accept_within": "7d"}])
+    """How late an event may arrive and still be applied at its own time; without it every event
+    dated before its customer's latest one is refused (RE440)."""
     tiers: Tiers | None = Field(
         default=None,
         examples=[
