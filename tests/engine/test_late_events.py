@@ -97,3 +97,33 @@ def test_beyond_the_window_a_late_event_is_refused_and_changes_nothing() -> None
     assert "is 68d before" in problem.message and "late_events.accept_within (7d)" in problem.message
     # at the edge: exactly 7 days late is accepted
     assert e.process(purchase("p0", "2027-04-03T12:00:00Z", "1.00"), state).totals.points == 1
+
+
+def test_a_referrers_reward_delivered_after_its_expiry_expires_in_its_own_outcome() -> None:
+    """Always taken late (a reward owed is never lost); its points expire when they would have."""
+    from tests.store.streams import engine as referral_engine
+
+    e = referral_engine()  # referrer 50 points, expire_after 20d
+    bought = {"sku": "M", "price": "5.00", "qty": 1}
+    state = e.process(
+        {
+            "id": "a1",
+            "type": "purchase",
+            "time": "2027-03-01T12:00:00+01:00",
+            "customer": "ann",
+            "items": [bought],
+        }
+    ).state
+    reward = {
+        "id": "rr",
+        "type": "referral_reward",
+        "time": "2027-01-01T12:00:00+01:00",
+        "customer": "ann",
+        "referee": "bob",
+        "qualifying_event": "b1",
+    }
+    late = e.process(reward, state)
+    assert [(a.rule, a.points) for a in late.effects.points] == [("referral:referrer", 50)]
+    changes = [(c.kind, c.points, c.at.date().isoformat()) for c in late.effects.points_changes]
+    assert changes == [("expire", 50, "2027-01-21")]
+    assert balance_matches_ledger(late.state)
