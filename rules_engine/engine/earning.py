@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from rules_engine.dsl.context import Context
@@ -83,7 +82,7 @@ def earn(run: Run) -> None:
         weights, exact = computed
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
-        ratio = Fraction(rule.rate.points) / Fraction(rule.rate.per) if rule.rate is not None else None
+        ratio = rate_ratio(rule.rate.points, rule.rate.per) if rule.rate is not None else None
         shares = award(
             run,
             rule.id,
@@ -151,6 +150,46 @@ def earn(run: Run) -> None:
         )
 
 
+Q = tuple[int, int]
+"""An exact rational, (numerator, denominator > 0), in lowest terms: the running totals of
+`Rounding` (the standard library's `Fraction` costs several times as much per operation)."""
+_Q0: Q = (0, 1)
+
+
+def _q(value: Decimal) -> Q:
+    return value.as_integer_ratio()
+
+
+def _reduced(n: int, d: int) -> Q:
+    g = math.gcd(n, d)
+    return (n // g, d // g) if g > 1 else (n, d)
+
+
+def _add(a: Q, b: Q) -> Q:
+    if a[1] == b[1]:
+        return _reduced(a[0] + b[0], a[1])
+    return _reduced(a[0] * b[1] + b[0] * a[1], a[1] * b[1])
+
+
+def _mul(a: Q, b: Q) -> Q:
+    return _reduced(a[0] * b[0], a[1] * b[1])
+
+
+def _total(values: list[Q]) -> Q:
+    total = _Q0
+    for value in values:
+        if value[0]:
+            total = _add(total, value)
+    return total
+
+
+def rate_ratio(points: Decimal, per: Decimal) -> Q:
+    """A rate's points per unit of money, exactly (1 per 3 has no exact decimal)."""
+    pn, pd = _q(points)
+    qn, qd = _q(per)
+    return _reduced(pn * qd, pd * qn)
+
+
 class Rounding:
     """Where an event's points are rounded (`points.round`), and what was rounded so far.
 
@@ -159,7 +198,7 @@ class Rounding:
     the exact points of the whole event, multipliers included, rounded once: each rule gives the
     rounded running total after it less the rounded total before it (15 + 16 = floor(31.2)).
     `per_line`: the same, line by line (shipping as one more line). Exact arithmetic throughout
-    (fractions: a rate of 1 per 3 has no exact decimal). A rule a cap or budget cut gives what it
+    (rationals: a rate of 1 per 3 has no exact decimal). A rule a cap or budget cut gives what it
     was allowed, and the running total starts again from the points given.
     """
 
@@ -167,21 +206,21 @@ class Rounding:
         """`track`: keep each line's exact points (for multipliers and `per_line`)."""
         self.mode = mode
         self.track = track or mode == "per_line"
-        self.x = Fraction(0)  # the award being decided: its exact points
+        self.x: Q = _Q0  # the award being decided: its exact points
         self.rounding = rounding
-        self.exact = Fraction(0)  # per_award: the exact points so far, and the points given
+        self.exact: Q = _Q0  # per_award: the exact points so far, and the points given
         self.given = 0
-        self.line_exact = [Fraction(0)] * slots  # per_line: the same per line
+        self.line_exact: list[Q] = [_Q0] * slots  # per_line: the same per line
         self.line_given = [0] * slots
-        self.base = [Fraction(0)] * slots  # each line's exact points of the non-multiplier rules
-        self.parts: list[Fraction] = []  # the award being decided: each line's exact points
+        self.base: list[Q] = [_Q0] * slots  # each line's exact points of the non-multiplier rules
+        self.parts: list[Q] = []  # the award being decided: each line's exact points
         self.lines: list[int] = []  # per_line: each line's rounded points of it
 
     def total(
         self,
         weights: list[Decimal],
         exact: Decimal,
-        ratio: Fraction | None,
+        ratio: Q | None,
         factor: Decimal | None,
         selected: list[bool] | None,
     ) -> Decimal:
@@ -191,27 +230,32 @@ class Rounding:
         if self.mode == "per_rule":
             return round_points(exact, self.rounding)
         if not self.track:  # per_award, no multiplier to weigh lines: the award's total is enough
-            self.x = x = Fraction(sum(weights, ZERO)) * ratio if ratio is not None else Fraction(exact)
-            return _whole(_round(self.exact + x, self.rounding) - self.given)
+            self.x = x = _mul(_q(sum(weights, ZERO)), ratio) if ratio is not None else _q(exact)
+            return _whole(_round(_add(self.exact, x), self.rounding) - self.given)
+        parts: list[Q]
         if selected is not None:
-            bonus = Fraction(factor if factor is not None else ZERO)
-            parts = [b * bonus if keep else Fraction(0) for b, keep in zip(self.base, selected, strict=True)]
+            bonus = _q(factor if factor is not None else ZERO)
+            parts = [_mul(b, bonus) if keep else _Q0 for b, keep in zip(self.base, selected, strict=True)]
         elif ratio is not None:
-            parts = [Fraction(w) * ratio for w in weights]
+            parts = [_mul(_q(w), ratio) for w in weights]
         else:
-            weight_sum = sum((Fraction(w) for w in weights), Fraction(0))
-            whole = Fraction(exact)
-            parts = [whole * Fraction(w) / weight_sum for w in weights] if weight_sum else []
-            if not parts:
-                parts = [Fraction(0)] * len(weights)
-                if whole:
+            ratios = [_q(w) for w in weights]
+            weight_sum = _total(ratios)
+            whole = _q(exact)
+            if weight_sum[0]:
+                # exact × w / Σw: one product over one product, in lowest terms
+                scale = (whole[0] * weight_sum[1], whole[1] * weight_sum[0])
+                parts = [_mul(scale, w) for w in ratios]
+            else:
+                parts = [_Q0] * len(weights)
+                if whole[0]:
                     parts[0] = whole  # never happens for a purchase (no eligible line gives 0)
         self.parts = parts
-        self.x = x = sum(parts, Fraction(0))
+        self.x = x = _total(parts)
         if self.mode == "per_award":
-            return _whole(_round(self.exact + x, self.rounding) - self.given)
+            return _whole(_round(_add(self.exact, x), self.rounding) - self.given)
         self.lines = [
-            _round(e + x, self.rounding) - g
+            _round(_add(e, x), self.rounding) - g
             for e, x, g in zip(self.line_exact, parts, self.line_given, strict=True)
         ]
         return _whole(sum(self.lines))
@@ -224,10 +268,10 @@ class Rounding:
             if granted == total:
                 return [Decimal(p) for p in self.lines]
             return split(granted, [Decimal(p) for p in self.lines], ONE)
-        if self.track and bonus and any(self.parts):
+        if self.track and bonus and any(p[0] for p in self.parts):
             # a multiplier's bonus: by the exact points it multiplied on each line
-            common = math.lcm(*(p.denominator for p in self.parts))  # exact: whole weights
-            weights = [Decimal(p.numerator * (common // p.denominator)) for p in self.parts]
+            common = math.lcm(*(p[1] for p in self.parts))  # exact: whole weights
+            weights = [Decimal(p[0] * (common // p[1])) for p in self.parts]
             factor = None
         return split(granted, weights, ONE, factor)
 
@@ -240,21 +284,21 @@ class Rounding:
         if self.track and not multiplier:
             base = self.base
             if cut:
-                parts = [Fraction(s) for s in shares] if shares else [Fraction(0)] * len(base)
-            self.base = [b + x for b, x in zip(base, parts, strict=True)]
+                parts = [(int(s), 1) for s in shares] if shares else [_Q0] * len(base)
+            self.base = [_add(b, x) if x[0] else b for b, x in zip(base, parts, strict=True)]
         if self.mode == "per_award":
             self.given += int(granted)
-            self.exact = Fraction(self.given) if cut else self.exact + self.x
+            self.exact = (self.given, 1) if cut else _add(self.exact, self.x)
             return
         if cut:
             given = [
                 g + int(sh) for g, sh in zip(self.line_given, shares or [ZERO] * len(parts), strict=True)
             ]
             self.line_given = given
-            self.line_exact = [Fraction(g) for g in given]
+            self.line_exact = [(g, 1) for g in given]
             return
         self.line_given = [g + p for g, p in zip(self.line_given, self.lines, strict=True)]
-        self.line_exact = [e + x for e, x in zip(self.line_exact, self.parts, strict=True)]
+        self.line_exact = [_add(e, x) for e, x in zip(self.line_exact, self.parts, strict=True)]
 
 
 def _whole(points: int) -> Decimal:
@@ -263,13 +307,14 @@ def _whole(points: int) -> Decimal:
     return Decimal(points).quantize(ONE)
 
 
-def _round(value: Fraction, rounding: str) -> int:
+def _round(value: Q, rounding: str) -> int:
     """A non-negative exact value to whole points as `points.rounding` says."""
+    n, d = value
     if rounding == "floor":
-        return math.floor(value)
+        return n // d
     if rounding == "ceil":
-        return math.ceil(value)
-    return math.floor(value + Fraction(1, 2))  # half away from zero, for values >= 0
+        return -(-n // d)
+    return (2 * n + d) // (2 * d)  # half away from zero, for values >= 0
 
 
 def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
@@ -375,7 +420,7 @@ def award(
     factor: Decimal | None = None,
     *,
     rounding: Rounding,
-    ratio: Fraction | None = None,
+    ratio: Q | None = None,
     selected: list[bool] | None = None,
 ) -> list[Decimal]:
     """Round the points (where `rounding` says), cap them, split them by the weights `raw`,
