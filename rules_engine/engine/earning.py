@@ -3,7 +3,8 @@
 The earning base is what each line is paid after discounts, less what `earning_base` leaves out;
 then the earn rules by priority (rates, awards, per-line awards), the multipliers and the tier's
 multiplier as additive bonuses, each through the admission gate, its exclusive group, its cap and
-budget, rounded per rule (docs/engine.md, steps 2 and 3).
+budget, rounded where `points.round` says: once for the event's award after multipliers by
+default (`Rounding`; docs/engine.md, "Order of decisions", steps 3 to 5).
 
 Input: a `Run` after pricing. Output: `run.base`, `run.effects_points` (with `run.lot_lines`),
 `run.counters` and the trace.

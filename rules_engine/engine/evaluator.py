@@ -10,9 +10,11 @@ each a module of functions over the run record (`run.py`):
   2. a redemption spends points (`points`); a return takes back what the lines earned (`returns`)
   3. discounts, tier discounts and presented coupons, by priority; exclusive groups (`pricing`)
   4. the earning base of every line, then earn rules by priority, multipliers and the tier
-     multiplier; exclusive groups; caps and budgets; rounding per rule (`earning`)
+     multiplier; exclusive groups; caps and budgets; rounding where `points.round` says (`earning`)
   5. the stateful mechanics, in their order (`mechanics/`)
-  6. the outcome and the new state: points lots, cap counters, used coupons, history (`settle`)
+  6. the outcome and the new state: points lots, cap counters, used coupons, history (`settle`);
+     for a late event the program accepts (`clock`), what time did after its moment, up to the
+     customer's clock (`_caught_up`)
 """
 
 from __future__ import annotations
