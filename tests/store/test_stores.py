@@ -539,3 +539,27 @@ def test_a_return_gives_its_budget_back_once(open_test_store: OpenStore) -> None
         for n in range(7, 10)
     ]
     assert given == [10, 0, 0]  # the 10 given back, once
+
+
+def test_a_late_event_the_program_takes_is_written_with_its_expiry(open_test_store: OpenStore) -> None:
+    """Issue 16, item 7, through a store: the late purchase's points expired before the customer's
+    clock, and the store's ledger has both entries, at their own moments."""
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.program.validate import load_program_text
+    from tests.store.streams import PROGRAM
+
+    late_engine = Engine(load_program_text(PROGRAM + "late_events: {accept_within: 30d}\n", "t.yaml"))
+    store = open_test_store()
+    loyalty = Loyalty(late_engine, store)
+    loyalty.process(purchase(0, hours=25 * 24))  # p0, 25 days after START
+    late = loyalty.process(purchase(1))  # p1, dated START + 1 h: 25 days late, points live 20 days
+    changes = sorted((c.kind, c.lot) for c in late.effects.points_changes)
+    assert changes == [("expire", "p1/base"), ("expire", "p1/launch")]
+    rows = [
+        (row.entry.kind, row.entry.points, row.entry.at) for row in store.ledger() if row.entry.event == "p1"
+    ]
+    kinds = sorted((kind, points) for kind, points, _ in rows)
+    assert kinds == [("earn", 10), ("earn", 30), ("expire", -30), ("expire", -10)]
+    assert {at for kind, _, at in rows if kind == "expire"} == {START + dt.timedelta(hours=1, days=20)}
+    state = store.state("ann")
+    assert state is not None and sum((lot.points for lot in state.lots), Decimal(0)) == 30 + 10  # p0's
