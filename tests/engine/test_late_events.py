@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.lifecycle import balance_matches_ledger
@@ -127,3 +129,31 @@ def test_a_referrers_reward_delivered_after_its_expiry_expires_in_its_own_outcom
     changes = [(c.kind, c.points, c.at.date().isoformat()) for c in late.effects.points_changes]
     assert changes == [("expire", 50, "2027-01-21")]
     assert balance_matches_ledger(late.state)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hours=st.lists(st.integers(min_value=0, max_value=7 * 24), min_size=2, max_size=6, unique=True),
+    order=st.randoms(use_true_random=False),
+)
+def test_purchases_taken_late_end_as_they_would_have_in_order(hours: list[int], order: Any) -> None:
+    """Within the window, the order of arrival changes no lot: each purchase's points are earned,
+    become available and expire at their own moments (points live 3 days, wait 2)."""
+    e = engine("late_events: {accept_within: 7d}")
+    start = dt.datetime(2027, 4, 1, tzinfo=dt.UTC)
+    events = [
+        purchase(f"p{h}", (start + dt.timedelta(hours=h)).isoformat(), f"{h % 13 + 1}.00") for h in hours
+    ]
+    arrived = list(events)
+    order.shuffle(arrived)
+
+    def final(sequence: list[dict[str, Any]]) -> Any:
+        state = None
+        for event in sequence:
+            state = e.process(event, state).state
+        assert state is not None and balance_matches_ledger(state)
+        end = start + dt.timedelta(hours=max(hours))
+        lots = sorted((lot.id, lot.points, lot.expires_at) for lot in state.lots if lot.points)
+        return lots, state.available(end), state.pending(end)
+
+    assert final(arrived) == final(sorted(events, key=lambda event: event["time"]))
