@@ -17,8 +17,10 @@ does, event by event, before it times anything:
   line, at most 50 a day;
 - double-tuesday, on Tuesdays from 2026-12-01 to 2026-12-31 (local dates): a bonus of 1 × the
   points of the rules above, at most 200 an event; the gold tier's 1.5: a bonus of 0.5 × those
-  same points (multipliers never multiply each other), floored; the tier is the one the customer
-  had before the event;
+  same points (multipliers never multiply each other); the exact points of the event rounded
+  down once, after the multipliers (`points.round: per_award`: ×2 on 1.8 beans gives 1 + 2), a
+  bonus split by the exact points it multiplied; the tier is the one the customer had before
+  the event;
 - each rule's points split across the lines by largest remainder (ties to the earlier line);
 - the weekly challenge five-coffees-a-week (coffee lines, ISO weeks, 100 points and the badge
   coffee-lover once a week), the badge first-cup (first purchase), the quest breakfast-explorer's
@@ -197,6 +199,22 @@ def split(total: int, weights: tuple[int, ...] | list[int]) -> list[int]:
     return parts
 
 
+def _exact_weights(awards: list[Award], base: list[int], base_sum: int) -> list[int]:
+    """Each line's exact points from the rules above, scaled to whole numbers (× 10,000 × the
+    base): what a multiplier's bonus is split by. early-bird and big-order are split by the base,
+    base is the base / 10,000, pastry-bonus its beans per line (as given, if the cap cut it)."""
+    weights = [0] * len(base)
+    for rule, given, rule_weights in awards:
+        if rule == "base":
+            parts = [b * base_sum for b in base]
+        elif rule == "pastry-bonus" and rule_weights is not None and rule_weights is not MULTIPLIED:
+            parts = [p * 10_000 * base_sum for p in split(given, rule_weights)]
+        else:  # early-bird, big-order: a fixed award split by the base
+            parts = [given * 10_000 * b for b in base]
+        weights = [w + p for w, p in zip(weights, parts, strict=True)]
+    return weights
+
+
 def process(state: CoffeeState, event: Event) -> CoffeeResult:
     """Decide one purchase for `state`'s customer and update `state` in place."""
     event_id, _, now, lines = event
@@ -255,6 +273,7 @@ def process(state: CoffeeState, event: Event) -> CoffeeResult:
         awards.append(("big-order", 50, base))
         earned += 50
     points = base_sum // 10_000
+    pastry_cut = False
     if points > 0:
         awards.append(("base", points, base))
         earned += points
@@ -265,17 +284,34 @@ def process(state: CoffeeState, event: Event) -> CoffeeResult:
         ]
         wanted = sum(bonus)
         granted = min(wanted, 50 - state.pastry_used)
+        pastry_cut = granted < wanted  # a cut award: the running total starts again from the beans given
         if wanted > 0 and granted > 0:
             state.pastry_used += granted
             awards.append(("pastry-bonus", granted, bonus))
             earned += granted
 
-    # multipliers: additive bonuses on the points above, line by line (split when asked)
-    if earned > 0:
-        if DOUBLE_FROM <= day <= DOUBLE_TO and local.weekday() == 1:
-            awards.append(("double-tuesday", min(earned, 200), MULTIPLIED))
-        if state.tier == GOLD and earned // 2 > 0:
-            awards.append(("tier:gold", earned // 2, MULTIPLIED))
+    # multipliers: additive bonuses on the exact points above, line by line, the event's points
+    # rounded once after them (`points.round: per_award`): in 1/10000 of a bean (base is 1 per
+    # 10,000 kopecks), `exact` is the running total, `given` the beans given so far
+    doubled = DOUBLE_FROM <= day <= DOUBLE_TO and local.weekday() == 1
+    gold = state.tier == GOLD
+    if doubled or gold:
+        fraction = base_sum % 10_000
+        weighed = (earned - points) * 10_000 + base_sum  # the exact points the multipliers weigh
+        given = earned
+        exact = given * 10_000 + (fraction if not pastry_cut else 0)
+        weights = _exact_weights(awards, base, base_sum)
+        if doubled:
+            wanted = (exact + weighed) // 10_000 - given
+            if wanted > 0:
+                granted = min(wanted, 200)
+                awards.append(("double-tuesday", granted, weights))
+                given += granted
+                exact = exact + weighed if granted == wanted else given * 10_000
+        if gold:
+            wanted = (2 * exact + weighed) // 20_000 - given
+            if wanted > 0:
+                awards.append(("tier:gold", wanted, weights))
 
     # badges, the weekly challenge, the quest
     badges: list[str] = []

@@ -335,6 +335,10 @@ _ALL = (
             "RE506": "a rule that can never apply: a higher-priority rule of its group always does",
             "RE507": "a fixed-amount discount or coupon with `applies_to` and no `per`: once per line, "
             "whatever the quantity",
+            "RE508": "points rounded per rule (`points.round: per_rule`) where a multiplier multiplies them: "
+            "each part is rounded alone (×2 on 15.6 points gives 30, not 31)",
+            "RE509": "tiers on a calendar window without `hold`: a tier reached in one period is kept "
+            "through the whole next one",
             "RE512": "part of a condition that contradicts itself (`x > 100 and x < 50`)",
             "RE513": "a condition that can never hold given the tiers, the rule's events or its schedule",
             "RE514": "a schedule with no day in it: its dates hold none of its weekdays",

@@ -250,7 +250,9 @@ class Loyalty:
             ledger=outcome.new_ledger_entries,
             event=event.id,
             outcome=outcome.model_dump_json(exclude={"state"}),
-            spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]],
+            # a return gives its awards' points back to the budgets they were spent from
+            spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]]
+            + [(r.rule, r.period, -r.points) for r in outcome.effects.budgets_released],
             referral_code=self._code(event.customer) if before is None else None,
             digest=digest,
             at=event.time,

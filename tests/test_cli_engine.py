@@ -74,7 +74,7 @@ def test_dry_run_table_has_every_rule_decision_the_totals_and_the_effects() -> N
         "shipping": "0.00  RUB",
         "to pay": "692.50  RUB",
         "earning base": "692.50  RUB",
-        "points": "52  beans",
+        "points": "54  beans",
     }
     for label, value in totals.items():
         assert re.search(rf"^  {label} +{value}", out, re.MULTILINE), label
@@ -116,7 +116,7 @@ def test_json_output_is_the_outcome_with_exact_numbers_and_matches_the_schema() 
     data = json.loads(out, parse_float=Decimal)
     assert {"effects", "totals", "trace", "state"} <= set(data)
     assert data["totals"]["to_pay"] == Decimal("692.5") and isinstance(data["totals"]["to_pay"], Decimal)
-    assert data["totals"]["points"] == 52
+    assert data["totals"]["points"] == 54
     assert data["effects"]["discounts"][0]["rule"] == "refill"
     assert data["state"]["tier"] == "gold" and len(data["state"]["lots"]) == 5
     assert [t["rule"] for t in data["trace"]][:3] == ["refill", "early-bird", "big-order"]
@@ -301,7 +301,7 @@ def test_a_wrong_expectation_fails_with_a_diff_of_expected_and_actual(tmp_path: 
     assert lines[0] == f"FAIL wrong numbers  ({suite}:2:11)"
     diff = [line for line in lines if line.startswith("  ") and not line.startswith("    ")]
     assert diff == [
-        "  points: expected 47, got 52",
+        "  points: expected 47, got 54",
         "  rules.base: expected 1, got 6",
         "  fired.big-order: expected fired, got not fired",
         "  not_fired.refill: expected not fired, got fired",

@@ -30,10 +30,10 @@ def test_replays_a_stream_and_reports_bad_lines_by_number(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--state-out", str(out)])
     assert result.exit_code == 1  # two bad lines
     assert (
-        "line 1: s1 anna: early-bird 10, base 6, pastry-bonus 5, double-tuesday 21, 128.00 off"
+        "line 1: s1 anna: early-bird 10, base 6, pastry-bonus 5, double-tuesday 22, 128.00 off"
         in result.stdout
     )
-    assert "line 7: s6 boris: no points, took back 136" in result.stdout
+    assert "line 7: s6 boris: no points, took back 137" in result.stdout
     assert "coffee-club.jsonl:5:1: error[RE414]: line 5 is not JSON" in result.stderr
     assert "coffee-club.jsonl:6:42: error[RE410]: line 6: time" in result.stderr
     assert "5 events processed, 2 problem(s)" in result.stdout
@@ -259,13 +259,13 @@ def test_the_totals_close_a_run_and_customer_lines_only_come_with_by_customer(tm
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "7 events processed, 0 problem(s), 2 customer(s)",
-        "points: 726 issued, 350 redeemed, 0 expired, 136 reversed",  # 90 + 150 left
+        "points: 729 issued, 350 redeemed, 0 expired, 137 reversed",  # 92 + 150 left
     ]
     by_customer = CliRunner().invoke(
         app, ["run", PROGRAM, DECEMBER, "--db", db, "--now", DECEMBER_ENDED, "-q", "--by-customer"]
     )
     assert by_customer.stdout.splitlines()[:2] == [
-        "anna: tier green, 90 points, 2 visits, 0 earned in this run",
+        "anna: tier green, 92 points, 2 visits, 0 earned in this run",
         "boris: tier green, 150 points, 2 visits, 0 earned in this run",
     ]
     assert "0 events processed, 7 already processed before, 0 problem(s), 2 customer(s)" in by_customer.stdout

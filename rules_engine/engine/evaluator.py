@@ -10,9 +10,11 @@ each a module of functions over the run record (`run.py`):
   2. a redemption spends points (`points`); a return takes back what the lines earned (`returns`)
   3. discounts, tier discounts and presented coupons, by priority; exclusive groups (`pricing`)
   4. the earning base of every line, then earn rules by priority, multipliers and the tier
-     multiplier; exclusive groups; caps and budgets; rounding per rule (`earning`)
+     multiplier; exclusive groups; caps and budgets; rounding where `points.round` says (`earning`)
   5. the stateful mechanics, in their order (`mechanics/`)
-  6. the outcome and the new state: points lots, cap counters, used coupons, history (`settle`)
+  6. the outcome and the new state: points lots, cap counters, used coupons, history (`settle`);
+     for a late event the program accepts (`clock`), what time did after its moment, up to the
+     customer's clock (`_caught_up`)
 """
 
 from __future__ import annotations
@@ -112,8 +114,10 @@ class Engine:
         if parsed.id in current.processed:
             return self._duplicate(parsed, current)
         latest = current.last_event_at
-        if latest is not None and clock.event_order(self.program, current, parsed) == "refused":
-            raise EventError([clock.out_of_order(parsed, latest)])
+        order = "in_order" if latest is None else clock.event_order(self.program, current, parsed)
+        if order == "refused":
+            assert latest is not None
+            raise EventError([clock.out_of_order(self.program, parsed, latest)])
         try:
             before, changes, moves, sent = self._elapse(current, parsed.time, parsed.id)
             run = open_run(
@@ -121,7 +125,10 @@ class Engine:
             )
             tiers.reviewed(run, moves)
             notifications.delivered(run, sent)
-            return self._decide(run)
+            outcome = self._decide(run)
+            if order == "late" and latest is not None:
+                return self._caught_up(outcome, latest, parsed.id)
+            return outcome
         except InvalidOperation:  # a rounding whose result has more digits than decimals keep
             raise EventError([_not_exact(parsed.id)]) from None
         except OverflowError:  # a date past year 9999: a state's time, or a program's long window
@@ -138,6 +145,31 @@ class Engine:
         after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
         after, sent = notifications.deliver(self.program.notifications, after, moment)
         return after, changes, moves, sent
+
+    def _caught_up(self, outcome: Outcome, latest: dt.datetime, cause: str) -> Outcome:
+        """A late event's outcome with what time did since its moment, up to the customer's clock
+        (`latest`): its points expire, or become available, at their own moments, and a tier it
+        reached is reviewed if a review fell due; the changes follow the event's own in
+        `effects`, their ledger entries name the event (docs/engine.md, "Late events")."""
+        after, changes, moves, sent = self._elapse(outcome.state, latest, cause)
+        if not changes and not moves and not sent:
+            return outcome
+        after = replaced(
+            after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
+        )
+        effects = outcome.effects.model_copy(
+            update={
+                "points_changes": [*outcome.effects.points_changes, *changes],
+                "tier_changes": [*outcome.effects.tier_changes, *moves],
+            }
+        )
+        trace = list(outcome.trace)
+        for move in moves:
+            trace.append(rule_trace(f"tier:{move.new or 'none'}", "tier", True, "fired", move.reason))
+        notified = [*outcome.notifications, *sent]  # messages that waited, gone out since
+        return outcome.model_copy(
+            update={"effects": effects, "state": after, "trace": trace, "notifications": notified}
+        )
 
     def _decide(self, run: Run) -> Outcome:
         """The stages, in their fixed order (the module docstring)."""

@@ -131,6 +131,17 @@ class PointsChange(OutcomeModel):
     """When it happened."""
 
 
+class BudgetRelease(OutcomeModel):
+    """Points a return gave back to a rule's program-wide budget (docs/engine.md, Returns)."""
+
+    rule: str
+    """The earn rule whose budget it is."""
+    period: str
+    """The budget's period key the award was counted in (`lifetime`, `month:2026-12` …)."""
+    points: Amount
+    """How many points the budget can give again."""
+
+
 class Effects(OutcomeModel):
     """Everything the event gives or changes, by kind."""
 
@@ -145,6 +156,9 @@ class Effects(OutcomeModel):
     draw_entries: list[DrawEntry] = Field(default_factory=list)
     points_changes: list[PointsChange] = Field(default_factory=list)
     """Pending points that became available, expired lots, points spent — in time order."""
+    budgets_released: list[BudgetRelease] = Field(default_factory=list)
+    """What a return gave back to program-wide budgets: a store subtracts it from their spending,
+    in the return's own transaction (so exactly once)."""
     referral_owed: str | None = None
     """The referral code of a referrer this event (a referee's qualifying purchase) owes a reward:
     the caller sends them a `referral_reward` event, as a store-backed service does."""

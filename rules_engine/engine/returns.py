@@ -17,11 +17,12 @@ from rules_engine.engine import running
 from rules_engine.engine.events import Return
 from rules_engine.engine.mechanics import challenges
 from rules_engine.engine.money import round_money, round_points
-from rules_engine.engine.outcome import PointsChange
+from rules_engine.engine.outcome import BudgetRelease, PointsChange
 from rules_engine.engine.points import refund
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
+from rules_engine.periods import BUDGET_PERIODS, cap_period_key
 from rules_engine.state.customer import Activity, LedgerEntry, LedgerLine, Lot
 
 
@@ -124,6 +125,7 @@ def take_back(run: Run, event: Return) -> None:
         _take_back_progress(run, event, before, now, ZERO)
         return
     _reverse(run, event, reverse, rule)
+    _release(run, rule, {lot.id: lot for lot in earned}, reverse)
     run.state = replaced(run.state, {"returned": {**run.state.returned, purchase: now}})
     _take_back_progress(run, event, before, now, total)
 
@@ -226,6 +228,49 @@ def _return_window_closed(run: Run, event: Return, lots: list[Lot]) -> bool:
         )
     )
     return True
+
+
+def _release(run: Run, rule: str, lots: dict[str, Lot], reverse: dict[str, dict[int, Decimal]]) -> None:
+    """Give the reversed awards' points back to their rules' caps and budgets.
+
+    What a returned line earned no longer counts against the per-customer cap of the rule that
+    gave it, in the cap period it was counted in, while that period is still current (a cap's
+    counter keeps only its current period: an ended one counts for nothing anyway); nor against
+    the rule's program-wide budget, in the budget period it was spent from
+    (`effects.budgets_released`, which a store subtracts in the return's own transaction). The
+    whole award's share comes back, even the part the customer had already spent and that came
+    out of other lots or was written off: the award is undone. A `per_event` cap has nothing to
+    give back. A rule the program no longer has, or that lost its cap or budget, gives back
+    nothing.
+    """
+    rules = {r.id: r for r in run.program.earn}
+    zone = run.plan.zone
+    said: list[str] = []
+    for lot_id, lines in reverse.items():
+        lot = lots.get(lot_id)
+        earn = rules.get(lot.rule) if lot is not None else None
+        if lot is None or earn is None or (earn.cap is None and earn.budget is None):
+            continue
+        points = sum(lines.values(), ZERO)
+        day = lot.earned_at.astimezone(zone).date()
+        if earn.cap is not None:
+            counted = dict(run.counters.get(earn.id, {}))
+            released = []
+            for period, _, _ in run.plan.cap_periods(earn.cap):
+                key = cap_period_key(period, day)
+                if key in counted and key == cap_period_key(period, run.local.date()):
+                    back = min(points, counted[key])
+                    counted[key] -= back
+                    released.append(key)
+            if released:
+                run.counters[earn.id] = counted
+                said.append(f"{points} back to the cap of `{earn.id}` ({', '.join(released)})")
+        if earn.budget is not None:
+            key = cap_period_key(BUDGET_PERIODS[earn.budget.period], day)
+            run.budgets_released.append(BudgetRelease(rule=earn.id, period=key, points=points))
+            said.append(f"{points} back to the budget of `{earn.id}` ({key})")
+    if said:
+        run.trace.append(rule_trace(f"{rule}:limits", "return", True, "fired", "; ".join(said)))
 
 
 def _reverse(run: Run, event: Return, reverse: dict[str, dict[int, Decimal]], rule: str) -> None:

@@ -22,6 +22,7 @@ from rules_engine.engine.events import AnyEvent, Line, Purchase, finer_than
 from rules_engine.engine.money import ONE, round_money
 from rules_engine.engine.outcome import (
     BadgeAwarded,
+    BudgetRelease,
     CouponIssued,
     DiscountEffect,
     DrawEntry,
@@ -118,6 +119,8 @@ class Run:
     # rule → an award below zero it came to (the trace says so).
     negative_awards: dict[str, Decimal] = field(default_factory=dict)
     points_changes: list[PointsChange] = field(default_factory=list)
+    # What a return gave back to program-wide budgets (returns.release).
+    budgets_released: list[BudgetRelease] = field(default_factory=list)
     # A return after the program's return window: nothing comes back.
     return_closed: bool = False
     coupons_issued: list[CouponIssued] = field(default_factory=list)

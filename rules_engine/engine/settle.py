@@ -64,6 +64,7 @@ def outcome(run: Run) -> Outcome:
             "notifications": run.notifications,
             "draw_entries": run.draw_entries,
             "points_changes": run.points_changes,
+            "budgets_released": run.budgets_released,
             "referral_owed": run.referral_owed,
         },
         {
@@ -74,6 +75,7 @@ def outcome(run: Run) -> Outcome:
             "coupons_issued",
             "draw_entries",
             "points_changes",
+            "budgets_released",
             "badges",
             "tier_changes",
             "notifications",

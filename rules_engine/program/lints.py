@@ -74,6 +74,29 @@ def lints(
                     f"say which you mean: per: line (as now), per: unit ({offer.amount} off every unit) "
                     f"or per: order ({offer.amount} off once)",
                 )
+    tiers = program.tiers
+    if tiers is not None and tiers.hold is None and tiers.window.kind.startswith("calendar_"):
+        period = tiers.window.kind.removeprefix("calendar_")
+        warn(
+            "RE509",
+            f"a tier reached on a {period}'s {tiers.qualify_on} is kept until the end of the next "
+            f"{period}: reached in March, held through the whole {period} after",
+            ("tiers", "window"),
+            f"say which you mean: hold: next_period (as now), hold: rest_of_period (until the end of "
+            f"the {period} it was reached in) or hold: {{for: 365d}}",
+        )
+    multiplied = [rule.id for rule in program.earn if rule.multiply is not None]
+    if program.tiers is not None:
+        multiplied += [f"tier:{t.id}" for t in program.tiers.levels if t.benefits.earn_multiplier is not None]
+    if program.points.round == "per_rule" and multiplied:
+        warn(
+            "RE508",
+            f"points are rounded per rule, so {', '.join(f'`{m}`' for m in multiplied)} multiplies points "
+            "already rounded: ×2 on 15.6 points gives 15 + 15 = 30, not 31",
+            ("points", "round"),
+            "use round: per_award (the default: the event's points rounded once, after multipliers), "
+            "or per_line, unless the rounded parts are meant",
+        )
     warnings += _no_effect(program, source_map, sites)
     for index, item in enumerate(program.catalog):
         if item.stock == 0:

@@ -188,6 +188,10 @@ class PointsSettings(Model):
     """What the points are called, for receipts and messages."""
     rounding: Literal["floor", "round", "ceil"] = Field(default="floor", examples=["floor"])
     """How fractional points of an award are rounded: `round` is half away from zero."""
+    round: Literal["per_award", "per_rule", "per_line"] = Field(default="per_award", examples=["per_award"])
+    """Where fractional points are rounded: once for the event's whole award after multipliers
+    (`per_award`), each rule's points on their own (`per_rule`, a multiplier multiplying the
+    rounded points: ×2 on 15.6 gives 15 + 15), or each line's (`per_line`)."""
     pending: Duration | None = Field(default=None, examples=["14d"])
     """Earned points wait this long before they can be spent (e.g. the return window)."""
     expire_after: Duration | None = Field(default=None, examples=["365d"])
@@ -218,6 +222,15 @@ class Returns(Model):
     within: Duration = Field(examples=["30d"])
     """A return at or after `purchase time + within` takes nothing back (traced). Past it, the
     purchase's emptied lots and the line detail of its lots leave the customer's state."""
+
+
+class LateEvents(Model):
+    """How late a customer's event may arrive, after a later one of theirs, and still be applied."""
+
+    accept_within: Duration = Field(examples=["7d"])
+    """An event dated at most this long before the customer's latest event is applied at its own
+    time (its points expire, or become available, as they would have); an older one is refused
+    (RE440, saying how late it is)."""
 
 
 # -- tiers ---------------------------------------------------------------------------------------
@@ -259,6 +272,17 @@ class RemovedTiers(Model):
     """The tier they move to, at their next event (or `advance`); null: no tier."""
 
 
+class HoldFor(Model):
+    """A tier held for a fixed time from the moment it was reached (or last reviewed)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, populate_by_name=True
+    )
+
+    for_: Duration = Field(alias="for", examples=["365d"])
+    """How long: the review is this long after the tier was reached, plus `downgrade_grace`."""
+
+
 class Tiers(Model):
     """Tiers (levels) customers qualify for by spend, points or visits within a window."""
 
@@ -277,6 +301,12 @@ class Tiers(Model):
     removed_tiers: RemovedTiers | None = Field(default=None, examples=[{"move_to": "silver"}])
     """Where customers go who hold a tier this version no longer has (one an earlier version
     had). Without it, a store whose customers hold such a tier refuses the program (RE613)."""
+    hold: Literal["rest_of_period", "next_period"] | HoldFor | None = Field(
+        default=None, examples=["rest_of_period", {"for": "365d"}]
+    )
+    """How long a tier is held before its review: until the end of the calendar period it was
+    reached in (`rest_of_period`), through the whole next one (`next_period`), or `{for: 365d}`.
+    Unset: `next_period` for a calendar window, one window length for a rolling one."""
 
     @model_validator(mode="after")
     def _move_to_a_level(self) -> Tiers:
@@ -284,6 +314,15 @@ class Tiers(Model):
         if target is not None and target not in {level.id for level in self.levels}:
             known = ", ".join(level.id for level in self.levels)
             raise ValueError(f"`removed_tiers.move_to` names no tier of `levels`: {target} (tiers: {known})")
+        return self
+
+    @model_validator(mode="after")
+    def _hold_fits_the_window(self) -> Tiers:
+        if self.hold in ("rest_of_period", "next_period") and self.window.kind in ("rolling", "lifetime"):
+            raise ValueError(
+                f"`hold: {self.hold}` needs a calendar window (calendar_month, calendar_year …), and "
+                f"the window is {self.window}: hold the tier for a time instead, e.g. hold: {{for: 365d}}"
+            )
         return self
 
 
@@ -760,6 +799,9 @@ class Program(Model):
     """Which money earns points."""
     returns: Returns | None = Field(default=None, examples=[{"within": "30d"}])
     """The return window; without it a return of any purchase, however old, takes back its points."""
+    late_events: LateEvents | None = Field(default=None, examples=[{"accept_within": "7d"}])
+    """How late an event may arrive and still be applied at its own time; without it every event
+    dated before its customer's latest one is refused (RE440)."""
     tiers: Tiers | None = Field(
         default=None,
         examples=[

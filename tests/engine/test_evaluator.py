@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import pytest
@@ -433,6 +433,7 @@ def test_a_badge_given_as_a_reward_comes_with_its_own_reward() -> None:
 
 _LINE_FILTERED = engine(
     """\
+    points: {round: per_rule}
     earn:
       - {id: base, rate: 1 per 1}
       - {id: pastries, for_each_item: item.category == "pastry", multiply: 3, cap: {per_event: 99999999}}
@@ -466,6 +467,69 @@ def test_a_line_filtered_multiplier_multiplies_exactly_the_matching_lines_points
     got = {share.line: share.amount for share in double.lines} if double else {}
     assert got == expected
     assert (double.points if double else 0) == sum(expected.values(), Decimal(0))
+
+
+def _rounded_at(where: str) -> Engine:
+    return engine(
+        f"points: {{round: {where}}}\n"
+        "earn:\n"
+        "  - {id: base, rate: 1 per 1}\n"
+        '  - {id: pastries, for_each_item: item.category == "pastry", multiply: 3}\n'
+        "tiers:\n"
+        "  qualify_on: spend\n"
+        "  window: lifetime\n"
+        "  levels:\n"
+        "    - {id: gold, threshold: 0, benefits: {earn_multiplier: 2}}\n"
+    )
+
+
+_PER_AWARD, _PER_LINE = _rounded_at("per_award"), _rounded_at("per_line")
+_GOLD = {"customer": "c1", "tier": "gold", "tier_since": "2026-01-01T00:00:00+03:00"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pastry", "coffee"]),
+            st.decimals(min_value=0, max_value=50, places=2),
+            st.integers(min_value=1, max_value=3),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_points_are_rounded_once_after_multipliers_per_award_or_per_line(
+    lines: list[tuple[str, Decimal, int]],
+) -> None:
+    """Issue 16, item 12: the exact points of the event, multipliers included (×3 on pastries, then
+    the gold tier's ×2 on the rules before it), rounded once — for the whole award, or per line —
+    never floor(a) + floor(2a)."""
+    event = purchase(
+        *((f"SKU{i}", category, str(price), qty) for i, (category, price, qty) in enumerate(lines))
+    )
+    exact = [price * qty * (3 if category == "pastry" else 1) + price * qty for category, price, qty in lines]
+    whole = _PER_AWARD.process(event, _GOLD)
+    assert whole.totals.points == sum(exact, Decimal(0)).to_integral_value(rounding=ROUND_FLOOR)
+    by_line = _PER_LINE.process(event, _GOLD)
+    earned = [Decimal(0)] * len(lines)
+    for award in by_line.effects.points:
+        for share in award.lines:
+            earned[share.line] += share.amount
+    assert earned == [points.to_integral_value(rounding=ROUND_FLOOR) for points in exact]
+    for outcome in (whole, by_line):  # each award still splits across the lines exactly
+        assert all(sum((s.amount for s in a.lines), Decimal(0)) == a.points for a in outcome.effects.points)
+
+
+def test_a_multiplier_on_15_60_gives_31_per_award_and_30_per_rule() -> None:
+    """The issue's example: a ×2 on 15.60 points."""
+    for where, points in (("per_award", [15, 16]), ("per_rule", [15, 15]), ("per_line", [15, 16])):
+        e = engine(
+            f"points: {{round: {where}}}\n"
+            "earn:\n  - {id: base, rate: 1 per 1}\n  - {id: x2, multiply: 2, cap: {per_event: 99}}\n"
+        )
+        outcome = e.process(purchase(("A", "x", "15.60", 1)))
+        assert [a.points for a in outcome.effects.points] == points, where
 
 
 def test_budget_keys_name_each_budgeted_rule_and_the_events_local_period() -> None:

@@ -352,12 +352,14 @@ def test_a_rule_gives_nothing_outside_its_schedule(case: Case) -> None:
     if not inside:
         assert given_points == []
         return
-    # inside: it doubles the points of the non-multiplier rules, at most 200 (no counter for per_event)
+    # inside: it doubles the points of the non-multiplier rules, at most 200 (no counter for per_event);
+    # rounded once for the whole award (`points.round: per_award`), the double of 15.6 points is
+    # floor(31.2) - 15 = 16: one more than the rounded points before it, at most
     others = sum(
         (a.points for a in outcome.effects.points if a.rule not in {"double-tuesday"} and ":" not in a.rule),
         Decimal(0),
     )
-    assert points_of(outcome, "double-tuesday") == min(others, Decimal(200))
+    assert min(others, Decimal(200)) <= points_of(outcome, "double-tuesday") <= min(others + 1, Decimal(200))
 
 
 @pytest.mark.parametrize("name", PROGRAMS)

@@ -284,3 +284,48 @@ def test_a_return_of_a_sku_not_in_the_purchase_is_refused_like_too_many(earned: 
     assert "not in purchase p1" in problem.message
     gift = e.process(giving_back("r2", 6, "p1", ("GIFT", 1)), bought.state)  # bought, earned nothing
     assert gift.state.returned == {"p1": {"1": 1}}
+
+
+CAPPED = """\
+earn:
+  - {id: base, rate: 1 per 1}
+  - {id: welcome, award: 50, cap: {per_day: 50, lifetime: 50}, budget: {points: 50, period: month}}
+"""
+
+
+def test_a_full_return_gives_the_cap_back_so_a_same_day_rebuy_earns_again() -> None:
+    """Issue 16, item 4: the capped award of a returned purchase no longer counts against the cap."""
+    e = engine(CAPPED)
+    bought = e.process(purchase("p1", 1, ("MUG", "20.00", 1)))
+    assert [(a.rule, a.points) for a in bought.effects.points] == [("base", 20), ("welcome", 50)]
+    back = e.process(giving_back("r1", 1, "p1", ("MUG", 1)), bought.state)
+    assert back.state.counters["welcome"] == {"day:2026-12-01": 0, "lifetime": 0}
+    limits = next(t for t in back.trace if t.rule == "return:p1:limits")
+    assert "50 back to the cap of `welcome` (day:2026-12-01, lifetime)" in limits.reason
+    # the budget is the store's: the outcome says what to give back, in the period it was spent
+    assert [(r.rule, r.period, r.points) for r in back.effects.budgets_released] == [
+        ("welcome", "month:2026-12", 50)
+    ]
+    rebuy = e.process(purchase("p2", 1, ("MUG", "20.00", 1)), back.state)
+    assert [(a.rule, a.points) for a in rebuy.effects.points] == [("base", 20), ("welcome", 50)]
+    assert balance_matches_ledger(rebuy.state)
+
+
+def test_a_partial_return_gives_back_its_share_of_the_cap_only() -> None:
+    e = engine(CAPPED)
+    bought = e.process(purchase("p1", 1, ("MUG", "20.00", 1), ("CUP", "20.00", 1)))
+    back = e.process(giving_back("r1", 1, "p1", ("MUG", 1)), bought.state)
+    assert back.state.counters["welcome"]["lifetime"] == 25  # half the award came back
+    rebuy = e.process(purchase("p2", 1, ("MUG", "20.00", 1)), back.state)
+    assert [(a.rule, a.points) for a in rebuy.effects.points] == [("base", 20), ("welcome", 25)]
+
+
+def test_a_return_in_a_later_period_gives_nothing_back_to_the_ended_one() -> None:
+    e = engine("""\
+earn:
+  - {id: welcome, award: 50, cap: {per_day: 50}}
+""")
+    bought = e.process(purchase("p1", 1, ("MUG", "20.00", 1)))
+    back = e.process(giving_back("r1", 2, "p1", ("MUG", 1)), bought.state)
+    assert back.state.counters["welcome"] == {"day:2026-12-01": 50}  # the ended day is not today's
+    assert not any(t.rule == "return:p1:limits" for t in back.trace)

@@ -112,6 +112,9 @@ notifications:
   tier_downgrade: {before: 5d, channel: email, template: at_risk}
 """
 CALENDAR = EVERYTHING.replace("window: rolling 15d", "window: calendar_month\n  downgrade_grace: 3d")
+# the holds of issue 16, item 11: the rest of the month, and a time of its own
+REST_OF_MONTH = CALENDAR.replace("downgrade_grace: 3d", "downgrade_grace: 3d\n  hold: rest_of_period")
+HELD_FOR = EVERYTHING.replace("window: rolling 15d", "window: rolling 15d\n  hold: {for: 9d}")
 
 
 def _decisions(outcome: Outcome) -> dict[str, Any]:
@@ -149,7 +152,7 @@ steps = st.lists(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(program=st.sampled_from([EVERYTHING, CALENDAR]), steps=steps)
+@given(program=st.sampled_from([EVERYTHING, CALENDAR, REST_OF_MONTH, HELD_FOR]), steps=steps)
 def test_advance_changes_no_outcome(program: str, steps: list[tuple[int, str, Any]]) -> None:
     e = engine(program)
     plain: CustomerState | None = None

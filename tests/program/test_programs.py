@@ -126,7 +126,7 @@ def test_a_fields_first_example_is_valid_for_its_schema_and_the_model(
     assert info.examples, f"{cls.__name__}.{name} has no example"
     example = info.examples[0]
     owner = schema if cls is model.Program else schema["$defs"][cls.__name__]
-    field_schema = owner["properties"][name]
+    field_schema = owner["properties"][info.alias or name]  # `for` is `for_` in Python
     assert field_schema["examples"][0] == example  # what editors show is this example
     validator = jsonschema.Draft202012Validator(
         {**field_schema, "$defs": schema["$defs"]},

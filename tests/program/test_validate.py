@@ -338,7 +338,7 @@ def test_an_unknown_time_zone_suggests_the_closest() -> None:
 
 def test_warnings_come_in_file_order_like_errors() -> None:
     body = (
-        "tiers:\n  qualify_on: spend\n  window: calendar_year\n  levels:\n"
+        "tiers:\n  qualify_on: spend\n  window: calendar_year\n  hold: next_period\n  levels:\n"
         "    - {id: a, threshold: 0}\n    - {id: b, threshold: 0}\n"
         "earn:\n  - id: old\n    rate: 1 per 100\n    active: {start: 2020-01-01, end: 2020-02-01}\n"
         "  - id: never\n    when: 1 > 2\n    award: 5\npoints: {value: 1}\n"
@@ -416,7 +416,7 @@ def _one(body: str, severity: str) -> tuple[str, int, str, str | None]:
         ("earn:\n  - {id: nothing, award: 0}\n", 7, "0"),
         ("earn:\n  - {id: nothing, rate: 0 per 100}\n", 7, "0 per 100"),
         (
-            "tiers:\n  qualify_on: spend\n  window: calendar_year\n  levels:\n"
+            "tiers:\n  qualify_on: spend\n  window: lifetime\n  levels:\n"
             "    - {id: a, threshold: 0, benefits: {earn_multiplier: 1}}\n",
             10,
             "1",

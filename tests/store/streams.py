@@ -107,6 +107,9 @@ def reference(engine: Engine, events: list[dict[str, Any]]) -> dict[str, Custome
             if award.rule == "launch":
                 budget = spent.setdefault("launch", {})
                 budget["lifetime"] = budget.get("lifetime", Decimal(0)) + award.points
+        for released in outcome.effects.budgets_released:
+            budget = spent.setdefault(released.rule, {})
+            budget[released.period] = budget.get(released.period, Decimal(0)) - released.points
         if event["type"] != "referral_reward" and any(t.rule == REFERRER and t.fired for t in outcome.trace):
             referrer = codes[outcome.state.referred_with or ""]
             apply(

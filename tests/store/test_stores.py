@@ -503,3 +503,63 @@ def test_an_outcome_stored_before_referral_owed_existed_still_owes_the_referrer(
     # Nothing owed when the trace does not say the referrer's rule fired.
     old["trace"] = [t for t in old["trace"] if t["rule"] != "referral:referrer"]
     assert _stored_outcome(old, outcome.state).effects.referral_owed is None
+
+
+def test_a_return_gives_its_budget_back_once(open_test_store: OpenStore) -> None:
+    """Issue 16, item 4: a budget that gave a net 0 points keeps giving, in every store; a
+    redelivered return gives nothing back a second time."""
+    store = open_test_store()
+    loyalty = Loyalty(ENGINE, store)
+    for n in range(6):
+        loyalty.process(purchase(n, customer=f"c{n}"))  # the budget of 60 is spent
+    assert not [a for a in loyalty.process(purchase(6, customer="c6")).effects.points if a.rule == "launch"]
+    back = {
+        "id": "r0",
+        "type": "return",
+        "time": (START + dt.timedelta(hours=7)).isoformat(),
+        "customer": "c0",
+        "purchase": "p0",
+        "items": [{"sku": "MUG", "qty": 1}],
+    }
+    returned = loyalty.process(back)
+    assert [(r.rule, r.period, r.points) for r in returned.effects.budgets_released] == [
+        ("launch", "lifetime", 10)
+    ]
+    assert loyalty.handle(back).duplicate  # redelivered: stored outcome, nothing applied again
+    again = Loyalty(ENGINE, open_test_store())
+    given = [
+        sum(
+            (
+                a.points
+                for a in again.process(purchase(n, customer=f"c{n}", hours=8)).effects.points
+                if a.rule == "launch"
+            ),
+            Decimal(0),
+        )
+        for n in range(7, 10)
+    ]
+    assert given == [10, 0, 0]  # the 10 given back, once
+
+
+def test_a_late_event_the_program_takes_is_written_with_its_expiry(open_test_store: OpenStore) -> None:
+    """Issue 16, item 7, through a store: the late purchase's points expired before the customer's
+    clock, and the store's ledger has both entries, at their own moments."""
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.program.validate import load_program_text
+    from tests.store.streams import PROGRAM
+
+    late_engine = Engine(load_program_text(PROGRAM + "late_events: {accept_within: 30d}\n", "t.yaml"))
+    store = open_test_store()
+    loyalty = Loyalty(late_engine, store)
+    loyalty.process(purchase(0, hours=25 * 24))  # p0, 25 days after START
+    late = loyalty.process(purchase(1))  # p1, dated START + 1 h: 25 days late, points live 20 days
+    changes = sorted((c.kind, c.lot) for c in late.effects.points_changes)
+    assert changes == [("expire", "p1/base"), ("expire", "p1/launch")]
+    rows = [
+        (row.entry.kind, row.entry.points, row.entry.at) for row in store.ledger() if row.entry.event == "p1"
+    ]
+    kinds = sorted((kind, points) for kind, points, _ in rows)
+    assert kinds == [("earn", 10), ("earn", 30), ("expire", -30), ("expire", -10)]
+    assert {at for kind, _, at in rows if kind == "expire"} == {START + dt.timedelta(hours=1, days=20)}
+    state = store.state("ann")
+    assert state is not None and sum((lot.points for lot in state.lots), Decimal(0)) == 30 + 10  # p0's

@@ -7,11 +7,11 @@ Policy (docs/engine.md, "Tiers"):
   calendar period (program timezone) the event falls in, or the whole lifetime.
 - **Upgrade** as soon as the metric reaches a higher level's threshold, at the end of the event
   that reached it; the new tier's benefits apply from the next event.
-- **Downgrade** only at review time: the end of the holding period (the calendar period after
-  the one the tier was reached in; or one window length after it, for rolling windows) plus
-  `downgrade_grace`. At the first event at or after that moment, the metric of the period that
-  ended decides: keep the tier, or drop one level (`one_level`) or straight to the level the
-  metric supports (`to_qualified`). The next holding period starts then.
+- **Downgrade** only at review time: the end of the hold (`tiers.hold`: the rest of the calendar
+  period it was reached in, the whole period after it — the default of calendar windows —, a
+  time; unset with a rolling window, one window length) plus `downgrade_grace`. At that moment
+  the metric `reviewed_metric` names decides: keep the tier, or drop one level (`one_level`) or
+  straight to the level the metric supports (`to_qualified`). The next hold starts then.
 - Progress to the next tier (metric, next level, how much is missing) is in the outcome.
 """
 
@@ -27,7 +27,7 @@ from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.periods import Period
-from rules_engine.program.model import Program, TierLevel, Tiers
+from rules_engine.program.model import HoldFor, Program, TierLevel, Tiers
 from rules_engine.program.types import Window
 from rules_engine.state.customer import Activity, CustomerState
 
@@ -68,17 +68,25 @@ def qualified(tiers: Tiers, value: Decimal) -> TierLevel | None:
 
 
 def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
-    """When a tier reached at `since` is reviewed: end of the holding period plus the grace."""
+    """When a tier reached (or last reviewed) at `since` is reviewed: the end of its hold plus the
+    grace. `hold`: `{for: 365d}` after `since`; `rest_of_period`: the end of the calendar period
+    `since` falls in; `next_period` (unset, calendar windows): the end of the period after it;
+    unset with a rolling window: one window length after `since`; lifetime: never."""
     window = tiers.window
     grace = tiers.downgrade_grace or dt.timedelta(0)
+    hold = tiers.hold
+    if isinstance(hold, HoldFor):
+        return since + hold.for_ + grace
     if window.kind == "lifetime":
         return None
     if window.kind == "rolling":
         assert window.length is not None
         return since + window.length + grace
     period = _calendar(window)
-    held = periods.following(period, periods.start(period, since.astimezone(zone)))
-    return periods.following(period, held) + grace
+    ends = periods.following(period, periods.start(period, since.astimezone(zone)))
+    if hold == "rest_of_period":
+        return ends + grace
+    return periods.following(period, ends) + grace
 
 
 def record_activity(run: Run) -> None:
@@ -114,12 +122,22 @@ def reviewed_metric(
     tiers: Tiers, state: CustomerState, due: dt.datetime, moment: dt.datetime, zone: dt.tzinfo
 ) -> Decimal:
     """The metric a review due at `due` decides on, as known at `moment`: the window ending at
-    `moment` (rolling), or the calendar period that ends before the review (calendar)."""
+    `moment` (rolling, lifetime), the calendar period that ends before the review (calendar, held
+    for the next period), or the calendar period of the review up to it (calendar, held for the
+    rest of a period or for a time)."""
     if tiers.window.kind == "rolling":  # the window ending at `moment`: every entry is before it
         start = moment - (tiers.window.length or dt.timedelta(0))
         return running.value(tiers.qualify_on, running.sums(state, start))
-    grace = tiers.downgrade_grace or dt.timedelta(0)
+    if tiers.window.kind == "lifetime":
+        return running.value(tiers.qualify_on, running.sums(state, None))
     period = _calendar(tiers.window)
+    if tiers.hold is not None and tiers.hold != "next_period":
+        # held for the rest of a period or for a time: the window as it stands at the review,
+        # the calendar period the review falls in (a grace gives time to qualify again in it)
+        start = periods.start(period, due.astimezone(zone))
+        end = min(moment, due) + dt.timedelta(microseconds=1)
+        return metric(tiers.qualify_on, running.between(state, start, end), start, end)
+    grace = tiers.downgrade_grace or dt.timedelta(0)
     ended_end = periods.start(period, (due - grace).astimezone(zone))
     ended_start = periods.start(period, (ended_end - dt.timedelta(seconds=1)).astimezone(zone))
     return metric(tiers.qualify_on, running.between(state, ended_start, ended_end), ended_start, ended_end)
