@@ -161,15 +161,13 @@ class Engine:
             update={
                 "points_changes": [*outcome.effects.points_changes, *changes],
                 "tier_changes": [*outcome.effects.tier_changes, *moves],
+                "notifications": [*outcome.effects.notifications, *sent],  # messages that waited
             }
         )
         trace = list(outcome.trace)
         for move in moves:
             trace.append(rule_trace(f"tier:{move.new or 'none'}", "tier", True, "fired", move.reason))
-        notified = [*outcome.notifications, *sent]  # messages that waited, gone out since
-        return outcome.model_copy(
-            update={"effects": effects, "state": after, "trace": trace, "notifications": notified}
-        )
+        return outcome.model_copy(update={"effects": effects, "state": after, "trace": trace})
 
     def _decide(self, run: Run) -> Outcome:
         """The stages, in their fixed order (the module docstring)."""
