@@ -7,7 +7,10 @@ A pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs a task per reques
 - a body larger than `Settings.max_body` is refused with 413 (RE804): at once when its
   `Content-Length` says so, or as soon as the bytes read pass the limit (a chunked upload);
 - when the response is sent: the request counter and latency histogram by route template, and
-  one JSON log line (logs.py).
+  one JSON log line (logs.py);
+- an unexpected exception is answered here (RE809, 500), not by Starlette's outermost
+  middleware: that one sends the answer and raises the exception again, and uvicorn then closes
+  the connection under the client, whose next request on it was reset (seen under load).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules_engine.http.logs import ACCESS
-from rules_engine.http.problems import ServiceError, problem_response
+from rules_engine.http.problems import ServiceError, problem_response, unexpected
 from rules_engine.http.runtime import Runtime
 
 access = logging.getLogger(ACCESS)
@@ -45,12 +48,13 @@ class Observe:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
+        answered = False
         limit = self.runtime.settings.max_body
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -73,6 +77,11 @@ class Observe:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive_limited, send_with_id)
+        except Exception as error:
+            if answered:  # half an answer is out: only closing the connection tells the client
+                raise
+            response = await unexpected(Request(scope), error)
+            await response(scope, receive, send_with_id)
         finally:
             self._record(scope, state, status, time.perf_counter() - started)
 

@@ -157,7 +157,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RulesEngineError, _engine_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)
 
 
 async def _service_error(request: Request, error: Exception) -> Response:
@@ -204,7 +204,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return problem_response(request, [Diagnostic("RE808", message, hint=hint)], status=error.status_code)
 
 
-async def _unexpected(request: Request, error: Exception) -> Response:
+async def unexpected(request: Request, error: Exception) -> Response:
+    """RE809, 500: the request id only, the exception in the log."""
     log.exception("unexpected error", exc_info=error, extra=_ids(request))
     failed = Diagnostic(
         "RE809",

@@ -5,6 +5,7 @@ metrics. One server (SQLite) serves the whole module; each test uses its own cus
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http import Settings
 from rules_engine.service import Loyalty
@@ -153,6 +155,35 @@ def test_no_response_shows_a_traceback_or_the_database(
     crashed = post(admin, EVENTS, purchase(1, "quentin"))
     assert (crashed.status_code, crashed.json()["code"]) == (500, "RE809")
     assert "secret" not in crashed.text and "Traceback" not in crashed.text
+
+
+def test_after_an_unexpected_error_the_connection_keeps_serving(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 500 used to close the kept-alive connection (Starlette raises the exception again after
+    answering, and uvicorn then closes): a client's next request on it was reset under load."""
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server.runtime.stores, "borrow", crash)
+    body = jsonio.dumps(purchase(1, "ursula")).encode()
+    request = (
+        f"POST {EVENTS} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.keys['admin']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        reader = connection.makefile("rb")
+        for _ in range(2):  # the second request goes on the same connection
+            connection.sendall(request)
+            status = reader.readline()
+            headers = {}
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            reader.read(int(headers["content-length"]))
+            assert status.split()[1] == b"500" and headers.get("connection") != "close"
 
 
 def test_a_customer_and_their_ledger_page_by_page(admin: Any) -> None:
