@@ -1,4 +1,4 @@
-"""`Engine(program).process(event, state) -> Outcome`: one event, every reward, and why.
+"""`Engine(program).process(event, state) -> Result`: one event, every reward, and why.
 
 A pure function of (program, customer state, event): time comes from the event, nothing is
 read from the clock or the environment, and the same input gives the same outcome byte for byte.
@@ -12,7 +12,10 @@ each a module of functions over the run record (`run.py`):
   4. the earning base of every line, then earn rules by priority, multipliers and the tier
      multiplier; exclusive groups; caps and budgets; rounding per rule (`earning`)
   5. the stateful mechanics, in their order (`mechanics/`)
-  6. the outcome and the new state: points lots, cap counters, used coupons, history (`settle`)
+  6. the result and the new state: points lots, cap counters, used coupons, history (`settle`)
+
+The result is slim and immutable (result.py); `result.outcome()` builds the pydantic `Outcome`
+when a caller needs it (JSON, the CLI, a stored answer).
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ from rules_engine.engine.events import (
     parse_event,
 )
 from rules_engine.engine.mechanics import MECHANICS, tiers
-from rules_engine.engine.outcome import Effects, Outcome, PointsChange, TierChange, Totals
+from rules_engine.engine.outcome import PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
+from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
@@ -91,8 +95,8 @@ class Engine:
         *,
         explain: bool = False,
         budgets: BudgetSnapshot | None = None,
-    ) -> Outcome:
-        """Decide every reward for one event.
+    ) -> Result:
+        """Decide every reward for one event: a `Result`, whose `outcome()` is the pydantic `Outcome`.
 
         Args:
             event: an event model, or its JSON-like data (validated here).
@@ -134,7 +138,7 @@ class Engine:
         after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
         return after, changes, moves
 
-    def _decide(self, run: Run) -> Outcome:
+    def _decide(self, run: Run) -> Result:
         """The stages, in their fixed order (the module docstring)."""
         event = run.event
         if isinstance(event, Signup):
@@ -158,27 +162,28 @@ class Engine:
         day = event.time.astimezone(self.zone).date()
         return [(rule, cap_period_key(period, day)) for rule, period in self.plan.budgeted]
 
-    def _duplicate(self, event: AnyEvent, state: CustomerState) -> Outcome:
+    def _duplicate(self, event: AnyEvent, state: CustomerState) -> Result:
         """A redelivered event: nothing is applied again, the state comes back unchanged.
 
         The original outcome is not kept in the state (it would grow without bound); a store
         that must answer with it keeps outcomes by event id.
         """
-        trace = [
+        trace = (
             rule_trace(
                 f"event:{event.id}",
                 "event",
                 False,
                 "duplicate",
                 "this event was already processed: nothing is applied again",
-            )
-        ]
-        return Outcome(
+            ),
+        )
+        return Result(
             program=self.program.program,
             version=self.program.version,
             event=event.id,
             customer=event.customer,
-            effects=Effects(),
+            awards=(),
+            discounts=(),
             totals=Totals(),
             state=state,
             trace=trace,

@@ -188,7 +188,7 @@ _purchases = st.fixed_dictionaries(
 @given(_purchases | _events | _json)
 def test_any_json_gives_an_outcome_or_a_project_error(event: Any) -> None:
     try:
-        outcome = ENGINE.process(event)
+        result = ENGINE.process(event)
     except RulesEngineError:
         return
-    assert isinstance(outcome, Outcome)
+    assert isinstance(result.outcome(), Outcome)
