@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -55,7 +56,7 @@ from rules_engine.engine import evaluator
 from rules_engine.engine import trusted as fast_models
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
-from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.result import Result
 from rules_engine.engine.trusted import trusted
 from rules_engine.state.customer import CustomerState, parse_state
 
@@ -300,16 +301,21 @@ def this_build() -> dict[str, Any]:
     return {"compiled": module.name.endswith(tuple(EXTENSION_SUFFIXES)), "from": str(module.parent.parent)}
 
 
-def _decisions(outcome: Outcome) -> list[str]:
+def _decisions(outcome: Result) -> list[str]:
     return [f"{t.rule} {t.code}" + (f" ({t.amount})" if t.amount is not None else "") for t in outcome.trace]
 
 
 def _models(value: Any, found: list[BaseModel]) -> list[BaseModel]:
-    """Every pydantic model in `value`, depth first."""
+    """Every pydantic model in `value`, depth first (through the engine's slim dataclasses, such as
+    `Result`, too: the models its fields hold)."""
     if isinstance(value, BaseModel):
         found.append(value)
         for inner in value.__dict__.values():
             _models(inner, found)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for spec in dataclasses.fields(value):
+            if not spec.name.startswith("_"):  # a cache (Result's outcome), not what the event made
+                _models(getattr(value, spec.name), found)
     elif isinstance(value, list | tuple):
         for inner in value:
             _models(inner, found)
@@ -319,7 +325,7 @@ def _models(value: Any, found: list[BaseModel]) -> list[BaseModel]:
     return found
 
 
-def outcome_models(outcome: Outcome, state: CustomerState | None) -> list[BaseModel]:
+def outcome_models(outcome: Result, state: CustomerState | None) -> list[BaseModel]:
     """The models of an outcome that its input state did not hold: what one event had to make."""
     known = {id(model) for model in _models(state, [])}
     return [model for model in _models(outcome, []) if id(model) not in known]

@@ -53,7 +53,7 @@ from timing import machine
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
-from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.result import Result
 from rules_engine.state.customer import CustomerState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,7 +233,7 @@ def _kopecks(amount: Decimal) -> int:
 
 
 def compare(
-    outcome: Outcome, result: hand.CoffeeResult, state: hand.CoffeeState, event: hand.Event
+    outcome: Result, result: hand.CoffeeResult, state: hand.CoffeeState, event: hand.Event
 ) -> list[str]:
     """Where the engine's outcome and the hand-written result differ (empty: they agree)."""
     problems: list[str] = []
@@ -242,20 +242,20 @@ def compare(
         if engine != handwritten:
             problems.append(f"{what}: engine {engine!r}, hand-written {handwritten!r}")
 
-    awards = outcome.effects.points
+    awards = outcome.awards
     differ("points by rule", {a.rule: int(a.points) for a in awards}, result.by_rule())
     by_rule = {award[0]: award for award in result.awards}
     for award in awards:
         mine = by_rule.get(award.rule)
         if mine is not None:
-            engine_shares = [(share.line, int(share.amount)) for share in award.lines]
+            engine_shares = [(line, int(points)) for line, _, points in award.lines]
             differ(f"{award.rule} per line", engine_shares, result.shares(mine))
     totals = outcome.totals
     differ("total points", int(totals.points), result.points)
     differ("basket", _kopecks(totals.basket), result.basket)
     differ("discount", _kopecks(totals.discount), result.discount)
     differ("earning base", _kopecks(totals.earning_base), result.earning_base)
-    differ("badges", [b.badge for b in outcome.effects.badges], result.badges)
+    differ("badges", [b.badge for b in outcome.badges], result.badges)
     after = outcome.state
     differ("tier after", after.tier, state.tier_name)
     since = after.tier_since  # when the tier was reached or last reviewed: the next review's start
@@ -310,21 +310,21 @@ def run_both(
         engine_states[customer] = outcome.state
 
 
-def _cover(covered: Counter[str], outcome: Outcome) -> None:
+def _cover(covered: Counter[str], outcome: Result) -> None:
     """Count the decisions worth knowing the check saw: caps, shadowing, tier changes, ..."""
     for trace in outcome.trace:
         if trace.code in ("capped", "shadowed", "duplicate") and trace.kind in ("earn", "event"):
             covered[f"{trace.rule.split(':')[0]} {trace.code}"] += 1
-    for award in outcome.effects.points:
+    for award in outcome.awards:
         covered[award.rule] += 1
-    for change in outcome.effects.tier_changes:
+    for change in outcome.tier_changes:
         covered[f"tier {change.old} -> {change.new}"] += 1
-    if outcome.effects.discounts:
+    if outcome.discounts:
         covered["refill"] += 1
 
 
-def _rules(outcome: Outcome) -> dict[str, Decimal]:
-    return {a.rule: a.points for a in outcome.effects.points}
+def _rules(outcome: Result) -> dict[str, Decimal]:
+    return {a.rule: a.points for a in outcome.awards}
 
 
 # -- timing -------------------------------------------------------------------------------------

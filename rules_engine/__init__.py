@@ -5,7 +5,8 @@ The public API, meant to be used as `import rules_engine as loyalty`:
     loyalty.load_program(path)              -> CompiledProgram: validated, every expression compiled
                                                (.program is the Program; ProgramError lists every problem)
     loyalty.Engine(program) / Engine.from_file(path)
-        .process(event, state)              -> Outcome: one event decided, nothing stored
+        .process(event, state)              -> Result: one event decided, nothing stored; slim and
+                                               immutable, .outcome() the pydantic Outcome (JSON)
     loyalty.open_store(url, program)        -> Store: memory:, a SQLite file, postgresql://…
     loyalty.Service(engine, store)
         .process(event)                     -> Outcome: one event, one store transaction
@@ -43,6 +44,7 @@ from rules_engine.errors import (
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
     from rules_engine.engine.outcome import Outcome
+    from rules_engine.engine.result import Result
     from rules_engine.program.compile import CompiledProgram
     from rules_engine.program.model import Program
     from rules_engine.program.validate import load_program
@@ -60,6 +62,7 @@ _LAZY = {
     "Handled": ("rules_engine.service", "Handled"),
     "Outcome": ("rules_engine.engine.outcome", "Outcome"),
     "Program": ("rules_engine.program.model", "Program"),
+    "Result": ("rules_engine.engine.result", "Result"),
     "Service": ("rules_engine.service", "Loyalty"),
     "Store": ("rules_engine.store.base", "Store"),
     "load_program": ("rules_engine.program.validate", "load_program"),
@@ -84,6 +87,7 @@ __all__ = [
     "Outcome",
     "Program",
     "ProgramError",
+    "Result",
     "RulesEngineError",
     "Service",
     "StateError",

@@ -167,7 +167,8 @@ class Loyalty:
                 self._bulk_coupons(transaction, event, before) if getattr(event, "coupons", None) else before
             )
             snapshot = BudgetSnapshot(spent, redeemed, self._referrer_record(event, before))
-            outcome = self.engine.process(event, given, explain=explain, budgets=snapshot)
+            # The service stores and answers with the whole outcome: built here, once per event.
+            outcome = self.engine.process(event, given, explain=explain, budgets=snapshot).outcome()
             if before is not None and event.id in before.processed:
                 return outcome, True  # the state itself remembers it (a state imported with history)
             transaction.save(self._change(event, before, outcome, wanted, digest))

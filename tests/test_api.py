@@ -17,7 +17,8 @@ PUBLIC = {
     # the condition language
     "Context", "Expression", "compile_condition", "compile_expression", "declare_symbols", "make_context",
     # programs, the engine, stores and the service
-    "CompiledProgram", "CustomerState", "Engine", "Handled", "Outcome", "Program", "Service", "Store",
+    "CompiledProgram", "CustomerState", "Engine", "Handled", "Outcome", "Program", "Result", "Service",
+    "Store",
     "load_program", "open_store",
     # errors
     "ConditionError", "ConditionSyntaxError", "ConditionTypeError", "ContextError", "Diagnostic",

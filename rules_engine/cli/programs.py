@@ -154,7 +154,7 @@ def dry_run(
     except RulesEngineError as problem:
         _fail(problem.diagnostics, err)
     try:
-        outcome = engine.process(data, state, explain=True)
+        outcome = engine.process(data, state, explain=True).outcome()
     except StateError as problem:
         _fail(_in_file(in_document(problem.diagnostics, where), customer), err)
     except RulesEngineError as problem:

@@ -6,8 +6,8 @@ multiplier as additive bonuses, each through the admission gate, its exclusive g
 budget, rounded where `points.round` says: once for the event's award after multipliers by
 default (`Rounding`; docs/engine.md, "Order of decisions", steps 3 to 5).
 
-Input: a `Run` after pricing. Output: `run.base`, `run.effects_points` (with `run.lot_lines`),
-`run.counters` and the trace.
+Input: a `Run` after pricing. Output: `run.base`, `run.effects_points` (each an `Award`, its
+line shares as tuples), `run.counters` and the trace.
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding, item_context
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import ONE, round_money, round_points, split
-from rules_engine.engine.outcome import LineShare
 from rules_engine.engine.plan import EarnStep
+from rules_engine.engine.result import Award, Share
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import award_lines, points_award, rule_trace
+from rules_engine.engine.trusted import rule_trace
 from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
 from rules_engine.program.model import Cap, EarnRule
-from rules_engine.state.customer import LotLine
 
 
 def earning_base(run: Run) -> list[Decimal]:
@@ -467,15 +466,12 @@ def award(
         return []
     shares = rounding.shares(granted, total, raw, factor, bonus)
     rounding.given_out(granted, total, shares, bonus)
-    lines: list[LineShare] = []
-    lot_lines: list[LotLine] = []  # the same shares, as the new lot will keep them
+    lines: tuple[Share, ...] = ()
     if run.items:
-        lines, lot_lines = award_lines(shares, run.skus, run.quantities)
+        skus = run.skus
+        lines = tuple([(i, skus[i], share) for i, share in enumerate(shares) if share])
     pending = run.program.points.pending
-    available_at = run.event.time + pending if pending else None
-    made = points_award(rule_id, granted, lines, available_at)
-    run.effects_points.append(made)
-    run.lot_lines[id(made)] = lot_lines
+    run.effects_points.append(Award(rule_id, granted, lines, run.event.time + pending if pending else None))
     count(run, rule_id, granted, cap, budget)
     reason = f"{granted} points"
     if multiplier is not None and rule is not None and rule.for_each_item is not None:

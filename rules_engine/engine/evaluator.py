@@ -1,4 +1,4 @@
-"""`Engine(program).process(event, state) -> Outcome`: one event, every reward, and why.
+"""`Engine(program).process(event, state) -> Result`: one event, every reward, and why.
 
 A pure function of (program, customer state, event): time comes from the event, nothing is
 read from the clock or the environment, and the same input gives the same outcome byte for byte.
@@ -12,13 +12,17 @@ each a module of functions over the run record (`run.py`):
   4. the earning base of every line, then earn rules by priority, multipliers and the tier
      multiplier; exclusive groups; caps and budgets; rounding where `points.round` says (`earning`)
   5. the stateful mechanics, in their order (`mechanics/`)
-  6. the outcome and the new state: points lots, cap counters, used coupons, history (`settle`);
+  6. the result and the new state: points lots, cap counters, used coupons, history (`settle`);
      for a late event the program accepts (`clock`), what time did after its moment, up to the
      customer's clock (`_caught_up`)
+
+The result is slim and immutable (result.py); `result.outcome()` builds the pydantic `Outcome`
+when a caller needs it (JSON, the CLI, a stored answer).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import InvalidOperation
@@ -47,8 +51,9 @@ from rules_engine.engine.events import (
     parse_event,
 )
 from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
-from rules_engine.engine.outcome import Effects, Notification, Outcome, PointsChange, TierChange, Totals
+from rules_engine.engine.outcome import Notification, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
+from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
@@ -93,8 +98,8 @@ class Engine:
         *,
         explain: bool = False,
         budgets: BudgetSnapshot | None = None,
-    ) -> Outcome:
-        """Decide every reward for one event.
+    ) -> Result:
+        """Decide every reward for one event: a `Result`, whose `outcome()` is the pydantic `Outcome`.
 
         Args:
             event: an event model, or its JSON-like data (validated here).
@@ -125,10 +130,10 @@ class Engine:
             )
             tiers.reviewed(run, moves)
             notifications.delivered(run, sent)
-            outcome = self._decide(run)
+            result = self._decide(run)
             if order == "late" and latest is not None:
-                return self._caught_up(outcome, latest, parsed.id)
-            return outcome
+                return self._caught_up(result, latest, parsed.id)
+            return result
         except InvalidOperation:  # a rounding whose result has more digits than decimals keep
             raise EventError([_not_exact(parsed.id)]) from None
         except OverflowError:  # a date past year 9999: a state's time, or a program's long window
@@ -146,30 +151,31 @@ class Engine:
         after, sent = notifications.deliver(self.program.notifications, after, moment)
         return after, changes, moves, sent
 
-    def _caught_up(self, outcome: Outcome, latest: dt.datetime, cause: str) -> Outcome:
-        """A late event's outcome with what time did since its moment, up to the customer's clock
+    def _caught_up(self, result: Result, latest: dt.datetime, cause: str) -> Result:
+        """A late event's result with what time did since its moment, up to the customer's clock
         (`latest`): its points expire, or become available, at their own moments, and a tier it
-        reached is reviewed if a review fell due; the changes follow the event's own in
-        `effects`, their ledger entries name the event (docs/engine.md, "Late events")."""
-        after, changes, moves, sent = self._elapse(outcome.state, latest, cause)
+        reached is reviewed if a review fell due; the changes follow the event's own in its
+        effects, their ledger entries name the event (docs/engine.md, "Late events")."""
+        after, changes, moves, sent = self._elapse(result.state, latest, cause)
         if not changes and not moves and not sent:
-            return outcome
+            return result
         after = replaced(
             after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
         )
-        effects = outcome.effects.model_copy(
-            update={
-                "points_changes": [*outcome.effects.points_changes, *changes],
-                "tier_changes": [*outcome.effects.tier_changes, *moves],
-                "notifications": [*outcome.effects.notifications, *sent],  # messages that waited
-            }
+        trace = [
+            rule_trace(f"tier:{move.new or 'none'}", "tier", True, "fired", move.reason) for move in moves
+        ]
+        return dataclasses.replace(
+            result,
+            state=after,
+            points_changes=(*result.points_changes, *changes),
+            tier_changes=(*result.tier_changes, *moves),
+            notifications=(*result.notifications, *sent),  # messages that waited
+            trace=(*result.trace, *trace),
+            _outcome=None,  # the outcome of the event alone, had it been built, is not this one
         )
-        trace = list(outcome.trace)
-        for move in moves:
-            trace.append(rule_trace(f"tier:{move.new or 'none'}", "tier", True, "fired", move.reason))
-        return outcome.model_copy(update={"effects": effects, "state": after, "trace": trace})
 
-    def _decide(self, run: Run) -> Outcome:
+    def _decide(self, run: Run) -> Result:
         """The stages, in their fixed order (the module docstring)."""
         event = run.event
         if isinstance(event, Signup):
@@ -198,27 +204,28 @@ class Engine:
         into `BudgetSnapshot.redeemed`, and adds the event's redemption to (`stock`)."""
         return [event.item] if isinstance(event, Redeem) else []
 
-    def _duplicate(self, event: AnyEvent, state: CustomerState) -> Outcome:
+    def _duplicate(self, event: AnyEvent, state: CustomerState) -> Result:
         """A redelivered event: nothing is applied again, the state comes back unchanged.
 
         The original outcome is not kept in the state (it would grow without bound); a store
         that must answer with it keeps outcomes by event id.
         """
-        trace = [
+        trace = (
             rule_trace(
                 f"event:{event.id}",
                 "event",
                 False,
                 "duplicate",
                 "this event was already processed: nothing is applied again",
-            )
-        ]
-        return Outcome(
+            ),
+        )
+        return Result(
             program=self.program.program,
             version=self.program.version,
             event=event.id,
             customer=event.customer,
-            effects=Effects(),
+            awards=(),
+            discounts=(),
             totals=Totals(),
             state=state,
             trace=trace,

@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic import ValidationError as PydanticError
-from pydantic_core import PydanticCustomError, TzInfo
+from pydantic_core import PydanticCustomError
 
 from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.errors import Diagnostic, EventError, PydanticIssue, diagnostics_from_pydantic, path_text
@@ -146,19 +146,30 @@ class BaseEvent(EventModel):
 
 
 def fixed_offset(moment: dt.datetime) -> dt.datetime:
-    """The same aware moment with its UTC offset as its timezone, in place of a named zone.
+    """The same aware moment with its UTC offset as its timezone, in place of a named zone, and
+    that timezone one shared object per offset.
 
     A state keeps times as JSON, which holds the offset, not the zone's name. A named zone
     (`ZoneInfo("Europe/Berlin")`) left in a time would make later arithmetic wall-clock across a
     daylight-saving change (a quest's deadline an hour off) until a store's JSON round trip
     turned it absolute: the same customer would be decided differently in memory and in a store.
-    Times from JSON carry fixed offsets already and are returned as they are."""
-    zone = moment.tzinfo
-    if isinstance(zone, dt.timezone | TzInfo):
-        return moment
+
+    The shared object is for speed. Two aware times with the same tzinfo object compare as plain
+    ones (~0.03 µs); with different objects each is asked for its UTC offset first, and the
+    `TzInfo` pydantic gives every time it parses answers slowly (~0.3 µs a comparison, ten times
+    as long). Every time the engine keeps (lots, activity, windows) comes from an event's time,
+    and it compares them on every event. The offset and so the JSON are the same either way."""
     offset = moment.utcoffset()
     assert offset is not None  # aware, checked by the callers
-    return moment.replace(tzinfo=dt.timezone(offset))
+    zone = _ZONES.get(offset)
+    if zone is None:
+        zone = _ZONES.setdefault(offset, dt.UTC if not offset else dt.timezone(offset))
+    return moment if moment.tzinfo is zone else moment.replace(tzinfo=zone)
+
+
+# The shared timezone of each UTC offset seen (at most a few dozen: offsets are whole minutes
+# within a day, and few are used).
+_ZONES: dict[dt.timedelta, dt.timezone] = {}
 
 
 class Purchase(BaseEvent):

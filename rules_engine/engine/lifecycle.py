@@ -128,19 +128,19 @@ def expire(
     return state.model_copy(update=update), transitions
 
 
-def _pending_lots(state: CustomerState) -> list[Lot]:
-    """The lots `state.pending_lots` names, in its order: looked for from the newest end of the lots,
-    where lots earned lately are, until all are found."""
+def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
+    """The lots `state.pending_lots` names, in its order, each with its id: looked for from the
+    newest end of the lots, where lots earned lately are, until all are found."""
     wanted = set(state.pending_lots or ())
     found: dict[str, Lot] = {}
     for lot in reversed(state.lots):
         if not wanted:
             break
-        lot_id = lot.id
+        lot_id = f"{lot.event}/{lot.rule}"  # Lot.id, without a property call per lot
         if lot_id in wanted:
             wanted.discard(lot_id)
             found[lot_id] = lot
-    return [found[lot_id] for lot_id in state.pending_lots or () if lot_id in found]
+    return [(lot_id, found[lot_id]) for lot_id in state.pending_lots or () if lot_id in found]
 
 
 def became_available(
@@ -171,12 +171,12 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
     to `moment`: the lots that became available (as `became_available` reports them), and the
     `pending_lots` index after it. Reads only the lots the index names."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
-        return [], [lot.id for lot in _pending_lots(state) if lot.available_at > moment]
+        return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
     ended: list[Lot] = []
     waiting: list[str] = []
-    for lot in _pending_lots(state):
+    for lot_id, lot in _pending_lots(state):
         if lot.available_at > moment:
-            waiting.append(lot.id)
+            waiting.append(lot_id)
         elif lot.points > 0 and lot.available_at > lot.earned_at:
             ended.append(lot)
     changes = [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]

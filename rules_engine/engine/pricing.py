@@ -2,7 +2,7 @@
 
 Discounts by priority (the first of an exclusive group that applies wins), then the tier's
 discount and free shipping, then the coupons presented. Each takes its cut from what is left of
-the line prices (`run.remaining`) and records a `DiscountEffect` (docs/engine.md, step 1).
+the line prices (`run.remaining`) and records a `Discount` (docs/engine.md, step 1).
 
 Input: a `Run` of a purchase. Output: `run.remaining`, `run.effects_discounts`,
 `run.free_shipping`, `run.redeemed` and the trace.
@@ -18,10 +18,11 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import round_money, split
-from rules_engine.engine.outcome import DiscountEffect, FreeShipping
+from rules_engine.engine.outcome import FreeShipping
 from rules_engine.engine.plan import DiscountStep
+from rules_engine.engine.result import Discount
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import line_share, rule_trace, trusted
+from rules_engine.engine.trusted import rule_trace, trusted
 from rules_engine.program.model import Coupon
 
 HUNDRED = Decimal(100)
@@ -188,14 +189,8 @@ def take_off(
             if cut:  # a zero cut changes nothing, not even the exponent (both are minor units)
                 remaining[i] -= cut
         items = run.items
-        lines = [line_share(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0]
-        run.effects_discounts.append(
-            trusted(
-                DiscountEffect,
-                {"rule": rule, "amount": taken, "lines": lines},
-                {"rule", "amount", "lines"},
-            )
-        )
+        lines = tuple([(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0])
+        run.effects_discounts.append(Discount(rule, taken, lines))
     return taken
 
 

@@ -10,7 +10,8 @@ Input: a `Run` and a `Reward`. Output: `run.effects_points`, `run.badges`, `run.
 
 from __future__ import annotations
 
-from rules_engine.engine.outcome import BadgeAwarded, CouponIssued, DrawEntry, PointsAward
+from rules_engine.engine.outcome import BadgeAwarded, CouponIssued, DrawEntry
+from rules_engine.engine.result import Award
 from rules_engine.engine.run import Run
 from rules_engine.engine.tokens import keyed_code
 from rules_engine.program.model import Reward
@@ -28,14 +29,7 @@ def give(run: Run, reward: Reward, rule: str) -> list[str]:
     given: list[str] = []
     if reward.points:
         pending = run.program.points.pending
-        run.effects_points.append(
-            PointsAward(
-                rule=rule,
-                points=reward.points,
-                lines=[],
-                available_at=event.time + pending if pending else None,
-            )
-        )
+        run.effects_points.append(Award(rule, reward.points, (), event.time + pending if pending else None))
         given.append(f"{reward.points} points")
     held = set(run.state.badges) | {b.badge for b in run.badges}
     if reward.badge is not None and reward.badge not in held:

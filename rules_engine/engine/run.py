@@ -24,21 +24,20 @@ from rules_engine.engine.outcome import (
     BadgeAwarded,
     BudgetRelease,
     CouponIssued,
-    DiscountEffect,
     DrawEntry,
     ExplainNode,
     FreeShipping,
     Notification,
-    PointsAward,
     PointsChange,
     RuleTrace,
     TierChange,
     TierProgress,
 )
 from rules_engine.engine.plan import Plan
+from rules_engine.engine.result import Award, Discount
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, TierLevel
-from rules_engine.state.customer import CustomerState, LotLine
+from rules_engine.state.customer import CustomerState
 
 ZERO = Decimal(0)
 
@@ -108,10 +107,9 @@ class Run:
     conditions: dict[str, ExplainNode] = field(default_factory=dict)
     # -- what the event does ----------------------------------------------------------------------
     trace: list[RuleTrace] = field(default_factory=list)
-    effects_points: list[PointsAward] = field(default_factory=list)
-    # The shares of each award as its lot will keep them, by id(award).
-    lot_lines: dict[int, list[LotLine]] = field(default_factory=dict)
-    effects_discounts: list[DiscountEffect] = field(default_factory=list)
+    # The awards and discounts, with their line shares as tuples (result.py).
+    effects_points: list[Award] = field(default_factory=list)
+    effects_discounts: list[Discount] = field(default_factory=list)
     free_shipping: FreeShipping | None = None
     redeemed: list[str] = field(default_factory=list)
     # The earning base of each line (earning.earn).

@@ -1,10 +1,11 @@
 """Settle: the outcome of one event and the customer's new state.
 
-After every stage and mechanic, the run's totals and effects become the `Outcome`, and the state
-so far becomes the new state: the awards' lots and ledger entries, the cap counters, the coupons
+After every stage and mechanic, the run's totals and effects become the `Result` (result.py: the
+pydantic `Outcome` is built from it only when a caller asks), and the state so far becomes the new
+state: the awards' lots and ledger entries, the cap counters, the coupons
 used and issued, the purchase history, the draw entries, the processed ids, the clock.
 
-Input: a `Run` at its end. Output: the `Outcome` (with `state`).
+Input: a `Run` at its end. Output: the `Result` (with `state`).
 """
 
 from __future__ import annotations
@@ -14,24 +15,17 @@ import datetime as dt
 from rules_engine.engine import history, lifecycle
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.outcome import Effects, Outcome, Totals
+from rules_engine.engine.outcome import Totals
+from rules_engine.engine.result import Result
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import (
-    earn_entry,
-    ledger_lines,
-    lot_line,
-    past_line,
-    points_lot,
-    replaced,
-    trusted,
-)
+from rules_engine.engine.trusted import award_records, earn_entry, past_line, points_lot, replaced, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
 
-def outcome(run: Run) -> Outcome:
-    """The outcome of the run: its totals, its effects, its trace and the new state."""
+def outcome(run: Run) -> Result:
+    """The result of the run: its totals, its effects, its trace and the new state."""
     event = run.event
     points = sum((award.points for award in run.effects_points), ZERO)
     discount = sum((d.amount for d in run.effects_discounts), ZERO)
@@ -49,64 +43,33 @@ def outcome(run: Run) -> Outcome:
             "earning_base": sum(run.base, ZERO) + shipping_base(run),
             "points": points,
         },
-        {"basket", "discount", "shipping", "to_pay", "earning_base", "points"},
+        _TOTALS_GIVEN,
     )
-    effects = trusted(
-        Effects,
-        {
-            "points": run.effects_points,
-            "discounts": run.effects_discounts,
-            "free_shipping": run.free_shipping,
-            "coupons_issued": run.coupons_issued,
-            "coupons_redeemed": run.redeemed,
-            "badges": run.badges,
-            "tier_changes": run.tier_changes,
-            "notifications": run.notifications,
-            "draw_entries": run.draw_entries,
-            "points_changes": run.points_changes,
-            "budgets_released": run.budgets_released,
-            "referral_owed": run.referral_owed,
-        },
-        {
-            "points",
-            "discounts",
-            "free_shipping",
-            "coupons_redeemed",
-            "coupons_issued",
-            "draw_entries",
-            "points_changes",
-            "budgets_released",
-            "badges",
-            "tier_changes",
-            "notifications",
-            "referral_owed",
-        },
+    return Result(
+        program=run.program.program,
+        version=run.program.version,
+        event=event.id,
+        customer=event.customer,
+        awards=tuple(run.effects_points),
+        discounts=tuple(run.effects_discounts),
+        totals=totals,
+        state=new_state(run),
+        trace=tuple(run.trace),
+        tier_progress=run.tier_progress,
+        free_shipping=run.free_shipping,
+        coupons_issued=tuple(run.coupons_issued),
+        coupons_redeemed=tuple(run.redeemed),
+        badges=tuple(run.badges),
+        tier_changes=tuple(run.tier_changes),
+        notifications=tuple(run.notifications),
+        draw_entries=tuple(run.draw_entries),
+        points_changes=tuple(run.points_changes),
+        budgets_released=tuple(run.budgets_released),
+        referral_owed=run.referral_owed,
     )
-    return trusted(
-        Outcome,
-        {
-            "program": run.program.program,
-            "version": run.program.version,
-            "event": event.id,
-            "customer": event.customer,
-            "effects": effects,
-            "totals": totals,
-            "state": new_state(run),
-            "trace": run.trace,
-            "tier_progress": run.tier_progress,
-        },
-        {
-            "program",
-            "version",
-            "event",
-            "customer",
-            "effects",
-            "totals",
-            "state",
-            "trace",
-            "tier_progress",
-        },
-    )
+
+
+_TOTALS_GIVEN = {"basket", "discount", "shipping", "to_pay", "earning_base", "points"}
 
 
 def _entries(run: Run) -> dict[str, int]:
@@ -132,27 +95,20 @@ def new_state(run: Run) -> CustomerState:
     available_at = time + program.pending if program.pending else time
     expires_at = time + program.expire_after if program.expire_after else None
     quantities = run.quantities
-    made = run.lot_lines
-    for award in run.effects_points:
-        lines = made.get(id(award))
-        if lines is None:
-            lines = [
-                lot_line(share.line, share.sku, quantities[share.line], share.amount) for share in award.lines
-            ]
-        lifecycle.with_lot(
-            lots, points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lines)
-        )
     pending = list(run.state.pending_lots or ())
-    if available_at > time:
-        pending += [f"{event.id}/{award.rule}" for award in run.effects_points]
     ledger = list(run.state.ledger)
     version = run.program.version
     rule_hashes = run.plan.rule_hashes
-    for award in run.effects_points:  # one entry per award, with what each line earned
-        lot, rule_hash = f"{event.id}/{award.rule}", rule_hashes.get(award.rule)
-        parts = ledger_lines(award.lines)
-        entry = earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts)
-        ledger.append(entry)
+    for award in run.effects_points:  # a lot and one ledger entry per award, with its lines' parts
+        lot_lines, parts = award_records(award.lines, quantities)
+        lifecycle.with_lot(
+            lots, points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lot_lines)
+        )
+        lot = f"{event.id}/{award.rule}"
+        if available_at > time:
+            pending.append(lot)
+        rule_hash = rule_hashes.get(award.rule)
+        ledger.append(earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts))
     coupons = [
         c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in run.state.coupons
     ]

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from rules_engine.engine.outcome import ExplainNode, LineShare, PointsAward, RuleTrace
+from rules_engine.engine.outcome import ExplainNode, RuleTrace
 from rules_engine.state.customer import LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
@@ -97,71 +97,42 @@ def _spelt_out(cls: type[BaseModel], *fields: str) -> bool:
 
 
 # -- the models made most often, spelt out: a literal dict is what makes them cheap ---------------
-_LINE_SHARE = ("line", "sku", "amount")
-_LINE_SHARE_FAST = _spelt_out(LineShare, *_LINE_SHARE)
-_LINE_SHARE_GIVEN = set(_LINE_SHARE)
-
-
-def line_share(line: int, sku: str, amount: Decimal) -> LineShare:
-    """`LineShare(line=…, sku=…, amount=…)`."""
-    if not _LINE_SHARE_FAST:
-        return LineShare(line=line, sku=sku, amount=amount)
-    model = _new(LineShare)
-    _set_dict(model, {"line": line, "sku": sku, "amount": amount})
-    _set_fields(model, _LINE_SHARE_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
 _LOT_LINE = ("line", "sku", "qty", "points")
 _LOT_LINE_FAST = _spelt_out(LotLine, *_LOT_LINE)
 _LOT_LINE_GIVEN = set(_LOT_LINE)
+_LEDGER_LINE = ("line", "points")
+_LEDGER_LINE_FAST = _spelt_out(LedgerLine, *_LEDGER_LINE)
+_LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 
 
-def lot_line(line: int, sku: str, qty: Decimal, points: Decimal) -> LotLine:
-    """`LotLine(line=…, sku=…, qty=…, points=…)`."""
-    if not _LOT_LINE_FAST:
-        return LotLine(line=line, sku=sku, qty=qty, points=points)
-    model = _new(LotLine)
-    _set_dict(model, {"line": line, "sku": sku, "qty": qty, "points": points})
-    _set_fields(model, _LOT_LINE_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-def award_lines(
-    shares: list[Decimal], skus: list[str], quantities: list[Decimal]
-) -> tuple[list[LineShare], list[LotLine]]:
-    """An award's nonzero shares as its `LineShare`s and as its lot's `LotLine`s: for each share
-    `i`, `line_share(i, skus[i], share)` and `lot_line(i, skus[i], quantities[i], share)`.
-    The award loop of every event: spelt out in one loop rather than two calls per share."""
-    lines: list[LineShare] = []
+def award_records(
+    shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]
+) -> tuple[list[LotLine], tuple[LedgerLine, ...]]:
+    """An award's line shares `(line, sku, points)` as its lot's `LotLine`s and its ledger entry's
+    `LedgerLine`s (`quantities`: each line's quantity): what the new state keeps of them. The
+    award loop of every event, spelt out in one loop."""
+    if not (_LOT_LINE_FAST and _LEDGER_LINE_FAST):
+        return (
+            [LotLine(line=i, sku=sku, qty=quantities[i], points=points) for i, sku, points in shares],
+            tuple(LedgerLine(line=i, points=points) for i, _, points in shares),
+        )
     lot_lines: list[LotLine] = []
-    if not (_LINE_SHARE_FAST and _LOT_LINE_FAST):
-        for i, share in enumerate(shares):
-            if share:
-                lines.append(line_share(i, skus[i], share))
-                lot_lines.append(lot_line(i, skus[i], quantities[i], share))
-        return lines, lot_lines
+    ledger_lines: list[LedgerLine] = []
     new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
-    for i, share in enumerate(shares):
-        if share:
-            sku = skus[i]
-            share_model = new(LineShare)
-            set_dict(share_model, {"line": i, "sku": sku, "amount": share})
-            set_fields(share_model, _LINE_SHARE_GIVEN)
-            set_extra(share_model, None)
-            set_private(share_model, None)
-            lines.append(share_model)
-            lot_model = new(LotLine)
-            set_dict(lot_model, {"line": i, "sku": sku, "qty": quantities[i], "points": share})
-            set_fields(lot_model, _LOT_LINE_GIVEN)
-            set_extra(lot_model, None)
-            set_private(lot_model, None)
-            lot_lines.append(lot_model)
-    return lines, lot_lines
+    for i, sku, points in shares:
+        lot_model = new(LotLine)
+        set_dict(lot_model, {"line": i, "sku": sku, "qty": quantities[i], "points": points})
+        set_fields(lot_model, _LOT_LINE_GIVEN)
+        set_extra(lot_model, None)
+        set_private(lot_model, None)
+        lot_lines.append(lot_model)
+        ledger_model = new(LedgerLine)
+        set_dict(ledger_model, {"line": i, "points": points})
+        set_fields(ledger_model, _LEDGER_LINE_GIVEN)
+        set_extra(ledger_model, None)
+        set_private(ledger_model, None)
+        ledger_lines.append(ledger_model)
+    return lot_lines, tuple(ledger_lines)
 
 
 _PAST_LINE = ("sku", "category", "price", "qty", "date", "event")
@@ -180,25 +151,6 @@ def past_line(
         model, {"sku": sku, "category": category, "price": price, "qty": qty, "date": date, "event": event}
     )
     _set_fields(model, _PAST_LINE_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-_POINTS_AWARD = ("rule", "points", "lines", "available_at")
-_POINTS_AWARD_FAST = _spelt_out(PointsAward, *_POINTS_AWARD)
-_POINTS_AWARD_GIVEN = set(_POINTS_AWARD)
-
-
-def points_award(
-    rule: str, points: Decimal, lines: list[LineShare], available_at: dt.datetime | None
-) -> PointsAward:
-    """`PointsAward(rule=…, points=…, lines=…, available_at=…)`."""
-    if not _POINTS_AWARD_FAST:
-        return PointsAward(rule=rule, points=points, lines=lines, available_at=available_at)
-    model = _new(PointsAward)
-    _set_dict(model, {"rule": rule, "points": points, "lines": lines, "available_at": available_at})
-    _set_fields(model, _POINTS_AWARD_GIVEN)
     _set_extra(model, None)
     _set_private(model, None)
     return model
@@ -248,18 +200,6 @@ def points_lot(
     return model
 
 
-_LEDGER_LINE_GIVEN = {"line", "points"}
-
-
-def ledger_lines(lines: list[LineShare]) -> list[LedgerLine]:
-    """An award's nonzero line shares as its ledger entry's `LedgerLine`s."""
-    return [
-        trusted(LedgerLine, {"line": share.line, "points": share.amount}, _LEDGER_LINE_GIVEN)
-        for share in lines
-        if share.amount
-    ]
-
-
 _LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash", "lines")
 # LedgerEntry's one validator reads an entry written before entries held their lines (`line`): an
 # entry made here never is one, so validation would give the same instance as below.
@@ -295,6 +235,9 @@ def ledger_entry(
     return model
 
 
+_EARN_ENTRY_GIVEN = {*_LEDGER_ENTRY_GIVEN, "rule_hash", "lines"}
+
+
 def earn_entry(
     event: str,
     rule: str,
@@ -303,20 +246,40 @@ def earn_entry(
     at: dt.datetime,
     version: int,
     rule_hash: str | None,
-    lines: list[LedgerLine],
+    lines: tuple[LedgerLine, ...],
 ) -> LedgerEntry:
     """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…, lines=…)`."""
-    return LedgerEntry(
-        event=event,
-        rule=rule,
-        kind="earn",
-        points=points,
-        lot=lot,
-        at=at,
-        version=version,
-        rule_hash=rule_hash,
-        lines=lines,
+    if not _LEDGER_ENTRY_FAST:
+        return LedgerEntry(
+            event=event,
+            rule=rule,
+            kind="earn",
+            points=points,
+            lot=lot,
+            at=at,
+            version=version,
+            rule_hash=rule_hash,
+            lines=lines,
+        )
+    model = _new(LedgerEntry)
+    _set_dict(
+        model,
+        {
+            "event": event,
+            "rule": rule,
+            "kind": "earn",
+            "points": points,
+            "lot": lot,
+            "at": at,
+            "version": version,
+            "rule_hash": rule_hash,
+            "lines": lines,
+        },
     )
+    _set_fields(model, _EARN_ENTRY_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
 
 
 _RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")

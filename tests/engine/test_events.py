@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +19,7 @@ from rules_engine.errors import EventError, RulesEngineError
 from tests.conftest import COMPILED, ROOT
 
 ENGINE = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+MOSCOW = ZoneInfo("Europe/Moscow")
 GOOD: dict[str, Any] = {
     "id": "e1",
     "type": "purchase",
@@ -188,7 +190,29 @@ _purchases = st.fixed_dictionaries(
 @given(_purchases | _events | _json)
 def test_any_json_gives_an_outcome_or_a_project_error(event: Any) -> None:
     try:
-        outcome = ENGINE.process(event)
+        result = ENGINE.process(event)
     except RulesEngineError:
         return
-    assert isinstance(outcome, Outcome)
+    assert isinstance(result.outcome(), Outcome)
+
+
+@pytest.mark.parametrize(("first", "second"), [("+03:00", "+03:00"), ("Z", "+00:00"), ("-05:30", "-05:30")])
+def test_times_of_one_offset_share_one_timezone_and_keep_their_json(first: str, second: str) -> None:
+    """Times with the same UTC offset carry one shared timezone object (events.fixed_offset), so
+    the engine compares them as plain times; what is written back is the offset as it came."""
+    from rules_engine.engine.events import parse_event
+
+    def at(time: str) -> dict[str, Any]:
+        item = {"sku": "LATTE-L", "category": "coffee", "price": 320, "qty": 1}
+        return {"id": f"e-{time}", "type": "purchase", "time": time, "customer": "c", "items": [item]}
+
+    moscow = parse_event(at("2026-12-08T08:15:00+03:00") | {"time": dt.datetime(2026, 12, 8, tzinfo=MOSCOW)})
+    assert moscow.time.tzinfo is parse_event(at("2026-12-09T08:15:00+03:00")).time.tzinfo  # a named zone too
+
+    a = parse_event(at(f"2026-12-08T08:15:00{first}")).time
+    b = parse_event(at(f"2026-12-09T09:00:00{second}")).time
+    assert a.tzinfo is b.tzinfo
+    assert a.utcoffset() == b.utcoffset()
+    state = ENGINE.process(at(f"2026-12-08T08:15:00{first}")).state
+    written = state.model_dump(mode="json")["last_event_at"]
+    assert written == "2026-12-08T08:15:00" + ("Z" if first == "Z" else first)

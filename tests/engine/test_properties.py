@@ -559,3 +559,44 @@ def test_a_fixed_award_is_given_whole(case: Case) -> None:
         assert big == 0
     elif not early_applies:
         assert big == 50
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+@PROPERTY
+@given(data=st.data())
+def test_the_slim_result_says_what_its_outcome_says(name: str, data: st.DataObject) -> None:
+    """`process` returns slim data and builds the pydantic `Outcome` only when asked: both must say
+    the same, the outcome must be valid (it reads back from its JSON into the same JSON), and the
+    result must not change once made (docs/engine.md, "The result")."""
+    case = data.draw(cases(name))
+    explain = data.draw(st.booleans())
+    try:
+        result = process(case, explain=explain)
+    except EventError:
+        return
+    outcome = result.outcome()
+    assert result.outcome() is outcome  # built once
+    text = outcome.model_dump_json()
+    assert Outcome.model_validate_json(text).model_dump_json() == text  # a valid outcome
+    assert [(a.rule, a.points, a.available_at) for a in outcome.effects.points] == [
+        (a.rule, a.points, a.available_at) for a in result.awards
+    ]
+    assert [[(s.line, s.sku, s.amount) for s in a.lines] for a in outcome.effects.points] == [
+        list(a.lines) for a in result.awards
+    ]
+    assert [[(s.line, s.sku, s.amount) for s in d.lines] for d in outcome.effects.discounts] == [
+        list(d.lines) for d in result.discounts
+    ]
+    assert [(d.rule, d.amount) for d in outcome.effects.discounts] == [
+        (d.rule, d.amount) for d in result.discounts
+    ]
+    assert outcome.state is result.state and outcome.totals is result.totals
+    assert outcome.trace == list(result.trace)
+    assert sum((a.points for a in result.awards), Decimal(0)) == result.points
+    # the new state's lots and ledger keep each award's lines as the award gave them
+    for award in result.awards:
+        lot_id = f"{result.event}/{award.rule}"
+        entry = next(e for e in result.new_ledger_entries if e.lot == lot_id and e.kind == "earn")
+        assert [(share.line, share.points) for share in entry.lines] == [(i, p) for i, _, p in award.lines]
+    with pytest.raises(AttributeError):
+        result.awards = ()  # type: ignore[misc]

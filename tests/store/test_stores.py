@@ -287,7 +287,7 @@ def test_ledger_until_leaves_out_later_entries(open_test_store: OpenStore) -> No
 
 def test_the_outcome_of_a_new_event_is_the_engines(open_test_store: OpenStore) -> None:
     outcome: Outcome = Loyalty(ENGINE, open_test_store()).process(purchase(1))
-    assert outcome == ENGINE.process(purchase(1), None)
+    assert outcome == ENGINE.process(purchase(1), None).outcome()
 
 
 def test_an_imported_state_is_kept_with_its_ledger(open_test_store: OpenStore) -> None:

@@ -79,9 +79,7 @@ def _tier_reminder(run: Run) -> None:
         run.state = replaced(run.state, {"reminded": [*run.state.reminded, key]})
 
 
-def notify(
-    run: Run, rule: str, channel: str, template: str, before: dt.datetime | None = None
-) -> bool:
+def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime | None = None) -> bool:
     """Send a notification on behalf of `rule` now, or defer it to the next allowed moment
     (quiet hours, the frequency cap), or drop it; traced either way (kind "notification").
     `before`: a reminder is pointless from this moment on (what it warns of has happened), so

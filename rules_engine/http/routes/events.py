@@ -115,7 +115,7 @@ def dry_run(
         if isinstance(customer, str):
             with service.stores.borrow(program) as store:
                 state = store.state(customer)
-    outcome = running.engine.process(event, state, explain=explain)
+    outcome = running.engine.process(event, state, explain=explain).outcome()
     answer = {
         "program": outcome.program,
         "version": outcome.version,

@@ -61,7 +61,7 @@ def run_case(
             )
             return CaseResult(name, loaded.span, [mismatch], refused=error.diagnostics)
     try:
-        outcome = engine.process(loaded.event, state, explain=True)
+        outcome = engine.process(loaded.event, state, explain=True).outcome()
     except EvaluationError as error:
         span = loaded.state_span if isinstance(error, StateError) else loaded.event_span
         diagnostics = [
