@@ -397,7 +397,8 @@ _ALL = (
             "RE711": "`simulate --fail-if` is not a gate (FIGURE OPERATOR VALUE)",
             "RE712": "`simulate --fail-if` names a figure the report does not have",
             "RE713": "`simulate --fail-if` gives a percent without `--compare`",
-            "RE714": "`simulate`'s column mapping: a bad `--column` or `--mapping`, or a column the table lacks",
+            "RE714": "`simulate`'s column mapping: a bad `--column` or `--mapping`, or a column the "
+            "table lacks",
             "RE715": "`simulate --point-value` is not a number, or `generate --start` not a date",
         },
         exit_status=EXIT_USAGE,

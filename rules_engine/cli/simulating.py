@@ -23,7 +23,6 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, ProgramError
 from rules_engine.render import styled_diagnostic
 
@@ -141,6 +140,7 @@ def simulate(
     from rules_engine.simulate import build_report
     from rules_engine.simulate import simulate as run_simulation
     from rules_engine.simulate.gates import GateError, check_gates, parse_gate
+    from rules_engine.simulate.report import report_json
     from rules_engine.simulate.tables import TableError, is_table, mapping_from
 
     out, err = _consoles()
@@ -215,7 +215,7 @@ def simulate(
     except GateError as problem:
         _usage(problem.diagnostic, err)
     if as_json:
-        out.print(jsonio.dumps(report, indent=2), markup=False, soft_wrap=True, highlight=False)
+        out.print(report_json(report), markup=False, soft_wrap=True, highlight=False)
     else:
         from rules_engine.simulate.terminal import print_report
 

@@ -13,6 +13,7 @@ breakage the part of it expected never to be claimed, at the historical rate exp
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -97,6 +98,11 @@ def build_report(
             "most_affected": most_affected(simulation.versus),
         }
     return report
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    """The report as JSON text (its numbers are ints, floats for rates, money as strings)."""
+    return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _identity(engine: Engine, path: str) -> dict[str, Any]:
