@@ -12,11 +12,14 @@ history looks like, roughly:
   name (`item.category == "pastry"`, `starts_with(item.sku, "LATTE")`, `item.collection == "ss27"`)
   are what customers buy, beside a few generic ones, each SKU with a price of its own;
 - **the rest of a customer's life**: sign-ups (with a referral code of an earlier customer now and
-  then), returns of a line within a few weeks, reviews, app opens (streaks), at realistic rates.
+  then), returns of a line within a few weeks, reviews, app opens (streaks), at realistic rates;
+- **redemptions** of the program's cheapest catalog item, now and then, by customers who should
+  have the points by then: the generator measures what the program gives for a basket once (the
+  engine on one probe purchase) and counts half of it, after the pending period, so that nearly
+  every redemption is accepted (one that is not is refused by the engine, as it would be live).
 
 Customers who exist before the history starts have no sign-up; the others sign up on their first
-day. Redemptions are not generated: whether one is accepted depends on the balance, which only the
-engine knows.
+day.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import math
 import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -72,6 +75,9 @@ class _Customer:
     app: bool
     referrer: str | None
     last: dt.datetime | None = None
+    earned: list[tuple[int, float]] = field(default_factory=list)
+    """(day, points expected) of each purchase not yet counted as spendable."""
+    spendable: float = 0.0
 
 
 def products(program: Program, text: str, rng: random.Random) -> list[Product]:
@@ -150,6 +156,9 @@ def generate(
     zone = ZoneInfo(program.timezone)
     people = _customers(rng, customers, days)
     referrals = program.referral is not None
+    reward = min(program.catalog, key=lambda item: item.cost) if program.catalog else None
+    rate = _earn_rate(program, catalogue, start, zone) if reward is not None else 0.0
+    pending = program.points.pending.days + 1 if program.points.pending is not None else 1
     reviews = "review" in program_text
     written = 0
     later: list[tuple[dt.datetime, int, dict[str, Any]]] = []  # returns and reviews to come
@@ -176,6 +185,17 @@ def generate(
                 purchase = _with({"type": "purchase", "items": _basket(rng, catalogue, person)}, person)
                 today.append((moment, sequence, purchase))
                 sequence += 1
+                if reward is not None and rate > 0:
+                    value = sum(float(i["price"]) * i["qty"] for i in purchase["items"])
+                    person.earned.append((day, value * rate / 2))
+                    while person.earned and person.earned[0][0] <= day - pending:
+                        person.spendable += person.earned.pop(0)[1]
+                    if person.spendable >= float(reward.cost) and rng.random() < 0.3:
+                        person.spendable -= float(reward.cost)
+                        redeem = {"type": "redeem", "item": reward.id}
+                        later_today = moment + dt.timedelta(minutes=rng.randint(1, 30))
+                        heapq.heappush(later, (later_today, sequence, _with(redeem, person)))
+                        sequence += 1
                 if rng.random() < 0.04:
                     line = rng.choice(purchase["items"])
                     back = moment + dt.timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 6))
@@ -203,6 +223,27 @@ def generate(
                 event["purchase"] = event.pop("_of")["id"]
             out.write(jsonio.dumps(_ordered(event)) + "\n")
     return written
+
+
+def _earn_rate(program: Program, catalogue: list[Product], start: dt.date, zone: ZoneInfo) -> float:
+    """Points a new customer gets per unit of money on a plain basket: the engine, once."""
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.errors import RulesEngineError
+
+    product = next((p for p in catalogue if p.category in _GENERIC), catalogue[0])
+    moment = dt.datetime.combine(start, dt.time(12), zone)
+    probe = {
+        "id": "probe",
+        "type": "purchase",
+        "time": moment.isoformat(),
+        "customer": "probe",
+        "items": [{"sku": product.sku, "category": product.category, "price": product.price * 10, "qty": 1}],
+    }
+    try:
+        outcome = Engine(program).process(probe)
+    except RulesEngineError:
+        return 0.0
+    return float(outcome.totals.points) / float(product.price * 10)
 
 
 def _customers(rng: random.Random, count: int, days: int) -> list[_Customer]:

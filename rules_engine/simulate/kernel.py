@@ -207,7 +207,7 @@ def _customer(
     program = engine.program
     zone = engine.zone
     state: CustomerState | None = None
-    digests: dict[str, str] = {}
+    applied: dict[str, AnyEvent] = {}  # by id: a repeated id is told apart by the payload's digest
     seen = _Seen()
     earned = ZERO
     first: int | None = None
@@ -229,10 +229,9 @@ def _customer(
             tally.problems += 1
             _keep(problems, error, position[0])
             continue
-        digest = event_digest(event)
-        known = digests.get(event.id)
+        known = applied.get(event.id)
         if known is not None:
-            if known == digest:
+            if event_digest(known) == event_digest(event):
                 tally.duplicates += 1
             else:
                 tally.problems += 1
@@ -258,7 +257,7 @@ def _customer(
             tally.problems += 1
             _keep(problems, error, position[0])
             continue
-        digests[event.id] = digest
+        applied[event.id] = event
         if first is None:
             first = position[0]
             if program.referral is not None:
@@ -389,11 +388,11 @@ def _count(
     for name, streak in state.streaks.items():
         if streak.length > seen.longest.get(name, -1):
             seen.longest[name] = streak.length
-    for trace in outcome.trace:
+    for trace in outcome.trace:  # a goal completed: its rule fired (`challenge:<id>`, `quest:<id>`)
         if trace.fired and trace.kind == "challenge":
-            seen.challenges_done.add(trace.rule)
+            seen.challenges_done.add(trace.rule.removeprefix("challenge:"))
         elif trace.fired and trace.kind == "quest":
-            seen.quests_done.add(trace.rule)
+            seen.quests_done.add(trace.rule.removeprefix("quest:"))
 
 
 def _rank(engine: Engine, tier: str | None) -> int:

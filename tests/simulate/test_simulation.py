@@ -140,3 +140,37 @@ def test_a_compared_version_gives_what_it_gives_alone(fashion_history: Path, tmp
     assert sum(row["delta"] for row in compare["per_rule"]) == issued["delta"]  # every point is a rule's
     assert sum(map(sum, compare["tier_matrix"]["counts"])) == both["history"]["customers"]
     assert compare["most_affected"] and all(row["delta"] >= 0 for row in compare["most_affected"])
+
+
+def test_redelivered_and_reused_ids_count_as_loyalty_run_counts_them(tmp_path: Path) -> None:
+    """An event delivered twice is applied once (a duplicate); an id reused with another payload
+    is refused (RE443); a line that is not JSON is a problem: as `loyalty run` counts them."""
+    lines = (ROOT / "programs" / "events" / "coffee-club.jsonl").read_text(encoding="utf-8").splitlines()
+    events = tmp_path / "events.jsonl"
+    first = lines[0]
+    reused = first.replace('"qty": 2', '"qty": 3')
+    assert reused != first
+    events.write_text("\n".join([*lines, first, reused]) + "\n", encoding="utf-8")
+    loyalty = Loyalty.in_memory(Engine.from_file(COFFEE))
+    expected = replay(loyalty, events)
+    report = build_report(simulate(events, [COFFEE], workers=1))
+    assert (report["run"]["applied"], report["run"]["duplicates"], report["run"]["problems"]) == (
+        expected.applied,
+        expected.duplicates,
+        expected.problems,
+    )
+    assert report["run"]["duplicates"] == 1
+    assert any(p["code"] == "RE443" for p in report["run"]["problem_samples"])
+
+
+def test_goals_completed_are_the_customers_their_rewards_reached(coffee_history: Path) -> None:
+    report = build_report(simulate(coffee_history, [COFFEE], workers=1))
+    rules = {row["rule"]: row for row in report["cost"]["per_rule"]}
+    game = report["gamification"]
+    quest = game["quests"][0]
+    assert quest["id"] == "breakfast-explorer"
+    assert quest["completed"] == rules["quest:breakfast-explorer"]["customers"] > 0
+    assert 0 < quest["rate"] <= 1
+    badges = {row["id"]: row["customers"] for row in game["badges"]}
+    assert badges["explorer"] == quest["completed"], "the quest's badge"
+    assert report["cost"]["points"]["redeemed"] > 0, "the generated history redeems the catalog's latte"
