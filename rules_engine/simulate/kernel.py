@@ -112,10 +112,16 @@ class BatchResult:
     customers: int
 
 
-@functools.cache
 def engine_for(path: str) -> Engine:
-    """The program's engine, compiled once per process (the secret as `loyalty run` takes it)."""
-    return Engine.from_file(path, secret=os.environ.get("LOYALTY_SECRET", "").encode())
+    """The program's engine, compiled once per process and file version (the secret as
+    `loyalty run` takes it): a file edited since is compiled again."""
+    info = os.stat(path)
+    return _engine(path, info.st_mtime_ns, info.st_size, os.environ.get("LOYALTY_SECRET", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(path: str, modified: int, size: int, secret: str) -> Engine:
+    return Engine.from_file(path, secret=secret.encode())
 
 
 def read_batch(path: str) -> Iterator[tuple[int, str]]:

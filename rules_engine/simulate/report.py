@@ -78,6 +78,7 @@ def build_report(
         "analytics": analytics(history, money),
         "run": {
             "passes": simulation.passes,
+            "settled": simulation.settled,
             "applied": simulation.tallies[0].applied,
             "duplicates": simulation.tallies[0].duplicates,
             "problems": simulation.tallies[0].problems,

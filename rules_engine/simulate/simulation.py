@@ -48,6 +48,8 @@ class Simulation:
     problems: list[Diagnostic]
     passes: int
     customers: int
+    settled: bool
+    """Whether the last pass gave back what it was told (false only past `MAX_PASSES`)."""
     unknown_referrers: list[int] = field(default_factory=list)
     """Per version: owed referrer rewards whose code named no customer known by then."""
 
@@ -110,6 +112,7 @@ def _run(
 
     results: dict[int, BatchResult] = {}
     passes = 0
+    settled = True
     unknown = [0 for _ in versions]
     with _Pool(workers) as pool:
         wanted = set(range(len(batches.paths)))
@@ -122,20 +125,21 @@ def _run(
                 done[0] += result.events
                 if progress is not None:
                     progress(done[0], done[1])
-            if passes >= crossing.MAX_PASSES:
-                break
             wanted = set()
             for v in versions:
                 found = [results[i].crossings[v] for i in sorted(results)]
-                settled, unknown[v] = crossing.settle_referrals(found)
-                for customer in crossing.changed_referrers(rewards[v], settled):
+                given, unknown[v] = crossing.settle_referrals(found)
+                for customer in crossing.changed_referrers(rewards[v], given):
                     wanted.add(zlib.crc32(customer.encode("utf-8")) % len(batches.paths))
-                rewards[v] = settled
+                rewards[v] = given
                 table, capped = crossing.settle_budgets(engines[v], found)
                 consistent = not capped if used[v] is None else crossing.same_budgets(used[v], table)
                 if not consistent:
                     used[v] = table
                     wanted = set(range(len(batches.paths)))
+            if wanted and passes >= crossing.MAX_PASSES:
+                settled = False
+                break
     tallies = [Tally() for _ in versions]
     history = History()
     versus = Versus() if len(engines) == 2 else None
@@ -154,7 +158,18 @@ def _run(
         tally.problems += batches.bad_lines
     problems.sort(key=_line_of)
     return Simulation(
-        source, paths, engines, batches, tallies, history, versus, problems[:20], passes, customers, unknown
+        source,
+        paths,
+        engines,
+        batches,
+        tallies,
+        history,
+        versus,
+        problems[:20],
+        passes,
+        customers,
+        settled,
+        unknown,
     )
 
 
