@@ -397,10 +397,22 @@ _ALL = (
             "RE711": "`simulate --fail-if` is not a gate (FIGURE OPERATOR VALUE)",
             "RE712": "`simulate --fail-if` names a figure the report does not have",
             "RE713": "`simulate --fail-if` gives a percent without `--compare`",
+        },
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
+        Stage.USAGE,
+        _TABLES,
+        {
             "RE714": "`simulate`'s column mapping: a bad `--column` or `--mapping`, or a column the "
             "table lacks",
-            "RE715": "`simulate --point-value` is not a number, or `generate --start` not a date",
         },
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
+        Stage.USAGE,
+        "cli.md#loyalty-simulate",
+        {"RE715": "`simulate --point-value` is not a number, or `generate --start` not a date"},
         exit_status=EXIT_USAGE,
     ),
     # -- RE8xx: the HTTP service's own refusals (docs/service.md) -------------------------------------
