@@ -11,7 +11,7 @@ COMPILED_STAMP := $(COMPILED_VENV)/.installed
 WHEELS         := build/wheel
 SOURCES        := $(shell find rules_engine -name '*.py' -o -name '*.lark')
 
-.PHONY: demo test lint compiled bench bench-store bench-service schemas docs clean
+.PHONY: demo test lint compiled bench bench-store bench-service bench-simulate schemas docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,12 @@ bench-store: $(STAMP)
 # The HTTP service's benchmark with its PostgreSQL rows (a throwaway server; `make bench` runs SQLite).
 bench-service: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python bench/bench_service.py
+
+# What `loyalty simulate` costs against the plain loop, on 1 and 2 processes and with --compare
+# (bench/bench_simulate.py: EVENTS=1000000 by default, hours at today's engine speed).
+EVENTS ?= 1000000
+bench-simulate: $(STAMP)
+	$(BIN)/python bench/bench_simulate.py --events $(EVENTS)
 
 clean:
 	rm -rf $(VENV) $(COMPILED_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -106,6 +106,8 @@ _TIME = "stores.md#time-and-event-ids"
 _RUN = "cli.md#loyalty-run"
 _CLI = "cli.md#conventions"
 _SERVICE = "service.md#errors"
+_TABLES = "simulate.md#the-column-mapping"
+_SIMULATE = "simulate.md#gating-a-ci-job"
 
 _ALL = (
     # -- RE1xx: program files (and tests files) ------------------------------------------------------
@@ -322,6 +324,20 @@ _ALL = (
         EXIT_INTERRUPTED,
     ),
     *_group(Stage.RUN, _RUN, {"RE461": "the `--problems` or `--state-out` file cannot be written"}),
+    *_group(
+        Stage.INPUT,
+        _TABLES,
+        {
+            "RE480": "a transaction table's value cannot be read: an empty id, a number or time that is "
+            "not one (row and column named)",
+            "RE481": "a transaction table cannot be read (not CSV with a header line, nor Parquet)",
+        },
+    ),
+    *_warnings(
+        Stage.INPUT,
+        _TABLES,
+        {"RE482": "a returned line of a transaction table that no earlier purchase has: skipped"},
+    ),
     # -- RE5xx: lint warnings (`validate`; they fail it only with --strict) --------------------------
     *_warnings(
         Stage.LINT,
@@ -404,6 +420,31 @@ _ALL = (
             "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
             "RE709": "`serve` given options it cannot use together, `adjust --points` not a number",
         },
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
+        Stage.USAGE,
+        _SIMULATE,
+        {
+            "RE711": "`simulate --fail-if` is not a gate (FIGURE OPERATOR VALUE)",
+            "RE712": "`simulate --fail-if` names a figure the report does not have",
+            "RE713": "`simulate --fail-if` gives a percent without `--compare`",
+        },
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
+        Stage.USAGE,
+        _TABLES,
+        {
+            "RE714": "`simulate`'s column mapping: a bad `--column` or `--mapping`, or a column the "
+            "table lacks",
+        },
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
+        Stage.USAGE,
+        "cli.md#loyalty-simulate",
+        {"RE715": "`simulate --point-value` is not a number, or `generate --start` not a date"},
         exit_status=EXIT_USAGE,
     ),
     # -- RE8xx: the HTTP service's own refusals (docs/service.md) -------------------------------------

@@ -11,7 +11,7 @@ re-wrapped to the terminal, so write them as prose, a blank line between paragra
 The package reads as the command list: `common` (what they share), `conditions` (`check`),
 `programs` (`validate`, `schema`, `dry-run`, `test`), `replaying` (`run`), `stores` (`ledger export`,
 `customer`, `advance`, `draw`, `leaderboard`, `adjust`), `desk` (`void`, `erase`, `coupons`),
-`service` (`serve`, `keys create|list|revoke`).
+`service` (`serve`, `keys create|list|revoke`), `simulating` (`generate`, `simulate`).
 Importing a module registers its commands on `app`, in the order `loyalty --help` lists them.
 """
 
@@ -27,6 +27,7 @@ from rules_engine.cli import (  # noqa: F401 (they register the commands)
     programs,
     replaying,
     service,
+    simulating,
     stores,
 )
 from rules_engine.cli.common import app

@@ -159,7 +159,6 @@ def books(
         total = sum(points, ZERO)
         amount = None if value is None else total * value
         journal.append(JournalEntry(day, kind, debit, credit, total, amount, len(points)))
-    left = expired_ever + redeemed_ever
     return Books(
         program=program.program,
         currency=program.currency,
@@ -170,9 +169,16 @@ def books(
         opening=opening,
         moved=moved,
         closing=closing,
-        breakage_rate=(expired_ever / left).quantize(RATE) if left else None,
+        breakage_rate=breakage_rate(expired_ever, redeemed_ever),
         balances=balances,
     )
+
+
+def breakage_rate(expired: Decimal, redeemed: Decimal) -> Decimal | None:
+    """The historical breakage rate: points expired ÷ (points expired + points redeemed), to four
+    decimals; None when no point was ever redeemed or expired (`loyalty simulate` uses it too)."""
+    left = expired + redeemed
+    return (expired / left).quantize(RATE) if left else None
 
 
 def _journal_kind(kind: str, points: Decimal) -> tuple[str, str, str]:

@@ -1,4 +1,5 @@
-"""The JSON Schemas the project publishes in `schemas/`: programs, events, states and outcomes.
+"""The JSON Schemas the project publishes in `schemas/`: programs, events, states, outcomes and
+the simulate report.
 
 The models are the one source of truth; the committed files let editors (YAML language server)
 give marketers autocomplete and hover docs, and let non-Python tools validate what they send and
@@ -38,6 +39,13 @@ def state_schema() -> dict[str, Any]:
     )
 
 
+def simulate_report_schema() -> dict[str, Any]:
+    """What `loyalty simulate --json` prints (rules_engine/simulate/schema.py)."""
+    from rules_engine.simulate.schema import report_schema
+
+    return report_schema()
+
+
 def all_schemas() -> dict[str, dict[str, Any]]:
     """File name → schema, for every schema the project publishes."""
     return {
@@ -45,6 +53,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "outcome.schema.json": outcome_schema(),
         "event.schema.json": event_schema(),
         "state.schema.json": state_schema(),
+        "simulate-report.schema.json": simulate_report_schema(),
     }
 
 

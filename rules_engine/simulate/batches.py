@@ -1,0 +1,136 @@
+"""A history cut into batches of whole customers: one pass over the events, each line appended to
+the batch file its customer hashes to, so that a worker holds one batch in memory, never the
+history.
+
+Input: events as JSON lines (`loyalty run`'s input, or what `rules_engine/simulate/tables.py`
+makes of a transaction table). Output: `Batches`, the batch files (`<line>\\t<event>` records,
+in file order) in a temporary folder, with what the pass learnt: how many events and customers,
+the first and last moment, the lines that are no event at all (not UTF-8, not JSON, no customer:
+problems, counted and skipped as `loyalty run` skips them).
+
+Only the customer and the time are read here (the standard library's JSON, fast); the worker
+decodes each event once, exactly (`rules_engine.jsonio`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from rules_engine.errors import Diagnostic
+
+BATCH_BYTES = 4 * 1024 * 1024
+"""About this many bytes of events per batch (the memory a worker holds is a few times this)."""
+
+
+@dataclass
+class Batches:
+    folder: Path
+    paths: list[Path]
+    events: int = 0
+    customers: int = 0
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    problems: list[Diagnostic] = field(default_factory=list)
+    bad_lines: int = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def months(self, zone: dt.tzinfo) -> tuple[str, ...]:
+        """Every month from the first event's to the last's, in the program's time zone."""
+        if self.first is None or self.last is None:
+            return ()
+        start, end = self.first.astimezone(zone), self.last.astimezone(zone)
+        months = []
+        year, month = start.year, start.month
+        while (year, month) <= (end.year, end.month):
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return tuple(months)
+
+
+def batch_count(size: int, workers: int, batch_bytes: int = BATCH_BYTES) -> int:
+    """Enough batches to keep each about `batch_bytes`, and at least four per worker (so that a
+    slow batch does not leave the other cores idle at the end)."""
+    return max(1, min(4096, max(size // batch_bytes + 1, 4 * workers)))
+
+
+def split(lines: Iterable[bytes], name: str, count: int) -> Batches:
+    """Cut the lines into `count` batch files by customer (crc32 of the id)."""
+    folder = Path(tempfile.mkdtemp(prefix="loyalty-simulate-"))
+    paths = [folder / f"batch-{index:04d}.tsv" for index in range(count)]
+    batches = Batches(folder, paths)
+    files: list[IO[str]] = [open(path, "w", encoding="utf-8") for path in paths]  # noqa: SIM115
+    customers: set[str] = set()
+    try:
+        for number, raw in enumerate(lines, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
+                continue
+            found = _customer(raw, name, number, batches)
+            if found is None:
+                continue
+            customer, moment, text = found
+            batches.events += 1
+            code = zlib.crc32(customer.encode("utf-8"))
+            customers.add(customer)
+            if moment is not None:
+                if batches.first is None or moment < batches.first:
+                    batches.first = moment
+                if batches.last is None or moment > batches.last:
+                    batches.last = moment
+            files[code % count].write(f"{number}\t{text}\n")
+    except BaseException:
+        for file in files:
+            file.close()
+        batches.close()
+        raise
+    for file in files:
+        file.close()
+    batches.customers = len(customers)
+    return batches
+
+
+def _customer(
+    raw: bytes, name: str, number: int, batches: Batches
+) -> tuple[str, dt.datetime | None, str] | None:
+    """The line's customer, time and text; None (and a problem noted) for a line that is no event."""
+    reason = None
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        reason, hint = "is not UTF-8 text", "save the file with UTF-8 encoding"
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            reason, hint = f"is not JSON: {error.msg}", "one event per line, as a JSON object"
+        else:
+            customer = data.get("customer") if isinstance(data, dict) else None
+            if not isinstance(customer, str) or not customer or "\n" in text:
+                reason, hint = "is not an event with a customer", 'every event names its "customer"'
+            else:
+                return customer, _moment(data.get("time")), text
+    batches.bad_lines += 1
+    if len(batches.problems) < 20:
+        batches.problems.append(Diagnostic("RE414", f"{name}: line {number} {reason}", hint=hint))
+    return None
+
+
+def _moment(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None

@@ -1,0 +1,332 @@
+"""Synthetic purchase histories for demos, tests and benchmarks (`loyalty generate`).
+
+`generate(program, customers=N, days=D, seed=S, out=FILE)` writes a JSON Lines history that
+`loyalty run` and `loyalty simulate` read, in time order, the same bytes for the same arguments
+(one `random.Random(seed)`, no wall clock, no set or hash order). Its shape is what a retailer's
+history looks like, roughly:
+
+- **heavy-tailed customers**: each has a visit rate and a basket size drawn from log-normal
+  distributions, so a few customers spend many times the median (as in real receipts data);
+- **seasonality**: more visits at the weekend and in December, fewer in January and August;
+- **the program's own products**: the categories, SKU prefixes and item attributes its conditions
+  name (`item.category == "pastry"`, `starts_with(item.sku, "LATTE")`, `item.collection == "ss27"`)
+  are what customers buy, beside a few generic ones, each SKU with a price of its own;
+- **the rest of a customer's life**: sign-ups (with a referral code of an earlier customer now and
+  then), returns of a line within a few weeks, reviews, app opens (streaks), at realistic rates;
+- **redemptions** of the program's cheapest catalog item, now and then, by customers who should
+  have the points by then: the generator measures what the program gives for a basket once (the
+  engine on one probe purchase) and counts half of it, after the pending period, so that nearly
+  every redemption is accepted (one that is not is refused by the engine, as it would be live).
+
+Customers who exist before the history starts have no sign-up; the others sign up on their first
+day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import math
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from rules_engine import jsonio
+from rules_engine.engine.mechanics.referral import referral_code
+from rules_engine.program.currencies import MINOR_UNITS
+from rules_engine.program.model import Program
+
+DEFAULT_START = dt.date(2026, 1, 1)
+
+_CATEGORY = re.compile(r'item\.category\s*==\s*"([^"]+)"')
+_SKU = re.compile(r'item\.sku\s*==\s*"([^"]+)"')
+_SKU_PREFIX = re.compile(r'starts_with\(\s*item\.sku\s*,\s*"([^"]+)"\s*\)')
+_ATTRIBUTE = re.compile(r'item\.([a-z_][a-z0-9_]*)\s*==\s*"([^"]+)"')
+_GENERIC = ("general", "seasonal", "essentials")
+
+WEEKDAY = (0.85, 0.9, 0.95, 1.0, 1.15, 1.35, 1.1)
+"""Visits by weekday, Monday first, relative to the average."""
+MONTH = (0.8, 0.85, 0.95, 1.0, 1.0, 1.0, 0.95, 0.85, 1.0, 1.05, 1.15, 1.5)
+"""Visits by month, January first."""
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    category: str
+    price: Decimal
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _Customer:
+    id: str
+    rate: float
+    """Visits a day, before seasonality."""
+    size: float
+    """Basket size, relative to the median."""
+    start: int
+    """The day they join (0: already a customer when the history starts)."""
+    app: bool
+    referrer: str | None
+    last: dt.datetime | None = None
+    earned: list[tuple[int, float]] = field(default_factory=list)
+    """(day, points expected) of each purchase not yet counted as spendable."""
+    spendable: float = 0.0
+
+
+def products(program: Program, text: str, rng: random.Random) -> list[Product]:
+    """What the program's customers buy: the categories, SKUs and item attribute values its
+    conditions name, and a few generic categories, a handful of SKUs each."""
+    categories = sorted(set(_CATEGORY.findall(text)))
+    skus = sorted(set(_SKU.findall(text)))
+    prefixes = sorted(set(_SKU_PREFIX.findall(text)))
+    declared = program.attributes.item
+    attributes: dict[str, list[str]] = {}
+    for name, value in _ATTRIBUTE.findall(text):
+        if name in declared and name not in ("category", "sku"):
+            attributes.setdefault(name, [])
+            if value not in attributes[name]:
+                attributes[name].append(value)
+    quantum = Decimal(1).scaleb(-MINOR_UNITS.get(program.currency, 2))
+    scale = _price_scale(program)
+    found: list[Product] = []
+    for category in [*categories, *_GENERIC]:
+        level = rng.lognormvariate(0, 0.6)
+        for n in range(rng.randint(3, 6)):
+            found.append(
+                Product(f"{category.upper()}-{n + 1}", category, _price(rng, scale * level, quantum))
+            )
+    for sku in skus:
+        found.append(Product(sku, rng.choice(categories or list(_GENERIC)), _price(rng, scale, quantum)))
+    for prefix in prefixes:
+        for size in ("S", "M", "L"):
+            found.append(
+                Product(
+                    f"{prefix}-{size}", rng.choice(categories or list(_GENERIC)), _price(rng, scale, quantum)
+                )
+            )
+    if attributes:
+        tagged = []
+        for product in found:
+            if rng.random() < 0.3:
+                name = rng.choice(sorted(attributes))
+                tagged.append(
+                    Product(
+                        product.sku + "-X",
+                        product.category,
+                        product.price,
+                        ((name, rng.choice(attributes[name])),),
+                    )
+                )
+        found.extend(tagged)
+    return found
+
+
+def _price_scale(program: Program) -> float:
+    """A typical line price in the program's currency: larger in currencies of small units."""
+    digits = MINOR_UNITS.get(program.currency, 2)
+    big = {"RUB": 250.0, "JPY": 1500.0, "KRW": 15000.0, "INR": 400.0, "HUF": 3000.0, "CLP": 5000.0}
+    return big.get(program.currency, 15.0 if digits else 1500.0)
+
+
+def _price(rng: random.Random, scale: float, quantum: Decimal) -> Decimal:
+    return max(quantum, Decimal(str(round(scale * rng.lognormvariate(0, 0.5), 2))).quantize(quantum))
+
+
+def generate(
+    program: Program,
+    program_text: str,
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    out: IO[str],
+    start: dt.date = DEFAULT_START,
+    secret: bytes = b"",
+) -> int:
+    """Write the history to `out` (the module docstring); the number of events written."""
+    rng = random.Random(seed)
+    catalogue = products(program, program_text, random.Random(seed + 1))
+    zone = ZoneInfo(program.timezone)
+    people = _customers(rng, customers, days)
+    referrals = program.referral is not None
+    reward = min(program.catalog, key=lambda item: item.cost) if program.catalog else None
+    rate = _earn_rate(program, catalogue, start, zone) if reward is not None else 0.0
+    pending = program.points.pending.days + 1 if program.points.pending is not None else 1
+    reviews = "review" in program_text
+    written = 0
+    later: list[tuple[dt.datetime, int, dict[str, Any]]] = []  # returns and reviews to come
+    sequence = 0
+    for day in range(days):
+        date = start + dt.timedelta(days=day)
+        midnight = dt.datetime.combine(date, dt.time(), zone)
+        season = WEEKDAY[date.weekday()] * MONTH[date.month - 1]
+        today: list[tuple[dt.datetime, int, dict[str, Any]]] = []
+        for person in people:
+            if day < person.start:
+                continue
+            if day == person.start and person.start > 0:
+                event: dict[str, Any] = {"type": "signup"}
+                if person.referrer is not None and referrals:
+                    event["referral_code"] = referral_code(program.program, person.referrer, secret)
+                today.append((_moment(rng, midnight, person), sequence, _with(event, person)))
+                sequence += 1
+            if person.app and rng.random() < 0.25 + 0.5 * min(1.0, person.rate * 4):
+                today.append((_moment(rng, midnight, person), sequence, _with({"type": "app_open"}, person)))
+                sequence += 1
+            if rng.random() < min(0.9, person.rate * season):
+                moment = _moment(rng, midnight, person)
+                purchase = _with({"type": "purchase", "items": _basket(rng, catalogue, person)}, person)
+                today.append((moment, sequence, purchase))
+                sequence += 1
+                if reward is not None and rate > 0:
+                    value = sum(float(i["price"]) * i["qty"] for i in purchase["items"])
+                    person.earned.append((day, value * rate / 2))
+                    while person.earned and person.earned[0][0] <= day - pending:
+                        person.spendable += person.earned.pop(0)[1]
+                    if person.spendable >= float(reward.cost) and rng.random() < 0.3:
+                        person.spendable -= float(reward.cost)
+                        redeem = {"type": "redeem", "item": reward.id}
+                        later_today = moment + dt.timedelta(minutes=rng.randint(1, 30))
+                        heapq.heappush(later, (later_today, sequence, _with(redeem, person)))
+                        sequence += 1
+                if rng.random() < 0.04:
+                    line = rng.choice(purchase["items"])
+                    back = moment + dt.timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 6))
+                    returned = {"type": "return", "purchase": None, "items": [{"sku": line["sku"], "qty": 1}]}
+                    heapq.heappush(later, (back, sequence, _with(returned, person, purchase)))
+                    sequence += 1
+                if reviews and rng.random() < 0.03:
+                    when = moment + dt.timedelta(days=rng.randint(1, 5), hours=rng.randint(0, 8))
+                    review = {
+                        "type": "review",
+                        "product": purchase["items"][0]["sku"],
+                        "rating": rng.randint(3, 5),
+                    }
+                    heapq.heappush(later, (when, sequence, _with(review, person)))
+                    sequence += 1
+        end = midnight + dt.timedelta(days=1)
+        while later and later[0][0] < end:
+            today.append(heapq.heappop(later))
+        today.sort(key=lambda item: (item[0], item[1]))
+        for moment, _, event in today:
+            written += 1
+            event["id"] = f"g{written:08d}"
+            event["time"] = moment.isoformat()
+            if event["type"] == "return":
+                event["purchase"] = event.pop("_of")["id"]
+            out.write(jsonio.dumps(_ordered(event)) + "\n")
+    return written
+
+
+def _earn_rate(program: Program, catalogue: list[Product], start: dt.date, zone: ZoneInfo) -> float:
+    """Points a new customer gets per unit of money on a plain basket: the engine, once."""
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.errors import RulesEngineError
+
+    product = next((p for p in catalogue if p.category in _GENERIC), catalogue[0])
+    moment = dt.datetime.combine(start, dt.time(12), zone)
+    probe = {
+        "id": "probe",
+        "type": "purchase",
+        "time": moment.isoformat(),
+        "customer": "probe",
+        "items": [{"sku": product.sku, "category": product.category, "price": product.price * 10, "qty": 1}],
+    }
+    try:
+        outcome = Engine(program).process(probe)
+    except RulesEngineError:
+        return 0.0
+    return float(outcome.totals.points) / float(product.price * 10)
+
+
+def _customers(rng: random.Random, count: int, days: int) -> list[_Customer]:
+    people: list[_Customer] = []
+    for n in range(count):
+        existing = rng.random() < 0.6 or days < 2
+        start = 0 if existing else rng.randrange(1, days)
+        earlier = [p.id for p in people if p.start < start]
+        referrer = (
+            earlier[rng.randrange(len(earlier))] if earlier and not existing and rng.random() < 0.2 else None
+        )
+        people.append(
+            _Customer(
+                id=f"c{n:06d}",
+                rate=min(1.5, rng.lognormvariate(math.log(0.06), 1.0)),
+                size=rng.lognormvariate(0, 0.5),
+                start=start,
+                app=rng.random() < 0.4,
+                referrer=referrer,
+            )
+        )
+    return people
+
+
+def _moment(rng: random.Random, midnight: dt.datetime, person: _Customer) -> dt.datetime:
+    """A time in opening hours (8:00 to 21:59), after the customer's previous event."""
+    moment = midnight + dt.timedelta(
+        hours=rng.randint(8, 21), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59)
+    )
+    if person.last is not None and moment <= person.last:
+        moment = person.last + dt.timedelta(seconds=1)
+    person.last = moment
+    return moment
+
+
+def _basket(rng: random.Random, catalogue: list[Product], person: _Customer) -> list[dict[str, Any]]:
+    lines = max(1, min(12, round(rng.expovariate(1 / 2.2) * person.size**0.5) + 1))
+    chosen = rng.sample(catalogue, min(lines, len(catalogue)))
+    items = []
+    for product in chosen:
+        item: dict[str, Any] = {
+            "sku": product.sku,
+            "category": product.category,
+            "price": product.price,
+            "qty": 1 if rng.random() < 0.8 else rng.randint(2, 3),
+        }
+        if product.attributes:
+            item["attributes"] = dict(product.attributes)
+        items.append(item)
+    return items
+
+
+def _with(event: dict[str, Any], person: _Customer, of: dict[str, Any] | None = None) -> dict[str, Any]:
+    event["customer"] = person.id
+    if of is not None:
+        event["_of"] = of
+    return event
+
+
+_ORDER = ("id", "type", "time", "customer")
+
+
+def _ordered(event: dict[str, Any]) -> dict[str, Any]:
+    return {**{key: event[key] for key in _ORDER}, **{k: v for k, v in event.items() if k not in _ORDER}}
+
+
+def generate_file(program: Program, program_text: str, path: Path, **options: Any) -> int:
+    """`generate` into a file, written beside it and renamed at the end (no half file on failure)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="\n") as out:
+            count = generate(program, program_text, out=out, **options)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def lines(program: Program, program_text: str, **options: Any) -> Iterator[str]:
+    """The history's lines, for tests."""
+    import io
+
+    out = io.StringIO()
+    generate(program, program_text, out=out, **options)
+    yield from out.getvalue().splitlines()

@@ -1,0 +1,210 @@
+"""The simulation: a history through one program version (or two, `--compare`), on every core.
+
+    from rules_engine.simulate import simulate
+    result = simulate("history.jsonl", ["programs/coffee-club.yaml"], workers=2)
+    report = build_report(result)               # rules_engine/simulate/report.py
+
+The history is cut into batches of whole customers (`batches.py`); each batch is replayed by the
+kernel (`kernel.py`) in a process pool (`workers` processes; 1: in this process, no pool); what
+crosses customers is settled between passes (`crossing.py`), re-running only the batches it
+changes; the batches' tallies are then added up (`tally.py`). The figures do not depend on the
+number of processes nor on the order the batches finish in.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.errors import Diagnostic
+from rules_engine.replay import bounded_lines
+from rules_engine.simulate import crossing
+from rules_engine.simulate.batches import Batches, batch_count, split
+from rules_engine.simulate.kernel import BatchResult, BudgetTable, Job, engine_for, replay_batch
+from rules_engine.simulate.tally import History, Tally, Versus
+
+Progress = Callable[[int, int], None]
+"""Told (events replayed so far, events in all) as batches finish; a pass after the first counts
+its batches' events again on top (the total grows with it)."""
+
+
+@dataclass
+class Simulation:
+    """The merged figures of a simulation, before they become a report."""
+
+    source: str
+    programs: list[str]
+    engines: list[Engine]
+    batches: Batches
+    tallies: list[Tally]
+    history: History
+    versus: Versus | None
+    problems: list[Diagnostic]
+    passes: int
+    customers: int
+    settled: bool
+    """Whether the last pass gave back what it was told (false only past `MAX_PASSES`)."""
+    unknown_referrers: list[int] = field(default_factory=list)
+    """Per version: owed referrer rewards whose code named no customer known by then."""
+
+
+def lines_of(path: str | Path) -> Iterable[bytes]:
+    with open(path, "rb") as stream:
+        for line in bounded_lines(stream):
+            yield b"" if line is None else line
+
+
+def simulate(
+    events: str | Path,
+    programs: Sequence[str | Path],
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    source: str | None = None,
+    batch_bytes: int | None = None,
+) -> Simulation:
+    """Replay a JSON Lines history through one program (or two); see the module docstring.
+
+    Raises:
+        ProgramError: a program does not load.
+        OSError: the events cannot be read.
+    """
+    paths = [str(Path(p).resolve()) for p in programs]
+    engines = [engine_for(p) for p in paths]
+    count = (os.cpu_count() or 1) if workers is None else max(1, workers)
+    size = os.path.getsize(events)
+    parts = batch_count(size, count) if batch_bytes is None else batch_count(size, count, batch_bytes)
+    batches = split(lines_of(events), str(events), parts)
+    try:
+        return _run(batches, paths, engines, count, progress, source or str(events))
+    finally:
+        batches.close()
+
+
+def _run(
+    batches: Batches,
+    paths: list[str],
+    engines: list[Engine],
+    workers: int,
+    progress: Progress | None,
+    source: str,
+) -> Simulation:
+    months = batches.months(engines[0].zone)
+    versions = range(len(engines))
+    rewards: list[crossing.Rewards] = [{} for _ in versions]
+    used: list[BudgetTable | None] = [None for _ in versions]
+    done = [0, batches.events]
+
+    parts = len(batches.paths)
+
+    def job(index: int) -> Job:
+        mine = tuple(
+            {c: given for c, given in version.items() if zlib.crc32(c.encode("utf-8")) % parts == index}
+            for version in rewards
+        )
+        return Job(index, str(batches.paths[index]), tuple(paths), months, mine, tuple(used))
+
+    results: dict[int, BatchResult] = {}
+    passes = 0
+    settled = True
+    unknown = [0 for _ in versions]
+    with _Pool(workers) as pool:
+        wanted = set(range(len(batches.paths)))
+        while wanted:
+            passes += 1
+            if passes > 1:
+                done[1] += sum(results[i].events for i in wanted)
+            for result in pool.run([job(i) for i in sorted(wanted)]):
+                results[result.index] = result
+                done[0] += result.events
+                if progress is not None:
+                    progress(done[0], done[1])
+            wanted = set()
+            for v in versions:
+                found = [results[i].crossings[v] for i in sorted(results)]
+                given, unknown[v] = crossing.settle_referrals(found)
+                for customer in crossing.changed_referrers(rewards[v], given):
+                    wanted.add(zlib.crc32(customer.encode("utf-8")) % len(batches.paths))
+                rewards[v] = given
+                table, capped = crossing.settle_budgets(engines[v], found)
+                consistent = not capped if used[v] is None else crossing.same_budgets(used[v], table)
+                if not consistent:
+                    used[v] = table
+                    wanted = set(range(len(batches.paths)))
+            if wanted and passes >= crossing.MAX_PASSES:
+                settled = False
+                break
+    tallies = [Tally() for _ in versions]
+    history = History()
+    versus = Versus() if len(engines) == 2 else None
+    problems = list(batches.problems)
+    customers = 0
+    for index in sorted(results):
+        result = results[index]
+        for v in versions:
+            tallies[v].merge(result.tallies[v])
+        history.merge(result.history)
+        if versus is not None and result.versus is not None:
+            versus.merge(result.versus)
+        problems.extend(result.problems)
+        customers += result.customers
+    for tally in tallies:
+        tally.problems += batches.bad_lines
+    problems.sort(key=_line_of)
+    return Simulation(
+        source,
+        paths,
+        engines,
+        batches,
+        tallies,
+        history,
+        versus,
+        problems[:20],
+        passes,
+        customers,
+        settled,
+        unknown,
+    )
+
+
+def _line_of(diagnostic: Diagnostic) -> int:
+    text = diagnostic.message
+    at = text.find("line ")
+    digits = "".join(c for c in text[at + 5 : at + 20].split(" ")[0] if c.isdigit()) if at >= 0 else ""
+    return int(digits) if digits else 0
+
+
+class _Pool:
+    """The batches' runner: a process pool, or this process when `workers` is 1 (no pickling, no
+    start-up: the plain loop). Workers are started by `forkserver` (never a fork of a process with
+    threads: the progress bar's), with the kernel imported once."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Pool:
+        if self.workers > 1:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["rules_engine.simulate.kernel"])
+            self.executor = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, jobs: list[Job]) -> Iterable[BatchResult]:
+        if self.executor is None:
+            for one in jobs:
+                yield replay_batch(one)
+            return
+        futures: list[Future[BatchResult]] = [self.executor.submit(replay_batch, one) for one in jobs]
+        for future in as_completed(futures):
+            yield future.result()

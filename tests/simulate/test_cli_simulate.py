@@ -1,0 +1,206 @@
+"""`loyalty simulate` on the command line: JSON that matches the published schema, transaction
+tables (CSV, Parquet) that give what the same events give, bad rows named by row and column, and
+`--fail-if` gates with their exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from rules_engine.cli import app
+from tests.conftest import ROOT
+
+COFFEE = ROOT / "programs" / "coffee-club.yaml"
+SCHEMA = json.loads((ROOT / "schemas" / "simulate-report.schema.json").read_text(encoding="utf-8"))
+
+
+def _simulate(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["simulate", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def purchases(tmp_path_factory: pytest.TempPathFactory, coffee_history: Path) -> Path:
+    """The coffee history's purchases alone (what a transaction table holds), a few hundred."""
+    lines = coffee_history.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if json.loads(line)["type"] == "purchase"]
+    out = tmp_path_factory.mktemp("p") / "purchases.jsonl"
+    out.write_text("\n".join(kept[:400]) + "\n", encoding="utf-8")
+    return out
+
+
+def _table_rows(events: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in events.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        for item in event["items"]:
+            rows.append(
+                {
+                    "household": event["customer"],
+                    "ts": event["time"],
+                    "receipt": event["id"],
+                    "product": item["sku"],
+                    "dept": item["category"],
+                    "unit_price": str(item["price"]),
+                    "units": str(item["qty"]),
+                }
+            )
+    return rows
+
+
+MAPPING = [
+    "--column", "customer=household", "--column", "time=ts", "--column", "basket=receipt",
+    "--column", "sku=product", "--column", "category=dept", "--column", "price=unit_price",
+    "--column", "quantity=units",
+]  # fmt: skip
+
+
+def test_the_json_report_matches_the_published_schema(purchases: Path) -> None:
+    code, out, _ = _simulate(
+        str(COFFEE), str(purchases), "--json", "--workers", "1", "--compare", str(COFFEE)
+    )
+    assert code == 0
+    report = json.loads(out)
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
+    assert report["report"] == "loyalty-simulate/1"
+    assert report["compare"]["program"]["name"] == "coffee-club"
+
+
+def test_a_csv_and_a_parquet_table_give_what_the_same_events_give(purchases: Path, tmp_path: Path) -> None:
+    rows = _table_rows(purchases)
+    table = tmp_path / "lines.csv"
+    with open(table, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    parquet = tmp_path / "lines.parquet"
+    pl.DataFrame(rows).write_parquet(parquet)
+    _, events_out, _ = _simulate(str(COFFEE), str(purchases), "--json", "--workers", "1")
+    from_events = json.loads(events_out)
+    for path in (table, parquet):
+        code, out, err = _simulate(str(COFFEE), str(path), "--json", "--workers", "1", *MAPPING)
+        assert code == 0, err
+        from_table = json.loads(out)
+        for part in ("cost", "monthly", "tiers", "gamification", "analytics"):
+            assert from_table[part] == from_events[part], part
+        assert from_table["history"]["rows"] == len(rows)
+
+
+def test_a_mapping_file_and_negative_quantities_as_returns(tmp_path: Path) -> None:
+    table = tmp_path / "lines.csv"
+    table.write_text(
+        "cust,when,rcpt,sku,cat,price,qty\n"
+        "anna,2026-12-01 08:30:00,r1,LATTE-L,coffee,320.00,2\n"
+        "anna,2026-12-01 08:30:00,r1,CROISSANT,pastry,180.50,1\n"
+        "anna,2026-12-03 10:00:00,r2,LATTE-L,coffee,320.00,-1\n"
+        "anna,2026-12-04 10:00:00,r3,TEA,drinks,120.00,-1\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "columns: {customer: cust, time: when, basket: rcpt, category: cat, quantity: qty}\n"
+        "timezone: Europe/Moscow\n",
+        encoding="utf-8",
+    )
+    code, out, err = _simulate(str(COFFEE), str(table), "--json", "--workers", "1", "--mapping", str(mapping))
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["analytics"]["returns_share"] > 0
+    assert report["cost"]["points"]["reversed"] > 0, "the latte's points are taken back"
+    assert "RE482" in err and "row 5" in err, "the tea was never bought: skipped, with its row"
+    assert report["history"]["skipped_returns"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (
+            "h1,2026-12-01 08:30:00,r1,LATTE,coffee,3x0,1\n",
+            "row 2, column 'unit_price': '3x0' is not a number",
+        ),
+        ("h1,yesterday,r1,LATTE,coffee,320,1\n", "row 2, column 'ts': 'yesterday' is not a time"),
+        (
+            "h1,2026-12-01 08:30:00,r1,LATTE,coffee,320,1\n,2026-12-01 09:30:00,r2,X,coffee,1,1\n",
+            "row 3, column 'household'",
+        ),
+    ],
+    ids=["price", "time", "customer"],
+)
+def test_a_bad_row_is_named_by_row_and_column(tmp_path: Path, content: str, where: str) -> None:
+    table = tmp_path / "lines.csv"
+    table.write_text("household,ts,receipt,product,dept,unit_price,units\n" + content, encoding="utf-8")
+    code, out, err = _simulate(str(COFFEE), str(table), "--workers", "1", *MAPPING)
+    assert code == 1
+    assert "RE480" in err and where in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_a_mapping_to_a_column_the_table_lacks(tmp_path: Path) -> None:
+    table = tmp_path / "lines.csv"
+    table.write_text("household,ts\nh1,2026-12-01 08:30:00\n", encoding="utf-8")
+    code, _, err = _simulate(str(COFFEE), str(table), "--column", "customer=household", "--column", "time=ts")
+    assert code == 2
+    assert "RE714" in err and "basket (basket)" in err
+
+
+def test_column_flags_are_for_tables_only(purchases: Path) -> None:
+    code, _, err = _simulate(str(COFFEE), str(purchases), "--column", "customer=x")
+    assert code == 2 and "RE714" in err
+
+
+@pytest.mark.parametrize(
+    ("gates", "status"),
+    [
+        (["issued > 0"], 1),
+        (["issued < 0"], 0),
+        (["liability >= 1", "issued < 0"], 1),
+        (["cost.points.issued == 0"], 0),
+    ],
+)
+def test_gates_without_compare_read_the_figure(purchases: Path, gates: list[str], status: int) -> None:
+    args = [arg for gate in gates for arg in ("--fail-if", gate)]
+    code, out, err = _simulate(str(COFFEE), str(purchases), "--json", "--workers", "1", *args)
+    assert code == status, err
+    report = json.loads(out)
+    assert [g["gate"] for g in report["gates"]] == gates
+    assert [not g["passed"] for g in report["gates"]].count(True) == (1 if status else 0)
+
+
+def test_percent_gates_read_the_change(purchases: Path, tmp_path: Path) -> None:
+    richer = tmp_path / "coffee-richer.yaml"
+    richer.write_text(
+        COFFEE.read_text(encoding="utf-8").replace("rate: 1 per 100", "rate: 2 per 100"), encoding="utf-8"
+    )
+    base = [str(COFFEE), str(purchases), "--json", "--workers", "1", "--compare", str(richer)]
+    code, out, _ = _simulate(*base, "--fail-if", "issued > +5%", "--fail-if", "discounts != 0%")
+    assert code == 1
+    gates = json.loads(out)["gates"]
+    assert gates[0]["passed"] is False and gates[0]["value"] > 5
+    assert gates[1]["passed"] is True and gates[1]["value"] == 0
+    code, _, err = _simulate(*base, "--fail-if", "cost > +200%")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("gate", "code_"),
+    [("cost >> 5%", "RE711"), ("cost > five", "RE711"), ("costs > 5", "RE712"), ("cost > 5%", "RE713")],
+)
+def test_a_bad_gate_is_a_usage_error(purchases: Path, gate: str, code_: str) -> None:
+    code, _, err = _simulate(str(COFFEE), str(purchases), "--workers", "1", "--fail-if", gate)
+    assert code == 2
+    assert code_ in err
+
+
+def test_the_tables_show_the_cost_and_the_rules(purchases: Path) -> None:
+    code, out, _ = _simulate(str(COFFEE), str(purchases), "--workers", "1")
+    assert code == 0
+    for text in ("Cost", "points issued", "Cost per rule", "base", "Month by month", "Tiers at the end"):
+        assert text in out

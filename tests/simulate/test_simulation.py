@@ -1,0 +1,176 @@
+"""`loyalty simulate` gives what `loyalty run` gives on the same events (a differential test), the
+same report on 1 or 2 processes, and settles what crosses customers (referrals, budgets) exactly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.replay import replay
+from rules_engine.service import Loyalty
+from rules_engine.simulate import build_report, simulate
+from rules_engine.simulate.report import points
+from tests.conftest import ROOT
+
+FASHION = ROOT / "programs" / "fashion-house.yaml"
+COFFEE = ROOT / "programs" / "coffee-club.yaml"
+
+
+def _run(program: Path, events: Path) -> dict[str, Any]:
+    """What `loyalty run` (a memory store) gives: the totals, the liability (every customer's
+    lots added up, as the ledger adds up) and where the customers end."""
+    loyalty = Loyalty.in_memory(Engine.from_file(program))
+    result = replay(loyalty, events)
+    states = [loyalty.store.state(customer) for customer, _ in result.points.items()]
+    return {
+        "applied": result.applied,
+        "problems": result.problems,
+        "issued": points(result.issued),
+        "redeemed": points(result.redeemed),
+        "expired": points(result.expired),
+        "reversed": points(result.reversed),
+        "liability": points(sum((lot.points for s in states if s for lot in s.lots), Decimal(0))),
+        "tiers": Counter(s.tier for s in states if s is not None and s.tier is not None),
+        "customers": result.customers,
+    }
+
+
+def _simulated(program: Path, events: Path, workers: int = 1) -> dict[str, Any]:
+    report = build_report(simulate(events, [program], workers=workers))
+    cost = report["cost"]["points"]
+    return {
+        "applied": report["run"]["applied"],
+        "problems": report["run"]["problems"],
+        **{kind: cost[kind] for kind in ("issued", "redeemed", "expired", "reversed", "liability")},
+        "tiers": Counter({tier: n for tier, n in report["tiers"]["final"].items() if n}),
+        "customers": report["history"]["customers"],
+    }
+
+
+@pytest.mark.parametrize("program", [FASHION, COFFEE], ids=["fashion-house", "coffee-club"])
+def test_simulate_agrees_with_loyalty_run(program: Path, fashion_history: Path, coffee_history: Path) -> None:
+    events = fashion_history if program == FASHION else coffee_history
+    expected = _run(program, events)
+    assert expected["issued"] > 0
+    assert _simulated(program, events) == expected
+
+
+def test_one_and_two_processes_give_the_same_report(fashion_history: Path) -> None:
+    one = build_report(simulate(fashion_history, [FASHION], workers=1))
+    two = build_report(simulate(fashion_history, [FASHION], workers=2, batch_bytes=64 * 1024))
+    assert one == two
+    assert one["cost"]["per_rule"], "the history gave something"
+
+
+def test_referrers_are_rewarded_across_batches(fashion_history: Path) -> None:
+    """Referrers and their friends land in different batches; the second pass gives the rewards,
+    exactly as many as `loyalty run` gives."""
+    loyalty = Loyalty.in_memory(Engine.from_file(FASHION))
+    rewards = 0
+
+    def count(_: int, outcome: Any, duplicate: bool) -> None:
+        nonlocal rewards
+        rewards += sum(a.points for a in outcome.effects.points if a.rule == "referral:referrer") > 0
+
+    replay(loyalty, fashion_history, count)
+    assert rewards > 0, "the generated history has qualified referrals"
+    simulation = simulate(fashion_history, [FASHION], workers=1, batch_bytes=16 * 1024)
+    report = build_report(simulation)
+    given = {row["rule"]: row["awards"] for row in report["cost"]["per_rule"]}
+    assert given.get("referral:referrer") == rewards
+    assert report["run"]["passes"] >= 2
+
+
+def test_a_monthly_budget_that_runs_out_is_spent_first_come_first_served(
+    fashion_history: Path, tmp_path: Path
+) -> None:
+    """A budget on the base rule that runs out every month (it refills): several passes, and the
+    same points as the sequential run, which spends it in file order over all customers."""
+    text = FASHION.read_text(encoding="utf-8").replace(
+        "    rate: 10 per 1        # 10 points per euro",
+        "    rate: 10 per 1        # 10 points per euro\n    budget: {points: 30000, period: month}",
+    )
+    assert "period: month" in text
+    program = tmp_path / "fashion-budget.yaml"
+    program.write_text(text, encoding="utf-8")
+    expected = _run(program, fashion_history)
+    simulated = _simulated(program, fashion_history, workers=2)
+    assert simulated == expected
+    report = build_report(simulate(fashion_history, [program], workers=1))
+    assert report["run"]["passes"] >= 2
+    base = next(row for row in report["cost"]["per_rule"] if row["rule"] == "base")
+    assert base["points"] <= 30000 * len(report["monthly"])
+
+
+def test_comparing_a_program_with_itself_changes_nothing(coffee_history: Path) -> None:
+    report = build_report(simulate(coffee_history, [COFFEE, COFFEE], workers=1))
+    compare = report["compare"]
+    assert compare is not None
+    assert all(row["delta"] in (0, "0", "0.00") for row in compare["diff"])
+    assert compare["most_affected"] == []
+    matrix = compare["tier_matrix"]
+    for i, row in enumerate(matrix["counts"]):
+        assert sum(row) == row[i], "every customer ends in the same tier"
+    assert compare["report"]["cost"] == report["cost"]
+
+
+def test_a_compared_version_gives_what_it_gives_alone(fashion_history: Path, tmp_path: Path) -> None:
+    """One pass over both versions gives each the figures it gets alone, and the diff says by how
+    much they differ."""
+    other = tmp_path / "fashion-v8.yaml"
+    other.write_text(
+        FASHION.read_text(encoding="utf-8")
+        .replace("version: 7", "version: 8")
+        .replace("threshold: 1500", "threshold: 1000"),
+        encoding="utf-8",
+    )
+    both = build_report(simulate(fashion_history, [FASHION, other], workers=2))
+    alone = build_report(simulate(fashion_history, [other], workers=1))
+    compare = both["compare"]
+    assert compare["report"]["cost"] == alone["cost"]
+    assert compare["report"]["tiers"] == alone["tiers"]
+    issued = next(row for row in compare["diff"] if row["figure"] == "cost.points.issued")
+    assert issued["delta"] == alone["cost"]["points"]["issued"] - both["cost"]["points"]["issued"]
+    assert issued["delta"] > 0, "a lower gold threshold gives more points"
+    assert sum(row["delta"] for row in compare["per_rule"]) == issued["delta"]  # every point is a rule's
+    assert sum(map(sum, compare["tier_matrix"]["counts"])) == both["history"]["customers"]
+    assert compare["most_affected"] and all(row["delta"] >= 0 for row in compare["most_affected"])
+
+
+def test_redelivered_and_reused_ids_count_as_loyalty_run_counts_them(tmp_path: Path) -> None:
+    """An event delivered twice is applied once (a duplicate); an id reused with another payload
+    is refused (RE443); a line that is not JSON is a problem: as `loyalty run` counts them."""
+    lines = (ROOT / "programs" / "events" / "coffee-club.jsonl").read_text(encoding="utf-8").splitlines()
+    events = tmp_path / "events.jsonl"
+    first = lines[0]
+    reused = first.replace('"qty": 2', '"qty": 3')
+    assert reused != first
+    events.write_text("\n".join([*lines, first, reused]) + "\n", encoding="utf-8")
+    loyalty = Loyalty.in_memory(Engine.from_file(COFFEE))
+    expected = replay(loyalty, events)
+    report = build_report(simulate(events, [COFFEE], workers=1))
+    assert (report["run"]["applied"], report["run"]["duplicates"], report["run"]["problems"]) == (
+        expected.applied,
+        expected.duplicates,
+        expected.problems,
+    )
+    assert report["run"]["duplicates"] == 1
+    assert any(p["code"] == "RE443" for p in report["run"]["problem_samples"])
+
+
+def test_goals_completed_are_the_customers_their_rewards_reached(coffee_history: Path) -> None:
+    report = build_report(simulate(coffee_history, [COFFEE], workers=1))
+    rules = {row["rule"]: row for row in report["cost"]["per_rule"]}
+    game = report["gamification"]
+    quest = game["quests"][0]
+    assert quest["id"] == "breakfast-explorer"
+    assert quest["completed"] == rules["quest:breakfast-explorer"]["customers"] > 0
+    assert 0 < quest["rate"] <= 1
+    badges = {row["id"]: row["customers"] for row in game["badges"]}
+    assert badges["explorer"] == quest["completed"], "the quest's badge"
+    assert report["cost"]["points"]["redeemed"] > 0, "the generated history redeems the catalog's latte"
