@@ -447,6 +447,12 @@ _ALL = (
         {"RE715": "`simulate --point-value` is not a number, or `generate --start` not a date"},
         exit_status=EXIT_USAGE,
     ),
+    *_group(
+        Stage.USAGE,
+        "simulate.md#the-html-report",
+        {"RE716": "`simulate --html` names a file that cannot be written, or the history itself"},
+        exit_status=EXIT_USAGE,
+    ),
     # -- RE8xx: the HTTP service's own refusals (docs/service.md) -------------------------------------
     *_group(
         Stage.SERVICE,

@@ -127,6 +127,10 @@ def simulate(
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="For a table: a YAML file of `columns: {field: column}`.")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the report as one self-contained HTML page with charts."),
+    ] = None,
 ) -> None:
     """What a program would have given on a history: points issued, redeemed, expired and
     reversed, the liability and breakage at the end, discounts, cost per rule, tiers month by month,
@@ -172,6 +176,9 @@ def simulate(
         )
     if not history.is_file():
         _fail([Diagnostic("RE414", f"cannot read {history}: no such file", hint="check the path")], err)
+    if html is not None and html.resolve() == history.resolve():
+        hint = "name another file for the page, e.g. report.html"
+        _usage(Diagnostic("RE716", f"--html {html} is the history, which it would overwrite", hint=hint), err)
     converted = None
     with tempfile.TemporaryDirectory(prefix="loyalty-table-") as folder:
         events = history
@@ -214,6 +221,8 @@ def simulate(
         report["gates"] = check_gates(gates, report)
     except GateError as problem:
         _usage(problem.diagnostic, err)
+    if html is not None:
+        _write_page(html, report, err, quiet=as_json)
     if as_json:
         out.print(report_json(report), markup=False, soft_wrap=True, highlight=False)
     else:
@@ -233,6 +242,23 @@ def simulate(
         for gate in failed:
             err.print(f"gate failed: {gate['gate']} (measured {_shown(gate['value'])})", markup=False)
         raise typer.Exit(1)
+
+
+def _write_page(path: Path, report: dict[str, Any], err: Console, *, quiet: bool) -> None:
+    """The report as one HTML page (rules_engine/simulate/html.py), written whole or not at all."""
+    from rules_engine.simulate.html import render
+
+    page = render(report)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as problem:
+        partial.unlink(missing_ok=True)
+        hint = "check that the folder exists and can be written"
+        _usage(Diagnostic("RE716", f"cannot write --html {path}: {problem.strerror}", hint=hint), err)
+    if not quiet:
+        err.print(f"wrote the report's page to {path}", markup=False, highlight=False)
 
 
 def _shown(value: Any) -> str:

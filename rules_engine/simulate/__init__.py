@@ -4,7 +4,8 @@ The package reads as the pipeline: `tables` (transaction tables to events) and `
 (synthetic histories), `batches` (a history cut into batches of whole customers), `kernel` (one
 batch through one or two program versions), `crossing` (what crosses customers, settled between
 passes), `tally` (mergeable figures), `simulation` (the process pool and the passes), `report`
-(the report dict), `gates` (`--fail-if`), `html` (the report as one page, `--html`). docs/simulate.md is the user's tour.
+(the report dict), `gates` (`--fail-if`), `html` (the report as one page, `--html`).
+docs/simulate.md is the user's tour.
 """
 
 from __future__ import annotations

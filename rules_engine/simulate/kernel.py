@@ -36,7 +36,7 @@ from rules_engine import jsonio
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, Purchase, Return, Signup, event_digest, parse_event
 from rules_engine.engine.mechanics.referral import referral_code, referrer_event_id
-from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.simulate.tally import ZERO, GoalTally, History, MonthTally, RuleTally, Tally, Versus
 from rules_engine.state.customer import CustomerState
@@ -272,10 +272,12 @@ def _customer(
         tally.applied += 1
         earned += outcome.totals.points
         for rule, key in keys:
-            given = sum((a.points for a in outcome.effects.points if a.rule == rule), ZERO)
+            given = sum((a.points for a in outcome.awards if a.rule == rule), ZERO)
             if given:
                 crossing.grants.append((position, rule, key, given))
-        owed = outcome.effects.referral_owed
+        for release in outcome.budgets_released:  # a return gives its awards' budget back
+            crossing.grants.append((position, release.rule, release.period, -release.points))
+        owed = outcome.referral_owed
         if owed is not None and state.referral_qualified_at is not None:
             crossing.owed.append(
                 Owed(owed, customer, outcome.event, state.referral_qualified_at.isoformat(), position[0])
@@ -303,7 +305,7 @@ def _kinds(engine: Engine) -> dict[str, str]:
     return {}
 
 
-def _mechanic(outcome: Outcome, rule: str, kinds: dict[str, str]) -> str:
+def _mechanic(outcome: Result, rule: str, kinds: dict[str, str]) -> str:
     kind = kinds.get(rule)
     if kind is None:
         kind = next((t.kind for t in outcome.trace if t.rule == rule), None) or (
@@ -315,7 +317,7 @@ def _mechanic(outcome: Outcome, rule: str, kinds: dict[str, str]) -> str:
 
 def _count(
     tally: Tally,
-    outcome: Outcome,
+    outcome: Result,
     event: AnyEvent,
     tier_before: str | None,
     seen: _Seen,
@@ -346,8 +348,7 @@ def _count(
             points["adjusted"] += amount
         else:
             points["reversed"] -= amount
-    effects = outcome.effects
-    for award in effects.points:
+    for award in outcome.awards:
         rule = tally.rules.get(award.rule)
         if rule is None:
             rule = tally.rules[award.rule] = RuleTally(_mechanic(outcome, award.rule, kinds))
@@ -356,7 +357,7 @@ def _count(
         if award.rule not in seen.rules:
             seen.rules.add(award.rule)
             rule.customers += 1
-    for discount in effects.discounts:
+    for discount in outcome.discounts:
         rule = tally.rules.get(discount.rule)
         if rule is None:
             rule = tally.rules[discount.rule] = RuleTally(_mechanic(outcome, discount.rule, kinds))
@@ -366,7 +367,7 @@ def _count(
             seen.rules.add(discount.rule)
             rule.customers += 1
     tally.discounts += outcome.totals.discount
-    for change in effects.tier_changes:  # a first tier (from none) is no move
+    for change in outcome.tier_changes:  # a first tier (from none) is no move
         if change.old is None:
             continue
         old, new = _rank(engine, change.old), _rank(engine, change.new)
@@ -377,12 +378,12 @@ def _count(
     if isinstance(event, Purchase):
         tier = tier_before or outcome.state.tier or NO_TIER  # a first purchase: the tier it starts in
         tally.tier_spend[tier] = tally.tier_spend.get(tier, ZERO) + _value(event)
-    for issued in effects.coupons_issued:
+    for issued in outcome.coupons_issued:
         tally.coupons_issued += 1
         if _mechanic(outcome, issued.rule, kinds) == "offer":
             tally.offers_issued += 1
             seen.offer_codes.add(issued.code)
-    for code in effects.coupons_redeemed:
+    for code in outcome.coupons_redeemed:
         tally.coupons_used += 1
         if code in seen.offer_codes:
             tally.offers_used += 1

@@ -204,3 +204,24 @@ def test_the_tables_show_the_cost_and_the_rules(purchases: Path) -> None:
     assert code == 0
     for text in ("Cost", "points issued", "Cost per rule", "base", "Month by month", "Tiers at the end"):
         assert text in out
+
+
+def test_html_writes_the_report_as_one_page_beside_the_json(purchases: Path, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    status, out, _ = _simulate(str(COFFEE), str(purchases), "--json", "--html", str(page), "--workers", "1")
+    assert status == 0
+    report = json.loads(out)
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.count("<svg") >= 3
+    assert f"{report['cost']['points']['issued']:,}" in text  # the same figures as the JSON
+    assert "<script" not in text
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no partial file left
+
+
+@pytest.mark.parametrize("where", ["history", "missing folder"])
+def test_html_that_cannot_be_written_is_a_usage_error(purchases: Path, tmp_path: Path, where: str) -> None:
+    page = purchases if where == "history" else tmp_path / "nowhere" / "report.html"
+    before = purchases.read_bytes()
+    status, _, err = _simulate(str(COFFEE), str(purchases), "--html", str(page), "--workers", "1")
+    assert status == 2 and "error[RE716]" in err
+    assert purchases.read_bytes() == before
