@@ -195,24 +195,32 @@ def simulate(
             for warning in converted.warnings:
                 err.print(styled_diagnostic(warning), soft_wrap=True)
         progress = _progress(err, quiet=as_json)
-        with progress:
-            task = progress.add_task("simulating", total=None, events=0)
+        task = progress.add_task("simulating", total=None, events=0)
+        shown = False
 
-            def told(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total, events=done)
+        def told(done: int, total: int) -> None:
+            # Started at the first call, once the worker processes exist: the display's thread
+            # must not be running when they are forked (rules_engine/simulate/simulation.py).
+            nonlocal shown
+            if not shown:
+                shown = True
+                progress.start()
+            progress.update(task, completed=done, total=total or None, events=done)
 
-            try:
-                result = run_simulation(
-                    events,
-                    [program, compare] if compare is not None else [program],
-                    workers=workers,
-                    progress=told,
-                    source=str(history),
-                )
-            except ProgramError as problem:
-                _fail(problem.diagnostics, err)
-            except OSError as problem:
-                _fail([Diagnostic("RE414", f"cannot read {history}: {problem.strerror}")], err)
+        try:
+            result = run_simulation(
+                events,
+                [program, compare] if compare is not None else [program],
+                workers=workers,
+                progress=told,
+                source=str(history),
+            )
+        except ProgramError as problem:
+            _fail(problem.diagnostics, err)
+        except OSError as problem:
+            _fail([Diagnostic("RE414", f"cannot read {history}: {problem.strerror}")], err)
+        finally:
+            progress.stop()
     report = build_report(result, point_value=value)
     if converted is not None:
         report["history"]["rows"] = converted.rows
