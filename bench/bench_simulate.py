@@ -5,9 +5,14 @@
     .venv/bin/python bench/bench_simulate.py --quick        # seconds, rough numbers (the smoke test)
 
 A coffee-club history of about `--events` events is generated (`loyalty generate`, fixed seed),
-then timed four ways, each once (the plain loop twice, first and last, the better run kept: the
-first run also warms the caches every later run finds ready), in wall-clock time (processes run
-in parallel, so CPU time of this process would not see them):
+then timed four ways, interleaved: each round times every row once, in turn, and `--repeat`
+rounds are made (the best of each row is kept, as bench/timing.py's benchmarks keep theirs), so
+that a burst of other work on the machine slows one round of every row rather than all the
+rounds of one. A first run of each, untimed, warms the caches (the engine's, the time zones') that
+every later run finds ready. Times are wall-clock (two processes run in parallel, which this
+process's CPU time would not see); the CPU time of every process (this one and its workers) is
+printed beside them, and the load average, since on a machine whose cores are shared the
+two-process row measures the sharing as much as the code:
 
 1. the plain loop: the engine alone over the same events in one process: each line decoded,
    `Engine.process(event, state)` with each customer's state carried in a dict, nothing else;
@@ -22,16 +27,18 @@ same work is timed). A disagreement is printed as DISAGREES and the script exits
 
 Targets (the issue): simulate on one process within 1.5× the plain loop's time; two processes
 at least 1.7× faster than one; --compare at most 2.2× a single version. Each is printed `[met]`
-or `[MISSED]`; the script exits 0 either way (a benchmark, not a test). On a machine whose two
-cores are shared with other work, the two-process row measures the sharing as much as the code.
+or `[MISSED]`; the script exits 0 either way (a benchmark, not a test).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,25 +84,36 @@ def plain_loop(engine: Engine, events: Path) -> tuple[int, dict[str, Decimal]]:
     return count, totals
 
 
-def _timed(label: str, run: object) -> float:
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the workers)."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    theirs = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + theirs.ru_utime + theirs.ru_stime
+
+
+def _timed(label: str, run: Callable[[], object]) -> tuple[float, float, object]:
+    """(wall-clock seconds, CPU seconds of every process, what `run` returned)."""
     print(f"measuring {label} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    run()  # type: ignore[operator]
-    return time.perf_counter() - start
+    cpu, start = _cpu(), time.perf_counter()
+    result = run()
+    return time.perf_counter() - start, _cpu() - cpu, result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="about how many events to generate")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, each timing every row once")
     parser.add_argument("--quick", action="store_true", help="a tiny history: rough numbers in seconds")
     args = parser.parse_args()
     wanted = 1_500 if args.quick else args.events
+    rounds = 1 if args.quick else max(1, args.repeat)
     m = machine()
     quick = "; --quick: rough numbers" if args.quick else ""
     print(
         f"bench_simulate: {m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs, "
-        f"{m['platform']}; wall-clock time, one run each (the plain loop: best of two){quick}"
+        f"{m['platform']}; wall-clock time, best of {rounds} interleaved round(s){quick}"
     )
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-simulate-") as folder:
         events = Path(folder) / "history.jsonl"
         other = Path(folder) / "coffee-club-v4.yaml"
@@ -111,40 +129,36 @@ def main() -> int:
             engine.program, COFFEE.read_text(encoding="utf-8"), events, customers=customers, days=DAYS, seed=1
         )
         print(f"history: {count:,} events of {customers:,} customers over {DAYS} days (coffee-club)")
-        results: dict[str, object] = {}
-        plain = _timed("the plain loop", lambda: results.__setitem__("plain", plain_loop(engine, events)))
-        one = _timed(
-            "simulate, 1 process", lambda: results.__setitem__("one", simulate(events, [COFFEE], workers=1))
-        )
-        two = _timed(
-            "simulate, 2 processes", lambda: results.__setitem__("two", simulate(events, [COFFEE], workers=2))
-        )
-        both = _timed(
-            "simulate --compare, 1 process",
-            lambda: results.__setitem__("both", simulate(events, [COFFEE, other], workers=1)),
-        )
-        # Once more, last: the first run also warmed what every later one finds ready (caches of
-        # the engine, of the time zones); the best of the two is the plain loop's time.
-        plain = min(plain, _timed("the plain loop, again", lambda: plain_loop(engine, events)))
-    applied, totals = results["plain"]  # type: ignore[misc]
-    report = build_report(results["one"])  # type: ignore[arg-type]
+        rows: dict[str, Callable[[], object]] = {
+            "plain loop (engine alone)": lambda: plain_loop(engine, events),
+            "simulate, 1 process": lambda: simulate(events, [COFFEE], workers=1),
+            "simulate, 2 processes": lambda: simulate(events, [COFFEE], workers=2),
+            "simulate --compare, 1 process": lambda: simulate(events, [COFFEE, other], workers=1),
+        }
+        first = {label: _timed(f"{label} (warm-up)", run)[2] for label, run in rows.items()}
+        best: dict[str, tuple[float, float]] = {}
+        for turn in range(rounds):
+            for label, run in rows.items():
+                wall, cpu, _ = _timed(f"{label}, round {turn + 1} of {rounds}", run)
+                if label not in best or wall < best[label][0]:
+                    best[label] = (wall, cpu)
+    load_after = os.getloadavg()
+    plain, one, two, both = (best[label][0] for label in rows)
+    applied, totals = first["plain loop (engine alone)"]  # type: ignore[misc]
+    report = build_report(first["simulate, 1 process"])  # type: ignore[arg-type]
     disagree = []
     for kind, amount in totals.items():
         if report["cost"]["points"][kind] != int(amount):
             disagree.append(f"{kind}: plain loop {amount}, simulate {report['cost']['points'][kind]}")
     if report["run"]["applied"] != applied:
         disagree.append(f"applied: plain loop {applied}, simulate {report['run']['applied']}")
-    if build_report(results["two"]) != report:  # type: ignore[arg-type]
+    if build_report(first["simulate, 2 processes"]) != report:  # type: ignore[arg-type]
         disagree.append("simulate on 2 processes gave another report than on 1")
+    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {m['cpus']} CPUs")
     print()
-    print(f"{'':34} {'seconds':>9} {'events/s':>10}")
-    for label, seconds in (
-        ("plain loop (engine alone)", plain),
-        ("simulate, 1 process", one),
-        ("simulate, 2 processes", two),
-        ("simulate --compare, 1 process", both),
-    ):
-        print(f"{label:34} {seconds:9.2f} {count / seconds:10,.0f}")
+    print(f"{'':34} {'seconds':>9} {'events/s':>10} {'CPU s':>9}")
+    for label, (seconds, cpu) in best.items():
+        print(f"{label:34} {seconds:9.2f} {count / seconds:10,.0f} {cpu:9.2f}")
     print()
     for text, value, met in (
         (f"simulate 1 process / plain loop <= {TARGET_ONE}", one / plain, one / plain <= TARGET_ONE),

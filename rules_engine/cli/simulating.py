@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from rules_engine.errors import Diagnostic, ProgramError
+from rules_engine.errors import Diagnostic, ProgramError, Severity
 from rules_engine.render import styled_diagnostic
 
 if TYPE_CHECKING:
@@ -195,24 +195,32 @@ def simulate(
             for warning in converted.warnings:
                 err.print(styled_diagnostic(warning), soft_wrap=True)
         progress = _progress(err, quiet=as_json)
-        with progress:
-            task = progress.add_task("simulating", total=None, events=0)
+        task = progress.add_task("simulating", total=None, events=0)
+        shown = False
 
-            def told(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total, events=done)
+        def told(done: int, total: int) -> None:
+            # Started at the first call, once the worker processes exist: the display's thread
+            # must not be running when they are forked (rules_engine/simulate/simulation.py).
+            nonlocal shown
+            if not shown:
+                shown = True
+                progress.start()
+            progress.update(task, completed=done, total=total or None, events=done)
 
-            try:
-                result = run_simulation(
-                    events,
-                    [program, compare] if compare is not None else [program],
-                    workers=workers,
-                    progress=told,
-                    source=str(history),
-                )
-            except ProgramError as problem:
-                _fail(problem.diagnostics, err)
-            except OSError as problem:
-                _fail([Diagnostic("RE414", f"cannot read {history}: {problem.strerror}")], err)
+        try:
+            result = run_simulation(
+                events,
+                [program, compare] if compare is not None else [program],
+                workers=workers,
+                progress=told,
+                source=str(history),
+            )
+        except ProgramError as problem:
+            _fail(problem.diagnostics, err)
+        except OSError as problem:
+            _fail([Diagnostic("RE414", f"cannot read {history}: {problem.strerror}")], err)
+        finally:
+            progress.stop()
     report = build_report(result, point_value=value)
     if converted is not None:
         report["history"]["rows"] = converted.rows
@@ -230,6 +238,8 @@ def simulate(
 
         print_report(out, report)
     run = report["run"]
+    if not as_json and any(result.unknown_referrers):
+        err.print(styled_diagnostic(_unknown_referrers(result.unknown_referrers, report)), soft_wrap=True)
     if run["problems"]:
         err.print(
             f"{run['problems']} event(s) refused and skipped, as `loyalty run` would refuse them; the first:",
@@ -259,6 +269,24 @@ def _write_page(path: Path, report: dict[str, Any], err: Console, *, quiet: bool
         _usage(Diagnostic("RE716", f"cannot write --html {path}: {problem.strerror}", hint=hint), err)
     if not quiet:
         err.print(f"wrote the report's page to {path}", markup=False, highlight=False)
+
+
+def _unknown_referrers(counts: list[int], report: dict[str, Any]) -> Diagnostic:
+    """One line for the owed referrer rewards that were not given (`run.unknown_referrers`): their
+    code named no customer with an event before, as `loyalty run` warns about each (RE607)."""
+    versions = [report["program"]["version"]]
+    if report["compare"] is not None:
+        versions.append(report["compare"]["program"]["version"])
+    if len(counts) == 1 or counts[0] == counts[1]:
+        how_many = f"{counts[0]}"
+    else:
+        how_many = " and ".join(f"{n} (v{version})" for n, version in zip(counts, versions, strict=True))
+    return Diagnostic(
+        "RE607",
+        f"{how_many} referrer reward(s) not given: the referral code named no customer who had an "
+        "event before, as `loyalty run` gives none (run.unknown_referrers)",
+        severity=Severity.WARNING,
+    )
 
 
 def _shown(value: Any) -> str:

@@ -3,8 +3,9 @@ the batch file its customer hashes to, so that a worker holds one batch in memor
 history.
 
 Input: events as JSON lines (`loyalty run`'s input, or what `rules_engine/simulate/tables.py`
-makes of a transaction table). Output: `Batches`, the batch files (`<line>\\t<event>` records,
-in file order) in a temporary folder, with what the pass learnt: how many events and customers,
+makes of a transaction table). Output: `Batches`, the batch files (`<line>\\t<customer>\\t<event>`
+records, in file order; the customer id as a JSON string, so that it holds no tab) in a temporary
+folder, with what the pass learnt: how many events and customers,
 the first and last moment, the lines that are no event at all (not UTF-8, not JSON, no customer:
 problems, counted and skipped as `loyalty run` skips them).
 
@@ -68,7 +69,7 @@ def split(lines: Iterable[bytes], name: str, count: int) -> Batches:
     folder = Path(tempfile.mkdtemp(prefix="loyalty-simulate-"))
     paths = [folder / f"batch-{index:04d}.tsv" for index in range(count)]
     batches = Batches(folder, paths)
-    files: list[IO[str]] = [open(path, "w", encoding="utf-8") for path in paths]  # noqa: SIM115
+    files: list[IO[str]] = [open(path, "w", encoding="utf-8", newline="\n") for path in paths]  # noqa: SIM115
     customers: set[str] = set()
     try:
         for number, raw in enumerate(lines, start=1):
@@ -88,7 +89,7 @@ def split(lines: Iterable[bytes], name: str, count: int) -> Batches:
                     batches.first = moment
                 if batches.last is None or moment > batches.last:
                     batches.last = moment
-            files[code % count].write(f"{number}\t{text}\n")
+            files[code % count].write(f"{number}\t{json.dumps(customer)}\t{text}\n")
     except BaseException:
         for file in files:
             file.close()

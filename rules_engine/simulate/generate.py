@@ -13,13 +13,24 @@ history looks like, roughly:
   are what customers buy, beside a few generic ones, each SKU with a price of its own;
 - **the rest of a customer's life**: sign-ups (with a referral code of an earlier customer now and
   then), returns of a line within a few weeks, reviews, app opens (streaks), at realistic rates;
+- **what a customer tells at sign-up**: most give a birthday (so birthday rewards fire), some a
+  time zone of their own (quiet hours are kept in it), and the tags the program's conditions
+  name (`"vip" in customer.tags`) now and then;
+- **the program's own event types**: every type its rules, goals, badges, streaks, offers or
+  birthday reward react to (`on: [newsletter_signup]`) beyond the standard ones, now and then
+  (a type a streak counts, often: a habit), with the event attributes it declares set to the
+  values its conditions name (`event.campaign == "winter"`);
 - **redemptions** of the program's cheapest catalog item, now and then, by customers who should
   have the points by then: the generator measures what the program gives for a basket once (the
   engine on one probe purchase) and counts half of it, after the pending period, so that nearly
   every redemption is accepted (one that is not is refused by the engine, as it would be live).
 
-Customers who exist before the history starts have no sign-up; the others sign up on their first
-day.
+Customers who exist before the history starts have no sign-up (so no birthday either: what they
+told the shop is in a store, not in the history); the others sign up on their first day.
+
+What a sign-up tells and the program's own event types are drawn from random streams of their
+own (seeded from the seed), so a program that has no event type of its own gets the same
+purchases, visits and returns as before they were added.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from rules_engine import jsonio
+from rules_engine.engine.events import KNOWN_TYPES
 from rules_engine.engine.mechanics.referral import referral_code
 from rules_engine.program.currencies import MINOR_UNITS
 from rules_engine.program.model import Program
@@ -47,7 +59,27 @@ _CATEGORY = re.compile(r'item\.category\s*==\s*"([^"]+)"')
 _SKU = re.compile(r'item\.sku\s*==\s*"([^"]+)"')
 _SKU_PREFIX = re.compile(r'starts_with\(\s*item\.sku\s*,\s*"([^"]+)"\s*\)')
 _ATTRIBUTE = re.compile(r'item\.([a-z_][a-z0-9_]*)\s*==\s*"([^"]+)"')
+_TAG = re.compile(r'"([^"]+)"\s+in\s+customer\.tags')
+_EVENT_ATTRIBUTE = re.compile(r'\bevent\.([a-z_][a-z0-9_]*)\s*==\s*"([^"]+)"')
 _GENERIC = ("general", "seasonal", "essentials")
+
+ZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Moscow",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "America/New_York",
+    "America/Los_Angeles",
+)
+"""The time zones a sign-up may give (IANA names every tz database has)."""
+BIRTHDAY_GIVEN = 0.8
+"""The share of sign-ups that give a birthday."""
+ZONE_GIVEN = 0.15
+"""The share of sign-ups that give a time zone."""
+TAG_GIVEN = 0.2
+"""The chance a sign-up carries each tag the program's conditions name."""
 
 WEEKDAY = (0.85, 0.9, 0.95, 1.0, 1.15, 1.35, 1.1)
 """Visits by weekday, Monday first, relative to the average."""
@@ -160,6 +192,13 @@ def generate(
     rate = _earn_rate(program, catalogue, start, zone) if reward is not None else 0.0
     pending = program.points.pending.days + 1 if program.points.pending is not None else 1
     reviews = "review" in program_text
+    told = random.Random(f"{seed}:signup")
+    tags = sorted(set(_TAG.findall(program_text)))
+    kinds = own_event_types(program)
+    habits = random.Random(f"{seed}:own-events")
+    values = _event_values(program, program_text)
+    habitual = {streak.on for streak in program.streaks}
+    rates = {person.id: [_habit(habits, kind in habitual) for kind in kinds] for person in people}
     written = 0
     later: list[tuple[dt.datetime, int, dict[str, Any]]] = []  # returns and reviews to come
     sequence = 0
@@ -175,6 +214,7 @@ def generate(
                 event: dict[str, Any] = {"type": "signup"}
                 if person.referrer is not None and referrals:
                     event["referral_code"] = referral_code(program.program, person.referrer, secret)
+                event.update(_profile(told, date, tags))
                 today.append((_moment(rng, midnight, person), sequence, _with(event, person)))
                 sequence += 1
             if person.app and rng.random() < 0.25 + 0.5 * min(1.0, person.rate * 4):
@@ -211,6 +251,14 @@ def generate(
                     }
                     heapq.heappush(later, (when, sequence, _with(review, person)))
                     sequence += 1
+            for kind, rate in zip(kinds, rates[person.id], strict=True):
+                if habits.random() < min(0.9, rate * season):
+                    own: dict[str, Any] = {"type": kind}
+                    attributes = _event_attributes(habits, values)
+                    if attributes:
+                        own["attributes"] = attributes
+                    today.append((_moment(habits, midnight, person), sequence, _with(own, person)))
+                    sequence += 1
         end = midnight + dt.timedelta(days=1)
         while later and later[0][0] < end:
             today.append(heapq.heappop(later))
@@ -223,6 +271,62 @@ def generate(
                 event["purchase"] = event.pop("_of")["id"]
             out.write(jsonio.dumps(_ordered(event)) + "\n")
     return written
+
+
+def own_event_types(program: Program) -> list[str]:
+    """The event types beyond the standard ones that the program reacts to: named in an `on:` of
+    its earn rules, challenges, quest steps, badges, streaks, offers or birthday reward."""
+    named: set[str] = set()
+    for rule in program.earn:
+        named.update(rule.on)
+    for challenge in program.challenges:
+        named.update(challenge.on)
+    for quest in program.quests:
+        named.update(step.on for step in quest.steps)
+    for badge in program.badges:
+        named.update(badge.on)
+    named.update(streak.on for streak in program.streaks)
+    for offer in program.offers:
+        named.update(offer.on)
+    if program.birthday is not None:
+        named.update(program.birthday.on)
+    return sorted(named - set(KNOWN_TYPES))
+
+
+def _habit(rng: random.Random, streak: bool) -> float:
+    """How often a customer sends an event type of the program's own, a day before seasonality:
+    a type a streak counts is a habit (most days for the keenest), any other a few times a
+    year."""
+    return min(0.9, (0.3 if streak else 0.01) * rng.lognormvariate(0, 0.7))
+
+
+def _profile(rng: random.Random, joined: dt.date, tags: list[str]) -> dict[str, Any]:
+    """What a sign-up tells: a birthday (most), a time zone (some), the program's tags (a few)."""
+    told: dict[str, Any] = {}
+    if rng.random() < BIRTHDAY_GIVEN:
+        born = dt.date(joined.year - rng.randint(18, 70), 1, 1)
+        told["birthday"] = (born + dt.timedelta(days=rng.randrange(365))).isoformat()
+    if rng.random() < ZONE_GIVEN:
+        told["timezone"] = rng.choice(ZONES)
+    chosen = [tag for tag in tags if rng.random() < TAG_GIVEN]
+    if chosen:
+        told["tags"] = chosen
+    return told
+
+
+def _event_values(program: Program, text: str) -> dict[str, list[str]]:
+    """The values the program's conditions compare its declared text event attributes with."""
+    declared = program.attributes.event
+    values: dict[str, list[str]] = {}
+    for name, value in _EVENT_ATTRIBUTE.findall(text):
+        if declared.get(name) == "text" and value not in values.setdefault(name, []):
+            values[name].append(value)
+    return values
+
+
+def _event_attributes(rng: random.Random, values: dict[str, list[str]]) -> dict[str, str]:
+    """Each attribute, half the time, one of its values."""
+    return {name: rng.choice(values[name]) for name in sorted(values) if rng.random() < 0.5}
 
 
 def _earn_rate(program: Program, catalogue: list[Product], start: dt.date, zone: ZoneInfo) -> float:

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
+from rules_engine.engine.mechanics.referral import referral_code
 from tests.conftest import ROOT
 
 COFFEE = ROOT / "programs" / "coffee-club.yaml"
@@ -225,3 +226,62 @@ def test_html_that_cannot_be_written_is_a_usage_error(purchases: Path, tmp_path:
     status, _, err = _simulate(str(COFFEE), str(purchases), "--html", str(page), "--workers", "1")
     assert status == 2 and "error[RE716]" in err
     assert purchases.read_bytes() == before
+
+
+FASHION = ROOT / "programs" / "fashion-house.yaml"
+
+
+def _unknown_referrer_history(tmp_path: Path) -> Path:
+    """Two friends sign up with referral codes and qualify: one names a customer who never has an
+    event, the other one whose first event comes only after the qualifying purchase."""
+
+    def purchase(n: int, customer: str, time: str) -> dict[str, Any]:
+        items = [{"sku": "DRESS-1", "category": "dresses", "price": 120, "qty": 1}]
+        return {"id": f"p{n}", "type": "purchase", "time": time, "customer": customer, "items": items}
+
+    events = [
+        {
+            "id": "s1",
+            "type": "signup",
+            "time": "2026-03-01T10:00:00+01:00",
+            "customer": "ann",
+            "referral_code": referral_code("fashion-house", "ghost", b""),
+        },
+        {
+            "id": "s2",
+            "type": "signup",
+            "time": "2026-03-01T11:00:00+01:00",
+            "customer": "bob",
+            "referral_code": referral_code("fashion-house", "late", b""),
+        },
+        purchase(1, "ann", "2026-03-02T10:00:00+01:00"),
+        purchase(2, "bob", "2026-03-02T11:00:00+01:00"),
+        purchase(3, "late", "2026-03-03T10:00:00+01:00"),
+    ]
+    out = tmp_path / "referrals.jsonl"
+    out.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return out
+
+
+def test_referrer_rewards_not_given_are_one_warning_line(tmp_path: Path) -> None:
+    """`loyalty run` warns about each (RE607); the simulation counts them (run.unknown_referrers)
+    and, at a terminal, says so in one line on stderr; the JSON has the count, stderr nothing."""
+    history = _unknown_referrer_history(tmp_path)
+    run = CliRunner().invoke(app, ["run", str(FASHION), str(history)])
+    assert run.exit_code == 0, run.output
+    assert run.stderr.count("warning[RE607]") == 2
+    code, out, err = _simulate(str(FASHION), str(history), "--workers", "1")
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if "RE607" in line]
+    assert len(warned) == 1
+    assert warned[0].startswith("warning[RE607]: 2 referrer reward(s) not given")
+    code, out, err = _simulate(str(FASHION), str(history), "--workers", "1", "--json")
+    assert code == 0
+    assert json.loads(out)["run"]["unknown_referrers"] == 2
+    assert "RE607" not in err
+
+
+def test_no_warning_when_every_referrer_is_known(coffee_history: Path) -> None:
+    code, _, err = _simulate(str(COFFEE), str(coffee_history), "--workers", "1")
+    assert code == 0
+    assert "RE607" not in err

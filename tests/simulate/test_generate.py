@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.outcome import Outcome
+from rules_engine.replay import replay
+from rules_engine.service import Loyalty
+from rules_engine.simulate import build_report, simulate
 from tests.conftest import ROOT
 
 VOLT = ROOT / "programs" / "volt-electronics.yaml"
@@ -76,3 +84,165 @@ def test_a_bad_start_date_is_a_usage_error(tmp_path: Path) -> None:
     code, out = _generate(tmp_path, "h.jsonl", "--start", "2026-13-01")
     assert code == 2
     assert not out.exists()
+
+
+COFFEE = ROOT / "programs" / "coffee-club.yaml"
+
+OWN_EVENTS = """
+  - id: newsletter
+    description: 25 beans for joining the newsletter
+    on: [newsletter_signup]
+    award: 25
+    cap: {lifetime: 25}
+
+  - id: winter-check-in
+    description: 5 beans for a check-in during the winter campaign
+    on: [check_in]
+    when: event.campaign == "winter"
+    award: 5
+"""
+
+
+def _own_events_program(tmp_path: Path) -> Path:
+    """coffee-club with event types of its own: two earn rules, a streak, a declared event
+    attribute its condition compares with a value, and a tag its condition names."""
+    text = COFFEE.read_text(encoding="utf-8")
+    text = text.replace("\nearn:\n", "\nearn:\n" + OWN_EVENTS, 1)
+    text = text.replace(
+        "  customer:\n    favourite_drink: text\n",
+        "  customer:\n    favourite_drink: text\n  event:\n    campaign: text\n",
+    )
+    text = text.replace("    on: app_open\n", "    on: check_in\n")
+    text = text.replace(
+        "    when: len(customer.purchases) == 0\n",
+        '    when: len(customer.purchases) == 0 or "vip" in customer.tags\n',
+    )
+    assert text.count("check_in") == 2 and "campaign: text" in text and '"vip"' in text
+    program = tmp_path / "coffee-own.yaml"
+    program.write_text(text, encoding="utf-8")
+    return program
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_sign_ups_tell_a_birthday_and_sometimes_a_time_zone(tmp_path: Path) -> None:
+    out = tmp_path / "h.jsonl"
+    result = CliRunner().invoke(
+        app,
+        ["generate", str(COFFEE), "--out", str(out), "--customers", "300", "--days", "365", "--seed", "4"],
+    )
+    assert result.exit_code == 0, result.output
+    events = _lines(out)
+    signups = [e for e in events if e["type"] == "signup"]
+    born = [dt.date.fromisoformat(str(e["birthday"])) for e in signups if "birthday" in e]
+    zones = [e["timezone"] for e in signups if "timezone" in e]
+    assert 0.6 * len(signups) < len(born) < len(signups), "most give a birthday, not all"
+    assert all(18 <= 2026 - day.year <= 70 for day in born)
+    assert 0 < len(zones) < 0.4 * len(signups), "some give a time zone"
+    joined_before = {e["customer"] for e in signups}
+    assert len(joined_before) == len(signups), "one sign-up each"
+
+
+def test_birthday_rewards_fire_on_a_generated_history(tmp_path: Path) -> None:
+    """coffee-club's birthday latte reaches customers who signed up with a birthday, under
+    `loyalty run`, and nothing is refused."""
+    out = tmp_path / "h.jsonl"
+    result = CliRunner().invoke(
+        app,
+        ["generate", str(COFFEE), "--out", str(out), "--customers", "120", "--days", "365", "--seed", "4"],
+    )
+    assert result.exit_code == 0, result.output
+    loyalty = Loyalty.in_memory(Engine.from_file(COFFEE))
+    birthdays: list[str] = []
+
+    def count(_: int, outcome: Outcome, duplicate: bool) -> None:
+        birthdays.extend(c.code for c in outcome.effects.coupons_issued if c.rule == "birthday")
+
+    replay_result = replay(loyalty, out, count)
+    assert replay_result.problems == 0
+    told = {e["customer"] for e in _lines(out) if e["type"] == "signup" and "birthday" in e}
+    assert 0 < len(birthdays) <= len(told)
+
+
+def test_the_programs_own_event_types_are_sent_and_read(tmp_path: Path) -> None:
+    program = _own_events_program(tmp_path)
+    out = tmp_path / "h.jsonl"
+    args = ["generate", str(program), "--out", str(out), "--customers", "60", "--days", "120", "--seed", "9"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    events = _lines(out)
+    by_type: dict[str, list[dict[str, object]]] = {}
+    for e in events:
+        by_type.setdefault(str(e["type"]), []).append(e)
+    assert len(by_type["check_in"]) > 3 * len(by_type["newsletter_signup"]) > 0, "a streak's type is a habit"
+    campaigns = {str(e["attributes"]["campaign"]) for e in by_type["check_in"] if "attributes" in e}  # type: ignore[index]
+    assert campaigns == {"winter"}
+    assert any("vip" in e.get("tags", []) for e in by_type["signup"])  # type: ignore[operator]
+    result = CliRunner().invoke(app, ["run", str(program), str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "0 problem(s)" in result.output
+    report = build_report(simulate(out, [program], workers=1))
+    rules = {row["rule"]: row for row in report["cost"]["per_rule"]}
+    assert rules["newsletter"]["points"] > 0
+    assert rules["winter-check-in"]["points"] > 0
+    assert [row["id"] for row in report["gamification"]["streaks"] if row["completed"]] == ["daily-app"]
+
+
+def test_without_event_types_of_its_own_the_visits_are_unchanged(tmp_path: Path) -> None:
+    """The program's own events come from a random stream of their own: adding some to a program
+    changes none of the purchases the same seed gives."""
+    program = _own_events_program(tmp_path)
+    plain, own = tmp_path / "plain.jsonl", tmp_path / "own.jsonl"
+    for source, out in ((COFFEE, plain), (program, own)):
+        args = [
+            "generate",
+            str(source),
+            "--out",
+            str(out),
+            "--customers",
+            "40",
+            "--days",
+            "60",
+            "--seed",
+            "2",
+        ]
+        assert CliRunner().invoke(app, args).exit_code == 0
+
+    def baskets(path: Path) -> list[tuple[object, object]]:
+        return [(e["customer"], e["items"]) for e in _lines(path) if e["type"] == "purchase"]
+
+    assert baskets(plain) == baskets(own)
+
+
+def test_the_same_seed_gives_the_same_bytes_in_any_process(tmp_path: Path) -> None:
+    """Sign-ups' birthdays and zones and the program's own events too, whatever the process's
+    hash seed (no set or hash order reaches the file)."""
+    program = _own_events_program(tmp_path)
+    made = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"h{hash_seed}.jsonl"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rules_engine.cli",
+                "generate",
+                str(program),
+                "--out",
+                str(out),
+                "--customers",
+                "50",
+                "--days",
+                "90",
+                "--seed",
+                "6",
+            ],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+        made.append(out.read_bytes())
+    assert made[0] == made[1]
+    assert b'"birthday"' in made[0] and b'"check_in"' in made[0]
