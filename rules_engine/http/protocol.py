@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
