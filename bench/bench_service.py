@@ -5,6 +5,7 @@ events through `Loyalty.handle` in process.
     .venv/bin/python bench/bench_service.py --quick               # seconds, rough numbers (the smoke test)
     .venv/bin/python bench/bench_service.py --postgres URL        # PostgreSQL rows too
     .venv/bin/python bench/bench_service.py --json                # the results as one JSON document
+    .venv/bin/python bench/bench_service.py --repeat 1            # each cell once (a third of the time)
     make bench-service                                            # with a throwaway PostgreSQL server
 
 A bounded load: each cell sends a fixed number of coffee-club purchases (3-line baskets, dated
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -335,8 +337,11 @@ def main() -> int:
         "--postgres", default=os.environ.get("LOYALTY_TEST_POSTGRES", ""), help="a database URL"
     )
     parser.add_argument("--json", action="store_true", help="the results as one JSON document on stdout")
+    parser.add_argument("--repeat", type=int, default=0, help="runs per cell (default: 3, --quick 1)")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
+    if args.repeat:
+        settings = dataclasses.replace(settings, repeat=args.repeat)
     stores = [("SQLite", "")] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
     cells: list[Cell] = []
     baselines: dict[str, list[InProcess]] = {}

@@ -20,6 +20,10 @@ from typing import Any
 
 ACCESS = "rules_engine.http.access"
 
+# One encoder for every line: `json.dumps` with options builds a new one per call (a third of a
+# request line's cost).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
 
 class JsonFormatter(logging.Formatter):
     """A record as one JSON line: time, level, logger, message, the `fields` it carries, and the
@@ -41,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = record.exc_info[0].__name__ if record.exc_info[0] else None
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _ENCODER.encode(line)
 
 
 def configure(level: str = "info") -> dict[str, Any]:

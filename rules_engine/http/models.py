@@ -4,11 +4,12 @@ The engine's own models are the source of truth and are used as they are: an eve
 engine's event (its JSON Schema, `Event`), a state is `CustomerState`, an outcome is `Outcome`. Two
 models are derived from them rather than copied, so that a field added to the engine's models
 shows here at once: `OutcomeSummary` is `Outcome` without its `state` (an event's answer carries
-the balance instead of the whole state), and `LedgerLine` is a `LedgerEntry` with its place in the
-store's order.
+the balance instead of the whole state) and with its `trace` optional (answered when asked), and
+`LedgerLine` is a `LedgerEntry` with its place in the store's order.
 
-Bodies are read and answered with exact numbers (`jsonio`): money and points are JSON numbers
-written digit for digit, never binary floats, as the command line's `--json` writes them.
+Bodies are read and answered with exact numbers (`jsonio`; an event's answer by `answers.py`):
+money and points are JSON numbers written digit for digit, never binary floats, as the command
+line's `--json` writes them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from rules_engine.engine.outcome import Outcome, TierProgress
+from rules_engine.engine.outcome import Outcome, RuleTrace, TierProgress
 from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.tools.adjustments import Adjustment
 from rules_engine.tools.erasure import Erasure
@@ -35,10 +36,18 @@ class Model(BaseModel):
 _SUMMARY_FIELDS: dict[str, Any] = {
     name: (info.annotation, info) for name, info in Outcome.model_fields.items() if name != "state"
 }
+_SUMMARY_FIELDS["trace"] = (
+    list[RuleTrace],
+    Field(
+        default_factory=list,
+        description="Every rule, in the order it was decided: only with `?trace=true` (absent otherwise).",
+    ),
+)
 OutcomeSummary: type[BaseModel] = create_model(
     "OutcomeSummary",
     __config__=ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True),
-    __doc__="The outcome of an event (`Outcome`) without the customer's state: see `balance`.",
+    __doc__="The outcome of an event (`Outcome`) without the customer's state (see `balance`), and "
+    "without its trace unless asked (`?trace=true`).",
     **_SUMMARY_FIELDS,
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,14 @@ from rules_engine.http.running import Programs
 from rules_engine.http.stores import Stores
 from rules_engine.program.model import Program
 from rules_engine.service import DEFAULT_HORIZON
+from rules_engine.store.keys import ApiKey
 from rules_engine.store.versions import check_version
 
 MAX_BODY = 1024 * 1024
 """The largest request body taken by default: 1 MiB (a basket of thousands of lines)."""
+KEY_CACHE = 1.0
+"""Seconds an API key read from the store is trusted by default: a revoked key stops working
+within this time."""
 
 
 def system_clock() -> dt.datetime:
@@ -50,6 +55,42 @@ class Settings:
     """The current time: the horizon's reference and a redemption's time when it gives none."""
     docs: bool = True
     """Serve the docs page at /docs (the schema at /openapi.json is always served)."""
+    key_cache: float = KEY_CACHE
+    """Seconds an API key read from the store is trusted before it is read again (auth.py): a
+    revoked key stops working within this time. 0: every request reads its key."""
+
+
+@dataclass
+class KeyCache:
+    """API keys read from the store, each trusted for `seconds` from its reading (auth.py).
+
+    Only keys the store holds are kept (a revoked one too, so that it is refused without a read):
+    ids nobody issued are read every time, so made-up keys cannot fill the cache. Dict reads and
+    writes are atomic, so the request threads and the event loop share it without a lock; two
+    requests that miss at once both read, and the later reading stays."""
+
+    stores: Stores
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    """Where the ages come from (a test moves its own clock)."""
+    _read: dict[str, tuple[float, ApiKey]] = field(default_factory=dict)
+
+    def cached(self, key_id: str) -> ApiKey | None:
+        """The key, if it was read less than `seconds` ago; None: read it (`read`)."""
+        found = self._read.get(key_id)
+        if found is None:
+            return None
+        age = self.clock() - found[0]
+        return found[1] if 0 <= age < self.seconds else None
+
+    def read(self, key_id: str) -> ApiKey | None:
+        """The key as the store holds it now (None: no such id), kept for `seconds`. Blocking:
+        call it on a thread."""
+        with self.stores.keys() as store:
+            key = store.api_key(key_id)
+        if key is not None and self.seconds > 0:
+            self._read[key_id] = (self.clock(), key)
+        return key
 
 
 @dataclass
@@ -57,6 +98,7 @@ class Runtime:
     settings: Settings
     programs: Programs
     stores: Stores
+    keys: KeyCache
     metrics: Metrics = field(default_factory=Metrics)
     ready: bool = False
     """True from start-up until shutdown begins: /readyz answers 503 outside it."""
@@ -69,7 +111,7 @@ class Runtime:
         programs.on_reload = metrics.reload
         stores = Stores(settings.db, settings.pool_size)
         programs.guard = functools.partial(_guard, stores, settings.clock)
-        return cls(settings, programs, stores, metrics)
+        return cls(settings, programs, stores, KeyCache(stores, settings.key_cache), metrics)
 
 
 def _guard(stores: Stores, clock: Callable[[], dt.datetime], program: Program) -> None:
@@ -78,7 +120,8 @@ def _guard(stores: Stores, clock: Callable[[], dt.datetime], program: Program) -
         check_version(store, program, clock())
 
 
-def runtime(request: Request) -> Runtime:
-    """The app's runtime, for the routes (`Depends(runtime)`)."""
+async def runtime(request: Request) -> Runtime:
+    """The app's runtime, for the routes (`Depends(runtime)`): async, so that FastAPI calls it
+    on the event loop rather than handing it to a thread."""
     found: Runtime = request.app.state.runtime
     return found

@@ -7,6 +7,7 @@ program or the customer (401 and 403 whether they exist or not), and nothing is 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,15 +105,53 @@ def test_every_route_refuses_who_may_not_and_serves_who_may(
     assert admin.status_code == expected_success(method, path), admin.text
 
 
-def test_a_revoked_key_is_refused_from_its_next_request(server: Server) -> None:
+def test_a_revoked_key_is_refused_within_a_second(server: Server) -> None:
+    """A key read from the store is trusted for `Settings.key_cache` (1 s): revoked, it still
+    works for what is left of that second, then is refused (docs/service.md says so)."""
+    moment = [1000.0]
+    cache = server.runtime.keys
+    cache.clock = lambda: moment[0]
+    try:
+        token = server.add_key(["customers:read"])
+        assert call(server, token, "GET", f"{P}/customers/matrix", None).status_code == 200  # read now
+        parsed = parse_token(token)
+        assert parsed is not None
+        with server.runtime.stores.keys() as store:
+            assert store.revoke_key(parsed[0], dt.datetime.now(dt.UTC))
+        moment[0] += 0.9
+        assert call(server, token, "GET", f"{P}/customers/matrix", None).status_code == 200  # trusted
+        moment[0] += 0.1
+        refused = call(server, token, "GET", f"{P}/customers/matrix", None)
+        assert (refused.status_code, refused.json()["code"]) == (401, "RE801")
+        moment[0] += 0.5  # the revoked key is kept too: refused without reading it again
+        assert call(server, token, "GET", f"{P}/customers/matrix", None).status_code == 401
+    finally:
+        cache.clock = time.monotonic
+
+
+def test_without_the_cache_a_revoked_key_is_refused_from_its_next_request(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "programs"
+    folder.mkdir()
+    (folder / "coffee-club.yaml").write_bytes((ROOT / "programs" / "coffee-club.yaml").read_bytes())
+    with serving(Settings(programs=folder, db=str(tmp_path / "k.db"), key_cache=0)) as running:
+        token = running.add_key(["events:write"])
+        assert call(running, token, "POST", f"{P}/events", purchase(1, "ned")).status_code == 200
+        parsed = parse_token(token)
+        assert parsed is not None
+        with running.runtime.stores.keys() as store:
+            assert store.revoke_key(parsed[0], dt.datetime.now(dt.UTC))
+        refused = call(running, token, "POST", f"{P}/events", purchase(2, "ned"))
+        assert (refused.status_code, refused.json()["code"]) == (401, "RE801")
+
+
+def test_a_wrong_secret_is_refused_even_for_a_cached_key(server: Server) -> None:
+    """The cache holds what the store says of a key id; the secret is compared every time."""
     token = server.add_key(["customers:read"])
     assert call(server, token, "GET", f"{P}/customers/matrix", None).status_code == 200
-    parsed = parse_token(token)
-    assert parsed is not None
-    with server.runtime.stores.keys() as store:
-        assert store.revoke_key(parsed[0], dt.datetime.now(dt.UTC))
-    refused = call(server, token, "GET", f"{P}/customers/matrix", None)
-    assert (refused.status_code, refused.json()["code"]) == (401, "RE801")
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert call(server, forged, "GET", f"{P}/customers/matrix", None).status_code == 401
 
 
 def test_the_program_list_shows_only_the_programs_a_key_may_use(server: Server) -> None:

@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from rules_engine.http import protocol as protocols
 from rules_engine.http.protocol import PROTOCOL, NoDelayH11Protocol
 
+# Every protocol class serve may name: h11's always, httptools' where httptools is installed.
+CLASSES: list[type] = [NoDelayH11Protocol]
+if hasattr(protocols, "NoDelayHttpToolsProtocol"):
+    CLASSES.append(protocols.NoDelayHttpToolsProtocol)
 
-async def _accepted_nodelay(listener: socket.socket) -> int:
+
+async def _accepted_nodelay(listener: socket.socket, kind: type) -> int:
     loop = asyncio.get_running_loop()
     client = socket.create_connection(listener.getsockname())
     accepted, _ = listener.accept()
@@ -24,7 +31,7 @@ async def _accepted_nodelay(listener: socket.socket) -> int:
         assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0  # the trap
         config = uvicorn.Config(app=lambda scope, receive, send: None, http=PROTOCOL)
         config.load()
-        protocol = NoDelayH11Protocol(config=config, server_state=ServerState(), app_state={})
+        protocol = kind(config=config, server_state=ServerState(), app_state={})
         transport, _ = await loop.connect_accepted_socket(lambda: protocol, accepted)
         try:
             return accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
@@ -34,12 +41,13 @@ async def _accepted_nodelay(listener: socket.socket) -> int:
         client.close()
 
 
-def test_a_connection_on_a_socket_bound_as_uvicorn_binds_for_workers_sends_at_once() -> None:
+@pytest.mark.parametrize("kind", CLASSES, ids=lambda kind: kind.__name__)
+def test_a_connection_on_a_socket_bound_as_uvicorn_binds_for_workers_sends_at_once(kind: type) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # protocol 0, as uvicorn's bind_socket
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        assert asyncio.run(_accepted_nodelay(listener)) != 0
+        assert asyncio.run(_accepted_nodelay(listener, kind)) != 0
     finally:
         listener.close()
 
@@ -47,4 +55,10 @@ def test_a_connection_on_a_socket_bound_as_uvicorn_binds_for_workers_sends_at_on
 def test_serve_names_the_protocol_uvicorn_imports_in_each_worker() -> None:
     config = uvicorn.Config(app=lambda scope, receive, send: None, http=PROTOCOL)
     config.load()
-    assert config.http_protocol_class is NoDelayH11Protocol
+    assert config.http_protocol_class is CLASSES[-1]  # httptools' when it is installed
+
+
+def test_httptools_parses_when_it_is_installed() -> None:
+    """The http extra installs httptools: serve then parses in C, not in h11's Python."""
+    pytest.importorskip("httptools")
+    assert PROTOCOL.endswith(":NoDelayHttpToolsProtocol")

@@ -25,7 +25,7 @@ from rules_engine.http.models import (
 )
 from rules_engine.http.problems import ServiceError
 from rules_engine.http.routes import exact, json_body, json_request, problems
-from rules_engine.http.routes.events import event_result, handle
+from rules_engine.http.routes.events import TRACE, event_result, handle
 from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.service import Loyalty
 from rules_engine.store.keys import ApiKey
@@ -131,6 +131,7 @@ def post_redemption(
     _caller: Annotated[ApiKey, Security(authorize, scopes=["redemptions:write"])],
     service: Annotated[Runtime, Depends(runtime)],
     body: Annotated[Any, Depends(json_body)],
+    trace: Annotated[bool, Query(description=TRACE)] = False,
 ) -> Response:
     """A `redeem` event for this customer: the points are burnt oldest first; too few available
     points refuse it (422, RE430) and nothing is spent, and so does an item whose `stock` is all
@@ -147,7 +148,7 @@ def post_redemption(
         "time": moment,
         "item": redemption.item,
     }
-    return event_result(handle(service, program, event, request))
+    return event_result(handle(service, program, event, request), trace=trace)
 
 
 @router.post(

@@ -4,6 +4,11 @@ An event is processed by `service.Loyalty.handle` in one store transaction: exac
 id. A redelivery (same id, same payload) is answered with the original outcome — decided by the
 version that ran then, which the answer names — and changes nothing; the same id with another
 payload is refused (409, RE443). A refused event (422) wrote nothing.
+
+An event's answer leaves out the trace (why each rule did or did not give something) unless the
+caller asks with `?trace=true`: a till needs the effects, the totals and the balance, and the
+trace is most of an outcome's bytes. Answers are written by `answers.py` (pydantic's serializer,
+exact numbers).
 """
 
 from __future__ import annotations
@@ -14,16 +19,20 @@ from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import Response
 
 from rules_engine.errors import RulesEngineError
+from rules_engine.http import answers
 from rules_engine.http.auth import authorize
 from rules_engine.http.models import Balance, DryRunResult, EventResult
 from rules_engine.http.problems import ServiceError
-from rules_engine.http.routes import exact, json_body, json_request, problems
+from rules_engine.http.routes import VERSION_HEADER, json_body, json_request, problems
 from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.service import Handled, Loyalty
 from rules_engine.state.customer import CustomerState, parse_state
 from rules_engine.store.keys import ApiKey
 
 router = APIRouter(prefix="/v1/programs/{program}", tags=["events"])
+
+TRACE = "Answer with the outcome's trace: why every rule did or did not give something"
+"""`?trace=true`, on the routes that answer with an event's outcome."""
 
 _KNOWN_TYPES = {"purchase", "return", "signup", "app_open", "review", "survey", "redeem", "referral_reward"}
 
@@ -41,10 +50,11 @@ def post_event(
     _caller: Annotated[ApiKey, Security(authorize, scopes=["events:write"])],
     service: Annotated[Runtime, Depends(runtime)],
     event: Annotated[Any, Depends(json_body)],
+    trace: Annotated[bool, Query(description=TRACE)] = False,
 ) -> Response:
     """Process the event in one store transaction. Idempotent by event id: a redelivery returns
     the original outcome (`duplicate: true`) and changes nothing."""
-    return event_result(handle(service, program, event, request))
+    return event_result(handle(service, program, event, request), trace=trace)
 
 
 def handle(service: Runtime, program: str, event: Any, request: Request) -> Handled:
@@ -66,19 +76,27 @@ def handle(service: Runtime, program: str, event: Any, request: Request) -> Hand
     return handled
 
 
-def event_result(handled: Handled) -> Response:
+_WITH_TRACE = {"outcome": {"state"}, "referrer": {"state"}}
+_WITHOUT_TRACE = {"outcome": {"state", "trace"}, "referrer": {"state", "trace"}}
+
+
+def event_result(handled: Handled, *, trace: bool = False) -> Response:
+    """The answer `models.EventResult` describes: the outcome without the customer's state (and
+    without its trace unless asked), the balance, the referrer's reward."""
     outcome = handled.outcome
-    body = {
+    body: answers.EventAnswer = {
         "program": outcome.program,
         "version": outcome.version,
         "duplicate": handled.duplicate,
-        "outcome": outcome.model_dump(mode="python", exclude={"state"}),
-        "balance": Balance.of(outcome.state, outcome.customer).model_dump(mode="python"),
-        "referrer": None
-        if handled.referrer is None
-        else handled.referrer.model_dump(mode="python", exclude={"state"}),
+        "outcome": outcome,
+        "balance": Balance.of(outcome.state, outcome.customer),
+        "referrer": handled.referrer,
     }
-    return exact(body, version=outcome.version)
+    return _json(answers.EVENT.dumps(body, exclude=_WITH_TRACE if trace else _WITHOUT_TRACE), outcome.version)
+
+
+def _json(body: bytes, version: int) -> Response:
+    return Response(body, headers={VERSION_HEADER: str(version)}, media_type="application/json")
 
 
 @router.post(
@@ -116,12 +134,12 @@ def dry_run(
             with service.stores.borrow(program) as store:
                 state = store.state(customer)
     outcome = running.engine.process(event, state, explain=explain).outcome()
-    answer = {
+    answer: answers.DryRunAnswer = {
         "program": outcome.program,
         "version": outcome.version,
-        "outcome": outcome.model_dump(mode="python"),
+        "outcome": outcome,
     }
-    return exact(answer, version=outcome.version)
+    return _json(answers.DRY_RUN.dumps(answer), outcome.version)
 
 
 def _kind(event: Any) -> str:

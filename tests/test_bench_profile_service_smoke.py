@@ -1,0 +1,44 @@
+"""The in-process profile of the service still runs: `bench/profile_service.py` sends purchases
+through the app (ASGI, no socket) and through `Loyalty.handle`, every answer 200, and prints the
+ratio; with `--profile`, cProfile's table of the app's functions.
+
+No timing is asserted here; a benchmark's numbers belong in bench/README.md, not in a test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+pytestmark = pytest.mark.bench
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["--profile", "5", "--query", "trace=true"]], ids=["plain", "profile"]
+)
+def test_the_profile_of_the_service_in_process_runs(options: list[str]) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "profile_service.py"),
+            "--requests",
+            "10",
+            "--rounds",
+            "1",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "app / handle:" in result.stdout
+    if options:
+        assert "function calls" in result.stdout and "Ordered by: cumulative time" in result.stdout
