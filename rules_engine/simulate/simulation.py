@@ -21,6 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rules_engine import collector
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import Diagnostic
 from rules_engine.replay import bounded_lines
@@ -193,7 +194,10 @@ class _Pool:
         if self.workers > 1:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["rules_engine.simulate.kernel"])
-            self.executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            # the workers are this pool's processes: their collector is set for events (collector.py)
+            self.executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=collector.for_events
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
