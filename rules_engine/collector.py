@@ -8,7 +8,7 @@ counts those survivors and, every 700 × 10 × 10 allocations or so, walks every
 holds: the loaded program, the imported packages and, in a replay, every customer's state. On the
 stream benchmark that walking was a third of the CPU time (bench/README.md, "Stream benchmark").
 
-`for_events` is called once the program is loaded: what exists then (modules, the compiled
+`tune_for_events` is called once the program is loaded: what exists then (modules, the compiled
 program, the plan) is frozen out of the collector's walks for good, and the collector runs less
 often. Cycles are still collected, later. A library sets none of this behind its user's back:
 `Engine` never calls it; an application embedding the engine may call it at its own start-up.
@@ -25,7 +25,7 @@ every ~10 million allocations, and never more often than CPython's own rule (a q
 long-lived objects new since the last one) allows."""
 
 
-def for_events() -> None:
+def tune_for_events() -> None:
     """Freeze what the process holds now (call it after the program is loaded) and collect less
     often: for a process whose work from now on is processing events."""
     gc.collect()

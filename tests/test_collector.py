@@ -33,9 +33,9 @@ def test_the_engine_leaves_the_collector_alone() -> None:
     assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
 
 
-def test_for_events_freezes_what_is_loaded_and_collects_less_often() -> None:
+def test_tuning_for_events_freezes_what_is_loaded_and_collects_less_often() -> None:
     engine = Engine.from_file(COFFEE)
-    collector.for_events()
+    collector.tune_for_events()
     assert gc.get_threshold() == collector.THRESHOLDS
     assert gc.is_tracked(engine.plan) and gc.get_freeze_count() > 0
     assert all(obj is not engine.plan for obj in gc.get_objects())  # frozen: out of the walks

@@ -165,7 +165,7 @@ def simulate(
     base = _engine(program, err)
     if compare is not None:
         _engine(compare, err)
-    collector.for_events()  # the programs are loaded: events from here on (collector.py)
+    collector.tune_for_events()  # the programs are loaded: events from here on (collector.py)
     table = is_table(history)
     if not table and (column or mapping is not None):
         _usage(

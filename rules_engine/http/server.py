@@ -65,7 +65,7 @@ def app_from_environment() -> FastAPI:
             max_body=int(os.environ.get(_MAX_BODY, MAX_BODY)),
         )
     )
-    collector.for_events()
+    collector.tune_for_events()
     return app
 
 

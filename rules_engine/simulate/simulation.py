@@ -196,7 +196,7 @@ class _Pool:
             context.set_forkserver_preload(["rules_engine.simulate.kernel"])
             # the workers are this pool's processes: their collector is set for events (collector.py)
             self.executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=collector.for_events
+                self.workers, mp_context=context, initializer=collector.tune_for_events
             )
         return self
 
