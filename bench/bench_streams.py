@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 import handwritten_coffee as hand
 from timing import machine
 
+from rules_engine import collector
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
 from rules_engine.engine.result import Result
@@ -427,6 +428,7 @@ def measure_row(
     hand_states: dict[str, hand.CoffeeState],
     rounds: int,
     progress: Callable[[str], None],
+    default_collector: bool = False,
 ) -> None:
     models = [g.engine for g in events]
     candidates = {
@@ -438,9 +440,14 @@ def measure_row(
     order = list(candidates)
     # What exists before the runs (the built states of every candidate, the events) is left out of
     # the collector's scans, as a service does after start-up (gc.freeze): each candidate's runs pay
-    # for collecting what they make themselves, not for the other candidates' states.
+    # for collecting what they make themselves, not for the other candidates' states. The collector
+    # runs as `loyalty run`, `serve` and `simulate` set it (rules_engine/collector.py), or with
+    # Python's default thresholds (`--default-collector`).
     gc.collect()
     gc.freeze()
+    thresholds = gc.get_threshold()
+    if not default_collector:
+        gc.set_threshold(*collector.THRESHOLDS)
     try:
         for r in range(rounds):
             progress(f"{row.events} events after {row.history} purchases: round {r + 1} of {rounds}")
@@ -449,6 +456,7 @@ def measure_row(
                 row.seconds[name].append(timed(candidates[name].run))
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -456,7 +464,9 @@ def verdict(met: bool) -> str:
     return "[met]" if met else "[MISSED]"
 
 
-def render(rows: list[Row], check: Check, settings: Settings, quick: bool, agreement: int) -> str:
+def render(
+    rows: list[Row], check: Check, settings: Settings, quick: bool, agreement: int, default_collector: bool
+) -> str:
     lines = [
         f"agreement: {check.events:,} events compared, engine and hand-written ({agreement:,} in the"
         " agreement stream, the rest in the histories and the timed streams)"
@@ -480,7 +490,11 @@ def render(rows: list[Row], check: Check, settings: Settings, quick: bool, agree
             rates = [f"{row.rate(name, min):,.0f}", f"{row.rate(name, statistics.median):,.0f}"]
             table.append([*first, name, *rates, f"{us:,.1f}", f"{us / hand_us:,.1f}x"])
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    lines.append(f"coffee-club purchase streams, 10-line baskets; CPU time, GC on, {settings.rounds} rounds")
+    gc_mode = "Python's default thresholds" if default_collector else "thresholds of `loyalty run`"
+    lines.append(
+        f"coffee-club purchase streams, 10-line baskets; CPU time, GC on ({gc_mode}),"
+        f" {settings.rounds} rounds"
+    )
     for n, r in enumerate(table):
         cells = zip(r, widths, strict=True)
         lines.append("  ".join(c.ljust(w) if i == 2 else c.rjust(w) for i, (c, w) in enumerate(cells)))
@@ -550,6 +564,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="only profile the engine on the stream of 15 earlier purchases"
     )
+    parser.add_argument(
+        "--default-collector",
+        action="store_true",
+        help="time with Python's default collector thresholds, not those `loyalty run` sets",
+    )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
 
@@ -569,11 +588,20 @@ def main(argv: list[str] | None = None) -> int:
     for spec in settings.rows:
         row, events, engine_states, hand_states = build_row(engine, spec, check, progress)
         if not check.disagreements:  # a bug: nothing to time until it is fixed
-            measure_row(engine, row, events, engine_states, hand_states, settings.rounds, progress)
+            measure_row(
+                engine,
+                row,
+                events,
+                engine_states,
+                hand_states,
+                settings.rounds,
+                progress,
+                args.default_collector,
+            )
             rows.append(row)
     if check.disagreements:
         rows = []
-    print(render(rows, check, settings, args.quick, len(agreement)))
+    print(render(rows, check, settings, args.quick, len(agreement), args.default_collector))
     return 1 if check.disagreements else 0
 
 

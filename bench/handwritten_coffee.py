@@ -202,8 +202,11 @@ def split(total: int, weights: tuple[int, ...] | list[int]) -> list[int]:
 def _exact_weights(awards: list[Award], base: list[int], base_sum: int) -> list[int]:
     """Each line's exact points from the rules above, scaled to whole numbers (× 10,000 × the
     base): what a multiplier's bonus is split by. early-bird and big-order are split by the base,
-    base is the base / 10,000, pastry-bonus its beans per line (as given, if the cap cut it)."""
-    weights = [0] * len(base)
+    base is the base / 10,000, pastry-bonus its beans per line (as given, if the cap cut it).
+    base weighs in even when it gave nothing (a base under 100 RUB floors to 0 points, but its
+    exact points are what a multiplier multiplied)."""
+    based = any(rule == "base" for rule, _, _ in awards)
+    weights = [0] * len(base) if based else [b * base_sum for b in base]
     for rule, given, rule_weights in awards:
         if rule == "base":
             parts = [b * base_sum for b in base]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -45,6 +46,19 @@ def pytest_configure() -> None:
 def pytest_report_header() -> str:
     build = "compiled (mypyc)" if COMPILED else "pure Python"
     return f"rules_engine: {build}, from {Path(evaluator.__file__ or '?').parent.parent}"
+
+
+@pytest.fixture(autouse=True)
+def collector_as_it_was() -> Iterator[None]:
+    """`loyalty run` and `simulate` set the collector of the process they run in for events
+    (rules_engine/collector.py); run in-process by a test, they would set the test session's:
+    each test gets it back as it was."""
+    thresholds = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    yield
+    if gc.get_threshold() != thresholds or gc.get_freeze_count() != frozen:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from rules_engine import jsonio
+from rules_engine import collector, jsonio
 from rules_engine.errors import (
     Diagnostic,
     Severity,
@@ -131,6 +131,7 @@ def run(
     if state_out is not None:
         _check_writable(state_out, "--state-out", err)
     engine = _engine(program, err)
+    collector.tune_for_events()  # the program is loaded: events from here on (collector.py)
     try:  # before the store: a mistyped path must not leave an empty database behind
         lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
     except OSError as problem:

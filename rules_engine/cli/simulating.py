@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from rules_engine import collector
 from rules_engine.errors import Diagnostic, ProgramError, Severity
 from rules_engine.render import styled_diagnostic
 
@@ -164,6 +165,7 @@ def simulate(
     base = _engine(program, err)
     if compare is not None:
         _engine(compare, err)
+    collector.tune_for_events()  # the programs are loaded: events from here on (collector.py)
     table = is_table(history)
     if not table and (column or mapping is not None):
         _usage(

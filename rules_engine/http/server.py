@@ -27,6 +27,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from rules_engine import collector
 from rules_engine.dsl.values import parse_duration
 from rules_engine.http.app import create_app
 from rules_engine.http.logs import configure
@@ -52,9 +53,10 @@ class Listen:
 
 
 def app_from_environment() -> FastAPI:
-    """The app as `serve` configured it (uvicorn calls this in every worker)."""
+    """The app as `serve` configured it (uvicorn calls this in every worker), the worker's
+    collector set for events once its programs are loaded (collector.py)."""
     horizon = os.environ.get(_HORIZON, "")
-    return create_app(
+    app = create_app(
         Settings(
             programs=Path(os.environ[_PROGRAMS]),
             db=os.environ[_DB],
@@ -63,6 +65,8 @@ def app_from_environment() -> FastAPI:
             max_body=int(os.environ.get(_MAX_BODY, MAX_BODY)),
         )
     )
+    collector.tune_for_events()
+    return app
 
 
 def serve(settings: Settings, listen: Listen) -> None:

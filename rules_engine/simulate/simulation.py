@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
+from rules_engine import collector
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import Diagnostic
 from rules_engine.replay import bounded_lines
@@ -263,11 +264,15 @@ def _forked(programs: list[str]) -> None:
     """A forked worker: what it inherited (the modules, the compiled programs) lives as long as
     it does, so the garbage collector is told to leave it alone (`gc.freeze`): its collections
     then walk only what the worker itself allocates (and never touch, so never copy, the
-    parent's pages)."""
+    parent's pages). It collects less often too, as any process that now processes events
+    (collector.py); the parent froze what it held before forking (`loyalty simulate`)."""
     gc.freeze()
+    gc.set_threshold(*collector.THRESHOLDS)
 
 
 def _started(programs: list[str]) -> None:
-    """A worker started afresh: it compiles the programs now, while the parent cuts the batches."""
+    """A worker started afresh: it compiles the programs now, while the parent cuts the batches,
+    then sets its collector for events (collector.py)."""
     for path in programs:
         engine_for(path)
+    collector.tune_for_events()
