@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import uvicorn
@@ -47,7 +48,9 @@ def test_a_connection_on_a_socket_bound_as_uvicorn_binds_for_workers_sends_at_on
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        assert asyncio.run(_accepted_nodelay(listener, kind)) != 0
+        # a thread of its own: a loop may be running in this one (Playwright's, from the browser tests)
+        with ThreadPoolExecutor(1) as thread:
+            assert thread.submit(asyncio.run, _accepted_nodelay(listener, kind)).result() != 0
     finally:
         listener.close()
 
