@@ -13,6 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from rules_engine import codes, jsonio
 from rules_engine.errors import (
@@ -330,3 +340,31 @@ def _date(text: str | None, option: str, err: Console) -> dt.date | None:
         return dt.date.fromisoformat(text)
     except ValueError:
         _usage(Diagnostic("RE701", f"{option} {text}: not a date", hint="write it as YYYY-MM-DD"), err)
+
+
+def progress_bar(err: Console, *, unit: str, quiet: bool) -> Progress:
+    """A progress bar on stderr — how many `unit`s (the task's `events` field), the bar, the rate
+    and the time left — when stderr is an interactive terminal and the command is not quiet;
+    rich's TTY_INTERACTIVE=0/1 turns it off or on. `loyalty run` counts lines, `simulate` events."""
+    return Progress(
+        TextColumn(f"{{task.fields[events]:,}} {unit}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        _Rate(unit),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_interactive,
+    )
+
+
+class _Rate(ProgressColumn):
+    """`unit`s per second since the start."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.fields['events'] / elapsed:,.0f} {self.unit}/s" if elapsed > 0 else "")

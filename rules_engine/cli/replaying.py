@@ -14,16 +14,6 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from rules_engine import collector, jsonio
 from rules_engine.errors import (
@@ -53,6 +43,7 @@ from rules_engine.cli.common import (
     _guard_version,
     _usage,
     app,
+    progress_bar,
 )
 
 
@@ -150,7 +141,7 @@ def run(
                 report.close()
                 raise
         show = _outcome_printer(out, quiet=quiet, as_json=as_json)
-        progress = _replay_progress(err, quiet=quiet)
+        progress = progress_bar(err, unit="lines", quiet=quiet)
         interrupted = _Interrupt()
         result = Replay()
         unread: list[OSError] = []
@@ -320,27 +311,6 @@ def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[i
         )
 
     return show
-
-
-def _replay_progress(err: Console, *, quiet: bool) -> Progress:
-    """A progress bar on stderr (events, rate, how far into the file, time left) when it is an
-    interactive terminal and not --quiet; rich's TTY_INTERACTIVE=0/1 turns it off or on."""
-    return Progress(
-        TextColumn("{task.fields[events]} lines"),
-        BarColumn(),
-        TaskProgressColumn(),
-        _EventRate(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=quiet or not err.is_interactive,
-    )
-
-
-class _EventRate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        elapsed = task.elapsed or 0.0
-        return Text(f"{task.fields['events'] / elapsed:,.0f} lines/s" if elapsed > 0 else "")
 
 
 def _reading(lines: Iterator[bytes | None], unread: list[OSError]) -> Iterator[bytes | None]:

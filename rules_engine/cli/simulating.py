@@ -12,16 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from rules_engine import collector
 from rules_engine.errors import Diagnostic, ProgramError, Severity
@@ -29,7 +19,7 @@ from rules_engine.render import styled_diagnostic
 
 if TYPE_CHECKING:
     from rules_engine.simulate.gates import Gate
-from rules_engine.cli.common import _consoles, _engine, _fail, _usage, app
+from rules_engine.cli.common import _consoles, _engine, _fail, _usage, app, progress_bar
 
 
 @app.command()
@@ -196,7 +186,7 @@ def simulate(
                 _fail(problem.diagnostics, err)
             for warning in converted.warnings:
                 err.print(styled_diagnostic(warning), soft_wrap=True)
-        progress = _progress(err, quiet=as_json)
+        progress = progress_bar(err, unit="events", quiet=as_json)
         task = progress.add_task("simulating", total=None, events=0)
         shown = False
 
@@ -293,25 +283,3 @@ def _unknown_referrers(counts: list[int], report: dict[str, Any]) -> Diagnostic:
 
 def _shown(value: Any) -> str:
     return "unknown" if value is None else f"{value:,.4g}"
-
-
-def _progress(err: Console, *, quiet: bool) -> Progress:
-    """Events replayed, rate, bar and time left, on stderr when it is a terminal (not with --json)."""
-    return Progress(
-        TextColumn("{task.fields[events]:,} events"),
-        BarColumn(),
-        TaskProgressColumn(),
-        _Rate(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=quiet or not err.is_interactive,
-    )
-
-
-class _Rate(ProgressColumn):
-    """Events per second since the start (all processes together)."""
-
-    def render(self, task: Task) -> Text:
-        elapsed = task.elapsed or 0.0
-        return Text(f"{task.fields['events'] / elapsed:,.0f} events/s" if elapsed > 0 else "")
