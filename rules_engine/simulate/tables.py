@@ -188,7 +188,9 @@ def _read(table: Path) -> tuple[Any, int]:
                 Diagnostic(
                     "RE481",
                     f"cannot read the table {table}: {reason}",
-                    hint="a CSV file with a header line, or Parquet",
+                    hint="save it as UTF-8 text (a spreadsheet's 'CSV UTF-8'), with a header line"
+                    if "utf-8" in reason.lower()
+                    else "a CSV file with a header line, or Parquet",
                 )
             ]
         ) from None

@@ -285,3 +285,18 @@ def test_no_warning_when_every_referrer_is_known(coffee_history: Path) -> None:
     code, _, err = _simulate(str(COFFEE), str(coffee_history), "--workers", "1")
     assert code == 0
     assert "RE607" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "hint"),
+    [
+        ("latin1.csv", b"customer,time,basket,sku\nc1,2026-01-01T10:00:00+00:00,b1,caf\xe9\n", "UTF-8"),
+        ("junk.parquet", b"\x00\x01\x02 not parquet", "a CSV file with a header line, or Parquet"),
+    ],
+    ids=["not-utf8", "not-parquet"],
+)
+def test_an_unreadable_table_says_what_to_do(tmp_path: Path, name: str, content: bytes, hint: str) -> None:
+    table = tmp_path / name
+    table.write_bytes(content)
+    status, _, err = _simulate(str(COFFEE), str(table), "--workers", "1")
+    assert status == 1 and "error[RE481]" in err and hint in err and "Traceback" not in err
