@@ -11,7 +11,8 @@ re-wrapped to the terminal, so write them as prose, a blank line between paragra
 The package reads as the command list: `common` (what they share), `conditions` (`check`),
 `programs` (`validate`, `schema`, `dry-run`, `test`), `replaying` (`run`), `stores` (`ledger export`,
 `customer`, `advance`, `draw`, `leaderboard`, `adjust`), `desk` (`void`, `erase`, `coupons`),
-`service` (`serve`, `keys create|list|revoke`), `simulating` (`generate`, `simulate`).
+`service` (`serve`, `keys create|list|revoke`), `simulating` (`generate`, `simulate`), `database`
+(`db status|upgrade`).
 Importing a module registers its commands on `app`, in the order `loyalty --help` lists them.
 """
 
@@ -23,6 +24,7 @@ import typer
 
 from rules_engine.cli import (  # noqa: F401 (they register the commands)
     conditions,
+    database,
     desk,
     programs,
     replaying,

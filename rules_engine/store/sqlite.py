@@ -90,8 +90,7 @@ class SqliteStore(SqlStore):
                         "RE609",
                         f"{self.url}: the database has schema version {applied}; reading it needs "
                         "an upgrade, which writes to it",
-                        hint="run a command that writes (`loyalty run` or `loyalty advance`) on it "
-                        "once, where it is writable",
+                        hint=f"run `loyalty db upgrade {self.url}` once, where it is writable",
                     )
                 ]
             )
