@@ -8,8 +8,9 @@ same time); a database written by a newer version of the engine, or one that has
 Never edit a migration that has shipped: add the next one.
 
 Column types: SQLite keeps points as decimal text and times as UTC ISO text with microseconds
-(so text order is time order); PostgreSQL uses NUMERIC and TIMESTAMPTZ. States and outcomes are
-JSON text written by pydantic in both, decimals as strings so that they read back exactly.
+(so text order is time order); PostgreSQL uses NUMERIC and TIMESTAMPTZ. States are JSON text
+written by pydantic in both, decimals as strings so that they read back exactly; outcomes the same
+JSON, compressed (from version 10, outcomes.py).
 """
 
 from __future__ import annotations
@@ -189,6 +190,14 @@ MIGRATIONS = (
                 program TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL,
                 seen_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (program, version))""",
         ),
+    ),
+    Migration(
+        10,
+        "each event's outcome kept compressed (zlib): about a quarter of the bytes",
+        # New rows keep `outcome` empty and the compressed JSON in `packed`; rows written before
+        # keep their text and a null `packed` (outcomes.py reads both). Nothing is rewritten.
+        sqlite=("ALTER TABLE events ADD COLUMN packed BLOB",),
+        postgresql=("ALTER TABLE events ADD COLUMN packed BYTEA",),
     ),
 )
 

@@ -31,6 +31,7 @@ from rules_engine.store.base import (
 )
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.migrations import Dialect, pending
+from rules_engine.store.outcomes import pack, unpack
 
 _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line, lines"
 
@@ -213,9 +214,9 @@ class SqlStore(Store):
         if change.event is not None and change.outcome is not None:
             at = None if change.at is None else self._time(change.at)
             self._execute(
-                "INSERT INTO events (program, customer, event, outcome, digest, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (self.program, customer, change.event, change.outcome, change.digest, at),
+                "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
+                " VALUES (?, ?, ?, '', ?, ?, ?)",
+                (self.program, customer, change.event, pack(change.outcome), change.digest, at),
             )
         if change.ledger:
             self._execute_many(
@@ -390,7 +391,7 @@ class SqlStore(Store):
                 "SELECT event FROM events WHERE program = ? AND customer = ?", (program, customer)
             )
             self._execute_many(
-                "UPDATE events SET customer = ?, event = ?, outcome = '{}', digest = NULL"
+                "UPDATE events SET customer = ?, event = ?, outcome = '{}', packed = NULL, digest = NULL"
                 " WHERE program = ? AND customer = ? AND event = ?",
                 [(pseudonym, rename(event), program, customer, event) for (event,) in events],
             )
@@ -505,13 +506,13 @@ class _Locked(CustomerTransaction):
     def event(self, event: str) -> StoredEvent | None:
         store = self.store
         rows = store._execute(
-            "SELECT outcome, digest, at FROM events WHERE program = ? AND customer = ? AND event = ?",
+            "SELECT outcome, packed, digest, at FROM events WHERE program = ? AND customer = ? AND event = ?",
             (store.program, self.customer, event),
         )
         if not rows:
             return None
-        outcome, digest, at = rows[0]
-        return StoredEvent(str(outcome), digest, None if at is None else store._read_time(at))
+        outcome, packed, digest, at = rows[0]
+        return StoredEvent(unpack(outcome, packed), digest, None if at is None else store._read_time(at))
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         return self.store._lock_budgets(wanted) if wanted else {}

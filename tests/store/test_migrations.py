@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,11 @@ def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path
     with open_store(str(path), "store-test") as store:
         Loyalty(ENGINE, store).process(purchase(1))
     with sqlite3.connect(path) as db:  # as version 3 left it
+        for rowid, packed in db.execute("SELECT rowid, packed FROM events").fetchall():  # version 10's
+            db.execute(
+                "UPDATE events SET outcome = ? WHERE rowid = ?", (zlib.decompress(packed).decode(), rowid)
+            )
+        db.execute("ALTER TABLE events DROP COLUMN packed")
         db.execute("DROP INDEX events_by_time")
         db.execute("ALTER TABLE events DROP COLUMN digest")
         db.execute("ALTER TABLE events DROP COLUMN at")

@@ -154,3 +154,34 @@ def test_postgresql_status_and_upgrade(postgres_database: str) -> None:
     assert before.applied == 0 and after.up_to_date and after.applied == LATEST
     code, out, _ = cli("db", "status", postgres_database, "--check")
     assert code == 0 and "up to date" in out and "password" not in out
+
+
+def test_outcomes_are_kept_compressed_and_those_kept_before_read_as_they_were(tmp_path: Path) -> None:
+    """Migration 10 (store/outcomes.py): a new event's outcome is stored zlib-compressed; an event
+    stored as text before it answers a redelivery with that text, unchanged."""
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURES / "coffee-club-schema-9.db", path)
+    with sqlite3.connect(path) as db:
+        customer, event, text = db.execute("SELECT customer, event, outcome FROM events LIMIT 1").fetchone()
+    upgrade(str(path))
+    engine = Engine.from_file(PROGRAM)
+    with open_store(str(path), "coffee-club") as store:
+        with store.transaction(customer) as transaction:
+            kept = transaction.event(event)
+        assert kept is not None and kept.outcome == text
+        service = Loyalty(engine, store, horizon=None)
+        new = {
+            "id": "after-upgrade",
+            "type": "purchase",
+            "time": "2026-02-20T09:30:00+03:00",
+            "customer": customer,
+            "items": [{"sku": "LATTE", "category": "coffee", "price": 250, "qty": 2}],
+        }
+        first = service.handle(new)
+        again = service.handle(new)
+    assert again.duplicate and again.outcome.model_dump_json() == first.outcome.model_dump_json()
+    with sqlite3.connect(path) as db:
+        stored, packed = db.execute(
+            "SELECT outcome, packed FROM events WHERE event = 'after-upgrade'"
+        ).fetchone()
+    assert stored == "" and 0 < len(packed) < len(first.outcome.model_dump_json()) / 2
