@@ -66,6 +66,13 @@ def same(fast: Any, model: Any, where: str = "event") -> None:
         assert fast is model or fast == model, where
 
 
+def _json(model: BaseModel) -> str:
+    try:
+        return model.model_dump_json()
+    except ValueError as error:  # text with a lone surrogate, in an attribute (Any) the model keeps
+        return f"{type(error).__name__}: {error}"
+
+
 def check(data: Any) -> Any:
     """Assert that `parse_event` and the models agree on `data`; return what they gave."""
     fast, model = result(parse_event, data), result(validate_event, data)
@@ -73,7 +80,7 @@ def check(data: Any) -> Any:
     if isinstance(model, BaseModel):
         assert fast == model
         assert fast.model_dump() == model.model_dump()
-        assert fast.model_dump_json() == model.model_dump_json()
+        assert result(_json, fast) == result(_json, model)
         for name in ("attributes", "basket_attributes", "coupons", "tags", "items"):
             if isinstance(data, dict) and name in data:  # a copy, as pydantic makes: not the caller's
                 assert getattr(fast, name) is not data[name]
