@@ -277,10 +277,22 @@ def _line(data: Any) -> Any:
     sku = data.get("sku")
     if type(sku) is not str or not sku or not (sku.isascii() or _SURROGATE.search(sku) is None):
         return _BAD
-    price = _money(data.get("price"))
-    qty = _quantity(data.get("qty"))
-    if price is _BAD or qty is _BAD:
-        return _BAD
+    price = data.get("price")
+    if type(price) is Decimal:  # as `_money` does, spelt out for the common case
+        text = str(price)
+        if len(text) > MONEY_DIGITS or not "0" <= text[0] <= "9" or "E" in text:
+            return _BAD
+    else:
+        price = _money(price)
+        if price is _BAD:
+            return _BAD
+    qty = data.get("qty")
+    if type(qty) is int and 0 < qty < 1024:  # as `_quantity` does
+        qty = _SMALL[qty]
+    else:
+        qty = _quantity(qty)
+        if qty is _BAD:
+            return _BAD
     given = 3
     mask = 0
     name = data.get("name", _MISSING)
@@ -315,7 +327,14 @@ def _line(data: Any) -> Any:
     line = _new(Line)
     _set_dict(
         line,
-        {"sku": sku, "name": name, "category": category, "price": price, "qty": qty, "attributes": attributes},
+        {
+            "sku": sku,
+            "name": name,
+            "category": category,
+            "price": price,
+            "qty": qty,
+            "attributes": attributes,
+        },
     )
     _set_fields(line, _LINE_GIVEN[mask])
     _set_extra(line, None)
@@ -368,7 +387,9 @@ def _spelt_out(cls: type[BaseModel], defaults: dict[str, Any]) -> bool:
         _plain(cls, set())
         and tuple(fields) == tuple(defaults)
         and all(
-            (info.default_factory is dict) if default is dict else (info.default is default and not info.default_factory)
+            (info.default_factory is dict)
+            if default is dict
+            else (info.default is default and not info.default_factory)
             if default is not _MISSING
             else info.is_required()
             for info, default in zip(fields.values(), defaults.values(), strict=True)
@@ -386,7 +407,12 @@ def _plain(cls: type[BaseModel], validators: set[str]) -> bool:
         and cls.model_config.get("extra") == "forbid"
         and set(decorators.field_validators) == validators
         and not any(
-            (decorators.validators, decorators.root_validators, decorators.model_validators, decorators.computed_fields)
+            (
+                decorators.validators,
+                decorators.root_validators,
+                decorators.model_validators,
+                decorators.computed_fields,
+            )
         )
         and all(info.alias is None and info.validation_alias is None for info in cls.model_fields.values())
     )
@@ -424,7 +450,8 @@ _CHECKS: dict[str, Check] = {
     "item": _some_text,
 }
 _LINES_READ = _spelt_out(
-    Line, {"sku": _MISSING, "name": None, "category": None, "price": _MISSING, "qty": _MISSING, "attributes": dict}
+    Line,
+    {"sku": _MISSING, "name": None, "category": None, "price": _MISSING, "qty": _MISSING, "attributes": dict},
 )
 _RETURN_LINES_READ = _spelt_out(ReturnLine, {"sku": _MISSING, "qty": _MISSING})
 _GIVEN_KEPT = 256  # fields sets kept per model, one per combination of fields given

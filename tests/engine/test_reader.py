@@ -8,6 +8,7 @@ same fields set; or an `EventError` with the same diagnostics (code, message, pa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import sys
@@ -192,7 +193,19 @@ ODD = st.sampled_from(
     ]
 )
 
-_OFFSETS = ["Z", "z", "+00:00", "-00:00", "+03:00", "-05:30", "+14:00", "+23:59", "-23:59", "+24:00", "+05:75"]
+_OFFSETS = [
+    "Z",
+    "z",
+    "+00:00",
+    "-00:00",
+    "+03:00",
+    "-05:30",
+    "+14:00",
+    "+23:59",
+    "-23:59",
+    "+24:00",
+    "+05:75",
+]
 _OFFSETS += ["+0300", "+03", " +03:00", ""]
 
 
@@ -221,7 +234,9 @@ NUMBERS = st.one_of(
     DECIMALS.map(lambda d: format(d, "f") if d.is_finite() else str(d)),  # as text, as payment APIs send
     st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1e6),
 )
-ATTRIBUTES = st.dictionaries(TEXT, st.one_of(TEXT, st.integers(), DECIMALS, st.booleans(), st.none()), max_size=3)
+ATTRIBUTES = st.dictionaries(
+    TEXT, st.one_of(TEXT, st.integers(), DECIMALS, st.booleans(), st.none()), max_size=3
+)
 
 
 def lines(line: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[list[dict[str, Any]]]:
@@ -230,7 +245,11 @@ def lines(line: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[list[dic
 
 LINE = st.fixed_dictionaries(
     {"sku": TEXT, "price": NUMBERS, "qty": NUMBERS},
-    optional={"name": st.one_of(st.none(), TEXT), "category": st.one_of(st.none(), TEXT), "attributes": ATTRIBUTES},
+    optional={
+        "name": st.one_of(st.none(), TEXT),
+        "category": st.one_of(st.none(), TEXT),
+        "attributes": ATTRIBUTES,
+    },
 )
 RETURN_LINE = st.fixed_dictionaries({"sku": TEXT, "qty": NUMBERS})
 OPTIONAL_TEXT = st.one_of(st.none(), TEXT)
@@ -262,7 +281,9 @@ TYPES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "referral_code": OPTIONAL_TEXT,
             "birthday": st.one_of(st.none(), st.dates().map(str), st.dates()),
             "tags": st.lists(TEXT, max_size=3),
-            "timezone": st.one_of(st.none(), st.sampled_from(["Europe/Berlin", "UTC", "Mars/Base", "Europe"])),
+            "timezone": st.one_of(
+                st.none(), st.sampled_from(["Europe/Berlin", "UTC", "Mars/Base", "Europe"])
+            ),
         },
     ),
     "app_open": ({}, {}),
@@ -282,7 +303,9 @@ def events_of(kind: str) -> st.SearchStrategy[dict[str, Any]]:
 
 
 EVENTS = st.sampled_from(sorted(TYPES)).flatmap(events_of)
-FIELDS = sorted({"type", "sku", "name", "category", "price", "qty", "unknown"} | set(BASE) | set(BASE_OPTIONAL))
+FIELDS = sorted(
+    {"type", "sku", "name", "category", "price", "qty", "unknown"} | set(BASE) | set(BASE_OPTIONAL)
+)
 FIELDS += sorted({name for required, optional in TYPES.values() for name in (*required, *optional)})
 
 
@@ -409,7 +432,10 @@ EDGES: list[tuple[str, dict[str, Any]]] = [
     ("a currency in lowercase", {"currency": "rub"}),
     ("a currency with a newline", {"currency": "RUB\n"}),
     ("attributes as null", {"attributes": None}),
-    ("a price of 15 digits and 2 decimals", {"items": [{**GOOD["items"][0], "price": Decimal("9999999999999.99")}]}),
+    (
+        "a price of 15 digits and 2 decimals",
+        {"items": [{**GOOD["items"][0], "price": Decimal("9999999999999.99")}]},
+    ),
     ("a price of 16 digits", {"items": [{**GOOD["items"][0], "price": Decimal("99999999999999.99")}]}),
     ("a price of 16 digits, whole", {"items": [{**GOOD["items"][0], "price": Decimal("1234567890123456")}]}),
     ("a price of 16 decimals", {"items": [{**GOOD["items"][0], "price": Decimal("0.0000000000000001")}]}),
@@ -441,8 +467,14 @@ OTHERS: list[tuple[str, dict[str, Any]]] = [
     ("a signup with a birthday in year 0", {"type": "signup", "birthday": "0000-05-17"}),
     ("a signup with tags", {"type": "signup", "tags": ["a", "b"]}),
     ("a return", {"type": "return", "purchase": "e0", "items": [{"sku": "A", "qty": 1}]}),
-    ("a return line with a price", {"type": "return", "purchase": "e0", "items": [{"sku": "A", "qty": 1, "price": 1}]}),
-    ("a return line without a quantity", {"type": "return", "purchase": "e0", "items": [{"sku": "A", "x": 1}]}),
+    (
+        "a return line with a price",
+        {"type": "return", "purchase": "e0", "items": [{"sku": "A", "qty": 1, "price": 1}]},
+    ),
+    (
+        "a return line without a quantity",
+        {"type": "return", "purchase": "e0", "items": [{"sku": "A", "x": 1}]},
+    ),
     ("a redeem", {"type": "redeem", "item": "free-latte"}),
     ("a redeem of nothing", {"type": "redeem", "item": ""}),
     ("a referral reward", {"type": "referral_reward", "referee": "b", "qualifying_event": "e0"}),
@@ -464,7 +496,16 @@ def test_edges_of_the_other_types_agree(label: str, data: dict[str, Any]) -> Non
 def test_every_event_type_has_its_reader() -> None:
     # a model that gains a field or a validator the reader does not know is read by pydantic
     # alone: correct, but slow; this says so
-    assert set(reader._SHAPES) == {"purchase", "return", "signup", "app_open", "review", "survey", "redeem", "referral_reward"}
+    assert set(reader._SHAPES) == {
+        "purchase",
+        "return",
+        "signup",
+        "app_open",
+        "review",
+        "survey",
+        "redeem",
+        "referral_reward",
+    }
     assert reader._CUSTOM is not None
 
 
@@ -508,10 +549,8 @@ def _example_events() -> list[tuple[str, Any]]:
             documents = text.splitlines() if path.suffix == ".jsonl" else [text]
             for number, document in enumerate(documents, 1):
                 if document.strip():
-                    try:
+                    with contextlib.suppress(jsonio.JsonError):  # a fixture of bad JSON: no event
                         found.append((f"{path.relative_to(ROOT)}:{number}", jsonio.loads(document)))
-                    except jsonio.JsonError:
-                        pass  # a fixture of bad JSON: no event to read
     for path in sorted([*ROOT.glob("programs/*.tests.yaml"), *ROOT.glob("tests/fixtures/*.tests.yaml")]):
         try:
             suite = load_suite(path)
@@ -519,7 +558,9 @@ def _example_events() -> list[tuple[str, Any]]:
             continue
         for case in suite.cases:
             found += [(f"{path.relative_to(ROOT)}: {case.case.name}", case.event)]
-            found += [(f"{path.relative_to(ROOT)}: {case.case.name} (before)", event) for event in case.before]
+            found += [
+                (f"{path.relative_to(ROOT)}: {case.case.name} (before)", event) for event in case.before
+            ]
     return found
 
 
@@ -536,6 +577,7 @@ def test_example_events_parse_as_the_models_parse_them(where: str, data: Any) ->
 
 
 def test_most_example_events_are_read_by_the_reader() -> None:
-    read = [where for where, data in EXAMPLES if isinstance(data, dict) and reader.read_event(data) is not None]
+    read = [
+        where for where, data in EXAMPLES if isinstance(data, dict) and reader.read_event(data) is not None
+    ]
     assert len(read) > 0.8 * len(EXAMPLES)
-
