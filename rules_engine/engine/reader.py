@@ -74,7 +74,9 @@ _MISSING: Any = object()
 # A lone surrogate is no text pydantic accepts (`string_unicode`); ASCII text has none.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][01][0-9]:[0-5][0-9]|[+-]2[0-3]:[0-5][0-9])"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"  # 2026-12-08T10:15:00
+    r"(?:\.[0-9]{1,6})?"  # .5 to .123456
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"  # Z, or an offset of less than a day
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -385,23 +387,26 @@ def _spelt_out(cls: type[BaseModel], defaults: dict[str, Any]) -> bool:
     """Whether `cls` is the line model spelt out above: these fields in this order, with these
     defaults (`_MISSING`: required; `dict`: a new dict), and nothing that validation would add."""
     fields = cls.model_fields
-    return (
-        _plain(cls, set())
-        and tuple(fields) == tuple(defaults)
-        and all(
-            (info.default_factory is dict)
-            if default is dict
-            else (info.default is default and not info.default_factory)
-            if default is not _MISSING
-            else info.is_required()
-            for info, default in zip(fields.values(), defaults.values(), strict=True)
-        )
-    )
+    if not _plain(cls, set()) or tuple(fields) != tuple(defaults):
+        return False
+    for name, default in defaults.items():
+        info = fields[name]
+        if default is _MISSING:
+            same = info.is_required()
+        elif default is dict:
+            same = info.default_factory is dict
+        else:
+            same = info.default is default and info.default_factory is None
+        if not same:
+            return False
+    return True
 
 
 def _plain(cls: type[BaseModel], validators: set[str]) -> bool:
-    """Whether `cls` is built as `_build` builds it, its field validators (by name) being these,
-    which the checks here apply, and none of its fields read under another name."""
+    """Whether the reader may build `cls` itself (`object.__new__` and pydantic's four slots, as
+    engine/trusted.py does): its field validators (by name) are `validators`, which the checks
+    here apply, it has no other validator and no private attribute, refuses extra keys, and
+    reads no field under another name."""
     decorators = cls.__pydantic_decorators__
     return (
         _FAST

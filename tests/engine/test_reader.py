@@ -25,7 +25,7 @@ from pydantic import BaseModel, field_validator
 
 from rules_engine import jsonio
 from rules_engine.engine import reader
-from rules_engine.engine.events import Purchase, parse_event, validate_event
+from rules_engine.engine.events import Line, Purchase, parse_event, validate_event
 from rules_engine.errors import EventError
 from rules_engine.tools.expectations.loading import load_suite
 from tests.conftest import ROOT
@@ -519,9 +519,26 @@ def test_a_model_the_reader_does_not_know_is_left_to_pydantic() -> None:
     class Wider(Purchase):
         loyalty_card: str | None = None
 
+    class NamedLine(Line):
+        name: str | None = "item"
+
+    class WiderLine(Line):
+        colour: str | None = None
+
     assert reader._shape(Stricter, {"_aware"}) is None
     assert reader._shape(Wider, {"_aware"}) is None
     assert reader._shape(Purchase, {"_aware"}) is not None
+    line = {
+        "sku": reader._MISSING,
+        "name": None,
+        "category": None,
+        "price": reader._MISSING,
+        "qty": reader._MISSING,
+    }
+    line["attributes"] = dict
+    assert reader._spelt_out(Line, line)
+    assert not reader._spelt_out(NamedLine, line)
+    assert not reader._spelt_out(WiderLine, line)
 
 
 def test_a_low_decimal_precision_leaves_amounts_to_pydantic() -> None:
