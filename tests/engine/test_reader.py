@@ -253,7 +253,14 @@ LINE = st.fixed_dictionaries(
 )
 RETURN_LINE = st.fixed_dictionaries({"sku": TEXT, "qty": NUMBERS})
 OPTIONAL_TEXT = st.one_of(st.none(), TEXT)
-BASE = {"id": TEXT, "time": times(), "customer": TEXT}
+# Times given in Python: in named zones (folds and gaps included), fixed offsets, or naive.
+DATETIMES = st.datetimes(
+    min_value=dt.datetime(1899, 12, 30),
+    max_value=dt.datetime(3000, 1, 2),
+    timezones=st.one_of(st.timezones(), st.none(), st.just(dt.UTC)),
+    allow_imaginary=True,
+)
+BASE = {"id": TEXT, "time": st.one_of(times(), times(), DATETIMES), "customer": TEXT}
 BASE_OPTIONAL = {
     "channel": OPTIONAL_TEXT,
     "store": OPTIONAL_TEXT,
