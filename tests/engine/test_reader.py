@@ -193,20 +193,8 @@ ODD = st.sampled_from(
     ]
 )
 
-_OFFSETS = [
-    "Z",
-    "z",
-    "+00:00",
-    "-00:00",
-    "+03:00",
-    "-05:30",
-    "+14:00",
-    "+23:59",
-    "-23:59",
-    "+24:00",
-    "+05:75",
-]
-_OFFSETS += ["+0300", "+03", " +03:00", ""]
+OFFSETS = ["Z", "z", "+00:00", "-00:00", "+03:00", "-05:30", "+14:00", "+23:59", "-23:59", "+24:00"]
+OFFSETS += ["+05:75", "+0300", "+03", " +03:00", ""]
 
 
 @st.composite
@@ -218,7 +206,7 @@ def times(draw: st.DrawFn) -> Any:
     fraction = draw(st.sampled_from(["", "", "", "0", "5", "123456", "1234567", ",5"]))
     if fraction:
         text += fraction if fraction.startswith(",") else "." + fraction
-    text += draw(st.sampled_from(_OFFSETS))
+    text += draw(st.sampled_from(OFFSETS))
     return draw(st.sampled_from([text, text, text, text[:17] + "60" + text[19:], text[:11] + "24:00:00Z"]))
 
 
@@ -411,6 +399,10 @@ EDGES: list[tuple[str, dict[str, Any]]] = [
     ("a line that is a list", {"items": [["sku", "LATTE"]]}),
     ("no lines", {"items": []}),
     ("lines as a tuple", {"items": (GOOD["items"][0],)}),
+    ("10,000 lines", {"items": GOOD["items"] * 10_000}),
+    ("10,001 lines", {"items": GOOD["items"] * 10_001}),
+    ("a line of a million-character sku", {"items": [{**GOOD["items"][0], "sku": "x" * 1_000_000}]}),
+    ("100,000 attributes", {"attributes": {f"a{n}": n for n in range(100_000)}}),
     ("an unknown key", {"colour": "red"}),
     ("a time in Z", {"time": "2026-12-08T09:00:00Z"}),
     ("a time in lowercase z", {"time": "2026-12-08T09:00:00z"}),
@@ -443,7 +435,10 @@ EDGES: list[tuple[str, dict[str, Any]]] = [
         "a price of 15 digits and 2 decimals",
         {"items": [{**GOOD["items"][0], "price": Decimal("9999999999999.99")}]},
     ),
-    ("a price of 16 digits", {"items": [{**GOOD["items"][0], "price": Decimal("99999999999999.99")}]}),
+    (
+        "a price of 14 digits and 2 decimals",
+        {"items": [{**GOOD["items"][0], "price": Decimal("99999999999999.99")}]},
+    ),
     ("a price of 16 digits, whole", {"items": [{**GOOD["items"][0], "price": Decimal("1234567890123456")}]}),
     ("a price of 16 decimals", {"items": [{**GOOD["items"][0], "price": Decimal("0.0000000000000001")}]}),
     ("a quantity of 10 digits", {"items": [{**GOOD["items"][0], "qty": Decimal("99999999.99")}]}),
