@@ -64,6 +64,7 @@ bench: $(STAMP) $(COMPILED_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_dsl.py
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_reader.py
 	$(BIN)/python bench/bench_streams.py
 	$(BIN)/python bench/bench_service.py
 

@@ -564,7 +564,8 @@ def render(results: Results) -> str:
     elif compiled.cases:
         lines.append(f"  speed-up: {results.build_name} us / {compiled.build_name} us, in this run")
     lines.append(
-        f"validation alone: parse_event (coffee, 10 lines) {results.parse_event_ns / 1e3:,.1f} us;"
+        f"validation alone: parse_event (coffee, 10 lines; the fast reader, bench_reader.py)"
+        f" {results.parse_event_ns / 1e3:,.1f} us;"
         f" parse_state {results.parse_state_ns / 1e3:,.1f} us (20 lots, 40 lines),"
         f" {results.parse_long_state_ns / 1e3:,.1f} us (250 lots, 500 lines)"
     )

@@ -1,0 +1,565 @@
+"""The fast reader: an event's data checked by hand and built into its model, or nothing when unsure.
+
+Why it exists: validating a 10-line purchase with its pydantic model costs ~27-40 µs, and
+`loyalty run`, the HTTP service and `simulate` read every event they decide, a cost each event
+pays before the engine sees it (issue 13). Nearly every event is well formed; this reader checks
+such an event with a few type and range tests per field and builds the same instances pydantic
+would, without validating them again (as engine/trusted.py does for the engine's own models):
+about half the model's time (bench/bench_reader.py). Most of what is left is making the eleven
+instances of a 10-line purchase (~0.45 µs each), not checking them.
+
+Why the errors stay the same: the reader never describes a problem. On anything it is not sure
+of — a type other than the plain one (a bool, a float, a subclass), an unknown or missing key, a
+number near a bound, text where a number belongs, a time in a format other than
+`YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)`, a lone surrogate, a schema it does not know — it
+returns None and `parse_event` asks the model, which raises the usual `EventError` with every
+diagnostic (code, path, message, hint). An accepted event is exactly what the model gives: the
+same field values of the same types (the same Decimal digits and exponent, aware times with the
+shared timezone object of `fixed_offset`), the same defaults (the model's own default objects),
+the same fields set, the field validators of events.py applied (`_aware`, `_known_zone`).
+tests/engine/test_reader.py checks this against the model on generated valid and broken events.
+
+The reader knows each model's fields by name; a model that gains a field, a validator or a
+layout it does not know is read by pydantic alone (`_shape` returns None for it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal, getcontext
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from rules_engine.dsl.values import PLAIN_DECIMAL
+from rules_engine.engine.events import (
+    EARLIEST,
+    KNOWN_TYPES,
+    LATEST,
+    MAX_COUPONS,
+    MAX_EVENT_ID,
+    MAX_LINES,
+    MONEY_DIGITS,
+    QTY_DIGITS,
+    AnyEvent,
+    AppOpen,
+    Custom,
+    Line,
+    Purchase,
+    Redeem,
+    ReferralReward,
+    Return,
+    ReturnLine,
+    Review,
+    Signup,
+    Survey,
+    fixed_offset,
+    known_zone,
+)
+from rules_engine.engine.trusted import _FAST
+
+_new = object.__new__
+if _FAST:  # the slots' own setters (engine/trusted.py checked the layout)
+    _set_dict = BaseModel.__dict__["__dict__"].__set__
+    _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+    _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+    _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+_BAD: Any = object()  # what a check returns for a value it is not sure of (None is a valid value)
+_MISSING: Any = object()
+
+# A lone surrogate is no text pydantic accepts (`string_unicode`); ASCII text has none.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"  # 2026-12-08T10:15:00
+    r"(?:\.[0-9]{1,6})?"  # .5 to .123456
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"  # Z, or an offset of less than a day
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_CUSTOM_TYPE = re.compile(r"[a-z][a-z0-9_]*")  # Custom.type's pattern
+_ZONES = (dt.timezone, ZoneInfo)
+_MAX_MONEY = 10**MONEY_DIGITS
+_MAX_QTY = 10**QTY_DIGITS
+# Decimal(n) for the small whole numbers most quantities and many prices are (the same value and
+# exponent as Decimal(n)).
+_SMALL = tuple(Decimal(n) for n in range(1024))
+
+
+# -- the checks: the value the model would hold, or _BAD -----------------------------------------
+
+
+def _text(value: Any) -> Any:
+    """`str`: plain text without a lone surrogate."""
+    if type(value) is str and (value.isascii() or _SURROGATE.search(value) is None):
+        return value
+    return _BAD
+
+
+def _text_or_none(value: Any) -> Any:
+    return None if value is None else _text(value)
+
+
+def _some_text(value: Any) -> Any:
+    """`str` with `min_length=1`."""
+    return value if _text(value) is not _BAD and value else _BAD
+
+
+def _event_id(value: Any) -> Any:
+    return value if _text(value) is not _BAD and 0 < len(value) <= MAX_EVENT_ID else _BAD
+
+
+def _fingerprint(value: Any) -> Any:
+    """`str | None` of 1 to 200 characters (device, payment, household)."""
+    if value is None:
+        return None
+    return value if _text(value) is not _BAD and 0 < len(value) <= 200 else _BAD
+
+
+def _currency(value: Any) -> Any:
+    if value is None:
+        return None
+    return value if type(value) is str and _CURRENCY.fullmatch(value) else _BAD
+
+
+def _attributes(value: Any) -> Any:
+    """`dict[str, Any]`: a new dict with the same keys and values, as pydantic makes."""
+    if type(value) is not dict:
+        return _BAD
+    for key in value:
+        if type(key) is not str or not (key.isascii() or _SURROGATE.search(key) is None):
+            return _BAD
+    return dict(value)
+
+
+def _texts(value: Any, most: int | None = None) -> Any:
+    """`list[str]` (of at most `most`): a new list of the same texts."""
+    if type(value) is not list or (most is not None and len(value) > most):
+        return _BAD
+    for item in value:
+        if _text(item) is _BAD:
+            return _BAD
+    return list(value)
+
+
+def _coupons(value: Any) -> Any:
+    return _texts(value, MAX_COUPONS)
+
+
+def _plain_decimal(value: Decimal, most: int) -> bool:
+    """Whether pydantic keeps `value` as it is under `max_digits=most` and a bound of 0: a number
+    that is neither negative, nor infinite, nor NaN, of at most `most` characters written plainly.
+
+    pydantic counts the digits of the normalized number (the larger of its digits and its
+    decimals); the plain text has at least that many characters, so what passes here passes
+    there. An exponent (`1E+3`, `1E-7`), a sign (`-0`) or a longer text goes to the model.
+    """
+    text = str(value)
+    return len(text) <= most and "0" <= text[0] <= "9" and "E" not in text
+
+
+def _money(value: Any) -> Any:
+    """`Money`: at least 0, at most 15 digits; an int, a Decimal or a plain decimal text."""
+    kind = type(value)
+    if kind is Decimal:
+        return value if _plain_decimal(value, MONEY_DIGITS) else _BAD
+    if kind is int:
+        if 0 <= value < 1024:
+            return _SMALL[value]
+        return Decimal(value) if 0 <= value < _MAX_MONEY else _BAD
+    if kind is str and PLAIN_DECIMAL.fullmatch(value):
+        value = Decimal(value)
+        return value if _plain_decimal(value, MONEY_DIGITS) else _BAD
+    return _BAD  # a float, a bool, other text: the model's conversions and messages
+
+
+def _quantity(value: Any) -> Any:
+    """`Quantity`: more than 0, at most 9 digits."""
+    kind = type(value)
+    if kind is int:
+        if 0 < value < 1024:
+            return _SMALL[value]
+        return Decimal(value) if 0 < value < _MAX_QTY else _BAD
+    if kind is str and PLAIN_DECIMAL.fullmatch(value):
+        value = Decimal(value)
+    elif kind is not Decimal:
+        return _BAD
+    return value if value and _plain_decimal(value, QTY_DIGITS) else _BAD
+
+
+def _time(value: Any) -> Any:
+    """An aware time within the years events may carry, with the shared timezone of its offset
+    (`BaseEvent._aware`): ISO text in the one common format, or a datetime in a plain zone."""
+    if type(value) is str:
+        if not _TIME.fullmatch(value):
+            return _BAD
+        zone = _OFFSETS.get(value[-6:] if value[-1] != "Z" else "Z")
+        if zone is None:
+            return _first_time(value)
+        try:  # the time of day as written, in the offset's shared timezone
+            wall = _from_text(value[:-6] if value[-1] != "Z" else value[:-1])
+        except ValueError:  # a 30th of February, an hour 24
+            return _BAD
+        moment = _datetime(
+            wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second, wall.microsecond, zone
+        )
+    elif type(value) is dt.datetime and type(value.tzinfo) in _ZONES:
+        moment = fixed_offset(value)
+    else:
+        return _BAD
+    if 1900 < moment.year < 2999 or EARLIEST <= moment < LATEST:  # a day's offset cannot cross
+        return moment
+    return _BAD
+
+
+def _first_time(value: str) -> Any:
+    """`_time` for text whose offset has no timezone kept yet: read the whole, keep its zone."""
+    try:
+        moment = fixed_offset(dt.datetime.fromisoformat(value))
+    except ValueError:
+        return _BAD
+    _OFFSETS[value[-6:] if value[-1] != "Z" else "Z"] = moment.tzinfo  # at most 2 × 24 × 60 + 1
+    return moment if EARLIEST <= moment < LATEST else _BAD
+
+
+# The shared timezone (`fixed_offset`) of each offset as written (`+03:00`, `Z`) seen in a time.
+_OFFSETS: dict[str, Any] = {}
+_from_text = dt.datetime.fromisoformat
+_datetime = dt.datetime
+
+
+def _date_or_none(value: Any) -> Any:
+    if value is None or type(value) is dt.date:
+        return value
+    if type(value) is not str or not _DATE.fullmatch(value):
+        return _BAD
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return _BAD
+
+
+def _zone_or_none(value: Any) -> Any:
+    """`str | None` naming a zone this machine knows (`Signup._known_zone`)."""
+    if value is None:
+        return None
+    return value if _text(value) is not _BAD and known_zone(value) else _BAD
+
+
+def _rating_or_none(value: Any) -> Any:
+    if value is None:
+        return None
+    return value if type(value) is int and 1 <= value <= 5 else _BAD
+
+
+def _known_type(value: Any) -> Any:
+    return value  # the literal that chose the model (`read_event`)
+
+
+def _custom_type(value: Any) -> Any:
+    return value if type(value) is str and _CUSTOM_TYPE.fullmatch(value) else _BAD
+
+
+# -- lines ----------------------------------------------------------------------------------------
+
+# Line's fields set for each combination of its optional fields given (bit 0 name, 1 category,
+# 2 attributes); shared between instances as trusted.py shares them: pydantic only reads it.
+_LINE_OPTIONAL = ("name", "category", "attributes")
+_LINE_GIVEN = [
+    {"sku", "price", "qty", *(name for bit, name in enumerate(_LINE_OPTIONAL) if mask >> bit & 1)}
+    for mask in range(1 << len(_LINE_OPTIONAL))
+]
+
+
+def _line(data: Any) -> Any:
+    """One `Line`, spelt out: the bulk of a purchase (the checks of `_text` inline)."""
+    if type(data) is not dict:
+        return _BAD
+    sku = data.get("sku")
+    if type(sku) is not str or not sku or not (sku.isascii() or _SURROGATE.search(sku) is None):
+        return _BAD
+    price = data.get("price")
+    if type(price) is Decimal:  # as `_money` does, spelt out for the common case
+        text = str(price)
+        if len(text) > MONEY_DIGITS or not "0" <= text[0] <= "9" or "E" in text:
+            return _BAD
+    else:
+        price = _money(price)
+        if price is _BAD:
+            return _BAD
+    qty = data.get("qty")
+    if type(qty) is int and 0 < qty < 1024:  # as `_quantity` does
+        qty = _SMALL[qty]
+    else:
+        qty = _quantity(qty)
+        if qty is _BAD:
+            return _BAD
+    given = 3
+    mask = 0
+    name = data.get("name", _MISSING)
+    if name is _MISSING:
+        name = None
+    elif name is None or (type(name) is str and (name.isascii() or _SURROGATE.search(name) is None)):
+        given += 1
+        mask = 1
+    else:
+        return _BAD
+    category = data.get("category", _MISSING)
+    if category is _MISSING:
+        category = None
+    elif category is None or (
+        type(category) is str and (category.isascii() or _SURROGATE.search(category) is None)
+    ):
+        given += 1
+        mask |= 2
+    else:
+        return _BAD
+    attributes = data.get("attributes", _MISSING)
+    if attributes is _MISSING:
+        attributes = {}
+    else:
+        attributes = _attributes(attributes)
+        if attributes is _BAD:
+            return _BAD
+        given += 1
+        mask |= 4
+    if len(data) != given:  # a key that is no field
+        return _BAD
+    line = _new(Line)
+    _set_dict(
+        line,
+        {
+            "sku": sku,
+            "name": name,
+            "category": category,
+            "price": price,
+            "qty": qty,
+            "attributes": attributes,
+        },
+    )
+    _set_fields(line, _LINE_GIVEN[mask])
+    _set_extra(line, None)
+    _set_private(line, None)
+    return line
+
+
+def _lines(value: Any) -> Any:
+    """`Purchase.items`: 1 to 10,000 lines."""
+    if type(value) is not list or not 0 < len(value) <= MAX_LINES:
+        return _BAD
+    lines = []
+    for data in value:
+        line = _line(data)
+        if line is _BAD:
+            return _BAD
+        lines.append(line)
+    return lines
+
+
+_RETURN_LINE_GIVEN = {"sku", "qty"}
+
+
+def _return_lines(value: Any) -> Any:
+    """`Return.items`: 1 to 10,000 `ReturnLine`s, each spelt out."""
+    if type(value) is not list or not 0 < len(value) <= MAX_LINES:
+        return _BAD
+    lines = []
+    for data in value:
+        if type(data) is not dict or len(data) != 2:
+            return _BAD
+        sku = _some_text(data.get("sku"))
+        qty = _quantity(data.get("qty"))
+        if sku is _BAD or qty is _BAD:
+            return _BAD
+        line = _new(ReturnLine)
+        _set_dict(line, {"sku": sku, "qty": qty})
+        _set_fields(line, _RETURN_LINE_GIVEN)
+        _set_extra(line, None)
+        _set_private(line, None)
+        lines.append(line)
+    return lines
+
+
+def _spelt_out(cls: type[BaseModel], defaults: dict[str, Any]) -> bool:
+    """Whether `cls` is the line model spelt out above: these fields in this order, with these
+    defaults (`_MISSING`: required; `dict`: a new dict), and nothing that validation would add."""
+    fields = cls.model_fields
+    if not _plain(cls, set()) or tuple(fields) != tuple(defaults):
+        return False
+    for name, default in defaults.items():
+        info = fields[name]
+        if default is _MISSING:
+            same = info.is_required()
+        elif default is dict:
+            same = info.default_factory is dict
+        else:
+            same = info.default is default and info.default_factory is None
+        if not same:
+            return False
+    return True
+
+
+def _plain(cls: type[BaseModel], validators: set[str]) -> bool:
+    """Whether the reader may build `cls` itself (`object.__new__` and pydantic's four slots, as
+    engine/trusted.py does): its field validators (by name) are `validators`, which the checks
+    here apply, it has no other validator and no private attribute, refuses extra keys, and
+    reads no field under another name."""
+    decorators = cls.__pydantic_decorators__
+    return (
+        _FAST
+        and not cls.__private_attributes__
+        and cls.model_config.get("extra") == "forbid"
+        and set(decorators.field_validators) == validators
+        and not any(
+            (
+                decorators.validators,
+                decorators.root_validators,
+                decorators.model_validators,
+                decorators.computed_fields,
+            )
+        )
+        and all(info.alias is None and info.validation_alias is None for info in cls.model_fields.values())
+    )
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+Check = Callable[[Any], Any]
+_CHECKS: dict[str, Check] = {
+    "id": _event_id,
+    "time": _time,
+    "customer": _some_text,
+    "channel": _text_or_none,
+    "store": _text_or_none,
+    "attributes": _attributes,
+    "device": _fingerprint,
+    "payment": _fingerprint,
+    "household": _fingerprint,
+    "currency": _currency,
+    "shipping": _money,
+    "tax": _money,
+    "paid_with_points": _money,
+    "coupons": _coupons,
+    "basket_attributes": _attributes,
+    "purchase": _some_text,
+    "referral_code": _text_or_none,
+    "birthday": _date_or_none,
+    "tags": _texts,
+    "timezone": _zone_or_none,
+    "product": _text_or_none,
+    "rating": _rating_or_none,
+    "survey": _text_or_none,
+    "referee": _some_text,
+    "qualifying_event": _some_text,
+    "item": _some_text,
+}
+_LINES_READ = _spelt_out(
+    Line,
+    {"sku": _MISSING, "name": None, "category": None, "price": _MISSING, "qty": _MISSING, "attributes": dict},
+)
+_RETURN_LINES_READ = _spelt_out(ReturnLine, {"sku": _MISSING, "qty": _MISSING})
+_GIVEN_KEPT = 256  # fields sets kept per model, one per combination of fields given
+
+
+class _Shape:
+    """How to read one event model: each field's check, and the defaults of those not given."""
+
+    def __init__(self, cls: type[BaseModel], fields: list[tuple[str, Check, Any, Any]]) -> None:
+        self.cls = cls
+        self.names = [name for name, *_ in fields]
+        # the defaults in declaration order, which the fields given replace in place
+        self.defaults = {name: default for name, _, default, _ in fields}
+        self.checks = {name: (check, 1 << bit) for bit, (name, check, _, _) in enumerate(fields)}
+        self.required = sum(1 << bit for bit, (_, _, default, _) in enumerate(fields) if default is _MISSING)
+        self.factories = [(1 << bit, name, make) for bit, (name, _, _, make) in enumerate(fields) if make]
+        self.given: dict[int, set[str]] = {}
+
+    def read(self, data: dict[str, Any]) -> Any:
+        values = self.defaults.copy()
+        checks = self.checks
+        mask = 0
+        for name, value in data.items():
+            entry = checks.get(name)
+            if entry is None:  # a key that is no field
+                return None
+            check, bit = entry
+            value = check(value)
+            if value is _BAD:
+                return None
+            values[name] = value
+            mask |= bit
+        if mask & self.required != self.required:
+            return None
+        for bit, name, make in self.factories:
+            if not mask & bit:
+                values[name] = make()  # a new list or dict for each event, as pydantic makes
+        given = self.given.get(mask)
+        if given is None:
+            given = {name for bit, name in enumerate(self.names) if mask >> bit & 1}
+            if len(self.given) < _GIVEN_KEPT:
+                self.given[mask] = given
+        event = _new(self.cls)
+        _set_dict(event, values)
+        _set_fields(event, given)
+        _set_extra(event, None)
+        _set_private(event, None)
+        return event
+
+
+def _shape(cls: type[BaseModel], validators: set[str]) -> _Shape | None:
+    """The reader of `cls`; None if the model is not the one the checks here were written for (a
+    field without a check, a validator they do not apply, lines of another shape)."""
+    if not _plain(cls, validators):
+        return None
+    checks: dict[str, Check] = {**_CHECKS, "type": _custom_type if cls is Custom else _known_type}
+    if cls is Purchase and _LINES_READ:
+        checks["items"] = _lines
+    elif cls is Return and _RETURN_LINES_READ:
+        checks["items"] = _return_lines
+    fields: list[tuple[str, Check, Any, Any]] = []
+    for name, info in cls.model_fields.items():
+        check = checks.get(name)
+        if check is None:
+            return None
+        fields.append((name, check, _MISSING if info.is_required() else info.default, info.default_factory))
+    return _Shape(cls, fields)
+
+
+_TIME_ONLY = {"_aware"}
+_SHAPES: dict[str, _Shape] = {}
+for _cls, _validators in (
+    (Purchase, _TIME_ONLY),
+    (Return, _TIME_ONLY),
+    (Signup, {"_aware", "_known_zone"}),
+    (AppOpen, _TIME_ONLY),
+    (Review, _TIME_ONLY),
+    (Survey, _TIME_ONLY),
+    (Redeem, _TIME_ONLY),
+    (ReferralReward, _TIME_ONLY),
+):
+    _read = _shape(_cls, _validators)
+    if _read is not None:
+        _SHAPES[_cls.model_fields["type"].default] = _read
+_CUSTOM = _shape(Custom, _TIME_ONLY)
+
+
+def read_event(data: dict[str, Any]) -> AnyEvent | None:
+    """The event model for `data`, exactly as validation would make it; None when the reader is
+    not sure the model would accept `data` as it is (the caller then validates it)."""
+    if getcontext().prec < MONEY_DIGITS:  # pydantic counts the digits of a number rounded to it
+        return None
+    kind = data.get("type")
+    if type(kind) is not str:
+        return None
+    shape = _SHAPES.get(kind)
+    if shape is None:
+        if kind in KNOWN_TYPES:  # a model the reader does not know
+            return None
+        shape = _CUSTOM
+        if shape is None:
+            return None
+    event: AnyEvent | None = shape.read(data)
+    return event

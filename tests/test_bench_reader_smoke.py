@@ -1,0 +1,37 @@
+"""The reader benchmark still runs: `bench/bench_reader.py --quick --json` exits 0 (the reader and
+the model read every event of its stream alike) and measures every row. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.bench
+
+
+def test_quick_reader_benchmark_agrees_and_measures_every_row() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_reader.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["disagreements"] == []
+    assert [row["name"] for row in document["parse"]] == ["model", "reader"]
+    assert [row["name"] for row in document["run"]] == [
+        "loyalty run, model",
+        "loyalty run, reader",
+        "jsonio.loads alone",
+        "jsonio.loads + parse_event",
+    ]
+    assert all(row["us_min"] > 0 for row in document["parse"] + document["run"])
+    assert document["target"]["events_per_s"] == 20_000
