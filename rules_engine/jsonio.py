@@ -83,6 +83,12 @@ def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
             _value_position(text, problem.text),
             "no amount, count or id needs that many; write an id as text, in quotes",
         ) from None
+    except _OutOfRangeError as problem:
+        raise JsonError(
+            f"the number {problem.text} is out of range: its exponent is too large",
+            _value_position(text, problem.text),
+            "write amounts and counts as plain digits (no exponent)",
+        ) from None
     except _DuplicateKeyError as problem:
         raise JsonError(
             f"the key {json.dumps(problem.key, ensure_ascii=False)} appears twice in one object",
@@ -164,8 +170,16 @@ def _integer(text: str) -> int:
     return int(_digits(text))
 
 
+class _OutOfRangeError(Exception):
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def _decimal(text: str) -> Decimal:
-    return Decimal(_digits(text))
+    try:
+        return Decimal(_digits(text))
+    except ArithmeticError:  # an exponent beyond what decimals hold: 1e1111…1 (39 digits)
+        raise _OutOfRangeError(text) from None
 
 
 def _value_position(text: str, value: str) -> int:

@@ -148,3 +148,23 @@ def test_any_text_parses_or_is_a_json_problem_at_a_place_in_it(text: str) -> Non
         jsonio.loads(text)
     except JsonError as refused:
         assert 0 <= refused.position <= len(text)
+
+
+@pytest.mark.parametrize("number", ["1e" + "1" * 39, "-2.5E+" + "9" * 30, "1e-" + "9" * 38])
+def test_a_number_whose_exponent_decimals_cannot_hold_is_refused_at_its_place(number: str) -> None:
+    """Not a bare `decimal.InvalidOperation`, which would stop `loyalty run` at that line for good."""
+    text = f'{{"price": [1, {number}]}}'
+    with pytest.raises(JsonError) as refused:
+        jsonio.loads(text)
+    assert "out of range" in refused.value.message
+    assert refused.value.position == text.index(number)
+
+
+@given(st.from_regex(r"\A-?[1-9][0-9]{0,5}(\.[0-9]{1,5})?[eE][+-]?[0-9]{1,38}\Z", fullmatch=True))
+def test_any_number_with_an_exponent_is_read_or_refused_as_json(number: str) -> None:
+    try:
+        value = jsonio.loads(f"[{number}]")
+    except JsonError as refused:
+        assert refused.position == 1
+    else:
+        assert value[0] == Decimal(number)
