@@ -36,6 +36,7 @@ import yaml
 
 from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, RulesEngineError, Severity
+from rules_engine.simulate.chunks import BLOCK_BYTES, Table, open_table
 
 FIELDS = (
     "customer",
@@ -136,9 +137,9 @@ def is_table(path: Path) -> bool:
     return path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv")
 
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 """Rows read from the table at a time (polars' streaming engine gives them in file order)."""
-PARTITION_ROWS = 250_000
+PARTITION_ROWS = 100_000
 """About this many rows per partition: a partition (whole customers) is sorted and grouped into
 baskets in memory, as a batch is replayed in memory (batches.py)."""
 
@@ -151,11 +152,13 @@ def write_events(
     *,
     chunk_rows: int = CHUNK_ROWS,
     partition_rows: int = PARTITION_ROWS,
+    block_bytes: int = BLOCK_BYTES,
 ) -> Converted:
     """Read the table, check it, and write its events as JSON lines in time order.
 
     Memory is bounded by a chunk and a partition, not by the table (docs/simulate.md, "How it
-    runs"): the table is read `chunk_rows` rows at a time, each chunk checked and its rows
+    runs"): the table is read `chunk_rows` rows at a time (a CSV file parsed `block_bytes` at a
+    time: chunks.py), each chunk checked and its rows
     appended to the partition file their customer hashes to (in a temporary folder); then each
     partition, which holds whole customers, is sorted and grouped into baskets and events, and
     the partitions' events, each file in time order, are merged into `out` in the order the
@@ -165,14 +168,14 @@ def write_events(
     Raises:
         TableError: RE481 unreadable, RE714 a mapped column missing, RE480 a bad value.
     """
-    scan, first_row = _scan(table)
-    columns = _guarded(table, lambda: scan.collect_schema())
+    source = _guarded(table, lambda: open_table(table, chunk_rows=chunk_rows, block_bytes=block_bytes))
+    columns = source.columns
     used = {name: mapping.column(name) or name for name in FIELDS}
     missing = [f"{name} ({used[name]})" for name in REQUIRED if used[name] not in columns]
     if used["price"] not in columns and used["amount"] not in columns:
         missing.append(f"price ({used['price']}) or amount ({used['amount']})")
     if missing:
-        for _ in _chunks(scan, table, chunk_rows):  # a table that cannot be read says so first (RE481)
+        for _ in _chunks(source, table):  # a table that cannot be read says so first (RE481)
             pass
         raise TableError(
             [
@@ -184,12 +187,11 @@ def write_events(
             ]
         )
     present = {name: column for name, column in used.items() if column in columns}
-    rows = _guarded(table, lambda: scan.select(_count()).collect().item())
-    parts = max(1, -(-rows // max(1, partition_rows)))
+    parts = max(1, -(-source.rows // max(1, partition_rows)))
     with tempfile.TemporaryDirectory(prefix="loyalty-table-") as folder:
         where = Path(folder)
         partitions = [where / f"rows-{index:04d}.jsonl" for index in range(parts)]
-        _partition(scan, columns, present, table, first_row, mapping.timezone or zone, partitions, chunk_rows)
+        rows = _partition(source, present, table, mapping.timezone or zone, partitions)
         done = Converted(rows=rows)
         warnings: list[tuple[tuple[Any, ...], Diagnostic]] = []
         keyed = []
@@ -207,23 +209,6 @@ def write_events(
         done.warnings = [warning for _, warning in warnings[:10]]
         _merge(keyed, out)
     return done
-
-
-def _count() -> Any:
-    import polars as pl
-
-    return pl.len()
-
-
-def _scan(table: Path) -> tuple[Any, int]:
-    """The table as a lazy frame (every column as it is) and the number of its first data row as
-    a person counts rows: 2 in a CSV file (after the header line), 1 in Parquet."""
-    import polars as pl
-
-    if table.suffix.lower() in (".parquet", ".pq"):
-        return _guarded(table, lambda: pl.scan_parquet(table)), 1
-    separator = "\t" if table.suffix.lower() == ".tsv" else ","
-    return _guarded(table, lambda: pl.scan_csv(table, infer_schema=False, separator=separator)), 2
 
 
 def _guarded(table: Path, read: Any) -> Any:
@@ -251,26 +236,23 @@ def _guarded(table: Path, read: Any) -> Any:
         ) from None
 
 
-def _chunks(scan: Any, table: Path, rows: int) -> Iterator[Any]:
-    """The table's rows in file order, `rows` at a time (polars' streaming engine)."""
-    batches = _guarded(table, lambda: iter(scan.collect_batches(chunk_size=rows, maintain_order=True)))
+def _chunks(source: Table, table: Path) -> Iterator[Any]:
+    """The table's rows in file order, a chunk at a time (chunks.py), a failure to read made RE481."""
+    pieces = _guarded(table, source.chunks)
     while True:
-        chunk = _guarded(table, lambda: next(batches, None))
+        chunk = _guarded(table, lambda: next(pieces, None))
         if chunk is None:
             return
         yield chunk
 
 
 def _partition(
-    scan: Any,
-    columns: Any,
+    source: Table,
     present: Mapping[str, str],
     table: Path,
-    first_row: int,
     timezone: str,
     partitions: list[Path],
-    chunk_rows: int,
-) -> None:
+) -> int:
     """Every row checked and appended, with its row number and moment, to the partition of its
     customer (crc32 of the id as `_baskets` groups it, stripped).
 
@@ -284,11 +266,11 @@ def _partition(
     problems: list[tuple[int, str, Any, str]] = []
     bad_times: list[tuple[int, str]] = []
     counted: dict[str, int] = {}
-    offset = first_row
+    offset = source.first_row
     files = [open(path, "wb") for path in partitions]  # noqa: SIM115 (closed below)
     try:
-        for chunk in _chunks(scan.select(list(dict.fromkeys(present.values()))), table, max(1, chunk_rows)):
-            frame = _strings(chunk, columns, present).with_row_index("row", offset=offset)
+        for chunk in _chunks(source, table):
+            frame = _strings(chunk, source.columns, present).with_row_index("row", offset=offset)
             offset += len(frame)
             problems.extend(_problems(frame, present, counted))
             parsed = {text: _moment(text, zone) for text in frame.get_column("time").unique().to_list()}
@@ -332,6 +314,7 @@ def _partition(
                 for row, text in bad_times
             ]
         )
+    return offset - source.first_row
 
 
 def _strings(chunk: Any, columns: Any, present: Mapping[str, str]) -> Any:

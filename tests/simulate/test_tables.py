@@ -23,7 +23,18 @@ from rules_engine.simulate.tables import ColumnMapping, Converted, TableError, w
 from tests.simulate import whole_table
 
 ZONE = "Europe/Moscow"
-HEADER = ("household", "ts", "receipt", "product", "dept", "unit_price", "line_amount", "units", "shop", "ret")
+HEADER = (
+    "household",
+    "ts",
+    "receipt",
+    "product",
+    "dept",
+    "unit_price",
+    "line_amount",
+    "units",
+    "shop",
+    "ret",
+)
 MAPPING = ColumnMapping(
     {
         "customer": "household",
@@ -55,7 +66,7 @@ _row = st.fixed_dictionaries(
         "ts": st.sampled_from(_TIMES),
         "receipt": st.sampled_from(["r1", "r2", " r2", "r3", "r4", "r5"]),
         "product": st.sampled_from(["LATTE-L", "TEA", "CROISSANT", " MUG"]),
-        "dept": st.sampled_from(["coffee", "pastry", ""]),
+        "dept": st.sampled_from(["coffee", "pastry", "", 'bread, "fresh"', "two\nlines", '27" screens']),
         "unit_price": st.sampled_from(["320.00", "1.5", "99", "0.10"]),
         "line_amount": st.sampled_from(["640", "3", "10.01", "99"]),
         "units": st.sampled_from(["1", "2", "-1", "-2", "3", "0.5"]),
@@ -104,7 +115,7 @@ def _parquet(rows: list[dict[str, str]], path: Path, *, timestamps: bool) -> Pat
 
 
 def _both(
-    table: Path, mapping: ColumnMapping, chunk_rows: int, partition_rows: int
+    table: Path, mapping: ColumnMapping, chunk_rows: int, partition_rows: int, block_bytes: int = 4096
 ) -> tuple[tuple[str, Any], tuple[str, Any]]:
     def run(write: Any, **sizes: int) -> tuple[str, Any]:
         out = io.StringIO()
@@ -116,7 +127,7 @@ def _both(
         return out.getvalue(), (done.rows, done.baskets, done.returns, done.skipped, warnings)
 
     return run(whole_table.write_events), run(
-        write_events, chunk_rows=chunk_rows, partition_rows=partition_rows
+        write_events, chunk_rows=chunk_rows, partition_rows=partition_rows, block_bytes=block_bytes
     )
 
 
@@ -125,10 +136,16 @@ def _both(
     rows=_tables(),
     chunk_rows=st.integers(1, 12),
     partition_rows=st.integers(1, 50),
+    block_bytes=st.integers(1, 400),
     form=st.sampled_from(["csv", "parquet", "parquet-timestamps", "csv-amounts"]),
 )
 def test_chunks_and_partitions_give_what_the_whole_table_gives(
-    tmp_path: Path, rows: list[dict[str, str]], chunk_rows: int, partition_rows: int, form: str
+    tmp_path: Path,
+    rows: list[dict[str, str]],
+    chunk_rows: int,
+    partition_rows: int,
+    block_bytes: int,
+    form: str,
 ) -> None:
     mapping = MAPPING
     if form == "csv-amounts":
@@ -137,7 +154,7 @@ def test_chunks_and_partitions_give_what_the_whole_table_gives(
         table = _csv(rows, tmp_path / "lines.csv")
     else:
         table = _parquet(rows, tmp_path / "lines.parquet", timestamps=form == "parquet-timestamps")
-    whole, bounded = _both(table, mapping, chunk_rows, partition_rows)
+    whole, bounded = _both(table, mapping, chunk_rows, partition_rows, block_bytes)
     assert bounded == whole
 
 
@@ -185,8 +202,8 @@ def test_the_reader_holds_a_chunk_and_a_partition_of_whole_customers(
     partitions: list[list[str]] = []
     chunked, converted = tables._chunks, tables._convert
 
-    def counted_chunks(scan: Any, table: Path, size: int) -> Any:
-        for chunk in chunked(scan, table, size):
+    def counted_chunks(source: Any, table: Path) -> Any:
+        for chunk in chunked(source, table):
             chunks.append(len(chunk))
             yield chunk
 
@@ -198,7 +215,15 @@ def test_the_reader_holds_a_chunk_and_a_partition_of_whole_customers(
 
     monkeypatch.setattr(tables, "_chunks", counted_chunks)
     monkeypatch.setattr(tables, "_convert", seen_partition)
-    write_events(tmp_path / "lines.csv", WITHOUT_AMOUNT, ZONE, io.StringIO(), chunk_rows=64, partition_rows=400)
+    write_events(
+        tmp_path / "lines.csv",
+        WITHOUT_AMOUNT,
+        ZONE,
+        io.StringIO(),
+        chunk_rows=64,
+        partition_rows=400,
+        block_bytes=2000,
+    )
     assert sum(chunks) == len(rows) and max(chunks) <= 64
     assert len(chunks) >= len(rows) // 64
     wanted = -(-len(rows) // 400)
@@ -209,3 +234,36 @@ def test_the_reader_holds_a_chunk_and_a_partition_of_whole_customers(
             assert owners.setdefault(customer, index) == index, "a customer is in one partition only"
     assert sum(map(len, partitions)) == len(rows)
     assert max(map(len, partitions)) < len(rows) / 2, "no partition holds most of the table"
+
+
+_HEAD = "household,ts,receipt,product,unit_price\n"
+_LINE = 'c{n},2026-03-0{d} 10:00:00,r{n},"SKU ""{n}""\nsecond line",1{n}.50\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        (
+            "crlf.csv",
+            (_HEAD + "".join(_LINE.format(n=n, d=n % 9 + 1) for n in range(9))).replace("\n", "\r\n"),
+        ),
+        ("bom.csv", "\ufeff" + _HEAD + "".join(_LINE.format(n=n, d=1) for n in range(5))),
+        ("no-final-break.csv", _HEAD + "c1,2026-03-01 10:00:00,r1,A,1\nc2,2026-03-01 10:00:00,r2,B,2"),
+        ("blank-lines.csv", _HEAD + "c1,2026-03-01 10:00:00,r1,A,1\n\n\nc2,2026-03-02 10:00:00,r2,B,2\n\n"),
+        ("header-only.csv", _HEAD),
+        ("header-no-break.csv", _HEAD.strip()),
+        ("empty.csv", ""),
+        ("quoted-header.csv", '"house\nhold",ts,receipt,product,unit_price\nc1,2026-03-01 10:00:00,r1,A,1\n'),
+        ("ragged.csv", _HEAD + "c1,2026-03-01 10:00:00,r1,A,1\nc2,2026-03-01 10:00:00,r2,B,2,extra\n"),
+        ("tabs.tsv", _HEAD.replace(",", "\t") + "c1\t2026-03-01 10:00:00\tr1\tA, B\t1\n"),
+    ],
+)
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 4096])
+def test_csv_blocks_are_cut_between_rows(tmp_path: Path, name: str, content: str, block_bytes: int) -> None:
+    table = tmp_path / name
+    table.write_bytes(content.encode("utf-8"))
+    mapping = ColumnMapping(
+        {"customer": "household", "time": "ts", "basket": "receipt", "sku": "product", "price": "unit_price"}
+    )
+    whole, bounded = _both(table, mapping, 3, 2, block_bytes)
+    assert bounded == whole
