@@ -9,9 +9,9 @@ A CSV table of basket lines is made for each size (polars, deterministic: three 
 a customer per 60 lines, one basket in 40 with a returned line, two stores), then turned into
 events (`rules_engine.simulate.tables.write_events`, written to /dev/null) by each reader in a
 process of its own, so that each peak is its own: the process's peak resident set size
-(`ru_maxrss`), and its resident size once polars and the package are imported (the floor), are
-printed with the CPU time. The whole-table reader is the one before chunks and partitions, kept
-as the tests' reference (tests/simulate/whole_table.py).
+(`VmHWM`; Linux only) and its resident size once polars and the package are imported (the
+floor) are printed with the CPU time. The whole-table reader is the one before chunks and
+partitions, kept as the tests' reference (tests/simulate/whole_table.py).
 
 Target (issue 18: "memory bounded by the batch size, not the history"): the bounded reader's
 peak above the floor grows less than 1.5x from the smaller table to the larger (×10 rows),
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,13 +81,23 @@ def child(reader: str, table: str) -> None:
     with open(os.devnull, "w", encoding="utf-8") as out:
         done = write_events(Path(table), ColumnMapping({}), "UTC", out)
     cpu = time.process_time() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status("VmHWM")
     print(json.dumps({"floor": floor, "peak": peak, "cpu": cpu, "rows": done.rows, "baskets": done.baskets}))
 
 
 def _rss_now() -> int:
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return _status("VmRSS")
+
+
+def _status(name: str) -> int:
+    """A size from /proc/self/status, in bytes. The peak is `VmHWM`, this process's own since it
+    began: `ru_maxrss` is not, as Linux keeps across `exec` the peak of the process that forked
+    it (here the parent, which has just made a table of millions of rows)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) * 1024
+    raise LookupError(name)
 
 
 def measure(reader: str, table: Path) -> dict[str, float]:

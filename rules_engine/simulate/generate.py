@@ -20,6 +20,9 @@ history looks like, roughly:
   birthday reward react to (`on: [newsletter_signup]`) beyond the standard ones, now and then
   (a type a streak counts, often: a habit), with the event attributes it declares set to the
   values its conditions name (`event.campaign == "winter"`);
+- **coupons**: a purchase presents, now and then, the coupons its customer holds (from a
+  redemption, a birthday, a referral, an offer …), the codes the engine issued them: the engine
+  runs over the history as it is written (`_Wallets`);
 - **redemptions** of the program's cheapest catalog item, now and then, by customers who should
   have the points by then: the generator measures what the program gives for a basket once (the
   engine on one probe purchase) and counts half of it, after the pending period, so that nearly
@@ -182,8 +185,11 @@ def generate(
     out: IO[str],
     start: dt.date = DEFAULT_START,
     secret: bytes = b"",
+    coupons: bool = True,
 ) -> int:
-    """Write the history to `out` (the module docstring); the number of events written."""
+    """Write the history to `out` (the module docstring); the number of events written.
+    `coupons`: purchases present the coupons their customers hold (`_Wallets`: the engine runs
+    over the history as it is written, which takes most of the time)."""
     rng = random.Random(seed)
     catalogue = products(program, program_text, random.Random(seed + 1))
     zone = ZoneInfo(program.timezone)
@@ -200,7 +206,7 @@ def generate(
     values = _event_values(program, program_text)
     habitual = {streak.on for streak in program.streaks}
     rates = {person.id: [_habit(habits, kind in habitual) for kind in kinds] for person in people}
-    wallets = _Wallets(program, seed, secret) if program.coupons else None
+    wallets = _Wallets(program, seed, secret) if coupons and program.coupons else None
     written = 0
     later: list[tuple[dt.datetime, int, dict[str, Any]]] = []  # returns and reviews to come
     sequence = 0
