@@ -79,8 +79,9 @@ def _csv(path: Path, separator: str, chunk_rows: int, block_bytes: int) -> Table
         return pl.read_csv(io.BytesIO(data), infer_schema=False, separator=separator)
 
     with open(path, "rb") as stream:
-        head, first = _header(stream, block_bytes)
+        head, rest = _header(stream, block_bytes)
         columns = parse(head).columns
+        first = next(_blocks(stream, rest, block_bytes), b"")  # whole rows, to count them
         sample = len(parse(head + first)) if first else 0
     size = path.stat().st_size
     rows = round(sample * (size - len(head)) / len(first)) if first else 0

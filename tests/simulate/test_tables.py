@@ -255,10 +255,11 @@ _LINE = 'c{n},2026-03-0{d} 10:00:00,r{n},"SKU ""{n}""\nsecond line",1{n}.50\n'
         ("empty.csv", ""),
         ("quoted-header.csv", '"house\nhold",ts,receipt,product,unit_price\nc1,2026-03-01 10:00:00,r1,A,1\n'),
         ("ragged.csv", _HEAD + "c1,2026-03-01 10:00:00,r1,A,1\nc2,2026-03-01 10:00:00,r2,B,2,extra\n"),
+        ("quoted-after-header.csv", _HEAD + 'c1,2026-03-01 10:00:00,r1,"A, ""b""",1\n' * 6),
         ("tabs.tsv", _HEAD.replace(",", "\t") + "c1\t2026-03-01 10:00:00\tr1\tA, B\t1\n"),
     ],
 )
-@pytest.mark.parametrize("block_bytes", [1, 7, 64, 4096])
+@pytest.mark.parametrize("block_bytes", [1, 7, 54, 64, 4096])
 def test_csv_blocks_are_cut_between_rows(tmp_path: Path, name: str, content: str, block_bytes: int) -> None:
     table = tmp_path / name
     table.write_bytes(content.encode("utf-8"))
@@ -267,3 +268,16 @@ def test_csv_blocks_are_cut_between_rows(tmp_path: Path, name: str, content: str
     )
     whole, bounded = _both(table, mapping, 3, 2, block_bytes)
     assert bounded == whole
+
+
+def test_every_block_size_cuts_between_rows(tmp_path: Path) -> None:
+    """Quoted fields with separators, doubled quotes and line breaks in them, at every place a
+    block may end (the first block read after the header too)."""
+    table = tmp_path / "quoted.csv"
+    table.write_text(_HEAD + "".join(_LINE.format(n=n, d=n % 3 + 1) for n in range(4)), encoding="utf-8")
+    mapping = ColumnMapping(
+        {"customer": "household", "time": "ts", "basket": "receipt", "sku": "product", "price": "unit_price"}
+    )
+    for block_bytes in range(1, len(table.read_bytes()) + 2):
+        whole, bounded = _both(table, mapping, 2, 2, block_bytes)
+        assert whole[0] != "error" and bounded == whole, block_bytes
