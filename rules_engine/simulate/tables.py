@@ -138,10 +138,13 @@ def is_table(path: Path) -> bool:
 
 
 CHUNK_ROWS = 50_000
-"""Rows read from the table at a time (polars' streaming engine gives them in file order)."""
+"""Rows read from the table at a time, in file order (chunks.py)."""
 PARTITION_ROWS = 100_000
 """About this many rows per partition: a partition (whole customers) is sorted and grouped into
 baskets in memory, as a batch is replayed in memory (batches.py)."""
+MAX_PARTITIONS = 512
+"""Partition files open at once (each is written to in turn, then merged from); a table of more
+than 51 million rows has larger partitions rather than more."""
 
 
 def write_events(
@@ -158,8 +161,8 @@ def write_events(
 
     Memory is bounded by a chunk and a partition, not by the table (docs/simulate.md, "How it
     runs"): the table is read `chunk_rows` rows at a time (a CSV file parsed `block_bytes` at a
-    time: chunks.py), each chunk checked and its rows
-    appended to the partition file their customer hashes to (in a temporary folder); then each
+    time: chunks.py), each chunk checked and its rows appended to the partition file their
+    customer hashes to (in a temporary folder); then each
     partition, which holds whole customers, is sorted and grouped into baskets and events, and
     the partitions' events, each file in time order, are merged into `out` in the order the
     whole table sorted would give them: (time, customer, basket, row) of each basket's first
@@ -187,7 +190,7 @@ def write_events(
             ]
         )
     present = {name: column for name, column in used.items() if column in columns}
-    parts = max(1, -(-source.rows // max(1, partition_rows)))
+    parts = max(1, min(MAX_PARTITIONS, -(-source.rows // max(1, partition_rows))))
     with tempfile.TemporaryDirectory(prefix="loyalty-table-") as folder:
         where = Path(folder)
         partitions = [where / f"rows-{index:04d}.jsonl" for index in range(parts)]
