@@ -36,10 +36,18 @@ def generate(
         int, typer.Option("--seed", help="The same seed gives the same file, byte for byte.")
     ] = 1,
     start: Annotated[str, typer.Option("--start", help="The first day, YYYY-MM-DD.")] = "2026-01-01",
+    coupons: Annotated[
+        bool,
+        typer.Option(
+            "--coupons/--no-coupons",
+            help="Purchases present the coupons customers hold (the engine runs as the history is "
+            "written: many times slower).",
+        ),
+    ] = True,
 ) -> None:
     """Write a synthetic purchase history for a program: heavy-tailed customers, weekly and yearly
-    seasonality, the program's own categories and SKUs, sign-ups and referrals, returns, reviews
-    and app opens, in time order.
+    seasonality, the program's own categories and SKUs, sign-ups and referrals, returns, reviews,
+    app opens and the coupons customers hold, in time order.
 
     The same arguments give the same file, byte for byte; `loyalty run` and `loyalty simulate`
     read it.
@@ -63,6 +71,7 @@ def generate(
             seed=seed,
             start=first,
             secret=secret,
+            coupons=coupons,
         )
     except OSError as problem:
         _fail(

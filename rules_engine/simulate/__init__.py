@@ -1,10 +1,12 @@
 """`loyalty simulate` and `loyalty generate`: what a program costs on a purchase history.
 
-The package reads as the pipeline: `tables` (transaction tables to events) and `generate`
-(synthetic histories), `batches` (a history cut into batches of whole customers), `kernel` (one
-batch through one or two program versions), `crossing` (what crosses customers, settled between
-passes), `tally` (mergeable figures), `simulation` (the process pool and the passes), `report`
-(the report dict), `gates` (`--fail-if`), `html` (the report as one page, `--html`).
+The package reads as the pipeline: `tables` (transaction tables to events, read a piece at a
+time by `chunks`, in memory bounded by a chunk and a partition) and `generate` (synthetic
+histories, whose customers present the coupons they hold), `batches` (a history cut into batches
+of whole customers), `kernel` (one batch through one or two program versions), `crossing` (what
+crosses customers, settled between passes), `tally` (mergeable figures), `simulation` (the
+process pool and the passes), `report` (the report dict), `gates` (`--fail-if`), `html` (the
+report as one page, `--html`).
 docs/simulate.md is the user's tour.
 """
 

@@ -20,6 +20,9 @@ history looks like, roughly:
   birthday reward react to (`on: [newsletter_signup]`) beyond the standard ones, now and then
   (a type a streak counts, often: a habit), with the event attributes it declares set to the
   values its conditions name (`event.campaign == "winter"`);
+- **coupons**: a purchase presents, now and then, the coupons its customer holds (from a
+  redemption, a birthday, a referral, an offer …), the codes the engine issued them: the engine
+  runs over the history as it is written (`_Wallets`);
 - **redemptions** of the program's cheapest catalog item, now and then, by customers who should
   have the points by then: the generator measures what the program gives for a basket once (the
   engine on one probe purchase) and counts half of it, after the pending period, so that nearly
@@ -35,6 +38,7 @@ purchases, visits and returns as before they were added.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import heapq
 import math
@@ -181,8 +185,11 @@ def generate(
     out: IO[str],
     start: dt.date = DEFAULT_START,
     secret: bytes = b"",
+    coupons: bool = True,
 ) -> int:
-    """Write the history to `out` (the module docstring); the number of events written."""
+    """Write the history to `out` (the module docstring); the number of events written.
+    `coupons`: purchases present the coupons their customers hold (`_Wallets`: the engine runs
+    over the history as it is written, which takes most of the time)."""
     rng = random.Random(seed)
     catalogue = products(program, program_text, random.Random(seed + 1))
     zone = ZoneInfo(program.timezone)
@@ -199,6 +206,7 @@ def generate(
     values = _event_values(program, program_text)
     habitual = {streak.on for streak in program.streaks}
     rates = {person.id: [_habit(habits, kind in habitual) for kind in kinds] for person in people}
+    wallets = _Wallets(program, seed, secret) if coupons and program.coupons else None
     written = 0
     later: list[tuple[dt.datetime, int, dict[str, Any]]] = []  # returns and reviews to come
     sequence = 0
@@ -269,8 +277,73 @@ def generate(
             event["time"] = moment.isoformat()
             if event["type"] == "return":
                 event["purchase"] = event.pop("_of")["id"]
-            out.write(jsonio.dumps(_ordered(event)) + "\n")
+            line = jsonio.dumps(_ordered(event))
+            if wallets is not None:
+                line = wallets.presented(event, line)
+            out.write(line + "\n")
     return written
+
+
+class _Wallets:
+    """The coupons each generated customer holds, and the ones a purchase presents.
+
+    A coupon's code is an HMAC of the program, the customer, the event that issued it and the
+    deployment's secret (docs/engine.md, "Coupon codes"), and what issues one (a catalog
+    redemption, a birthday, a referral, an offer, a challenge) is the engine's decision over the
+    customer's whole history: the codes a customer holds cannot be known without running the
+    engine. So the generator runs it, as it writes: every event through `Engine.process` with the
+    customer's state (one engine, no store: no budgets, no stock, no referrer's record, so what it
+    issues can now and then differ from what `loyalty run` issues; a code that turns out unknown
+    there is refused and ignored, as a till would). A purchase presents, half the time, the codes
+    the customer holds unused and unexpired; of those, it keeps the ones the engine redeems
+    (a coupon that gives nothing on the basket, a free latte on a basket without one, stays in
+    the wallet for another day). Its draws come from a stream of their own, so the events are
+    the same as without coupons but for the purchases' `coupons`.
+    """
+
+    PRESENT = 0.5
+    """The chance that a purchase presents the coupons its customer holds."""
+
+    def __init__(self, program: Program, seed: int, secret: bytes) -> None:
+        from rules_engine.engine.evaluator import Engine
+
+        self.engine = Engine(program, secret=secret)
+        self.rng = random.Random(f"{seed}:coupons")
+        self.states: dict[str, Any] = {}
+
+    def presented(self, event: dict[str, Any], line: str) -> str:
+        """The event's line, with the coupons it presents; the customer's state moved past it."""
+        from rules_engine.errors import RulesEngineError
+
+        customer = event["customer"]
+        state = self.states.get(customer)
+        held = self._held(state, event)
+        if held and self.rng.random() < self.PRESENT:
+            event["coupons"] = held
+            tried = jsonio.dumps(_ordered(event))
+            try:
+                result = self.engine.process(jsonio.loads(tried), state)
+            except RulesEngineError:
+                result = None
+            used = [code for code in held if result is not None and code in result.coupons_redeemed]
+            if used and used == held:
+                self.states[customer] = result.state if result is not None else state
+                return tried
+            if used:
+                event["coupons"] = used
+            else:
+                del event["coupons"]
+            line = jsonio.dumps(_ordered(event))
+        with contextlib.suppress(RulesEngineError):  # refused, as `loyalty run` would: no change
+            self.states[customer] = self.engine.process(jsonio.loads(line), state).state
+        return line
+
+    @staticmethod
+    def _held(state: Any, event: dict[str, Any]) -> list[str]:
+        if state is None or event["type"] != "purchase" or not state.coupons:
+            return []
+        moment = dt.datetime.fromisoformat(event["time"])
+        return [c.code for c in state.coupons if c.used_in is None and c.expires_at >= moment][:5]
 
 
 def own_event_types(program: Program) -> list[str]:

@@ -8,6 +8,12 @@ baskets. Each basket becomes a `purchase` event, in time order; lines with a neg
 (or a true return flag) become a `return` event of the customer's latest earlier purchase that
 had the SKU (a returned line no earlier purchase has is skipped with a warning, RE482).
 
+Memory is bounded by a chunk of rows and a partition of whole customers, not by the table
+(`write_events`): a table of any length is read in chunks by polars' streaming engine and its
+rows spread over partition files by customer, as a history is cut into batches (batches.py);
+each partition is then grouped into events on its own, and the partitions' events merged back
+into the order the whole table sorted gives.
+
 The events are written as JSON lines (`write_events`), the input `loyalty simulate` replays, so a
 table and a JSONL history go through exactly the same path.
 """
@@ -15,6 +21,10 @@ table and a JSONL history go through exactly the same path.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import json
+import tempfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -26,6 +36,7 @@ import yaml
 
 from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, RulesEngineError, Severity
+from rules_engine.simulate.chunks import BLOCK_BYTES, Table, open_table
 
 FIELDS = (
     "customer",
@@ -126,57 +137,89 @@ def is_table(path: Path) -> bool:
     return path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv")
 
 
-def write_events(table: Path, mapping: ColumnMapping, zone: str, out: IO[str]) -> Converted:
+CHUNK_ROWS = 50_000
+"""Rows read from the table at a time, in file order (chunks.py)."""
+PARTITION_ROWS = 100_000
+"""About this many rows per partition: a partition (whole customers) is sorted and grouped into
+baskets in memory, as a batch is replayed in memory (batches.py)."""
+MAX_PARTITIONS = 512
+"""Partition files open at once (each is written to in turn, then merged from); a table of more
+than 51 million rows has larger partitions rather than more."""
+
+
+def write_events(
+    table: Path,
+    mapping: ColumnMapping,
+    zone: str,
+    out: IO[str],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    partition_rows: int = PARTITION_ROWS,
+    block_bytes: int = BLOCK_BYTES,
+) -> Converted:
     """Read the table, check it, and write its events as JSON lines in time order.
+
+    Memory is bounded by a chunk and a partition, not by the table (docs/simulate.md, "How it
+    runs"): the table is read `chunk_rows` rows at a time (a CSV file parsed `block_bytes` at a
+    time: chunks.py), each chunk checked and its rows appended to the partition file their
+    customer hashes to (in a temporary folder); then each
+    partition, which holds whole customers, is sorted and grouped into baskets and events, and
+    the partitions' events, each file in time order, are merged into `out` in the order the
+    whole table sorted would give them: (time, customer, basket, row) of each basket's first
+    line. The events are exactly those of reading the table whole (a test compares them).
 
     Raises:
         TableError: RE481 unreadable, RE714 a mapped column missing, RE480 a bad value.
     """
-    import polars as pl
-
-    frame, first_row = _read(table)
+    source = _guarded(table, lambda: open_table(table, chunk_rows=chunk_rows, block_bytes=block_bytes))
+    columns = source.columns
     used = {name: mapping.column(name) or name for name in FIELDS}
-    missing = [f"{name} ({used[name]})" for name in REQUIRED if used[name] not in frame.columns]
-    if used["price"] not in frame.columns and used["amount"] not in frame.columns:
+    missing = [f"{name} ({used[name]})" for name in REQUIRED if used[name] not in columns]
+    if used["price"] not in columns and used["amount"] not in columns:
         missing.append(f"price ({used['price']}) or amount ({used['amount']})")
     if missing:
+        for _ in _chunks(source, table):  # a table that cannot be read says so first (RE481)
+            pass
         raise TableError(
             [
                 Diagnostic(
                     "RE714",
-                    f"{table}: no column for {', '.join(missing)}; "
-                    f"its columns are {', '.join(frame.columns)}",
+                    f"{table}: no column for {', '.join(missing)}; its columns are {', '.join(columns)}",
                     hint="map each field to a column: --column customer=household_id …, or --mapping FILE",
                 )
             ]
         )
-    present = {name: column for name, column in used.items() if column in frame.columns}
-    if isinstance(frame.schema[present["time"]], pl.Datetime):  # Parquet: a timestamp column
-        aware = frame.schema[present["time"]].time_zone is not None
-        shown = frame.get_column(present["time"]).dt.strftime(
-            "%Y-%m-%dT%H:%M:%S%.f" + ("%:z" if aware else "")
-        )
-        frame = frame.with_columns(shown.alias(present["time"]))
-    frame = frame.select([pl.col(column).cast(pl.String).alias(name) for name, column in present.items()])
-    frame = frame.with_row_index("row", offset=first_row)
-    where = {name: present[name] for name in present}
-    _check(frame, where, table)
-    timezone = mapping.timezone or zone
-    times = _times(frame, table, where, timezone)
-    frame = frame.with_columns(times.alias("moment")).sort(["moment", "customer", "basket", "row"])
-    return _events(frame, present, out, table)
+    present = {name: column for name, column in used.items() if column in columns}
+    parts = max(1, min(MAX_PARTITIONS, -(-source.rows // max(1, partition_rows))))
+    with tempfile.TemporaryDirectory(prefix="loyalty-table-") as folder:
+        where = Path(folder)
+        partitions = [where / f"rows-{index:04d}.jsonl" for index in range(parts)]
+        rows = _partition(source, present, table, mapping.timezone or zone, partitions)
+        done = Converted(rows=rows)
+        warnings: list[tuple[tuple[Any, ...], Diagnostic]] = []
+        keyed = []
+        for index, partition in enumerate(partitions):
+            events = where / f"events-{index:04d}.tsv"
+            with open(events, "w", encoding="utf-8", newline="\n") as stream:
+                found = _convert(partition, present, stream, table)
+            partition.unlink()
+            done.baskets += found.baskets
+            done.returns += found.returns
+            done.skipped += found.skipped
+            warnings.extend(found.keyed_warnings)
+            keyed.append(events)
+        warnings.sort(key=lambda pair: pair[0])
+        done.warnings = [warning for _, warning in warnings[:10]]
+        _merge(keyed, out)
+    return done
 
 
-def _read(table: Path) -> tuple[Any, int]:
-    """The table (every column as it is) and the number of its first data row as a person counts
-    rows: 2 in a CSV file (after the header line), 1 in Parquet."""
+def _guarded(table: Path, read: Any) -> Any:
+    """`read()`, a failure to read the table made RE481."""
     import polars as pl
 
     try:
-        if table.suffix.lower() in (".parquet", ".pq"):
-            return pl.read_parquet(table), 1
-        separator = "\t" if table.suffix.lower() == ".tsv" else ","
-        return pl.read_csv(table, infer_schema=False, separator=separator), 2
+        return read()
     except (OSError, pl.exceptions.PolarsError) as problem:
         reason = (
             problem.strerror
@@ -196,11 +239,108 @@ def _read(table: Path) -> tuple[Any, int]:
         ) from None
 
 
+def _chunks(source: Table, table: Path) -> Iterator[Any]:
+    """The table's rows in file order, a chunk at a time (chunks.py), a failure to read made RE481."""
+    pieces = _guarded(table, source.chunks)
+    while True:
+        chunk = _guarded(table, lambda: next(pieces, None))
+        if chunk is None:
+            return
+        yield chunk
+
+
+def _partition(
+    source: Table,
+    present: Mapping[str, str],
+    table: Path,
+    timezone: str,
+    partitions: list[Path],
+) -> int:
+    """Every row checked and appended, with its row number and moment, to the partition of its
+    customer (crc32 of the id as `_baskets` groups it, stripped).
+
+    Raises:
+        TableError: RE480, the first bad values, as reading the table whole reports them: the
+            first five of each check in row order, then (if none) the first ten bad times.
+    """
+    import polars as pl
+
+    zone = ZoneInfo(timezone)
+    problems: list[tuple[int, str, Any, str]] = []
+    bad_times: list[tuple[int, str]] = []
+    counted: dict[str, int] = {}
+    offset = source.first_row
+    files = [open(path, "wb") for path in partitions]  # noqa: SIM115 (closed below)
+    try:
+        for chunk in _chunks(source, table):
+            frame = _strings(chunk, source.columns, present).with_row_index("row", offset=offset)
+            offset += len(frame)
+            problems.extend(_problems(frame, present, counted))
+            parsed = {text: _moment(text, zone) for text in frame.get_column("time").unique().to_list()}
+            if len(bad_times) < 10:
+                bad_times.extend(
+                    (row, text)
+                    for row, text in frame.select("row", "time").iter_rows()
+                    if parsed.get(text) is None
+                )
+                del bad_times[10:]
+            if problems or bad_times:
+                continue  # the run stops: nothing more to write
+            moments = frame.get_column("time").replace_strict(parsed, return_dtype=pl.Datetime("us", "UTC"))
+            owners = {
+                c: zlib.crc32(c.strip().encode("utf-8")) % len(files)
+                for c in frame.get_column("customer").unique().to_list()
+            }
+            frame = frame.with_columns(
+                moments.dt.epoch("us").alias("moment"),
+                pl.col("customer").replace_strict(owners, return_dtype=pl.Int64).alias("part"),
+            )
+            for (index,), rows in frame.partition_by("part", as_dict=True, include_key=False).items():
+                rows.write_ndjson(files[int(index)])
+    finally:
+        for file in files:
+            file.close()
+    if problems:
+        problems.sort(key=lambda p: (p[0], p[1]))
+        raise TableError(
+            [_bad(table, row, present[name], value, what) for row, name, value, what in problems[:10]]
+        )
+    if bad_times:
+        raise TableError(
+            [
+                Diagnostic(
+                    "RE480",
+                    f"{table}: row {row}, column {present['time']!r}: {text!r} is not a time",
+                    hint="ISO 8601, e.g. 2026-03-01 10:15:00 (in the mapping's or program's time zone) or "
+                    "2026-03-01T10:15:00+01:00",
+                )
+                for row, text in bad_times
+            ]
+        )
+    return offset - source.first_row
+
+
+def _strings(chunk: Any, columns: Any, present: Mapping[str, str]) -> Any:
+    """The mapped columns as text under their fields' names; a timestamp column (Parquet) as ISO
+    8601 text, with its offset when it has a time zone."""
+    import polars as pl
+
+    time = present["time"]
+    if isinstance(columns[time], pl.Datetime):
+        aware = columns[time].time_zone is not None
+        shown = chunk.get_column(time).dt.strftime("%Y-%m-%dT%H:%M:%S%.f" + ("%:z" if aware else ""))
+        chunk = chunk.with_columns(shown.alias(time))
+    return chunk.select([pl.col(column).cast(pl.String).alias(name) for name, column in present.items()])
+
+
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
 
 
-def _check(frame: Any, where: Mapping[str, str], table: Path) -> None:
-    """Every value of the mapped columns that cannot be read, first row first (RE480)."""
+def _problems(
+    frame: Any, where: Mapping[str, str], counted: dict[str, int]
+) -> list[tuple[int, str, Any, str]]:
+    """The values of the mapped columns that cannot be read (RE480), chunk after chunk: the first
+    five of each check (`counted` keeps how many each has found so far)."""
     import polars as pl
 
     checks = []
@@ -214,14 +354,14 @@ def _check(frame: Any, where: Mapping[str, str], table: Path) -> None:
         checks.append(("return", ~known.fill_null(True), "is not a return flag (true/false, 1/0, yes/no)"))
     problems = []
     for name, bad, what in checks:
-        found = frame.filter(bad).select("row", name).head(5)
+        left = 5 - counted.get(name, 0)
+        if left <= 0:
+            continue
+        found = frame.filter(bad).select("row", name).head(left)
         for row, value in found.iter_rows():
             problems.append((row, name, value, what))
-    if problems:
-        problems.sort(key=lambda p: (p[0], p[1]))
-        raise TableError(
-            [_bad(table, row, where[name], value, what) for row, name, value, what in problems[:10]]
-        )
+        counted[name] = counted.get(name, 0) + len(found)
+    return problems
 
 
 def _bad(table: Path, row: int, column: str, value: Any, what: str) -> Diagnostic:
@@ -231,31 +371,6 @@ def _bad(table: Path, row: int, column: str, value: Any, what: str) -> Diagnosti
         f"{table}: row {row}, column {column!r}: {shown!r} {what}",
         hint="fix the row, or map another column to this field (--column)",
     )
-
-
-def _times(frame: Any, table: Path, where: Mapping[str, str], timezone: str) -> Any:
-    """The time column as moments: ISO 8601 text with an offset, or without one in `timezone`
-    (each distinct text parsed once)."""
-    import polars as pl
-
-    zone = ZoneInfo(timezone)
-    parsed: dict[str, dt.datetime | None] = {}
-    for text in frame.get_column("time").unique().to_list():
-        parsed[text] = _moment(text, zone)
-    bad = [(row, text) for row, text in frame.select("row", "time").iter_rows() if parsed.get(text) is None]
-    if bad:
-        raise TableError(
-            [
-                Diagnostic(
-                    "RE480",
-                    f"{table}: row {row}, column {where['time']!r}: {text!r} is not a time",
-                    hint="ISO 8601, e.g. 2026-03-01 10:15:00 (in the mapping's or program's time zone) or "
-                    "2026-03-01T10:15:00+01:00",
-                )
-                for row, text in bad[:10]
-            ]
-        )
-    return frame.get_column("time").replace_strict(parsed, return_dtype=pl.Datetime("us", "UTC"))
 
 
 def _moment(text: str | None, zone: ZoneInfo) -> dt.datetime | None:
@@ -270,11 +385,58 @@ def _moment(text: str | None, zone: ZoneInfo) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
-def _events(frame: Any, present: Mapping[str, str], out: IO[str], table: Path) -> Converted:
-    """Baskets from the sorted lines, written as events (the module docstring)."""
-    done = Converted(rows=len(frame))
+def _convert(partition: Path, present: Mapping[str, str], out: IO[str], table: Path) -> _Partial:
+    """One partition's rows (whole customers) as events, each line keyed for `_merge`."""
+    import polars as pl
+
+    done = _Partial()
+    if partition.stat().st_size == 0:
+        return done
+    schema = {"row": pl.Int64, "moment": pl.Int64, **dict.fromkeys(present, pl.String)}
+    frame = pl.read_ndjson(partition, schema=schema)
+    frame = frame.with_columns(
+        pl.col("moment").alias("us"),
+        pl.from_epoch("moment", time_unit="us").dt.replace_time_zone("UTC").alias("moment"),
+    ).sort(["moment", "customer", "basket", "row"])
+    # A basket is its customer and basket id as written, stripped (as a person reads them); its
+    # lines are brought together at the place of its first line, in the order they sort in.
+    customers = {text: text.strip() for text in frame.get_column("customer").unique().to_list()}
+    baskets = {text: text.strip() for text in frame.get_column("basket").unique().to_list()}
+    frame = (
+        frame.with_columns(
+            pl.col("customer").replace_strict(customers, return_dtype=pl.String).alias("who"),
+            pl.col("basket").replace_strict(baskets, return_dtype=pl.String).alias("which"),
+            pl.int_range(pl.len()).alias("rank"),
+        )
+        .with_columns(pl.col("rank").min().over(["who", "which"]).alias("first"))
+        .sort("first", maintain_order=True)
+    )
+    _events(_baskets(frame), out, table, done)
+    return done
+
+
+@dataclass
+class _Partial:
+    """What one partition gave: `Converted`'s counts, and its first warnings with the key of the
+    basket that raised each (the partitions' warnings are put back in the table's order)."""
+
+    baskets: int = 0
+    returns: int = 0
+    skipped: int = 0
+    keyed_warnings: list[tuple[tuple[Any, ...], Diagnostic]] = field(default_factory=list)
+
+
+def _events(
+    baskets: Iterator[tuple[tuple[Any, ...], str, str, list[dict[str, Any]]]],
+    out: IO[str],
+    table: Path,
+    done: _Partial,
+) -> None:
+    """Baskets from the sorted lines, written as events (the module docstring), each line as
+    `key<TAB>event` (`_merge`)."""
     bought: dict[str, list[tuple[str, dict[str, Decimal]]]] = {}  # customer → (purchase id, sku → qty left)
-    for customer, basket, rows in _baskets(frame):
+    for key, customer, basket, rows in baskets:
+        prefix = json.dumps(key) + "\t"
         moment: dt.datetime = rows[0]["moment"]
         sold: list[tuple[dict[str, Any], Decimal]] = []
         back: list[tuple[dict[str, Any], Decimal]] = []
@@ -290,29 +452,49 @@ def _events(frame: Any, present: Mapping[str, str], out: IO[str], table: Path) -
         if sold:
             items = [_item(row, quantity) for row, quantity in sold]
             event = {"id": basket, "type": "purchase", **base, "items": items}
-            out.write(jsonio.dumps(event) + "\n")
+            out.write(prefix + jsonio.dumps(event) + "\n")
             done.baskets += 1
             left: dict[str, Decimal] = {}
             for item in items:
                 left[item["sku"]] = left.get(item["sku"], Decimal(0)) + item["qty"]
             bought.setdefault(customer, []).append((basket, left))
         if back:
-            done.returns += _returns(basket, base, back, bought.get(customer, []), out, done, table)
-    return done
+            done.returns += _returns(basket, base, back, bought.get(customer, []), out, done, table, key)
 
 
-def _baskets(frame: Any) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
-    """(customer, basket id, its rows) in time order; a basket's rows stay together."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    order: list[tuple[str, str]] = []
+def _baskets(frame: Any) -> Iterator[tuple[tuple[Any, ...], str, str, list[dict[str, Any]]]]:
+    """(key, customer, basket id, its rows) in time order; the rows of a basket come together
+    (`_convert`). The key is what its first row sorts by: moment, customer, basket, row."""
+    rows: list[dict[str, Any]] = []
     for row in frame.iter_rows(named=True):
-        key = (row["customer"].strip(), row["basket"].strip())
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(row)
-    for key in order:
-        yield key[0], key[1], groups.pop(key)
+        if rows and row["first"] != rows[0]["first"]:
+            yield _basket(rows)
+            rows = []
+        rows.append(row)
+    if rows:
+        yield _basket(rows)
+
+
+def _basket(rows: list[dict[str, Any]]) -> tuple[tuple[Any, ...], str, str, list[dict[str, Any]]]:
+    head = rows[0]
+    return (head["us"], head["customer"], head["basket"], head["row"]), head["who"], head["which"], rows
+
+
+def _merge(files: list[Path], out: IO[str]) -> None:
+    """The partitions' events, each file in its baskets' order, into one stream in that order."""
+    streams = [open(path, encoding="utf-8", newline="\n") for path in files]  # noqa: SIM115
+    try:
+        for _, text in heapq.merge(*map(_keyed, streams), key=lambda pair: pair[0]):
+            out.write(text)
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def _keyed(stream: IO[str]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    for line in stream:
+        key, _, text = line.partition("\t")
+        yield tuple(json.loads(key)), text
 
 
 def _item(row: Mapping[str, Any], quantity: Decimal) -> dict[str, Any]:
@@ -340,8 +522,9 @@ def _returns(
     back: list[tuple[dict[str, Any], Decimal]],
     purchases: list[tuple[str, dict[str, Decimal]]],
     out: IO[str],
-    done: Converted,
+    done: _Partial,
     table: Path,
+    key: tuple[Any, ...],
 ) -> int:
     """The returned lines as return events, each of the latest earlier purchase with the SKU."""
     by_purchase: dict[str, list[dict[str, Any]]] = {}
@@ -354,17 +537,20 @@ def _returns(
                 break
         else:
             done.skipped += 1
-            if len(done.warnings) < 10:
-                done.warnings.append(
-                    Diagnostic(
-                        "RE482",
-                        f"{table}: row {row['row']}: a return of {quantity} × {sku} that no earlier "
-                        f"purchase of customer {base['customer']!r} has: skipped",
-                        hint="a return is matched to the customer's latest earlier purchase of the SKU",
-                        severity=Severity.WARNING,
+            if len(done.keyed_warnings) < 10:
+                done.keyed_warnings.append(
+                    (
+                        key,
+                        Diagnostic(
+                            "RE482",
+                            f"{table}: row {row['row']}: a return of {quantity} × {sku} that no earlier "
+                            f"purchase of customer {base['customer']!r} has: skipped",
+                            hint="a return is matched to the customer's latest earlier purchase of the SKU",
+                            severity=Severity.WARNING,
+                        ),
                     )
                 )
     for n, (purchase, items) in enumerate(by_purchase.items(), start=1):
         event = {"id": f"{basket}:return:{n}", "type": "return", **base, "purchase": purchase, "items": items}
-        out.write(jsonio.dumps(event) + "\n")
+        out.write(json.dumps(key) + "\t" + jsonio.dumps(event) + "\n")
     return len(by_purchase)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
@@ -129,10 +130,9 @@ def _lines(path: Path) -> list[dict[str, object]]:
 
 def test_sign_ups_tell_a_birthday_and_sometimes_a_time_zone(tmp_path: Path) -> None:
     out = tmp_path / "h.jsonl"
-    result = CliRunner().invoke(
-        app,
-        ["generate", str(COFFEE), "--out", str(out), "--customers", "300", "--days", "365", "--seed", "4"],
-    )
+    sizes = ["--customers", "300", "--days", "365", "--seed", "4"]
+    no_engine = "--no-coupons"  # what sign-ups tell: many times faster without the engine
+    result = CliRunner().invoke(app, ["generate", str(COFFEE), "--out", str(out), *sizes, no_engine])
     assert result.exit_code == 0, result.output
     events = _lines(out)
     signups = [e for e in events if e["type"] == "signup"]
@@ -246,3 +246,60 @@ def test_the_same_seed_gives_the_same_bytes_in_any_process(tmp_path: Path) -> No
         made.append(out.read_bytes())
     assert made[0] == made[1]
     assert b'"birthday"' in made[0] and b'"check_in"' in made[0]
+
+
+BOOKS = ROOT / "programs" / "book-nook.yaml"
+
+
+def _history(
+    program: Path,
+    out: Path,
+    *,
+    customers: int = 40,
+    days: int = 200,
+    seed: int = 7,
+    extra: tuple[str, ...] = (),
+) -> Path:
+    sizes = ["--customers", str(customers), "--days", str(days), "--seed", str(seed)]
+    result = CliRunner().invoke(app, ["generate", str(program), "--out", str(out), *sizes, *extra])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_customers_present_the_coupons_they_hold(tmp_path: Path) -> None:
+    """coffee-club issues a free-latte coupon for 350 beans (and on a birthday), book-nook a free
+    tote for 200 points: generated customers present them, and every code presented is one the
+    engine redeems, so `simulate` counts them used, as `loyalty run` does."""
+    from tests.simulate.test_simulation import _run, _simulated
+
+    for program in (COFFEE, BOOKS):
+        history = _history(program, tmp_path / f"{program.stem}.jsonl")
+        events = _lines(history)
+        presented = [code for e in events for code in e.get("coupons", [])]  # type: ignore[attr-defined]
+        assert presented, f"{program.stem}: some purchases present a coupon"
+        assert all(e["type"] == "purchase" for e in events if "coupons" in e)
+        assert len(set(presented)) == len(presented), "a code is used once"
+        report = build_report(simulate(history, [program], workers=1))
+        coupons = report["gamification"]["coupons"]
+        assert coupons["used"] == len(presented) > 0, program.stem
+        assert coupons["issued"] >= coupons["used"]
+        assert report["cost"]["money"]["discounts"] != "0.00" or report["cost"]["money"]["discounts"] != "0"
+        assert _simulated(program, history) == _run(program, history), program.stem
+
+
+def test_coupons_come_from_a_stream_of_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same seed gives the same coupons; without them (never presented) every event is the
+    same but for its `coupons`."""
+    from rules_engine.simulate import generate
+
+    first = _history(COFFEE, tmp_path / "a.jsonl").read_bytes()
+    assert first == _history(COFFEE, tmp_path / "b.jsonl").read_bytes()
+    monkeypatch.setattr(generate._Wallets, "PRESENT", 0.0)
+    plain = _lines(_history(COFFEE, tmp_path / "c.jsonl"))
+    without = _history(COFFEE, tmp_path / "d.jsonl", extra=("--no-coupons",))
+    assert _lines(without) == plain, "--no-coupons: the same events"
+    with_coupons = _lines(tmp_path / "a.jsonl")
+    assert any("coupons" in e for e in with_coupons) and not any("coupons" in e for e in plain)
+    for event in with_coupons:
+        event.pop("coupons", None)
+    assert with_coupons == plain
