@@ -58,6 +58,10 @@ class Settings:
     key_cache: float = KEY_CACHE
     """Seconds an API key read from the store is trusted before it is read again (auth.py): a
     revoked key stops working within this time. 0: every request reads its key."""
+    shortcut: bool = True
+    """Serve `POST …/events` by the shortcut (shortcut.py) rather than through FastAPI's
+    dependency solving: the same answers for less CPU. False: FastAPI's route takes them all
+    (the tests compare the two)."""
 
 
 @dataclass
