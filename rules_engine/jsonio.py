@@ -153,8 +153,10 @@ class _LongNumberError(Exception):
 
 
 def _digits(text: str) -> str:
-    if sum(character.isdigit() for character in text) > MAX_DIGITS:  # the exponent's too
-        raise _LongNumberError(text)
+    # A text no longer than MAX_DIGITS cannot hold more digits (every number of an event): the
+    # count, a Python loop over the characters, is left to longer ones.
+    if len(text) > MAX_DIGITS and sum(character.isdigit() for character in text) > MAX_DIGITS:
+        raise _LongNumberError(text)  # the exponent's digits count too
     return text
 
 
