@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,21 @@ def _counters(text: str) -> dict[str, str]:
             name, value = line.rsplit(" ", 1)
             found[name] = value
     return found
+
+
+def test_events_that_find_the_store_busy_are_answered_503_after_the_pools_wait(pair: Pair) -> None:
+    """Events through the shortcut that find the store's connection busy past the pool's wait
+    are answered 503 RE810 (a redelivery is safe); once it is free, events go through again."""
+    runtime = pair.fast.runtime
+    requests = [("writer", "coffee-club", "", _event(970 + n, "eve", "320.00", 70 + n), n) for n in range(3)]
+    runtime.stores.wait = 0.5
+    try:
+        with runtime.stores.borrow("coffee-club"), ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(_send, pair.fast, pair.tokens, request) for request in requests[:2]]
+            answers = [future.result(timeout=30) for future in waiting]
+        assert [(a.status_code, a.json()["code"], a.headers["retry-after"]) for a in answers] == [
+            (503, "RE810", "1")
+        ] * 2
+        assert _send(pair.fast, pair.tokens, requests[2]).status_code == 200
+    finally:
+        runtime.stores.wait = 30.0
