@@ -145,11 +145,18 @@ def inline_thread_pool() -> None:
     import fastapi.dependencies.utils
     import fastapi.routing
 
+    import rules_engine.http.shortcut
+
     async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
     fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
     fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
+
+    async def here(runtime: Any, *args: Any) -> Any:
+        return rules_engine.http.shortcut._decide(runtime, *args)
+
+    rules_engine.http.shortcut._on_thread = here  # type: ignore[assignment]
 
 
 def main() -> int:

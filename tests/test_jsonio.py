@@ -73,6 +73,11 @@ def test_a_number_of_too_many_digits_is_refused_at_its_place(number: str) -> Non
 
 def test_a_number_of_forty_digits_is_read() -> None:
     assert jsonio.loads("[" + "9" * 40 + ", 1." + "5" * 39 + "]") == [int("9" * 40), Decimal("1." + "5" * 39)]
+    # longer than 40 characters, 40 digits: counted, not refused by its length
+    assert jsonio.loads("[-" + "9" * 40 + ", -1." + "5" * 38 + "e1]") == [
+        -int("9" * 40),
+        Decimal("-1." + "5" * 38 + "e1"),
+    ]
 
 
 def test_no_bare_value_error_escapes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,9 @@ digit for digit, never a binary float (docs/service.md).
 
 So a `Writer` serializes with a copy of the type's core schema in which every decimal is written
 by `_number` as a marked string — a NUL, a nonce drawn at start-up, then the digits as `jsonio`
-writes them — and one `re.sub` over the bytes drops the quotes and the mark. Nothing but `_number`
+writes them — and the quotes and the mark are then dropped (`_unmark`: the bytes split at each
+mark, each number's digits matched and its closing quote cut; a `re.sub` with a template did the
+same in 22 µs of a coffee-club answer's 18 numbers, this in 13). Nothing but `_number`
 writes the mark: a client's string is written with its NUL escaped as `\\u0000` like the mark's, but
 cannot know the nonce, and only digits are ever unquoted. Dates, times and durations are written as
 `jsonio` writes them (`isoformat`: `+00:00`, not pydantic's `Z`; durations as `30d`), and values of
@@ -40,7 +42,10 @@ from rules_engine.http.models import Balance
 
 _NONCE = secrets.token_hex(8)
 _MARK = f"\x00{_NONCE}:"
-_MARKED = re.compile(rb'"\\u0000' + _NONCE.encode() + rb':(-?[0-9]+(?:\.[0-9]+)?)"')
+_MARKED = b'"\\u0000' + _NONCE.encode() + b":"
+"""A marked number's start in pydantic's JSON: the opening quote, the NUL escaped, the nonce."""
+_DIGITS = re.compile(rb'-?[0-9]+(?:\.[0-9]+)?"')
+"""A marked number's rest: its digits and the closing quote."""
 
 
 def _digits(value: Decimal) -> str:
@@ -137,8 +142,22 @@ class Writer:
                 setattr(cls, "__pydantic_complete__", True)  # noqa: B010
 
     def dumps(self, value: Any, *, exclude: dict[str, Any] | None = None) -> bytes:
-        raw = self._serializer.to_json(value, exclude=exclude, warnings="error")
-        return _MARKED.sub(rb"\1", raw)
+        return _unmark(self._serializer.to_json(value, exclude=exclude, warnings="error"))
+
+
+def _unmark(raw: bytes) -> bytes:
+    """The JSON with every marked number written as a JSON number: its quotes and mark dropped."""
+    parts = raw.split(_MARKED)
+    if len(parts) == 1:
+        return raw
+    written = [parts[0]]
+    for part in parts[1:]:
+        digits = _DIGITS.match(part)
+        if digits is None:  # only `_number` writes the mark, and only with digits after it
+            raise ValueError("a marked number without its digits")
+        end = digits.end()
+        written += (part[: end - 1], part[end:])
+    return b"".join(written)
 
 
 class EventAnswer(TypedDict):

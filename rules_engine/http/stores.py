@@ -10,14 +10,21 @@ here is fairer and faster than SQLite's own retry loop); memory 1 (one store, he
 process). A connection whose database failed (RE605) is closed rather than given back, so a
 broken connection is replaced by a new one on the next request.
 
+A request that waits gets the first connection given back, in the order the requests came
+(`_Pool`): a connection given back goes straight to the longest waiter. With a plain queue, the
+thread that gave a connection back (and then took the next request) or a request arriving just
+then took it first far more often than the waiters, woken but not yet running, so some requests
+waited round after round: under 64 requests at once, the slowest of them waited several times
+as long as the median (bench/README.md, "Service benchmark").
+
 API keys belong to the database, not to a program: `keys()` borrows from a pool of its own.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,10 +39,25 @@ _KEYS = ""
 """The pool whose store serves API keys (a store opened for no program)."""
 
 
+class _Waiter:
+    """A request waiting for a connection: handed one (`store`), or the right to open one."""
+
+    __slots__ = ("open", "ready", "store")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.store: Store | None = None
+        self.open = False
+
+
 @dataclass
 class _Pool:
-    idle: queue.LifoQueue[Store]
+    """One program's connections: the idle ones (the last given back first: its pages are warm),
+    and the requests waiting, first come first served. Guarded by `Stores._lock`."""
+
     size: int
+    idle: list[Store] = field(default_factory=list)
+    waiting: deque[_Waiter] = field(default_factory=deque)
     opened: int = 0
 
 
@@ -66,13 +88,13 @@ class Stores:
             if error.code in FAILURES:  # the connection may be broken: open a new one next time
                 self._discard(pool, store)
             else:
-                pool.idle.put(store)
+                self._give_back(pool, store)
             raise
         except BaseException:
-            pool.idle.put(store)
+            self._give_back(pool, store)
             raise
         else:
-            pool.idle.put(store)
+            self._give_back(pool, store)
 
     @contextmanager
     def keys(self) -> Iterator[Store]:
@@ -85,38 +107,61 @@ class Stores:
             pool = self._pools.get(program)
             if pool is None:
                 assert self.size is not None
-                pool = self._pools[program] = _Pool(queue.LifoQueue(), self.size)
+                pool = self._pools[program] = _Pool(self.size)
             return pool
 
     def _take(self, pool: _Pool, program: str) -> Store:
-        try:
-            return pool.idle.get_nowait()
-        except queue.Empty:
-            pass
         with self._lock:
+            if pool.idle and not pool.waiting:
+                return pool.idle.pop()
             opening = pool.opened < pool.size
             if opening:
                 pool.opened += 1
-        if opening:
-            try:
-                return open_store(self.url, program)
-            except BaseException:
-                with self._lock:
-                    pool.opened -= 1
-                raise
+            else:
+                waiter = _Waiter()
+                pool.waiting.append(waiter)
+        if not opening:
+            waiter.ready.wait(self.wait)
+            with self._lock:
+                if not waiter.ready.is_set():  # nothing came: leave the line
+                    pool.waiting.remove(waiter)
+                    raise ServiceError(
+                        "RE810",
+                        f"every connection to the store was busy for {self.wait:g} s",
+                        hint="retry; more workers (PostgreSQL) share the load",
+                        headers={"Retry-After": "1"},
+                    )
+            if waiter.store is not None:
+                return waiter.store
+            assert waiter.open  # a broken connection was dropped: open its replacement (counted)
         try:
-            return pool.idle.get(timeout=self.wait)
-        except queue.Empty:
-            raise ServiceError(
-                "RE810",
-                f"every connection to the store was busy for {self.wait:g} s",
-                hint="retry; more workers (PostgreSQL) share the load",
-                headers={"Retry-After": "1"},
-            ) from None
+            return open_store(self.url, program)
+        except BaseException:
+            self._closed(pool)
+            raise
+
+    def _give_back(self, pool: _Pool, store: Store) -> None:
+        """To the longest waiter, or to the idle ones."""
+        with self._lock:
+            if pool.waiting:
+                waiter = pool.waiting.popleft()
+                waiter.store = store
+                waiter.ready.set()
+            else:
+                pool.idle.append(store)
+
+    def _closed(self, pool: _Pool) -> None:
+        """A connection is gone (dropped, or never opened): the longest waiter may open one."""
+        with self._lock:
+            if pool.waiting:
+                waiter = pool.waiting.popleft()
+                waiter.open = True
+                waiter.ready.set()
+            else:
+                pool.opened -= 1
 
     def _discard(self, pool: _Pool, store: Store) -> None:
-        with self._lock:
-            pool.opened -= 1
+        self._closed(pool)
         try:
             store.close()
         except Exception:  # a broken connection may fail to close; it is dropped anyway
@@ -127,9 +172,7 @@ class Stores:
         with self._lock:
             pools = list(self._pools.values())
         for pool in pools:
-            while True:
-                try:
-                    store = pool.idle.get_nowait()
-                except queue.Empty:
-                    break
+            with self._lock:
+                idle, pool.idle = pool.idle, []
+            for store in idle:
                 store.close()

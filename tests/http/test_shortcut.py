@@ -1,0 +1,219 @@
+"""The events shortcut (rules_engine/http/shortcut.py) answers exactly as FastAPI's route does.
+
+Two servers, one with the shortcut and one without (`Settings(shortcut=False)`), each on its own
+store, get the same requests in the same order: every answer — status, headers, body, byte for
+byte — must be the same. The requests are drawn by hypothesis from what a client can get wrong
+and right: keys (none, malformed, unknown, another scheme, without the scope, limited to another
+program), programs that do and do not run, query strings the shortcut takes and those it leaves
+to FastAPI, bodies that are events (new ones, redeliveries, the same id with another payload,
+one dated before the customer's latest) and bodies that are not (empty, not UTF-8, not JSON, a
+key twice, too large, not an event). The two stores stay in step across examples, as both see
+the same sequence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine import jsonio
+from rules_engine.http import Settings
+from rules_engine.http.shortcut import Shortcut
+from rules_engine.store.keys import new_key
+from tests.conftest import ROOT
+from tests.http.conftest import PROGRAMS, Server, purchase, serving
+
+NOW = dt.datetime(2026, 12, 8, 12, 0, tzinfo=dt.UTC)
+MAX_BODY = 2048
+
+
+@dataclass
+class Pair:
+    fast: Server
+    plain: Server
+    tokens: dict[str, str]
+
+
+def _settings(folder: Path, db: str, *, shortcut: bool) -> Settings:
+    return Settings(
+        programs=folder, db=db, max_body=MAX_BODY, clock=lambda: NOW, shortcut=shortcut, docs=False
+    )
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    servers = []
+    keys = {
+        "writer": new_key(["events:write"], []),
+        "reader": new_key(["customers:read"], []),
+        "elsewhere": new_key(["events:write"], ["book-nook"]),
+        "admin": new_key(["admin"], []),
+    }
+    folders = []
+    for name in ("fast", "plain"):
+        folder = tmp_path_factory.mktemp(f"programs-{name}")
+        for program in PROGRAMS:
+            (folder / f"{program}.yaml").write_bytes((ROOT / "programs" / f"{program}.yaml").read_bytes())
+        folders.append((folder, str(tmp_path_factory.mktemp(f"db-{name}") / "loyalty.db")))
+    with (
+        serving(_settings(*folders[0], shortcut=True)) as fast,
+        serving(_settings(*folders[1], shortcut=False)) as plain,
+    ):
+        for server in (fast, plain):
+            with server.runtime.stores.keys() as store:
+                for _, key in keys.values():
+                    store.add_key(key)
+        servers = [fast, plain]
+        yield Pair(*servers, tokens={name: token for name, (token, _) in keys.items()})
+
+
+def _event(number: int, customer: str, price: str, minutes: int) -> bytes:
+    at = NOW - dt.timedelta(hours=2) + dt.timedelta(minutes=minutes)
+    return jsonio.dumps(purchase(number, customer, price=price, at=at)).encode()
+
+
+AUTHORIZATION = st.sampled_from(
+    [
+        None,
+        "writer",
+        "reader",
+        "elsewhere",
+        "admin",
+        "Basic abc",
+        "Bearer lk_nope_nope",
+        "Bearer",
+        "bearer:writer",
+    ]
+)
+PROGRAM = st.sampled_from(["coffee-club", "book-nook", "no-such-program"])
+QUERY = st.sampled_from(
+    ["", "trace=true", "trace=false", "trace=1", "trace=no", "trace=maybe", "x=1", "trace=true&trace=false"]
+)
+EVENT = st.builds(
+    _event,
+    st.integers(1, 4),
+    st.sampled_from(["ann", "bob"]),
+    st.sampled_from(["320.00", "180.50", "0.10"]),
+    st.integers(0, 100),
+)
+NOT_AN_EVENT = st.sampled_from(
+    [
+        b"",
+        b"   ",
+        b"\xff\xfe",
+        b"{not json",
+        b'{"id": "a", "id": "b"}',
+        b"[1, 2]",
+        b'{"id": "x-1", "type": "purchase"}',
+        b'{"id": "x-2", "type": "purchase", "time": "yesterday", "customer": "ann", "items": []}',
+        b'{"id": "x-3", "type": "purchase", "time": "2026-12-08T10:00:00+00:00", "customer": "ann",'
+        b' "items": [{"sku": "A", "price": 1e400, "qty": 1}]}',
+        b'{"pad": "' + b"x" * MAX_BODY + b'"}',
+    ]
+)
+REQUEST = st.tuples(AUTHORIZATION, PROGRAM, QUERY, st.one_of(EVENT, NOT_AN_EVENT), st.integers(0, 10**6))
+
+
+def _send(server: Server, tokens: dict[str, str], request: tuple[Any, ...]) -> httpx.Response:
+    authorization, program, query, body, number = request
+    headers = {"Content-Type": "application/json", "X-Request-Id": f"req-{number}"}
+    if authorization is not None:
+        if authorization == "bearer:writer":  # the scheme's case does not matter
+            headers["Authorization"] = f"bearer {tokens['writer']}"
+        elif authorization in tokens:
+            headers["Authorization"] = f"Bearer {tokens[authorization]}"
+        else:
+            headers["Authorization"] = authorization
+    url = f"{server.url}/v1/programs/{program}/events" + (f"?{query}" if query else "")
+    return httpx.post(url, content=body, headers=headers, timeout=30.0)
+
+
+@given(requests=st.lists(REQUEST, min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_the_shortcut_answers_as_fastapi_does(pair: Pair, requests: list[tuple[Any, ...]]) -> None:
+    for request in requests:
+        fast = _send(pair.fast, pair.tokens, request)
+        plain = _send(pair.plain, pair.tokens, request)
+        assert fast.status_code == plain.status_code, (request, fast.text, plain.text)
+        assert fast.content == plain.content, request
+        assert _headers(fast) == _headers(plain), request
+
+
+def _headers(response: httpx.Response) -> list[tuple[str, str]]:
+    """Every header but the date, which the server writes from its clock."""
+    return [(name, value) for name, value in response.headers.multi_items() if name != "date"]
+
+
+def test_the_shortcut_takes_the_plain_forms_and_leaves_the_rest_to_fastapi(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[str] = []
+    event = Shortcut._event
+
+    async def counted(self: Shortcut, scope: Any, *args: Any) -> None:
+        taken.append(scope["query_string"].decode())
+        await event(self, scope, *args)
+
+    monkeypatch.setattr(Shortcut, "_event", counted)
+    for number, query in enumerate(["", "trace=true", "trace=false", "trace=1", "trace=yes", "x=1"]):
+        request = ("writer", "coffee-club", query, _event(900 + number, "cyd", "320.00", 50), number)
+        answer = _send(pair.fast, pair.tokens, request)
+        assert answer.status_code == 200, answer.text
+        assert _send(pair.plain, pair.tokens, request).content == answer.content
+        assert ("trace" in jsonio.loads(answer.text)["outcome"]) == (
+            query in ("trace=true", "trace=1", "trace=yes")
+        )
+    assert taken == ["", "trace=true", "trace=false"]
+
+
+def test_the_metrics_count_as_fastapi_counts(pair: Pair) -> None:
+    """Requests by route template and status, events by type and result: the same counts."""
+    request = ("writer", "coffee-club", "", _event(950, "dee", "320.00", 60), 1)
+    for server in (pair.fast, pair.plain):
+        assert _send(server, pair.tokens, request).status_code == 200
+    counts = [_counters(httpx.get(f"{server.url}/metrics").text) for server in (pair.fast, pair.plain)]
+    assert (
+        'loyalty_http_requests_total{method="POST",route="/v1/programs/{program}/events",status="200"}'
+        in counts[0]
+    )
+    assert counts[0] == counts[1]
+
+
+def _counters(text: str) -> dict[str, str]:
+    """The counters' samples by name and labels (not /metrics' own requests, not the latencies)."""
+    found = {}
+    for line in text.splitlines():
+        if (
+            line.startswith(("loyalty_http_requests_total", "loyalty_events_total"))
+            and "/metrics" not in line
+        ):
+            name, value = line.rsplit(" ", 1)
+            found[name] = value
+    return found
+
+
+def test_events_that_find_the_store_busy_are_answered_503_after_the_pools_wait(pair: Pair) -> None:
+    """Events through the shortcut that find the store's connection busy past the pool's wait
+    are answered 503 RE810 (a redelivery is safe); once it is free, events go through again."""
+    runtime = pair.fast.runtime
+    requests = [("writer", "coffee-club", "", _event(970 + n, "eve", "320.00", 70 + n), n) for n in range(3)]
+    runtime.stores.wait = 0.5
+    try:
+        with runtime.stores.borrow("coffee-club"), ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(_send, pair.fast, pair.tokens, request) for request in requests[:2]]
+            answers = [future.result(timeout=30) for future in waiting]
+        assert [(a.status_code, a.json()["code"], a.headers["retry-after"]) for a in answers] == [
+            (503, "RE810", "1")
+        ] * 2
+        assert _send(pair.fast, pair.tokens, requests[2]).status_code == 200
+    finally:
+        runtime.stores.wait = 30.0
