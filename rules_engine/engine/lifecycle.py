@@ -130,8 +130,19 @@ def expire(
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
     """The lots `state.pending_lots` names, in its order, each with its id: looked for from the
-    newest end of the lots, where lots earned lately are, until all are found."""
-    wanted = set(state.pending_lots or ())
+    newest end of the lots, where lots earned lately are, until all are found.
+
+    Usually the pending lots are exactly the newest ones, in the same order (lots are earned in
+    time order and each waits as long as the others): then they are the lots' tail, which one
+    comparison of ids confirms (a lot's id is unique: one award per rule and event)."""
+    pending = state.pending_lots
+    if not pending:
+        return []
+    lots = state.lots
+    tail = lots[len(lots) - len(pending) :] if len(pending) <= len(lots) else []
+    if [f"{lot.event}/{lot.rule}" for lot in tail] == pending:
+        return list(zip(pending, tail, strict=True))
+    wanted = set(pending)
     found: dict[str, Lot] = {}
     for lot in reversed(state.lots):
         if not wanted:

@@ -74,23 +74,49 @@ def split(
             scaled = [n for n, _ in ratios]
     else:
         scaled = [1] * count
-    weight_sum = sum(scaled)
     sign = -1 if total < 0 else 1
     units = int(abs(total)) if whole else int(abs(total) / quantum)
-    floors = []
-    leftover = units
-    for w in scaled:
-        part = units * w // weight_sum
-        floors.append(part)
-        leftover -= part
-    if leftover:  # a stable sort, largest remainder first: ties keep the earlier line first
-        remainders = [units * w % weight_sum for w in scaled]
-        for i in sorted(range(count), key=remainders.__getitem__, reverse=True)[:leftover]:
-            floors[i] += 1
+    floors = _largest_remainder(units, scaled)
     if whole and sign == 1:
         small = _SMALL
         return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
     return [sign * f * quantum for f in floors]
+
+
+def split_points(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
+    """`split(total, [Decimal(w) for w in weights], ONE)`: whole points split in proportion to
+    whole weights (which may be any common multiple of the values they stand for: the split
+    does not depend on scaling every weight alike), without converting them to decimals and back."""
+    count = len(weights)
+    if not count:
+        return []
+    nonzero = [i for i, w in enumerate(weights) if w]
+    if len(nonzero) == 1:  # as `split`: nothing to share
+        parts = [_ZERO] * count
+        parts[nonzero[0]] = total
+        return parts
+    floors = _largest_remainder(int(abs(total)), weights if nonzero else [1] * count)
+    if total < 0:
+        return [-f * ONE for f in floors]
+    small = _SMALL
+    return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
+
+
+def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
+    """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
+    largest remainders (a stable sort: ties keep the earlier line first)."""
+    weight_sum = sum(weights)
+    floors = []
+    leftover = units
+    for w in weights:
+        part = units * w // weight_sum
+        floors.append(part)
+        leftover -= part
+    if leftover:
+        remainders = [units * w % weight_sum for w in weights]
+        for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:
+            floors[i] += 1
+    return floors
 
 
 _ZERO = Decimal(0)
