@@ -45,6 +45,8 @@ def instant(moment: dt.datetime) -> dt.datetime:
 
 
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
+    if len(lots) < 2:  # nothing to order (and no key to compute)
+        return list(lots)
     return sorted(lots, key=lambda lot: (instant(lot.earned_at), lot.id))
 
 

@@ -106,12 +106,8 @@ def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
     """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
     largest remainders (a stable sort: ties keep the earlier line first)."""
     weight_sum = sum(weights)
-    floors = []
-    leftover = units
-    for w in weights:
-        part = units * w // weight_sum
-        floors.append(part)
-        leftover -= part
+    floors = [units * w // weight_sum for w in weights]
+    leftover = units - sum(floors)
     if leftover:
         remainders = [units * w % weight_sum for w in weights]
         for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:

@@ -38,7 +38,9 @@ def time_passes(
     state = replaced(state, {"pending_lots": pending})
     if state.tendered:
         state = _tendered_kept(program, state, moment)
-    ordered = sorted([*changes, *expired], key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
+    ordered = [*changes, *expired]
+    if len(ordered) > 1:
+        ordered.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
     given = {"kind", "lot", "points", "at"}
     return state, [
         trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)

@@ -11,8 +11,9 @@ copying and the JSON schema behave exactly as before. Only models without valida
 attributes or extra fields qualify; any other model (or a pydantic whose instance layout differs
 from the one relied on here) goes through its normal constructor.
 
-The fields-given set may be shared between instances made by one maker: pydantic only reads it,
-and copies it before changing it (`model_copy(update=…)`), and the models are frozen.
+The fields-given set may be shared between instances made by one maker, and between a model and
+its `replaced` copy when the update gives no new field: pydantic only reads it, and copies it
+before changing it (`model_copy(update=…)`), and the models are frozen.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def replaced(model: M, update: Mapping[str, Any]) -> M:
         return model.model_copy(update=update)
     copy = _new(type(model))
     _set_dict(copy, {**model.__dict__, **update})
-    _set_fields(copy, model.__pydantic_fields_set__ | update.keys())
+    given = model.__pydantic_fields_set__
+    _set_fields(copy, given if update.keys() <= given else given | update.keys())  # may be shared
     _set_extra(copy, None)
     _set_private(copy, None)
     return copy
