@@ -35,7 +35,8 @@ def time_passes(
     state = lifecycle.in_order(state)
     changes, pending = lifecycle.ripen(state, moment)
     state, expired = lifecycle.expire(state, moment, event=cause, version=program.version)
-    state = replaced(state, {"pending_lots": pending})
+    if pending != state.pending_lots:
+        state = replaced(state, {"pending_lots": pending})
     if state.tendered:
         state = _tendered_kept(program, state, moment)
     ordered = [*changes, *expired]

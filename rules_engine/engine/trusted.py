@@ -26,11 +26,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from rules_engine.engine.outcome import ExplainNode, RuleTrace
-from rules_engine.state.customer import LedgerEntry, LedgerLine, Lot, LotLine, PastLine
+from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
 
 _new = object.__new__
+_ZERO = Decimal(0)
 _LAYOUT = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
 _FAST = tuple(getattr(BaseModel, "__slots__", ())) == _LAYOUT
 # The slots' own setters: a third faster than `object.__setattr__`, which looks them up every time.
@@ -159,6 +160,31 @@ def award_records(
             ledger_kept[ledger_key] = ledger_model
         ledger_lines.append(ledger_model)
     return lot_lines, tuple(ledger_lines)
+
+
+_COUNTED_LINE = ("line", "sku", "qty", "added", "returned")
+_COUNTED_LINE_FAST = _spelt_out(CountedLine, *_COUNTED_LINE)
+_COUNTED_LINE_GIVEN = {"line", "sku", "qty", "added"}
+_COUNTED_LINES: dict[tuple[int, str, str, str], CountedLine] = {}
+
+
+def counted_line(line: int, sku: str, qty: Decimal, added: Decimal) -> CountedLine:
+    """`CountedLine(line=…, sku=…, qty=…, added=…)`: a purchase line a challenge counted, shared
+    by value as the line shares of `award_records` are (the same reasons, the same bound)."""
+    if not _COUNTED_LINE_FAST:
+        return CountedLine(line=line, sku=sku, qty=qty, added=added)
+    key = (line, sku, str(qty), str(added))
+    model = _COUNTED_LINES.get(key)
+    if model is None:
+        model = _new(CountedLine)
+        _set_dict(model, {"line": line, "sku": sku, "qty": qty, "added": added, "returned": _ZERO})
+        _set_fields(model, _COUNTED_LINE_GIVEN)
+        _set_extra(model, None)
+        _set_private(model, None)
+        if len(_COUNTED_LINES) >= _LINES_KEPT:
+            _COUNTED_LINES.clear()
+        _COUNTED_LINES[key] = model
+    return model
 
 
 _PAST_LINE = ("sku", "category", "price", "qty", "date", "event")
