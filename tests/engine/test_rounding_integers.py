@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,8 @@ from rules_engine.engine.money import ONE, round_points, split, split_points
 from rules_engine.engine.rounding import Rounding, rate_ratio
 
 ZERO = Decimal(0)
+Step = tuple[str, Decimal, tuple[int, int] | None, Decimal | None, list[bool] | None]
+Awarded = tuple[Decimal, list[Decimal] | None]
 
 
 def _round(value: Fraction, rounding: str) -> int:
@@ -46,7 +49,14 @@ class Reference:
         self.parts: list[Fraction] = []
         self.lines: list[int] = []
 
-    def total(self, weights, exact, ratio, factor, selected) -> Decimal:  # type: ignore[no-untyped-def]
+    def total(
+        self,
+        weights: list[Decimal],
+        exact: Decimal,
+        ratio: tuple[int, int] | None,
+        factor: Decimal | None,
+        selected: list[bool] | None,
+    ) -> Decimal:
         if self.mode == "per_rule":
             return round_points(exact, self.rounding)
         if not self.track:
@@ -69,11 +79,14 @@ class Reference:
         if self.mode == "per_award":
             return Decimal(_round(self.exact + self.x, self.rounding) - self.given).quantize(ONE)
         self.lines = [
-            _round(e + x, self.rounding) - g for e, x, g in zip(self.line_exact, parts, self.line_given, strict=True)
+            _round(e + x, self.rounding) - g
+            for e, x, g in zip(self.line_exact, parts, self.line_given, strict=True)
         ]
         return Decimal(sum(self.lines)).quantize(ONE)
 
-    def shares(self, granted, total, weights, factor, bonus) -> list[Decimal]:  # type: ignore[no-untyped-def]
+    def shares(
+        self, granted: Decimal, total: Decimal, weights: list[Decimal], factor: Decimal | None, bonus: bool
+    ) -> list[Decimal]:
         if self.mode == "per_line":
             if granted == total:
                 return [Decimal(p) for p in self.lines]
@@ -84,7 +97,7 @@ class Reference:
             factor = None
         return split(granted, weights, ONE, factor)
 
-    def given_out(self, granted, total, shares, multiplier) -> None:  # type: ignore[no-untyped-def]
+    def given_out(self, granted: Decimal, total: Decimal, shares: list[Decimal], multiplier: bool) -> None:
         if self.mode == "per_rule":
             return
         cut = granted != total
@@ -106,9 +119,11 @@ class Reference:
         self.line_exact = [e + x for e, x in zip(self.line_exact, self.parts, strict=True)]
 
 
-def _award(rounding, step, weights, cap):  # type: ignore[no-untyped-def]
+def _award(
+    rounding: Rounding | Reference, step: Step, weights: list[Decimal], cap: Decimal | None
+) -> Awarded:
     """What `earning.award` does with a `Rounding`: total, the cap's cut, shares, given out."""
-    kind, exact, ratio, factor, selected = step
+    _, exact, ratio, factor, selected = step
     bonus = selected is not None
     total = rounding.total(weights, exact, ratio, factor, selected)
     if total <= 0:
@@ -131,10 +146,10 @@ caps = st.none() | st.integers(min_value=0, max_value=60).map(Decimal) | st.just
 
 
 @st.composite
-def events(draw):  # type: ignore[no-untyped-def]
+def events(draw: st.DrawFn) -> tuple[int, list[Any]]:
     lines = draw(st.integers(min_value=1, max_value=6))
     slots = lines + 1
-    steps = []
+    steps: list[Any] = []
     for _ in range(draw(st.integers(min_value=1, max_value=5))):
         kind = draw(st.sampled_from(["rate", "award", "per_line_award", "bonus"]))
         cap = draw(caps)
@@ -165,7 +180,9 @@ def events(draw):  # type: ignore[no-untyped-def]
     st.sampled_from(["floor", "round", "ceil"]),
     st.booleans(),
 )
-def test_integer_rounding_decides_as_the_rational_one(event, mode, how, track) -> None:  # type: ignore[no-untyped-def]
+def test_integer_rounding_decides_as_the_rational_one(
+    event: tuple[int, list[Any]], mode: str, how: str, track: bool
+) -> None:
     slots, steps = event
     new, old = Rounding(mode, how, slots, track), Reference(mode, how, slots, track)
     given_per_line = [ZERO] * slots  # what the rules before a multiplier gave each line, as `earn` keeps it
@@ -187,7 +204,7 @@ def test_integer_rounding_decides_as_the_rational_one(event, mode, how, track) -
     st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=12),
     st.integers(min_value=1, max_value=1000),
 )
-def test_split_points_is_split_on_the_same_weights_scaled(total, weights, scale) -> None:  # type: ignore[no-untyped-def]
+def test_split_points_is_split_on_the_same_weights_scaled(total: int, weights: list[int], scale: int) -> None:
     """Whole weights, scaled alike by any factor, split as `split` splits them as decimals."""
     points = Decimal(total)
     expected = split(points, [Decimal(w) for w in weights], ONE)
