@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from rules_engine.engine.money import ONE, round_points, split, split_points
+from rules_engine.engine.money import ONE, SMALL, ratios_of, round_points, split, split_points
 
 ZERO = Decimal(0)
 
@@ -48,7 +48,7 @@ def rate_ratio(points: Decimal, per: Decimal) -> Q:
 
 def scaled(weights: list[Decimal]) -> Parts:
     """Decimals as whole numerators over one denominator, exactly (money: over its minor unit)."""
-    ratios = [w.as_integer_ratio() for w in weights]
+    ratios = ratios_of(weights)
     denominators = {d for _, d in ratios}
     if len(denominators) == 1:
         return [n for n, _ in ratios], denominators.pop()
@@ -94,6 +94,8 @@ def _round(n: int, d: int, rounding: str) -> int:
 def _whole(points: int) -> Decimal:
     """Whole points as a decimal, refused (InvalidOperation, RE416) past the 28 digits decimals
     keep, as rounding a decimal award refuses it."""
+    if 0 <= points < 1024:
+        return SMALL[points]  # the same decimal, made once
     return Decimal(points).quantize(ONE)
 
 
