@@ -109,6 +109,8 @@ def expire(
     lots = state.lots
     if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
         lots = sorted(lots, key=expiry_order)
+    if not lots or expiry_order(lots[0]) > (False, moment):
+        return state, []  # the usual case: the first lot to expire is not due yet
     end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
     due = [lot for lot in lots[:end] if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
