@@ -18,13 +18,14 @@ from typing import Any
 from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
-from rules_engine.engine.conditions import context_of, holding, item_context
+from rules_engine.engine.conditions import context_of, holding, holds, item_context
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import ONE, round_money, split
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.result import Award, Share
 from rules_engine.engine.rounding import Q, Rounding, rate_ratio
 from rules_engine.engine.run import ZERO, Run
+from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import rule_trace
 from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
@@ -69,10 +70,7 @@ def earn(run: Run) -> None:
     groups: dict[str, str] = {}
     n = len(run.items)
     settings = run.program.points
-    multiplied = bool(run.plan.multipliers) or (
-        run.tier is not None and run.tier.benefits.earn_multiplier is not None
-    )
-    rounding = Rounding(settings.round, settings.rounding, n + 1, multiplied)
+    rounding = Rounding(settings.round, settings.rounding, n + 1, may_multiply(run))
     per_line_points = [ZERO] * (n + 1)  # last slot: shipping
     for step in run.plan.base_rules:
         computed = rule_points(run, step, base, groups)
@@ -148,6 +146,32 @@ def earn(run: Run) -> None:
             rounding=rounding,
             selected=[True] * (n + 1),
         )
+
+
+def may_multiply(run: Run) -> bool:
+    """Whether a multiplier may apply to this event: the tier's, or a multiplier rule of the event's
+    type, inside its schedule, whose condition holds (or fails to evaluate: then it may).
+
+    `Rounding` keeps each line's exact points only for a multiplier to weigh (it decides the same
+    without them, at a third of the cost), so it is told whether one may come. A look without
+    the trace, which the admission gate writes when the multiplier's turn comes; the exclusive
+    groups, decided by then, are left to it."""
+    if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
+        return True
+    for step in run.plan.multipliers:
+        rule = step.rule
+        if rule.on is not None and run.event.type not in rule.on:
+            continue
+        if within(rule.active, run.local) is not None:
+            continue
+        if step.when is None:
+            return True
+        try:
+            if holds(step.when, context_of(run)):
+                return True
+        except Exception:  # the gate will say what is wrong, in its turn; until then it may apply
+            return True
+    return False
 
 
 def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:

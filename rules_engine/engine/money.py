@@ -90,12 +90,12 @@ def split_points(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
     count = len(weights)
     if not count:
         return []
-    nonzero = [i for i, w in enumerate(weights) if w]
-    if len(nonzero) == 1:  # as `split`: nothing to share
+    zeros = weights.count(0)
+    if zeros == count - 1:  # as `split`: one line, nothing to share
         parts = [_ZERO] * count
-        parts[nonzero[0]] = total
+        parts[next(i for i, w in enumerate(weights) if w)] = total
         return parts
-    floors = _largest_remainder(int(abs(total)), weights if nonzero else [1] * count)
+    floors = _largest_remainder(int(abs(total)), weights if zeros < count else [1] * count)
     if total < 0:
         return [-f * ONE for f in floors]
     small = SMALL

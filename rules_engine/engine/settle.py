@@ -74,6 +74,8 @@ _TOTALS_GIVEN = {"basket", "discount", "shipping", "to_pay", "earning_base", "po
 
 def _entries(run: Run) -> dict[str, int]:
     """Draw entries after this event; entries for a draw after its closing day do not count."""
+    if not run.draw_entries:
+        return run.state.entries  # unchanged: shared, as every field the update leaves alone
     entries = dict(run.state.entries)
     closes = {draw.id: draw.closes for draw in run.program.draws}
     for entry in run.draw_entries:
@@ -148,7 +150,9 @@ def new_state(run: Run) -> CustomerState:
             "badges": [
                 *run.state.badges,
                 *(b.badge for b in run.badges if b.badge not in run.state.badges),
-            ],
+            ]
+            if run.badges
+            else run.state.badges,  # unchanged: shared, as every field the update leaves alone
             "last_event_at": later(run.state.last_event_at, time),
         },
     )

@@ -11,16 +11,22 @@ the same decimal (value and exponent: the JSON), in every mode and rounding.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine import earning
+from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.money import ONE, round_points, split, split_points
 from rules_engine.engine.rounding import Rounding, rate_ratio
+from rules_engine.program.validate import load_program_text
+from tests.conftest import COMPILED
 
 ZERO = Decimal(0)
 Step = tuple[str, Decimal, tuple[int, int] | None, Decimal | None, list[bool] | None]
@@ -210,3 +216,91 @@ def test_split_points_is_split_on_the_same_weights_scaled(total: int, weights: l
     expected = split(points, [Decimal(w) for w in weights], ONE)
     assert str(split_points(points, weights)) == str(expected)
     assert str(split_points(points, [w * scale for w in weights])) == str(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events(), st.sampled_from(["floor", "round", "ceil"]))
+def test_without_a_multiplier_keeping_each_lines_points_changes_nothing(
+    event: tuple[int, list[Any]], how: str
+) -> None:
+    """`earn` keeps each line's exact points only when a multiplier may come (`may_multiply`): for
+    awards without one, `per_award` must decide the same either way."""
+    slots, steps = event
+    lean, tracked = Rounding("per_award", how, slots, False), Rounding("per_award", how, slots, True)
+    for step, weights, cap in steps:
+        if step[0] == "bonus":
+            continue
+        assert str(_award(lean, step, weights, cap)) == str(_award(tracked, step, weights, cap))
+
+
+MULTIPLIED = load_program_text(
+    """\
+program: t
+version: 1
+timezone: Europe/Moscow
+currency: RUB
+points: {rounding: round}
+tiers:
+  qualify_on: spend
+  window: lifetime
+  levels:
+    - {id: green, threshold: 0}
+    - {id: gold, threshold: 3000, benefits: {earn_multiplier: 1.5}}
+earn:
+  - {id: base, rate: 1 per 30}
+  - id: tuesday
+    multiply: 2
+    when: event.time.weekday == "tue"
+    active: {start: 2026-12-01, end: 2026-12-31}
+  - {id: pastry, multiply: 1.25, for_each_item: item.category == "pastry", when: basket.total >= 500}
+  - {id: bonus, award: 7, when: basket.total >= 100}
+  - {id: per-pastry, award: 2 * item.qty, for_each_item: item.category == "pastry"}
+""",
+    "t.yaml",
+)
+
+lines = st.tuples(
+    st.sampled_from(["coffee", "pastry", "beans"]),
+    st.decimals(min_value="0.01", max_value="900", places=2),
+    st.integers(min_value=1, max_value=4),
+)
+
+
+@pytest.mark.skipif(COMPILED, reason="monkeypatches an engine module")
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(lines, min_size=1, max_size=5), st.integers(min_value=0, max_value=40)), max_size=6
+    )
+)
+def test_the_engine_decides_the_same_whether_or_not_a_multiplier_was_expected(
+    purchases: list[tuple[list[tuple[str, Decimal, int]], int]],
+) -> None:
+    """`may_multiply` only spares `Rounding` the per-line bookkeeping: with it forced on, every
+    outcome (points, shares, trace, state) is the same, across Tuesdays of December and not, gold
+    and not, pastry and not."""
+    engine = Engine(MULTIPLIED)
+    start = dt.datetime(2026, 11, 28, 9, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    lean = tracked = None
+    original = earning.may_multiply
+    moment = start
+    for n, (basket, hours) in enumerate(purchases):
+        moment += dt.timedelta(hours=hours + 1)
+        event = {
+            "id": f"e{n}",
+            "type": "purchase",
+            "time": moment.isoformat(),
+            "customer": "c1",
+            "items": [
+                {"sku": f"S{i}", "category": c, "price": str(p), "qty": q}
+                for i, (c, p, q) in enumerate(basket)
+            ],
+        }
+        first = engine.process(event, lean)
+        try:
+            earning.may_multiply = lambda run: True  # type: ignore[assignment]
+            second = engine.process(event, tracked)
+        finally:
+            earning.may_multiply = original
+        assert first.model_dump_json() == second.model_dump_json()
+        lean, tracked = first.state, second.state
