@@ -55,7 +55,7 @@ def apply(run: Run) -> None:
     if first == len(lots) or lots[first].expires_at is None:
         return
     last = bisect.bisect_right(lots, horizon, key=expiry_order)
-    soon = [lot for lot in lots[first:last] if lot.points > 0 and lot.id not in done]
+    soon = [lot for lot in lots[first:last] if lot.points > 0 and f"{lot.event}/{lot.rule}" not in done]
     if not soon:
         return
     expires = min(lot.expires_at for lot in soon if lot.expires_at is not None)
