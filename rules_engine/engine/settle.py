@@ -111,13 +111,16 @@ def new_state(run: Run) -> CustomerState:
             pending.append(lot)
         rule_hash = rule_hashes.get(award.rule)
         ledger.append(earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts))
-    coupons = [
-        c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in run.state.coupons
-    ]
-    coupons += [
-        IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
-        for c in run.coupons_issued
-    ]
+    coupons = run.state.coupons  # unchanged (usually): shared, as every field the update leaves alone
+    if run.redeemed or run.coupons_issued:
+        coupons = [
+            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c
+            for c in run.state.coupons
+        ]
+        coupons += [
+            IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
+            for c in run.coupons_issued
+        ]
     bought: list[PastLine] = []
     visits = run.state.visits
     if isinstance(event, Purchase):
