@@ -32,6 +32,7 @@ COMPILED = [
     "rules_engine/engine/admission.py",
     "rules_engine/engine/pricing.py",
     "rules_engine/engine/earning.py",
+    "rules_engine/engine/rounding.py",
     "rules_engine/engine/rewards.py",
     "rules_engine/engine/points.py",
     "rules_engine/engine/returns.py",

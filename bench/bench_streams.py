@@ -1,6 +1,6 @@
 """Streams of coffee-club purchases through `Engine.process` and through a hand-written processor.
 
-    .venv/bin/python bench/bench_streams.py            # the full run: 7-10 minutes on a loaded 2-core machine
+    .venv/bin/python bench/bench_streams.py            # the full run: 1-2 minutes here, more when loaded
     .venv/bin/python bench/bench_streams.py --quick    # a couple of seconds, rough numbers
     .venv/bin/python bench/bench_streams.py --profile  # cProfile of the engine on the main stream
 

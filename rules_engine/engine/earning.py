@@ -12,19 +12,20 @@ line shares as tuples), `run.counters` and the trace.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
-from rules_engine.engine.conditions import context_of, holding, item_context
+from rules_engine.engine.conditions import context_of, holding, holds, item_context
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import ONE, round_money, round_points, split
+from rules_engine.engine.money import ONE, round_money, split
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.result import Award, Share
+from rules_engine.engine.rounding import Q, Rounding, rate_ratio
 from rules_engine.engine.run import ZERO, Run
+from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import rule_trace
 from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
@@ -69,10 +70,7 @@ def earn(run: Run) -> None:
     groups: dict[str, str] = {}
     n = len(run.items)
     settings = run.program.points
-    multiplied = bool(run.plan.multipliers) or (
-        run.tier is not None and run.tier.benefits.earn_multiplier is not None
-    )
-    rounding = Rounding(settings.round, settings.rounding, n + 1, multiplied)
+    rounding = Rounding(settings.round, settings.rounding, n + 1, may_multiply(run))
     per_line_points = [ZERO] * (n + 1)  # last slot: shipping
     for step in run.plan.base_rules:
         computed = rule_points(run, step, base, groups)
@@ -150,171 +148,30 @@ def earn(run: Run) -> None:
         )
 
 
-Q = tuple[int, int]
-"""An exact rational, (numerator, denominator > 0), in lowest terms: the running totals of
-`Rounding` (the standard library's `Fraction` costs several times as much per operation)."""
-_Q0: Q = (0, 1)
+def may_multiply(run: Run) -> bool:
+    """Whether a multiplier may apply to this event: the tier's, or a multiplier rule of the event's
+    type, inside its schedule, whose condition holds (or fails to evaluate: then it may).
 
-
-def _q(value: Decimal) -> Q:
-    return value.as_integer_ratio()
-
-
-def _reduced(n: int, d: int) -> Q:
-    g = math.gcd(n, d)
-    return (n // g, d // g) if g > 1 else (n, d)
-
-
-def _add(a: Q, b: Q) -> Q:
-    if a[1] == b[1]:
-        return _reduced(a[0] + b[0], a[1])
-    return _reduced(a[0] * b[1] + b[0] * a[1], a[1] * b[1])
-
-
-def _mul(a: Q, b: Q) -> Q:
-    return _reduced(a[0] * b[0], a[1] * b[1])
-
-
-def _total(values: list[Q]) -> Q:
-    total = _Q0
-    for value in values:
-        if value[0]:
-            total = _add(total, value)
-    return total
-
-
-def rate_ratio(points: Decimal, per: Decimal) -> Q:
-    """A rate's points per unit of money, exactly (1 per 3 has no exact decimal)."""
-    pn, pd = _q(points)
-    qn, qd = _q(per)
-    return _reduced(pn * qd, pd * qn)
-
-
-class Rounding:
-    """Where an event's points are rounded (`points.round`), and what was rounded so far.
-
-    `per_rule`: each rule's exact points rounded on their own, a multiplier's bonus computed on
-    the rounded points of the rules before it (a ×2 on 15.6 points gives 15 + 15). `per_award`:
-    the exact points of the whole event, multipliers included, rounded once: each rule gives the
-    rounded running total after it less the rounded total before it (15 + 16 = floor(31.2)).
-    `per_line`: the same, line by line (shipping as one more line). Exact arithmetic throughout
-    (rationals: a rate of 1 per 3 has no exact decimal). A rule a cap or budget cut gives what it
-    was allowed, and the running total starts again from the points given.
-    """
-
-    def __init__(self, mode: str, rounding: str, slots: int, track: bool) -> None:
-        """`track`: keep each line's exact points (for multipliers and `per_line`)."""
-        self.mode = mode
-        self.track = track or mode == "per_line"
-        self.x: Q = _Q0  # the award being decided: its exact points
-        self.rounding = rounding
-        self.exact: Q = _Q0  # per_award: the exact points so far, and the points given
-        self.given = 0
-        self.line_exact: list[Q] = [_Q0] * slots  # per_line: the same per line
-        self.line_given = [0] * slots
-        self.base: list[Q] = [_Q0] * slots  # each line's exact points of the non-multiplier rules
-        self.parts: list[Q] = []  # the award being decided: each line's exact points
-        self.lines: list[int] = []  # per_line: each line's rounded points of it
-
-    def total(
-        self,
-        weights: list[Decimal],
-        exact: Decimal,
-        ratio: Q | None,
-        factor: Decimal | None,
-        selected: list[bool] | None,
-    ) -> Decimal:
-        """The whole points of an award before caps: `exact` are its points (a multiplier's on the
-        rounded points before it, `weights`), `ratio` a rate's points per unit of money, `factor`
-        a multiplier's bonus per point and `selected` the lines it multiplies."""
-        if self.mode == "per_rule":
-            return round_points(exact, self.rounding)
-        if not self.track:  # per_award, no multiplier to weigh lines: the award's total is enough
-            self.x = x = _mul(_q(sum(weights, ZERO)), ratio) if ratio is not None else _q(exact)
-            return _whole(_round(_add(self.exact, x), self.rounding) - self.given)
-        parts: list[Q]
-        if selected is not None:
-            bonus = _q(factor if factor is not None else ZERO)
-            parts = [_mul(b, bonus) if keep else _Q0 for b, keep in zip(self.base, selected, strict=True)]
-        elif ratio is not None:
-            parts = [_mul(_q(w), ratio) for w in weights]
-        else:
-            ratios = [_q(w) for w in weights]
-            weight_sum = _total(ratios)
-            whole = _q(exact)
-            if weight_sum[0]:
-                # exact × w / Σw: one product over one product, in lowest terms
-                scale = (whole[0] * weight_sum[1], whole[1] * weight_sum[0])
-                parts = [_mul(scale, w) for w in ratios]
-            else:
-                parts = [_Q0] * len(weights)
-                if whole[0]:
-                    parts[0] = whole  # never happens for a purchase (no eligible line gives 0)
-        self.parts = parts
-        self.x = x = _total(parts)
-        if self.mode == "per_award":
-            return _whole(_round(_add(self.exact, x), self.rounding) - self.given)
-        self.lines = [
-            _round(_add(e, x), self.rounding) - g
-            for e, x, g in zip(self.line_exact, parts, self.line_given, strict=True)
-        ]
-        return _whole(sum(self.lines))
-
-    def shares(
-        self, granted: Decimal, total: Decimal, weights: list[Decimal], factor: Decimal | None, bonus: bool
-    ) -> list[Decimal]:
-        """The award's `granted` points split across the lines it came from."""
-        if self.mode == "per_line":
-            if granted == total:
-                return [Decimal(p) for p in self.lines]
-            return split(granted, [Decimal(p) for p in self.lines], ONE)
-        if self.track and bonus and any(p[0] for p in self.parts):
-            # a multiplier's bonus: by the exact points it multiplied on each line
-            common = math.lcm(*(p[1] for p in self.parts))  # exact: whole weights
-            weights = [Decimal(p[0] * (common // p[1])) for p in self.parts]
-            factor = None
-        return split(granted, weights, ONE, factor)
-
-    def given_out(self, granted: Decimal, total: Decimal, shares: list[Decimal], multiplier: bool) -> None:
-        """Record what the award gave: the running totals go on, or start again after a cut."""
-        if self.mode == "per_rule":
-            return
-        parts = self.parts
-        cut = granted != total
-        if self.track and not multiplier:
-            base = self.base
-            if cut:
-                parts = [(int(s), 1) for s in shares] if shares else [_Q0] * len(base)
-            self.base = [_add(b, x) if x[0] else b for b, x in zip(base, parts, strict=True)]
-        if self.mode == "per_award":
-            self.given += int(granted)
-            self.exact = (self.given, 1) if cut else _add(self.exact, self.x)
-            return
-        if cut:
-            given = [
-                g + int(sh) for g, sh in zip(self.line_given, shares or [ZERO] * len(parts), strict=True)
-            ]
-            self.line_given = given
-            self.line_exact = [(g, 1) for g in given]
-            return
-        self.line_given = [g + p for g, p in zip(self.line_given, self.lines, strict=True)]
-        self.line_exact = [_add(e, x) for e, x in zip(self.line_exact, self.parts, strict=True)]
-
-
-def _whole(points: int) -> Decimal:
-    """Whole points as a decimal, refused (InvalidOperation, RE416) past the 28 digits decimals
-    keep, as rounding a decimal award refuses it."""
-    return Decimal(points).quantize(ONE)
-
-
-def _round(value: Q, rounding: str) -> int:
-    """A non-negative exact value to whole points as `points.rounding` says."""
-    n, d = value
-    if rounding == "floor":
-        return n // d
-    if rounding == "ceil":
-        return -(-n // d)
-    return (2 * n + d) // (2 * d)  # half away from zero, for values >= 0
+    `Rounding` keeps each line's exact points only for a multiplier to weigh (it decides the same
+    without them, at a third of the cost), so it is told whether one may come. A look without
+    the trace, which the admission gate writes when the multiplier's turn comes; the exclusive
+    groups, decided by then, are left to it."""
+    if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
+        return True
+    for step in run.plan.multipliers:
+        rule = step.rule
+        if rule.on is not None and run.event.type not in rule.on:
+            continue
+        if within(rule.active, run.local) is not None:
+            continue
+        if step.when is None:
+            return True
+        try:
+            if holds(step.when, context_of(run)):
+                return True
+        except Exception:  # the gate will say what is wrong, in its turn; until then it may apply
+            return True
+    return False
 
 
 def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:

@@ -335,6 +335,10 @@ def finer_than(event: AnyEvent, quantum: Decimal) -> list[Diagnostic]:
     RUB): rounding it silently would charge, and reward, another price than the one sent."""
     if not isinstance(event, Purchase):
         return []
+    if not any(line.price % quantum for line in event.items) and not (
+        event.shipping % quantum or event.tax % quantum or event.paid_with_points % quantum
+    ):
+        return []  # the usual case: nothing to say, nothing to build
     amounts: list[tuple[tuple[str | int, ...], Decimal]] = [
         (("items", index, "price"), line.price) for index, line in enumerate(event.items)
     ]

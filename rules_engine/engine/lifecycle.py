@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
-from rules_engine.engine.trusted import ledger_entry
+from rules_engine.engine.trusted import ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class Transition:
-    """Something time or spending did to a lot."""
+class Transition(NamedTuple):
+    """Something time or spending did to a lot. (A named tuple: made for every lot that becomes
+    available or expires, where a frozen dataclass costs five times as much to make.)"""
 
     kind: str  # "available", "expire", "burn"
     lot: str
@@ -45,6 +45,8 @@ def instant(moment: dt.datetime) -> dt.datetime:
 
 
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
+    if len(lots) < 2:  # nothing to order (and no key to compute)
+        return list(lots)
     return sorted(lots, key=lambda lot: (instant(lot.earned_at), lot.id))
 
 
@@ -107,6 +109,8 @@ def expire(
     lots = state.lots
     if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
         lots = sorted(lots, key=expiry_order)
+    if not lots or expiry_order(lots[0]) > (False, moment):
+        return state, []  # the usual case: the first lot to expire is not due yet
     end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
     due = [lot for lot in lots[:end] if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
@@ -125,13 +129,24 @@ def expire(
     update: dict[str, object] = {"lots": kept, "ledger": ledger}
     if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
         update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
-    return state.model_copy(update=update), transitions
+    return replaced(state, update), transitions
 
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
     """The lots `state.pending_lots` names, in its order, each with its id: looked for from the
-    newest end of the lots, where lots earned lately are, until all are found."""
-    wanted = set(state.pending_lots or ())
+    newest end of the lots, where lots earned lately are, until all are found.
+
+    Usually the pending lots are exactly the newest ones, in the same order (lots are earned in
+    time order and each waits as long as the others): then they are the lots' tail, which one
+    comparison of ids confirms (a lot's id is unique: one award per rule and event)."""
+    pending = state.pending_lots
+    if not pending:
+        return []
+    lots = state.lots
+    tail = lots[len(lots) - len(pending) :] if len(pending) <= len(lots) else []
+    if [f"{lot.event}/{lot.rule}" for lot in tail] == pending:
+        return list(zip(pending, tail, strict=True))
+    wanted = set(pending)
     found: dict[str, Lot] = {}
     for lot in reversed(state.lots):
         if not wanted:

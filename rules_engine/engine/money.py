@@ -48,7 +48,7 @@ def split(
     count = len(weights)
     if not count:
         return []
-    ratios = [w.as_integer_ratio() for w in weights]  # exact: (numerator, denominator)
+    ratios = ratios_of(weights)  # exact: (numerator, denominator)
     nonzero = [i for i, (n, _) in enumerate(ratios) if n]
     if len(nonzero) == 1:  # the common case of one line: nothing to share
         parts = [_ZERO] * count
@@ -61,7 +61,7 @@ def split(
         if exact is not None:  # as below, with sign 1 and no leftover
             if not whole:
                 return [1 * p * quantum for p in exact]
-            small = _SMALL
+            small = SMALL
             return [small[p] if 0 <= p < 1024 else Decimal(p) for p in exact]
     if nonzero:
         first = ratios[0][1]
@@ -74,28 +74,73 @@ def split(
             scaled = [n for n, _ in ratios]
     else:
         scaled = [1] * count
-    weight_sum = sum(scaled)
     sign = -1 if total < 0 else 1
     units = int(abs(total)) if whole else int(abs(total) / quantum)
-    floors = []
-    leftover = units
-    for w in scaled:
-        part = units * w // weight_sum
-        floors.append(part)
-        leftover -= part
-    if leftover:  # a stable sort, largest remainder first: ties keep the earlier line first
-        remainders = [units * w % weight_sum for w in scaled]
-        for i in sorted(range(count), key=remainders.__getitem__, reverse=True)[:leftover]:
-            floors[i] += 1
+    floors = _largest_remainder(units, scaled)
     if whole and sign == 1:
-        small = _SMALL
+        small = SMALL
         return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
     return [sign * f * quantum for f in floors]
 
 
+def split_points(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
+    """`split(total, [Decimal(w) for w in weights], ONE)`: whole points split in proportion to
+    whole weights (which may be any common multiple of the values they stand for: the split
+    does not depend on scaling every weight alike), without converting them to decimals and back."""
+    count = len(weights)
+    if not count:
+        return []
+    zeros = weights.count(0)
+    if zeros == count - 1:  # as `split`: one line, nothing to share
+        parts = [_ZERO] * count
+        parts[next(i for i, w in enumerate(weights) if w)] = total
+        return parts
+    floors = _largest_remainder(int(abs(total)), weights if zeros < count else [1] * count)
+    if total < 0:
+        return [-f * ONE for f in floors]
+    small = SMALL
+    return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
+
+
+def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
+    """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
+    largest remainders (a stable sort: ties keep the earlier line first)."""
+    weight_sum = sum(weights)
+    floors = [units * w // weight_sum for w in weights]
+    leftover = units - sum(floors)
+    if leftover:
+        remainders = [units * w % weight_sum for w in weights]
+        for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:
+            floors[i] += 1
+    return floors
+
+
 _ZERO = Decimal(0)
 # Decimal(n) for the small whole numbers most parts are (the same value and exponent as n × 1).
-_SMALL = tuple(Decimal(n) for n in range(1024))
+SMALL = tuple(Decimal(n) for n in range(1024))
+
+# Each amount's exact ratio, by value: a decimal's `as_integer_ratio` costs five dict look-ups, and
+# the same amounts (a catalogue's prices, a line's base in every rule's weights) come back on every
+# event. Equal decimals have the same ratio, whatever their exponent. Emptied when full.
+_RATIOS: dict[Decimal, tuple[int, int]] = {}
+_RATIOS_KEPT = 4096
+
+
+def ratio_of(value: Decimal) -> tuple[int, int]:
+    """`value.as_integer_ratio()`: (numerator, denominator > 0) in lowest terms, remembered."""
+    found = _RATIOS.get(value)
+    if found is None:
+        found = value.as_integer_ratio()
+        if len(_RATIOS) >= _RATIOS_KEPT:
+            _RATIOS.clear()
+        _RATIOS[value] = found
+    return found
+
+
+def ratios_of(values: Sequence[Decimal]) -> list[tuple[int, int]]:
+    """`ratio_of` of each value (the look-up spelt out: no call for the amounts seen before)."""
+    get = _RATIOS.get
+    return [get(value) or ratio_of(value) for value in values]
 
 
 def _exact_parts(total: Decimal, ratios: list[tuple[int, int]], factor: Decimal) -> list[int] | None:

@@ -35,10 +35,13 @@ def time_passes(
     state = lifecycle.in_order(state)
     changes, pending = lifecycle.ripen(state, moment)
     state, expired = lifecycle.expire(state, moment, event=cause, version=program.version)
-    state = replaced(state, {"pending_lots": pending})
+    if pending != state.pending_lots:
+        state = replaced(state, {"pending_lots": pending})
     if state.tendered:
         state = _tendered_kept(program, state, moment)
-    ordered = sorted([*changes, *expired], key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
+    ordered = [*changes, *expired]
+    if len(ordered) > 1:
+        ordered.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
     given = {"kind", "lot", "points", "at"}
     return state, [
         trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)

@@ -74,6 +74,8 @@ _TOTALS_GIVEN = {"basket", "discount", "shipping", "to_pay", "earning_base", "po
 
 def _entries(run: Run) -> dict[str, int]:
     """Draw entries after this event; entries for a draw after its closing day do not count."""
+    if not run.draw_entries:
+        return run.state.entries  # unchanged: shared, as every field the update leaves alone
     entries = dict(run.state.entries)
     closes = {draw.id: draw.closes for draw in run.program.draws}
     for entry in run.draw_entries:
@@ -109,13 +111,16 @@ def new_state(run: Run) -> CustomerState:
             pending.append(lot)
         rule_hash = rule_hashes.get(award.rule)
         ledger.append(earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts))
-    coupons = [
-        c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in run.state.coupons
-    ]
-    coupons += [
-        IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
-        for c in run.coupons_issued
-    ]
+    coupons = run.state.coupons  # unchanged (usually): shared, as every field the update leaves alone
+    if run.redeemed or run.coupons_issued:
+        coupons = [
+            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c
+            for c in run.state.coupons
+        ]
+        coupons += [
+            IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
+            for c in run.coupons_issued
+        ]
     bought: list[PastLine] = []
     visits = run.state.visits
     if isinstance(event, Purchase):
@@ -148,7 +153,9 @@ def new_state(run: Run) -> CustomerState:
             "badges": [
                 *run.state.badges,
                 *(b.badge for b in run.badges if b.badge not in run.state.badges),
-            ],
+            ]
+            if run.badges
+            else run.state.badges,  # unchanged: shared, as every field the update leaves alone
             "last_event_at": later(run.state.last_event_at, time),
         },
     )

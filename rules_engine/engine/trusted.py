@@ -11,8 +11,9 @@ copying and the JSON schema behave exactly as before. Only models without valida
 attributes or extra fields qualify; any other model (or a pydantic whose instance layout differs
 from the one relied on here) goes through its normal constructor.
 
-The fields-given set may be shared between instances made by one maker: pydantic only reads it,
-and copies it before changing it (`model_copy(update=…)`), and the models are frozen.
+The fields-given set may be shared between instances made by one maker, and between a model and
+its `replaced` copy when the update gives no new field: pydantic only reads it, and copies it
+before changing it (`model_copy(update=…)`), and the models are frozen.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from rules_engine.engine.outcome import ExplainNode, RuleTrace
-from rules_engine.state.customer import LedgerEntry, LedgerLine, Lot, LotLine, PastLine
+from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
 
 _new = object.__new__
+_ZERO = Decimal(0)
 _LAYOUT = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
 _FAST = tuple(getattr(BaseModel, "__slots__", ())) == _LAYOUT
 # The slots' own setters: a third faster than `object.__setattr__`, which looks them up every time.
@@ -85,7 +87,8 @@ def replaced(model: M, update: Mapping[str, Any]) -> M:
         return model.model_copy(update=update)
     copy = _new(type(model))
     _set_dict(copy, {**model.__dict__, **update})
-    _set_fields(copy, model.__pydantic_fields_set__ | update.keys())
+    given = model.__pydantic_fields_set__
+    _set_fields(copy, given if update.keys() <= given else given | update.keys())  # may be shared
     _set_extra(copy, None)
     _set_private(copy, None)
     return copy
@@ -105,6 +108,16 @@ _LEDGER_LINE_FAST = _spelt_out(LedgerLine, *_LEDGER_LINE)
 _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 
 
+# The line shares already made, by value: models are frozen, so states can share them. Most shares
+# repeat (a line's index and a small number of points; the same SKUs and quantities): a look-up
+# costs a third of making a model, and a model shared is one less object for the collector to
+# scan for as long as the state lives. Keyed by the decimals' text, which tells 5 from 5.0 (equal
+# decimals, but not the same JSON); emptied when full, so they stay small.
+_LINES_KEPT = 4096
+_LOT_LINES: dict[tuple[int, str, str, str], LotLine] = {}
+_LEDGER_LINES: dict[tuple[int, str], LedgerLine] = {}
+
+
 def award_records(
     shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]
 ) -> tuple[list[LotLine], tuple[LedgerLine, ...]]:
@@ -118,21 +131,60 @@ def award_records(
         )
     lot_lines: list[LotLine] = []
     ledger_lines: list[LedgerLine] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
+    lot_kept, ledger_kept = _LOT_LINES, _LEDGER_LINES
     for i, sku, points in shares:
-        lot_model = new(LotLine)
-        set_dict(lot_model, {"line": i, "sku": sku, "qty": quantities[i], "points": points})
-        set_fields(lot_model, _LOT_LINE_GIVEN)
-        set_extra(lot_model, None)
-        set_private(lot_model, None)
+        spelt = str(points)
+        qty = quantities[i]
+        lot_key = (i, sku, str(qty), spelt)
+        lot_model = lot_kept.get(lot_key)
+        if lot_model is None:
+            lot_model = _new(LotLine)
+            _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
+            _set_fields(lot_model, _LOT_LINE_GIVEN)
+            _set_extra(lot_model, None)
+            _set_private(lot_model, None)
+            if len(lot_kept) >= _LINES_KEPT:
+                lot_kept.clear()
+            lot_kept[lot_key] = lot_model
         lot_lines.append(lot_model)
-        ledger_model = new(LedgerLine)
-        set_dict(ledger_model, {"line": i, "points": points})
-        set_fields(ledger_model, _LEDGER_LINE_GIVEN)
-        set_extra(ledger_model, None)
-        set_private(ledger_model, None)
+        ledger_key = (i, spelt)
+        ledger_model = ledger_kept.get(ledger_key)
+        if ledger_model is None:
+            ledger_model = _new(LedgerLine)
+            _set_dict(ledger_model, {"line": i, "points": points})
+            _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
+            _set_extra(ledger_model, None)
+            _set_private(ledger_model, None)
+            if len(ledger_kept) >= _LINES_KEPT:
+                ledger_kept.clear()
+            ledger_kept[ledger_key] = ledger_model
         ledger_lines.append(ledger_model)
     return lot_lines, tuple(ledger_lines)
+
+
+_COUNTED_LINE = ("line", "sku", "qty", "added", "returned")
+_COUNTED_LINE_FAST = _spelt_out(CountedLine, *_COUNTED_LINE)
+_COUNTED_LINE_GIVEN = {"line", "sku", "qty", "added"}
+_COUNTED_LINES: dict[tuple[int, str, str, str], CountedLine] = {}
+
+
+def counted_line(line: int, sku: str, qty: Decimal, added: Decimal) -> CountedLine:
+    """`CountedLine(line=…, sku=…, qty=…, added=…)`: a purchase line a challenge counted, shared
+    by value as the line shares of `award_records` are (the same reasons, the same bound)."""
+    if not _COUNTED_LINE_FAST:
+        return CountedLine(line=line, sku=sku, qty=qty, added=added)
+    key = (line, sku, str(qty), str(added))
+    model = _COUNTED_LINES.get(key)
+    if model is None:
+        model = _new(CountedLine)
+        _set_dict(model, {"line": line, "sku": sku, "qty": qty, "added": added, "returned": _ZERO})
+        _set_fields(model, _COUNTED_LINE_GIVEN)
+        _set_extra(model, None)
+        _set_private(model, None)
+        if len(_COUNTED_LINES) >= _LINES_KEPT:
+            _COUNTED_LINES.clear()
+        _COUNTED_LINES[key] = model
+    return model
 
 
 _PAST_LINE = ("sku", "category", "price", "qty", "date", "event")

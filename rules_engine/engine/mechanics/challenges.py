@@ -24,7 +24,7 @@ from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import number, older, reward_points
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import replaced, rule_trace, trusted
+from rules_engine.engine.trusted import counted_line, replaced, rule_trace, trusted
 from rules_engine.program.model import Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -144,28 +144,18 @@ def _count_purchase(
     if counts is not None:
         basket = context["basket"]
         parts = []
+        # One context serves every line (its basket's lines replaced): each is read at once, by
+        # one expression, and never kept (as `conditions.item_context`).
+        alone = Context(context)
+        single = alone["basket"] = dict(basket)
         for line, item in enumerate(basket["items"]):
-            alone = Context(context)
-            alone["basket"] = {
-                **basket,
-                "items": (item,),
-                "total": run.amounts[line],
-                "item_count": event.items[line].qty,
-            }
+            single["items"] = (item,)
+            single["total"] = run.amounts[line]
+            single["item_count"] = event.items[line].qty
             parts.append(number(counts, None, alone))
     by_line = parts is not None and sum(parts, ZERO) == added
     lines = [
-        trusted(
-            CountedLine,
-            {
-                "line": i,
-                "sku": item.sku,
-                "qty": item.qty,
-                "added": parts[i] if parts and by_line else ZERO,
-                "returned": ZERO,
-            },
-            _COUNTED_LINE,
-        )
+        counted_line(i, item.sku, item.qty, parts[i] if parts and by_line else ZERO)
         for i, item in enumerate(event.items)
     ]
     counted = trusted(
@@ -301,7 +291,6 @@ def _window_words(window: Window, key: str) -> str:
 # Progress records are made from values of the right types already (trusted: not validated again).
 _CHALLENGE_PROGRESS = {"window", "progress", "completed", "counted"}
 
-_COUNTED_LINE = {"line", "sku", "qty", "added"}
 
 _COUNTED_PURCHASE = {"added", "by_line", "lines"}
 

@@ -45,14 +45,17 @@ def apply(run: Run) -> None:
     if reminder is None:
         return
     moment = run.event.time
-    done = set(run.state.reminded)
     lots = run.state.lots
+    horizon = (False, moment + reminder.before)
+    if not lots or expiry_order(lots[0]) > horizon:
+        return  # the usual case: the first lot to expire is not due for a reminder
+    done = set(run.state.reminded)
     # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
     first = bisect.bisect_right(lots, (False, moment), key=expiry_order)
     if first == len(lots) or lots[first].expires_at is None:
         return
-    last = bisect.bisect_right(lots, (False, moment + reminder.before), key=expiry_order)
-    soon = [lot for lot in lots[first:last] if lot.points > 0 and lot.id not in done]
+    last = bisect.bisect_right(lots, horizon, key=expiry_order)
+    soon = [lot for lot in lots[first:last] if lot.points > 0 and f"{lot.event}/{lot.rule}" not in done]
     if not soon:
         return
     expires = min(lot.expires_at for lot in soon if lot.expires_at is not None)

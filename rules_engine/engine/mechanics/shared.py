@@ -4,6 +4,7 @@ words, a counted expression's value."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,15 @@ def reward_points(reward: Reward) -> dict[str, Any]:
 
 
 def local_words(run: Run, moment: dt.datetime) -> str:
-    return moment.astimezone(run.plan.zone).strftime("%Y-%m-%d %H:%M")
+    return _local_words(moment, run.plan.zone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _local_words(moment: dt.datetime, zone: dt.tzinfo) -> str:
+    """The moment as the program's local time, in words. Remembered: a quest's deadline or a
+    referral's is written again on every event until it passes. Exact, because equal aware times
+    are one instant (whatever their offset), and one instant has one local time in a zone."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def older(key: str, than: str) -> bool:

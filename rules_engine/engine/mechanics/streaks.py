@@ -38,6 +38,7 @@ def apply(run: Run) -> None:
     context = mechanics_context(run, SECTIONS)
     expression = run.plan.compiled.expression
     progress = dict(run.state.streaks)
+    counted = False  # whether any streak's progress changed (else the state is left as it is)
     day = run.local.date()
     for index, streak in enumerate(program.streaks):
         rule = f"streak:{streak.id}"
@@ -71,6 +72,7 @@ def apply(run: Run) -> None:
         status = _length(length, unit) + note
         if streak.repeat and length != position:
             status += f", {position} towards the milestones of this round"
+        counted = True
         if not reached:
             progress[streak.id] = _streak_progress(key, length, given)
             upcoming = sorted(m.length for m in streak.milestones if m.length > position)
@@ -97,7 +99,8 @@ def apply(run: Run) -> None:
                 **amount,
             )
         )
-    run.state = replaced(run.state, {"streaks": progress})
+    if counted:
+        run.state = replaced(run.state, {"streaks": progress})
 
 
 def _length(length: int, unit: str) -> str:

@@ -115,7 +115,9 @@ def record_activity(run: Run) -> None:
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
-        run.state = replaced(run.state, running.trimmed(run.state, horizon))
+        update = running.trimmed(run.state, horizon)
+        if update:  # usually nothing left the windows since the last event
+            run.state = replaced(run.state, update)
 
 
 def reviewed_metric(

@@ -1,0 +1,59 @@
+"""What the engine shares or remembers by value for speed must never mix two values that are equal
+but written differently: 5 and 5.0 points are equal decimals, not the same JSON.
+
+`trusted.award_records` and `trusted.counted_line` share one frozen model per value,
+`money.ratio_of` remembers a decimal's exact ratio, `mechanics.shared.local_words` a moment's
+local time in words (bench/README.md, the stream benchmark's results)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine.mechanics.shared import _local_words
+from rules_engine.engine.money import ratio_of
+from rules_engine.engine.trusted import award_records, counted_line
+from rules_engine.state.customer import LedgerLine, LotLine
+
+
+def test_line_shares_of_equal_values_written_differently_stay_apart() -> None:
+    quantities = [Decimal("2"), Decimal("2.0")]
+    for points in (Decimal("5"), Decimal("5.0"), Decimal("5.00")):
+        for line in (0, 1):
+            (lot,), (ledger,) = award_records(((line, "A", points),), quantities)
+            assert (
+                lot.model_dump_json()
+                == LotLine(line=line, sku="A", qty=quantities[line], points=points).model_dump_json()
+            )
+            assert ledger.model_dump_json() == LedgerLine(line=line, points=points).model_dump_json()
+            assert str(lot.points) == str(ledger.points) == str(points)
+            assert str(lot.qty) == str(quantities[line])
+
+
+def test_the_same_values_give_the_same_instance() -> None:
+    """The sharing itself: what keeps the states' line models few (a model is frozen)."""
+    first = award_records(((3, "LATTE", Decimal(7)),), [Decimal(1)] * 4)
+    again = award_records(((3, "LATTE", Decimal(7)),), [Decimal(1)] * 4)
+    assert first[0][0] is again[0][0] and first[1][0] is again[1][0]
+    assert counted_line(1, "X", Decimal(1), Decimal(1)) is counted_line(1, "X", Decimal(1), Decimal(1))
+    assert str(counted_line(1, "X", Decimal("1.0"), Decimal(1)).qty) == "1.0"
+    assert counted_line(1, "X", Decimal(1), Decimal(1)).model_fields_set == {"line", "sku", "qty", "added"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9))
+def test_a_remembered_ratio_is_the_decimals_own(value: Decimal) -> None:
+    for written in (value, value.quantize(Decimal("0.000001")), value.normalize()):
+        assert ratio_of(written) == written.as_integer_ratio()
+
+
+def test_one_instant_has_one_local_time_whatever_its_offset() -> None:
+    moscow = ZoneInfo("Europe/Moscow")
+    noon = dt.datetime(2026, 12, 8, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    same = noon.astimezone(dt.UTC)
+    assert _local_words(noon, moscow) == _local_words(same, moscow) == "2026-12-08 12:00"
+    assert _local_words(same, dt.UTC) == "2026-12-08 09:00"
