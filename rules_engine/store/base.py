@@ -206,6 +206,11 @@ class Store(ABC):
         """Record a version's content hash unless the version is recorded already; the record
         that stands (the earlier one if there was one)."""
 
+    @abstractmethod
+    def restate_version(self, version: int, old: str, new: str) -> None:
+        """Replace a version's recorded content hash `old` by `new`: the same content hashed the
+        current way (versions.py); nothing if the record is no longer `old`."""
+
     def tiers_held(self) -> dict[str, int]:
         """How many customers hold each tier, by tier id (for the version guard: a tier a new
         version removes)."""

@@ -113,6 +113,12 @@ class MemoryStore(Store):
         with self._lock:
             return self._versions.setdefault(version.version, version)
 
+    def restate_version(self, version: int, old: str, new: str) -> None:
+        with self._lock:
+            kept = self._versions.get(version)
+            if kept is not None and kept.digest == old:
+                self._versions[version] = replace(kept, digest=new)
+
     def erase(
         self,
         customer: str,

@@ -288,6 +288,12 @@ class SqlStore(Store):
         )
         return [ProgramVersion(version, digest, self._read_time(at)) for version, digest, at in rows]
 
+    def restate_version(self, version: int, old: str, new: str) -> None:
+        self._execute(
+            "UPDATE program_versions SET digest = ? WHERE program = ? AND version = ? AND digest = ?",
+            (new, self.program, version, old),
+        )
+
     def add_version(self, version: ProgramVersion) -> ProgramVersion:
         self._execute(
             "INSERT INTO program_versions (program, version, digest, seen_at) VALUES (?, ?, ?, ?)"

@@ -15,7 +15,11 @@ recorded (`program_versions`, schema 9):
   next event or `advance`, with that reason in the trace).
 
 Then the version is recorded (the first record of a number stands). The content hash is of the
-program as validated, not of its file: comments and layout are not content.
+program as validated, not of its file: comments and layout are not content. It covers the fields
+the author wrote, not the defaults the engine fills in: a later release of the engine that adds an
+option (with a default) must not make every store refuse every unchanged program as "other
+content". Records written before this (2026-12-02), whose hash covered the defaults too, are
+accepted when they match that older hash, and rewritten to the new one.
 """
 
 from __future__ import annotations
@@ -30,8 +34,18 @@ from rules_engine.store.base import ProgramVersion, Store
 
 
 def program_digest(program: Program) -> str:
-    """`sha256:<hex>` of the program's content: its fields as validated, in a canonical JSON."""
-    text = json.dumps(program.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """`sha256:<hex>` of the program's content: the fields its author set, as validated, in a
+    canonical JSON (the module docstring: not the defaults)."""
+    return _sha256(program.model_dump(mode="json", exclude_unset=True))
+
+
+def _legacy_digest(program: Program) -> str:
+    """The hash version records had before 2026-12-02 afternoon: every field, defaults included."""
+    return _sha256(program.model_dump(mode="json"))
+
+
+def _sha256(content: object) -> str:
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -51,6 +65,9 @@ def check_version(store: Store, program: Program, at: dt.datetime, *, allow_down
     problems: list[Diagnostic] = []
     same = known.get(program.version)
     name = f"program {program.program} version {program.version}"
+    if same is not None and same.digest != digest and same.digest == _legacy_digest(program):
+        store.restate_version(same.version, same.digest, digest)  # the same content, hashed anew
+        same = None
     if same is not None and same.digest != digest:
         newest = max(known)
         problems.append(

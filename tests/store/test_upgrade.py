@@ -4,7 +4,9 @@
 `loyalty generate programs/coffee-club.yaml --customers 12 --days 40 --seed 5` (the `.jsonl` beside
 it), then `loyalty run programs/coffee-club.yaml … --db … --horizon none`, vacuumed. Its `.expected.json`
 holds what it held then, per customer. Never regenerate it: it stands for the databases users have, which
-every later schema must still open, upgrade and read the same.
+every later schema must still open, upgrade and read the same. One change was made to it, the same day:
+its `program_versions` record was rewritten to the content hash the version guard has used since
+(store/versions.py: the fields the author wrote), as the guard itself rewrites older records.
 """
 
 from __future__ import annotations
@@ -185,3 +187,25 @@ def test_outcomes_are_kept_compressed_and_those_kept_before_read_as_they_were(tm
             "SELECT outcome, packed FROM events WHERE event = 'after-upgrade'"
         ).fetchone()
     assert stored == "" and 0 < len(packed) < len(first.outcome.model_dump_json()) / 2
+
+
+def test_a_later_engine_runs_the_unchanged_program_on_the_old_database(tmp_path: Path) -> None:
+    """The version guard must not refuse the program the database was filled with because the engine
+    gained options since (RE611 "other content" would stop every store at an engine upgrade)."""
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURES / "coffee-club-schema-9.db", path)
+    more = tmp_path / "more.jsonl"
+    more.write_text(
+        json.dumps(
+            {
+                "id": "after-upgrade",
+                "type": "app_open",
+                "time": "2026-02-20T09:30:00+03:00",
+                "customer": "c000001",
+            }
+        )
+        + "\n"
+    )
+    code, out, err = cli("run", str(PROGRAM), str(more), "--db", str(path), "--horizon", "none")
+    assert (code, "RE611" in err, "RE612" in err) == (0, False, False), err
+    assert "1 events processed" in out + err

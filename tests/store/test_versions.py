@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 from rules_engine.cli import app
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import StoreError
+from rules_engine.program.model import Program
 from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
-from rules_engine.store.versions import check_version, program_digest, short
+from rules_engine.store.base import ProgramVersion
+from rules_engine.store.versions import _legacy_digest, check_version, program_digest, short
 from tests.store.conftest import OpenStore
 
 PROGRAM = """program: store-test
@@ -158,3 +160,33 @@ def test_commands_that_write_refuse_what_the_guard_refuses(tmp_path: Path) -> No
     assert status == 0, err
     with open_store(db, "store-test") as store:
         assert [v.version for v in store.versions()] == [2, 3]
+
+
+class _LaterProgram(Program):
+    """The program model as a later release of the engine may have it: one option more, with a default."""
+
+    a_later_option: int = 0
+
+
+def test_an_engine_release_that_adds_an_option_keeps_every_program_hash() -> None:
+    """The hash covers what the author wrote, not the defaults the engine fills in: otherwise
+    upgrading the engine would make every store refuse every unchanged program (RE611)."""
+    today = engine(program()).program
+    later = _LaterProgram.model_validate(today.model_dump(mode="json", exclude_unset=True))
+    assert program_digest(later) == program_digest(today)
+    assert _legacy_digest(later) != _legacy_digest(today)  # what the hash was before: it broke
+
+
+def test_a_record_hashed_the_old_way_accepts_the_same_program_and_is_rewritten(
+    open_test_store: OpenStore,
+) -> None:
+    store = open_test_store()
+    first = engine(program()).program
+    store.add_version(ProgramVersion(2, _legacy_digest(first), AT))  # as recorded before the change
+
+    check_version(store, first, AT)
+
+    assert [(v.version, v.digest) for v in store.versions()] == [(2, program_digest(first))]
+    with pytest.raises(StoreError) as refused:  # other content is still other content
+        check_version(store, engine(program(rate="2 per 1")).program, AT)
+    assert codes(refused) == ["RE611"]
