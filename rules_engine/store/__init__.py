@@ -53,15 +53,7 @@ def open_store(url: str, program: str, *, create: bool = True, readonly: bool = 
         try:
             from rules_engine.store.postgres import PostgresStore
         except ImportError:
-            raise StoreError(
-                [
-                    Diagnostic(
-                        "RE601",
-                        "the PostgreSQL store needs psycopg, which is not installed",
-                        hint="pip install 'rules-engine[postgres]'",
-                    )
-                ]
-            ) from None
+            raise no_psycopg() from None
         return PostgresStore(url, program)
     from rules_engine.store.sqlite import SqliteStore
 
@@ -93,6 +85,19 @@ def open_store(url: str, program: str, *, create: bool = True, readonly: bool = 
             ]
         )
     return SqliteStore(url, program, readonly=readonly)
+
+
+def no_psycopg() -> StoreError:
+    """What a PostgreSQL URL gets where psycopg (the `postgres` extra) is not installed."""
+    return StoreError(
+        [
+            Diagnostic(
+                "RE601",
+                "the PostgreSQL store needs psycopg, which is not installed",
+                hint="pip install 'rules-engine[postgres]'",
+            )
+        ]
+    )
 
 
 def sqlite_path(url: str) -> str | None:

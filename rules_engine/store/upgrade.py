@@ -113,18 +113,12 @@ def _sqlite_status(url: str) -> SchemaStatus:
 
 
 def _postgres_status(url: str) -> SchemaStatus:
+    from rules_engine.store import no_psycopg
+
     try:
         import psycopg
     except ImportError:
-        raise StoreError(
-            [
-                Diagnostic(
-                    "RE601",
-                    "the PostgreSQL store needs psycopg, which is not installed",
-                    hint="pip install 'rules-engine[postgres]'",
-                )
-            ]
-        ) from None
+        raise no_psycopg() from None
     from rules_engine.store.postgres import _without_password
 
     shown = _without_password(url)
