@@ -168,6 +168,15 @@ class PydanticIssue:
         return path_text(self.path) or root
 
 
+def shown(value: str) -> str:
+    """A value as a validator's message may quote it: a lone UTF-16 surrogate escaped (`\\ud800`).
+
+    JSON text and program files refuse lone surrogates before validation, but data given from
+    Python can hold them, and pydantic cannot encode a message that quotes one: it raises
+    UnicodeEncodeError instead of reporting the problem."""
+    return value.encode("utf-8", "backslashreplace").decode()
+
+
 def path_text(path: Sequence[str | int]) -> str:
     """A path into JSON-like data as people write it: `items[0].price`."""
     out = ""

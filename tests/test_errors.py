@@ -107,3 +107,33 @@ def test_pydantic_errors_become_diagnostics_at_their_place_in_the_data() -> None
         adapter.validate_python([])
     [problem] = diagnostics_from_pydantic(whole.value, "RE410", data=[], root="event", hint="an object")
     assert problem.message.startswith("event: ") and problem.hint == "an object" and problem.path == ()
+
+
+def test_a_lone_surrogate_given_from_python_is_reported_not_raised() -> None:
+    """JSON text and program files refuse lone surrogates first; data given from Python can hold
+    one, and a validator's message quoting it made pydantic raise UnicodeEncodeError instead of
+    reporting the problem (found by the event reader's differential test)."""
+    import pydantic
+
+    from rules_engine.engine.events import parse_event
+    from rules_engine.errors import EventError, StateError
+    from rules_engine.program.model import Program
+    from rules_engine.state.customer import parse_state
+
+    zone = "caf\ud800"
+    signup = {
+        "type": "signup",
+        "id": "s1",
+        "time": "2026-12-05T09:15:00+03:00",
+        "customer": "c",
+        "timezone": zone,
+    }
+    with pytest.raises(EventError) as event:
+        parse_event(signup)
+    assert "unknown time zone `caf\\ud800`" in event.value.diagnostics[0].message
+    with pytest.raises(StateError) as state:
+        parse_state({"profile": {"timezone": zone}})
+    assert "caf\\ud800" in state.value.diagnostics[0].message
+    with pytest.raises(pydantic.ValidationError) as program:
+        Program.model_validate({"program": "p", "version": 1, "timezone": zone, "currency": "EUR"})
+    assert "caf\\ud800" in str(program.value)

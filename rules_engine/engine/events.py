@@ -28,7 +28,14 @@ from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
 from rules_engine.dsl.values import PLAIN_DECIMAL
-from rules_engine.errors import Diagnostic, EventError, PydanticIssue, diagnostics_from_pydantic, path_text
+from rules_engine.errors import (
+    Diagnostic,
+    EventError,
+    PydanticIssue,
+    diagnostics_from_pydantic,
+    path_text,
+    shown,
+)
 
 # Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
 # arithmetic: a line's amount (price × qty) has at most 15 + 9 digits, a basket of at most 10,000
@@ -226,7 +233,7 @@ class Signup(BaseEvent):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         if value is not None and not known_zone(value):
-            raise ValueError(f"unknown time zone `{value}`; use an IANA name such as Europe/Berlin")
+            raise ValueError(f"unknown time zone `{shown(value)}`; use an IANA name such as Europe/Berlin")
         return value
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from rules_engine.dsl.context import STANDARD_ATTRIBUTES
 from rules_engine.dsl.types import TYPE_NAMES, parse_type_name
+from rules_engine.errors import shown
 from rules_engine.program.types import (
     CURRENCY_PATTERN,
     Condition,
@@ -965,7 +966,7 @@ class Program(Model):
 
             close = difflib.get_close_matches(value, sorted(available_timezones()), n=1, cutoff=0.8)
             advice = f"did you mean {close[0]}?" if close else "use an IANA name such as Europe/Moscow"
-            raise ValueError(f"unknown time zone `{value}`; {advice}") from None
+            raise ValueError(f"unknown time zone `{shown(value)}`; {advice}") from None
         return value
 
     @field_validator("constants")

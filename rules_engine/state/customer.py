@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic import ValidationError as PydanticError
 
-from rules_engine.errors import StateError, diagnostics_from_pydantic
+from rules_engine.errors import StateError, diagnostics_from_pydantic, shown
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -205,7 +205,8 @@ class Profile(StateModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone `{value}`; use an IANA name such as Europe/Berlin") from None
+            unknown = f"unknown time zone `{shown(value)}`; use an IANA name such as Europe/Berlin"
+            raise ValueError(unknown) from None
         return value
 
 
