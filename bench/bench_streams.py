@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_streams.py            # the full run: 1-2 minutes here, more when loaded
     .venv/bin/python bench/bench_streams.py --quick    # a couple of seconds, rough numbers
     .venv/bin/python bench/bench_streams.py --profile  # cProfile of the engine on the main stream
+    .venv/bin/python bench/bench_streams.py --profile-history 1000  # the same after 1,000 purchases
 
 The measuring stick of the engine-core redesign (bench/README.md, "Streams"):
 
@@ -565,6 +566,14 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="only profile the engine on the stream of 15 earlier purchases"
     )
     parser.add_argument(
+        "--profile-history",
+        type=int,
+        metavar="N",
+        choices=[spec[0] for spec in FULL.rows],
+        help="only profile the engine on the stream after N earlier purchases (15, 100 or 1000): "
+        "what a long history costs, beside --profile's",
+    )
+    parser.add_argument(
         "--default-collector",
         action="store_true",
         help="time with Python's default collector thresholds, not those `loyalty run` sets",
@@ -577,8 +586,12 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = Engine.from_file(COFFEE)
     check = Check()
-    if args.profile:
-        row, events, engine_states, _ = build_row(engine, settings.rows[0], check, progress)
+    if args.profile or args.profile_history:
+        spec = settings.rows[0]
+        if args.profile_history:
+            spec = next(spec for spec in FULL.rows if spec[0] == args.profile_history)
+        row, events, engine_states, _ = build_row(engine, spec, check, progress)
+        print(f"{len(events)} events after {spec[0]} earlier purchases (per event: / {len(events)})")
         print(profile(engine, events, engine_states, 25))
         return 1 if check.disagreements else 0
     progress(f"the agreement stream ({settings.agreement_events:,} events)")

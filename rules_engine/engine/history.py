@@ -121,4 +121,6 @@ def kept(
     until = max(line.date for line in gone)
     if older is not None and older.until > until:
         until = older.until
-    return [*purchases[end:], *new], OlderPurchases(lines=lines, until=until)
+    left = purchases[end:]  # the one copy of the lines kept (a long history keeps thousands)
+    left += new
+    return left, OlderPurchases(lines=lines, until=until)

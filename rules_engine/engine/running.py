@@ -98,17 +98,23 @@ def add(state: CustomerState, entry: Activity) -> dict[str, object]:
     return update
 
 
-def trimmed(state: CustomerState, horizon: dt.datetime) -> dict[str, object]:
+def trimmed(state: CustomerState, horizon: dt.datetime, *, own: bool = False) -> dict[str, object]:
     """The state's update that leaves out the activity before `horizon` (no window needs it), the
-    running sums moved past it first if they still count some of it."""
+    running sums moved past it first if they still count some of it. `own`: the state's activity
+    is a list the caller just made (`add`) and nothing else holds: the entries leave it in place
+    rather than in a second copy of a long history's activity."""
     activity = state.activity
     cut = _from(activity, horizon)
     if not cut:
         return {}
-    update: dict[str, object] = {"activity": activity[cut:]}
     known = state.activity_sums
-    if known is not None and (known.start is None or known.start < horizon):
-        update["activity_sums"] = sums(state, horizon)
+    moves = known is not None and (known.start is None or known.start < horizon)
+    moved = sums(state, horizon) if moves else None  # read before the entries leave
+    if own:
+        del activity[:cut]
+    update: dict[str, object] = {"activity": activity if own else activity[cut:]}
+    if moved is not None:
+        update["activity_sums"] = moved
     return update
 
 

@@ -11,6 +11,7 @@ Input: a `Run` at its end. Output: the `Result` (with `state`).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeVar
 
 from rules_engine.engine import history, lifecycle
 from rules_engine.engine.earning import shipping_base
@@ -20,6 +21,8 @@ from rules_engine.engine.result import Result
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import award_records, earn_entry, past_line, points_lot, replaced, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
+
+T = TypeVar("T")
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
@@ -89,16 +92,17 @@ def new_state(run: Run) -> CustomerState:
     program = run.program.points
     time = event.time
     window = run.program.returns
-    lots = list(
+    lots = _own(
+        run,
         run.state.lots
         if window is None
-        else lifecycle.past_return_window(run.state.lots, time, window.within)
+        else lifecycle.past_return_window(run.state.lots, time, window.within),
     )
     available_at = time + program.pending if program.pending else time
     expires_at = time + program.expire_after if program.expire_after else None
     quantities = run.quantities
     pending = list(run.state.pending_lots or ())
-    ledger = list(run.state.ledger)
+    ledger = _own(run, run.state.ledger)
     version = run.program.version
     rule_hashes = run.plan.rule_hashes
     for award in run.effects_points:  # a lot and one ledger entry per award, with its lines' parts
@@ -161,9 +165,19 @@ def new_state(run: Run) -> CustomerState:
     )
 
 
+def _own(run: Run, values: list[T]) -> list[T]:
+    """`values` to add to: itself when time passing made it for this run (`Run.made`, nothing
+    else holds it), else a copy (the state before the event is the caller's, and unchanged)."""
+    if any(values is made for made in run.made):
+        return values
+    return list(values)
+
+
 def kept(processed: list[str], event: str) -> list[str]:
-    """`[*processed, event][-PROCESSED_KEPT:]`, copying the ids once rather than twice."""
-    return [*processed[max(0, len(processed) - (PROCESSED_KEPT - 1)) :], event]
+    """`[*processed, event][-PROCESSED_KEPT:]`, copying the ids once (a slice, then the append)."""
+    ids = processed[max(0, len(processed) - (PROCESSED_KEPT - 1)) :]
+    ids.append(event)
+    return ids
 
 
 def later(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:

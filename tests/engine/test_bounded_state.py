@@ -176,3 +176,55 @@ def test_a_return_of_a_purchase_the_state_no_longer_holds_says_so() -> None:
     (problem,) = refused.value.diagnostics
     assert problem.code == "RE437"
     assert f"made on or before {state.older_purchases.until.isoformat()}" in problem.message
+
+
+def _redeem(number: int, time: dt.datetime) -> dict[str, Any]:
+    return {"id": f"x{number}", "type": "redeem", "time": time.isoformat(), "customer": "c1",
+            "item": "free-latte"}  # fmt: skip
+
+
+def _return(number: int, time: dt.datetime, of: str) -> dict[str, Any]:
+    items = [{"sku": "LATTE-L", "qty": 1}]
+    return {"id": f"r{number}", "type": "return", "time": time.isoformat(), "customer": "c1", "purchase": of,
+            "items": items}  # fmt: skip
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    st.lists(st.integers(min_value=24 * 2, max_value=24 * 10), min_size=130, max_size=160),  # > 2 years
+    st.lists(
+        st.tuples(
+            st.sampled_from(["purchase", "redeem", "return"]), st.integers(min_value=1, max_value=24 * 12)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_the_state_passed_in_is_never_changed(gaps: list[int], after: list[tuple[str, int]]) -> None:
+    """A state is a value: the engine adds to the lists it made for the event (expiry copies the
+    lots and the ledger, a purchase the activity) in place, never to the caller's. After a long
+    history every event expires lots, trims the activity and leaves purchase lines out: the state
+    passed in dumps the same after each event, and the same event on it decides the same again."""
+    events = history(gaps)
+    state = run(COFFEE, events)
+    time = dt.datetime.fromisoformat(events[-1]["time"])
+    for number, (kind, gap) in enumerate(after):
+        time += dt.timedelta(hours=gap)
+        if kind == "purchase":
+            event = purchase(1000 + number, time)
+        elif kind == "redeem":
+            event = _redeem(number, time)
+        else:
+            event = _return(number, time, of=events[-1 - number]["id"])
+        was = state.model_dump(mode="json")
+        try:
+            first = COFFEE.process(event, state)
+        except EventError:  # not enough points, a line already returned: refused, nothing changed
+            assert state.model_dump(mode="json") == was
+            continue
+        assert state.model_dump(mode="json") == was
+        second = COFFEE.process(event, state)
+        assert second.state.model_dump(mode="json") == first.state.model_dump(mode="json")
+        assert second.outcome().model_dump(mode="json") == first.outcome().model_dump(mode="json")
+        assert balance_matches_ledger(first.state)
+        state = first.state

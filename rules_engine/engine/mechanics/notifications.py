@@ -19,7 +19,7 @@ from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, rule_trace
+from rules_engine.engine.trusted import replaced, rule_trace, trusted
 from rules_engine.program.model import Hours, Notifications, Program
 from rules_engine.state.customer import CustomerState, DeferredMessage
 
@@ -115,7 +115,11 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
         return False
     if when > moment:
-        waiting = DeferredMessage(rule=rule, channel=channel, template=template, due_at=moment, send_at=when)
+        waiting = trusted(
+            DeferredMessage,
+            {"rule": rule, "channel": channel, "template": template, "due_at": moment, "send_at": when},
+            _DEFERRED,
+        )
         run.state = replaced(state, {"deferred": [*state.deferred, waiting]})
         code = "capped" if "the cap is" in why else "outside_schedule"
         reason = f"{words} deferred to {_local(run, when)}: {why}"
@@ -126,12 +130,18 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
     # older sends no longer count: the state keeps only what the cap needs
     outbox = getattr(run, "notifications", None)
     if isinstance(outbox, list):
-        outbox.append(Notification(rule=rule, channel=channel, template=template))
+        outbox.append(
+            trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
+        )
     run.state = replaced(state, {"notified": [*sent, moment]})
     run.trace.append(rule_trace(rule, "notification", True, "fired", f"sends {words}"))
     return True
 
 
+# The messages are made from values of the right types already (trusted: not validated again):
+# a customer whose points expire every few days is reminded at most events.
+_DEFERRED = {"rule", "channel", "template", "due_at", "send_at"}
+_SENT = {"rule", "channel", "template"}
 # A customer's waiting messages are bounded: past this many, a further one is dropped (traced).
 MAX_DEFERRED = 10
 # How many times the next allowed moment is moved on (quiet hours, the cap) before giving up.

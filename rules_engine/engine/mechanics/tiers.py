@@ -99,7 +99,9 @@ def record_activity(run: Run) -> None:
     if not windows:
         return
     event = run.event
+    added = False  # whether `add` made the activity list: the trim below is then done in place
     if isinstance(event, Purchase):
+        added = True
         spend = sum(run.remaining, ZERO)
         points = sum((award.points for award in run.effects_points), ZERO)
         values = {
@@ -115,7 +117,7 @@ def record_activity(run: Run) -> None:
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
-        update = running.trimmed(run.state, horizon)
+        update = running.trimmed(run.state, horizon, own=added)
         if update:  # usually nothing left the windows since the last event
             run.state = replaced(run.state, update)
 
