@@ -36,7 +36,7 @@ import yaml
 
 from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, RulesEngineError, Severity
-from rules_engine.simulate.chunks import BLOCK_BYTES, Table, open_table
+from rules_engine.simulate.chunks import BLOCK_BYTES, MAX_ROW_BYTES, Table, UnclosedQuoteError, open_table
 
 FIELDS = (
     "customer",
@@ -156,6 +156,7 @@ def write_events(
     chunk_rows: int = CHUNK_ROWS,
     partition_rows: int = PARTITION_ROWS,
     block_bytes: int = BLOCK_BYTES,
+    max_row: int = MAX_ROW_BYTES,
 ) -> Converted:
     """Read the table, check it, and write its events as JSON lines in time order.
 
@@ -171,7 +172,10 @@ def write_events(
     Raises:
         TableError: RE481 unreadable, RE714 a mapped column missing, RE480 a bad value.
     """
-    source = _guarded(table, lambda: open_table(table, chunk_rows=chunk_rows, block_bytes=block_bytes))
+    source = _guarded(
+        table,
+        lambda: open_table(table, chunk_rows=chunk_rows, block_bytes=block_bytes, max_row=max_row),
+    )
     columns = source.columns
     used = {name: mapping.column(name) or name for name in FIELDS}
     missing = [f"{name} ({used[name]})" for name in REQUIRED if used[name] not in columns]
@@ -220,6 +224,17 @@ def _guarded(table: Path, read: Any) -> Any:
 
     try:
         return read()
+    except UnclosedQuoteError as problem:
+        raise TableError(
+            [
+                Diagnostic(
+                    "RE481",
+                    f"cannot read the table {table}: {problem}",
+                    hint="a field that holds a quote is written in quotes, the quote doubled: "
+                    '"27"" monitor"; find the stray quote from that line on',
+                )
+            ]
+        ) from None
     except (OSError, pl.exceptions.PolarsError) as problem:
         reason = (
             problem.strerror

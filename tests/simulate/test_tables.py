@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.simulate import tables
+from rules_engine.simulate import chunks, tables
 from rules_engine.simulate.tables import ColumnMapping, Converted, TableError, write_events
 from tests.simulate import whole_table
+from tests.steps import python_steps
 
 ZONE = "Europe/Moscow"
 HEADER = (
@@ -281,3 +282,36 @@ def test_every_block_size_cuts_between_rows(tmp_path: Path) -> None:
     for block_bytes in range(1, len(table.read_bytes()) + 2):
         whole, bounded = _both(table, mapping, 2, 2, block_bytes)
         assert whole[0] != "error" and bounded == whole, block_bytes
+
+
+def _naive_break(data: bytes, *, last: bool) -> int:
+    """The first or last line break with an even number of quotes before it, by counting."""
+    breaks = [
+        at for at in range(len(data)) if data[at : at + 1] == b"\n" and data.count(b'"', 0, at) % 2 == 0
+    ]
+    return (breaks[-1] if last else breaks[0]) if breaks else -1
+
+
+@given(st.binary(max_size=80).map(lambda raw: bytes(b'"\na,'[byte % 4] for byte in raw)), st.booleans())
+def test_a_line_break_outside_quotes_is_found_as_counting_quotes_finds_it(data: bytes, last: bool) -> None:
+    assert chunks._break(data, last=last) == _naive_break(data, last=last)
+
+
+def test_a_stray_quote_is_refused_at_its_line_in_bounded_work(tmp_path: Path) -> None:
+    """One `"` never closed would make the rest of the file one row, held whole (and cutting the
+    blocks by counting quotes before each line break took minutes on 12 MB): past `max_row` bytes
+    it is RE481, naming the line, whatever the file's size."""
+    table = tmp_path / "stray.csv"
+    stray = 'TV 27" screen'
+    rows = [
+        f"c{n % 30},2026-03-01 10:{n % 60:02}:00,r{n},{stray if n == 10 else 'A'},1\n" for n in range(20_000)
+    ]
+    table.write_text(_HEAD + "".join(rows), encoding="utf-8")
+    mapping = ColumnMapping(
+        {"customer": "household", "time": "ts", "basket": "receipt", "sku": "product", "price": "unit_price"}
+    )
+    with python_steps(200_000), pytest.raises(TableError) as refused:
+        write_events(table, mapping, "UTC", io.StringIO(), block_bytes=4096, max_row=64 * 1024)
+    [problem] = refused.value.diagnostics
+    assert problem.code == "RE481" and "line 12 or after" in problem.message
+    assert problem.hint is not None and '"27"" monitor"' in problem.hint
