@@ -302,7 +302,7 @@ class Loyalty:
         with self.store.transaction(customer) as transaction:
             before = transaction.state()
             code = self._code(customer) if before is None else None
-            transaction.save(Change(state=state, ledger=_added(before, state), referral_code=code))
+            transaction.save(Change(state=state, ledger=_opening(before, state), referral_code=code))
 
     def adjust(self, adjustment: Adjustment) -> tuple[Adjustment, bool]:
         """A support desk's credit or debit (tools/adjustments.py), in one transaction, exactly once
@@ -326,14 +326,14 @@ class Loyalty:
             before = transaction.state()
             if before is None:
                 raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
-            passed, _ = self.engine.advance(before, adjustment.at)
+            passed, _, expired = self.engine.advance(before, adjustment.at)
             program = self.engine.program
             asked = adjustment.model_copy(update={"version": program.version})
             after, applied = apply_adjustment(passed, asked, expire_after=program.points.expire_after)
             transaction.save(
                 Change(
                     state=after,
-                    ledger=_added(before, after),
+                    ledger=[*expired, *applied.entries],
                     event=adjustment.id,
                     outcome=applied.model_dump_json(),
                     digest=digest,
@@ -407,7 +407,7 @@ class Loyalty:
                         earlier_change = row.at
                         break
             ledger = [row.entry for row in self.store.ledger(customer=customer)]
-            passed, _ = self.engine.advance(before, void.at)
+            passed, _, expired = self.engine.advance(before, void.at)
             program = self.engine.program
             asked = void.model_copy(update={"version": program.version})
             after, applied = apply_void(
@@ -426,7 +426,7 @@ class Loyalty:
             transaction.save(
                 Change(
                     state=after,
-                    ledger=[*_added(before, passed), *applied.entries],
+                    ledger=[*expired, *applied.entries],
                     event=void.id,
                     outcome=applied.model_dump_json(),
                     digest=digest,
@@ -474,17 +474,38 @@ class Loyalty:
             before = transaction.state()
             if before is None:
                 return []
-            after, changes = self.engine.advance(before, to_time)
+            after, changes, expired = self.engine.advance(before, to_time)
             if after != before:
-                transaction.save(Change(state=after, ledger=_added(before, after)))
+                transaction.save(Change(state=after, ledger=expired))
             return changes
 
 
-def _added(before: CustomerState | None, after: CustomerState) -> list[LedgerEntry]:
-    """The ledger entries in `after` that `before` does not have (the state keeps only the
-    entries of open lots, so the new ones are not simply the tail)."""
-    known = set(before.ledger) if before is not None else set()
-    return [entry for entry in after.ledger if entry not in known]
+IMPORT = "import"
+
+
+def _opening(before: CustomerState | None, after: CustomerState) -> list[LedgerEntry]:
+    """The ledger entries that make the books agree with an imported state: for each lot whose
+    points differ from the stored state's (all of a new customer's), an `adjust` entry of rule
+    `import` for the difference, dated when the lot was earned (a lot the import drops: at the
+    state's latest event). The state carries no history of its own."""
+    held = {lot.id: lot for lot in before.lots} if before is not None else {}
+    now = {lot.id: lot for lot in after.lots}
+    entries: list[LedgerEntry] = []
+    for lot_id in [*now, *(lot_id for lot_id in held if lot_id not in now)]:
+        new, old = now.get(lot_id), held.get(lot_id)
+        points = (new.points if new is not None else Decimal(0)) - (
+            old.points if old is not None else Decimal(0)
+        )
+        if points:
+            lot = new or old
+            assert lot is not None
+            at = lot.earned_at if new is not None else (after.last_event_at or lot.earned_at)
+            entries.append(
+                LedgerEntry(
+                    event=f"{IMPORT}:{lot_id}", rule=IMPORT, kind="adjust", points=points, lot=lot_id, at=at
+                )
+            )
+    return entries
 
 
 def _items_redeemed(outcome: Outcome) -> list[str]:

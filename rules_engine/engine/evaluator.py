@@ -27,13 +27,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules_engine.engine import (
     clock,
     conditions,
     earning,
-    lifecycle,
     points,
     pricing,
     profile,
@@ -55,13 +54,13 @@ from rules_engine.engine.outcome import Notification, PointsChange, TierChange, 
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, made_by_time, open_run
-from rules_engine.engine.trusted import replaced, rule_trace
+from rules_engine.engine.trusted import rule_trace
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.periods import cap_period_key
 from rules_engine.program.compile import CompiledProgram, compile_program
 from rules_engine.program.model import Program
 from rules_engine.program.validate import load_program
-from rules_engine.state.customer import CustomerState, parse_state
+from rules_engine.state.customer import CustomerState, LedgerEntry, parse_state
 
 __all__ = ["BudgetSnapshot", "Engine"]
 
@@ -124,10 +123,11 @@ class Engine:
             assert latest is not None
             raise EventError([clock.out_of_order(self.program, parsed, latest)])
         try:
-            before, changes, moves, sent = self._elapse(current, parsed.time, parsed.id)
+            before, changes, moves, sent, expired = self._elapse(current, parsed.time, parsed.id)
             run = open_run(
                 self.plan, self.secret, parsed, before, explain, budgets or BudgetSnapshot(), changes
             )
+            run.ledger = expired
             run.made = made_by_time(current, before)
             tiers.reviewed(run, moves)
             notifications.delivered(run, sent)
@@ -140,35 +140,31 @@ class Engine:
         except OverflowError:  # a date past year 9999: a state's time, or a program's long window
             raise EventError([out_of_range(parsed.id)]) from None
 
-    def _elapse(
-        self, state: CustomerState, moment: dt.datetime, cause: str
-    ) -> tuple[CustomerState, list[PointsChange], list[TierChange], list[Notification]]:
+    def _elapse(self, state: CustomerState, moment: dt.datetime, cause: str) -> _Elapsed:
         """What time did up to `moment`, each change at its own moment: points becoming available
         and expiring, tier reviews that fell due, waiting messages that went out. The same whether
         or not `advance` ran before (docs/engine.md, "Time between events"); `cause` names the
         ledger entries of expiry."""
-        after, changes = points.time_passes(self.program, state, moment, cause)
+        after, changes, expired = points.time_passes(self.program, state, moment, cause)
         after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
         after, sent = notifications.deliver(self.program.notifications, after, moment)
-        return after, changes, moves, sent
+        return _Elapsed(after, changes, moves, sent, expired)
 
     def _caught_up(self, result: Result, latest: dt.datetime, cause: str) -> Result:
         """A late event's result with what time did since its moment, up to the customer's clock
         (`latest`): its points expire, or become available, at their own moments, and a tier it
         reached is reviewed if a review fell due; the changes follow the event's own in its
         effects, their ledger entries name the event (docs/engine.md, "Late events")."""
-        after, changes, moves, sent = self._elapse(result.state, latest, cause)
+        after, changes, moves, sent, expired = self._elapse(result.state, latest, cause)
         if not changes and not moves and not sent:
             return result
-        after = replaced(
-            after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
-        )
         trace = [
             rule_trace(f"tier:{move.new or 'none'}", "tier", True, "fired", move.reason) for move in moves
         ]
         return dataclasses.replace(
             result,
             state=after,
+            ledger=(*result.ledger, *expired),
             points_changes=(*result.points_changes, *changes),
             tier_changes=(*result.tier_changes, *moves),
             notifications=(*result.notifications, *sent),  # messages that waited
@@ -229,30 +225,43 @@ class Engine:
             discounts=(),
             totals=Totals(),
             state=state,
+            ledger=(),
             trace=trace,
         )
 
-    def advance(
-        self, state: CustomerState | Mapping[str, Any] | None, to_time: dt.datetime
-    ) -> tuple[CustomerState, list[PointsChange | TierChange | Notification]]:
+    def advance(self, state: CustomerState | Mapping[str, Any] | None, to_time: dt.datetime) -> Advanced:
         """Housekeeping without an event: apply what time does up to `to_time` (expiry, points
         becoming available, a tier review that is due, waiting messages that go out) and return
-        the new state with each change (`PointsChange`, `TierChange` or a `Notification` with its
-        `at`). Pure, like `process`. The customer's clock never moves
-        backwards: a moment before their latest event (or advance) changes nothing."""
+        the new state, each change (`PointsChange`, `TierChange` or a `Notification` with its
+        `at`) and the ledger entries of what expired (`advance:<to_time>` their event). Pure, like
+        `process`. The customer's clock never moves backwards: a moment before their latest event
+        (or advance) changes nothing."""
         if to_time.tzinfo is None or to_time.utcoffset() is None:
             raise EventError([Diagnostic("RE410", "advance: the time needs a timezone offset")])
         to_time = fixed_offset(to_time)
         current = parse_state(state)
         if current.last_event_at is not None and to_time < current.last_event_at:
-            return current, []
+            return Advanced(current, [], [])
         cause = f"advance:{to_time.isoformat()}"
-        after, changes, moves, sent = self._elapse(current, to_time, cause)
-        after = replaced(
-            after, {"ledger": lifecycle.closed_entries_left_out(after.ledger, after.lots, cause)}
-        )
+        after, changes, moves, sent, expired = self._elapse(current, to_time, cause)
         update: dict[str, Any] = {"last_event_at": settle.later(after.last_event_at, to_time)}
-        return after.model_copy(update=update), [*changes, *moves, *sent]
+        return Advanced(after.model_copy(update=update), [*changes, *moves, *sent], expired)
+
+
+class _Elapsed(NamedTuple):
+    state: CustomerState
+    changes: list[PointsChange]
+    moves: list[TierChange]
+    sent: list[Notification]
+    expired: list[LedgerEntry]
+
+
+class Advanced(NamedTuple):
+    """What `Engine.advance` did: the state after it, each change, and the ledger entries."""
+
+    state: CustomerState
+    changes: list[PointsChange | TierChange | Notification]
+    ledger: list[LedgerEntry]
 
 
 def _not_exact(event: str) -> Diagnostic:

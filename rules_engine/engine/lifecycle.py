@@ -1,8 +1,10 @@
 """What time and spending do to points: pending → available, expiry, and burning for rewards.
 
-Pure functions over a `CustomerState`: they return a new state and the transitions they made,
-never read the clock (the moment comes from an event, or from `advance(…, to_time)`), and keep
-the ledger invariant — the points in the lots equal the sum of the ledger entries.
+Pure functions over a `CustomerState`: they return a new state, the transitions they made and
+the ledger entries that book them, and never read the clock (the moment comes from an event, or
+from `advance(…, to_time)`). The state keeps no ledger (the entries are the result's, and a store's
+ledger table holds them all); the books balance: the points in the lots equal the sum of every
+entry ever made.
 
 Policies (docs/engine.md):
 - A lot is *pending* until its `available_at`, *available* from then until its `expires_at`.
@@ -76,33 +78,14 @@ def in_order(state: CustomerState) -> CustomerState:
     since = state.last_event_at
     waiting = [lot for lot in lots if since is None or lot.available_at > since]
     pending = [lot.id for lot in sorted(waiting, key=lambda lot: lot.available_at)]
-    return state.model_copy(update={"lots": lots, "pending_lots": pending, "ledger": _merged(state.ledger)})
-
-
-def _merged(ledger: list[LedgerEntry]) -> list[LedgerEntry]:
-    """The ledger with one entry per award: an earlier version wrote an entry per basket line (each
-    read as an entry of one line); the entries of one change of one lot are made one again."""
-    merged: list[LedgerEntry] = []
-    for entry in ledger:
-        last = merged[-1] if merged else None
-        if (
-            last is not None
-            and entry.lines
-            and last.lines
-            and (last.event, last.rule, last.kind, last.lot, last.at, last.version, last.rule_hash)
-            == (entry.event, entry.rule, entry.kind, entry.lot, entry.at, entry.version, entry.rule_hash)
-        ):
-            points = last.points + entry.points
-            merged[-1] = last.model_copy(update={"points": points, "lines": (*last.lines, *entry.lines)})
-        else:
-            merged.append(entry)
-    return merged
+    return state.model_copy(update={"lots": lots, "pending_lots": pending})
 
 
 def expire(
     state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
-) -> tuple[CustomerState, list[Transition]]:
-    """Remove lots whose `expires_at` is at or before `moment`; one ledger entry per lot.
+) -> tuple[CustomerState, list[Transition], list[LedgerEntry]]:
+    """Remove lots whose `expires_at` is at or before `moment`: the state after it, each change,
+    and one ledger entry per lot.
 
     The lots are in expiry order: the due ones are a prefix, read until the first lot not due
     (lots at 0 or below in it stay, for returns)."""
@@ -110,12 +93,12 @@ def expire(
     if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
         lots = sorted(lots, key=expiry_order)
     if not lots or expiry_order(lots[0]) > (False, moment):
-        return state, []  # the usual case: the first lot to expire is not due yet
+        return state, [], []  # the usual case: the first lot to expire is not due yet
     end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
     due = [lot for lot in lots[:end] if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
-        return state, []
-    ledger = list(state.ledger)
+        return state, [], []
+    ledger: list[LedgerEntry] = []
     transitions: list[Transition] = []
     gone: set[str] = set()
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
@@ -126,10 +109,10 @@ def expire(
         transitions.append(Transition("expire", lot_id, lot.points, expires))
         ledger.append(ledger_entry(event, lot.rule, "expire", -lot.points, lot_id, expires, version))
     kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
-    update: dict[str, object] = {"lots": kept, "ledger": ledger}
+    update: dict[str, object] = {"lots": kept}
     if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
         update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
-    return replaced(state, update), transitions
+    return replaced(state, update), transitions, ledger
 
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
@@ -200,8 +183,9 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
 
 def burn(
     state: CustomerState, points: Decimal, moment: dt.datetime, *, event: str, rule: str, version: int = 0
-) -> tuple[CustomerState, list[Transition]]:
-    """Spend `points` from available lots, oldest first.
+) -> tuple[CustomerState, list[Transition], list[LedgerEntry]]:
+    """Spend `points` from available lots, oldest first: the state after it, each change, and one
+    ledger entry per lot it took from.
 
     Raises:
         EventError: RE430 when fewer points are available; the state is unchanged.
@@ -215,7 +199,7 @@ def burn(
         )
     remaining = points
     lots: list[Lot] = []
-    ledger = list(state.ledger)
+    ledger: list[LedgerEntry] = []
     transitions: list[Transition] = []
     for lot in _oldest_first(state.lots):
         spendable = lot.available_at <= moment and (lot.expires_at is None or moment < lot.expires_at)
@@ -228,36 +212,7 @@ def burn(
             lots.append(lot.model_copy(update={"points": lot.points - taken}))
         else:
             lots.append(lot)
-    return state.model_copy(update={"lots": lots, "ledger": ledger}), transitions
-
-
-def balance_matches_ledger(state: CustomerState) -> bool:
-    """The invariant: points in the lots == sum of the ledger."""
-    return sum((lot.points for lot in state.lots), ZERO) == sum((e.points for e in state.ledger), ZERO)
-
-
-# The state's ledger may hold this many entries of closed lots before they are left out: a
-# multiple of its lots, so that leaving them out (a look at every entry) comes once in many events.
-LEDGER_SLACK = 16
-
-
-def closed_entries_left_out(ledger: list[LedgerEntry], lots: list[Lot], event: str) -> list[LedgerEntry]:
-    """The ledger the state keeps: the entries of every lot that still holds points, and of every
-    lot `event` changed; the entries of lots closed earlier (spent, expired, reversed to 0 — they
-    add up to 0) leave the state once it holds more than twice as many entries as lots (and
-    `LEDGER_SLACK`), all at once.
-
-    The state would otherwise carry its whole history into every event; leaving closed entries
-    out at every event would read the whole ledger at every event. Nothing is lost: every entry
-    is in the state of the outcome that made it (`Outcome.new_ledger_entries`), and a store keeps
-    each one in its ledger table. The invariant holds as before: the points in the lots equal the
-    sum of the state's ledger.
-    """
-    if len(ledger) <= 2 * len(lots) + LEDGER_SLACK:
-        return ledger
-    holding = {lot.id for lot in lots if lot.points}
-    touched = {entry.lot for entry in ledger if entry.event == event}
-    return [entry for entry in ledger if entry.lot in holding or entry.lot in touched]
+    return state.model_copy(update={"lots": lots}), transitions, ledger
 
 
 def past_return_window(lots: list[Lot], moment: dt.datetime, within: dt.timedelta) -> list[Lot]:

@@ -258,6 +258,10 @@ class Outcome(OutcomeModel):
     totals: Totals
     state: CustomerState
     """The customer's state after the event."""
+    ledger: list[LedgerEntry] = Field(default_factory=list)
+    """The ledger entries the event made (earn, burn, expire, reverse), in order, each naming
+    this event: what a store appends to its ledger. The state keeps no ledger: the points in its
+    lots equal the sum of every entry its events ever made."""
     trace: list[RuleTrace]
     """Every rule, in the order it was decided."""
     tier_progress: TierProgress | None = None
@@ -265,6 +269,5 @@ class Outcome(OutcomeModel):
 
     @property
     def new_ledger_entries(self) -> list[LedgerEntry]:
-        """The ledger entries this event made (earn, burn, expire, reverse), in order: what to
-        append to a ledger kept outside the state (the state keeps only open lots' entries)."""
-        return [entry for entry in self.state.ledger if entry.event == self.event]
+        """The ledger entries this event made, in order (`ledger`)."""
+        return self.ledger

@@ -29,12 +29,12 @@ ZERO = Decimal(0)
 
 def time_passes(
     program: Program, state: CustomerState, moment: dt.datetime, cause: str
-) -> tuple[CustomerState, list[PointsChange]]:
+) -> tuple[CustomerState, list[PointsChange], list[LedgerEntry]]:
     """What time did to the points up to `moment` (pending lots becoming available, expiry), as
-    the state after it and each change; `cause` names the ledger entries of expiry."""
+    the state after it, each change, and the ledger entries of expiry (`cause` names them)."""
     state = lifecycle.in_order(state)
     changes, pending = lifecycle.ripen(state, moment)
-    state, expired = lifecycle.expire(state, moment, event=cause, version=program.version)
+    state, expired, entries = lifecycle.expire(state, moment, event=cause, version=program.version)
     if pending != state.pending_lots:
         state = replaced(state, {"pending_lots": pending})
     if state.tendered:
@@ -50,10 +50,14 @@ def time_passes(
         else:
             ordered.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
     given = {"kind", "lot", "points", "at"}
-    return state, [
-        trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)
-        for c in ordered
-    ]
+    return (
+        state,
+        [
+            trusted(PointsChange, {"kind": c.kind, "lot": c.lot, "points": c.points, "at": c.at}, given)
+            for c in ordered
+        ],
+        entries,
+    )
 
 
 def _tendered_kept(program: Program, state: CustomerState, moment: dt.datetime) -> CustomerState:
@@ -88,9 +92,10 @@ def redeem(run: Run, event: Redeem) -> None:
     if item.stock is not None and (taken := run.budgets.redeemed.get(item.id, 0)) >= item.stock:
         raise EventError([_out_of_stock(event, item.id, item.stock, taken)])
     version = run.program.version
-    run.state, burned = lifecycle.burn(
+    run.state, burned, entries = lifecycle.burn(
         run.state, item.cost, event.time, event=event.id, rule=rule, version=version
     )
+    run.ledger += entries
     run.points_changes += [PointsChange(kind="burn", lot=c.lot, points=c.points, at=c.at) for c in burned]
     gives = [f"spent {item.cost} points"]
     reward = item.reward
@@ -175,9 +180,10 @@ def tender(run: Run, event: Purchase) -> None:
                 )
             ]
         )
-    run.state, burned = lifecycle.burn(
+    run.state, burned, entries = lifecycle.burn(
         run.state, needed, event.time, event=event.id, rule=TENDER, version=program.version
     )
+    run.ledger += entries
     run.points_changes += [PointsChange(kind="burn", lot=c.lot, points=c.points, at=c.at) for c in burned]
     parts = split(needed, run.remaining, ONE) if run.remaining else []
     lines = [
@@ -239,7 +245,8 @@ def refund(run: Run, event: Return, before: dict[str, Decimal]) -> None:
     )
     lots = list(run.state.lots)
     lifecycle.with_lot(lots, lot)  # available at once: never pending, so not in `pending_lots`
-    run.state = replaced(run.state, {"lots": lots, "ledger": [*run.state.ledger, entry]})
+    run.state = replaced(run.state, {"lots": lots})
+    run.ledger.append(entry)
     run.points_changes.append(PointsChange(kind="refund", lot=lot.id, points=back, at=moment))
     run.trace.append(
         rule_trace(

@@ -99,6 +99,8 @@ class Result:
     totals: Totals
     state: CustomerState
     """The customer's state after the event."""
+    ledger: tuple[LedgerEntry, ...]
+    """The ledger entries the event made, in order (`Outcome.ledger`)."""
     trace: tuple[RuleTrace, ...]
     tier_progress: TierProgress | None = None
     free_shipping: FreeShipping | None = None
@@ -126,8 +128,8 @@ class Result:
 
     @property
     def new_ledger_entries(self) -> list[LedgerEntry]:
-        """The ledger entries this event made, in order (`Outcome.new_ledger_entries`)."""
-        return [entry for entry in self.state.ledger if entry.event == self.event]
+        """The ledger entries this event made, in order (`Outcome.ledger`)."""
+        return list(self.ledger)
 
     def outcome(self) -> Outcome:
         """The pydantic `Outcome` of this event, the same as the engine gave before results were
@@ -169,6 +171,7 @@ class Result:
             effects=effects,
             totals=self.totals,
             state=self.state,
+            ledger=list(self.ledger),
             trace=list(self.trace),
             tier_progress=self.tier_progress,
         )

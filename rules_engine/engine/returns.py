@@ -4,7 +4,7 @@
 customer's other lots; docs/engine.md, Returns), the tier metric the lines gave, and, unless the
 return window has closed, the challenge progress they counted for.
 
-Input: a `Run` of a return. Output: `run.state` (lots, ledger, returned quantities, activity),
+Input: a `Run` of a return. Output: `run.state` (lots, returned quantities, activity), `run.ledger`,
 `run.points_changes` and the trace.
 """
 
@@ -277,7 +277,7 @@ def _reverse(run: Run, event: Return, reverse: dict[str, dict[int, Decimal]], ru
     moment = event.time
     version = run.program.version
     lots = {lot.id: lot for lot in run.state.lots}
-    ledger = list(run.state.ledger)
+    ledger = run.ledger
     changes: list[PointsChange] = []
 
     def take(lot_id: str, points: Decimal, lines: list[LedgerLine] | None = None) -> None:
@@ -345,7 +345,7 @@ def _reverse(run: Run, event: Return, reverse: dict[str, dict[int, Decimal]], ru
     elif missing > 0:
         reason += f"; {missing} already spent: written off"
     # Lots emptied by the return stay, at 0, for later partial returns of the same purchase.
-    run.state = replaced(run.state, {"lots": list(lots.values()), "ledger": ledger})
+    run.state = replaced(run.state, {"lots": list(lots.values())})
     run.points_changes += changes
     run.trace.append(
         rule_trace(

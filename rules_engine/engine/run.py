@@ -37,7 +37,7 @@ from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Award, Discount
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, TierLevel
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
 
 ZERO = Decimal(0)
 
@@ -117,6 +117,8 @@ class Run:
     # rule → an award below zero it came to (the trace says so).
     negative_awards: dict[str, Decimal] = field(default_factory=dict)
     points_changes: list[PointsChange] = field(default_factory=list)
+    # The ledger entries made so far, in order (time passing's expiries first): the result's.
+    ledger: list[LedgerEntry] = field(default_factory=list)
     # What a return gave back to program-wide budgets (returns.release).
     budgets_released: list[BudgetRelease] = field(default_factory=list)
     # A return after the program's return window: nothing comes back.
@@ -136,13 +138,9 @@ class Run:
 
 def made_by_time(given: CustomerState, before: CustomerState) -> tuple[object, ...]:
     """The lists of `before` (the state after time passed) that are not `given`'s (the state the
-    caller passed): time passing made them (expiry: the lots and the ledger, less what expired).
-    Copying them again in settle was the second copy of the longest lists of a long history."""
-    return tuple(
-        made
-        for made, passed in ((before.lots, given.lots), (before.ledger, given.ledger))
-        if made is not passed
-    )
+    caller passed): time passing made them (expiry: the lots, less what expired). Copying them
+    again in settle was the second copy of the longest list of a long history."""
+    return (before.lots,) if before.lots is not given.lots else ()
 
 
 def open_run(

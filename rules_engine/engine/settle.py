@@ -2,7 +2,7 @@
 
 After every stage and mechanic, the run's totals and effects become the `Result` (result.py: the
 pydantic `Outcome` is built from it only when a caller asks), and the state so far becomes the new
-state: the awards' lots and ledger entries, the cap counters, the coupons
+state: the awards' lots (and their ledger entries, the result's), the cap counters, the coupons
 used and issued, the purchase history, the draw entries, the processed ids, the clock.
 
 Input: a `Run` at its end. Output: the `Result` (with `state`).
@@ -48,6 +48,7 @@ def outcome(run: Run) -> Result:
         },
         _TOTALS_GIVEN,
     )
+    state = new_state(run)  # books the awards' earn entries in `run.ledger`
     return Result(
         program=run.program.program,
         version=run.program.version,
@@ -56,7 +57,8 @@ def outcome(run: Run) -> Result:
         awards=tuple(run.effects_points),
         discounts=tuple(run.effects_discounts),
         totals=totals,
-        state=new_state(run),
+        state=state,
+        ledger=tuple(run.ledger),
         trace=tuple(run.trace),
         tier_progress=run.tier_progress,
         free_shipping=run.free_shipping,
@@ -102,7 +104,7 @@ def new_state(run: Run) -> CustomerState:
     expires_at = time + program.expire_after if program.expire_after else None
     quantities = run.quantities
     pending = list(run.state.pending_lots or ())
-    ledger = _own(run, run.state.ledger)
+    ledger = run.ledger
     version = run.program.version
     rule_hashes = run.plan.rule_hashes
     for award in run.effects_points:  # a lot and one ledger entry per award, with its lines' parts
@@ -153,7 +155,6 @@ def new_state(run: Run) -> CustomerState:
             "visits": visits,
             "entries": _entries(run),
             "processed": kept(run.state.processed, event.id),
-            "ledger": lifecycle.closed_entries_left_out(ledger, lots, event.id),
             "badges": [
                 *run.state.badges,
                 *(b.badge for b in run.badges if b.badge not in run.state.badges),

@@ -73,7 +73,9 @@ class LedgerLine(StateModel):
 class LedgerEntry(StateModel):
     """One change of the points balance: which event, rule and lot, how many, and why.
 
-    Invariant: the points in the lots always equal the sum of the ledger's entries.
+    An event's entries are its outcome's (`Outcome.ledger`), not the state's; a store keeps them
+    all in its ledger table. Invariant: the points in a customer's lots always equal the sum of
+    every entry their events made.
     """
 
     event: str
@@ -104,7 +106,7 @@ class LedgerEntry(StateModel):
     @classmethod
     def _one_line(cls, data: Any) -> Any:
         """An entry written before entries held their lines names one line (`"line": 3`): that line
-        with the entry's points (`lifecycle.in_order` merges an award's entries on the next event)."""
+        with the entry's points."""
         if isinstance(data, dict) and "line" in data:
             data = dict(data)
             line = data.pop("line")
@@ -341,8 +343,6 @@ class CustomerState(StateModel):
     """How many purchases the customer made."""
     badges: list[str] = Field(default_factory=list)
     """Badges earned."""
-    ledger: list[LedgerEntry] = Field(default_factory=list)
-    """Every change of the points balance, oldest first."""
     tier_since: dt.datetime | None = None
     """When the current tier was reached."""
     activity: list[Activity] = Field(default_factory=list)
@@ -389,6 +389,16 @@ class CustomerState(StateModel):
     fingerprints: dict[str, list[str]] = Field(default_factory=dict)
     """The latest distinct `device`, `payment` and `household` fingerprints of the customer's
     events (5 of each, newest last), kept when the referral's fraud checks read them."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_ledger(cls, data: Any) -> Any:
+        """A state written before the ledger left it (`"ledger": [...]`, every change of the
+        balance) loads as the same state without it: the entries are history, which the outcome
+        that made each one (`Outcome.ledger`) and a store's ledger table hold."""
+        if isinstance(data, dict) and "ledger" in data:
+            data = {key: value for key, value in data.items() if key != "ledger"}
+        return data
 
     def available(self, moment: dt.datetime) -> Decimal:
         """Points that can be spent at a moment: available and not expired."""

@@ -106,5 +106,5 @@ def apply_adjustment(
                 entries.append(entry(-taken, lot.id))
                 lot = lot.model_copy(update={"points": lot.points - taken})
             lots.append(lot)
-    after = state.model_copy(update={"lots": lots, "ledger": [*state.ledger, *entries]})
+    after = state.model_copy(update={"lots": lots})
     return after, adjustment.model_copy(update={"entries": entries})

@@ -60,17 +60,13 @@ def renamer(pseudonym: str) -> Callable[[str], str]:
 
 
 def anonymised(state: CustomerState, pseudonym: str, rename: Callable[[str], str]) -> CustomerState:
-    """The state kept for the books: the open lots and their ledger entries, renamed; nothing else."""
+    """The state kept for the books: the open lots, renamed; nothing else (the store renames its
+    ledger rows the same way)."""
     lots = [lot.model_copy(update={"event": rename(lot.event), "lines": []}) for lot in state.lots]
-    ledger = [
-        entry.model_copy(update={"event": rename(entry.event), "lot": rename_lot(entry.lot, rename)})
-        for entry in state.ledger
-    ]
     pending = None if state.pending_lots is None else [rename_lot(lot, rename) for lot in state.pending_lots]
     return CustomerState(
         customer=pseudonym,
         lots=lots,
         pending_lots=pending,
-        ledger=ledger,
         last_event_at=state.last_event_at,
     )

@@ -359,11 +359,6 @@ def apply_void(
         update={
             "lots": kept_lots,
             "pending_lots": pending,
-            # the state keeps the entries of open lots: a reversed lot's go with it
-            "ledger": [
-                *[e for e in state.ledger if e.lot not in removed],
-                *[e for e in entries if e.kind == "burn"],
-            ],
             "coupons": coupons,
             "badges": badges,
             "activity": activity,

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.engine.outcome import Outcome
 from rules_engine.jsonio import loads
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
+from tests.engine.books import balanced
 
 
 def event(kind: str, time: str, *lines: tuple[str, str, str], **extra: Any) -> dict[str, Any]:
@@ -25,16 +25,18 @@ def event(kind: str, time: str, *lines: tuple[str, str, str], **extra: Any) -> d
 
 class Customer:
     """Feeds events to an engine one after the other, keeping the state; after every event the
-    points in the lots must equal the ledger."""
+    points in the lots must equal every ledger entry made so far (`books`)."""
 
     def __init__(self, e: Engine) -> None:
         self.engine = e
         self.state: CustomerState | None = None
         self.outcomes: list[Outcome] = []
+        self.books: list[LedgerEntry] = []
 
     def send(self, data: dict[str, Any]) -> Outcome:
         outcome = self.engine.process(data, self.state)
-        assert balance_matches_ledger(outcome.state)
+        self.books += outcome.new_ledger_entries
+        assert balanced(outcome.state, self.books)
         self.state = outcome.state
         self.outcomes.append(outcome)
         return outcome

@@ -303,7 +303,7 @@ def test_ledger_entries_name_the_rule_as_it_was() -> None:
     """Each earn entry carries the program version and a hash of the rule's definition."""
     before = engine("earn: [{id: base, rate: 1 per 10}]\n").process(purchase(("A", "x", "100.00", 1)))
     after = engine("earn: [{id: base, rate: 2 per 10}]\n").process(purchase(("A", "x", "100.00", 1)))
-    (old,), (new,) = before.state.ledger, after.state.ledger
+    (old,), (new,) = before.ledger, after.ledger
     assert (old.kind, old.rule, old.points, old.version) == ("earn", "base", 10, 1)
     assert old.rule_hash and new.rule_hash and old.rule_hash != new.rule_hash
 
@@ -342,7 +342,7 @@ def test_a_time_in_a_named_zone_is_decided_by_its_offset_in_memory_and_in_json()
     assert in_memory.model_dump_json() == from_json.model_dump_json()
     assert in_memory.state.quests["breakfast-explorer"].done == [0, 1]  # coffee, then pastry: in time
 
-    later, _ = coffee.advance(stored, dt.datetime(2026, 4, 20, 9, 0, tzinfo=ZoneInfo("Europe/Berlin")))
+    later, _, _ = coffee.advance(stored, dt.datetime(2026, 4, 20, 9, 0, tzinfo=ZoneInfo("Europe/Berlin")))
     assert later.last_event_at is not None
     assert later.last_event_at.tzinfo == dt.timezone(dt.timedelta(hours=2))  # the offset, not the zone
 

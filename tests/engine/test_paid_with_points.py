@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
+from tests.engine.books import balanced
 
 PROGRAM = """\
 program: t
@@ -39,20 +39,24 @@ def purchase(event_id: str, day: str, lines: list[tuple[str, str, int]], paid: s
     }
 
 
-def with_points(e: Engine) -> CustomerState:
-    """30 points from 1 December, 25 from the 2nd: 55 available."""
-    state = e.process(purchase("p1", "01", [("A", "30.00", 1)])).state
-    return e.process(purchase("p2", "02", [("A", "25.00", 1)]), state).state
+def with_points(e: Engine, books: list[LedgerEntry] | None = None) -> CustomerState:
+    """30 points from 1 December, 25 from the 2nd: 55 available (their entries added to `books`)."""
+    first = e.process(purchase("p1", "01", [("A", "30.00", 1)]))
+    second = e.process(purchase("p2", "02", [("A", "25.00", 1)]), first.state)
+    if books is not None:
+        books += [*first.ledger, *second.ledger]
+    return second.state
 
 
 def test_points_paid_are_burnt_oldest_first_at_the_point_value() -> None:
     e = engine()
-    state = with_points(e)
+    books: list[LedgerEntry] = []
+    state = with_points(e, books)
     paid = e.process(purchase("p3", "03", [("B", "10.00", 1)], paid="0.40"), state)
     burnt = [(c.kind, c.lot, c.points) for c in paid.effects.points_changes]
     assert burnt == [("burn", "p1/base", 30), ("burn", "p2/base", 10)]
     assert paid.state.available(paid.state.last_event_at) == 55 - 40 + 9  # 9.60 earns 9
-    assert balance_matches_ledger(paid.state)
+    assert balanced(paid.state, [*books, *paid.ledger])
     more = e.process(purchase("p4", "04", [("B", "10.00", 1)], paid="0.10"), paid.state)
     assert [(c.lot, c.points) for c in more.effects.points_changes] == [("p2/base", 10)]
 
@@ -82,7 +86,8 @@ def test_a_program_without_a_point_value_cannot_take_points() -> None:
 
 def test_a_return_gives_back_the_points_that_paid_for_its_lines() -> None:
     e = engine()
-    state = with_points(e)
+    books: list[LedgerEntry] = []
+    state = with_points(e, books)
     # 0.50 paid with 50 points on 10.00 + 15.00: 20 points for line 0, 30 for line 1 (2 units)
     paid = e.process(purchase("p3", "03", [("B", "10.00", 1), ("C", "7.50", 2)], paid="0.50"), state)
     assert paid.state.tendered["p3"].points == 50
@@ -106,4 +111,4 @@ def test_a_return_gives_back_the_points_that_paid_for_its_lines() -> None:
     assert [c.points for c in rest.effects.points_changes if c.kind == "refund"] == [15]
     whole = back("r3", "07", "B", 1, rest.state)
     assert [c.points for c in whole.effects.points_changes if c.kind == "refund"] == [20]
-    assert balance_matches_ledger(whole.state)
+    assert balanced(whole.state, [*books, *paid.ledger, *one.ledger, *rest.ledger, *whole.ledger])

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.lifecycle import LEDGER_SLACK, balance_matches_ledger, closed_entries_left_out
 from rules_engine.errors import EventError
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
 from tests.conftest import ROOT
+from tests.engine.books import balanced
 
 COFFEE = Engine.from_file(ROOT / "programs" / "coffee-club.yaml", secret=b"test-secret")
 
@@ -39,7 +39,7 @@ def test_points_are_pending_then_available_and_the_change_is_reported() -> None:
     later = COFFEE.process(purchase("p2", "2026-11-20T12:00:00+03:00"), first.state)
     kinds = [(c.kind, c.lot) for c in later.effects.points_changes]
     assert ("available", "p1/base") in kinds
-    assert balance_matches_ledger(later.state)
+    assert balanced(later.state, [*first.ledger, *later.ledger])
 
 
 def test_points_expire_oldest_first_and_the_ledger_says_so() -> None:
@@ -49,16 +49,17 @@ def test_points_expire_oldest_first_and_the_ledger_says_so() -> None:
     expired = [c for c in year_later.effects.points_changes if c.kind == "expire"]
     assert [c.lot for c in expired] == ["p1/base"]
     assert [lot.event for lot in year_later.state.lots] == ["p2", "p3"]
-    (entry,) = [e for e in year_later.state.ledger if e.kind == "expire"]
-    assert (entry.lot, entry.points) == ("p1/base", -first.totals.points)
-    assert balance_matches_ledger(year_later.state)
+    (entry,) = [e for e in year_later.ledger if e.kind == "expire"]
+    assert (entry.lot, entry.points, entry.event) == ("p1/base", -first.totals.points, "p3")
+    assert balanced(year_later.state, [*first.ledger, *second.ledger, *year_later.ledger])
 
 
 def test_advance_applies_expiry_without_an_event() -> None:
     first = COFFEE.process(purchase("p1", "2025-01-10T12:00:00+03:00"))
-    after, changes = COFFEE.advance(first.state, dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    after, changes, entries = COFFEE.advance(first.state, dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
     assert [c.kind for c in changes] == ["available", "expire"]
-    assert after.lots == [] and balance_matches_ledger(after)
+    assert [(e.kind, e.event) for e in entries] == [("expire", "advance:2026-02-01T00:00:00+00:00")]
+    assert after.lots == [] and balanced(after, [*first.ledger, *entries])
     with pytest.raises(EventError):
         COFFEE.advance(first.state, dt.datetime(2026, 2, 1))
 
@@ -84,7 +85,7 @@ def test_redeeming_burns_the_oldest_points_and_issues_a_reproducible_coupon() ->
         other.process(redeem("r1", "2026-11-20T12:00:00+03:00"), state).effects.coupons_issued[0].code
         != coupon.code
     )
-    assert balance_matches_ledger(spent.state)
+    assert [(e.kind, e.rule) for e in spent.ledger] == [("burn", "catalog:free-latte")] * len(burns)
     # the coupon is then used in a purchase, once
     latte = {
         "id": "p9",
@@ -120,16 +121,19 @@ def test_the_balance_is_always_the_sum_of_the_ledger(
     days: list[int], prices: list[Decimal], redeem_after: int
 ) -> None:
     state: CustomerState | None = None
+    books: list[LedgerEntry] = []
     start = dt.datetime(2025, 1, 6, 12, tzinfo=dt.UTC)
     for n, day in enumerate(sorted(days)):
         time = (start + dt.timedelta(days=day)).isoformat()
-        state = COFFEE.process(purchase(f"p{n}", time, str(prices[n])), state).state
+        result = COFFEE.process(purchase(f"p{n}", time, str(prices[n])), state)
+        state, books = result.state, [*books, *result.ledger]
         if n == redeem_after:
             try:
-                state = COFFEE.process(redeem(f"r{n}", time), state).state
+                result = COFFEE.process(redeem(f"r{n}", time), state)
+                state, books = result.state, [*books, *result.ledger]
             except EventError as error:
                 assert error.code == "RE430"
-        assert balance_matches_ledger(state)
+        assert balanced(state, books)
         moment = start + dt.timedelta(days=day)
         assert state.available(moment) >= 0
 
@@ -196,27 +200,18 @@ def test_replaying_the_same_stream_twice_changes_nothing_the_second_time(days: l
     assert replayed == state
 
 
-def test_a_closed_lots_entries_leave_the_state_in_a_batch() -> None:
-    """The state keeps the ledger of its open lots, and of closed lots until there are more entries
-    than twice its lots (and 16): then all closed entries go at once, so it neither grows with
-    history nor reads its whole ledger at every event. Each outcome names the entries it made
-    (`new_ledger_entries`), which a store keeps."""
+def test_the_state_keeps_no_ledger_each_result_has_its_own_entries() -> None:
+    """The ledger is history: each result names the entries its event made (expiry that came
+    due first, then the event's own), which a store keeps; the state keeps none, so an event
+    neither carries nor reads the customer's past entries. They add up to the lots' points."""
     first = COFFEE.process(purchase("p1", "2025-11-03T12:00:00+03:00"))
     expiring = COFFEE.process(purchase("p2", "2026-11-10T12:00:00+03:00"), first.state)
-    # p1's lot expired on this event: its earn and expire entries are both still here
-    assert [(e.lot, e.kind) for e in expiring.state.ledger if e.lot == "p1/base"] == [
-        ("p1/base", "earn"),
-        ("p1/base", "expire"),
+    assert [(e.event, e.kind, e.lot) for e in expiring.ledger] == [
+        ("p2", "expire", "p1/base"),
+        ("p2", "earn", "p2/base"),
     ]
-    assert [(e.event, e.kind) for e in expiring.new_ledger_entries] == [("p2", "expire"), ("p2", "earn")]
+    assert expiring.outcome().ledger == list(expiring.ledger) == expiring.new_ledger_entries
+    assert "ledger" not in expiring.state.model_dump()
     later = COFFEE.process(purchase("p3", "2026-11-11T12:00:00+03:00"), expiring.state)
-    # p1's lot closed, its entries (adding up to 0) wait for the batch: a small ledger keeps them
-    assert {e.lot for e in later.state.ledger} == {"p1/base", "p2/base", "p3/base"}
-    assert balance_matches_ledger(later.state)
-    state = later.state
-    padding = [state.ledger[-1]] * (2 * len(state.lots) + LEDGER_SLACK)  # p3's entry, many times
-    left = closed_entries_left_out([*state.ledger, *padding], state.lots, "p9")
-    assert {e.lot for e in left} == {"p2/base", "p3/base"}  # over the slack: the closed lot's entries go
-    assert closed_entries_left_out(state.ledger, state.lots, "p9") is state.ledger
-    made = [*first.new_ledger_entries, *expiring.new_ledger_entries, *later.new_ledger_entries]
+    made = [*first.ledger, *expiring.ledger, *later.ledger]
     assert sum(e.points for e in made) == sum(lot.points for lot in later.state.lots)

@@ -83,9 +83,9 @@ def test_advance_sends_what_waited_at_its_own_moment() -> None:
     e = engine('quiet_hours: {start: "21:00", end: "09:00"}\n')
     out = e.process(event("app_open", "2026-12-05T23:10:00"), None)
     assert len(out.state.deferred) == 2
-    early, changes = e.advance(out.state, at("2026-12-06T08:59:00"))
+    early, changes, _ = e.advance(out.state, at("2026-12-06T08:59:00"))
     assert changes == [] and len(early.deferred) == 2
-    after, changes = e.advance(out.state, at("2026-12-06T10:00:00"))
+    after, changes, _ = e.advance(out.state, at("2026-12-06T10:00:00"))
     assert [(n.rule, n.at) for n in changes if isinstance(n, Notification)] == [
         ("offer:a", at("2026-12-06T09:00:00")),
         ("offer:b", at("2026-12-06T09:00:00")),
@@ -207,7 +207,7 @@ def test_what_goes_out_does_not_depend_on_advance(steps: list[tuple[dt.datetime,
         plain = out.state
         sent_plain += [(x.template, x.at or moment) for x in out.effects.notifications]
         if advance_first and housekept is not None:
-            housekept, changes = e.advance(housekept, moment - dt.timedelta(minutes=1))
+            housekept, changes, _ = e.advance(housekept, moment - dt.timedelta(minutes=1))
             sent_housekept += [(x.template, x.at) for x in changes if isinstance(x, Notification)]
         out = e.process(data, housekept)
         housekept = out.state

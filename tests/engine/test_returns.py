@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.lifecycle import balance_matches_ledger
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
+from tests.engine.books import Booked
 
 HEADER = "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
 
 
-def engine(body: str, negative: str = "allow") -> Engine:
+def engine(body: str, negative: str = "allow") -> Booked:
     points = f"points: {{pending: 14d, negative_balance: {negative}}}\n"
-    return Engine(load_program_text(HEADER + points + textwrap.dedent(body), "t.yaml"))
+    return Booked(Engine(load_program_text(HEADER + points + textwrap.dedent(body), "t.yaml")))
 
 
 def purchase(event_id: str, day: int, *lines: tuple[str, str, int]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def test_a_returned_line_gives_back_what_it_earned_not_a_share_of_the_basket() -
         ("p1/base", 50),
         ("p1/shoes", 7),
     ]
-    assert balance_matches_ledger(back.state)
+    assert e.balanced(back.state)
 
 
 def test_returns_use_the_original_award_not_todays_rules() -> None:
@@ -83,7 +83,7 @@ def test_partial_returns_add_up_to_exactly_what_was_earned() -> None:
         state = e.process(giving_back(f"r{n}", 2 + n, "p1", ("A", 1)), state).state
     assert balance(state) == 0
     # floor rounding of what has been returned so far: floor(10/3) = 3, floor(20/3) = 6, 10
-    assert [e.points for e in state.ledger if e.kind == "reverse"] == [-3, -3, -4]
+    assert [x.points for x in e.books(state) if x.kind == "reverse"] == [-3, -3, -4]
     with pytest.raises(EventError) as caught:
         e.process(giving_back("r9", 9, "p1", ("A", 1)), state)
     assert caught.value.code == "RE433"
@@ -99,7 +99,7 @@ def test_a_return_after_redemption_can_drive_the_balance_negative_when_allowed()
     back = e.process(giving_back("r1", 21, "p1", ("SOCK", 12)), state)
     assert balance(back.state) == -100
     assert "balance goes negative" in next(t for t in back.trace if t.rule == "return:p1").reason
-    assert balance_matches_ledger(back.state)
+    assert e.balanced(back.state)
     forgiving = engine(body, negative="write_off")
     state = forgiving.process(purchase("p1", 1, ("SOCK", "10.00", 12))).state
     state = forgiving.process(
@@ -110,7 +110,7 @@ def test_a_return_after_redemption_can_drive_the_balance_negative_when_allowed()
         balance(back.state) == 0
         and "written off" in next(t for t in back.trace if t.rule == "return:p1").reason
     )
-    assert balance_matches_ledger(back.state)
+    assert e.balanced(back.state)
 
 
 def test_spent_points_come_back_from_pending_lots_first() -> None:
@@ -124,7 +124,7 @@ def test_spent_points_come_back_from_pending_lots_first() -> None:
     assert [(c.lot, c.points) for c in back.effects.points_changes if c.kind == "reverse"] == [
         ("p2/base", 10)
     ]
-    assert balance_matches_ledger(back.state)
+    assert e.balanced(back.state)
 
 
 def test_spent_points_come_back_from_the_purchases_own_bonus_lots_too() -> None:
@@ -150,7 +150,7 @@ def test_spent_points_come_back_from_the_purchases_own_bonus_lots_too() -> None:
     ]
     assert balance(back.state) == 0
     assert "50 already spent: written off" in next(t for t in back.trace if t.rule == "return:p1").reason
-    assert balance_matches_ledger(back.state)
+    assert e.balanced(back.state)
 
 
 def test_ledger_entries_name_the_basket_lines_they_belong_to() -> None:
@@ -158,24 +158,24 @@ def test_ledger_entries_name_the_basket_lines_they_belong_to() -> None:
     e = engine(SHOP)
     bought = e.process(purchase("p1", 1, ("SHOE", "50.00", 2), ("SOCK", "10.00", 3)))
     # base: 100 on the shoes (line 0) and 30 on the socks (line 1); shoes award: 14 on line 0
-    earned = [(e.rule, e.points, [(p.line, p.points) for p in e.lines]) for e in bought.state.ledger]
+    earned = [(x.rule, x.points, [(p.line, p.points) for p in x.lines]) for x in bought.ledger]
     assert earned == [("base", 130, [(0, 100), (1, 30)]), ("shoes", 14, [(0, 14)])]
     back = e.process(giving_back("r1", 3, "p1", ("SHOE", 1)), bought.state)
     # one shoe of two: half of what line 0 earned, from each award's lot, named line 0
     reversed_ = [
-        (e.rule, e.lot, e.points, [(p.line, p.points) for p in e.lines])
-        for e in back.state.ledger
-        if e.kind == "reverse"
+        (x.rule, x.lot, x.points, [(p.line, p.points) for p in x.lines])
+        for x in back.ledger
+        if x.kind == "reverse"
     ]
     assert reversed_ == [("return:p1", "p1/base", -50, [(0, -50)]), ("return:p1", "p1/shoes", -7, [(0, -7)])]
-    assert balance_matches_ledger(back.state)
+    assert e.balanced(back.state)
 
 
 def test_a_returns_entry_holds_every_returned_line_of_the_lot() -> None:
     e = engine(SHOP)
     bought = e.process(purchase("p1", 1, ("SHOE", "50.00", 2), ("SOCK", "10.00", 3)))
     back = e.process(giving_back("r1", 3, "p1", ("SHOE", 2), ("SOCK", 3)), bought.state)
-    (base,) = [e for e in back.state.ledger if e.kind == "reverse" and e.lot == "p1/base"]
+    (base,) = [x for x in back.ledger if x.kind == "reverse" and x.lot == "p1/base"]
     assert base.points == -130 and [(p.line, p.points) for p in base.lines] == [(0, -100), (1, -30)]
 
 
@@ -214,7 +214,7 @@ def test_past_the_window_emptied_lots_and_line_detail_leave_the_state() -> None:
         ("p2/shoes", 7, 0),
         ("p3/base", 10, 1),
     ]
-    assert balance_matches_ledger(state)
+    assert e.balanced(state)
 
 
 def test_without_a_window_a_state_keeps_every_lot_for_returns() -> None:
@@ -308,7 +308,7 @@ def test_a_full_return_gives_the_cap_back_so_a_same_day_rebuy_earns_again() -> N
     ]
     rebuy = e.process(purchase("p2", 1, ("MUG", "20.00", 1)), back.state)
     assert [(a.rule, a.points) for a in rebuy.effects.points] == [("base", 20), ("welcome", 50)]
-    assert balance_matches_ledger(rebuy.state)
+    assert e.balanced(rebuy.state)
 
 
 def test_a_partial_return_gives_back_its_share_of_the_cap_only() -> None:

@@ -125,9 +125,9 @@ def test_advance_applies_a_due_review_without_an_event() -> None:
 
     e = engine(CALENDAR)
     state = buy(e, "p1", "2026-03-01T12:00:00+01:00", "2000.00", None).state
-    early, nothing = e.advance(state, dt.datetime(2027, 12, 31, tzinfo=dt.UTC))
+    early, nothing, _ = e.advance(state, dt.datetime(2027, 12, 31, tzinfo=dt.UTC))
     assert early.tier == "gold" and [c for c in nothing if isinstance(c, TierChange)] == []
-    after, changes = e.advance(state, dt.datetime(2028, 2, 1, tzinfo=dt.UTC))
+    after, changes, _ = e.advance(state, dt.datetime(2028, 2, 1, tzinfo=dt.UTC))
     moves = [c for c in changes if isinstance(c, TierChange)]
     assert [(m.old, m.new) for m in moves] == [("gold", "silver")]
     assert after.tier == "silver"

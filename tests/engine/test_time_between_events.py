@@ -56,7 +56,7 @@ def test_a_due_review_is_done_before_the_event_that_follows_it() -> None:
     assert state.tier == "silver"  # reached in 2026, held through 2027, reviewed on 2028-01-31
     late = dt.datetime(2028, 2, 5, 12, tzinfo=PARIS)
     without = e.process(purchase("p2", late, "10.00"), state)
-    advanced, moves = e.advance(state, dt.datetime(2028, 2, 1, tzinfo=PARIS))
+    advanced, moves, _ = e.advance(state, dt.datetime(2028, 2, 1, tzinfo=PARIS))
     with_advance = e.process(purchase("p2", late, "10.00"), advanced)
     for outcome in (without, with_advance):
         assert outcome.totals.points == 10 and outcome.effects.discounts == []  # member's, not silver's
@@ -163,7 +163,7 @@ def test_advance_changes_no_outcome(program: str, steps: list[tuple[int, str, An
         event = purchase(f"p{n}", moment, amount)
         advanced: list[PointsChange | TierChange] = []
         if advance_at is not None and housekept is not None:
-            housekept, advanced = e.advance(housekept, previous + (moment - previous) * float(advance_at))
+            housekept, advanced, _ = e.advance(housekept, previous + (moment - previous) * float(advance_at))
         one, two = e.process(event, plain), e.process(event, housekept)
         assert _decisions(one) == _decisions(two)
         time_did = [*one.effects.points_changes, *one.effects.tier_changes]
