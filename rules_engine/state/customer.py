@@ -374,7 +374,9 @@ class CustomerState(StateModel):
     offers: dict[str, list[dt.datetime]] = Field(default_factory=dict)
     """When each offer was issued to the customer, by the offer's id."""
     notified: list[dt.datetime] = Field(default_factory=list)
-    """When notifications were sent, for the frequency cap (only those within the cap's period)."""
+    """When notifications were sent, for the frequency cap: only those within the cap's period,
+    and none when the program has no cap (nothing reads them then: a state must not grow with
+    every message ever sent)."""
     deferred: list[DeferredMessage] = Field(default_factory=list)
     """Notifications waiting to go out (quiet hours, the frequency cap), in sending order; at most
     `MAX_DEFERRED` (mechanics/notifications.py)."""

@@ -126,14 +126,13 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         run.trace.append(rule_trace(rule, "notification", False, code, reason))
         return True
     cap = settings.frequency_cap
-    sent = recent(cap, state.notified, moment) if cap is not None else state.notified
-    # older sends no longer count: the state keeps only what the cap needs
     outbox = getattr(run, "notifications", None)
     if isinstance(outbox, list):
         outbox.append(
             trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
         )
-    run.state = replaced(state, {"notified": [*sent, moment]})
+    if cap is not None:  # the state keeps only what the cap counts (without one: nothing)
+        run.state = replaced(state, {"notified": [*recent(cap, state.notified, moment), moment]})
     run.trace.append(rule_trace(rule, "notification", True, "fired", f"sends {words}"))
     return True
 
@@ -223,10 +222,12 @@ def deliver(
     due = [message for message in waiting if message.send_at <= moment]
     left = [message for message in waiting if message.send_at > moment]
     sent = [Notification(rule=m.rule, channel=m.channel, template=m.template, at=m.send_at) for m in due]
-    notified = [*state.notified, *(message.send_at for message in due)]
-    if settings.frequency_cap is not None:
-        notified = recent(settings.frequency_cap, notified, moment)
-    return replaced(state, {"deferred": left, "notified": notified}), sent
+    update: dict[str, object] = {"deferred": left}
+    if settings.frequency_cap is not None:  # what the cap counts (without one, nothing reads it)
+        update["notified"] = recent(
+            settings.frequency_cap, [*state.notified, *(m.send_at for m in due)], moment
+        )
+    return replaced(state, update), sent
 
 
 def delivered(run: Run, sent: list[Notification]) -> None:
