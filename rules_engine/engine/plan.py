@@ -13,6 +13,7 @@ Input: a `CompiledProgram`. Output: a `Plan`, immutable in use, shared by every 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -166,10 +167,16 @@ def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:
 
 
 def _rule_hashes(program: Program) -> dict[str, str]:
-    """rule id as awards name it → the first 16 hex digits of the SHA-256 of the rule's definition."""
+    """rule id as awards name it → the first 16 hex digits of the SHA-256 of the rule's definition:
+    the fields its author wrote, as validated, in canonical JSON. Not the defaults: a release of
+    the engine that adds an option would otherwise change the hash of every rule, and the books
+    would show every rule as changed at the upgrade (as they did before 2026-12-02's evening)."""
 
     def digest(model: Any) -> str:
-        return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+        text = json.dumps(
+            model.model_dump(mode="json", exclude_unset=True), sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     hashes = {rule.id: digest(rule) for rule in program.earn}
     if program.tiers is not None:

@@ -308,6 +308,29 @@ def test_ledger_entries_name_the_rule_as_it_was() -> None:
     assert old.rule_hash and new.rule_hash and old.rule_hash != new.rule_hash
 
 
+def test_a_rules_hash_covers_what_its_author_wrote_not_the_engines_defaults() -> None:
+    """A later release of the engine may add an option with a default to a rule: the hash of an
+    unchanged rule stays, so the books do not show every rule as changed at an upgrade."""
+    from rules_engine.engine.plan import _rule_hashes
+    from rules_engine.program.model import EarnRule, Program
+
+    class LaterRule(EarnRule):
+        a_later_option: int = 0
+
+    class LaterProgram(Program):
+        earn: list[LaterRule]  # type: ignore[assignment]
+
+    today = engine(
+        "earn: [{id: base, rate: 1 per 10}, {id: big, when: basket.total > 50, award: 5}]\n"
+    ).program
+    later = LaterProgram.model_validate(today.model_dump(mode="json", exclude_unset=True))
+    assert later.earn[0].a_later_option == 0  # the model has the option; the author did not set it
+    assert _rule_hashes(later) == _rule_hashes(today)
+    changed = engine("earn: [{id: base, rate: 1 per 10}, {id: big, when: basket.total > 50, award: 6}]\n")
+    assert _rule_hashes(changed.program)["big"] != _rule_hashes(today)["big"]
+    assert _rule_hashes(changed.program)["base"] == _rule_hashes(today)["base"]
+
+
 def test_a_time_in_a_named_zone_is_decided_by_its_offset_in_memory_and_in_json() -> None:
     """A quest started on 20 March in Berlin (+01:00) with 30 days to finish ends on 19 April at
     11:00 UTC, 30 × 24 hours later, across the change to summer time (+02:00) — whether the state
