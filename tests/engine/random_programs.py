@@ -1,0 +1,241 @@
+"""Random loyalty programs and event streams, for differential and property tests (hypothesis).
+
+The example programs are five points in the space of programs; a defect often needs a
+combination none of them has — a multiplier in an exclusive group with a per-day cap, per-line
+rounding with a tier multiplier in a zero-decimal currency, a return after a redemption emptied
+the lots. `programs()` draws program files from the documented sections (points and where they
+are rounded, pending and expiry, returns, the earning base, tiers with multipliers and
+discounts, earn rules of every kind with conditions, schedules, caps, groups and priorities,
+discounts, a catalog) and `streams()` draws what customers do with them: purchases, returns of
+what they bought, redemptions, with gaps from minutes to months across pending periods,
+expiries, tier windows and schedules. Both are valid by construction: a drawn program that does
+not validate is a defect of the generator or of the validator, and the tests say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import strategies as st
+
+# (sku, category): three categories, so that conditions on a category hold for some lines only.
+PRODUCTS = (
+    ("TEA-1", "drink"),
+    ("TEA-2", "drink"),
+    ("CAKE-1", "food"),
+    ("CAKE-2", "food"),
+    ("CARD-1", "gift"),
+    ("MUG-1", "goods"),
+)
+CURRENCIES = {"EUR": 2, "USD": 2, "JPY": 0, "BHD": 3}  # code → decimals (zero and three too)
+ZONES = ("UTC", "Europe/Berlin", "America/Chicago", "Asia/Tokyo")
+START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+CATALOG_COST = 50
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A drawn program: its YAML text and what a stream needs to know of it."""
+
+    text: str
+    currency: str
+    decimals: int
+
+
+def _condition(draw: st.DrawFn, tiers: list[str]) -> str:
+    """A basket or customer condition from the ones marketers write most."""
+    menu = [
+        f"basket.total >= {draw(st.integers(1, 300))}",
+        f"event.time.hour < {draw(st.integers(6, 20))}",
+        'any(item.category == "food" for item in basket.items)',
+        f"basket.item_count >= {draw(st.integers(2, 5))}",
+        "len(customer.purchases) == 0",
+        'event.time.weekday == "tue"',
+    ]
+    if tiers:
+        menu.append(f'customer.tier == "{draw(st.sampled_from(tiers))}"')
+    return draw(st.sampled_from(menu))
+
+
+def _item_condition(draw: st.DrawFn) -> str:
+    return draw(
+        st.sampled_from(
+            [
+                'item.category == "food"',
+                'item.category == "drink"',
+                'item.sku == "MUG-1"',
+                "item.qty >= 2",
+                'item.category != "gift"',
+            ]
+        )
+    )
+
+
+def _cap(draw: st.DrawFn) -> str | None:
+    if not draw(st.booleans()):
+        return None
+    period = draw(st.sampled_from(["per_event", "per_day", "per_week", "per_month", "lifetime"]))
+    return f"{{{period}: {draw(st.integers(1, 80))}}}"
+
+
+def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[int]]) -> str:
+    kind = draw(st.sampled_from(["rate", "rate", "award", "per_item", "multiply", "multiply_items"]))
+    lines = [f"  - id: r{number}"]
+    if kind == "rate":
+        lines.append(f"    rate: {draw(st.integers(1, 10))} per {draw(st.sampled_from([1, 3, 10, 100]))}")
+        if draw(st.booleans()):
+            lines.append(f"    exclude: {_item_condition(draw)}")
+    elif kind == "award":
+        lines.append(f"    award: {draw(st.integers(1, 60))}")
+        lines.append(f"    when: {_condition(draw, tiers)}")
+    elif kind == "per_item":
+        lines.append(f"    for_each_item: {_item_condition(draw)}")
+        lines.append(
+            f"    award: {draw(st.sampled_from(['5', '3 * item.qty', 'item.qty', '2 * item.qty - 3']))}"
+        )
+    else:
+        lines.append(f"    multiply: {draw(st.sampled_from(['1.5', '2', '3', '1.25']))}")
+        if kind == "multiply_items":
+            lines.append(f"    for_each_item: {_item_condition(draw)}")
+        elif draw(st.booleans()):
+            lines.append(f"    when: {_condition(draw, tiers)}")
+    if draw(st.integers(0, 3)) == 0:
+        days = draw(
+            st.lists(
+                st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            )
+        )
+        lines.append(f"    active: {{weekdays: [{', '.join(days)}]}}")
+    elif draw(st.integers(0, 4)) == 0:
+        lines.append("    active: {start: 2026-02-01, end: 2026-03-15}")
+    if (cap := _cap(draw)) is not None:
+        lines.append(f"    cap: {cap}")
+    if draw(st.integers(0, 2)) == 0:
+        group = draw(st.sampled_from(["g1", "g2"]))
+        taken = groups.setdefault(group, set())
+        priority = draw(st.integers(0, 20).filter(lambda p: p not in taken))  # equal priorities: RE124
+        taken.add(priority)
+        lines += [f"    group: {group}", f"    priority: {priority}"]
+    elif draw(st.booleans()):
+        lines.append(f"    priority: {draw(st.integers(0, 20))}")
+    return "\n".join(lines)
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> Drawn:
+    currency = draw(st.sampled_from(sorted(CURRENCIES)))
+    decimals = CURRENCIES[currency]
+    parts = [
+        "program: random-shop",
+        "version: 1",
+        f"timezone: {draw(st.sampled_from(ZONES))}",
+        f"currency: {currency}",
+        "points:",
+        f"  rounding: {draw(st.sampled_from(['floor', 'round', 'ceil']))}",
+        f"  round: {draw(st.sampled_from(['per_award', 'per_rule', 'per_line']))}",
+        f"  negative_balance: {draw(st.sampled_from(['allow', 'write_off']))}",
+    ]
+    if draw(st.booleans()):
+        parts.append(f"  pending: {draw(st.sampled_from(['1d', '14d', '30d']))}")
+    if draw(st.booleans()):
+        parts.append(f"  expire_after: {draw(st.sampled_from(['45d', '90d', '365d']))}")
+    if draw(st.booleans()):
+        parts += ["returns:", f"  within: {draw(st.sampled_from(['10d', '30d']))}"]
+    parts += [
+        "earning_base:",
+        f"  include_tax: {str(draw(st.booleans())).lower()}",
+        f"  include_shipping: {str(draw(st.booleans())).lower()}",
+    ]
+    if draw(st.booleans()):
+        parts.append('  exclude: item.category == "gift"')
+    tiers: list[str] = []
+    if draw(st.booleans()):
+        qualify = draw(st.sampled_from(["spend", "points", "visits"]))
+        window = draw(st.sampled_from(["rolling 30d", "calendar_month", "lifetime", "calendar_year"]))
+        parts += ["tiers:", f"  qualify_on: {qualify}", f"  window: {window}"]
+        if window.startswith("calendar"):
+            parts.append(f"  hold: {draw(st.sampled_from(['rest_of_period', 'next_period', '{for: 60d}']))}")
+        parts.append(f"  downgrade: {draw(st.sampled_from(['one_level', 'to_qualified']))}")
+        parts.append("  levels:")
+        parts.append("    - {id: t0, threshold: 0}")
+        threshold = 0
+        tiers.append("t0")
+        for level in range(1, draw(st.integers(2, 3))):
+            threshold += draw(st.integers(1, 400)) if qualify != "visits" else draw(st.integers(1, 4))
+            benefits = [f"earn_multiplier: {draw(st.sampled_from(['1.25', '1.5', '2']))}"]
+            if draw(st.booleans()):
+                benefits.append(f"discount_percent: {draw(st.integers(1, 20))}")
+            parts.append(
+                f"    - {{id: t{level}, threshold: {threshold}, benefits: {{{', '.join(benefits)}}}}}"
+            )
+            tiers.append(f"t{level}")
+    groups: dict[str, set[int]] = {}
+    parts.append("earn:")
+    parts += [_rule(draw, number, tiers, groups) for number in range(draw(st.integers(1, 5)))]
+    if draw(st.booleans()):
+        parts.append("discounts:")
+        for number in range(draw(st.integers(1, 2))):
+            parts.append(f"  - id: d{number}")
+            if draw(st.booleans()):
+                parts.append(f"    when: {_condition(draw, tiers)}")
+            if draw(st.booleans()):
+                parts.append(f"    applies_to: {_item_condition(draw)}")
+                parts.append(f"    percent: {draw(st.integers(1, 50))}")
+            else:
+                parts.append(f"    amount: {draw(st.integers(1, 20))}")
+                parts.append("    per: order")
+    parts += ["catalog:", f"  - {{id: gift, name: A gift, cost: {CATALOG_COST}}}"]
+    return Drawn("\n".join(parts) + "\n", currency, decimals)
+
+
+def _price(draw: st.DrawFn, decimals: int) -> Decimal:
+    minor = draw(st.integers(1, 30_000 * 10**decimals // 100))
+    return Decimal(minor).scaleb(-decimals)
+
+
+@st.composite
+def streams(draw: st.DrawFn, drawn: Drawn, customers: int = 2, events: int = 12) -> list[dict[str, Any]]:
+    """What `customers` customers do over months: purchases, returns of what they bought (some
+    of it, or more than is left: refused), redemptions (some refused for too few points)."""
+    stream: list[dict[str, Any]] = []
+    bought: dict[str, list[dict[str, Any]]] = {}
+    time = START
+    for number in range(draw(st.integers(1, events))):
+        time += dt.timedelta(
+            minutes=draw(st.sampled_from([1, 30, 60 * 5, 60 * 24, 60 * 24 * 9, 60 * 24 * 40, 60 * 24 * 200]))
+        )
+        customer = f"c{draw(st.integers(1, customers))}"
+        kind = draw(st.sampled_from(["purchase", "purchase", "purchase", "return", "redeem"]))
+        base = {"id": f"e{number}", "time": time.isoformat(), "customer": customer}
+        if kind == "return" and bought.get(customer):
+            purchase = draw(st.sampled_from(bought[customer]))
+            lines = draw(st.lists(st.sampled_from(purchase["items"]), min_size=1, max_size=2, unique_by=id))
+            items = [{"sku": line["sku"], "qty": draw(st.integers(1, line["qty"]))} for line in lines]
+            stream.append({**base, "type": "return", "purchase": purchase["id"], "items": items})
+        elif kind == "redeem":
+            stream.append({**base, "type": "redeem", "item": "gift"})
+        else:
+            items = []
+            for sku, category in draw(
+                st.lists(st.sampled_from(PRODUCTS), min_size=1, max_size=4, unique=True)
+            ):
+                price = _price(draw, drawn.decimals)
+                items.append(
+                    {"sku": sku, "category": category, "price": price, "qty": draw(st.integers(1, 3))}
+                )
+            event = {**base, "type": "purchase", "items": items}
+            if draw(st.integers(0, 3)) == 0:
+                event["shipping"] = _price(draw, drawn.decimals)
+            if draw(st.integers(0, 3)) == 0:  # included in the prices: a part of the first line's
+                event["tax"] = (items[0]["price"] / 5).quantize(
+                    Decimal(1).scaleb(-drawn.decimals), "ROUND_DOWN"
+                )
+            stream.append(event)
+            bought.setdefault(customer, []).append(event)
+    return stream
