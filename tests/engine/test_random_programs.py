@@ -14,6 +14,7 @@ The compiler of whole programs (issue 13) is to be held to the same streams.
 from __future__ import annotations
 
 import json
+import tempfile
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,9 @@ from rules_engine.codes import CODES
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text, validate_text
+from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState, LedgerEntry, parse_state
+from rules_engine.store import open_store
 from tests.engine.books import balanced
 from tests.engine.random_programs import Drawn, programs, streams
 
@@ -81,3 +84,39 @@ def test_random_programs_decide_the_same_explained_after_json_and_keep_the_books
         assert balanced(fast.state, books[customer])
         assert all(isinstance(entry.points, Decimal) for entry in fast.ledger)
         states[customer] = fast.state
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_random_programs_through_an_sqlite_store_end_as_the_engine_alone(data: st.DataObject) -> None:
+    """The store path (a transaction per event, the state written and read back, the ledger
+    booked) ends every customer where the engine alone does, its ledger balancing every state."""
+    drawn = data.draw(programs(), label="program")
+    engine = _engine(drawn)
+    stream = data.draw(streams(drawn), label="stream")
+    alone: dict[str, CustomerState | None] = {}
+    for event in stream:
+        try:
+            alone[event["customer"]] = engine.process(event, alone.get(event["customer"])).state
+        except EventError:
+            continue
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        open_store(f"sqlite:///{folder}/shop.db", "random-shop") as store,
+    ):
+        service = Loyalty(engine, store, horizon=None)
+        for event in stream:
+            try:
+                service.process(event)
+            except EventError:
+                continue
+        stored = {customer: store.state(customer) for customer in alone}
+        rows = list(store.ledger())
+    assert {c: s.model_dump(mode="json") for c, s in stored.items() if s is not None} == {
+        c: s.model_dump(mode="json") for c, s in alone.items() if s is not None
+    }
+    for customer, state in stored.items():
+        if state is not None:
+            assert balanced(state, [row.entry for row in rows if row.customer == customer])
