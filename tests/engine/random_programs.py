@@ -143,7 +143,8 @@ def programs(draw: st.DrawFn) -> Drawn:
     ]
     if draw(st.booleans()):
         parts.append(f"  pending: {draw(st.sampled_from(['1d', '14d', '30d']))}")
-    if draw(st.booleans()):
+    expires = draw(st.booleans())
+    if expires:
         parts.append(f"  expire_after: {draw(st.sampled_from(['45d', '90d', '365d']))}")
     if draw(st.booleans()):
         parts += ["returns:", f"  within: {draw(st.sampled_from(['10d', '30d']))}"]
@@ -190,8 +191,116 @@ def programs(draw: st.DrawFn) -> Drawn:
             else:
                 parts.append(f"    amount: {draw(st.integers(1, 20))}")
                 parts.append("    per: order")
-    parts += ["catalog:", f"  - {{id: gift, name: A gift, cost: {CATALOG_COST}}}"]
+    parts += _mechanics(draw, tiers, expires)
     return Drawn("\n".join(parts) + "\n", currency, decimals)
+
+
+def _reward(draw: st.DrawFn, badges: list[str]) -> str:
+    """A mechanic's reward: points, a badge or both."""
+    given = [f"points: {draw(st.integers(1, 200))}"]
+    if badges and draw(st.booleans()):
+        given.append(f"badge: {draw(st.sampled_from(badges))}")
+    return "{" + ", ".join(given) + "}"
+
+
+def _mechanics(draw: st.DrawFn, tiers: list[str], expires: bool) -> list[str]:
+    """The sections beyond points: challenges, quests, badges, streaks, birthday, offers and their
+    coupons, the catalog, notifications, late events — each drawn or not."""
+    parts: list[str] = []
+    badges = ["b-given"]
+    parts += ["badges:", "  - {id: b-given, name: Given}"]
+    if draw(st.booleans()):
+        parts.append(
+            f"  - {{id: b-auto, name: Auto, on: [purchase, review], when: {_condition(draw, tiers)}}}"
+        )
+    if draw(st.booleans()):
+        parts.append(
+            f"  - {{id: b-paid, name: Paid, on: [review], reward: {{points: {draw(st.integers(1, 50))}}}}}"
+        )
+    if draw(st.booleans()):
+        counts = draw(
+            st.sampled_from(
+                [
+                    None,
+                    'count(item.category == "drink" for item in basket.items)',
+                    "sum(item.qty for item in basket.items)",
+                ]
+            )
+        )
+        window = draw(st.sampled_from(["calendar_week", "calendar_month", "rolling 7d", "lifetime"]))
+        repeat = draw(st.sampled_from(["every_window", "once"]))
+        parts += [
+            "challenges:",
+            "  - id: ch",
+            f"    goal: {draw(st.integers(1, 6))}",
+            f"    window: {window}",
+        ]
+        if counts is not None:
+            parts.append(f"    counts: {counts}")
+        parts += [f"    repeat: {repeat}", f"    reward: {_reward(draw, badges)}"]
+    if draw(st.booleans()):
+        parts += [
+            "quests:",
+            "  - id: qu",
+            f"    within: {draw(st.sampled_from(['3d', '30d']))}",
+            f"    ordered: {str(draw(st.booleans())).lower()}",
+            "    steps:",
+            '      - when: any(item.category == "food" for item in basket.items)',
+            "      - on: review",
+            f"      - when: basket.total >= {draw(st.integers(1, 100))}",
+            f"    reward: {_reward(draw, badges)}",
+        ]
+    if draw(st.booleans()):
+        unit = draw(st.sampled_from(["day", "week"]))
+        first, second = draw(st.integers(2, 3)), draw(st.integers(4, 6))
+        parts += [
+            "streaks:",
+            "  - id: st",
+            "    on: app_open",
+            f"    unit: {unit}",
+            "    milestones:",
+            f"      - {{length: {first}, reward: {{points: {draw(st.integers(1, 30))}}}}}",
+            f"      - {{length: {second}, reward: {_reward(draw, badges)}}}",
+            f"    repeat: {str(draw(st.booleans())).lower()}",
+        ]
+    if draw(st.booleans()):
+        window = draw(st.sampled_from(["day", "month", "around"]))
+        parts += ["birthday:", f"  window: {window}"]
+        if window == "around":
+            parts.append(f"  days: {draw(st.integers(1, 10))}")
+        parts += ["  on: [purchase, app_open]", f"  reward: {_reward(draw, badges)}"]
+    coupons = draw(st.booleans())
+    if coupons:
+        parts += [
+            "coupons:",
+            f"  - {{id: cp, percent: {draw(st.integers(5, 30))}, valid_for: 30d}}",
+            "offers:",
+            "  - id: of",
+            f"    when: {_condition(draw, tiers)}",
+            "    on: [app_open, purchase]",
+            "    coupon: cp",
+            f"    limit: {{count: 1, per: {draw(st.sampled_from(['7d', '365d']))}}}",
+            "    notify: {channel: push, template: offer}",
+        ]
+    gift = ", reward: {coupon: cp}" if coupons and draw(st.booleans()) else ""
+    parts += ["catalog:", f"  - {{id: gift, name: A gift, cost: {CATALOG_COST}{gift}}}"]
+    if draw(st.booleans()):
+        settings = []
+        if draw(st.booleans()):
+            settings.append(f"  frequency_cap: {{count: {draw(st.integers(1, 3))}, per: 7d}}")
+            if draw(st.booleans()):
+                settings.append("  max_delay: 2d")
+        if draw(st.booleans()):
+            settings.append('  quiet_hours: {start: "21:00", end: "09:00"}')
+        if expires:
+            settings.append("  points_expiring: {before: 14d, template: expiring}")
+        if tiers:
+            settings.append("  tier_downgrade: {before: 30d, template: tier_at_risk}")
+        if settings:
+            parts += ["notifications:", *settings]
+    if draw(st.booleans()):
+        parts += ["late_events:", f"  accept_within: {draw(st.sampled_from(['1d', '7d']))}"]
+    return parts
 
 
 def _price(draw: st.DrawFn, decimals: int) -> Decimal:
@@ -200,20 +309,46 @@ def _price(draw: st.DrawFn, decimals: int) -> Decimal:
 
 
 @st.composite
-def streams(draw: st.DrawFn, drawn: Drawn, customers: int = 2, events: int = 12) -> list[dict[str, Any]]:
-    """What `customers` customers do over months: purchases, returns of what they bought (some
-    of it, or more than is left: refused), redemptions (some refused for too few points)."""
+def streams(draw: st.DrawFn, drawn: Drawn, customers: int = 2, events: int = 14) -> list[dict[str, Any]]:
+    """What `customers` customers do over months: sign-ups (with a birthday, a time zone), purchases,
+    returns of what they bought (some of it, or more than is left: refused), redemptions (some
+    refused for too few points), app opens, reviews; now and then an event dated before the
+    customer's latest (late: taken within `late_events`, refused otherwise)."""
     stream: list[dict[str, Any]] = []
     bought: dict[str, list[dict[str, Any]]] = {}
+    seen: set[str] = set()
     time = START
     for number in range(draw(st.integers(1, events))):
         time += dt.timedelta(
             minutes=draw(st.sampled_from([1, 30, 60 * 5, 60 * 24, 60 * 24 * 9, 60 * 24 * 40, 60 * 24 * 200]))
         )
         customer = f"c{draw(st.integers(1, customers))}"
-        kind = draw(st.sampled_from(["purchase", "purchase", "purchase", "return", "redeem"]))
-        base = {"id": f"e{number}", "time": time.isoformat(), "customer": customer}
-        if kind == "return" and bought.get(customer):
+        kind = draw(
+            st.sampled_from(["purchase", "purchase", "purchase", "return", "redeem", "app_open", "review"])
+        )
+        moment = time
+        if (
+            draw(st.integers(0, 5)) == 0
+        ):  # late: before the customer's latest event (refused without late_events)
+            moment = time - dt.timedelta(hours=draw(st.sampled_from([2, 30, 24 * 10])))
+        base = {"id": f"e{number}", "time": moment.isoformat(), "customer": customer}
+        if customer not in seen:
+            seen.add(customer)
+            if draw(st.booleans()):
+                signup: dict[str, Any] = {**base, "id": f"s{number}", "type": "signup"}
+                if draw(st.booleans()):
+                    signup["birthday"] = (
+                        (time + dt.timedelta(days=draw(st.integers(-20, 40))))
+                        .date()
+                        .replace(year=1990)
+                        .isoformat()
+                    )
+                if draw(st.integers(0, 3)) == 0:
+                    signup["timezone"] = draw(st.sampled_from(ZONES))
+                stream.append(signup)
+        if kind in ("app_open", "review"):
+            stream.append({**base, "type": kind})
+        elif kind == "return" and bought.get(customer):
             purchase = draw(st.sampled_from(bought[customer]))
             lines = draw(st.lists(st.sampled_from(purchase["items"]), min_size=1, max_size=2, unique_by=id))
             items = [{"sku": line["sku"], "qty": draw(st.integers(1, line["qty"]))} for line in lines]
