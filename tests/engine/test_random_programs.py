@@ -13,11 +13,13 @@ The compiler of whole programs (issue 13) is to be held to the same streams.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +122,61 @@ def test_random_programs_through_an_sqlite_store_end_as_the_engine_alone(data: s
     for customer, state in stored.items():
         if state is not None:
             assert balanced(state, [row.entry for row in rows if row.customer == customer])
+
+
+def _decisions(result: Any) -> dict[str, Any]:
+    """What an event decided, whether or not `advance` ran before it: everything but what time
+    did before it (reported by whichever came first) and the names of expiry's ledger entries."""
+    state = result.state
+    return {
+        "awards": [(a.rule, a.points, a.lines) for a in result.awards],
+        "discounts": [(d.rule, d.amount, d.lines) for d in result.discounts],
+        "totals": result.totals,
+        "tier": (state.tier, state.tier_since),
+        "lots": [(lot.id, lot.points) for lot in state.lots],
+        "challenges": state.challenges,
+        "quests": state.quests,
+        "streaks": state.streaks,
+        "badges": state.badges,
+        "coupons": state.coupons,
+    }
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_random_programs_decide_the_same_with_advance_between_events(data: st.DataObject) -> None:
+    """`Engine.advance` (housekeeping without an event) at any moment before a customer's next
+    event changes no decision of that event: time does the same either way."""
+    drawn = data.draw(programs(), label="program")
+    engine = _engine(drawn)
+    latest: dict[str, str] = {}
+    stream = []
+    for event in data.draw(
+        streams(drawn), label="stream"
+    ):  # in time order per customer: advance moves the clock
+        if event["time"] >= latest.get(event["customer"], ""):
+            latest[event["customer"]] = event["time"]
+            stream.append(event)
+    plain: dict[str, CustomerState | None] = {}
+    housekept: dict[str, CustomerState | None] = {}
+    for event in stream:
+        customer = event["customer"]
+        before = housekept.get(customer)
+        if before is not None and before.last_event_at is not None and data.draw(st.booleans()):
+            moment = dt.datetime.fromisoformat(event["time"])
+            gap = moment - before.last_event_at
+            before = engine.advance(
+                before, before.last_event_at + gap * data.draw(st.integers(0, 100)) / 100
+            ).state
+        try:
+            one = engine.process(event, plain.get(customer))
+        except EventError as error:
+            with pytest.raises(EventError) as also:
+                engine.process(event, before)
+            assert [d.code for d in also.value.diagnostics] == [d.code for d in error.diagnostics]
+            continue
+        two = engine.process(event, before)
+        assert _decisions(two) == _decisions(one)
+        plain[customer], housekept[customer] = one.state, two.state
