@@ -197,21 +197,17 @@ class SqlStore(Store):
                 yield locked
             return
         self._begin()
-        wrote = False
         try:
             locked = _Locked(self, customer, self._hold(customer, self._lock_customer(customer)))
             yield locked
             if locked.change is None:
                 self._rollback()
             else:
-                wrote = True
                 written = self._write(customer, locked.change, locked.held)
                 self._commit()
-                self._cache.put(customer, written)
+                self._cache.put(customer, written)  # held once committed, not before
         except BaseException:
             self._rollback()
-            if wrote:  # the database may be before or after it: read again next time
-                self._cache.drop(customer)
             raise
 
     @contextmanager
@@ -219,7 +215,6 @@ class SqlStore(Store):
         """One event inside a group: a savepoint, released (kept until the group commits) or
         rolled back to, as a transaction would be."""
         self._execute("SAVEPOINT event")
-        wrote = False
         try:
             locked = _Locked(self, customer, self._hold(customer, self._lock_customer(customer)))
             yield locked
@@ -227,15 +222,12 @@ class SqlStore(Store):
             if locked.change is None:
                 self._execute("ROLLBACK TO SAVEPOINT event")
             else:
-                wrote = True
                 written = self._write(customer, locked.change, locked.held)
             self._execute("RELEASE SAVEPOINT event")
-            if written is not None:
+            if written is not None:  # held once released; dropped if the group is rolled back
                 self._keep(customer, written)
         except BaseException:
             self._rollback_to_savepoint()
-            if wrote:
-                self._cache.drop(customer)
             raise
 
     def _rollback_to_savepoint(self) -> None:
