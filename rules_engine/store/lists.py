@@ -68,9 +68,12 @@ def body(part: str, element: Any) -> str:
     return _ADAPTERS[part].dump_json(element).decode()
 
 
+_SUMMARY = set(PARTS)
+
+
 def summary(state: CustomerState) -> str:
     """The state's JSON without its long lists: the customer row's `state`."""
-    return state.model_dump_json(exclude=set(PARTS))
+    return state.model_dump_json(exclude=_SUMMARY)
 
 
 def assemble(summary_json: str, rows: dict[str, list[str]]) -> CustomerState:
@@ -128,8 +131,8 @@ def whole(new: Sequence[Any]) -> list[int]:
 
 
 def _same_run(old: Sequence[Any], i: int, new: Sequence[Any], j: int) -> int:
-    """How many elements from old[i] and new[j] on are the same objects: a few compared here, a
-    long run in C."""
+    """How many elements from old[i] and new[j] on are the same objects: a few compared here, then
+    the rest at once in C (the common case: all of them), and only if that fails, one by one."""
     most = min(len(old) - i, len(new) - j)
     k = 0
     while k < most and k < _WINDOW:
@@ -138,9 +141,10 @@ def _same_run(old: Sequence[Any], i: int, new: Sequence[Any], j: int) -> int:
         k += 1
     if k == most:
         return k
+    if all(map(operator.is_, old[i + k : i + most], new[j + k : j + most])):
+        return most
     differ = map(operator.is_not, itertools.islice(old, i + k, None), itertools.islice(new, j + k, None))
-    first = next(itertools.compress(itertools.count(), differ), None)
-    return most if first is None else k + first
+    return k + next(itertools.compress(itertools.count(), differ))
 
 
 class _Finder:
