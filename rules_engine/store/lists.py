@@ -105,10 +105,13 @@ class Held:
     list object were changed later)."""
     positions: dict[str, list[int]]
     """Each list's positions, element by element."""
+    weight: int
+    """How many list elements: what holding it costs (cache.py)."""
 
 
 def held(revision: int, state: CustomerState, positions: dict[str, list[int]]) -> Held:
-    return Held(revision, state, {part: tuple(getattr(state, part)) for part in PARTS}, positions)
+    elements = {part: tuple(getattr(state, part)) for part in PARTS}
+    return Held(revision, state, elements, positions, sum(map(len, elements.values())))
 
 
 @dataclass

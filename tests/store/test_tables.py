@@ -466,3 +466,22 @@ def test_what_a_failed_event_in_a_group_wrote_is_not_held(two: tuple[Store, Stor
     state = theirs.process(purchase(3)).state
     assert events_of(state) == ["p1", "p2", "p3"]
     assert_same(first.state("ann"), state)
+
+
+def test_the_states_held_are_bounded_by_their_size_too() -> None:
+    """At most `size` customers and `size × ELEMENTS` list elements; the latest is always held."""
+    from rules_engine.store.cache import ELEMENTS, Cache
+    from rules_engine.store.lists import held
+
+    def state(ids: int) -> Any:
+        return held(1, CustomerState(processed=[f"e{n}" for n in range(ids)]), {})
+
+    cache = Cache(3)
+    cache.put("small", state(10))
+    cache.put("big", state(2 * ELEMENTS))
+    assert sorted(cache._held) == ["big", "small"] and cache.elements == 2 * ELEMENTS + 10
+    cache.put("bigger", state(2 * ELEMENTS))  # over 3 × ELEMENTS: the oldest go first
+    assert list(cache._held) == ["bigger"] and cache.elements == 2 * ELEMENTS
+    cache.put("huge", state(5 * ELEMENTS))  # alone over the bound: held all the same
+    assert list(cache._held) == ["huge"]
+    assert cache.get("huge", 2) is None and len(cache) == 0 and cache.elements == 0  # another revision
