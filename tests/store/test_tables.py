@@ -485,3 +485,89 @@ def test_the_states_held_are_bounded_by_their_size_too() -> None:
     cache.put("huge", state(5 * ELEMENTS))  # alone over the bound: held all the same
     assert list(cache._held) == ["huge"]
     assert cache.get("huge", 2) is None and len(cache) == 0 and cache.elements == 0  # another revision
+
+
+def test_migration_11_splits_every_stored_state_and_reads_it_back_the_same(sql_url: str) -> None:
+    """A database at schema 10 (one JSON value per state) is upgraded in SQL: the summary keeps the
+    rest, each list element becomes a row, and the state reads back as it was, then goes on."""
+    from rules_engine.store.migrations import MIGRATIONS
+
+    states: dict[str, CustomerState] = {}
+    for event in events(5, 3, 60):
+        try:
+            outcome = LONG.process(event, states.get(event["customer"]))
+        except EventError:
+            continue
+        states[event["customer"]] = outcome.state
+    odd = states["c0"].model_copy(update={"processed": [*states["c0"].processed, 'o"dd \\ é ✓ \U0001f600']})
+    states["c0"] = odd
+    states["empty"] = CustomerState(customer="empty")
+    url = empty_schema(sql_url)
+    rows = [("store-test", name, state.model_dump_json(), 1) for name, state in states.items()]
+    if url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
+            )
+            for migration in MIGRATIONS[:10]:
+                for statement in migration.postgresql:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s)",
+                    (migration.version, migration.description),
+                )
+            with db.cursor() as cursor:
+                cursor.executemany("INSERT INTO customers VALUES (%s, %s, %s, %s)", rows)
+            db.execute("INSERT INTO customers VALUES ('store-test', 'new', '', 0)")  # a row with no state
+    else:
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///").partition("?")[0]) as db:
+            db.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
+            )
+            for migration in MIGRATIONS[:10]:
+                for statement in migration.sqlite:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (migration.version, migration.description)
+                )
+            db.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)", rows)
+    with open_store(url, "store-test", cache=0) as store:
+        assert isinstance(store, SqlStore)
+        for name, state in states.items():
+            assert_same(store.state(name), state)
+        summaries = store._execute("SELECT state FROM customers WHERE revision > 0")
+        assert summaries and not any(f'"{part}"' in text for (text,) in summaries for part in PARTS)
+        counted = store._execute("SELECT count(*) FROM customer_lists")[0][0]
+        assert counted == sum(len(getattr(state, part)) for state in states.values() for part in PARTS)
+        assert store.tiers_held() == {}
+        later = {**purchase(10**4, "c0"), "time": "2027-06-01T10:00:00+01:00"}
+        after = Loyalty(LONG, store, horizon=None).process(later).state
+        assert after.visits == odd.visits + 1 and after.processed[-2] == odd.processed[-1]
+        assert_same(store.state("c0"), after)
+
+
+def empty_schema(url: str) -> str:
+    """Nothing at the test's URL, not even a schema."""
+    if not url.startswith("postgresql"):
+        path, _, options = url.partition("?")
+        return f"{path.removesuffix('.db')}-{uuid.uuid4().hex[:8]}.db?{options}"
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("DROP SCHEMA public CASCADE")
+        db.execute("CREATE SCHEMA public")
+    return url
+
+
+def test_db_status_and_upgrade_show_migration_11(tmp_path: Path) -> None:
+    from tests.store.test_upgrade import cli, schema_at
+
+    path = schema_at(tmp_path / "v10.db", 10)
+    code, out, _ = cli("db", "status", str(path))
+    assert code == 0 and "to apply: 11  a customer's state as a summary row" in out
+    code, _, err = cli("db", "upgrade", str(path))
+    assert code == 0 and "applied 11" in err
