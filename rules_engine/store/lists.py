@@ -144,7 +144,7 @@ def _same_run(old: Sequence[Any], i: int, new: Sequence[Any], j: int) -> int:
         k += 1
     if k == most:
         return k
-    if all(map(operator.is_, old[i + k : i + most], new[j + k : j + most])):
+    if all(map(operator.is_, itertools.islice(old, i + k, None), itertools.islice(new, j + k, None))):
         return most
     differ = map(operator.is_not, itertools.islice(old, i + k, None), itertools.islice(new, j + k, None))
     return k + next(itertools.compress(itertools.count(), differ))
@@ -179,8 +179,12 @@ def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -
     """The row changes that turn the stored list `old` (at `old_positions`) into `new`; None when
     an insertion has no free position between its neighbours (write the list whole). See the
     module docstring."""
-    if len(old) == len(new) and _same_run(old, 0, new, 0) == len(new):
-        return Plan([], [], [], list(old_positions))
+    if len(new) >= len(old) and all(map(operator.is_, old, new)):  # the common case: kept, appended to
+        if len(new) == len(old):
+            return Plan([], [], [], list(old_positions))
+        last = old_positions[-1] if old_positions else 0
+        fresh = range(last + GAP, last + GAP * (len(new) - len(old) + 1), GAP)
+        return Plan([], [], list(zip(fresh, new[len(old) :], strict=True)), [*old_positions, *fresh])
     deleted: list[int] = []
     updated: list[tuple[int, Any]] = []
     positions: list[int] = []
