@@ -183,8 +183,8 @@ def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -
         if len(new) == len(old):
             return Plan([], [], [], list(old_positions))
         last = old_positions[-1] if old_positions else 0
-        fresh = range(last + GAP, last + GAP * (len(new) - len(old) + 1), GAP)
-        return Plan([], [], list(zip(fresh, new[len(old) :], strict=True)), [*old_positions, *fresh])
+        added = range(last + GAP, last + GAP * (len(new) - len(old) + 1), GAP)
+        return Plan([], [], list(zip(added, new[len(old) :], strict=True)), [*old_positions, *added])
     deleted: list[int] = []
     updated: list[tuple[int, Any]] = []
     positions: list[int] = []
