@@ -68,12 +68,12 @@ def body(part: str, element: Any) -> str:
     return _ADAPTERS[part].dump_json(element).decode()
 
 
-_SUMMARY = set(PARTS)
+_LISTS = set(PARTS)  # left out of the summary
 
 
 def summary(state: CustomerState) -> str:
     """The state's JSON without its long lists: the customer row's `state`."""
-    return state.model_dump_json(exclude=_SUMMARY)
+    return state.model_dump_json(exclude=_LISTS)
 
 
 def assemble(summary_json: str, rows: dict[str, list[str]]) -> CustomerState:
