@@ -278,6 +278,7 @@ def _differential(
                     for outcome in filter(None, [handled.outcome, handled.referrer]):
                         written[outcome.customer] = outcome.state
                         assert_same(store.state(outcome.customer), outcome.state)
+                        assert_same(read_back(store, outcome.customer), outcome.state)
                     if failures[turn % len(failures)]:  # decided, saved, then the worker fails
                         customer = event["customer"]
                         kept = store.state(customer)
@@ -298,6 +299,14 @@ def _differential(
         for customer, state in written.items():  # committed: anyone reads what the engine returned
             assert_same(reader.state(customer), state)
         held_states(store, reader, names)
+
+
+def read_back(store: Store, customer: str) -> CustomerState | None:
+    """The customer's state read from the rows by this store object's connection, not held: inside
+    a group too, where another connection does not see the group's writes yet."""
+    assert isinstance(store, SqlStore)
+    loaded = store._load(customer)
+    return None if loaded is None else loaded.state
 
 
 def assert_same(read: CustomerState | None, expected: CustomerState | None) -> None:
