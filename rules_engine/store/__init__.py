@@ -29,14 +29,18 @@ __all__ = [
 ]
 
 
-def open_store(url: str, program: str, *, create: bool = True, readonly: bool = False) -> Store:
+def open_store(
+    url: str, program: str, *, create: bool = True, readonly: bool = False, cache: int | None = None
+) -> Store:
     """Open (creating and migrating if needed) the store at `url` for one program's customers.
 
     `create=False` refuses an SQLite file that does not exist (RE601) rather than making an empty
     one: for commands that only read or update what a store holds, where a mistyped path would
     otherwise answer "nothing there". `readonly=True` (implies `create=False`) opens an SQLite
     file without writing to it, also on read-only media; the database must be up to date (RE609).
-    Other stores ignore it."""
+    Other stores ignore it. `cache`: how many customers' states an SQLite or PostgreSQL store
+    object holds between events (store/cache.py; default 256, 0 for none); the URL can say it too,
+    `?cache=N` (the argument wins)."""
     if (not create or readonly) and (path := sqlite_path(url)) is not None and not Path(path).exists():
         raise StoreError(
             [
@@ -54,10 +58,12 @@ def open_store(url: str, program: str, *, create: bool = True, readonly: bool = 
             from rules_engine.store.postgres import PostgresStore
         except ImportError:
             raise no_psycopg() from None
-        return PostgresStore(url, program)
+        url, held = _cache_option(url)
+        return PostgresStore(url, program, cache=_size(cache, held))
     from rules_engine.store.sqlite import SqliteStore
 
     if url.startswith("sqlite:///"):
+        url, held = _cache_option(url)
         path, _, query = url.removeprefix("sqlite:///").partition("?")
         options = dict(part.partition("=")[::2] for part in query.split("&") if part)
         synchronous = options.pop("synchronous", "full")
@@ -67,12 +73,17 @@ def open_store(url: str, program: str, *, create: bool = True, readonly: bool = 
                     Diagnostic(
                         "RE601",
                         f"{url}: unknown option {query!r}",
-                        hint="the one option is ?synchronous=full (the default) or ?synchronous=normal",
+                        hint="the options are ?synchronous=full (the default) or ?synchronous=normal, "
+                        "and ?cache=N (customers' states held, default 256)",
                     )
                 ]
             )
         return SqliteStore(
-            path, program, synchronous="normal" if synchronous == "normal" else "full", readonly=readonly
+            path,
+            program,
+            synchronous="normal" if synchronous == "normal" else "full",
+            readonly=readonly,
+            cache=_size(cache, held),
         )
     if "://" in url:
         raise StoreError(
@@ -84,7 +95,42 @@ def open_store(url: str, program: str, *, create: bool = True, readonly: bool = 
                 )
             ]
         )
-    return SqliteStore(url, program, readonly=readonly)
+    return SqliteStore(url, program, readonly=readonly, cache=_size(cache, None))
+
+
+def _cache_option(url: str) -> tuple[str, int | None]:
+    """The URL without its `cache=N` option, and N (None when it has none).
+
+    Raises:
+        StoreError: N is not a whole number from 0 up (RE601).
+    """
+    base, mark, query = url.partition("?")
+    if not mark:
+        return url, None
+    kept, size = [], None
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name != "cache":
+            kept.append(part)
+            continue
+        if not value.isdigit():
+            raise StoreError(
+                [
+                    Diagnostic(
+                        "RE601",
+                        f"{url}: cache={value!r} is not a number of customers",
+                        hint="?cache=N holds the states of the N customers seen last (0: none)",
+                    )
+                ]
+            )
+        size = int(value)
+    return (f"{base}?{'&'.join(kept)}" if kept else base), size
+
+
+def _size(given: int | None, in_url: int | None) -> int:
+    from rules_engine.store.cache import DEFAULT_SIZE
+
+    return given if given is not None else in_url if in_url is not None else DEFAULT_SIZE
 
 
 def no_psycopg() -> StoreError:

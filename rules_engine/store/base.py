@@ -16,7 +16,7 @@ Each processed event is kept with a digest of its payload and its time. A redeli
 differs is not a duplicate but another event reusing the id, refused (service.py); the latest
 time is what the horizon against future-dated events is measured from.
 
-Outcomes are stored without their `state`: the state already lives in the customer's row, and
+Outcomes are stored without their `state`: the state already lives in the customer's rows, and
 keeping a copy per event would make the store grow with the square of a customer's history.
 """
 

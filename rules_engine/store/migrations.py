@@ -9,8 +9,9 @@ Never edit a migration that has shipped: add the next one.
 
 Column types: SQLite keeps points as decimal text and times as UTC ISO text with microseconds
 (so text order is time order); PostgreSQL uses NUMERIC and TIMESTAMPTZ. States are JSON text
-written by pydantic in both, decimals as strings so that they read back exactly; outcomes the same
-JSON, compressed (from version 10, outcomes.py).
+written by pydantic in both, decimals as strings so that they read back exactly — from version 11
+a summary row and a row per element of the long lists (lists.py); outcomes the same JSON,
+compressed (from version 10, outcomes.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.store.lists import migration_statements
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -199,6 +201,14 @@ MIGRATIONS = (
         sqlite=("ALTER TABLE events ADD COLUMN packed BLOB",),
         postgresql=("ALTER TABLE events ADD COLUMN packed BYTEA",),
     ),
+    Migration(
+        11,
+        "a customer's state as a summary row and a row per element of its long lists",
+        # `customers.state` keeps the state without its lists (lists.PARTS); `customer_lists` holds
+        # their elements, in the order of `pos` (lists.py). Every stored state is split here, in SQL.
+        sqlite=migration_statements("sqlite"),
+        postgresql=migration_statements("postgresql"),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -212,6 +222,7 @@ TABLES = (
     "coupon_codes",
     "catalog_stock",
     "program_versions",
+    "customer_lists",
 )
 
 

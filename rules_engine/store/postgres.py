@@ -20,6 +20,7 @@ from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
+from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.sql import SqlStore
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
@@ -29,11 +30,15 @@ _MIGRATION_LOCK = 7_341_001
 class PostgresStore(SqlStore):
     dialect = "postgresql"
 
-    def __init__(self, url: str, program: str, *, connect_timeout: int = 10) -> None:
+    def __init__(
+        self, url: str, program: str, *, connect_timeout: int = 10, cache: int = DEFAULT_SIZE
+    ) -> None:
+        """`cache`: how many customers' states the store object holds (cache.py)."""
         import psycopg
 
         self.url = _without_password(url)
         self.program = program
+        self._cache = Cache(cache)
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
         except psycopg.Error as problem:
@@ -89,18 +94,17 @@ class PostgresStore(SqlStore):
         with contextlib.suppress(psycopg.Error):  # a broken connection has nothing to roll back
             self._db.execute("ROLLBACK")
 
-    def _lock_customer(self, customer: str) -> str | None:
+    def _lock_customer(self, customer: str) -> int | None:
         self._execute(
             "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, '', 0)"
             " ON CONFLICT DO NOTHING",
             (self.program, customer),
         )
         rows = self._execute(
-            "SELECT state, revision FROM customers WHERE program = ? AND customer = ? FOR UPDATE",
+            "SELECT revision FROM customers WHERE program = ? AND customer = ? FOR UPDATE",
             (self.program, customer),
         )
-        state, revision = rows[0]
-        return None if revision == 0 else str(state)
+        return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
     def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         spent: Spending = {}

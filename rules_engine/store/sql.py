@@ -2,6 +2,15 @@
 
 The two differ in how they connect, lock and type their columns (sqlite.py, postgres.py); the
 queries here are written once with `?` placeholders, which the PostgreSQL store turns into `%s`.
+
+A customer's state is a summary row in `customers` and a row per element of its long lists in
+`customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed.
+The store object holds the states it read or wrote last (cache.py): under the customer's lock it
+reads the row's `revision` only, and reads the state again only when another transaction (this
+process's or another's) wrote it since. Every write of a state sets a new revision: the one read
+plus one, or, for a customer's first row, a random number from 1 to 2**40, so that a customer
+erased and seen again under the same id does not come back to a revision another process holds a
+state of.
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import secrets
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +39,9 @@ from rules_engine.store.base import (
     rename_lot,
     rename_rule,
 )
+from rules_engine.store.cache import Cache
 from rules_engine.store.keys import ApiKey
+from rules_engine.store.lists import PARTS, Held, Plan, assemble, body, held, plan, summary, whole
 from rules_engine.store.migrations import Dialect, pending
 from rules_engine.store.outcomes import pack, unpack
 
@@ -43,10 +55,23 @@ RETRY_HINT = (
 """The advice for a failure that may pass: a lost connection, a lock held too long."""
 
 
+_LOAD = (
+    "SELECT '', 0, state, revision FROM customers WHERE program = ? AND customer = ?"
+    " UNION ALL SELECT part, pos, body, NULL FROM customer_lists WHERE program = ? AND customer = ?"
+    " ORDER BY 1, 2"
+)
+"""A customer's summary (first: its part is '') and list rows in order, in one statement: one
+snapshot of the database, also without a transaction."""
+
+
 class SqlStore(Store):
     dialect: Dialect
     _grouped: bool = False
     """In a group (`group`): events' transactions are savepoints of the group's transaction."""
+    _cache: Cache
+    """The states this store object read or wrote last (cache.py); set by the constructor."""
+    _touched: set[str]
+    """The customers held since the group began: dropped if it is rolled back."""
 
     # -- what each database does its own way ----------------------------------------------------
     @abstractmethod
@@ -68,8 +93,8 @@ class SqlStore(Store):
     def _rollback(self) -> None: ...
 
     @abstractmethod
-    def _lock_customer(self, customer: str) -> str | None:
-        """Lock the customer until the transaction ends; their state as stored, None if new."""
+    def _lock_customer(self, customer: str) -> int | None:
+        """Lock the customer until the transaction ends; their row's revision, None if new."""
 
     @abstractmethod
     def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending: ...
@@ -151,6 +176,7 @@ class SqlStore(Store):
             return
         self._begin()
         self._grouped = True
+        self._touched = set()
         try:
             yield
             self._grouped = False
@@ -158,7 +184,11 @@ class SqlStore(Store):
         except BaseException:
             self._grouped = False
             self._rollback()
+            for customer in self._touched:  # what the group wrote is not in the database
+                self._cache.drop(customer)
             raise
+        finally:
+            self._touched = set()
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
@@ -168,13 +198,14 @@ class SqlStore(Store):
             return
         self._begin()
         try:
-            locked = _Locked(self, customer, self._lock_customer(customer))
+            locked = _Locked(self, customer, self._hold(customer, self._lock_customer(customer)))
             yield locked
             if locked.change is None:
                 self._rollback()
             else:
-                self._write(customer, locked.change)
+                written = self._write(customer, locked.change, locked.held)
                 self._commit()
+                self._cache.put(customer, written)  # held once committed, not before
         except BaseException:
             self._rollback()
             raise
@@ -185,13 +216,16 @@ class SqlStore(Store):
         rolled back to, as a transaction would be."""
         self._execute("SAVEPOINT event")
         try:
-            locked = _Locked(self, customer, self._lock_customer(customer))
+            locked = _Locked(self, customer, self._hold(customer, self._lock_customer(customer)))
             yield locked
+            written = None
             if locked.change is None:
                 self._execute("ROLLBACK TO SAVEPOINT event")
             else:
-                self._write(customer, locked.change)
+                written = self._write(customer, locked.change, locked.held)
             self._execute("RELEASE SAVEPOINT event")
+            if written is not None:  # held once released; dropped if the group is rolled back
+                self._keep(customer, written)
         except BaseException:
             self._rollback_to_savepoint()
             raise
@@ -203,14 +237,95 @@ class SqlStore(Store):
             self._execute("ROLLBACK TO SAVEPOINT event")
             self._execute("RELEASE SAVEPOINT event")
 
-    def _write(self, customer: str, change: Change) -> None:
-        state = change.state.model_dump_json()
+    # -- states: a summary row and list rows (lists.py), held while the revision stays ----------
+    def _keep(self, customer: str, state: Held) -> None:
+        self._cache.put(customer, state)
+        if self._grouped:
+            self._touched.add(customer)
+
+    def _hold(self, customer: str, revision: int | None) -> Held | None:
+        """The customer's state at this revision of their row: held, or read (and then held)."""
+        if not revision:
+            return None
+        kept = self._cache.get(customer, revision)
+        if kept is None:
+            kept = self._load(customer)
+            if kept is not None:
+                self._keep(customer, kept)
+        return kept
+
+    def _load(self, customer: str) -> Held | None:
+        """The customer's state read from the database (summary and list rows, one statement)."""
+        rows = self._execute(_LOAD, (self.program, customer, self.program, customer))
+        if not rows or rows[0][0] != "" or not rows[0][3]:
+            return None
+        bodies: dict[str, list[str]] = {part: [] for part in PARTS}
+        positions: dict[str, list[int]] = {part: [] for part in PARTS}
+        for part, pos, text, _ in rows[1:]:
+            if part in bodies:
+                bodies[part].append(text)
+                positions[part].append(int(pos))
+        return held(int(rows[0][3]), assemble(rows[0][2], bodies), positions)
+
+    def _write(self, customer: str, change: Change, base: Held | None) -> Held:
+        """Write the change: the state (`_write_state`), the event, ledger, budgets …; the state as
+        now held."""
+        written = self._write_state(customer, change.state, base)
+        self._write_rest(customer, change)
+        return written
+
+    def _write_state(self, customer: str, state: CustomerState, base: Held | None) -> Held:
+        """Write the state as its summary and the list rows that differ from `base` (the state as
+        the database holds it in this transaction; None for a customer without a state); the state
+        as now held."""
+        revision = base.revision + 1 if base is not None else secrets.randbelow(1 << 40) + 1
         self._execute(
-            "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, 1)"
+            "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (program, customer)"
-            " DO UPDATE SET state = excluded.state, revision = customers.revision + 1",
-            (self.program, customer, state),
+            " DO UPDATE SET state = excluded.state, revision = excluded.revision",
+            (self.program, customer, summary(state), revision),
         )
+        program = self.program
+        cleared: list[tuple[str, str, str]] = []
+        deleted: list[tuple[str, str, str, int]] = []
+        updated: list[tuple[str, str, str, str, int]] = []
+        inserted: list[tuple[str, str, str, int, str]] = []
+        positions: dict[str, list[int]] = {}
+        for part in PARTS:
+            new = getattr(state, part)
+            edits = None if base is None else plan(base.elements[part], base.positions[part], new)
+            if edits is None:
+                if base is not None and base.elements[part]:
+                    cleared.append((program, customer, part))
+                places = whole(new)
+                edits = Plan([], [], list(zip(places, new, strict=True)), places)
+            positions[part] = edits.positions
+            deleted += [(program, customer, part, pos) for pos in edits.deleted]
+            updated += [(body(part, item), program, customer, part, pos) for pos, item in edits.updated]
+            inserted += [(program, customer, part, pos, body(part, item)) for pos, item in edits.inserted]
+        if cleared:
+            self._execute_many(
+                "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ?", cleared
+            )
+        if deleted:
+            self._execute_many(
+                "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ? AND pos = ?",
+                deleted,
+            )
+        if updated:
+            self._execute_many(
+                "UPDATE customer_lists SET body = ?"
+                " WHERE program = ? AND customer = ? AND part = ? AND pos = ?",
+                updated,
+            )
+        if inserted:
+            self._execute_many(
+                "INSERT INTO customer_lists (program, customer, part, pos, body) VALUES (?, ?, ?, ?, ?)",
+                inserted,
+            )
+        return held(revision, state, positions)
+
+    def _write_rest(self, customer: str, change: Change) -> None:
         if change.event is not None and change.outcome is not None:
             at = None if change.at is None else self._time(change.at)
             self._execute(
@@ -318,9 +433,10 @@ class SqlStore(Store):
 
     def state(self, customer: str) -> CustomerState | None:
         rows = self._execute(
-            "SELECT state FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
+            "SELECT revision FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
         )
-        return _state(rows[0][0]) if rows else None
+        kept = self._hold(customer, int(rows[0][0])) if rows else None
+        return None if kept is None else kept.state
 
     def customers(self) -> list[str]:
         rows = self._execute(
@@ -377,11 +493,11 @@ class SqlStore(Store):
         program = self.program
         self._begin()
         try:
-            stored = self._lock_customer(customer)
-            if stored is None:
+            kept = self._hold(customer, self._lock_customer(customer))
+            if kept is None:
                 self._rollback()
                 return None
-            state = _state(stored)
+            state = kept.state
             rows = self._execute(
                 "SELECT seq, event, lot, rule FROM ledger WHERE program = ? AND customer = ?",
                 (program, customer),
@@ -406,13 +522,16 @@ class SqlStore(Store):
             )
             self._execute("DELETE FROM customers WHERE program = ? AND customer = ?", (program, customer))
             self._execute(
-                "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, 1)",
-                (program, pseudonym, anonymise(state).model_dump_json()),
+                "DELETE FROM customer_lists WHERE program = ? AND customer = ?", (program, customer)
             )
+            self._write_state(pseudonym, anonymise(state), None)
             self._commit()
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._cache.drop(customer)
+            self._cache.drop(pseudonym)
         return state
 
     # -- bulk coupon codes -------------------------------------------------------------------------
@@ -500,14 +619,14 @@ _KEY_COLUMNS = "id, digest, scopes, programs, created_at, revoked_at"
 
 
 class _Locked(CustomerTransaction):
-    def __init__(self, store: SqlStore, customer: str, stored: str | None) -> None:
+    def __init__(self, store: SqlStore, customer: str, held: Held | None) -> None:
         self.store = store
         self.customer = customer
-        self.stored = stored
+        self.held = held
         self.change: Change | None = None
 
     def state(self) -> CustomerState | None:
-        return None if self.stored is None else _state(self.stored)
+        return None if self.held is None else self.held.state
 
     def event(self, event: str) -> StoredEvent | None:
         store = self.store
@@ -540,11 +659,6 @@ class _Locked(CustomerTransaction):
             "SELECT coupon, customer FROM coupon_codes WHERE program = ? AND code = ?", (store.program, code)
         )
         return str(rows[0][0]) if rows and rows[0][1] == self.customer else None
-
-
-def _state(text: str) -> CustomerState:
-    # Written by pydantic (decimals as strings, so read back exactly), read back by pydantic.
-    return CustomerState.model_validate_json(text)
 
 
 def _lines_json(lines: Sequence[LedgerLine]) -> str | None:

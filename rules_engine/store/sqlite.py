@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
+from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
 
@@ -44,13 +45,16 @@ class SqliteStore(SqlStore):
         timeout: float = 60.0,
         synchronous: Literal["full", "normal"] = "full",
         readonly: bool = False,
+        cache: int = DEFAULT_SIZE,
     ) -> None:
         """`synchronous`: `full` (the default) makes every commit durable on disk before it returns
         (an fsync per event); `normal` survives a crash of the process — a killed worker loses
         nothing committed — but the last commits may be lost if the machine itself loses power.
-        `readonly`: open an existing database without writing to it (see the module docstring)."""
+        `readonly`: open an existing database without writing to it (see the module docstring).
+        `cache`: how many customers' states the store object holds (cache.py)."""
         self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
+        self._cache = Cache(cache)
         try:
             if readonly:
                 self._db = _open_readonly(Path(path), self.url, timeout)
@@ -123,12 +127,12 @@ class SqliteStore(SqlStore):
         if self._db.in_transaction:
             self._db.rollback()
 
-    def _lock_customer(self, customer: str) -> str | None:
+    def _lock_customer(self, customer: str) -> int | None:
         # BEGIN IMMEDIATE already holds the database's write lock.
         rows = self._execute(
-            "SELECT state FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
+            "SELECT revision FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
         )
-        return rows[0][0] if rows else None
+        return int(rows[0][0]) if rows else None
 
     def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         spent: Spending = {}

@@ -73,6 +73,11 @@ def test_the_database_of_2026_12_02_upgrades_and_reads_as_it_did(tmp_path: Path)
                 "visits": state.visits,
             }
         assert held == expected["customers"]
+    with sqlite3.connect(path) as db:  # its states carried their ledger: the `ledger` table has it all
+        summaries = [json.loads(text) for (text,) in db.execute("SELECT state FROM customers")]
+        parts = {part for (part,) in db.execute("SELECT DISTINCT part FROM customer_lists")}
+    assert summaries and not any("ledger" in summary for summary in summaries)
+    assert "ledger" not in parts and "lots" in parts
 
 
 def test_the_upgraded_database_goes_on_exactly_once(tmp_path: Path) -> None:

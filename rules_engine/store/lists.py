@@ -1,0 +1,285 @@
+"""A customer's state as the SQL stores keep it: a summary row, and a row per element of its long lists.
+
+A state grows with a customer's history: a year of a café regular (1,000 purchases) holds about
+3,400 lots, as many ledger entries, 3,000 purchase lines, 1,000 activity records and 1,000 event
+ids — 2.3 MB of JSON — against a few KB for everything else. Parsing and writing that whole blob on
+every event was about 90 % of an SQLite event (bench/README.md, "Store benchmark"). So the long
+lists (`PARTS`) are kept one element per row in `customer_lists` (program, customer, part, pos,
+body), and the customer's row keeps the rest of the state, its *summary*: what an event changes in
+a list is written as the few rows it touched.
+
+**What changed.** The engine never changes the state it is given: an event's new state shares the
+unchanged elements of each list with the old one — the same Python objects (the models are frozen)
+— and adds, replaces or leaves out others. `plan` compares a list with the one the store read or
+wrote last, by identity (`is`), never by value: an element that is the same object keeps its row
+untouched; one that is gone is deleted; a new one is inserted; a new object where an old one was (a
+lot whose points were burnt, at its place in expiry order) is an update of that row.
+
+**Positions.** `pos` is an integer that orders a list's rows; only the order means anything. A list
+written whole gets `GAP`, `2·GAP`, `3·GAP` … The common edits are then one statement per element:
+
+- appended at the end (a new lot, ledger entry, purchase line, activity, event id): the last
+  position + `GAP`;
+- removed anywhere (lots expired or spent from the head, closed lots' ledger entries from the
+  middle, the oldest event id): the row deleted, the others keep theirs;
+- replaced in place: the row's body updated, its position kept;
+- inserted before older elements (a lot that expires before lots earned earlier, after a program
+  version with a shorter `expire_after`): a position between its neighbours' (their midpoint, or
+  `GAP` below the first); about 20 insertions fit between two neighbours.
+
+When an insertion finds no free position between its neighbours, that one list of that one
+customer is written whole again (`plan` returns None): all its rows deleted, the elements
+inserted at `GAP`, `2·GAP` … Correctness never depends on the edit being a common one: any new
+list is written as some mix of these operations, and the order reads back exactly.
+
+The element bodies are each element's JSON as pydantic writes it; reading assembles the summary
+and the rows into one JSON document and validates it once (`assemble`), so a state reads back
+exactly as it was written, as the blob did.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from pydantic import TypeAdapter
+
+from rules_engine.state.customer import CustomerState
+
+PARTS: tuple[str, ...] = ("lots", "purchases", "activity", "processed")
+"""The state's lists kept as rows; everything else is the summary. Their length is bounded by the
+program's windows (a year of points, the tier window, the last 1,000 event ids), not by history,
+but a year of a heavy customer is long. (The ledger is not the state's: each event's entries are
+rows of the `ledger` table.)"""
+
+# Migration 11, as it shipped: the lists it moves to rows, and what it drops from the summary (a
+# state written before the ledger left it still carries one; the `ledger` table has every entry).
+# Never derived from `PARTS`, which may change: a shipped migration never does.
+_MIGRATION_11_PARTS = ("lots", "purchases", "activity", "processed")
+_MIGRATION_11_DROPPED = ("ledger",)
+
+GAP = 1 << 20
+"""The distance between the positions of a list written whole, and of an appended element."""
+
+_WINDOW = 16
+"""How far ahead `plan` looks for an element by walking the list before it builds an index."""
+
+_ADAPTERS = {part: TypeAdapter(get_args(CustomerState.model_fields[part].annotation)[0]) for part in PARTS}
+
+
+def body(part: str, element: Any) -> str:
+    """An element's JSON, as it is in the state's own JSON."""
+    return _ADAPTERS[part].dump_json(element).decode()
+
+
+_LISTS = set(PARTS)  # left out of the summary
+
+
+def summary(state: CustomerState) -> str:
+    """The state's JSON without its long lists: the customer row's `state`."""
+    return state.model_dump_json(exclude=_LISTS)
+
+
+def assemble(summary_json: str, rows: dict[str, list[str]]) -> CustomerState:
+    """The state from its summary and each list's element bodies in order (one validation)."""
+    head = summary_json.rstrip()
+    if not head.endswith("}"):
+        raise ValueError("a state summary is a JSON object")
+    head = head[:-1].rstrip()
+    pieces = [head]
+    comma = not head.endswith("{")
+    for part in PARTS:
+        pieces.append(f'{"," if comma else ""}"{part}":[{",".join(rows.get(part, ()))}]')
+        comma = True
+    pieces.append("}")
+    return CustomerState.model_validate_json("".join(pieces))
+
+
+@dataclass(frozen=True)
+class Held:
+    """One customer's state as a store read or wrote it, with what its rows are: the base that the
+    next state is compared with (`plan`)."""
+
+    revision: int
+    """The customer row's revision when it was read or written: the cache is valid while the
+    database has the same."""
+    state: CustomerState
+    elements: dict[str, tuple[Any, ...]]
+    """Each list's elements as stored (a copy of the references: what the rows hold, even if a
+    list object were changed later)."""
+    positions: dict[str, list[int]]
+    """Each list's positions, element by element."""
+    weight: int
+    """How many list elements: what holding it costs (cache.py)."""
+
+
+def held(revision: int, state: CustomerState, positions: dict[str, list[int]]) -> Held:
+    elements = {part: tuple(getattr(state, part)) for part in PARTS}
+    return Held(revision, state, elements, positions, sum(map(len, elements.values())))
+
+
+@dataclass
+class Plan:
+    """The rows to change for one list: delete these positions, update these bodies in place,
+    insert these new (position, element); and the new list's positions."""
+
+    deleted: list[int]
+    updated: list[tuple[int, Any]]
+    inserted: list[tuple[int, Any]]
+    positions: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.deleted or self.updated or self.inserted)
+
+
+def whole(new: Sequence[Any]) -> list[int]:
+    """The positions of a list written whole."""
+    return list(range(GAP, GAP * (len(new) + 1), GAP))
+
+
+def _same_run(old: Sequence[Any], i: int, new: Sequence[Any], j: int) -> int:
+    """How many elements from old[i] and new[j] on are the same objects: a few compared here, then
+    the rest at once in C (the common case: all of them), and only if that fails, one by one."""
+    most = min(len(old) - i, len(new) - j)
+    k = 0
+    while k < most and k < _WINDOW:
+        if old[i + k] is not new[j + k]:
+            return k
+        k += 1
+    if k == most:
+        return k
+    if all(map(operator.is_, itertools.islice(old, i + k, None), itertools.islice(new, j + k, None))):
+        return most
+    differ = map(operator.is_not, itertools.islice(old, i + k, None), itertools.islice(new, j + k, None))
+    return k + next(itertools.compress(itertools.count(), differ))
+
+
+class _Finder:
+    """Where an object is in a list from some index on, by identity: a short walk first, then an
+    index of the whole list, built once, when the walk does not find it."""
+
+    def __init__(self, items: Sequence[Any]) -> None:
+        self.items = items
+        self.index: dict[int, int] | None = None
+
+    def after(self, thing: Any, start: int) -> int | None:
+        items = self.items
+        stop = min(start + _WINDOW, len(items))
+        for k in range(start, stop):
+            if items[k] is thing:
+                return k
+        if stop == len(items):
+            return None
+        if self.index is None:  # each object's first place (built from the end, in C)
+            self.index = dict(zip(map(id, reversed(items)), range(len(items) - 1, -1, -1), strict=True))
+        found = self.index.get(id(thing))
+        if found is None or found >= stop:
+            return found
+        # the same object is in the list more than once, its first place before `stop`: rare
+        return next((k for k in range(stop, len(items)) if items[k] is thing), None)
+
+
+def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -> Plan | None:
+    """The row changes that turn the stored list `old` (at `old_positions`) into `new`; None when
+    an insertion has no free position between its neighbours (write the list whole). See the
+    module docstring."""
+    if len(new) >= len(old) and all(map(operator.is_, old, new)):  # the common case: kept, appended to
+        if len(new) == len(old):
+            return Plan([], [], [], list(old_positions))
+        last = old_positions[-1] if old_positions else 0
+        added = range(last + GAP, last + GAP * (len(new) - len(old) + 1), GAP)
+        return Plan([], [], list(zip(added, new[len(old) :], strict=True)), [*old_positions, *added])
+    deleted: list[int] = []
+    updated: list[tuple[int, Any]] = []
+    positions: list[int] = []
+    gaps: list[list[int]] = []  # [first index, count] of the runs of new elements to place
+    in_old, in_new = _Finder(old), _Finder(new)
+    i = j = 0
+    while i < len(old) and j < len(new):
+        run = _same_run(old, i, new, j)
+        if run:
+            positions += old_positions[i : i + run]
+            i, j = i + run, j + run
+            continue
+        k = in_old.after(new[j], i + 1)
+        if k is not None:  # old[i:k] are gone
+            deleted += old_positions[i:k]
+            i = k
+        elif in_new.after(old[i], j + 1) is not None:  # new[j] comes before old[i]
+            if gaps and gaps[-1][0] + gaps[-1][1] == j:
+                gaps[-1][1] += 1
+            else:
+                gaps.append([j, 1])
+            positions.append(0)
+            j += 1
+        else:  # new[j] takes old[i]'s place
+            updated.append((old_positions[i], new[j]))
+            positions.append(old_positions[i])
+            i, j = i + 1, j + 1
+    deleted += old_positions[i:]
+    if j < len(new):
+        if gaps and gaps[-1][0] + gaps[-1][1] == j:
+            gaps[-1][1] += len(new) - j
+        else:
+            gaps.append([j, len(new) - j])
+        positions += [0] * (len(new) - j)
+    inserted: list[tuple[int, Any]] = []
+    for first, count in gaps:
+        low = positions[first - 1] if first else None
+        high = positions[first + count] if first + count < len(positions) else None
+        if low is None and high is None:
+            fresh = [GAP * (t + 1) for t in range(count)]
+        elif high is None:
+            assert low is not None
+            fresh = [low + GAP * (t + 1) for t in range(count)]
+        elif low is None:
+            fresh = [high - GAP * (count - t) for t in range(count)]
+        else:
+            span = high - low
+            if span <= count:
+                return None
+            fresh = [low + span * (t + 1) // (count + 1) for t in range(count)]
+        positions[first : first + count] = fresh
+        inserted += zip(fresh, new[first : first + count], strict=True)
+    return Plan(deleted, updated, inserted, positions)
+
+
+def migration_statements(dialect: str) -> tuple[str, ...]:
+    """Migration 11: the table of list elements, and every stored state split into its summary and
+    rows (the ledger an older state carries dropped), in SQL (all or nothing with the other
+    migrations of the transaction). `IF NOT EXISTS`: applying it again to a database that lost
+    its record of it is harmless — a summary has no lists left to move."""
+    names = ", ".join(f"('{part}')" for part in _MIGRATION_11_PARTS)
+    removed_keys = (*_MIGRATION_11_PARTS, *_MIGRATION_11_DROPPED)
+    if dialect == "sqlite":
+        paths = ", ".join(f"'$.{part}'" for part in removed_keys)
+        return (
+            """CREATE TABLE IF NOT EXISTS customer_lists (
+                program TEXT NOT NULL, customer TEXT NOT NULL, part TEXT NOT NULL, pos INTEGER NOT NULL,
+                body TEXT NOT NULL, PRIMARY KEY (program, customer, part, pos)) WITHOUT ROWID""",
+            f"""INSERT INTO customer_lists (program, customer, part, pos, body)
+                SELECT c.program, c.customer, p.column1, (CAST(e.key AS INTEGER) + 1) * {GAP},
+                       CASE WHEN e.type IN ('object', 'array') THEN e.value
+                            WHEN e.type IN ('true', 'false') THEN e.type
+                            ELSE json_quote(e.value) END
+                FROM customers AS c, (VALUES {names}) AS p, json_each(c.state, '$.' || p.column1) AS e
+                WHERE c.revision > 0 AND json_type(c.state, '$.' || p.column1) = 'array'""",
+            f"UPDATE customers SET state = json_remove(state, {paths}) WHERE revision > 0",
+        )
+    removed = " - ".join(["(state::jsonb)", *(f"'{part}'" for part in removed_keys)])
+    return (
+        """CREATE TABLE IF NOT EXISTS customer_lists (
+            program TEXT NOT NULL, customer TEXT NOT NULL, part TEXT NOT NULL, pos BIGINT NOT NULL,
+            body TEXT NOT NULL, PRIMARY KEY (program, customer, part, pos))""",
+        f"""INSERT INTO customer_lists (program, customer, part, pos, body)
+            SELECT c.program, c.customer, p.part, e.n * {GAP}, e.value::text
+            FROM (SELECT program, customer, state::jsonb AS state FROM customers WHERE revision > 0) AS c
+            CROSS JOIN (VALUES {names}) AS p(part)
+            CROSS JOIN LATERAL jsonb_array_elements(
+                CASE WHEN jsonb_typeof(c.state -> p.part) = 'array' THEN c.state -> p.part END
+            ) WITH ORDINALITY AS e(value, n)""",
+        f"UPDATE customers SET state = ({removed})::text WHERE revision > 0",
+    )
