@@ -104,18 +104,18 @@ def test_random_programs_through_an_sqlite_store_end_as_the_engine_alone(data: s
             alone[event["customer"]] = engine.process(event, alone.get(event["customer"])).state
         except EventError:
             continue
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        open_store(f"sqlite:///{folder}/shop.db", "random-shop") as store,
-    ):
-        service = Loyalty(engine, store, horizon=None)
-        for event in stream:
-            try:
-                service.process(event)
-            except EventError:
-                continue
-        stored = {customer: store.state(customer) for customer in alone}
-        rows = list(store.ledger())
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/shop.db"
+        with open_store(url, "random-shop") as store:
+            service = Loyalty(engine, store, horizon=None)
+            for event in stream:
+                try:
+                    service.process(event)
+                except EventError:
+                    continue
+        with open_store(url, "random-shop", cache=0) as fresh:  # read from the rows, nothing held
+            stored = {customer: fresh.state(customer) for customer in alone}
+            rows = list(fresh.ledger())
     assert {c: s.model_dump(mode="json") for c, s in stored.items() if s is not None} == {
         c: s.model_dump(mode="json") for c, s in alone.items() if s is not None
     }
