@@ -189,7 +189,9 @@ class Loyalty:
             spent = transaction.budgets(wanted)
             redeemed = transaction.redeemed(self.engine.stock_keys(event))
             given = (
-                self._bulk_coupons(transaction, event, before) if getattr(event, "coupons", None) else before
+                self._bulk_coupons(transaction, event, before)
+                if isinstance(event, Purchase) and event.coupons
+                else before
             )
             snapshot = BudgetSnapshot(spent, redeemed, self._referrer_record(event, before))
             result = self.engine.process(event, given, explain=explain, budgets=snapshot)

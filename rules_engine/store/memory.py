@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from decimal import Decimal
+from types import TracebackType
 
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.base import (
@@ -48,14 +49,8 @@ class MemoryStore(Store):
         self._redeemed: dict[str, int] = {}
         self._versions: dict[int, ProgramVersion] = {}
 
-    @contextmanager
-    def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
-        with self._lock:
-            staged = _Staged(self, customer)
-            yield staged
-            if staged.change is not None:
-                self._apply(customer, staged.change)
-                self._codes_of.update(staged.claimed)
+    def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
+        return _Staged(self, customer)
 
     def _apply(self, customer: str, change: Change) -> None:
         self._states[customer] = change.state
@@ -252,12 +247,29 @@ class RunMemoryStore(MemoryStore):
         raise NotImplementedError("the memory store of `loyalty run` erases no customers")
 
 
-class _Staged(CustomerTransaction):
+class _Staged(CustomerTransaction, AbstractContextManager["_Staged"]):
+    """One transaction: the store's lock held from `__enter__`, the change applied in `__exit__`
+    unless the block raised (a class, not a generator's context manager: a few µs an event)."""
+
     def __init__(self, store: MemoryStore, customer: str) -> None:
         self.store = store
         self.customer = customer
         self.change: Change | None = None
         self.claimed: dict[str, tuple[CouponCode, str | None]] = {}
+
+    def __enter__(self) -> _Staged:
+        self.store._lock.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None and self.change is not None:
+                self.store._apply(self.customer, self.change)
+                self.store._codes_of.update(self.claimed)
+        finally:
+            self.store._lock.release()
 
     def state(self) -> CustomerState | None:
         return self.store._states.get(self.customer)
