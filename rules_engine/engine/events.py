@@ -408,7 +408,8 @@ def _model_text(model: BaseModel, time: dt.datetime | None = None) -> str:
     try:
         if time is not None:
             values = {**values, "time": time}
-        return "{" + ",".join([key + _text(values[name]) for name, key in keys]) + "}"
+        text = _TEXT  # each value's text by its type, looked up here (not in `_text`): 80 a purchase
+        return "{" + ",".join([key + text[type(value := values[name])](value) for name, key in keys]) + "}"
     except KeyError:  # a field without a value, or a value of a type `_TEXT` does not have
         raise _UnknownValueError from None
 
@@ -448,7 +449,8 @@ def _dict_text(value: dict[Any, Any]) -> str:
 
 
 def _list_text(value: list[Any] | tuple[Any, ...]) -> str:
-    return "[" + ",".join([_text(item) for item in value]) + "]"
+    text = _TEXT
+    return "[" + ",".join([text[type(item)](item) for item in value]) + "]"
 
 
 def _moment_text(value: dt.date | dt.time) -> str:
