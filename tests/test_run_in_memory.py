@@ -7,6 +7,7 @@ while keeping no outcome JSON and no ledger row per event.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from decimal import Decimal
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from rules_engine import jsonio
@@ -22,7 +25,9 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.result import Result
 from rules_engine.replay import replay
 from rules_engine.service import Loyalty
+from rules_engine.state.customer import CustomerState
 from rules_engine.store import memory
+from rules_engine.store.base import Change
 from rules_engine.store.memory import MemoryStore, RunMemoryStore
 from tests.conftest import ROOT
 
@@ -143,9 +148,14 @@ def test_the_run_in_memory_keeps_no_outcome_and_no_ledger_row(
     assert store._outcomes == {} and store._ledger == []
     records = [record for seen in store._seen.values() for record in seen.values()]
     assert len(records) == store.processed() == applied
-    for digest, at, owes in records:
-        assert len(digest) == 32 and at is not None and at.utcoffset() is not None and not at.utcoffset()
-        assert owes is None or isinstance(owes, str)
+    assert all(type(record) is bytes and len(record) == 32 + 8 for record in records)  # digest, time
+    for customer, seen in store._seen.items():
+        for event in seen:
+            kept = store._event(customer, event)
+            assert (
+                kept is not None and kept.outcome == "" and kept.digest is not None and len(kept.digest) == 64
+            )
+            assert kept.at is not None and kept.at.utcoffset() == dt.timedelta(0)
     with pytest.raises(NotImplementedError):
         store.ledger()
 
@@ -202,3 +212,27 @@ def test_replay_without_a_listener_counts_the_same_totals(tmp_path: Path) -> Non
     ):
         assert getattr(quiet, name) == getattr(told, name), name
     assert quiet.points.as_dict() == told.points.as_dict()
+
+
+@given(
+    at=st.datetimes(
+        min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2999, 12, 31), timezones=st.timezones()
+    ),
+    digest=st.one_of(st.none(), st.binary(min_size=32, max_size=32).map(bytes.hex)),
+    owes=st.one_of(st.none(), st.text(min_size=1, max_size=8)),
+    timed=st.booleans(),
+)
+def test_what_the_run_keeps_of_an_event_reads_back_as_it_was_given(
+    at: dt.datetime, digest: str | None, owes: str | None, timed: bool
+) -> None:
+    """The record packs the digest and the time into one bytes object: both come back (the time
+    as the same moment in UTC, as the database stores give it), with the owed referral code."""
+    store = RunMemoryStore("p")
+    state = CustomerState(customer="c")
+    with store.transaction("c") as transaction:
+        transaction.save(Change(state=state, event="e", digest=digest, at=at if timed else None, owes=owes))
+    kept = store._event("c", "e")
+    assert kept is not None
+    assert (kept.digest, kept.owes) == (digest, owes)
+    assert kept.at == (at if timed else None)
+    assert kept.at is None or kept.at.utcoffset() == dt.timedelta(0)

@@ -10,6 +10,7 @@ shared store tests (tests/store/).
 from __future__ import annotations
 
 import datetime as dt
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -186,6 +187,11 @@ class MemoryStore(Store):
             return True
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_MICROS = struct.Struct(">q")
+
+
 class RunMemoryStore(MemoryStore):
     """The memory store of `loyalty run` without `--db`: what the run needs, not every outcome.
 
@@ -207,28 +213,38 @@ class RunMemoryStore(MemoryStore):
 
     def __init__(self, program: str) -> None:
         super().__init__(program)
-        self._seen: dict[str, dict[str, tuple[bytes, dt.datetime | None, str | None]]] = {}
+        self._seen: dict[str, dict[str, bytes]] = {}
+        """By customer and event id: the payload digest (32 bytes) and the time (8, microseconds
+        since 1970 UTC), one bytes object: ~75 bytes an event where a tuple of the three took ~180."""
+        self._owes: dict[tuple[str, str], str] = {}
+        """The referral code an event owed a reward to, for the few events that owed one."""
         self._applied = 0
 
     def _keep(self, customer: str, change: Change) -> None:
         if change.event is None:
             return
-        at = None if change.at is None else change.at.astimezone(dt.UTC)
-        digest = b"" if change.digest is None else bytes.fromhex(change.digest)
+        record = b"" if change.digest is None else bytes.fromhex(change.digest)
+        if change.at is not None:
+            record += _MICROS.pack((change.at - _EPOCH) // _MICROSECOND)
         seen = self._seen.get(customer)
         if seen is None:
             seen = self._seen[customer] = {}
         if change.event not in seen:
             self._applied += 1
-        seen[change.event] = (digest, at, change.owes)
+        seen[change.event] = record
+        if change.owes is not None:
+            self._owes[customer, change.event] = change.owes
         self._later(change.at)
 
     def _event(self, customer: str, event: str) -> StoredEvent | None:
-        kept = self._seen.get(customer, {}).get(event)
-        if kept is None:
+        record = self._seen.get(customer, {}).get(event)
+        if record is None:
             return None
-        digest, at, owes = kept
-        return StoredEvent("", digest.hex() if digest else None, at, owes)
+        digest = record[:32].hex() if len(record) >= 32 else None
+        at = None
+        if len(record) % 32:  # a time after the digest (or alone)
+            at = _EPOCH + dt.timedelta(microseconds=_MICROS.unpack(record[-8:])[0])
+        return StoredEvent("", digest, at, self._owes.get((customer, event)))
 
     def processed(self) -> int:
         with self._lock:
