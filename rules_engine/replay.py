@@ -36,8 +36,9 @@ from typing import Any, BinaryIO
 
 from rules_engine import jsonio
 from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
-from rules_engine.service import Loyalty
+from rules_engine.service import Decided, Loyalty
 from rules_engine.source import SourceFile, Span
 from rules_engine.store.sql import RETRY_HINT
 
@@ -155,23 +156,35 @@ class Replay:
     def customers(self) -> int:
         return len(self.points)
 
-    def _restore(self, saved: Replay) -> None:
-        """Back to the totals of `saved`: a batch rolled back counts for nothing."""
-        for name in (
-            "applied",
-            "duplicates",
-            "problems",
-            "warnings",
-            "issued",
-            "redeemed",
-            "expired",
-            "reversed",
-        ):
-            setattr(self, name, getattr(saved, name))
+    def _saved(self) -> tuple[Any, ...]:
+        """The counts, to go back to (`_restore`) if the batch in progress is rolled back."""
+        return (
+            self.applied,
+            self.duplicates,
+            self.problems,
+            self.warnings,
+            self.issued,
+            self.redeemed,
+            self.expired,
+            self.reversed,
+        )
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        """Back to the counts `_saved` gave: a batch rolled back counts for nothing."""
+        (
+            self.applied,
+            self.duplicates,
+            self.problems,
+            self.warnings,
+            self.issued,
+            self.redeemed,
+            self.expired,
+            self.reversed,
+        ) = saved
         self.points.discard()
 
-    def count(self, outcome: Outcome) -> None:
-        """Add an applied outcome's ledger entries to the totals (as the books count them:
+    def count(self, outcome: Decided) -> None:
+        """Add an applied event's ledger entries to the totals (as the books count them:
         a positive adjustment as issued, a negative one as reversed)."""
         for entry in outcome.new_ledger_entries:
             if entry.kind == "earn" or (entry.kind == "adjust" and entry.points > 0):
@@ -186,8 +199,10 @@ class Replay:
 
 OnOutcome = Callable[[int, Outcome, bool], None]
 """Called with (line number, outcome, duplicate) for every outcome, in file order: an event
-applied, or one processed before (`duplicate`, its original outcome), then a referrer's reward
-it gave."""
+applied, or one processed before (`duplicate`, its original outcome; from a store that keeps no
+outcomes, `loyalty run`'s in memory, the engine's answer for a duplicate, with no effects), then
+a referrer's reward it gave. Without it, no outcome is built: the totals come from the engine's
+results."""
 
 OnProblem = Callable[[Diagnostic], None]
 """Called with every problem (a refused line) and warning, as it is found."""
@@ -313,7 +328,7 @@ class _Run:
         """The lines in one transaction (`grouped`) or each in its own; what they did is told once
         committed, and counts for nothing if rolled back."""
         result = self.result
-        saved = replace(result)
+        saved = result._saved()
         self.acks = []
         lines = iter(items)
         first = next(lines, None)
@@ -357,8 +372,11 @@ class _Run:
     def _tell(self, diagnostic: Diagnostic) -> None:
         self.acks.append(functools.partial(self.report, diagnostic))
 
-    def _told(self, number: int, outcome: Outcome, duplicate: bool) -> None:
+    def _told(self, number: int, decided: Decided, duplicate: bool) -> None:
+        """The outcome goes to `on_outcome` once acknowledged: built (`Result.outcome()`) only
+        when there is someone to tell (not with `loyalty run -q`)."""
         if self.on_outcome is not None:
+            outcome = decided.outcome() if isinstance(decided, Result) else decided
             self.acks.append(functools.partial(self.on_outcome, number, outcome, duplicate))
 
 
@@ -405,11 +423,10 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
         return
     if not line.strip():
         return
-    source = SourceFile(name, line, first_line=number)
-    span = Span(source, 0, len(line))
     try:
         data = jsonio.loads(line)
     except jsonio.JsonError as problem:
+        source = SourceFile(name, line, first_line=number)
         at = min(problem.position, len(line))
         result.problems += 1
         report(
@@ -424,12 +441,14 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
     try:
         handled = run.loyalty.handle(data)
     except EventError as error:
+        source = SourceFile(name, line, first_line=number)
         result.problems += 1
         for d in error.diagnostics:
-            report(replace(d, message=f"line {number}: {d.message}", span=_field(source, d) or span))
+            span = _field(source, d) or Span(source, 0, len(line))
+            report(replace(d, message=f"line {number}: {d.message}", span=span))
         return
     except StoreError as error:
-        result.failure = _store_failed(error, number, data, span)
+        result.failure = _store_failed(error, number, data, _whole(name, number, line))
         return
     if handled.unknown_referrer is not None:
         result.warnings += 1
@@ -438,24 +457,30 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
                 "RE607",
                 f"line {number}: the referral code {handled.unknown_referrer} names no customer the "
                 "store knows: the referrer's reward was not given",
-                span,
+                _whole(name, number, line),
                 hint="process an event of the referrer's (or import their state) first, then "
                 "deliver this event again: the reward is given then, once",
                 severity=Severity.WARNING,
             )
         )
-    applied = [] if handled.duplicate else [handled.outcome]
+    decided = handled.decided
+    applied = [] if handled.duplicate else [decided]
     if handled.duplicate:
         result.duplicates += 1
-        result.points.add(handled.outcome.customer, ZERO)
-        run._told(number, handled.outcome, True)
-    if handled.referrer is not None and handled.referrer_applied:
-        applied.append(handled.referrer)  # on a redelivery too: a reward owed until now
+        result.points.add(decided.customer, ZERO)
+        run._told(number, decided, True)
+    if handled.referred is not None and handled.referrer_applied:
+        applied.append(handled.referred)  # on a redelivery too: a reward owed until now
     for done in applied:
         result.applied += 1
         result.count(done)
         result.points.add(done.customer, done.totals.points)
         run._told(number, done, False)
+
+
+def _whole(name: str, number: int, line: str) -> Span:
+    """The whole line, where a diagnostic points at no field of it."""
+    return Span(SourceFile(name, line, first_line=number), 0, len(line))
 
 
 def _store_failed(error: StoreError, number: int, data: Any, span: Span | None) -> Diagnostic:

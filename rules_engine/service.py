@@ -30,6 +30,7 @@ Three checks keep time and ids honest (docs/stores.md, "Time and event ids"):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, Purchase, event_digest, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
+from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
 from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
@@ -60,16 +62,24 @@ Now = dt.datetime | Callable[[], dt.datetime] | None
 the system clock), or None to measure from the store's latest event alone."""
 
 
+Decided = Result | Outcome
+"""What the service has of an event: the engine's `Result` of an event applied now (its `Outcome`
+built only when asked), or the `Outcome` a store kept, for an event processed before."""
+
+
 @dataclass(frozen=True)
 class Handled:
-    """What processing one event did."""
+    """What processing one event did. `outcome` and `referrer` are the pydantic outcomes, built
+    on first read; `decided` and `referred` are what the service has (`Decided`), for a caller
+    that reads only the totals, the ledger entries or the state (`loyalty run -q`)."""
 
-    outcome: Outcome
+    decided: Decided
     duplicate: bool
-    """The event id was processed before: `outcome` is the original one, nothing was applied."""
-    referrer: Outcome | None = None
-    """The referrer's reward (its outcome), when this event qualified a referral; for a
-    redelivered event, the reward's original outcome."""
+    """The event id was processed before: `outcome` is the original one (from a store that keeps
+    no outcomes, the engine's answer for a duplicate: `RunMemoryStore`), nothing was applied."""
+    referred: Decided | None = None
+    """The referrer's reward, when this event qualified a referral; for a redelivered event, the
+    reward's original outcome (as for `decided`)."""
     unknown_referrer: str | None = None
     """The referral code, when this event qualified a referral whose code names no customer the
     store knows: the referrer's reward is owed but could not be given. Once the referrer is known
@@ -77,6 +87,16 @@ class Handled:
     referrer_applied: bool = False
     """The referrer's reward was applied by this call. False when it was given before; true for
     a redelivered event whose first delivery died before the reward (or found no referrer)."""
+
+    @property
+    def outcome(self) -> Outcome:
+        """The event's outcome (the original one for an event processed before)."""
+        return _outcome(self.decided)
+
+    @property
+    def referrer(self) -> Outcome | None:
+        """The referrer's reward (its outcome), when this event qualified a referral."""
+        return None if self.referred is None else _outcome(self.referred)
 
 
 class Loyalty:
@@ -129,34 +149,39 @@ class Loyalty:
     def handle(self, event: AnyEvent | Mapping[str, Any], *, explain: bool = False) -> Handled:
         """Like `process`, and says whether the event was a duplicate and what the referrer got."""
         parsed = parse_event(event)
-        outcome, duplicate = self._apply(parsed, explain)
+        decided, duplicate = self._apply(parsed, explain)
         referrer = None
         unknown = None
         applied = False
-        owed = outcome.effects.referral_owed
+        owed = _owed(decided)
         if owed is not None:
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            rewarded = self._reward_referrer(outcome)
+            rewarded = self._reward_referrer(decided)
             if rewarded is None:
                 unknown = owed
             else:
                 referrer, given_before = rewarded
                 applied = not given_before
-        return Handled(outcome, duplicate, referrer, unknown, applied)
+        return Handled(decided, duplicate, referrer, unknown, applied)
 
-    def _apply(self, event: AnyEvent, explain: bool, *, owed: bool = False) -> tuple[Outcome, bool]:
+    def _apply(self, event: AnyEvent, explain: bool, *, owed: bool = False) -> tuple[Decided, bool]:
         """One event in one transaction. `owed`: a referrer's reward this service derived from a
         referee's event that passed the horizon, so it is not checked again (a `referral_reward`
-        sent from outside is an event like any other, and is)."""
-        digest = event_digest(event)
+        sent from outside is an event like any other, and is).
+
+        The event's digest is computed only when it is read (a redelivery) or written (an event
+        applied); the outcome's JSON and the ledger rows only for a store that keeps them."""
         with self.store.transaction(event.customer) as transaction:
             stored = transaction.event(event.id)
             before = transaction.state()
             if stored is not None:
-                if stored.digest is not None and stored.digest != digest:
+                if stored.digest is not None and stored.digest != event_digest(event):
                     raise EventError([_reused(event, stored)])
                 current = before or CustomerState(customer=event.customer)
+                if not stored.outcome:  # a store that keeps no outcomes (`RunMemoryStore`)
+                    answer = self.engine.duplicate(event, current)
+                    return dataclasses.replace(answer, referral_owed=stored.owes), True
                 return _stored_outcome(json.loads(stored.outcome), current), True
             if not owed:
                 self._check_horizon(event.time, event)
@@ -164,15 +189,16 @@ class Loyalty:
             spent = transaction.budgets(wanted)
             redeemed = transaction.redeemed(self.engine.stock_keys(event))
             given = (
-                self._bulk_coupons(transaction, event, before) if getattr(event, "coupons", None) else before
+                self._bulk_coupons(transaction, event, before)
+                if isinstance(event, Purchase) and event.coupons
+                else before
             )
             snapshot = BudgetSnapshot(spent, redeemed, self._referrer_record(event, before))
-            # The service stores and answers with the whole outcome: built here, once per event.
-            outcome = self.engine.process(event, given, explain=explain, budgets=snapshot).outcome()
+            result = self.engine.process(event, given, explain=explain, budgets=snapshot)
             if before is not None and event.id in before.processed:
-                return outcome, True  # the state itself remembers it (a state imported with history)
-            transaction.save(self._change(event, before, outcome, wanted, digest))
-        return outcome, False
+                return result, True  # the state itself remembers it (a state imported with history)
+            transaction.save(self._change(event, before, result, wanted))
+        return result, False
 
     def _bulk_coupons(
         self, transaction: CustomerTransaction, event: AnyEvent, state: CustomerState | None
@@ -238,26 +264,30 @@ class Loyalty:
         self,
         event: AnyEvent,
         before: CustomerState | None,
-        outcome: Outcome,
+        result: Result,
         wanted: list[tuple[str, str]],
-        digest: str,
     ) -> Change:
+        """What the event changes in the store. The whole outcome (the pydantic models, then its
+        JSON) is built here only for a store that keeps it, to answer a redelivery with."""
         given = {rule: Decimal(0) for rule, _ in wanted}
-        for award in outcome.effects.points:
-            if award.rule in given:
-                given[award.rule] += award.points
+        if given:
+            for award in result.awards:
+                if award.rule in given:
+                    given[award.rule] += award.points
+        keeps = self.store.keeps_history
         return Change(
-            state=outcome.state,
-            ledger=outcome.new_ledger_entries,
+            state=result.state,
+            ledger=result.new_ledger_entries if keeps else (),
             event=event.id,
-            outcome=outcome.model_dump_json(exclude={"state"}),
+            outcome=result.model_dump_json(exclude={"state"}) if keeps else None,
             # a return gives its awards' points back to the budgets they were spent from
             spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]]
-            + [(r.rule, r.period, -r.points) for r in outcome.effects.budgets_released],
+            + [(r.rule, r.period, -r.points) for r in result.budgets_released],
             referral_code=self._code(event.customer) if before is None else None,
-            digest=digest,
+            digest=event_digest(event),
             at=event.time,
             taken=[(item, 1) for item in self.engine.stock_keys(event)],
+            owes=result.referral_owed,
         )
 
     def _referrer_record(self, event: AnyEvent, state: CustomerState | None) -> ReferrerRecord | None:
@@ -280,10 +310,10 @@ class Loyalty:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
 
-    def _reward_referrer(self, outcome: Outcome) -> tuple[Outcome, bool] | None:
+    def _reward_referrer(self, outcome: Decided) -> tuple[Decided, bool] | None:
         """The reward the outcome owes a referrer (`effects.referral_owed`, their code) and whether
         it was given before; None if no customer of the store has the code."""
-        code = outcome.effects.referral_owed
+        code = _owed(outcome)
         referrer = self.store.referrer(code) if code else None
         if referrer is None:
             return None
@@ -478,6 +508,15 @@ class Loyalty:
             if after != before:
                 transaction.save(Change(state=after, ledger=expired))
             return changes
+
+
+def _outcome(decided: Decided) -> Outcome:
+    return decided.outcome() if isinstance(decided, Result) else decided
+
+
+def _owed(decided: Decided) -> str | None:
+    """The referral code of a referrer the event owes a reward (`Effects.referral_owed`)."""
+    return decided.referral_owed if isinstance(decided, Result) else decided.effects.referral_owed
 
 
 IMPORT = "import"

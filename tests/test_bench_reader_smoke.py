@@ -30,8 +30,10 @@ def test_quick_reader_benchmark_agrees_and_measures_every_row() -> None:
     assert [row["name"] for row in document["run"]] == [
         "loyalty run, model",
         "loyalty run, reader",
+        "the engine alone",
         "jsonio.loads alone",
         "jsonio.loads + parse_event",
     ]
     assert all(row["us_min"] > 0 for row in document["parse"] + document["run"])
     assert document["target"]["events_per_s"] == 20_000
+    assert document["around_engine"] > 0

@@ -106,6 +106,7 @@ def run(
     from rules_engine.replay import Replay, bounded_lines, replay_lines
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
+    from rules_engine.store.memory import RunMemoryStore
 
     out, err = _consoles()
     for option, output in (("--problems", problems_out), ("--state-out", state_out)):
@@ -130,7 +131,12 @@ def run(
     with lines:
         report = _problem_reporter(problems_out, err)
         try:
-            store = open_store(db or "memory:", engine.program.program)
+            # in memory, a store that keeps what the run reads back, not every outcome and ledger row
+            store = (
+                RunMemoryStore(engine.program.program)
+                if db is None
+                else open_store(db, engine.program.program)
+            )
         except StoreError as problem:
             report.close()
             _fail(problem.diagnostics, err)
@@ -159,12 +165,12 @@ def run(
                     Loyalty(engine, store, horizon=limit, now=clock),
                     str(events),
                     _reading(bounded_lines(lines), unread),
-                    show,
+                    None if quiet else show,  # quiet: no outcome is built
                     into=result,
                     on_problem=report,
                     stop=interrupted.asked,
                     # a pipe has no position (tell() raises): only a file's bar moves by bytes
-                    on_line=done,
+                    on_line=None if quiet else done,  # quiet: no bar, nothing to flush
                     batch=batch if db is not None else 1,
                 )
         except KeyboardInterrupt:  # a second Ctrl-C: the batch in progress was rolled back

@@ -116,7 +116,7 @@ class Engine:
         parsed = parse_event(event)
         current = parse_state(state)
         if parsed.id in current.processed:
-            return self._duplicate(parsed, current)
+            return self.duplicate(parsed, current)
         latest = current.last_event_at
         order = "in_order" if latest is None else clock.event_order(self.program, current, parsed)
         if order == "refused":
@@ -201,11 +201,12 @@ class Engine:
         into `BudgetSnapshot.redeemed`, and adds the event's redemption to (`stock`)."""
         return [event.item] if isinstance(event, Redeem) else []
 
-    def _duplicate(self, event: AnyEvent, state: CustomerState) -> Result:
+    def duplicate(self, event: AnyEvent, state: CustomerState) -> Result:
         """A redelivered event: nothing is applied again, the state comes back unchanged.
 
         The original outcome is not kept in the state (it would grow without bound); a store
-        that must answer with it keeps outcomes by event id.
+        that must answer with it keeps outcomes by event id. The memory store of `loyalty run`
+        keeps none, and the service answers a redelivery there with this (service.py).
         """
         trace = (
             rule_trace(

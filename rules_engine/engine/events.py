@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -369,15 +370,118 @@ def event_digest(event: AnyEvent) -> str:
     and `5E+2` are one number), the time in UTC (one moment, whatever the offset it was sent with).
 
     Two deliveries with the same digest are the same event; a store keeps it with every event it
-    applies, to tell a redelivery from another event that reuses the id (service.py).
+    applies, to tell a redelivery from another event that reuses the id (service.py). Digests are
+    kept in databases, so the text hashed never changes: tests/engine/test_event_digest.py holds
+    the first implementation (`model_dump`, then a recursive walk) and checks this one against it
+    on generated events of every type.
+
+    Why it reads the model's fields itself: `model_dump` copied every field, line and attribute
+    into new dicts only to be walked once more by a chain of isinstance tests; reading the
+    model's values, with each model class's field names sorted once and each value's text found
+    by its exact type, takes a fraction of the time. A value of a type it does not know (only a
+    Python caller can put one in `attributes`, where pydantic keeps anything) sends the event
+    through `model_dump` as before: the same text either way.
     """
-    data = event.model_dump(mode="python")
-    data["time"] = event.time.astimezone(dt.UTC)
-    return hashlib.sha256(_canonical(data).encode()).hexdigest()
+    try:
+        text = _model_text(event, event.time.astimezone(dt.UTC))
+    except _UnknownValueError:
+        data = event.model_dump(mode="python")
+        data["time"] = event.time.astimezone(dt.UTC)
+        text = _canonical(data)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _UnknownValueError(Exception):
+    """A value `_text` does not know: the event goes through `model_dump` and `_canonical`."""
+
+
+def _model_text(model: BaseModel, time: dt.datetime | None = None) -> str:
+    """The canonical JSON of a model (an event, a basket line), as `_canonical` writes what
+    `model_dump` makes of it; `time` in place of the model's `time` field."""
+    values = model.__dict__
+    keys = _SORTED_FIELDS.get(type(model))
+    if keys is None:
+        names = sorted(type(model).model_fields)
+        keys = _SORTED_FIELDS[type(model)] = tuple((name, _quote(name) + ":") for name in names)
+    if len(keys) != len(values):
+        raise _UnknownValueError
+    try:
+        if time is not None:
+            values = {**values, "time": time}
+        text = _TEXT  # each value's text by its type, looked up here (not in `_text`): 80 a purchase
+        return "{" + ",".join([key + text[type(value := values[name])](value) for name, key in keys]) + "}"
+    except KeyError:  # a field without a value, or a value of a type `_TEXT` does not have
+        raise _UnknownValueError from None
+
+
+def _text(value: Any) -> str:
+    """`_canonical(value)` for the values `model_dump` passes through unchanged (text, numbers,
+    booleans, None, lists, tuples and dicts of them, dates and times) and the event's own models:
+    by the value's exact type (a subclass is unknown: KeyError)."""
+    return _TEXT[type(value)](value)
+
+
+def _number_text(value: int | float) -> str:
+    """An int or float as canonical JSON, as `_canonical` writes it (a float: the number it shows)."""
+    if type(value) is float:
+        return _decimal_text(Decimal(repr(value)))
+    if not value:
+        return "0"
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _decimal_text(value: Decimal) -> str:
+    """A Decimal as canonical JSON: exact, without trailing zeros. `str` is `format(value, "f")`
+    unless it is in exponent notation (`5E+2`), and a third of its time."""
+    if not value:
+        return "0"
+    text = str(value)
+    if "E" in text:
+        text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _dict_text(value: dict[Any, Any]) -> str:
+    return (
+        "{" + ",".join([_quote(str(key)) + ":" + _text(value[key]) for key in sorted(value, key=str)]) + "}"
+    )
+
+
+def _list_text(value: list[Any] | tuple[Any, ...]) -> str:
+    text = _TEXT
+    return "[" + ",".join([text[type(item)](item) for item in value]) + "]"
+
+
+def _moment_text(value: dt.date | dt.time) -> str:
+    return _quote(value.isoformat())
+
+
+_TEXT: dict[type, Callable[[Any], str]] = {
+    str: json.encoder.encode_basestring,
+    Decimal: _decimal_text,
+    int: _number_text,
+    float: _number_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: "null",
+    dict: _dict_text,
+    list: _list_text,
+    tuple: _list_text,
+    dt.datetime: _moment_text,
+    dt.date: _moment_text,
+    dt.time: _moment_text,
+    Line: _model_text,
+    ReturnLine: _model_text,
+}
+
+
+# Each model class's field names, sorted, with their quoted JSON keys.
+_SORTED_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def _canonical(value: Any) -> str:
-    """Canonical JSON text of a parsed event's data (one pass; strings quoted by json's C encoder)."""
+    """Canonical JSON text of a parsed event's data (one pass; strings quoted by json's C encoder):
+    what `event_digest` hashes when the event holds a value `_text` does not know."""
     if isinstance(value, str):
         return _quote(value)
     if isinstance(value, dict):

@@ -67,6 +67,10 @@ class Change:
     """The event's time: the store's latest is the reference of the horizon (service.py)."""
     taken: Sequence[tuple[str, int]] = ()
     """Catalog items taken (a redemption: 1) or given back (a void of one: -1), program-wide."""
+    owes: str | None = None
+    """The referral code of a referrer the event owes a reward (`Effects.referral_owed`): what a
+    store that keeps no outcomes (`Store.keeps_history`) keeps of the outcome, so that a
+    redelivery still gives a reward left owed (the referrer was not known yet)."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,15 @@ class StoredEvent:
     """An event the store processed before, as kept with it."""
 
     outcome: str
-    """Its outcome (JSON, without state)."""
+    """Its outcome (JSON, without state); empty from a store that keeps no outcomes
+    (`Store.keeps_history`)."""
     digest: str | None = None
     """Its payload digest; None for an event stored before digests were kept (schema 4)."""
     at: dt.datetime | None = None
     """Its time; None for an event stored before times were kept (schema 4)."""
+    owes: str | None = None
+    """From a store that keeps no outcomes: the referral code of a referrer the event owed a
+    reward (`Change.owes`)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,11 @@ class Store(ABC):
 
     url: str
     program: str
+    keeps_history: bool = True
+    """Whether the store keeps every applied event's outcome (JSON) and every ledger row: what a
+    redelivery is answered with, and what `ledger export`, `void` and `customer` read. Every store
+    does but the memory store of `loyalty run` without `--db` (memory.py, `RunMemoryStore`), which
+    nothing reads them from; the service builds neither for it (service.py)."""
 
     @abstractmethod
     def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:

@@ -1,4 +1,6 @@
-"""The memory store: dry-runs, tests and `loyalty run` without `--db`. Gone when the process ends.
+"""The memory stores: dry-runs, tests, the HTTP service without a database (`MemoryStore`), and
+`loyalty run` without `--db` (`RunMemoryStore`, which keeps only what a run reads back). Gone
+when the process ends.
 
 Transactions are real all the same: a change is staged and applied only when the block ends
 without an exception, under one lock, so the store behaves like the database stores in the
@@ -8,11 +10,13 @@ shared store tests (tests/store/).
 from __future__ import annotations
 
 import datetime as dt
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from decimal import Decimal
+from types import TracebackType
 
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.base import (
@@ -46,29 +50,33 @@ class MemoryStore(Store):
         self._redeemed: dict[str, int] = {}
         self._versions: dict[int, ProgramVersion] = {}
 
-    @contextmanager
-    def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
-        with self._lock:
-            staged = _Staged(self, customer)
-            yield staged
-            if staged.change is not None:
-                self._apply(customer, staged.change)
-                self._codes_of.update(staged.claimed)
+    def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
+        return _Staged(self, customer)
 
     def _apply(self, customer: str, change: Change) -> None:
         self._states[customer] = change.state
-        if change.event is not None and change.outcome is not None:
-            self._outcomes[customer, change.event] = StoredEvent(change.outcome, change.digest, change.at)
-            if change.at is not None and (self._latest is None or change.at > self._latest):
-                self._latest = change.at
-        for entry in change.ledger:
-            self._ledger.append(LedgerRow(len(self._ledger) + 1, customer, entry))
+        self._keep(customer, change)
         for rule, period, points in change.spent:
             self._spent[rule, period] = self._spent.get((rule, period), Decimal(0)) + points
         if change.referral_code is not None:
             self._codes.setdefault(change.referral_code, customer)
         for item, count in change.taken:
             self._redeemed[item] = self._redeemed.get(item, 0) + count
+
+    def _keep(self, customer: str, change: Change) -> None:
+        """Keep what the store keeps of an event: its outcome, and the ledger rows."""
+        if change.event is not None and change.outcome is not None:
+            self._outcomes[customer, change.event] = StoredEvent(change.outcome, change.digest, change.at)
+            self._later(change.at)
+        for entry in change.ledger:
+            self._ledger.append(LedgerRow(len(self._ledger) + 1, customer, entry))
+
+    def _later(self, at: dt.datetime | None) -> None:
+        if at is not None and (self._latest is None or at > self._latest):
+            self._latest = at
+
+    def _event(self, customer: str, event: str) -> StoredEvent | None:
+        return self._outcomes.get((customer, event))
 
     def state(self, customer: str) -> CustomerState | None:
         with self._lock:
@@ -179,18 +187,111 @@ class MemoryStore(Store):
             return True
 
 
-class _Staged(CustomerTransaction):
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_MICROS = struct.Struct(">q")
+
+
+class RunMemoryStore(MemoryStore):
+    """The memory store of `loyalty run` without `--db`: what the run needs, not every outcome.
+
+    It keeps the customers' states and what crosses customers (referral codes, budget spending,
+    stock, bulk coupon codes) as the memory store does, and for each applied event only what a
+    redelivery of it needs: its payload digest (a reused id with another payload is RE443), its
+    time (in UTC, as the database stores give it back) and the referral code of a referrer it owed
+    a reward (given when the event comes again, once the referrer is known). It keeps neither the
+    outcomes' JSON (~3.6 KB an event) nor the ledger rows: nothing in a run reads them back, the
+    run's totals come from the events' results, and a stream of a million events held them all.
+
+    A redelivered event is answered with what the engine answers for an event it has processed
+    (`Engine.duplicate`: no effects, the trace says "duplicate"), with the reward it owed, not with
+    its original outcome (service.py): `loyalty run` prints "already processed" all the same.
+    `keeps_history` is False: the service builds no outcome JSON and no ledger rows for it.
+    """
+
+    keeps_history = False
+
+    def __init__(self, program: str) -> None:
+        super().__init__(program)
+        self._seen: dict[str, dict[str, bytes]] = {}
+        """By customer and event id: the payload digest (32 bytes) and the time (8, microseconds
+        since 1970 UTC), one bytes object: ~75 bytes an event where a tuple of the three took ~180."""
+        self._owes: dict[tuple[str, str], str] = {}
+        """The referral code an event owed a reward to, for the few events that owed one."""
+        self._applied = 0
+
+    def _keep(self, customer: str, change: Change) -> None:
+        if change.event is None:
+            return
+        record = b"" if change.digest is None else bytes.fromhex(change.digest)
+        if change.at is not None:
+            record += _MICROS.pack((change.at - _EPOCH) // _MICROSECOND)
+        seen = self._seen.get(customer)
+        if seen is None:
+            seen = self._seen[customer] = {}
+        if change.event not in seen:
+            self._applied += 1
+        seen[change.event] = record
+        if change.owes is not None:
+            self._owes[customer, change.event] = change.owes
+        self._later(change.at)
+
+    def _event(self, customer: str, event: str) -> StoredEvent | None:
+        record = self._seen.get(customer, {}).get(event)
+        if record is None:
+            return None
+        digest = record[:32].hex() if len(record) >= 32 else None
+        at = None
+        if len(record) % 32:  # a time after the digest (or alone)
+            at = _EPOCH + dt.timedelta(microseconds=_MICROS.unpack(record[-8:])[0])
+        return StoredEvent("", digest, at, self._owes.get((customer, event)))
+
+    def processed(self) -> int:
+        with self._lock:
+            return self._applied
+
+    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+        raise NotImplementedError("the memory store of `loyalty run` keeps no ledger rows: run with --db")
+
+    def erase(
+        self,
+        customer: str,
+        pseudonym: str,
+        anonymise: Callable[[CustomerState], CustomerState],
+        rename: Callable[[str], str],
+    ) -> CustomerState | None:
+        raise NotImplementedError("the memory store of `loyalty run` erases no customers")
+
+
+class _Staged(CustomerTransaction, AbstractContextManager["_Staged"]):
+    """One transaction: the store's lock held from `__enter__`, the change applied in `__exit__`
+    unless the block raised (a class, not a generator's context manager: a few µs an event)."""
+
     def __init__(self, store: MemoryStore, customer: str) -> None:
         self.store = store
         self.customer = customer
         self.change: Change | None = None
         self.claimed: dict[str, tuple[CouponCode, str | None]] = {}
 
+    def __enter__(self) -> _Staged:
+        self.store._lock.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None and self.change is not None:
+                self.store._apply(self.customer, self.change)
+                self.store._codes_of.update(self.claimed)
+        finally:
+            self.store._lock.release()
+
     def state(self) -> CustomerState | None:
         return self.store._states.get(self.customer)
 
     def event(self, event: str) -> StoredEvent | None:
-        return self.store._outcomes.get((self.customer, event))
+        return self.store._event(self.customer, event)
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         spent: Spending = {}
