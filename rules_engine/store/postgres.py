@@ -137,7 +137,7 @@ class PostgresStore(SqlStore):
             )
 
     def customers(self) -> list[str]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute(
             "SELECT customer FROM customers WHERE program = ? AND revision > 0 ORDER BY customer",
             (self.program,),

@@ -4,7 +4,9 @@ The two differ in how they connect, lock and type their columns (sqlite.py, post
 queries here are written once with `?` placeholders, which the PostgreSQL store turns into `%s`.
 
 A customer's state is a summary row in `customers` and a row per element of its long lists in
-`customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed.
+`customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed,
+or, inside a group (a replay's batch), stages them, and the group writes each customer's once at its
+commit (batch.py).
 The store object holds the states it read or wrote last (cache.py): under the customer's lock it
 reads the row's `revision` only, and reads the state again only when another transaction (this
 process's or another's) wrote it since. Every write of a state sets a new revision: the one read
@@ -189,7 +191,7 @@ class SqlStore(Store):
             yield
             return
         self._begin()
-        batch = Batch(max(self._cache.size, 1) * ELEMENTS)
+        batch = Batch(max(self._cache.size, 0) * ELEMENTS)  # cache=0: written out event by event
         self._batch = batch
         try:
             yield
@@ -212,7 +214,7 @@ class SqlStore(Store):
             if staged.change is not None:
                 self._batch.stage(customer, staged.change, staged.claims)
                 if self._batch.full:
-                    self._flush(final=False)
+                    self._flush(let_go=True)
             return
         self._begin()
         try:
@@ -241,10 +243,11 @@ class SqlStore(Store):
                 kept = self._load(customer)
         batch.bases[customer] = kept
 
-    def _flush(self, *, final: bool) -> None:
+    def _flush(self, *, final: bool = False, let_go: bool = False) -> None:
         """Write what the group's batch staged, in the group's transaction (batch.py). `final`:
-        at the commit; otherwise the batch goes on, and lets go of the states it held (read
-        again from the database if seen again) unless they are few."""
+        at the commit; otherwise the batch goes on. `let_go`: between two events (the batch grew
+        past its bound), it also lets go of the states it held (read again from the database if
+        seen again) unless they are few."""
         batch = self._batch
         if batch is None:
             return
@@ -278,10 +281,12 @@ class SqlStore(Store):
                 _CLAIM,
                 [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
             )
-        if final:
-            self._release_unwritten([c for c, base in batch.bases.items() if base is None])
         batch.written()
-        if not final and batch.limit < sum(base.weight for base in batch.bases.values() if base is not None):
+        if let_go:
+            let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
+        if final or let_go:
+            self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
+        if let_go:
             batch.bases.clear()  # read again (and locked again, a no-op) if seen again
 
     def _release_unwritten(self, customers: list[str]) -> None:
@@ -436,7 +441,7 @@ class SqlStore(Store):
         return counted
 
     def redeemed(self) -> dict[str, int]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute(
             "SELECT item, redeemed FROM catalog_stock WHERE program = ? AND redeemed <> 0 ORDER BY item",
             (self.program,),
@@ -470,7 +475,7 @@ class SqlStore(Store):
         return ProgramVersion(number, digest, self._read_time(at))
 
     def tiers_held(self) -> dict[str, int]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         tier = "json_extract(state, '$.tier')" if self.dialect == "sqlite" else "(state::jsonb)->>'tier'"
         rows = self._execute(
             f"SELECT {tier}, count(*) FROM customers WHERE program = ? AND revision > 0"
@@ -494,14 +499,14 @@ class SqlStore(Store):
         return None if kept is None else kept.state
 
     def customers(self) -> list[str]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute(
             "SELECT customer FROM customers WHERE program = ? ORDER BY customer", (self.program,)
         )
         return [row[0] for row in rows]
 
     def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         where, parameters = "program = ?", [self.program]
         if until is not None:
             where, parameters = where + " AND at < ?", [*parameters, self._time(until)]
@@ -532,12 +537,12 @@ class SqlStore(Store):
         return None if self._batch is None else self._batch.codes.get(code)
 
     def processed(self) -> int:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute("SELECT count(*) FROM events WHERE program = ?", (self.program,))
         return int(rows[0][0])
 
     def programs(self) -> list[str]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         return [row[0] for row in self._execute("SELECT DISTINCT program FROM customers ORDER BY program")]
 
     def latest_event_time(self) -> dt.datetime | None:
@@ -626,7 +631,7 @@ class SqlStore(Store):
         return []
 
     def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
-        self._flush(final=False)  # in a group: what it staged, then the database
+        self._flush()  # in a group: what it staged, then the database
         where, parameters = "program = ?", [self.program]
         if coupon is not None:
             where, parameters = where + " AND coupon = ?", [*parameters, coupon]

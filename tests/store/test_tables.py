@@ -307,7 +307,7 @@ def read_back(store: Store, customer: str) -> CustomerState | None:
     a group too, where another connection does not see the group's writes yet, once the group has
     written what it staged so far (batch.py; the group goes on from the rows written)."""
     assert isinstance(store, SqlStore)
-    store._flush(final=False)
+    store._flush()
     loaded = store._load(customer)
     return None if loaded is None else loaded.state
 
