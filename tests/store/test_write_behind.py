@@ -8,6 +8,7 @@ differs), which the batch must answer from what it staged, not yet written."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.store import Change, Store, open_store
 from rules_engine.store.sql import SqlStore
+from rules_engine.tools import coupon_codes
+from tests.conftest import ROOT
 from tests.store.streams import referral_code
+from tests.store.test_coupon_codes import latte
 from tests.store.test_tables import LONG, SHORT, WorkerFailedError, empty, events
 
 
@@ -206,5 +211,35 @@ def test_a_failed_group_writes_nothing_and_holds_nothing(tmp_path: Path) -> None
         assert store.processed() == 0
         assert isinstance(store, SqlStore) and store._batch is None
         assert not loyalty.handle(event).duplicate  # applied now, once
+    finally:
+        store.close()
+
+
+def test_bulk_codes_claimed_inside_a_batch_are_the_batch_s_and_a_failed_event_claims_none(
+    store_url: str,
+) -> None:
+    """A code claimed by an event of the batch is taken for the next customer presenting it in the
+    same batch (the batch's claim read before the database's), and a refused event's claim is not
+    staged: the code stays free for the next. As with a transaction per event."""
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    store = open_store(store_url, "coffee-club")
+    t0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+    try:
+        first, second = coupon_codes.generate(store, engine.program, "free-latte", 2, batch="b", at=t0)
+        loyalty = Loyalty(engine, store, horizon=None)
+        hour = dt.timedelta(hours=1)
+        with store.group():
+            ann = loyalty.process(latte("p1", "ann", t0, first))
+            bob = loyalty.process(latte("p2", "bob", t0 + hour, first))
+            loyalty.process(latte("p3", "carl", t0 + 5 * hour))
+            with pytest.raises(EventError) as late:  # older than carl's latest: refused after claiming
+                loyalty.process(latte("p4", "carl", t0 + 2 * hour, second))
+            assert late.value.diagnostics[0].code == "RE440"
+            dave = loyalty.process(latte("p5", "dave", t0 + 3 * hour, second))
+        assert ann.effects.coupons_redeemed == [first] and ann.totals.discount > 0
+        assert bob.totals.discount == 0
+        assert dave.effects.coupons_redeemed == [second]
+        claimed = {code.code: code.claimed_at for code in store.coupon_codes("free-latte")}
+        assert claimed == {first: t0, second: t0 + 3 * hour}
     finally:
         store.close()
