@@ -2,7 +2,7 @@
 
 Input: a JSON Lines file, one event per line (numbers exact). Each line is one transaction of
 the store (memory, SQLite or PostgreSQL), or, with `batch=N`, N lines are committed together (group
-commit: one transaction per batch, a savepoint per event). A bad line (not UTF-8, not JSON, not a
+commit: one transaction per batch, written behind: store/batch.py). A bad line (not UTF-8, not JSON, not a
 valid event, refused by the engine) is reported with its line number and skipped, and touches
 nothing; an event the store has processed before is reported as such and applied no second time, so
 replaying a file into a database again changes nothing.

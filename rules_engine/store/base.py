@@ -172,7 +172,8 @@ class Store(ABC):
     def group(self) -> Iterator[None]:
         """Group commit (replays): the transactions of the events inside the block are committed
         together when it ends without an exception, and all rolled back otherwise. Each event is
-        still all or nothing within it (a savepoint): one refused rolls back only itself. The
+        still all or nothing within it: one refused changes nothing (the SQL stores write a group's
+        events behind, at its commit: batch.py). The
         service keeps a transaction per event (acknowledged = durable); a replay acknowledges a
         line only once its group is committed (replay.py). The memory store has nothing to
         commit: its transactions apply at once."""

@@ -16,8 +16,8 @@ of them, ~26 MB of Python objects (~2.2 KB each); one with 15 purchases ~180, 0.
 for ordinary customers. `size=0` holds nothing.
 
 What a transaction rolled back wrote must not stay held: the SQL store puts a state here only once
-its write is in the database's transaction, and drops the customers of a savepoint or group that is
-rolled back (sql.py).
+its write is committed (a group's states once the group commits), never what a transaction or group
+rolled back wrote (sql.py, batch.py).
 """
 
 from __future__ import annotations

@@ -106,6 +106,13 @@ class PostgresStore(SqlStore):
         )
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
+    def _release_unwritten(self, customers: list[str]) -> None:
+        if customers:
+            self._execute_many(
+                "DELETE FROM customers WHERE program = ? AND customer = ? AND revision = 0",
+                [(self.program, customer) for customer in customers],
+            )
+
     def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         spent: Spending = {}
         for rule, period in sorted(set(wanted)):
@@ -130,6 +137,7 @@ class PostgresStore(SqlStore):
             )
 
     def customers(self) -> list[str]:
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute(
             "SELECT customer FROM customers WHERE program = ? AND revision > 0 ORDER BY customer",
             (self.program,),

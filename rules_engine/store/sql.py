@@ -4,7 +4,9 @@ The two differ in how they connect, lock and type their columns (sqlite.py, post
 queries here are written once with `?` placeholders, which the PostgreSQL store turns into `%s`.
 
 A customer's state is a summary row in `customers` and a row per element of its long lists in
-`customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed.
+`customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed,
+or, inside a group (a replay's batch), stages them, and the group writes each customer's once at its
+commit (batch.py).
 The store object holds the states it read or wrote last (cache.py): under the customer's lock it
 reads the row's `revision` only, and reads the state again only when another transaction (this
 process's or another's) wrote it since. Every write of a state sets a new revision: the one read
@@ -15,7 +17,6 @@ state of.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import secrets
@@ -39,13 +40,27 @@ from rules_engine.store.base import (
     rename_lot,
     rename_rule,
 )
-from rules_engine.store.cache import Cache
+from rules_engine.store.batch import Batch
+from rules_engine.store.cache import ELEMENTS, Cache
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.lists import PARTS, Held, Plan, assemble, body, held, plan, summary, whole
 from rules_engine.store.migrations import Dialect, pending
 from rules_engine.store.outcomes import pack, unpack
 
 _LEDGER_COLUMNS = "seq, customer, event, rule, kind, points, lot, at, version, rule_hash, line, lines"
+
+_INSERT_LEDGER = (
+    "INSERT INTO ledger (program, customer, event, rule, kind, points, lot, at, version, rule_hash, lines)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CODE = "INSERT INTO referral_codes (program, code, customer) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_ADD_STOCK = (
+    "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, ?)"
+    " ON CONFLICT (program, item) DO UPDATE SET redeemed = catalog_stock.redeemed + excluded.redeemed"
+)
+_CLAIM = (
+    "UPDATE coupon_codes SET customer = ?, claimed_at = ? WHERE program = ? AND code = ? AND customer IS NULL"
+)
 
 
 RETRY_HINT = (
@@ -66,12 +81,11 @@ snapshot of the database, also without a transaction."""
 
 class SqlStore(Store):
     dialect: Dialect
-    _grouped: bool = False
-    """In a group (`group`): events' transactions are savepoints of the group's transaction."""
+    _batch: Batch | None = None
+    """In a group (`group`): what its events staged, written behind at its commit (batch.py)."""
     _cache: Cache
-    """The states this store object read or wrote last (cache.py); set by the constructor."""
-    _touched: set[str]
-    """The customers held since the group began: dropped if it is rolled back."""
+    """The states this store object read or wrote last (cache.py); set by the constructor: only
+    committed states, never a group's before it commits."""
 
     # -- what each database does its own way ----------------------------------------------------
     @abstractmethod
@@ -171,30 +185,36 @@ class SqlStore(Store):
     # -- the store ------------------------------------------------------------------------------
     @contextmanager
     def group(self) -> Iterator[None]:
-        if self._grouped:  # already in one: the outer group commits
+        """One transaction for the events inside, written behind (batch.py): what each event
+        changes is staged and written when the block ends, all of it or, on an exception, none."""
+        if self._batch is not None:  # already in one: the outer group commits
             yield
             return
         self._begin()
-        self._grouped = True
-        self._touched = set()
+        batch = Batch(max(self._cache.size, 0) * ELEMENTS)  # cache=0: written out event by event
+        self._batch = batch
         try:
             yield
-            self._grouped = False
+            self._flush(final=True)
+            self._batch = None
             self._commit()
         except BaseException:
-            self._grouped = False
-            self._rollback()
-            for customer in self._touched:  # what the group wrote is not in the database
-                self._cache.drop(customer)
+            self._batch = None
+            self._rollback()  # nothing of the group held: the cache has only committed states
             raise
-        finally:
-            self._touched = set()
+        for customer, base in batch.bases.items():  # committed: held from now on
+            if base is not None:
+                self._cache.put(customer, base)
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
-        if self._grouped:
-            with self._savepoint(customer) as locked:
-                yield locked
+        if self._batch is not None:
+            staged = _Staged(self, customer, self._batch)
+            yield staged
+            if staged.change is not None:
+                self._batch.stage(customer, staged.change, staged.claims)
+                if self._batch.full:
+                    self._flush(let_go=True)
             return
         self._begin()
         try:
@@ -210,38 +230,75 @@ class SqlStore(Store):
             self._rollback()
             raise
 
-    @contextmanager
-    def _savepoint(self, customer: str) -> Iterator[CustomerTransaction]:
-        """One event inside a group: a savepoint, released (kept until the group commits) or
-        rolled back to, as a transaction would be."""
-        self._execute("SAVEPOINT event")
-        try:
-            locked = _Locked(self, customer, self._hold(customer, self._lock_customer(customer)))
-            yield locked
-            written = None
-            if locked.change is None:
-                self._execute("ROLLBACK TO SAVEPOINT event")
-            else:
-                written = self._write(customer, locked.change, locked.held)
-            self._execute("RELEASE SAVEPOINT event")
-            if written is not None:  # held once released; dropped if the group is rolled back
-                self._keep(customer, written)
-        except BaseException:
-            self._rollback_to_savepoint()
-            raise
+    def _seen(self, customer: str, batch: Batch) -> None:
+        """Lock a customer the group has not seen yet, and take their state as the database holds
+        it (held by the cache, or read) as the batch's base."""
+        if customer in batch.bases:
+            return
+        revision = self._lock_customer(customer)
+        kept = None
+        if revision:
+            kept = self._cache.get(customer, revision)
+            if kept is None:
+                kept = self._load(customer)
+        batch.bases[customer] = kept
 
-    def _rollback_to_savepoint(self) -> None:
-        """Undo the event in progress of a group; a failing database gets the error when the
-        group goes on (and the whole group is rolled back)."""
-        with contextlib.suppress(StoreError):
-            self._execute("ROLLBACK TO SAVEPOINT event")
-            self._execute("RELEASE SAVEPOINT event")
+    def _flush(self, *, final: bool = False, let_go: bool = False) -> None:
+        """Write what the group's batch staged, in the group's transaction (batch.py). `final`:
+        at the commit; otherwise the batch goes on. `let_go`: between two events (the batch grew
+        past its bound), it also lets go of the states it held (read again from the database if
+        seen again) unless they are few."""
+        batch = self._batch
+        if batch is None:
+            return
+        rows = _Rows()
+        for customer, state in batch.states.items():
+            batch.bases[customer] = self._state_rows(customer, state, batch.bases.get(customer), rows)
+        self._write_rows(rows)
+        program = self.program
+        if batch.events:
+            self._execute_many(
+                "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
+                " VALUES (?, ?, ?, '', ?, ?, ?)",
+                [
+                    (program, customer, event, pack(kept.outcome), kept.digest, self._at(kept.at))
+                    for (customer, event), kept in batch.events.items()
+                ],
+            )
+        if batch.ledger:
+            ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
+            self._execute_many(_INSERT_LEDGER, ledger)
+        if batch.spent:
+            self._add_spending([(rule, period, points) for (rule, period), points in batch.spent.items()])
+        if batch.codes:
+            self._execute_many(
+                _INSERT_CODE, [(program, code, customer) for code, customer in batch.codes.items()]
+            )
+        if batch.taken:
+            self._execute_many(_ADD_STOCK, [(program, item, count) for item, count in batch.taken.items()])
+        if batch.claims:
+            self._execute_many(
+                _CLAIM,
+                [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
+            )
+        batch.written()
+        if let_go:
+            let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
+        if final or let_go:
+            self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
+        if let_go:
+            batch.bases.clear()  # read again (and locked again, a no-op) if seen again
+
+    def _release_unwritten(self, customers: list[str]) -> None:
+        """Customers the group locked but gave no state (their events all failed or changed
+        nothing): undo what locking them wrote, if anything (PostgreSQL's placeholder row)."""
+
+    def _at(self, at: dt.datetime | None) -> Any:
+        return None if at is None else self._time(at)
 
     # -- states: a summary row and list rows (lists.py), held while the revision stays ----------
     def _keep(self, customer: str, state: Held) -> None:
         self._cache.put(customer, state)
-        if self._grouped:
-            self._touched.add(customer)
 
     def _hold(self, customer: str, revision: int | None) -> Held | None:
         """The customer's state at this revision of their row: held, or read (and then held)."""
@@ -278,98 +335,92 @@ class SqlStore(Store):
         """Write the state as its summary and the list rows that differ from `base` (the state as
         the database holds it in this transaction; None for a customer without a state); the state
         as now held."""
+        rows = _Rows()
+        written = self._state_rows(customer, state, base, rows)
+        self._write_rows(rows)
+        return written
+
+    def _state_rows(self, customer: str, state: CustomerState, base: Held | None, rows: _Rows) -> Held:
+        """The rows that write the state over `base` (`_write_state`), added to `rows`; the state
+        as held once they are written."""
         revision = base.revision + 1 if base is not None else secrets.randbelow(1 << 40) + 1
-        self._execute(
-            "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (program, customer)"
-            " DO UPDATE SET state = excluded.state, revision = excluded.revision",
-            (self.program, customer, summary(state), revision),
-        )
         program = self.program
-        cleared: list[tuple[str, str, str]] = []
-        deleted: list[tuple[str, str, str, int]] = []
-        updated: list[tuple[str, str, str, str, int]] = []
-        inserted: list[tuple[str, str, str, int, str]] = []
+        rows.summaries.append((program, customer, summary(state), revision))
         positions: dict[str, list[int]] = {}
         for part in PARTS:
             new = getattr(state, part)
             edits = None if base is None else plan(base.elements[part], base.positions[part], new)
             if edits is None:
                 if base is not None and base.elements[part]:
-                    cleared.append((program, customer, part))
+                    rows.cleared.append((program, customer, part))
                 places = whole(new)
                 edits = Plan([], [], list(zip(places, new, strict=True)), places)
             positions[part] = edits.positions
-            deleted += [(program, customer, part, pos) for pos in edits.deleted]
-            updated += [(body(part, item), program, customer, part, pos) for pos, item in edits.updated]
-            inserted += [(program, customer, part, pos, body(part, item)) for pos, item in edits.inserted]
-        if cleared:
+            rows.deleted += [(program, customer, part, pos) for pos in edits.deleted]
+            rows.updated += [(body(part, x), program, customer, part, pos) for pos, x in edits.updated]
+            rows.inserted += [(program, customer, part, pos, body(part, x)) for pos, x in edits.inserted]
+        return held(revision, state, positions)
+
+    def _write_rows(self, rows: _Rows) -> None:
+        if rows.summaries:
             self._execute_many(
-                "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ?", cleared
+                "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (program, customer)"
+                " DO UPDATE SET state = excluded.state, revision = excluded.revision",
+                rows.summaries,
             )
-        if deleted:
+        if rows.cleared:
+            self._execute_many(
+                "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ?", rows.cleared
+            )
+        if rows.deleted:
             self._execute_many(
                 "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ? AND pos = ?",
-                deleted,
+                rows.deleted,
             )
-        if updated:
+        if rows.updated:
             self._execute_many(
                 "UPDATE customer_lists SET body = ?"
                 " WHERE program = ? AND customer = ? AND part = ? AND pos = ?",
-                updated,
+                rows.updated,
             )
-        if inserted:
+        if rows.inserted:
             self._execute_many(
                 "INSERT INTO customer_lists (program, customer, part, pos, body) VALUES (?, ?, ?, ?, ?)",
-                inserted,
+                rows.inserted,
             )
-        return held(revision, state, positions)
 
     def _write_rest(self, customer: str, change: Change) -> None:
+        program = self.program
         if change.event is not None and change.outcome is not None:
-            at = None if change.at is None else self._time(change.at)
             self._execute(
                 "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
                 " VALUES (?, ?, ?, '', ?, ?, ?)",
-                (self.program, customer, change.event, pack(change.outcome), change.digest, at),
+                (program, customer, change.event, pack(change.outcome), change.digest, self._at(change.at)),
             )
         if change.ledger:
-            self._execute_many(
-                "INSERT INTO ledger"
-                " (program, customer, event, rule, kind, points, lot, at, version, rule_hash, lines)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        self.program,
-                        customer,
-                        entry.event,
-                        entry.rule,
-                        entry.kind,
-                        self._points(entry.points),
-                        entry.lot,
-                        self._time(entry.at),
-                        entry.version,
-                        entry.rule_hash,
-                        _lines_json(entry.lines),
-                    )
-                    for entry in change.ledger
-                ],
-            )
+            self._execute_many(_INSERT_LEDGER, [self._ledger_row(customer, entry) for entry in change.ledger])
         if change.spent:
             self._add_spending(change.spent)
         if change.referral_code is not None:
-            self._execute(
-                "INSERT INTO referral_codes (program, code, customer) VALUES (?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (self.program, change.referral_code, customer),
-            )
+            self._execute(_INSERT_CODE, (program, change.referral_code, customer))
         for item, count in change.taken:
-            self._execute(
-                "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, ?)"
-                " ON CONFLICT (program, item)"
-                " DO UPDATE SET redeemed = catalog_stock.redeemed + excluded.redeemed",
-                (self.program, item, count),
-            )
+            self._execute(_ADD_STOCK, (program, item, count))
+
+    def _ledger_row(self, customer: str, entry: LedgerEntry) -> tuple[Any, ...]:
+        return (
+            self.program,
+            customer,
+            entry.event,
+            entry.rule,
+            entry.kind,
+            self._points(entry.points),
+            entry.lot,
+            self._time(entry.at),
+            entry.version,
+            entry.rule_hash,
+            _lines_json(entry.lines),
+        )
 
     def _lock_stock(self, items: Sequence[str]) -> dict[str, int]:
         """The items' redemption counts, their rows locked until the transaction ends (in sorted
@@ -390,6 +441,7 @@ class SqlStore(Store):
         return counted
 
     def redeemed(self) -> dict[str, int]:
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute(
             "SELECT item, redeemed FROM catalog_stock WHERE program = ? AND redeemed <> 0 ORDER BY item",
             (self.program,),
@@ -423,6 +475,7 @@ class SqlStore(Store):
         return ProgramVersion(number, digest, self._read_time(at))
 
     def tiers_held(self) -> dict[str, int]:
+        self._flush()  # in a group: what it staged, then the database
         tier = "json_extract(state, '$.tier')" if self.dialect == "sqlite" else "(state::jsonb)->>'tier'"
         rows = self._execute(
             f"SELECT {tier}, count(*) FROM customers WHERE program = ? AND revision > 0"
@@ -432,19 +485,28 @@ class SqlStore(Store):
         return {str(held): int(count) for held, count in rows}
 
     def state(self, customer: str) -> CustomerState | None:
+        batch = self._batch
+        if batch is not None and customer in batch.bases:
+            return batch.state(customer)
         rows = self._execute(
             "SELECT revision FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
         )
-        kept = self._hold(customer, int(rows[0][0])) if rows else None
+        if batch is not None:  # read as the group's transaction has it, not held (not committed)
+            revision = int(rows[0][0]) if rows else 0
+            kept = (self._cache.get(customer, revision) or self._load(customer)) if revision else None
+        else:
+            kept = self._hold(customer, int(rows[0][0])) if rows else None
         return None if kept is None else kept.state
 
     def customers(self) -> list[str]:
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute(
             "SELECT customer FROM customers WHERE program = ? ORDER BY customer", (self.program,)
         )
         return [row[0] for row in rows]
 
     def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+        self._flush()  # in a group: what it staged, then the database
         where, parameters = "program = ?", [self.program]
         if until is not None:
             where, parameters = where + " AND at < ?", [*parameters, self._time(until)]
@@ -470,18 +532,26 @@ class SqlStore(Store):
         rows = self._execute(
             "SELECT customer FROM referral_codes WHERE program = ? AND code = ?", (self.program, code)
         )
-        return rows[0][0] if rows else None
+        if rows:
+            return str(rows[0][0])
+        return None if self._batch is None else self._batch.codes.get(code)
 
     def processed(self) -> int:
+        self._flush()  # in a group: what it staged, then the database
         rows = self._execute("SELECT count(*) FROM events WHERE program = ?", (self.program,))
         return int(rows[0][0])
 
     def programs(self) -> list[str]:
+        self._flush()  # in a group: what it staged, then the database
         return [row[0] for row in self._execute("SELECT DISTINCT program FROM customers ORDER BY program")]
 
     def latest_event_time(self) -> dt.datetime | None:
         rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
-        return None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
+        latest = None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
+        staged = None if self._batch is None else self._batch.latest
+        if staged is None or (latest is not None and latest >= staged):
+            return latest
+        return self._read_time(self._time(staged))  # as the database will give it back
 
     def erase(
         self,
@@ -561,6 +631,7 @@ class SqlStore(Store):
         return []
 
     def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
+        self._flush()  # in a group: what it staged, then the database
         where, parameters = "program = ?", [self.program]
         if coupon is not None:
             where, parameters = where + " AND coupon = ?", [*parameters, coupon]
@@ -629,15 +700,7 @@ class _Locked(CustomerTransaction):
         return None if self.held is None else self.held.state
 
     def event(self, event: str) -> StoredEvent | None:
-        store = self.store
-        rows = store._execute(
-            "SELECT outcome, packed, digest, at FROM events WHERE program = ? AND customer = ? AND event = ?",
-            (store.program, self.customer, event),
-        )
-        if not rows:
-            return None
-        outcome, packed, digest, at = rows[0]
-        return StoredEvent(unpack(outcome, packed), digest, None if at is None else store._read_time(at))
+        return _stored_event(self.store, self.customer, event)
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
         return self.store._lock_budgets(wanted) if wanted else {}
@@ -650,15 +713,95 @@ class _Locked(CustomerTransaction):
 
     def claim_code(self, code: str, at: dt.datetime) -> str | None:
         store = self.store
-        store._execute(
-            "UPDATE coupon_codes SET customer = ?, claimed_at = ?"
-            " WHERE program = ? AND code = ? AND customer IS NULL",
-            (self.customer, store._time(at), store.program, code),
-        )
+        store._execute(_CLAIM, (self.customer, store._time(at), store.program, code))
         rows = store._execute(
             "SELECT coupon, customer FROM coupon_codes WHERE program = ? AND code = ?", (store.program, code)
         )
         return str(rows[0][0]) if rows and rows[0][1] == self.customer else None
+
+
+class _Staged(CustomerTransaction):
+    """An event's transaction inside a group: reads see the batch first, the change is staged by
+    the group when the block ends without an exception (batch.py), never written here."""
+
+    def __init__(self, store: SqlStore, customer: str, batch: Batch) -> None:
+        store._seen(customer, batch)
+        self.store = store
+        self.customer = customer
+        self.batch = batch
+        self.change: Change | None = None
+        self.claims: dict[str, tuple[str, str, dt.datetime]] = {}
+
+    def state(self) -> CustomerState | None:
+        return self.batch.state(self.customer)
+
+    def event(self, event: str) -> StoredEvent | None:
+        staged = self.batch.events.get((self.customer, event))
+        if staged is not None:
+            return staged
+        return _stored_event(self.store, self.customer, event)
+
+    def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
+        batch = self.batch
+        missing = [key for key in wanted if key not in batch.spending]
+        if missing:
+            for rule, periods in self.store._lock_budgets(missing).items():
+                for period, points in periods.items():
+                    batch.spending[rule, period] = Decimal(points)
+        spent: Spending = {}
+        for rule, period in wanted:
+            spent.setdefault(rule, {})[period] = batch.budget((rule, period))
+        return spent
+
+    def redeemed(self, items: Sequence[str]) -> dict[str, int]:
+        batch = self.batch
+        missing = [item for item in items if item not in batch.stock]
+        if missing:
+            batch.stock.update(self.store._lock_stock(missing))
+        return {item: batch.redeemed(item) for item in items}
+
+    def claim_code(self, code: str, at: dt.datetime) -> str | None:
+        staged = self.claims.get(code) or self.batch.claims.get(code)
+        if staged is None:
+            store = self.store
+            lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
+            rows = store._execute(
+                f"SELECT coupon, customer FROM coupon_codes WHERE program = ? AND code = ?{lock}",
+                (store.program, code),
+            )
+            if not rows:
+                return None
+            coupon, whose = str(rows[0][0]), rows[0][1]
+            if whose is not None:
+                return coupon if whose == self.customer else None
+            staged = self.claims[code] = (coupon, self.customer, at)
+        coupon, whose, _ = staged
+        return coupon if whose == self.customer else None
+
+    def save(self, change: Change) -> None:
+        self.change = change
+
+
+def _stored_event(store: SqlStore, customer: str, event: str) -> StoredEvent | None:
+    rows = store._execute(
+        "SELECT outcome, packed, digest, at FROM events WHERE program = ? AND customer = ? AND event = ?",
+        (store.program, customer, event),
+    )
+    if not rows:
+        return None
+    outcome, packed, digest, at = rows[0]
+    return StoredEvent(unpack(outcome, packed), digest, None if at is None else store._read_time(at))
+
+
+class _Rows:
+    """The rows that write states (`SqlStore._state_rows`), one `executemany` per kind."""
+
+    def __init__(self) -> None:
+        self.summaries: list[tuple[str, str, str, int]] = []
+        self.cleared: list[tuple[str, str, str]] = []
+        self.deleted: list[tuple[str, str, str, int]] = []
+        self.updated: list[tuple[str, str, str, str, int]] = []
+        self.inserted: list[tuple[str, str, str, int, str]] = []
 
 
 def _lines_json(lines: Sequence[LedgerLine]) -> str | None:

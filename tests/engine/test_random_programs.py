@@ -13,6 +13,7 @@ The compiler of whole programs (issue 13) is to be held to the same streams.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import tempfile
@@ -95,6 +96,20 @@ def test_random_programs_decide_the_same_explained_after_json_and_keep_the_books
 def test_random_programs_through_an_sqlite_store_end_as_the_engine_alone(data: st.DataObject) -> None:
     """The store path (a transaction per event, the state written and read back, the ledger
     booked) ends every customer where the engine alone does, its ledger balancing every state."""
+    _through_sqlite(data, batch=0)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_random_programs_through_sqlite_in_batches_end_as_the_engine_alone(data: st.DataObject) -> None:
+    """The same through `Store.group()` batches (a replay's, written behind: store/batch.py) of a
+    drawn size, the events refused inside them changing nothing."""
+    _through_sqlite(data, batch=data.draw(st.sampled_from([1, 3, 7, 500]), label="batch"))
+
+
+def _through_sqlite(data: st.DataObject, *, batch: int) -> None:
     drawn = data.draw(programs(), label="program")
     engine = _engine(drawn)
     stream = data.draw(streams(drawn), label="stream")
@@ -108,11 +123,13 @@ def test_random_programs_through_an_sqlite_store_end_as_the_engine_alone(data: s
         url = f"sqlite:///{folder}/shop.db"
         with open_store(url, "random-shop") as store:
             service = Loyalty(engine, store, horizon=None)
-            for event in stream:
-                try:
-                    service.process(event)
-                except EventError:
-                    continue
+            for start in range(0, len(stream), batch or 1):
+                with store.group() if batch else contextlib.nullcontext():
+                    for event in stream[start : start + (batch or 1)]:
+                        try:
+                            service.process(event)
+                        except EventError:
+                            continue
         with open_store(url, "random-shop", cache=0) as fresh:  # read from the rows, nothing held
             stored = {customer: fresh.state(customer) for customer in alone}
             rows = list(fresh.ledger())

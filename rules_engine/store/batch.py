@@ -1,0 +1,120 @@
+"""What a group of an SQL store (a replay's batch) holds before it writes: write behind.
+
+Inside `SqlStore.group()` an event's transaction writes nothing: what it changes is staged here
+when it ends without an exception, and the whole batch is written at the group's commit, one
+`executemany` per table — each customer's summary once (their last state), their list rows diffed
+once against what the database holds (lists.plan), and the event, ledger, referral-code, budget,
+stock and coupon-claim rows of every event of the batch. An event that fails is simply never
+staged: it changes nothing, as the savepoint it replaces did. A kill -9 before the commit loses the
+batch, which nobody was told about (replay.py acknowledges a line once its batch is committed).
+
+Reads inside the group see the staged values first: a customer's state, an event id processed
+earlier in the batch (a redelivery is a duplicate), a budget's spending, an item's stock, a
+referral code, a claimed bulk code. A read the batch cannot answer (the ledger, counts, lists of
+customers) writes the batch out first, in the group's transaction (`SqlStore._flush`), and reads
+the database; so does a batch grown past its bound on list elements (`limit`), so that memory stays
+bounded by the store's cache bound (cache.py), not by the batch's size.
+
+Everything read or locked here stays valid until the group ends: SQLite's group holds the
+database's write lock, PostgreSQL's holds the rows it locked (the customers', budgets', stock's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.state.customer import CustomerState
+from rules_engine.store.base import Change, StoredEvent
+from rules_engine.store.lists import PARTS, Held
+
+
+@dataclass
+class Batch:
+    limit: int
+    """List elements the staged states may hold before the batch is written out early."""
+    bases: dict[str, Held | None] = field(default_factory=dict)
+    """Each customer seen in the group (locked): their state as the database holds it in the
+    group's transaction (None: no state); what their staged state is diffed against."""
+    states: dict[str, CustomerState] = field(default_factory=dict)
+    """Each customer's last staged state, not yet written."""
+    weights: dict[str, int] = field(default_factory=dict)
+    weight: int = 0
+    """List elements of the staged states, in all."""
+    events: dict[tuple[str, str], StoredEvent] = field(default_factory=dict)
+    """The events staged, by (customer, event id), in order."""
+    ledger: list[tuple[str, Any]] = field(default_factory=list)
+    """(customer, entry) of the ledger entries staged, in order."""
+    codes: dict[str, str] = field(default_factory=dict)
+    """Referral codes staged: code → customer (the first staged stands, as in the database)."""
+    spending: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    """Budget spending as read (locked) from the database in the group, by (rule, period)."""
+    spent: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    """Budget spending staged, not yet written: added to `spending`."""
+    stock: dict[str, int] = field(default_factory=dict)
+    """Catalog items' redemption counts as read (locked) in the group."""
+    taken: dict[str, int] = field(default_factory=dict)
+    """Items taken (or given back) staged, not yet written: added to `stock`."""
+    claims: dict[str, tuple[str, str, dt.datetime]] = field(default_factory=dict)
+    """Bulk codes claimed, staged: code → (coupon, customer, when)."""
+    latest: dt.datetime | None = None
+    """The latest time of an event staged."""
+
+    def state(self, customer: str) -> CustomerState | None:
+        """The customer's state in the group (staged, or as the database holds it); the customer
+        must have been seen (`bases`)."""
+        staged = self.states.get(customer)
+        if staged is not None:
+            return staged
+        base = self.bases[customer]
+        return None if base is None else base.state
+
+    def stage(self, customer: str, change: Change, claims: dict[str, tuple[str, str, dt.datetime]]) -> None:
+        """Keep what one event changes, to be written with the batch."""
+        self.states[customer] = change.state
+        weight = sum(len(getattr(change.state, part)) for part in PARTS)
+        self.weight += weight - self.weights.get(customer, 0)
+        self.weights[customer] = weight
+        if change.event is not None and change.outcome is not None:
+            self.events[customer, change.event] = StoredEvent(change.outcome, change.digest, change.at)
+            if change.at is not None and (self.latest is None or change.at > self.latest):
+                self.latest = change.at
+        self.ledger += [(customer, entry) for entry in change.ledger]
+        for rule, period, points in change.spent:
+            self.spent[rule, period] = self.spent.get((rule, period), Decimal(0)) + points
+        if change.referral_code is not None:
+            self.codes.setdefault(change.referral_code, customer)
+        for item, count in change.taken:
+            self.taken[item] = self.taken.get(item, 0) + count
+        self.claims.update(claims)
+
+    def budget(self, key: tuple[str, str]) -> Decimal:
+        return self.spending[key] + self.spent.get(key, Decimal(0))
+
+    def redeemed(self, item: str) -> int:
+        return self.stock[item] + self.taken.get(item, 0)
+
+    @property
+    def full(self) -> bool:
+        return self.weight > self.limit
+
+    def written(self) -> None:
+        """What was staged is in the database's transaction now: the bases are the states written
+        (set by the writer), the read values include what was added."""
+        for key, points in self.spent.items():
+            if key in self.spending:  # a return releases budgets it did not read: read them again
+                self.spending[key] += points
+        for item, count in self.taken.items():
+            if item in self.stock:
+                self.stock[item] += count
+        self.states.clear()
+        self.weights.clear()
+        self.weight = 0
+        self.events.clear()
+        self.ledger.clear()
+        self.codes.clear()
+        self.spent.clear()
+        self.taken.clear()
+        self.claims.clear()
