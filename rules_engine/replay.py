@@ -129,6 +129,10 @@ def _add_decimal(first: str, second: str) -> str:
     return str(Decimal(first) + Decimal(second))
 
 
+# The running counts of a `Replay` that a rolled-back batch takes back (its points tally has its own).
+_COUNTS = ("applied", "duplicates", "problems", "warnings", "issued", "redeemed", "expired", "reversed")
+
+
 @dataclass
 class Replay:
     """What a replay did, as running totals: events applied, events processed before, lines
@@ -158,29 +162,12 @@ class Replay:
 
     def _saved(self) -> tuple[Any, ...]:
         """The counts, to go back to (`_restore`) if the batch in progress is rolled back."""
-        return (
-            self.applied,
-            self.duplicates,
-            self.problems,
-            self.warnings,
-            self.issued,
-            self.redeemed,
-            self.expired,
-            self.reversed,
-        )
+        return tuple(getattr(self, name) for name in _COUNTS)
 
     def _restore(self, saved: tuple[Any, ...]) -> None:
         """Back to the counts `_saved` gave: a batch rolled back counts for nothing."""
-        (
-            self.applied,
-            self.duplicates,
-            self.problems,
-            self.warnings,
-            self.issued,
-            self.redeemed,
-            self.expired,
-            self.reversed,
-        ) = saved
+        for name, value in zip(_COUNTS, saved, strict=True):
+            setattr(self, name, value)
         self.points.discard()
 
     def count(self, outcome: Decided) -> None:
