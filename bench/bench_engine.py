@@ -1,6 +1,6 @@
 """How many events per second go through `Engine.process`? And how far is it from hand-written Python?
 
-    .venv/bin/python bench/bench_engine.py            # the full run, about 13 s per build
+    .venv/bin/python bench/bench_engine.py            # the full run, about 15 s
     .venv/bin/python bench/bench_engine.py --quick    # a second or two, numbers only roughly right
     .venv/bin/python bench/bench_engine.py --json     # the same results as one JSON document
 
@@ -22,11 +22,6 @@ The customer state is always passed pre-parsed (a `CustomerState`); validating i
 separately, as is validating the event. Each number is the best of several `timeit` repeats
 (garbage collection off, as timeit does), divided by the iterations in one repeat.
 
-The compiled build (setup.py, `make compiled`) is measured in the same run when .venv-compiled
-exists, or with `--compiled PYTHON`: the script runs itself in that interpreter with `--installed
---json`, so that rules_engine comes from its site-packages, and prints its rows under the pure ones
-with the speed-up over them.
-
 A benchmark, not a test: it exits 0 whether or not the target is met (see bench/README.md).
 """
 
@@ -36,23 +31,19 @@ import argparse
 import copy
 import dataclasses
 import json
-import subprocess
 import sys
 import timeit
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any
 
-if "--installed" not in sys.argv[1:]:  # run from a checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from pydantic import BaseModel
 from timing import FULL, QUICK, Settings, machine, machine_line
 
-from rules_engine.engine import evaluator
 from rules_engine.engine import trusted as fast_models
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
@@ -63,7 +54,6 @@ from rules_engine.state.customer import CustomerState, parse_state
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_EVENTS_PER_S = 20_000  # coffee-club, 10 lines, explain off, on one core
 
-COMPILED_PYTHON = ROOT / ".venv-compiled" / "bin" / "python"  # make compiled
 
 COFFEE = ROOT / "programs" / "coffee-club.yaml"
 HARDWARE = ROOT / "programs" / "corner-hardware.yaml"
@@ -283,22 +273,9 @@ class Results:
     errors: list[str] = field(default_factory=list)
     outcome_models: dict[str, int] = field(default_factory=dict)
     outcome_models_ns: float = 0.0
-    build: dict[str, Any] = field(default_factory=lambda: this_build())
-    compiled: Results | None = None  # the compiled build, measured by a run of its own
-    compiled_note: str = ""  # why it was not measured
 
     def case(self, case_id: str) -> Case | None:
         return next((c for c in self.cases if c.id == case_id), None)
-
-    @property
-    def build_name(self) -> str:
-        return "compiled" if self.build["compiled"] else "pure"
-
-
-def this_build() -> dict[str, Any]:
-    """Which rules_engine this process runs: compiled by mypyc or pure Python, and where it lives."""
-    module = Path(evaluator.__file__ or "")
-    return {"compiled": module.name.endswith(tuple(EXTENSION_SUFFIXES)), "from": str(module.parent.parent)}
 
 
 def _decisions(outcome: Result) -> list[str]:
@@ -426,85 +403,12 @@ def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) ->
     )
 
 
-def measure_compiled(python: Path, quick: bool, progress: Callable[[str], None]) -> Results:
-    """The same measurements of the build installed for `python`, by this script run there."""
-    progress(f"the compiled build, {python} --installed")
-    command = [str(python), str(Path(__file__).resolve()), "--installed", "--no-compiled", "--json"]
-    settings = QUICK if quick else FULL
-
-    def failed(why: str) -> Results:
-        errors = [f"{python}: {why}"]
-        build = {"compiled": True, "from": None}
-        return Results([], 0.0, 0.0, 0.0, [], [], settings, quick, errors, build=build)
-
-    try:
-        run = subprocess.run(
-            command + (["--quick"] if quick else []), stdout=subprocess.PIPE, text=True, check=False
-        )
-        document = json.loads(run.stdout)
-    except (OSError, ValueError) as error:
-        return failed(f"{type(error).__name__}: {error}")
-    if run.returncode != 0:
-        return failed(f"exited with {run.returncode}")
-    results = from_json(document)
-    if not results.build["compiled"]:
-        results.errors.append(f"{python} imports the pure build from {results.build['from']}: make compiled")
-    return results
-
-
-def from_json(document: dict[str, Any]) -> Results:
-    """`Results` back from `as_json`'s document."""
-    cases = [
-        Case(
-            id=c["id"],
-            program=c["program"],
-            input=c["input"],
-            explain=c["explain"],
-            note=c["note"] or "",
-            ns=c["ns_per_event"],
-            points=Decimal(c["points"]),
-            hand_ns=c["hand_ns"],
-        )
-        for c in document["cases"]
-    ]
-    validation = document["validation_ns"]
-    return Results(
-        cases=cases,
-        parse_event_ns=validation["parse_event"],
-        parse_state_ns=validation["parse_state"],
-        parse_long_state_ns=validation["parse_state_long_history"],
-        decisions=document["coffee_club_decisions"],
-        hardware_disagreements=document["hardware_disagreements"],
-        settings=Settings(**document["settings"]),
-        quick=document["quick"],
-        errors=document["errors"],
-        outcome_models=document["outcome_models"]["counts"],
-        outcome_models_ns=document["outcome_models"]["making_ns"],
-        build=document["build"],
-    )
-
-
-def build_disagreements(results: Results) -> list[str]:
-    """Where the compiled build decides otherwise than the pure one."""
-    other = results.compiled
-    if other is None:
-        return []
-    found = []
-    for case in results.cases:
-        twin = other.case(case.id)
-        if twin is not None and twin.points != case.points:
-            found.append(f"{case.id}: {twin.points} points, {results.build_name} gives {case.points}")
-    if other.cases and other.decisions != results.decisions:
-        found.append(f"coffee-club decisions: {', '.join(other.decisions)}")
-    return found
-
-
 # -- report -----------------------------------------------------------------------------------------
 TARGET = f">= {TARGET_EVENTS_PER_S:,} events/s with explain off (coffee-club, 10 lines, one core)"
 
 
 def target(results: Results) -> tuple[bool | None, str]:
-    """Whether the build met the target, and its numbers."""
+    """Whether the engine met the target, and its numbers."""
     parsed, raw = results.case("coffee parsed"), results.case("coffee dict")
     if parsed is None or raw is None:
         return None, "not measured"
@@ -512,35 +416,26 @@ def target(results: Results) -> tuple[bool | None, str]:
     return parsed.events_per_s >= TARGET_EVENTS_PER_S, numbers
 
 
-def _row(c: Case, results: Results, first: bool, baseline: Case | None) -> list[str]:
+def _row(c: Case, results: Results) -> list[str]:
     mark = "!" if c.hand_ns is not None and results.hardware_disagreements else ""
     return [
-        c.program if first else "",
-        c.input if first else "",
-        ("on" if c.explain else "off") if first else "",
-        results.build_name,
+        c.program,
+        c.input,
+        "on" if c.explain else "off",
         f"{c.ns / 1e3:,.1f}",
         f"{c.events_per_s:,.0f}",
-        "-" if baseline is None else f"{baseline.ns / c.ns:.2f}x",
         str(c.points),
         "-" if c.hand_ns is None else f"{c.hand_ns / 1e3:,.2f}{mark}",
         "-" if c.hand_ratio is None else f"{c.hand_ratio:,.0f}x",
-        c.note if first else "",
+        c.note,
     ]
 
 
 def render(results: Results) -> str:
-    head = ["program", "event", "explain", "build", "us/event", "events/s", "speed-up", "points"]
-    head += ["hand us", "engine/hand", "note"]
-    rows = [head]
-    compiled = results.compiled
-    for c in results.cases:
-        rows.append(_row(c, results, True, None))
-        twin = None if compiled is None else compiled.case(c.id)
-        if compiled is not None and twin is not None:
-            rows.append(_row(twin, compiled, False, c))
+    head = ["program", "event", "explain", "us/event", "events/s", "points", "hand us", "engine/hand", "note"]
+    rows = [head] + [_row(c, results) for c in results.cases]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    left = {0, 1, 2, 3, len(head) - 1}
+    left = {0, 1, 2, len(head) - 1}
     lines = ["Engine.process, 10-line purchases (best of N; us lower is better)"]
     for number, row in enumerate(rows):
         cells = [
@@ -556,13 +451,6 @@ def render(results: Results) -> str:
         "  validated inside process(). State: a parsed CustomerState; coffee-club a gold member with"
     )
     lines.append("  20 lots and 40 past lines unless noted, corner-hardware None (a new customer)")
-    builds = [results] if compiled is None else [results, compiled]
-    for each in builds:
-        lines.append(f"build: {each.build_name}, rules_engine from {each.build['from'] or '? (FAILED)'}")
-    if compiled is None:
-        lines.append(f"  compiled build not measured: {results.compiled_note}")
-    elif compiled.cases:
-        lines.append(f"  speed-up: {results.build_name} us / {compiled.build_name} us, in this run")
     lines.append(
         f"validation alone: parse_event (coffee, 10 lines; the fast reader, bench_reader.py)"
         f" {results.parse_event_ns / 1e3:,.1f} us;"
@@ -577,29 +465,24 @@ def render(results: Results) -> str:
             f" state did not ({kinds}, ...); making just them from ready field values takes"
         )
         lines.append(
-            f"  {results.outcome_models_ns / 1e3:,.1f} us (in a Python loop, with the {results.build_name}"
-            f" build): {results.outcome_models_ns / budget_ns:.2f}x the {budget_ns / 1e3:,.0f} us an event"
+            f"  {results.outcome_models_ns / 1e3:,.1f} us (in a Python loop):"
+            f" {results.outcome_models_ns / budget_ns:.2f}x the {budget_ns / 1e3:,.0f} us an event"
             " may take for the target"
         )
     lines.append("coffee-club decisions: " + ", ".join(results.decisions))
-    for disagreement in build_disagreements(results):
-        lines.append(f"  the compiled build DISAGREES on {disagreement}")
     lines.append("corner-hardware hand-written: sum(price * qty) as Decimal, floored, from the same event")
-    disagreements = [(each, d) for each in builds for d in each.hardware_disagreements]
-    for each, disagreement in disagreements:
-        lines.append(f"  hand DISAGREES with the {each.build_name} build on {disagreement}")
-    if not disagreements and results.cases:
+    for disagreement in results.hardware_disagreements:
+        lines.append(f"  hand DISAGREES with the engine on {disagreement}")
+    if not results.hardware_disagreements and results.cases:
         lines.append(f"  agrees with the engine's points on all {len(HARDWARE_VARIANTS)} check events:")
         lines.append("  " + "; ".join(label for label, _ in HARDWARE_VARIANTS))
-    for each in builds:
-        for error in each.errors:
-            lines.append(f"FAILED ({each.build_name} build): {error}")
+    for error in results.errors:
+        lines.append(f"FAILED: {error}")
     lines.append("")
     lines.append(f"target: {TARGET}")
-    for each in builds:
-        met, numbers = target(each)
-        verdict = "n/a" if met is None else ("met" if met else "MISSED")
-        lines.append(f"  [{verdict}] {each.build_name}: {numbers}")
+    met, numbers = target(results)
+    verdict = "n/a" if met is None else ("met" if met else "MISSED")
+    lines.append(f"  [{verdict}] {numbers}")
     lines.append("")
     lines.append(machine_line(results.quick))
     return "\n".join(lines)
@@ -611,7 +494,6 @@ def as_document(results: Results) -> dict[str, Any]:
         "machine": machine(),
         "quick": results.quick,
         "settings": results.settings.__dict__,
-        "build": results.build,
         "cases": [
             {
                 "id": c.id,
@@ -640,10 +522,6 @@ def as_document(results: Results) -> dict[str, Any]:
         "hardware_disagreements": results.hardware_disagreements,
         "errors": results.errors,
         "target": {"target": TARGET, "met": met, "numbers": numbers},
-        # The compiled build's own document, measured in the same run; null when not measured.
-        "compiled": None if results.compiled is None else as_document(results.compiled),
-        "compiled_note": results.compiled_note or None,
-        "build_disagreements": build_disagreements(results),
     }
 
 
@@ -655,19 +533,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a short run with rough numbers (smoke test)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
-    parser.add_argument(
-        "--installed",
-        action="store_true",
-        help="import rules_engine as installed for this interpreter, not from this checkout",
-    )
-    parser.add_argument(
-        "--compiled",
-        metavar="PYTHON",
-        type=Path,
-        help=f"also measure the build installed for PYTHON (default: {COMPILED_PYTHON.relative_to(ROOT)}, "
-        "when it exists; make compiled)",
-    )
-    parser.add_argument("--no-compiled", action="store_true", help="measure only this interpreter's build")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
 
@@ -680,13 +545,6 @@ def main(argv: list[str] | None = None) -> int:
         results = Results(
             [], 0.0, 0.0, 0.0, [], [], settings, args.quick, [f"{type(error).__name__}: {error}"]
         )
-    compiled = args.compiled or COMPILED_PYTHON
-    if args.no_compiled:
-        results.compiled_note = "--no-compiled"
-    elif args.compiled is None and not COMPILED_PYTHON.exists():
-        results.compiled_note = f"no {COMPILED_PYTHON.relative_to(ROOT)} (make compiled builds it)"
-    else:
-        results.compiled = measure_compiled(compiled, args.quick, progress)
     print(as_json(results) if args.json else render(results))
     return 0
 

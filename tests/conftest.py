@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable, Iterator
-from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +17,9 @@ SAMPLE_CONTEXT = ROOT / "programs" / "contexts" / "morning-coffee.json"
 
 Evaluate = Callable[..., Any]
 
-# Which build of rules_engine the tests run on: the compiled one (make compiled, docs/development.md)
-# only with RULES_ENGINE_EXPECT_COMPILED=1, the pure one otherwise. Checked before any test runs, so
-# a run can neither test the pure code twice nor test a stale compiled module left in the source tree.
-EXPECT_COMPILED = "RULES_ENGINE_EXPECT_COMPILED"
-COMPILED = evaluator.__file__ is not None and evaluator.__file__.endswith(tuple(EXTENSION_SUFFIXES))
-
-
-def pytest_configure() -> None:
-    expected = os.environ.get(EXPECT_COMPILED) == "1"
-    if COMPILED and not expected:
-        where = Path(evaluator.__file__ or "")
-        advice = (
-            "a stale build in the source tree: delete it"
-            if where.is_relative_to(ROOT / "rules_engine")
-            else f"to test the compiled build, set {EXPECT_COMPILED}=1"
-        )
-        raise pytest.UsageError(f"rules_engine.engine.evaluator is a compiled module ({where}): {advice}")
-    if expected and not COMPILED:
-        raise pytest.UsageError(
-            f"{EXPECT_COMPILED}=1, but rules_engine.engine.evaluator is pure Python ({evaluator.__file__}): "
-            "the tests would run on the pure code. Run .venv-compiled/bin/pytest --import-mode=importlib"
-        )
-
 
 def pytest_report_header() -> str:
-    build = "compiled (mypyc)" if COMPILED else "pure Python"
-    return f"rules_engine: {build}, from {Path(evaluator.__file__ or '?').parent.parent}"
+    return f"rules_engine from {Path(evaluator.__file__ or '?').parent.parent}"
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,7 @@ the code did. `python_steps` counts the lines of Python the code under it runs (
 stops it with `TooMuchWorkError` once past the limit, so that a regression fails at once instead of
 running for hours. The condition language's both back ends run Python lines per loop step (the
 compiled one generates Python), so a loop the budget failed to stop shows up as a count in the
-millions. Under the mypyc build the interpreter runs as C and counts nothing: the pure pass is the
-one that proves the bound.
+millions.
 """
 
 from __future__ import annotations

@@ -11,10 +11,9 @@ import sys
 
 import pytest
 
-from tests.conftest import COMPILED, ROOT
+from tests.conftest import ROOT
 
-# Benchmark smoke runs take seconds each: the pure pass of `make test` runs them, the compiled pass
-# (-m "not bench") only the one that measures the compiled build's own row.
+# Benchmark smoke runs take seconds each (marker `bench`: `pytest -m "not bench"` leaves them out).
 bench = pytest.mark.bench
 
 
@@ -48,32 +47,6 @@ def test_quick_benchmark_json_is_one_document() -> None:
     assert {case["program"] for case in document["cases"]} == {"coffee-club", "corner-hardware"}
     assert document["errors"] == []
     assert document["hardware_disagreements"] == []
-    assert document["build_disagreements"] == []
-    if document["compiled"] is not None:  # .venv-compiled exists (make compiled)
-        assert document["compiled"]["errors"] == []
-        assert document["compiled"]["build"]["compiled"]
-
-
-@bench
-def test_installed_measures_the_build_this_interpreter_imports() -> None:
-    result = _run("--json", "--installed", "--no-compiled")
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    assert document["build"]["compiled"] == COMPILED
-    assert document["compiled"] is None
-
-
-def test_the_compiled_rows_come_from_the_interpreter_named() -> None:
-    result = _run("--json", "--compiled", sys.executable)
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    assert document["build"]["compiled"] is False  # the checkout's own code
-    other = document["compiled"]
-    assert [case["id"] for case in other["cases"]] == [case["id"] for case in document["cases"]]
-    assert other["build"]["compiled"] == COMPILED
-    if not COMPILED:  # this interpreter imports the pure build: the benchmark says so
-        assert len(other["errors"]) == 1 and "imports the pure build" in other["errors"][0]
-    assert document["build_disagreements"] == []
 
 
 @bench

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+# A few seconds: marker `bench` (`pytest -m "not bench"` leaves it out of a quick run by hand).
 pytestmark = pytest.mark.bench
 
 

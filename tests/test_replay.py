@@ -23,7 +23,7 @@ from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.replay import CustomerTally, replay
 from rules_engine.service import Handled, Loyalty
 from rules_engine.store.sqlite import SqliteStore
-from tests.conftest import COMPILED, ROOT
+from tests.conftest import ROOT
 from tests.store import streams
 
 PROGRAM = ROOT / "programs" / "coffee-club.yaml"
@@ -311,7 +311,6 @@ def test_the_caret_points_at_the_refused_field_not_the_whole_line(tmp_path: Path
     assert line[problem.span.start : problem.span.end] == "-5"
 
 
-@pytest.mark.skipif(COMPILED, reason="a monkeypatch does not reach calls inside compiled modules")
 def test_ten_thousand_refused_fields_on_one_line_are_placed_in_one_walk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

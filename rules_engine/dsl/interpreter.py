@@ -248,7 +248,7 @@ class _Interpreter:
             saved = self.trace
             if not tracing:
                 self.trace = None
-            try:  # (no `continue` inside: mypyc cannot compile one in a `finally`'s reach)
+            try:
                 kept = node.condition is None or truth(
                     self.eval(node.condition, inner, note=f"{note}: filter")
                 )

@@ -345,7 +345,7 @@ _RULE_TRACE_GIVEN = [
 
 
 class _NotGiven:
-    """The type of `_NOT_GIVEN`, so that compiled code (setup.py) accepts it as a default."""
+    """The type of `_NOT_GIVEN`: a sentinel of its own type, so the annotations can name it."""
 
 
 _NOT_GIVEN = _NotGiven()

@@ -13,7 +13,7 @@ from rules_engine import jsonio
 from rules_engine.cli import app
 from rules_engine.engine.inputs import locate, locate_in, read_json
 from rules_engine.errors import Diagnostic, EvaluationError
-from tests.conftest import COMPILED, ROOT
+from tests.conftest import ROOT
 
 PROGRAM = str(ROOT / "programs" / "coffee-club.yaml")
 EVENT = json.loads((ROOT / "tests" / "fixtures" / "events" / "tuesday-morning.json").read_text())
@@ -69,7 +69,6 @@ def test_a_refused_field_of_an_event_file_is_located_at_its_value(tmp_path: Path
     assert found.span is not None and text[found.span.start : found.span.end] == "7781"
 
 
-@pytest.mark.skipif(COMPILED, reason="a monkeypatch does not reach calls inside compiled modules")
 def test_many_refused_fields_of_a_file_are_located_in_one_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     walks: list[int] = []
     walk = jsonio._walk

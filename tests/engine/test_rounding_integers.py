@@ -17,7 +17,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,6 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.money import ONE, round_points, split, split_points
 from rules_engine.engine.rounding import Rounding, rate_ratio
 from rules_engine.program.validate import load_program_text
-from tests.conftest import COMPILED
 
 ZERO = Decimal(0)
 Step = tuple[str, Decimal, tuple[int, int] | None, Decimal | None, list[bool] | None]
@@ -266,7 +264,6 @@ lines = st.tuples(
 )
 
 
-@pytest.mark.skipif(COMPILED, reason="monkeypatches an engine module")
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
