@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.benches import run_bench
 from tests.conftest import ROOT
 
 # Benchmark smoke runs take seconds each (marker `bench`: `pytest -m "not bench"` leaves them out).
@@ -18,14 +19,7 @@ bench = pytest.mark.bench
 
 
 def _run(*flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_engine.py"), "--quick", *flags],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    return run_bench("bench_engine.py", "--quick", *flags)
 
 
 @bench

@@ -4,25 +4,16 @@ the model read every event of its stream alike) and measures every row. No timin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.benches import run_bench
 
 pytestmark = pytest.mark.bench
 
 
 def test_quick_reader_benchmark_agrees_and_measures_every_row() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_reader.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_bench("bench_reader.py", "--quick", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(result.stdout)
     assert document["disagreements"] == []

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.benches import run_bench
 
 # A few seconds: marker `bench` (`pytest -m "not bench"` leaves it out of a quick run by hand).
 pytestmark = pytest.mark.bench
 
 
 def test_quick_store_benchmark_runs_every_row() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_store.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_bench("bench_store.py", "--quick", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
     names = ["memory", "SQLite per event", "SQLite batched", "PostgreSQL per event"]

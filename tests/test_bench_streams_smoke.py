@@ -6,26 +6,16 @@ No timing is asserted here; a benchmark's numbers belong in bench/README.md, not
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.benches import run_bench
 
 # A few seconds: marker `bench` (`pytest -m "not bench"` leaves it out of a quick run by hand).
 pytestmark = pytest.mark.bench
 
 
 def test_quick_stream_benchmark_agrees_and_reports_the_targets() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_streams.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_bench("bench_streams.py", "--quick")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DISAGREES" not in result.stdout
     assert "no disagreement" in result.stdout

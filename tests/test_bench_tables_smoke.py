@@ -7,25 +7,15 @@ No memory figure is asserted here; a benchmark's numbers belong in bench/README.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.benches import run_bench
 
 pytestmark = pytest.mark.bench
 
 
 def test_quick_tables_benchmark_reports_the_target() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_tables.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_bench("bench_tables.py", "--quick")
     assert result.returncode == 0, result.stdout + result.stderr
     for reader in ("bounded", "whole"):
         assert result.stdout.count(f"\n{reader} ") == 2, result.stdout
