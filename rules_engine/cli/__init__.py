@@ -10,7 +10,7 @@ re-wrapped to the terminal, so write them as prose, a blank line between paragra
 
 The package reads as the command list: `common` (what they share), `conditions` (`check`),
 `programs` (`validate`, `schema`, `dry-run`, `test`), `replaying` (`run`), `stores` (`ledger export`,
-`customer`, `advance`, `draw`, `leaderboard`, `adjust`), `desk` (`void`, `erase`, `coupons`),
+`customer`, `advance`, `draw`, `leaderboard`), `desk` (`adjust`, `void`, `erase`, `coupons`),
 `service` (`serve`, `keys create|list|revoke`), `simulating` (`generate`, `simulate`), `database`
 (`db status|upgrade`).
 Importing a module registers its commands on `app`, in the order `loyalty --help` lists them.

@@ -1,15 +1,18 @@
-"""The support desk's commands over a store: `void` (undo a mistaken event), `erase` (a customer's
-personal data, the books kept), `coupons generate|import|export` (bulk coupon codes, as CSV)."""
+"""The support desk's commands over a store: `adjust` (points credited or debited by hand), `void`
+(undo a mistaken event), `erase` (a customer's personal data, the books kept), `coupons
+generate|import|export` (bulk coupon codes, as CSV)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import getpass
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+from rich.console import Console
 
 from rules_engine.cli.common import (
     _DB_HELP,
@@ -18,9 +21,17 @@ from rules_engine.cli.common import (
     _engine,
     _fail,
     _open_store,
+    _usage,
     app,
 )
 from rules_engine.errors import Diagnostic, EventError, StoreError
+
+if TYPE_CHECKING:
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.service import Loyalty
+    from rules_engine.store.base import Store
+
+Applied = TypeVar("Applied")
 
 
 def _operator(given: str | None) -> str:
@@ -30,6 +41,79 @@ def _operator(given: str | None) -> str:
 OperatorOption = Annotated[
     str | None, typer.Option("--operator", help="Who did it (default: the user running the command).")
 ]
+
+
+def _booked(
+    engine: Engine,
+    store: Store,
+    customer_id: str,
+    book: Callable[[Loyalty], tuple[Applied, bool]],
+    err: Console,
+) -> tuple[Applied, bool, Decimal]:
+    """An operation booked through the service in the store, then the store closed: what was applied,
+    whether it had been before (then nothing changed), and the customer's balance after it. A refusal
+    is printed with its diagnostics and ends the command."""
+    from rules_engine.service import Loyalty
+
+    try:
+        applied, before = book(Loyalty(engine, store))
+        state = store.state(customer_id)
+    except (StoreError, EventError) as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
+    balance = sum((lot.points for lot in state.lots), Decimal(0)) if state else Decimal(0)
+    return applied, before, balance
+
+
+def _done(before: bool) -> str:
+    return "applied before, nothing changed" if before else "applied"
+
+
+@app.command()
+def adjust(
+    program: Annotated[Path, typer.Argument(help="The program file.")],
+    customer_id: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's id.")],
+    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
+    points: Annotated[str, typer.Option("--points", help="Points to credit (50) or debit (-50).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, in words: kept for the books and the desk.")],
+    adjustment_id: Annotated[
+        str, typer.Option("--id", help="The adjustment's id: run again, nothing is applied twice.")
+    ],
+    operator: OperatorOption = None,
+    allow_downgrade: AllowDowngradeOption = False,
+) -> None:
+    """Credit or debit a customer's points by hand, booked in the ledger as kind adjust with the
+    operator and kept with its reason. A debit takes spendable points, oldest first, and is
+    refused (RE432) beyond them."""
+    from decimal import InvalidOperation
+
+    from rules_engine.tools.adjustments import Adjustment
+
+    out, err = _consoles()
+    try:
+        amount = Decimal(points)
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        _usage(Diagnostic("RE709", f"--points {points}: not a number", hint="50 credits, -50 debits"), err)
+    engine = _engine(program, err)
+    store = _open_store(db, engine, err, guard=True, allow_downgrade=allow_downgrade)
+    adjustment = Adjustment(
+        id=adjustment_id,
+        customer=customer_id,
+        points=amount,
+        reason=reason,
+        operator=_operator(operator),
+        at=dt.datetime.now(dt.UTC),
+    )
+    applied, before, balance = _booked(engine, store, customer_id, lambda desk: desk.adjust(adjustment), err)
+    out.print(
+        f"{applied.id}: {applied.points:+} for {customer_id} by {applied.operator} ({applied.reason}): "
+        f"{_done(before)}; balance {balance}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -46,7 +130,6 @@ def void(
     """Undo what one applied event did (points, tier progress, challenge and quest steps, coupons),
     booked as ledger entries naming it. Refused (RE446), with every reason, when later events
     depend on it."""
-    from rules_engine.service import Loyalty
     from rules_engine.tools.voids import Void
 
     out, err = _consoles()
@@ -60,18 +143,10 @@ def void(
         operator=_operator(operator),
         at=dt.datetime.now(dt.UTC),
     )
-    try:
-        applied, before = Loyalty(engine, store).void(asked)
-        state = store.state(customer_id)
-    except (StoreError, EventError) as problem:
-        _fail(problem.diagnostics, err)
-    finally:
-        store.close()
-    balance = sum((lot.points for lot in state.lots), Decimal(0)) if state else Decimal(0)
-    done = "applied before, nothing changed" if before else "applied"
+    applied, before, balance = _booked(engine, store, customer_id, lambda desk: desk.void(asked), err)
     out.print(
         f"{applied.id}: voided {applied.voided} of {customer_id} by {applied.operator} ({applied.reason}): "
-        f"{done}; points {applied.points:+}; balance {balance}",
+        f"{_done(before)}; points {applied.points:+}; balance {balance}",
         markup=False,
         soft_wrap=True,
     )

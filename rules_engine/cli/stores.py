@@ -199,65 +199,6 @@ def advance(
     out.print(f"{changed} customer(s) changed", markup=False)
 
 
-@app.command()
-def adjust(
-    program: Annotated[Path, typer.Argument(help="The program file.")],
-    customer_id: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's id.")],
-    db: Annotated[str, typer.Option("--db", help=_DB_HELP)],
-    points: Annotated[str, typer.Option("--points", help="Points to credit (50) or debit (-50).")],
-    reason: Annotated[str, typer.Option("--reason", help="Why, in words: kept for the books and the desk.")],
-    adjustment_id: Annotated[
-        str, typer.Option("--id", help="The adjustment's id: run again, nothing is applied twice.")
-    ],
-    operator: Annotated[
-        str | None, typer.Option("--operator", help="Who did it (default: the user running the command).")
-    ] = None,
-    allow_downgrade: AllowDowngradeOption = False,
-) -> None:
-    """Credit or debit a customer's points by hand, booked in the ledger as kind adjust with the
-    operator and kept with its reason. A debit takes spendable points, oldest first, and is
-    refused (RE432) beyond them."""
-    import datetime as dt
-    import getpass
-    from decimal import InvalidOperation
-
-    from rules_engine.service import Loyalty
-    from rules_engine.tools.adjustments import Adjustment
-
-    out, err = _consoles()
-    try:
-        amount = Decimal(points)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        _usage(Diagnostic("RE709", f"--points {points}: not a number", hint="50 credits, -50 debits"), err)
-    engine = _engine(program, err)
-    store = _open_store(db, engine, err, guard=True, allow_downgrade=allow_downgrade)
-    adjustment = Adjustment(
-        id=adjustment_id,
-        customer=customer_id,
-        points=amount,
-        reason=reason,
-        operator=operator or f"cli:{getpass.getuser()}",
-        at=dt.datetime.now(dt.UTC),
-    )
-    try:
-        applied, before = Loyalty(engine, store).adjust(adjustment)
-        state = store.state(customer_id)
-    except (StoreError, EventError) as problem:
-        _fail(problem.diagnostics, err)
-    finally:
-        store.close()
-    balance = sum((lot.points for lot in state.lots), Decimal(0)) if state else Decimal(0)
-    done = "applied before, nothing changed" if before else "applied"
-    out.print(
-        f"{applied.id}: {applied.points:+} for {customer_id} by {applied.operator} ({applied.reason}): "
-        f"{done}; balance {balance}",
-        markup=False,
-        soft_wrap=True,
-    )
-
-
 # Where `draw` and `leaderboard` read the customers' states: a file, or a store.
 StatesFile = Annotated[
     Path | None,
