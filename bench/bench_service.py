@@ -6,6 +6,7 @@ events through `Loyalty.handle` in process.
     .venv/bin/python bench/bench_service.py --postgres URL        # PostgreSQL rows too
     .venv/bin/python bench/bench_service.py --json                # the results as one JSON document
     .venv/bin/python bench/bench_service.py --repeat 1            # each cell once (a third of the time)
+    .venv/bin/python bench/bench_service.py --workers 1 --concurrency 1 16   # only those rows
     make bench-service                                            # with a throwaway PostgreSQL server
 
 A bounded load: each cell sends a fixed number of coffee-club purchases (3-line baskets, dated
@@ -343,10 +344,23 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true", help="the results as one JSON document on stdout")
     parser.add_argument("--repeat", type=int, default=0, help="runs per cell (default: 3, --quick 1)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", metavar="N", help="only these numbers of workers (default: 1 2)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", metavar="C", help="only these concurrencies (default: 1 16 64)"
+    )
+    parser.add_argument("--requests", type=int, default=0, help="purchases per run (400; --quick 80)")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     if args.repeat:
         settings = dataclasses.replace(settings, repeat=args.repeat)
+    if args.workers:
+        settings = dataclasses.replace(settings, workers=tuple(args.workers))
+    if args.concurrency:
+        settings = dataclasses.replace(settings, concurrency=tuple(args.concurrency))
+    if args.requests:
+        settings = dataclasses.replace(settings, requests=args.requests)
     stores = [("SQLite", "")] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
     cells: list[Cell] = []
     baselines: dict[str, list[InProcess]] = {}

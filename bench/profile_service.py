@@ -3,6 +3,7 @@
     .venv/bin/python bench/profile_service.py                 # CPU per request, app vs Loyalty.handle
     .venv/bin/python bench/profile_service.py --profile 25    # and cProfile's 25 costliest functions
     .venv/bin/python bench/profile_service.py --query trace=true   # the answer with its trace
+    .venv/bin/python bench/profile_service.py --inline        # the event on the loop: no hand-off
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
 client beside it on 2 cores). This one isolates what the app itself adds to an event's work: the
@@ -14,10 +15,12 @@ busy machine slows both alike; the best round of each is reported, and their rat
 
 What it does not see: uvicorn's HTTP parsing and writes, and the supervisor with several workers.
 
-cProfile sees one thread, so with `--profile` the thread pool is bypassed: FastAPI's
-`run_in_threadpool` runs the sync dependencies and routes inline on the event loop, and the
-profile shows them. The CPU figures printed are then those of that inline app, without the cost
-of handing work to a thread (measure without `--profile` for the figures that count).
+cProfile sees one thread, so with `--profile` the threads are bypassed: FastAPI's
+`run_in_threadpool` runs the sync dependencies and routes inline on the event loop, and so does
+the events shortcut's hand-off (`Threads.run`), and the profile shows them. The CPU figures
+printed are then those of that inline app, without the cost of handing work to a thread (measure
+without `--profile` for the figures that count). `--inline` does the same without the profiler:
+the figures with and without it differ by what the hand-off costs.
 """
 
 from __future__ import annotations
@@ -141,22 +144,22 @@ def handle_round(loyalty: Loyalty, count: int) -> float:
 
 
 def inline_thread_pool() -> None:
-    """Run FastAPI's sync dependencies and routes on the event loop (for cProfile's one thread)."""
+    """Run FastAPI's sync dependencies and routes, and the events shortcut's event, on the event
+    loop (for cProfile's one thread, or `--inline`)."""
     import fastapi.dependencies.utils
     import fastapi.routing
 
-    import rules_engine.http.shortcut
+    from rules_engine.http.threads import Threads
 
     async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
+    async def here(self: Threads, func: Any, *args: Any) -> Any:
+        return func(*args)
+
     fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
     fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
-
-    async def here(runtime: Any, *args: Any) -> Any:
-        return rules_engine.http.shortcut._decide(runtime, *args)
-
-    rules_engine.http.shortcut._on_thread = here  # type: ignore[assignment]
+    Threads.run = here  # type: ignore[method-assign]
 
 
 def main() -> int:
@@ -165,9 +168,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--query", default="", help="the events route's query string, e.g. trace=true")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile's N costliest")
+    parser.add_argument("--inline", action="store_true", help="the event on the loop's thread (no hand-off)")
     args = parser.parse_args()
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
-    if profiler:
+    if profiler or args.inline:
         inline_thread_pool()
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
@@ -186,7 +190,9 @@ def main() -> int:
                 handle_ms.append(handle_round(loyalty, args.requests))
     m = machine()
     print(f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs; best of {args.rounds} rounds")
-    print(f"{args.requests} coffee-club purchases per round, SQLite; query {args.query or '(none)'!r}")
+    inlined = "; the event on the loop (no hand-off)" if profiler or args.inline else ""
+    query = args.query or "(none)"
+    print(f"{args.requests} coffee-club purchases per round, SQLite; query {query!r}{inlined}")
     print(f"app (ASGI, in process): {min(app_ms):.2f} ms CPU per request; answer {size:,} bytes")
     print(f"Loyalty.handle:         {min(handle_ms):.2f} ms CPU per event")
     print(f"app / handle:           {min(app_ms) / min(handle_ms):.2f}x")

@@ -49,10 +49,16 @@ _DIGITS = re.compile(rb'-?[0-9]+(?:\.[0-9]+)?"')
 
 
 def _digits(value: Decimal) -> str:
-    """A decimal as `jsonio.dumps` writes it: plain digits, no exponent, no trailing zeros."""
-    if not value.is_finite():
-        raise ValueError(f"{value} is not a number JSON can hold")
-    text = format(value, "f")
+    """A decimal as `jsonio.dumps` writes it: plain digits, no exponent, no trailing zeros.
+
+    `str` writes an amount (`320.00`, `-15.5`, `0.000001`) as `format(value, "f")` does, and
+    costs less (no format specification to read); only an exponent (`1E+3`, `1.2E-7`) or a
+    value that is no number needs more (tests/http/test_answers.py compares the two)."""
+    text = str(value)
+    if "E" in text or not value.is_finite():
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a number JSON can hold")
+        text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             service.ready = False
             restore()
-            service.threads.shutdown(wait=False, cancel_futures=True)  # in flight: finished by now
+            service.threads.shutdown(wait=False)  # in flight: finished by now
             service.stores.close()
 
     app = FastAPI(

@@ -21,7 +21,8 @@ cost more than the check): only a key the cache does not hold is read on a threa
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
@@ -46,11 +47,41 @@ async def authorize(
 ) -> ApiKey:
     """The caller's key, checked for the route's scopes and for the program in its path. (The
     runtime is read from the request: one dependency fewer for FastAPI to solve per request.)"""
-    service: Runtime = request.app.state.runtime
-    key = await _known_key(service, None if credentials is None else credentials.credentials)
-    request.state.key_id = key.id
+    token = None if credentials is None else credentials.credentials
+    state: dict[str, Any] = request.scope.setdefault("state", {})  # what `request.state` writes to
     program = request.path_params.get("program")
-    for scope in scopes.scopes:
+    return await check(request.app.state.runtime, token, scopes.scopes, program, state)
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an `Authorization: Bearer …` header among an ASGI scope's raw headers, read
+    exactly as `bearer` (FastAPI's `HTTPBearer`) reads it through a request: the first such
+    header (named in lower case, as ASGI servers give them and as Starlette compares them),
+    latin-1, the scheme any case, the token stripped; None for no header, another scheme or no
+    token. The events shortcut reads it here, without building a request."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            if not (scheme and token) or scheme.lower() != "bearer":
+                return None
+            return token
+    return None
+
+
+async def check(
+    service: Runtime, token: str | None, scopes: Sequence[str], program: str | None, state: dict[str, Any]
+) -> ApiKey:
+    """The key of `token`, if it is known and allows every scope for the program (None: a route
+    without a program); its id goes in the request's `state` (the log line names it) as soon as
+    it is known, before the scopes are checked.
+
+    Raises:
+        ServiceError: RE801 no key or not a valid one, RE802 the key lacks a scope or the program.
+    """
+    key = await _known_key(service, token)
+    state["key_id"] = key.id
+    for scope in scopes:
         if not key.allows(scope, program):
             if key.programs and program is not None and program not in key.programs:
                 message = f"key {key.id} is limited to program(s) {', '.join(key.programs)}, not {program}"

@@ -7,12 +7,15 @@ parameter validation, exit stacks, a dozen layers of routing. Measured on the lo
 server under load, that was 40 % of the CPU spent beside the event's own work, the largest part
 of what the HTTP layer cost per event (bench/README.md, "Service benchmark").
 
-This middleware takes those requests first and does the same steps, in the same order, calling
-the same functions the FastAPI route calls: the bearer header (`auth.bearer`), the key and its
-scope (`auth.authorize`), the body (`routes.json_body`), then the event through `events.handle`
-and `events.event_result` on a thread (`Runtime.threads`), as FastAPI runs a sync route on its
-thread pool. Errors become the
-same problems (`problems.refused`); an unexpected one goes up to `Observe`, as from a route.
+This middleware takes those requests first and does the same steps, in the same order, with the
+same functions the FastAPI route calls underneath: the bearer header (`auth.bearer_token`, read
+from the scope's headers as FastAPI's `HTTPBearer` reads it), the key and its scope
+(`auth.check`), the body (`routes.read_json`, straight from `receive`), then the event through
+`events.handle` and `events.event_answer` on a thread (`Runtime.threads`, threads.py), as
+FastAPI runs a sync route on its thread pool; the answer is sent with the headers Starlette's
+`Response` would give it. No request object is built on the way (Starlette's `Request`, its
+headers, its state): only an error, the rare case, builds one for its problem
+(`problems.refused`); an unexpected one goes up to `Observe`, as from a route.
 
 Only the plain forms are taken: no query string, or exactly `trace=true` / `trace=false`, with
 no root path. Anything else (`?trace=1`, `?trace=maybe`, a query parameter the route does not
@@ -25,28 +28,26 @@ compares every answer byte for byte.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import re
+from typing import Any
 
 from fastapi.routing import APIRoute
-from fastapi.security import SecurityScopes
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules_engine.errors import RulesEngineError
-from rules_engine.http.auth import authorize, bearer
+from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
-from rules_engine.http.routes import events, json_body
+from rules_engine.http.routes import VERSION_HEADER, events, read_json
 from rules_engine.http.runtime import Runtime
 
 _PATH = re.compile(r"/v1/programs/([^/]+)/events")
 """The route's path, as Starlette compiles `{program}` (`[^/]+`)."""
 _TRACE = {b"": False, b"trace=false": False, b"trace=true": True}
 """The query strings taken here, and the `trace` each means; any other goes to FastAPI."""
-_SCOPES = SecurityScopes(["events:write"])
+_SCOPES = ("events:write",)
+_VERSION = VERSION_HEADER.lower().encode("latin-1")
+_JSON = (b"content-type", b"application/json")
 
 
 class Shortcut:
@@ -69,28 +70,28 @@ class Shortcut:
     async def _event(self, scope: Scope, receive: Receive, send: Send, program: str, trace: bool) -> None:
         scope["route"] = self.route
         scope["path_params"] = {"program": program}
-        request = Request(scope, receive, send)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        runtime = self.runtime
         try:
-            await authorize(_SCOPES, request, await bearer(request))
-            event = await json_body(request)
-            response = await _on_thread(self.runtime, program, event, request, trace)
+            await check(runtime, bearer_token(scope["headers"]), _SCOPES, program, state)
+            event = await read_json(receive)
+            body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
         except RulesEngineError as error:
-            response = await refused(request, error)
-        await response(scope, receive, send)
+            response = await refused(Request(scope, receive, send), error)
+            await response(scope, receive, send)
+            return
+        headers = [(_VERSION, str(version).encode()), (b"content-length", str(len(body)).encode()), _JSON]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
-async def _on_thread(
-    runtime: Runtime, program: str, event: object, request: Request, trace: bool
-) -> Response:
-    """`_decide` on one of the runtime's threads, in a copy of this context (as Starlette's
-    `run_in_threadpool` runs a sync route, for less CPU: `Runtime.threads`)."""
-    call = functools.partial(contextvars.copy_context().run, _decide, runtime, program, event, request, trace)
-    return await asyncio.get_running_loop().run_in_executor(runtime.threads, call)
-
-
-def _decide(runtime: Runtime, program: str, event: object, request: Request, trace: bool) -> Response:
-    """The FastAPI route's body (`events.post_event`), on a thread: the store blocks."""
-    return events.event_result(events.handle(runtime, program, event, request), trace=trace)
+def _decide(
+    runtime: Runtime, program: str, event: object, state: dict[str, Any], trace: bool
+) -> tuple[bytes, int]:
+    """The FastAPI route's body (`events.post_event`), on a thread (the store blocks): the
+    answer, and the version that decided it."""
+    handled = events.handle(runtime, program, event, state)
+    return events.event_answer(handled, trace=trace), handled.outcome.version
 
 
 def _route() -> APIRoute:

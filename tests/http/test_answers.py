@@ -143,6 +143,22 @@ def test_every_decimal_is_written_digit_for_digit(
     )
 
 
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False)
+    | st.builds(Decimal, st.sampled_from(["-0", "-0.00", "0E+3", "1E+3", "1.20E-7", "-5E-9", "100.000"]))
+)
+def test_a_decimals_digits_are_those_of_its_fixed_point_form(value: Decimal) -> None:
+    """`answers._digits` (from `str`) writes what `format(value, "f")` writes, less trailing zeros."""
+    fixed = format(value, "f")
+    assert answers._digits(value) == (fixed.rstrip("0").rstrip(".") if "." in fixed else fixed)
+
+
+@pytest.mark.parametrize("value", ["NaN", "-NaN", "sNaN", "NaN12", "Infinity", "-Infinity"])
+def test_a_decimal_that_is_no_number_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="not a number JSON can hold"):
+        answers._digits(Decimal(value))
+
+
 def _outcome_with(state: CustomerState) -> Outcome:
     return Outcome(
         program="p",

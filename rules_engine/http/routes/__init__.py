@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from rules_engine import jsonio
 from rules_engine.http.problems import MEDIA_TYPE, ServiceError
@@ -22,7 +24,35 @@ VERSION_HEADER = "Loyalty-Program-Version"
 
 async def json_body(request: Request) -> Any:
     """The request body, read as JSON with exact numbers (Decimal, never float) and jsonio's limits."""
-    raw = await request.body()
+    return parse_json(await request.body())
+
+
+async def read_json(receive: Receive) -> Any:
+    """`json_body` straight from the ASGI `receive` (the events shortcut: no request object):
+    the body's messages joined as `Request.body` joins them, then read as JSON.
+
+    Raises:
+        ServiceError: RE805, the body is not JSON we accept (RE804 from `Observe`'s `receive`).
+        ClientDisconnect: the client went away before the body was whole, as from `Request.body`.
+    """
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+    return parse_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body read as JSON with exact numbers; see `json_body`.
+
+    Raises:
+        ServiceError: RE805, not UTF-8, empty, or not JSON we accept.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

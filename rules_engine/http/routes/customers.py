@@ -148,7 +148,7 @@ def post_redemption(
         "time": moment,
         "item": redemption.item,
     }
-    return event_result(handle(service, program, event, request), trace=trace)
+    return event_result(handle(service, program, event, request.scope.setdefault("state", {})), trace=trace)
 
 
 @router.post(

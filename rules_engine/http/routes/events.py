@@ -54,16 +54,17 @@ def post_event(
 ) -> Response:
     """Process the event in one store transaction. Idempotent by event id: a redelivery returns
     the original outcome (`duplicate: true`) and changes nothing."""
-    return event_result(handle(service, program, event, request), trace=trace)
+    return event_result(handle(service, program, event, request.scope.setdefault("state", {})), trace=trace)
 
 
-def handle(service: Runtime, program: str, event: Any, request: Request) -> Handled:
+def handle(service: Runtime, program: str, event: Any, state: dict[str, Any]) -> Handled:
     """The event through `Loyalty.handle` with the program's running version, on a borrowed
-    store; counted in the metrics."""
+    store; counted in the metrics. Its id goes in the request's `state` (the ASGI scope's, which
+    `request.state` writes to) for the log line."""
     running = service.programs.get(program)
     kind = _kind(event)
     if isinstance(event, dict) and isinstance(event.get("id"), str):
-        request.state.event_id = event["id"]
+        state["event_id"] = event["id"]
     settings = service.settings
     try:
         with service.stores.borrow(program) as store:
@@ -83,6 +84,11 @@ _WITHOUT_TRACE = {"outcome": {"state", "trace"}, "referrer": {"state", "trace"}}
 def event_result(handled: Handled, *, trace: bool = False) -> Response:
     """The answer `models.EventResult` describes: the outcome without the customer's state (and
     without its trace unless asked), the balance, the referrer's reward."""
+    return _json(event_answer(handled, trace=trace), handled.outcome.version)
+
+
+def event_answer(handled: Handled, *, trace: bool = False) -> bytes:
+    """`event_result`'s body (the events shortcut sends it with its own headers)."""
     outcome = handled.outcome
     body: answers.EventAnswer = {
         "program": outcome.program,
@@ -92,7 +98,7 @@ def event_result(handled: Handled, *, trace: bool = False) -> Response:
         "balance": Balance.of(outcome.state, outcome.customer),
         "referrer": handled.referrer,
     }
-    return _json(answers.EVENT.dumps(body, exclude=_WITH_TRACE if trace else _WITHOUT_TRACE), outcome.version)
+    return answers.EVENT.dumps(body, exclude=_WITH_TRACE if trace else _WITHOUT_TRACE)
 
 
 def _json(body: bytes, version: int) -> Response:
