@@ -94,7 +94,7 @@ def main() -> None:
     if args.json:
         print(json.dumps({"machine": machine(), **asdict(report)}, indent=2))
     else:
-        _print(report, args.every)
+        _verdicts(report, args.every)
     if report.returncode not in (0, 1):  # 1: lines refused by the engine, reported and skipped
         sys.exit(f"loyalty run failed (exit {report.returncode})")
 
@@ -141,6 +141,10 @@ def measure(args: argparse.Namespace, stream: Path, folder: Path) -> Report:
     command += ["--horizon", "none"] + ([] if url is None else ["--db", url])
     command += [] if args.batch is None else ["--batch", str(args.batch)]
     report = Report(command=command[1:], lines=len(starts))
+    if not args.json:  # the samples as they come: a long run shows where it is
+        print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f} at the start")
+        print("# " + " ".join(report.command))
+        print(f"{'lines':>10} {'RSS MB':>8} {'CPU s':>8}", flush=True)
     environment = {**os.environ, "LOYALTY_SECRET": os.environ.get("LOYALTY_SECRET", "bench")}
     process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL)
     fd: str | None = None
@@ -158,6 +162,8 @@ def measure(args: argparse.Namespace, stream: Path, folder: Path) -> Report:
         line = bisect.bisect_right(starts, position - 1)  # lines started before the position: read
         while line >= due:
             report.samples.append(Sample(due, status[0], status[1]))
+            if not args.json:
+                print(f"{due:>10,} {status[0]:>8.0f} {status[1]:>8.1f}", flush=True)
             due += args.every
     _, code, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(code)
@@ -219,13 +225,9 @@ def _status(pid: int) -> tuple[float, float] | None:
     return rss, cpu
 
 
-def _print(report: Report, every: int) -> None:
-    print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f}")
-    print("# " + " ".join(report.command))
-    print(f"{'lines':>10} {'RSS MB':>8} {'CPU s':>8}")
-    for sample in report.samples:
-        print(f"{sample.lines:>10,} {sample.rss_mb:>8.0f} {sample.cpu_s:>8.1f}")
+def _verdicts(report: Report, every: int) -> None:
     print(f"{report.lines:>10,} lines in all: {report.cpu_s:.1f} s CPU, peak RSS {report.peak_mb:.0f} MB")
+    print(f"# load {os.getloadavg()[0]:.2f} at the end")
     verdict = "[met]" if report.under_target else "[MISSED]"
     print(f"peak RSS {report.peak_mb:.0f} MB < {TARGET_MB} MB: {verdict}")
     if report.growth is None:
