@@ -79,7 +79,8 @@ def run(
         typer.Option(
             "--db",
             help="Keep states, ledger and processed events in this store: an SQLite file, "
-            "sqlite:///PATH or postgresql://…; without it, in memory only.",
+            "sqlite:///PATH or postgresql://…; without it, in memory only. The run's store "
+            "holds 64 customers' states unless the URL says ?cache=N.",
         ),
     ] = None,
     batch: Annotated[
@@ -106,6 +107,7 @@ def run(
     from rules_engine.replay import Replay, bounded_lines, replay_lines
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
+    from rules_engine.store.cache import REPLAY_SIZE
     from rules_engine.store.memory import RunMemoryStore
 
     out, err = _consoles()
@@ -135,7 +137,7 @@ def run(
             store = (
                 RunMemoryStore(engine.program.program)
                 if db is None
-                else open_store(db, engine.program.program)
+                else open_store(db, engine.program.program, default_cache=REPLAY_SIZE)
             )
         except StoreError as problem:
             report.close()

@@ -30,7 +30,14 @@ __all__ = [
 
 
 def open_store(
-    url: str, program: str, *, create: bool = True, readonly: bool = False, cache: int | None = None
+    url: str,
+    program: str,
+    *,
+    create: bool = True,
+    readonly: bool = False,
+    cache: int | None = None,
+    default_cache: int | None = None,
+    batch_elements: int | None = None,
 ) -> Store:
     """Open (creating and migrating if needed) the store at `url` for one program's customers.
 
@@ -40,7 +47,9 @@ def open_store(
     file without writing to it, also on read-only media; the database must be up to date (RE609).
     Other stores ignore it. `cache`: how many customers' states an SQLite or PostgreSQL store
     object holds between events (store/cache.py; default 256, 0 for none); the URL can say it too,
-    `?cache=N` (the argument wins)."""
+    `?cache=N` (the argument wins); `default_cache`: the caller's default when neither says (a
+    replay's is smaller: cache.REPLAY_SIZE). `batch_elements`: a group's budget of list elements
+    before it writes its batch out early (store/batch.py; default 50,000), or `?batch_elements=N`."""
     if (not create or readonly) and (path := sqlite_path(url)) is not None and not Path(path).exists():
         raise StoreError(
             [
@@ -58,12 +67,18 @@ def open_store(
             from rules_engine.store.postgres import PostgresStore
         except ImportError:
             raise no_psycopg() from None
-        url, held = _cache_option(url)
-        return PostgresStore(url, program, cache=_size(cache, held))
+        url, numbers = _number_options(url)
+        return PostgresStore(
+            url,
+            program,
+            cache=_chosen(cache, numbers.get("cache"), default_cache, "cache"),
+            batch_elements=_chosen(batch_elements, numbers.get("batch_elements"), None, "batch_elements"),
+        )
     from rules_engine.store.sqlite import SqliteStore
 
+    numbers = {}
     if url.startswith("sqlite:///"):
-        url, held = _cache_option(url)
+        url, numbers = _number_options(url)
         path, _, query = url.removeprefix("sqlite:///").partition("?")
         options = dict(part.partition("=")[::2] for part in query.split("&") if part)
         synchronous = options.pop("synchronous", "full")
@@ -74,18 +89,12 @@ def open_store(
                         "RE601",
                         f"{url}: unknown option {query!r}",
                         hint="the options are ?synchronous=full (the default) or ?synchronous=normal, "
-                        "and ?cache=N (customers' states held, default 256)",
+                        "?cache=N (customers' states held, default 256) and ?batch_elements=N "
+                        "(list elements a batch stages before it is written out, default 50000)",
                     )
                 ]
             )
-        return SqliteStore(
-            path,
-            program,
-            synchronous="normal" if synchronous == "normal" else "full",
-            readonly=readonly,
-            cache=_size(cache, held),
-        )
-    if "://" in url:
+    elif "://" in url:
         raise StoreError(
             [
                 Diagnostic(
@@ -95,22 +104,38 @@ def open_store(
                 )
             ]
         )
-    return SqliteStore(url, program, readonly=readonly, cache=_size(cache, None))
+    else:
+        path, synchronous = url, "full"
+    return SqliteStore(
+        path,
+        program,
+        synchronous="normal" if synchronous == "normal" else "full",
+        readonly=readonly,
+        cache=_chosen(cache, numbers.get("cache"), default_cache, "cache"),
+        batch_elements=_chosen(batch_elements, numbers.get("batch_elements"), None, "batch_elements"),
+    )
 
 
-def _cache_option(url: str) -> tuple[str, int | None]:
-    """The URL without its `cache=N` option, and N (None when it has none).
+_NUMBERS = {
+    "cache": "?cache=N holds the states of the N customers seen last (0: none)",
+    "batch_elements": "?batch_elements=N: list elements a replay's batch stages before it is written out",
+}
+"""The store URL options that are whole numbers, what each means (in the hint of a wrong one)."""
+
+
+def _number_options(url: str) -> tuple[str, dict[str, int]]:
+    """The URL without its number options (`cache=N`, `batch_elements=N`), and their values.
 
     Raises:
-        StoreError: N is not a whole number from 0 up (RE601).
+        StoreError: a value is not a whole number from 0 up (RE601).
     """
     base, mark, query = url.partition("?")
     if not mark:
-        return url, None
-    kept, size = [], None
+        return url, {}
+    kept, numbers = [], {}
     for part in query.split("&"):
         name, _, value = part.partition("=")
-        if name != "cache":
+        if name not in _NUMBERS:
             kept.append(part)
             continue
         if not value.isdigit():
@@ -118,19 +143,24 @@ def _cache_option(url: str) -> tuple[str, int | None]:
                 [
                     Diagnostic(
                         "RE601",
-                        f"{url}: cache={value!r} is not a number of customers",
-                        hint="?cache=N holds the states of the N customers seen last (0: none)",
+                        f"{url}: {name}={value!r} is not a whole number",
+                        hint=_NUMBERS[name],
                     )
                 ]
             )
-        size = int(value)
-    return (f"{base}?{'&'.join(kept)}" if kept else base), size
+        numbers[name] = int(value)
+    return (f"{base}?{'&'.join(kept)}" if kept else base), numbers
 
 
-def _size(given: int | None, in_url: int | None) -> int:
+def _chosen(given: int | None, in_url: int | None, default: int | None, name: str) -> int:
+    """The argument, else the URL's option, else the caller's default, else the store's."""
+    from rules_engine.store.batch import ELEMENTS
     from rules_engine.store.cache import DEFAULT_SIZE
 
-    return given if given is not None else in_url if in_url is not None else DEFAULT_SIZE
+    for value in (given, in_url, default):
+        if value is not None:
+            return value
+    return DEFAULT_SIZE if name == "cache" else ELEMENTS
 
 
 def no_psycopg() -> StoreError:

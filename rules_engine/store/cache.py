@@ -29,6 +29,12 @@ from rules_engine.store.lists import Held
 DEFAULT_SIZE = 256
 """Customers held per store object by default (`open_store(..., cache=N)`, `?cache=N`)."""
 
+REPLAY_SIZE = 64
+"""Customers held by a replay's store object (`loyalty run --db`) unless `?cache=N` says otherwise.
+A replay's customers interleave, so most events miss the cache whatever its size, and written
+behind (batch.py) a miss costs no more than a hit's write; what a bigger cache buys there is memory
+held (measured: docs/stores.md, "Memory in a replay of many customers")."""
+
 ELEMENTS = 1_000
 """List elements held per customer of `size`, on average: the bound on memory (module docstring)."""
 

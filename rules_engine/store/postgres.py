@@ -20,6 +20,7 @@ from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
+from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.sql import SqlStore
 
@@ -31,14 +32,22 @@ class PostgresStore(SqlStore):
     dialect = "postgresql"
 
     def __init__(
-        self, url: str, program: str, *, connect_timeout: int = 10, cache: int = DEFAULT_SIZE
+        self,
+        url: str,
+        program: str,
+        *,
+        connect_timeout: int = 10,
+        cache: int = DEFAULT_SIZE,
+        batch_elements: int = BATCH_ELEMENTS,
     ) -> None:
-        """`cache`: how many customers' states the store object holds (cache.py)."""
+        """`cache`: how many customers' states the store object holds (cache.py); `batch_elements`:
+        a group's budget of list elements before it writes its batch out early (batch.py)."""
         import psycopg
 
         self.url = _without_password(url)
         self.program = program
         self._cache = Cache(cache)
+        self.batch_elements = batch_elements
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
         except psycopg.Error as problem:

@@ -40,8 +40,9 @@ from rules_engine.store.base import (
     rename_lot,
     rename_rule,
 )
+from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.batch import Batch
-from rules_engine.store.cache import ELEMENTS, Cache
+from rules_engine.store.cache import Cache
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.lists import PARTS, Held, Plan, assemble, body, held, plan, summary, whole
 from rules_engine.store.migrations import Dialect, pending
@@ -86,6 +87,12 @@ class SqlStore(Store):
     _cache: Cache
     """The states this store object read or wrote last (cache.py); set by the constructor: only
     committed states, never a group's before it commits."""
+    batch_elements: int = BATCH_ELEMENTS
+    """A group's budget of list elements staged before it writes its batch out early (batch.py);
+    set by the constructor (`batch_elements=N`)."""
+    early_writes: int = 0
+    """How many times a group wrote its batch out early, over its budget (not at a read it could
+    not answer): to see that the budget is honoured."""
 
     # -- what each database does its own way ----------------------------------------------------
     @abstractmethod
@@ -191,7 +198,7 @@ class SqlStore(Store):
             yield
             return
         self._begin()
-        batch = Batch(max(self._cache.size, 0) * ELEMENTS)  # cache=0: written out event by event
+        batch = Batch(max(self.batch_elements, 0))  # 0: written out event by event
         self._batch = batch
         try:
             yield
@@ -214,6 +221,7 @@ class SqlStore(Store):
             if staged.change is not None:
                 self._batch.stage(customer, staged.change, staged.claims)
                 if self._batch.full:
+                    self.early_writes += 1
                     self._flush(let_go=True)
             return
         self._begin()

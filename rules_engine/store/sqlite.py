@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending
+from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
@@ -46,15 +47,18 @@ class SqliteStore(SqlStore):
         synchronous: Literal["full", "normal"] = "full",
         readonly: bool = False,
         cache: int = DEFAULT_SIZE,
+        batch_elements: int = BATCH_ELEMENTS,
     ) -> None:
         """`synchronous`: `full` (the default) makes every commit durable on disk before it returns
         (an fsync per event); `normal` survives a crash of the process — a killed worker loses
         nothing committed — but the last commits may be lost if the machine itself loses power.
         `readonly`: open an existing database without writing to it (see the module docstring).
-        `cache`: how many customers' states the store object holds (cache.py)."""
+        `cache`: how many customers' states the store object holds (cache.py); `batch_elements`:
+        a group's budget of list elements before it writes its batch out early (batch.py)."""
         self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
         self._cache = Cache(cache)
+        self.batch_elements = batch_elements
         try:
             if readonly:
                 self._db = _open_readonly(Path(path), self.url, timeout)

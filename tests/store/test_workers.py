@@ -106,16 +106,27 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_nothing_and_applies_noth
     store.close()
 
 
+def with_option(database: str, option: str) -> str:
+    """The database's URL with one more `?name=value` option (a plain path as sqlite:///PATH)."""
+    url = database if "://" in database else f"sqlite:///{database}"
+    return f"{url}{'&' if '?' in url else '?'}{option}"
+
+
+@pytest.mark.parametrize("elements", [None, 30])
 def test_a_run_killed_mid_batch_loses_only_what_it_had_not_acknowledged(
-    tmp_path: Path, database: str
+    tmp_path: Path, database: str, elements: int | None
 ) -> None:
     """Group commit (`--batch 25`): killed with SIGKILL while a batch is open, twice, then run
     to the end. Every line the run had printed (its outcome, once its batch committed) is in the
     store; the batch in progress left nothing; the rerun applies each event once: every customer
-    ends as the engine alone gives it, and the balance is the sum of the ledger at every stop."""
+    ends as the engine alone gives it, and the balance is the sum of the ledger at every stop.
+    `?batch_elements=30`: each batch is written out early many times before its commit (its
+    budget of list elements, store/batch.py), and a kill after that leaves nothing of it either."""
     events = stream(seed=14, customers=8, events=250)
     program, path = files(tmp_path, events)
     store = open_store(database, "store-test")
+    if elements is not None:
+        database = with_option(database, f"batch_elements={elements}")
     for round, stop_at in enumerate((50, 150)):
         printed = tmp_path / f"out{round}.jsonl"
         with open(printed, "wb") as out:

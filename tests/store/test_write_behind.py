@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import EventError
+from rules_engine.errors import EventError, StoreError
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.store import Change, Store, open_store
@@ -126,6 +126,7 @@ def contents(url: str, stream: list[dict[str, Any]], names: list[str]) -> dict[s
     versions=st.lists(st.booleans(), min_size=1, max_size=5),
     failures=st.lists(st.booleans(), min_size=1, max_size=5),
     cache=st.sampled_from([0, 1, 256]),
+    elements=st.sampled_from([0, 1, 40, None]),
 )
 def test_batches_of_any_size_end_where_a_transaction_per_event_does(
     base_url: str,
@@ -135,14 +136,16 @@ def test_batches_of_any_size_end_where_a_transaction_per_event_does(
     versions: list[bool],
     failures: list[bool],
     cache: int,
+    elements: int | None,
 ) -> None:
-    """`cache` 0 and 1 make a batch write out early (its bound on held elements), mid-group."""
+    """`elements` 0, 1 and 40 make a batch write out early (its budget of list elements), mid-group,
+    and let go of what it held; `cache` 0 and 1 make its customers read again after that."""
     names = [f"c{n}" for n in range(customers)]
     stream = with_redeliveries(events(seed, customers, count), seed)
     results = []
     for batch in (0, 1, 7, 500):
         url = empty(base_url)
-        store = open_store(url, "store-test", cache=cache)
+        store = open_store(url, "store-test", cache=cache, batch_elements=elements)
         try:
             told = run(store, stream, batch, versions, failures)
         finally:
@@ -243,3 +246,94 @@ def test_bulk_codes_claimed_inside_a_batch_are_the_batch_s_and_a_failed_event_cl
         assert claimed == {first: t0, second: t0 + 3 * hour}
     finally:
         store.close()
+
+
+def many(customers: int, count: int) -> list[dict[str, Any]]:
+    """`count` purchases of two lines each, going round `customers` customers."""
+    start = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
+    return [
+        {
+            "id": f"p{n}",
+            "type": "purchase",
+            "customer": f"c{n % customers}",
+            "time": (start + dt.timedelta(minutes=n)).isoformat(),
+            "items": [
+                {"sku": "MUG", "category": "goods", "price": "30.00", "qty": 1},
+                {"sku": "TEA", "category": "goods", "price": "4.50", "qty": 2},
+            ],
+        }
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("elements", [0, 25, 300])
+def test_a_batch_over_its_element_budget_writes_out_early_and_commits_everything_once(
+    base_url: str, elements: int
+) -> None:
+    """One group of 120 events of 6 customers, with a budget of list elements far under what their
+    states hold: the batch is written out early, inside the group (another store object sees
+    nothing until the commit), again and again; at the commit everything is there once, as with a
+    transaction per event, read back by a store object that holds nothing."""
+    stream = many(6, 120)
+    expected_url = empty(base_url)
+    alone = open_store(expected_url, "store-test", cache=0)
+    try:
+        for event in stream:
+            Loyalty(LONG, alone, horizon=None).process(event)
+    finally:
+        alone.close()
+    expected = contents(expected_url, stream, [])
+    url = empty(base_url)
+    store = open_store(url, "store-test", cache=0, batch_elements=elements)
+    other = open_store(url, "store-test", cache=0)
+    try:
+        assert isinstance(store, SqlStore) and store.batch_elements == elements
+        loyalty = Loyalty(LONG, store, horizon=None)
+        with store.group():
+            for event in stream:
+                loyalty.process(event)
+            assert other.processed() == 0  # written out early, but not committed
+        assert store.early_writes >= (len(stream) if elements == 0 else 5)
+        assert other.processed() == len(stream)
+    finally:
+        store.close()
+        other.close()
+    found = contents(url, stream, [])
+    for key in expected:
+        assert found[key] == expected[key], key
+
+
+def test_a_batch_within_its_budget_is_written_once_at_its_commit(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'loyalty.db'}?batch_elements=1000000", "store-test")
+    try:
+        assert isinstance(store, SqlStore) and store.batch_elements == 1_000_000
+        loyalty = Loyalty(LONG, store, horizon=None)
+        with store.group():
+            for event in many(6, 120):
+                loyalty.process(event)
+        assert store.early_writes == 0 and store.processed() == 120
+    finally:
+        store.close()
+
+
+def test_the_batch_budget_and_the_cache_come_from_the_argument_the_url_or_the_default(tmp_path: Path) -> None:
+    from rules_engine.store.batch import ELEMENTS
+    from rules_engine.store.cache import DEFAULT_SIZE, REPLAY_SIZE
+
+    path = tmp_path / "loyalty.db"
+
+    def opened(url: str, **options: Any) -> tuple[int, int]:
+        store = open_store(url, "store-test", **options)
+        assert isinstance(store, SqlStore)
+        store.close()
+        return store._cache.size, store.batch_elements
+
+    assert opened(str(path)) == (DEFAULT_SIZE, ELEMENTS)
+    assert opened(str(path), default_cache=REPLAY_SIZE) == (REPLAY_SIZE, ELEMENTS)
+    assert opened(f"sqlite:///{path}?cache=5&batch_elements=7", default_cache=REPLAY_SIZE) == (5, 7)
+    assert opened(f"sqlite:///{path}?batch_elements=7&synchronous=normal&cache=5") == (5, 7)
+    assert opened(f"sqlite:///{path}?cache=5&batch_elements=7", cache=3, batch_elements=9) == (3, 9)
+    with pytest.raises(StoreError) as refused:
+        open_store(f"sqlite:///{tmp_path / 'other.db'}?batch_elements=many", "store-test")
+    assert refused.value.code == "RE601" and "batch_elements='many'" in str(refused.value)
+    assert not (tmp_path / "other.db").exists()

@@ -1,0 +1,242 @@
+"""Does a replay's memory stay flat as it meets more customers? RSS and CPU time of `loyalty run`
+every N lines of a generated stream (issue 14: "memory flat in customers", under 500 MB).
+
+    .venv/bin/python bench/bench_replay.py --stream /tmp/year.jsonl --events 200000
+    .venv/bin/python bench/bench_replay.py --customers 2000          # generates its own stream first
+    .venv/bin/python bench/bench_replay.py --stream S --db memory    # without --db (RunMemoryStore)
+    .venv/bin/python bench/bench_replay.py --stream S --cache 256    # the store URL's ?cache=256
+
+The run is the command a user types, `loyalty run PROGRAM EVENTS --db URL -q --horizon none`, in a
+process of its own (this checkout's cli.py): the bench measures what the command does, defaults
+included, not a copy of it. The database is a new SQLite file in a temporary folder
+(`synchronous=normal`) unless `--db` names another store; `--cache N` and `--batch-elements N` add
+`?cache=N` and `?batch_elements=N` to its URL. The stream is `--stream` (its first `--events`
+lines), or one `loyalty generate` makes for `--customers` coffee-club customers (seed 1, no
+coupons: the year of docs/stores.md is `--customers 12500`).
+
+While the run goes on, the bench reads, every 50 ms, how far the run has read its events file
+(/proc/PID/fdinfo: the file's position, turned into a line number) and, at each `--every` lines,
+its RSS (VmRSS in /proc/PID/status) and CPU time (user + system, /proc/PID/stat). A line is read a
+little before it is acknowledged (a batch of 500 is committed after its last line is read). At the
+end: the run's total CPU time and peak RSS (from wait4), and two verdicts, [met] or [MISSED]: the
+peak RSS under the target (500 MB), and RSS flat: the highest RSS of the last quarter of the samples
+no more than 1.1× the highest of the second quarter. Linux only (/proc). A benchmark, not a test:
+it exits 0 whatever the numbers (not if the run itself fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "programs" / "coffee-club.yaml"
+TARGET_MB = 500
+"""Issue 14: a replay of a 1,000,000-event stream stays under this much RSS."""
+FLAT = 1.1
+"""RSS is flat when the last quarter's highest is at most this many times the second quarter's."""
+POLL = 0.05
+"""Seconds between two looks at the run."""
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass
+class Sample:
+    lines: int
+    rss_mb: float
+    cpu_s: float
+
+
+@dataclass
+class Report:
+    command: list[str]
+    lines: int
+    samples: list[Sample] = field(default_factory=list)
+    cpu_s: float = 0.0
+    peak_mb: float = 0.0
+    returncode: int = 0
+    under_target: bool = False
+    flat: bool | None = None
+    """None: too few samples to tell (fewer than four)."""
+    growth: float | None = None
+    """Highest RSS of the last quarter of the samples over the second quarter's."""
+
+
+def main() -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--stream", type=Path, help="a JSON Lines stream of events (else one is generated)")
+    parser.add_argument("--customers", type=int, default=2000, help="customers of the generated stream")
+    parser.add_argument("--events", type=int, help="replay only the first N lines of the stream")
+    parser.add_argument("--every", type=int, default=25_000, help="a sample every N lines")
+    parser.add_argument("--db", help="the store's URL (default: a new SQLite file); 'memory': no --db")
+    parser.add_argument("--cache", type=int, help="?cache=N in the store URL (customers' states held)")
+    parser.add_argument("--batch-elements", type=int, help="?batch_elements=N in the store URL")
+    parser.add_argument("--batch", type=int, help="loyalty run --batch N (default: the command's)")
+    parser.add_argument("--program", type=Path, default=PROGRAM)
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
+        stream = _stream(args, Path(folder))
+        report = measure(args, stream, Path(folder))
+    if args.json:
+        print(json.dumps({"machine": machine(), **asdict(report)}, indent=2))
+    else:
+        _verdicts(report, args.every)
+    if report.returncode not in (0, 1):  # 1: lines refused by the engine, reported and skipped
+        sys.exit(f"loyalty run failed (exit {report.returncode})")
+
+
+def _stream(args: argparse.Namespace, folder: Path) -> Path:
+    """The stream to replay: --stream's first --events lines, or a generated one."""
+    source = args.stream
+    if source is None:
+        source = folder / "generated.jsonl"
+        _loyalty(
+            "generate", str(args.program), "--customers", str(args.customers), "--seed", "1",
+            "--no-coupons", "--out", str(source),
+        )  # fmt: skip
+    if args.events is None:
+        return Path(source)
+    head = folder / "head.jsonl"
+    with open(source, "rb") as lines, open(head, "wb") as out:
+        for n, line in enumerate(lines):
+            if n >= args.events:
+                break
+            out.write(line)
+    return head
+
+
+def _loyalty(*arguments: str) -> None:
+    command = [sys.executable, str(ROOT / "cli.py"), *arguments]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=sys.stderr)  # stdout: the results only
+
+
+def _url(args: argparse.Namespace, folder: Path) -> str | None:
+    if args.db == "memory":
+        return None
+    url = args.db or f"sqlite:///{folder / 'replay.db'}?synchronous=normal"
+    for name, value in (("cache", args.cache), ("batch_elements", args.batch_elements)):
+        if value is not None:
+            url += f"{'&' if '?' in url else '?'}{name}={value}"
+    return url
+
+
+def measure(args: argparse.Namespace, stream: Path, folder: Path) -> Report:
+    starts = _line_starts(stream)
+    url = _url(args, folder)
+    command = [sys.executable, str(ROOT / "cli.py"), "run", str(args.program), str(stream), "-q"]
+    command += ["--horizon", "none"] + ([] if url is None else ["--db", url])
+    command += [] if args.batch is None else ["--batch", str(args.batch)]
+    report = Report(command=command[1:], lines=len(starts))
+    if not args.json:  # the samples as they come: a long run shows where it is
+        print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f} at the start")
+        print("# " + " ".join(report.command))
+        print(f"{'lines':>10} {'RSS MB':>8} {'CPU s':>8}", flush=True)
+    environment = {**os.environ, "LOYALTY_SECRET": os.environ.get("LOYALTY_SECRET", "bench")}
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL)
+    fd: str | None = None
+    due = args.every
+    while True:
+        time.sleep(POLL)
+        try:
+            fd = fd or _events_fd(process.pid, stream)
+            position = _position(process.pid, fd) if fd is not None else 0
+            status = _status(process.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            break  # gone: wait4 below
+        if status is None:
+            break  # a zombie: its memory is gone, the end is near
+        line = bisect.bisect_right(starts, position - 1)  # lines started before the position: read
+        while line >= due:
+            report.samples.append(Sample(due, status[0], status[1]))
+            if not args.json:
+                print(f"{due:>10,} {status[0]:>8.0f} {status[1]:>8.1f}", flush=True)
+            due += args.every
+    _, code, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(code)
+    report.returncode = process.returncode
+    report.cpu_s = usage.ru_utime + usage.ru_stime
+    report.peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    report.under_target = report.peak_mb < TARGET_MB
+    if len(report.samples) >= 4:
+        quarter = len(report.samples) // 4
+        second = max(s.rss_mb for s in report.samples[quarter : 2 * quarter])
+        last = max(s.rss_mb for s in report.samples[-quarter:])
+        report.growth = last / second
+        report.flat = report.growth <= FLAT
+    return report
+
+
+def _line_starts(stream: Path) -> list[int]:
+    """The byte offset at which each line of the stream starts."""
+    starts, offset = [], 0
+    with open(stream, "rb") as lines:
+        for line in lines:
+            starts.append(offset)
+            offset += len(line)
+    return starts
+
+
+def _events_fd(pid: int, stream: Path) -> str | None:
+    """The run's file descriptor on the events file, once it has opened it."""
+    wanted = str(stream.resolve())
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == wanted:
+                return fd
+        except OSError:
+            continue
+    return None
+
+
+def _position(pid: int, fd: str) -> int:
+    with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+        for line in info:
+            if line.startswith("pos:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _status(pid: int) -> tuple[float, float] | None:
+    """(RSS in MB, CPU seconds) of the process; None once it has exited (a zombie)."""
+    rss = None
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+    if rss is None:
+        return None
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of stat)
+    return rss, cpu
+
+
+def _verdicts(report: Report, every: int) -> None:
+    print(f"{report.lines:>10,} lines in all: {report.cpu_s:.1f} s CPU, peak RSS {report.peak_mb:.0f} MB")
+    print(f"# load {os.getloadavg()[0]:.2f} at the end")
+    verdict = "[met]" if report.under_target else "[MISSED]"
+    print(f"peak RSS {report.peak_mb:.0f} MB < {TARGET_MB} MB: {verdict}")
+    if report.growth is None:
+        print(f"flat: fewer than 4 samples (one every {every:,} lines), not told")
+    else:
+        verdict = "[met]" if report.flat else "[MISSED]"
+        growth = f"{report.growth:.2f}"
+        print(f"flat: last quarter's highest RSS / second quarter's = {growth} <= {FLAT}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
