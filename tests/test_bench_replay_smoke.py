@@ -5,22 +5,19 @@ that they were measured."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.benches import run_bench
 
-# The pure pass of `make test` runs it; the compiled pass leaves it out (-m "not bench").
+# A few seconds: marker `bench` (`pytest -m "not bench"` leaves it out of a quick run by hand).
 pytestmark = pytest.mark.bench
 
 
 @pytest.mark.parametrize("db", [None, "memory"])
 def test_replay_benchmark_samples_a_tiny_stream(db: str | None) -> None:
-    command = [sys.executable, str(ROOT / "bench" / "bench_replay.py"), "--customers", "8", "--events", "400"]
-    command += ["--every", "100", "--cache", "4", "--json"] + ([] if db is None else ["--db", db])
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    flags = ["--customers", "8", "--events", "400", "--every", "100", "--cache", "4", "--json"]
+    result = run_bench("bench_replay.py", *flags, *([] if db is None else ["--db", db]))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["lines"] == 400 and report["returncode"] in (0, 1)
