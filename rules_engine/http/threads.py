@@ -66,9 +66,9 @@ class Threads:
                     target=self._work, name=f"{self.name}-{len(self._workers)}", daemon=True
                 )
                 self._workers.append(worker)
-        self._calls.put((loop, future, contextvars.copy_context(), function, args))
-        if start:
-            worker.start()
+                worker.start()
+            # queued under the lock: never behind the ends `shutdown` queues, where no worker takes it
+            self._calls.put((loop, future, contextvars.copy_context(), function, args))
         return await future
 
     def _work(self) -> None:

@@ -178,3 +178,23 @@ def test_a_cancelled_caller_does_not_stop_the_call_nor_the_worker() -> None:
     finally:
         threads.shutdown()
     assert finished == ["waited"]
+
+
+def test_a_call_made_while_shutting_down_runs_or_is_refused_never_left_waiting() -> None:
+    for _ in range(20):
+        threads = Threads(2, "test")
+
+        async def main(threads: Threads = threads) -> list[str]:
+            async def call(n: int) -> str:
+                try:
+                    return str(await threads.run(lambda: n))
+                except RuntimeError:
+                    return "refused"
+
+            stopping = asyncio.ensure_future(asyncio.to_thread(threads.shutdown))
+            answers = await asyncio.wait_for(asyncio.gather(*(call(n) for n in range(50))), 10)
+            await stopping
+            return answers
+
+        answers = asyncio.run(main())
+        assert all(a == "refused" or a == str(n) for n, a in enumerate(answers))
