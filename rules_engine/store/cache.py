@@ -31,9 +31,9 @@ DEFAULT_SIZE = 256
 
 REPLAY_SIZE = 64
 """Customers held by a replay's store object (`loyalty run --db`) unless `?cache=N` says otherwise.
-A replay's customers interleave, so most events miss the cache whatever its size, and written
-behind (batch.py) a miss costs no more than a hit's write; what a bigger cache buys there is memory
-held (measured: docs/stores.md, "Memory in a replay of many customers")."""
+A replay's customers interleave, so most of its events miss the cache whatever its size, and what
+a bigger cache buys there is mostly memory held: measured on 125,000 events of a 12,500-customer
+year, `?cache=64` took 157 MB of RSS against 188 MB with 256, and was no slower (docs/stores.md)."""
 
 ELEMENTS = 1_000
 """List elements held per customer of `size`, on average: the bound on memory (module docstring)."""
