@@ -104,10 +104,11 @@ def expire(
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
         expires = lot.expires_at
         assert expires is not None
-        lot_id = lot.id
+        rule, points = lot.rule, lot.points
+        lot_id = f"{lot.event}/{rule}"  # Lot.id, without a property call per lot
         gone.add(lot_id)
-        transitions.append(Transition("expire", lot_id, lot.points, expires))
-        ledger.append(ledger_entry(event, lot.rule, "expire", -lot.points, lot_id, expires, version))
+        transitions.append(Transition("expire", lot_id, points, expires))
+        ledger.append(ledger_entry(event, rule, "expire", -points, lot_id, expires, version))
     kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept}
     if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from rules_engine.engine.outcome import ExplainNode, RuleTrace
+from rules_engine.engine.outcome import ExplainNode, PointsChange, RuleTrace
 from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
@@ -288,6 +288,23 @@ def ledger_entry(
 
 
 _EARN_ENTRY_GIVEN = {*_LEDGER_ENTRY_GIVEN, "rule_hash", "lines"}
+
+_POINTS_CHANGE = ("kind", "lot", "points", "at")
+_POINTS_CHANGE_FAST = _spelt_out(PointsChange, *_POINTS_CHANGE)
+_POINTS_CHANGE_GIVEN = set(_POINTS_CHANGE)
+
+
+def points_change(kind: str, lot: str, points: Decimal, at: dt.datetime) -> PointsChange:
+    """`PointsChange(kind=…, lot=…, points=…, at=…)`: made for every lot that becomes available or
+    expires, which a long history does a dozen times at most events."""
+    if not _POINTS_CHANGE_FAST:
+        return PointsChange(kind=kind, lot=lot, points=points, at=at)  # type: ignore[arg-type]
+    model = _new(PointsChange)
+    _set_dict(model, {"kind": kind, "lot": lot, "points": points, "at": at})
+    _set_fields(model, _POINTS_CHANGE_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
 
 
 def earn_entry(
