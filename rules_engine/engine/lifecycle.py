@@ -49,7 +49,16 @@ def instant(moment: dt.datetime) -> dt.datetime:
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
     if len(lots) < 2:  # nothing to order (and no key to compute)
         return list(lots)
+    zone = lots[0].earned_at.tzinfo
+    if isinstance(zone, dt.timezone) and all(lot.earned_at.tzinfo is zone for lot in lots):
+        # one fixed offset (the engine's times): the times compare as the instants they are,
+        # without a conversion to UTC each (lots become available at most events)
+        return sorted(lots, key=_earned)
     return sorted(lots, key=lambda lot: (instant(lot.earned_at), lot.id))
+
+
+def _earned(lot: Lot) -> tuple[dt.datetime, str]:
+    return lot.earned_at, f"{lot.event}/{lot.rule}"
 
 
 def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
