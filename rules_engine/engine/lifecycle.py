@@ -40,6 +40,11 @@ class Transition(NamedTuple):
     at: dt.datetime
 
 
+# `Transition(kind, lot, points, at)` without the named tuple's `__new__`, a Python function: made
+# for every lot that expires or becomes available.
+_transition = tuple.__new__
+
+
 def instant(moment: dt.datetime) -> dt.datetime:
     """`moment` in UTC: a sort key. Two aware times with different tzinfo objects are compared by
     asking both for their UTC offset (about a microsecond); two UTC times compare as plain ones."""
@@ -116,7 +121,7 @@ def expire(
         rule, points = lot.rule, lot.points
         lot_id = f"{lot.event}/{rule}"  # Lot.id, without a property call per lot
         gone.add(lot_id)
-        transitions.append(Transition("expire", lot_id, points, expires))
+        transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
         ledger.append(ledger_entry(event, rule, "expire", -points, lot_id, expires, version))
     kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept}
@@ -187,7 +192,10 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
             waiting.append(lot_id)
         elif lot.points > 0 and lot.available_at > lot.earned_at:
             ended.append(lot)
-    changes = [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
+    changes = [
+        _transition(Transition, ("available", f"{lot.event}/{lot.rule}", lot.points, lot.available_at))
+        for lot in _oldest_first(ended)
+    ]
     return changes, waiting
 
 

@@ -43,7 +43,7 @@ def time_passes(
     ordered = [*changes, *expired]
     if len(ordered) > 1:
         zone = ordered[0].at.tzinfo
-        if isinstance(zone, dt.timezone) and all(c.at.tzinfo is zone for c in ordered):
+        if isinstance(zone, dt.timezone) and _one_zone(ordered, zone):
             # one fixed offset (the engine's times: events.fixed_offset): the times compare as the
             # instants they are, without a conversion to UTC each (a long history expires a dozen
             # lots at most events); the key (at, kind, lot) read by one C call per change
@@ -54,6 +54,14 @@ def time_passes(
 
 
 _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)
+
+
+def _one_zone(changes: list[lifecycle.Transition], zone: dt.tzinfo) -> bool:
+    """Whether every change's time has `zone` (a loop: no generator resumed per change)."""
+    for change in changes:  # noqa: SIM110 (`all` of a generator: one resume per change)
+        if change.at.tzinfo is not zone:
+            return False
+    return True
 
 
 def _tendered_kept(program: Program, state: CustomerState, moment: dt.datetime) -> CustomerState:

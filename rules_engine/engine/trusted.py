@@ -292,7 +292,7 @@ def points_change(kind: str, lot: str, points: Decimal, at: dt.datetime) -> Poin
     """`PointsChange(kind=…, lot=…, points=…, at=…)`: made for every lot that becomes available or
     expires, which a long history does a dozen times at most events."""
     if not _POINTS_CHANGE_FAST:
-        return PointsChange(kind=kind, lot=lot, points=points, at=at)  # type: ignore[arg-type]
+        return PointsChange(kind=kind, lot=lot, points=points, at=at)
     model = _new(PointsChange)
     _set_dict(model, {"kind": kind, "lot": lot, "points": points, "at": at})
     _set_fields(model, _POINTS_CHANGE_GIVEN)

@@ -51,7 +51,9 @@ def apply(run: Run) -> None:
         return  # the usual case: the first lot to expire is not due for a reminder
     done = set(run.state.reminded)
     # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
-    first = bisect.bisect_right(lots, (False, moment), key=expiry_order)
+    now = (False, moment)
+    # usually none is due (expiry ran before the event): then no bisection for the first
+    first = 0 if expiry_order(lots[0]) > now else bisect.bisect_right(lots, now, key=expiry_order)
     if first == len(lots) or lots[first].expires_at is None:
         return
     last = bisect.bisect_right(lots, horizon, key=expiry_order)
