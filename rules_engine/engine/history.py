@@ -108,17 +108,19 @@ def kept(
     """The purchase lines to keep on `today` (local), oldest first — of the state's `purchases`
     and the event's `new` ones —, and what was left out. One new list, whatever is left out."""
     end = 0
+    until = None  # the newest date of the lines left out
     if keep is not None:
         cutoff = today - dt.timedelta(days=keep.days + 1)  # a day more: lines know their date only
         for line in purchases:
-            if line.date >= cutoff:
+            date = line.date
+            if date >= cutoff:
                 break
+            if until is None or date > until:
+                until = date
             end += 1
-    if not end:
+    if not end or until is None:
         return [*purchases, *new] if new else purchases, older
-    gone = purchases[:end]
-    lines = (older.lines if older is not None else 0) + len(gone)
-    until = max(line.date for line in gone)
+    lines = (older.lines if older is not None else 0) + end
     if older is not None and older.until > until:
         until = older.until
     left = purchases[end:]  # the one copy of the lines kept (a long history keeps thousands)

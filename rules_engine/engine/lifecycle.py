@@ -40,6 +40,11 @@ class Transition(NamedTuple):
     at: dt.datetime
 
 
+# `Transition(kind, lot, points, at)` without the named tuple's `__new__`, a Python function: made
+# for every lot that expires or becomes available.
+_transition = tuple.__new__
+
+
 def instant(moment: dt.datetime) -> dt.datetime:
     """`moment` in UTC: a sort key. Two aware times with different tzinfo objects are compared by
     asking both for their UTC offset (about a microsecond); two UTC times compare as plain ones."""
@@ -49,7 +54,16 @@ def instant(moment: dt.datetime) -> dt.datetime:
 def _oldest_first(lots: list[Lot]) -> list[Lot]:
     if len(lots) < 2:  # nothing to order (and no key to compute)
         return list(lots)
+    zone = lots[0].earned_at.tzinfo
+    if isinstance(zone, dt.timezone) and all(lot.earned_at.tzinfo is zone for lot in lots):
+        # one fixed offset (the engine's times): the times compare as the instants they are,
+        # without a conversion to UTC each (lots become available at most events)
+        return sorted(lots, key=_earned)
     return sorted(lots, key=lambda lot: (instant(lot.earned_at), lot.id))
+
+
+def _earned(lot: Lot) -> tuple[dt.datetime, str]:
+    return lot.earned_at, f"{lot.event}/{lot.rule}"
 
 
 def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
@@ -104,10 +118,11 @@ def expire(
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
         expires = lot.expires_at
         assert expires is not None
-        lot_id = lot.id
+        rule, points = lot.rule, lot.points
+        lot_id = f"{lot.event}/{rule}"  # Lot.id, without a property call per lot
         gone.add(lot_id)
-        transitions.append(Transition("expire", lot_id, lot.points, expires))
-        ledger.append(ledger_entry(event, lot.rule, "expire", -lot.points, lot_id, expires, version))
+        transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
+        ledger.append(ledger_entry(event, rule, "expire", -points, lot_id, expires, version))
     kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept}
     if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
@@ -177,7 +192,10 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
             waiting.append(lot_id)
         elif lot.points > 0 and lot.available_at > lot.earned_at:
             ended.append(lot)
-    changes = [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
+    changes = [
+        _transition(Transition, ("available", f"{lot.event}/{lot.rule}", lot.points, lot.available_at))
+        for lot in _oldest_first(ended)
+    ]
     return changes, waiting
 
 

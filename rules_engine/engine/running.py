@@ -44,12 +44,12 @@ def in_time_order(activity: list[Activity]) -> list[Activity]:
 
 
 def _summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
-    return _sums(
-        start,
-        sum((e.spend for e in entries), ZERO),
-        sum((e.points for e in entries), ZERO),
-        sum(e.visits for e in entries),
-    )
+    spend, points, visits = ZERO, ZERO, 0
+    for entry in entries:  # one pass (the entries that left the window since the latest event)
+        spend += entry.spend
+        points += entry.points
+        visits += entry.visits
+    return _sums(start, spend, points, visits)
 
 
 def _from(activity: list[Activity], start: dt.datetime | None) -> int:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from rules_engine.engine.outcome import ExplainNode, RuleTrace
+from rules_engine.engine.outcome import ExplainNode, PointsChange, RuleTrace
 from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 M = TypeVar("M", bound=BaseModel)
@@ -110,12 +110,12 @@ _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 
 # The line shares already made, by value: models are frozen, so states can share them. Most shares
 # repeat (a line's index and a small number of points; the same SKUs and quantities): a look-up
-# costs a third of making a model, and a model shared is one less object for the collector to
-# scan for as long as the state lives. Keyed by the decimals' text, which tells 5 from 5.0 (equal
-# decimals, but not the same JSON); emptied when full, so they stay small.
+# costs a third of making the two models, and a model shared is one less object for the collector
+# to scan for as long as the state lives. Keyed by the decimals' text, which tells 5 from 5.0
+# (equal decimals, but not the same JSON); one look-up gives both records of a share; emptied
+# when full, so it stays small.
 _LINES_KEPT = 4096
-_LOT_LINES: dict[tuple[int, str, str, str], LotLine] = {}
-_LEDGER_LINES: dict[tuple[int, str], LedgerLine] = {}
+_SHARES: dict[tuple[int, str, str, str], tuple[LotLine, LedgerLine]] = {}
 
 
 def award_records(
@@ -131,34 +131,28 @@ def award_records(
         )
     lot_lines: list[LotLine] = []
     ledger_lines: list[LedgerLine] = []
-    lot_kept, ledger_kept = _LOT_LINES, _LEDGER_LINES
+    kept = _SHARES
     for i, sku, points in shares:
-        spelt = str(points)
         qty = quantities[i]
-        lot_key = (i, sku, str(qty), spelt)
-        lot_model = lot_kept.get(lot_key)
-        if lot_model is None:
+        key = (i, sku, str(qty), str(points))
+        records = kept.get(key)
+        if records is None:
             lot_model = _new(LotLine)
             _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
             _set_fields(lot_model, _LOT_LINE_GIVEN)
             _set_extra(lot_model, None)
             _set_private(lot_model, None)
-            if len(lot_kept) >= _LINES_KEPT:
-                lot_kept.clear()
-            lot_kept[lot_key] = lot_model
-        lot_lines.append(lot_model)
-        ledger_key = (i, spelt)
-        ledger_model = ledger_kept.get(ledger_key)
-        if ledger_model is None:
             ledger_model = _new(LedgerLine)
             _set_dict(ledger_model, {"line": i, "points": points})
             _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
             _set_extra(ledger_model, None)
             _set_private(ledger_model, None)
-            if len(ledger_kept) >= _LINES_KEPT:
-                ledger_kept.clear()
-            ledger_kept[ledger_key] = ledger_model
-        ledger_lines.append(ledger_model)
+            records = (lot_model, ledger_model)
+            if len(kept) >= _LINES_KEPT:
+                kept.clear()
+            kept[key] = records
+        lot_lines.append(records[0])
+        ledger_lines.append(records[1])
     return lot_lines, tuple(ledger_lines)
 
 
@@ -288,6 +282,23 @@ def ledger_entry(
 
 
 _EARN_ENTRY_GIVEN = {*_LEDGER_ENTRY_GIVEN, "rule_hash", "lines"}
+
+_POINTS_CHANGE = ("kind", "lot", "points", "at")
+_POINTS_CHANGE_FAST = _spelt_out(PointsChange, *_POINTS_CHANGE)
+_POINTS_CHANGE_GIVEN = set(_POINTS_CHANGE)
+
+
+def points_change(kind: str, lot: str, points: Decimal, at: dt.datetime) -> PointsChange:
+    """`PointsChange(kind=…, lot=…, points=…, at=…)`: made for every lot that becomes available or
+    expires, which a long history does a dozen times at most events."""
+    if not _POINTS_CHANGE_FAST:
+        return PointsChange(kind=kind, lot=lot, points=points, at=at)
+    model = _new(PointsChange)
+    _set_dict(model, {"kind": kind, "lot": lot, "points": points, "at": at})
+    _set_fields(model, _POINTS_CHANGE_GIVEN)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
 
 
 def earn_entry(

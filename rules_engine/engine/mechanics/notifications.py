@@ -51,17 +51,23 @@ def apply(run: Run) -> None:
         return  # the usual case: the first lot to expire is not due for a reminder
     done = set(run.state.reminded)
     # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
-    first = bisect.bisect_right(lots, (False, moment), key=expiry_order)
+    now = (False, moment)
+    # usually none is due (expiry ran before the event): then no bisection for the first
+    first = 0 if expiry_order(lots[0]) > now else bisect.bisect_right(lots, now, key=expiry_order)
     if first == len(lots) or lots[first].expires_at is None:
         return
     last = bisect.bisect_right(lots, horizon, key=expiry_order)
-    soon = [lot for lot in lots[first:last] if lot.points > 0 and f"{lot.event}/{lot.rule}" not in done]
-    if not soon:
+    soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
+    expires: dt.datetime | None = None  # when the first of them expires (the soonest)
+    for lot in lots[first:last]:
+        if lot.points > 0 and (lot_id := f"{lot.event}/{lot.rule}") not in done:
+            if expires is None:
+                expires = lot.expires_at
+            soon.append(lot_id)
+    if expires is None:  # nothing new to remind of
         return
-    expires = min(lot.expires_at for lot in soon if lot.expires_at is not None)
     if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
-        reminded = [*run.state.reminded, *(lot.id for lot in soon)]
-        run.state = replaced(run.state, {"reminded": reminded})
+        run.state = replaced(run.state, {"reminded": [*run.state.reminded, *soon]})
 
 
 def _tier_reminder(run: Run) -> None:
@@ -141,6 +147,7 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
 # a customer whose points expire every few days is reminded at most events.
 _DEFERRED = {"rule", "channel", "template", "due_at", "send_at"}
 _SENT = {"rule", "channel", "template"}
+_AT = {*_SENT, "at"}
 # A customer's waiting messages are bounded: past this many, a further one is dropped (traced).
 MAX_DEFERRED = 10
 # How many times the next allowed moment is moved on (quiet hours, the cap) before giving up.
@@ -179,9 +186,11 @@ def next_moment(
     `max_delay`, or a cap for ever)."""
     cap, quiet = settings.frequency_cap, settings.quiet_hours
     moment = max([due, *(waiting.send_at for waiting in state.deferred)])
-    reasons = [quiet_words(quiet)] if quiet is not None and quiet_until(quiet, due, zone) else []
+    quiet_ends = quiet_until(quiet, due, zone) if quiet is not None else None
+    reasons = [quiet_words(quiet)] if quiet is not None and quiet_ends else []
     if moment > due:
         reasons.append(f"behind {len(state.deferred)} waiting")
+    known = moment is due  # the quiet hours at `moment` are the ones just worked out: not again
 
     def because(reason: str) -> None:
         if reason not in reasons:
@@ -190,7 +199,8 @@ def next_moment(
     planned = [*state.notified, *(waiting.send_at for waiting in state.deferred)]
     for _ in range(_TRIES):
         if quiet is not None:
-            until = quiet_until(quiet, moment, zone)
+            until = quiet_ends if known else quiet_until(quiet, moment, zone)
+            known = False
             if until is not None:
                 moment = until
                 because(quiet_words(quiet))
@@ -221,7 +231,12 @@ def deliver(
         return state, []
     due = [message for message in waiting if message.send_at <= moment]
     left = [message for message in waiting if message.send_at > moment]
-    sent = [Notification(rule=m.rule, channel=m.channel, template=m.template, at=m.send_at) for m in due]
+    sent = [
+        trusted(
+            Notification, {"rule": m.rule, "channel": m.channel, "template": m.template, "at": m.send_at}, _AT
+        )
+        for m in due
+    ]
     update: dict[str, object] = {"deferred": left}
     if settings.frequency_cap is not None:  # what the cap counts (without one, nothing reads it)
         update["notified"] = recent(
