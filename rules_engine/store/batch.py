@@ -39,9 +39,9 @@ ELEMENTS = 50_000
 is written out early, by default (`open_store(..., batch_elements=N)`, `?batch_elements=N`). A
 state's memory is about its list elements' (~2.2 KB each as Python objects, cache.py), and a batch
 holds both each customer's staged state and the one the database holds: ~50,000 elements are a
-few hundred MB at the very worst. Measured (docs/stores.md): the first 200,000 events of a
-12,500-customer coffee-club year into SQLite level off at ~160 MB of RSS (238 MB and growing with a
-budget of the cache's 256,000), with the same CPU."""
+few hundred MB at the very worst. Measured (docs/stores.md): a 12,500-customer coffee-club year
+into SQLite nearly levels off at ~160 MB of RSS from 150,000 events (185 MB at 450,000; 238 MB at
+200,000 and growing with a budget of the cache's 256,000), with the same CPU."""
 
 
 @dataclass
