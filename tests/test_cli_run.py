@@ -660,3 +660,26 @@ def test_far_off_moments_of_advance_and_leaderboard_are_usage_errors(tmp_path: P
     )
     assert ranked.exit_code == 2 and "error[RE702]" in ranked.stderr and "Traceback" not in ranked.stderr
     assert "Traceback" not in moved.stderr
+
+
+@pytest.mark.parametrize(("url", "held"), [("sqlite:///{path}", 64), ("sqlite:///{path}?cache=7", 7)])
+def test_a_replay_into_a_store_holds_64_customers_unless_the_url_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, held: int
+) -> None:
+    """`loyalty run --db` holds fewer customers' states than a store's default (256): in a replay
+    customers interleave, and holding more costs memory without saving reads (docs/stores.md)."""
+    import rules_engine.store as stores
+
+    opened: list[Any] = []
+    real = stores.open_store
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        store = real(*args, **kwargs)
+        opened.append(store)
+        return store
+
+    monkeypatch.setattr(stores, "open_store", watched)
+    db = url.format(path=tmp_path / "run.db")
+    result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--db", db, "-q"])
+    assert result.exit_code in (0, 1), result.output  # the stream has bad lines on purpose
+    assert [store._cache.size for store in opened] == [held]
