@@ -69,7 +69,8 @@ CACHE_DIR = "LOYALTY_CACHE_DIR"
 def _lark() -> Lark:
     grammar = resources.files("rules_engine.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
     cache = _cache_file(grammar)
-    options = {"cache": str(cache)} if cache is not None else {}
+    # cache_grammar: the grammar itself comes back too (`Lark.grammar`: hypothesis's from_lark reads it)
+    options = {"cache": str(cache), "cache_grammar": True} if cache is not None else {}
     return Lark(
         grammar, parser="lalr", propagate_positions=True, strict=True, maybe_placeholders=True, **options
     )

@@ -40,6 +40,7 @@ def test_the_tables_are_kept_and_read_back_the_same(tmp_path: Path, monkeypatch:
     assert kept.stat().st_mtime_ns == written  # read back, not built and written again
     assert _parses(read) == _parses(built)
     assert [t.name for t in read.terminals] == [t.name for t in built.terminals]  # type: ignore[attr-defined]
+    assert read.grammar is not None  # type: ignore[attr-defined]  # what hypothesis's from_lark reads
 
 
 def test_a_damaged_cache_file_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
