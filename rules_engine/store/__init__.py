@@ -122,6 +122,10 @@ _NUMBERS = {
 }
 """The store URL options that are whole numbers, what each means (in the hint of a wrong one)."""
 
+_MOST_DIGITS = 18
+"""A number option has at most this many digits (ASCII ones): `int()` refuses more than 4,300, and
+`str.isdigit` alone admits "²", which `int()` refuses too; both must be an RE601, not a crash."""
+
 
 def _number_options(url: str) -> tuple[str, dict[str, int]]:
     """The URL without its number options (`cache=N`, `batch_elements=N`), and their values.
@@ -138,7 +142,7 @@ def _number_options(url: str) -> tuple[str, dict[str, int]]:
         if name not in _NUMBERS:
             kept.append(part)
             continue
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit() and len(value) <= _MOST_DIGITS):
             raise StoreError(
                 [
                     Diagnostic(

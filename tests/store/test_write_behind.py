@@ -336,4 +336,9 @@ def test_the_batch_budget_and_the_cache_come_from_the_argument_the_url_or_the_de
     with pytest.raises(StoreError) as refused:
         open_store(f"sqlite:///{tmp_path / 'other.db'}?batch_elements=many", "store-test")
     assert refused.value.code == "RE601" and "batch_elements='many'" in str(refused.value)
+    for odd in ("²", "٣", "9" * 5000, "-1", ""):  # a digit int() refuses, too many digits, a sign
+        for name in ("cache", "batch_elements"):
+            with pytest.raises(StoreError) as refused:
+                open_store(f"sqlite:///{tmp_path / 'other.db'}?{name}={odd}", "store-test")
+            assert refused.value.code == "RE601", (name, odd[:10])
     assert not (tmp_path / "other.db").exists()
