@@ -79,10 +79,12 @@ def _lark() -> Lark:
 def _cache_file(grammar: str) -> Path | None:
     """Where the parse tables of this grammar are kept; None when there is no folder for them.
 
-    The file is a pickle, which Lark reads back: it lives in the user's own cache folder (made
-    private to them), never a shared one such as /tmp, where another user could put a file there
-    first. Its name carries the grammar's hash, so versions of the package side by side each keep
-    their own; Lark checks the grammar, its options and versions again inside the file."""
+    The file is a pickle, which Lark reads back, so only a folder that no one else can write to
+    will do: the user's own cache folder (made private to them), never a shared one such as /tmp,
+    where another user could put a file there first. A folder owned by someone else, or writable
+    by others (`LOYALTY_CACHE_DIR=/tmp`, say), is not used. Its name carries the grammar's hash, so
+    versions of the package side by side each keep their own; Lark checks the grammar, its options
+    and versions again inside the file."""
     chosen = os.environ.get(CACHE_DIR)
     if chosen is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -92,7 +94,10 @@ def _cache_file(grammar: str) -> Path | None:
     folder = Path(chosen)
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        facts = folder.stat()
     except OSError:  # a read-only home, no home: build the tables, as without a cache
+        return None
+    if facts.st_uid != os.getuid() or facts.st_mode & 0o022:
         return None
     digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
     return folder / f"condition-grammar-{digest}.lark"

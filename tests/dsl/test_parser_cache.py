@@ -79,3 +79,17 @@ def test_the_default_folder_is_the_users_cache(tmp_path: Path, monkeypatch: pyte
     kept = parser._cache_file("grammar")
     assert kept is not None and kept.parent == tmp_path / "xdg" / "rules-engine"
     assert kept != parser._cache_file("another grammar")  # each version keeps its own
+
+
+def test_a_folder_others_can_write_to_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lark reads the cache back with pickle: a file another user could have put there is never read."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # as /tmp is (without its sticky bit)
+    monkeypatch.setenv(parser.CACHE_DIR, str(shared))
+    assert parser._cache_file("grammar") is None
+    assert _parses(parser._lark.__wrapped__()) == _parses(_fresh(monkeypatch, ""))
+    assert list(shared.iterdir()) == []
+    shared.chmod(0o700)
+    monkeypatch.setenv(parser.CACHE_DIR, str(shared))
+    assert parser._cache_file("grammar") is not None
