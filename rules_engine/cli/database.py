@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from rules_engine.cli.common import _consoles, _fail, app
 from rules_engine.errors import StoreError
-from rules_engine.store.upgrade import SchemaStatus
+
+if TYPE_CHECKING:
+    from rules_engine.store.upgrade import SchemaStatus
 
 db_app = typer.Typer(
     help="The store's schema: where it stands against this engine (`db status`), and bringing it up "

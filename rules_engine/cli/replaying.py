@@ -26,7 +26,6 @@ from rules_engine.render import (
     replay_totals,
     styled_diagnostic,
 )
-from rules_engine.replay import DEFAULT_BATCH
 
 if TYPE_CHECKING:
     from rules_engine.engine.outcome import Outcome
@@ -45,6 +44,11 @@ from rules_engine.cli.common import (
     app,
     progress_bar,
 )
+
+_BATCH = 500
+"""`replay.DEFAULT_BATCH`, the events per transaction of `loyalty run --db`: spelt out here because
+importing the replay loads the engine, which `loyalty --help` and every other command would pay
+for (tests/test_cli_imports.py holds the two equal)."""
 
 
 @app.command()
@@ -91,7 +95,7 @@ def run(
             help="With --db, commit this many events per transaction (group commit); a line is "
             "printed only once its batch is committed. 1: a transaction per event.",
         ),
-    ] = DEFAULT_BATCH,
+    ] = _BATCH,
     now: NowOption = None,
     horizon: HorizonOption = None,
     allow_downgrade: AllowDowngradeOption = False,
