@@ -577,7 +577,15 @@ def test_the_slim_result_says_what_its_outcome_says(name: str, data: st.DataObje
     outcome = result.outcome()
     assert result.outcome() is outcome  # built once
     text = outcome.model_dump_json()
-    assert Outcome.model_validate_json(text).model_dump_json() == text  # a valid outcome
+    again = Outcome.model_validate_json(text)
+    assert again.model_dump_json() == text  # a valid outcome
+    # the effects' models are made without validation (result.py): the same as validated ones
+    assert again.effects == outcome.effects
+    made = [outcome.effects, *outcome.effects.points, *outcome.effects.discounts]
+    validated = [again.effects, *again.effects.points, *again.effects.discounts]
+    assert [m.model_fields_set for m in made] == [m.model_fields_set for m in validated]
+    shares = [s for m in made[1:] for s in m.lines]  # type: ignore[attr-defined]
+    assert [s.model_fields_set for s in shares] == [{"line", "sku", "amount"}] * len(shares)
     assert [(a.rule, a.points, a.available_at) for a in outcome.effects.points] == [
         (a.rule, a.points, a.available_at) for a in result.awards
     ]
