@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -73,6 +74,19 @@ def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
     return (True, lot.earned_at) if expires is None else (False, expires)
 
 
+_EXPIRES = operator.attrgetter("expires_at")
+
+
+def expiring_by(lots: list[Lot], moment: dt.datetime) -> int:
+    """How many of `lots` (in expiry order) expire at or before `moment`: they are a prefix.
+    `bisect_right(lots, (False, moment), key=expiry_order)`, with the key read in C when every
+    lot expires (the last one does: those that never expire are last), as they do in a program
+    that expires points, where this is looked up at every event."""
+    if lots and lots[-1].expires_at is not None:
+        return bisect.bisect_right(lots, moment, key=_EXPIRES)
+    return bisect.bisect_right(lots, (False, moment), key=expiry_order)
+
+
 def with_lot(lots: list[Lot], lot: Lot) -> None:
     """Put a new lot in its place in `lots` (in expiry order): at the end, unless a program version
     with a shorter `expire_after` made it expire before lots earned earlier."""
@@ -108,8 +122,9 @@ def expire(
         lots = sorted(lots, key=expiry_order)
     if not lots or expiry_order(lots[0]) > (False, moment):
         return state, [], []  # the usual case: the first lot to expire is not due yet
-    end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
-    due = [lot for lot in lots[:end] if lot.points > 0]
+    end = expiring_by(lots, moment)  # the lots due: a prefix
+    head = lots[:end]
+    due = [lot for lot in head if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
         return state, [], []
     ledger: list[LedgerEntry] = []
@@ -123,9 +138,9 @@ def expire(
         gone.add(lot_id)
         transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
         ledger.append(ledger_entry(event, rule, "expire", -points, lot_id, expires, version))
-    kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
+    kept = [lot for lot in head if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept}
-    if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
+    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there
         update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
     return replaced(state, update), transitions, ledger
 
