@@ -24,7 +24,7 @@ import operator
 from decimal import Decimal
 from typing import NamedTuple
 
-from rules_engine.engine.trusted import ledger_entry, replaced
+from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
@@ -127,17 +127,17 @@ def expire(
     due = [lot for lot in head if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
         return state, [], []
-    ledger: list[LedgerEntry] = []
     transitions: list[Transition] = []
-    gone: set[str] = set()
+    expired: list[tuple[str, Decimal, str, dt.datetime]] = []
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
         expires = lot.expires_at
         assert expires is not None
         rule, points = lot.rule, lot.points
         lot_id = f"{lot.event}/{rule}"  # Lot.id, without a property call per lot
-        gone.add(lot_id)
         transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
-        ledger.append(ledger_entry(event, rule, "expire", -points, lot_id, expires, version))
+        expired.append((rule, points, lot_id, expires))
+    ledger = expiry_entries(event, version, expired)
+    gone = {transition[1] for transition in transitions}
     kept = [lot for lot in head if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept}
     if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there
@@ -200,16 +200,26 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
     `pending_lots` index after it. Reads only the lots the index names."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
         return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
-    ended: list[Lot] = []
+    ended: list[tuple[dt.datetime, str, int, Lot]] = []
     waiting: list[str] = []
+    zone = moment.tzinfo
+    one_zone = isinstance(zone, dt.timezone)
     for lot_id, lot in _pending_lots(state):
         if lot.available_at > moment:
             waiting.append(lot_id)
         elif lot.points > 0 and lot.available_at > lot.earned_at:
-            ended.append(lot)
+            earned = lot.earned_at
+            one_zone = one_zone and earned.tzinfo is zone
+            ended.append((earned, lot_id, len(ended), lot))
+    if one_zone:
+        # the engine's own times (one fixed offset): in earned order as `_oldest_first` puts them,
+        # by (earned_at, id) with the ids already at hand, then as found (lots are never compared)
+        ended.sort()
+        ripe = [(lot_id, lot) for _, lot_id, _, lot in ended]
+    else:
+        ripe = [(f"{lot.event}/{lot.rule}", lot) for lot in _oldest_first([e[3] for e in ended])]
     changes = [
-        _transition(Transition, ("available", f"{lot.event}/{lot.rule}", lot.points, lot.available_at))
-        for lot in _oldest_first(ended)
+        _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
     ]
     return changes, waiting
 

@@ -58,6 +58,34 @@ def test_lots_are_put_in_earned_order_as_instants_then_ids(made: list[Lot], one_
     assert [lot.id for lot in lifecycle._oldest_first(made)] == [lot.id for lot in expected]
 
 
+@settings(max_examples=200, deadline=None)
+@given(lots, st.booleans(), moments)
+def test_lots_become_available_in_earned_order(made: list[Lot], one_zone: bool, moment: dt.datetime) -> None:
+    """`ripen` reports the pending lots whose time came as `_oldest_first` orders them, whether
+    their times share the event's fixed offset (the ids at hand, no key) or not."""
+    if one_zone:
+        made = [
+            lot.model_copy(
+                update={
+                    "earned_at": lot.earned_at.astimezone(OFFSETS[1]),
+                    "available_at": lot.available_at.astimezone(OFFSETS[1]),
+                }
+            )
+            for lot in made
+        ]
+        moment = moment.astimezone(OFFSETS[1])
+    moment += dt.timedelta(days=15)
+    ordered = sorted(made, key=lifecycle.expiry_order)
+    state = CustomerState(
+        lots=ordered,
+        pending_lots=[lot.id for lot in made],
+        last_event_at=BASE - dt.timedelta(days=1),
+    )
+    ripe = [lot for lot in made if lot.available_at <= moment and lot.points > 0]
+    expected = [("available", lot.id, lot.points, lot.available_at) for lot in lifecycle._oldest_first(ripe)]
+    assert [tuple(change) for change in lifecycle.ripen(state, moment)[0]] == expected
+
+
 def _reference_kept(
     purchases: list[PastLine],
     new: list[PastLine],
