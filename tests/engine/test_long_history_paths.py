@@ -251,3 +251,30 @@ def test_a_state_loaded_from_json_finds_its_duplicates_at_any_length() -> None:
         assert engine.process(event("old-0", 2), after).trace[0].code != "duplicate"
         assert engine.process(event("old-1", 2), after).trace[0].code == "duplicate"
         assert engine.process(event(1, 2), after).trace[0].code == "duplicate"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["base", "tier:gold"]), st.integers(-5, 500), moments), max_size=6))
+def test_the_changes_and_entries_of_expiry_made_in_one_loop_are_the_validated_models(
+    expired: list[tuple[str, int, dt.datetime]],
+) -> None:
+    """`trusted.points_changes` and `trusted.expiry_entries` make what the models' constructors
+    make: equal, the same JSON, the same fields given."""
+    from rules_engine.engine.outcome import PointsChange
+    from rules_engine.engine.trusted import expiry_entries, points_changes
+    from rules_engine.state.customer import LedgerEntry
+
+    rows = [(rule, Decimal(points), f"e{n}/{rule}", at) for n, (rule, points, at) in enumerate(expired)]
+    changes = points_changes([("expire", lot, points, at) for _, points, lot, at in rows])
+    entries = expiry_entries("evt-9", 3, rows)
+    expected_changes = [
+        PointsChange(kind="expire", lot=lot, points=points, at=at) for _, points, lot, at in rows
+    ]
+    expected_entries = [
+        LedgerEntry(event="evt-9", rule=rule, kind="expire", points=-points, lot=lot, at=at, version=3)
+        for rule, points, lot, at in rows
+    ]
+    for made, expected in ((changes, expected_changes), (entries, expected_entries)):
+        assert made == expected
+        assert [m.model_dump_json() for m in made] == [e.model_dump_json() for e in expected]
+        assert [m.model_fields_set for m in made] == [e.model_fields_set for e in expected]
