@@ -35,6 +35,7 @@ from rules_engine.engine import (
     earning,
     points,
     pricing,
+    processed,
     profile,
     returns,
     settle,
@@ -115,7 +116,7 @@ class Engine:
         """
         parsed = parse_event(event)
         current = parse_state(state)
-        if parsed.id in current.processed:
+        if processed.seen(current.processed, parsed.id):  # one look, not a scan of 1,000 ids
             return self.duplicate(parsed, current)
         latest = current.last_event_at
         order = "in_order" if latest is None else clock.event_order(self.program, current, parsed)

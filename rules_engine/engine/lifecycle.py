@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from decimal import Decimal
 from typing import NamedTuple
 
-from rules_engine.engine.trusted import ledger_entry, replaced
+from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
@@ -73,6 +74,19 @@ def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
     return (True, lot.earned_at) if expires is None else (False, expires)
 
 
+_EXPIRES = operator.attrgetter("expires_at")
+
+
+def expiring_by(lots: list[Lot], moment: dt.datetime) -> int:
+    """How many of `lots` (in expiry order) expire at or before `moment`: they are a prefix.
+    `bisect_right(lots, (False, moment), key=expiry_order)`, with the key read in C when every
+    lot expires (the last one does: those that never expire are last), as they do in a program
+    that expires points, where this is looked up at every event."""
+    if lots and lots[-1].expires_at is not None:
+        return bisect.bisect_right(lots, moment, key=_EXPIRES)
+    return bisect.bisect_right(lots, (False, moment), key=expiry_order)
+
+
 def with_lot(lots: list[Lot], lot: Lot) -> None:
     """Put a new lot in its place in `lots` (in expiry order): at the end, unless a program version
     with a shorter `expire_after` made it expire before lots earned earlier."""
@@ -108,24 +122,25 @@ def expire(
         lots = sorted(lots, key=expiry_order)
     if not lots or expiry_order(lots[0]) > (False, moment):
         return state, [], []  # the usual case: the first lot to expire is not due yet
-    end = bisect.bisect_right(lots, (False, moment), key=expiry_order)  # the lots due: a prefix
-    due = [lot for lot in lots[:end] if lot.points > 0]
+    end = expiring_by(lots, moment)  # the lots due: a prefix
+    head = lots[:end]
+    due = [lot for lot in head if lot.points > 0]
     if not due:  # the common case: nothing to do, nothing to sort
         return state, [], []
-    ledger: list[LedgerEntry] = []
     transitions: list[Transition] = []
-    gone: set[str] = set()
+    expired: list[tuple[str, Decimal, str, dt.datetime]] = []
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
         expires = lot.expires_at
         assert expires is not None
         rule, points = lot.rule, lot.points
         lot_id = f"{lot.event}/{rule}"  # Lot.id, without a property call per lot
-        gone.add(lot_id)
         transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
-        ledger.append(ledger_entry(event, rule, "expire", -points, lot_id, expires, version))
-    kept = [lot for lot in lots[:end] if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
+        expired.append((rule, points, lot_id, expires))
+    ledger = expiry_entries(event, version, expired)
+    gone = {transition[1] for transition in transitions}
+    kept = [lot for lot in head if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
     update: dict[str, object] = {"lots": kept}
-    if any(lot_id in gone for lot_id in state.reminded):  # reminders of lots no longer there
+    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there
         update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
     return replaced(state, update), transitions, ledger
 
@@ -185,16 +200,26 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
     `pending_lots` index after it. Reads only the lots the index names."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
         return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
-    ended: list[Lot] = []
+    ended: list[tuple[dt.datetime, str, int, Lot]] = []
     waiting: list[str] = []
+    zone = moment.tzinfo
+    one_zone = isinstance(zone, dt.timezone)
     for lot_id, lot in _pending_lots(state):
         if lot.available_at > moment:
             waiting.append(lot_id)
         elif lot.points > 0 and lot.available_at > lot.earned_at:
-            ended.append(lot)
+            earned = lot.earned_at
+            one_zone = one_zone and earned.tzinfo is zone
+            ended.append((earned, lot_id, len(ended), lot))
+    if one_zone:
+        # the engine's own times (one fixed offset): in earned order as `_oldest_first` puts them,
+        # by (earned_at, id) with the ids already at hand, then as found (lots are never compared)
+        ended.sort()
+        ripe = [(lot_id, lot) for _, lot_id, _, lot in ended]
+    else:
+        ripe = [(f"{lot.event}/{lot.rule}", lot) for lot in _oldest_first([e[3] for e in ended])]
     changes = [
-        _transition(Transition, ("available", f"{lot.event}/{lot.rule}", lot.points, lot.available_at))
-        for lot in _oldest_first(ended)
+        _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
     ]
     return changes, waiting
 

@@ -20,7 +20,7 @@ from rules_engine.engine.money import ONE, round_points, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
 from rules_engine.engine.rewards import coupon_code, give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import points_change, replaced, rule_trace
+from rules_engine.engine.trusted import points_changes, replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, Reward
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot, Tendered, TenderedLine
@@ -50,7 +50,7 @@ def time_passes(
             ordered.sort(key=_BY_TIME)
         else:
             ordered.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
-    return state, [points_change(*c) for c in ordered], entries
+    return state, points_changes(ordered), entries
 
 
 _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TypeVar
 
-from rules_engine.engine import history, lifecycle
+from rules_engine.engine import history, lifecycle, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
@@ -174,10 +174,13 @@ def _own(run: Run, values: list[T]) -> list[T]:
     return list(values)
 
 
-def kept(processed: list[str], event: str) -> list[str]:
-    """`[*processed, event][-PROCESSED_KEPT:]`, copying the ids once (a slice, then the append)."""
-    ids = processed[max(0, len(processed) - (PROCESSED_KEPT - 1)) :]
+def kept(before: list[str], event: str) -> list[str]:
+    """`[*before, event][-PROCESSED_KEPT:]`, copying the ids once (a slice, then the append); the
+    set of `before`'s ids the duplicate check kept goes with them (`processed.carried`)."""
+    cut = max(0, len(before) - (PROCESSED_KEPT - 1))
+    ids = before[cut:]
     ids.append(event)
+    processed.carried(before, ids, before[:cut], event)
     return ids
 
 

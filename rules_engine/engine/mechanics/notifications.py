@@ -9,12 +9,11 @@ goes out at that moment: `deliver` is applied by the engine before the next even
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
-from rules_engine.engine.lifecycle import expiry_order
+from rules_engine.engine.lifecycle import expiring_by, expiry_order
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
@@ -51,12 +50,11 @@ def apply(run: Run) -> None:
         return  # the usual case: the first lot to expire is not due for a reminder
     done = set(run.state.reminded)
     # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
-    now = (False, moment)
     # usually none is due (expiry ran before the event): then no bisection for the first
-    first = 0 if expiry_order(lots[0]) > now else bisect.bisect_right(lots, now, key=expiry_order)
+    first = 0 if expiry_order(lots[0]) > (False, moment) else expiring_by(lots, moment)
     if first == len(lots) or lots[first].expires_at is None:
         return
-    last = bisect.bisect_right(lots, horizon, key=expiry_order)
+    last = expiring_by(lots, horizon[1])
     soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
     expires: dt.datetime | None = None  # when the first of them expires (the soonest)
     for lot in lots[first:last]:
