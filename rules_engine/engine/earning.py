@@ -23,7 +23,7 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import ONE, round_money, split
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.result import Award, Share
-from rules_engine.engine.rounding import Q, Rounding, rate_ratio
+from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import rule_trace
@@ -72,15 +72,21 @@ def earn(run: Run) -> None:
     settings = run.program.points
     rounding = Rounding(settings.round, settings.rounding, n + 1, may_multiply(run))
     per_line_points = [ZERO] * (n + 1)  # last slot: shipping
+    event_type = run.event.type
+    # The earning base and shipping as integers over one denominator, for the rates and the
+    # basket-level awards to weigh their lines by: scaled once per event, when first needed.
+    units: Parts | None = None
+    scales = run.plan.shortcuts and rounding.mode != "per_rule"
     for step in run.plan.base_rules:
-        computed = rule_points(run, step, base, groups)
-        if computed is None:
+        # a rule without group, schedule or condition is admitted by its event types alone
+        if not (step.plain and event_type in step.on) and not passes(run, step, groups):
             continue
         rule = step.rule
-        weights, exact = computed
+        if units is None and scales and rule.for_each_item is None:
+            units = scaled([*base, shipping_base(run)])
+        weights, exact, weighed = rule_points(run, step, base, units)
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
-        ratio = rate_ratio(rule.rate.points, rule.rate.per) if rule.rate is not None else None
         shares = award(
             run,
             rule.id,
@@ -91,7 +97,8 @@ def earn(run: Run) -> None:
             rule,
             factor=factor,
             rounding=rounding,
-            ratio=ratio,
+            ratio=step.ratio,
+            units=weighed,
         )
         if shares and rule.group is not None:
             groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
@@ -198,26 +205,31 @@ def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
 
 
 def rule_points(
-    run: Run, step: EarnStep, base: list[Decimal], groups: dict[str, str]
-) -> tuple[list[Decimal], Decimal] | None:
-    """(weights per line and shipping, exact unrounded points) of a rate or award rule.
+    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None
+) -> tuple[list[Decimal], Decimal, Parts | None]:
+    """(weights per line and shipping, exact unrounded points, the weights scaled to integers or
+    None) of a rate or award rule the admission gate let through.
 
-    None if the rule does not apply. The total is computed once from exact inputs — never as
-    a sum of per-line shares, whose rounding could lose a point — and split by the weights.
+    The total is computed once from exact inputs — never as a sum of per-line shares, whose
+    rounding could lose a point — and split by the weights. `units`: the earning base and
+    shipping, `scaled` (or None): a rate's or a basket-level award's weights are these, less the
+    lines the rule leaves out, without scaling them again.
     """
-    if not passes(run, step, groups):
-        return None
     rule = step.rule
     n = len(run.items)
     exclude, award, matches = step.exclude, step.award, step.for_each_item
+    kept = None if units is None else units[0]  # the weights' numerators, shipping last
     if exclude is None:
         eligible = base
     else:
         excluded = holding(run, exclude, range(n))
         eligible = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
+        if kept is not None:
+            kept = [*(0 if out else u for out, u in zip(excluded, kept, strict=False)), kept[n]]
     if rule.rate is not None:
         weights = [*eligible, shipping_base(run)]
-        return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
+        weighed = None if kept is None or units is None else (kept, units[1])
+        return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per, weighed
     if rule.for_each_item is not None:
         points = [ZERO] * (n + 1)
         amounts = run.amounts
@@ -228,25 +240,25 @@ def rule_points(
         if matches is not None:
             lines = [i for i, match in zip(lines, holding(run, matches, lines), strict=True) if match]
         if award is None:  # a fixed award per line: the same value on each
-            literal: Any = rule.award
-            fixed = Decimal(literal) if lines else ZERO
+            fixed = step.fixed if lines and step.fixed is not None else ZERO
             for i in lines:
                 points[i] = _not_negative(run, rule.id, fixed)
         else:
             for i in lines:
                 value = _award_value(award, rule.award, item_context(run, i))
                 points[i] = _not_negative(run, rule.id, value)
-        return points, sum(points, ZERO)
+        return points, sum(points, ZERO), None
     if award is None:  # a fixed award: no context needed (nor built, without conditions)
-        literal = rule.award
-        value = _not_negative(run, rule.id, Decimal(literal))
+        literal: Any = rule.award
+        value = _not_negative(run, rule.id, step.fixed if step.fixed is not None else Decimal(literal))
     else:
         value = _not_negative(run, rule.id, _award_value(award, rule.award, context_of(run)))
     if n == 0:
-        return [ONE], value  # not a purchase: nothing to attribute to
+        return [ONE], value, None  # not a purchase: nothing to attribute to
     if not any(eligible):
         value = ZERO  # only lines the earning base leaves out: they earn nothing
-    return [*eligible, ZERO], value
+    weighed = None if kept is None or units is None else ([*kept[:n], 0], units[1])  # shipping: none
+    return [*eligible, ZERO], value, weighed
 
 
 def _not_negative(run: Run, rule: str, value: Decimal) -> Decimal:
@@ -279,14 +291,16 @@ def award(
     rounding: Rounding,
     ratio: Q | None = None,
     selected: list[bool] | None = None,
+    units: Parts | None = None,
 ) -> list[Decimal]:
     """Round the points (where `rounding` says), cap them, split them by the weights `raw`,
     record them; returns each line's share.
 
     `exact`: the rule's exact points (a multiplier's on the rounded points before it); `ratio`:
     a rate's points per unit of money; `factor`: `exact` is the weights times it (a hint for
-    `split`'s shortcut, and a multiplier's bonus per point); `selected`: a multiplier's lines."""
-    total = rounding.total(raw, exact, ratio, factor, selected)
+    `split`'s shortcut, and a multiplier's bonus per point); `selected`: a multiplier's lines; `units`:
+    `raw` scaled to integers (`Rounding.total`), or None."""
+    total = rounding.total(raw, exact, ratio, factor, selected, units)
     kind = "earn" if rule else "tier"
     bonus = selected is not None
     if total <= 0:

@@ -133,17 +133,19 @@ class Rounding:
         ratio: Q | None,
         factor: Decimal | None,
         selected: list[bool] | None,
+        units: Parts | None = None,
     ) -> Decimal:
         """The whole points of an award before caps: `exact` are its points (a multiplier's on the
         rounded points before it, `weights`), `ratio` a rate's points per unit of money, `factor`
-        a multiplier's bonus per point and `selected` the lines it multiplies."""
+        a multiplier's bonus per point and `selected` the lines it multiplies. `units`: the
+        `weights` already `scaled` (the earning base, scaled once per event), or None."""
         rounding = self.rounding
         if self.mode == "per_rule":
             return round_points(exact, rounding)
         self.weights = None
         if not self.track:  # per_award, no multiplier to weigh lines: the award's total is enough
             if ratio is not None:
-                n, d = _q(sum(weights, ZERO))
+                n, d = (sum(units[0]), units[1]) if units is not None else _q(sum(weights, ZERO))
                 x = (n * ratio[0], d * ratio[1])
             else:
                 x = _q(exact)
@@ -157,13 +159,13 @@ class Rounding:
             nums = [b * fn if keep else 0 for b, keep in zip(base, selected, strict=True)]
             den *= fd
         elif ratio is not None:  # a rate: each line's money times the rate
-            money, den = scaled(weights)
+            money, den = units if units is not None else scaled(weights)
             self.weights = money
             rn, rd = ratio
             nums = [w * rn for w in money]
             den *= rd
-        else:  # an award: exact × w / Σw on each line
-            points, _ = scaled(weights)
+        else:  # an award: exact × w / Σw on each line (the weights' scale makes no difference)
+            points = units[0] if units is not None else scaled(weights)[0]
             self.weights = points
             weight_sum = sum(points)
             en, ed = _q(exact)
