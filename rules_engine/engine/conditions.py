@@ -20,9 +20,8 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine import history
 from rules_engine.engine.events import AnyEvent, Purchase
-from rules_engine.engine.outcome import RuleTrace
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import Verdict, verdict
 from rules_engine.errors import ContextError, Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, PastLine
 
@@ -221,7 +220,8 @@ def line_holds(run: Run, expression: Expression, index: int) -> bool:
 
 def condition_trace(
     run: Run, rule: str, kind: Any, expression: Expression, context: Context, reason: str
-) -> RuleTrace:
+) -> Verdict:
+    """The trace entry of a condition that is false (its false parts, hint and tree with explain)."""
     failing: list[str] = []
     hint = None
     condition = None
@@ -230,7 +230,7 @@ def condition_trace(
         failing = why.failing_parts(trace, expression)
         hint = why.near_miss(trace, expression)
         condition = why.explain_tree(trace, expression)
-    return rule_trace(
+    return verdict(
         rule,
         kind,
         False,

@@ -26,7 +26,7 @@ from rules_engine.engine.result import Award, Share
 from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import simple_verdict, verdict
 from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
 from rules_engine.program.model import Cap, EarnRule
@@ -319,7 +319,7 @@ def award(
         else:
             reason = "no eligible amount"
         run.trace.append(
-            rule_trace(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
+            simple_verdict(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
         )
         return []
     allowed, limit = (None, "") if cap is None and budget is None else allowance(run, rule_id, cap, budget)
@@ -333,7 +333,9 @@ def award(
         )
     if granted <= 0:
         rounding.given_out(ZERO, total, [], bonus)
-        run.trace.append(rule_trace(rule_id, kind, False, code, f"{limit} reached: would have given {total}"))
+        run.trace.append(
+            simple_verdict(rule_id, kind, False, code, f"{limit} reached: would have given {total}")
+        )
         return []
     shares = rounding.shares(granted, total, raw, factor, bonus)
     rounding.given_out(granted, total, shares, bonus)
@@ -352,7 +354,7 @@ def award(
     if code != "fired":
         reason += f"; {limit} reached, would have given {total}"
     run.trace.append(
-        rule_trace(
+        verdict(
             rule_id,
             kind,
             True,
