@@ -122,6 +122,7 @@ class Rounding:
         self.line_exact: Parts = ([0] * slots, 1)  # per_line: the same per line
         self.line_given = [0] * slots
         self.base: Parts = ([0] * slots, 1)  # each line's exact points of the non-multiplier rules
+        self.added: list[Parts] = []  # … less these, added to it when a multiplier reads it (`_base`)
         self.parts: Parts = ([0] * slots, 1)  # the award being decided: each line's exact points
         self.weights: list[int] | None = None  # the award being decided: its weights, scaled
         self.lines: list[int] = []  # per_line: each line's rounded points of it
@@ -155,7 +156,7 @@ class Rounding:
         nums: list[int]
         if selected is not None:  # a multiplier: its bonus on the exact points of the lines it selects
             fn, fd = _q(factor if factor is not None else ZERO)
-            base, den = self.base
+            base, den = self._base()
             nums = [b * fn if keep else 0 for b, keep in zip(base, selected, strict=True)]
             den *= fd
         elif ratio is not None:  # a rate: each line's money times the rate
@@ -189,6 +190,30 @@ class Rounding:
         ]
         return _whole(sum(self.lines))
 
+    def _base(self) -> Parts:
+        """Each line's exact points of the non-multiplier rules so far: the awards given since it
+        was last read, added now over their least common denominator (reduced past 64 bits), once
+        for all of them rather than once per award."""
+        added = self.added
+        if not added:
+            return self.base
+        vectors = [self.base, *added]
+        common = math.lcm(*[d for _, d in vectors])
+        sums = [0] * len(self.base[0])
+        for numerators, d in vectors:
+            k = common // d
+            if k == 1:
+                sums = [s + n for s, n in zip(sums, numerators, strict=True)]
+            else:
+                sums = [s + n * k for s, n in zip(sums, numerators, strict=True)]
+        if common > _BIG:  # keep the numbers small: the same values in lower terms
+            g = math.gcd(common, *sums)
+            if g > 1:
+                sums, common = [n // g for n in sums], common // g
+        self.base = (sums, common)
+        self.added = []
+        return self.base
+
     def shares(
         self, granted: Decimal, total: Decimal, weights: list[Decimal], factor: Decimal | None, bonus: bool
     ) -> list[Decimal]:
@@ -216,8 +241,7 @@ class Rounding:
             added = self.parts
             if cut:  # what the lines were given, not what they would have earned
                 added = ([int(s) for s in shares] if shares else [0] * slots, 1)
-            base, parts, d = _aligned(self.base, added)
-            self.base = ([b + p for b, p in zip(base, parts, strict=True)], d)
+            self.added.append(added)
         if self.mode == "per_award":
             self.given += int(granted)
             self.exact = (self.given, 1) if cut else _plus(self.exact, self.x)
