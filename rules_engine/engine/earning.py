@@ -76,7 +76,11 @@ def earn(run: Run) -> None:
     # The earning base and shipping as integers over one denominator, for the rates and the
     # basket-level awards to weigh their lines by: scaled once per event, when first needed.
     units: Parts | None = None
-    scales = run.plan.shortcuts and rounding.mode != "per_rule"
+    # Only `per_rule` multiplies the rounded points each line was given, and reads a rate's or a
+    # multiplier's exact points as a decimal: the other modes weigh the exact points `Rounding`
+    # keeps on integers, and a rate's come from its ratio.
+    rounded = rounding.mode == "per_rule" or not run.plan.shortcuts
+    scales = not rounded
     for step in run.plan.base_rules:
         # a rule without group, schedule or condition is admitted by its event types alone
         if not (step.plain and event_type in step.on) and not passes(run, step, groups):
@@ -84,7 +88,7 @@ def earn(run: Run) -> None:
         rule = step.rule
         if units is None and scales and rule.for_each_item is None:
             units = scaled([*base, shipping_base(run)])
-        weights, exact, weighed = rule_points(run, step, base, units)
+        weights, exact, weighed = rule_points(run, step, base, units, rounded)
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
         shares = award(
@@ -102,9 +106,10 @@ def earn(run: Run) -> None:
         )
         if shares and rule.group is not None:
             groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
-        for line, points in enumerate(shares):
-            if points:  # adding a zero share would change nothing, not even the exponent
-                per_line_points[line] += points
+        if rounded:
+            for line, points in enumerate(shares):
+                if points:  # adding a zero share would change nothing, not even the exponent
+                    per_line_points[line] += points
     for step in run.plan.multipliers:
         if not passes(run, step, groups):
             continue
@@ -121,7 +126,7 @@ def earn(run: Run) -> None:
             selected = [s and match for s, match in zip(selected, matching, strict=True)]
         if exclude is not None or matches is not None:
             weights = [p if keep else ZERO for keep, p in zip(selected, weights, strict=True)]
-        exact = sum(weights, ZERO) * (rule.multiply - 1)
+        exact = sum(weights, ZERO) * (rule.multiply - 1) if rounded else ZERO
         shares = award(
             run,
             rule.id,
@@ -139,7 +144,7 @@ def earn(run: Run) -> None:
             groups[rule.group] = rule.id
     if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
         multiplier = run.tier.benefits.earn_multiplier
-        exact = sum(per_line_points, ZERO) * (multiplier - 1)
+        exact = sum(per_line_points, ZERO) * (multiplier - 1) if rounded else ZERO
         award(
             run,
             f"tier:{run.tier.id}",
@@ -205,7 +210,7 @@ def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
 
 
 def rule_points(
-    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None
+    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None, rounded: bool = True
 ) -> tuple[list[Decimal], Decimal, Parts | None]:
     """(weights per line and shipping, exact unrounded points, the weights scaled to integers or
     None) of a rate or award rule the admission gate let through.
@@ -213,7 +218,8 @@ def rule_points(
     The total is computed once from exact inputs — never as a sum of per-line shares, whose
     rounding could lose a point — and split by the weights. `units`: the earning base and
     shipping, `scaled` (or None): a rate's or a basket-level award's weights are these, less the
-    lines the rule leaves out, without scaling them again.
+    lines the rule leaves out, without scaling them again. `rounded` (`per_rule`): a rate's exact
+    points as a decimal are read; otherwise its ratio is (and they are left 0).
     """
     rule = step.rule
     n = len(run.items)
@@ -229,7 +235,8 @@ def rule_points(
     if rule.rate is not None:
         weights = [*eligible, shipping_base(run)]
         weighed = None if kept is None or units is None else (kept, units[1])
-        return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per, weighed
+        exact = sum(weights, ZERO) * rule.rate.points / rule.rate.per if rounded else ZERO
+        return weights, exact, weighed
     if rule.for_each_item is not None:
         points = [ZERO] * (n + 1)
         amounts = run.amounts
