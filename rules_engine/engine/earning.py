@@ -12,6 +12,7 @@ line shares as tuples), `run.counters` and the trace.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -22,11 +23,11 @@ from rules_engine.engine.conditions import context_of, holding, holds, item_cont
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import ONE, round_money, split
 from rules_engine.engine.plan import EarnStep
-from rules_engine.engine.result import Award, Share
+from rules_engine.engine.result import Share, award_of
 from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import simple_verdict, verdict
+from rules_engine.engine.trusted import fired_verdict, simple_verdict
 from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
 from rules_engine.program.model import Cap, EarnRule
@@ -73,6 +74,8 @@ def earn(run: Run) -> None:
     rounding = Rounding(settings.round, settings.rounding, n + 1, may_multiply(run))
     per_line_points = [ZERO] * (n + 1)  # last slot: shipping
     event_type = run.event.type
+    pending = settings.pending
+    available_at = run.event.time + pending if pending else None
     # The earning base and shipping as integers over one denominator, for the rates and the
     # basket-level awards to weigh their lines by: scaled once per event, when first needed.
     units: Parts | None = None
@@ -101,6 +104,7 @@ def earn(run: Run) -> None:
             rule,
             factor=factor,
             rounding=rounding,
+            available_at=available_at,
             ratio=step.ratio,
             units=weighed,
         )
@@ -138,6 +142,7 @@ def earn(run: Run) -> None:
             multiplier=rule.multiply,
             factor=rule.multiply - 1,
             rounding=rounding,
+            available_at=available_at,
             selected=selected,
         )
         if shares and rule.group is not None:
@@ -156,6 +161,7 @@ def earn(run: Run) -> None:
             multiplier=multiplier,
             factor=multiplier - 1,
             rounding=rounding,
+            available_at=available_at,
             selected=[True] * (n + 1),
         )
 
@@ -299,6 +305,7 @@ def award(
     ratio: Q | None = None,
     selected: list[bool] | None = None,
     units: Parts | None = None,
+    available_at: dt.datetime | None = None,
 ) -> list[Decimal]:
     """Round the points (where `rounding` says), cap them, split them by the weights `raw`,
     record them; returns each line's share.
@@ -306,7 +313,8 @@ def award(
     `exact`: the rule's exact points (a multiplier's on the rounded points before it); `ratio`:
     a rate's points per unit of money; `factor`: `exact` is the weights times it (a hint for
     `split`'s shortcut, and a multiplier's bonus per point); `selected`: a multiplier's lines; `units`:
-    `raw` scaled to integers (`Rounding.total`), or None."""
+    `raw` scaled to integers (`Rounding.total`), or None; `available_at`: when the points become
+    available (`points.pending` after the event; None: at once)."""
     total = rounding.total(raw, exact, ratio, factor, selected, units)
     kind = "earn" if rule else "tier"
     bonus = selected is not None
@@ -329,15 +337,18 @@ def award(
             simple_verdict(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
         )
         return []
-    allowed, limit = (None, "") if cap is None and budget is None else allowance(run, rule_id, cap, budget)
     code = "fired"
-    granted = total if allowed is None else min(total, allowed)
-    if granted < total:
-        code = (
-            "capped"
-            if granted > 0 and limit != "budget"
-            else ("budget_exhausted" if limit == "budget" else "capped")
-        )
+    granted = total
+    limit = ""
+    if cap is not None or budget is not None:
+        allowed, limit = allowance(run, rule_id, cap, budget)
+        if allowed is not None and allowed < total:
+            granted = allowed
+            code = (
+                "capped"
+                if granted > 0 and limit != "budget"
+                else ("budget_exhausted" if limit == "budget" else "capped")
+            )
     if granted <= 0:
         rounding.given_out(ZERO, total, [], bonus)
         run.trace.append(
@@ -350,9 +361,9 @@ def award(
     if run.items:
         skus = run.skus
         lines = tuple([(i, skus[i], share) for i, share in enumerate(shares) if share])
-    pending = run.program.points.pending
-    run.effects_points.append(Award(rule_id, granted, lines, run.event.time + pending if pending else None))
-    count(run, rule_id, granted, cap, budget)
+    run.effects_points.append(award_of(rule_id, granted, lines, available_at))
+    if cap is not None:
+        count(run, rule_id, granted, cap, budget)
     reason = f"{granted} points"
     if multiplier is not None and rule is not None and rule.for_each_item is not None:
         reason += f" (×{multiplier} on the points of the lines for_each_item matches)"
@@ -361,16 +372,7 @@ def award(
     if code != "fired":
         reason += f"; {limit} reached, would have given {total}"
     run.trace.append(
-        verdict(
-            rule_id,
-            kind,
-            True,
-            code,
-            reason,
-            amount=granted,
-            unit="points",
-            condition=run.conditions.get(rule_id),
-        )
+        fired_verdict(rule_id, kind, code, reason, granted, "points", run.conditions.get(rule_id))
     )
     return shares
 

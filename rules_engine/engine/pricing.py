@@ -20,9 +20,9 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import round_money, split
 from rules_engine.engine.outcome import FreeShipping
 from rules_engine.engine.plan import DiscountStep
-from rules_engine.engine.result import Discount
+from rules_engine.engine.result import discount_of
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import simple_verdict, trusted, verdict
+from rules_engine.engine.trusted import fired_verdict, simple_verdict, trusted, verdict
 from rules_engine.program.model import Coupon
 
 HUNDRED = Decimal(100)
@@ -74,17 +74,9 @@ def apply_discount(run: Run, step: DiscountStep, winners: dict[str, str]) -> Non
     if waived:
         assert run.free_shipping is not None
         gives.append(f"free shipping ({display_money(run.free_shipping.amount)} waived)")
+    condition = run.conditions.get(rule)
     run.trace.append(
-        verdict(
-            rule,
-            "discount",
-            True,
-            "fired",
-            " and ".join(gives),
-            amount=amount,
-            unit="money",
-            condition=run.conditions.get(rule),
-        )
+        fired_verdict(rule, "discount", "fired", " and ".join(gives), amount, "money", condition)
     )
 
 
@@ -190,7 +182,7 @@ def take_off(
                 remaining[i] -= cut
         items = run.items
         lines = tuple([(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0])
-        run.effects_discounts.append(Discount(rule, taken, lines))
+        run.effects_discounts.append(discount_of(rule, taken, lines))
     return taken
 
 

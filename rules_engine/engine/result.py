@@ -116,6 +116,24 @@ class Award:
         )
 
 
+_new = object.__new__
+_set_rule = Award.__dict__["rule"].__set__
+_set_points = Award.__dict__["points"].__set__
+_set_lines = Award.__dict__["lines"].__set__
+_set_available_at = Award.__dict__["available_at"].__set__
+
+
+def award_of(rule: str, points: Decimal, lines: tuple[Share, ...], available_at: dt.datetime | None) -> Award:
+    """`Award(rule, points, lines, available_at)` in half the time: its slots set directly, as the
+    frozen dataclass's `__init__` sets them one `object.__setattr__` at a time."""
+    made = _new(Award)
+    _set_rule(made, rule)
+    _set_points(made, points)
+    _set_lines(made, lines)
+    _set_available_at(made, available_at)
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class Discount:
     """Money one discount, coupon or tier benefit took off: `DiscountEffect` without the models."""
@@ -130,6 +148,20 @@ class Discount:
             amount=self.amount,
             lines=[LineShare(line=line, sku=sku, amount=amount) for line, sku, amount in self.lines],
         )
+
+
+_set_discount_rule = Discount.__dict__["rule"].__set__
+_set_amount = Discount.__dict__["amount"].__set__
+_set_discount_lines = Discount.__dict__["lines"].__set__
+
+
+def discount_of(rule: str, amount: Decimal, lines: tuple[Share, ...]) -> Discount:
+    """`Discount(rule, amount, lines)`, its slots set directly (as `award_of`)."""
+    made = _new(Discount)
+    _set_discount_rule(made, rule)
+    _set_amount(made, amount)
+    _set_discount_lines(made, lines)
+    return made
 
 
 @dataclass(frozen=True, slots=True)

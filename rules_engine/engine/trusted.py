@@ -458,6 +458,14 @@ def simple_verdict(rule: str, kind: str, fired: bool, code: str, reason: str) ->
     return _tuple_new(Verdict, (rule, kind, fired, code, reason, None, None, None, None, None, 0))
 
 
+def fired_verdict(
+    rule: str, kind: str, code: str, reason: str, amount: Decimal, unit: str, condition: ExplainNode | None
+) -> Verdict:
+    """`verdict(rule, kind, True, code, reason, amount=…, unit=…, condition=…)`: a rule that gave
+    something (an earn rule's points, a discount's money), its condition's tree with explain."""
+    return _tuple_new(Verdict, (rule, kind, True, code, reason, None, None, amount, unit, condition, 28))
+
+
 def _rule_trace(
     rule: str,
     kind: str,

@@ -7,15 +7,18 @@ the models when its trace is first read (`RuleTraces`): every field, the set of 
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import pickle
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.result import RuleTraces
+from rules_engine.engine.result import Award, Discount, RuleTraces, award_of, discount_of
 from rules_engine.engine.trusted import rule_trace, simple_verdict, verdict
 
 OPTIONAL: dict[str, Any] = {
@@ -77,3 +80,20 @@ def test_a_result_s_trace_is_the_same_read_before_or_after_its_outcome() -> None
     assert first.trace == tuple(outcome.trace) and list(first.trace) == outcome.trace
     assert first.outcome().model_dump_json() == outcome.model_dump_json()
     assert first == second
+
+
+def test_awards_and_discounts_made_by_their_slots_are_the_dataclasses() -> None:
+    """`award_of` and `discount_of` set the slots of the frozen dataclasses directly: the same
+    instances as their constructors make (equal, the same fields, still frozen)."""
+    at = dt.datetime(2026, 12, 8, tzinfo=dt.UTC)
+    lines = ((0, "LATTE", Decimal(3)), (2, "(shipping)", Decimal(1)))
+    award = award_of("base", Decimal(4), lines, at)
+    assert (
+        award == Award("base", Decimal(4), lines, at)
+        and award.model() == Award("base", Decimal(4), lines, at).model()
+    )
+    assert award_of("tier:gold", Decimal(2), (), None) == Award("tier:gold", Decimal(2), ())
+    discount = discount_of("refill", Decimal("64.00"), ((1, "LATTE", Decimal("64.00")),))
+    assert discount == Discount("refill", Decimal("64.00"), ((1, "LATTE", Decimal("64.00")),))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        award.points = Decimal(5)  # type: ignore[misc]
