@@ -186,13 +186,23 @@ def holds(expression: Expression | None, context: Context) -> bool:
 def holding(run: Run, expression: Expression, lines: Iterable[int]) -> list[bool]:
     """`line_holds` on each of `lines`, in order (each evaluated at most once per run)."""
     truths = run.line_truths.get(id(expression))
-    if truths is None:
-        truths = run.line_truths[id(expression)] = [None] * len(run.items)
     function = expression._function
     items = context_of(run)["basket"]["items"]
     context = run.line_context
     if context is None:
         context = run.line_context = Context(context_of(run))
+    if truths is None:
+        truths = run.line_truths[id(expression)] = [None] * len(run.items)
+        if isinstance(lines, range | list):  # a first look: no cache to read, one `try` for all
+            fresh: list[bool] = []
+            try:  # as `holds`; a line that raises is false, and decided line by line below
+                for index in lines:
+                    context["item"] = items[index]
+                    truths[index] = held = function(context) is True
+                    fresh.append(held)
+                return fresh
+            except (KeyError, ContextError):
+                pass
     out = []
     for index in lines:
         truth = truths[index]

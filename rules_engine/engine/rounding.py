@@ -163,7 +163,7 @@ class Rounding:
             money, den = units if units is not None else scaled(weights)
             self.weights = money
             rn, rd = ratio
-            nums = [w * rn for w in money]
+            nums = money if rn == 1 else [w * rn for w in money]  # never changed in place
             den *= rd
         else:  # an award: exact × w / Σw on each line (the weights' scale makes no difference)
             points = units[0] if units is not None else scaled(weights)[0]
