@@ -23,7 +23,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine.conditions import condition_trace, context_of, holds, passed
 from rules_engine.engine.run import Run
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import simple_verdict
 from rules_engine.program.model import Schedule
 
 Refusal = tuple[str, str]
@@ -59,18 +59,18 @@ def admitted(
     """
     event_type = run.event.type
     if on is not None and event_type not in on:
-        run.trace.append(rule_trace(rule, kind, False, "wrong_event", wrong_event(kind, on, event_type)))
+        run.trace.append(simple_verdict(rule, kind, False, "wrong_event", wrong_event(kind, on, event_type)))
         return False
     if refused is not None:
-        run.trace.append(rule_trace(rule, kind, False, refused[0], refused[1]))
+        run.trace.append(simple_verdict(rule, kind, False, refused[0], refused[1]))
         return False
     if active is not None:
         where = within(active, run.local)
         if where is not None:
-            run.trace.append(rule_trace(rule, kind, False, "outside_schedule", outside + where))
+            run.trace.append(simple_verdict(rule, kind, False, "outside_schedule", outside + where))
             return False
     if refused_late is not None:
-        run.trace.append(rule_trace(rule, kind, False, refused_late[0], refused_late[1]))
+        run.trace.append(simple_verdict(rule, kind, False, refused_late[0], refused_late[1]))
         return False
     if when is not None:
         if context is None:

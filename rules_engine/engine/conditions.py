@@ -20,9 +20,8 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine import explain as why
 from rules_engine.engine import history
 from rules_engine.engine.events import AnyEvent, Purchase
-from rules_engine.engine.outcome import RuleTrace
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import Verdict, verdict
 from rules_engine.errors import ContextError, Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, PastLine
 
@@ -187,13 +186,23 @@ def holds(expression: Expression | None, context: Context) -> bool:
 def holding(run: Run, expression: Expression, lines: Iterable[int]) -> list[bool]:
     """`line_holds` on each of `lines`, in order (each evaluated at most once per run)."""
     truths = run.line_truths.get(id(expression))
-    if truths is None:
-        truths = run.line_truths[id(expression)] = [None] * len(run.items)
     function = expression._function
     items = context_of(run)["basket"]["items"]
     context = run.line_context
     if context is None:
         context = run.line_context = Context(context_of(run))
+    if truths is None:
+        truths = run.line_truths[id(expression)] = [None] * len(run.items)
+        if isinstance(lines, range | list):  # a first look: no cache to read, one `try` for all
+            fresh: list[bool] = []
+            try:  # as `holds`; a line that raises is false, and decided line by line below
+                for index in lines:
+                    context["item"] = items[index]
+                    truths[index] = held = function(context) is True
+                    fresh.append(held)
+                return fresh
+            except (KeyError, ContextError):
+                pass
     out = []
     for index in lines:
         truth = truths[index]
@@ -221,7 +230,8 @@ def line_holds(run: Run, expression: Expression, index: int) -> bool:
 
 def condition_trace(
     run: Run, rule: str, kind: Any, expression: Expression, context: Context, reason: str
-) -> RuleTrace:
+) -> Verdict:
+    """The trace entry of a condition that is false (its false parts, hint and tree with explain)."""
     failing: list[str] = []
     hint = None
     condition = None
@@ -230,7 +240,7 @@ def condition_trace(
         failing = why.failing_parts(trace, expression)
         hint = why.near_miss(trace, expression)
         condition = why.explain_tree(trace, expression)
-    return rule_trace(
+    return verdict(
         rule,
         kind,
         False,

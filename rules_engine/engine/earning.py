@@ -12,6 +12,7 @@ line shares as tuples), `run.counters` and the trace.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -22,11 +23,11 @@ from rules_engine.engine.conditions import context_of, holding, holds, item_cont
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import ONE, round_money, split
 from rules_engine.engine.plan import EarnStep
-from rules_engine.engine.result import Award, Share
-from rules_engine.engine.rounding import Q, Rounding, rate_ratio
+from rules_engine.engine.result import Share, award_of
+from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import fired_verdict, simple_verdict
 from rules_engine.periods import BUDGET_PERIODS, without_past
 from rules_engine.periods import cap_period_key as period_key
 from rules_engine.program.model import Cap, EarnRule
@@ -72,15 +73,27 @@ def earn(run: Run) -> None:
     settings = run.program.points
     rounding = Rounding(settings.round, settings.rounding, n + 1, may_multiply(run))
     per_line_points = [ZERO] * (n + 1)  # last slot: shipping
+    event_type = run.event.type
+    pending = settings.pending
+    available_at = run.event.time + pending if pending else None
+    # The earning base and shipping as integers over one denominator, for the rates and the
+    # basket-level awards to weigh their lines by: scaled once per event, when first needed.
+    units: Parts | None = None
+    # Only `per_rule` multiplies the rounded points each line was given, and reads a rate's or a
+    # multiplier's exact points as a decimal: the other modes weigh the exact points `Rounding`
+    # keeps on integers, and a rate's come from its ratio.
+    rounded = rounding.mode == "per_rule" or not run.plan.shortcuts
+    scales = not rounded
     for step in run.plan.base_rules:
-        computed = rule_points(run, step, base, groups)
-        if computed is None:
+        # a rule without group, schedule or condition is admitted by its event types alone
+        if not (step.plain and event_type in step.on) and not passes(run, step, groups):
             continue
         rule = step.rule
-        weights, exact = computed
+        if units is None and scales and rule.for_each_item is None:
+            units = scaled([*base, shipping_base(run)])
+        weights, exact, weighed = rule_points(run, step, base, units, rounded)
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
-        ratio = rate_ratio(rule.rate.points, rule.rate.per) if rule.rate is not None else None
         shares = award(
             run,
             rule.id,
@@ -91,13 +104,16 @@ def earn(run: Run) -> None:
             rule,
             factor=factor,
             rounding=rounding,
-            ratio=ratio,
+            available_at=available_at,
+            ratio=step.ratio,
+            units=weighed,
         )
         if shares and rule.group is not None:
             groups[rule.group] = rule.id  # a group's winner is the first rule that gives points
-        for line, points in enumerate(shares):
-            if points:  # adding a zero share would change nothing, not even the exponent
-                per_line_points[line] += points
+        if rounded:
+            for line, points in enumerate(shares):
+                if points:  # adding a zero share would change nothing, not even the exponent
+                    per_line_points[line] += points
     for step in run.plan.multipliers:
         if not passes(run, step, groups):
             continue
@@ -114,7 +130,7 @@ def earn(run: Run) -> None:
             selected = [s and match for s, match in zip(selected, matching, strict=True)]
         if exclude is not None or matches is not None:
             weights = [p if keep else ZERO for keep, p in zip(selected, weights, strict=True)]
-        exact = sum(weights, ZERO) * (rule.multiply - 1)
+        exact = sum(weights, ZERO) * (rule.multiply - 1) if rounded else ZERO
         shares = award(
             run,
             rule.id,
@@ -126,13 +142,14 @@ def earn(run: Run) -> None:
             multiplier=rule.multiply,
             factor=rule.multiply - 1,
             rounding=rounding,
+            available_at=available_at,
             selected=selected,
         )
         if shares and rule.group is not None:
             groups[rule.group] = rule.id
     if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
         multiplier = run.tier.benefits.earn_multiplier
-        exact = sum(per_line_points, ZERO) * (multiplier - 1)
+        exact = sum(per_line_points, ZERO) * (multiplier - 1) if rounded else ZERO
         award(
             run,
             f"tier:{run.tier.id}",
@@ -144,6 +161,7 @@ def earn(run: Run) -> None:
             multiplier=multiplier,
             factor=multiplier - 1,
             rounding=rounding,
+            available_at=available_at,
             selected=[True] * (n + 1),
         )
 
@@ -198,26 +216,33 @@ def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
 
 
 def rule_points(
-    run: Run, step: EarnStep, base: list[Decimal], groups: dict[str, str]
-) -> tuple[list[Decimal], Decimal] | None:
-    """(weights per line and shipping, exact unrounded points) of a rate or award rule.
+    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None, rounded: bool = True
+) -> tuple[list[Decimal], Decimal, Parts | None]:
+    """(weights per line and shipping, exact unrounded points, the weights scaled to integers or
+    None) of a rate or award rule the admission gate let through.
 
-    None if the rule does not apply. The total is computed once from exact inputs — never as
-    a sum of per-line shares, whose rounding could lose a point — and split by the weights.
+    The total is computed once from exact inputs — never as a sum of per-line shares, whose
+    rounding could lose a point — and split by the weights. `units`: the earning base and
+    shipping, `scaled` (or None): a rate's or a basket-level award's weights are these, less the
+    lines the rule leaves out, without scaling them again. `rounded` (`per_rule`): a rate's exact
+    points as a decimal are read; otherwise its ratio is (and they are left 0).
     """
-    if not passes(run, step, groups):
-        return None
     rule = step.rule
     n = len(run.items)
     exclude, award, matches = step.exclude, step.award, step.for_each_item
+    kept = None if units is None else units[0]  # the weights' numerators, shipping last
     if exclude is None:
         eligible = base
     else:
         excluded = holding(run, exclude, range(n))
         eligible = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
+        if kept is not None:
+            kept = [*(0 if out else u for out, u in zip(excluded, kept, strict=False)), kept[n]]
     if rule.rate is not None:
         weights = [*eligible, shipping_base(run)]
-        return weights, sum(weights, ZERO) * rule.rate.points / rule.rate.per
+        weighed = None if kept is None or units is None else (kept, units[1])
+        exact = sum(weights, ZERO) * rule.rate.points / rule.rate.per if rounded else ZERO
+        return weights, exact, weighed
     if rule.for_each_item is not None:
         points = [ZERO] * (n + 1)
         amounts = run.amounts
@@ -228,25 +253,25 @@ def rule_points(
         if matches is not None:
             lines = [i for i, match in zip(lines, holding(run, matches, lines), strict=True) if match]
         if award is None:  # a fixed award per line: the same value on each
-            literal: Any = rule.award
-            fixed = Decimal(literal) if lines else ZERO
+            fixed = step.fixed if lines and step.fixed is not None else ZERO
             for i in lines:
                 points[i] = _not_negative(run, rule.id, fixed)
         else:
             for i in lines:
                 value = _award_value(award, rule.award, item_context(run, i))
                 points[i] = _not_negative(run, rule.id, value)
-        return points, sum(points, ZERO)
+        return points, sum(points, ZERO), None
     if award is None:  # a fixed award: no context needed (nor built, without conditions)
-        literal = rule.award
-        value = _not_negative(run, rule.id, Decimal(literal))
+        literal: Any = rule.award
+        value = _not_negative(run, rule.id, step.fixed if step.fixed is not None else Decimal(literal))
     else:
         value = _not_negative(run, rule.id, _award_value(award, rule.award, context_of(run)))
     if n == 0:
-        return [ONE], value  # not a purchase: nothing to attribute to
+        return [ONE], value, None  # not a purchase: nothing to attribute to
     if not any(eligible):
         value = ZERO  # only lines the earning base leaves out: they earn nothing
-    return [*eligible, ZERO], value
+    weighed = None if kept is None or units is None else ([*kept[:n], 0], units[1])  # shipping: none
+    return [*eligible, ZERO], value, weighed
 
 
 def _not_negative(run: Run, rule: str, value: Decimal) -> Decimal:
@@ -279,14 +304,18 @@ def award(
     rounding: Rounding,
     ratio: Q | None = None,
     selected: list[bool] | None = None,
+    units: Parts | None = None,
+    available_at: dt.datetime | None = None,
 ) -> list[Decimal]:
     """Round the points (where `rounding` says), cap them, split them by the weights `raw`,
     record them; returns each line's share.
 
     `exact`: the rule's exact points (a multiplier's on the rounded points before it); `ratio`:
     a rate's points per unit of money; `factor`: `exact` is the weights times it (a hint for
-    `split`'s shortcut, and a multiplier's bonus per point); `selected`: a multiplier's lines."""
-    total = rounding.total(raw, exact, ratio, factor, selected)
+    `split`'s shortcut, and a multiplier's bonus per point); `selected`: a multiplier's lines; `units`:
+    `raw` scaled to integers (`Rounding.total`), or None; `available_at`: when the points become
+    available (`points.pending` after the event; None: at once)."""
+    total = rounding.total(raw, exact, ratio, factor, selected, units)
     kind = "earn" if rule else "tier"
     bonus = selected is not None
     if total <= 0:
@@ -305,21 +334,26 @@ def award(
         else:
             reason = "no eligible amount"
         run.trace.append(
-            rule_trace(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
+            simple_verdict(rule_id, "tier" if rule is None else "earn", False, "nothing_eligible", reason)
         )
         return []
-    allowed, limit = (None, "") if cap is None and budget is None else allowance(run, rule_id, cap, budget)
     code = "fired"
-    granted = total if allowed is None else min(total, allowed)
-    if granted < total:
-        code = (
-            "capped"
-            if granted > 0 and limit != "budget"
-            else ("budget_exhausted" if limit == "budget" else "capped")
-        )
+    granted = total
+    limit = ""
+    if cap is not None or budget is not None:
+        allowed, limit = allowance(run, rule_id, cap, budget)
+        if allowed is not None and allowed < total:
+            granted = allowed
+            code = (
+                "capped"
+                if granted > 0 and limit != "budget"
+                else ("budget_exhausted" if limit == "budget" else "capped")
+            )
     if granted <= 0:
         rounding.given_out(ZERO, total, [], bonus)
-        run.trace.append(rule_trace(rule_id, kind, False, code, f"{limit} reached: would have given {total}"))
+        run.trace.append(
+            simple_verdict(rule_id, kind, False, code, f"{limit} reached: would have given {total}")
+        )
         return []
     shares = rounding.shares(granted, total, raw, factor, bonus)
     rounding.given_out(granted, total, shares, bonus)
@@ -327,9 +361,9 @@ def award(
     if run.items:
         skus = run.skus
         lines = tuple([(i, skus[i], share) for i, share in enumerate(shares) if share])
-    pending = run.program.points.pending
-    run.effects_points.append(Award(rule_id, granted, lines, run.event.time + pending if pending else None))
-    count(run, rule_id, granted, cap, budget)
+    run.effects_points.append(award_of(rule_id, granted, lines, available_at))
+    if cap is not None:
+        count(run, rule_id, granted, cap, budget)
     reason = f"{granted} points"
     if multiplier is not None and rule is not None and rule.for_each_item is not None:
         reason += f" (×{multiplier} on the points of the lines for_each_item matches)"
@@ -338,16 +372,7 @@ def award(
     if code != "fired":
         reason += f"; {limit} reached, would have given {total}"
     run.trace.append(
-        rule_trace(
-            rule_id,
-            kind,
-            True,
-            code,
-            reason,
-            amount=granted,
-            unit="points",
-            condition=run.conditions.get(rule_id),
-        )
+        fired_verdict(rule_id, kind, code, reason, granted, "points", run.conditions.get(rule_id))
     )
     return shares
 

@@ -98,6 +98,8 @@ def split_points(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
     floors = _largest_remainder(int(abs(total)), weights if zeros < count else [1] * count)
     if total < 0:
         return [-f * ONE for f in floors]
+    if min(floors) >= 0 and max(floors) < 1024:  # the common case: small whole points
+        return list(map(SMALL.__getitem__, floors))
     small = SMALL
     return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
 
@@ -106,6 +108,8 @@ def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
     """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
     largest remainders (a stable sort: ties keep the earlier line first)."""
     weight_sum = sum(weights)
+    if units == weight_sum:  # each part is its weight, nothing left over (a per-line award's points)
+        return list(weights)
     floors = [units * w // weight_sum for w in weights]
     leftover = units - sum(floors)
     if leftover:

@@ -24,6 +24,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.dsl.types import Kind
 from rules_engine.engine import history
 from rules_engine.engine.money import money_quantum
+from rules_engine.engine.rounding import rate_ratio
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.program.model import Badge, Cap, Coupon, Discount, EarnRule, Program, Reward, TierLevel
 
@@ -36,7 +37,8 @@ _COSTLY = frozenset({"points", "purchases"})  # customer attributes built only w
 
 @dataclass(frozen=True)
 class EarnStep:
-    """An earn rule as the engine runs it: its position in the program and its expressions."""
+    """An earn rule as the engine runs it: its position in the program, its expressions, and the
+    facts of it that every event would otherwise work out again (`earn_step`)."""
 
     index: int
     rule: EarnRule
@@ -44,6 +46,15 @@ class EarnStep:
     exclude: Expression | None
     award: Expression | None
     for_each_item: Expression | None
+    on: frozenset[str] = frozenset()
+    """The event types it takes."""
+    plain: bool = False
+    """No exclusive group, schedule or condition: the admission gate has nothing to ask but the
+    event's type, and traces nothing when the type is one of `on` (earning.earn skips it)."""
+    ratio: tuple[int, int] | None = None
+    """A rate's points per unit of money, exactly (`rate_ratio`)."""
+    fixed: Decimal | None = None
+    """A fixed award (a number, not an expression), as a decimal."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,12 @@ class DiscountStep:
 class Plan:
     """The per-program facts `Engine.process` reads on every event (see the module docstring)."""
 
-    def __init__(self, compiled: CompiledProgram) -> None:
+    def __init__(self, compiled: CompiledProgram, *, shortcuts: bool = True) -> None:
+        """`shortcuts=False`: the earn stage takes its general paths only — every earn rule goes
+        through the admission gate (`EarnStep.plain`), every award's weights are scaled on their
+        own (`earning.earn`) — so that tests can hold the shortcuts to them."""
         program = compiled.program
+        self.shortcuts = shortcuts
         expression = compiled.expression
         self.compiled = compiled
         self.program = program
@@ -67,13 +82,14 @@ class Plan:
         self.rule_hashes = _rule_hashes(program)
         # Earn rules by priority (higher first), then id; multipliers after the others.
         steps = [
-            EarnStep(
+            earn_step(
                 index,
                 rule,
                 expression("earn", index, "when"),
                 expression("earn", index, "exclude"),
                 expression("earn", index, "award"),
                 expression("earn", index, "for_each_item"),
+                shortcuts,
             )
             for index, rule in enumerate(program.earn)
         ]
@@ -155,6 +171,31 @@ class Plan:
             wanted = (self.compiled.reads("customer", sections) - self.customer_reads) & _COSTLY
             self._costly[sections] = wanted
         return wanted
+
+
+def earn_step(
+    index: int,
+    rule: EarnRule,
+    when: Expression | None,
+    exclude: Expression | None,
+    award: Expression | None,
+    for_each_item: Expression | None,
+    shortcuts: bool = True,
+) -> EarnStep:
+    """An `EarnStep` with its facts worked out once (see the fields)."""
+    literal: Any = rule.award
+    return EarnStep(
+        index,
+        rule,
+        when,
+        exclude,
+        award,
+        for_each_item,
+        on=frozenset(rule.on),
+        plain=shortcuts and rule.group is None and rule.active is None and when is None,
+        ratio=rate_ratio(rule.rate.points, rule.rate.per) if rule.rate is not None else None,
+        fixed=Decimal(literal) if award is None and literal is not None else None,
+    )
 
 
 def cap_periods(cap: Cap) -> tuple[tuple[str, Decimal, str], ...]:

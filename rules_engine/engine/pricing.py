@@ -20,9 +20,9 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import round_money, split
 from rules_engine.engine.outcome import FreeShipping
 from rules_engine.engine.plan import DiscountStep
-from rules_engine.engine.result import Discount
+from rules_engine.engine.result import discount_of
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import rule_trace, trusted
+from rules_engine.engine.trusted import fired_verdict, simple_verdict, trusted, verdict
 from rules_engine.program.model import Coupon
 
 HUNDRED = Decimal(100)
@@ -66,7 +66,7 @@ def apply_discount(run: Run, step: DiscountStep, winners: dict[str, str]) -> Non
     waived = discount.free_shipping and run.free_shipping is not None and run.free_shipping.rule == rule
     if amount == 0 and not waived:
         nothing = "no line it applies to" if not discount.free_shipping else "no shipping to waive"
-        run.trace.append(rule_trace(rule, "discount", False, "nothing_eligible", nothing))
+        run.trace.append(simple_verdict(rule, "discount", False, "nothing_eligible", nothing))
         return
     if discount.group is not None:
         winners[discount.group] = rule
@@ -74,17 +74,9 @@ def apply_discount(run: Run, step: DiscountStep, winners: dict[str, str]) -> Non
     if waived:
         assert run.free_shipping is not None
         gives.append(f"free shipping ({display_money(run.free_shipping.amount)} waived)")
+    condition = run.conditions.get(rule)
     run.trace.append(
-        rule_trace(
-            rule,
-            "discount",
-            True,
-            "fired",
-            " and ".join(gives),
-            amount=amount,
-            unit="money",
-            condition=run.conditions.get(rule),
-        )
+        fired_verdict(rule, "discount", "fired", " and ".join(gives), amount, "money", condition)
     )
 
 
@@ -96,7 +88,7 @@ def tier_benefits(run: Run) -> None:
     if benefits.discount_percent is not None:
         amount = take_off(run, rule, benefits.discount_percent, None, None)
         run.trace.append(
-            rule_trace(
+            verdict(
                 rule,
                 "tier",
                 amount > 0,
@@ -133,7 +125,7 @@ def apply_coupon(run: Run, presented: str) -> None:
             f"needs a basket of {display_money(definition.min_spend)} (spend {display_money(short)} more)"
         )
     if problem is not None or definition is None:
-        run.trace.append(rule_trace(rule, "coupon", False, "coupon_invalid", problem or "unknown coupon"))
+        run.trace.append(simple_verdict(rule, "coupon", False, "coupon_invalid", problem or "unknown coupon"))
         return
     index = run.plan.coupon_index[definition.id]
     applies = run.plan.compiled.expression("coupons", index, "applies_to")
@@ -142,7 +134,7 @@ def apply_coupon(run: Run, presented: str) -> None:
         waive_shipping(run, rule)
     run.redeemed.append(code)
     run.trace.append(
-        rule_trace(
+        verdict(
             rule,
             "coupon",
             True,
@@ -190,7 +182,7 @@ def take_off(
                 remaining[i] -= cut
         items = run.items
         lines = tuple([(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0])
-        run.effects_discounts.append(Discount(rule, taken, lines))
+        run.effects_discounts.append(discount_of(rule, taken, lines))
     return taken
 
 

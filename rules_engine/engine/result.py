@@ -18,9 +18,10 @@ Input: what settle computed. Output: a `Result`; `outcome()` the `Outcome` of th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from rules_engine.engine.outcome import (
     BadgeAwarded,
@@ -40,11 +41,61 @@ from rules_engine.engine.outcome import (
     TierProgress,
     Totals,
 )
-from rules_engine.engine.trusted import trusted
+from rules_engine.engine.trusted import Verdict, trusted
 from rules_engine.state.customer import CustomerState, LedgerEntry
 
 # One line's part of an award (points) or a discount (money): (line index, sku, amount).
 Share = tuple[int, str, Decimal]
+
+
+class RuleTraces(Sequence[RuleTrace]):
+    """An event's trace as the stages recorded it, read as `RuleTrace`s: the entries a stage
+    recorded as `Verdict`s (trusted.py) are made models when the trace is first read, all at once,
+    in their order. Deciding an event makes a dozen trace entries that a service keeping the new
+    state never reads; a caller that reads them gets the same models, equal to a tuple of them."""
+
+    __slots__ = ("_entries", "_models")
+
+    def __init__(self, entries: Iterable[RuleTrace | Verdict]) -> None:
+        self._entries = tuple(entries)
+        self._models: tuple[RuleTrace, ...] | None = None
+
+    def models(self) -> tuple[RuleTrace, ...]:
+        """The entries as `RuleTrace`s (made on the first call, then kept)."""
+        made = self._models
+        if made is None:
+            made = tuple([e.model() if isinstance(e, Verdict) else e for e in self._entries])
+            self._models = made
+        return made
+
+    @overload
+    def __getitem__(self, index: int) -> RuleTrace: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[RuleTrace, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> RuleTrace | tuple[RuleTrace, ...]:
+        return self.models()[index]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[RuleTrace]:
+        return iter(self.models())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same entries, as `RuleTraces` or as a tuple (what a result's trace was)."""
+        if isinstance(other, RuleTraces):
+            return self.models() == other.models()
+        if isinstance(other, tuple):
+            return self.models() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.models())
+
+    def __repr__(self) -> str:
+        return repr(self.models())
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +115,24 @@ class Award:
             "available_at": self.available_at,
         }
         return trusted(PointsAward, values, _AWARD_GIVEN)
+
+
+_new = object.__new__
+_set_rule = Award.__dict__["rule"].__set__
+_set_points = Award.__dict__["points"].__set__
+_set_lines = Award.__dict__["lines"].__set__
+_set_available_at = Award.__dict__["available_at"].__set__
+
+
+def award_of(rule: str, points: Decimal, lines: tuple[Share, ...], available_at: dt.datetime | None) -> Award:
+    """`Award(rule, points, lines, available_at)` in half the time: its slots set directly, as the
+    frozen dataclass's `__init__` sets them one `object.__setattr__` at a time."""
+    made = _new(Award)
+    _set_rule(made, rule)
+    _set_points(made, points)
+    _set_lines(made, lines)
+    _set_available_at(made, available_at)
+    return made
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +164,20 @@ def _line_shares(shares: tuple[Share, ...]) -> list[LineShare]:
     return [trusted(LineShare, {"line": i, "sku": sku, "amount": amount}, given) for i, sku, amount in shares]
 
 
+_set_discount_rule = Discount.__dict__["rule"].__set__
+_set_amount = Discount.__dict__["amount"].__set__
+_set_discount_lines = Discount.__dict__["lines"].__set__
+
+
+def discount_of(rule: str, amount: Decimal, lines: tuple[Share, ...]) -> Discount:
+    """`Discount(rule, amount, lines)`, its slots set directly (as `award_of`)."""
+    made = _new(Discount)
+    _set_discount_rule(made, rule)
+    _set_amount(made, amount)
+    _set_discount_lines(made, lines)
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """One event decided: what it gives and changes, the new state, and why (module docstring).
@@ -116,7 +199,8 @@ class Result:
     """The customer's state after the event."""
     ledger: tuple[LedgerEntry, ...]
     """The ledger entries the event made, in order (`Outcome.ledger`)."""
-    trace: tuple[RuleTrace, ...]
+    trace: Sequence[RuleTrace]
+    """Every rule's verdict, in the order decided (`RuleTraces`, or a tuple)."""
     tier_progress: TierProgress | None = None
     free_shipping: FreeShipping | None = None
     coupons_issued: tuple[CouponIssued, ...] = ()

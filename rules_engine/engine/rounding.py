@@ -122,6 +122,7 @@ class Rounding:
         self.line_exact: Parts = ([0] * slots, 1)  # per_line: the same per line
         self.line_given = [0] * slots
         self.base: Parts = ([0] * slots, 1)  # each line's exact points of the non-multiplier rules
+        self.added: list[Parts] = []  # … less these, added to it when a multiplier reads it (`_base`)
         self.parts: Parts = ([0] * slots, 1)  # the award being decided: each line's exact points
         self.weights: list[int] | None = None  # the award being decided: its weights, scaled
         self.lines: list[int] = []  # per_line: each line's rounded points of it
@@ -133,17 +134,19 @@ class Rounding:
         ratio: Q | None,
         factor: Decimal | None,
         selected: list[bool] | None,
+        units: Parts | None = None,
     ) -> Decimal:
         """The whole points of an award before caps: `exact` are its points (a multiplier's on the
         rounded points before it, `weights`), `ratio` a rate's points per unit of money, `factor`
-        a multiplier's bonus per point and `selected` the lines it multiplies."""
+        a multiplier's bonus per point and `selected` the lines it multiplies. `units`: the
+        `weights` already `scaled` (the earning base, scaled once per event), or None."""
         rounding = self.rounding
         if self.mode == "per_rule":
             return round_points(exact, rounding)
         self.weights = None
         if not self.track:  # per_award, no multiplier to weigh lines: the award's total is enough
             if ratio is not None:
-                n, d = _q(sum(weights, ZERO))
+                n, d = (sum(units[0]), units[1]) if units is not None else _q(sum(weights, ZERO))
                 x = (n * ratio[0], d * ratio[1])
             else:
                 x = _q(exact)
@@ -153,17 +156,17 @@ class Rounding:
         nums: list[int]
         if selected is not None:  # a multiplier: its bonus on the exact points of the lines it selects
             fn, fd = _q(factor if factor is not None else ZERO)
-            base, den = self.base
+            base, den = self._base()
             nums = [b * fn if keep else 0 for b, keep in zip(base, selected, strict=True)]
             den *= fd
         elif ratio is not None:  # a rate: each line's money times the rate
-            money, den = scaled(weights)
+            money, den = units if units is not None else scaled(weights)
             self.weights = money
             rn, rd = ratio
-            nums = [w * rn for w in money]
+            nums = money if rn == 1 else [w * rn for w in money]  # never changed in place
             den *= rd
-        else:  # an award: exact × w / Σw on each line
-            points, _ = scaled(weights)
+        else:  # an award: exact × w / Σw on each line (the weights' scale makes no difference)
+            points = units[0] if units is not None else scaled(weights)[0]
             self.weights = points
             weight_sum = sum(points)
             en, ed = _q(exact)
@@ -186,6 +189,30 @@ class Rounding:
             for e, p, g in zip(exact_lines, parts, self.line_given, strict=True)
         ]
         return _whole(sum(self.lines))
+
+    def _base(self) -> Parts:
+        """Each line's exact points of the non-multiplier rules so far: the awards given since it
+        was last read, added now over their least common denominator (reduced past 64 bits), once
+        for all of them rather than once per award."""
+        added = self.added
+        if not added:
+            return self.base
+        vectors = [self.base, *added]
+        common = math.lcm(*[d for _, d in vectors])
+        sums = [0] * len(self.base[0])
+        for numerators, d in vectors:
+            k = common // d
+            if k == 1:
+                sums = [s + n for s, n in zip(sums, numerators, strict=True)]
+            else:
+                sums = [s + n * k for s, n in zip(sums, numerators, strict=True)]
+        if common > _BIG:  # keep the numbers small: the same values in lower terms
+            g = math.gcd(common, *sums)
+            if g > 1:
+                sums, common = [n // g for n in sums], common // g
+        self.base = (sums, common)
+        self.added = []
+        return self.base
 
     def shares(
         self, granted: Decimal, total: Decimal, weights: list[Decimal], factor: Decimal | None, bonus: bool
@@ -214,8 +241,7 @@ class Rounding:
             added = self.parts
             if cut:  # what the lines were given, not what they would have earned
                 added = ([int(s) for s in shares] if shares else [0] * slots, 1)
-            base, parts, d = _aligned(self.base, added)
-            self.base = ([b + p for b, p in zip(base, parts, strict=True)], d)
+            self.added.append(added)
         if self.mode == "per_award":
             self.given += int(granted)
             self.exact = (self.given, 1) if cut else _plus(self.exact, self.x)

@@ -35,6 +35,7 @@ from rules_engine.engine.outcome import (
 )
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Award, Discount
+from rules_engine.engine.trusted import Verdict
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, TierLevel
 from rules_engine.state.customer import CustomerState, LedgerEntry
@@ -106,7 +107,8 @@ class Run:
     # Trees of the conditions that held (explain only), for the traces of the rules that fired.
     conditions: dict[str, ExplainNode] = field(default_factory=dict)
     # -- what the event does ----------------------------------------------------------------------
-    trace: list[RuleTrace] = field(default_factory=list)
+    # `Verdict`s where a stage made no model (result.RuleTraces makes them when read).
+    trace: list[RuleTrace | Verdict] = field(default_factory=list)
     # The awards and discounts, with their line shares as tuples (result.py).
     effects_points: list[Award] = field(default_factory=list)
     effects_discounts: list[Discount] = field(default_factory=list)

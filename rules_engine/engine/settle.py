@@ -17,7 +17,7 @@ from rules_engine.engine import history, lifecycle, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
-from rules_engine.engine.result import Result
+from rules_engine.engine.result import Result, RuleTraces
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import award_records, earn_entry, past_line, points_lot, replaced, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
@@ -59,7 +59,7 @@ def outcome(run: Run) -> Result:
         totals=totals,
         state=state,
         ledger=tuple(run.ledger),
-        trace=tuple(run.trace),
+        trace=RuleTraces(run.trace),
         tier_progress=run.tier_progress,
         free_shipping=run.free_shipping,
         coupons_issued=tuple(run.coupons_issued),

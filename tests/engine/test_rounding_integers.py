@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from rules_engine.engine import earning
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.money import ONE, round_points, split, split_points
-from rules_engine.engine.rounding import Rounding, rate_ratio
+from rules_engine.engine.rounding import Rounding, rate_ratio, scaled
 from rules_engine.program.validate import load_program_text
 
 ZERO = Decimal(0)
@@ -301,3 +301,39 @@ def test_the_engine_decides_the_same_whether_or_not_a_multiplier_was_expected(
             earning.may_multiply = original
         assert first.model_dump_json() == second.model_dump_json()
         lean, tracked = first.state, second.state
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events(),
+    st.sampled_from(["per_award", "per_line"]),
+    st.sampled_from(["floor", "round", "ceil"]),
+    st.booleans(),
+    st.integers(min_value=1, max_value=1000),
+)
+def test_weights_given_scaled_decide_as_weights_scaled_by_the_rounding(
+    event: tuple[int, list[Any]], mode: str, how: str, track: bool, scale: int
+) -> None:
+    """`earn` scales the earning base to integers once per event and hands a rate or award those
+    (`units`), over any common denominator: every total and share is the same as the rounding's
+    own scaling of the decimal weights gives."""
+    slots, steps = event
+    given_units, own = Rounding(mode, how, slots, track), Rounding(mode, how, slots, track)
+    for (kind, exact, ratio, factor, selected), weights, cap in steps:
+        if kind == "bonus":
+            continue
+        numerators, denominator = scaled(weights)
+        units = ([n * scale for n in numerators], denominator * scale)
+        bonus = selected is not None
+        got = given_units.total(weights, exact, ratio, factor, selected, units)
+        expected = own.total(weights, exact, ratio, factor, selected)
+        assert str(got) == str(expected), (kind, weights, exact)
+        granted = got if cap is None else min(got, cap)
+        if granted <= 0:
+            given_units.given_out(ZERO, got, [], bonus)
+            own.given_out(ZERO, expected, [], bonus)
+            continue
+        shares = given_units.shares(granted, got, weights, factor, bonus)
+        assert str(shares) == str(own.shares(granted, expected, weights, factor, bonus))
+        given_units.given_out(granted, got, shares, bonus)
+        own.given_out(granted, expected, shares, bonus)
