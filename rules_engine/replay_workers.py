@@ -1,0 +1,475 @@
+"""Replaying a stream on several processes, each owning its customers (`loyalty run --workers N`).
+
+The parent reads the stream and sends each line to one of N worker processes by a stable hash of
+its customer id (CRC-32 of the UTF-8 id, not Python's `hash`, which is salted per process), so all
+of one customer's events go to one worker, in file order, and no two workers ever work on one
+customer. A line the parent cannot route (not UTF-8, not JSON, no customer id) goes to a worker by
+its line number; the workers read, check, report and apply lines with `replay.replay_numbered`,
+exactly as one process does (so every problem reads as it does with one worker).
+
+Each worker has a store connection of its own, its write-behind batches and its cache of the
+states it owns, and acknowledges a line once its batch is committed: what to print (the text
+`render` made of its outcome), its problems, and what it added to the totals (`replay.Counted`).
+The parent puts the acknowledgements back in file order and hands them on: the caller sees what a
+one-process replay shows, line for line, and the same totals. A worker whose input runs dry commits
+the batch it holds at once (`idle`), so the parent, waiting for the next line in file order, never
+waits for a batch that waits for more lines.
+
+Memory stays bounded: the parent sends at most `window` lines ahead of the last one it has handed
+on (and at most `_WINDOW_BYTES` of them), so a slow or stalled worker holds the parent back rather
+than making it buffer the stream; it holds no state per customer beyond the run's points tally,
+which moves to disk as it grows (`replay.CustomerTally`).
+
+Stopping: `stop()` (Ctrl-C) stops the parent reading and every worker after the line in progress
+(each commits the batch it has taken). A worker's store failure at line F stops the workers from
+taking lines from F on, lets them finish the lines before F, and the run ends at F as with one
+worker. Either way the caller is told the lines in file order up to the first that is not done:
+a worker may have committed a few lines beyond it, which the caller was not told of (as after a
+kill between a commit and its acknowledgement); run again, they are reported as processed before.
+If the parent is killed, its workers are too (Linux: `PR_SET_PDEATHSIG`; elsewhere they notice
+within a second and stop), losing only their uncommitted batches, which nobody was told about.
+
+Workers are started by `fork` on Linux when the calling process runs no other thread (they
+inherit the compiled program: milliseconds), else by `spawn`, loading the program again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.outcome import Outcome
+from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.replay import Counted, OnProblem, Replay, replay_numbered
+
+Render = Callable[[int, Outcome, bool], "str | None"]
+"""What a worker makes of an outcome to print: (line number, outcome, duplicate) → a line of text,
+or None for nothing (module-level, so that it can be sent to a spawned worker)."""
+
+_CHUNK = 64
+"""Lines the parent sends a worker at a time (fewer when it is about to wait)."""
+
+_WINDOW_BYTES = 64 * 1024 * 1024
+"""At most this many bytes of lines sent and not yet handed on (besides the line count)."""
+
+_NO_LIMIT = 2**62
+_POLL = 1.0
+"""Seconds between a waiting worker's checks that its parent is alive (where no signal says so)."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to replay its lines: the engine (inherited when forked; `load_engine`
+    builds it in a spawned worker), the store's URL (each worker opens its own), the service's
+    horizon settings, the batch size and how outcomes are rendered (None: none are built)."""
+
+    load_engine: Callable[[], Engine]
+    db: str
+    open_store: Callable[[str, str], Any]
+    """(url, program) → the worker's store (the caller's `open_store` with its options)."""
+    horizon: Any
+    now: Any
+    batch: int
+    name: str
+    render: Render | None
+
+
+def route(raw: bytes | None, number: int, workers: int) -> int:
+    """The worker of a line: by its customer id's CRC-32, or by its number when it has none."""
+    if raw is not None:
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+        customer = data.get("customer") if isinstance(data, dict) else None
+        if isinstance(customer, str):
+            return owner(customer, workers)
+    return number % workers
+
+
+def owner(customer: str, workers: int) -> int:
+    """The worker that owns a customer: the same in every run and every process."""
+    return zlib.crc32(customer.encode("utf-8", "surrogatepass")) % workers
+
+
+@dataclass
+class _Said:
+    """One line acknowledged by a worker: what to tell, in order (text to print, problems), and
+    what it counted."""
+
+    told: tuple[str | Diagnostic, ...]
+    counted: Counted
+
+
+@dataclass
+class _Worker:
+    process: Any
+    inbox: Any
+    chunk: list[tuple[int, bytes | None]] = field(default_factory=list)
+    in_flight: deque[int] = field(default_factory=deque)
+    """The numbers of the lines sent and not yet acknowledged, in order."""
+    done: bool = False
+
+
+class Workers:
+    """N worker processes for one replay: started on entering (before the caller starts threads
+    of its own, such as a progress bar: a fork copies only the calling thread), stopped on exit."""
+
+    def __init__(self, spec: WorkerSpec, count: int, engine: Engine) -> None:
+        self.spec = spec
+        self.count = count
+        self.engine = engine
+        self.workers: list[_Worker] = []
+        self.context: BaseContext | None = None
+
+    def __enter__(self) -> Workers:
+        forking = sys.platform == "linux" and threading.active_count() == 1
+        context = multiprocessing.get_context("fork" if forking else "spawn")
+        self.context = context
+        self.outbox = context.Queue()
+        self.limit = context.Value("q", _NO_LIMIT, lock=False)
+        for stream in (sys.stdout, sys.stderr):  # a child flushes them as it ends: not the parent's text
+            with contextlib.suppress(Exception):
+                stream.flush()
+        parent = os.getpid()
+        inherited = self.engine if forking else None
+        for index in range(self.count):
+            inbox = context.Queue()
+            process = context.Process(  # type: ignore[attr-defined]
+                target=_work,
+                args=(self.spec, inherited, index, inbox, self.outbox, self.limit, parent),
+                name=f"loyalty-run-worker-{index}",
+                daemon=True,
+            )
+            process.start()
+            self.workers.append(_Worker(process, inbox))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        clean = exc[0] is None
+        for worker in self.workers:
+            if not clean:
+                worker.inbox.cancel_join_thread()
+                if worker.process.is_alive():
+                    worker.process.terminate()  # its open batch rolls back
+            worker.process.join(None if clean else 5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        if not clean:
+            self.outbox.cancel_join_thread()
+        for worker in self.workers:
+            worker.inbox.close()
+        self.outbox.close()
+
+    def replay(
+        self,
+        numbered: Iterable[tuple[int, bytes | None]],
+        *,
+        into: Replay,
+        on_text: Callable[[str], None] | None,
+        on_problem: OnProblem,
+        on_line: Callable[[int], None] | None,
+        stop: Callable[[], bool] | None,
+    ) -> Replay:
+        """Replay the lines on the workers; the caller is told in file order (module docstring)."""
+        return _Parent(self, into, on_text, on_problem, on_line, stop).run(numbered)
+
+
+class _Parent:
+    """The parent's side of one replay: sending lines, putting acknowledgements back in order."""
+
+    def __init__(
+        self,
+        pool: Workers,
+        result: Replay,
+        on_text: Callable[[str], None] | None,
+        on_problem: OnProblem,
+        on_line: Callable[[int], None] | None,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        self.pool = pool
+        self.workers = pool.workers
+        self.result = result
+        self.on_text = on_text
+        self.on_problem = on_problem
+        self.on_line = on_line
+        self.stop = stop
+        self.window = max(2 * pool.spec.batch * pool.count, 256)
+        self.next = 1
+        """The next line to hand on."""
+        self.sent = 0
+        """The last line sent."""
+        self.held: dict[int, _Said] = {}
+        """Lines acknowledged out of order, until those before them are handed on."""
+        self.sizes: dict[int, int] = {}
+        self.bytes = 0
+        self.failure: tuple[int, Diagnostic] | None = None
+        self.crash: str | None = None
+        self.interrupted = False
+
+    def run(self, numbered: Iterable[tuple[int, bytes | None]]) -> Replay:
+        count = self.pool.count
+        try:
+            for number, raw in numbered:
+                if self.stop is not None and self.stop():
+                    self.interrupted = True
+                    break
+                if self.failure is not None:
+                    break
+                worker = self.workers[route(raw, number, count)]
+                size = 0 if raw is None else len(raw)
+                worker.chunk.append((number, raw))
+                worker.in_flight.append(number)
+                self.sizes[number] = size
+                self.bytes += size
+                self.sent = number
+                if len(worker.chunk) >= _CHUNK:
+                    self._send(worker)
+                self._receive(block=False)
+                while self.sent - self.next + 1 >= self.window or self.bytes > _WINDOW_BYTES:
+                    self._send_all()
+                    self._receive(block=True)
+                    if self.failure is not None or (self.stop is not None and self.stop()):
+                        break
+        finally:
+            if self.interrupted:
+                self.pool.limit.value = 0
+            self._send_all()
+            for worker in self.workers:
+                worker.inbox.put(None)
+        while not all(worker.done for worker in self.workers):
+            if not self.interrupted and self.stop is not None and self.stop():
+                self.interrupted = True
+                self.pool.limit.value = 0
+            self._receive(block=True)
+        self._hand_on()
+        result = self.result
+        if self.failure is not None:
+            result.line = min(self.failure[0], self.next)
+            result.failure = self.failure[1]
+            result.stopped = "failed"
+        elif self.interrupted:
+            result.stopped = "interrupted"
+        return result
+
+    def _send(self, worker: _Worker) -> None:
+        if worker.chunk:
+            worker.inbox.put(worker.chunk)
+            worker.chunk = []
+
+    def _send_all(self) -> None:
+        for worker in self.workers:
+            self._send(worker)
+
+    def _receive(self, *, block: bool) -> None:
+        """Take the workers' messages: all there are now, or (`block`) at least one."""
+        while True:
+            try:
+                message = self.pool.outbox.get(timeout=_POLL) if block else self.pool.outbox.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return
+                self._check_alive()
+                continue
+            self._take(message)
+            block = False
+
+    def _check_alive(self) -> None:
+        """A worker that ended without saying so (killed, out of memory) fails the run at the first
+        line it had not acknowledged."""
+        for index, worker in enumerate(self.workers):
+            if not worker.done and not worker.process.is_alive():
+                worker.done = True
+                code = worker.process.exitcode
+                self._failed(index, f"worker {index} ended unexpectedly (exit status {code})")
+
+    def _take(self, message: tuple[Any, ...]) -> None:
+        kind, index = message[0], message[1]
+        worker = self.workers[index]
+        if kind == "said":
+            for said in message[2]:
+                number = said.counted.number
+                while worker.in_flight and worker.in_flight[0] < number:  # taken by no batch: after a stop
+                    worker.in_flight.popleft()
+                if worker.in_flight and worker.in_flight[0] == number:
+                    worker.in_flight.popleft()
+                self.held[number] = said
+            self._hand_on()
+        elif kind == "done":
+            worker.done = True
+            failure: tuple[int | None, Diagnostic] | None = message[2]
+            if failure is not None:
+                at, diagnostic = failure
+                self._fail_at(self._where(worker, at), diagnostic)
+        elif kind == "crashed":
+            worker.done = True
+            self._failed(index, message[2])
+
+    def _where(self, worker: _Worker, at: int | None) -> int:
+        """Where a worker's failure stops the run: at its line, or (None: the worker failed before
+        any line, or died) at the first line it had not acknowledged."""
+        if at is not None:
+            return at
+        return worker.in_flight[0] if worker.in_flight else self.sent + 1
+
+    def _failed(self, index: int, what: str) -> None:
+        line = self._where(self.workers[index], None)
+        self._fail_at(
+            line,
+            Diagnostic(
+                "RE462",
+                f"line {line}: {what}; the run stopped here, every line before it done",
+                hint="run the same file again: events already applied are skipped, the rest applied once",
+            ),
+        )
+
+    def _fail_at(self, line: int, diagnostic: Diagnostic) -> None:
+        """The run ends at `line`: no worker takes it or a later one."""
+        if self.failure is None or line < self.failure[0]:
+            self.failure = (line, diagnostic)
+            self.pool.limit.value = min(self.pool.limit.value, line)
+
+    def _hand_on(self) -> None:
+        """Tell the caller every line acknowledged, in file order, up to the first that is not."""
+        while True:
+            number = self.next
+            said = self.held.pop(number, None)
+            if said is None:
+                return
+            self._tell(said)
+            self.bytes -= self.sizes.pop(number, 0)
+            self.next = number + 1
+
+    def _tell(self, said: _Said) -> None:
+        for item in said.told:
+            if isinstance(item, Diagnostic):
+                self.on_problem(item)
+            elif self.on_text is not None:
+                self.on_text(item)
+        result = self.result
+        result.add(said.counted)
+        result.line = said.counted.number
+        result.points.commit()
+        if self.on_line is not None:
+            self.on_line(said.counted.number)
+
+
+def _work(
+    spec: WorkerSpec,
+    engine: Engine | None,
+    index: int,
+    inbox: Any,
+    outbox: Any,
+    limit: Any,
+    parent: int,
+) -> None:
+    """A worker process: replay the lines the parent sends, acknowledging them once committed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with(parent)
+    try:
+        _replay_owned(spec, engine, index, inbox, outbox, limit, parent)
+    except BaseException:
+        outbox.put(("crashed", index, traceback.format_exc(limit=-3).strip().splitlines()[-1]))
+        raise SystemExit(1) from None
+
+
+def _die_with(parent: int) -> None:
+    """Be killed with the parent (Linux), so that a kill -9 of `loyalty run` leaves no worker."""
+    if sys.platform == "linux":
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before that
+        os._exit(1)
+
+
+def _replay_owned(
+    spec: WorkerSpec, engine: Engine | None, index: int, inbox: Any, outbox: Any, limit: Any, parent: int
+) -> None:
+    from rules_engine.service import Loyalty
+
+    engine = engine if engine is not None else spec.load_engine()
+    said: list[_Said] = []
+    told: list[str | Diagnostic] = []
+    pending: deque[tuple[int, bytes | None]] = deque()
+
+    def send() -> None:
+        if said:
+            outbox.put(("said", index, list(said)))
+            said.clear()
+
+    def lines() -> Iterator[tuple[int, bytes | None]]:
+        while True:
+            send()
+            if not pending:
+                chunk = _get(inbox, parent)
+                if chunk is None:
+                    return
+                pending.extend(chunk)
+            number, raw = pending.popleft()
+            if number >= limit.value:
+                return
+            yield number, raw
+
+    def idle() -> bool:
+        return not pending and inbox.empty()
+
+    render = spec.render
+
+    def on_outcome(number: int, outcome: Outcome, duplicate: bool) -> None:
+        if render is not None:
+            text = render(number, outcome, duplicate)
+            if text is not None:
+                told.append(text)
+
+    def on_counted(counted: Counted) -> None:
+        said.append(_Said(tuple(told), counted))
+        told.clear()
+
+    try:
+        store = spec.open_store(spec.db, engine.program.program)
+    except StoreError as error:
+        outbox.put(("done", index, (None, error.diagnostics[0])))
+        return
+    try:
+        result = replay_numbered(
+            Loyalty(engine, store, horizon=spec.horizon, now=spec.now),
+            spec.name,
+            lines(),
+            on_outcome if render is not None else None,
+            on_problem=told.append,
+            batch=spec.batch,
+            idle=idle,
+            on_counted=on_counted,
+        )
+    finally:
+        store.close()
+    send()
+    failure = None if result.failure is None else (result.line, result.failure)
+    outbox.put(("done", index, failure))
+
+
+def _get(inbox: Any, parent: int) -> Any:
+    """The next message from the parent, waiting for it; exit if the parent is gone."""
+    while True:
+        try:
+            return inbox.get(timeout=_POLL)
+        except queue.Empty:
+            if os.getppid() != parent:
+                os._exit(1)
