@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime as dt
 import json
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -49,6 +51,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -56,6 +59,8 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.replay import Counted, OnProblem, Replay, replay_numbered
+from rules_engine.service import Loyalty
+from rules_engine.store.sql import SqlStore
 
 Render = Callable[[int, Outcome, bool], "str | None"]
 """What a worker makes of an outcome to print: (line number, outcome, duplicate) → a line of text,
@@ -87,19 +92,39 @@ class WorkerSpec:
     batch: int
     name: str
     render: Render | None
+    latest: dt.datetime | None = None
+    """The store's latest event time when the run began: where the horizon starts from (`_Horizon`)."""
+
+    @property
+    def guarded(self) -> bool:
+        """Whether lines are checked against a horizon measured from the events (no `now`)."""
+        return self.horizon is not None and self.now is None
 
 
 def route(raw: bytes | None, number: int, workers: int) -> int:
     """The worker of a line: by its customer id's CRC-32, or by its number when it has none."""
+    return _read(raw, number, workers)[0]
+
+
+def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetime | None]:
+    """A line's worker (`route`) and its time, if it has one with an offset."""
+    data = None
     if raw is not None:
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw)
         except (ValueError, RecursionError):
             data = None
-        customer = data.get("customer") if isinstance(data, dict) else None
-        if isinstance(customer, str):
-            return owner(customer, workers)
-    return number % workers
+    if not isinstance(data, dict):
+        return number % workers, None
+    customer, moment = data.get("customer"), data.get("time")
+    worker = owner(customer, workers) if isinstance(customer, str) else number % workers
+    if not isinstance(moment, str):
+        return worker, None
+    try:
+        at = dt.datetime.fromisoformat(moment)
+    except ValueError:
+        return worker, None
+    return worker, (at if at.utcoffset() is not None else None)
 
 
 def owner(customer: str, workers: int) -> int:
@@ -120,7 +145,9 @@ class _Said:
 class _Worker:
     process: Any
     inbox: Any
-    chunk: list[tuple[int, bytes | None]] = field(default_factory=list)
+    answers: Any
+    """The parent's end of the pipe the worker answers on."""
+    chunk: list[tuple[int, bytes | None, dt.datetime | None]] = field(default_factory=list)
     in_flight: deque[int] = field(default_factory=deque)
     """The numbers of the lines sent and not yet acknowledged, in order."""
     done: bool = False
@@ -141,7 +168,6 @@ class Workers:
         forking = sys.platform == "linux" and threading.active_count() == 1
         context = multiprocessing.get_context("fork" if forking else "spawn")
         self.context = context
-        self.outbox = context.Queue()
         self.limit = context.Value("q", _NO_LIMIT, lock=False)
         for stream in (sys.stdout, sys.stderr):  # a child flushes them as it ends: not the parent's text
             with contextlib.suppress(Exception):
@@ -150,32 +176,31 @@ class Workers:
         inherited = self.engine if forking else None
         for index in range(self.count):
             inbox = context.Queue()
+            answers, outbox = context.Pipe(duplex=False)
             process = context.Process(  # type: ignore[attr-defined]
                 target=_work,
-                args=(self.spec, inherited, index, inbox, self.outbox, self.limit, parent),
+                args=(self.spec, inherited, index, inbox, outbox, self.limit, parent),
                 name=f"loyalty-run-worker-{index}",
                 daemon=True,
             )
             process.start()
-            self.workers.append(_Worker(process, inbox))
+            outbox.close()  # the worker's alone: its end closes when it ends (EOF here)
+            self.workers.append(_Worker(process, inbox, answers))
         return self
 
     def __exit__(self, *exc: object) -> None:
         clean = exc[0] is None
         for worker in self.workers:
-            if not clean:
-                worker.inbox.cancel_join_thread()
-                if worker.process.is_alive():
-                    worker.process.terminate()  # its open batch rolls back
+            # lines a worker stopped before (a stop, a failure) need not reach it: no waiting for them
+            worker.inbox.cancel_join_thread()
+            if not clean and worker.process.is_alive():
+                worker.process.terminate()  # its open batch rolls back
             worker.process.join(None if clean else 5)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
-        if not clean:
-            self.outbox.cancel_join_thread()
-        for worker in self.workers:
             worker.inbox.close()
-        self.outbox.close()
+            worker.answers.close()
 
     def replay(
         self,
@@ -220,8 +245,13 @@ class _Parent:
         self.sizes: dict[int, int] = {}
         self.bytes = 0
         self.failure: tuple[int, Diagnostic] | None = None
-        self.crash: str | None = None
         self.interrupted = False
+        spec = pool.spec
+        self.guarded = spec.guarded
+        self.horizon: dt.timedelta | None = spec.horizon
+        self.latest: dt.datetime | None = spec.latest
+        """The horizon's reference for the next line: the latest time of the events before it
+        that the horizon let through (`_Horizon`)."""
 
     def run(self, numbered: Iterable[tuple[int, bytes | None]]) -> Replay:
         count = self.pool.count
@@ -232,9 +262,12 @@ class _Parent:
                     break
                 if self.failure is not None:
                     break
-                worker = self.workers[route(raw, number, count)]
+                index, at = _read(raw, number, count)
+                worker = self.workers[index]
                 size = 0 if raw is None else len(raw)
-                worker.chunk.append((number, raw))
+                worker.chunk.append((number, raw, self.latest))
+                if self.guarded and at is not None:
+                    self._passes(at)
                 worker.in_flight.append(number)
                 self.sizes[number] = size
                 self.bytes += size
@@ -268,6 +301,13 @@ class _Parent:
             result.stopped = "interrupted"
         return result
 
+    def _passes(self, at: dt.datetime) -> None:
+        """The horizon's reference moves on to an event's time if the horizon lets it through."""
+        latest, horizon = self.latest, self.horizon
+        assert horizon is not None
+        if latest is None or latest < at <= latest + horizon:
+            self.latest = at
+
     def _send(self, worker: _Worker) -> None:
         if worker.chunk:
             worker.inbox.put(worker.chunk)
@@ -280,24 +320,30 @@ class _Parent:
     def _receive(self, *, block: bool) -> None:
         """Take the workers' messages: all there are now, or (`block`) at least one."""
         while True:
-            try:
-                message = self.pool.outbox.get(timeout=_POLL) if block else self.pool.outbox.get_nowait()
-            except queue.Empty:
-                if not block:
-                    return
-                self._check_alive()
-                continue
-            self._take(message)
+            live = {worker.answers: index for index, worker in enumerate(self.workers) if not worker.done}
+            if not live:
+                return
+            ready = wait(list(live), timeout=None if block else 0)
+            if not ready:
+                return
+            for answers in ready:
+                index = live[answers]  # type: ignore[index]
+                try:
+                    message = answers.recv()  # type: ignore[union-attr]
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    self._ended(index)
+                    continue
+                self._take(message)
             block = False
 
-    def _check_alive(self) -> None:
+    def _ended(self, index: int) -> None:
         """A worker that ended without saying so (killed, out of memory) fails the run at the first
         line it had not acknowledged."""
-        for index, worker in enumerate(self.workers):
-            if not worker.done and not worker.process.is_alive():
-                worker.done = True
-                code = worker.process.exitcode
-                self._failed(index, f"worker {index} ended unexpectedly (exit status {code})")
+        worker = self.workers[index]
+        worker.done = True
+        worker.process.join(5)
+        code = worker.process.exitcode
+        self._failed(index, f"worker {index} ended unexpectedly (exit status {code})")
 
     def _take(self, message: tuple[Any, ...]) -> None:
         kind, index = message[0], message[1]
@@ -385,7 +431,7 @@ def _work(
     try:
         _replay_owned(spec, engine, index, inbox, outbox, limit, parent)
     except BaseException:
-        outbox.put(("crashed", index, traceback.format_exc(limit=-3).strip().splitlines()[-1]))
+        outbox.send(("crashed", index, traceback.format_exc(limit=-3).strip().splitlines()[-1]))
         raise SystemExit(1) from None
 
 
@@ -402,16 +448,15 @@ def _die_with(parent: int) -> None:
 def _replay_owned(
     spec: WorkerSpec, engine: Engine | None, index: int, inbox: Any, outbox: Any, limit: Any, parent: int
 ) -> None:
-    from rules_engine.service import Loyalty
-
     engine = engine if engine is not None else spec.load_engine()
     said: list[_Said] = []
     told: list[str | Diagnostic] = []
-    pending: deque[tuple[int, bytes | None]] = deque()
+    pending: deque[tuple[int, bytes | None, dt.datetime | None]] = deque()
+    reference: list[dt.datetime | None] = [None]
 
     def send() -> None:
         if said:
-            outbox.put(("said", index, list(said)))
+            outbox.send(("said", index, list(said)))
             said.clear()
 
     def lines() -> Iterator[tuple[int, bytes | None]]:
@@ -422,7 +467,7 @@ def _replay_owned(
                 if chunk is None:
                     return
                 pending.extend(chunk)
-            number, raw = pending.popleft()
+            number, raw, reference[0] = pending.popleft()
             if number >= limit.value:
                 return
             yield number, raw
@@ -445,11 +490,16 @@ def _replay_owned(
     try:
         store = spec.open_store(spec.db, engine.program.program)
     except StoreError as error:
-        outbox.put(("done", index, (None, error.diagnostics[0])))
+        outbox.send(("done", index, (None, error.diagnostics[0])))
         return
     try:
+        loyalty = (
+            _Horizon(engine, store, horizon=spec.horizon, now=None, given=reference)
+            if spec.guarded
+            else Loyalty(engine, store, horizon=spec.horizon, now=spec.now)
+        )
         result = replay_numbered(
-            Loyalty(engine, store, horizon=spec.horizon, now=spec.now),
+            loyalty,
             spec.name,
             lines(),
             on_outcome if render is not None else None,
@@ -462,7 +512,28 @@ def _replay_owned(
         store.close()
     send()
     failure = None if result.failure is None else (result.line, result.failure)
-    outbox.put(("done", index, failure))
+    outbox.send(("done", index, failure))
+
+
+class _Horizon(Loyalty):
+    """A worker's service, whose horizon is measured from the reference the parent gave the line
+    in progress: the latest time of the events before it in the file that the horizon let through,
+    or of the store's when the run began. With one process that is the store's latest event; a
+    worker's store holds only some of those (the other workers' are not all committed yet) and some
+    of later lines, so it cannot be the reference. The moment is shown as the store gives it back."""
+
+    def __init__(self, *args: Any, given: list[dt.datetime | None], **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.given = given
+
+    def reference(self) -> tuple[dt.datetime, str] | None:
+        given = self.given[0]
+        if given is None:
+            return None
+        store = self.store
+        if isinstance(store, SqlStore):
+            given = store.stored_time(given)
+        return given, "the store's latest event"
 
 
 def _get(inbox: Any, parent: int) -> Any:

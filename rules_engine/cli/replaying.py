@@ -175,7 +175,13 @@ def run(
                 raise
         pool = None
         if workers > 1 and db is not None:
-            store.close()  # each worker opens its own; the parent reads the states again at the end
+            try:
+                latest = store.latest_event_time() if clock is None and limit is not None else None
+            except StoreError as problem:
+                report.close()
+                _fail(problem.diagnostics, err)
+            finally:
+                store.close()  # each worker opens its own; the parent reads the states again at the end
             secret = os.environ.get("LOYALTY_SECRET", "").encode()
             spec = WorkerSpec(
                 load_engine=functools.partial(Engine.from_file, program, secret=secret),
@@ -186,6 +192,7 @@ def run(
                 batch=batch,
                 name=str(events),
                 render=None if quiet else functools.partial(outcome_text, as_json=as_json),
+                latest=latest,
             )
             pool = Workers(spec, workers, engine)
         show = _outcome_printer(out, quiet=quiet, as_json=as_json)

@@ -553,13 +553,17 @@ class SqlStore(Store):
         self._flush()  # in a group: what it staged, then the database
         return [row[0] for row in self._execute("SELECT DISTINCT program FROM customers ORDER BY program")]
 
+    def stored_time(self, moment: dt.datetime) -> dt.datetime:
+        """A moment as the database gives it back once stored (SQLite: in UTC)."""
+        return self._read_time(self._time(moment))
+
     def latest_event_time(self) -> dt.datetime | None:
         rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
         latest = None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
         staged = None if self._batch is None else self._batch.latest
         if staged is None or (latest is not None and latest >= staged):
             return latest
-        return self._read_time(self._time(staged))  # as the database will give it back
+        return self.stored_time(staged)  # as the database will give it back
 
     def erase(
         self,
