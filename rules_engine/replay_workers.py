@@ -50,7 +50,7 @@ import traceback
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -132,13 +132,47 @@ def owner(customer: str, workers: int) -> int:
     return zlib.crc32(customer.encode("utf-8", "surrogatepass")) % workers
 
 
+class _Duplicate(str):
+    """The text of an outcome of an event processed before (`line N: … already processed`)."""
+
+    __slots__ = ()
+
+
+UNKNOWN_REFERRER = "RE607"
+
+
 @dataclass
 class _Said:
     """One line acknowledged by a worker: what to tell, in order (text to print, problems), and
-    what it counted."""
+    what it counted; `worker`: which worker said it."""
 
     told: tuple[str | Diagnostic, ...]
     counted: Counted
+    worker: int = -1
+    again: bool = False
+    """The line was delivered again (`_Parent._again`)."""
+
+    @property
+    def unknown_referrer(self) -> bool:
+        return any(isinstance(item, Diagnostic) and item.code == UNKNOWN_REFERRER for item in self.told)
+
+    def with_referrer(self, again: _Said) -> _Said:
+        """This line's acknowledgement with the referrer's reward its redelivery gave (`again`):
+        without the warning that the referrer was unknown, nor the redelivery's own duplicate."""
+        if again.unknown_referrer:  # unknown still: no customer of the store had the code before
+            return replace(self, again=True)
+        told = [i for i in self.told if not (isinstance(i, Diagnostic) and i.code == UNKNOWN_REFERRER)]
+        warned = len(self.told) - len(told)
+        told += [item for item in again.told if not isinstance(item, _Duplicate)]
+        counts = [a + b for a, b in zip(self.counted.counts, again.counted.counts, strict=True)]
+        counts[_DUPLICATES] -= 1
+        counts[_WARNINGS] -= warned
+        counted = Counted(self.counted.number, tuple(counts), self.counted.earned + again.counted.earned)
+        return replace(self, told=tuple(told), counted=counted, again=True)
+
+
+_DUPLICATES, _WARNINGS = 1, 3
+"""Where `Counted.counts` has the duplicates and the warnings (replay._COUNTS)."""
 
 
 @dataclass
@@ -242,7 +276,11 @@ class _Parent:
         """The last line sent."""
         self.held: dict[int, _Said] = {}
         """Lines acknowledged out of order, until those before them are handed on."""
-        self.sizes: dict[int, int] = {}
+        self.lines: dict[int, tuple[bytes | None, dt.datetime | None]] = {}
+        """The lines sent and not yet handed on (with their horizon's reference), to deliver one
+        again (`_again`)."""
+        self.again: dict[int, _Said] = {}
+        """Lines delivered again, by number: their first acknowledgement."""
         self.bytes = 0
         self.failure: tuple[int, Diagnostic] | None = None
         self.interrupted = False
@@ -266,10 +304,10 @@ class _Parent:
                 worker = self.workers[index]
                 size = 0 if raw is None else len(raw)
                 worker.chunk.append((number, raw, self.latest))
+                self.lines[number] = (raw, self.latest)
                 if self.guarded and at is not None:
                     self._passes(at)
                 worker.in_flight.append(number)
-                self.sizes[number] = size
                 self.bytes += size
                 self.sent = number
                 if len(worker.chunk) >= _CHUNK:
@@ -284,8 +322,16 @@ class _Parent:
             if self.interrupted:
                 self.pool.limit.value = 0
             self._send_all()
-            for worker in self.workers:
-                worker.inbox.put(None)
+        # every line handed on before the workers are told the lines have ended: one may yet be
+        # delivered again
+        while self.next <= self.sent and self.failure is None and not self.interrupted:
+            if self.stop is not None and self.stop():
+                self.interrupted = True
+                self.pool.limit.value = 0
+                break
+            self._receive(block=True)
+        for worker in self.workers:
+            worker.inbox.put(None)
         while not all(worker.done for worker in self.workers):
             if not self.interrupted and self.stop is not None and self.stop():
                 self.interrupted = True
@@ -355,6 +401,8 @@ class _Parent:
                     worker.in_flight.popleft()
                 if worker.in_flight and worker.in_flight[0] == number:
                     worker.in_flight.popleft()
+                first = self.again.pop(number, None)
+                said = replace(said, worker=index) if first is None else first.with_referrer(said)
                 self.held[number] = said
             self._hand_on()
         elif kind == "done":
@@ -398,9 +446,25 @@ class _Parent:
             said = self.held.pop(number, None)
             if said is None:
                 return
+            if said.unknown_referrer and not said.again:
+                self._again(said)
+                return
             self._tell(said)
-            self.bytes -= self.sizes.pop(number, 0)
+            raw, _ = self.lines.pop(number, (None, None))
+            self.bytes -= 0 if raw is None else len(raw)
             self.next = number + 1
+
+    def _again(self, said: _Said) -> None:
+        """A line that rewarded a referrer the store did not know: every line before it is done
+        now, so the referrer is known if any line before named them, as with one process (which
+        had applied them all). The line goes again to its worker, a redelivery that gives the
+        reward owed (service.py) once; its acknowledgement completes the first (`with_referrer`)."""
+        number = said.counted.number
+        self.again[number] = said
+        worker = self.workers[said.worker]
+        raw, reference = self.lines[number]
+        worker.in_flight.appendleft(number)
+        worker.inbox.put([(number, raw, reference)])
 
     def _tell(self, said: _Said) -> None:
         for item in said.told:
@@ -481,7 +545,7 @@ def _replay_owned(
         if render is not None:
             text = render(number, outcome, duplicate)
             if text is not None:
-                told.append(text)
+                told.append(_Duplicate(text) if duplicate else text)
 
     def on_counted(counted: Counted) -> None:
         said.append(_Said(tuple(told), counted))
