@@ -366,16 +366,16 @@ class _Parent:
     def _receive(self, *, block: bool) -> None:
         """Take the workers' messages: all there are now, or (`block`) at least one."""
         while True:
-            live = {worker.answers: index for index, worker in enumerate(self.workers) if not worker.done}
+            live: dict[Any, int] = {w.answers: i for i, w in enumerate(self.workers) if not w.done}
             if not live:
                 return
-            ready = wait(list(live), timeout=None if block else 0)
+            ready: list[Any] = wait(list(live), timeout=None if block else 0)
             if not ready:
                 return
             for answers in ready:
-                index = live[answers]  # type: ignore[index]
+                index = live[answers]
                 try:
-                    message = answers.recv()  # type: ignore[union-attr]
+                    message = answers.recv()
                 except (EOFError, OSError, pickle.UnpicklingError):
                     self._ended(index)
                     continue
