@@ -221,10 +221,8 @@ def compare(args: argparse.Namespace, stream: Path, folder: Path) -> list[Worker
         print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f} at the start")
     for round in range(args.repeat):
         for row in rows:
-            url = _url(args, folder / f"r{round}w{row.workers}")
-            if url is None:
-                sys.exit("--workers needs a store the workers share: not --db memory")
             (folder / f"r{round}w{row.workers}").mkdir()
+            url = _fresh(_url(args, folder / f"r{round}w{row.workers}"), f"r{round}w{row.workers}")
             command = [sys.executable, str(ROOT / "cli.py"), "run", str(args.program), str(stream), "-q"]
             command += ["--horizon", "none", "--db", url, "--workers", str(row.workers)]
             command += [] if args.batch is None else ["--batch", str(args.batch)]
@@ -243,8 +241,8 @@ def compare(args: argparse.Namespace, stream: Path, folder: Path) -> list[Worker
         row.speedup = min(rows[0].wall_s) / min(row.wall_s)
     if not args.json:
         batch = "" if args.batch is None else f" --batch {args.batch}"
-        url = _url(args, Path("DIR"))
-        print(f"# {lines:,} lines, loyalty run … -q --horizon none --db {url} --workers N{batch}")
+        shown = _url(args, Path("DIR"))
+        print(f"# {lines:,} lines, loyalty run … -q --horizon none --db {shown} --workers N{batch}")
         print(f"# load {os.getloadavg()[0]:.2f} at the end")
         print(f"{'workers':>7} {'wall s min/med':>15} {'CPU s min/med':>15} {'events/s':>9} {'speed-up':>8}")
         for row in rows:
@@ -252,6 +250,24 @@ def compare(args: argparse.Namespace, stream: Path, folder: Path) -> list[Worker
             cpu = f"{min(row.cpu_s):.1f}/{statistics.median(row.cpu_s):.1f}"
             print(f"{row.workers:>7} {wall:>15} {cpu:>15} {row.events_per_s:>9.0f} {row.speedup:>7.2f}×")
     return rows
+
+
+def _fresh(url: str | None, name: str) -> str:
+    """A new, empty database for one run: a new SQLite file, or on a PostgreSQL server a new
+    database `bench_replay_<pid>_<name>` (left for the server's owner to drop: a throwaway
+    server, scripts/with-postgres.sh, drops them all)."""
+    if url is None:
+        sys.exit("--workers needs a store the workers share: not --db memory")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return url
+    import psycopg
+    from psycopg import sql
+
+    database = f"bench_replay_{os.getpid()}_{name}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    base, _, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
 
 
 def _line_starts(stream: Path) -> list[int]:
