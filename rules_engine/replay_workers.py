@@ -20,6 +20,14 @@ on (and at most `_WINDOW_BYTES` of them), so a slow or stalled worker holds the 
 than making it buffer the stream; it holds no state per customer beyond the run's points tally,
 which moves to disk as it grows (`replay.CustomerTally`).
 
+What crosses customers is kept as one process has it where the parent can: the horizon (RE441)
+of a line is measured from the latest time of the lines before it that it let through, which the
+parent gives each line (`_Horizon`), not from the store, where other workers' lines are both missing
+(not committed yet) and ahead (committed early); and a line whose referrer the store did not know
+(RE607) is delivered once more, as a redelivery, once every line before it is done (`_Parent._again`),
+so the referrer gets their reward if a line before named them. Budgets and stock go to the worker
+that gets there first (docs/cli.md).
+
 Stopping: `stop()` (Ctrl-C) stops the parent reading and every worker after the line in progress
 (each commits the batch it has taken). A worker's store failure at line F stops the workers from
 taking lines from F on, lets them finish the lines before F, and the run ends at F as with one
