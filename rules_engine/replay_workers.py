@@ -564,6 +564,8 @@ def _replay_owned(
     except StoreError as error:
         outbox.send(("done", index, (None, error.diagnostics[0])))
         return
+    if isinstance(store, SqlStore) and store.dialect == "sqlite":
+        store.optimistic = True  # its customers are its own: read without the lock, check, write
     try:
         loyalty = (
             _Horizon(engine, store, horizon=spec.horizon, now=None, given=reference)

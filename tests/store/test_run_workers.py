@@ -397,3 +397,37 @@ def test_a_store_failure_in_one_worker_ends_the_run_at_its_line_as_with_one(
     assert outputs[0] == outputs[1]
     assert "error[RE605]: line 151: event 'e25-150'" in outputs[0][2]
     assert "line 151" not in outputs[0][1]
+
+
+def purchase(event: str, customer: str, hour: int) -> dict[str, Any]:
+    items = [{"sku": "S", "category": "goods", "price": "30", "qty": 1}]
+    moment = f"2026-12-01T{hour:02d}:00:00+00:00"
+    return {"id": event, "type": "purchase", "time": moment, "customer": customer, "items": items}
+
+
+def test_an_optimistic_group_writes_nothing_if_another_process_wrote_what_it_read(tmp_path: Path) -> None:
+    """SQLite workers read their batch without the write lock (`SqlStore.optimistic`) and take it to
+    write; a customer another process wrote in between (a referrer rewarded by another worker)
+    fails the batch, nothing of it written, for the replay to do again an event at a time."""
+    from rules_engine.errors import StoreError
+    from rules_engine.service import Loyalty
+
+    db = str(tmp_path / "x.db")
+    mine, theirs = open_store(db, "store-test"), open_store(db, "store-test")
+    mine.optimistic = True  # type: ignore[attr-defined]
+    worker, other = Loyalty(ENGINE, mine, horizon=None), Loyalty(ENGINE, theirs, horizon=None)
+    other.handle(purchase("e1", "anna", 8))
+    with pytest.raises(StoreError, match="another process wrote what the batch read"), mine.group():
+        worker.handle(purchase("e2", "anna", 9))
+        worker.handle(purchase("e3", "boris", 9))
+        other.handle(purchase("e4", "anna", 10))  # not blocked: the group holds no lock yet
+    assert theirs.processed() == 2  # e1 and e4: nothing of the group
+    with mine.group():  # nothing changed under it: written
+        worker.handle(purchase("e5", "boris", 11))
+        worker.handle(purchase("e6", "anna", 11))
+    assert theirs.processed() == 4
+    states = dict(theirs.states())
+    assert states["anna"].processed[-3:] == ["e1", "e4", "e6"] and states["boris"].processed == ["e5"]
+    consistent(theirs)
+    mine.close()
+    theirs.close()
