@@ -19,7 +19,8 @@ applies the rest, each event once. A replay stops early, between two events, whe
 (Ctrl-C in `loyalty run`; the batch so far is committed) or when the store fails. A batch that fails
 (a locked database, a deadlock between workers) is rolled back and done again one line per
 transaction, so that a failure that stays is placed at its line (RE605, naming the line and the
-event: the events before it are committed).
+event: the events before it are committed); one whose commit failed (another process wrote what it
+read, store/sql.py's optimistic groups; a deadlock) is first done again once as a batch.
 """
 
 from __future__ import annotations
@@ -303,6 +304,11 @@ def replay_numbered(
     while True:
         taking = _Taking(lines, batch, stop, result, idle)
         run.group(taking, grouped=batch > 1)
+        if result.failure is not None and batch > 1 and run.commit_failed and len(taking.taken) > 1:
+            # Its commit failed (another process wrote what an optimistic batch read, a deadlock
+            # with another worker): once more as a batch, read afresh.
+            result.failure = None
+            run.group(taking.taken, grouped=True)
         if result.failure is not None and batch > 1 and taking.taken:
             # The batch was rolled back (a deadlock with another worker, a lock held too long):
             # once more, a transaction per line, so that a failure that stays is placed at its line.
@@ -372,6 +378,8 @@ class _Run:
     on_line: Callable[[int], None] | None
     on_counted: OnCounted | None = None
     acks: list[Callable[[], None]] = field(default_factory=list)
+    commit_failed: bool = False
+    """The last group failed at its commit, not at one of its lines."""
     earned: list[tuple[str, Decimal]] = field(default_factory=list)
     """The points each customer earned on the line in progress, for `on_counted`."""
 
@@ -381,6 +389,7 @@ class _Run:
         result = self.result
         saved = result._saved()
         self.acks = []
+        self.commit_failed = False
         lines = iter(items)
         first = next(lines, None)
         if first is None:
@@ -408,6 +417,7 @@ class _Run:
             failure = _store_failed(error, result.line, None, None)
             result._restore(saved)
             result.failure = failure
+            self.commit_failed = True
             return
         except BaseException:
             result._restore(saved)
