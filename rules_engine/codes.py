@@ -432,7 +432,7 @@ _ALL = (
     *_group(
         Stage.USAGE,
         _RUN,
-        {"RE717": "`run --workers` above 1 without a store the workers share (`--db` SQLite or PostgreSQL)"},
+        {"RE710": "`run --workers` above 1 without a store the workers share (`--db` SQLite or PostgreSQL)"},
         exit_status=EXIT_USAGE,
     ),
     *_group(

@@ -139,7 +139,7 @@ def run(
     if workers > 1 and not _shared(db):
         _usage(
             Diagnostic(
-                "RE717",
+                "RE710",
                 f"--workers {workers} needs a store the workers share: "
                 + ("no --db was given" if db is None else f"--db {db} is not one"),
                 hint="give --db with an SQLite file or postgresql://…, or run with one worker in memory",

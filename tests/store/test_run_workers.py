@@ -238,7 +238,7 @@ def test_workers_need_a_store_they_share() -> None:
     for options in ([], ["--db", "memory:"]):
         done = CliRunner().invoke(app, ["run", str(COFFEE), str(COFFEE), *options, "--workers", "2"])
         assert done.exit_code == 2
-        assert "error[RE717]: --workers 2 needs a store the workers share" in done.stderr
+        assert "error[RE710]: --workers 2 needs a store the workers share" in done.stderr
         assert "hint: give --db with an SQLite file or postgresql://" in done.stderr
 
 
