@@ -5,6 +5,7 @@ every N lines of a generated stream (issue 14: "memory flat in customers", under
     .venv/bin/python bench/bench_replay.py --customers 2000          # generates its own stream first
     .venv/bin/python bench/bench_replay.py --stream S --db memory    # without --db (RunMemoryStore)
     .venv/bin/python bench/bench_replay.py --stream S --cache 256    # the store URL's ?cache=256
+    .venv/bin/python bench/bench_replay.py --stream S --workers 1 2 --repeat 3   # run --workers rows
 
 The run is the command a user types, `loyalty run PROGRAM EVENTS --db URL -q --horizon none`, in a
 process of its own (this checkout's cli.py): the bench measures what the command does, defaults
@@ -22,6 +23,13 @@ end: the run's total CPU time and peak RSS (from wait4), and two verdicts, [met]
 peak RSS under the target (500 MB), and RSS flat: the highest RSS of the last quarter of the samples
 no more than 1.1× the highest of the second quarter. Linux only (/proc). A benchmark, not a test:
 it exits 0 whatever the numbers (not if the run itself fails).
+
+`--workers 1 2` (issue 14, "workers that own their customers"): instead of the samples, a row per
+worker count, `loyalty run … --workers N` on the same stream, each run on a new database; the
+counts alternate (1, 2, 1, 2, … `--repeat` times each), so that a change in the machine's load
+falls on all of them. Each row: wall time and CPU time (the run's processes, workers included:
+wait4), min and median, events per second by the minimum wall time, and the speed-up against the
+first count measured in the same run (its minimum wall time over the row's).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import argparse
 import bisect
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,9 +96,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="loyalty run --batch N (default: the command's)")
     parser.add_argument("--program", type=Path, default=PROGRAM)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    parser.add_argument("--workers", type=int, nargs="+", help="rows of `run --workers N` instead of samples")
+    parser.add_argument("--repeat", type=int, default=3, help="with --workers: runs of each count")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
         stream = _stream(args, Path(folder))
+        if args.workers:
+            rows = compare(args, stream, Path(folder))
+            if args.json:
+                print(json.dumps({"machine": machine(), "rows": [asdict(row) for row in rows]}, indent=2))
+            if any(code not in (0, 1) for row in rows for code in row.returncodes):
+                sys.exit("loyalty run failed")
+            return
         report = measure(args, stream, Path(folder))
     if args.json:
         print(json.dumps({"machine": machine(), **asdict(report)}, indent=2))
@@ -178,6 +196,78 @@ def measure(args: argparse.Namespace, stream: Path, folder: Path) -> Report:
         report.growth = last / second
         report.flat = report.growth <= FLAT
     return report
+
+
+@dataclass
+class WorkersRow:
+    workers: int
+    lines: int
+    wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    peak_mb: list[float] = field(default_factory=list)
+    returncodes: list[int] = field(default_factory=list)
+    events_per_s: float = 0.0
+    """Lines by the minimum wall time."""
+    speedup: float = 0.0
+    """The first row's minimum wall time over this row's."""
+
+
+def compare(args: argparse.Namespace, stream: Path, folder: Path) -> list[WorkersRow]:
+    """`loyalty run --workers N` for each N, alternating, `--repeat` times each (module docstring)."""
+    lines = len(_line_starts(stream))
+    rows = [WorkersRow(count, lines) for count in args.workers]
+    environment = {**os.environ, "LOYALTY_SECRET": os.environ.get("LOYALTY_SECRET", "bench")}
+    if not args.json:
+        print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f} at the start")
+    for round in range(args.repeat):
+        for row in rows:
+            (folder / f"r{round}w{row.workers}").mkdir()
+            url = _fresh(_url(args, folder / f"r{round}w{row.workers}"), f"r{round}w{row.workers}")
+            command = [sys.executable, str(ROOT / "cli.py"), "run", str(args.program), str(stream), "-q"]
+            command += ["--horizon", "none", "--db", url, "--workers", str(row.workers)]
+            command += [] if args.batch is None else ["--batch", str(args.batch)]
+            started = time.perf_counter()
+            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL)
+            _, code, usage = os.wait4(process.pid, 0)
+            row.wall_s.append(time.perf_counter() - started)
+            row.cpu_s.append(usage.ru_utime + usage.ru_stime)
+            row.peak_mb.append(usage.ru_maxrss / 1024)
+            row.returncodes.append(os.waitstatus_to_exitcode(code))
+            if not args.json:
+                print(f"# round {round + 1}, {row.workers} worker(s): {row.wall_s[-1]:.1f} s wall, "
+                      f"{row.cpu_s[-1]:.1f} s CPU", flush=True)  # fmt: skip
+    for row in rows:
+        row.events_per_s = lines / min(row.wall_s)
+        row.speedup = min(rows[0].wall_s) / min(row.wall_s)
+    if not args.json:
+        batch = "" if args.batch is None else f" --batch {args.batch}"
+        shown = _url(args, Path("DIR"))
+        print(f"# {lines:,} lines, loyalty run … -q --horizon none --db {shown} --workers N{batch}")
+        print(f"# load {os.getloadavg()[0]:.2f} at the end")
+        print(f"{'workers':>7} {'wall s min/med':>15} {'CPU s min/med':>15} {'events/s':>9} {'speed-up':>8}")
+        for row in rows:
+            wall = f"{min(row.wall_s):.1f}/{statistics.median(row.wall_s):.1f}"
+            cpu = f"{min(row.cpu_s):.1f}/{statistics.median(row.cpu_s):.1f}"
+            print(f"{row.workers:>7} {wall:>15} {cpu:>15} {row.events_per_s:>9.0f} {row.speedup:>7.2f}×")
+    return rows
+
+
+def _fresh(url: str | None, name: str) -> str:
+    """A new, empty database for one run: a new SQLite file, or on a PostgreSQL server a new
+    database `bench_replay_<pid>_<name>` (left for the server's owner to drop: a throwaway
+    server, scripts/with-postgres.sh, drops them all)."""
+    if url is None:
+        sys.exit("--workers needs a store the workers share: not --db memory")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return url
+    import psycopg
+    from psycopg import sql
+
+    database = f"bench_replay_{os.getpid()}_{name}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    base, _, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
 
 
 def _line_starts(stream: Path) -> list[int]:

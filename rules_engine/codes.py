@@ -323,7 +323,14 @@ _ALL = (
         Severity.WARNING,
         EXIT_INTERRUPTED,
     ),
-    *_group(Stage.RUN, _RUN, {"RE461": "the `--problems` or `--state-out` file cannot be written"}),
+    *_group(
+        Stage.RUN,
+        _RUN,
+        {
+            "RE461": "the `--problems` or `--state-out` file cannot be written",
+            "RE462": "a worker process of `run --workers` ended unexpectedly: the run stopped at its line",
+        },
+    ),
     *_group(
         Stage.INPUT,
         _TABLES,
@@ -420,6 +427,12 @@ _ALL = (
             "RE708": "`run --problems` or `--state-out` names the events file, which it would overwrite",
             "RE709": "`serve` given options it cannot use together, `adjust --points` not a number",
         },
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
+        Stage.USAGE,
+        _RUN,
+        {"RE710": "`run --workers` above 1 without a store the workers share (`--db` SQLite or PostgreSQL)"},
         exit_status=EXIT_USAGE,
     ),
     *_group(

@@ -19,7 +19,8 @@ applies the rest, each event once. A replay stops early, between two events, whe
 (Ctrl-C in `loyalty run`; the batch so far is committed) or when the store fails. A batch that fails
 (a locked database, a deadlock between workers) is rolled back and done again one line per
 transaction, so that a failure that stays is placed at its line (RE605, naming the line and the
-event: the events before it are committed).
+event: the events before it are committed); one whose commit failed (another process wrote what it
+read, store/sql.py's optimistic groups; a deadlock) is first done again once as a batch.
 """
 
 from __future__ import annotations
@@ -170,6 +171,14 @@ class Replay:
             setattr(self, name, value)
         self.points.discard()
 
+    def add(self, counted: Counted) -> None:
+        """Add what one line of another replay counted (a worker's: `replay_workers`); the points
+        are staged in the tally until `points.commit()`."""
+        for name, value in zip(_COUNTS, counted.counts, strict=True):
+            setattr(self, name, getattr(self, name) + value)
+        for customer, points in counted.earned:
+            self.points.add(customer, points)
+
     def count(self, outcome: Decided) -> None:
         """Add an applied event's ledger entries to the totals (as the books count them:
         a positive adjustment as issued, a negative one as reversed)."""
@@ -193,6 +202,21 @@ results."""
 
 OnProblem = Callable[[Diagnostic], None]
 """Called with every problem (a refused line) and warning, as it is found."""
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one acknowledged line added to a replay's totals: the differences of the running
+    counts (in the order of `Replay`'s fields: applied, duplicates, problems, warnings, issued,
+    redeemed, expired, reversed) and the points each customer it named earned. A worker of
+    `replay_workers` sends these to the parent, which adds them up in file order (`Replay.add`)."""
+
+    number: int
+    counts: tuple[Any, ...]
+    earned: tuple[tuple[str, Decimal], ...]
+
+
+OnCounted = Callable[[Counted], None]
 
 
 def replay(
@@ -241,12 +265,50 @@ def replay_lines(
     `on_line` is told each line number once the line is acknowledged (its batch committed). The
     totals go into `into` when given, so that a caller interrupted by an exception (a second
     Ctrl-C) still has them: those of the batches committed. `batch`: lines per transaction."""
+    return replay_numbered(
+        loyalty,
+        name,
+        enumerate(lines, start=1),
+        on_outcome,
+        into=into,
+        on_problem=on_problem,
+        stop=stop,
+        on_line=on_line,
+        batch=batch,
+    )
+
+
+def replay_numbered(
+    loyalty: Loyalty,
+    name: str,
+    numbered: Iterable[tuple[int, bytes | None]],
+    on_outcome: OnOutcome | None = None,
+    *,
+    into: Replay | None = None,
+    on_problem: OnProblem | None = None,
+    stop: Callable[[], bool] | None = None,
+    on_line: Callable[[int], None] | None = None,
+    batch: int = 1,
+    idle: Callable[[], bool] | None = None,
+    on_counted: OnCounted | None = None,
+) -> Replay:
+    """`replay_lines` over lines that carry their own numbers (in increasing order, not
+    necessarily consecutive: a worker of `replay_workers` gets the lines of its customers). `idle`,
+    asked before each line after a batch's first, says that the next line is not there yet: the
+    batch then ends and commits rather than holding the lines it has, unacknowledged, while it
+    waits (a worker whose parent waits for those acknowledgements). `on_counted` is told what each
+    line added to the totals, once it is acknowledged, after `on_line`."""
     result = Replay() if into is None else into
-    run = _Run(loyalty, result, on_outcome, on_problem or (lambda _: None), name, on_line)
-    numbered = enumerate(lines, start=1)
+    run = _Run(loyalty, result, on_outcome, on_problem or (lambda _: None), name, on_line, on_counted)
+    lines = iter(numbered)
     while True:
-        taking = _Taking(numbered, batch, stop, result)
+        taking = _Taking(lines, batch, stop, result, idle)
         run.group(taking, grouped=batch > 1)
+        if result.failure is not None and batch > 1 and run.commit_failed and len(taking.taken) > 1:
+            # Its commit failed (another process wrote what an optimistic batch read, a deadlock
+            # with another worker): once more as a batch, read afresh.
+            result.failure = None
+            run.group(taking.taken, grouped=True)
         if result.failure is not None and batch > 1 and taking.taken:
             # The batch was rolled back (a deadlock with another worker, a lock held too long):
             # once more, a transaction per line, so that a failure that stays is placed at its line.
@@ -263,7 +325,8 @@ def replay_lines(
 
 class _Taking:
     """The next batch's lines: up to `size` (and about `_BATCH_BYTES`), each kept in `taken` (to be
-    done again one by one if the batch fails); `stop` is asked before each line."""
+    done again one by one if the batch fails); `stop` is asked before each line, `idle` before each
+    line after the first (`replay_numbered`)."""
 
     def __init__(
         self,
@@ -271,11 +334,13 @@ class _Taking:
         size: int,
         stop: Callable[[], bool] | None,
         result: Replay,
+        idle: Callable[[], bool] | None = None,
     ) -> None:
         self.numbered = numbered
         self.size = size
         self.stop = stop
         self.result = result
+        self.idle = idle
         self.taken: list[tuple[int, bytes | None]] = []
         self.ended = False
 
@@ -285,6 +350,8 @@ class _Taking:
             if self.stop is not None and self.stop():
                 self.result.stopped = "interrupted"
                 return
+            if self.taken and self.idle is not None and self.idle():
+                return  # nothing more to read now: this batch commits
             item = next(self.numbered, None)
             if item is None:
                 self.ended = True
@@ -309,7 +376,12 @@ class _Run:
     report: OnProblem
     name: str
     on_line: Callable[[int], None] | None
+    on_counted: OnCounted | None = None
     acks: list[Callable[[], None]] = field(default_factory=list)
+    commit_failed: bool = False
+    """The last group failed at its commit, not at one of its lines."""
+    earned: list[tuple[str, Decimal]] = field(default_factory=list)
+    """The points each customer earned on the line in progress, for `on_counted`."""
 
     def group(self, items: Iterable[tuple[int, bytes | None]], *, grouped: bool) -> None:
         """The lines in one transaction (`grouped`) or each in its own; what they did is told once
@@ -317,6 +389,7 @@ class _Run:
         result = self.result
         saved = result._saved()
         self.acks = []
+        self.commit_failed = False
         lines = iter(items)
         first = next(lines, None)
         if first is None:
@@ -326,11 +399,17 @@ class _Run:
             with self.loyalty.store.group() if grouped else contextlib.nullcontext():
                 for number, raw in itertools.chain([first], lines):
                     result.line = number
+                    before = result._saved() if self.on_counted is not None else ()
+                    self.earned = []
                     self._one(number, raw)
                     if result.failure is not None:
                         raise _LineFailedError
                     if self.on_line is not None:
                         self.acks.append(functools.partial(self.on_line, number))
+                    if self.on_counted is not None:
+                        counts = tuple(a - b for a, b in zip(result._saved(), before, strict=True))
+                        counted = Counted(number, counts, tuple(self.earned))
+                        self.acks.append(functools.partial(self.on_counted, counted))
         except _LineFailedError:
             result._restore(saved)
             return
@@ -338,6 +417,7 @@ class _Run:
             failure = _store_failed(error, result.line, None, None)
             result._restore(saved)
             result.failure = failure
+            self.commit_failed = True
             return
         except BaseException:
             result._restore(saved)
@@ -355,6 +435,12 @@ class _Run:
         if number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark is no event
         _line(self, number, raw.rstrip(b"\n").rstrip(b"\r"))
+
+    def earn(self, customer: str, points: Decimal) -> None:
+        """The points a customer earned on the line (0: a customer of the run all the same)."""
+        self.result.points.add(customer, points)
+        if self.on_counted is not None:
+            self.earned.append((customer, points))
 
     def _tell(self, diagnostic: Diagnostic) -> None:
         self.acks.append(functools.partial(self.report, diagnostic))
@@ -454,14 +540,14 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
     applied = [] if handled.duplicate else [decided]
     if handled.duplicate:
         result.duplicates += 1
-        result.points.add(decided.customer, ZERO)
+        run.earn(decided.customer, ZERO)
         run._told(number, decided, True)
     if handled.referred is not None and handled.referrer_applied:
         applied.append(handled.referred)  # on a redelivery too: a reward owed until now
     for done in applied:
         result.applied += 1
         result.count(done)
-        result.points.add(done.customer, done.totals.points)
+        run.earn(done.customer, done.totals.points)
         run._told(number, done, False)
 
 

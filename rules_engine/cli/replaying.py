@@ -3,6 +3,7 @@ a progress bar on a terminal, Ctrl-C between events), with the totals at the end
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -10,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -30,6 +31,7 @@ from rules_engine.render import (
 if TYPE_CHECKING:
     from rules_engine.engine.outcome import Outcome
     from rules_engine.replay import Replay
+    from rules_engine.state.customer import CustomerState
     from rules_engine.store import Store
 from rules_engine.cli.common import (
     AllowDowngradeOption,
@@ -96,6 +98,15 @@ def run(
             "printed only once its batch is committed. 1: a transaction per event.",
         ),
     ] = _BATCH,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="With --db, replay on this many processes, each owning the customers its share of "
+            "a hash of their ids gives it; the output is the same as with one, in file order.",
+        ),
+    ] = 1,
     now: NowOption = None,
     horizon: HorizonOption = None,
     allow_downgrade: AllowDowngradeOption = False,
@@ -108,7 +119,11 @@ def run(
     processed before (by any run) is not applied again. Ctrl-C stops after the current event,
     commits its batch and prints the totals so far (exit 130).
     """
+    import functools
+
+    from rules_engine.engine.evaluator import Engine
     from rules_engine.replay import Replay, bounded_lines, replay_lines
+    from rules_engine.replay_workers import Workers, WorkerSpec
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
     from rules_engine.store.cache import REPLAY_SIZE
@@ -125,6 +140,16 @@ def run(
                 ),
                 err,
             )
+    if workers > 1 and not _shared(db):
+        _usage(
+            Diagnostic(
+                "RE710",
+                f"--workers {workers} needs a store the workers share: "
+                + ("no --db was given" if db is None else f"--db {db} is not one"),
+                hint="give --db with an SQLite file or postgresql://…, or run with one worker in memory",
+            ),
+            err,
+        )
     clock, limit = _clock(now, horizon, db is not None, err)
     if state_out is not None:
         _check_writable(state_out, "--state-out", err)
@@ -152,6 +177,28 @@ def run(
             except BaseException:  # refused: the store is closed, the command stops
                 report.close()
                 raise
+        pool = None
+        if workers > 1 and db is not None:
+            try:
+                latest = store.latest_event_time() if clock is None and limit is not None else None
+            except StoreError as problem:
+                report.close()
+                _fail(problem.diagnostics, err)
+            finally:
+                store.close()  # each worker opens its own; the parent reads the states again at the end
+            secret = os.environ.get("LOYALTY_SECRET", "").encode()
+            spec = WorkerSpec(
+                load_engine=functools.partial(Engine.from_file, program, secret=secret),
+                db=db,
+                open_store=functools.partial(open_store, default_cache=REPLAY_SIZE),
+                horizon=limit,
+                now=clock,
+                batch=batch,
+                name=str(events),
+                render=None if quiet else functools.partial(outcome_text, as_json=as_json),
+                latest=latest,
+            )
+            pool = Workers(spec, workers, engine)
         show = _outcome_printer(out, quiet=quiet, as_json=as_json)
         progress = progress_bar(err, unit="lines", quiet=quiet)
         interrupted = _Interrupt()
@@ -165,36 +212,50 @@ def run(
                 out.file.flush()
 
         try:
-            with interrupted, progress:
+            # the workers are started before the progress bar's thread (a fork copies one thread)
+            with pool if pool is not None else contextlib.nullcontext(), interrupted, progress:
                 task = progress.add_task("replaying", total=size, events=0)
-                replay_lines(
-                    Loyalty(engine, store, horizon=limit, now=clock),
-                    str(events),
-                    _reading(bounded_lines(lines), unread),
-                    None if quiet else show,  # quiet: no outcome is built
-                    into=result,
-                    on_problem=report,
-                    stop=interrupted.asked,
-                    # a pipe has no position (tell() raises): only a file's bar moves by bytes
-                    on_line=None if quiet else done,  # quiet: no bar, nothing to flush
-                    batch=batch if db is not None else 1,
-                )
+                if pool is not None:
+                    pool.replay(
+                        enumerate(_reading(bounded_lines(lines), unread), start=1),
+                        into=result,
+                        on_text=None if quiet else functools.partial(_print_text, out),
+                        on_problem=report,
+                        on_line=None if quiet else done,
+                        stop=interrupted.asked,
+                    )
+                else:
+                    replay_lines(
+                        Loyalty(engine, store, horizon=limit, now=clock),
+                        str(events),
+                        _reading(bounded_lines(lines), unread),
+                        None if quiet else show,  # quiet: no outcome is built
+                        into=result,
+                        on_problem=report,
+                        stop=interrupted.asked,
+                        # a pipe has no position (tell() raises): only a file's bar moves by bytes
+                        on_line=None if quiet else done,  # quiet: no bar, nothing to flush
+                        batch=batch if db is not None else 1,
+                    )
         except KeyboardInterrupt:  # a second Ctrl-C: the batch in progress was rolled back
             result.stopped = "interrupted at once"
         finally:
             report.close()
+        states: _States = store
+        if pool is not None and db is not None:
+            states = _Reopened(db, engine.program.program, open_store)
         try:
             if unread:  # the lines before were applied, and stay so
                 reason = unread[0].strerror
                 _fail([Diagnostic("RE414", f"cannot read {events} after line {result.line}: {reason}")], err)
             unstated = _print_totals(
-                out, result, store if by_customer else None, report, quiet=quiet, as_json=as_json
+                out, result, states if by_customer else None, report, quiet=quiet, as_json=as_json
             )
             if unstated is None and state_out is not None:
-                unstated = _write_states(store, result, state_out, err)
+                unstated = _write_states(states, result, state_out, err)
         finally:
             result.points.close()
-            store.close()
+            states.close()
     if unstated is not None:  # no states file rather than one that says "no customers"
         _fail(unstated.diagnostics, err)
     if result.failure is not None:
@@ -219,6 +280,46 @@ def run(
         raise typer.Exit(130)
     if result.problems:
         raise typer.Exit(1)
+
+
+def _shared(db: str | None) -> bool:
+    """Whether several processes can share the store: an SQLite file or PostgreSQL (not memory)."""
+    from rules_engine.store import sqlite_path
+
+    return db is not None and (sqlite_path(db) is not None or db.startswith(("postgres://", "postgresql://")))
+
+
+def _print_text(out: Console, text: str) -> None:
+    out.print(text, markup=False, soft_wrap=True)
+
+
+class _States(Protocol):
+    """What the end of a run reads of the store: the states of its customers."""
+
+    def state(self, customer: str) -> CustomerState | None: ...
+
+    def close(self) -> None: ...
+
+
+class _Reopened:
+    """The store again, after the workers: opened when the states are first read (--by-customer,
+    --state-out), so that a run that reads none opens nothing; a failure to open is the store's
+    error there, as a failure to read is."""
+
+    def __init__(self, db: str, program: str, opener: Callable[..., Store]) -> None:
+        self.db = db
+        self.program = program
+        self.opener = opener
+        self.opened: Store | None = None
+
+    def state(self, customer: str) -> CustomerState | None:
+        if self.opened is None:
+            self.opened = self.opener(self.db, self.program)
+        return self.opened.state(customer)
+
+    def close(self) -> None:
+        if self.opened is not None:
+            self.opened.close()
 
 
 def _same_file(first: Path, second: Path) -> bool:
@@ -301,28 +402,29 @@ def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[i
         """One line per outcome as it comes (a long replay holds none of them)."""
         if quiet:
             return
-        if duplicate:
-            if not as_json:
-                out.print(
-                    f"line {number}: {outcome.event} {outcome.customer}: already processed, nothing applied",
-                    markup=False,
-                    soft_wrap=True,
-                )
-            return
-        if as_json:
-            out.print(jsonio.dumps(outcome.model_dump(mode="python")), markup=False, soft_wrap=True)
-            return
-        given = ", ".join(f"{a.rule} {a.points}" for a in outcome.effects.points) or "no points"
-        off = f", {outcome.totals.discount} off" if outcome.totals.discount else ""
-        back = sum((c.points for c in outcome.effects.points_changes if c.kind == "reverse"), Decimal(0))
-        off += f", took back {back}" if back else ""
-        spent = sum((c.points for c in outcome.effects.points_changes if c.kind == "burn"), Decimal(0))
-        off += f", spent {spent}" if spent else ""
-        out.print(
-            f"line {number}: {outcome.event} {outcome.customer}: {given}{off}", markup=False, soft_wrap=True
-        )
+        text = outcome_text(number, outcome, duplicate, as_json=as_json)
+        if text is not None:
+            out.print(text, markup=False, soft_wrap=True)
 
     return show
+
+
+def outcome_text(number: int, outcome: Outcome, duplicate: bool, *, as_json: bool) -> str | None:
+    """The line `loyalty run` prints for an outcome (None: none, a duplicate with --json); the
+    workers of `--workers` make it, the parent prints it."""
+    if duplicate:
+        if as_json:
+            return None
+        return f"line {number}: {outcome.event} {outcome.customer}: already processed, nothing applied"
+    if as_json:
+        return jsonio.dumps(outcome.model_dump(mode="python"))
+    given = ", ".join(f"{a.rule} {a.points}" for a in outcome.effects.points) or "no points"
+    off = f", {outcome.totals.discount} off" if outcome.totals.discount else ""
+    back = sum((c.points for c in outcome.effects.points_changes if c.kind == "reverse"), Decimal(0))
+    off += f", took back {back}" if back else ""
+    spent = sum((c.points for c in outcome.effects.points_changes if c.kind == "burn"), Decimal(0))
+    off += f", spent {spent}" if spent else ""
+    return f"line {number}: {outcome.event} {outcome.customer}: {given}{off}"
 
 
 def _reading(lines: Iterator[bytes | None], unread: list[OSError]) -> Iterator[bytes | None]:
@@ -343,7 +445,7 @@ def _size(lines: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _write_states(store: Store, result: Replay, path: Path, err: Console) -> StoreError | None:
+def _write_states(store: _States, result: Replay, path: Path, err: Console) -> StoreError | None:
     """--state-out: the current states of the run's customers, read from the store one at a time
     and written as they come (a temporary file beside it, renamed at the end, so that a failure
     leaves no file); or the store's error reading them."""
@@ -398,7 +500,7 @@ def _unwritable(path: Path, option: str, reason: str | None) -> Diagnostic:
 def _print_totals(
     out: Console,
     result: Replay,
-    store: Store | None,
+    store: _States | None,
     report: _ProblemReporter,
     *,
     quiet: bool,

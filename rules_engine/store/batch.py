@@ -74,6 +74,12 @@ class Batch:
     """Bulk codes claimed, staged: code → (coupon, customer, when)."""
     latest: dt.datetime | None = None
     """The latest time of an event staged."""
+    locked: bool = True
+    """Whether the group holds its write lock; an optimistic group (`SqlStore.optimistic`) reads
+    without it until it writes."""
+    revisions: dict[str, int | None] = field(default_factory=dict)
+    """An optimistic group's customers: the revision of their row as read (None: no row), checked
+    to be unchanged once the lock is taken."""
 
     def state(self, customer: str) -> CustomerState | None:
         """The customer's state in the group (staged, or as the database holds it); the customer

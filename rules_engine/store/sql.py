@@ -93,6 +93,11 @@ class SqlStore(Store):
     early_writes: int = 0
     """How many times a group wrote its batch out early, over its budget (not at a read it could
     not answer): to see that the budget is honoured."""
+    optimistic: bool = False
+    """A group reads without the write lock and takes it only to write, first checking that
+    nothing it read has changed since (`_lock_unchanged`): for a replay's worker that owns its
+    customers (`loyalty run --workers`) on SQLite, whose write lock is the whole database's, so
+    that workers decide their batches at once and take turns only to write them."""
 
     # -- what each database does its own way ----------------------------------------------------
     @abstractmethod
@@ -197,8 +202,11 @@ class SqlStore(Store):
         if self._batch is not None:  # already in one: the outer group commits
             yield
             return
-        self._begin()
-        batch = Batch(max(self.batch_elements, 0))  # 0: written out event by event
+        if not self.optimistic:
+            self._begin()
+        batch = Batch(
+            max(self.batch_elements, 0), locked=not self.optimistic
+        )  # 0: written out event by event
         self._batch = batch
         try:
             yield
@@ -244,6 +252,8 @@ class SqlStore(Store):
         if customer in batch.bases:
             return
         revision = self._lock_customer(customer)
+        if not batch.locked:
+            batch.revisions[customer] = revision
         kept = None
         if revision:
             kept = self._cache.get(customer, revision)
@@ -259,6 +269,8 @@ class SqlStore(Store):
         batch = self._batch
         if batch is None:
             return
+        if not batch.locked:
+            self._lock_unchanged(batch)
         rows = _Rows()
         for customer, state in batch.states.items():
             batch.bases[customer] = self._state_rows(customer, state, batch.bases.get(customer), rows)
@@ -296,6 +308,43 @@ class SqlStore(Store):
             self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
         if let_go:
             batch.bases.clear()  # read again (and locked again, a no-op) if seen again
+
+    def _lock_unchanged(self, batch: Batch) -> None:
+        """Take an optimistic group's write lock, then check that what its batch read is what the
+        database holds: its customers' revisions, budget spending, stock, unclaimed bulk codes.
+        Another process wrote some of it (a worker giving a referrer their reward): StoreError,
+        and the batch is rolled back (a replay does it again, an event per transaction)."""
+        self._begin()
+        batch.locked = True
+        changed = [c for c, revision in batch.revisions.items() if self._lock_customer(c) != revision]
+        if batch.spending:
+            now = self._lock_budgets(list(batch.spending))
+            changed += [
+                f"the budget of {rule} ({period})"
+                for (rule, period), points in batch.spending.items()
+                if Decimal(now[rule][period]) != points
+            ]
+        if batch.stock:
+            counted = self._lock_stock(list(batch.stock))
+            changed += [
+                f"the stock of {item}" for item, count in batch.stock.items() if counted[item] != count
+            ]
+        for code in batch.claims:
+            rows = self._execute(
+                "SELECT customer FROM coupon_codes WHERE program = ? AND code = ?", (self.program, code)
+            )
+            if rows and rows[0][0] is not None:
+                changed.append(f"the code {code}")
+        if changed:
+            raise StoreError(
+                [
+                    Diagnostic(
+                        "RE605",
+                        f"{self.url}: another process wrote what the batch read ({', '.join(changed[:3])})",
+                        hint=RETRY_HINT,
+                    )
+                ]
+            )
 
     def _release_unwritten(self, customers: list[str]) -> None:
         """Customers the group locked but gave no state (their events all failed or changed
@@ -553,13 +602,17 @@ class SqlStore(Store):
         self._flush()  # in a group: what it staged, then the database
         return [row[0] for row in self._execute("SELECT DISTINCT program FROM customers ORDER BY program")]
 
+    def stored_time(self, moment: dt.datetime) -> dt.datetime:
+        """A moment as the database gives it back once stored (SQLite: in UTC)."""
+        return self._read_time(self._time(moment))
+
     def latest_event_time(self) -> dt.datetime | None:
         rows = self._execute("SELECT max(at) FROM events WHERE program = ?", (self.program,))
         latest = None if not rows or rows[0][0] is None else self._read_time(rows[0][0])
         staged = None if self._batch is None else self._batch.latest
         if staged is None or (latest is not None and latest >= staged):
             return latest
-        return self._read_time(self._time(staged))  # as the database will give it back
+        return self.stored_time(staged)  # as the database will give it back
 
     def erase(
         self,
