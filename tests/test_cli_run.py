@@ -683,3 +683,22 @@ def test_a_replay_into_a_store_holds_64_customers_unless_the_url_says(
     result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--db", db, "-q"])
     assert result.exit_code in (0, 1), result.output  # the stream has bad lines on purpose
     assert [store._cache.size for store in opened] == [held]
+
+
+def test_an_id_with_control_characters_prints_as_one_line_with_escapes(tmp_path: Path) -> None:
+    """Into a file or a pipe each outcome is one line as written (no styling), and an id holding a
+    newline or an escape sequence cannot split it or steer a terminal that shows the file later."""
+    first = json.loads(Path(STREAM).read_text().splitlines()[0])
+    odd = {**first, "id": "a\nb", "customer": "eve\x1b[31m"}
+    stream = tmp_path / "odd.jsonl"
+    stream.write_text(json.dumps(odd) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "rules_engine.cli", "run", PROGRAM, str(stream)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TTY_INTERACTIVE": "0"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("line 1: a\\x0ab eve\\x1b[31m: early-bird 10, base 6")
+    assert "\x1b" not in done.stdout

@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
+from rich.file_proxy import FileProxy
 
 from rules_engine import collector, jsonio
 from rules_engine.errors import (
@@ -290,7 +291,20 @@ def _shared(db: str | None) -> bool:
 
 
 def _print_text(out: Console, text: str) -> None:
-    out.print(text, markup=False, soft_wrap=True)
+    """One outcome's line. Into a file or a pipe it is written as it is, flushed (a line printed
+    is a line acknowledged): rich's `print` costs ~0.2-0.6 ms a line, a fifth to a half of what
+    deciding the event costs, for no styling a file keeps. Control characters an id may hold are
+    written as `\\x1b` escapes, so a line stays one line and cannot steer a terminal that shows
+    the file later. On a terminal, or while a progress bar holds stdout, rich prints it."""
+    file = out.file
+    if out.is_terminal or isinstance(file, FileProxy):
+        out.print(text, markup=False, soft_wrap=True)
+        return
+    file.write(text.translate(_CONTROL) + "\n")
+    file.flush()
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 class _States(Protocol):
@@ -404,7 +418,7 @@ def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[i
             return
         text = outcome_text(number, outcome, duplicate, as_json=as_json)
         if text is not None:
-            out.print(text, markup=False, soft_wrap=True)
+            _print_text(out, text)
 
     return show
 
