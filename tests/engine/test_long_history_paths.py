@@ -162,6 +162,24 @@ def test_the_lots_expiring_by_a_moment_are_found_as_by_their_expiry_order(
     assert lifecycle.expiring_by(ordered, moment) == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(lots, st.integers(0, 11), moments)
+def test_a_lot_that_never_expires_out_of_its_place_is_no_error(
+    made: list[Lot], at: int, moment: dt.datetime
+) -> None:
+    """A state whose lots are not all in expiry order (a lot of a program version that did not
+    expire points, kept before lots of a later one that does; found by tests/store/test_tables.py)
+    gets the answer it got before the bisection read `expires_at` in C, not a TypeError."""
+    ordered = sorted(made, key=lifecycle.expiry_order)
+    if not ordered:
+        return
+    at = min(at, len(ordered) - 1)
+    ordered[at] = ordered[at].model_copy(update={"expires_at": None})
+    moment = moment + dt.timedelta(days=365)
+    expected = bisect.bisect_right(ordered, (False, moment), key=lifecycle.expiry_order)
+    assert lifecycle.expiring_by(ordered, moment) == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(moments, max_size=12), moments, st.sampled_from([*OFFSETS, MOSCOW]), st.booleans())
 def test_the_activity_in_a_window_is_found_whatever_the_zone_of_its_start(
