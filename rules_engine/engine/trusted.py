@@ -429,15 +429,20 @@ def rule_trace(
     unit: str | _NotGiven | None = _NOT_GIVEN,
     condition: ExplainNode | _NotGiven | None = _NOT_GIVEN,
 ) -> RuleTrace:
-    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **the optional fields given)`."""
-    given = (
-        (failing is not _NOT_GIVEN)
-        | (hint is not _NOT_GIVEN) << 1
-        | (amount is not _NOT_GIVEN) << 2
-        | (unit is not _NOT_GIVEN) << 3
-        | (condition is not _NOT_GIVEN) << 4
-    )
-    return _rule_trace(rule, kind, fired, code, reason, failing, hint, amount, unit, condition, given)
+    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **the optional fields given)`: the
+    `verdict` of the same arguments, made a model at once."""
+    return verdict(
+        rule,
+        kind,
+        fired,
+        code,
+        reason,
+        failing=failing,
+        hint=hint,
+        amount=amount,
+        unit=unit,
+        condition=condition,
+    ).model()
 
 
 class Verdict(NamedTuple):
