@@ -470,9 +470,32 @@ _TEXT: dict[type, Callable[[Any], str]] = {
     dt.datetime: _moment_text,
     dt.date: _moment_text,
     dt.time: _moment_text,
-    Line: _model_text,
+    Line: lambda line: _line_text(line),
     ReturnLine: _model_text,
 }
+
+# The canonical text of basket lines without attributes, by their values: a stream's baskets are
+# made of few distinct lines (a product at its price, in a quantity), and a line's text is most
+# of a purchase's. Keyed with the numbers' types, so that only lines that write the same text meet.
+_LINE_TEXTS: dict[tuple[Any, ...], str] = {}
+_LINE_TEXTS_KEPT = 8192
+
+
+def _line_text(line: Line) -> str:
+    """`_model_text(line)`, remembered for a line without attributes (see `_LINE_TEXTS`)."""
+    values = line.__dict__
+    if len(values) != 6 or values.get("attributes"):
+        return _model_text(line)
+    price = values["price"]
+    qty = values["qty"]
+    key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty))
+    text = _LINE_TEXTS.get(key)
+    if text is None:
+        text = _model_text(line)
+        if len(_LINE_TEXTS) >= _LINE_TEXTS_KEPT:
+            _LINE_TEXTS.clear()
+        _LINE_TEXTS[key] = text
+    return text
 
 
 # Each model class's field names, sorted, with their quoted JSON keys.

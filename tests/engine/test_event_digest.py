@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
@@ -214,3 +215,22 @@ def test_events_read_from_json_do_not_need_model_dump() -> None:
                 continue
             # raises _UnknownValueError for a value it does not know
             events_module._model_text(event, event.time)
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the reference, for an int price
+def test_a_remembered_line_text_is_only_given_to_a_line_that_writes_the_same_text(monkeypatch: Any) -> None:
+    """Lines without attributes are written once per distinct value (events._LINE_TEXTS): prices
+    equal in Python but of other types (a Python caller may put an int or a float in a line
+    made without validation), in other digits, or lines past the memory's size, each get the
+    first implementation's digest."""
+    monkeypatch.setattr(events_module, "_LINE_TEXTS_KEPT", 4)
+    base = parse_event(purchase(Decimal(1), Decimal(1), MOMENT))
+    prices: list[Any] = [Decimal("3"), Decimal("3.00"), 3, 3.0, Decimal("3.10"), 3.1, True, Decimal("1"), 1]
+    for round_ in range(2):
+        for price in prices:
+            line = events_module.Line.model_construct(
+                sku="A", name=None, category=None, price=price, qty=Decimal(1), attributes={}
+            )
+            event = base.model_copy(update={"items": [line, line]})
+            assert event_digest(event) == reference_digest(event), (round_, price)
+            assert len(events_module._LINE_TEXTS) <= 4
