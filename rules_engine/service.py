@@ -286,7 +286,7 @@ class Loyalty:
             referral_code=self._code(event.customer) if before is None else None,
             digest=event_digest(event),
             at=event.time,
-            taken=[(item, 1) for item in self.engine.stock_keys(event)],
+            taken=[(item, 1) for item in self.engine.redeemed_items(event)],
             owes=result.referral_owed,
         )
 

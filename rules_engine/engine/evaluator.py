@@ -198,8 +198,18 @@ class Engine:
         return [(rule, cap_period_key(period, day)) for rule, period in self.plan.budgeted]
 
     def stock_keys(self, event: AnyEvent) -> list[str]:
-        """The catalog items whose redemption count the event reads: what a store locks and reads
-        into `BudgetSnapshot.redeemed`, and adds the event's redemption to (`stock`)."""
+        """The catalog items whose redemption count the event's decision reads: what a store locks
+        and reads into `BudgetSnapshot.redeemed`. Only an item with a `stock` limit: the count of
+        one without is never read, so a store neither locks it nor checks it unchanged (two
+        `loyalty run` workers redeeming a free latte do not wait for, or undo, each other)."""
+        if not isinstance(event, Redeem):
+            return []
+        limited = any(item.id == event.item and item.stock is not None for item in self.program.catalog)
+        return [event.item] if limited else []
+
+    def redeemed_items(self, event: AnyEvent) -> list[str]:
+        """The catalog items the event redeems, limited or not: what a store adds to the counts
+        (`loyalty customer` and the service's catalog show them; a later version may set a limit)."""
         return [event.item] if isinstance(event, Redeem) else []
 
     def duplicate(self, event: AnyEvent, state: CustomerState) -> Result:

@@ -257,3 +257,30 @@ def test_whatever_the_order_of_redemptions_and_voids_the_count_is_exact_and_neve
             shop.void(Void(id=f"v{n}", customer=customer, voided=voided, reason="x", operator="o", at=at))
             count -= 1
         assert shop.store.redeemed().get("mug", 0) == count <= 3
+
+
+def test_optimistic_workers_redeeming_an_item_without_stock_do_not_undo_each_other(tmp_path: Path) -> None:
+    """`loyalty run --workers` on SQLite: each worker's batch reads without the write lock and is
+    undone (RE605) if another process changed what it read. An item without a `stock` limit is
+    counted but its count is never read for a decision, so two workers redeeming it interleave
+    freely and the count stays exact; an item with a limit is still checked."""
+    from rules_engine.errors import StoreError
+    from rules_engine.store.sql import SqlStore
+
+    db = str(tmp_path / "x.db")
+    mine, theirs = open_store(db, "store-test"), open_store(db, "store-test")
+    assert isinstance(mine, SqlStore)
+    mine.optimistic = True
+    worker, other = Loyalty(ENGINE, mine, horizon=None), Loyalty(ENGINE, theirs, horizon=None)
+    for customer in ("ann", "bob"):
+        other.process(purchase(customer))
+    with mine.group():
+        worker.process(redeem("ann", "latte", 1))
+        other.process(redeem("bob", "latte", 1))  # written first, while the group holds no lock
+    assert theirs.redeemed() == {"latte": 2}
+    with pytest.raises(StoreError, match="the stock of mug"), mine.group():
+        worker.process(redeem("ann", "mug", 2))
+        other.process(redeem("bob", "mug", 2))
+    assert theirs.redeemed() == {"latte": 2, "mug": 1}
+    mine.close()
+    theirs.close()
