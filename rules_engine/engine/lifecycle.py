@@ -101,6 +101,16 @@ def with_lot(lots: list[Lot], lot: Lot) -> None:
         bisect.insort_right(lots, lot, key=expiry_order)
 
 
+def with_lots(lots: list[Lot], new: list[Lot]) -> None:
+    """`with_lot` of each of `new`, lots of one event that expire together (one `expiry_order`):
+    where the first goes decides for all, so the order is looked at once."""
+    if not lots or expiry_order(lots[-1]) <= expiry_order(new[0]):
+        lots.extend(new)
+    else:
+        for lot in new:
+            bisect.insort_right(lots, lot, key=expiry_order)
+
+
 def in_order(state: CustomerState) -> CustomerState:
     """A state whose lots are in expiry order, with the index of its pending lots: as every state
     the engine writes is. A state written before (`pending_lots` is null) is put in order once, here:

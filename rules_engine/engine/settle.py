@@ -19,7 +19,7 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
 from rules_engine.engine.result import Result, RuleTraces
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import award_records, earn_entry, past_line, points_lot, replaced, trusted
+from rules_engine.engine.trusted import awards_records, earn_entry, past_lines, points_lot, replaced, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
 
 T = TypeVar("T")
@@ -107,16 +107,21 @@ def new_state(run: Run) -> CustomerState:
     ledger = run.ledger
     version = run.program.version
     rule_hashes = run.plan.rule_hashes
-    for award in run.effects_points:  # a lot and one ledger entry per award, with its lines' parts
-        lot_lines, parts = award_records(award.lines, quantities)
-        lifecycle.with_lot(
-            lots, points_lot(event.id, award.rule, award.points, time, available_at, expires_at, lot_lines)
-        )
-        lot = f"{event.id}/{award.rule}"
-        if available_at > time:
-            pending.append(lot)
-        rule_hash = rule_hashes.get(award.rule)
-        ledger.append(earn_entry(event.id, award.rule, award.points, lot, time, version, rule_hash, parts))
+    awards = run.effects_points
+    if awards:  # a lot and one ledger entry per award, with its lines' parts (each line found once)
+        records = awards_records([award.lines for award in awards], quantities)
+        made = []
+        waits = available_at > time
+        for award, (lot_lines, parts) in zip(awards, records, strict=True):
+            rule = award.rule
+            made.append(points_lot(event.id, rule, award.points, time, available_at, expires_at, lot_lines))
+            lot = f"{event.id}/{rule}"
+            if waits:
+                pending.append(lot)
+            ledger.append(
+                earn_entry(event.id, rule, award.points, lot, time, version, rule_hashes.get(rule), parts)
+            )
+        lifecycle.with_lots(lots, made)
     coupons = run.state.coupons  # unchanged (usually): shared, as every field the update leaves alone
     if run.redeemed or run.coupons_issued:
         coupons = [
@@ -132,9 +137,7 @@ def new_state(run: Run) -> CustomerState:
     if isinstance(event, Purchase):
         visits += 1
         day = run.local.date()
-        bought = [
-            past_line(line.sku, line.category, line.price, line.qty, day, event.id) for line in event.items
-        ]
+        bought = past_lines(event.items, day, event.id)
     purchases, older = history.kept(
         run.state.purchases,
         bought,

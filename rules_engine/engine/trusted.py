@@ -111,49 +111,84 @@ _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 # The line shares already made, by value: models are frozen, so states can share them. Most shares
 # repeat (a line's index and a small number of points; the same SKUs and quantities): a look-up
 # costs a third of making the two models, and a model shared is one less object for the collector
-# to scan for as long as the state lives. Keyed by the decimals' text, which tells 5 from 5.0
-# (equal decimals, but not the same JSON); one look-up gives both records of a share; emptied
-# when full, so it stays small.
+# to scan for as long as the state lives. Two levels: a basket line (its index, SKU and quantity's
+# text) → its shares by the points' text; the line's table is looked up once per event, whatever
+# the number of awards on it, and each share is then one look-up of a string. Keyed by the
+# decimals' text, which tells 5 from 5.0 (equal decimals, but not the same JSON); one look-up
+# gives both records of a share; each level emptied when full, so it stays small.
 _LINES_KEPT = 4096
-_SHARES: dict[tuple[int, str, str, str], tuple[LotLine, LedgerLine]] = {}
+_TABLES_KEPT = 256
+_SHARES_KEPT = 32
+_SHARES: dict[tuple[int, str, str], dict[str, tuple[LotLine, LedgerLine]]] = {}
+
+
+def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine]:
+    """The `LotLine` and `LedgerLine` of one share, made (not looked up)."""
+    lot_model = _new(LotLine)
+    _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
+    _set_fields(lot_model, _LOT_LINE_GIVEN)
+    _set_extra(lot_model, None)
+    _set_private(lot_model, None)
+    ledger_model = _new(LedgerLine)
+    _set_dict(ledger_model, {"line": i, "points": points})
+    _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
+    _set_extra(ledger_model, None)
+    _set_private(ledger_model, None)
+    return lot_model, ledger_model
 
 
 def award_records(
     shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]
 ) -> tuple[list[LotLine], tuple[LedgerLine, ...]]:
     """An award's line shares `(line, sku, points)` as its lot's `LotLine`s and its ledger entry's
-    `LedgerLine`s (`quantities`: each line's quantity): what the new state keeps of them. The
-    award loop of every event, spelt out in one loop."""
+    `LedgerLine`s (`quantities`: each line's quantity): what the new state keeps of them. One
+    award's `awards_records`."""
+    return awards_records((shares,), quantities)[0]
+
+
+def awards_records(
+    awards: Iterable[tuple[tuple[int, str, Decimal], ...]], quantities: list[Decimal]
+) -> list[tuple[list[LotLine], tuple[LedgerLine, ...]]]:
+    """`award_records` of every award of an event (each its line shares), in one loop: the awards
+    of an event share its basket's lines, so each line's table of shares is found once."""
     if not (_LOT_LINE_FAST and _LEDGER_LINE_FAST):
-        return (
-            [LotLine(line=i, sku=sku, qty=quantities[i], points=points) for i, sku, points in shares],
-            tuple(LedgerLine(line=i, points=points) for i, _, points in shares),
-        )
-    lot_lines: list[LotLine] = []
-    ledger_lines: list[LedgerLine] = []
+        return [
+            (
+                [LotLine(line=i, sku=sku, qty=quantities[i], points=points) for i, sku, points in shares],
+                tuple(LedgerLine(line=i, points=points) for i, _, points in shares),
+            )
+            for shares in awards
+        ]
+    made: list[tuple[list[LotLine], tuple[LedgerLine, ...]]] = []
+    # this event's lines: each line's SKU and table of shares, found at its first share
+    tables: list[tuple[str, dict[str, tuple[LotLine, LedgerLine]]] | None] = [None] * len(quantities)
     kept = _SHARES
-    for i, sku, points in shares:
-        qty = quantities[i]
-        key = (i, sku, str(qty), str(points))
-        records = kept.get(key)
-        if records is None:
-            lot_model = _new(LotLine)
-            _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
-            _set_fields(lot_model, _LOT_LINE_GIVEN)
-            _set_extra(lot_model, None)
-            _set_private(lot_model, None)
-            ledger_model = _new(LedgerLine)
-            _set_dict(ledger_model, {"line": i, "points": points})
-            _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
-            _set_extra(ledger_model, None)
-            _set_private(ledger_model, None)
-            records = (lot_model, ledger_model)
-            if len(kept) >= _LINES_KEPT:
-                kept.clear()
-            kept[key] = records
-        lot_lines.append(records[0])
-        ledger_lines.append(records[1])
-    return lot_lines, tuple(ledger_lines)
+    for shares in awards:
+        lot_lines: list[LotLine] = []
+        ledger_lines: list[LedgerLine] = []
+        for i, sku, points in shares:
+            line = tables[i]
+            if line is not None and line[0] == sku:
+                table = line[1]
+            else:
+                key = (i, sku, str(quantities[i]))
+                table = kept.get(key)
+                if table is None:
+                    if len(kept) >= _TABLES_KEPT:
+                        kept.clear()
+                    table = kept[key] = {}
+                tables[i] = (sku, table)
+            text = str(points)
+            records = table.get(text)
+            if records is None:
+                records = _share_records(i, sku, quantities[i], points)
+                if len(table) >= _SHARES_KEPT:
+                    table.clear()
+                table[text] = records
+            lot_lines.append(records[0])
+            ledger_lines.append(records[1])
+        made.append((lot_lines, tuple(ledger_lines)))
+    return made
 
 
 _COUNTED_LINE = ("line", "sku", "qty", "added", "returned")
@@ -200,6 +235,34 @@ def past_line(
     _set_extra(model, None)
     _set_private(model, None)
     return model
+
+
+def past_lines(items: Iterable[Any], day: dt.date, event: str) -> list[PastLine]:
+    """`[past_line(line.sku, line.category, line.price, line.qty, day, event) for line in items]`
+    in one loop, the makers bound once: every purchase adds its lines to the history."""
+    if not _PAST_LINE_FAST:
+        return [past_line(line.sku, line.category, line.price, line.qty, day, event) for line in items]
+    made: list[PastLine] = []
+    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
+    given = _PAST_LINE_GIVEN
+    for line in items:
+        model = new(PastLine)
+        set_dict(
+            model,
+            {
+                "sku": line.sku,
+                "category": line.category,
+                "price": line.price,
+                "qty": line.qty,
+                "date": day,
+                "event": event,
+            },
+        )
+        set_fields(model, given)
+        set_extra(model, None)
+        set_private(model, None)
+        made.append(model)
+    return made
 
 
 _LOT = ("event", "rule", "points", "earned_at", "available_at", "expires_at", "lines")

@@ -11,7 +11,7 @@ from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import reward_points
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import verdict
 from rules_engine.program.model import Program, Reward
 
 
@@ -55,7 +55,7 @@ def apply(run: Run) -> None:
         if extra is not None and extra.badge is not None:
             gives += give(run, Reward(badge=extra.badge), rule)
         run.trace.append(
-            rule_trace(
+            verdict(
                 rule, "badge", True, "fired", f"earned: gives {', '.join(gives)}", **reward_points(reward)
             )
         )

@@ -20,7 +20,7 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.mechanics.shared import reward_points
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, rule_trace
+from rules_engine.engine.trusted import replaced, verdict
 from rules_engine.program.model import Birthday, Program
 
 RULE = "birthday"
@@ -79,7 +79,7 @@ def apply(run: Run) -> None:
     run.state = replaced(run.state, {"birthday_rewarded": year})
     on_day = celebrated(born, year)
     run.trace.append(
-        rule_trace(
+        verdict(
             RULE,
             "birthday",
             True,

@@ -24,7 +24,7 @@ from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import number, older, reward_points
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import counted_line, replaced, rule_trace, trusted
+from rules_engine.engine.trusted import counted_line, replaced, simple_verdict, trusted, verdict
 from rules_engine.program.model import Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -73,7 +73,7 @@ def apply(run: Run) -> None:
         if current is None:  # an event older than the current window: it cannot count any more
             assert before is not None
             run.trace.append(
-                rule_trace(
+                simple_verdict(
                     rule,
                     "challenge",
                     False,
@@ -94,7 +94,7 @@ def apply(run: Run) -> None:
         if current in completed:
             progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
             run.trace.append(
-                rule_trace(rule, "challenge", False, "capped", f"{status}; already completed {words}")
+                simple_verdict(rule, "challenge", False, "capped", f"{status}; already completed {words}")
             )
             continue
         purchases = _count_purchase(run, counts, added, context, purchases)
@@ -103,7 +103,7 @@ def apply(run: Run) -> None:
             progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
             gives = give(run, challenge.reward, rule)
             run.trace.append(
-                rule_trace(
+                verdict(
                     rule,
                     "challenge",
                     True,
@@ -115,7 +115,7 @@ def apply(run: Run) -> None:
             continue
         progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
         run.trace.append(
-            rule_trace(
+            verdict(
                 rule,
                 "challenge",
                 False,
@@ -191,11 +191,11 @@ def take_back(run: Run, event: Return) -> None:
         if before.window in before.completed:
             progress[challenge.id] = before.model_copy(update={"counted": counted})
             reason = f"the goal was reached {words}: nothing is taken back, the reward is kept"
-            run.trace.append(rule_trace(rule, "challenge", False, "capped", reason))
+            run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
             continue
         if _current_window(challenge.window, run.local, before) != before.window:
             reason = f"the purchase counted {words}, which is over: nothing to take back"
-            run.trace.append(rule_trace(rule, "challenge", False, "nothing_eligible", reason))
+            run.trace.append(simple_verdict(rule, "challenge", False, "nothing_eligible", reason))
             continue
         taken = _taken(record, after)
         total = before.progress - taken
@@ -208,7 +208,7 @@ def take_back(run: Run, event: Return) -> None:
         else:
             reason = f"the returned lines added nothing: {status}"
         hint = f"{values.display(challenge.goal - total)} more to reach the goal"
-        run.trace.append(rule_trace(rule, "challenge", False, "nothing_eligible", reason, hint=hint))
+        run.trace.append(verdict(rule, "challenge", False, "nothing_eligible", reason, hint=hint))
     run.state = run.state.model_copy(update={"challenges": progress})
 
 

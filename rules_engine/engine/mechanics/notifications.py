@@ -18,7 +18,7 @@ from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, rule_trace, trusted
+from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.program.model import Hours, Notifications, Program
 from rules_engine.state.customer import CustomerState, DeferredMessage
 
@@ -97,14 +97,14 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
     words = f"{channel} {template}"
     when, why = next_moment(settings, state, moment, customer_zone(run.plan.zone, state))
     if when is None:  # over the cap, and nothing says it may wait
-        run.trace.append(rule_trace(rule, "notification", False, "capped", f"{words} suppressed: {why}"))
+        run.trace.append(simple_verdict(rule, "notification", False, "capped", f"{words} suppressed: {why}"))
         return False
     if before is not None and when > moment and when >= before:
         reason = (
             f"{words} dropped: it could go out only at {_local(run, when)} ({why}), once what it "
             f"warns of has happened ({_local(run, before)})"
         )
-        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
+        run.trace.append(simple_verdict(rule, "notification", False, "capped", reason))
         return False
     delay = settings.max_delay
     if delay is not None and when - moment > delay:
@@ -112,11 +112,11 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
             f"{words} dropped: the next allowed moment, {_local(run, when)}, is more than "
             f"{format_duration(delay)} away ({why})"
         )
-        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
+        run.trace.append(simple_verdict(rule, "notification", False, "capped", reason))
         return False
     if len(state.deferred) >= MAX_DEFERRED and when > moment:
         reason = f"{words} dropped: {MAX_DEFERRED} messages are already waiting"
-        run.trace.append(rule_trace(rule, "notification", False, "capped", reason))
+        run.trace.append(simple_verdict(rule, "notification", False, "capped", reason))
         return False
     if when > moment:
         waiting = trusted(
@@ -127,7 +127,7 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         run.state = replaced(state, {"deferred": [*state.deferred, waiting]})
         code = "capped" if "the cap is" in why else "outside_schedule"
         reason = f"{words} deferred to {_local(run, when)}: {why}"
-        run.trace.append(rule_trace(rule, "notification", False, code, reason))
+        run.trace.append(simple_verdict(rule, "notification", False, code, reason))
         return True
     cap = settings.frequency_cap
     outbox = getattr(run, "notifications", None)
@@ -137,7 +137,7 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         )
     if cap is not None:  # the state keeps only what the cap counts (without one: nothing)
         run.state = replaced(state, {"notified": [*recent(cap, state.notified, moment), moment]})
-    run.trace.append(rule_trace(rule, "notification", True, "fired", f"sends {words}"))
+    run.trace.append(simple_verdict(rule, "notification", True, "fired", f"sends {words}"))
     return True
 
 
@@ -249,7 +249,7 @@ def delivered(run: Run, sent: list[Notification]) -> None:
         assert message.at is not None
         run.notifications.append(message)
         reason = f"sends {message.channel} {message.template} at {_local(run, message.at)} (it waited)"
-        run.trace.append(rule_trace(message.rule, "notification", True, "fired", reason))
+        run.trace.append(simple_verdict(message.rule, "notification", True, "fired", reason))
 
 
 def _local(run: Run, moment: dt.datetime) -> str:

@@ -17,7 +17,7 @@ from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import local_words, reward_points
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, rule_trace, trusted
+from rules_engine.engine.trusted import replaced, simple_verdict, trusted, verdict
 from rules_engine.program.model import Program, Quest
 from rules_engine.state.customer import QuestProgress
 
@@ -67,7 +67,7 @@ def apply(run: Run) -> None:
             gives = give(run, quest.reward, rule)
             reason = f"{status}: quest complete; gives {', '.join(gives) or 'nothing new'}"
             run.trace.append(
-                rule_trace(
+                verdict(
                     rule, "quest", True, "fired", "; ".join([*notes, reason]), **reward_points(quest.reward)
                 )
             )
@@ -81,7 +81,7 @@ def apply(run: Run) -> None:
         else:
             reason = f"no open step matched: {status}"
             code = "condition_false"
-        run.trace.append(rule_trace(rule, "quest", False, code, "; ".join([*notes, reason])))
+        run.trace.append(simple_verdict(rule, "quest", False, code, "; ".join([*notes, reason])))
     run.state = replaced(run.state, {"quests": progress})
 
 

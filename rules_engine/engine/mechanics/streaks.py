@@ -14,7 +14,7 @@ from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import older
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import replaced, rule_trace, trusted
+from rules_engine.engine.trusted import replaced, simple_verdict, trusted, verdict
 from rules_engine.program.model import Program
 from rules_engine.state.customer import StreakProgress
 
@@ -52,7 +52,7 @@ def apply(run: Run) -> None:
             same = before.last == key
             words = f"already counted this {unit}" if same else f"before the last counted {unit}"
             run.trace.append(
-                rule_trace(
+                simple_verdict(
                     rule, "streak", False, "nothing_eligible", f"{words}: {_length(before.length, unit)}"
                 )
             )
@@ -79,7 +79,7 @@ def apply(run: Run) -> None:
             missing = upcoming[0] - position if upcoming else 0
             plural = "" if missing == 1 else "s"
             hint = f"{missing} more {unit}{plural} to the next milestone" if upcoming else None
-            run.trace.append(rule_trace(rule, "streak", False, "nothing_eligible", status, hint=hint))
+            run.trace.append(verdict(rule, "streak", False, "nothing_eligible", status, hint=hint))
             continue
         gives: list[str] = []
         points = ZERO
@@ -90,7 +90,7 @@ def apply(run: Run) -> None:
         progress[streak.id] = _streak_progress(key, length, given)
         amount: dict[str, Any] = {"amount": points, "unit": "points"} if points else {}
         run.trace.append(
-            rule_trace(
+            verdict(
                 rule,
                 "streak",
                 True,

@@ -25,7 +25,7 @@ from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, rule_trace, trusted
+from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.periods import Period
 from rules_engine.program.model import HoldFor, Program, TierLevel, Tiers
 from rules_engine.program.types import Window
@@ -246,7 +246,7 @@ def reviewed(run: Run, changes: list[TierChange]) -> None:
     """Report the reviews done before the event (`elapse`) in its outcome and trace."""
     run.tier_changes += changes
     for change in changes:
-        run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
+        run.trace.append(simple_verdict(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
 
 
 def idle(program: Program) -> bool:
@@ -292,7 +292,7 @@ def update_tier(run: Run) -> None:
     run.state = replaced(run.state, {"tier": current, "tier_since": since, "activity_sums": sums})
     run.tier_changes += changes
     for change in changes:
-        run.trace.append(rule_trace(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
+        run.trace.append(simple_verdict(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
     position = index.get(current, -1) if current else -1
     following = levels[position + 1] if position + 1 < len(levels) else None
     run.tier_progress = trusted(
