@@ -115,10 +115,9 @@ _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 # text) → its shares by the points' text; the line's table is looked up once per event, whatever
 # the number of awards on it, and each share is then one look-up of a string. Keyed by the
 # decimals' text, which tells 5 from 5.0 (equal decimals, but not the same JSON); one look-up
-# gives both records of a share; each level emptied when full, so it stays small.
+# gives both records of a share; emptied when it holds that many shares, so it stays small.
 _LINES_KEPT = 4096
-_TABLES_KEPT = 256
-_SHARES_KEPT = 32
+_SHARES_MADE = [0]  # how many shares the tables hold
 _SHARES: dict[tuple[int, str, str], dict[str, tuple[LotLine, LedgerLine]]] = {}
 
 
@@ -174,16 +173,19 @@ def awards_records(
                 key = (i, sku, str(quantities[i]))
                 table = kept.get(key)
                 if table is None:
-                    if len(kept) >= _TABLES_KEPT:
-                        kept.clear()
                     table = kept[key] = {}
                 tables[i] = (sku, table)
             text = str(points)
             records = table.get(text)
             if records is None:
                 records = _share_records(i, sku, quantities[i], points)
-                if len(table) >= _SHARES_KEPT:
-                    table.clear()
+                if _SHARES_MADE[0] >= _LINES_KEPT:  # full: start again (this event's tables go too)
+                    kept.clear()
+                    _SHARES_MADE[0] = 0
+                    tables = [None] * len(quantities)
+                    table = kept[i, sku, str(quantities[i])] = {}
+                    tables[i] = (sku, table)
+                _SHARES_MADE[0] += 1
                 table[text] = records
             lot_lines.append(records[0])
             ledger_lines.append(records[1])
