@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import AnyEvent, Line, Purchase, finer_than
@@ -35,7 +36,7 @@ from rules_engine.engine.outcome import (
 )
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Award, Discount
-from rules_engine.engine.trusted import Verdict
+from rules_engine.engine.trusted import Verdict, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, TierLevel
 from rules_engine.state.customer import CustomerState, LedgerEntry
@@ -136,6 +137,23 @@ class Run:
     # The state's lists that time passing made for this event (`made_by_time`): nothing outside
     # the run holds them, so settle adds to them in place rather than copying them once more.
     made: tuple[object, ...] = ()
+    # The state this run made by its first `change_state`: nothing outside the run holds it, so the
+    # later changes of the event are made to it in place (one copy of the state per event).
+    own: CustomerState | None = None
+
+
+def change_state(run: Run, update: Mapping[str, Any]) -> None:
+    """`run.state = replaced(run.state, update)`, the state copied once per event: the first change
+    makes the run's own state, the later ones change that one in place (nothing outside the run
+    holds it until settle returns it; the state before the event, the caller's, is never changed)."""
+    state = run.state
+    if state is run.own and state is not run.before:
+        state.__dict__.update(update)
+        given = state.__pydantic_fields_set__
+        if not update.keys() <= given:  # the set may be shared with other states: a new one
+            object.__setattr__(state, "__pydantic_fields_set__", given | update.keys())
+        return
+    run.state = run.own = replaced(state, update)
 
 
 def made_by_time(given: CustomerState, before: CustomerState) -> tuple[object, ...]:

@@ -18,8 +18,8 @@ from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
 from rules_engine.engine.result import Result, RuleTraces
-from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import awards_records, earn_entry, past_lines, points_lot, replaced, trusted
+from rules_engine.engine.run import ZERO, Run, change_state
+from rules_engine.engine.trusted import awards_records, earn_entry, past_lines, points_lot, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
 
 T = TypeVar("T")
@@ -145,8 +145,8 @@ def new_state(run: Run) -> CustomerState:
         run.local.date(),
         run.plan.purchases_kept,
     )
-    return replaced(
-        run.state,
+    change_state(  # the run's own state, if a stage made one, changed in place: the new state
+        run,
         {
             "customer": event.customer,
             "lots": lots,
@@ -167,6 +167,7 @@ def new_state(run: Run) -> CustomerState:
             "last_event_at": later(run.state.last_event_at, time),
         },
     )
+    return run.state
 
 
 def _own(run: Run, values: list[T]) -> list[T]:

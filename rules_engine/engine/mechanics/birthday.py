@@ -19,8 +19,8 @@ import datetime as dt
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.mechanics.shared import reward_points
 from rules_engine.engine.rewards import give
-from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, verdict
+from rules_engine.engine.run import Run, change_state
+from rules_engine.engine.trusted import verdict
 from rules_engine.program.model import Birthday, Program
 
 RULE = "birthday"
@@ -76,7 +76,7 @@ def apply(run: Run) -> None:
         return
     assert year is not None and born is not None
     gives = give(run, settings.reward, RULE)
-    run.state = replaced(run.state, {"birthday_rewarded": year})
+    change_state(run, {"birthday_rewarded": year})
     on_day = celebrated(born, year)
     run.trace.append(
         verdict(

@@ -23,8 +23,8 @@ from rules_engine.engine.events import Purchase, Return
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import number, older, reward_points
 from rules_engine.engine.rewards import give
-from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import counted_line, replaced, simple_verdict, trusted, verdict
+from rules_engine.engine.run import ZERO, Run, change_state
+from rules_engine.engine.trusted import counted_line, simple_verdict, trusted, verdict
 from rules_engine.program.model import Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -124,7 +124,7 @@ def apply(run: Run) -> None:
                 hint=f"{values.display(challenge.goal - total)} more to reach the goal",
             )
         )
-    run.state = replaced(run.state, {"challenges": progress})
+    change_state(run, {"challenges": progress})
 
 
 def _count_purchase(

@@ -17,7 +17,7 @@ from rules_engine.engine.lifecycle import expiring_by, expiry_order
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
-from rules_engine.engine.run import Run
+from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.program.model import Hours, Notifications, Program
 from rules_engine.state.customer import CustomerState, DeferredMessage
@@ -65,7 +65,7 @@ def apply(run: Run) -> None:
     if expires is None:  # nothing new to remind of
         return
     if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
-        run.state = replaced(run.state, {"reminded": [*run.state.reminded, *soon]})
+        change_state(run, {"reminded": [*run.state.reminded, *soon]})
 
 
 def _tier_reminder(run: Run) -> None:
@@ -83,7 +83,7 @@ def _tier_reminder(run: Run) -> None:
     if key in run.state.reminded:
         return
     if notify(run, TIER_REMINDER, reminder.channel, reminder.template, before=due):
-        run.state = replaced(run.state, {"reminded": [*run.state.reminded, key]})
+        change_state(run, {"reminded": [*run.state.reminded, key]})
 
 
 def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime | None = None) -> bool:
@@ -124,7 +124,7 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
             {"rule": rule, "channel": channel, "template": template, "due_at": moment, "send_at": when},
             _DEFERRED,
         )
-        run.state = replaced(state, {"deferred": [*state.deferred, waiting]})
+        change_state(run, {"deferred": [*state.deferred, waiting]})
         code = "capped" if "the cap is" in why else "outside_schedule"
         reason = f"{words} deferred to {_local(run, when)}: {why}"
         run.trace.append(simple_verdict(rule, "notification", False, code, reason))
@@ -136,7 +136,7 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
             trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
         )
     if cap is not None:  # the state keeps only what the cap counts (without one: nothing)
-        run.state = replaced(state, {"notified": [*recent(cap, state.notified, moment), moment]})
+        change_state(run, {"notified": [*recent(cap, state.notified, moment), moment]})
     run.trace.append(simple_verdict(rule, "notification", True, "fired", f"sends {words}"))
     return True
 

@@ -16,8 +16,8 @@ from rules_engine.engine.conditions import holds, mechanics_context
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import local_words, reward_points
 from rules_engine.engine.rewards import give
-from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import replaced, simple_verdict, trusted, verdict
+from rules_engine.engine.run import Run, change_state
+from rules_engine.engine.trusted import simple_verdict, trusted, verdict
 from rules_engine.program.model import Program, Quest
 from rules_engine.state.customer import QuestProgress
 
@@ -82,7 +82,7 @@ def apply(run: Run) -> None:
             reason = f"no open step matched: {status}"
             code = "condition_false"
         run.trace.append(simple_verdict(rule, "quest", False, code, "; ".join([*notes, reason])))
-    run.state = replaced(run.state, {"quests": progress})
+    change_state(run, {"quests": progress})
 
 
 def _quest_steps(run: Run, index: int, quest: Quest, done: list[int], context: Context) -> list[int]:

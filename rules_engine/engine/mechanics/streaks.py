@@ -13,8 +13,8 @@ from rules_engine.engine.conditions import mechanics_context
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import older
 from rules_engine.engine.rewards import give
-from rules_engine.engine.run import ZERO, Run
-from rules_engine.engine.trusted import replaced, simple_verdict, trusted, verdict
+from rules_engine.engine.run import ZERO, Run, change_state
+from rules_engine.engine.trusted import simple_verdict, trusted, verdict
 from rules_engine.program.model import Program
 from rules_engine.state.customer import StreakProgress
 
@@ -100,7 +100,7 @@ def apply(run: Run) -> None:
             )
         )
     if counted:
-        run.state = replaced(run.state, {"streaks": progress})
+        change_state(run, {"streaks": progress})
 
 
 def _length(length: int, unit: str) -> str:

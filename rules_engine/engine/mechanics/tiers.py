@@ -24,7 +24,7 @@ from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
-from rules_engine.engine.run import Run
+from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.periods import Period
 from rules_engine.program.model import HoldFor, Program, TierLevel, Tiers
@@ -113,13 +113,13 @@ def record_activity(run: Run) -> None:
             "paid": list(run.remaining),
             "qty": [line.qty for line in event.items],
         }
-        run.state = replaced(run.state, running.add(run.state, trusted(Activity, values, _ACTIVITY)))
+        change_state(run, running.add(run.state, trusted(Activity, values, _ACTIVITY)))
     horizons = [_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
         update = running.trimmed(run.state, horizon, own=added)
         if update:  # usually nothing left the windows since the last event
-            run.state = replaced(run.state, update)
+            change_state(run, update)
 
 
 def reviewed_metric(
@@ -289,7 +289,7 @@ def update_tier(run: Run) -> None:
             )
         )
         current, since = reached.id, event.time
-    run.state = replaced(run.state, {"tier": current, "tier_since": since, "activity_sums": sums})
+    change_state(run, {"tier": current, "tier_since": since, "activity_sums": sums})
     run.tier_changes += changes
     for change in changes:
         run.trace.append(simple_verdict(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
