@@ -77,7 +77,7 @@ class Run:
     program: Program
     secret: bytes
     event: AnyEvent
-    # The customer's state as it is so far: the stages and the mechanics replace it.
+    # The customer's state as it is so far: the stages and the mechanics change it (`change_state`).
     state: CustomerState
     # The state before the event (after time passed): what the conditions read.
     before: CustomerState
