@@ -218,6 +218,20 @@ def counted_line(line: int, sku: str, qty: Decimal, added: Decimal) -> CountedLi
     return model
 
 
+def counted_lines(items: Iterable[Any], parts: list[Decimal] | None) -> list[CountedLine]:
+    """`counted_line(i, line.sku, line.qty, parts[i] if parts else 0)` of each line of a purchase,
+    in one loop (each line's model looked up by value, as `counted_line` does): a challenge that
+    counts a purchase keeps a record of every line."""
+    made: list[CountedLine] = []
+    kept = _COUNTED_LINES
+    for i, line in enumerate(items):
+        sku, qty = line.sku, line.qty
+        added = parts[i] if parts else _ZERO
+        model = kept.get((i, sku, str(qty), str(added))) if _COUNTED_LINE_FAST else None
+        made.append(model if model is not None else counted_line(i, sku, qty, added))
+    return made
+
+
 _PAST_LINE = ("sku", "category", "price", "qty", "date", "event")
 _PAST_LINE_FAST = _spelt_out(PastLine, *_PAST_LINE)
 _PAST_LINE_GIVEN = set(_PAST_LINE)

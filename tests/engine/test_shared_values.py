@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine.events import Line
 from rules_engine.engine.mechanics.shared import _local_words
 from rules_engine.engine.money import ratio_of
-from rules_engine.engine.trusted import award_records, counted_line
+from rules_engine.engine.trusted import award_records, awards_records, counted_line, counted_lines
 from rules_engine.state.customer import LedgerLine, LotLine
 
 
@@ -57,3 +58,31 @@ def test_one_instant_has_one_local_time_whatever_its_offset() -> None:
     same = noon.astimezone(dt.UTC)
     assert _local_words(noon, moscow) == _local_words(same, moscow) == "2026-12-08 12:00"
     assert _local_words(same, dt.UTC) == "2026-12-08 09:00"
+
+
+def test_the_records_of_an_event_are_each_awards_own() -> None:
+    """The records of several awards made in one pass (the event's lines found once) are those of
+    each award alone, and a challenge's counted lines those of each line alone."""
+    quantities = [Decimal("2"), Decimal("1.0"), Decimal(1)]
+    awards = (
+        ((0, "A", Decimal(5)), (1, "B", Decimal("3.0")), (2, "(shipping)", Decimal(1))),
+        ((0, "A", Decimal("5.0")), (1, "B", Decimal(3))),
+        (),
+    )
+    together = awards_records(awards, quantities)
+    assert together == [award_records(shares, quantities) for shares in awards]
+    for (lots, entries), shares in zip(together, awards, strict=True):
+        assert [str(lot.points) for lot in lots] == [str(points) for _, _, points in shares]
+        assert [str(entry.points) for entry in entries] == [str(points) for _, _, points in shares]
+    items = [
+        Line(sku="A", price=Decimal(1), qty=Decimal(2)),
+        Line(sku="B", price=Decimal(1), qty=Decimal("1.0")),
+    ]
+    for parts in (None, [Decimal(2), Decimal("0.0")]):
+        made = counted_lines(items, parts)
+        alone = [
+            counted_line(i, line.sku, line.qty, parts[i] if parts else Decimal(0))
+            for i, line in enumerate(items)
+        ]
+        assert made == alone
+        assert [(str(m.qty), str(m.added)) for m in made] == [(str(a.qty), str(a.added)) for a in alone]

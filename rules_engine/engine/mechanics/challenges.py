@@ -24,7 +24,7 @@ from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import number, older, reward_points
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
-from rules_engine.engine.trusted import counted_line, simple_verdict, trusted, verdict
+from rules_engine.engine.trusted import counted_lines, simple_verdict, trusted, verdict
 from rules_engine.program.model import Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -148,16 +148,15 @@ def _count_purchase(
         # one expression, and never kept (as `conditions.item_context`).
         alone = Context(context)
         single = alone["basket"] = dict(basket)
-        for line, item in enumerate(basket["items"]):
+        evaluate = counts.evaluate  # `number(counts, None, alone)` of each line, spelt out
+        for item, amount, line in zip(basket["items"], run.amounts, event.items, strict=True):
             single["items"] = (item,)
-            single["total"] = run.amounts[line]
-            single["item_count"] = event.items[line].qty
-            parts.append(number(counts, None, alone))
+            single["total"] = amount
+            single["item_count"] = line.qty
+            value = evaluate(alone)
+            parts.append(ZERO if value is None else Decimal(value))
     by_line = parts is not None and sum(parts, ZERO) == added
-    lines = [
-        counted_line(i, item.sku, item.qty, parts[i] if parts and by_line else ZERO)
-        for i, item in enumerate(event.items)
-    ]
+    lines = counted_lines(event.items, parts if parts and by_line else None)
     counted = trusted(
         CountedPurchase, {"added": added, "by_line": by_line, "lines": lines}, _COUNTED_PURCHASE
     )
