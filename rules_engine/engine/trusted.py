@@ -171,9 +171,8 @@ def awards_records(
                 table = line[1]
             else:
                 key = (i, sku, str(quantities[i]))
-                table = kept.get(key)
-                if table is None:
-                    table = kept[key] = {}
+                found = kept.get(key)
+                table = kept[key] = {} if found is None else found
                 tables[i] = (sku, table)
             text = str(points)
             records = table.get(text)
