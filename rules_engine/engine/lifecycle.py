@@ -209,23 +209,53 @@ def became_available(
     return [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
 
 
+def _ripe_in_tail(
+    state: CustomerState, moment: dt.datetime, zone: dt.tzinfo | None
+) -> tuple[list[tuple[dt.datetime, str, int, Lot]], list[str], bool] | None:
+    """`ripen`'s reading of the pending lots when they are the lots' tail, in the same order (as
+    `_pending_lots` finds them usually), confirmed id by id as they are read: the lots that ended
+    their wait (with their earned time, id and place), the ids still waiting, and whether every
+    ended lot's time has `zone`. None when the tail is not the pending lots (then `ripen` reads
+    them as `_pending_lots` finds them)."""
+    pending = state.pending_lots
+    lots = state.lots
+    if not pending or len(pending) > len(lots):
+        return None
+    ended: list[tuple[dt.datetime, str, int, Lot]] = []
+    waiting: list[str] = []
+    one_zone = isinstance(zone, dt.timezone)
+    for lot_id, lot in zip(pending, lots[len(lots) - len(pending) :], strict=True):
+        if lot_id != f"{lot.event}/{lot.rule}":
+            return None
+        available = lot.available_at
+        if available > moment:
+            waiting.append(lot_id)
+        elif lot.points > 0 and available > (earned := lot.earned_at):
+            one_zone = one_zone and earned.tzinfo is zone
+            ended.append((earned, lot_id, len(ended), lot))
+    return ended, waiting, one_zone
+
+
 def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], list[str]]:
     """What time does to the pending lots of a state in order (`in_order`) from its latest event
     to `moment`: the lots that became available (as `became_available` reports them), and the
     `pending_lots` index after it. Reads only the lots the index names."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
         return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
-    ended: list[tuple[dt.datetime, str, int, Lot]] = []
-    waiting: list[str] = []
     zone = moment.tzinfo
-    one_zone = isinstance(zone, dt.timezone)
-    for lot_id, lot in _pending_lots(state):
-        if lot.available_at > moment:
-            waiting.append(lot_id)
-        elif lot.points > 0 and lot.available_at > lot.earned_at:
-            earned = lot.earned_at
-            one_zone = one_zone and earned.tzinfo is zone
-            ended.append((earned, lot_id, len(ended), lot))
+    read = _ripe_in_tail(state, moment, zone)
+    if read is not None:  # the usual case: the pending lots are the lots' tail
+        ended, waiting, one_zone = read
+    else:
+        ended, waiting = [], []
+        one_zone = isinstance(zone, dt.timezone)
+        for lot_id, lot in _pending_lots(state):
+            if lot.available_at > moment:
+                waiting.append(lot_id)
+            elif lot.points > 0 and lot.available_at > lot.earned_at:
+                earned = lot.earned_at
+                one_zone = one_zone and earned.tzinfo is zone
+                ended.append((earned, lot_id, len(ended), lot))
     if one_zone:
         # the engine's own times (one fixed offset): in earned order as `_oldest_first` puts them,
         # by (earned_at, id) with the ids already at hand, then as found (lots are never compared)

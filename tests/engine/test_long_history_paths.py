@@ -86,6 +86,28 @@ def test_lots_become_available_in_earned_order(made: list[Lot], one_zone: bool, 
     assert [tuple(change) for change in lifecycle.ripen(state, moment)[0]] == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(lots, st.booleans(), moments, st.integers(0, 12))
+def test_the_pending_lots_read_as_the_tail_are_those_looked_for(
+    made: list[Lot], tail: bool, moment: dt.datetime, newest: int
+) -> None:
+    """`ripen` reads the pending lots as the lots' tail when they are (the usual case: confirmed id
+    by id as they are read) and looks for them otherwise (`_pending_lots`): the same changes and
+    the same ids still waiting either way."""
+    ordered = sorted(made, key=lifecycle.expiry_order)
+    newest = min(newest, len(ordered))
+    pending = [lot.id for lot in ordered[len(ordered) - newest :]] if tail else [lot.id for lot in made]
+    state = CustomerState(lots=ordered, pending_lots=pending, last_event_at=BASE - dt.timedelta(days=1))
+    moment += dt.timedelta(days=14)  # some lots of the three days have come, some wait
+    found = lifecycle._pending_lots(state)
+    ripe = [lot for _, lot in found if lot.available_at <= moment and lot.points > 0]
+    expected = [("available", lot.id, lot.points, lot.available_at) for lot in lifecycle._oldest_first(ripe)]
+    waiting = [lot_id for lot_id, lot in found if lot.available_at > moment]
+    changes, still = lifecycle.ripen(state, moment)
+    assert [tuple(change) for change in changes] == expected
+    assert still == waiting
+
+
 def _reference_kept(
     purchases: list[PastLine],
     new: list[PastLine],
