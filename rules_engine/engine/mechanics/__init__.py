@@ -2,8 +2,10 @@
 
 Each module is a `Mechanic`: `apply(run)` decides what the mechanic does for the run's event,
 after the earn rules (it reads the run, gives rewards with `rewards.give`, records its progress
-in `run.state` and traces every decision), and `idle(program)` says whether it can do nothing for
-a program, whatever the event (then the engine never calls it). Every mechanic decides whether
+in `run.state` through `run.change_state`, which copies the state at the event's first change and
+changes that copy in place after it, and traces every decision as a `Verdict`), and
+`idle(program)` says whether it can do nothing for a program, whatever the event (then the
+engine never calls it). Every mechanic decides whether
 an item of its own considers the event through the one admission gate (`engine/admission.py`).
 
 A mechanic imports the stage modules it uses (conditions, rewards, admission, run), never the
