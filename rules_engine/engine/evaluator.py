@@ -99,8 +99,8 @@ class Engine:
         self.generated = compiled_path(plan) if generated else None
 
     @classmethod
-    def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
-        return cls(load_program(path), secret=secret)
+    def from_file(cls, path: str | Path, *, secret: bytes = b"", generated: bool = True) -> Engine:
+        return cls(load_program(path), secret=secret, generated=generated)
 
     def process(
         self,

@@ -305,7 +305,9 @@ def _admission(
     group's winner → outside its schedule → its condition false; else `body`."""
     statements = body
     if when is not None:
-        checked = writer.stmts(_WHEN, WHEN=writer.const(when._function), EXPRESSION=when, RULE=rule, KIND=kind)
+        checked = writer.stmts(
+            _WHEN, WHEN=writer.const(when._function), EXPRESSION=when, RULE=rule, KIND=kind
+        )
         branch = checked[-1]
         assert isinstance(branch, py.If)
         branch.orelse = statements
@@ -317,7 +319,9 @@ def _admission(
         statements = [branch]
     if group is not None:
         assert winner is not None
-        words = f"` of exclusive group `{group}` applies instead" + (" (higher priority)" if kind == "earn" else "")
+        words = f"` of exclusive group `{group}` applies instead" + (
+            " (higher priority)" if kind == "earn" else ""
+        )
         (branch,) = writer.stmts(
             _SHADOWED, WINNER=py.Name(winner, py.Load()), RULE=rule, KIND=kind, SHADOW_WORDS=words
         )
@@ -595,7 +599,9 @@ def _earn_rule(writer: _Writer, step: EarnStep, winners: dict[str, str], roundin
         else:
             value = writer.stmts(_EACH_EXPRESSION, AWARD=step.award, RULE=rule.id)
         body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
-        share = "_shares = _split_points(_granted, _weights) if _track else _split(_granted, _points, _ONE, _ONE)"
+        share = (
+            "_shares = _split_points(_granted, _weights) if _track else _split(_granted, _points, _ONE, _ONE)"
+        )
         nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
@@ -647,7 +653,9 @@ def _give(
         LIMIT=writer.stmts(_LIMIT, RULE=rule, CAP=cap) if cap is not None else writer.stmts('_limit = ""'),
         SHARES=writer.stmts(share),
         AVAILABLE=available,
-        COUNT=writer.stmts("_count(run, RULE, _granted, CAP, None)", RULE=rule, CAP=cap) if cap is not None else [],
+        COUNT=writer.stmts("_count(run, RULE, _granted, CAP, None)", RULE=rule, CAP=cap)
+        if cap is not None
+        else [],
         POINTS_WORDS=words,
         CAPPED_WORDS=writer.stmts(_CAPPED_WORDS) if cap is not None else [],
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
@@ -697,7 +705,9 @@ def _multiplier(writer: _Writer, step: EarnStep, winners: dict[str, str], roundi
         body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     each = rule.for_each_item is not None
-    nothing = "no points on the lines for_each_item matches: nothing to multiply" if each else "nothing to multiply"
+    nothing = (
+        "no points on the lines for_each_item matches: nothing to multiply" if each else "nothing to multiply"
+    )
     words = (
         f" points (×{rule.multiply} on the points of the lines for_each_item matches)"
         if each
@@ -803,7 +813,11 @@ def _may_multiply(writer: _Writer) -> list[py.stmt]:
     for step in writer.plan.multipliers:
         if "purchase" not in step.on:
             continue
-        check = writer.stmts("_track = True") if step.when is None else writer.stmts(_MAY_WHEN, WHEN=step.when._function)
+        check = (
+            writer.stmts("_track = True")
+            if step.when is None
+            else writer.stmts(_MAY_WHEN, WHEN=step.when._function)
+        )
         if step.rule.active is not None:
             check = writer.stmts(
                 "if _within(ACTIVE, run.local) is None:\n    CHECK", ACTIVE=step.rule.active, CHECK=check
@@ -834,9 +848,14 @@ def generate(plan: Plan) -> Generated:
     pricing_code: list[py.stmt] = []
     for step in plan.discounts:
         pricing_code += _discount(writer, step, winners)
-    if any(level.benefits.discount_percent is not None or level.benefits.free_shipping for level in plan.tiers.values()):
+    if any(
+        level.benefits.discount_percent is not None or level.benefits.free_shipping
+        for level in plan.tiers.values()
+    ):
         pricing_code += writer.at(
-            writer.stmts("if run.tier is not None:\n    TIER_BENEFITS(run)", TIER_BENEFITS=pricing.tier_benefits),
+            writer.stmts(
+                "if run.tier is not None:\n    TIER_BENEFITS(run)", TIER_BENEFITS=pricing.tier_benefits
+            ),
             ("tiers",),
             "the tier's discount and free shipping",
         )
@@ -862,10 +881,10 @@ def generate(plan: Plan) -> Generated:
     body += _may_multiply(writer)
     body += [writer.stmts(f"{name} = None")[0] for name in earn_winners.values()]
     body += earn
-    args = py.arguments(
-        posonlyargs=[], args=[py.arg("run")], kwonlyargs=[], kw_defaults=[], defaults=[]
+    args = py.arguments(posonlyargs=[], args=[py.arg("run")], kwonlyargs=[], kw_defaults=[], defaults=[])
+    doc = py.Expr(
+        py.Constant(f"Pricing and earning of {plan.program.program} v{plan.program.version}, for a purchase.")
     )
-    doc = py.Expr(py.Constant(f"Pricing and earning of {plan.program.program} v{plan.program.version}, for a purchase."))
     function = py.FunctionDef(name=ENTRY, args=args, body=[doc, *body], decorator_list=[], returns=None)
     module = py.Module(body=[function], type_ignores=[])
     py.fix_missing_locations(module)
