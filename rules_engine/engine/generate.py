@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ast as py
 import math
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,7 @@ def line_context(run: Any, index: int) -> Context:
 
 _RUNTIME: dict[str, Any] = {
     "_len": len,
+    "_list": list,
     "_sum": sum,
     "_range": range,
     "_enumerate": enumerate,
@@ -169,27 +171,42 @@ _RUNTIME: dict[str, Any] = {
 
 
 @cache
-def _template(text: str) -> py.Module:
-    return py.parse(textwrap.dedent(text))
+def _template(text: str) -> str:
+    return textwrap.dedent(text)
 
 
-class _Fill(py.NodeTransformer):
-    """Replace placeholder names by expressions and placeholder statements by statement lists."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def visit_Name(self, node: py.Name) -> Any:  # noqa: N802
-        value = self.values.get(node.id)
-        if value is None or isinstance(value, list):
-            return node
-        return value
-
-    def visit_Expr(self, node: py.Expr) -> Any:  # noqa: N802
-        if isinstance(node.value, py.Name) and isinstance(self.values.get(node.value.id), list):
-            return self.values[node.value.id]
-        self.generic_visit(node)
-        return node
+def _fill(node: py.AST, values: dict[str, Any], may_track: bool) -> py.AST:
+    """Replace, in a template's fresh tree, placeholder names by expressions and placeholder
+    statements by statement lists (made already: not visited again); leave out `if _track:`
+    blocks when no multiplier may apply (`may_track`). In place; returns `node`."""
+    for name in node._fields:
+        child = getattr(node, name, None)
+        if isinstance(child, list):
+            out: list[Any] = []
+            for item in child:
+                if isinstance(item, py.Expr) and isinstance(item.value, py.Name):
+                    spliced = values.get(item.value.id)
+                    if isinstance(spliced, list):
+                        out += spliced
+                        continue
+                if isinstance(item, py.Name) and item.id in values:
+                    out.append(values[item.id])
+                    continue
+                if (
+                    not may_track
+                    and isinstance(item, py.If)
+                    and isinstance(item.test, py.Name)
+                    and item.test.id == "_track"
+                ):
+                    out += [_fill(statement, values, may_track) for statement in item.orelse]
+                    continue
+                out.append(_fill(item, values, may_track) if isinstance(item, py.AST) else item)
+            setattr(node, name, out)
+        elif isinstance(child, py.Name) and child.id in values and not isinstance(values[child.id], list):
+            setattr(node, name, values[child.id])
+        elif isinstance(child, py.AST):
+            _fill(child, values, may_track)
+    return node
 
 
 class _Writer:
@@ -201,6 +218,11 @@ class _Writer:
         self._names: dict[int, str] = {}
         self._kept: list[Any] = []  # keep every constant alive: names are by identity
         self.file, self.positions = _positions(plan)
+        self.uses_day = False  # some schedule compares the event's local date (`_day`)
+        # Whether a multiplier may apply to some purchase: else no line's exact points are kept.
+        self.may_track = any("purchase" in step.on for step in plan.multipliers) or any(
+            level.benefits.earn_multiplier is not None for level in plan.tiers.values()
+        )
 
     def const(self, value: Any) -> py.expr:
         if value is None or type(value) in (int, str, bool):
@@ -219,14 +241,14 @@ class _Writer:
             name: value if isinstance(value, list | py.AST) else self.const(value)
             for name, value in values.items()
         }
-        tree = _copy(_template(template))
-        return list(_Fill(filled).visit(tree).body)
+        tree = py.parse(_template(template))  # parsed anew: the statements are changed in place
+        return list(_fill(tree, filled, self.may_track).body)  # type: ignore[attr-defined]
 
     def at(self, statements: list[py.stmt], path: tuple[str | int, ...], label: str) -> list[py.stmt]:
         """`statements` stamped with the position of the program's part at `path`, after a label
         (a string statement, which compiles to nothing and shows in `loyalty compile --python`)."""
-        line, column = self.positions.get(path, (1, 0))
-        where = f"{self.file}:{line}" if line > 1 or path in self.positions else self.file
+        line, column = self.positions.get(path) or self.positions.get(path[:1]) or (1, 0)
+        where = f"{self.file}:{line}" if path[:1] in self.positions or path in self.positions else self.file
         marked: list[py.stmt] = [py.Expr(py.Constant(f"{label} ({where})")), *statements]
         for statement in marked:
             for node in py.walk(statement):
@@ -236,37 +258,40 @@ class _Writer:
         return marked
 
 
-def _copy(tree: py.Module) -> py.Module:
-    copied = py.parse(py.unparse(tree))  # templates are ours: a round trip is a deep copy
-    return copied
-
-
 def _positions(plan: Plan) -> tuple[str, dict[tuple[str | int, ...], tuple[int, int]]]:
-    """The program file's name and where each discount and earn rule starts in it (line, column
-    as a byte offset), read from the file's text that the expressions keep (their origin)."""
+    """The program file's name and where its parts start in it, (line, column as a byte offset):
+    each discount and earn rule (its list item), `earning_base` and `tiers` (their keys). Read
+    from the file's text that the expressions keep (their origin), by a scan of its block-style
+    lists: cheap, and only for the positions of the generated code (a part written another way,
+    a flow-style list, gets its section's line)."""
     source: SourceFile | None = None
     for expression in plan.compiled.expressions.values():
         source = expression.origin.file
         break
     if source is None or source.name.startswith("<"):
         return f"<program {plan.program.program}>", {}
-    from rules_engine.program.loader import load_yaml  # only to place the generated code
-
-    try:
-        _, source_map = load_yaml(source.text, source.name)
-    except Exception:  # the file as compiled: it loads; be safe anyway, positions are cosmetic
-        return source.name, {}
+    lines = source.text.splitlines()
     positions: dict[tuple[str | int, ...], tuple[int, int]] = {}
-    for section, count in (("discounts", len(plan.program.discounts)), ("earn", len(plan.program.earn))):
-        for index in range(count):
-            span = source_map.span((section, index))
-            prefix = source.line_text(span.line)[: span.column - 1]
-            positions[(section, index)] = (span.line, len(prefix.encode()))
-    try:
-        tiers = source_map.span(("tiers",))
-        positions[("tiers",)] = (tiers.line, 0)
-    except Exception:
-        pass
+    for section in ("discounts", "earn", "earning_base", "tiers"):
+        header = next((n for n, line in enumerate(lines) if re.match(rf"{section}:(\s|$)", line)), None)
+        if header is None:
+            continue
+        positions[(section,)] = (header + 1, 0)
+        items: list[tuple[int, int]] = []
+        indent: int | None = None
+        for n in range(header + 1, len(lines)):
+            line = lines[n]
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not line[0].isspace() and not line.startswith("-"):
+                break  # the next top-level key
+            item = re.match(r"(\s*)- ", line)
+            if item is not None:
+                indent = len(item.group(1)) if indent is None else indent
+                if len(item.group(1)) == indent:
+                    items.append((n + 1, indent))
+        for index, position in enumerate(items):
+            positions[(section, index)] = position
     return source.name, positions
 
 
@@ -279,6 +304,12 @@ if WINNER is not None:
 _ACTIVE = """
 if (_where := _within(ACTIVE, run.local)) is not None:
     _append(_sv(RULE, KIND, False, "outside_schedule", "not active: " + _where))
+"""
+# A schedule of dates only (no weekdays, no hours): the day compared at once, the words made
+# by `schedule.within` only when the event is outside.
+_ACTIVE_DATES = """
+if OUTSIDE:
+    _append(_sv(RULE, KIND, False, "outside_schedule", "not active: " + _within(ACTIVE, run.local)))
 """
 _WHEN = """
 _c = _ctx(run)
@@ -313,7 +344,11 @@ def _admission(
         branch.orelse = statements
         statements = checked
     if active is not None:
-        (branch,) = writer.stmts(_ACTIVE, ACTIVE=active, RULE=rule, KIND=kind)
+        outside = _outside_dates(writer, active)
+        if outside is not None:
+            (branch,) = writer.stmts(_ACTIVE_DATES, OUTSIDE=outside, ACTIVE=active, RULE=rule, KIND=kind)
+        else:
+            (branch,) = writer.stmts(_ACTIVE, ACTIVE=active, RULE=rule, KIND=kind)
         assert isinstance(branch, py.If)
         branch.orelse = statements
         statements = [branch]
@@ -331,6 +366,28 @@ def _admission(
     return statements
 
 
+def _outside_dates(writer: _Writer, active: Any) -> py.expr | None:
+    """`_day` outside a schedule of dates only (one `Schedule` without weekdays or hours), as an
+    expression; None for any other schedule (`schedule.within` decides it)."""
+    if isinstance(active, list) or active.weekdays is not None or active.hours is not None:
+        return None
+    tests = []
+    if active.start is not None:
+        tests.append(f"_day < {_name(writer, active.start)}")
+    if active.end is not None:
+        tests.append(f"_day > {_name(writer, active.end)}")
+    if not tests:
+        return None
+    writer.uses_day = True
+    return py.parse(" or ".join(tests), mode="eval").body
+
+
+def _name(writer: _Writer, value: Any) -> str:
+    node = writer.const(value)
+    assert isinstance(node, py.Name)
+    return node.id
+
+
 _DISCOUNT = """
 _amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)
 FREE_SHIPPING
@@ -341,6 +398,14 @@ else:
     _gives = [_money(_amount) + " off"] if _amount else []
     WAIVED_WORDS
     _append(_fv(RULE, "discount", "fired", " and ".join(_gives), _amount, "money", None))
+"""
+_DISCOUNT_PLAIN = """
+_amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)
+if _amount == 0:
+    _append(_sv(RULE, "discount", False, "nothing_eligible", "no line it applies to"))
+else:
+    WIN
+    _append(_fv(RULE, "discount", "fired", _money(_amount) + " off", _amount, "money", None))
 """
 _WAIVE = """
 _waive(run, RULE)
@@ -360,7 +425,7 @@ def _discount(writer: _Writer, step: DiscountStep, winners: dict[str, str]) -> l
     if group is not None:
         winner = winners.setdefault(group, f"_discount_group{len(winners)}")
     body = writer.stmts(
-        _DISCOUNT,
+        _DISCOUNT if discount.free_shipping else _DISCOUNT_PLAIN,
         RULE=rule,
         PERCENT=discount.percent,
         AMOUNT=discount.amount,
@@ -380,13 +445,16 @@ def _discount(writer: _Writer, step: DiscountStep, winners: dict[str, str]) -> l
 # -- earning -----------------------------------------------------------------------------------
 
 _EARN_START = """
-_base = run.base = _earning_base(run)
 _n = _len(run.items)
+BASE
+run.base = _base
 _skus = run.skus
 _units = None
 _ex_n = 0
 _ex_d = 1
 _given = 0
+"""
+_TRACK_START = """
 _added = []
 _track = False
 """
@@ -407,15 +475,21 @@ _kept = [*(0 if _out else _u for _out, _u in _zip(_excluded, _units[0])), _units
 """
 _RATE = """
 _xn = _sum(_kept) * RN
-_xd = _units[1] * RD
+_xd = DENOMINATOR
 _weights = _kept
-_parts = _kept if RN == 1 else [_w * RN for _w in _kept]
+if _track:
+    _parts = [_w * RN for _w in _kept]
+"""
+_RATE_ONE = """
+_xn = _sum(_kept)
+_xd = DENOMINATOR
+_weights = _kept
+if _track:
+    _parts = _kept
 """
 _AWARD = """
 VALUE
-if _value < 0:
-    run.negative_awards.setdefault(RULE, _value)
-    _value = _ZERO
+NOT_NEGATIVE
 if not _any(_eligible):
     _value = _ZERO
 _weights = [*_kept[:_n], 0]
@@ -486,14 +560,18 @@ _ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + 
 
 _GIVE = """
 if _total <= 0:
+    NOTHING
     NOTHING_ADDED
     _ex_n = _tn
     _ex_d = _td
-    _append(_sv(RULE, KIND, False, "nothing_eligible", NOTHING))
+    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
 else:
     _granted = _total
     _code = "fired"
-    LIMIT
+    _allowed, _limit = _allowance(run, RULE, CAP, None)
+    if _allowed is not None and _allowed < _total:
+        _granted = _allowed
+        _code = "capped"
     if _granted <= 0:
         CUT_ADDED
         _ex_n = _given
@@ -514,21 +592,38 @@ else:
         run.effects_points.append(
             _award_of(RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE)
         )
-        COUNT
+        _count(run, RULE, _granted, CAP, None)
         _reason = _str(_granted) + POINTS_WORDS
-        CAPPED_WORDS
+        if _code != "fired":
+            _reason += "; " + _limit + " reached, would have given " + _str(_total)
         _append(_fv(RULE, KIND, _code, _reason, _granted, "points", None))
         WIN
 """
-_LIMIT = """
-_allowed, _limit = _allowance(run, RULE, CAP, None)
-if _allowed is not None and _allowed < _total:
-    _granted = _allowed
-    _code = "capped"
+# Without a cap an award gives what it comes to (earning.award's cap branches left out).
+_GIVE_UNCAPPED = """
+if _total <= 0:
+    NOTHING
+    NOTHING_ADDED
+    _ex_n = _tn
+    _ex_d = _td
+    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+else:
+    _granted = _total
+    SHARES
+    GIVEN_ADDED
+    _given += _int(_granted)
+    _ex_n = _tn
+    _ex_d = _td
+    run.effects_points.append(
+        _award_of(RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE)
+    )
+    _append(_fv(RULE, KIND, "fired", _str(_granted) + POINTS_WORDS, _granted, "points", None))
+    WIN
 """
-_CAPPED_WORDS = """
-if _code != "fired":
-    _reason += "; " + _limit + " reached, would have given " + _str(_total)
+_NOT_NEGATIVE = """
+if _value < 0:
+    run.negative_awards.setdefault(RULE, _value)
+    _value = _ZERO
 """
 _NEGATIVE = """
 if RULE in run.negative_awards:
@@ -564,7 +659,12 @@ def _earn_rule(writer: _Writer, step: EarnStep, winners: dict[str, str], roundin
     negative_words = "no eligible amount"
     if rule.rate is not None:
         assert step.ratio is not None
-        body += writer.stmts(_RATE, RN=step.ratio[0], RD=step.ratio[1])
+        denominator = "_units[1]" if step.ratio[1] == 1 else f"_units[1] * {step.ratio[1]}"
+        body += writer.stmts(
+            _RATE if step.ratio[0] != 1 else _RATE_ONE,
+            RN=step.ratio[0],
+            DENOMINATOR=py.parse(denominator, mode="eval").body,
+        )
         share = "_shares = _split_points(_granted, _weights)"
         nothing: list[py.stmt] = writer.stmts("_nothing = WORDS", WORDS="no eligible amount")
     elif not each:
@@ -576,9 +676,15 @@ def _earn_rule(writer: _Writer, step: EarnStep, winners: dict[str, str], roundin
                 "_value = AWARD.evaluate(_ctx(run))\n_value = _ZERO if _value is None else _Decimal(_value)",
                 AWARD=step.award,
             )
-        body += writer.stmts(_AWARD, VALUE=value, RULE=rule.id)
+        may_be_negative = step.award is not None or (step.fixed is not None and step.fixed < 0)
+        check = writer.stmts(_NOT_NEGATIVE, RULE=rule.id) if may_be_negative else []
+        body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check)
         share = "_shares = _split_points(_granted, _weights)"
-        nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words)
+        nothing = (
+            writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words)
+            if may_be_negative
+            else writer.stmts("_nothing = WORDS", WORDS=negative_words)
+        )
     else:
         filters: list[py.stmt] = []
         if step.exclude is not None:
@@ -599,9 +705,9 @@ def _earn_rule(writer: _Writer, step: EarnStep, winners: dict[str, str], roundin
         else:
             value = writer.stmts(_EACH_EXPRESSION, AWARD=step.award, RULE=rule.id)
         body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
-        share = (
-            "_shares = _split_points(_granted, _weights) if _track else _split(_granted, _points, _ONE, _ONE)"
-        )
+        share = "_shares = _split(_granted, _points, _ONE, _ONE)"  # no multiplier: as earning.award
+        if writer.may_track:
+            share = "_shares = _split_points(_granted, _weights) if _track else " + share[10:]
         nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
@@ -631,6 +737,7 @@ def _give(
     winner: str | None,
     *,
     added: bool,
+    factor: Any = None,
 ) -> list[py.stmt]:
     """Cap, split, record and trace an award whose `_total` is known (earning.award)."""
     pending = writer.plan.program.points.pending
@@ -639,28 +746,23 @@ def _give(
         if pending
         else py.Constant(None)
     )
+    track = "if _track:\n    "
     give = writer.stmts(
-        _GIVE,
+        _GIVE if cap is not None else _GIVE_UNCAPPED,
         RULE=rule,
         KIND=kind,
-        NOTHING=py.Name("_nothing", py.Load()),
-        NOTHING_ADDED=writer.stmts("if _track:\n    _added.append((_parts, _xd))") if added else [],
-        CUT_ADDED=writer.stmts("if _track:\n    _added.append(([0] * (_n + 1), 1))") if added else [],
-        GIVEN_CUT=writer.stmts("if _track:\n    _added.append(([_int(_s) for _s in _shares], 1))")
-        if added
-        else [],
-        GIVEN_ADDED=writer.stmts("if _track:\n    _added.append((_parts, _xd))") if added else [],
-        LIMIT=writer.stmts(_LIMIT, RULE=rule, CAP=cap) if cap is not None else writer.stmts('_limit = ""'),
-        SHARES=writer.stmts(share),
+        NOTHING=nothing,
+        NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
+        CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1))") if added else [],
+        GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1))") if added else [],
+        GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
+        CAP=cap,
+        SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
         AVAILABLE=available,
-        COUNT=writer.stmts("_count(run, RULE, _granted, CAP, None)", RULE=rule, CAP=cap)
-        if cap is not None
-        else [],
         POINTS_WORDS=words,
-        CAPPED_WORDS=writer.stmts(_CAPPED_WORDS) if cap is not None else [],
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
     )
-    return [*nothing, *give]
+    return give
 
 
 _MULTIPLIED = """
@@ -720,19 +822,14 @@ def _multiplier(writer: _Writer, step: EarnStep, winners: dict[str, str], roundi
         "earn",
         writer.stmts("_nothing = WORDS", WORDS=nothing),
         rule.cap,
-        _BONUS_SHARES.replace("FACTOR", "FACTOR_VALUE"),
+        _BONUS_SHARES,
         words,
         winner,
         added=False,
+        factor=factor,
     )
-    body = _fill_factor(writer, body, factor)
     gate = _admission(writer, rule.id, "earn", rule.group, winner, rule.active, step.when, body)
     return writer.at(gate, ("earn", step.index), f"earn {rule.id} (multiplier)")
-
-
-def _fill_factor(writer: _Writer, body: list[py.stmt], factor: Decimal) -> list[py.stmt]:
-    module = _Fill({"FACTOR_VALUE": writer.const(factor)}).visit(py.Module(body=body, type_ignores=[]))
-    return list(module.body)
 
 
 _TIER = """
@@ -745,7 +842,6 @@ if _tier is not None and _tier.id in TIER_FACTORS:
     _xd = _mb[1] * _fd
     _xn = _sum(_parts)
     TOTAL
-    _nothing = "nothing to multiply"
     GIVE
 """
 
@@ -767,7 +863,7 @@ def _tier_multiplier(writer: _Writer, rounding: str) -> list[py.stmt]:
         writer,
         py.Name("_rule", py.Load()),
         "tier",
-        [],
+        writer.stmts('_nothing = "nothing to multiply"'),
         None,
         "_shares = _split_points(_granted, _parts) if _any(_parts) else _split(_granted, [_ZERO] * (_n + 1), _ONE, _factor)",
         py.Name("_words", py.Load()),
@@ -819,9 +915,13 @@ def _may_multiply(writer: _Writer) -> list[py.stmt]:
             else writer.stmts(_MAY_WHEN, WHEN=step.when._function)
         )
         if step.rule.active is not None:
-            check = writer.stmts(
-                "if _within(ACTIVE, run.local) is None:\n    CHECK", ACTIVE=step.rule.active, CHECK=check
-            )
+            outside = _outside_dates(writer, step.rule.active)
+            if outside is not None:
+                check = writer.stmts("if not (OUTSIDE):\n    CHECK", OUTSIDE=outside, CHECK=check)
+            else:
+                check = writer.stmts(
+                    "if _within(ACTIVE, run.local) is None:\n    CHECK", ACTIVE=step.rule.active, CHECK=check
+                )
         statements += writer.stmts(_MAY_MULTIPLY, ACTIVE_CHECK=check)
     return statements
 
@@ -831,6 +931,25 @@ def _wrong_event(writer: _Writer, step: EarnStep) -> list[py.stmt]:
     verdict = simple_verdict(step.rule.id, "earn", False, "wrong_event", reason)
     statements = writer.stmts("_append(VERDICT)", VERDICT=verdict)
     return writer.at(statements, ("earn", step.index), f"earn {step.rule.id}: not on purchases")
+
+
+def _earning_base(writer: _Writer) -> list[py.stmt]:
+    """Each line's earning base (earning.earning_base; paid with points is never generated)."""
+    settings = writer.plan.program.earning_base
+    if not settings.include_tax:  # tax taken off: the stage's own function
+        return writer.stmts("_base = _earning_base(run)")
+    statements = writer.stmts("_base = _list(run.remaining)")
+    exclude = writer.plan.base_exclude
+    if exclude is not None:
+        statements += writer.at(
+            writer.stmts(
+                "_base = [_ZERO if _out else _b for _out, _b in _zip(_truths(run, EXCLUDE, _range(_n)), _base)]",
+                EXCLUDE=exclude._function,
+            ),
+            ("earning_base",),
+            "earning_base: the lines it leaves out earn nothing",
+        )
+    return statements
 
 
 def generate(plan: Plan) -> Generated:
@@ -875,10 +994,14 @@ def generate(plan: Plan) -> Generated:
             earn += _multiplier(writer, step, earn_winners, rounding)
     earn += _tier_multiplier(writer, rounding)
     body: list[py.stmt] = writer.stmts("_append = run.trace.append")
+    if writer.uses_day:
+        body += writer.stmts("_day = run.local.date()")
     body += [writer.stmts(f"{name} = None")[0] for name in winners.values()]
     body += pricing_code
-    body += writer.stmts(_EARN_START)
-    body += _may_multiply(writer)
+    body += writer.stmts(_EARN_START, BASE=_earning_base(writer))
+    if writer.may_track:
+        body += writer.stmts(_TRACK_START)
+        body += _may_multiply(writer)
     body += [writer.stmts(f"{name} = None")[0] for name in earn_winners.values()]
     body += earn
     args = py.arguments(posonlyargs=[], args=[py.arg("run")], kwonlyargs=[], kw_defaults=[], defaults=[])
