@@ -43,8 +43,9 @@ import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from rules_engine.dsl import values
@@ -57,6 +58,7 @@ from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled
 from rules_engine.engine.trusted import fired_verdict, simple_verdict
 from rules_engine.errors import ContextError
+from rules_engine.periods import without_past
 from rules_engine.source import SourceFile
 
 ENTRY = "decide"
@@ -142,6 +144,8 @@ _RUNTIME: dict[str, Any] = {
     "_Exception": Exception,
     "_KE": (KeyError, ContextError),
     "_ZERO": ZERO,
+    "_HUNDRED": Decimal(100),
+    "_HALF_UP": ROUND_HALF_UP,
     "_ONE": ONE,
     "_ctx": conditions.context_of,
     "_ctrace": conditions.condition_trace,
@@ -157,8 +161,10 @@ _RUNTIME: dict[str, Any] = {
     "_scaled": scaled,
     "_whole": whole,
     "_mbase": multiplied_base,
-    "_allowance": earning.allowance,
-    "_count": earning.count,
+    "_period_key": earning.cap_period_key,
+    "_without_past": without_past,
+    "_dict": dict,
+    "_EMPTY": MappingProxyType({}),
     "_earning_base": earning.earning_base,
     "_shipping_base": earning.shipping_base,
     "_take_off": pricing.take_off,
@@ -307,10 +313,6 @@ if (_where := _within(ACTIVE, run.local)) is not None:
 """
 # A schedule of dates only (no weekdays, no hours): the day compared at once, the words made
 # by `schedule.within` only when the event is outside.
-_ACTIVE_DATES = """
-if OUTSIDE:
-    _append(_sv(RULE, KIND, False, "outside_schedule", "not active: " + _within(ACTIVE, run.local)))
-"""
 _WHEN = """
 _c = _ctx(run)
 try:
@@ -344,14 +346,14 @@ def _admission(
         branch.orelse = statements
         statements = checked
     if active is not None:
-        outside = _outside_dates(writer, active)
-        if outside is not None:
-            (branch,) = writer.stmts(_ACTIVE_DATES, OUTSIDE=outside, ACTIVE=active, RULE=rule, KIND=kind)
+        dated = _dates_gate(writer, active, rule, kind, statements)
+        if dated is not None:
+            statements = dated
         else:
             (branch,) = writer.stmts(_ACTIVE, ACTIVE=active, RULE=rule, KIND=kind)
-        assert isinstance(branch, py.If)
-        branch.orelse = statements
-        statements = [branch]
+            assert isinstance(branch, py.If)
+            branch.orelse = statements
+            statements = [branch]
     if group is not None:
         assert winner is not None
         words = f"` of exclusive group `{group}` applies instead" + (
@@ -363,6 +365,41 @@ def _admission(
         assert isinstance(branch, py.If)
         branch.orelse = statements
         statements = [branch]
+    return statements
+
+
+def _dates_gate(
+    writer: _Writer, active: Any, rule: str, kind: str, body: list[py.stmt]
+) -> list[py.stmt] | None:
+    """A schedule of dates only (one `Schedule`, no weekdays or hours): the event's local date
+    compared at once, each refusal's trace entry made here (what `schedule.within` would say);
+    None for any other schedule."""
+    if isinstance(active, list) or active.weekdays is not None or active.hours is not None:
+        return None
+    if active.start is None and active.end is None:
+        return body
+    writer.uses_day = True
+    statements = body
+    if active.end is not None:
+        after = simple_verdict(
+            rule, kind, False, "outside_schedule", f"not active: ended on {active.end.isoformat()}"
+        )
+        statements = writer.stmts(
+            "if _day > END:\n    _append(AFTER)\nelse:\n    BODY",
+            END=active.end,
+            AFTER=after,
+            BODY=statements,
+        )
+    if active.start is not None:
+        before = simple_verdict(
+            rule, kind, False, "outside_schedule", f"not active: starts on {active.start.isoformat()}"
+        )
+        statements = writer.stmts(
+            "if _day < START:\n    _append(BEFORE)\nelse:\n    BODY",
+            START=active.start,
+            BEFORE=before,
+            BODY=statements,
+        )
     return statements
 
 
@@ -400,12 +437,33 @@ else:
     _append(_fv(RULE, "discount", "fired", " and ".join(_gives), _amount, "money", None))
 """
 _DISCOUNT_PLAIN = """
-_amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)
+TAKE_OFF
 if _amount == 0:
     _append(_sv(RULE, "discount", False, "nothing_eligible", "no line it applies to"))
 else:
     WIN
     _append(_fv(RULE, "discount", "fired", _money(_amount) + " off", _amount, "money", None))
+"""
+# A percent off (pricing.take_off's first branch), written out: each matching line's cut rounded
+# half up to the currency, never more than is left of it.
+_PERCENT_OFF = """
+_remaining = run.remaining
+_matching = [_i for _i in _range(_len(run.items)) if _remaining[_i] > 0]
+MATCHING
+_cuts = [_ZERO] * _len(run.items)
+for _i in _matching:
+    _r = _remaining[_i]
+    _cut = (_r * PERCENT / _HUNDRED).quantize(QUANTUM, _HALF_UP)
+    _cuts[_i] = _r if _r <= _cut else _cut
+_amount = _sum(_cuts, _ZERO)
+if _amount > 0:
+    for _i, _cut in _enumerate(_cuts):
+        if _cut:
+            _remaining[_i] -= _cut
+    _items = run.items
+    run.effects_discounts.append(
+        _discount_of(RULE, _amount, _tuple([(_i, _items[_i].sku, _c) for _i, _c in _enumerate(_cuts) if _c > 0]))
+    )
 """
 _WAIVE = """
 _waive(run, RULE)
@@ -415,6 +473,36 @@ _WAIVED_WORDS = """
 if _waived:
     _gives.append("free shipping (" + _money(run.free_shipping.amount) + " waived)")
 """
+
+
+def _take_off(writer: _Writer, step: DiscountStep) -> list[py.stmt]:
+    """The money a discount takes off (`_amount`), its effect recorded: a percent written out, an
+    amount by `pricing.take_off`."""
+    discount = step.discount
+    if discount.percent is None:
+        return writer.stmts(
+            "_amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)",
+            RULE=discount.id,
+            PERCENT=discount.percent,
+            AMOUNT=discount.amount,
+            APPLIES=step.applies_to,
+            PER=discount.per,
+        )
+    matching = (
+        writer.stmts(
+            "_matching = [_i for _i, _h in _zip(_matching, _truths(run, APPLIES, _matching)) if _h]",
+            APPLIES=step.applies_to._function,
+        )
+        if step.applies_to is not None
+        else []
+    )
+    return writer.stmts(
+        _PERCENT_OFF,
+        MATCHING=matching,
+        PERCENT=discount.percent,
+        QUANTUM=writer.plan.quantum,
+        RULE=discount.id,
+    )
 
 
 def _discount(writer: _Writer, step: DiscountStep, winners: dict[str, str]) -> list[py.stmt]:
@@ -437,6 +525,7 @@ def _discount(writer: _Writer, step: DiscountStep, winners: dict[str, str]) -> l
         else writer.stmts("_waived = False"),
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
         WAIVED_WORDS=writer.stmts(_WAIVED_WORDS) if discount.free_shipping else [],
+        TAKE_OFF=_take_off(writer, step),
     )
     gate = _admission(writer, rule, "discount", group, winner, discount.active, step.when, body)
     return writer.at(gate, ("discounts", step.index), f"discount {rule}")
@@ -568,8 +657,8 @@ if _total <= 0:
 else:
     _granted = _total
     _code = "fired"
-    _allowed, _limit = _allowance(run, RULE, CAP, None)
-    if _allowed is not None and _allowed < _total:
+    ALLOWANCE
+    if _allowed < _total:
         _granted = _allowed
         _code = "capped"
     if _granted <= 0:
@@ -592,7 +681,7 @@ else:
         run.effects_points.append(
             _award_of(RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE)
         )
-        _count(run, RULE, _granted, CAP, None)
+        COUNT
         _reason = _str(_granted) + POINTS_WORDS
         if _code != "fired":
             _reason += "; " + _limit + " reached, would have given " + _str(_total)
@@ -756,13 +845,58 @@ def _give(
         CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1))") if added else [],
         GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1))") if added else [],
         GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
-        CAP=cap,
+        ALLOWANCE=_allowance(writer, rule, cap) if cap is not None else [],
+        COUNT=_count(writer, rule, cap) if cap is not None else [],
         SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
         AVAILABLE=available,
         POINTS_WORDS=words,
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
     )
     return give
+
+
+def _allowance(writer: _Writer, rule: Any, cap: Any) -> list[py.stmt]:
+    """What a cap still allows (`_allowed`) and which limit that is (`_limit`): earning.allowance
+    for this cap's periods, known here (a rule with a cap has no budget: those are not generated)."""
+    statements: list[py.stmt] = []
+    first = True
+    if cap.per_event is not None:
+        statements += writer.stmts('_allowed = LIMIT\n_limit = "per-event cap"', LIMIT=cap.per_event)
+        first = False
+    periods = writer.plan.cap_periods(cap)
+    if periods:
+        statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
+    for period, value, words in periods:
+        statements += writer.stmts(
+            "_left = VALUE - _used.get(_period_key(run, PERIOD), _ZERO)\n_left = _left if _left > _ZERO else _ZERO",
+            VALUE=value,
+            PERIOD=period,
+        )
+        if first:
+            statements += writer.stmts("_allowed = _left\n_limit = WORDS", WORDS=words)
+            first = False
+        else:
+            statements += writer.stmts(
+                "if _left < _allowed:\n    _allowed = _left\n    _limit = WORDS", WORDS=words
+            )
+    if first:  # a cap of no limit at all: allows anything
+        statements += writer.stmts('_allowed = _total\n_limit = ""')
+    return statements
+
+
+def _count(writer: _Writer, rule: Any, cap: Any) -> list[py.stmt]:
+    """The cap's counters after the points given (earning.count)."""
+    periods = writer.plan.cap_periods(cap)
+    if not periods:
+        return []
+    statements = writer.stmts("_mine = _dict(run.counters.get(RULE, _EMPTY))", RULE=rule)
+    for period, _, _ in periods:
+        statements += writer.stmts(
+            "_key = _period_key(run, PERIOD)\n_mine = _without_past(_mine, _key)\n"
+            "_mine[_key] = _mine.get(_key, _ZERO) + _granted",
+            PERIOD=period,
+        )
+    return statements + writer.stmts("run.counters[RULE] = _mine", RULE=rule)
 
 
 _MULTIPLIED = """
