@@ -462,7 +462,9 @@ if _amount > 0:
             _remaining[_i] -= _cut
     _items = run.items
     run.effects_discounts.append(
-        _discount_of(RULE, _amount, _tuple([(_i, _items[_i].sku, _c) for _i, _c in _enumerate(_cuts) if _c > 0]))
+        _discount_of(
+            RULE, _amount, _tuple([(_i, _items[_i].sku, _c) for _i, _c in _enumerate(_cuts) if _c > 0])
+        )
     )
 """
 _WAIVE = """
@@ -679,7 +681,12 @@ else:
             _ex_n = _tn
             _ex_d = _td
         run.effects_points.append(
-            _award_of(RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE)
+            _award_of(
+                RULE,
+                _granted,
+                _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]),
+                AVAILABLE,
+            )
         )
         COUNT
         _reason = _str(_granted) + POINTS_WORDS
@@ -704,7 +711,9 @@ else:
     _ex_n = _tn
     _ex_d = _td
     run.effects_points.append(
-        _award_of(RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE)
+        _award_of(
+            RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE
+        )
     )
     _append(_fv(RULE, KIND, "fired", _str(_granted) + POINTS_WORDS, _granted, "points", None))
     WIN
@@ -716,7 +725,11 @@ if _value < 0:
 """
 _NEGATIVE = """
 if RULE in run.negative_awards:
-    _nothing = "the award came to " + _str(run.negative_awards[RULE]) + ", below zero: an earn rule never takes points away"
+    _nothing = (
+        "the award came to "
+        + _str(run.negative_awards[RULE])
+        + ", below zero: an earn rule never takes points away"
+    )
 else:
     _nothing = WORDS
 """
@@ -868,7 +881,8 @@ def _allowance(writer: _Writer, rule: Any, cap: Any) -> list[py.stmt]:
         statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
     for period, value, words in periods:
         statements += writer.stmts(
-            "_left = VALUE - _used.get(_period_key(run, PERIOD), _ZERO)\n_left = _left if _left > _ZERO else _ZERO",
+            "_left = VALUE - _used.get(_period_key(run, PERIOD), _ZERO)\n"
+            "_left = _left if _left > _ZERO else _ZERO",
             VALUE=value,
             PERIOD=period,
         )
@@ -914,7 +928,10 @@ _parts = [_b * FN for _b in _mb[0]]
 _xd = _mb[1] * FD
 _xn = _sum(_parts)
 """
-_BONUS_SHARES = "_shares = _split_points(_granted, _parts) if _any(_parts) else _split(_granted, [_ZERO] * (_n + 1), _ONE, FACTOR)"
+_BONUS_SHARES = (
+    "_shares = _split_points(_granted, _parts) if _any(_parts) else"
+    " _split(_granted, [_ZERO] * (_n + 1), _ONE, FACTOR)"
+)
 
 
 def _multiplier(writer: _Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
@@ -930,12 +947,14 @@ def _multiplier(writer: _Writer, step: EarnStep, winners: dict[str, str], roundi
         select = writer.stmts("_selected = [True] * (_n + 1)")
         if step.exclude is not None:
             select += writer.stmts(
-                "_selected = [_s and not _out for _s, _out in _zip(_selected, [*_truths(run, EXCLUDE, _range(_n)), False])]",
+                "_selected = [_s and not _out for _s, _out in"
+                " _zip(_selected, [*_truths(run, EXCLUDE, _range(_n)), False])]",
                 EXCLUDE=step.exclude._function,
             )
         if step.for_each_item is not None:
             select += writer.stmts(
-                "_selected = [_s and _m for _s, _m in _zip(_selected, [*_truths(run, MATCHES, _range(_n)), False])]",
+                "_selected = [_s and _m for _s, _m in"
+                " _zip(_selected, [*_truths(run, MATCHES, _range(_n)), False])]",
                 MATCHES=step.for_each_item._function,
             )
         body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)
@@ -999,7 +1018,7 @@ def _tier_multiplier(writer: _Writer, rounding: str) -> list[py.stmt]:
         "tier",
         writer.stmts('_nothing = "nothing to multiply"'),
         None,
-        "_shares = _split_points(_granted, _parts) if _any(_parts) else _split(_granted, [_ZERO] * (_n + 1), _ONE, _factor)",
+        _BONUS_SHARES.replace("FACTOR", "_factor"),
         py.Name("_words", py.Load()),
         None,
         added=False,
@@ -1077,7 +1096,8 @@ def _earning_base(writer: _Writer) -> list[py.stmt]:
     if exclude is not None:
         statements += writer.at(
             writer.stmts(
-                "_base = [_ZERO if _out else _b for _out, _b in _zip(_truths(run, EXCLUDE, _range(_n)), _base)]",
+                "_base = [_ZERO if _out else _b for _out, _b in"
+                " _zip(_truths(run, EXCLUDE, _range(_n)), _base)]",
                 EXCLUDE=exclude._function,
             ),
             ("earning_base",),
@@ -1099,8 +1119,8 @@ def generate(plan: Plan) -> Generated:
     rounding = plan.program.points.rounding
     winners: dict[str, str] = {}
     pricing_code: list[py.stmt] = []
-    for step in plan.discounts:
-        pricing_code += _discount(writer, step, winners)
+    for discount in plan.discounts:
+        pricing_code += _discount(writer, discount, winners)
     if any(
         level.benefits.discount_percent is not None or level.benefits.free_shipping
         for level in plan.tiers.values()

@@ -96,7 +96,9 @@ def _cases() -> list[Any]:
     for tests_file in sorted(PROGRAMS.glob("*.tests.yaml")):
         data, _ = loader.load_file(tests_file)
         for case in data["cases"]:
-            params.append(pytest.param(tests_file, data["program"], case, id=f"{tests_file.stem}: {case['name']}"))
+            params.append(
+                pytest.param(tests_file, data["program"], case, id=f"{tests_file.stem}: {case['name']}")
+            )
     return params
 
 
@@ -109,7 +111,9 @@ def _plain(value: Any) -> Any:
 
 
 @pytest.mark.parametrize(("tests_file", "program", "case"), _cases())
-def test_every_expectation_case_decides_the_same_on_both_paths(tests_file: Path, program: str, case: Any) -> None:
+def test_every_expectation_case_decides_the_same_on_both_paths(
+    tests_file: Path, program: str, case: Any
+) -> None:
     fast, slow = _both(load_program(tests_file.parent / program))
     if "event_file" in case:
         event = loads((tests_file.parent / case["event_file"]).read_text(encoding="utf-8"))
@@ -207,7 +211,9 @@ def test_a_programs_text_never_becomes_code() -> None:
         "type": "purchase",
         "time": "2026-12-01T08:30:00+03:00",
         "customer": "c1",
-        "items": [{"sku": "A", "name": nasty.replace("\\", ""), "category": "pastry", "price": "300.00", "qty": 2}],
+        "items": [
+            {"sku": "A", "name": nasty.replace("\\", ""), "category": "pastry", "price": "300.00", "qty": 2}
+        ],
     }
     assert _decide(fast, event, None) == _decide(slow, event, None)
 
@@ -260,6 +266,8 @@ def test_explain_and_events_not_covered_run_the_evaluator(monkeypatch: pytest.Mo
     state = engine.process(purchase, None).state
     engine.process({**purchase, "id": "p2"}, state, explain=True)
     engine.process({**purchase, "id": "p3", "coupons": ["NOPE"]}, state)
-    engine.process({"id": "a1", "type": "app_open", "time": "2026-12-02T13:00:00+03:00", "customer": "c1"}, state)
+    engine.process(
+        {"id": "a1", "type": "app_open", "time": "2026-12-02T13:00:00+03:00", "customer": "c1"}, state
+    )
     assert calls == ["p1"]
     assert sum(a.points for a in engine.process({**purchase, "id": "p4"}, state).awards) > Decimal(0)
