@@ -15,17 +15,18 @@ outcome and state come out byte for byte (tests/engine/test_generated.py holds t
 equal on every example program and on random programs and streams).
 
 What is generated: discounts (percent, amount, free shipping, `applies_to`, `when`, `active`,
-exclusive groups, priorities), the earning base, earn rules with `rate`, `award` (a number or an
+exclusive groups, priorities; an amount by `pricing.take_off`), the tier's discount and free
+shipping (by `pricing.tier_benefits`), the earning base, earn rules with `rate`, `award` (a number or an
 expression), `for_each_item`, `exclude`, `when`, `active`, caps of any period, exclusive groups,
 priorities, `multiply` rules and the tier's `earn_multiplier`, `points.pending`. What is not,
 decided once here (`unsupported`): `points.round` other than `per_award`, rules with a `budget`,
 a plan made without its shortcuts (tests hold the shortcuts to the general paths). A program
 with any of those runs the evaluator's stages for every event; `generated.covers` says which
-events the generated function takes (purchases without coupons, points tendered or a tier
-discount, explain off).
+events the generated function takes (purchases of at least one line, without a coupon or points
+tendered, explain off).
 
 How the code is made: each piece is a template of engine-written Python (never a program's
-text) parsed once, whose placeholder names are replaced by the program's values as `ast`
+text) parsed anew for each use, whose placeholder names are replaced by the program's values as `ast`
 constants, or as names of values the module's namespace holds (decimals, expressions, schedules);
 every statement is stamped with its rule's line and column in the program file, so a traceback
 through the function points into the program. The module runs with no builtins: the few it needs
@@ -463,7 +464,9 @@ if _amount > 0:
     _items = run.items
     run.effects_discounts.append(
         _discount_of(
-            RULE, _amount, _tuple([(_i, _items[_i].sku, _c) for _i, _c in _enumerate(_cuts) if _c > 0])
+            RULE,
+            _amount,
+            _tuple([(_i, _items[_i].sku, _part) for _i, _part in _enumerate(_cuts) if _part > 0]),
         )
     )
 """

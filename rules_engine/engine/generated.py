@@ -76,7 +76,7 @@ def python_source(plan: Plan) -> str:
     made = generate(plan)
     text = py.unparse(made.module)
     text = _LABEL.sub(lambda m: f"{m.group(1)}# {m.group(2)}", text)
-    names = sorted(name for name in made.namespace if name.startswith("_k"))
+    names = sorted((name for name in made.namespace if name.startswith("_k")), key=lambda n: int(n[2:]))
     constants = "\n".join(f"#   {name} = {_shown(made.namespace[name])}" for name in names)
     header = (
         f"# The generated pricing and earning of {plan.program.program} v{plan.program.version}"
