@@ -590,3 +590,26 @@ def test_docs_show_every_command() -> None:
     text = DOC.read_text(encoding="utf-8")
     for command in ("check", "validate", "schema", "dry-run", "test"):
         assert f"$ loyalty {command} " in text or f"loyalty {command}`" in text, command
+
+
+def test_compile_says_whether_a_programs_pricing_and_earning_are_generated_and_why_not() -> None:
+    code, out, _ = run("compile", ROOT / "programs" / "coffee-club.yaml")
+    assert code == 0 and "pricing and earning generated" in out
+    code, out, _ = run("compile", ROOT / "programs" / "fashion-house.yaml")
+    assert code == 0 and "not generated" in out and "budget" in out
+
+
+def test_compile_python_prints_the_generated_module_each_rule_at_its_line() -> None:
+    code, out, _ = run("compile", "--python", ROOT / "programs" / "coffee-club.yaml")
+    assert code == 0
+    assert "def decide(run):" in out
+    lines = (ROOT / "programs" / "coffee-club.yaml").read_text(encoding="utf-8").splitlines()
+    for rule in ("base", "early-bird", "big-order", "pastry-bonus", "double-tuesday"):
+        line = int(re.search(rf"# earn {rule}\b.*coffee-club\.yaml:(\d+)\)", out).group(1))  # type: ignore[union-attr]
+        assert lines[line - 1].strip() == f"- id: {rule}"
+    compile(out, "generated.py", "exec")  # the printed module is Python
+
+
+def test_compile_of_a_program_with_errors_fails_with_them() -> None:
+    code, _, err = run("compile", ROOT / "tests" / "golden" / "errors" / "references.yaml")
+    assert code == 1 and "RE121" in err

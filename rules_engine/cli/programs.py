@@ -1,4 +1,4 @@
-"""The commands over program files: `validate`, `schema`, `dry-run` and `test`."""
+"""The commands over program files: `validate`, `schema`, `compile`, `dry-run` and `test`."""
 
 from __future__ import annotations
 
@@ -111,6 +111,43 @@ def schema(
     out, _ = _consoles()
     for path in write_schemas(out_dir):
         out.print(f"wrote {path}", markup=False, soft_wrap=True)
+
+
+@app.command("compile")
+def compile_command(
+    program: Annotated[Path, typer.Argument(metavar="PROGRAM", help="The program file.", show_default=False)],
+    python: Annotated[
+        bool,
+        typer.Option(
+            "--python", help="Print the generated Python module of the program's pricing and earning."
+        ),
+    ] = False,
+) -> None:
+    """Compile a program and say what runs: whether its pricing and earning are generated, and why not."""
+    from rules_engine.engine.generate import unsupported
+    from rules_engine.engine.generated import python_source
+
+    out, err = _consoles()
+    engine = _engine(program, err)
+    if python:
+        out.print(python_source(engine.plan), markup=False, emoji=False, highlight=False, soft_wrap=True)
+        return
+    name = f"{engine.program.program} v{engine.program.version}"
+    why = unsupported(engine.plan)
+    if why is not None:
+        out.print(
+            f"{name}: pricing and earning not generated ({why}): the evaluator decides every event",
+            markup=False,
+            soft_wrap=True,
+        )
+        return
+    out.print(
+        f"{name}: pricing and earning generated ({len(engine.plan.discounts)} discount(s),"
+        f" {len(engine.program.earn)} earn rule(s)): they decide purchases without a coupon or points"
+        " tendered, explain off; the evaluator the rest. `--python` prints the code.",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("dry-run")

@@ -11,6 +11,8 @@ each a module of functions over the run record (`run.py`):
   3. discounts, tier discounts and presented coupons, by priority; exclusive groups (`pricing`)
   4. the earning base of every line, then earn rules by priority, multipliers and the tier
      multiplier; exclusive groups; caps and budgets; rounding where `points.round` says (`earning`)
+     — steps 3 and 4 by the program's generated function when it covers the event (`generated`:
+     a purchase, explain off; docs/engine.md, "Two paths: generated and explaining")
   5. the stateful mechanics, in their order (`mechanics/`)
   6. the result and the new state: points lots, cap counters, used coupons, history (`settle`);
      for a late event the program accepts (`clock`), what time did after its moment, up to the
@@ -50,6 +52,8 @@ from rules_engine.engine.events import (
     out_of_range,
     parse_event,
 )
+from rules_engine.engine.generated import compiled as compiled_path
+from rules_engine.engine.generated import covers
 from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
@@ -69,11 +73,16 @@ __all__ = ["BudgetSnapshot", "Engine"]
 class Engine:
     """Evaluates events for one program. Compile once; `process` is safe to call from many threads."""
 
-    def __init__(self, program: Program | CompiledProgram, *, secret: bytes = b"") -> None:
+    def __init__(
+        self, program: Program | CompiledProgram, *, secret: bytes = b"", generated: bool = True
+    ) -> None:
         """Args:
         program: the program, validated (or compiled).
         secret: mixed into issued coupon codes so they cannot be guessed; set one per
             deployment (the same secret gives the same codes for the same events).
+        generated: decide pricing and earning with the program's generated function where it
+            covers the event (generated.py); False: always with the evaluator's stages (the
+            differential tests compare the two).
         """
         self.secret = secret
         self.compiled = program if isinstance(program, CompiledProgram) else compile_program(program)
@@ -86,10 +95,12 @@ class Engine:
         self.mechanics: tuple[Callable[[Run], None], ...] = tuple(
             mechanic.apply for mechanic in MECHANICS if not mechanic.idle(plan.program)
         )
+        # The program's pricing and earning as one generated function (None: not generated).
+        self.generated = compiled_path(plan) if generated else None
 
     @classmethod
-    def from_file(cls, path: str | Path, *, secret: bytes = b"") -> Engine:
-        return cls(load_program(path), secret=secret)
+    def from_file(cls, path: str | Path, *, secret: bytes = b"", generated: bool = True) -> Engine:
+        return cls(load_program(path), secret=secret, generated=generated)
 
     def process(
         self,
@@ -183,10 +194,14 @@ class Engine:
             points.redeem(run, event)
         if isinstance(event, Return):
             returns.apply(run, event)
-        pricing.discounts(run)
-        if isinstance(event, Purchase) and event.paid_with_points > 0:
-            points.tender(run, event)
-        earning.earn(run)
+        fast = self.generated
+        if fast is not None and covers(run):  # the generated path (generated.py)
+            fast.decide(run)
+        else:
+            pricing.discounts(run)
+            if isinstance(event, Purchase) and event.paid_with_points > 0:
+                points.tender(run, event)
+            earning.earn(run)
         for mechanic in self.mechanics:
             mechanic(run)
         return settle.outcome(run)

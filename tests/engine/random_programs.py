@@ -128,7 +128,8 @@ def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[
 
 
 @st.composite
-def programs(draw: st.DrawFn) -> Drawn:
+def programs(draw: st.DrawFn, rounds: tuple[str, ...] = ("per_award", "per_rule", "per_line")) -> Drawn:
+    """A program drawn from the documented sections; `rounds`: the `points.round` modes drawn from."""
     currency = draw(st.sampled_from(sorted(CURRENCIES)))
     decimals = CURRENCIES[currency]
     parts = [
@@ -138,7 +139,7 @@ def programs(draw: st.DrawFn) -> Drawn:
         f"currency: {currency}",
         "points:",
         f"  rounding: {draw(st.sampled_from(['floor', 'round', 'ceil']))}",
-        f"  round: {draw(st.sampled_from(['per_award', 'per_rule', 'per_line']))}",
+        f"  round: {draw(st.sampled_from(rounds))}",
         f"  negative_balance: {draw(st.sampled_from(['allow', 'write_off']))}",
     ]
     if draw(st.booleans()):
@@ -309,11 +310,18 @@ def _price(draw: st.DrawFn, decimals: int) -> Decimal:
 
 
 @st.composite
-def streams(draw: st.DrawFn, drawn: Drawn, customers: int = 2, events: int = 14) -> list[dict[str, Any]]:
+def streams(
+    draw: st.DrawFn,
+    drawn: Drawn,
+    customers: int = 2,
+    events: int = 14,
+    products: tuple[tuple[str, str], ...] = PRODUCTS,
+) -> list[dict[str, Any]]:
     """What `customers` customers do over months: sign-ups (with a birthday, a time zone), purchases,
     returns of what they bought (some of it, or more than is left: refused), redemptions (some
     refused for too few points), app opens, reviews; now and then an event dated before the
-    customer's latest (late: taken within `late_events`, refused otherwise)."""
+    customer's latest (late: taken within `late_events`, refused otherwise). `products`: the
+    (sku, category) lines are drawn from (an example program's categories, for its conditions)."""
     stream: list[dict[str, Any]] = []
     bought: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = set()
@@ -358,7 +366,7 @@ def streams(draw: st.DrawFn, drawn: Drawn, customers: int = 2, events: int = 14)
         else:
             items = []
             for sku, category in draw(
-                st.lists(st.sampled_from(PRODUCTS), min_size=1, max_size=4, unique=True)
+                st.lists(st.sampled_from(products), min_size=1, max_size=4, unique=True)
             ):
                 price = _price(draw, drawn.decimals)
                 items.append(

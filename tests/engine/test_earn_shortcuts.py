@@ -28,8 +28,8 @@ from tests.engine.random_programs import programs, streams
 def test_the_earn_shortcuts_decide_as_the_general_paths(data: st.DataObject) -> None:
     drawn = data.draw(programs(), label="program")
     program = load_program_text(drawn.text, "random.yaml")
-    fast = Engine(program, secret=b"random")
-    general = Engine(program, secret=b"random")
+    fast = Engine(program, secret=b"random", generated=False)  # the stages' shortcuts, not generated code
+    general = Engine(program, secret=b"random", generated=False)
     general.plan = Plan(general.compiled, shortcuts=False)
     assert not any(step.plain for step in general.plan.base_rules)
     states: dict[str, CustomerState | None] = {}

@@ -1,0 +1,253 @@
+"""How the generated code is written: engine templates → `ast` statements, and what they run with.
+
+The generator (generate.py) writes a program's code from templates of engine-written Python,
+never from the program's text: each template is parsed anew for each use, its placeholder names
+(in CAPITALS) replaced by the program's values — `ast` constants for numbers and text, names of
+values the module's namespace holds for the rest (decimals, expressions' compiled functions,
+schedules, caps) — and its placeholder statements by statement lists written already (`Writer`).
+Every statement is stamped with its part's line in the program file (`Writer.at`), so a traceback
+through the generated function points into the program. The namespace starts from `RUNTIME`: no
+builtins, only what the code calls, by engine-chosen names.
+
+Input: a `Plan`. Output: statements, and the namespace they run in.
+"""
+
+from __future__ import annotations
+
+import ast as py
+import math
+import re
+import textwrap
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from types import MappingProxyType
+from typing import Any
+
+from rules_engine.dsl import values
+from rules_engine.dsl.context import Context
+from rules_engine.engine import conditions, earning, pricing, schedule
+from rules_engine.engine.money import ONE, SMALL, split, split_points
+from rules_engine.engine.plan import Plan
+from rules_engine.engine.result import award_of, discount_of
+from rules_engine.engine.rounding import scaled
+from rules_engine.engine.trusted import fired_verdict, simple_verdict
+from rules_engine.errors import ContextError
+from rules_engine.periods import without_past
+from rules_engine.source import SourceFile
+
+ZERO = Decimal(0)
+
+
+def whole(points: int) -> Decimal:
+    """`rounding._whole`: whole points as a decimal (refused past 28 digits, as there)."""
+    if 0 <= points < 1024:
+        return SMALL[points]
+    return Decimal(points).quantize(ONE)
+
+
+def multiplied_base(added: list[tuple[list[int], int]], slots: int) -> tuple[list[int], int]:
+    """Each line's exact points of the rules before the multipliers, over one denominator: what
+    `Rounding._base` adds up (the values matter, not their terms)."""
+    if not added:
+        return [0] * slots, 1
+    common = math.lcm(*[d for _, d in added])
+    sums = [0] * slots
+    for numerators, d in added:
+        k = common // d
+        sums = [s + n * k for s, n in zip(sums, numerators, strict=True)]
+    return sums, common
+
+
+def line_truths(run: Any, function: Callable[[Any], Any], lines: Any) -> list[bool]:
+    """A per-line condition's truth on each of `lines`, as `conditions.holding` gives it: false on
+    a line where it reads something missing (KeyError, ContextError)."""
+    context = run.line_context
+    if context is None:
+        context = run.line_context = Context(conditions.context_of(run))
+    records = conditions.context_of(run)["basket"]["items"]
+    out = []
+    for index in lines:
+        context["item"] = records[index]
+        try:
+            out.append(function(context) is True)
+        except (KeyError, ContextError):
+            out.append(False)
+    return out
+
+
+def line_context(run: Any, index: int) -> Context:
+    """`conditions.item_context`."""
+    return conditions.item_context(run, index)
+
+
+RUNTIME: dict[str, Any] = {
+    "_len": len,
+    "_list": list,
+    "_sum": sum,
+    "_range": range,
+    "_enumerate": enumerate,
+    "_zip": zip,
+    "_tuple": tuple,
+    "_any": any,
+    "_str": str,
+    "_int": int,
+    "_Decimal": Decimal,
+    "_Exception": Exception,
+    "_KE": (KeyError, ContextError),
+    "_ZERO": ZERO,
+    "_HUNDRED": Decimal(100),
+    "_HALF_UP": ROUND_HALF_UP,
+    "_ONE": ONE,
+    "_ctx": conditions.context_of,
+    "_ctrace": conditions.condition_trace,
+    "_truths": line_truths,
+    "_item_ctx": line_context,
+    "_within": schedule.within,
+    "_sv": simple_verdict,
+    "_fv": fired_verdict,
+    "_award_of": award_of,
+    "_discount_of": discount_of,
+    "_split": split,
+    "_split_points": split_points,
+    "_scaled": scaled,
+    "_whole": whole,
+    "_mbase": multiplied_base,
+    "_period_key": earning.cap_period_key,
+    "_without_past": without_past,
+    "_dict": dict,
+    "_EMPTY": MappingProxyType({}),
+    "_earning_base": earning.earning_base,
+    "_shipping_base": earning.shipping_base,
+    "_take_off": pricing.take_off,
+    "_waive": pricing.waive_shipping,
+    "_money": values.display,
+}
+
+
+# -- templates: engine-written code; placeholders in CAPITALS become the program's values -------
+
+
+@cache
+def _template(text: str) -> str:
+    return textwrap.dedent(text)
+
+
+def _fill(node: py.AST, values: dict[str, Any], may_track: bool) -> py.AST:
+    """Replace, in a template's fresh tree, placeholder names by expressions and placeholder
+    statements by statement lists (made already: not visited again); leave out `if _track:`
+    blocks when no multiplier may apply (`may_track`). In place; returns `node`."""
+    for name in node._fields:
+        child = getattr(node, name, None)
+        if isinstance(child, list):
+            out: list[Any] = []
+            for item in child:
+                if isinstance(item, py.Expr) and isinstance(item.value, py.Name):
+                    spliced = values.get(item.value.id)
+                    if isinstance(spliced, list):
+                        out += spliced
+                        continue
+                if isinstance(item, py.Name) and item.id in values:
+                    out.append(values[item.id])
+                    continue
+                if (
+                    not may_track
+                    and isinstance(item, py.If)
+                    and isinstance(item.test, py.Name)
+                    and item.test.id == "_track"
+                ):
+                    out += [_fill(statement, values, may_track) for statement in item.orelse]
+                    continue
+                out.append(_fill(item, values, may_track) if isinstance(item, py.AST) else item)
+            setattr(node, name, out)
+        elif isinstance(child, py.Name) and child.id in values and not isinstance(values[child.id], list):
+            setattr(node, name, values[child.id])
+        elif isinstance(child, py.AST):
+            _fill(child, values, may_track)
+    return node
+
+
+class Writer:
+    """Collects the module's constants and writes statements from templates."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.namespace: dict[str, Any] = {"__builtins__": {}, **RUNTIME}
+        self._names: dict[int, str] = {}
+        self._kept: list[Any] = []  # keep every constant alive: names are by identity
+        self.file, self.positions = _positions(plan)
+        self.uses_day = False  # some schedule compares the event's local date (`_day`)
+        # Whether a multiplier may apply to some purchase: else no line's exact points are kept.
+        self.may_track = any("purchase" in step.on for step in plan.multipliers) or any(
+            level.benefits.earn_multiplier is not None for level in plan.tiers.values()
+        )
+
+    def const(self, value: Any) -> py.expr:
+        if value is None or type(value) in (int, str, bool):
+            return py.Constant(value)
+        name = self._names.get(id(value))
+        if name is None:
+            name = f"_k{len(self._names)}"
+            self._names[id(value)] = name
+            self._kept.append(value)
+            self.namespace[name] = value
+        return py.Name(name, py.Load())
+
+    def stmts(self, template: str, **values: Any) -> list[py.stmt]:
+        """The template's statements with its placeholders filled (a fresh copy each time)."""
+        filled = {
+            name: value if isinstance(value, list | py.AST) else self.const(value)
+            for name, value in values.items()
+        }
+        tree = py.parse(_template(template))  # parsed anew: the statements are changed in place
+        return list(_fill(tree, filled, self.may_track).body)  # type: ignore[attr-defined]
+
+    def at(self, statements: list[py.stmt], path: tuple[str | int, ...], label: str) -> list[py.stmt]:
+        """`statements` stamped with the position of the program's part at `path`, after a label
+        (a string statement, which compiles to nothing and shows in `loyalty compile --python`)."""
+        line, column = self.positions.get(path) or self.positions.get(path[:1]) or (1, 0)
+        where = f"{self.file}:{line}" if path[:1] in self.positions or path in self.positions else self.file
+        marked: list[py.stmt] = [py.Expr(py.Constant(f"{label} ({where})")), *statements]
+        for statement in marked:
+            for node in py.walk(statement):
+                if "lineno" in node._attributes:
+                    node.lineno = node.end_lineno = line  # type: ignore[attr-defined]
+                    node.col_offset = node.end_col_offset = column  # type: ignore[attr-defined]
+        return marked
+
+
+def _positions(plan: Plan) -> tuple[str, dict[tuple[str | int, ...], tuple[int, int]]]:
+    """The program file's name and where its parts start in it, (line, column as a byte offset):
+    each discount and earn rule (its list item), `earning_base` and `tiers` (their keys). Read
+    from the file's text that the expressions keep (their origin), by a scan of its block-style
+    lists: cheap, and only for the positions of the generated code (a part written another way,
+    a flow-style list, gets its section's line)."""
+    source: SourceFile | None = None
+    for expression in plan.compiled.expressions.values():
+        source = expression.origin.file
+        break
+    if source is None or source.name.startswith("<"):
+        return f"<program {plan.program.program}>", {}
+    lines = source.text.splitlines()
+    positions: dict[tuple[str | int, ...], tuple[int, int]] = {}
+    for section in ("discounts", "earn", "earning_base", "tiers"):
+        header = next((n for n, line in enumerate(lines) if re.match(rf"{section}:(\s|$)", line)), None)
+        if header is None:
+            continue
+        positions[(section,)] = (header + 1, 0)
+        items: list[tuple[int, int]] = []
+        indent: int | None = None
+        for n in range(header + 1, len(lines)):
+            line = lines[n]
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not line[0].isspace() and not line.startswith("-"):
+                break  # the next top-level key
+            item = re.match(r"(\s*)- ", line)
+            if item is not None:
+                indent = len(item.group(1)) if indent is None else indent
+                if len(item.group(1)) == indent:
+                    items.append((n + 1, indent))
+        for index, position in enumerate(items):
+            positions[(section, index)] = position
+    return source.name, positions

@@ -1,0 +1,576 @@
+"""Earn rules as generated code: `earning.rule_points` and `earning.award`, per_award, written out.
+
+Each earn rule's statements compute its exact points as a numerator over a denominator, add them
+to the event's exact running total (`_ex_n / _ex_d`), and give the rounded total less what was
+given before (`_given`): `rounding.Rounding` for `points.round: per_award`, without the object.
+Only the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
+multiplier) and of its options (a cap's own periods, `exclude`, a fixed award that cannot be
+negative) is written; each line's exact points are kept (`_track`) only when a multiplier may
+apply to the event, as `earning.may_multiply` decides.
+
+Input: a `Writer` and an `EarnStep`. Output: statements.
+"""
+
+from __future__ import annotations
+
+import ast as py
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.engine.code_writer import Writer
+from rules_engine.engine.generate_gate import admission, outside_dates
+from rules_engine.engine.plan import EarnStep
+from rules_engine.engine.trusted import simple_verdict
+
+ZERO = Decimal(0)
+
+
+EARN_START = """
+_n = _len(run.items)
+BASE
+run.base = _base
+_skus = run.skus
+_units = None
+_ex_n = 0
+_ex_d = 1
+_given = 0
+"""
+TRACK_START = """
+_added = []
+_track = False
+"""
+
+# What a rate's or a basket award's points weigh: the earning base and shipping, scaled once.
+_UNITS = """
+if _units is None:
+    _units = _scaled([*_base, SHIPPING])
+"""
+_ELIGIBLE = """
+_eligible = _base
+_kept = _units[0]
+"""
+_ELIGIBLE_EXCLUDE = """
+_excluded = _truths(run, EXCLUDE, _range(_n))
+_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]
+_kept = [*(0 if _out else _u for _out, _u in _zip(_excluded, _units[0])), _units[0][_n]]
+"""
+_RATE = """
+_xn = _sum(_kept) * RN
+_xd = DENOMINATOR
+_weights = _kept
+if _track:
+    _parts = [_w * RN for _w in _kept]
+"""
+_RATE_ONE = """
+_xn = _sum(_kept)
+_xd = DENOMINATOR
+_weights = _kept
+if _track:
+    _parts = _kept
+"""
+_AWARD = """
+VALUE
+NOT_NEGATIVE
+if not _any(_eligible):
+    _value = _ZERO
+_weights = [*_kept[:_n], 0]
+_xn, _xd = _value.as_integer_ratio()
+if _track:
+    _ws = _sum(_weights)
+    if _ws:
+        _parts = [_xn * _w for _w in _weights]
+        _xd = _xd * _ws
+    else:
+        _parts = [0] * (_n + 1)
+        if _xn:
+            _parts[0] = _xn
+    _xn = _sum(_parts)
+"""
+_EACH = """
+_amounts = run.amounts
+_lines = [_i for _i in _range(_n) if not (_eligible[_i] == 0 and _base[_i] == 0 and _amounts[_i] > 0)]
+FILTERS
+_points = [_ZERO] * (_n + 1)
+EACH_VALUE
+_exact = _sum(_points, _ZERO)
+_xn, _xd = _exact.as_integer_ratio()
+if _track:
+    _weights = _scaled(_points)[0]
+    _ws = _sum(_weights)
+    if _ws:
+        _parts = [_xn * _w for _w in _weights]
+        _xd = _xd * _ws
+    else:
+        _parts = [0] * (_n + 1)
+        if _xn:
+            _parts[0] = _xn
+    _xn = _sum(_parts)
+"""
+_EACH_EXCLUDE = """
+_lines = [_i for _i, _out in _zip(_lines, _truths(run, EXCLUDE, _lines)) if not _out]
+"""
+_EACH_MATCH = """
+_lines = [_i for _i, _match in _zip(_lines, _truths(run, MATCHES, _lines)) if _match]
+"""
+_EACH_FIXED = """
+for _i in _lines:
+    _points[_i] = VALUE
+"""
+_EACH_EXPRESSION = """
+for _i in _lines:
+    _v = AWARD.evaluate(_item_ctx(run, _i))
+    _v = _ZERO if _v is None else _Decimal(_v)
+    if _v < 0:
+        run.negative_awards.setdefault(RULE, _v)
+        _v = _ZERO
+    _points[_i] = _v
+"""
+
+# The running exact total (per_award): this award's points are the rounded total after it less
+# the points given so far (rounding.Rounding.total).
+_TOTAL = """
+if _ex_d == _xd:
+    _tn = _ex_n + _xn
+    _td = _ex_d
+else:
+    _tn = _ex_n * _xd + _xn * _ex_d
+    _td = _ex_d * _xd
+_total = _whole(ROUND - _given)
+"""
+_ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
+
+_GIVE = """
+if _total <= 0:
+    NOTHING
+    NOTHING_ADDED
+    _ex_n = _tn
+    _ex_d = _td
+    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+else:
+    _granted = _total
+    _code = "fired"
+    ALLOWANCE
+    if _allowed < _total:
+        _granted = _allowed
+        _code = "capped"
+    if _granted <= 0:
+        CUT_ADDED
+        _ex_n = _given
+        _ex_d = 1
+        _append(_sv(RULE, KIND, False, _code, _limit + " reached: would have given " + _str(_total)))
+    else:
+        SHARES
+        if _granted != _total:
+            GIVEN_CUT
+            _given += _int(_granted)
+            _ex_n = _given
+            _ex_d = 1
+        else:
+            GIVEN_ADDED
+            _given += _int(_granted)
+            _ex_n = _tn
+            _ex_d = _td
+        run.effects_points.append(
+            _award_of(
+                RULE,
+                _granted,
+                _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]),
+                AVAILABLE,
+            )
+        )
+        COUNT
+        _reason = _str(_granted) + POINTS_WORDS
+        if _code != "fired":
+            _reason += "; " + _limit + " reached, would have given " + _str(_total)
+        _append(_fv(RULE, KIND, _code, _reason, _granted, "points", None))
+        WIN
+"""
+# Without a cap an award gives what it comes to (earning.award's cap branches left out).
+_GIVE_UNCAPPED = """
+if _total <= 0:
+    NOTHING
+    NOTHING_ADDED
+    _ex_n = _tn
+    _ex_d = _td
+    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+else:
+    _granted = _total
+    SHARES
+    GIVEN_ADDED
+    _given += _int(_granted)
+    _ex_n = _tn
+    _ex_d = _td
+    run.effects_points.append(
+        _award_of(
+            RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE
+        )
+    )
+    _append(_fv(RULE, KIND, "fired", _str(_granted) + POINTS_WORDS, _granted, "points", None))
+    WIN
+"""
+_NOT_NEGATIVE = """
+if _value < 0:
+    run.negative_awards.setdefault(RULE, _value)
+    _value = _ZERO
+"""
+_NEGATIVE = """
+if RULE in run.negative_awards:
+    _nothing = (
+        "the award came to "
+        + _str(run.negative_awards[RULE])
+        + ", below zero: an earn rule never takes points away"
+    )
+else:
+    _nothing = WORDS
+"""
+
+
+def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
+    """A rate, an award or a per-line award (earning.rule_points and earning.award, per_award)."""
+    rule = step.rule
+    plan = writer.plan
+    shipping = py.Call(py.Name("_shipping_base", py.Load()), [py.Name("run", py.Load())], [])
+    each = rule.for_each_item is not None
+    body: list[py.stmt] = []
+    if not each:
+        body += writer.stmts(
+            _UNITS,
+            SHIPPING=shipping if plan.program.earning_base.include_shipping else py.Name("_ZERO", py.Load()),
+        )
+    if step.exclude is not None:
+        if each:
+            body += writer.stmts(
+                "_excluded = _truths(run, EXCLUDE, _range(_n))\n"
+                "_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
+                EXCLUDE=step.exclude._function,
+            )
+        else:
+            body += writer.stmts(_ELIGIBLE_EXCLUDE, EXCLUDE=step.exclude._function)
+    else:
+        body += writer.stmts("_eligible = _base\n_kept = _units[0]" if not each else "_eligible = _base")
+    negative_words = "no eligible amount"
+    if rule.rate is not None:
+        assert step.ratio is not None
+        denominator = "_units[1]" if step.ratio[1] == 1 else f"_units[1] * {step.ratio[1]}"
+        body += writer.stmts(
+            _RATE if step.ratio[0] != 1 else _RATE_ONE,
+            RN=step.ratio[0],
+            DENOMINATOR=py.parse(denominator, mode="eval").body,
+        )
+        share = "_shares = _split_points(_granted, _weights)"
+        nothing: list[py.stmt] = writer.stmts("_nothing = WORDS", WORDS="no eligible amount")
+    elif not each:
+        if step.award is None:
+            assert step.fixed is not None
+            value = writer.stmts("_value = FIXED", FIXED=step.fixed)
+        else:
+            value = writer.stmts(
+                "_value = AWARD.evaluate(_ctx(run))\n_value = _ZERO if _value is None else _Decimal(_value)",
+                AWARD=step.award,
+            )
+        may_be_negative = step.award is not None or (step.fixed is not None and step.fixed < 0)
+        check = writer.stmts(_NOT_NEGATIVE, RULE=rule.id) if may_be_negative else []
+        body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check)
+        share = "_shares = _split_points(_granted, _weights)"
+        nothing = (
+            writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words)
+            if may_be_negative
+            else writer.stmts("_nothing = WORDS", WORDS=negative_words)
+        )
+    else:
+        filters: list[py.stmt] = []
+        if step.exclude is not None:
+            filters += writer.stmts(_EACH_EXCLUDE, EXCLUDE=step.exclude._function)
+        assert step.for_each_item is not None
+        filters += writer.stmts(_EACH_MATCH, MATCHES=step.for_each_item._function)
+        if step.award is None:
+            fixed = step.fixed if step.fixed is not None else ZERO
+            if fixed < 0:
+                value = writer.stmts(
+                    "if _lines:\n    run.negative_awards.setdefault(RULE, FIXED)\n" + _EACH_FIXED,
+                    RULE=rule.id,
+                    FIXED=fixed,
+                    VALUE=py.Name("_ZERO", py.Load()),
+                )
+            else:
+                value = writer.stmts(_EACH_FIXED, VALUE=writer.const(fixed))
+        else:
+            value = writer.stmts(_EACH_EXPRESSION, AWARD=step.award, RULE=rule.id)
+        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
+        share = "_shares = _split(_granted, _points, _ONE, _ONE)"  # no multiplier: as earning.award
+        if writer.may_track:
+            share = "_shares = _split_points(_granted, _weights) if _track else " + share[10:]
+        nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
+    body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
+    winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
+    body += _give(
+        writer,
+        rule.id,
+        "earn",
+        nothing,
+        rule.cap,
+        share,
+        " points",
+        winner,
+        added=True,
+    )
+    gate = admission(writer, rule.id, "earn", rule.group, winner, rule.active, step.when, body)
+    return writer.at(gate, ("earn", step.index), f"earn {rule.id}")
+
+
+def _give(
+    writer: Writer,
+    rule: Any,
+    kind: str,
+    nothing: list[py.stmt],
+    cap: Any,
+    share: str,
+    words: Any,
+    winner: str | None,
+    *,
+    added: bool,
+    factor: Any = None,
+) -> list[py.stmt]:
+    """Cap, split, record and trace an award whose `_total` is known (earning.award)."""
+    pending = writer.plan.program.points.pending
+    available: py.expr = (
+        py.BinOp(py.parse("run.event.time").body[0].value, py.Add(), writer.const(pending))  # type: ignore[attr-defined]
+        if pending
+        else py.Constant(None)
+    )
+    track = "if _track:\n    "
+    give = writer.stmts(
+        _GIVE if cap is not None else _GIVE_UNCAPPED,
+        RULE=rule,
+        KIND=kind,
+        NOTHING=nothing,
+        NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
+        CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1))") if added else [],
+        GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1))") if added else [],
+        GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
+        ALLOWANCE=_allowance(writer, rule, cap) if cap is not None else [],
+        COUNT=_count(writer, rule, cap) if cap is not None else [],
+        SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
+        AVAILABLE=available,
+        POINTS_WORDS=words,
+        WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
+    )
+    return give
+
+
+def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
+    """What a cap still allows (`_allowed`) and which limit that is (`_limit`): earning.allowance
+    for this cap's periods, known here (a rule with a cap has no budget: those are not generated)."""
+    statements: list[py.stmt] = []
+    first = True
+    if cap.per_event is not None:
+        statements += writer.stmts('_allowed = LIMIT\n_limit = "per-event cap"', LIMIT=cap.per_event)
+        first = False
+    periods = writer.plan.cap_periods(cap)
+    if periods:
+        statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
+    for period, value, words in periods:
+        statements += writer.stmts(
+            "_left = VALUE - _used.get(_period_key(run, PERIOD), _ZERO)\n"
+            "_left = _left if _left > _ZERO else _ZERO",
+            VALUE=value,
+            PERIOD=period,
+        )
+        if first:
+            statements += writer.stmts("_allowed = _left\n_limit = WORDS", WORDS=words)
+            first = False
+        else:
+            statements += writer.stmts(
+                "if _left < _allowed:\n    _allowed = _left\n    _limit = WORDS", WORDS=words
+            )
+    if first:  # a cap of no limit at all: allows anything
+        statements += writer.stmts('_allowed = _total\n_limit = ""')
+    return statements
+
+
+def _count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
+    """The cap's counters after the points given (earning.count)."""
+    periods = writer.plan.cap_periods(cap)
+    if not periods:
+        return []
+    statements = writer.stmts("_mine = _dict(run.counters.get(RULE, _EMPTY))", RULE=rule)
+    for period, _, _ in periods:
+        statements += writer.stmts(
+            "_key = _period_key(run, PERIOD)\n_mine = _without_past(_mine, _key)\n"
+            "_mine[_key] = _mine.get(_key, _ZERO) + _granted",
+            PERIOD=period,
+        )
+    return statements + writer.stmts("run.counters[RULE] = _mine", RULE=rule)
+
+
+_MULTIPLIED = """
+if _mb is None:
+    _mb = _mbase(_added, _n + 1)
+"""
+_MULTIPLY = """
+SELECT
+_parts = [_b * FN if _keep else 0 for _b, _keep in _zip(_mb[0], _selected)]
+_xd = _mb[1] * FD
+_xn = _sum(_parts)
+"""
+_MULTIPLY_ALL = """
+_parts = [_b * FN for _b in _mb[0]]
+_xd = _mb[1] * FD
+_xn = _sum(_parts)
+"""
+_BONUS_SHARES = (
+    "_shares = _split_points(_granted, _parts) if _any(_parts) else"
+    " _split(_granted, [_ZERO] * (_n + 1), _ONE, FACTOR)"
+)
+
+
+def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
+    """A `multiply` rule: a bonus on the exact points of the rules before the multipliers."""
+    rule = step.rule
+    assert rule.multiply is not None
+    factor = rule.multiply - 1
+    fn, fd = factor.as_integer_ratio()
+    body = writer.stmts(_MULTIPLIED)
+    if step.exclude is None and step.for_each_item is None:
+        body += writer.stmts(_MULTIPLY_ALL, FN=fn, FD=fd)
+    else:
+        select = writer.stmts("_selected = [True] * (_n + 1)")
+        if step.exclude is not None:
+            select += writer.stmts(
+                "_selected = [_s and not _out for _s, _out in"
+                " _zip(_selected, [*_truths(run, EXCLUDE, _range(_n)), False])]",
+                EXCLUDE=step.exclude._function,
+            )
+        if step.for_each_item is not None:
+            select += writer.stmts(
+                "_selected = [_s and _m for _s, _m in"
+                " _zip(_selected, [*_truths(run, MATCHES, _range(_n)), False])]",
+                MATCHES=step.for_each_item._function,
+            )
+        body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)
+    body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
+    each = rule.for_each_item is not None
+    nothing = (
+        "no points on the lines for_each_item matches: nothing to multiply" if each else "nothing to multiply"
+    )
+    words = (
+        f" points (×{rule.multiply} on the points of the lines for_each_item matches)"
+        if each
+        else f" points (×{rule.multiply} on this event's points)"
+    )
+    winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
+    body += _give(
+        writer,
+        rule.id,
+        "earn",
+        writer.stmts("_nothing = WORDS", WORDS=nothing),
+        rule.cap,
+        _BONUS_SHARES,
+        words,
+        winner,
+        added=False,
+        factor=factor,
+    )
+    gate = admission(writer, rule.id, "earn", rule.group, winner, rule.active, step.when, body)
+    return writer.at(gate, ("earn", step.index), f"earn {rule.id} (multiplier)")
+
+
+_TIER = """
+_tier = run.tier
+if _tier is not None and _tier.id in TIER_FACTORS:
+    _fn, _fd, _factor, _words = TIER_FACTORS[_tier.id]
+    _rule = "tier:" + _tier.id
+    MULTIPLIED
+    _parts = [_b * _fn for _b in _mb[0]]
+    _xd = _mb[1] * _fd
+    _xn = _sum(_parts)
+    TOTAL
+    GIVE
+"""
+
+
+def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
+    """The tier's `earn_multiplier`, after the multiplier rules (kind `tier`, no cap)."""
+    factors = {
+        level.id: (
+            *(level.benefits.earn_multiplier - 1).as_integer_ratio(),
+            level.benefits.earn_multiplier - 1,
+            f" points (×{level.benefits.earn_multiplier} on this event's points)",
+        )
+        for level in writer.plan.tiers.values()
+        if level.benefits.earn_multiplier is not None
+    }
+    if not factors:
+        return []
+    give = _give(
+        writer,
+        py.Name("_rule", py.Load()),
+        "tier",
+        writer.stmts('_nothing = "nothing to multiply"'),
+        None,
+        _BONUS_SHARES.replace("FACTOR", "_factor"),
+        py.Name("_words", py.Load()),
+        None,
+        added=False,
+    )
+    body = writer.stmts(
+        _TIER,
+        TIER_FACTORS=factors,
+        MULTIPLIED=writer.stmts(_MULTIPLIED),
+        TOTAL=writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value),  # type: ignore[attr-defined]
+        GIVE=give,
+    )
+    return writer.at(body, ("tiers",), "the tier's earn_multiplier")
+
+
+_MAY_MULTIPLY_TIER = """
+if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
+    _track = True
+"""
+_MAY_MULTIPLY = """
+if not _track:
+    ACTIVE_CHECK
+"""
+_MAY_WHEN = """
+try:
+    _c = _ctx(run)
+    try:
+        _track = WHEN(_c) is True
+    except _KE:
+        pass
+except _Exception:
+    _track = True
+"""
+
+
+def may_multiply(writer: Writer) -> list[py.stmt]:
+    """Whether a multiplier may apply (earning.may_multiply): then each line's exact points are
+    kept for it to weigh (`_track`)."""
+    statements: list[py.stmt] = []
+    if any(level.benefits.earn_multiplier is not None for level in writer.plan.tiers.values()):
+        statements += writer.stmts(_MAY_MULTIPLY_TIER)
+    for step in writer.plan.multipliers:
+        if "purchase" not in step.on:
+            continue
+        check = (
+            writer.stmts("_track = True")
+            if step.when is None
+            else writer.stmts(_MAY_WHEN, WHEN=step.when._function)
+        )
+        if step.rule.active is not None:
+            outside = outside_dates(writer, step.rule.active)
+            if outside is not None:
+                check = writer.stmts("if not (OUTSIDE):\n    CHECK", OUTSIDE=outside, CHECK=check)
+            else:
+                check = writer.stmts(
+                    "if _within(ACTIVE, run.local) is None:\n    CHECK", ACTIVE=step.rule.active, CHECK=check
+                )
+        statements += writer.stmts(_MAY_MULTIPLY, ACTIVE_CHECK=check)
+    return statements
+
+
+def wrong_event(writer: Writer, step: EarnStep) -> list[py.stmt]:
+    reason = f"applies to {', '.join(step.rule.on)}, not purchase"
+    verdict = simple_verdict(step.rule.id, "earn", False, "wrong_event", reason)
+    statements = writer.stmts("_append(VERDICT)", VERDICT=verdict)
+    return writer.at(statements, ("earn", step.index), f"earn {step.rule.id}: not on purchases")

@@ -1,0 +1,273 @@
+"""The generated path and the evaluator path decide the same, byte for byte (issue 13).
+
+`Engine(program)` decides a purchase's pricing and earning with the program's generated function
+(engine/generate.py, engine/generated.py) where it covers the event; `Engine(program,
+generated=False)` always with the evaluator's stages. Both must give the same `outcome()` JSON and
+the same new state JSON, event by event, and refuse the same events with the same codes: on every
+example program's expectations (programs/*.tests.yaml), on random streams through every example
+program, and on random programs (tests/engine/random_programs.py). Also: the generated code runs
+without builtins, a program's text never becomes code, and a traceback through it points into the
+program file.
+"""
+
+from __future__ import annotations
+
+import ast as py
+import re
+import traceback
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine import generated as generated_module
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.generate import generate, unsupported
+from rules_engine.engine.plan import Plan
+from rules_engine.errors import EventError
+from rules_engine.jsonio import loads
+from rules_engine.program import loader
+from rules_engine.program.validate import load_program, load_program_text
+from rules_engine.state.customer import CustomerState
+from tests.conftest import ROOT
+from tests.engine.random_programs import Drawn, programs, streams
+
+PROGRAMS = ROOT / "programs"
+EXAMPLES = sorted(p for p in PROGRAMS.glob("*.yaml") if not p.name.endswith(".tests.yaml"))
+GENERATED = {"book-nook", "coffee-club", "corner-hardware", "volt-electronics"}
+
+# Each example program's categories, so that its conditions hold on some lines.
+CATEGORIES = {
+    "book-nook": ("book", "gift_card", "stationery"),
+    "coffee-club": ("coffee", "pastry", "beans", "gift_card"),
+    "corner-hardware": ("tools", "paint", "garden"),
+    "fashion-house": ("dresses", "gift_card", "shoes"),
+    "volt-electronics": ("phone", "cable", "case", "lens", "service", "gift_card", "smart_home"),
+}
+
+
+def _products(program: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{category.upper()}-{n}", category) for category in CATEGORIES[program] for n in (1, 2))
+
+
+def _both(compiled: Any) -> tuple[Engine, Engine]:
+    return Engine(compiled, secret=b"s"), Engine(compiled, secret=b"s", generated=False)
+
+
+def _decide(engine: Engine, event: Any, state: Any) -> tuple[str, str] | tuple[str, list[str]]:
+    """(outcome JSON, state JSON), or ("refused", its codes)."""
+    try:
+        result = engine.process(event, state)
+    except EventError as error:
+        return "refused", [d.code for d in error.diagnostics]
+    return result.outcome().model_dump_json(), result.state.model_dump_json()
+
+
+def _same_stream(fast: Engine, slow: Engine, stream: list[dict[str, Any]]) -> None:
+    """Both engines over `stream`, each carrying its own states: equal after every event."""
+    mine: dict[str, CustomerState | None] = {}
+    theirs: dict[str, CustomerState | None] = {}
+    for event in stream:
+        customer = event["customer"]
+        a = _decide(fast, event, mine.get(customer))
+        b = _decide(slow, event, theirs.get(customer))
+        assert a == b, event
+        if a[0] != "refused":
+            mine[customer] = fast.process(event, mine.get(customer)).state
+            theirs[customer] = slow.process(event, theirs.get(customer)).state
+
+
+def test_the_example_programs_are_generated_or_say_why_not() -> None:
+    for path in EXAMPLES:
+        engine = Engine.from_file(path)
+        if path.stem in GENERATED:
+            assert engine.generated is not None, (path.stem, unsupported(engine.plan))
+        else:
+            assert engine.generated is None
+            assert "budget" in (unsupported(engine.plan) or "")
+    assert Engine.from_file(PROGRAMS / "coffee-club.yaml", generated=False).generated is None
+
+
+def _cases() -> list[Any]:
+    params = []
+    for tests_file in sorted(PROGRAMS.glob("*.tests.yaml")):
+        data, _ = loader.load_file(tests_file)
+        for case in data["cases"]:
+            params.append(
+                pytest.param(tests_file, data["program"], case, id=f"{tests_file.stem}: {case['name']}")
+            )
+    return params
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(("tests_file", "program", "case"), _cases())
+def test_every_expectation_case_decides_the_same_on_both_paths(
+    tests_file: Path, program: str, case: Any
+) -> None:
+    fast, slow = _both(load_program(tests_file.parent / program))
+    if "event_file" in case:
+        event = loads((tests_file.parent / case["event_file"]).read_text(encoding="utf-8"))
+    else:
+        event = _plain(case["event"])
+    if "customer_file" in case:
+        state = loads((tests_file.parent / case["customer_file"]).read_text(encoding="utf-8"))
+    else:
+        state = _plain(case.get("customer"))
+    for earlier in case.get("before", []):
+        before = loads((tests_file.parent / earlier).read_text(encoding="utf-8"))
+        assert _decide(fast, before, state) == _decide(slow, before, state)
+        state = slow.process(before, state).state
+    assert _decide(fast, event, state) == _decide(slow, event, state)
+
+
+_SLOW = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+@_SLOW
+@given(data=st.data())
+def test_random_streams_through_each_example_program_decide_the_same(path: Path, data: st.DataObject) -> None:
+    compiled = _example(path)
+    program = compiled.program
+    decimals = 0 if program.currency == "JPY" else 2
+    drawn = Drawn(path.read_text(encoding="utf-8"), program.currency, decimals)
+    stream = data.draw(streams(drawn, customers=2, events=16, products=_products(path.stem)), label="stream")
+    _same_stream(*_both(compiled), stream)
+
+
+_EXAMPLES_COMPILED: dict[Path, Any] = {}
+
+
+def _example(path: Path) -> Any:
+    if path not in _EXAMPLES_COMPILED:
+        _EXAMPLES_COMPILED[path] = load_program(path)
+    return _EXAMPLES_COMPILED[path]
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_random_programs_decide_the_same_on_both_paths(data: st.DataObject) -> None:
+    drawn = data.draw(programs(rounds=("per_award",)), label="program")
+    compiled = load_program_text(drawn.text, "random.yaml")
+    fast, slow = _both(compiled)
+    assert fast.generated is not None, unsupported(fast.plan)
+    stream = data.draw(streams(drawn, customers=2, events=16), label="stream")
+    _same_stream(fast, slow, stream)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_random_programs_of_other_rounding_run_the_evaluator(data: st.DataObject) -> None:
+    drawn = data.draw(programs(rounds=("per_rule", "per_line")), label="program")
+    engine = Engine(load_program_text(drawn.text, "random.yaml"))
+    assert engine.generated is None
+    assert "points.round" in (unsupported(engine.plan) or "")
+
+
+def test_the_generated_code_runs_without_builtins() -> None:
+    engine = Engine.from_file(PROGRAMS / "coffee-club.yaml")
+    assert engine.generated is not None
+    assert engine.generated.decide.__globals__["__builtins__"] == {}
+
+
+# Names the generated code may use: its own locals and namespace entries (all start with `_`),
+# the run, and the function itself. A program's text is never one of them.
+_ENGINE_NAME = re.compile(r"^(_[A-Za-z0-9_]*|run|decide)$")
+
+
+def test_a_programs_text_never_becomes_code() -> None:
+    nasty = "x\\\"); __import__('os').system('echo owned'); (\\\""
+    text = (PROGRAMS / "coffee-club.yaml").read_text(encoding="utf-8")
+    text = text.replace('for_each_item: item.category == "pastry"', f'for_each_item: item.name == "{nasty}"')
+    text = text.replace("group: time-of-day", "group: a-b-c_d")
+    compiled = load_program_text(text, "nasty.yaml")
+    made = generate(Plan(compiled))
+    for node in py.walk(made.module):
+        if isinstance(node, py.Name):
+            assert _ENGINE_NAME.match(node.id), node.id
+        if isinstance(node, py.Constant) and isinstance(node.value, str):
+            assert "__import__" not in node.value  # the expression's literal stays in its own code
+    source = generated_module.python_source(Plan(compiled))
+    assert "__import__" not in source
+    fast, slow = _both(compiled)
+    event = {
+        "id": "e1",
+        "type": "purchase",
+        "time": "2026-12-01T08:30:00+03:00",
+        "customer": "c1",
+        "items": [
+            {"sku": "A", "name": nasty.replace("\\", ""), "category": "pastry", "price": "300.00", "qty": 2}
+        ],
+    }
+    assert _decide(fast, event, None) == _decide(slow, event, None)
+
+
+def test_a_traceback_through_the_generated_function_points_into_the_program_file() -> None:
+    path = PROGRAMS / "coffee-club.yaml"
+    engine = Engine.from_file(path)
+    assert engine.generated is not None
+    namespace = engine.generated.decide.__globals__
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("broken on purpose")
+
+    kept = namespace["_split_points"]
+    namespace["_split_points"] = broken
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            engine.process(
+                {
+                    "id": "e1",
+                    "type": "purchase",
+                    "time": "2026-12-02T12:00:00+03:00",
+                    "customer": "c1",
+                    "items": [{"sku": "LATTE", "category": "coffee", "price": "500.00", "qty": 1}],
+                },
+                None,
+            )
+    finally:
+        namespace["_split_points"] = kept
+    frames = traceback.extract_tb(raised.value.__traceback__)
+    inside = [f for f in frames if f.filename == str(path)]
+    assert inside, [(f.filename, f.lineno) for f in frames]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[inside[-1].lineno - 1].strip() == "- id: base"  # the rule that was splitting its points
+
+
+def test_explain_and_events_not_covered_run_the_evaluator(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine.from_file(PROGRAMS / "coffee-club.yaml")
+    calls: list[str] = []
+    assert engine.generated is not None
+    decide = engine.generated.decide
+    monkeypatch.setattr(engine.generated, "decide", lambda run: (calls.append(run.event.id), decide(run))[1])
+    purchase = {
+        "id": "p1",
+        "type": "purchase",
+        "time": "2026-12-02T12:00:00+03:00",
+        "customer": "c1",
+        "items": [{"sku": "LATTE", "category": "coffee", "price": "500.00", "qty": 1}],
+    }
+    state = engine.process(purchase, None).state
+    engine.process({**purchase, "id": "p2"}, state, explain=True)
+    engine.process({**purchase, "id": "p3", "coupons": ["NOPE"]}, state)
+    engine.process(
+        {"id": "a1", "type": "app_open", "time": "2026-12-02T13:00:00+03:00", "customer": "c1"}, state
+    )
+    assert calls == ["p1"]
+    assert sum(a.points for a in engine.process({**purchase, "id": "p4"}, state).awards) > Decimal(0)
