@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from decimal import InvalidOperation
 from pathlib import Path
@@ -52,8 +53,8 @@ from rules_engine.engine.events import (
     out_of_range,
     parse_event,
 )
+from rules_engine.engine.generated import GeneratedPath, covers
 from rules_engine.engine.generated import compiled as compiled_path
-from rules_engine.engine.generated import covers
 from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
@@ -95,8 +96,14 @@ class Engine:
         self.mechanics: tuple[Callable[[Run], None], ...] = tuple(
             mechanic.apply for mechanic in MECHANICS if not mechanic.idle(plan.program)
         )
-        # The program's pricing and earning as one generated function (None: not generated).
-        self.generated = compiled_path(plan) if generated else None
+        self._generate = generated
+
+    @functools.cached_property
+    def generated(self) -> GeneratedPath | None:
+        """The program's pricing and earning as one generated function (None: not generated),
+        compiled when the first event needs it (up to ~40 ms): a command or a test that decides
+        no purchase, as `loyalty validate`, pays nothing for it."""
+        return compiled_path(self.plan) if self._generate else None
 
     @classmethod
     def from_file(cls, path: str | Path, *, secret: bytes = b"", generated: bool = True) -> Engine:
