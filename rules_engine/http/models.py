@@ -68,14 +68,25 @@ class Balance(Model):
 
     @classmethod
     def of(cls, state: CustomerState, customer: str) -> Balance:
+        """The balance of a state: one pass over its lots (what `CustomerState.available` and
+        `pending` count, each lot once), built without validation (every value is typed already:
+        an event's answer builds one per request)."""
         at = state.last_event_at
-        total = sum((lot.points for lot in state.lots), Decimal(0))
-        return cls(
+        total = available = pending = Decimal(0)
+        for lot in state.lots:
+            points = lot.points
+            total += points
+            if at is not None:
+                if lot.available_at > at:
+                    pending += points
+                elif lot.expires_at is None or at < lot.expires_at:
+                    available += points
+        return cls.model_construct(
             customer=customer,
             tier=state.tier,
             total=total,
-            available=state.available(at) if at else total,
-            pending=state.pending(at) if at else Decimal(0),
+            available=available if at else total,
+            pending=pending,
             as_of=at,
         )
 

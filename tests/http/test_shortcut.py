@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from rules_engine import jsonio
 from rules_engine.http import Settings
+from rules_engine.http.app import Service
 from rules_engine.http.shortcut import Shortcut
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT
@@ -173,6 +174,42 @@ def test_the_shortcut_takes_the_plain_forms_and_leaves_the_rest_to_fastapi(
             query in ("trace=true", "trace=1", "trace=yes")
         )
     assert taken == ["", "trace=true", "trace=false"]
+
+
+def test_the_front_takes_the_events_before_fastapi_only_while_telemetry_is_off(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Service.front` takes the shortcut's requests before FastAPI's layers, asking FastAPI's
+    telemetry check at most once a second; while telemetry is on, the events go through FastAPI
+    (the shortcut takes them inside) and are answered the same."""
+    app = pair.fast.app
+    assert isinstance(app, Service) and app.front is not None
+    fronted: list[str] = []
+    front = app.front
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        fronted.append(scope["path"])
+        await front(scope, receive, send)
+
+    monkeypatch.setattr(app, "front", counted)
+    telemetry: Any = app._native_telemetry  # FastAPI's own, as `Service` asks it
+    monkeypatch.setattr(app, "_untraced_until", -1.0)
+    for number, on in enumerate([False, True, False]):
+        monkeypatch.setattr(telemetry, "enabled", lambda on=on: on)
+        monkeypatch.setattr(app, "_untraced_until", -1.0)  # the next request asks again
+        minutes = 70 + 2 * number
+        request = ("writer", "coffee-club", "", _event(1960 + number, "fay", "320.00", minutes), number)
+        answer = _send(pair.fast, pair.tokens, request)
+        assert answer.status_code == 200, answer.text
+        assert answer.content == _send(pair.plain, pair.tokens, request).content
+        assert len(fronted) == (1 if number < 2 else 2)
+        wrong = ("writer", "coffee-club", "trace=1", _event(1970 + number, "fay", "320.00", minutes + 1), 1)
+        assert _send(pair.fast, pair.tokens, wrong).content == _send(pair.plain, pair.tokens, wrong).content
+        assert len(fronted) == (1 if number < 2 else 2)  # a form the shortcut leaves: FastAPI's
+    monkeypatch.setattr(telemetry, "enabled", lambda: True)  # asked again only after a second
+    request = ("writer", "coffee-club", "", _event(1980, "fay", "320.00", 90), 2)
+    assert _send(pair.fast, pair.tokens, request).content == _send(pair.plain, pair.tokens, request).content
+    assert len(fronted) == 3
 
 
 def test_the_metrics_count_as_fastapi_counts(pair: Pair) -> None:
