@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules_engine.engine.events import AnyEvent
@@ -113,7 +114,14 @@ class Service(FastAPI):
         front = self.front
         if front is not None and not self.root_path and takes(scope) is not None and self._untraced():
             scope["app"] = self
-            await front(scope, receive, send)
+            try:
+                await front(scope, receive, send)
+            except Exception as error:
+                # `Observe` answers every exception but one raised once half an answer is out; that
+                # one Starlette's error middleware hands to the app's handler (which logs it under
+                # the request id) and raises again, for the server to close the connection
+                await problems.unexpected(Request(scope), error)
+                raise
             return
         await super().__call__(scope, receive, send)
 

@@ -13,7 +13,9 @@ the same sequence.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.http import Settings
+from rules_engine.http import Settings, create_app
 from rules_engine.http.app import Service
 from rules_engine.http.shortcut import Shortcut
 from rules_engine.store.keys import new_key
@@ -254,3 +256,38 @@ def test_events_that_find_the_store_busy_are_answered_503_after_the_pools_wait(p
         assert _send(pair.fast, pair.tokens, requests[2]).status_code == 200
     finally:
         runtime.stores.wait = 30.0
+
+
+def test_an_exception_after_the_answer_began_is_logged_and_raised_as_fastapi_does(
+    program_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception `Observe` lets through (half an answer is out) is logged by the app's handler
+    under the request id and raised again for the server, as Starlette's error middleware does for
+    a request that goes through FastAPI."""
+    app = create_app(Settings(programs=program_dir, db=str(tmp_path / "loyalty.db")))
+    assert isinstance(app, Service)
+
+    async def half(scope: Any, receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["request_id"] = "req-half"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("after the start")
+
+    app.front = half
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/v1/programs/coffee-club/events", "query_string": b"",
+        "root_path": "", "headers": [], "scheme": "http", "server": ("127.0.0.1", 8000),
+        "http_version": "1.1",
+    }  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger="rules_engine.http"), pytest.raises(RuntimeError):
+        asyncio.run(app(scope, receive, send))
+    assert [message["type"] for message in sent] == ["http.response.start"]
+    logged = [record for record in caplog.records if record.getMessage() == "unexpected error"]
+    assert len(logged) == 1 and getattr(logged[0], "request_id", None) == "req-half"
