@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -174,47 +173,3 @@ def test_any_number_with_an_exponent_is_read_or_refused_as_json(number: str) -> 
         assert refused.position == 1
     else:
         assert value[0] == Decimal(number)
-
-
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.decimals(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
-    max_leaves=20,
-)
-
-
-def _read_as_before(text: str) -> tuple[str, Any]:
-    """What `loads` gave when it called `json.loads` with its hooks on every call."""
-    try:
-        jsonio._check_structure(text)
-        return "value", json.loads(text, **jsonio._HOOKS)
-    except JsonError as error:
-        return "error", (error.message, error.position)
-    except Exception as error:  # compared by type only: `loads` words them itself
-        return "error", type(error).__name__
-
-
-def _read(text: str) -> tuple[str, Any]:
-    try:
-        return "value", jsonio.loads(text)
-    except JsonError:
-        return "error", None
-
-
-@given(
-    st.one_of(
-        JSON_VALUES.map(jsonio.dumps), st.text(max_size=40), st.text(alphabet='{}[]":,0123.5eE- \ufeffa')
-    )
-)
-def test_the_kept_decoder_reads_as_json_loads_with_the_hooks_did(text: str) -> None:
-    """`loads` decodes with one decoder per thread rather than `json.loads(text, **hooks)`: the
-    same values, and an error wherever there was one."""
-    kind, value = _read(text)
-    before_kind, before = _read_as_before(text)
-    assert kind == before_kind
-    if kind == "value":
-        assert value == before and type(value) is type(before)
