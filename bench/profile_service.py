@@ -45,6 +45,7 @@ from timing import machine
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http import Settings, create_app
+from rules_engine.http.runtime import system_clock
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -178,7 +179,7 @@ def main() -> int:
         app = App(folder, args.query)
         engine = Engine.from_file(PROGRAM)
         with open_store(str(folder / "handle.db"), "coffee-club") as store:
-            loyalty = Loyalty(engine, store)
+            loyalty = Loyalty(engine, store, now=system_clock)  # as the app's: no store query per event
             app_round(app, 20, None)  # imports, caches, the first connection
             handle_round(loyalty, 20)
             app_ms: list[float] = []

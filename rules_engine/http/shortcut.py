@@ -59,13 +59,11 @@ class Shortcut:
         metrics and the log line name the route by its template."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            trace = _TRACE.get(scope["query_string"])
-            found = _PATH.fullmatch(scope["path"]) if trace is not None else None
-            if found is not None:
-                await self._event(scope, receive, send, found.group(1), trace is True)
-                return
-        await self.app(scope, receive, send)
+        taken = takes(scope)
+        if taken is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._event(scope, receive, send, *taken)
 
     async def _event(self, scope: Scope, receive: Receive, send: Send, program: str, trace: bool) -> None:
         scope["route"] = self.route
@@ -83,6 +81,18 @@ class Shortcut:
         headers = [(_VERSION, str(version).encode()), (b"content-length", str(len(body)).encode()), _JSON]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def takes(scope: Scope) -> tuple[str, bool] | None:
+    """The program and the `trace` of a request the shortcut takes (module docstring); None for
+    every other request: FastAPI's."""
+    if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+        trace = _TRACE.get(scope["query_string"])
+        if trace is not None:
+            found = _PATH.fullmatch(scope["path"])
+            if found is not None:
+                return found.group(1), trace
+    return None
 
 
 def _decide(

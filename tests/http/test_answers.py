@@ -241,3 +241,19 @@ def test_the_schema_says_the_trace_is_optional(server: Server) -> None:
     assert "trace" in summary["properties"] and "trace" not in summary.get("required", [])
     events = schema["paths"]["/v1/programs/{program}/events"]["post"]
     assert any(p["name"] == "trace" and p["in"] == "query" for p in events["parameters"])
+
+
+def test_a_balance_counts_each_lot_as_the_state_does() -> None:
+    """`Balance.of` (one pass, no validation) gives what the state's own `available` and `pending`
+    give, and the same model as a validated one, on every example program's outcomes."""
+    compared = 0
+    for name, outcome in decided(False):
+        state = outcome.state
+        at = state.last_event_at
+        balance = Balance.of(state, outcome.customer)
+        total = sum((lot.points for lot in state.lots), Decimal(0))
+        expected = (total, state.available(at), state.pending(at)) if at else (total, total, Decimal(0))
+        assert (balance.total, balance.available, balance.pending) == expected, name
+        assert balance == Balance.model_validate(balance.model_dump()), name
+        compared += bool(state.lots)
+    assert compared >= 20

@@ -13,7 +13,9 @@ the same sequence.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.http import Settings
+from rules_engine.http import Settings, create_app
+from rules_engine.http.app import Service
 from rules_engine.http.shortcut import Shortcut
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT
@@ -175,6 +178,42 @@ def test_the_shortcut_takes_the_plain_forms_and_leaves_the_rest_to_fastapi(
     assert taken == ["", "trace=true", "trace=false"]
 
 
+def test_the_front_takes_the_events_before_fastapi_only_while_telemetry_is_off(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Service.front` takes the shortcut's requests before FastAPI's layers, asking FastAPI's
+    telemetry check at most once a second; while telemetry is on, the events go through FastAPI
+    (the shortcut takes them inside) and are answered the same."""
+    app = pair.fast.app
+    assert isinstance(app, Service) and app.front is not None
+    fronted: list[str] = []
+    front = app.front
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        fronted.append(scope["path"])
+        await front(scope, receive, send)
+
+    monkeypatch.setattr(app, "front", counted)
+    telemetry: Any = app._native_telemetry  # FastAPI's own, as `Service` asks it
+    monkeypatch.setattr(app, "_untraced_until", -1.0)
+    for number, on in enumerate([False, True, False]):
+        monkeypatch.setattr(telemetry, "enabled", lambda on=on: on)
+        monkeypatch.setattr(app, "_untraced_until", -1.0)  # the next request asks again
+        minutes = 70 + 2 * number
+        request = ("writer", "coffee-club", "", _event(1960 + number, "fay", "320.00", minutes), number)
+        answer = _send(pair.fast, pair.tokens, request)
+        assert answer.status_code == 200, answer.text
+        assert answer.content == _send(pair.plain, pair.tokens, request).content
+        assert len(fronted) == (1 if number < 2 else 2)
+        wrong = ("writer", "coffee-club", "trace=1", _event(1970 + number, "fay", "320.00", minutes + 1), 1)
+        assert _send(pair.fast, pair.tokens, wrong).content == _send(pair.plain, pair.tokens, wrong).content
+        assert len(fronted) == (1 if number < 2 else 2)  # a form the shortcut leaves: FastAPI's
+    monkeypatch.setattr(telemetry, "enabled", lambda: True)  # asked again only after a second
+    request = ("writer", "coffee-club", "", _event(1980, "fay", "320.00", 90), 2)
+    assert _send(pair.fast, pair.tokens, request).content == _send(pair.plain, pair.tokens, request).content
+    assert len(fronted) == 3
+
+
 def test_the_metrics_count_as_fastapi_counts(pair: Pair) -> None:
     """Requests by route template and status, events by type and result: the same counts."""
     request = ("writer", "coffee-club", "", _event(950, "dee", "320.00", 60), 1)
@@ -217,3 +256,38 @@ def test_events_that_find_the_store_busy_are_answered_503_after_the_pools_wait(p
         assert _send(pair.fast, pair.tokens, requests[2]).status_code == 200
     finally:
         runtime.stores.wait = 30.0
+
+
+def test_an_exception_after_the_answer_began_is_logged_and_raised_as_fastapi_does(
+    program_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception `Observe` lets through (half an answer is out) is logged by the app's handler
+    under the request id and raised again for the server, as Starlette's error middleware does for
+    a request that goes through FastAPI."""
+    app = create_app(Settings(programs=program_dir, db=str(tmp_path / "loyalty.db")))
+    assert isinstance(app, Service)
+
+    async def half(scope: Any, receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["request_id"] = "req-half"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("after the start")
+
+    app.front = half
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/v1/programs/coffee-club/events", "query_string": b"",
+        "root_path": "", "headers": [], "scheme": "http", "server": ("127.0.0.1", 8000),
+        "http_version": "1.1",
+    }  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger="rules_engine.http"), pytest.raises(RuntimeError):
+        asyncio.run(app(scope, receive, send))
+    assert [message["type"] for message in sent] == ["http.response.start"]
+    logged = [record for record in caplog.records if record.getMessage() == "unexpected error"]
+    assert len(logged) == 1 and getattr(logged[0], "request_id", None) == "req-half"
