@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -68,7 +69,9 @@ def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
         )
     _check_structure(text)
     try:
-        return _DECODER.decode(text)
+        if text.startswith("\ufeff"):  # refused by `json.loads` itself, in its own words
+            return json.loads(text, **_HOOKS)
+        return _decoder().decode(text)
     except json.JSONDecodeError as problem:
         raise JsonError(f"not valid JSON: {problem.msg}", problem.pos) from None
     except _LongNumberError as problem:
@@ -176,14 +179,23 @@ def _decimal(text: str) -> Decimal:
         raise _OutOfRangeError(text) from None
 
 
-# One decoder for every text (`json.loads` with hooks makes a new one per call: a sixth of an
-# event's reading); it keeps nothing between texts, so threads share it.
-_DECODER = json.JSONDecoder(
-    parse_float=_decimal,
-    parse_int=_integer,
-    parse_constant=_refuse_constant,
-    object_pairs_hook=_unique_keys,
-)
+_HOOKS: dict[str, Any] = {
+    "parse_float": _decimal,
+    "parse_int": _integer,
+    "parse_constant": _refuse_constant,
+    "object_pairs_hook": _unique_keys,
+}
+_DECODERS = threading.local()
+
+
+def _decoder() -> json.JSONDecoder:
+    """This thread's decoder with `loads`' hooks. `json.loads` with hooks builds a decoder and its
+    scanner on every call: a sixth of reading a 6-line purchase (59 -> 46 µs). One per thread: a
+    decoder's scanner keeps a memo of keys while it reads, and the hooks it calls are Python."""
+    decoder: json.JSONDecoder | None = getattr(_DECODERS, "decoder", None)
+    if decoder is None:
+        decoder = _DECODERS.decoder = json.JSONDecoder(**_HOOKS)
+    return decoder
 
 
 def _value_position(text: str, value: str) -> int:

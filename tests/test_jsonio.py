@@ -173,3 +173,22 @@ def test_any_number_with_an_exponent_is_read_or_refused_as_json(number: str) -> 
         assert refused.position == 1
     else:
         assert value[0] == Decimal(number)
+
+
+def test_a_text_starting_with_a_byte_order_mark_is_refused_in_the_standard_librarys_words() -> None:
+    """A body or a line that kept its byte order mark: the message says what to do about it."""
+    with pytest.raises(JsonError) as refused:
+        jsonio.loads('\ufeff{"a": 1}')
+    assert refused.value.message == "not valid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig)"
+    assert refused.value.position == 0
+
+
+def test_threads_reading_at_once_each_get_their_own_values() -> None:
+    """`loads` keeps a decoder per thread (its scanner's memo and Python hooks): texts read by many
+    threads at once come back as each thread's own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [json.dumps({"n": n, "price": f"{n}.50", "items": [{"k": n}] * 3}) for n in range(400)]
+    with ThreadPoolExecutor(8) as pool:
+        read = list(pool.map(jsonio.loads, texts))
+    assert read == [json.loads(text) for text in texts]
