@@ -1,7 +1,7 @@
 """The generated path: a program's pricing and earning compiled once, and which events it takes.
 
-`Engine` makes a `GeneratedPath` when it is made (`compiled`), unless the program uses a part
-the generator does not cover yet (`generate.unsupported`: then the engine runs the evaluator's
+`Engine` makes a `GeneratedPath` when its first event needs it (`compiled`), unless the program
+uses a part the generator does not cover yet (`generate.unsupported`: then the engine runs the evaluator's
 stages for every event, as before). Per event, `covers` decides cheaply whether the generated
 function takes it: a purchase of at least one line, explain off, no coupon presented, nothing
 paid with points. Any other event — a return, a redemption, a sign-up, an app open, a purchase
