@@ -577,7 +577,7 @@ def compile_ms() -> float:
     best = float("inf")
     for _ in range(5):
         start = time.process_time()
-        Engine(compiled)
+        _ = Engine(compiled).generated  # compiled when first needed: asked for here
         best = min(best, time.process_time() - start)
     return best * 1000
 
