@@ -479,6 +479,9 @@ _TEXT: dict[type, Callable[[Any], str]] = {
 # of a purchase's. Keyed with the numbers' types, so that only lines that write the same text meet.
 _LINE_TEXTS: dict[tuple[Any, ...], str] = {}
 _LINE_TEXTS_KEPT = 8192
+_LINE_TEXT_LONGEST = 512
+"""Only a line whose text is at most this long is remembered: the memory stays under ~8 MB
+(its key holds the line's strings) whatever skus and names a hostile stream sends."""
 
 
 def _line_text(line: Line) -> str:
@@ -492,9 +495,10 @@ def _line_text(line: Line) -> str:
     text = _LINE_TEXTS.get(key)
     if text is None:
         text = _model_text(line)
-        if len(_LINE_TEXTS) >= _LINE_TEXTS_KEPT:
-            _LINE_TEXTS.clear()
-        _LINE_TEXTS[key] = text
+        if len(text) <= _LINE_TEXT_LONGEST:
+            if len(_LINE_TEXTS) >= _LINE_TEXTS_KEPT:
+                _LINE_TEXTS.clear()
+            _LINE_TEXTS[key] = text
     return text
 
 

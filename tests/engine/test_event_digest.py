@@ -234,3 +234,15 @@ def test_a_remembered_line_text_is_only_given_to_a_line_that_writes_the_same_tex
             event = base.model_copy(update={"items": [line, line]})
             assert event_digest(event) == reference_digest(event), (round_, price)
             assert len(events_module._LINE_TEXTS) <= 4
+
+
+def test_a_long_line_is_not_remembered() -> None:
+    """A hostile stream of lines with megabyte skus cannot fill the memory of line texts."""
+    events_module._LINE_TEXTS.clear()
+    line = events_module.Line.model_construct(
+        sku="X" * 100_000, name=None, category=None, price=Decimal(1), qty=Decimal(1), attributes={}
+    )
+    event = parse_event(purchase(Decimal(1), Decimal(1), MOMENT)).model_copy(update={"items": [line]})
+    assert event_digest(event) == reference_digest(event)
+    kept = events_module._LINE_TEXTS.values()
+    assert not any(len(text) > events_module._LINE_TEXT_LONGEST for text in kept)
