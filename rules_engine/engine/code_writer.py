@@ -27,6 +27,7 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
+from rules_engine.engine.generate_lines import Lines
 from rules_engine.engine.money import ONE, SMALL, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
@@ -181,9 +182,12 @@ class Writer:
         self.may_track = any("purchase" in step.on for step in plan.multipliers) or any(
             level.benefits.earn_multiplier is not None for level in plan.tiers.values()
         )
+        self.lines = Lines(self)  # the per-line conditions, read in one pass (generate_lines.py)
 
-    def const(self, value: Any) -> py.expr:
-        if value is None or type(value) in (int, str, bool):
+    def const(self, value: Any, *, named: bool = False) -> py.expr:
+        """`value` as an `ast` constant (numbers, text, None), or a name in the namespace (anything
+        else, and text when `named`: an expression's literals stay out of the module's code)."""
+        if value is None or type(value) in (int, bool) or (type(value) is str and not named):
             return py.Constant(value)
         name = self._names.get(id(value))
         if name is None:
@@ -201,6 +205,12 @@ class Writer:
         }
         tree = py.parse(_template(template))  # parsed anew: the statements are changed in place
         return list(_fill(tree, filled, self.may_track).body)  # type: ignore[attr-defined]
+
+    def expr(self, template: str, **values: Any) -> py.expr:
+        """The template's one expression, its placeholders filled (`stmts`)."""
+        (statement,) = self.stmts(template, **values)
+        assert isinstance(statement, py.Expr)
+        return statement.value
 
     def at(self, statements: list[py.stmt], path: tuple[str | int, ...], label: str) -> list[py.stmt]:
         """`statements` stamped with the position of the program's part at `path`, after a label

@@ -93,9 +93,8 @@ def _earning_base(writer: Writer) -> list[py.stmt]:
     if exclude is not None:
         statements += writer.at(
             writer.stmts(
-                "_base = [_ZERO if _out else _b for _out, _b in"
-                " _zip(_truths(run, EXCLUDE, _range(_n)), _base)]",
-                EXCLUDE=exclude._function,
+                "_base = [_ZERO if _out else _b for _out, _b in _zip(EXCLUDED, _base)]",
+                EXCLUDED=writer.lines.truths(exclude, "_range(_n)"),
             ),
             ("earning_base",),
             "earning_base: the lines it leaves out earn nothing",
@@ -144,12 +143,14 @@ def generate(plan: Plan) -> Generated:
         else:
             earn += multiplier(writer, step, earn_winners, rounding)
     earn += tier_multiplier(writer, rounding)
+    earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
     body: list[py.stmt] = writer.stmts("_append = run.trace.append")
+    body += writer.lines.statements()  # after every rule is written: it reads what they ask
     if writer.uses_day:
         body += writer.stmts("_day = run.local.date()")
     body += [writer.stmts(f"{name} = None")[0] for name in winners.values()]
     body += pricing_code
-    body += writer.stmts(EARN_START, BASE=_earning_base(writer))
+    body += earn_start
     if writer.may_track:
         body += writer.stmts(TRACK_START)
         body += may_multiply(writer)

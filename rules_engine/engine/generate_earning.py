@@ -50,7 +50,7 @@ _eligible = _base
 _kept = _units[0]
 """
 _ELIGIBLE_EXCLUDE = """
-_excluded = _truths(run, EXCLUDE, _range(_n))
+_excluded = EXCLUDE
 _eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]
 _kept = [*(0 if _out else _u for _out, _u in _zip(_excluded, _units[0])), _units[0][_n]]
 """
@@ -107,10 +107,10 @@ if _track:
     _xn = _sum(_parts)
 """
 _EACH_EXCLUDE = """
-_lines = [_i for _i, _out in _zip(_lines, _truths(run, EXCLUDE, _lines)) if not _out]
+_lines = [_i for _i, _out in _zip(_lines, EXCLUDE) if not _out]
 """
 _EACH_MATCH = """
-_lines = [_i for _i, _match in _zip(_lines, _truths(run, MATCHES, _lines)) if _match]
+_lines = [_i for _i, _match in _zip(_lines, MATCHES) if _match]
 """
 _EACH_FIXED = """
 for _i in _lines:
@@ -240,12 +240,11 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
     if step.exclude is not None:
         if each:
             body += writer.stmts(
-                "_excluded = _truths(run, EXCLUDE, _range(_n))\n"
-                "_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
-                EXCLUDE=step.exclude._function,
+                "_excluded = EXCLUDE\n_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
+                EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"),
             )
         else:
-            body += writer.stmts(_ELIGIBLE_EXCLUDE, EXCLUDE=step.exclude._function)
+            body += writer.stmts(_ELIGIBLE_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"))
     else:
         body += writer.stmts("_eligible = _base\n_kept = _units[0]" if not each else "_eligible = _base")
     negative_words = "no eligible amount"
@@ -280,9 +279,9 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
     else:
         filters: list[py.stmt] = []
         if step.exclude is not None:
-            filters += writer.stmts(_EACH_EXCLUDE, EXCLUDE=step.exclude._function)
+            filters += writer.stmts(_EACH_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_lines"))
         assert step.for_each_item is not None
-        filters += writer.stmts(_EACH_MATCH, MATCHES=step.for_each_item._function)
+        filters += writer.stmts(_EACH_MATCH, MATCHES=writer.lines.truths(step.for_each_item, "_lines"))
         if step.award is None:
             fixed = step.fixed if step.fixed is not None else ZERO
             if fixed < 0:
@@ -438,14 +437,14 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
         if step.exclude is not None:
             select += writer.stmts(
                 "_selected = [_s and not _out for _s, _out in"
-                " _zip(_selected, [*_truths(run, EXCLUDE, _range(_n)), False])]",
-                EXCLUDE=step.exclude._function,
+                " _zip(_selected, [*EXCLUDE, False])]",
+                EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"),
             )
         if step.for_each_item is not None:
             select += writer.stmts(
                 "_selected = [_s and _m for _s, _m in"
-                " _zip(_selected, [*_truths(run, MATCHES, _range(_n)), False])]",
-                MATCHES=step.for_each_item._function,
+                " _zip(_selected, [*MATCHES, False])]",
+                MATCHES=writer.lines.truths(step.for_each_item, "_range(_n)"),
             )
         body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]

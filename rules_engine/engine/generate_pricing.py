@@ -84,8 +84,8 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
         )
     matching = (
         writer.stmts(
-            "_matching = [_i for _i, _h in _zip(_matching, _truths(run, APPLIES, _matching)) if _h]",
-            APPLIES=step.applies_to._function,
+            "_matching = [_i for _i, _h in _zip(_matching, APPLIES) if _h]",
+            APPLIES=writer.lines.truths(step.applies_to, "_matching"),
         )
         if step.applies_to is not None
         else []

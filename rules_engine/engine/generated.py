@@ -86,7 +86,12 @@ def python_source(plan: Plan) -> str:
     return header + constants + "\n\n" + text + "\n"
 
 
+_PLAIN = re.compile(r"[\w \-.:/]{0,80}")
+
+
 def _shown(value: Any) -> str:
+    if type(value) is str and not _PLAIN.fullmatch(value):  # a literal of the program's conditions
+        return f"<text of {len(value)} characters>"
     text = repr(value)
     if callable(value):
         name = getattr(value, "__qualname__", None) or type(value).__name__

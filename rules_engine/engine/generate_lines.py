@@ -1,0 +1,151 @@
+"""Per-item conditions as generated code: inlined, and fused into one pass over the basket lines.
+
+The earning base's `exclude`, a discount's `applies_to`, an earn rule's `for_each_item` and
+`exclude`, a multiplier's: each is a per-line condition, and the stages evaluate each one line by
+line through a line context (`conditions.holding`: a call of the compiled function per line, the
+context's `item` replaced each time). Most are simple — `item.category == "coffee"`, `item.qty >=
+2`, `item.sku in [...]` — and the condition compiler made of each a function whose body is one
+Python expression over `ctx`. `inlined` takes that expression (the compiler's own `ast`, not the
+program's text) and reads it over the line's record (`_it`) and the event's context (`_c`), its
+constants moved into the generated module's namespace; `Lines` puts every such condition of the
+program into one comprehension over the lines, at the start of the function, each line's truths
+as a tuple (identical conditions once).
+
+Errors stay where they were. The fused pass evaluates a condition on every line, where a stage
+asks it only of some lines and only when its rule is admitted; a line whose condition raises
+(a missing attribute: false; anything else: the stage's error) must behave as on the stage. So
+when any condition raises anything on any line, the pass leaves that condition undecided (None),
+and the code that reads it calls the stage's function (`_truths`, code_writer.line_truths) on the
+lines it asks, at the moment the stage asks: same truths, same errors, same order. A condition
+whose function is not one expression (a comprehension inside, a loop budget) is always asked that
+way.
+
+Input: a `Writer` and expressions. Output: `ast` expressions and the pass's statements.
+"""
+
+from __future__ import annotations
+
+import ast as py
+import copy
+import re
+from typing import Any
+
+from rules_engine.dsl.expression import Expression
+
+_TEMP = re.compile(r"_t\d+$")
+
+
+def inlined(writer: Any, expression: Expression, prefix: str) -> py.expr | None:
+    """The compiled function's body as an expression over `_it` (the line's record, for
+    `ctx["item"]`) and `_c` (the event's context, for any other `ctx[...]`), or None when the
+    function is more than `return <expression>` (helpers for comprehensions, a loop budget).
+    The compiler's temporaries are renamed with `prefix`, its globals become the writer's."""
+    if expression.budget is not None:
+        return None
+    module = expression._module
+    if len(module.body) != 1:
+        return None
+    function = module.body[0]
+    if not isinstance(function, py.FunctionDef) or len(function.body) != 1:
+        return None
+    returned = function.body[0]
+    if not isinstance(returned, py.Return) or returned.value is None:
+        return None
+    names: dict[str, Any] = expression._function.__globals__
+    try:
+        return _Reader(writer, names, prefix).visit(copy.deepcopy(returned.value))  # type: ignore[no-any-return]
+    except _NotInlined:
+        return None
+
+
+class _NotInlined(Exception):
+    """A name the inliner does not know: the expression stays a call of its function."""
+
+
+class _Reader(py.NodeTransformer):
+    def __init__(self, writer: Any, names: dict[str, Any], prefix: str) -> None:
+        self.writer = writer
+        self.names = names
+        self.prefix = prefix
+
+    def visit_Subscript(self, node: py.Subscript) -> py.expr:  # noqa: N802
+        if (
+            isinstance(node.value, py.Name)
+            and node.value.id == "ctx"
+            and isinstance(node.slice, py.Constant)
+            and node.slice.value == "item"
+        ):
+            return py.copy_location(py.Name("_it", py.Load()), node)
+        node.value = self.visit(node.value)
+        if not (isinstance(node.slice, py.Constant) and type(node.slice.value) is str):
+            node.slice = self.visit(node.slice)  # an attribute's name (an identifier) stays a key
+        return node
+
+    def visit_Constant(self, node: py.Constant) -> py.expr:  # noqa: N802
+        if type(node.value) is str:  # a literal of the program: a name in the namespace
+            return py.copy_location(self.writer.const(node.value, named=True), node)
+        return node
+
+    def visit_Name(self, node: py.Name) -> py.expr:  # noqa: N802
+        if node.id == "ctx":
+            return py.copy_location(py.Name("_c", py.Load()), node)
+        if _TEMP.match(node.id):
+            return py.copy_location(py.Name(self.prefix + node.id, node.ctx), node)
+        if isinstance(node.ctx, py.Load) and node.id in self.names and node.id != "__builtins__":
+            return py.copy_location(self.writer.const(self.names[node.id]), node)
+        raise _NotInlined(node.id)
+
+
+class Lines:
+    """The program's per-line conditions read in one pass (the module docstring)."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        self.names: dict[str, str] = {}  # the inlined expression's dump → its truths' name
+        self.tests: list[py.expr] = []
+
+    def truths(self, expression: Expression, lines: str) -> py.expr:
+        """Truths of `expression` on `lines` (an expression over the function's names, evaluated
+        once), in order: from the fused pass when it decided them, else by the stage's function."""
+        asked = f"_truths(run, F, {lines})"
+        test = inlined(self.writer, expression, "_l")
+        if test is None:
+            return self.writer.expr(asked, F=expression._function)
+        key = py.dump(test)
+        name = self.names.get(key)
+        if name is None:
+            name = self.names[key] = f"_lt{len(self.tests)}"
+            self.tests.append(test)
+        if lines == "_range(_n)":
+            return self.writer.expr(f"({asked} if {name} is None else {name})", F=expression._function)
+        return self.writer.expr(
+            f"({asked} if {name} is None else [{name}[_i] for _i in {lines}])", F=expression._function
+        )
+
+    def statements(self) -> list[py.stmt]:
+        """The pass: each line's truths of every condition, then each condition's truths; a
+        condition that raised on some line undecided (None), asked of the stage's function."""
+        if not self.tests:
+            return []
+        writer = self.writer
+        names = list(self.names.values())
+        start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
+        each = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in self.tests]
+        if len(each) == 1:
+            fused = writer.stmts(f"{names[0]} = [TEST for _it in _records]", TEST=each[0])
+        else:
+            fused = writer.stmts(
+                "_lt = [TESTS for _it in _records]\n" + ", ".join(names) + " = _zip(*_lt)",
+                TESTS=py.Tuple(each, py.Load()),
+            )
+        one_by_one: list[py.stmt] = []  # some line raised: each condition on its own
+        for name, test in zip(names, each, strict=True):
+            one_by_one += writer.stmts(
+                f"try:\n    {name} = [TEST for _it in _records]\nexcept _Exception:\n    {name} = None",
+                TEST=copy.deepcopy(test),
+            )
+        if len(each) == 1:  # nothing to tell apart: the one condition is undecided
+            one_by_one = writer.stmts(f"{names[0]} = None")
+        return start + writer.stmts(
+            "try:\n    FUSED\nexcept _Exception:\n    ONE_BY_ONE", FUSED=fused, ONE_BY_ONE=one_by_one
+        )
