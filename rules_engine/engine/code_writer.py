@@ -96,6 +96,7 @@ RUNTIME: dict[str, Any] = {
     "_Decimal": Decimal,
     "_Exception": Exception,
     "_KE": (KeyError, ContextError),
+    "_KeyError": KeyError,
     "_ZERO": ZERO,
     "_HUNDRED": Decimal(100),
     "_HALF_UP": ROUND_HALF_UP,

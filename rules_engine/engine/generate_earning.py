@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_gate import admission, outside_dates
+from rules_engine.engine.generate_gate import admission, condition, outside_dates
+from rules_engine.engine.generate_lines import inlined
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.trusted import simple_verdict
 
@@ -120,6 +121,23 @@ _EACH_EXPRESSION = """
 for _i in _lines:
     _v = AWARD.evaluate(_item_ctx(run, _i))
     _v = _ZERO if _v is None else _Decimal(_v)
+    if _v < 0:
+        run.negative_awards.setdefault(RULE, _v)
+        _v = _ZERO
+    _points[_i] = _v
+"""
+# The award inlined (generate_lines.inlined) over the line's record: a missing attribute
+# (KeyError) is asked again of `evaluate`, which raises the expression's own error.
+_EACH_INLINED = """
+_c = _ctx(run)
+_records = _c["basket"]["items"]
+for _i in _lines:
+    _it = _records[_i]
+    try:
+        _v = VALUE
+    except _KeyError:
+        _v = AWARD.evaluate(_item_ctx(run, _i))
+    _v = _ZERO if _v is None else _v if _v.__class__ is _Decimal else _Decimal(_v)
     if _v < 0:
         run.negative_awards.setdefault(RULE, _v)
         _v = _ZERO
@@ -294,7 +312,12 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             else:
                 value = writer.stmts(_EACH_FIXED, VALUE=writer.const(fixed))
         else:
-            value = writer.stmts(_EACH_EXPRESSION, AWARD=step.award, RULE=rule.id)
+            inline = inlined(writer, step.award, "_a")
+            value = (
+                writer.stmts(_EACH_EXPRESSION, AWARD=step.award, RULE=rule.id)
+                if inline is None
+                else writer.stmts(_EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline)
+            )
         body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
         share = "_shares = _split(_granted, _points, _ONE, _ONE)"  # no multiplier: as earning.award
         if writer.may_track:
@@ -534,7 +557,7 @@ _MAY_WHEN = """
 try:
     _c = _ctx(run)
     try:
-        _track = WHEN(_c) is True
+        _track = WHEN is True
     except _KE:
         pass
 except _Exception:
@@ -554,7 +577,7 @@ def may_multiply(writer: Writer) -> list[py.stmt]:
         check = (
             writer.stmts("_track = True")
             if step.when is None
-            else writer.stmts(_MAY_WHEN, WHEN=step.when._function)
+            else writer.stmts(_MAY_WHEN, WHEN=condition(writer, step.when))
         )
         if step.rule.active is not None:
             outside = outside_dates(writer, step.rule.active)

@@ -15,6 +15,7 @@ from typing import Any
 
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.code_writer import Writer
+from rules_engine.engine.generate_lines import inlined
 from rules_engine.engine.trusted import simple_verdict
 
 _SHADOWED = """
@@ -30,7 +31,7 @@ if (_where := _within(ACTIVE, run.local)) is not None:
 _WHEN = """
 _c = _ctx(run)
 try:
-    _ok = WHEN(_c) is True
+    _ok = WHEN is True
 except _KE:
     _ok = False
 if not _ok:
@@ -52,9 +53,7 @@ def admission(
     group's winner → outside its schedule → its condition false; else `body`."""
     statements = body
     if when is not None:
-        checked = writer.stmts(
-            _WHEN, WHEN=writer.const(when._function), EXPRESSION=when, RULE=rule, KIND=kind
-        )
+        checked = writer.stmts(_WHEN, WHEN=condition(writer, when), EXPRESSION=when, RULE=rule, KIND=kind)
         branch = checked[-1]
         assert isinstance(branch, py.If)
         branch.orelse = statements
@@ -80,6 +79,15 @@ def admission(
         branch.orelse = statements
         statements = [branch]
     return statements
+
+
+def condition(writer: Writer, when: Expression) -> py.expr:
+    """A rule's condition over the event's context `_c`: the compiled expression inlined when it
+    is one expression (generate_lines.inlined), else a call of its function."""
+    test = inlined(writer, when, "_w")
+    if test is not None:
+        return test
+    return writer.expr("WHEN(_c)", WHEN=when._function)
 
 
 def dates_gate(
