@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine import code_writer, conditions
 from rules_engine.engine import generated as generated_module
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.generate import generate, unsupported
@@ -271,3 +272,175 @@ def test_explain_and_events_not_covered_run_the_evaluator(monkeypatch: pytest.Mo
     )
     assert calls == ["p1"]
     assert sum(a.points for a in engine.process({**purchase, "id": "p4"}, state).awards) > Decimal(0)
+
+
+# -- per-line conditions inlined and fused into one pass (engine/generate_lines.py) ---------------
+
+_ODD_LINES = """\
+program: odd-lines
+version: 1
+timezone: UTC
+currency: EUR
+attributes:
+  item: {weight: number, label: text}
+earning_base:
+  exclude: item.weight > 1000 or item.label == "gift"
+earn:
+  - id: base
+    rate: 1 per 3
+    exclude: item.label in ["x", "y"] and item.qty >= 2
+  - id: heavy
+    for_each_item: item.weight >= 2 and item.qty * item.price > 10
+    award: item.weight * item.qty / 3
+    cap: {per_day: 400}
+  - id: labelled
+    for_each_item: item.label != "none" and not (item.weight < 0.001)
+    award: item.qty - item.weight
+  - id: named
+    for_each_item: any(word == item.label for word in ["sale", "x"])
+    award: item.qty
+  - id: grouped
+    when: basket.total >= 20 and event.time.hour >= 9
+    award: 7
+    group: g
+    priority: 2
+  - id: grouped-too
+    when: basket.total >= 5
+    award: 3
+    group: g
+    priority: 1
+  - id: doubled
+    multiply: 2
+    for_each_item: item.price * 2 >= item.weight
+    exclude: item.label == "y"
+discounts:
+  - id: d
+    applies_to: item.weight < 5 or item.label == "sale"
+    percent: 15
+  - id: e
+    when: sum(item.qty for item in basket.items) >= 3
+    applies_to: item.weight * item.qty <= 40 and item.sku in ["S-1", "S-2", "S-3"]
+    percent: 10
+"""
+
+# Odd attribute values: absent, null, zero, tiny, huge, negative, of the wrong type (refused, RE413).
+_WEIGHTS = st.sampled_from(
+    [
+        None,
+        "absent",
+        0,
+        1,
+        2,
+        "3.5",
+        "0.0000000001",
+        "1000.01",
+        "1E+25",
+        "123456789012345678901234.5",
+        -4,
+    ]
+)
+_LABELS = st.sampled_from([None, "absent", "x", "y", "sale", "gift", "none", ""])
+
+
+@st.composite
+def _odd_purchase(draw: st.DrawFn, number: int) -> dict[str, Any]:
+    items = []
+    for index in range(draw(st.integers(1, 40))):
+        attributes: dict[str, Any] = {}
+        for name, values in (("weight", _WEIGHTS), ("label", _LABELS)):
+            value = draw(values)
+            if value != "absent":
+                attributes[name] = value
+        if draw(st.integers(0, 60)) == 0:  # now and then a value of the wrong type: refused
+            attributes[draw(st.sampled_from(["weight", "label"]))] = draw(st.sampled_from(["heavy", 7]))
+        price = draw(st.sampled_from(["0.01", "1.00", "3.33", "12.50", "99999.99", "0.00", "1000000000000.00"]))
+        item: dict[str, Any] = {
+            "sku": f"S-{draw(st.integers(1, 5))}",
+            "category": "c",
+            "price": price,
+            "qty": draw(st.integers(1, 4)),
+        }
+        if attributes or draw(st.booleans()):
+            item["attributes"] = attributes
+        items.append(item)
+        del index
+    hour = draw(st.integers(0, 23))
+    return {
+        "id": f"p{number}",
+        "type": "purchase",
+        "time": f"2026-03-0{1 + number % 9}T{hour:02d}:00:00+00:00",
+        "customer": "c1",
+        "items": items,
+    }
+
+
+def _outcome_or_error(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
+    """(outcome JSON, state JSON, the state), or the refusal's codes, or the error's type and text."""
+    try:
+        result = engine.process(event, state)
+    except EventError as error:
+        return ("refused", [d.code for d in error.diagnostics], state)
+    except Exception as error:  # noqa: BLE001 - both paths must fail alike
+        return ("error", type(error).__name__, str(error), state)
+    return (result.outcome().model_dump_json(), result.state.model_dump_json(), result.state)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_per_line_conditions_on_odd_values_decide_the_same_on_both_paths(data: st.DataObject) -> None:
+    compiled = load_program_text(_ODD_LINES, "odd-lines.yaml")
+    fast, slow = _both(compiled)
+    assert fast.generated is not None
+    source = generated_module.python_source(fast.plan)
+    assert "_truths(run" in source and "_it[" in source  # inlined, and asked of the function when undecided
+    mine: Any = None
+    theirs: Any = None
+    for number in range(data.draw(st.integers(1, 4), label="events")):
+        event = data.draw(_odd_purchase(number), label=f"event {number}")
+        a = _outcome_or_error(fast, event, mine)
+        b = _outcome_or_error(slow, event, theirs)
+        assert a[:-1] == b[:-1], event
+        mine, theirs = a[-1], b[-1]
+
+
+def test_a_per_line_condition_that_raises_on_a_line_is_asked_as_the_stage_asks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A line on which the fused pass cannot decide a condition (here: the line's record lacks an
+    attribute, a KeyError) leaves that condition undecided, and the stage's function decides it
+    line by line when the rule asks (false on that line, as `conditions.holding` says): both paths
+    give the same outcome on the same context."""
+    compiled = load_program_text(_ODD_LINES, "odd-lines.yaml")
+    fast, slow = _both(compiled)
+    event = {
+        "id": "p1",
+        "type": "purchase",
+        "time": "2026-03-02T10:00:00+00:00",
+        "customer": "c1",
+        "items": [
+            {"sku": "S-1", "category": "c", "price": "4.00", "qty": 3, "attributes": {"weight": 1, "label": "x"}},
+            {"sku": "S-2", "category": "c", "price": "40.00", "qty": 1, "attributes": {"weight": 9}},
+        ],
+    }
+    build = conditions.build_context
+
+    def without_weight(run: Any) -> Any:  # the second line's record lacks `weight`
+        context = build(run)
+        items = list(context["basket"]["items"])
+        items[1] = {k: v for k, v in items[1].items() if k != "weight"}
+        context["basket"] = {**context["basket"], "items": tuple(items)}
+        return context
+
+    monkeypatch.setattr(conditions, "build_context", without_weight)
+    calls: list[Any] = []
+    truths = code_writer.line_truths
+    assert fast.generated is not None
+    namespace = fast.generated.decide.__globals__
+    monkeypatch.setitem(namespace, "_truths", lambda *args: calls.append(args[2]) or truths(*args))
+    result = fast.process(event, None)
+    expected = slow.process(event, None)
+    assert calls  # the conditions that read `weight` were asked of their functions
+    assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+    assert [d.rule for d in result.discounts] == ["d", "e"]
