@@ -76,6 +76,20 @@ if not _any(_eligible):
     _value = _ZERO
 _weights = [*_kept[:_n], 0]
 _xn, _xd = _value.as_integer_ratio()
+TRACKED
+"""
+# A fixed award that cannot be negative: its exact ratio folded in (zero when no line is eligible).
+_AWARD_FIXED = """
+_weights = [*_kept[:_n], 0]
+if _any(_eligible):
+    _xn = XN
+    _xd = XD
+else:
+    _xn = 0
+    _xd = 1
+TRACKED
+"""
+_AWARD_TRACKED = """
 if _track:
     _ws = _sum(_weights)
     if _ws:
@@ -287,7 +301,13 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             )
         may_be_negative = step.award is not None or (step.fixed is not None and step.fixed < 0)
         check = writer.stmts(_NOT_NEGATIVE, RULE=rule.id) if may_be_negative else []
-        body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check)
+        tracked = writer.stmts(_AWARD_TRACKED)
+        if step.award is None and not may_be_negative:
+            assert step.fixed is not None
+            xn, xd = step.fixed.as_integer_ratio()
+            body += writer.stmts(_AWARD_FIXED, XN=xn, XD=xd, TRACKED=tracked)
+        else:
+            body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check, TRACKED=tracked)
         share = "_shares = _split_points(_granted, _weights)"
         nothing = (
             writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words)
@@ -440,6 +460,12 @@ _parts = [_b * FN for _b in _mb[0]]
 _xd = _mb[1] * FD
 _xn = _sum(_parts)
 """
+# A bonus of one time the points (×2): each line's exact points as they are (never changed in place).
+_MULTIPLY_ONCE = """
+_parts = _mb[0]
+_xd = _mb[1] * FD
+_xn = _sum(_parts)
+"""
 _BONUS_SHARES = (
     "_shares = _split_points(_granted, _parts) if _any(_parts) else"
     " _split(_granted, [_ZERO] * (_n + 1), _ONE, FACTOR)"
@@ -454,7 +480,7 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
     fn, fd = factor.as_integer_ratio()
     body = writer.stmts(_MULTIPLIED)
     if step.exclude is None and step.for_each_item is None:
-        body += writer.stmts(_MULTIPLY_ALL, FN=fn, FD=fd)
+        body += writer.stmts(_MULTIPLY_ONCE if fn == 1 else _MULTIPLY_ALL, FN=fn, FD=fd)
     else:
         select = writer.stmts("_selected = [True] * (_n + 1)")
         if step.exclude is not None:

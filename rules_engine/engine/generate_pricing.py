@@ -35,7 +35,11 @@ else:
     _append(_fv(RULE, "discount", "fired", _money(_amount) + " off", _amount, "money", None))
 """
 # A percent off (pricing.take_off's first branch), written out: each matching line's cut rounded
-# half up to the currency, never more than is left of it.
+# half up to the currency, never more than is left of it. The cut is a function of the amount
+# left alone (the same value whatever its exponent: quantized), so it is remembered by amount
+# (CUTS, this discount's own; emptied when full): a catalogue's amounts come back on every event.
+# The sum of the cuts is taken over the matching lines only: the others' zeros change neither
+# its value nor its exponent.
 _PERCENT_OFF = """
 _remaining = run.remaining
 _matching = [_i for _i in _range(_len(run.items)) if _remaining[_i] > 0]
@@ -43,9 +47,14 @@ MATCHING
 _cuts = [_ZERO] * _len(run.items)
 for _i in _matching:
     _r = _remaining[_i]
-    _cut = (_r * PERCENT / _HUNDRED).quantize(QUANTUM, _HALF_UP)
+    _cut = CUTS.get(_r)
+    if _cut is None:
+        _cut = (_r * PERCENT / _HUNDRED).quantize(QUANTUM, _HALF_UP)
+        if _len(CUTS) >= 4096:
+            CUTS.clear()
+        CUTS[_r] = _cut
     _cuts[_i] = _r if _r <= _cut else _cut
-_amount = _sum(_cuts, _ZERO)
+_amount = _sum([_cuts[_i] for _i in _matching], _ZERO)
 if _amount > 0:
     for _i, _cut in _enumerate(_cuts):
         if _cut:
@@ -96,6 +105,7 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
         PERCENT=discount.percent,
         QUANTUM=writer.plan.quantum,
         RULE=discount.id,
+        CUTS={},
     )
 
 
