@@ -31,9 +31,11 @@ a program's text) whose placeholders become the program's values as `ast` consta
 the module's namespace; every statement is stamped with its rule's line in the program file, so
 a traceback through the function points into the program; the module runs with no builtins.
 Expressions are called as the functions the condition compiler made of them (their own frames
-point into the program too). The pieces: generate_gate.py (the admission gate),
-generate_pricing.py (discounts), generate_earning.py (earn rules, multipliers, caps), put in
-their order here.
+point into the program too), or, when a condition is one expression, inlined: its compiled `ast`
+written into the function, the per-line conditions of all rules in one pass over the lines at
+its start (generate_lines.py). The pieces: generate_gate.py (the admission gate),
+generate_pricing.py (discounts), generate_earning.py (earn rules, multipliers, caps),
+generate_lines.py (conditions inlined, the per-line pass), put in their order here.
 
 Input: a `Plan`. Output: `Generated` (the module as `ast`, and the namespace it runs in).
 """

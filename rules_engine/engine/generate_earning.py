@@ -272,7 +272,8 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
     if step.exclude is not None:
         if each:
             body += writer.stmts(
-                "_excluded = EXCLUDE\n_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
+                "_excluded = EXCLUDE\n"
+                "_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
                 EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"),
             )
         else:
@@ -485,14 +486,12 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
         select = writer.stmts("_selected = [True] * (_n + 1)")
         if step.exclude is not None:
             select += writer.stmts(
-                "_selected = [_s and not _out for _s, _out in"
-                " _zip(_selected, [*EXCLUDE, False])]",
+                "_selected = [_s and not _out for _s, _out in _zip(_selected, [*EXCLUDE, False])]",
                 EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"),
             )
         if step.for_each_item is not None:
             select += writer.stmts(
-                "_selected = [_s and _m for _s, _m in"
-                " _zip(_selected, [*MATCHES, False])]",
+                "_selected = [_s and _m for _s, _m in _zip(_selected, [*MATCHES, False])]",
                 MATCHES=writer.lines.truths(step.for_each_item, "_range(_n)"),
             )
         body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)

@@ -28,14 +28,17 @@ from __future__ import annotations
 import ast as py
 import copy
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl.expression import Expression
+
+if TYPE_CHECKING:  # code_writer.py imports this module: its Writer is only named here
+    from rules_engine.engine.code_writer import Writer
 
 _TEMP = re.compile(r"_t\d+$")
 
 
-def inlined(writer: Any, expression: Expression, prefix: str) -> py.expr | None:
+def inlined(writer: Writer, expression: Expression, prefix: str) -> py.expr | None:
     """The compiled function's body as an expression over `_it` (the line's record, for
     `ctx["item"]`) and `_c` (the event's context, for any other `ctx[...]`), or None when the
     function is more than `return <expression>` (helpers for comprehensions, a loop budget).
@@ -54,21 +57,21 @@ def inlined(writer: Any, expression: Expression, prefix: str) -> py.expr | None:
     names: dict[str, Any] = expression._function.__globals__
     try:
         return _Reader(writer, names, prefix).visit(copy.deepcopy(returned.value))  # type: ignore[no-any-return]
-    except _NotInlined:
+    except _NotInlinedError:
         return None
 
 
-class _NotInlined(Exception):
+class _NotInlinedError(Exception):
     """A name the inliner does not know: the expression stays a call of its function."""
 
 
 class _Reader(py.NodeTransformer):
-    def __init__(self, writer: Any, names: dict[str, Any], prefix: str) -> None:
+    def __init__(self, writer: Writer, names: dict[str, Any], prefix: str) -> None:
         self.writer = writer
         self.names = names
         self.prefix = prefix
 
-    def visit_Subscript(self, node: py.Subscript) -> py.expr:  # noqa: N802
+    def visit_Subscript(self, node: py.Subscript) -> py.expr:
         if (
             isinstance(node.value, py.Name)
             and node.value.id == "ctx"
@@ -81,25 +84,25 @@ class _Reader(py.NodeTransformer):
             node.slice = self.visit(node.slice)  # an attribute's name (an identifier) stays a key
         return node
 
-    def visit_Constant(self, node: py.Constant) -> py.expr:  # noqa: N802
+    def visit_Constant(self, node: py.Constant) -> py.expr:
         if type(node.value) is str:  # a literal of the program: a name in the namespace
             return py.copy_location(self.writer.const(node.value, named=True), node)
         return node
 
-    def visit_Name(self, node: py.Name) -> py.expr:  # noqa: N802
+    def visit_Name(self, node: py.Name) -> py.expr:
         if node.id == "ctx":
             return py.copy_location(py.Name("_c", py.Load()), node)
         if _TEMP.match(node.id):
             return py.copy_location(py.Name(self.prefix + node.id, node.ctx), node)
         if isinstance(node.ctx, py.Load) and node.id in self.names and node.id != "__builtins__":
             return py.copy_location(self.writer.const(self.names[node.id]), node)
-        raise _NotInlined(node.id)
+        raise _NotInlinedError(node.id)
 
 
 class Lines:
     """The program's per-line conditions read in one pass (the module docstring)."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self.names: dict[str, str] = {}  # the inlined expression's dump → its truths' name
         self.tests: list[py.expr] = []
@@ -130,7 +133,7 @@ class Lines:
         writer = self.writer
         names = list(self.names.values())
         start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
-        each = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in self.tests]
+        each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in self.tests]
         if len(each) == 1:
             fused = writer.stmts(f"{names[0]} = [TEST for _it in _records]", TEST=each[0])
         else:
