@@ -31,7 +31,7 @@ from rules_engine.engine.generate_lines import Lines
 from rules_engine.engine.money import ONE, SMALL, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
-from rules_engine.engine.rounding import scaled
+from rules_engine.engine.rounding import scaled_fresh
 from rules_engine.engine.trusted import fired_verdict, simple_verdict
 from rules_engine.errors import ContextError
 from rules_engine.periods import without_past
@@ -112,7 +112,7 @@ RUNTIME: dict[str, Any] = {
     "_discount_of": discount_of,
     "_split": split,
     "_split_points": split_points,
-    "_scaled": scaled,
+    "_scaled": scaled_fresh,  # the amounts and points it scales are the event's own
     "_whole": whole,
     "_mbase": multiplied_base,
     "_period_key": earning.cap_period_key,

@@ -103,7 +103,9 @@ if _track:
 """
 _EACH = """
 _amounts = run.amounts
-_lines = [_i for _i in _range(_n) if not (_eligible[_i] == 0 and _base[_i] == 0 and _amounts[_i] > 0)]
+_lines = [
+    _i for _i in _range(_n) if not (_eligible[_i] == _ZERO and _base[_i] == _ZERO and _amounts[_i] > _ZERO)
+]
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
@@ -135,7 +137,7 @@ _EACH_EXPRESSION = """
 for _i in _lines:
     _v = AWARD.evaluate(_item_ctx(run, _i))
     _v = _ZERO if _v is None else _Decimal(_v)
-    if _v < 0:
+    if _v < _ZERO:
         run.negative_awards.setdefault(RULE, _v)
         _v = _ZERO
     _points[_i] = _v
@@ -152,7 +154,7 @@ for _i in _lines:
     except _KeyError:
         _v = AWARD.evaluate(_item_ctx(run, _i))
     _v = _ZERO if _v is None else _v if _v.__class__ is _Decimal else _Decimal(_v)
-    if _v < 0:
+    if _v < _ZERO:
         run.negative_awards.setdefault(RULE, _v)
         _v = _ZERO
     _points[_i] = _v
@@ -172,7 +174,7 @@ _total = _whole(ROUND - _given)
 _ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
 
 _GIVE = """
-if _total <= 0:
+if _total <= _ZERO:
     NOTHING
     NOTHING_ADDED
     _ex_n = _tn
@@ -185,7 +187,7 @@ else:
     if _allowed < _total:
         _granted = _allowed
         _code = "capped"
-    if _granted <= 0:
+    if _granted <= _ZERO:
         CUT_ADDED
         _ex_n = _given
         _ex_d = 1
@@ -219,7 +221,7 @@ else:
 """
 # Without a cap an award gives what it comes to (earning.award's cap branches left out).
 _GIVE_UNCAPPED = """
-if _total <= 0:
+if _total <= _ZERO:
     NOTHING
     NOTHING_ADDED
     _ex_n = _tn
@@ -241,7 +243,7 @@ else:
     WIN
 """
 _NOT_NEGATIVE = """
-if _value < 0:
+if _value < _ZERO:
     run.negative_awards.setdefault(RULE, _value)
     _value = _ZERO
 """
@@ -340,9 +342,11 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
                 else writer.stmts(_EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline)
             )
         body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
-        share = "_shares = _split(_granted, _points, _ONE, _ONE)"  # no multiplier: as earning.award
+        # no multiplier: as earning.award (`split` with the factor 1 is `split_points` on the
+        # points scaled to integers: its shortcut gives what the largest remainders give)
+        share = "_shares = _split_points(_granted, _scaled(_points)[0])"
         if writer.may_track:
-            share = "_shares = _split_points(_granted, _weights) if _track else " + share[10:]
+            share = "_shares = _split_points(_granted, _weights if _track else _scaled(_points)[0])"
         nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None

@@ -18,7 +18,7 @@ from rules_engine.engine.plan import DiscountStep
 _DISCOUNT = """
 _amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)
 FREE_SHIPPING
-if _amount == 0 and not _waived:
+if _amount == _ZERO and not _waived:
     _append(_sv(RULE, "discount", False, "nothing_eligible", NOTHING))
 else:
     WIN
@@ -28,7 +28,7 @@ else:
 """
 _DISCOUNT_PLAIN = """
 TAKE_OFF
-if _amount == 0:
+if _amount == _ZERO:
     _append(_sv(RULE, "discount", False, "nothing_eligible", "no line it applies to"))
 else:
     WIN
@@ -42,7 +42,7 @@ else:
 # its value nor its exponent.
 _PERCENT_OFF = """
 _remaining = run.remaining
-_matching = [_i for _i in _range(_len(run.items)) if _remaining[_i] > 0]
+_matching = [_i for _i in _range(_len(run.items)) if _remaining[_i] > _ZERO]
 MATCHING
 _cuts = [_ZERO] * _len(run.items)
 for _i in _matching:
@@ -55,7 +55,7 @@ for _i in _matching:
         CUTS[_r] = _cut
     _cuts[_i] = _r if _r <= _cut else _cut
 _amount = _sum([_cuts[_i] for _i in _matching], _ZERO)
-if _amount > 0:
+if _amount > _ZERO:
     for _i, _cut in _enumerate(_cuts):
         if _cut:
             _remaining[_i] -= _cut
@@ -64,7 +64,7 @@ if _amount > 0:
         _discount_of(
             RULE,
             _amount,
-            _tuple([(_i, _items[_i].sku, _part) for _i, _part in _enumerate(_cuts) if _part > 0]),
+            _tuple([(_i, _items[_i].sku, _part) for _i, _part in _enumerate(_cuts) if _part > _ZERO]),
         )
     )
 """

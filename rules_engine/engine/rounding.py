@@ -56,6 +56,19 @@ def scaled(weights: list[Decimal]) -> Parts:
     return [n * (common // d) for n, d in ratios], common
 
 
+def scaled_fresh(weights: list[Decimal]) -> Parts:
+    """`scaled`, each ratio computed rather than looked up (`money.ratios_of`): for decimals this
+    event made (its amounts, what discounts left of them, a per-line award's points), whose hash —
+    what the look-up costs first — is not computed yet and costs twice what the ratio does
+    (measured). The same result as `scaled`."""
+    ratios = [w.as_integer_ratio() for w in weights]
+    denominators = {d for _, d in ratios}
+    if len(denominators) == 1:
+        return [n for n, _ in ratios], denominators.pop()
+    common = math.lcm(*denominators)
+    return [n * (common // d) for n, d in ratios], common
+
+
 def _aligned(a: Parts, b: Parts) -> tuple[list[int], list[int], int]:
     """Two vectors over one denominator: (a's numerators, b's numerators, the denominator)."""
     an, ad = a
