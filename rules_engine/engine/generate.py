@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rules_engine.engine import pricing
-from rules_engine.engine.code_writer import Writer
+from rules_engine.engine.code_writer import Writer, fix_missing_locations
 from rules_engine.engine.generate_earning import (
     EARN_START,
     TRACK_START,
@@ -164,5 +164,5 @@ def generate(plan: Plan) -> Generated:
     )
     function = py.FunctionDef(name=ENTRY, args=args, body=[doc, *body], decorator_list=[], returns=None)
     module = py.Module(body=[function], type_ignores=[])
-    py.fix_missing_locations(module)
+    fix_missing_locations(module)
     return Generated(module, writer.namespace, writer.file)
