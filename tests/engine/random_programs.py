@@ -69,6 +69,11 @@ def _item_condition(draw: st.DrawFn) -> str:
                 'item.sku == "MUG-1"',
                 "item.qty >= 2",
                 'item.category != "gift"',
+                # inlined by the generated path as they are compound (generate_lines.py)
+                'item.category in ["food", "drink"] and item.price * item.qty >= 5',
+                'not (item.sku == "MUG-1" or item.qty > 2)',
+                # not one expression: called as its function
+                "any(line.sku == item.sku for line in basket.items if line.qty >= 2)",
             ]
         )
     )
@@ -93,9 +98,8 @@ def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[
         lines.append(f"    when: {_condition(draw, tiers)}")
     elif kind == "per_item":
         lines.append(f"    for_each_item: {_item_condition(draw)}")
-        lines.append(
-            f"    award: {draw(st.sampled_from(['5', '3 * item.qty', 'item.qty', '2 * item.qty - 3']))}"
-        )
+        awards = ["5", "3 * item.qty", "item.qty", "2 * item.qty - 3", "item.price * item.qty / 7"]
+        lines.append(f"    award: {draw(st.sampled_from(awards))}")
     else:
         lines.append(f"    multiply: {draw(st.sampled_from(['1.5', '2', '3', '1.25']))}")
         if kind == "multiply_items":
