@@ -202,14 +202,16 @@ class Engine:
         if isinstance(event, Return):
             returns.apply(run, event)
         fast = self.generated
+        mechanics = self.mechanics
         if fast is not None and covers(run):  # the generated path (generated.py)
             fast.decide(run)
+            mechanics = fast.mechanics  # specialised for such a purchase (mechanics/__init__.py)
         else:
             pricing.discounts(run)
             if isinstance(event, Purchase) and event.paid_with_points > 0:
                 points.tender(run, event)
             earning.earn(run)
-        for mechanic in self.mechanics:
+        for mechanic in mechanics:
             mechanic(run)
         return settle.outcome(run)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.generate import ENTRY, generate, unsupported
+from rules_engine.engine.mechanics import purchase_mechanics
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
 
@@ -32,7 +33,7 @@ from rules_engine.engine.run import Run
 class GeneratedPath:
     """A program's pricing and earning as one compiled function (generate.py)."""
 
-    __slots__ = ("decide", "module")
+    __slots__ = ("decide", "mechanics", "module")
 
     def __init__(self, plan: Plan) -> None:
         """Raises ValueError when the program is not covered (`generate.unsupported`)."""
@@ -42,6 +43,8 @@ class GeneratedPath:
         exec(code, namespace)  # the namespace has no builtins (generate.py)
         self.decide: Callable[[Run], None] = namespace[ENTRY]
         self.module = made.module
+        # The mechanics after it, specialised for such a purchase (mechanics/__init__.py).
+        self.mechanics = purchase_mechanics(plan)
 
 
 def compiled(plan: Plan) -> GeneratedPath | None:
