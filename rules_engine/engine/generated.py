@@ -25,7 +25,7 @@ from typing import Any
 
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.generate import ENTRY, generate, unsupported
-from rules_engine.engine.mechanics import purchase_mechanics
+from rules_engine.engine.mechanics import purchase_mechanics, purchase_mechanics_words
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
 
@@ -86,7 +86,12 @@ def python_source(plan: Plan) -> str:
         f" ({made.filename}), run without builtins.\n"
         "# Its constants (names in the module's namespace):\n"
     )
-    return header + constants + "\n\n" + text + "\n"
+    mechanics = "".join(f"#   {line}\n" for line in purchase_mechanics_words(plan))
+    after = (
+        "\n# After it, the mechanics of such a purchase, in their order (engine/mechanics/; not\n"
+        "# generated: closures made once per program, or the mechanic's own apply):\n" + mechanics
+    )
+    return header + constants + "\n\n" + text + "\n" + after
 
 
 def _shown(value: Any) -> str:

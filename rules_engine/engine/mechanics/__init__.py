@@ -73,3 +73,18 @@ def purchase_mechanics(plan: Plan) -> tuple[Callable[[Run], None], ...]:
         special = specialise(plan) if specialise is not None else None
         made.append(special if special is not None else mechanic.apply)
     return tuple(made)
+
+
+def purchase_mechanics_words(plan: Plan) -> list[str]:
+    """`purchase_mechanics(plan)` in words, one line each: the mechanic and whether it runs
+    specialised for such a purchase or as its `apply` (what `loyalty compile --python` shows)."""
+    words: list[str] = []
+    for mechanic in MECHANICS:
+        if mechanic.idle(plan.program):
+            continue
+        name = mechanic.__name__.rsplit(".", 1)[-1]
+        specialise = getattr(mechanic, "for_purchase", None)
+        special = specialise(plan) if specialise is not None else None
+        how = "specialised for a purchase (for_purchase)" if special is not None else "its apply"
+        words.append(f"{name}: {how}")
+    return words
