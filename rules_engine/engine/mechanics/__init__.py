@@ -82,7 +82,7 @@ def purchase_mechanics_words(plan: Plan) -> list[str]:
     for mechanic in MECHANICS:
         if mechanic.idle(plan.program):
             continue
-        name = mechanic.__name__.rsplit(".", 1)[-1]
+        name = getattr(mechanic, "__name__", "").rsplit(".", 1)[-1]
         specialise = getattr(mechanic, "for_purchase", None)
         special = specialise(plan) if specialise is not None else None
         how = "specialised for a purchase (for_purchase)" if special is not None else "its apply"
