@@ -11,6 +11,7 @@ quests, badges and streaks".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
@@ -309,10 +310,17 @@ def _current_window(window: Window, local: dt.datetime, before: ChallengeProgres
             if local < start + window.length:
                 return before.window
         return local.isoformat()
-    key = periods.key(periods.WINDOWS.get(window.kind), local.date())
+    key = _calendar_key(window.kind, local.date())
     if before is not None and window.kind != "lifetime" and older(key, before.window):
         return None
     return key
+
+
+@functools.lru_cache(maxsize=1024)
+def _calendar_key(kind: str, day: dt.date) -> str:
+    """The key of the calendar window of `kind` a local date falls in (`periods.key`): remembered,
+    as every event of a week asks for the same week's key (an ISO calendar a few µs each time)."""
+    return periods.key(periods.WINDOWS.get(kind), day)
 
 
 def _moment(key: str) -> dt.datetime | None:
@@ -348,6 +356,9 @@ def _challenge_progress(
 
 
 # -- a purchase on the generated path ------------------------------------------------------------
+
+
+_ONE = Decimal(1)
 
 
 class _LineCount(NamedTuple):
@@ -416,7 +427,7 @@ def _fused_measure(run: Run, fused: _LineCount, context: Context) -> Measure:
                     part = 0 + value
             raw.append(part)
             total += part
-        parts = [Decimal(part) for part in raw]
+        parts = [_ONE if part else ZERO for part in raw] if counting else [Decimal(part) for part in raw]
         return Decimal(total), lambda: parts
 
     return measure
