@@ -13,7 +13,8 @@ paths: generated and explaining").
 its line in the program file.
 
 Input: a `Plan`. Output: a `GeneratedPath` (or None), whose `decide(run)` fills the run as the two
-stages do.
+stages do, and whose `mechanics` are the mechanics such a purchase runs after it, specialised for
+it once per program where a mechanic has `for_purchase` (`mechanics.purchase_mechanics`).
 """
 
 from __future__ import annotations
