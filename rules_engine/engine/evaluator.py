@@ -13,7 +13,8 @@ each a module of functions over the run record (`run.py`):
      multiplier; exclusive groups; caps and budgets; rounding where `points.round` says (`earning`)
      — steps 3 and 4 by the program's generated function when it covers the event (`generated`:
      a purchase, explain off; docs/engine.md, "Two paths: generated and explaining")
-  5. the stateful mechanics, in their order (`mechanics/`)
+  5. the stateful mechanics, in their order (`mechanics/`); for a purchase the generated path
+     takes, those specialised for it once per program (`mechanics.purchase_mechanics`)
   6. the result and the new state: points lots, cap counters, used coupons, history (`settle`);
      for a late event the program accepts (`clock`), what time did after its moment, up to the
      customer's clock (`_caught_up`)
@@ -202,14 +203,16 @@ class Engine:
         if isinstance(event, Return):
             returns.apply(run, event)
         fast = self.generated
+        mechanics = self.mechanics
         if fast is not None and covers(run):  # the generated path (generated.py)
             fast.decide(run)
+            mechanics = fast.mechanics  # specialised for such a purchase (mechanics/__init__.py)
         else:
             pricing.discounts(run)
             if isinstance(event, Purchase) and event.paid_with_points > 0:
                 points.tender(run, event)
             earning.earn(run)
-        for mechanic in self.mechanics:
+        for mechanic in mechanics:
             mechanic(run)
         return settle.outcome(run)
 

@@ -13,7 +13,8 @@ paths: generated and explaining").
 its line in the program file.
 
 Input: a `Plan`. Output: a `GeneratedPath` (or None), whose `decide(run)` fills the run as the two
-stages do.
+stages do, and whose `mechanics` are the mechanics such a purchase runs after it, specialised for
+it once per program where a mechanic has `for_purchase` (`mechanics.purchase_mechanics`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.generate import ENTRY, generate, unsupported
+from rules_engine.engine.mechanics import purchase_mechanics, purchase_mechanics_words
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
 
@@ -32,7 +34,7 @@ from rules_engine.engine.run import Run
 class GeneratedPath:
     """A program's pricing and earning as one compiled function (generate.py)."""
 
-    __slots__ = ("decide", "module")
+    __slots__ = ("decide", "mechanics", "module")
 
     def __init__(self, plan: Plan) -> None:
         """Raises ValueError when the program is not covered (`generate.unsupported`)."""
@@ -42,6 +44,8 @@ class GeneratedPath:
         exec(code, namespace)  # the namespace has no builtins (generate.py)
         self.decide: Callable[[Run], None] = namespace[ENTRY]
         self.module = made.module
+        # The mechanics after it, specialised for such a purchase (mechanics/__init__.py).
+        self.mechanics = purchase_mechanics(plan)
 
 
 def compiled(plan: Plan) -> GeneratedPath | None:
@@ -83,7 +87,12 @@ def python_source(plan: Plan) -> str:
         f" ({made.filename}), run without builtins.\n"
         "# Its constants (names in the module's namespace):\n"
     )
-    return header + constants + "\n\n" + text + "\n"
+    mechanics = "".join(f"#   {line}\n" for line in purchase_mechanics_words(plan))
+    after = (
+        "\n# After it, the mechanics of such a purchase, in their order (engine/mechanics/; not\n"
+        "# generated: closures made once per program, or the mechanic's own apply):\n" + mechanics
+    )
+    return header + constants + "\n\n" + text + "\n" + after
 
 
 _PLAIN = re.compile(r"[\w \-.:/]{0,80}")

@@ -132,8 +132,11 @@ def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[
 
 
 @st.composite
-def programs(draw: st.DrawFn, rounds: tuple[str, ...] = ("per_award", "per_rule", "per_line")) -> Drawn:
-    """A program drawn from the documented sections; `rounds`: the `points.round` modes drawn from."""
+def programs(
+    draw: st.DrawFn, rounds: tuple[str, ...] = ("per_award", "per_rule", "per_line"), gamified: bool = False
+) -> Drawn:
+    """A program drawn from the documented sections; `rounds`: the `points.round` modes drawn from;
+    `gamified`: always with challenges, a quest and an automatic badge."""
     currency = draw(st.sampled_from(sorted(CURRENCIES)))
     decimals = CURRENCIES[currency]
     parts = [
@@ -196,7 +199,7 @@ def programs(draw: st.DrawFn, rounds: tuple[str, ...] = ("per_award", "per_rule"
             else:
                 parts.append(f"    amount: {draw(st.integers(1, 20))}")
                 parts.append("    per: order")
-    parts += _mechanics(draw, tiers, expires)
+    parts += _mechanics(draw, tiers, expires, gamified)
     return Drawn("\n".join(parts) + "\n", currency, decimals)
 
 
@@ -208,13 +211,50 @@ def _reward(draw: st.DrawFn, badges: list[str]) -> str:
     return "{" + ", ".join(given) + "}"
 
 
-def _mechanics(draw: st.DrawFn, tiers: list[str], expires: bool) -> list[str]:
+# What a challenge counts: events, lines, quantities, money; sums and counts of the lines (the
+# engine's one-pass path), with a filter, with a null to skip, and forms that pass it by (the
+# basket read inside, a `max`, a number of the whole basket).
+_COUNTS = (
+    None,
+    'count(item.category == "drink" for item in basket.items)',
+    "sum(item.qty for item in basket.items)",
+    'sum(item.qty for item in basket.items if item.category != "gift")',
+    "count(item.qty >= 2 for item in basket.items)",
+    "sum(item.price * item.qty for item in basket.items)",
+    "sum(item.weight for item in basket.items)",  # a custom attribute no line sends: null
+    "count(item.price * item.qty * 2 >= basket.total for item in basket.items)",
+    "max(item.qty for item in basket.items)",
+    "basket.item_count",
+    "2",
+)
+
+
+def _challenge(draw: st.DrawFn, number: int, tiers: list[str], badges: list[str]) -> list[str]:
+    """A challenge: what it counts, its goal, window, repeat, events, schedule and condition."""
+    counts = draw(st.sampled_from(_COUNTS))
+    window = draw(st.sampled_from(["calendar_week", "calendar_month", "rolling 7d", "lifetime"]))
+    goal = draw(st.integers(1, 6)) if counts is None or "price" not in counts else draw(st.integers(50, 900))
+    lines = [f"  - id: ch{number}", f"    goal: {goal}", f"    window: {window}"]
+    if counts is not None:
+        lines.append(f"    counts: {counts}")
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f"    on: {draw(st.sampled_from(['[review]', '[purchase, review]', '[app_open]']))}")
+    if draw(st.integers(0, 2)) == 0:
+        lines.append(f"    when: {draw(st.sampled_from([_condition(draw, tiers), 'customer.points >= 20']))}")
+    if draw(st.integers(0, 3)) == 0:
+        lines.append("    active: {weekdays: [mon, tue, wed, sat]}")
+    repeat = draw(st.sampled_from(["every_window", "once"]))
+    lines += [f"    repeat: {repeat}", f"    reward: {_reward(draw, badges)}"]
+    return lines
+
+
+def _mechanics(draw: st.DrawFn, tiers: list[str], expires: bool, gamified: bool = False) -> list[str]:
     """The sections beyond points: challenges, quests, badges, streaks, birthday, offers and their
     coupons, the catalog, notifications, late events — each drawn or not."""
     parts: list[str] = []
     badges = ["b-given"]
     parts += ["badges:", "  - {id: b-given, name: Given}"]
-    if draw(st.booleans()):
+    if gamified or draw(st.booleans()):
         parts.append(
             f"  - {{id: b-auto, name: Auto, on: [purchase, review], when: {_condition(draw, tiers)}}}"
         )
@@ -222,28 +262,11 @@ def _mechanics(draw: st.DrawFn, tiers: list[str], expires: bool) -> list[str]:
         parts.append(
             f"  - {{id: b-paid, name: Paid, on: [review], reward: {{points: {draw(st.integers(1, 50))}}}}}"
         )
-    if draw(st.booleans()):
-        counts = draw(
-            st.sampled_from(
-                [
-                    None,
-                    'count(item.category == "drink" for item in basket.items)',
-                    "sum(item.qty for item in basket.items)",
-                ]
-            )
-        )
-        window = draw(st.sampled_from(["calendar_week", "calendar_month", "rolling 7d", "lifetime"]))
-        repeat = draw(st.sampled_from(["every_window", "once"]))
-        parts += [
-            "challenges:",
-            "  - id: ch",
-            f"    goal: {draw(st.integers(1, 6))}",
-            f"    window: {window}",
-        ]
-        if counts is not None:
-            parts.append(f"    counts: {counts}")
-        parts += [f"    repeat: {repeat}", f"    reward: {_reward(draw, badges)}"]
-    if draw(st.booleans()):
+    if gamified or draw(st.booleans()):
+        parts.append("challenges:")
+        for number in range(draw(st.integers(1, 2))):
+            parts += _challenge(draw, number, tiers, badges)
+    if gamified or draw(st.booleans()):
         parts += [
             "quests:",
             "  - id: qu",
@@ -305,6 +328,8 @@ def _mechanics(draw: st.DrawFn, tiers: list[str], expires: bool) -> list[str]:
             parts += ["notifications:", *settings]
     if draw(st.booleans()):
         parts += ["late_events:", f"  accept_within: {draw(st.sampled_from(['1d', '7d']))}"]
+    if any("item.weight" in part for part in parts):
+        parts += ["attributes:", "  item:", "    weight: number"]
     return parts
 
 

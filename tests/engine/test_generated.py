@@ -452,3 +452,118 @@ def test_a_per_line_condition_that_raises_on_a_line_is_asked_as_the_stage_asks_i
     assert calls  # the conditions that read `weight` were asked of their functions
     assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
     assert [d.rule for d in result.discounts] == ["d", "e"]
+
+
+# -- the mechanics of a purchase on the generated path (mechanics/__init__.py, purchase_mechanics) --
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_random_programs_with_challenges_quests_and_badges_decide_the_same(data: st.DataObject) -> None:
+    drawn = data.draw(programs(rounds=("per_award",), gamified=True), label="program")
+    compiled = load_program_text(drawn.text, "random.yaml")
+    fast, slow = _both(compiled)
+    assert fast.generated is not None, unsupported(fast.plan)
+    specialised = {f.__name__ for f in fast.generated.mechanics}
+    assert {"badges_of_purchase", "challenges_of_purchase", "quests_of_purchase"} <= specialised
+    stream = data.draw(streams(drawn, customers=2, events=24), label="stream")
+    _same_stream(fast, slow, stream)
+
+
+_COUNTING = """\
+program: counting
+version: 1
+timezone: Europe/Berlin
+currency: EUR
+attributes:
+  item:
+    weight: number
+earn:
+  - id: base
+    rate: 1 per 1
+badges:
+  - {id: counted, name: Counted}
+challenges:
+  - id: ch
+    counts: COUNTS
+    goal: GOAL
+    window: calendar_month
+    repeat: every_window
+    reward: {points: 5, badge: counted}
+"""
+
+# Forms counted in one pass over the lines (challenges._line_count), and forms that are not.
+_ONE_PASS = (
+    'count(item.category == "drink" for item in basket.items)',
+    "count(line.qty >= 2 for line in basket.items)",
+    "sum(item.qty for item in basket.items)",
+    'sum(item.qty * item.price for item in basket.items if item.category != "gift")',
+    "sum(item.weight for item in basket.items)",
+    'count(item.weight > 1 for item in basket.items if item.category != "gift")',
+)
+_WHOLE = (
+    "count(item.price * item.qty * 2 >= basket.total for item in basket.items)",
+    "max(item.qty for item in basket.items)",
+    "sum(count(p.qty > 1 for p in customer.purchases) for item in basket.items)",
+    "basket.item_count",
+)
+
+
+def _counting(counts: str, goal: int) -> Any:
+    return load_program_text(_COUNTING.replace("COUNTS", counts).replace("GOAL", str(goal)), "counting.yaml")
+
+
+def test_a_challenge_counting_or_summing_the_lines_is_counted_in_one_pass() -> None:
+    from rules_engine.engine.mechanics import challenges
+
+    for counts in (*_ONE_PASS, *_WHOLE):
+        compiled = _counting(counts, 5)
+        found = challenges._line_count(compiled.expression("challenges", 0, "counts"))
+        assert (found is not None) == (counts in _ONE_PASS), counts
+
+
+_LINES = st.lists(
+    st.fixed_dictionaries(
+        {
+            "sku": st.sampled_from(["A", "B", "C"]),
+            "category": st.sampled_from(["drink", "food", "gift"]),
+            "price": st.sampled_from(["0.50", "1", "2.00", "10", "3.25", "0"]),
+            "qty": st.sampled_from([1, 2, 3, "1.5", "0.250"]),
+        },
+        optional={
+            "attributes": st.fixed_dictionaries({"weight": st.sampled_from(["0.5", "2", "1.00", "7"])})
+        },
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@pytest.mark.parametrize("counts", [*_ONE_PASS, *_WHOLE])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(baskets=st.lists(_LINES, min_size=1, max_size=4), goal=st.sampled_from([1, 4, 30]))
+def test_a_challenges_count_and_each_lines_part_are_the_same_on_both_paths(
+    counts: str, baskets: list[list[dict[str, Any]]], goal: int
+) -> None:
+    """What a purchase adds to a challenge and each line's part (kept for a return to take back),
+    with nulls, filters, quantities and prices of several exponents: the same state on both paths."""
+    fast, slow = _both(_counting(counts, goal))
+    stream: list[dict[str, Any]] = []
+    for number, items in enumerate(baskets):
+        time = f"2026-03-{number + 2:02d}T10:00:00+01:00"
+        stream.append(
+            {"id": f"p{number}", "type": "purchase", "time": time, "customer": "c1", "items": items}
+        )
+        stream.append(
+            {
+                "id": f"r{number}",
+                "type": "return",
+                "time": f"2026-03-{number + 2:02d}T11:00:00+01:00",
+                "customer": "c1",
+                "purchase": f"p{number}",
+                "items": [{"sku": items[0]["sku"], "qty": 1}],
+            }
+        )
+    _same_stream(fast, slow, stream)

@@ -8,12 +8,19 @@ changes that copy in place after it, and traces every decision as a `Verdict`), 
 engine never calls it). Every mechanic decides whether
 an item of its own considers the event through the one admission gate (`engine/admission.py`).
 
+A mechanic may also provide `for_purchase(plan)`: itself specialised once per program for a
+purchase the generated path takes (generated.py: explain off, no coupon, nothing paid with
+points), or None where it has nothing to specialise. `purchase_mechanics(plan)` is the list the
+engine runs for such a purchase: each mechanic's specialised function, else its `apply`. Both
+give the same trace, rewards and state (tests/engine/test_generated.py).
+
 A mechanic imports the stage modules it uses (conditions, rewards, admission, run), never the
 evaluator that calls it (an import contract, checked by `make lint`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from rules_engine.engine.mechanics import (
@@ -27,6 +34,7 @@ from rules_engine.engine.mechanics import (
     streaks,
     tiers,
 )
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
 from rules_engine.program.model import Program
 
@@ -52,3 +60,31 @@ MECHANICS: tuple[Mechanic, ...] = (
     notifications,
     tiers,
 )
+
+
+def purchase_mechanics(plan: Plan) -> tuple[Callable[[Run], None], ...]:
+    """The mechanics a purchase on the generated path runs, in their order: each one's
+    `for_purchase(plan)` where it has one that specialises it, else its `apply`."""
+    made: list[Callable[[Run], None]] = []
+    for mechanic in MECHANICS:
+        if mechanic.idle(plan.program):
+            continue
+        specialise = getattr(mechanic, "for_purchase", None)
+        special = specialise(plan) if specialise is not None else None
+        made.append(special if special is not None else mechanic.apply)
+    return tuple(made)
+
+
+def purchase_mechanics_words(plan: Plan) -> list[str]:
+    """`purchase_mechanics(plan)` in words, one line each: the mechanic and whether it runs
+    specialised for such a purchase or as its `apply` (what `loyalty compile --python` shows)."""
+    words: list[str] = []
+    for mechanic in MECHANICS:
+        if mechanic.idle(plan.program):
+            continue
+        name = getattr(mechanic, "__name__", "").rsplit(".", 1)[-1]
+        specialise = getattr(mechanic, "for_purchase", None)
+        special = specialise(plan) if specialise is not None else None
+        how = "specialised for a purchase (for_purchase)" if special is not None else "its apply"
+        words.append(f"{name}: {how}")
+    return words

@@ -1,18 +1,22 @@
 """Badges: earned once ever, by events (`on`) or a condition (`when`), or given as a reward.
 
-Traced with kind "badge", rule `badge:<id>`.
+Traced with kind "badge", rule `badge:<id>`. `for_purchase(plan)` is the mechanic specialised for
+a purchase the generated path takes (mechanics/__init__.py, `purchase_mechanics`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rules_engine.engine.admission import admitted
-from rules_engine.engine.conditions import mechanics_context
+from rules_engine.engine.conditions import condition_trace, holds, mechanics_context
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
-from rules_engine.engine.mechanics.shared import reward_points
+from rules_engine.engine.mechanics.shared import context_reader, not_on, reward_points
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import verdict
-from rules_engine.program.model import Program, Reward
+from rules_engine.engine.trusted import simple_verdict, verdict
+from rules_engine.program.model import Badge, Program, Reward
 
 
 def idle(program: Program) -> bool:
@@ -44,18 +48,57 @@ def apply(run: Run) -> None:
             context=context,
         ):
             continue
-        extra = badge.reward
-        reward = Reward(
-            badge=badge.id,
-            points=extra.points if extra else None,
-            coupon=extra.coupon if extra else None,
-            entries=extra.entries if extra else None,
+        _earned(run, badge, rule)
+
+
+def _earned(run: Run, badge: Badge, rule: str) -> None:
+    """Give a badge the event earned, with its `reward`, and trace it."""
+    extra = badge.reward
+    reward = Reward(
+        badge=badge.id,
+        points=extra.points if extra else None,
+        coupon=extra.coupon if extra else None,
+        entries=extra.entries if extra else None,
+    )
+    gives = give(run, reward, rule)
+    if extra is not None and extra.badge is not None:
+        gives += give(run, Reward(badge=extra.badge), rule)
+    run.trace.append(
+        verdict(rule, "badge", True, "fired", f"earned: gives {', '.join(gives)}", **reward_points(reward))
+    )
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None]:
+    """`apply` for a purchase the generated path takes (explain off), its questions answered once
+    per program: each badge's trace entry when it is not `on` purchases and when it is held, and
+    which context its `when` reads (built only when a `when` is asked: a badge held already asks
+    nothing). The same trace, badges and rewards as `apply`, in the same order."""
+    steps = [
+        (
+            badge,
+            f"badge:{badge.id}",
+            not_on(f"badge:{badge.id}", "badge", badge.on or None, "purchase"),
+            simple_verdict(f"badge:{badge.id}", "badge", False, "capped", "already earned"),
+            when,
+            context_reader(plan, when),
         )
-        gives = give(run, reward, rule)
-        if extra is not None and extra.badge is not None:
-            gives += give(run, Reward(badge=extra.badge), rule)
-        run.trace.append(
-            verdict(
-                rule, "badge", True, "fired", f"earned: gives {', '.join(gives)}", **reward_points(reward)
-            )
-        )
+        for _, badge, when in plan.automatic_badges
+    ]
+
+    def badges_of_purchase(run: Run) -> None:
+        trace = run.trace
+        for badge, rule, wrong, capped, when, read in steps:
+            if wrong is not None:
+                trace.append(wrong)
+                continue
+            if badge.id in run.state.badges or any(b.badge == badge.id for b in run.badges):
+                trace.append(capped)
+                continue
+            if when is not None:
+                context = read(run)
+                if not holds(when, context):
+                    trace.append(condition_trace(run, rule, "badge", when, context, "`when` is false"))
+                    continue
+            _earned(run, badge, rule)
+
+    return badges_of_purchase

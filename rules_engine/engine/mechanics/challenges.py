@@ -11,21 +11,26 @@ quests, badges and streaks".
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules_engine import periods
-from rules_engine.dsl import values
+from rules_engine.dsl import ast, compiler, values
 from rules_engine.dsl.context import Context
+from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
-from rules_engine.engine.conditions import mechanics_context
+from rules_engine.engine.conditions import condition_trace, holds, mechanics_context
 from rules_engine.engine.events import Purchase, Return
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
-from rules_engine.engine.mechanics.shared import number, older, reward_points
+from rules_engine.engine.mechanics.shared import context_reader, not_on, number, older, reward_points
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
+from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import counted_lines, simple_verdict, trusted, verdict
-from rules_engine.program.model import Program
+from rules_engine.program.model import Challenge, Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
 
@@ -69,92 +74,134 @@ def apply(run: Run) -> None:
             context=context,
         ):
             continue
-        current = _current_window(challenge.window, run.local, before)
-        if current is None:  # an event older than the current window: it cannot count any more
-            assert before is not None
-            run.trace.append(
-                simple_verdict(
-                    rule,
-                    "challenge",
-                    False,
-                    "nothing_eligible",
-                    f"the event is before the current window ({before.window})",
-                )
-            )
-            continue
-        same = before is not None and before.window == current
-        counted = before.progress if same and before is not None else ZERO
-        completed = list(before.completed) if before is not None else []
-        purchases = dict(before.counted) if same and before is not None else {}
         counts = expression("challenges", index, "counts")
-        added = number(counts, challenge.counts, context)
-        total = counted + added
-        words = _window_words(challenge.window, current)
-        status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
-        if current in completed:
-            progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
-            run.trace.append(
-                simple_verdict(rule, "challenge", False, "capped", f"{status}; already completed {words}")
-            )
-            continue
-        purchases = _count_purchase(run, counts, added, context, purchases)
-        if total >= challenge.goal:
-            completed.append(current)
-            progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
-            gives = give(run, challenge.reward, rule)
-            run.trace.append(
-                verdict(
-                    rule,
-                    "challenge",
-                    True,
-                    "fired",
-                    f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}",
-                    **reward_points(challenge.reward),
-                )
-            )
-            continue
-        progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
+        _count(run, challenge, rule, before, progress, _measure(run, challenge, counts, context))
+    change_state(run, {"challenges": progress})
+
+
+Measure = Callable[[], tuple[Decimal, Callable[[], list[Decimal] | None]]]
+"""What an event adds to a challenge, when asked: (added, its parts by basket line when asked)."""
+
+
+def _count(
+    run: Run,
+    challenge: Challenge,
+    rule: str,
+    before: ChallengeProgress | None,
+    progress: dict[str, ChallengeProgress],
+    measure: Measure,
+) -> None:
+    """Count an admitted event towards `challenge` in its current window (`apply`): `measure`
+    gives what it adds, and each basket line's part of it, only once they are needed."""
+    current = _current_window(challenge.window, run.local, before)
+    if current is None:  # an event older than the current window: it cannot count any more
+        assert before is not None
         run.trace.append(
-            verdict(
+            simple_verdict(
                 rule,
                 "challenge",
                 False,
                 "nothing_eligible",
-                f"{status} (this event added {values.display(added)})",
-                hint=f"{values.display(challenge.goal - total)} more to reach the goal",
+                f"the event is before the current window ({before.window})",
             )
         )
-    change_state(run, {"challenges": progress})
+        return
+    same = before is not None and before.window == current
+    counted = before.progress if same and before is not None else ZERO
+    completed = list(before.completed) if before is not None else []
+    purchases = dict(before.counted) if same and before is not None else {}
+    added, parts = measure()
+    total = counted + added
+    words = _window_words(challenge.window, current)
+    status = f"{values.display(total)} of {values.display(challenge.goal)} {words}"
+    if current in completed:
+        progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
+        run.trace.append(
+            simple_verdict(rule, "challenge", False, "capped", f"{status}; already completed {words}")
+        )
+        return
+    purchases = _count_purchase(run, added, parts, purchases)
+    if total >= challenge.goal:
+        completed.append(current)
+        progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
+        gives = give(run, challenge.reward, rule)
+        run.trace.append(
+            verdict(
+                rule,
+                "challenge",
+                True,
+                "fired",
+                f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}",
+                **reward_points(challenge.reward),
+            )
+        )
+        return
+    progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
+    run.trace.append(
+        verdict(
+            rule,
+            "challenge",
+            False,
+            "nothing_eligible",
+            f"{status} (this event added {values.display(added)})",
+            hint=f"{values.display(challenge.goal - total)} more to reach the goal",
+        )
+    )
+
+
+def _measure(run: Run, challenge: Challenge, counts: Expression | None, context: Context) -> Measure:
+    """`apply`'s `Measure`: `counts` (default: the literal count) on the whole basket, and each
+    line's part evaluated on a basket of that line alone (`_line_parts`)."""
+
+    def measure() -> tuple[Decimal, Callable[[], list[Decimal] | None]]:
+        added = number(counts, challenge.counts, context)
+        if counts is None:
+            return added, _no_parts
+        return added, lambda: _line_parts(run, counts, context)
+
+    return measure
+
+
+def _no_parts() -> None:
+    return None
+
+
+def _line_parts(run: Run, counts: Expression, context: Context) -> list[Decimal]:
+    """What `counts` gives for a basket of each line alone (a purchase's)."""
+    basket = context["basket"]
+    parts: list[Decimal] = []
+    # One context serves every line (its basket's lines replaced): each is read at once, by
+    # one expression, and never kept (as `conditions.item_context`).
+    alone = Context(context)
+    single = alone["basket"] = dict(basket)
+    evaluate = counts.evaluate  # `number(counts, None, alone)` of each line, spelt out
+    for item, amount, line in zip(basket["items"], run.amounts, run.items, strict=True):
+        single["items"] = (item,)
+        single["total"] = amount
+        single["item_count"] = line.qty
+        value = evaluate(alone)
+        parts.append(ZERO if value is None else Decimal(value))
+    return parts
 
 
 def _count_purchase(
-    run: Run, counts: Any, added: Decimal, context: Context, purchases: dict[str, CountedPurchase]
+    run: Run,
+    added: Decimal,
+    line_parts: Callable[[], list[Decimal] | None],
+    purchases: dict[str, CountedPurchase],
 ) -> dict[str, CountedPurchase]:
     """`purchases` and this purchase's part in the challenge, for a return to take back.
 
-    Each line's part is what `counts` gives for a basket of that line alone. When the parts add
-    up to what the purchase added (a count or a sum over the basket's lines: the usual case), a
-    return takes back the returned lines' parts; otherwise (events counted as 1, a `max` …) the
-    purchase's whole part comes back with its last line.
+    Each line's part (`line_parts`, None when `counts` is not an expression) is what `counts`
+    gives for a basket of that line alone. When the parts add up to what the purchase added (a
+    count or a sum over the basket's lines: the usual case), a return takes back the returned
+    lines' parts; otherwise (events counted as 1, a `max` …) the purchase's whole part comes back
+    with its last line.
     """
     event = run.event
     if not isinstance(event, Purchase) or added == 0:
         return purchases
-    parts: list[Decimal] | None = None
-    if counts is not None:
-        basket = context["basket"]
-        parts = []
-        # One context serves every line (its basket's lines replaced): each is read at once, by
-        # one expression, and never kept (as `conditions.item_context`).
-        alone = Context(context)
-        single = alone["basket"] = dict(basket)
-        evaluate = counts.evaluate  # `number(counts, None, alone)` of each line, spelt out
-        for item, amount, line in zip(basket["items"], run.amounts, event.items, strict=True):
-            single["items"] = (item,)
-            single["total"] = amount
-            single["item_count"] = line.qty
-            value = evaluate(alone)
-            parts.append(ZERO if value is None else Decimal(value))
+    parts = line_parts()
     by_line = parts is not None and sum(parts, ZERO) == added
     lines = counted_lines(event.items, parts if parts and by_line else None)
     counted = trusted(
@@ -263,10 +310,17 @@ def _current_window(window: Window, local: dt.datetime, before: ChallengeProgres
             if local < start + window.length:
                 return before.window
         return local.isoformat()
-    key = periods.key(periods.WINDOWS.get(window.kind), local.date())
+    key = _calendar_key(window.kind, local.date())
     if before is not None and window.kind != "lifetime" and older(key, before.window):
         return None
     return key
+
+
+@functools.lru_cache(maxsize=1024)
+def _calendar_key(kind: str, day: dt.date) -> str:
+    """The key of the calendar window of `kind` a local date falls in (`periods.key`): remembered,
+    as every event of a week asks for the same week's key (an ISO calendar a few µs each time)."""
+    return periods.key(periods.WINDOWS.get(kind), day)
 
 
 def _moment(key: str) -> dt.datetime | None:
@@ -299,3 +353,154 @@ def _challenge_progress(
 ) -> ChallengeProgress:
     values = {"window": window, "progress": progress, "completed": completed, "counted": counted}
     return trusted(ChallengeProgress, values, _CHALLENGE_PROGRESS)
+
+
+# -- a purchase on the generated path ------------------------------------------------------------
+
+
+_ONE = Decimal(1)
+
+
+class _LineCount(NamedTuple):
+    """A `counts` of the form `count(E for x in basket.items [if C])` or `sum(…)` whose `E` and `C`
+    read nothing of the basket but the line: each line's part and the whole count come from one
+    pass over the lines (`_fused_measure`), `E` and `C` compiled on their own, once."""
+
+    func: str
+    var: str
+    element: Callable[[Any], Any]
+    condition: Callable[[Any], Any] | None
+
+
+def _line_count(counts: Expression | None) -> _LineCount | None:
+    """`counts` as a `_LineCount`, or None when it is not of that form (it is then evaluated as
+    `apply` does: on the basket, then on each line alone). Not when it counts loops inside loops
+    (a budget bounds them) or its loop variable is also a constant's name."""
+    if counts is None or counts.budget is not None:
+        return None
+    tree = counts.tree
+    if not (
+        isinstance(tree, ast.Comprehension)
+        and tree.func in ("count", "sum")
+        and isinstance(tree.iterable, ast.Attribute)
+        and tree.iterable.attr == "items"
+        and isinstance(tree.iterable.value, ast.Name)
+        and tree.iterable.value.id == "basket"
+        and tree.var not in counts.constants
+    ):
+        return None
+    parts = [tree.element] if tree.condition is None else [tree.element, tree.condition]
+    stack: list[ast.Expr] = list(parts)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Comprehension) or (isinstance(node, ast.Name) and node.id == "basket"):
+            return None  # a loop inside, or the basket read (its total is the line's for a part)
+        stack.extend(ast.children(node))
+    constants = dict(counts.constants)
+    element, _ = compiler.compile_tree(tree.element, counts.origin, constants)
+    condition = None
+    if tree.condition is not None:
+        condition, _ = compiler.compile_tree(tree.condition, counts.origin, constants)
+    return _LineCount(tree.func, tree.var, element, condition)
+
+
+def _fused_measure(run: Run, fused: _LineCount, context: Context) -> Measure:
+    """`_measure` of a `_LineCount`, in one pass over the lines: each line's part is what the
+    compiled loop adds for it (`count`: 1 when the element is true; `sum`: `0 + element`, 0 for a
+    null or a line the condition leaves out), and the whole is their sum from 0, in line order,
+    as the loop adds them (the same value, the same exponent)."""
+
+    def measure() -> tuple[Decimal, Callable[[], list[Decimal] | None]]:
+        scope = Context(context)
+        var, element, condition = fused.var, fused.element, fused.condition
+        counting = fused.func == "count"
+        total: Any = 0
+        raw: list[Any] = []
+        for record in context["basket"]["items"]:
+            scope[var] = record
+            part: Any = 0
+            if condition is None or condition(scope):
+                value = element(scope)
+                if counting:
+                    part = 1 if value else 0
+                elif value is not None:
+                    part = 0 + value
+            raw.append(part)
+            total += part
+        parts = [_ONE if part else ZERO for part in raw] if counting else [Decimal(part) for part in raw]
+        return Decimal(total), lambda: parts
+
+    return measure
+
+
+class _Step(NamedTuple):
+    """A challenge as `for_purchase` runs it (see there)."""
+
+    challenge: Challenge
+    rule: str
+    wrong: Any
+    when: Expression | None
+    read_when: Callable[[Run], Context]
+    counts: Expression | None
+    read_counts: Callable[[Run], Context]
+    fused: _LineCount | None
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None]:
+    """`apply` for a purchase the generated path takes (explain off), its questions answered once
+    per program: a challenge not `on` purchases traces one entry made once; which context its
+    `when` and `counts` read (`shared.context_reader`: the purchase history only when read); a
+    `counts` that counts or sums the basket's lines (`_line_count`) evaluated in one pass that
+    gives both the whole and each line's part. The same trace, progress and rewards as `apply`."""
+    expression = plan.compiled.expression
+    steps: list[_Step] = []
+    for index, challenge in enumerate(plan.program.challenges):
+        rule = f"challenge:{challenge.id}"
+        when = expression("challenges", index, "when")
+        counts = expression("challenges", index, "counts")
+        steps.append(
+            _Step(
+                challenge,
+                rule,
+                not_on(rule, "challenge", challenge.on, "purchase"),
+                when,
+                context_reader(plan, when),
+                counts,
+                context_reader(plan, counts),
+                _line_count(counts),
+            )
+        )
+
+    def challenges_of_purchase(run: Run) -> None:
+        trace = run.trace
+        progress = dict(run.state.challenges)
+        for step in steps:
+            if step.wrong is not None:
+                trace.append(step.wrong)
+                continue
+            challenge, rule = step.challenge, step.rule
+            before = progress.get(challenge.id)
+            if challenge.repeat == "once" and before is not None and before.completed:
+                reason = f"already completed (in {before.completed[0]})"
+                trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
+                continue
+            if challenge.active is not None:
+                where = within(challenge.active, run.local)
+                if where is not None:
+                    trace.append(simple_verdict(rule, "challenge", False, "outside_schedule", where))
+                    continue
+            when = step.when
+            if when is not None:
+                context = step.read_when(run)
+                if not holds(when, context):
+                    trace.append(condition_trace(run, rule, "challenge", when, context, "`when` is false"))
+                    continue
+            fused = step.fused
+            if fused is not None:
+                measure = _fused_measure(run, fused, step.read_counts(run))
+            else:
+                measure = _measure(run, challenge, step.counts, step.read_counts(run))
+            _count(run, challenge, rule, before, progress, measure)
+        change_state(run, {"challenges": progress})
+
+    return challenges_of_purchase

@@ -9,12 +9,15 @@ in unordered quests one event does every open step it matches. Progress is kept 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import holds, mechanics_context
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
-from rules_engine.engine.mechanics.shared import local_words, reward_points
+from rules_engine.engine.mechanics.shared import context_reader, local_words, not_on, reward_points
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import simple_verdict, trusted, verdict
@@ -39,7 +42,6 @@ def apply(run: Run) -> None:
         return
     context = mechanics_context(run, SECTIONS)
     progress = dict(run.state.quests)
-    moment = run.event.time
     for index, quest in enumerate(program.quests):
         rule = f"quest:{quest.id}"
         types = run.plan.quest_types[index]
@@ -47,42 +49,57 @@ def apply(run: Run) -> None:
         done_before = ("capped", "already completed") if before.completed else None
         if not admitted(run, rule, "quest", on=types, refused=done_before):
             continue
-        notes: list[str] = []
-        done, started = list(before.done), before.started_at
-        if started is not None and quest.within is not None and moment >= started + quest.within:
-            notes.append(
-                f"the time limit of the attempt started {local_words(run, started)} passed: progress reset"
-            )
-            done, started = [], None
-        matched = _quest_steps(run, index, quest, done, context)
-        if matched and started is None:
-            started = moment
-        done += matched
-        count, total = len(done), len(quest.steps)
-        status = f"{count} of {total} steps"
-        if done:
-            status += f" ({', '.join(_step_name(quest, i) for i in done)})"
-        if count == total:
-            progress[quest.id] = _quest_progress(started, done, True)
-            gives = give(run, quest.reward, rule)
-            reason = f"{status}: quest complete; gives {', '.join(gives) or 'nothing new'}"
-            run.trace.append(
-                verdict(
-                    rule, "quest", True, "fired", "; ".join([*notes, reason]), **reward_points(quest.reward)
-                )
-            )
-            continue
-        progress[quest.id] = _quest_progress(started, done, False)
-        if started is not None and quest.within is not None:
-            status += f", until {local_words(run, started + quest.within)}"
-        if matched:
-            reason = f"done {', '.join(_step_name(quest, i) for i in matched)}: {status}"
-            code = "nothing_eligible"
-        else:
-            reason = f"no open step matched: {status}"
-            code = "condition_false"
-        run.trace.append(simple_verdict(rule, "quest", False, code, "; ".join([*notes, reason])))
+
+        def match(done: list[int], index: int = index, quest: Quest = quest) -> list[int]:
+            return _quest_steps(run, index, quest, done, context)
+
+        _advance(run, quest, rule, before, progress, match)
     change_state(run, {"quests": progress})
+
+
+def _advance(
+    run: Run,
+    quest: Quest,
+    rule: str,
+    before: QuestProgress,
+    progress: dict[str, QuestProgress],
+    match: Callable[[list[int]], list[int]],
+) -> None:
+    """Do the steps `match` finds for an admitted event (`apply`), given the steps done."""
+    moment = run.event.time
+    notes: list[str] = []
+    done, started = list(before.done), before.started_at
+    if started is not None and quest.within is not None and moment >= started + quest.within:
+        notes.append(
+            f"the time limit of the attempt started {local_words(run, started)} passed: progress reset"
+        )
+        done, started = [], None
+    matched = match(done)
+    if matched and started is None:
+        started = moment
+    done += matched
+    count, total = len(done), len(quest.steps)
+    status = f"{count} of {total} steps"
+    if done:
+        status += f" ({', '.join(_step_name(quest, i) for i in done)})"
+    if count == total:
+        progress[quest.id] = _quest_progress(started, done, True)
+        gives = give(run, quest.reward, rule)
+        reason = f"{status}: quest complete; gives {', '.join(gives) or 'nothing new'}"
+        run.trace.append(
+            verdict(rule, "quest", True, "fired", "; ".join([*notes, reason]), **reward_points(quest.reward))
+        )
+        return
+    progress[quest.id] = _quest_progress(started, done, False)
+    if started is not None and quest.within is not None:
+        status += f", until {local_words(run, started + quest.within)}"
+    if matched:
+        reason = f"done {', '.join(_step_name(quest, i) for i in matched)}: {status}"
+        code = "nothing_eligible"
+    else:
+        reason = f"no open step matched: {status}"
+        code = "condition_false"
+    run.trace.append(simple_verdict(rule, "quest", False, code, "; ".join([*notes, reason])))
 
 
 def _quest_steps(run: Run, index: int, quest: Quest, done: list[int], context: Context) -> list[int]:
@@ -112,3 +129,45 @@ _NO_PROGRESS = QuestProgress()
 def _quest_progress(started_at: dt.datetime | None, done: list[int], completed: bool) -> QuestProgress:
     values = {"started_at": started_at, "done": done, "completed": completed}
     return trusted(QuestProgress, values, _QUEST_PROGRESS)
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None]:
+    """`apply` for a purchase the generated path takes (explain off), its questions answered once
+    per program: a quest with no purchase step traces one entry made once, and so does a quest
+    completed already; only the purchase steps are looked at, each `when` in the context it
+    reads (`shared.context_reader`). The same trace, progress and rewards as `apply`."""
+    quests = []
+    for index, quest in enumerate(plan.program.quests):
+        rule = f"quest:{quest.id}"
+        whens = plan.quest_steps[index]
+        steps = tuple(
+            (i, whens[i], context_reader(plan, whens[i]))
+            for i, step in enumerate(quest.steps)
+            if step.on == "purchase"
+        )
+        wrong = not_on(rule, "quest", plan.quest_types[index], "purchase")
+        capped = simple_verdict(rule, "quest", False, "capped", "already completed")
+        quests.append((quest, rule, wrong, capped, steps))
+
+    def quests_of_purchase(run: Run) -> None:
+        trace = run.trace
+        progress = dict(run.state.quests)
+        for quest, rule, wrong, capped, steps in quests:
+            if wrong is not None:
+                trace.append(wrong)
+                continue
+            before = progress.get(quest.id) or _NO_PROGRESS
+            if before.completed:
+                trace.append(capped)
+                continue
+
+            def match(done: list[int], quest: Quest = quest, steps: tuple[Any, ...] = steps) -> list[int]:
+                if quest.ordered:  # the next step only
+                    following = len(done)
+                    return [i for i, when, read in steps if i == following and holds(when, read(run))]
+                return [i for i, when, read in steps if i not in done and holds(when, read(run))]
+
+            _advance(run, quest, rule, before, progress, match)
+        change_state(run, {"quests": progress})
+
+    return quests_of_purchase

@@ -1,16 +1,24 @@
 """What several mechanics share: the sections whose conditions they read, rewards and limits in
-words, a counted expression's value."""
+words, a counted expression's value; for a purchase the generated path takes, which context an
+expression reads (`context_reader`) and the trace entry of an event type an item is not `on`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any
 
+from rules_engine.dsl import ast
 from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context
+from rules_engine.dsl.expression import Expression
+from rules_engine.engine.admission import wrong_event
+from rules_engine.engine.conditions import context_of, mechanics_context
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
+from rules_engine.engine.trusted import Verdict, simple_verdict
 from rules_engine.program.model import Limit, Reward
 
 ZERO = Decimal(0)
@@ -74,3 +82,44 @@ def limit_words(limit: Limit) -> str:
     return (
         f"{limit.count} per {format_duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
     )
+
+
+def customer_reads(expression: Expression) -> frozenset[str]:
+    """The `customer.*` attributes `expression` reads (as `CompiledProgram.reads` finds them)."""
+    found: set[str] = set()
+    stack: list[ast.Expr] = [expression.tree]
+    while stack:
+        node = stack.pop()
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "customer"
+        ):
+            found.add(node.attr)
+        stack.extend(ast.children(node))
+    return frozenset(found)
+
+
+def context_reader(
+    plan: Plan, expression: Expression | None, sections: frozenset[str] = GAMIFICATION
+) -> Callable[[Run], Context]:
+    """How a mechanic's expression gets its context on the generated path, decided once: the
+    sections' `mechanics_context` when it reads a costly attribute that context adds (the
+    balance, the purchase history), else the run's own context, which holds the same values for
+    everything else. So an event whose mechanics read nothing costly (a badge held already, a
+    challenge counting coffees) never builds the customer's purchase history for them."""
+    if expression is not None and plan.costly_reads(sections) & customer_reads(expression):
+        return functools.partial(_sections_context, sections=sections)
+    return context_of
+
+
+def _sections_context(run: Run, sections: frozenset[str]) -> Context:
+    return mechanics_context(run, sections)
+
+
+def not_on(rule: str, kind: str, on: Collection[str] | None, event_type: str) -> Verdict | None:
+    """The trace entry of an item that is not `on` this event type (None: it is, or takes any):
+    the same for every such event, so made once per program and shared (verdicts are immutable)."""
+    if on is None or event_type in on:
+        return None
+    return simple_verdict(rule, kind, False, "wrong_event", wrong_event(kind, on, event_type))

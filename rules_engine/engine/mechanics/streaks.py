@@ -5,13 +5,15 @@ Progress is kept in `state.streaks`; every decision is traced (kind "streak", ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rules_engine import periods
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import mechanics_context
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
-from rules_engine.engine.mechanics.shared import older
+from rules_engine.engine.mechanics.shared import not_on, older
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import simple_verdict, trusted, verdict
@@ -112,3 +114,19 @@ _STREAK_PROGRESS = {"last", "length", "given"}
 
 def _streak_progress(last: str, length: int, given: list[int]) -> StreakProgress:
     return trusted(StreakProgress, {"last": last, "length": length, "given": given}, _STREAK_PROGRESS)
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
+    """`apply` for a purchase the generated path takes, when no streak is `on` purchases (the
+    usual case: app opens, visits): one trace entry per streak, made once, and no change of the
+    state. None when a streak counts purchases (`apply` runs)."""
+    streaks = plan.program.streaks
+    entries = [not_on(f"streak:{streak.id}", "streak", (streak.on,), "purchase") for streak in streaks]
+    verdicts = tuple(entry for entry in entries if entry is not None)
+    if len(verdicts) != len(streaks):
+        return None
+
+    def streaks_of_purchase(run: Run) -> None:
+        run.trace.extend(verdicts)
+
+    return streaks_of_purchase
