@@ -133,7 +133,7 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
     """`[*values[dropped:], *new]`, as a `SharedList` that shares `values`' storage when it can (in
     place, without a copy of `values`: the module docstring); `values` itself is never changed as
     seen through it. A short result is a plain list (`SHARED_FROM`)."""
-    if len(values) - dropped + len(new) < SHARED_FROM:  # a copy costs less than reading a window
+    if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
         return [*values[dropped:], *new] if dropped else [*values, *new]
     if isinstance(values, SharedList):
         items, start, end = values._items, values._start + dropped, values._end
