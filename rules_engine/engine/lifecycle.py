@@ -28,7 +28,7 @@ from typing import NamedTuple
 from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
-from rules_engine.state.shared import appended
+from rules_engine.state.shared import appended, window
 
 ZERO = Decimal(0)
 
@@ -86,12 +86,13 @@ def expiring_by(lots: Sequence[Lot], moment: dt.datetime) -> int:
     that expires points, where this is looked up at every event. A lot that never expires may
     still stand before the last one (lots kept from a program version that did not expire points,
     tests/store/test_tables.py): its None does not compare, and the general key decides, as before."""
-    if lots and lots[-1].expires_at is not None:
+    items, start, end = window(lots)  # a shared list's storage, bisected between its bounds
+    if end > start and items[end - 1].expires_at is not None:
         try:
-            return bisect.bisect_right(lots, moment, key=_EXPIRES)
+            return bisect.bisect_right(items, moment, start, end, key=_EXPIRES) - start
         except TypeError:
             pass
-    return bisect.bisect_right(lots, (False, moment), key=expiry_order)
+    return bisect.bisect_right(items, (False, moment), start, end, key=expiry_order) - start
 
 
 def with_lot(lots: list[Lot], lot: Lot) -> None:

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from rules_engine.engine.trusted import replaced, trusted
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
-from rules_engine.state.shared import appended
+from rules_engine.state.shared import appended, window
 
 ZERO = Decimal(0)
 _SUMS_GIVEN = {"start", "spend", "points", "visits"}
@@ -58,7 +58,10 @@ def _summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
 
 def _from(activity: Sequence[Activity], start: dt.datetime | None) -> int:
     """The index of the first entry at or after `start`."""
-    return 0 if start is None else bisect.bisect_left(activity, _in_zone_of(activity, start), key=_at)
+    if start is None:
+        return 0
+    items, first, end = window(activity)  # a shared list's storage, bisected between its bounds
+    return bisect.bisect_left(items, _in_zone_of(activity, start), first, end, key=_at) - first
 
 
 def _in_zone_of(activity: Sequence[Activity], moment: dt.datetime) -> dt.datetime:
@@ -147,5 +150,6 @@ def between(state: CustomerState, start: dt.datetime, end: dt.datetime) -> list[
     activity = state.activity
     if state.activity_sums is None:
         return activity
-    ends = bisect.bisect_left(activity, _in_zone_of(activity, end), key=_at)
+    items, first, last = window(activity)
+    ends = bisect.bisect_left(items, _in_zone_of(activity, end), first, last, key=_at) - first
     return activity[_from(activity, start) : ends]

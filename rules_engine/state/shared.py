@@ -155,6 +155,14 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
     return SharedList(own, 0, len(own))
 
 
+def window(values: Sequence[T]) -> tuple[Sequence[T], int, int]:
+    """`(items, start, end)`: `values` is `items[start:end]`, `items` a list when `values` is a
+    `SharedList` or a list (for `bisect`'s `lo` and `hi`: probes in C, not through Python methods)."""
+    if isinstance(values, SharedList):
+        return values._items, values._start, values._end
+    return values, 0, len(values)
+
+
 def plain(values: Sequence[T]) -> list[T]:
     """`values` as a plain list (itself when it is one)."""
     return values if isinstance(values, list) else list(values)
