@@ -60,7 +60,7 @@ from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Result
-from rules_engine.engine.run import BudgetSnapshot, Run, made_by_time, open_run
+from rules_engine.engine.run import BudgetSnapshot, Run, open_run
 from rules_engine.engine.trusted import rule_trace
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.periods import cap_period_key
@@ -148,7 +148,6 @@ class Engine:
                 self.plan, self.secret, parsed, before, explain, budgets or BudgetSnapshot(), changes
             )
             run.ledger = expired
-            run.made = made_by_time(current, before)
             tiers.reviewed(run, moves)
             notifications.delivered(run, sent)
             result = self._decide(run)

@@ -19,11 +19,14 @@ context, the purchase lines to keep.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from rules_engine.dsl import ast
+from rules_engine.engine.trusted import trusted
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.state.customer import CustomerState, OlderPurchases, PastLine
+from rules_engine.state.shared import appended
 
 Use = Literal["lines", "count", "none"]
 
@@ -99,14 +102,15 @@ def customer_purchases(
 
 
 def kept(
-    purchases: list[PastLine],
+    purchases: Sequence[PastLine],
     new: list[PastLine],
     older: OlderPurchases | None,
     today: dt.date,
     keep: dt.timedelta | None,
-) -> tuple[list[PastLine], OlderPurchases | None]:
+) -> tuple[Sequence[PastLine], OlderPurchases | None]:
     """The purchase lines to keep on `today` (local), oldest first — of the state's `purchases`
-    and the event's `new` ones —, and what was left out. One new list, whatever is left out."""
+    and the event's `new` ones —, and what was left out. The state's lines are not copied: the
+    new list shares their storage (state/shared.py), whatever is left out."""
     end = 0
     until = None  # the newest date of the lines left out
     if keep is not None:
@@ -119,10 +123,14 @@ def kept(
                 until = date
             end += 1
     if not end or until is None:
-        return [*purchases, *new] if new else purchases, older
+        return appended(purchases, new) if new else purchases, older
     lines = (older.lines if older is not None else 0) + end
     if older is not None and older.until > until:
         until = older.until
-    left = purchases[end:]  # the one copy of the lines kept (a long history keeps thousands)
-    left += new
-    return left, OlderPurchases(lines=lines, until=until)
+    # the lines kept, sharing the state's storage (state/shared.py): a long history keeps thousands
+    left = appended(purchases, new, end)
+    # made at most events of a long history (a day's lines leave): from values already valid
+    return left, trusted(OlderPurchases, {"lines": lines, "until": until}, _OLDER_GIVEN)
+
+
+_OLDER_GIVEN = {"lines", "until"}

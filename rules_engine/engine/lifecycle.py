@@ -21,12 +21,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import operator
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
 from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
+from rules_engine.state.shared import appended, window
 
 ZERO = Decimal(0)
 
@@ -77,19 +79,20 @@ def expiry_order(lot: Lot) -> tuple[bool, dt.datetime]:
 _EXPIRES = operator.attrgetter("expires_at")
 
 
-def expiring_by(lots: list[Lot], moment: dt.datetime) -> int:
+def expiring_by(lots: Sequence[Lot], moment: dt.datetime) -> int:
     """How many of `lots` (in expiry order) expire at or before `moment`: they are a prefix.
     `bisect_right(lots, (False, moment), key=expiry_order)`, with the key read in C when every
     lot expires (the last one does: those that never expire are last), as they do in a program
     that expires points, where this is looked up at every event. A lot that never expires may
     still stand before the last one (lots kept from a program version that did not expire points,
     tests/store/test_tables.py): its None does not compare, and the general key decides, as before."""
-    if lots and lots[-1].expires_at is not None:
+    items, start, end = window(lots)  # a shared list's storage, bisected between its bounds
+    if end > start and items[end - 1].expires_at is not None:
         try:
-            return bisect.bisect_right(lots, moment, key=_EXPIRES)
+            return bisect.bisect_right(items, moment, start, end, key=_EXPIRES) - start
         except TypeError:
             pass
-    return bisect.bisect_right(lots, (False, moment), key=expiry_order)
+    return bisect.bisect_right(items, (False, moment), start, end, key=expiry_order) - start
 
 
 def with_lot(lots: list[Lot], lot: Lot) -> None:
@@ -101,14 +104,17 @@ def with_lot(lots: list[Lot], lot: Lot) -> None:
         bisect.insort_right(lots, lot, key=expiry_order)
 
 
-def with_lots(lots: list[Lot], new: list[Lot]) -> None:
-    """`with_lot` of each of `new`, lots of one event that expire together (one `expiry_order`):
-    where the first goes decides for all, so the order is looked at once."""
+def with_lots(lots: Sequence[Lot], new: list[Lot]) -> Sequence[Lot]:
+    """`lots` with each of `new` in its place (`with_lot`), lots of one event that expire together
+    (one `expiry_order`): where the first goes decides for all, so the order is looked at once.
+    `lots` is not changed: at the end (the usual place), the new lots are appended to the storage
+    `lots` shares (state/shared.py), without a copy of the lots before them."""
     if not lots or expiry_order(lots[-1]) <= expiry_order(new[0]):
-        lots.extend(new)
-    else:
-        for lot in new:
-            bisect.insort_right(lots, lot, key=expiry_order)
+        return appended(lots, new)
+    placed = list(lots)
+    for lot in new:
+        bisect.insort_right(placed, lot, key=expiry_order)
+    return placed
 
 
 def in_order(state: CustomerState) -> CustomerState:
@@ -145,15 +151,19 @@ def expire(
     transitions: list[Transition] = []
     expired: list[tuple[str, Decimal, str, dt.datetime]] = []
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
-        expires = lot.expires_at
+        fields = lot.__dict__  # the fields read from the dict: a model's attribute costs more
+        expires = fields["expires_at"]
         assert expires is not None
-        rule, points = lot.rule, lot.points
-        lot_id = f"{lot.event}/{rule}"  # Lot.id, without a property call per lot
+        rule, points = fields["rule"], fields["points"]
+        lot_id = f"{fields['event']}/{rule}"  # Lot.id, without a property call per lot
         transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
         expired.append((rule, points, lot_id, expires))
     ledger = expiry_entries(event, version, expired)
     gone = {transition[1] for transition in transitions}
-    kept = [lot for lot in head if lot.points <= 0] + lots[end:] if len(due) < end else lots[end:]
+    if len(due) < end:
+        kept: Sequence[Lot] = [lot for lot in head if lot.points <= 0] + lots[end:]
+    else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)
+        kept = appended(lots, (), end)
     update: dict[str, object] = {"lots": kept}
     if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there
         update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
@@ -303,7 +313,7 @@ def burn(
     return state.model_copy(update={"lots": lots}), transitions, ledger
 
 
-def past_return_window(lots: list[Lot], moment: dt.datetime, within: dt.timedelta) -> list[Lot]:
+def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.timedelta) -> Sequence[Lot]:
     """The lots, less what no return can need any more: a lot whose purchase's return window has
     closed (`earned_at + within <= moment`) leaves the state when it is empty (spent, reversed),
     and keeps its points but not its line detail otherwise. Bounds a state's size by the return

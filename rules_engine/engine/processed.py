@@ -26,11 +26,11 @@ SHORT = 48
 KEPT = 256
 """At most this many sets are kept (a set of 1,000 ids is about 32 KB)."""
 
-_SETS: dict[int, tuple[list[str], set[str]]] = {}
+_SETS: dict[int, tuple[Sequence[str], set[str]]] = {}
 _LOCK = threading.Lock()
 
 
-def seen(processed: list[str], event: str) -> bool:
+def seen(processed: Sequence[str], event: str) -> bool:
     """Whether `event` is among the ids `processed` (the same answer as `event in processed`)."""
     if len(processed) < SHORT:
         return event in processed
@@ -43,7 +43,7 @@ def seen(processed: list[str], event: str) -> bool:
         return event in ids
 
 
-def carried(before: list[str], after: list[str], dropped: Sequence[str], event: str) -> None:
+def carried(before: Sequence[str], after: Sequence[str], dropped: Sequence[str], event: str) -> None:
     """`after` is `before` less its first ids `dropped`, plus `event` (a new list: `settle.kept`):
     the set of `before`, if one is kept, becomes `after`'s, changed by those ids. Nothing is kept
     when the ids are not all distinct (a state written by hand may repeat one: taking an id out of
@@ -62,7 +62,7 @@ def carried(before: list[str], after: list[str], dropped: Sequence[str], event: 
         _keep(after, ids)
 
 
-def _keep(processed: list[str], ids: set[str]) -> None:
+def _keep(processed: Sequence[str], ids: set[str]) -> None:
     """Keep `ids` for `processed` (the lock held): the oldest set goes when there are too many."""
     if len(_SETS) >= KEPT:
         del _SETS[next(iter(_SETS))]

@@ -134,9 +134,6 @@ class Run:
     draw_entries: list[DrawEntry] = field(default_factory=list)
     # The referral code of a referrer this event's qualifying purchase owes a reward.
     referral_owed: str | None = None
-    # The state's lists that time passing made for this event (`made_by_time`): nothing outside
-    # the run holds them, so settle adds to them in place rather than copying them once more.
-    made: tuple[object, ...] = ()
     # The state this run made by its first `change_state`: nothing outside the run holds it, so the
     # later changes of the event are made to it in place (one copy of the state per event).
     own: CustomerState | None = None
@@ -154,13 +151,6 @@ def change_state(run: Run, update: Mapping[str, Any]) -> None:
             object.__setattr__(state, "__pydantic_fields_set__", given | update.keys())
         return
     run.state = run.own = replaced(state, update)
-
-
-def made_by_time(given: CustomerState, before: CustomerState) -> tuple[object, ...]:
-    """The lists of `before` (the state after time passed) that are not `given`'s (the state the
-    caller passed): time passing made them (expiry: the lots, less what expired). Copying them
-    again in settle was the second copy of the longest list of a long history."""
-    return (before.lots,) if before.lots is not given.lots else ()
 
 
 def open_run(

@@ -17,10 +17,12 @@ import bisect
 import datetime as dt
 import itertools
 import operator
+from collections.abc import Sequence
 from decimal import Decimal
 
 from rules_engine.engine.trusted import replaced, trusted
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
+from rules_engine.state.shared import appended, window
 
 ZERO = Decimal(0)
 _SUMS_GIVEN = {"start", "spend", "points", "visits"}
@@ -54,12 +56,15 @@ def _summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
     return _sums(start, spend, points, visits)
 
 
-def _from(activity: list[Activity], start: dt.datetime | None) -> int:
+def _from(activity: Sequence[Activity], start: dt.datetime | None) -> int:
     """The index of the first entry at or after `start`."""
-    return 0 if start is None else bisect.bisect_left(activity, _in_zone_of(activity, start), key=_at)
+    if start is None:
+        return 0
+    items, first, end = window(activity)  # a shared list's storage, bisected between its bounds
+    return bisect.bisect_left(items, _in_zone_of(activity, start), first, end, key=_at) - first
 
 
-def _in_zone_of(activity: list[Activity], moment: dt.datetime) -> dt.datetime:
+def _in_zone_of(activity: Sequence[Activity], moment: dt.datetime) -> dt.datetime:
     """`moment`, the same instant, in the timezone of the activity's times (the events'), to look
     for among them: two aware times with different timezones (a window's start is in the program's
     zone, `Europe/Moscow`; the events' times have a fixed offset) are compared by asking both for
@@ -99,10 +104,11 @@ def value(kind: str, totals: ActivitySums) -> Decimal:
 def add(state: CustomerState, entry: Activity) -> dict[str, object]:
     """The state's update for a new activity entry: put in its place in time order, and counted in
     the running sums if it falls in their window."""
-    activity = list(state.activity)
-    if not activity or activity[-1].at <= entry.at:
-        activity.append(entry)
+    activity: Sequence[Activity] = state.activity
+    if not activity or activity[-1].at <= entry.at:  # appended, sharing the storage (state/shared.py)
+        activity = appended(activity, (entry,))
     else:  # a return's entry, dated at its purchase
+        activity = list(activity)
         bisect.insort_right(activity, entry, key=_at)
     update: dict[str, object] = {"activity": activity}
     known = state.activity_sums
@@ -115,9 +121,10 @@ def add(state: CustomerState, entry: Activity) -> dict[str, object]:
 
 def trimmed(state: CustomerState, horizon: dt.datetime, *, own: bool = False) -> dict[str, object]:
     """The state's update that leaves out the activity before `horizon` (no window needs it), the
-    running sums moved past it first if they still count some of it. `own`: the state's activity
-    is a list the caller just made (`add`) and nothing else holds: the entries leave it in place
-    rather than in a second copy of a long history's activity."""
+    running sums moved past it first if they still count some of it. The entries leave the head of
+    the storage the activity shares (state/shared.py), not a copy of a long history's activity;
+    `own`: the state's activity is a plain list the caller just made (`add`) and nothing else
+    holds, changed in place."""
     activity = state.activity
     cut = _from(activity, horizon)
     if not cut:
@@ -125,9 +132,13 @@ def trimmed(state: CustomerState, horizon: dt.datetime, *, own: bool = False) ->
     known = state.activity_sums
     moves = known is not None and (known.start is None or known.start < horizon)
     moved = sums(state, horizon) if moves else None  # read before the entries leave
-    if own:
+    kept: Sequence[Activity]
+    if own and isinstance(activity, list):
         del activity[:cut]
-    update: dict[str, object] = {"activity": activity if own else activity[cut:]}
+        kept = activity
+    else:
+        kept = appended(activity, (), cut)
+    update: dict[str, object] = {"activity": kept}
     if moved is not None:
         update["activity_sums"] = moved
     return update
@@ -139,5 +150,6 @@ def between(state: CustomerState, start: dt.datetime, end: dt.datetime) -> list[
     activity = state.activity
     if state.activity_sums is None:
         return activity
-    ends = bisect.bisect_left(activity, _in_zone_of(activity, end), key=_at)
+    items, first, last = window(activity)
+    ends = bisect.bisect_left(items, _in_zone_of(activity, end), first, last, key=_at) - first
     return activity[_from(activity, start) : ends]

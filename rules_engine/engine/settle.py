@@ -11,7 +11,7 @@ Input: a `Run` at its end. Output: the `Result` (with `state`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import TypeVar
+from collections.abc import Sequence
 
 from rules_engine.engine import history, lifecycle, processed
 from rules_engine.engine.earning import shipping_base
@@ -20,9 +20,8 @@ from rules_engine.engine.outcome import Totals
 from rules_engine.engine.result import Result, RuleTraces
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import awards_records, earn_entry, past_lines, points_lot, trusted
-from rules_engine.state.customer import CustomerState, IssuedCoupon, PastLine
-
-T = TypeVar("T")
+from rules_engine.state.customer import CustomerState, IssuedCoupon, Lot, PastLine
+from rules_engine.state.shared import appended
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
@@ -94,12 +93,9 @@ def new_state(run: Run) -> CustomerState:
     program = run.program.points
     time = event.time
     window = run.program.returns
-    lots = _own(
-        run,
-        run.state.lots
-        if window is None
-        else lifecycle.past_return_window(run.state.lots, time, window.within),
-    )
+    lots: Sequence[Lot] = run.state.lots
+    if window is not None:
+        lots = lifecycle.past_return_window(lots, time, window.within)
     available_at = time + program.pending if program.pending else time
     expires_at = time + program.expire_after if program.expire_after else None
     quantities = run.quantities
@@ -121,7 +117,7 @@ def new_state(run: Run) -> CustomerState:
             ledger.append(
                 earn_entry(event.id, rule, award.points, lot, time, version, rule_hashes.get(rule), parts)
             )
-        lifecycle.with_lots(lots, made)
+        lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
     coupons = run.state.coupons  # unchanged (usually): shared, as every field the update leaves alone
     if run.redeemed or run.coupons_issued:
         coupons = [
@@ -170,20 +166,12 @@ def new_state(run: Run) -> CustomerState:
     return run.state
 
 
-def _own(run: Run, values: list[T]) -> list[T]:
-    """`values` to add to: itself when time passing made it for this run (`Run.made`, nothing
-    else holds it), else a copy (the state before the event is the caller's, and unchanged)."""
-    if any(values is made for made in run.made):
-        return values
-    return list(values)
-
-
-def kept(before: list[str], event: str) -> list[str]:
-    """`[*before, event][-PROCESSED_KEPT:]`, copying the ids once (a slice, then the append); the
-    set of `before`'s ids the duplicate check kept goes with them (`processed.carried`)."""
+def kept(before: Sequence[str], event: str) -> Sequence[str]:
+    """`[*before, event][-PROCESSED_KEPT:]`, sharing `before`'s storage (state/shared.py: the
+    oldest id leaves the window, the event's is appended, nothing copied); the set of `before`'s
+    ids the duplicate check kept goes with them (`processed.carried`)."""
     cut = max(0, len(before) - (PROCESSED_KEPT - 1))
-    ids = before[cut:]
-    ids.append(event)
+    ids = appended(before, (event,), cut)
     processed.carried(before, ids, before[:cut], event)
     return ids
 

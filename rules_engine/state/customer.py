@@ -12,12 +12,34 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import StateError, diagnostics_from_pydantic, shown
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+
+
+def _listed(value: Any) -> Any:
+    """A state's long list dumped as the list it stands for: a `SharedList` (state/shared.py) is
+    read as one; a plain list goes through as it is (its elements dumped as the list's type says)."""
+    return value if type(value) is list else list(value)
+
+
+def _long(items: Any) -> PlainSerializer:
+    """The serializer of a state's long list of `items`. Such a list may be held as a `SharedList`
+    (the elements of a storage shared with the customer's earlier states, state/shared.py): it is
+    validated as a list (a state read or made by hand holds plain lists) and dumped as one (the
+    same JSON, the same JSON Schema)."""
+    return PlainSerializer(_listed, return_type=list[items], when_used="always")
 
 
 class StateModel(BaseModel):
@@ -322,7 +344,7 @@ class CustomerState(StateModel):
     """Current tier id."""
     profile: Profile = Field(default_factory=Profile)
     """Profile data."""
-    lots: list[Lot] = Field(default_factory=list)
+    lots: Annotated[list[Lot], _long(Lot)] = Field(default_factory=list)
     """Points, one lot per award, in expiry order (the soonest to expire first; lots that never
     expire last; lots expiring together in the order they were earned): expiry reads only the
     lots that are due."""
@@ -334,7 +356,7 @@ class CustomerState(StateModel):
     """Points given per rule and period, for caps: {"pastry-bonus": {"day:2026-12-05": 15}}."""
     coupons: list[IssuedCoupon] = Field(default_factory=list)
     """Coupons issued to the customer."""
-    purchases: list[PastLine] = Field(default_factory=list)
+    purchases: Annotated[list[PastLine], _long(PastLine)] = Field(default_factory=list)
     """Lines of earlier purchases, oldest first: all of them if the program reads them, else
     those a return may still need (docs/engine.md, "The bounded state")."""
     older_purchases: OlderPurchases | None = None
@@ -345,7 +367,7 @@ class CustomerState(StateModel):
     """Badges earned."""
     tier_since: dt.datetime | None = None
     """When the current tier was reached."""
-    activity: list[Activity] = Field(default_factory=list)
+    activity: Annotated[list[Activity], _long(Activity)] = Field(default_factory=list)
     """Tier metrics per event, in time order, for as long as a tier or leaderboard window can
     need them."""
     activity_sums: ActivitySums | None = None
@@ -384,7 +406,7 @@ class CustomerState(StateModel):
     """Lots (`<event>/<rule>`) the customer was already reminded will expire."""
     entries: dict[str, int] = Field(default_factory=dict)
     """Prize draw entries collected, per draw id."""
-    processed: list[str] = Field(default_factory=list)
+    processed: Annotated[list[str], _long(str)] = Field(default_factory=list)
     """Ids of the latest events applied (up to 1,000), so a redelivered event is not applied twice."""
     referrals_rewarded: list[dt.datetime] = Field(default_factory=list)
     """When this customer was rewarded as a referrer (for the referral `limit` and `velocity`)."""

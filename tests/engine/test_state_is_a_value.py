@@ -1,8 +1,9 @@
 """A state is a value: no event changes a state it was given, or one it returned before.
 
 The stages change the run's own copy of the state in place after its first change
-(`run.change_state`), settle adds the event's lots to the list expiry made for it (`Run.made`),
-the tier's activity is trimmed in place: each only ever touches what the event itself made. Over
+(`run.change_state`), and the state's long lists are windows on a storage shared with earlier
+states, appended to after its end (state/shared.py; tests/engine/test_shared_lists.py shares
+them from the first element): each only ever touches what the event itself made. Over
 random programs (every mechanic, tiers, expiry, returns, redemptions, messages) and streams, every
 state the engine was given or returned dumps the same at the end of the stream as when it was
 made, and an event decided again on the state it was given decides the same.

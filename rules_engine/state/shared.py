@@ -1,0 +1,168 @@
+"""A state's long lists, shared between the states of one customer: `SharedList`.
+
+A customer's state is a value: the state before an event stays what it was when the event is
+processed (`Result.state` of event N does not change when event N+1 is processed). Its long lists
+(the lots, the purchase lines kept, the ids of the events processed) change at every event by a
+few elements at the ends — the oldest leave at the head, the event's join at the tail — and a
+new list for each new state was a copy of thousands of references per event, then as many
+decrements when the old state died, and the garbage collector's walks over every new copy: for a
+customer with a year of history, a quarter of an event's instructions (bench/README.md,
+"Instructions").
+
+A `SharedList` is a read-only window `[start, end)` on a Python list it may share with other
+windows (the storage of a Go slice). `appended` makes the next state's list from the previous
+one's: when nothing was appended after the window yet, the new elements are appended to the shared
+storage in place and the new window is moved over them; the older window still sees exactly its
+own elements, since elements inside any window are never written, only added after the last
+window's end. When something was (the same state used twice, a branch), the elements are copied
+once, as before. The storage is copied again (compacted) only when more than half of it has left
+every new window, so it stays at most twice the live length and each element is copied a bounded
+number of times.
+
+Everywhere else a `SharedList` reads as the list it stands for: length, indexing and slices (a
+slice is a new plain list), iteration, `in`, equality with lists; it is dumped as a JSON array, and
+the model's field type stays a list (states read from JSON or made by hand hold plain lists, and
+every function that takes a state's list takes either). Nothing mutates a state's list, as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, SupportsIndex, TypeVar, overload
+
+T = TypeVar("T")
+
+SHARED_FROM = 128
+"""Shorter lists are copied: a copy of a short list costs less than what reading a `SharedList`
+(Python methods, not a list's C slots) costs the stages that read it."""
+COMPACT_AFTER = 256
+"""The storage is compacted once this many elements (and more than the live ones) left the head."""
+
+_LOCK = threading.Lock()  # the check "nothing appended after the window" and the append, as one
+
+
+class SharedList(Sequence[T]):
+    """A read-only list: the elements `items[start:end]` of a storage it may share (module doc)."""
+
+    __slots__ = ("_end", "_items", "_start")
+
+    def __init__(self, items: list[T], start: int, end: int) -> None:
+        self._items = items
+        self._start = start
+        self._end = end
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> T | list[T]:
+        start, end = self._start, self._end
+        if isinstance(index, slice):
+            first, stop, step = index.indices(end - start)
+            if step == 1:
+                return self._items[start + first : start + max(first, stop)]
+            return self._items[start:end][index]
+        i = index.__index__()
+        if i < 0:
+            i += end - start
+        if not 0 <= i < end - start:
+            raise IndexError("list index out of range")
+        return self._items[start + i]
+
+    def __iter__(self) -> Iterator[T]:
+        items, start, end = self._items, self._start, self._end
+        if start == 0:  # up to the end: what a later state appends while this runs is not its
+            return itertools.islice(items, end)
+        return map(items.__getitem__, range(start, end))  # lazy, in C: no walk over the head
+
+    def __reversed__(self) -> Iterator[T]:
+        return map(self._items.__getitem__, range(self._end - 1, self._start - 1, -1))
+
+    def __contains__(self, value: object) -> bool:
+        try:
+            self._items.index(value, self._start, self._end)  # type: ignore[arg-type]
+        except ValueError:
+            return False
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SharedList | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        same = self.__eq__(other)
+        return same if same is NotImplemented else not same
+
+    __hash__ = None  # type: ignore[assignment]  # as a list's
+
+    def __add__(self, other: Iterable[T]) -> list[T]:
+        return [*self, *other]
+
+    def __radd__(self, other: Iterable[T]) -> list[T]:
+        return [*other, *self]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __copy__(self) -> SharedList[T]:
+        return self  # read-only: a copy is itself
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[T]:
+        import copy
+
+        return copy.deepcopy(list(self), memo)
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """As `list.index`."""
+        first, last, _ = slice(start, stop).indices(len(self))
+        return self._items.index(value, self._start + first, self._start + last) - self._start
+
+    def count(self, value: Any) -> int:
+        return sum(1 for item in self if item is value or item == value)
+
+
+def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T] | SharedList[T]:
+    """`[*values[dropped:], *new]`, as a `SharedList` that shares `values`' storage when it can (in
+    place, without a copy of `values`: the module docstring); `values` itself is never changed as
+    seen through it. A short result is a plain list (`SHARED_FROM`)."""
+    if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
+        return [*values[dropped:], *new] if dropped else [*values, *new]
+    if isinstance(values, SharedList):
+        items, start, end = values._items, values._start + dropped, values._end
+        if start > end:
+            start = end
+        with _LOCK:
+            shared = end == len(items)
+            if shared:
+                items.extend(new)
+        if shared:
+            end += len(new)
+            if start > COMPACT_AFTER and start > end - start:  # mostly gone: a storage of its own
+                items, start, end = items[start:end], 0, end - start
+            return SharedList(items, start, end)
+        own = items[start:end]
+    else:
+        own = list(values[dropped:]) if dropped else list(values)
+    own.extend(new)
+    return SharedList(own, 0, len(own))
+
+
+def window(values: Sequence[T]) -> tuple[Sequence[T], int, int]:
+    """`(items, start, end)`: `values` is `items[start:end]`, `items` a list when `values` is a
+    `SharedList` or a list (for `bisect`'s `lo` and `hi`: probes in C, not through Python methods)."""
+    if isinstance(values, SharedList):
+        return values._items, values._start, values._end
+    return values, 0, len(values)
+
+
+def plain(values: Sequence[T]) -> list[T]:
+    """`values` as a plain list (itself when it is one)."""
+    return values if isinstance(values, list) else list(values)
