@@ -39,6 +39,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.dsl.ast import format_duration
+from rules_engine.engine import processed
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, Purchase, event_digest, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
@@ -195,7 +196,7 @@ class Loyalty:
             )
             snapshot = BudgetSnapshot(spent, redeemed, self._referrer_record(event, before))
             result = self.engine.process(event, given, explain=explain, budgets=snapshot)
-            if before is not None and event.id in before.processed:
+            if before is not None and processed.seen(before.processed, event.id):  # one look, the set
                 return result, True  # the state itself remembers it (a state imported with history)
             transaction.save(self._change(event, before, result, wanted))
         return result, False
