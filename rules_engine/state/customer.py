@@ -307,7 +307,9 @@ class ChallengeProgress(StateModel):
     progress: Amount = Decimal(0)
     """What the counted events added up to in the current window."""
     completed: list[str] = Field(default_factory=list)
-    """The windows in which the goal was reached (and the reward given), oldest first."""
+    """The first and the latest windows in which the goal was reached (and the reward given),
+    oldest first: only those two are read, so the list stays at two however many windows the
+    customer completes."""
     counted: dict[str, CountedPurchase] = Field(default_factory=dict)
     """The purchases counted in the current window, by event id: what their lines added, so a
     return can take it back."""

@@ -244,3 +244,24 @@ def test_the_state_passed_in_is_never_changed(gaps: list[int], after: list[tuple
         books += first.ledger
         assert balanced(first.state, books)
         state = first.state
+
+
+def test_a_weekly_challenge_keeps_its_first_and_latest_completed_windows_not_every_one() -> None:
+    """five-coffees-a-week completed every week for 20 weeks: the reward each week, refused again
+    within a week, and the state holding the first and the latest completed windows only."""
+    events = history([24] * 140)  # daily: each purchase has a coffee line, 7 a week
+    state: CustomerState | None = None
+    rewarded: list[str] = []
+    refused_again = 0
+    for event in events:
+        result = COFFEE.process(event, state)
+        state = result.state
+        for entry in result.trace:
+            if entry.rule == "challenge:five-coffees-a-week":
+                if entry.code == "fired":
+                    rewarded.append(state.challenges["five-coffees-a-week"].window)
+                refused_again += entry.code == "capped"
+    assert state is not None
+    assert len(rewarded) >= 19 and len(set(rewarded)) == len(rewarded)  # once a week, every week
+    assert refused_again >= 2 * 19  # the 6th and 7th coffee of a week: already completed
+    assert state.challenges["five-coffees-a-week"].completed == [rewarded[0], rewarded[-1]]

@@ -108,7 +108,7 @@ def _count(
         return
     same = before is not None and before.window == current
     counted = before.progress if same and before is not None else ZERO
-    completed = list(before.completed) if before is not None else []
+    completed = before.completed if before is not None else []
     purchases = dict(before.counted) if same and before is not None else {}
     added, parts = measure()
     total = counted + added
@@ -122,7 +122,7 @@ def _count(
         return
     purchases = _count_purchase(run, added, parts, purchases)
     if total >= challenge.goal:
-        completed.append(current)
+        completed = _completed_in(completed, current)
         progress[challenge.id] = _challenge_progress(current, total, completed, purchases)
         gives = give(run, challenge.reward, rule)
         run.trace.append(
@@ -346,6 +346,17 @@ _CHALLENGE_PROGRESS = {"window", "progress", "completed", "counted"}
 
 
 _COUNTED_PURCHASE = {"added", "by_line", "lines"}
+
+
+def _completed_in(completed: list[str], window: str) -> list[str]:
+    """The windows completed once `window` is: the first ever and the latest, nothing between.
+
+    Only those two are ever read — the first says when a `once` challenge was done, the latest
+    whether the current window's goal was reached — so a weekly challenge's state does not grow
+    by a window a week for as long as the customer keeps completing it (docs/engine.md,
+    "The bounded state"). A state written before, with every window, keeps its list until the
+    next completion trims it."""
+    return [completed[0], window] if completed else [window]
 
 
 def _challenge_progress(
