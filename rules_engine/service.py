@@ -195,8 +195,11 @@ class Loyalty:
                 else before
             )
             snapshot = BudgetSnapshot(spent, redeemed, self._referrer_record(event, before))
+            # Asked before the engine runs: the engine's new state takes the set of `before`'s ids
+            # over (engine/processed.py), so a look after it would build the set again, 1,000 ids.
+            remembered = before is not None and processed.seen(before.processed, event.id)
             result = self.engine.process(event, given, explain=explain, budgets=snapshot)
-            if before is not None and processed.seen(before.processed, event.id):  # one look, the set
+            if remembered:
                 return result, True  # the state itself remembers it (a state imported with history)
             transaction.save(self._change(event, before, result, wanted))
         return result, False

@@ -13,7 +13,10 @@ unchanged elements of each list with the old one — the same Python objects (th
 — and adds, replaces or leaves out others. `plan` compares a list with the one the store read or
 wrote last, by identity (`is`), never by value: an element that is the same object keeps its row
 untouched; one that is gone is deleted; a new one is inserted; a new object where an old one was (a
-lot whose points were burnt, at its place in expiry order) is an update of that row.
+lot whose points were burnt, at its place in expiry order) is an update of that row. The usual case
+costs less than a comparison: the next state's long list is the previous one's window moved on one
+shared storage (state/shared.py), and the change is read off the two windows' bounds
+(`_moved_window`), not from their thousands of elements.
 
 **Positions.** `pos` is an integer that orders a list's rows; only the order means anything. A list
 written whole gets `GAP`, `2·GAP`, `3·GAP` … The common edits are then one statement per element:
@@ -41,13 +44,14 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from pydantic import TypeAdapter
 
 from rules_engine.state.customer import CustomerState
+from rules_engine.state.shared import SharedList, appended, window
 
 PARTS: tuple[str, ...] = ("lots", "purchases", "activity", "processed")
 """The state's lists kept as rows; everything else is the summary. Their length is bounded by the
@@ -107,18 +111,23 @@ class Held:
     """The customer row's revision when it was read or written: the cache is valid while the
     database has the same."""
     state: CustomerState
-    elements: dict[str, tuple[Any, ...]]
-    """Each list's elements as stored (a copy of the references: what the rows hold, even if a
-    list object were changed later)."""
-    positions: dict[str, list[int]]
+    elements: dict[str, Sequence[Any]]
+    """Each list's elements as stored: what the rows hold. A `SharedList` as it is (read-only: its
+    elements never change, state/shared.py), a plain list as a copy of its references (even if
+    the list object were changed later)."""
+    positions: dict[str, Sequence[int]]
     """Each list's positions, element by element."""
     weight: int
     """How many list elements: what holding it costs (cache.py)."""
 
 
-def held(revision: int, state: CustomerState, positions: dict[str, list[int]]) -> Held:
-    elements = {part: tuple(getattr(state, part)) for part in PARTS}
-    return Held(revision, state, elements, positions, sum(map(len, elements.values())))
+def held(revision: int, state: CustomerState, positions: Mapping[str, Sequence[int]]) -> Held:
+    elements = {part: _kept(getattr(state, part)) for part in PARTS}
+    return Held(revision, state, elements, dict(positions), sum(map(len, elements.values())))
+
+
+def _kept(values: Sequence[Any]) -> Sequence[Any]:
+    return values if isinstance(values, SharedList) else tuple(values)
 
 
 @dataclass
@@ -129,7 +138,7 @@ class Plan:
     deleted: list[int]
     updated: list[tuple[int, Any]]
     inserted: list[tuple[int, Any]]
-    positions: list[int]
+    positions: Sequence[int]
 
     def __bool__(self) -> bool:
         return bool(self.deleted or self.updated or self.inserted)
@@ -182,10 +191,33 @@ class _Finder:
         return next((k for k in range(stop, len(items)) if items[k] is thing), None)
 
 
+def _moved_window(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -> Plan | None:
+    """The plan when `new` is `old`'s window moved on one shared storage (state/shared.py: the
+    engine's next state of a long list): the elements that left the head deleted, those after
+    `old`'s end inserted, without a look at the elements both hold. They are the same objects by
+    construction — a storage's elements inside any window are never written —, so the plan costs
+    what changed, not the list's length (a year of lots or purchase lines: thousands). The new
+    positions share the old ones' storage the same way. None when `new` is not such a window."""
+    if not isinstance(old, SharedList) or not isinstance(new, SharedList):
+        return None
+    items, start, end = window(old)
+    new_items, new_start, new_end = window(new)
+    if new_items is not items or not start <= new_start <= end <= new_end:
+        return None
+    dropped = new_start - start
+    last = old_positions[-1] if old_positions else 0
+    added = list(range(last + GAP, last + GAP * (new_end - end + 1), GAP))
+    inserted = list(zip(added, items[end:new_end], strict=True))
+    return Plan(list(old_positions[:dropped]), [], inserted, appended(old_positions, added, dropped))
+
+
 def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -> Plan | None:
     """The row changes that turn the stored list `old` (at `old_positions`) into `new`; None when
     an insertion has no free position between its neighbours (write the list whole). See the
     module docstring."""
+    moved = _moved_window(old, old_positions, new)
+    if moved is not None:
+        return moved
     if len(new) >= len(old) and all(map(operator.is_, old, new)):  # the common case: kept, appended to
         if len(new) == len(old):
             return Plan([], [], [], list(old_positions))

@@ -403,7 +403,7 @@ class SqlStore(Store):
         revision = base.revision + 1 if base is not None else secrets.randbelow(1 << 40) + 1
         program = self.program
         rows.summaries.append((program, customer, summary(state), revision))
-        positions: dict[str, list[int]] = {}
+        positions: dict[str, Sequence[int]] = {}
         for part in PARTS:
             new = getattr(state, part)
             edits = None if base is None else plan(base.elements[part], base.positions[part], new)

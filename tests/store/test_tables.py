@@ -27,6 +27,7 @@ from rules_engine.errors import EventError, StoreError
 from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
+from rules_engine.state.shared import appended
 from rules_engine.store import Change, Store, open_store
 from rules_engine.store.lists import GAP, PARTS, plan, whole
 from rules_engine.store.migrations import TABLES
@@ -113,6 +114,49 @@ def test_any_edits_read_back_in_order(start: int, rounds: list[list[tuple[str, i
             for element, pos in zip(new, positions, strict=True):
                 assert kept_rows.get(id(element), pos) == pos
         current = new
+
+
+step = st.tuples(st.integers(0, 40), st.integers(0, 6), st.integers(0, 3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 300), steps=st.lists(step, min_size=1, max_size=40))
+def test_a_long_list_moved_on_by_the_engine_writes_only_what_left_and_joined(
+    start: int, steps: list[tuple[int, int, int]]
+) -> None:
+    """A state's long list as the engine makes it (state/shared.py): each state's list is an
+    earlier state's window moved on — the oldest elements leave the head, the event's join the
+    tail —, on a storage shared with it, or copied when that state was used before (a branch).
+    The rows read back as the new list, a kept element keeps its row, and the next state of the
+    one written is written as the elements that left and joined only, however long the list."""
+    made = 0
+
+    def fresh(count: int) -> list[Item]:
+        nonlocal made
+        made += count
+        return [Item(f"i{made - k}") for k in range(count, 0, -1)]
+
+    states = [appended([], fresh(start))]
+    positions = whole(states[0])
+    rows = dict(zip(positions, states[0], strict=True))
+    for dropped, added, back in steps:
+        written = states[-1]
+        base = states[-1 - back % len(states)]  # usually the state written: a branch otherwise
+        new = appended(base, fresh(added), min(dropped, len(base)))
+        if base is written:  # the usual next state: only what left and what joined is written
+            edits = plan(written, positions, new)
+            assert edits is not None  # an update is one element that left and one that joined
+            replaced = len(edits.updated)
+            assert len(edits.deleted) + replaced == min(dropped, len(base))
+            assert len(edits.inserted) + replaced == added
+        kept_rows = {id(element): pos for pos, element in rows.items()}
+        positions, rewritten = apply_plan(rows, written, positions, new)  # type: ignore[arg-type]
+        assert [rows[pos] for pos in sorted(rows)] == list(new)
+        assert list(positions) == sorted(rows)
+        if not rewritten:
+            for element, pos in zip(new, positions, strict=True):
+                assert kept_rows.get(id(element), pos) == pos
+        states.append(new)
 
 
 def test_the_common_edits_touch_only_the_rows_they_change() -> None:
