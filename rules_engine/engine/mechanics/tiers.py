@@ -442,7 +442,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         at = event.time
         activity: Sequence[Activity] = state.activity
         items, head, end = window(activity)
-        if known is None or (head < end and items[end - 1].at > at):
+        if head < end and (known is None or items[end - 1].at > at):
             apply(run)  # a state from before the sums, or a late purchase: the general way
             return
         remaining = run.remaining
@@ -462,46 +462,51 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             _ACTIVITY,
         )
         activity = appended(activity, (entry,))
-        since = known.start
-        totals = (known.spend, known.points, known.visits)
-        changed = False  # whether the totals differ from `known`'s
-        if since is None or at >= since:
-            totals = (totals[0] + spend, totals[1] + points, totals[2] + 1)
-            changed = True
         local = run.local
-        if not lifetime:  # the activity no window needs any more leaves (`record_activity`)
-            if rolling_only:
-                horizon = local - twice
-            else:
-                horizon = min(h for h in (_horizon(w, local) for w in windows) if h is not None)
-            cut = running.index_from(activity, horizon)
-            if cut:
-                if since is None or since < horizon:  # the sums move past it first
-                    left = running.moved(activity, since, horizon, totals)
-                    if left is not None:
-                        totals, changed = left, True
-                    since = horizon
-                if type(activity) is list:  # made just now (short): nothing else holds it
-                    del activity[:cut]
-                else:
-                    activity = appended(activity, (), cut)
-        # the tier window's start at the event, and the sums moved to it (`running.sums`)
+        # the tier window's start at the event (`window_bounds`)
         if window_kind == "rolling":
             start: dt.datetime | None = local - length  # type: ignore[operator]
         elif calendar is not None:
             start = periods.start(calendar, local)
         else:
             start = None
-        if since != start:  # else the sums keep their start (the same instant, as it was written)
-            if start is None or (since is not None and start < since):  # moved back: add up again
-                again = running.summed(activity[running.index_from(activity, start) :], start)
-                totals, changed = (again.spend, again.points, again.visits), True
-            else:
-                left = running.moved(activity, since, start, totals)
-                if left is not None:
-                    totals, changed = left, True
-            since = start
-        sums = _sums_model(since, *totals) if changed or since is not known.start else known
+        if known is None:  # a new customer's first activity: the sums start with it (`running.sums`)
+            sums = running.summed(activity[running.index_from(activity, start) :], start)
+            totals = (sums.spend, sums.points, sums.visits)
+        else:
+            since = known.start
+            totals = (known.spend, known.points, known.visits)
+            changed = False  # whether the totals differ from `known`'s
+            if since is None or at >= since:
+                totals = (totals[0] + spend, totals[1] + points, totals[2] + 1)
+                changed = True
+            if not lifetime:  # the activity no window needs any more leaves (`record_activity`)
+                if rolling_only:
+                    horizon = local - twice
+                else:
+                    horizon = min(h for h in (_horizon(w, local) for w in windows) if h is not None)
+                cut = running.index_from(activity, horizon)
+                if cut:
+                    if since is None or since < horizon:  # the sums move past it first
+                        left = running.moved(activity, since, horizon, totals)
+                        if left is not None:
+                            totals, changed = left, True
+                        since = horizon
+                    if type(activity) is list:  # made just now (short): nothing else holds it
+                        del activity[:cut]
+                    else:
+                        activity = appended(activity, (), cut)
+            # the sums moved to the window's start (`running.sums`)
+            if since != start:  # else they keep their start (the same instant, as it was written)
+                if start is None or (since is not None and start < since):  # moved back: add up again
+                    again = running.summed(activity[running.index_from(activity, start) :], start)
+                    totals, changed = (again.spend, again.points, again.visits), True
+                else:
+                    left = running.moved(activity, since, start, totals)
+                    if left is not None:
+                        totals, changed = left, True
+                since = start
+            sums = _sums_model(since, *totals) if changed or since is not known.start else known
         value = totals[metric_at] if metric_at < 2 else Decimal(totals[2])
         current, held = state.tier, state.tier_since
         reached = next((level for threshold, level in levels if threshold <= value), None)
