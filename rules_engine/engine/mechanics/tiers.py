@@ -396,10 +396,6 @@ def reviews(tiers: Tiers, zone: dt.tzinfo) -> Reviews:
     return facts
 
 
-def _sums_model(start: dt.datetime | None, spend: Decimal, points: Decimal, visits: int) -> ActivitySums:
-    return trusted(ActivitySums, {"start": start, "spend": spend, "points": points, "visits": visits}, _SUMS)
-
-
 _SUMS = {"start", "spend", "points", "visits"}
 
 
@@ -447,7 +443,9 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             return
         remaining = run.remaining
         spend = sum(remaining, ZERO)
-        points = sum((award.points for award in run.effects_points), ZERO)
+        points = ZERO
+        for award in run.effects_points:  # as `sum(…, ZERO)`, without a generator
+            points += award.points
         entry = trusted(
             Activity,
             {
@@ -506,10 +504,21 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                     if left is not None:
                         totals, changed = left, True
                 since = start
-            sums = _sums_model(since, *totals) if changed or since is not known.start else known
+            if changed or since is not known.start:
+                sums = trusted(
+                    ActivitySums,
+                    {"start": since, "spend": totals[0], "points": totals[1], "visits": totals[2]},
+                    _SUMS,
+                )
+            else:
+                sums = known
         value = totals[metric_at] if metric_at < 2 else Decimal(totals[2])
         current, held = state.tier, state.tier_since
-        reached = next((level for threshold, level in levels if threshold <= value), None)
+        reached = None
+        for threshold, level in levels:  # the highest level reached
+            if threshold <= value:
+                reached = level
+                break
         if reached is not None and (current not in index or index[reached.id] > index[current]):
             change = TierChange(
                 old=current,
