@@ -13,6 +13,11 @@ Policy (docs/engine.md, "Tiers"):
   the metric `reviewed_metric` names decides: keep the tier, or drop one level (`one_level`) or
   straight to the level the metric supports (`to_qualified`). The next hold starts then.
 - Progress to the next tier (metric, next level, how much is missing) is in the outcome.
+
+`apply` is the mechanic on the explaining path and for every event the generated path does not
+take; `for_purchase(plan)` is the same mechanic specialised once per program for a purchase it
+takes (mechanics/__init__.py). `reviews(tiers, zone)` keeps what the reviews decide once per
+program, so that `elapse`, run before every event, costs one comparison when nothing is due.
 """
 
 from __future__ import annotations
