@@ -410,7 +410,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
     and the horizon worked out once per event, the sums kept as three numbers until the one
     `ActivitySums` of the event is made, each list and record made once), the levels and what
     `tier_progress` names after each worked out once. The same trace, tier changes, progress and
-    state as `apply` (tests/engine/test_generated.py). A purchase dated before the latest
+    state as `apply` (tests/engine/test_generated_tiers.py). A purchase dated before the latest
     activity (a late event), a state written before the sums were kept, and a program with
     leaderboards but no tiers run `apply`. None when the program has no tiers."""
     program = plan.program
