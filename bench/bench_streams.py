@@ -550,7 +550,7 @@ def targets(rows: list[Row]) -> list[str]:
     generated_ratio = base.median_us("engine, evaluator path") / off_us
     return [
         f"generated path: {generated_ratio:.2f}x the evaluator path's events/s (median rounds, 15 earlier"
-        " purchases; pricing and earning generated, badges, challenges, quests and streaks"
+        " purchases; pricing and earning generated, badges, challenges, quests, streaks and tiers"
         " specialised, the rest shared)",
         f"compile time of the largest example program: {compile_ms():.1f} ms (target <= 50 ms)",
         "",

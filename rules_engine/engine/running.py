@@ -47,7 +47,7 @@ def in_time_order(activity: list[Activity]) -> list[Activity]:
     return activity if ordered else sorted(activity, key=_at)
 
 
-def _summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
+def summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
     spend, points, visits = ZERO, ZERO, 0
     for entry in entries:  # one pass (the entries that left the window since the latest event)
         spend += entry.spend
@@ -56,25 +56,61 @@ def _summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
     return _sums(start, spend, points, visits)
 
 
-def _from(activity: Sequence[Activity], start: dt.datetime | None) -> int:
-    """The index of the first entry at or after `start`."""
+def index_from(activity: Sequence[Activity], start: dt.datetime | None) -> int:
+    """The index of the first entry at or after `start`: 0 at once when the first entry is (the
+    usual answer for a horizon, which the entries leave one at a time), else by bisection."""
     if start is None:
         return 0
     items, first, end = window(activity)  # a shared list's storage, bisected between its bounds
-    return bisect.bisect_left(items, _in_zone_of(activity, start), first, end, key=_at) - first
+    if first == end:
+        return 0
+    bound = _in_zone_of(items[first].at.tzinfo, start)
+    if items[first].at >= bound:
+        return 0
+    return bisect.bisect_left(items, bound, first + 1, end, key=_at) - first
 
 
-def _in_zone_of(activity: Sequence[Activity], moment: dt.datetime) -> dt.datetime:
-    """`moment`, the same instant, in the timezone of the activity's times (the events'), to look
-    for among them: two aware times with different timezones (a window's start is in the program's
-    zone, `Europe/Moscow`; the events' times have a fixed offset) are compared by asking both for
-    their UTC offset, microseconds each, a dozen times a bisection; with the same timezone object
-    they compare as plain times. The order found is the same: an instant's place does not depend
-    on how it is written."""
-    zone = activity[0].at.tzinfo if activity else None
+def _in_zone_of(zone: dt.tzinfo | None, moment: dt.datetime) -> dt.datetime:
+    """`moment`, the same instant, in `zone`, the timezone of the activity's times (the events'),
+    to look for among them: two aware times with different timezones (a window's start is in the
+    program's zone, `Europe/Moscow`; the events' times have a fixed offset) are compared by asking
+    both for their UTC offset, microseconds each, a dozen times a bisection; with the same
+    timezone object they compare as plain times. The order found is the same: an instant's place
+    does not depend on how it is written."""
     if zone is None or moment.tzinfo is zone or moment.tzinfo is None:
         return moment  # nothing to gain (or times without a zone, compared as they were)
     return moment.astimezone(zone)
+
+
+def moved(
+    activity: Sequence[Activity],
+    known: dt.datetime | None,
+    start: dt.datetime,
+    totals: tuple[Decimal, Decimal, int],
+) -> tuple[Decimal, Decimal, int] | None:
+    """The running sums `totals` (spend, points, visits) of the activity from `known` on, moved
+    forward to `start` (`known` is None or before it): less the entries in [known, start), found
+    by one bisection and a walk over just those (each entry leaves once). None when none left."""
+    items, first, end = window(activity)
+    index = first + index_from(activity, known)
+    if index == end:
+        return None
+    bound = _in_zone_of(items[first].at.tzinfo, start)
+    entry = items[index]
+    if entry.at >= bound:
+        return None
+    spend, points, visits = ZERO, ZERO, 0
+    while True:  # the entries that left the window since the latest event, in order
+        spend += entry.spend
+        points += entry.points
+        visits += entry.visits
+        index += 1
+        if index == end:
+            break
+        entry = items[index]
+        if entry.at >= bound:
+            break
+    return totals[0] - spend, totals[1] - points, totals[2] - visits
 
 
 def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
@@ -84,16 +120,15 @@ def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
     activity = state.activity
     if known is None:
         activity = in_time_order(activity)
-        return _summed(activity[_from(activity, start) :], start)
+        return summed(activity[index_from(activity, start) :], start)
     if known.start == start:
         return known
     if start is None or (known.start is not None and start < known.start):  # moved back: add up again
-        return _summed(activity[_from(activity, start) :], start)
-    left = activity[_from(activity, known.start) : _from(activity, start)]  # what left the window
-    if not left:
+        return summed(activity[index_from(activity, start) :], start)
+    left = moved(activity, known.start, start, (known.spend, known.points, known.visits))
+    if left is None:  # nothing left the window
         return replaced(known, {"start": start})
-    gone = _summed(left, start)
-    return _sums(start, known.spend - gone.spend, known.points - gone.points, known.visits - gone.visits)
+    return _sums(start, *left)
 
 
 def value(kind: str, totals: ActivitySums) -> Decimal:
@@ -126,7 +161,7 @@ def trimmed(state: CustomerState, horizon: dt.datetime, *, own: bool = False) ->
     `own`: the state's activity is a plain list the caller just made (`add`) and nothing else
     holds, changed in place."""
     activity = state.activity
-    cut = _from(activity, horizon)
+    cut = index_from(activity, horizon)
     if not cut:
         return {}
     known = state.activity_sums
@@ -151,5 +186,6 @@ def between(state: CustomerState, start: dt.datetime, end: dt.datetime) -> list[
     if state.activity_sums is None:
         return activity
     items, first, last = window(activity)
-    ends = bisect.bisect_left(items, _in_zone_of(activity, end), first, last, key=_at) - first
-    return activity[_from(activity, start) : ends]
+    zone = items[first].at.tzinfo if first < last else None
+    ends = bisect.bisect_left(items, _in_zone_of(zone, end), first, last, key=_at) - first
+    return activity[index_from(activity, start) : ends]

@@ -567,3 +567,21 @@ def test_a_challenges_count_and_each_lines_part_are_the_same_on_both_paths(
             }
         )
     _same_stream(fast, slow, stream)
+
+
+def test_tiers_run_specialised_on_the_generated_path_and_compile_says_so() -> None:
+    """A program with tiers runs them specialised for a purchase (tiers.for_purchase), and
+    `loyalty compile --python` lists them so; a program with leaderboards alone runs `apply`."""
+    from rules_engine.engine.mechanics import purchase_mechanics_words
+
+    engine = Engine(_example(PROGRAMS / "coffee-club.yaml"))
+    assert engine.generated is not None
+    assert "tiers_of_purchase" in {f.__name__ for f in engine.generated.mechanics}
+    assert "tiers: specialised for a purchase (for_purchase)" in purchase_mechanics_words(engine.plan)
+    boards = load_program_text(
+        "program: boards\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
+        "earn: [{id: base, rate: 1 per 1}]\n"
+        "leaderboards: [{id: monthly, metric: spend, window: calendar_month}]\n",
+        "boards.yaml",
+    )
+    assert "tiers: its apply" in purchase_mechanics_words(Plan(boards))

@@ -13,23 +13,31 @@ Policy (docs/engine.md, "Tiers"):
   the metric `reviewed_metric` names decides: keep the tier, or drop one level (`one_level`) or
   straight to the level the metric supports (`to_qualified`). The next hold starts then.
 - Progress to the next tier (metric, next level, how much is missing) is in the outcome.
+
+`apply` is the mechanic on the explaining path and for every event the generated path does not
+take; `for_purchase(plan)` is the same mechanic specialised once per program for a purchase it
+takes (mechanics/__init__.py). `reviews(tiers, zone)` keeps what the reviews decide once per
+program, so that `elapse`, run before every event, costs one comparison when nothing is due.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.periods import Period
 from rules_engine.program.model import HoldFor, Program, TierLevel, Tiers
 from rules_engine.program.types import Window
-from rules_engine.state.customer import Activity, CustomerState
+from rules_engine.state.customer import Activity, ActivitySums, CustomerState
+from rules_engine.state.shared import appended, window
 
 ZERO = Decimal(0)
 # The records below are made from values of the right types already (trusted: not validated again).
@@ -159,13 +167,14 @@ def at_risk(
     at (the metric is not worked out for a later one)."""
     if state.tier is None or state.tier_since is None:
         return None
-    due = review_at(tiers, state.tier_since, zone)
-    levels = {level.id: level for level in tiers.levels}
-    if due is None or state.tier not in levels:
+    facts = reviews(tiers, zone)
+    due = facts.due(state.tier_since)
+    threshold = facts.thresholds.get(state.tier)
+    if due is None or threshold is None:
         return None
     if before is not None and not moment < due <= moment + before:
         return None
-    if reviewed_metric(tiers, state, due, moment, zone) >= levels[state.tier].threshold:
+    if reviewed_metric(tiers, state, due, moment, zone) >= threshold:
         return None
     return due
 
@@ -212,6 +221,14 @@ def elapse(
     time does to the tier, before an event and for `Engine.advance`."""
     if tiers is None or state.tier is None:
         return state, []
+    facts = reviews(tiers, zone)
+    if state.tier in facts.thresholds:  # no tier removed: nothing to do unless a review is due
+        since = state.tier_since
+        if since is None:
+            return state, []
+        due = facts.due(since)
+        if due is None or moment < due:  # the usual answer, for every event: one comparison
+            return state, []
     moved = removed(tiers, state)
     if moved is not None:
         state = replaced(state, {"tier": moved.new, "tier_since": state.tier_since if moved.new else None})
@@ -316,3 +333,219 @@ def _horizon(window: Window, local: dt.datetime) -> dt.datetime | None:
         return local - 2 * window.length
     period = _calendar(window)
     return periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1))
+
+
+# -- decided once per program ---------------------------------------------------------------------
+
+
+class Reviews:
+    """What a program's tiers decide once for their reviews (`reviews(tiers, zone)`): each level's
+    threshold, and when a tier held since a moment is reviewed (`due`, as `review_at`), so that
+    `elapse`, which runs before every event, answers "nothing is due" with one comparison."""
+
+    __slots__ = ("_after", "_calendar", "_dues", "thresholds", "tiers", "zone")
+
+    def __init__(self, tiers: Tiers, zone: dt.tzinfo) -> None:
+        self.tiers = tiers
+        self.zone = zone
+        self.thresholds = {level.id: level.threshold for level in tiers.levels}
+        grace = tiers.downgrade_grace or dt.timedelta(0)
+        hold, window = tiers.hold, tiers.window
+        # `since + first + grace` (a hold for a time, a rolling window), else None: never (lifetime)
+        # or by the calendar (`_calendar`); the same sums as `review_at`, in its order.
+        self._after: tuple[dt.timedelta, dt.timedelta] | None = None
+        self._calendar = False
+        if isinstance(hold, HoldFor):
+            self._after = (hold.for_, grace)
+        elif window.kind == "rolling":
+            assert window.length is not None
+            self._after = (window.length, grace)
+        elif window.kind != "lifetime":
+            self._calendar = True
+        # A calendar review date depends on the instant of `since` alone (read in the program's
+        # zone): worked out once per tier reached (keyed with the fold, which `==` leaves out).
+        self._dues: dict[tuple[dt.datetime, int], dt.datetime | None] = {}
+
+    def due(self, since: dt.datetime) -> dt.datetime | None:
+        """`review_at(tiers, since, zone)`."""
+        after = self._after
+        if after is not None:
+            return since + after[0] + after[1]
+        if not self._calendar:
+            return None
+        key = (since, since.fold)
+        dues = self._dues
+        due = dues.get(key, _UNKNOWN)
+        if due is _UNKNOWN:
+            if len(dues) >= _DUES_KEPT:
+                dues.clear()
+            due = dues[key] = review_at(self.tiers, since, self.zone)
+        return due  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
+_DUES_KEPT = 4096
+# Each program's review facts, by the identity of its `tiers` (an `Engine` keeps its program, so
+# the entry is found again at every event; emptied when it holds that many programs' facts).
+_REVIEWS: dict[int, Reviews] = {}
+_REVIEWS_KEPT = 256
+
+
+def reviews(tiers: Tiers, zone: dt.tzinfo) -> Reviews:
+    """The review facts of `tiers` in the program's `zone`, made at the first call."""
+    facts = _REVIEWS.get(id(tiers))
+    if facts is None or facts.tiers is not tiers or facts.zone is not zone:
+        if len(_REVIEWS) >= _REVIEWS_KEPT:
+            _REVIEWS.clear()
+        facts = _REVIEWS[id(tiers)] = Reviews(tiers, zone)
+    return facts
+
+
+_SUMS = {"start", "spend", "points", "visits"}
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
+    """`apply` for a purchase the generated path takes, specialised once per program: the activity
+    appended and the running sums moved with the program's windows known (the tier window's start
+    and the horizon worked out once per event, the sums kept as three numbers until the one
+    `ActivitySums` of the event is made, each list and record made once), the levels and what
+    `tier_progress` names after each worked out once. The same trace, tier changes, progress and
+    state as `apply` (tests/engine/test_generated_tiers.py). A purchase dated before the latest
+    activity (a late event), a state written before the sums were kept, and a program with
+    leaderboards but no tiers run `apply`. None when the program has no tiers."""
+    program = plan.program
+    tiers = program.tiers
+    if tiers is None:
+        return None
+    windows = [tiers.window, *(board.window for board in program.leaderboards)]
+    window_kind, length = tiers.window.kind, tiers.window.length
+    calendar = _calendar(tiers.window) if window_kind not in ("rolling", "lifetime") else None
+    lifetime = any(w.kind == "lifetime" for w in windows)  # nothing ever leaves the activity
+    rolling_only = all(w.kind == "rolling" for w in windows)
+    twice = max((2 * w.length for w in windows if w.length is not None), default=dt.timedelta(0))
+    qualify_on = tiers.qualify_on
+    metric_at = ("spend", "points", "visits").index(qualify_on)  # its place in the sums
+    levels = [(level.threshold, level) for level in reversed(tiers.levels)]  # the highest first
+    index = plan.tier_positions
+    tier_window = plan.tier_window
+    # What `tier_progress` names after each tier (after no tier, or one not in the program: the
+    # first level): the next level's id and threshold, or None at the top.
+    following: dict[str | None, tuple[str, Decimal] | None] = {}
+    for position, level in enumerate([None, *tiers.levels]):
+        after = tiers.levels[position] if position < len(tiers.levels) else None
+        following[level.id if level is not None else None] = (after.id, after.threshold) if after else None
+    first = following[None]
+
+    def tiers_of_purchase(run: Run) -> None:
+        state = run.state
+        known = state.activity_sums
+        event = run.event
+        at = event.time
+        activity: Sequence[Activity] = state.activity
+        items, head, end = window(activity)
+        if head < end and (known is None or items[end - 1].at > at):
+            apply(run)  # a state from before the sums, or a late purchase: the general way
+            return
+        remaining = run.remaining
+        spend = sum(remaining, ZERO)
+        points = ZERO
+        for award in run.effects_points:  # as `sum(…, ZERO)`, without a generator
+            points += award.points
+        entry = trusted(
+            Activity,
+            {
+                "event": event.id,
+                "at": at,
+                "spend": spend,
+                "points": points,
+                "visits": 1,
+                "paid": list(remaining),
+                "qty": [line.qty for line in event.items],  # type: ignore[union-attr]
+            },
+            _ACTIVITY,
+        )
+        activity = appended(activity, (entry,))
+        local = run.local
+        # the tier window's start at the event (`window_bounds`)
+        if window_kind == "rolling":
+            start: dt.datetime | None = local - length  # type: ignore[operator]
+        elif calendar is not None:
+            start = periods.start(calendar, local)
+        else:
+            start = None
+        if known is None:  # a new customer's first activity: the sums start with it (`running.sums`)
+            sums = running.summed(activity[running.index_from(activity, start) :], start)
+            totals = (sums.spend, sums.points, sums.visits)
+        else:
+            since = known.start
+            totals = (known.spend, known.points, known.visits)
+            changed = False  # whether the totals differ from `known`'s
+            if since is None or at >= since:
+                totals = (totals[0] + spend, totals[1] + points, totals[2] + 1)
+                changed = True
+            if not lifetime:  # the activity no window needs any more leaves (`record_activity`)
+                if rolling_only:
+                    horizon = local - twice
+                else:
+                    horizon = min(h for h in (_horizon(w, local) for w in windows) if h is not None)
+                cut = running.index_from(activity, horizon)
+                if cut:
+                    if since is None or since < horizon:  # the sums move past it first
+                        left = running.moved(activity, since, horizon, totals)
+                        if left is not None:
+                            totals, changed = left, True
+                        since = horizon
+                    if type(activity) is list:  # made just now (short): nothing else holds it
+                        del activity[:cut]
+                    else:
+                        activity = appended(activity, (), cut)
+            # the sums moved to the window's start (`running.sums`)
+            if since != start:  # else they keep their start (the same instant, as it was written)
+                if start is None or (since is not None and start < since):  # moved back: add up again
+                    again = running.summed(activity[running.index_from(activity, start) :], start)
+                    totals, changed = (again.spend, again.points, again.visits), True
+                else:
+                    left = running.moved(activity, since, start, totals)
+                    if left is not None:
+                        totals, changed = left, True
+                since = start
+            if changed or since is not known.start:
+                sums = trusted(
+                    ActivitySums,
+                    {"start": since, "spend": totals[0], "points": totals[1], "visits": totals[2]},
+                    _SUMS,
+                )
+            else:
+                sums = known
+        value = totals[metric_at] if metric_at < 2 else Decimal(totals[2])
+        current, held = state.tier, state.tier_since
+        reached = None
+        for threshold, level in levels:  # the highest level reached
+            if threshold <= value:
+                reached = level
+                break
+        if reached is not None and (current not in index or index[reached.id] > index[current]):
+            change = TierChange(
+                old=current,
+                new=reached.id,
+                reason=f"{qualify_on} {value} in {tiers.window} reaches {reached.id} "
+                f"(from {reached.threshold})",
+            )
+            current, held = reached.id, at
+            run.tier_changes.append(change)
+            run.trace.append(simple_verdict(f"tier:{reached.id}", "tier", True, "fired", change.reason))
+        change_state(run, {"activity": activity, "activity_sums": sums, "tier": current, "tier_since": held})
+        after = following.get(current, first) if current else first
+        run.tier_progress = trusted(
+            TierProgress,
+            {
+                "tier": current,
+                "metric": value,
+                "window": tier_window,
+                "next": after[0] if after else None,
+                "needed": max(ZERO, after[1] - value) if after else None,
+            },
+            _TIER_PROGRESS,
+        )
+
+    return tiers_of_purchase

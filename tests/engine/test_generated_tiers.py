@@ -1,0 +1,355 @@
+"""Tiers on the generated path decide as their `apply` does, byte for byte (issues 12 and 13).
+
+A purchase the generated path takes runs the tiers specialised for it once per program
+(`tiers.for_purchase`: the activity appended and the running sums moved as numbers, the window's
+bounds once per event); every other event, and `Engine(program, generated=False)`, runs
+`tiers.apply`. Before every event `tiers.elapse` answers "no review due" with one comparison
+(`tiers.reviews`). Checked here: random tier programs — spend, points and visits; rolling,
+calendar and lifetime windows; every hold, grace and downgrade; multipliers and discounts by
+tier; leaderboards beside the tier; the downgrade reminder; returns and late events — give the
+same outcome JSON and state JSON on both paths, event by event; the review dates and the running
+sums equal their plain definitions (`tiers.review_at`, `tiers.metric`); a late purchase and a
+state from before the running sums take `apply`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine import running
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.generate import unsupported
+from rules_engine.engine.mechanics import tiers
+from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program, load_program_text
+from rules_engine.state.customer import Activity, ActivitySums, CustomerState
+from rules_engine.state.shared import appended
+from tests.conftest import ROOT
+from tests.engine.random_programs import ZONES, Drawn, streams
+
+_SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+_WINDOWS = (
+    "rolling 7d",
+    "rolling 30d",
+    "rolling 365d",
+    "calendar_week",
+    "calendar_month",
+    "calendar_quarter",
+    "calendar_year",
+    "lifetime",
+)
+
+
+@st.composite
+def tier_programs(draw: st.DrawFn) -> Drawn:
+    """A program whose tiers are drawn from every documented option, with leaderboards beside
+    them now and then, earn rules that read the tier, and returns and late events."""
+    currency, decimals = draw(st.sampled_from([("EUR", 2), ("JPY", 0)]))
+    qualify = draw(st.sampled_from(["spend", "points", "visits"]))
+    window = draw(st.sampled_from(_WINDOWS))
+    parts = [
+        "program: tiered-shop",
+        "version: 1",
+        f"timezone: {draw(st.sampled_from(ZONES))}",
+        f"currency: {currency}",
+        "points:",
+        f"  rounding: {draw(st.sampled_from(['floor', 'round']))}",
+        "returns:",
+        f"  within: {draw(st.sampled_from(['10d', '60d']))}",
+        "tiers:",
+        f"  qualify_on: {qualify}",
+        f"  window: {window}",
+        f"  downgrade: {draw(st.sampled_from(['one_level', 'to_qualified']))}",
+    ]
+    holds: list[str | None] = [None, "{for: 20d}", "{for: 90d}"]
+    if window.startswith("calendar"):
+        holds += ["rest_of_period", "next_period"]
+    hold = draw(st.sampled_from(holds))
+    if hold is not None:
+        parts.append(f"  hold: {hold}")
+    grace = draw(st.sampled_from([None, "7d", "30d"]))
+    if grace is not None:
+        parts.append(f"  downgrade_grace: {grace}")
+    threshold = draw(st.sampled_from([0, 0, 1]))  # above 0: a new customer enters no tier at first
+    parts += ["  levels:", f"    - {{id: t0, threshold: {threshold}}}"]
+    names = ["t0"]
+    for level in range(1, draw(st.integers(1, 4))):
+        threshold += draw(st.integers(1, 4)) if qualify == "visits" else draw(st.integers(10, 600))
+        benefits = [f"earn_multiplier: {draw(st.sampled_from(['1.25', '1.5', '2']))}"]
+        if draw(st.booleans()):
+            benefits.append(f"discount_percent: {draw(st.integers(1, 20))}")
+        parts.append(f"    - {{id: t{level}, threshold: {threshold}, benefits: {{{', '.join(benefits)}}}}}")
+        names.append(f"t{level}")
+    parts += [
+        "earn:",
+        "  - id: base",
+        f"    rate: {draw(st.sampled_from(['1 per 1', '2 per 10', '5 per 100']))}",
+        "  - id: loyal",
+        f'    when: customer.tier == "{draw(st.sampled_from(names))}"',
+        f"    award: {draw(st.integers(1, 30))}",
+    ]
+    if draw(st.booleans()):
+        parts += ["discounts:", "  - id: d0", '    applies_to: item.category == "food"', "    percent: 10"]
+    boards = draw(st.lists(st.sampled_from(_WINDOWS), max_size=2))
+    if boards:
+        parts.append("leaderboards:")
+        for number, board in enumerate(boards):
+            metric = draw(st.sampled_from(["spend", "points", "visits"]))
+            parts.append(f"  - {{id: lb{number}, metric: {metric}, window: {board}}}")
+    parts += ["catalog:", "  - {id: gift, name: A gift, cost: 50}"]
+    if draw(st.booleans()):
+        parts += ["notifications:", "  tier_downgrade: {before: 30d, template: tier_at_risk}"]
+    if draw(st.booleans()):
+        parts += ["late_events:", f"  accept_within: {draw(st.sampled_from(['1d', '7d']))}"]
+    return Drawn("\n".join(parts) + "\n", currency, decimals)
+
+
+def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
+    """(outcome JSON, state JSON, the state), or ("refused", its codes)."""
+    try:
+        result = engine.process(event, state)
+    except EventError as error:
+        return "refused", [d.code for d in error.diagnostics]
+    return result.outcome().model_dump_json(), result.state.model_dump_json(), result.state
+
+
+def _same_stream(fast: Engine, slow: Engine, stream: list[dict[str, Any]]) -> None:
+    """Both engines over `stream`, each carrying its own states: equal after every event."""
+    mine: dict[str, CustomerState | None] = {}
+    theirs: dict[str, CustomerState | None] = {}
+    for event in stream:
+        customer = event["customer"]
+        a = _decide(fast, event, mine.get(customer))
+        b = _decide(slow, event, theirs.get(customer))
+        assert a[:2] == b[:2], event
+        if a[0] != "refused":
+            mine[customer], theirs[customer] = a[2], b[2]
+
+
+@_SETTINGS
+@given(data=st.data())
+def test_random_tier_programs_decide_the_same_on_both_paths(data: st.DataObject) -> None:
+    drawn = data.draw(tier_programs(), label="program")
+    compiled = load_program_text(drawn.text, "tiered.yaml")
+    fast, slow = Engine(compiled, secret=b"s"), Engine(compiled, secret=b"s", generated=False)
+    assert fast.generated is not None, unsupported(fast.plan)
+    assert "tiers_of_purchase" in {f.__name__ for f in fast.generated.mechanics}
+    stream = data.draw(streams(drawn, customers=2, events=24), label="stream")
+    _same_stream(fast, slow, stream)
+
+
+_COFFEE = ROOT / "programs" / "coffee-club.yaml"
+
+
+def _purchase(
+    number: int, moment: dt.datetime, price: str = "400.00", customer: str = "c1"
+) -> dict[str, Any]:
+    return {
+        "id": f"p{number}",
+        "type": "purchase",
+        "customer": customer,
+        "time": moment.isoformat(),
+        "items": [
+            {"sku": "LATTE", "category": "coffee", "price": price, "qty": 2},
+            {"sku": "CROISSANT", "category": "pastry", "price": "150.00", "qty": 1},
+        ],
+    }
+
+
+def test_a_purchase_in_time_order_takes_the_specialised_tiers_and_a_late_one_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The specialised function does its own work for the purchases of a customer in time order
+    (across the window's end, a review, an upgrade); a purchase dated before the latest activity
+    (a late event the program accepts) runs `apply`, and both paths agree throughout."""
+    text = _COFFEE.read_text(encoding="utf-8") + "\nlate_events:\n  accept_within: 7d\n"
+    compiled = load_program_text(text, "coffee-club.yaml")
+    fast, slow = Engine(compiled), Engine(compiled, generated=False)
+    calls: list[str] = []
+    apply = tiers.apply
+
+    def counted(run: Any) -> None:
+        calls.append(run.event.id)
+        apply(run)
+
+    monkeypatch.setattr(tiers, "apply", counted)  # what the specialised function falls back to
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    moments = [start + dt.timedelta(days=day) for day in (0, 1, 40, 200, 380, 381, 800, 1300)]
+    stream = [_purchase(n, moment, "25000.00" if n == 3 else "400.00") for n, moment in enumerate(moments)]
+    stream.append({**_purchase(99, moments[-1] - dt.timedelta(days=2)), "id": "late"})
+    mine: CustomerState | None = None
+    theirs: CustomerState | None = None
+    changes = []
+    for event in stream:
+        a, b = fast.process(event, mine), slow.process(event, theirs)
+        assert a.outcome().model_dump_json() == b.outcome().model_dump_json()
+        assert a.state.model_dump_json() == b.state.model_dump_json()
+        mine, theirs = a.state, b.state
+        changes += [(change.old, change.new) for change in a.tier_changes]
+    assert calls == ["late"]
+    assert changes == [(None, "green"), ("green", "gold"), ("gold", "green")]  # entered, upgraded, reviewed
+
+
+def test_a_state_from_before_the_running_sums_takes_apply() -> None:
+    """A state written before `activity_sums` were kept (null) is added up once by `apply`, on
+    either path, and the next purchase is the specialised one's again."""
+    compiled = load_program(_COFFEE)
+    fast, slow = Engine(compiled), Engine(compiled, generated=False)
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    state = fast.process(_purchase(0, start), None).state
+    old = state.model_copy(update={"activity_sums": None})
+    for n in (1, 2):
+        event = _purchase(n, start + dt.timedelta(days=n))
+        a, b = fast.process(event, old), slow.process(event, old)
+        assert a.state.model_dump_json() == b.state.model_dump_json()
+        assert a.outcome().model_dump_json() == b.outcome().model_dump_json()
+        assert a.state.activity_sums is not None
+        old = a.state
+
+
+# -- the review dates and the running sums against their plain definitions -------------------------
+
+_ZONES = [zoneinfo.ZoneInfo(name) for name in ("Europe/Berlin", "America/Chicago", "Asia/Tokyo", "UTC")]
+
+
+@st.composite
+def _tiers(draw: st.DrawFn) -> Any:
+    window = draw(st.sampled_from(_WINDOWS))
+    holds: list[str | None] = [None, "{for: 20d}"]
+    if window.startswith("calendar"):
+        holds += ["rest_of_period", "next_period"]
+    hold = draw(st.sampled_from(holds))
+    grace = draw(st.sampled_from([None, "7d", "30d"]))
+    lines = [
+        "program: p",
+        "version: 1",
+        "timezone: Europe/Berlin",
+        "currency: EUR",
+        "earn: [{id: base, rate: 1 per 1}]",
+        "tiers:",
+        "  qualify_on: spend",
+        f"  window: {window}",
+        "  levels: [{id: a, threshold: 0}, {id: b, threshold: 100}, {id: c, threshold: 300}]",
+    ]
+    if hold is not None:
+        lines.append(f"  hold: {hold}")
+    if grace is not None:
+        lines.append(f"  downgrade_grace: {grace}")
+    if draw(st.booleans()):
+        lines.append("  removed_tiers: {move_to: a}")
+    return load_program_text("\n".join(lines) + "\n", "p.yaml").program.tiers
+
+
+# Moments around the daylight-saving changes of Berlin and Chicago (an hour repeated, an hour
+# skipped) and at midnights, in the zones' own wall time and in fixed offsets.
+_MOMENTS = st.builds(
+    lambda day, minute, zone, fold: dt.datetime.combine(
+        dt.date(2026, 1, 1) + dt.timedelta(days=day), dt.time(), tzinfo=zone
+    ).replace(hour=minute // 60, minute=minute % 60, fold=fold),
+    st.integers(0, 1100),
+    st.sampled_from([0, 60, 90, 120, 150, 180, 23 * 60 + 59]) | st.integers(0, 24 * 60 - 1),
+    st.sampled_from([*_ZONES, dt.timezone(dt.timedelta(hours=3)), dt.UTC]),
+    st.integers(0, 1),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tiers_=_tiers(), since=_MOMENTS, zone=st.sampled_from(_ZONES))
+def test_a_review_date_worked_out_once_is_review_at(tiers_: Any, since: dt.datetime, zone: Any) -> None:
+    facts = tiers.reviews(tiers_, zone)
+    assert facts is tiers.reviews(tiers_, zone)  # made once per program
+    for _ in range(2):  # the second from what was kept
+        due = facts.due(since)
+        expected = tiers.review_at(tiers_, since, zone)
+        if expected is None:
+            assert due is None
+        else:  # the same moment, written the same way
+            assert due is not None and due.tzinfo is expected.tzinfo and due.fold == expected.fold
+            assert due.replace(tzinfo=None) == expected.replace(tzinfo=None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tiers_=_tiers(),
+    since=_MOMENTS,
+    ahead=st.integers(-400, 2000),
+    tier=st.sampled_from(["a", "b", "c", "gone", None]),
+    spent=st.lists(st.integers(0, 200), max_size=6),
+)
+def test_elapse_answers_as_the_reviews_do(
+    tiers_: Any, since: dt.datetime, ahead: int, tier: str | None, spent: list[int]
+) -> None:
+    """`elapse`'s early answer ("nothing due") is what the reviews decide (`review`, `removed`)."""
+    zone = zoneinfo.ZoneInfo("Europe/Berlin")
+    moment = (since + dt.timedelta(days=ahead)).astimezone(dt.UTC)
+    activity = [
+        Activity(event=f"e{n}", at=since + dt.timedelta(days=9 * n), spend=Decimal(s), visits=1)
+        for n, s in enumerate(spent)
+    ]
+    state = CustomerState(tier=tier, tier_since=since if tier else None, activity=activity)
+    after, changes = tiers.elapse(tiers_, state, moment, zone)
+    moved = tiers.removed(tiers_, state)  # elapse's own steps, without its early answer
+    base = state
+    if moved is not None:
+        base = state.model_copy(
+            update={"tier": moved.new, "tier_since": state.tier_since if moved.new else None}
+        )
+    current, held, reviewed = tiers.review(tiers_, base, moment, zone)
+    expected = ([moved] if moved is not None else []) + reviewed
+    assert [c.model_dump() for c in changes] == [c.model_dump() for c in expected]
+    assert (after.tier, after.tier_since) == (current, held)
+    if not expected and held == state.tier_since:  # nothing reviewed: the state itself
+        assert after is state
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=st.lists(st.integers(0, 30), min_size=0, max_size=40),
+    spends=st.lists(st.integers(-50, 500), min_size=40, max_size=40),
+    known_at=st.integers(-5, 600),
+    start_at=st.integers(-5, 700),
+    shared=st.booleans(),
+    zone=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=3)), zoneinfo.ZoneInfo("Europe/Berlin")]),
+)
+def test_the_running_sums_moved_forward_are_the_sums_of_the_window(
+    gaps: list[int], spends: list[int], known_at: int, start_at: int, shared: bool, zone: Any
+) -> None:
+    """`running.sums` (one bisection and a walk over what left) and `running.moved` give the sums
+    of the entries at or after the window's start (`tiers.metric`), a window shared or not."""
+    offset = dt.timezone(dt.timedelta(hours=3))
+    origin = dt.datetime(2026, 1, 1, 12, tzinfo=offset)
+    activity: list[Activity] = []
+    day = 0
+    for gap, spend in zip(gaps, spends, strict=False):
+        day += gap
+        at = origin + dt.timedelta(days=day)
+        activity.append(Activity(event=f"e{len(activity)}", at=at, spend=Decimal(spend).scaleb(-2), visits=1))
+    held: Any = appended([], activity) if shared else activity
+    known = (origin + dt.timedelta(days=known_at)).astimezone(zone)
+    start = (origin + dt.timedelta(days=start_at, hours=1)).astimezone(zone)
+    end = origin + dt.timedelta(days=10_000)
+    sums = ActivitySums(
+        start=known,
+        spend=tiers.metric("spend", activity, known, end),
+        points=Decimal(0),
+        visits=int(tiers.metric("visits", activity, known, end)),
+    )
+    state = CustomerState(activity_sums=sums).model_copy(update={"activity": held})
+    got = running.sums(state, start)
+    assert got.start == start
+    assert got.spend == tiers.metric("spend", activity, start, end)
+    assert got.visits == tiers.metric("visits", activity, start, end)
+    assert running.index_from(held, start) == sum(1 for entry in activity if entry.at < start)
+    if start >= known:
+        left = running.moved(held, known, start, (sums.spend, sums.points, sums.visits))
+        expected = (got.spend, got.points, got.visits)
+        assert (left or (sums.spend, sums.points, sums.visits)) == expected
