@@ -477,6 +477,73 @@ def earn_entry(
     return model
 
 
+def earned(
+    event: str,
+    awards: Iterable[tuple[str, Decimal]],
+    records: Iterable[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    at: dt.datetime,
+    available_at: dt.datetime,
+    expires_at: dt.datetime | None,
+    version: int,
+    rule_hashes: Mapping[str, str],
+) -> tuple[list[Lot], list[LedgerEntry], list[str]]:
+    """The lots, the `earn` ledger entries and the lots' ids of an event's awards (each `(rule,
+    points)`, with its `awards_records`): `points_lot(...)` and `earn_entry(...)` of each, in one
+    loop, the makers bound once and each lot's id made once (a purchase makes four or five)."""
+    lots: list[Lot] = []
+    entries: list[LedgerEntry] = []
+    ids: list[str] = []
+    if not (_LOT_FAST and _LEDGER_ENTRY_FAST):
+        for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
+            lot = f"{event}/{rule}"
+            lots.append(points_lot(event, rule, points, at, available_at, expires_at, lot_lines))
+            entries.append(earn_entry(event, rule, points, lot, at, version, rule_hashes.get(rule), parts))
+            ids.append(lot)
+        return lots, entries, ids
+    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
+    lot_given, entry_given, hashes = _LOT_GIVEN, _EARN_ENTRY_GIVEN, rule_hashes.get
+    for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
+        lot_id = f"{event}/{rule}"
+        model = new(Lot)
+        set_dict(
+            model,
+            {
+                "event": event,
+                "rule": rule,
+                "points": points,
+                "earned_at": at,
+                "available_at": available_at,
+                "expires_at": expires_at,
+                "lines": lot_lines,
+            },
+        )
+        set_fields(model, lot_given)
+        set_extra(model, None)
+        set_private(model, None)
+        lots.append(model)
+        entry = new(LedgerEntry)
+        set_dict(
+            entry,
+            {
+                "event": event,
+                "rule": rule,
+                "kind": "earn",
+                "points": points,
+                "lot": lot_id,
+                "at": at,
+                "version": version,
+                "rule_hash": hashes(rule),
+                "lines": parts,
+            },
+        )
+        set_fields(entry, entry_given)
+        set_extra(entry, None)
+        set_private(entry, None)
+        entries.append(entry)
+        ids.append(lot_id)
+    return lots, entries, ids
+
+
 _RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")
 _RULE_TRACE_FAST = _spelt_out(RuleTrace, *_RULE_TRACE)
 _OPTIONAL = _RULE_TRACE[5:]
