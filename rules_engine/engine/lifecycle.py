@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import operator
 from collections.abc import Sequence
 from decimal import Decimal
@@ -255,8 +256,17 @@ def _ripe_in_tail(
     if min(times) > moment:  # nothing ended its wait
         return [], pending, True
     ended: list[tuple[dt.datetime, str, int, Lot]] = []
-    waiting: list[str] = []
     one_zone = isinstance(zone, dt.timezone)
+    if all(map(operator.le, times, itertools.islice(times, 1, None))):
+        # in the order of their time (the usual: lots earned in time order wait alike): those that
+        # ended their wait are a prefix, found by bisection; the rest wait, a slice of the ids
+        due = bisect.bisect_right(times, moment)
+        for lot_id, lot, available in zip(pending, tail, times[:due], strict=False):  # the first `due`
+            if lot.points > 0 and available > (earned := lot.earned_at):
+                one_zone = one_zone and earned.tzinfo is zone
+                ended.append((earned, lot_id, len(ended), lot))
+        return ended, pending[due:], one_zone
+    waiting: list[str] = []
     for lot_id, lot, available in zip(pending, tail, times, strict=True):
         if available > moment:
             waiting.append(lot_id)
