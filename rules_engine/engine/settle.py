@@ -130,8 +130,7 @@ def new_state(run: Run) -> CustomerState:
     coupons = state.coupons  # unchanged (usually): shared, as every field the update leaves alone
     if run.redeemed or run.coupons_issued:
         coupons = [
-            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c
-            for c in state.coupons
+            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in state.coupons
         ]
         coupons += [
             IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)

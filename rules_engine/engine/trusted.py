@@ -115,13 +115,16 @@ _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 # text) → its shares by the points' text; the line's table is looked up once per event, whatever
 # the number of awards on it, and each share is then one look-up of a string. Keyed by the
 # decimals' text, which tells 5 from 5.0 (equal decimals, but not the same JSON); one look-up
-# gives both records of a share; emptied when it holds that many shares, so it stays small.
+# gives both records of a share; emptied when it holds that many shares, so it stays small. A
+# share's points are also looked up by the decimal itself (its hash is kept in the object), the
+# entry taken only when it was made from that very object (`is`: the same digits and exponent):
+# most points are the shared small decimals (money.SMALL), found without making their text.
 _LINES_KEPT = 4096
 _SHARES_MADE = [0]  # how many shares the tables hold
-_SHARES: dict[tuple[int, str, str], dict[str, tuple[LotLine, LedgerLine]]] = {}
+_SHARES: dict[tuple[int, str, str], dict[str | Decimal, tuple[LotLine, LedgerLine, Decimal]]] = {}
 
 
-def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine]:
+def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine, Decimal]:
     """The `LotLine` and `LedgerLine` of one share, made (not looked up)."""
     lot_model = _new(LotLine)
     _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
@@ -133,7 +136,7 @@ def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[Lot
     _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
     _set_extra(ledger_model, None)
     _set_private(ledger_model, None)
-    return lot_model, ledger_model
+    return lot_model, ledger_model, points
 
 
 def award_records(
@@ -160,7 +163,8 @@ def awards_records(
         ]
     made: list[tuple[list[LotLine], tuple[LedgerLine, ...]]] = []
     # this event's lines: each line's SKU and table of shares, found at its first share
-    tables: list[tuple[str, dict[str, tuple[LotLine, LedgerLine]]] | None] = [None] * len(quantities)
+    tables: list[tuple[str, dict[str | Decimal, tuple[LotLine, LedgerLine, Decimal]]] | None]
+    tables = [None] * len(quantities)
     kept = _SHARES
     for shares in awards:
         lot_lines: list[LotLine] = []
@@ -174,9 +178,18 @@ def awards_records(
                 found = kept.get(key)
                 table = kept[key] = {} if found is None else found
                 tables[i] = (sku, table)
+            records = table.get(points)
+            if records is not None and records[2] is points:  # made from this very decimal
+                lot_lines.append(records[0])
+                ledger_lines.append(records[1])
+                continue
+            mine = records is None  # no entry for the decimal's value yet: this one's
             text = str(points)
             records = table.get(text)
-            if records is None:
+            if records is not None:
+                if mine and records[2] is points:
+                    table[points] = records
+            else:
                 records = _share_records(i, sku, quantities[i], points)
                 if _SHARES_MADE[0] >= _LINES_KEPT:  # full: start again (this event's tables go too)
                     kept.clear()
@@ -186,6 +199,8 @@ def awards_records(
                     tables[i] = (sku, table)
                 _SHARES_MADE[0] += 1
                 table[text] = records
+                if mine:
+                    table[points] = records
             lot_lines.append(records[0])
             ledger_lines.append(records[1])
         made.append((lot_lines, tuple(ledger_lines)))
