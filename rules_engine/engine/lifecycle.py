@@ -166,8 +166,8 @@ def expire(
     else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)
         kept = appended(lots, (), end)
     update: dict[str, object] = {"lots": kept}
-    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there
-        update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
+    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there (filtered in C)
+        update["reminded"] = list(itertools.filterfalse(gone.__contains__, state.reminded))
     return replaced(state, update), transitions, ledger
 
 

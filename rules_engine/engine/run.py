@@ -13,6 +13,7 @@ Input: the engine's `Plan`, the parsed event and the state after time passed. Ou
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,6 +43,8 @@ from rules_engine.program.model import Program, TierLevel
 from rules_engine.state.customer import CustomerState, LedgerEntry
 
 ZERO = Decimal(0)
+_SKU = operator.attrgetter("sku")
+_QTY = operator.attrgetter("qty")
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,8 @@ def open_run(
         tier=plan.tiers.get(state.tier or ""),
         counters=dict(state.counters),  # a rule's counts are copied when counted
         items=items,
-        skus=[line.sku for line in items] + ["(shipping)"],
-        quantities=[line.qty for line in items] + [ONE],
+        skus=[*map(_SKU, items), "(shipping)"],  # each line's field read in C
+        quantities=[*map(_QTY, items), ONE],
         amounts=amounts,
         remaining=list(amounts),
         points_before=state.available(event.time) if "points" in plan.customer_reads else ZERO,
