@@ -13,6 +13,7 @@ Input: the engine's `Plan`, the parsed event and the state after time passed. Ou
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,7 +177,8 @@ def open_run(
     quantum = plan.quantum
     known = _AMOUNTS.get
     found = [known((line.price, line.qty, quantum)) for line in items]
-    every = None not in found
+    # by identity: `None in found` would compare None with each decimal, which asks `numbers`' ABCs
+    every = all(map(operator.is_not, found, itertools.repeat(None)))
     _check_event(plan, event, state, every)
     amounts = cast("list[Decimal]", found) if every else _amounts(items, found, quantum)
     return Run(
