@@ -148,8 +148,10 @@ class Engine:
                 self.plan, self.secret, parsed, before, explain, budgets or BudgetSnapshot(), changes
             )
             run.ledger = expired
-            tiers.reviewed(run, moves)
-            notifications.delivered(run, sent)
+            if moves:
+                tiers.reviewed(run, moves)
+            if sent:
+                notifications.delivered(run, sent)
             result = self._decide(run)
             if order == "late" and latest is not None:
                 return self._caught_up(result, latest, parsed.id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import operator
 from collections.abc import Sequence
 from decimal import Decimal
@@ -165,8 +166,8 @@ def expire(
     else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)
         kept = appended(lots, (), end)
     update: dict[str, object] = {"lots": kept}
-    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there
-        update["reminded"] = [lot_id for lot_id in state.reminded if lot_id not in gone]
+    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there (filtered in C)
+        update["reminded"] = list(itertools.filterfalse(gone.__contains__, state.reminded))
     return replaced(state, update), transitions, ledger
 
 
@@ -219,25 +220,54 @@ def became_available(
     return [Transition("available", lot.id, lot.points, lot.available_at) for lot in _oldest_first(ended)]
 
 
+_EVENT = operator.attrgetter("event")
+_RULE = operator.attrgetter("rule")
+_AVAILABLE = operator.attrgetter("available_at")
+_ID = "/".join  # of (event, rule): `Lot.id`, made in C
+
+
+def _tail_is(pending: Sequence[str], tail: Sequence[Lot]) -> bool:
+    """Whether the ids of `tail` (as many lots as `pending` names) are `pending`, in its order:
+    compared in C, each id made by `"/".join` of the lot's event and rule (`Lot.id`), without a
+    Python loop or an f-string per lot (every event of a customer with points pending asks)."""
+    return all(map(operator.eq, pending, map(_ID, zip(map(_EVENT, tail), map(_RULE, tail), strict=True))))
+
+
 def _ripe_in_tail(
     state: CustomerState, moment: dt.datetime, zone: dt.tzinfo | None
 ) -> tuple[list[tuple[dt.datetime, str, int, Lot]], list[str], bool] | None:
     """`ripen`'s reading of the pending lots when they are the lots' tail, in the same order (as
-    `_pending_lots` finds them usually), confirmed id by id as they are read: the lots that ended
+    `_pending_lots` finds them usually), confirmed by their ids (`_tail_is`): the lots that ended
     their wait (with their earned time, id and place), the ids still waiting, and whether every
     ended lot's time has `zone`. None when the tail is not the pending lots (then `ripen` reads
-    them as `_pending_lots` finds them)."""
+    them as `_pending_lots` finds them).
+
+    Whether anything is due is one comparison: the soonest `available_at` of the tail (found in
+    C) with `moment`. When it is later, nothing ended its wait and the ids still waiting are the
+    state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
     pending = state.pending_lots
     lots = state.lots
     if not pending or len(pending) > len(lots):
         return None
+    tail = lots[len(lots) - len(pending) :]
+    if not _tail_is(pending, tail):
+        return None
+    times = list(map(_AVAILABLE, tail))
+    if min(times) > moment:  # nothing ended its wait
+        return [], pending, True
     ended: list[tuple[dt.datetime, str, int, Lot]] = []
-    waiting: list[str] = []
     one_zone = isinstance(zone, dt.timezone)
-    for lot_id, lot in zip(pending, lots[len(lots) - len(pending) :], strict=True):
-        if lot_id != f"{lot.event}/{lot.rule}":
-            return None
-        available = lot.available_at
+    if all(map(operator.le, times, itertools.islice(times, 1, None))):
+        # in the order of their time (the usual: lots earned in time order wait alike): those that
+        # ended their wait are a prefix, found by bisection; the rest wait, a slice of the ids
+        due = bisect.bisect_right(times, moment)
+        for lot_id, lot, available in zip(pending, tail, times[:due], strict=False):  # the first `due`
+            if lot.points > 0 and available > (earned := lot.earned_at):
+                one_zone = one_zone and earned.tzinfo is zone
+                ended.append((earned, lot_id, len(ended), lot))
+        return ended, pending[due:], one_zone
+    waiting: list[str] = []
+    for lot_id, lot, available in zip(pending, tail, times, strict=True):
         if available > moment:
             waiting.append(lot_id)
         elif lot.points > 0 and available > (earned := lot.earned_at):
@@ -249,13 +279,16 @@ def _ripe_in_tail(
 def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], list[str]]:
     """What time does to the pending lots of a state in order (`in_order`) from its latest event
     to `moment`: the lots that became available (as `became_available` reports them), and the
-    `pending_lots` index after it. Reads only the lots the index names."""
+    `pending_lots` index after it. Reads only the lots the index names; when none of them is due,
+    the index returned is the state's own list (`time_passes` then knows nothing changed)."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
         return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
     zone = moment.tzinfo
     read = _ripe_in_tail(state, moment, zone)
     if read is not None:  # the usual case: the pending lots are the lots' tail
         ended, waiting, one_zone = read
+        if not ended:
+            return [], waiting
     else:
         ended, waiting = [], []
         one_zone = isinstance(zone, dt.timezone)
@@ -277,6 +310,13 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
         _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
     ]
     return changes, waiting
+
+
+def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
+    """Whether no lot of `state` (in order, `in_order`) expires at or before `moment`: its first
+    lot in expiry order is not due (one comparison; `expire` does the rest when it is)."""
+    lots = state.lots
+    return not lots or expiry_order(lots[0]) > (False, moment)
 
 
 def burn(

@@ -35,8 +35,15 @@ def time_passes(
     the state after it, each change, and the ledger entries of expiry (`cause` names them)."""
     state = lifecycle.in_order(state)
     changes, pending = lifecycle.ripen(state, moment)
+    if (
+        not changes
+        and pending is state.pending_lots
+        and not state.tendered
+        and lifecycle.nothing_due(state, moment)
+    ):  # nothing is due (no lot ends its wait or expires): the state as it is, nothing built
+        return state, [], []
     state, expired, entries = lifecycle.expire(state, moment, event=cause, version=program.version)
-    if pending != state.pending_lots:
+    if pending is not state.pending_lots and pending != state.pending_lots:
         state = replaced(state, {"pending_lots": pending})
     if state.tendered:
         state = _tendered_kept(program, state, moment)

@@ -275,3 +275,82 @@ class Result:
             trace=list(self.trace),
             tier_progress=self.tier_progress,
         )
+
+
+# `Result`'s slots' own setters, in field order: `settled` sets them directly.
+_RESULT_SETTERS = tuple(Result.__dict__[name].__set__ for name in Result.__dataclass_fields__)
+(
+    _r_program,
+    _r_version,
+    _r_event,
+    _r_customer,
+    _r_awards,
+    _r_discounts,
+    _r_totals,
+    _r_state,
+    _r_ledger,
+    _r_trace,
+    _r_tier_progress,
+    _r_free_shipping,
+    _r_coupons_issued,
+    _r_coupons_redeemed,
+    _r_badges,
+    _r_tier_changes,
+    _r_notifications,
+    _r_draw_entries,
+    _r_points_changes,
+    _r_budgets_released,
+    _r_referral_owed,
+    _r_outcome,
+) = _RESULT_SETTERS
+
+
+def settled(
+    program: str,
+    version: int,
+    event: str,
+    customer: str,
+    awards: tuple[Award, ...],
+    discounts: tuple[Discount, ...],
+    totals: Totals,
+    state: CustomerState,
+    ledger: tuple[LedgerEntry, ...],
+    trace: Sequence[RuleTrace],
+    tier_progress: TierProgress | None,
+    free_shipping: FreeShipping | None,
+    coupons_issued: tuple[CouponIssued, ...],
+    coupons_redeemed: tuple[str, ...],
+    badges: tuple[BadgeAwarded, ...],
+    tier_changes: tuple[TierChange, ...],
+    notifications: tuple[Notification, ...],
+    draw_entries: tuple[DrawEntry, ...],
+    points_changes: tuple[PointsChange, ...],
+    budgets_released: tuple[BudgetRelease, ...],
+    referral_owed: str | None,
+) -> Result:
+    """`Result(...)` of every field, its slots set directly (as `award_of`): the frozen
+    dataclass's `__init__` sets its 22 fields one `object.__setattr__` at a time, at every event."""
+    made = _new(Result)
+    _r_program(made, program)
+    _r_version(made, version)
+    _r_event(made, event)
+    _r_customer(made, customer)
+    _r_awards(made, awards)
+    _r_discounts(made, discounts)
+    _r_totals(made, totals)
+    _r_state(made, state)
+    _r_ledger(made, ledger)
+    _r_trace(made, trace)
+    _r_tier_progress(made, tier_progress)
+    _r_free_shipping(made, free_shipping)
+    _r_coupons_issued(made, coupons_issued)
+    _r_coupons_redeemed(made, coupons_redeemed)
+    _r_badges(made, badges)
+    _r_tier_changes(made, tier_changes)
+    _r_notifications(made, notifications)
+    _r_draw_entries(made, draw_entries)
+    _r_points_changes(made, points_changes)
+    _r_budgets_released(made, budgets_released)
+    _r_referral_owed(made, referral_owed)
+    _r_outcome(made, None)
+    return made

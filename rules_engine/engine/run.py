@@ -13,10 +13,12 @@ Input: the engine's `Plan`, the parsed event and the state after time passed. Ou
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import AnyEvent, Line, Purchase, finer_than
@@ -42,6 +44,8 @@ from rules_engine.program.model import Program, TierLevel
 from rules_engine.state.customer import CustomerState, LedgerEntry
 
 ZERO = Decimal(0)
+_SKU = operator.attrgetter("sku")
+_QTY = operator.attrgetter("qty")
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,14 @@ def open_run(
             state of another customer (RE412).
     """
     program = plan.program
-    _check_event(plan, event, state)
     items: list[Line] = event.items if isinstance(event, Purchase) else []
     quantum = plan.quantum
-    amounts = [round_money(line.price * line.qty, quantum) for line in items]
+    known = _AMOUNTS.get
+    found = [known((line.price, line.qty, quantum)) for line in items]
+    # by identity: `None in found` would compare None with each decimal, which asks `numbers`' ABCs
+    every = all(map(operator.is_not, found, itertools.repeat(None)))
+    _check_event(plan, event, state, every)
+    amounts = cast("list[Decimal]", found) if every else _amounts(items, found, quantum)
     return Run(
         plan=plan,
         program=program,
@@ -186,8 +194,8 @@ def open_run(
         tier=plan.tiers.get(state.tier or ""),
         counters=dict(state.counters),  # a rule's counts are copied when counted
         items=items,
-        skus=[line.sku for line in items] + ["(shipping)"],
-        quantities=[line.qty for line in items] + [ONE],
+        skus=[*map(_SKU, items), "(shipping)"],  # each line's field read in C
+        quantities=[*map(_QTY, items), ONE],
         amounts=amounts,
         remaining=list(amounts),
         points_before=state.available(event.time) if "points" in plan.customer_reads else ZERO,
@@ -195,8 +203,44 @@ def open_run(
     )
 
 
-def _check_event(plan: Plan, event: AnyEvent, state: CustomerState) -> None:
-    if too_fine := finer_than(event, plan.quantum):
+# Each line's amount by (price, quantity, the currency's quantum): `round_money(price × qty,
+# quantum)`, remembered. A catalogue's prices and the usual quantities come back at every purchase,
+# and a product and its rounding cost four times a look-up. Exact by value: the rounded product of
+# equal values is the same decimal (same digits, the quantum's exponent), whatever exponents the
+# price and quantity were sent with. Only prices that are whole minor units are kept, so a purchase
+# whose every line is found has no price finer than its currency (`_check_event`, RE410).
+# Emptied when full.
+_AMOUNTS: dict[tuple[Decimal, Decimal, Decimal], Decimal] = {}
+_AMOUNTS_KEPT = 4096
+
+
+def _amounts(items: list[Line], found: list[Decimal | None], quantum: Decimal) -> list[Decimal]:
+    """Each line's amount: `found`'s, or worked out (and remembered when its price is fine)."""
+    amounts: list[Decimal] = []
+    for line, amount in zip(items, found, strict=True):
+        if amount is None:
+            price, qty = line.price, line.qty
+            amount = round_money(price * qty, quantum)
+            if not price % quantum:
+                if len(_AMOUNTS) >= _AMOUNTS_KEPT:
+                    _AMOUNTS.clear()
+                _AMOUNTS[price, qty, quantum] = amount
+        amounts.append(amount)
+    return amounts
+
+
+def _check_event(plan: Plan, event: AnyEvent, state: CustomerState, prices_fine: bool = False) -> None:
+    """`prices_fine`: every line's price is known to be whole minor units (`_AMOUNTS`); then only
+    the purchase's other amounts are looked at for RE410 (`finer_than` says what is wrong)."""
+    quantum = plan.quantum
+    if prices_fine and isinstance(event, Purchase):
+        shipping, tax, tendered = event.shipping, event.tax, event.paid_with_points
+        fine = not (
+            (shipping and shipping % quantum) or (tax and tax % quantum) or (tendered and tendered % quantum)
+        )
+    else:
+        fine = False
+    if not fine and (too_fine := finer_than(event, quantum)):
         raise EventError(too_fine)
     program = plan.program
     if isinstance(event, Purchase) and event.currency and event.currency != program.currency:

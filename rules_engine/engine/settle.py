@@ -17,9 +17,9 @@ from rules_engine.engine import history, lifecycle, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
-from rules_engine.engine.result import Result, RuleTraces
+from rules_engine.engine.result import Result, RuleTraces, settled
 from rules_engine.engine.run import ZERO, Run, change_state
-from rules_engine.engine.trusted import awards_records, earn_entry, past_lines, points_lot, trusted
+from rules_engine.engine.trusted import awards_records, earned, past_lines, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, Lot, PastLine
 from rules_engine.state.shared import appended
 
@@ -29,8 +29,12 @@ PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliver
 def outcome(run: Run) -> Result:
     """The result of the run: its totals, its effects, its trace and the new state."""
     event = run.event
-    points = sum((award.points for award in run.effects_points), ZERO)
-    discount = sum((d.amount for d in run.effects_discounts), ZERO)
+    points = ZERO
+    for award in run.effects_points:
+        points += award.points
+    discount = ZERO
+    for given in run.effects_discounts:
+        discount += given.amount
     shipping = ZERO
     if isinstance(event, Purchase):
         shipping = ZERO if run.free_shipping is not None else event.shipping
@@ -48,28 +52,28 @@ def outcome(run: Run) -> Result:
         _TOTALS_GIVEN,
     )
     state = new_state(run)  # books the awards' earn entries in `run.ledger`
-    return Result(
-        program=run.program.program,
-        version=run.program.version,
-        event=event.id,
-        customer=event.customer,
-        awards=tuple(run.effects_points),
-        discounts=tuple(run.effects_discounts),
-        totals=totals,
-        state=state,
-        ledger=tuple(run.ledger),
-        trace=RuleTraces(run.trace),
-        tier_progress=run.tier_progress,
-        free_shipping=run.free_shipping,
-        coupons_issued=tuple(run.coupons_issued),
-        coupons_redeemed=tuple(run.redeemed),
-        badges=tuple(run.badges),
-        tier_changes=tuple(run.tier_changes),
-        notifications=tuple(run.notifications),
-        draw_entries=tuple(run.draw_entries),
-        points_changes=tuple(run.points_changes),
-        budgets_released=tuple(run.budgets_released),
-        referral_owed=run.referral_owed,
+    return settled(  # the rarer effects' lists are mostly empty: `()` without a call
+        run.program.program,
+        run.program.version,
+        event.id,
+        event.customer,
+        tuple(run.effects_points),
+        tuple(run.effects_discounts) if run.effects_discounts else (),
+        totals,
+        state,
+        tuple(run.ledger),
+        RuleTraces(run.trace),
+        run.tier_progress,
+        run.free_shipping,
+        tuple(run.coupons_issued) if run.coupons_issued else (),
+        tuple(run.redeemed) if run.redeemed else (),
+        tuple(run.badges) if run.badges else (),
+        tuple(run.tier_changes) if run.tier_changes else (),
+        tuple(run.notifications) if run.notifications else (),
+        tuple(run.draw_entries) if run.draw_entries else (),
+        tuple(run.points_changes) if run.points_changes else (),
+        tuple(run.budgets_released) if run.budgets_released else (),
+        run.referral_owed,
     )
 
 
@@ -89,58 +93,59 @@ def _entries(run: Run) -> dict[str, int]:
 
 
 def new_state(run: Run) -> CustomerState:
+    """The state after the event: what settle keeps of the run (the module docstring), each field
+    made with the least work — a field the event leaves alone is the state's own value, shared;
+    the awards' lots, ledger entries and ids made in one loop (`trusted.earned`), their line parts
+    once for all the awards (`awards_records`); the long lists appended to in place (`appended`)."""
     event = run.event
-    program = run.program.points
+    state = run.state
+    plan = run.plan
+    program = run.program
     time = event.time
-    window = run.program.returns
-    lots: Sequence[Lot] = run.state.lots
+    window = program.returns
+    lots: Sequence[Lot] = state.lots
     if window is not None:
         lots = lifecycle.past_return_window(lots, time, window.within)
-    available_at = time + program.pending if program.pending else time
-    expires_at = time + program.expire_after if program.expire_after else None
-    quantities = run.quantities
-    pending = list(run.state.pending_lots or ())
-    ledger = run.ledger
-    version = run.program.version
-    rule_hashes = run.plan.rule_hashes
+    pending: list[str] = state.pending_lots or []  # shared when no award waits: never changed
     awards = run.effects_points
     if awards:  # a lot and one ledger entry per award, with its lines' parts (each line found once)
-        records = awards_records([award.lines for award in awards], quantities)
-        made = []
-        waits = available_at > time
-        for award, (lot_lines, parts) in zip(awards, records, strict=True):
-            rule = award.rule
-            made.append(points_lot(event.id, rule, award.points, time, available_at, expires_at, lot_lines))
-            lot = f"{event.id}/{rule}"
-            if waits:
-                pending.append(lot)
-            ledger.append(
-                earn_entry(event.id, rule, award.points, lot, time, version, rule_hashes.get(rule), parts)
-            )
+        points = program.points
+        available_at = time + points.pending if points.pending else time
+        expires_at = time + points.expire_after if points.expire_after else None
+        records = awards_records([award.lines for award in awards], run.quantities)
+        made, entries, ids = earned(
+            event.id,
+            [(award.rule, award.points) for award in awards],
+            records,
+            time,
+            available_at,
+            expires_at,
+            program.version,
+            plan.rule_hashes,
+        )
+        run.ledger += entries
+        if available_at > time:
+            pending = [*pending, *ids]
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
-    coupons = run.state.coupons  # unchanged (usually): shared, as every field the update leaves alone
+    coupons = state.coupons  # unchanged (usually): shared, as every field the update leaves alone
     if run.redeemed or run.coupons_issued:
         coupons = [
-            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c
-            for c in run.state.coupons
+            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in state.coupons
         ]
         coupons += [
             IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
             for c in run.coupons_issued
         ]
     bought: list[PastLine] = []
-    visits = run.state.visits
+    visits = state.visits
+    day = run.local.date()
     if isinstance(event, Purchase):
         visits += 1
-        day = run.local.date()
         bought = past_lines(event.items, day, event.id)
-    purchases, older = history.kept(
-        run.state.purchases,
-        bought,
-        run.state.older_purchases,
-        run.local.date(),
-        run.plan.purchases_kept,
-    )
+    purchases, older = history.kept(state.purchases, bought, state.older_purchases, day, plan.purchases_kept)
+    badges = state.badges  # unchanged (usually): shared
+    if run.badges:
+        badges = [*badges, *(b.badge for b in run.badges if b.badge not in state.badges)]
     change_state(  # the run's own state, if a stage made one, changed in place: the new state
         run,
         {
@@ -153,14 +158,9 @@ def new_state(run: Run) -> CustomerState:
             "older_purchases": older,
             "visits": visits,
             "entries": _entries(run),
-            "processed": kept(run.state.processed, event.id),
-            "badges": [
-                *run.state.badges,
-                *(b.badge for b in run.badges if b.badge not in run.state.badges),
-            ]
-            if run.badges
-            else run.state.badges,  # unchanged: shared, as every field the update leaves alone
-            "last_event_at": later(run.state.last_event_at, time),
+            "processed": kept(state.processed, event.id),
+            "badges": badges,
+            "last_event_at": later(state.last_event_at, time),
         },
     )
     return run.state

@@ -115,13 +115,16 @@ _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
 # text) → its shares by the points' text; the line's table is looked up once per event, whatever
 # the number of awards on it, and each share is then one look-up of a string. Keyed by the
 # decimals' text, which tells 5 from 5.0 (equal decimals, but not the same JSON); one look-up
-# gives both records of a share; emptied when it holds that many shares, so it stays small.
+# gives both records of a share; emptied when it holds that many shares, so it stays small. A
+# share's points are also looked up by the decimal itself (its hash is kept in the object), the
+# entry taken only when it was made from that very object (`is`: the same digits and exponent):
+# most points are the shared small decimals (money.SMALL), found without making their text.
 _LINES_KEPT = 4096
 _SHARES_MADE = [0]  # how many shares the tables hold
-_SHARES: dict[tuple[int, str, str], dict[str, tuple[LotLine, LedgerLine]]] = {}
+_SHARES: dict[tuple[int, str, str], dict[str | Decimal, tuple[LotLine, LedgerLine, Decimal]]] = {}
 
 
-def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine]:
+def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine, Decimal]:
     """The `LotLine` and `LedgerLine` of one share, made (not looked up)."""
     lot_model = _new(LotLine)
     _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
@@ -133,7 +136,7 @@ def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[Lot
     _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
     _set_extra(ledger_model, None)
     _set_private(ledger_model, None)
-    return lot_model, ledger_model
+    return lot_model, ledger_model, points
 
 
 def award_records(
@@ -160,7 +163,8 @@ def awards_records(
         ]
     made: list[tuple[list[LotLine], tuple[LedgerLine, ...]]] = []
     # this event's lines: each line's SKU and table of shares, found at its first share
-    tables: list[tuple[str, dict[str, tuple[LotLine, LedgerLine]]] | None] = [None] * len(quantities)
+    tables: list[tuple[str, dict[str | Decimal, tuple[LotLine, LedgerLine, Decimal]]] | None]
+    tables = [None] * len(quantities)
     kept = _SHARES
     for shares in awards:
         lot_lines: list[LotLine] = []
@@ -174,9 +178,18 @@ def awards_records(
                 found = kept.get(key)
                 table = kept[key] = {} if found is None else found
                 tables[i] = (sku, table)
+            records = table.get(points)
+            if records is not None and records[2] is points:  # made from this very decimal
+                lot_lines.append(records[0])
+                ledger_lines.append(records[1])
+                continue
+            mine = records is None  # no entry for the decimal's value yet: this one's
             text = str(points)
             records = table.get(text)
-            if records is None:
+            if records is not None:
+                if mine and records[2] is points:
+                    table[points] = records
+            else:
                 records = _share_records(i, sku, quantities[i], points)
                 if _SHARES_MADE[0] >= _LINES_KEPT:  # full: start again (this event's tables go too)
                     kept.clear()
@@ -186,6 +199,8 @@ def awards_records(
                     tables[i] = (sku, table)
                 _SHARES_MADE[0] += 1
                 table[text] = records
+                if mine:
+                    table[points] = records
             lot_lines.append(records[0])
             ledger_lines.append(records[1])
         made.append((lot_lines, tuple(ledger_lines)))
@@ -475,6 +490,73 @@ def earn_entry(
     _set_extra(model, None)
     _set_private(model, None)
     return model
+
+
+def earned(
+    event: str,
+    awards: Iterable[tuple[str, Decimal]],
+    records: Iterable[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    at: dt.datetime,
+    available_at: dt.datetime,
+    expires_at: dt.datetime | None,
+    version: int,
+    rule_hashes: Mapping[str, str],
+) -> tuple[list[Lot], list[LedgerEntry], list[str]]:
+    """The lots, the `earn` ledger entries and the lots' ids of an event's awards (each `(rule,
+    points)`, with its `awards_records`): `points_lot(...)` and `earn_entry(...)` of each, in one
+    loop, the makers bound once and each lot's id made once (a purchase makes four or five)."""
+    lots: list[Lot] = []
+    entries: list[LedgerEntry] = []
+    ids: list[str] = []
+    if not (_LOT_FAST and _LEDGER_ENTRY_FAST):
+        for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
+            lot = f"{event}/{rule}"
+            lots.append(points_lot(event, rule, points, at, available_at, expires_at, lot_lines))
+            entries.append(earn_entry(event, rule, points, lot, at, version, rule_hashes.get(rule), parts))
+            ids.append(lot)
+        return lots, entries, ids
+    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
+    lot_given, entry_given, hashes = _LOT_GIVEN, _EARN_ENTRY_GIVEN, rule_hashes.get
+    for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
+        lot_id = f"{event}/{rule}"
+        model = new(Lot)
+        set_dict(
+            model,
+            {
+                "event": event,
+                "rule": rule,
+                "points": points,
+                "earned_at": at,
+                "available_at": available_at,
+                "expires_at": expires_at,
+                "lines": lot_lines,
+            },
+        )
+        set_fields(model, lot_given)
+        set_extra(model, None)
+        set_private(model, None)
+        lots.append(model)
+        entry = new(LedgerEntry)
+        set_dict(
+            entry,
+            {
+                "event": event,
+                "rule": rule,
+                "kind": "earn",
+                "points": points,
+                "lot": lot_id,
+                "at": at,
+                "version": version,
+                "rule_hash": hashes(rule),
+                "lines": parts,
+            },
+        )
+        set_fields(entry, entry_given)
+        set_extra(entry, None)
+        set_private(entry, None)
+        entries.append(entry)
+        ids.append(lot_id)
+    return lots, entries, ids
 
 
 _RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")

@@ -44,7 +44,10 @@ _LOCK = threading.Lock()  # the check "nothing appended after the window" and th
 
 
 class SharedList(Sequence[T]):
-    """A read-only list: the elements `items[start:end]` of a storage it may share (module doc)."""
+    """A read-only list: the elements `items[start:end]` of a storage it may share (module doc).
+
+    Never subclassed: the functions below tell one by `type(x) is SharedList`, since `isinstance`
+    of an ABC's subclass (`Sequence`) is a Python call, made by every event for each long list."""
 
     __slots__ = ("_end", "_items", "_start")
 
@@ -135,7 +138,7 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
     seen through it. A short result is a plain list (`SHARED_FROM`)."""
     if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
         return [*values[dropped:], *new] if dropped else [*values, *new]
-    if isinstance(values, SharedList):
+    if type(values) is SharedList:  # not `isinstance`: a Python call (the class docstring)
         items, start, end = values._items, values._start + dropped, values._end
         if start > end:
             start = end
@@ -158,7 +161,7 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
 def window(values: Sequence[T]) -> tuple[Sequence[T], int, int]:
     """`(items, start, end)`: `values` is `items[start:end]`, `items` a list when `values` is a
     `SharedList` or a list (for `bisect`'s `lo` and `hi`: probes in C, not through Python methods)."""
-    if isinstance(values, SharedList):
+    if type(values) is SharedList:  # not `isinstance` (the class docstring)
         return values._items, values._start, values._end
     return values, 0, len(values)
 

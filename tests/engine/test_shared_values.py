@@ -86,3 +86,16 @@ def test_the_records_of_an_event_are_each_awards_own() -> None:
         ]
         assert made == alone
         assert [(str(m.qty), str(m.added)) for m in made] == [(str(a.qty), str(a.added)) for a in alone]
+
+
+def test_line_shares_looked_up_by_the_decimal_itself_keep_their_text() -> None:
+    """A share's records are looked up by the points decimal first (its very object: `is`), then
+    by its text: equal values written differently, met in any order, each object again, keep
+    each its own text (the small decimals of money.SMALL are the ones found by object)."""
+    from rules_engine.engine.money import SMALL
+
+    quantities = [Decimal(1)]
+    seen = [Decimal("9.0"), SMALL[9], Decimal("9"), Decimal("9.00"), SMALL[9], Decimal("9.0")]
+    for points in [*seen, *reversed(seen)]:
+        (lot,), (ledger,) = award_records(((0, "Z", points),), quantities)
+        assert str(lot.points) == str(ledger.points) == str(points)

@@ -10,6 +10,8 @@ goes out at that moment: `deliver` is applied by the engine before the next even
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import operator
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
@@ -32,6 +34,10 @@ def idle(program: Program) -> bool:
 
 
 REMINDER = "notifications:points_expiring"
+
+_EVENT = operator.attrgetter("event")
+_RULE = operator.attrgetter("rule")
+_ID = "/".join  # of (event, rule): `Lot.id`, made in C
 
 TIER_REMINDER = "notifications:tier_downgrade"
 
@@ -57,9 +63,15 @@ def apply(run: Run) -> None:
     last = expiring_by(lots, horizon[1])
     soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
     expires: dt.datetime | None = None  # when the first of them expires (the soonest)
-    for lot in lots[first:last]:  # a long history has a fortnight's lots here at every event:
-        fields = lot.__dict__  # their fields read from the dict (a model's attribute costs more)
-        if fields["points"] > 0 and (lot_id := f"{fields['event']}/{fields['rule']}") not in done:
+    # A long history has a fortnight's lots here at every event, nearly all reminded of already:
+    # their ids made and looked up in C (`"/".join` of event and rule: `Lot.id`), and only the
+    # lots not reminded of yet (a few: those the fortnight reached since) read in Python.
+    near = lots[first:last]
+    ids = list(map(_ID, zip(map(_EVENT, near), map(_RULE, near), strict=True)))
+    new = list(map(operator.not_, map(done.__contains__, ids)))
+    for lot_id, lot in zip(itertools.compress(ids, new), itertools.compress(near, new), strict=True):
+        fields = lot.__dict__  # the fields read from the dict (a model's attribute costs more)
+        if fields["points"] > 0:
             if expires is None:
                 expires = fields["expires_at"]
             soon.append(lot_id)
