@@ -27,7 +27,6 @@ ZERO = Decimal(0)
 
 
 EARN_START = """
-_n = _len(run.items)
 BASE
 run.base = _base
 _skus = run.skus
@@ -41,10 +40,11 @@ _added = []
 _track = False
 """
 
-# What a rate's or a basket award's points weigh: the earning base and shipping, scaled once.
+# What a rate's or a basket award's points weigh: the earning base and shipping in minor units,
+# over their denominator (10 ** the currency's exponent).
 _UNITS = """
 if _units is None:
-    _units = _scaled([*_base, SHIPPING])
+    _units = ([*_bm, SHIPPING], DENOMINATOR)
 """
 _ELIGIBLE = """
 _eligible = _base
@@ -169,17 +169,18 @@ if _ex_d == _xd:
 else:
     _tn = _ex_n * _xd + _xn * _ex_d
     _td = _ex_d * _xd
-_total = _whole(ROUND - _given)
+_t = ROUND - _given
+_total = _whole(_t)
 """
 _ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
 
 _GIVE = """
-if _total <= _ZERO:
+if _t <= 0:
     NOTHING
     NOTHING_ADDED
     _ex_n = _tn
     _ex_d = _td
-    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+    NOTHING_TRACE
 else:
     _granted = _total
     _code = "fired"
@@ -193,25 +194,20 @@ else:
         _ex_d = 1
         _append(_sv(RULE, KIND, False, _code, _limit + " reached: would have given " + _str(_total)))
     else:
-        SHARES
         if _granted != _total:
+            SHARES
+            _sh = _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s])
             GIVEN_CUT
             _given += _int(_granted)
             _ex_n = _given
             _ex_d = 1
         else:
+            _sh = _line_shares(_t, WEIGHTS, _skus)
             GIVEN_ADDED
-            _given += _int(_granted)
+            _given += _t
             _ex_n = _tn
             _ex_d = _td
-        run.effects_points.append(
-            _award_of(
-                RULE,
-                _granted,
-                _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]),
-                AVAILABLE,
-            )
-        )
+        run.effects_points.append(_award_of(RULE, _granted, _sh, AVAILABLE))
         COUNT
         _reason = _str(_granted) + POINTS_WORDS
         if _code != "fired":
@@ -219,27 +215,23 @@ else:
         _append(_fv(RULE, KIND, _code, _reason, _granted, "points", None))
         WIN
 """
-# Without a cap an award gives what it comes to (earning.award's cap branches left out).
+# Without a cap an award gives what it comes to (earning.award's cap branches left out), its line
+# shares split on integers (`money.line_shares`).
 _GIVE_UNCAPPED = """
-if _total <= _ZERO:
+if _t <= 0:
     NOTHING
     NOTHING_ADDED
     _ex_n = _tn
     _ex_d = _td
-    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+    NOTHING_TRACE
 else:
     _granted = _total
-    SHARES
     GIVEN_ADDED
-    _given += _int(_granted)
+    _given += _t
     _ex_n = _tn
     _ex_d = _td
-    run.effects_points.append(
-        _award_of(
-            RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE
-        )
-    )
-    _append(_fv(RULE, KIND, "fired", _str(_granted) + POINTS_WORDS, _granted, "points", None))
+    run.effects_points.append(_award_of(RULE, _granted, _line_shares(_t, WEIGHTS, _skus), AVAILABLE))
+    _append(_fv(RULE, KIND, "fired", _str(_t) + POINTS_WORDS, _granted, "points", None))
     WIN
 """
 _NOT_NEGATIVE = """
@@ -263,13 +255,18 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
     """A rate, an award or a per-line award (earning.rule_points and earning.award, per_award)."""
     rule = step.rule
     plan = writer.plan
-    shipping = py.Call(py.Name("_shipping_base", py.Load()), [py.Name("run", py.Load())], [])
     each = rule.for_each_item is not None
     body: list[py.stmt] = []
     if not each:
+        scale = 10**writer.exponent
         body += writer.stmts(
             _UNITS,
-            SHIPPING=shipping if plan.program.earning_base.include_shipping else py.Name("_ZERO", py.Load()),
+            SHIPPING=(
+                writer.expr("_int(_shipping_base(run) * SCALE)", SCALE=Decimal(scale))
+                if plan.program.earning_base.include_shipping
+                else py.Constant(0)
+            ),
+            DENOMINATOR=scale,
         )
     if step.exclude is not None:
         if each:
@@ -292,7 +289,8 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             DENOMINATOR=py.parse(denominator, mode="eval").body,
         )
         share = "_shares = _split_points(_granted, _weights)"
-        nothing: list[py.stmt] = writer.stmts("_nothing = WORDS", WORDS="no eligible amount")
+        weights = "_weights"
+        nothing: str | list[py.stmt] = "no eligible amount"
     elif not each:
         if step.award is None:
             assert step.fixed is not None
@@ -312,10 +310,9 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         else:
             body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check, TRACKED=tracked)
         share = "_shares = _split_points(_granted, _weights)"
+        weights = "_weights"
         nothing = (
-            writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words)
-            if may_be_negative
-            else writer.stmts("_nothing = WORDS", WORDS=negative_words)
+            writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words) if may_be_negative else negative_words
         )
     else:
         filters: list[py.stmt] = []
@@ -344,9 +341,10 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
         # no multiplier: as earning.award (`split` with the factor 1 is `split_points` on the
         # points scaled to integers: its shortcut gives what the largest remainders give)
-        share = "_shares = _split_points(_granted, _scaled(_points)[0])"
+        weights = "_scaled(_points)[0]"
         if writer.may_track:
-            share = "_shares = _split_points(_granted, _weights if _track else _scaled(_points)[0])"
+            weights = "(_weights if _track else _scaled(_points)[0])"
+        share = f"_shares = _split_points(_granted, {weights})"
         nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
@@ -357,6 +355,7 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         nothing,
         rule.cap,
         share,
+        weights,
         " points",
         winner,
         added=True,
@@ -369,28 +368,45 @@ def _give(
     writer: Writer,
     rule: Any,
     kind: str,
-    nothing: list[py.stmt],
+    nothing: str | list[py.stmt],
     cap: Any,
     share: str,
+    weights: str,
     words: Any,
     winner: str | None,
     *,
     added: bool,
     factor: Any = None,
 ) -> list[py.stmt]:
-    """Cap, split, record and trace an award whose `_total` is known (earning.award)."""
+    """Cap, split, record and trace an award whose `_total` (`_t` as an int) is known
+    (earning.award). `nothing`: the words of the trace when it comes to nothing (its verdict made
+    here, once) or statements that put them in `_nothing`; `share`: the statement splitting a
+    cut award (`_shares`, decimals, as the stage); `weights`: what an award given whole is split
+    by, on integers (`money.line_shares`)."""
     pending = writer.plan.program.points.pending
     available: py.expr = (
         py.BinOp(py.parse("run.event.time").body[0].value, py.Add(), writer.const(pending))  # type: ignore[attr-defined]
         if pending
         else py.Constant(None)
     )
+    if isinstance(nothing, str) and isinstance(rule, str):  # the same verdict every time: made once
+        verdict = simple_verdict(rule, kind, False, "nothing_eligible", nothing)
+        nothing_code: list[py.stmt] = []
+        nothing_trace = writer.stmts("_append(VERDICT)", VERDICT=verdict)
+    else:
+        nothing_code = (
+            writer.stmts("_nothing = WORDS", WORDS=nothing) if isinstance(nothing, str) else nothing
+        )
+        nothing_trace = writer.stmts(
+            '_append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))', RULE=rule, KIND=kind
+        )
     track = "if _track:\n    "
     give = writer.stmts(
         _GIVE if cap is not None else _GIVE_UNCAPPED,
         RULE=rule,
         KIND=kind,
-        NOTHING=nothing,
+        NOTHING=nothing_code,
+        NOTHING_TRACE=nothing_trace,
         NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
         CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1))") if added else [],
         GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1))") if added else [],
@@ -398,6 +414,7 @@ def _give(
         ALLOWANCE=_allowance(writer, rule, cap) if cap is not None else [],
         COUNT=_count(writer, rule, cap) if cap is not None else [],
         SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
+        WEIGHTS=py.parse(weights, mode="eval").body,
         AVAILABLE=available,
         POINTS_WORDS=words,
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
@@ -514,9 +531,10 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
         writer,
         rule.id,
         "earn",
-        writer.stmts("_nothing = WORDS", WORDS=nothing),
+        nothing,
         rule.cap,
         _BONUS_SHARES,
+        "_parts",
         words,
         winner,
         added=False,
@@ -557,9 +575,10 @@ def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
         writer,
         py.Name("_rule", py.Load()),
         "tier",
-        writer.stmts('_nothing = "nothing to multiply"'),
+        "nothing to multiply",
         None,
         _BONUS_SHARES.replace("FACTOR", "_factor"),
+        "_parts",
         py.Name("_words", py.Load()),
         None,
         added=False,

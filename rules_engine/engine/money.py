@@ -104,6 +104,22 @@ def split_points(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
     return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
 
 
+def line_shares(
+    units: int, weights: Sequence[int], skus: Sequence[str]
+) -> tuple[tuple[int, str, Decimal], ...]:
+    """An award's line shares, `(line, sku, points)` of each line given any: `units` whole points
+    (an int > 0) split in proportion to whole `weights` as `split_points` splits them, for the
+    generated function, which decides on integers and makes decimals only of what it records."""
+    count = len(weights)
+    zeros = weights.count(0)
+    if zeros == count - 1:  # as `split_points`: one line, nothing to share
+        i = next(i for i, w in enumerate(weights) if w)
+        return ((i, skus[i], SMALL[units] if units < 1024 else Decimal(units).quantize(ONE)),)
+    floors = _largest_remainder(units, weights if zeros < count else [1] * count)
+    small = SMALL
+    return tuple([(i, skus[i], small[f] if f < 1024 else Decimal(f)) for i, f in enumerate(floors) if f])
+
+
 def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
     """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
     largest remainders (a stable sort: ties keep the earlier line first)."""

@@ -228,8 +228,8 @@ def test_a_traceback_through_the_generated_function_points_into_the_program_file
     def broken(*args: Any) -> Any:
         raise RuntimeError("broken on purpose")
 
-    kept = namespace["_split_points"]
-    namespace["_split_points"] = broken
+    kept = namespace["_line_shares"]
+    namespace["_line_shares"] = broken
     try:
         with pytest.raises(RuntimeError) as raised:
             engine.process(
@@ -243,7 +243,7 @@ def test_a_traceback_through_the_generated_function_points_into_the_program_file
                 None,
             )
     finally:
-        namespace["_split_points"] = kept
+        namespace["_line_shares"] = kept
     frames = traceback.extract_tb(raised.value.__traceback__)
     inside = [f for f in frames if f.filename == str(path)]
     assert inside, [(f.filename, f.lineno) for f in frames]
