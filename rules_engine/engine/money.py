@@ -108,14 +108,28 @@ def line_shares(
     units: int, weights: Sequence[int], skus: Sequence[str]
 ) -> tuple[tuple[int, str, Decimal], ...]:
     """An award's line shares, `(line, sku, points)` of each line given any: `units` whole points
-    (an int > 0) split in proportion to whole `weights` as `split_points` splits them, for the
-    generated function, which decides on integers and makes decimals only of what it records."""
-    count = len(weights)
-    zeros = weights.count(0)
-    if zeros == count - 1:  # as `split_points`: one line, nothing to share
-        i = next(i for i, w in enumerate(weights) if w)
-        return ((i, skus[i], SMALL[units] if units < 1024 else Decimal(units).quantize(ONE)),)
-    floors = _largest_remainder(units, weights if zeros < count else [1] * count)
+    (an int > 0) split in proportion to whole `weights` as `split_points` splits them (largest
+    remainders, ties to the earlier line; all-zero weights evenly), for the generated function,
+    which decides on integers and makes decimals only of what it records. One line of weight:
+    it has them all, as `split_points` gives it (the floors say the same)."""
+    weight_sum = sum(weights)
+    floors: Sequence[int]
+    if units == weight_sum:  # each part is its weight, nothing left over
+        floors = weights
+    else:
+        if not weight_sum:
+            weights = [1] * len(weights)
+            weight_sum = len(weights)
+        scaled = [units * w for w in weights]
+        floors = [x // weight_sum for x in scaled]
+        leftover = units - sum(floors)
+        if leftover:
+            remainders = [x % weight_sum for x in scaled]
+            if leftover == 1:  # the first of the largest remainders
+                floors[remainders.index(max(remainders))] += 1
+            else:  # a stable sort: ties keep the earlier line first
+                for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:
+                    floors[i] += 1
     small = SMALL
     return tuple([(i, skus[i], small[f] if f < 1024 else Decimal(f)) for i, f in enumerate(floors) if f])
 
