@@ -103,9 +103,7 @@ if _track:
 """
 _EACH = """
 _amounts = run.amounts
-_lines = [
-    _i for _i in _range(_n) if not (_eligible[_i] == _ZERO and _base[_i] == _ZERO and _amounts[_i] > _ZERO)
-]
+_lines = [_i for _i in _range(_n) if not (_em[_i] == 0 and _bm[_i] == 0 and _amounts[_i] > _ZERO)]
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
@@ -270,15 +268,14 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         )
     if step.exclude is not None:
         if each:
-            body += writer.stmts(
-                "_excluded = EXCLUDE\n"
-                "_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
+            body += writer.stmts(  # in minor units: only compared with zero
+                "_excluded = EXCLUDE\n_em = [0 if _out else _b for _out, _b in _zip(_excluded, _bm)]",
                 EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"),
             )
         else:
             body += writer.stmts(_ELIGIBLE_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"))
     else:
-        body += writer.stmts("_eligible = _base\n_kept = _units[0]" if not each else "_eligible = _base")
+        body += writer.stmts("_eligible = _base\n_kept = _units[0]" if not each else "_em = _bm")
     negative_words = "no eligible amount"
     if rule.rate is not None:
         assert step.ratio is not None
