@@ -8,7 +8,9 @@ out for that program: the discounts and earn rules in their order, each one's ad
 schedule, condition) as plain `if`s, its kind of points (a rate, an award, a per-line award, a
 multiplier, the tier's multiplier) as the code of that kind only, and the rounding of
 `points.round: per_award` on integers (numerators over one denominator, as `rounding.Rounding`
-keeps them) without the object. It fills the run exactly as the two stages do: the same
+keeps them) without the object. Money is decided in the currency's minor units and points as
+whole ints, decimals made only of what the run keeps (docs/engine.md, "Integers inside, decimals
+at the edges"). It fills the run exactly as the two stages do: the same
 discounts, earning base, awards, counters, negative awards and trace verdicts in the same order,
 so the mechanics and settle run after it unchanged (evaluator.py, `_decide`), and the same
 outcome and state come out byte for byte (tests/engine/test_generated.py holds the two paths

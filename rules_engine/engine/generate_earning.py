@@ -3,7 +3,10 @@
 Each earn rule's statements compute its exact points as a numerator over a denominator, add them
 to the event's exact running total (`_ex_n / _ex_d`), and give the rounded total less what was
 given before (`_given`): `rounding.Rounding` for `points.round: per_award`, without the object.
-Only the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
+The whole points an award comes to are an int (`_t`; the decimal `_total` made once for what the
+run records), and an award given whole is split across its lines on ints (`money.line_shares`);
+a rate weighs the earning base in minor units (`_bm`, over 10 ** the currency's exponent). Only
+the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
 multiplier) and of its options (a cap's own periods, `exclude`, a fixed award that cannot be
 negative) is written; each line's exact points are kept (`_track`) only when a multiplier may
 apply to the event, as `earning.may_multiply` decides.

@@ -1,8 +1,11 @@
 """Discounts as generated code: `pricing.apply_discount` for one discount, written out.
 
-A percent off is written out (each matching line's cut rounded half up to the currency); an
-amount is taken by `pricing.take_off`, free shipping waived by `pricing.waive_shipping`; the
-trace entries are those of the stage, in its order.
+A percent off is written out on integers (each matching line's cut in the currency's minor
+units, rounded half up; decimals made only of what the run keeps), or, for a percent of more than
+`PERCENT_DIGITS` digits, in the stage's decimals; an amount is taken by `pricing.take_off`, free
+shipping waived by `pricing.waive_shipping` (then what is left of each line is read again in minor
+units, `_rm`); the trace entries are those of the stage, in its order, the one of a discount that
+comes to nothing made once here.
 
 Input: a `Writer` and a `DiscountStep`. Output: statements.
 """
