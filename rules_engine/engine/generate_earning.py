@@ -106,7 +106,7 @@ if _track:
 """
 _EACH = """
 _amounts = run.amounts
-_lines = [_i for _i in _range(_n) if not (_em[_i] == 0 and _bm[_i] == 0 and _amounts[_i] > _ZERO)]
+LINES
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
@@ -240,16 +240,30 @@ if _value < _ZERO:
     run.negative_awards.setdefault(RULE, _value)
     _value = _ZERO
 """
+# The trace of an award that came to nothing: below zero (its words say what it came to), or the
+# rule's own words (that verdict made once, here).
 _NEGATIVE = """
 if RULE in run.negative_awards:
-    _nothing = (
-        "the award came to "
-        + _str(run.negative_awards[RULE])
-        + ", below zero: an earn rule never takes points away"
+    _append(
+        _sv(
+            RULE,
+            "earn",
+            False,
+            "nothing_eligible",
+            "the award came to "
+            + _str(run.negative_awards[RULE])
+            + ", below zero: an earn rule never takes points away",
+        )
     )
 else:
-    _nothing = WORDS
+    _append(VERDICT)
 """
+
+
+def _negative(writer: Writer, rule: str, words: str) -> list[py.stmt]:
+    return writer.stmts(
+        _NEGATIVE, RULE=rule, VERDICT=simple_verdict(rule, "earn", False, "nothing_eligible", words)
+    )
 
 
 def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
@@ -278,7 +292,8 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         else:
             body += writer.stmts(_ELIGIBLE_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"))
     else:
-        body += writer.stmts("_eligible = _base\n_kept = _units[0]" if not each else "_em = _bm")
+        if not each:
+            body += writer.stmts("_eligible = _base\n_kept = _units[0]")
     negative_words = "no eligible amount"
     if rule.rate is not None:
         assert step.ratio is not None
@@ -311,9 +326,7 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check, TRACKED=tracked)
         share = "_shares = _split_points(_granted, _weights)"
         weights = "_weights"
-        nothing = (
-            writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words) if may_be_negative else negative_words
-        )
+        nothing = _negative(writer, rule.id, negative_words) if may_be_negative else negative_words
     else:
         filters: list[py.stmt] = []
         if step.exclude is not None:
@@ -338,14 +351,17 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
                 if inline is None
                 else writer.stmts(_EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline)
             )
-        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
+        # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
+        test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
+        lines = writer.stmts(f"_lines = [_i for _i in _range(_n) if not ({test} and _amounts[_i] > _ZERO)]")
+        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value, LINES=lines)
         # no multiplier: as earning.award (`split` with the factor 1 is `split_points` on the
         # points scaled to integers: its shortcut gives what the largest remainders give)
         weights = "_scaled(_points)[0]"
         if writer.may_track:
             weights = "(_weights if _track else _scaled(_points)[0])"
         share = f"_shares = _split_points(_granted, {weights})"
-        nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
+        nothing = _negative(writer, rule.id, "no line matches for_each_item")
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
     body += _give(
@@ -380,7 +396,7 @@ def _give(
 ) -> list[py.stmt]:
     """Cap, split, record and trace an award whose `_total` (`_t` as an int) is known
     (earning.award). `nothing`: the words of the trace when it comes to nothing (its verdict made
-    here, once) or statements that put them in `_nothing`; `share`: the statement splitting a
+    here, once, for a rule named in the code) or statements that trace it; `share`: the statement splitting a
     cut award (`_shares`, decimals, as the stage); `weights`: what an award given whole is split
     by, on integers (`money.line_shares`)."""
     pending = writer.plan.program.points.pending
@@ -393,13 +409,14 @@ def _give(
         verdict = simple_verdict(rule, kind, False, "nothing_eligible", nothing)
         nothing_code: list[py.stmt] = []
         nothing_trace = writer.stmts("_append(VERDICT)", VERDICT=verdict)
-    else:
-        nothing_code = (
-            writer.stmts("_nothing = WORDS", WORDS=nothing) if isinstance(nothing, str) else nothing
-        )
+    elif isinstance(nothing, str):  # the tier's: its rule is the customer's tier
+        nothing_code = writer.stmts("_nothing = WORDS", WORDS=nothing)
         nothing_trace = writer.stmts(
             '_append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))', RULE=rule, KIND=kind
         )
+    else:  # statements that trace it themselves (`_negative`)
+        nothing_code = nothing
+        nothing_trace = []
     track = "if _track:\n    "
     give = writer.stmts(
         _GIVE if cap is not None else _GIVE_UNCAPPED,
