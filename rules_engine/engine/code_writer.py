@@ -28,7 +28,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
 from rules_engine.engine.generate_lines import Lines
-from rules_engine.engine.money import ONE, SMALL, split, split_points
+from rules_engine.engine.money import ONE, SMALL, line_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled_fresh
@@ -112,6 +112,7 @@ RUNTIME: dict[str, Any] = {
     "_discount_of": discount_of,
     "_split": split,
     "_split_points": split_points,
+    "_line_shares": line_shares,
     "_scaled": scaled_fresh,  # the amounts and points it scales are the event's own
     "_whole": whole,
     "_mbase": multiplied_base,
@@ -179,6 +180,10 @@ class Writer:
         self._kept: list[Any] = []  # keep every constant alive: names are by identity
         self.file, self.positions = _positions(plan)
         self.uses_day = False  # some schedule compares the event's local date (`_day`)
+        # The currency's exponent: money is decided in its minor units (generate_pricing.py).
+        exponent = plan.quantum.as_tuple().exponent
+        assert isinstance(exponent, int)
+        self.exponent = -exponent
         # Whether a multiplier may apply to some purchase: else no line's exact points are kept.
         self.may_track = any("purchase" in step.on for step in plan.multipliers) or any(
             level.benefits.earn_multiplier is not None for level in plan.tiers.values()

@@ -8,7 +8,9 @@ out for that program: the discounts and earn rules in their order, each one's ad
 schedule, condition) as plain `if`s, its kind of points (a rate, an award, a per-line award, a
 multiplier, the tier's multiplier) as the code of that kind only, and the rounding of
 `points.round: per_award` on integers (numerators over one denominator, as `rounding.Rounding`
-keeps them) without the object. It fills the run exactly as the two stages do: the same
+keeps them) without the object. Money is decided in the currency's minor units and points as
+whole ints, decimals made only of what the run keeps (docs/engine.md, "Integers inside, decimals
+at the edges"). It fills the run exactly as the two stages do: the same
 discounts, earning base, awards, counters, negative awards and trace verdicts in the same order,
 so the mechanics and settle run after it unchanged (evaluator.py, `_decide`), and the same
 outcome and state come out byte for byte (tests/engine/test_generated.py holds the two paths
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import ast as py
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine import pricing
@@ -57,7 +60,7 @@ from rules_engine.engine.generate_earning import (
     tier_multiplier,
     wrong_event,
 )
-from rules_engine.engine.generate_pricing import discount
+from rules_engine.engine.generate_pricing import discount, resync
 from rules_engine.engine.plan import Plan
 
 ENTRY = "decide"
@@ -86,16 +89,24 @@ class Generated:
 
 
 def _earning_base(writer: Writer) -> list[py.stmt]:
-    """Each line's earning base (earning.earning_base; paid with points is never generated)."""
+    """Each line's earning base (earning.earning_base; paid with points is never generated), as
+    the run keeps it (`_base`, decimals) and in minor units (`_bm`)."""
     settings = writer.plan.program.earning_base
     if not settings.include_tax:  # tax taken off: the stage's own function
-        return writer.stmts("_base = _earning_base(run)")
-    statements = writer.stmts("_base = _list(run.remaining)")
+        if not writer.exponent:
+            return writer.stmts("_base = _earning_base(run)\n_bm = [_int(_b) for _b in _base]")
+        return writer.stmts(
+            "_base = _earning_base(run)\n_bm = [_int(_b * SCALE) for _b in _base]",
+            SCALE=Decimal(10**writer.exponent),
+        )
+    statements = writer.stmts("_base = _list(run.remaining)\n_bm = _rm")
     exclude = writer.plan.base_exclude
     if exclude is not None:
         statements += writer.at(
             writer.stmts(
-                "_base = [_ZERO if _out else _b for _out, _b in _zip(EXCLUDED, _base)]",
+                "_out_base = EXCLUDED\n"
+                "_base = [_ZERO if _out else _b for _out, _b in _zip(_out_base, _base)]\n"
+                "_bm = [0 if _out else _b for _out, _b in _zip(_out_base, _bm)]",
                 EXCLUDED=writer.lines.truths(exclude, "_range(_n)"),
             ),
             ("earning_base",),
@@ -125,7 +136,9 @@ def generate(plan: Plan) -> Generated:
     ):
         pricing_code += writer.at(
             writer.stmts(
-                "if run.tier is not None:\n    TIER_BENEFITS(run)", TIER_BENEFITS=pricing.tier_benefits
+                "if run.tier is not None:\n    TIER_BENEFITS(run)\n    RESYNC",
+                TIER_BENEFITS=pricing.tier_benefits,
+                RESYNC=resync(writer),
             ),
             ("tiers",),
             "the tier's discount and free shipping",
@@ -146,7 +159,8 @@ def generate(plan: Plan) -> Generated:
             earn += multiplier(writer, step, earn_winners, rounding)
     earn += tier_multiplier(writer, rounding)
     earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
-    body: list[py.stmt] = writer.stmts("_append = run.trace.append")
+    body: list[py.stmt] = writer.stmts("_append = run.trace.append\n_n = _len(run.items)")
+    body += resync(writer)  # each line's amount in minor units (`_rm`: what is left of it)
     body += writer.lines.statements()  # after every rule is written: it reads what they ask
     if writer.uses_day:
         body += writer.stmts("_day = run.local.date()")

@@ -3,7 +3,10 @@
 Each earn rule's statements compute its exact points as a numerator over a denominator, add them
 to the event's exact running total (`_ex_n / _ex_d`), and give the rounded total less what was
 given before (`_given`): `rounding.Rounding` for `points.round: per_award`, without the object.
-Only the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
+The whole points an award comes to are an int (`_t`; the decimal `_total` made once for what the
+run records), and an award given whole is split across its lines on ints (`money.line_shares`);
+a rate weighs the earning base in minor units (`_bm`, over 10 ** the currency's exponent). Only
+the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
 multiplier) and of its options (a cap's own periods, `exclude`, a fixed award that cannot be
 negative) is written; each line's exact points are kept (`_track`) only when a multiplier may
 apply to the event, as `earning.may_multiply` decides.
@@ -27,7 +30,6 @@ ZERO = Decimal(0)
 
 
 EARN_START = """
-_n = _len(run.items)
 BASE
 run.base = _base
 _skus = run.skus
@@ -41,10 +43,11 @@ _added = []
 _track = False
 """
 
-# What a rate's or a basket award's points weigh: the earning base and shipping, scaled once.
+# What a rate's or a basket award's points weigh: the earning base and shipping in minor units,
+# over their denominator (10 ** the currency's exponent).
 _UNITS = """
 if _units is None:
-    _units = _scaled([*_base, SHIPPING])
+    _units = ([*_bm, SHIPPING], DENOMINATOR)
 """
 _ELIGIBLE = """
 _eligible = _base
@@ -103,9 +106,7 @@ if _track:
 """
 _EACH = """
 _amounts = run.amounts
-_lines = [
-    _i for _i in _range(_n) if not (_eligible[_i] == _ZERO and _base[_i] == _ZERO and _amounts[_i] > _ZERO)
-]
+LINES
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
@@ -169,17 +170,18 @@ if _ex_d == _xd:
 else:
     _tn = _ex_n * _xd + _xn * _ex_d
     _td = _ex_d * _xd
-_total = _whole(ROUND - _given)
+_t = ROUND - _given
+_total = _whole(_t)
 """
 _ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
 
 _GIVE = """
-if _total <= _ZERO:
+if _t <= 0:
     NOTHING
     NOTHING_ADDED
     _ex_n = _tn
     _ex_d = _td
-    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+    NOTHING_TRACE
 else:
     _granted = _total
     _code = "fired"
@@ -193,25 +195,20 @@ else:
         _ex_d = 1
         _append(_sv(RULE, KIND, False, _code, _limit + " reached: would have given " + _str(_total)))
     else:
-        SHARES
         if _granted != _total:
+            SHARES
+            _sh = _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s])
             GIVEN_CUT
             _given += _int(_granted)
             _ex_n = _given
             _ex_d = 1
         else:
+            _sh = _line_shares(_t, WEIGHTS, _skus)
             GIVEN_ADDED
-            _given += _int(_granted)
+            _given += _t
             _ex_n = _tn
             _ex_d = _td
-        run.effects_points.append(
-            _award_of(
-                RULE,
-                _granted,
-                _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]),
-                AVAILABLE,
-            )
-        )
+        run.effects_points.append(_award_of(RULE, _granted, _sh, AVAILABLE))
         COUNT
         _reason = _str(_granted) + POINTS_WORDS
         if _code != "fired":
@@ -219,27 +216,23 @@ else:
         _append(_fv(RULE, KIND, _code, _reason, _granted, "points", None))
         WIN
 """
-# Without a cap an award gives what it comes to (earning.award's cap branches left out).
+# Without a cap an award gives what it comes to (earning.award's cap branches left out), its line
+# shares split on integers (`money.line_shares`).
 _GIVE_UNCAPPED = """
-if _total <= _ZERO:
+if _t <= 0:
     NOTHING
     NOTHING_ADDED
     _ex_n = _tn
     _ex_d = _td
-    _append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))
+    NOTHING_TRACE
 else:
     _granted = _total
-    SHARES
     GIVEN_ADDED
-    _given += _int(_granted)
+    _given += _t
     _ex_n = _tn
     _ex_d = _td
-    run.effects_points.append(
-        _award_of(
-            RULE, _granted, _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s]), AVAILABLE
-        )
-    )
-    _append(_fv(RULE, KIND, "fired", _str(_granted) + POINTS_WORDS, _granted, "points", None))
+    run.effects_points.append(_award_of(RULE, _granted, _line_shares(_t, WEIGHTS, _skus), AVAILABLE))
+    _append(_fv(RULE, KIND, "fired", _str(_t) + POINTS_WORDS, _granted, "points", None))
     WIN
 """
 _NOT_NEGATIVE = """
@@ -247,41 +240,60 @@ if _value < _ZERO:
     run.negative_awards.setdefault(RULE, _value)
     _value = _ZERO
 """
+# The trace of an award that came to nothing: below zero (its words say what it came to), or the
+# rule's own words (that verdict made once, here).
 _NEGATIVE = """
 if RULE in run.negative_awards:
-    _nothing = (
-        "the award came to "
-        + _str(run.negative_awards[RULE])
-        + ", below zero: an earn rule never takes points away"
+    _append(
+        _sv(
+            RULE,
+            "earn",
+            False,
+            "nothing_eligible",
+            "the award came to "
+            + _str(run.negative_awards[RULE])
+            + ", below zero: an earn rule never takes points away",
+        )
     )
 else:
-    _nothing = WORDS
+    _append(VERDICT)
 """
+
+
+def _negative(writer: Writer, rule: str, words: str) -> list[py.stmt]:
+    return writer.stmts(
+        _NEGATIVE, RULE=rule, VERDICT=simple_verdict(rule, "earn", False, "nothing_eligible", words)
+    )
 
 
 def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
     """A rate, an award or a per-line award (earning.rule_points and earning.award, per_award)."""
     rule = step.rule
     plan = writer.plan
-    shipping = py.Call(py.Name("_shipping_base", py.Load()), [py.Name("run", py.Load())], [])
     each = rule.for_each_item is not None
     body: list[py.stmt] = []
     if not each:
+        scale = 10**writer.exponent
         body += writer.stmts(
             _UNITS,
-            SHIPPING=shipping if plan.program.earning_base.include_shipping else py.Name("_ZERO", py.Load()),
+            SHIPPING=(
+                writer.expr("_int(_shipping_base(run) * SCALE)", SCALE=Decimal(scale))
+                if plan.program.earning_base.include_shipping
+                else py.Constant(0)
+            ),
+            DENOMINATOR=scale,
         )
     if step.exclude is not None:
         if each:
-            body += writer.stmts(
-                "_excluded = EXCLUDE\n"
-                "_eligible = [_ZERO if _out else _b for _out, _b in _zip(_excluded, _base)]",
+            body += writer.stmts(  # in minor units: only compared with zero
+                "_excluded = EXCLUDE\n_em = [0 if _out else _b for _out, _b in _zip(_excluded, _bm)]",
                 EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"),
             )
         else:
             body += writer.stmts(_ELIGIBLE_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_range(_n)"))
     else:
-        body += writer.stmts("_eligible = _base\n_kept = _units[0]" if not each else "_eligible = _base")
+        if not each:
+            body += writer.stmts("_eligible = _base\n_kept = _units[0]")
     negative_words = "no eligible amount"
     if rule.rate is not None:
         assert step.ratio is not None
@@ -292,7 +304,8 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             DENOMINATOR=py.parse(denominator, mode="eval").body,
         )
         share = "_shares = _split_points(_granted, _weights)"
-        nothing: list[py.stmt] = writer.stmts("_nothing = WORDS", WORDS="no eligible amount")
+        weights = "_weights"
+        nothing: str | list[py.stmt] = "no eligible amount"
     elif not each:
         if step.award is None:
             assert step.fixed is not None
@@ -312,11 +325,8 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         else:
             body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check, TRACKED=tracked)
         share = "_shares = _split_points(_granted, _weights)"
-        nothing = (
-            writer.stmts(_NEGATIVE, RULE=rule.id, WORDS=negative_words)
-            if may_be_negative
-            else writer.stmts("_nothing = WORDS", WORDS=negative_words)
-        )
+        weights = "_weights"
+        nothing = _negative(writer, rule.id, negative_words) if may_be_negative else negative_words
     else:
         filters: list[py.stmt] = []
         if step.exclude is not None:
@@ -341,13 +351,17 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
                 if inline is None
                 else writer.stmts(_EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline)
             )
-        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
+        # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
+        test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
+        lines = writer.stmts(f"_lines = [_i for _i in _range(_n) if not ({test} and _amounts[_i] > _ZERO)]")
+        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value, LINES=lines)
         # no multiplier: as earning.award (`split` with the factor 1 is `split_points` on the
         # points scaled to integers: its shortcut gives what the largest remainders give)
-        share = "_shares = _split_points(_granted, _scaled(_points)[0])"
+        weights = "_scaled(_points)[0]"
         if writer.may_track:
-            share = "_shares = _split_points(_granted, _weights if _track else _scaled(_points)[0])"
-        nothing = writer.stmts(_NEGATIVE, RULE=rule.id, WORDS="no line matches for_each_item")
+            weights = "(_weights if _track else _scaled(_points)[0])"
+        share = f"_shares = _split_points(_granted, {weights})"
+        nothing = _negative(writer, rule.id, "no line matches for_each_item")
     body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
     body += _give(
@@ -357,6 +371,7 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         nothing,
         rule.cap,
         share,
+        weights,
         " points",
         winner,
         added=True,
@@ -369,28 +384,46 @@ def _give(
     writer: Writer,
     rule: Any,
     kind: str,
-    nothing: list[py.stmt],
+    nothing: str | list[py.stmt],
     cap: Any,
     share: str,
+    weights: str,
     words: Any,
     winner: str | None,
     *,
     added: bool,
     factor: Any = None,
 ) -> list[py.stmt]:
-    """Cap, split, record and trace an award whose `_total` is known (earning.award)."""
+    """Cap, split, record and trace an award whose `_total` (`_t` as an int) is known
+    (earning.award). `nothing`: the words of the trace when it comes to nothing (its verdict made
+    here, once, for a rule named in the code) or statements that trace it; `share`: the statement splitting a
+    cut award (`_shares`, decimals, as the stage); `weights`: what an award given whole is split
+    by, on integers (`money.line_shares`)."""
     pending = writer.plan.program.points.pending
     available: py.expr = (
         py.BinOp(py.parse("run.event.time").body[0].value, py.Add(), writer.const(pending))  # type: ignore[attr-defined]
         if pending
         else py.Constant(None)
     )
+    if isinstance(nothing, str) and isinstance(rule, str):  # the same verdict every time: made once
+        verdict = simple_verdict(rule, kind, False, "nothing_eligible", nothing)
+        nothing_code: list[py.stmt] = []
+        nothing_trace = writer.stmts("_append(VERDICT)", VERDICT=verdict)
+    elif isinstance(nothing, str):  # the tier's: its rule is the customer's tier
+        nothing_code = writer.stmts("_nothing = WORDS", WORDS=nothing)
+        nothing_trace = writer.stmts(
+            '_append(_sv(RULE, KIND, False, "nothing_eligible", _nothing))', RULE=rule, KIND=kind
+        )
+    else:  # statements that trace it themselves (`_negative`)
+        nothing_code = nothing
+        nothing_trace = []
     track = "if _track:\n    "
     give = writer.stmts(
         _GIVE if cap is not None else _GIVE_UNCAPPED,
         RULE=rule,
         KIND=kind,
-        NOTHING=nothing,
+        NOTHING=nothing_code,
+        NOTHING_TRACE=nothing_trace,
         NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
         CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1))") if added else [],
         GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1))") if added else [],
@@ -398,6 +431,7 @@ def _give(
         ALLOWANCE=_allowance(writer, rule, cap) if cap is not None else [],
         COUNT=_count(writer, rule, cap) if cap is not None else [],
         SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
+        WEIGHTS=py.parse(weights, mode="eval").body,
         AVAILABLE=available,
         POINTS_WORDS=words,
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
@@ -514,9 +548,10 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
         writer,
         rule.id,
         "earn",
-        writer.stmts("_nothing = WORDS", WORDS=nothing),
+        nothing,
         rule.cap,
         _BONUS_SHARES,
+        "_parts",
         words,
         winner,
         added=False,
@@ -557,9 +592,10 @@ def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
         writer,
         py.Name("_rule", py.Load()),
         "tier",
-        writer.stmts('_nothing = "nothing to multiply"'),
+        "nothing to multiply",
         None,
         _BONUS_SHARES.replace("FACTOR", "_factor"),
+        "_parts",
         py.Name("_words", py.Load()),
         None,
         added=False,

@@ -18,9 +18,10 @@ from rules_engine.engine.code_writer import Writer
 from rules_engine.engine.generate_lines import inlined
 from rules_engine.engine.trusted import simple_verdict
 
+# The trace entry of a rule its group's winner shadows, made here for each rule that may win.
 _SHADOWED = """
 if WINNER is not None:
-    _append(_sv(RULE, KIND, False, "shadowed", "`" + WINNER + SHADOW_WORDS))
+    _append(SHADOWS[WINNER])
 """
 _ACTIVE = """
 if (_where := _within(ACTIVE, run.local)) is not None:
@@ -72,9 +73,16 @@ def admission(
         words = f"` of exclusive group `{group}` applies instead" + (
             " (higher priority)" if kind == "earn" else ""
         )
-        (branch,) = writer.stmts(
-            _SHADOWED, WINNER=py.Name(winner, py.Load()), RULE=rule, KIND=kind, SHADOW_WORDS=words
+        plan = writer.plan
+        members = (
+            [step.discount.id for step in plan.discounts if step.discount.group == group]
+            if kind == "discount"
+            else [step.rule.id for step in (*plan.base_rules, *plan.multipliers) if step.rule.group == group]
         )
+        shadows = {
+            member: simple_verdict(rule, kind, False, "shadowed", f"`{member}{words}") for member in members
+        }
+        (branch,) = writer.stmts(_SHADOWED, WINNER=py.Name(winner, py.Load()), SHADOWS=shadows)
         assert isinstance(branch, py.If)
         branch.orelse = statements
         statements = [branch]

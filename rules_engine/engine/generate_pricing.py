@@ -1,8 +1,11 @@
 """Discounts as generated code: `pricing.apply_discount` for one discount, written out.
 
-A percent off is written out (each matching line's cut rounded half up to the currency); an
-amount is taken by `pricing.take_off`, free shipping waived by `pricing.waive_shipping`; the
-trace entries are those of the stage, in its order.
+A percent off is written out on integers (each matching line's cut in the currency's minor
+units, rounded half up; decimals made only of what the run keeps), or, for a percent of more than
+`PERCENT_DIGITS` digits, in the stage's decimals; an amount is taken by `pricing.take_off`, free
+shipping waived by `pricing.waive_shipping` (then what is left of each line is read again in minor
+units, `_rm`); the trace entries are those of the stage, in its order, the one of a discount that
+comes to nothing made once here.
 
 Input: a `Writer` and a `DiscountStep`. Output: statements.
 """
@@ -10,16 +13,18 @@ Input: a `Writer` and a `DiscountStep`. Output: statements.
 from __future__ import annotations
 
 import ast as py
+from decimal import Decimal
 
 from rules_engine.engine.code_writer import Writer
 from rules_engine.engine.generate_gate import admission
 from rules_engine.engine.plan import DiscountStep
+from rules_engine.engine.trusted import simple_verdict
 
 _DISCOUNT = """
-_amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)
+TAKE_OFF
 FREE_SHIPPING
 if _amount == _ZERO and not _waived:
-    _append(_sv(RULE, "discount", False, "nothing_eligible", NOTHING))
+    _append(NOTHING)
 else:
     WIN
     _gives = [_money(_amount) + " off"] if _amount else []
@@ -29,17 +34,50 @@ else:
 _DISCOUNT_PLAIN = """
 TAKE_OFF
 if _amount == _ZERO:
-    _append(_sv(RULE, "discount", False, "nothing_eligible", "no line it applies to"))
+    _append(NOTHING)
 else:
     WIN
     _append(_fv(RULE, "discount", "fired", _money(_amount) + " off", _amount, "money", None))
 """
-# A percent off (pricing.take_off's first branch), written out: each matching line's cut rounded
-# half up to the currency, never more than is left of it. The sum of the cuts is taken over the
-# matching lines only: the others' zeros change neither its value nor its exponent. (Remembering
-# each cut by the amount it is cut from was measured slower: the amounts are the event's own
-# decimals, and hashing a fresh decimal costs more than the cut's three operations.)
+# A percent off (pricing.take_off's first branch), written out on integers: what is left of each
+# line (`_rm`, in minor units), each matching line's cut rounded half up to the minor unit
+# (`(2·r·PN + 100·PD) // (200·PD)` for a percent of PN / PD), never more than is left of it; the
+# decimals the run and the effect keep (`run.remaining`, the cuts, their sum) made only of the
+# lines it cuts. Their values and exponents are the stage's: its decimals are whole minor units
+# (exponent -E), and the sum over no matching line is its `0`.
 _PERCENT_OFF = """
+_matching = [_i for _i in _range(_n) if _rm[_i] > 0]
+MATCHING
+_cuts = []
+_taken = 0
+for _i in _matching:
+    _r = _rm[_i]
+    _cut = (_r * PN2 + HALF) // DENOMINATOR
+    if _cut > _r:
+        _cut = _r
+    _cuts.append(_cut)
+    _taken += _cut
+if _taken > 0:
+    _remaining = run.remaining
+    _items = run.items
+    _dl = []
+    for _i, _cut in _zip(_matching, _cuts):
+        if _cut:
+            _left = _rm[_i] - _cut
+            _rm[_i] = _left
+            _remaining[_i] = MONEY_LEFT
+            _dl.append((_i, _items[_i].sku, MONEY_CUT))
+    _amount = MONEY_TAKEN
+    run.effects_discounts.append(_discount_of(RULE, _amount, _tuple(_dl)))
+elif _matching:
+    _amount = MONEY_ZERO
+else:
+    _amount = _ZERO
+"""
+# The same in decimals (pricing.take_off's first branch), for a percent of more than four digits,
+# whose product with a line's amount (at most 24 digits, events.py) could pass the 28 digits the
+# stage's decimals keep: then their rounding, not the exact value, decides.
+_PERCENT_OFF_DECIMAL = """
 _remaining = run.remaining
 _matching = [_i for _i in _range(_len(run.items)) if _remaining[_i] > _ZERO]
 MATCHING
@@ -61,7 +99,12 @@ if _amount > _ZERO:
             _tuple([(_i, _items[_i].sku, _part) for _i, _part in _enumerate(_cuts) if _part > _ZERO]),
         )
     )
+    RESYNC
 """
+# What is left of each line in minor units again, after a stage's function changed `run.remaining`.
+RESYNC = "_rm = [_int(_r * SCALE) for _r in run.remaining]"
+# The most digits of a percent written out on integers (the comment above `_PERCENT_OFF_DECIMAL`).
+PERCENT_DIGITS = 4
 _WAIVE = """
 _waive(run, RULE)
 _waived = run.free_shipping is not None and run.free_shipping.rule == RULE
@@ -72,18 +115,32 @@ if _waived:
 """
 
 
+def money(writer: Writer, name: str) -> py.expr:
+    """The decimal of the minor units in `name` (an int), as the stage's: exponent -E."""
+    exponent = writer.exponent
+    return writer.expr(f"_Decimal({name})" + (f".scaleb({-exponent})" if exponent else ""))
+
+
+def resync(writer: Writer) -> list[py.stmt]:
+    """`_rm` read again from `run.remaining` (RESYNC)."""
+    if not writer.exponent:
+        return writer.stmts("_rm = [_int(_r) for _r in run.remaining]")
+    return writer.stmts(RESYNC, SCALE=Decimal(10**writer.exponent))
+
+
 def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
     """The money a discount takes off (`_amount`), its effect recorded: a percent written out, an
-    amount by `pricing.take_off`."""
+    amount by `pricing.take_off` (then `_rm` read again)."""
     discount = step.discount
     if discount.percent is None:
         return writer.stmts(
-            "_amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)",
+            "_amount = _take_off(run, RULE, PERCENT, AMOUNT, APPLIES, PER)\nif _amount:\n    RESYNC",
             RULE=discount.id,
             PERCENT=discount.percent,
             AMOUNT=discount.amount,
             APPLIES=step.applies_to,
             PER=discount.per,
+            RESYNC=resync(writer),
         )
     matching = (
         writer.stmts(
@@ -93,12 +150,28 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
         if step.applies_to is not None
         else []
     )
+    percent = discount.percent
+    if len(percent.as_tuple().digits) > PERCENT_DIGITS:
+        return writer.stmts(
+            _PERCENT_OFF_DECIMAL,
+            MATCHING=matching,
+            PERCENT=percent,
+            QUANTUM=writer.plan.quantum,
+            RULE=discount.id,
+            RESYNC=resync(writer),
+        )
+    pn, pd = percent.as_integer_ratio()
     return writer.stmts(
         _PERCENT_OFF,
         MATCHING=matching,
-        PERCENT=discount.percent,
-        QUANTUM=writer.plan.quantum,
+        PN2=2 * pn,
+        HALF=100 * pd,
+        DENOMINATOR=200 * pd,
         RULE=discount.id,
+        MONEY_LEFT=money(writer, "_left"),
+        MONEY_CUT=money(writer, "_cut"),
+        MONEY_TAKEN=money(writer, "_taken"),
+        MONEY_ZERO=money(writer, "0"),
     )
 
 
@@ -109,14 +182,11 @@ def discount(writer: Writer, step: DiscountStep, winners: dict[str, str]) -> lis
     winner = None
     if group is not None:
         winner = winners.setdefault(group, f"_discount_group{len(winners)}")
+    nothing = "no line it applies to" if not discount.free_shipping else "no shipping to waive"
     body = writer.stmts(
         _DISCOUNT if discount.free_shipping else _DISCOUNT_PLAIN,
         RULE=rule,
-        PERCENT=discount.percent,
-        AMOUNT=discount.amount,
-        APPLIES=step.applies_to,
-        PER=discount.per,
-        NOTHING="no line it applies to" if not discount.free_shipping else "no shipping to waive",
+        NOTHING=simple_verdict(rule, "discount", False, "nothing_eligible", nothing),
         FREE_SHIPPING=writer.stmts(_WAIVE, RULE=rule)
         if discount.free_shipping
         else writer.stmts("_waived = False"),

@@ -104,6 +104,36 @@ def split_points(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
     return [small[f] if 0 <= f < 1024 else Decimal(f) for f in floors]
 
 
+def line_shares(
+    units: int, weights: Sequence[int], skus: Sequence[str]
+) -> tuple[tuple[int, str, Decimal], ...]:
+    """An award's line shares, `(line, sku, points)` of each line given any: `units` whole points
+    (an int > 0) split in proportion to whole `weights` as `split_points` splits them (largest
+    remainders, ties to the earlier line; all-zero weights evenly), for the generated function,
+    which decides on integers and makes decimals only of what it records. One line of weight:
+    it has them all, as `split_points` gives it (the floors say the same)."""
+    weight_sum = sum(weights)
+    floors: Sequence[int]
+    if units == weight_sum:  # each part is its weight, nothing left over
+        floors = weights
+    else:
+        if not weight_sum:
+            weights = [1] * len(weights)
+            weight_sum = len(weights)
+        scaled = [units * w for w in weights]
+        floors = [x // weight_sum for x in scaled]
+        leftover = units - sum(floors)
+        if leftover:
+            remainders = [x % weight_sum for x in scaled]
+            if leftover == 1:  # the first of the largest remainders
+                floors[remainders.index(max(remainders))] += 1
+            else:  # a stable sort: ties keep the earlier line first
+                for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:
+                    floors[i] += 1
+    small = SMALL
+    return tuple([(i, skus[i], small[f] if f < 1024 else Decimal(f)) for i, f in enumerate(floors) if f])
+
+
 def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
     """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
     largest remainders (a stable sort: ties keep the earlier line first)."""

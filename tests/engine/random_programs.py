@@ -79,6 +79,16 @@ def _item_condition(draw: st.DrawFn) -> str:
     )
 
 
+def _percent() -> st.SearchStrategy[str]:
+    """A discount's percent: whole, odd (a cut of 12.5 % or 33.33 % is half a minor unit now and
+    then: rounded half up), and one of more digits than the generated path cuts on integers (it
+    keeps the stage's decimals for those, generate_pricing.py)."""
+    return st.one_of(
+        st.integers(1, 50).map(str),
+        st.sampled_from(["12.5", "33.33", "7.5", "0.5", "99.99", "100", "12.34567"]),
+    )
+
+
 def _cap(draw: st.DrawFn) -> str | None:
     if not draw(st.booleans()):
         return None
@@ -90,7 +100,8 @@ def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[
     kind = draw(st.sampled_from(["rate", "rate", "award", "per_item", "multiply", "multiply_items"]))
     lines = [f"  - id: r{number}"]
     if kind == "rate":
-        lines.append(f"    rate: {draw(st.integers(1, 10))} per {draw(st.sampled_from([1, 3, 10, 100]))}")
+        points = draw(st.sampled_from(["1", "2", "5", "10", "1.5", "0.25"]))  # exact fractions of odd terms
+        lines.append(f"    rate: {points} per {draw(st.sampled_from(['1', '3', '7', '10', '100', '2.5']))}")
         if draw(st.booleans()):
             lines.append(f"    exclude: {_item_condition(draw)}")
     elif kind == "award":
@@ -179,7 +190,7 @@ def programs(
             threshold += draw(st.integers(1, 400)) if qualify != "visits" else draw(st.integers(1, 4))
             benefits = [f"earn_multiplier: {draw(st.sampled_from(['1.25', '1.5', '2']))}"]
             if draw(st.booleans()):
-                benefits.append(f"discount_percent: {draw(st.integers(1, 20))}")
+                benefits.append(f"discount_percent: {draw(_percent())}")
             parts.append(
                 f"    - {{id: t{level}, threshold: {threshold}, benefits: {{{', '.join(benefits)}}}}}"
             )
@@ -193,12 +204,16 @@ def programs(
             parts.append(f"  - id: d{number}")
             if draw(st.booleans()):
                 parts.append(f"    when: {_condition(draw, tiers)}")
-            if draw(st.booleans()):
+            kind = draw(st.sampled_from(["percent", "percent_all", "order", "line", "unit"]))
+            if kind in ("percent", "line", "unit"):
                 parts.append(f"    applies_to: {_item_condition(draw)}")
-                parts.append(f"    percent: {draw(st.integers(1, 50))}")
-            else:
-                parts.append(f"    amount: {draw(st.integers(1, 20))}")
-                parts.append("    per: order")
+            if kind.startswith("percent"):
+                parts.append(f"    percent: {draw(_percent())}")
+            else:  # then a percent after it cuts what the amount left (on integers, read again)
+                parts.append(f"    amount: {draw(st.sampled_from(['1', '5', '20', '0.5', '2.25']))}")
+                parts.append(f"    per: {kind}")
+            if draw(st.integers(0, 4)) == 0:
+                parts.append("    free_shipping: true")
     parts += _mechanics(draw, tiers, expires, gamified)
     return Drawn("\n".join(parts) + "\n", currency, decimals)
 

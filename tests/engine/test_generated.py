@@ -228,8 +228,8 @@ def test_a_traceback_through_the_generated_function_points_into_the_program_file
     def broken(*args: Any) -> Any:
         raise RuntimeError("broken on purpose")
 
-    kept = namespace["_split_points"]
-    namespace["_split_points"] = broken
+    kept = namespace["_line_shares"]
+    namespace["_line_shares"] = broken
     try:
         with pytest.raises(RuntimeError) as raised:
             engine.process(
@@ -243,7 +243,7 @@ def test_a_traceback_through_the_generated_function_points_into_the_program_file
                 None,
             )
     finally:
-        namespace["_split_points"] = kept
+        namespace["_line_shares"] = kept
     frames = traceback.extract_tb(raised.value.__traceback__)
     inside = [f for f in frames if f.filename == str(path)]
     assert inside, [(f.filename, f.lineno) for f in frames]
@@ -585,3 +585,96 @@ def test_tiers_run_specialised_on_the_generated_path_and_compile_says_so() -> No
         "boards.yaml",
     )
     assert "tiers: its apply" in purchase_mechanics_words(Plan(boards))
+
+
+# -- money and points on integers (generate_pricing.py, generate_earning.py) ------------------------
+
+_MONEY_PROGRAM = """
+program: minor-units
+version: 1
+timezone: UTC
+currency: {currency}
+points: {{rounding: {rounding}}}
+earning_base: {{include_tax: {tax}, include_shipping: {shipping}}}
+earn:
+  - id: rate
+    rate: {rate}
+  - id: each
+    for_each_item: item.qty >= 2
+    award: item.qty
+  - id: double
+    multiply: {multiply}
+discounts:
+  - id: first
+    amount: {amount}
+    per: order
+  - id: cut
+    percent: {percent}
+"""
+
+
+@st.composite
+def _money_case(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    """A program whose discounts and rates fall between minor units, and purchases at the edges
+    of what an event may carry (prices of up to 15 digits, half a minor unit to round)."""
+    currency, decimals = draw(st.sampled_from([("JPY", 0), ("EUR", 2), ("BHD", 3)]))
+    text = _MONEY_PROGRAM.format(
+        currency=currency,
+        rounding=draw(st.sampled_from(["floor", "round", "ceil"])),
+        tax=draw(st.sampled_from(["true", "false"])),
+        shipping=draw(st.sampled_from(["true", "false"])),
+        rate=draw(st.sampled_from(["1 per 3", "1.5 per 7", "2 per 100", "0.25 per 2.5"])),
+        multiply=draw(st.sampled_from(["1.5", "1.25", "2"])),
+        amount=draw(st.sampled_from(["1", "7", "250"])),
+        percent=draw(st.sampled_from(["50", "12.5", "33.33", "7.5", "99.99", "100", "12.34567", "1"])),
+    )
+    unit = Decimal(1).scaleb(-decimals)
+    minor = st.one_of(st.integers(1, 2_000), st.integers(1, 10 ** (15 - 1)))  # up to 15 digits
+    events = []
+    for number in range(draw(st.integers(1, 3))):
+        items = [
+            {
+                "sku": f"S{line}",
+                "category": "c",
+                "price": str(draw(minor) * unit),
+                "qty": draw(st.integers(1, 3)),
+            }
+            for line in range(draw(st.integers(1, 5)))
+        ]
+        event: dict[str, Any] = {
+            "id": f"e{number}",
+            "type": "purchase",
+            "time": f"2026-03-0{number + 1}T10:00:00Z",
+            "customer": "c1",
+            "items": items,
+        }
+        if draw(st.booleans()):
+            event["shipping"] = str(draw(st.integers(0, 999)) * unit)
+        if draw(st.booleans()):
+            event["tax"] = str(draw(st.integers(0, 99)) * unit)
+        events.append(event)
+    return text, events
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(case=_money_case())
+def test_money_and_points_on_integers_decide_as_the_decimal_stages(
+    case: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Percent cuts half up to the minor unit, rates of odd terms, multipliers, in currencies of 0,
+    2 and 3 decimals and amounts of up to 15 digits: the same outcome and state on both paths (a
+    percent of more than 4 digits on the generated path's decimal code)."""
+    text, events = case
+    fast, slow = _both(load_program_text(text, "minor-units.yaml"))
+    assert fast.generated is not None
+    source = generated_module.python_source(fast.plan)
+    assert "_rm" in source and "_line_shares(_t" in source
+    mine: Any = None
+    theirs: Any = None
+    for event in events:
+        a = _outcome_or_error(fast, event, mine)
+        b = _outcome_or_error(slow, event, theirs)
+        assert a[:-1] == b[:-1], event
+        mine, theirs = a[-1], b[-1]
