@@ -127,7 +127,7 @@ def held(revision: int, state: CustomerState, positions: Mapping[str, Sequence[i
 
 
 def _kept(values: Sequence[Any]) -> Sequence[Any]:
-    return values if isinstance(values, SharedList) else tuple(values)
+    return values if type(values) is SharedList else tuple(values)
 
 
 @dataclass
@@ -198,7 +198,7 @@ def _moved_window(old: Sequence[Any], old_positions: Sequence[int], new: Sequenc
     construction — a storage's elements inside any window are never written —, so the plan costs
     what changed, not the list's length (a year of lots or purchase lines: thousands). The new
     positions share the old ones' storage the same way. None when `new` is not such a window."""
-    if not isinstance(old, SharedList) or not isinstance(new, SharedList):
+    if type(old) is not SharedList or type(new) is not SharedList:  # `type`: state/shared.py
         return None
     items, start, end = window(old)
     new_items, new_start, new_end = window(new)
