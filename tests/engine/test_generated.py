@@ -32,53 +32,19 @@ from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
 from rules_engine.program import loader
 from rules_engine.program.validate import load_program, load_program_text
-from rules_engine.state.customer import CustomerState
-from tests.conftest import ROOT
 from tests.engine.random_programs import Drawn, programs, streams
+from tests.engine.two_paths import EXAMPLES, PROGRAMS, decide, products, same_stream
 
-PROGRAMS = ROOT / "programs"
-EXAMPLES = sorted(p for p in PROGRAMS.glob("*.yaml") if not p.name.endswith(".tests.yaml"))
 GENERATED = {"book-nook", "coffee-club", "corner-hardware", "volt-electronics"}
-
-# Each example program's categories, so that its conditions hold on some lines.
-CATEGORIES = {
-    "book-nook": ("book", "gift_card", "stationery"),
-    "coffee-club": ("coffee", "pastry", "beans", "gift_card"),
-    "corner-hardware": ("tools", "paint", "garden"),
-    "fashion-house": ("dresses", "gift_card", "shoes"),
-    "volt-electronics": ("phone", "cable", "case", "lens", "service", "gift_card", "smart_home"),
-}
-
-
-def _products(program: str) -> tuple[tuple[str, str], ...]:
-    return tuple((f"{category.upper()}-{n}", category) for category in CATEGORIES[program] for n in (1, 2))
 
 
 def _both(compiled: Any) -> tuple[Engine, Engine]:
     return Engine(compiled, secret=b"s"), Engine(compiled, secret=b"s", generated=False)
 
 
-def _decide(engine: Engine, event: Any, state: Any) -> tuple[str, str] | tuple[str, list[str]]:
+def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
     """(outcome JSON, state JSON), or ("refused", its codes)."""
-    try:
-        result = engine.process(event, state)
-    except EventError as error:
-        return "refused", [d.code for d in error.diagnostics]
-    return result.outcome().model_dump_json(), result.state.model_dump_json()
-
-
-def _same_stream(fast: Engine, slow: Engine, stream: list[dict[str, Any]]) -> None:
-    """Both engines over `stream`, each carrying its own states: equal after every event."""
-    mine: dict[str, CustomerState | None] = {}
-    theirs: dict[str, CustomerState | None] = {}
-    for event in stream:
-        customer = event["customer"]
-        a = _decide(fast, event, mine.get(customer))
-        b = _decide(slow, event, theirs.get(customer))
-        assert a == b, event
-        if a[0] != "refused":
-            mine[customer] = fast.process(event, mine.get(customer)).state
-            theirs[customer] = slow.process(event, theirs.get(customer)).state
+    return decide(engine, event, state)[:2]
 
 
 def test_the_example_programs_are_generated_or_say_why_not() -> None:
@@ -144,8 +110,8 @@ def test_random_streams_through_each_example_program_decide_the_same(path: Path,
     program = compiled.program
     decimals = 0 if program.currency == "JPY" else 2
     drawn = Drawn(path.read_text(encoding="utf-8"), program.currency, decimals)
-    stream = data.draw(streams(drawn, customers=2, events=16, products=_products(path.stem)), label="stream")
-    _same_stream(*_both(compiled), stream)
+    stream = data.draw(streams(drawn, customers=2, events=16, products=products(path.stem)), label="stream")
+    same_stream(*_both(compiled), stream)
 
 
 _EXAMPLES_COMPILED: dict[Path, Any] = {}
@@ -167,7 +133,7 @@ def test_random_programs_decide_the_same_on_both_paths(data: st.DataObject) -> N
     fast, slow = _both(compiled)
     assert fast.generated is not None, unsupported(fast.plan)
     stream = data.draw(streams(drawn, customers=2, events=16), label="stream")
-    _same_stream(fast, slow, stream)
+    same_stream(fast, slow, stream)
 
 
 @settings(
@@ -469,7 +435,7 @@ def test_random_programs_with_challenges_quests_and_badges_decide_the_same(data:
     specialised = {f.__name__ for f in fast.generated.mechanics}
     assert {"badges_of_purchase", "challenges_of_purchase", "quests_of_purchase"} <= specialised
     stream = data.draw(streams(drawn, customers=2, events=24), label="stream")
-    _same_stream(fast, slow, stream)
+    same_stream(fast, slow, stream)
 
 
 _COUNTING = """\
@@ -566,7 +532,7 @@ def test_a_challenges_count_and_each_lines_part_are_the_same_on_both_paths(
                 "items": [{"sku": items[0]["sku"], "qty": 1}],
             }
         )
-    _same_stream(fast, slow, stream)
+    same_stream(fast, slow, stream)
 
 
 def test_tiers_run_specialised_on_the_generated_path_and_compile_says_so() -> None:

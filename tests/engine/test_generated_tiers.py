@@ -27,12 +27,12 @@ from rules_engine.engine import running
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.generate import unsupported
 from rules_engine.engine.mechanics import tiers
-from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program, load_program_text
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
 from rules_engine.state.shared import appended
 from tests.conftest import ROOT
 from tests.engine.random_programs import ZONES, Drawn, streams
+from tests.engine.two_paths import same_stream
 
 _SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -113,28 +113,6 @@ def tier_programs(draw: st.DrawFn) -> Drawn:
     return Drawn("\n".join(parts) + "\n", currency, decimals)
 
 
-def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
-    """(outcome JSON, state JSON, the state), or ("refused", its codes)."""
-    try:
-        result = engine.process(event, state)
-    except EventError as error:
-        return "refused", [d.code for d in error.diagnostics]
-    return result.outcome().model_dump_json(), result.state.model_dump_json(), result.state
-
-
-def _same_stream(fast: Engine, slow: Engine, stream: list[dict[str, Any]]) -> None:
-    """Both engines over `stream`, each carrying its own states: equal after every event."""
-    mine: dict[str, CustomerState | None] = {}
-    theirs: dict[str, CustomerState | None] = {}
-    for event in stream:
-        customer = event["customer"]
-        a = _decide(fast, event, mine.get(customer))
-        b = _decide(slow, event, theirs.get(customer))
-        assert a[:2] == b[:2], event
-        if a[0] != "refused":
-            mine[customer], theirs[customer] = a[2], b[2]
-
-
 @_SETTINGS
 @given(data=st.data())
 def test_random_tier_programs_decide_the_same_on_both_paths(data: st.DataObject) -> None:
@@ -144,7 +122,7 @@ def test_random_tier_programs_decide_the_same_on_both_paths(data: st.DataObject)
     assert fast.generated is not None, unsupported(fast.plan)
     assert "tiers_of_purchase" in {f.__name__ for f in fast.generated.mechanics}
     stream = data.draw(streams(drawn, customers=2, events=24), label="stream")
-    _same_stream(fast, slow, stream)
+    same_stream(fast, slow, stream)
 
 
 _COFFEE = ROOT / "programs" / "coffee-club.yaml"

@@ -34,18 +34,11 @@ from rules_engine.program.validate import load_program
 from rules_engine.state.customer import CustomerState, parse_state
 from tests.conftest import ROOT
 from tests.engine.random_programs import Drawn, streams
+from tests.engine.two_paths import EXAMPLES, decide, products
 
 PROGRAMS = ROOT / "programs"
 # Pending points, expiry, quiet hours and a frequency cap (coffee-club); returns and a return
 # window (volt-electronics); the others for what else they set.
-EXAMPLES = sorted(p for p in PROGRAMS.glob("*.yaml") if not p.name.endswith(".tests.yaml"))
-CATEGORIES = {
-    "book-nook": ("book", "gift_card", "stationery"),
-    "coffee-club": ("coffee", "pastry", "beans", "gift_card"),
-    "corner-hardware": ("tools", "paint", "garden"),
-    "fashion-house": ("dresses", "gift_card", "shoes"),
-    "volt-electronics": ("phone", "cable", "case", "lens", "service", "gift_card", "smart_home"),
-}
 
 
 class _Unknown(dict[Any, Any]):
@@ -86,14 +79,6 @@ def _stretched(data: st.DataObject, stream: list[dict[str, Any]]) -> list[dict[s
     return stretched
 
 
-def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
-    try:
-        result = engine.process(event, state)
-    except EventError as error:
-        return ("refused", [d.code for d in error.diagnostics], None)
-    return (result.outcome().model_dump_json(), result.state.model_dump_json(), result.state)
-
-
 _COMPILED: dict[Path, Any] = {}
 
 
@@ -113,17 +98,17 @@ def test_streams_through_pending_periods_expiry_and_waiting_messages_decide_the_
     program = _engines(path)[0].program
     decimals = 0 if program.currency == "JPY" else 2
     drawn = Drawn(path.read_text(encoding="utf-8"), program.currency, decimals)
-    products = tuple((f"{c.upper()}-{n}", c) for c in CATEGORIES[path.stem] for n in (1, 2))
-    stream = _stretched(data, data.draw(streams(drawn, customers=2, events=24, products=products)))
+    stream = data.draw(streams(drawn, customers=2, events=24, products=products(path.stem)))
+    stream = _stretched(data, stream)
     as_json = data.draw(st.booleans(), label="states carried as JSON")
     fast, plain = _engines(path)
     mine: dict[str, Any] = {}
     theirs: dict[str, Any] = {}
     for event in stream:
         customer = event["customer"]
-        a = _decide(fast, event, mine.get(customer))
+        a = decide(fast, event, mine.get(customer))
         with _without_shortcuts():
-            b = _decide(plain, event, theirs.get(customer))
+            b = decide(plain, event, theirs.get(customer))
         assert a[:2] == b[:2], event
         if a[0] != "refused":
             mine[customer] = loads(a[1]) if as_json else a[2]
