@@ -474,24 +474,38 @@ _TEXT: dict[type, Callable[[Any], str]] = {
     ReturnLine: _model_text,
 }
 
-# The canonical text of basket lines without attributes, by their values: a stream's baskets are
-# made of few distinct lines (a product at its price, in a quantity), and a line's text is most
-# of a purchase's. Keyed with the numbers' types, so that only lines that write the same text meet.
+# The canonical text of basket lines, by their values: a stream's baskets are made of few
+# distinct lines (a product at its price, in a quantity, with its size or colour), and a line's
+# text is most of a purchase's. Keyed with the numbers' and attributes' types, so that only lines
+# that write the same text meet: equal values of one of these types write one text (`Decimal("3")`
+# and `Decimal("3.00")` both `3`), and a value of another type (a float, a date, a list) sends the
+# line through `_model_text` every time.
 _LINE_TEXTS: dict[tuple[Any, ...], str] = {}
 _LINE_TEXTS_KEPT = 8192
 _LINE_TEXT_LONGEST = 512
 """Only a line whose text is at most this long is remembered: the memory stays under ~8 MB
 (its key holds the line's strings) whatever skus and names a hostile stream sends."""
+_SCALARS = frozenset({str, int, Decimal, bool, type(None)})
+"""The attribute values whose text depends only on their value and type (a datetime's does not:
+two equal moments may be written with other offsets)."""
 
 
 def _line_text(line: Line) -> str:
-    """`_model_text(line)`, remembered for a line without attributes (see `_LINE_TEXTS`)."""
+    """`_model_text(line)`, remembered for a line whose attributes, if any, are scalars (see
+    `_LINE_TEXTS`)."""
     values = line.__dict__
-    if len(values) != 6 or values.get("attributes"):
+    if len(values) != 6:
         return _model_text(line)
+    attributes = values["attributes"]
+    shape: tuple[Any, ...] = ()
+    if attributes:
+        scalars = _SCALARS
+        shape = tuple([(name, value, type(value)) for name, value in attributes.items()])
+        if not all([kind in scalars for _, _, kind in shape]):
+            return _model_text(line)
     price = values["price"]
     qty = values["qty"]
-    key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty))
+    key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty), shape)
     text = _LINE_TEXTS.get(key)
     if text is None:
         text = _model_text(line)

@@ -246,3 +246,39 @@ def test_a_long_line_is_not_remembered() -> None:
     assert event_digest(event) == reference_digest(event)
     kept = events_module._LINE_TEXTS.values()
     assert not any(len(text) > events_module._LINE_TEXT_LONGEST for text in kept)
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the reference, for odd values
+def test_a_remembered_line_with_attributes_is_only_given_to_a_line_that_writes_the_same_text() -> None:
+    """Lines whose attributes are scalars are remembered too (a size, a colour on every line):
+    attribute values equal in Python but of other types, in other digits, or of types whose text
+    is not their value's alone (a float, a date, a list, a dict) each get the first
+    implementation's digest, in whichever order they come."""
+    base = parse_event(purchase(Decimal(1), Decimal(1), MOMENT))
+    values: list[Any] = [
+        "L",
+        "l",
+        1,
+        True,
+        Decimal("1"),
+        Decimal("1.0"),
+        Decimal("1.5"),
+        1.0,
+        None,
+        "",
+        [1],
+        {"a": 1},
+        dt.date(2026, 1, 1),
+        MOMENT,
+        MOMENT.astimezone(dt.UTC),
+    ]
+    events_module._LINE_TEXTS.clear()
+    for round_ in range(2):
+        for value in values if round_ == 0 else reversed(values):
+            shapes = ({"size": value}, {"size": value, "colour": "red"}, {"colour": "red", "size": value})
+            for attributes in shapes:
+                line = events_module.Line.model_construct(
+                    sku="A", name=None, category=None, price=Decimal(1), qty=Decimal(1), attributes=attributes
+                )
+                event = base.model_copy(update={"items": [line, line]})
+                assert event_digest(event) == reference_digest(event), (round_, attributes)
