@@ -150,6 +150,7 @@ _ALL = (
             "RE131": "quiet hours that start when they end",
             "RE132": "a field nothing reads in this program: an offer's `expected_value` or `priority` "
             "without a `next_best_offer` that uses it, `max_delay` with nothing to wait for",
+            "RE133": "a discount's or coupon's `amount` with more decimals than the currency has",
         },
     ),
     *_group(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -167,8 +167,12 @@ def _unknown(kind: str, name: str, known: list[str], span: Any) -> Diagnostic:
 
 
 def money_problems(program: Program, source_map: SourceMap, sites: list[ExpressionSite]) -> list[Diagnostic]:
-    """A currency that is not ISO 4217 (RE126) and an earn rule's award below zero (RE125)."""
+    """A currency that is not ISO 4217 (RE126), an amount off finer than the currency's minor unit
+    (RE133) and an earn rule's award below zero (RE125)."""
     problems: list[Diagnostic] = []
+    decimals = MINOR_UNITS.get(program.currency)
+    if decimals is not None:
+        problems += _amounts_off(program, source_map, decimals)
     if program.currency not in MINOR_UNITS:
         close = difflib.get_close_matches(program.currency, sorted(MINOR_UNITS), n=1, cutoff=0.6)
         problems.append(
@@ -192,6 +196,34 @@ def money_problems(program: Program, source_map: SourceMap, sites: list[Expressi
                 )
             )
     return problems
+
+
+def _amounts_off(program: Program, source_map: SourceMap, decimals: int) -> Iterator[Diagnostic]:
+    """A discount's or coupon's `amount` finer than the currency's minor unit (`2.25` yen): money
+    off that no till can give, which would leave a basket to pay and an earning base in fractions
+    of a yen. Refused, as an event's price of `100.005` RUB is (RE410), rather than rounded."""
+    unit = Decimal(1).scaleb(-decimals)
+    for section, offers in (("discounts", program.discounts), ("coupons", program.coupons)):
+        for index, offer in enumerate(offers):
+            amount = offer.amount
+            if amount is None or _places(amount) <= decimals:
+                continue
+            low = amount.quantize(unit, rounding=ROUND_DOWN)
+            closest = f"{low} or {low + unit}"
+            places = "no decimals" if decimals == 0 else f"{decimals} decimal{'s' if decimals > 1 else ''}"
+            yield Diagnostic(
+                "RE133",
+                f"`{offer.id}` takes {amount} {program.currency} off: "
+                f"{program.currency} amounts have {places}",
+                source_map.span((section, index, "amount")),
+                f"write an amount a till can give, e.g. {closest}",
+            )
+
+
+def _places(amount: Decimal) -> int:
+    """How many decimals `amount` needs (`2.50` one, `2` none)."""
+    exponent = amount.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def constant_awards(program: Program, sites: list[ExpressionSite]) -> Iterator[tuple[int, Decimal]]:

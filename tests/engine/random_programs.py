@@ -210,7 +210,9 @@ def programs(
             if kind.startswith("percent"):
                 parts.append(f"    percent: {draw(_percent())}")
             else:  # then a percent after it cuts what the amount left (on integers, read again)
-                parts.append(f"    amount: {draw(st.sampled_from(['1', '5', '20', '0.5', '2.25']))}")
+                # none finer than the currency's minor unit (RE133): 0.5 and 2.25 only with cents
+                amounts = ["1", "5", "20", "0.5", "2.25"][: 3 + min(decimals, 2)]
+                parts.append(f"    amount: {draw(st.sampled_from(amounts))}")
                 parts.append(f"    per: {kind}")
             if draw(st.integers(0, 4)) == 0:
                 parts.append("    free_shipping: true")

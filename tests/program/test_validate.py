@@ -393,6 +393,33 @@ def test_issue_11_an_unknown_currency_is_refused_with_the_closest_code() -> None
         assert validate_text(text.replace("EUE", known), "shop.yaml").errors == []
 
 
+def test_money_off_finer_than_the_currency_is_refused_where_it_is_written() -> None:
+    """`amount: 2.25` in yen would leave 93.75 yen to pay and an earning base in fractions of a yen
+    (the engine's two paths even rounded it apart): refused, at the amount, with amounts that fit."""
+    text = (
+        "program: shop\nversion: 1\ntimezone: Asia/Tokyo\ncurrency: JPY\npoints: {value: 1}\n"
+        "earn:\n  - {id: base, rate: 1 per 100}\n"
+        "discounts:\n  - id: tenth\n    amount: 2.25\n    per: order\n"
+        "coupons:\n  - id: welcome\n    valid_for: 30d\n    amount: 100.5\n"
+    )
+    result = validate_text(text, "shop.yaml")
+    found = [(p.code, p.span.line, p.span.column, p.hint) for p in result.errors if p.span is not None]
+    assert found == [
+        ("RE133", 10, 13, "write an amount a till can give, e.g. 2 or 3"),
+        ("RE133", 15, 13, "write an amount a till can give, e.g. 100 or 101"),
+    ]
+    assert "JPY amounts have no decimals" in result.errors[0].message
+    # the same amounts where the currency has cents, or whole yen, are programs like any other
+    assert validate_text(text.replace("JPY", "EUR"), "shop.yaml").errors == []
+    whole = text.replace("2.25", "2").replace("100.5", "100")
+    assert validate_text(whole, "shop.yaml").errors == []
+    assert validate_text(text.replace("2.25", "2.00").replace("100.5", "100.0"), "shop.yaml").errors == []
+    # three decimals: too fine for euros, right for dinars
+    fine = whole.replace("amount: 2\n", "amount: 0.005\n")
+    assert [p.code for p in validate_text(fine.replace("JPY", "EUR"), "shop.yaml").errors] == ["RE133"]
+    assert validate_text(fine.replace("JPY", "BHD"), "shop.yaml").errors == []
+
+
 def _one(body: str, severity: str) -> tuple[str, int, str, str | None]:
     """(code, line, the text it points at, hint) of the one error or warning of `body`."""
     text = HEADER + "points: {value: 1}\n" + body
