@@ -203,21 +203,22 @@ def _amounts_off(program: Program, source_map: SourceMap, decimals: int) -> Iter
     off that no till can give, which would leave a basket to pay and an earning base in fractions
     of a yen. Refused, as an event's price of `100.005` RUB is (RE410), rather than rounded."""
     unit = Decimal(1).scaleb(-decimals)
-    for section, offers in (("discounts", program.discounts), ("coupons", program.coupons)):
-        for index, offer in enumerate(offers):
-            amount = offer.amount
-            if amount is None or _places(amount) <= decimals:
-                continue
-            low = amount.quantize(unit, rounding=ROUND_DOWN)
-            closest = f"{low} or {low + unit}"
-            places = "no decimals" if decimals == 0 else f"{decimals} decimal{'s' if decimals > 1 else ''}"
-            yield Diagnostic(
-                "RE133",
-                f"`{offer.id}` takes {amount} {program.currency} off: "
-                f"{program.currency} amounts have {places}",
-                source_map.span((section, index, "amount")),
-                f"write an amount a till can give, e.g. {closest}",
-            )
+    offers: list[tuple[str, int, str, Decimal | None]] = [
+        *(("discounts", index, offer.id, offer.amount) for index, offer in enumerate(program.discounts)),
+        *(("coupons", index, offer.id, offer.amount) for index, offer in enumerate(program.coupons)),
+    ]
+    for section, index, name, amount in offers:
+        if amount is None or _places(amount) <= decimals:
+            continue
+        low = amount.quantize(unit, rounding=ROUND_DOWN)
+        closest = f"{low} or {low + unit}"
+        places = "no decimals" if decimals == 0 else f"{decimals} decimal{'s' if decimals > 1 else ''}"
+        yield Diagnostic(
+            "RE133",
+            f"`{name}` takes {amount} {program.currency} off: {program.currency} amounts have {places}",
+            source_map.span((section, index, "amount")),
+            f"write an amount a till can give, e.g. {closest}",
+        )
 
 
 def _places(amount: Decimal) -> int:
