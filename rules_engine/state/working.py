@@ -1,0 +1,478 @@
+"""A customer's working state: the compact, mutable form of a `CustomerState` that a stream carries.
+
+Why. `Engine.process` takes a frozen pydantic `CustomerState` and returns a new one for every event:
+lots with their `LotLine`s, activity records, cap counters as dicts of decimals, the ids of the
+latest events as a list. Most of an event's cost is that data, not the decisions: the hand-written
+processor for coffee-club (bench/handwritten_coffee.py) makes the same decisions about 15 times
+faster by changing one slotted object of ints, tuples and deques in place. The engine is moving to
+that design (issues 12 and 13): the callers that carry a customer's state from one event to the next
+— `loyalty run`, the stores' write-behind, `simulate`, the service's workers — will carry a
+`Working` and let a step generated per program change it in place (engine/stream.py), and the
+public `CustomerState` (its JSON, what stores write, what `Engine.process` takes) will be made from
+it only when someone reads it.
+
+The contract: `Working.of(state, plan).public()` gives back `state` exactly — an equal model with
+the same JSON, every decimal with its exponent (`1.50` stays `1.50`), every time with its UTC offset
+— for every state, whoever wrote it (tests/engine/test_working.py). A working state equals another
+when their public states are equal.
+
+What is compact (what a purchase reads and writes), each in the order an event reads it:
+
+- `lots`: a deque of tuples in expiry order (`LOT_*` say which element is which): times as epoch
+  seconds (`int`; a `Decimal` of seconds when the time has microseconds), a lot that never expires
+  at `NEVER` (so the deque's first element is the next to expire and the keys compare as numbers),
+  points as an `int` (a decimal at exponent 0: every point the engine gives) or the `Decimal`
+  itself for any other; what the round trip needs besides: the times' timezone, the lines (the
+  `LotLine`s, untouched: only a return reads them), and the `Lot` model the tuple was made from;
+- `balance` and `pending`: the points of the lots available, and still pending, at the latest
+  event: running sums, so a step never adds the lots up (an `int`, a `Decimal` if a lot's is);
+- `counters`: per capped rule, its current periods' points (ints where exact);
+- `tier`, `tier_since`, `activity` (a deque of tuples in time order, money in the currency's minor
+  units) with its running sums `sums`; `visits`; `badges` as a list in order and a set for `in`;
+  `last_event_at`; `customer`; `pending_lots` (the ids of the lots still pending);
+- `ids` and `seen`: the ids of the latest events processed, a ring (a deque whose `maxlen` is the
+  engine's bound, `KEPT_IDS`) and a set of the same ids for the duplicate check.
+
+Everything else (the profile, coupons, purchase lines, challenges, quests, streaks, referrals,
+offers, notifications, …) is `cold`: the `CustomerState`'s own values, kept as they are in the state
+the working state was made from, and copied into `public()`'s state unchanged.
+
+What it costs (bench/README.md, "The working state"): making one is a pass over the state's lots,
+activity and ids; `public()` gives back the state it stands for when nothing changed since (`_state`),
+and otherwise builds only what changed: a lot's or an activity's tuple still carries the model it
+was made from, reused as it is. A step that changes a working state in place therefore (1) drops
+`_state` (`changed()`), and (2) puts new tuples with no model (`None` in the last element) where it
+changes a lot or an activity; `public()` then makes their models, exactly from the tuple's values.
+
+Input: a `CustomerState` (or None: a new customer) and what the working state needs of the program
+(`Facts`: the currency's minor unit, which `engine.plan.Plan` has). Output: a `Working`; its
+`public()` the `CustomerState` again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+from rules_engine.engine.trusted import points_lot, replaced, trusted
+from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, LotLine, parse_state
+
+KEPT_IDS = 1000
+"""The ids of the latest events a state keeps: the engine's bound (`settle.PROCESSED_KEPT`, which a
+test holds equal to this)."""
+
+NEVER = 1 << 62
+"""The expiry key of a lot that never expires: after every time a state can hold (year 9999 is
+about 2.5e11 seconds), so lots in expiry order have those last, and keys compare as numbers."""
+
+Seconds = int | Decimal
+"""A time as epoch seconds: an `int`, or a `Decimal` with the microseconds as its fraction."""
+Units = int | Decimal
+"""Points (or money in minor units) as an `int` where that is exact, else the `Decimal` itself."""
+Zone = dt.tzinfo | None
+# A lot's times' zone: one for all three (the usual), or each its own when they differ.
+LotZone = Zone | tuple[Zone, Zone, Zone]
+
+# A lot: (expires, available, earned, points, event, rule, lines, zone, model).
+LotTuple = tuple[Seconds, Seconds, Seconds, Units, str, str, list[LotLine], LotZone, Lot | None]
+LOT_EXPIRES: Final = 0
+LOT_AVAILABLE: Final = 1
+LOT_EARNED: Final = 2
+LOT_POINTS: Final = 3
+LOT_EVENT: Final = 4
+LOT_RULE: Final = 5
+LOT_LINES: Final = 6
+LOT_ZONE: Final = 7
+LOT_MODEL: Final = 8
+
+# An activity: (at, spend, points, visits, event, paid, qty, zone, model); spend in minor units.
+ActivityTuple = tuple[Seconds, Units, Units, int, str, list[Decimal], list[Decimal], Zone, Activity | None]
+ACT_AT: Final = 0
+ACT_SPEND: Final = 1
+ACT_POINTS: Final = 2
+ACT_VISITS: Final = 3
+ACT_EVENT: Final = 4
+ACT_PAID: Final = 5
+ACT_QTY: Final = 6
+ACT_ZONE: Final = 7
+ACT_MODEL: Final = 8
+
+# The activity's running sums: (start, spend, points, visits, zone, model); start None: the whole.
+SumsTuple = tuple[Seconds | None, Units, Units, int, Zone, ActivitySums | None]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_HOT_DEFAULTS: dict[str, Any] = {
+    "customer": None,
+    "tier": None,
+    "lots": [],
+    "pending_lots": None,
+    "counters": {},
+    "visits": 0,
+    "badges": [],
+    "tier_since": None,
+    "activity": [],
+    "activity_sums": None,
+    "last_event_at": None,
+    "processed": [],
+}
+"""The fields a working state holds compact, with the model's defaults (for the fields set)."""
+_ACTIVITY_GIVEN = set(Activity.model_fields)
+_SUMS_GIVEN = set(ActivitySums.model_fields)
+
+
+class Facts(Protocol):
+    """What a working state needs of the program: the currency's minor unit (`Plan.quantum`)."""
+
+    @property
+    def quantum(self) -> Decimal: ...
+
+
+class Working:
+    """One customer's state, compact and mutable (the module docstring): `Working.of(state, plan)`,
+    `public()` the `CustomerState` it stands for."""
+
+    __slots__ = (
+        "_decimals",
+        "_state",
+        "activity",
+        "badge_set",
+        "badges",
+        "balance",
+        "cold",
+        "counters",
+        "customer",
+        "ids",
+        "last_event_at",
+        "last_zone",
+        "lots",
+        "pending",
+        "pending_lots",
+        "seen",
+        "sums",
+        "tier",
+        "tier_since",
+        "tier_zone",
+        "visits",
+    )
+
+    customer: str | None
+    tier: str | None
+    tier_since: Seconds | None
+    tier_zone: Zone
+    visits: int
+    badges: list[str]
+    badge_set: set[str]
+    lots: deque[LotTuple]
+    balance: Units
+    pending: Units
+    pending_lots: list[str] | None
+    counters: dict[str, dict[str, Units]]
+    activity: deque[ActivityTuple]
+    sums: SumsTuple | None
+    last_event_at: Seconds | None
+    last_zone: Zone
+    ids: deque[str]
+    seen: set[str]
+    cold: CustomerState
+    _state: CustomerState | None
+    _decimals: int
+
+    @classmethod
+    def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
+        """The working state of `state` (None: a new customer; JSON-like data is validated as
+        `Engine.process` validates it) for the program `plan` describes."""
+        working = cls.__new__(cls)
+        working._decimals = -_exponent(plan.quantum)
+        working.load(parse_state(state))
+        return working
+
+    def load(self, state: CustomerState) -> None:
+        """Make this working state stand for `state`, as `Working.of` would (what a stream does with
+        the state an event left while no generated step takes the events: engine/stream.py)."""
+        if state is getattr(self, "_state", None):
+            return  # it stands for it already (a duplicate event: the state came back unchanged)
+        decimals = self._decimals
+        self.cold = self._state = state
+        self.customer = state.customer
+        self.tier = state.tier
+        self.tier_since, self.tier_zone = _time(state.tier_since)
+        self.visits = state.visits
+        self.badges = list(state.badges)
+        self.badge_set = set(state.badges)
+        self.last_event_at, self.last_zone = _time(state.last_event_at)
+        self.lots = lots = deque(map(_lot_tuple, state.lots))
+        self.balance, self.pending = _balance(lots, self.last_event_at)
+        self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
+        self.counters = {
+            rule: {key: _units(points) for key, points in periods.items()}
+            for rule, periods in state.counters.items()
+        }
+        self.activity = deque([_activity_tuple(activity, decimals) for activity in state.activity])
+        sums = state.activity_sums
+        self.sums = None if sums is None else _sums_tuple(sums, decimals)
+        processed = state.processed
+        self.ids = deque(processed, maxlen=max(KEPT_IDS, len(processed)))  # a longer one, written
+        self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
+
+    def changed(self) -> None:
+        """Say that the compact parts were changed in place: `public()` builds its state again."""
+        self._state = None
+
+    def public(self, *, fresh: bool = False) -> CustomerState:
+        """The `CustomerState` this working state stands for: the one it was made from while nothing
+        changed; else one made from the compact parts and the cold ones, the models of unchanged
+        lots and activities reused. `fresh`: every model made from the compact values alone, nothing
+        reused (what the round-trip tests check)."""
+        state = self._state
+        if state is not None and not fresh:
+            return state
+        state = self._built(fresh)
+        if not fresh:
+            self._state = state
+        return state
+
+    def _built(self, fresh: bool) -> CustomerState:
+        decimals = self._decimals
+        sums = self.sums
+        hot: dict[str, Any] = {
+            "customer": self.customer,
+            "tier": self.tier,
+            "lots": [_lot_model(lot, fresh) for lot in self.lots],
+            "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
+            "counters": {
+                rule: {key: _decimal(points) for key, points in periods.items()}
+                for rule, periods in self.counters.items()
+            },
+            "visits": self.visits,
+            "badges": list(self.badges),
+            "tier_since": _moment(self.tier_since, self.tier_zone),
+            "activity": [_activity_model(activity, decimals, fresh) for activity in self.activity],
+            "activity_sums": None if sums is None else _sums_model(sums, decimals, fresh),
+            "last_event_at": _moment(self.last_event_at, self.last_zone),
+            "processed": list(self.ids),
+        }
+        cold = self.cold
+        given = cold.__pydantic_fields_set__
+        # As validation would record them: the fields given, and any field not at its default.
+        fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}
+        state = replaced(cold, hot)
+        object.__setattr__(state, "__pydantic_fields_set__", fields)
+        return state
+
+    def copy(self) -> Working:
+        """An independent copy (for a caller that needs value semantics): changing one in place
+        leaves the other as it was. Tuples, models and the cold state are immutable, so shared."""
+        other = Working.__new__(Working)
+        for name in Working.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.badges = list(self.badges)
+        other.badge_set = set(self.badge_set)
+        other.lots = deque(self.lots)
+        other.pending_lots = None if self.pending_lots is None else list(self.pending_lots)
+        other.counters = {rule: dict(periods) for rule, periods in self.counters.items()}
+        other.activity = deque(self.activity)
+        other.ids = deque(self.ids, maxlen=self.ids.maxlen)
+        other.seen = set(self.seen)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the public states are."""
+        if isinstance(other, Working):
+            return self.public() == other.public()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Working({self.customer!r}, {len(self.lots)} lots, balance {self.balance})"
+
+
+# -- values: times as epoch seconds, decimals as ints where exact -------------------------------
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent
+
+
+def _seconds(moment: dt.datetime) -> Seconds:
+    """`moment` as epoch seconds: an int, or a `Decimal` when it has microseconds (exact either way).
+    A naive time (a state made by hand) counts from the naive epoch."""
+    if moment.tzinfo is not None and not moment.microsecond:
+        try:
+            return int(moment.timestamp())  # a whole number of seconds: exact in a float
+        except (OverflowError, OSError, ValueError):
+            pass
+    delta = moment - (_EPOCH if moment.tzinfo is not None else _NAIVE_EPOCH)
+    if not delta.microseconds:
+        return delta.days * 86_400 + delta.seconds
+    return Decimal(delta // _MICROSECOND).scaleb(-6)
+
+
+def _moment(seconds: Seconds | None, zone: Zone) -> Any:
+    """The time `seconds` in `zone`: the one `_seconds` was given, with its UTC offset (None: None)."""
+    if seconds is None:
+        return None
+    if type(seconds) is int and zone is not None:
+        try:
+            return dt.datetime.fromtimestamp(seconds, zone)
+        except (OverflowError, OSError, ValueError):
+            pass
+    delta = dt.timedelta(microseconds=int(Decimal(seconds).scaleb(6)))
+    if zone is None:
+        return _NAIVE_EPOCH + delta
+    return (_EPOCH + delta).astimezone(zone)
+
+
+def _time(moment: dt.datetime | None) -> tuple[Seconds | None, Zone]:
+    if moment is None:
+        return None, None
+    return _seconds(moment), moment.tzinfo
+
+
+def _same_zone(a: Zone, b: Zone) -> bool:
+    """Whether a time in `b` rebuilt in `a` keeps its UTC offset: the same zone, or two fixed
+    offsets that are equal (pydantic's `TzInfo` and `datetime.timezone` compare by offset)."""
+    return a is b or (a is not None and b is not None and a == b)
+
+
+def _units(value: Decimal) -> Units:
+    """Points as an int when that is exact (a decimal at exponent 0, not -0), else the decimal."""
+    sign, digits, exponent = value.as_tuple()
+    if exponent == 0 and not (sign and digits == (0,)):
+        return int(value)
+    return value
+
+
+def _minor(value: Decimal, decimals: int) -> Units:
+    """Money as an int of minor units when it has exactly the currency's decimals, else itself."""
+    sign, digits, exponent = value.as_tuple()
+    if exponent == -decimals and not (sign and digits == (0,)):
+        return int(value.scaleb(decimals))
+    return value
+
+
+def _decimal(units: Units) -> Decimal:
+    return Decimal(units) if type(units) is int else units  # type: ignore[return-value]
+
+
+def _money(units: Units, decimals: int) -> Decimal:
+    if type(units) is int:
+        return Decimal(units).scaleb(-decimals) if decimals else Decimal(units)
+    return units  # type: ignore[return-value]
+
+
+# -- lots ---------------------------------------------------------------------------------------
+
+
+def _lot_tuple(lot: Lot) -> LotTuple:
+    earned, available, expires = lot.earned_at, lot.available_at, lot.expires_at
+    first = earned.tzinfo
+    zone: LotZone = first
+    if not _same_zone(first, available.tzinfo) or (
+        expires is not None and not _same_zone(first, expires.tzinfo)
+    ):
+        zone = (first, available.tzinfo, None if expires is None else expires.tzinfo)
+    return (
+        NEVER if expires is None else _seconds(expires),
+        _seconds(available),
+        _seconds(earned),
+        _units(lot.points),
+        lot.event,
+        lot.rule,
+        lot.lines,
+        zone,
+        lot,
+    )
+
+
+def _lot_model(lot: LotTuple, fresh: bool) -> Lot:
+    model = lot[LOT_MODEL]
+    if model is not None and not fresh:
+        return model
+    zone = lot[LOT_ZONE]
+    if type(zone) is tuple:
+        earned_zone, available_zone, expires_zone = zone
+    else:
+        earned_zone = available_zone = expires_zone = zone  # type: ignore[assignment]
+    expires = lot[LOT_EXPIRES]
+    return points_lot(
+        lot[LOT_EVENT],
+        lot[LOT_RULE],
+        _decimal(lot[LOT_POINTS]),
+        _moment(lot[LOT_EARNED], earned_zone),
+        _moment(lot[LOT_AVAILABLE], available_zone),
+        None if expires == NEVER else _moment(expires, expires_zone),
+        lot[LOT_LINES] if not fresh else list(lot[LOT_LINES]),
+    )
+
+
+def _balance(lots: deque[LotTuple], moment: Seconds | None) -> tuple[Units, Units]:
+    """The points available at `moment` (not pending, not expired) and those still pending; with no
+    moment (a state that saw no event), every lot's points are available."""
+    balance: Units = 0
+    pending: Units = 0
+    for lot in lots:
+        if moment is None or lot[LOT_AVAILABLE] <= moment < lot[LOT_EXPIRES]:
+            balance += lot[LOT_POINTS]
+        elif lot[LOT_AVAILABLE] > moment:
+            pending += lot[LOT_POINTS]
+    return balance, pending
+
+
+# -- the activity and its running sums ----------------------------------------------------------
+
+
+def _activity_tuple(activity: Activity, decimals: int) -> ActivityTuple:
+    at = activity.at
+    return (
+        _seconds(at),
+        _minor(activity.spend, decimals),
+        _units(activity.points),
+        activity.visits,
+        activity.event,
+        activity.paid,
+        activity.qty,
+        at.tzinfo,
+        activity,
+    )
+
+
+def _activity_model(activity: ActivityTuple, decimals: int, fresh: bool) -> Activity:
+    model = activity[ACT_MODEL]
+    if model is not None and not fresh:
+        return model
+    values = {
+        "event": activity[ACT_EVENT],
+        "at": _moment(activity[ACT_AT], activity[ACT_ZONE]),
+        "spend": _money(activity[ACT_SPEND], decimals),
+        "points": _decimal(activity[ACT_POINTS]),
+        "visits": activity[ACT_VISITS],
+        "paid": list(activity[ACT_PAID]),
+        "qty": list(activity[ACT_QTY]),
+    }
+    return trusted(Activity, values, _ACTIVITY_GIVEN)
+
+
+def _sums_tuple(sums: ActivitySums, decimals: int) -> SumsTuple:
+    start, zone = _time(sums.start)
+    return (start, _minor(sums.spend, decimals), _units(sums.points), sums.visits, zone, sums)
+
+
+def _sums_model(sums: SumsTuple, decimals: int, fresh: bool) -> ActivitySums:
+    model = sums[5]
+    if model is not None and not fresh:
+        return model
+    values = {
+        "start": _moment(sums[0], sums[4]),
+        "spend": _money(sums[1], decimals),
+        "points": _decimal(sums[2]),
+        "visits": sums[3],
+    }
+    return trusted(ActivitySums, values, _SUMS_GIVEN)
