@@ -55,7 +55,10 @@ import datetime as dt
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Final, Protocol
+
+from pydantic_core import TzInfo
 
 from rules_engine.engine.trusted import points_lot, replaced, trusted
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, LotLine, parse_state
@@ -88,6 +91,8 @@ LOT_LINES: Final = 6
 LOT_ZONE: Final = 7
 LOT_MODEL: Final = 8
 
+_LOT_MODEL_OF = itemgetter(LOT_MODEL)
+
 # An activity: (at, spend, points, visits, event, paid, qty, zone, model); spend in minor units.
 ActivityTuple = tuple[Seconds, Units, Units, int, str, list[Decimal], list[Decimal], Zone, Activity | None]
 ACT_AT: Final = 0
@@ -100,12 +105,20 @@ ACT_QTY: Final = 6
 ACT_ZONE: Final = 7
 ACT_MODEL: Final = 8
 
+_ACT_MODEL_OF = itemgetter(ACT_MODEL)
+
 # The activity's running sums: (start, spend, points, visits, zone, model); start None: the whole.
 SumsTuple = tuple[Seconds | None, Units, Units, int, Zone, ActivitySums | None]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = _EPOCH.toordinal()
+_FIXED = (dt.timezone, TzInfo)
+_OFFSETS: dict[dt.tzinfo, int] = {}
+"""The UTC offset in seconds of each fixed-offset zone seen (`datetime.timezone`, pydantic's `TzInfo`)."""
 _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 _MICROSECOND = dt.timedelta(microseconds=1)
+_ONE = Decimal(1)
+_QUANTA = [Decimal(1).scaleb(-decimals) for decimals in range(10)]
 _HOT_DEFAULTS: dict[str, Any] = {
     "customer": None,
     "tier": None,
@@ -139,10 +152,10 @@ class Working:
     __slots__ = (
         "_decimals",
         "_state",
+        "_sums",
         "activity",
         "badge_set",
         "badges",
-        "balance",
         "cold",
         "counters",
         "customer",
@@ -150,7 +163,6 @@ class Working:
         "last_event_at",
         "last_zone",
         "lots",
-        "pending",
         "pending_lots",
         "seen",
         "sums",
@@ -168,8 +180,6 @@ class Working:
     badges: list[str]
     badge_set: set[str]
     lots: deque[LotTuple]
-    balance: Units
-    pending: Units
     pending_lots: list[str] | None
     counters: dict[str, dict[str, Units]]
     activity: deque[ActivityTuple]
@@ -181,6 +191,7 @@ class Working:
     cold: CustomerState
     _state: CustomerState | None
     _decimals: int
+    _sums: tuple[Units, Units] | None
 
     @classmethod
     def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
@@ -205,14 +216,27 @@ class Working:
         self.badges = list(state.badges)
         self.badge_set = set(state.badges)
         self.last_event_at, self.last_zone = _time(state.last_event_at)
-        self.lots = lots = deque(map(_lot_tuple, state.lots))
-        self.balance, self.pending = _balance(lots, self.last_event_at)
+        # Tuples already made for lots and activities the state shares with the state before are
+        # taken over (by the models' identity: each tuple holds its model, so no id is reused while
+        # the old tuples live): an event's new state is its state before with a few elements changed.
+        old = getattr(self, "lots", None)
+        if old:
+            known = dict(zip(map(id, map(_LOT_MODEL_OF, old)), old, strict=True))
+            self.lots = deque([known.get(id(lot)) or _lot_tuple(lot) for lot in state.lots])
+        else:
+            self.lots = deque(map(_lot_tuple, state.lots))
+        self._sums = None
         self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
         self.counters = {
             rule: {key: _units(points) for key, points in periods.items()}
             for rule, periods in state.counters.items()
         }
-        self.activity = deque([_activity_tuple(activity, decimals) for activity in state.activity])
+        old_activity = getattr(self, "activity", None)
+        if old_activity:
+            made = dict(zip(map(id, map(_ACT_MODEL_OF, old_activity)), old_activity, strict=True))
+            self.activity = deque([made.get(id(a)) or _activity_tuple(a, decimals) for a in state.activity])
+        else:
+            self.activity = deque([_activity_tuple(a, decimals) for a in state.activity])
         sums = state.activity_sums
         self.sums = None if sums is None else _sums_tuple(sums, decimals)
         processed = state.processed
@@ -222,6 +246,32 @@ class Working:
     def changed(self) -> None:
         """Say that the compact parts were changed in place: `public()` builds its state again."""
         self._state = None
+
+    @property
+    def balance(self) -> Units:
+        """The points of the lots available at the latest event (not pending, not expired): added up
+        when first read after `of` or `load`, then a running sum that a step changing the lots
+        keeps (the setter). With no latest event, every lot's points."""
+        return self._running()[0]
+
+    @balance.setter
+    def balance(self, points: Units) -> None:
+        self._sums = (points, self._running()[1])
+
+    @property
+    def pending(self) -> Units:
+        """The points of the lots still pending at the latest event (as `balance`)."""
+        return self._running()[1]
+
+    @pending.setter
+    def pending(self, points: Units) -> None:
+        self._sums = (self._running()[0], points)
+
+    def _running(self) -> tuple[Units, Units]:
+        sums = self._sums
+        if sums is None:
+            sums = self._sums = _balance(self.lots, self.last_event_at)
+        return sums
 
     def public(self, *, fresh: bool = False) -> CustomerState:
         """The `CustomerState` this working state stands for: the one it was made from while nothing
@@ -304,11 +354,16 @@ def _exponent(value: Decimal) -> int:
 def _seconds(moment: dt.datetime) -> Seconds:
     """`moment` as epoch seconds: an int, or a `Decimal` when it has microseconds (exact either way).
     A naive time (a state made by hand) counts from the naive epoch."""
-    if moment.tzinfo is not None and not moment.microsecond:
-        try:
-            return int(moment.timestamp())  # a whole number of seconds: exact in a float
-        except (OverflowError, OSError, ValueError):
-            pass
+    zone = moment.tzinfo
+    if not moment.microsecond and zone is not None:
+        offset = _OFFSETS.get(zone)
+        if offset is None and isinstance(zone, _FIXED):
+            delta = zone.utcoffset(None)
+            if delta is not None and not delta.microseconds:
+                offset = _OFFSETS.setdefault(zone, delta.days * 86_400 + delta.seconds)
+        if offset is not None:  # from the fields: twice as fast as `timestamp()` or a subtraction
+            day = (moment.toordinal() - _EPOCH_DAY) * 86_400
+            return day + moment.hour * 3600 + moment.minute * 60 + moment.second - offset
     delta = moment - (_EPOCH if moment.tzinfo is not None else _NAIVE_EPOCH)
     if not delta.microseconds:
         return delta.days * 86_400 + delta.seconds
@@ -344,17 +399,19 @@ def _same_zone(a: Zone, b: Zone) -> bool:
 
 def _units(value: Decimal) -> Units:
     """Points as an int when that is exact (a decimal at exponent 0, not -0), else the decimal."""
-    sign, digits, exponent = value.as_tuple()
-    if exponent == 0 and not (sign and digits == (0,)):
-        return int(value)
+    if value.same_quantum(_ONE):  # exponent 0 (a C call: `as_tuple` makes a tuple of digits)
+        units = int(value)
+        if units or not value.is_signed():
+            return units
     return value
 
 
 def _minor(value: Decimal, decimals: int) -> Units:
     """Money as an int of minor units when it has exactly the currency's decimals, else itself."""
-    sign, digits, exponent = value.as_tuple()
-    if exponent == -decimals and not (sign and digits == (0,)):
-        return int(value.scaleb(decimals))
+    if value.same_quantum(_QUANTA[decimals]):
+        units = int(value.scaleb(decimals))
+        if units or not value.is_signed():
+            return units
     return value
 
 
@@ -375,8 +432,8 @@ def _lot_tuple(lot: Lot) -> LotTuple:
     earned, available, expires = lot.earned_at, lot.available_at, lot.expires_at
     first = earned.tzinfo
     zone: LotZone = first
-    if not _same_zone(first, available.tzinfo) or (
-        expires is not None and not _same_zone(first, expires.tzinfo)
+    if (available.tzinfo is not first and not _same_zone(first, available.tzinfo)) or (
+        expires is not None and expires.tzinfo is not first and not _same_zone(first, expires.tzinfo)
     ):
         zone = (first, available.tzinfo, None if expires is None else expires.tzinfo)
     return (
