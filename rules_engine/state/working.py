@@ -18,14 +18,17 @@ when their public states are equal.
 
 What is compact (what a purchase reads and writes), each in the order an event reads it:
 
-- `lots`: a deque of tuples in expiry order (`LOT_*` say which element is which): times as epoch
-  seconds (`int`; a `Decimal` of seconds when the time has microseconds), a lot that never expires
-  at `NEVER` (so the deque's first element is the next to expire and the keys compare as numbers),
-  points as an `int` (a decimal at exponent 0: every point the engine gives) or the `Decimal`
-  itself for any other; what the round trip needs besides: the times' timezone, the lines (the
-  `LotLine`s, untouched: only a return reads them), and the `Lot` model the tuple was made from;
+- `lots`: a deque of tuples (`LOT_*` say which element is which) in the state's order: expiry
+  order, in every state an event has brought to the bounded shape (docs/engine.md, "The bounded
+  state"). Times as epoch seconds (`int`; a `Decimal` of seconds when the time has microseconds),
+  a lot that never expires at `NEVER` (so the deque's first element is the next to expire and the
+  keys compare as numbers), points as an `int` (a decimal at exponent 0: every point the engine
+  gives) or the `Decimal` itself for any other; what the round trip needs besides: the times'
+  timezone, the lines (the `LotLine`s, untouched: only a return reads them), and the `Lot` model
+  the tuple was made from;
 - `balance` and `pending`: the points of the lots available, and still pending, at the latest
-  event: running sums, so a step never adds the lots up (an `int`, a `Decimal` if a lot's is);
+  event: added up when first read, then running sums that a step keeps, so it never adds the lots
+  up (an `int`, a `Decimal` if a lot's is);
 - `counters`: per capped rule, its current periods' points (ints where exact);
 - `tier`, `tier_since`, `activity` (a deque of tuples in time order, money in the currency's minor
   units) with its running sums `sums`; `visits`; `badges` as a list in order and a set for `in`;

@@ -322,6 +322,7 @@ def test_a_state_with_every_field_set_round_trips() -> None:
     state = parse_state(loads(json.dumps(_EVERYTHING)))
     assert not (set(CustomerState.model_fields) - state.model_fields_set)  # every field given
     working = round_trip(state, _engine(COFFEE).plan)
+    same(Working.of(loads(json.dumps(_EVERYTHING)), _engine(COFFEE).plan).public(), state)  # JSON-like data
     # the decimals kept as decimals where an int would lose their exponent; the rest ints
     assert [lot[3] for lot in working.lots] == [Decimal("1.50"), Decimal("-0"), Decimal("1E+2"), 7]
     assert str(working.lots[1][3]) == "-0"
