@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Final, Protocol
@@ -65,6 +65,7 @@ from pydantic_core import TzInfo
 
 from rules_engine.engine.trusted import points_lot, replaced, trusted
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, LotLine, parse_state
+from rules_engine.state.shared import window
 
 KEPT_IDS = 1000
 """The ids of the latest events a state keeps: the engine's bound (`settle.PROCESSED_KEPT`, which a
@@ -110,6 +111,9 @@ ACT_MODEL: Final = 8
 
 _ACT_MODEL_OF = itemgetter(ACT_MODEL)
 
+# A long list as `shared.window` gives it: (storage, start, end).
+Window = tuple[Sequence[Any], int, int]
+
 # The activity's running sums: (start, spend, points, visits, zone, model); start None: the whole.
 SumsTuple = tuple[Seconds | None, Units, Units, int, Zone, ActivitySums | None]
 
@@ -153,7 +157,10 @@ class Working:
     `public()` the `CustomerState` it stands for."""
 
     __slots__ = (
+        "_activity_from",
         "_decimals",
+        "_ids_from",
+        "_lots_from",
         "_state",
         "_sums",
         "activity",
@@ -195,6 +202,9 @@ class Working:
     _state: CustomerState | None
     _decimals: int
     _sums: tuple[Units, Units] | None
+    _lots_from: Window | None
+    _activity_from: Window | None
+    _ids_from: Window | None
 
     @classmethod
     def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
@@ -219,36 +229,73 @@ class Working:
         self.badges = list(state.badges)
         self.badge_set = set(state.badges)
         self.last_event_at, self.last_zone = _time(state.last_event_at)
-        # Tuples already made for lots and activities the state shares with the state before are
-        # taken over (by the models' identity: each tuple holds its model, so no id is reused while
-        # the old tuples live): an event's new state is its state before with a few elements changed.
-        old = getattr(self, "lots", None)
-        if old:
-            known = dict(zip(map(id, map(_LOT_MODEL_OF, old)), old, strict=True))
-            self.lots = deque([known.get(id(lot)) or _lot_tuple(lot) for lot in state.lots])
-        else:
-            self.lots = deque(map(_lot_tuple, state.lots))
+        self.lots = self._lots_of(state.lots)
         self._sums = None
         self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
         self.counters = {
             rule: {key: _units(points) for key, points in periods.items()}
             for rule, periods in state.counters.items()
         }
-        old_activity = getattr(self, "activity", None)
-        if old_activity:
-            made = dict(zip(map(id, map(_ACT_MODEL_OF, old_activity)), old_activity, strict=True))
-            self.activity = deque([made.get(id(a)) or _activity_tuple(a, decimals) for a in state.activity])
-        else:
-            self.activity = deque([_activity_tuple(a, decimals) for a in state.activity])
+        self.activity = self._activity_of(state.activity, decimals)
         sums = state.activity_sums
         self.sums = None if sums is None else _sums_tuple(sums, decimals)
-        processed = state.processed
+        self._ids_of(state.processed)
+
+    # What `load` takes over from the state the working state stood for before: an event's new state
+    # is that state with a few elements changed, its long lists (state/shared.py) windows on the same
+    # storage moved by the elements that left the head and those appended. When the new window is
+    # the one last loaded, moved so (`_moved`), and nothing changed the deque since (`changed()`
+    # forgets the windows), only those elements are popped and made; otherwise the tuples of the
+    # models the new list shares with the deque are taken over by the models' identity (each tuple
+    # holds its model, so no id is reused while the old tuples live) and the others made.
+
+    def _lots_of(self, lots: Sequence[Lot]) -> deque[LotTuple]:
+        old: deque[LotTuple] | None = getattr(self, "lots", None)
+        moved = _moved(getattr(self, "_lots_from", None), lots)
+        self._lots_from = window(lots)
+        if old is not None and moved is not None:
+            for _ in range(moved[0]):
+                old.popleft()
+            old.extend(map(_lot_tuple, moved[1]))
+            return old
+        if old:
+            known = dict(zip(map(id, map(_LOT_MODEL_OF, old)), old, strict=True))
+            return deque([known.get(id(lot)) or _lot_tuple(lot) for lot in lots])
+        return deque(map(_lot_tuple, lots))
+
+    def _activity_of(self, activity: Sequence[Activity], decimals: int) -> deque[ActivityTuple]:
+        old: deque[ActivityTuple] | None = getattr(self, "activity", None)
+        moved = _moved(getattr(self, "_activity_from", None), activity)
+        self._activity_from = window(activity)
+        if old is not None and moved is not None:
+            for _ in range(moved[0]):
+                old.popleft()
+            old.extend([_activity_tuple(a, decimals) for a in moved[1]])
+            return old
+        if old:
+            known = dict(zip(map(id, map(_ACT_MODEL_OF, old)), old, strict=True))
+            return deque([known.get(id(a)) or _activity_tuple(a, decimals) for a in activity])
+        return deque([_activity_tuple(a, decimals) for a in activity])
+
+    def _ids_of(self, processed: Sequence[str]) -> None:
+        moved = _moved(getattr(self, "_ids_from", None), processed)
+        self._ids_from = window(processed)
+        if moved is not None:
+            ids, seen = self.ids, self.seen
+            for _ in range(moved[0]):
+                seen.discard(ids.popleft())
+            ids.extend(moved[1])
+            seen.update(moved[1])
+            if len(ids) == len(processed) and len(seen) == len(ids):  # the ids distinct, as the
+                return  # engine keeps them (a state written by hand may repeat one: made again)
         self.ids = deque(processed, maxlen=max(KEPT_IDS, len(processed)))  # a longer one, written
         self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
 
     def changed(self) -> None:
-        """Say that the compact parts were changed in place: `public()` builds its state again."""
+        """Say that the compact parts were changed in place: `public()` builds its state again (and
+        `load` no longer takes the deques for the lists they were made from)."""
         self._state = None
+        self._lots_from = self._activity_from = self._ids_from = None
 
     @property
     def balance(self) -> Units:
@@ -392,6 +439,18 @@ def _time(moment: dt.datetime | None) -> tuple[Seconds | None, Zone]:
     if moment is None:
         return None, None
     return _seconds(moment), moment.tzinfo
+
+
+def _moved(before: Window | None, values: Sequence[Any]) -> tuple[int, Sequence[Any]] | None:
+    """How the window `before` became `values`, when it did only by losing elements at its head and
+    gaining some after its end in the same storage: (how many left, the elements appended)."""
+    if before is None:
+        return None
+    items, start, end = before
+    now, first, last = window(values)
+    if now is not items or not start <= first <= end <= last:
+        return None
+    return first - start, items[end:last]
 
 
 def _same_zone(a: Zone, b: Zone) -> bool:

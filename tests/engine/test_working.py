@@ -511,3 +511,54 @@ def test_a_refused_event_leaves_the_working_state_as_it_was_and_the_stream_goes_
     again = streaming.step(good, working)  # a duplicate: nothing applied, the state as it was
     assert [t.code for t in again.trace] == ["duplicate"]
     assert working.public() is result.state
+
+
+def test_a_long_stream_moves_the_deques_with_the_shared_lists_and_decides_as_process() -> None:
+    """Past `SHARED_FROM` elements a state's lists are windows on a storage shared with the state
+    before (state/shared.py): `load` then pops and appends what moved, in the same deques. Returns,
+    redemptions, duplicates and refusals between the purchases take the other paths."""
+    engine = _engine(COFFEE)
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    state: CustomerState | None = None
+    moved = 0
+    start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    for number in range(150):
+        moment = (start + dt.timedelta(days=number * 3)).isoformat()
+        event: dict[str, Any] = {
+            "id": f"p{number}",
+            "type": "purchase",
+            "customer": "c1",
+            "time": moment,
+            "items": [
+                {"sku": "LATTE", "category": "coffee", "price": "320.00", "qty": 2},
+                {"sku": "CROISSANT", "category": "pastry", "price": "150.00", "qty": 1},
+            ],
+        }
+        if number % 37 == 36:
+            event = {"id": f"r{number}", "type": "return", "customer": "c1", "time": moment,
+                     "purchase": f"p{number - 1}", "items": [{"sku": "LATTE", "qty": 1}]}  # fmt: skip
+        elif number % 41 == 40:
+            event = {
+                "id": f"g{number}",
+                "type": "redeem",
+                "customer": "c1",
+                "time": moment,
+                "item": "free-latte",
+            }
+        elif number % 29 == 28:
+            event = {**event, "id": f"p{number - 1}"}  # a redelivery
+        lots, ids = working.lots, working.ids
+        try:
+            expected = engine.process(event, state)
+        except EventError:
+            with pytest.raises(EventError):
+                streaming.step(event, working)
+            continue
+        result = streaming.step(event, working)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+        same(working.public(fresh=True), expected.state)
+        moved += working.lots is lots and working.ids is ids and len(expected.state.lots) >= 128
+        state = expected.state
+    assert state is not None and len(state.lots) >= 128 and len(state.processed) >= 128
+    assert moved >= 10  # the deques moved in place (the rest: returns, redemptions, compactions)
