@@ -41,11 +41,13 @@ offers, notifications, …) is `cold`: the `CustomerState`'s own values, kept as
 the working state was made from, and copied into `public()`'s state unchanged.
 
 What it costs (bench/README.md, "The working state"): making one is a pass over the state's lots,
-activity and ids; `public()` gives back the state it stands for when nothing changed since (`_state`),
-and otherwise builds only what changed: a lot's or an activity's tuple still carries the model it
-was made from, reused as it is. A step that changes a working state in place therefore (1) drops
-`_state` (`changed()`), and (2) puts new tuples with no model (`None` in the last element) where it
-changes a lot or an activity; `public()` then makes their models, exactly from the tuple's values.
+activity and ids; `load`ing the state an event left into the working state of the state before it
+pops and appends what moved (`_lots_of`). `public()` gives back the state it stands for when nothing
+changed since (`_state`), and otherwise builds only what changed: a lot's or an activity's tuple
+still carries the model it was made from, reused as it is. A step that changes a working state in
+place therefore (1) calls `changed()`, which drops `_state` (and the windows `load` moves), and (2)
+puts new tuples with no model (`None` in the last element) where it changes a lot or an activity;
+`public()` then makes their models, exactly from the tuple's values.
 
 Input: a `CustomerState` (or None: a new customer) and what the working state needs of the program
 (`Facts`: the currency's minor unit, which `engine.plan.Plan` has). Output: a `Working`; its
