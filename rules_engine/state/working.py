@@ -60,7 +60,8 @@ import datetime as dt
 from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from operator import itemgetter
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any, Final, Protocol
 
 from pydantic_core import TzInfo
@@ -344,7 +345,7 @@ class Working:
         hot: dict[str, Any] = {
             "customer": self.customer,
             "tier": self.tier,
-            "lots": [_lot_model(lot, fresh) for lot in self.lots],
+            "lots": _models(self.lots, _LOT_MODEL_OF, lambda lot: _lot_model(lot, fresh), fresh),
             "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
             "counters": {
                 rule: {key: _decimal(points) for key, points in periods.items()}
@@ -353,7 +354,9 @@ class Working:
             "visits": self.visits,
             "badges": list(self.badges),
             "tier_since": _moment(self.tier_since, self.tier_zone),
-            "activity": [_activity_model(activity, decimals, fresh) for activity in self.activity],
+            "activity": _models(
+                self.activity, _ACT_MODEL_OF, lambda a: _activity_model(a, decimals, fresh), fresh
+            ),
             "activity_sums": None if sums is None else _sums_model(sums, decimals, fresh),
             "last_event_at": _moment(self.last_event_at, self.last_zone),
             "processed": list(self.ids),
@@ -532,6 +535,22 @@ def _lot_model(lot: LotTuple, fresh: bool) -> Lot:
         None if expires == NEVER else _moment(expires, expires_zone),
         lot[LOT_LINES] if not fresh else list(lot[LOT_LINES]),
     )
+
+
+def _models(tuples: deque[Any], model_of: Any, make: Any, fresh: bool) -> list[Any]:
+    """The models of a deque of lots or activities: each tuple's own, read in C, and those of the
+    tuples a step made (no model) made and kept in their tuples for the next time; `fresh`: every
+    one made from its tuple's values."""
+    if fresh:
+        return [make(made) for made in tuples]
+    models = list(map(model_of, tuples))
+    if any(map(is_, models, repeat(None))):
+        for i, model in enumerate(models):
+            if model is None:
+                made = tuples[i]
+                models[i] = model = make(made)
+                tuples[i] = (*made[:-1], model)
+    return models
 
 
 def _balance(lots: deque[LotTuple], moment: Seconds | None) -> tuple[Units, Units]:

@@ -450,6 +450,7 @@ def test_a_change_in_place_shows_in_public_and_reuses_what_did_not_change() -> N
     changed = working.public()
     assert changed.visits == state.visits + 1 and changed.badges == [*state.badges, "regular"]
     assert changed.lots[0] == state.lots[0] and changed.lots[0] is not state.lots[0]
+    assert working.lots[0][LOT_MODEL] is changed.lots[0]  # kept in its tuple for the next time
     assert all(a is b for a, b in zip(changed.lots[1:], state.lots[1:], strict=True))
     assert changed.model_copy(update={"visits": state.visits, "badges": state.badges}) == state
     assert working != Working.of(state, _engine(COFFEE).plan)
