@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_streams.py --quick    # a couple of seconds, rough numbers
     .venv/bin/python bench/bench_streams.py --profile  # cProfile of the engine on the main stream
     .venv/bin/python bench/bench_streams.py --profile-history 1000  # the same after 1,000 purchases
+    .venv/bin/python bench/bench_streams.py --working  # what making and reading a working state costs
 
 The measuring stick of the engine-core redesign (bench/README.md, "Streams"):
 
@@ -58,7 +59,9 @@ from rules_engine import collector
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase, parse_event
 from rules_engine.engine.result import Result
+from rules_engine.engine.stream import Stream
 from rules_engine.state.customer import CustomerState
+from rules_engine.state.working import Working
 
 ROOT = Path(__file__).resolve().parent.parent
 COFFEE = ROOT / "programs" / "coffee-club.yaml"
@@ -346,10 +349,19 @@ class Row:
         return statistics.median(self.seconds[candidate]) / self.events * 1e6
 
 
-CANDIDATES = ("hand-written", "engine, explain off", "engine, evaluator path", "engine, explain on")
+CANDIDATES = (
+    "hand-written",
+    "engine, explain off",
+    "engine, evaluator path",
+    "engine, explain on",
+    "engine, streaming API",
+)
 """`engine, explain off` runs the program's generated pricing and earning (the default,
 engine/generated.py); `engine, evaluator path` the same engine made with `generated=False`, on the
-same stream and states, interleaved with it: their ratio is what the generated function buys."""
+same stream and states, interleaved with it: their ratio is what the generated function buys.
+`engine, streaming API` is `Stream.step` on each customer's working state (engine/stream.py): today
+`process` on the working state's public state, then the working state loaded from the result's, so
+slower than `explain off`; the step generated per program that comes next is to make it the fast row."""
 
 
 def timed(run: Callable[[], None]) -> float:
@@ -379,6 +391,22 @@ def engine_run(
             current[customer] = process(event, current[customer], explain=explain).state
 
     return Candidate(run)
+
+
+def stream_run(engine: Engine, events: Sequence[Purchase], states: dict[str, CustomerState]) -> Candidate:
+    streaming = Stream(engine)
+    fresh: list[dict[str, Working]] = []
+
+    def prepare() -> None:  # the working states change in place: made again before each run
+        fresh.append({customer: streaming.working(state) for customer, state in states.items()})
+
+    def run() -> None:
+        current = fresh.pop()
+        step = streaming.step
+        for event in events:
+            step(event, current[event.customer])
+
+    return Candidate(run, prepare)
 
 
 def hand_run(events: Sequence[hand.Event], states: dict[str, hand.CoffeeState]) -> Candidate:
@@ -443,6 +471,7 @@ def measure_row(
         "engine, explain off": engine_run(engine, models, engine_states, False),
         "engine, evaluator path": engine_run(evaluator, models, engine_states, False),
         "engine, explain on": engine_run(engine, models, engine_states, True),
+        "engine, streaming API": stream_run(engine, models, engine_states),
     }
     row.seconds = {name: [] for name in candidates}
     order = list(candidates)
@@ -548,10 +577,17 @@ def targets(rows: list[Row]) -> list[str]:
             " (both past the program's windows: what a year of points brings is the same)"
         )
     generated_ratio = base.median_us("engine, evaluator path") / off_us
+    streaming = ", ".join(
+        f"{row.median_us('engine, streaming API') / row.median_us('engine, explain off'):.2f}x"
+        f" after {row.history:,}"
+        for row in rows
+    )
     return [
         f"generated path: {generated_ratio:.2f}x the evaluator path's events/s (median rounds, 15 earlier"
         " purchases; pricing and earning generated, badges, challenges, quests, streaks and tiers"
         " specialised, the rest shared)",
+        f"streaming API: {streaming} explain off's us per event (today `process` and a working state"
+        " loaded from its result: engine/stream.py)",
         f"compile time of the largest example program: {compile_ms():.1f} ms (target <= 50 ms)",
         "",
         "targets (median round, customers with 15 earlier purchases unless said):",
@@ -583,6 +619,66 @@ def compile_ms() -> float:
     return best * 1000
 
 
+def working_costs(engine: Engine, progress: Callable[[str], None]) -> str:
+    """What making a working state (`Working.of`) and reading it (`public()`) cost, for a customer
+    after 15 and after 1,000 earlier purchases: CPU us, the best of 7 repeats (state/working.py)."""
+    lines = ["coffee-club working states (state/working.py): CPU us, the best of 7 repeats"]
+    head = ["earlier", "lots", "activity", "ids", "of", "public(fresh)", "public, 1 changed", "JSON dump"]
+    table = [head]
+    for purchases in (15, 1000):
+        progress(f"a history of {purchases} purchases")
+        state: CustomerState | None = None
+        for generated in history(0, purchases, seed=purchases):
+            state = engine.process(generated.engine, state).state
+        assert state is not None
+        counts = [len(state.lots), len(state.activity), len(state.processed)]
+        costs = _working_row(engine, state)
+        table.append([f"{purchases:,}", *(f"{n:,}" for n in counts), *(f"{us:,.1f}" for us in costs)])
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    for n, r in enumerate(table):
+        lines.append("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines += textwrap.wrap(
+        "of: Working.of(state, plan); public(fresh): every model made from the compact values;"
+        " public, 1 changed: public() after a step changed a count and made one lot again (the"
+        " unchanged lots' and activities' models reused); JSON dump: the state's model_dump_json",
+        108,
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(f"load average at the end {load} (other processes share the CPUs)")
+    return "\n".join(lines)
+
+
+def _working_row(engine: Engine, state: CustomerState) -> list[float]:
+    """The CPU us of `Working.of`, `public(fresh=True)`, `public()` after one change, and the JSON
+    dump, for `state`: each the best of 7 repeats."""
+    working = Working.of(state, engine.plan)
+    reps = max(3, 20_000 // (len(state.lots) + len(state.activity) + 10))
+
+    def best(run: Callable[[], object]) -> float:
+        fastest = float("inf")
+        for _ in range(7):
+            start = time.process_time()
+            for _ in range(reps):
+                run()
+            fastest = min(fastest, (time.process_time() - start) / reps)
+        return fastest * 1e6
+
+    def one_changed() -> None:  # what a step changes: a count, and a lot made again
+        working.lots[-1] = (*working.lots[-1][:-1], None)
+        working.visits += 0
+        working.changed()
+        working.public()
+
+    return [
+        best(lambda: Working.of(state, engine.plan)),
+        best(lambda: working.public(fresh=True)),
+        best(one_changed),
+        best(state.model_dump_json),
+    ]
+
+
 def profile(engine: Engine, events: Sequence[Generated], states: dict[str, CustomerState], top: int) -> str:
     """cProfile of the engine (explain off) over one run of the stream: top functions."""
     run = engine_run(engine, [g.engine for g in events], states, False).run
@@ -610,6 +706,11 @@ def main(argv: list[str] | None = None) -> int:
         "what a long history costs, beside --profile's",
     )
     parser.add_argument(
+        "--working",
+        action="store_true",
+        help="only measure making and reading working states after 15 and 1,000 purchases",
+    )
+    parser.add_argument(
         "--default-collector",
         action="store_true",
         help="time with Python's default collector thresholds, not those `loyalty run` sets",
@@ -623,6 +724,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.from_file(COFFEE)
     evaluator = Engine(engine.compiled, generated=False)  # the same program, the evaluator's stages
     check = Check()
+    if args.working:
+        print(working_costs(engine, progress))
+        return 0
     if args.profile or args.profile_history:
         spec = settings.rows[0]
         if args.profile_history:

@@ -19,6 +19,12 @@ def test_quick_stream_benchmark_agrees_and_reports_the_targets() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DISAGREES" not in result.stdout
     assert "no disagreement" in result.stdout
-    for candidate in ("hand-written", "engine, explain off", "engine, explain on"):
+    for candidate in ("hand-written", "engine, explain off", "engine, explain on", "engine, streaming API"):
         assert candidate in result.stdout
     assert "part 1: >= 25,000 events/s" in result.stdout
+
+
+def test_the_working_state_costs_are_measured() -> None:
+    result = run_bench("bench_streams.py", "--working")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "public(fresh)" in result.stdout and "1,000" in result.stdout

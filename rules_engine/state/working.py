@@ -1,0 +1,618 @@
+"""A customer's working state: the compact, mutable form of a `CustomerState` that a stream carries.
+
+Why. `Engine.process` takes a frozen pydantic `CustomerState` and returns a new one for every event:
+lots with their `LotLine`s, activity records, cap counters as dicts of decimals, the ids of the
+latest events as a list. Most of an event's cost is that data, not the decisions: the hand-written
+processor for coffee-club (bench/handwritten_coffee.py) makes the same decisions about 15 times
+faster by changing one slotted object of ints, tuples and deques in place. The engine is moving to
+that design (issues 12 and 13): the callers that carry a customer's state from one event to the next
+— `loyalty run`, the stores' write-behind, `simulate`, the service's workers — will carry a
+`Working` and let a step generated per program change it in place (engine/stream.py), and the
+public `CustomerState` (its JSON, what stores write, what `Engine.process` takes) will be made from
+it only when someone reads it.
+
+The contract: `Working.of(state, plan).public()` gives back `state` exactly — an equal model with
+the same JSON, every decimal with its exponent (`1.50` stays `1.50`), every time with its UTC offset
+— for every state, whoever wrote it (tests/engine/test_working.py). A working state equals another
+when their public states are equal.
+
+What is compact (what a purchase reads and writes), each in the order an event reads it:
+
+- `lots`: a deque of tuples (`LOT_*` say which element is which) in the state's order: expiry
+  order, in every state an event has brought to the bounded shape (docs/engine.md, "The bounded
+  state"). Times as epoch seconds (`int`; a `Decimal` of seconds when the time has microseconds),
+  a lot that never expires at `NEVER` (so the deque's first element is the next to expire and the
+  keys compare as numbers), points as an `int` (a decimal at exponent 0: every point the engine
+  gives) or the `Decimal` itself for any other; what the round trip needs besides: the times'
+  timezone, the lines (the `LotLine`s, untouched: only a return reads them), and the `Lot` model
+  the tuple was made from;
+- `balance` and `pending`: the points of the lots available, and still pending, at the latest
+  event: added up when first read, then running sums that a step keeps, so it never adds the lots
+  up (an `int`, a `Decimal` if a lot's is);
+- `counters`: per capped rule, its current periods' points (ints where exact);
+- `tier`, `tier_since`, `activity` (a deque of tuples in time order, money in the currency's minor
+  units) with its running sums `sums`; `visits`; `badges` as a list in order and a set for `in`;
+  `last_event_at`; `customer`; `pending_lots` (the ids of the lots still pending);
+- `ids` and `seen`: the ids of the latest events processed, a ring (a deque whose `maxlen` is the
+  engine's bound, `KEPT_IDS`) and a set of the same ids for the duplicate check.
+
+Everything else (the profile, coupons, purchase lines, challenges, quests, streaks, referrals,
+offers, notifications, …) is `cold`: the `CustomerState`'s own values, kept as they are in the state
+the working state was made from, and copied into `public()`'s state unchanged.
+
+What it costs (bench/README.md, "The working state"): making one is a pass over the state's lots,
+activity and ids; `load`ing the state an event left into the working state of the state before it
+pops and appends what moved (`_lots_of`). `public()` gives back the state it stands for when nothing
+changed since (`_state`), and otherwise builds only what changed: a lot's or an activity's tuple
+still carries the model it was made from, reused as it is. A step that changes a working state in
+place therefore (1) calls `changed()`, which drops `_state` (and the windows `load` moves), and (2)
+puts new tuples with no model (`None` in the last element) where it changes a lot or an activity;
+`public()` then makes their models, exactly from the tuple's values.
+
+Input: a `CustomerState` (or None: a new customer) and what the working state needs of the program
+(`Facts`: the currency's minor unit, which `engine.plan.Plan` has). Output: a `Working`; its
+`public()` the `CustomerState` again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from itertools import repeat
+from operator import is_, itemgetter
+from typing import Any, Final, Protocol
+
+from pydantic_core import TzInfo
+
+from rules_engine.engine.trusted import points_lot, replaced, trusted
+from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, LotLine, parse_state
+from rules_engine.state.shared import window
+
+KEPT_IDS = 1000
+"""The ids of the latest events a state keeps: the engine's bound (`settle.PROCESSED_KEPT`, which a
+test holds equal to this)."""
+
+NEVER = 1 << 62
+"""The expiry key of a lot that never expires: after every time a state can hold (year 9999 is
+about 2.5e11 seconds), so lots in expiry order have those last, and keys compare as numbers."""
+
+Seconds = int | Decimal
+"""A time as epoch seconds: an `int`, or a `Decimal` with the microseconds as its fraction."""
+Units = int | Decimal
+"""Points (or money in minor units) as an `int` where that is exact, else the `Decimal` itself."""
+Zone = dt.tzinfo | None
+# A lot's times' zone: one for all three (the usual), or each its own when they differ.
+LotZone = Zone | tuple[Zone, Zone, Zone]
+
+# A lot: (expires, available, earned, points, event, rule, lines, zone, model).
+LotTuple = tuple[Seconds, Seconds, Seconds, Units, str, str, list[LotLine], LotZone, Lot | None]
+LOT_EXPIRES: Final = 0
+LOT_AVAILABLE: Final = 1
+LOT_EARNED: Final = 2
+LOT_POINTS: Final = 3
+LOT_EVENT: Final = 4
+LOT_RULE: Final = 5
+LOT_LINES: Final = 6
+LOT_ZONE: Final = 7
+LOT_MODEL: Final = 8
+
+_LOT_MODEL_OF = itemgetter(LOT_MODEL)
+
+# An activity: (at, spend, points, visits, event, paid, qty, zone, model); spend in minor units.
+ActivityTuple = tuple[Seconds, Units, Units, int, str, list[Decimal], list[Decimal], Zone, Activity | None]
+ACT_AT: Final = 0
+ACT_SPEND: Final = 1
+ACT_POINTS: Final = 2
+ACT_VISITS: Final = 3
+ACT_EVENT: Final = 4
+ACT_PAID: Final = 5
+ACT_QTY: Final = 6
+ACT_ZONE: Final = 7
+ACT_MODEL: Final = 8
+
+_ACT_MODEL_OF = itemgetter(ACT_MODEL)
+
+# A long list as `shared.window` gives it: (storage, start, end).
+Window = tuple[Sequence[Any], int, int]
+
+# The activity's running sums: (start, spend, points, visits, zone, model); start None: the whole.
+SumsTuple = tuple[Seconds | None, Units, Units, int, Zone, ActivitySums | None]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = _EPOCH.toordinal()
+_FIXED = (dt.timezone, TzInfo)
+_OFFSETS: dict[dt.tzinfo, int] = {}
+"""The UTC offset in seconds of each fixed-offset zone seen (`datetime.timezone`, pydantic's `TzInfo`)."""
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_ONE = Decimal(1)
+_QUANTA = [Decimal(1).scaleb(-decimals) for decimals in range(10)]
+_HOT_DEFAULTS: dict[str, Any] = {
+    "customer": None,
+    "tier": None,
+    "lots": [],
+    "pending_lots": None,
+    "counters": {},
+    "visits": 0,
+    "badges": [],
+    "tier_since": None,
+    "activity": [],
+    "activity_sums": None,
+    "last_event_at": None,
+    "processed": [],
+}
+"""The fields a working state holds compact, with the model's defaults (for the fields set)."""
+_ACTIVITY_GIVEN = set(Activity.model_fields)
+_SUMS_GIVEN = set(ActivitySums.model_fields)
+
+
+class Facts(Protocol):
+    """What a working state needs of the program: the currency's minor unit (`Plan.quantum`)."""
+
+    @property
+    def quantum(self) -> Decimal: ...
+
+
+class Working:
+    """One customer's state, compact and mutable (the module docstring): `Working.of(state, plan)`,
+    `public()` the `CustomerState` it stands for."""
+
+    __slots__ = (
+        "_activity_from",
+        "_decimals",
+        "_ids_from",
+        "_lots_from",
+        "_state",
+        "_sums",
+        "activity",
+        "badge_set",
+        "badges",
+        "cold",
+        "counters",
+        "customer",
+        "ids",
+        "last_event_at",
+        "last_zone",
+        "lots",
+        "pending_lots",
+        "seen",
+        "sums",
+        "tier",
+        "tier_since",
+        "tier_zone",
+        "visits",
+    )
+
+    customer: str | None
+    tier: str | None
+    tier_since: Seconds | None
+    tier_zone: Zone
+    visits: int
+    badges: list[str]
+    badge_set: set[str]
+    lots: deque[LotTuple]
+    pending_lots: list[str] | None
+    counters: dict[str, dict[str, Units]]
+    activity: deque[ActivityTuple]
+    sums: SumsTuple | None
+    last_event_at: Seconds | None
+    last_zone: Zone
+    ids: deque[str]
+    seen: set[str]
+    cold: CustomerState
+    _state: CustomerState | None
+    _decimals: int
+    _sums: tuple[Units, Units] | None
+    _lots_from: Window | None
+    _activity_from: Window | None
+    _ids_from: Window | None
+
+    @classmethod
+    def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
+        """The working state of `state` (None: a new customer; JSON-like data is validated as
+        `Engine.process` validates it) for the program `plan` describes."""
+        working = cls.__new__(cls)
+        working._decimals = -_exponent(plan.quantum)
+        working.load(parse_state(state))
+        return working
+
+    def load(self, state: CustomerState) -> None:
+        """Make this working state stand for `state`, as `Working.of` would (what a stream does with
+        the state an event left while no generated step takes the events: engine/stream.py)."""
+        if state is getattr(self, "_state", None):
+            return  # it stands for it already (a duplicate event: the state came back unchanged)
+        decimals = self._decimals
+        self.cold = self._state = state
+        self.customer = state.customer
+        self.tier = state.tier
+        self.tier_since, self.tier_zone = _time(state.tier_since)
+        self.visits = state.visits
+        self.badges = list(state.badges)
+        self.badge_set = set(state.badges)
+        self.last_event_at, self.last_zone = _time(state.last_event_at)
+        self.lots = self._lots_of(state.lots)
+        self._sums = None
+        self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
+        self.counters = {
+            rule: {key: _units(points) for key, points in periods.items()}
+            for rule, periods in state.counters.items()
+        }
+        self.activity = self._activity_of(state.activity, decimals)
+        sums = state.activity_sums
+        self.sums = None if sums is None else _sums_tuple(sums, decimals)
+        self._ids_of(state.processed)
+
+    # What `load` takes over from the state the working state stood for before: an event's new state
+    # is that state with a few elements changed, its long lists (state/shared.py) windows on the same
+    # storage moved by the elements that left the head and those appended. When the new window is
+    # the one last loaded, moved so (`_moved`), and nothing changed the deque since (`changed()`
+    # forgets the windows), only those elements are popped and made; otherwise the tuples of the
+    # models the new list shares with the deque are taken over by the models' identity (each tuple
+    # holds its model, so no id is reused while the old tuples live) and the others made.
+
+    def _lots_of(self, lots: Sequence[Lot]) -> deque[LotTuple]:
+        old: deque[LotTuple] | None = getattr(self, "lots", None)
+        moved = _moved(getattr(self, "_lots_from", None), lots)
+        self._lots_from = window(lots)
+        if old is not None and moved is not None:
+            for _ in range(moved[0]):
+                old.popleft()
+            old.extend(map(_lot_tuple, moved[1]))
+            return old
+        if old:
+            known = dict(zip(map(id, map(_LOT_MODEL_OF, old)), old, strict=True))
+            return deque([known.get(id(lot)) or _lot_tuple(lot) for lot in lots])
+        return deque(map(_lot_tuple, lots))
+
+    def _activity_of(self, activity: Sequence[Activity], decimals: int) -> deque[ActivityTuple]:
+        old: deque[ActivityTuple] | None = getattr(self, "activity", None)
+        moved = _moved(getattr(self, "_activity_from", None), activity)
+        self._activity_from = window(activity)
+        if old is not None and moved is not None:
+            for _ in range(moved[0]):
+                old.popleft()
+            old.extend([_activity_tuple(a, decimals) for a in moved[1]])
+            return old
+        if old:
+            known = dict(zip(map(id, map(_ACT_MODEL_OF, old)), old, strict=True))
+            return deque([known.get(id(a)) or _activity_tuple(a, decimals) for a in activity])
+        return deque([_activity_tuple(a, decimals) for a in activity])
+
+    def _ids_of(self, processed: Sequence[str]) -> None:
+        moved = _moved(getattr(self, "_ids_from", None), processed)
+        self._ids_from = window(processed)
+        if moved is not None:
+            ids, seen = self.ids, self.seen
+            for _ in range(moved[0]):
+                seen.discard(ids.popleft())
+            ids.extend(moved[1])
+            seen.update(moved[1])
+            if len(ids) == len(processed) and len(seen) == len(ids):  # the ids distinct, as the
+                return  # engine keeps them (a state written by hand may repeat one: made again)
+        self.ids = deque(processed, maxlen=max(KEPT_IDS, len(processed)))  # a longer one, written
+        self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
+
+    def changed(self) -> None:
+        """Say that the compact parts were changed in place: `public()` builds its state again (and
+        `load` no longer takes the deques for the lists they were made from)."""
+        self._state = None
+        self._lots_from = self._activity_from = self._ids_from = None
+
+    @property
+    def balance(self) -> Units:
+        """The points of the lots available at the latest event (not pending, not expired): added up
+        when first read after `of` or `load`, then a running sum that a step changing the lots
+        keeps (the setter). With no latest event, every lot's points."""
+        return self._running()[0]
+
+    @balance.setter
+    def balance(self, points: Units) -> None:
+        self._sums = (points, self._running()[1])
+
+    @property
+    def pending(self) -> Units:
+        """The points of the lots still pending at the latest event (as `balance`)."""
+        return self._running()[1]
+
+    @pending.setter
+    def pending(self, points: Units) -> None:
+        self._sums = (self._running()[0], points)
+
+    def _running(self) -> tuple[Units, Units]:
+        sums = self._sums
+        if sums is None:
+            sums = self._sums = _balance(self.lots, self.last_event_at)
+        return sums
+
+    def public(self, *, fresh: bool = False) -> CustomerState:
+        """The `CustomerState` this working state stands for: the one it was made from while nothing
+        changed; else one made from the compact parts and the cold ones, the models of unchanged
+        lots and activities reused. `fresh`: every model made from the compact values alone, nothing
+        reused (what the round-trip tests check)."""
+        state = self._state
+        if state is not None and not fresh:
+            return state
+        state = self._built(fresh)
+        if not fresh:
+            self._state = state
+        return state
+
+    def _built(self, fresh: bool) -> CustomerState:
+        decimals = self._decimals
+        sums = self.sums
+        hot: dict[str, Any] = {
+            "customer": self.customer,
+            "tier": self.tier,
+            "lots": _models(self.lots, _LOT_MODEL_OF, lambda lot: _lot_model(lot, fresh), fresh),
+            "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
+            "counters": {
+                rule: {key: _decimal(points) for key, points in periods.items()}
+                for rule, periods in self.counters.items()
+            },
+            "visits": self.visits,
+            "badges": list(self.badges),
+            "tier_since": _moment(self.tier_since, self.tier_zone),
+            "activity": _models(
+                self.activity, _ACT_MODEL_OF, lambda a: _activity_model(a, decimals, fresh), fresh
+            ),
+            "activity_sums": None if sums is None else _sums_model(sums, decimals, fresh),
+            "last_event_at": _moment(self.last_event_at, self.last_zone),
+            "processed": list(self.ids),
+        }
+        cold = self.cold
+        given = cold.__pydantic_fields_set__
+        # As validation would record them: the fields given, and any field not at its default.
+        fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}
+        state = replaced(cold, hot)
+        object.__setattr__(state, "__pydantic_fields_set__", fields)
+        return state
+
+    def copy(self) -> Working:
+        """An independent copy (for a caller that needs value semantics): changing one in place
+        leaves the other as it was. Tuples, models and the cold state are immutable, so shared."""
+        other = Working.__new__(Working)
+        for name in Working.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.badges = list(self.badges)
+        other.badge_set = set(self.badge_set)
+        other.lots = deque(self.lots)
+        other.pending_lots = None if self.pending_lots is None else list(self.pending_lots)
+        other.counters = {rule: dict(periods) for rule, periods in self.counters.items()}
+        other.activity = deque(self.activity)
+        other.ids = deque(self.ids, maxlen=self.ids.maxlen)
+        other.seen = set(self.seen)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the public states are."""
+        if isinstance(other, Working):
+            return self.public() == other.public()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Working({self.customer!r}, {len(self.lots)} lots, balance {self.balance})"
+
+
+# -- values: times as epoch seconds, decimals as ints where exact -------------------------------
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent
+
+
+def _seconds(moment: dt.datetime) -> Seconds:
+    """`moment` as epoch seconds: an int, or a `Decimal` when it has microseconds (exact either way).
+    A naive time (a state made by hand) counts from the naive epoch."""
+    zone = moment.tzinfo
+    if not moment.microsecond and zone is not None:
+        offset = _OFFSETS.get(zone)
+        if offset is None and isinstance(zone, _FIXED):
+            delta = zone.utcoffset(None)
+            if delta is not None and not delta.microseconds:
+                offset = _OFFSETS.setdefault(zone, delta.days * 86_400 + delta.seconds)
+        if offset is not None:  # from the fields: twice as fast as `timestamp()` or a subtraction
+            day = (moment.toordinal() - _EPOCH_DAY) * 86_400
+            return day + moment.hour * 3600 + moment.minute * 60 + moment.second - offset
+    delta = moment - (_EPOCH if moment.tzinfo is not None else _NAIVE_EPOCH)
+    if not delta.microseconds:
+        return delta.days * 86_400 + delta.seconds
+    return Decimal(delta // _MICROSECOND).scaleb(-6)
+
+
+def _moment(seconds: Seconds | None, zone: Zone) -> Any:
+    """The time `seconds` in `zone`: the one `_seconds` was given, with its UTC offset (None: None)."""
+    if seconds is None:
+        return None
+    if type(seconds) is int and zone is not None:
+        try:
+            return dt.datetime.fromtimestamp(seconds, zone)
+        except (OverflowError, OSError, ValueError):
+            pass
+    delta = dt.timedelta(microseconds=int(Decimal(seconds).scaleb(6)))
+    if zone is None:
+        return _NAIVE_EPOCH + delta
+    return (_EPOCH + delta).astimezone(zone)
+
+
+def _time(moment: dt.datetime | None) -> tuple[Seconds | None, Zone]:
+    if moment is None:
+        return None, None
+    return _seconds(moment), moment.tzinfo
+
+
+def _moved(before: Window | None, values: Sequence[Any]) -> tuple[int, Sequence[Any]] | None:
+    """How the window `before` became `values`, when it did only by losing elements at its head and
+    gaining some after its end in the same storage: (how many left, the elements appended)."""
+    if before is None:
+        return None
+    items, start, end = before
+    now, first, last = window(values)
+    if now is not items or not start <= first <= end <= last:
+        return None
+    return first - start, items[end:last]
+
+
+def _same_zone(a: Zone, b: Zone) -> bool:
+    """Whether a time in `b` rebuilt in `a` keeps its UTC offset: the same zone, or two fixed
+    offsets that are equal (pydantic's `TzInfo` and `datetime.timezone` compare by offset)."""
+    return a is b or (a is not None and b is not None and a == b)
+
+
+def _units(value: Decimal) -> Units:
+    """Points as an int when that is exact (a decimal at exponent 0, not -0), else the decimal."""
+    if value.same_quantum(_ONE):  # exponent 0 (a C call: `as_tuple` makes a tuple of digits)
+        units = int(value)
+        if units or not value.is_signed():
+            return units
+    return value
+
+
+def _minor(value: Decimal, decimals: int) -> Units:
+    """Money as an int of minor units when it has exactly the currency's decimals, else itself."""
+    if value.same_quantum(_QUANTA[decimals]):
+        units = int(value.scaleb(decimals))
+        if units or not value.is_signed():
+            return units
+    return value
+
+
+def _decimal(units: Units) -> Decimal:
+    return Decimal(units) if type(units) is int else units  # type: ignore[return-value]
+
+
+def _money(units: Units, decimals: int) -> Decimal:
+    if type(units) is int:
+        return Decimal(units).scaleb(-decimals) if decimals else Decimal(units)
+    return units  # type: ignore[return-value]
+
+
+# -- lots ---------------------------------------------------------------------------------------
+
+
+def _lot_tuple(lot: Lot) -> LotTuple:
+    earned, available, expires = lot.earned_at, lot.available_at, lot.expires_at
+    first = earned.tzinfo
+    zone: LotZone = first
+    if (available.tzinfo is not first and not _same_zone(first, available.tzinfo)) or (
+        expires is not None and expires.tzinfo is not first and not _same_zone(first, expires.tzinfo)
+    ):
+        zone = (first, available.tzinfo, None if expires is None else expires.tzinfo)
+    return (
+        NEVER if expires is None else _seconds(expires),
+        _seconds(available),
+        _seconds(earned),
+        _units(lot.points),
+        lot.event,
+        lot.rule,
+        lot.lines,
+        zone,
+        lot,
+    )
+
+
+def _lot_model(lot: LotTuple, fresh: bool) -> Lot:
+    model = lot[LOT_MODEL]
+    if model is not None and not fresh:
+        return model
+    zone = lot[LOT_ZONE]
+    if type(zone) is tuple:
+        earned_zone, available_zone, expires_zone = zone
+    else:
+        earned_zone = available_zone = expires_zone = zone  # type: ignore[assignment]
+    expires = lot[LOT_EXPIRES]
+    return points_lot(
+        lot[LOT_EVENT],
+        lot[LOT_RULE],
+        _decimal(lot[LOT_POINTS]),
+        _moment(lot[LOT_EARNED], earned_zone),
+        _moment(lot[LOT_AVAILABLE], available_zone),
+        None if expires == NEVER else _moment(expires, expires_zone),
+        lot[LOT_LINES] if not fresh else list(lot[LOT_LINES]),
+    )
+
+
+def _models(tuples: deque[Any], model_of: Any, make: Any, fresh: bool) -> list[Any]:
+    """The models of a deque of lots or activities: each tuple's own, read in C, and those of the
+    tuples a step made (no model) made and kept in their tuples for the next time; `fresh`: every
+    one made from its tuple's values."""
+    if fresh:
+        return [make(made) for made in tuples]
+    models = list(map(model_of, tuples))
+    if any(map(is_, models, repeat(None))):
+        for i, model in enumerate(models):
+            if model is None:
+                made = tuples[i]
+                models[i] = model = make(made)
+                tuples[i] = (*made[:-1], model)
+    return models
+
+
+def _balance(lots: deque[LotTuple], moment: Seconds | None) -> tuple[Units, Units]:
+    """The points available at `moment` (not pending, not expired) and those still pending; with no
+    moment (a state that saw no event), every lot's points are available."""
+    balance: Units = 0
+    pending: Units = 0
+    for lot in lots:
+        if moment is None or lot[LOT_AVAILABLE] <= moment < lot[LOT_EXPIRES]:
+            balance += lot[LOT_POINTS]
+        elif lot[LOT_AVAILABLE] > moment:
+            pending += lot[LOT_POINTS]
+    return balance, pending
+
+
+# -- the activity and its running sums ----------------------------------------------------------
+
+
+def _activity_tuple(activity: Activity, decimals: int) -> ActivityTuple:
+    at = activity.at
+    return (
+        _seconds(at),
+        _minor(activity.spend, decimals),
+        _units(activity.points),
+        activity.visits,
+        activity.event,
+        activity.paid,
+        activity.qty,
+        at.tzinfo,
+        activity,
+    )
+
+
+def _activity_model(activity: ActivityTuple, decimals: int, fresh: bool) -> Activity:
+    model = activity[ACT_MODEL]
+    if model is not None and not fresh:
+        return model
+    values = {
+        "event": activity[ACT_EVENT],
+        "at": _moment(activity[ACT_AT], activity[ACT_ZONE]),
+        "spend": _money(activity[ACT_SPEND], decimals),
+        "points": _decimal(activity[ACT_POINTS]),
+        "visits": activity[ACT_VISITS],
+        "paid": list(activity[ACT_PAID]),
+        "qty": list(activity[ACT_QTY]),
+    }
+    return trusted(Activity, values, _ACTIVITY_GIVEN)
+
+
+def _sums_tuple(sums: ActivitySums, decimals: int) -> SumsTuple:
+    start, zone = _time(sums.start)
+    return (start, _minor(sums.spend, decimals), _units(sums.points), sums.visits, zone, sums)
+
+
+def _sums_model(sums: SumsTuple, decimals: int, fresh: bool) -> ActivitySums:
+    model = sums[5]
+    if model is not None and not fresh:
+        return model
+    values = {
+        "start": _moment(sums[0], sums[4]),
+        "spend": _money(sums[1], decimals),
+        "points": _decimal(sums[2]),
+        "visits": sums[3],
+    }
+    return trusted(ActivitySums, values, _SUMS_GIVEN)
