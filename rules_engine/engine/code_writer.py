@@ -27,7 +27,7 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
-from rules_engine.engine.generate_lines import Lines
+from rules_engine.engine.generate_lines import DIRECT, Lines
 from rules_engine.engine.money import ONE, SMALL, line_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
@@ -189,6 +189,26 @@ class Writer:
             level.benefits.earn_multiplier is not None for level in plan.tiers.values()
         )
         self.lines = Lines(self)  # the per-line conditions, read in one pass (generate_lines.py)
+        # The context's values the inlined conditions read from the run (generate_lines.DIRECT):
+        # each local's name → the template of its value, computed once at the function's start.
+        self.direct: dict[str, str] = {}
+
+    def read_direct(self, record: str, key: str) -> None:
+        """An inlined condition reads `record.key` from its local (generate_lines.DIRECT)."""
+        if (record, key) == ("event", "date"):
+            self.uses_day = True
+            return
+        name, value = DIRECT[record, key]
+        self.direct[name] = value
+
+    def direct_statements(self) -> list[py.stmt]:
+        """The locals of the context's values the code reads (`read_direct`), and `_day`."""
+        statements: list[py.stmt] = []
+        for name, value in self.direct.items():
+            statements += self.stmts(f"{name} = {value}")
+        if self.uses_day:
+            statements += self.stmts("_day = run.local.date()")
+        return statements
 
     def const(self, value: Any, *, named: bool = False) -> py.expr:
         """`value` as an `ast` constant (numbers, text, None), or a name in the namespace (anything

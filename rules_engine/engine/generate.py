@@ -161,9 +161,9 @@ def generate(plan: Plan) -> Generated:
     earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
     body: list[py.stmt] = writer.stmts("_append = run.trace.append\n_n = _len(run.items)")
     body += resync(writer)  # each line's amount in minor units (`_rm`: what is left of it)
-    body += writer.lines.statements()  # after every rule is written: it reads what they ask
-    if writer.uses_day:
-        body += writer.stmts("_day = run.local.date()")
+    lines = writer.lines.statements()  # after every rule is written: it reads what they ask
+    body += writer.direct_statements()  # the context's values the conditions read, once
+    body += lines
     body += [writer.stmts(f"{name} = None")[0] for name in winners.values()]
     body += pricing_code
     body += earn_start

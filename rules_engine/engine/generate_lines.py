@@ -37,11 +37,19 @@ if TYPE_CHECKING:  # code_writer.py imports this module: its Writer is only name
 _TEMP = re.compile(r"_t\d+$")
 
 
-def inlined(writer: Writer, expression: Expression, prefix: str) -> py.expr | None:
-    """The compiled function's body as an expression over `_it` (the line's record, for
-    `ctx["item"]`) and `_c` (the event's context, for any other `ctx[...]`), or None when the
-    function is more than `return <expression>` (helpers for comprehensions, a loop budget).
-    The compiler's temporaries are renamed with `prefix`, its globals become the writer's."""
+def inlined(writer: Writer, expression: Expression, prefix: str, *, lines: bool = False) -> py.expr | None:
+    """The compiled function's body as an expression over `_it` (the line, for `ctx["item"]`) and
+    the event's values, or None when the function is more than `return <expression>` (helpers for
+    comprehensions, a loop budget). The compiler's temporaries are renamed with `prefix`, its
+    globals become the writer's.
+
+    What the context holds that the run has as a plain value (`DIRECT`: `basket.total`,
+    `event.time`, `customer.tier` …) is read from a local of the function, computed once per
+    event (`Writer.direct`); anything else of the context from `_c` (the context, which the
+    code that reads it builds first: `reads_context`). With `lines`, `_it` is the line itself
+    (`run.items[i]`) and a standard attribute of it is read as the line's field; an expression
+    that reads a custom attribute of the line is then not inlined (None): its caller reads it
+    over the line's record instead (the context's `basket.items`), `lines` false."""
     if expression.budget is not None:
         return None
     module = expression._module
@@ -55,9 +63,45 @@ def inlined(writer: Writer, expression: Expression, prefix: str) -> py.expr | No
         return None
     names: dict[str, Any] = expression._function.__globals__
     try:
-        return _Reader(writer, names, prefix).visit(copied(returned.value))  # type: ignore[no-any-return]
+        return _Reader(writer, names, prefix, lines).visit(copied(returned.value))  # type: ignore[no-any-return]
     except _NotInlinedError:
         return None
+
+
+def reads_context(node: py.AST) -> bool:
+    """Whether inlined code reads the event's context `_c` (then it is built first)."""
+    return any(isinstance(n, py.Name) and n.id == "_c" for n in py.walk(node))
+
+
+# What the condition context (conditions.build_context) holds that the generated function reads
+# from the run directly: (record, attribute) → the local it is read from, and the template of
+# its value, the same value as the context's (computed once, at the function's start, when some
+# inlined condition reads it). On the generated path the event is a purchase without coupons and
+# explain is off; the context's other attributes (`basket.items`, `customer.purchases`, the
+# custom attributes) are read from the context.
+DIRECT: dict[tuple[str, str], tuple[str, str]] = {
+    ("event", "id"): ("_e_id", "run.event.id"),
+    ("event", "type"): ("_e_type", "run.event.type"),
+    ("event", "time"): ("_e_time", "run.local"),
+    ("event", "date"): ("_day", "run.local.date()"),  # the schedules' day too
+    ("event", "channel"): ("_e_channel", "run.event.channel"),
+    ("event", "store"): ("_e_store", "run.event.store"),
+    ("basket", "total"): ("_b_total", "_sum(run.amounts, _ZERO)"),
+    ("basket", "item_count"): ("_b_count", "_sum([_l.qty for _l in run.items], _ZERO)"),
+    ("basket", "shipping"): ("_b_shipping", "run.event.shipping"),
+    ("basket", "tax"): ("_b_tax", "run.event.tax"),
+    ("basket", "currency"): ("_b_currency", "run.program.currency"),
+    ("basket", "coupons"): ("_b_coupons", "_tuple(run.event.coupons)"),
+    ("customer", "id"): ("_u_id", "run.event.customer"),
+    ("customer", "tier"): ("_u_tier", "run.before.tier"),
+    ("customer", "points"): ("_u_points", "run.points_before"),
+    ("customer", "tags"): ("_u_tags", "_tuple(run.before.profile.tags)"),
+    ("customer", "visits"): ("_u_visits", "run.before.visits"),
+    ("customer", "signup_date"): ("_u_signup", "run.before.profile.signup_date"),
+    ("customer", "birthday"): ("_u_birthday", "run.before.profile.birthday"),
+}
+# A line's standard attributes: the record's value is the line's field (conditions.build_context).
+LINE_FIELDS = frozenset({"sku", "name", "category", "price", "qty"})
 
 
 def copied(node: Any) -> Any:
@@ -74,18 +118,26 @@ class _NotInlinedError(Exception):
 
 
 class _Reader(py.NodeTransformer):
-    def __init__(self, writer: Writer, names: dict[str, Any], prefix: str) -> None:
+    def __init__(self, writer: Writer, names: dict[str, Any], prefix: str, lines: bool) -> None:
         self.writer = writer
         self.names = names
         self.prefix = prefix
+        self.lines = lines
 
     def visit_Subscript(self, node: py.Subscript) -> py.expr:
-        if (
-            isinstance(node.value, py.Name)
-            and node.value.id == "ctx"
-            and isinstance(node.slice, py.Constant)
-            and node.slice.value == "item"
-        ):
+        record = _read_of(node.value)
+        if record is not None and isinstance(node.slice, py.Constant):
+            key = node.slice.value
+            if record == "item" and self.lines:
+                if key not in LINE_FIELDS:
+                    raise _NotInlinedError(f"item.{key}")
+                return py.copy_location(py.Attribute(py.Name("_it", py.Load()), key, py.Load()), node)
+            direct = DIRECT.get((record, key))
+            if direct is not None and record != "item":
+                name, _ = direct
+                self.writer.read_direct(record, key)
+                return py.copy_location(py.Name(name, py.Load()), node)
+        if _read_of(node) == "item":
             return py.copy_location(py.Name("_it", py.Load()), node)
         node.value = self.visit(node.value)
         if not (isinstance(node.slice, py.Constant) and type(node.slice.value) is str):
@@ -107,13 +159,27 @@ class _Reader(py.NodeTransformer):
         raise _NotInlinedError(node.id)
 
 
+def _read_of(node: py.expr) -> str | None:
+    """The record `node` reads when it is `ctx["<record>"]` (a name of the context), else None."""
+    if (
+        isinstance(node, py.Subscript)
+        and isinstance(node.value, py.Name)
+        and node.value.id == "ctx"
+        and isinstance(node.slice, py.Constant)
+        and type(node.slice.value) is str
+    ):
+        return node.slice.value
+    return None
+
+
 class Lines:
     """The program's per-line conditions read in one pass (the module docstring)."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self.names: dict[str, str] = {}  # the inlined expression's dump → its truths' name
-        self.tests: list[py.expr] = []
+        # Each condition over the line itself (None: it reads a custom attribute) and over its record.
+        self.tests: list[tuple[py.expr | None, py.expr]] = []
 
     def truths(self, expression: Expression, lines: str) -> py.expr:
         """Truths of `expression` on `lines` (an expression over the function's names, evaluated
@@ -126,7 +192,7 @@ class Lines:
         name = self.names.get(key)
         if name is None:
             name = self.names[key] = f"_lt{len(self.tests)}"
-            self.tests.append(test)
+            self.tests.append((inlined(self.writer, expression, "_l", lines=True), test))
         if lines == "_range(_n)":
             return self.writer.expr(f"({asked} if {name} is None else {name})", F=expression._function)
         return self.writer.expr(
@@ -135,13 +201,22 @@ class Lines:
 
     def statements(self) -> list[py.stmt]:
         """The pass: each line's truths of every condition, then each condition's truths; a
-        condition that raised on some line undecided (None), asked of the stage's function."""
+        condition that raised on some line undecided (None), asked of the stage's function. Over
+        the lines themselves when no condition reads a custom attribute of a line, else over
+        their records in the context."""
         if not self.tests:
             return []
         writer = self.writer
         names = list(self.names.values())
-        start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
-        each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in self.tests]
+        over_lines = all(line is not None for line, _ in self.tests)
+        tests = [line if over_lines else record for line, record in self.tests]
+        each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in tests]  # type: ignore[arg-type]
+        if over_lines:
+            start = writer.stmts("_records = run.items")
+            if any(reads_context(test) for test in each):
+                start = writer.stmts("_c = _ctx(run)") + start
+        else:
+            start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
         if len(each) == 1:
             fused = writer.stmts(f"{names[0]} = [TEST for _it in _records]", TEST=each[0])
         else:
