@@ -1,26 +1,33 @@
-"""Instructions of the generated `decide` alone per coffee-club purchase, counted by cachegrind.
+"""Instructions of the generated `decide` alone per coffee-club purchase, counted by callgrind.
 
-    .venv/bin/python bench/decide_instructions.py            # cachegrind, ~2 minutes
-    .venv/bin/python bench/decide_instructions.py --time     # CPU time instead (noisy machine)
+    .venv/bin/python bench/decide_instructions.py                # ~1-2 minutes
+    .venv/bin/python bench/decide_instructions.py --keep out.cg  # then: callgrind_annotate out.cg
+    .venv/bin/python bench/decide_instructions.py --time         # CPU time instead (noisy machine)
 
 `bench/instructions.py` counts a whole event; this counts the part the generated function decides
 (pricing and earning, engine.md "Two paths"), to see what a change to the generator buys. A child
 builds instructions.py's row (coffee-club, 10-line purchases, 40 customers with 15 earlier
 purchases), runs the first 300 events of its stream through the engine, and opens each event's run
 as `Engine.process` opens it (time passed, the run, the custom attributes checked) before the event
-is processed; then it decides each of those runs with the generated function, or not. The
-difference of the two counts over the 300 runs is decide's cost per event (the mechanics, settle
-and the state are left out). Without valgrind it says so and exits 0.
+is processed; then it decides those runs inside `functools.reduce`, and callgrind counts only what
+runs inside that C function (`--toggle-collect`): decide and what it calls, per event, with the
+garbage collector off (when a collection falls depends on everything that ran before: it moves
+the count by several percent from one change to the next). `--keep`
+keeps callgrind's file, whose C functions (`callgrind_annotate --inclusive=yes`) say where the
+instructions go. Without valgrind it says so and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -61,32 +68,37 @@ def runs(copies: int) -> tuple[Any, list[list[Any]]]:
     return fast.decide, made
 
 
-def child(decide: bool) -> None:
+def child() -> None:
+    """Decide the runs inside `functools.reduce`: callgrind counts only what runs inside it."""
     function, (made,) = runs(1)
     print(len(made))
-    if decide:
-        for run in made:
-            function(run)
+    gc.collect()
+    gc.disable()  # a collection's cost depends on what ran before: left out of the count
+    functools.reduce(lambda _, run: function(run), made, None)
 
 
-def counted(decide: bool) -> tuple[int, int]:
-    """The instructions cachegrind counts for a child run, and how many runs it decided."""
+def counted(keep: Path | None) -> tuple[int, int]:
+    """The instructions callgrind counts inside `functools.reduce` (decide and its callees, and a
+    lambda's call per run), and how many runs it decided."""
+    out = keep or Path(tempfile.mkdtemp()) / "callgrind.out"
     command = [
         "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        "--cachegrind-out-file=/dev/null",
+        "--tool=callgrind",
+        "--collect-atstart=no",
+        "--toggle-collect=functools_reduce",
+        f"--callgrind-out-file={out}",
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
-        "decide" if decide else "open",
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    found = (
+        re.search(r"^(?:summary|totals):\s+(\d+)", out.read_text(), re.MULTILINE) if out.exists() else None
+    )
     if done.returncode != 0 or found is None:
-        raise SystemExit(f"cachegrind run failed:\n{done.stderr[-2000:]}")
-    return int(found.group(1).replace(",", "")), int(done.stdout.split()[-1])
+        raise SystemExit(f"callgrind run failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1)), int(done.stdout.split()[-1])
 
 
 def timed(rounds: int) -> None:
@@ -109,10 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time", action="store_true", help="CPU time, not instructions")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--child", choices=("decide", "open"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep", type=Path, help="keep callgrind's output here (callgrind_annotate reads it)"
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child == "decide")
+        child()
         return
     if args.time:
         timed(args.rounds)
@@ -120,8 +135,8 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
         return
-    (without, _), (with_decide, count) = counted(False), counted(True)
-    per_event = (with_decide - without) / count / 1000
+    instructions, count = counted(args.keep)
+    per_event = instructions / count / 1000
     print(f"coffee-club, 10-line purchases: the generated decide, {per_event:,.1f}k instructions per event")
 
 

@@ -124,12 +124,6 @@ if _track:
             _parts[0] = _xn
     _xn = _sum(_parts)
 """
-_EACH_EXCLUDE = """
-_lines = [_i for _i, _out in _zip(_lines, EXCLUDE) if not _out]
-"""
-_EACH_MATCH = """
-_lines = [_i for _i, _match in _zip(_lines, MATCHES) if _match]
-"""
 _EACH_FIXED = """
 for _i in _lines:
     _points[_i] = VALUE
@@ -329,9 +323,9 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
     else:
         filters: list[py.stmt] = []
         if step.exclude is not None:
-            filters += writer.stmts(_EACH_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_lines"))
+            filters += writer.lines.keep(step.exclude, "_lines", held=False)
         assert step.for_each_item is not None
-        filters += writer.stmts(_EACH_MATCH, MATCHES=writer.lines.truths(step.for_each_item, "_lines"))
+        filters += writer.lines.keep(step.for_each_item, "_lines")
         if step.award is None:
             fixed = step.fixed if step.fixed is not None else ZERO
             if fixed < 0:
@@ -653,7 +647,7 @@ def may_multiply(writer: Writer) -> list[py.stmt]:
             else writer.stmts(
                 _MAY_WHEN,
                 WHEN=(test := condition(writer, step.when)),
-                CONTEXT=context_first(writer, test) or writer.stmts("pass"),
+                CONTEXT=context_first(writer, test),
             )
         )
         if step.rule.active is not None:

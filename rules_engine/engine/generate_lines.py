@@ -53,19 +53,105 @@ def inlined(writer: Writer, expression: Expression, prefix: str, *, lines: bool 
     if expression.budget is not None:
         return None
     module = expression._module
-    if len(module.body) != 1:
-        return None
-    function = module.body[0]
+    *helpers, function = module.body
     if not isinstance(function, py.FunctionDef) or len(function.body) != 1:
         return None
     returned = function.body[0]
     if not isinstance(returned, py.Return) or returned.value is None:
         return None
     names: dict[str, Any] = expression._function.__globals__
+    aggregates = writer.aggregates(expression, helpers) if helpers else {}
+    if aggregates is None:
+        return None
     try:
-        return _Reader(writer, names, prefix, lines).visit(copied(returned.value))  # type: ignore[no-any-return]
+        reader = _Reader(writer, names, prefix, lines, aggregates)
+        return reader.visit(copied(returned.value))  # type: ignore[no-any-return]
     except _NotInlinedError:
         return None
+
+
+def aggregate(writer: Writer, helper: py.stmt, names: dict[str, Any], name: str) -> py.FunctionDef | None:
+    """The condition compiler's helper of an aggregate over `basket.items` (`any(item.category ==
+    "coffee" for item in basket.items)`, `sum(item.qty for item in basket.items if …)`), as a
+    function of the generated module named `name` that loops over the lines themselves: each
+    `item.<attribute>` read as the line's field. None when the helper is anything else (it
+    reads a custom attribute, another record, the context, or loops over something else): the
+    condition is then called as its compiled function."""
+    if not isinstance(helper, py.FunctionDef) or len(helper.args.args) != 1 or helper.args.vararg:
+        return None
+    parameter = helper.args.args[0].arg
+    fresh = copied(helper)
+    loops = {
+        node.target.id
+        for node in py.walk(fresh)
+        if isinstance(node, py.For) and isinstance(node.target, py.Name) and _is_name(node.iter, parameter)
+    }
+    local = {n.id for n in py.walk(fresh) if isinstance(n, py.Name) and isinstance(n.ctx, py.Store)}
+    # engine names for its locals (a loop variable's is the program's: `v_item`)
+    renamed = {old: f"_v{n}" for n, old in enumerate(sorted({parameter, *loops, *local}))}
+    try:
+        body = [_Aggregate(writer, names, renamed, loops).visit(statement) for statement in fresh.body]
+    except _NotInlinedError:
+        return None
+    fresh.name = name
+    fresh.args.args[0].arg = renamed[parameter]
+    fresh.body = body
+    return fresh  # type: ignore[no-any-return]
+
+
+def _is_name(node: py.AST, name: str) -> bool:
+    return isinstance(node, py.Name) and node.id == name
+
+
+class _Aggregate(py.NodeTransformer):
+    """An aggregate's helper rewritten over the lines (`aggregate`); anything it does not know
+    raises `_NotInlinedError`."""
+
+    def __init__(self, writer: Writer, names: dict[str, Any], renamed: dict[str, str], loops: set[str]):
+        self.writer = writer
+        self.names = names
+        self.renamed = renamed
+        self.loops = loops
+
+    def visit_For(self, node: py.For) -> py.For:
+        if not (isinstance(node.target, py.Name) and node.target.id in self.loops and not node.orelse):
+            raise _NotInlinedError("a loop over something else than the lines")
+        node.target = self.visit(node.target)
+        node.iter = self.visit(node.iter)
+        node.body = [self.visit(statement) for statement in node.body]
+        return node
+
+    def visit_Subscript(self, node: py.Subscript) -> py.expr:
+        if (
+            isinstance(node.value, py.Name)
+            and node.value.id in self.loops
+            and isinstance(node.slice, py.Constant)
+            and node.slice.value in LINE_FIELDS
+        ):
+            line = py.Name(self.renamed[node.value.id], py.Load())
+            return py.copy_location(py.Attribute(line, node.slice.value, py.Load()), node)
+        raise _NotInlinedError("another subscript")
+
+    def visit_Constant(self, node: py.Constant) -> py.expr:
+        if type(node.value) is str:
+            return py.copy_location(self.writer.const(node.value, named=True), node)
+        return node
+
+    def visit_Name(self, node: py.Name) -> py.expr:
+        if node.id in self.renamed:
+            return py.copy_location(py.Name(self.renamed[node.id], node.ctx), node)
+        if (
+            isinstance(node.ctx, py.Load)
+            and node.id in self.names
+            and not callable_helper(self.names[node.id])
+        ):
+            return py.copy_location(self.writer.const(self.names[node.id]), node)
+        raise _NotInlinedError(node.id)
+
+
+def callable_helper(value: Any) -> bool:
+    """Whether a compiled expression's global is one of its own helpers (a function of its module)."""
+    return getattr(value, "__code__", None) is not None and value.__code__.co_name.startswith("_q")
 
 
 def reads_context(node: py.AST) -> bool:
@@ -118,11 +204,32 @@ class _NotInlinedError(Exception):
 
 
 class _Reader(py.NodeTransformer):
-    def __init__(self, writer: Writer, names: dict[str, Any], prefix: str, lines: bool) -> None:
+    def __init__(
+        self, writer: Writer, names: dict[str, Any], prefix: str, lines: bool, aggregates: dict[str, str]
+    ) -> None:
         self.writer = writer
         self.names = names
         self.prefix = prefix
         self.lines = lines
+        self.aggregates = aggregates
+
+    def visit_Call(self, node: py.Call) -> py.expr:
+        """An aggregate's helper called on `basket.items`: its function over the lines (`aggregate`)."""
+        if isinstance(node.func, py.Name) and node.func.id in self.aggregates:
+            argument = node.args[0] if len(node.args) == 1 and not node.keywords else None
+            if not (
+                isinstance(argument, py.Subscript)
+                and _read_of(argument.value) == "basket"
+                and isinstance(argument.slice, py.Constant)
+                and argument.slice.value == "items"
+            ):
+                raise _NotInlinedError(node.func.id)
+            items = py.Attribute(py.Name("run", py.Load()), "items", py.Load())
+            return py.copy_location(
+                py.Call(py.Name(self.aggregates[node.func.id], py.Load()), [items], []), node
+            )
+        self.generic_visit(node)
+        return node
 
     def visit_Subscript(self, node: py.Subscript) -> py.expr:
         record = _read_of(node.value)
@@ -197,6 +304,24 @@ class Lines:
             return self.writer.expr(f"({asked} if {name} is None else {name})", F=expression._function)
         return self.writer.expr(
             f"({asked} if {name} is None else [{name}[_i] for _i in {lines}])", F=expression._function
+        )
+
+    def keep(self, expression: Expression, lines: str, *, held: bool = True) -> list[py.stmt]:
+        """`lines` (the name of a list of line indexes) kept to those where `expression` holds
+        (or, not `held`, does not): read from the fused pass when it decided the condition, else
+        asked of the stage's function on those lines (`truths`)."""
+        truths = self.truths(expression, lines)
+        test = "_h" if held else "not _h"
+        keep = f"{lines} = [_i for _i, _h in _zip({lines}, TRUTHS) if {test}]"
+        if not (isinstance(truths, py.IfExp) and isinstance(truths.test, py.Compare)):
+            return self.writer.stmts(keep, TRUTHS=truths)  # never in the pass: always asked
+        asked = self.writer.stmts(keep, TRUTHS=truths.body)
+        name = truths.test.left
+        assert isinstance(name, py.Name)
+        read = f"{name.id}[_i]" if held else f"not {name.id}[_i]"
+        return self.writer.stmts(
+            f"if {name.id} is None:\n    ASKED\nelse:\n    {lines} = [_i for _i in {lines} if {read}]",
+            ASKED=asked,
         )
 
     def statements(self) -> list[py.stmt]:
