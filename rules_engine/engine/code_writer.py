@@ -85,6 +85,7 @@ def line_context(run: Any, index: int) -> Context:
 RUNTIME: dict[str, Any] = {
     "_len": len,
     "_list": list,
+    "_map": map,
     "_sum": sum,
     "_range": range,
     "_enumerate": enumerate,

@@ -60,7 +60,7 @@ from rules_engine.engine.generate_earning import (
     tier_multiplier,
     wrong_event,
 )
-from rules_engine.engine.generate_pricing import discount, resync
+from rules_engine.engine.generate_pricing import discount, minor_units, resync
 from rules_engine.engine.plan import Plan
 
 ENTRY = "decide"
@@ -163,7 +163,7 @@ def generate(plan: Plan) -> Generated:
     earn += tier_multiplier(writer, rounding)
     earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
     body: list[py.stmt] = writer.stmts("_append = run.trace.append\n_n = _len(run.items)")
-    body += resync(writer)  # each line's amount in minor units (`_rm`: what is left of it)
+    body += minor_units(writer)  # each line's amount in minor units (`_rm`: what is left of it)
     lines = writer.lines.statements()  # after every rule is written: it reads what they ask
     body += writer.direct_statements()  # the context's values the conditions read, once
     body += lines

@@ -26,6 +26,7 @@ Input: a `Writer` and expressions. Output: `ast` expressions and the pass's stat
 from __future__ import annotations
 
 import ast as py
+import operator
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -233,14 +234,14 @@ class _Reader(py.NodeTransformer):
 
     def visit_Subscript(self, node: py.Subscript) -> py.expr:
         record = _read_of(node.value)
-        if record is not None and isinstance(node.slice, py.Constant):
+        if record is not None and isinstance(node.slice, py.Constant) and type(node.slice.value) is str:
             key = node.slice.value
             if record == "item" and self.lines:
                 if key not in LINE_FIELDS:
                     raise _NotInlinedError(f"item.{key}")
                 return py.copy_location(py.Attribute(py.Name("_it", py.Load()), key, py.Load()), node)
             direct = DIRECT.get((record, key))
-            if direct is not None and record != "item":
+            if direct is not None:
                 name, _ = direct
                 self.writer.read_direct(record, key)
                 return py.copy_location(py.Name(name, py.Load()), node)
@@ -277,6 +278,36 @@ def _read_of(node: py.expr) -> str | None:
     ):
         return node.slice.value
     return None
+
+
+def _fields_read(tests: list[py.expr]) -> list[str]:
+    """The line's fields the tests read (`_it.<field>`), in a fixed order; none when a test reads
+    `_it` otherwise."""
+    fields: set[str] = set()
+    for test in tests:
+        for node in py.walk(test):
+            if isinstance(node, py.Attribute) and _is_name(node.value, "_it"):
+                fields.add(node.attr)
+    reads = sum(
+        1 for test in tests for node in py.walk(test) if isinstance(node, py.Name) and node.id == "_it"
+    )
+    attributes = sum(
+        1
+        for test in tests
+        for node in py.walk(test)
+        if isinstance(node, py.Attribute) and _is_name(node.value, "_it")
+    )
+    return sorted(fields) if reads == attributes else []
+
+
+class _FieldReads(py.NodeTransformer):
+    """`_it.<field>` → `_f_<field>` (the field read once per line, `_fields_read`)."""
+
+    def visit_Attribute(self, node: py.Attribute) -> py.expr:
+        if _is_name(node.value, "_it"):
+            return py.copy_location(py.Name(f"_f_{node.attr}", py.Load()), node)
+        self.generic_visit(node)
+        return node
 
 
 class Lines:
@@ -336,23 +367,32 @@ class Lines:
         over_lines = all(line is not None for line, _ in self.tests)
         tests = [line if over_lines else record for line, record in self.tests]
         each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in tests]  # type: ignore[arg-type]
+        target = "_it"
         if over_lines:
             start = writer.stmts("_records = run.items")
             if any(reads_context(test) for test in each):
                 start = writer.stmts("_c = _ctx(run)") + start
+            fields = _fields_read(each)
+            if fields:  # each field of a line read once, by an attrgetter (in C), into a local
+                each = [_FieldReads().visit(test) for test in each]
+                target = ", ".join(f"_f_{name}" for name in fields)
+                writer.namespace["_get_fields"] = operator.attrgetter(*fields)
+                start += writer.stmts("_records = _map(_get_fields, _records)")
         else:
             start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
         if len(each) == 1:
-            fused = writer.stmts(f"{names[0]} = [TEST for _it in _records]", TEST=each[0])
+            fused = writer.stmts(f"{names[0]} = [TEST for {target} in _records]", TEST=each[0])
         else:
             fused = writer.stmts(
-                "_lt = [TESTS for _it in _records]\n" + ", ".join(names) + " = _zip(*_lt)",
+                f"_lt = [TESTS for {target} in _records]\n" + ", ".join(names) + " = _zip(*_lt)",
                 TESTS=py.Tuple(each, py.Load()),
             )
         one_by_one: list[py.stmt] = []  # some line raised: each condition on its own
+        if target != "_it":  # the fields again (the map is spent)
+            one_by_one += writer.stmts("_records = _list(_map(_get_fields, run.items))")
         for name, test in zip(names, each, strict=True):
             one_by_one += writer.stmts(
-                f"try:\n    {name} = [TEST for _it in _records]\nexcept _Exception:\n    {name} = None",
+                f"try:\n    {name} = [TEST for {target} in _records]\nexcept _Exception:\n    {name} = None",
                 TEST=copied(test),
             )
         if len(each) == 1:  # nothing to tell apart: the one condition is undecided
