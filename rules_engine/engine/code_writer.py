@@ -27,7 +27,7 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
-from rules_engine.engine.generate_lines import Lines
+from rules_engine.engine.generate_lines import DIRECT, Lines, aggregate
 from rules_engine.engine.money import ONE, SMALL, line_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
@@ -56,7 +56,7 @@ def multiplied_base(added: list[tuple[list[int], int]], slots: int) -> tuple[lis
     sums = [0] * slots
     for numerators, d in added:
         k = common // d
-        sums = [s + n * k for s, n in zip(sums, numerators, strict=True)]
+        sums = [s + n * k for s, n in zip(sums, numerators)]  # noqa: B905 (a keyword doubles zip's cost)
     return sums, common
 
 
@@ -85,6 +85,7 @@ def line_context(run: Any, index: int) -> Context:
 RUNTIME: dict[str, Any] = {
     "_len": len,
     "_list": list,
+    "_map": map,
     "_sum": sum,
     "_range": range,
     "_enumerate": enumerate,
@@ -189,6 +190,55 @@ class Writer:
             level.benefits.earn_multiplier is not None for level in plan.tiers.values()
         )
         self.lines = Lines(self)  # the per-line conditions, read in one pass (generate_lines.py)
+        # The context's values the inlined conditions read from the run (generate_lines.DIRECT):
+        # each local's name → the template of its value, computed once at the function's start.
+        self.direct: dict[str, str] = {}
+        # The module's functions beside the entry: aggregates over the lines (generate_lines.py).
+        self.helpers: list[py.FunctionDef] = []
+        self._aggregates: dict[int, dict[str, str] | None] = {}
+
+    def aggregates(self, expression: Any, helpers: list[py.stmt]) -> dict[str, str] | None:
+        """The names in the generated module of the expression's aggregates over the lines, each
+        helper written once (generate_lines.aggregate); None when one of them cannot be."""
+        made = self._aggregates.get(id(expression), False)
+        if made is not False:
+            return made  # type: ignore[return-value]
+        names: dict[str, Any] = expression._function.__globals__
+        renamed: dict[str, str] | None = {}
+        functions: list[py.FunctionDef] = []
+        for helper in helpers:
+            if not isinstance(helper, py.FunctionDef):
+                renamed = None
+                break
+            name = f"_h{len(self.helpers) + len(functions)}"
+            function = aggregate(self, helper, names, name)
+            if function is None:
+                renamed = None
+                break
+            functions.append(function)
+            renamed[helper.name] = name  # type: ignore[index]
+        if renamed is not None:
+            self.helpers += functions
+        self._aggregates[id(expression)] = renamed
+        self._kept.append(expression)
+        return renamed
+
+    def read_direct(self, record: str, key: str) -> None:
+        """An inlined condition reads `record.key` from its local (generate_lines.DIRECT)."""
+        if (record, key) == ("event", "date"):
+            self.uses_day = True
+            return
+        name, value = DIRECT[record, key]
+        self.direct[name] = value
+
+    def direct_statements(self) -> list[py.stmt]:
+        """The locals of the context's values the code reads (`read_direct`), and `_day`."""
+        statements: list[py.stmt] = []
+        for name, value in self.direct.items():
+            statements += self.stmts(f"{name} = {value}")
+        if self.uses_day:
+            statements += self.stmts("_day = run.local.date()")
+        return statements
 
     def const(self, value: Any, *, named: bool = False) -> py.expr:
         """`value` as an `ast` constant (numbers, text, None), or a name in the namespace (anything

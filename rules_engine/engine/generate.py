@@ -23,10 +23,10 @@ number or an expression), `for_each_item`, `exclude`, `when`, `active`, caps of 
 exclusive groups, priorities, `multiply` rules and the tier's `earn_multiplier`,
 `points.pending`. What is not,
 decided once here (`unsupported`): `points.round` other than `per_award`, rules with a `budget`,
-a plan made without its shortcuts (tests hold the shortcuts to the general paths). A program
-with any of those runs the evaluator's stages for every event; `generated.covers` says which
-events the generated function takes (purchases of at least one line, without a coupon or points
-tendered, explain off).
+a discount `amount` finer than the currency's minor unit, a plan made without its shortcuts
+(tests hold the shortcuts to the general paths). A program with any of those runs the
+evaluator's stages for every event; `generated.covers` says which events the generated function
+takes (purchases of at least one line, without a coupon or points tendered, explain off).
 
 How the code is made (code_writer.py): each piece is a template of engine-written Python (never
 a program's text) whose placeholders become the program's values as `ast` constants or names in
@@ -60,7 +60,7 @@ from rules_engine.engine.generate_earning import (
     tier_multiplier,
     wrong_event,
 )
-from rules_engine.engine.generate_pricing import discount, resync
+from rules_engine.engine.generate_pricing import discount, minor_units, resync
 from rules_engine.engine.plan import Plan
 
 ENTRY = "decide"
@@ -76,6 +76,9 @@ def unsupported(plan: Plan) -> str | None:
     budgeted = [rule.id for rule in program.earn if rule.budget is not None]
     if budgeted:
         return f"earn rule `{budgeted[0]}` has a budget (budgets are not generated)"
+    finer = [d.id for d in program.discounts if d.amount is not None and d.amount % plan.quantum]
+    if finer:  # what is left of a line is then no whole number of minor units (the stage keeps it)
+        return f"discount `{finer[0]}` takes an amount finer than the currency's minor unit"
     return None
 
 
@@ -160,10 +163,10 @@ def generate(plan: Plan) -> Generated:
     earn += tier_multiplier(writer, rounding)
     earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
     body: list[py.stmt] = writer.stmts("_append = run.trace.append\n_n = _len(run.items)")
-    body += resync(writer)  # each line's amount in minor units (`_rm`: what is left of it)
-    body += writer.lines.statements()  # after every rule is written: it reads what they ask
-    if writer.uses_day:
-        body += writer.stmts("_day = run.local.date()")
+    body += minor_units(writer)  # each line's amount in minor units (`_rm`: what is left of it)
+    lines = writer.lines.statements()  # after every rule is written: it reads what they ask
+    body += writer.direct_statements()  # the context's values the conditions read, once
+    body += lines
     body += [writer.stmts(f"{name} = None")[0] for name in winners.values()]
     body += pricing_code
     body += earn_start
@@ -177,6 +180,6 @@ def generate(plan: Plan) -> Generated:
         py.Constant(f"Pricing and earning of {plan.program.program} v{plan.program.version}, for a purchase.")
     )
     function = py.FunctionDef(name=ENTRY, args=args, body=[doc, *body], decorator_list=[], returns=None)
-    module = py.Module(body=[function], type_ignores=[])
+    module = py.Module(body=[*writer.helpers, function], type_ignores=[])
     fix_missing_locations(module)
     return Generated(module, writer.namespace, writer.file)

@@ -21,8 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_gate import admission, condition, outside_dates
-from rules_engine.engine.generate_lines import inlined
+from rules_engine.engine.generate_gate import admission, condition, context_first, outside_dates
+from rules_engine.engine.generate_lines import inlined, reads_context
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.trusted import simple_verdict
 
@@ -124,12 +124,6 @@ if _track:
             _parts[0] = _xn
     _xn = _sum(_parts)
 """
-_EACH_EXCLUDE = """
-_lines = [_i for _i, _out in _zip(_lines, EXCLUDE) if not _out]
-"""
-_EACH_MATCH = """
-_lines = [_i for _i, _match in _zip(_lines, MATCHES) if _match]
-"""
 _EACH_FIXED = """
 for _i in _lines:
     _points[_i] = VALUE
@@ -146,8 +140,7 @@ for _i in _lines:
 # The award inlined (generate_lines.inlined) over the line's record: a missing attribute
 # (KeyError) is asked again of `evaluate`, which raises the expression's own error.
 _EACH_INLINED = """
-_c = _ctx(run)
-_records = _c["basket"]["items"]
+RECORDS
 for _i in _lines:
     _it = _records[_i]
     try:
@@ -330,9 +323,9 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
     else:
         filters: list[py.stmt] = []
         if step.exclude is not None:
-            filters += writer.stmts(_EACH_EXCLUDE, EXCLUDE=writer.lines.truths(step.exclude, "_lines"))
+            filters += writer.lines.keep(step.exclude, "_lines", held=False)
         assert step.for_each_item is not None
-        filters += writer.stmts(_EACH_MATCH, MATCHES=writer.lines.truths(step.for_each_item, "_lines"))
+        filters += writer.lines.keep(step.for_each_item, "_lines")
         if step.award is None:
             fixed = step.fixed if step.fixed is not None else ZERO
             if fixed < 0:
@@ -345,11 +338,20 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             else:
                 value = writer.stmts(_EACH_FIXED, VALUE=writer.const(fixed))
         else:
-            inline = inlined(writer, step.award, "_a")
+            # over the line itself, or over its record when the award reads a custom attribute
+            inline = inlined(writer, step.award, "_a", lines=True)
+            records = writer.stmts("_records = run.items")
+            if inline is None:
+                inline = inlined(writer, step.award, "_a")
+                records = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
+            elif reads_context(inline):
+                records = writer.stmts("_c = _ctx(run)") + records
             value = (
                 writer.stmts(_EACH_EXPRESSION, AWARD=step.award, RULE=rule.id)
                 if inline is None
-                else writer.stmts(_EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline)
+                else writer.stmts(
+                    _EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline, RECORDS=records
+                )
             )
         # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
         test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
@@ -620,7 +622,7 @@ if not _track:
 """
 _MAY_WHEN = """
 try:
-    _c = _ctx(run)
+    CONTEXT
     try:
         _track = WHEN is True
     except _KE:
@@ -642,7 +644,11 @@ def may_multiply(writer: Writer) -> list[py.stmt]:
         check = (
             writer.stmts("_track = True")
             if step.when is None
-            else writer.stmts(_MAY_WHEN, WHEN=condition(writer, step.when))
+            else writer.stmts(
+                _MAY_WHEN,
+                WHEN=(test := condition(writer, step.when)),
+                CONTEXT=context_first(writer, test),
+            )
         )
         if step.rule.active is not None:
             outside = outside_dates(writer, step.rule.active)

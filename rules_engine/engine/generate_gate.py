@@ -15,8 +15,8 @@ from typing import Any
 
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_lines import inlined
-from rules_engine.engine.trusted import simple_verdict
+from rules_engine.engine.generate_lines import inlined, reads_context
+from rules_engine.engine.trusted import simple_verdict, verdict
 
 # The trace entry of a rule its group's winner shadows, made here for each rule that may win.
 _SHADOWED = """
@@ -29,14 +29,15 @@ if (_where := _within(ACTIVE, run.local)) is not None:
 """
 # A schedule of dates only (no weekdays, no hours): the day compared at once, the words made
 # by `schedule.within` only when the event is outside.
+# The condition's trace entry when false is the same every time (explain is off on this path:
+# `conditions.condition_trace` records no false parts, hint or tree), made once.
 _WHEN = """
-_c = _ctx(run)
 try:
     _ok = WHEN is True
 except _KE:
     _ok = False
 if not _ok:
-    _append(_ctrace(run, RULE, KIND, EXPRESSION, _c, "condition is false"))
+    _append(FALSE)
 """
 
 
@@ -54,7 +55,11 @@ def admission(
     group's winner → outside its schedule → its condition false; else `body`."""
     statements = body
     if when is not None:
-        checked = writer.stmts(_WHEN, WHEN=condition(writer, when), EXPRESSION=when, RULE=rule, KIND=kind)
+        test = condition(writer, when)
+        false = verdict(
+            rule, kind, False, "condition_false", "condition is false", failing=[], hint=None, condition=None
+        )
+        checked = context_first(writer, test) + writer.stmts(_WHEN, WHEN=test, FALSE=false)
         branch = checked[-1]
         assert isinstance(branch, py.If)
         branch.orelse = statements
@@ -96,6 +101,12 @@ def condition(writer: Writer, when: Expression) -> py.expr:
     if test is not None:
         return test
     return writer.expr("WHEN(_c)", WHEN=when._function)
+
+
+def context_first(writer: Writer, test: py.expr) -> list[py.stmt]:
+    """`_c = _ctx(run)` when `test` reads the event's context (a value the run does not have as
+    a local: generate_lines.DIRECT), else nothing: no context is built for it."""
+    return writer.stmts("_c = _ctx(run)") if reads_context(test) else []
 
 
 def dates_gate(

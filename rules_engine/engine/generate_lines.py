@@ -26,6 +26,7 @@ Input: a `Writer` and expressions. Output: `ast` expressions and the pass's stat
 from __future__ import annotations
 
 import ast as py
+import operator
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -37,27 +38,157 @@ if TYPE_CHECKING:  # code_writer.py imports this module: its Writer is only name
 _TEMP = re.compile(r"_t\d+$")
 
 
-def inlined(writer: Writer, expression: Expression, prefix: str) -> py.expr | None:
-    """The compiled function's body as an expression over `_it` (the line's record, for
-    `ctx["item"]`) and `_c` (the event's context, for any other `ctx[...]`), or None when the
-    function is more than `return <expression>` (helpers for comprehensions, a loop budget).
-    The compiler's temporaries are renamed with `prefix`, its globals become the writer's."""
+def inlined(writer: Writer, expression: Expression, prefix: str, *, lines: bool = False) -> py.expr | None:
+    """The compiled function's body as an expression over `_it` (the line, for `ctx["item"]`) and
+    the event's values, or None when the function is more than `return <expression>` (helpers for
+    comprehensions, a loop budget). The compiler's temporaries are renamed with `prefix`, its
+    globals become the writer's.
+
+    What the context holds that the run has as a plain value (`DIRECT`: `basket.total`,
+    `event.time`, `customer.tier` …) is read from a local of the function, computed once per
+    event (`Writer.direct`); anything else of the context from `_c` (the context, which the
+    code that reads it builds first: `reads_context`). With `lines`, `_it` is the line itself
+    (`run.items[i]`) and a standard attribute of it is read as the line's field; an expression
+    that reads a custom attribute of the line is then not inlined (None): its caller reads it
+    over the line's record instead (the context's `basket.items`), `lines` false."""
     if expression.budget is not None:
         return None
     module = expression._module
-    if len(module.body) != 1:
-        return None
-    function = module.body[0]
+    *helpers, function = module.body
     if not isinstance(function, py.FunctionDef) or len(function.body) != 1:
         return None
     returned = function.body[0]
     if not isinstance(returned, py.Return) or returned.value is None:
         return None
     names: dict[str, Any] = expression._function.__globals__
+    aggregates = writer.aggregates(expression, helpers) if helpers else {}
+    if aggregates is None:
+        return None
     try:
-        return _Reader(writer, names, prefix).visit(copied(returned.value))  # type: ignore[no-any-return]
+        reader = _Reader(writer, names, prefix, lines, aggregates)
+        return reader.visit(copied(returned.value))  # type: ignore[no-any-return]
     except _NotInlinedError:
         return None
+
+
+def aggregate(writer: Writer, helper: py.stmt, names: dict[str, Any], name: str) -> py.FunctionDef | None:
+    """The condition compiler's helper of an aggregate over `basket.items` (`any(item.category ==
+    "coffee" for item in basket.items)`, `sum(item.qty for item in basket.items if …)`), as a
+    function of the generated module named `name` that loops over the lines themselves: each
+    `item.<attribute>` read as the line's field. None when the helper is anything else (it
+    reads a custom attribute, another record, the context, or loops over something else): the
+    condition is then called as its compiled function."""
+    if not isinstance(helper, py.FunctionDef) or len(helper.args.args) != 1 or helper.args.vararg:
+        return None
+    parameter = helper.args.args[0].arg
+    fresh = copied(helper)
+    loops = {
+        node.target.id
+        for node in py.walk(fresh)
+        if isinstance(node, py.For) and isinstance(node.target, py.Name) and _is_name(node.iter, parameter)
+    }
+    local = {n.id for n in py.walk(fresh) if isinstance(n, py.Name) and isinstance(n.ctx, py.Store)}
+    # engine names for its locals (a loop variable's is the program's: `v_item`)
+    renamed = {old: f"_v{n}" for n, old in enumerate(sorted({parameter, *loops, *local}))}
+    try:
+        body = [_Aggregate(writer, names, renamed, loops).visit(statement) for statement in fresh.body]
+    except _NotInlinedError:
+        return None
+    fresh.name = name
+    fresh.args.args[0].arg = renamed[parameter]
+    fresh.body = body
+    return fresh  # type: ignore[no-any-return]
+
+
+def _is_name(node: py.AST, name: str) -> bool:
+    return isinstance(node, py.Name) and node.id == name
+
+
+class _Aggregate(py.NodeTransformer):
+    """An aggregate's helper rewritten over the lines (`aggregate`); anything it does not know
+    raises `_NotInlinedError`."""
+
+    def __init__(self, writer: Writer, names: dict[str, Any], renamed: dict[str, str], loops: set[str]):
+        self.writer = writer
+        self.names = names
+        self.renamed = renamed
+        self.loops = loops
+
+    def visit_For(self, node: py.For) -> py.For:
+        if not (isinstance(node.target, py.Name) and node.target.id in self.loops and not node.orelse):
+            raise _NotInlinedError("a loop over something else than the lines")
+        node.target = self.visit(node.target)
+        node.iter = self.visit(node.iter)
+        node.body = [self.visit(statement) for statement in node.body]
+        return node
+
+    def visit_Subscript(self, node: py.Subscript) -> py.expr:
+        if (
+            isinstance(node.value, py.Name)
+            and node.value.id in self.loops
+            and isinstance(node.slice, py.Constant)
+            and node.slice.value in LINE_FIELDS
+        ):
+            line = py.Name(self.renamed[node.value.id], py.Load())
+            return py.copy_location(py.Attribute(line, node.slice.value, py.Load()), node)
+        raise _NotInlinedError("another subscript")
+
+    def visit_Constant(self, node: py.Constant) -> py.expr:
+        if type(node.value) is str:
+            return py.copy_location(self.writer.const(node.value, named=True), node)
+        return node
+
+    def visit_Name(self, node: py.Name) -> py.expr:
+        if node.id in self.renamed:
+            return py.copy_location(py.Name(self.renamed[node.id], node.ctx), node)
+        if (
+            isinstance(node.ctx, py.Load)
+            and node.id in self.names
+            and not callable_helper(self.names[node.id])
+        ):
+            return py.copy_location(self.writer.const(self.names[node.id]), node)
+        raise _NotInlinedError(node.id)
+
+
+def callable_helper(value: Any) -> bool:
+    """Whether a compiled expression's global is one of its own helpers (a function of its module)."""
+    return getattr(value, "__code__", None) is not None and value.__code__.co_name.startswith("_q")
+
+
+def reads_context(node: py.AST) -> bool:
+    """Whether inlined code reads the event's context `_c` (then it is built first)."""
+    return any(isinstance(n, py.Name) and n.id == "_c" for n in py.walk(node))
+
+
+# What the condition context (conditions.build_context) holds that the generated function reads
+# from the run directly: (record, attribute) → the local it is read from, and the template of
+# its value, the same value as the context's (computed once, at the function's start, when some
+# inlined condition reads it). On the generated path the event is a purchase without coupons and
+# explain is off; the context's other attributes (`basket.items`, `customer.purchases`, the
+# custom attributes) are read from the context.
+DIRECT: dict[tuple[str, str], tuple[str, str]] = {
+    ("event", "id"): ("_e_id", "run.event.id"),
+    ("event", "type"): ("_e_type", "run.event.type"),
+    ("event", "time"): ("_e_time", "run.local"),
+    ("event", "date"): ("_day", "run.local.date()"),  # the schedules' day too
+    ("event", "channel"): ("_e_channel", "run.event.channel"),
+    ("event", "store"): ("_e_store", "run.event.store"),
+    ("basket", "total"): ("_b_total", "_sum(run.amounts, _ZERO)"),
+    ("basket", "item_count"): ("_b_count", "_sum([_l.qty for _l in run.items], _ZERO)"),
+    ("basket", "shipping"): ("_b_shipping", "run.event.shipping"),
+    ("basket", "tax"): ("_b_tax", "run.event.tax"),
+    ("basket", "currency"): ("_b_currency", "run.program.currency"),
+    ("basket", "coupons"): ("_b_coupons", "_tuple(run.event.coupons)"),
+    ("customer", "id"): ("_u_id", "run.event.customer"),
+    ("customer", "tier"): ("_u_tier", "run.before.tier"),
+    ("customer", "points"): ("_u_points", "run.points_before"),
+    ("customer", "tags"): ("_u_tags", "_tuple(run.before.profile.tags)"),
+    ("customer", "visits"): ("_u_visits", "run.before.visits"),
+    ("customer", "signup_date"): ("_u_signup", "run.before.profile.signup_date"),
+    ("customer", "birthday"): ("_u_birthday", "run.before.profile.birthday"),
+}
+# A line's standard attributes: the record's value is the line's field (conditions.build_context).
+LINE_FIELDS = frozenset({"sku", "name", "category", "price", "qty"})
 
 
 def copied(node: Any) -> Any:
@@ -74,18 +205,47 @@ class _NotInlinedError(Exception):
 
 
 class _Reader(py.NodeTransformer):
-    def __init__(self, writer: Writer, names: dict[str, Any], prefix: str) -> None:
+    def __init__(
+        self, writer: Writer, names: dict[str, Any], prefix: str, lines: bool, aggregates: dict[str, str]
+    ) -> None:
         self.writer = writer
         self.names = names
         self.prefix = prefix
+        self.lines = lines
+        self.aggregates = aggregates
+
+    def visit_Call(self, node: py.Call) -> py.expr:
+        """An aggregate's helper called on `basket.items`: its function over the lines (`aggregate`)."""
+        if isinstance(node.func, py.Name) and node.func.id in self.aggregates:
+            argument = node.args[0] if len(node.args) == 1 and not node.keywords else None
+            if not (
+                isinstance(argument, py.Subscript)
+                and _read_of(argument.value) == "basket"
+                and isinstance(argument.slice, py.Constant)
+                and argument.slice.value == "items"
+            ):
+                raise _NotInlinedError(node.func.id)
+            items = py.Attribute(py.Name("run", py.Load()), "items", py.Load())
+            return py.copy_location(
+                py.Call(py.Name(self.aggregates[node.func.id], py.Load()), [items], []), node
+            )
+        self.generic_visit(node)
+        return node
 
     def visit_Subscript(self, node: py.Subscript) -> py.expr:
-        if (
-            isinstance(node.value, py.Name)
-            and node.value.id == "ctx"
-            and isinstance(node.slice, py.Constant)
-            and node.slice.value == "item"
-        ):
+        record = _read_of(node.value)
+        if record is not None and isinstance(node.slice, py.Constant) and type(node.slice.value) is str:
+            key = node.slice.value
+            if record == "item" and self.lines:
+                if key not in LINE_FIELDS:
+                    raise _NotInlinedError(f"item.{key}")
+                return py.copy_location(py.Attribute(py.Name("_it", py.Load()), key, py.Load()), node)
+            direct = DIRECT.get((record, key))
+            if direct is not None:
+                name, _ = direct
+                self.writer.read_direct(record, key)
+                return py.copy_location(py.Name(name, py.Load()), node)
+        if _read_of(node) == "item":
             return py.copy_location(py.Name("_it", py.Load()), node)
         node.value = self.visit(node.value)
         if not (isinstance(node.slice, py.Constant) and type(node.slice.value) is str):
@@ -107,13 +267,57 @@ class _Reader(py.NodeTransformer):
         raise _NotInlinedError(node.id)
 
 
+def _read_of(node: py.expr) -> str | None:
+    """The record `node` reads when it is `ctx["<record>"]` (a name of the context), else None."""
+    if (
+        isinstance(node, py.Subscript)
+        and isinstance(node.value, py.Name)
+        and node.value.id == "ctx"
+        and isinstance(node.slice, py.Constant)
+        and type(node.slice.value) is str
+    ):
+        return node.slice.value
+    return None
+
+
+def _fields_read(tests: list[py.expr]) -> list[str]:
+    """The line's fields the tests read (`_it.<field>`), in a fixed order; none when a test reads
+    `_it` otherwise."""
+    fields: set[str] = set()
+    for test in tests:
+        for node in py.walk(test):
+            if isinstance(node, py.Attribute) and _is_name(node.value, "_it"):
+                fields.add(node.attr)
+    reads = sum(
+        1 for test in tests for node in py.walk(test) if isinstance(node, py.Name) and node.id == "_it"
+    )
+    attributes = sum(
+        1
+        for test in tests
+        for node in py.walk(test)
+        if isinstance(node, py.Attribute) and _is_name(node.value, "_it")
+    )
+    return sorted(fields) if reads == attributes else []
+
+
+class _FieldReads(py.NodeTransformer):
+    """`_it.<field>` → `_f_<field>` (the field read once per line, `_fields_read`)."""
+
+    def visit_Attribute(self, node: py.Attribute) -> py.expr:
+        if _is_name(node.value, "_it"):
+            return py.copy_location(py.Name(f"_f_{node.attr}", py.Load()), node)
+        self.generic_visit(node)
+        return node
+
+
 class Lines:
     """The program's per-line conditions read in one pass (the module docstring)."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self.names: dict[str, str] = {}  # the inlined expression's dump → its truths' name
-        self.tests: list[py.expr] = []
+        # Each condition over the line itself (None: it reads a custom attribute) and over its record.
+        self.tests: list[tuple[py.expr | None, py.expr]] = []
 
     def truths(self, expression: Expression, lines: str) -> py.expr:
         """Truths of `expression` on `lines` (an expression over the function's names, evaluated
@@ -126,33 +330,69 @@ class Lines:
         name = self.names.get(key)
         if name is None:
             name = self.names[key] = f"_lt{len(self.tests)}"
-            self.tests.append(test)
+            self.tests.append((inlined(self.writer, expression, "_l", lines=True), test))
         if lines == "_range(_n)":
             return self.writer.expr(f"({asked} if {name} is None else {name})", F=expression._function)
         return self.writer.expr(
             f"({asked} if {name} is None else [{name}[_i] for _i in {lines}])", F=expression._function
         )
 
+    def keep(self, expression: Expression, lines: str, *, held: bool = True) -> list[py.stmt]:
+        """`lines` (the name of a list of line indexes) kept to those where `expression` holds
+        (or, not `held`, does not): read from the fused pass when it decided the condition, else
+        asked of the stage's function on those lines (`truths`)."""
+        truths = self.truths(expression, lines)
+        test = "_h" if held else "not _h"
+        keep = f"{lines} = [_i for _i, _h in _zip({lines}, TRUTHS) if {test}]"
+        if not (isinstance(truths, py.IfExp) and isinstance(truths.test, py.Compare)):
+            return self.writer.stmts(keep, TRUTHS=truths)  # never in the pass: always asked
+        asked = self.writer.stmts(keep, TRUTHS=truths.body)
+        name = truths.test.left
+        assert isinstance(name, py.Name)
+        read = f"{name.id}[_i]" if held else f"not {name.id}[_i]"
+        return self.writer.stmts(
+            f"if {name.id} is None:\n    ASKED\nelse:\n    {lines} = [_i for _i in {lines} if {read}]",
+            ASKED=asked,
+        )
+
     def statements(self) -> list[py.stmt]:
         """The pass: each line's truths of every condition, then each condition's truths; a
-        condition that raised on some line undecided (None), asked of the stage's function."""
+        condition that raised on some line undecided (None), asked of the stage's function. Over
+        the lines themselves when no condition reads a custom attribute of a line, else over
+        their records in the context."""
         if not self.tests:
             return []
         writer = self.writer
         names = list(self.names.values())
-        start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
-        each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in self.tests]
+        over_lines = all(line is not None for line, _ in self.tests)
+        tests = [line if over_lines else record for line, record in self.tests]
+        each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in tests]  # type: ignore[arg-type]
+        target = "_it"
+        if over_lines:
+            start = writer.stmts("_records = run.items")
+            if any(reads_context(test) for test in each):
+                start = writer.stmts("_c = _ctx(run)") + start
+            fields = _fields_read(each)
+            if fields:  # each field of a line read once, by an attrgetter (in C), into a local
+                each = [_FieldReads().visit(test) for test in each]
+                target = ", ".join(f"_f_{name}" for name in fields)
+                writer.namespace["_get_fields"] = operator.attrgetter(*fields)
+                start += writer.stmts("_records = _map(_get_fields, _records)")
+        else:
+            start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
         if len(each) == 1:
-            fused = writer.stmts(f"{names[0]} = [TEST for _it in _records]", TEST=each[0])
+            fused = writer.stmts(f"{names[0]} = [TEST for {target} in _records]", TEST=each[0])
         else:
             fused = writer.stmts(
-                "_lt = [TESTS for _it in _records]\n" + ", ".join(names) + " = _zip(*_lt)",
+                f"_lt = [TESTS for {target} in _records]\n" + ", ".join(names) + " = _zip(*_lt)",
                 TESTS=py.Tuple(each, py.Load()),
             )
         one_by_one: list[py.stmt] = []  # some line raised: each condition on its own
+        if target != "_it":  # the fields again (the map is spent)
+            one_by_one += writer.stmts("_records = _list(_map(_get_fields, run.items))")
         for name, test in zip(names, each, strict=True):
             one_by_one += writer.stmts(
-                f"try:\n    {name} = [TEST for _it in _records]\nexcept _Exception:\n    {name} = None",
+                f"try:\n    {name} = [TEST for {target} in _records]\nexcept _Exception:\n    {name} = None",
                 TEST=copied(test),
             )
         if len(each) == 1:  # nothing to tell apart: the one condition is undecided

@@ -59,14 +59,14 @@ for _i in _matching:
     _taken += _cut
 if _taken > 0:
     _remaining = run.remaining
-    _items = run.items
+    _skus = run.skus
     _dl = []
     for _i, _cut in _zip(_matching, _cuts):
         if _cut:
             _left = _rm[_i] - _cut
             _rm[_i] = _left
             _remaining[_i] = MONEY_LEFT
-            _dl.append((_i, _items[_i].sku, MONEY_CUT))
+            _dl.append((_i, _skus[_i], MONEY_CUT))
     _amount = MONEY_TAKEN
     run.effects_discounts.append(_discount_of(RULE, _amount, _tuple(_dl)))
 elif _matching:
@@ -116,9 +116,12 @@ if _waived:
 
 
 def money(writer: Writer, name: str) -> py.expr:
-    """The decimal of the minor units in `name` (an int), as the stage's: exponent -E."""
-    exponent = writer.exponent
-    return writer.expr(f"_Decimal({name})" + (f".scaleb({-exponent})" if exponent else ""))
+    """The decimal of the minor units in `name` (an int), as the stage's: exponent -E (the int
+    times the currency's quantum: exact, the exponent the quantum's, a third of the cost of
+    `Decimal(n).scaleb(-E)`, measured)."""
+    if not writer.exponent:
+        return writer.expr(f"_Decimal({name})")
+    return writer.expr(f"{name} * QUANTUM", QUANTUM=writer.plan.quantum)
 
 
 def resync(writer: Writer) -> list[py.stmt]:
@@ -126,6 +129,29 @@ def resync(writer: Writer) -> list[py.stmt]:
     if not writer.exponent:
         return writer.stmts("_rm = [_int(_r) for _r in run.remaining]")
     return writer.stmts(RESYNC, SCALE=Decimal(10**writer.exponent))
+
+
+def minor_units(writer: Writer) -> list[py.stmt]:
+    """`_rm` at the function's start, when what is left of each line is its amount: each amount's
+    minor units looked up by value (`_MINOR`; a catalogue's amounts come back at every purchase,
+    `run._AMOUNTS`), else worked out and remembered (`_minor`). Equal amounts have the same minor
+    units, whatever their exponent."""
+    known: dict[Decimal, int] = {}
+    scale = Decimal(10**writer.exponent)
+
+    def minor(amount: Decimal) -> int:
+        units = int(amount * scale)
+        if len(known) >= _MINOR_KEPT:
+            known.clear()
+        known[amount] = units
+        return units
+
+    writer.namespace["_mget"] = known.get
+    writer.namespace["_minor"] = minor
+    return writer.stmts("_rm = [_mget(_r) or _minor(_r) for _r in run.remaining]")
+
+
+_MINOR_KEPT = 4096  # amounts remembered per program (emptied when full)
 
 
 def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
@@ -142,14 +168,7 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
             PER=discount.per,
             RESYNC=resync(writer),
         )
-    matching = (
-        writer.stmts(
-            "_matching = [_i for _i, _h in _zip(_matching, APPLIES) if _h]",
-            APPLIES=writer.lines.truths(step.applies_to, "_matching"),
-        )
-        if step.applies_to is not None
-        else []
-    )
+    matching = writer.lines.keep(step.applies_to, "_matching") if step.applies_to is not None else []
     percent = discount.percent
     if len(percent.as_tuple().digits) > PERCENT_DIGITS:
         return writer.stmts(

@@ -108,44 +108,52 @@ def line_shares(
     units: int, weights: Sequence[int], skus: Sequence[str]
 ) -> tuple[tuple[int, str, Decimal], ...]:
     """An award's line shares, `(line, sku, points)` of each line given any: `units` whole points
-    (an int > 0) split in proportion to whole `weights` as `split_points` splits them (largest
-    remainders, ties to the earlier line; all-zero weights evenly), for the generated function,
-    which decides on integers and makes decimals only of what it records. One line of weight:
-    it has them all, as `split_points` gives it (the floors say the same)."""
+    (an int > 0) split in proportion to whole `weights` (≥ 0) as `split_points` splits them
+    (`_largest_remainder`; all-zero weights evenly), for the generated function, which decides on
+    integers and makes decimals only of what it records. One line of weight: it has them all, as
+    `split_points` gives it (the floors say the same)."""
     weight_sum = sum(weights)
-    floors: Sequence[int]
-    if units == weight_sum:  # each part is its weight, nothing left over
-        floors = weights
-    else:
-        if not weight_sum:
-            weights = [1] * len(weights)
-            weight_sum = len(weights)
-        scaled = [units * w for w in weights]
-        floors = [x // weight_sum for x in scaled]
-        leftover = units - sum(floors)
-        if leftover:
-            remainders = [x % weight_sum for x in scaled]
-            if leftover == 1:  # the first of the largest remainders
-                floors[remainders.index(max(remainders))] += 1
-            else:  # a stable sort: ties keep the earlier line first
-                for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:
-                    floors[i] += 1
-    small = SMALL
-    return tuple([(i, skus[i], small[f] if f < 1024 else Decimal(f)) for i, f in enumerate(floors) if f])
+    if not weight_sum:
+        weights = [1] * len(weights)
+        weight_sum = len(weights)
+    floors = _largest_remainder(units, weights, weight_sum)
+    if units < 1024:  # every part is at most `units`: each one's decimal from the table
+        small = SMALL
+        return tuple([(i, sku, small[f]) for i, sku, f in zip(_INDEXES, skus, floors) if f])  # noqa: B905 (a keyword costs the call twice)
+    return tuple([(i, sku, _whole(f)) for i, sku, f in zip(_INDEXES, skus, floors) if f])  # noqa: B905 (a keyword costs the call twice)
 
 
-def _largest_remainder(units: int, weights: Sequence[int]) -> list[int]:
-    """`units` in proportion to whole `weights`: each part floored, then the leftover units to the
-    largest remainders (a stable sort: ties keep the earlier line first)."""
-    weight_sum = sum(weights)
+def _whole(points: int) -> Decimal:
+    return SMALL[points] if points < 1024 else Decimal(points)
+
+
+# 0, 1, 2 … : the line indexes a share is zipped with (a basket has at most this many lines).
+_INDEXES = range(1 << 30)
+
+
+def _largest_remainder(units: int, weights: Sequence[int], weight_sum: int | None = None) -> list[int]:
+    """`units` in proportion to whole `weights` (their sum `weight_sum`, when the caller has it):
+    each part floored, then the leftover units to the largest remainders (ties to the earlier
+    line: the first of them, or a stable sort)."""
+    if weight_sum is None:
+        weight_sum = sum(weights)
     if units == weight_sum:  # each part is its weight, nothing left over (a per-line award's points)
         return list(weights)
     floors = [units * w // weight_sum for w in weights]
     leftover = units - sum(floors)
     if leftover:
-        remainders = [units * w % weight_sum for w in weights]
-        for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:leftover]:
-            floors[i] += 1
+        if leftover == 1:  # the first of the largest remainders
+            remainders = [units * w % weight_sum for w in weights]
+            floors[remainders.index(max(remainders))] += 1
+        else:  # each line's remainder and place as one int: sorted without a key function
+            m = len(weights)
+            keys = [
+                units * w % weight_sum * m + place
+                for w, place in zip(weights, range(m - 1, -1, -1))  # noqa: B905 (as above)
+            ]
+            keys.sort(reverse=True)
+            for key in keys[:leftover]:
+                floors[m - 1 - key % m] += 1
     return floors
 
 
