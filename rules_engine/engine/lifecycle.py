@@ -22,6 +22,7 @@ import bisect
 import datetime as dt
 import itertools
 import operator
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
@@ -233,6 +234,106 @@ def _tail_is(pending: Sequence[str], tail: Sequence[Lot]) -> bool:
     return all(map(operator.eq, pending, map(_ID, zip(map(_EVENT, tail), map(_RULE, tail), strict=True))))
 
 
+class _Tail(NamedTuple):
+    """What `_ripe_in_tail` read of a state's pending lots, kept for its (pending ids, lots) pair."""
+
+    pending: Sequence[str]
+    lots: Sequence[Lot]
+    times: list[dt.datetime]  # each pending lot's `available_at`, in the order of `pending`
+    in_order: bool  # `times` never decreases
+    soonest: dt.datetime  # min(times)
+
+
+# The pending lots' reading, kept beside the state's lists as `processed.py` keeps its set: keyed by
+# the identity of the `pending_lots` list, valid for as long as that list and the lots list are the
+# very objects it was made for (`is`: a state's lists are never changed, and the entry holds them,
+# so their ids cannot be reused while it lives). An event confirms the pending lots are the lots'
+# tail once (`_tail_is`, a look at every pending lot); settle carries the reading over to the next
+# state's lists when its new lots are appended as pending ones (`carry_tail`), and time passing when
+# it only ripened a prefix or expired lots at the head: the next event's "is anything due?" is then
+# one comparison, nothing read of the lots. Bounded (the oldest forgotten first); written under a
+# lock (threads may share a state), read without one (a get and two `is`).
+_TAILS: dict[int, _Tail] = {}
+_TAILS_KEPT = 256
+_TAILS_LOCK = threading.Lock()
+
+
+def _keep_tail(tail: _Tail) -> None:
+    with _TAILS_LOCK:
+        if len(_TAILS) >= _TAILS_KEPT:
+            del _TAILS[next(iter(_TAILS))]
+        _TAILS[id(tail.pending)] = tail
+
+
+def _known_tail(pending: Sequence[str], lots: Sequence[Lot]) -> _Tail | None:
+    """The reading kept for this very pair of lists, if any."""
+    known = _TAILS.get(id(pending))
+    if known is not None and known.pending is pending and known.lots is lots:
+        return known
+    return None
+
+
+def carry_tail(
+    pending: Sequence[str],
+    lots: Sequence[Lot],
+    new_pending: Sequence[str],
+    new_lots: Sequence[Lot],
+    made: list[Lot],
+) -> None:
+    """Settle's new lists: `new_pending` is `pending` plus the ids of `made`, the event's lots, all
+    waiting until one moment, and `new_lots` is `with_lots(lots, made)`. When the reading of
+    (`pending`, `lots`) is kept (or nothing was pending) and the new lots went to the end, the
+    pending lots are still the lots' tail: the reading of the new pair is the old one, the new
+    lots' time added. `with_lots` appends them, or inserts them together, by `insort_right`, before
+    the first lot that expires later: they are at the end exactly when the last lot is the last
+    of them and the length adds up (the lots before them are then `lots`, in order)."""
+    if pending:
+        known = _known_tail(pending, lots)
+        if known is None:
+            return
+    else:
+        known = None
+    if not made or len(new_lots) != len(lots) + len(made) or new_lots[-1] is not made[-1]:
+        return
+    available_at = made[0].available_at
+    if known is None:
+        _keep_tail(_Tail(new_pending, new_lots, [available_at] * len(made), True, available_at))
+        return
+    times = known.times
+    in_order = known.in_order and times[-1] <= available_at
+    soonest = known.soonest if known.soonest <= available_at else available_at
+    _keep_tail(_Tail(new_pending, new_lots, [*times, *[available_at] * len(made)], in_order, soonest))
+
+
+def _tail_moved(tail: _Tail, lots: Sequence[Lot]) -> None:
+    """Time passing left `tail.pending` as it is (or a suffix: `ripen`) and expired lots at the head
+    of `tail.lots`: `lots` is what is left. When its last lots are still the pending ones, the same
+    reading holds for `lots`."""
+    count = len(tail.pending)
+    if len(lots) < count:
+        return
+    items, _, end = window(lots)
+    before, _, before_end = window(tail.lots)
+    if all(
+        map(
+            operator.is_,
+            itertools.islice(items, end - count, end),
+            itertools.islice(before, before_end - count, before_end),
+        )
+    ):
+        _keep_tail(tail._replace(lots=lots))
+
+
+def tail_after_expiry(pending: Sequence[str], before: Sequence[Lot], after: Sequence[Lot]) -> None:
+    """`points.time_passes`: expiry made `after` of `before` (lots left the head); the reading of
+    (`pending`, `before`), if kept, is carried over to `after`."""
+    if after is before or not pending:
+        return
+    known = _known_tail(pending, before)
+    if known is not None:
+        _tail_moved(known, after)
+
+
 def _ripe_in_tail(
     state: CustomerState, moment: dt.datetime, zone: dt.tzinfo | None
 ) -> tuple[list[tuple[dt.datetime, str, int, Lot]], list[str], bool] | None:
@@ -242,22 +343,35 @@ def _ripe_in_tail(
     ended lot's time has `zone`. None when the tail is not the pending lots (then `ripen` reads
     them as `_pending_lots` finds them).
 
-    Whether anything is due is one comparison: the soonest `available_at` of the tail (found in
-    C) with `moment`. When it is later, nothing ended its wait and the ids still waiting are the
-    state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
+    Whether anything is due is one comparison: the soonest `available_at` of the tail with
+    `moment`. The reading (the tail confirmed, its times) is kept for the state's pair of lists
+    (`_TAILS`), and carried to the next state's by settle: an event of a state the engine made
+    reads no lot to know that nothing is due. When nothing ended its wait, the ids still waiting
+    are the state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
     pending = state.pending_lots
     lots = state.lots
     if not pending or len(pending) > len(lots):
         return None
-    tail = lots[len(lots) - len(pending) :]
-    if not _tail_is(pending, tail):
-        return None
-    times = list(map(_AVAILABLE, tail))
-    if min(times) > moment:  # nothing ended its wait
+    known = _known_tail(pending, lots)
+    if known is None:
+        tail = lots[len(lots) - len(pending) :]
+        if not _tail_is(pending, tail):
+            return None
+        times = list(map(_AVAILABLE, tail))
+        known = _Tail(
+            pending, lots, times, all(map(operator.le, times, itertools.islice(times, 1, None))), min(times)
+        )
+        _keep_tail(known)
+        if known.soonest > moment:  # nothing ended its wait
+            return [], pending, True
+    elif known.soonest > moment:  # nothing ended its wait: one comparison
         return [], pending, True
+    else:
+        times = known.times
+        tail = lots[len(lots) - len(pending) :]
     ended: list[tuple[dt.datetime, str, int, Lot]] = []
     one_zone = isinstance(zone, dt.timezone)
-    if all(map(operator.le, times, itertools.islice(times, 1, None))):
+    if known.in_order:
         # in the order of their time (the usual: lots earned in time order wait alike): those that
         # ended their wait are a prefix, found by bisection; the rest wait, a slice of the ids
         due = bisect.bisect_right(times, moment)
@@ -265,8 +379,12 @@ def _ripe_in_tail(
             if lot.points > 0 and available > (earned := lot.earned_at):
                 one_zone = one_zone and earned.tzinfo is zone
                 ended.append((earned, lot_id, len(ended), lot))
-        return ended, pending[due:], one_zone
-    waiting: list[str] = []
+        waiting = pending[due:]
+        if waiting:  # the rest are still the tail, in order: the next event reads them as known
+            rest = times[due:]
+            _keep_tail(_Tail(waiting, lots, rest, True, rest[0]))
+        return ended, waiting, one_zone
+    waiting = []
     for lot_id, lot, available in zip(pending, tail, times, strict=True):
         if available > moment:
             waiting.append(lot_id)

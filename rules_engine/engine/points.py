@@ -42,7 +42,9 @@ def time_passes(
         and lifecycle.nothing_due(state, moment)
     ):  # nothing is due (no lot ends its wait or expires): the state as it is, nothing built
         return state, [], []
+    lots = state.lots
     state, expired, entries = lifecycle.expire(state, moment, event=cause, version=program.version)
+    lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
     if pending is not state.pending_lots and pending != state.pending_lots:
         state = replaced(state, {"pending_lots": pending})
     if state.tendered:

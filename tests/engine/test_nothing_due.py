@@ -147,6 +147,44 @@ def test_an_event_with_nothing_due_leaves_the_state_as_it_is() -> None:
     assert changes_again == changes and again.pending_lots == after.pending_lots
 
 
+def test_a_state_the_engine_made_is_known_to_have_nothing_due_without_reading_its_lots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Settle carries the reading of the pending lots (the lots' tail, their times) to the state it
+    makes (`lifecycle.carry_tail`), and time passing to the state it leaves: the next event asks
+    one comparison, no lot's id is made (`_tail_is` is not called). A state read from JSON, whose
+    lists the engine never saw, is read once, then known."""
+    engine = Engine(load_program(PROGRAMS / "coffee-club.yaml"))
+    start = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    looked: list[int] = []
+    tail_is = lifecycle._tail_is
+
+    def counted(pending: Any, tail: Any) -> bool:
+        looked.append(len(pending))
+        return tail_is(pending, tail)
+
+    monkeypatch.setattr(lifecycle, "_tail_is", counted)
+
+    def purchase(day: int, hours: int = 0) -> dict[str, Any]:
+        return {
+            "id": f"p{day}-{hours}",
+            "type": "purchase",
+            "customer": "c1",
+            "time": (start + dt.timedelta(days=day, hours=hours)).isoformat(),
+            "items": [{"sku": "LATTE", "category": "coffee", "price": "320.00", "qty": 2}],
+        }
+
+    state = None
+    for day in (0, 1, 2, 16, 17, 40):  # pending lots waiting, then ending their wait at day 16, 17, 40
+        state = engine.process(purchase(day), state).state
+    assert looked == []
+    loaded = parse_state(loads(state.model_dump_json()))
+    state = engine.process(purchase(41), loaded).state
+    assert looked == [len(loaded.pending_lots or [])]
+    engine.process(purchase(42), state)
+    assert len(looked) == 1
+
+
 def test_a_line_amount_remembered_is_the_one_worked_out_whatever_its_digits() -> None:
     """Amounts are remembered by value: a price and a quantity sent with other digits (320 and
     320.00, 2 and 2.0) give the amount rounded to the currency, the same decimal either way, and a
