@@ -431,10 +431,27 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
 
 
 def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
-    """Whether no lot of `state` (in order, `in_order`) expires at or before `moment`: its first
-    lot in expiry order is not due (one comparison; `expire` does the rest when it is)."""
+    """Whether no lot of `state` (in order, `in_order`) with points expires at or before `moment`:
+    its first lot in expiry order is not due (one comparison; `expire` does the rest when it is).
+
+    A lot at 0 (spent, or taken back by a return) stays in the lots past its expiry, for returns
+    (`expire` never removes it): at the head, it would make every later event take `expire`'s
+    path for nothing. So when the first lot is due and holds no points, the lots due (a prefix,
+    by bisection) are asked whether any holds points, in C."""
     lots = state.lots
-    return not lots or expiry_order(lots[0]) > (False, moment)
+    if not lots:
+        return True
+    first = lots[0]
+    if expiry_order(first) > (False, moment):
+        return True
+    if first.points > 0:
+        return False
+    items, start, _ = window(lots)
+    due = itertools.islice(items, start, start + expiring_by(lots, moment))
+    return not any(map(ZERO.__lt__, map(_POINTS, due)))
+
+
+_POINTS = operator.attrgetter("points")
 
 
 def burn(
