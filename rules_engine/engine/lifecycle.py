@@ -19,10 +19,11 @@ Policies (docs/engine.md):
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import itertools
 import operator
-import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
@@ -251,18 +252,19 @@ class _Tail(NamedTuple):
 # tail once (`_tail_is`, a look at every pending lot); settle carries the reading over to the next
 # state's lists when its new lots are appended as pending ones (`carry_tail`), and time passing when
 # it only ripened a prefix or expired lots at the head: the next event's "is anything due?" is then
-# one comparison, nothing read of the lots. Bounded (the oldest forgotten first); written under a
-# lock (threads may share a state), read without one (a get and two `is`).
-_TAILS: dict[int, _Tail] = {}
+# one comparison, nothing read of the lots. Bounded: the oldest entry is forgotten first
+# (`OrderedDict.popitem`, one C call: a plain dict's first key, after many deletions, is found by a
+# walk over the deleted slots before it). Each write and read is one C call, atomic for threads
+# sharing a state; an entry is a tuple never changed.
+_TAILS: OrderedDict[int, _Tail] = OrderedDict()
 _TAILS_KEPT = 256
-_TAILS_LOCK = threading.Lock()
 
 
 def _keep_tail(tail: _Tail) -> None:
-    with _TAILS_LOCK:
-        if len(_TAILS) >= _TAILS_KEPT:
-            del _TAILS[next(iter(_TAILS))]
-        _TAILS[id(tail.pending)] = tail
+    if len(_TAILS) >= _TAILS_KEPT:
+        with contextlib.suppress(KeyError):  # another thread took the last one
+            _TAILS.popitem(last=False)
+    _TAILS[id(tail.pending)] = tail
 
 
 def _known_tail(pending: Sequence[str], lots: Sequence[Lot]) -> _Tail | None:
