@@ -134,10 +134,17 @@ def in_order(state: CustomerState) -> CustomerState:
 
 
 def expire(
-    state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
+    state: CustomerState,
+    moment: dt.datetime,
+    *,
+    event: str,
+    version: int = 0,
+    pending: list[str] | None = None,
 ) -> tuple[CustomerState, list[Transition], list[LedgerEntry]]:
     """Remove lots whose `expires_at` is at or before `moment`: the state after it, each change,
-    and one ledger entry per lot.
+    and one ledger entry per lot. `pending`: the `pending_lots` of the state after it, when time
+    passing changed them too (`points.time_passes`), set in the same copy of the state when lots
+    expire (otherwise the caller sets them).
 
     The lots are in expiry order: the due ones are a prefix, read until the first lot not due
     (lots at 0 or below in it stay, for returns)."""
@@ -168,6 +175,8 @@ def expire(
     else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)
         kept = appended(lots, (), end)
     update: dict[str, object] = {"lots": kept}
+    if pending is not None:
+        update["pending_lots"] = pending
     if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there (filtered in C)
         update["reminded"] = list(itertools.filterfalse(gone.__contains__, state.reminded))
     return replaced(state, update), transitions, ledger

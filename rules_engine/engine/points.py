@@ -43,10 +43,14 @@ def time_passes(
     ):  # nothing is due (no lot ends its wait or expires): the state as it is, nothing built
         return state, [], []
     lots = state.lots
-    state, expired, entries = lifecycle.expire(state, moment, event=cause, version=program.version)
+    # the pending lots that changed, set in the copy of the state expiry makes, if it makes one
+    changed = pending if pending is not state.pending_lots and pending != state.pending_lots else None
+    state, expired, entries = lifecycle.expire(
+        state, moment, event=cause, version=program.version, pending=changed
+    )
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
-    if pending is not state.pending_lots and pending != state.pending_lots:
-        state = replaced(state, {"pending_lots": pending})
+    if changed is not None and state.pending_lots is not changed:
+        state = replaced(state, {"pending_lots": changed})
     if state.tendered:
         state = _tendered_kept(program, state, moment)
     ordered = [*changes, *expired]
