@@ -503,15 +503,88 @@ def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.time
     """The lots, less what no return can need any more: a lot whose purchase's return window has
     closed (`earned_at + within <= moment`) leaves the state when it is empty (spent, reversed),
     and keeps its points but not its line detail otherwise. Bounds a state's size by the return
-    window instead of the customer's whole history."""
+    window instead of the customer's whole history.
+
+    Looking at every lot at every event would make the event's cost grow with the history. A lot
+    with points and no lines is left as it is at any moment: once the head of the lots is such
+    lots (the oldest, past their window, in the usual expiry order), they need no look again. So
+    the lots list the engine made keeps beside it (`_CLOSES`, by identity, as `_TAILS`) how many
+    of its first lots are such, and the soonest moment a window closes on one of the others that
+    this would change (one with lines, or empty): an event before it is one comparison, and
+    otherwise only the lots after that head are looked at. Settle carries both to its new lots
+    (`carry_window`: lots added at the end), expiry to the lots it leaves (lots left the head)."""
+    known = _CLOSES.get(id(lots))
+    if known is not None and known[0] is lots and known[1] == within:
+        closes, stable = known[2], known[3]
+        if closes is None or moment < closes:  # no window closes on a lot this would change
+            return lots
+    else:
+        stable = 0
     kept: list[Lot] = []
     changed = False
-    for lot in lots:
-        if moment < lot.earned_at + within:
+    soonest: dt.datetime | None = None  # of the lots kept that a later window's close changes
+    settled = stable  # how many of the first lots kept are left as they are at any moment
+    counting = True
+    for lot in itertools.islice(lots, stable, None) if stable else lots:
+        closes = lot.earned_at + within
+        if moment < closes:
             kept.append(lot)
+            if lot.lines or not lot.points:  # its lines go, or it goes, when its window closes
+                if soonest is None or closes < soonest:
+                    soonest = closes
+                counting = False
+            elif counting:
+                settled += 1
         elif lot.points:
             kept.append(lot.model_copy(update={"lines": []}) if lot.lines else lot)
             changed = changed or bool(lot.lines)
-        else:
+            if counting:
+                settled += 1
+        else:  # empty, its window closed: it leaves
             changed = True
-    return kept if changed else lots
+    if changed:
+        result: Sequence[Lot] = [*lots[:stable], *kept] if stable else kept
+    else:
+        result = lots
+    _keep_window(result, within, soonest, settled)
+    return result
+
+
+# What `past_return_window` knows of a lots list (by identity: a state's lists never change, and
+# the entry holds the list), for the window it was worked out for: the soonest moment a return
+# window closes on a lot it would change, and how many of the first lots it leaves as they are at
+# any moment. A list made from another by adding lots at the end that close no sooner, or by
+# taking lots from the head, keeps what holds of it: it is carried, never worked out again.
+_CLOSES: OrderedDict[int, tuple[Sequence[Lot], dt.timedelta, dt.datetime | None, int]] = OrderedDict()
+
+
+def _keep_window(lots: Sequence[Lot], within: dt.timedelta, soonest: dt.datetime | None, stable: int) -> None:
+    if len(_CLOSES) >= _TAILS_KEPT:
+        with contextlib.suppress(KeyError):  # another thread took the last one
+            _CLOSES.popitem(last=False)
+    _CLOSES[id(lots)] = (lots, within, soonest, stable)
+
+
+def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetime | None) -> None:
+    """`after` is `before` with lots added at the end whose window closes at `closes` at the
+    soonest (settle; None: none added), or with lots taken from the head (expiry): what is kept
+    for `before`, if anything, holds for `after` too, the soonest close moved to `closes` when that
+    is sooner, the head left as it is counted less the lots that left it. Anything else (lots
+    inserted before others, lots at 0 kept at the head) keeps nothing for `after`."""
+    if after is before or not after:
+        return
+    known = _CLOSES.get(id(before))
+    if known is None or known[0] is not before:
+        return
+    _, within, soonest, stable = known
+    if closes is not None:  # added at the end: the lots before them are `before`'s
+        if len(after) < len(before) or (before and after[len(before) - 1] is not before[-1]):
+            return
+        if soonest is None or closes < soonest:
+            soonest = closes
+    else:  # taken from the head: `after` is the end of `before`
+        left = len(before) - len(after)
+        if left < 0 or after[0] is not before[left] or after[-1] is not before[-1]:
+            return
+        stable = max(0, stable - left)
+    _keep_window(after, within, soonest, stable)

@@ -49,6 +49,7 @@ def time_passes(
         state, moment, event=cause, version=program.version, pending=changed
     )
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
+    lifecycle.carry_window(lots, state.lots, None)  # and the soonest return window's close
     if changed is not None and state.pending_lots is not changed:
         state = replaced(state, {"pending_lots": changed})
     if state.tendered:

@@ -2,21 +2,25 @@
 
 Before an event, `points.time_passes` returns the state as it is when nothing is due (no pending
 lot ends its wait, the first lot in expiry order is not due, nothing tendered waits), and
-`lifecycle.ripen` confirms the pending lots are the lots' tail in C and, when their times are in
-order, takes those that ended their wait as a prefix. `run.open_run` remembers each line's amount
-by (price, quantity, quantum) and skips the loop over the prices for RE410 when every one is
-known. Here an engine with them and one without (the pending lots looked for by id, expiry and
-ripening always run, every amount worked out and every price checked) decide the same streams,
-outcome JSON and state JSON event by event: purchases hours to months apart (pending periods
-ending, lots expiring, reminders deferred by quiet hours and the frequency cap and sent later),
-returns and redemptions (lots changed or added that are not pending), late events (pending lots
-out of their order), each state also carried as JSON (a state loaded, not the engine's own).
+`lifecycle.ripen` confirms the pending lots are the lots' tail in C (or knows it, for a state the
+engine made: `lifecycle._TAILS`) and, when their times are in order, takes those that ended their
+wait as a prefix. `lifecycle.past_return_window` answers from the soonest close of a return window
+kept beside the lots (one comparison) when it can. `run.open_run` remembers each line's amount by
+(price, quantity, quantum) and skips the loop over the prices for RE410 when every one is known.
+Here an engine with them and one without (the pending lots looked for by id, expiry and ripening
+always run, every lot looked at for its return window, every amount worked out and every price
+checked) decide the same streams, outcome JSON and state JSON event by event: purchases hours to
+months apart (pending periods ending, lots expiring, return windows closing, reminders deferred by
+quiet hours and the frequency cap and sent later), returns and redemptions (lots changed or added
+that are not pending), late events (pending lots out of their order), each state also carried as
+JSON (a state loaded, not the engine's own).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -51,18 +55,29 @@ class _Unknown(dict[Any, Any]):
         pass
 
 
+class _Forgetful(OrderedDict[Any, Any]):
+    """A `lifecycle._CLOSES` that keeps nothing: `past_return_window` looks at every lot."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def _without_shortcuts() -> Iterator[None]:
     """The plain definitions: pending lots looked for by id (`_pending_lots`), expiry and ripening
     always run to the end, each line's amount worked out and each price checked (`finer_than`)."""
-    saved = lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS
+    saved = lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS, lifecycle._CLOSES
     lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
     run._AMOUNTS = _Unknown()
+    lifecycle._CLOSES = _Forgetful()  # every lot looked at for its return window
     try:
         yield
     finally:
-        lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS = saved
+        lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS, lifecycle._CLOSES = saved
 
 
 def _stretched(data: st.DataObject, stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
