@@ -441,6 +441,27 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
     return changes, waiting
 
 
+def quiet(state: CustomerState, moment: dt.datetime) -> bool:
+    """Whether time up to `moment` does nothing to the lots of `state`, known at a look: a state
+    in order (`in_order`) whose pending lots' reading is kept (`_TAILS`: a state the engine made)
+    and whose soonest `available_at` is later, or that has none pending, and whose first lot in
+    expiry order is not due (lots at 0 at the head: `nothing_due`). The usual event's question,
+    asked in one call: a few comparisons, nothing made. False when it cannot tell at a look
+    (`ripen` and `expire` then decide, as they always may)."""
+    pending = state.pending_lots
+    if pending is None or state.last_event_at is None:
+        return False
+    lots = state.lots
+    if pending:
+        known = _TAILS.get(id(pending))
+        if known is None or known.pending is not pending or known.lots is not lots or known.soonest <= moment:
+            return False
+    if not lots:
+        return True
+    expires = lots[0].expires_at
+    return expires is None or expires > moment or nothing_due(state, moment)
+
+
 def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
     """Whether no lot of `state` (in order, `in_order`) with points expires at or before `moment`:
     its first lot in expiry order is not due (one comparison; `expire` does the rest when it is).

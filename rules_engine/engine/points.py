@@ -33,6 +33,8 @@ def time_passes(
 ) -> tuple[CustomerState, list[PointsChange], list[LedgerEntry]]:
     """What time did to the points up to `moment` (pending lots becoming available, expiry), as
     the state after it, each change, and the ledger entries of expiry (`cause` names them)."""
+    if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
+        return state, [], []
     state = lifecycle.in_order(state)
     changes, pending = lifecycle.ripen(state, moment)
     if (

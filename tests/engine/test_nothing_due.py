@@ -1,7 +1,8 @@
 """The shortcuts of an event's first and last steps decide exactly what the plain definitions do.
 
 Before an event, `points.time_passes` returns the state as it is when nothing is due (no pending
-lot ends its wait, the first lot in expiry order is not due, nothing tendered waits), and
+lot ends its wait, the first lot in expiry order is not due, nothing tendered waits; for a state
+the engine made, known at a look: `lifecycle.quiet`), and
 `lifecycle.ripen` confirms the pending lots are the lots' tail in C (or knows it, for a state the
 engine made: `lifecycle._TAILS`) and, when their times are in order, takes those that ended their
 wait as a prefix. `lifecycle.past_return_window` answers from the soonest close of a return window
@@ -69,15 +70,22 @@ class _Forgetful(OrderedDict[Any, Any]):
 def _without_shortcuts() -> Iterator[None]:
     """The plain definitions: pending lots looked for by id (`_pending_lots`), expiry and ripening
     always run to the end, each line's amount worked out and each price checked (`finer_than`)."""
-    saved = lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS, lifecycle._CLOSES
+    saved = lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS, lifecycle._CLOSES, lifecycle.quiet
     lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
+    lifecycle.quiet = lambda state, moment: False  # type: ignore[assignment]
     run._AMOUNTS = _Unknown()
     lifecycle._CLOSES = _Forgetful()  # every lot looked at for its return window
     try:
         yield
     finally:
-        lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS, lifecycle._CLOSES = saved
+        (
+            lifecycle._ripe_in_tail,
+            lifecycle.nothing_due,
+            run._AMOUNTS,
+            lifecycle._CLOSES,
+            lifecycle.quiet,
+        ) = saved
 
 
 def _stretched(data: st.DataObject, stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
