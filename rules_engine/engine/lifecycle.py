@@ -328,8 +328,8 @@ def _tail_moved(tail: _Tail, lots: Sequence[Lot]) -> None:
     if all(
         map(
             operator.is_,
-            itertools.islice(items, end - count, end),
-            itertools.islice(before, before_end - count, before_end),
+            items[end - count : end],  # slices, not `islice`: that walks the storage from its start
+            before[before_end - count : before_end],
         )
     ):
         _keep_tail(tail._replace(lots=lots))
@@ -479,7 +479,7 @@ def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
     if first.points > 0:
         return False
     items, start, _ = window(lots)
-    due = itertools.islice(items, start, start + expiring_by(lots, moment))
+    due = items[start : start + expiring_by(lots, moment)]  # a slice: `islice` walks from the start
     return not any(map(ZERO.__lt__, map(_POINTS, due)))
 
 
@@ -546,7 +546,7 @@ def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.time
     soonest: dt.datetime | None = None  # of the lots kept that a later window's close changes
     settled = stable  # how many of the first lots kept are left as they are at any moment
     counting = True
-    for lot in itertools.islice(lots, stable, None) if stable else lots:
+    for lot in lots[stable:] if stable else lots:  # a slice of the storage (`islice` walks its head)
         closes = lot.earned_at + within
         if moment < closes:
             kept.append(lot)
