@@ -609,3 +609,51 @@ def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetim
             return
         stable = max(0, stable - left)
     _keep_window(after, within, soonest, stable)
+
+
+# How far the expiry reminder has reminded the customer, kept per (lots, reminded) pair of lists
+# (by identity, as `_TAILS`): every lot with points that expires at or before this moment is among
+# the reminded ids. The reminder reads a fortnight of lots at every event of a long history, nearly
+# all reminded of already; with this, an event whose horizon is no later asks one comparison
+# (mechanics/notifications.py). Lots added at the end that expire later, and lots leaving with
+# their ids, leave it true: settle and expiry carry it (`carry_reminded`).
+_REMINDED: OrderedDict[int, tuple[Sequence[Lot], Sequence[str], dt.datetime]] = OrderedDict()
+
+
+def reminded_until(lots: Sequence[Lot], reminded: Sequence[str]) -> dt.datetime | None:
+    """The moment up to which every lot of `lots` with points is among `reminded`, if kept."""
+    known = _REMINDED.get(id(lots))
+    if known is not None and known[0] is lots and known[1] is reminded:
+        return known[2]
+    return None
+
+
+def keep_reminded(lots: Sequence[Lot], reminded: Sequence[str], until: dt.datetime) -> None:
+    """Every lot of `lots` with points that expires at or before `until` is among `reminded`."""
+    if len(_REMINDED) >= _TAILS_KEPT:
+        with contextlib.suppress(KeyError):  # another thread took the last one
+            _REMINDED.popitem(last=False)
+    _REMINDED[id(lots)] = (lots, reminded, until)
+
+
+def carry_reminded(
+    lots: Sequence[Lot], reminded: Sequence[str], new_lots: Sequence[Lot], new_reminded: Sequence[str]
+) -> None:
+    """`new_lots` is `lots` less lots that left (expiry), whose ids alone left `reminded` for
+    `new_reminded`, or `lots` with lots added that expire after the moment kept (settle: the
+    caller checks it, `added_after`): what is kept for the old pair holds for the new one."""
+    if new_lots is lots and new_reminded is reminded:
+        return
+    until = reminded_until(lots, reminded)
+    if until is not None:
+        keep_reminded(new_lots, new_reminded, until)
+
+
+def added_after(lots: Sequence[Lot], reminded: Sequence[str], made: list[Lot]) -> bool:
+    """Whether the lots `made` (of one event, expiring together) expire after the moment kept for
+    (`lots`, `reminded`), if one is."""
+    until = reminded_until(lots, reminded)
+    if until is None or not made:
+        return False
+    expires = made[0].expires_at
+    return expires is None or expires > until

@@ -44,7 +44,7 @@ def time_passes(
         and lifecycle.nothing_due(state, moment)
     ):  # nothing is due (no lot ends its wait or expires): the state as it is, nothing built
         return state, [], []
-    lots = state.lots
+    lots, reminded = state.lots, state.reminded
     # the pending lots that changed, set in the copy of the state expiry makes, if it makes one
     changed = pending if pending is not state.pending_lots and pending != state.pending_lots else None
     state, expired, entries = lifecycle.expire(
@@ -52,6 +52,7 @@ def time_passes(
     )
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
     lifecycle.carry_window(lots, state.lots, None)  # and the soonest return window's close
+    lifecycle.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
     if changed is not None and state.pending_lots is not changed:
         state = replaced(state, {"pending_lots": changed})
     if state.tendered:

@@ -126,6 +126,8 @@ def new_state(run: Run) -> CustomerState:
         run.ledger += entries
         before = lots
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
+        if lifecycle.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
+            lifecycle.carry_reminded(before, state.reminded, lots, state.reminded)
         if window is not None:  # the next event's look at the return windows: one comparison
             lifecycle.carry_window(before, lots, time + window.within)
         if available_at > time:

@@ -2,19 +2,20 @@
 
 Before an event, `points.time_passes` returns the state as it is when nothing is due (no pending
 lot ends its wait, the first lot in expiry order is not due, nothing tendered waits; for a state
-the engine made, known at a look: `lifecycle.quiet`), and
-`lifecycle.ripen` confirms the pending lots are the lots' tail in C (or knows it, for a state the
-engine made: `lifecycle._TAILS`) and, when their times are in order, takes those that ended their
-wait as a prefix. `lifecycle.past_return_window` answers from the soonest close of a return window
-kept beside the lots (one comparison) when it can. `run.open_run` remembers each line's amount by
-(price, quantity, quantum) and skips the loop over the prices for RE410 when every one is known.
-Here an engine with them and one without (the pending lots looked for by id, expiry and ripening
-always run, every lot looked at for its return window, every amount worked out and every price
-checked) decide the same streams, outcome JSON and state JSON event by event: purchases hours to
-months apart (pending periods ending, lots expiring, return windows closing, reminders deferred by
-quiet hours and the frequency cap and sent later), returns and redemptions (lots changed or added
-that are not pending), late events (pending lots out of their order), each state also carried as
-JSON (a state loaded, not the engine's own).
+the engine made, known at a look: `lifecycle.quiet`), and `lifecycle.ripen` confirms the pending
+lots are the lots' tail in C (or knows it, for a state the engine made: `lifecycle._TAILS`) and,
+when their times are in order, takes those that ended their wait as a prefix.
+`lifecycle.past_return_window` answers from the soonest close of a return window kept beside the
+lots (one comparison) when it can, and the expiry reminder reads only the lots its horizon reached
+since the latest event (`lifecycle.reminded_until`). `run.open_run` remembers each line's amount
+by (price, quantity, quantum) and skips the loop over the prices for RE410 when every one is
+known. Here an engine with them and one without (the pending lots looked for by id, expiry and
+ripening always run, every lot looked at for its return window and by the reminder, every amount
+worked out and every price checked) decide the same streams, outcome JSON and state JSON event by
+event: purchases hours to months apart (pending periods ending, lots expiring, return windows
+closing, reminders deferred by quiet hours and the frequency cap and sent later), returns and
+redemptions (lots changed or added that are not pending), late events (pending lots out of their
+order), each state also carried as JSON (a state loaded, not the engine's own).
 """
 
 from __future__ import annotations
@@ -70,12 +71,20 @@ class _Forgetful(OrderedDict[Any, Any]):
 def _without_shortcuts() -> Iterator[None]:
     """The plain definitions: pending lots looked for by id (`_pending_lots`), expiry and ripening
     always run to the end, each line's amount worked out and each price checked (`finer_than`)."""
-    saved = lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS, lifecycle._CLOSES, lifecycle.quiet
+    saved = (
+        lifecycle._ripe_in_tail,
+        lifecycle.nothing_due,
+        run._AMOUNTS,
+        lifecycle._CLOSES,
+        lifecycle.quiet,
+        lifecycle._REMINDED,
+    )
     lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
     lifecycle.quiet = lambda state, moment: False  # type: ignore[assignment]
     run._AMOUNTS = _Unknown()
     lifecycle._CLOSES = _Forgetful()  # every lot looked at for its return window
+    lifecycle._REMINDED = _Forgetful()  # the reminder reads every lot of its fortnight
     try:
         yield
     finally:
@@ -85,6 +94,7 @@ def _without_shortcuts() -> Iterator[None]:
             run._AMOUNTS,
             lifecycle._CLOSES,
             lifecycle.quiet,
+            lifecycle._REMINDED,
         ) = saved
 
 
