@@ -144,9 +144,7 @@ class Engine:
             raise EventError([clock.out_of_order(self.program, parsed, latest)])
         try:
             before, changes, moves, sent, expired = self._elapse(current, parsed.time, parsed.id)
-            run = open_run(
-                self.plan, self.secret, parsed, before, explain, budgets or BudgetSnapshot(), changes
-            )
+            run = open_run(self.plan, self.secret, parsed, before, explain, budgets or _NO_BUDGETS, changes)
             run.ledger = expired
             if moves:
                 tiers.reviewed(run, moves)
@@ -169,7 +167,7 @@ class Engine:
         after, changes, expired = points.time_passes(self.program, state, moment, cause)
         after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
         after, sent = notifications.deliver(self.program.notifications, after, moment)
-        return _Elapsed(after, changes, moves, sent, expired)
+        return after, changes, moves, sent, expired  # a plain tuple: a named one's `__new__` is Python
 
     def _caught_up(self, result: Result, latest: dt.datetime, cause: str) -> Result:
         """A late event's result with what time did since its moment, up to the customer's clock
@@ -286,12 +284,13 @@ class Engine:
         return Advanced(after.model_copy(update=update), [*changes, *moves, *sent], expired)
 
 
-class _Elapsed(NamedTuple):
-    state: CustomerState
-    changes: list[PointsChange]
-    moves: list[TierChange]
-    sent: list[Notification]
-    expired: list[LedgerEntry]
+# What time did (`Engine._elapse`): the state after it, the points changes, the tier changes, the
+# waiting messages sent, the ledger entries of expiry.
+_Elapsed = tuple[CustomerState, list[PointsChange], list[TierChange], list[Notification], list[LedgerEntry]]
+
+# The snapshot of an event processed without a store (nothing counted across customers): one,
+# shared (a frozen dataclass, whose mappings nothing writes), not one made per event.
+_NO_BUDGETS = BudgetSnapshot()
 
 
 class Advanced(NamedTuple):

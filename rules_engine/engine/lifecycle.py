@@ -19,9 +19,11 @@ Policies (docs/engine.md):
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import itertools
 import operator
+from collections import OrderedDict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
@@ -132,10 +134,17 @@ def in_order(state: CustomerState) -> CustomerState:
 
 
 def expire(
-    state: CustomerState, moment: dt.datetime, *, event: str, version: int = 0
+    state: CustomerState,
+    moment: dt.datetime,
+    *,
+    event: str,
+    version: int = 0,
+    pending: list[str] | None = None,
 ) -> tuple[CustomerState, list[Transition], list[LedgerEntry]]:
     """Remove lots whose `expires_at` is at or before `moment`: the state after it, each change,
-    and one ledger entry per lot.
+    and one ledger entry per lot. `pending`: the `pending_lots` of the state after it, when time
+    passing changed them too (`points.time_passes`), set in the same copy of the state when lots
+    expire (otherwise the caller sets them).
 
     The lots are in expiry order: the due ones are a prefix, read until the first lot not due
     (lots at 0 or below in it stay, for returns)."""
@@ -166,6 +175,8 @@ def expire(
     else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)
         kept = appended(lots, (), end)
     update: dict[str, object] = {"lots": kept}
+    if pending is not None:
+        update["pending_lots"] = pending
     if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there (filtered in C)
         update["reminded"] = list(itertools.filterfalse(gone.__contains__, state.reminded))
     return replaced(state, update), transitions, ledger
@@ -233,6 +244,107 @@ def _tail_is(pending: Sequence[str], tail: Sequence[Lot]) -> bool:
     return all(map(operator.eq, pending, map(_ID, zip(map(_EVENT, tail), map(_RULE, tail), strict=True))))
 
 
+class _Tail(NamedTuple):
+    """What `_ripe_in_tail` read of a state's pending lots, kept for its (pending ids, lots) pair."""
+
+    pending: Sequence[str]
+    lots: Sequence[Lot]
+    times: list[dt.datetime]  # each pending lot's `available_at`, in the order of `pending`
+    in_order: bool  # `times` never decreases
+    soonest: dt.datetime  # min(times)
+
+
+# The pending lots' reading, kept beside the state's lists as `processed.py` keeps its set: keyed by
+# the identity of the `pending_lots` list, valid for as long as that list and the lots list are the
+# very objects it was made for (`is`: a state's lists are never changed, and the entry holds them,
+# so their ids cannot be reused while it lives). An event confirms the pending lots are the lots'
+# tail once (`_tail_is`, a look at every pending lot); settle carries the reading over to the next
+# state's lists when its new lots are appended as pending ones (`carry_tail`), and time passing when
+# it only ripened a prefix or expired lots at the head: the next event's "is anything due?" is then
+# one comparison, nothing read of the lots. Bounded: the oldest entry is forgotten first
+# (`OrderedDict.popitem`, one C call: a plain dict's first key, after many deletions, is found by a
+# walk over the deleted slots before it). Each write and read is one C call, atomic for threads
+# sharing a state; an entry is a tuple never changed.
+_TAILS: OrderedDict[int, _Tail] = OrderedDict()
+_TAILS_KEPT = 256
+
+
+def _keep_tail(tail: _Tail) -> None:
+    if len(_TAILS) >= _TAILS_KEPT:
+        with contextlib.suppress(KeyError):  # another thread took the last one
+            _TAILS.popitem(last=False)
+    _TAILS[id(tail.pending)] = tail
+
+
+def _known_tail(pending: Sequence[str], lots: Sequence[Lot]) -> _Tail | None:
+    """The reading kept for this very pair of lists, if any."""
+    known = _TAILS.get(id(pending))
+    if known is not None and known.pending is pending and known.lots is lots:
+        return known
+    return None
+
+
+def carry_tail(
+    pending: Sequence[str],
+    lots: Sequence[Lot],
+    new_pending: Sequence[str],
+    new_lots: Sequence[Lot],
+    made: list[Lot],
+) -> None:
+    """Settle's new lists: `new_pending` is `pending` plus the ids of `made`, the event's lots, all
+    waiting until one moment, and `new_lots` is `with_lots(lots, made)`. When the reading of
+    (`pending`, `lots`) is kept (or nothing was pending) and the new lots went to the end, the
+    pending lots are still the lots' tail: the reading of the new pair is the old one, the new
+    lots' time added. `with_lots` appends them, or inserts them together, by `insort_right`, before
+    the first lot that expires later: they are at the end exactly when the last lot is the last
+    of them and the length adds up (the lots before them are then `lots`, in order)."""
+    if pending:
+        known = _known_tail(pending, lots)
+        if known is None:
+            return
+    else:
+        known = None
+    if not made or len(new_lots) != len(lots) + len(made) or new_lots[-1] is not made[-1]:
+        return
+    available_at = made[0].available_at
+    if known is None:
+        _keep_tail(_Tail(new_pending, new_lots, [available_at] * len(made), True, available_at))
+        return
+    times = known.times
+    in_order = known.in_order and times[-1] <= available_at
+    soonest = known.soonest if known.soonest <= available_at else available_at
+    _keep_tail(_Tail(new_pending, new_lots, [*times, *[available_at] * len(made)], in_order, soonest))
+
+
+def _tail_moved(tail: _Tail, lots: Sequence[Lot]) -> None:
+    """Time passing left `tail.pending` as it is (or a suffix: `ripen`) and expired lots at the head
+    of `tail.lots`: `lots` is what is left. When its last lots are still the pending ones, the same
+    reading holds for `lots`."""
+    count = len(tail.pending)
+    if len(lots) < count:
+        return
+    items, _, end = window(lots)
+    before, _, before_end = window(tail.lots)
+    if all(
+        map(
+            operator.is_,
+            items[end - count : end],  # slices, not `islice`: that walks the storage from its start
+            before[before_end - count : before_end],
+        )
+    ):
+        _keep_tail(tail._replace(lots=lots))
+
+
+def tail_after_expiry(pending: Sequence[str], before: Sequence[Lot], after: Sequence[Lot]) -> None:
+    """`points.time_passes`: expiry made `after` of `before` (lots left the head); the reading of
+    (`pending`, `before`), if kept, is carried over to `after`."""
+    if after is before or not pending:
+        return
+    known = _known_tail(pending, before)
+    if known is not None:
+        _tail_moved(known, after)
+
+
 def _ripe_in_tail(
     state: CustomerState, moment: dt.datetime, zone: dt.tzinfo | None
 ) -> tuple[list[tuple[dt.datetime, str, int, Lot]], list[str], bool] | None:
@@ -242,22 +354,35 @@ def _ripe_in_tail(
     ended lot's time has `zone`. None when the tail is not the pending lots (then `ripen` reads
     them as `_pending_lots` finds them).
 
-    Whether anything is due is one comparison: the soonest `available_at` of the tail (found in
-    C) with `moment`. When it is later, nothing ended its wait and the ids still waiting are the
-    state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
+    Whether anything is due is one comparison: the soonest `available_at` of the tail with
+    `moment`. The reading (the tail confirmed, its times) is kept for the state's pair of lists
+    (`_TAILS`), and carried to the next state's by settle: an event of a state the engine made
+    reads no lot to know that nothing is due. When nothing ended its wait, the ids still waiting
+    are the state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
     pending = state.pending_lots
     lots = state.lots
     if not pending or len(pending) > len(lots):
         return None
-    tail = lots[len(lots) - len(pending) :]
-    if not _tail_is(pending, tail):
-        return None
-    times = list(map(_AVAILABLE, tail))
-    if min(times) > moment:  # nothing ended its wait
+    known = _known_tail(pending, lots)
+    if known is None:
+        tail = lots[len(lots) - len(pending) :]
+        if not _tail_is(pending, tail):
+            return None
+        times = list(map(_AVAILABLE, tail))
+        known = _Tail(
+            pending, lots, times, all(map(operator.le, times, itertools.islice(times, 1, None))), min(times)
+        )
+        _keep_tail(known)
+        if known.soonest > moment:  # nothing ended its wait
+            return [], pending, True
+    elif known.soonest > moment:  # nothing ended its wait: one comparison
         return [], pending, True
+    else:
+        times = known.times
+        tail = lots[len(lots) - len(pending) :]
     ended: list[tuple[dt.datetime, str, int, Lot]] = []
     one_zone = isinstance(zone, dt.timezone)
-    if all(map(operator.le, times, itertools.islice(times, 1, None))):
+    if known.in_order:
         # in the order of their time (the usual: lots earned in time order wait alike): those that
         # ended their wait are a prefix, found by bisection; the rest wait, a slice of the ids
         due = bisect.bisect_right(times, moment)
@@ -265,8 +390,12 @@ def _ripe_in_tail(
             if lot.points > 0 and available > (earned := lot.earned_at):
                 one_zone = one_zone and earned.tzinfo is zone
                 ended.append((earned, lot_id, len(ended), lot))
-        return ended, pending[due:], one_zone
-    waiting: list[str] = []
+        waiting = pending[due:]
+        if waiting:  # the rest are still the tail, in order: the next event reads them as known
+            rest = times[due:]
+            _keep_tail(_Tail(waiting, lots, rest, True, rest[0]))
+        return ended, waiting, one_zone
+    waiting = []
     for lot_id, lot, available in zip(pending, tail, times, strict=True):
         if available > moment:
             waiting.append(lot_id)
@@ -312,11 +441,49 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
     return changes, waiting
 
 
-def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
-    """Whether no lot of `state` (in order, `in_order`) expires at or before `moment`: its first
-    lot in expiry order is not due (one comparison; `expire` does the rest when it is)."""
+def quiet(state: CustomerState, moment: dt.datetime) -> bool:
+    """Whether time up to `moment` does nothing to the lots of `state`, known at a look: a state
+    in order (`in_order`) whose pending lots' reading is kept (`_TAILS`: a state the engine made)
+    and whose soonest `available_at` is later, or that has none pending, and whose first lot in
+    expiry order is not due (lots at 0 at the head: `nothing_due`). The usual event's question,
+    asked in one call: a few comparisons, nothing made. False when it cannot tell at a look
+    (`ripen` and `expire` then decide, as they always may)."""
+    pending = state.pending_lots
+    if pending is None or state.last_event_at is None:
+        return False
     lots = state.lots
-    return not lots or expiry_order(lots[0]) > (False, moment)
+    if pending:
+        known = _TAILS.get(id(pending))
+        if known is None or known.pending is not pending or known.lots is not lots or known.soonest <= moment:
+            return False
+    if not lots:
+        return True
+    expires = lots[0].expires_at
+    return expires is None or expires > moment or nothing_due(state, moment)
+
+
+def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
+    """Whether no lot of `state` (in order, `in_order`) with points expires at or before `moment`:
+    its first lot in expiry order is not due (one comparison; `expire` does the rest when it is).
+
+    A lot at 0 (spent, or taken back by a return) stays in the lots past its expiry, for returns
+    (`expire` never removes it): at the head, it would make every later event take `expire`'s
+    path for nothing. So when the first lot is due and holds no points, the lots due (a prefix,
+    by bisection) are asked whether any holds points, in C."""
+    lots = state.lots
+    if not lots:
+        return True
+    first = lots[0]
+    if expiry_order(first) > (False, moment):
+        return True
+    if first.points > 0:
+        return False
+    items, start, _ = window(lots)
+    due = items[start : start + expiring_by(lots, moment)]  # a slice: `islice` walks from the start
+    return not any(map(ZERO.__lt__, map(_POINTS, due)))
+
+
+_POINTS = operator.attrgetter("points")
 
 
 def burn(
@@ -357,15 +524,136 @@ def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.time
     """The lots, less what no return can need any more: a lot whose purchase's return window has
     closed (`earned_at + within <= moment`) leaves the state when it is empty (spent, reversed),
     and keeps its points but not its line detail otherwise. Bounds a state's size by the return
-    window instead of the customer's whole history."""
+    window instead of the customer's whole history.
+
+    Looking at every lot at every event would make the event's cost grow with the history. A lot
+    with points and no lines is left as it is at any moment: once the head of the lots is such
+    lots (the oldest, past their window, in the usual expiry order), they need no look again. So
+    the lots list the engine made keeps beside it (`_CLOSES`, by identity, as `_TAILS`) how many
+    of its first lots are such, and the soonest moment a window closes on one of the others that
+    this would change (one with lines, or empty): an event before it is one comparison, and
+    otherwise only the lots after that head are looked at. Settle carries both to its new lots
+    (`carry_window`: lots added at the end), expiry to the lots it leaves (lots left the head)."""
+    known = _CLOSES.get(id(lots))
+    if known is not None and known[0] is lots and known[1] == within:
+        closes, stable = known[2], known[3]
+        if closes is None or moment < closes:  # no window closes on a lot this would change
+            return lots
+    else:
+        stable = 0
     kept: list[Lot] = []
     changed = False
-    for lot in lots:
-        if moment < lot.earned_at + within:
+    soonest: dt.datetime | None = None  # of the lots kept that a later window's close changes
+    settled = stable  # how many of the first lots kept are left as they are at any moment
+    counting = True
+    for lot in lots[stable:] if stable else lots:  # a slice of the storage (`islice` walks its head)
+        closes = lot.earned_at + within
+        if moment < closes:
             kept.append(lot)
+            if lot.lines or not lot.points:  # its lines go, or it goes, when its window closes
+                if soonest is None or closes < soonest:
+                    soonest = closes
+                counting = False
+            elif counting:
+                settled += 1
         elif lot.points:
             kept.append(lot.model_copy(update={"lines": []}) if lot.lines else lot)
             changed = changed or bool(lot.lines)
-        else:
+            if counting:
+                settled += 1
+        else:  # empty, its window closed: it leaves
             changed = True
-    return kept if changed else lots
+    if changed:
+        result: Sequence[Lot] = [*lots[:stable], *kept] if stable else kept
+    else:
+        result = lots
+    _keep_window(result, within, soonest, settled)
+    return result
+
+
+# What `past_return_window` knows of a lots list (by identity: a state's lists never change, and
+# the entry holds the list), for the window it was worked out for: the soonest moment a return
+# window closes on a lot it would change, and how many of the first lots it leaves as they are at
+# any moment. A list made from another by adding lots at the end that close no sooner, or by
+# taking lots from the head, keeps what holds of it: it is carried, never worked out again.
+_CLOSES: OrderedDict[int, tuple[Sequence[Lot], dt.timedelta, dt.datetime | None, int]] = OrderedDict()
+
+
+def _keep_window(lots: Sequence[Lot], within: dt.timedelta, soonest: dt.datetime | None, stable: int) -> None:
+    if len(_CLOSES) >= _TAILS_KEPT:
+        with contextlib.suppress(KeyError):  # another thread took the last one
+            _CLOSES.popitem(last=False)
+    _CLOSES[id(lots)] = (lots, within, soonest, stable)
+
+
+def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetime | None) -> None:
+    """`after` is `before` with lots added at the end whose window closes at `closes` at the
+    soonest (settle; None: none added), or with lots taken from the head (expiry): what is kept
+    for `before`, if anything, holds for `after` too, the soonest close moved to `closes` when that
+    is sooner, the head left as it is counted less the lots that left it. Anything else (lots
+    inserted before others, lots at 0 kept at the head) keeps nothing for `after`."""
+    if after is before or not after:
+        return
+    known = _CLOSES.get(id(before))
+    if known is None or known[0] is not before:
+        return
+    _, within, soonest, stable = known
+    if closes is not None:  # added at the end: the lots before them are `before`'s
+        if len(after) < len(before) or (before and after[len(before) - 1] is not before[-1]):
+            return
+        if soonest is None or closes < soonest:
+            soonest = closes
+    else:  # taken from the head: `after` is the end of `before`
+        left = len(before) - len(after)
+        if left < 0 or after[0] is not before[left] or after[-1] is not before[-1]:
+            return
+        stable = max(0, stable - left)
+    _keep_window(after, within, soonest, stable)
+
+
+# How far the expiry reminder has reminded the customer, kept per (lots, reminded) pair of lists
+# (by identity, as `_TAILS`): every lot with points that expires at or before this moment is among
+# the reminded ids. The reminder reads a fortnight of lots at every event of a long history, nearly
+# all reminded of already; with this, an event whose horizon is no later asks one comparison
+# (mechanics/notifications.py). Lots added at the end that expire later, and lots leaving with
+# their ids, leave it true: settle and expiry carry it (`carry_reminded`).
+_REMINDED: OrderedDict[int, tuple[Sequence[Lot], Sequence[str], dt.datetime]] = OrderedDict()
+
+
+def reminded_until(lots: Sequence[Lot], reminded: Sequence[str]) -> dt.datetime | None:
+    """The moment up to which every lot of `lots` with points is among `reminded`, if kept."""
+    known = _REMINDED.get(id(lots))
+    if known is not None and known[0] is lots and known[1] is reminded:
+        return known[2]
+    return None
+
+
+def keep_reminded(lots: Sequence[Lot], reminded: Sequence[str], until: dt.datetime) -> None:
+    """Every lot of `lots` with points that expires at or before `until` is among `reminded`."""
+    if len(_REMINDED) >= _TAILS_KEPT:
+        with contextlib.suppress(KeyError):  # another thread took the last one
+            _REMINDED.popitem(last=False)
+    _REMINDED[id(lots)] = (lots, reminded, until)
+
+
+def carry_reminded(
+    lots: Sequence[Lot], reminded: Sequence[str], new_lots: Sequence[Lot], new_reminded: Sequence[str]
+) -> None:
+    """`new_lots` is `lots` less lots that left (expiry), whose ids alone left `reminded` for
+    `new_reminded`, or `lots` with lots added that expire after the moment kept (settle: the
+    caller checks it, `added_after`): what is kept for the old pair holds for the new one."""
+    if new_lots is lots and new_reminded is reminded:
+        return
+    until = reminded_until(lots, reminded)
+    if until is not None:
+        keep_reminded(new_lots, new_reminded, until)
+
+
+def added_after(lots: Sequence[Lot], reminded: Sequence[str], made: list[Lot]) -> bool:
+    """Whether the lots `made` (of one event, expiring together) expire after the moment kept for
+    (`lots`, `reminded`), if one is."""
+    until = reminded_until(lots, reminded)
+    if until is None or not made:
+        return False
+    expires = made[0].expires_at
+    return expires is None or expires > until

@@ -33,6 +33,8 @@ def time_passes(
 ) -> tuple[CustomerState, list[PointsChange], list[LedgerEntry]]:
     """What time did to the points up to `moment` (pending lots becoming available, expiry), as
     the state after it, each change, and the ledger entries of expiry (`cause` names them)."""
+    if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
+        return state, [], []
     state = lifecycle.in_order(state)
     changes, pending = lifecycle.ripen(state, moment)
     if (
@@ -42,9 +44,17 @@ def time_passes(
         and lifecycle.nothing_due(state, moment)
     ):  # nothing is due (no lot ends its wait or expires): the state as it is, nothing built
         return state, [], []
-    state, expired, entries = lifecycle.expire(state, moment, event=cause, version=program.version)
-    if pending is not state.pending_lots and pending != state.pending_lots:
-        state = replaced(state, {"pending_lots": pending})
+    lots, reminded = state.lots, state.reminded
+    # the pending lots that changed, set in the copy of the state expiry makes, if it makes one
+    changed = pending if pending is not state.pending_lots and pending != state.pending_lots else None
+    state, expired, entries = lifecycle.expire(
+        state, moment, event=cause, version=program.version, pending=changed
+    )
+    lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
+    lifecycle.carry_window(lots, state.lots, None)  # and the soonest return window's close
+    lifecycle.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
+    if changed is not None and state.pending_lots is not changed:
+        state = replaced(state, {"pending_lots": changed})
     if state.tendered:
         state = _tendered_kept(program, state, moment)
     ordered = [*changes, *expired]

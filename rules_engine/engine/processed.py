@@ -19,6 +19,7 @@ threads, even on the same state).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 SHORT = 48
@@ -26,7 +27,7 @@ SHORT = 48
 KEPT = 256
 """At most this many sets are kept (a set of 1,000 ids is about 32 KB)."""
 
-_SETS: dict[int, tuple[Sequence[str], set[str]]] = {}
+_SETS: OrderedDict[int, tuple[Sequence[str], set[str]]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -63,7 +64,9 @@ def carried(before: Sequence[str], after: Sequence[str], dropped: Sequence[str],
 
 
 def _keep(processed: Sequence[str], ids: set[str]) -> None:
-    """Keep `ids` for `processed` (the lock held): the oldest set goes when there are too many."""
+    """Keep `ids` for `processed` (the lock held): the oldest set goes when there are too many
+    (`popitem(last=False)`: a plain dict's first key, after many deletions, is found by a walk over
+    the deleted slots before it)."""
     if len(_SETS) >= KEPT:
-        del _SETS[next(iter(_SETS))]
+        _SETS.popitem(last=False)
     _SETS[id(processed)] = (processed, ids)

@@ -124,9 +124,16 @@ def new_state(run: Run) -> CustomerState:
             plan.rule_hashes,
         )
         run.ledger += entries
-        if available_at > time:
-            pending = [*pending, *ids]
+        before = lots
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
+        if lifecycle.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
+            lifecycle.carry_reminded(before, state.reminded, lots, state.reminded)
+        if window is not None:  # the next event's look at the return windows: one comparison
+            lifecycle.carry_window(before, lots, time + window.within)
+        if available_at > time:
+            waiting = pending
+            pending = [*pending, *ids]
+            lifecycle.carry_tail(waiting, before, pending, lots, made)  # the next event's one look
     coupons = state.coupons  # unchanged (usually): shared, as every field the update leaves alone
     if run.redeemed or run.coupons_issued:
         coupons = [

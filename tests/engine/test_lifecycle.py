@@ -90,3 +90,26 @@ def test_not_enough_available_points_is_refused_and_changes_nothing() -> None:
     assert caught.value.code == "RE430"
     assert "10 more become available later" in (caught.value.diagnostics[0].hint or "")
     assert [x.points for x in s.lots] == [10, 10]
+
+
+def test_lots_at_zero_expired_at_the_head_leave_nothing_due_and_stop_no_expiry() -> None:
+    """A lot at 0 (spent, or taken back) stays past its expiry, for returns: at the head of the
+    lots it makes nothing due (time passing gives back the very state), and a lot with points
+    behind it still expires at its own moment, as `expire` finds it."""
+    from rules_engine.engine.lifecycle import in_order, nothing_due
+    from rules_engine.engine.points import time_passes
+    from rules_engine.program.model import Program
+
+    spent = [lot(f"s{day}", 0, day, expires=day + 2) for day in (1, 2)]
+    kept = lot("k", 10, 3, expires=9)
+    s = in_order(CustomerState(customer="c1", lots=[*spent, kept], pending_lots=[], last_event_at=at(3)))
+    program = Program.model_validate({"program": "p", "currency": "EUR", "version": 1, "timezone": "UTC"})
+    for day in (5, 8):  # the spent lots are past their expiry, the kept one not yet
+        assert nothing_due(s, at(day))
+        after, changes, entries = time_passes(program, s, at(day), "e")
+        assert after is s and changes == [] and entries == []
+    assert not nothing_due(s, at(9))
+    after, changes, entries = time_passes(program, s, at(9), "e")
+    assert [(c.kind, c.lot) for c in changes] == [("expire", "k/base")]
+    assert after.lots == spent and after.lots == expire(s, at(9), event="e")[0].lots
+    assert nothing_due(after, at(20))

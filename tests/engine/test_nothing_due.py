@@ -1,22 +1,28 @@
 """The shortcuts of an event's first and last steps decide exactly what the plain definitions do.
 
 Before an event, `points.time_passes` returns the state as it is when nothing is due (no pending
-lot ends its wait, the first lot in expiry order is not due, nothing tendered waits), and
-`lifecycle.ripen` confirms the pending lots are the lots' tail in C and, when their times are in
-order, takes those that ended their wait as a prefix. `run.open_run` remembers each line's amount
+lot ends its wait, the first lot in expiry order is not due, nothing tendered waits; for a state
+the engine made, known at a look: `lifecycle.quiet`), and `lifecycle.ripen` confirms the pending
+lots are the lots' tail in C (or knows it, for a state the engine made: `lifecycle._TAILS`) and,
+when their times are in order, takes those that ended their wait as a prefix.
+`lifecycle.past_return_window` answers from the soonest close of a return window kept beside the
+lots (one comparison) when it can, and the expiry reminder reads only the lots its horizon reached
+since the latest event (`lifecycle.reminded_until`). `run.open_run` remembers each line's amount
 by (price, quantity, quantum) and skips the loop over the prices for RE410 when every one is
 known. Here an engine with them and one without (the pending lots looked for by id, expiry and
-ripening always run, every amount worked out and every price checked) decide the same streams,
-outcome JSON and state JSON event by event: purchases hours to months apart (pending periods
-ending, lots expiring, reminders deferred by quiet hours and the frequency cap and sent later),
-returns and redemptions (lots changed or added that are not pending), late events (pending lots
-out of their order), each state also carried as JSON (a state loaded, not the engine's own).
+ripening always run, every lot looked at for its return window and by the reminder, every amount
+worked out and every price checked) decide the same streams, outcome JSON and state JSON event by
+event: purchases hours to months apart (pending periods ending, lots expiring, return windows
+closing, reminders deferred by quiet hours and the frequency cap and sent later), returns and
+redemptions (lots changed or added that are not pending), late events (pending lots out of their
+order), each state also carried as JSON (a state loaded, not the engine's own).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -51,18 +57,45 @@ class _Unknown(dict[Any, Any]):
         pass
 
 
+class _Forgetful(OrderedDict[Any, Any]):
+    """A `lifecycle._CLOSES` that keeps nothing: `past_return_window` looks at every lot."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def _without_shortcuts() -> Iterator[None]:
     """The plain definitions: pending lots looked for by id (`_pending_lots`), expiry and ripening
     always run to the end, each line's amount worked out and each price checked (`finer_than`)."""
-    saved = lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS
+    saved = (
+        lifecycle._ripe_in_tail,
+        lifecycle.nothing_due,
+        run._AMOUNTS,
+        lifecycle._CLOSES,
+        lifecycle.quiet,
+        lifecycle._REMINDED,
+    )
     lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
+    lifecycle.quiet = lambda state, moment: False  # type: ignore[assignment]
     run._AMOUNTS = _Unknown()
+    lifecycle._CLOSES = _Forgetful()  # every lot looked at for its return window
+    lifecycle._REMINDED = _Forgetful()  # the reminder reads every lot of its fortnight
     try:
         yield
     finally:
-        lifecycle._ripe_in_tail, lifecycle.nothing_due, run._AMOUNTS = saved
+        (
+            lifecycle._ripe_in_tail,
+            lifecycle.nothing_due,
+            run._AMOUNTS,
+            lifecycle._CLOSES,
+            lifecycle.quiet,
+            lifecycle._REMINDED,
+        ) = saved
 
 
 def _stretched(data: st.DataObject, stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,6 +178,44 @@ def test_an_event_with_nothing_due_leaves_the_state_as_it_is() -> None:
     loaded = parse_state(loads(state.model_dump_json()))  # the same from JSON
     again, changes_again, _ = points.time_passes(engine.program, loaded, ripe, "e")
     assert changes_again == changes and again.pending_lots == after.pending_lots
+
+
+def test_a_state_the_engine_made_is_known_to_have_nothing_due_without_reading_its_lots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Settle carries the reading of the pending lots (the lots' tail, their times) to the state it
+    makes (`lifecycle.carry_tail`), and time passing to the state it leaves: the next event asks
+    one comparison, no lot's id is made (`_tail_is` is not called). A state read from JSON, whose
+    lists the engine never saw, is read once, then known."""
+    engine = Engine(load_program(PROGRAMS / "coffee-club.yaml"))
+    start = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    looked: list[int] = []
+    tail_is = lifecycle._tail_is
+
+    def counted(pending: Any, tail: Any) -> bool:
+        looked.append(len(pending))
+        return tail_is(pending, tail)
+
+    monkeypatch.setattr(lifecycle, "_tail_is", counted)
+
+    def purchase(day: int, hours: int = 0) -> dict[str, Any]:
+        return {
+            "id": f"p{day}-{hours}",
+            "type": "purchase",
+            "customer": "c1",
+            "time": (start + dt.timedelta(days=day, hours=hours)).isoformat(),
+            "items": [{"sku": "LATTE", "category": "coffee", "price": "320.00", "qty": 2}],
+        }
+
+    state = None
+    for day in (0, 1, 2, 16, 17, 40):  # pending lots waiting, then ending their wait at day 16, 17, 40
+        state = engine.process(purchase(day), state).state
+    assert looked == []
+    loaded = parse_state(loads(state.model_dump_json()))
+    state = engine.process(purchase(41), loaded).state
+    assert looked == [len(loaded.pending_lots or [])]
+    engine.process(purchase(42), state)
+    assert len(looked) == 1
 
 
 def test_a_line_amount_remembered_is_the_one_worked_out_whatever_its_digits() -> None:

@@ -15,7 +15,7 @@ import operator
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
-from rules_engine.engine.lifecycle import expiring_by, expiry_order
+from rules_engine.engine.lifecycle import expiring_by, expiry_order, keep_reminded, reminded_until
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk
 from rules_engine.engine.outcome import Notification
@@ -54,12 +54,26 @@ def apply(run: Run) -> None:
     horizon = (False, moment + reminder.before)
     if not lots or expiry_order(lots[0]) > horizon:
         return  # the usual case: the first lot to expire is not due for a reminder
-    done = set(run.state.reminded)
-    # The lots are in expiry order: those expiring in (moment, moment + before] are one run of them.
-    # usually none is due (expiry ran before the event): then no bisection for the first
-    first = 0 if expiry_order(lots[0]) > (False, moment) else expiring_by(lots, moment)
-    if first == len(lots) or lots[first].expires_at is None:
-        return
+    reminded = run.state.reminded
+    # Every lot with points expiring up to `until` is among `reminded`, when that is kept for these
+    # lists (lifecycle.reminded_until: what the previous event reached, carried): only the lots the
+    # horizon reached since are looked at, a few, not the fortnight's (a long history's ~50).
+    until = reminded_until(lots, reminded)
+    if until is not None:
+        if horizon[1] <= until:
+            return  # every lot up to the horizon was reminded of already
+        first = expiring_by(lots, until)
+        if first == len(lots) or lots[first].expires_at is None:  # none expires in (until, horizon]
+            keep_reminded(lots, reminded, horizon[1])
+            return
+        done: set[str] | list[str] = reminded  # a few lots looked up: in the list (its scan is in C)
+    else:
+        done = set(reminded)
+        # The lots are in expiry order: those expiring in (moment, moment + before] are one run of
+        # them. Usually none is due (expiry ran before the event): then no bisection for the first
+        first = 0 if expiry_order(lots[0]) > (False, moment) else expiring_by(lots, moment)
+        if first == len(lots) or lots[first].expires_at is None:
+            return
     last = expiring_by(lots, horizon[1])
     soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
     expires: dt.datetime | None = None  # when the first of them expires (the soonest)
@@ -75,10 +89,13 @@ def apply(run: Run) -> None:
             if expires is None:
                 expires = fields["expires_at"]
             soon.append(lot_id)
-    if expires is None:  # nothing new to remind of
+    if expires is None:  # nothing new to remind of: every lot up to the horizon was
+        keep_reminded(lots, reminded, horizon[1])
         return
     if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
         change_state(run, {"reminded": [*run.state.reminded, *soon]})
+        if run.state.lots is lots and reminded is not run.state.reminded:  # now every one up to it
+            keep_reminded(lots, run.state.reminded, horizon[1])
 
 
 def _tier_reminder(run: Run) -> None:
