@@ -210,11 +210,16 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 continue
             if progress is None:
                 progress = dict(known)
-            _advance(run, quest, purchase.rule, before or _NO_PROGRESS, progress, lambda _, m=matched: m)
+            _advance(run, quest, purchase.rule, before or _NO_PROGRESS, progress, _found(matched))
         if progress is not None:
             change_state(run, {"quests": progress})
 
     return quests_of_purchase
+
+
+def _found(matched: list[int]) -> Callable[[list[int]], list[int]]:
+    """`_advance`'s `match` of steps matched already."""
+    return lambda _: matched
 
 
 def _as_was(run: Run, purchase: _Purchase, before: QuestProgress) -> str:
