@@ -66,6 +66,49 @@ def compile_tree(
     return namespace[ENTRY], module
 
 
+def compile_parts(
+    comprehension: ast.Comprehension, origin: Origin, constants: dict[str, Any] | None = None
+) -> Callable[[Any], list[Any]]:
+    """`count(E for x in L [if C])` or `sum(…)`, checked, as a function `f(context)` of what each
+    element of L adds to it, in order: for `count` 1 where C and E hold, else 0; for `sum` `0 + E`
+    where C holds and E is not null, else 0. The aggregate is the list's sum from 0, in its order,
+    as the compiled loop adds them (the same value, the same exponent). One list comprehension, no
+    function call per element: what a challenge keeps of each basket line it counts (engine/
+    mechanics/challenges.py). Without a budget: the caller takes no comprehension with loops inside.
+    """
+    if comprehension.func not in ("count", "sum"):
+        raise ValueError(f"compile_parts: {comprehension.func}, not count or sum")
+    generator = _Generator(origin, constants or {}, None)
+    var = f"v_{comprehension.var}"
+    inner = {comprehension.var: var}
+    element = generator.expr(comprehension.element, inner)
+    part: py.expr
+    if comprehension.func == "count":
+        part = py.IfExp(element, py.Constant(1), py.Constant(0))
+    elif not _nullable(comprehension.element):
+        part = py.BinOp(py.Constant(0), py.Add(), element)
+    else:  # 0 where the element is null
+        part = py.IfExp(
+            py.Compare(_walrus("_v", element), [py.Is()], [py.Constant(None)]),
+            py.Constant(0),
+            py.BinOp(py.Constant(0), py.Add(), _load("_v")),
+        )
+    if comprehension.condition is not None:
+        part = py.IfExp(generator.expr(comprehension.condition, inner), part, py.Constant(0))
+    loop = py.comprehension(_store(var), _load("_it"), [], 0)
+    statements: list[py.stmt] = [py.Assign([_store("_it")], generator.expr(comprehension.iterable, {}))]
+    if _nullable(comprehension.iterable):
+        empty = py.Return(py.List([], py.Load()))
+        statements.append(py.If(py.Compare(_load("_it"), [py.Is()], [py.Constant(None)]), [empty], []))
+    statements.append(py.Return(py.ListComp(part, [loop])))
+    function = generator.function(ENTRY, ["ctx"], statements, comprehension)
+    module = py.Module(body=[*generator.helpers, function], type_ignores=[])
+    py.fix_missing_locations(module)
+    namespace: dict[str, Any] = {"__builtins__": {}, **generator.globals}
+    exec(compile(module, origin.file.name, "exec"), namespace)
+    return namespace[ENTRY]  # type: ignore[no-any-return]
+
+
 class _Generator:
     def __init__(self, origin: Origin, constants: dict[str, Any], budget: LoopBudget | None) -> None:
         self.origin = origin

@@ -722,3 +722,36 @@ def _rule_trace(
     _set_extra(model, None)
     _set_private(model, None)
     return model
+
+
+# -- a challenge's counted lines, found by their decimals' objects (engine/mechanics/challenges.py)
+
+# (line, sku, qty, added) by value → (the model, the qty and added objects it was found for)
+_COUNTED_BY_OBJECT: dict[tuple[int, str, Decimal, Decimal], tuple[CountedLine, Decimal, Decimal]] = {}
+
+
+def counted_lines_shared(items: Iterable[Any], parts: list[Decimal]) -> list[CountedLine]:
+    """`counted_lines(items, parts)`, each line's model found first by its quantity and part as the
+    very decimal objects it was found for before (`is`: the same digits and exponent, so the same
+    text), without making their text: the event reader's whole quantities are shared decimals
+    (`reader._SMALL`) and a count's parts are two, so most lines of a challenge's purchase cost
+    one look-up. Any other line is made or found as `counted_line` does, by the decimals' text."""
+    if not _COUNTED_LINE_FAST:
+        return counted_lines(items, parts)
+    made: list[CountedLine] = []
+    kept = _COUNTED_BY_OBJECT
+    for i, line in enumerate(items):
+        sku, qty = line.sku, line.qty
+        added = parts[i]
+        key = (i, sku, qty, added)
+        found = kept.get(key)
+        if found is not None and found[1] is qty and found[2] is added:
+            made.append(found[0])
+            continue
+        model = counted_line(i, sku, qty, added)
+        if found is None:
+            if len(kept) >= _LINES_KEPT:
+                kept.clear()
+            kept[key] = (model, qty, added)
+        made.append(model)
+    return made

@@ -91,7 +91,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
             if wrong is not None:
                 trace.append(wrong)
                 continue
-            if badge.id in run.state.badges or any(b.badge == badge.id for b in run.badges):
+            if badge.id in run.state.badges or (run.badges and _given(run, badge.id)):
                 trace.append(capped)
                 continue
             if when is not None:
@@ -102,3 +102,8 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
             _earned(run, badge, rule)
 
     return badges_of_purchase
+
+
+def _given(run: Run, badge: str) -> bool:
+    """Whether the event gave `badge` already (another mechanic's reward, before this one)."""
+    return any(given.badge == badge for given in run.badges)

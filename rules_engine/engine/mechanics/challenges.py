@@ -29,7 +29,7 @@ from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import counted_lines, simple_verdict, trusted, verdict
+from rules_engine.engine.trusted import counted_lines, counted_lines_shared, simple_verdict, trusted, verdict
 from rules_engine.program.model import Challenge, Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -370,17 +370,18 @@ def _challenge_progress(
 
 
 _ONE = Decimal(1)
+_KEPT = 1024  # keys and words remembered per challenge (a day's key, a window's words)
 
 
 class _LineCount(NamedTuple):
     """A `counts` of the form `count(E for x in basket.items [if C])` or `sum(…)` whose `E` and `C`
-    read nothing of the basket but the line: each line's part and the whole count come from one
-    pass over the lines (`_fused_measure`), `E` and `C` compiled on their own, once."""
+    read nothing of the basket but the line: what each line adds, one list comprehension over the
+    lines (`compiler.compile_parts`, compiled once from the program's own expression tree,
+    positions kept); what the purchase adds is their sum from 0, in line order, as the compiled
+    loop adds them (the same value, the same exponent)."""
 
     func: str
-    var: str
-    element: Callable[[Any], Any]
-    condition: Callable[[Any], Any] | None
+    parts: Callable[[Any], list[Any]]
 
 
 def _line_count(counts: Expression | None) -> _LineCount | None:
@@ -407,41 +408,51 @@ def _line_count(counts: Expression | None) -> _LineCount | None:
         if isinstance(node, ast.Comprehension) or (isinstance(node, ast.Name) and node.id == "basket"):
             return None  # a loop inside, or the basket read (its total is the line's for a part)
         stack.extend(ast.children(node))
-    constants = dict(counts.constants)
-    element, _ = compiler.compile_tree(tree.element, counts.origin, constants)
-    condition = None
-    if tree.condition is not None:
-        condition, _ = compiler.compile_tree(tree.condition, counts.origin, constants)
-    return _LineCount(tree.func, tree.var, element, condition)
+    return _LineCount(tree.func, compiler.compile_parts(tree, counts.origin, dict(counts.constants)))
 
 
-def _fused_measure(run: Run, fused: _LineCount, context: Context) -> Measure:
-    """`_measure` of a `_LineCount`, in one pass over the lines: each line's part is what the
-    compiled loop adds for it (`count`: 1 when the element is true; `sum`: `0 + element`, 0 for a
-    null or a line the condition leaves out), and the whole is their sum from 0, in line order,
-    as the loop adds them (the same value, the same exponent)."""
+WindowKey = Callable[[dt.datetime, ChallengeProgress | None], str | None]
+"""`_current_window` of one challenge's window: the key of the window an event falls in, None
+when it falls before the stored one."""
 
-    def measure() -> tuple[Decimal, Callable[[], list[Decimal] | None]]:
-        scope = Context(context)
-        var, element, condition = fused.var, fused.element, fused.condition
-        counting = fused.func == "count"
-        total: Any = 0
-        raw: list[Any] = []
-        for record in context["basket"]["items"]:
-            scope[var] = record
-            part: Any = 0
-            if condition is None or condition(scope):
-                value = element(scope)
-                if counting:
-                    part = 1 if value else 0
-                elif value is not None:
-                    part = 0 + value
-            raw.append(part)
-            total += part
-        parts = [_ONE if part else ZERO for part in raw] if counting else [Decimal(part) for part in raw]
-        return Decimal(total), lambda: parts
 
-    return measure
+def _window_key(window: Window) -> WindowKey:
+    """`_current_window(window, …)` decided once per challenge: a calendar window's key worked out
+    once per local day (kept by the day's ordinal), the stored window's compared as there."""
+    if window.kind == "rolling":
+        return functools.partial(_current_window, window)
+    period = periods.WINDOWS.get(window.kind)
+    lifetime = window.kind == "lifetime"
+    keys: dict[int, str] = {}
+
+    def window_key(local: dt.datetime, before: ChallengeProgress | None) -> str | None:
+        day = local.toordinal()
+        key = keys.get(day)
+        if key is None:
+            if len(keys) >= _KEPT:
+                keys.clear()
+            key = keys[day] = periods.key(period, local.date())
+        if before is not None and not lifetime and older(key, before.window):
+            return None
+        return key
+
+    return window_key
+
+
+def _words_of(window: Window) -> Callable[[str], str]:
+    """`_window_words(window, key)`, each window's words made once (every event of a week says
+    them again)."""
+    words: dict[str, str] = {}
+
+    def words_of(key: str) -> str:
+        found = words.get(key)
+        if found is None:
+            if len(words) >= _KEPT:
+                words.clear()
+            found = words[key] = _window_words(window, key)
+        return found
+
+    return words_of
 
 
 class _Step(NamedTuple):
@@ -455,14 +466,20 @@ class _Step(NamedTuple):
     counts: Expression | None
     read_counts: Callable[[Run], Context]
     fused: _LineCount | None
+    window_key: WindowKey
+    words: Callable[[str], str]
+    goal: str
+    reward: dict[str, Any]
 
 
 def for_purchase(plan: Plan) -> Callable[[Run], None]:
     """`apply` for a purchase the generated path takes (explain off), its questions answered once
     per program: a challenge not `on` purchases traces one entry made once; which context its
     `when` and `counts` read (`shared.context_reader`: the purchase history only when read); a
-    `counts` that counts or sums the basket's lines (`_line_count`) evaluated in one pass that
-    gives both the whole and each line's part. The same trace, progress and rewards as `apply`."""
+    `counts` that counts or sums the basket's lines (`_line_count`) evaluated as one list of each
+    line's part, the whole their sum (`_count_lines`); a calendar window's key once per day and
+    its words once per window. The same trace, progress and rewards as `apply`; the challenges'
+    progress copied only when one of them counts the event."""
     expression = plan.compiled.expression
     steps: list[_Step] = []
     for index, challenge in enumerate(plan.program.challenges):
@@ -479,18 +496,23 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 counts,
                 context_reader(plan, counts),
                 _line_count(counts),
+                _window_key(challenge.window),
+                _words_of(challenge.window),
+                values.display(challenge.goal),
+                reward_points(challenge.reward),
             )
         )
 
     def challenges_of_purchase(run: Run) -> None:
         trace = run.trace
-        progress = dict(run.state.challenges)
+        known = run.state.challenges
+        progress: dict[str, ChallengeProgress] | None = None  # copied when a challenge counts
         for step in steps:
             if step.wrong is not None:
                 trace.append(step.wrong)
                 continue
             challenge, rule = step.challenge, step.rule
-            before = progress.get(challenge.id)
+            before = known.get(challenge.id)
             if challenge.repeat == "once" and before is not None and before.completed:
                 reason = f"already completed (in {before.completed[0]})"
                 trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
@@ -506,12 +528,79 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 if not holds(when, context):
                     trace.append(condition_trace(run, rule, "challenge", when, context, "`when` is false"))
                     continue
-            fused = step.fused
-            if fused is not None:
-                measure = _fused_measure(run, fused, step.read_counts(run))
+            if progress is None:
+                progress = dict(known)
+            if step.fused is not None:
+                _count_lines(run, step, before, progress)
             else:
                 measure = _measure(run, challenge, step.counts, step.read_counts(run))
-            _count(run, challenge, rule, before, progress, measure)
-        change_state(run, {"challenges": progress})
+                _count(run, challenge, rule, before, progress, measure)
+        if progress is not None:
+            change_state(run, {"challenges": progress})
 
     return challenges_of_purchase
+
+
+def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progress: dict[str, Any]) -> None:
+    """`_count` of an admitted purchase for a challenge whose `counts` is a `_LineCount`, spelt out:
+    each line's part from one list comprehension, what the purchase adds their sum; the record a
+    return reads (`_count_purchase`) made only when the purchase adds something to a window not
+    completed, its lines found by their decimals (`trusted.counted_lines_shared`)."""
+    challenge, rule = step.challenge, step.rule
+    current = step.window_key(run.local, before)
+    if current is None:  # an event older than the current window: it cannot count any more
+        assert before is not None
+        reason = f"the event is before the current window ({before.window})"
+        run.trace.append(simple_verdict(rule, "challenge", False, "nothing_eligible", reason))
+        return
+    if before is not None:
+        same = before.window == current
+        counted = before.progress if same else ZERO
+        purchases: dict[str, CountedPurchase] = before.counted if same else {}  # never changed in place
+        completed = before.completed
+    else:
+        counted, purchases, completed = ZERO, {}, []
+    fused = step.fused
+    assert fused is not None
+    raw = fused.parts(step.read_counts(run))
+    added = Decimal(sum(raw))
+    total = counted + added
+    words = step.words(current)
+    status = f"{format(total, 'f')} of {step.goal} {words}"
+    if current in completed:
+        progress[challenge.id] = _progress(current, total, completed, purchases)
+        reason = f"{status}; already completed {words}"
+        run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
+        return
+    if added != 0:
+        if fused.func == "count":
+            parts = [_ONE if part else ZERO for part in raw]
+            by_line = True  # the parts' sum is the count
+        else:
+            parts = [Decimal(part) for part in raw]
+            by_line = sum(parts, ZERO) == added
+        event = run.event
+        lines = counted_lines_shared(event.items, parts if by_line else [ZERO] * len(parts))  # type: ignore[union-attr]
+        record = {"added": added, "by_line": by_line, "lines": lines}
+        purchases = {**purchases, event.id: trusted(CountedPurchase, record, _COUNTED_PURCHASE)}
+    if total >= challenge.goal:
+        progress[challenge.id] = _progress(current, total, _completed_in(completed, current), purchases)
+        gives = give(run, challenge.reward, rule)
+        reason = f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}"
+        run.trace.append(verdict(rule, "challenge", True, "fired", reason, **step.reward))
+        return
+    progress[challenge.id] = _progress(current, total, completed, purchases)
+    reason = f"{status} (this event added {format(added, 'f')})"
+    hint = f"{values.display(challenge.goal - total)} more to reach the goal"
+    run.trace.append(verdict(rule, "challenge", False, "nothing_eligible", reason, hint=hint))
+
+
+def _progress(
+    window: str, progress: Decimal, completed: list[str], counted: dict[str, CountedPurchase]
+) -> ChallengeProgress:
+    """`_challenge_progress`, its values in a literal dict (made on every counted purchase)."""
+    return trusted(
+        ChallengeProgress,
+        {"window": window, "progress": progress, "completed": completed, "counted": counted},
+        _CHALLENGE_PROGRESS,
+    )

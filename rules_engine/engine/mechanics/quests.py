@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import NamedTuple
 
 from rules_engine.dsl.context import Context
+from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import holds, mechanics_context
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
@@ -20,7 +21,7 @@ from rules_engine.engine.mechanics.shared import context_reader, local_words, no
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run, change_state
-from rules_engine.engine.trusted import simple_verdict, trusted, verdict
+from rules_engine.engine.trusted import Verdict, simple_verdict, trusted, verdict
 from rules_engine.program.model import Program, Quest
 from rules_engine.state.customer import QuestProgress
 
@@ -131,12 +132,32 @@ def _quest_progress(started_at: dt.datetime | None, done: list[int], completed: 
     return trusted(QuestProgress, values, _QUEST_PROGRESS)
 
 
+class _Purchase(NamedTuple):
+    """A quest as `for_purchase` runs it (see there)."""
+
+    quest: Quest
+    rule: str
+    wrong: Verdict | None
+    capped: Verdict
+    steps: tuple[tuple[int, Expression | None, Callable[[Run], Context]], ...]
+    names: tuple[str, ...]
+    # the trace's words of an attempt the event leaves as it was, by the record's identity (the
+    # record is kept, so its id is not reused while it is here): (the record, the words)
+    unchanged: dict[int, tuple[QuestProgress, str]]
+
+
+_KEPT = 4096  # the words of unchanged attempts remembered per quest
+
+
 def for_purchase(plan: Plan) -> Callable[[Run], None]:
     """`apply` for a purchase the generated path takes (explain off), its questions answered once
     per program: a quest with no purchase step traces one entry made once, and so does a quest
     completed already; only the purchase steps are looked at, each `when` in the context it
-    reads (`shared.context_reader`). The same trace, progress and rewards as `apply`."""
-    quests = []
+    reads (`shared.context_reader`). An attempt the purchase leaves as it was (no step done, the
+    time limit not passed) keeps its record: nothing is made, the quests' progress is not copied,
+    and the trace's words are those made for that record before. The same trace, progress and
+    rewards as `apply`."""
+    quests: list[_Purchase] = []
     for index, quest in enumerate(plan.program.quests):
         rule = f"quest:{quest.id}"
         whens = plan.quest_steps[index]
@@ -145,29 +166,76 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
             for i, step in enumerate(quest.steps)
             if step.on == "purchase"
         )
-        wrong = not_on(rule, "quest", plan.quest_types[index], "purchase")
-        capped = simple_verdict(rule, "quest", False, "capped", "already completed")
-        quests.append((quest, rule, wrong, capped, steps))
+        quests.append(
+            _Purchase(
+                quest,
+                rule,
+                not_on(rule, "quest", plan.quest_types[index], "purchase"),
+                simple_verdict(rule, "quest", False, "capped", "already completed"),
+                steps,
+                tuple(_step_name(quest, i) for i in range(len(quest.steps))),
+                {},
+            )
+        )
 
     def quests_of_purchase(run: Run) -> None:
         trace = run.trace
-        progress = dict(run.state.quests)
-        for quest, rule, wrong, capped, steps in quests:
-            if wrong is not None:
-                trace.append(wrong)
+        known = run.state.quests
+        progress: dict[str, QuestProgress] | None = None  # copied when an attempt changes
+        for purchase in quests:
+            if purchase.wrong is not None:
+                trace.append(purchase.wrong)
                 continue
-            before = progress.get(quest.id) or _NO_PROGRESS
-            if before.completed:
-                trace.append(capped)
+            quest = purchase.quest
+            before = known.get(quest.id)
+            if before is not None and before.completed:
+                trace.append(purchase.capped)
                 continue
-
-            def match(done: list[int], quest: Quest = quest, steps: tuple[Any, ...] = steps) -> list[int]:
-                if quest.ordered:  # the next step only
-                    following = len(done)
-                    return [i for i, when, read in steps if i == following and holds(when, read(run))]
-                return [i for i, when, read in steps if i not in done and holds(when, read(run))]
-
-            _advance(run, quest, rule, before, progress, match)
-        change_state(run, {"quests": progress})
+            done, started = (before.done, before.started_at) if before is not None else ([], None)
+            within = quest.within
+            expired = started is not None and within is not None and run.event.time >= started + within
+            if expired:
+                done = []
+            if quest.ordered:  # the next step only
+                following = len(done)
+                matched = [i for i, when, read in purchase.steps if i == following and holds(when, read(run))]
+            else:
+                matched = [i for i, when, read in purchase.steps if i not in done and holds(when, read(run))]
+            if before is not None and not matched and not expired and len(done) < len(quest.steps):
+                trace.append(
+                    simple_verdict(
+                        purchase.rule, "quest", False, "condition_false", _as_was(run, purchase, before)
+                    )
+                )
+                continue
+            if progress is None:
+                progress = dict(known)
+            _advance(run, quest, purchase.rule, before or _NO_PROGRESS, progress, _found(matched))
+        if progress is not None:
+            change_state(run, {"quests": progress})
 
     return quests_of_purchase
+
+
+def _found(matched: list[int]) -> Callable[[list[int]], list[int]]:
+    """`_advance`'s `match` of steps matched already."""
+    return lambda _: matched
+
+
+def _as_was(run: Run, purchase: _Purchase, before: QuestProgress) -> str:
+    """What `_advance` says of an attempt an event leaves as it was: made once per record."""
+    kept = purchase.unchanged
+    found = kept.get(id(before))
+    if found is not None and found[0] is before:
+        return found[1]
+    quest, done, started = purchase.quest, before.done, before.started_at
+    status = f"{len(done)} of {len(quest.steps)} steps"
+    if done:
+        status += f" ({', '.join(purchase.names[i] for i in done)})"
+    if started is not None and quest.within is not None:
+        status += f", until {local_words(run, started + quest.within)}"
+    reason = f"no open step matched: {status}"
+    if len(kept) >= _KEPT:
+        kept.clear()
+    kept[id(before)] = (before, reason)
+    return reason

@@ -1,0 +1,237 @@
+"""The mechanics of a purchase on the generated path decide as their `apply` (issues 12/13).
+
+A purchase the generated path takes runs badges, challenges, quests, streaks and tiers as
+functions specialised once per program (`for_purchase`, engine/mechanics/): a challenge's window
+key worked out once a day, a line-counting `counts` as one list of each line's part
+(`compiler.compile_parts`), the records a return reads found by their decimals, a quest's attempt
+that a purchase leaves as it was kept whole. These tests hold them to the explaining path's
+`apply`, outcome JSON and state JSON event by event: random programs with a challenge of every
+window kind (day, week, month, quarter, year, rolling, lifetime), each `counts` form, both repeats,
+quests in and out of order with time limits, badges, with and without a return window, over
+streams that cross every period's boundary, with returns of earlier purchases (inside and
+outside the return window, lines of one SKU twice, quantities in part) and late events; and each
+line's part, as `compile_parts` gives it, against the aggregate the compiled expression gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine.dsl.context import Context
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.mechanics import challenges
+from rules_engine.program.validate import load_program_text
+from tests.engine.two_paths import same_stream
+
+WINDOWS = (
+    "calendar_day",
+    "calendar_week",
+    "calendar_month",
+    "calendar_quarter",
+    "calendar_year",
+    "rolling 3d",
+    "rolling 40d",
+    "lifetime",
+)
+# What a challenge counts: the forms counted as one list of the lines' parts, and the others.
+COUNTS = (
+    None,
+    'count(item.category == "drink" for item in basket.items)',
+    "count(item.qty >= 2 for item in basket.items)",
+    "sum(item.qty for item in basket.items)",
+    'sum(item.qty for item in basket.items if item.category != "gift")',
+    "sum(item.price * item.qty for item in basket.items)",
+    "sum(item.weight for item in basket.items)",
+    'count(item.weight > 1 for item in basket.items if item.category != "gift")',
+    "sum(big for item in basket.items if item.qty > 1)",
+    "count(item.price * item.qty * 2 >= basket.total for item in basket.items)",
+    "max(item.qty for item in basket.items)",
+    "basket.item_count",
+)
+PRODUCTS = (("TEA", "drink"), ("CAKE", "food"), ("CARD", "gift"), ("MUG", "goods"))
+START = dt.datetime(2026, 3, 29, 22, 30, tzinfo=dt.UTC)  # a Sunday night, a quarter's last days
+
+
+@st.composite
+def gamified(draw: st.DrawFn) -> str:
+    """A program whose purchases run every specialised mechanic: challenges of drawn windows and
+    counts, a quest, automatic badges; a return window or none."""
+    parts = [
+        "program: mechanics",
+        "version: 1",
+        f"timezone: {draw(st.sampled_from(['UTC', 'Europe/Berlin', 'Asia/Tokyo']))}",
+        "currency: EUR",
+        "constants:",
+        "  big: 2.5",
+        "attributes:",
+        "  item:",
+        "    weight: number",
+        "earn:",
+        "  - {id: base, rate: 1 per 1}",
+    ]
+    if draw(st.booleans()):
+        parts += ["returns:", f"  within: {draw(st.sampled_from(['2d', '10d']))}"]
+    if draw(st.booleans()):
+        parts += ["late_events:", "  accept_within: 30d"]
+    parts += [
+        "badges:",
+        "  - {id: b-given, name: Given}",
+        "  - {id: b-first, name: First, on: [purchase], when: len(customer.purchases) == 0}",
+        "  - {id: b-big, name: Big, when: basket.total >= 40}",
+        "challenges:",
+    ]
+    windows = draw(st.lists(st.sampled_from(WINDOWS), min_size=1, max_size=3, unique=True))
+    for number, window in enumerate(windows):
+        counts = draw(st.sampled_from(COUNTS))
+        money = counts is not None and "price" in counts
+        goal = draw(st.integers(20, 120)) if money else draw(st.integers(1, 8))
+        parts += [f"  - id: ch{number}", f"    goal: {goal}", f"    window: {window}"]
+        if counts is not None:
+            parts.append(f"    counts: {counts}")
+        if draw(st.integers(0, 4)) == 0:
+            parts.append("    when: basket.total >= 5")
+        if draw(st.integers(0, 5)) == 0:
+            parts.append("    active: {weekdays: [mon, tue, wed, sat]}")
+        parts.append(f"    repeat: {draw(st.sampled_from(['every_window', 'once']))}")
+        parts.append(f"    reward: {{points: {draw(st.integers(1, 50))}, badge: b-given}}")
+    parts += [
+        "quests:",
+        "  - id: qu",
+        f"    within: {draw(st.sampled_from(['2d', '30d']))}",
+        f"    ordered: {str(draw(st.booleans())).lower()}",
+        "    steps:",
+        '      - {id: tea, when: any(item.category == "drink" for item in basket.items)}',
+        "      - {id: review, on: review}",
+        '      - {id: cake, when: any(item.category == "food" for item in basket.items)}',
+        "    reward: {points: 7}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+@st.composite
+def stream(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Two customers' purchases, returns and reviews, with gaps from minutes to half a year (every
+    window's boundary crossed), lines of one SKU twice, quantities in part, late events."""
+    events: list[dict[str, Any]] = []
+    bought: dict[str, list[dict[str, Any]]] = {}
+    time = START
+    for number in range(draw(st.integers(1, 22))):
+        time += dt.timedelta(
+            minutes=draw(st.sampled_from([3, 60 * 7, 60 * 24, 60 * 24 * 3, 60 * 24 * 40, 60 * 24 * 170]))
+        )
+        moment = time - dt.timedelta(hours=30) if draw(st.integers(0, 6)) == 0 else time
+        customer = f"c{draw(st.integers(1, 2))}"
+        base = {"id": f"e{number}", "time": moment.isoformat(), "customer": customer}
+        kind = draw(st.sampled_from(["purchase", "purchase", "purchase", "return", "review"]))
+        if kind == "return" and bought.get(customer):
+            purchase = draw(st.sampled_from(bought[customer]))
+            line = draw(st.sampled_from(purchase["items"]))
+            qty = draw(st.sampled_from([1, line["qty"]]))
+            events.append(
+                {
+                    **base,
+                    "type": "return",
+                    "purchase": purchase["id"],
+                    "items": [{"sku": line["sku"], "qty": qty}],
+                }
+            )
+        elif kind == "review":
+            events.append({**base, "type": "review"})
+        else:
+            items = []
+            for sku, category in draw(st.lists(st.sampled_from(PRODUCTS), min_size=1, max_size=5)):
+                item: dict[str, Any] = {
+                    "sku": sku,
+                    "category": category,
+                    "price": draw(st.sampled_from(["0.50", "3", "12.00", "7.25"])),
+                    "qty": draw(st.sampled_from([1, 1, 2, 3, "1.5"])),
+                }
+                if draw(st.booleans()):
+                    item["attributes"] = {"weight": draw(st.sampled_from(["0.5", "2", "1.00"]))}
+                items.append(item)
+            event = {**base, "type": "purchase", "items": items}
+            events.append(event)
+            bought.setdefault(customer, []).append(event)
+    return events
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(program=gamified(), events=stream())
+def test_a_purchases_mechanics_decide_as_their_apply(program: str, events: list[dict[str, Any]]) -> None:
+    compiled = load_program_text(program, "mechanics.yaml")
+    fast, slow = Engine(compiled, secret=b"s"), Engine(compiled, secret=b"s", generated=False)
+    assert fast.generated is not None
+    specialised = {f.__name__ for f in fast.generated.mechanics}
+    assert {"badges_of_purchase", "challenges_of_purchase", "quests_of_purchase"} <= specialised
+    same_stream(fast, slow, events)
+
+
+_PARTS = """\
+program: parts
+version: 1
+timezone: UTC
+currency: EUR
+constants:
+  big: 2.5
+attributes:
+  item:
+    weight: number
+earn:
+  - {id: base, rate: 1 per 1}
+challenges:
+  - {id: ch, counts: COUNTS, goal: 5, window: lifetime, reward: {points: 1}}
+"""
+_LINES = st.lists(
+    st.fixed_dictionaries(
+        {
+            "sku": st.sampled_from(["A", "B"]),
+            "category": st.sampled_from(["drink", "gift", None]),
+            "price": st.sampled_from([Decimal("0.50"), Decimal(3), Decimal("2.000"), Decimal("1E+1")]),
+            "qty": st.sampled_from([Decimal(1), Decimal(2), Decimal("1.5"), Decimal("0.250")]),
+            "weight": st.sampled_from([None, Decimal("0.5"), Decimal(2), Decimal("1.00")]),
+        }
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lines=_LINES, form=st.sampled_from([c for c in COUNTS if c is not None and "basket.total" not in c][:7])
+)
+def test_each_lines_part_adds_up_to_what_the_compiled_aggregate_gives(
+    lines: list[dict[str, Any]], form: str
+) -> None:
+    """`compile_parts`' parts, summed from 0 in order, are the compiled `count(…)` / `sum(…)`:
+    the same value and the same exponent (its text); a `count`'s parts are 1 and 0."""
+    counts = load_program_text(_PARTS.replace("COUNTS", form), "parts.yaml").expression(
+        "challenges", 0, "counts"
+    )
+    assert counts is not None
+    fused = challenges._line_count(counts)
+    assert fused is not None, form
+    items = tuple(
+        {
+            "sku": line["sku"],
+            "name": None,
+            "category": line["category"],
+            "price": line["price"],
+            "qty": line["qty"],
+            "weight": line["weight"],
+        }
+        for line in lines
+    )
+    context = Context({"basket": {"items": items, "total": Decimal(0), "item_count": Decimal(0)}})
+    parts = fused.parts(context)
+    assert len(parts) == len(items)
+    whole = counts.evaluate(context)
+    assert str(sum(parts)) == str(whole)
+    if fused.func == "count":
+        assert set(parts) <= {0, 1}
