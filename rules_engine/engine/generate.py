@@ -23,7 +23,8 @@ number or an expression), `for_each_item`, `exclude`, `when`, `active`, caps of 
 exclusive groups, priorities, `multiply` rules and the tier's `earn_multiplier`,
 `points.pending`. What is not,
 decided once here (`unsupported`): `points.round` other than `per_award`, rules with a `budget`,
-a discount `amount` finer than the currency's minor unit, a plan made without its shortcuts
+a discount `amount` finer than the currency's minor unit (`validate` refuses it, RE133; a
+`Program` built without the program checks may hold one), a plan made without its shortcuts
 (tests hold the shortcuts to the general paths). A program with any of those runs the
 evaluator's stages for every event; `generated.covers` says which events the generated function
 takes (purchases of at least one line, without a coupon or points tendered, explain off).

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +29,10 @@ from rules_engine.engine import generated as generated_module
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.generate import generate, unsupported
 from rules_engine.engine.plan import Plan
-from rules_engine.errors import EventError
+from rules_engine.errors import EventError, RulesEngineError
 from rules_engine.jsonio import loads
 from rules_engine.program import loader
+from rules_engine.program.model import Program
 from rules_engine.program.validate import load_program, load_program_text
 from tests.engine.random_programs import Drawn, programs, streams
 from tests.engine.two_paths import EXAMPLES, PROGRAMS, decide, products, same_stream
@@ -160,11 +162,15 @@ discounts:
 """
 
 
-def test_a_discount_finer_than_the_currency_runs_the_explaining_path() -> None:
+def test_a_discount_finer_than_the_currency_is_refused_or_runs_the_explaining_path() -> None:
     """What is left of a line after 2.25 yen off is no whole number of yen, which the generated
-    code decides in (hypothesis found its earning base 1 yen short): such a program is not
+    code decides in (hypothesis found its earning base 1 yen short). `validate` refuses such a
+    program (RE133); a `Program` a Python caller builds without the program checks is not
     generated, and both engines agree."""
-    fast, slow = _both(load_program_text(_FINER, "finer.yaml"))
+    with pytest.raises(RulesEngineError) as refused:
+        load_program_text(_FINER, "finer.yaml")
+    assert [problem.code for problem in refused.value.diagnostics] == ["RE133"]
+    fast, slow = _both(Program.model_validate(yaml.safe_load(_FINER)))
     assert fast.generated is None
     assert "finer than the currency" in (unsupported(fast.plan) or "")
     items = [
