@@ -16,7 +16,13 @@ untouched; one that is gone is deleted; a new one is inserted; a new object wher
 lot whose points were burnt, at its place in expiry order) is an update of that row. The usual case
 costs less than a comparison: the next state's long list is the previous one's window moved on one
 shared storage (state/shared.py), and the change is read off the two windows' bounds
-(`_moved_window`), not from their thousands of elements.
+(`_moved_window`), not from their thousands of elements. For that, the state the store holds has
+each long list on a storage the engine may append to: a state read from the rows holds the lists
+just read as windows (`read`), and one whose lists are not the held ones' windows moved on (a state
+written whole by `put`, perhaps one state put under many customers, sharing its storage) is held on
+a copy of its own (`own`), once. Before, the first event after each such state (every event of a
+replay whose customers the cache cannot hold) copied the long lists and compared them element by
+element: its store cost grew with the customer's history.
 
 **Positions.** `pos` is an integer that orders a list's rows; only the order means anything. A list
 written whole gets `GAP`, `2·GAP`, `3·GAP` … The common edits are then one statement per element:
@@ -51,7 +57,7 @@ from typing import Any, get_args
 from pydantic import TypeAdapter
 
 from rules_engine.state.customer import CustomerState
-from rules_engine.state.shared import SharedList, appended, window
+from rules_engine.state.shared import SHARED_FROM, SharedList, appended, window
 
 PARTS: tuple[str, ...] = ("lots", "purchases", "activity", "processed")
 """The state's lists kept as rows; everything else is the summary. Their length is bounded by the
@@ -126,8 +132,40 @@ def held(revision: int, state: CustomerState, positions: Mapping[str, Sequence[i
     return Held(revision, state, elements, dict(positions), sum(map(len, elements.values())))
 
 
+def read(
+    revision: int, summary_json: str, rows: dict[str, list[str]], positions: dict[str, list[int]]
+) -> Held:
+    """A state read from its summary and rows (`assemble`), held: its long lists and their positions
+    windows on the lists just read (`own`), which the engine's next state appends to in place."""
+    state = assemble(summary_json, rows)
+    state = state.model_copy(update={part: own(getattr(state, part), fresh=True) for part in PARTS})
+    return held(revision, state, {part: own(places, fresh=True) for part, places in positions.items()})
+
+
 def _kept(values: Sequence[Any]) -> Sequence[Any]:
     return values if type(values) is SharedList else tuple(values)
+
+
+def own(values: Sequence[Any], *, fresh: bool = False) -> Sequence[Any]:
+    """A long list as a `SharedList` on a storage of its own, so that the engine's next state
+    appends to it in place and `plan` compares the two by their windows (`_moved_window`): the
+    cost of what changed, not of the list's length. `fresh`: `values` is a list nobody else holds
+    (just read), taken as the storage without a copy; otherwise its elements are copied once (a
+    state written whole, or whose storage may be another state's: `loyalty put` of one state
+    under many customers, whose first events would each copy the lists and compare them whole).
+    Short lists stay as they are (state/shared.py, `SHARED_FROM`)."""
+    if len(values) < SHARED_FROM:
+        return values
+    if fresh and type(values) is list:
+        return SharedList(values, 0, len(values))
+    return SharedList(list(values), 0, len(values))
+
+
+def owned(state: CustomerState, parts: Sequence[str]) -> CustomerState:
+    """The state with these long lists each on a storage of its own (`own`), the same elements."""
+    update = {part: own(getattr(state, part)) for part in parts}
+    update = {part: values for part, values in update.items() if values is not getattr(state, part)}
+    return state.model_copy(update=update) if update else state
 
 
 @dataclass
@@ -139,6 +177,9 @@ class Plan:
     updated: list[tuple[int, Any]]
     inserted: list[tuple[int, Any]]
     positions: Sequence[int]
+    moved: bool = False
+    """Whether `new` is `old`'s window moved on one storage (`_moved_window`): then it shares the
+    storage the base's state appends to; otherwise the store gives it one of its own (`own`)."""
 
     def __bool__(self) -> bool:
         return bool(self.deleted or self.updated or self.inserted)
@@ -208,7 +249,9 @@ def _moved_window(old: Sequence[Any], old_positions: Sequence[int], new: Sequenc
     last = old_positions[-1] if old_positions else 0
     added = list(range(last + GAP, last + GAP * (new_end - end + 1), GAP))
     inserted = list(zip(added, items[end:new_end], strict=True))
-    return Plan(list(old_positions[:dropped]), [], inserted, appended(old_positions, added, dropped))
+    return Plan(
+        list(old_positions[:dropped]), [], inserted, appended(old_positions, added, dropped), moved=True
+    )
 
 
 def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -> Plan | None:

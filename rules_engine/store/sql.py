@@ -44,7 +44,19 @@ from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.batch import Batch
 from rules_engine.store.cache import Cache
 from rules_engine.store.keys import ApiKey
-from rules_engine.store.lists import PARTS, Held, Plan, assemble, body, held, plan, summary, whole
+from rules_engine.store.lists import (
+    PARTS,
+    Held,
+    Plan,
+    body,
+    held,
+    own,
+    owned,
+    plan,
+    read,
+    summary,
+    whole,
+)
 from rules_engine.store.migrations import Dialect, pending
 from rules_engine.store.outcomes import pack, unpack
 
@@ -379,7 +391,7 @@ class SqlStore(Store):
             if part in bodies:
                 bodies[part].append(text)
                 positions[part].append(int(pos))
-        return held(int(rows[0][3]), assemble(rows[0][2], bodies), positions)
+        return read(int(rows[0][3]), rows[0][2], bodies, positions)
 
     def _write(self, customer: str, change: Change, base: Held | None) -> Held:
         """Write the change: the state (`_write_state`), the event, ledger, budgets …; the state as
@@ -404,6 +416,7 @@ class SqlStore(Store):
         program = self.program
         rows.summaries.append((program, customer, summary(state), revision))
         positions: dict[str, Sequence[int]] = {}
+        apart: list[str] = []  # lists not on the base's storage: given one of their own (lists.own)
         for part in PARTS:
             new = getattr(state, part)
             edits = None if base is None else plan(base.elements[part], base.positions[part], new)
@@ -412,11 +425,15 @@ class SqlStore(Store):
                     rows.cleared.append((program, customer, part))
                 places = whole(new)
                 edits = Plan([], [], list(zip(places, new, strict=True)), places)
-            positions[part] = edits.positions
+            if edits.moved:
+                positions[part] = edits.positions
+            else:
+                positions[part] = own(edits.positions, fresh=True)
+                apart.append(part)
             rows.deleted += [(program, customer, part, pos) for pos in edits.deleted]
             rows.updated += [(body(part, x), program, customer, part, pos) for pos, x in edits.updated]
             rows.inserted += [(program, customer, part, pos, body(part, x)) for pos, x in edits.inserted]
-        return held(revision, state, positions)
+        return held(revision, owned(state, apart), positions)
 
     def _write_rows(self, rows: _Rows) -> None:
         if rows.summaries:
