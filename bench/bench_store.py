@@ -4,6 +4,7 @@ the stores, against the memory store, at 15, 100 and 1,000 earlier purchases per
     .venv/bin/python bench/bench_store.py            # the full run, a few minutes
     .venv/bin/python bench/bench_store.py --quick    # seconds, numbers only roughly right
     .venv/bin/python bench/bench_store.py --json     # the same results as one JSON document
+    .venv/bin/python bench/bench_store.py --rounds 9 # more interleaved rounds (default 3)
     make bench-store                                 # with a throwaway PostgreSQL server
 
 The stream: coffee-club purchases (programs/coffee-club.yaml), 3-line baskets. Each customer
@@ -200,8 +201,9 @@ def _postgres_database(server: str) -> tuple[str, Callable[[], None]]:
 NAMES = ("memory", "SQLite per event", "SQLite batched", "PostgreSQL per event")
 
 
-def measure(quick: bool, progress: Callable[[str], None]) -> list[Row]:
-    customers, each, rounds = (2, 5, 1) if quick else (4, 10, 3)
+def measure(quick: bool, progress: Callable[[str], None], rounds: int | None = None) -> list[Row]:
+    customers, each, default = (2, 5, 1) if quick else (4, 10, 3)
+    rounds = rounds or default
     server = os.environ.get("LOYALTY_TEST_POSTGRES")
     engine = Engine.from_file(PROGRAM)
     rows: list[Row] = []
@@ -263,8 +265,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, rough numbers")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="interleaved rounds (default 3): more for a steadier minimum on a busy machine",
+    )
     options = parser.parse_args()
-    rows = measure(options.quick, lambda what: print(f"# {what}", file=sys.stderr, flush=True))
+    rows = measure(
+        options.quick, lambda what: print(f"# {what}", file=sys.stderr, flush=True), options.rounds
+    )
     if options.json:
         document = {
             "machine": machine(),

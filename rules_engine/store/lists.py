@@ -78,11 +78,14 @@ _WINDOW = 16
 """How far ahead `plan` looks for an element by walking the list before it builds an index."""
 
 _ADAPTERS = {part: TypeAdapter(get_args(CustomerState.model_fields[part].annotation)[0]) for part in PARTS}
+_SERIALIZERS = {part: adapter.serializer for part, adapter in _ADAPTERS.items()}
+"""The adapters' serializers, called directly: `TypeAdapter.dump_json`'s Python wrapper (its
+options, all left at their defaults) was ~1-2 µs of each element's 3-12 µs, and an event writes ~8."""
 
 
 def body(part: str, element: Any) -> str:
     """An element's JSON, as it is in the state's own JSON."""
-    return _ADAPTERS[part].dump_json(element).decode()
+    return _SERIALIZERS[part].to_json(element).decode()
 
 
 _LISTS = set(PARTS)  # left out of the summary
