@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from rules_engine.http.problems import ServiceError
-from rules_engine.http.stores import Stores
+from rules_engine.http.stores import GATE_SUFFIX, Stores
 
 PROGRAM = "coffee-club"
 
@@ -90,3 +91,47 @@ def test_a_dropped_connection_lets_the_longest_waiter_open_another() -> None:
     thread.join(10)
     assert len(got) == 1 and got[0] is not broken
     assert stores._pools[PROGRAM].opened == 1
+
+
+def test_an_sqlite_connection_is_one_workers_at_a_time(tmp_path: Path) -> None:
+    """Two workers' pools on one SQLite file (two `Stores`, as two processes hold them: each its
+    own open gate file): while one borrows, the other waits, and gets it once it is let go — not
+    SQLite's busy handler sleeping and retrying."""
+    database = str(tmp_path / "loyalty.db")
+    first, second = Stores(database), Stores(database)
+    borrowed = threading.Event()
+    done: list[float] = []
+
+    def other_worker() -> None:
+        with second.borrow(PROGRAM):
+            done.append(time.monotonic())
+
+    with first.borrow(PROGRAM):
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        borrowed.wait(0.3)  # time for the other worker to ask
+        assert not done, "the other worker went through while the first held the database"
+        let_go = time.monotonic()
+    thread.join(10)
+    assert done and done[0] >= let_go
+    assert (tmp_path / f"loyalty.db{GATE_SUFFIX}").exists()
+    first.close()
+    second.close()
+
+
+def test_a_thread_that_borrows_again_goes_through_its_own_gate(tmp_path: Path) -> None:
+    """The keys' pool inside a program's, on one thread (a route that reads a key while it holds
+    a connection): the gate is reentrant, nothing waits for itself."""
+    stores = Stores(str(tmp_path / "loyalty.db"))
+    with stores.borrow(PROGRAM) as store, stores.keys() as keys:
+        assert store is not keys
+        keys.api_key("lk_nobody")
+    with stores.borrow(PROGRAM):  # let go once the outer block ended: taken again at once
+        pass
+    stores.close()
+
+
+def test_other_stores_have_no_gate(tmp_path: Path) -> None:
+    assert Stores("memory:")._gate is None
+    assert Stores("postgresql://localhost/loyalty")._gate is None
+    assert Stores(f"sqlite:///{tmp_path / 'x.db'}?synchronous=normal")._gate is not None
