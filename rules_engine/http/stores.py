@@ -27,9 +27,8 @@ took the lock again and again: at 64 requests at once a few requests waited clos
 next one (422 RE440). So a borrowed SQLite connection also holds the database's gate (`_Gate`):
 an exclusive `flock` on a file beside the database (`<database>-serve.lock`), which the kernel
 hands to a waiting worker as soon as it is let go — no sleeping, no polling. Inside a process the
-gate is one reentrant lock, so a thread that borrows again (the keys' pool inside a program's)
-goes through. Reads take it too: a worker's reads and writes are one at a time already, and a
-read is short.
+gate is shared (`_Gate`): its threads are ordered by the pools, as before. Reads take it too: a
+worker's reads and writes are one at a time already, and a read is short.
 """
 
 from __future__ import annotations
@@ -58,36 +57,60 @@ GATE_SUFFIX = "-serve.lock"
 
 
 class _Gate:
-    """The right to use an SQLite database, one thread of one worker process at a time, handed
-    over by the kernel in the order it is asked for (module docstring). Reentrant on a thread."""
+    """The right to use an SQLite database, one worker process at a time, handed over by the
+    kernel in the order it is asked for (module docstring).
+
+    Within the process it is shared: the first of its threads to borrow a connection takes the
+    file's lock for the process, the others go through while it is held, and the last to give its
+    connection back lets go. (The pools already order the threads of a process; an exclusive gate
+    per thread would make a thread holding one pool's connection and waiting for the gate, and a
+    thread holding the gate and waiting for that connection, wait for each other.)"""
 
     def __init__(self, database: str) -> None:
         self.path = database + GATE_SUFFIX
-        self._lock = threading.RLock()
-        self._depth = 0
+        self._changed = threading.Condition(threading.Lock())
+        self._holders = 0
+        """Threads of this process inside the gate, or waiting for the process to be let in."""
+        self._held = False
+        """The process holds the file's lock."""
+        self._taking = False
+        """One of the holders is taking the file's lock for the process (the others wait)."""
         self._file: int | None = None
 
     def enter(self) -> None:
-        self._lock.acquire()
+        with self._changed:
+            self._holders += 1
+            while not self._held and self._taking:
+                self._changed.wait()
+            if self._held:
+                return
+            self._taking = True
         try:
-            if self._depth == 0:
-                if self._file is None:
-                    self._file = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._file, fcntl.LOCK_EX)  # blocks without the interpreter's lock
-            self._depth += 1
+            if self._file is None:
+                self._file = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._file, fcntl.LOCK_EX)  # blocks without the interpreter's lock
         except BaseException:
-            self._lock.release()
+            with self._changed:
+                self._holders -= 1
+                self._taking = False
+                self._changed.notify_all()  # the next waiting thread tries
             raise
+        with self._changed:
+            self._held = True
+            self._taking = False
+            self._changed.notify_all()
 
     def leave(self) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._lock.release()
+        with self._changed:
+            self._holders -= 1
+            if self._holders == 0 and self._held:
+                self._held = False
+                assert self._file is not None
+                fcntl.flock(self._file, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
+        with self._changed:
+            if self._file is not None and self._holders == 0:
                 os.close(self._file)  # lets go of the lock too
                 self._file = None
 

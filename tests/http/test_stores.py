@@ -8,9 +8,11 @@ requests at once some requests waited round after round.)
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,15 +121,54 @@ def test_an_sqlite_connection_is_one_workers_at_a_time(tmp_path: Path) -> None:
     second.close()
 
 
-def test_a_thread_that_borrows_again_goes_through_its_own_gate(tmp_path: Path) -> None:
-    """The keys' pool inside a program's, on one thread (a route that reads a key while it holds
-    a connection): the gate is reentrant, nothing waits for itself."""
-    stores = Stores(str(tmp_path / "loyalty.db"))
-    with stores.borrow(PROGRAM) as store, stores.keys() as keys:
-        assert store is not keys
-        keys.api_key("lk_nobody")
-    with stores.borrow(PROGRAM):  # let go once the outer block ended: taken again at once
+def test_inside_a_worker_the_gate_is_shared(tmp_path: Path) -> None:
+    """A worker's threads are ordered by its pools, not by the gate: a thread that holds a
+    program's connection does not keep another from the keys' pool (an API key read while an
+    event runs), nor itself (the keys' pool inside a program's, on one thread). While any of them
+    holds a connection, the worker holds the database; once the last gives it back, another
+    worker gets it."""
+    database = str(tmp_path / "loyalty.db")
+    stores, other_worker = Stores(database), Stores(database)
+    read: list[object] = []
+
+    def read_a_key() -> None:
+        with stores.keys() as keys:
+            read.append(keys.api_key("lk_nobody"))
+
+    with stores.borrow(PROGRAM) as store:
+        thread = threading.Thread(target=read_a_key)
+        thread.start()
+        thread.join(10)
+        assert read == [None], "the key's read waited for the program's connection"
+        with stores.keys() as keys:
+            assert keys is not store
+            keys.api_key("lk_nobody")
+    with other_worker.borrow(PROGRAM):  # every connection given back: the other worker's turn
         pass
+    stores.close()
+    other_worker.close()
+
+
+def test_a_worker_that_cannot_take_the_gate_lets_its_next_thread_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while taking the file's lock (the folder cannot be written) is the request's;
+    the connection goes back to its pool and the next request tries again."""
+    stores = Stores(str(tmp_path / "loyalty.db"))
+    failing = {"left": 1}
+    real_open = os.open
+
+    def flaky_open(path: str, *args: Any) -> int:
+        if path.endswith(GATE_SUFFIX) and failing["left"]:
+            failing["left"] -= 1
+            raise PermissionError(path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(os, "open", flaky_open)
+    with pytest.raises(PermissionError), stores.borrow(PROGRAM):
+        pass
+    with stores.borrow(PROGRAM) as store:
+        assert store.state("nobody") is None
     stores.close()
 
 
