@@ -27,8 +27,11 @@ took the lock again and again: at 64 requests at once a few requests waited clos
 next one (422 RE440). So a borrowed SQLite connection also holds the database's gate (`_Gate`):
 an exclusive `flock` on a file beside the database (`<database>-serve.lock`), which the kernel
 hands to a waiting worker as soon as it is let go — no sleeping, no polling. Inside a process the
-gate is shared (`_Gate`): its threads are ordered by the pools, as before. Reads take it too: a
-worker's reads and writes are one at a time already, and a read is short.
+gate is taken first, before the connection, one thread at a time in the order they asked (the
+pools' order, first come first served); it is let go, and the file's lock with it, after every
+borrow, so two workers take turns. All of a database's pools share it (the keys' and every
+program's): their connections no longer meet in SQLite's retry loop either. Reads take it too: a
+read is short, and SQLite's writers were one at a time already.
 """
 
 from __future__ import annotations
@@ -56,63 +59,92 @@ GATE_SUFFIX = "-serve.lock"
 """The gate's file: beside the database, its name and this suffix (module docstring)."""
 
 
-class _Gate:
-    """The right to use an SQLite database, one worker process at a time, handed over by the
-    kernel in the order it is asked for (module docstring).
+class _Turn:
+    """A thread waiting for the gate: handed it (`ready` set, the thread made its owner)."""
 
-    Within the process it is shared: the first of its threads to borrow a connection takes the
-    file's lock for the process, the others go through while it is held, and the last to give its
-    connection back lets go. (The pools already order the threads of a process; an exclusive gate
-    per thread would make a thread holding one pool's connection and waiting for the gate, and a
-    thread holding the gate and waiting for that connection, wait for each other.)"""
+    __slots__ = ("ready", "thread")
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+        self.ready = threading.Event()
+
+
+class _Gate:
+    """The right to use an SQLite database: one thread of one worker process at a time (module
+    docstring). In the process, the threads get it in the order they asked (as the pools' waiters
+    do); between processes, the kernel hands the file's lock to the waiting worker as soon as it
+    is let go. Reentrant: a thread that holds it and borrows again (the keys' pool inside a
+    program's) goes through. Taken before a connection, so a thread that holds a connection
+    always holds the gate: nobody holds one connection while waiting for another."""
 
     def __init__(self, database: str) -> None:
         self.path = database + GATE_SUFFIX
-        self._changed = threading.Condition(threading.Lock())
-        self._holders = 0
-        """Threads of this process inside the gate, or waiting for the process to be let in."""
-        self._held = False
-        """The process holds the file's lock."""
-        self._taking = False
-        """One of the holders is taking the file's lock for the process (the others wait)."""
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        """The thread that holds the gate in this process (`threading.get_ident`)."""
+        self._depth = 0
+        self._waiting: deque[_Turn] = deque()
         self._file: int | None = None
 
-    def enter(self) -> None:
-        with self._changed:
-            self._holders += 1
-            while not self._held and self._taking:
-                self._changed.wait()
-            if self._held:
+    def enter(self, wait: float) -> None:
+        """Hold the gate; RE810 after `wait` seconds in line behind this process's threads."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._owner == me:
+                self._depth += 1
                 return
-            self._taking = True
+            turn = None
+            if self._owner is None and not self._waiting:
+                self._owner, self._depth = me, 1
+            else:
+                turn = _Turn(me)
+                self._waiting.append(turn)
+        if turn is not None and not turn.ready.wait(wait):
+            with self._lock:
+                if not turn.ready.is_set():  # nothing came: leave the line
+                    self._waiting.remove(turn)
+                    raise _busy(wait)
         try:
             if self._file is None:
                 self._file = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._file, fcntl.LOCK_EX)  # blocks without the interpreter's lock
+            fcntl.flock(self._file, fcntl.LOCK_EX)  # another worker's turn: waits without the GIL
         except BaseException:
-            with self._changed:
-                self._holders -= 1
-                self._taking = False
-                self._changed.notify_all()  # the next waiting thread tries
+            self._hand_over()
             raise
-        with self._changed:
-            self._held = True
-            self._taking = False
-            self._changed.notify_all()
 
     def leave(self) -> None:
-        with self._changed:
-            self._holders -= 1
-            if self._holders == 0 and self._held:
-                self._held = False
-                assert self._file is not None
-                fcntl.flock(self._file, fcntl.LOCK_UN)
+        with self._lock:
+            self._depth -= 1
+            if self._depth:
+                return
+        assert self._file is not None
+        fcntl.flock(self._file, fcntl.LOCK_UN)  # a worker waiting for it is woken now
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """To this process's longest waiter, who takes the file's lock in turn, or to nobody."""
+        with self._lock:
+            if self._waiting:
+                turn = self._waiting.popleft()
+                self._owner, self._depth = turn.thread, 1
+                turn.ready.set()
+            else:
+                self._owner, self._depth = None, 0
 
     def close(self) -> None:
-        with self._changed:
-            if self._file is not None and self._holders == 0:
-                os.close(self._file)  # lets go of the lock too
+        with self._lock:
+            if self._file is not None and self._owner is None:
+                os.close(self._file)
                 self._file = None
+
+
+def _busy(wait: float) -> ServiceError:
+    return ServiceError(
+        "RE810",
+        f"every connection to the store was busy for {wait:g} s",
+        hint="retry; more workers (PostgreSQL) share the load",
+        headers={"Retry-After": "1"},
+    )
 
 
 class _Waiter:
@@ -196,12 +228,7 @@ class Stores:
             with self._lock:
                 if not waiter.ready.is_set():  # nothing came: leave the line
                     pool.waiting.remove(waiter)
-                    raise ServiceError(
-                        "RE810",
-                        f"every connection to the store was busy for {self.wait:g} s",
-                        hint="retry; more workers (PostgreSQL) share the load",
-                        headers={"Retry-After": "1"},
-                    )
+                    raise _busy(self.wait)
             if waiter.store is not None:
                 return waiter.store
             assert waiter.open  # a broken connection was dropped: open its replacement (counted)
@@ -265,19 +292,26 @@ class _Borrowed:
         self.gate = stores._gate
 
     def __enter__(self) -> Store:
-        self.pool = self.stores._pool(self.program)
-        self.store = self.stores._take(self.pool, self.program)
-        if self.gate is not None:
-            try:
-                self.gate.enter()
-            except BaseException:
-                self.stores._give_back(self.pool, self.store)
-                raise
+        gate = self.gate
+        if gate is not None:
+            gate.enter(self.stores.wait)  # first: a thread holding a connection holds the gate
+        try:
+            self.pool = self.stores._pool(self.program)
+            self.store = self.stores._take(self.pool, self.program)
+        except BaseException:
+            if gate is not None:
+                gate.leave()
+            raise
         return self.store
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
-        if self.gate is not None:
-            self.gate.leave()
+        try:
+            self._return(error)
+        finally:
+            if self.gate is not None:
+                self.gate.leave()
+
+    def _return(self, error: BaseException | None) -> None:
         if isinstance(error, StoreError) and error.code in FAILURES:
             self.stores._discard(self.pool, self.store)  # may be broken: open a new one next time
         else:

@@ -121,32 +121,63 @@ def test_an_sqlite_connection_is_one_workers_at_a_time(tmp_path: Path) -> None:
     second.close()
 
 
-def test_inside_a_worker_the_gate_is_shared(tmp_path: Path) -> None:
-    """A worker's threads are ordered by its pools, not by the gate: a thread that holds a
-    program's connection does not keep another from the keys' pool (an API key read while an
-    event runs), nor itself (the keys' pool inside a program's, on one thread). While any of them
-    holds a connection, the worker holds the database; once the last gives it back, another
-    worker gets it."""
-    database = str(tmp_path / "loyalty.db")
-    stores, other_worker = Stores(database), Stores(database)
-    read: list[object] = []
+def _in_line(stores: Stores, count: int) -> None:
+    assert stores._gate is not None
+    deadline = time.monotonic() + 10
+    while len(stores._gate._waiting) < count:
+        assert time.monotonic() < deadline, "the borrower did not queue"
+        time.sleep(0.001)
 
-    def read_a_key() -> None:
-        with stores.keys() as keys:
-            read.append(keys.api_key("lk_nobody"))
 
+def test_inside_a_worker_the_database_is_one_threads_at_a_time_in_order(tmp_path: Path) -> None:
+    """All of a database's pools share its gate: a thread that holds a program's connection keeps
+    the others out, whichever pool they borrow from (the keys' too), and they get it in the order
+    they asked, as a pool's waiters do; the holder itself borrows again without waiting (the keys'
+    pool inside a program's, on one thread)."""
+    stores = Stores(str(tmp_path / "loyalty.db"))
+    order: list[str] = []
+
+    def borrower(name: str) -> None:
+        with stores.keys() if name in "bd" else stores.borrow(PROGRAM):
+            order.append(name)
+
+    threads = []
     with stores.borrow(PROGRAM) as store:
-        thread = threading.Thread(target=read_a_key)
+        with stores.keys() as keys:  # the same thread: goes through
+            assert keys is not store
+            assert keys.api_key("lk_nobody") is None
+        for count, name in enumerate("abcd", start=1):
+            thread = threading.Thread(target=borrower, args=(name,))
+            thread.start()
+            threads.append(thread)
+            _in_line(stores, count)
+        assert order == []
+    for thread in threads:
+        thread.join(10)
+    assert order == list("abcd")
+    stores.close()
+
+
+def test_a_thread_that_waits_for_the_database_too_long_is_answered_503(tmp_path: Path) -> None:
+    stores = Stores(str(tmp_path / "loyalty.db"), wait=0.2)
+    failed: list[BaseException] = []
+
+    def borrower() -> None:
+        try:
+            with stores.keys():
+                pass
+        except ServiceError as error:
+            failed.append(error)
+
+    with stores.borrow(PROGRAM):
+        thread = threading.Thread(target=borrower)
         thread.start()
         thread.join(10)
-        assert read == [None], "the key's read waited for the program's connection"
-        with stores.keys() as keys:
-            assert keys is not store
-            keys.api_key("lk_nobody")
-    with other_worker.borrow(PROGRAM):  # every connection given back: the other worker's turn
+    assert [error.diagnostics[0].code for error in failed if isinstance(error, ServiceError)] == ["RE810"]
+    assert stores._gate is not None and not stores._gate._waiting  # who gave up left the line
+    with stores.keys():  # and the database is free again
         pass
     stores.close()
-    other_worker.close()
 
 
 def test_a_worker_that_cannot_take_the_gate_lets_its_next_thread_try(
