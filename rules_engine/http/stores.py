@@ -19,10 +19,10 @@ as long as the median (bench/README.md, "Service benchmark").
 
 API keys belong to the database, not to a program: `keys()` borrows from a pool of its own.
 
-SQLite across workers (`loyalty serve --workers N`): the pools order one process's requests, and
-SQLite's write lock orders the processes, through its busy handler, which sleeps and tries again
-(1, 2, 5 … up to 100 ms between tries) and keeps no order. While one worker slept, the other
-took the lock again and again: at 64 requests at once a few requests waited close to a second
+SQLite across workers (`loyalty serve --workers N`): the pools ordered one process's requests,
+and SQLite's write lock ordered the processes, through its busy handler, which sleeps and tries
+again (1, 2, 5 … up to 100 ms between tries) and keeps no order. While one worker slept, the
+other took the lock again and again: at 64 requests at once a few requests waited close to a second
 (p99 0.5–1 s against 0.2 s with one worker) and some purchases were overtaken by the customer's
 next one (422 RE440). So a borrowed SQLite connection also holds the database's gate (`_Gate`):
 an exclusive `flock` on a file beside the database (`<database>-serve.lock`), which the kernel
@@ -30,8 +30,8 @@ hands to a waiting worker as soon as it is let go — no sleeping, no polling. I
 gate is taken first, before the connection, one thread at a time in the order they asked (the
 pools' order, first come first served); it is let go, and the file's lock with it, after every
 borrow, so two workers take turns. All of a database's pools share it (the keys' and every
-program's): their connections no longer meet in SQLite's retry loop either. Reads take it too: a
-read is short, and SQLite's writers were one at a time already.
+program's): their connections no longer meet in SQLite's retry loop either. Reads take it too
+(an API key's, `/readyz`'s): a read is short, and waits its turn behind the events ahead of it.
 """
 
 from __future__ import annotations
