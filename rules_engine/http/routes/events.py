@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import Response
 
+from rules_engine.engine.events import parse_event
 from rules_engine.errors import RulesEngineError
 from rules_engine.http import answers
 from rules_engine.http.auth import authorize
@@ -67,9 +68,12 @@ def handle(service: Runtime, program: str, event: Any, state: dict[str, Any]) ->
         state["event_id"] = event["id"]
     settings = service.settings
     try:
+        # Read before the connection is borrowed: with SQLite one event holds the database at a
+        # time (across workers too, stores.py), so what needs no store is done outside.
+        parsed = parse_event(event)
         with service.stores.borrow(program) as store:
             loyalty = Loyalty(running.engine, store, horizon=settings.horizon, now=settings.clock)
-            handled = loyalty.handle(event)
+            handled = loyalty.handle(parsed)
     except RulesEngineError:
         service.metrics.event(program, kind, "refused")
         raise
