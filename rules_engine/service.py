@@ -132,6 +132,7 @@ class Loyalty:
         self._codes = engine.program.referral is not None
         self._fraud = engine.program.referral is not None and engine.program.referral.fraud is not None
         self._stream = Stream(engine)
+        self._budgeted = bool(engine.plan.budgeted)  # no budget: no keys to work out per event
 
     @classmethod
     def in_memory(cls, engine: Engine, *, horizon: dt.timedelta | None = None, now: Now = None) -> Loyalty:
@@ -218,9 +219,10 @@ class Loyalty:
         stands for (a change without one)."""
         if not owed:
             self._check_horizon(event.time, event)
-        wanted = self.engine.budget_keys(event)
-        spent = transaction.budgets(wanted)
-        redeemed = transaction.redeemed(self.engine.stock_keys(event))
+        wanted = self.engine.budget_keys(event) if self._budgeted else []
+        spent = transaction.budgets(wanted) if wanted else {}
+        stock = self.engine.stock_keys(event)
+        redeemed = transaction.redeemed(stock) if stock else {}
         working = transaction.working(self._stream.working)
         snapshot = BudgetSnapshot(spent, redeemed, None)
         if event.id in working.seen:  # the state itself remembers it (a state imported with history)
@@ -312,20 +314,22 @@ class Loyalty:
         after it, None when the store's working state stands for it). The whole outcome (the
         pydantic models, then its JSON) is built here only for a store that keeps it, to answer a
         redelivery with."""
-        given = {rule: Decimal(0) for rule, _ in wanted}
-        if given:
+        spent: list[tuple[str, str, Decimal]] = []
+        if wanted:
+            given = {rule: Decimal(0) for rule, _ in wanted}
             for award in result.awards:
                 if award.rule in given:
                     given[award.rule] += award.points
+            spent = [(rule, key, given[rule]) for rule, key in wanted if given[rule]]
+        # a return gives its awards' points back to the budgets they were spent from
+        spent += [(r.rule, r.period, -r.points) for r in result.budgets_released]
         keeps = self.store.keeps_history
         return Change(
             state=state,
             ledger=result.new_ledger_entries if keeps else (),
             event=event.id,
             outcome=result.model_dump_json(exclude={"state"}) if keeps else None,
-            # a return gives its awards' points back to the budgets they were spent from
-            spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]]
-            + [(r.rule, r.period, -r.points) for r in result.budgets_released],
+            spent=spent,
             referral_code=self._code(event.customer) if new else None,
             digest=event_digest(event),
             at=event.time,
