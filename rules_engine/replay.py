@@ -202,6 +202,12 @@ outcomes, `loyalty run`'s in memory, the engine's answer for a duplicate, with n
 a referrer's reward it gave. Without it, no outcome is built: the totals come from the engine's
 results."""
 
+OnDecided = Callable[[int, Decided, bool], None]
+"""As `OnOutcome`, but given what the service has of the event (`Decided`: the engine's `Result`
+of an event applied now), not its `Outcome`: building that (the awards' and effects' models, the
+state) costs more than deciding a purchase's points; `loyalty run` builds it only for --json, and
+prints its line from the `Result` itself."""
+
 OnProblem = Callable[[Diagnostic], None]
 """Called with every problem (a refused line) and warning, as it is found."""
 
@@ -226,6 +232,7 @@ def replay(
     path: str | Path,
     on_outcome: OnOutcome | None = None,
     *,
+    on_decided: OnDecided | None = None,
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
     on_line: Callable[[int], None] | None = None,
@@ -243,6 +250,7 @@ def replay(
             str(path),
             bounded_lines(lines),
             on_outcome,
+            on_decided=on_decided,
             on_problem=on_problem,
             stop=stop,
             on_line=on_line,
@@ -256,6 +264,7 @@ def replay_lines(
     lines: Iterable[bytes | None],
     on_outcome: OnOutcome | None = None,
     *,
+    on_decided: OnDecided | None = None,
     into: Replay | None = None,
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
@@ -272,6 +281,7 @@ def replay_lines(
         name,
         enumerate(lines, start=1),
         on_outcome,
+        on_decided=on_decided,
         into=into,
         on_problem=on_problem,
         stop=stop,
@@ -286,6 +296,7 @@ def replay_numbered(
     numbered: Iterable[tuple[int, bytes | None]],
     on_outcome: OnOutcome | None = None,
     *,
+    on_decided: OnDecided | None = None,
     into: Replay | None = None,
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
@@ -299,9 +310,11 @@ def replay_numbered(
     asked before each line after a batch's first, says that the next line is not there yet: the
     batch then ends and commits rather than holding the lines it has, unacknowledged, while it
     waits (a worker whose parent waits for those acknowledgements). `on_counted` is told what each
-    line added to the totals, once it is acknowledged, after `on_line`."""
+    line added to the totals, once it is acknowledged, after `on_line`. `on_decided` is told what
+    `on_outcome` is, but as the service has it (`OnDecided`), in the same order."""
     result = Replay() if into is None else into
-    run = _Run(loyalty, result, on_outcome, on_problem or (lambda _: None), name, on_line, on_counted)
+    report = on_problem or (lambda _: None)
+    run = _Run(loyalty, result, on_outcome, report, name, on_line, on_counted, on_decided)
     lines = iter(numbered)
     while True:
         taking = _Taking(lines, batch, stop, result, idle)
@@ -379,6 +392,7 @@ class _Run:
     name: str
     on_line: Callable[[int], None] | None
     on_counted: OnCounted | None = None
+    on_decided: OnDecided | None = None
     acks: list[Callable[[], None]] = field(default_factory=list)
     commit_failed: bool = False
     """The last group failed at its commit, not at one of its lines."""
@@ -449,7 +463,10 @@ class _Run:
 
     def _told(self, number: int, decided: Decided, duplicate: bool) -> None:
         """The outcome goes to `on_outcome` once acknowledged: built (`Result.outcome()`) only
-        when there is someone to tell (not with `loyalty run -q`)."""
+        when there is someone to tell (not with `loyalty run -q`); what was decided goes to
+        `on_decided` as it is, for a listener that builds the outcome only if it needs it."""
+        if self.on_decided is not None:
+            self.acks.append(functools.partial(self.on_decided, number, decided, duplicate))
         if self.on_outcome is not None:
             outcome = decided.outcome() if isinstance(decided, Result) else decided
             self.acks.append(functools.partial(self.on_outcome, number, outcome, duplicate))

@@ -307,3 +307,28 @@ def test_a_state_put_into_the_run_store_is_stepped_from(tmp_path: Path) -> None:
     assert first["customer"] in store._working and first["customer"] not in store._states
     assert handled.outcome == expected.outcome
     assert store.state(first["customer"]) == reference.store.state(first["customer"])
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_line_printed_from_a_result_is_the_line_of_its_outcome(program: str, tmp_path: Path) -> None:
+    """`loyalty run` prints each event's line from the engine's `Result` (`on_decided`), building
+    no `Outcome` for it: the same text as from the outcome, for every event, duplicate or not, of
+    a stream with returns, redemptions, tier changes, redeliveries and bad lines; --json builds it."""
+    from rules_engine.cli.replaying import outcome_text
+
+    engine = Engine.from_file(ROOT / "programs" / f"{program}.yaml")
+    stream = _troubled(_generated(tmp_path, program, 9), 9)
+    decided: list[tuple[int, Any, bool]] = []
+    replay(
+        Loyalty(engine, RunMemoryStore(engine.program.program), horizon=None),
+        stream,
+        on_decided=lambda n, d, dup: decided.append((n, d, dup)),
+    )
+    results = [entry for entry in decided if isinstance(entry[1], Result)]
+    assert len(results) > 50 and any(dup for _, _, dup in decided)
+    for number, made, duplicate in decided:
+        outcome = made.outcome() if isinstance(made, Result) else made
+        for as_json in (False, True):
+            assert outcome_text(number, made, duplicate, as_json=as_json) == outcome_text(
+                number, outcome, duplicate, as_json=as_json
+            )
