@@ -219,7 +219,10 @@ class RunMemoryStore(MemoryStore):
     `CustomerState` is made from it only where one is read (`state`: `--state-out`,
     `--by-customer`, a redelivery's answer). A change that brings a state of its own (an event the
     service decided on the public state, an import, `advance`) is held as that state until the
-    customer's next step makes a working state of it.
+    customer's next step makes a working state of it. What a rollback cannot undo: the step changes
+    the working state in place, so a transaction interrupted between the step and its end (a second
+    Ctrl-C in those microseconds: the run stops there, "interrupted at once") leaves that customer's
+    state with the event applied, and the event not counted in the totals nor recorded as seen.
     """
 
     keeps_history = False
