@@ -286,9 +286,7 @@ def render(results: dict[str, Any], quick: bool) -> str:
         f"  with the model / with the reader: {results['run_ratio']:.2f}x; of the run with the reader, "
         f"reading takes {results['reading_share']:.1%} (parse_event {results['parse_share']:.1%})"
     )
-    out.append(
-        f"  on public states / on working states (Stream.step): {results['working_ratio']:.2f}x"
-    )
+    out.append(f"  on public states / on working states (Stream.step): {results['working_ratio']:.2f}x")
     out.append(
         f"  the run / the engine alone: {results['around_engine']:.2f}x (medians "
         f"{results['around_engine_median']:.2f}x): the rest is the run's work around the engine"
