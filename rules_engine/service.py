@@ -235,9 +235,9 @@ class Loyalty:
     def _steps(self, event: AnyEvent) -> bool:
         """Whether `_apply` decides a new event on the working state (`_step`): with a store that
         carries working states, for every event but the few that need the public state before it
-        (and one to explain: the step decides without the explaining path)
         (a purchase presenting coupons, which may claim bulk codes; one of a program whose referral
-        fraud checks read the referrer's record)."""
+        fraud checks read the referrer's record). An event to explain is not asked about: the step
+        decides without the explaining path."""
         if not self.store.carries_working:
             return False
         return not (isinstance(event, Purchase) and (event.coupons or self._fraud))
