@@ -11,7 +11,7 @@ Output: running totals (`Replay`), never the customers' states: a year of histor
 customers is more than memory holds, and the store keeps them anyway. What is kept per customer is
 one number (points earned in the run, for `--by-customer`), in a tally that moves to a temporary
 file on disk past a few thousand customers, so memory stays flat however many customers a stream
-has (`CustomerTally`).
+has (`CustomerTally`, tally.py).
 
 Outcomes and problems go to callbacks once their line is acknowledged: committed (with its batch),
 so a run that is killed has reported only what the store holds, and running the same file again
@@ -29,7 +29,6 @@ import contextlib
 import functools
 import itertools
 import operator
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -43,6 +42,7 @@ from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.service import Decided, Loyalty
 from rules_engine.source import SourceFile, Span
 from rules_engine.store.sql import RETRY_HINT
+from rules_engine.tally import CustomerTally
 
 ZERO = Decimal(0)
 
@@ -52,83 +52,6 @@ DEFAULT_BATCH = 500
 _BATCH_BYTES = 16 * 1024 * 1024
 """A batch also ends past this many bytes of lines: they are kept until it commits (to be done
 again one by one if it fails), and a line may be up to 8 MiB."""
-
-
-class CustomerTally:
-    """Points earned in a run, by customer: a dict while small, then a temporary SQLite file (one
-    SQLite deletes when it is closed), so that a stream of millions of customers keeps a few MB in
-    memory. Additions are staged until `commit` (a batch committed) and dropped by `discard` (a
-    batch rolled back). Amounts are exact (decimal text, added up in Python)."""
-
-    SPILL = 4096
-    """Customers held in memory before the tally moves them to disk."""
-
-    def __init__(self) -> None:
-        self._staged: dict[str, Decimal] = {}
-        self._held: dict[str, Decimal] = {}
-        self._disk: sqlite3.Connection | None = None
-
-    def add(self, customer: str, points: Decimal) -> None:
-        self._staged[customer] = self._staged.get(customer, ZERO) + points
-
-    def commit(self) -> None:
-        for customer, points in self._staged.items():
-            self._held[customer] = self._held.get(customer, ZERO) + points
-        self._staged.clear()
-        if len(self._held) > self.SPILL:
-            self._spill()
-
-    def discard(self) -> None:
-        self._staged.clear()
-
-    def _spill(self) -> None:
-        if self._disk is None:
-            self._disk = sqlite3.connect("", check_same_thread=False)  # "": a private file on disk
-            self._disk.create_function("add_decimal", 2, _add_decimal, deterministic=True)
-            self._disk.execute("CREATE TABLE tally (customer TEXT PRIMARY KEY, points TEXT NOT NULL)")
-        with self._disk:
-            self._disk.executemany(
-                "INSERT INTO tally VALUES (?, ?)"
-                " ON CONFLICT (customer) DO UPDATE SET points = add_decimal(points, excluded.points)",
-                [(customer, str(points)) for customer, points in self._held.items()],
-            )
-        self._held.clear()
-
-    def __len__(self) -> int:
-        """How many customers (committed)."""
-        if self._disk is None:
-            return len(self._held)
-        self._spill()
-        count: int = self._disk.execute("SELECT count(*) FROM tally").fetchone()[0]
-        return count
-
-    def items(self) -> Iterator[tuple[str, Decimal]]:
-        """(customer, points) by customer id, read from disk as they go."""
-        if self._disk is None:
-            yield from sorted(self._held.items())
-            return
-        self._spill()
-        for customer, points in self._disk.execute("SELECT customer, points FROM tally ORDER BY customer"):
-            yield customer, Decimal(points)
-
-    def get(self, customer: str) -> Decimal:
-        if customer in self._held or self._disk is None:
-            return self._held.get(customer, ZERO)
-        self._spill()
-        row = self._disk.execute("SELECT points FROM tally WHERE customer = ?", (customer,)).fetchone()
-        return ZERO if row is None else Decimal(row[0])
-
-    def as_dict(self) -> dict[str, Decimal]:
-        return dict(self.items())
-
-    def close(self) -> None:
-        if self._disk is not None:
-            self._disk.close()
-            self._disk = None
-
-
-def _add_decimal(first: str, second: str) -> str:
-    return str(Decimal(first) + Decimal(second))
 
 
 # The running counts of a `Replay` that a rolled-back batch takes back (its points tally has its own).

@@ -18,7 +18,7 @@ waits for a batch that waits for more lines.
 Memory stays bounded: the parent sends at most `window` lines ahead of the last one it has handed
 on (and at most `_WINDOW_BYTES` of them), so a slow or stalled worker holds the parent back rather
 than making it buffer the stream; it holds no state per customer beyond the run's points tally,
-which moves to disk as it grows (`replay.CustomerTally`).
+which moves to disk as it grows (`tally.CustomerTally`).
 
 What crosses customers is kept as one process has it where the parent can: the horizon (RE441)
 of a line is measured from the latest time of the lines before it that it let through, which the
