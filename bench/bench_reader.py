@@ -16,7 +16,9 @@ runs); the tables give the minimum and the median of the rounds:
    hours apart), a new memory store for each round; once as it is, once with the reader switched
    off (every event through the model). Events per second, against the issue's target of 20,000
    per core; and the share of the run's time that reading takes: the JSON text read
-   (`jsonio.loads`) and `parse_event` of each line, timed alone over the same lines. Beside them,
+   (`jsonio.loads`) and `parse_event` of each line, timed alone over the same lines; and the run
+   with its store holding public states (`RunMemoryStore.carries_working` off: every event through
+   `Engine.process`, as before the run carried `Working` states through `Stream.step`). Beside them,
    the engine alone on the same events (`Engine.process`, already parsed, each customer's state
    kept in a dict, no store): the run's time over the engine's is what the run spends around
    the engine (the digest, the store, the outcome it keeps, the replay's per-line work).
@@ -131,6 +133,17 @@ class _ModelOnly:
         reader.read_event = self.saved  # type: ignore[method-assign]
 
 
+class _PublicStates:
+    """The run's store holding public `CustomerState`s, each event through `Engine.process` (what
+    `loyalty run` did before it carried `Working` states through `Stream.step`)."""
+
+    def __enter__(self) -> None:
+        RunMemoryStore.carries_working = False
+
+    def __exit__(self, *_: object) -> None:
+        RunMemoryStore.carries_working = True
+
+
 def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
     disagreements: list[str] = []
     progress("parsing a 10-line purchase")
@@ -162,6 +175,7 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
     names = (
         "loyalty run, model",
         "loyalty run, reader",
+        "loyalty run, public states",
         "the engine alone",
         "jsonio.loads alone",
         "jsonio.loads + parse_event",
@@ -181,6 +195,10 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
         with _ModelOnly():
             replay()
 
+    def public_replay() -> None:
+        with _PublicStates():
+            replay()
+
     def engine_alone() -> None:
         states: dict[str, Any] = {}
         for event in parsed:
@@ -198,6 +216,7 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
         {
             "loyalty run, model": (model_replay, fresh),
             "loyalty run, reader": (replay, fresh),
+            "loyalty run, public states": (public_replay, fresh),
             "the engine alone": (engine_alone, None),
             "jsonio.loads alone": (loading, None),
             "jsonio.loads + parse_event": (reading, None),
@@ -226,6 +245,7 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
             for row in run.values()
         ],
         "run_ratio": with_model.us() / with_reader.us(),
+        "working_ratio": run["loyalty run, public states"].us() / with_reader.us(),
         "around_engine": with_reader.us() / run["the engine alone"].us(),
         "around_engine_median": with_reader.us(statistics.median)
         / run["the engine alone"].us(statistics.median),
@@ -266,6 +286,7 @@ def render(results: dict[str, Any], quick: bool) -> str:
         f"  with the model / with the reader: {results['run_ratio']:.2f}x; of the run with the reader, "
         f"reading takes {results['reading_share']:.1%} (parse_event {results['parse_share']:.1%})"
     )
+    out.append(f"  on public states / on working states (Stream.step): {results['working_ratio']:.2f}x")
     out.append(
         f"  the run / the engine alone: {results['around_engine']:.2f}x (medians "
         f"{results['around_engine_median']:.2f}x): the rest is the run's work around the engine"

@@ -11,7 +11,7 @@ Output: running totals (`Replay`), never the customers' states: a year of histor
 customers is more than memory holds, and the store keeps them anyway. What is kept per customer is
 one number (points earned in the run, for `--by-customer`), in a tally that moves to a temporary
 file on disk past a few thousand customers, so memory stays flat however many customers a stream
-has (`CustomerTally`).
+has (`CustomerTally`, tally.py).
 
 Outcomes and problems go to callbacks once their line is acknowledged: committed (with its batch),
 so a run that is killed has reported only what the store holds, and running the same file again
@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import sqlite3
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -42,6 +42,7 @@ from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.service import Decided, Loyalty
 from rules_engine.source import SourceFile, Span
 from rules_engine.store.sql import RETRY_HINT
+from rules_engine.tally import CustomerTally
 
 ZERO = Decimal(0)
 
@@ -53,85 +54,9 @@ _BATCH_BYTES = 16 * 1024 * 1024
 again one by one if it fails), and a line may be up to 8 MiB."""
 
 
-class CustomerTally:
-    """Points earned in a run, by customer: a dict while small, then a temporary SQLite file (one
-    SQLite deletes when it is closed), so that a stream of millions of customers keeps a few MB in
-    memory. Additions are staged until `commit` (a batch committed) and dropped by `discard` (a
-    batch rolled back). Amounts are exact (decimal text, added up in Python)."""
-
-    SPILL = 4096
-    """Customers held in memory before the tally moves them to disk."""
-
-    def __init__(self) -> None:
-        self._staged: dict[str, Decimal] = {}
-        self._held: dict[str, Decimal] = {}
-        self._disk: sqlite3.Connection | None = None
-
-    def add(self, customer: str, points: Decimal) -> None:
-        self._staged[customer] = self._staged.get(customer, ZERO) + points
-
-    def commit(self) -> None:
-        for customer, points in self._staged.items():
-            self._held[customer] = self._held.get(customer, ZERO) + points
-        self._staged.clear()
-        if len(self._held) > self.SPILL:
-            self._spill()
-
-    def discard(self) -> None:
-        self._staged.clear()
-
-    def _spill(self) -> None:
-        if self._disk is None:
-            self._disk = sqlite3.connect("", check_same_thread=False)  # "": a private file on disk
-            self._disk.create_function("add_decimal", 2, _add_decimal, deterministic=True)
-            self._disk.execute("CREATE TABLE tally (customer TEXT PRIMARY KEY, points TEXT NOT NULL)")
-        with self._disk:
-            self._disk.executemany(
-                "INSERT INTO tally VALUES (?, ?)"
-                " ON CONFLICT (customer) DO UPDATE SET points = add_decimal(points, excluded.points)",
-                [(customer, str(points)) for customer, points in self._held.items()],
-            )
-        self._held.clear()
-
-    def __len__(self) -> int:
-        """How many customers (committed)."""
-        if self._disk is None:
-            return len(self._held)
-        self._spill()
-        count: int = self._disk.execute("SELECT count(*) FROM tally").fetchone()[0]
-        return count
-
-    def items(self) -> Iterator[tuple[str, Decimal]]:
-        """(customer, points) by customer id, read from disk as they go."""
-        if self._disk is None:
-            yield from sorted(self._held.items())
-            return
-        self._spill()
-        for customer, points in self._disk.execute("SELECT customer, points FROM tally ORDER BY customer"):
-            yield customer, Decimal(points)
-
-    def get(self, customer: str) -> Decimal:
-        if customer in self._held or self._disk is None:
-            return self._held.get(customer, ZERO)
-        self._spill()
-        row = self._disk.execute("SELECT points FROM tally WHERE customer = ?", (customer,)).fetchone()
-        return ZERO if row is None else Decimal(row[0])
-
-    def as_dict(self) -> dict[str, Decimal]:
-        return dict(self.items())
-
-    def close(self) -> None:
-        if self._disk is not None:
-            self._disk.close()
-            self._disk = None
-
-
-def _add_decimal(first: str, second: str) -> str:
-    return str(Decimal(first) + Decimal(second))
-
-
 # The running counts of a `Replay` that a rolled-back batch takes back (its points tally has its own).
 _COUNTS = ("applied", "duplicates", "problems", "warnings", "issued", "redeemed", "expired", "reversed")
+_counts = operator.attrgetter(*_COUNTS)  # one C call for the tuple: a group per line in memory
 
 
 @dataclass
@@ -163,7 +88,7 @@ class Replay:
 
     def _saved(self) -> tuple[Any, ...]:
         """The counts, to go back to (`_restore`) if the batch in progress is rolled back."""
-        return tuple(getattr(self, name) for name in _COUNTS)
+        return _counts(self)
 
     def _restore(self, saved: tuple[Any, ...]) -> None:
         """Back to the counts `_saved` gave: a batch rolled back counts for nothing."""
@@ -200,6 +125,12 @@ outcomes, `loyalty run`'s in memory, the engine's answer for a duplicate, with n
 a referrer's reward it gave. Without it, no outcome is built: the totals come from the engine's
 results."""
 
+OnDecided = Callable[[int, Decided, bool], None]
+"""As `OnOutcome`, but given what the service has of the event (`Decided`: the engine's `Result`
+of an event applied now), not its `Outcome`: building that (the awards' and effects' models, the
+state) costs more than deciding a purchase's points; `loyalty run` builds it only for --json, and
+prints its line from the `Result` itself."""
+
 OnProblem = Callable[[Diagnostic], None]
 """Called with every problem (a refused line) and warning, as it is found."""
 
@@ -224,6 +155,7 @@ def replay(
     path: str | Path,
     on_outcome: OnOutcome | None = None,
     *,
+    on_decided: OnDecided | None = None,
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
     on_line: Callable[[int], None] | None = None,
@@ -241,6 +173,7 @@ def replay(
             str(path),
             bounded_lines(lines),
             on_outcome,
+            on_decided=on_decided,
             on_problem=on_problem,
             stop=stop,
             on_line=on_line,
@@ -254,6 +187,7 @@ def replay_lines(
     lines: Iterable[bytes | None],
     on_outcome: OnOutcome | None = None,
     *,
+    on_decided: OnDecided | None = None,
     into: Replay | None = None,
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
@@ -270,6 +204,7 @@ def replay_lines(
         name,
         enumerate(lines, start=1),
         on_outcome,
+        on_decided=on_decided,
         into=into,
         on_problem=on_problem,
         stop=stop,
@@ -284,6 +219,7 @@ def replay_numbered(
     numbered: Iterable[tuple[int, bytes | None]],
     on_outcome: OnOutcome | None = None,
     *,
+    on_decided: OnDecided | None = None,
     into: Replay | None = None,
     on_problem: OnProblem | None = None,
     stop: Callable[[], bool] | None = None,
@@ -297,9 +233,11 @@ def replay_numbered(
     asked before each line after a batch's first, says that the next line is not there yet: the
     batch then ends and commits rather than holding the lines it has, unacknowledged, while it
     waits (a worker whose parent waits for those acknowledgements). `on_counted` is told what each
-    line added to the totals, once it is acknowledged, after `on_line`."""
+    line added to the totals, once it is acknowledged, after `on_line`. `on_decided` is told what
+    `on_outcome` is, but as the service has it (`OnDecided`), in the same order."""
     result = Replay() if into is None else into
-    run = _Run(loyalty, result, on_outcome, on_problem or (lambda _: None), name, on_line, on_counted)
+    report = on_problem or (lambda _: None)
+    run = _Run(loyalty, result, on_outcome, report, name, on_line, on_counted, on_decided)
     lines = iter(numbered)
     while True:
         taking = _Taking(lines, batch, stop, result, idle)
@@ -377,6 +315,7 @@ class _Run:
     name: str
     on_line: Callable[[int], None] | None
     on_counted: OnCounted | None = None
+    on_decided: OnDecided | None = None
     acks: list[Callable[[], None]] = field(default_factory=list)
     commit_failed: bool = False
     """The last group failed at its commit, not at one of its lines."""
@@ -447,7 +386,10 @@ class _Run:
 
     def _told(self, number: int, decided: Decided, duplicate: bool) -> None:
         """The outcome goes to `on_outcome` once acknowledged: built (`Result.outcome()`) only
-        when there is someone to tell (not with `loyalty run -q`)."""
+        when there is someone to tell (not with `loyalty run -q`); what was decided goes to
+        `on_decided` as it is, for a listener that builds the outcome only if it needs it."""
+        if self.on_decided is not None:
+            self.acks.append(functools.partial(self.on_decided, number, decided, duplicate))
         if self.on_outcome is not None:
             outcome = decided.outcome() if isinstance(decided, Result) else decided
             self.acks.append(functools.partial(self.on_outcome, number, outcome, duplicate))

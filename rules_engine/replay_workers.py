@@ -18,7 +18,7 @@ waits for a batch that waits for more lines.
 Memory stays bounded: the parent sends at most `window` lines ahead of the last one it has handed
 on (and at most `_WINDOW_BYTES` of them), so a slow or stalled worker holds the parent back rather
 than making it buffer the stream; it holds no state per customer beyond the run's points tally,
-which moves to disk as it grows (`replay.CustomerTally`).
+which moves to disk as it grows (`tally.CustomerTally`).
 
 What crosses customers is kept as one process has it where the parent can: the horizon (RE441)
 of a line is measured from the latest time of the lines before it that it let through, which the
@@ -64,15 +64,15 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.replay import Counted, OnProblem, Replay, replay_numbered
-from rules_engine.service import Loyalty
+from rules_engine.service import Decided, Loyalty
 from rules_engine.store.sql import SqlStore
 
-Render = Callable[[int, Outcome, bool], "str | None"]
-"""What a worker makes of an outcome to print: (line number, outcome, duplicate) → a line of text,
-or None for nothing (module-level, so that it can be sent to a spawned worker)."""
+Render = Callable[[int, Decided, bool], "str | None"]
+"""What a worker makes of an outcome to print: (line number, what was decided, duplicate) → a line
+of text, or None for nothing (module-level, so that it can be sent to a spawned worker); given the
+engine's `Result`, it builds the `Outcome` only if it needs one (`outcome_text`: for --json)."""
 
 _CHUNK = 64
 """Lines the parent sends a worker at a time (fewer when it is about to wait)."""
@@ -549,9 +549,9 @@ def _replay_owned(
 
     render = spec.render
 
-    def on_outcome(number: int, outcome: Outcome, duplicate: bool) -> None:
+    def on_decided(number: int, decided: Decided, duplicate: bool) -> None:
         if render is not None:
-            text = render(number, outcome, duplicate)
+            text = render(number, decided, duplicate)
             if text is not None:
                 told.append(_Duplicate(text) if duplicate else text)
 
@@ -576,7 +576,7 @@ def _replay_owned(
             loyalty,
             spec.name,
             lines(),
-            on_outcome if render is not None else None,
+            on_decided=on_decided if render is not None else None,
             on_problem=told.append,
             batch=spec.batch,
             idle=idle,

@@ -46,6 +46,7 @@ from rules_engine.engine.mechanics.referral import REFERRER, referral_code, refe
 from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
+from rules_engine.engine.stream import Stream
 from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
@@ -129,6 +130,9 @@ class Loyalty:
         self.horizon = horizon
         self.now = now
         self._codes = engine.program.referral is not None
+        self._fraud = engine.program.referral is not None and engine.program.referral.fraud is not None
+        self._stream = Stream(engine)
+        self._budgeted = bool(engine.plan.budgeted)  # no budget: no keys to work out per event
 
     @classmethod
     def in_memory(cls, engine: Engine, *, horizon: dt.timedelta | None = None, now: Now = None) -> Loyalty:
@@ -175,6 +179,8 @@ class Loyalty:
         applied); the outcome's JSON and the ledger rows only for a store that keeps them."""
         with self.store.transaction(event.customer) as transaction:
             stored = transaction.event(event.id)
+            if stored is None and not explain and self._steps(event):
+                return self._step(transaction, event, explain, owed)
             before = transaction.state()
             if stored is not None:
                 if stored.digest is not None and stored.digest != event_digest(event):
@@ -201,8 +207,40 @@ class Loyalty:
             result = self.engine.process(event, given, explain=explain, budgets=snapshot)
             if remembered:
                 return result, True  # the state itself remembers it (a state imported with history)
-            transaction.save(self._change(event, before, result, wanted))
+            transaction.save(self._change(event, before is None, result, result.state, wanted))
         return result, False
+
+    def _step(
+        self, transaction: CustomerTransaction, event: AnyEvent, explain: bool, owed: bool
+    ) -> tuple[Decided, bool]:
+        """`_apply`'s new event, decided on the customer's working state in place (`Stream.step`),
+        for a store that carries them: no public `CustomerState` is read or made here. The same
+        checks and the same change as `_apply`'s, but for the state, which the working state now
+        stands for (a change without one)."""
+        if not owed:
+            self._check_horizon(event.time, event)
+        wanted = self.engine.budget_keys(event) if self._budgeted else []
+        spent = transaction.budgets(wanted) if wanted else {}
+        stock = self.engine.stock_keys(event)
+        redeemed = transaction.redeemed(stock) if stock else {}
+        working = transaction.working(self._stream.working)
+        snapshot = BudgetSnapshot(spent, redeemed, None)
+        if event.id in working.seen:  # the state itself remembers it (a state imported with history)
+            return self.engine.process(event, working.public(), explain=explain, budgets=snapshot), True
+        new = working.customer is None
+        result = self._stream.step(event, working, budgets=snapshot)
+        transaction.save(self._change(event, new, result, None, wanted))
+        return result, False
+
+    def _steps(self, event: AnyEvent) -> bool:
+        """Whether `_apply` decides a new event on the working state (`_step`): with a store that
+        carries working states, for every event but the few that need the public state before it
+        (a purchase presenting coupons, which may claim bulk codes; one of a program whose referral
+        fraud checks read the referrer's record). An event to explain is not asked about: the step
+        decides without the explaining path."""
+        if not self.store.carries_working:
+            return False
+        return not (isinstance(event, Purchase) and (event.coupons or self._fraud))
 
     def _bulk_coupons(
         self, transaction: CustomerTransaction, event: AnyEvent, state: CustomerState | None
@@ -267,27 +305,32 @@ class Loyalty:
     def _change(
         self,
         event: AnyEvent,
-        before: CustomerState | None,
+        new: bool,
         result: Result,
+        state: CustomerState | None,
         wanted: list[tuple[str, str]],
     ) -> Change:
-        """What the event changes in the store. The whole outcome (the pydantic models, then its
-        JSON) is built here only for a store that keeps it, to answer a redelivery with."""
-        given = {rule: Decimal(0) for rule, _ in wanted}
-        if given:
+        """What the event changes in the store (`new`: the customer's first; `state`: the state
+        after it, None when the store's working state stands for it). The whole outcome (the
+        pydantic models, then its JSON) is built here only for a store that keeps it, to answer a
+        redelivery with."""
+        spent: list[tuple[str, str, Decimal]] = []
+        if wanted:
+            given = {rule: Decimal(0) for rule, _ in wanted}
             for award in result.awards:
                 if award.rule in given:
                     given[award.rule] += award.points
+            spent = [(rule, key, given[rule]) for rule, key in wanted if given[rule]]
+        # a return gives its awards' points back to the budgets they were spent from
+        spent += [(r.rule, r.period, -r.points) for r in result.budgets_released]
         keeps = self.store.keeps_history
         return Change(
-            state=result.state,
+            state=state,
             ledger=result.new_ledger_entries if keeps else (),
             event=event.id,
             outcome=result.model_dump_json(exclude={"state"}) if keeps else None,
-            # a return gives its awards' points back to the budgets they were spent from
-            spent=[(rule, key, given[rule]) for rule, key in wanted if given[rule]]
-            + [(r.rule, r.period, -r.points) for r in result.budgets_released],
-            referral_code=self._code(event.customer) if before is None else None,
+            spent=spent,
+            referral_code=self._code(event.customer) if new else None,
             digest=event_digest(event),
             at=event.time,
             taken=[(item, 1) for item in self.engine.redeemed_items(event)],

@@ -21,6 +21,7 @@ def test_quick_reader_benchmark_agrees_and_measures_every_row() -> None:
     assert [row["name"] for row in document["run"]] == [
         "loyalty run, model",
         "loyalty run, reader",
+        "loyalty run, public states",
         "the engine alone",
         "jsonio.loads alone",
         "jsonio.loads + parse_event",
@@ -28,3 +29,4 @@ def test_quick_reader_benchmark_agrees_and_measures_every_row() -> None:
     assert all(row["us_min"] > 0 for row in document["parse"] + document["run"])
     assert document["target"]["events_per_s"] == 20_000
     assert document["around_engine"] > 0
+    assert document["working_ratio"] > 0

@@ -607,23 +607,23 @@ def test_states_the_store_cannot_give_are_no_states_file(
 ) -> None:
     from rules_engine import replay
     from rules_engine.errors import Diagnostic, StoreError
-    from rules_engine.store.memory import MemoryStore
+    from rules_engine.store.memory import RunMemoryStore
 
     replayed: list[bool] = []
-    original_replay, original_state = replay.replay_lines, MemoryStore.state
+    original_replay, original_state = replay.replay_lines, RunMemoryStore.state
 
     def replay_lines(*args: Any, **kwargs: Any) -> Any:
         done = original_replay(*args, **kwargs)
         replayed.append(True)
         return done
 
-    def state(self: MemoryStore, customer: str) -> Any:  # the store is lost once the events are in
+    def state(self: RunMemoryStore, customer: str) -> Any:  # the store is lost once the events are in
         if replayed:
             raise StoreError([Diagnostic("RE605", "the database went away")])
         return original_state(self, customer)
 
     monkeypatch.setattr(replay, "replay_lines", replay_lines)
-    monkeypatch.setattr(MemoryStore, "state", state)
+    monkeypatch.setattr(RunMemoryStore, "state", state)
     clean = tmp_path / "clean.jsonl"
     clean.write_text("".join(line for line in Path(STREAM).read_text().splitlines(True)[:4]))
     out = tmp_path / "states.json"

@@ -192,3 +192,56 @@ def test_threads_reading_at_once_each_get_their_own_values() -> None:
     with ThreadPoolExecutor(8) as pool:
         read = list(pool.map(jsonio.loads, texts))
     assert read == [json.loads(text) for text in texts]
+
+
+def _careful(text: str) -> object:
+    """`loads` with the fast path switched off: every number through the digit-counting hooks."""
+    saved = jsonio._short_numbers
+    jsonio._short_numbers = lambda _: False
+    try:
+        return _outcome(text)
+    finally:
+        jsonio._short_numbers = saved
+
+
+def _outcome(text: str) -> object:
+    try:
+        value = jsonio.loads(text)
+    except JsonError as refused:
+        return ("refused", refused.message, refused.position, refused.hint)
+    return ("read", json.dumps(value, default=repr, sort_keys=False), repr(value))
+
+
+_numbers = st.one_of(
+    st.integers().map(str),
+    st.from_regex(r"\A-?[0-9]{1,50}(\.[0-9]{0,50})?([eE][+-]?[0-9]{1,45})?\Z", fullmatch=True),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e" + "1" * 39, "0" * 41, "9" * 4400, "1.5", "-0"]),
+)
+_hostile = st.recursive(
+    st.one_of(_numbers, st.sampled_from(['"a"', '"b"', '"' + "0" * 43 + '"', "true"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(st.tuples(st.sampled_from(['"a"', '"b"', '"c"']), inner), max_size=4).map(
+            lambda pairs: "{" + ", ".join(f"{key}: {value}" for key, value in pairs) + "}"
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.one_of(_hostile, _hostile.map(lambda text: "\ufeff" + text), st.text(max_size=80)))
+def test_the_fast_path_reads_what_the_careful_one_reads_and_refuses_what_it_refuses(text: str) -> None:
+    """`loads` reads a text whose numbers are all short (`_short_numbers`) without the hooks that
+    count digits: the same value (the same types: Decimal, int) or the same error, message, place
+    and hint, for any text: long numbers, NaN, duplicate keys, a byte order mark, broken text."""
+    assert _outcome(text) == _careful(text)
+
+
+@given(_hostile)
+def test_a_text_with_a_number_of_too_many_digits_is_never_read_fast(text: str) -> None:
+    """The pre-scan is sound: a text it lets through has no number of more than MAX_DIGITS digits
+    (the fast decoder would read one without a word)."""
+    if jsonio._short_numbers(text):
+        for token in jsonio._TOKEN.findall(text):
+            if token[0] in "-0123456789":
+                assert sum(character.isdigit() for character in token) <= jsonio.MAX_DIGITS

@@ -20,9 +20,10 @@ from rules_engine import replay as replay_module
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, StoreError
-from rules_engine.replay import CustomerTally, replay
+from rules_engine.replay import replay
 from rules_engine.service import Handled, Loyalty
 from rules_engine.store.sqlite import SqliteStore
+from rules_engine.tally import CustomerTally
 from tests.conftest import ROOT
 from tests.store import streams
 

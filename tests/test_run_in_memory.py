@@ -23,7 +23,7 @@ from rules_engine import jsonio
 from rules_engine.cli import app
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.result import Result
-from rules_engine.replay import replay
+from rules_engine.replay import _COUNTS, replay
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.store import memory
@@ -238,3 +238,97 @@ def test_what_the_run_keeps_of_an_event_reads_back_as_it_was_given(
     # any other zone's time (PEP 495), though it is the moment `astimezone` gives
     assert kept.at == (at.astimezone(dt.UTC) if timed else None)
     assert kept.at is None or kept.at.utcoffset() == dt.timedelta(0)
+
+
+PROGRAMS = ["coffee-club", "fashion-house", "book-nook", "corner-hardware", "volt-electronics"]
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_run_decides_on_working_states_as_on_public_ones(
+    program: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's store carries each customer's `Working` and the service steps it in place
+    (`Stream.step`); the same replay with the store holding public states (`Engine.process` on
+    each) counts the same totals, tells the same outcomes, and leaves the same states (same JSON).
+    The stream has redeliveries, bad lines and a reused id."""
+    engine = Engine.from_file(ROOT / "programs" / f"{program}.yaml")
+    stream = _troubled(_generated(tmp_path, program, 7), 7)
+
+    def replayed(carries: bool) -> tuple[RunMemoryStore, Any, list[str]]:
+        monkeypatch.setattr(RunMemoryStore, "carries_working", carries)
+        store = RunMemoryStore(engine.program.program)
+        told: list[str] = []
+        result = replay(
+            Loyalty(engine, store, horizon=None),
+            stream,
+            lambda n, o, d: told.append(f"{n} {d} {o.model_dump_json()}"),
+        )
+        return store, result, told
+
+    stepped, on_working, told_working = replayed(True)
+    processed, on_public, told_public = replayed(False)
+    assert stepped._working and not processed._working  # the working path ran, and only with it
+    assert on_working.applied > 50 and on_working.problems
+    for name in _COUNTS:
+        assert getattr(on_working, name) == getattr(on_public, name), name
+    assert on_working.points.as_dict() == on_public.points.as_dict()
+    assert told_working == told_public
+    assert stepped.customers() == processed.customers()
+    for customer in processed.customers():
+        assert stepped.state(customer) == processed.state(customer)
+        assert jsonio.dumps(_json(stepped, customer)) == jsonio.dumps(_json(processed, customer))
+
+
+def _json(store: RunMemoryStore, customer: str) -> Any:
+    state = store.state(customer)
+    assert state is not None
+    return state.model_dump(mode="python")
+
+
+def test_a_state_put_into_the_run_store_is_stepped_from(tmp_path: Path) -> None:
+    """A customer whose state came whole (an import) is held as that state, and their next event is
+    decided on a working state made from it, which then stands for the customer's state."""
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    first, later = (
+        json.loads(line)
+        for line in (ROOT / "programs" / "events" / "coffee-club.jsonl").read_text().splitlines()[:2]
+    )
+    later = {**later, "customer": first["customer"]}
+    reference = Loyalty(engine, MemoryStore(engine.program.program))
+    reference.handle(first)
+    imported = reference.store.state(first["customer"])
+    assert imported is not None
+    expected = reference.handle(later)
+    store = RunMemoryStore(engine.program.program)
+    loyalty = Loyalty(engine, store)
+    loyalty.put(first["customer"], imported)
+    assert store.state(first["customer"]) is imported and not store._working
+    handled = loyalty.handle(later)
+    assert first["customer"] in store._working and first["customer"] not in store._states
+    assert handled.outcome == expected.outcome
+    assert store.state(first["customer"]) == reference.store.state(first["customer"])
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_line_printed_from_a_result_is_the_line_of_its_outcome(program: str, tmp_path: Path) -> None:
+    """`loyalty run` prints each event's line from the engine's `Result` (`on_decided`), building
+    no `Outcome` for it: the same text as from the outcome, for every event, duplicate or not, of
+    a stream with returns, redemptions, tier changes, redeliveries and bad lines; --json builds it."""
+    from rules_engine.cli.replaying import outcome_text
+
+    engine = Engine.from_file(ROOT / "programs" / f"{program}.yaml")
+    stream = _troubled(_generated(tmp_path, program, 9), 9)
+    decided: list[tuple[int, Any, bool]] = []
+    replay(
+        Loyalty(engine, RunMemoryStore(engine.program.program), horizon=None),
+        stream,
+        on_decided=lambda n, d, dup: decided.append((n, d, dup)),
+    )
+    results = [entry for entry in decided if isinstance(entry[1], Result)]
+    assert len(results) > 50 and any(dup for _, _, dup in decided)
+    for number, made, duplicate in decided:
+        outcome = made.outcome() if isinstance(made, Result) else made
+        for as_json in (False, True):
+            assert outcome_text(number, made, duplicate, as_json=as_json) == outcome_text(
+                number, outcome, duplicate, as_json=as_json
+            )

@@ -8,7 +8,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
@@ -30,8 +30,10 @@ from rules_engine.render import (
 )
 
 if TYPE_CHECKING:
-    from rules_engine.engine.outcome import Outcome
+    from rules_engine.engine.outcome import PointsAward, PointsChange
+    from rules_engine.engine.result import Award
     from rules_engine.replay import Replay
+    from rules_engine.service import Decided
     from rules_engine.state.customer import CustomerState
     from rules_engine.store import Store
 from rules_engine.cli.common import (
@@ -230,7 +232,7 @@ def run(
                         Loyalty(engine, store, horizon=limit, now=clock),
                         str(events),
                         _reading(bounded_lines(lines), unread),
-                        None if quiet else show,  # quiet: no outcome is built
+                        on_decided=None if quiet else show,  # an outcome is built for --json only
                         into=result,
                         on_problem=report,
                         stop=interrupted.asked,
@@ -411,34 +413,44 @@ def _problem_reporter(path: Path | None, err: Console) -> _ProblemReporter:
         )
 
 
-def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[int, Outcome, bool], None]:
-    def show(number: int, outcome: Outcome, duplicate: bool) -> None:
+def _outcome_printer(out: Console, *, quiet: bool, as_json: bool) -> Callable[[int, Decided, bool], None]:
+    def show(number: int, decided: Decided, duplicate: bool) -> None:
         """One line per outcome as it comes (a long replay holds none of them)."""
         if quiet:
             return
-        text = outcome_text(number, outcome, duplicate, as_json=as_json)
+        text = outcome_text(number, decided, duplicate, as_json=as_json)
         if text is not None:
             _print_text(out, text)
 
     return show
 
 
-def outcome_text(number: int, outcome: Outcome, duplicate: bool, *, as_json: bool) -> str | None:
+def outcome_text(number: int, decided: Decided, duplicate: bool, *, as_json: bool) -> str | None:
     """The line `loyalty run` prints for an outcome (None: none, a duplicate with --json); the
-    workers of `--workers` make it, the parent prints it."""
+    workers of `--workers` make it, the parent prints it. Given the engine's `Result`, the text
+    line is read from it as it is: its `Outcome` (the awards' models with their line shares, the
+    effects, the state) is built only for --json, which prints all of it."""
+    from rules_engine.engine.result import Result
+
     if duplicate:
         if as_json:
             return None
-        return f"line {number}: {outcome.event} {outcome.customer}: already processed, nothing applied"
+        return f"line {number}: {decided.event} {decided.customer}: already processed, nothing applied"
     if as_json:
+        outcome = decided.outcome() if isinstance(decided, Result) else decided
         return jsonio.dumps(outcome.model_dump(mode="python"))
-    given = ", ".join(f"{a.rule} {a.points}" for a in outcome.effects.points) or "no points"
-    off = f", {outcome.totals.discount} off" if outcome.totals.discount else ""
-    back = sum((c.points for c in outcome.effects.points_changes if c.kind == "reverse"), Decimal(0))
+    if isinstance(decided, Result):  # the same awards, in order, and changes as its outcome's effects
+        awards: Sequence[Award | PointsAward] = decided.awards
+        changes: Sequence[PointsChange] = decided.points_changes
+    else:
+        awards, changes = decided.effects.points, decided.effects.points_changes
+    given = ", ".join(f"{a.rule} {a.points}" for a in awards) or "no points"
+    off = f", {decided.totals.discount} off" if decided.totals.discount else ""
+    back = sum((c.points for c in changes if c.kind == "reverse"), Decimal(0))
     off += f", took back {back}" if back else ""
-    spent = sum((c.points for c in outcome.effects.points_changes if c.kind == "burn"), Decimal(0))
+    spent = sum((c.points for c in changes if c.kind == "burn"), Decimal(0))
     off += f", spent {spent}" if spent else ""
-    return f"line {number}: {outcome.event} {outcome.customer}: {given}{off}"
+    return f"line {number}: {decided.event} {decided.customer}: {given}{off}"
 
 
 def _reading(lines: Iterator[bytes | None], unread: list[OSError]) -> Iterator[bytes | None]:

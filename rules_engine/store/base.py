@@ -31,6 +31,7 @@ from decimal import Decimal
 from types import TracebackType
 
 from rules_engine.state.customer import CustomerState, LedgerEntry
+from rules_engine.state.working import Working
 from rules_engine.store.keys import ApiKey
 
 
@@ -48,8 +49,10 @@ class LedgerRow:
 class Change:
     """Everything one event (or one housekeeping pass) changes, written in one transaction."""
 
-    state: CustomerState
-    """The customer's state after it."""
+    state: CustomerState | None
+    """The customer's state after it; None only in a transaction of a store that carries working
+    states (`Store.carries_working`) whose working state the step changed in place: it stands for
+    the state after, and none is built to be written."""
     ledger: Sequence[LedgerEntry] = ()
     """The ledger entries it added, in order."""
     event: str | None = None
@@ -142,6 +145,13 @@ class CustomerTransaction(ABC):
         """How many of each catalog item were redeemed so far, program-wide, locked until the
         transaction ends: two customers cannot both take the last one (catalog `stock`)."""
 
+    def working(self, make: Callable[[CustomerState | None], Working]) -> Working:
+        """The customer's working state (state/working.py), for the service to decide the event on
+        in place (`Stream.step`); `make` makes one from the state the store holds (None: a new
+        customer). Only a store whose `carries_working` is true has them; the working state counts
+        as the customer's only once the transaction commits a change whose state is None."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no working states")
+
     def claim_code(self, code: str, at: dt.datetime) -> str | None:
         """Claim a bulk coupon code (tools/coupon_codes.py) for the customer: its coupon's id when
         the code is unclaimed or the customer's already; None when there is no such code or another
@@ -162,6 +172,11 @@ class Store(ABC):
     redelivery is answered with, and what `ledger export`, `void` and `customer` read. Every store
     does but the memory store of `loyalty run` without `--db` (memory.py, `RunMemoryStore`), which
     nothing reads them from; the service builds neither for it (service.py)."""
+    carries_working: bool = False
+    """Whether the store holds its customers' working states (state/working.py) and the service
+    decides their events on them in place (`Stream.step`, `CustomerTransaction.working`), building
+    a public `CustomerState` only where one is read. Only `RunMemoryStore` does: the database
+    stores write the state of every event (and their write-behind keeps `CustomerState`s)."""
 
     @abstractmethod
     def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:

@@ -92,6 +92,7 @@ class Batch:
 
     def stage(self, customer: str, change: Change, claims: dict[str, tuple[str, str, dt.datetime]]) -> None:
         """Keep what one event changes, to be written with the batch."""
+        assert change.state is not None  # a state per change: the SQL stores carry no working states
         self.states[customer] = change.state
         weight = sum(len(getattr(change.state, part)) for part in PARTS)
         self.weight += weight - self.weights.get(customer, 0)

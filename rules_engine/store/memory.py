@@ -19,6 +19,7 @@ from decimal import Decimal
 from types import TracebackType
 
 from rules_engine.state.customer import CustomerState
+from rules_engine.state.working import Working
 from rules_engine.store.base import (
     Change,
     CouponCode,
@@ -53,8 +54,8 @@ class MemoryStore(Store):
     def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
         return _Staged(self, customer)
 
-    def _apply(self, customer: str, change: Change) -> None:
-        self._states[customer] = change.state
+    def _apply(self, customer: str, change: Change, working: Working | None) -> None:
+        self._hold(customer, change.state, working)
         self._keep(customer, change)
         for rule, period, points in change.spent:
             self._spent[rule, period] = self._spent.get((rule, period), Decimal(0)) + points
@@ -62,6 +63,11 @@ class MemoryStore(Store):
             self._codes.setdefault(change.referral_code, customer)
         for item, count in change.taken:
             self._redeemed[item] = self._redeemed.get(item, 0) + count
+
+    def _hold(self, customer: str, state: CustomerState | None, working: Working | None) -> None:
+        """Hold the customer's state after a change."""
+        assert state is not None  # a state per change: this store carries no working states
+        self._states[customer] = state
 
     def _keep(self, customer: str, change: Change) -> None:
         """Keep what the store keeps of an event: its outcome, and the ledger rows."""
@@ -207,12 +213,25 @@ class RunMemoryStore(MemoryStore):
     (`Engine.duplicate`: no effects, the trace says "duplicate"), with the reward it owed, not with
     its original outcome (service.py): `loyalty run` prints "already processed" all the same.
     `keeps_history` is False: the service builds no outcome JSON and no ledger rows for it.
+
+    It holds each customer's state as a `Working` (state/working.py; `carries_working`): the service
+    decides the customer's next event on it in place (`Stream.step`), and the public
+    `CustomerState` is made from it only where one is read (`state`: `--state-out`,
+    `--by-customer`, a redelivery's answer). A change that brings a state of its own (an event the
+    service decided on the public state, an import, `advance`) is held as that state until the
+    customer's next step makes a working state of it. What a rollback cannot undo: the step changes
+    the working state in place, so a transaction interrupted between the step and its end (a second
+    Ctrl-C in those microseconds: the run stops there, "interrupted at once") leaves that customer's
+    state with the event applied, and the event not counted in the totals nor recorded as seen.
     """
 
     keeps_history = False
+    carries_working = True
 
     def __init__(self, program: str) -> None:
         super().__init__(program)
+        self._working: dict[str, Working] = {}
+        """The customers whose state is a working state (the others' is in `_states`)."""
         self._seen: dict[str, dict[str, bytes]] = {}
         """By customer and event id: the payload digest (32 bytes) and the time (8, microseconds
         since 1970 UTC), one bytes object: ~75 bytes an event where a tuple of the three took ~180."""
@@ -246,6 +265,32 @@ class RunMemoryStore(MemoryStore):
             at = _EPOCH + dt.timedelta(microseconds=_MICROS.unpack(record[-8:])[0])
         return StoredEvent("", digest, at, self._owes.get((customer, event)))
 
+    def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
+        return _Carried(self, customer)
+
+    def _hold(self, customer: str, state: CustomerState | None, working: Working | None) -> None:
+        """The state a change brought, or (None) the working state the transaction gave, which the
+        step changed in place; the customer is in one of the two dicts, never both."""
+        if state is None:
+            assert working is not None, "a change without a state needs the transaction's working state"
+            self._working[customer] = working
+            self._states.pop(customer, None)
+        else:
+            self._states[customer] = state
+            self._working.pop(customer, None)
+
+    def _state(self, customer: str) -> CustomerState | None:
+        working = self._working.get(customer)
+        return self._states.get(customer) if working is None else working.public()
+
+    def state(self, customer: str) -> CustomerState | None:
+        with self._lock:
+            return self._state(customer)
+
+    def customers(self) -> list[str]:
+        with self._lock:
+            return sorted(self._states.keys() | self._working.keys())
+
     def processed(self) -> int:
         with self._lock:
             return self._applied
@@ -272,6 +317,8 @@ class _Staged(CustomerTransaction, AbstractContextManager["_Staged"]):
         self.customer = customer
         self.change: Change | None = None
         self.claimed: dict[str, tuple[CouponCode, str | None]] = {}
+        self.carried: Working | None = None
+        """The working state `working` gave (`RunMemoryStore`)."""
 
     def __enter__(self) -> _Staged:
         self.store._lock.acquire()
@@ -282,7 +329,7 @@ class _Staged(CustomerTransaction, AbstractContextManager["_Staged"]):
     ) -> None:
         try:
             if kind is None and self.change is not None:
-                self.store._apply(self.customer, self.change)
+                self.store._apply(self.customer, self.change, self.carried)
                 self.store._codes_of.update(self.claimed)
         finally:
             self.store._lock.release()
@@ -315,3 +362,19 @@ class _Staged(CustomerTransaction, AbstractContextManager["_Staged"]):
             self.claimed[code] = (replace(bulk, claimed_at=at), self.customer)
             return bulk.coupon
         return bulk.coupon if who == self.customer else None
+
+
+class _Carried(_Staged):
+    """A transaction of `RunMemoryStore`: the customer's working state for the step (`working`),
+    which counts as theirs once a change without a state commits."""
+
+    store: RunMemoryStore
+
+    def state(self) -> CustomerState | None:
+        return self.store._state(self.customer)
+
+    def working(self, make: Callable[[CustomerState | None], Working]) -> Working:
+        if self.carried is None:
+            held = self.store._working.get(self.customer)
+            self.carried = make(self.store._states.get(self.customer)) if held is None else held
+        return self.carried

@@ -396,6 +396,7 @@ class SqlStore(Store):
     def _write(self, customer: str, change: Change, base: Held | None) -> Held:
         """Write the change: the state (`_write_state`), the event, ledger, budgets …; the state as
         now held."""
+        assert change.state is not None  # a state per change: this store carries no working states
         written = self._write_state(customer, change.state, base)
         self._write_rest(customer, change)
         return written
