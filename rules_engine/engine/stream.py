@@ -66,5 +66,5 @@ class Stream:
         # Where a generated step will take the events it covers, changing `working` in place
         # (the module docstring); until then every event goes through `process`.
         result = self.engine.process(event, working.public(), budgets=budgets)
-        working.load(result.state)
+        working.defer(result.state)  # the compact parts made when first read (Working.defer)
         return result

@@ -144,6 +144,28 @@ _HOT_DEFAULTS: dict[str, Any] = {
     "processed": [],
 }
 """The fields a working state holds compact, with the model's defaults (for the fields set)."""
+_DEFERRED = (
+    "_sums",
+    "activity",
+    "badge_set",
+    "badges",
+    "cold",
+    "counters",
+    "customer",
+    "ids",
+    "last_event_at",
+    "last_zone",
+    "lots",
+    "pending_lots",
+    "seen",
+    "sums",
+    "tier",
+    "tier_since",
+    "tier_zone",
+    "visits",
+)
+"""The attributes `Working.defer` leaves unset until read: every one `load` sets but `_state`."""
+_DEFERRED_SET = frozenset(_DEFERRED)
 _ACTIVITY_GIVEN = set(Activity.model_fields)
 _SUMS_GIVEN = set(ActivitySums.model_fields)
 
@@ -161,9 +183,11 @@ class Working:
 
     __slots__ = (
         "_activity_from",
+        "_behind",
         "_decimals",
         "_ids_from",
         "_lots_from",
+        "_stash",
         "_state",
         "_sums",
         "activity",
@@ -208,6 +232,8 @@ class Working:
     _lots_from: Window | None
     _activity_from: Window | None
     _ids_from: Window | None
+    _behind: CustomerState | None
+    _stash: tuple[deque[LotTuple], deque[ActivityTuple], deque[str], set[str]] | None
 
     @classmethod
     def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
@@ -215,6 +241,7 @@ class Working:
         `Engine.process` validates it) for the program `plan` describes."""
         working = cls.__new__(cls)
         working._decimals = -_exponent(plan.quantum)
+        working._behind = working._stash = None
         working.load(parse_state(state))
         return working
 
@@ -223,6 +250,45 @@ class Working:
         the state an event left while no generated step takes the events: engine/stream.py)."""
         if state is getattr(self, "_state", None):
             return  # it stands for it already (a duplicate event: the state came back unchanged)
+        if self._behind is not None:
+            self._catch_up()
+        self._load(state)
+
+    def defer(self, state: CustomerState) -> None:
+        """Make this working state stand for `state` as `load` does, the compact parts made only when
+        first read: `public()` gives `state` back at once (a pointer), and a stream whose events all
+        go through `process` (engine/stream.py) pays nothing per event for a load no one reads.
+
+        How: the compact attributes are unset (their deques stashed, for `load`'s moves), so that
+        reading any of them — from outside or from a method — goes through `__getattr__`, which
+        loads the latest state deferred into the stashed deques (`_catch_up`), once for any number
+        of deferred states: the windows moved since the last load are popped and appended at once."""
+        if state is self._state:
+            return
+        if self._behind is None:
+            self._stash = (self.lots, self.activity, self.ids, self.seen)
+            for name in _DEFERRED:
+                delattr(self, name)
+        self._behind = self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for an attribute not set: a compact part `defer` left to be made (or one a
+        working state under construction does not have yet: then AttributeError, as usual)."""
+        if name in _DEFERRED_SET and object.__getattribute__(self, "_behind") is not None:
+            self._catch_up()
+            return object.__getattribute__(self, name)
+        raise AttributeError(name)
+
+    def _catch_up(self) -> None:
+        """Load the state `defer` left to be made into the deques it stashed (the module docstring)."""
+        state, stash = self._behind, self._stash
+        assert state is not None and stash is not None
+        self._behind = self._stash = None
+        self.lots, self.activity, self.ids, self.seen = stash
+        self._load(state)
+        self._state = state
+
+    def _load(self, state: CustomerState) -> None:
         decimals = self._decimals
         self.cold = self._state = state
         self.customer = state.customer
@@ -297,6 +363,8 @@ class Working:
     def changed(self) -> None:
         """Say that the compact parts were changed in place: `public()` builds its state again (and
         `load` no longer takes the deques for the lists they were made from)."""
+        if self._behind is not None:
+            self._catch_up()
         self._state = None
         self._lots_from = self._activity_from = self._ids_from = None
 
@@ -372,6 +440,8 @@ class Working:
     def copy(self) -> Working:
         """An independent copy (for a caller that needs value semantics): changing one in place
         leaves the other as it was. Tuples, models and the cold state are immutable, so shared."""
+        if self._behind is not None:
+            self._catch_up()
         other = Working.__new__(Working)
         for name in Working.__slots__:
             setattr(other, name, getattr(self, name))
