@@ -393,6 +393,9 @@ def engine_run(
     return Candidate(run)
 
 
+TAKEN = [0]  # how many events of the latest streaming run the step in place took (engine/step.py)
+
+
 def stream_run(engine: Engine, events: Sequence[Purchase], states: dict[str, CustomerState]) -> Candidate:
     streaming = Stream(engine)
     fresh: list[dict[str, Working]] = []
@@ -403,8 +406,10 @@ def stream_run(engine: Engine, events: Sequence[Purchase], states: dict[str, Cus
     def run() -> None:
         current = fresh.pop()
         step = streaming.step
+        taken = streaming.taken
         for event in events:
             step(event, current[event.customer])
+        TAKEN[0] = streaming.taken - taken
 
     return Candidate(run, prepare)
 
@@ -679,12 +684,22 @@ def _working_row(engine: Engine, state: CustomerState) -> list[float]:
     ]
 
 
-def profile(engine: Engine, events: Sequence[Generated], states: dict[str, CustomerState], top: int) -> str:
-    """cProfile of the engine (explain off) over one run of the stream: top functions."""
-    run = engine_run(engine, [g.engine for g in events], states, False).run
+def profile(
+    engine: Engine, events: Sequence[Generated], states: dict[str, CustomerState], top: int, streaming: bool
+) -> str:
+    """cProfile of the engine (explain off; `streaming`: `Stream.step`) over one run of the stream:
+    top functions, and how many events the step in place took."""
+    out = io.StringIO()
+    if streaming:
+        candidate = stream_run(engine, [g.engine for g in events], states)
+        candidate.prepare()
+        run = candidate.run
+    else:
+        run = engine_run(engine, [g.engine for g in events], states, False).run
     profiler = cProfile.Profile()
     profiler.runcall(run)
-    out = io.StringIO()
+    if streaming:
+        out.write(f"the step in place took {TAKEN[0]:,} of {len(events):,} events\n")
     for key in ("cumulative", "tottime"):
         stats = pstats.Stats(profiler, stream=out)
         stats.strip_dirs().sort_stats(key).print_stats(top)
@@ -696,6 +711,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small streams, 2 rounds (smoke test)")
     parser.add_argument(
         "--profile", action="store_true", help="only profile the engine on the stream of 15 earlier purchases"
+    )
+    parser.add_argument(
+        "--stream", action="store_true", help="with --profile: profile `Stream.step` instead of `process`"
     )
     parser.add_argument(
         "--profile-history",
@@ -733,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = next(spec for spec in FULL.rows if spec[0] == args.profile_history)
         row, events, engine_states, _ = build_row(engine, spec, check, progress)
         print(f"{len(events)} events after {spec[0]} earlier purchases (per event: / {len(events)})")
-        print(profile(engine, events, engine_states, 25))
+        print(profile(engine, events, engine_states, 25, args.stream))
         return 1 if check.disagreements else 0
     progress(f"the agreement stream ({settings.agreement_events:,} events)")
     agreement = agreement_stream(settings)

@@ -66,7 +66,7 @@ from typing import Any, Final, Protocol
 
 from pydantic_core import TzInfo
 
-from rules_engine.engine.trusted import points_lot, replaced, trusted
+from rules_engine.engine.trusted import awards_records, points_lot, replaced, trusted
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, LotLine, parse_state
 from rules_engine.state.shared import window
 
@@ -87,7 +87,7 @@ Zone = dt.tzinfo | None
 LotZone = Zone | tuple[Zone, Zone, Zone]
 
 # A lot: (expires, available, earned, points, event, rule, lines, zone, model).
-LotTuple = tuple[Seconds, Seconds, Seconds, Units, str, str, list[LotLine], LotZone, Lot | None]
+LotTuple = tuple[Seconds, Seconds, Seconds, Units, str, str, "list[LotLine] | LazyLines", LotZone, Lot | None]
 LOT_EXPIRES: Final = 0
 LOT_AVAILABLE: Final = 1
 LOT_EARNED: Final = 2
@@ -166,6 +166,19 @@ _DEFERRED = (
 )
 """The attributes `Working.defer` leaves unset until read: every one `load` sets but `_state`."""
 _DEFERRED_SET = frozenset(_DEFERRED)
+_FROM_COLD = (
+    "activity",
+    "badge_set",
+    "badges",
+    "counters",
+    "customer",
+    "sums",
+    "tier",
+    "tier_since",
+    "tier_zone",
+    "visits",
+)
+"""The attributes `Working.moved_on` leaves to be made from the cold state when read."""
 _ACTIVITY_GIVEN = set(Activity.model_fields)
 _SUMS_GIVEN = set(ActivitySums.model_fields)
 
@@ -184,6 +197,7 @@ class Working:
     __slots__ = (
         "_activity_from",
         "_behind",
+        "_cold_behind",
         "_decimals",
         "_ids_from",
         "_lots_from",
@@ -200,6 +214,7 @@ class Working:
         "last_event_at",
         "last_zone",
         "lots",
+        "moves",
         "pending_lots",
         "seen",
         "sums",
@@ -225,6 +240,9 @@ class Working:
     last_zone: Zone
     ids: deque[str]
     seen: set[str]
+    moves: int
+    """How many times this working state moved on (a load, a step, a change): what a result made
+    lazily from it checks (engine/step.py)."""
     cold: CustomerState
     _state: CustomerState | None
     _decimals: int
@@ -233,6 +251,7 @@ class Working:
     _activity_from: Window | None
     _ids_from: Window | None
     _behind: CustomerState | None
+    _cold_behind: deque[ActivityTuple] | None
     _stash: tuple[deque[LotTuple], deque[ActivityTuple], deque[str], set[str]] | None
 
     @classmethod
@@ -241,7 +260,8 @@ class Working:
         `Engine.process` validates it) for the program `plan` describes."""
         working = cls.__new__(cls)
         working._decimals = -_exponent(plan.quantum)
-        working._behind = working._stash = None
+        working._behind = working._stash = working._cold_behind = None
+        working.moves = 0
         working.load(parse_state(state))
         return working
 
@@ -250,9 +270,16 @@ class Working:
         the state an event left while no generated step takes the events: engine/stream.py)."""
         if state is getattr(self, "_state", None):
             return  # it stands for it already (a duplicate event: the state came back unchanged)
+        self._caught_up()
+        self._load(state)
+        self.moves += 1
+
+    def _caught_up(self) -> None:
+        """Every compact part made (`defer` and `moved_on` leave some to be made when read)."""
         if self._behind is not None:
             self._catch_up()
-        self._load(state)
+        if self._cold_behind is not None:
+            self._load_cold()
 
     def defer(self, state: CustomerState) -> None:
         """Make this working state stand for `state` as `load` does, the compact parts made only when
@@ -265,19 +292,51 @@ class Working:
         of deferred states: the windows moved since the last load are popped and appended at once."""
         if state is self._state:
             return
+        if self._cold_behind is not None:
+            self._load_cold()
         if self._behind is None:
             self._stash = (self.lots, self.activity, self.ids, self.seen)
             for name in _DEFERRED:
                 delattr(self, name)
         self._behind = self._state = state
+        self.moves += 1
 
     def __getattr__(self, name: str) -> Any:
         """Only called for an attribute not set: a compact part `defer` left to be made (or one a
         working state under construction does not have yet: then AttributeError, as usual)."""
-        if name in _DEFERRED_SET and object.__getattribute__(self, "_behind") is not None:
-            self._catch_up()
-            return object.__getattribute__(self, name)
+        if name in _DEFERRED_SET:
+            if object.__getattribute__(self, "_behind") is not None:
+                self._catch_up()
+                return object.__getattribute__(self, name)
+            if name in _FROM_COLD and object.__getattribute__(self, "_cold_behind") is not None:
+                self._load_cold()
+                return object.__getattribute__(self, name)
         raise AttributeError(name)
+
+    def moved_on(self, cold: CustomerState) -> None:
+        """Say that a step changed this working state in place (engine/step.py): the lots, their
+        running sums, `pending_lots`, the ids and `last_event_at` changed here, and `cold` is the
+        state after the event in every other part (the event's run made it, its own lots, pending
+        lots and ids left as they were: those are the compact parts'). The parts `cold` holds are
+        made from it when first read (`_FROM_COLD`), as `defer` leaves them; `public()` builds the
+        state again."""
+        self.cold = cold
+        self._state = None
+        self._lots_from = self._ids_from = None
+        self.moves += 1
+        if self._cold_behind is None:
+            self._cold_behind = self.activity
+            for name in _FROM_COLD:
+                delattr(self, name)
+
+    def _load_cold(self) -> None:
+        """Make the parts `moved_on` left to be made from the cold state (the activity's deque
+        moved with the state's shared list, as `load` moves it)."""
+        activity = self._cold_behind
+        assert activity is not None
+        self._cold_behind = None
+        self.activity = activity
+        self._load_rest(self.cold)
 
     def _catch_up(self) -> None:
         """Load the state `defer` left to be made into the deques it stashed (the module docstring)."""
@@ -289,26 +348,29 @@ class Working:
         self._state = state
 
     def _load(self, state: CustomerState) -> None:
-        decimals = self._decimals
         self.cold = self._state = state
+        self._load_rest(state)
+        self.last_event_at, self.last_zone = _time(state.last_event_at)
+        self.lots = self._lots_of(state.lots)
+        self._sums = None
+        self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
+        self._ids_of(state.processed)
+
+    def _load_rest(self, state: CustomerState) -> None:
+        """The compact parts besides the lots, the ids and the clock (`_FROM_COLD`)."""
         self.customer = state.customer
         self.tier = state.tier
         self.tier_since, self.tier_zone = _time(state.tier_since)
         self.visits = state.visits
         self.badges = list(state.badges)
         self.badge_set = set(state.badges)
-        self.last_event_at, self.last_zone = _time(state.last_event_at)
-        self.lots = self._lots_of(state.lots)
-        self._sums = None
-        self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
         self.counters = {
             rule: {key: _units(points) for key, points in periods.items()}
             for rule, periods in state.counters.items()
         }
-        self.activity = self._activity_of(state.activity, decimals)
+        self.activity = self._activity_of(state.activity, self._decimals)
         sums = state.activity_sums
-        self.sums = None if sums is None else _sums_tuple(sums, decimals)
-        self._ids_of(state.processed)
+        self.sums = None if sums is None else _sums_tuple(sums, self._decimals)
 
     # What `load` takes over from the state the working state stood for before: an event's new state
     # is that state with a few elements changed, its long lists (state/shared.py) windows on the same
@@ -360,13 +422,24 @@ class Working:
         self.ids = deque(processed, maxlen=max(KEPT_IDS, len(processed)))  # a longer one, written
         self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
 
+    def lot_model(self, index: int) -> Lot:
+        """The `Lot` of `lots[index]`: the tuple's own, or made (and kept in the tuple) when a step
+        made the tuple without one."""
+        lots = self.lots
+        lot = lots[index]
+        model = lot[LOT_MODEL]
+        if model is None:
+            model = _lot_model(lot, False)
+            lots[index] = (*lot[:LOT_MODEL], model)
+        return model
+
     def changed(self) -> None:
         """Say that the compact parts were changed in place: `public()` builds its state again (and
         `load` no longer takes the deques for the lists they were made from)."""
-        if self._behind is not None:
-            self._catch_up()
+        self._caught_up()
         self._state = None
         self._lots_from = self._activity_from = self._ids_from = None
+        self.moves += 1
 
     @property
     def balance(self) -> Units:
@@ -440,8 +513,7 @@ class Working:
     def copy(self) -> Working:
         """An independent copy (for a caller that needs value semantics): changing one in place
         leaves the other as it was. Tuples, models and the cold state are immutable, so shared."""
-        if self._behind is not None:
-            self._catch_up()
+        self._caught_up()
         other = Working.__new__(Working)
         for name in Working.__slots__:
             setattr(other, name, getattr(self, name))
@@ -474,6 +546,17 @@ def _exponent(value: Decimal) -> int:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
     return exponent
+
+
+def seconds(moment: dt.datetime) -> Seconds:
+    """`moment` as a working state's times are: epoch seconds (an int; a `Decimal` with microseconds)."""
+    return _seconds(moment)
+
+
+def moment(seconds: Seconds, zone: Zone) -> dt.datetime:
+    """The time `seconds` in `zone` (`seconds`' inverse, with the zone the time had)."""
+    made: dt.datetime = _moment(seconds, zone)
+    return made
 
 
 def _seconds(moment: dt.datetime) -> Seconds:
@@ -603,8 +686,30 @@ def _lot_model(lot: LotTuple, fresh: bool) -> Lot:
         _moment(lot[LOT_EARNED], earned_zone),
         _moment(lot[LOT_AVAILABLE], available_zone),
         None if expires == NEVER else _moment(expires, expires_zone),
-        lot[LOT_LINES] if not fresh else list(lot[LOT_LINES]),
+        _lines(lot[LOT_LINES]) if not fresh else list(_lines(lot[LOT_LINES])),
     )
+
+
+class LazyLines:
+    """A lot's `LotLine`s not made yet: the award's line shares and the basket's quantities, made
+    (`awards_records`) when the lot's model is (`public()`, a return), not at every award."""
+
+    __slots__ = ("made", "quantities", "shares")
+
+    def __init__(self, shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]) -> None:
+        self.shares = shares
+        self.quantities = quantities
+        self.made: list[LotLine] | None = None
+
+    def lines(self) -> list[LotLine]:
+        made = self.made
+        if made is None:
+            made = self.made = awards_records((self.shares,), self.quantities)[0][0]
+        return made
+
+
+def _lines(lines: list[LotLine] | LazyLines) -> list[LotLine]:
+    return lines.lines() if type(lines) is LazyLines else lines  # type: ignore[return-value]
 
 
 def _models(tuples: deque[Any], model_of: Any, make: Any, fresh: bool) -> list[Any]:
