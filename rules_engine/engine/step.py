@@ -5,17 +5,20 @@ and returns None for every other event, which then goes through `Engine.process`
 
 What it covers: a purchase the generated path takes (`generated.covers`: lines, no coupon, nothing
 paid with points, explain off), in order (not before the customer's latest event), not a
-redelivery, for a customer whose working state the engine made (its pending lots known) and to whom
-time did nothing but end the wait of pending lots: no lot expires, no tier review is due, no message
-waits. And a program without a return window. Anything else, and any stage that reads the lots,
-the pending lots or the ids of the state (`customer.points` in a condition, the points-expiring
-reminder when a lot nears its expiry), goes to `process`: the working state is changed only after
-the whole event is decided, so a fallback at any point before that is the event decided again.
+redelivery, for a customer whose working state the engine made (its pending lots known), in a
+program without a return window. Anything else, and any stage that reads the pending lots or the
+ids of the state, goes to `process`: the working state is changed only after the whole event is
+decided (the lots expired before the run are put back), so a fallback at any point before that is
+the event decided again.
 
 How it decides: time passing on the compact lots (the pending lots whose wait ended, read from the
-deque's tail); then the event's run (run.py) on a state whose lots, pending lots and ids are not to
-be read (`_Unread`: a stage reading them raises `_NeedsLots`, which is no `Exception`, so nothing on
-the way catches it, and the event falls back), the generated pricing and earning and the mechanics
+deque's tail; the lots due popped from its head, those at 0 put back, as `lifecycle.expire` keeps
+them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`);
+then the event's run (run.py) on a state whose lots are a view of the deque (`_Lots`: each lot's
+model made when read, what the points-expiring reminder and `customer.points` read) and whose
+pending lots and ids are not to be read (`_Unread`: a stage reading them raises `_NeedsLots`, which
+is no `Exception`, so nothing on the way catches it, and the event falls back), the generated
+pricing and earning and the mechanics
 specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
 awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
 (`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, and every other
@@ -55,7 +58,7 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import EventError
-from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot
 from rules_engine.state.working import (
     KEPT_IDS,
     LOT_AVAILABLE,
@@ -177,10 +180,6 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
     if ripened is None:
         return None
     ended, waiting = ripened
-    if tiers.elapse(program.tiers, cold, time, engine.zone)[0] is not cold:
-        return None  # a tier review is due
-    if notifications.deliver(program.notifications, cold, time)[0] is not cold:
-        return None  # messages waited
     lots = working.lots
     popped: list[LotTuple] = []
     zeros: list[LotTuple] = []
@@ -189,8 +188,6 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
             if lot[LOT_EXPIRES] > now:
                 break
             popped.append(lot)
-        if len(popped) + len(working.pending_lots or ()) > len(lots):
-            return None  # a pending lot past its expiry (a program version that made it so)
         for _ in popped:
             lots.popleft()
         zeros = [lot for lot in popped if not lot[LOT_POINTS] > 0]  # spent: kept for returns
@@ -199,8 +196,14 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         update: dict[str, Any] = {"lots": _Lots(working), "pending_lots": _UNREAD, "processed": _UNREAD}
         changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
         view = replaced(cold, update)
+        view, moves = tiers.elapse(program.tiers, view, time, engine.zone)  # as `Engine._elapse`
+        view, sent = notifications.deliver(program.notifications, view, time)
         run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, changes)
         run.ledger = entries
+        if moves:
+            tiers.reviewed(run, moves)
+        if sent:
+            notifications.delivered(run, sent)
         conditions.check_attributes(run)
         fast.decide(run)
         for mechanic in fast.mechanics:
@@ -221,29 +224,45 @@ _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
 
 def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str]] | None:
     """The pending lots whose wait ended by `now` (with points: `lifecycle.ripen`'s, each as
-    (available, id, lot)) and the ids still waiting; None when the pending lots are not the deque's
-    tail (process finds them by id)."""
+    (available, id, lot)) and the ids still waiting (`lifecycle.ripen`); None when the state has
+    no pending lots' index (a state of an older version: `process` puts it in order)."""
     pending = working.pending_lots
     if pending is None:
         return None
     if not pending:
         return [], pending
-    lots = working.lots
-    count = len(pending)
-    if count > len(lots):
-        return None
-    tail = [lots[-i] for i in range(count, 0, -1)]
     ended: list[tuple[Any, str, LotTuple]] = []
     waiting: list[str] = []
-    for lot_id, lot in zip(pending, tail, strict=True):
-        if lot_id != f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}":
-            return None
+    for lot_id, lot in _pending(pending, working.lots):
         available = lot[LOT_AVAILABLE]
         if available > now:
             waiting.append(lot_id)
         elif lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
             ended.append((available, lot_id, lot))
-    return ended, pending if len(waiting) == count else waiting
+    return ended, pending if len(waiting) == len(pending) else waiting
+
+
+def _pending(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
+    """The lots `pending` names, in its order, with their ids (`lifecycle._pending_lots`): the
+    deque's tail, as usual, or else looked for from its newest end until all are found (a lot
+    `pending` names and the lots do not have is left out)."""
+    count = len(pending)
+    if count <= len(lots):
+        tail = [lots[-i] for i in range(count, 0, -1)]
+        if all(
+            lot_id == f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot_id, lot in zip(pending, tail, strict=True)
+        ):
+            return list(zip(pending, tail, strict=True))
+    wanted = set(pending)
+    found: dict[str, LotTuple] = {}
+    for lot in reversed(lots):
+        if not wanted:
+            break
+        lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
+        if lot_id in wanted:
+            wanted.discard(lot_id)
+            found[lot_id] = lot
+    return [(lot_id, found[lot_id]) for lot_id in pending if lot_id in found]
 
 
 def _time_passed(
@@ -348,8 +367,14 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str]) -> Result
         state.purchases, bought, state.older_purchases, run.local.date(), run.plan.purchases_kept
     )
     coupons = state.coupons
-    if run.redeemed or run.coupons_issued:
-        raise _NeedsLots  # coupons change: settle's own way (rare on this path: a birthday's)
+    if run.redeemed or run.coupons_issued:  # as settle.new_state (a birthday's coupon, an offer's)
+        coupons = [
+            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in state.coupons
+        ]
+        coupons += [
+            IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
+            for c in run.coupons_issued
+        ]
     badges = state.badges
     if run.badges:
         badges = [*badges, *(b.badge for b in run.badges if b.badge not in state.badges)]
@@ -404,8 +429,8 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str]) -> Result
         RuleTraces(run.trace),
         run.tier_progress,
         run.free_shipping,
-        (),
-        (),
+        tuple(run.coupons_issued) if run.coupons_issued else (),
+        tuple(run.redeemed) if run.redeemed else (),
         tuple(run.badges) if run.badges else (),
         tuple(run.tier_changes) if run.tier_changes else (),
         tuple(run.notifications) if run.notifications else (),
