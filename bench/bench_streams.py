@@ -359,9 +359,9 @@ CANDIDATES = (
 """`engine, explain off` runs the program's generated pricing and earning (the default,
 engine/generated.py); `engine, evaluator path` the same engine made with `generated=False`, on the
 same stream and states, interleaved with it: their ratio is what the generated function buys.
-`engine, streaming API` is `Stream.step` on each customer's working state (engine/stream.py): today
-`process` on the working state's public state, then the working state loaded from the result's, so
-slower than `explain off`; the step generated per program that comes next is to make it the fast row."""
+`engine, streaming API` is `Stream.step` on each customer's working state (engine/stream.py): the
+purchases decided in place on it (engine/step.py), `result.state` not read (made when read: what a
+caller that keeps the working state does); the other events through `process`."""
 
 
 def timed(run: Callable[[], None]) -> float:
@@ -591,8 +591,8 @@ def targets(rows: list[Row]) -> list[str]:
         f"generated path: {generated_ratio:.2f}x the evaluator path's events/s (median rounds, 15 earlier"
         " purchases; pricing and earning generated, badges, challenges, quests, streaks and tiers"
         " specialised, the rest shared)",
-        f"streaming API: {streaming} explain off's us per event (today `process` and a working state"
-        " loaded from its result: engine/stream.py)",
+        f"streaming API: {streaming} explain off's us per event (purchases decided in place on the"
+        " working state: engine/step.py)",
         f"compile time of the largest example program: {compile_ms():.1f} ms (target <= 50 ms)",
         "",
         "targets (median round, customers with 15 earlier purchases unless said):",

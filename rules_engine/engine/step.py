@@ -58,9 +58,7 @@ from rules_engine.engine.trusted import (
     trusted,
 )
 from rules_engine.errors import EventError
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot
-from rules_engine.state.working import (
-    KEPT_IDS,
+from rules_engine.state.compact import (
     LOT_AVAILABLE,
     LOT_EARNED,
     LOT_EVENT,
@@ -72,10 +70,11 @@ from rules_engine.state.working import (
     NEVER,
     LazyLines,
     LotTuple,
-    Working,
     moment,
     seconds,
 )
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot
+from rules_engine.state.working import KEPT_IDS, Working
 
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
@@ -179,7 +178,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
     ripened = _ripened(working, now)
     if ripened is None:
         return None
-    ended, waiting = ripened
+    ended, waiting, tail = ripened
     lots = working.lots
     popped: list[LotTuple] = []
     zeros: list[LotTuple] = []
@@ -188,6 +187,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
             if lot[LOT_EXPIRES] > now:
                 break
             popped.append(lot)
+        tail = tail and len(popped) + len(working.pending_lots or ()) <= len(lots)
         for _ in popped:
             lots.popleft()
         zeros = [lot for lot in popped if not lot[LOT_POINTS] > 0]  # spent: kept for returns
@@ -208,7 +208,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         fast.decide(run)
         for mechanic in fast.mechanics:
             mechanic(run)
-        return _settled(run, working, now, waiting)
+        return _settled(run, working, now, waiting, tail)
     except BaseException as error:
         if popped:  # the lots as they were
             for _ in zeros:
@@ -222,37 +222,54 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
 _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
 
 
-def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str]] | None:
+def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
     """The pending lots whose wait ended by `now` (with points: `lifecycle.ripen`'s, each as
-    (available, id, lot)) and the ids still waiting (`lifecycle.ripen`); None when the state has
-    no pending lots' index (a state of an older version: `process` puts it in order)."""
+    (available, id, lot)), the ids still waiting, and whether those are the deque's tail (the
+    pending lots were, and those whose wait ended were their first); None when the state has no
+    pending lots' index (a state of an older version: `process` puts it in order)."""
     pending = working.pending_lots
     if pending is None:
         return None
     if not pending:
-        return [], pending
+        return [], pending, True
+    lots = working.lots
+    count = len(pending)
+    pairs: list[tuple[str, LotTuple]] | None
+    if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots
+        pairs = list(zip(pending, [lots[-i] for i in range(count, 0, -1)], strict=True))
+    else:
+        pairs = _tail(pending, lots)
+    tail = pairs is not None
     ended: list[tuple[Any, str, LotTuple]] = []
     waiting: list[str] = []
-    for lot_id, lot in _pending(pending, working.lots):
+    for lot_id, lot in pairs if pairs is not None else _found(pending, lots):
         available = lot[LOT_AVAILABLE]
         if available > now:
             waiting.append(lot_id)
-        elif lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
-            ended.append((available, lot_id, lot))
-    return ended, pending if len(waiting) == len(pending) else waiting
+        else:
+            tail = tail and not waiting  # ended after one still waiting: no longer the tail
+            if lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
+                ended.append((available, lot_id, lot))
+    return ended, pending if len(waiting) == count else waiting, tail
 
 
-def _pending(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
-    """The lots `pending` names, in its order, with their ids (`lifecycle._pending_lots`): the
-    deque's tail, as usual, or else looked for from its newest end until all are found (a lot
-    `pending` names and the lots do not have is left out)."""
+def _tail(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]] | None:
+    """The lots `pending` names, with their ids, when they are the deque's tail in the same order
+    (as usual: lots earned in time order wait alike), which their ids confirm; else None."""
     count = len(pending)
-    if count <= len(lots):
-        tail = [lots[-i] for i in range(count, 0, -1)]
-        if all(
-            lot_id == f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot_id, lot in zip(pending, tail, strict=True)
-        ):
-            return list(zip(pending, tail, strict=True))
+    if count > len(lots):
+        return None
+    pairs = list(zip(pending, [lots[-i] for i in range(count, 0, -1)], strict=True))
+    for lot_id, lot in pairs:
+        if lot_id != f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}":
+            return None
+    return pairs
+
+
+def _found(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
+    """The lots `pending` names, in its order, with their ids (`lifecycle._pending_lots`), looked
+    for from the deque's newest end until all are found (a lot `pending` names and the lots do not
+    have is left out)."""
     wanted = set(pending)
     found: dict[str, LotTuple] = {}
     for lot in reversed(lots):
@@ -320,7 +337,7 @@ def _time_of(lot: LotTuple, field: int, place: int) -> dt.datetime:
     return moment(lot[field], zone[place] if type(zone) is tuple else zone)  # type: ignore[arg-type]
 
 
-def _settled(run: Run, working: Working, now: Any, waiting: list[str]) -> Result:
+def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: bool) -> Result:
     """Settle on the working state (the module docstring): the result, `working` moved on."""
     event = run.event
     assert isinstance(event, Purchase)
@@ -403,8 +420,11 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str]) -> Result
     assert pending is not None
     if available_at > time and ids:
         waiting = [*waiting, *ids]
+    elif ids and waiting:
+        tail = False  # lots available at once after those still waiting
     if waiting is not pending:
         working.pending_lots = waiting
+    working.pending_tail = waiting if tail else None  # the event's lots joined the tail, in order
     ring = working.ids
     if len(ring) == KEPT_IDS:
         working.seen.discard(ring[0])

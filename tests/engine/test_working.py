@@ -32,8 +32,9 @@ from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
 from rules_engine.program.validate import load_program, load_program_text
+from rules_engine.state.compact import LOT_LINES, LOT_MODEL, LOT_ZONE, NEVER
 from rules_engine.state.customer import CustomerState, parse_state
-from rules_engine.state.working import KEPT_IDS, LOT_LINES, LOT_MODEL, LOT_ZONE, NEVER, Working
+from rules_engine.state.working import KEPT_IDS, Working
 from rules_engine.store import open_store
 from rules_engine.store.upgrade import upgrade
 from tests.conftest import ROOT
