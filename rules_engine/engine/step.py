@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, overload
 from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
+from rules_engine.engine.lifecycle import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
 from rules_engine.engine.outcome import PointsChange, Totals
 from rules_engine.engine.result import Later, Result, RuleTraces, StreamResult, settled
@@ -111,7 +112,14 @@ _UNREAD = _Unread()
 class _Lots(Sequence[Lot]):
     """The lots of the state a step's run reads, in their order: each read as its `Lot`, made from
     its tuple when it has none (`Working.lot_model`). What the points-expiring reminder reads at
-    every event (the first lot; near their expiry, a fortnight's), and `customer.points`."""
+    every event (the first lot; near their expiry, a fortnight's), and `customer.points`.
+
+    One view per working state (`Working.lots_view`), the same object from step to step, so that
+    what the reminder keeps for it (`lifecycle.keep_reminded`: every lot up to a moment reminded
+    of, by the identity of the lots and the reminders) is found at the next step, as `process`
+    finds it for the state's shared list: carried when expiry takes lots and their reminders
+    (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls
+    back, and when the working state is loaded."""
 
     __slots__ = ("_working",)
 
@@ -193,7 +201,10 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         zeros = [lot for lot in popped if not lot[LOT_POINTS] > 0]  # spent: kept for returns
         lots.extendleft(reversed(zeros))
     try:
-        update: dict[str, Any] = {"lots": _Lots(working), "pending_lots": _UNREAD, "processed": _UNREAD}
+        view = working.lots_view
+        if view is None:
+            view = working.lots_view = _Lots(working)
+        update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
         changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
         view = replaced(cold, update)
         view, moves = tiers.elapse(program.tiers, view, time, engine.zone)  # as `Engine._elapse`
@@ -215,6 +226,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
                 lots.popleft()
             lots.extendleft(reversed(popped))
         if isinstance(error, _FALLS_BACK):
+            working.lots_view = None  # what was kept for the view during the run, forgotten
             return None  # `process` decides it: the same error, if it is one
         raise
 
@@ -311,7 +323,9 @@ def _time_passed(
     if expired:
         gone = {lot_id for _, _, lot_id, _ in expired}
         if not gone.isdisjoint(cold.reminded):
-            update["reminded"] = [lot_id for lot_id in cold.reminded if lot_id not in gone]
+            reminded = update["reminded"] = [lot_id for lot_id in cold.reminded if lot_id not in gone]
+            view = update["lots"]
+            carry_reminded(view, cold.reminded, view, reminded)  # lots left: the reminder's reach holds
     return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order), entries
 
 
@@ -433,6 +447,10 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
     if latest is time:
         working.last_event_at, working.last_zone = now, zone
     working._sums = None  # the running sums added up again when read
+    if made:  # lots expiring before the reminder's reach (a shorter expire_after): a new view
+        until = reminded_until(working.lots_view, run.state.reminded)  # type: ignore[arg-type]
+        if until is not None and expires_at is not None and expires_at <= until:
+            working.lots_view = None
     working.moved_on(run.state)
     at = working.moves
     entries = run.ledger

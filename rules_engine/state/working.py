@@ -187,6 +187,7 @@ class Working:
         "last_event_at",
         "last_zone",
         "lots",
+        "lots_view",
         "moves",
         "pending_lots",
         "pending_tail",
@@ -208,6 +209,9 @@ class Working:
     lots: deque[LotTuple]
     pending_lots: list[str] | None
     pending_tail: list[str] | None
+    lots_view: Any
+    """The step's view of the lots (engine/step.py `_Lots`), kept from step to step; None: made
+    at the next step (a load drops it, as the lots may have changed in any way)."""
     """`pending_lots` when it is known to name the deque's tail, in order (a step keeps it so): the
     step then reads the pending lots without comparing their ids (engine/step.py)."""
     counters: dict[str, dict[str, Units]]
@@ -332,6 +336,7 @@ class Working:
         self._sums = None
         self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
         self.pending_tail = None
+        self.lots_view = None
         self._ids_of(state.processed)
 
     def _load_rest(self, state: CustomerState) -> None:
@@ -502,6 +507,7 @@ class Working:
         other.counters = {rule: dict(periods) for rule, periods in self.counters.items()}
         other.activity = deque(self.activity)
         other.ids = deque(self.ids, maxlen=self.ids.maxlen)
+        other.lots_view = None  # a view reads its own working state's lots
         other.seen = set(self.seen)
         return other
 
