@@ -448,7 +448,7 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
         working.last_event_at, working.last_zone = now, zone
     working._sums = None  # the running sums added up again when read
     if made:  # lots expiring before the reminder's reach (a shorter expire_after): a new view
-        until = reminded_until(working.lots_view, run.state.reminded)  # type: ignore[arg-type]
+        until = reminded_until(working.lots_view, run.state.reminded)
         if until is not None and expires_at is not None and expires_at <= until:
             working.lots_view = None
     working.moved_on(run.state)
