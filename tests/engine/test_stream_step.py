@@ -218,3 +218,31 @@ def test_an_event_that_falls_back_after_its_lots_expired_leaves_them_as_they_wer
         same(working.public(fresh=True), expected.state)
         state = expected.state
     assert fell_back >= 10
+
+
+def test_a_copy_of_a_working_state_steps_on_its_own() -> None:
+    """A copy's lots are its own deque, and so is the step's view of them: the copy and the
+    original, stepped with different purchases, each decide as `process` on their own state."""
+    engine = _engine()
+    streaming = Stream(engine)
+    events = [e for e in _events(5, 60) if e["type"] == "purchase"]
+    working = streaming.working(None)
+    for event in events[:20]:
+        streaming.step(event, working)
+    other = working.copy()
+    base = working.public()
+    for event in events[20:30]:
+        streaming.step(event, working)
+    state = base
+    for event in events[30:40]:
+        moved = {**event, "id": f"copy-{event['id']}"}
+        expected = engine.process(moved, state)
+        result = streaming.step(moved, other)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+        state = expected.state
+    same(other.public(fresh=True), state)
+    assert streaming.taken >= 25
+    result = streaming.step({**events[40], "id": "copy-last"}, other)  # its state not read yet
+    other.load(base)  # a load moves the working state on: an earlier step's state is refused
+    with pytest.raises(step.StateMovedOnError):
+        result.state  # noqa: B018
