@@ -359,9 +359,9 @@ CANDIDATES = (
 """`engine, explain off` runs the program's generated pricing and earning (the default,
 engine/generated.py); `engine, evaluator path` the same engine made with `generated=False`, on the
 same stream and states, interleaved with it: their ratio is what the generated function buys.
-`engine, streaming API` is `Stream.step` on each customer's working state (engine/stream.py): today
-`process` on the working state's public state, then the working state loaded from the result's, so
-slower than `explain off`; the step generated per program that comes next is to make it the fast row."""
+`engine, streaming API` is `Stream.step` on each customer's working state (engine/stream.py): the
+purchases decided in place on it (engine/step.py), `result.state` not read (made when read: what a
+caller that keeps the working state does); the other events through `process`."""
 
 
 def timed(run: Callable[[], None]) -> float:
@@ -393,6 +393,9 @@ def engine_run(
     return Candidate(run)
 
 
+TAKEN = [0]  # how many events of the latest streaming run the step in place took (engine/step.py)
+
+
 def stream_run(engine: Engine, events: Sequence[Purchase], states: dict[str, CustomerState]) -> Candidate:
     streaming = Stream(engine)
     fresh: list[dict[str, Working]] = []
@@ -403,8 +406,10 @@ def stream_run(engine: Engine, events: Sequence[Purchase], states: dict[str, Cus
     def run() -> None:
         current = fresh.pop()
         step = streaming.step
+        taken = streaming.taken
         for event in events:
             step(event, current[event.customer])
+        TAKEN[0] = streaming.taken - taken
 
     return Candidate(run, prepare)
 
@@ -586,8 +591,8 @@ def targets(rows: list[Row]) -> list[str]:
         f"generated path: {generated_ratio:.2f}x the evaluator path's events/s (median rounds, 15 earlier"
         " purchases; pricing and earning generated, badges, challenges, quests, streaks and tiers"
         " specialised, the rest shared)",
-        f"streaming API: {streaming} explain off's us per event (today `process` and a working state"
-        " loaded from its result: engine/stream.py)",
+        f"streaming API: {streaming} explain off's us per event (purchases decided in place on the"
+        " working state: engine/step.py)",
         f"compile time of the largest example program: {compile_ms():.1f} ms (target <= 50 ms)",
         "",
         "targets (median round, customers with 15 earlier purchases unless said):",
@@ -679,12 +684,22 @@ def _working_row(engine: Engine, state: CustomerState) -> list[float]:
     ]
 
 
-def profile(engine: Engine, events: Sequence[Generated], states: dict[str, CustomerState], top: int) -> str:
-    """cProfile of the engine (explain off) over one run of the stream: top functions."""
-    run = engine_run(engine, [g.engine for g in events], states, False).run
+def profile(
+    engine: Engine, events: Sequence[Generated], states: dict[str, CustomerState], top: int, streaming: bool
+) -> str:
+    """cProfile of the engine (explain off; `streaming`: `Stream.step`) over one run of the stream:
+    top functions, and how many events the step in place took."""
+    out = io.StringIO()
+    if streaming:
+        candidate = stream_run(engine, [g.engine for g in events], states)
+        candidate.prepare()
+        run = candidate.run
+    else:
+        run = engine_run(engine, [g.engine for g in events], states, False).run
     profiler = cProfile.Profile()
     profiler.runcall(run)
-    out = io.StringIO()
+    if streaming:
+        out.write(f"the step in place took {TAKEN[0]:,} of {len(events):,} events\n")
     for key in ("cumulative", "tottime"):
         stats = pstats.Stats(profiler, stream=out)
         stats.strip_dirs().sort_stats(key).print_stats(top)
@@ -696,6 +711,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small streams, 2 rounds (smoke test)")
     parser.add_argument(
         "--profile", action="store_true", help="only profile the engine on the stream of 15 earlier purchases"
+    )
+    parser.add_argument(
+        "--stream", action="store_true", help="with --profile: profile `Stream.step` instead of `process`"
     )
     parser.add_argument(
         "--profile-history",
@@ -733,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = next(spec for spec in FULL.rows if spec[0] == args.profile_history)
         row, events, engine_states, _ = build_row(engine, spec, check, progress)
         print(f"{len(events)} events after {spec[0]} earlier purchases (per event: / {len(events)})")
-        print(profile(engine, events, engine_states, 25))
+        print(profile(engine, events, engine_states, 25, args.stream))
         return 1 if check.disagreements else 0
     progress(f"the agreement stream ({settings.agreement_events:,} events)")
     agreement = agreement_stream(settings)

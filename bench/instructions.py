@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instructions.py                  # 15 and 1,000 earlier purchases
     .venv/bin/python bench/instructions.py --histories 15 100 1000 --explain
+    .venv/bin/python bench/instructions.py --stream         # through Stream.step on working states
 
 On this shared 2-core machine times move with the other jobs; the number of instructions an event
 executes does not. For each history the script runs `valgrind --tool=cachegrind` twice on a child
@@ -33,8 +34,9 @@ FIRST, LAST = 100, 400  # the events counted are those between the two runs' end
 CUSTOMERS, EACH = 40, 10
 
 
-def child(history: int, events: int, explain: bool) -> None:
-    """Build the row's customers and process the first `events` events of its stream."""
+def child(history: int, events: int, explain: bool, stream: bool = False) -> None:
+    """Build the row's customers and process the first `events` events of its stream (`stream`:
+    through `Stream.step`, each customer's working state made before the events counted)."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(BENCH))
     import bench_streams
@@ -44,14 +46,23 @@ def child(history: int, events: int, explain: bool) -> None:
     engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
     templates = 4 if history <= 100 else 1
     spec = (history, templates, CUSTOMERS, EACH)
-    _, stream, states, _ = bench_streams.build_row(engine, spec, bench_streams.Check(), lambda _: None)
+    _, events_of, states, _ = bench_streams.build_row(engine, spec, bench_streams.Check(), lambda _: None)
+    if stream:
+        from rules_engine.engine.stream import Stream
+
+        streaming = Stream(engine)
+        workings = {customer: streaming.working(state) for customer, state in states.items()}
+        for generated in events_of[:events]:
+            event = generated.engine
+            streaming.step(event, workings[event.customer])
+        return
     current = dict(states)
-    for generated in stream[:events]:
+    for generated in events_of[:events]:
         event = generated.engine
         current[event.customer] = engine.process(event, current[event.customer], explain=explain).state
 
 
-def counted(history: int, events: int, explain: bool) -> int:
+def counted(history: int, events: int, explain: bool, stream: bool = False) -> int:
     """The instructions cachegrind counts for a child run of `events` events."""
     command = [
         "valgrind",
@@ -64,6 +75,7 @@ def counted(history: int, events: int, explain: bool) -> int:
         str(history),
         str(events),
         *(["--explain"] if explain else []),
+        *(["--stream"] if stream else []),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -79,10 +91,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--histories", type=int, nargs="+", default=[15, 1000], metavar="N")
     parser.add_argument("--explain", action="store_true", help="process with explain on")
+    parser.add_argument("--stream", action="store_true", help="Stream.step on working states, not process")
     parser.add_argument("--child", type=int, nargs=2, metavar=("HISTORY", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.explain)
+        child(*args.child, args.explain, args.stream)
         return
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
@@ -90,10 +103,12 @@ def main() -> None:
     per_event: dict[int, float] = {}
     for history in args.histories:
         print(f"counting history {history} ...", file=sys.stderr, flush=True)
-        first, last = counted(history, FIRST, args.explain), counted(history, LAST, args.explain)
+        first = counted(history, FIRST, args.explain, args.stream)
+        last = counted(history, LAST, args.explain, args.stream)
         per_event[history] = (last - first) / (LAST - FIRST)
     mode = "on" if args.explain else "off"
-    print(f"coffee-club, 10-line purchases, explain {mode}: instructions per event (cachegrind)")
+    how = "Stream.step" if args.stream else "process"
+    print(f"coffee-club, 10-line purchases, {how}, explain {mode}: instructions per event (cachegrind)")
     for history, instructions in per_event.items():
         print(f"  {history:>6,} earlier purchases  {instructions / 1000:10,.1f}k")
     if len(per_event) > 1:

@@ -19,6 +19,11 @@ def test_the_counted_stream_runs() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_counted_stream_runs_through_stream_step() -> None:
+    result = run_bench("instructions.py", "--child", "15", "5", "--stream")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_without_valgrind_it_says_so_and_skips(tmp_path: os.PathLike[str]) -> None:
     result = run_bench("instructions.py", env={**os.environ, "PATH": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -327,10 +327,11 @@ def settled(
     points_changes: tuple[PointsChange, ...],
     budgets_released: tuple[BudgetRelease, ...],
     referral_owed: str | None,
+    kind: type[Result] | None = None,
 ) -> Result:
     """`Result(...)` of every field, its slots set directly (as `award_of`): the frozen
     dataclass's `__init__` sets its 22 fields one `object.__setattr__` at a time, at every event."""
-    made = _new(Result)
+    made = _new(kind or Result)
     _r_program(made, program)
     _r_version(made, version)
     _r_event(made, event)
@@ -354,3 +355,60 @@ def settled(
     _r_referral_owed(made, referral_owed)
     _r_outcome(made, None)
     return made
+
+
+class Later:
+    """A value made when first read, then kept: what a `StreamResult` holds in place of its state
+    or its ledger (engine/step.py makes them)."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._value: Any = None
+
+    def get(self) -> Any:
+        make = self._make
+        if make is not None:
+            self._value = make()
+            self._make = None
+        return self._value
+
+
+_STATE_SLOT = Result.__dict__["state"]
+_LEDGER_SLOT = Result.__dict__["ledger"]
+
+
+class StreamResult(Result):
+    """A `Result` whose `state` and `ledger` are made when first read (`Later`): the result of a
+    purchase `Stream.step` decided in place (engine/step.py), where the state is the working
+    state's public one, and the ledger's earn entries are made from the awards. Equal to the
+    `Result` of the same fields; read as one."""
+
+    __slots__ = ()
+
+    @property
+    def state(self) -> CustomerState:
+        held = _STATE_SLOT.__get__(self, Result)
+        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+
+    @state.setter
+    def state(self, value: CustomerState) -> None:  # as the dataclass's __init__ sets it
+        _STATE_SLOT.__set__(self, value)
+
+    @property
+    def ledger(self) -> tuple[LedgerEntry, ...]:
+        held = _LEDGER_SLOT.__get__(self, Result)
+        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+
+    @ledger.setter
+    def ledger(self, value: tuple[LedgerEntry, ...]) -> None:
+        _LEDGER_SLOT.__set__(self, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        names = Result.__dataclass_fields__
+        return all(getattr(self, n) == getattr(other, n) for n in names if names[n].compare)
+
+    __hash__ = None  # type: ignore[assignment]

@@ -12,14 +12,24 @@ The contract, which callers may rely on from now on: `stream.step(event, working
 that result's state (`working.public() == result.state`, the same JSON). An event the engine refuses
 (`EventError`) leaves `working` as it was, and the stream goes on with the customer's next event.
 
-Today the step is correct by construction: it is `Engine.process` on the public state, and the
-working state is then loaded from the result's state. That is slower than calling `process` alone
-(bench/README.md, "The working state"): the seam is built before what it is for. Next comes a step
-generated per program (as engine/generate.py generates a purchase's pricing and earning) that
-decides the events it covers — a purchase on the generated path, to begin with — on the working
-state's ints, tuples and deques, changing them in place, with the `Result` made from what it decided;
-every other event keeps going through `process` as below. Differential tests then hold the two equal,
-as tests/engine/test_working.py holds this one to `Engine.process` today.
+How a step decides. A purchase the generated path takes, for a customer the engine has seen,
+is decided **in place** (engine/step.py): time passing on the working state's deque of lots, the
+generated pricing and earning and the purchase mechanics on a run whose state reads the lots
+through a view of the deque, and settle on the working state (the awards' lots appended as
+tuples, their `LotLine`s made only with the lot's model; the ids' ring, the clock; the rest of the
+new state, the run's own, kept as the working state's cold part). Every other event — a return, a
+redemption, a sign-up, an app open, a late event, a redelivery, a purchase with a coupon, a
+program with a return window, anything the step does not cover — goes through `Engine.process`
+on `working.public()`, and the working state then stands for the result's state, its compact
+parts made from it only when first read (`Working.defer`). `Stream.taken` counts the events the
+step in place decided.
+
+The result of a step in place is a `StreamResult` (result.py): the same fields as `process`'s,
+its `state` and `ledger` made when first read. Its state is the working state's public one, so it
+is read **before the working state moves on** (the customer's next step, a load, a change); read
+after that, it raises `StateMovedOnError`, rather than give a later state. Once read, it is kept.
+A caller that keeps results past the customer's next event reads `result.state` first, or keeps
+`working.public()`. Measured in bench/README.md ("The working state").
 """
 
 from __future__ import annotations
@@ -27,8 +37,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rules_engine.engine import step
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent
+from rules_engine.engine.events import AnyEvent, parse_event
 from rules_engine.engine.result import Result
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.working import Working
@@ -41,10 +52,14 @@ class Stream:
     Holds nothing per customer: the caller keeps each customer's `Working`. Safe to share between
     threads as the engine is, each working state being one thread's at a time."""
 
-    __slots__ = ("engine",)
+    __slots__ = ("engine", "taken")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.taken = 0
+        """How many events the step in place decided (engine/step.py); the others went through
+        `process`. Counted for the tests and benches that check the fast path ran (steps of many
+        threads on one stream may miss a count: nothing decides by it)."""
 
     def working(self, state: CustomerState | Mapping[str, Any] | None = None) -> Working:
         """The working state of `state` (None: a new customer) for this stream's program."""
@@ -58,13 +73,18 @@ class Stream:
         budgets: BudgetSnapshot | None = None,
     ) -> Result:
         """Decide `event` for the customer whose working state is `working`, and change `working`
-        to the state after it: the `Result` of `engine.process(event, working.public(), budgets=…)`.
+        to the state after it: the `Result` of `engine.process(event, working.public(), budgets=…)`
+        (a purchase decided in place: its `state` read before `working` moves on, the module
+        docstring).
 
         Raises:
             EventError: as `Engine.process` raises it; `working` is left as it was.
         """
-        # Where a generated step will take the events it covers, changing `working` in place
-        # (the module docstring); until then every event goes through `process`.
-        result = self.engine.process(event, working.public(), budgets=budgets)
-        working.load(result.state)
+        parsed = parse_event(event)
+        result = step.purchase(self.engine, parsed, working, budgets)
+        if result is not None:
+            self.taken += 1
+            return result
+        result = self.engine.process(parsed, working.public(), budgets=budgets)
+        working.defer(result.state)  # the compact parts made when first read (Working.defer)
         return result

@@ -49,6 +49,15 @@ place therefore (1) calls `changed()`, which drops `_state` (and the windows `lo
 puts new tuples with no model (`None` in the last element) where it changes a lot or an activity;
 `public()` then makes their models, exactly from the tuple's values.
 
+Made when read. A stream whose event went through `process` hands the working state the result's
+state with `defer(state)`: the compact parts are made from it only when one is first read (the
+deques moved over every state deferred since); a step in place (engine/step.py) changes the lots,
+the pending lots, the ids and the clock here, and hands over the rest of the new state as the cold
+part with `moved_on(cold)`: the compact parts the cold state holds are made from it when first
+read. Either way a read of an attribute not made yet goes through `__getattr__`, so no caller sees
+a part out of date. The values and the tuples (times as seconds, ints where exact, the models and
+back) are state/compact.py's.
+
 Input: a `CustomerState` (or None: a new customer) and what the working state needs of the program
 (`Facts`: the currency's minor unit, which `engine.plan.Plan` has). Output: a `Working`; its
 `public()` the `CustomerState` again.
@@ -56,79 +65,45 @@ Input: a `CustomerState` (or None: a new customer) and what the working state ne
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from itertools import repeat
-from operator import is_, itemgetter
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
-from pydantic_core import TzInfo
-
-from rules_engine.engine.trusted import points_lot, replaced, trusted
-from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, LotLine, parse_state
+from rules_engine.engine.trusted import replaced
+from rules_engine.state.compact import (
+    ACT_MODEL_OF,
+    LOT_MODEL,
+    LOT_MODEL_OF,
+    ActivityTuple,
+    LotTuple,
+    Seconds,
+    SumsTuple,
+    Units,
+    Window,
+    Zone,
+    activity_model,
+    activity_tuple,
+    balance_of,
+    decimal_of,
+    exponent,
+    lot_model,
+    lot_tuple,
+    models_of,
+    moment_of,
+    moved_by,
+    sums_model,
+    sums_tuple,
+    time_of,
+    units_of,
+)
+from rules_engine.state.customer import Activity, CustomerState, Lot, parse_state
 from rules_engine.state.shared import window
 
 KEPT_IDS = 1000
 """The ids of the latest events a state keeps: the engine's bound (`settle.PROCESSED_KEPT`, which a
 test holds equal to this)."""
 
-NEVER = 1 << 62
-"""The expiry key of a lot that never expires: after every time a state can hold (year 9999 is
-about 2.5e11 seconds), so lots in expiry order have those last, and keys compare as numbers."""
-
-Seconds = int | Decimal
-"""A time as epoch seconds: an `int`, or a `Decimal` with the microseconds as its fraction."""
-Units = int | Decimal
-"""Points (or money in minor units) as an `int` where that is exact, else the `Decimal` itself."""
-Zone = dt.tzinfo | None
-# A lot's times' zone: one for all three (the usual), or each its own when they differ.
-LotZone = Zone | tuple[Zone, Zone, Zone]
-
-# A lot: (expires, available, earned, points, event, rule, lines, zone, model).
-LotTuple = tuple[Seconds, Seconds, Seconds, Units, str, str, list[LotLine], LotZone, Lot | None]
-LOT_EXPIRES: Final = 0
-LOT_AVAILABLE: Final = 1
-LOT_EARNED: Final = 2
-LOT_POINTS: Final = 3
-LOT_EVENT: Final = 4
-LOT_RULE: Final = 5
-LOT_LINES: Final = 6
-LOT_ZONE: Final = 7
-LOT_MODEL: Final = 8
-
-_LOT_MODEL_OF = itemgetter(LOT_MODEL)
-
-# An activity: (at, spend, points, visits, event, paid, qty, zone, model); spend in minor units.
-ActivityTuple = tuple[Seconds, Units, Units, int, str, list[Decimal], list[Decimal], Zone, Activity | None]
-ACT_AT: Final = 0
-ACT_SPEND: Final = 1
-ACT_POINTS: Final = 2
-ACT_VISITS: Final = 3
-ACT_EVENT: Final = 4
-ACT_PAID: Final = 5
-ACT_QTY: Final = 6
-ACT_ZONE: Final = 7
-ACT_MODEL: Final = 8
-
-_ACT_MODEL_OF = itemgetter(ACT_MODEL)
-
-# A long list as `shared.window` gives it: (storage, start, end).
-Window = tuple[Sequence[Any], int, int]
-
-# The activity's running sums: (start, spend, points, visits, zone, model); start None: the whole.
-SumsTuple = tuple[Seconds | None, Units, Units, int, Zone, ActivitySums | None]
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_EPOCH_DAY = _EPOCH.toordinal()
-_FIXED = (dt.timezone, TzInfo)
-_OFFSETS: dict[dt.tzinfo, int] = {}
-"""The UTC offset in seconds of each fixed-offset zone seen (`datetime.timezone`, pydantic's `TzInfo`)."""
-_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
-_MICROSECOND = dt.timedelta(microseconds=1)
-_ONE = Decimal(1)
-_QUANTA = [Decimal(1).scaleb(-decimals) for decimals in range(10)]
 _HOT_DEFAULTS: dict[str, Any] = {
     "customer": None,
     "tier": None,
@@ -144,8 +119,41 @@ _HOT_DEFAULTS: dict[str, Any] = {
     "processed": [],
 }
 """The fields a working state holds compact, with the model's defaults (for the fields set)."""
-_ACTIVITY_GIVEN = set(Activity.model_fields)
-_SUMS_GIVEN = set(ActivitySums.model_fields)
+_DEFERRED = (
+    "_sums",
+    "activity",
+    "badge_set",
+    "badges",
+    "cold",
+    "counters",
+    "customer",
+    "ids",
+    "last_event_at",
+    "last_zone",
+    "lots",
+    "pending_lots",
+    "seen",
+    "sums",
+    "tier",
+    "tier_since",
+    "tier_zone",
+    "visits",
+)
+"""The attributes `Working.defer` leaves unset until read: every one `load` sets but `_state`."""
+_DEFERRED_SET = frozenset(_DEFERRED)
+_FROM_COLD = (
+    "activity",
+    "badge_set",
+    "badges",
+    "counters",
+    "customer",
+    "sums",
+    "tier",
+    "tier_since",
+    "tier_zone",
+    "visits",
+)
+"""The attributes `Working.moved_on` leaves to be made from the cold state when read."""
 
 
 class Facts(Protocol):
@@ -161,9 +169,12 @@ class Working:
 
     __slots__ = (
         "_activity_from",
+        "_behind",
+        "_cold_behind",
         "_decimals",
         "_ids_from",
         "_lots_from",
+        "_stash",
         "_state",
         "_sums",
         "activity",
@@ -176,7 +187,10 @@ class Working:
         "last_event_at",
         "last_zone",
         "lots",
+        "lots_view",
+        "moves",
         "pending_lots",
+        "pending_tail",
         "seen",
         "sums",
         "tier",
@@ -194,6 +208,12 @@ class Working:
     badge_set: set[str]
     lots: deque[LotTuple]
     pending_lots: list[str] | None
+    pending_tail: list[str] | None
+    lots_view: Any
+    """The step's view of the lots (engine/step.py `_Lots`), kept from step to step; None: made
+    at the next step (a load drops it, as the lots may have changed in any way)."""
+    """`pending_lots` when it is known to name the deque's tail, in order (a step keeps it so): the
+    step then reads the pending lots without comparing their ids (engine/step.py)."""
     counters: dict[str, dict[str, Units]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
@@ -201,6 +221,9 @@ class Working:
     last_zone: Zone
     ids: deque[str]
     seen: set[str]
+    moves: int
+    """How many times this working state moved on (a load, a step, a change): what a result made
+    lazily from it checks (engine/step.py)."""
     cold: CustomerState
     _state: CustomerState | None
     _decimals: int
@@ -208,13 +231,18 @@ class Working:
     _lots_from: Window | None
     _activity_from: Window | None
     _ids_from: Window | None
+    _behind: CustomerState | None
+    _cold_behind: deque[ActivityTuple] | None
+    _stash: tuple[deque[LotTuple], deque[ActivityTuple], deque[str], set[str]] | None
 
     @classmethod
     def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
         """The working state of `state` (None: a new customer; JSON-like data is validated as
         `Engine.process` validates it) for the program `plan` describes."""
         working = cls.__new__(cls)
-        working._decimals = -_exponent(plan.quantum)
+        working._decimals = -exponent(plan.quantum)
+        working._behind = working._stash = working._cold_behind = None
+        working.moves = 0
         working.load(parse_state(state))
         return working
 
@@ -223,65 +251,148 @@ class Working:
         the state an event left while no generated step takes the events: engine/stream.py)."""
         if state is getattr(self, "_state", None):
             return  # it stands for it already (a duplicate event: the state came back unchanged)
-        decimals = self._decimals
+        self._caught_up()
+        self._load(state)
+        self.moves += 1
+
+    def _caught_up(self) -> None:
+        """Every compact part made (`defer` and `moved_on` leave some to be made when read)."""
+        if self._behind is not None:
+            self._catch_up()
+        if self._cold_behind is not None:
+            self._load_cold()
+
+    def defer(self, state: CustomerState) -> None:
+        """Make this working state stand for `state` as `load` does, the compact parts made only when
+        first read: `public()` gives `state` back at once (a pointer), and a stream whose events all
+        go through `process` (engine/stream.py) pays nothing per event for a load no one reads.
+
+        How: the compact attributes are unset (their deques stashed, for `load`'s moves), so that
+        reading any of them — from outside or from a method — goes through `__getattr__`, which
+        loads the latest state deferred into the stashed deques (`_catch_up`), once for any number
+        of deferred states: the windows moved since the last load are popped and appended at once."""
+        if state is self._state:
+            return
+        if self._cold_behind is not None:
+            self._load_cold()
+        if self._behind is None:
+            self._stash = (self.lots, self.activity, self.ids, self.seen)
+            for name in _DEFERRED:
+                delattr(self, name)
+        self._behind = self._state = state
+        self.moves += 1
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for an attribute not set: a compact part `defer` left to be made (or one a
+        working state under construction does not have yet: then AttributeError, as usual)."""
+        if name in _DEFERRED_SET:
+            if object.__getattribute__(self, "_behind") is not None:
+                self._catch_up()
+                return object.__getattribute__(self, name)
+            if name in _FROM_COLD and object.__getattribute__(self, "_cold_behind") is not None:
+                self._load_cold()
+                return object.__getattribute__(self, name)
+        raise AttributeError(name)
+
+    def moved_on(self, cold: CustomerState) -> None:
+        """Say that a step changed this working state in place (engine/step.py): the lots, their
+        running sums, `pending_lots`, the ids and `last_event_at` changed here, and `cold` is the
+        state after the event in every other part (the event's run made it, its own lots, pending
+        lots and ids left as they were: those are the compact parts'). The parts `cold` holds are
+        made from it when first read (`_FROM_COLD`), as `defer` leaves them; `public()` builds the
+        state again."""
+        self.cold = cold
+        self._state = None
+        self._lots_from = self._ids_from = None
+        self.moves += 1
+        if self._cold_behind is None:
+            self._cold_behind = self.activity
+            for name in _FROM_COLD:
+                delattr(self, name)
+
+    def _load_cold(self) -> None:
+        """Make the parts `moved_on` left to be made from the cold state (the activity's deque
+        moved with the state's shared list, as `load` moves it)."""
+        activity = self._cold_behind
+        assert activity is not None
+        self._cold_behind = None
+        self.activity = activity
+        self._load_rest(self.cold)
+
+    def _catch_up(self) -> None:
+        """Load the state `defer` left to be made into the deques it stashed (the module docstring)."""
+        state, stash = self._behind, self._stash
+        assert state is not None and stash is not None
+        self._behind = self._stash = None
+        self.lots, self.activity, self.ids, self.seen = stash
+        self._load(state)
+        self._state = state
+
+    def _load(self, state: CustomerState) -> None:
         self.cold = self._state = state
-        self.customer = state.customer
-        self.tier = state.tier
-        self.tier_since, self.tier_zone = _time(state.tier_since)
-        self.visits = state.visits
-        self.badges = list(state.badges)
-        self.badge_set = set(state.badges)
-        self.last_event_at, self.last_zone = _time(state.last_event_at)
+        self._load_rest(state)
+        self.last_event_at, self.last_zone = time_of(state.last_event_at)
         self.lots = self._lots_of(state.lots)
         self._sums = None
         self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
+        self.pending_tail = None
+        self.lots_view = None
+        self._ids_of(state.processed)
+
+    def _load_rest(self, state: CustomerState) -> None:
+        """The compact parts besides the lots, the ids and the clock (`_FROM_COLD`)."""
+        self.customer = state.customer
+        self.tier = state.tier
+        self.tier_since, self.tier_zone = time_of(state.tier_since)
+        self.visits = state.visits
+        self.badges = list(state.badges)
+        self.badge_set = set(state.badges)
         self.counters = {
-            rule: {key: _units(points) for key, points in periods.items()}
+            rule: {key: units_of(points) for key, points in periods.items()}
             for rule, periods in state.counters.items()
         }
-        self.activity = self._activity_of(state.activity, decimals)
+        self.activity = self._activity_of(state.activity, self._decimals)
         sums = state.activity_sums
-        self.sums = None if sums is None else _sums_tuple(sums, decimals)
-        self._ids_of(state.processed)
+        self.sums = None if sums is None else sums_tuple(sums, self._decimals)
 
     # What `load` takes over from the state the working state stood for before: an event's new state
     # is that state with a few elements changed, its long lists (state/shared.py) windows on the same
     # storage moved by the elements that left the head and those appended. When the new window is
-    # the one last loaded, moved so (`_moved`), and nothing changed the deque since (`changed()`
+    # the one last loaded, moved so (`moved`), and nothing changed the deque since (`changed()`
     # forgets the windows), only those elements are popped and made; otherwise the tuples of the
     # models the new list shares with the deque are taken over by the models' identity (each tuple
     # holds its model, so no id is reused while the old tuples live) and the others made.
 
     def _lots_of(self, lots: Sequence[Lot]) -> deque[LotTuple]:
         old: deque[LotTuple] | None = getattr(self, "lots", None)
-        moved = _moved(getattr(self, "_lots_from", None), lots)
+        moved = moved_by(getattr(self, "_lots_from", None), lots)
         self._lots_from = window(lots)
         if old is not None and moved is not None:
             for _ in range(moved[0]):
                 old.popleft()
-            old.extend(map(_lot_tuple, moved[1]))
+            old.extend(map(lot_tuple, moved[1]))
             return old
         if old:
-            known = dict(zip(map(id, map(_LOT_MODEL_OF, old)), old, strict=True))
-            return deque([known.get(id(lot)) or _lot_tuple(lot) for lot in lots])
-        return deque(map(_lot_tuple, lots))
+            known = dict(zip(map(id, map(LOT_MODEL_OF, old)), old, strict=True))
+            return deque([known.get(id(lot)) or lot_tuple(lot) for lot in lots])
+        return deque(map(lot_tuple, lots))
 
     def _activity_of(self, activity: Sequence[Activity], decimals: int) -> deque[ActivityTuple]:
         old: deque[ActivityTuple] | None = getattr(self, "activity", None)
-        moved = _moved(getattr(self, "_activity_from", None), activity)
+        moved = moved_by(getattr(self, "_activity_from", None), activity)
         self._activity_from = window(activity)
         if old is not None and moved is not None:
             for _ in range(moved[0]):
                 old.popleft()
-            old.extend([_activity_tuple(a, decimals) for a in moved[1]])
+            old.extend([activity_tuple(a, decimals) for a in moved[1]])
             return old
         if old:
-            known = dict(zip(map(id, map(_ACT_MODEL_OF, old)), old, strict=True))
-            return deque([known.get(id(a)) or _activity_tuple(a, decimals) for a in activity])
-        return deque([_activity_tuple(a, decimals) for a in activity])
+            known = dict(zip(map(id, map(ACT_MODEL_OF, old)), old, strict=True))
+            return deque([known.get(id(a)) or activity_tuple(a, decimals) for a in activity])
+        return deque([activity_tuple(a, decimals) for a in activity])
 
     def _ids_of(self, processed: Sequence[str]) -> None:
-        moved = _moved(getattr(self, "_ids_from", None), processed)
+        moved = moved_by(getattr(self, "_ids_from", None), processed)
         self._ids_from = window(processed)
         if moved is not None:
             ids, seen = self.ids, self.seen
@@ -294,11 +405,24 @@ class Working:
         self.ids = deque(processed, maxlen=max(KEPT_IDS, len(processed)))  # a longer one, written
         self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
 
+    def lot_model(self, index: int) -> Lot:
+        """The `Lot` of `lots[index]`: the tuple's own, or made (and kept in the tuple) when a step
+        made the tuple without one."""
+        lots = self.lots
+        lot = lots[index]
+        model = lot[LOT_MODEL]
+        if model is None:
+            model = lot_model(lot, False)
+            lots[index] = (*lot[:LOT_MODEL], model)
+        return model
+
     def changed(self) -> None:
         """Say that the compact parts were changed in place: `public()` builds its state again (and
         `load` no longer takes the deques for the lists they were made from)."""
+        self._caught_up()
         self._state = None
         self._lots_from = self._activity_from = self._ids_from = None
+        self.moves += 1
 
     @property
     def balance(self) -> Units:
@@ -323,7 +447,7 @@ class Working:
     def _running(self) -> tuple[Units, Units]:
         sums = self._sums
         if sums is None:
-            sums = self._sums = _balance(self.lots, self.last_event_at)
+            sums = self._sums = balance_of(self.lots, self.last_event_at)
         return sums
 
     def public(self, *, fresh: bool = False) -> CustomerState:
@@ -345,20 +469,20 @@ class Working:
         hot: dict[str, Any] = {
             "customer": self.customer,
             "tier": self.tier,
-            "lots": _models(self.lots, _LOT_MODEL_OF, lambda lot: _lot_model(lot, fresh), fresh),
+            "lots": models_of(self.lots, LOT_MODEL_OF, lambda lot: lot_model(lot, fresh), fresh),
             "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
             "counters": {
-                rule: {key: _decimal(points) for key, points in periods.items()}
+                rule: {key: decimal_of(points) for key, points in periods.items()}
                 for rule, periods in self.counters.items()
             },
             "visits": self.visits,
             "badges": list(self.badges),
-            "tier_since": _moment(self.tier_since, self.tier_zone),
-            "activity": _models(
-                self.activity, _ACT_MODEL_OF, lambda a: _activity_model(a, decimals, fresh), fresh
+            "tier_since": moment_of(self.tier_since, self.tier_zone),
+            "activity": models_of(
+                self.activity, ACT_MODEL_OF, lambda a: activity_model(a, decimals, fresh), fresh
             ),
-            "activity_sums": None if sums is None else _sums_model(sums, decimals, fresh),
-            "last_event_at": _moment(self.last_event_at, self.last_zone),
+            "activity_sums": None if sums is None else sums_model(sums, decimals, fresh),
+            "last_event_at": moment_of(self.last_event_at, self.last_zone),
             "processed": list(self.ids),
         }
         cold = self.cold
@@ -372,6 +496,7 @@ class Working:
     def copy(self) -> Working:
         """An independent copy (for a caller that needs value semantics): changing one in place
         leaves the other as it was. Tuples, models and the cold state are immutable, so shared."""
+        self._caught_up()
         other = Working.__new__(Working)
         for name in Working.__slots__:
             setattr(other, name, getattr(self, name))
@@ -382,6 +507,7 @@ class Working:
         other.counters = {rule: dict(periods) for rule, periods in self.counters.items()}
         other.activity = deque(self.activity)
         other.ids = deque(self.ids, maxlen=self.ids.maxlen)
+        other.lots_view = None  # a view reads its own working state's lots
         other.seen = set(self.seen)
         return other
 
@@ -395,224 +521,3 @@ class Working:
 
     def __repr__(self) -> str:
         return f"Working({self.customer!r}, {len(self.lots)} lots, balance {self.balance})"
-
-
-# -- values: times as epoch seconds, decimals as ints where exact -------------------------------
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
-    return exponent
-
-
-def _seconds(moment: dt.datetime) -> Seconds:
-    """`moment` as epoch seconds: an int, or a `Decimal` when it has microseconds (exact either way).
-    A naive time (a state made by hand) counts from the naive epoch."""
-    zone = moment.tzinfo
-    if not moment.microsecond and zone is not None:
-        offset = _OFFSETS.get(zone)
-        if offset is None and isinstance(zone, _FIXED):
-            delta = zone.utcoffset(None)
-            if delta is not None and not delta.microseconds:
-                offset = _OFFSETS.setdefault(zone, delta.days * 86_400 + delta.seconds)
-        if offset is not None:  # from the fields: twice as fast as `timestamp()` or a subtraction
-            day = (moment.toordinal() - _EPOCH_DAY) * 86_400
-            return day + moment.hour * 3600 + moment.minute * 60 + moment.second - offset
-    delta = moment - (_EPOCH if moment.tzinfo is not None else _NAIVE_EPOCH)
-    if not delta.microseconds:
-        return delta.days * 86_400 + delta.seconds
-    return Decimal(delta // _MICROSECOND).scaleb(-6)
-
-
-def _moment(seconds: Seconds | None, zone: Zone) -> Any:
-    """The time `seconds` in `zone`: the one `_seconds` was given, with its UTC offset (None: None)."""
-    if seconds is None:
-        return None
-    if type(seconds) is int and zone is not None:
-        try:
-            return dt.datetime.fromtimestamp(seconds, zone)
-        except (OverflowError, OSError, ValueError):
-            pass
-    delta = dt.timedelta(microseconds=int(Decimal(seconds).scaleb(6)))
-    if zone is None:
-        return _NAIVE_EPOCH + delta
-    return (_EPOCH + delta).astimezone(zone)
-
-
-def _time(moment: dt.datetime | None) -> tuple[Seconds | None, Zone]:
-    if moment is None:
-        return None, None
-    return _seconds(moment), moment.tzinfo
-
-
-def _moved(before: Window | None, values: Sequence[Any]) -> tuple[int, Sequence[Any]] | None:
-    """How the window `before` became `values`, when it did only by losing elements at its head and
-    gaining some after its end in the same storage: (how many left, the elements appended)."""
-    if before is None:
-        return None
-    items, start, end = before
-    now, first, last = window(values)
-    if now is not items or not start <= first <= end <= last:
-        return None
-    return first - start, items[end:last]
-
-
-def _same_zone(a: Zone, b: Zone) -> bool:
-    """Whether a time in `b` rebuilt in `a` keeps its UTC offset: the same zone, or two fixed
-    offsets that are equal (pydantic's `TzInfo` and `datetime.timezone` compare by offset)."""
-    return a is b or (a is not None and b is not None and a == b)
-
-
-def _units(value: Decimal) -> Units:
-    """Points as an int when that is exact (a decimal at exponent 0, not -0), else the decimal."""
-    if value.same_quantum(_ONE):  # exponent 0 (a C call: `as_tuple` makes a tuple of digits)
-        units = int(value)
-        if units or not value.is_signed():
-            return units
-    return value
-
-
-def _minor(value: Decimal, decimals: int) -> Units:
-    """Money as an int of minor units when it has exactly the currency's decimals, else itself."""
-    if value.same_quantum(_QUANTA[decimals]):
-        units = int(value.scaleb(decimals))
-        if units or not value.is_signed():
-            return units
-    return value
-
-
-def _decimal(units: Units) -> Decimal:
-    return Decimal(units) if type(units) is int else units  # type: ignore[return-value]
-
-
-def _money(units: Units, decimals: int) -> Decimal:
-    if type(units) is int:
-        return Decimal(units).scaleb(-decimals) if decimals else Decimal(units)
-    return units  # type: ignore[return-value]
-
-
-# -- lots ---------------------------------------------------------------------------------------
-
-
-def _lot_tuple(lot: Lot) -> LotTuple:
-    earned, available, expires = lot.earned_at, lot.available_at, lot.expires_at
-    first = earned.tzinfo
-    zone: LotZone = first
-    if (available.tzinfo is not first and not _same_zone(first, available.tzinfo)) or (
-        expires is not None and expires.tzinfo is not first and not _same_zone(first, expires.tzinfo)
-    ):
-        zone = (first, available.tzinfo, None if expires is None else expires.tzinfo)
-    return (
-        NEVER if expires is None else _seconds(expires),
-        _seconds(available),
-        _seconds(earned),
-        _units(lot.points),
-        lot.event,
-        lot.rule,
-        lot.lines,
-        zone,
-        lot,
-    )
-
-
-def _lot_model(lot: LotTuple, fresh: bool) -> Lot:
-    model = lot[LOT_MODEL]
-    if model is not None and not fresh:
-        return model
-    zone = lot[LOT_ZONE]
-    if type(zone) is tuple:
-        earned_zone, available_zone, expires_zone = zone
-    else:
-        earned_zone = available_zone = expires_zone = zone  # type: ignore[assignment]
-    expires = lot[LOT_EXPIRES]
-    return points_lot(
-        lot[LOT_EVENT],
-        lot[LOT_RULE],
-        _decimal(lot[LOT_POINTS]),
-        _moment(lot[LOT_EARNED], earned_zone),
-        _moment(lot[LOT_AVAILABLE], available_zone),
-        None if expires == NEVER else _moment(expires, expires_zone),
-        lot[LOT_LINES] if not fresh else list(lot[LOT_LINES]),
-    )
-
-
-def _models(tuples: deque[Any], model_of: Any, make: Any, fresh: bool) -> list[Any]:
-    """The models of a deque of lots or activities: each tuple's own, read in C, and those of the
-    tuples a step made (no model) made and kept in their tuples for the next time; `fresh`: every
-    one made from its tuple's values."""
-    if fresh:
-        return [make(made) for made in tuples]
-    models = list(map(model_of, tuples))
-    if any(map(is_, models, repeat(None))):
-        for i, model in enumerate(models):
-            if model is None:
-                made = tuples[i]
-                models[i] = model = make(made)
-                tuples[i] = (*made[:-1], model)
-    return models
-
-
-def _balance(lots: deque[LotTuple], moment: Seconds | None) -> tuple[Units, Units]:
-    """The points available at `moment` (not pending, not expired) and those still pending; with no
-    moment (a state that saw no event), every lot's points are available."""
-    balance: Units = 0
-    pending: Units = 0
-    for lot in lots:
-        if moment is None or lot[LOT_AVAILABLE] <= moment < lot[LOT_EXPIRES]:
-            balance += lot[LOT_POINTS]
-        elif lot[LOT_AVAILABLE] > moment:
-            pending += lot[LOT_POINTS]
-    return balance, pending
-
-
-# -- the activity and its running sums ----------------------------------------------------------
-
-
-def _activity_tuple(activity: Activity, decimals: int) -> ActivityTuple:
-    at = activity.at
-    return (
-        _seconds(at),
-        _minor(activity.spend, decimals),
-        _units(activity.points),
-        activity.visits,
-        activity.event,
-        activity.paid,
-        activity.qty,
-        at.tzinfo,
-        activity,
-    )
-
-
-def _activity_model(activity: ActivityTuple, decimals: int, fresh: bool) -> Activity:
-    model = activity[ACT_MODEL]
-    if model is not None and not fresh:
-        return model
-    values = {
-        "event": activity[ACT_EVENT],
-        "at": _moment(activity[ACT_AT], activity[ACT_ZONE]),
-        "spend": _money(activity[ACT_SPEND], decimals),
-        "points": _decimal(activity[ACT_POINTS]),
-        "visits": activity[ACT_VISITS],
-        "paid": list(activity[ACT_PAID]),
-        "qty": list(activity[ACT_QTY]),
-    }
-    return trusted(Activity, values, _ACTIVITY_GIVEN)
-
-
-def _sums_tuple(sums: ActivitySums, decimals: int) -> SumsTuple:
-    start, zone = _time(sums.start)
-    return (start, _minor(sums.spend, decimals), _units(sums.points), sums.visits, zone, sums)
-
-
-def _sums_model(sums: SumsTuple, decimals: int, fresh: bool) -> ActivitySums:
-    model = sums[5]
-    if model is not None and not fresh:
-        return model
-    values = {
-        "start": _moment(sums[0], sums[4]),
-        "spend": _money(sums[1], decimals),
-        "points": _decimal(sums[2]),
-        "visits": sums[3],
-    }
-    return trusted(ActivitySums, values, _SUMS_GIVEN)

@@ -32,8 +32,9 @@ from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
 from rules_engine.program.validate import load_program, load_program_text
+from rules_engine.state.compact import LOT_LINES, LOT_MODEL, LOT_ZONE, NEVER
 from rules_engine.state.customer import CustomerState, parse_state
-from rules_engine.state.working import KEPT_IDS, LOT_MODEL, NEVER, Working
+from rules_engine.state.working import KEPT_IDS, Working
 from rules_engine.store import open_store
 from rules_engine.store.upgrade import upgrade
 from tests.conftest import ROOT
@@ -84,7 +85,7 @@ def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
     return result.outcome().model_dump_json(), result.state.model_dump_json(), result.state
 
 
-def same_stream(engine: Engine, stream: list[dict[str, Any]]) -> None:
+def same_stream(engine: Engine, stream: list[dict[str, Any]]) -> int:
     """`stream` through `Engine.process`, each customer's state chained, and through `Stream.step`
     on each customer's working state: the same outcome and state JSON, or the same refusal, event by
     event; a refused event leaves the working state as it was; every state round-trips."""
@@ -107,6 +108,7 @@ def same_stream(engine: Engine, stream: list[dict[str, Any]]) -> None:
         same(working.public(fresh=True), result.state)
         states[customer] = expected[2]
         round_trip(result.state, engine.plan)
+    return streaming.taken
 
 
 _SLOW = settings(
@@ -563,3 +565,75 @@ def test_a_long_stream_moves_the_deques_with_the_shared_lists_and_decides_as_pro
         state = expected.state
     assert state is not None and len(state.lots) >= 128 and len(state.processed) >= 128
     assert moved >= 10  # the deques moved in place (the rest: returns, redemptions, compactions)
+
+
+def test_a_step_defers_the_load_until_a_compact_part_is_read() -> None:
+    """`Stream.step` leaves the result's state to be loaded when first read (`Working.defer`): the
+    public state is the result's at once, and reading any compact part — after one step or after
+    several — gives what `Working.of(result.state)` gives, the deques moved in place over every step
+    deferred since (their windows on the shared storage moved on by several events at once)."""
+    engine = _engine(COFFEE)
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    state: CustomerState | None = None
+    start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    caught_up = moved = 0
+    lots = working.lots
+    for number in range(400):
+        event = {
+            "id": f"p{number}",
+            "type": "purchase",
+            "customer": "c1",
+            "time": (start + dt.timedelta(days=number)).isoformat(),
+            "items": [
+                {"sku": "LATTE", "category": "coffee", "price": "320.00", "qty": 2},
+                {"sku": "CROISSANT", "category": "pastry", "price": "150.00", "qty": 1},
+            ],
+        }
+        expected = engine.process(event, state)
+        state = expected.state
+        if number % 7 == 0:
+            lots = working.lots  # read now and then: caught up here, then six steps deferred
+        result = streaming.step(event, working)
+        assert working.public() is result.state  # a pointer, nothing made
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+        if number % 7 != 6:
+            continue  # six steps deferred, then the compact parts read
+        caught_up += 1
+        read = Working.of(state, engine.plan)
+        assert (working.visits, working.tier, working.badges) == (read.visits, read.tier, read.badges)
+        assert working.balance == read.balance == state.available(event_time(event))
+        assert working.pending == read.pending
+        assert list(map(_values, working.lots)) == list(map(_values, read.lots))
+        assert list(working.ids) == list(read.ids)
+        assert working.seen == read.seen and list(working.activity) == list(read.activity)
+        same(working.public(fresh=True), state)
+        moved += working.lots is lots and len(state.lots) >= 128
+    assert caught_up == 57 and moved >= 20  # the deques moved in place across six deferred steps
+
+
+def _values(lot: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A lot tuple's values, without its lines (made lazily by a step) and its model."""
+    return (*lot[:LOT_LINES], lot[LOT_ZONE])
+
+
+def event_time(event: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(event["time"])
+
+
+def test_a_copy_or_a_change_of_a_deferred_working_state_catches_up_first() -> None:
+    engine = _engine(COFFEE)
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    event = {"id": "p1", "type": "purchase", "customer": "c1", "time": "2026-12-08T08:15:00+03:00",
+             "items": [{"sku": "LATTE", "category": "coffee", "price": "320.00", "qty": 2}]}  # fmt: skip
+    result = streaming.step(event, working)
+    other = working.copy()  # caught up, then copied: both stand for the result's state
+    same(other.public(), result.state)
+    same(other.public(fresh=True), result.state)
+    again = streaming.step({**event, "id": "p2", "time": "2026-12-09T08:15:00+03:00"}, working)
+    same(working.public(fresh=True), again.state)
+    same(other.public(fresh=True), result.state)  # the copy did not move with it
+    working.changed()  # a step in place would say so: the state built again from the compact parts
+    same(working.public(), again.state)
+    assert repr(working) == f"Working('c1', {len(again.state.lots)} lots, balance 0)"

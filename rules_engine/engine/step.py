@@ -1,0 +1,542 @@
+"""The step in place: a purchase on the generated path decided on a customer's `Working` state.
+
+`Stream.step` (stream.py) gives every event to `purchase` first; it takes the purchases it covers
+and returns None for every other event, which then goes through `Engine.process` as before.
+
+What it covers: a purchase the generated path takes (`generated.covers`: lines, no coupon, nothing
+paid with points, explain off), in order (not before the customer's latest event), not a
+redelivery, for a customer whose working state the engine made (its pending lots known), in a
+program without a return window. Anything else, and any stage that reads the pending lots or the
+ids of the state, goes to `process`: the working state is changed only after the whole event is
+decided (the lots expired before the run are put back), so a fallback at any point before that is
+the event decided again.
+
+How it decides: time passing on the compact lots (the pending lots whose wait ended, read from the
+deque's tail; the lots due popped from its head, those at 0 put back, as `lifecycle.expire` keeps
+them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`);
+then the event's run (run.py) on a state whose lots are a view of the deque (`_Lots`: each lot's
+model made when read, what the points-expiring reminder and `customer.points` read) and whose
+pending lots and ids are not to be read (`_Unread`: a stage reading them raises `_NeedsLots`, which
+is no `Exception`, so nothing on the way catches it, and the event falls back), the generated
+pricing and earning and the mechanics
+specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
+awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
+(`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, and every other
+part of the new state — the counters, the tier and activity, badges, purchases, challenges and
+quests as the mechanics left them — in the run's own state, which becomes the working state's cold
+part (`Working.moved_on`).
+
+The result is a `StreamResult` (result.py): the same fields as `process` gives, its state and its
+ledger made when first read. The state is `working.public()`, so it must be read before the working
+state moves on (the next step, a load, a change): read after that, it raises `StateMovedOnError` —
+a caller that keeps results past the next event reads `result.state` first (or keeps
+`working.public()`, the same state).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from decimal import Decimal, InvalidOperation
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NoReturn, overload
+
+from rules_engine.engine import conditions, history, settle
+from rules_engine.engine.earning import shipping_base
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.lifecycle import carry_reminded, reminded_until
+from rules_engine.engine.mechanics import notifications, tiers
+from rules_engine.engine.outcome import PointsChange, Totals
+from rules_engine.engine.result import Later, Result, RuleTraces, StreamResult, settled
+from rules_engine.engine.run import ZERO, BudgetSnapshot, Run, change_state, open_run
+from rules_engine.engine.trusted import (
+    awards_records,
+    earn_entry,
+    expiry_entries,
+    past_lines,
+    points_changes,
+    replaced,
+    trusted,
+)
+from rules_engine.errors import EventError
+from rules_engine.state.compact import (
+    LOT_AVAILABLE,
+    LOT_EARNED,
+    LOT_EVENT,
+    LOT_EXPIRES,
+    LOT_MODEL,
+    LOT_POINTS,
+    LOT_RULE,
+    LOT_ZONE,
+    NEVER,
+    LazyLines,
+    LotTuple,
+    moment,
+    seconds,
+)
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot
+from rules_engine.state.working import KEPT_IDS, Working
+
+if TYPE_CHECKING:
+    from rules_engine.engine.evaluator import Engine
+
+__all__ = ["StateMovedOnError", "purchase"]
+
+
+class StateMovedOnError(RuntimeError):
+    """`result.state` of a step decided in place, read after its working state moved on."""
+
+
+class _NeedsLots(BaseException):
+    """A stage read what the step keeps compact (the lots, pending lots or ids of the run's state):
+    the event is decided by `process` instead. A `BaseException`, so that no `except Exception`
+    on the way (the generated code has some) takes it for a condition's error."""
+
+
+class _Unread:
+    """The pending lots and ids of the state a step's run reads: any look at them raises
+    `_NeedsLots`."""
+
+    __slots__ = ()
+
+    def _read(self, *_: Any) -> NoReturn:
+        raise _NeedsLots
+
+    __len__ = __iter__ = __getitem__ = __contains__ = __bool__ = __reversed__ = __eq__ = _read
+    __hash__ = None  # type: ignore[assignment]
+
+
+_UNREAD = _Unread()
+
+
+class _Lots(Sequence[Lot]):
+    """The lots of the state a step's run reads, in their order: each read as its `Lot`, made from
+    its tuple when it has none (`Working.lot_model`). What the points-expiring reminder reads at
+    every event (the first lot; near their expiry, a fortnight's), and `customer.points`.
+
+    One view per working state (`Working.lots_view`), the same object from step to step, so that
+    what the reminder keeps for it (`lifecycle.keep_reminded`: every lot up to a moment reminded
+    of, by the identity of the lots and the reminders) is found at the next step, as `process`
+    finds it for the state's shared list: carried when expiry takes lots and their reminders
+    (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls
+    back, and when the working state is loaded."""
+
+    __slots__ = ("_working",)
+
+    def __init__(self, working: Working) -> None:
+        self._working = working
+
+    def __len__(self) -> int:
+        return len(self._working.lots)
+
+    @overload
+    def __getitem__(self, index: int) -> Lot: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Lot]: ...
+
+    def __getitem__(self, index: int | slice) -> Lot | list[Lot]:
+        model = self._working.lot_model
+        count = len(self._working.lots)
+        if isinstance(index, slice):
+            return [model(i) for i in range(*index.indices(count))]
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError("list index out of range")
+        return model(index)
+
+    def __iter__(self) -> Iterator[Lot]:
+        model = self._working.lot_model
+        for i in range(len(self._working.lots)):
+            yield model(i)
+
+    def __eq__(self, other: object) -> NoReturn:
+        raise _NeedsLots
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_NO_BUDGETS = BudgetSnapshot()
+
+
+def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapshot | None) -> Result | None:
+    """The result of `event` decided on `working` in place, or None: not covered (the module
+    docstring), `working` left as it was."""
+    fast = engine.generated
+    if (
+        fast is None
+        or event.__class__ is not Purchase
+        or event.coupons
+        or event.paid_with_points
+        or not event.items
+    ):
+        return None
+    program = engine.program
+    if program.returns is not None or event.id in working.seen:
+        return None
+    cold = working.cold
+    last = working.last_event_at
+    if last is None or cold.customer != event.customer or cold.tendered:
+        return None
+    time = event.time
+    now = seconds(time)
+    if now < last or working.ids.maxlen != KEPT_IDS:
+        return None
+    ripened = _ripened(working, now)
+    if ripened is None:
+        return None
+    ended, waiting, tail = ripened
+    lots = working.lots
+    popped: list[LotTuple] = []
+    zeros: list[LotTuple] = []
+    if lots and lots[0][LOT_EXPIRES] <= now:  # lots expire: popped from the head, put back on a fallback
+        for lot in lots:
+            if lot[LOT_EXPIRES] > now:
+                break
+            popped.append(lot)
+        tail = tail and len(popped) + len(working.pending_lots or ()) <= len(lots)
+        for _ in popped:
+            lots.popleft()
+        zeros = [lot for lot in popped if not lot[LOT_POINTS] > 0]  # spent: kept for returns
+        lots.extendleft(reversed(zeros))
+    try:
+        view = working.lots_view
+        if view is None:
+            view = working.lots_view = _Lots(working)
+        update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
+        changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
+        view = replaced(cold, update)
+        view, moves = tiers.elapse(program.tiers, view, time, engine.zone)  # as `Engine._elapse`
+        view, sent = notifications.deliver(program.notifications, view, time)
+        run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, changes)
+        run.ledger = entries
+        if moves:
+            tiers.reviewed(run, moves)
+        if sent:
+            notifications.delivered(run, sent)
+        conditions.check_attributes(run)
+        fast.decide(run)
+        for mechanic in fast.mechanics:
+            mechanic(run)
+        return _settled(run, working, now, waiting, tail)
+    except BaseException as error:
+        if popped:  # the lots as they were
+            for _ in zeros:
+                lots.popleft()
+            lots.extendleft(reversed(popped))
+        if isinstance(error, _FALLS_BACK):
+            working.lots_view = None  # what was kept for the view during the run, forgotten
+            return None  # `process` decides it: the same error, if it is one
+        raise
+
+
+_FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
+
+
+def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
+    """The pending lots whose wait ended by `now` (with points: `lifecycle.ripen`'s, each as
+    (available, id, lot)), the ids still waiting, and whether those are the deque's tail (the
+    pending lots were, and those whose wait ended were their first); None when the state has no
+    pending lots' index (a state of an older version: `process` puts it in order)."""
+    pending = working.pending_lots
+    if pending is None:
+        return None
+    if not pending:
+        return [], pending, True
+    lots = working.lots
+    count = len(pending)
+    pairs: list[tuple[str, LotTuple]] | None
+    if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots
+        pairs = list(zip(pending, [lots[-i] for i in range(count, 0, -1)], strict=True))
+    else:
+        pairs = _tail(pending, lots)
+    tail = pairs is not None
+    ended: list[tuple[Any, str, LotTuple]] = []
+    waiting: list[str] = []
+    for lot_id, lot in pairs if pairs is not None else _found(pending, lots):
+        available = lot[LOT_AVAILABLE]
+        if available > now:
+            waiting.append(lot_id)
+        else:
+            tail = tail and not waiting  # ended after one still waiting: no longer the tail
+            if lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
+                ended.append((available, lot_id, lot))
+    return ended, pending if len(waiting) == count else waiting, tail
+
+
+def _tail(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]] | None:
+    """The lots `pending` names, with their ids, when they are the deque's tail in the same order
+    (as usual: lots earned in time order wait alike), which their ids confirm; else None."""
+    count = len(pending)
+    if count > len(lots):
+        return None
+    pairs = list(zip(pending, [lots[-i] for i in range(count, 0, -1)], strict=True))
+    for lot_id, lot in pairs:
+        if lot_id != f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}":
+            return None
+    return pairs
+
+
+def _found(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
+    """The lots `pending` names, in its order, with their ids (`lifecycle._pending_lots`), looked
+    for from the deque's newest end until all are found (a lot `pending` names and the lots do not
+    have is left out)."""
+    wanted = set(pending)
+    found: dict[str, LotTuple] = {}
+    for lot in reversed(lots):
+        if not wanted:
+            break
+        lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
+        if lot_id in wanted:
+            wanted.discard(lot_id)
+            found[lot_id] = lot
+    return [(lot_id, found[lot_id]) for lot_id in pending if lot_id in found]
+
+
+def _time_passed(
+    event: str,
+    version: int,
+    ended: list[tuple[Any, str, LotTuple]],
+    popped: list[LotTuple],
+    cold: CustomerState,
+    update: dict[str, Any],
+) -> tuple[list[PointsChange], list[LedgerEntry]]:
+    """`points.time_passes`' changes (the lots that became available and those that expired, in
+    time order) and the ledger entries of expiry (in expiry order); `update` gets the reminders
+    of the lots that left (`lifecycle.expire`)."""
+    order: list[tuple[Any, str, str, Decimal, dt.datetime]] = [
+        (available, "available", lot_id, _points(lot), _time_of(lot, LOT_AVAILABLE, 1))
+        for available, lot_id, lot in ended
+    ]
+    expired: list[tuple[str, Decimal, str, dt.datetime]] = []
+    for lot in popped:
+        if lot[LOT_POINTS] > 0:
+            lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
+            points, at = _points(lot), _time_of(lot, LOT_EXPIRES, 2)
+            order.append((lot[LOT_EXPIRES], "expire", lot_id, points, at))
+            expired.append((lot[LOT_RULE], points, lot_id, at))
+    if not order:
+        return [], []
+    order.sort(key=_AT_KIND_LOT)
+    entries = expiry_entries(event, version, expired) if expired else []
+    if expired:
+        gone = {lot_id for _, _, lot_id, _ in expired}
+        if not gone.isdisjoint(cold.reminded):
+            reminded = update["reminded"] = [lot_id for lot_id in cold.reminded if lot_id not in gone]
+            view = update["lots"]
+            carry_reminded(view, cold.reminded, view, reminded)  # lots left: the reminder's reach holds
+    return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order), entries
+
+
+_AT_KIND_LOT = itemgetter(0, 1, 2)
+
+
+def _points(lot: LotTuple) -> Decimal:
+    model = lot[LOT_MODEL]
+    if model is not None:
+        return model.points
+    points = lot[LOT_POINTS]
+    return Decimal(points) if type(points) is int else points  # type: ignore[return-value]
+
+
+def _time_of(lot: LotTuple, field: int, place: int) -> dt.datetime:
+    """A lot's time (`LOT_AVAILABLE` or `LOT_EXPIRES`; `place` in a tuple of zones) as its model has it."""
+    model = lot[LOT_MODEL]
+    if model is not None:
+        made = model.available_at if field == LOT_AVAILABLE else model.expires_at
+        assert made is not None
+        return made
+    zone = lot[LOT_ZONE]
+    return moment(lot[field], zone[place] if type(zone) is tuple else zone)  # type: ignore[arg-type]
+
+
+def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: bool) -> Result:
+    """Settle on the working state (the module docstring): the result, `working` moved on."""
+    event = run.event
+    assert isinstance(event, Purchase)
+    program = run.program
+    points_rules = program.points
+    time = event.time
+    awards = run.effects_points
+    lots = working.lots
+    quantities = run.quantities
+    zone = time.tzinfo
+    made: list[LotTuple] = []
+    ids: list[str] = []
+    available_at = time + points_rules.pending if points_rules.pending else time
+    expires_at = time + points_rules.expire_after if points_rules.expire_after else None
+    if awards:
+        available = seconds(available_at)
+        expires = NEVER if expires_at is None else seconds(expires_at)
+        if lots and lots[-1][LOT_EXPIRES] > expires:
+            raise _NeedsLots  # a lot placed before others (a shorter expire_after): process places it
+        for award in awards:
+            points = award.points
+            whole = (
+                int(points) if points.same_quantum(_ONE) and (points or not points.is_signed()) else points
+            )
+            lot_id = f"{event.id}/{award.rule}"
+            made.append(
+                (
+                    expires,
+                    available,
+                    now,
+                    whole,
+                    event.id,
+                    award.rule,
+                    LazyLines(award.lines, quantities),
+                    zone,
+                    None,
+                )
+            )
+            ids.append(lot_id)
+    state = run.state
+    # what settle.new_state does besides the lots, the pending lots, the ids and the clock
+    bought = past_lines(event.items, run.local.date(), event.id)
+    purchases, older = history.kept(
+        state.purchases, bought, state.older_purchases, run.local.date(), run.plan.purchases_kept
+    )
+    coupons = state.coupons
+    if run.redeemed or run.coupons_issued:  # as settle.new_state (a birthday's coupon, an offer's)
+        coupons = [
+            c.model_copy(update={"used_in": event.id}) if c.code in run.redeemed else c for c in state.coupons
+        ]
+        coupons += [
+            IssuedCoupon(code=c.code, coupon=c.coupon, issued_at=time, expires_at=c.expires_at)
+            for c in run.coupons_issued
+        ]
+    badges = state.badges
+    if run.badges:
+        badges = [*badges, *(b.badge for b in run.badges if b.badge not in state.badges)]
+    latest = settle.later(state.last_event_at, time)
+    change_state(
+        run,
+        {
+            "customer": event.customer,
+            "lots": _UNREAD,
+            "pending_lots": _UNREAD,
+            "counters": run.counters,
+            "coupons": coupons,
+            "purchases": purchases,
+            "older_purchases": older,
+            "visits": state.visits + 1,
+            "entries": settle._entries(run),
+            "processed": _UNREAD,
+            "badges": badges,
+            "last_event_at": latest,
+        },
+    )
+    totals = _totals(run)
+    # nothing can fall back from here on: the working state moves on
+    lots.extend(made)
+    pending = working.pending_lots
+    assert pending is not None
+    if available_at > time and ids:
+        waiting = [*waiting, *ids]
+    elif ids and waiting:
+        tail = False  # lots available at once after those still waiting
+    if waiting is not pending:
+        working.pending_lots = waiting
+    working.pending_tail = waiting if tail else None  # the event's lots joined the tail, in order
+    ring = working.ids
+    if len(ring) == KEPT_IDS:
+        working.seen.discard(ring[0])
+    ring.append(event.id)
+    working.seen.add(event.id)
+    if latest is time:
+        working.last_event_at, working.last_zone = now, zone
+    working._sums = None  # the running sums added up again when read
+    if made:  # lots expiring before the reminder's reach (a shorter expire_after): a new view
+        until = reminded_until(working.lots_view, run.state.reminded)
+        if until is not None and expires_at is not None and expires_at <= until:
+            working.lots_view = None
+    working.moved_on(run.state)
+    at = working.moves
+    entries = run.ledger
+    return settled(
+        program.program,
+        program.version,
+        event.id,
+        event.customer,
+        tuple(awards),
+        tuple(run.effects_discounts) if run.effects_discounts else (),
+        totals,
+        Later(lambda: _public(working, at)),  # type: ignore[arg-type]
+        Later(lambda: _ledger(run, entries, awards)),  # type: ignore[arg-type]
+        RuleTraces(run.trace),
+        run.tier_progress,
+        run.free_shipping,
+        tuple(run.coupons_issued) if run.coupons_issued else (),
+        tuple(run.redeemed) if run.redeemed else (),
+        tuple(run.badges) if run.badges else (),
+        tuple(run.tier_changes) if run.tier_changes else (),
+        tuple(run.notifications) if run.notifications else (),
+        tuple(run.draw_entries) if run.draw_entries else (),
+        tuple(run.points_changes) if run.points_changes else (),
+        tuple(run.budgets_released) if run.budgets_released else (),
+        run.referral_owed,
+        StreamResult,
+    )
+
+
+_ONE = Decimal(1)
+
+
+def _public(working: Working, at: int) -> CustomerState:
+    if working.moves != at:
+        raise StateMovedOnError(
+            "result.state of a step read after its working state moved on (a later step, a load or a "
+            "change): read it before the next step, or keep working.public() (engine/step.py)"
+        )
+    return working.public()
+
+
+def _ledger(run: Run, before: list[LedgerEntry], awards: list[Any]) -> tuple[LedgerEntry, ...]:
+    """The ledger entries of the event: those made before settle, then each award's earn entry."""
+    event = run.event
+    if not awards:
+        return tuple(before)
+    records = awards_records([award.lines for award in awards], run.quantities)
+    hashes = run.plan.rule_hashes
+    version = run.program.version
+    made = [
+        earn_entry(
+            event.id,
+            award.rule,
+            award.points,
+            f"{event.id}/{award.rule}",
+            event.time,
+            version,
+            hashes.get(award.rule),
+            parts,
+        )
+        for award, (_, parts) in zip(awards, records, strict=True)
+    ]
+    return (*before, *made)
+
+
+def _totals(run: Run) -> Totals:
+    """`settle.outcome`'s totals."""
+    event = run.event
+    assert isinstance(event, Purchase)
+    points = ZERO
+    for award in run.effects_points:
+        points += award.points
+    discount = ZERO
+    for given in run.effects_discounts:
+        discount += given.amount
+    shipping = ZERO if run.free_shipping is not None else event.shipping
+    basket = sum(run.amounts, ZERO)
+    return trusted(
+        Totals,
+        {
+            "basket": basket,
+            "discount": discount,
+            "shipping": shipping,
+            "to_pay": basket - discount + shipping,
+            "earning_base": sum(run.base, ZERO) + shipping_base(run),
+            "points": points,
+        },
+        settle._TOTALS_GIVEN,
+    )

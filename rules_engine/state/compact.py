@@ -1,0 +1,332 @@
+"""The compact values of a working state (state/working.py): times as epoch seconds, points and
+money as ints where exact, and the tuples a working state keeps of its lots and activities, each
+made from its model and back exactly.
+
+Why a module of its own: these are the conversions `Working` and the step in place
+(engine/step.py) share, below the working state's own logic (what it stands for, what is made when).
+
+Input: the `CustomerState`'s models and values. Output: tuples and ints, and the models again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Sequence
+from decimal import Decimal
+from itertools import repeat
+from operator import is_, itemgetter
+from typing import Any, Final
+
+from pydantic_core import TzInfo
+
+from rules_engine.engine.trusted import awards_records, points_lot, trusted
+from rules_engine.state.customer import Activity, ActivitySums, Lot, LotLine
+from rules_engine.state.shared import window
+
+NEVER = 1 << 62
+"""The expiry key of a lot that never expires: after every time a state can hold (year 9999 is
+about 2.5e11 seconds), so lots in expiry order have those last, and keys compare as numbers."""
+
+Seconds = int | Decimal
+"""A time as epoch seconds: an `int`, or a `Decimal` with the microseconds as its fraction."""
+Units = int | Decimal
+"""Points (or money in minor units) as an `int` where that is exact, else the `Decimal` itself."""
+Zone = dt.tzinfo | None
+# A lot's times' zone: one for all three (the usual), or each its own when they differ.
+LotZone = Zone | tuple[Zone, Zone, Zone]
+
+# A lot: (expires, available, earned, points, event, rule, lines, zone, model).
+LotTuple = tuple[Seconds, Seconds, Seconds, Units, str, str, "list[LotLine] | LazyLines", LotZone, Lot | None]
+LOT_EXPIRES: Final = 0
+LOT_AVAILABLE: Final = 1
+LOT_EARNED: Final = 2
+LOT_POINTS: Final = 3
+LOT_EVENT: Final = 4
+LOT_RULE: Final = 5
+LOT_LINES: Final = 6
+LOT_ZONE: Final = 7
+LOT_MODEL: Final = 8
+
+LOT_MODEL_OF = itemgetter(LOT_MODEL)
+
+# An activity: (at, spend, points, visits, event, paid, qty, zone, model); spend in minor units.
+ActivityTuple = tuple[Seconds, Units, Units, int, str, list[Decimal], list[Decimal], Zone, Activity | None]
+ACT_AT: Final = 0
+ACT_SPEND: Final = 1
+ACT_POINTS: Final = 2
+ACT_VISITS: Final = 3
+ACT_EVENT: Final = 4
+ACT_PAID: Final = 5
+ACT_QTY: Final = 6
+ACT_ZONE: Final = 7
+ACT_MODEL: Final = 8
+
+ACT_MODEL_OF = itemgetter(ACT_MODEL)
+
+# A long list as `shared.window` gives it: (storage, start, end).
+Window = tuple[Sequence[Any], int, int]
+
+# The activity's running sums: (start, spend, points, visits, zone, model); start None: the whole.
+SumsTuple = tuple[Seconds | None, Units, Units, int, Zone, ActivitySums | None]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = _EPOCH.toordinal()
+_FIXED = (dt.timezone, TzInfo)
+_OFFSETS: dict[dt.tzinfo, int] = {}
+"""The UTC offset in seconds of each fixed-offset zone seen (`datetime.timezone`, pydantic's `TzInfo`)."""
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_ONE = Decimal(1)
+_QUANTA = [Decimal(1).scaleb(-decimals) for decimals in range(10)]
+_ACTIVITY_GIVEN = set(Activity.model_fields)
+_SUMS_GIVEN = set(ActivitySums.model_fields)
+
+
+# -- values: times as epoch seconds, decimals as ints where exact -------------------------------
+
+
+def exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent
+
+
+def moment(seconds: Seconds, zone: Zone) -> dt.datetime:
+    """The time `seconds` in `zone` (`seconds`' inverse, with the zone the time had)."""
+    made: dt.datetime = moment_of(seconds, zone)
+    return made
+
+
+def seconds(moment: dt.datetime) -> Seconds:
+    """`moment` as epoch seconds: an int, or a `Decimal` when it has microseconds (exact either way).
+    A naive time (a state made by hand) counts from the naive epoch."""
+    zone = moment.tzinfo
+    if not moment.microsecond and zone is not None:
+        offset = _OFFSETS.get(zone)
+        if offset is None and isinstance(zone, _FIXED):
+            delta = zone.utcoffset(None)
+            if delta is not None and not delta.microseconds:
+                offset = _OFFSETS.setdefault(zone, delta.days * 86_400 + delta.seconds)
+        if offset is not None:  # from the fields: twice as fast as `timestamp()` or a subtraction
+            day = (moment.toordinal() - _EPOCH_DAY) * 86_400
+            return day + moment.hour * 3600 + moment.minute * 60 + moment.second - offset
+    delta = moment - (_EPOCH if moment.tzinfo is not None else _NAIVE_EPOCH)
+    if not delta.microseconds:
+        return delta.days * 86_400 + delta.seconds
+    return Decimal(delta // _MICROSECOND).scaleb(-6)
+
+
+def moment_of(seconds: Seconds | None, zone: Zone) -> Any:
+    """The time `seconds` in `zone`: the one `seconds` was given, with its UTC offset (None: None)."""
+    if seconds is None:
+        return None
+    if type(seconds) is int and zone is not None:
+        try:
+            return dt.datetime.fromtimestamp(seconds, zone)
+        except (OverflowError, OSError, ValueError):
+            pass
+    delta = dt.timedelta(microseconds=int(Decimal(seconds).scaleb(6)))
+    if zone is None:
+        return _NAIVE_EPOCH + delta
+    return (_EPOCH + delta).astimezone(zone)
+
+
+def time_of(moment: dt.datetime | None) -> tuple[Seconds | None, Zone]:
+    if moment is None:
+        return None, None
+    return seconds(moment), moment.tzinfo
+
+
+def moved_by(before: Window | None, values: Sequence[Any]) -> tuple[int, Sequence[Any]] | None:
+    """How the window `before` became `values`, when it did only by losing elements at its head and
+    gaining some after its end in the same storage: (how many left, the elements appended)."""
+    if before is None:
+        return None
+    items, start, end = before
+    now, first, last = window(values)
+    if now is not items or not start <= first <= end <= last:
+        return None
+    return first - start, items[end:last]
+
+
+def _same_zone(a: Zone, b: Zone) -> bool:
+    """Whether a time in `b` rebuilt in `a` keeps its UTC offset: the same zone, or two fixed
+    offsets that are equal (pydantic's `TzInfo` and `datetime.timezone` compare by offset)."""
+    return a is b or (a is not None and b is not None and a == b)
+
+
+def units_of(value: Decimal) -> Units:
+    """Points as an int when that is exact (a decimal at exponent 0, not -0), else the decimal."""
+    if value.same_quantum(_ONE):  # exponent 0 (a C call: `as_tuple` makes a tuple of digits)
+        units = int(value)
+        if units or not value.is_signed():
+            return units
+    return value
+
+
+def _minor(value: Decimal, decimals: int) -> Units:
+    """Money as an int of minor units when it has exactly the currency's decimals, else itself."""
+    if value.same_quantum(_QUANTA[decimals]):
+        units = int(value.scaleb(decimals))
+        if units or not value.is_signed():
+            return units
+    return value
+
+
+def decimal_of(units: Units) -> Decimal:
+    return Decimal(units) if type(units) is int else units  # type: ignore[return-value]
+
+
+def _money(units: Units, decimals: int) -> Decimal:
+    if type(units) is int:
+        return Decimal(units).scaleb(-decimals) if decimals else Decimal(units)
+    return units  # type: ignore[return-value]
+
+
+# -- lots ---------------------------------------------------------------------------------------
+
+
+def lot_tuple(lot: Lot) -> LotTuple:
+    earned, available, expires = lot.earned_at, lot.available_at, lot.expires_at
+    first = earned.tzinfo
+    zone: LotZone = first
+    if (available.tzinfo is not first and not _same_zone(first, available.tzinfo)) or (
+        expires is not None and expires.tzinfo is not first and not _same_zone(first, expires.tzinfo)
+    ):
+        zone = (first, available.tzinfo, None if expires is None else expires.tzinfo)
+    return (
+        NEVER if expires is None else seconds(expires),
+        seconds(available),
+        seconds(earned),
+        units_of(lot.points),
+        lot.event,
+        lot.rule,
+        lot.lines,
+        zone,
+        lot,
+    )
+
+
+def lot_model(lot: LotTuple, fresh: bool) -> Lot:
+    model = lot[LOT_MODEL]
+    if model is not None and not fresh:
+        return model
+    zone = lot[LOT_ZONE]
+    if type(zone) is tuple:
+        earned_zone, available_zone, expires_zone = zone
+    else:
+        earned_zone = available_zone = expires_zone = zone  # type: ignore[assignment]
+    expires = lot[LOT_EXPIRES]
+    return points_lot(
+        lot[LOT_EVENT],
+        lot[LOT_RULE],
+        decimal_of(lot[LOT_POINTS]),
+        moment_of(lot[LOT_EARNED], earned_zone),
+        moment_of(lot[LOT_AVAILABLE], available_zone),
+        None if expires == NEVER else moment_of(expires, expires_zone),
+        _lines(lot[LOT_LINES]) if not fresh else list(_lines(lot[LOT_LINES])),
+    )
+
+
+class LazyLines:
+    """A lot's `LotLine`s not made yet: the award's line shares and the basket's quantities, made
+    (`awards_records`) when the lot's model is (`public()`, a return), not at every award."""
+
+    __slots__ = ("made", "quantities", "shares")
+
+    def __init__(self, shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]) -> None:
+        self.shares = shares
+        self.quantities = quantities
+        self.made: list[LotLine] | None = None
+
+    def lines(self) -> list[LotLine]:
+        made = self.made
+        if made is None:
+            made = self.made = awards_records((self.shares,), self.quantities)[0][0]
+        return made
+
+
+def _lines(lines: list[LotLine] | LazyLines) -> list[LotLine]:
+    return lines.lines() if type(lines) is LazyLines else lines  # type: ignore[return-value]
+
+
+def models_of(tuples: deque[Any], model_of: Any, make: Any, fresh: bool) -> list[Any]:
+    """The models of a deque of lots or activities: each tuple's own, read in C, and those of the
+    tuples a step made (no model) made and kept in their tuples for the next time; `fresh`: every
+    one made from its tuple's values."""
+    if fresh:
+        return [make(made) for made in tuples]
+    models = list(map(model_of, tuples))
+    if any(map(is_, models, repeat(None))):
+        for i, model in enumerate(models):
+            if model is None:
+                made = tuples[i]
+                models[i] = model = make(made)
+                tuples[i] = (*made[:-1], model)
+    return models
+
+
+def balance_of(lots: deque[LotTuple], moment: Seconds | None) -> tuple[Units, Units]:
+    """The points available at `moment` (not pending, not expired) and those still pending; with no
+    moment (a state that saw no event), every lot's points are available."""
+    balance: Units = 0
+    pending: Units = 0
+    for lot in lots:
+        if moment is None or lot[LOT_AVAILABLE] <= moment < lot[LOT_EXPIRES]:
+            balance += lot[LOT_POINTS]
+        elif lot[LOT_AVAILABLE] > moment:
+            pending += lot[LOT_POINTS]
+    return balance, pending
+
+
+# -- the activity and its running sums ----------------------------------------------------------
+
+
+def activity_tuple(activity: Activity, decimals: int) -> ActivityTuple:
+    at = activity.at
+    return (
+        seconds(at),
+        _minor(activity.spend, decimals),
+        units_of(activity.points),
+        activity.visits,
+        activity.event,
+        activity.paid,
+        activity.qty,
+        at.tzinfo,
+        activity,
+    )
+
+
+def activity_model(activity: ActivityTuple, decimals: int, fresh: bool) -> Activity:
+    model = activity[ACT_MODEL]
+    if model is not None and not fresh:
+        return model
+    values = {
+        "event": activity[ACT_EVENT],
+        "at": moment_of(activity[ACT_AT], activity[ACT_ZONE]),
+        "spend": _money(activity[ACT_SPEND], decimals),
+        "points": decimal_of(activity[ACT_POINTS]),
+        "visits": activity[ACT_VISITS],
+        "paid": list(activity[ACT_PAID]),
+        "qty": list(activity[ACT_QTY]),
+    }
+    return trusted(Activity, values, _ACTIVITY_GIVEN)
+
+
+def sums_tuple(sums: ActivitySums, decimals: int) -> SumsTuple:
+    start, zone = time_of(sums.start)
+    return (start, _minor(sums.spend, decimals), units_of(sums.points), sums.visits, zone, sums)
+
+
+def sums_model(sums: SumsTuple, decimals: int, fresh: bool) -> ActivitySums:
+    model = sums[5]
+    if model is not None and not fresh:
+        return model
+    values = {
+        "start": moment_of(sums[0], sums[4]),
+        "spend": _money(sums[1], decimals),
+        "points": decimal_of(sums[2]),
+        "visits": sums[3],
+    }
+    return trusted(ActivitySums, values, _SUMS_GIVEN)

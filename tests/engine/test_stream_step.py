@@ -1,0 +1,248 @@
+"""The step in place (engine/step.py): `Stream.step` decides a covered purchase on the working state,
+and its result and the working state after it are those of `Engine.process`.
+
+test_working.py holds `Stream.step` equal to `process` on random streams through every example
+program and random programs (`same_stream`, which now returns how many events the step in place
+took). Here: a long coffee-club customer whose purchases meet everything time does between events
+(pending lots ending their wait, lots expiring, messages that waited through the quiet hours, tier
+reviews), with returns, redemptions, app opens and redeliveries between them; the fast path must
+have taken the purchases (`Stream.taken`), those with each kind of change among them. Then what
+the laziness promises: a step's `result.state` read after the working state moved on is refused,
+and an event that falls back after its lots expired leaves them as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine import step
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.run import Run
+from rules_engine.engine.stream import Stream
+from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program
+from rules_engine.state.customer import CustomerState
+from tests.engine.test_working import COFFEE, same, same_stream
+from tests.engine.two_paths import EXAMPLES, products
+
+MSK = dt.timezone(dt.timedelta(hours=3))
+_LINES = [
+    {"sku": "LATTE-L", "category": "coffee", "price": "320.00", "qty": 2},
+    {"sku": "CROISSANT", "category": "pastry", "price": "150.00", "qty": 1},
+    {"sku": "BEANS-1KG", "category": "beans", "price": "1800.00", "qty": 1},
+    {"sku": "GIFT-500", "category": "gift_card", "price": "500.00", "qty": 1},
+    {"sku": "ESPRESSO", "category": "coffee", "price": "120.00", "qty": 3},
+]
+
+
+def _engine() -> Engine:
+    return Engine(load_program(COFFEE), secret=b"s")
+
+
+def _events(seed: int, count: int) -> list[dict[str, Any]]:
+    """One customer's events over more than a year: purchases at any hour (the quiet hours make
+    messages wait), one to three days apart, big and small; now and then a return, a redemption,
+    an app open, a review or a redelivery."""
+    rng = random.Random(seed)
+    moment = dt.datetime(2025, 11, 3, 9, 0, tzinfo=MSK)
+    events: list[dict[str, Any]] = []
+    purchases: list[str] = []
+    for number in range(count):
+        moment += dt.timedelta(days=rng.choice([1, 1, 2, 3]), hours=rng.randrange(-6, 7))
+        base = {"id": f"e{number}", "customer": "c1", "time": moment.isoformat()}
+        roll = rng.random()
+        if roll < 0.04 and purchases:
+            events.append({**base, "type": "return", "purchase": rng.choice(purchases[-20:]),
+                           "items": [{"sku": "LATTE-L", "qty": 1}]})  # fmt: skip
+        elif roll < 0.07:
+            events.append({**base, "type": "redeem", "item": "free-latte"})
+        elif roll < 0.11:
+            events.append({**base, "type": rng.choice(["app_open", "review"])})
+        elif roll < 0.13 and events:
+            events.append({**events[-1]})  # a redelivery
+        else:
+            lines = rng.sample(_LINES, rng.randint(1, len(_LINES)))
+            events.append({**base, "type": "purchase", "items": lines})
+            purchases.append(base["id"])
+    return events
+
+
+def _decided(engine: Engine, event: dict[str, Any], state: CustomerState | None) -> Any:
+    try:
+        return engine.process(event, state)
+    except EventError as error:
+        return [d.code for d in error.diagnostics]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_long_customer_is_decided_in_place_as_process_decides(seed: int) -> None:
+    engine = _engine()
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    state: CustomerState | None = None
+    kinds: Counter[str] = Counter()
+    for event in _events(seed, 320):
+        expected = _decided(engine, event, state)
+        taken = streaming.taken
+        if isinstance(expected, list):
+            with pytest.raises(EventError) as refused:
+                streaming.step(event, working)
+            assert [d.code for d in refused.value.diagnostics] == expected
+            continue
+        result = streaming.step(event, working)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        assert result.ledger == expected.ledger and tuple(result.trace) == tuple(expected.trace)
+        assert result.totals == expected.totals and result.awards == expected.awards
+        same(result.state, expected.state)
+        same(working.public(), expected.state)
+        state = expected.state
+        if streaming.taken > taken:
+            kinds["purchase"] += 1
+            kinds.update({change.kind for change in result.points_changes})
+            kinds["waited"] += any("(it waited)" in t.reason for t in result.trace)
+            kinds["tier"] += bool(result.tier_changes)
+        else:
+            kinds[f"fell back: {event['type']}"] += 1
+    purchases = sum(1 for e in _events(seed, 320) if e["type"] == "purchase")
+    assert kinds["purchase"] >= purchases * 0.8, kinds  # the first and the redelivered go to process
+    assert kinds["available"] and kinds["expire"] and kinds["waited"] and kinds["tier"], kinds
+    same(working.public(fresh=True), state)  # every compact part, made from the values alone
+
+
+_SLOW = settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if p.stem != "fashion-house"], ids=lambda p: p.stem)
+@_SLOW
+@given(data=st.data())
+def test_purchase_streams_take_the_step_in_place_and_decide_as_process(
+    path: Any, data: st.DataObject
+) -> None:
+    """Streams of purchases (a few other events between) through every example program whose
+    purchases the generated path takes: the same results and states as `process`, and the step in
+    place took most purchases (fashion-house has a return window: every event goes to `process`)."""
+    from tests.engine.random_programs import Drawn, streams
+
+    engine = Engine(load_program(path), secret=b"s")
+    program = engine.program
+    drawn = Drawn(path.read_text(encoding="utf-8"), program.currency, 0 if program.currency == "JPY" else 2)
+    stream = data.draw(streams(drawn, customers=1, events=20, products=products(path.stem)), label="stream")
+    taken = same_stream(engine, stream)
+    fresh = sum(1 for e in stream if e["type"] == "purchase" and e.get("items") and not e.get("coupons"))
+    assert taken <= fresh
+
+
+def test_every_example_program_but_one_with_a_return_window_takes_purchases_in_place() -> None:
+    """The step in place runs for the example programs (a counter, not a timing: a silent fallback
+    would pass the differential tests)."""
+    for path in EXAMPLES:
+        engine = Engine(load_program(path), secret=b"s")
+        streaming = Stream(engine)
+        working = streaming.working(None)
+        start = dt.datetime(2026, 3, 2, 12, 0, tzinfo=MSK)
+        price = "40.00" if engine.quantum.as_tuple().exponent else "4000"
+        for number in range(6):
+            event = {
+                "id": f"p{number}",
+                "type": "purchase",
+                "customer": "c1",
+                "time": (start + dt.timedelta(days=number)).isoformat(),
+                "items": [
+                    {"sku": sku, "category": category, "price": price, "qty": 1}
+                    for sku, category in products(path.stem)[:2]
+                ],
+            }
+            expected = engine.process(event, working.public())
+            result = streaming.step(event, working)
+            assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+        returns = engine.program.returns is not None
+        assert streaming.taken == (0 if returns else 5), path.stem  # the first: a new customer
+
+
+def test_a_result_state_read_after_the_working_state_moved_on_is_refused() -> None:
+    engine = _engine()
+    streaming = Stream(engine)
+    events = [e for e in _events(7, 40) if e["type"] == "purchase"]
+    working = streaming.working(None)
+    streaming.step(events[0], working)  # a new customer: `process`
+    first = streaming.step(events[1], working)
+    second = streaming.step(events[2], working)
+    assert streaming.taken == 2
+    with pytest.raises(step.StateMovedOnError):
+        first.state  # noqa: B018 (the read is what is tested)
+    kept = second.state  # read before the next step: then kept, whatever the working state does
+    streaming.step(events[3], working)
+    assert second.state is kept
+    assert first.totals.points >= 0 and first.ledger  # the rest of the result stays readable
+
+
+def test_an_event_that_falls_back_after_its_lots_expired_leaves_them_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The step pops the lots due before the run; a stage that then reads what the step keeps
+    compact sends the event to `process`, on the working state as it was."""
+    engine = _engine()
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    events = [e for e in _events(11, 400) if e["type"] == "purchase"]
+    state: CustomerState | None = None
+    fast = engine.generated
+    assert fast is not None
+    mechanics = fast.mechanics
+    fell_back = 0
+    for event in events:
+        expected = engine.process(event, state)
+        due = working.lots and working.lots[0][0] <= dt.datetime.fromisoformat(event["time"]).timestamp()
+
+        def reads_the_ids(run: Run) -> None:
+            len(run.state.processed)  # what no stage reads: `_NeedsLots`
+
+        if due:
+            monkeypatch.setattr(fast, "mechanics", (*mechanics, reads_the_ids))
+        taken = streaming.taken
+        result = streaming.step(event, working)
+        monkeypatch.setattr(fast, "mechanics", mechanics)
+        if due:
+            assert streaming.taken == taken
+            fell_back += 1
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+        same(working.public(fresh=True), expected.state)
+        state = expected.state
+    assert fell_back >= 10
+
+
+def test_a_copy_of_a_working_state_steps_on_its_own() -> None:
+    """A copy's lots are its own deque, and so is the step's view of them: the copy and the
+    original, stepped with different purchases, each decide as `process` on their own state."""
+    engine = _engine()
+    streaming = Stream(engine)
+    events = [e for e in _events(5, 60) if e["type"] == "purchase"]
+    working = streaming.working(None)
+    for event in events[:20]:
+        streaming.step(event, working)
+    other = working.copy()
+    base = working.public()
+    for event in events[20:30]:
+        streaming.step(event, working)
+    state = base
+    for event in events[30:40]:
+        moved = {**event, "id": f"copy-{event['id']}"}
+        expected = engine.process(moved, state)
+        result = streaming.step(moved, other)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json()
+        state = expected.state
+    same(other.public(fresh=True), state)
+    assert streaming.taken >= 25
+    result = streaming.step({**events[40], "id": "copy-last"}, other)  # its state not read yet
+    other.load(base)  # a load moves the working state on: an earlier step's state is refused
+    with pytest.raises(step.StateMovedOnError):
+        result.state  # noqa: B018
