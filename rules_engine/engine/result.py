@@ -411,4 +411,4 @@ class StreamResult(Result):
         names = Result.__dataclass_fields__
         return all(getattr(self, n) == getattr(other, n) for n in names if names[n].compare)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = Result.__hash__  # the fields', as a `Result`'s (read through the properties)

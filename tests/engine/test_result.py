@@ -52,3 +52,4 @@ def test_a_stream_result_reads_its_later_state_and_ledger_and_equals_the_result(
     assert made.ledger is ledger
     expected = Result(**values)  # type: ignore[arg-type]
     assert made == expected and expected == made
+    assert hash(made) == hash(expected)
