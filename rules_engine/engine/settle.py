@@ -17,10 +17,10 @@ from rules_engine.engine import history, lifecycle, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
-from rules_engine.engine.result import Result, RuleTraces, settled
+from rules_engine.engine.result import Award, Result, RuleTraces, settled
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import awards_records, earned, past_lines, trusted
-from rules_engine.state.customer import CustomerState, IssuedCoupon, Lot, PastLine
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.shared import appended
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
@@ -28,6 +28,14 @@ PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliver
 
 def outcome(run: Run) -> Result:
     """The result of the run: its totals, its effects, its trace and the new state."""
+    made = totals(run)
+    state = new_state(run)  # books the awards' earn entries in `run.ledger`
+    return result_of(run, tuple(run.effects_points), made, state, tuple(run.ledger))
+
+
+def totals(run: Run) -> Totals:
+    """The event's totals: the basket, its discounts and shipping, what is left to pay, the
+    earning base and the points the awards gave."""
     event = run.event
     points = ZERO
     for award in run.effects_points:
@@ -39,7 +47,7 @@ def outcome(run: Run) -> Result:
     if isinstance(event, Purchase):
         shipping = ZERO if run.free_shipping is not None else event.shipping
     basket = sum(run.amounts, ZERO)
-    totals = trusted(
+    return trusted(
         Totals,
         {
             "basket": basket,
@@ -51,17 +59,29 @@ def outcome(run: Run) -> Result:
         },
         _TOTALS_GIVEN,
     )
-    state = new_state(run)  # books the awards' earn entries in `run.ledger`
+
+
+def result_of(
+    run: Run,
+    awards: tuple[Award, ...],
+    made: Totals,
+    state: CustomerState,
+    ledger: tuple[LedgerEntry, ...],
+    kind: type[Result] | None = None,
+) -> Result:
+    """The `Result` of the run with these awards, totals, state and ledger: what `outcome` gives,
+    and what the step in place (step.py) gives with its state and ledger made when first read."""
+    event = run.event
     return settled(  # the rarer effects' lists are mostly empty: `()` without a call
         run.program.program,
         run.program.version,
         event.id,
         event.customer,
-        tuple(run.effects_points),
+        awards,
         tuple(run.effects_discounts) if run.effects_discounts else (),
-        totals,
+        made,
         state,
-        tuple(run.ledger),
+        ledger,
         RuleTraces(run.trace),
         run.tier_progress,
         run.free_shipping,
@@ -74,6 +94,7 @@ def outcome(run: Run) -> Result:
         tuple(run.points_changes) if run.points_changes else (),
         tuple(run.budgets_released) if run.budgets_released else (),
         run.referral_owed,
+        kind,
     )
 
 

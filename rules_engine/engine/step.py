@@ -42,13 +42,12 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from rules_engine.engine import conditions, history, settle
-from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.lifecycle import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
-from rules_engine.engine.outcome import PointsChange, Totals
-from rules_engine.engine.result import Later, Result, RuleTraces, StreamResult, settled
-from rules_engine.engine.run import ZERO, BudgetSnapshot, Run, change_state, open_run
+from rules_engine.engine.outcome import PointsChange
+from rules_engine.engine.result import Later, Result, StreamResult
+from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
 from rules_engine.engine.trusted import (
     awards_records,
     earn_entry,
@@ -56,7 +55,6 @@ from rules_engine.engine.trusted import (
     past_lines,
     points_changes,
     replaced,
-    trusted,
 )
 from rules_engine.errors import EventError
 from rules_engine.state.compact import (
@@ -427,7 +425,7 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
             "last_event_at": latest,
         },
     )
-    totals = _totals(run)
+    totals = settle.totals(run)
     # nothing can fall back from here on: the working state moves on
     lots.extend(made)
     pending = working.pending_lots
@@ -454,28 +452,12 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
     working.moved_on(run.state)
     at = working.moves
     entries = run.ledger
-    return settled(
-        program.program,
-        program.version,
-        event.id,
-        event.customer,
+    return settle.result_of(
+        run,
         tuple(awards),
-        tuple(run.effects_discounts) if run.effects_discounts else (),
         totals,
         Later(lambda: _public(working, at)),  # type: ignore[arg-type]
         Later(lambda: _ledger(run, entries, awards)),  # type: ignore[arg-type]
-        RuleTraces(run.trace),
-        run.tier_progress,
-        run.free_shipping,
-        tuple(run.coupons_issued) if run.coupons_issued else (),
-        tuple(run.redeemed) if run.redeemed else (),
-        tuple(run.badges) if run.badges else (),
-        tuple(run.tier_changes) if run.tier_changes else (),
-        tuple(run.notifications) if run.notifications else (),
-        tuple(run.draw_entries) if run.draw_entries else (),
-        tuple(run.points_changes) if run.points_changes else (),
-        tuple(run.budgets_released) if run.budgets_released else (),
-        run.referral_owed,
         StreamResult,
     )
 
@@ -514,29 +496,3 @@ def _ledger(run: Run, before: list[LedgerEntry], awards: list[Any]) -> tuple[Led
         for award, (_, parts) in zip(awards, records, strict=True)
     ]
     return (*before, *made)
-
-
-def _totals(run: Run) -> Totals:
-    """`settle.outcome`'s totals."""
-    event = run.event
-    assert isinstance(event, Purchase)
-    points = ZERO
-    for award in run.effects_points:
-        points += award.points
-    discount = ZERO
-    for given in run.effects_discounts:
-        discount += given.amount
-    shipping = ZERO if run.free_shipping is not None else event.shipping
-    basket = sum(run.amounts, ZERO)
-    return trusted(
-        Totals,
-        {
-            "basket": basket,
-            "discount": discount,
-            "shipping": shipping,
-            "to_pay": basket - discount + shipping,
-            "earning_base": sum(run.base, ZERO) + shipping_base(run),
-            "points": points,
-        },
-        settle._TOTALS_GIVEN,
-    )
