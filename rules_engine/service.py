@@ -227,7 +227,7 @@ class Loyalty:
         snapshot = BudgetSnapshot(spent, redeemed, None)
         if event.id in working.seen:  # the state itself remembers it (a state imported with history)
             return self.engine.process(event, working.public(), explain=explain, budgets=snapshot), True
-        new = working.customer is None
+        new = working.customer_id is None  # not `customer`: that would make the compact parts
         result = self._stream.step(event, working, budgets=snapshot)
         transaction.save(self._change(event, new, result, None, wanted))
         return result, False

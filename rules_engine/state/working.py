@@ -416,6 +416,18 @@ class Working:
             lots[index] = (*lot[:LOT_MODEL], model)
         return model
 
+    @property
+    def customer_id(self) -> str | None:
+        """The customer's id (`customer`; None for a customer not seen yet), read without making the
+        compact parts a step (`moved_on`) or a fallback (`defer`) left to be made: a service asks it
+        of every event, and reading `customer` itself would make them all (~20 µs an event)."""
+        behind = self._behind
+        if behind is not None:
+            return behind.customer
+        if self._cold_behind is not None:
+            return self.cold.customer
+        return self.customer
+
     def changed(self) -> None:
         """Say that the compact parts were changed in place: `public()` builds its state again (and
         `load` no longer takes the deques for the lists they were made from)."""

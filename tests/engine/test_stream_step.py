@@ -246,3 +246,26 @@ def test_a_copy_of_a_working_state_steps_on_its_own() -> None:
     other.load(base)  # a load moves the working state on: an earlier step's state is refused
     with pytest.raises(step.StateMovedOnError):
         result.state  # noqa: B018
+
+
+def test_the_customer_id_is_read_without_making_the_compact_parts() -> None:
+    """A service asks every event whether its customer is new (`Working.customer_id`): after a
+    step in place, after a fallback and for a new customer it is the public state's customer, and
+    reading it leaves the parts a step left to be made from the cold state unmade (reading
+    `customer` itself makes them all)."""
+    engine = _engine()
+    streaming = Stream(engine)
+    events = _events(3, 30)
+    purchases = [e for e in events if e["type"] == "purchase"]
+    working = streaming.working(None)
+    assert working.customer_id is None
+    streaming.step(purchases[0], working)  # a new customer: `process`, the working state deferred
+    assert working._behind is not None
+    assert working.customer_id == "c1" and working._behind is not None
+    streaming.step(purchases[1], working)
+    streaming.step(purchases[2], working)
+    assert streaming.taken == 2
+    assert working._cold_behind is not None  # the step left the compact parts to be made
+    assert working.customer_id == "c1" and working._cold_behind is not None
+    assert working.customer == working.public().customer == "c1"  # `customer` makes them
+    assert working._cold_behind is None
