@@ -20,12 +20,11 @@ cachegrind run takes a minute or two.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from timing import cachegrind
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -64,27 +63,8 @@ def child(history: int, events: int, explain: bool, stream: bool = False) -> Non
 
 def counted(history: int, events: int, explain: bool, stream: bool = False) -> int:
     """The instructions cachegrind counts for a child run of `events` events."""
-    command = [
-        "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        "--cachegrind-out-file=/dev/null",
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        str(history),
-        str(events),
-        *(["--explain"] if explain else []),
-        *(["--stream"] if stream else []),
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(
-            f"cachegrind run failed (history {history}, {events} events):\n{done.stderr[-2000:]}"
-        )
-    return int(found.group(1).replace(",", ""))
+    args = [str(history), str(events), *(["--explain"] if explain else []), *(["--stream"] if stream else [])]
+    return cachegrind(str(Path(__file__).resolve()), args, f"history {history}, {events} events")
 
 
 def main() -> None:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from timing import cachegrind
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -94,23 +94,7 @@ def child(part: str, lines: int) -> None:
 
 def counted(part: str, lines: int) -> int:
     """The instructions cachegrind counts for a child run of `part` over `lines` lines."""
-    command = [
-        "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        "--cachegrind-out-file=/dev/null",
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        part,
-        str(lines),
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"cachegrind run failed ({part}, {lines} lines):\n{done.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+    return cachegrind(str(Path(__file__).resolve()), [part, str(lines)], f"{part}, {lines} lines")
 
 
 def main() -> None:
