@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from rules_engine.engine.money import ONE, LineShares, line_shares, split
 from rules_engine.engine.result import award_of
+from rules_engine.engine.rounding import scaled, scaled_fresh
 
 _WEIGHTS = st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=12)
 _UNITS = st.one_of(st.integers(min_value=1, max_value=2000), st.integers(min_value=1, max_value=10**12))
@@ -72,3 +73,18 @@ def test_late_shares_let_their_weights_go_once_split() -> None:
     assert late.shares() == ((0, "A", Decimal(1)), (1, "B", Decimal(2)), (2, "C", Decimal(3)))
     weights[0] = 100  # the function never changes them after; once split, nothing reads them
     assert late.shares()[0] == (0, "A", Decimal(1))
+
+
+_DECIMAL = st.one_of(
+    st.just(Decimal(0)),
+    st.sampled_from([Decimal("0.00"), Decimal("-0"), Decimal("0E+2")]),
+    st.decimals(min_value=-(10**6), max_value=10**6, places=3, allow_nan=False, allow_infinity=False),
+    st.integers(min_value=0, max_value=10**6).map(Decimal),
+)
+
+
+@given(st.lists(_DECIMAL, max_size=12))
+def test_a_per_line_awards_points_scale_to_the_integers_they_always_did(weights: list[Decimal]) -> None:
+    """`rounding.scaled_fresh` (the generated function's `_scaled`), which asks no zero its ratio,
+    gives what `rounding.scaled` gives: the same numerators over the same denominator."""
+    assert scaled_fresh(weights) == scaled(weights)
