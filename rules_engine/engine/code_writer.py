@@ -28,7 +28,7 @@ from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
 from rules_engine.engine.generate_lines import DIRECT, Lines, aggregate
-from rules_engine.engine.money import ONE, SMALL, line_shares, split, split_points
+from rules_engine.engine.money import ONE, SMALL, LineShares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled_fresh
@@ -113,7 +113,7 @@ RUNTIME: dict[str, Any] = {
     "_discount_of": discount_of,
     "_split": split,
     "_split_points": split_points,
-    "_line_shares": line_shares,
+    "_line_shares": LineShares,  # split when first read (money.LineShares)
     "_scaled": scaled_fresh,  # the amounts and points it scales are the event's own
     "_whole": whole,
     "_mbase": multiplied_base,

@@ -103,20 +103,19 @@ def _earning_base(writer: Writer) -> list[py.stmt]:
             "_base = _earning_base(run)\n_bm = [_int(_b * SCALE) for _b in _base]",
             SCALE=Decimal(10**writer.exponent),
         )
-    statements = writer.stmts("_base = _list(run.remaining)\n_bm = _rm")
     exclude = writer.plan.base_exclude
-    if exclude is not None:
-        statements += writer.at(
-            writer.stmts(
-                "_out_base = EXCLUDED\n"
-                "_base = [_ZERO if _out else _b for _out, _b in _zip(_out_base, _base)]\n"
-                "_bm = [0 if _out else _b for _out, _b in _zip(_out_base, _bm)]",
-                EXCLUDED=writer.lines.truths(exclude, "_range(_n)"),
-            ),
-            ("earning_base",),
-            "earning_base: the lines it leaves out earn nothing",
-        )
-    return statements
+    if exclude is None:
+        return writer.stmts("_base = _list(run.remaining)\n_bm = _rm")
+    return writer.at(
+        writer.stmts(
+            "_out_base = EXCLUDED\n"
+            "_base = [_ZERO if _out else _b for _out, _b in _zip(_out_base, run.remaining)]\n"
+            "_bm = [0 if _out else _b for _out, _b in _zip(_out_base, _rm)]",
+            EXCLUDED=writer.lines.truths(exclude, "_range(_n)"),
+        ),
+        ("earning_base",),
+        "earning_base: the lines it leaves out earn nothing",
+    )
 
 
 def generate(plan: Plan) -> Generated:
@@ -163,6 +162,9 @@ def generate(plan: Plan) -> Generated:
             earn += multiplier(writer, step, earn_winners, rounding)
     earn += tier_multiplier(writer, rounding)
     earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
+    pending = plan.program.points.pending
+    if pending:  # when the awards' points become available: one time for all of them
+        earn_start += writer.stmts("_available = run.event.time + PENDING", PENDING=pending)
     body: list[py.stmt] = writer.stmts("_append = run.trace.append\n_n = _len(run.items)")
     body += minor_units(writer)  # each line's amount in minor units (`_rm`: what is left of it)
     lines = writer.lines.statements()  # after every rule is written: it reads what they ask

@@ -77,13 +77,13 @@ VALUE
 NOT_NEGATIVE
 if not _any(_eligible):
     _value = _ZERO
-_weights = [*_kept[:_n], 0]
+WEIGHTS
 _xn, _xd = _value.as_integer_ratio()
 TRACKED
 """
 # A fixed award that cannot be negative: its exact ratio folded in (zero when no line is eligible).
 _AWARD_FIXED = """
-_weights = [*_kept[:_n], 0]
+WEIGHTS
 if _any(_eligible):
     _xn = XN
     _xd = XD
@@ -110,7 +110,7 @@ LINES
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
-_exact = _sum(_points, _ZERO)
+_exact = _sum(_map(_points.__getitem__, _lines), _ZERO)
 _xn, _xd = _exact.as_integer_ratio()
 if _track:
     _weights = _scaled(_points)[0]
@@ -311,12 +311,21 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         may_be_negative = step.award is not None or (step.fixed is not None and step.fixed < 0)
         check = writer.stmts(_NOT_NEGATIVE, RULE=rule.id) if may_be_negative else []
         tracked = writer.stmts(_AWARD_TRACKED)
+        # an award weighs the lines' units, never shipping: without shipping in the earning base
+        # its slot in the units is 0 already, and the units are never changed (so shared)
+        award_weights = writer.stmts(
+            "_weights = [*_kept[:_n], 0]"
+            if plan.program.earning_base.include_shipping
+            else "_weights = _kept"
+        )
         if step.award is None and not may_be_negative:
             assert step.fixed is not None
             xn, xd = step.fixed.as_integer_ratio()
-            body += writer.stmts(_AWARD_FIXED, XN=xn, XD=xd, TRACKED=tracked)
+            body += writer.stmts(_AWARD_FIXED, XN=xn, XD=xd, TRACKED=tracked, WEIGHTS=award_weights)
         else:
-            body += writer.stmts(_AWARD, VALUE=value, NOT_NEGATIVE=check, TRACKED=tracked)
+            body += writer.stmts(
+                _AWARD, VALUE=value, NOT_NEGATIVE=check, TRACKED=tracked, WEIGHTS=award_weights
+            )
         share = "_shares = _split_points(_granted, _weights)"
         weights = "_weights"
         nothing = _negative(writer, rule.id, negative_words) if may_be_negative else negative_words
@@ -402,11 +411,7 @@ def _give(
     cut award (`_shares`, decimals, as the stage); `weights`: what an award given whole is split
     by, on integers (`money.line_shares`)."""
     pending = writer.plan.program.points.pending
-    available: py.expr = (
-        py.BinOp(py.parse("run.event.time").body[0].value, py.Add(), writer.const(pending))  # type: ignore[attr-defined]
-        if pending
-        else py.Constant(None)
-    )
+    available: py.expr = py.Name("_available", py.Load()) if pending else py.Constant(None)
     if isinstance(nothing, str) and isinstance(rule, str):  # the same verdict every time: made once
         verdict = simple_verdict(rule, kind, False, "nothing_eligible", nothing)
         nothing_code: list[py.stmt] = []
@@ -452,9 +457,10 @@ def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
     periods = writer.plan.cap_periods(cap)
     if periods:
         statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
-    for period, value, words in periods:
+    for place, (period, value, words) in enumerate(periods):
         statements += writer.stmts(
-            "_left = VALUE - _used.get(_period_key(run, PERIOD), _ZERO)\n"
+            f"_pk{place} = _period_key(run, PERIOD)\n"
+            f"_left = VALUE - _used.get(_pk{place}, _ZERO)\n"
             "_left = _left if _left > _ZERO else _ZERO",
             VALUE=value,
             PERIOD=period,
@@ -472,16 +478,16 @@ def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
 
 
 def _count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
-    """The cap's counters after the points given (earning.count)."""
+    """The cap's counters after the points given (earning.count), each period's key as the
+    allowance found it (`_pk0` …: it runs first, in the same branch)."""
     periods = writer.plan.cap_periods(cap)
     if not periods:
         return []
     statements = writer.stmts("_mine = _dict(run.counters.get(RULE, _EMPTY))", RULE=rule)
-    for period, _, _ in periods:
+    for place in range(len(periods)):
         statements += writer.stmts(
-            "_key = _period_key(run, PERIOD)\n_mine = _without_past(_mine, _key)\n"
-            "_mine[_key] = _mine.get(_key, _ZERO) + _granted",
-            PERIOD=period,
+            f"_key = _pk{place}\n_mine = _without_past(_mine, _key)\n"
+            "_mine[_key] = _mine.get(_key, _ZERO) + _granted"
         )
     return statements + writer.stmts("run.counters[RULE] = _mine", RULE=rule)
 

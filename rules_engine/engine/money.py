@@ -7,8 +7,9 @@ what a line's share of a discount or an award is must never depend on float nois
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any, overload
 
 from rules_engine.program.currencies import MINOR_UNITS
 
@@ -121,6 +122,66 @@ def line_shares(
         small = SMALL
         return tuple([(i, sku, small[f]) for i, sku, f in zip(_INDEXES, skus, floors) if f])  # noqa: B905 (a keyword costs the call twice)
     return tuple([(i, sku, _whole(f)) for i, sku, f in zip(_INDEXES, skus, floors) if f])  # noqa: B905 (a keyword costs the call twice)
+
+
+class LineShares(Sequence[tuple[int, str, Decimal]]):
+    """An award's line shares (`line_shares(units, weights, skus)`), split when first read.
+
+    The generated function gives most awards whole, and a step in place (engine/step.py) keeps
+    their shares unread: a lot's lines and the earn entries are made from them only when the
+    customer's public state or the event's ledger is read (often never). So the function records
+    what the split needs — the whole points and the lines' integer weights, lists it never changes
+    afterwards — and the split is made on the first read, then kept. Read, compared and hashed as
+    the tuple of `(line, sku, points)` it stands for (equal to that tuple, and pickled as it)."""
+
+    __slots__ = ("_made", "_skus", "_units", "_weights")
+
+    def __init__(self, units: int, weights: Sequence[int], skus: Sequence[str]) -> None:
+        self._units = units
+        self._weights = weights
+        self._skus = skus
+        self._made: tuple[tuple[int, str, Decimal], ...] | None = None
+
+    def shares(self) -> tuple[tuple[int, str, Decimal], ...]:
+        """The shares as a tuple (split on the first call, then kept; the weights let go)."""
+        made = self._made
+        if made is None:
+            made = self._made = line_shares(self._units, self._weights, self._skus)
+            self._weights = self._skus = ()
+        return made
+
+    def __len__(self) -> int:
+        return len(self.shares())
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, str, Decimal]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[int, str, Decimal], ...]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[int, str, Decimal] | tuple[tuple[int, str, Decimal], ...]:
+        return self.shares()[index]
+
+    def __iter__(self) -> Iterator[tuple[int, str, Decimal]]:
+        return iter(self.shares())
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is LineShares:
+            return self.shares() == other.shares()
+        if isinstance(other, tuple):
+            return self.shares() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.shares())
+
+    def __repr__(self) -> str:
+        return repr(self.shares())
+
+    def __reduce__(self) -> tuple[type[tuple[Any, ...]], tuple[tuple[tuple[int, str, Decimal], ...]]]:
+        return tuple, (self.shares(),)
 
 
 def _whole(points: int) -> Decimal:

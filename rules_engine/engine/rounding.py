@@ -60,13 +60,19 @@ def scaled_fresh(weights: list[Decimal]) -> Parts:
     """`scaled`, each ratio computed rather than looked up (`money.ratios_of`): for decimals this
     event made (its amounts, what discounts left of them, a per-line award's points), whose hash —
     what the look-up costs first — is not computed yet and costs twice what the ratio does
-    (measured). The same result as `scaled`."""
-    ratios = [w.as_integer_ratio() for w in weights]
-    denominators = {d for _, d in ratios}
-    if len(denominators) == 1:
-        return [n for n, _ in ratios], denominators.pop()
+    (measured). The same result as `scaled`. A zero's ratio is (0, 1) whatever its exponent: not
+    asked of it (a per-line award's points are zero on most lines)."""
+    ratios = [w.as_integer_ratio() if w else _ZERO_RATIO for w in weights]
+    if not ratios:
+        return [], 1
+    numerators, denominators = zip(*ratios)  # noqa: B905 (pairs: strict would cost the keyword)
+    if len(set(denominators)) == 1:
+        return list(numerators), denominators[0]
     common = math.lcm(*denominators)
     return [n * (common // d) for n, d in ratios], common
+
+
+_ZERO_RATIO = (0, 1)
 
 
 def _aligned(a: Parts, b: Parts) -> tuple[list[int], list[int], int]:
