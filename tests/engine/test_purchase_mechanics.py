@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.mechanics import challenges
+from rules_engine.engine.events import Line
+from rules_engine.engine.mechanics import challenges, shared
 from rules_engine.program.validate import load_program_text
 from tests.engine.two_paths import same_stream
 
@@ -235,3 +238,61 @@ def test_each_lines_part_adds_up_to_what_the_compiled_aggregate_gives(
     assert str(sum(parts)) == str(whole)
     if fused.func == "count":
         assert set(parts) <= {0, 1}
+
+
+# What a gamification expression reads, and whether the lines alone hold it (`reads_only_lines`).
+_ONLY_LINES = (
+    'count(item.category == "drink" for item in basket.items)',
+    "sum(item.qty for item in basket.items if item.price > big)",
+    'count(line.sku == "A" and line.name == null for line in basket.items)',
+    "count(any(o.sku == i.sku for o in basket.items) for i in basket.items)",
+)
+_NOT_ONLY_LINES = (
+    "sum(item.weight for item in basket.items)",  # a custom attribute: the record's, not the Line's
+    "count(item.price * item.qty * 2 >= basket.total for item in basket.items)",
+    "basket.item_count",
+    "len(basket.items)",  # the list outside a comprehension over it
+    "count(item.qty > 1 for item in basket.items) + customer.visits",
+    "event.time.hour",
+)
+
+
+def _counts(form: str) -> Any:
+    counts = load_program_text(_PARTS.replace("COUNTS", f"'{form}'"), "only.yaml").expression(
+        "challenges", 0, "counts"
+    )
+    assert counts is not None
+    return counts
+
+
+@pytest.mark.parametrize("form", _ONLY_LINES)
+def test_an_expression_of_the_lines_own_fields_reads_only_them(form: str) -> None:
+    assert shared.reads_only_lines(_counts(form))
+
+
+@pytest.mark.parametrize("form", _NOT_ONLY_LINES)
+def test_an_expression_that_reads_more_than_the_lines_does_not(form: str) -> None:
+    assert not shared.reads_only_lines(_counts(form))
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=_LINES, form=st.sampled_from(_ONLY_LINES))
+def test_the_lines_context_gives_what_the_whole_context_gives(lines: list[dict[str, Any]], form: str) -> None:
+    """An expression that reads only the lines' own fields has the same value on `lines_context`
+    (each record the `Line`'s field dict) as on the records the whole context holds."""
+    counts = _counts(form)
+    models = [
+        Line(sku=line["sku"], category=line["category"], price=line["price"], qty=line["qty"])
+        for line in lines
+    ]
+    records = tuple(
+        {"sku": m.sku, "name": m.name, "category": m.category, "price": m.price, "qty": m.qty, "weight": None}
+        for m in models
+    )
+    whole = Context({"basket": {"items": records, "total": Decimal(0), "item_count": Decimal(0)}})
+    run: Any = SimpleNamespace(context=None, mechanics_contexts={}, items=models)
+    alone = shared.lines_context(run)
+    assert shared.lines_context(run) is alone  # made once per event
+    assert str(counts.evaluate(alone)) == str(counts.evaluate(whole))
+    run.context = whole
+    assert shared.lines_context(run) is whole  # the whole context once it is built
