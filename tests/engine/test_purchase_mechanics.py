@@ -28,6 +28,7 @@ from rules_engine.dsl.context import Context
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Line
 from rules_engine.engine.mechanics import challenges, shared
+from rules_engine.engine.trusted import counted_lines, verdict
 from rules_engine.program.validate import load_program_text
 from tests.engine.two_paths import same_stream
 
@@ -296,3 +297,45 @@ def test_the_lines_context_gives_what_the_whole_context_gives(lines: list[dict[s
     assert str(counts.evaluate(alone)) == str(counts.evaluate(whole))
     run.context = whole
     assert shared.lines_context(run) is whole  # the whole context once it is built
+
+
+@pytest.mark.parametrize("points", [None, Decimal(0), Decimal(100), Decimal("2.5")])
+def test_the_verdicts_made_at_once_are_the_keyword_forms(points: Any) -> None:
+    """`hinted_verdict` and `reward_verdict` are `verdict(...)` of the same arguments: the same
+    entry, the same model (the optional fields given included)."""
+    hinted = shared.hinted_verdict("challenge:c", "challenge", "nothing_eligible", "2 of 5", "3 more")
+    keyword = verdict("challenge:c", "challenge", False, "nothing_eligible", "2 of 5", hint="3 more")
+    assert hinted == keyword
+    assert hinted.model().model_dump(exclude_unset=True) == keyword.model().model_dump(exclude_unset=True)
+    amount = {"amount": points, "unit": "points"} if points else {}
+    rewarded = shared.reward_verdict("quest:q", "quest", "done", points)
+    expected = verdict("quest:q", "quest", True, "fired", "done", **amount)
+    assert rewarded == expected
+    assert rewarded.model().model_dump(exclude_unset=True) == expected.model().model_dump(exclude_unset=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    baskets=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["A", "B"]), st.sampled_from(["1", "1.0", "2", "2.00", "0.5"]), st.booleans()
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_counts_lines_are_the_records_of_their_parts(baskets: list[list[tuple[str, str, bool]]]) -> None:
+    """The records of a count's lines, found by value in a challenge's table, are those
+    `counted_lines` makes of the parts 1 and 0: a quantity of another exponent (2 and 2.00, equal)
+    never takes the record of the other, whose text the state would keep."""
+    kept: dict[Any, Any] = {}
+    for basket in baskets:
+        items = [Line(sku=sku, price=Decimal(1), qty=Decimal(qty)) for sku, qty, _ in basket]
+        raw = [1 if counted else 0 for _, _, counted in basket]
+        got = challenges._lines_counted(items, raw, kept)
+        expected = counted_lines(items, [Decimal(part) for part in raw])
+        assert [line.model_dump_json() for line in got] == [line.model_dump_json() for line in expected]

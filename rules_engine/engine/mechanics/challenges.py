@@ -22,14 +22,29 @@ from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import condition_trace, holds, mechanics_context
-from rules_engine.engine.events import Purchase, Return
+from rules_engine.engine.events import Line, Purchase, Return
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
-from rules_engine.engine.mechanics.shared import context_reader, not_on, number, older, reward_points
+from rules_engine.engine.mechanics.shared import (
+    context_reader,
+    hinted_verdict,
+    not_on,
+    number,
+    older,
+    reward_points,
+    reward_verdict,
+)
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import counted_lines, counted_lines_shared, simple_verdict, trusted, verdict
+from rules_engine.engine.trusted import (
+    counted_line,
+    counted_lines,
+    counted_lines_shared,
+    simple_verdict,
+    trusted,
+    verdict,
+)
 from rules_engine.program.model import Challenge, Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -469,7 +484,7 @@ class _Step(NamedTuple):
     window_key: WindowKey
     words: Callable[[str], str]
     goal: str
-    reward: dict[str, Any]
+    lines: dict[tuple[Any, ...], tuple[CountedLine, Decimal]]
 
 
 def for_purchase(plan: Plan) -> Callable[[Run], None]:
@@ -499,7 +514,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 _window_key(challenge.window),
                 _words_of(challenge.window),
                 values.display(challenge.goal),
-                reward_points(challenge.reward),
+                {},
             )
         )
 
@@ -573,26 +588,55 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
         run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
         return
     if added != 0:
+        event = run.event
         if fused.func == "count":
-            parts = [_ONE if part else ZERO for part in raw]
+            lines = _lines_counted(run.items, raw, step.lines)
             by_line = True  # the parts' sum is the count
         else:
             parts = [Decimal(part) for part in raw]
             by_line = sum(parts, ZERO) == added
-        event = run.event
-        lines = counted_lines_shared(event.items, parts if by_line else [ZERO] * len(parts))  # type: ignore[union-attr]
+            lines = counted_lines_shared(event.items, parts if by_line else [ZERO] * len(parts))  # type: ignore[union-attr]
         record = {"added": added, "by_line": by_line, "lines": lines}
         purchases = {**purchases, event.id: trusted(CountedPurchase, record, _COUNTED_PURCHASE)}
     if total >= challenge.goal:
         progress[challenge.id] = _progress(current, total, _completed_in(completed, current), purchases)
         gives = give(run, challenge.reward, rule)
         reason = f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}"
-        run.trace.append(verdict(rule, "challenge", True, "fired", reason, **step.reward))
+        run.trace.append(reward_verdict(rule, "challenge", reason, challenge.reward.points))
         return
     progress[challenge.id] = _progress(current, total, completed, purchases)
     reason = f"{status} (this event added {format(added, 'f')})"
     hint = f"{values.display(challenge.goal - total)} more to reach the goal"
-    run.trace.append(verdict(rule, "challenge", False, "nothing_eligible", reason, hint=hint))
+    run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
+
+
+_LINES_KEPT = 4096  # the records of counted lines remembered per challenge
+
+
+def _lines_counted(
+    items: list[Line], raw: list[int], kept: dict[tuple[Any, ...], tuple[CountedLine, Decimal]]
+) -> list[CountedLine]:
+    """The records of the lines a `count` counted (`counted_lines` of parts 1 and 0: `raw`), each
+    found in `kept` by its line's index, SKU, quantity and part, and taken when the quantity is of
+    the same exponent as the one it was made for (`same_quantum`: equal quantities of one
+    exponent are the same decimal, the same text in the state — a quantity is above 0, never
+    -0); else made (`trusted.counted_line`, found by the quantity's text). Costs one look-up a
+    line whatever decimal objects the event's quantities are."""
+    made: list[CountedLine] = []
+    for i, (line, part) in enumerate(zip(items, raw, strict=True)):
+        qty = line.qty
+        key = (i, line.sku, qty, part)
+        found = kept.get(key)
+        if found is not None and found[1].same_quantum(qty):
+            made.append(found[0])
+            continue
+        model = counted_line(i, line.sku, qty, _ONE if part else ZERO)
+        if found is None:
+            if len(kept) >= _LINES_KEPT:
+                kept.clear()
+            kept[key] = (model, qty)
+        made.append(model)
+    return made
 
 
 def _progress(

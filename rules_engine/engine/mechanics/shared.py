@@ -182,3 +182,17 @@ def not_on(rule: str, kind: str, on: Collection[str] | None, event_type: str) ->
     if on is None or event_type in on:
         return None
     return simple_verdict(rule, kind, False, "wrong_event", wrong_event(kind, on, event_type))
+
+
+def hinted_verdict(rule: str, kind: str, code: str, reason: str, hint: str) -> Verdict:
+    """`verdict(rule, kind, False, code, reason, hint=hint)`, made at once: a challenge's progress
+    is traced so at most purchases, and the keyword form costs more than the tuple."""
+    return Verdict(rule, kind, False, code, reason, None, hint, None, None, None, 2)
+
+
+def reward_verdict(rule: str, kind: str, reason: str, points: Decimal | int | None) -> Verdict:
+    """`verdict(rule, kind, True, "fired", reason, **reward_points(reward))` of a reward of
+    `points` (None or 0: none, no amount traced), made at once."""
+    if points:
+        return Verdict(rule, kind, True, "fired", reason, None, None, points, "points", None, 12)
+    return Verdict(rule, kind, True, "fired", reason, None, None, None, None, None, 0)
