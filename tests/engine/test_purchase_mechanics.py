@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from rules_engine.dsl.context import Context
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Line
-from rules_engine.engine.mechanics import challenges, shared
+from rules_engine.engine.mechanics import shared
+from rules_engine.engine.mechanics.lines import line_count, lines_counted
 from rules_engine.engine.trusted import counted_lines, verdict
 from rules_engine.program.validate import load_program_text
 from tests.engine.two_paths import same_stream
@@ -219,7 +220,7 @@ def test_each_lines_part_adds_up_to_what_the_compiled_aggregate_gives(
         "challenges", 0, "counts"
     )
     assert counts is not None
-    fused = challenges._line_count(counts)
+    fused = line_count(counts)
     assert fused is not None, form
     items = tuple(
         {
@@ -336,6 +337,71 @@ def test_a_counts_lines_are_the_records_of_their_parts(baskets: list[list[tuple[
     for basket in baskets:
         items = [Line(sku=sku, price=Decimal(1), qty=Decimal(qty)) for sku, qty, _ in basket]
         raw = [1 if counted else 0 for _, _, counted in basket]
-        got = challenges._lines_counted(items, raw, kept)
+        got = lines_counted(items, raw, kept)
         expected = counted_lines(items, [Decimal(part) for part in raw])
         assert [line.model_dump_json() for line in got] == [line.model_dump_json() for line in expected]
+
+
+_REMINDERS = """\
+program: reminders
+version: 1
+timezone: Europe/Berlin
+currency: EUR
+points: {expire_after: 20d}
+earn:
+  - {id: base, rate: 1 per 1}
+tiers:
+  qualify_on: spend
+  window: rolling 30d
+  downgrade_grace: 4d
+  levels:
+    - {id: basic, name: Basic, threshold: 0}
+    - {id: gold, name: Gold, threshold: 60}
+birthday: {window: around, days: 2, on: [purchase], reward: {points: 5}}
+notifications:
+  frequency_cap: {count: 2, per: 3d}
+  quiet_hours: {start: "22:00", end: "07:00"}
+  points_expiring: {before: 6d, channel: push, template: expiring}
+  tier_downgrade: {before: 12d, channel: email, template: at_risk}
+"""
+
+
+@st.composite
+def reminded(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Two customers, one who signed up with a birthday and one who never did, buying at gaps
+    that cross their tier's review, its reminder's reach, their points' expiry and the birthday."""
+    events: list[dict[str, Any]] = [
+        {"id": "s1", "type": "signup", "customer": "c1", "time": START.isoformat(), "birthday": "1990-04-20"}
+    ]
+    time = START
+    for number in range(draw(st.integers(1, 16))):
+        time += dt.timedelta(hours=draw(st.sampled_from([2, 20, 24 * 3, 24 * 9, 24 * 17, 24 * 33])))
+        price = draw(st.sampled_from(["3", "12.50", "40"]))
+        events.append(
+            {
+                "id": f"e{number}",
+                "type": "purchase",
+                "customer": f"c{draw(st.integers(1, 2))}",
+                "time": time.isoformat(),
+                "items": [{"sku": "TEA", "price": price, "qty": draw(st.sampled_from([1, 2]))}],
+            }
+        )
+    return events
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=reminded())
+def test_the_birthday_and_the_reminders_of_a_purchase_decide_as_their_apply(
+    events: list[dict[str, Any]],
+) -> None:
+    """The birthday and the notifications specialised for a purchase (a customer with no birthday
+    on file refused by one entry; a tier review out of the reminder's reach one comparison) give
+    what their `apply` gives, and the referral, which a program without one never needs for a
+    purchase, is left out of the purchase's mechanics."""
+    compiled = load_program_text(_REMINDERS, "reminders.yaml")
+    fast, slow = Engine(compiled, secret=b"s"), Engine(compiled, secret=b"s", generated=False)
+    assert fast.generated is not None
+    specialised = {f.__name__ for f in fast.generated.mechanics}
+    assert {"birthday_of_purchase", "notifications_of_purchase", "tiers_of_purchase"} <= specialised
+    assert "apply" not in specialised  # the referral's: nothing to do for a purchase
+    same_stream(fast, slow, events)

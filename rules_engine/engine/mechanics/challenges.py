@@ -17,12 +17,13 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
 from rules_engine import periods
-from rules_engine.dsl import ast, compiler, values
+from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import condition_trace, holds, mechanics_context
-from rules_engine.engine.events import Line, Purchase, Return
+from rules_engine.engine.events import Purchase, Return
+from rules_engine.engine.mechanics.lines import LineCount, line_count, lines_counted
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import (
     context_reader,
@@ -38,7 +39,6 @@ from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import (
-    counted_line,
     counted_lines,
     counted_lines_shared,
     simple_verdict,
@@ -384,46 +384,7 @@ def _challenge_progress(
 # -- a purchase on the generated path ------------------------------------------------------------
 
 
-_ONE = Decimal(1)
 _KEPT = 1024  # keys and words remembered per challenge (a day's key, a window's words)
-
-
-class _LineCount(NamedTuple):
-    """A `counts` of the form `count(E for x in basket.items [if C])` or `sum(…)` whose `E` and `C`
-    read nothing of the basket but the line: what each line adds, one list comprehension over the
-    lines (`compiler.compile_parts`, compiled once from the program's own expression tree,
-    positions kept); what the purchase adds is their sum from 0, in line order, as the compiled
-    loop adds them (the same value, the same exponent)."""
-
-    func: str
-    parts: Callable[[Any], list[Any]]
-
-
-def _line_count(counts: Expression | None) -> _LineCount | None:
-    """`counts` as a `_LineCount`, or None when it is not of that form (it is then evaluated as
-    `apply` does: on the basket, then on each line alone). Not when it counts loops inside loops
-    (a budget bounds them) or its loop variable is also a constant's name."""
-    if counts is None or counts.budget is not None:
-        return None
-    tree = counts.tree
-    if not (
-        isinstance(tree, ast.Comprehension)
-        and tree.func in ("count", "sum")
-        and isinstance(tree.iterable, ast.Attribute)
-        and tree.iterable.attr == "items"
-        and isinstance(tree.iterable.value, ast.Name)
-        and tree.iterable.value.id == "basket"
-        and tree.var not in counts.constants
-    ):
-        return None
-    parts = [tree.element] if tree.condition is None else [tree.element, tree.condition]
-    stack: list[ast.Expr] = list(parts)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Comprehension) or (isinstance(node, ast.Name) and node.id == "basket"):
-            return None  # a loop inside, or the basket read (its total is the line's for a part)
-        stack.extend(ast.children(node))
-    return _LineCount(tree.func, compiler.compile_parts(tree, counts.origin, dict(counts.constants)))
 
 
 WindowKey = Callable[[dt.datetime, ChallengeProgress | None], str | None]
@@ -480,7 +441,7 @@ class _Step(NamedTuple):
     read_when: Callable[[Run], Context]
     counts: Expression | None
     read_counts: Callable[[Run], Context]
-    fused: _LineCount | None
+    fused: LineCount | None
     window_key: WindowKey
     words: Callable[[str], str]
     goal: str
@@ -491,7 +452,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
     """`apply` for a purchase the generated path takes (explain off), its questions answered once
     per program: a challenge not `on` purchases traces one entry made once; which context its
     `when` and `counts` read (`shared.context_reader`: the purchase history only when read); a
-    `counts` that counts or sums the basket's lines (`_line_count`) evaluated as one list of each
+    `counts` that counts or sums the basket's lines (`lines.line_count`) evaluated as one list of each
     line's part, the whole their sum (`_count_lines`); a calendar window's key once per day and
     its words once per window. The same trace, progress and rewards as `apply`; the challenges'
     progress copied only when one of them counts the event."""
@@ -510,7 +471,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 context_reader(plan, when),
                 counts,
                 context_reader(plan, counts),
-                _line_count(counts),
+                line_count(counts),
                 _window_key(challenge.window),
                 _words_of(challenge.window),
                 values.display(challenge.goal),
@@ -557,7 +518,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
 
 
 def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progress: dict[str, Any]) -> None:
-    """`_count` of an admitted purchase for a challenge whose `counts` is a `_LineCount`, spelt out:
+    """`_count` of an admitted purchase for a challenge whose `counts` is a `LineCount`, spelt out:
     each line's part from one list comprehension, what the purchase adds their sum; the record a
     return reads (`_count_purchase`) made only when the purchase adds something to a window not
     completed, its lines found by their decimals (`trusted.counted_lines_shared`)."""
@@ -590,7 +551,7 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     if added != 0:
         event = run.event
         if fused.func == "count":
-            lines = _lines_counted(run.items, raw, step.lines)
+            lines = lines_counted(run.items, raw, step.lines)
             by_line = True  # the parts' sum is the count
         else:
             parts = [Decimal(part) for part in raw]
@@ -608,35 +569,6 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     reason = f"{status} (this event added {format(added, 'f')})"
     hint = f"{values.display(challenge.goal - total)} more to reach the goal"
     run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
-
-
-_LINES_KEPT = 4096  # the records of counted lines remembered per challenge
-
-
-def _lines_counted(
-    items: list[Line], raw: list[int], kept: dict[tuple[Any, ...], tuple[CountedLine, Decimal]]
-) -> list[CountedLine]:
-    """The records of the lines a `count` counted (`counted_lines` of parts 1 and 0: `raw`), each
-    found in `kept` by its line's index, SKU, quantity and part, and taken when the quantity is of
-    the same exponent as the one it was made for (`same_quantum`: equal quantities of one
-    exponent are the same decimal, the same text in the state — a quantity is above 0, never
-    -0); else made (`trusted.counted_line`, found by the quantity's text). Costs one look-up a
-    line whatever decimal objects the event's quantities are."""
-    made: list[CountedLine] = []
-    for i, (line, part) in enumerate(zip(items, raw, strict=True)):
-        qty = line.qty
-        key = (i, line.sku, qty, part)
-        found = kept.get(key)
-        if found is not None and found[1].same_quantum(qty):
-            made.append(found[0])
-            continue
-        model = counted_line(i, line.sku, qty, _ONE if part else ZERO)
-        if found is None:
-            if len(kept) >= _LINES_KEPT:
-                kept.clear()
-            kept[key] = (model, qty)
-        made.append(model)
-    return made
 
 
 def _progress(

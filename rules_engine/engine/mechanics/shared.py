@@ -196,3 +196,9 @@ def reward_verdict(rule: str, kind: str, reason: str, points: Decimal | int | No
     if points:
         return Verdict(rule, kind, True, "fired", reason, None, None, points, "points", None, 12)
     return Verdict(rule, kind, True, "fired", reason, None, None, None, None, None, 0)
+
+
+def nothing(run: Run) -> None:
+    """What a mechanic's `for_purchase` gives when it does nothing for any purchase of the program
+    (the referral without a `referral` section): `purchase_mechanics` leaves it out, so a
+    mechanic the program does not use for purchases costs nothing."""
