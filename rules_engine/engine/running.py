@@ -58,15 +58,17 @@ def summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
 
 def index_from(activity: Sequence[Activity], start: dt.datetime | None) -> int:
     """The index of the first entry at or after `start`: 0 at once when the first entry is (the
-    usual answer for a horizon, which the entries leave one at a time), else by bisection."""
+    usual answer for a horizon, which the entries leave one at a time: one comparison of the two
+    instants, whatever their zones), else by bisection."""
     if start is None:
         return 0
     items, first, end = window(activity)  # a shared list's storage, bisected between its bounds
     if first == end:
         return 0
-    bound = _in_zone_of(items[first].at.tzinfo, start)
-    if items[first].at >= bound:
+    head = items[first].at
+    if head >= start:
         return 0
+    bound = _in_zone_of(head.tzinfo, start)  # for the bisection's many comparisons
     return bisect.bisect_left(items, bound, first + 1, end, key=_at) - first
 
 
@@ -95,10 +97,10 @@ def moved(
     index = first + index_from(activity, known)
     if index == end:
         return None
-    bound = _in_zone_of(items[first].at.tzinfo, start)
     entry = items[index]
-    if entry.at >= bound:
+    if entry.at >= start:  # the usual answer: one comparison of the two instants
         return None
+    bound = _in_zone_of(items[first].at.tzinfo, start)  # for the walk's comparisons
     spend, points, visits = ZERO, ZERO, 0
     while True:  # the entries that left the window since the latest event, in order
         spend += entry.spend

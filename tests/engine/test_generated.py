@@ -561,7 +561,7 @@ challenges:
     reward: {points: 5, badge: counted}
 """
 
-# Forms counted in one pass over the lines (challenges._line_count), and forms that are not.
+# Forms counted in one pass over the lines (lines.line_count), and forms that are not.
 _ONE_PASS = (
     'count(item.category == "drink" for item in basket.items)',
     "count(line.qty >= 2 for line in basket.items)",
@@ -583,11 +583,11 @@ def _counting(counts: str, goal: int) -> Any:
 
 
 def test_a_challenge_counting_or_summing_the_lines_is_counted_in_one_pass() -> None:
-    from rules_engine.engine.mechanics import challenges
+    from rules_engine.engine.mechanics import lines
 
     for counts in (*_ONE_PASS, *_WHOLE):
         compiled = _counting(counts, 5)
-        found = challenges._line_count(compiled.expression("challenges", 0, "counts"))
+        found = lines.line_count(compiled.expression("challenges", 0, "counts"))
         assert (found is not None) == (counts in _ONE_PASS), counts
 
 

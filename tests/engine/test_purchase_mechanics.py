@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.mechanics import challenges
+from rules_engine.engine.events import Line
+from rules_engine.engine.mechanics import shared
+from rules_engine.engine.mechanics.lines import line_count, lines_counted
+from rules_engine.engine.trusted import counted_lines, verdict
 from rules_engine.program.validate import load_program_text
 from tests.engine.two_paths import same_stream
 
@@ -215,7 +220,7 @@ def test_each_lines_part_adds_up_to_what_the_compiled_aggregate_gives(
         "challenges", 0, "counts"
     )
     assert counts is not None
-    fused = challenges._line_count(counts)
+    fused = line_count(counts)
     assert fused is not None, form
     items = tuple(
         {
@@ -235,3 +240,168 @@ def test_each_lines_part_adds_up_to_what_the_compiled_aggregate_gives(
     assert str(sum(parts)) == str(whole)
     if fused.func == "count":
         assert set(parts) <= {0, 1}
+
+
+# What a gamification expression reads, and whether the lines alone hold it (`reads_only_lines`).
+_ONLY_LINES = (
+    'count(item.category == "drink" for item in basket.items)',
+    "sum(item.qty for item in basket.items if item.price > big)",
+    'count(line.sku == "A" and line.name == null for line in basket.items)',
+    "count(any(o.sku == i.sku for o in basket.items) for i in basket.items)",
+)
+_NOT_ONLY_LINES = (
+    "sum(item.weight for item in basket.items)",  # a custom attribute: the record's, not the Line's
+    "count(item.price * item.qty * 2 >= basket.total for item in basket.items)",
+    "basket.item_count",
+    "len(basket.items)",  # the list outside a comprehension over it
+    "count(item.qty > 1 for item in basket.items) + customer.visits",
+    "event.time.hour",
+)
+
+
+def _counts(form: str) -> Any:
+    counts = load_program_text(_PARTS.replace("COUNTS", f"'{form}'"), "only.yaml").expression(
+        "challenges", 0, "counts"
+    )
+    assert counts is not None
+    return counts
+
+
+@pytest.mark.parametrize("form", _ONLY_LINES)
+def test_an_expression_of_the_lines_own_fields_reads_only_them(form: str) -> None:
+    assert shared.reads_only_lines(_counts(form))
+
+
+@pytest.mark.parametrize("form", _NOT_ONLY_LINES)
+def test_an_expression_that_reads_more_than_the_lines_does_not(form: str) -> None:
+    assert not shared.reads_only_lines(_counts(form))
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=_LINES, form=st.sampled_from(_ONLY_LINES))
+def test_the_lines_context_gives_what_the_whole_context_gives(lines: list[dict[str, Any]], form: str) -> None:
+    """An expression that reads only the lines' own fields has the same value on `lines_context`
+    (each record the `Line`'s field dict) as on the records the whole context holds."""
+    counts = _counts(form)
+    models = [
+        Line(sku=line["sku"], category=line["category"], price=line["price"], qty=line["qty"])
+        for line in lines
+    ]
+    records = tuple(
+        {"sku": m.sku, "name": m.name, "category": m.category, "price": m.price, "qty": m.qty, "weight": None}
+        for m in models
+    )
+    whole = Context({"basket": {"items": records, "total": Decimal(0), "item_count": Decimal(0)}})
+    run: Any = SimpleNamespace(context=None, mechanics_contexts={}, items=models)
+    alone = shared.lines_context(run)
+    assert shared.lines_context(run) is alone  # made once per event
+    assert str(counts.evaluate(alone)) == str(counts.evaluate(whole))
+    run.context = whole
+    assert shared.lines_context(run) is whole  # the whole context once it is built
+
+
+@pytest.mark.parametrize("points", [None, Decimal(0), Decimal(100), Decimal("2.5")])
+def test_the_verdicts_made_at_once_are_the_keyword_forms(points: Any) -> None:
+    """`hinted_verdict` and `reward_verdict` are `verdict(...)` of the same arguments: the same
+    entry, the same model (the optional fields given included)."""
+    hinted = shared.hinted_verdict("challenge:c", "challenge", "nothing_eligible", "2 of 5", "3 more")
+    keyword = verdict("challenge:c", "challenge", False, "nothing_eligible", "2 of 5", hint="3 more")
+    assert hinted == keyword
+    assert hinted.model().model_dump(exclude_unset=True) == keyword.model().model_dump(exclude_unset=True)
+    amount = {"amount": points, "unit": "points"} if points else {}
+    rewarded = shared.reward_verdict("quest:q", "quest", "done", points)
+    expected = verdict("quest:q", "quest", True, "fired", "done", **amount)
+    assert rewarded == expected
+    assert rewarded.model().model_dump(exclude_unset=True) == expected.model().model_dump(exclude_unset=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    baskets=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["A", "B"]), st.sampled_from(["1", "1.0", "2", "2.00", "0.5"]), st.booleans()
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_counts_lines_are_the_records_of_their_parts(baskets: list[list[tuple[str, str, bool]]]) -> None:
+    """The records of a count's lines, found by value in a challenge's table, are those
+    `counted_lines` makes of the parts 1 and 0: a quantity of another exponent (2 and 2.00, equal)
+    never takes the record of the other, whose text the state would keep."""
+    kept: dict[Any, Any] = {}
+    for basket in baskets:
+        items = [Line(sku=sku, price=Decimal(1), qty=Decimal(qty)) for sku, qty, _ in basket]
+        raw = [1 if counted else 0 for _, _, counted in basket]
+        got = lines_counted(items, raw, kept)
+        expected = counted_lines(items, [Decimal(part) for part in raw])
+        assert [line.model_dump_json() for line in got] == [line.model_dump_json() for line in expected]
+
+
+_REMINDERS = """\
+program: reminders
+version: 1
+timezone: Europe/Berlin
+currency: EUR
+points: {expire_after: 20d}
+earn:
+  - {id: base, rate: 1 per 1}
+tiers:
+  qualify_on: spend
+  window: rolling 30d
+  downgrade_grace: 4d
+  levels:
+    - {id: basic, name: Basic, threshold: 0}
+    - {id: gold, name: Gold, threshold: 60}
+birthday: {window: around, days: 2, on: [purchase], reward: {points: 5}}
+notifications:
+  frequency_cap: {count: 2, per: 3d}
+  quiet_hours: {start: "22:00", end: "07:00"}
+  points_expiring: {before: 6d, channel: push, template: expiring}
+  tier_downgrade: {before: 12d, channel: email, template: at_risk}
+"""
+
+
+@st.composite
+def reminded(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Two customers, one who signed up with a birthday and one who never did, buying at gaps
+    that cross their tier's review, its reminder's reach, their points' expiry and the birthday."""
+    events: list[dict[str, Any]] = [
+        {"id": "s1", "type": "signup", "customer": "c1", "time": START.isoformat(), "birthday": "1990-04-20"}
+    ]
+    time = START
+    for number in range(draw(st.integers(1, 16))):
+        time += dt.timedelta(hours=draw(st.sampled_from([2, 20, 24 * 3, 24 * 9, 24 * 17, 24 * 33])))
+        price = draw(st.sampled_from(["3", "12.50", "40"]))
+        events.append(
+            {
+                "id": f"e{number}",
+                "type": "purchase",
+                "customer": f"c{draw(st.integers(1, 2))}",
+                "time": time.isoformat(),
+                "items": [{"sku": "TEA", "price": price, "qty": draw(st.sampled_from([1, 2]))}],
+            }
+        )
+    return events
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=reminded())
+def test_the_birthday_and_the_reminders_of_a_purchase_decide_as_their_apply(
+    events: list[dict[str, Any]],
+) -> None:
+    """The birthday and the notifications specialised for a purchase (a customer with no birthday
+    on file refused by one entry; a tier review out of the reminder's reach one comparison) give
+    what their `apply` gives, and the referral, which a program without one never needs for a
+    purchase, is left out of the purchase's mechanics."""
+    compiled = load_program_text(_REMINDERS, "reminders.yaml")
+    fast, slow = Engine(compiled, secret=b"s"), Engine(compiled, secret=b"s", generated=False)
+    assert fast.generated is not None
+    specialised = {f.__name__ for f in fast.generated.mechanics}
+    assert {"birthday_of_purchase", "notifications_of_purchase", "tiers_of_purchase"} <= specialised
+    assert "apply" not in specialised  # the referral's: nothing to do for a purchase
+    same_stream(fast, slow, events)

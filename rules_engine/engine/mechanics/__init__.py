@@ -10,9 +10,10 @@ an item of its own considers the event through the one admission gate (`engine/a
 
 A mechanic may also provide `for_purchase(plan)`: itself specialised once per program for a
 purchase the generated path takes (generated.py: explain off, no coupon, nothing paid with
-points), or None where it has nothing to specialise. `purchase_mechanics(plan)` is the list the
-engine runs for such a purchase: each mechanic's specialised function, else its `apply`. Both
-give the same trace, rewards and state (tests/engine/test_generated.py).
+points), or None where it has nothing to specialise, or `shared.nothing` where it does nothing
+for any such purchase. `purchase_mechanics(plan)` is the list the engine runs for such a
+purchase: each mechanic's specialised function, else its `apply`, and nothing for a mechanic
+that does nothing. Both give the same trace, rewards and state (tests/engine/test_generated.py).
 
 A mechanic imports the stage modules it uses (conditions, rewards, admission, run), never the
 evaluator that calls it (an import contract, checked by `make lint`).
@@ -34,6 +35,7 @@ from rules_engine.engine.mechanics import (
     streaks,
     tiers,
 )
+from rules_engine.engine.mechanics.shared import nothing
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
 from rules_engine.program.model import Program
@@ -71,7 +73,8 @@ def purchase_mechanics(plan: Plan) -> tuple[Callable[[Run], None], ...]:
             continue
         specialise = getattr(mechanic, "for_purchase", None)
         special = specialise(plan) if specialise is not None else None
-        made.append(special if special is not None else mechanic.apply)
+        if special is not nothing:
+            made.append(special if special is not None else mechanic.apply)
     return tuple(made)
 
 
@@ -85,6 +88,11 @@ def purchase_mechanics_words(plan: Plan) -> list[str]:
         name = getattr(mechanic, "__name__", "").rsplit(".", 1)[-1]
         specialise = getattr(mechanic, "for_purchase", None)
         special = specialise(plan) if specialise is not None else None
-        how = "specialised for a purchase (for_purchase)" if special is not None else "its apply"
+        if special is nothing:
+            how = "nothing to do for a purchase (left out)"
+        elif special is not None:
+            how = "specialised for a purchase (for_purchase)"
+        else:
+            how = "its apply"
         words.append(f"{name}: {how}")
     return words

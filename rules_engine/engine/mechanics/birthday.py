@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable
 
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.mechanics.shared import reward_points
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run, change_state
-from rules_engine.engine.trusted import verdict
+from rules_engine.engine.trusted import simple_verdict, verdict
 from rules_engine.program.model import Birthday, Program
 
 RULE = "birthday"
@@ -88,3 +90,21 @@ def apply(run: Run) -> None:
             **reward_points(settings.reward),
         )
     )
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
+    """`apply` for a purchase the generated path takes, its usual answer made once per program: a
+    customer with no birthday on file is refused with one trace entry, made once and shared (a
+    purchase is in `on`); the other customers run `apply`. None when purchases are not `on`."""
+    settings = plan.program.birthday
+    if settings is None or "purchase" not in settings.on:
+        return None
+    unknown = simple_verdict(RULE, "birthday", False, "nothing_eligible", "no birthday on file")
+
+    def birthday_of_purchase(run: Run) -> None:
+        if run.state.profile.birthday is None:
+            run.trace.append(unknown)
+            return
+        apply(run)
+
+    return birthday_of_purchase

@@ -17,19 +17,34 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
 from rules_engine import periods
-from rules_engine.dsl import ast, compiler, values
+from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import condition_trace, holds, mechanics_context
 from rules_engine.engine.events import Purchase, Return
+from rules_engine.engine.mechanics.lines import LineCount, line_count, lines_counted
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
-from rules_engine.engine.mechanics.shared import context_reader, not_on, number, older, reward_points
+from rules_engine.engine.mechanics.shared import (
+    context_reader,
+    hinted_verdict,
+    not_on,
+    number,
+    older,
+    reward_points,
+    reward_verdict,
+)
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.schedule import within
-from rules_engine.engine.trusted import counted_lines, counted_lines_shared, simple_verdict, trusted, verdict
+from rules_engine.engine.trusted import (
+    counted_lines,
+    counted_lines_shared,
+    simple_verdict,
+    trusted,
+    verdict,
+)
 from rules_engine.program.model import Challenge, Program
 from rules_engine.program.types import Window
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -369,46 +384,7 @@ def _challenge_progress(
 # -- a purchase on the generated path ------------------------------------------------------------
 
 
-_ONE = Decimal(1)
 _KEPT = 1024  # keys and words remembered per challenge (a day's key, a window's words)
-
-
-class _LineCount(NamedTuple):
-    """A `counts` of the form `count(E for x in basket.items [if C])` or `sum(…)` whose `E` and `C`
-    read nothing of the basket but the line: what each line adds, one list comprehension over the
-    lines (`compiler.compile_parts`, compiled once from the program's own expression tree,
-    positions kept); what the purchase adds is their sum from 0, in line order, as the compiled
-    loop adds them (the same value, the same exponent)."""
-
-    func: str
-    parts: Callable[[Any], list[Any]]
-
-
-def _line_count(counts: Expression | None) -> _LineCount | None:
-    """`counts` as a `_LineCount`, or None when it is not of that form (it is then evaluated as
-    `apply` does: on the basket, then on each line alone). Not when it counts loops inside loops
-    (a budget bounds them) or its loop variable is also a constant's name."""
-    if counts is None or counts.budget is not None:
-        return None
-    tree = counts.tree
-    if not (
-        isinstance(tree, ast.Comprehension)
-        and tree.func in ("count", "sum")
-        and isinstance(tree.iterable, ast.Attribute)
-        and tree.iterable.attr == "items"
-        and isinstance(tree.iterable.value, ast.Name)
-        and tree.iterable.value.id == "basket"
-        and tree.var not in counts.constants
-    ):
-        return None
-    parts = [tree.element] if tree.condition is None else [tree.element, tree.condition]
-    stack: list[ast.Expr] = list(parts)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Comprehension) or (isinstance(node, ast.Name) and node.id == "basket"):
-            return None  # a loop inside, or the basket read (its total is the line's for a part)
-        stack.extend(ast.children(node))
-    return _LineCount(tree.func, compiler.compile_parts(tree, counts.origin, dict(counts.constants)))
 
 
 WindowKey = Callable[[dt.datetime, ChallengeProgress | None], str | None]
@@ -465,18 +441,18 @@ class _Step(NamedTuple):
     read_when: Callable[[Run], Context]
     counts: Expression | None
     read_counts: Callable[[Run], Context]
-    fused: _LineCount | None
+    fused: LineCount | None
     window_key: WindowKey
     words: Callable[[str], str]
     goal: str
-    reward: dict[str, Any]
+    lines: dict[tuple[Any, ...], tuple[CountedLine, Decimal]]
 
 
 def for_purchase(plan: Plan) -> Callable[[Run], None]:
     """`apply` for a purchase the generated path takes (explain off), its questions answered once
     per program: a challenge not `on` purchases traces one entry made once; which context its
     `when` and `counts` read (`shared.context_reader`: the purchase history only when read); a
-    `counts` that counts or sums the basket's lines (`_line_count`) evaluated as one list of each
+    `counts` that counts or sums the basket's lines (`lines.line_count`) evaluated as one list of each
     line's part, the whole their sum (`_count_lines`); a calendar window's key once per day and
     its words once per window. The same trace, progress and rewards as `apply`; the challenges'
     progress copied only when one of them counts the event."""
@@ -495,11 +471,11 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 context_reader(plan, when),
                 counts,
                 context_reader(plan, counts),
-                _line_count(counts),
+                line_count(counts),
                 _window_key(challenge.window),
                 _words_of(challenge.window),
                 values.display(challenge.goal),
-                reward_points(challenge.reward),
+                {},
             )
         )
 
@@ -542,7 +518,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
 
 
 def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progress: dict[str, Any]) -> None:
-    """`_count` of an admitted purchase for a challenge whose `counts` is a `_LineCount`, spelt out:
+    """`_count` of an admitted purchase for a challenge whose `counts` is a `LineCount`, spelt out:
     each line's part from one list comprehension, what the purchase adds their sum; the record a
     return reads (`_count_purchase`) made only when the purchase adds something to a window not
     completed, its lines found by their decimals (`trusted.counted_lines_shared`)."""
@@ -573,26 +549,26 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
         run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
         return
     if added != 0:
+        event = run.event
         if fused.func == "count":
-            parts = [_ONE if part else ZERO for part in raw]
+            lines = lines_counted(run.items, raw, step.lines)
             by_line = True  # the parts' sum is the count
         else:
             parts = [Decimal(part) for part in raw]
             by_line = sum(parts, ZERO) == added
-        event = run.event
-        lines = counted_lines_shared(event.items, parts if by_line else [ZERO] * len(parts))  # type: ignore[union-attr]
+            lines = counted_lines_shared(event.items, parts if by_line else [ZERO] * len(parts))  # type: ignore[union-attr]
         record = {"added": added, "by_line": by_line, "lines": lines}
         purchases = {**purchases, event.id: trusted(CountedPurchase, record, _COUNTED_PURCHASE)}
     if total >= challenge.goal:
         progress[challenge.id] = _progress(current, total, _completed_in(completed, current), purchases)
         gives = give(run, challenge.reward, rule)
         reason = f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}"
-        run.trace.append(verdict(rule, "challenge", True, "fired", reason, **step.reward))
+        run.trace.append(reward_verdict(rule, "challenge", reason, challenge.reward.points))
         return
     progress[challenge.id] = _progress(current, total, completed, purchases)
     reason = f"{status} (this event added {format(added, 'f')})"
     hint = f"{values.display(challenge.goal - total)} more to reach the goal"
-    run.trace.append(verdict(rule, "challenge", False, "nothing_eligible", reason, hint=hint))
+    run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
 
 
 def _progress(

@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import operator
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.lifecycle import expiring_by, expiry_order, keep_reminded, reminded_until
 from rules_engine.engine.mechanics.shared import limit_words, recent
-from rules_engine.engine.mechanics.tiers import at_risk
+from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.program.model import Hours, Notifications, Program
@@ -46,6 +48,38 @@ def apply(run: Run) -> None:
     """Remind the customer of points about to expire: once per lot, when an event arrives less
     than `points_expiring.before` before the lot expires."""
     _tier_reminder(run)
+    _points_reminder(run)
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None]:
+    """`apply` for a purchase the generated path takes, what it asks of the program answered once:
+    the reminders it has, and the tiers' review facts (`tiers.reviews`). A tier's review that is
+    not within `tier_downgrade.before` of the purchase (the usual answer) is one comparison; a
+    review within it runs `apply`'s reminder. The same trace, messages and state as `apply`."""
+    settings = plan.program.notifications
+    tiers = plan.program.tiers
+    downgrade = settings.tier_downgrade if tiers is not None else None
+    facts = reviews(tiers, plan.zone) if tiers is not None and downgrade is not None else None
+    expiring = settings.points_expiring is not None
+
+    def notifications_of_purchase(run: Run) -> None:
+        if facts is not None:
+            state = run.state
+            since = state.tier_since
+            if state.tier is not None and since is not None:
+                due = facts.due(since)
+                moment = run.event.time
+                # else `at_risk` says None, and `_tier_reminder` does nothing
+                if due is not None and moment < due <= moment + downgrade.before:  # type: ignore[union-attr]
+                    _tier_reminder(run)
+        if expiring:
+            _points_reminder(run)
+
+    return notifications_of_purchase
+
+
+def _points_reminder(run: Run) -> None:
+    """`apply`'s reminder of points about to expire."""
     reminder = run.program.notifications.points_expiring
     if reminder is None:
         return

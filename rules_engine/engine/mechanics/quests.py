@@ -141,9 +141,9 @@ class _Purchase(NamedTuple):
     capped: Verdict
     steps: tuple[tuple[int, Expression | None, Callable[[Run], Context]], ...]
     names: tuple[str, ...]
-    # the trace's words of an attempt the event leaves as it was, by the record's identity (the
-    # record is kept, so its id is not reused while it is here): (the record, the words)
-    unchanged: dict[int, tuple[QuestProgress, str]]
+    # the trace entry of an attempt the event leaves as it was, by the record's identity (the
+    # record is kept, so its id is not reused while it is here): (the record, the entry)
+    unchanged: dict[int, tuple[QuestProgress, Verdict]]
 
 
 _KEPT = 4096  # the words of unchanged attempts remembered per quest
@@ -155,7 +155,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
     completed already; only the purchase steps are looked at, each `when` in the context it
     reads (`shared.context_reader`). An attempt the purchase leaves as it was (no step done, the
     time limit not passed) keeps its record: nothing is made, the quests' progress is not copied,
-    and the trace's words are those made for that record before. The same trace, progress and
+    and the trace's entry is the one made for that record before. The same trace, progress and
     rewards as `apply`."""
     quests: list[_Purchase] = []
     for index, quest in enumerate(plan.program.quests):
@@ -202,11 +202,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
             else:
                 matched = [i for i, when, read in purchase.steps if i not in done and holds(when, read(run))]
             if before is not None and not matched and not expired and len(done) < len(quest.steps):
-                trace.append(
-                    simple_verdict(
-                        purchase.rule, "quest", False, "condition_false", _as_was(run, purchase, before)
-                    )
-                )
+                trace.append(_as_was(run, purchase, before))
                 continue
             if progress is None:
                 progress = dict(known)
@@ -222,8 +218,9 @@ def _found(matched: list[int]) -> Callable[[list[int]], list[int]]:
     return lambda _: matched
 
 
-def _as_was(run: Run, purchase: _Purchase, before: QuestProgress) -> str:
-    """What `_advance` says of an attempt an event leaves as it was: made once per record."""
+def _as_was(run: Run, purchase: _Purchase, before: QuestProgress) -> Verdict:
+    """What `_advance` traces of an attempt an event leaves as it was: made once per record
+    (trace entries are immutable, so the events that leave it so share one)."""
     kept = purchase.unchanged
     found = kept.get(id(before))
     if found is not None and found[0] is before:
@@ -234,8 +231,8 @@ def _as_was(run: Run, purchase: _Purchase, before: QuestProgress) -> str:
         status += f" ({', '.join(purchase.names[i] for i in done)})"
     if started is not None and quest.within is not None:
         status += f", until {local_words(run, started + quest.within)}"
-    reason = f"no open step matched: {status}"
+    made = simple_verdict(purchase.rule, "quest", False, "condition_false", f"no open step matched: {status}")
     if len(kept) >= _KEPT:
         kept.clear()
-    kept[id(before)] = (before, reason)
-    return reason
+    kept[id(before)] = (before, made)
+    return made

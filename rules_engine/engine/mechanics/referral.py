@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import mechanics_context
 from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.mechanics.shared import SOCIAL as SECTIONS
-from rules_engine.engine.mechanics.shared import describe, limit_words, local_words, recent, reward_points
+from rules_engine.engine.mechanics.shared import (
+    describe,
+    limit_words,
+    local_words,
+    nothing,
+    recent,
+    reward_points,
+)
+from rules_engine.engine.plan import Plan
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
 from rules_engine.engine.tokens import keyed_code
@@ -35,6 +44,12 @@ def idle(program: Program) -> bool:
 REFERRER = "referral:referrer"
 
 REFEREE = "referral:referee"
+
+
+def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
+    """`apply` for a purchase the generated path takes: nothing at all without a `referral`
+    section (no fingerprints to keep, no referee to reward: `apply` only looks), else `apply`."""
+    return nothing if plan.program.referral is None else None
 
 
 def referral_code(program: str, customer: str, secret: bytes) -> str:

@@ -105,12 +105,71 @@ def context_reader(
 ) -> Callable[[Run], Context]:
     """How a mechanic's expression gets its context on the generated path, decided once: the
     sections' `mechanics_context` when it reads a costly attribute that context adds (the
-    balance, the purchase history), else the run's own context, which holds the same values for
-    everything else. So an event whose mechanics read nothing costly (a badge held already, a
-    challenge counting coffees) never builds the customer's purchase history for them."""
+    balance, the purchase history); `lines_context` when it reads nothing but the basket lines'
+    own fields (a challenge counting coffees, a quest step asking for a pastry); else the run's
+    own context, which holds the same values for everything else. So an event whose mechanics
+    read nothing costly never builds the customer's purchase history for them, and one whose
+    mechanics read only the lines never builds the whole context."""
     if expression is not None and plan.costly_reads(sections) & customer_reads(expression):
         return functools.partial(_sections_context, sections=sections)
+    if expression is not None and reads_only_lines(expression):
+        return lines_context
     return context_of
+
+
+# The fields of a basket line's record in the context that are the event's `Line` fields, with
+# the same values (conditions.build_context copies them; a program's custom item attributes are
+# other names, plan.custom_names).
+_LINE_FIELDS = frozenset({"sku", "name", "category", "price", "qty"})
+# The key of `lines_context`'s context among the run's mechanics contexts: no set of costly
+# `customer.*` attributes (the other keys, conditions.mechanics_context) is this one.
+_LINES = frozenset({"basket.items"})
+
+
+def reads_only_lines(expression: Expression) -> bool:
+    """Whether `expression` reads nothing of its context but the standard fields of the basket's
+    lines, each through a comprehension over `basket.items` (`count(item.category == "coffee"
+    for item in basket.items)`): then `lines_context` holds all it reads, with the same values."""
+    return _only_lines(expression.tree, frozenset(), expression.constants)
+
+
+def _only_lines(node: ast.Expr, lines: frozenset[str], constants: Collection[str]) -> bool:
+    """`reads_only_lines` of a sub-expression in whose scope `lines` are the names of lines."""
+    if isinstance(node, ast.Comprehension):
+        iterable = node.iterable
+        if not (
+            isinstance(iterable, ast.Attribute)
+            and iterable.attr == "items"
+            and isinstance(iterable.value, ast.Name)
+            and iterable.value.id == "basket"
+            and iterable.value.id not in lines
+        ):
+            return False
+        inner = lines | {node.var}
+        parts = (node.element,) if node.condition is None else (node.element, node.condition)
+        return all(_only_lines(part, inner, constants) for part in parts)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in lines:
+        return node.attr in _LINE_FIELDS  # a line's own field: the record's value is the `Line`'s
+    if isinstance(node, ast.Name):
+        # a constant (written into the code); never a whole line, nor a root of the context
+        return node.id not in lines and node.id in constants
+    return all(_only_lines(child, lines, constants) for child in ast.children(node))
+
+
+def lines_context(run: Run) -> Context:
+    """The context of an expression that reads only the basket lines' own fields
+    (`reads_only_lines`): the run's context when it is built already, else one holding only
+    `basket.items`, each line's record its `Line`'s own field dict (an expression only reads its
+    context), made once per event. A purchase whose conditions read only the lines never builds
+    the whole context (the event, the basket's sums, the customer)."""
+    context = run.context
+    if context is not None:
+        return context
+    contexts = run.mechanics_contexts
+    context = contexts.get(_LINES)
+    if context is None:
+        context = contexts[_LINES] = Context(basket={"items": tuple([line.__dict__ for line in run.items])})
+    return context
 
 
 def _sections_context(run: Run, sections: frozenset[str]) -> Context:
@@ -123,3 +182,23 @@ def not_on(rule: str, kind: str, on: Collection[str] | None, event_type: str) ->
     if on is None or event_type in on:
         return None
     return simple_verdict(rule, kind, False, "wrong_event", wrong_event(kind, on, event_type))
+
+
+def hinted_verdict(rule: str, kind: str, code: str, reason: str, hint: str) -> Verdict:
+    """`verdict(rule, kind, False, code, reason, hint=hint)`, made at once: a challenge's progress
+    is traced so at most purchases, and the keyword form costs more than the tuple."""
+    return Verdict(rule, kind, False, code, reason, None, hint, None, None, None, 2)
+
+
+def reward_verdict(rule: str, kind: str, reason: str, points: Decimal | int | None) -> Verdict:
+    """`verdict(rule, kind, True, "fired", reason, **reward_points(reward))` of a reward of
+    `points` (None or 0: none, no amount traced), made at once."""
+    if points:
+        return Verdict(rule, kind, True, "fired", reason, None, None, points, "points", None, 12)
+    return Verdict(rule, kind, True, "fired", reason, None, None, None, None, None, 0)
+
+
+def nothing(run: Run) -> None:
+    """What a mechanic's `for_purchase` gives when it does nothing for any purchase of the program
+    (the referral without a `referral` section): `purchase_mechanics` leaves it out, so a
+    mechanic the program does not use for purchases costs nothing."""
