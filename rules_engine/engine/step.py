@@ -45,7 +45,7 @@ from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.lifecycle import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
-from rules_engine.engine.outcome import PointsChange
+from rules_engine.engine.outcome import Notification, PointsChange, TierChange
 from rules_engine.engine.result import Later, Result, StreamResult
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
 from rules_engine.engine.trusted import (
@@ -181,15 +181,23 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
     now = seconds(time)
     if now < last or working.ids.maxlen != KEPT_IDS:
         return None
-    ripened = _ripened(working, now)
-    if ripened is None:
-        return None
-    ended, waiting, tail = ripened
     lots = working.lots
     popped: list[LotTuple] = []
     zeros: list[LotTuple] = []
-    if lots and lots[0][LOT_EXPIRES] <= now:  # lots expire: popped from the head, put back on a fallback
-        for lot in lots:
+    # Nothing due since the latest step (no lot ripe or expiring, no tier review, no message waiting:
+    # `_due_at`): time passing is skipped, on one comparison.
+    quiet = now < working.due_at
+    if quiet:
+        waiting = working.pending_lots
+        assert waiting is not None
+        ended: list[tuple[Any, str, LotTuple]] = []
+        tail = working.pending_tail is waiting
+    elif (ripened := _ripened(working, now)) is None:
+        return None
+    else:
+        ended, waiting, tail = ripened
+    if not quiet and lots and lots[0][LOT_EXPIRES] <= now:  # lots expire: popped from the head, put
+        for lot in lots:  # back on a fallback
             if lot[LOT_EXPIRES] > now:
                 break
             popped.append(lot)
@@ -203,10 +211,16 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         if view is None:
             view = working.lots_view = _Lots(working)
         update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
-        changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
+        changes: list[PointsChange] = []
+        entries: list[LedgerEntry] = []
+        moves: list[TierChange] = []
+        sent: list[Notification] = []
+        if ended or popped:
+            changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
         view = replaced(cold, update)
-        view, moves = tiers.elapse(program.tiers, view, time, engine.zone)  # as `Engine._elapse`
-        view, sent = notifications.deliver(program.notifications, view, time)
+        if not quiet:  # as `Engine._elapse`
+            view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
+            view, sent = notifications.deliver(program.notifications, view, time)
         run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, changes)
         run.ledger = entries
         if moves:
@@ -234,9 +248,10 @@ _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
 
 def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
     """The pending lots whose wait ended by `now` (with points: `lifecycle.ripen`'s, each as
-    (available, id, lot)), the ids still waiting, and whether those are the deque's tail (the
-    pending lots were, and those whose wait ended were their first); None when the state has no
-    pending lots' index (a state of an older version: `process` puts it in order)."""
+    (available, id, lot)), the ids still waiting, and whether those are the deque's tail with
+    their waits ending in order (the pending lots were, and those whose wait ended were their
+    first: `Working.pending_tail`); None when the state has no pending lots' index (a state of an
+    older version: `process` puts it in order)."""
     pending = working.pending_lots
     if pending is None:
         return None
@@ -244,17 +259,28 @@ def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]
         return [], pending, True
     lots = working.lots
     count = len(pending)
-    pairs: list[tuple[str, LotTuple]] | None
-    if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots
-        pairs = list(zip(pending, [lots[-i] for i in range(count, 0, -1)], strict=True))
-    else:
-        pairs = _tail(pending, lots)
-    tail = pairs is not None
     ended: list[tuple[Any, str, LotTuple]] = []
+    if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots, whose
+        first = len(lots) - count  # waits end in their order: those ended are the first ones
+        index = 0
+        while index < count:
+            lot = lots[first + index]
+            available = lot[LOT_AVAILABLE]
+            if available > now:
+                break
+            if lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
+                ended.append((available, pending[index], lot))
+            index += 1
+        return ended, pending[index:] if index else pending, True
+    pairs = _tail(pending, lots)
+    tail = pairs is not None
     waiting: list[str] = []
+    last: Any = None  # the latest wait's end among those still waiting
     for lot_id, lot in pairs if pairs is not None else _found(pending, lots):
         available = lot[LOT_AVAILABLE]
         if available > now:
+            tail = tail and (last is None or last <= available)  # the waits end in their order
+            last = available
             waiting.append(lot_id)
         else:
             tail = tail and not waiting  # ended after one still waiting: no longer the tail
@@ -427,13 +453,15 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
     )
     totals = settle.totals(run)
     # nothing can fall back from here on: the working state moves on
-    lots.extend(made)
-    pending = working.pending_lots
-    assert pending is not None
     if available_at > time and ids:
+        if tail and waiting and lots[-1][LOT_AVAILABLE] > made[0][LOT_AVAILABLE]:
+            tail = False  # the new lots' wait ends before the last one's (a shorter `pending`)
         waiting = [*waiting, *ids]
     elif ids and waiting:
         tail = False  # lots available at once after those still waiting
+    lots.extend(made)
+    pending = working.pending_lots
+    assert pending is not None
     if waiting is not pending:
         working.pending_lots = waiting
     working.pending_tail = waiting if tail else None  # the event's lots joined the tail, in order
@@ -450,6 +478,7 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
         if until is not None and expires_at is not None and expires_at <= until:
             working.lots_view = None
     working.moved_on(run.state)
+    working.due_at = _due_at(working, run, now)
     at = working.moves
     entries = run.ledger
     return settle.result_of(
@@ -463,6 +492,46 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
 
 
 _ONE = Decimal(1)
+
+
+def _due_at(working: Working, run: Run, now: Any) -> Any:
+    """The first moment something is due after a step at `now` (its run's state the working state's
+    cold part): a pending lot's wait ending, a lot with points expiring (the spent ones at the
+    head, which expiry keeps, passed over), the tier review (`tiers.elapse`), a message waiting
+    (`notifications.deliver`); 0 (due at every step) when that is not known from a comparison of
+    seconds: the pending lots not known in order, a tier this version no longer has, a naive time."""
+    lots = working.lots
+    due: Any = NEVER
+    waiting = working.pending_lots
+    if waiting:
+        if working.pending_tail is not waiting:
+            return 0
+        due = lots[-len(waiting)][LOT_AVAILABLE]
+    for lot in lots:
+        if lot[LOT_POINTS] > 0 or lot[LOT_EXPIRES] > now:
+            due = min(due, lot[LOT_EXPIRES])
+            break
+    state = run.state
+    deferred = state.deferred
+    if deferred:
+        send_at = deferred[0].send_at
+        if send_at.tzinfo is None:
+            return 0
+        due = min(due, seconds(send_at))
+    levels = run.program.tiers
+    if levels is None or state.tier is None:
+        return due
+    since = state.tier_since
+    known = working.review
+    if known is None or known[0] is not levels or known[1] != state.tier or known[2] is not since:
+        review: Any = NEVER
+        facts = tiers.reviews(levels, run.plan.zone)
+        if state.tier not in facts.thresholds:
+            review = 0  # `tiers.removed` moves the customer at the next step
+        elif since is not None and (at := facts.due(since)) is not None:
+            review = 0 if at.tzinfo is None else seconds(at)
+        known = working.review = (levels, state.tier, since, review)
+    return min(due, known[3])
 
 
 def _public(working: Working, at: int) -> CustomerState:

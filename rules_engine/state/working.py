@@ -183,6 +183,7 @@ class Working:
         "cold",
         "counters",
         "customer",
+        "due_at",
         "ids",
         "last_event_at",
         "last_zone",
@@ -191,6 +192,7 @@ class Working:
         "moves",
         "pending_lots",
         "pending_tail",
+        "review",
         "seen",
         "sums",
         "tier",
@@ -209,11 +211,20 @@ class Working:
     lots: deque[LotTuple]
     pending_lots: list[str] | None
     pending_tail: list[str] | None
+    """`pending_lots` when it is known to name the deque's tail, in order, their waits ending in
+    that order (a step keeps it so): the step then reads the pending lots without comparing their
+    ids, and those whose wait ended are the first (engine/step.py)."""
     lots_view: Any
     """The step's view of the lots (engine/step.py `_Lots`), kept from step to step; None: made
     at the next step (a load drops it, as the lots may have changed in any way)."""
-    """`pending_lots` when it is known to name the deque's tail, in order (a step keeps it so): the
-    step then reads the pending lots without comparing their ids (engine/step.py)."""
+    due_at: Seconds
+    """The first moment (epoch seconds) anything time does is due — a pending lot ripe, a lot
+    expiring, a tier review, a message that waited —, as the latest step worked it out: a step
+    before it skips time passing (engine/step.py `_due_at`). 0 (due at once) after anything else
+    changed the working state (`of`, `load`, `defer`, `changed`, `copy`)."""
+    review: tuple[Any, str, Any, Seconds] | None
+    """The tier review's moment the latest step worked out, with what it depends on (the program's
+    tiers, the tier, `tier_since`): found again while those stay (engine/step.py)."""
     counters: dict[str, dict[str, Units]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
@@ -243,6 +254,7 @@ class Working:
         working._decimals = -exponent(plan.quantum)
         working._behind = working._stash = working._cold_behind = None
         working.moves = 0
+        working.review = None
         working.load(parse_state(state))
         return working
 
@@ -280,6 +292,7 @@ class Working:
             for name in _DEFERRED:
                 delattr(self, name)
         self._behind = self._state = state
+        self.due_at = 0
         self.moves += 1
 
     def __getattr__(self, name: str) -> Any:
@@ -304,6 +317,7 @@ class Working:
         self.cold = cold
         self._state = None
         self._lots_from = self._ids_from = None
+        self.due_at = 0  # the step works it out again
         self.moves += 1
         if self._cold_behind is None:
             self._cold_behind = self.activity
@@ -337,6 +351,7 @@ class Working:
         self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
         self.pending_tail = None
         self.lots_view = None
+        self.due_at = 0
         self._ids_of(state.processed)
 
     def _load_rest(self, state: CustomerState) -> None:
@@ -434,6 +449,7 @@ class Working:
         self._caught_up()
         self._state = None
         self._lots_from = self._activity_from = self._ids_from = None
+        self.due_at = 0
         self.moves += 1
 
     @property
@@ -520,6 +536,7 @@ class Working:
         other.activity = deque(self.activity)
         other.ids = deque(self.ids, maxlen=self.ids.maxlen)
         other.lots_view = None  # a view reads its own working state's lots
+        other.due_at = 0  # its pending lots, a list of its own, are looked at again
         other.seen = set(self.seen)
         return other
 

@@ -269,3 +269,92 @@ def test_the_customer_id_is_read_without_making_the_compact_parts() -> None:
     assert working.customer_id == "c1" and working._cold_behind is not None
     assert working.customer == working.public().customer == "c1"  # `customer` makes them
     assert working._cold_behind is None
+
+
+def test_a_step_with_nothing_due_skips_time_passing_and_the_next_due_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Purchases an hour apart (no wait ends, no lot expires, no review or message is due) skip
+    time passing (`Working.due_at`: one comparison); each moment that falls due after such a run —
+    pending lots ripening a fortnight later, a message that waited through the quiet hours, lots
+    expiring a year on, a gold member's tier review — is met by the full look, and the results and
+    states stay `process`'s."""
+    engine = _engine()
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    looked: list[str] = []
+    ripened = step._ripened
+
+    def counted(working: Any, now: Any) -> Any:
+        looked.append(event["id"])
+        return ripened(working, now)
+
+    monkeypatch.setattr(step, "_ripened", counted)
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    hour, day = dt.timedelta(hours=1), dt.timedelta(days=1)
+    times = [start + n * hour for n in range(6)]  # p0 makes a gold member; p1 looks; p2-p5 quiet
+    times += [start + 15 * day + n * hour for n in range(4)]  # p6: waits ended; p7-p9 quiet
+    times += [start + 355 * day + 13 * hour]  # p10 at 23:00, a fortnight before expiry: a reminder waits
+    times += [start + 356 * day - 3 * hour, start + 356 * day - hour]  # p11 quiet; p12 at 09:00: sent
+    times += [start + 356 * day]  # p13 quiet
+    times += [start + 366 * day, start + 366 * day + hour, start + 366 * day + 2 * hour]  # p14: expiry
+    times += [start + 400 * day, start + 400 * day + hour]  # p17: the tier review; p18 quiet
+    state: CustomerState | None = None
+    kinds: Counter[str] = Counter()
+    for number, moment in enumerate(times):
+        lines = [{**_LINES[2], "qty": 20}] if number == 0 else _LINES[: 1 + number % len(_LINES)]
+        event = {"id": f"p{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": lines}  # fmt: skip
+        expected = engine.process(event, state)
+        result = streaming.step(event, working)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        assert result.ledger == expected.ledger
+        same(result.state, expected.state)
+        state = expected.state
+        kinds.update({f"{change.kind} {event['id']}" for change in result.points_changes})
+        kinds.update({f"waited {event['id']}" for t in result.trace if "(it waited)" in t.reason})
+        kinds.update({f"tier {event['id']}" for _ in result.tier_changes})
+    same(working.public(fresh=True), state)
+    assert streaming.taken == len(times) - 1  # the first: a new customer
+    assert {"available p6", "waited p12", "expire p14", "tier p17"} <= kinds.keys(), kinds
+    assert {"p6", "p10", "p12", "p14", "p17"} <= set(looked), looked
+    quiet = {f"p{n}" for n in (2, 3, 4, 5, 7, 8, 9, 11, 13, 15, 16, 18)}
+    assert not quiet & set(looked), looked
+
+
+def test_pending_lots_whose_waits_end_out_of_order_are_looked_at_whole() -> None:
+    """A state earned under a longer `pending` (14 days), then stepped under a program version
+    that waits 2 days: the new lots' waits end before the older ones', so the pending lots are no
+    longer in the order their waits end; the step then looks at all of them (not only the first)
+    until they are, and decides as `process`."""
+    from rules_engine.program.validate import load_program_text
+
+    text = COFFEE.read_text(encoding="utf-8")
+    assert "pending: 14d" in text and "version: 3" in text
+    shorter = Engine(
+        load_program_text(text.replace("pending: 14d", "pending: 2d").replace("version: 3", "version: 4")),
+        secret=b"s",
+    )
+    before = _engine()
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    state: CustomerState | None = None
+    for number in range(4):  # lots waiting a fortnight
+        moment = start + dt.timedelta(hours=number)
+        event = {"id": f"a{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": _LINES[:2]}  # fmt: skip
+        state = before.process(event, state).state
+    streaming = Stream(shorter)
+    working = streaming.working(state)
+    kinds: Counter[str] = Counter()
+    for number in range(24):  # every 12 hours: the 2-day lots ripen while the older ones wait
+        moment = start + dt.timedelta(days=1, hours=12 * number)
+        event = {"id": f"b{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": _LINES[: 1 + number % len(_LINES)]}  # fmt: skip
+        expected = shorter.process(event, state)
+        result = streaming.step(event, working)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        same(result.state, expected.state)
+        state = expected.state
+        kinds.update(change.kind for change in result.points_changes)
+    same(working.public(fresh=True), state)
+    assert streaming.taken == 24 and kinds["available"] >= 20, kinds
