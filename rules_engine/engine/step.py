@@ -52,7 +52,6 @@ from rules_engine.engine.trusted import (
     awards_records,
     earn_entry,
     expiry_entries,
-    past_lines,
     points_changes,
     replaced,
 )
@@ -72,7 +71,7 @@ from rules_engine.state.compact import (
     moment,
     seconds,
 )
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.working import KEPT_IDS, Working
 
 if TYPE_CHECKING:
@@ -210,14 +209,17 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         view = working.lots_view
         if view is None:
             view = working.lots_view = _Lots(working)
-        update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
         changes: list[PointsChange] = []
         entries: list[LedgerEntry] = []
         moves: list[TierChange] = []
         sent: list[Notification] = []
-        if ended or popped:
-            changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
-        view = replaced(cold, update)
+        if ended or popped or cold.lots is not view:
+            update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
+            if ended or popped:
+                changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
+            view = replaced(cold, update)
+        else:  # the cold part the latest step left reads the lots through this view already
+            view = cold
         if not quiet:  # as `Engine._elapse`
             view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
             view, sent = notifications.deliver(program.notifications, view, time)
@@ -417,10 +419,12 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
             ids.append(lot_id)
     state = run.state
     # what settle.new_state does besides the lots, the pending lots, the ids and the clock
-    bought = past_lines(event.items, run.local.date(), event.id)
-    purchases, older = history.kept(
-        state.purchases, bought, state.older_purchases, run.local.date(), run.plan.purchases_kept
-    )
+    # the purchase's lines, made (and the history cut) when the public state is read (`history.Bought`)
+    bought = history.Bought(state.purchases, event.items, run.local.date(), event.id, run.plan.purchases_kept)
+    purchases: Sequence[PastLine] = bought
+    older = state.older_purchases
+    if bought.depth >= history.CHAINED:  # a history no one read for a while: made and cut now
+        purchases, older = bought.kept(older)
     coupons = state.coupons
     if run.redeemed or run.coupons_issued:  # as settle.new_state (a birthday's coupon, an offer's)
         coupons = [
@@ -438,7 +442,7 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
         run,
         {
             "customer": event.customer,
-            "lots": _UNREAD,
+            "lots": working.lots_view,  # the next step's run reads this state as it is (`purchase`)
             "pending_lots": _UNREAD,
             "counters": run.counters,
             "coupons": coupons,

@@ -70,6 +70,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rules_engine.engine.history import Bought
 from rules_engine.engine.trusted import replaced
 from rules_engine.state.compact import (
     ACT_MODEL_OF,
@@ -517,6 +518,9 @@ class Working:
         given = cold.__pydantic_fields_set__
         # As validation would record them: the fields given, and any field not at its default.
         fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}
+        purchases: Sequence[Any] = cold.purchases
+        if type(purchases) is Bought:  # a step's purchase lines, made (engine/history.py)
+            hot["purchases"], hot["older_purchases"] = purchases.kept(cold.older_purchases)
         state = replaced(cold, hot)
         object.__setattr__(state, "__pydantic_fields_set__", fields)
         return state

@@ -358,3 +358,31 @@ def test_pending_lots_whose_waits_end_out_of_order_are_looked_at_whole() -> None
         kinds.update(change.kind for change in result.points_changes)
     same(working.public(fresh=True), state)
     assert streaming.taken == 24 and kinds["available"] >= 20, kinds
+
+
+def test_a_history_no_one_reads_is_kept_as_process_keeps_it() -> None:
+    """The step keeps a purchase's lines as the event has them (`history.Bought`), made and cut to
+    the program's window when the public state is read, or when that many purchases were chained
+    (`history.CHAINED`): read only at the end, after more than a year of purchases (lines left the
+    window) and several chains, the purchase history is `process`'s — the lines kept, the count of
+    those left out and their latest day."""
+    from rules_engine.engine import history
+
+    engine = _engine()
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    state: CustomerState | None = None
+    count = 3 * history.CHAINED + 200
+    for number in range(count):  # about one purchase a day, 1 to 5 lines each
+        moment = start + dt.timedelta(hours=26 * number)
+        event = {"id": f"p{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": _LINES[: 1 + number % len(_LINES)]}  # fmt: skip
+        state = engine.process(event, state).state
+        streaming.step(event, working)
+        if number == count // 2:
+            assert working.cold.purchases.__class__ is history.Bought  # not made yet
+    assert streaming.taken == count - 1
+    assert state is not None and state.older_purchases is not None and state.older_purchases.lines > 0
+    same(working.public(), state)
+    same(working.public(fresh=True), state)
