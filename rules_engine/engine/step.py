@@ -46,7 +46,7 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.lifecycle import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange
-from rules_engine.engine.result import Later, Result, StreamResult
+from rules_engine.engine.result import Later, Result, StreamResult, later_changes
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
 from rules_engine.engine.trusted import (
     awards_records,
@@ -209,22 +209,20 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         view = working.lots_view
         if view is None:
             view = working.lots_view = _Lots(working)
-        changes: list[PointsChange] = []
-        entries: list[LedgerEntry] = []
+        passed = None
         moves: list[TierChange] = []
         sent: list[Notification] = []
         if ended or popped or cold.lots is not view:
             update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
             if ended or popped:
-                changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
+                passed = _time_passed(ended, popped, cold, update)
             view = replaced(cold, update)
         else:  # the cold part the latest step left reads the lots through this view already
             view = cold
         if not quiet:  # as `Engine._elapse`
             view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
             view, sent = notifications.deliver(program.notifications, view, time)
-        run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, changes)
-        run.ledger = entries
+        run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, [])
         if moves:
             tiers.reviewed(run, moves)
         if sent:
@@ -233,7 +231,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         fast.decide(run)
         for mechanic in fast.mechanics:
             mechanic(run)
-        return _settled(run, working, now, waiting, tail)
+        return _settled(run, working, now, waiting, tail, passed)
     except BaseException as error:
         if popped:  # the lots as they were
             for _ in zeros:
@@ -321,38 +319,61 @@ def _found(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
 
 
 def _time_passed(
-    event: str,
-    version: int,
     ended: list[tuple[Any, str, LotTuple]],
     popped: list[LotTuple],
     cold: CustomerState,
     update: dict[str, Any],
-) -> tuple[list[PointsChange], list[LedgerEntry]]:
-    """`points.time_passes`' changes (the lots that became available and those that expired, in
-    time order) and the ledger entries of expiry (in expiry order); `update` gets the reminders
-    of the lots that left (`lifecycle.expire`)."""
-    order: list[tuple[Any, str, str, Decimal, dt.datetime]] = [
-        (available, "available", lot_id, _points(lot), _time_of(lot, LOT_AVAILABLE, 1))
-        for available, lot_id, lot in ended
-    ]
-    expired: list[tuple[str, Decimal, str, dt.datetime]] = []
-    for lot in popped:
-        if lot[LOT_POINTS] > 0:
-            lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
-            points, at = _points(lot), _time_of(lot, LOT_EXPIRES, 2)
-            order.append((lot[LOT_EXPIRES], "expire", lot_id, points, at))
-            expired.append((lot[LOT_RULE], points, lot_id, at))
-    if not order:
-        return [], []
-    order.sort(key=_AT_KIND_LOT)
-    entries = expiry_entries(event, version, expired) if expired else []
+) -> _Passed | None:
+    """What time passing did to the lots (`points.time_passes`: those whose wait ended, those that
+    expired), its changes and ledger entries made when the result's are read (`_Passed`); None when
+    no lot with points moved. `update` gets the reminders of the lots that left (`lifecycle.expire`):
+    the state after the event depends on them."""
+    expired = [lot for lot in popped if lot[LOT_POINTS] > 0]
+    if not ended and not expired:
+        return None
     if expired:
-        gone = {lot_id for _, _, lot_id, _ in expired}
+        gone = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in expired}
         if not gone.isdisjoint(cold.reminded):
             reminded = update["reminded"] = [lot_id for lot_id in cold.reminded if lot_id not in gone]
             view = update["lots"]
             carry_reminded(view, cold.reminded, view, reminded)  # lots left: the reminder's reach holds
-    return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order), entries
+    return _Passed(ended, expired)
+
+
+class _Passed:
+    """The lots time passing moved before a step's run, as the deque held them (immutable tuples):
+    the result's `points_changes` and the ledger's expiry entries made from them when first read,
+    which a caller keeping only the state never does (a `Decimal` and a datetime per lot, a model
+    per change and per entry)."""
+
+    __slots__ = ("ended", "expired")
+
+    def __init__(self, ended: list[tuple[Any, str, LotTuple]], expired: list[LotTuple]) -> None:
+        self.ended = ended
+        self.expired = expired
+
+    def changes(self) -> list[PointsChange]:
+        """`points.time_passes`' changes: the lots that became available and those that expired,
+        in time order."""
+        order: list[tuple[Any, str, str, Decimal, dt.datetime]] = [
+            (available, "available", lot_id, _points(lot), _time_of(lot, LOT_AVAILABLE, 1))
+            for available, lot_id, lot in self.ended
+        ]
+        for lot in self.expired:
+            lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
+            order.append((lot[LOT_EXPIRES], "expire", lot_id, _points(lot), _time_of(lot, LOT_EXPIRES, 2)))
+        order.sort(key=_AT_KIND_LOT)
+        return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order)
+
+    def entries(self, event: str, version: int) -> list[LedgerEntry]:
+        """The ledger entries of expiry, in expiry order."""
+        if not self.expired:
+            return []
+        expired = [
+            (lot[LOT_RULE], _points(lot), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", _time_of(lot, LOT_EXPIRES, 2))
+            for lot in self.expired
+        ]
+        return expiry_entries(event, version, expired)
 
 
 _AT_KIND_LOT = itemgetter(0, 1, 2)
@@ -377,7 +398,9 @@ def _time_of(lot: LotTuple, field: int, place: int) -> dt.datetime:
     return moment(lot[field], zone[place] if type(zone) is tuple else zone)  # type: ignore[arg-type]
 
 
-def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: bool) -> Result:
+def _settled(
+    run: Run, working: Working, now: Any, waiting: list[str], tail: bool, passed: _Passed | None
+) -> Result:
     """Settle on the working state (the module docstring): the result, `working` moved on."""
     event = run.event
     assert isinstance(event, Purchase)
@@ -484,15 +507,18 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
     working.moved_on(run.state)
     working.due_at = _due_at(working, run, now)
     at = working.moves
-    entries = run.ledger
-    return settle.result_of(
+    booked, changed = run.ledger, run.points_changes  # what a stage booked itself (none on this path)
+    result = settle.result_of(
         run,
         tuple(awards),
         totals,
         Later(lambda: _public(working, at)),  # type: ignore[arg-type]
-        Later(lambda: _ledger(run, entries, awards)),  # type: ignore[arg-type]
+        Later(lambda: _ledger(run, passed, booked, awards)),  # type: ignore[arg-type]
         StreamResult,
     )
+    if passed is not None:  # time passing's changes first, made when read
+        later_changes(result, Later(lambda: (*passed.changes(), *changed)))
+    return result
 
 
 _ONE = Decimal(1)
@@ -547,9 +573,12 @@ def _public(working: Working, at: int) -> CustomerState:
     return working.public()
 
 
-def _ledger(run: Run, before: list[LedgerEntry], awards: list[Any]) -> tuple[LedgerEntry, ...]:
-    """The ledger entries of the event: those made before settle, then each award's earn entry."""
+def _ledger(
+    run: Run, passed: _Passed | None, booked: list[LedgerEntry], awards: list[Any]
+) -> tuple[LedgerEntry, ...]:
+    """The ledger entries of the event: expiry's, those a stage booked, then each award's earn entry."""
     event = run.event
+    before = [*passed.entries(event.id, run.program.version), *booked] if passed is not None else booked
     if not awards:
         return tuple(before)
     records = awards_records([award.lines for award in awards], run.quantities)
