@@ -378,14 +378,15 @@ class Later:
 _STATE_SLOT = Result.__dict__["state"]
 _LEDGER_SLOT = Result.__dict__["ledger"]
 _CHANGES_SLOT = Result.__dict__["points_changes"]
+_TOTALS_SLOT = Result.__dict__["totals"]
 
 
 class StreamResult(Result):
-    """A `Result` whose `state`, `ledger` and `points_changes` are made when first read (`Later`):
-    the result of a purchase `Stream.step` decided in place (engine/step.py), where the state is
-    the working state's public one, the ledger's earn entries are made from the awards, and the
-    changes time passing made (and their expiry entries) from the lots it moved. Equal to the
-    `Result` of the same fields; read as one."""
+    """A `Result` whose `state`, `ledger`, `totals` and `points_changes` are made when first read
+    (`Later`): the result of a purchase `Stream.step` decided in place (engine/step.py), where the
+    state is the working state's public one, the ledger's earn entries are made from the awards,
+    the totals from the run, and the changes time passing made (and their expiry entries) from the
+    lots it moved. Equal to the `Result` of the same fields; read as one."""
 
     __slots__ = ()
 
@@ -406,6 +407,15 @@ class StreamResult(Result):
     @ledger.setter
     def ledger(self, value: tuple[LedgerEntry, ...]) -> None:
         _LEDGER_SLOT.__set__(self, value)
+
+    @property
+    def totals(self) -> Totals:
+        held = _TOTALS_SLOT.__get__(self, Result)
+        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+
+    @totals.setter
+    def totals(self, value: Totals) -> None:
+        _TOTALS_SLOT.__set__(self, value)
 
     @property
     def points_changes(self) -> tuple[PointsChange, ...]:

@@ -478,7 +478,6 @@ def _settled(
             "last_event_at": latest,
         },
     )
-    totals = settle.totals(run)
     # nothing can fall back from here on: the working state moves on
     if available_at > time and ids:
         if tail and waiting and lots[-1][LOT_AVAILABLE] > made[0][LOT_AVAILABLE]:
@@ -511,7 +510,7 @@ def _settled(
     result = settle.result_of(
         run,
         tuple(awards),
-        totals,
+        Later(lambda: settle.totals(run)),  # type: ignore[arg-type]  # the run's sums, when read
         Later(lambda: _public(working, at)),  # type: ignore[arg-type]
         Later(lambda: _ledger(run, passed, booked, awards)),  # type: ignore[arg-type]
         StreamResult,
