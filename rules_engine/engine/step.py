@@ -13,7 +13,9 @@ the event decided again.
 
 How it decides: time passing on the compact lots (the pending lots whose wait ended, read from the
 deque's tail; the lots due popped from its head, those at 0 put back, as `lifecycle.expire` keeps
-them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`);
+them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`) —
+all of it skipped on one comparison when nothing is due (`Working.due_at`, `_due_at`), and the
+changes and expiry entries it makes left to the result (`_Passed`);
 then the event's run (run.py) on a state whose lots are a view of the deque (`_Lots`: each lot's
 model made when read, what the points-expiring reminder and `customer.points` read) and whose
 pending lots and ids are not to be read (`_Unread`: a stage reading them raises `_NeedsLots`, which
@@ -22,9 +24,10 @@ pricing and earning and the mechanics
 specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
 awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
 (`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, and every other
-part of the new state — the counters, the tier and activity, badges, purchases, challenges and
-quests as the mechanics left them — in the run's own state, which becomes the working state's cold
-part (`Working.moved_on`).
+part of the new state — the counters, the tier and activity, badges, purchases (the lines as the
+event has them: `history.Bought`), challenges and quests as the mechanics left them — in the run's
+own state, which becomes the working state's cold part (`Working.moved_on`), and the next quiet
+step's run reads as it is.
 
 The result is a `StreamResult` (result.py): the same fields as `process` gives, its state and its
 ledger made when first read. The state is `working.public()`, so it must be read before the working
@@ -36,6 +39,7 @@ a caller that keeps results past the next event reads `result.state` first (or k
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
@@ -118,13 +122,14 @@ class _Lots(Sequence[Lot]):
     (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls
     back, and when the working state is loaded."""
 
-    __slots__ = ("_working",)
+    __slots__ = ("_lots", "_working")
 
     def __init__(self, working: Working) -> None:
         self._working = working
+        self._lots = working.lots  # the same deque while the view lives (a load drops the view)
 
     def __len__(self) -> int:
-        return len(self._working.lots)
+        return len(self._lots)
 
     @overload
     def __getitem__(self, index: int) -> Lot: ...
@@ -133,15 +138,20 @@ class _Lots(Sequence[Lot]):
     def __getitem__(self, index: slice) -> list[Lot]: ...
 
     def __getitem__(self, index: int | slice) -> Lot | list[Lot]:
-        model = self._working.lot_model
-        count = len(self._working.lots)
+        if type(index) is int:  # the usual read: the tuple's model, made the first time
+            model: Lot | None = self._lots[index][LOT_MODEL]
+            return model if model is not None else self._working.lot_model(index)
+        make = self._working.lot_model
         if isinstance(index, slice):
-            return [model(i) for i in range(*index.indices(count))]
-        if index < 0:
-            index += count
-        if not 0 <= index < count:
-            raise IndexError("list index out of range")
-        return model(index)
+            return [make(i) for i in range(*index.indices(len(self._lots)))]
+        return self[index.__index__()]
+
+    def expiring_by(self, moment: dt.datetime) -> int | None:
+        """`lifecycle.expiring_by` on the tuples' seconds, no model made (None: a naive time, left
+        to the models): the lots are in expiry order, those that never expire at `NEVER`, last."""
+        if moment.tzinfo is None:
+            return None
+        return bisect_right(self._lots, seconds(moment), key=_EXPIRES)
 
     def __iter__(self) -> Iterator[Lot]:
         model = self._working.lot_model
@@ -154,6 +164,7 @@ class _Lots(Sequence[Lot]):
     __hash__ = None  # type: ignore[assignment]
 
 
+_EXPIRES = itemgetter(LOT_EXPIRES)
 _NO_BUDGETS = BudgetSnapshot()
 
 

@@ -388,3 +388,34 @@ def test_a_history_no_one_reads_is_kept_as_process_keeps_it() -> None:
     assert state is not None and state.older_purchases is not None and state.older_purchases.lines > 0
     same(working.public(), state)
     same(working.public(fresh=True), state)
+
+
+def test_the_step_view_finds_the_lots_expiring_by_a_moment_as_the_models_do() -> None:
+    """The points-expiring reminder bisects the lots by expiry (`lifecycle.expiring_by`); on the
+    step's view it bisects the tuples' seconds without making a model: the same count as over
+    the models, at every moment around each lot's expiry, with lots that never expire last, and
+    with one standing before others (a state kept from a version that did not expire points)."""
+    from rules_engine.engine import lifecycle
+
+    engine = _engine()
+    state: CustomerState | None = None
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    for number in range(12):
+        event = {"id": f"p{number}", "type": "purchase", "customer": "c1",
+                 "time": (start + dt.timedelta(days=number)).isoformat(), "items": _LINES[:3]}  # fmt: skip
+        state = engine.process(event, state).state
+    assert state is not None
+    lots = list(state.lots)
+    never = [lot.model_copy(update={"expires_at": None}) for lot in lots[-3:]]
+    mixed = [*lots[:4], never[0], *lots[4:-3]]
+    for kept in (lots, [*lots[:-3], *never], mixed):
+        working = Stream(engine).working(state.model_copy(update={"lots": kept}))
+        view = step._Lots(working)
+        moments = [start - dt.timedelta(days=1), start + dt.timedelta(days=900)]
+        for lot in kept:
+            if lot.expires_at is not None:
+                moments += [lot.expires_at + dt.timedelta(seconds=d) for d in (-1, 0, 1)]
+                moments.append(lot.expires_at.astimezone(dt.UTC))
+        for moment in moments:
+            assert view.expiring_by(moment) is not None
+            assert lifecycle.expiring_by(view, moment) == lifecycle.expiring_by(kept, moment), moment
