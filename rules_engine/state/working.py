@@ -77,6 +77,7 @@ from rules_engine.state.compact import (
     LOT_MODEL,
     LOT_MODEL_OF,
     ActivityTuple,
+    LazyLines,
     LotTuple,
     Seconds,
     SumsTuple,
@@ -93,6 +94,7 @@ from rules_engine.state.compact import (
     models_of,
     moment_of,
     moved_by,
+    read_lot,
     sums_model,
     sums_tuple,
     time_of,
@@ -178,6 +180,7 @@ class Working:
         "_stash",
         "_state",
         "_sums",
+        "_unfilled",
         "activity",
         "badge_set",
         "badges",
@@ -246,6 +249,8 @@ class Working:
     _behind: CustomerState | None
     _cold_behind: deque[ActivityTuple] | None
     _stash: tuple[deque[LotTuple], deque[ActivityTuple], deque[str], set[str]] | None
+    _unfilled: list[LazyLines]
+    """The lines of the lot models a step's run read (`lot_model`), filled when `public()` is made."""
 
     @classmethod
     def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
@@ -256,6 +261,7 @@ class Working:
         working._behind = working._stash = working._cold_behind = None
         working.moves = 0
         working.review = None
+        working._unfilled = []
         working.load(parse_state(state))
         return working
 
@@ -422,15 +428,25 @@ class Working:
         self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
 
     def lot_model(self, index: int) -> Lot:
-        """The `Lot` of `lots[index]`: the tuple's own, or made (and kept in the tuple) when a step
-        made the tuple without one."""
+        """The `Lot` of `lots[index]` for a step's run to read: the tuple's own, or made (and kept
+        in the tuple) when a step made the tuple without one, its lines made when the public state
+        is (`compact.read_lot`)."""
         lots = self.lots
         lot = lots[index]
         model = lot[LOT_MODEL]
         if model is None:
-            model = lot_model(lot, False)
+            unfilled = self._unfilled
+            if len(unfilled) > 2 * len(lots) + 64:  # no public state made for long: lines made now
+                self._fill()
+            model = read_lot(lot, unfilled)
             lots[index] = (*lot[:LOT_MODEL], model)
         return model
+
+    def _fill(self) -> None:
+        """Make the lines of every lot model a step's run read without them (`lot_model`)."""
+        for lines in self._unfilled:
+            lines.lines()
+        self._unfilled = []
 
     @property
     def customer_id(self) -> str | None:
@@ -493,6 +509,8 @@ class Working:
         return state
 
     def _built(self, fresh: bool) -> CustomerState:
+        if self._unfilled:
+            self._fill()
         decimals = self._decimals
         sums = self.sums
         hot: dict[str, Any] = {
@@ -542,6 +560,7 @@ class Working:
         other.lots_view = None  # a view reads its own working state's lots
         other.due_at = 0  # its pending lots, a list of its own, are looked at again
         other.seen = set(self.seen)
+        other._unfilled = list(self._unfilled)  # the same lists: filled by whichever makes its state
         return other
 
     def __eq__(self, other: object) -> bool:

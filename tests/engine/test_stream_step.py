@@ -367,7 +367,8 @@ def test_a_history_no_one_reads_is_kept_as_process_keeps_it() -> None:
     the program's window when the public state is read, or when that many purchases were chained
     (`history.CHAINED`): read only at the end, after more than a year of purchases (lines left the
     window) and several chains, the purchase history is `process`'s — the lines kept, the count of
-    those left out and their latest day."""
+    those left out and their latest day. So are the lots' lines, which the models the expiry
+    reminder read were made without (`compact.read_lot`)."""
     from rules_engine.engine import history
 
     engine = _engine()
@@ -386,7 +387,9 @@ def test_a_history_no_one_reads_is_kept_as_process_keeps_it() -> None:
             assert working.cold.purchases.__class__ is history.Bought  # not made yet
     assert streaming.taken == count - 1
     assert state is not None and state.older_purchases is not None and state.older_purchases.lines > 0
-    same(working.public(), state)
+    assert working._unfilled  # lots the reminder read near their expiry: their lines not made yet
+    same(working.public(), state)  # ... made with the public state, as `process` has them
+    assert not working._unfilled
     same(working.public(fresh=True), state)
 
 
