@@ -19,11 +19,11 @@ context, the purchase lines to keep.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, overload
 
 from rules_engine.dsl import ast
-from rules_engine.engine.trusted import trusted
+from rules_engine.engine.trusted import past_lines, trusted
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.state.customer import CustomerState, OlderPurchases, PastLine
 from rules_engine.state.shared import appended
@@ -134,3 +134,93 @@ def kept(
 
 
 _OLDER_GIVEN = {"lines", "until"}
+
+
+CHAINED = 64
+"""The purchases a `Bought` chain holds unmade at most: the step in place makes the lines (and cuts
+them) when a chain is this long, so a working state no one reads keeps a bounded history."""
+
+
+class Bought(Sequence[PastLine]):
+    """`customer.purchases` of a state the step in place made (engine/step.py): the lines before
+    (the state's list, or the `Bought` of the step before) and the purchase's own lines as the
+    event has them — its lines, local day and id —, made `PastLine`s only when read. A step's run
+    reads the history's length (`len(customer.purchases)`, with `older_purchases`), which is known
+    without them; only a program that reads the lines (no `keep`: nothing is cut) and the public
+    state (`Working.public`, through `kept`) make them.
+
+    The lines are cut once, when made for the public state, with the latest purchase's day: the
+    same lines as a cut at every event, since the days only grow along a chain (the step takes
+    events in order) and a cut takes lines from the head while they are older than the cutoff.
+    Immutable as seen from outside (the lines made are kept, and the chain before them let go)."""
+
+    __slots__ = ("_before", "_day", "_depth", "_event", "_items", "_keep", "_length", "_made")
+
+    _before: Sequence[PastLine] | None
+    _items: Sequence[Any] | None
+    _depth: int
+    _made: Sequence[PastLine] | None
+
+    def __init__(
+        self,
+        before: Sequence[PastLine],
+        items: Sequence[Any],
+        day: dt.date,
+        event: str,
+        keep: dt.timedelta | None,
+    ) -> None:
+        self._before = before
+        self._items = items
+        self._day = day
+        self._event = event
+        self._keep = keep
+        self._length = len(before) + len(items)
+        self._depth = before._depth + 1 if type(before) is Bought and before._made is None else 1
+        self._made = None
+
+    @property
+    def depth(self) -> int:
+        """How many purchases' lines are still to be made."""
+        return 0 if self._made is not None else self._depth
+
+    def lines(self) -> Sequence[PastLine]:
+        """Every line, not cut (a `SharedList` sharing the storage of the list the chain began
+        with, as `appended` makes it), made at the first call and kept."""
+        made = self._made
+        if made is not None:
+            return made
+        chain: list[Bought] = []
+        node: Sequence[PastLine] | None = self
+        while type(node) is Bought and node._made is None:
+            chain.append(node)
+            node = node._before
+        lines: Sequence[PastLine] = node._made if type(node) is Bought else node  # type: ignore[assignment]
+        for link in reversed(chain):
+            assert link._items is not None
+            lines = link._made = appended(lines, past_lines(link._items, link._day, link._event))
+            link._before = link._items = None
+        return lines
+
+    def kept(self, older: OlderPurchases | None) -> tuple[Sequence[PastLine], OlderPurchases | None]:
+        """The lines a state keeps on the latest purchase's day, and what was left out (`kept`)."""
+        return kept(self.lines(), [], older, self._day, self._keep)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> PastLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PastLine]: ...
+
+    def __getitem__(self, index: int | slice) -> PastLine | Sequence[PastLine]:
+        return self.lines()[index]
+
+    def __iter__(self) -> Iterator[PastLine]:
+        return iter(self.lines())
+
+    def __eq__(self, other: object) -> bool:
+        return self.lines() == other
+
+    __hash__ = None  # type: ignore[assignment]

@@ -377,13 +377,16 @@ class Later:
 
 _STATE_SLOT = Result.__dict__["state"]
 _LEDGER_SLOT = Result.__dict__["ledger"]
+_CHANGES_SLOT = Result.__dict__["points_changes"]
+_TOTALS_SLOT = Result.__dict__["totals"]
 
 
 class StreamResult(Result):
-    """A `Result` whose `state` and `ledger` are made when first read (`Later`): the result of a
-    purchase `Stream.step` decided in place (engine/step.py), where the state is the working
-    state's public one, and the ledger's earn entries are made from the awards. Equal to the
-    `Result` of the same fields; read as one."""
+    """A `Result` whose `state`, `ledger`, `totals` and `points_changes` are made when first read
+    (`Later`): the result of a purchase `Stream.step` decided in place (engine/step.py), where the
+    state is the working state's public one, the ledger's earn entries are made from the awards,
+    the totals from the run, and the changes time passing made (and their expiry entries) from the
+    lots it moved. Equal to the `Result` of the same fields; read as one."""
 
     __slots__ = ()
 
@@ -405,6 +408,24 @@ class StreamResult(Result):
     def ledger(self, value: tuple[LedgerEntry, ...]) -> None:
         _LEDGER_SLOT.__set__(self, value)
 
+    @property
+    def totals(self) -> Totals:
+        held = _TOTALS_SLOT.__get__(self, Result)
+        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+
+    @totals.setter
+    def totals(self, value: Totals) -> None:
+        _TOTALS_SLOT.__set__(self, value)
+
+    @property
+    def points_changes(self) -> tuple[PointsChange, ...]:
+        held = _CHANGES_SLOT.__get__(self, Result)
+        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+
+    @points_changes.setter
+    def points_changes(self, value: tuple[PointsChange, ...]) -> None:
+        _CHANGES_SLOT.__set__(self, value)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Result):
             return NotImplemented
@@ -412,3 +433,10 @@ class StreamResult(Result):
         return all(getattr(self, n) == getattr(other, n) for n in names if names[n].compare)
 
     __hash__ = Result.__hash__  # the fields', as a `Result`'s (read through the properties)
+
+
+def later_changes(result: Result, changes: Later) -> None:
+    """Give a step's result (a `StreamResult`) its `points_changes` to be made when first read
+    (engine/step.py)."""
+    assert isinstance(result, StreamResult)
+    _CHANGES_SLOT.__set__(result, changes)

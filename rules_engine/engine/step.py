@@ -13,7 +13,9 @@ the event decided again.
 
 How it decides: time passing on the compact lots (the pending lots whose wait ended, read from the
 deque's tail; the lots due popped from its head, those at 0 put back, as `lifecycle.expire` keeps
-them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`);
+them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`) —
+all of it skipped on one comparison when nothing is due (`Working.due_at`, `_due_at`), and the
+changes and expiry entries it makes left to the result (`_Passed`);
 then the event's run (run.py) on a state whose lots are a view of the deque (`_Lots`: each lot's
 model made when read, what the points-expiring reminder and `customer.points` read) and whose
 pending lots and ids are not to be read (`_Unread`: a stage reading them raises `_NeedsLots`, which
@@ -22,9 +24,10 @@ pricing and earning and the mechanics
 specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
 awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
 (`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, and every other
-part of the new state — the counters, the tier and activity, badges, purchases, challenges and
-quests as the mechanics left them — in the run's own state, which becomes the working state's cold
-part (`Working.moved_on`).
+part of the new state — the counters, the tier and activity, badges, purchases (the lines as the
+event has them: `history.Bought`), challenges and quests as the mechanics left them — in the run's
+own state, which becomes the working state's cold part (`Working.moved_on`), and the next quiet
+step's run reads as it is.
 
 The result is a `StreamResult` (result.py): the same fields as `process` gives, its state and its
 ledger made when first read. The state is `working.public()`, so it must be read before the working
@@ -36,6 +39,7 @@ a caller that keeps results past the next event reads `result.state` first (or k
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
@@ -45,14 +49,13 @@ from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.lifecycle import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
-from rules_engine.engine.outcome import PointsChange
-from rules_engine.engine.result import Later, Result, StreamResult
+from rules_engine.engine.outcome import Notification, PointsChange, TierChange
+from rules_engine.engine.result import Later, Result, StreamResult, later_changes
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
 from rules_engine.engine.trusted import (
     awards_records,
     earn_entry,
     expiry_entries,
-    past_lines,
     points_changes,
     replaced,
 )
@@ -72,7 +75,7 @@ from rules_engine.state.compact import (
     moment,
     seconds,
 )
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.working import KEPT_IDS, Working
 
 if TYPE_CHECKING:
@@ -119,13 +122,14 @@ class _Lots(Sequence[Lot]):
     (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls
     back, and when the working state is loaded."""
 
-    __slots__ = ("_working",)
+    __slots__ = ("_lots", "_working")
 
     def __init__(self, working: Working) -> None:
         self._working = working
+        self._lots = working.lots  # the same deque while the view lives (a load drops the view)
 
     def __len__(self) -> int:
-        return len(self._working.lots)
+        return len(self._lots)
 
     @overload
     def __getitem__(self, index: int) -> Lot: ...
@@ -134,15 +138,20 @@ class _Lots(Sequence[Lot]):
     def __getitem__(self, index: slice) -> list[Lot]: ...
 
     def __getitem__(self, index: int | slice) -> Lot | list[Lot]:
-        model = self._working.lot_model
-        count = len(self._working.lots)
+        if type(index) is int:  # the usual read: the tuple's model, made the first time
+            model: Lot | None = self._lots[index][LOT_MODEL]
+            return model if model is not None else self._working.lot_model(index)
+        make = self._working.lot_model
         if isinstance(index, slice):
-            return [model(i) for i in range(*index.indices(count))]
-        if index < 0:
-            index += count
-        if not 0 <= index < count:
-            raise IndexError("list index out of range")
-        return model(index)
+            return [make(i) for i in range(*index.indices(len(self._lots)))]
+        return self[index.__index__()]
+
+    def expiring_by(self, moment: dt.datetime) -> int | None:
+        """`lifecycle.expiring_by` on the tuples' seconds, no model made (None: a naive time, left
+        to the models): the lots are in expiry order, those that never expire at `NEVER`, last."""
+        if moment.tzinfo is None:
+            return None
+        return bisect_right(self._lots, seconds(moment), key=_EXPIRES)
 
     def __iter__(self) -> Iterator[Lot]:
         model = self._working.lot_model
@@ -155,6 +164,7 @@ class _Lots(Sequence[Lot]):
     __hash__ = None  # type: ignore[assignment]
 
 
+_EXPIRES = itemgetter(LOT_EXPIRES)
 _NO_BUDGETS = BudgetSnapshot()
 
 
@@ -181,15 +191,23 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
     now = seconds(time)
     if now < last or working.ids.maxlen != KEPT_IDS:
         return None
-    ripened = _ripened(working, now)
-    if ripened is None:
-        return None
-    ended, waiting, tail = ripened
     lots = working.lots
     popped: list[LotTuple] = []
     zeros: list[LotTuple] = []
-    if lots and lots[0][LOT_EXPIRES] <= now:  # lots expire: popped from the head, put back on a fallback
-        for lot in lots:
+    # Nothing due since the latest step (no lot ripe or expiring, no tier review, no message waiting:
+    # `_due_at`): time passing is skipped, on one comparison.
+    quiet = now < working.due_at
+    if quiet:
+        waiting = working.pending_lots
+        assert waiting is not None
+        ended: list[tuple[Any, str, LotTuple]] = []
+        tail = working.pending_tail is waiting
+    elif (ripened := _ripened(working, now)) is None:
+        return None
+    else:
+        ended, waiting, tail = ripened
+    if not quiet and lots and lots[0][LOT_EXPIRES] <= now:  # lots expire: popped from the head, put
+        for lot in lots:  # back on a fallback
             if lot[LOT_EXPIRES] > now:
                 break
             popped.append(lot)
@@ -202,13 +220,20 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         view = working.lots_view
         if view is None:
             view = working.lots_view = _Lots(working)
-        update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
-        changes, entries = _time_passed(event.id, program.version, ended, popped, cold, update)
-        view = replaced(cold, update)
-        view, moves = tiers.elapse(program.tiers, view, time, engine.zone)  # as `Engine._elapse`
-        view, sent = notifications.deliver(program.notifications, view, time)
-        run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, changes)
-        run.ledger = entries
+        passed = None
+        moves: list[TierChange] = []
+        sent: list[Notification] = []
+        if ended or popped or cold.lots is not view:
+            update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
+            if ended or popped:
+                passed = _time_passed(ended, popped, cold, update)
+            view = replaced(cold, update)
+        else:  # the cold part the latest step left reads the lots through this view already
+            view = cold
+        if not quiet:  # as `Engine._elapse`
+            view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
+            view, sent = notifications.deliver(program.notifications, view, time)
+        run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, [])
         if moves:
             tiers.reviewed(run, moves)
         if sent:
@@ -217,7 +242,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         fast.decide(run)
         for mechanic in fast.mechanics:
             mechanic(run)
-        return _settled(run, working, now, waiting, tail)
+        return _settled(run, working, now, waiting, tail, passed)
     except BaseException as error:
         if popped:  # the lots as they were
             for _ in zeros:
@@ -234,9 +259,10 @@ _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
 
 def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
     """The pending lots whose wait ended by `now` (with points: `lifecycle.ripen`'s, each as
-    (available, id, lot)), the ids still waiting, and whether those are the deque's tail (the
-    pending lots were, and those whose wait ended were their first); None when the state has no
-    pending lots' index (a state of an older version: `process` puts it in order)."""
+    (available, id, lot)), the ids still waiting, and whether those are the deque's tail with
+    their waits ending in order (the pending lots were, and those whose wait ended were their
+    first: `Working.pending_tail`); None when the state has no pending lots' index (a state of an
+    older version: `process` puts it in order)."""
     pending = working.pending_lots
     if pending is None:
         return None
@@ -244,17 +270,28 @@ def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]
         return [], pending, True
     lots = working.lots
     count = len(pending)
-    pairs: list[tuple[str, LotTuple]] | None
-    if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots
-        pairs = list(zip(pending, [lots[-i] for i in range(count, 0, -1)], strict=True))
-    else:
-        pairs = _tail(pending, lots)
-    tail = pairs is not None
     ended: list[tuple[Any, str, LotTuple]] = []
+    if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots, whose
+        first = len(lots) - count  # waits end in their order: those ended are the first ones
+        index = 0
+        while index < count:
+            lot = lots[first + index]
+            available = lot[LOT_AVAILABLE]
+            if available > now:
+                break
+            if lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
+                ended.append((available, pending[index], lot))
+            index += 1
+        return ended, pending[index:] if index else pending, True
+    pairs = _tail(pending, lots)
+    tail = pairs is not None
     waiting: list[str] = []
+    last: Any = None  # the latest wait's end among those still waiting
     for lot_id, lot in pairs if pairs is not None else _found(pending, lots):
         available = lot[LOT_AVAILABLE]
         if available > now:
+            tail = tail and (last is None or last <= available)  # the waits end in their order
+            last = available
             waiting.append(lot_id)
         else:
             tail = tail and not waiting  # ended after one still waiting: no longer the tail
@@ -293,38 +330,61 @@ def _found(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
 
 
 def _time_passed(
-    event: str,
-    version: int,
     ended: list[tuple[Any, str, LotTuple]],
     popped: list[LotTuple],
     cold: CustomerState,
     update: dict[str, Any],
-) -> tuple[list[PointsChange], list[LedgerEntry]]:
-    """`points.time_passes`' changes (the lots that became available and those that expired, in
-    time order) and the ledger entries of expiry (in expiry order); `update` gets the reminders
-    of the lots that left (`lifecycle.expire`)."""
-    order: list[tuple[Any, str, str, Decimal, dt.datetime]] = [
-        (available, "available", lot_id, _points(lot), _time_of(lot, LOT_AVAILABLE, 1))
-        for available, lot_id, lot in ended
-    ]
-    expired: list[tuple[str, Decimal, str, dt.datetime]] = []
-    for lot in popped:
-        if lot[LOT_POINTS] > 0:
-            lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
-            points, at = _points(lot), _time_of(lot, LOT_EXPIRES, 2)
-            order.append((lot[LOT_EXPIRES], "expire", lot_id, points, at))
-            expired.append((lot[LOT_RULE], points, lot_id, at))
-    if not order:
-        return [], []
-    order.sort(key=_AT_KIND_LOT)
-    entries = expiry_entries(event, version, expired) if expired else []
+) -> _Passed | None:
+    """What time passing did to the lots (`points.time_passes`: those whose wait ended, those that
+    expired), its changes and ledger entries made when the result's are read (`_Passed`); None when
+    no lot with points moved. `update` gets the reminders of the lots that left (`lifecycle.expire`):
+    the state after the event depends on them."""
+    expired = [lot for lot in popped if lot[LOT_POINTS] > 0]
+    if not ended and not expired:
+        return None
     if expired:
-        gone = {lot_id for _, _, lot_id, _ in expired}
+        gone = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in expired}
         if not gone.isdisjoint(cold.reminded):
             reminded = update["reminded"] = [lot_id for lot_id in cold.reminded if lot_id not in gone]
             view = update["lots"]
             carry_reminded(view, cold.reminded, view, reminded)  # lots left: the reminder's reach holds
-    return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order), entries
+    return _Passed(ended, expired)
+
+
+class _Passed:
+    """The lots time passing moved before a step's run, as the deque held them (immutable tuples):
+    the result's `points_changes` and the ledger's expiry entries made from them when first read,
+    which a caller keeping only the state never does (a `Decimal` and a datetime per lot, a model
+    per change and per entry)."""
+
+    __slots__ = ("ended", "expired")
+
+    def __init__(self, ended: list[tuple[Any, str, LotTuple]], expired: list[LotTuple]) -> None:
+        self.ended = ended
+        self.expired = expired
+
+    def changes(self) -> list[PointsChange]:
+        """`points.time_passes`' changes: the lots that became available and those that expired,
+        in time order."""
+        order: list[tuple[Any, str, str, Decimal, dt.datetime]] = [
+            (available, "available", lot_id, _points(lot), _time_of(lot, LOT_AVAILABLE, 1))
+            for available, lot_id, lot in self.ended
+        ]
+        for lot in self.expired:
+            lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
+            order.append((lot[LOT_EXPIRES], "expire", lot_id, _points(lot), _time_of(lot, LOT_EXPIRES, 2)))
+        order.sort(key=_AT_KIND_LOT)
+        return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order)
+
+    def entries(self, event: str, version: int) -> list[LedgerEntry]:
+        """The ledger entries of expiry, in expiry order."""
+        if not self.expired:
+            return []
+        expired = [
+            (lot[LOT_RULE], _points(lot), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", _time_of(lot, LOT_EXPIRES, 2))
+            for lot in self.expired
+        ]
+        return expiry_entries(event, version, expired)
 
 
 _AT_KIND_LOT = itemgetter(0, 1, 2)
@@ -349,7 +409,9 @@ def _time_of(lot: LotTuple, field: int, place: int) -> dt.datetime:
     return moment(lot[field], zone[place] if type(zone) is tuple else zone)  # type: ignore[arg-type]
 
 
-def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: bool) -> Result:
+def _settled(
+    run: Run, working: Working, now: Any, waiting: list[str], tail: bool, passed: _Passed | None
+) -> Result:
     """Settle on the working state (the module docstring): the result, `working` moved on."""
     event = run.event
     assert isinstance(event, Purchase)
@@ -391,10 +453,12 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
             ids.append(lot_id)
     state = run.state
     # what settle.new_state does besides the lots, the pending lots, the ids and the clock
-    bought = past_lines(event.items, run.local.date(), event.id)
-    purchases, older = history.kept(
-        state.purchases, bought, state.older_purchases, run.local.date(), run.plan.purchases_kept
-    )
+    # the purchase's lines, made (and the history cut) when the public state is read (`history.Bought`)
+    bought = history.Bought(state.purchases, event.items, run.local.date(), event.id, run.plan.purchases_kept)
+    purchases: Sequence[PastLine] = bought
+    older = state.older_purchases
+    if bought.depth >= history.CHAINED:  # a history no one read for a while: made and cut now
+        purchases, older = bought.kept(older)
     coupons = state.coupons
     if run.redeemed or run.coupons_issued:  # as settle.new_state (a birthday's coupon, an offer's)
         coupons = [
@@ -412,7 +476,7 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
         run,
         {
             "customer": event.customer,
-            "lots": _UNREAD,
+            "lots": working.lots_view,  # the next step's run reads this state as it is (`purchase`)
             "pending_lots": _UNREAD,
             "counters": run.counters,
             "coupons": coupons,
@@ -425,15 +489,16 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
             "last_event_at": latest,
         },
     )
-    totals = settle.totals(run)
     # nothing can fall back from here on: the working state moves on
-    lots.extend(made)
-    pending = working.pending_lots
-    assert pending is not None
     if available_at > time and ids:
+        if tail and waiting and lots[-1][LOT_AVAILABLE] > made[0][LOT_AVAILABLE]:
+            tail = False  # the new lots' wait ends before the last one's (a shorter `pending`)
         waiting = [*waiting, *ids]
     elif ids and waiting:
         tail = False  # lots available at once after those still waiting
+    lots.extend(made)
+    pending = working.pending_lots
+    assert pending is not None
     if waiting is not pending:
         working.pending_lots = waiting
     working.pending_tail = waiting if tail else None  # the event's lots joined the tail, in order
@@ -450,19 +515,63 @@ def _settled(run: Run, working: Working, now: Any, waiting: list[str], tail: boo
         if until is not None and expires_at is not None and expires_at <= until:
             working.lots_view = None
     working.moved_on(run.state)
+    working.due_at = _due_at(working, run, now)
     at = working.moves
-    entries = run.ledger
-    return settle.result_of(
+    booked, changed = run.ledger, run.points_changes  # what a stage booked itself (none on this path)
+    result = settle.result_of(
         run,
         tuple(awards),
-        totals,
+        Later(lambda: settle.totals(run)),  # type: ignore[arg-type]  # the run's sums, when read
         Later(lambda: _public(working, at)),  # type: ignore[arg-type]
-        Later(lambda: _ledger(run, entries, awards)),  # type: ignore[arg-type]
+        Later(lambda: _ledger(run, passed, booked, awards)),  # type: ignore[arg-type]
         StreamResult,
     )
+    if passed is not None:  # time passing's changes first, made when read
+        later_changes(result, Later(lambda: (*passed.changes(), *changed)))
+    return result
 
 
 _ONE = Decimal(1)
+
+
+def _due_at(working: Working, run: Run, now: Any) -> Any:
+    """The first moment something is due after a step at `now` (its run's state the working state's
+    cold part): a pending lot's wait ending, a lot with points expiring (the spent ones at the
+    head, which expiry keeps, passed over), the tier review (`tiers.elapse`), a message waiting
+    (`notifications.deliver`); 0 (due at every step) when that is not known from a comparison of
+    seconds: the pending lots not known in order, a tier this version no longer has, a naive time."""
+    lots = working.lots
+    due: Any = NEVER
+    waiting = working.pending_lots
+    if waiting:
+        if working.pending_tail is not waiting:
+            return 0
+        due = lots[-len(waiting)][LOT_AVAILABLE]
+    for lot in lots:
+        if lot[LOT_POINTS] > 0 or lot[LOT_EXPIRES] > now:
+            due = min(due, lot[LOT_EXPIRES])
+            break
+    state = run.state
+    deferred = state.deferred
+    if deferred:
+        send_at = deferred[0].send_at
+        if send_at.tzinfo is None:
+            return 0
+        due = min(due, seconds(send_at))
+    levels = run.program.tiers
+    if levels is None or state.tier is None:
+        return due
+    since = state.tier_since
+    known = working.review
+    if known is None or known[0] is not levels or known[1] != state.tier or known[2] is not since:
+        review: Any = NEVER
+        facts = tiers.reviews(levels, run.plan.zone)
+        if state.tier not in facts.thresholds:
+            review = 0  # `tiers.removed` moves the customer at the next step
+        elif since is not None and (at := facts.due(since)) is not None:
+            review = 0 if at.tzinfo is None else seconds(at)
+        known = working.review = (levels, state.tier, since, review)
+    return min(due, known[3])
 
 
 def _public(working: Working, at: int) -> CustomerState:
@@ -474,9 +583,12 @@ def _public(working: Working, at: int) -> CustomerState:
     return working.public()
 
 
-def _ledger(run: Run, before: list[LedgerEntry], awards: list[Any]) -> tuple[LedgerEntry, ...]:
-    """The ledger entries of the event: those made before settle, then each award's earn entry."""
+def _ledger(
+    run: Run, passed: _Passed | None, booked: list[LedgerEntry], awards: list[Any]
+) -> tuple[LedgerEntry, ...]:
+    """The ledger entries of the event: expiry's, those a stage booked, then each award's earn entry."""
     event = run.event
+    before = [*passed.entries(event.id, run.program.version), *booked] if passed is not None else booked
     if not awards:
         return tuple(before)
     records = awards_records([award.lines for award in awards], run.quantities)

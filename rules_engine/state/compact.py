@@ -212,6 +212,23 @@ def lot_model(lot: LotTuple, fresh: bool) -> Lot:
     model = lot[LOT_MODEL]
     if model is not None and not fresh:
         return model
+    return _lot(lot, _lines(lot[LOT_LINES]) if not fresh else list(_lines(lot[LOT_LINES])))
+
+
+def read_lot(lot: LotTuple, unfilled: list[LazyLines]) -> Lot:
+    """The `Lot` of a lot's tuple for a step's run to read (engine/step.py's view of the lots: the
+    points-expiring reminder reads a fortnight's lots, `customer.points` every lot's points and
+    times, no stage on a step's path their lines): a tuple a step made gets a model whose lines
+    list is filled only when the public state is made (`LazyLines.later`; the `LazyLines` put in
+    `unfilled`, which `Working.public` fills), not a `LotLine` per line for every lot read."""
+    lines = lot[LOT_LINES]
+    if type(lines) is not LazyLines or lines.made is not None:
+        return lot_model(lot, False)
+    unfilled.append(lines)
+    return _lot(lot, lines.later())
+
+
+def _lot(lot: LotTuple, lines: list[LotLine]) -> Lot:
     zone = lot[LOT_ZONE]
     if type(zone) is tuple:
         earned_zone, available_zone, expires_zone = zone
@@ -225,7 +242,7 @@ def lot_model(lot: LotTuple, fresh: bool) -> Lot:
         moment_of(lot[LOT_EARNED], earned_zone),
         moment_of(lot[LOT_AVAILABLE], available_zone),
         None if expires == NEVER else moment_of(expires, expires_zone),
-        _lines(lot[LOT_LINES]) if not fresh else list(_lines(lot[LOT_LINES])),
+        lines,
     )
 
 
@@ -233,17 +250,29 @@ class LazyLines:
     """A lot's `LotLine`s not made yet: the award's line shares and the basket's quantities, made
     (`awards_records`) when the lot's model is (`public()`, a return), not at every award."""
 
-    __slots__ = ("made", "quantities", "shares")
+    __slots__ = ("filled", "made", "quantities", "shares")
 
     def __init__(self, shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]) -> None:
         self.shares = shares
         self.quantities = quantities
         self.made: list[LotLine] | None = None
+        self.filled = False
 
     def lines(self) -> list[LotLine]:
         made = self.made
         if made is None:
             made = self.made = awards_records((self.shares,), self.quantities)[0][0]
+            self.filled = True
+        elif not self.filled:  # the list `later` gave out, filled in place
+            made.extend(awards_records((self.shares,), self.quantities)[0][0])
+            self.filled = True
+        return made
+
+    def later(self) -> list[LotLine]:
+        """The list the lines will be in, empty until `lines()` fills it (`read_lot`)."""
+        assert self.made is None
+        made: list[LotLine] = []
+        self.made = made
         return made
 
 

@@ -70,12 +70,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rules_engine.engine.history import Bought
 from rules_engine.engine.trusted import replaced
 from rules_engine.state.compact import (
     ACT_MODEL_OF,
     LOT_MODEL,
     LOT_MODEL_OF,
     ActivityTuple,
+    LazyLines,
     LotTuple,
     Seconds,
     SumsTuple,
@@ -92,6 +94,7 @@ from rules_engine.state.compact import (
     models_of,
     moment_of,
     moved_by,
+    read_lot,
     sums_model,
     sums_tuple,
     time_of,
@@ -177,12 +180,14 @@ class Working:
         "_stash",
         "_state",
         "_sums",
+        "_unfilled",
         "activity",
         "badge_set",
         "badges",
         "cold",
         "counters",
         "customer",
+        "due_at",
         "ids",
         "last_event_at",
         "last_zone",
@@ -191,6 +196,7 @@ class Working:
         "moves",
         "pending_lots",
         "pending_tail",
+        "review",
         "seen",
         "sums",
         "tier",
@@ -209,11 +215,20 @@ class Working:
     lots: deque[LotTuple]
     pending_lots: list[str] | None
     pending_tail: list[str] | None
+    """`pending_lots` when it is known to name the deque's tail, in order, their waits ending in
+    that order (a step keeps it so): the step then reads the pending lots without comparing their
+    ids, and those whose wait ended are the first (engine/step.py)."""
     lots_view: Any
     """The step's view of the lots (engine/step.py `_Lots`), kept from step to step; None: made
     at the next step (a load drops it, as the lots may have changed in any way)."""
-    """`pending_lots` when it is known to name the deque's tail, in order (a step keeps it so): the
-    step then reads the pending lots without comparing their ids (engine/step.py)."""
+    due_at: Seconds
+    """The first moment (epoch seconds) anything time does is due — a pending lot ripe, a lot
+    expiring, a tier review, a message that waited —, as the latest step worked it out: a step
+    before it skips time passing (engine/step.py `_due_at`). 0 (due at once) after anything else
+    changed the working state (`of`, `load`, `defer`, `changed`, `copy`)."""
+    review: tuple[Any, str, Any, Seconds] | None
+    """The tier review's moment the latest step worked out, with what it depends on (the program's
+    tiers, the tier, `tier_since`): found again while those stay (engine/step.py)."""
     counters: dict[str, dict[str, Units]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
@@ -234,6 +249,8 @@ class Working:
     _behind: CustomerState | None
     _cold_behind: deque[ActivityTuple] | None
     _stash: tuple[deque[LotTuple], deque[ActivityTuple], deque[str], set[str]] | None
+    _unfilled: list[LazyLines]
+    """The lines of the lot models a step's run read (`lot_model`), filled when `public()` is made."""
 
     @classmethod
     def of(cls, state: CustomerState | Mapping[str, Any] | None, plan: Facts) -> Working:
@@ -243,6 +260,8 @@ class Working:
         working._decimals = -exponent(plan.quantum)
         working._behind = working._stash = working._cold_behind = None
         working.moves = 0
+        working.review = None
+        working._unfilled = []
         working.load(parse_state(state))
         return working
 
@@ -280,6 +299,7 @@ class Working:
             for name in _DEFERRED:
                 delattr(self, name)
         self._behind = self._state = state
+        self.due_at = 0
         self.moves += 1
 
     def __getattr__(self, name: str) -> Any:
@@ -304,6 +324,7 @@ class Working:
         self.cold = cold
         self._state = None
         self._lots_from = self._ids_from = None
+        self.due_at = 0  # the step works it out again
         self.moves += 1
         if self._cold_behind is None:
             self._cold_behind = self.activity
@@ -337,6 +358,7 @@ class Working:
         self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
         self.pending_tail = None
         self.lots_view = None
+        self.due_at = 0
         self._ids_of(state.processed)
 
     def _load_rest(self, state: CustomerState) -> None:
@@ -406,15 +428,25 @@ class Working:
         self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
 
     def lot_model(self, index: int) -> Lot:
-        """The `Lot` of `lots[index]`: the tuple's own, or made (and kept in the tuple) when a step
-        made the tuple without one."""
+        """The `Lot` of `lots[index]` for a step's run to read: the tuple's own, or made (and kept
+        in the tuple) when a step made the tuple without one, its lines made when the public state
+        is (`compact.read_lot`)."""
         lots = self.lots
         lot = lots[index]
         model = lot[LOT_MODEL]
         if model is None:
-            model = lot_model(lot, False)
+            unfilled = self._unfilled
+            if len(unfilled) > 2 * len(lots) + 64:  # no public state made for long: lines made now
+                self._fill()
+            model = read_lot(lot, unfilled)
             lots[index] = (*lot[:LOT_MODEL], model)
         return model
+
+    def _fill(self) -> None:
+        """Make the lines of every lot model a step's run read without them (`lot_model`)."""
+        for lines in self._unfilled:
+            lines.lines()
+        self._unfilled = []
 
     @property
     def customer_id(self) -> str | None:
@@ -434,6 +466,7 @@ class Working:
         self._caught_up()
         self._state = None
         self._lots_from = self._activity_from = self._ids_from = None
+        self.due_at = 0
         self.moves += 1
 
     @property
@@ -476,6 +509,8 @@ class Working:
         return state
 
     def _built(self, fresh: bool) -> CustomerState:
+        if self._unfilled:
+            self._fill()
         decimals = self._decimals
         sums = self.sums
         hot: dict[str, Any] = {
@@ -501,6 +536,9 @@ class Working:
         given = cold.__pydantic_fields_set__
         # As validation would record them: the fields given, and any field not at its default.
         fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}
+        purchases: Sequence[Any] = cold.purchases
+        if type(purchases) is Bought:  # a step's purchase lines, made (engine/history.py)
+            hot["purchases"], hot["older_purchases"] = purchases.kept(cold.older_purchases)
         state = replaced(cold, hot)
         object.__setattr__(state, "__pydantic_fields_set__", fields)
         return state
@@ -520,7 +558,9 @@ class Working:
         other.activity = deque(self.activity)
         other.ids = deque(self.ids, maxlen=self.ids.maxlen)
         other.lots_view = None  # a view reads its own working state's lots
+        other.due_at = 0  # its pending lots, a list of its own, are looked at again
         other.seen = set(self.seen)
+        other._unfilled = list(self._unfilled)  # the same lists: filled by whichever makes its state
         return other
 
     def __eq__(self, other: object) -> bool:

@@ -269,3 +269,156 @@ def test_the_customer_id_is_read_without_making_the_compact_parts() -> None:
     assert working.customer_id == "c1" and working._cold_behind is not None
     assert working.customer == working.public().customer == "c1"  # `customer` makes them
     assert working._cold_behind is None
+
+
+def test_a_step_with_nothing_due_skips_time_passing_and_the_next_due_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Purchases an hour apart (no wait ends, no lot expires, no review or message is due) skip
+    time passing (`Working.due_at`: one comparison); each moment that falls due after such a run —
+    pending lots ripening a fortnight later, a message that waited through the quiet hours, lots
+    expiring a year on, a gold member's tier review — is met by the full look, and the results and
+    states stay `process`'s."""
+    engine = _engine()
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    looked: list[str] = []
+    ripened = step._ripened
+
+    def counted(working: Any, now: Any) -> Any:
+        looked.append(event["id"])
+        return ripened(working, now)
+
+    monkeypatch.setattr(step, "_ripened", counted)
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    hour, day = dt.timedelta(hours=1), dt.timedelta(days=1)
+    times = [start + n * hour for n in range(6)]  # p0 makes a gold member; p1 looks; p2-p5 quiet
+    times += [start + 15 * day + n * hour for n in range(4)]  # p6: waits ended; p7-p9 quiet
+    times += [start + 355 * day + 13 * hour]  # p10 at 23:00, a fortnight before expiry: a reminder waits
+    times += [start + 356 * day - 3 * hour, start + 356 * day - hour]  # p11 quiet; p12 at 09:00: sent
+    times += [start + 356 * day]  # p13 quiet
+    times += [start + 366 * day, start + 366 * day + hour, start + 366 * day + 2 * hour]  # p14: expiry
+    times += [start + 400 * day, start + 400 * day + hour]  # p17: the tier review; p18 quiet
+    state: CustomerState | None = None
+    kinds: Counter[str] = Counter()
+    for number, moment in enumerate(times):
+        lines = [{**_LINES[2], "qty": 20}] if number == 0 else _LINES[: 1 + number % len(_LINES)]
+        event = {"id": f"p{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": lines}  # fmt: skip
+        expected = engine.process(event, state)
+        result = streaming.step(event, working)
+        assert result.points_changes == expected.points_changes  # made when read (step._Passed)
+        assert result.ledger == expected.ledger
+        assert result == expected
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        same(result.state, expected.state)
+        state = expected.state
+        kinds.update({f"{change.kind} {event['id']}" for change in result.points_changes})
+        kinds.update({f"waited {event['id']}" for t in result.trace if "(it waited)" in t.reason})
+        kinds.update({f"tier {event['id']}" for _ in result.tier_changes})
+    same(working.public(fresh=True), state)
+    assert streaming.taken == len(times) - 1  # the first: a new customer
+    assert {"available p6", "waited p12", "expire p14", "tier p17"} <= kinds.keys(), kinds
+    assert {"p6", "p10", "p12", "p14", "p17"} <= set(looked), looked
+    quiet = {f"p{n}" for n in (2, 3, 4, 5, 7, 8, 9, 11, 13, 15, 16, 18)}
+    assert not quiet & set(looked), looked
+
+
+def test_pending_lots_whose_waits_end_out_of_order_are_looked_at_whole() -> None:
+    """A state earned under a longer `pending` (14 days), then stepped under a program version
+    that waits 2 days: the new lots' waits end before the older ones', so the pending lots are no
+    longer in the order their waits end; the step then looks at all of them (not only the first)
+    until they are, and decides as `process`."""
+    from rules_engine.program.validate import load_program_text
+
+    text = COFFEE.read_text(encoding="utf-8")
+    assert "pending: 14d" in text and "version: 3" in text
+    shorter = Engine(
+        load_program_text(text.replace("pending: 14d", "pending: 2d").replace("version: 3", "version: 4")),
+        secret=b"s",
+    )
+    before = _engine()
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    state: CustomerState | None = None
+    for number in range(4):  # lots waiting a fortnight
+        moment = start + dt.timedelta(hours=number)
+        event = {"id": f"a{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": _LINES[:2]}  # fmt: skip
+        state = before.process(event, state).state
+    streaming = Stream(shorter)
+    working = streaming.working(state)
+    kinds: Counter[str] = Counter()
+    for number in range(24):  # every 12 hours: the 2-day lots ripen while the older ones wait
+        moment = start + dt.timedelta(days=1, hours=12 * number)
+        event = {"id": f"b{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": _LINES[: 1 + number % len(_LINES)]}  # fmt: skip
+        expected = shorter.process(event, state)
+        result = streaming.step(event, working)
+        assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        same(result.state, expected.state)
+        state = expected.state
+        kinds.update(change.kind for change in result.points_changes)
+    same(working.public(fresh=True), state)
+    assert streaming.taken == 24 and kinds["available"] >= 20, kinds
+
+
+def test_a_history_no_one_reads_is_kept_as_process_keeps_it() -> None:
+    """The step keeps a purchase's lines as the event has them (`history.Bought`), made and cut to
+    the program's window when the public state is read, or when that many purchases were chained
+    (`history.CHAINED`): read only at the end, after more than a year of purchases (lines left the
+    window) and several chains, the purchase history is `process`'s — the lines kept, the count of
+    those left out and their latest day. So are the lots' lines, which the models the expiry
+    reminder read were made without (`compact.read_lot`)."""
+    from rules_engine.engine import history
+
+    engine = _engine()
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    state: CustomerState | None = None
+    count = 3 * history.CHAINED + 200
+    for number in range(count):  # about one purchase a day, 1 to 5 lines each
+        moment = start + dt.timedelta(hours=26 * number)
+        event = {"id": f"p{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
+                 "items": _LINES[: 1 + number % len(_LINES)]}  # fmt: skip
+        state = engine.process(event, state).state
+        streaming.step(event, working)
+        if number == count // 2:
+            assert working.cold.purchases.__class__ is history.Bought  # not made yet
+    assert streaming.taken == count - 1
+    assert state is not None and state.older_purchases is not None and state.older_purchases.lines > 0
+    assert working._unfilled  # lots the reminder read near their expiry: their lines not made yet
+    same(working.public(), state)  # ... made with the public state, as `process` has them
+    assert not working._unfilled
+    same(working.public(fresh=True), state)
+
+
+def test_the_step_view_finds_the_lots_expiring_by_a_moment_as_the_models_do() -> None:
+    """The points-expiring reminder bisects the lots by expiry (`lifecycle.expiring_by`); on the
+    step's view it bisects the tuples' seconds without making a model: the same count as over
+    the models, at every moment around each lot's expiry, with lots that never expire last, and
+    with one standing before others (a state kept from a version that did not expire points)."""
+    from rules_engine.engine import lifecycle
+
+    engine = _engine()
+    state: CustomerState | None = None
+    start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
+    for number in range(12):
+        event = {"id": f"p{number}", "type": "purchase", "customer": "c1",
+                 "time": (start + dt.timedelta(days=number)).isoformat(), "items": _LINES[:3]}  # fmt: skip
+        state = engine.process(event, state).state
+    assert state is not None
+    lots = list(state.lots)
+    never = [lot.model_copy(update={"expires_at": None}) for lot in lots[-3:]]
+    mixed = [*lots[:4], never[0], *lots[4:-3]]
+    for kept in (lots, [*lots[:-3], *never], mixed):
+        working = Stream(engine).working(state.model_copy(update={"lots": kept}))
+        view = step._Lots(working)
+        moments = [start - dt.timedelta(days=1), start + dt.timedelta(days=900)]
+        for lot in kept:
+            if lot.expires_at is not None:
+                moments += [lot.expires_at + dt.timedelta(seconds=d) for d in (-1, 0, 1)]
+                moments.append(lot.expires_at.astimezone(dt.UTC))
+        for moment in moments:
+            assert view.expiring_by(moment) is not None
+            assert lifecycle.expiring_by(view, moment) == lifecycle.expiring_by(kept, moment), moment
