@@ -124,7 +124,9 @@ def test_a_state_read_from_its_rows_is_the_validated_one_after_every_event(
     assert longest > 128 and shared_sets > 0  # long lists (SharedList windows) were read too
 
 
-def test_rows_of_an_older_schema_read_as_pydantic_reads_them(tmp_path: Path, events: list[dict[str, Any]]) -> None:
+def test_rows_of_an_older_schema_read_as_pydantic_reads_them(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
     url = f"sqlite:///{tmp_path / 'loyalty.db'}"
     with opened(url, cache=0) as store:
         loyalty = Loyalty(ENGINE, store, horizon=None)
