@@ -662,12 +662,16 @@ def test_far_off_moments_of_advance_and_leaderboard_are_usage_errors(tmp_path: P
     assert "Traceback" not in moved.stderr
 
 
-@pytest.mark.parametrize(("url", "held"), [("sqlite:///{path}", 64), ("sqlite:///{path}?cache=7", 7)])
-def test_a_replay_into_a_store_holds_64_customers_unless_the_url_says(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, held: int
+@pytest.mark.parametrize(
+    ("url", "held"), [("sqlite:///{path}", (8_192, 150_000)), ("sqlite:///{path}?cache=7", (7, 7_000))]
+)
+def test_a_replay_into_a_store_holds_customers_within_an_element_budget_unless_the_url_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, held: tuple[int, int]
 ) -> None:
-    """`loyalty run --db` holds fewer customers' states than a store's default (256): in a replay
-    customers interleave, and holding more costs memory without saving reads (docs/stores.md)."""
+    """`loyalty run --db` holds many customers' states within a budget of list elements: in a replay
+    customers interleave, so only a cache of the last few thousand events' customers finds them,
+    and what bounds its memory is the elements held (docs/stores.md); `?cache=N` holds N customers
+    and 1,000 elements each on average, as any store."""
     import rules_engine.store as stores
 
     opened: list[Any] = []
@@ -682,7 +686,7 @@ def test_a_replay_into_a_store_holds_64_customers_unless_the_url_says(
     db = url.format(path=tmp_path / "run.db")
     result = CliRunner().invoke(app, ["run", PROGRAM, STREAM, "--db", db, "-q"])
     assert result.exit_code in (0, 1), result.output  # the stream has bad lines on purpose
-    assert [store._cache.size for store in opened] == [held]
+    assert [(store._cache.size, store._cache.budget) for store in opened] == [held]
 
 
 def test_an_id_with_control_characters_prints_as_one_line_with_escapes(tmp_path: Path) -> None:

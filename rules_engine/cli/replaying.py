@@ -89,7 +89,8 @@ def run(
             "--db",
             help="Keep states, ledger and processed events in this store: an SQLite file, "
             "sqlite:///PATH or postgresql://…; without it, in memory only. The run's store "
-            "holds 64 customers' states unless the URL says ?cache=N.",
+            "holds up to 8,192 customers' states (150,000 list elements in all) unless the URL "
+            "says ?cache=N.",
         ),
     ] = None,
     batch: Annotated[
@@ -129,7 +130,7 @@ def run(
     from rules_engine.replay_workers import Workers, WorkerSpec
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
-    from rules_engine.store.cache import REPLAY_SIZE
+    from rules_engine.store.cache import REPLAY_ELEMENTS, REPLAY_SIZE
     from rules_engine.store.memory import RunMemoryStore
 
     out, err = _consoles()
@@ -169,7 +170,12 @@ def run(
             store = (
                 RunMemoryStore(engine.program.program)
                 if db is None
-                else open_store(db, engine.program.program, default_cache=REPLAY_SIZE)
+                else open_store(
+                    db,
+                    engine.program.program,
+                    default_cache=REPLAY_SIZE,
+                    default_cache_budget=REPLAY_ELEMENTS,
+                )
             )
         except StoreError as problem:
             report.close()
@@ -193,7 +199,9 @@ def run(
             spec = WorkerSpec(
                 load_engine=functools.partial(Engine.from_file, program, secret=secret),
                 db=db,
-                open_store=functools.partial(open_store, default_cache=REPLAY_SIZE),
+                open_store=functools.partial(
+                    open_store, default_cache=REPLAY_SIZE, default_cache_budget=REPLAY_ELEMENTS
+                ),
                 horizon=limit,
                 now=clock,
                 batch=batch,

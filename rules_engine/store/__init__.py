@@ -37,6 +37,7 @@ def open_store(
     readonly: bool = False,
     cache: int | None = None,
     default_cache: int | None = None,
+    default_cache_budget: int | None = None,
     batch_elements: int | None = None,
 ) -> Store:
     """Open (creating and migrating if needed) the store at `url` for one program's customers.
@@ -48,7 +49,9 @@ def open_store(
     Other stores ignore it. `cache`: how many customers' states an SQLite or PostgreSQL store
     object holds between events (store/cache.py; default 256, 0 for none); the URL can say it too,
     `?cache=N` (the argument wins); `default_cache`: the caller's default when neither says (a
-    replay's is smaller: cache.REPLAY_SIZE). `batch_elements`: a group's budget of list elements
+    replay's: cache.REPLAY_SIZE); `default_cache_budget`: with that default, the list elements held in
+    all (a replay's: cache.REPLAY_ELEMENTS; otherwise, and with `cache` or `?cache=N`, 1,000 per
+    customer of the cache's size: store/cache.py). `batch_elements`: a group's budget of list elements
     before it writes its batch out early (store/batch.py; default 50,000), or `?batch_elements=N`."""
     if (not create or readonly) and (path := sqlite_path(url)) is not None and not Path(path).exists():
         raise StoreError(
@@ -72,6 +75,7 @@ def open_store(
             url,
             program,
             cache=_chosen(cache, numbers.get("cache"), default_cache, "cache"),
+            cache_budget=_budget(cache, numbers, default_cache_budget),
             batch_elements=_chosen(batch_elements, numbers.get("batch_elements"), None, "batch_elements"),
         )
     from rules_engine.store.sqlite import SqliteStore
@@ -112,6 +116,7 @@ def open_store(
         synchronous="normal" if synchronous == "normal" else "full",
         readonly=readonly,
         cache=_chosen(cache, numbers.get("cache"), default_cache, "cache"),
+        cache_budget=_budget(cache, numbers, default_cache_budget),
         batch_elements=_chosen(batch_elements, numbers.get("batch_elements"), None, "batch_elements"),
     )
 
@@ -165,6 +170,11 @@ def _chosen(given: int | None, in_url: int | None, default: int | None, name: st
         if value is not None:
             return value
     return DEFAULT_SIZE if name == "cache" else ELEMENTS
+
+
+def _budget(cache: int | None, numbers: dict[str, int], default: int | None) -> int | None:
+    """The cache's budget of list elements: the caller's default only with its default size."""
+    return default if cache is None and "cache" not in numbers else None
 
 
 def no_psycopg() -> StoreError:

@@ -77,6 +77,10 @@ class Batch:
     locked: bool = True
     """Whether the group holds its write lock; an optimistic group (`SqlStore.optimistic`) reads
     without it until it writes."""
+    released: dict[str, Held] = field(default_factory=dict)
+    """States written out early and let go (`SqlStore._flush`), to be held by the cache once the
+    group commits, as its bases are: at most the cache's budget of elements, the latest kept."""
+    released_weight: int = 0
     revisions: dict[str, int | None] = field(default_factory=dict)
     """An optimistic group's customers: the revision of their row as read (None: no row), checked
     to be unchanged once the lock is taken."""
@@ -109,6 +113,22 @@ class Batch:
         for item, count in change.taken:
             self.taken[item] = self.taken.get(item, 0) + count
         self.claims.update(claims)
+
+    def release(self, budget: int) -> None:
+        """Let go of the bases (written out early), keeping at most `budget` elements of them in
+        `released` for the cache, the latest first."""
+        for customer, base in self.bases.items():
+            if base is None:
+                continue
+            old = self.released.pop(customer, None)
+            if old is not None:
+                self.released_weight -= old.weight
+            self.released[customer] = base
+            self.released_weight += base.weight
+        while self.released and self.released_weight > budget:
+            oldest = next(iter(self.released))
+            self.released_weight -= self.released.pop(oldest).weight
+        self.bases.clear()
 
     def budget(self, key: tuple[str, str]) -> Decimal:
         return self.spending[key] + self.spent.get(key, Decimal(0))

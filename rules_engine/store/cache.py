@@ -29,19 +29,27 @@ from rules_engine.store.lists import Held
 DEFAULT_SIZE = 256
 """Customers held per store object by default (`open_store(..., cache=N)`, `?cache=N`)."""
 
-REPLAY_SIZE = 64
-"""Customers held by a replay's store object (`loyalty run --db`) unless `?cache=N` says otherwise.
-A replay's customers interleave, so most of its events miss the cache whatever its size, and what
-a bigger cache buys there is mostly memory held: measured on 125,000 events of a 12,500-customer
-year, `?cache=64` took 157 MB of RSS against 188 MB with 256, and was no slower (docs/stores.md)."""
+REPLAY_SIZE = 8_192
+"""Customers held by a replay's store object (`loyalty run --db`) unless `?cache=N` says otherwise;
+what bounds its memory is `REPLAY_ELEMENTS`. A replay's customers interleave: in the coffee-club
+year of 12,500 customers an event's customer was last seen ~2,000-5,000 events earlier (a day is
+~2,800 events), so a cache of 64 or 256 customers found ~5-8 % of them, and only one of thousands
+finds most (an LRU of 3,000 customers ~56 %, 5,000 ~86 %, simulated on events 150,000-200,000)."""
+
+REPLAY_ELEMENTS = 150_000
+"""List elements a replay's store object holds in all, unless `?cache=N` says otherwise (then
+`N × ELEMENTS`): ~160 MB at the ~1.1 KB a read element takes (lists.py, `_share_fields`), so that
+the replay stays well under issue 14's 500 MB whatever its number of customers."""
 
 ELEMENTS = 1_000
 """List elements held per customer of `size`, on average: the bound on memory (module docstring)."""
 
 
 class Cache:
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE, budget: int | None = None) -> None:
+        """At most `size` customers and `budget` list elements (default `size × ELEMENTS`)."""
         self.size = size
+        self.budget = size * ELEMENTS if budget is None else budget
         self.elements = 0
         """List elements held, in all."""
         self._held: OrderedDict[str, Held] = OrderedDict()
@@ -63,7 +71,7 @@ class Cache:
         self.drop(customer)
         self._held[customer] = held
         self.elements += held.weight
-        while len(self._held) > 1 and (len(self._held) > self.size or self.elements > self.size * ELEMENTS):
+        while len(self._held) > 1 and (len(self._held) > self.size or self.elements > self.budget):
             _, out = self._held.popitem(last=False)
             self.elements -= out.weight
 

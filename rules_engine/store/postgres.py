@@ -39,14 +39,16 @@ class PostgresStore(SqlStore):
         connect_timeout: int = 10,
         cache: int = DEFAULT_SIZE,
         batch_elements: int = BATCH_ELEMENTS,
+        cache_budget: int | None = None,
     ) -> None:
-        """`cache`: how many customers' states the store object holds (cache.py); `batch_elements`:
+        """`cache`: how many customers' states the store object holds, `cache_budget` how many list
+        elements in all (default 1,000 per customer of `cache`: cache.py); `batch_elements`:
         a group's budget of list elements before it writes its batch out early (batch.py)."""
         import psycopg
 
         self.url = _without_password(url)
         self.program = program
-        self._cache = Cache(cache)
+        self._cache = Cache(cache, cache_budget)
         self.batch_elements = batch_elements
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)

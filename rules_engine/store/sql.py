@@ -229,9 +229,10 @@ class SqlStore(Store):
             self._batch = None
             self._rollback()  # nothing of the group held: the cache has only committed states
             raise
-        for customer, base in batch.bases.items():  # committed: held from now on
-            if base is not None:
-                self._cache.put(customer, base)
+        for states in (batch.released, batch.bases):  # committed: held from now on (the latest last)
+            for customer, base in states.items():
+                if base is not None:
+                    self._cache.put(customer, base)
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
@@ -318,8 +319,8 @@ class SqlStore(Store):
             let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
         if final or let_go:
             self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
-        if let_go:
-            batch.bases.clear()  # read again (and locked again, a no-op) if seen again
+        if let_go:  # read again (and locked again, a no-op) if seen again; held once committed
+            batch.release(self._cache.budget if self._cache.size > 0 else 0)
 
     def _lock_unchanged(self, batch: Batch) -> None:
         """Take an optimistic group's write lock, then check that what its batch read is what the

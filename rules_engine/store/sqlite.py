@@ -48,16 +48,18 @@ class SqliteStore(SqlStore):
         readonly: bool = False,
         cache: int = DEFAULT_SIZE,
         batch_elements: int = BATCH_ELEMENTS,
+        cache_budget: int | None = None,
     ) -> None:
         """`synchronous`: `full` (the default) makes every commit durable on disk before it returns
         (an fsync per event); `normal` survives a crash of the process — a killed worker loses
         nothing committed — but the last commits may be lost if the machine itself loses power.
         `readonly`: open an existing database without writing to it (see the module docstring).
-        `cache`: how many customers' states the store object holds (cache.py); `batch_elements`:
+        `cache`: how many customers' states the store object holds, `cache_budget` how many list
+        elements in all (default 1,000 per customer of `cache`: cache.py); `batch_elements`:
         a group's budget of list elements before it writes its batch out early (batch.py)."""
         self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
-        self._cache = Cache(cache)
+        self._cache = Cache(cache, cache_budget)
         self.batch_elements = batch_elements
         try:
             if readonly:
