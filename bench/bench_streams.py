@@ -589,8 +589,8 @@ def targets(rows: list[Row]) -> list[str]:
     )
     return [
         f"generated path: {generated_ratio:.2f}x the evaluator path's events/s (median rounds, 15 earlier"
-        " purchases; pricing and earning generated, badges, challenges, quests, streaks and tiers"
-        " specialised, the rest shared)",
+        " purchases; pricing and earning generated, badges, challenges, quests, streaks, the birthday,"
+        " notifications and tiers specialised, the referral left out, the rest shared)",
         f"streaming API: {streaming} explain off's us per event (purchases decided in place on the"
         " working state: engine/step.py)",
         f"compile time of the largest example program: {compile_ms():.1f} ms (target <= 50 ms)",
