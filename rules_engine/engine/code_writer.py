@@ -47,15 +47,24 @@ def whole(points: int) -> Decimal:
     return Decimal(points).quantize(ONE)
 
 
-def multiplied_base(added: list[tuple[list[int], int]], slots: int) -> tuple[list[int], int]:
+def multiplied_base(added: list[tuple[list[int], int, int]], slots: int) -> tuple[list[int], int]:
     """Each line's exact points of the rules before the multipliers, over one denominator: what
-    `Rounding._base` adds up (the values matter, not their terms)."""
+    `Rounding._base` adds up (the values matter, not their terms).
+
+    Each of `added` is a rule's points on each line as `(numerators, factor, denominator)`: line
+    i's are numerators[i] × factor / denominator. Rules that weigh the same list (a rate and the
+    basket awards all weigh the earning base's units) have their factors added first, over the
+    common denominator, so each list is gone through once: integers, the same sums."""
     if not added:
         return [0] * slots, 1
-    common = math.lcm(*[d for _, d in added])
+    common = math.lcm(*[d for _, _, d in added])
+    factors: dict[int, tuple[list[int], int]] = {}
+    for numerators, factor, d in added:
+        k = common // d * factor
+        kept = factors.get(id(numerators))
+        factors[id(numerators)] = (numerators, k if kept is None else kept[1] + k)
     sums = [0] * slots
-    for numerators, d in added:
-        k = common // d
+    for numerators, k in factors.values():
         sums = [s + n * k for s, n in zip(sums, numerators)]  # noqa: B905 (a keyword doubles zip's cost)
     return sums, common
 

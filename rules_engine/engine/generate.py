@@ -107,10 +107,14 @@ def _earning_base(writer: Writer) -> list[py.stmt]:
     if exclude is None:
         return writer.stmts("_base = _list(run.remaining)\n_bm = _rm")
     return writer.at(
-        writer.stmts(
+        writer.stmts(  # most baskets have no line it leaves out: then the base is as without it
             "_out_base = EXCLUDED\n"
-            "_base = [_ZERO if _out else _b for _out, _b in _zip(_out_base, run.remaining)]\n"
-            "_bm = [0 if _out else _b for _out, _b in _zip(_out_base, _rm)]",
+            "if _any(_out_base):\n"
+            "    _base = [_ZERO if _out else _b for _out, _b in _zip(_out_base, run.remaining)]\n"
+            "    _bm = [0 if _out else _b for _out, _b in _zip(_out_base, _rm)]\n"
+            "else:\n"
+            "    _base = _list(run.remaining)\n"
+            "    _bm = _rm",
             EXCLUDED=writer.lines.truths(exclude, "_range(_n)"),
         ),
         ("earning_base",),

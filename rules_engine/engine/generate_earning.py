@@ -63,7 +63,8 @@ _xn = _sum(_kept) * RN
 _xd = DENOMINATOR
 _weights = _kept
 if _track:
-    _parts = [_w * RN for _w in _kept]
+    _parts = _kept
+    _pk = RN
 """
 _RATE_ONE = """
 _xn = _sum(_kept)
@@ -71,6 +72,7 @@ _xd = DENOMINATOR
 _weights = _kept
 if _track:
     _parts = _kept
+    _pk = 1
 """
 _AWARD = """
 VALUE
@@ -96,13 +98,15 @@ _AWARD_TRACKED = """
 if _track:
     _ws = _sum(_weights)
     if _ws:
-        _parts = [_xn * _w for _w in _weights]
+        _parts = _weights
+        _pk = _xn
+        _xn = _xn * _ws
         _xd = _xd * _ws
     else:
         _parts = [0] * (_n + 1)
+        _pk = 1
         if _xn:
             _parts[0] = _xn
-    _xn = _sum(_parts)
 """
 _EACH = """
 _amounts = run.amounts
@@ -116,13 +120,15 @@ if _track:
     _weights = _scaled(_points)[0]
     _ws = _sum(_weights)
     if _ws:
-        _parts = [_xn * _w for _w in _weights]
+        _parts = _weights
+        _pk = _xn
+        _xn = _xn * _ws
         _xd = _xd * _ws
     else:
         _parts = [0] * (_n + 1)
+        _pk = 1
         if _xn:
             _parts[0] = _xn
-    _xn = _sum(_parts)
 """
 _EACH_FIXED = """
 for _i in _lines:
@@ -431,10 +437,12 @@ def _give(
         KIND=kind,
         NOTHING=nothing_code,
         NOTHING_TRACE=nothing_trace,
-        NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
-        CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1))") if added else [],
-        GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1))") if added else [],
-        GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _xd))") if added else [],
+        NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _pk, _xd))") if added else [],
+        CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1, 1))") if added else [],
+        GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1, 1))")
+        if added
+        else [],
+        GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _pk, _xd))") if added else [],
         ALLOWANCE=_allowance(writer, rule, cap) if cap is not None else [],
         COUNT=_count(writer, rule, cap) if cap is not None else [],
         SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),

@@ -44,29 +44,28 @@ else:
 # (`(2·r·PN + 100·PD) // (200·PD)` for a percent of PN / PD), never more than is left of it; the
 # decimals the run and the effect keep (`run.remaining`, the cuts, their sum) made only of the
 # lines it cuts. Their values and exponents are the stage's: its decimals are whole minor units
-# (exponent -E), and the sum over no matching line is its `0`.
+# (exponent -E), and the sum over no matching line is its `0`. A percent is > 0 (types.Percent),
+# so no cut is below zero: each line's cut is taken as it is worked out, in one pass (the stage
+# takes them once their sum is > 0, which it is as soon as one of them is not zero).
 _PERCENT_OFF = """
 _matching = [_i for _i in _range(_n) if _rm[_i] > 0]
 MATCHING
-_cuts = []
+_remaining = run.remaining
+_skus = run.skus
+_dl = []
 _taken = 0
 for _i in _matching:
     _r = _rm[_i]
     _cut = (_r * PN2 + HALF) // DENOMINATOR
     if _cut > _r:
         _cut = _r
-    _cuts.append(_cut)
-    _taken += _cut
+    if _cut:
+        _left = _r - _cut
+        _rm[_i] = _left
+        _remaining[_i] = MONEY_LEFT
+        _dl.append((_i, _skus[_i], MONEY_CUT))
+        _taken += _cut
 if _taken > 0:
-    _remaining = run.remaining
-    _skus = run.skus
-    _dl = []
-    for _i, _cut in _zip(_matching, _cuts):
-        if _cut:
-            _left = _rm[_i] - _cut
-            _rm[_i] = _left
-            _remaining[_i] = MONEY_LEFT
-            _dl.append((_i, _skus[_i], MONEY_CUT))
     _amount = MONEY_TAKEN
     run.effects_discounts.append(_discount_of(RULE, _amount, _tuple(_dl)))
 elif _matching:

@@ -9,12 +9,16 @@ holding one equals the evaluator's `Result` holding the tuple.
 
 from __future__ import annotations
 
+import math
 import pickle
 from decimal import Decimal
+from fractions import Fraction
+from typing import Any, cast
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rules_engine.engine.code_writer import multiplied_base
 from rules_engine.engine.money import ONE, LineShares, line_shares, split
 from rules_engine.engine.result import award_of
 from rules_engine.engine.rounding import scaled, scaled_fresh
@@ -57,14 +61,19 @@ def test_line_shares_made_late_read_as_the_tuple(units: int, weights: list[int])
     assert type(copied) is tuple and copied == expected
 
 
+def _as_tuple(shares: LineShares) -> tuple[tuple[int, str, Decimal], ...]:
+    """What the generated function passes `award_of`: late shares standing for the tuple."""
+    return cast("tuple[tuple[int, str, Decimal], ...]", shares)
+
+
 def test_an_award_holding_late_shares_equals_the_same_award_holding_the_tuple() -> None:
     weights, skus = [300, 0, 150], ["A", "B", "C"]
-    late = award_of("base", Decimal(7), LineShares(7, weights, skus), None)
+    late = award_of("base", Decimal(7), _as_tuple(LineShares(7, weights, skus)), None)
     made = award_of("base", Decimal(7), line_shares(7, weights, skus), None)
     assert late == made and hash(late) == hash(made)
     assert made.lines == ((0, "A", Decimal(5)), (2, "C", Decimal(2)))
     assert [share.amount for share in late.model().lines] == [Decimal(5), Decimal(2)]
-    assert late != award_of("base", Decimal(7), LineShares(7, [150, 0, 300], skus), None)
+    assert late != award_of("base", Decimal(7), _as_tuple(LineShares(7, [150, 0, 300], skus)), None)
 
 
 def test_late_shares_let_their_weights_go_once_split() -> None:
@@ -88,3 +97,32 @@ def test_a_per_line_awards_points_scale_to_the_integers_they_always_did(weights:
     """`rounding.scaled_fresh` (the generated function's `_scaled`), which asks no zero its ratio,
     gives what `rounding.scaled` gives: the same numerators over the same denominator."""
     assert scaled_fresh(weights) == scaled(weights)
+
+
+_ADDED = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=3),  # which list of numerators: rules share them
+        st.integers(min_value=0, max_value=500),  # the factor
+        st.integers(min_value=1, max_value=10**5),  # the denominator
+    ),
+    max_size=6,
+)
+
+
+@given(
+    st.lists(
+        st.lists(st.integers(min_value=0, max_value=10**6), min_size=4, max_size=4), min_size=4, max_size=4
+    ),
+    _ADDED,
+)
+def test_the_base_a_multiplier_weighs_is_each_lines_exact_points(
+    lists: list[list[int]], drawn: list[Any]
+) -> None:
+    """`code_writer.multiplied_base`: each line's points of the rules before the multipliers, over
+    one denominator, exactly the sum of each rule's numerators × factor / denominator — whether or
+    not rules weigh the same list (their factors are added first)."""
+    added = [(lists[which], factor, d) for which, factor, d in drawn]
+    sums, common = multiplied_base(added, 4)
+    expected = [sum((Fraction(n[i] * factor, d) for n, factor, d in added), Fraction(0)) for i in range(4)]
+    assert [Fraction(s, common) for s in sums] == expected
+    assert common == math.lcm(*[d for _, _, d in added]) if added else common == 1
