@@ -107,15 +107,20 @@ class Replay:
     def count(self, outcome: Decided) -> None:
         """Add an applied event's ledger entries to the totals (as the books count them:
         a positive adjustment as issued, a negative one as reversed)."""
-        for entry in outcome.new_ledger_entries:
-            if entry.kind == "earn" or (entry.kind == "adjust" and entry.points > 0):
-                self.issued += entry.points
-            elif entry.kind == "burn":
-                self.redeemed -= entry.points
-            elif entry.kind == "expire":
-                self.expired -= entry.points
+        made = (
+            outcome.ledger_points()
+            if isinstance(outcome, Result)
+            else [(entry.kind, entry.points) for entry in outcome.new_ledger_entries]
+        )
+        for kind, points in made:
+            if kind == "earn" or (kind == "adjust" and points > 0):
+                self.issued += points
+            elif kind == "burn":
+                self.redeemed -= points
+            elif kind == "expire":
+                self.expired -= points
             else:
-                self.reversed -= entry.points
+                self.reversed -= points
 
 
 OnOutcome = Callable[[int, Outcome, bool], None]

@@ -230,6 +230,12 @@ class Result:
         """The ledger entries this event made, in order (`Outcome.ledger`)."""
         return list(self.ledger)
 
+    def ledger_points(self) -> list[tuple[str, Decimal]]:
+        """Each ledger entry's kind and points, in order: what a tally of the books reads
+        (`loyalty run`'s totals), without the entries when they are not made yet (a step's
+        earn entries need each award's line parts; their points are the awards')."""
+        return [(entry.kind, entry.points) for entry in self.ledger]
+
     def outcome(self) -> Outcome:
         """The pydantic `Outcome` of this event, the same as the engine gave before results were
         slim: for JSON, the CLI, the service's stored answers. Built once, then kept."""
@@ -375,6 +381,22 @@ class Later:
         return self._value
 
 
+class LaterLedger(Later):
+    """A step's ledger made when first read (`Later`), and its entries' kinds and points, which a
+    tally reads at every event, without making the entries (`points`: the same pairs, in order)."""
+
+    __slots__ = ("_points",)
+
+    def __init__(self, make: Any, points: Any) -> None:
+        super().__init__(make)
+        self._points = points
+
+    def points(self) -> list[tuple[str, Decimal]]:
+        if self._make is None:  # made already: read from the entries
+            return [(entry.kind, entry.points) for entry in self._value]
+        return self._points()  # type: ignore[no-any-return]
+
+
 _STATE_SLOT = Result.__dict__["state"]
 _LEDGER_SLOT = Result.__dict__["ledger"]
 _CHANGES_SLOT = Result.__dict__["points_changes"]
@@ -402,11 +424,17 @@ class StreamResult(Result):
     @property
     def ledger(self) -> tuple[LedgerEntry, ...]:
         held = _LEDGER_SLOT.__get__(self, Result)
-        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+        return held.get() if isinstance(held, Later) else held  # type: ignore[no-any-return]
 
     @ledger.setter
     def ledger(self, value: tuple[LedgerEntry, ...]) -> None:
         _LEDGER_SLOT.__set__(self, value)
+
+    def ledger_points(self) -> list[tuple[str, Decimal]]:
+        held = _LEDGER_SLOT.__get__(self, Result)
+        if type(held) is LaterLedger:
+            return held.points()
+        return super().ledger_points()
 
     @property
     def totals(self) -> Totals:

@@ -50,7 +50,7 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.lifecycle import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange
-from rules_engine.engine.result import Later, Result, StreamResult, later_changes
+from rules_engine.engine.result import Later, LaterLedger, Result, StreamResult, later_changes
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
 from rules_engine.engine.trusted import (
     awards_records,
@@ -523,7 +523,9 @@ def _settled(
         tuple(awards),
         Later(lambda: settle.totals(run)),  # type: ignore[arg-type]  # the run's sums, when read
         Later(lambda: _public(working, at)),  # type: ignore[arg-type]
-        Later(lambda: _ledger(run, passed, booked, awards)),  # type: ignore[arg-type]
+        LaterLedger(  # type: ignore[arg-type]
+            lambda: _ledger(run, passed, booked, awards), lambda: _ledger_points(run, passed, booked, awards)
+        ),
         StreamResult,
     )
     if passed is not None:  # time passing's changes first, made when read
@@ -581,6 +583,15 @@ def _public(working: Working, at: int) -> CustomerState:
             "change): read it before the next step, or keep working.public() (engine/step.py)"
         )
     return working.public()
+
+
+def _ledger_points(
+    run: Run, passed: _Passed | None, booked: list[LedgerEntry], awards: list[Any]
+) -> list[tuple[str, Decimal]]:
+    """`_ledger`'s entries as (kind, points), the earn entries' from their awards (an earn entry's
+    points are its award's), without their line parts."""
+    before = [*passed.entries(run.event.id, run.program.version), *booked] if passed is not None else booked
+    return [*((entry.kind, entry.points) for entry in before), *(("earn", award.points) for award in awards)]
 
 
 def _ledger(

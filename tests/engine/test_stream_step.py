@@ -97,7 +97,10 @@ def test_a_long_customer_is_decided_in_place_as_process_decides(seed: int) -> No
             assert [d.code for d in refused.value.diagnostics] == expected
             continue
         result = streaming.step(event, working)
+        books = [(entry.kind, entry.points) for entry in expected.ledger]
+        assert result.ledger_points() == books, event  # what `loyalty run`'s totals read, entries unmade
         assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        assert result.ledger_points() == books  # and once the entries are made
         assert result.ledger == expected.ledger and tuple(result.trace) == tuple(expected.trace)
         assert result.totals == expected.totals and result.awards == expected.awards
         same(result.state, expected.state)
@@ -354,7 +357,10 @@ def test_pending_lots_whose_waits_end_out_of_order_are_looked_at_whole() -> None
                  "items": _LINES[: 1 + number % len(_LINES)]}  # fmt: skip
         expected = shorter.process(event, state)
         result = streaming.step(event, working)
+        books = [(entry.kind, entry.points) for entry in expected.ledger]
+        assert result.ledger_points() == books, event  # what `loyalty run`'s totals read, entries unmade
         assert result.outcome().model_dump_json() == expected.outcome().model_dump_json(), event
+        assert result.ledger_points() == books  # and once the entries are made
         same(result.state, expected.state)
         state = expected.state
         kinds.update(change.kind for change in result.points_changes)
