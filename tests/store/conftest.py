@@ -23,6 +23,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an SQL store: an SQLite file as `loyalty run --db` opens one, or a PostgreSQL
+    database (skipped without a server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
+    found: str = request.getfixturevalue("postgres_database")
+    return found
+
+
 @pytest.fixture
 def open_test_store(store_url: str) -> Iterator[OpenStore]:
     """Opens the store at the test's URL (again and again: a memory store is the same object);

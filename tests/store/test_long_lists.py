@@ -55,14 +55,6 @@ def template() -> CustomerState:
     return state
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
-    found: str = request.getfixturevalue("postgres_database")
-    return found
-
-
 def same(read: CustomerState | None, expected: CustomerState) -> None:
     assert read is not None
     assert read.model_dump() == expected.model_dump()
@@ -82,11 +74,11 @@ def opened(url: str, **options: Any) -> Iterator[SqlStore]:
 
 @pytest.mark.parametrize("batch", [0, 1, 3, 50])  # 0: a transaction per event
 def test_customers_put_from_one_state_go_on_as_the_engine_takes_each(
-    url: str, template: CustomerState, batch: int
+    sql_url: str, template: CustomerState, batch: int
 ) -> None:
     customers = [f"c{n}" for n in range(4)]
     expected = {c: template.model_copy(update={"customer": c}) for c in customers}
-    with opened(url) as store, opened(url, cache=0) as reader:
+    with opened(sql_url) as store, opened(sql_url, cache=0) as reader:
         service = Loyalty(ENGINE, store, horizon=None)
         with store.group():
             for customer, state in expected.items():
@@ -112,8 +104,8 @@ def test_a_state_read_from_the_rows_or_put_holds_its_long_lists_on_storages_of_i
 ) -> None:
     """So the engine's next state appends to them in place, and its write is what left and joined,
     not a comparison of thousands of elements: the store's cost of an event, whatever the history."""
-    url = f"sqlite:///{tmp_path / 'loyalty.db'}"
-    with opened(url) as store:
+    sql_url = f"sqlite:///{tmp_path / 'loyalty.db'}"
+    with opened(sql_url) as store:
         service = Loyalty(ENGINE, store, horizon=None)
         for customer in ("ann", "bob"):
             service.put(customer, template.model_copy(update={"customer": customer}))
@@ -123,7 +115,7 @@ def test_a_state_read_from_the_rows_or_put_holds_its_long_lists_on_storages_of_i
             assert type(ann) is SharedList and type(bob) is SharedList
             assert window(ann)[0] is not window(bob)[0]
             assert window(ann)[0] is not window(getattr(template, part))[0]
-    with opened(url) as store:  # another process: reads the rows
+    with opened(sql_url) as store:  # another process: reads the rows
         service = Loyalty(ENGINE, store, horizon=None)
         before = store.state("ann")
         assert before is not None
@@ -132,5 +124,5 @@ def test_a_state_read_from_the_rows_or_put_holds_its_long_lists_on_storages_of_i
             assert type(getattr(before, part)) is SharedList
             assert window(getattr(after, part))[0] is window(getattr(before, part))[0]  # appended in place
         same(store.state("ann"), after)
-    with opened(url, cache=0) as reader:
+    with opened(sql_url, cache=0) as reader:
         same(reader.state("ann"), after)

@@ -48,14 +48,6 @@ def events() -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'loyalty.db'}?synchronous=normal"
-    found: str = request.getfixturevalue("postgres_database")
-    return found
-
-
 @contextlib.contextmanager
 def opened(url: str, **options: Any) -> Iterator[SqlStore]:
     store = open_store(url, PROGRAM, **options)
@@ -102,10 +94,10 @@ def same_models(read: CustomerState, expected: CustomerState) -> None:
 
 
 def test_a_state_read_from_its_rows_is_the_validated_one_after_every_event(
-    url: str, events: list[dict[str, Any]]
+    sql_url: str, events: list[dict[str, Any]]
 ) -> None:
     shared_sets = longest = 0
-    with opened(url, cache=0) as store:  # holds nothing: every event reads its customer's rows
+    with opened(sql_url, cache=0) as store:  # holds nothing: every event reads its customer's rows
         loyalty = Loyalty(ENGINE, store, horizon=None)
         for event in events:
             handled = loyalty.handle(event)
@@ -127,8 +119,8 @@ def test_a_state_read_from_its_rows_is_the_validated_one_after_every_event(
 def test_rows_of_an_older_schema_read_as_pydantic_reads_them(
     tmp_path: Path, events: list[dict[str, Any]]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'loyalty.db'}"
-    with opened(url, cache=0) as store:
+    sql_url = f"sqlite:///{tmp_path / 'loyalty.db'}"
+    with opened(sql_url, cache=0) as store:
         loyalty = Loyalty(ENGINE, store, horizon=None)
         for event in events[:200]:
             loyalty.handle(event)
@@ -178,11 +170,11 @@ def test_a_replay_holds_many_customers_within_its_element_budget(tmp_path: Path)
 
 
 def test_states_written_out_early_are_held_once_the_group_commits(
-    url: str, events: list[dict[str, Any]]
+    sql_url: str, events: list[dict[str, Any]]
 ) -> None:
     first = events[:120]
     customers = {event["customer"] for event in first}
-    with opened(url, batch_elements=1) as store:  # every event's batch goes out early, bases let go
+    with opened(sql_url, batch_elements=1) as store:  # every event's batch goes out early, bases let go
         loyalty = Loyalty(ENGINE, store, horizon=None)
         with pytest.raises(RuntimeError), store.group():
             for event in first:
