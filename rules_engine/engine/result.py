@@ -104,7 +104,7 @@ class Award:
 
     rule: str
     points: Decimal
-    lines: tuple[Share, ...]
+    lines: Sequence[Share]  # a tuple, or `money.LineShares` (split when first read): equal alike
     available_at: dt.datetime | None = None
 
     def model(self) -> PointsAward:
@@ -124,7 +124,7 @@ _set_lines = Award.__dict__["lines"].__set__
 _set_available_at = Award.__dict__["available_at"].__set__
 
 
-def award_of(rule: str, points: Decimal, lines: tuple[Share, ...], available_at: dt.datetime | None) -> Award:
+def award_of(rule: str, points: Decimal, lines: Sequence[Share], available_at: dt.datetime | None) -> Award:
     """`Award(rule, points, lines, available_at)` in half the time: its slots set directly, as the
     frozen dataclass's `__init__` sets them one `object.__setattr__` at a time."""
     made = _new(Award)
@@ -159,7 +159,7 @@ _DISCOUNT_GIVEN = {"rule", "amount", "lines"}
 _EFFECTS_GIVEN = set(Effects.model_fields)
 
 
-def _line_shares(shares: tuple[Share, ...]) -> list[LineShare]:
+def _line_shares(shares: Sequence[Share]) -> list[LineShare]:
     given = _SHARE_GIVEN
     return [trusted(LineShare, {"line": i, "sku": sku, "amount": amount}, given) for i, sku, amount in shares]
 

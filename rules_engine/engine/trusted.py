@@ -19,7 +19,7 @@ before changing it (`model_copy(update=…)`), and the models are frozen.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
@@ -149,7 +149,7 @@ def award_records(
 
 
 def awards_records(
-    awards: Iterable[tuple[tuple[int, str, Decimal], ...]], quantities: list[Decimal]
+    awards: Iterable[Sequence[tuple[int, str, Decimal]]], quantities: list[Decimal]
 ) -> list[tuple[list[LotLine], tuple[LedgerLine, ...]]]:
     """`award_records` of every award of an event (each its line shares), in one loop: the awards
     of an event share its basket's lines, so each line's table of shares is found once."""

@@ -252,7 +252,7 @@ class LazyLines:
 
     __slots__ = ("filled", "made", "quantities", "shares")
 
-    def __init__(self, shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]) -> None:
+    def __init__(self, shares: Sequence[tuple[int, str, Decimal]], quantities: list[Decimal]) -> None:
         self.shares = shares
         self.quantities = quantities
         self.made: list[LotLine] | None = None
