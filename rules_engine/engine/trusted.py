@@ -19,7 +19,7 @@ before changing it (`model_copy(update=…)`), and the models are frozen.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
@@ -605,6 +605,39 @@ def rule_trace(
     ).model()
 
 
+class Text:
+    """A trace entry's text (its `reason` or `hint`) formatted when the entry is made a model:
+    `make(*args)`. A mechanic traces its progress at most purchases in words made of decimals and
+    window names (`4 of 5 in the week (2026-W49)`), which a caller keeping only the state never
+    reads; the `RuleTrace` gets the same string. Equal to that string (and hashed as it), so a
+    `Verdict` holding one compares as the one holding the text."""
+
+    __slots__ = ("_args", "_make", "_text")
+
+    def __init__(self, make: Callable[..., str], *args: Any) -> None:
+        self._make = make
+        self._args = args
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            text = self._text = self._make(*self._args)
+            self._args = ()
+        return text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Text, str)):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
 class Verdict(NamedTuple):
     """A trace entry not made a model yet: what `rule_trace` takes, as a tuple (`verdict`).
 
@@ -616,7 +649,8 @@ class Verdict(NamedTuple):
     kind: str
     fired: bool
     code: str
-    reason: str
+    reason: str | Text
+    """The text, or a `Text` formatted when the entry is made a model."""
     failing: Any
     hint: Any
     amount: Any
@@ -672,7 +706,7 @@ def verdict(
     )
 
 
-def simple_verdict(rule: str, kind: str, fired: bool, code: str, reason: str) -> Verdict:
+def simple_verdict(rule: str, kind: str, fired: bool, code: str, reason: str | Text) -> Verdict:
     """`verdict(rule, kind, fired, code, reason)`: no optional field (most refusals)."""
     return _tuple_new(Verdict, (rule, kind, fired, code, reason, None, None, None, None, None, 0))
 
@@ -690,7 +724,7 @@ def _rule_trace(
     kind: str,
     fired: bool,
     code: str,
-    reason: str,
+    reason: str | Text,
     failing: Any,
     hint: Any,
     amount: Any,
@@ -698,6 +732,10 @@ def _rule_trace(
     condition: Any,
     given: int,
 ) -> RuleTrace:
+    if type(reason) is Text:
+        reason = str(reason)
+    if type(hint) is Text:
+        hint = str(hint)
     if not _RULE_TRACE_FAST:
         optional = zip(_OPTIONAL, (failing, hint, amount, unit, condition), strict=True)
         passed = {name: value for bit, (name, value) in enumerate(optional) if given >> bit & 1}

@@ -39,6 +39,7 @@ from rules_engine.engine.rewards import give
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import (
+    Text,
     counted_lines,
     counted_lines_shared,
     simple_verdict,
@@ -526,8 +527,8 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     current = step.window_key(run.local, before)
     if current is None:  # an event older than the current window: it cannot count any more
         assert before is not None
-        reason = f"the event is before the current window ({before.window})"
-        run.trace.append(simple_verdict(rule, "challenge", False, "nothing_eligible", reason))
+        late = f"the event is before the current window ({before.window})"
+        run.trace.append(simple_verdict(rule, "challenge", False, "nothing_eligible", late))
         return
     if before is not None:
         same = before.window == current
@@ -542,16 +543,15 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     added = Decimal(sum(raw))
     total = counted + added
     words = step.words(current)
-    status = f"{format(total, 'f')} of {step.goal} {words}"
     if current in completed:
         progress[challenge.id] = _progress(current, total, completed, purchases)
-        reason = f"{status}; already completed {words}"
+        reason = Text(_capped_words, total, step.goal, words)
         run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
         return
     if added != 0:
         event = run.event
         if fused.func == "count":
-            lines = lines_counted(run.items, raw, step.lines)
+            lines = lines_counted(run.items, raw, step.lines, run.skus, run.quantities)
             by_line = True  # the parts' sum is the count
         else:
             parts = [Decimal(part) for part in raw]
@@ -562,13 +562,38 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     if total >= challenge.goal:
         progress[challenge.id] = _progress(current, total, _completed_in(completed, current), purchases)
         gives = give(run, challenge.reward, rule)
-        reason = f"{status}: goal reached; gives {', '.join(gives) or 'nothing new'}"
+        reason = Text(_reached_words, total, step.goal, words, gives)
         run.trace.append(reward_verdict(rule, "challenge", reason, challenge.reward.points))
         return
     progress[challenge.id] = _progress(current, total, completed, purchases)
-    reason = f"{status} (this event added {format(added, 'f')})"
-    hint = f"{values.display(challenge.goal - total)} more to reach the goal"
+    reason = Text(_added_words, total, step.goal, words, added)
+    hint = Text(_hint_words, challenge.goal - total)
     run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
+
+
+# The words of `_count_lines`' trace entries, made when the trace is read (`trusted.Text`): the same
+# as `_count`'s (the progress and what was added in full, `format(…, "f")`, as `values.display`
+# gives a decimal that is a whole number or has a fraction; the goal as `values.display` gave it).
+
+
+def _status(total: Decimal, goal: str, words: str) -> str:
+    return f"{format(total, 'f')} of {goal} {words}"
+
+
+def _capped_words(total: Decimal, goal: str, words: str) -> str:
+    return f"{_status(total, goal, words)}; already completed {words}"
+
+
+def _reached_words(total: Decimal, goal: str, words: str, gives: list[str]) -> str:
+    return f"{_status(total, goal, words)}: goal reached; gives {', '.join(gives) or 'nothing new'}"
+
+
+def _added_words(total: Decimal, goal: str, words: str, added: Decimal) -> str:
+    return f"{_status(total, goal, words)} (this event added {format(added, 'f')})"
+
+
+def _hint_words(missing: Decimal) -> str:
+    return f"{values.display(missing)} more to reach the goal"
 
 
 def _progress(

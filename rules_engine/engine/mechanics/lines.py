@@ -4,8 +4,9 @@ what each line adds, as one list (`line_count`), and the records of the lines a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from operator import is_, itemgetter
 from typing import Any, NamedTuple
 
 from rules_engine.dsl import ast, compiler
@@ -60,26 +61,44 @@ LINES_KEPT = 4096  # the records of counted lines remembered per challenge
 
 
 def lines_counted(
-    items: list[Line], raw: list[int], kept: dict[tuple[Any, ...], tuple[CountedLine, Decimal]]
+    items: list[Line],
+    raw: list[int],
+    kept: dict[tuple[Any, ...], tuple[CountedLine, Decimal]],
+    skus: Sequence[str] | None = None,
+    quantities: Sequence[Decimal] | None = None,
 ) -> list[CountedLine]:
     """The records of the lines a `count` counted (`counted_lines` of parts 1 and 0: `raw`), each
     found in `kept` by its line's index, SKU, quantity and part, and taken when the quantity is of
     the same exponent as the one it was made for (`same_quantum`: equal quantities of one
     exponent are the same decimal, the same text in the state — a quantity is above 0, never
     -0); else made (`trusted.counted_line`, found by the quantity's text). Costs one look-up a
-    line whatever decimal objects the event's quantities are."""
+    line whatever decimal objects the event's quantities are.
+
+    `skus` and `quantities`: each line's (the run's lists, read once per event; longer than the
+    lines is fine). With them the usual purchase — every line found, each for the very quantity
+    object it was made for (the event reader's shared small decimals) — is looked up in C, the
+    keys, the look-ups and the identity checks each one `map`, no Python loop over the lines."""
+    if skus is not None and quantities is not None:
+        keys = list(zip(range(len(raw)), skus, quantities, raw, strict=False))  # the run's lists are longer
+        found = list(map(kept.get, keys))
+        if None not in found and all(map(is_, map(_QTY_KEPT, found), quantities)):  # type: ignore[arg-type]
+            return list(map(_MODEL_KEPT, found))  # type: ignore[arg-type]
     made: list[CountedLine] = []
     for i, (line, part) in enumerate(zip(items, raw, strict=True)):
         qty = line.qty
         key = (i, line.sku, qty, part)
-        found = kept.get(key)
-        if found is not None and found[1].same_quantum(qty):
-            made.append(found[0])
+        found_one = kept.get(key)
+        if found_one is not None and found_one[1].same_quantum(qty):
+            made.append(found_one[0])
             continue
         model = counted_line(i, line.sku, qty, _ONE if part else _ZERO)
-        if found is None:
+        if found_one is None:
             if len(kept) >= LINES_KEPT:
                 kept.clear()
             kept[key] = (model, qty)
         made.append(model)
     return made
+
+
+_MODEL_KEPT = itemgetter(0)
+_QTY_KEPT = itemgetter(1)

@@ -19,7 +19,7 @@ from rules_engine.engine.admission import wrong_event
 from rules_engine.engine.conditions import context_of, mechanics_context
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import Verdict, simple_verdict
+from rules_engine.engine.trusted import Text, Verdict, simple_verdict
 from rules_engine.program.model import Limit, Reward
 
 ZERO = Decimal(0)
@@ -186,13 +186,13 @@ def not_on(rule: str, kind: str, on: Collection[str] | None, event_type: str) ->
     return simple_verdict(rule, kind, False, "wrong_event", wrong_event(kind, on, event_type))
 
 
-def hinted_verdict(rule: str, kind: str, code: str, reason: str, hint: str) -> Verdict:
+def hinted_verdict(rule: str, kind: str, code: str, reason: str | Text, hint: str | Text) -> Verdict:
     """`verdict(rule, kind, False, code, reason, hint=hint)`, made at once: a challenge's progress
     is traced so at most purchases, and the keyword form costs more than the tuple."""
     return Verdict(rule, kind, False, code, reason, None, hint, None, None, None, 2)
 
 
-def reward_verdict(rule: str, kind: str, reason: str, points: Decimal | int | None) -> Verdict:
+def reward_verdict(rule: str, kind: str, reason: str | Text, points: Decimal | int | None) -> Verdict:
     """`verdict(rule, kind, True, "fired", reason, **reward_points(reward))` of a reward of
     `points` (None or 0: none, no amount traced), made at once."""
     if points:
