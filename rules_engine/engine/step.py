@@ -42,7 +42,7 @@ import datetime as dt
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from rules_engine.engine import conditions, history, settle
@@ -165,6 +165,8 @@ class _Lots(Sequence[Lot]):
 
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
+_AVAILABLE = itemgetter(LOT_AVAILABLE)
+_AWARD_FIELDS = attrgetter("rule", "points", "lines")
 _NO_BUDGETS = BudgetSnapshot()
 
 
@@ -272,17 +274,16 @@ def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]
     count = len(pending)
     ended: list[tuple[Any, str, LotTuple]] = []
     if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots, whose
-        first = len(lots) - count  # waits end in their order: those ended are the first ones
-        index = 0
-        while index < count:
-            lot = lots[first + index]
-            available = lot[LOT_AVAILABLE]
-            if available > now:
-                break
-            if lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
-                ended.append((available, pending[index], lot))
-            index += 1
-        return ended, pending[index:] if index else pending, True
+        first = len(lots) - count  # waits end in their order: those ended are the first ones,
+        end = bisect_right(lots, now, first, len(lots), key=_AVAILABLE)  # found by bisection
+        if end == first:
+            return ended, pending, True
+        ended = [  # (the deque read by index near its end: `islice` would walk it from its head)
+            (lot[LOT_AVAILABLE], lot_id, lot)
+            for lot_id, lot in zip(pending, map(lots.__getitem__, range(first, end)), strict=False)
+            if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]
+        ]
+        return ended, pending[end - first :], True
     pairs = _tail(pending, lots)
     tail = pairs is not None
     waiting: list[str] = []
@@ -431,26 +432,22 @@ def _settled(
         expires = NEVER if expires_at is None else seconds(expires_at)
         if lots and lots[-1][LOT_EXPIRES] > expires:
             raise _NeedsLots  # a lot placed before others (a shorter expire_after): process places it
-        for award in awards:
-            points = award.points
-            whole = (
-                int(points) if points.same_quantum(_ONE) and (points or not points.is_signed()) else points
+        event_id = event.id
+        made = [  # points as an int where exact (`compact.units_of`)
+            (
+                expires,
+                available,
+                now,
+                int(points) if points.same_quantum(_ONE) and (points or not points.is_signed()) else points,
+                event_id,
+                rule,
+                LazyLines(lines, quantities),
+                zone,
+                None,
             )
-            lot_id = f"{event.id}/{award.rule}"
-            made.append(
-                (
-                    expires,
-                    available,
-                    now,
-                    whole,
-                    event.id,
-                    award.rule,
-                    LazyLines(award.lines, quantities),
-                    zone,
-                    None,
-                )
-            )
-            ids.append(lot_id)
+            for rule, points, lines in map(_AWARD_FIELDS, awards)
+        ]
+        ids = [f"{event_id}/{award.rule}" for award in awards]
     state = run.state
     # what settle.new_state does besides the lots, the pending lots, the ids and the clock
     # the purchase's lines, made (and the history cut) when the public state is read (`history.Bought`)

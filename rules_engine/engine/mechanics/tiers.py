@@ -23,7 +23,6 @@ program, so that `elapse`, run before every event, costs one comparison when not
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -41,7 +40,6 @@ from rules_engine.state.customer import Activity, ActivitySums, CustomerState
 from rules_engine.state.shared import appended, window
 
 ZERO = Decimal(0)
-_QTY = operator.attrgetter("qty")
 # The records below are made from values of the right types already (trusted: not validated again).
 _ACTIVITY = {"event", "at", "spend", "points", "visits", "paid", "qty"}
 _TIER_PROGRESS = {"tier", "metric", "window", "next", "needed"}
@@ -462,7 +460,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                 "points": points,
                 "visits": 1,
                 "paid": list(remaining),
-                "qty": [*map(_QTY, event.items)],  # type: ignore[union-attr]  # each line's, read in C
+                "qty": run.quantities[:-1],  # each line's (the run's list ends with the shipping's 1)
             },
             _ACTIVITY,
         )
