@@ -367,17 +367,19 @@ class Later:
     """A value made when first read, then kept: what a `StreamResult` holds in place of its state
     or its ledger (engine/step.py makes them)."""
 
-    __slots__ = ("_make", "_value")
+    __slots__ = ("_args", "_make", "_value")
 
-    def __init__(self, make: Any) -> None:
+    def __init__(self, make: Any, *args: Any) -> None:
         self._make = make
+        self._args = args  # `make`'s arguments: no closure made per value
         self._value: Any = None
 
     def get(self) -> Any:
         make = self._make
         if make is not None:
-            self._value = make()
+            self._value = make(*self._args)
             self._make = None
+            self._args = ()
         return self._value
 
 
@@ -387,28 +389,30 @@ class LaterLedger(Later):
 
     __slots__ = ("_points",)
 
-    def __init__(self, make: Any, points: Any) -> None:
-        super().__init__(make)
+    def __init__(self, make: Any, points: Any, *args: Any) -> None:
+        super().__init__(make, *args)
         self._points = points
 
     def points(self) -> list[tuple[str, Decimal]]:
         if self._make is None:  # made already: read from the entries
             return [(entry.kind, entry.points) for entry in self._value]
-        return self._points()  # type: ignore[no-any-return]
+        return self._points(*self._args)  # type: ignore[no-any-return]
 
 
 _STATE_SLOT = Result.__dict__["state"]
 _LEDGER_SLOT = Result.__dict__["ledger"]
 _CHANGES_SLOT = Result.__dict__["points_changes"]
 _TOTALS_SLOT = Result.__dict__["totals"]
+_PROGRESS_SLOT = Result.__dict__["tier_progress"]
 
 
 class StreamResult(Result):
-    """A `Result` whose `state`, `ledger`, `totals` and `points_changes` are made when first read
-    (`Later`): the result of a purchase `Stream.step` decided in place (engine/step.py), where the
-    state is the working state's public one, the ledger's earn entries are made from the awards,
-    the totals from the run, and the changes time passing made (and their expiry entries) from the
-    lots it moved. Equal to the `Result` of the same fields; read as one."""
+    """A `Result` whose `state`, `ledger`, `totals`, `tier_progress` and `points_changes` are made
+    when first read (`Later`): the result of a purchase `Stream.step` decided in place
+    (engine/step.py), where the state is the working state's public one, the ledger's earn entries
+    are made from the awards, the totals from the run, the tier progress from the values the tiers
+    mechanic left (mechanics/tiers.py), and the changes time passing made (and their expiry
+    entries) from the lots it moved. Equal to the `Result` of the same fields; read as one."""
 
     __slots__ = ()
 
@@ -444,6 +448,15 @@ class StreamResult(Result):
     @totals.setter
     def totals(self, value: Totals) -> None:
         _TOTALS_SLOT.__set__(self, value)
+
+    @property
+    def tier_progress(self) -> TierProgress | None:
+        held = _PROGRESS_SLOT.__get__(self, Result)
+        return held.get() if type(held) is Later else held  # type: ignore[no-any-return]
+
+    @tier_progress.setter
+    def tier_progress(self, value: TierProgress | None) -> None:
+        _PROGRESS_SLOT.__set__(self, value)
 
     @property
     def points_changes(self) -> tuple[PointsChange, ...]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from rules_engine.engine import history, lifecycle, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
-from rules_engine.engine.result import Award, Result, RuleTraces, settled
+from rules_engine.engine.result import Award, Later, Result, RuleTraces, StreamResult, settled
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import awards_records, earned, past_lines, trusted
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
@@ -72,6 +73,9 @@ def result_of(
     """The `Result` of the run with these awards, totals, state and ledger: what `outcome` gives,
     and what the step in place (step.py) gives with its state and ledger made when first read."""
     event = run.event
+    progress: Any = run.tier_progress  # a `Later` where the tiers mechanic left it to be made
+    if type(progress) is Later and kind is not StreamResult:  # made now (a step's result: when read)
+        progress = progress.get()
     return settled(  # the rarer effects' lists are mostly empty: `()` without a call
         run.program.program,
         run.program.version,
@@ -83,7 +87,7 @@ def result_of(
         state,
         ledger,
         RuleTraces(run.trace),
-        run.tier_progress,
+        progress,
         run.free_shipping,
         tuple(run.coupons_issued) if run.coupons_issued else (),
         tuple(run.redeemed) if run.redeemed else (),

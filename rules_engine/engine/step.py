@@ -518,16 +518,18 @@ def _settled(
     result = settle.result_of(
         run,
         tuple(awards),
-        Later(lambda: settle.totals(run)),  # type: ignore[arg-type]  # the run's sums, when read
-        Later(lambda: _public(working, at)),  # type: ignore[arg-type]
-        LaterLedger(  # type: ignore[arg-type]
-            lambda: _ledger(run, passed, booked, awards), lambda: _ledger_points(run, passed, booked, awards)
-        ),
+        Later(settle.totals, run),  # type: ignore[arg-type]  # the run's sums, when read
+        Later(_public, working, at),  # type: ignore[arg-type]
+        LaterLedger(_ledger, _ledger_points, run, passed, booked, awards),  # type: ignore[arg-type]
         StreamResult,
     )
     if passed is not None:  # time passing's changes first, made when read
-        later_changes(result, Later(lambda: (*passed.changes(), *changed)))
+        later_changes(result, Later(_changes, passed, changed))
     return result
+
+
+def _changes(passed: _Passed, changed: list[PointsChange]) -> tuple[PointsChange, ...]:
+    return (*passed.changes(), *changed)
 
 
 _ONE = Decimal(1)

@@ -31,6 +31,7 @@ from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.plan import Plan
+from rules_engine.engine.result import Later
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.periods import Period
@@ -536,16 +537,26 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             run.trace.append(simple_verdict(f"tier:{reached.id}", "tier", True, "fired", change.reason))
         change_state(run, {"activity": activity, "activity_sums": sums, "tier": current, "tier_since": held})
         after = following.get(current, first) if current else first
-        run.tier_progress = trusted(
-            TierProgress,
-            {
-                "tier": current,
-                "metric": value,
-                "window": tier_window,
-                "next": after[0] if after else None,
-                "needed": max(ZERO, after[1] - value) if after else None,
-            },
-            _TIER_PROGRESS,
-        )
+        # the outcome's `TierProgress`, made when the result's is read (`result.Later`: settle makes
+        # it for `process`'s result, a step's result when its `tier_progress` is read)
+        run.tier_progress = Later(_progress, current, value, tier_window, after)  # type: ignore[assignment]
 
     return tiers_of_purchase
+
+
+def _progress(
+    tier: str | None, value: Decimal, window: str, after: tuple[str, Decimal] | None
+) -> TierProgress:
+    """The `TierProgress` `for_purchase` leaves to be made: the tier, the metric, and the next
+    level with what is missing to it (None at the top)."""
+    return trusted(
+        TierProgress,
+        {
+            "tier": tier,
+            "metric": value,
+            "window": window,
+            "next": after[0] if after else None,
+            "needed": max(ZERO, after[1] - value) if after else None,
+        },
+        _TIER_PROGRESS,
+    )
