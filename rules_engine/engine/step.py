@@ -165,7 +165,6 @@ class _Lots(Sequence[Lot]):
 
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
-_AVAILABLE = itemgetter(LOT_AVAILABLE)
 _AWARD_FIELDS = attrgetter("rule", "points", "lines")
 _NO_BUDGETS = BudgetSnapshot()
 
@@ -274,16 +273,17 @@ def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]
     count = len(pending)
     ended: list[tuple[Any, str, LotTuple]] = []
     if working.pending_tail is pending:  # known (a step kept it so): the deque's last lots, whose
-        first = len(lots) - count  # waits end in their order: those ended are the first ones,
-        end = bisect_right(lots, now, first, len(lots), key=_AVAILABLE)  # found by bisection
-        if end == first:
-            return ended, pending, True
-        ended = [  # (the deque read by index near its end: `islice` would walk it from its head)
-            (lot[LOT_AVAILABLE], lot_id, lot)
-            for lot_id, lot in zip(pending, map(lots.__getitem__, range(first, end)), strict=False)
-            if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]
-        ]
-        return ended, pending[end - first :], True
+        first = len(lots) - count  # waits end in their order: those ended are the first ones
+        index = 0  # (a walk from the first: cheaper than a bisection of the deque, ~9 lots ending)
+        while index < count:
+            lot = lots[first + index]
+            available = lot[LOT_AVAILABLE]
+            if available > now:
+                break
+            if lot[LOT_POINTS] > 0 and available > lot[LOT_EARNED]:
+                ended.append((available, pending[index], lot))
+            index += 1
+        return ended, pending[index:] if index else pending, True
     pairs = _tail(pending, lots)
     tail = pairs is not None
     waiting: list[str] = []

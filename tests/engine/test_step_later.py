@@ -49,7 +49,8 @@ def test_a_text_reads_as_the_string_it_formats_once() -> None:
     assert made == []  # nothing formatted until read
     entry = verdict("challenge:c", "challenge", False, "nothing_eligible", text, hint=Text(str, 1))
     plain = verdict("challenge:c", "challenge", False, "nothing_eligible", "4.0 of 5", hint="1")
-    assert entry == plain and hash(text) == hash("4.0 of 5")  # a verdict holding it equals one holding the text
+    assert entry == plain  # a verdict holding it equals one holding the text
+    assert hash(text) == hash("4.0 of 5")
     model = entry.model()
     assert type(model.reason) is str and model.reason == "4.0 of 5" and model.hint == "1"
     assert model.model_dump_json() == plain.model().model_dump_json()
