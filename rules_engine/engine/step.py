@@ -74,6 +74,7 @@ from rules_engine.state.compact import (
     LotTuple,
     moment,
     seconds,
+    seconds_after,
 )
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.working import KEPT_IDS, Working
@@ -228,8 +229,10 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
             update: dict[str, Any] = {"lots": view, "pending_lots": _UNREAD, "processed": _UNREAD}
             if ended or popped:
                 passed = _time_passed(ended, popped, cold, update)
-            view = replaced(cold, update)
-        else:  # the cold part the latest step left reads the lots through this view already
+            # the cold part the latest step left reads the lots through this view already: copied
+            # only when the lots' reminders changed (the deque moved under the same view)
+            view = replaced(cold, update) if cold.lots is not view or "reminded" in update else cold
+        else:
             view = cold
         if not quiet:  # as `Engine._elapse`
             view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
@@ -428,8 +431,8 @@ def _settled(
     available_at = time + points_rules.pending if points_rules.pending else time
     expires_at = time + points_rules.expire_after if points_rules.expire_after else None
     if awards:
-        available = seconds(available_at)
-        expires = NEVER if expires_at is None else seconds(expires_at)
+        available = seconds_after(now, time, points_rules.pending)
+        expires = NEVER if expires_at is None else seconds_after(now, time, points_rules.expire_after)
         if lots and lots[-1][LOT_EXPIRES] > expires:
             raise _NeedsLots  # a lot placed before others (a shorter expire_after): process places it
         event_id = event.id

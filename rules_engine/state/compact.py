@@ -117,6 +117,18 @@ def seconds(moment: dt.datetime) -> Seconds:
     return Decimal(delta // _MICROSECOND).scaleb(-6)
 
 
+def seconds_after(at: Seconds, moment: dt.datetime, delta: dt.timedelta | None) -> Seconds:
+    """`seconds(moment + delta)` (no delta: `seconds(moment)`) of a `moment` whose seconds are `at`:
+    `at` moved by `delta` when both are whole seconds and the moment's zone is a fixed offset
+    `seconds` has met (it adds wall time and the instant alike), else worked out from the time
+    (a zone with summer time adds wall time: the instant may move by an hour more or less)."""
+    if not delta:
+        return at
+    if type(at) is int and not delta.microseconds and moment.tzinfo in _OFFSETS:
+        return at + delta.days * 86_400 + delta.seconds
+    return seconds(moment + delta)
+
+
 def moment_of(seconds: Seconds | None, zone: Zone) -> Any:
     """The time `seconds` in `zone`: the one `seconds` was given, with its UTC offset (None: None)."""
     if seconds is None:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.mechanics.lines import lines_counted
@@ -17,6 +21,7 @@ from rules_engine.engine.result import Later, Result
 from rules_engine.engine.stream import Stream
 from rules_engine.engine.trusted import Text, verdict
 from rules_engine.program.validate import load_program
+from rules_engine.state.compact import seconds, seconds_after
 from tests.engine.test_working import COFFEE, same_stream
 
 MSK = dt.timezone(dt.timedelta(hours=3))
@@ -111,3 +116,21 @@ def test_lots_ripening_together_are_found_as_process_finds_them() -> None:
         number += 1
     taken = same_stream(_engine(), events)
     assert taken >= len(events) - 1  # all but the first went in place
+
+
+_ZONES = [MSK, dt.UTC, dt.timezone(dt.timedelta(hours=-5, minutes=-30)), ZoneInfo("Europe/Berlin")]
+
+
+@given(
+    moment=st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2090, 1, 1)),
+    zone=st.sampled_from(_ZONES),
+    delta=st.timedeltas(min_value=dt.timedelta(days=-400), max_value=dt.timedelta(days=400)),
+)
+def test_a_lot_s_times_in_seconds_are_those_of_the_times_moved(
+    moment: dt.datetime, zone: dt.tzinfo, delta: dt.timedelta
+) -> None:
+    """The step's seconds of an award's `available_at` and `expires_at` (the event's seconds moved
+    by the wait and the expiry) are `seconds` of those times, in a zone with summer time too."""
+    for at in (moment.replace(tzinfo=zone), moment.replace(tzinfo=zone, microsecond=0)):
+        assert seconds_after(seconds(at), at, delta) == seconds(at + delta)
+        assert seconds_after(seconds(at), at, None) == seconds(at)
