@@ -170,7 +170,6 @@ else:
     _tn = _ex_n * _xd + _xn * _ex_d
     _td = _ex_d * _xd
 _t = ROUND - _given
-_total = _whole(_t)
 """
 _ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
 
@@ -182,6 +181,7 @@ if _t <= 0:
     _ex_d = _td
     NOTHING_TRACE
 else:
+    _total = _SMALL[_t] if _t < 1024 else _whole(_t)
     _granted = _total
     _code = "fired"
     ALLOWANCE
@@ -225,7 +225,7 @@ if _t <= 0:
     _ex_d = _td
     NOTHING_TRACE
 else:
-    _granted = _total
+    _granted = _SMALL[_t] if _t < 1024 else _whole(_t)
     GIVEN_ADDED
     _given += _t
     _ex_n = _tn
@@ -466,12 +466,16 @@ def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
     if periods:
         statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
     for place, (period, value, words) in enumerate(periods):
+        writer.uses_day = True  # the period's key by the local date, remembered (code_writer.cap_key)
         statements += writer.stmts(
-            f"_pk{place} = _period_key(run, PERIOD)\n"
+            f"_pk{place} = KEYS.get(_day)\n"
+            f"if _pk{place} is None:\n"
+            f"    _pk{place} = _cap_key(run, PERIOD, KEYS)\n"
             f"_left = VALUE - _used.get(_pk{place}, _ZERO)\n"
             "_left = _left if _left > _ZERO else _ZERO",
             VALUE=value,
             PERIOD=period,
+            KEYS=writer.cap_keys(period),
         )
         if first:
             statements += writer.stmts("_allowed = _left\n_limit = WORDS", WORDS=words)
@@ -487,16 +491,29 @@ def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
 
 def _count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
     """The cap's counters after the points given (earning.count), each period's key as the
-    allowance found it (`_pk0` …: it runs first, in the same branch)."""
+    allowance found it (`_pk0` …: it runs first, in the same branch). A cap of one period whose
+    counters hold that period alone (the usual case: the rule gave points earlier the same day)
+    has nothing past to drop: its one count made anew, without `without_past`'s scan."""
     periods = writer.plan.cap_periods(cap)
     if not periods:
         return []
-    statements = writer.stmts("_mine = _dict(run.counters.get(RULE, _EMPTY))", RULE=rule)
+    general = writer.stmts("_mine = _dict(_mine)")
     for place in range(len(periods)):
-        statements += writer.stmts(
+        general += writer.stmts(
             f"_key = _pk{place}\n_mine = _without_past(_mine, _key)\n"
             "_mine[_key] = _mine.get(_key, _ZERO) + _granted"
         )
+    statements = writer.stmts("_mine = run.counters.get(RULE, _EMPTY)", RULE=rule)
+    if len(periods) == 1:
+        statements += writer.stmts(
+            "if _len(_mine) == 1 and _pk0 in _mine:\n"
+            "    _mine = {_pk0: _mine[_pk0] + _granted}\n"
+            "else:\n"
+            "    GENERAL",
+            GENERAL=general,
+        )
+    else:
+        statements += general
     return statements + writer.stmts("run.counters[RULE] = _mine", RULE=rule)
 
 
