@@ -110,7 +110,6 @@ if _track:
 """
 _EACH = """
 _amounts = run.amounts
-LINES
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
@@ -336,11 +335,15 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         weights = "_weights"
         nothing = _negative(writer, rule.id, negative_words) if may_be_negative else negative_words
     else:
-        filters: list[py.stmt] = []
-        if step.exclude is not None:
-            filters += writer.lines.keep(step.exclude, "_lines", held=False)
+        # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
+        test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
+        earns = f"not ({test} and _amounts[_i] > _ZERO)"
         assert step.for_each_item is not None
-        filters += writer.lines.keep(step.for_each_item, "_lines")
+        if step.exclude is not None:
+            filters = writer.lines.keep(step.exclude, "_lines", held=False, first=earns)
+            filters += writer.lines.keep(step.for_each_item, "_lines")
+        else:  # with for_each_item's truths, in one comprehension
+            filters = writer.lines.keep(step.for_each_item, "_lines", first=earns)
         if step.award is None:
             fixed = step.fixed if step.fixed is not None else ZERO
             if fixed < 0:
@@ -368,10 +371,7 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
                     _EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline, RECORDS=records
                 )
             )
-        # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
-        test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
-        lines = writer.stmts(f"_lines = [_i for _i in _range(_n) if not ({test} and _amounts[_i] > _ZERO)]")
-        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value, LINES=lines)
+        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
         # no multiplier: as earning.award (`split` with the factor 1 is `split_points` on the
         # points scaled to integers: its shortcut gives what the largest remainders give)
         weights = "_scaled(_points)[0]"
@@ -600,7 +600,7 @@ if _tier is not None and _tier.id in TIER_FACTORS:
     _fn, _fd, _factor, _words = TIER_FACTORS[_tier.id]
     _rule = "tier:" + _tier.id
     MULTIPLIED
-    _parts = [_b * _fn for _b in _mb[0]]
+    _parts = _mb[0] if _fn == 1 else [_b * _fn for _b in _mb[0]]
     _xd = _mb[1] * _fd
     _xn = _sum(_parts)
     TOTAL

@@ -26,6 +26,8 @@ Input: a `Writer` and expressions. Output: `ast` expressions and the pass's stat
 from __future__ import annotations
 
 import ast as py
+import contextlib
+import functools
 import operator
 import re
 from typing import TYPE_CHECKING, Any
@@ -337,22 +339,31 @@ class Lines:
             f"({asked} if {name} is None else [{name}[_i] for _i in {lines}])", F=expression._function
         )
 
-    def keep(self, expression: Expression, lines: str, *, held: bool = True) -> list[py.stmt]:
+    def keep(
+        self, expression: Expression, lines: str, *, held: bool = True, first: str | None = None
+    ) -> list[py.stmt]:
         """`lines` (the name of a list of line indexes) kept to those where `expression` holds
         (or, not `held`, does not): read from the fused pass when it decided the condition, else
-        asked of the stage's function on those lines (`truths`)."""
+        asked of the stage's function on those lines (`truths`). With `first` (a test of line
+        `_i`), `lines` is made here, of the lines that pass it: in one comprehension with the
+        pass's truths when it decided them (both are pure: the order of the two tests is free),
+        else first by `first`, then asked of the stage's function on those only."""
         truths = self.truths(expression, lines)
         test = "_h" if held else "not _h"
         keep = f"{lines} = [_i for _i, _h in _zip({lines}, TRUTHS) if {test}]"
+        start = self.writer.stmts(f"{lines} = [_i for _i in _range(_n) if {first}]") if first else []
         if not (isinstance(truths, py.IfExp) and isinstance(truths.test, py.Compare)):
-            return self.writer.stmts(keep, TRUTHS=truths)  # never in the pass: always asked
+            return start + self.writer.stmts(keep, TRUTHS=truths)  # never in the pass: always asked
         asked = self.writer.stmts(keep, TRUTHS=truths.body)
         name = truths.test.left
         assert isinstance(name, py.Name)
         read = f"{name.id}[_i]" if held else f"not {name.id}[_i]"
+        if first:
+            fused = f"{lines} = [_i for _i in _range(_n) if {read} and {first}]"
+        else:
+            fused = f"{lines} = [_i for _i in {lines} if {read}]"
         return self.writer.stmts(
-            f"if {name.id} is None:\n    ASKED\nelse:\n    {lines} = [_i for _i in {lines} if {read}]",
-            ASKED=asked,
+            f"if {name.id} is None:\n    START\n    ASKED\nelse:\n    {fused}", START=start, ASKED=asked
         )
 
     def statements(self) -> list[py.stmt]:
@@ -397,6 +408,50 @@ class Lines:
             )
         if len(each) == 1:  # nothing to tell apart: the one condition is undecided
             one_by_one = writer.stmts(f"{names[0]} = None")
-        return start + writer.stmts(
+        if target == "_it" or not _of_fields_only(writer, each):
+            return start + writer.stmts(
+                "try:\n    FUSED\nexcept _Exception:\n    ONE_BY_ONE", FUSED=fused, ONE_BY_ONE=one_by_one
+            )
+        # The truths are a function of the fields read: remembered by their values, a line's
+        # looked up in C (a catalogue's lines come back at every purchase); any line not known
+        # (KeyError), or whose fields have no hash, and the pass runs as above.
+        memo: dict[Any, Any] = {}
+        writer.namespace["_lines_known"] = memo.__getitem__
+        writer.namespace["_remember_lines"] = functools.partial(
+            _remember, memo, writer.namespace["_get_fields"]
+        )
+        fused += writer.stmts(f"_remember_lines(run.items, {'_lt' if len(each) > 1 else names[0]})")
+        known = "_map(_lines_known, _map(_get_fields, run.items))"
+        looked_up = (
+            writer.stmts(f"{names[0]} = _list({known})")
+            if len(each) == 1
+            else writer.stmts(", ".join(names) + f" = _zip(*{known})")
+        )
+        passed = start + writer.stmts(
             "try:\n    FUSED\nexcept _Exception:\n    ONE_BY_ONE", FUSED=fused, ONE_BY_ONE=one_by_one
         )
+        return writer.stmts(
+            "try:\n    LOOKED_UP\nexcept _Exception:\n    PASSED", LOOKED_UP=looked_up, PASSED=passed
+        )
+
+
+def _of_fields_only(writer: Writer, tests: list[py.expr]) -> bool:
+    """Whether the tests read nothing but the line's fields (`_f_<field>`) and the module's
+    constants: then each line's truths are a function of its fields' values."""
+    return all(
+        node.id.startswith("_f_") or node.id in writer.namespace
+        for test in tests
+        for node in py.walk(test)
+        if isinstance(node, py.Name)
+    )
+
+
+_LINES_KEPT = 4096  # field values remembered per program (emptied when full)
+
+
+def _remember(memo: dict[Any, Any], fields: Any, items: Any, truths: Any) -> None:
+    """Each line's truths, by the values of the fields the pass read (`Lines.statements`)."""
+    if len(memo) >= _LINES_KEPT:
+        memo.clear()
+    with contextlib.suppress(TypeError):  # a field's value without a hash: always through the pass
+        memo.update(zip(map(fields, items), truths, strict=True))

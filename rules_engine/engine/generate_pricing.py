@@ -48,7 +48,6 @@ else:
 # so no cut is below zero: each line's cut is taken as it is worked out, in one pass (the stage
 # takes them once their sum is > 0, which it is as soon as one of them is not zero).
 _PERCENT_OFF = """
-_matching = [_i for _i in _range(_n) if _rm[_i] > 0]
 MATCHING
 _remaining = run.remaining
 _skus = run.skus
@@ -131,26 +130,16 @@ def resync(writer: Writer) -> list[py.stmt]:
 
 
 def minor_units(writer: Writer) -> list[py.stmt]:
-    """`_rm` at the function's start, when what is left of each line is its amount: each amount's
-    minor units looked up by value (`_MINOR`; a catalogue's amounts come back at every purchase,
-    `run._AMOUNTS`), else worked out and remembered (`_minor`). Equal amounts have the same minor
-    units, whatever their exponent."""
-    known: dict[Decimal, int] = {}
-    scale = Decimal(10**writer.exponent)
-
-    def minor(amount: Decimal) -> int:
-        units = int(amount * scale)
-        if len(known) >= _MINOR_KEPT:
-            known.clear()
-        known[amount] = units
-        return units
-
-    writer.namespace["_mget"] = known.get
-    writer.namespace["_minor"] = minor
-    return writer.stmts("_rm = [_mget(_r) or _minor(_r) for _r in run.remaining]")
-
-
-_MINOR_KEPT = 4096  # amounts remembered per program (emptied when full)
+    """`_rm` at the function's start, when what is left of each line is its amount: each amount
+    times 10 ** the currency's exponent, as an int, in C (`RESYNC`'s values). The amounts are the
+    event's own decimals (run.open_run works them out), so looking them up by value would cost
+    their hashes first: more than the product (measured)."""
+    if not writer.exponent:
+        return writer.stmts("_rm = _list(_map(_int, run.remaining))")
+    return writer.stmts(
+        "_rm = _list(_map(_int, _map(_mul, run.remaining, _repeat(SCALE))))",
+        SCALE=Decimal(10**writer.exponent),
+    )
 
 
 def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
@@ -167,9 +156,9 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
             PER=discount.per,
             RESYNC=resync(writer),
         )
-    matching = writer.lines.keep(step.applies_to, "_matching") if step.applies_to is not None else []
     percent = discount.percent
     if len(percent.as_tuple().digits) > PERCENT_DIGITS:
+        matching = writer.lines.keep(step.applies_to, "_matching") if step.applies_to is not None else []
         return writer.stmts(
             _PERCENT_OFF_DECIMAL,
             MATCHING=matching,
@@ -178,6 +167,12 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
             RULE=discount.id,
             RESYNC=resync(writer),
         )
+    # the lines with something left that it applies to, in one comprehension (Lines.keep)
+    matching = (
+        writer.lines.keep(step.applies_to, "_matching", first="_rm[_i] > 0")
+        if step.applies_to is not None
+        else writer.stmts("_matching = [_i for _i in _range(_n) if _rm[_i] > 0]")
+    )
     pn, pd = percent.as_integer_ratio()
     return writer.stmts(
         _PERCENT_OFF,
