@@ -26,8 +26,6 @@ Input: a `Writer` and expressions. Output: `ast` expressions and the pass's stat
 from __future__ import annotations
 
 import ast as py
-import contextlib
-import functools
 import operator
 import re
 from typing import TYPE_CHECKING, Any
@@ -408,50 +406,6 @@ class Lines:
             )
         if len(each) == 1:  # nothing to tell apart: the one condition is undecided
             one_by_one = writer.stmts(f"{names[0]} = None")
-        if target == "_it" or not _of_fields_only(writer, each):
-            return start + writer.stmts(
-                "try:\n    FUSED\nexcept _Exception:\n    ONE_BY_ONE", FUSED=fused, ONE_BY_ONE=one_by_one
-            )
-        # The truths are a function of the fields read: remembered by their values, a line's
-        # looked up in C (a catalogue's lines come back at every purchase); any line not known
-        # (KeyError), or whose fields have no hash, and the pass runs as above.
-        memo: dict[Any, Any] = {}
-        writer.namespace["_lines_known"] = memo.__getitem__
-        writer.namespace["_remember_lines"] = functools.partial(
-            _remember, memo, writer.namespace["_get_fields"]
-        )
-        fused += writer.stmts(f"_remember_lines(run.items, {'_lt' if len(each) > 1 else names[0]})")
-        known = "_map(_lines_known, _map(_get_fields, run.items))"
-        looked_up = (
-            writer.stmts(f"{names[0]} = _list({known})")
-            if len(each) == 1
-            else writer.stmts(", ".join(names) + f" = _zip(*{known})")
-        )
-        passed = start + writer.stmts(
+        return start + writer.stmts(
             "try:\n    FUSED\nexcept _Exception:\n    ONE_BY_ONE", FUSED=fused, ONE_BY_ONE=one_by_one
         )
-        return writer.stmts(
-            "try:\n    LOOKED_UP\nexcept _Exception:\n    PASSED", LOOKED_UP=looked_up, PASSED=passed
-        )
-
-
-def _of_fields_only(writer: Writer, tests: list[py.expr]) -> bool:
-    """Whether the tests read nothing but the line's fields (`_f_<field>`) and the module's
-    constants: then each line's truths are a function of its fields' values."""
-    return all(
-        node.id.startswith("_f_") or node.id in writer.namespace
-        for test in tests
-        for node in py.walk(test)
-        if isinstance(node, py.Name)
-    )
-
-
-_LINES_KEPT = 4096  # field values remembered per program (emptied when full)
-
-
-def _remember(memo: dict[Any, Any], fields: Any, items: Any, truths: Any) -> None:
-    """Each line's truths, by the values of the fields the pass read (`Lines.statements`)."""
-    if len(memo) >= _LINES_KEPT:
-        memo.clear()
-    with contextlib.suppress(TypeError):  # a field's value without a hash: always through the pass
-        memo.update(zip(map(fields, items), truths, strict=True))

@@ -1,13 +1,13 @@
-"""What the generated function remembers from one purchase to the next decides as the evaluator.
+"""The generated function's cap keys remembered by date, its counts and kept lines, as the evaluator.
 
-The generated `decide` keeps two memos per program: each line's truths of the fused per-line
-conditions by the values of the fields they read (generate_lines.py, `_lines_known`), and each cap
-period's counter key by the event's local date (code_writer.cap_key). And a cap of one period
-whose counters hold that period alone makes its count anew (generate_earning.py, `_count`). Here
-one engine with its generated path and one without decide the same streams event by event — a
-small catalogue whose prices and quantities come with other digits each time (`2`, `2.0`,
-`2.00`: equal values, one memo entry), over days that cross a week, a month and a year — and the
-memos are held to the definitions they stand for.
+The generated `decide` remembers each cap period's counter key by the event's local date
+(code_writer.cap_key); a cap of one period whose counters hold that period alone makes its count
+anew (generate_earning.py, `_count`); a percent's and a per-line award's lines are kept with the
+fused pass's truths in one comprehension (generate_lines.Lines.keep, `first`); each line's amount
+is worked out by `run.open_run`, and its minor units by a map. Here one engine with its generated
+path and one without decide the same streams event by event — a small catalogue whose prices and
+quantities come with other digits each time (`2`, `2.0`, `2.00`), over days that cross a week, a
+month and a year — and the memo is held to the definition it stands for.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import periods
-from rules_engine.engine import code_writer, generate_lines
+from rules_engine.engine import code_writer
 from rules_engine.engine import generated as generated_module
 from rules_engine.engine.evaluator import Engine
 from rules_engine.program.validate import load_program_text
@@ -94,12 +94,12 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     return events
 
 
-def test_the_catalogue_programs_line_truths_are_remembered() -> None:
-    """The per-line conditions read only the lines' own fields: their truths are looked up."""
+def test_the_catalogue_programs_cap_keys_are_remembered() -> None:
+    """Each cap period has its memo, and a percent's lines are kept in one comprehension."""
     engine = Engine(load_program_text(_CATALOGUE, "memos.yaml"))
     assert engine.generated is not None
     source = generated_module.python_source(engine.plan)
-    assert "_lines_known" in source and "_remember_lines" in source
+    assert "if _lt0[_i] and _rm[_i] > 0]" in source
     assert "_memo_per_day" in source and "_memo_per_week" in source and "_memo_per_month" in source
 
 
@@ -108,7 +108,7 @@ def test_the_catalogue_programs_line_truths_are_remembered() -> None:
 def test_streams_with_remembered_lines_and_cap_keys_decide_as_the_evaluator(
     streams: list[list[dict[str, Any]]],
 ) -> None:
-    """Several streams through the same engines: the memos filled by one are read by the next."""
+    """Several streams through the same engines: the memo filled by one is read by the next."""
     compiled = load_program_text(_CATALOGUE, "memos.yaml")
     fast = Engine(compiled, secret=b"s")
     slow = Engine(compiled, secret=b"s", generated=False)
@@ -133,17 +133,3 @@ def test_a_cap_periods_key_remembered_by_date_is_the_periods_own() -> None:
             assert key == periods.cap_period_key(period, day)
             assert memo[day] == key
             assert len(memo) <= code_writer._KEYS_KEPT
-
-
-def test_lines_whose_fields_have_no_hash_go_through_the_pass() -> None:
-    """`_remember` keeps nothing for fields without a hash (their lines are decided by the pass
-    every time) and empties the memo when it is full."""
-    memo: dict[Any, Any] = {}
-    fields = lambda line: line  # noqa: E731 (the line is its own field here)
-    generate_lines._remember(memo, fields, [["unhashable"]], [(True,)])
-    assert memo == {}
-    generate_lines._remember(memo, fields, ["a", "b"], [(True,), (False,)])
-    assert memo == {"a": (True,), "b": (False,)}
-    memo.update((n, (True,)) for n in range(generate_lines._LINES_KEPT))
-    generate_lines._remember(memo, fields, ["c"], [(False,)])
-    assert memo == {"c": (False,)}
