@@ -121,8 +121,6 @@ RUNTIME: dict[str, Any] = {
     "_len": len,
     "_list": list,
     "_map": map,
-    "_mul": operator.mul,
-    "_repeat": itertools.repeat,
     "_sum": sum,
     "_range": range,
     "_enumerate": enumerate,

@@ -130,16 +130,26 @@ def resync(writer: Writer) -> list[py.stmt]:
 
 
 def minor_units(writer: Writer) -> list[py.stmt]:
-    """`_rm` at the function's start, when what is left of each line is its amount: each amount
-    times 10 ** the currency's exponent, as an int, in C (`RESYNC`'s values). The amounts are the
-    event's own decimals (run.open_run works them out), so looking them up by value would cost
-    their hashes first: more than the product (measured)."""
-    if not writer.exponent:
-        return writer.stmts("_rm = _list(_map(_int, run.remaining))")
-    return writer.stmts(
-        "_rm = _list(_map(_int, _map(_mul, run.remaining, _repeat(SCALE))))",
-        SCALE=Decimal(10**writer.exponent),
-    )
+    """`_rm` at the function's start, when what is left of each line is its amount: each amount's
+    minor units looked up by value (`_MINOR`; a catalogue's amounts come back at every purchase,
+    `run._AMOUNTS`), else worked out and remembered (`_minor`). Equal amounts have the same minor
+    units, whatever their exponent."""
+    known: dict[Decimal, int] = {}
+    scale = Decimal(10**writer.exponent)
+
+    def minor(amount: Decimal) -> int:
+        units = int(amount * scale)
+        if len(known) >= _MINOR_KEPT:
+            known.clear()
+        known[amount] = units
+        return units
+
+    writer.namespace["_mget"] = known.get
+    writer.namespace["_minor"] = minor
+    return writer.stmts("_rm = [_mget(_r) or _minor(_r) for _r in run.remaining]")
+
+
+_MINOR_KEPT = 4096  # amounts remembered per program (emptied when full)
 
 
 def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:

@@ -13,16 +13,16 @@ Input: the engine's `Plan`, the parsed event and the state after time passed. Ou
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from itertools import repeat
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 from rules_engine.dsl.context import Context
 from rules_engine.engine.events import AnyEvent, Line, Purchase, finer_than
-from rules_engine.engine.money import ONE
+from rules_engine.engine.money import ONE, round_money
 from rules_engine.engine.outcome import (
     BadgeAwarded,
     BudgetRelease,
@@ -46,9 +46,6 @@ from rules_engine.state.customer import CustomerState, LedgerEntry
 ZERO = Decimal(0)
 _SKU = operator.attrgetter("sku")
 _QTY = operator.attrgetter("qty")
-_PRICE = operator.attrgetter("price")
-_quantize = Decimal.quantize
-_HALF_UP = repeat(ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -178,12 +175,12 @@ def open_run(
     program = plan.program
     items: list[Line] = event.items if isinstance(event, Purchase) else []
     quantum = plan.quantum
-    _check_event(plan, event, state, not any(map(operator.mod, map(_PRICE, items), repeat(quantum))))
-    # Each line's amount worked out (a product and its rounding, in C): the prices and quantities
-    # of a parsed event are fresh decimals, whose hashes a look-up by value (the cache this was)
-    # would compute first, at twice what the product and its rounding cost (measured).
-    products = map(operator.mul, map(_PRICE, items), map(_QTY, items))
-    amounts = [*map(_quantize, products, repeat(quantum), _HALF_UP)]  # money.round_money
+    known = _AMOUNTS.get
+    found = [known((line.price, line.qty, quantum)) for line in items]
+    # by identity: `None in found` would compare None with each decimal, which asks `numbers`' ABCs
+    every = all(map(operator.is_not, found, itertools.repeat(None)))
+    _check_event(plan, event, state, every)
+    amounts = cast("list[Decimal]", found) if every else _amounts(items, found, quantum)
     return Run(
         plan=plan,
         program=program,
@@ -206,8 +203,34 @@ def open_run(
     )
 
 
+# Each line's amount by (price, quantity, the currency's quantum): `round_money(price × qty,
+# quantum)`, remembered. A catalogue's prices and the usual quantities come back at every purchase,
+# and a product and its rounding cost four times a look-up. Exact by value: the rounded product of
+# equal values is the same decimal (same digits, the quantum's exponent), whatever exponents the
+# price and quantity were sent with. Only prices that are whole minor units are kept, so a purchase
+# whose every line is found has no price finer than its currency (`_check_event`, RE410).
+# Emptied when full.
+_AMOUNTS: dict[tuple[Decimal, Decimal, Decimal], Decimal] = {}
+_AMOUNTS_KEPT = 4096
+
+
+def _amounts(items: list[Line], found: list[Decimal | None], quantum: Decimal) -> list[Decimal]:
+    """Each line's amount: `found`'s, or worked out (and remembered when its price is fine)."""
+    amounts: list[Decimal] = []
+    for line, amount in zip(items, found, strict=True):
+        if amount is None:
+            price, qty = line.price, line.qty
+            amount = round_money(price * qty, quantum)
+            if not price % quantum:
+                if len(_AMOUNTS) >= _AMOUNTS_KEPT:
+                    _AMOUNTS.clear()
+                _AMOUNTS[price, qty, quantum] = amount
+        amounts.append(amount)
+    return amounts
+
+
 def _check_event(plan: Plan, event: AnyEvent, state: CustomerState, prices_fine: bool = False) -> None:
-    """`prices_fine`: every line's price is known to be whole minor units; then only
+    """`prices_fine`: every line's price is known to be whole minor units (`_AMOUNTS`); then only
     the purchase's other amounts are looked at for RE410 (`finer_than` says what is wrong)."""
     quantum = plan.quantum
     if prices_fine and isinstance(event, Purchase):

@@ -3,11 +3,11 @@
 The generated `decide` remembers each cap period's counter key by the event's local date
 (code_writer.cap_key); a cap of one period whose counters hold that period alone makes its count
 anew (generate_earning.py, `_count`); a percent's and a per-line award's lines are kept with the
-fused pass's truths in one comprehension (generate_lines.Lines.keep, `first`); each line's amount
-is worked out by `run.open_run`, and its minor units by a map. Here one engine with its generated
-path and one without decide the same streams event by event — a small catalogue whose prices and
-quantities come with other digits each time (`2`, `2.0`, `2.00`), over days that cross a week, a
-month and a year — and the memo is held to the definition it stands for.
+fused pass's truths in one comprehension (generate_lines.Lines.keep, `first`). Here one engine
+with its generated path and one without decide the same streams event by event — a small
+catalogue whose prices and quantities come with other digits each time (`2`, `2.0`, `2.00`), over
+days that cross a week, a month and a year — and the memo is held to the definition it stands
+for.
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ lots are the lots' tail in C (or knows it, for a state the engine made: `lifecyc
 when their times are in order, takes those that ended their wait as a prefix.
 `lifecycle.past_return_window` answers from the soonest close of a return window kept beside the
 lots (one comparison) when it can, and the expiry reminder reads only the lots its horizon reached
-since the latest event (`lifecycle.reminded_until`). Here an engine with them and one without
-(the pending lots looked for by id, expiry and ripening always run, every lot looked at for its
-return window and by the reminder) decide the same streams, outcome JSON and state JSON event by
+since the latest event (`lifecycle.reminded_until`). `run.open_run` remembers each line's amount
+by (price, quantity, quantum) and skips the loop over the prices for RE410 when every one is
+known. Here an engine with them and one without (the pending lots looked for by id, expiry and
+ripening always run, every lot looked at for its return window and by the reminder, every amount
+worked out and every price checked) decide the same streams, outcome JSON and state JSON event by
 event: purchases hours to months apart (pending periods ending, lots expiring, return windows
 closing, reminders deferred by quiet hours and the frequency cap and sent later), returns and
 redemptions (lots changed or added that are not pending), late events (pending lots out of their
@@ -30,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine import lifecycle
+from rules_engine.engine import lifecycle, run
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
@@ -43,6 +45,16 @@ from tests.engine.two_paths import EXAMPLES, decide, products
 PROGRAMS = ROOT / "programs"
 # Pending points, expiry, quiet hours and a frequency cap (coffee-club); returns and a return
 # window (volt-electronics); the others for what else they set.
+
+
+class _Unknown(dict[Any, Any]):
+    """An `_AMOUNTS` that knows no amount and keeps none: every line worked out, every price checked."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
 
 
 class _Forgetful(OrderedDict[Any, Any]):
@@ -58,10 +70,11 @@ class _Forgetful(OrderedDict[Any, Any]):
 @contextlib.contextmanager
 def _without_shortcuts() -> Iterator[None]:
     """The plain definitions: pending lots looked for by id (`_pending_lots`), expiry and ripening
-    always run to the end, every lot looked at for its return window and by the reminder."""
+    always run to the end, each line's amount worked out and each price checked (`finer_than`)."""
     saved = (
         lifecycle._ripe_in_tail,
         lifecycle.nothing_due,
+        run._AMOUNTS,
         lifecycle._CLOSES,
         lifecycle.quiet,
         lifecycle._REMINDED,
@@ -69,6 +82,7 @@ def _without_shortcuts() -> Iterator[None]:
     lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
     lifecycle.quiet = lambda state, moment: False  # type: ignore[assignment]
+    run._AMOUNTS = _Unknown()
     lifecycle._CLOSES = _Forgetful()  # every lot looked at for its return window
     lifecycle._REMINDED = _Forgetful()  # the reminder reads every lot of its fortnight
     try:
@@ -77,6 +91,7 @@ def _without_shortcuts() -> Iterator[None]:
         (
             lifecycle._ripe_in_tail,
             lifecycle.nothing_due,
+            run._AMOUNTS,
             lifecycle._CLOSES,
             lifecycle.quiet,
             lifecycle._REMINDED,
@@ -203,10 +218,10 @@ def test_a_state_the_engine_made_is_known_to_have_nothing_due_without_reading_it
     assert len(looked) == 1
 
 
-def test_a_line_amount_is_the_same_whatever_its_digits() -> None:
-    """A price and a quantity sent with other digits (320 and 320.00, 2 and 2.0) give the amount
-    rounded to the currency, the same decimal either way (`run.open_run` works each one out), and
-    a price finer than the currency is refused (RE410) beside a fine one, as is a finer shipping."""
+def test_a_line_amount_remembered_is_the_one_worked_out_whatever_its_digits() -> None:
+    """Amounts are remembered by value: a price and a quantity sent with other digits (320 and
+    320.00, 2 and 2.0) give the amount rounded to the currency, the same decimal either way, and a
+    price finer than the currency is refused (RE410) though its line's twin was remembered."""
     engine = Engine(load_program(PROGRAMS / "coffee-club.yaml"))
     time = "2026-12-01T12:00:00+03:00"
     for number, (price, qty) in enumerate([("320.00", "2"), ("320", "2.0"), ("320.0", 2), ("320.00", "2")]):
