@@ -278,6 +278,11 @@ class Writer:
         """The locals of the context's values the code reads (`read_direct`), and `_day`."""
         statements: list[py.stmt] = []
         for name, value in self.direct.items():
+            if name == "_b_total":  # the amounts' sum as minor units (`_rm`, read just before) × the unit
+                statements += self.stmts(
+                    "_b_total = _sum(_rm) * UNIT", UNIT=Decimal(1).scaleb(-self.exponent)
+                )
+                continue
             statements += self.stmts(f"{name} = {value}")
         if self.uses_day:
             statements += self.stmts("_day = run.local.date()")
