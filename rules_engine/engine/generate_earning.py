@@ -22,9 +22,10 @@ from typing import Any
 
 from rules_engine.engine.code_writer import Writer
 from rules_engine.engine.generate_gate import admission, condition, context_first, outside_dates
-from rules_engine.engine.generate_lines import inlined, reads_context
+from rules_engine.engine.generate_lines import copied, inlined, reads_context
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.trusted import simple_verdict
+from rules_engine.periods import CAPS
 
 ZERO = Decimal(0)
 
@@ -492,8 +493,9 @@ def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
 def _count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
     """The cap's counters after the points given (earning.count), each period's key as the
     allowance found it (`_pk0` …: it runs first, in the same branch). A cap of one period whose
-    counters hold that period alone (the usual case: the rule gave points earlier the same day)
-    has nothing past to drop: its one count made anew, without `without_past`'s scan."""
+    counters hold one key (the usual case) makes its count anew without `without_past`'s scan:
+    that period's count plus the points when the key is the current period's, the points alone
+    when it is an earlier period of the same kind (which `without_past` would drop)."""
     periods = writer.plan.cap_periods(cap)
     if not periods:
         return []
@@ -505,12 +507,24 @@ def _count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
         )
     statements = writer.stmts("_mine = run.counters.get(RULE, _EMPTY)", RULE=rule)
     if len(periods) == 1:
+        kind = CAPS[periods[0][0]]
+        past = (
+            "elif _only < _pk0 and _only.startswith(KIND):\n        _mine = {_pk0: _ZERO + _granted}\n    "
+            if kind is not None
+            else ""
+        )
         statements += writer.stmts(
-            "if _len(_mine) == 1 and _pk0 in _mine:\n"
-            "    _mine = {_pk0: _mine[_pk0] + _granted}\n"
+            "if _len(_mine) == 1:\n"
+            "    (_only,) = _mine\n"
+            "    if _only == _pk0:\n"
+            "        _mine = {_pk0: _mine[_pk0] + _granted}\n"
+            f"    {past}else:\n"
+            "        GENERAL\n"
             "else:\n"
-            "    GENERAL",
+            "    GENERAL_TOO",
+            KIND=f"{kind}:",
             GENERAL=general,
+            GENERAL_TOO=copied(general),
         )
     else:
         statements += general
