@@ -15,7 +15,9 @@ Input: a `Plan`. Output: statements, and the namespace they run in.
 from __future__ import annotations
 
 import ast as py
+import itertools
 import math
+import operator
 import re
 import textwrap
 from collections.abc import Callable
@@ -54,19 +56,43 @@ def multiplied_base(added: list[tuple[list[int], int, int]], slots: int) -> tupl
     Each of `added` is a rule's points on each line as `(numerators, factor, denominator)`: line
     i's are numerators[i] × factor / denominator. Rules that weigh the same list (a rate and the
     basket awards all weigh the earning base's units) have their factors added first, over the
-    common denominator, so each list is gone through once: integers, the same sums."""
+    common denominator, so each list is gone through once: integers, the same sums. The first
+    list is scaled (or, by 1, taken as it is: the generated code never changes a list it weighs),
+    each other one added to it, element by element in C (`map`)."""
     if not added:
         return [0] * slots, 1
+    if len(added) == 1:
+        numerators, factor, common = added[0]
+        return (numerators if factor == 1 else [*_map(_mul, numerators, _repeat(factor))]), common
     common = math.lcm(*[d for _, _, d in added])
     factors: dict[int, tuple[list[int], int]] = {}
     for numerators, factor, d in added:
         k = common // d * factor
         kept = factors.get(id(numerators))
         factors[id(numerators)] = (numerators, k if kept is None else kept[1] + k)
-    sums = [0] * slots
-    for numerators, k in factors.values():
-        sums = [s + n * k for s, n in zip(sums, numerators)]  # noqa: B905 (a keyword doubles zip's cost)
+    lists = iter(factors.values())
+    numerators, k = next(lists)
+    sums = numerators if k == 1 else [*_map(_mul, numerators, _repeat(k))]
+    for numerators, k in lists:
+        scaled = numerators if k == 1 else _map(_mul, numerators, _repeat(k))
+        sums = [*_map(_add, sums, scaled)]
     return sums, common
+
+
+_map, _mul, _add, _repeat = map, operator.mul, operator.add, itertools.repeat
+
+
+def cap_key(run: Any, period: str, keys: dict[Any, str]) -> str:
+    """`earning.cap_period_key`, remembered in `keys` (the generated module's, one per cap period)
+    by the event's local date, of which it is a function: most events of a day find it there."""
+    key = earning.cap_period_key(run, period)
+    if len(keys) >= _KEYS_KEPT:
+        keys.clear()
+    keys[run.local.date()] = key
+    return key
+
+
+_KEYS_KEPT = 512  # dates remembered per cap period (emptied when full)
 
 
 def line_truths(run: Any, function: Callable[[Any], Any], lines: Any) -> list[bool]:
@@ -125,8 +151,9 @@ RUNTIME: dict[str, Any] = {
     "_line_shares": LineShares,  # split when first read (money.LineShares)
     "_scaled": scaled_fresh,  # the amounts and points it scales are the event's own
     "_whole": whole,
+    "_SMALL": SMALL,
+    "_cap_key": cap_key,
     "_mbase": multiplied_base,
-    "_period_key": earning.cap_period_key,
     "_without_past": without_past,
     "_dict": dict,
     "_EMPTY": MappingProxyType({}),
@@ -232,6 +259,13 @@ class Writer:
         self._kept.append(expression)
         return renamed
 
+    def cap_keys(self, period: str) -> py.expr:
+        """The module's memo of a cap period's counter keys by local date (`cap_key`), one per
+        period, named after it (`_memo_per_day`)."""
+        name = f"_memo_{period}"
+        self.namespace.setdefault(name, {})
+        return py.Name(name, py.Load())
+
     def read_direct(self, record: str, key: str) -> None:
         """An inlined condition reads `record.key` from its local (generate_lines.DIRECT)."""
         if (record, key) == ("event", "date"):
@@ -244,6 +278,11 @@ class Writer:
         """The locals of the context's values the code reads (`read_direct`), and `_day`."""
         statements: list[py.stmt] = []
         for name, value in self.direct.items():
+            if name == "_b_total":  # the amounts' sum as minor units (`_rm`, read just before) × the unit
+                statements += self.stmts(
+                    "_b_total = _sum(_rm) * UNIT", UNIT=Decimal(1).scaleb(-self.exponent)
+                )
+                continue
             statements += self.stmts(f"{name} = {value}")
         if self.uses_day:
             statements += self.stmts("_day = run.local.date()")

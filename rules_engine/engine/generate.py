@@ -37,8 +37,8 @@ Expressions are called as the functions the condition compiler made of them (the
 point into the program too), or, when a condition is one expression, inlined: its compiled `ast`
 written into the function, the per-line conditions of all rules in one pass over the lines at
 its start (generate_lines.py). The pieces: generate_gate.py (the admission gate),
-generate_pricing.py (discounts), generate_earning.py (earn rules, multipliers, caps),
-generate_lines.py (conditions inlined, the per-line pass), put in their order here.
+generate_pricing.py (discounts), generate_earning.py (earn rules, multipliers), generate_caps.py
+(their caps), generate_lines.py (conditions inlined, the per-line pass), put in their order here.
 
 Input: a `Plan`. Output: `Generated` (the module as `ast`, and the namespace it runs in).
 """

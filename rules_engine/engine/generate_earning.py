@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine.code_writer import Writer
+from rules_engine.engine.generate_caps import allowance, count
 from rules_engine.engine.generate_gate import admission, condition, context_first, outside_dates
 from rules_engine.engine.generate_lines import inlined, reads_context
 from rules_engine.engine.plan import EarnStep
@@ -110,7 +111,6 @@ if _track:
 """
 _EACH = """
 _amounts = run.amounts
-LINES
 FILTERS
 _points = [_ZERO] * (_n + 1)
 EACH_VALUE
@@ -170,7 +170,6 @@ else:
     _tn = _ex_n * _xd + _xn * _ex_d
     _td = _ex_d * _xd
 _t = ROUND - _given
-_total = _whole(_t)
 """
 _ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
 
@@ -182,6 +181,7 @@ if _t <= 0:
     _ex_d = _td
     NOTHING_TRACE
 else:
+    _total = _SMALL[_t] if _t < 1024 else _whole(_t)
     _granted = _total
     _code = "fired"
     ALLOWANCE
@@ -225,7 +225,7 @@ if _t <= 0:
     _ex_d = _td
     NOTHING_TRACE
 else:
-    _granted = _total
+    _granted = _SMALL[_t] if _t < 1024 else _whole(_t)
     GIVEN_ADDED
     _given += _t
     _ex_n = _tn
@@ -336,11 +336,15 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
         weights = "_weights"
         nothing = _negative(writer, rule.id, negative_words) if may_be_negative else negative_words
     else:
-        filters: list[py.stmt] = []
-        if step.exclude is not None:
-            filters += writer.lines.keep(step.exclude, "_lines", held=False)
+        # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
+        test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
+        earns = f"not ({test} and _amounts[_i] > _ZERO)"
         assert step.for_each_item is not None
-        filters += writer.lines.keep(step.for_each_item, "_lines")
+        if step.exclude is not None:
+            filters = writer.lines.keep(step.exclude, "_lines", held=False, first=earns)
+            filters += writer.lines.keep(step.for_each_item, "_lines")
+        else:  # with for_each_item's truths, in one comprehension
+            filters = writer.lines.keep(step.for_each_item, "_lines", first=earns)
         if step.award is None:
             fixed = step.fixed if step.fixed is not None else ZERO
             if fixed < 0:
@@ -368,10 +372,7 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
                     _EACH_INLINED, AWARD=step.award, RULE=rule.id, VALUE=inline, RECORDS=records
                 )
             )
-        # the lines that earn: not left out by the earning base (without `exclude`, `_em` is `_bm`)
-        test = "_em[_i] == 0 and _bm[_i] == 0" if step.exclude is not None else "_bm[_i] == 0"
-        lines = writer.stmts(f"_lines = [_i for _i in _range(_n) if not ({test} and _amounts[_i] > _ZERO)]")
-        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value, LINES=lines)
+        body += writer.stmts(_EACH, FILTERS=filters, EACH_VALUE=value)
         # no multiplier: as earning.award (`split` with the factor 1 is `split_points` on the
         # points scaled to integers: its shortcut gives what the largest remainders give)
         weights = "_scaled(_points)[0]"
@@ -443,8 +444,8 @@ def _give(
         if added
         else [],
         GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _pk, _xd))") if added else [],
-        ALLOWANCE=_allowance(writer, rule, cap) if cap is not None else [],
-        COUNT=_count(writer, rule, cap) if cap is not None else [],
+        ALLOWANCE=allowance(writer, rule, cap) if cap is not None else [],
+        COUNT=count(writer, rule, cap) if cap is not None else [],
         SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
         WEIGHTS=py.parse(weights, mode="eval").body,
         AVAILABLE=available,
@@ -452,52 +453,6 @@ def _give(
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
     )
     return give
-
-
-def _allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
-    """What a cap still allows (`_allowed`) and which limit that is (`_limit`): earning.allowance
-    for this cap's periods, known here (a rule with a cap has no budget: those are not generated)."""
-    statements: list[py.stmt] = []
-    first = True
-    if cap.per_event is not None:
-        statements += writer.stmts('_allowed = LIMIT\n_limit = "per-event cap"', LIMIT=cap.per_event)
-        first = False
-    periods = writer.plan.cap_periods(cap)
-    if periods:
-        statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
-    for place, (period, value, words) in enumerate(periods):
-        statements += writer.stmts(
-            f"_pk{place} = _period_key(run, PERIOD)\n"
-            f"_left = VALUE - _used.get(_pk{place}, _ZERO)\n"
-            "_left = _left if _left > _ZERO else _ZERO",
-            VALUE=value,
-            PERIOD=period,
-        )
-        if first:
-            statements += writer.stmts("_allowed = _left\n_limit = WORDS", WORDS=words)
-            first = False
-        else:
-            statements += writer.stmts(
-                "if _left < _allowed:\n    _allowed = _left\n    _limit = WORDS", WORDS=words
-            )
-    if first:  # a cap of no limit at all: allows anything
-        statements += writer.stmts('_allowed = _total\n_limit = ""')
-    return statements
-
-
-def _count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
-    """The cap's counters after the points given (earning.count), each period's key as the
-    allowance found it (`_pk0` …: it runs first, in the same branch)."""
-    periods = writer.plan.cap_periods(cap)
-    if not periods:
-        return []
-    statements = writer.stmts("_mine = _dict(run.counters.get(RULE, _EMPTY))", RULE=rule)
-    for place in range(len(periods)):
-        statements += writer.stmts(
-            f"_key = _pk{place}\n_mine = _without_past(_mine, _key)\n"
-            "_mine[_key] = _mine.get(_key, _ZERO) + _granted"
-        )
-    return statements + writer.stmts("run.counters[RULE] = _mine", RULE=rule)
 
 
 _MULTIPLIED = """
@@ -583,7 +538,7 @@ if _tier is not None and _tier.id in TIER_FACTORS:
     _fn, _fd, _factor, _words = TIER_FACTORS[_tier.id]
     _rule = "tier:" + _tier.id
     MULTIPLIED
-    _parts = [_b * _fn for _b in _mb[0]]
+    _parts = _mb[0] if _fn == 1 else [_b * _fn for _b in _mb[0]]
     _xd = _mb[1] * _fd
     _xn = _sum(_parts)
     TOTAL

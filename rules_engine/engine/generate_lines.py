@@ -337,22 +337,31 @@ class Lines:
             f"({asked} if {name} is None else [{name}[_i] for _i in {lines}])", F=expression._function
         )
 
-    def keep(self, expression: Expression, lines: str, *, held: bool = True) -> list[py.stmt]:
+    def keep(
+        self, expression: Expression, lines: str, *, held: bool = True, first: str | None = None
+    ) -> list[py.stmt]:
         """`lines` (the name of a list of line indexes) kept to those where `expression` holds
         (or, not `held`, does not): read from the fused pass when it decided the condition, else
-        asked of the stage's function on those lines (`truths`)."""
+        asked of the stage's function on those lines (`truths`). With `first` (a test of line
+        `_i`), `lines` is made here, of the lines that pass it: in one comprehension with the
+        pass's truths when it decided them (both are pure: the order of the two tests is free),
+        else first by `first`, then asked of the stage's function on those only."""
         truths = self.truths(expression, lines)
         test = "_h" if held else "not _h"
         keep = f"{lines} = [_i for _i, _h in _zip({lines}, TRUTHS) if {test}]"
+        start = self.writer.stmts(f"{lines} = [_i for _i in _range(_n) if {first}]") if first else []
         if not (isinstance(truths, py.IfExp) and isinstance(truths.test, py.Compare)):
-            return self.writer.stmts(keep, TRUTHS=truths)  # never in the pass: always asked
+            return start + self.writer.stmts(keep, TRUTHS=truths)  # never in the pass: always asked
         asked = self.writer.stmts(keep, TRUTHS=truths.body)
         name = truths.test.left
         assert isinstance(name, py.Name)
         read = f"{name.id}[_i]" if held else f"not {name.id}[_i]"
+        if first:
+            fused = f"{lines} = [_i for _i in _range(_n) if {read} and {first}]"
+        else:
+            fused = f"{lines} = [_i for _i in {lines} if {read}]"
         return self.writer.stmts(
-            f"if {name.id} is None:\n    ASKED\nelse:\n    {lines} = [_i for _i in {lines} if {read}]",
-            ASKED=asked,
+            f"if {name.id} is None:\n    START\n    ASKED\nelse:\n    {fused}", START=start, ASKED=asked
         )
 
     def statements(self) -> list[py.stmt]:

@@ -48,7 +48,6 @@ else:
 # so no cut is below zero: each line's cut is taken as it is worked out, in one pass (the stage
 # takes them once their sum is > 0, which it is as soon as one of them is not zero).
 _PERCENT_OFF = """
-_matching = [_i for _i in _range(_n) if _rm[_i] > 0]
 MATCHING
 _remaining = run.remaining
 _skus = run.skus
@@ -167,9 +166,9 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
             PER=discount.per,
             RESYNC=resync(writer),
         )
-    matching = writer.lines.keep(step.applies_to, "_matching") if step.applies_to is not None else []
     percent = discount.percent
     if len(percent.as_tuple().digits) > PERCENT_DIGITS:
+        matching = writer.lines.keep(step.applies_to, "_matching") if step.applies_to is not None else []
         return writer.stmts(
             _PERCENT_OFF_DECIMAL,
             MATCHING=matching,
@@ -178,6 +177,12 @@ def _take_off(writer: Writer, step: DiscountStep) -> list[py.stmt]:
             RULE=discount.id,
             RESYNC=resync(writer),
         )
+    # the lines with something left that it applies to, in one comprehension (Lines.keep)
+    matching = (
+        writer.lines.keep(step.applies_to, "_matching", first="_rm[_i] > 0")
+        if step.applies_to is not None
+        else writer.stmts("_matching = [_i for _i in _range(_n) if _rm[_i] > 0]")
+    )
     pn, pd = percent.as_integer_ratio()
     return writer.stmts(
         _PERCENT_OFF,
