@@ -17,8 +17,8 @@ Python hooks that count their digits; anything that goes wrong on that road is r
 careful way, whose error is the one raised (tests/test_jsonio.py holds the two equal).
 
 An event's text can go cheaper still (`loads_counting_keys`): without the Python hook that looks
-for a repeated key in each object, a third of `loads`' time, the reader of the event counting the
-keys it finds against the keys written in the text instead (engine/reader.py).
+for a repeated key in each object (as costly as the C scanner's reading), the caller that builds
+the event (engine/event_text.py) counting the keys it finds against the keys written in the text.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An event's JSON text read in one go (`reader.parse_event_text`) against `jsonio.loads` and
+"""An event's JSON text read in one go (engine/event_text.py) against `jsonio.loads` and
 `parse_event`: the same event, or the same error (a JSON problem's message, place and hint; an
 event's diagnostics), whatever the text: written compactly or not, with a key given twice, a
 string starting with a colon, escapes, nesting at the depth limit, or no JSON at all.
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.engine import reader
+from rules_engine.engine import event_text
 from rules_engine.engine.events import parse_event
 from rules_engine.errors import EventError
 from tests.engine.test_reader import DIFFERENTIAL, EVENTS, broken, same
@@ -44,7 +44,7 @@ def careful(text: str) -> Any:
 
 def check(text: str) -> Any:
     """`parse_event_text` and the careful road agree on `text`; what they gave."""
-    quick, expected = outcome(reader.parse_event_text, text), outcome(careful, text)
+    quick, expected = outcome(event_text.parse_event_text, text), outcome(careful, text)
     same(quick, expected)
     return quick
 
@@ -66,11 +66,19 @@ def written(data: Any) -> str:
     return jsonio.dumps(_plain(data))
 
 
+def pretty(text: str) -> str:
+    """The text indented, as `json.dumps` writes it (numbers as text), if the standard library reads it."""
+    try:
+        return json.dumps(json.loads(text, parse_float=str, parse_int=str), indent=2)
+    except ValueError:
+        return text
+
+
 # How clients and mistakes write the same event: compact, pretty, spaced, escaped, keys repeated.
 STYLES = [
     lambda text: text,
     lambda text: text.replace('": ', '":').replace(", ", ","),  # compact: no space anywhere
-    lambda text: json.dumps(json.loads(text, parse_float=str), indent=2),  # pretty (numbers as text)
+    lambda text: pretty(text),
     lambda text: text.replace('": ', '" : ', 1),  # a space before a colon
     lambda text: text.replace('{"', '{"id": "again", "', 1),  # the event's id given twice
     lambda text: text.replace('{"sku": ', '{"qty": 1, "sku": ', 1),  # a line's qty given twice
@@ -120,7 +128,7 @@ def test_attributes_nested_to_the_depth_limit_and_past_it(depth: int, where: str
 
 def test_a_key_given_twice_is_loads_error_at_its_place() -> None:
     text = COFFEE.replace('"qty": 1}', '"qty": 1, "qty": 2}')
-    refused = outcome(reader.parse_event_text, text)
+    refused = outcome(event_text.parse_event_text, text)
     assert refused == ("json", 'the key "qty" appears twice in one object', text.rindex('"qty"'), refused[3])
 
 
@@ -137,7 +145,7 @@ def test_a_valid_event_as_encoders_write_it_is_read_without_loads(text: str, mon
     careful way."""
     expected = careful(text)
     monkeypatch.setattr(jsonio, "loads", lambda *_: pytest.fail("read the careful way"))
-    same(reader.parse_event_text(text), expected)
+    same(event_text.parse_event_text(text), expected)
 
 
 def test_the_keys_are_counted_in_nested_attributes() -> None:
@@ -145,6 +153,9 @@ def test_the_keys_are_counted_in_nested_attributes() -> None:
     data["attributes"] = {"a": [{"b": 1, "c": [{"d": None}]}, {}], "e": {"f": {}}}
     text = json.dumps(data)
     quick = jsonio.loads_counting_keys(text)
-    assert quick is not None and reader._keys(quick[0]) == quick[1] == text.count('":')
+    assert quick is not None and event_text._keys(quick[0]) == quick[1] == text.count('":')
     twice = text.replace('{"d": null}', '{"d": null, "d": null}')
-    assert outcome(reader.parse_event_text, twice)[:2] == ("json", 'the key "d" appears twice in one object')
+    assert outcome(event_text.parse_event_text, twice)[:2] == (
+        "json",
+        'the key "d" appears twice in one object',
+    )
