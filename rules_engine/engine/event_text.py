@@ -25,9 +25,9 @@ def parse_event_text(text: str) -> AnyEvent:
 
     A valid event's text, written as JSON encoders write it, is read by the C scanner alone
     (`jsonio.loads_counting_keys`) and by `read_event` (engine/reader.py), and its keys counted
-    here against the text's: no Python hook on each object. Anything else (a key given twice, a backslash, an event
-    the reader is not sure of) is read again by `jsonio.loads` and `parse_event`, whose error
-    is the one raised.
+    here against the text's: no Python hook on each object. Anything else (a key given twice, a
+    backslash, an event the reader is not sure of) is read again by `jsonio.loads` and
+    `parse_event`, whose error is the one raised.
 
     Raises:
         JsonError: the text is not JSON `jsonio.loads` accepts.
