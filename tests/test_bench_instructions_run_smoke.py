@@ -1,5 +1,5 @@
 """`bench/instructions_run.py` still runs: its child runs each part it counts (the run in memory on
-working and on public states, the command, the engine, the step, reading, the digest), and without
+working and on public states, the command, the engine, the step, the digest, reading a line and reading it as before), and without
 valgrind the script says so and exits 0. No count is asserted (a benchmark's numbers belong in
 bench/README.md); the cachegrind runs take minutes, so they are left to the bench."""
 
@@ -13,7 +13,7 @@ from tests.benches import run_bench
 
 pytestmark = pytest.mark.bench
 
-PARTS = ("quiet", "public", "cli", "cli-public", "engine", "step", "read", "digest")
+PARTS = ("quiet", "public", "cli", "cli-public", "engine", "step", "digest", "read", "loads")
 
 
 @pytest.mark.parametrize("part", PARTS)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rules_engine import jsonio
 from rules_engine.engine.events import AnyEvent, parse_event
-from rules_engine.engine.reader import read_event
+from rules_engine.engine import reader
 
 
 def parse_event_text(text: str) -> AnyEvent:
@@ -24,7 +24,7 @@ def parse_event_text(text: str) -> AnyEvent:
     `loyalty run` and the service read an event's JSON with.
 
     A valid event's text, written as JSON encoders write it, is read by the C scanner alone
-    (`jsonio.loads_counting_keys`) and by `read_event` (engine/reader.py), and its keys counted
+    (`jsonio.loads_counting_keys`) and by `reader.read_event`, and its keys counted
     here against the text's: no Python hook on each object. Anything else (a key given twice, a
     backslash, an event the reader is not sure of) is read again by `jsonio.loads` and
     `parse_event`, whose error is the one raised.
@@ -36,7 +36,7 @@ def parse_event_text(text: str) -> AnyEvent:
     quick = jsonio.loads_counting_keys(text)
     if quick is not None and type(quick[0]) is dict:
         data, keys = quick
-        event = read_event(data)
+        event = reader.read_event(data)
         if event is not None and _keys(data) == keys:
             return event
     return parse_event(jsonio.loads(text))
