@@ -159,3 +159,11 @@ def test_the_keys_are_counted_in_nested_attributes() -> None:
         "json",
         'the key "d" appears twice in one object',
     )
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_a_text_nested_far_too_deep_is_refused_as_loads_refuses_it(depth: int) -> None:
+    """Past the C scanner's recursion limit too: loads' error at the bracket past the limit."""
+    text = COFFEE[:-1] + ', "attributes": {"deep": ' + "[" * depth + "]" * depth + "}}"
+    refused = check(text)
+    assert refused[0] == "json" and "nested more than 64 deep" in refused[1]
