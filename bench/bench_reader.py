@@ -16,7 +16,9 @@ runs); the tables give the minimum and the median of the rounds:
    hours apart), a new memory store for each round; once as it is, once with the reader switched
    off (every event through the model). Events per second, against the issue's target of 20,000
    per core; and the share of the run's time that reading takes: the JSON text read
-   (`jsonio.loads`) and `parse_event` of each line, timed alone over the same lines; and the run
+   (`jsonio.loads`) and `parse_event` of each line, timed alone over the same lines, beside
+   `parse_event_text` (engine/event_text.py: the text read in one go, what the run reads each line
+   with) and `event_digest` of each event (what the run's store keeps of it); and the run
    with its store holding public states (`RunMemoryStore.carries_working` off: every event through
    `Engine.process`, as before the run carried `Working` states through `Stream.step`). Beside them,
    the engine alone on the same events (`Engine.process`, already parsed, each customer's state
@@ -49,7 +51,8 @@ from timing import machine
 from rules_engine import jsonio
 from rules_engine.engine import reader
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event, validate_event
+from rules_engine.engine.event_text import parse_event_text
+from rules_engine.engine.events import event_digest, parse_event, validate_event
 from rules_engine.replay import replay_lines
 from rules_engine.service import Loyalty
 from rules_engine.store.memory import RunMemoryStore
@@ -170,6 +173,8 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
         data = jsonio.loads(line)
         if parse_event(data) != validate_event(data):
             disagreements.append(f"line {number}: the reader and the model read it differently")
+        if parse_event_text(line) != parse_event(data):
+            disagreements.append(f"line {number}: parse_event_text reads it otherwise than parse_event")
     encoded = [line.encode() for line in lines]
     parsed = [parse_event(jsonio.loads(line)) for line in lines]
     names = (
@@ -179,6 +184,8 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
         "the engine alone",
         "jsonio.loads alone",
         "jsonio.loads + parse_event",
+        "parse_event_text",
+        "event_digest",
     )
     run = {name: Row(name, len(lines)) for name in names}
     loyalty: list[Loyalty] = []
@@ -212,6 +219,14 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
         for line in lines:
             parse_event(jsonio.loads(line))
 
+    def reading_text() -> None:
+        for line in lines:
+            parse_event_text(line)
+
+    def digesting() -> None:
+        for event in parsed:
+            event_digest(event)
+
     _interleaved(
         {
             "loyalty run, model": (model_replay, fresh),
@@ -220,6 +235,8 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
             "the engine alone": (engine_alone, None),
             "jsonio.loads alone": (loading, None),
             "jsonio.loads + parse_event": (reading, None),
+            "parse_event_text": (reading_text, None),
+            "event_digest": (digesting, None),
         },
         run,
         plan.rounds,

@@ -15,6 +15,10 @@ Every event of `loyalty run` passes here, so the common text takes a cheaper roa
 (`_short_numbers`) proves that no number in it can be too long, the numbers are read without the
 Python hooks that count their digits; anything that goes wrong on that road is read again the
 careful way, whose error is the one raised (tests/test_jsonio.py holds the two equal).
+
+An event's text can go cheaper still (`loads_counting_keys`): without the Python hook that looks
+for a repeated key in each object (as costly as the C scanner's reading), the caller that builds
+the event (engine/event_text.py) counting the keys it finds against the keys written in the text.
 """
 
 from __future__ import annotations
@@ -75,13 +79,13 @@ def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
     _check_structure(text)
     if _short_numbers(text):
         try:
-            return _decoder(fast=True).decode(text)
+            return _decoder("fast").decode(text)
         except Exception:  # the hooked parse below says what is wrong, in its own words
             pass
     try:
         if text.startswith("\ufeff"):  # refused by `json.loads` itself, in its own words
             return json.loads(text, **_HOOKS)
-        return _decoder().decode(text)
+        return _decoder("careful").decode(text)
     except json.JSONDecodeError as problem:
         raise JsonError(f"not valid JSON: {problem.msg}", problem.pos) from None
     except _LongNumberError as problem:
@@ -110,6 +114,36 @@ def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
         ) from None
     except ValueError as problem:  # a backstop: no ValueError from the standard library escapes
         raise JsonError(f"not JSON we can read: {problem}", 0) from None
+
+
+def loads_counting_keys(text: str) -> tuple[Any, int] | None:
+    """`loads(text)` read by the C scanner alone, and the number of keys written in the text: if
+    the value's objects hold that many keys in all and it nests at most `MAX_DEPTH` deep, it is
+    what `loads` gives (else `loads` refuses the text, or gives another value). None for a text
+    this road does not read: one `loads` refuses early or is not sure of, or one with a backslash
+    or a quote followed by white space.
+
+    Why the count is exact: without a backslash every quote opens or closes a string, and without
+    white space after a quote the closing quote of every key is followed by its colon, so `":`
+    appears once for each key and once for each string that starts with a colon. A key given
+    twice in one object is kept once in the value (the scanner keeps the last value), one key
+    fewer than the count; so is a string starting with a colon, one more: either way the caller
+    compares, finds fewer keys and reads the text with `loads`, which refuses the repeated key.
+    The Python hook `loads` calls on each object to find a repeated key costs about as much as
+    the C scanner itself; the caller, which walks the value anyway, counts its keys for less.
+    """
+    if len(text) > MAX_TEXT or text.startswith("\ufeff"):
+        return None
+    marks = text.encode("utf-8", "surrogatepass").translate(_MARKS)
+    if b"\\" in marks or b'" ' in marks or _TOO_LONG in marks:
+        return None
+    if not text.isascii() and _LONE_CHARACTER.search(text) is not None:
+        return None
+    try:
+        value = _decoder("plain").decode(text)
+    except Exception:  # RecursionError (nested too deep), NaN, a broken text: `loads`' to say
+        return None
+    return value, text.count('":')
 
 
 def read_text(path: str | Path, *, limit: int = MAX_TEXT) -> str:
@@ -203,19 +237,21 @@ _FAST_HOOKS: dict[str, Any] = {
 """`loads`' hooks for a text `_short_numbers` proves has no number of more than `MAX_DIGITS`
 digits: numbers are read by the C scanner itself (an int) or by the `Decimal` type (a C call),
 not by a Python hook that counts their digits first; the duplicate keys are still refused."""
+_PLAIN_HOOKS: dict[str, Any] = {"parse_float": Decimal, "parse_constant": _refuse_constant}
+"""`loads_counting_keys`' hooks: `_FAST_HOOKS` without the one called on every object."""
 _DECODERS = threading.local()
+_KINDS = {"careful": _HOOKS, "fast": _FAST_HOOKS, "plain": _PLAIN_HOOKS}
 
 
-def _decoder(*, fast: bool = False) -> json.JSONDecoder:
-    """This thread's decoder with `loads`' hooks (`fast`: `_FAST_HOOKS`). `json.loads` with hooks
-    builds a decoder and its scanner on every call: a sixth of reading a 6-line purchase (59 -> 46
-    µs). One per thread: a decoder's scanner keeps a memo of keys while it reads, and the hooks it
+def _decoder(kind: str) -> json.JSONDecoder:
+    """This thread's decoder with the hooks of `kind` (`_KINDS`). `json.loads` with hooks builds
+    a decoder and its scanner on every call: a sixth of reading a 6-line purchase (59 -> 46 µs).
+    One per thread: a decoder's scanner keeps a memo of keys while it reads, and the hooks it
     calls are Python."""
-    name = "fast" if fast else "decoder"
-    decoder: json.JSONDecoder | None = getattr(_DECODERS, name, None)
+    decoder: json.JSONDecoder | None = getattr(_DECODERS, kind, None)
     if decoder is None:
-        decoder = json.JSONDecoder(**(_FAST_HOOKS if fast else _HOOKS))
-        setattr(_DECODERS, name, decoder)
+        decoder = json.JSONDecoder(**_KINDS[kind])
+        setattr(_DECODERS, kind, decoder)
     return decoder
 
 
@@ -224,6 +260,19 @@ def _decoder(*, fast: bool = False) -> json.JSONDecoder:
 # from text, a long id of digits: then the text is just read the careful way).
 _NUMBER_BYTES = bytes(0x30 if chr(byte) in "0123456789.eE+-" else 0x20 for byte in range(256))
 _TOO_LONG = b"0" * (MAX_DIGITS + 1)
+# As `_NUMBER_BYTES` (a number's characters "0"), but quotes and backslashes kept, JSON's white
+# space a space and any other byte an "x": one C pass finds what `loads_counting_keys` does not
+# read (a backslash, a quote followed by white space, a number of too many digits).
+_MARKS = bytes(
+    byte
+    if chr(byte) in '"\\'
+    else 0x20
+    if chr(byte) in " \t\n\r"
+    else 0x30
+    if _NUMBER_BYTES[byte] == 0x30
+    else 0x78
+    for byte in range(256)
+)
 
 
 def _short_numbers(text: str) -> bool:

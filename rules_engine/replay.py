@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from rules_engine import jsonio
+from rules_engine.engine.event_text import parse_event_text
+from rules_engine.engine.events import AnyEvent
 from rules_engine.engine.outcome import Outcome
 from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
@@ -444,7 +446,8 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
     if not line.strip():
         return
     try:
-        data = jsonio.loads(line)
+        event = parse_event_text(line)
+        handled = run.loyalty.handle(event)
     except jsonio.JsonError as problem:
         source = SourceFile(name, line, first_line=number)
         at = min(problem.position, len(line))
@@ -458,8 +461,6 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
             )
         )
         return
-    try:
-        handled = run.loyalty.handle(data)
     except EventError as error:
         source = SourceFile(name, line, first_line=number)
         result.problems += 1
@@ -468,7 +469,7 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
             report(replace(d, message=f"line {number}: {d.message}", span=span))
         return
     except StoreError as error:
-        result.failure = _store_failed(error, number, data, _whole(name, number, line))
+        result.failure = _store_failed(error, number, event, _whole(name, number, line))
         return
     if handled.unknown_referrer is not None:
         result.warnings += 1
@@ -503,13 +504,11 @@ def _whole(name: str, number: int, line: str) -> Span:
     return Span(SourceFile(name, line, first_line=number), 0, len(line))
 
 
-def _store_failed(error: StoreError, number: int, data: Any, span: Span | None) -> Diagnostic:
+def _store_failed(error: StoreError, number: int, event: AnyEvent | None, span: Span | None) -> Diagnostic:
     """The store's error (RE605), at the line and naming the event it was processing (without the
     event: a batch's commit failed, after its last line)."""
     said = error.diagnostics[0]
-    event = data.get("id") if isinstance(data, dict) else None
-    customer = data.get("customer") if isinstance(data, dict) else None
-    what = f"event {event!r} of customer {customer!r}" if event is not None else "the event"
+    what = f"event {event.id!r} of customer {event.customer!r}" if event is not None else "the event"
     return Diagnostic(
         said.code,
         f"line {number}: {what}: {said.message}",

@@ -25,6 +25,8 @@ def test_quick_reader_benchmark_agrees_and_measures_every_row() -> None:
         "the engine alone",
         "jsonio.loads alone",
         "jsonio.loads + parse_event",
+        "parse_event_text",
+        "event_digest",
     ]
     assert all(row["us_min"] > 0 for row in document["parse"] + document["run"])
     assert document["target"]["events_per_s"] == 20_000

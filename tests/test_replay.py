@@ -190,7 +190,8 @@ class _Failing(Loyalty):
         self.times = times
 
     def handle(self, event: Any, *, explain: bool = False) -> Handled:
-        if event.get("id") == self.event and self.times > 0:
+        given = event.get("id") if isinstance(event, dict) else event.id  # the run gives it parsed
+        if given == self.event and self.times > 0:
             self.times -= 1
             raise StoreError([Diagnostic("RE605", "deadlock detected")])
         return super().handle(event, explain=explain)

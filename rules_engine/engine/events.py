@@ -409,7 +409,13 @@ def _model_text(model: BaseModel, time: dt.datetime | None = None) -> str:
         if time is not None:
             values = {**values, "time": time}
         text = _TEXT  # each value's text by its type, looked up here (not in `_text`): 80 a purchase
-        return "{" + ",".join([key + text[type(value := values[name])](value) for name, key in keys]) + "}"
+        empty = _EMPTY_TEXT  # and an empty one's without a call: most of an event's fields
+        parts = []
+        for name, key in keys:
+            value = values[name]
+            kind = type(value)
+            parts.append(key + (empty[kind] if not value and kind in empty else text[kind](value)))
+        return "{" + ",".join(parts) + "}"
     except KeyError:  # a field without a value, or a value of a type `_TEXT` does not have
         raise _UnknownValueError from None
 
@@ -470,7 +476,6 @@ _TEXT: dict[type, Callable[[Any], str]] = {
     dt.datetime: _moment_text,
     dt.date: _moment_text,
     dt.time: _moment_text,
-    Line: lambda line: _line_text(line),
     ReturnLine: _model_text,
 }
 
@@ -499,10 +504,10 @@ def _line_text(line: Line) -> str:
     attributes = values["attributes"]
     shape: tuple[Any, ...] = ()
     if attributes:
-        scalars = _SCALARS
-        shape = tuple([(name, value, type(value)) for name, value in attributes.items()])
-        if not all([kind in scalars for _, _, kind in shape]):
+        kinds = tuple(map(type, attributes.values()))
+        if not _SCALARS.issuperset(kinds):
             return _model_text(line)
+        shape = (tuple(attributes.items()), kinds)
     price = values["price"]
     qty = values["qty"]
     key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty), shape)
@@ -515,6 +520,10 @@ def _line_text(line: Line) -> str:
             _LINE_TEXTS[key] = text
     return text
 
+
+_TEXT[Line] = _line_text
+_EMPTY_TEXT: dict[type, str] = {type(None): "null", str: '""', dict: "{}", list: "[]", Decimal: "0", int: "0"}
+"""The text of a value of these types that is false (None, empty, zero), as `_TEXT` writes it."""
 
 # Each model class's field names, sorted, with their quoted JSON keys.
 _SORTED_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}

@@ -282,7 +282,9 @@ def _line(data: Any) -> Any:
     if type(sku) is not str or not sku or not (sku.isascii() or _SURROGATE.search(sku) is None):
         return _BAD
     price = data.get("price")
-    if type(price) is Decimal:  # as `_money` does, spelt out for the common case
+    if type(price) is int and 0 <= price < 1024:  # as `_money` does, spelt out for the common cases
+        price = _SMALL[price]
+    elif type(price) is Decimal:
         text = str(price)
         if len(text) > MONEY_DIGITS or not "0" <= text[0] <= "9" or "E" in text:
             return _BAD

@@ -282,3 +282,17 @@ def test_a_remembered_line_with_attributes_is_only_given_to_a_line_that_writes_t
                 )
                 event = base.model_copy(update={"items": [line, line]})
                 assert event_digest(event) == reference_digest(event), (round_, attributes)
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the reference, for odd values
+@pytest.mark.parametrize(
+    "value",
+    [None, "", 0, False, 0.0, -0.0, Decimal(0), Decimal("0.00"), Decimal("-0"), Decimal("0E+3"), {}, [], ()],
+)
+def test_a_false_value_is_written_as_the_first_implementation_writes_it(value: Any) -> None:
+    """An empty or zero field is written without a call (events._EMPTY_TEXT), by its exact type:
+    the same text as the first implementation's, whatever the type (a Python caller may put any)."""
+    base = parse_event(purchase(Decimal(1), Decimal(1), MOMENT))
+    for field in ("channel", "shipping", "attributes", "coupons"):
+        event = base.model_copy(update={field: value})
+        assert event_digest(event) == reference_digest(event), (field, value)

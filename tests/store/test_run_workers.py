@@ -383,7 +383,7 @@ def test_a_store_failure_in_one_worker_ends_the_run_at_its_line_as_with_one(
     handle = Loyalty.handle
 
     def failing(self: Loyalty, event: Any, **options: Any) -> Any:
-        if event["id"] == "e25-150":
+        if (event["id"] if isinstance(event, dict) else event.id) == "e25-150":  # the run gives it parsed
             raise StoreError([Diagnostic("RE605", "sqlite:///x.db: the database failed: disk I/O error")])
         return handle(self, event, **options)
 
