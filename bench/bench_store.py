@@ -177,10 +177,12 @@ def _each(loyalty: Loyalty, stream: list[dict[str, Any]]) -> None:
 
 
 def _batched(loyalty: Loyalty, stream: list[dict[str, Any]]) -> None:
+    """As `loyalty run --db -q` does: `handle`, whose outcome is built only if read (a replay reads
+    its totals), where `process` builds it (with the state: the service's answer)."""
     for start in range(0, len(stream), BATCH):
         with loyalty.store.group():
             for event in stream[start : start + BATCH]:
-                loyalty.process(event)
+                loyalty.handle(event)
 
 
 def _postgres_database(server: str) -> tuple[str, Callable[[], None]]:
