@@ -13,6 +13,7 @@ versions. And what a rollback must leave: no working state ahead of the database
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,8 @@ def late(stream: list[dict[str, Any]], every: int) -> list[dict[str, Any]]:
     for n, event in enumerate(stream):
         out.append(event)
         if n % every == every - 1 and event["type"] == "purchase":
-            earlier = event["time"].replace("2026-12-", "2026-11-", 1)
-            out.append({**event, "id": f"{event['id']}-late", "time": earlier})
+            earlier = dt.datetime.fromisoformat(event["time"]) - dt.timedelta(days=1)
+            out.append({**event, "id": f"{event['id']}-late", "time": earlier.isoformat()})
     return out
 
 
@@ -167,7 +168,7 @@ def coffee_stream(seed: int, count: int) -> list[dict[str, Any]]:
     app opens, reviews, signups, redemptions...), with late purchases and redeliveries mixed in."""
     text = COFFEE.read_text()
     lines = generate.lines(
-        COFFEE_ENGINE.program, text, customers=4, days=40, seed=seed, coupons=False, secret=b"store tests"
+        COFFEE_ENGINE.program, text, customers=5, days=120, seed=seed, coupons=False, secret=b"store tests"
     )
     stream = [jsonio.loads(line) for line in itertools.islice(lines, count)]
     return late(with_redeliveries(stream, seed), 7)
@@ -193,7 +194,7 @@ def coffee_run(store: Store, stream: list[dict[str, Any]], batch: int) -> tuple[
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(seed=st.integers(0, 10**6), count=st.integers(20, 160), cache=st.sampled_from([0, 1, 256]))
+@given(seed=st.integers(0, 10**6), count=st.integers(40, 200), cache=st.sampled_from([0, 1, 256]))
 def test_coffee_club_stepped_in_place_ends_where_process_does(
     sql_url: str, seed: int, count: int, cache: int
 ) -> None:
@@ -217,7 +218,10 @@ def test_coffee_club_stepped_in_place_ends_where_process_does(
         finally:
             store.close()
         assert said == expected_said, batch
-        assert stepped > 0, batch
+        assert "RE440" in said or not any(event["id"].endswith("-late") for event in stream)
+        bought = [event["customer"] for event in stream if event["type"] == "purchase"]
+        if len(bought) > len(set(bought)):  # a customer's second purchase: stepped (the first is not)
+            assert stepped > 0, batch
         found = coffee_contents(url, stream, customers)
         for key in expected:
             assert found[key] == expected[key], (batch, key)
