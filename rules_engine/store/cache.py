@@ -26,9 +26,10 @@ place, so it is handed out only once (`take`: it leaves the cache) and given bac
 state it then stands for, once that is committed (`put`): a transaction or group that fails after
 the step never leaves a working state ahead of the held state behind. It costs the tuples of its
 lots, activity and ids (the models are the held state's, shared) and its cold state: counted in the
-bound as many elements again as the held state's (measured: a replay holding working states beside
-its states grew from ~200 to ~400 MB of RSS over 75,000 lines of the coffee-club year when they
-were not counted).
+bound as many elements again as the held state's, and `WORKING` more (measured on the coffee-club
+year: a replay holding working states beside its states, not counted, grew to 836 MB of RSS over
+100,000 lines, against 248 MB without them; counted by their lists alone, still ~28 KB more per
+customer held, most customers being small early in the year).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ REPLAY_ELEMENTS = 150_000
 """List elements a replay's store object holds in all, unless `?cache=N` says otherwise (then
 `N × ELEMENTS`): ~160 MB at the ~1.1 KB a read element takes (lists.py, `_share_fields`), so that
 the replay stays well under issue 14's 500 MB whatever its number of customers."""
+
+WORKING = 25
+"""List elements a working state counts for besides as many as its held state's: its cold state,
+sets and deques, ~28 KB measured, at the ~1.1 KB an element of a state read takes."""
 
 ELEMENTS = 1_000
 """List elements held per customer of `size`, on average: the bound on memory (module docstring)."""
@@ -85,7 +90,7 @@ class Cache:
         working = self._working.pop(customer, None)
         held = self._held.get(customer)
         if working is not None and held is not None:
-            self.elements -= held.weight  # its share of the bound (`put`)
+            self.elements -= held.weight + WORKING  # its share of the bound (`put`)
         return working if held is not None and held.revision == revision else None
 
     def put(self, customer: str, held: Held, working: Working | None = None) -> None:
@@ -97,16 +102,21 @@ class Cache:
         self.elements += held.weight
         if working is not None:
             self._working[customer] = working
-            self.elements += held.weight
+            self.elements += held.weight + WORKING
         while len(self._held) > 1 and (len(self._held) > self.size or self.elements > self.budget):
             out_customer, out = self._held.popitem(last=False)
-            self.elements -= out.weight * (2 if self._working.pop(out_customer, None) is not None else 1)
+            self.elements -= _counted(out, self._working.pop(out_customer, None))
 
     def drop(self, customer: str) -> None:
         out = self._held.pop(customer, None)
         working = self._working.pop(customer, None)
         if out is not None:
-            self.elements -= out.weight * (1 if working is None else 2)
+            self.elements -= _counted(out, working)
 
     def __len__(self) -> int:
         return len(self._held)
+
+
+def _counted(held: Held, working: Working | None) -> int:
+    """The elements a held state counts for in the bound, with its working state if any."""
+    return held.weight if working is None else 2 * held.weight + WORKING

@@ -447,9 +447,10 @@ def test_working_comes_from_the_argument_or_the_url_and_is_off_by_default(tmp_pa
 
 
 def test_the_cache_counts_a_working_state_in_its_bound_and_hands_it_out_once() -> None:
-    """A working state held beside a state counts as many elements again (cache.py); `take` hands
+    """A working state held beside a state counts as many elements again, and `WORKING` more
+    (cache.py); `take` hands
     it out once, and only for the revision it stands for."""
-    from rules_engine.store.cache import Cache
+    from rules_engine.store.cache import WORKING, Cache
     from rules_engine.store.lists import held
 
     state = public_run([purchase(1), purchase(2)])
@@ -457,15 +458,16 @@ def test_the_cache_counts_a_working_state_in_its_bound_and_hands_it_out_once() -
     weight = first.weight
     assert weight > 0
     working = Stream(COFFEE_ENGINE).working(state)
-    cache = Cache(size=2, budget=3 * weight)
+    with_working = 2 * weight + WORKING
+    cache = Cache(size=2, budget=with_working + weight)
     cache.put("ann", first, working)
-    assert cache.elements == 2 * weight
+    assert cache.elements == with_working
     assert cache.take("ann", 2) is None  # another revision: not the database's state
     assert cache.elements == weight and cache.take("ann", 1) is None  # handed out (dropped) once
     cache.put("ann", first, working)
     assert cache.take("ann", 1) is working and cache.elements == weight
     cache.put("ann", first, working)
-    cache.put("bob", first, working)  # 4 × weight > 3 × weight: ann's state and working go
-    assert len(cache) == 1 and cache.elements == 2 * weight
+    cache.put("bob", first, working)  # over the budget: ann's state and working go
+    assert len(cache) == 1 and cache.elements == with_working
     cache.drop("bob")
     assert len(cache) == 0 and cache.elements == 0
