@@ -158,7 +158,9 @@ class Batch:
             oldest = next(iter(self.released))
             self.released_weight -= self.released.pop(oldest).weight
         self.bases.clear()
-        self.workings.clear()  # made again from the state read if the customer is seen again
+        # Made again from the state read if seen again. Not `cache.let_go`: the event whose
+        # transaction wrote the batch out has not returned, and its result reads its state.
+        self.workings.clear()
 
     def budget(self, key: tuple[str, str]) -> Decimal:
         return self.spending[key] + self.spent.get(key, Decimal(0))

@@ -28,6 +28,7 @@ from rules_engine.engine.events import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError, StoreError
+from rules_engine.replay import replay
 from rules_engine.service import Loyalty, outcome_json
 from rules_engine.simulate import generate
 from rules_engine.state.customer import CustomerState
@@ -471,3 +472,33 @@ def test_the_cache_counts_a_working_state_in_its_bound_and_hands_it_out_once() -
     assert len(cache) == 1 and cache.elements == with_working
     cache.drop("bob")
     assert len(cache) == 0 and cache.elements == 0
+
+
+@pytest.mark.parametrize("batch", [1, 500])
+def test_a_replay_tells_each_outcome_with_its_state_once_its_group_commits(
+    tmp_path: Path, batch: int
+) -> None:
+    """`loyalty run --db … --json` builds each outcome (with the state) when its line is told, once
+    the group commits: by then the customer's working state has moved on (their next purchase in
+    the batch). The replay reads a step's state when it is decided (replay.py `_told`): the same
+    outcomes as without working states."""
+    stream = tmp_path / "events.jsonl"
+    events_ = [purchase(n, customer=("ann", "bob")[n % 2]) for n in range(1, 13)]
+    stream.write_text("".join(jsonio.dumps(event) + "\n" for event in events_))
+    told: dict[bool, list[Any]] = {}
+    for working in (False, True):
+        store = open_store(f"sqlite:///{tmp_path / f'{working}.db'}?working={int(working)}", "coffee-club")
+        try:
+            loyalty = Loyalty(COFFEE_ENGINE, store, horizon=None)
+            said: list[Any] = []
+
+            def tell(number: int, decided: Any, duplicate: bool, said: list[Any] = said) -> None:
+                outcome = decided.outcome() if isinstance(decided, Result) else decided
+                said.append((number, duplicate, outcome.model_dump(mode="json")))
+
+            replay(loyalty, stream, on_decided=tell, batch=batch)
+            told[working] = said
+            assert loyalty._stream.taken == (10 if working else 0)
+        finally:
+            store.close()
+    assert len(told[True]) == 12 and told[True] == told[False]
