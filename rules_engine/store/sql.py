@@ -240,10 +240,11 @@ class SqlStore(Store):
             self._batch = None
             self._rollback()  # nothing of the group held: the cache has only committed states
             raise
-        for states in (batch.released, batch.bases):  # committed: held from now on (the latest last)
-            for customer, base in states.items():
-                if base is not None:
-                    self._cache.put(customer, base, batch.workings.get(customer))
+        for customer, written in batch.released.items():  # committed: held from now on (the latest last)
+            self._cache.put(customer, written)  # written early, let go: no working state stands for it
+        for customer, base in batch.bases.items():
+            if base is not None:
+                self._cache.put(customer, base, batch.workings.get(customer))
 
     @contextmanager
     def transaction(self, customer: str) -> Iterator[CustomerTransaction]:

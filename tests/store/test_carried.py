@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
@@ -118,6 +118,18 @@ def run(
     cache=st.sampled_from([0, 1, 256]),
     elements=st.sampled_from([0, 40, None]),
     states=st.booleans(),
+)
+@example(  # a batch written out early after each event, a cache of one: its commit held a customer's
+    # working state with their state written early, then let go of it (cache.let_go) when the next
+    # customer's put pushed them out, and held it again with their latest state
+    seed=0,
+    customers=3,
+    count=55,
+    versions=[False],
+    failures=[False],
+    cache=1,
+    elements=0,
+    states=False,
 )
 def test_working_states_end_where_public_states_do_per_event_and_in_batches(
     sql_url: str,
