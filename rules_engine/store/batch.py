@@ -106,7 +106,7 @@ class Batch:
         must have been seen (`bases`)."""
         staged = self.states.get(customer)
         if staged is not None:
-            return staged.public() if type(staged) is Working else staged  # type: ignore[return-value]
+            return staged.public() if isinstance(staged, Working) else staged
         base = self.bases[customer]
         return None if base is None else base.state
 

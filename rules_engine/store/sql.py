@@ -308,8 +308,8 @@ class SqlStore(Store):
         rows = _Rows()
         for customer, staged in batch.states.items():
             # A working state's public state made here, once per customer and batch (batch.py).
-            state = staged.public() if type(staged) is Working else staged
-            batch.bases[customer] = self._state_rows(customer, state, batch.bases.get(customer), rows)  # type: ignore[arg-type]
+            state = staged.public() if isinstance(staged, Working) else staged
+            batch.bases[customer] = self._state_rows(customer, state, batch.bases.get(customer), rows)
         self._write_rows(rows)
         program = self.program
         if batch.events:
@@ -422,9 +422,10 @@ class SqlStore(Store):
     ) -> Held:
         """Write the change: the state (`_write_state`; a change without one: the public state of
         the `working` state the step changed), the event, ledger, budgets …; the state as now held."""
-        if change.state is None:
+        state = change.state
+        if state is None:
             assert working is not None, "a change without a state needs the transaction's working state"
-        state = working.public() if change.state is None else change.state  # type: ignore[union-attr]
+            state = working.public()
         written = self._write_state(customer, state, base)
         self._write_rest(customer, change)
         return written
