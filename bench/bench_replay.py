@@ -11,7 +11,8 @@ The run is the command a user types, `loyalty run PROGRAM EVENTS --db URL -q --h
 process of its own (this checkout's cli.py): the bench measures what the command does, defaults
 included, not a copy of it. The database is a new SQLite file in a temporary folder
 (`synchronous=normal`) unless `--db` names another store; `--cache N` and `--batch-elements N` add
-`?cache=N` and `?batch_elements=N` to its URL. The stream is `--stream` (its first `--events`
+`?cache=N` and `?batch_elements=N` to its URL, `--working` `?working=1` (the store carries working
+states: store/sql.py). The stream is `--stream` (its first `--events`
 lines), or one `loyalty generate` makes for `--customers` coffee-club customers (seed 1, no
 coupons: the year of docs/stores.md is `--customers 12500`).
 
@@ -93,6 +94,11 @@ def main() -> None:
     parser.add_argument("--db", help="the store's URL (default: a new SQLite file); 'memory': no --db")
     parser.add_argument("--cache", type=int, help="?cache=N in the store URL (customers' states held)")
     parser.add_argument("--batch-elements", type=int, help="?batch_elements=N in the store URL")
+    parser.add_argument(
+        "--working",
+        action="store_true",
+        help="?working=1 in the store URL (the store carries working states)",
+    )
     parser.add_argument("--batch", type=int, help="loyalty run --batch N (default: the command's)")
     parser.add_argument("--program", type=Path, default=PROGRAM)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
@@ -146,7 +152,8 @@ def _url(args: argparse.Namespace, folder: Path) -> str | None:
     if args.db == "memory":
         return None
     url = args.db or f"sqlite:///{folder / 'replay.db'}?synchronous=normal"
-    for name, value in (("cache", args.cache), ("batch_elements", args.batch_elements)):
+    working = 1 if args.working else None
+    for name, value in (("cache", args.cache), ("batch_elements", args.batch_elements), ("working", working)):
         if value is not None:
             url += f"{'&' if '?' in url else '?'}{name}={value}"
     return url

@@ -15,7 +15,11 @@ same stores:
 - memory: `Loyalty` with the memory store (`loyalty run` without --db): the baseline;
 - SQLite per event: a file in a temporary folder, `synchronous=normal`, a transaction per event
   (the service);
-- SQLite batched: the same, the measured events in groups of 500 (`loyalty run --db`'s default);
+- SQLite batched: the same, the measured events in groups of 500 (`loyalty run --db`'s default),
+  each event through `Loyalty.handle` as `loyalty run` does (its outcome built only if read; the
+  other candidates call `process`, which returns it, as the service answers);
+- SQLite per event, working / SQLite batched, working: the same with `?working=1`, the store
+  holding working states and the service stepping the customers' purchases in place (sql.py);
 - PostgreSQL per event: the server named by LOYALTY_TEST_POSTGRES, a new database per run
   (skipped without it). Its server's CPU is not the process's: its row shows wall time too.
 
@@ -148,9 +152,10 @@ def candidate(name: str, engine: Engine, s: Setup, folder: Path, server: str | N
         return
     if name.startswith("SQLite"):
         path = folder / f"{uuid.uuid4().hex}.db"
-        loyalty, store = _prepare(f"sqlite:///{path}?synchronous=normal", engine, s.states)
+        working = "&working=1" if name.endswith(", working") else ""
+        loyalty, store = _prepare(f"sqlite:///{path}?synchronous=normal{working}", engine, s.states)
         before = _file_size(path)
-        batched = name == "SQLite batched"
+        batched = name.startswith("SQLite batched")
         run = (lambda: _batched(loyalty, s.stream)) if batched else (lambda: _each(loyalty, s.stream))
         try:
             yield loyalty, run, lambda: (_file_size(path) - before) / len(s.stream)
@@ -177,10 +182,12 @@ def _each(loyalty: Loyalty, stream: list[dict[str, Any]]) -> None:
 
 
 def _batched(loyalty: Loyalty, stream: list[dict[str, Any]]) -> None:
+    """As `loyalty run --db -q` does: `handle`, whose outcome is built only if read (a replay reads
+    its totals), where `process` builds it (with the state: the service's answer)."""
     for start in range(0, len(stream), BATCH):
         with loyalty.store.group():
             for event in stream[start : start + BATCH]:
-                loyalty.process(event)
+                loyalty.handle(event)
 
 
 def _postgres_database(server: str) -> tuple[str, Callable[[], None]]:
@@ -198,7 +205,14 @@ def _postgres_database(server: str) -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", drop
 
 
-NAMES = ("memory", "SQLite per event", "SQLite batched", "PostgreSQL per event")
+NAMES = (
+    "memory",
+    "SQLite per event",
+    "SQLite batched",
+    "SQLite per event, working",
+    "SQLite batched, working",
+    "PostgreSQL per event",
+)
 
 
 def measure(quick: bool, progress: Callable[[str], None], rounds: int | None = None) -> list[Row]:
@@ -239,7 +253,12 @@ def targets(rows: list[Row]) -> list[str]:
         return next((r.us() for r in rows if r.name == name and r.history == history), None)
 
     lines = []
-    for name, limit in (("SQLite batched", 1.5), ("SQLite per event", 3.0)):
+    for name, limit in (
+        ("SQLite batched", 1.5),
+        ("SQLite per event", 3.0),
+        ("SQLite batched, working", 1.5),
+        ("SQLite per event, working", 3.0),
+    ):
         for history in HISTORIES:
             mine, base = us(name, history), us("memory", history)
             if mine is None or base is None:
@@ -249,7 +268,7 @@ def targets(rows: list[Row]) -> list[str]:
                 f"  {verdict(ratio <= limit)} {name} <= {limit}x the memory store at {history} earlier "
                 f"purchases: {ratio:.2f}x ({mine:,.0f} vs {base:,.0f} us/event)"
             )
-    for name in ("memory", "SQLite per event", "SQLite batched", "PostgreSQL per event"):
+    for name in NAMES:
         long, short = us(name, HISTORIES[-1]), us(name, HISTORIES[0])
         if long is None or short is None:
             continue
@@ -292,18 +311,18 @@ def main() -> None:
     print("# store benchmark: coffee-club, 3-line baskets, CPU per event after N earlier purchases")
     print(f"# {facts['date']}, {where}; {rounds} interleaved round(s), {rows[0].events} events each{rough}")
     print(
-        f"{'store':<21} {'history':>7} {'min us':>8} {'median us':>9} {'x memory':>8} {'wall us':>8} "
+        f"{'store':<26} {'history':>7} {'min us':>8} {'median us':>9} {'x memory':>8} {'wall us':>8} "
         f"{'bytes/event':>11}"
     )
     for row in rows:
         if row.skipped is not None:
-            print(f"{row.name:<21} {row.history:>7}   skipped: {row.skipped}")
+            print(f"{row.name:<26} {row.history:>7}   skipped: {row.skipped}")
             continue
         base = next(r.us() for r in rows if r.name == "memory" and r.history == row.history) or 1.0
         low, median, wall = row.us() or 0.0, row.us(statistics.median) or 0.0, row.wall_us() or 0.0
         size = "" if row.bytes_per_event is None else f"{row.bytes_per_event:,.0f}"
         print(
-            f"{row.name:<21} {row.history:>7} {low:>8,.0f} {median:>9,.0f} {low / base:>8.2f} "
+            f"{row.name:<26} {row.history:>7} {low:>8,.0f} {median:>9,.0f} {low / base:>8.2f} "
             f"{wall:>8,.0f} {size:>11}"
         )
     print()

@@ -39,7 +39,7 @@ from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
 from rules_engine.engine.events import AnyEvent
 from rules_engine.engine.outcome import Outcome
-from rules_engine.engine.result import Result
+from rules_engine.engine.result import Result, StreamResult
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.service import Decided, Loyalty
 from rules_engine.source import SourceFile, Span
@@ -326,6 +326,8 @@ class _Run:
     acks: list[Callable[[], None]] = field(default_factory=list)
     commit_failed: bool = False
     """The last group failed at its commit, not at one of its lines."""
+    grouped: bool = False
+    """Whether the lines in progress are one group (told once it commits)."""
     earned: list[tuple[str, Decimal]] = field(default_factory=list)
     """The points each customer earned on the line in progress, for `on_counted`."""
 
@@ -341,6 +343,7 @@ class _Run:
         if first is None:
             return
         result.line = first[0]  # a group that cannot begin fails at its first line
+        self.grouped = grouped
         try:
             with self.loyalty.store.group() if grouped else contextlib.nullcontext():
                 for number, raw in itertools.chain([first], lines):
@@ -396,6 +399,10 @@ class _Run:
         when there is someone to tell (not with `loyalty run -q`); what was decided goes to
         `on_decided` as it is, for a listener that builds the outcome only if it needs it."""
         if self.on_decided is not None:
+            if self.grouped and type(decided) is StreamResult:
+                # Told once the group commits, when the customer's working state (an SQL store's,
+                # `?working=1`) may have moved on: its state is read now (engine/stream.py).
+                decided.state  # noqa: B018
             self.acks.append(functools.partial(self.on_decided, number, decided, duplicate))
         if self.on_outcome is not None:
             outcome = decided.outcome() if isinstance(decided, Result) else decided

@@ -39,6 +39,7 @@ def open_store(
     default_cache: int | None = None,
     default_cache_budget: int | None = None,
     batch_elements: int | None = None,
+    working: bool | None = None,
 ) -> Store:
     """Open (creating and migrating if needed) the store at `url` for one program's customers.
 
@@ -52,7 +53,10 @@ def open_store(
     replay's: cache.REPLAY_SIZE); `default_cache_budget`: with that default, the list elements held in
     all (a replay's: cache.REPLAY_ELEMENTS; otherwise, and with `cache` or `?cache=N`, 1,000 per
     customer of the cache's size: store/cache.py). `batch_elements`: a group's budget of list elements
-    before it writes its batch out early (store/batch.py; default 50,000), or `?batch_elements=N`."""
+    before it writes its batch out early (store/batch.py; default 50,000), or `?batch_elements=N`.
+    `working`: an SQLite or PostgreSQL store holds its customers' working states and the service
+    decides their events on them in place (sql.py, `SqlStore.carries_working`; off by default), or
+    `?working=1`."""
     if (not create or readonly) and (path := sqlite_path(url)) is not None and not Path(path).exists():
         raise StoreError(
             [
@@ -71,13 +75,15 @@ def open_store(
         except ImportError:
             raise no_psycopg() from None
         url, numbers = _number_options(url)
-        return PostgresStore(
+        postgres = PostgresStore(
             url,
             program,
             cache=_chosen(cache, numbers.get("cache"), default_cache, "cache"),
             cache_budget=_budget(cache, numbers, default_cache_budget),
             batch_elements=_chosen(batch_elements, numbers.get("batch_elements"), None, "batch_elements"),
         )
+        postgres.carries_working = _working(working, numbers)
+        return postgres
     from rules_engine.store.sqlite import SqliteStore
 
     numbers = {}
@@ -93,8 +99,9 @@ def open_store(
                         "RE601",
                         f"{url}: unknown option {query!r}",
                         hint="the options are ?synchronous=full (the default) or ?synchronous=normal, "
-                        "?cache=N (customers' states held, default 256) and ?batch_elements=N "
-                        "(list elements a batch stages before it is written out, default 50000)",
+                        "?cache=N (customers' states held, default 256), ?batch_elements=N "
+                        "(list elements a batch stages before it is written out, default 50000) "
+                        "and ?working=1 (events decided in place on working states)",
                     )
                 ]
             )
@@ -110,7 +117,7 @@ def open_store(
         )
     else:
         path, synchronous = url, "full"
-    return SqliteStore(
+    sqlite = SqliteStore(
         path,
         program,
         synchronous="normal" if synchronous == "normal" else "full",
@@ -119,11 +126,20 @@ def open_store(
         cache_budget=_budget(cache, numbers, default_cache_budget),
         batch_elements=_chosen(batch_elements, numbers.get("batch_elements"), None, "batch_elements"),
     )
+    sqlite.carries_working = _working(working, numbers)
+    return sqlite
+
+
+def _working(given: bool | None, numbers: dict[str, int]) -> bool:
+    """Whether the store carries working states: the argument, else `?working=N` (N not 0)."""
+    return bool(numbers.get("working", 0)) if given is None else given
 
 
 _NUMBERS = {
     "cache": "?cache=N holds the states of the N customers seen last (0: none)",
     "batch_elements": "?batch_elements=N: list elements a replay's batch stages before it is written out",
+    "working": "?working=1: the store holds working states and events are decided on them in place "
+    "(0: off, the default)",
 }
 """The store URL options that are whole numbers, what each means (in the hint of a wrong one)."""
 

@@ -52,7 +52,7 @@ class Change:
     state: CustomerState | None
     """The customer's state after it; None only in a transaction of a store that carries working
     states (`Store.carries_working`) whose working state the step changed in place: it stands for
-    the state after, and none is built to be written."""
+    the state after (the SQL stores make its public state where they write it: sql.py)."""
     ledger: Sequence[LedgerEntry] = ()
     """The ledger entries it added, in order."""
     event: str | None = None
@@ -122,6 +122,12 @@ class CustomerTransaction(ABC):
     """One customer, locked until the transaction ends; see the module docstring."""
 
     customer: str
+    writes_state: bool = False
+    """Whether the transaction makes the public state of the working state it handed out when it
+    commits (to write it): the service then reads its result's state before the commit, the same
+    state at no cost, so that the answer keeps it once the working state moves on (the customer's
+    next event, another thread's perhaps: the SQL stores' transactions of a single event). A
+    group's transactions and `RunMemoryStore`'s make none."""
 
     @abstractmethod
     def state(self) -> CustomerState | None:
@@ -175,8 +181,9 @@ class Store(ABC):
     carries_working: bool = False
     """Whether the store holds its customers' working states (state/working.py) and the service
     decides their events on them in place (`Stream.step`, `CustomerTransaction.working`), building
-    a public `CustomerState` only where one is read. Only `RunMemoryStore` does: the database
-    stores write the state of every event (and their write-behind keeps `CustomerState`s)."""
+    a public `CustomerState` only where one is read or written. `RunMemoryStore` and the SQL stores
+    do (sql.py: the public state made at each event's commit, or once per customer at a group's);
+    `MemoryStore` holds public states."""
 
     @abstractmethod
     def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:

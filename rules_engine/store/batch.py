@@ -19,6 +19,15 @@ touches nor how big their states have grown. The budget is the batch's own, not 
 replay wants a small cache (its customers interleave, so most events miss anyway) and a batch that
 is written out rarely (one `executemany` per table for many events).
 
+**Working states.** A customer whose events the service decides in place (`Stream.step` on their
+working state, `CustomerTransaction.working`) has the working state staged, not a public state: it
+is made (`Working.public()`) once per customer when the batch is written, not per event, and the
+working state goes on standing for the customer's state in the group (`workings`) and, once the
+group commits, in the cache (cache.py). A step changes the working state in place, so an event that
+fails after its step (anything but the engine's refusal, which leaves it as it was: engine/stream.py)
+leaves the batch with a state it cannot take back: the batch is then `broken`, and writing it
+raises, so that the group rolls back (replay.py does its lines again, one transaction each).
+
 Everything read or locked here stays valid until the group ends: SQLite's group holds the
 database's write lock, PostgreSQL's holds the rows it locked (the customers', budgets', stock's).
 """
@@ -31,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.state.customer import CustomerState
+from rules_engine.state.working import Working
 from rules_engine.store.base import Change, StoredEvent
 from rules_engine.store.lists import PARTS, Held
 
@@ -51,8 +61,14 @@ class Batch:
     bases: dict[str, Held | None] = field(default_factory=dict)
     """Each customer seen in the group (locked): their state as the database holds it in the
     group's transaction (None: no state); what their staged state is diffed against."""
-    states: dict[str, CustomerState] = field(default_factory=dict)
-    """Each customer's last staged state, not yet written."""
+    states: dict[str, CustomerState | Working] = field(default_factory=dict)
+    """Each customer's last staged state, not yet written: a public state, or the working state
+    the customer's latest event changed in place (its public state made when written)."""
+    workings: dict[str, Working] = field(default_factory=dict)
+    """The working state that stands for each customer's state in the group (staged or written),
+    for their next event's step; none once a public state is staged for them."""
+    broken: str | None = None
+    """Why the batch cannot be written: an event failed after its step changed a working state."""
     weights: dict[str, int] = field(default_factory=dict)
     weight: int = 0
     """List elements of the staged states, in all."""
@@ -90,15 +106,28 @@ class Batch:
         must have been seen (`bases`)."""
         staged = self.states.get(customer)
         if staged is not None:
-            return staged
+            return staged.public() if isinstance(staged, Working) else staged
         base = self.bases[customer]
         return None if base is None else base.state
 
-    def stage(self, customer: str, change: Change, claims: dict[str, tuple[str, str, dt.datetime]]) -> None:
-        """Keep what one event changes, to be written with the batch."""
-        assert change.state is not None  # a state per change: the SQL stores carry no working states
-        self.states[customer] = change.state
-        weight = sum(len(getattr(change.state, part)) for part in PARTS)
+    def stage(
+        self,
+        customer: str,
+        change: Change,
+        claims: dict[str, tuple[str, str, dt.datetime]],
+        working: Working | None = None,
+    ) -> None:
+        """Keep what one event changes, to be written with the batch; `working`: the customer's
+        working state, which stands for the state after a change without one."""
+        if change.state is None:
+            assert working is not None, "a change without a state needs the transaction's working state"
+            self.states[customer] = self.workings[customer] = working
+            base = self.bases.get(customer)
+            weight = 0 if base is None else base.weight  # what it shares with the state written
+        else:
+            self.states[customer] = change.state
+            self.workings.pop(customer, None)
+            weight = sum(len(getattr(change.state, part)) for part in PARTS)
         self.weight += weight - self.weights.get(customer, 0)
         self.weights[customer] = weight
         if change.event is not None and change.outcome is not None:
@@ -129,6 +158,9 @@ class Batch:
             oldest = next(iter(self.released))
             self.released_weight -= self.released.pop(oldest).weight
         self.bases.clear()
+        # Made again from the state read if seen again. Not `cache.let_go`: the event whose
+        # transaction wrote the batch out has not returned, and its result reads its state.
+        self.workings.clear()
 
     def budget(self, key: tuple[str, str]) -> Decimal:
         return self.spending[key] + self.spent.get(key, Decimal(0))
