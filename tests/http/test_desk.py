@@ -56,7 +56,12 @@ def test_a_void_over_http_reverses_the_event_once_and_the_books_reconcile(server
         nobody = post(admin, f"{P}/customers/nobody/voids", {"id": "v", "event": "e", "reason": "x"})
         assert (nobody.status_code, nobody.json()["code"]) == (404, "RE606")
         ledger = exact(admin.get(f"{P}/customers/desk/ledger"))["entries"]
-        assert [e["rule"] for e in ledger if e["event"] == "void-1"] == ["void:evt-desk-2"]
+        # one reversal per lot the voided event earned (one or two: early-bird fires before 10:00 in
+        # the program's zone, and `now` is the wall clock), each naming the voided event
+        earned = {e["lot"]: e["points"] for e in ledger if e["event"] == "evt-desk-2" and e["kind"] == "earn"}
+        voids = [e for e in ledger if e["event"] == "void-1"]
+        assert {(e["rule"], e["kind"]) for e in voids} == {("void:evt-desk-2", "reverse")}
+        assert {e["lot"]: -e["points"] for e in voids} == earned and earned
         assert exact(admin.get(f"{P}/ledger/export"))["summary"]["reconciles"] is True
     limited = server.add_key(["customers:read", "events:write", "redemptions:write", "programs:write"])
     with server.client(limited) as desk:
