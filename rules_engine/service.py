@@ -43,8 +43,8 @@ from rules_engine.engine import processed
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, Purchase, event_digest, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
-from rules_engine.engine.outcome import Effects, Notification, Outcome, PointsChange, TierChange
-from rules_engine.engine.result import Result, StreamResult
+from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
+from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import Diagnostic, EventError, StoreError
@@ -330,7 +330,7 @@ class Loyalty:
             state=state,
             ledger=result.new_ledger_entries if keeps else (),
             event=event.id,
-            outcome=outcome_json(result) if keeps else None,
+            outcome=result.stored_json() if keeps else None,
             spent=spent,
             referral_code=self._code(event.customer) if new else None,
             digest=event_digest(event),
@@ -561,42 +561,6 @@ class Loyalty:
 
 def _outcome(decided: Decided) -> Outcome:
     return decided.outcome() if isinstance(decided, Result) else decided
-
-
-def outcome_json(result: Result) -> str:
-    """The event's outcome as a store keeps it (`Change.outcome`): its JSON without the state. A
-    result whose state is made when read (`StreamResult`: a step in place) is written without
-    making it — `Result.outcome()` makes the whole outcome, the state with it (`Working.public()`,
-    which after a step costs more than the step saved) — from the same fields, in the same order,
-    as `Result.outcome()` builds them (tests/store/test_carried.py holds the two equal)."""
-    if type(result) is not StreamResult:
-        return result.model_dump_json(exclude={"state"})
-    effects = Effects.model_construct(
-        points=[award.model() for award in result.awards],
-        discounts=[discount.model() for discount in result.discounts],
-        free_shipping=result.free_shipping,
-        coupons_issued=list(result.coupons_issued),
-        coupons_redeemed=list(result.coupons_redeemed),
-        badges=list(result.badges),
-        tier_changes=list(result.tier_changes),
-        notifications=list(result.notifications),
-        draw_entries=list(result.draw_entries),
-        points_changes=list(result.points_changes),
-        budgets_released=list(result.budgets_released),
-        referral_owed=result.referral_owed,
-    )
-    outcome = Outcome.model_construct(  # type: ignore[call-arg]  # no state: left out of the JSON
-        program=result.program,
-        version=result.version,
-        event=result.event,
-        customer=result.customer,
-        effects=effects,
-        totals=result.totals,
-        ledger=list(result.ledger),
-        trace=list(result.trace),
-        tier_progress=result.tier_progress,
-    )
-    return outcome.model_dump_json(exclude={"state"})
 
 
 def _owed(decided: Decided) -> str | None:

@@ -18,7 +18,14 @@ def test_quick_store_benchmark_runs_every_row() -> None:
     result = run_bench("bench_store.py", "--quick", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
-    names = ["memory", "SQLite per event", "SQLite batched", "PostgreSQL per event"]
+    names = [
+        "memory",
+        "SQLite per event",
+        "SQLite batched",
+        "SQLite per event, working",
+        "SQLite batched, working",
+        "PostgreSQL per event",
+    ]
     assert [(row["name"], row["history"]) for row in rows] == [
         (name, history) for history in (15, 100, 1000) for name in names
     ]

@@ -253,7 +253,13 @@ class Result:
         """`outcome().model_dump_json(**options)`: the outcome as JSON, built on demand."""
         return self.outcome().model_dump_json(**options)
 
-    def _build(self) -> Outcome:
+    def stored_json(self) -> str:
+        """The outcome's JSON without the state: what a store keeps of an event (`Change.outcome`),
+        the state being stored on its own. A step's result (`StreamResult`) writes it without
+        making the state, which after a step costs more than the step saved (`Working.public()`)."""
+        return self.outcome().model_dump_json(exclude={"state"})
+
+    def _build(self, with_state: bool = True) -> Outcome:
         values = {
             "points": [award.model() for award in self.awards],
             "discounts": [discount.model() for discount in self.discounts],
@@ -268,19 +274,20 @@ class Result:
             "budgets_released": list(self.budgets_released),
             "referral_owed": self.referral_owed,
         }
-        effects = trusted(Effects, values, _EFFECTS_GIVEN)
-        return Outcome.model_construct(
-            program=self.program,
-            version=self.version,
-            event=self.event,
-            customer=self.customer,
-            effects=effects,
-            totals=self.totals,
-            state=self.state,
-            ledger=list(self.ledger),
-            trace=list(self.trace),
-            tier_progress=self.tier_progress,
-        )
+        outcome: dict[str, Any] = {
+            "program": self.program,
+            "version": self.version,
+            "event": self.event,
+            "customer": self.customer,
+            "effects": trusted(Effects, values, _EFFECTS_GIVEN),
+            "totals": self.totals,
+        }
+        if with_state:  # in the fields' order: the JSON's keys follow it
+            outcome["state"] = self.state
+        outcome["ledger"] = list(self.ledger)
+        outcome["trace"] = list(self.trace)
+        outcome["tier_progress"] = self.tier_progress
+        return Outcome.model_construct(**outcome)
 
 
 # `Result`'s slots' own setters, in field order: `settled` sets them directly.
@@ -433,6 +440,11 @@ class StreamResult(Result):
     @ledger.setter
     def ledger(self, value: tuple[LedgerEntry, ...]) -> None:
         _LEDGER_SLOT.__set__(self, value)
+
+    def stored_json(self) -> str:
+        if self._outcome is not None:  # made already: the state with it
+            return super().stored_json()
+        return self._build(with_state=False).model_dump_json(exclude={"state"})
 
     def ledger_points(self) -> list[tuple[str, Decimal]]:
         held = _LEDGER_SLOT.__get__(self, Result)

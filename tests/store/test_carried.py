@@ -29,7 +29,7 @@ from rules_engine.engine.result import Result
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError, StoreError
 from rules_engine.replay import replay
-from rules_engine.service import Loyalty, outcome_json
+from rules_engine.service import Loyalty
 from rules_engine.simulate import generate
 from rules_engine.state.customer import CustomerState
 from rules_engine.store import Change, Store, open_store
@@ -425,7 +425,7 @@ def test_a_working_state_is_held_across_groups_and_dropped_when_another_store_wr
 
 
 def test_the_stored_outcome_of_a_step_is_the_outcome_s_json_without_the_state() -> None:
-    """`outcome_json` makes a step's outcome JSON without making its state: the same text as the
+    """`Result.stored_json` makes a step's outcome JSON without making its state: the same text as the
     whole outcome's, state left out, for every event of generated coffee-club histories."""
     for seed in range(4):
         stream = Stream(COFFEE_ENGINE)
@@ -437,7 +437,7 @@ def test_the_stored_outcome_of_a_step_is_the_outcome_s_json_without_the_state() 
                 result = stream.step(parsed, working)
             except EventError:
                 continue
-            assert outcome_json(result) == result.outcome().model_dump_json(exclude={"state"})
+            assert result.stored_json() == result.outcome().model_dump_json(exclude={"state"})
         assert stream.taken > 0
 
 
