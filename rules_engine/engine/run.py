@@ -141,6 +141,10 @@ class Run:
     # The state this run made by its first `change_state`: nothing outside the run holds it, so the
     # later changes of the event are made to it in place (one copy of the state per event).
     own: CustomerState | None = None
+    # The customer's `Working` state when the event is decided in place (engine/step.py), None on
+    # `process`: what a mechanic specialised for a purchase may change instead of `state`'s models
+    # (the step makes the models of what it changed when the public state is read).
+    working: Any = None
 
 
 def change_state(run: Run, update: Mapping[str, Any]) -> None:
