@@ -70,11 +70,13 @@ from rules_engine.state.compact import (
     LOT_RULE,
     LOT_ZONE,
     NEVER,
+    ActivityView,
     LazyLines,
     LotTuple,
     moment,
     seconds,
     seconds_after,
+    time_of,
 )
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.working import KEPT_IDS, Working
@@ -109,6 +111,26 @@ class _Unread:
 
 
 _UNREAD = _Unread()
+
+
+class _UnreadSums:
+    """The running sums of the activity in the state a step's run reads, after a step moved them on
+    the working state (mechanics/tiers_working.py): made (`Working.sums_model`) before a run that
+    reads them (`_reads_sums`: a tier review or the downgrade reminder due); any other read raises
+    `_NeedsLots`, and the event falls back."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _NeedsLots
+
+    def __eq__(self, other: object) -> NoReturn:
+        raise _NeedsLots
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_SUMS_LATER = _UnreadSums()
 
 
 class _Lots(Sequence[Lot]):
@@ -234,10 +256,14 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
             view = replaced(cold, update) if cold.lots is not view or "reminded" in update else cold
         else:
             view = cold
+        sums: Any = view.activity_sums
+        if sums is _SUMS_LATER and _reads_sums(program, view, time, engine.zone):
+            view = replaced(view, {"activity_sums": working.sums_model()})
         if not quiet:  # as `Engine._elapse`
             view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
             view, sent = notifications.deliver(program.notifications, view, time)
         run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, [])
+        run.working = working  # the mechanics specialised for a purchase change it (`_settled` applies)
         if moves:
             tiers.reviewed(run, moves)
         if sent:
@@ -248,6 +274,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
             mechanic(run)
         return _settled(run, working, now, waiting, tail, passed)
     except BaseException as error:
+        working.tier_update = None  # what the tiers decided, not applied
         if popped:  # the lots as they were
             for _ in zeros:
                 lots.popleft()
@@ -259,6 +286,20 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
 
 
 _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
+
+
+def _reads_sums(program: Any, state: CustomerState, time: dt.datetime, zone: dt.tzinfo) -> bool:
+    """Whether a run at `time` may read the activity's running sums: a tier review due by then
+    (`tiers.elapse`), or within the downgrade reminder's reach (`notifications._tier_reminder`)."""
+    levels = program.tiers
+    since = state.tier_since
+    if levels is None or since is None:
+        return False
+    due = tiers.reviews(levels, zone).due(since)
+    if due is None:
+        return False
+    reminder = program.notifications.tier_downgrade
+    return bool(due <= (time + reminder.before if reminder is not None else time))
 
 
 def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
@@ -472,9 +513,17 @@ def _settled(
     if run.badges:
         badges = [*badges, *(b.badge for b in run.badges if b.badge not in state.badges)]
     latest = settle.later(state.last_event_at, time)
+    update: dict[str, Any] = {}
+    moved = working.tier_update  # the tiers decided on the working state: applied below
+    if moved is not None:
+        view = working.activity_view
+        if view is None:
+            view = working.activity_view = ActivityView(working)
+        update = {"tier": moved[3], "tier_since": moved[4], "activity": view, "activity_sums": _SUMS_LATER}
     change_state(
         run,
         {
+            **update,
             "customer": event.customer,
             "lots": working.lots_view,  # the next step's run reads this state as it is (`purchase`)
             "pending_lots": _UNREAD,
@@ -490,6 +539,17 @@ def _settled(
         },
     )
     # nothing can fall back from here on: the working state moves on
+    if moved is not None:
+        working.tier_update = None
+        entry, cut, sums, tier, since = moved
+        activity = working.activity
+        for _ in range(cut):
+            activity.popleft()
+        activity.append(entry)
+        working.sums = sums
+        working.tier = tier
+        if since is not working.cold.tier_since:  # else the seconds stand for it already
+            working.tier_since, working.tier_zone = time_of(since)
     if available_at > time and ids:
         if tail and waiting and lots[-1][LOT_AVAILABLE] > made[0][LOT_AVAILABLE]:
             tail = False  # the new lots' wait ends before the last one's (a shorter `pending`)

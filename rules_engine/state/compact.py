@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from itertools import repeat
 from operator import is_, itemgetter
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from pydantic_core import TzInfo
 
@@ -371,3 +371,80 @@ def sums_model(sums: SumsTuple, decimals: int, fresh: bool) -> ActivitySums:
         "visits": sums[3],
     }
     return trusted(ActivitySums, values, _SUMS_GIVEN)
+
+
+def plus_money(a: Units, b: Units, decimals: int) -> Units:
+    """`a + b` of two amounts of money as the tuples hold them (an int of minor units, or the
+    `Decimal` itself): the sum of the two decimals, exactly as adding the models' values gives it
+    (its exponent too), an int again where exact."""
+    if type(a) is int and type(b) is int:
+        return a + b
+    return _minor(_money(a, decimals) + _money(b, decimals), decimals)
+
+
+def minus_money(a: Units, b: Units, decimals: int) -> Units:
+    """`a - b` of two amounts of money (`plus_money`)."""
+    if type(a) is int and type(b) is int:
+        return a - b
+    return _minor(_money(a, decimals) - _money(b, decimals), decimals)
+
+
+def money_of(units: Units, decimals: int) -> Decimal:
+    """The `Decimal` an amount of money as a tuple holds it stands for."""
+    return _money(units, decimals)
+
+
+def minor_of(value: Decimal, decimals: int) -> Units:
+    """An amount of money as a tuple holds it (`_minor`)."""
+    return _minor(value, decimals)
+
+
+class ActivityView(Sequence[Activity]):
+    """The activity of the state a step's run reads (engine/step.py), when a step moved the working
+    state's activity in place (mechanics/tiers_working.py): a view over the working state's deque,
+    each element read as its `Activity`, made from its tuple the first time (and kept in it). What
+    a tier review and the tier-downgrade reminder read (a bisection and a few entries), without a
+    model per purchase made at every step. One per working state (`Working.activity_view`)."""
+
+    __slots__ = ("_working",)
+
+    def __init__(self, working: Any) -> None:
+        self._working = working
+
+    @property
+    def working(self) -> Any:
+        return self._working
+
+    def __len__(self) -> int:
+        return len(self._working.activity)
+
+    def _model(self, index: int) -> Activity:
+        activity = self._working.activity
+        made = activity[index]
+        model: Activity | None = made[ACT_MODEL]
+        if model is None:
+            model = activity_model(made, self._working.decimals, False)
+            activity[index] = (*made[:ACT_MODEL], model)
+        return model
+
+    @overload
+    def __getitem__(self, index: int) -> Activity: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Activity]: ...
+
+    def __getitem__(self, index: int | slice) -> Activity | list[Activity]:
+        if isinstance(index, slice):
+            return [self._model(i) for i in range(*index.indices(len(self)))]
+        return self._model(index.__index__())
+
+    def __iter__(self) -> Iterator[Activity]:
+        for i in range(len(self)):
+            yield self._model(i)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]

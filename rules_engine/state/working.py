@@ -77,6 +77,7 @@ from rules_engine.state.compact import (
     LOT_MODEL,
     LOT_MODEL_OF,
     ActivityTuple,
+    ActivityView,
     LazyLines,
     LotTuple,
     Seconds,
@@ -100,7 +101,7 @@ from rules_engine.state.compact import (
     time_of,
     units_of,
 )
-from rules_engine.state.customer import Activity, CustomerState, Lot, parse_state
+from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, parse_state
 from rules_engine.state.shared import window
 
 KEPT_IDS = 1000
@@ -157,6 +158,17 @@ _FROM_COLD = (
     "visits",
 )
 """The attributes `Working.moved_on` leaves to be made from the cold state when read."""
+_TIER_PARTS = ("activity", "sums", "tier", "tier_since", "tier_zone")
+"""The parts a step keeps itself when its tiers moved the working state in place
+(mechanics/tiers_working.py): the cold state reads the activity through `activity_view`."""
+_FROM_COLD_REST = tuple(name for name in _FROM_COLD if name not in _TIER_PARTS)
+"""What `moved_on` leaves to be made from the cold state after such a step."""
+
+
+def _viewed_by(state: CustomerState, working: Working) -> bool:
+    """Whether `state`'s activity is `working`'s deque (`activity_view`: after a step's tiers)."""
+    activity: Any = state.activity
+    return type(activity) is ActivityView and activity.working is working
 
 
 class Facts(Protocol):
@@ -174,6 +186,7 @@ class Working:
         "_activity_from",
         "_behind",
         "_cold_behind",
+        "_cold_names",
         "_decimals",
         "_ids_from",
         "_lots_from",
@@ -182,6 +195,7 @@ class Working:
         "_sums",
         "_unfilled",
         "activity",
+        "activity_view",
         "badge_set",
         "badges",
         "cold",
@@ -201,6 +215,7 @@ class Working:
         "sums",
         "tier",
         "tier_since",
+        "tier_update",
         "tier_zone",
         "visits",
     )
@@ -231,6 +246,12 @@ class Working:
     tiers, the tier, `tier_since`): found again while those stay (engine/step.py)."""
     counters: dict[str, dict[str, Units]]
     activity: deque[ActivityTuple]
+    activity_view: ActivityView | None
+    """The view of `activity` the cold state holds after a step moved it in place (compact.py
+    `ActivityView`), made at the first such step and kept."""
+    tier_update: Any
+    """What a step's tiers (mechanics/tiers_working.py) decided on this working state, applied by
+    the step once nothing can fall back (engine/step.py `_settled`); None between steps."""
     sums: SumsTuple | None
     last_event_at: Seconds | None
     last_zone: Zone
@@ -248,6 +269,9 @@ class Working:
     _ids_from: Window | None
     _behind: CustomerState | None
     _cold_behind: deque[ActivityTuple] | None
+    _cold_names: tuple[str, ...]
+    """The attributes `moved_on` left to be made from the cold state (`_FROM_COLD`, or
+    `_FROM_COLD_REST` after a step that kept the tier parts itself); () when none."""
     _stash: tuple[deque[LotTuple], deque[ActivityTuple], deque[str], set[str]] | None
     _unfilled: list[LazyLines]
     """The lines of the lot models a step's run read (`lot_model`), filled when `public()` is made."""
@@ -259,6 +283,8 @@ class Working:
         working = cls.__new__(cls)
         working._decimals = -exponent(plan.quantum)
         working._behind = working._stash = working._cold_behind = None
+        working._cold_names = ()
+        working.activity_view = working.tier_update = None
         working.moves = 0
         working.review = None
         working._unfilled = []
@@ -278,7 +304,7 @@ class Working:
         """Every compact part made (`defer` and `moved_on` leave some to be made when read)."""
         if self._behind is not None:
             self._catch_up()
-        if self._cold_behind is not None:
+        if self._cold_names:
             self._load_cold()
 
     def defer(self, state: CustomerState) -> None:
@@ -292,7 +318,7 @@ class Working:
         of deferred states: the windows moved since the last load are popped and appended at once."""
         if state is self._state:
             return
-        if self._cold_behind is not None:
+        if self._cold_names:
             self._load_cold()
         if self._behind is None:
             self._stash = (self.lots, self.activity, self.ids, self.seen)
@@ -309,7 +335,7 @@ class Working:
             if object.__getattribute__(self, "_behind") is not None:
                 self._catch_up()
                 return object.__getattribute__(self, name)
-            if name in _FROM_COLD and object.__getattribute__(self, "_cold_behind") is not None:
+            if name in object.__getattribute__(self, "_cold_names"):
                 self._load_cold()
                 return object.__getattribute__(self, name)
         raise AttributeError(name)
@@ -320,25 +346,47 @@ class Working:
         state after the event in every other part (the event's run made it, its own lots, pending
         lots and ids left as they were: those are the compact parts'). The parts `cold` holds are
         made from it when first read (`_FROM_COLD`), as `defer` leaves them; `public()` builds the
-        state again."""
+        state again. When `cold` reads the activity through `activity_view`, the step moved the
+        tier parts here itself (`_TIER_PARTS`, mechanics/tiers_working.py): only the others are
+        left to be made."""
         self.cold = cold
         self._state = None
         self._lots_from = self._ids_from = None
         self.due_at = 0  # the step works it out again
         self.moves += 1
-        if self._cold_behind is None:
+        names: tuple[str, ...] = _FROM_COLD
+        if _viewed_by(cold, self):
+            names = _FROM_COLD_REST
+            self._activity_from = None  # the deque moved in place: `load` takes it by the models
+        behind = self._cold_names
+        if behind is names:
+            return
+        if behind is _FROM_COLD:  # the tier parts not made since an earlier step: made now
+            self._load_cold()
+        elif behind:  # the others behind already: the tier parts join them
             self._cold_behind = self.activity
-            for name in _FROM_COLD:
+            for name in _TIER_PARTS:
                 delattr(self, name)
+            self._cold_names = _FROM_COLD
+            return
+        if names is _FROM_COLD:
+            self._cold_behind = self.activity
+        for name in names:
+            delattr(self, name)
+        self._cold_names = names
 
     def _load_cold(self) -> None:
         """Make the parts `moved_on` left to be made from the cold state (the activity's deque
         moved with the state's shared list, as `load` moves it)."""
-        activity = self._cold_behind
-        assert activity is not None
-        self._cold_behind = None
-        self.activity = activity
-        self._load_rest(self.cold)
+        names, self._cold_names = self._cold_names, ()
+        if names is _FROM_COLD:
+            activity = self._cold_behind
+            assert activity is not None
+            self._cold_behind = None
+            self.activity = activity
+            self._load_rest(self.cold)
+        else:
+            self._load_others(self.cold)
 
     def _catch_up(self) -> None:
         """Load the state `defer` left to be made into the deques it stashed (the module docstring)."""
@@ -363,9 +411,19 @@ class Working:
 
     def _load_rest(self, state: CustomerState) -> None:
         """The compact parts besides the lots, the ids and the clock (`_FROM_COLD`)."""
-        self.customer = state.customer
+        self._load_others(state)
         self.tier = state.tier
         self.tier_since, self.tier_zone = time_of(state.tier_since)
+        activity = state.activity
+        if _viewed_by(state, self):
+            return  # the deque and its sums are this state's already (`moved_on`)
+        self.activity = self._activity_of(activity, self._decimals)
+        sums = state.activity_sums
+        self.sums = None if sums is None else sums_tuple(sums, self._decimals)
+
+    def _load_others(self, state: CustomerState) -> None:
+        """The compact parts besides the tier parts (`_FROM_COLD_REST`)."""
+        self.customer = state.customer
         self.visits = state.visits
         self.badges = list(state.badges)
         self.badge_set = set(state.badges)
@@ -373,9 +431,6 @@ class Working:
             rule: {key: units_of(points) for key, points in periods.items()}
             for rule, periods in state.counters.items()
         }
-        self.activity = self._activity_of(state.activity, self._decimals)
-        sums = state.activity_sums
-        self.sums = None if sums is None else sums_tuple(sums, self._decimals)
 
     # What `load` takes over from the state the working state stood for before: an event's new state
     # is that state with a few elements changed, its long lists (state/shared.py) windows on the same
@@ -401,6 +456,8 @@ class Working:
 
     def _activity_of(self, activity: Sequence[Activity], decimals: int) -> deque[ActivityTuple]:
         old: deque[ActivityTuple] | None = getattr(self, "activity", None)
+        if type(activity) is ActivityView:  # a step's cold state: the models its deque holds
+            activity = list(activity)
         moved = moved_by(getattr(self, "_activity_from", None), activity)
         self._activity_from = window(activity)
         if old is not None and moved is not None:
@@ -456,7 +513,7 @@ class Working:
         behind = self._behind
         if behind is not None:
             return behind.customer
-        if self._cold_behind is not None:
+        if self._cold_names:
             return self.cold.customer
         return self.customer
 
@@ -468,6 +525,22 @@ class Working:
         self._lots_from = self._activity_from = self._ids_from = None
         self.due_at = 0
         self.moves += 1
+
+    @property
+    def decimals(self) -> int:
+        """The currency's decimals: money in the activity's tuples is in minor units of it."""
+        return self._decimals
+
+    def sums_model(self) -> ActivitySums | None:
+        """The `ActivitySums` of `sums` (None: none kept), made once and kept in the tuple."""
+        sums = self.sums
+        if sums is None:
+            return None
+        model = sums[5]
+        if model is None:
+            model = sums_model(sums, self._decimals, False)
+            self.sums = (*sums[:5], model)
+        return model
 
     @property
     def balance(self) -> Units:
@@ -556,6 +629,11 @@ class Working:
         other.pending_lots = None if self.pending_lots is None else list(self.pending_lots)
         other.counters = {rule: dict(periods) for rule, periods in self.counters.items()}
         other.activity = deque(self.activity)
+        other.activity_view = None
+        other.tier_update = None
+        if _viewed_by(self.cold, self):  # the copy's cold state reads its own deque
+            other.activity_view = ActivityView(other)
+            other.cold = replaced(self.cold, {"activity": other.activity_view})
         other.ids = deque(self.ids, maxlen=self.ids.maxlen)
         other.lots_view = None  # a view reads its own working state's lots
         other.due_at = 0  # its pending lots, a list of its own, are looked at again

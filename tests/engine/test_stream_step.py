@@ -268,10 +268,10 @@ def test_the_customer_id_is_read_without_making_the_compact_parts() -> None:
     streaming.step(purchases[1], working)
     streaming.step(purchases[2], working)
     assert streaming.taken == 2
-    assert working._cold_behind is not None  # the step left the compact parts to be made
-    assert working.customer_id == "c1" and working._cold_behind is not None
+    assert working._cold_names  # the step left the compact parts to be made
+    assert working.customer_id == "c1" and working._cold_names
     assert working.customer == working.public().customer == "c1"  # `customer` makes them
-    assert working._cold_behind is None
+    assert not working._cold_names
 
 
 def test_a_step_with_nothing_due_skips_time_passing_and_the_next_due_one_does_not(

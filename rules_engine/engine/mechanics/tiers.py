@@ -29,6 +29,7 @@ from decimal import Decimal
 from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
+from rules_engine.engine.mechanics import tiers_working
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Later
@@ -413,7 +414,9 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
     `tier_progress` names after each worked out once. The same trace, tier changes, progress and
     state as `apply` (tests/engine/test_generated_tiers.py). A purchase dated before the latest
     activity (a late event), a state written before the sums were kept, and a program with
-    leaderboards but no tiers run `apply`. None when the program has no tiers."""
+    leaderboards but no tiers run `apply`. None when the program has no tiers. On a step in place
+    (`run.working` set) the same decisions are made on the working state's tuples
+    (mechanics/tiers_working.py)."""
     program = plan.program
     tiers = program.tiers
     if tiers is None:
@@ -436,8 +439,12 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         after = tiers.levels[position] if position < len(tiers.levels) else None
         following[level.id if level is not None else None] = (after.id, after.threshold) if after else None
     first = following[None]
+    on_working = tiers_working.for_working(plan, _progress, following)
 
     def tiers_of_purchase(run: Run) -> None:
+        working = run.working  # a step in place: decided on the working state's tuples
+        if working is not None and on_working(run, working):
+            return
         state = run.state
         known = state.activity_sums
         event = run.event
