@@ -23,11 +23,14 @@ is no `Exception`, so nothing on the way catches it, and the event falls back), 
 pricing and earning and the mechanics
 specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
 awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
-(`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, and every other
-part of the new state — the counters, the tier and activity, badges, purchases (the lines as the
-event has them: `history.Bought`), challenges and quests as the mechanics left them — in the run's
-own state, which becomes the working state's cold part (`Working.moved_on`), and the next quiet
-step's run reads as it is.
+(`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, the tier parts
+the tiers decided on the working state (`run.working`, mechanics/tiers_working.py: the activity's
+tuple appended to its deque, the sums' tuple, the tier; left in `working.tier_update` until here,
+so a fallback drops them; the cold state reads the activity through `ActivityView` and the sums as
+`_UnreadSums`, made when a run may read them), and every other part of the new state — the
+counters, badges, purchases (the lines as the event has them: `history.Bought`), challenges and
+quests as the mechanics left them — in the run's own state, which becomes the working state's cold
+part (`Working.moved_on`), and the next quiet step's run reads as it is.
 
 The result is a `StreamResult` (result.py): the same fields as `process` gives, its state and its
 ledger made when first read. The state is `working.public()`, so it must be read before the working
@@ -39,11 +42,11 @@ a caller that keeps results past the next event reads `result.state` first (or k
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any, NoReturn, overload
+from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.events import Purchase
@@ -52,6 +55,10 @@ from rules_engine.engine.mechanics import notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange
 from rules_engine.engine.result import Later, LaterLedger, Result, StreamResult, later_changes
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
+from rules_engine.engine.step_views import SUMS_LATER as _SUMS_LATER
+from rules_engine.engine.step_views import UNREAD as _UNREAD
+from rules_engine.engine.step_views import Lots as _Lots
+from rules_engine.engine.step_views import NeedsLots as _NeedsLots
 from rules_engine.engine.trusted import (
     awards_records,
     earn_entry,
@@ -78,7 +85,7 @@ from rules_engine.state.compact import (
     seconds_after,
     time_of,
 )
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
+from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, PastLine
 from rules_engine.state.working import KEPT_IDS, Working
 
 if TYPE_CHECKING:
@@ -91,103 +98,6 @@ class StateMovedOnError(RuntimeError):
     """`result.state` of a step decided in place, read after its working state moved on."""
 
 
-class _NeedsLots(BaseException):
-    """A stage read what the step keeps compact (the lots, pending lots or ids of the run's state):
-    the event is decided by `process` instead. A `BaseException`, so that no `except Exception`
-    on the way (the generated code has some) takes it for a condition's error."""
-
-
-class _Unread:
-    """The pending lots and ids of the state a step's run reads: any look at them raises
-    `_NeedsLots`."""
-
-    __slots__ = ()
-
-    def _read(self, *_: Any) -> NoReturn:
-        raise _NeedsLots
-
-    __len__ = __iter__ = __getitem__ = __contains__ = __bool__ = __reversed__ = __eq__ = _read
-    __hash__ = None  # type: ignore[assignment]
-
-
-_UNREAD = _Unread()
-
-
-class _UnreadSums:
-    """The running sums of the activity in the state a step's run reads, after a step moved them on
-    the working state (mechanics/tiers_working.py): made (`Working.sums_model`) before a run that
-    reads them (`_reads_sums`: a tier review or the downgrade reminder due); any other read raises
-    `_NeedsLots`, and the event falls back."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> NoReturn:
-        raise _NeedsLots
-
-    def __eq__(self, other: object) -> NoReturn:
-        raise _NeedsLots
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-_SUMS_LATER = _UnreadSums()
-
-
-class _Lots(Sequence[Lot]):
-    """The lots of the state a step's run reads, in their order: each read as its `Lot`, made from
-    its tuple when it has none (`Working.lot_model`). What the points-expiring reminder reads at
-    every event (the first lot; near their expiry, a fortnight's), and `customer.points`.
-
-    One view per working state (`Working.lots_view`), the same object from step to step, so that
-    what the reminder keeps for it (`lifecycle.keep_reminded`: every lot up to a moment reminded
-    of, by the identity of the lots and the reminders) is found at the next step, as `process`
-    finds it for the state's shared list: carried when expiry takes lots and their reminders
-    (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls
-    back, and when the working state is loaded."""
-
-    __slots__ = ("_lots", "_working")
-
-    def __init__(self, working: Working) -> None:
-        self._working = working
-        self._lots = working.lots  # the same deque while the view lives (a load drops the view)
-
-    def __len__(self) -> int:
-        return len(self._lots)
-
-    @overload
-    def __getitem__(self, index: int) -> Lot: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Lot]: ...
-
-    def __getitem__(self, index: int | slice) -> Lot | list[Lot]:
-        if type(index) is int:  # the usual read: the tuple's model, made the first time
-            model: Lot | None = self._lots[index][LOT_MODEL]
-            return model if model is not None else self._working.lot_model(index)
-        make = self._working.lot_model
-        if isinstance(index, slice):
-            return [make(i) for i in range(*index.indices(len(self._lots)))]
-        return self[index.__index__()]
-
-    def expiring_by(self, moment: dt.datetime) -> int | None:
-        """`lifecycle.expiring_by` on the tuples' seconds, no model made (None: a naive time, left
-        to the models): the lots are in expiry order, those that never expire at `NEVER`, last."""
-        if moment.tzinfo is None:
-            return None
-        return bisect_right(self._lots, seconds(moment), key=_EXPIRES)
-
-    def __iter__(self) -> Iterator[Lot]:
-        model = self._working.lot_model
-        for i in range(len(self._working.lots)):
-            yield model(i)
-
-    def __eq__(self, other: object) -> NoReturn:
-        raise _NeedsLots
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-_EXPIRES = itemgetter(LOT_EXPIRES)
 _AWARD_FIELDS = attrgetter("rule", "points", "lines")
 _NO_BUDGETS = BudgetSnapshot()
 
@@ -257,7 +167,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         else:
             view = cold
         sums: Any = view.activity_sums
-        if sums is _SUMS_LATER and _reads_sums(program, view, time, engine.zone):
+        if sums is _SUMS_LATER and now >= working.sums_due:  # a review or the reminder may read them
             view = replaced(view, {"activity_sums": working.sums_model()})
         if not quiet:  # as `Engine._elapse`
             view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
@@ -286,20 +196,6 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
 
 
 _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
-
-
-def _reads_sums(program: Any, state: CustomerState, time: dt.datetime, zone: dt.tzinfo) -> bool:
-    """Whether a run at `time` may read the activity's running sums: a tier review due by then
-    (`tiers.elapse`), or within the downgrade reminder's reach (`notifications._tier_reminder`)."""
-    levels = program.tiers
-    since = state.tier_since
-    if levels is None or since is None:
-        return False
-    due = tiers.reviews(levels, zone).due(since)
-    if due is None:
-        return False
-    reminder = program.notifications.tier_downgrade
-    return bool(due <= (time + reminder.before if reminder is not None else time))
 
 
 def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
@@ -576,6 +472,8 @@ def _settled(
             working.lots_view = None
     working.moved_on(run.state)
     working.due_at = _due_at(working, run, now)
+    if moved is not None:
+        working.sums_due = _sums_due(working, run)
     at = working.moves
     booked, changed = run.ledger, run.points_changes  # what a stage booked itself (none on this path)
     result = settle.result_of(
@@ -636,6 +534,25 @@ def _due_at(working: Working, run: Run, now: Any) -> Any:
             review = 0 if at.tzinfo is None else seconds(at)
         known = working.review = (levels, state.tier, since, review)
     return min(due, known[3])
+
+
+def _sums_due(working: Working, run: Run) -> Any:
+    """The first moment a run may read the activity's running sums, after a step whose tiers moved
+    them on the working state (the cold state holds them as `_SUMS_LATER`): a tier review due
+    (`tiers.elapse`), or the downgrade reminder's reach before it (`notifications._tier_reminder`);
+    0 (at once) when the review's moment is not known from `_due_at`."""
+    levels = run.program.tiers
+    state = run.state
+    if levels is None or state.tier is None or state.tier_since is None:
+        return NEVER
+    known = working.review
+    if known is None or known[0] is not levels or known[1] != state.tier or known[2] is not state.tier_since:
+        return 0
+    review = known[3]
+    reminder = run.program.notifications.tier_downgrade
+    if reminder is None or not review or review == NEVER:
+        return review
+    return review - math.ceil(reminder.before.total_seconds())  # a second early at most: made then
 
 
 def _public(working: Working, at: int) -> CustomerState:

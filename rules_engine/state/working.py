@@ -31,7 +31,9 @@ What is compact (what a purchase reads and writes), each in the order an event r
   up (an `int`, a `Decimal` if a lot's is);
 - `counters`: per capped rule, its current periods' points (ints where exact);
 - `tier`, `tier_since`, `activity` (a deque of tuples in time order, money in the currency's minor
-  units) with its running sums `sums`; `visits`; `badges` as a list in order and a set for `in`;
+  units) with its running sums `sums` — a step's tiers move these in place, and the cold state then
+  reads the activity through `activity_view` (mechanics/tiers_working.py); `visits`; `badges` as a
+  list in order and a set for `in`;
   `last_event_at`; `customer`; `pending_lots` (the ids of the lots still pending);
 - `ids` and `seen`: the ids of the latest events processed, a ring (a deque whose `maxlen` is the
   engine's bound, `KEPT_IDS`) and a set of the same ids for the duplicate check.
@@ -213,6 +215,7 @@ class Working:
         "review",
         "seen",
         "sums",
+        "sums_due",
         "tier",
         "tier_since",
         "tier_update",
@@ -250,6 +253,10 @@ class Working:
     """The view of `activity` the cold state holds after a step moved it in place (compact.py
     `ActivityView`), made at the first such step and kept."""
     tier_update: Any
+    sums_due: Seconds
+    """From when a step's run may read the running sums the cold state holds as a stand-in after a
+    step's tiers moved them (a tier review, the downgrade reminder): made before such a run
+    (engine/step.py `_sums_due`)."""
     """What a step's tiers (mechanics/tiers_working.py) decided on this working state, applied by
     the step once nothing can fall back (engine/step.py `_settled`); None between steps."""
     sums: SumsTuple | None
@@ -285,6 +292,7 @@ class Working:
         working._behind = working._stash = working._cold_behind = None
         working._cold_names = ()
         working.activity_view = working.tier_update = None
+        working.sums_due = 0
         working.moves = 0
         working.review = None
         working._unfilled = []

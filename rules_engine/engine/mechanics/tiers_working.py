@@ -77,7 +77,12 @@ def for_working(
     twice = max((2 * w.length for w in windows if w.length is not None), default=dt.timedelta(0))
     qualify_on = tiers.qualify_on
     metric_at = ("spend", "points", "visits").index(qualify_on)
-    levels = [(level.threshold, level) for level in reversed(tiers.levels)]  # the highest first
+    # the highest first, each threshold also as the metric's tuple value compares with it (money
+    # in minor units: an int of them compares exactly with the threshold moved by the decimals)
+    levels = [
+        (level.threshold.scaleb(decimals) if metric_at == 0 else level.threshold, level.threshold, level)
+        for level in reversed(tiers.levels)
+    ]
     index = plan.tier_positions
     tier_window = plan.tier_window
     first = following[None]
@@ -162,20 +167,17 @@ def for_working(
                 changed = moved = True
                 since, since_zone = start, start_zone
             sums = (since, *totals, since_zone, None) if changed or moved else known
-        if metric_at == 0:
-            value = money_of(totals[0], decimals)
-        elif metric_at == 1:
-            value = decimal_of(totals[1])
-        else:
-            value = Decimal(totals[2])
+        metric = totals[metric_at]
+        plain = type(metric) is not int or metric_at != 0  # else minor units: the bounds compare
         state = run.state
         current, held = state.tier, state.tier_since
         reached = None
-        for threshold, level in levels:  # the highest level reached
-            if threshold <= value:
+        for bound, threshold, level in levels:  # the highest level reached
+            if (threshold if plain else bound) <= metric:
                 reached = level
                 break
         if reached is not None and (current not in index or index[reached.id] > index[current]):
+            value = _value(metric, metric_at, decimals)
             change = TierChange(
                 old=current,
                 new=reached.id,
@@ -187,10 +189,25 @@ def for_working(
             run.trace.append(simple_verdict(f"tier:{reached.id}", "tier", True, "fired", change.reason))
         working.tier_update = (entry, cut, sums, current, held)
         after = following.get(current, first) if current else first
-        run.tier_progress = Later(progress, current, value, tier_window, after)  # type: ignore[assignment]
+        later = Later(_progress, progress, current, metric, metric_at, decimals, tier_window, after)
+        run.tier_progress = later  # type: ignore[assignment]
         return True
 
     return tiers_on_working
+
+
+def _value(metric: Units, metric_at: int, decimals: int) -> Decimal:
+    """The metric's `Decimal` (as the models' sums hold it) of its tuple value."""
+    if metric_at == 0:
+        return money_of(metric, decimals)
+    return decimal_of(metric) if metric_at == 1 else Decimal(metric)
+
+
+def _progress(
+    progress: Callable[..., Any], tier: str | None, metric: Units, metric_at: int, decimals: int, *rest: Any
+) -> Any:
+    """`progress` (`tiers._progress`) with the metric's `Decimal`, made when the result's is read."""
+    return progress(tier, _value(metric, metric_at, decimals), *rest)
 
 
 def _moved(
