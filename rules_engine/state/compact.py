@@ -448,3 +448,76 @@ class ActivityView(Sequence[Activity]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
+
+
+# -- a challenge's progress counted on a step's path --------------------------------------------
+
+
+COUNTING_CHAINED = 64
+"""The purchases a `Counting` links before its records are made (a lifetime window's, unread)."""
+
+
+class Counting:
+    """A challenge's progress as a step in place leaves it (mechanics/challenges.py `_count_lines`
+    on a run with `run.working`): what `ChallengeProgress` holds — `window`, `progress`,
+    `completed` read as its fields —, its `counted` records (what each purchase of the window
+    added, its lines, for a return to take back) made when first read. Each purchase counted
+    links to the progress before it in the same window (`before`: a `Counting`, or the records'
+    dict of a model) with its own record's maker and arguments, so a purchase makes no
+    `CountedPurchase`, no record per line and no copy of the window's dict; `Working.public()`
+    makes the model (`model`), with the same records in the same order."""
+
+    __slots__ = ("_before", "_counted", "_depth", "_record", "completed", "progress", "window")
+
+    def __init__(
+        self,
+        window: str,
+        progress: Decimal,
+        completed: list[str],
+        before: Any,
+        record: tuple[str, Any, tuple[Any, ...]] | None,
+    ) -> None:
+        self.window = window
+        self.progress = progress
+        self.completed = completed
+        self._before = before  # a `Counting` or a dict of `CountedPurchase`
+        self._record = record  # (event id, maker, its arguments) or None: nothing recorded
+        self._counted: dict[str, Any] | None = None
+        self._depth: int = before._depth + 1 if type(before) is Counting and before._counted is None else 0
+        if self._depth >= COUNTING_CHAINED:  # a long window no one read: its records made now
+            self.counted  # noqa: B018
+
+    @property
+    def counted(self) -> dict[str, Any]:
+        """The records of the purchases counted in the window, by event id, oldest first."""
+        made = self._counted
+        if made is None:
+            chain: list[Counting] = []
+            node: Any = self
+            while type(node) is Counting and node._counted is None:
+                chain.append(node)
+                node = node._before
+            base: Any = node if type(node) is not Counting else node._counted
+            made = dict(base)
+            for link in reversed(chain):
+                record = link._record
+                if record is not None:
+                    made[record[0]] = record[1](*record[2])
+            self._counted = made
+            self._before = self._record = None  # made: what they held is in `made`
+        return made
+
+    def model(self, make: Any) -> Any:
+        """The `ChallengeProgress` (`make`: window, progress, completed, counted → the model)."""
+        return make(self.window, self.progress, self.completed, self.counted)
+
+
+def challenges_of(challenges: dict[str, Any], make: Any) -> dict[str, Any] | None:
+    """`challenges` with every `Counting` made into its model (`Counting.model`); None when it holds
+    none (the state's own dict is kept)."""
+    if not any(type(progress) is Counting for progress in challenges.values()):
+        return None
+    return {
+        key: progress.model(make) if type(progress) is Counting else progress
+        for key, progress in challenges.items()
+    }

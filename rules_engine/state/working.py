@@ -73,7 +73,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from rules_engine.engine.history import Bought
-from rules_engine.engine.trusted import replaced
+from rules_engine.engine.trusted import replaced, trusted
 from rules_engine.state.compact import (
     ACT_MODEL_OF,
     LOT_MODEL,
@@ -90,6 +90,7 @@ from rules_engine.state.compact import (
     activity_model,
     activity_tuple,
     balance_of,
+    challenges_of,
     decimal_of,
     exponent,
     lot_model,
@@ -103,7 +104,14 @@ from rules_engine.state.compact import (
     time_of,
     units_of,
 )
-from rules_engine.state.customer import Activity, ActivitySums, CustomerState, Lot, parse_state
+from rules_engine.state.customer import (
+    Activity,
+    ActivitySums,
+    ChallengeProgress,
+    CustomerState,
+    Lot,
+    parse_state,
+)
 from rules_engine.state.shared import window
 
 KEPT_IDS = 1000
@@ -165,6 +173,15 @@ _TIER_PARTS = ("activity", "sums", "tier", "tier_since", "tier_zone")
 (mechanics/tiers_working.py): the cold state reads the activity through `activity_view`."""
 _FROM_COLD_REST = tuple(name for name in _FROM_COLD if name not in _TIER_PARTS)
 """What `moved_on` leaves to be made from the cold state after such a step."""
+
+
+def _challenge_model(window: str, progress: Decimal, completed: list[str], counted: Any) -> Any:
+    """The `ChallengeProgress` of a step's `Counting` (compact.py)."""
+    return trusted(ChallengeProgress, {"window": window, "progress": progress, "completed": completed,
+                                       "counted": counted}, _CHALLENGE_FIELDS)  # fmt: skip
+
+
+_CHALLENGE_FIELDS = {"window", "progress", "completed", "counted"}
 
 
 def _viewed_by(state: CustomerState, working: Working) -> bool:
@@ -620,6 +637,9 @@ class Working:
         purchases: Sequence[Any] = cold.purchases
         if type(purchases) is Bought:  # a step's purchase lines, made (engine/history.py)
             hot["purchases"], hot["older_purchases"] = purchases.kept(cold.older_purchases)
+        challenges = challenges_of(cold.challenges, _challenge_model)  # a step's progress: its models
+        if challenges is not None:
+            hot["challenges"] = challenges
         state = replaced(cold, hot)
         object.__setattr__(state, "__pydantic_fields_set__", fields)
         return state

@@ -48,6 +48,7 @@ from rules_engine.engine.trusted import (
 )
 from rules_engine.program.model import Challenge, Program
 from rules_engine.program.types import Window
+from rules_engine.state.compact import Counting
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
 
 
@@ -530,13 +531,16 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
         late = f"the event is before the current window ({before.window})"
         run.trace.append(simple_verdict(rule, "challenge", False, "nothing_eligible", late))
         return
+    lazy = run.working is not None  # a step in place: the records made when read (`Counting`)
+    purchases: Any  # the window's records (never changed in place), or on a step the progress they extend
     if before is not None:
         same = before.window == current
         counted = before.progress if same else ZERO
-        purchases: dict[str, CountedPurchase] = before.counted if same else {}  # never changed in place
+        purchases = (before if type(before) is Counting else before.counted) if same else {}
         completed = before.completed
     else:
         counted, purchases, completed = ZERO, {}, []
+    made = None  # on a step: this purchase's record, made when read
     fused = step.fused
     assert fused is not None
     raw = fused.parts(step.read_counts(run))
@@ -544,11 +548,14 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     total = counted + added
     words = step.words(current)
     if current in completed:
-        progress[challenge.id] = _progress(current, total, completed, purchases)
+        progress[challenge.id] = _progress(current, total, completed, purchases, lazy)
         reason = Text(_capped_words, total, step.goal, words)
         run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
         return
-    if added != 0:
+    if added != 0 and lazy:
+        lines_of = (run.items, run.skus, run.quantities) if fused.func == "count" else run.event.items  # type: ignore[union-attr]
+        made = (run.event.id, _record_of, (fused.func, lines_of, raw, step.lines, added))
+    elif added != 0:
         event = run.event
         if fused.func == "count":
             lines = lines_counted(run.items, raw, step.lines, run.skus, run.quantities)
@@ -560,15 +567,30 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
         record = {"added": added, "by_line": by_line, "lines": lines}
         purchases = {**purchases, event.id: trusted(CountedPurchase, record, _COUNTED_PURCHASE)}
     if total >= challenge.goal:
-        progress[challenge.id] = _progress(current, total, _completed_in(completed, current), purchases)
+        reached = _completed_in(completed, current)
+        progress[challenge.id] = _progress(current, total, reached, purchases, lazy, made)
         gives = give(run, challenge.reward, rule)
         reason = Text(_reached_words, total, step.goal, words, gives)
         run.trace.append(reward_verdict(rule, "challenge", reason, challenge.reward.points))
         return
-    progress[challenge.id] = _progress(current, total, completed, purchases)
+    progress[challenge.id] = _progress(current, total, completed, purchases, lazy, made)
     reason = Text(_added_words, total, step.goal, words, added)
     hint = Text(_hint_words, challenge.goal - total)
     run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
+
+
+def _record_of(func: str, lines_of: Any, raw: list[Any], kept: Any, added: Decimal) -> CountedPurchase:
+    """The record `_count_lines` keeps of a purchase it counted (what a return takes back), made
+    from the purchase's lines (`lines_of`: the run's items, SKUs and quantities for a count, the
+    event's items for a sum) and each line's part when the progress's `counted` is first read."""
+    if func == "count":
+        lines = lines_counted(lines_of[0], raw, kept, lines_of[1], lines_of[2])
+        by_line = True  # the parts' sum is the count
+    else:
+        parts = [Decimal(part) for part in raw]
+        by_line = sum(parts, ZERO) == added
+        lines = counted_lines_shared(lines_of, parts if by_line else [ZERO] * len(parts))
+    return trusted(CountedPurchase, {"added": added, "by_line": by_line, "lines": lines}, _COUNTED_PURCHASE)
 
 
 # The words of `_count_lines`' trace entries, made when the trace is read (`trusted.Text`): the same
@@ -597,9 +619,13 @@ def _hint_words(missing: Decimal) -> str:
 
 
 def _progress(
-    window: str, progress: Decimal, completed: list[str], counted: dict[str, CountedPurchase]
-) -> ChallengeProgress:
-    """`_challenge_progress`, its values in a literal dict (made on every counted purchase)."""
+    window: str, progress: Decimal, completed: list[str], counted: Any, lazy: bool = False, made: Any = None
+) -> Any:
+    """`_challenge_progress`, its values in a literal dict (made on every counted purchase); `lazy`
+    (a step in place): a `Counting`, `counted` the progress it extends (or a dict) and `made` this
+    purchase's record to be made when read."""
+    if lazy:
+        return Counting(window, progress, completed, counted, made)
     return trusted(
         ChallengeProgress,
         {"window": window, "progress": progress, "completed": completed, "counted": counted},
