@@ -523,7 +523,9 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     """`_count` of an admitted purchase for a challenge whose `counts` is a `LineCount`, spelt out:
     each line's part from one list comprehension, what the purchase adds their sum; the record a
     return reads (`_count_purchase`) made only when the purchase adds something to a window not
-    completed, its lines found by their decimals (`trusted.counted_lines_shared`)."""
+    completed, its lines found by their decimals (`trusted.counted_lines_shared`). On a step in
+    place (`run.working`) the progress is a `Counting` (state/compact.py), that record made only
+    when the window's `counted` is read (`_record_of`)."""
     challenge, rule = step.challenge, step.rule
     current = step.window_key(run.local, before)
     if current is None:  # an event older than the current window: it cannot count any more
@@ -536,7 +538,8 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     if before is not None:
         same = before.window == current
         counted = before.progress if same else ZERO
-        purchases = (before if type(before) is Counting else before.counted) if same else {}
+        prior: Any = before  # a `Counting` on a step, else the model
+        purchases = (prior if type(prior) is Counting else before.counted) if same else {}
         completed = before.completed
     else:
         counted, purchases, completed = ZERO, {}, []

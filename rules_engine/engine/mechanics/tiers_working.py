@@ -75,6 +75,7 @@ def for_working(
     lifetime = any(w.kind == "lifetime" for w in windows)
     rolling_only = all(w.kind == "rolling" for w in windows)
     twice = max((2 * w.length for w in windows if w.length is not None), default=dt.timedelta(0))
+    within = int(twice.total_seconds()) - 2 * 86_400  # seconds before an event surely inside it
     qualify_on = tiers.qualify_on
     metric_at = ("spend", "points", "visits").index(qualify_on)
     # the highest first, each threshold also as the metric's tuple value compares with it (money
@@ -133,7 +134,7 @@ def for_working(
             start_at = periods.start(calendar, local)
         else:
             start_at = None
-        start = None if start_at is None else seconds(start_at)
+        start = None if start_at is None else _instant(start_at)
         start_zone = None if start_at is None else start_at.tzinfo
         cut = 0
         if known is None:  # a new customer's first activity: the sums start with it
@@ -147,10 +148,13 @@ def for_working(
                 totals = (plus_money(totals[0], spend, decimals), totals[1] + points, totals[2] + 1)
                 changed = True
             moved = False
-            if not lifetime:  # the activity no window needs any more leaves (`tiers.record_activity`)
+            # the activity no window needs any more leaves (`tiers.record_activity`); not looked for
+            # while the oldest entry is two days inside the longest rolling window's twice (a zone's
+            # offsets differ by less than a day: the horizon is before it)
+            if not lifetime and activity and not (rolling_only and activity[0][ACT_AT] >= now - within):
                 horizon_at = horizon_of(local)
-                horizon = seconds(horizon_at)
-                if activity and activity[0][ACT_AT] < horizon:
+                horizon = _instant(horizon_at)
+                if activity[0][ACT_AT] < horizon:
                     cut = bisect.bisect_left(activity, horizon, key=_AT)
                     if since is None or since < horizon:
                         left = _moved(activity, 0, since, horizon, totals, decimals)
@@ -194,6 +198,15 @@ def for_working(
         return True
 
     return tiers_on_working
+
+
+def _instant(moment: dt.datetime) -> Any:
+    """`seconds(moment)` of an aware time in the program's zone (a `ZoneInfo`, which `seconds` reads
+    by subtraction): in C by `timestamp()` when it has no microseconds (a float, exact for whole
+    seconds in any year a state holds), else `seconds`."""
+    if moment.microsecond or moment.tzinfo is None:
+        return seconds(moment)
+    return int(moment.timestamp())
 
 
 def _value(metric: Units, metric_at: int, decimals: int) -> Decimal:
