@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.stream import Stream
 from rules_engine.program.validate import load_program_text
-from rules_engine.state.compact import COUNTING_CHAINED, Counting
+from rules_engine.state.compact import COUNTING_CHAINED, Counting, minor_of, minus_money, money_of, plus_money
 from tests.engine.test_working import COFFEE, same, same_stream
 
 MSK = dt.timezone(dt.timedelta(hours=3))
@@ -88,7 +91,7 @@ def test_a_challenge_counted_on_the_step_is_what_process_counts(challenge: str, 
     lazy = 0
     for event in events:
         streaming.step(event, working)
-        lazy += any(type(p) is Counting for p in working.cold.challenges.values())
+        lazy += any(isinstance(p, Counting) for p in working.cold.challenges.values())
     assert lazy >= purchases * 0.7  # the steps left their progress as `Counting`s
     state = None
     for event in events:
@@ -109,9 +112,9 @@ def test_a_counting_makes_its_records_once_in_the_order_they_were_counted() -> N
         return f"record of {name}"
 
     base = {"e0": "record of e0"}
-    first = Counting("2026-W01", 1, [], base, ("e1", record, ("e1",)))
-    second = Counting("2026-W01", 1, [], first, None)
-    third = Counting("2026-W01", 2, [], second, ("e3", record, ("e3",)))
+    first = Counting("2026-W01", Decimal(1), [], base, ("e1", record, ("e1",)))
+    second = Counting("2026-W01", Decimal(1), [], first, None)
+    third = Counting("2026-W01", Decimal(2), [], second, ("e3", record, ("e3",)))
     assert calls == []
     assert list(third.counted.items()) == [
         ("e0", "record of e0"),
@@ -123,5 +126,28 @@ def test_a_counting_makes_its_records_once_in_the_order_they_were_counted() -> N
     assert base == {"e0": "record of e0"}  # never changed in place
     chain: Any = {}
     for number in range(COUNTING_CHAINED + 1):
-        chain = Counting("lifetime", number, [], chain, (f"e{number}", record, (f"e{number}",)))
+        chain = Counting("lifetime", Decimal(number), [], chain, (f"e{number}", record, (f"e{number}",)))
     assert chain._counted is not None  # made when the chain reached its length
+
+
+_DECIMALS = st.decimals(min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False)
+
+
+def _money_like(value: Decimal) -> bool:
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and -6 <= exponent <= 2
+
+
+_AMOUNTS = _DECIMALS.filter(_money_like)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=_AMOUNTS, b=_AMOUNTS, decimals=st.sampled_from([0, 2, 3]))
+def test_money_as_the_tuples_hold_it_adds_as_the_decimals_do(a: Decimal, b: Decimal, decimals: int) -> None:
+    """The activity's money in minor units where exact (`compact.minor_of`): a sum or a difference
+    of two is the decimals' own, its exponent too (what the tiers on the working state rely on)."""
+    x, y = minor_of(a, decimals), minor_of(b, decimals)
+    for made, expected in ((plus_money(x, y, decimals), a + b), (minus_money(x, y, decimals), a - b)):
+        back = money_of(made, decimals)
+        assert back == expected and back.as_tuple().exponent == expected.as_tuple().exponent
+        assert str(back) == str(expected)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from rules_engine.engine import step
+from rules_engine.engine import step_views
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.run import Run
 from rules_engine.engine.stream import Stream
@@ -87,7 +87,7 @@ def test_tiers_decided_on_the_working_state_are_those_of_process(
     changes = 0
     for event in events:
         changes += len(streaming.step(event, working).tier_changes)
-    assert type(working.cold.activity) is ActivityView  # the tiers moved the working state
+    assert isinstance(working.cold.activity, ActivityView)  # the tiers moved the working state
     expected = None
     for event in events:
         expected = engine.process(event, expected.state if expected is not None else None)
@@ -139,7 +139,7 @@ def test_a_fallback_after_the_tiers_decided_leaves_the_working_state_as_it_was(
             return
         calls["n"] += 1
         if calls["n"] % 3 == 0:
-            raise step._NeedsLots
+            raise step_views.NeedsLots
 
     monkeypatch.setattr(generated, "mechanics", (*generated.mechanics, reads_lots))
     events = _purchases(3, 40)
