@@ -101,7 +101,7 @@ def _decide(
     """The FastAPI route's body (`events.post_event`), on a thread (the store blocks): the
     answer, and the version that decided it."""
     handled = events.handle(runtime, program, event, state)
-    return events.event_answer(handled, trace=trace), handled.outcome.version
+    return events.event_answer(handled, trace=trace), handled.decided.version
 
 
 def _route() -> APIRoute:

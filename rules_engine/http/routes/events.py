@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import Response
 
 from rules_engine.engine.events import parse_event
+from rules_engine.engine.outcome_json import UnexpectedValueError
+from rules_engine.engine.result import Result
 from rules_engine.errors import RulesEngineError
 from rules_engine.http import answers
 from rules_engine.http.auth import authorize
@@ -88,11 +90,19 @@ _WITHOUT_TRACE = {"outcome": {"state", "trace"}, "referrer": {"state", "trace"}}
 def event_result(handled: Handled, *, trace: bool = False) -> Response:
     """The answer `models.EventResult` describes: the outcome without the customer's state (and
     without its trace unless asked), the balance, the referrer's reward."""
-    return _json(event_answer(handled, trace=trace), handled.outcome.version)
+    return _json(event_answer(handled, trace=trace), handled.decided.version)
 
 
 def event_answer(handled: Handled, *, trace: bool = False) -> bytes:
-    """`event_result`'s body (the events shortcut sends it with its own headers)."""
+    """`event_result`'s body (the events shortcut sends it with its own headers). An event the
+    engine decided now is written from its `Result` (`answers.event_answer_of`: the same bytes,
+    without building its `Outcome`); one a store kept, from its outcome."""
+    decided, referred = handled.decided, handled.referred
+    if isinstance(decided, Result) and (referred is None or isinstance(referred, Result)):
+        try:
+            return answers.event_answer_of(decided, handled.duplicate, referred, trace=trace)
+        except UnexpectedValueError:  # a value the models write their own way: through the outcomes
+            pass
     outcome = handled.outcome
     body: answers.EventAnswer = {
         "program": outcome.program,
