@@ -69,8 +69,14 @@ def _pydantic(kind: Any) -> Callable[[Any], str]:
     return lambda value: to_json(value).decode()
 
 
+def _text(text: str) -> str:
+    if type(text) is not str:
+        raise UnexpectedValueError(f"{text!r} is not a str")
+    return encode_basestring(text)
+
+
 def _null(text: str | None) -> str:
-    return "null" if text is None else encode_basestring(text)
+    return "null" if text is None else _text(text)
 
 
 class OutcomeWriter:
@@ -78,16 +84,24 @@ class OutcomeWriter:
 
     Args:
         number: a decimal as JSON.
-        models: what writes values of a type (a model, a list of models, an optional model).
+        moment: an aware datetime as JSON.
+        models: what writes values of a type (a list of models, an optional model): the rare ones.
+        ledger_by_model: the ledger entries written by `models` (one call for all: pydantic's own
+            serializer is cheaper than this module's Python), else by `ledger_entry`.
     """
 
-    def __init__(self, number: Callable[[Decimal], str], models: Models) -> None:
+    def __init__(
+        self,
+        number: Callable[[Decimal], str],
+        moment: Callable[[dt.datetime], str],
+        models: Models,
+        *,
+        ledger_by_model: bool,
+    ) -> None:
         self.number = number
-        self._totals = models(Totals)
-        self._progress = models(TierProgress | None)
+        self.moment = moment
         self._shipping = models(FreeShipping | None)
-        self._moment = models(dt.datetime)
-        self._ledger = models(list[LedgerEntry])
+        self._ledger = models(list[LedgerEntry]) if ledger_by_model else self._ledger_entries
         self._trace = models(RuleTrace)
         self._lists: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
             (name, models(list[kind]))  # type: ignore[valid-type]
@@ -115,13 +129,13 @@ class OutcomeWriter:
             f'{{"program":{program},"version":{version},"event":{event},"customer":{customer},"effects":',
             self.effects(result),
             ',"totals":',
-            self._totals(result.totals),
+            self.totals(result.totals),
             ',"ledger":',
             self._ledger(list(result.ledger)) if result.ledger else "[]",
         ]
         if trace:
             parts += [',"trace":[', ",".join(map(self.verdict, result.recorded_trace())), "]"]
-        parts += [',"tier_progress":', self._progress(result.tier_progress), "}"]
+        parts += [',"tier_progress":', self.progress(result.tier_progress), "}"]
         return "".join(parts)
 
     def effects(self, result: Result) -> str:
@@ -142,7 +156,7 @@ class OutcomeWriter:
 
     def award(self, award: Award) -> str:
         at = award.available_at
-        available = "null" if at is None else self._moment(at)
+        available = "null" if at is None else self.moment(at)
         return (
             f'{{"rule":{encode_basestring(award.rule)},"points":{self.number(award.points)},'
             f'"lines":{self.shares(award.lines)},"available_at":{available}}}'
@@ -162,6 +176,43 @@ class OutcomeWriter:
                 raise UnexpectedValueError(f"{line!r} is not an int")
             written.append(f'{{"line":{line},"sku":{encode_basestring(sku)},"amount":{number(amount)}}}')
         return f"[{','.join(written)}]"
+
+    def totals(self, totals: Totals) -> str:
+        number = self.number
+        return (
+            f'{{"basket":{number(totals.basket)},"discount":{number(totals.discount)},'
+            f'"shipping":{number(totals.shipping)},"to_pay":{number(totals.to_pay)},'
+            f'"earning_base":{number(totals.earning_base)},"points":{number(totals.points)}}}'
+        )
+
+    def progress(self, progress: TierProgress | None) -> str:
+        if progress is None:
+            return "null"
+        needed = progress.needed
+        return (
+            f'{{"tier":{_null(progress.tier)},"metric":{self.number(progress.metric)},'
+            f'"window":{_text(progress.window)},"next":{_null(progress.next)},'
+            f'"needed":{"null" if needed is None else self.number(needed)}}}'
+        )
+
+    def _ledger_entries(self, entries: list[LedgerEntry]) -> str:
+        return f"[{','.join(map(self.ledger_entry, entries))}]"
+
+    def ledger_entry(self, entry: LedgerEntry) -> str:
+        number = self.number
+        version = entry.version
+        if type(version) is not int:
+            raise UnexpectedValueError(f"{version!r} is not an int")
+        lines = []
+        for line in entry.lines:
+            if type(line.line) is not int:
+                raise UnexpectedValueError(f"{line.line!r} is not an int")
+            lines.append(f'{{"line":{line.line},"points":{number(line.points)}}}')
+        return (
+            f'{{"event":{_text(entry.event)},"rule":{_text(entry.rule)},"kind":{_text(entry.kind)},'
+            f'"points":{number(entry.points)},"lot":{_text(entry.lot)},"at":{self.moment(entry.at)},'
+            f'"version":{version},"rule_hash":{_null(entry.rule_hash)},"lines":[{",".join(lines)}]}}'
+        )
 
     def verdict(self, entry: Verdict | RuleTrace) -> str:
         """One trace entry: a `Verdict` as the `RuleTrace` it stands for would be written."""
@@ -190,5 +241,5 @@ class OutcomeWriter:
         )
 
 
-STORED = OutcomeWriter(_quoted_number, _pydantic)
+STORED = OutcomeWriter(_quoted_number, _pydantic(dt.datetime), _pydantic, ledger_by_model=True)
 """What a store keeps: `Outcome.model_dump_json(exclude={"state"})`, byte for byte."""
