@@ -128,7 +128,8 @@ NOT_AN_EVENT = st.sampled_from(
         b'{"id": "x-5", "type": "purchase", "time": "2026-12-08T10:00:00+00:00", "customer": "\\u0061nn",'
         b' "items": [{"sku": "A", "price": 1, "qty": 1}]}',
         b'{"id": "x-6", "type": "newsletter_signup", "time": "2026-12-08T10:00:00+00:00", "customer": "bob"}',
-        b'{"id": "x-7", "type": "signup", "time": "2026-12-08T10:00:00+00:00", "customer": "bob", "extra": 1}',
+        b'{"id": "x-7", "type": "signup", "time": "2026-12-08T10:00:00+00:00", "customer": "bob",'
+        b' "extra": 1}',
     ]
 )
 REQUEST = st.tuples(AUTHORIZATION, PROGRAM, QUERY, st.one_of(EVENT, NOT_AN_EVENT), st.integers(0, 10**6))
