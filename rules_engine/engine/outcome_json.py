@@ -100,7 +100,7 @@ class OutcomeWriter:
     ) -> None:
         self.number = number
         self.moment = moment
-        self._shipping = models(FreeShipping | None)
+        self._shipping = models(FreeShipping)
         self._ledger = models(list[LedgerEntry]) if ledger_by_model else self._ledger_entries
         self._trace = models(RuleTrace)
         self._lists: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
@@ -146,7 +146,7 @@ class OutcomeWriter:
             '],"discounts":[',
             ",".join(map(self.discount, result.discounts)),
             '],"free_shipping":',
-            self._shipping(result.free_shipping),
+            "null" if result.free_shipping is None else self._shipping(result.free_shipping),
         ]
         for name, write in self._lists:
             values = getattr(result, name)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.outcome import BadgeAwarded, BudgetRelease, FreeShipping, PointsChange
 from rules_engine.engine.outcome_json import STORED, UnexpectedValueError
 from rules_engine.engine.result import Result, award_of
 from rules_engine.engine.stream import Stream
@@ -153,3 +154,33 @@ def test_a_value_the_writer_does_not_expect_is_written_by_the_models() -> None:
         STORED.write(odd)
     with pytest.warns(UserWarning, match="Expected `decimal`"):  # pydantic's, writing the int
         assert odd.stored_json() == odd._build(with_state=False).model_dump_json(exclude={"state"})
+
+
+def test_the_rarer_effects_are_written_as_pydantic_writes_them() -> None:
+    assert_written_alike(rarer_result())
+
+
+def rarer_result() -> Result:
+    """What the example cases seldom give: a return's budget releases, a referrer's reward owed,
+    points changes, a coupon redeemed, a badge, beside free shipping, in one purchase's result."""
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    event = {
+        "id": 'e"1',
+        "type": "purchase",
+        "time": dt.datetime(2026, 12, 8, 8, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5, minutes=-30))),
+        "customer": "c1",
+        "items": [{"sku": "BEANS-250", "price": Decimal("450.00"), "qty": 2}],
+    }
+    result = engine.process(event, None)
+    at = dt.datetime(2026, 12, 9, 1, 2, 3, 4, tzinfo=dt.UTC)
+    rarer = dataclasses.replace(
+        result,
+        budgets_released=(BudgetRelease(rule="base", period="month:2026-12", points=Decimal("-12.50")),),
+        referral_owed="REF-\u00e9\n",
+        points_changes=(PointsChange(kind="expire", lot="e0/base", points=Decimal("1E+3"), at=at),),
+        coupons_redeemed=("WELCOME",),
+        badges=(BadgeAwarded(rule="badge:x", badge="x"),),
+        free_shipping=FreeShipping(rule="free", amount=Decimal("4.90")),
+        _outcome=None,
+    )
+    return rarer

@@ -20,7 +20,7 @@ from rules_engine.http.models import Balance
 from rules_engine.http.routes.events import event_answer
 from rules_engine.service import Handled
 from tests.engine import test_properties as properties
-from tests.engine.test_outcome_json import example_results
+from tests.engine.test_outcome_json import example_results, rarer_result
 
 
 def built(result: Result, referrer: Result | None, *, duplicate: bool, trace: bool) -> bytes:
@@ -79,3 +79,7 @@ def test_an_outcome_a_store_kept_is_answered_from_the_outcome() -> None:
     kept: Any = result.outcome()
     handled = Handled(kept, True)
     assert event_answer(handled) == built(result, None, duplicate=True, trace=False)
+
+
+def test_the_rarer_effects_are_answered_as_from_their_outcome() -> None:
+    assert_answered_alike(rarer_result())
