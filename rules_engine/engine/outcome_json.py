@@ -79,6 +79,20 @@ def _null(text: str | None) -> str:
     return "null" if text is None else _text(text)
 
 
+_RARE = (
+    "coupons_issued",
+    "coupons_redeemed",
+    "badges",
+    "tier_changes",
+    "notifications",
+    "draw_entries",
+    "points_changes",
+    "budgets_released",
+)
+"""The effects' lists that most events leave empty, in the fields' order."""
+_NONE_OF_THE_RARE = "".join(f',"{name}":[]' for name in _RARE)
+
+
 class OutcomeWriter:
     """Writes a `Result`'s outcome without its state (module docstring).
 
@@ -103,18 +117,19 @@ class OutcomeWriter:
         self._shipping = models(FreeShipping)
         self._ledger = models(list[LedgerEntry]) if ledger_by_model else self._ledger_entries
         self._trace = models(RuleTrace)
+        kinds = (
+            CouponIssued,
+            str,
+            BadgeAwarded,
+            TierChange,
+            Notification,
+            DrawEntry,
+            PointsChange,
+            BudgetRelease,
+        )
         self._lists: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
             (name, models(list[kind]))  # type: ignore[valid-type]
-            for name, kind in (
-                ("coupons_issued", CouponIssued),
-                ("coupons_redeemed", str),
-                ("badges", BadgeAwarded),
-                ("tier_changes", TierChange),
-                ("notifications", Notification),
-                ("draw_entries", DrawEntry),
-                ("points_changes", PointsChange),
-                ("budgets_released", BudgetRelease),
-            )
+            for name, kind in zip(_RARE, kinds, strict=True)
         )
 
     def write(self, result: Result, *, trace: bool = True) -> str:
@@ -148,9 +163,12 @@ class OutcomeWriter:
             '],"free_shipping":',
             "null" if result.free_shipping is None else self._shipping(result.free_shipping),
         ]
-        for name, write in self._lists:
-            values = getattr(result, name)
-            parts.append(f',"{name}":{write(list(values)) if values else "[]"}')
+        rare = [getattr(result, name) for name, _ in self._lists]
+        if any(rare):
+            for (name, write), values in zip(self._lists, rare, strict=True):
+                parts.append(f',"{name}":{write(list(values)) if values else "[]"}')
+        else:  # the usual purchase: none of them
+            parts.append(_NONE_OF_THE_RARE)
         parts += [',"referral_owed":', _null(result.referral_owed), "}"]
         return "".join(parts)
 
