@@ -4,6 +4,7 @@
     .venv/bin/python bench/profile_service.py --profile 25    # and cProfile's 25 costliest functions
     .venv/bin/python bench/profile_service.py --query trace=true   # the answer with its trace
     .venv/bin/python bench/profile_service.py --inline        # the event on the loop: no hand-off
+    .venv/bin/python bench/profile_service.py --instructions  # instructions per request (cachegrind)
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
 client beside it on 2 cores). This one isolates what the app itself adds to an event's work: the
@@ -14,6 +15,11 @@ thread: FastAPI runs the route on its thread pool). Rounds alternate app and han
 busy machine slows both alike; the best round of each is reported, and their ratio.
 
 What it does not see: uvicorn's HTTP parsing and writes, and the supervisor with several workers.
+
+`--instructions` counts instead of timing, load-proof on a shared machine: cachegrind runs a
+child of this script twice per candidate (the app, `Loyalty.handle`; 60 then 260 purchases after a
+warm-up, inline, with string hashing fixed) and the difference over the 200 between is the cost
+of one request or event, without start-up. The fsync of each commit is the kernel's: not counted.
 
 cProfile sees one thread, so with `--profile` the threads are bypassed: FastAPI's
 `run_in_threadpool` runs the sync dependencies and routes inline on the event loop, and so does
@@ -40,7 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from bench_service import PROGRAM, events
-from timing import machine
+from timing import cachegrind, machine
 
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
@@ -163,6 +169,45 @@ def inline_thread_pool() -> None:
     Threads.run = here  # type: ignore[method-assign]
 
 
+FIRST, LAST = 60, 260
+"""`--instructions`: the requests counted are those between two child runs' ends."""
+
+
+def child(kind: str, count: int) -> None:
+    """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up,
+    inline (no thread hand-off: one thread, counted alike run to run)."""
+    inline_thread_pool()
+    with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
+        folder = Path(temporary)
+        if kind == "app":
+            app = App(folder, "")
+            app_round(app, 20, None)
+            app_round(app, count, None)
+            return
+        with open_store(str(folder / "handle.db"), "coffee-club") as store:
+            loyalty = Loyalty(Engine.from_file(PROGRAM), store, now=system_clock)
+            handle_round(loyalty, 20)
+            handle_round(loyalty, count)
+
+
+def instructions() -> int:
+    """Instructions per request and per event, counted by cachegrind (load-proof: the timed
+    figures move with whatever else the machine runs)."""
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
+        return 0
+    script = str(Path(__file__).resolve())
+    counted = {}
+    for kind in ("app", "handle"):
+        first, last = (cachegrind(script, [kind, str(n)], f"{kind}, {n}") for n in (FIRST, LAST))
+        counted[kind] = (last - first) / (LAST - FIRST)
+    print("coffee-club purchases (half of them a customer's first), SQLite, inline; cachegrind")
+    print(f"app (ASGI, in process): {counted['app'] / 1000:,.1f}k instructions per request")
+    print(f"Loyalty.handle:         {counted['handle'] / 1000:,.1f}k instructions per event")
+    print(f"app / handle:           {counted['app'] / counted['handle']:.2f}x")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="purchases per round")
@@ -170,7 +215,14 @@ def main() -> int:
     parser.add_argument("--query", default="", help="the events route's query string, e.g. trace=true")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile's N costliest")
     parser.add_argument("--inline", action="store_true", help="the event on the loop's thread (no hand-off)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions (cachegrind)")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return 0
+    if args.instructions:
+        return instructions()
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
     if profiler or args.inline:
         inline_thread_pool()

@@ -149,12 +149,18 @@ class Loyalty:
                 before with another payload (RE443); nothing was written.
             StoreError: the store failed (RE605); nothing of this event was written, retry it.
         """
-        return self.handle(event, explain=explain).outcome
+        return self._handle(event, explain, built=True).outcome
 
     def handle(self, event: AnyEvent | Mapping[str, Any], *, explain: bool = False) -> Handled:
         """Like `process`, and says whether the event was a duplicate and what the referrer got."""
+        return self._handle(event, explain, built=False)
+
+    def _handle(self, event: AnyEvent | Mapping[str, Any], explain: bool, *, built: bool) -> Handled:
+        """`handle`; `built`: the caller reads the event's `Outcome` (`process`), so it is built
+        before the store writes its JSON, which is then the built outcome's (one pass in pydantic's
+        serializer) rather than written from the result besides (engine/outcome_json.py)."""
         parsed = parse_event(event)
-        decided, duplicate = self._apply(parsed, explain)
+        decided, duplicate = self._apply(parsed, explain, built=built)
         referrer = None
         unknown = None
         applied = False
@@ -170,7 +176,9 @@ class Loyalty:
                 applied = not given_before
         return Handled(decided, duplicate, referrer, unknown, applied)
 
-    def _apply(self, event: AnyEvent, explain: bool, *, owed: bool = False) -> tuple[Decided, bool]:
+    def _apply(
+        self, event: AnyEvent, explain: bool, *, owed: bool = False, built: bool = False
+    ) -> tuple[Decided, bool]:
         """One event in one transaction. `owed`: a referrer's reward this service derived from a
         referee's event that passed the horizon, so it is not checked again (a `referral_reward`
         sent from outside is an event like any other, and is).
@@ -180,7 +188,7 @@ class Loyalty:
         with self.store.transaction(event.customer) as transaction:
             stored = transaction.event(event.id)
             if stored is None and not explain and self._steps(event):
-                return self._step(transaction, event, explain, owed)
+                return self._step(transaction, event, explain, owed, built)
             before = transaction.state()
             if stored is not None:
                 if stored.digest is not None and stored.digest != event_digest(event):
@@ -207,11 +215,13 @@ class Loyalty:
             result = self.engine.process(event, given, explain=explain, budgets=snapshot)
             if remembered:
                 return result, True  # the state itself remembers it (a state imported with history)
+            if built:
+                result.outcome()
             transaction.save(self._change(event, before is None, result, result.state, wanted))
         return result, False
 
     def _step(
-        self, transaction: CustomerTransaction, event: AnyEvent, explain: bool, owed: bool
+        self, transaction: CustomerTransaction, event: AnyEvent, explain: bool, owed: bool, built: bool
     ) -> tuple[Decided, bool]:
         """`_apply`'s new event, decided on the customer's working state in place (`Stream.step`),
         for a store that carries them: no public `CustomerState` is read or made here. The same
@@ -231,6 +241,8 @@ class Loyalty:
         result = self._stream.step(event, working, budgets=snapshot)
         if transaction.writes_state:
             result.state  # noqa: B018 (made now, kept by the result: `CustomerTransaction.writes_state`)
+        if built:
+            result.outcome()
         transaction.save(self._change(event, new, result, None, wanted))
         return result, False
 

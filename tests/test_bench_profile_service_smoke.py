@@ -42,3 +42,18 @@ def test_the_profile_of_the_service_in_process_runs(options: list[str]) -> None:
     assert "app / handle:" in result.stdout
     if options:
         assert "function calls" in result.stdout and "Ordered by: cumulative time" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["app", "handle"])
+def test_the_instruction_counts_child_runs(kind: str) -> None:
+    """What `--instructions` has cachegrind run (valgrind itself is not needed here): a few
+    requests or events, every answer 200, nothing printed on success."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "profile_service.py"), "--child", kind, "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -41,6 +41,7 @@ from rules_engine.engine.outcome import (
     TierProgress,
     Totals,
 )
+from rules_engine.engine.outcome_json import STORED, UnexpectedValueError
 from rules_engine.engine.trusted import Verdict, trusted
 from rules_engine.state.customer import CustomerState, LedgerEntry
 
@@ -59,6 +60,12 @@ class RuleTraces(Sequence[RuleTrace]):
     def __init__(self, entries: Iterable[RuleTrace | Verdict]) -> None:
         self._entries = tuple(entries)
         self._models: tuple[RuleTrace, ...] | None = None
+
+    @property
+    def entries(self) -> tuple[RuleTrace | Verdict, ...]:
+        """The entries as recorded (`Verdict`s, or models), none made a model here: what the
+        outcome's JSON is written from (outcome_json.py)."""
+        return self._models or self._entries
 
     def models(self) -> tuple[RuleTrace, ...]:
         """The entries as `RuleTrace`s (made on the first call, then kept)."""
@@ -230,6 +237,12 @@ class Result:
         """The ledger entries this event made, in order (`Outcome.ledger`)."""
         return list(self.ledger)
 
+    def recorded_trace(self) -> Sequence[RuleTrace | Verdict]:
+        """The trace's entries as the stages recorded them (`RuleTraces.entries`): read without
+        making their models."""
+        trace = self.trace
+        return trace.entries if type(trace) is RuleTraces else trace
+
     def ledger_points(self) -> list[tuple[str, Decimal]]:
         """Each ledger entry's kind and points, in order: what a tally of the books reads
         (`loyalty run`'s totals), without the entries when they are not made yet (a step's
@@ -255,9 +268,16 @@ class Result:
 
     def stored_json(self) -> str:
         """The outcome's JSON without the state: what a store keeps of an event (`Change.outcome`),
-        the state being stored on its own. A step's result (`StreamResult`) writes it without
-        making the state, which after a step costs more than the step saved (`Working.public()`)."""
-        return self.outcome().model_dump_json(exclude={"state"})
+        the state being stored on its own. Written from the result's own values (outcome_json.py),
+        without building the `Outcome` (most of the cost) unless it is built already; the same text
+        as `outcome().model_dump_json(exclude={"state"})`. A step's result (`StreamResult`) is
+        written without making its state, which after a step costs more than the step saved."""
+        if self._outcome is None:
+            try:
+                return STORED.write(self)
+            except UnexpectedValueError:  # a value the models would write their own way
+                return self._build(with_state=False).model_dump_json(exclude={"state"})
+        return self._outcome.model_dump_json(exclude={"state"})
 
     def _build(self, with_state: bool = True) -> Outcome:
         values = {
@@ -440,11 +460,6 @@ class StreamResult(Result):
     @ledger.setter
     def ledger(self, value: tuple[LedgerEntry, ...]) -> None:
         _LEDGER_SLOT.__set__(self, value)
-
-    def stored_json(self) -> str:
-        if self._outcome is not None:  # made already: the state with it
-            return super().stored_json()
-        return self._build(with_state=False).model_dump_json(exclude={"state"})
 
     def ledger_points(self) -> list[tuple[str, Decimal]]:
         held = _LEDGER_SLOT.__get__(self, Result)

@@ -31,6 +31,7 @@ import operator
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -39,7 +40,10 @@ from typing_extensions import TypedDict
 
 from rules_engine.dsl.values import to_json
 from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.outcome_json import OutcomeWriter, UnexpectedValueError
+from rules_engine.engine.result import Result
 from rules_engine.http.models import Balance
+from rules_engine.state.customer import CustomerState
 
 _NONCE = secrets.token_hex(8)
 _OPEN = f"\x00{_NONCE}<"
@@ -187,3 +191,65 @@ class DryRunAnswer(TypedDict):
 
 EVENT = Writer(EventAnswer)
 DRY_RUN = Writer(DryRunAnswer)
+
+
+# -- an event's answer written from the engine's `Result` (engine/outcome_json.py) ----------------
+
+
+def _result_number(value: Decimal) -> str:
+    """A decimal of a result as `EVENT` writes it: a JSON number (`_digits`)."""
+    if type(value) is not Decimal:
+        raise UnexpectedValueError(f"{value!r} is not a Decimal")
+    return _digits(value)
+
+
+def _result_models(kind: Any) -> Callable[[Any], str]:
+    writer = Writer(kind)
+    return lambda value: writer.dumps(value).decode()
+
+
+def _moment(value: dt.datetime) -> str:
+    """A moment as `EVENT` writes it: its `isoformat()` (digits and `T:.+-`: nothing to escape)."""
+    if not isinstance(value, dt.datetime):
+        raise UnexpectedValueError(f"{value!r} is not a datetime")
+    return f'"{value.isoformat()}"'
+
+
+OUTCOME = OutcomeWriter(_result_number, _moment, _result_models, ledger_by_model=False)
+"""A result's outcome as it is in `EVENT`'s answer: numbers as numbers, `jsonio`'s moments. The
+ledger entries are written by the writer: `Writer`'s every call costs more than pydantic's own
+(its numbers and moments are Python calls, and the marks are taken out after)."""
+
+
+def _balance(state: CustomerState, customer: str) -> str:
+    """`Balance.of(state, customer)` as `EVENT` writes it."""
+    balance = Balance.of(state, customer)
+    at = balance.as_of
+    number = _result_number
+    return (
+        f'{{"customer":{encode_basestring(balance.customer)},'
+        f'"tier":{"null" if balance.tier is None else encode_basestring(balance.tier)},'
+        f'"total":{number(balance.total)},"available":{number(balance.available)},'
+        f'"pending":{number(balance.pending)},"as_of":{"null" if at is None else _moment(at)}}}'
+    )
+
+
+def event_answer_of(result: Result, duplicate: bool, referrer: Result | None, *, trace: bool) -> bytes:
+    """`EVENT.dumps` of the answer to an event the engine decided now (`Result`s, not outcomes a
+    store kept): the same bytes, written without building the pydantic `Outcome` (building it
+    cost more than writing it). Raises `UnexpectedValueError` for a value the models would write their own
+    way: write the outcomes with `EVENT` then."""
+    balance = _balance(result.state, result.customer)
+    referred = "null" if referrer is None else OUTCOME.write(referrer, trace=trace)
+    text = (
+        f'{{"program":{encode_basestring(result.program)},"version":{_version(result.version)},'
+        f'"duplicate":{"true" if duplicate else "false"},"outcome":{OUTCOME.write(result, trace=trace)},'
+        f'"balance":{balance},"referrer":{referred}}}'
+    )
+    return text.encode()
+
+
+def _version(version: int) -> int:
+    if type(version) is not int:
+        raise UnexpectedValueError(f"{version!r} is not an int")
+    return version

@@ -10,12 +10,12 @@ of what the HTTP layer cost per event (bench/README.md, "Service benchmark").
 This middleware takes those requests first and does the same steps, in the same order, with the
 same functions the FastAPI route calls underneath: the bearer header (`auth.bearer_token`, read
 from the scope's headers as FastAPI's `HTTPBearer` reads it), the key and its scope
-(`auth.check`), the body (`routes.read_json`, straight from `receive`), then the event through
-`events.handle` and `events.event_answer` on a thread (`Runtime.threads`, threads.py), as
-FastAPI runs a sync route on its thread pool; the answer is sent with the headers Starlette's
-`Response` would give it. No request object is built on the way (Starlette's `Request`, its
-headers, its state): only an error, the rare case, builds one for its problem
-(`problems.refused`); an unexpected one goes up to `Observe`, as from a route.
+(`auth.check`), the body (`routes.read_body`, straight from `receive`), then the event read from
+it and decided through `events.handle_text` and `events.event_answer` on a thread
+(`Runtime.threads`, threads.py), as FastAPI runs a sync route on its thread pool; the answer is
+sent with the headers Starlette's `Response` would give it. No request object is built on the
+way (Starlette's `Request`, its headers, its state): only an error, the rare case, builds one for
+its problem (`problems.refused`); an unexpected one goes up to `Observe`, as from a route.
 
 Only the plain forms are taken: no query string, or exactly `trace=true` / `trace=false`, with
 no root path. Anything else (`?trace=1`, `?trace=maybe`, a query parameter the route does not
@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from rules_engine.errors import RulesEngineError
 from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
-from rules_engine.http.routes import VERSION_HEADER, events, read_json
+from rules_engine.http.routes import VERSION_HEADER, events, read_body
 from rules_engine.http.runtime import Runtime
 
 _PATH = re.compile(r"/v1/programs/([^/]+)/events")
@@ -72,7 +72,7 @@ class Shortcut:
         runtime = self.runtime
         try:
             await check(runtime, bearer_token(scope["headers"]), _SCOPES, program, state)
-            event = await read_json(receive)
+            event = await read_body(receive)
             body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
         except RulesEngineError as error:
             response = await refused(Request(scope, receive, send), error)
@@ -96,12 +96,13 @@ def takes(scope: Scope) -> tuple[str, bool] | None:
 
 
 def _decide(
-    runtime: Runtime, program: str, event: object, state: dict[str, Any], trace: bool
+    runtime: Runtime, program: str, event: bytes, state: dict[str, Any], trace: bool
 ) -> tuple[bytes, int]:
     """The FastAPI route's body (`events.post_event`), on a thread (the store blocks): the
-    answer, and the version that decided it."""
-    handled = events.handle(runtime, program, event, state)
-    return events.event_answer(handled, trace=trace), handled.outcome.version
+    answer, and the version that decided it. The event is read from the body's text here
+    (`events.handle_text`: the same event and errors as the route's `json_body`, for less)."""
+    handled = events.handle_text(runtime, program, event, state)
+    return events.event_answer(handled, trace=trace), handled.decided.version
 
 
 def _route() -> APIRoute:

@@ -122,6 +122,14 @@ NOT_AN_EVENT = st.sampled_from(
         b'{"id": "x-3", "type": "purchase", "time": "2026-12-08T10:00:00+00:00", "customer": "ann",'
         b' "items": [{"sku": "A", "price": 1e400, "qty": 1}]}',
         b'{"pad": "' + b"x" * MAX_BODY + b'"}',
+        # read from the text (events.handle_text): a key twice in a line, an escape, a custom type
+        b'{"id": "x-4", "type": "purchase", "time": "2026-12-08T10:00:00+00:00", "customer": "ann",'
+        b' "items": [{"sku": "A", "price": 1, "qty": 1, "qty": 2}]}',
+        b'{"id": "x-5", "type": "purchase", "time": "2026-12-08T10:00:00+00:00", "customer": "\\u0061nn",'
+        b' "items": [{"sku": "A", "price": 1, "qty": 1}]}',
+        b'{"id": "x-6", "type": "newsletter_signup", "time": "2026-12-08T10:00:00+00:00", "customer": "bob"}',
+        b'{"id": "x-7", "type": "signup", "time": "2026-12-08T10:00:00+00:00", "customer": "bob",'
+        b' "extra": 1}',
     ]
 )
 REQUEST = st.tuples(AUTHORIZATION, PROGRAM, QUERY, st.one_of(EVENT, NOT_AN_EVENT), st.integers(0, 10**6))

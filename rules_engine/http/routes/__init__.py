@@ -28,11 +28,21 @@ async def json_body(request: Request) -> Any:
 
 
 async def read_json(receive: Receive) -> Any:
-    """`json_body` straight from the ASGI `receive` (the events shortcut: no request object):
-    the body's messages joined as `Request.body` joins them, then read as JSON.
+    """`json_body` straight from the ASGI `receive` (no request object): the body's messages
+    joined as `Request.body` joins them (`read_body`), then read as JSON.
 
     Raises:
         ServiceError: RE805, the body is not JSON we accept (RE804 from `Observe`'s `receive`).
+        ClientDisconnect: the client went away before the body was whole, as from `Request.body`.
+    """
+    return parse_json(await read_body(receive))
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The request body straight from the ASGI `receive`, its messages joined as `Request.body`
+    joins them (the events shortcut reads the event from it: `events.handle_text`).
+
+    Raises:
         ClientDisconnect: the client went away before the body was whole, as from `Request.body`.
     """
     chunks: list[bytes] = []
@@ -44,7 +54,7 @@ async def read_json(receive: Receive) -> Any:
                 break
         elif message["type"] == "http.disconnect":
             raise ClientDisconnect()
-    return parse_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -53,20 +63,35 @@ def parse_json(raw: bytes) -> Any:
     Raises:
         ServiceError: RE805, not UTF-8, empty, or not JSON we accept.
     """
+    text = body_text(raw)
+    try:
+        return jsonio.loads(text)
+    except jsonio.JsonError as problem:
+        raise not_json(problem) from None
+
+
+def body_text(raw: bytes) -> str:
+    """A request body's text, before it is read as JSON (`parse_json`).
+
+    Raises:
+        ServiceError: RE805, not UTF-8 or empty.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ServiceError("RE805", "the request body is not UTF-8 text") from None
     if not text.strip():
         raise ServiceError("RE805", "the request body is empty", hint="send a JSON object")
-    try:
-        return jsonio.loads(text)
-    except jsonio.JsonError as problem:
-        raise ServiceError(
-            "RE805",
-            f"the request body is not JSON we accept, at character {problem.position}: {problem.message}",
-            hint=problem.hint or "send one JSON object",
-        ) from None
+    return text
+
+
+def not_json(problem: jsonio.JsonError) -> ServiceError:
+    """RE805 for a body that is not JSON we accept (`parse_json`)."""
+    return ServiceError(
+        "RE805",
+        f"the request body is not JSON we accept, at character {problem.position}: {problem.message}",
+        hint=problem.hint or "send one JSON object",
+    )
 
 
 async def text_body(request: Request) -> str:
