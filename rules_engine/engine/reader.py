@@ -105,12 +105,20 @@ def _text_or_none(value: Any) -> Any:
 
 
 def _some_text(value: Any) -> Any:
-    """`str` with `min_length=1`."""
-    return value if _text(value) is not _BAD and value else _BAD
+    """`str` with `min_length=1` (`_text`'s checks inline: an event's id and customer)."""
+    if type(value) is str and value and (value.isascii() or _SURROGATE.search(value) is None):
+        return value
+    return _BAD
 
 
 def _event_id(value: Any) -> Any:
-    return value if _text(value) is not _BAD and 0 < len(value) <= MAX_EVENT_ID else _BAD
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_EVENT_ID
+        and (value.isascii() or _SURROGATE.search(value) is None)
+    ):
+        return value
+    return _BAD
 
 
 def _fingerprint(value: Any) -> Any:
@@ -201,12 +209,9 @@ def _time(value: Any) -> Any:
         if zone is None:
             return _first_time(value)
         try:  # the time of day as written, in the offset's shared timezone
-            wall = _from_text(value[:-6] if value[-1] != "Z" else value[:-1])
+            moment = _from_text(value[:-6] if value[-1] != "Z" else value[:-1]).replace(tzinfo=zone)
         except ValueError:  # a 30th of February, an hour 24
             return _BAD
-        moment = _datetime(
-            wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second, wall.microsecond, zone
-        )
     elif type(value) is dt.datetime and type(value.tzinfo) in _ZONES:
         moment = fixed_offset(value)
     else:
@@ -229,7 +234,6 @@ def _first_time(value: str) -> Any:
 # The shared timezone (`fixed_offset`) of each offset as written (`+03:00`, `Z`) seen in a time.
 _OFFSETS: dict[str, Any] = {}
 _from_text = dt.datetime.fromisoformat
-_datetime = dt.datetime
 
 
 def _date_or_none(value: Any) -> Any:
