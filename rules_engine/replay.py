@@ -493,7 +493,7 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
             )
         )
         return
-    if not line.strip():
+    if not line or line.isspace():  # `not line.strip()`, without a copy of the line
         return
     try:
         event = parse_event_text(line)
@@ -545,8 +545,20 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
     for done in applied:
         result.applied += 1
         result.count(done)
-        run.earn(done.customer, done.totals.points)
+        run.earn(done.customer, earned(done))
         run._told(number, done, False)
+
+
+def earned(decided: Decided) -> Decimal:
+    """The points an applied event's awards gave (`totals.points`), added up from its awards as
+    the engine adds them up for its totals (engine/settle.py): a step's totals are made only when
+    read (engine/step.py), which `loyalty run -q` has no other reason to do."""
+    if not isinstance(decided, Result):
+        return decided.totals.points
+    points = ZERO
+    for award in decided.awards:
+        points += award.points
+    return points
 
 
 def _whole(name: str, number: int, line: str) -> Span:
