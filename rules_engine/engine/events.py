@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import operator
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from itertools import compress
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -399,72 +397,27 @@ class _UnknownValueError(Exception):
 
 def _model_text(model: BaseModel, time: dt.datetime | None = None) -> str:
     """The canonical JSON of a model (an event, a basket line), as `_canonical` writes what
-    `model_dump` makes of it; `time` in place of the model's `time` field.
-
-    Most of an event's fields are empty (None, no coupons, no attributes, no shipping): their
-    texts depend only on the value's type, and are kept for each combination of the fields' types
-    (`_Layout`); only the fields that hold something are written, each by its exact type."""
+    `model_dump` makes of it; `time` in place of the model's `time` field."""
     values = model.__dict__
-    layout = _LAYOUTS.get(type(model))
-    if layout is None:
-        layout = _LAYOUTS[type(model)] = _Layout(type(model))
-    if len(values) != layout.size:
+    keys = _SORTED_FIELDS.get(type(model))
+    if keys is None:
+        names = sorted(type(model).model_fields)
+        keys = _SORTED_FIELDS[type(model)] = tuple((name, _quote(name) + ":") for name in names)
+    if len(keys) != len(values):
         raise _UnknownValueError
     try:
-        held = list(layout.values(values))
         if time is not None:
-            if layout.time < 0:
-                raise _UnknownValueError
-            held[layout.time] = time
-        kinds = tuple(map(type, held))
-        prepared = layout.empty.get(kinds)
-        if prepared is None:
-            prepared = layout.prepare(kinds)
-        parts, odd = prepared
-        parts = parts.copy()
-        keys, text = layout.keys, _TEXT  # each value's text by its type: a subclass is unknown
-        for index in compress(range(layout.size), held):
-            parts[index] = keys[index] + text[kinds[index]](held[index])
-        for index in odd:  # a false value of a type without an empty text here (False, 0.0)
-            if not held[index]:
-                parts[index] = keys[index] + text[kinds[index]](held[index])
+            values = {**values, "time": time}
+        text = _TEXT  # each value's text by its type, looked up here (not in `_text`): 80 a purchase
+        empty = _EMPTY_TEXT  # and an empty one's without a call: most of an event's fields
+        parts = []
+        for name, key in keys:
+            value = values[name]
+            kind = type(value)
+            parts.append(key + (empty[kind] if not value and kind in empty else text[kind](value)))
         return "{" + ",".join(parts) + "}"
     except KeyError:  # a field without a value, or a value of a type `_TEXT` does not have
         raise _UnknownValueError from None
-
-
-class _Layout:
-    """How `_model_text` writes a model class: its fields sorted by name (`values`: their values in
-    one C call), their quoted keys, and, for each combination of the values' types met, the text
-    of each field if its value is false (None, empty, zero) and the fields whose false value has
-    no such text (`empty`, at most `_LAYOUT_KEPT` combinations)."""
-
-    def __init__(self, cls: type[BaseModel]) -> None:
-        names = sorted(cls.model_fields)
-        self.size = len(names)
-        self.values = (lambda values: ()) if not names else _getter(names)
-        self.keys = tuple(_quote(name) + ":" for name in names)
-        self.time = names.index("time") if "time" in names else -1
-        self.empty: dict[tuple[type, ...], tuple[list[str], tuple[int, ...]]] = {}
-
-    def prepare(self, kinds: tuple[type, ...]) -> tuple[list[str], tuple[int, ...]]:
-        parts = [key + _EMPTY_TEXT.get(kind, "") for key, kind in zip(self.keys, kinds, strict=True)]
-        odd = tuple(index for index, kind in enumerate(kinds) if kind not in _EMPTY_TEXT)
-        if len(self.empty) >= _LAYOUT_KEPT:
-            self.empty.clear()
-        self.empty[kinds] = (parts, odd)
-        return parts, odd
-
-
-def _getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """The values of `names` in a dict, as a tuple even for one name."""
-    if len(names) == 1:
-        return lambda values: (values[names[0]],)
-    return operator.itemgetter(*names)
-
-
-_LAYOUTS: dict[type, _Layout] = {}
-_LAYOUT_KEPT = 64
 
 
 def _text(value: Any) -> str:
@@ -544,27 +497,20 @@ two equal moments may be written with other offsets)."""
 
 def _line_text(line: Line) -> str:
     """`_model_text(line)`, remembered for a line whose attributes, if any, are scalars (see
-    `_LINE_TEXTS`). Its six values are taken in one C call; a line whose numbers are Decimals (all
-    that the model and the reader make) is keyed without their types."""
+    `_LINE_TEXTS`)."""
     values = line.__dict__
     if len(values) != 6:
         return _model_text(line)
-    try:
-        sku, name, category, price, qty, attributes = _line_values(values)
-    except KeyError:
-        return _model_text(line)
-    if type(attributes) is not dict:
-        return _model_text(line)
+    attributes = values["attributes"]
     shape: tuple[Any, ...] = ()
     if attributes:
         kinds = tuple(map(type, attributes.values()))
         if not _SCALARS.issuperset(kinds):
             return _model_text(line)
         shape = (tuple(attributes.items()), kinds)
-    if type(price) is Decimal and type(qty) is Decimal:
-        key: tuple[Any, ...] = (sku, name, category, price, qty, shape)
-    else:
-        key = (sku, name, category, price, type(price), qty, type(qty), shape)
+    price = values["price"]
+    qty = values["qty"]
+    key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty), shape)
     text = _LINE_TEXTS.get(key)
     if text is None:
         text = _model_text(line)
@@ -575,10 +521,12 @@ def _line_text(line: Line) -> str:
     return text
 
 
-_line_values = operator.itemgetter("sku", "name", "category", "price", "qty", "attributes")
 _TEXT[Line] = _line_text
 _EMPTY_TEXT: dict[type, str] = {type(None): "null", str: '""', dict: "{}", list: "[]", Decimal: "0", int: "0"}
 """The text of a value of these types that is false (None, empty, zero), as `_TEXT` writes it."""
+
+# Each model class's field names, sorted, with their quoted JSON keys.
+_SORTED_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def _canonical(value: Any) -> str:
