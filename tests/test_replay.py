@@ -338,3 +338,43 @@ def test_ten_thousand_refused_fields_on_one_line_are_placed_in_one_walk(
     assert problems[-1].span is not None and problems[-1].span.start == line.rindex("-1")
     assert len(walks) == 1
     assert (result.problems, result.applied) == (1, 1)  # one bad line, and the line after it ran
+
+
+@pytest.mark.parametrize(
+    "name", ["coffee-club", "book-nook", "corner-hardware", "fashion-house", "volt-electronics"]
+)
+def test_the_points_a_run_counts_are_each_events_total(name: str) -> None:
+    """`replay.earned` adds up an applied event's awards rather than reading its totals (made
+    only when read after a step): the same points as its totals, for the example programs' events
+    decided in place (`Stream.step`) and through `Engine.process`."""
+    from rules_engine.engine.event_text import parse_event_text
+    from rules_engine.engine.result import Result
+    from rules_engine.errors import EventError
+    from rules_engine.store.memory import MemoryStore, RunMemoryStore
+
+    engine = Engine.from_file(ROOT / "programs" / f"{name}.yaml")
+    folder = ROOT / "programs" / "events"
+    texts = [
+        line
+        for path in sorted(folder.glob(f"{name}*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    texts += [
+        json.dumps(json.loads(path.read_text(encoding="utf-8")))
+        for path in sorted(folder.glob(f"{name}/**/*.json"))
+    ]
+    assert texts
+    checked = 0
+    for store in (RunMemoryStore(engine.program.program), MemoryStore(engine.program.program)):
+        loyalty = Loyalty(engine, store, horizon=None)
+        for text in texts:
+            try:
+                handled = loyalty.handle(parse_event_text(text))
+            except (EventError, jsonio.JsonError):
+                continue
+            for decided in (handled.decided, handled.referred):
+                if isinstance(decided, Result):
+                    assert replay_module.earned(decided) == decided.totals.points
+                    checked += 1
+    assert checked > len(texts) // 2

@@ -217,8 +217,11 @@ def run(
         unread: list[OSError] = []
         size = _size(lines)
 
+        shown = not progress.disable  # off unless stderr is a terminal: then no bar to move
+
         def done(number: int) -> None:  # a line acknowledged: its batch is committed
-            progress.update(task, completed=lines.tell() if size is not None else None, events=number)
+            if shown:
+                progress.update(task, completed=lines.tell() if size is not None else None, events=number)
             if not quiet:
                 out.file.flush()
 
@@ -310,11 +313,13 @@ def _print_text(out: Console, text: str) -> None:
     if out.is_terminal or isinstance(file, FileProxy):
         out.print(text, markup=False, soft_wrap=True)
         return
-    file.write(text.translate(_CONTROL) + "\n")
+    file.write((text if text.isprintable() else text.translate(_CONTROL)) + "\n")
     file.flush()
 
 
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+"""Every control character (category Cc): none is printable, so a printable text (`isprintable`,
+one C pass) is written as it is, without `translate`'s lookup of each character."""
 
 
 class _States(Protocol):

@@ -296,3 +296,33 @@ def test_a_false_value_is_written_as_the_first_implementation_writes_it(value: A
     for field in ("channel", "shipping", "attributes", "coupons"):
         event = base.model_copy(update={field: value})
         assert event_digest(event) == reference_digest(event), (field, value)
+
+
+ODD_VALUES = [None, "", 0, False, 0.0, Decimal(0), Decimal("0.00"), {}, [], (), "x", 1, True, Decimal("2.50")]
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the reference, for odd values
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                name: st.sampled_from(ODD_VALUES)
+                for name in ("channel", "store", "shipping", "tax", "attributes", "coupons", "device")
+            },
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_texts_kept_for_empty_fields_fit_every_event_they_are_given_to(
+    updates: list[dict[str, Any]],
+) -> None:
+    """`_model_text` keeps the texts of empty fields by the types of an event's values: events one
+    after the other, each with other types and values in its fields, each written as the first
+    implementation writes it."""
+    base = parse_event(purchase(Decimal(1), Decimal(1), MOMENT))
+    for update in updates:
+        event = base.model_copy(update=update)
+        assert digest_or_error(event_digest, event) == digest_or_error(reference_digest, event), update

@@ -600,3 +600,38 @@ def test_most_example_events_are_read_by_the_reader() -> None:
         where for where, data in EXAMPLES if isinstance(data, dict) and reader.read_event(data) is not None
     ]
     assert len(read) > 0.8 * len(EXAMPLES)
+
+
+# The prepared path of a line (`reader._line`: named, categorised, small numbers) against the path
+# for any line (`reader._any_line`), on lines mostly of its shape and some just off it.
+COMMON_LINE = st.fixed_dictionaries(
+    {
+        "sku": st.one_of(st.sampled_from(["LATTE-L", "", "É", "\ud800"]), st.text(max_size=6)),
+        "name": st.one_of(st.sampled_from(["Latte", "Crème", None, 7]), st.text(max_size=6)),
+        "category": st.one_of(st.sampled_from(["coffee", "", None]), st.text(max_size=6)),
+        "price": st.one_of(
+            st.integers(-2, 2000),
+            st.just(10**15),
+            st.just(10**15 - 1),
+            st.sampled_from([True, 1.5, "3"]),
+            DECIMALS,
+        ),
+        "qty": st.one_of(st.integers(-1, 1100), st.sampled_from([False, Decimal("1.5"), "2", 2.0])),
+    },
+    optional={
+        "attributes": st.one_of(
+            ATTRIBUTES, st.just({"size": "L"}), st.just({"Größe": "L"}), st.just({1: "x"}), st.just([])
+        ),
+        "unknown": st.just(1),
+    },
+)
+
+
+@DIFFERENTIAL
+@given(st.one_of(COMMON_LINE, COMMON_LINE.map(lambda line: dict(reversed(line.items())))))
+def test_the_prepared_line_reads_as_any_line(data: dict[str, Any]) -> None:
+    fast, careful = reader._line(data), reader._any_line(data)
+    assert (fast is reader._BAD) == (careful is reader._BAD)
+    if careful is not reader._BAD:
+        same(fast, careful, "line")
+        same(fast, validate_event({**GOOD, "items": [data]}).items[0], "line")  # type: ignore[union-attr]
