@@ -22,6 +22,7 @@ from rules_engine.state.customer import CustomerState
 PROGRAMS = sorted((Path(__file__).parents[2] / "programs").glob("*.yaml"))
 PROGRAMS = [p for p in PROGRAMS if not p.name.endswith(".tests.yaml")]
 TIME = dt.datetime(2026, 12, 8, 8, 30, tzinfo=dt.UTC)
+_GIVEN = ("points_changes", "fields")  # fields with a default that open_run is given or works out
 
 
 def _lines() -> list[Line]:
@@ -39,7 +40,8 @@ def _reference(run: Run) -> Run:
         for f in dataclasses.fields(Run)
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
-    return Run(**{name: getattr(run, name) for name in required}, points_changes=run.points_changes)
+    given = {name: getattr(run, name) for name in required}
+    return Run(**given, points_changes=run.points_changes, fields=run.fields)
 
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
@@ -62,7 +64,7 @@ def test_the_run_opened_is_the_dataclass_run(path: Path, event: object) -> None:
     reference = _reference(run)
     for field in dataclasses.fields(Run):
         assert getattr(run, field.name) == getattr(reference, field.name), field.name
-        if field.default_factory is not dataclasses.MISSING and field.name != "points_changes":
+        if field.default_factory is not dataclasses.MISSING and field.name not in _GIVEN:
             assert getattr(run, field.name) is not getattr(reference, field.name)  # its own
     assert run.before is state and run.points_changes is changes
     assert run.counters == state.counters and run.counters is not state.counters
@@ -71,6 +73,8 @@ def test_the_run_opened_is_the_dataclass_run(path: Path, event: object) -> None:
         assert run.quantities == [Decimal(2), Decimal("1.5"), Decimal(3), Decimal(1)]
         assert run.amounts == [Decimal("640.00"), Decimal("285.00"), Decimal("0.30")]
         assert run.remaining == run.amounts and run.remaining is not run.amounts
+        assert [{**d} for d in run.fields] == [{**line.__dict__} for line in event.items]
+        assert run.fields[0]["category"] == "coffee" and run.fields[1]["qty"] == Decimal("1.5")
 
 
 def test_two_runs_share_no_list() -> None:
@@ -80,7 +84,7 @@ def test_two_runs_share_no_list() -> None:
     first = open_run(engine.plan, b"", event, CustomerState(), False, BudgetSnapshot(), [])
     second = open_run(engine.plan, b"", event, CustomerState(), False, BudgetSnapshot(), [])
     for field in dataclasses.fields(Run):
-        if field.default_factory is not dataclasses.MISSING and field.name != "points_changes":
+        if field.default_factory is not dataclasses.MISSING and field.name not in _GIVEN:
             assert getattr(first, field.name) is not getattr(second, field.name), field.name
 
 
