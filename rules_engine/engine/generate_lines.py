@@ -356,8 +356,10 @@ class _Reader(py.NodeTransformer):
                 raise _NotInlinedError(node.func.id)
             name = self.aggregates[node.func.id]
             called = self.writer.expr(f"{name}(run.items)")
-            form = self.writer.in_c.get(name)
-            if form is not None:  # answered from the fused pass's truths, unless it left them undecided
+            # answered from the fused pass's truths, unless it left them undecided (not inside the
+            # pass itself, a per-line test `_l…`: those truths are not made yet)
+            form = self.writer.in_c.get(name) if self.prefix != "_l" else None
+            if form is not None:
                 kind, getter, line, record = form
                 truths = self.writer.lines.fused(line, record)
                 answer = {
