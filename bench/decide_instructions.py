@@ -3,6 +3,7 @@
     .venv/bin/python bench/decide_instructions.py                # ~1-2 minutes
     .venv/bin/python bench/decide_instructions.py --keep out.cg  # then: callgrind_annotate out.cg
     .venv/bin/python bench/decide_instructions.py --time         # CPU time instead (noisy machine)
+    .venv/bin/python bench/decide_instructions.py --open         # open_run and the attributes' check
 
 `bench/instructions.py` counts a whole event; this counts the part the generated function decides
 (pricing and earning, engine.md "Two paths"), to see what a change to the generator buys. A child
@@ -14,7 +15,9 @@ runs inside that C function (`--toggle-collect`): decide and what it calls, per 
 garbage collector off (when a collection falls depends on everything that ran before: it moves
 the count by several percent from one change to the next). `--keep`
 keeps callgrind's file, whose C functions (`callgrind_annotate --inclusive=yes`) say where the
-instructions go. Without valgrind it says so and exits 0.
+instructions go. `--open` counts instead what opens each of those runs, as a step opens it
+(`open_run`, then `conditions.check_attributes`), on the same events and states. Without valgrind
+it says so and exits 0.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ ROOT = BENCH.parent
 EVENTS, HISTORY, CUSTOMERS, EACH = 300, 15, 40, 10
 
 
-def runs(copies: int) -> tuple[Any, list[list[Any]]]:
-    """The generated function, and `copies` lists of the stream's first runs, not decided yet."""
+def runs(copies: int, opening: list[tuple[Any, ...]] | None = None) -> tuple[Any, list[list[Any]]]:
+    """The generated function, and `copies` lists of the stream's first runs, not decided yet
+    (and, in `opening`, the arguments of `open_run` each covered run was opened with)."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(BENCH))
     import bench_streams
@@ -64,12 +68,27 @@ def runs(copies: int) -> tuple[Any, list[list[Any]]]:
             conditions.check_attributes(run)
             if covers(run):
                 kept.append(run)
+        if opening is not None and covers(run):
+            opening.append((engine.plan, b"", event, before, False, BudgetSnapshot(), list(changes)))
         current[event.customer] = engine.process(event, state).state
     return fast.decide, made
 
 
-def child() -> None:
-    """Decide the runs inside `functools.reduce`: callgrind counts only what runs inside it."""
+def child(opening: bool = False) -> None:
+    """Decide the runs inside `functools.reduce`: callgrind counts only what runs inside it (with
+    `opening`, open them there instead)."""
+    if opening:
+        from rules_engine.engine import conditions
+        from rules_engine.engine.run import open_run
+
+        arguments: list[tuple[Any, ...]] = []
+        runs(1, arguments)
+        print(len(arguments))
+        gc.collect()
+        gc.disable()
+        check = conditions.check_attributes
+        functools.reduce(lambda _, given: check(open_run(*given)), arguments, None)
+        return
     function, (made,) = runs(1)
     print(len(made))
     gc.collect()
@@ -77,7 +96,7 @@ def child() -> None:
     functools.reduce(lambda _, run: function(run), made, None)
 
 
-def counted(keep: Path | None) -> tuple[int, int]:
+def counted(keep: Path | None, opening: bool = False) -> tuple[int, int]:
     """The instructions callgrind counts inside `functools.reduce` (decide and its callees, and a
     lambda's call per run), and how many runs it decided."""
     out = keep or Path(tempfile.mkdtemp()) / "callgrind.out"
@@ -90,6 +109,7 @@ def counted(keep: Path | None) -> tuple[int, int]:
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
+        *(["--open"] if opening else []),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -121,13 +141,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time", action="store_true", help="CPU time, not instructions")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--open", action="store_true", help="count open_run, not decide")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--keep", type=Path, help="keep callgrind's output here (callgrind_annotate reads it)"
     )
     args = parser.parse_args()
     if args.child:
-        child()
+        child(args.open)
         return
     if args.time:
         timed(args.rounds)
@@ -135,9 +156,10 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
         return
-    instructions, count = counted(args.keep)
+    instructions, count = counted(args.keep, args.open)
     per_event = instructions / count / 1000
-    print(f"coffee-club, 10-line purchases: the generated decide, {per_event:,.1f}k instructions per event")
+    what = "open_run and the attributes' check" if args.open else "the generated decide"
+    print(f"coffee-club, 10-line purchases: {what}, {per_event:,.1f}k instructions per event")
 
 
 if __name__ == "__main__":

@@ -23,3 +23,9 @@ def test_without_valgrind_it_says_so_and_skips(tmp_path: os.PathLike[str]) -> No
     result = run_bench("decide_instructions.py", env={**os.environ, "PATH": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valgrind is not installed" in result.stdout
+
+
+def test_the_counted_runs_are_opened() -> None:
+    result = run_bench("decide_instructions.py", "--child", "--open")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert int(result.stdout.split()[-1]) > 0  # how many runs it opened

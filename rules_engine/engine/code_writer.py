@@ -29,12 +29,12 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
-from rules_engine.engine.generate_lines import DIRECT, Lines, aggregate
-from rules_engine.engine.money import ONE, SMALL, LineShares, split, split_points
+from rules_engine.engine.generate_lines import DIRECT, Lines, aggregate, in_c
+from rules_engine.engine.money import ONE, SMALL, later_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled_fresh
-from rules_engine.engine.trusted import fired_verdict, simple_verdict
+from rules_engine.engine.trusted import FIRED_GIVEN, Verdict, fired_verdict, simple_verdict
 from rules_engine.errors import ContextError
 from rules_engine.periods import without_past
 from rules_engine.source import SourceFile
@@ -127,6 +127,7 @@ RUNTIME: dict[str, Any] = {
     "_zip": zip,
     "_tuple": tuple,
     "_any": any,
+    "_compress": itertools.compress,
     "_str": str,
     "_int": int,
     "_Decimal": Decimal,
@@ -144,11 +145,15 @@ RUNTIME: dict[str, Any] = {
     "_within": schedule.within,
     "_sv": simple_verdict,
     "_fv": fired_verdict,
+    # `fired_verdict(...)` spelt out: the verdict's tuple made in C, without a Python call
+    "_vt": tuple.__new__,
+    "_Verdict": Verdict,
+    "_FIRED": FIRED_GIVEN,
     "_award_of": award_of,
     "_discount_of": discount_of,
     "_split": split,
     "_split_points": split_points,
-    "_line_shares": LineShares,  # split when first read (money.LineShares)
+    "_line_shares": later_shares,  # a `LineShares`: split when first read
     "_scaled": scaled_fresh,  # the amounts and points it scales are the event's own
     "_whole": whole,
     "_SMALL": SMALL,
@@ -213,7 +218,7 @@ class Writer:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.namespace: dict[str, Any] = {"__builtins__": {}, **RUNTIME}
-        self._names: dict[int, str] = {}
+        self._names: dict[Any, str] = {}
         self._kept: list[Any] = []  # keep every constant alive: names are by identity
         self.file, self.positions = _positions(plan)
         self.uses_day = False  # some schedule compares the event's local date (`_day`)
@@ -232,6 +237,8 @@ class Writer:
         # The module's functions beside the entry: aggregates over the lines (generate_lines.py).
         self.helpers: list[py.FunctionDef] = []
         self._aggregates: dict[int, dict[str, str] | None] = {}
+        # An aggregate's form in C over the fused pass's truths, by its function's name (`in_c`).
+        self.in_c: dict[str, tuple[str, Any, py.expr, py.expr]] = {}
 
     def aggregates(self, expression: Any, helpers: list[py.stmt]) -> dict[str, str] | None:
         """The names in the generated module of the expression's aggregates over the lines, each
@@ -252,6 +259,9 @@ class Writer:
                 renamed = None
                 break
             functions.append(function)
+            form = in_c(self, helper, names)
+            if form is not None:
+                self.in_c[name] = form
             renamed[helper.name] = name  # type: ignore[index]
         if renamed is not None:
             self.helpers += functions
@@ -277,11 +287,15 @@ class Writer:
     def direct_statements(self) -> list[py.stmt]:
         """The locals of the context's values the code reads (`read_direct`), and `_day`."""
         statements: list[py.stmt] = []
-        for name, value in self.direct.items():
-            if name == "_b_total":  # the amounts' sum as minor units (`_rm`, read just before) × the unit
-                statements += self.stmts(
-                    "_b_total = _sum(_rm) * UNIT", UNIT=Decimal(1).scaleb(-self.exponent)
-                )
+        direct = self.direct
+        if "_b_minor" in direct:  # the amounts' sum in minor units (`_rm`, read just before)
+            statements += self.stmts("_b_minor = _sum(_rm)")
+        for name, value in direct.items():
+            if name == "_b_minor":
+                continue
+            if name == "_b_total":  # the amounts' sum as minor units × the unit
+                total = "_b_minor" if "_b_minor" in direct else "_sum(_rm)"
+                statements += self.stmts(f"_b_total = {total} * UNIT", UNIT=Decimal(1).scaleb(-self.exponent))
                 continue
             statements += self.stmts(f"{name} = {value}")
         if self.uses_day:
@@ -293,10 +307,11 @@ class Writer:
         else, and text when `named`: an expression's literals stay out of the module's code)."""
         if value is None or type(value) in (int, bool) or (type(value) is str and not named):
             return py.Constant(value)
-        name = self._names.get(id(value))
+        key: Any = ("text", value) if type(value) is str else id(value)  # equal texts: one name
+        name = self._names.get(key)
         if name is None:
             name = f"_k{len(self._names)}"
-            self._names[id(value)] = name
+            self._names[key] = name
             self._kept.append(value)
             self.namespace[name] = value
         return py.Name(name, py.Load())

@@ -212,7 +212,10 @@ else:
         _reason = _str(_granted) + POINTS_WORDS
         if _code != "fired":
             _reason += "; " + _limit + " reached, would have given " + _str(_total)
-        _append(_fv(RULE, KIND, _code, _reason, _granted, "points", None))
+        _append(
+            _vt(_Verdict, (RULE, KIND, True, _code, _reason,
+            None, None, _granted, "points", None, _FIRED))
+        )
         WIN
 """
 # Without a cap an award gives what it comes to (earning.award's cap branches left out), its line
@@ -231,7 +234,10 @@ else:
     _ex_n = _tn
     _ex_d = _td
     run.effects_points.append(_award_of(RULE, _granted, _line_shares(_t, WEIGHTS, _skus), AVAILABLE))
-    _append(_fv(RULE, KIND, "fired", _str(_t) + POINTS_WORDS, _granted, "points", None))
+    _append(
+        _vt(_Verdict, (RULE, KIND, True, "fired", _str(_t) + POINTS_WORDS,
+        None, None, _granted, "points", None, _FIRED))
+    )
     WIN
 """
 _NOT_NEGATIVE = """

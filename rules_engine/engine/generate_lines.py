@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast as py
 import operator
 import re
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.dsl.expression import Expression
@@ -98,6 +99,132 @@ def aggregate(writer: Writer, helper: py.stmt, names: dict[str, Any], name: str)
     fresh.args.args[0].arg = renamed[parameter]
     fresh.body = body
     return fresh  # type: ignore[no-any-return]
+
+
+def in_c(writer: Writer, helper: py.stmt, names: dict[str, Any]) -> tuple[str, Any, py.expr, py.expr] | None:
+    """An aggregate's helper (the condition compiler's, over the lines' records) that the fused
+    pass's truths answer in C: `any(TEST for item in basket.items)` as `_any(truths)`,
+    `count(TEST …)` as `_sum(truths)`, `sum(item.FIELD for item in basket.items if TEST)` as
+    `_sum(_compress(<each line's FIELD>, truths))` — the same values added in the same order, so
+    the same result, without a Python loop. As (kind, the field's getter or None, TEST over the
+    line `_it`, TEST over its record); None for any other helper, or a TEST that is not a
+    comparison (or `and`/`or`/`not` of them: a bool, so its truth is its value `is True`, what the
+    pass keeps) over the line's standard fields and constants."""
+    if not isinstance(helper, py.FunctionDef) or len(helper.args.args) != 1 or helper.args.vararg:
+        return None
+    parameter, body = helper.args.args[0].arg, helper.body
+    if len(body) == 2 and _returns(body[1], False):  # any: return True on the first that holds
+        loop, accumulator = body[0], None
+    elif (
+        len(body) == 3
+        and isinstance(body[0], py.Assign)
+        and len(body[0].targets) == 1
+        and isinstance(body[0].targets[0], py.Name)
+        and _is_int(body[0].value, 0)
+        and isinstance(body[2], py.Return)
+        and _is_name(body[2].value, body[0].targets[0].id)  # type: ignore[arg-type]
+    ):
+        loop, accumulator = body[1], body[0].targets[0].id
+    else:
+        return None
+    if not (
+        isinstance(loop, py.For)
+        and isinstance(loop.target, py.Name)
+        and _is_name(loop.iter, parameter)
+        and not loop.orelse
+        and len(loop.body) == 1
+        and isinstance(loop.body[0], py.If)
+        and not loop.body[0].orelse
+        and len(loop.body[0].body) == 1
+        and _boolean(loop.body[0].test)
+    ):
+        return None
+    variable, test, then = loop.target.id, loop.body[0].test, loop.body[0].body[0]
+    if accumulator is None:
+        if not _returns(then, True):
+            return None
+        kind, getter = "any", None
+    elif (
+        isinstance(then, py.AugAssign) and isinstance(then.op, py.Add) and _is_name(then.target, accumulator)
+    ):
+        if _is_int(then.value, 1):
+            kind, getter = "count", None
+        else:
+            field = _field_of(then.value, variable)
+            if field is None:
+                return None
+            kind, getter = "sum", operator.itemgetter(field)
+    else:
+        return None
+    try:
+        line = _LineTest(writer, names, variable, lines=True).visit(copied(test))
+        record = _LineTest(writer, names, variable, lines=False).visit(copied(test))
+    except _NotInlinedError:
+        return None
+    return kind, getter, line, record
+
+
+def _returns(node: py.stmt, value: bool) -> bool:
+    return isinstance(node, py.Return) and isinstance(node.value, py.Constant) and node.value.value is value
+
+
+def _is_int(node: py.expr | None, value: int) -> bool:
+    return isinstance(node, py.Constant) and type(node.value) is int and node.value == value
+
+
+def _boolean(node: py.expr) -> bool:
+    """Whether `node` is sure to be a bool (or raise): a comparison, `not`, `and`/`or` of them."""
+    if isinstance(node, py.Compare):
+        return True
+    if isinstance(node, py.UnaryOp):
+        return isinstance(node.op, py.Not)
+    return isinstance(node, py.BoolOp) and all(_boolean(value) for value in node.values)
+
+
+def _field_of(node: py.expr, variable: str) -> str | None:
+    """The standard field `node` reads of the loop's record (`v_item['qty']`), else None."""
+    if (
+        isinstance(node, py.Subscript)
+        and _is_name(node.value, variable)
+        and isinstance(node.slice, py.Constant)
+        and node.slice.value in LINE_FIELDS
+    ):
+        return str(node.slice.value)
+    return None
+
+
+class _LineTest(py.NodeTransformer):
+    """An aggregate's test over the line `_it`: its fields as attributes (`lines`) or, as the
+    fused pass reads a record, as keys; constants in the writer's namespace (`in_c`)."""
+
+    def __init__(self, writer: Writer, names: dict[str, Any], variable: str, *, lines: bool) -> None:
+        self.writer = writer
+        self.names = names
+        self.variable = variable
+        self.lines = lines
+
+    def visit_Subscript(self, node: py.Subscript) -> py.expr:
+        field = _field_of(node, self.variable)
+        if field is None:
+            raise _NotInlinedError("another subscript")
+        line = py.Name("_it", py.Load())
+        if self.lines:
+            return py.copy_location(py.Attribute(line, field, py.Load()), node)
+        return py.copy_location(py.Subscript(line, py.Constant(field), py.Load()), node)
+
+    def visit_Constant(self, node: py.Constant) -> py.expr:
+        if type(node.value) is str:
+            return py.copy_location(self.writer.const(node.value, named=True), node)
+        return node
+
+    def visit_Name(self, node: py.Name) -> py.expr:
+        if (
+            isinstance(node.ctx, py.Load)
+            and node.id in self.names
+            and not callable_helper(self.names[node.id])
+        ):
+            return py.copy_location(self.writer.const(self.names[node.id]), node)
+        raise _NotInlinedError(node.id)
 
 
 def _is_name(node: py.AST, name: str) -> bool:
@@ -174,6 +301,8 @@ DIRECT: dict[tuple[str, str], tuple[str, str]] = {
     ("event", "channel"): ("_e_channel", "run.event.channel"),
     ("event", "store"): ("_e_store", "run.event.store"),
     ("basket", "total"): ("_b_total", "_sum(run.amounts, _ZERO)"),
+    # `basket.total` in minor units, for its comparisons with constants (`_Reader.visit_Compare`)
+    ("basket", "total_minor"): ("_b_minor", "_sum(_rm)"),
     ("basket", "item_count"): ("_b_count", "_sum([_l.qty for _l in run.items], _ZERO)"),
     ("basket", "shipping"): ("_b_shipping", "run.event.shipping"),
     ("basket", "tax"): ("_b_tax", "run.event.tax"),
@@ -225,12 +354,60 @@ class _Reader(py.NodeTransformer):
                 and argument.slice.value == "items"
             ):
                 raise _NotInlinedError(node.func.id)
-            items = py.Attribute(py.Name("run", py.Load()), "items", py.Load())
-            return py.copy_location(
-                py.Call(py.Name(self.aggregates[node.func.id], py.Load()), [items], []), node
-            )
+            name = self.aggregates[node.func.id]
+            called = self.writer.expr(f"{name}(run.items)")
+            # answered from the fused pass's truths, unless it left them undecided (not inside the
+            # pass itself, a per-line test `_l…`: those truths are not made yet)
+            form = self.writer.in_c.get(name) if self.prefix != "_l" else None
+            if form is not None:
+                kind, getter, line, record = form
+                truths = self.writer.lines.fused(line, record)
+                answer = {
+                    "any": f"_any({truths})",
+                    "count": f"_sum({truths})",
+                    "sum": f"_sum(_compress(_map(GETTER, run.fields), {truths}))",
+                }[kind]
+                called = self.writer.expr(
+                    f"(CALLED if {truths} is None else {answer})", CALLED=called, GETTER=getter
+                )
+            return py.copy_location(called, node)
         self.generic_visit(node)
         return node
+
+    def visit_Compare(self, node: py.Compare) -> py.expr:
+        """`basket.total` compared with a constant that is a whole number of minor units (`>=
+        200`): the ints compared instead (`_b_minor >= 20000`, the sum of the lines' minor units),
+        the same truth (both sides scaled by 10 ** the currency's exponent, exactly)."""
+        if len(node.ops) == 1 and isinstance(node.ops[0], _ORDERS):
+            sides = [node.left, node.comparators[0]]
+            for place in (0, 1):
+                scaled = self._minor_units(sides[1 - place])
+                if _is_total(sides[place]) and scaled is not None:
+                    self.writer.read_direct("basket", "total_minor")
+                    sides[place] = py.copy_location(py.Name("_b_minor", py.Load()), sides[place])
+                    sides[1 - place] = py.copy_location(py.Constant(scaled), sides[1 - place])
+                    node.left, node.comparators = sides[0], [sides[1]]
+                    return node
+        self.generic_visit(node)
+        return node
+
+    def _minor_units(self, node: py.expr) -> int | None:
+        """The constant `node` (an int, or a decimal of the expression's names) in minor units
+        when that is a whole number, else None."""
+        value: Any
+        if isinstance(node, py.Constant):
+            value = node.value
+        elif isinstance(node, py.Name) and isinstance(node.ctx, py.Load) and node.id in self.names:
+            value = self.names[node.id]
+        else:
+            return None
+        if type(value) is int:
+            return int(value * 10**self.writer.exponent)
+        if type(value) is Decimal and value.is_finite():
+            numerator, denominator = value.as_integer_ratio()
+            scaled, left = divmod(numerator * 10**self.writer.exponent, denominator)
+            return None if left else scaled
+        return None
 
     def visit_Subscript(self, node: py.Subscript) -> py.expr:
         record = _read_of(node.value)
@@ -265,6 +442,19 @@ class _Reader(py.NodeTransformer):
         if isinstance(node.ctx, py.Load) and node.id in self.names and node.id != "__builtins__":
             return py.copy_location(self.writer.const(self.names[node.id]), node)
         raise _NotInlinedError(node.id)
+
+
+_ORDERS = (py.Lt, py.LtE, py.Gt, py.GtE, py.Eq, py.NotEq)
+
+
+def _is_total(node: py.expr) -> bool:
+    """Whether `node` reads `basket.total` (`ctx['basket']['total']`)."""
+    return (
+        isinstance(node, py.Subscript)
+        and _read_of(node.value) == "basket"
+        and isinstance(node.slice, py.Constant)
+        and node.slice.value == "total"
+    )
 
 
 def _read_of(node: py.expr) -> str | None:
@@ -318,6 +508,16 @@ class Lines:
         self.names: dict[str, str] = {}  # the inlined expression's dump → its truths' name
         # Each condition over the line itself (None: it reads a custom attribute) and over its record.
         self.tests: list[tuple[py.expr | None, py.expr]] = []
+
+    def fused(self, line: py.expr, record: py.expr) -> str:
+        """The name of a per-line test's truths in the pass (None there when it raised on some
+        line), over the line and over its record; a test already in the pass is read from it."""
+        key = py.dump(record)
+        name = self.names.get(key)
+        if name is None:
+            name = self.names[key] = f"_lt{len(self.tests)}"
+            self.tests.append((line, record))
+        return name
 
     def truths(self, expression: Expression, lines: str) -> py.expr:
         """Truths of `expression` on `lines` (an expression over the function's names, evaluated
@@ -378,15 +578,15 @@ class Lines:
         each: list[py.expr] = [py.Compare(test, [py.Is()], [py.Constant(True)]) for test in tests]  # type: ignore[arg-type]
         target = "_it"
         if over_lines:
-            start = writer.stmts("_records = run.items")
-            if any(reads_context(test) for test in each):
-                start = writer.stmts("_c = _ctx(run)") + start
+            start = writer.stmts("_c = _ctx(run)") if any(reads_context(test) for test in each) else []
             fields = _fields_read(each)
-            if fields:  # each field of a line read once, by an attrgetter (in C), into a local
+            if fields:  # each field of a line read once from its field dict, in C, into a local
                 each = [_FieldReads().visit(test) for test in each]
                 target = ", ".join(f"_f_{name}" for name in fields)
-                writer.namespace["_get_fields"] = operator.attrgetter(*fields)
-                start += writer.stmts("_records = _map(_get_fields, _records)")
+                writer.namespace["_get_fields"] = operator.itemgetter(*fields)
+                start += writer.stmts("_records = _map(_get_fields, run.fields)")
+            else:
+                start += writer.stmts("_records = run.items")
         else:
             start = writer.stmts('_c = _ctx(run)\n_records = _c["basket"]["items"]')
         if len(each) == 1:
@@ -398,7 +598,7 @@ class Lines:
             )
         one_by_one: list[py.stmt] = []  # some line raised: each condition on its own
         if target != "_it":  # the fields again (the map is spent)
-            one_by_one += writer.stmts("_records = _list(_map(_get_fields, run.items))")
+            one_by_one += writer.stmts("_records = _list(_map(_get_fields, run.fields))")
         for name, test in zip(names, each, strict=True):
             one_by_one += writer.stmts(
                 f"try:\n    {name} = [TEST for {target} in _records]\nexcept _Exception:\n    {name} = None",

@@ -29,7 +29,10 @@ else:
     WIN
     _gives = [_money(_amount) + " off"] if _amount else []
     WAIVED_WORDS
-    _append(_fv(RULE, "discount", "fired", " and ".join(_gives), _amount, "money", None))
+    _append(
+        _vt(_Verdict, (RULE, "discount", True, "fired", " and ".join(_gives),
+        None, None, _amount, "money", None, _FIRED))
+    )
 """
 _DISCOUNT_PLAIN = """
 TAKE_OFF
@@ -37,7 +40,10 @@ if _amount == _ZERO:
     _append(NOTHING)
 else:
     WIN
-    _append(_fv(RULE, "discount", "fired", _money(_amount) + " off", _amount, "money", None))
+    _append(
+        _vt(_Verdict, (RULE, "discount", True, "fired", _money(_amount) + " off",
+        None, None, _amount, "money", None, _FIRED))
+    )
 """
 # A percent off (pricing.take_off's first branch), written out on integers: what is left of each
 # line (`_rm`, in minor units), each matching line's cut rounded half up to the minor unit
@@ -133,7 +139,7 @@ def minor_units(writer: Writer) -> list[py.stmt]:
     """`_rm` at the function's start, when what is left of each line is its amount: each amount's
     minor units looked up by value (`_MINOR`; a catalogue's amounts come back at every purchase,
     `run._AMOUNTS`), else worked out and remembered (`_minor`). Equal amounts have the same minor
-    units, whatever their exponent."""
+    units, whatever their exponent. (`None in _rm` compares None with ints only: cheap.)"""
     known: dict[Decimal, int] = {}
     scale = Decimal(10**writer.exponent)
 
@@ -146,7 +152,11 @@ def minor_units(writer: Writer) -> list[py.stmt]:
 
     writer.namespace["_mget"] = known.get
     writer.namespace["_minor"] = minor
-    return writer.stmts("_rm = [_mget(_r) or _minor(_r) for _r in run.remaining]")
+    return writer.stmts(  # looked up in C; the amounts not found (rarely any) worked out
+        "_rm = [*_map(_mget, run.remaining)]\n"
+        "if None in _rm:\n"
+        "    _rm = [_minor(_r) if _u is None else _u for _r, _u in _zip(run.remaining, _rm)]"
+    )
 
 
 _MINOR_KEPT = 4096  # amounts remembered per program (emptied when full)

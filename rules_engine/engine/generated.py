@@ -20,6 +20,7 @@ it once per program where a mechanic has `for_purchase` (`mechanics.purchase_mec
 from __future__ import annotations
 
 import ast as py
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -102,6 +103,8 @@ def _shown(value: Any) -> str:
     if type(value) is str and not _PLAIN.fullmatch(value):  # a literal of the program's conditions
         return f"<text of {len(value)} characters>"
     text = repr(value)
+    if type(value) in (operator.attrgetter, operator.itemgetter):  # a line's field, read in C
+        return text
     if callable(value):
         name = getattr(value, "__qualname__", None) or type(value).__name__
         return f"<function {name}>"

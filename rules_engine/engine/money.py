@@ -184,6 +184,20 @@ class LineShares(Sequence[tuple[int, str, Decimal]]):
         return tuple, (self.shares(),)
 
 
+def later_shares(units: int, weights: Sequence[int], skus: Sequence[str]) -> LineShares:
+    """`LineShares(units, weights, skus)`, its slots set directly: the class's `__init__` called
+    through the type costs about twice this (the generated code makes a few per event)."""
+    made: LineShares = _new(LineShares)
+    made._units = units
+    made._weights = weights
+    made._skus = skus
+    made._made = None
+    return made
+
+
+_new = object.__new__
+
+
 def _whole(points: int) -> Decimal:
     return SMALL[points] if points < 1024 else Decimal(points)
 

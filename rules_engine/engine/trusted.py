@@ -711,6 +711,11 @@ def simple_verdict(rule: str, kind: str, fired: bool, code: str, reason: str | T
     return _tuple_new(Verdict, (rule, kind, fired, code, reason, None, None, None, None, None, 0))
 
 
+# The `given` of a fired verdict (`fired_verdict`): its amount and unit (the generated code makes
+# such a verdict itself, `code_writer.RUNTIME`'s `_vt`, without this function's call).
+FIRED_GIVEN = 28
+
+
 def fired_verdict(
     rule: str, kind: str, code: str, reason: str, amount: Decimal, unit: str, condition: ExplainNode | None
 ) -> Verdict:

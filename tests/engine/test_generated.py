@@ -182,7 +182,8 @@ def test_a_discount_finer_than_the_currency_is_refused_or_runs_the_explaining_pa
 
 
 # Conditions that read the context's plain values, inlined as reads of the run (generate_lines
-# DIRECT), aggregates over the lines (generate_lines.aggregate), and a custom attribute of a line
+# DIRECT; `basket.total` against a constant as ints), aggregates over the lines
+# (generate_lines.aggregate, and in C from the line pass: `in_c`), and a custom attribute of a line
 # (then the line pass reads the records): each decided as the explaining path decides it.
 _DIRECT = """
 program: direct
@@ -206,6 +207,9 @@ earn:
   - {id: mugs, when: count(item.sku == "MUG" for item in basket.items) >= 1, award: 1}
   - {id: large, for_each_item: item.size == "L", award: item.qty}
   - {id: early, when: event.time.hour < 10 and event.type == "purchase", award: 5}
+  - {id: odd, when: basket.total > 12.345 or 9 >= basket.total, award: 1}
+  - {id: tea, when: any(item.sku == "TEA" for item in basket.items), award: 1}
+  - {id: cakes, when: sum(item.qty for item in basket.items if item.sku == "CAKE") >= 2, award: 1}
 discounts:
   - {id: d0, when: basket.total >= 30 and len(customer.tags) == 0, applies_to: item.qty >= 2, percent: 10}
 """
@@ -218,6 +222,10 @@ def test_conditions_read_from_the_run_decide_as_the_context(data: st.DataObject)
     assert fast.generated is not None
     source = generated_module.python_source(fast.plan)
     assert "_b_total" in source and "_u_visits" in source and "_day" in source
+    # basket.total against whole minor units compared as ints (not 12.345), aggregates of a field
+    # or a count or `any` answered from the line pass's truths in C
+    assert "_b_minor >= 3000" in source and "900 >= _b_minor" in source and "_b_total > " in source
+    assert "_sum(_compress(" in source and "_any(_lt" in source and "_sum(_lt" in source
     stream = []
     for n in range(data.draw(st.integers(1, 6), label="events")):
         lines = [
