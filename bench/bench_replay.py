@@ -12,7 +12,7 @@ process of its own (this checkout's cli.py): the bench measures what the command
 included, not a copy of it. The database is a new SQLite file in a temporary folder
 (`synchronous=normal`) unless `--db` names another store; `--cache N` and `--batch-elements N` add
 `?cache=N` and `?batch_elements=N` to its URL, `--working` `?working=1` (the store carries working
-states: store/sql.py). The stream is `--stream` (its first `--events`
+states: store/sql_writing.py). The stream is `--stream` (its first `--events`
 lines), or one `loyalty generate` makes for `--customers` coffee-club customers (seed 1, no
 coupons: the year of docs/stores.md is `--customers 12500`).
 

@@ -19,7 +19,7 @@ same stores:
   each event through `Loyalty.handle` as `loyalty run` does (its outcome built only if read; the
   other candidates call `process`, which returns it, as the service answers);
 - SQLite per event, working / SQLite batched, working: the same with `?working=1`, the store
-  holding working states and the service stepping the customers' purchases in place (sql.py);
+  holding working states and the service stepping the customers' purchases in place (sql_writing.py);
 - PostgreSQL per event: the server named by LOYALTY_TEST_POSTGRES, a new database per run
   (skipped without it). Its server's CPU is not the process's: its row shows wall time too.
 

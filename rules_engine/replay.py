@@ -20,7 +20,7 @@ applies the rest, each event once. A replay stops early, between two events, whe
 (a locked database, a deadlock between workers) is rolled back and done again one line per
 transaction, so that a failure that stays is placed at its line (RE605, naming the line and the
 event: the events before it are committed); one whose commit failed (another process wrote what it
-read, store/sql.py's optimistic groups; a deadlock) is first done again once as a batch.
+read, store/sql_writing.py's optimistic groups; a deadlock) is first done again once as a batch.
 """
 
 from __future__ import annotations

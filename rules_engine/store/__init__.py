@@ -55,7 +55,7 @@ def open_store(
     customer of the cache's size: store/cache.py). `batch_elements`: a group's budget of list elements
     before it writes its batch out early (store/batch.py; default 50,000), or `?batch_elements=N`.
     `working`: an SQLite or PostgreSQL store holds its customers' working states and the service
-    decides their events on them in place (sql.py, `SqlStore.carries_working`; off by default), or
+    decides their events on them in place (sql_writing.py, `SqlStore.carries_working`; off by default), or
     `?working=1`."""
     if (not create or readonly) and (path := sqlite_path(url)) is not None and not Path(path).exists():
         raise StoreError(

@@ -52,7 +52,7 @@ class Change:
     state: CustomerState | None
     """The customer's state after it; None only in a transaction of a store that carries working
     states (`Store.carries_working`) whose working state the step changed in place: it stands for
-    the state after (the SQL stores make its public state where they write it: sql.py)."""
+    the state after (the SQL stores make its public state where they write it: sql_writing.py)."""
     ledger: Sequence[LedgerEntry] = ()
     """The ledger entries it added, in order."""
     event: str | None = None
@@ -182,7 +182,7 @@ class Store(ABC):
     """Whether the store holds its customers' working states (state/working.py) and the service
     decides their events on them in place (`Stream.step`, `CustomerTransaction.working`), building
     a public `CustomerState` only where one is read or written. `RunMemoryStore` and the SQL stores
-    do (sql.py: the public state made at each event's commit, or once per customer at a group's);
+    do (sql_writing.py: the public state made at each event's commit, or once per customer at a group's);
     `MemoryStore` holds public states."""
 
     @abstractmethod

@@ -17,7 +17,7 @@ for ordinary customers. `size=0` holds nothing.
 
 What a transaction rolled back wrote must not stay held: the SQL store puts a state here only once
 its write is committed (a group's states once the group commits), never what a transaction or group
-rolled back wrote (sql.py, batch.py).
+rolled back wrote (sql_writing.py, batch.py).
 
 **Working states.** With a held state the cache may hold the customer's working state
 (state/working.py) that stands for it, so that the customer's next event is decided on it in place

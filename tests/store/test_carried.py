@@ -1,6 +1,7 @@
-"""The SQL stores carrying working states (`?working=1`, sql.py `carries_working`): the service decides
-a customer's new events in place on the working state the store holds (`Stream.step`), and the store
-makes the public state where it writes it (each event's commit, or once per customer at a group's).
+"""The SQL stores carrying working states (`?working=1`, sql_writing.py `carries_working`): the service
+decides a customer's new events in place on the working state the store holds (`Stream.step`), and
+the store makes the public state where it writes it (each event's commit, or once per customer at a
+group's).
 
 Differential: the same stream through a store that carries working states and through one that does
 not (every event through `Engine.process` on public states), a transaction per event and in groups

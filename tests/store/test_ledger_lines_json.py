@@ -1,4 +1,4 @@
-"""A ledger entry's `lines` column (sql.py `_lines_json`): written directly, the same text as
+"""A ledger entry's `lines` column (sql_writing.py `_lines_json`): written directly, the same text as
 `json.dumps` writes, and read back as the same line parts."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules_engine.state.customer import LedgerLine
-from rules_engine.store.sql import _lines, _lines_json
+from rules_engine.store.sql import _lines
+from rules_engine.store.sql_writing import _lines_json
 
 points = st.decimals(allow_nan=False, allow_infinity=False, places=None) | st.builds(
     lambda digits, places: Decimal(digits).scaleb(-places), st.integers(-(10**15), 10**15), st.integers(-3, 8)

@@ -31,7 +31,8 @@ from rules_engine.state.customer import CustomerState, PastLine
 from rules_engine.store import open_store
 from rules_engine.store.cache import REPLAY_ELEMENTS, REPLAY_SIZE, Cache
 from rules_engine.store.lists import PARTS, Held, assemble
-from rules_engine.store.sql import _LOAD, SqlStore
+from rules_engine.store.sql import SqlStore
+from rules_engine.store.sql_writing import _LOAD
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = (ROOT / "programs" / "coffee-club.yaml").read_text()

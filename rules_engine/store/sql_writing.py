@@ -1,0 +1,552 @@
+"""The write path the SQLite and PostgreSQL stores share: an event's transaction and a group's,
+and a customer's state written as rows; `SqlStore` (sql.py) adds the reads and the desk's
+operations on top of it.
+
+Separate from sql.py because it is the part every event runs, and the part that holds the
+store's invariants (locks, revisions, what a group stages and writes behind); the reads and the
+occasional operations need none of its detail. The transactions it hands out are in
+sql_transactions.py.
+
+The two stores differ in how they connect, lock and type their columns (sqlite.py, postgres.py); the
+queries here are written once with `?` placeholders, which the PostgreSQL store turns into `%s`.
+
+A customer's state is a summary row in `customers` and a row per element of its long lists in
+`customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed,
+or, inside a group (a replay's batch), stages them, and the group writes each customer's once at its
+commit (batch.py).
+The store object holds the states it read or wrote last (cache.py): under the customer's lock it
+reads the row's `revision` only, and reads the state again only when another transaction (this
+process's or another's) wrote it since. Every write of a state sets a new revision: the one read
+plus one, or, for a customer's first row, a random number from 1 to 2**40, so that a customer
+erased and seen again under the same id does not come back to a revision another process holds a
+state of.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
+from rules_engine.state.working import Working
+from rules_engine.store.base import Change, CustomerTransaction, Spending, Store
+from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
+from rules_engine.store.batch import Batch
+from rules_engine.store.cache import Cache
+from rules_engine.store.lists import PARTS, Held, Plan, body, held, own, owned, plan, read, summary, whole
+from rules_engine.store.migrations import Dialect, pending
+from rules_engine.store.outcomes import pack
+from rules_engine.store.sql_transactions import CLAIM, Locked, Staged
+
+_INSERT_LEDGER = (
+    "INSERT INTO ledger (program, customer, event, rule, kind, points, lot, at, version, rule_hash, lines)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CODE = "INSERT INTO referral_codes (program, code, customer) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_ADD_STOCK = (
+    "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, ?)"
+    " ON CONFLICT (program, item) DO UPDATE SET redeemed = catalog_stock.redeemed + excluded.redeemed"
+)
+
+RETRY_HINT = (
+    "nothing of the event in progress was written; retry it when the database answers again "
+    "(a redelivered event is never applied twice)"
+)
+"""The advice for a failure that may pass: a lost connection, a lock held too long."""
+
+
+_LOAD = (
+    "SELECT '', 0, state, revision FROM customers WHERE program = ? AND customer = ?"
+    " UNION ALL SELECT part, pos, body, NULL FROM customer_lists WHERE program = ? AND customer = ?"
+    " ORDER BY 1, 2"
+)
+"""A customer's summary (first: its part is '') and list rows in order, in one statement: one
+snapshot of the database, also without a transaction."""
+
+
+class SqlWriting(Store):
+    """What an SQL store writes and how (the module's docstring); `SqlStore` (sql.py) is the store."""
+
+    dialect: Dialect
+    carries_working = False
+    """With `?working=1` (`open_store(..., working=True)`): the service decides a customer's new
+    events on their working state in place (base.py), held by the cache with the state it stands
+    for (cache.py) and staged by a group (batch.py); its public state is made where it is written,
+    at each event's commit, or once per customer at a group's. Off by default: measured, it costs
+    more than it saves (bench/README.md, "SQL stores carrying working states"): making a working
+    state from a state (`Working.of`: 0.1 ms after 15 purchases, 10 ms after a year of 1,000) and
+    its public state after a step (~110 µs after 15 purchases, ~360 µs after 1,000) cost more than
+    the step saves against `Engine.process` (~140-150 µs), unless the same customers' events come
+    many to a batch and the customers stay held."""
+    _batch: Batch | None = None
+    """In a group (`group`): what its events staged, written behind at its commit (batch.py)."""
+    _cache: Cache
+    """The states this store object read or wrote last (cache.py); set by the constructor: only
+    committed states, never a group's before it commits."""
+    batch_elements: int = BATCH_ELEMENTS
+    """A group's budget of list elements staged before it writes its batch out early (batch.py);
+    set by the constructor (`batch_elements=N`)."""
+    early_writes: int = 0
+    """How many times a group wrote its batch out early, over its budget (not at a read it could
+    not answer): to see that the budget is honoured."""
+    optimistic: bool = False
+    """A group reads without the write lock and takes it only to write, first checking that
+    nothing it read has changed since (`_lock_unchanged`): for a replay's worker that owns its
+    customers (`loyalty run --workers`) on SQLite, whose write lock is the whole database's, so
+    that workers decide their batches at once and take turns only to write them."""
+
+    # -- what each database does its own way ----------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement in the current transaction (or on its own); the rows it returns."""
+
+    @abstractmethod
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row of parameters, in the current transaction."""
+
+    @abstractmethod
+    def _begin(self) -> None:
+        """Start a transaction that holds the write lock the store relies on."""
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    @abstractmethod
+    def _lock_customer(self, customer: str) -> int | None:
+        """Lock the customer until the transaction ends; their row's revision, None if new."""
+
+    @abstractmethod
+    def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending: ...
+
+    @abstractmethod
+    def _add_spending(self, spent: Sequence[tuple[str, str, Decimal]]) -> None: ...
+
+    @abstractmethod
+    def _points(self, value: Decimal) -> Any:
+        """A points value as the database column takes it."""
+
+    @abstractmethod
+    def _time(self, value: dt.datetime) -> Any:
+        """A moment as the database column takes it."""
+
+    @abstractmethod
+    def _read_points(self, value: Any) -> Decimal: ...
+
+    @abstractmethod
+    def _read_time(self, value: Any) -> dt.datetime: ...
+
+    @abstractmethod
+    def _tables(self) -> set[str]:
+        """The names of the tables in the database (its current schema)."""
+
+    def _serialize_migrations(self) -> None:
+        """Make processes that open the same database at once migrate one at a time (the write
+        lock of `_begin` does it where it locks the whole database)."""
+
+    def _migrate(self) -> None:
+        """Apply the migrations the database lacks, in one transaction (migrations.py)."""
+        self._begin()
+        try:
+            self._serialize_migrations()
+            tables = self._tables()
+            applied = 0
+            if "schema_migrations" in tables:
+                applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+            todo = pending(applied, tables, self.url)
+            if todo and "schema_migrations" not in tables:
+                self._execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
+                )
+            for migration in todo:
+                for statement in migration.statements(self.dialect):
+                    self._execute(statement)
+                self._execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                    (migration.version, migration.description),
+                )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _failed(self, problem: Exception) -> StoreError:
+        """A database error as people read it: the store, what the driver said, what to do."""
+        said = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+        return StoreError(
+            [
+                Diagnostic(
+                    "RE605",
+                    f"{self.url}: the database failed: {said}",
+                    hint=self._advice(problem) or RETRY_HINT,
+                )
+            ]
+        )
+
+    def _advice(self, problem: Exception) -> str | None:
+        """What to do about a failure that retrying alone will not mend (a damaged file, a full
+        disk), from the driver's own error codes; None when a retry is the advice."""
+        return None
+
+    # -- the store ------------------------------------------------------------------------------
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction for the events inside, written behind (batch.py): what each event
+        changes is staged and written when the block ends, all of it or, on an exception, none."""
+        if self._batch is not None:  # already in one: the outer group commits
+            yield
+            return
+        if not self.optimistic:
+            self._begin()
+        batch = Batch(
+            max(self.batch_elements, 0), locked=not self.optimistic
+        )  # 0: written out event by event
+        self._batch = batch
+        try:
+            yield
+            self._flush(final=True)
+            self._batch = None
+            self._commit()
+        except BaseException:
+            self._batch = None
+            self._rollback()  # nothing of the group held: the cache has only committed states
+            raise
+        for customer, written in batch.released.items():  # committed: held from now on (the latest last)
+            self._cache.put(customer, written)  # written early, let go: no working state stands for it
+        for customer, base in batch.bases.items():
+            if base is not None:
+                self._cache.put(customer, base, batch.workings.get(customer))
+
+    @contextmanager
+    def transaction(self, customer: str) -> Iterator[CustomerTransaction]:
+        if self._batch is not None:
+            staged = Staged(self, customer, self._batch)
+            try:
+                yield staged
+            except BaseException:
+                staged.failed()
+                raise
+            if staged.change is not None:
+                self._batch.stage(customer, staged.change, staged.claims, staged.carried)
+                if self._batch.full:
+                    self.early_writes += 1
+                    self._flush(let_go=True)
+            return
+        self._begin()
+        try:
+            locked = Locked(self, customer, self._hold(customer, self._lock_customer(customer)))
+            yield locked
+            if locked.change is None:
+                self._rollback()
+            else:
+                written = self._write(customer, locked.change, locked.held, locked.carried)
+                self._commit()
+                # Held once committed, not before; with the working state the step changed, which
+                # stands for it (a change with a state of its own leaves none: made again from it).
+                carried = locked.carried if locked.change.state is None else None
+                self._cache.put(customer, written, carried)
+        except BaseException:
+            self._rollback()  # a working state handed out (`Locked.working`) is not given back
+            raise
+
+    def _seen(self, customer: str, batch: Batch) -> None:
+        """Lock a customer the group has not seen yet, and take their state as the database holds
+        it (held by the cache, or read) as the batch's base."""
+        if customer in batch.bases:
+            return
+        revision = self._lock_customer(customer)
+        if not batch.locked:
+            batch.revisions[customer] = revision
+        kept = None
+        if revision:
+            kept = self._cache.get(customer, revision)
+            if kept is None:
+                kept = self._load(customer)
+        batch.bases[customer] = kept
+
+    def _flush(self, *, final: bool = False, let_go: bool = False) -> None:
+        """Write what the group's batch staged, in the group's transaction (batch.py). `final`:
+        at the commit; otherwise the batch goes on. `let_go`: between two events (the batch grew
+        past its bound), it also lets go of the states it held (read again from the database if
+        seen again) unless they are few."""
+        batch = self._batch
+        if batch is None:
+            return
+        if batch.broken is not None:
+            raise StoreError([Diagnostic("RE605", f"{self.url}: {batch.broken}", hint=RETRY_HINT)])
+        if not batch.locked:
+            self._lock_unchanged(batch)
+        rows = _Rows()
+        for customer, staged in batch.states.items():
+            # A working state's public state made here, once per customer and batch (batch.py).
+            state = staged.public() if isinstance(staged, Working) else staged
+            batch.bases[customer] = self._state_rows(customer, state, batch.bases.get(customer), rows)
+        self._write_rows(rows)
+        program = self.program
+        if batch.events:
+            self._execute_many(
+                "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
+                " VALUES (?, ?, ?, '', ?, ?, ?)",
+                [
+                    (program, customer, event, pack(kept.outcome), kept.digest, self._at(kept.at))
+                    for (customer, event), kept in batch.events.items()
+                ],
+            )
+        if batch.ledger:
+            ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
+            self._execute_many(_INSERT_LEDGER, ledger)
+        if batch.spent:
+            self._add_spending([(rule, period, points) for (rule, period), points in batch.spent.items()])
+        if batch.codes:
+            self._execute_many(
+                _INSERT_CODE, [(program, code, customer) for code, customer in batch.codes.items()]
+            )
+        if batch.taken:
+            self._execute_many(_ADD_STOCK, [(program, item, count) for item, count in batch.taken.items()])
+        if batch.claims:
+            self._execute_many(
+                CLAIM,
+                [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
+            )
+        batch.written()
+        if let_go:
+            let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
+        if final or let_go:
+            self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
+        if let_go:  # read again (and locked again, a no-op) if seen again; held once committed
+            batch.release(self._cache.budget if self._cache.size > 0 else 0)
+
+    def _lock_unchanged(self, batch: Batch) -> None:
+        """Take an optimistic group's write lock, then check that what its batch read is what the
+        database holds: its customers' revisions, budget spending, stock, unclaimed bulk codes.
+        Another process wrote some of it (a worker giving a referrer their reward): StoreError,
+        and the batch is rolled back (a replay does it again, an event per transaction)."""
+        self._begin()
+        batch.locked = True
+        changed = [c for c, revision in batch.revisions.items() if self._lock_customer(c) != revision]
+        if batch.spending:
+            now = self._lock_budgets(list(batch.spending))
+            changed += [
+                f"the budget of {rule} ({period})"
+                for (rule, period), points in batch.spending.items()
+                if Decimal(now[rule][period]) != points
+            ]
+        if batch.stock:
+            counted = self._lock_stock(list(batch.stock))
+            changed += [
+                f"the stock of {item}" for item, count in batch.stock.items() if counted[item] != count
+            ]
+        for code in batch.claims:
+            rows = self._execute(
+                "SELECT customer FROM coupon_codes WHERE program = ? AND code = ?", (self.program, code)
+            )
+            if rows and rows[0][0] is not None:
+                changed.append(f"the code {code}")
+        if changed:
+            raise StoreError(
+                [
+                    Diagnostic(
+                        "RE605",
+                        f"{self.url}: another process wrote what the batch read ({', '.join(changed[:3])})",
+                        hint=RETRY_HINT,
+                    )
+                ]
+            )
+
+    def _release_unwritten(self, customers: list[str]) -> None:
+        """Customers the group locked but gave no state (their events all failed or changed
+        nothing): undo what locking them wrote, if anything (PostgreSQL's placeholder row)."""
+
+    def _at(self, at: dt.datetime | None) -> Any:
+        return None if at is None else self._time(at)
+
+    # -- states: a summary row and list rows (lists.py), held while the revision stays ----------
+    def _keep(self, customer: str, state: Held) -> None:
+        self._cache.put(customer, state)
+
+    def _hold(self, customer: str, revision: int | None) -> Held | None:
+        """The customer's state at this revision of their row: held, or read (and then held)."""
+        if not revision:
+            return None
+        kept = self._cache.get(customer, revision)
+        if kept is None:
+            kept = self._load(customer)
+            if kept is not None:
+                self._keep(customer, kept)
+        return kept
+
+    def _load(self, customer: str) -> Held | None:
+        """The customer's state read from the database (summary and list rows, one statement)."""
+        rows = self._execute(_LOAD, (self.program, customer, self.program, customer))
+        if not rows or rows[0][0] != "" or not rows[0][3]:
+            return None
+        bodies: dict[str, list[str]] = {part: [] for part in PARTS}
+        positions: dict[str, list[int]] = {part: [] for part in PARTS}
+        for part, pos, text, _ in rows[1:]:
+            if part in bodies:
+                bodies[part].append(text)
+                positions[part].append(int(pos))
+        return read(int(rows[0][3]), rows[0][2], bodies, positions)
+
+    def _write(
+        self, customer: str, change: Change, base: Held | None, working: Working | None = None
+    ) -> Held:
+        """Write the change: the state (`_write_state`; a change without one: the public state of
+        the `working` state the step changed), the event, ledger, budgets …; the state as now held."""
+        state = change.state
+        if state is None:
+            assert working is not None, "a change without a state needs the transaction's working state"
+            state = working.public()
+        written = self._write_state(customer, state, base)
+        self._write_rest(customer, change)
+        return written
+
+    def _write_state(self, customer: str, state: CustomerState, base: Held | None) -> Held:
+        """Write the state as its summary and the list rows that differ from `base` (the state as
+        the database holds it in this transaction; None for a customer without a state); the state
+        as now held."""
+        rows = _Rows()
+        written = self._state_rows(customer, state, base, rows)
+        self._write_rows(rows)
+        return written
+
+    def _state_rows(self, customer: str, state: CustomerState, base: Held | None, rows: _Rows) -> Held:
+        """The rows that write the state over `base` (`_write_state`), added to `rows`; the state
+        as held once they are written."""
+        revision = base.revision + 1 if base is not None else secrets.randbelow(1 << 40) + 1
+        program = self.program
+        rows.summaries.append((program, customer, summary(state), revision))
+        positions: dict[str, Sequence[int]] = {}
+        apart: list[str] = []  # lists not on the base's storage: given one of their own (lists.own)
+        for part in PARTS:
+            new = getattr(state, part)
+            edits = None if base is None else plan(base.elements[part], base.positions[part], new)
+            if edits is None:
+                if base is not None and base.elements[part]:
+                    rows.cleared.append((program, customer, part))
+                places = whole(new)
+                edits = Plan([], [], list(zip(places, new, strict=True)), places)
+            if edits.moved:
+                positions[part] = edits.positions
+            else:
+                positions[part] = own(edits.positions, fresh=True)
+                apart.append(part)
+            rows.deleted += [(program, customer, part, pos) for pos in edits.deleted]
+            rows.updated += [(body(part, x), program, customer, part, pos) for pos, x in edits.updated]
+            rows.inserted += [(program, customer, part, pos, body(part, x)) for pos, x in edits.inserted]
+        return held(revision, owned(state, apart), positions)
+
+    def _write_rows(self, rows: _Rows) -> None:
+        if rows.summaries:
+            self._execute_many(
+                "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (program, customer)"
+                " DO UPDATE SET state = excluded.state, revision = excluded.revision",
+                rows.summaries,
+            )
+        if rows.cleared:
+            self._execute_many(
+                "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ?", rows.cleared
+            )
+        if rows.deleted:
+            self._execute_many(
+                "DELETE FROM customer_lists WHERE program = ? AND customer = ? AND part = ? AND pos = ?",
+                rows.deleted,
+            )
+        if rows.updated:
+            self._execute_many(
+                "UPDATE customer_lists SET body = ?"
+                " WHERE program = ? AND customer = ? AND part = ? AND pos = ?",
+                rows.updated,
+            )
+        if rows.inserted:
+            self._execute_many(
+                "INSERT INTO customer_lists (program, customer, part, pos, body) VALUES (?, ?, ?, ?, ?)",
+                rows.inserted,
+            )
+
+    def _write_rest(self, customer: str, change: Change) -> None:
+        program = self.program
+        if change.event is not None and change.outcome is not None:
+            self._execute(
+                "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
+                " VALUES (?, ?, ?, '', ?, ?, ?)",
+                (program, customer, change.event, pack(change.outcome), change.digest, self._at(change.at)),
+            )
+        if change.ledger:
+            self._execute_many(_INSERT_LEDGER, [self._ledger_row(customer, entry) for entry in change.ledger])
+        if change.spent:
+            self._add_spending(change.spent)
+        if change.referral_code is not None:
+            self._execute(_INSERT_CODE, (program, change.referral_code, customer))
+        for item, count in change.taken:
+            self._execute(_ADD_STOCK, (program, item, count))
+
+    def _ledger_row(self, customer: str, entry: LedgerEntry) -> tuple[Any, ...]:
+        return (
+            self.program,
+            customer,
+            entry.event,
+            entry.rule,
+            entry.kind,
+            self._points(entry.points),
+            entry.lot,
+            self._time(entry.at),
+            entry.version,
+            entry.rule_hash,
+            _lines_json(entry.lines),
+        )
+
+    def _lock_stock(self, items: Sequence[str]) -> dict[str, int]:
+        """The items' redemption counts, their rows locked until the transaction ends (in sorted
+        order, after the customer and the budgets: no two transactions wait for each other in a
+        circle). SQLite's `BEGIN IMMEDIATE` holds the whole database already."""
+        counted: dict[str, int] = {}
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        for item in sorted(set(items)):
+            self._execute(
+                "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                (self.program, item),
+            )
+            rows = self._execute(
+                f"SELECT redeemed FROM catalog_stock WHERE program = ? AND item = ?{lock}",
+                (self.program, item),
+            )
+            counted[item] = int(rows[0][0])
+        return counted
+
+
+class _Rows:
+    """The rows that write states (`SqlStore._state_rows`), one `executemany` per kind."""
+
+    def __init__(self) -> None:
+        self.summaries: list[tuple[str, str, str, int]] = []
+        self.cleared: list[tuple[str, str, str]] = []
+        self.deleted: list[tuple[str, str, str, int]] = []
+        self.updated: list[tuple[str, str, str, str, int]] = []
+        self.inserted: list[tuple[str, str, str, int, str]] = []
+
+
+def _lines_json(lines: Sequence[LedgerLine]) -> str | None:
+    """A ledger entry's line parts as the `lines` column holds them: JSON, points as decimal text,
+    as `json.dumps` writes the list of `{"line": …, "points": "…"}` (with its spaces): written
+    here directly, as a line index is an int and a decimal's text needs no escaping (one
+    `json.dumps` was ~60 % of making an entry's row)."""
+    if not lines:
+        return None
+    parts = []
+    for part in lines:
+        line = part.line
+        if type(line) is not int:  # not written as JSON writes an int: let json say how
+            return json.dumps([{"line": p.line, "points": str(p.points)} for p in lines])
+        parts.append(f'{{"line": {line}, "points": "{part.points}"}}')
+    return f"[{', '.join(parts)}]"
