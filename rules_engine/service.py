@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rules_engine import service_desk as desk
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine import processed
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
@@ -51,10 +52,10 @@ from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
-from rules_engine.tools.adjustments import Adjustment, apply_adjustment
+from rules_engine.tools.adjustments import Adjustment
 from rules_engine.tools.coupon_codes import normalized
 from rules_engine.tools.erasure import Erasure, anonymised, new_pseudonym, renamer
-from rules_engine.tools.voids import Void, apply_void
+from rules_engine.tools.voids import Void
 
 DEFAULT_HORIZON = dt.timedelta(days=1)
 """How far ahead of the reference an event (or `advance`) may be dated."""
@@ -405,33 +406,7 @@ class Loyalty:
                 something else; nothing written.
             StoreError: RE606 the store has never seen the customer.
         """
-        customer = adjustment.customer
-        digest = adjustment.digest()
-        with self.store.transaction(customer) as transaction:
-            stored = transaction.event(adjustment.id)
-            if stored is not None:
-                if stored.digest != digest:
-                    message = f"adjustment {adjustment.id}: the id was used before for something else"
-                    raise EventError([Diagnostic("RE443", message, hint="give every adjustment its own id")])
-                return Adjustment.model_validate_json(stored.outcome), True
-            before = transaction.state()
-            if before is None:
-                raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
-            passed, _, expired = self.engine.advance(before, adjustment.at)
-            program = self.engine.program
-            asked = adjustment.model_copy(update={"version": program.version})
-            after, applied = apply_adjustment(passed, asked, expire_after=program.points.expire_after)
-            transaction.save(
-                Change(
-                    state=after,
-                    ledger=[*expired, *applied.entries],
-                    event=adjustment.id,
-                    outcome=applied.model_dump_json(),
-                    digest=digest,
-                    at=adjustment.at,
-                )
-            )
-        return applied, False
+        return desk.adjust(self.engine, self.store, adjustment)
 
     def void(self, void: Void) -> tuple[Void, bool]:
         """Undo what one applied event did (tools/voids.py), in one transaction, exactly once by
@@ -444,88 +419,7 @@ class Loyalty:
                 nothing written.
             StoreError: RE606 the store has never seen the customer; RE447 no such event of theirs.
         """
-        customer = void.customer
-        digest = void.digest()
-        with self.store.transaction(customer) as transaction:
-            stored = transaction.event(void.id)
-            if stored is not None:
-                if stored.digest != digest:
-                    message = f"void {void.id}: the id was used before for something else"
-                    raise EventError([Diagnostic("RE443", message, hint="give every void its own id")])
-                return Void.model_validate_json(stored.outcome), True
-            before = transaction.state()
-            if before is None:
-                raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {self.store.url}")])
-            target = transaction.event(void.voided)
-            data = json.loads(target.outcome) if target is not None else None
-            if target is None or data is None or "effects" not in data:
-                what = "an adjustment or a void" if data is not None else "no event"
-                raise StoreError(
-                    [
-                        Diagnostic(
-                            "RE447",
-                            f"void {void.id}: customer {customer!r} has {what} with id "
-                            f"{void.voided!r} to void",
-                            hint="name an event the customer's ledger or history shows; an adjustment is "
-                            "undone by another adjustment",
-                            path=("event",),
-                        )
-                    ]
-                )
-            original = Outcome.model_validate({**data, "state": before})
-            ids = before.processed
-            if void.voided not in ids:  # the state remembers the latest 1,000 ids only
-                message = (
-                    f"void {void.id}: event {void.voided} cannot be voided: too many events came after it "
-                    "to tell which of them depend on it"
-                )
-                raise EventError([Diagnostic("RE446", message, hint="adjust the points by hand instead")])
-            position = ids.index(void.voided) + 1
-            later = []
-            for name in ids[position:]:
-                row = transaction.event(name)
-                if row is not None:
-                    later.append((name, json.loads(row.outcome)))
-            earlier_change = None
-            changes = original.effects.tier_changes
-            if changes and changes[0].old is not None:
-                for name in reversed(ids[: max(0, position - 1)]):
-                    row = transaction.event(name)
-                    if row is None:
-                        continue
-                    kept = json.loads(row.outcome).get("effects", {}).get("tier_changes") or []
-                    if kept and kept[-1].get("new") == changes[0].old:
-                        earlier_change = row.at
-                        break
-            ledger = [row.entry for row in self.store.ledger(customer=customer)]
-            passed, _, expired = self.engine.advance(before, void.at)
-            program = self.engine.program
-            asked = void.model_copy(update={"version": program.version})
-            after, applied = apply_void(
-                passed,
-                asked,
-                original,
-                later,
-                ledger,
-                program,
-                event_at=target.at,
-                tier_since=earlier_change,
-            )
-            restored = _items_redeemed(original)
-            if restored:
-                applied = applied.model_copy(update={"stock_restored": restored})
-            transaction.save(
-                Change(
-                    state=after,
-                    ledger=[*expired, *applied.entries],
-                    event=void.id,
-                    outcome=applied.model_dump_json(),
-                    digest=digest,
-                    at=void.at,
-                    taken=[(item, -1) for item in restored],
-                )
-            )
-        return applied, False
+        return desk.void(self.engine, self.store, void)
 
     def erase(self, customer: str, *, operator: str, at: dt.datetime) -> Erasure:
         """Erase a customer's personal data, keeping an anonymised ledger and their open points
@@ -606,12 +500,6 @@ def _opening(before: CustomerState | None, after: CustomerState) -> list[LedgerE
                 )
             )
     return entries
-
-
-def _items_redeemed(outcome: Outcome) -> list[str]:
-    """The catalog items a redemption's outcome took (its `catalog:<item>` trace): what voiding it
-    gives back to their stock."""
-    return [t.rule.removeprefix("catalog:") for t in outcome.trace if t.kind == "catalog" and t.fired]
 
 
 def _reused(event: AnyEvent, stored: StoredEvent) -> Diagnostic:
