@@ -147,7 +147,7 @@ class Counted:
     """What one acknowledged line added to a replay's totals: the differences of the running
     counts (in the order of `Replay`'s fields: applied, duplicates, problems, warnings, issued,
     redeemed, expired, reversed) and the points each customer it named earned. A worker of
-    `replay_workers` sends these to the parent, which adds them up in file order (`Replay.add`)."""
+    `replay_worker` sends these to the parent, which adds them up in file order (`Replay.add`)."""
 
     number: int
     counts: tuple[Any, ...]
@@ -236,7 +236,7 @@ def replay_numbered(
     on_counted: OnCounted | None = None,
 ) -> Replay:
     """`replay_lines` over lines that carry their own numbers (in increasing order, not
-    necessarily consecutive: a worker of `replay_workers` gets the lines of its customers). `idle`,
+    necessarily consecutive: a worker of `replay_worker` gets the lines of its customers). `idle`,
     asked before each line after a batch's first, says that the next line is not there yet: the
     batch then ends and commits rather than holding the lines it has, unacknowledged, while it
     waits (a worker whose parent waits for those acknowledgements). `on_counted` is told what each

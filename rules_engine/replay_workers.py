@@ -20,13 +20,13 @@ on (and at most `_WINDOW_BYTES` of them), so a slow or stalled worker holds the 
 than making it buffer the stream; it holds no state per customer beyond the run's points tally,
 which moves to disk as it grows (`tally.CustomerTally`).
 
-What crosses customers is kept as one process has it where the parent can: the horizon (RE441)
-of a line is measured from the latest time of the lines before it that it let through, which the
-parent gives each line (`_Horizon`), not from the store, where other workers' lines are both missing
-(not committed yet) and ahead (committed early); and a line whose referrer the store did not know
-(RE607) is delivered once more, as a redelivery, once every line before it is done (`_Parent._again`),
-so the referrer gets their reward if a line before named them. Budgets and stock go to the worker
-that gets there first (docs/cli.md).
+What crosses customers is kept as one process has it where the parent can: the horizon (RE441) of a
+line is measured from the latest time of the lines before it that it let through, which the parent
+gives each line (`_Horizon`, replay_worker.py), not from the store, where other workers' lines are
+both missing (not committed yet) and ahead (committed early); and a line whose referrer the store
+did not know (RE607) is delivered once more, as a redelivery, once every line before it is done
+(`_Parent._again`), so the referrer gets their reward if a line before named them. Budgets and
+stock go to the worker that gets there first (docs/cli.md).
 
 Stopping: `stop()` (Ctrl-C) stops the parent reading and every worker after the line in progress
 (each commits the batch it has taken). A worker's store failure at line F stops the workers from
@@ -44,35 +44,25 @@ inherit the compiled program: milliseconds), else by `spawn`, loading the progra
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import json
 import multiprocessing
 import os
 import pickle
-import queue
-import signal
 import sys
 import threading
-import traceback
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from typing import Any
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import Diagnostic, StoreError
-from rules_engine.replay import Counted, OnProblem, Replay, replay_numbered
-from rules_engine.service import Decided, Loyalty
-from rules_engine.store.sql import SqlStore
-
-Render = Callable[[int, Decided, bool], "str | None"]
-"""What a worker makes of an outcome to print: (line number, what was decided, duplicate) → a line
-of text, or None for nothing (module-level, so that it can be sent to a spawned worker); given the
-engine's `Result`, it builds the `Outcome` only if it needs one (`outcome_text`: for --json)."""
+from rules_engine.errors import Diagnostic
+from rules_engine.replay import OnProblem, Replay
+from rules_engine.replay_worker import WorkerSpec, _Said, _work
 
 _CHUNK = 64
 """Lines the parent sends a worker at a time (fewer when it is about to wait)."""
@@ -81,32 +71,6 @@ _WINDOW_BYTES = 64 * 1024 * 1024
 """At most this many bytes of lines sent and not yet handed on (besides the line count)."""
 
 _NO_LIMIT = 2**62
-_POLL = 1.0
-"""Seconds between a waiting worker's checks that its parent is alive (where no signal says so)."""
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """What a worker needs to replay its lines: the engine (inherited when forked; `load_engine`
-    builds it in a spawned worker), the store's URL (each worker opens its own), the service's
-    horizon settings, the batch size and how outcomes are rendered (None: none are built)."""
-
-    load_engine: Callable[[], Engine]
-    db: str
-    open_store: Callable[[str, str], Any]
-    """(url, program) → the worker's store (the caller's `open_store` with its options)."""
-    horizon: Any
-    now: Any
-    batch: int
-    name: str
-    render: Render | None
-    latest: dt.datetime | None = None
-    """The store's latest event time when the run began: where the horizon starts from (`_Horizon`)."""
-
-    @property
-    def guarded(self) -> bool:
-        """Whether lines are checked against a horizon measured from the events (no `now`)."""
-        return self.horizon is not None and self.now is None
 
 
 def route(raw: bytes | None, number: int, workers: int) -> int:
@@ -138,49 +102,6 @@ def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetim
 def owner(customer: str, workers: int) -> int:
     """The worker that owns a customer: the same in every run and every process."""
     return zlib.crc32(customer.encode("utf-8", "surrogatepass")) % workers
-
-
-class _Duplicate(str):
-    """The text of an outcome of an event processed before (`line N: … already processed`)."""
-
-    __slots__ = ()
-
-
-UNKNOWN_REFERRER = "RE607"
-
-
-@dataclass
-class _Said:
-    """One line acknowledged by a worker: what to tell, in order (text to print, problems), and
-    what it counted; `worker`: which worker said it."""
-
-    told: tuple[str | Diagnostic, ...]
-    counted: Counted
-    worker: int = -1
-    again: bool = False
-    """The line was delivered again (`_Parent._again`)."""
-
-    @property
-    def unknown_referrer(self) -> bool:
-        return any(isinstance(item, Diagnostic) and item.code == UNKNOWN_REFERRER for item in self.told)
-
-    def with_referrer(self, again: _Said) -> _Said:
-        """This line's acknowledgement with the referrer's reward its redelivery gave (`again`):
-        without the warning that the referrer was unknown, nor the redelivery's own duplicate."""
-        if again.unknown_referrer:  # unknown still: no customer of the store had the code before
-            return replace(self, again=True)
-        told = [i for i in self.told if not (isinstance(i, Diagnostic) and i.code == UNKNOWN_REFERRER)]
-        warned = len(self.told) - len(told)
-        told += [item for item in again.told if not isinstance(item, _Duplicate)]
-        counts = [a + b for a, b in zip(self.counted.counts, again.counted.counts, strict=True)]
-        counts[_DUPLICATES] -= 1
-        counts[_WARNINGS] -= warned
-        counted = Counted(self.counted.number, tuple(counts), self.counted.earned + again.counted.earned)
-        return replace(self, told=tuple(told), counted=counted, again=True)
-
-
-_DUPLICATES, _WARNINGS = 1, 3
-"""Where `Counted.counts` has the duplicates and the warnings (replay._COUNTS)."""
 
 
 @dataclass
@@ -297,7 +218,7 @@ class _Parent:
         self.horizon: dt.timedelta | None = spec.horizon
         self.latest: dt.datetime | None = spec.latest
         """The horizon's reference for the next line: the latest time of the events before it
-        that the horizon let through (`_Horizon`)."""
+        that the horizon let through (`replay_worker._Horizon`)."""
 
     def run(self, numbered: Iterable[tuple[int, bytes | None]]) -> Replay:
         count = self.pool.count
@@ -486,135 +407,3 @@ class _Parent:
         result.points.commit()
         if self.on_line is not None:
             self.on_line(said.counted.number)
-
-
-def _work(
-    spec: WorkerSpec,
-    engine: Engine | None,
-    index: int,
-    inbox: Any,
-    outbox: Any,
-    limit: Any,
-    parent: int,
-) -> None:
-    """A worker process: replay the lines the parent sends, acknowledging them once committed."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with(parent)
-    try:
-        _replay_owned(spec, engine, index, inbox, outbox, limit, parent)
-    except BaseException:
-        outbox.send(("crashed", index, traceback.format_exc(limit=-3).strip().splitlines()[-1]))
-        raise SystemExit(1) from None
-
-
-def _die_with(parent: int) -> None:
-    """Be killed with the parent (Linux), so that a kill -9 of `loyalty run` leaves no worker."""
-    if sys.platform == "linux":
-        with contextlib.suppress(Exception):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before that
-        os._exit(1)
-
-
-def _replay_owned(
-    spec: WorkerSpec, engine: Engine | None, index: int, inbox: Any, outbox: Any, limit: Any, parent: int
-) -> None:
-    engine = engine if engine is not None else spec.load_engine()
-    said: list[_Said] = []
-    told: list[str | Diagnostic] = []
-    pending: deque[tuple[int, bytes | None, dt.datetime | None]] = deque()
-    reference: list[dt.datetime | None] = [None]
-
-    def send() -> None:
-        if said:
-            outbox.send(("said", index, list(said)))
-            said.clear()
-
-    def lines() -> Iterator[tuple[int, bytes | None]]:
-        while True:
-            send()
-            if not pending:
-                chunk = _get(inbox, parent)
-                if chunk is None:
-                    return
-                pending.extend(chunk)
-            number, raw, reference[0] = pending.popleft()
-            if number >= limit.value:
-                return
-            yield number, raw
-
-    def idle() -> bool:
-        return not pending and inbox.empty()
-
-    render = spec.render
-
-    def on_decided(number: int, decided: Decided, duplicate: bool) -> None:
-        if render is not None:
-            text = render(number, decided, duplicate)
-            if text is not None:
-                told.append(_Duplicate(text) if duplicate else text)
-
-    def on_counted(counted: Counted) -> None:
-        said.append(_Said(tuple(told), counted))
-        told.clear()
-
-    try:
-        store = spec.open_store(spec.db, engine.program.program)
-    except StoreError as error:
-        outbox.send(("done", index, (None, error.diagnostics[0])))
-        return
-    if isinstance(store, SqlStore) and store.dialect == "sqlite":
-        store.optimistic = True  # its customers are its own: read without the lock, check, write
-    try:
-        loyalty = (
-            _Horizon(engine, store, horizon=spec.horizon, now=None, given=reference)
-            if spec.guarded
-            else Loyalty(engine, store, horizon=spec.horizon, now=spec.now)
-        )
-        result = replay_numbered(
-            loyalty,
-            spec.name,
-            lines(),
-            on_decided=on_decided if render is not None else None,
-            on_problem=told.append,
-            batch=spec.batch,
-            idle=idle,
-            on_counted=on_counted,
-        )
-    finally:
-        store.close()
-    send()
-    failure = None if result.failure is None else (result.line, result.failure)
-    outbox.send(("done", index, failure))
-
-
-class _Horizon(Loyalty):
-    """A worker's service, whose horizon is measured from the reference the parent gave the line
-    in progress: the latest time of the events before it in the file that the horizon let through,
-    or of the store's when the run began. With one process that is the store's latest event; a
-    worker's store holds only some of those (the other workers' are not all committed yet) and some
-    of later lines, so it cannot be the reference. The moment is shown as the store gives it back."""
-
-    def __init__(self, *args: Any, given: list[dt.datetime | None], **options: Any) -> None:
-        super().__init__(*args, **options)
-        self.given = given
-
-    def reference(self) -> tuple[dt.datetime, str] | None:
-        given = self.given[0]
-        if given is None:
-            return None
-        store = self.store
-        if isinstance(store, SqlStore):
-            given = store.stored_time(given)
-        return given, "the store's latest event"
-
-
-def _get(inbox: Any, parent: int) -> Any:
-    """The next message from the parent, waiting for it; exit if the parent is gone."""
-    while True:
-        try:
-            return inbox.get(timeout=_POLL)
-        except queue.Empty:
-            if os.getppid() != parent:
-                os._exit(1)

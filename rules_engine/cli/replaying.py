@@ -127,7 +127,8 @@ def run(
 
     from rules_engine.engine.evaluator import Engine
     from rules_engine.replay import Replay, bounded_lines, replay_lines
-    from rules_engine.replay_workers import Workers, WorkerSpec
+    from rules_engine.replay_worker import WorkerSpec
+    from rules_engine.replay_workers import Workers
     from rules_engine.service import Loyalty
     from rules_engine.store import open_store
     from rules_engine.store.cache import REPLAY_ELEMENTS, REPLAY_SIZE
