@@ -20,31 +20,24 @@ the same fields set, the field validators of events.py applied (`_aware`, `_know
 tests/engine/test_reader.py checks this against the model on generated valid and broken events.
 
 The reader knows each model's fields by name; a model that gains a field, a validator or a
-layout it does not know is read by pydantic alone (`_shape` returns None for it).
+layout it does not know is read by pydantic alone (`_shape` returns None for it). The checks of
+single values (text, money, quantities, times) are in reader_checks.py; this module holds the
+shapes: which fields each model has, its lines, and the instances built from them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import operator
-import re
 from collections.abc import Callable
 from decimal import Decimal, getcontext
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.engine.events import (
-    EARLIEST,
     KNOWN_TYPES,
-    LATEST,
-    MAX_COUPONS,
-    MAX_EVENT_ID,
     MAX_LINES,
     MONEY_DIGITS,
-    QTY_DIGITS,
     AnyEvent,
     AppOpen,
     Custom,
@@ -57,8 +50,28 @@ from rules_engine.engine.events import (
     Review,
     Signup,
     Survey,
-    fixed_offset,
-    known_zone,
+)
+from rules_engine.engine.reader_checks import (
+    _BAD,
+    _MAX_MONEY,
+    _SMALL,
+    _SURROGATE,
+    _attributes,
+    _coupons,
+    _currency,
+    _custom_type,
+    _date_or_none,
+    _event_id,
+    _fingerprint,
+    _known_type,
+    _money,
+    _quantity,
+    _rating_or_none,
+    _some_text,
+    _text_or_none,
+    _texts,
+    _time,
+    _zone_or_none,
 )
 from rules_engine.engine.trusted import _FAST
 
@@ -69,204 +82,7 @@ if _FAST:  # the slots' own setters (engine/trusted.py checked the layout)
     _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
     _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
-_BAD: Any = object()  # what a check returns for a value it is not sure of (None is a valid value)
-_MISSING: Any = object()
-
-# A lone surrogate is no text pydantic accepts (`string_unicode`); ASCII text has none.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"  # 2026-12-08T10:15:00
-    r"(?:\.[0-9]{1,6})?"  # .5 to .123456
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"  # Z, or an offset of less than a day
-)
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-_CUSTOM_TYPE = re.compile(r"[a-z][a-z0-9_]*")  # Custom.type's pattern
-_ZONES = (dt.timezone, ZoneInfo)
-_MAX_MONEY = 10**MONEY_DIGITS
-_MAX_QTY = 10**QTY_DIGITS
-# Decimal(n) for the small whole numbers most quantities and many prices are (the same value and
-# exponent as Decimal(n)).
-_SMALL = tuple(Decimal(n) for n in range(1024))
-
-
-# -- the checks: the value the model would hold, or _BAD -----------------------------------------
-
-
-def _text(value: Any) -> Any:
-    """`str`: plain text without a lone surrogate."""
-    if type(value) is str and (value.isascii() or _SURROGATE.search(value) is None):
-        return value
-    return _BAD
-
-
-def _text_or_none(value: Any) -> Any:
-    return None if value is None else _text(value)
-
-
-def _some_text(value: Any) -> Any:
-    """`str` with `min_length=1` (`_text`'s checks inline: an event's id and customer)."""
-    if type(value) is str and value and (value.isascii() or _SURROGATE.search(value) is None):
-        return value
-    return _BAD
-
-
-def _event_id(value: Any) -> Any:
-    if (
-        type(value) is str
-        and 0 < len(value) <= MAX_EVENT_ID
-        and (value.isascii() or _SURROGATE.search(value) is None)
-    ):
-        return value
-    return _BAD
-
-
-def _fingerprint(value: Any) -> Any:
-    """`str | None` of 1 to 200 characters (device, payment, household)."""
-    if value is None:
-        return None
-    return value if _text(value) is not _BAD and 0 < len(value) <= 200 else _BAD
-
-
-def _currency(value: Any) -> Any:
-    if value is None:
-        return None
-    return value if type(value) is str and _CURRENCY.fullmatch(value) else _BAD
-
-
-def _attributes(value: Any) -> Any:
-    """`dict[str, Any]`: a new dict with the same keys and values, as pydantic makes."""
-    if type(value) is not dict:
-        return _BAD
-    for key in value:
-        if type(key) is not str or not (key.isascii() or _SURROGATE.search(key) is None):
-            return _BAD
-    return dict(value)
-
-
-def _texts(value: Any, most: int | None = None) -> Any:
-    """`list[str]` (of at most `most`): a new list of the same texts."""
-    if type(value) is not list or (most is not None and len(value) > most):
-        return _BAD
-    for item in value:
-        if _text(item) is _BAD:
-            return _BAD
-    return list(value)
-
-
-def _coupons(value: Any) -> Any:
-    return _texts(value, MAX_COUPONS)
-
-
-def _plain_decimal(value: Decimal, most: int) -> bool:
-    """Whether pydantic keeps `value` as it is under `max_digits=most` and a bound of 0: a number
-    that is neither negative, nor infinite, nor NaN, of at most `most` characters written plainly.
-
-    pydantic counts the digits of the normalized number (the larger of its digits and its
-    decimals); the plain text has at least that many characters, so what passes here passes
-    there. An exponent (`1E+3`, `1E-7`), a sign (`-0`) or a longer text goes to the model.
-    """
-    text = str(value)
-    return len(text) <= most and "0" <= text[0] <= "9" and "E" not in text
-
-
-def _money(value: Any) -> Any:
-    """`Money`: at least 0, at most 15 digits; an int, a Decimal or a plain decimal text."""
-    kind = type(value)
-    if kind is Decimal:
-        return value if _plain_decimal(value, MONEY_DIGITS) else _BAD
-    if kind is int:
-        if 0 <= value < 1024:
-            return _SMALL[value]
-        return Decimal(value) if 0 <= value < _MAX_MONEY else _BAD
-    if kind is str and PLAIN_DECIMAL.fullmatch(value):
-        value = Decimal(value)
-        return value if _plain_decimal(value, MONEY_DIGITS) else _BAD
-    return _BAD  # a float, a bool, other text: the model's conversions and messages
-
-
-def _quantity(value: Any) -> Any:
-    """`Quantity`: more than 0, at most 9 digits."""
-    kind = type(value)
-    if kind is int:
-        if 0 < value < 1024:
-            return _SMALL[value]
-        return Decimal(value) if 0 < value < _MAX_QTY else _BAD
-    if kind is str and PLAIN_DECIMAL.fullmatch(value):
-        value = Decimal(value)
-    elif kind is not Decimal:
-        return _BAD
-    return value if value and _plain_decimal(value, QTY_DIGITS) else _BAD
-
-
-def _time(value: Any) -> Any:
-    """An aware time within the years events may carry, with the shared timezone of its offset
-    (`BaseEvent._aware`): ISO text in the one common format, or a datetime in a plain zone."""
-    if type(value) is str:
-        if not _TIME.fullmatch(value):
-            return _BAD
-        zone = _OFFSETS.get(value[-6:] if value[-1] != "Z" else "Z")
-        if zone is None:
-            return _first_time(value)
-        try:  # the time of day as written, in the offset's shared timezone
-            moment = _from_text(value[:-6] if value[-1] != "Z" else value[:-1]).replace(tzinfo=zone)
-        except ValueError:  # a 30th of February, an hour 24
-            return _BAD
-    elif type(value) is dt.datetime and type(value.tzinfo) in _ZONES:
-        moment = fixed_offset(value)
-    else:
-        return _BAD
-    if 1900 < moment.year < 2999 or EARLIEST <= moment < LATEST:  # a day's offset cannot cross
-        return moment
-    return _BAD
-
-
-def _first_time(value: str) -> Any:
-    """`_time` for text whose offset has no timezone kept yet: read the whole, keep its zone."""
-    try:
-        moment = fixed_offset(dt.datetime.fromisoformat(value))
-    except ValueError:
-        return _BAD
-    _OFFSETS[value[-6:] if value[-1] != "Z" else "Z"] = moment.tzinfo  # at most 2 × 24 × 60 + 1
-    return moment if EARLIEST <= moment < LATEST else _BAD
-
-
-# The shared timezone (`fixed_offset`) of each offset as written (`+03:00`, `Z`) seen in a time.
-_OFFSETS: dict[str, Any] = {}
-_from_text = dt.datetime.fromisoformat
-
-
-def _date_or_none(value: Any) -> Any:
-    if value is None or type(value) is dt.date:
-        return value
-    if type(value) is not str or not _DATE.fullmatch(value):
-        return _BAD
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        return _BAD
-
-
-def _zone_or_none(value: Any) -> Any:
-    """`str | None` naming a zone this machine knows (`Signup._known_zone`)."""
-    if value is None:
-        return None
-    return value if _text(value) is not _BAD and known_zone(value) else _BAD
-
-
-def _rating_or_none(value: Any) -> Any:
-    if value is None:
-        return None
-    return value if type(value) is int and 1 <= value <= 5 else _BAD
-
-
-def _known_type(value: Any) -> Any:
-    return value  # the literal that chose the model (`read_event`)
-
-
-def _custom_type(value: Any) -> Any:
-    return value if type(value) is str and _CUSTOM_TYPE.fullmatch(value) else _BAD
-
+_MISSING: Any = object()  # a key the event's JSON does not give
 
 # -- lines ----------------------------------------------------------------------------------------
 

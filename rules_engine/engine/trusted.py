@@ -777,7 +777,7 @@ def counted_lines_shared(items: Iterable[Any], parts: list[Decimal]) -> list[Cou
     """`counted_lines(items, parts)`, each line's model found first by its quantity and part as the
     very decimal objects it was found for before (`is`: the same digits and exponent, so the same
     text), without making their text: the event reader's whole quantities are shared decimals
-    (`reader._SMALL`) and a count's parts are two, so most lines of a challenge's purchase cost
+    (`reader_checks._SMALL`) and a count's parts are two, so most lines of a challenge's purchase cost
     one look-up. Any other line is made or found as `counted_line` does, by the decimals' text."""
     if not _COUNTED_LINE_FAST:
         return counted_lines(items, parts)

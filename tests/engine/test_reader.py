@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
 from rules_engine import jsonio
-from rules_engine.engine import reader
+from rules_engine.engine import reader, reader_checks
 from rules_engine.engine.events import Line, Purchase, parse_event, validate_event
 from rules_engine.errors import EventError
 from rules_engine.tools.expectations.loading import load_suite
@@ -631,7 +631,7 @@ COMMON_LINE = st.fixed_dictionaries(
 @given(st.one_of(COMMON_LINE, COMMON_LINE.map(lambda line: dict(reversed(line.items())))))
 def test_the_prepared_line_reads_as_any_line(data: dict[str, Any]) -> None:
     fast, careful = reader._line(data), reader._any_line(data)
-    assert (fast is reader._BAD) == (careful is reader._BAD)
-    if careful is not reader._BAD:
+    assert (fast is reader_checks._BAD) == (careful is reader_checks._BAD)
+    if careful is not reader_checks._BAD:
         same(fast, careful, "line")
         same(fast, validate_event({**GOOD, "items": [data]}).items[0], "line")  # type: ignore[union-attr]
