@@ -52,9 +52,10 @@ def child(part: str, lines: int) -> None:
 
     from rules_engine import jsonio
     from rules_engine.cli import app
+    from rules_engine.engine.canonical import event_digest
     from rules_engine.engine.evaluator import Engine
     from rules_engine.engine.event_text import parse_event_text
-    from rules_engine.engine.events import event_digest, parse_event
+    from rules_engine.engine.events import parse_event
     from rules_engine.engine.stream import Stream
     from rules_engine.replay import replay_lines
     from rules_engine.service import Loyalty

@@ -23,7 +23,7 @@ Three checks keep time and ids honest (docs/stores.md, "Time and event ids"):
   when given, the store's latest event time otherwise — is refused (RE441), and so is an
   `advance` beyond it (RE442): a typo'd year would otherwise expire points for good. A store with
   no events and no `now` has no reference: its first event is taken as it is;
-- an event id seen before with a different payload (its digest, `events.event_digest`) is another
+- an event id seen before with a different payload (its digest, `canonical.event_digest`) is another
   event reusing the id: refused (RE443), the first one stands. The same payload is a duplicate, as
   always; an event stored before digests were kept (schema 4) counts as matching.
 """
@@ -41,8 +41,9 @@ from typing import Any
 from rules_engine import service_desk as desk
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine import processed
+from rules_engine.engine.canonical import event_digest
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, Purchase, event_digest, fixed_offset, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, fixed_offset, parse_event
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
 from rules_engine.engine.result import Result

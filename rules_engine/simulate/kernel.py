@@ -34,8 +34,9 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine import jsonio
+from rules_engine.engine.canonical import event_digest
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, Purchase, Return, Signup, event_digest, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, Return, Signup, parse_event
 from rules_engine.engine.mechanics.referral import referral_code, referrer_event_id
 from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError

@@ -64,7 +64,7 @@ class Change:
     referral_code: str | None = None
     """The customer's referral code, so that a referee's signup can name its referrer."""
     digest: str | None = None
-    """The event's payload digest (`events.event_digest`), to tell a redelivery from another
+    """The event's payload digest (`canonical.event_digest`), to tell a redelivery from another
     event that reuses the id."""
     at: dt.datetime | None = None
     """The event's time: the store's latest is the reference of the horizon (service.py)."""

@@ -1,4 +1,4 @@
-"""Event payload digests (engine/events.py): one event, one digest, however it is written."""
+"""Event payload digests (engine/canonical.py): one event, one digest, however it is written."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.engine import events as events_module
-from rules_engine.engine.events import event_digest, parse_event, validate_event
+from rules_engine.engine import canonical
+from rules_engine.engine.canonical import event_digest
+from rules_engine.engine.events import Line, parse_event, validate_event
 from rules_engine.errors import EventError
 from tests.engine.test_reader import EVENTS, Count, Number, Text
 
@@ -214,38 +215,38 @@ def test_events_read_from_json_do_not_need_model_dump() -> None:
             except (EventError, jsonio.JsonError):
                 continue
             # raises _UnknownValueError for a value it does not know
-            events_module._model_text(event, event.time)
+            canonical._model_text(event, event.time)
 
 
 @pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the reference, for an int price
 def test_a_remembered_line_text_is_only_given_to_a_line_that_writes_the_same_text(monkeypatch: Any) -> None:
-    """Lines without attributes are written once per distinct value (events._LINE_TEXTS): prices
+    """Lines without attributes are written once per distinct value (canonical._LINE_TEXTS): prices
     equal in Python but of other types (a Python caller may put an int or a float in a line
     made without validation), in other digits, or lines past the memory's size, each get the
     first implementation's digest."""
-    monkeypatch.setattr(events_module, "_LINE_TEXTS_KEPT", 4)
+    monkeypatch.setattr(canonical, "_LINE_TEXTS_KEPT", 4)
     base = parse_event(purchase(Decimal(1), Decimal(1), MOMENT))
     prices: list[Any] = [Decimal("3"), Decimal("3.00"), 3, 3.0, Decimal("3.10"), 3.1, True, Decimal("1"), 1]
     for round_ in range(2):
         for price in prices:
-            line = events_module.Line.model_construct(
+            line = Line.model_construct(
                 sku="A", name=None, category=None, price=price, qty=Decimal(1), attributes={}
             )
             event = base.model_copy(update={"items": [line, line]})
             assert event_digest(event) == reference_digest(event), (round_, price)
-            assert len(events_module._LINE_TEXTS) <= 4
+            assert len(canonical._LINE_TEXTS) <= 4
 
 
 def test_a_long_line_is_not_remembered() -> None:
     """A hostile stream of lines with megabyte skus cannot fill the memory of line texts."""
-    events_module._LINE_TEXTS.clear()
-    line = events_module.Line.model_construct(
+    canonical._LINE_TEXTS.clear()
+    line = Line.model_construct(
         sku="X" * 100_000, name=None, category=None, price=Decimal(1), qty=Decimal(1), attributes={}
     )
     event = parse_event(purchase(Decimal(1), Decimal(1), MOMENT)).model_copy(update={"items": [line]})
     assert event_digest(event) == reference_digest(event)
-    kept = events_module._LINE_TEXTS.values()
-    assert not any(len(text) > events_module._LINE_TEXT_LONGEST for text in kept)
+    kept = canonical._LINE_TEXTS.values()
+    assert not any(len(text) > canonical._LINE_TEXT_LONGEST for text in kept)
 
 
 @pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the reference, for odd values
@@ -272,12 +273,12 @@ def test_a_remembered_line_with_attributes_is_only_given_to_a_line_that_writes_t
         MOMENT,
         MOMENT.astimezone(dt.UTC),
     ]
-    events_module._LINE_TEXTS.clear()
+    canonical._LINE_TEXTS.clear()
     for round_ in range(2):
         for value in values if round_ == 0 else reversed(values):
             shapes = ({"size": value}, {"size": value, "colour": "red"}, {"colour": "red", "size": value})
             for attributes in shapes:
-                line = events_module.Line.model_construct(
+                line = Line.model_construct(
                     sku="A", name=None, category=None, price=Decimal(1), qty=Decimal(1), attributes=attributes
                 )
                 event = base.model_copy(update={"items": [line, line]})
