@@ -299,14 +299,7 @@ def update_tier(run: Run) -> None:
     value = running.value(tiers.qualify_on, sums)
     reached = qualified(tiers, value)
     if reached is not None and (current not in index or index[reached.id] > index[current]):
-        changes.append(
-            TierChange(
-                old=current,
-                new=reached.id,
-                reason=f"{tiers.qualify_on} {value} in {tiers.window} reaches {reached.id} "
-                f"(from {reached.threshold})",
-            )
-        )
+        changes.append(tiers_working.reaching(tiers, value, reached, current))
         current, since = reached.id, event.time
     change_state(run, {"tier": current, "tier_since": since, "activity_sums": sums})
     run.tier_changes += changes
@@ -533,15 +526,8 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                 reached = level
                 break
         if reached is not None and (current not in index or index[reached.id] > index[current]):
-            change = TierChange(
-                old=current,
-                new=reached.id,
-                reason=f"{qualify_on} {value} in {tiers.window} reaches {reached.id} "
-                f"(from {reached.threshold})",
-            )
+            tiers_working.reach(run, tiers, value, reached, current)
             current, held = reached.id, at
-            run.tier_changes.append(change)
-            run.trace.append(simple_verdict(f"tier:{reached.id}", "tier", True, "fired", change.reason))
         change_state(run, {"activity": activity, "activity_sums": sums, "tier": current, "tier_since": held})
         after = following.get(current, first) if current else first
         # the outcome's `TierProgress`, made when the result's is read (`result.Later`: settle makes

@@ -34,6 +34,7 @@ from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Later
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import simple_verdict
+from rules_engine.program.model import TierLevel, Tiers
 from rules_engine.state.compact import (
     ACT_AT,
     ACT_POINTS,
@@ -56,6 +57,20 @@ ZERO = Decimal(0)
 _AT = itemgetter(ACT_AT)
 
 Totals = tuple[Units, Units, int]
+
+
+def reaching(tiers: Tiers, value: Decimal | int, level: TierLevel, current: str | None) -> TierChange:
+    """The change of a customer reaching `level` from `current` on the metric's `value`: one
+    wording wherever a tier is reached by activity (here, and `tiers.py`'s general way)."""
+    reason = f"{tiers.qualify_on} {value} in {tiers.window} reaches {level.id} (from {level.threshold})"
+    return TierChange(old=current, new=level.id, reason=reason)
+
+
+def reach(run: Run, tiers: Tiers, value: Decimal | int, level: TierLevel, current: str | None) -> None:
+    """`reaching`'s change recorded in the run: the outcome's tier changes and the trace."""
+    change = reaching(tiers, value, level, current)
+    run.tier_changes.append(change)
+    run.trace.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
 
 
 def for_working(
@@ -182,15 +197,8 @@ def for_working(
                 break
         if reached is not None and (current not in index or index[reached.id] > index[current]):
             value = _value(metric, metric_at, decimals)
-            change = TierChange(
-                old=current,
-                new=reached.id,
-                reason=f"{qualify_on} {value} in {tiers.window} reaches {reached.id} "
-                f"(from {reached.threshold})",
-            )
+            reach(run, tiers, value, reached, current)
             current, held = reached.id, at
-            run.tier_changes.append(change)
-            run.trace.append(simple_verdict(f"tier:{reached.id}", "tier", True, "fired", change.reason))
         working.tier_update = (entry, cut, sums, current, held)
         after = following.get(current, first) if current else first
         later = Later(_progress, progress, current, metric, metric_at, decimals, tier_window, after)
