@@ -596,7 +596,7 @@ def _record_of(func: str, lines_of: Any, raw: list[Any], kept: Any, added: Decim
     return trusted(CountedPurchase, {"added": added, "by_line": by_line, "lines": lines}, _COUNTED_PURCHASE)
 
 
-# The words of `_count_lines`' trace entries, made when the trace is read (`trusted.Text`): the same
+# The words of `_count_lines`' trace entries, made when the trace is read (`verdicts.Text`): the same
 # as `_count`'s (the progress and what was added in full, `format(…, "f")`, as `values.display`
 # gives a decimal that is a whole number or has a fraction; the goal as `values.display` gave it).
 
