@@ -37,8 +37,9 @@ Expressions are called as the functions the condition compiler made of them (the
 point into the program too), or, when a condition is one expression, inlined: its compiled `ast`
 written into the function, the per-line conditions of all rules in one pass over the lines at
 its start (generate_lines.py). The pieces: generate_gate.py (the admission gate),
-generate_pricing.py (discounts), generate_earning.py (earn rules, multipliers), generate_caps.py
-(their caps), generate_lines.py (conditions inlined, the per-line pass), put in their order here.
+generate_pricing.py (discounts), generate_earning.py (earn rules), generate_multipliers.py
+(multipliers), generate_caps.py (their caps), generate_lines.py (conditions inlined, the
+per-line pass), put in their order here.
 
 Input: a `Plan`. Output: `Generated` (the module as `ast`, and the namespace it runs in).
 """
@@ -52,15 +53,8 @@ from typing import Any
 
 from rules_engine.engine import pricing
 from rules_engine.engine.code_writer import Writer, fix_missing_locations
-from rules_engine.engine.generate_earning import (
-    EARN_START,
-    TRACK_START,
-    earn_rule,
-    may_multiply,
-    multiplier,
-    tier_multiplier,
-    wrong_event,
-)
+from rules_engine.engine.generate_earning import EARN_START, TRACK_START, earn_rule, wrong_event
+from rules_engine.engine.generate_multipliers import may_multiply, multiplier, tier_multiplier
 from rules_engine.engine.generate_pricing import discount, minor_units, resync
 from rules_engine.engine.plan import Plan
 

@@ -14,7 +14,7 @@ import difflib
 import operator
 from decimal import Decimal
 
-from rules_engine.engine import lifecycle
+from rules_engine.engine import lifecycle, lot_memos
 from rules_engine.engine.events import Purchase, Redeem, Return
 from rules_engine.engine.money import ONE, round_points, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
@@ -51,8 +51,8 @@ def time_passes(
         state, moment, event=cause, version=program.version, pending=changed
     )
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
-    lifecycle.carry_window(lots, state.lots, None)  # and the soonest return window's close
-    lifecycle.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
+    lot_memos.carry_window(lots, state.lots, None)  # and the soonest return window's close
+    lot_memos.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
     if changed is not None and state.pending_lots is not changed:
         state = replaced(state, {"pending_lots": changed})
     if state.tendered:

@@ -51,7 +51,7 @@ Share = tuple[int, str, Decimal]
 
 class RuleTraces(Sequence[RuleTrace]):
     """An event's trace as the stages recorded it, read as `RuleTrace`s: the entries a stage
-    recorded as `Verdict`s (trusted.py) are made models when the trace is first read, all at once,
+    recorded as `Verdict`s (verdicts.py) are made models when the trace is first read, all at once,
     in their order. Deciding an event makes a dozen trace entries that a service keeping the new
     state never reads; a caller that reads them gets the same models, equal to a tuple of them."""
 

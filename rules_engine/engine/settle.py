@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from rules_engine.engine import history, lifecycle, processed
+from rules_engine.engine import history, lifecycle, lot_memos, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import Totals
@@ -130,7 +130,7 @@ def new_state(run: Run) -> CustomerState:
     window = program.returns
     lots: Sequence[Lot] = state.lots
     if window is not None:
-        lots = lifecycle.past_return_window(lots, time, window.within)
+        lots = lot_memos.past_return_window(lots, time, window.within)
     pending: list[str] = state.pending_lots or []  # shared when no award waits: never changed
     awards = run.effects_points
     if awards:  # a lot and one ledger entry per award, with its lines' parts (each line found once)
@@ -151,10 +151,10 @@ def new_state(run: Run) -> CustomerState:
         run.ledger += entries
         before = lots
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
-        if lifecycle.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
-            lifecycle.carry_reminded(before, state.reminded, lots, state.reminded)
+        if lot_memos.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
+            lot_memos.carry_reminded(before, state.reminded, lots, state.reminded)
         if window is not None:  # the next event's look at the return windows: one comparison
-            lifecycle.carry_window(before, lots, time + window.within)
+            lot_memos.carry_window(before, lots, time + window.within)
         if available_at > time:
             waiting = pending
             pending = [*pending, *ids]

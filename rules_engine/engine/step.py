@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.lifecycle import carry_reminded, reminded_until
+from rules_engine.engine.lot_memos import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange
 from rules_engine.engine.result import Later, LaterLedger, Result, StreamResult, later_changes

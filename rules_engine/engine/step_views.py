@@ -71,7 +71,7 @@ class Lots(Sequence[Lot]):
     every event (the first lot; near their expiry, a fortnight's), and `customer.points`.
 
     One view per working state (`Working.lots_view`), the same object from step to step, so that
-    what the reminder keeps for it (`lifecycle.keep_reminded`: every lot up to a moment reminded
+    what the reminder keeps for it (`lot_memos.keep_reminded`: every lot up to a moment reminded
     of, by the identity of the lots and the reminders) is found at the next step, as `process`
     finds it for the state's shared list: carried when expiry takes lots and their reminders
     (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls

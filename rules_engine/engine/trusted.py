@@ -1,102 +1,71 @@
-"""Models built from values already valid: the same instances as validation gives, made cheaply.
+"""The state's records made from values already valid (`unvalidated` says how and why): lot and
+ledger lines, counted and past lines, lots, ledger entries and points changes, the models the
+engine makes most often, each spelt out as a literal dict and shared by value where they repeat.
 
-The engine makes over a hundred models per event (awards and their line shares, lots and their
-lines, ledger entries, history lines, trace entries, the new state) from values it computed itself
-with the right types: exact Decimals, aware datetimes, models. Validating them again is most of
-what `Model(...)` costs (~0.8-1.4 µs); a trusted instance costs ~0.3 µs.
-
-A trusted instance is the same as the validated one: the same `__dict__` (every field, in
-declaration order), the same set of fields given, no extra or private data. Equality, dumping,
-copying and the JSON schema behave exactly as before. Only models without validators, private
-attributes or extra fields qualify; any other model (or a pydantic whose instance layout differs
-from the one relied on here) goes through its normal constructor.
-
-The fields-given set may be shared between instances made by one maker, and between a model and
-its `replaced` copy when the update gives no new field: pydantic only reads it, and copies it
-before changing it (`model_copy(update=…)`), and the models are frozen.
+The generic makers (`trusted`, `replaced`, `can_trust`) live in `unvalidated`, the trace entries
+(`Verdict`, `verdict`, `rule_trace`, `Text`) in `verdicts`; both are re-exported here, where the
+engine has always imported them from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
-
-from rules_engine.engine.outcome import ExplainNode, PointsChange, RuleTrace
+from rules_engine.engine.outcome import PointsChange
+from rules_engine.engine.unvalidated import (
+    _FAST,
+    _new,
+    _set_dict,
+    _set_extra,
+    _set_fields,
+    _set_private,
+    _spelt_out,
+    can_trust,
+    replaced,
+    trusted,
+)
+from rules_engine.engine.verdicts import (
+    FIRED_GIVEN,
+    Text,
+    Verdict,
+    fired_verdict,
+    rule_trace,
+    simple_verdict,
+    verdict,
+)
 from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
-M = TypeVar("M", bound=BaseModel)
+__all__ = [
+    "FIRED_GIVEN",
+    "Text",
+    "Verdict",
+    "award_records",
+    "awards_records",
+    "can_trust",
+    "counted_line",
+    "counted_lines",
+    "counted_lines_shared",
+    "earn_entry",
+    "earned",
+    "expiry_entries",
+    "fired_verdict",
+    "ledger_entry",
+    "past_line",
+    "past_lines",
+    "points_change",
+    "points_changes",
+    "points_lot",
+    "replaced",
+    "rule_trace",
+    "simple_verdict",
+    "trusted",
+    "verdict",
+]
 
-_new = object.__new__
 _ZERO = Decimal(0)
-_LAYOUT = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-_FAST = tuple(getattr(BaseModel, "__slots__", ())) == _LAYOUT
-# The slots' own setters: a third faster than `object.__setattr__`, which looks them up every time.
-if _FAST:
-    _set_dict = BaseModel.__dict__["__dict__"].__set__
-    _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-    _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-    _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def can_trust(cls: type[BaseModel]) -> bool:
-    """Whether `cls` instances can be built without validation (see the module docstring)."""
-    decorators = cls.__pydantic_decorators__
-    return (
-        _FAST
-        and not cls.__private_attributes__
-        and cls.model_config.get("extra") == "forbid"
-        and not any(
-            (
-                decorators.validators,
-                decorators.field_validators,
-                decorators.root_validators,
-                decorators.model_validators,
-                decorators.computed_fields,
-            )
-        )
-    )
-
-
-_TRUSTED: dict[type[BaseModel], bool] = {}
-
-
-def trusted(cls: type[M], values: dict[str, Any], given: set[str]) -> M:
-    """`cls(**given values)` for values already valid: `values` holds every field in declaration
-    order (defaults included), `given` the names the caller passed (pydantic's fields set)."""
-    fast = _TRUSTED.get(cls)
-    if fast is None:
-        fast = _TRUSTED[cls] = can_trust(cls) and list(values) == list(cls.model_fields)
-    if not fast:
-        return cls(**{name: values[name] for name in given})
-    model = _new(cls)
-    _set_dict(model, values)
-    _set_fields(model, given)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-def replaced(model: M, update: Mapping[str, Any]) -> M:
-    """`model.model_copy(update=update)`, without pydantic's generic copying: the same `__dict__`
-    (updated fields in place, in declaration order) and the same fields set."""
-    if not _FAST or model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
-        return model.model_copy(update=update)
-    copy = _new(type(model))
-    _set_dict(copy, {**model.__dict__, **update})
-    given = model.__pydantic_fields_set__
-    _set_fields(copy, given if update.keys() <= given else given | update.keys())  # may be shared
-    _set_extra(copy, None)
-    _set_private(copy, None)
-    return copy
-
-
-def _spelt_out(cls: type[BaseModel], *fields: str) -> bool:
-    """Whether the constructor below for `cls`, which names its fields in this order, may be used."""
-    return can_trust(cls) and tuple(cls.model_fields) == fields
 
 
 # -- the models made most often, spelt out: a literal dict is what makes them cheap ---------------
@@ -557,214 +526,6 @@ def earned(
         entries.append(entry)
         ids.append(lot_id)
     return lots, entries, ids
-
-
-_RULE_TRACE = ("rule", "kind", "fired", "code", "reason", "failing", "hint", "amount", "unit", "condition")
-_RULE_TRACE_FAST = _spelt_out(RuleTrace, *_RULE_TRACE)
-_OPTIONAL = _RULE_TRACE[5:]
-# The fields set for each combination of optional fields given (bit i: _OPTIONAL[i] was given).
-_RULE_TRACE_GIVEN = [
-    {*_RULE_TRACE[:5], *(name for bit, name in enumerate(_OPTIONAL) if mask >> bit & 1)}
-    for mask in range(1 << len(_OPTIONAL))
-]
-
-
-class _NotGiven:
-    """The type of `_NOT_GIVEN`: a sentinel of its own type, so the annotations can name it."""
-
-
-_NOT_GIVEN = _NotGiven()
-
-
-def rule_trace(
-    rule: str,
-    kind: str,
-    fired: bool,
-    code: str,
-    reason: str,
-    *,
-    failing: list[str] | _NotGiven | None = _NOT_GIVEN,
-    hint: str | _NotGiven | None = _NOT_GIVEN,
-    amount: Decimal | _NotGiven | None = _NOT_GIVEN,
-    unit: str | _NotGiven | None = _NOT_GIVEN,
-    condition: ExplainNode | _NotGiven | None = _NOT_GIVEN,
-) -> RuleTrace:
-    """`RuleTrace(rule=…, kind=…, fired=…, code=…, reason=…, **the optional fields given)`: the
-    `verdict` of the same arguments, made a model at once."""
-    return verdict(
-        rule,
-        kind,
-        fired,
-        code,
-        reason,
-        failing=failing,
-        hint=hint,
-        amount=amount,
-        unit=unit,
-        condition=condition,
-    ).model()
-
-
-class Text:
-    """A trace entry's text (its `reason` or `hint`) formatted when the entry is made a model:
-    `make(*args)`. A mechanic traces its progress at most purchases in words made of decimals and
-    window names (`4 of 5 in the week (2026-W49)`), which a caller keeping only the state never
-    reads; the `RuleTrace` gets the same string. Equal to that string (and hashed as it), so a
-    `Verdict` holding one compares as the one holding the text."""
-
-    __slots__ = ("_args", "_make", "_text")
-
-    def __init__(self, make: Callable[..., str], *args: Any) -> None:
-        self._make = make
-        self._args = args
-        self._text: str | None = None
-
-    def __str__(self) -> str:
-        text = self._text
-        if text is None:
-            text = self._text = self._make(*self._args)
-            self._args = ()
-        return text
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (Text, str)):
-            return str(self) == str(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(str(self))
-
-    def __repr__(self) -> str:
-        return repr(str(self))
-
-
-class Verdict(NamedTuple):
-    """A trace entry not made a model yet: what `rule_trace` takes, as a tuple (`verdict`).
-
-    A stage records one in a fraction of a `RuleTrace`'s cost, and the result makes the models
-    only when its trace is read (`result.RuleTraces`): a service that keeps the new state and
-    answers with the points reads none. Its fields read as the model's (`rule`, `code` …)."""
-
-    rule: str
-    kind: str
-    fired: bool
-    code: str
-    reason: str | Text
-    """The text, or a `Text` formatted when the entry is made a model."""
-    failing: Any
-    hint: Any
-    amount: Any
-    unit: Any
-    condition: Any
-    given: int
-    """Which optional fields were given (bit i: `failing`, `hint`, `amount`, `unit`, `condition`)."""
-
-    def model(self) -> RuleTrace:
-        """The `RuleTrace` that `rule_trace` makes of the same arguments."""
-        return _rule_trace(*self)
-
-
-_tuple_new = tuple.__new__
-
-
-def verdict(
-    rule: str,
-    kind: str,
-    fired: bool,
-    code: str,
-    reason: str | Text,
-    *,
-    failing: list[str] | _NotGiven | None = _NOT_GIVEN,
-    hint: str | Text | _NotGiven | None = _NOT_GIVEN,
-    amount: Decimal | _NotGiven | None = _NOT_GIVEN,
-    unit: str | _NotGiven | None = _NOT_GIVEN,
-    condition: ExplainNode | _NotGiven | None = _NOT_GIVEN,
-) -> Verdict:
-    """`rule_trace(…)`, its model made later (`Verdict.model`)."""
-    given = (
-        (failing is not _NOT_GIVEN)
-        | (hint is not _NOT_GIVEN) << 1
-        | (amount is not _NOT_GIVEN) << 2
-        | (unit is not _NOT_GIVEN) << 3
-        | (condition is not _NOT_GIVEN) << 4
-    )
-    return _tuple_new(
-        Verdict,
-        (
-            rule,
-            kind,
-            fired,
-            code,
-            reason,
-            failing if given & 1 else None,
-            hint if given & 2 else None,
-            amount if given & 4 else None,
-            unit if given & 8 else None,
-            condition if given & 16 else None,
-            given,
-        ),
-    )
-
-
-def simple_verdict(rule: str, kind: str, fired: bool, code: str, reason: str | Text) -> Verdict:
-    """`verdict(rule, kind, fired, code, reason)`: no optional field (most refusals)."""
-    return _tuple_new(Verdict, (rule, kind, fired, code, reason, None, None, None, None, None, 0))
-
-
-# The `given` of a fired verdict (`fired_verdict`): its amount and unit (the generated code makes
-# such a verdict itself, `code_writer.RUNTIME`'s `_vt`, without this function's call).
-FIRED_GIVEN = 28
-
-
-def fired_verdict(
-    rule: str, kind: str, code: str, reason: str, amount: Decimal, unit: str, condition: ExplainNode | None
-) -> Verdict:
-    """`verdict(rule, kind, True, code, reason, amount=…, unit=…, condition=…)`: a rule that gave
-    something (an earn rule's points, a discount's money), its condition's tree with explain."""
-    return _tuple_new(Verdict, (rule, kind, True, code, reason, None, None, amount, unit, condition, 28))
-
-
-def _rule_trace(
-    rule: str,
-    kind: str,
-    fired: bool,
-    code: str,
-    reason: str | Text,
-    failing: Any,
-    hint: Any,
-    amount: Any,
-    unit: Any,
-    condition: Any,
-    given: int,
-) -> RuleTrace:
-    if type(reason) is Text:
-        reason = str(reason)
-    if type(hint) is Text:
-        hint = str(hint)
-    if not _RULE_TRACE_FAST:
-        optional = zip(_OPTIONAL, (failing, hint, amount, unit, condition), strict=True)
-        passed = {name: value for bit, (name, value) in enumerate(optional) if given >> bit & 1}
-        return RuleTrace(rule=rule, kind=kind, fired=fired, code=code, reason=reason, **passed)
-    model = _new(RuleTrace)
-    _set_dict(
-        model,
-        {
-            "rule": rule,
-            "kind": kind,
-            "fired": fired,
-            "code": code,
-            "reason": reason,
-            "failing": failing if given & 1 and failing else [],
-            "hint": hint if given & 2 else None,
-            "amount": amount if given & 4 else None,
-            "unit": unit if given & 8 else None,
-            "condition": condition if given & 16 else None,
-        },
-    )
-    _set_fields(model, _RULE_TRACE_GIVEN[given])
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
 
 
 # -- a challenge's counted lines, found by their decimals' objects (engine/mechanics/challenges.py)

@@ -5,9 +5,9 @@ lot ends its wait, the first lot in expiry order is not due, nothing tendered wa
 the engine made, known at a look: `lifecycle.quiet`), and `lifecycle.ripen` confirms the pending
 lots are the lots' tail in C (or knows it, for a state the engine made: `lifecycle._TAILS`) and,
 when their times are in order, takes those that ended their wait as a prefix.
-`lifecycle.past_return_window` answers from the soonest close of a return window kept beside the
+`lot_memos.past_return_window` answers from the soonest close of a return window kept beside the
 lots (one comparison) when it can, and the expiry reminder reads only the lots its horizon reached
-since the latest event (`lifecycle.reminded_until`). `run.open_run` remembers each line's amount
+since the latest event (`lot_memos.reminded_until`). `run.open_run` remembers each line's amount
 by (price, quantity, quantum) and skips the loop over the prices for RE410 when every one is
 known. Here an engine with them and one without (the pending lots looked for by id, expiry and
 ripening always run, every lot looked at for its return window and by the reminder, every amount
@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine import lifecycle, run
+from rules_engine.engine import lifecycle, lot_memos, run
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
@@ -58,7 +58,7 @@ class _Unknown(dict[Any, Any]):
 
 
 class _Forgetful(OrderedDict[Any, Any]):
-    """A `lifecycle._CLOSES` that keeps nothing: `past_return_window` looks at every lot."""
+    """A `lot_memos._CLOSES` that keeps nothing: `past_return_window` looks at every lot."""
 
     def get(self, key: Any, default: Any = None) -> Any:
         return default
@@ -75,16 +75,16 @@ def _without_shortcuts() -> Iterator[None]:
         lifecycle._ripe_in_tail,
         lifecycle.nothing_due,
         run._AMOUNTS,
-        lifecycle._CLOSES,
+        lot_memos._CLOSES,
         lifecycle.quiet,
-        lifecycle._REMINDED,
+        lot_memos._REMINDED,
     )
     lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
     lifecycle.quiet = lambda state, moment: False  # type: ignore[assignment]
     run._AMOUNTS = _Unknown()
-    lifecycle._CLOSES = _Forgetful()  # every lot looked at for its return window
-    lifecycle._REMINDED = _Forgetful()  # the reminder reads every lot of its fortnight
+    lot_memos._CLOSES = _Forgetful()  # every lot looked at for its return window
+    lot_memos._REMINDED = _Forgetful()  # the reminder reads every lot of its fortnight
     try:
         yield
     finally:
@@ -92,9 +92,9 @@ def _without_shortcuts() -> Iterator[None]:
             lifecycle._ripe_in_tail,
             lifecycle.nothing_due,
             run._AMOUNTS,
-            lifecycle._CLOSES,
+            lot_memos._CLOSES,
             lifecycle.quiet,
-            lifecycle._REMINDED,
+            lot_memos._REMINDED,
         ) = saved
 
 

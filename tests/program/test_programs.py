@@ -14,7 +14,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from rules_engine.dsl import types as t
 from rules_engine.dsl.expression import compile_expression
-from rules_engine.program import loader, model
+from rules_engine.program import loader, mechanics, model, parts, tiers
 from rules_engine.program.types import expression_marker
 from rules_engine.program.validate import validate_file, validate_text
 from rules_engine.render import render_diagnostic
@@ -93,6 +93,10 @@ def test_every_field_has_an_example_for_editor_hover() -> None:
     assert missing == []
 
 
+# The format's classes live in four modules; `model` re-exports them all.
+_MODEL_MODULES = {module.__name__ for module in (model, parts, tiers, mechanics)}
+
+
 def _model_classes() -> list[type[BaseModel]]:
     return [
         cls
@@ -100,7 +104,7 @@ def _model_classes() -> list[type[BaseModel]]:
         if isinstance(cls, type)
         and issubclass(cls, model.Model)
         and cls is not model.Model
-        and cls.__module__ == model.__name__
+        and cls.__module__ in _MODEL_MODULES
     ]
 
 

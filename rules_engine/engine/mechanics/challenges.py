@@ -23,6 +23,14 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import condition_trace, holds, mechanics_context
 from rules_engine.engine.events import Purchase, Return
+from rules_engine.engine.mechanics.challenge_progress import (
+    _COUNTED_PURCHASE,
+    _challenge_progress,
+    _completed_in,
+    _current_window,
+    _progress,
+    _window_words,
+)
 from rules_engine.engine.mechanics.lines import LineCount, line_count, lines_counted
 from rules_engine.engine.mechanics.shared import GAMIFICATION as SECTIONS
 from rules_engine.engine.mechanics.shared import (
@@ -316,73 +324,6 @@ def _share(added: Decimal, returned: Decimal, qty: Decimal) -> Decimal:
     return (added * returned / qty).quantize(quantum, rounding=ROUND_FLOOR)
 
 
-def _current_window(window: Window, local: dt.datetime, before: ChallengeProgress | None) -> str | None:
-    """The key of the window the event falls in; None if it falls before the stored window."""
-    if window.kind == "rolling":
-        assert window.length is not None
-        start = _moment(before.window) if before is not None else None
-        if before is not None and start is not None:
-            if local < start:
-                return None
-            if local < start + window.length:
-                return before.window
-        return local.isoformat()
-    key = _calendar_key(window.kind, local.date())
-    if before is not None and window.kind != "lifetime" and older(key, before.window):
-        return None
-    return key
-
-
-@functools.lru_cache(maxsize=1024)
-def _calendar_key(kind: str, day: dt.date) -> str:
-    """The key of the calendar window of `kind` a local date falls in (`periods.key`): remembered,
-    as every event of a week asks for the same week's key (an ISO calendar a few µs each time)."""
-    return periods.key(periods.WINDOWS.get(kind), day)
-
-
-def _moment(key: str) -> dt.datetime | None:
-    """The start of a stored rolling window (None if the key is a calendar one: the program changed)."""
-    try:
-        moment = dt.datetime.fromisoformat(key)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def _window_words(window: Window, key: str) -> str:
-    if window.kind == "rolling":
-        start = dt.datetime.fromisoformat(key)
-        return f"in the {window} from {start.strftime('%Y-%m-%d %H:%M')}"
-    if window.kind == "lifetime":
-        return "in all"
-    return f"{periods.label(periods.WINDOWS[window.kind])} ({key})"
-
-
-# Progress records are made from values of the right types already (trusted: not validated again).
-_CHALLENGE_PROGRESS = {"window", "progress", "completed", "counted"}
-
-
-_COUNTED_PURCHASE = {"added", "by_line", "lines"}
-
-
-def _completed_in(completed: list[str], window: str) -> list[str]:
-    """The windows completed once `window` is: the first ever and the latest, nothing between.
-
-    Only those two are ever read — the first says when a `once` challenge was done, the latest
-    whether the current window's goal was reached — so a weekly challenge's state does not grow
-    by a window a week for as long as the customer keeps completing it (docs/engine.md,
-    "The bounded state"). A state written before, with every window, keeps its list until the
-    next completion trims it."""
-    return [completed[0], window] if completed else [window]
-
-
-def _challenge_progress(
-    window: str, progress: Decimal, completed: list[str], counted: dict[str, CountedPurchase]
-) -> ChallengeProgress:
-    values = {"window": window, "progress": progress, "completed": completed, "counted": counted}
-    return trusted(ChallengeProgress, values, _CHALLENGE_PROGRESS)
-
-
 # -- a purchase on the generated path ------------------------------------------------------------
 
 
@@ -596,7 +537,7 @@ def _record_of(func: str, lines_of: Any, raw: list[Any], kept: Any, added: Decim
     return trusted(CountedPurchase, {"added": added, "by_line": by_line, "lines": lines}, _COUNTED_PURCHASE)
 
 
-# The words of `_count_lines`' trace entries, made when the trace is read (`trusted.Text`): the same
+# The words of `_count_lines`' trace entries, made when the trace is read (`verdicts.Text`): the same
 # as `_count`'s (the progress and what was added in full, `format(…, "f")`, as `values.display`
 # gives a decimal that is a whole number or has a fraction; the goal as `values.display` gave it).
 
@@ -619,18 +560,3 @@ def _added_words(total: Decimal, goal: str, words: str, added: Decimal) -> str:
 
 def _hint_words(missing: Decimal) -> str:
     return f"{values.display(missing)} more to reach the goal"
-
-
-def _progress(
-    window: str, progress: Decimal, completed: list[str], counted: Any, lazy: bool = False, made: Any = None
-) -> Any:
-    """`_challenge_progress`, its values in a literal dict (made on every counted purchase); `lazy`
-    (a step in place): a `Counting`, `counted` the progress it extends (or a dict) and `made` this
-    purchase's record to be made when read."""
-    if lazy:
-        return Counting(window, progress, completed, counted, made)
-    return trusted(
-        ChallengeProgress,
-        {"window": window, "progress": progress, "completed": completed, "counted": counted},
-        _CHALLENGE_PROGRESS,
-    )

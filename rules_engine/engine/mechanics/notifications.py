@@ -16,7 +16,8 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
-from rules_engine.engine.lifecycle import expiring_by, expiry_order, keep_reminded, reminded_until
+from rules_engine.engine.lifecycle import expiring_by, expiry_order
+from rules_engine.engine.lot_memos import keep_reminded, reminded_until
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
@@ -90,7 +91,7 @@ def _points_reminder(run: Run) -> None:
         return  # the usual case: the first lot to expire is not due for a reminder
     reminded = run.state.reminded
     # Every lot with points expiring up to `until` is among `reminded`, when that is kept for these
-    # lists (lifecycle.reminded_until: what the previous event reached, carried): only the lots the
+    # lists (lot_memos.reminded_until: what the previous event reached, carried): only the lots the
     # horizon reached since are looked at, a few, not the fortnight's (a long history's ~50).
     until = reminded_until(lots, reminded)
     if until is not None:
