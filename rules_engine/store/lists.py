@@ -28,7 +28,10 @@ element: its store cost grew with the customer's history.
 written whole gets `GAP`, `2·GAP`, `3·GAP` … The common edits are then one statement per element:
 
 - appended at the end (a new lot, ledger entry, purchase line, activity, event id): the last
-  position + `GAP`;
+  position + `GAP`, and past the customer's last position in any list (`plan`'s `after`): what
+  one event appends to its lists then lands side by side, since SQLite keeps `customer_lists`
+  in order of (program, customer, pos, part) from schema 12 — one page written for them, not one
+  per list (bench/README.md);
 - removed anywhere (lots expired or spent from the head, closed lots' ledger entries from the
   middle, the oldest event id): the row deleted, the others keep theirs;
 - replaced in place: the row's body updated, its position kept;
@@ -286,7 +289,9 @@ class _Finder:
         return next((k for k in range(stop, len(items)) if items[k] is thing), None)
 
 
-def _moved_window(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -> Plan | None:
+def _moved_window(
+    old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any], after: int = 0
+) -> Plan | None:
     """The plan when `new` is `old`'s window moved on one shared storage (state/shared.py: the
     engine's next state of a long list): the elements that left the head deleted, those after
     `old`'s end inserted, without a look at the elements both hold. They are the same objects by
@@ -300,7 +305,7 @@ def _moved_window(old: Sequence[Any], old_positions: Sequence[int], new: Sequenc
     if new_items is not items or not start <= new_start <= end <= new_end:
         return None
     dropped = new_start - start
-    last = old_positions[-1] if old_positions else 0
+    last = max(old_positions[-1], after) if old_positions else after
     added = list(range(last + GAP, last + GAP * (new_end - end + 1), GAP))
     inserted = list(zip(added, items[end:new_end], strict=True))
     return Plan(
@@ -308,17 +313,19 @@ def _moved_window(old: Sequence[Any], old_positions: Sequence[int], new: Sequenc
     )
 
 
-def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -> Plan | None:
+def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any], after: int = 0) -> Plan | None:
     """The row changes that turn the stored list `old` (at `old_positions`) into `new`; None when
-    an insertion has no free position between its neighbours (write the list whole). See the
-    module docstring."""
-    moved = _moved_window(old, old_positions, new)
+    an insertion has no free position between its neighbours (write the list whole). Elements
+    appended at the end are placed past `after` too (the customer's last position in any list:
+    `top`), so that what one event appends to each list lands side by side. See the module
+    docstring."""
+    moved = _moved_window(old, old_positions, new, after)
     if moved is not None:
         return moved
     if len(new) >= len(old) and all(map(operator.is_, old, new)):  # the common case: kept, appended to
         if len(new) == len(old):
             return Plan([], [], [], list(old_positions))
-        last = old_positions[-1] if old_positions else 0
+        last = max(old_positions[-1], after) if old_positions else after
         added = range(last + GAP, last + GAP * (len(new) - len(old) + 1), GAP)
         return Plan([], [], list(zip(added, new[len(old) :], strict=True)), [*old_positions, *added])
     deleted: list[int] = []
@@ -360,10 +367,10 @@ def plan(old: Sequence[Any], old_positions: Sequence[int], new: Sequence[Any]) -
         low = positions[first - 1] if first else None
         high = positions[first + count] if first + count < len(positions) else None
         if low is None and high is None:
-            fresh = [GAP * (t + 1) for t in range(count)]
+            fresh = [after + GAP * (t + 1) for t in range(count)]
         elif high is None:
             assert low is not None
-            fresh = [low + GAP * (t + 1) for t in range(count)]
+            fresh = [max(low, after) + GAP * (t + 1) for t in range(count)]
         elif low is None:
             fresh = [high - GAP * (count - t) for t in range(count)]
         else:

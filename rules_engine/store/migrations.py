@@ -73,6 +73,16 @@ _LEANER_SQLITE = (
     # A customer's rows in seq order without naming seq: an index's rows end with the rowid.
     # `ledger_by_time` is not made again: no query reads the ledger by time alone.
     "CREATE INDEX ledger_by_customer ON ledger (program, customer)",
+    # A customer's list rows by position, then list: what an event appends to each list is placed
+    # past the customer's last position in any (lists.py), so it lands side by side, on one page
+    # rather than one per list. Rows keep their positions.
+    *_rebuilt(
+        "customer_lists",
+        "program, customer, part, pos, body",
+        """program TEXT NOT NULL, customer TEXT NOT NULL, part TEXT NOT NULL, pos INTEGER NOT NULL,
+        body TEXT NOT NULL, PRIMARY KEY (program, customer, pos, part)""",
+        " WITHOUT ROWID",
+    ),
     # Small rows found by their natural key: one b-tree, not a table and its key's index.
     *_rebuilt(
         "budgets",

@@ -63,12 +63,14 @@ RETRY_HINT = (
 
 
 _LOAD = (
-    "SELECT '', 0, state, revision FROM customers WHERE program = ? AND customer = ?"
+    "SELECT '', NULL, state, revision FROM customers WHERE program = ? AND customer = ?"
     " UNION ALL SELECT part, pos, body, NULL FROM customer_lists WHERE program = ? AND customer = ?"
-    " ORDER BY 1, 2"
+    " ORDER BY 2 NULLS FIRST"
 )
-"""A customer's summary (first: its part is '') and list rows in order, in one statement: one
-snapshot of the database, also without a transaction."""
+"""A customer's summary (first: no position) and list rows, in one statement: one snapshot of the
+database, also without a transaction. The rows in order of position, the lists' rows mixed: as
+SQLite keeps them (from schema 12 `customer_lists` is keyed by position before list: lists.py), so
+without a sort; each list's rows are its own in that order."""
 
 
 class SqlWriting(Store):
@@ -387,7 +389,7 @@ class SqlWriting(Store):
     def _load(self, customer: str) -> Held | None:
         """The customer's state read from the database (summary and list rows, one statement)."""
         rows = self._execute(_LOAD, (self.program, customer, self.program, customer))
-        if not rows or rows[0][0] != "" or not rows[0][3]:
+        if not rows or rows[0][1] is not None or not rows[0][3]:
             return None
         bodies: dict[str, list[str]] = {part: [] for part in PARTS}
         positions: dict[str, list[int]] = {part: [] for part in PARTS}
@@ -427,9 +429,14 @@ class SqlWriting(Store):
         rows.summaries.append((program, customer, summary(state), revision))
         positions: dict[str, Sequence[int]] = {}
         apart: list[str] = []  # lists not on the base's storage: given one of their own (lists.own)
+        top = (
+            0
+            if base is None
+            else max((places[-1] for places in base.positions.values() if places), default=0)
+        )
         for part in PARTS:
             new = getattr(state, part)
-            edits = None if base is None else plan(base.elements[part], base.positions[part], new)
+            edits = None if base is None else plan(base.elements[part], base.positions[part], new, top)
             if edits is None:
                 if base is not None and base.elements[part]:
                     rows.cleared.append((program, customer, part))

@@ -56,11 +56,15 @@ class Item:
 
 
 def apply_plan(
-    rows: dict[int, Any], old: list[Any], positions: list[int], new: list[Any]
+    rows: dict[int, Any], old: list[Any], positions: list[int], new: list[Any], after: int = 0
 ) -> tuple[list[int], bool]:
     """Apply `plan` (or a whole rewrite) to a table of rows {pos: element}, as the store does; the
-    new positions, and whether the list was written whole."""
-    edits = plan(old, positions, new)
+    new positions, and whether the list was written whole. An element appended past the old
+    list's end is placed past `after` (the customer's last position in any list) too."""
+    edits = plan(old, positions, new, after)
+    last = positions[-1] if positions else None
+    if edits is not None:
+        assert all(pos > after for pos, _ in edits.inserted if last is None or pos > last)
     if edits is None:
         rows.clear()
         rows.update(zip(whole(new), new, strict=True))
@@ -80,8 +84,14 @@ edit = st.tuples(st.sampled_from(["append", "remove", "replace", "insert", "keep
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=st.integers(0, 30), rounds=st.lists(st.lists(edit, max_size=8), min_size=1, max_size=30))
-def test_any_edits_read_back_in_order(start: int, rounds: list[list[tuple[str, int]]]) -> None:
+@given(
+    start=st.integers(0, 30),
+    rounds=st.lists(st.lists(edit, max_size=8), min_size=1, max_size=30),
+    afters=st.lists(st.integers(0, 40 * GAP), min_size=1, max_size=5),
+)
+def test_any_edits_read_back_in_order(
+    start: int, rounds: list[list[tuple[str, int]]], afters: list[int]
+) -> None:
     """Whatever a list becomes, the rows sorted by position are the new list, element for
     element, and an element that stayed keeps its row."""
     made = 0
@@ -94,7 +104,7 @@ def test_any_edits_read_back_in_order(start: int, rounds: list[list[tuple[str, i
     current = [fresh() for _ in range(start)]
     positions = whole(current)
     rows = dict(zip(positions, current, strict=True))
-    for edits in rounds:
+    for n, edits in enumerate(rounds):
         new = list(current)
         for kind, where in edits:
             at = where % (len(new) + 1)
@@ -107,7 +117,7 @@ def test_any_edits_read_back_in_order(start: int, rounds: list[list[tuple[str, i
             elif kind == "replace" and new:
                 new[at % len(new)] = fresh()
         kept_rows = {id(element): pos for pos, element in rows.items()}
-        positions, rewritten = apply_plan(rows, current, positions, new)
+        positions, rewritten = apply_plan(rows, current, positions, new, afters[n % len(afters)])
         assert [rows[pos] for pos in sorted(rows)] == new
         assert positions == sorted(rows) and len(set(positions)) == len(positions)
         if not rewritten:  # an element kept keeps its row
@@ -120,9 +130,13 @@ step = st.tuples(st.integers(0, 40), st.integers(0, 6), st.integers(0, 3))
 
 
 @settings(max_examples=200, deadline=None)
-@given(start=st.integers(0, 300), steps=st.lists(step, min_size=1, max_size=40))
+@given(
+    start=st.integers(0, 300),
+    steps=st.lists(step, min_size=1, max_size=40),
+    afters=st.lists(st.integers(0, 400 * GAP), min_size=1, max_size=5),
+)
 def test_a_long_list_moved_on_by_the_engine_writes_only_what_left_and_joined(
-    start: int, steps: list[tuple[int, int, int]]
+    start: int, steps: list[tuple[int, int, int]], afters: list[int]
 ) -> None:
     """A state's long list as the engine makes it (state/shared.py): each state's list is an
     earlier state's window moved on — the oldest elements leave the head, the event's join the
@@ -139,18 +153,19 @@ def test_a_long_list_moved_on_by_the_engine_writes_only_what_left_and_joined(
     states = [appended([], fresh(start))]
     positions = whole(states[0])
     rows = dict(zip(positions, states[0], strict=True))
-    for dropped, added, back in steps:
+    for n, (dropped, added, back) in enumerate(steps):
+        after = afters[n % len(afters)]
         written = states[-1]
         base = states[-1 - back % len(states)]  # usually the state written: a branch otherwise
         new = appended(base, fresh(added), min(dropped, len(base)))
         if base is written:  # the usual next state: only what left and what joined is written
-            edits = plan(written, positions, new)
+            edits = plan(written, positions, new, after)
             assert edits is not None  # an update is one element that left and one that joined
             replaced = len(edits.updated)
             assert len(edits.deleted) + replaced == min(dropped, len(base))
             assert len(edits.inserted) + replaced == added
         kept_rows = {id(element): pos for pos, element in rows.items()}
-        positions, rewritten = apply_plan(rows, written, positions, new)  # type: ignore[arg-type]
+        positions, rewritten = apply_plan(rows, written, positions, new, after)  # type: ignore[arg-type]
         assert [rows[pos] for pos in sorted(rows)] == list(new)
         assert list(positions) == sorted(rows)
         if not rewritten:
@@ -384,6 +399,30 @@ def test_a_shorter_expiry_puts_a_new_lot_before_older_ones_and_it_reads_back_in_
     finally:
         store.close()
         reader.close()
+
+
+def test_what_an_event_appends_to_each_list_lands_past_every_row_the_customer_had(sql_url: str) -> None:
+    """The rows one event appends — a lot, purchase lines, activity, its id — take positions past
+    the customer's last row in any list, so that, keyed by position first (SQLite, schema 12), they
+    are side by side: one page written, not one per list. Kept rows keep theirs."""
+    store = open_store(sql_url, "store-test")
+    assert isinstance(store, SqlStore)
+
+    def rows() -> set[tuple[str, int]]:
+        found = store._execute("SELECT part, pos FROM customer_lists WHERE customer = 'ann'")
+        return {(part, int(pos)) for part, pos in found}
+
+    try:
+        loyalty = Loyalty(LONG, store, horizon=None)
+        loyalty.process(purchase(0))
+        for n in range(1, 6):
+            before = rows()
+            loyalty.process(purchase(n))
+            added = rows() - before
+            assert {part for part, _ in added} >= {"lots", "purchases", "processed"}
+            assert min(pos for _, pos in added) > max(pos for _, pos in before)
+    finally:
+        store.close()
 
 
 def events_of(state: CustomerState) -> list[str]:
