@@ -5,6 +5,7 @@ the stores, against the memory store, at 15, 100 and 1,000 earlier purchases per
     .venv/bin/python bench/bench_store.py --quick    # seconds, numbers only roughly right
     .venv/bin/python bench/bench_store.py --json     # the same results as one JSON document
     .venv/bin/python bench/bench_store.py --rounds 9 # more interleaved rounds (default 3)
+    .venv/bin/python bench/bench_store.py --pages    # SQLite's pages written a commit, by table (not timed)
     make bench-store                                 # with a throwaway PostgreSQL server
 
 The stream: coffee-club purchases (programs/coffee-club.yaml), 3-line baskets. Each customer
@@ -29,6 +30,12 @@ the table gives the minimum and the median of the rounds. The database size per 
 SQLite file's growth (checkpointed) over the measured events. Targets (issue 14): SQLite batched
 ≤ 1.5× the memory store and per event ≤ 3×; 1,000 earlier purchases ≤ 1.3× the cost at 15. A
 benchmark, not a test: it exits 0 whatever the numbers.
+
+`--pages` counts instead what an SQLite commit writes, which a busy machine does not change: the
+same stream (20 customers, 10 purchases each) a transaction per event and in one group, the
+write-ahead log's frames read back after the run (automatic checkpoints off, so that the log holds
+every frame) and each page named by the table or index it belongs to (SQLite's `dbstat`); with the
+database's growth per event and the statements run per event (`set_trace_callback`).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.store import Store, open_store
+from rules_engine.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "programs" / "coffee-club.yaml"
@@ -280,6 +288,60 @@ def targets(rows: list[Row]) -> list[str]:
     return lines
 
 
+def pages(engine: Engine, history: int, quick: bool = False) -> list[str]:
+    """What an SQLite commit writes (the module docstring, `--pages`), as lines to print."""
+    s = setup(engine, history, *((4, 3) if quick else (20, 10)))
+    lines = []
+    for batched in (False, True):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "pages.db"
+            loyalty, store = _prepare(f"sqlite:///{path}?synchronous=normal", engine, s.states)
+            assert isinstance(store, SqliteStore)
+            db = store._db
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            size = path.stat().st_size
+            statements = 0
+
+            def traced(_: str) -> None:
+                nonlocal statements
+                statements += 1
+
+            db.set_trace_callback(traced)
+            (_batched if batched else _each)(loyalty, s.stream)
+            db.set_trace_callback(None)
+            frames = _wal_pages(Path(f"{path}-wal"))
+            owner = dict(db.execute("SELECT pageno, name FROM dbstat").fetchall())
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            grown = path.stat().st_size - size
+            store.close()
+        events, commits = len(s.stream), sum(1 for _, commit in frames if commit)
+        by: dict[str, int] = {}
+        for page, _ in frames:
+            name = owner.get(page, "(free)")
+            by[name] = by.get(name, 0) + 1
+        top = ", ".join(
+            f"{name} {count / events:.2f}" for name, count in sorted(by.items(), key=lambda kv: -kv[1])[:6]
+        )
+        name = "SQLite batched" if batched else "SQLite per event"
+        lines.append(
+            f"{name:<17} {history:>7} {len(frames) / commits:>12.1f} {len(frames) / events:>11.2f} "
+            f"{grown / events:>11,.0f} {statements / events:>10.1f}   {top}"
+        )
+    return lines
+
+
+def _wal_pages(log: Path) -> list[tuple[int, bool]]:
+    """The write-ahead log's frames: (page number, whether the frame ends a commit) for each."""
+    data = log.read_bytes()
+    size = int.from_bytes(data[8:12], "big")
+    frames, at = [], 32
+    while at + 24 + size <= len(data):
+        frames.append((int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8] != bytes(4)))
+        at += 24 + size
+    return frames
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, rough numbers")
@@ -289,7 +351,20 @@ def main() -> None:
         type=int,
         help="interleaved rounds (default 3): more for a steadier minimum on a busy machine",
     )
+    parser.add_argument("--pages", action="store_true", help="count SQLite's pages a commit writes, by table")
     options = parser.parse_args()
+    if options.pages:
+        engine = Engine.from_file(PROGRAM)
+        size = "4 customers x 3" if options.quick else "20 customers x 10"
+        print(f"# SQLite pages written: coffee-club, 3-line baskets, {size} purchases after N earlier")
+        print(
+            f"{'store':<17} {'history':>7} pages/commit pages/event bytes/event statements   "
+            "pages/event of each table or index"
+        )
+        for history in HISTORIES[:1] if options.quick else HISTORIES:
+            for line in pages(engine, history, options.quick):
+                print(line, flush=True)
+        return
     rows = measure(
         options.quick, lambda what: print(f"# {what}", file=sys.stderr, flush=True), options.rounds
     )

@@ -34,3 +34,18 @@ def test_quick_store_benchmark_runs_every_row() -> None:
     assert all(row["bytes_per_event"] > 0 for row in measured if row["name"].startswith("SQLite"))
     if os.environ.get("LOYALTY_TEST_POSTGRES"):
         assert len(measured) == len(rows)
+
+
+def test_the_pages_count_names_the_table_of_every_page_an_event_wrote() -> None:
+    result = run_bench("bench_store.py", "--pages", "--quick")
+    assert result.returncode == 0, result.stderr
+    rows = [
+        (line[:17].strip(), line[17:].split())
+        for line in result.stdout.splitlines()
+        if line.startswith("SQLite")
+    ]
+    assert [(name, row[0]) for name, row in rows] == [("SQLite per event", "15"), ("SQLite batched", "15")]
+    for _, row in rows:
+        per_commit, per_event = float(row[1]), float(row[2])
+        assert per_commit >= per_event > 0
+        assert "customer_lists" in row and "(free)" not in row  # every page is some table's
