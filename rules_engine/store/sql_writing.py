@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import secrets
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
@@ -292,6 +293,10 @@ class SqlWriting(Store):
             # A working state's public state made here, once per customer and batch (batch.py).
             state = staged.public() if isinstance(staged, Working) else staged
             batch.bases[customer] = self._state_rows(customer, state, batch.bases.get(customer), rows)
+        # A batch's list rows in the table's key order (SQLite, schema 12: customer, pos, part):
+        # each insert goes after the one before, and the pages fill up rather than split half
+        # empty (measured: 5-10 % fewer pages and bytes an event; an event's own few rows gain nothing).
+        rows.inserted.sort(key=_IN_KEY_ORDER)
         self._write_rows(rows)
         program = self.program
         if batch.events:
@@ -530,6 +535,10 @@ class SqlWriting(Store):
             )
             counted[item] = int(rows[0][0])
         return counted
+
+
+_IN_KEY_ORDER = operator.itemgetter(0, 1, 3, 2)
+"""A `customer_lists` row to insert (program, customer, part, pos, body) by the table's key."""
 
 
 class _Rows:
