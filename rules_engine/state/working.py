@@ -629,36 +629,34 @@ class Working:
     def _built(self, fresh: bool) -> CustomerState:
         if self._unfilled:
             self._fill()
-        decimals = self._decimals
-        sums = self.sums
         made = None if fresh else self._made  # its lists, moved on by what changed since
         hot: dict[str, Any] = {
-            "customer": self.customer,
-            "tier": self.tier,
             "lots": _models(self.lots, made, "lots", LOT_MODEL_OF, lambda lot: lot_model(lot, fresh), fresh),
             "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
-            "counters": {
-                rule: {key: decimal_of(points) for key, points in periods.items()}
-                for rule, periods in self.counters.items()
-            },
-            "visits": self.visits,
-            "badges": list(self.badges),
-            "tier_since": moment_of(self.tier_since, self.tier_zone),
-            "activity": _models(
-                self.activity,
-                made,
-                "activity",
-                ACT_MODEL_OF,
-                lambda a: activity_model(a, decimals, fresh),
-                fresh,
-            ),
-            "activity_sums": None if sums is None else sums_model(sums, decimals, fresh),
             "last_event_at": moment_of(self.last_event_at, self.last_zone),
             "processed": list(self.ids)
             if made is None
             else moved_ids(self.ids, made.processed, len(self.seen) == len(self.ids)),
         }
         cold = self.cold
+        behind = () if fresh else self._cold_names
+        if behind:  # the parts a step left in the cold state (`moved_on`): its own values, not made
+            hot.update(customer=cold.customer, visits=cold.visits, badges=cold.badges, counters=cold.counters)
+            activity: Any = cold.activity  # another working state's view (a copy's): made below
+            if behind is _FROM_COLD and type(activity) is not ActivityView:
+                hot.update(tier=cold.tier, tier_since=cold.tier_since, activity=activity,
+                           activity_sums=cold.activity_sums)  # fmt: skip
+        if "visits" not in hot:
+            hot.update(customer=self.customer, visits=self.visits, badges=list(self.badges), counters={
+                rule: {key: decimal_of(points) for key, points in periods.items()}
+                for rule, periods in self.counters.items()
+            })  # fmt: skip
+        if "tier" not in hot:
+            decimals, sums = self._decimals, self.sums
+            make = lambda a: activity_model(a, decimals, fresh)  # noqa: E731
+            hot.update(tier=self.tier, tier_since=moment_of(self.tier_since, self.tier_zone),
+                       activity=_models(self.activity, made, "activity", ACT_MODEL_OF, make, fresh),
+                       activity_sums=None if sums is None else sums_model(sums, decimals, fresh))  # fmt: skip
         given = cold.__pydantic_fields_set__
         # As validation would record them: the fields given, and any field not at its default.
         fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}

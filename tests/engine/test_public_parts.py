@@ -84,7 +84,9 @@ def test_a_deque_changed_at_its_ends_gives_every_tuple_s_model_kept_ones_reused(
                 tuples.append((value, _Model(value) if with_model else None))
         models = moved_models(tuples, before, _model_of, _make)
         assert list(models) == [lot[-1] for lot in tuples]  # each tuple's own model, in order
-        assert all(model is not None and model.value == lot[0] for model, lot in zip(models, tuples, strict=True))
+        assert all(
+            model is not None and model.value == lot[0] for model, lot in zip(models, tuples, strict=True)
+        )
         previous = {id(model) for model in before}
         reused = [model for model in models if id(model) in previous]
         assert len(reused) == len([lot for lot in tuples if any(lot[-1] is m for m in before)])
