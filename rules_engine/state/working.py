@@ -659,7 +659,13 @@ class Working:
                        activity_sums=None if sums is None else sums_model(sums, decimals, fresh))  # fmt: skip
         given = cold.__pydantic_fields_set__
         # As validation would record them: the fields given, and any field not at its default.
-        fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}
+        # (Every default is None or empty: tested by `bool`, not by `!=`, which a `SharedList` answers
+        # in Python.)
+        fields = given | {
+            name
+            for name, value in hot.items()
+            if (value is not None if _HOT_DEFAULTS[name] is None else bool(value))
+        }
         purchases: Sequence[Any] = cold.purchases
         if type(purchases) is Bought:  # a step's purchase lines, made (engine/history.py)
             hot["purchases"], hot["older_purchases"] = purchases.kept(cold.older_purchases)
