@@ -171,6 +171,8 @@ _FROM_COLD = (
     "visits",
 )
 """The attributes `Working.moved_on` leaves to be made from the cold state when read."""
+_ADOPTED = ("lots", "activity", "processed", "purchases")
+"""The long lists `Working.adopt` compares by their ends."""
 _TIER_PARTS = ("activity", "sums", "tier", "tier_since", "tier_zone")
 """The parts a step keeps itself when its tiers moved the working state in place
 (mechanics/tiers_working.py): the cold state reads the activity through `activity_view`."""
@@ -625,6 +627,39 @@ class Working:
         if not fresh:
             self._state = self._made = state
         return state
+
+    def adopt(self, state: CustomerState) -> None:
+        """Stand for `state`: the public state this working state last gave, its long lists put on
+        storages of their own (a SQL store's held state, store/lists.py `owned`), the same elements.
+        `public()` then gives it, and after the next step moves its windows on, which the store
+        compares by their bounds, not element by element (state/public_parts.py). Anything else
+        (told by the lists' ends and the clock) is ignored."""
+        current = self._state
+        if current is None or current is state or state.last_event_at != current.last_event_at:
+            return
+        for name in _ADOPTED:
+            mine, theirs = getattr(current, name), getattr(state, name)
+            if len(mine) != len(theirs) or (
+                mine and (mine[0] is not theirs[0] or mine[-1] is not theirs[-1])
+            ):
+                return
+        if self._behind is current:
+            self._behind = state
+        cold = self.cold
+        if cold is current:
+            self.cold = state
+        elif cold.purchases is not state.purchases:  # a step's lines (`Bought`): the held ones now
+            self.cold = replaced(
+                cold, {"purchases": state.purchases, "older_purchases": state.older_purchases}
+            )
+        for name, part in (
+            ("_lots_from", "lots"),
+            ("_activity_from", "activity"),
+            ("_ids_from", "processed"),
+        ):
+            if getattr(self, name) is not None:  # what `load` moves on from
+                setattr(self, name, window(getattr(state, part)))
+        self._state = self._made = state
 
     def _built(self, fresh: bool) -> CustomerState:
         if self._unfilled:

@@ -107,7 +107,8 @@ class Cache:
         self._held[customer] = held
         self.elements += held.weight
         if working is not None:
-            self._working[customer] = working
+            working.adopt(held.state)  # its lists on the held state's storage: the next event's
+            self._working[customer] = working  # public state moves their windows on
             self.elements += held.weight + WORKING
         while len(self._held) > 1 and (len(self._held) > self.size or self.elements > self.budget):
             out_customer, out = self._held.popitem(last=False)

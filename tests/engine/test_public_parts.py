@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -25,9 +26,11 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program
+from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.public_parts import moved_ids, moved_models
 from rules_engine.state.shared import SharedList, window
+from rules_engine.store import open_store
 from tests.engine.test_stream_step import _events
 from tests.engine.test_working import COFFEE, same
 
@@ -169,3 +172,57 @@ def test_public_states_read_after_any_steps_equal_process_and_the_fresh_ones(see
         assert public.model_dump_json() == text
     assert streaming.taken > 100
     assert moved or len(made) < 20, "the lots' window never moved on"
+
+
+def test_a_sql_store_carrying_working_states_moves_its_held_lists_windows_on(tmp_path: Path) -> None:
+    """With `?working=1` the store holds each written state with its long lists on storages of its
+    own (store/lists.py `owned`); the working state adopts that state (`Working.adopt`), so the next
+    step's public state is those lists' windows moved on, which the store writes as the rows that
+    changed, not compared element by element and copied again at every event. What the database
+    holds is what `Engine.process` gives, and the refused event leaves the working state as it was."""
+    engine = Engine(load_program(COFFEE), secret=b"s")
+    purchases = [e for e in _events(4, 400) if e["type"] == "purchase"]
+    state: CustomerState | None = None
+    for event in purchases[:150]:
+        state = engine.process(event, state).state
+    assert state is not None and len(state.lots) >= 128 and len(state.processed) >= 128
+    url = f"sqlite:///{tmp_path / 'carried.db'}?working=1"
+    with open_store(url, engine.program.program) as store:
+        loyalty = Loyalty(engine, store, horizon=None)
+        loyalty.put("c1", state)
+        storages: dict[str, Any] = {}
+        stepped = 0
+        for event in purchases[150:170]:
+            expected = engine.process(event, state)
+            loyalty.process(event)
+            state = expected.state
+            held = store._cache._held["c1"].state  # type: ignore[attr-defined]
+            same(held, state)
+            now = {part: window(getattr(held, part))[0] for part in ("lots", "processed", "purchases")}
+            if storages:
+                stepped += all(now[part] is storages[part] for part in now)
+            storages = now
+        assert loyalty._stream.taken >= 15
+        assert stepped >= 15, "the held lists were copied again instead of moved on"
+    with open_store(url, engine.program.program) as store:  # read back from the rows (validated:
+        read = store.state("c1")  # every field given)
+        assert read == state and read is not None and read.model_dump_json() == state.model_dump_json()
+
+
+def test_a_working_state_adopts_only_a_copy_of_its_own_public_state() -> None:
+    engine = Engine(load_program(COFFEE), secret=b"s")
+    streaming = Stream(engine)
+    working = streaming.working(None)
+    events = [e for e in _events(6, 60) if e["type"] == "purchase"]
+    for event in events[:5]:
+        streaming.step(event, working)
+    public = working.public()
+    other = engine.process(events[5], public).state
+    working.adopt(other)  # another state: ignored
+    assert working.public() is public
+    copy = public.model_copy(update={"lots": list(public.lots), "processed": list(public.processed)})
+    working.adopt(copy)
+    assert working.public() is copy
+    result = streaming.step(events[5], working)
+    same(result.state, other)
+    same(working.public(fresh=True), other)
