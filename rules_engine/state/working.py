@@ -49,7 +49,9 @@ changed since (`_state`), and otherwise builds only what changed: a lot's or an 
 still carries the model it was made from, reused as it is. A step that changes a working state in
 place therefore (1) calls `changed()`, which drops `_state` (and the windows `load` moves), and (2)
 puts new tuples with no model (`None` in the last element) where it changes a lot or an activity;
-`public()` then makes their models, exactly from the tuple's values.
+`public()` then makes their models, exactly from the tuple's values. The long lists are the
+previous public state's (`_made`) moved on by what changed at the deques' ends, the unchanged part
+not walked (state/public_parts.py): `public()` after a step costs what the step changed.
 
 Made when read. A stream whose event went through `process` hands the working state the result's
 state with `defer(state)`: the compact parts are made from it only when one is first read (the
@@ -112,6 +114,7 @@ from rules_engine.state.customer import (
     Lot,
     parse_state,
 )
+from rules_engine.state.public_parts import moved_ids, moved_models
 from rules_engine.state.shared import window
 
 KEPT_IDS = 1000
@@ -168,6 +171,8 @@ _FROM_COLD = (
     "visits",
 )
 """The attributes `Working.moved_on` leaves to be made from the cold state when read."""
+_ADOPTED = ("lots", "activity", "processed", "purchases")
+"""The long lists `Working.adopt` compares by their ends."""
 _TIER_PARTS = ("activity", "sums", "tier", "tier_since", "tier_zone")
 """The parts a step keeps itself when its tiers moved the working state in place
 (mechanics/tiers_working.py): the cold state reads the activity through `activity_view`."""
@@ -182,6 +187,16 @@ def _challenge_model(window: str, progress: Decimal, completed: list[str], count
 
 
 _CHALLENGE_FIELDS = {"window", "progress", "completed", "counted"}
+
+
+def _models(
+    tuples: deque[Any], made: CustomerState | None, name: str, model_of: Any, make: Any, fresh: bool
+) -> Any:
+    """A deque's models for `public()`: every one made when `fresh`; else the list `name` of the
+    state the deque last stood for (`Working._made`) moved on by what changed (public_parts.py)."""
+    if fresh:
+        return models_of(tuples, model_of, make, True)
+    return moved_models(tuples, None if made is None else getattr(made, name), model_of, make)
 
 
 def _viewed_by(state: CustomerState, working: Working) -> bool:
@@ -209,6 +224,7 @@ class Working:
         "_decimals",
         "_ids_from",
         "_lots_from",
+        "_made",
         "_stash",
         "_state",
         "_sums",
@@ -286,6 +302,10 @@ class Working:
     lazily from it checks (engine/step.py)."""
     cold: CustomerState
     _state: CustomerState | None
+    _made: CustomerState | None
+    """The public state the deques last stood for (`public()`'s, or the one loaded), kept across
+    steps: their tuples taken from it carry its models, and `public()` reuses its lists
+    (state/public_parts.py). None after `changed()`: the deques changed in any way."""
     _decimals: int
     _sums: tuple[Units, Units] | None
     _lots_from: Window | None
@@ -306,7 +326,7 @@ class Working:
         `Engine.process` validates it) for the program `plan` describes."""
         working = cls.__new__(cls)
         working._decimals = -exponent(plan.quantum)
-        working._behind = working._stash = working._cold_behind = None
+        working._behind = working._stash = working._cold_behind = working._made = None
         working._cold_names = ()
         working.activity_view = working.tier_update = None
         working.sums_due = 0
@@ -375,6 +395,8 @@ class Working:
         tier parts here itself (`_TIER_PARTS`, mechanics/tiers_working.py): only the others are
         left to be made."""
         self.cold = cold
+        if self._state is not None:  # the deques moved on from it at their ends only: a base
+            self._made = self._state  # for `public()` (state/public_parts.py)
         self._state = None
         self._lots_from = self._ids_from = None
         self.due_at = 0  # the step works it out again
@@ -423,7 +445,7 @@ class Working:
         self._state = state
 
     def _load(self, state: CustomerState) -> None:
-        self.cold = self._state = state
+        self.cold = self._state = self._made = state
         self._load_rest(state)
         self.last_event_at, self.last_zone = time_of(state.last_event_at)
         self.lots = self._lots_of(state.lots)
@@ -546,7 +568,7 @@ class Working:
         """Say that the compact parts were changed in place: `public()` builds its state again (and
         `load` no longer takes the deques for the lists they were made from)."""
         self._caught_up()
-        self._state = None
+        self._state = self._made = None
         self._lots_from = self._activity_from = self._ids_from = None
         self.due_at = 0
         self.moves += 1
@@ -603,37 +625,82 @@ class Working:
             return state
         state = self._built(fresh)
         if not fresh:
-            self._state = state
+            self._state = self._made = state
         return state
+
+    def adopt(self, state: CustomerState) -> None:
+        """Stand for `state`: the public state this working state last gave, its long lists put on
+        storages of their own (a SQL store's held state, store/lists.py `owned`), the same elements.
+        `public()` then gives it, and after the next step moves its windows on, which the store
+        compares by their bounds, not element by element (state/public_parts.py). Anything else
+        (told by the lists' ends and the clock) is ignored."""
+        current = self._state
+        if current is None or current is state or state.last_event_at != current.last_event_at:
+            return
+        for name in _ADOPTED:
+            mine, theirs = getattr(current, name), getattr(state, name)
+            if len(mine) != len(theirs) or (
+                mine and (mine[0] is not theirs[0] or mine[-1] is not theirs[-1])
+            ):
+                return
+        if self._behind is current:
+            self._behind = state
+        cold = self.cold
+        if cold is current:
+            self.cold = state
+        elif cold.purchases is not state.purchases:  # a step's lines (`Bought`): the held ones now
+            self.cold = replaced(
+                cold, {"purchases": state.purchases, "older_purchases": state.older_purchases}
+            )
+        for name, part in (
+            ("_lots_from", "lots"),
+            ("_activity_from", "activity"),
+            ("_ids_from", "processed"),
+        ):
+            if getattr(self, name) is not None:  # what `load` moves on from
+                setattr(self, name, window(getattr(state, part)))
+        self._state = self._made = state
 
     def _built(self, fresh: bool) -> CustomerState:
         if self._unfilled:
             self._fill()
-        decimals = self._decimals
-        sums = self.sums
+        made = None if fresh else self._made  # its lists, moved on by what changed since
         hot: dict[str, Any] = {
-            "customer": self.customer,
-            "tier": self.tier,
-            "lots": models_of(self.lots, LOT_MODEL_OF, lambda lot: lot_model(lot, fresh), fresh),
+            "lots": _models(self.lots, made, "lots", LOT_MODEL_OF, lambda lot: lot_model(lot, fresh), fresh),
             "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
-            "counters": {
-                rule: {key: decimal_of(points) for key, points in periods.items()}
-                for rule, periods in self.counters.items()
-            },
-            "visits": self.visits,
-            "badges": list(self.badges),
-            "tier_since": moment_of(self.tier_since, self.tier_zone),
-            "activity": models_of(
-                self.activity, ACT_MODEL_OF, lambda a: activity_model(a, decimals, fresh), fresh
-            ),
-            "activity_sums": None if sums is None else sums_model(sums, decimals, fresh),
             "last_event_at": moment_of(self.last_event_at, self.last_zone),
-            "processed": list(self.ids),
+            "processed": list(self.ids)
+            if made is None
+            else moved_ids(self.ids, made.processed, len(self.seen) == len(self.ids)),
         }
         cold = self.cold
+        behind = () if fresh else self._cold_names
+        if behind:  # the parts a step left in the cold state (`moved_on`): its own values, not made
+            hot.update(customer=cold.customer, visits=cold.visits, badges=cold.badges, counters=cold.counters)
+            activity: Any = cold.activity  # another working state's view (a copy's): made below
+            if behind is _FROM_COLD and type(activity) is not ActivityView:
+                hot.update(tier=cold.tier, tier_since=cold.tier_since, activity=activity,
+                           activity_sums=cold.activity_sums)  # fmt: skip
+        if "visits" not in hot:
+            hot.update(customer=self.customer, visits=self.visits, badges=list(self.badges), counters={
+                rule: {key: decimal_of(points) for key, points in periods.items()}
+                for rule, periods in self.counters.items()
+            })  # fmt: skip
+        if "tier" not in hot:
+            decimals, sums = self._decimals, self.sums
+            make = lambda a: activity_model(a, decimals, fresh)  # noqa: E731
+            hot.update(tier=self.tier, tier_since=moment_of(self.tier_since, self.tier_zone),
+                       activity=_models(self.activity, made, "activity", ACT_MODEL_OF, make, fresh),
+                       activity_sums=None if sums is None else sums_model(sums, decimals, fresh))  # fmt: skip
         given = cold.__pydantic_fields_set__
         # As validation would record them: the fields given, and any field not at its default.
-        fields = given | {name for name, value in hot.items() if value != _HOT_DEFAULTS[name]}
+        # (Every default is None or empty: tested by `bool`, not by `!=`, which a `SharedList` answers
+        # in Python.)
+        fields = given | {
+            name
+            for name, value in hot.items()
+            if (value is not None if _HOT_DEFAULTS[name] is None else bool(value))
+        }
         purchases: Sequence[Any] = cold.purchases
         if type(purchases) is Bought:  # a step's purchase lines, made (engine/history.py)
             hot["purchases"], hot["older_purchases"] = purchases.kept(cold.older_purchases)

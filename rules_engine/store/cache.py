@@ -30,7 +30,10 @@ bound as many elements again as the held state's, and `WORKING` more (measured o
 year: a replay holding working states beside its states, not counted, grew to 836 MB of RSS over
 100,000 lines, against 248 MB without them; counted by their lists alone, still ~28 KB more per
 customer held, most customers being small early in the year). And a working state the cache lets
-go of is freed at once (`let_go`), not left to the cyclic collector.
+go of is freed at once (`let_go`), not left to the cyclic collector. Put with the state it stands
+for, it adopts that state (`Working.adopt`): the held state's long lists are on storages of their
+own (lists.py `owned`), and the next event's public state must move those windows on for the store
+to write the rows that changed by the windows' bounds, not copy and compare the lists again.
 """
 
 from __future__ import annotations
@@ -107,7 +110,8 @@ class Cache:
         self._held[customer] = held
         self.elements += held.weight
         if working is not None:
-            self._working[customer] = working
+            working.adopt(held.state)  # its lists on the held state's storage: the next event's
+            self._working[customer] = working  # public state moves their windows on
             self.elements += held.weight + WORKING
         while len(self._held) > 1 and (len(self._held) > self.size or self.elements > self.budget):
             out_customer, out = self._held.popitem(last=False)

@@ -83,11 +83,12 @@ class SqlWriting(Store):
     events on their working state in place (base.py), held by the cache with the state it stands
     for (cache.py) and staged by a group (batch.py); its public state is made where it is written,
     at each event's commit, or once per customer at a group's. Off by default: measured, it costs
-    more than it saves (bench/README.md, "SQL stores carrying working states"): making a working
-    state from a state (`Working.of`: 0.1 ms after 15 purchases, 10 ms after a year of 1,000) and
-    its public state after a step (~110 µs after 15 purchases, ~360 µs after 1,000) cost more than
-    the step saves against `Engine.process` (~140-150 µs), unless the same customers' events come
-    many to a batch and the customers stay held."""
+    more than it saves (bench/README.md, "A working state's public state in proportion to what
+    changed"): its public state after a step costs what the step changed (~460k instructions at
+    any history), but the step with it and the result's outcome cost more than `Engine.process`
+    with its outcome, and making a working state from a state (`Working.of`: 0.1 ms after 15
+    purchases, 10 ms after a year of 1,000) is paid again for every customer the cache holds
+    without one."""
     _batch: Batch | None = None
     """In a group (`group`): what its events staged, written behind at its commit (batch.py)."""
     _cache: Cache
