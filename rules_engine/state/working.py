@@ -98,6 +98,7 @@ from rules_engine.state.compact import (
     models_of,
     moment_of,
     moved_by,
+    quests_of,
     read_lot,
     sums_model,
     sums_tuple,
@@ -110,6 +111,7 @@ from rules_engine.state.customer import (
     ChallengeProgress,
     CustomerState,
     Lot,
+    QuestProgress,
     parse_state,
 )
 from rules_engine.state.shared import window
@@ -182,6 +184,16 @@ def _challenge_model(window: str, progress: Decimal, completed: list[str], count
 
 
 _CHALLENGE_FIELDS = {"window", "progress", "completed", "counted"}
+
+
+def _quest_model(started_at: Any, done: list[int], completed: bool) -> Any:
+    """The `QuestProgress` of a step's `Questing` (compact.py)."""
+    return trusted(
+        QuestProgress, {"started_at": started_at, "done": done, "completed": completed}, _QUEST_FIELDS
+    )
+
+
+_QUEST_FIELDS = {"started_at", "done", "completed"}
 
 
 def _viewed_by(state: CustomerState, working: Working) -> bool:
@@ -640,6 +652,9 @@ class Working:
         challenges = challenges_of(cold.challenges, _challenge_model)  # a step's progress: its models
         if challenges is not None:
             hot["challenges"] = challenges
+        quests = quests_of(cold.quests, _quest_model)  # a step's attempts (mechanics/quests.py): models
+        if quests is not None:
+            hot["quests"] = quests
         state = replaced(cold, hot)
         object.__setattr__(state, "__pydantic_fields_set__", fields)
         return state
