@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import operator
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
@@ -23,6 +24,7 @@ from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run, change_state
+from rules_engine.engine.step_views import Lots
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.program.model import Hours, Notifications, Program
 from rules_engine.state.customer import CustomerState, DeferredMessage
@@ -56,12 +58,15 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
     """`apply` for a purchase the generated path takes, what it asks of the program answered once:
     the reminders it has, and the tiers' review facts (`tiers.reviews`). A tier's review that is
     not within `tier_downgrade.before` of the purchase (the usual answer) is one comparison; a
-    review within it runs `apply`'s reminder. The same trace, messages and state as `apply`."""
+    review within it runs `apply`'s reminder. On a step in place, the points reminder with no lot
+    expiring within its reach is one comparison of seconds (`step_views.Lots.quiet_for`). The same
+    trace, messages and state as `apply`."""
     settings = plan.program.notifications
     tiers = plan.program.tiers
     downgrade = settings.tier_downgrade if tiers is not None else None
     facts = reviews(tiers, plan.zone) if tiers is not None and downgrade is not None else None
     expiring = settings.points_expiring is not None
+    span = _seconds_of(settings.points_expiring.before) if settings.points_expiring is not None else None
 
     def notifications_of_purchase(run: Run) -> None:
         if facts is not None:
@@ -74,9 +79,17 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 if due is not None and moment < due <= moment + downgrade.before:  # type: ignore[union-attr]
                     _tier_reminder(run)
         if expiring:
+            lots: Any = run.state.lots
+            if span is not None and type(lots) is Lots and lots.quiet_for(span):
+                return  # a step in place, no lot expiring within the reminder's reach: one comparison
             _points_reminder(run)
 
     return notifications_of_purchase
+
+
+def _seconds_of(span: dt.timedelta) -> int | None:
+    """`span` in whole seconds, as the step's times compare (None: it has microseconds)."""
+    return None if span.microseconds else span.days * 86_400 + span.seconds
 
 
 def _points_reminder(run: Run) -> None:
