@@ -175,7 +175,9 @@ def lines_context(run: Run) -> Context:
     contexts = run.mechanics_contexts
     context = contexts.get(_LINES)
     if context is None:
-        context = contexts[_LINES] = Context(basket={"items": tuple(map(_FIELDS, run.items))})
+        fields = run.fields  # the lines' field dicts, read once by `open_run`
+        lines = tuple(fields) if len(fields) == len(run.items) else tuple(map(_FIELDS, run.items))
+        context = contexts[_LINES] = Context(basket={"items": lines})
     return context
 
 
