@@ -264,12 +264,7 @@ def _known(purchase: _Purchase, before: Any, zone: dt.tzinfo) -> _Known:
     deadline = started + quest.within if started is not None and quest.within is not None else None
     as_was = None
     if len(done) < len(quest.steps):  # what `_advance` traces of a purchase that does nothing
-        status = f"{len(done)} of {len(quest.steps)} steps"
-        if done:
-            status += f" ({', '.join(purchase.names[i] for i in done)})"
-        if deadline is not None:
-            status += f", until {words_at(deadline, zone)}"
-        reason = f"no open step matched: {status}"
+        reason = Text(_step_words, purchase.names, len(quest.steps), None, done, [], deadline, zone)
         as_was = simple_verdict(purchase.rule, "quest", False, "condition_false", reason)
     made = _Known(before, as_was, deadline, _open(quest, purchase.steps, done))
     kept = purchase.known
