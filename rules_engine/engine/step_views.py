@@ -85,10 +85,15 @@ class Lots(Sequence[Lot]):
         self.now: Any = None
         """The step's moment in epoch seconds, set by the step before its run (None: a naive time)."""
 
-    def quiet_for(self, span: Any) -> bool:
+    @property
+    def tuples(self) -> Any:
+        """The working state's deque of lot tuples this view reads (`compact.LOT_*`)."""
+        return self._lots
+
+    def quiet_for(self, span: Any) -> bool | None:
         """Whether no lot expires within `span` seconds of the step's moment (`now`): what the
         points-expiring reminder asks at every purchase (mechanics/notifications.py), answered on the
-        first tuple's seconds, no model made. False when that is not known so (a naive time): the
+        first tuple's seconds, no model made. None when that is not known so (a naive time): the
         reminder then reads the models."""
         lots = self._lots
         if not lots:
@@ -97,7 +102,7 @@ class Lots(Sequence[Lot]):
         first = lots[0]
         zone = first[LOT_ZONE]
         if now is None or zone is None or (type(zone) is tuple and None in zone):
-            return False
+            return None
         return bool(first[LOT_EXPIRES] > now + span)
 
     def __len__(self) -> int:
