@@ -154,6 +154,7 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
         view = working.lots_view
         if view is None:
             view = working.lots_view = _Lots(working)
+        view.now = now if time.tzinfo is not None else None  # what the reminder and the tiers compare
         passed = None
         moves: list[TierChange] = []
         sent: list[Notification] = []

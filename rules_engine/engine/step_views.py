@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import Any, NoReturn, overload
 
-from rules_engine.state.compact import LOT_EXPIRES, LOT_MODEL, seconds
+from rules_engine.state.compact import LOT_EXPIRES, LOT_MODEL, LOT_ZONE, seconds
 from rules_engine.state.customer import Lot
 from rules_engine.state.working import Working
 
@@ -77,11 +77,33 @@ class Lots(Sequence[Lot]):
     (`carry_reminded`), dropped with the view when a step adds lots within its reach or falls
     back, and when the working state is loaded."""
 
-    __slots__ = ("_lots", "_working")
+    __slots__ = ("_lots", "_working", "now")
 
     def __init__(self, working: Working) -> None:
         self._working = working
         self._lots = working.lots  # the same deque while the view lives (a load drops the view)
+        self.now: Any = None
+        """The step's moment in epoch seconds, set by the step before its run (None: a naive time)."""
+
+    @property
+    def tuples(self) -> Any:
+        """The working state's deque of lot tuples this view reads (`compact.LOT_*`)."""
+        return self._lots
+
+    def quiet_for(self, span: Any) -> bool | None:
+        """Whether no lot expires within `span` seconds of the step's moment (`now`): what the
+        points-expiring reminder asks at every purchase (mechanics/notifications.py), answered on the
+        first tuple's seconds, no model made. None when that is not known so (a naive time): the
+        reminder then reads the models."""
+        lots = self._lots
+        if not lots:
+            return True
+        now = self.now
+        first = lots[0]
+        zone = first[LOT_ZONE]
+        if now is None or zone is None or (type(zone) is tuple and None in zone):
+            return None
+        return bool(first[LOT_EXPIRES] > now + span)
 
     def __len__(self) -> int:
         return len(self._lots)

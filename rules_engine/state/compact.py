@@ -521,3 +521,34 @@ def challenges_of(challenges: dict[str, Any], make: Any) -> dict[str, Any] | Non
         key: progress.model(make) if type(progress) is Counting else progress
         for key, progress in challenges.items()
     }
+
+
+# -- a quest's attempt on a step's path -----------------------------------------------------------
+
+
+class Questing:
+    """A quest's attempt as a step in place leaves it (mechanics/quests.py on a run with
+    `run.working`): what `QuestProgress` holds — `started_at`, `done`, `completed`, read as its
+    fields —, its model made only when the public state is (`Working.public()`, `quests_of`).
+    Never changed once made, as a model is not: an attempt that moves on is a new one."""
+
+    __slots__ = ("completed", "done", "started_at")
+
+    def __init__(self, started_at: dt.datetime | None, done: list[int], completed: bool) -> None:
+        self.started_at = started_at
+        self.done = done
+        self.completed = completed
+
+    def model(self, make: Any) -> Any:
+        """The `QuestProgress` (`make`: started_at, done, completed → the model)."""
+        return make(self.started_at, self.done, self.completed)
+
+
+def quests_of(quests: dict[str, Any], make: Any) -> dict[str, Any] | None:
+    """`quests` with every `Questing` made into its model (`Questing.model`); None when it holds
+    none (the state's own dict is kept)."""
+    if not any(type(attempt) is Questing for attempt in quests.values()):
+        return None
+    return {
+        key: attempt.model(make) if type(attempt) is Questing else attempt for key, attempt in quests.items()
+    }

@@ -100,6 +100,7 @@ from rules_engine.state.compact import (
     models_of,
     moment_of,
     moved_by,
+    quests_of,
     read_lot,
     sums_model,
     sums_tuple,
@@ -112,6 +113,7 @@ from rules_engine.state.customer import (
     ChallengeProgress,
     CustomerState,
     Lot,
+    QuestProgress,
     parse_state,
 )
 from rules_engine.state.public_parts import moved_ids, moved_models
@@ -197,6 +199,15 @@ def _models(
     if fresh:
         return models_of(tuples, model_of, make, True)
     return moved_models(tuples, None if made is None else getattr(made, name), model_of, make)
+
+def _quest_model(started_at: Any, done: list[int], completed: bool) -> Any:
+    """The `QuestProgress` of a step's `Questing` (compact.py)."""
+    return trusted(
+        QuestProgress, {"started_at": started_at, "done": done, "completed": completed}, _QUEST_FIELDS
+    )
+
+
+_QUEST_FIELDS = {"started_at", "done", "completed"}
 
 
 def _viewed_by(state: CustomerState, working: Working) -> bool:
@@ -707,6 +718,9 @@ class Working:
         challenges = challenges_of(cold.challenges, _challenge_model)  # a step's progress: its models
         if challenges is not None:
             hot["challenges"] = challenges
+        quests = quests_of(cold.quests, _quest_model)  # a step's attempts (mechanics/quests.py): models
+        if quests is not None:
+            hot["quests"] = quests
         state = replaced(cold, hot)
         object.__setattr__(state, "__pydantic_fields_set__", fields)
         return state

@@ -292,7 +292,8 @@ def test_the_lines_context_gives_what_the_whole_context_gives(lines: list[dict[s
         for m in models
     )
     whole = Context({"basket": {"items": records, "total": Decimal(0), "item_count": Decimal(0)}})
-    run: Any = SimpleNamespace(context=None, mechanics_contexts={}, items=models)
+    fields = [m.__dict__ for m in models]  # as `open_run` reads them
+    run: Any = SimpleNamespace(context=None, mechanics_contexts={}, items=models, fields=fields)
     alone = shared.lines_context(run)
     assert shared.lines_context(run) is alone  # made once per event
     assert str(counts.evaluate(alone)) == str(counts.evaluate(whole))

@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import operator
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
@@ -23,8 +24,10 @@ from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run, change_state
+from rules_engine.engine.step_views import Lots
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.program.model import Hours, Notifications, Program
+from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, NEVER
 from rules_engine.state.customer import CustomerState, DeferredMessage
 
 
@@ -56,12 +59,15 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
     """`apply` for a purchase the generated path takes, what it asks of the program answered once:
     the reminders it has, and the tiers' review facts (`tiers.reviews`). A tier's review that is
     not within `tier_downgrade.before` of the purchase (the usual answer) is one comparison; a
-    review within it runs `apply`'s reminder. The same trace, messages and state as `apply`."""
+    review within it runs `apply`'s reminder. On a step in place, the points reminder with no lot
+    expiring within its reach is one comparison of seconds (`step_views.Lots.quiet_for`). The same
+    trace, messages and state as `apply`."""
     settings = plan.program.notifications
     tiers = plan.program.tiers
     downgrade = settings.tier_downgrade if tiers is not None else None
     facts = reviews(tiers, plan.zone) if tiers is not None and downgrade is not None else None
     expiring = settings.points_expiring is not None
+    span = _seconds_of(settings.points_expiring.before) if settings.points_expiring is not None else None
 
     def notifications_of_purchase(run: Run) -> None:
         if facts is not None:
@@ -74,9 +80,22 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
                 if due is not None and moment < due <= moment + downgrade.before:  # type: ignore[union-attr]
                     _tier_reminder(run)
         if expiring:
+            lots: Any = run.state.lots
+            if span is not None and type(lots) is Lots:  # a step in place: the lots' tuples read
+                quiet = lots.quiet_for(span)
+                if quiet:
+                    return  # no lot expiring within the reminder's reach: one comparison
+                if quiet is not None:
+                    _points_reminder_of_tuples(run, lots)
+                    return
             _points_reminder(run)
 
     return notifications_of_purchase
+
+
+def _seconds_of(span: dt.timedelta) -> int | None:
+    """`span` in whole seconds, as the step's times compare (None: it has microseconds)."""
+    return None if span.microseconds else span.days * 86_400 + span.seconds
 
 
 def _points_reminder(run: Run) -> None:
@@ -131,6 +150,58 @@ def _points_reminder(run: Run) -> None:
         change_state(run, {"reminded": [*run.state.reminded, *soon]})
         if run.state.lots is lots and reminded is not run.state.reminded:  # now every one up to it
             keep_reminded(lots, run.state.reminded, horizon[1])
+
+
+def _points_reminder_of_tuples(run: Run, lots: Lots) -> None:
+    """`_points_reminder` on a step's view of the lots (`step_views.Lots`, its times aware): the
+    same lots looked at, each read from its tuple — its id, its points, the seconds it expires at —
+    and only the model of the first lot reminded of made (its `expires_at` is the message's
+    deadline). A long history has a fortnight's lots within the reminder's reach at every event:
+    their models are not made for it."""
+    reminder = run.program.notifications.points_expiring
+    assert reminder is not None
+    moment = run.event.time
+    tuples = lots.tuples
+    horizon = moment + reminder.before
+    reminded = run.state.reminded
+    until = reminded_until(lots, reminded)
+    if until is not None:
+        if horizon <= until:
+            return  # every lot up to the horizon was reminded of already
+        first = lots.expiring_by(until)
+        if first is None:  # a naive time kept: the models' way
+            _points_reminder(run)
+            return
+        if first == len(tuples) or tuples[first][LOT_EXPIRES] == NEVER:  # none expires in (until, horizon]
+            keep_reminded(lots, reminded, horizon)
+            return
+        done: set[str] | list[str] = reminded  # a few lots looked up: in the list (its scan is in C)
+    else:
+        done = set(reminded)
+        first = 0 if tuples[0][LOT_EXPIRES] > lots.now else lots.expiring_by(moment)
+        if first is None:
+            _points_reminder(run)
+            return
+        if first == len(tuples) or tuples[first][LOT_EXPIRES] == NEVER:
+            return
+    last = lots.expiring_by(horizon)
+    assert last is not None
+    soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
+    at: int | None = None  # where the first of them is (the soonest to expire)
+    for index, lot in enumerate(itertools.islice(tuples, first, last), first):
+        lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
+        if lot[LOT_POINTS] > 0 and lot_id not in done:
+            if at is None:
+                at = index
+            soon.append(lot_id)
+    if at is None:  # nothing new to remind of: every lot up to the horizon was
+        keep_reminded(lots, reminded, horizon)
+        return
+    if notify(run, REMINDER, reminder.channel, reminder.template, before=lots[at].expires_at):
+        change_state(run, {"reminded": [*run.state.reminded, *soon]})
+        read: Any = run.state.lots
+        if read is lots and reminded is not run.state.reminded:  # now every one up to it
+            keep_reminded(lots, run.state.reminded, horizon)
 
 
 def _tier_reminder(run: Run) -> None:

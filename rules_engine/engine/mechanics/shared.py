@@ -45,6 +45,11 @@ def local_words(run: Run, moment: dt.datetime) -> str:
     return _local_words(moment, run.plan.zone)
 
 
+def words_at(moment: dt.datetime, zone: dt.tzinfo) -> str:
+    """`local_words` in the program's `zone`, without the run: for words made when a trace is read."""
+    return _local_words(moment, zone)
+
+
 @functools.lru_cache(maxsize=1024)
 def _local_words(moment: dt.datetime, zone: dt.tzinfo) -> str:
     """The moment as the program's local time, in words. Remembered: a quest's deadline or a
@@ -170,7 +175,9 @@ def lines_context(run: Run) -> Context:
     contexts = run.mechanics_contexts
     context = contexts.get(_LINES)
     if context is None:
-        context = contexts[_LINES] = Context(basket={"items": tuple(map(_FIELDS, run.items))})
+        fields = run.fields  # the lines' field dicts, read once by `open_run`
+        lines = tuple(fields) if len(fields) == len(run.items) else tuple(map(_FIELDS, run.items))
+        context = contexts[_LINES] = Context(basket={"items": lines})
     return context
 
 

@@ -125,7 +125,10 @@ def for_working(
         zone = at.tzinfo
         if zone is None:
             return False
-        now = seconds(at)
+        view = working.lots_view  # the step's moment in seconds, worked out once (step_views.Lots)
+        now = view.now if view is not None else None
+        if now is None:
+            now = seconds(at)
         if activity:
             last = activity[-1]
             if known is None or last[ACT_AT] > now or last[ACT_ZONE] is None or activity[0][ACT_ZONE] is None:
