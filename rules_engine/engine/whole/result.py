@@ -1,0 +1,345 @@
+"""The whole step's result: what a step decided, as ints and tuples, made the engine's `Result` when read.
+
+A step records what it decided — the basket's lines, each discount's cuts, the earning base, the
+awards as `(rule, points, weights, kind)`, the trace as constant `Verdict`s or short tuples, the
+badges, the tier change, the lots time moved — and nothing else. `result()` makes the engine's
+`Result` (engine/result.py) from them, once: the decimals, the per-line shares (largest remainder,
+as `money` splits them), the trace's `Verdict`s with their words, the ledger entries, the points
+changes, the tier progress, and the state (`WholeState.public()`, so read it before the state's
+next step). `points` and `by_rule()` read the ints without making anything.
+
+Input: a step's record. Output: `result()`, a `Result` equal to `Engine.process`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rules_engine.engine.code_writer import whole
+from rules_engine.engine.mechanics.challenges import _added_words, _capped_words, _hint_words, _reached_words
+from rules_engine.engine.mechanics.tiers import _progress
+from rules_engine.engine.mechanics.tiers_working import reaching
+from rules_engine.engine.outcome import BadgeAwarded, Totals
+from rules_engine.engine.result import Result, RuleTraces, award_of, discount_of, settled
+from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
+from rules_engine.engine.verdicts import simple_verdict, verdict
+from rules_engine.engine.whole.generate import _split
+from rules_engine.state.compact import (
+    LOT_AVAILABLE,
+    LOT_EVENT,
+    LOT_EXPIRES,
+    LOT_POINTS,
+    LOT_RULE,
+    LazyLines,
+    moment,
+)
+
+if TYPE_CHECKING:
+    from rules_engine.engine.whole.state import WholeState
+    from rules_engine.engine.whole.step import WholeStep
+
+_TOTALS_GIVEN = set(Totals.model_fields)
+_ZERO = Decimal(0)
+
+
+class LaterShares(Sequence[tuple[int, str, Decimal]]):
+    """An award's per-line shares, split when first read (a lot's lines, the result's award)."""
+
+    __slots__ = ("_made", "_result", "_index")
+
+    def __init__(self, result: WholeResult, index: int) -> None:
+        self._result = result
+        self._index = index
+        self._made: tuple[tuple[int, str, Decimal], ...] | None = None
+
+    def made(self) -> tuple[tuple[int, str, Decimal], ...]:
+        if self._made is None:
+            self._made = self._result.shares(self._index)
+        return self._made
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.made()[index]
+
+    def __len__(self) -> int:
+        return len(self.made())
+
+    def __iter__(self) -> Iterator[tuple[int, str, Decimal]]:
+        return iter(self.made())
+
+
+class WholeResult:
+    """A step's record (module docstring)."""
+
+    __slots__ = (
+        "_result",
+        "awards",
+        "changed",
+        "ended",
+        "event",
+        "gone",
+        "given",
+        "lines",
+        "local",
+        "made",
+        "state",
+        "step",
+    )
+
+    def __init__(
+        self,
+        step: WholeStep,
+        event: Any,
+        state: WholeState,
+        lines: list[Any],
+        made: tuple[Any, ...],
+        awards: list[Any],
+        given: list[tuple[str, str]],
+        changed: Any,
+        ended: list[Any],
+        gone: list[Any],
+        local: dt.datetime,
+    ) -> None:
+        self.step = step
+        self.event = event
+        self.state = state
+        self.lines = lines
+        self.made = made
+        self.awards = awards
+        self.given = given
+        self.changed = changed
+        self.ended = ended
+        self.gone = gone
+        self.local = local
+        self._result: Result | None = None
+
+    @property
+    def points(self) -> int:
+        return sum([award[1] for award in self.awards])
+
+    def by_rule(self) -> dict[str, int]:
+        return {award[0]: award[1] for award in self.awards}
+
+    def later_lines(self, index: int) -> Any:
+        """The lot's lines of award `index`: made with the lot's model."""
+        if self.awards[index][2] is None and self.awards[index][3] == 4:
+            return []
+        return LazyLines(LaterShares(self, index), [line[4].qty for line in self.lines])
+
+    # -- the shares ---------------------------------------------------------------------------------
+    def shares(self, index: int) -> tuple[tuple[int, str, Decimal], ...]:
+        rule, points, weights, kind = self.awards[index]
+        if kind == 4:
+            return ()
+        if kind == 3:
+            weights = self._exact_weights()
+        if not any(weights):
+            return ()
+        parts = _split(points, weights)
+        lines = self.lines
+        return tuple([(i, lines[i][0], whole(p)) for i, p in enumerate(parts) if p])
+
+    def _exact_weights(self) -> list[int]:
+        """Each line's exact points from the rules before the multipliers, over one denominator
+        (× the rate's denominator × the base): what a multiplier's bonus is split by."""
+        _, base, base_sum, _, awards, _, _, _, _, _, _ = self.made
+        den = self.step.denominator
+        rated = any(kind == 0 for _, _, _, kind in awards)
+        weights = [0] * len(base) if rated else [b * base_sum for b in base]
+        for rule, given, rule_weights, kind in awards:
+            if kind == 0:
+                parts = [b * base_sum for b in base]
+            elif kind == 1:
+                parts = [p * den * base_sum for p in _split(given, rule_weights)]
+            elif kind == 2:
+                parts = [given * den * b for b in base]
+            else:
+                continue
+            weights = [w + p for w, p in zip(weights, parts, strict=True)]
+        return weights
+
+    # -- the engine's Result --------------------------------------------------------------------------
+    def result(self) -> Result:
+        made = self._result
+        if made is None:
+            made = self._result = self._build()
+        return made
+
+    def _build(self) -> Result:
+        step = self.step
+        engine = step.engine
+        program = engine.program
+        event = self.event
+        time = event.time
+        decimals = step.decimals
+        paid, base, base_sum, cuts, _, _, trace, amounts, _, _, _ = self.made
+        lines = self.lines
+
+        def money(units: int) -> Decimal:
+            return Decimal(units).scaleb(-decimals)
+
+        available_at = time + step.pending if step.pending else None
+        awards = tuple(
+            award_of(rule, whole(points), self.shares(i), available_at)
+            for i, (rule, points, _, _) in enumerate(self.awards)
+        )
+        discounts = tuple(
+            discount_of(rule, money(sum(cut)), tuple((i, lines[i][0], money(c)) for i, c in enumerate(cut) if c))
+            for rule, cut in cuts
+        )
+        points = _ZERO
+        for award in awards:
+            points += award.points
+        discount = _ZERO
+        for given in discounts:
+            discount += given.amount
+        basket = sum([money(a) for a in amounts], _ZERO)
+        shipping = event.shipping
+        totals = trusted(
+            Totals,
+            {
+                "basket": basket,
+                "discount": discount,
+                "shipping": shipping,
+                "to_pay": basket - discount + shipping,
+                "earning_base": sum([money(b) for b in base], _ZERO),
+                "points": points,
+            },
+            _TOTALS_GIVEN,
+        )
+        version = program.version
+        expired = [
+            (lot[LOT_RULE], Decimal(lot[LOT_POINTS]), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", moment(lot[LOT_EXPIRES], time.tzinfo))
+            for lot in self.gone
+        ]
+        ledger = list(expiry_entries(event.id, version, expired))
+        quantities = [line[4].qty for line in lines]
+        records = awards_records([award.lines for award in awards], quantities)
+        hashes = engine.plan.rule_hashes
+        for award, (_, parts) in zip(awards, records, strict=True):
+            ledger.append(
+                earn_entry(
+                    event.id, award.rule, award.points, f"{event.id}/{award.rule}", time, version, hashes.get(award.rule), parts
+                )
+            )
+        changes = [
+            (lot[LOT_AVAILABLE], "available", f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", Decimal(lot[LOT_POINTS]), moment(lot[LOT_AVAILABLE], time.tzinfo))
+            for lot in self.ended
+        ]
+        changes += [(lot[LOT_EXPIRES], "expire", lot_id, p, at) for (_, p, lot_id, at), lot in zip(expired, self.gone, strict=True)]
+        changes.sort(key=lambda c: (c[0], c[1], c[2]))
+        tier_changes: tuple[Any, ...] = ()
+        tiers = program.tiers
+        assert tiers is not None
+        verdicts = [self._verdict(entry) for entry in trace]
+        if self.changed is not None:
+            old, level, metric = self.changed
+            change = reaching(tiers, money(metric), level, old)
+            tier_changes = (change,)
+            verdicts.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
+        state = self.state
+        sums = state.sums
+        assert sums is not None
+        after = step.following(state.tier)
+        progress = _progress(state.tier, money(sums[1]), engine.plan.tier_window, after)
+        return settled(
+            program.program,
+            version,
+            event.id,
+            event.customer,
+            awards,
+            discounts,
+            totals,
+            state.public(),
+            tuple(ledger),
+            RuleTraces(verdicts),
+            progress,
+            None,
+            (),
+            (),
+            tuple(BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given),
+            tier_changes,
+            (),
+            (),
+            tuple(points_changes((kind, lot, p, at) for _, kind, lot, p, at in changes)),
+            (),
+            None,
+        )
+
+    def _verdict(self, entry: Any) -> Any:
+        if type(entry) is not tuple:
+            return entry
+        code = entry[0]
+        if code == 1:
+            amount = Decimal(entry[2]).scaleb(-self.step.decimals)
+            return verdict(entry[1], "discount", True, "fired", f"{amount} off", amount=amount, unit="money")
+        if code == 2:
+            return verdict(entry[1], "earn", True, "fired", f"{entry[2]} points", amount=whole(entry[2]), unit="points")
+        if code == 3:
+            _, rule, n, words, wanted = entry
+            reason = f"{n} points; {words} reached, would have given {wanted}"
+            return verdict(rule, "earn", True, "capped", reason, amount=whole(n), unit="points")
+        if code == 4:
+            _, rule, words, wanted = entry
+            return simple_verdict(rule, "earn", False, "capped", f"{words} reached: would have given {wanted}")
+        if code == 5:
+            _, rule, winner, group = entry
+            reason = f"`{winner}` of exclusive group `{group}` applies instead (higher priority)"
+            return simple_verdict(rule, "earn", False, "shadowed", reason)
+        if code == 6:
+            _, rule, n, factor = entry
+            reason = f"{n} points (×{factor} on this event's points)"
+            return verdict(rule, "earn", True, "fired", reason, amount=whole(n), unit="points")
+        if code == 8:
+            _, rule, n, factor = entry
+            reason = f"{n} points (×{factor} on this event's points)"
+            return verdict(rule, "tier", True, "fired", reason, amount=whole(n), unit="points")
+        if code == 7:
+            _, rule, n, factor, words, wanted = entry
+            reason = f"{n} points (×{factor} on this event's points); {words} reached, would have given {wanted}"
+            return verdict(rule, "earn", True, "capped", reason, amount=whole(n), unit="points")
+        if code == 20:
+            return simple_verdict(entry[1], "badge", False, "capped", "already earned")
+        if code == 21:
+            return verdict(entry[1], "badge", True, "fired", f"earned: gives badge {entry[2]}")
+        if code == 22:
+            return simple_verdict(entry[1], "badge", False, "condition_false", "condition is false")
+        if code == 23:
+            return simple_verdict(entry[1], "badge", False, "wrong_event", f"purchase is not one of: {', '.join(entry[2])}")
+        if code in (30, 31, 32):
+            return self._challenge(entry)
+        if code == 40:
+            return self._quest(entry)
+        raise AssertionError(entry)
+
+    def _challenge(self, entry: Any) -> Any:
+        code, rule, total, goal = entry[:4]
+        words = f"this calendar week ({entry[4]})"
+        total_d = Decimal(total)
+        if code == 30:
+            return simple_verdict(rule, "challenge", False, "capped", _capped_words(total_d, str(goal), words))
+        if code == 31:
+            gives = [entry[5]] if entry[5] else []
+            reason = _reached_words(total_d, str(goal), words, gives)
+            points = entry[6]
+            if points:
+                return verdict(rule, "challenge", True, "fired", reason, amount=Decimal(points), unit="points")
+            return verdict(rule, "challenge", True, "fired", reason)
+        reason = _added_words(total_d, str(goal), words, Decimal(entry[5]))
+        return verdict(rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total)))
+
+    def _quest(self, entry: Any) -> Any:
+        _, rule, quest, done, new, started, zone = entry
+        names = [quest.steps[i].id or str(i) for i in done]
+        count = len(quest.steps)
+        if started is not None and quest.within is not None:
+            until = (started + quest.within).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            status = f"{len(done)} of {count} steps ({', '.join(names)}), until {until}"
+        else:
+            status = f"{len(done)} of {count} steps"
+        if new:
+            matched = ", ".join(quest.steps[i].id or str(i) for i in sorted(new))
+            return simple_verdict(rule, "quest", False, "nothing_eligible", f"done {matched}: {status}")
+        return simple_verdict(rule, "quest", False, "condition_false", f"no open step matched: {status}")
