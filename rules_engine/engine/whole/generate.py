@@ -191,6 +191,7 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
                         _earned += _n
                         _trace.append((3, RULE, _n, WORDS, _wanted))
                     else:
+                        _cut_award = True
                         _trace.append((4, RULE, WORDS, _wanted))
                     if _n > 0:
                         CAP_SET
