@@ -23,7 +23,7 @@ from rules_engine.engine.mechanics.challenges import _added_words, _capped_words
 from rules_engine.engine.mechanics.tiers import _progress
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, Totals
-from rules_engine.engine.result import Result, RuleTraces, award_of, discount_of, settled
+from rules_engine.engine.result import Later, Result, RuleTraces, StreamResult, award_of, discount_of, settled
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
 from rules_engine.engine.whole.generate import _split
@@ -210,25 +210,14 @@ class WholeResult:
             _TOTALS_GIVEN,
         )
         version = program.version
-        expired = [
-            (lot[LOT_RULE], Decimal(lot[LOT_POINTS]), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", moment(lot[LOT_EXPIRES], time.tzinfo))
-            for lot in self.gone
-        ]
-        ledger = list(expiry_entries(event.id, version, expired))
-        quantities = [line[4].qty for line in lines]
-        records = awards_records([award.lines for award in awards], quantities)
-        hashes = engine.plan.rule_hashes
-        for award, (_, parts) in zip(awards, records, strict=True):
-            ledger.append(
-                earn_entry(
-                    event.id, award.rule, award.points, f"{event.id}/{award.rule}", time, version, hashes.get(award.rule), parts
-                )
-            )
         changes = [
             (lot[LOT_AVAILABLE], "available", f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", Decimal(lot[LOT_POINTS]), moment(lot[LOT_AVAILABLE], time.tzinfo))
             for lot in self.ended
         ]
-        changes += [(lot[LOT_EXPIRES], "expire", lot_id, p, at) for (_, p, lot_id, at), lot in zip(expired, self.gone, strict=True)]
+        changes += [
+            (lot[LOT_EXPIRES], "expire", lot_id, p, at)
+            for (_, p, lot_id, at), lot in zip(self._expired(), self.gone, strict=True)
+        ]
         changes.sort(key=lambda c: (c[0], c[1], c[2]))
         tier_changes: tuple[Any, ...] = ()
         tiers = program.tiers
@@ -252,8 +241,8 @@ class WholeResult:
             awards,
             discounts,
             totals,
-            state.public(),
-            tuple(ledger),
+            Later(state.public),  # type: ignore[arg-type]
+            Later(self._ledger, awards),  # type: ignore[arg-type]
             RuleTraces(verdicts),
             progress,
             None,
@@ -266,7 +255,32 @@ class WholeResult:
             tuple(points_changes((kind, lot, p, at) for _, kind, lot, p, at in changes)),
             (),
             None,
+            StreamResult,
         )
+
+    def _ledger(self, awards: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The event's ledger entries: expiry's, then each award's earn entry with its line parts."""
+        event = self.event
+        time = event.time
+        engine = self.step.engine
+        version = engine.program.version
+        ledger = list(expiry_entries(event.id, version, self._expired()))
+        quantities = [line[4].qty for line in self.lines]
+        records = awards_records([award.lines for award in awards], quantities)
+        hashes = engine.plan.rule_hashes
+        for award, (_, parts) in zip(awards, records, strict=True):
+            lot = f"{event.id}/{award.rule}"
+            ledger.append(
+                earn_entry(event.id, award.rule, award.points, lot, time, version, hashes.get(award.rule), parts)
+            )
+        return tuple(ledger)
+
+    def _expired(self) -> list[tuple[str, Decimal, str, dt.datetime]]:
+        zone = self.event.time.tzinfo
+        return [
+            (lot[LOT_RULE], Decimal(lot[LOT_POINTS]), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", moment(lot[LOT_EXPIRES], zone))
+            for lot in self.gone
+        ]
 
     def _verdict(self, entry: Any) -> Any:
         if type(entry) is not tuple:
@@ -331,7 +345,11 @@ class WholeResult:
         return verdict(rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total)))
 
     def _quest(self, entry: Any) -> Any:
-        _, rule, quest, done, new, started, zone = entry
+        _, rule, quest, done, new, started, zone, reset = entry
+        before = ""
+        if reset is not None:
+            at = reset.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            before = f"the time limit of the attempt started {at} passed: progress reset; "
         names = [quest.steps[i].id or str(i) for i in done]
         count = len(quest.steps)
         if started is not None and quest.within is not None:
@@ -341,5 +359,5 @@ class WholeResult:
             status = f"{len(done)} of {count} steps"
         if new:
             matched = ", ".join(quest.steps[i].id or str(i) for i in sorted(new))
-            return simple_verdict(rule, "quest", False, "nothing_eligible", f"done {matched}: {status}")
-        return simple_verdict(rule, "quest", False, "condition_false", f"no open step matched: {status}")
+            return simple_verdict(rule, "quest", False, "nothing_eligible", f"{before}done {matched}: {status}")
+        return simple_verdict(rule, "quest", False, "condition_false", f"{before}no open step matched: {status}")

@@ -115,6 +115,16 @@ class WholeStep:
         return last is None or event.time >= last
 
     def step(self, event: Any, state: WholeState) -> WholeResult | None:
+        """Decide `event` on `state` and change `state` to the state after it; None (and `state` as
+        it was) for a purchase the step does not decide."""
+        decided = self.decision(event, state)
+        if decided is None:
+            return None
+        return self._settle(event, state, *decided)
+
+    def decision(self, event: Any, state: WholeState) -> tuple[Any, ...] | None:
+        """The decision without the state update: the lines as ints, time passing looked at, the
+        generated pricing and earning run (on a copy of the counters); None when not decided."""
         if not self.covers(event, state):
             return None
         decimals = self.decimals
@@ -178,7 +188,7 @@ class WholeStep:
         )
         if made is None:
             return None
-        return self._settle(event, state, lines, made, now, local, ended, expired, counters)
+        return lines, made, now, local, ended, expired, counters
 
     def _settle(
         self,
@@ -199,14 +209,17 @@ class WholeStep:
         quests: list[Any] = []
         for number, quest in enumerate(self.quests):
             known = state.quests.get(quest.id)
-            if known is not None and (known[2] or (known[0] is not None and quest.within is not None and time >= known[0] + quest.within)):
-                return None  # completed, or the attempt's time limit passed
+            if known is not None and known[2]:
+                return None  # completed: the engine's way
+            reset = None
+            if known is not None and known[0] is not None and quest.within is not None and time >= known[0] + quest.within:
+                reset, known = known[0], None  # the attempt's time limit passed: progress reset
             matched = [i for i, hit in enumerate(steps) if hit]  # one quest: its steps
             done = list(known[1]) if known is not None else []
             new = [i for i in matched if i not in done]
             if len(done) + len(new) == len(quest.steps):
                 return None  # the quest completes on a purchase: the engine's way
-            quests.append((number, quest, known, done, new))
+            quests.append((number, quest, known, done, new, reset))
         state.changed = True
         # badges
         given: list[tuple[str, str]] = []
@@ -271,7 +284,7 @@ class WholeStep:
                 state.challenges[challenge.id] = [window, total, completed, counted]
                 trace.append((32, rule, total, goal, window, added))
         # quests (unordered purchase steps, not completing here)
-        for _, quest, known, done, new in quests:
+        for _, quest, known, done, new, reset in quests:
             rule = f"quest:{quest.id}"
             started = known[0] if known is not None and known[1] else None
             if new:
@@ -279,7 +292,7 @@ class WholeStep:
                     started = time
                 done = [*done, *new]
             state.quests[quest.id] = [started, done, False]
-            trace.append((40, rule, quest, done, new, started, self.zone))
+            trace.append((40, rule, quest, done, new, started, self.zone, reset))
         trace.extend(self.constant)  # the streaks' and the birthday's verdicts: a purchase's are constant
         # points: the multipliers' bonuses after the rules' and the mechanics' awards? no: in order
         if mult:
