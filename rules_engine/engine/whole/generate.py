@@ -47,7 +47,14 @@ def _split(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
-RUNTIME: dict[str, Any] = {"_len": len, "_sum": sum, "_any": any, "_min": min, "_split": _split, "_range": range}
+class Excluded(int):
+    """The earning base of a line `earning_base.exclude` leaves out: 0, told apart from a line that
+    costs 0 (the engine's base of such a line is the decimal 0, without the currency's decimals)."""
+
+
+EXCLUDED = Excluded(0)
+
+RUNTIME: dict[str, Any] = {"_X0": EXCLUDED, "_len": len, "_sum": sum, "_any": any, "_min": min, "_split": _split, "_range": range}
 
 
 def rate_denominator(rule: EarnRule, decimals: int) -> int:
@@ -118,7 +125,7 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
     exclude = cond(("earning_base", "exclude"), True)
     base_code = writer.stmts(
         """
-        _base = [(0 if EXCLUDE else _a) for (_s, _c, _p, _q, _m), _a in zip_(_lines, _paid)]
+        _base = [(_X0 if EXCLUDE else _a) for (_s, _c, _p, _q, _m), _a in zip_(_lines, _paid)]
         _base_sum = _sum(_base)
         _awards = []
         _earned = 0

@@ -26,7 +26,7 @@ from rules_engine.engine.outcome import BadgeAwarded, Totals
 from rules_engine.engine.result import Later, Result, RuleTraces, StreamResult, award_of, discount_of, settled
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
-from rules_engine.engine.whole.generate import _split
+from rules_engine.engine.whole.generate import Excluded, _split
 from rules_engine.state.compact import (
     LOT_AVAILABLE,
     LOT_EVENT,
@@ -204,7 +204,7 @@ class WholeResult:
                 "discount": discount,
                 "shipping": shipping,
                 "to_pay": basket - discount + shipping,
-                "earning_base": sum([money(b) for b in base], _ZERO),
+                "earning_base": sum([_ZERO if b.__class__ is Excluded else money(b) for b in base], _ZERO),
                 "points": points,
             },
             _TOTALS_GIVEN,

@@ -56,6 +56,7 @@ class WholeStep:
         exponent = plan.quantum.as_tuple().exponent
         assert isinstance(exponent, int)
         self.decimals = -exponent
+        self.currency = program.currency
         points = program.points
         self.pending = points.pending
         self.expire_after = points.expire_after
@@ -104,6 +105,9 @@ class WholeStep:
         no reminder, no birthday on file, no points tendered)."""
         if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
             return False
+        currency = event.currency
+        if currency is not None and currency != self.currency:
+            return False  # refused by the engine (RE411)
         base = state.base
         if state.customer is not None and state.customer != event.customer:
             return False
