@@ -39,6 +39,7 @@ from rules_engine.state.compact import (
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
 
+_ONE = Decimal(1)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -57,6 +58,8 @@ class WholeStep:
         assert isinstance(exponent, int)
         self.decimals = -exponent
         self.currency = program.currency
+        self.quantum = plan.quantum
+        self.days: dict[int, tuple[str, str]] = {}  # a local day's cap key and ISO week
         points = program.points
         self.pending = points.pending
         self.expire_after = points.expire_after
@@ -66,6 +69,7 @@ class WholeStep:
         assert tiers is not None and tiers.window.length is not None
         self.tiers = tiers
         self.window = tiers.window.length
+        self.within = int((2 * tiers.window.length).total_seconds()) - 2 * 86_400  # a zone moves < a day
         self.review = tiers.window.length + (tiers.downgrade_grace or dt.timedelta(0))
         self.review_notice = notes.tier_downgrade.before if notes.tier_downgrade is not None else dt.timedelta(0)
         self.levels = [(int(level.threshold.scaleb(self.decimals)), level) for level in reversed(tiers.levels)]
@@ -132,17 +136,23 @@ class WholeStep:
         if not self.covers(event, state):
             return None
         decimals = self.decimals
+        quantum = self.quantum
         lines = []
         for item in event.items:
             price, qty = item.price, item.qty
-            if item.attributes or price.as_tuple().exponent != -decimals or qty.as_tuple().exponent != 0:
-                return None
+            if item.attributes or not price.same_quantum(quantum) or not qty.same_quantum(_ONE):
+                return None  # other decimals than the currency's, a quantity in part: the engine's way
             lines.append((item.sku, item.category, int(price.scaleb(decimals)), int(qty), item))
         time = event.time
         now = seconds(time)
         local = time.astimezone(self.zone)
-        date = local.date()
-        day = date.toordinal()
+        day = local.toordinal()
+        known = self.days.get(day)
+        if known is None:  # the day's words, once per local day
+            if len(self.days) >= 1024:
+                self.days.clear()
+            iso = local.isocalendar()
+            known = self.days[day] = (f"day:{local.date().isoformat()}", f"{iso.year}-W{iso.week:02d}")
         # time passing: the pending lots whose wait ended, the lots that expired
         lots = state.lots
         pending = state.pending
@@ -188,11 +198,11 @@ class WholeStep:
             state.bought,
             state.tier,
             counters,
-            f"day:{date.isoformat()}",
+            known[0],
         )
         if made is None:
             return None
-        return lines, made, now, local, ended, expired, counters
+        return lines, made, now, local, ended, expired, counters, known[1]
 
     def _settle(
         self,
@@ -205,6 +215,7 @@ class WholeStep:
         ended: list[Any],
         expired: int,
         counters: dict[str, Any],
+        window: str,
     ) -> WholeResult | None:
         paid, base, base_sum, cuts, awards, mult, trace, amounts, held, parts, steps = made
         time = event.time
@@ -250,8 +261,6 @@ class WholeStep:
         # challenges (count lines, calendar windows)
         for challenge, counted_parts in zip(self.challenges, parts, strict=True):
             rule = f"challenge:{challenge.id}"
-            iso = local.isocalendar()
-            window = f"{iso.year}-W{iso.week:02d}"
             known = state.challenges.get(challenge.id)
             if known is not None and known[0] > window:
                 return None
@@ -317,10 +326,10 @@ class WholeStep:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
             if type(totals[0]) is not int:
                 return None
-            horizon_at = local - 2 * self.window
-            horizon = int(horizon_at.timestamp())
-            while activity and activity[0][ACT_AT] < horizon:
-                activity.popleft()  # no window needs them (the sums had left them already)
+            if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
+                horizon = int((local - 2 * self.window).timestamp())
+                while activity and activity[0][ACT_AT] < horizon:
+                    activity.popleft()  # no window needs them (the sums had left them already)
             if sums[0] != start:
                 left = _moved(activity, 0, sums[0], start, totals, decimals)
                 if left is not None:
