@@ -136,7 +136,7 @@ class WholeState:
         update: dict[str, Any] = {
             "customer": self.customer,
             "tier": self.tier,
-            "lots": [lot_model(lot, False) for lot in self.lots],
+            "lots": _models(self.lots, lot_model),
             "pending_lots": self.pending,
             "counters": {
                 rule: {k: Decimal(v) if type(v) is int else v for k, v in kept_.items()}
@@ -147,7 +147,7 @@ class WholeState:
             "visits": self.visits,
             "badges": list(self.badges),
             "tier_since": self.tier_since,
-            "activity": [activity_model(a, decimals, False) for a in self.activity],
+            "activity": _models(self.activity, lambda made, fresh: activity_model(made, decimals, fresh)),
             "activity_sums": None if self.sums is None else sums_model(self.sums, decimals, False),
             "last_event_at": self.last_event_at,
             "challenges": {key: _challenge(*p) for key, p in self.challenges.items()},
@@ -160,8 +160,24 @@ class WholeState:
         return self.base.model_copy(update=update)
 
 
+def _models(tuples: deque[Any], make: Any) -> list[Any]:
+    """The models of a deque of tuples whose last element is the model (None: not made yet), those
+    not made yet made now and kept in their tuples (the newest, at the tail), so that the next
+    `public()` makes only the tuples a step added since."""
+    index = len(tuples)
+    while index and tuples[index - 1][-1] is None:
+        index -= 1
+    for at in range(index, len(tuples)):
+        made = tuples[at]
+        tuples[at] = (*made[:-1], make(made, False))
+    return [made[-1] if made[-1] is not None else make(made, False) for made in tuples]
+
+
 def _challenge(window: str, progress: int | Decimal, completed: list[str], counted: dict[str, Any]) -> ChallengeProgress:
-    records = {key: _record(*record) if type(record) is tuple else record for key, record in counted.items()}
+    for key, record in counted.items():
+        if type(record) is tuple:  # made once, kept in place of the lines and parts
+            counted[key] = _record(*record)
+    records = dict(counted)
     values = {
         "window": window,
         "progress": Decimal(progress) if type(progress) is int else progress,
