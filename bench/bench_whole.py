@@ -46,7 +46,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import bench_streams as streams  # noqa: E402
-import handwritten_coffee as hand  # noqa: E402
 from timing import cachegrind  # noqa: E402
 
 from rules_engine import collector  # noqa: E402
@@ -138,7 +137,9 @@ def _stream_run(
     return run, prepare
 
 
-def agreement(engine: Engine, step: WholeStep, events: Sequence[Any], states: dict[str, CustomerState]) -> int:
+def agreement(
+    engine: Engine, step: WholeStep, events: Sequence[Any], states: dict[str, CustomerState]
+) -> int:
     """Each event through `process` and through the whole step, the whole step's result read in
     full compared with `process`'s; the number of events that differ (each printed)."""
     current: dict[str, CustomerState] = dict(states)
@@ -202,9 +203,14 @@ def measure(quick: bool) -> int:
         gc.set_threshold(*thresholds)
     count = len(events)
     hand_us = statistics.median(seconds["hand-written"]) / count * 1e6
-    print(f"coffee-club, {count:,} ten-line purchases after {spec[0]} earlier ones; CPU time, GC on, {rounds} rounds")
+    print(
+        f"coffee-club, {count:,} ten-line purchases after {spec[0]} earlier ones;"
+        f" CPU time, GC on, {rounds} rounds"
+    )
     print(f"the whole step took {taken[0]:,} of {count:,} events (the others went through Engine.process)")
-    print(f"  {'candidate':28} {'median us/ev':>12} {'best us/ev':>10} {'x hand':>7}  within 1.5x  >=50,000/s")
+    print(
+        f"  {'candidate':28} {'median us/ev':>12} {'best us/ev':>10} {'x hand':>7}  within 1.5x  >=50,000/s"
+    )
     for name in CANDIDATES:
         us = statistics.median(seconds[name]) / count * 1e6
         best = min(seconds[name]) / count * 1e6
@@ -259,7 +265,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small stream: rough numbers")
     parser.add_argument(
-        "--instructions", nargs="*", metavar="CANDIDATE", help="count instructions (all candidates if none named)"
+        "--instructions",
+        nargs="*",
+        metavar="CANDIDATE",
+        help="count instructions (all candidates if none named)",
     )
     parser.add_argument("--child", nargs=2, metavar=("CANDIDATE", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()

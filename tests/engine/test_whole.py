@@ -69,7 +69,9 @@ def same(got: Result, expected: Result) -> None:
     assert got.outcome().model_dump_json() == expected.outcome().model_dump_json()
 
 
-def run(engine: Engine, whole: WholeStep, events: list[dict[str, Any]], start: CustomerState | None = None) -> int:
+def run(
+    engine: Engine, whole: WholeStep, events: list[dict[str, Any]], start: CustomerState | None = None
+) -> int:
     """Each event through `process` and through the whole step, compared; how many it took."""
     states: dict[str, CustomerState | None] = {}
     wholes: dict[str, WholeState] = {}
@@ -107,7 +109,17 @@ def purchases(draw: st.DrawFn) -> list[dict[str, Any]]:
     time = draw(st.sampled_from([dt.datetime(2025, 11, 3, 7, 30), dt.datetime(2026, 11, 20, 8, 0)])).replace(
         tzinfo=MSK
     )
-    gaps = [5, 60 * 3, 60 * 20, 60 * 24, 60 * 24 * 6, 60 * 24 * 15, 60 * 24 * 31, 60 * 24 * 200, 60 * 24 * 370]
+    gaps = [
+        5,
+        60 * 3,
+        60 * 20,
+        60 * 24,
+        60 * 24 * 6,
+        60 * 24 * 15,
+        60 * 24 * 31,
+        60 * 24 * 200,
+        60 * 24 * 370,
+    ]
     for number in range(draw(st.integers(1, 14))):
         time += dt.timedelta(minutes=draw(st.sampled_from(gaps)))
         moment = time - dt.timedelta(hours=2) if draw(st.integers(0, 12)) == 0 else time  # late
@@ -138,7 +150,9 @@ def purchases(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=purchases())
-def test_whole_step_gives_process_answers(engine: Engine, whole: WholeStep, events: list[dict[str, Any]]) -> None:
+def test_whole_step_gives_process_answers(
+    engine: Engine, whole: WholeStep, events: list[dict[str, Any]]
+) -> None:
     run(engine, whole, events)
 
 
@@ -153,7 +167,15 @@ def test_a_long_stream_is_decided_by_the_whole_step(engine: Engine, whole: Whole
             {"sku": sku, "category": category, "price": Decimal(price), "qty": 1 + (number + n) % 3}
             for n, (sku, category, price) in enumerate(PRODUCTS[number % 4 : number % 4 + 4])
         ]
-        events.append({"id": f"d{number}", "type": "purchase", "time": time.isoformat(), "customer": "c", "items": items})
+        events.append(
+            {
+                "id": f"d{number}",
+                "type": "purchase",
+                "time": time.isoformat(),
+                "customer": "c",
+                "items": items,
+            }
+        )
     taken = run(engine, whole, events)
     assert taken >= 300
 

@@ -6,7 +6,7 @@ the basket's lines as tuples — so a condition is translated again from its che
 forms coffee-club-like programs write: comparisons of `item.category`/`item.sku` with text,
 `basket.total` with a number, `event.time.hour`/`.weekday` with constants, `and`/`or`/`not`,
 `count`/`sum`/`any` over `basket.items`, `len(customer.purchases)`. Anything else raises
-`Unsupported`, and `covers` refuses the program (the engine's path keeps it).
+`UnsupportedError`, and `covers` refuses the program (the engine's path keeps it).
 
 Input: an `Expression` (dsl/expression.py). Output: a Python `ast.expr` over the step's locals
 (`_total`, `_hour`, `_wday`, `_bought`; in a line's scope `_s`, `_c`, `_q`).
@@ -25,7 +25,7 @@ _LINE = {"category": "_c", "sku": "_s", "qty": "_q"}
 _EVENT = {"hour": "_hour", "weekday": "_wday"}
 
 
-class Unsupported(Exception):
+class UnsupportedError(Exception):
     """A condition the whole step does not translate (its text says which part)."""
 
 
@@ -48,13 +48,19 @@ class _Translator:
         if isinstance(node, ast.Compare) and node.op in _COMPARE:
             left, right = node.left, node.right
             money = _is_total(left) or _is_total(right)
-            return py.Compare(self.value(left, in_line, money), [_COMPARE[node.op]()], [self.value(right, in_line, money)])
+            return py.Compare(
+                self.value(left, in_line, money), [_COMPARE[node.op]()], [self.value(right, in_line, money)]
+            )
         if isinstance(node, ast.Comprehension):
             return self.over_lines(node)
-        raise Unsupported(type(node).__name__)
+        raise UnsupportedError(type(node).__name__)
 
     def value(self, node: ast.Node, in_line: bool, money: bool) -> py.expr:
-        if isinstance(node, ast.Literal) and type(node.value) in (int, str, Decimal) and type(node.value) is not bool:
+        if (
+            isinstance(node, ast.Literal)
+            and type(node.value) in (int, str, Decimal)
+            and type(node.value) is not bool
+        ):
             return self.number(node.value, money)
         if isinstance(node, ast.Name) and node.id in self.constants:
             return self.number(self.constants[node.id], money)
@@ -84,7 +90,7 @@ class _Translator:
             return py.Name("_bought", py.Load())
         if isinstance(node, ast.Comprehension):
             return self.over_lines(node)
-        raise Unsupported(type(node).__name__)
+        raise UnsupportedError(type(node).__name__)
 
     def number(self, value: Any, money: bool) -> py.expr:
         if type(value) is str:
@@ -92,11 +98,11 @@ class _Translator:
         if money:
             scaled = Decimal(value) * self.unit
             if scaled != scaled.to_integral_value():
-                raise Unsupported("an amount finer than the currency's unit")
+                raise UnsupportedError("an amount finer than the currency's unit")
             return py.Constant(int(scaled))
         if type(value) is int:
             return py.Constant(value)
-        raise Unsupported("a decimal number")
+        raise UnsupportedError("a decimal number")
 
     def over_lines(self, node: ast.Comprehension) -> py.expr:
         """`count`/`sum`/`any` over `basket.items`: a list comprehension over `_lines`."""
@@ -109,8 +115,10 @@ class _Translator:
             and node.var == "item"
             and node.func in ("count", "sum", "any")
         ):
-            raise Unsupported("a comprehension")
-        element = self.expr(node.element, True) if node.func != "sum" else self.value(node.element, True, False)
+            raise UnsupportedError("a comprehension")
+        element = (
+            self.expr(node.element, True) if node.func != "sum" else self.value(node.element, True, False)
+        )
         condition = None if node.condition is None else self.expr(node.condition, True)
         target = py.Tuple([py.Name(n, py.Store()) for n in ("_s", "_c", "_p", "_q", "_m")], py.Store())
         ifs: list[py.expr] = [] if condition is None else [condition]

@@ -12,14 +12,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rules_engine.engine.plan import Plan
-from rules_engine.engine.whole.conditions import Unsupported
+from rules_engine.engine.whole.conditions import UnsupportedError
 
 
 def covers(plan: Plan) -> bool:
     return unsupported(plan) is None
 
 
-def unsupported(plan: Plan) -> str | None:  # noqa: C901 - one question per part, in the file's order
+def unsupported(plan: Plan) -> str | None:
     from rules_engine.engine.whole.generate import generate
 
     program = plan.program
@@ -95,6 +95,6 @@ def unsupported(plan: Plan) -> str | None:  # noqa: C901 - one question per part
         return "a birthday not on purchases"
     try:
         generate(plan)
-    except (Unsupported, AssertionError, AttributeError, TypeError) as error:
+    except (UnsupportedError, AssertionError, AttributeError, TypeError) as error:
         return f"a condition or an award the generator does not translate ({error})"
     return None

@@ -54,7 +54,15 @@ class Excluded(int):
 
 EXCLUDED = Excluded(0)
 
-RUNTIME: dict[str, Any] = {"_X0": EXCLUDED, "_len": len, "_sum": sum, "_any": any, "_min": min, "_split": _split, "_range": range}
+RUNTIME: dict[str, Any] = {
+    "_X0": EXCLUDED,
+    "_len": len,
+    "_sum": sum,
+    "_any": any,
+    "_min": min,
+    "_split": _split,
+    "_range": range,
+}
 
 
 def rate_denominator(rule: EarnRule, decimals: int) -> int:
@@ -97,10 +105,13 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
         applies = cond(("discounts", index, "applies_to"), True) or py.Constant(True)
         assert discount.percent is not None
         pct = int(discount.percent)
-        code = writer.stmts(
+        code: list[py.stmt] = writer.stmts(
             """
             if WHEN:
-                _cut = [((_a * PCT * 2 + 100) // 200 if APPLIES else 0) for (_s, _c, _p, _q, _m), _a in zip_(_lines, _paid)]
+                _cut = [
+                    ((_a * PCT * 2 + 100) // 200 if APPLIES else 0)
+                    for (_s, _c, _p, _q, _m), _a in zip_(_lines, _paid)
+                ]
                 _off = _sum(_cut)
                 if _off:
                     _paid = [_a - _x for _a, _x in zip_(_paid, _cut)]
@@ -143,7 +154,6 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
     multipliers = [(i, r) for i, r in rules if r.multiply is not None]
     denominator = 1
     for index, rule in plain:
-        code: list[py.stmt] = []
         when = cond(("earn", index, "when"), False) or py.Constant(True)
         won = None
         if rule.group is not None:
@@ -152,7 +162,6 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
             if won is None:
                 groups[rule.group] = flag
                 body += writer.stmts(f"{flag} = None")
-        allowed = "_n"
         cap_key = None
         if rule.cap is not None and rule.cap.per_day is not None:
             cap_key = ("day", int(rule.cap.per_day), "per-day cap")
@@ -184,7 +193,10 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
             k = _per_qty(award)
             code = writer.stmts(
                 """
-                _w = [(K * _q if (EACH and (_b > 0 or _a == 0)) else 0) for (_s, _c, _p, _q, _m), _b, _a in zip_(_lines, _base, _amounts)]
+                _w = [
+                    (K * _q if (EACH and (_b > 0 or _a == 0)) else 0)
+                    for (_s, _c, _p, _q, _m), _b, _a in zip_(_lines, _base, _amounts)
+                ]
                 _wanted = _sum(_w)
                 if _wanted > 0:
                     _n = CAPPED
@@ -214,7 +226,7 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
                 NOTHING=verdict(rule.id, "earn", False, "nothing_eligible", "no line matches for_each_item"),
             )
         else:
-            points = int(rule.award) if rule.award is not None else 0  # type: ignore[call-overload]
+            points = int(rule.award) if rule.award is not None else 0
             shadow = None
             if rule.group is not None and won is not None:
                 shadow = py.Name(won, py.Load())
@@ -314,7 +326,9 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
             """,
             START=start if start is not None else -1,
             END=end if end is not None else 1 << 40,
-            BEFORE=verdict(rule.id, "earn", False, "outside_schedule", f"not active: starts on {active.start}")
+            BEFORE=verdict(
+                rule.id, "earn", False, "outside_schedule", f"not active: starts on {active.start}"
+            )
             if active is not None and active.start
             else py.Constant(None),
             AFTER=verdict(rule.id, "earn", False, "outside_schedule", f"not active: ended on {active.end}")
@@ -363,10 +377,12 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
         if "purchase" in badge.on:
             held.append(cond(("badges", index, "when"), False) or py.Constant(True))
     parts: list[py.expr] = []
-    for index, challenge in enumerate(program.challenges):
+    for index in range(len(program.challenges)):
         counts = expression("challenges", index, "counts")
         element = translate(counts.tree.element, constants, decimals, True)  # type: ignore[union-attr]
-        parts.append(writer.expr("[(1 if ELEMENT else 0) for (_s, _c, _p, _q, _m) in _lines]", ELEMENT=element))
+        parts.append(
+            writer.expr("[(1 if ELEMENT else 0) for (_s, _c, _p, _q, _m) in _lines]", ELEMENT=element)
+        )
     steps: list[py.expr] = []
     for index, quest in enumerate(program.quests):
         for number, step in enumerate(quest.steps):
@@ -395,7 +411,6 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
         body=body,
         decorator_list=[],
         returns=None,
-        type_params=[],
     )
     module = fix_missing_locations(py.Module(body=[function], type_ignores=[]))
     namespace["__file__"] = writer.file

@@ -35,6 +35,7 @@ from rules_engine.state.compact import (
     LOT_RULE,
     LazyLines,
     moment,
+    money_of,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ _ZERO = Decimal(0)
 class LaterShares(Sequence[tuple[int, str, Decimal]]):
     """An award's per-line shares, split when first read (a lot's lines, the result's award)."""
 
-    __slots__ = ("_made", "_result", "_index")
+    __slots__ = ("_index", "_made", "_result")
 
     def __init__(self, result: WholeResult, index: int) -> None:
         self._result = result
@@ -79,8 +80,8 @@ class WholeResult:
         "changed",
         "ended",
         "event",
-        "gone",
         "given",
+        "gone",
         "lines",
         "local",
         "made",
@@ -130,7 +131,7 @@ class WholeResult:
 
     # -- the shares ---------------------------------------------------------------------------------
     def shares(self, index: int) -> tuple[tuple[int, str, Decimal], ...]:
-        rule, points, weights, kind = self.awards[index]
+        _, points, weights, kind = self.awards[index]
         if kind == 4:
             return ()
         if kind == 3:
@@ -148,7 +149,7 @@ class WholeResult:
         den = self.step.denominator
         rated = any(kind == 0 for _, _, _, kind in awards)
         weights = [0] * len(base) if rated else [b * base_sum for b in base]
-        for rule, given, rule_weights, kind in awards:
+        for _, given, rule_weights, kind in awards:
             if kind == 0:
                 parts = [b * base_sum for b in base]
             elif kind == 1:
@@ -174,7 +175,7 @@ class WholeResult:
         event = self.event
         time = event.time
         decimals = step.decimals
-        paid, base, base_sum, cuts, _, _, trace, amounts, _, _, _ = self.made
+        _, base, _, cuts, _, _, trace, amounts, _, _, _ = self.made
         lines = self.lines
 
         def money(units: int) -> Decimal:
@@ -186,7 +187,9 @@ class WholeResult:
             for i, (rule, points, _, _) in enumerate(self.awards)
         )
         discounts = tuple(
-            discount_of(rule, money(sum(cut)), tuple((i, lines[i][0], money(c)) for i, c in enumerate(cut) if c))
+            discount_of(
+                rule, money(sum(cut)), tuple((i, lines[i][0], money(c)) for i, c in enumerate(cut) if c)
+            )
             for rule, cut in cuts
         )
         points = _ZERO
@@ -211,7 +214,13 @@ class WholeResult:
         )
         version = program.version
         changes = [
-            (lot[LOT_AVAILABLE], "available", f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", Decimal(lot[LOT_POINTS]), moment(lot[LOT_AVAILABLE], time.tzinfo))
+            (
+                lot[LOT_AVAILABLE],
+                "available",
+                f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
+                Decimal(lot[LOT_POINTS]),
+                moment(lot[LOT_AVAILABLE], time.tzinfo),
+            )
             for lot in self.ended
         ]
         changes += [
@@ -232,7 +241,7 @@ class WholeResult:
         sums = state.sums
         assert sums is not None
         after = step.following(state.tier)
-        progress = _progress(state.tier, money(sums[1]), engine.plan.tier_window, after)
+        progress = _progress(state.tier, money_of(sums[1], decimals), engine.plan.tier_window, after)
         return settled(
             program.program,
             version,
@@ -271,14 +280,21 @@ class WholeResult:
         for award, (_, parts) in zip(awards, records, strict=True):
             lot = f"{event.id}/{award.rule}"
             ledger.append(
-                earn_entry(event.id, award.rule, award.points, lot, time, version, hashes.get(award.rule), parts)
+                earn_entry(
+                    event.id, award.rule, award.points, lot, time, version, hashes.get(award.rule), parts
+                )
             )
         return tuple(ledger)
 
     def _expired(self) -> list[tuple[str, Decimal, str, dt.datetime]]:
         zone = self.event.time.tzinfo
         return [
-            (lot[LOT_RULE], Decimal(lot[LOT_POINTS]), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", moment(lot[LOT_EXPIRES], zone))
+            (
+                lot[LOT_RULE],
+                Decimal(lot[LOT_POINTS]),
+                f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
+                moment(lot[LOT_EXPIRES], zone),
+            )
             for lot in self.gone
         ]
 
@@ -290,14 +306,18 @@ class WholeResult:
             amount = Decimal(entry[2]).scaleb(-self.step.decimals)
             return verdict(entry[1], "discount", True, "fired", f"{amount} off", amount=amount, unit="money")
         if code == 2:
-            return verdict(entry[1], "earn", True, "fired", f"{entry[2]} points", amount=whole(entry[2]), unit="points")
+            return verdict(
+                entry[1], "earn", True, "fired", f"{entry[2]} points", amount=whole(entry[2]), unit="points"
+            )
         if code == 3:
             _, rule, n, words, wanted = entry
             reason = f"{n} points; {words} reached, would have given {wanted}"
             return verdict(rule, "earn", True, "capped", reason, amount=whole(n), unit="points")
         if code == 4:
             _, rule, words, wanted = entry
-            return simple_verdict(rule, "earn", False, "capped", f"{words} reached: would have given {wanted}")
+            return simple_verdict(
+                rule, "earn", False, "capped", f"{words} reached: would have given {wanted}"
+            )
         if code == 5:
             _, rule, winner, group = entry
             reason = f"`{winner}` of exclusive group `{group}` applies instead (higher priority)"
@@ -312,7 +332,9 @@ class WholeResult:
             return verdict(rule, "tier", True, "fired", reason, amount=whole(n), unit="points")
         if code == 7:
             _, rule, n, factor, words, wanted = entry
-            reason = f"{n} points (×{factor} on this event's points); {words} reached, would have given {wanted}"
+            reason = (
+                f"{n} points (×{factor} on this event's points); {words} reached, would have given {wanted}"
+            )
             return verdict(rule, "earn", True, "capped", reason, amount=whole(n), unit="points")
         if code == 20:
             return simple_verdict(entry[1], "badge", False, "capped", "already earned")
@@ -321,7 +343,9 @@ class WholeResult:
         if code == 22:
             return simple_verdict(entry[1], "badge", False, "condition_false", "condition is false")
         if code == 23:
-            return simple_verdict(entry[1], "badge", False, "wrong_event", f"purchase is not one of: {', '.join(entry[2])}")
+            return simple_verdict(
+                entry[1], "badge", False, "wrong_event", f"purchase is not one of: {', '.join(entry[2])}"
+            )
         if code in (30, 31, 32):
             return self._challenge(entry)
         if code == 40:
@@ -333,16 +357,22 @@ class WholeResult:
         words = f"this calendar week ({entry[4]})"
         total_d = Decimal(total)
         if code == 30:
-            return simple_verdict(rule, "challenge", False, "capped", _capped_words(total_d, str(goal), words))
+            return simple_verdict(
+                rule, "challenge", False, "capped", _capped_words(total_d, str(goal), words)
+            )
         if code == 31:
             gives = [entry[5]] if entry[5] else []
             reason = _reached_words(total_d, str(goal), words, gives)
             points = entry[6]
             if points:
-                return verdict(rule, "challenge", True, "fired", reason, amount=Decimal(points), unit="points")
+                return verdict(
+                    rule, "challenge", True, "fired", reason, amount=Decimal(points), unit="points"
+                )
             return verdict(rule, "challenge", True, "fired", reason)
         reason = _added_words(total_d, str(goal), words, Decimal(entry[5]))
-        return verdict(rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total)))
+        return verdict(
+            rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total))
+        )
 
     def _quest(self, entry: Any) -> Any:
         _, rule, quest, done, new, started, zone, reset = entry
@@ -359,5 +389,9 @@ class WholeResult:
             status = f"{len(done)} of {count} steps"
         if new:
             matched = ", ".join(quest.steps[i].id or str(i) for i in sorted(new))
-            return simple_verdict(rule, "quest", False, "nothing_eligible", f"{before}done {matched}: {status}")
-        return simple_verdict(rule, "quest", False, "condition_false", f"{before}no open step matched: {status}")
+            return simple_verdict(
+                rule, "quest", False, "nothing_eligible", f"{before}done {matched}: {status}"
+            )
+        return simple_verdict(
+            rule, "quest", False, "condition_false", f"{before}no open step matched: {status}"
+        )

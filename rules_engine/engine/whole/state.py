@@ -15,6 +15,7 @@ Input: a `CustomerState` (or None: a new customer). Output: `public()`, a `Custo
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
@@ -79,10 +80,22 @@ class WholeState:
         "visits",
     )
 
+    base: CustomerState
+    changed: bool
+    decimals: int
     customer: str | None
+    tier: str | None
+    tier_since: dt.datetime | None
+    visits: int
+    badges: list[str]
+    badge_set: set[str]
+    bought: int
+    ids: deque[str]
+    seen: set[str]
+    last_event_at: dt.datetime | None
     lots: deque[LotTuple]
     pending: list[str] | None
-    counters: dict[str, dict[str, int]]
+    counters: dict[str, dict[str, int | Decimal]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
     challenges: dict[str, list[Any]]  # id → [window, progress, completed, counted]
@@ -103,7 +116,9 @@ class WholeState:
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
-        made.counters = {rule: {k: units_of(v) for k, v in kept.items()} for rule, kept in base.counters.items()}  # type: ignore[misc]
+        made.counters = {
+            rule: {k: units_of(v) for k, v in kept.items()} for rule, kept in base.counters.items()
+        }
         made.tier = base.tier
         made.tier_since = base.tier_since
         made.activity = deque(activity_tuple(a, decimals) for a in base.activity)
@@ -173,7 +188,9 @@ def _models(tuples: deque[Any], make: Any) -> list[Any]:
     return [made[-1] if made[-1] is not None else make(made, False) for made in tuples]
 
 
-def _challenge(window: str, progress: int | Decimal, completed: list[str], counted: dict[str, Any]) -> ChallengeProgress:
+def _challenge(
+    window: str, progress: int | Decimal, completed: list[str], counted: dict[str, Any]
+) -> ChallengeProgress:
     for key, record in counted.items():
         if type(record) is tuple:  # made once, kept in place of the lines and parts
             counted[key] = _record(*record)
@@ -190,5 +207,8 @@ def _challenge(window: str, progress: int | Decimal, completed: list[str], count
 def _record(lines: list[Any], parts: list[int], added: int) -> CountedPurchase:
     """The record a challenge keeps of a purchase it counted (what a return takes back), made when
     the public state is: the whole step keeps the lines and each one's part."""
-    made = [counted_line(i, line[0], line[4].qty, _ONE if part else _ZERO) for i, (line, part) in enumerate(zip(lines, parts, strict=True))]
+    made = [
+        counted_line(i, line[0], line[4].qty, _ONE if part else _ZERO)
+        for i, (line, part) in enumerate(zip(lines, parts, strict=True))
+    ]
     return trusted(CountedPurchase, {"added": Decimal(added), "by_line": True, "lines": made}, _COUNTED_GIVEN)

@@ -17,6 +17,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from rules_engine.engine import history
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics.tiers_working import _moved
 from rules_engine.engine.trusted import simple_verdict
@@ -26,7 +27,6 @@ from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.compact import (
     ACT_AT,
     LOT_AVAILABLE,
-    LOT_EARNED,
     LOT_EVENT,
     LOT_EXPIRES,
     LOT_POINTS,
@@ -71,8 +71,12 @@ class WholeStep:
         self.window = tiers.window.length
         self.within = int((2 * tiers.window.length).total_seconds()) - 2 * 86_400  # a zone moves < a day
         self.review = tiers.window.length + (tiers.downgrade_grace or dt.timedelta(0))
-        self.review_notice = notes.tier_downgrade.before if notes.tier_downgrade is not None else dt.timedelta(0)
-        self.levels = [(int(level.threshold.scaleb(self.decimals)), level) for level in reversed(tiers.levels)]
+        self.review_notice = (
+            notes.tier_downgrade.before if notes.tier_downgrade is not None else dt.timedelta(0)
+        )
+        self.levels = [
+            (int(level.threshold.scaleb(self.decimals)), level) for level in reversed(tiers.levels)
+        ]
         self.index = {level.id: i for i, level in enumerate(tiers.levels)}
         self.badges = [b for b in program.badges if "purchase" in b.on]
         self.challenges = list(program.challenges)
@@ -92,15 +96,15 @@ class WholeStep:
                 simple_verdict("birthday", "birthday", False, "nothing_eligible", "no birthday on file")
             )
         levels = tiers.levels
-        self.next = {
+        self.next: dict[str | None, tuple[str, Decimal] | None] = {
             level.id: (levels[i + 1].id, levels[i + 1].threshold) if i + 1 < len(levels) else None
             for i, level in enumerate(levels)
         }
-        self.next[None] = (levels[0].id, levels[0].threshold)  # type: ignore[index]
+        self.next[None] = (levels[0].id, levels[0].threshold)
 
     def following(self, tier: str | None) -> tuple[str, Decimal] | None:
         """The level after `tier` and its threshold (None at the top)."""
-        return self.next.get(tier)  # type: ignore[call-overload, no-any-return]
+        return self.next.get(tier)
 
     def covers(self, event: Any, state: WholeState) -> bool:
         """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
@@ -217,7 +221,7 @@ class WholeStep:
         counters: dict[str, Any],
         window: str,
     ) -> WholeResult | None:
-        paid, base, base_sum, cuts, awards, mult, trace, amounts, held, parts, steps = made
+        paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
         time = event.time
         decimals = self.decimals
         # the quests first (a quest the step cannot word keeps the engine's path)
@@ -227,7 +231,12 @@ class WholeStep:
             if known is not None and known[2]:
                 return None  # completed: the engine's way
             reset = None
-            if known is not None and known[0] is not None and quest.within is not None and time >= known[0] + quest.within:
+            if (
+                known is not None
+                and known[0] is not None
+                and quest.within is not None
+                and time >= known[0] + quest.within
+            ):
                 reset, known = known[0], None  # the attempt's time limit passed: progress reset
             matched = [i for i, hit in enumerate(steps) if hit]  # one quest: its steps
             done = list(known[1]) if known is not None else []
@@ -238,7 +247,6 @@ class WholeStep:
         state.changed = True
         # badges
         given: list[tuple[str, str]] = []
-        extra: list[Any] = []
         holding = iter(held)
         for badge in self.engine.program.badges:
             if not badge.on:
@@ -354,7 +362,9 @@ class WholeStep:
         available = seconds_after(now, time, self.pending) if self.pending else now
         zone = time.tzinfo
         for index, (rule, points, _, _) in enumerate(awards):
-            lots.append((expires, available, now, points, event.id, rule, result.later_lines(index), zone, None))
+            lots.append(
+                (expires, available, now, points, event.id, rule, result.later_lines(index), zone, None)
+            )
         if available > now and awards:
             state.pending = [*(state.pending or []), *[f"{event.id}/{award[0]}" for award in awards]]
         # the rest of the state
@@ -368,11 +378,7 @@ class WholeStep:
         state.seen.add(event.id)
         if state.last_event_at is None or time >= state.last_event_at:
             state.last_event_at = time
-        state.purchases = _Bought(state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept)
+        state.purchases = history.Bought(
+            state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
+        )
         return result
-
-
-def _Bought(*args: Any) -> Any:
-    from rules_engine.engine import history
-
-    return history.Bought(*args)
