@@ -13,6 +13,7 @@ same over every purchase case of programs/coffee-club.tests.yaml.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import types
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from rules_engine.cli import app
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import parse_event
 from rules_engine.engine.result import Result
@@ -256,3 +259,18 @@ def test_the_generated_code_runs_without_builtins_and_points_into_the_program(wh
     lines = {line for _, _, line in function.__code__.co_lines() if line is not None}
     text = COFFEE.read_text().splitlines()
     assert any("id: early-bird" in text[line - 1] for line in lines)
+
+
+def test_loyalty_compile_whole_prints_the_generated_function() -> None:
+    result = CliRunner().invoke(app, ["compile", "--whole", str(COFFEE)])
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "def decide(" in out
+    lines = COFFEE.read_text(encoding="utf-8").splitlines()
+    for rule in ("base", "early-bird", "big-order", "pastry-bonus", "double-tuesday"):
+        found = re.search(rf"# earn {rule}\b.*coffee-club\.yaml:(\d+)\)", out)
+        assert found is not None
+        assert lines[int(found.group(1)) - 1].strip() == f"- id: {rule}"
+    compile(out, "whole.py", "exec")  # the printed function is Python
+    other = CliRunner().invoke(app, ["compile", "--whole", str(ROOT / "programs" / "fashion-house.yaml")])
+    assert "does not cover it (returns or late events)" in other.stdout

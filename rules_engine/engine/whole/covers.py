@@ -36,7 +36,9 @@ def unsupported(plan: Plan) -> str | None:
     if not base.include_tax or base.include_shipping:
         return "the earning base's tax or shipping"
     tiers = program.tiers
-    if tiers is None or tiers.qualify_on != "spend" or tiers.window.kind != "rolling":
+    if tiers is None:
+        return "no tiers"
+    if tiers.qualify_on != "spend" or tiers.window.kind != "rolling":
         return "a tier other than by spend over a rolling window"
     if tiers.hold is not None or tiers.removed_tiers is not None:
         return "tier holds"
