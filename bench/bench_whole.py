@@ -58,15 +58,15 @@ from rules_engine.state.customer import CustomerState  # noqa: E402
 
 HAND_RATIO = 1.5
 EVENTS_PER_S = 50_000
-CANDIDATES = (
-    "hand-written",
-    "whole: decision",
-    "whole: step",
-    "whole: + Result",
-    "whole: read in full",
-    "Stream.step",
-    "Stream.step, read in full",
-)
+LEVELS = {  # how far a whole step's run goes (`_whole_run`)
+    "whole: decision": 0,
+    "whole: step": 1,
+    "whole: + Result": 2,
+    "whole: + its state": 3,
+    "whole: read in full": 4,
+    "whole: + outcome JSON": 5,
+}
+CANDIDATES = ("hand-written", *LEVELS, "Stream.step", "Stream.step, read in full", "Stream.step, + JSON")
 FIRST, LAST = 100, 400  # cachegrind: the events counted are those between two runs' ends
 
 
@@ -85,8 +85,9 @@ def read_in_full(result: Result) -> None:
 def _whole_run(
     engine: Engine, step: WholeStep, events: Sequence[Any], states: dict[str, CustomerState], level: int
 ) -> tuple[Callable[[], None], Callable[[], None], list[int]]:
-    """A run of the stream through the whole step, to `level`: 0 the decision, 1 the step, 2 the
-    result, 3 the result read in full; the events it does not take through `process`."""
+    """A run of the stream through the whole step, to `level` (`LEVELS`): 0 the decision, 1 the step,
+    2 the result, 3 and its state, 4 the result read in full, 5 and the outcome's JSON; the events
+    it does not take through `process`."""
     fresh: list[dict[str, WholeState]] = []
     taken = [0]
     decimals = step.decimals
@@ -112,14 +113,18 @@ def _whole_run(
             if level >= 2:
                 result = made.result()
                 if level == 3:
+                    result.state  # noqa: B018 - read for its cost
+                elif level >= 4:
                     read_in_full(result)
+                    if level == 5:
+                        result.model_dump_json()
         taken[0] = count
 
     return run, prepare, taken
 
 
 def _stream_run(
-    engine: Engine, events: Sequence[Any], states: dict[str, CustomerState], read: bool
+    engine: Engine, events: Sequence[Any], states: dict[str, CustomerState], read: int
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     streaming = Stream(engine)
     fresh: list[dict[str, Any]] = []
@@ -133,6 +138,8 @@ def _stream_run(
             result = streaming.step(event, current[event.customer])
             if read:
                 read_in_full(result)
+                if read == 2:
+                    result.model_dump_json()
 
     return run, prepare
 
@@ -176,11 +183,12 @@ def measure(quick: bool) -> int:
     hand_run = streams.hand_run([g.hand for g in generated], hand_states)
     runs["hand-written"] = (hand_run.run, hand_run.prepare)
     taken: list[int] = [0]
-    for level, name in enumerate(CANDIDATES[1:5]):
+    for name, level in LEVELS.items():
         run, prepare, taken = _whole_run(engine, step, events, states, level)
         runs[name] = (run, prepare)
-    runs["Stream.step"] = _stream_run(engine, events, states, False)
-    runs["Stream.step, read in full"] = _stream_run(engine, events, states, True)
+    runs["Stream.step"] = _stream_run(engine, events, states, 0)
+    runs["Stream.step, read in full"] = _stream_run(engine, events, states, 1)
+    runs["Stream.step, + JSON"] = _stream_run(engine, events, states, 2)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     rounds = settings.rounds + 2
     gc.collect()
@@ -221,6 +229,74 @@ def measure(quick: bool) -> int:
     return 1 if bad else 0
 
 
+PARTS = (
+    "the step (decision, mechanics, state update)",
+    "Result (awards, shares, discounts, trace entries)",
+    "  its state (public())",
+    "  its ledger",
+    "  its trace's models",
+    "  its totals, tier progress, points changes",
+    "  the outcome's JSON",
+)
+
+
+def parts(quick: bool) -> None:
+    """Each public answer's share of a whole step read in full: the stream run once per round, the
+    time of each part summed over the events (perf_counter around each), the median round."""
+    engine = Engine.from_file(streams.COFFEE)
+    step = WholeStep(engine)
+    settings = streams.QUICK if quick else streams.FULL
+    _, generated, states, _ = streams.build_row(engine, settings.rows[0], streams.Check(), lambda _: None)
+    events = [g.engine for g in generated]
+    clock = time.perf_counter
+    rounds: list[list[float]] = []
+    gc.collect()
+    gc.freeze()  # the built states are left out of the collector's scans, as `measure` does
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*collector.THRESHOLDS)
+    for _ in range(settings.rounds):
+        wholes = {customer: WholeState.of(state, step.decimals) for customer, state in states.items()}
+        spent = [0.0] * len(PARTS)
+        gc.collect()
+        for event in events:
+            state = wholes[event.customer]
+            t0 = clock()
+            made = step.step(event, state)
+            t1 = clock()
+            if made is None:
+                wholes[event.customer] = WholeState.of(
+                    engine.process(event, state.public()).state, step.decimals
+                )
+                continue
+            result = made.result()
+            t2 = clock()
+            result.state  # noqa: B018 - read for its cost
+            t3 = clock()
+            result.ledger  # noqa: B018
+            t4 = clock()
+            list(result.trace)
+            t5 = clock()
+            result.totals  # noqa: B018
+            result.tier_progress  # noqa: B018
+            result.points_changes  # noqa: B018
+            t6 = clock()
+            result.model_dump_json()
+            t7 = clock()
+            for n, (a, b) in enumerate(
+                ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t6, t7))
+            ):
+                spent[n] += b - a
+        rounds.append(spent)
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+    count = len(events)
+    print(f"coffee-club, {count:,} purchases after 15 earlier ones: each part of a result read in full")
+    print(f"  {'part':52} {'median us/ev':>12}")
+    for n, name in enumerate(PARTS):
+        us = statistics.median(r[n] for r in rounds) / count * 1e6
+        print(f"  {name:52} {us:12.1f}")
+
+
 def child(candidate: str, events: int) -> None:
     """Build bench/instructions.py's row (40 customers, 15 earlier purchases) and run the first
     `events` events of its stream through `candidate` (cachegrind counts this)."""
@@ -235,10 +311,10 @@ def child(candidate: str, events: int) -> None:
         done.run()
         return
     if candidate.startswith("Stream.step"):
-        run, prepare = _stream_run(engine, models, states, candidate.endswith("full"))
+        read = {"Stream.step": 0, "Stream.step, read in full": 1}.get(candidate, 2)
+        run, prepare = _stream_run(engine, models, states, read)
     else:
-        level = CANDIDATES.index(candidate) - 1
-        run, prepare, _ = _whole_run(engine, WholeStep(engine), models, states, level)
+        run, prepare, _ = _whole_run(engine, WholeStep(engine), models, states, LEVELS[candidate])
     prepare()
     run()
 
@@ -270,10 +346,14 @@ def main() -> int:
         metavar="CANDIDATE",
         help="count instructions (all candidates if none named)",
     )
+    parser.add_argument("--parts", action="store_true", help="the time of each public answer, read in full")
     parser.add_argument("--child", nargs=2, metavar=("CANDIDATE", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]))
+        return 0
+    if args.parts:
+        parts(args.quick)
         return 0
     if args.instructions is not None:
         instructions(args.instructions or list(CANDIDATES))

@@ -82,8 +82,11 @@ def unsupported(plan: Plan) -> str | None:
             return f"challenge {challenge.id}: events, condition or schedule"
         if challenge.window.kind != "calendar_week" or challenge.repeat != "every_window":
             return f"challenge {challenge.id}: a window other than every calendar week"
-        if challenge.reward.coupon is not None or challenge.reward.entries is not None:
+        reward = challenge.reward
+        if reward.coupon is not None or reward.entries is not None:
             return f"challenge {challenge.id}: a coupon or entries"
+        if reward.badge is not None and plan.badge_rewards.get(reward.badge) is not None:
+            return f"challenge {challenge.id}: a badge with a reward of its own"
     if len(program.quests) > 1 or any(q.ordered for q in program.quests):
         return "several or ordered quests"
     for badge in program.badges:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine.code_writer import whole
@@ -23,7 +24,16 @@ from rules_engine.engine.mechanics.challenges import _added_words, _capped_words
 from rules_engine.engine.mechanics.tiers import _progress
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, Totals
-from rules_engine.engine.result import Later, Result, RuleTraces, StreamResult, award_of, discount_of, settled
+from rules_engine.engine.result import (
+    Later,
+    Result,
+    RuleTraces,
+    StreamResult,
+    award_of,
+    discount_of,
+    later_changes,
+    settled,
+)
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
 from rules_engine.engine.whole.generate import Excluded, _split
@@ -43,6 +53,13 @@ if TYPE_CHECKING:
     from rules_engine.engine.whole.step import WholeStep
 
 _TOTALS_GIVEN = set(Totals.model_fields)
+_AT_KIND_LOT = itemgetter(0, 1, 2)
+
+
+def _money(units: int, decimals: int) -> Decimal:
+    return Decimal(units).scaleb(-decimals)
+
+
 _ZERO = Decimal(0)
 
 
@@ -70,12 +87,24 @@ class LaterShares(Sequence[tuple[int, str, Decimal]]):
     def __iter__(self) -> Iterator[tuple[int, str, Decimal]]:
         return iter(self.made())
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same shares as a tuple (what an award's `lines` is) or a sequence."""
+        if isinstance(other, Sequence):
+            return self.made() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.made())
+
 
 class WholeResult:
     """A step's record (module docstring)."""
 
     __slots__ = (
         "_result",
+        "_shares",
+        "after",
+        "available_at",
         "awards",
         "changed",
         "ended",
@@ -83,8 +112,8 @@ class WholeResult:
         "given",
         "gone",
         "lines",
-        "local",
         "made",
+        "quantities",
         "state",
         "step",
     )
@@ -101,7 +130,7 @@ class WholeResult:
         changed: Any,
         ended: list[Any],
         gone: list[Any],
-        local: dt.datetime,
+        quantities: list[Decimal],
     ) -> None:
         self.step = step
         self.event = event
@@ -113,8 +142,12 @@ class WholeResult:
         self.changed = changed
         self.ended = ended
         self.gone = gone
-        self.local = local
+        self.quantities = quantities
         self._result: Result | None = None
+        self._shares: list[LaterShares | None] | None = None
+        self.after = (state.tier, state.sums[1] if state.sums is not None else 0)  # the tier progress's
+        pending = step.pending
+        self.available_at = event.time + pending if pending else None
 
     @property
     def points(self) -> int:
@@ -127,7 +160,17 @@ class WholeResult:
         """The lot's lines of award `index`: made with the lot's model."""
         if self.awards[index][2] is None and self.awards[index][3] == 4:
             return []
-        return LazyLines(LaterShares(self, index), [line[4].qty for line in self.lines])
+        return LazyLines(self.later_shares(index), self.quantities)
+
+    def later_shares(self, index: int) -> LaterShares:
+        """Award `index`'s shares, split when first read: one for the lot and the result's award."""
+        made = self._shares
+        if made is None:
+            made = self._shares = [None] * len(self.awards)
+        shares = made[index]
+        if shares is None:
+            shares = made[index] = LaterShares(self, index)
+        return shares
 
     # -- the shares ---------------------------------------------------------------------------------
     def shares(self, index: int) -> tuple[tuple[int, str, Decimal], ...]:
@@ -173,53 +216,99 @@ class WholeResult:
         engine = step.engine
         program = engine.program
         event = self.event
-        time = event.time
         decimals = step.decimals
-        _, base, _, cuts, _, _, trace, amounts, _, _, _ = self.made
+        cuts, trace = self.made[3], self.made[6]
         lines = self.lines
-
-        def money(units: int) -> Decimal:
-            return Decimal(units).scaleb(-decimals)
-
-        available_at = time + step.pending if step.pending else None
+        available_at = self.available_at
         awards = tuple(
-            award_of(rule, whole(points), self.shares(i), available_at)
+            award_of(rule, whole(points), self.later_shares(i), available_at)
             for i, (rule, points, _, _) in enumerate(self.awards)
         )
         discounts = tuple(
             discount_of(
-                rule, money(sum(cut)), tuple((i, lines[i][0], money(c)) for i, c in enumerate(cut) if c)
+                rule,
+                _money(sum(cut), decimals),
+                tuple([(i, lines[i][0], _money(c, decimals)) for i, c in enumerate(cut) if c]),
             )
             for rule, cut in cuts
         )
+        tier_changes: tuple[Any, ...] = ()
+        verdicts = [self._verdict(entry) for entry in trace]
+        if self.changed is not None:
+            tiers = program.tiers
+            assert tiers is not None
+            old, level, metric = self.changed
+            change = reaching(tiers, _money(metric, decimals), level, old)
+            tier_changes = (change,)
+            verdicts.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
+        result = settled(
+            program.program,
+            program.version,
+            event.id,
+            event.customer,
+            awards,
+            discounts,
+            Later(self._totals, awards, discounts),  # type: ignore[arg-type]
+            Later(self.state.public),  # type: ignore[arg-type]
+            Later(self._ledger, awards),  # type: ignore[arg-type]
+            RuleTraces(verdicts),
+            Later(self._progress),  # type: ignore[arg-type]
+            None,
+            (),
+            (),
+            tuple([BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given]),
+            tier_changes,
+            (),
+            (),
+            (),
+            (),
+            None,
+            StreamResult,
+        )
+        if self.ended or self.gone:
+            later_changes(result, Later(self._changes))
+        return result
+
+    def _totals(self, awards: tuple[Any, ...], discounts: tuple[Any, ...]) -> Totals:
+        """The event's totals (`settle.totals`): the sums of ints made decimals once, with the
+        exponents the engine's sums of decimals have (an excluded line's base is the decimal 0)."""
+        decimals = self.step.decimals
+        base, amounts = self.made[1], self.made[7]
         points = _ZERO
         for award in awards:
             points += award.points
         discount = _ZERO
         for given in discounts:
             discount += given.amount
-        basket = sum([money(a) for a in amounts], _ZERO)
-        shipping = event.shipping
-        totals = trusted(
-            Totals,
-            {
-                "basket": basket,
-                "discount": discount,
-                "shipping": shipping,
-                "to_pay": basket - discount + shipping,
-                "earning_base": sum([_ZERO if b.__class__ is Excluded else money(b) for b in base], _ZERO),
-                "points": points,
-            },
-            _TOTALS_GIVEN,
-        )
-        version = program.version
+        basket = _money(sum(amounts), decimals)
+        earning = [b for b in base if b.__class__ is not Excluded]
+        shipping = self.event.shipping
+        values = {
+            "basket": basket,
+            "discount": discount,
+            "shipping": shipping,
+            "to_pay": basket - discount + shipping,
+            "earning_base": _money(sum(earning), decimals) if earning else _ZERO,
+            "points": points,
+        }
+        return trusted(Totals, values, _TOTALS_GIVEN)
+
+    def _progress(self) -> Any:
+        tier, metric = self.after
+        step = self.step
+        plan = step.engine.plan
+        return _progress(tier, money_of(metric, step.decimals), plan.tier_window, step.following(tier))
+
+    def _changes(self) -> tuple[Any, ...]:
+        """What time passing did to the lots: those whose wait ended, those that expired."""
+        zone = self.event.time.tzinfo
         changes = [
             (
                 lot[LOT_AVAILABLE],
                 "available",
                 f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
                 Decimal(lot[LOT_POINTS]),
-                moment(lot[LOT_AVAILABLE], time.tzinfo),
+                moment(lot[LOT_AVAILABLE], zone),
             )
             for lot in self.ended
         ]
@@ -227,45 +316,8 @@ class WholeResult:
             (lot[LOT_EXPIRES], "expire", lot_id, p, at)
             for (_, p, lot_id, at), lot in zip(self._expired(), self.gone, strict=True)
         ]
-        changes.sort(key=lambda c: (c[0], c[1], c[2]))
-        tier_changes: tuple[Any, ...] = ()
-        tiers = program.tiers
-        assert tiers is not None
-        verdicts = [self._verdict(entry) for entry in trace]
-        if self.changed is not None:
-            old, level, metric = self.changed
-            change = reaching(tiers, money(metric), level, old)
-            tier_changes = (change,)
-            verdicts.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
-        state = self.state
-        sums = state.sums
-        assert sums is not None
-        after = step.following(state.tier)
-        progress = _progress(state.tier, money_of(sums[1], decimals), engine.plan.tier_window, after)
-        return settled(
-            program.program,
-            version,
-            event.id,
-            event.customer,
-            awards,
-            discounts,
-            totals,
-            Later(state.public),  # type: ignore[arg-type]
-            Later(self._ledger, awards),  # type: ignore[arg-type]
-            RuleTraces(verdicts),
-            progress,
-            None,
-            (),
-            (),
-            tuple(BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given),
-            tier_changes,
-            (),
-            (),
-            tuple(points_changes((kind, lot, p, at) for _, kind, lot, p, at in changes)),
-            (),
-            None,
-            StreamResult,
-        )
+        changes.sort(key=_AT_KIND_LOT)
+        return tuple(points_changes((kind, lot, p, at) for _, kind, lot, p, at in changes))
 
     def _ledger(self, awards: tuple[Any, ...]) -> tuple[Any, ...]:
         """The event's ledger entries: expiry's, then each award's earn entry with its line parts."""
@@ -274,8 +326,7 @@ class WholeResult:
         engine = self.step.engine
         version = engine.program.version
         ledger = list(expiry_entries(event.id, version, self._expired()))
-        quantities = [line[4].qty for line in self.lines]
-        records = awards_records([award.lines for award in awards], quantities)
+        records = awards_records([award.lines for award in awards], self.quantities)
         hashes = engine.plan.rule_hashes
         for award, (_, parts) in zip(awards, records, strict=True):
             lot = f"{event.id}/{award.rule}"

@@ -14,6 +14,7 @@ Input: a parsed `Purchase`, a `WholeState`. Output: a `WholeResult`, or None.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +245,14 @@ class WholeStep:
             if len(done) + len(new) == len(quest.steps):
                 return None  # the quest completes on a purchase: the engine's way
             quests.append((number, quest, known, done, new, reset))
+        for challenge in self.challenges:
+            known = state.challenges.get(challenge.id)
+            if known is not None and known[0] > window:
+                return None  # an event before the challenge's current window: the engine's way
+        sums = state.sums
+        if sums is not None and type(sums[1]) is not int:
+            return None  # a spend with more decimals than the currency's: the engine's way
+        # nothing declines from here on: the state moves on
         state.changed = True
         # badges
         given: list[tuple[str, str]] = []
@@ -270,8 +279,6 @@ class WholeStep:
         for challenge, counted_parts in zip(self.challenges, parts, strict=True):
             rule = f"challenge:{challenge.id}"
             known = state.challenges.get(challenge.id)
-            if known is not None and known[0] > window:
-                return None
             if known is None or known[0] != window:
                 progress, completed, counted = 0, list(known[2]) if known else [], {}
             else:
@@ -297,8 +304,6 @@ class WholeStep:
                     state.badge_set.add(reward.badge)
                     state.badges.append(reward.badge)
                     words.append(f"badge {reward.badge}")
-                    if self.badge_rewards.get(reward.badge) is not None:
-                        return None
                 state.challenges[challenge.id] = [window, total, completed, counted]
                 trace.append((31, rule, total, goal, window, ", ".join(words), reward.points))
             else:
@@ -315,25 +320,21 @@ class WholeStep:
             state.quests[quest.id] = [started, done, False]
             trace.append((40, rule, quest, done, new, started, self.zone, reset))
         trace.extend(self.constant)  # the streaks' and the birthday's verdicts: a purchase's are constant
-        # points: the multipliers' bonuses after the rules' and the mechanics' awards? no: in order
+        # the awards in the engine's order: the rules', the multipliers', then the mechanics' rewards
         if mult:
             awards = [*[a for a in awards if a[3] != 4], *mult, *[a for a in awards if a[3] == 4]]
         earned = sum([a[1] for a in awards])
         # the tier: spend over the rolling window, up at once
         spend = sum(paid)
-        quantities = [item.qty for *_, item in lines]
-        remaining = [Decimal(p).scaleb(-decimals) for p in paid]
-        entry = (now, spend, earned, 1, event.id, remaining, quantities, time.tzinfo, None)
+        quantities = [line[4].qty for line in lines]
+        entry = (now, spend, earned, 1, event.id, _Paid(paid, decimals), quantities, time.tzinfo, None)
         activity = state.activity
         start_at = local - self.window
         start = int(start_at.timestamp())
-        sums = state.sums
         if sums is None:
             totals = (spend, earned, 1)
         else:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
-            if type(totals[0]) is not int:
-                return None
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
                 horizon = int((local - 2 * self.window).timestamp())
                 while activity and activity[0][ACT_AT] < horizon:
@@ -342,7 +343,7 @@ class WholeStep:
                 left = _moved(activity, 0, sums[0], start, totals, decimals)
                 if left is not None:
                     totals = left
-        activity.append(entry)
+        activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
         state.sums = (start, *totals, start_at.tzinfo, None)
         metric = totals[0]
         change = None
@@ -357,7 +358,7 @@ class WholeStep:
         gone = [lots.popleft() for _ in range(expired)]
         if ended:
             state.pending = (state.pending or [])[len(ended) :]
-        result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, local)
+        result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, quantities)
         expires = NEVER if self.expire_after is None else seconds_after(now, time, self.expire_after)
         available = seconds_after(now, time, self.pending) if self.pending else now
         zone = time.tzinfo
@@ -382,3 +383,18 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
+
+
+class _Paid:
+    """An activity's `paid` (each line's price after discounts) as the decimals its model holds,
+    made when the model is (`activity_model` lists it): the step keeps the ints."""
+
+    __slots__ = ("decimals", "units")
+
+    def __init__(self, units: list[int], decimals: int) -> None:
+        self.units = units
+        self.decimals = decimals
+
+    def __iter__(self) -> Iterator[Decimal]:
+        decimals = -self.decimals
+        return iter([Decimal(units).scaleb(decimals) for units in self.units])
