@@ -1,19 +1,25 @@
 """The whole step's pricing and earning for one program, generated as Python `ast` on ints.
 
-`generate(plan)` writes one function, `decide(s, lines, total, hour, wday, day, bought, tier)`,
-for a program `covers` (whole/__init__.py) takes: the discounts in their order, the earning base,
-the earn rules by priority (a `rate`, a fixed `award`, a per-line `award: K * item.qty`, their
+`generate(plan)` writes one function, `decide(lines, total, hour, wday, day, bought, tier,
+counters, daykey)`, for a program `covers` (whole/covers.py) takes: the discounts in their order,
+the earning base, the earn rules by priority (a `rate`, a fixed `award`, a per-line `award: K * item.qty`, their
 `when`, `active` dates, exclusive groups and caps per day or per event), the `multiply` rules and
 the tier's `earn_multiplier` as additive bonuses on the exact points of the rules before them,
 rounded once (`points.round: per_award`), all on ints: money in the currency's minor units, points
 whole, exact points as numerators over the rate's denominator. Conditions are translated from their
-checked trees (whole/conditions.py), the per-line ones into the one pass over the lines at the
-start. Each rule's code is stamped with its place in the program file and labelled (code_writer.py
+checked trees (whole/conditions.py), a per-line one as a list comprehension over the lines in
+its rule's code (not yet fused into one pass over the lines for all rules). Each rule's code is stamped with its place in the program file and labelled (code_writer.py
 `Writer.at`); the module runs with no builtins, only the names in `RUNTIME`.
 
 It records, never explains: the trace as the `Verdict`s the rule's outcome always gives (made once,
 constants of the module) or a short tuple the result makes a `Verdict` of when read (whole/
 result.py); awards as `(rule, points, weights, kind)`.
+
+It returns the discounts' cuts and the earning base per line, the awards, the multipliers'
+bonuses, the trace, and the mechanics' conditions (each purchase badge's `when`, each challenge's
+part per line, each quest step), or None for a purchase whose multiplier would give nothing (the
+step leaves it to the engine). The cap counters it is given are a copy: the step keeps them only
+once it decided the whole event.
 
 Input: a `Plan` (covered). Output: `(module, namespace)`: the `ast.Module` and what it runs with.
 """

@@ -79,10 +79,8 @@ class WholeStep:
             (int(level.threshold.scaleb(self.decimals)), level) for level in reversed(tiers.levels)
         ]
         self.index = {level.id: i for i, level in enumerate(tiers.levels)}
-        self.badges = [b for b in program.badges if "purchase" in b.on]
         self.challenges = list(program.challenges)
         self.quests = list(program.quests)
-        self.badge_rewards = plan.badge_rewards
         self.denominator = next(
             (rate_denominator(rule, self.decimals) for rule in program.earn if rule.rate is not None), 1
         )
