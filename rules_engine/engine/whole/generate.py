@@ -2,14 +2,15 @@
 
 `generate(plan)` writes one function, `decide(lines, total, hour, wday, day, bought, tier,
 counters, daykey)`, for a program `covers` (whole/covers.py) takes: the discounts in their order,
-the earning base, the earn rules by priority (a `rate`, a fixed `award`, a per-line `award: K * item.qty`, their
-`when`, `active` dates, exclusive groups and caps per day or per event), the `multiply` rules and
-the tier's `earn_multiplier` as additive bonuses on the exact points of the rules before them,
-rounded once (`points.round: per_award`), all on ints: money in the currency's minor units, points
-whole, exact points as numerators over the rate's denominator. Conditions are translated from their
-checked trees (whole/conditions.py), a per-line one as a list comprehension over the lines in
-its rule's code (not yet fused into one pass over the lines for all rules). Each rule's code is stamped with its place in the program file and labelled (code_writer.py
-`Writer.at`); the module runs with no builtins, only the names in `RUNTIME`.
+the earning base, the earn rules by priority (a `rate`, a fixed `award`, a per-line
+`award: K * item.qty`, their `when`, `active` dates, exclusive groups and caps per day or per
+event), the `multiply` rules and the tier's `earn_multiplier` as additive bonuses on the exact
+points of the rules before them, rounded once (`points.round: per_award`), all on ints: money in
+the currency's minor units, points whole, exact points as numerators over the rate's denominator.
+Conditions are translated from their checked trees (whole/conditions.py), a per-line one as a
+list comprehension over the lines in its rule's code (not yet fused into one pass over the lines
+for all rules). Each rule's code is stamped with its place in the program file and labelled
+(code_writer.py `Writer.at`); the module runs with no builtins, only the names in `RUNTIME`.
 
 It records, never explains: the trace as the `Verdict`s the rule's outcome always gives (made once,
 constants of the module) or a short tuple the result makes a `Verdict` of when read (whole/
