@@ -122,6 +122,12 @@ def compile_command(
             "--python", help="Print the generated Python module of the program's pricing and earning."
         ),
     ] = False,
+    whole: Annotated[
+        bool,
+        typer.Option(
+            "--whole", help="Print the experimental whole step's generated function (engine/whole/)."
+        ),
+    ] = False,
 ) -> None:
     """Compile a program and say what runs: whether its pricing and earning are generated, and why not."""
     from rules_engine.engine.generate import unsupported
@@ -129,6 +135,11 @@ def compile_command(
 
     out, err = _consoles()
     engine = _engine(program, err)
+    if whole:
+        from rules_engine.engine.whole.generate import python_source as whole_source
+
+        out.print(whole_source(engine.plan), markup=False, emoji=False, highlight=False, soft_wrap=True)
+        return
     if python:
         out.print(python_source(engine.plan), markup=False, emoji=False, highlight=False, soft_wrap=True)
         return

@@ -1,0 +1,448 @@
+"""The whole step's result: what a step decided, as ints and tuples, made the engine's `Result` when read.
+
+A step records what it decided — the basket's lines, each discount's cuts, the earning base, the
+awards as `(rule, points, weights, kind)`, the trace as constant `Verdict`s or short tuples, the
+badges, the tier change, the lots time moved — and nothing else. `result()` makes the engine's
+`Result` (engine/result.py) from them, once: the decimals, the per-line shares (largest remainder,
+as `money` splits them), the trace's `Verdict`s with their words, the ledger entries, the points
+changes, the tier progress, and the state (`WholeState.public()`, so read it before the state's
+next step). `points` and `by_rule()` read the ints without making anything.
+
+Input: a step's record. Output: `result()`, a `Result` equal to `Engine.process`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from rules_engine.engine.code_writer import whole
+from rules_engine.engine.mechanics.challenges import _added_words, _capped_words, _hint_words, _reached_words
+from rules_engine.engine.mechanics.tiers import _progress
+from rules_engine.engine.mechanics.tiers_working import reaching
+from rules_engine.engine.outcome import BadgeAwarded, Totals
+from rules_engine.engine.result import (
+    Later,
+    Result,
+    RuleTraces,
+    StreamResult,
+    award_of,
+    discount_of,
+    later_changes,
+    settled,
+)
+from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
+from rules_engine.engine.verdicts import simple_verdict, verdict
+from rules_engine.engine.whole.generate import Excluded, _split
+from rules_engine.state.compact import (
+    LOT_AVAILABLE,
+    LOT_EVENT,
+    LOT_EXPIRES,
+    LOT_POINTS,
+    LOT_RULE,
+    LazyLines,
+    moment,
+    money_of,
+)
+
+if TYPE_CHECKING:
+    from rules_engine.engine.whole.state import WholeState
+    from rules_engine.engine.whole.step import WholeStep
+
+_TOTALS_GIVEN = set(Totals.model_fields)
+_AT_KIND_LOT = itemgetter(0, 1, 2)
+
+
+def _money(units: int, decimals: int) -> Decimal:
+    return Decimal(units).scaleb(-decimals)
+
+
+_ZERO = Decimal(0)
+
+
+class LaterShares(Sequence[tuple[int, str, Decimal]]):
+    """An award's per-line shares, split when first read (a lot's lines, the result's award)."""
+
+    __slots__ = ("_index", "_made", "_result")
+
+    def __init__(self, result: WholeResult, index: int) -> None:
+        self._result = result
+        self._index = index
+        self._made: tuple[tuple[int, str, Decimal], ...] | None = None
+
+    def made(self) -> tuple[tuple[int, str, Decimal], ...]:
+        if self._made is None:
+            self._made = self._result.shares(self._index)
+        return self._made
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.made()[index]
+
+    def __len__(self) -> int:
+        return len(self.made())
+
+    def __iter__(self) -> Iterator[tuple[int, str, Decimal]]:
+        return iter(self.made())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same shares as a tuple (what an award's `lines` is) or a sequence."""
+        if isinstance(other, Sequence):
+            return self.made() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.made())
+
+
+class WholeResult:
+    """A step's record (module docstring)."""
+
+    __slots__ = (
+        "_result",
+        "_shares",
+        "after",
+        "available_at",
+        "awards",
+        "changed",
+        "ended",
+        "event",
+        "given",
+        "gone",
+        "lines",
+        "made",
+        "quantities",
+        "state",
+        "step",
+    )
+
+    def __init__(
+        self,
+        step: WholeStep,
+        event: Any,
+        state: WholeState,
+        lines: list[Any],
+        made: tuple[Any, ...],
+        awards: list[Any],
+        given: list[tuple[str, str]],
+        changed: Any,
+        ended: list[Any],
+        gone: list[Any],
+        quantities: list[Decimal],
+    ) -> None:
+        self.step = step
+        self.event = event
+        self.state = state
+        self.lines = lines
+        self.made = made
+        self.awards = awards
+        self.given = given
+        self.changed = changed
+        self.ended = ended
+        self.gone = gone
+        self.quantities = quantities
+        self._result: Result | None = None
+        self._shares: list[LaterShares | None] | None = None
+        self.after = (state.tier, state.sums[1] if state.sums is not None else 0)  # the tier progress's
+        pending = step.pending
+        self.available_at = event.time + pending if pending else None
+
+    @property
+    def points(self) -> int:
+        return sum([award[1] for award in self.awards])
+
+    def by_rule(self) -> dict[str, int]:
+        return {award[0]: award[1] for award in self.awards}
+
+    def later_lines(self, index: int) -> Any:
+        """The lot's lines of award `index`: made with the lot's model."""
+        if self.awards[index][2] is None and self.awards[index][3] == 4:
+            return []
+        return LazyLines(self.later_shares(index), self.quantities)
+
+    def later_shares(self, index: int) -> LaterShares:
+        """Award `index`'s shares, split when first read: one for the lot and the result's award."""
+        made = self._shares
+        if made is None:
+            made = self._shares = [None] * len(self.awards)
+        shares = made[index]
+        if shares is None:
+            shares = made[index] = LaterShares(self, index)
+        return shares
+
+    # -- the shares ---------------------------------------------------------------------------------
+    def shares(self, index: int) -> tuple[tuple[int, str, Decimal], ...]:
+        _, points, weights, kind = self.awards[index]
+        if kind == 4:
+            return ()
+        if kind == 3:
+            weights = self._exact_weights()
+        if not any(weights):
+            return ()
+        parts = _split(points, weights)
+        lines = self.lines
+        return tuple([(i, lines[i][0], whole(p)) for i, p in enumerate(parts) if p])
+
+    def _exact_weights(self) -> list[int]:
+        """Each line's exact points from the rules before the multipliers, over one denominator
+        (× the rate's denominator × the base): what a multiplier's bonus is split by."""
+        _, base, base_sum, _, awards, _, _, _, _, _, _ = self.made
+        den = self.step.denominator
+        rated = any(kind == 0 for _, _, _, kind in awards)
+        weights = [0] * len(base) if rated else [b * base_sum for b in base]
+        for _, given, rule_weights, kind in awards:
+            if kind == 0:
+                parts = [b * base_sum for b in base]
+            elif kind == 1:
+                parts = [p * den * base_sum for p in _split(given, rule_weights)]
+            elif kind == 2:
+                parts = [given * den * b for b in base]
+            else:
+                continue
+            weights = [w + p for w, p in zip(weights, parts, strict=True)]
+        return weights
+
+    # -- the engine's Result --------------------------------------------------------------------------
+    def result(self) -> Result:
+        made = self._result
+        if made is None:
+            made = self._result = self._build()
+        return made
+
+    def _build(self) -> Result:
+        step = self.step
+        engine = step.engine
+        program = engine.program
+        event = self.event
+        decimals = step.decimals
+        cuts, trace = self.made[3], self.made[6]
+        lines = self.lines
+        available_at = self.available_at
+        awards = tuple(
+            award_of(rule, whole(points), self.later_shares(i), available_at)
+            for i, (rule, points, _, _) in enumerate(self.awards)
+        )
+        discounts = tuple(
+            discount_of(
+                rule,
+                _money(sum(cut), decimals),
+                tuple([(i, lines[i][0], _money(c, decimals)) for i, c in enumerate(cut) if c]),
+            )
+            for rule, cut in cuts
+        )
+        tier_changes: tuple[Any, ...] = ()
+        verdicts = [self._verdict(entry) for entry in trace]
+        if self.changed is not None:
+            tiers = program.tiers
+            assert tiers is not None
+            old, level, metric = self.changed
+            change = reaching(tiers, _money(metric, decimals), level, old)
+            tier_changes = (change,)
+            verdicts.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
+        result = settled(
+            program.program,
+            program.version,
+            event.id,
+            event.customer,
+            awards,
+            discounts,
+            Later(self._totals, awards, discounts),  # type: ignore[arg-type]
+            Later(self.state.public),  # type: ignore[arg-type]
+            Later(self._ledger, awards),  # type: ignore[arg-type]
+            RuleTraces(verdicts),
+            Later(self._progress),  # type: ignore[arg-type]
+            None,
+            (),
+            (),
+            tuple([BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given]),
+            tier_changes,
+            (),
+            (),
+            (),
+            (),
+            None,
+            StreamResult,
+        )
+        if self.ended or self.gone:
+            later_changes(result, Later(self._changes))
+        return result
+
+    def _totals(self, awards: tuple[Any, ...], discounts: tuple[Any, ...]) -> Totals:
+        """The event's totals (`settle.totals`): the sums of ints made decimals once, with the
+        exponents the engine's sums of decimals have (an excluded line's base is the decimal 0)."""
+        decimals = self.step.decimals
+        base, amounts = self.made[1], self.made[7]
+        points = _ZERO
+        for award in awards:
+            points += award.points
+        discount = _ZERO
+        for given in discounts:
+            discount += given.amount
+        basket = _money(sum(amounts), decimals)
+        earning = [b for b in base if b.__class__ is not Excluded]
+        shipping = self.event.shipping
+        values = {
+            "basket": basket,
+            "discount": discount,
+            "shipping": shipping,
+            "to_pay": basket - discount + shipping,
+            "earning_base": _money(sum(earning), decimals) if earning else _ZERO,
+            "points": points,
+        }
+        return trusted(Totals, values, _TOTALS_GIVEN)
+
+    def _progress(self) -> Any:
+        tier, metric = self.after
+        step = self.step
+        plan = step.engine.plan
+        return _progress(tier, money_of(metric, step.decimals), plan.tier_window, step.following(tier))
+
+    def _changes(self) -> tuple[Any, ...]:
+        """What time passing did to the lots: those whose wait ended, those that expired."""
+        zone = self.event.time.tzinfo
+        changes = [
+            (
+                lot[LOT_AVAILABLE],
+                "available",
+                f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
+                Decimal(lot[LOT_POINTS]),
+                moment(lot[LOT_AVAILABLE], zone),
+            )
+            for lot in self.ended
+        ]
+        changes += [
+            (lot[LOT_EXPIRES], "expire", lot_id, p, at)
+            for (_, p, lot_id, at), lot in zip(self._expired(), self.gone, strict=True)
+        ]
+        changes.sort(key=_AT_KIND_LOT)
+        return tuple(points_changes((kind, lot, p, at) for _, kind, lot, p, at in changes))
+
+    def _ledger(self, awards: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The event's ledger entries: expiry's, then each award's earn entry with its line parts."""
+        event = self.event
+        time = event.time
+        engine = self.step.engine
+        version = engine.program.version
+        ledger = list(expiry_entries(event.id, version, self._expired()))
+        records = awards_records([award.lines for award in awards], self.quantities)
+        hashes = engine.plan.rule_hashes
+        for award, (_, parts) in zip(awards, records, strict=True):
+            lot = f"{event.id}/{award.rule}"
+            ledger.append(
+                earn_entry(
+                    event.id, award.rule, award.points, lot, time, version, hashes.get(award.rule), parts
+                )
+            )
+        return tuple(ledger)
+
+    def _expired(self) -> list[tuple[str, Decimal, str, dt.datetime]]:
+        zone = self.event.time.tzinfo
+        return [
+            (
+                lot[LOT_RULE],
+                Decimal(lot[LOT_POINTS]),
+                f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
+                moment(lot[LOT_EXPIRES], zone),
+            )
+            for lot in self.gone
+        ]
+
+    def _verdict(self, entry: Any) -> Any:
+        if type(entry) is not tuple:
+            return entry
+        code = entry[0]
+        if code == 1:
+            amount = Decimal(entry[2]).scaleb(-self.step.decimals)
+            return verdict(entry[1], "discount", True, "fired", f"{amount} off", amount=amount, unit="money")
+        if code == 2:
+            return verdict(
+                entry[1], "earn", True, "fired", f"{entry[2]} points", amount=whole(entry[2]), unit="points"
+            )
+        if code == 3:
+            _, rule, n, words, wanted = entry
+            reason = f"{n} points; {words} reached, would have given {wanted}"
+            return verdict(rule, "earn", True, "capped", reason, amount=whole(n), unit="points")
+        if code == 4:
+            _, rule, words, wanted = entry
+            return simple_verdict(
+                rule, "earn", False, "capped", f"{words} reached: would have given {wanted}"
+            )
+        if code == 5:
+            _, rule, winner, group = entry
+            reason = f"`{winner}` of exclusive group `{group}` applies instead (higher priority)"
+            return simple_verdict(rule, "earn", False, "shadowed", reason)
+        if code == 6:
+            _, rule, n, factor = entry
+            reason = f"{n} points (×{factor} on this event's points)"
+            return verdict(rule, "earn", True, "fired", reason, amount=whole(n), unit="points")
+        if code == 8:
+            _, rule, n, factor = entry
+            reason = f"{n} points (×{factor} on this event's points)"
+            return verdict(rule, "tier", True, "fired", reason, amount=whole(n), unit="points")
+        if code == 7:
+            _, rule, n, factor, words, wanted = entry
+            reason = (
+                f"{n} points (×{factor} on this event's points); {words} reached, would have given {wanted}"
+            )
+            return verdict(rule, "earn", True, "capped", reason, amount=whole(n), unit="points")
+        if code == 20:
+            return simple_verdict(entry[1], "badge", False, "capped", "already earned")
+        if code == 21:
+            return verdict(entry[1], "badge", True, "fired", f"earned: gives badge {entry[2]}")
+        if code == 22:
+            return simple_verdict(entry[1], "badge", False, "condition_false", "condition is false")
+        if code == 23:
+            return simple_verdict(
+                entry[1], "badge", False, "wrong_event", f"purchase is not one of: {', '.join(entry[2])}"
+            )
+        if code in (30, 31, 32):
+            return self._challenge(entry)
+        if code == 40:
+            return self._quest(entry)
+        raise AssertionError(entry)
+
+    def _challenge(self, entry: Any) -> Any:
+        code, rule, total, goal = entry[:4]
+        words = f"this calendar week ({entry[4]})"
+        total_d = Decimal(total)
+        if code == 30:
+            return simple_verdict(
+                rule, "challenge", False, "capped", _capped_words(total_d, str(goal), words)
+            )
+        if code == 31:
+            gives = [entry[5]] if entry[5] else []
+            reason = _reached_words(total_d, str(goal), words, gives)
+            points = entry[6]
+            if points:
+                return verdict(
+                    rule, "challenge", True, "fired", reason, amount=Decimal(points), unit="points"
+                )
+            return verdict(rule, "challenge", True, "fired", reason)
+        reason = _added_words(total_d, str(goal), words, Decimal(entry[5]))
+        return verdict(
+            rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total))
+        )
+
+    def _quest(self, entry: Any) -> Any:
+        _, rule, quest, done, new, started, zone, reset = entry
+        before = ""
+        if reset is not None:
+            at = reset.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            before = f"the time limit of the attempt started {at} passed: progress reset; "
+        names = [quest.steps[i].id or str(i) for i in done]
+        count = len(quest.steps)
+        if started is not None and quest.within is not None:
+            until = (started + quest.within).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            status = f"{len(done)} of {count} steps ({', '.join(names)}), until {until}"
+        else:
+            status = f"{len(done)} of {count} steps"
+        if new:
+            matched = ", ".join(quest.steps[i].id or str(i) for i in sorted(new))
+            return simple_verdict(
+                rule, "quest", False, "nothing_eligible", f"{before}done {matched}: {status}"
+            )
+        return simple_verdict(
+            rule, "quest", False, "condition_false", f"{before}no open step matched: {status}"
+        )

@@ -1,0 +1,214 @@
+"""The whole step's state: one customer's `CustomerState` as a slotted object of ints and tuples.
+
+The generated whole step (generate.py) changes it in place at every purchase it decides, as the
+hand-written processor (bench/handwritten_coffee.py) changes its `CoffeeState`: lots, counters,
+the tier's activity, the challenge's and quest's progress as ints, tuples and deques. The public
+`CustomerState` is made from it only when read (`public()`), with the engine's own makers for
+each part (state/compact.py: a lot's, an activity's, the sums' model from their tuples; the
+purchase history as `history.Bought`), so that `WholeState.of(state).public() == state` and, after
+any steps, `public()` equals the state `Engine.process` would have left (tests/engine/
+test_whole.py). The parts a purchase never changes (profile, coupons, streaks, …) stay the
+state's own (`base`).
+
+Input: a `CustomerState` (or None: a new customer). Output: `public()`, a `CustomerState`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from rules_engine.engine.trusted import counted_line, trusted
+from rules_engine.state.compact import (
+    ActivityTuple,
+    LotTuple,
+    SumsTuple,
+    activity_model,
+    activity_tuple,
+    lot_model,
+    lot_tuple,
+    sums_model,
+    sums_tuple,
+    units_of,
+)
+from rules_engine.state.customer import (
+    ChallengeProgress,
+    CountedPurchase,
+    CustomerState,
+    OlderPurchases,
+    PastLine,
+    QuestProgress,
+)
+from rules_engine.state.working import KEPT_IDS
+
+_QUEST_GIVEN = set(QuestProgress.model_fields)
+_CHALLENGE_GIVEN = set(ChallengeProgress.model_fields)
+_EMPTY = CustomerState()
+_COUNTED_GIVEN = set(CountedPurchase.model_fields)
+_ONE, _ZERO = Decimal(1), Decimal(0)
+
+
+class WholeState:
+    """A customer's state for the whole step (the module docstring). `changed` is False while it
+    still stands for `base` as it is (then `public()` is `base`)."""
+
+    __slots__ = (
+        "activity",
+        "badge_set",
+        "badges",
+        "base",
+        "bought",
+        "challenges",
+        "changed",
+        "counters",
+        "customer",
+        "decimals",
+        "ids",
+        "last_event_at",
+        "lots",
+        "older",
+        "pending",
+        "purchases",
+        "quests",
+        "seen",
+        "sums",
+        "tier",
+        "tier_since",
+        "visits",
+    )
+
+    base: CustomerState
+    changed: bool
+    decimals: int
+    customer: str | None
+    tier: str | None
+    tier_since: dt.datetime | None
+    visits: int
+    badges: list[str]
+    badge_set: set[str]
+    bought: int
+    ids: deque[str]
+    seen: set[str]
+    last_event_at: dt.datetime | None
+    lots: deque[LotTuple]
+    pending: list[str] | None
+    counters: dict[str, dict[str, int | Decimal]]
+    activity: deque[ActivityTuple]
+    sums: SumsTuple | None
+    challenges: dict[str, list[Any]]  # id → [window, progress, completed, counted]
+    quests: dict[str, list[Any]]  # id → [started_at, done, completed]
+    purchases: Sequence[PastLine]
+    older: OlderPurchases | None
+
+    @classmethod
+    def of(cls, state: CustomerState | None, decimals: int) -> WholeState:
+        """The whole step's form of `state` (None: a new customer); `decimals`: the currency's."""
+        made = cls.__new__(cls)
+        base = _EMPTY if state is None else state
+        made.base = base
+        made.changed = False
+        made.decimals = decimals
+        made.customer = base.customer
+        made.lots = deque(lot_tuple(lot) for lot in base.lots)
+        made.pending = None if base.pending_lots is None else list(base.pending_lots)
+        if state is None:
+            made.pending = []
+        made.counters = {
+            rule: {k: units_of(v) for k, v in kept.items()} for rule, kept in base.counters.items()
+        }
+        made.tier = base.tier
+        made.tier_since = base.tier_since
+        made.activity = deque(activity_tuple(a, decimals) for a in base.activity)
+        made.sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
+        made.visits = base.visits
+        made.badges = list(base.badges)
+        made.badge_set = set(base.badges)
+        made.purchases = base.purchases
+        made.older = base.older_purchases
+        made.bought = len(base.purchases) + (base.older_purchases.lines if base.older_purchases else 0)
+        made.challenges = {
+            key: [p.window, units_of(p.progress), list(p.completed), dict(p.counted)]
+            for key, p in base.challenges.items()
+        }
+        made.quests = {key: [q.started_at, list(q.done), q.completed] for key, q in base.quests.items()}
+        made.ids = deque(base.processed, maxlen=KEPT_IDS)
+        made.seen = set(base.processed)
+        made.last_event_at = base.last_event_at
+        return made
+
+    def public(self) -> CustomerState:
+        """The `CustomerState` this stands for (made anew at each call after a change)."""
+        if not self.changed:
+            return self.base
+        decimals = self.decimals
+        purchases, older = self.purchases, self.older
+        kept = getattr(purchases, "kept", None)
+        if kept is not None:  # a `history.Bought` chain: its lines made and cut now
+            purchases, older = kept(older)
+        update: dict[str, Any] = {
+            "customer": self.customer,
+            "tier": self.tier,
+            "lots": _models(self.lots, lot_model),
+            "pending_lots": self.pending,
+            "counters": {
+                rule: {k: Decimal(v) if type(v) is int else v for k, v in kept_.items()}
+                for rule, kept_ in self.counters.items()
+            },
+            "purchases": list(purchases),
+            "older_purchases": older,
+            "visits": self.visits,
+            "badges": list(self.badges),
+            "tier_since": self.tier_since,
+            "activity": _models(self.activity, lambda made, fresh: activity_model(made, decimals, fresh)),
+            "activity_sums": None if self.sums is None else sums_model(self.sums, decimals, False),
+            "last_event_at": self.last_event_at,
+            "challenges": {key: _challenge(*p) for key, p in self.challenges.items()},
+            "quests": {
+                key: trusted(QuestProgress, {"started_at": s, "done": list(d), "completed": c}, _QUEST_GIVEN)
+                for key, (s, d, c) in self.quests.items()
+            },
+            "processed": list(self.ids),
+        }
+        return self.base.model_copy(update=update)
+
+
+def _models(tuples: deque[Any], make: Any) -> list[Any]:
+    """The models of a deque of tuples whose last element is the model (None: not made yet), those
+    not made yet made now and kept in their tuples (the newest, at the tail), so that the next
+    `public()` makes only the tuples a step added since."""
+    index = len(tuples)
+    while index and tuples[index - 1][-1] is None:
+        index -= 1
+    for at in range(index, len(tuples)):
+        made = tuples[at]
+        tuples[at] = (*made[:-1], make(made, False))
+    return [made[-1] if made[-1] is not None else make(made, False) for made in tuples]
+
+
+def _challenge(
+    window: str, progress: int | Decimal, completed: list[str], counted: dict[str, Any]
+) -> ChallengeProgress:
+    for key, record in counted.items():
+        if type(record) is tuple:  # made once, kept in place of the lines and parts
+            counted[key] = _record(*record)
+    records = dict(counted)
+    values = {
+        "window": window,
+        "progress": Decimal(progress) if type(progress) is int else progress,
+        "completed": list(completed),
+        "counted": records,
+    }
+    return trusted(ChallengeProgress, values, _CHALLENGE_GIVEN)
+
+
+def _record(lines: list[Any], parts: list[int], added: int) -> CountedPurchase:
+    """The record a challenge keeps of a purchase it counted (what a return takes back), made when
+    the public state is: the whole step keeps the lines and each one's part."""
+    made = [
+        counted_line(i, line[0], line[4].qty, _ONE if part else _ZERO)
+        for i, (line, part) in enumerate(zip(lines, parts, strict=True))
+    ]
+    return trusted(CountedPurchase, {"added": Decimal(added), "by_line": True, "lines": made}, _COUNTED_GIVEN)

@@ -1,0 +1,398 @@
+"""The whole step: a covered purchase decided on a `WholeState`, in place, with a lazy result.
+
+`WholeStep(engine).step(event, state)` runs the generated pricing and earning (generate.py), then
+the purchase mechanics on the state's ints (badges, the challenges counting lines, the quests'
+purchase steps, the spend tier's rolling window), time passing (pending lots whose wait ended,
+lots that expired), and the state update (lots, counters, activity, ids, progress), and returns a
+`WholeResult` (result.py) that holds what was decided as ints and tuples and makes the engine's
+`Result` only when read. It returns None, with the state untouched, for any purchase it does not
+decide (whole/__init__.py, `covers`): those keep `Engine.process`.
+
+Input: a parsed `Purchase`, a `WholeState`. Output: a `WholeResult`, or None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rules_engine.engine import history
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.mechanics.tiers_working import _moved
+from rules_engine.engine.trusted import simple_verdict
+from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
+from rules_engine.engine.whole.result import WholeResult
+from rules_engine.engine.whole.state import WholeState
+from rules_engine.state.compact import (
+    ACT_AT,
+    LOT_AVAILABLE,
+    LOT_EVENT,
+    LOT_EXPIRES,
+    LOT_POINTS,
+    LOT_RULE,
+    NEVER,
+    seconds,
+    seconds_after,
+)
+
+if TYPE_CHECKING:
+    from rules_engine.engine.evaluator import Engine
+
+_ONE = Decimal(1)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WholeStep:
+    """A program's whole purchase step, compiled once (module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        plan = engine.plan
+        program = plan.program
+        self.engine = engine
+        self.module, namespace = generate(plan)
+        exec(compile(self.module, namespace.pop("__file__"), "exec"), namespace)  # no builtins
+        self.decide = namespace[ENTRY]
+        self.zone = engine.zone
+        exponent = plan.quantum.as_tuple().exponent
+        assert isinstance(exponent, int)
+        self.decimals = -exponent
+        self.currency = program.currency
+        self.quantum = plan.quantum
+        self.days: dict[int, tuple[str, str]] = {}  # a local day's cap key and ISO week
+        points = program.points
+        self.pending = points.pending
+        self.expire_after = points.expire_after
+        notes = program.notifications
+        self.reminder = notes.points_expiring.before if notes.points_expiring is not None else None
+        tiers = program.tiers
+        assert tiers is not None and tiers.window.length is not None
+        self.tiers = tiers
+        self.window = tiers.window.length
+        self.within = int((2 * tiers.window.length).total_seconds()) - 2 * 86_400  # a zone moves < a day
+        self.review = tiers.window.length + (tiers.downgrade_grace or dt.timedelta(0))
+        self.review_notice = (
+            notes.tier_downgrade.before if notes.tier_downgrade is not None else dt.timedelta(0)
+        )
+        self.levels = [
+            (int(level.threshold.scaleb(self.decimals)), level) for level in reversed(tiers.levels)
+        ]
+        self.index = {level.id: i for i, level in enumerate(tiers.levels)}
+        self.challenges = list(program.challenges)
+        self.quests = list(program.quests)
+        self.denominator = next(
+            (rate_denominator(rule, self.decimals) for rule in program.earn if rule.rate is not None), 1
+        )
+        self.constant = [
+            simple_verdict(
+                f"streak:{streak.id}", "streak", False, "wrong_event", f"purchase is not one of: {streak.on}"
+            )
+            for streak in program.streaks
+        ]
+        if program.birthday is not None:
+            self.constant.append(
+                simple_verdict("birthday", "birthday", False, "nothing_eligible", "no birthday on file")
+            )
+        levels = tiers.levels
+        self.next: dict[str | None, tuple[str, Decimal] | None] = {
+            level.id: (levels[i + 1].id, levels[i + 1].threshold) if i + 1 < len(levels) else None
+            for i, level in enumerate(levels)
+        }
+        self.next[None] = (levels[0].id, levels[0].threshold)
+
+    def following(self, tier: str | None) -> tuple[str, Decimal] | None:
+        """The level after `tier` and its threshold (None at the top)."""
+        return self.next.get(tier)
+
+    def covers(self, event: Any, state: WholeState) -> bool:
+        """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
+        with points, of this state's customer, in order, not a redelivery, on a state with nothing
+        a purchase's mechanics would have to say besides what the step decides (no message waiting,
+        no reminder, no birthday on file, no points tendered)."""
+        if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
+            return False
+        currency = event.currency
+        if currency is not None and currency != self.currency:
+            return False  # refused by the engine (RE411)
+        base = state.base
+        if state.customer is not None and state.customer != event.customer:
+            return False
+        if event.id in state.seen or state.pending is None:
+            return False
+        if base.deferred or base.reminded or base.tendered or base.profile.birthday is not None:
+            return False
+        last = state.last_event_at
+        return last is None or event.time >= last
+
+    def step(self, event: Any, state: WholeState) -> WholeResult | None:
+        """Decide `event` on `state` and change `state` to the state after it; None (and `state` as
+        it was) for a purchase the step does not decide."""
+        decided = self.decision(event, state)
+        if decided is None:
+            return None
+        return self._settle(event, state, *decided)
+
+    def decision(self, event: Any, state: WholeState) -> tuple[Any, ...] | None:
+        """The decision without the state update: the lines as ints, time passing looked at, the
+        generated pricing and earning run (on a copy of the counters); None when not decided."""
+        if not self.covers(event, state):
+            return None
+        decimals = self.decimals
+        quantum = self.quantum
+        lines = []
+        for item in event.items:
+            price, qty = item.price, item.qty
+            if item.attributes or not price.same_quantum(quantum) or not qty.same_quantum(_ONE):
+                return None  # other decimals than the currency's, a quantity in part: the engine's way
+            lines.append((item.sku, item.category, int(price.scaleb(decimals)), int(qty), item))
+        time = event.time
+        now = seconds(time)
+        local = time.astimezone(self.zone)
+        day = local.toordinal()
+        known = self.days.get(day)
+        if known is None:  # the day's words, once per local day
+            if len(self.days) >= 1024:
+                self.days.clear()
+            iso = local.isocalendar()
+            known = self.days[day] = (f"day:{local.date().isoformat()}", f"{iso.year}-W{iso.week:02d}")
+        # time passing: the pending lots whose wait ended, the lots that expired
+        lots = state.lots
+        pending = state.pending
+        assert pending is not None
+        count = len(pending)
+        ended: list[Any] = []
+        if count:
+            if count > len(lots):
+                return None
+            first = len(lots) - count
+            for index in range(count):
+                lot = lots[first + index]
+                if pending[index] != f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}":
+                    return None
+                if lot[LOT_AVAILABLE] > now:
+                    break
+                ended.append(lot)
+        expired = 0
+        for lot in lots:
+            if lot[LOT_EXPIRES] > now:
+                break
+            if not lot[LOT_POINTS] > 0:
+                return None  # a spent lot kept for returns: the engine's way
+            expired += 1
+        if expired and expired > len(lots) - count + len(ended):
+            return None  # a pending lot expiring
+        if self.reminder is not None:
+            reach = seconds_after(now, time, self.reminder)
+            for index in range(expired, len(lots)):
+                if lots[index][LOT_EXPIRES] <= reach:
+                    return None  # the points-expiring reminder: the engine's way
+                break
+        since = state.tier_since
+        if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
+            return None  # a tier review or its reminder due
+        counters = dict(state.counters)
+        made = self.decide(
+            lines,
+            sum([p * q for _, _, p, q, _ in lines]),
+            local.hour,
+            _WEEKDAYS[local.weekday()],
+            day,
+            state.bought,
+            state.tier,
+            counters,
+            known[0],
+        )
+        if made is None:
+            return None
+        return lines, made, now, local, ended, expired, counters, known[1]
+
+    def _settle(
+        self,
+        event: Any,
+        state: WholeState,
+        lines: list[Any],
+        made: tuple[Any, ...],
+        now: Any,
+        local: dt.datetime,
+        ended: list[Any],
+        expired: int,
+        counters: dict[str, Any],
+        window: str,
+    ) -> WholeResult | None:
+        paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
+        time = event.time
+        decimals = self.decimals
+        # the quests first (a quest the step cannot word keeps the engine's path)
+        quests: list[Any] = []
+        for number, quest in enumerate(self.quests):
+            known = state.quests.get(quest.id)
+            if known is not None and known[2]:
+                return None  # completed: the engine's way
+            reset = None
+            if (
+                known is not None
+                and known[0] is not None
+                and quest.within is not None
+                and time >= known[0] + quest.within
+            ):
+                reset, known = known[0], None  # the attempt's time limit passed: progress reset
+            matched = [i for i, hit in enumerate(steps) if hit]  # one quest: its steps
+            done = list(known[1]) if known is not None else []
+            new = [i for i in matched if i not in done]
+            if len(done) + len(new) == len(quest.steps):
+                return None  # the quest completes on a purchase: the engine's way
+            quests.append((number, quest, known, done, new, reset))
+        for challenge in self.challenges:
+            known = state.challenges.get(challenge.id)
+            if known is not None and known[0] > window:
+                return None  # an event before the challenge's current window: the engine's way
+        sums = state.sums
+        if sums is not None and type(sums[1]) is not int:
+            return None  # a spend with more decimals than the currency's: the engine's way
+        # nothing declines from here on: the state moves on
+        state.changed = True
+        # badges
+        given: list[tuple[str, str]] = []
+        holding = iter(held)
+        for badge in self.engine.program.badges:
+            if not badge.on:
+                continue
+            if "purchase" not in badge.on:
+                trace.append((23, f"badge:{badge.id}", tuple(badge.on)))
+                continue
+            holds = next(holding)
+            if badge.id in state.badge_set:
+                trace.append((20, f"badge:{badge.id}"))
+            elif holds:
+                if badge.reward is not None:
+                    return None
+                given.append((f"badge:{badge.id}", badge.id))
+                state.badge_set.add(badge.id)
+                state.badges.append(badge.id)
+                trace.append((21, f"badge:{badge.id}", badge.id))
+            else:
+                trace.append((22, f"badge:{badge.id}"))
+        # challenges (count lines, calendar windows)
+        for challenge, counted_parts in zip(self.challenges, parts, strict=True):
+            rule = f"challenge:{challenge.id}"
+            known = state.challenges.get(challenge.id)
+            if known is None or known[0] != window:
+                progress, completed, counted = 0, list(known[2]) if known else [], {}
+            else:
+                progress, completed, counted = known[1], known[2], known[3]
+            added = sum(counted_parts)
+            total = progress + added
+            goal = int(challenge.goal)
+            if window in completed:
+                state.challenges[challenge.id] = [window, total, completed, counted]
+                trace.append((30, rule, total, goal, window))
+                continue
+            if added:
+                counted = {**counted, event.id: (lines, counted_parts, added)}
+            if total >= goal:
+                completed = [completed[0], window] if completed else [window]
+                words = []
+                reward = challenge.reward
+                if reward.points:
+                    awards.append((rule, int(reward.points), None, 4))
+                    words.append(f"{reward.points} points")
+                if reward.badge is not None and reward.badge not in state.badge_set:
+                    given.append((rule, reward.badge))
+                    state.badge_set.add(reward.badge)
+                    state.badges.append(reward.badge)
+                    words.append(f"badge {reward.badge}")
+                state.challenges[challenge.id] = [window, total, completed, counted]
+                trace.append((31, rule, total, goal, window, ", ".join(words), reward.points))
+            else:
+                state.challenges[challenge.id] = [window, total, completed, counted]
+                trace.append((32, rule, total, goal, window, added))
+        # quests (unordered purchase steps, not completing here)
+        for _, quest, known, done, new, reset in quests:
+            rule = f"quest:{quest.id}"
+            started = known[0] if known is not None and known[1] else None
+            if new:
+                if started is None:
+                    started = time
+                done = [*done, *new]
+            state.quests[quest.id] = [started, done, False]
+            trace.append((40, rule, quest, done, new, started, self.zone, reset))
+        trace.extend(self.constant)  # the streaks' and the birthday's verdicts: a purchase's are constant
+        # the awards in the engine's order: the rules', the multipliers', then the mechanics' rewards
+        if mult:
+            awards = [*[a for a in awards if a[3] != 4], *mult, *[a for a in awards if a[3] == 4]]
+        earned = sum([a[1] for a in awards])
+        # the tier: spend over the rolling window, up at once
+        spend = sum(paid)
+        quantities = [line[4].qty for line in lines]
+        entry = (now, spend, earned, 1, event.id, _Paid(paid, decimals), quantities, time.tzinfo, None)
+        activity = state.activity
+        start_at = local - self.window
+        start = int(start_at.timestamp())
+        if sums is None:
+            totals = (spend, earned, 1)
+        else:
+            totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
+            if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
+                horizon = int((local - 2 * self.window).timestamp())
+                while activity and activity[0][ACT_AT] < horizon:
+                    activity.popleft()  # no window needs them (the sums had left them already)
+            if sums[0] != start:
+                left = _moved(activity, 0, sums[0], start, totals, decimals)
+                if left is not None:
+                    totals = left
+        activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
+        state.sums = (start, *totals, start_at.tzinfo, None)
+        metric = totals[0]
+        change = None
+        for bound, level in self.levels:
+            if bound <= metric:
+                if state.tier not in self.index or self.index[level.id] > self.index[state.tier]:
+                    change = (state.tier, level, metric)
+                    state.tier, state.tier_since = level.id, time
+                break
+        # lots: those that expired leave, the awards' join
+        lots = state.lots
+        gone = [lots.popleft() for _ in range(expired)]
+        if ended:
+            state.pending = (state.pending or [])[len(ended) :]
+        result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, quantities)
+        expires = NEVER if self.expire_after is None else seconds_after(now, time, self.expire_after)
+        available = seconds_after(now, time, self.pending) if self.pending else now
+        zone = time.tzinfo
+        for index, (rule, points, _, _) in enumerate(awards):
+            lots.append(
+                (expires, available, now, points, event.id, rule, result.later_lines(index), zone, None)
+            )
+        if available > now and awards:
+            state.pending = [*(state.pending or []), *[f"{event.id}/{award[0]}" for award in awards]]
+        # the rest of the state
+        state.counters = counters
+        state.visits += 1
+        state.bought += len(lines)
+        state.customer = event.customer
+        if len(state.ids) == state.ids.maxlen:
+            state.seen.discard(state.ids[0])
+        state.ids.append(event.id)
+        state.seen.add(event.id)
+        if state.last_event_at is None or time >= state.last_event_at:
+            state.last_event_at = time
+        state.purchases = history.Bought(
+            state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
+        )
+        return result
+
+
+class _Paid:
+    """An activity's `paid` (each line's price after discounts) as the decimals its model holds,
+    made when the model is (`activity_model` lists it): the step keeps the ints."""
+
+    __slots__ = ("decimals", "units")
+
+    def __init__(self, units: list[int], decimals: int) -> None:
+        self.units = units
+        self.decimals = decimals
+
+    def __iter__(self) -> Iterator[Decimal]:
+        decimals = -self.decimals
+        return iter([Decimal(units).scaleb(decimals) for units in self.units])
