@@ -11,29 +11,24 @@ them.
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError, StoreError
-from rules_engine.store.base import Change, Store
+from rules_engine.state.customer import CustomerState
+from rules_engine.store.base import Change, CustomerTransaction, Store
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
 from rules_engine.tools.voids import Void, apply_void
 
 
 def adjust(engine: Engine, store: Store, adjustment: Adjustment) -> tuple[Adjustment, bool]:
     """`Loyalty.adjust`: the adjustment as applied, whether it was applied before."""
-    customer = adjustment.customer
     digest = adjustment.digest()
-    with store.transaction(customer) as transaction:
-        stored = transaction.event(adjustment.id)
-        if stored is not None:
-            if stored.digest != digest:
-                message = f"adjustment {adjustment.id}: the id was used before for something else"
-                raise EventError([Diagnostic("RE443", message, hint="give every adjustment its own id")])
-            return Adjustment.model_validate_json(stored.outcome), True
-        before = transaction.state()
-        if before is None:
-            raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {store.url}")])
+    with store.transaction(adjustment.customer) as transaction:
+        before = _opened(transaction, store, "adjustment", adjustment, digest)
+        if isinstance(before, Adjustment):
+            return before, True
         passed, _, expired = engine.advance(before, adjustment.at)
         program = engine.program
         asked = adjustment.model_copy(update={"version": program.version})
@@ -56,15 +51,9 @@ def void(engine: Engine, store: Store, void: Void) -> tuple[Void, bool]:
     customer = void.customer
     digest = void.digest()
     with store.transaction(customer) as transaction:
-        stored = transaction.event(void.id)
-        if stored is not None:
-            if stored.digest != digest:
-                message = f"void {void.id}: the id was used before for something else"
-                raise EventError([Diagnostic("RE443", message, hint="give every void its own id")])
-            return Void.model_validate_json(stored.outcome), True
-        before = transaction.state()
-        if before is None:
-            raise StoreError([Diagnostic("RE606", f"no customer {customer!r} in {store.url}")])
+        before = _opened(transaction, store, "void", void, digest)
+        if isinstance(before, Void):
+            return before, True
         target = transaction.event(void.voided)
         data = json.loads(target.outcome) if target is not None else None
         if target is None or data is None or "effects" not in data:
@@ -134,6 +123,31 @@ def void(engine: Engine, store: Store, void: Void) -> tuple[Void, bool]:
             )
         )
     return applied, False
+
+
+_Request = TypeVar("_Request", Adjustment, Void)
+
+
+def _opened(
+    transaction: CustomerTransaction, store: Store, kind: str, request: _Request, digest: str
+) -> _Request | CustomerState:
+    """What a correction starts from in its transaction: the correction as applied the first time,
+    when its id was (a redelivery: nothing else is read or written), else the customer's state.
+
+    Raises:
+        EventError: RE443, the id was used before for something else.
+        StoreError: RE606, the store has no such customer (a correction never creates one).
+    """
+    stored = transaction.event(request.id)
+    if stored is not None:
+        if stored.digest != digest:
+            message = f"{kind} {request.id}: the id was used before for something else"
+            raise EventError([Diagnostic("RE443", message, hint=f"give every {kind} its own id")])
+        return type(request).model_validate_json(stored.outcome)
+    before = transaction.state()
+    if before is None:
+        raise StoreError([Diagnostic("RE606", f"no customer {request.customer!r} in {store.url}")])
+    return before
 
 
 def _items_redeemed(outcome: Outcome) -> list[str]:
