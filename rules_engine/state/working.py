@@ -200,6 +200,7 @@ def _models(
         return models_of(tuples, model_of, make, True)
     return moved_models(tuples, None if made is None else getattr(made, name), model_of, make)
 
+
 def _quest_model(started_at: Any, done: list[int], completed: bool) -> Any:
     """The `QuestProgress` of a step's `Questing` (compact.py)."""
     return trusted(
