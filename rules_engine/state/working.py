@@ -74,8 +74,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from rules_engine.engine.history import Bought
-from rules_engine.engine.trusted import replaced, trusted
+from rules_engine.engine.trusted import replaced
 from rules_engine.state.compact import (
     ACT_MODEL_OF,
     LOT_MODEL,
@@ -89,18 +88,11 @@ from rules_engine.state.compact import (
     Units,
     Window,
     Zone,
-    activity_model,
     activity_tuple,
     balance_of,
-    challenges_of,
-    decimal_of,
     exponent,
-    lot_model,
     lot_tuple,
-    models_of,
-    moment_of,
     moved_by,
-    quests_of,
     read_lot,
     sums_model,
     sums_tuple,
@@ -110,34 +102,17 @@ from rules_engine.state.compact import (
 from rules_engine.state.customer import (
     Activity,
     ActivitySums,
-    ChallengeProgress,
     CustomerState,
     Lot,
-    QuestProgress,
     parse_state,
 )
-from rules_engine.state.public_parts import moved_ids, moved_models
 from rules_engine.state.shared import window
+from rules_engine.state.working_public import adopt, built
 
 KEPT_IDS = 1000
 """The ids of the latest events a state keeps: the engine's bound (`settle.PROCESSED_KEPT`, which a
 test holds equal to this)."""
 
-_HOT_DEFAULTS: dict[str, Any] = {
-    "customer": None,
-    "tier": None,
-    "lots": [],
-    "pending_lots": None,
-    "counters": {},
-    "visits": 0,
-    "badges": [],
-    "tier_since": None,
-    "activity": [],
-    "activity_sums": None,
-    "last_event_at": None,
-    "processed": [],
-}
-"""The fields a working state holds compact, with the model's defaults (for the fields set)."""
 _DEFERRED = (
     "_sums",
     "activity",
@@ -173,42 +148,11 @@ _FROM_COLD = (
     "visits",
 )
 """The attributes `Working.moved_on` leaves to be made from the cold state when read."""
-_ADOPTED = ("lots", "activity", "processed", "purchases")
-"""The long lists `Working.adopt` compares by their ends."""
 _TIER_PARTS = ("activity", "sums", "tier", "tier_since", "tier_zone")
 """The parts a step keeps itself when its tiers moved the working state in place
 (mechanics/tiers_working.py): the cold state reads the activity through `activity_view`."""
 _FROM_COLD_REST = tuple(name for name in _FROM_COLD if name not in _TIER_PARTS)
 """What `moved_on` leaves to be made from the cold state after such a step."""
-
-
-def _challenge_model(window: str, progress: Decimal, completed: list[str], counted: Any) -> Any:
-    """The `ChallengeProgress` of a step's `Counting` (compact.py)."""
-    return trusted(ChallengeProgress, {"window": window, "progress": progress, "completed": completed,
-                                       "counted": counted}, _CHALLENGE_FIELDS)  # fmt: skip
-
-
-_CHALLENGE_FIELDS = {"window", "progress", "completed", "counted"}
-
-
-def _models(
-    tuples: deque[Any], made: CustomerState | None, name: str, model_of: Any, make: Any, fresh: bool
-) -> Any:
-    """A deque's models for `public()`: every one made when `fresh`; else the list `name` of the
-    state the deque last stood for (`Working._made`) moved on by what changed (public_parts.py)."""
-    if fresh:
-        return models_of(tuples, model_of, make, True)
-    return moved_models(tuples, None if made is None else getattr(made, name), model_of, make)
-
-
-def _quest_model(started_at: Any, done: list[int], completed: bool) -> Any:
-    """The `QuestProgress` of a step's `Questing` (compact.py)."""
-    return trusted(
-        QuestProgress, {"started_at": started_at, "done": done, "completed": completed}, _QUEST_FIELDS
-    )
-
-
-_QUEST_FIELDS = {"started_at", "done", "completed"}
 
 
 def _viewed_by(state: CustomerState, working: Working) -> bool:
@@ -500,34 +444,27 @@ class Working:
     # holds its model, so no id is reused while the old tuples live) and the others made.
 
     def _lots_of(self, lots: Sequence[Lot]) -> deque[LotTuple]:
-        old: deque[LotTuple] | None = getattr(self, "lots", None)
-        moved = moved_by(getattr(self, "_lots_from", None), lots)
-        self._lots_from = window(lots)
-        if old is not None and moved is not None:
-            for _ in range(moved[0]):
-                old.popleft()
-            old.extend(map(lot_tuple, moved[1]))
-            return old
-        if old:
-            known = dict(zip(map(id, map(LOT_MODEL_OF, old)), old, strict=True))
-            return deque([known.get(id(lot)) or lot_tuple(lot) for lot in lots])
-        return deque(map(lot_tuple, lots))
+        return self._deque_of("lots", lots, LOT_MODEL_OF, lot_tuple)
 
     def _activity_of(self, activity: Sequence[Activity], decimals: int) -> deque[ActivityTuple]:
-        old: deque[ActivityTuple] | None = getattr(self, "activity", None)
         if type(activity) is ActivityView:  # a step's cold state: the models its deque holds
             activity = list(activity)
-        moved = moved_by(getattr(self, "_activity_from", None), activity)
-        self._activity_from = window(activity)
+        return self._deque_of("activity", activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
+
+    def _deque_of(self, name: str, models: Sequence[Any], model_of: Any, make: Any) -> deque[Any]:
+        """The deque `name` (`lots`, `activity`) for the list `models`, as the comment above says."""
+        old: deque[Any] | None = getattr(self, name, None)
+        moved = moved_by(getattr(self, f"_{name}_from", None), models)
+        setattr(self, f"_{name}_from", window(models))
         if old is not None and moved is not None:
             for _ in range(moved[0]):
                 old.popleft()
-            old.extend([activity_tuple(a, decimals) for a in moved[1]])
+            old.extend(map(make, moved[1]))
             return old
         if old:
-            known = dict(zip(map(id, map(ACT_MODEL_OF, old)), old, strict=True))
-            return deque([known.get(id(a)) or activity_tuple(a, decimals) for a in activity])
-        return deque([activity_tuple(a, decimals) for a in activity])
+            known = dict(zip(map(id, map(model_of, old)), old, strict=True))
+            return deque([known.get(id(model)) or make(model) for model in models])
+        return deque(map(make, models))
 
     def _ids_of(self, processed: Sequence[str]) -> None:
         moved = moved_by(getattr(self, "_ids_from", None), processed)
@@ -635,96 +572,15 @@ class Working:
         state = self._state
         if state is not None and not fresh:
             return state
-        state = self._built(fresh)
+        state = built(self, fresh, self._cold_names is _FROM_COLD)
         if not fresh:
             self._state = self._made = state
         return state
 
     def adopt(self, state: CustomerState) -> None:
-        """Stand for `state`: the public state this working state last gave, its long lists put on
-        storages of their own (a SQL store's held state, store/lists.py `owned`), the same elements.
-        `public()` then gives it, and after the next step moves its windows on, which the store
-        compares by their bounds, not element by element (state/public_parts.py). Anything else
-        (told by the lists' ends and the clock) is ignored."""
-        current = self._state
-        if current is None or current is state or state.last_event_at != current.last_event_at:
-            return
-        for name in _ADOPTED:
-            mine, theirs = getattr(current, name), getattr(state, name)
-            if len(mine) != len(theirs) or (
-                mine and (mine[0] is not theirs[0] or mine[-1] is not theirs[-1])
-            ):
-                return
-        if self._behind is current:
-            self._behind = state
-        cold = self.cold
-        if cold is current:
-            self.cold = state
-        elif cold.purchases is not state.purchases:  # a step's lines (`Bought`): the held ones now
-            self.cold = replaced(
-                cold, {"purchases": state.purchases, "older_purchases": state.older_purchases}
-            )
-        for name, part in (
-            ("_lots_from", "lots"),
-            ("_activity_from", "activity"),
-            ("_ids_from", "processed"),
-        ):
-            if getattr(self, name) is not None:  # what `load` moves on from
-                setattr(self, name, window(getattr(state, part)))
-        self._state = self._made = state
-
-    def _built(self, fresh: bool) -> CustomerState:
-        if self._unfilled:
-            self._fill()
-        made = None if fresh else self._made  # its lists, moved on by what changed since
-        hot: dict[str, Any] = {
-            "lots": _models(self.lots, made, "lots", LOT_MODEL_OF, lambda lot: lot_model(lot, fresh), fresh),
-            "pending_lots": None if self.pending_lots is None else list(self.pending_lots),
-            "last_event_at": moment_of(self.last_event_at, self.last_zone),
-            "processed": list(self.ids)
-            if made is None
-            else moved_ids(self.ids, made.processed, len(self.seen) == len(self.ids)),
-        }
-        cold = self.cold
-        behind = () if fresh else self._cold_names
-        if behind:  # the parts a step left in the cold state (`moved_on`): its own values, not made
-            hot.update(customer=cold.customer, visits=cold.visits, badges=cold.badges, counters=cold.counters)
-            activity: Any = cold.activity  # another working state's view (a copy's): made below
-            if behind is _FROM_COLD and type(activity) is not ActivityView:
-                hot.update(tier=cold.tier, tier_since=cold.tier_since, activity=activity,
-                           activity_sums=cold.activity_sums)  # fmt: skip
-        if "visits" not in hot:
-            hot.update(customer=self.customer, visits=self.visits, badges=list(self.badges), counters={
-                rule: {key: decimal_of(points) for key, points in periods.items()}
-                for rule, periods in self.counters.items()
-            })  # fmt: skip
-        if "tier" not in hot:
-            decimals, sums = self._decimals, self.sums
-            make = lambda a: activity_model(a, decimals, fresh)  # noqa: E731
-            hot.update(tier=self.tier, tier_since=moment_of(self.tier_since, self.tier_zone),
-                       activity=_models(self.activity, made, "activity", ACT_MODEL_OF, make, fresh),
-                       activity_sums=None if sums is None else sums_model(sums, decimals, fresh))  # fmt: skip
-        given = cold.__pydantic_fields_set__
-        # As validation would record them: the fields given, and any field not at its default.
-        # (Every default is None or empty: tested by `bool`, not by `!=`, which a `SharedList` answers
-        # in Python.)
-        fields = given | {
-            name
-            for name, value in hot.items()
-            if (value is not None if _HOT_DEFAULTS[name] is None else bool(value))
-        }
-        purchases: Sequence[Any] = cold.purchases
-        if type(purchases) is Bought:  # a step's purchase lines, made (engine/history.py)
-            hot["purchases"], hot["older_purchases"] = purchases.kept(cold.older_purchases)
-        challenges = challenges_of(cold.challenges, _challenge_model)  # a step's progress: its models
-        if challenges is not None:
-            hot["challenges"] = challenges
-        quests = quests_of(cold.quests, _quest_model)  # a step's attempts (mechanics/quests.py): models
-        if quests is not None:
-            hot["quests"] = quests
-        state = replaced(cold, hot)
-        object.__setattr__(state, "__pydantic_fields_set__", fields)
-        return state
+        """Stand for `state`, a SQL store's copy of the public state this working state last gave
+        (state/working_public.py `adopt`)."""
+        adopt(self, state)
 
     def copy(self) -> Working:
         """An independent copy (for a caller that needs value semantics): changing one in place
