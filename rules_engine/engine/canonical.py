@@ -167,7 +167,10 @@ def _line_text(line: Line) -> str:
     price = values["price"]
     qty = values["qty"]
     key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty), shape)
-    text = _LINE_TEXTS.get(key)
+    try:
+        text = _LINE_TEXTS.get(key)
+    except TypeError:  # a signalling NaN among the attributes (from a Python caller) has no hash
+        return _model_text(line)
     if text is None:
         text = _model_text(line)
         if len(text) <= _LINE_TEXT_LONGEST:
