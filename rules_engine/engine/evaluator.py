@@ -143,14 +143,18 @@ class Engine:
             assert latest is not None
             raise EventError([clock.out_of_order(self.program, parsed, latest)])
         try:
-            before, changes, moves, sent, expired = self._elapse(current, parsed.time, parsed.id)
-            run = open_run(self.plan, self.secret, parsed, before, explain, budgets or _NO_BUDGETS, changes)
-            run.ledger = expired
+            # what time did to the points, its models made when the result's are read (settle)
+            before, passed, gone = points.time_passed(self.program, current, parsed.time)
+            before, moves = tiers.elapse(self.program.tiers, before, parsed.time, self.zone)
+            before, sent = notifications.deliver(self.program.notifications, before, parsed.time)
+            run = open_run(self.plan, self.secret, parsed, before, explain, budgets or _NO_BUDGETS, [])
             if moves:
                 tiers.reviewed(run, moves)
             if sent:
                 notifications.delivered(run, sent)
             result = self._decide(run)
+            if passed:
+                result = settle.with_time_passed(result, passed, gone, parsed.id, self.program.version)
             if order == "late" and latest is not None:
                 return self._caught_up(result, latest, parsed.id)
             return result
