@@ -11,8 +11,8 @@ Input: a `Run` at its end. Output: the `Result` (with `state`).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine import history, lifecycle, lot_memos, processed
@@ -30,7 +30,14 @@ from rules_engine.engine.result import (
     settled,
 )
 from rules_engine.engine.run import ZERO, Run, change_state
-from rules_engine.engine.trusted import awards_records, earned, expiry_entries, past_lines, points_changes, trusted
+from rules_engine.engine.trusted import (
+    awards_records,
+    earned,
+    expiry_entries,
+    past_lines,
+    points_changes,
+    trusted,
+)
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.shared import appended
 
@@ -169,7 +176,8 @@ def _time_ledger_points(
     cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...]
 ) -> list[tuple[str, Decimal]]:
     """`_time_ledger`'s kinds and points, without its entries (`Result.ledger_points`)."""
-    return [*(("expire", -points) for _, points, _, _ in gone), *((entry.kind, entry.points) for entry in own)]
+    expired = [("expire", -points) for _, points, _, _ in gone]
+    return [*expired, *((entry.kind, entry.points) for entry in own)]
 
 
 _TOTALS_GIVEN = {"basket", "discount", "shipping", "to_pay", "earning_base", "points"}
