@@ -46,10 +46,10 @@ Passed = tuple[CustomerState, list[lifecycle.Transition], list[lifecycle.Expired
 def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> Passed:
     """`time_passes` without its models: the state after it, its changes as `Transition`s in the
     order `time_passes` reports them, and the lots that expired as their ledger entries need them
-    (`lifecycle.Expired`). `Engine.process` makes the `PointsChange`s and the entries only when
-    the result's are read (settle.with_time_passed): a long history expires a dozen lots and
-    ripens a few at most events, two models each that a caller reading the state or the points
-    never looks at."""
+    (`lifecycle.Expired`). When lots expired, `Engine.process` makes the `PointsChange`s and the
+    entries only when the result's are read (settle.with_time_passed): a long history expires a
+    dozen lots at most events, two models each that a caller reading the state or the points never
+    looks at."""
     if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
         return state, [], []
     state = lifecycle.in_order(state)
