@@ -61,7 +61,7 @@ from rules_engine.engine.outcome import Notification, PointsChange, TierChange, 
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
-from rules_engine.engine.trusted import rule_trace
+from rules_engine.engine.trusted import points_changes, rule_trace
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.periods import cap_period_key
 from rules_engine.program.compile import CompiledProgram, compile_program
@@ -143,14 +143,23 @@ class Engine:
             assert latest is not None
             raise EventError([clock.out_of_order(self.program, parsed, latest)])
         try:
-            before, changes, moves, sent, expired = self._elapse(current, parsed.time, parsed.id)
+            before, passed, gone = points.time_passed(self.program, current, parsed.time)
+            changes: list[PointsChange] = []
+            if passed and not gone:  # only lots that ended their wait (any history): made now
+                changes, passed = points_changes(passed), []
+            # else what a long history brings, a dozen lots expiring: their changes and entries
+            # made when the result's are read (settle.with_time_passed; a lazy result costs a copy
+            # and a property per read, more than the few changes of lots ending their wait)
+            before, moves = tiers.elapse(self.program.tiers, before, parsed.time, self.zone)
+            before, sent = notifications.deliver(self.program.notifications, before, parsed.time)
             run = open_run(self.plan, self.secret, parsed, before, explain, budgets or _NO_BUDGETS, changes)
-            run.ledger = expired
             if moves:
                 tiers.reviewed(run, moves)
             if sent:
                 notifications.delivered(run, sent)
             result = self._decide(run)
+            if passed:
+                result = settle.with_time_passed(result, passed, gone, parsed.id, self.program.version)
             if order == "late" and latest is not None:
                 return self._caught_up(result, latest, parsed.id)
             return result

@@ -19,7 +19,6 @@ Policies (docs/engine.md):
 from __future__ import annotations
 
 import bisect
-import contextlib
 import datetime as dt
 import itertools
 import operator
@@ -138,6 +137,10 @@ def in_order(state: CustomerState) -> CustomerState:
     return state.model_copy(update={"lots": lots, "pending_lots": pending})
 
 
+Expired = tuple[str, Decimal, str, dt.datetime]
+"""A lot that expired, as its ledger entry needs it: (rule, points, lot id, expires_at)."""
+
+
 def expire(
     state: CustomerState,
     moment: dt.datetime,
@@ -147,9 +150,20 @@ def expire(
     pending: list[str] | None = None,
 ) -> tuple[CustomerState, list[Transition], list[LedgerEntry]]:
     """Remove lots whose `expires_at` is at or before `moment`: the state after it, each change,
-    and one ledger entry per lot. `pending`: the `pending_lots` of the state after it, when time
-    passing changed them too (`points.time_passes`), set in the same copy of the state when lots
-    expire (otherwise the caller sets them).
+    and one ledger entry per lot (`expired`, the entries made). `pending`: the `pending_lots` of
+    the state after it, when time passing changed them too (`points.time_passes`), set in the same
+    copy of the state when lots expire (otherwise the caller sets them)."""
+    state, transitions, expired_lots = expired(state, moment, pending=pending)
+    return state, transitions, expiry_entries(event, version, expired_lots) if expired_lots else []
+
+
+def expired(
+    state: CustomerState, moment: dt.datetime, *, pending: list[str] | None = None
+) -> tuple[CustomerState, list[Transition], list[Expired]]:
+    """`expire` without its ledger entries: the state after it, each change, and each lot that
+    expired as its entry needs it (`trusted.expiry_entries` makes them). `Engine.process` makes
+    the entries only when the result's ledger is read: a long history expires a dozen lots at
+    most events, and a caller that reads only the state or the points makes none.
 
     The lots are in expiry order: the due ones are a prefix, read until the first lot not due
     (lots at 0 or below in it stay, for returns)."""
@@ -164,7 +178,7 @@ def expire(
     if not due:  # the common case: nothing to do, nothing to sort
         return state, [], []
     transitions: list[Transition] = []
-    expired: list[tuple[str, Decimal, str, dt.datetime]] = []
+    gone_lots: list[Expired] = []
     for lot in due:  # in expiry order (the changes reported are put in order with the others)
         fields = lot.__dict__  # the fields read from the dict: a model's attribute costs more
         expires = fields["expires_at"]
@@ -172,8 +186,7 @@ def expire(
         rule, points = fields["rule"], fields["points"]
         lot_id = f"{fields['event']}/{rule}"  # Lot.id, without a property call per lot
         transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
-        expired.append((rule, points, lot_id, expires))
-    ledger = expiry_entries(event, version, expired)
+        gone_lots.append((rule, points, lot_id, expires))
     gone = {transition[1] for transition in transitions}
     if len(due) < end:
         kept: Sequence[Lot] = [lot for lot in head if lot.points <= 0] + lots[end:]
@@ -184,7 +197,7 @@ def expire(
         update["pending_lots"] = pending
     if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there (filtered in C)
         update["reminded"] = list(itertools.filterfalse(gone.__contains__, state.reminded))
-    return replaced(state, update), transitions, ledger
+    return replaced(state, update), transitions, gone_lots
 
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
@@ -276,8 +289,11 @@ _TAILS_KEPT = 256
 
 def _keep_tail(tail: _Tail) -> None:
     if len(_TAILS) >= _TAILS_KEPT:
-        with contextlib.suppress(KeyError):  # another thread took the last one
+        try:  # noqa: SIM105  # another thread may have taken the last one (not `contextlib.suppress`:
+            # three Python calls, at every event once the table is full)
             _TAILS.popitem(last=False)
+        except KeyError:
+            pass
     _TAILS[id(tail.pending)] = tail
 
 

@@ -20,7 +20,7 @@ from rules_engine.engine.money import ONE, round_points, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
 from rules_engine.engine.rewards import coupon_code, give
 from rules_engine.engine.run import Run
-from rules_engine.engine.trusted import points_changes, replaced, rule_trace
+from rules_engine.engine.trusted import expiry_entries, points_changes, replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program, Reward
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot, Tendered, TenderedLine
@@ -33,6 +33,23 @@ def time_passes(
 ) -> tuple[CustomerState, list[PointsChange], list[LedgerEntry]]:
     """What time did to the points up to `moment` (pending lots becoming available, expiry), as
     the state after it, each change, and the ledger entries of expiry (`cause` names them)."""
+    state, ordered, expired = time_passed(program, state, moment)
+    if not ordered:
+        return state, [], []
+    return state, points_changes(ordered), expiry_entries(cause, program.version, expired) if expired else []
+
+
+Passed = tuple[CustomerState, list[lifecycle.Transition], list[lifecycle.Expired]]
+"""What `time_passed` did: the state after it, its changes in order and the lots that expired."""
+
+
+def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> Passed:
+    """`time_passes` without its models: the state after it, its changes as `Transition`s in the
+    order `time_passes` reports them, and the lots that expired as their ledger entries need them
+    (`lifecycle.Expired`). When lots expired, `Engine.process` makes the `PointsChange`s and the
+    entries only when the result's are read (settle.with_time_passed): a long history expires a
+    dozen lots at most events, two models each that a caller reading the state or the points never
+    looks at."""
     if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
         return state, [], []
     state = lifecycle.in_order(state)
@@ -47,9 +64,7 @@ def time_passes(
     lots, reminded = state.lots, state.reminded
     # the pending lots that changed, set in the copy of the state expiry makes, if it makes one
     changed = pending if pending is not state.pending_lots and pending != state.pending_lots else None
-    state, expired, entries = lifecycle.expire(
-        state, moment, event=cause, version=program.version, pending=changed
-    )
+    state, expired, gone = lifecycle.expired(state, moment, pending=changed)
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
     lot_memos.carry_window(lots, state.lots, None)  # and the soonest return window's close
     lot_memos.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
@@ -67,7 +82,7 @@ def time_passes(
             ordered.sort(key=_BY_TIME)
         else:
             ordered.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
-    return state, points_changes(ordered), entries
+    return state, ordered, gone
 
 
 _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)

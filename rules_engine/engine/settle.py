@@ -12,15 +12,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from rules_engine.engine import history, lifecycle, lot_memos, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.outcome import Totals
-from rules_engine.engine.result import Award, Later, Result, RuleTraces, StreamResult, settled
+from rules_engine.engine.outcome import PointsChange, Totals
+from rules_engine.engine.result import (
+    Award,
+    Later,
+    LaterLedger,
+    Result,
+    RuleTraces,
+    StreamResult,
+    later_changes,
+    settled,
+)
 from rules_engine.engine.run import ZERO, Run, change_state
-from rules_engine.engine.trusted import awards_records, earned, past_lines, trusted
+from rules_engine.engine.trusted import (
+    awards_records,
+    earned,
+    expiry_entries,
+    past_lines,
+    points_changes,
+    trusted,
+)
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
 from rules_engine.state.shared import appended
 
@@ -100,6 +117,67 @@ def result_of(
         run.referral_owed,
         kind,
     )
+
+
+def with_time_passed(
+    result: Result,
+    passed: list[lifecycle.Transition],
+    gone: list[lifecycle.Expired],
+    cause: str,
+    version: int,
+) -> Result:
+    """`result` with what time did before its event in front of its own changes and entries —
+    `passed`, the changes as `points.time_passed` ordered them, and `gone`, the lots that expired
+    (their entries named after `cause`) — each made when first read (a `StreamResult`'s `Later`s,
+    as a step's): equal to the `Result` whose `points_changes` and `ledger` hold them made. A long
+    history expires a dozen lots and ripens a few at most events; a caller that reads the state,
+    the points or `ledger_points()` makes none of their models."""
+    later = settled(
+        result.program,
+        result.version,
+        result.event,
+        result.customer,
+        result.awards,
+        result.discounts,
+        result.totals,
+        result.state,
+        LaterLedger(_time_ledger, _time_ledger_points, cause, version, gone, result.ledger),  # type: ignore[arg-type]
+        result.trace,
+        result.tier_progress,
+        result.free_shipping,
+        result.coupons_issued,
+        result.coupons_redeemed,
+        result.badges,
+        result.tier_changes,
+        result.notifications,
+        result.draw_entries,
+        result.points_changes,
+        result.budgets_released,
+        result.referral_owed,
+        StreamResult,
+    )
+    later_changes(later, Later(_time_changes, passed, result.points_changes))
+    return later
+
+
+def _time_changes(
+    passed: list[lifecycle.Transition], own: tuple[PointsChange, ...]
+) -> tuple[PointsChange, ...]:
+    return (*points_changes(passed), *own)
+
+
+def _time_ledger(
+    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...]
+) -> tuple[LedgerEntry, ...]:
+    return (*expiry_entries(cause, version, gone), *own) if gone else own
+
+
+def _time_ledger_points(
+    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...]
+) -> list[tuple[str, Decimal]]:
+    """`_time_ledger`'s kinds and points, without its entries (`Result.ledger_points`)."""
+    expired = [("expire", -points) for _, points, _, _ in gone]
+    return [*expired, *((entry.kind, entry.points) for entry in own)]
 
 
 _TOTALS_GIVEN = {"basket", "discount", "shipping", "to_pay", "earning_base", "points"}

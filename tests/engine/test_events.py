@@ -113,7 +113,7 @@ def test_a_date_overflow_while_processing_is_a_project_error(monkeypatch: pytest
     def overflow(*_: Any) -> Any:  # as a far-off time in a state plus a program's long window would
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(points, "time_passes", overflow)
+    monkeypatch.setattr(points, "time_passed", overflow)  # what `process` asks of time passing
     with pytest.raises(EventError) as caught:
         ENGINE.process(GOOD)
     assert [d.code for d in caught.value.diagnostics] == ["RE417"]

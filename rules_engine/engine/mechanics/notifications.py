@@ -10,6 +10,7 @@ goes out at that moment: `deliver` is applied by the engine before the next even
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import operator
 from collections.abc import Callable
@@ -120,7 +121,9 @@ def _points_reminder(run: Run) -> None:
         if first == len(lots) or lots[first].expires_at is None:  # none expires in (until, horizon]
             keep_reminded(lots, reminded, horizon[1])
             return
-        done: set[str] | list[str] = reminded  # a few lots looked up: in the list (its scan is in C)
+        # a set, even for the few lots the horizon reached since: they are new, not among the
+        # reminded (a fortnight's ids, ~50 in a long history), and a list's `in` compares each
+        done: set[str] = set(reminded)
     else:
         done = set(reminded)
         # The lots are in expiry order: those expiring in (moment, moment + before] are one run of
@@ -175,7 +178,9 @@ def _points_reminder_of_tuples(run: Run, lots: Lots) -> None:
         if first == len(tuples) or tuples[first][LOT_EXPIRES] == NEVER:  # none expires in (until, horizon]
             keep_reminded(lots, reminded, horizon)
             return
-        done: set[str] | list[str] = reminded  # a few lots looked up: in the list (its scan is in C)
+        # a set, even for the few lots the horizon reached since: they are new, not among the
+        # reminded (a fortnight's ids, ~50 in a long history), and a list's `in` compares each
+        done: set[str] = set(reminded)
     else:
         done = set(reminded)
         first = 0 if tuples[0][LOT_EXPIRES] > lots.now else lots.expiring_by(moment)
@@ -297,7 +302,7 @@ def customer_zone(program_zone: dt.tzinfo, state: CustomerState) -> dt.tzinfo:
 def quiet_until(hours: Hours, moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
     """The end of the quiet hours `moment` falls in (in `zone`), or None when it is not quiet."""
     local = moment.astimezone(zone)
-    start, end, now = hours.start, hours.end, local.time().replace(tzinfo=None)
+    start, end, now = hours.start, hours.end, local.time()  # `time()`: naive already
     if start == end:
         return None
     if start < end:
@@ -319,7 +324,8 @@ def next_moment(
     message may go out, with why it cannot go at `due`; None when the cap never allows it (no
     `max_delay`, or a cap for ever)."""
     cap, quiet = settings.frequency_cap, settings.quiet_hours
-    moment = max([due, *(waiting.send_at for waiting in state.deferred)])
+    deferred = state.deferred  # usually none: no generator made for them
+    moment = max([due, *(waiting.send_at for waiting in deferred)]) if deferred else due
     quiet_ends = quiet_until(quiet, due, zone) if quiet is not None else None
     reasons = [quiet_words(quiet)] if quiet is not None and quiet_ends else []
     if moment > due:
@@ -330,7 +336,7 @@ def next_moment(
         if reason not in reasons:
             reasons.append(reason)
 
-    planned = [*state.notified, *(waiting.send_at for waiting in state.deferred)]
+    planned = [*state.notified, *(waiting.send_at for waiting in deferred)] if deferred else state.notified
     for _ in range(_TRIES):
         if quiet is not None:
             until = quiet_ends if known else quiet_until(quiet, moment, zone)
@@ -352,7 +358,14 @@ def next_moment(
 
 
 def quiet_words(quiet: Hours) -> str:
-    return f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M}"
+    return _quiet_words(quiet.start, quiet.end)
+
+
+@functools.lru_cache(maxsize=64)
+def _quiet_words(start: dt.time, end: dt.time) -> str:
+    """`quiet hours 21:00-08:00`, made once per pair of times: a `time`'s `strftime` costs
+    microseconds, and a reminder deferred or sent at night says it at most events."""
+    return f"quiet hours {start:%H:%M}-{end:%H:%M}"
 
 
 def deliver(
