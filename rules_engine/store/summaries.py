@@ -10,7 +10,9 @@ objects, frozen, never changed once made (the identity store/lists.py relies on 
 lists). So a `Summaries` keeps per customer the text of each challenge progress and counted
 purchase its last summary wrote, by identity, and writes the challenges from them: a record that
 is the same object is its text again, a new one is written by pydantic's serializer of its class.
-The rest of the summary is pydantic's, in two parts (the fields before the challenges, those after).
+The rest of the summary is pydantic's, in two parts: the fields before the challenges (the
+pending lots, counters, visits, the latest event's time: new at every event), and those after,
+written again only when one of their values is not the same object as last time.
 
 Anything the writer does not expect (a progress whose values are not of the types it writes) is
 written by pydantic. Byte-equal to `summary` (tests/store/test_summaries.py).
@@ -18,6 +20,7 @@ written by pydantic. Byte-equal to `summary` (tests/store/test_summaries.py).
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from decimal import Decimal
 from json.encoder import encode_basestring
@@ -30,13 +33,18 @@ from rules_engine.store.lists import PARTS, summary
 
 Memo = dict[int, tuple[Any, str]]
 """The texts of the records a summary held: id → (the record, kept alive so that its id stays its
-own, its text)."""
+own, its text); and the part after the challenges (`_TAIL`: its values, its text)."""
 
 _FIELDS = [name for name in CustomerState.model_fields if name not in PARTS]
 _AT = _FIELDS.index("challenges")
 _BEFORE = set(_FIELDS[:_AT])
-_AFTER = set(_FIELDS[_AT + 1 :])
-"""The summary's fields before the challenges and after them (pydantic writes both parts)."""
+_AFTER_NAMES = tuple(_FIELDS[_AT + 1 :])
+_AFTER = set(_AFTER_NAMES)
+"""The summary's fields before the challenges and after them (pydantic writes both parts; the
+part after, the quests, streaks, offers … that few events change, is its last text again when its
+values are the same objects)."""
+_TAIL = -1
+"""The memo's key of the part after the challenges (no id: ids are never negative)."""
 
 _PROGRESS = TypeAdapter(ChallengeProgress).serializer
 _COUNTED = TypeAdapter(CountedPurchase).serializer
@@ -66,11 +74,18 @@ class Summaries:
             text = found[1] if found is not None and found[0] is progress else _progress(progress, old, new)
             new[id(progress)] = (progress, text)
             parts.append(encode_basestring(key) + ":" + text)
+        values = state.__dict__
+        after = tuple([values[name] for name in _AFTER_NAMES])
+        kept = old.get(_TAIL)
+        if kept is not None and all(map(operator.is_, kept[0], after)):
+            tail = kept[1]
+        else:
+            tail = state.model_dump_json(include=_AFTER)
+        new[_TAIL] = (after, tail)
         memos[customer] = new
         if len(memos) > self.size:
             memos.popitem(last=False)
         head = state.model_dump_json(include=_BEFORE)
-        tail = state.model_dump_json(include=_AFTER)
         return head[:-1] + ',"challenges":{' + ",".join(parts) + "}," + tail[1:]
 
     def drop(self, customer: str) -> None:

@@ -112,7 +112,8 @@ def test_strings_are_escaped_as_pydantic_escapes_them(
 def test_values_the_writer_does_not_expect_are_written_by_pydantic() -> None:
     """A progress whose values are not the types the writer writes (a Python caller's model
     built without validation): the summary is pydantic's all the same."""
-    odd = ChallengeProgress.model_construct(window="2026-W49", progress=2, completed=("a",), counted={})
+    values: dict[str, Any] = {"window": "2026-W49", "progress": 2, "completed": ("a",), "counted": {}}
+    odd = ChallengeProgress.model_construct(**values)
     state = CustomerState(customer="c").model_copy(update={"challenges": {"x": odd}})
     with pytest.warns(UserWarning):  # pydantic's own: an int where a decimal is declared
         expected = summary(state)
