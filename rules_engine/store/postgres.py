@@ -23,6 +23,7 @@ from rules_engine.store.base import Spending
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.sql import SqlStore
+from rules_engine.store.summaries import Summaries
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
 _MIGRATION_LOCK = 7_341_001
@@ -49,6 +50,7 @@ class PostgresStore(SqlStore):
         self.url = _without_password(url)
         self.program = program
         self._cache = Cache(cache, cache_budget)
+        self._summaries = Summaries(cache)
         self.batch_elements = batch_elements
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)

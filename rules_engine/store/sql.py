@@ -197,6 +197,7 @@ class SqlStore(SqlWriting):
         finally:
             self._cache.drop(customer)
             self._cache.drop(pseudonym)
+            self._summaries.drop(customer)
         return state
 
     # -- bulk coupon codes -------------------------------------------------------------------------

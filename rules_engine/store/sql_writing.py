@@ -41,10 +41,11 @@ from rules_engine.store.base import Change, CustomerTransaction, Spending, Store
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.batch import Batch
 from rules_engine.store.cache import Cache
-from rules_engine.store.lists import PARTS, Held, Plan, body, held, own, owned, plan, read, summary, whole
+from rules_engine.store.lists import PARTS, Held, Plan, body, held, own, owned, plan, read, whole
 from rules_engine.store.migrations import Dialect, pending
 from rules_engine.store.outcomes import pack
 from rules_engine.store.sql_transactions import CLAIM, Locked, Staged
+from rules_engine.store.summaries import Summaries
 
 _INSERT_LEDGER = (
     "INSERT INTO ledger (program, customer, event, rule, kind, points, lot, at, version, rule_hash, lines)"
@@ -94,6 +95,10 @@ class SqlWriting(Store):
     _cache: Cache
     """The states this store object read or wrote last (cache.py); set by the constructor: only
     committed states, never a group's before it commits."""
+    _summaries: Summaries
+    """The texts of the challenges in the summaries this store object wrote last (summaries.py),
+    as many customers' as the cache holds; set by the constructor. Not the database's: a text
+    stands for the record it was written from, whatever became of the transaction."""
     batch_elements: int = BATCH_ELEMENTS
     """A group's budget of list elements staged before it writes its batch out early (batch.py);
     set by the constructor (`batch_elements=N`)."""
@@ -432,7 +437,7 @@ class SqlWriting(Store):
         as held once they are written."""
         revision = base.revision + 1 if base is not None else secrets.randbelow(1 << 40) + 1
         program = self.program
-        rows.summaries.append((program, customer, summary(state), revision))
+        rows.summaries.append((program, customer, self._summaries.write(customer, state), revision))
         positions: dict[str, Sequence[int]] = {}
         apart: list[str] = []  # lists not on the base's storage: given one of their own (lists.own)
         top = (

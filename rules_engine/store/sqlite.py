@@ -33,6 +33,7 @@ from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
+from rules_engine.store.summaries import Summaries
 
 
 class SqliteStore(SqlStore):
@@ -60,6 +61,7 @@ class SqliteStore(SqlStore):
         self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
         self._cache = Cache(cache, cache_budget)
+        self._summaries = Summaries(cache)
         self.batch_elements = batch_elements
         try:
             if readonly:
