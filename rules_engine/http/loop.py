@@ -25,8 +25,8 @@ that raises is reported to the loop's exception handler, as a callback's error i
 
 uvicorn builds the loop through its `loop` setting (an import string naming a loop factory:
 server.py). Whatever else runs the app (tests with their own loop, `profile_service.py`) keeps
-asyncio's loop, and `Threads` falls back to `call_soon_threadsafe` there. Linux only (eventfd),
-as the service is.
+asyncio's loop, and `Threads` falls back to `call_soon_threadsafe` there; so does a system without
+eventfd (not Linux), where `LOOP` names asyncio's loop.
 """
 
 from __future__ import annotations
@@ -146,5 +146,6 @@ class ServiceLoop(asyncio.SelectorEventLoop):
             collecting.ring()
 
 
-LOOP = f"{__name__}:{ServiceLoop.__name__}"
-"""The loop as uvicorn's `loop` setting names it: a factory it calls in each worker."""
+LOOP = f"{__name__}:{ServiceLoop.__name__}" if hasattr(os, "eventfd") else "asyncio"
+"""The loop as uvicorn's `loop` setting names it: a factory it calls in each worker (asyncio's
+own where there is no eventfd: not on Linux)."""

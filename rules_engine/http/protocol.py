@@ -51,7 +51,7 @@ class _Joined:
     the next ones join it; all go out when the turn ends (`ServiceLoop.at_turn_end`), or at once
     when the transport is closed. Everything else is the transport's."""
 
-    __slots__ = ("_transport", "_held", "_loop")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: ServiceLoop) -> None:
         self._transport = transport
