@@ -7,7 +7,7 @@ call, and the loop reads it back: a `send` on the worker's thread; on the loop's
 reads until the pipe is empty) and a second turn of the loop (the answer's callback is queued in
 the first, the request's task resumes in the next, each turn an `epoll` call). Counted on a server
 under load: ~0.95 self-pipe reads a request, even while the loop was awake and busy with other
-requests anyway (bench/README.md, "Service benchmark").
+requests anyway (bench/README.md, "Fewer wake-ups").
 
 `ServiceLoop.hand_back` puts the call on a deque instead, and the loop's selector runs what the
 deque holds every time the loop looks for I/O, before and after it waits, so that the request's
