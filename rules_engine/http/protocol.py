@@ -72,7 +72,8 @@ class _Joined:
         held = self._held
         if held:
             self._held = []
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+            if not self._transport.is_closing():  # the connection was lost meanwhile: nobody reads
+                self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def close(self) -> None:
         self._flush()

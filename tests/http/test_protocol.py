@@ -124,7 +124,7 @@ def test_a_turns_writes_go_out_as_one_when_the_turn_ends() -> None:
     _on_service_loop(main())
 
 
-def test_closing_sends_what_is_held_first_and_aborting_drops_it() -> None:
+def test_closing_sends_what_is_held_first_and_aborting_or_losing_the_connection_drops_it() -> None:
     closed, aborted = _Recorded(), _Recorded()
 
     async def main() -> None:
@@ -138,6 +138,12 @@ def test_closing_sends_what_is_held_first_and_aborting_drops_it() -> None:
         dropped.abort()
         await asyncio.sleep(0)
         assert aborted.writes == [] and aborted.closed
+        lost = _Recorded()
+        late = protocols._joined(cast(asyncio.Transport, lost))
+        late.write(b"too late")
+        lost.closed = True  # the connection was lost before the turn ended
+        await asyncio.sleep(0)
+        assert lost.writes == []
 
     _on_service_loop(main())
 
