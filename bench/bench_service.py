@@ -19,7 +19,10 @@ The client is a few lines of asyncio over raw HTTP/1.1 in this process, so that 
 not cost more CPU than serving. For each run: requests/s (wall), the latency of every request
 (p50, p99), and the CPU time of the server processes (supervisor and workers, from /proc) per
 request; and the client's own CPU per request (this process's CPU time during the load, the
-`client` column, a median): the load shares the 2 cores with the server. The in-process row
+`client` column, a median): the load shares the 2 cores with the server; the event loops' share
+of the server's CPU (`loop`: the worker processes' main threads) and the voluntary context
+switches of all its threads per request (`cs/req`), from /proc per thread; and the machine's load
+average (`load`), all medians. The in-process row
 sends the same events through `Loyalty.handle` on the same kind of store, one after another,
 in CPU time (`time.process_time`), configured as the server's worker is (the horizon from the
 system clock, the garbage collector tuned for events). The ratio HTTP / in-process is server
@@ -163,6 +166,35 @@ class Server:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / TICKS
 
+    def threads(self) -> Threads:
+        """The CPU seconds of the processes' main threads (the event loops) so far, and the
+        context switches of all their threads (voluntary: a thread waited; involuntary: it was
+        preempted), from /proc per thread."""
+        loop, voluntary, involuntary = 0, 0, 0
+        for pid in self.pids():
+            try:
+                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            except OSError:
+                continue
+            for task in tasks:
+                try:
+                    stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                    status = (task / "status").read_text()
+                except OSError:
+                    continue
+                if task.name == str(pid):
+                    loop += int(stat[11]) + int(stat[12])
+                voluntary += int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+                involuntary += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+        return Threads(loop / TICKS, voluntary, involuntary)
+
+
+@dataclass(frozen=True)
+class Threads:
+    loop_cpu: float
+    voluntary: int
+    involuntary: int
+
 
 def start_server(db: str, workers: int, folder: Path) -> Server:
     programs = folder / "programs"
@@ -275,6 +307,15 @@ class Run:
     client_cpu_ms: float = 0.0  # the load's own CPU per request (this process): it shares the cores
     paired_ms: float = 0.0
     """`Loyalty.handle`'s CPU per event in a round run right after this one (`http_run`)."""
+    loop_cpu_ms: float = 0.0
+    """The event loops' share of `cpu_ms` (the worker processes' main threads)."""
+    switches: float = 0.0
+    """Voluntary context switches of the server's threads per request (waits: I/O, the
+    interpreter's lock, the queue, the pools)."""
+    preempted: float = 0.0
+    """Involuntary context switches per request (the scheduler took the core)."""
+    load: float = 0.0
+    """The machine's load average (1 minute) at the run's end."""
 
     @property
     def paired_ratio(self) -> float:
@@ -298,9 +339,10 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         bodies = [jsonio.dumps(e).encode() for e in events(settings.requests, settings.customers, _run_id())]
         warm = [jsonio.dumps(e).encode() for e in events(min(20, settings.requests), 20, _run_id())]
         asyncio.run(_load(server.port, server.key, warm, min(concurrency, 4)))  # imports, pools, caches
-        cpu_before, client_before = server.cpu(), time.process_time()
+        cpu_before, client_before, threads_before = server.cpu(), time.process_time(), server.threads()
         load = asyncio.run(_load(server.port, server.key, bodies, concurrency))
         cpu, client = server.cpu() - cpu_before, time.process_time() - client_before
+        threads = server.threads()
     finally:
         stop_server(server)
     failed = sum(count for status, count in load.statuses.items() if status != 200)
@@ -313,6 +355,10 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         failed=failed,
         client_cpu_ms=client / len(bodies) * 1000,
         paired_ms=baseline.cpu_ms,
+        loop_cpu_ms=(threads.loop_cpu - threads_before.loop_cpu) / len(bodies) * 1000,
+        switches=(threads.voluntary - threads_before.voluntary) / len(bodies),
+        preempted=(threads.involuntary - threads_before.involuntary) / len(bodies),
+        load=os.getloadavg()[0],
     )
 
 
@@ -469,7 +515,8 @@ def report(
     print()
     header = (
         f"{'store':<10} {'workers':>7} {'conc.':>5}  {'requests/s':>15}  {'p50 ms':>13}  {'p99 ms':>13}"
-        f"  {'CPU ms/req':>13}  {'x in-proc':>9}  {'paired':>15}  {'client':>6}  {'failed':>6}"
+        f"  {'CPU ms/req':>13}  {'x in-proc':>9}  {'paired':>15}  {'client':>6}  {'loop':>5}  {'cs/req':>6}"
+        f"  {'load':>4}  {'failed':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -483,7 +530,9 @@ def report(
             f"{cell.best('p99_ms'):>5.1f} / {cell.median('p99_ms'):>5.1f}  "
             f"{cell.best('cpu_ms'):>5.2f} / {cell.median('cpu_ms'):>5.2f}  "
             f"{ratio:>8.2f}x  {cell.best('paired_ratio'):>5.2f}x / {cell.median('paired_ratio'):>5.2f}x  "
-            f"{cell.median('client_cpu_ms'):>6.2f}  {sum(r.failed for r in cell.runs):>6}"
+            f"{cell.median('client_cpu_ms'):>6.2f}  {cell.median('loop_cpu_ms'):>5.2f}  "
+            f"{cell.median('switches'):>6.1f}  {cell.median('load'):>4.1f}  "
+            f"{sum(r.failed for r in cell.runs):>6}"
         )
     print()
     print("targets:")

@@ -31,6 +31,7 @@ from rules_engine import collector
 from rules_engine.dsl.values import parse_duration
 from rules_engine.http.app import create_app
 from rules_engine.http.logs import configure
+from rules_engine.http.loop import LOOP
 from rules_engine.http.protocol import PROTOCOL
 from rules_engine.http.runtime import MAX_BODY, Settings
 from rules_engine.service import DEFAULT_HORIZON
@@ -99,6 +100,7 @@ def serve(settings: Settings, listen: Listen) -> None:
             timeout_worker_healthcheck=30,
             server_header=False,
             http=PROTOCOL,  # TCP_NODELAY on every connection (protocol.py says why)
+            loop=LOOP,  # answers from the events' threads collected without a wake-up each (loop.py)
         )
     finally:
         if metrics_dir is not None:

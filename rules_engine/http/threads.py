@@ -10,8 +10,10 @@ holding the interpreter's lock the event needs.
 `Threads.run` does the least that is needed: the call goes on a `queue.SimpleQueue` (C, no Python
 lock), a waiting worker takes it, runs it in a copy of the caller's context (as
 `run_in_executor` callers do with `contextvars.copy_context`, and as Starlette's thread pool does),
-and hands the result or the exception back with one `loop.call_soon_threadsafe` onto an asyncio
-future. Measured: bench/README.md, "Service benchmark".
+and hands the result or the exception back onto an asyncio future: on the service's loop with
+`ServiceLoop.hand_back` (loop.py: collected on the loop's way, the loop woken only if it sleeps),
+on any other loop with one `loop.call_soon_threadsafe`. Measured: bench/README.md, "Service
+benchmark".
 
 Workers start as they are needed, up to `size`, and stay: the store's pools bound how many events
 really run at once. `shutdown` lets the calls already queued finish, then the workers end; a call
@@ -27,6 +29,8 @@ import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from rules_engine.http.loop import ServiceLoop
 
 T = TypeVar("T")
 
@@ -87,7 +91,10 @@ class Threads:
             with lock:
                 self._idle += 1  # free before the caller hears: its next call need not start a worker
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the answer
-                loop.call_soon_threadsafe(how, future, value)
+                if isinstance(loop, ServiceLoop):  # collected on its way, woken only if asleep (loop.py)
+                    loop.hand_back(how, future, value)
+                else:
+                    loop.call_soon_threadsafe(how, future, value)
             del loop, future, context, function, args, how, value  # nothing held while waiting
 
     def shutdown(self, *, wait: bool = True) -> None:

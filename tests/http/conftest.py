@@ -36,6 +36,8 @@ from fastapi import FastAPI
 
 from rules_engine import jsonio
 from rules_engine.http import Settings, create_app
+from rules_engine.http.loop import LOOP
+from rules_engine.http.protocol import PROTOCOL
 from rules_engine.http.runtime import Runtime
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -87,12 +89,14 @@ class Server:
 
 @contextmanager
 def serving(settings: Settings) -> Iterator[Server]:
-    """uvicorn in a thread on a free loopback port, until the block ends."""
+    """uvicorn in a thread on a free loopback port, until the block ends, as `loyalty serve` runs
+    it: on the service's loop (loop.py), with its protocol (protocol.py)."""
     app = create_app(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", loop=LOOP, http=PROTOCOL)
+    server = uvicorn.Server(config)  # the loop and the protocol `loyalty serve` runs (server.py)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT
