@@ -39,8 +39,10 @@ from typing import Any
 
 from rules_engine.engine import step
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, parse_event
 from rules_engine.engine.result import Result
+from rules_engine.engine.whole.covers import covers
+from rules_engine.engine.whole.path import WholePath
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.working import Working
 
@@ -52,10 +54,15 @@ class Stream:
     Holds nothing per customer: the caller keeps each customer's `Working`. Safe to share between
     threads as the engine is, each working state being one thread's at a time."""
 
-    __slots__ = ("engine", "taken")
+    __slots__ = ("_whole", "engine", "taken", "wholes")
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, whole: bool = True) -> None:
+        """`whole`: decide the purchases of a program the whole step covers with it (engine/whole/);
+        False: never (the differential tests and the benches compare the two)."""
         self.engine = engine
+        self._whole: WholePath | bool | None = whole  # True: made at the first purchase
+        self.wholes = 0
+        """How many of the events `taken` counts the whole step decided (engine/whole/path.py)."""
         self.taken = 0
         """How many events the step in place decided (engine/step.py); the others went through
         `process`. Counted for the tests and benches that check the fast path ran (steps of many
@@ -81,6 +88,16 @@ class Stream:
             EventError: as `Engine.process` raises it; `working` is left as it was.
         """
         parsed = parse_event(event)
+        path = self._whole
+        if path is not False and parsed.__class__ is Purchase:
+            if path is True:
+                path = self._whole = WholePath(self.engine) if covers(self.engine.plan) else None
+            if path is not None:
+                result = path.purchase(parsed, working)
+                if result is not None:
+                    self.taken += 1
+                    self.wholes += 1
+                    return result
         result = step.purchase(self.engine, parsed, working, budgets)
         if result is not None:
             self.taken += 1

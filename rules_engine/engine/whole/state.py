@@ -69,6 +69,7 @@ class WholeState:
         "ids",
         "last_event_at",
         "lots",
+        "made",
         "older",
         "pending",
         "purchases",
@@ -82,6 +83,8 @@ class WholeState:
 
     base: CustomerState
     changed: bool
+    made: CustomerState | None
+    """`public()`'s state, kept until the next step changes this one (which sets it None)."""
     decimals: int
     customer: str | None
     tier: str | None
@@ -110,6 +113,7 @@ class WholeState:
         base = _EMPTY if state is None else state
         made.base = base
         made.changed = False
+        made.made = None
         made.decimals = decimals
         made.customer = base.customer
         made.lots = deque(lot_tuple(lot) for lot in base.lots)
@@ -140,9 +144,11 @@ class WholeState:
         return made
 
     def public(self) -> CustomerState:
-        """The `CustomerState` this stands for (made anew at each call after a change)."""
+        """The `CustomerState` this stands for (made at the first call after a change, then kept)."""
         if not self.changed:
             return self.base
+        if self.made is not None:
+            return self.made
         decimals = self.decimals
         purchases, older = self.purchases, self.older
         kept = getattr(purchases, "kept", None)
@@ -172,7 +178,8 @@ class WholeState:
             },
             "processed": list(self.ids),
         }
-        return self.base.model_copy(update=update)
+        made = self.made = self.base.model_copy(update=update)
+        return made
 
 
 def _models(tuples: deque[Any], make: Any) -> list[Any]:

@@ -252,6 +252,7 @@ class WholeStep:
             return None  # a spend with more decimals than the currency's: the engine's way
         # nothing declines from here on: the state moves on
         state.changed = True
+        state.made = None
         # badges
         given: list[tuple[str, str]] = []
         holding = iter(held)
