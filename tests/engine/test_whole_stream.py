@@ -26,12 +26,14 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.result import LaterResult, Result
 from rules_engine.engine.step import StateMovedOnError
 from rules_engine.engine.stream import Stream
-from rules_engine.engine.whole.covers import covers
+from rules_engine.engine.whole.covers import covers, unsupported
+from rules_engine.engine.whole.path import WholePath
 from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState, parse_state
 from rules_engine.state.working import Working
 from rules_engine.tools.expectations.loading import load_suite
-from tests.engine.random_programs import Drawn, streams
+from tests.engine.random_programs import Drawn, programs, streams
 from tests.engine.two_paths import EXAMPLES, PROGRAMS, products
 
 COFFEE = PROGRAMS / "coffee-club.yaml"
@@ -102,18 +104,8 @@ def coffee_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
     return made
 
 
-@pytest.mark.parametrize("whole", [True, False], ids=["whole", "in place"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=coffee_streams())
-def test_streams_of_every_event_give_process_answers(
-    engine: Engine, whole: bool, events: list[dict[str, Any]]
-) -> None:
-    decided(Stream(engine, whole=whole), engine, events)
-
-
-def test_a_long_run_of_purchases_takes_the_whole_step(engine: Engine) -> None:
-    """A customer buying most days for a year and a half, a return and an app open now and then: the
-    whole step decides most purchases, and hands the others to the other paths."""
+def _long() -> list[dict[str, Any]]:
+    """A customer buying most days for a year and a half, a return and an app open now and then."""
     events: list[dict[str, Any]] = []
     time = dt.datetime(2025, 10, 1, 8, 0, tzinfo=MSK)
     sold = products("coffee-club")
@@ -152,6 +144,25 @@ def test_a_long_run_of_purchases_takes_the_whole_step(engine: Engine) -> None:
                     "customer": "c",
                 }
             )
+    return events
+
+
+LONG = _long()
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "in place"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=coffee_streams())
+def test_streams_of_every_event_give_process_answers(
+    engine: Engine, whole: bool, events: list[dict[str, Any]]
+) -> None:
+    decided(Stream(engine, whole=whole), engine, events)
+
+
+def test_a_long_run_of_purchases_takes_the_whole_step(engine: Engine) -> None:
+    """A customer buying most days for a year and a half, a return and an app open now and then: the
+    whole step decides most purchases, and hands the others to the other paths."""
+    events = LONG
     stream = Stream(engine)
     decided(stream, engine, events)
     assert stream.wholes >= 200
@@ -160,16 +171,20 @@ def test_a_long_run_of_purchases_takes_the_whole_step(engine: Engine) -> None:
     assert off.wholes == 0 and off.taken > 0
 
 
-def test_every_case_of_the_example_suite_through_both_streams(engine: Engine) -> None:
-    suite = load_suite(PROGRAMS / "coffee-club.tests.yaml")
+@pytest.mark.parametrize("suite", sorted(PROGRAMS.glob("*.tests.yaml")), ids=lambda p: p.name)
+def test_every_case_of_the_example_suites_through_both_streams(suite: Any) -> None:
+    """Every case of every example suite (its earlier events, then its event) through a stream with
+    the whole step and one without, against `process`: coffee-club's purchases take the whole step."""
+    loaded_suite = load_suite(suite)
+    engine = Engine.from_file(PROGRAMS / suite.name.replace(".tests.yaml", ".yaml"))
     wholes = 0
-    for loaded in suite.cases:
+    for loaded in loaded_suite.cases:
         state = None if loaded.state is None else parse_state(loaded.state)
         for whole in (True, False):
             stream = Stream(engine, whole=whole)
             decided(stream, engine, [*loaded.before, loaded.event], state)
             wholes += stream.wholes
-    assert wholes >= 2
+    assert (wholes >= 2) if suite.name == "coffee-club.tests.yaml" else (wholes == 0)
 
 
 def test_a_result_read_after_the_working_state_moved_on_refuses_its_state(engine: Engine) -> None:
@@ -246,3 +261,72 @@ def test_the_other_example_programs_never_take_the_whole_step() -> None:
             working,
         )
         assert stream.wholes == 0 and working.whole is None
+
+
+COFFEE_TEXT = COFFEE.read_text(encoding="utf-8")
+VARIED = (  # (what coffee-club says, what a variant may say instead): each a part the whole step covers
+    ("rate: 1 per 100", ("rate: 1 per 10", "rate: 1 per 250")),
+    ("award: 10\n", ("award: 1\n", "award: 25\n")),
+    ("award: 50\n", ("award: 7\n", "award: 120\n")),
+    ("award: 5 * item.qty", ("award: 2 * item.qty", "award: 3 * item.qty")),
+    ("cap: {per_day: 50}", ("cap: {per_day: 12}", "cap: {per_day: 500}")),
+    ("percent: 20\n", ("percent: 5\n", "percent: 50\n")),
+    ("threshold: 30000", ("threshold: 900", "threshold: 4000")),
+    ("earn_multiplier: 1.5", ("earn_multiplier: 2", "earn_multiplier: 1.25")),
+    ("goal: 5", ("goal: 1", "goal: 3")),
+    ("pending: 14d", ("pending: 1d", "pending: 3d")),
+    ("expire_after: 365d", ("expire_after: 30d", "expire_after: 90d")),
+    ("multiply: 2", ("multiply: 3",)),
+    ("big_order: 1500", ("big_order: 400",)),
+)
+
+
+@st.composite
+def coffee_variants(draw: st.DrawFn) -> str:
+    """Coffee-club with some of its numbers drawn anew (`VARIED`): programs the whole step covers."""
+    text = COFFEE_TEXT
+    for said, instead in VARIED:
+        if draw(st.booleans()):
+            text = text.replace(said, draw(st.sampled_from(instead)), 1)
+    return text
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_drawn_coffee_club_variants_take_the_whole_step_and_give_process_answers(data: st.DataObject) -> None:
+    text = data.draw(coffee_variants(), label="program")
+    engine = Engine(load_program_text(text, "variant.yaml"))
+    assert unsupported(engine.plan) is None
+    drawn = Drawn(text, "RUB", 2)
+    events = data.draw(
+        streams(drawn, customers=2, events=20, products=products("coffee-club")), label="stream"
+    )
+    stream = Stream(engine)
+    decided(stream, engine, events)
+    assert stream.wholes <= stream.taken
+    purchases = [e for e in events if e["type"] == "purchase"]
+    if len({e["customer"] for e in purchases}) < len(purchases):  # a customer's second purchase
+        assert isinstance(stream._whole, WholePath)
+
+
+def test_variants_decide_most_purchases_with_the_whole_step() -> None:
+    """Each variant over the long run of purchases: the whole step decides most of them."""
+    for said, instead in VARIED:
+        engine = Engine(load_program_text(COFFEE_TEXT.replace(said, instead[-1], 1), "variant.yaml"))
+        stream = Stream(engine)
+        decided(stream, engine, LONG[:80])
+        assert stream.wholes >= 40, said
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_programs_take_the_whole_step_only_when_covered(data: st.DataObject) -> None:
+    """tests/engine/random_programs.py's programs: those `covers` refuses never take the whole step
+    (they are nearly all of them: the whole step covers coffee-club's shape), and every stream
+    gives `process`'s answers."""
+    drawn = data.draw(programs(), label="program")
+    engine = Engine(load_program_text(drawn.text, "random.yaml"), secret=b"random")
+    stream = Stream(engine)
+    decided(stream, engine, data.draw(streams(drawn), label="stream"))
+    if not covers(engine.plan):
+        assert stream.wholes == 0 and not isinstance(stream._whole, WholePath)

@@ -50,10 +50,9 @@ class WholePath:
             return None
         whole = working.whole
         if not isinstance(whole, WholeState):
-            state: CustomerState | None = working.public()
-            if state.customer is None and state == _NEW:  # a new customer: as `process` takes None
-                state = None
-            whole = WholeState.of(state, self.step.decimals)
+            state = working.public()
+            new = state.customer is None and state == _NEW  # a new customer: as `process` takes None
+            whole = WholeState.of(None if new else state, self.step.decimals)
         made = self.step.step(event, whole)
         if made is None:
             return None

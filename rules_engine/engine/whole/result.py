@@ -20,8 +20,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine.code_writer import whole
-from rules_engine.engine.mechanics.challenges import _added_words, _capped_words, _hint_words, _reached_words
-from rules_engine.engine.mechanics.tiers import _progress
+from rules_engine.engine.mechanics.challenges import added_words, capped_words, hint_words, reached_words
+from rules_engine.engine.mechanics.tiers import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, TierChange, Totals
 from rules_engine.engine.result import (
@@ -321,7 +321,7 @@ class WholeResult:
         tier, metric = self.after
         step = self.step
         plan = step.engine.plan
-        return _progress(tier, money_of(metric, step.decimals), plan.tier_window, step.following(tier))
+        return progress_of(tier, money_of(metric, step.decimals), plan.tier_window, step.following(tier))
 
     def _changes(self) -> tuple[Any, ...]:
         """What time passing did to the lots: those whose wait ended, those that expired."""
@@ -432,21 +432,19 @@ class WholeResult:
         words = f"this calendar week ({entry[4]})"
         total_d = Decimal(total)
         if code == 30:
-            return simple_verdict(
-                rule, "challenge", False, "capped", _capped_words(total_d, str(goal), words)
-            )
+            return simple_verdict(rule, "challenge", False, "capped", capped_words(total_d, str(goal), words))
         if code == 31:
             gives = [entry[5]] if entry[5] else []
-            reason = _reached_words(total_d, str(goal), words, gives)
+            reason = reached_words(total_d, str(goal), words, gives)
             points = entry[6]
             if points:
                 return verdict(
                     rule, "challenge", True, "fired", reason, amount=Decimal(points), unit="points"
                 )
             return verdict(rule, "challenge", True, "fired", reason)
-        reason = _added_words(total_d, str(goal), words, Decimal(entry[5]))
+        reason = added_words(total_d, str(goal), words, Decimal(entry[5]))
         return verdict(
-            rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total))
+            rule, "challenge", False, "nothing_eligible", reason, hint=hint_words(Decimal(goal - total))
         )
 
     def _quest(self, entry: Any) -> Any:

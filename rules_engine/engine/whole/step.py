@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import history
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.mechanics.tiers_working import _moved
+from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
 from rules_engine.engine.whole.result import WholeResult
@@ -339,7 +339,7 @@ class WholeStep:
                 while activity and activity[0][ACT_AT] < horizon:
                     activity.popleft()  # no window needs them (the sums had left them already)
             if sums[0] != start:
-                left = _moved(activity, 0, sums[0], start, totals, decimals)
+                left = moved_sums(activity, 0, sums[0], start, totals, decimals)
                 if left is not None:
                     totals = left
         activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
