@@ -355,6 +355,11 @@ class Working:
         else:
             self.moves += 1
 
+    def cold_parts(self) -> CustomerState:
+        """A state whose cold parts (the profile, messages, reminders, …) are this one's: read
+        without making the compact parts (the whole step's look before it makes its state)."""
+        return self._behind or self.cold
+
     def __getattr__(self, name: str) -> Any:
         """Only called for an attribute not set: a compact part `defer` or `hold` left to be made
         (or one a working state under construction does not have yet: then AttributeError)."""
