@@ -83,6 +83,7 @@ def decided(
         assert got.outcome().model_dump_json() == expected.outcome().model_dump_json()
         assert got.state.model_dump_json() == expected.state.model_dump_json()
         assert working.public().model_dump_json() == expected.state.model_dump_json()
+        assert working.public().model_fields_set == expected.state.model_fields_set
         states[customer] = expected.state
 
 

@@ -177,6 +177,8 @@ class WholeState:
                 for key, (s, d, c) in self.quests.items()
             },
             "processed": list(self.ids),
+            "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
+            "entries": self.base.entries,  # engine's state, in the fields set
         }
         made = self.made = self.base.model_copy(update=update)
         return made
