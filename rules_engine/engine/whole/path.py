@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rules_engine.engine.events import Purchase
 from rules_engine.engine.result import Result
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.engine.whole.step import WholeStep
@@ -46,7 +45,8 @@ class WholePath:
     def purchase(self, event: Any, working: Working) -> Result | None:
         """The result of `event` decided by the whole step on the state `working` holds (made now
         when it holds none), `working` moved on; None, `working` as it was, when not decided."""
-        if event.__class__ is not Purchase or event.coupons or event.paid_with_points:
+        step = self.step
+        if not step.takes(event):
             return None
         whole = working.whole
         if not isinstance(whole, WholeState):
@@ -55,8 +55,8 @@ class WholePath:
                 return None
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None
-            whole = WholeState.of(None if new else state, self.step.decimals)
-        made = self.step.step(event, whole)
+            whole = WholeState.of(None if new else state, step.decimals)
+        made = step.step(event, whole)
         if made is None:
             return None
         working.hold(whole)

@@ -105,6 +105,22 @@ class WholeStep:
         """The level after `tier` and its threshold (None at the top)."""
         return self.next.get(tier)
 
+    def takes(self, event: Any) -> bool:
+        """What `covers` and `decision` ask of the event alone, asked before a caller makes the
+        state (engine/whole/path.py): a purchase with lines, no coupon, nothing paid with points,
+        of this program's currency, each line's price with the currency's decimals, a whole
+        quantity and no custom attributes."""
+        if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
+            return False
+        currency = event.currency
+        if currency is not None and currency != self.currency:
+            return False
+        quantum = self.quantum
+        for item in event.items:
+            if item.attributes or not item.price.same_quantum(quantum) or not item.qty.same_quantum(_ONE):
+                return False
+        return True
+
     def covers(self, event: Any, state: WholeState) -> bool:
         """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
         with points, of this state's customer, in order, not a redelivery, on a state with nothing
