@@ -134,7 +134,7 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
             APPLIES=applies,
             PCT=pct,
             RULE=discount.id,
-            NOTHING=verdict(discount.id, "discount", False, "nothing_eligible", "no line matches applies_to"),
+            NOTHING=verdict(discount.id, "discount", False, "nothing_eligible", "no line it applies to"),
             FALSE=verdict(discount.id, "discount", False, "condition_false", "condition is false"),
         )
         body += writer.at(code, ("discounts", index), f"discount {discount.id}")
