@@ -39,6 +39,7 @@ from rules_engine.engine.verdicts import simple_verdict, verdict
 from rules_engine.engine.whole.generate import Excluded, _split
 from rules_engine.state.compact import (
     LOT_AVAILABLE,
+    LOT_EARNED,
     LOT_EVENT,
     LOT_EXPIRES,
     LOT_POINTS,
@@ -335,6 +336,7 @@ class WholeResult:
                 moment(lot[LOT_AVAILABLE], zone),
             )
             for lot in self.ended
+            if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]  # as `lifecycle.ripen` tells them
         ]
         changes += [
             (lot[LOT_EXPIRES], "expire", lot_id, p, at)
