@@ -143,7 +143,7 @@ def test_public_states_read_after_any_steps_equal_process_and_the_fresh_ones(see
     waiting, tier reviews), the public state read after a random subset of the events (about one
     in `every`)."""
     engine = Engine(load_program(COFFEE), secret=b"s")
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)  # the step in place (engine/step.py)
     working = streaming.working(None)
     rng = random.Random(seed)
     state: CustomerState | None = None
@@ -211,7 +211,7 @@ def test_a_sql_store_carrying_working_states_moves_its_held_lists_windows_on(tmp
 
 def test_a_working_state_adopts_only_a_copy_of_its_own_public_state() -> None:
     engine = Engine(load_program(COFFEE), secret=b"s")
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)  # the step in place (engine/step.py)
     working = streaming.working(None)
     events = [e for e in _events(6, 60) if e["type"] == "purchase"]
     for event in events[:5]:

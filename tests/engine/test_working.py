@@ -571,9 +571,11 @@ def test_a_step_defers_the_load_until_a_compact_part_is_read() -> None:
     """`Stream.step` leaves the result's state to be loaded when first read (`Working.defer`): the
     public state is the result's at once, and reading any compact part — after one step or after
     several — gives what `Working.of(result.state)` gives, the deques moved in place over every step
-    deferred since (their windows on the shared storage moved on by several events at once)."""
+    deferred since (their windows on the shared storage moved on by several events at once). The
+    steps in place (engine/step.py): the whole step, which coffee-club's purchases would take,
+    is off (tests/engine/test_whole_stream.py)."""
     engine = _engine(COFFEE)
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     working = streaming.working(None)
     state: CustomerState | None = None
     start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
