@@ -477,7 +477,7 @@ def python_source(plan: Plan) -> str:
     constants = "\n".join(f"#   {name} = {shown(namespace[name])}" for name in names)
     return (
         f"# The whole step's pricing and earning of {plan.program.program} v{plan.program.version}"
-        f" ({namespace['__file__']}), on ints, run without builtins (engine/whole/: what `Stream.step` runs for a covered purchase).\n"
+        f" ({namespace['__file__']}), on ints, without builtins (engine/whole/, run by `Stream.step`).\n"
         "# Its constant trace entries (a tuple in `_trace` is an entry the result words when read):\n"
         f"{constants}\n\n{text}\n"
         "\n# After it, step.py runs the mechanics on the state's ints (badges, the challenges, the quest,\n"
