@@ -51,7 +51,7 @@ class WholePath:
         whole = working.whole
         if not isinstance(whole, WholeState):
             cold = working.cold_parts()  # what the step declines on, looked at before making its state
-            if cold.deferred or cold.reminded or cold.tendered or cold.profile.birthday is not None:
+            if cold.deferred or cold.tendered or cold.profile.birthday is not None:
                 return None
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None

@@ -74,6 +74,8 @@ class WholeState:
         "pending",
         "purchases",
         "quests",
+        "reminded",
+        "reminded_until",
         "seen",
         "sums",
         "tier",
@@ -105,6 +107,10 @@ class WholeState:
     quests: dict[str, list[Any]]  # id → [started_at, done, completed]
     purchases: Sequence[PastLine]
     older: OlderPurchases | None
+    reminded: list[str]
+    """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list)."""
+    reminded_until: Any
+    """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
 
     @classmethod
     def of(cls, state: CustomerState | None, decimals: int) -> WholeState:
@@ -141,6 +147,8 @@ class WholeState:
         made.ids = deque(base.processed, maxlen=KEPT_IDS)
         made.seen = set(base.processed)
         made.last_event_at = base.last_event_at
+        made.reminded = base.reminded
+        made.reminded_until = 0
         return made
 
     def public(self) -> CustomerState:
@@ -177,6 +185,7 @@ class WholeState:
                 for key, (s, d, c) in self.quests.items()
             },
             "processed": list(self.ids),
+            **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
             "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
             "entries": self.base.entries,  # engine's state, in the fields set
         }

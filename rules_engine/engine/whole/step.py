@@ -136,7 +136,7 @@ class WholeStep:
             return False
         if event.id in state.seen or state.pending is None:
             return False
-        if base.deferred or base.reminded or base.tendered or base.profile.birthday is not None:
+        if base.deferred or base.tendered or base.profile.birthday is not None:
             return False
         last = state.last_event_at
         return last is None or event.time >= last
@@ -198,12 +198,10 @@ class WholeStep:
             expired += 1
         if expired and expired > len(lots) - count + len(ended):
             return None  # a pending lot expiring
-        if self.reminder is not None:
-            reach = seconds_after(now, time, self.reminder)
-            for index in range(expired, len(lots)):
-                if lots[index][LOT_EXPIRES] <= reach:
-                    return None  # the points-expiring reminder: the engine's way
-                break
+        if self.reminder is not None and not _reminded(
+            state, lots, expired, seconds_after(now, time, self.reminder)
+        ):
+            return None  # the points-expiring reminder has a lot to tell of: the engine's way
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
@@ -371,6 +369,10 @@ class WholeStep:
         # lots: those that expired leave, the awards' join
         lots = state.lots
         gone = [lots.popleft() for _ in range(expired)]
+        if gone and state.reminded:  # the reminders of the lots that left go (`lifecycle.expire`)
+            ids = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in gone}
+            if not ids.isdisjoint(state.reminded):
+                state.reminded = [lot_id for lot_id in state.reminded if lot_id not in ids]
         if ended:
             state.pending = (state.pending or [])[len(ended) :]
         result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, quantities)
@@ -398,6 +400,28 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
+
+
+def _reminded(state: WholeState, lots: Any, first: int, reach: Any) -> bool:
+    """Whether the points-expiring reminder has nothing to tell of (`notifications._points_reminder`
+    sends nothing, records nothing): every lot with points from `first` on expiring by `reach` is
+    among `state.reminded` already. A reach checked is kept (`reminded_until`): the lots a step
+    adds expire after it, and those that leave take their reminders with them."""
+    if reach <= state.reminded_until:
+        return True
+    known: set[str] | None = None
+    for index in range(first, len(lots)):
+        lot = lots[index]
+        if lot[LOT_EXPIRES] > reach:
+            break
+        if lot[LOT_EXPIRES] <= state.reminded_until or not lot[LOT_POINTS] > 0:
+            continue
+        if known is None:
+            known = set(state.reminded)
+        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
+            return False
+    state.reminded_until = reach
+    return True
 
 
 class _Paid:
