@@ -51,8 +51,8 @@ class WholeStep:
         plan = engine.plan
         program = plan.program
         self.engine = engine
-        self.module, namespace = generate(plan)
-        exec(compile(self.module, namespace.pop("__file__"), "exec"), namespace)  # no builtins
+        module, namespace = generate(plan)  # the tree not kept: the code is what runs
+        exec(compile(module, namespace.pop("__file__"), "exec"), namespace)  # no builtins
         self.decide = namespace[ENTRY]
         self.zone = engine.zone
         exponent = plan.quantum.as_tuple().exponent
