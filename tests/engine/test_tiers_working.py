@@ -143,5 +143,5 @@ def test_a_fallback_after_the_tiers_decided_leaves_the_working_state_as_it_was(
 
     monkeypatch.setattr(generated, "mechanics", (*generated.mechanics, reads_lots))
     events = _purchases(3, 40)
-    taken = same_stream(engine, events)
+    taken = same_stream(engine, events, whole=False)  # the step in place's fallback
     assert 0 < taken < len(events) - 10  # some taken, some fell back after the tiers ran

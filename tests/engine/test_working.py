@@ -85,11 +85,12 @@ def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
     return result.outcome().model_dump_json(), result.state.model_dump_json(), result.state
 
 
-def same_stream(engine: Engine, stream: list[dict[str, Any]]) -> int:
+def same_stream(engine: Engine, stream: list[dict[str, Any]], whole: bool = True) -> int:
     """`stream` through `Engine.process`, each customer's state chained, and through `Stream.step`
     on each customer's working state: the same outcome and state JSON, or the same refusal, event by
-    event; a refused event leaves the working state as it was; every state round-trips."""
-    streaming = Stream(engine)
+    event; a refused event leaves the working state as it was; every state round-trips. `whole`:
+    the whole step on (engine/whole/), or only the step in place."""
+    streaming = Stream(engine, whole=whole)
     states: dict[str, CustomerState | None] = {}
     workings: dict[str, Working] = {}
     for event in stream:
