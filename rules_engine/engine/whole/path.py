@@ -62,7 +62,7 @@ class WholePath:
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None
             whole = WholeState.of(None if new else state, step.decimals)
-        made = step.step(event, whole)
+        made = step.step(event, whole, True)
         if made is None:
             return None
         working.hold(whole)

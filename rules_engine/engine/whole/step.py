@@ -121,16 +121,14 @@ class WholeStep:
                 return False
         return True
 
-    def covers(self, event: Any, state: WholeState) -> bool:
+    def covers(self, event: Any, state: WholeState, taken: bool = False) -> bool:
         """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
         with points, of this state's customer, in order, not a redelivery, on a state with nothing
         a purchase's mechanics would have to say besides what the step decides (no message waiting,
-        no reminder, no birthday on file, no points tendered)."""
-        if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
+        no reminder, no birthday on file, no points tendered). `taken`: `takes(event)` holds (the
+        caller asked it), not asked again."""
+        if not taken and not self.takes(event):
             return False
-        currency = event.currency
-        if currency is not None and currency != self.currency:
-            return False  # refused by the engine (RE411)
         base = state.base
         if state.customer is not None and state.customer != event.customer:
             return False
@@ -141,27 +139,25 @@ class WholeStep:
         last = state.last_event_at
         return last is None or event.time >= last
 
-    def step(self, event: Any, state: WholeState) -> WholeResult | None:
+    def step(self, event: Any, state: WholeState, taken: bool = False) -> WholeResult | None:
         """Decide `event` on `state` and change `state` to the state after it; None (and `state` as
-        it was) for a purchase the step does not decide."""
-        decided = self.decision(event, state)
+        it was) for a purchase the step does not decide (`taken`: as `covers`)."""
+        decided = self.decision(event, state, taken)
         if decided is None:
             return None
         return self._settle(event, state, *decided)
 
-    def decision(self, event: Any, state: WholeState) -> tuple[Any, ...] | None:
+    def decision(self, event: Any, state: WholeState, taken: bool = False) -> tuple[Any, ...] | None:
         """The decision without the state update: the lines as ints, time passing looked at, the
-        generated pricing and earning run (on a copy of the counters); None when not decided."""
-        if not self.covers(event, state):
+        generated pricing and earning run (on a copy of the counters); None when not decided
+        (`taken`: as `covers`)."""
+        if not self.covers(event, state, taken):
             return None
         decimals = self.decimals
-        quantum = self.quantum
-        lines = []
-        for item in event.items:
-            price, qty = item.price, item.qty
-            if item.attributes or not price.same_quantum(quantum) or not qty.same_quantum(_ONE):
-                return None  # other decimals than the currency's, a quantity in part: the engine's way
-            lines.append((item.sku, item.category, int(price.scaleb(decimals)), int(qty), item))
+        lines = [  # each price with the currency's decimals, each quantity whole (`takes`)
+            (item.sku, item.category, int(item.price.scaleb(decimals)), int(item.qty), item)
+            for item in event.items
+        ]
         time = event.time
         now = seconds(time)
         local = time.astimezone(self.zone)
