@@ -189,6 +189,9 @@ def test_a_sql_store_carrying_working_states_moves_its_held_lists_windows_on(tmp
     url = f"sqlite:///{tmp_path / 'carried.db'}?working=1"
     with open_store(url, engine.program.program) as store:
         loyalty = Loyalty(engine, store, horizon=None)
+        # The step in place: a whole step's public state has lists of its own, which the store
+        # copies (bench/README.md, "The whole step behind `Stream.step`": left for later).
+        loyalty._stream = Stream(engine, whole=False)
         loyalty.put("c1", state)
         storages: dict[str, Any] = {}
         stepped = 0
