@@ -20,7 +20,8 @@ included); then the candidates run the stream interleaved, in a rotating order, 
   totals, the trace's verdicts, badges, tier change; its state and ledger made when read);
 - `whole: read in full`: + everything read: the state (`public()`), the ledger, the trace's models,
   the tier progress, the points changes;
-- `Stream.step` and `Stream.step, read in full`: today's engine on working states, the same reads.
+- `Stream.step` and `Stream.step, read in full`: the step in place on working states
+  (`Stream(engine, whole=False)`: `Stream.step` takes the whole step itself now), the same reads.
 
 A purchase the whole step does not decide (None) goes through `Engine.process` and the customer's
 whole state is made again from the result's state, as a caller would; the table says how many the
@@ -126,7 +127,7 @@ def _whole_run(
 def _stream_run(
     engine: Engine, events: Sequence[Any], states: dict[str, CustomerState], read: int
 ) -> tuple[Callable[[], None], Callable[[], None]]:
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)  # the step in place: what the whole step is set against
     fresh: list[dict[str, Any]] = []
 
     def prepare() -> None:

@@ -442,7 +442,7 @@ class _Run:
         when there is someone to tell (not with `loyalty run -q`); what was decided goes to
         `on_decided` as it is, for a listener that builds the outcome only if it needs it."""
         if self.on_decided is not None:
-            if self.grouped and type(decided) is StreamResult:
+            if self.grouped and isinstance(decided, StreamResult):
                 # Told once the group commits, when the customer's working state (an SQL store's,
                 # `?working=1`) may have moved on: its state is read now (engine/stream.py).
                 decided.state  # noqa: B018

@@ -125,7 +125,7 @@ def compile_command(
     whole: Annotated[
         bool,
         typer.Option(
-            "--whole", help="Print the experimental whole step's generated function (engine/whole/)."
+            "--whole", help="Print the whole step's generated function (engine/whole/, run by Stream.step)."
         ),
     ] = False,
 ) -> None:

@@ -82,7 +82,7 @@ def python_source(plan: Plan) -> str:
     text = py.unparse(made.module)
     text = _LABEL.sub(lambda m: f"{m.group(1)}# {m.group(2)}", text)
     names = sorted((name for name in made.namespace if name.startswith("_k")), key=lambda n: int(n[2:]))
-    constants = "\n".join(f"#   {name} = {_shown(made.namespace[name])}" for name in names)
+    constants = "\n".join(f"#   {name} = {shown(made.namespace[name])}" for name in names)
     header = (
         f"# The generated pricing and earning of {plan.program.program} v{plan.program.version}"
         f" ({made.filename}), run without builtins.\n"
@@ -99,7 +99,7 @@ def python_source(plan: Plan) -> str:
 _PLAIN = re.compile(r"[\w \-.:/]{0,80}")
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     if type(value) is str and not _PLAIN.fullmatch(value):  # a literal of the program's conditions
         return f"<text of {len(value)} characters>"
     text = repr(value)

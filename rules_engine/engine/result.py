@@ -508,3 +508,94 @@ def later_changes(result: Result, changes: Later) -> None:
     (engine/step.py)."""
     assert isinstance(result, StreamResult)
     _CHANGES_SLOT.__set__(result, changes)
+
+
+_UNMADE: Any = object()
+"""A `LaterResult`'s slot not made yet."""
+_MADE_LATER = (
+    "awards",
+    "discounts",
+    "totals",
+    "state",
+    "ledger",
+    "trace",
+    "tier_progress",
+    "badges",
+    "tier_changes",
+    "points_changes",
+)
+
+
+def _made_when_read(name: str) -> Any:
+    """The property of field `name` of a `LaterResult`: its slot's value, made by the maker's
+    `make_<name>()` on the first read and kept in the slot."""
+    slot = Result.__dict__[name]
+    get, put = slot.__get__, slot.__set__
+    make = f"make_{name}"
+
+    def read(result: LaterResult) -> Any:
+        held = get(result, Result)
+        if held is _UNMADE:
+            held = getattr(result._maker, make)()
+            put(result, held)
+        return held
+
+    return property(read, put)
+
+
+class LaterResult(StreamResult):
+    """A `Result` each of whose fields besides the event's names and the effects a covered program
+    never has is made from its maker when first read (`make_<field>()`, then kept): the result of a
+    purchase the whole step decided (engine/whole/result.py `WholeResult`), which holds what it
+    decided as ints and tuples. A caller that reads the points and the awards pays for those only;
+    read in full, the same values as `Engine.process`'s result, equal to it."""
+
+    __slots__ = ("_maker",)
+    _maker: Any
+
+    awards = _made_when_read("awards")
+    discounts = _made_when_read("discounts")
+    totals = _made_when_read("totals")
+    state = _made_when_read("state")
+    ledger = _made_when_read("ledger")
+    trace = _made_when_read("trace")
+    tier_progress = _made_when_read("tier_progress")
+    badges = _made_when_read("badges")
+    tier_changes = _made_when_read("tier_changes")
+    points_changes = _made_when_read("points_changes")
+
+    @property
+    def points(self) -> Decimal:
+        """All points given, from the maker's ints while the totals are not made."""
+        if _TOTALS_SLOT.__get__(self, Result) is _UNMADE:
+            return self._maker.points_given()  # type: ignore[no-any-return]
+        totals: Totals = self.totals
+        return totals.points
+
+    def ledger_points(self) -> list[tuple[str, Decimal]]:
+        """As `Result.ledger_points`, from the maker while the ledger is not made (a tally's read)."""
+        if _LEDGER_SLOT.__get__(self, Result) is _UNMADE:
+            return self._maker.ledger_points()  # type: ignore[no-any-return]
+        return super().ledger_points()
+
+
+def later_result(program: str, version: int, event: str, customer: str, maker: Any) -> LaterResult:
+    """A `LaterResult` of `maker` (it has a `make_<field>()` for each field `_MADE_LATER` names,
+    `points_given()` and `ledger_points()`), its slots set directly (as `settled`)."""
+    made: LaterResult = _new(LaterResult)
+    for setter, value in _LATER_DEFAULTS:
+        setter(made, value)
+    _r_program(made, program)
+    _r_version(made, version)
+    _r_event(made, event)
+    _r_customer(made, customer)
+    _set_maker(made, maker)
+    return made
+
+
+_set_maker = LaterResult.__dict__["_maker"].__set__
+_LATER_DEFAULTS = tuple(
+    (setter, _UNMADE if name in _MADE_LATER else Result.__dataclass_fields__[name].default)
+    for setter, name in zip(_RESULT_SETTERS, Result.__dataclass_fields__, strict=True)
+    if name not in ("program", "version", "event", "customer")
+)

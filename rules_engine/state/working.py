@@ -135,6 +135,7 @@ _DEFERRED = (
 )
 """The attributes `Working.defer` leaves unset until read: every one `load` sets but `_state`."""
 _DEFERRED_SET = frozenset(_DEFERRED)
+_HELD = CustomerState()  # what `hold` defers to: never loaded
 _FROM_COLD = (
     "activity",
     "badge_set",
@@ -159,6 +160,15 @@ def _viewed_by(state: CustomerState, working: Working) -> bool:
     """Whether `state`'s activity is `working`'s deque (`activity_view`: after a step's tiers)."""
     activity: Any = state.activity
     return type(activity) is ActivityView and activity.working is working
+
+
+class Held(Protocol):
+    """A whole step's state a working state holds (engine/whole/state.py `WholeState`)."""
+
+    customer: str | None
+    seen: set[str]
+
+    def public(self) -> CustomerState: ...
 
 
 class Facts(Protocol):
@@ -210,6 +220,7 @@ class Working:
         "tier_update",
         "tier_zone",
         "visits",
+        "whole",
     )
 
     customer: str | None
@@ -257,6 +268,8 @@ class Working:
     """How many times this working state moved on (a load, a step, a change): what a result made
     lazily from it checks (engine/step.py)."""
     cold: CustomerState
+    whole: Held | None
+    """The whole step's state this working state stands for (`hold`); None: its own parts do."""
     _state: CustomerState | None
     _made: CustomerState | None
     """The public state the deques last stood for (`public()`'s, or the one loaded), kept across
@@ -284,7 +297,7 @@ class Working:
         working._decimals = -exponent(plan.quantum)
         working._behind = working._stash = working._cold_behind = working._made = None
         working._cold_names = ()
-        working.activity_view = working.tier_update = None
+        working.activity_view = working.tier_update = working.whole = None
         working.sums_due = 0
         working.moves = 0
         working.review = None
@@ -319,6 +332,7 @@ class Working:
         of deferred states: the windows moved since the last load are popped and appended at once."""
         if state is self._state:
             return
+        self.whole = None
         if self._cold_names:
             self._load_cold()
         if self._behind is None:
@@ -329,10 +343,30 @@ class Working:
         self.due_at = 0
         self.moves += 1
 
+    def hold(self, whole: Held) -> None:
+        """Stand for `whole`, the state a whole step (engine/whole/) decides a purchase on in place:
+        the compact parts left to be made from its public state when first read (as `defer` leaves
+        them), its ids read as they are (`seen`: a service asks at every event). Held again after
+        each step: the working state moved on (`moves`)."""
+        if self.whole is not whole:
+            self._state = None
+            self.defer(_HELD)  # the parts unset; `_catch_up` loads `whole.public()`, not this
+            self._state, self.whole = None, whole
+        else:
+            self.moves += 1
+
+    def cold_parts(self) -> CustomerState:
+        """A state whose cold parts (the profile, messages, reminders, …) are this one's: read
+        without making the compact parts (the whole step's look before it makes its state)."""
+        return self._behind or self.cold
+
     def __getattr__(self, name: str) -> Any:
-        """Only called for an attribute not set: a compact part `defer` left to be made (or one a
-        working state under construction does not have yet: then AttributeError, as usual)."""
+        """Only called for an attribute not set: a compact part `defer` or `hold` left to be made
+        (or one a working state under construction does not have yet: then AttributeError)."""
         if name in _DEFERRED_SET:
+            whole = object.__getattribute__(self, "whole")
+            if whole is not None and name == "seen":
+                return whole.seen
             if object.__getattribute__(self, "_behind") is not None:
                 self._catch_up()
                 return object.__getattribute__(self, name)
@@ -393,7 +427,9 @@ class Working:
 
     def _catch_up(self) -> None:
         """Load the state `defer` left to be made into the deques it stashed (the module docstring)."""
-        state, stash = self._behind, self._stash
+        state, stash, whole = self._behind, self._stash, self.whole
+        if whole is not None:  # `hold`: the whole step's state made public
+            state, self.whole = whole.public(), None
         assert state is not None and stash is not None
         self._behind = self._stash = None
         self.lots, self.activity, self.ids, self.seen = stash
@@ -506,7 +542,7 @@ class Working:
         """The customer's id (`customer`; None for a customer not seen yet), read without making the
         compact parts a step (`moved_on`) or a fallback (`defer`) left to be made: a service asks it
         of every event, and reading `customer` itself would make them all (~20 µs an event)."""
-        behind = self._behind
+        behind = self.whole or self._behind
         if behind is not None:
             return behind.customer
         if self._cold_names:
@@ -572,6 +608,8 @@ class Working:
         state = self._state
         if state is not None and not fresh:
             return state
+        if self.whole is not None and not fresh:
+            return self.whole.public()
         state = built(self, fresh, self._cold_names is _FROM_COLD)
         if not fresh:
             self._state = self._made = state

@@ -143,7 +143,7 @@ def test_public_states_read_after_any_steps_equal_process_and_the_fresh_ones(see
     waiting, tier reviews), the public state read after a random subset of the events (about one
     in `every`)."""
     engine = Engine(load_program(COFFEE), secret=b"s")
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)  # the step in place (engine/step.py)
     working = streaming.working(None)
     rng = random.Random(seed)
     state: CustomerState | None = None
@@ -189,6 +189,9 @@ def test_a_sql_store_carrying_working_states_moves_its_held_lists_windows_on(tmp
     url = f"sqlite:///{tmp_path / 'carried.db'}?working=1"
     with open_store(url, engine.program.program) as store:
         loyalty = Loyalty(engine, store, horizon=None)
+        # The step in place: a whole step's public state has lists of its own, which the store
+        # copies (bench/README.md, "The whole step behind `Stream.step`": left for later).
+        loyalty._stream = Stream(engine, whole=False)
         loyalty.put("c1", state)
         storages: dict[str, Any] = {}
         stepped = 0
@@ -211,7 +214,7 @@ def test_a_sql_store_carrying_working_states_moves_its_held_lists_windows_on(tmp
 
 def test_a_working_state_adopts_only_a_copy_of_its_own_public_state() -> None:
     engine = Engine(load_program(COFFEE), secret=b"s")
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)  # the step in place (engine/step.py)
     working = streaming.working(None)
     events = [e for e in _events(6, 60) if e["type"] == "purchase"]
     for event in events[:5]:

@@ -64,7 +64,7 @@ def test_a_text_reads_as_the_string_it_formats_once() -> None:
 
 def test_a_step_result_makes_its_tier_progress_when_read_as_process_gives_it() -> None:
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)  # the step in place (engine/step.py)
     start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=MSK)
     state = engine.process(_purchase(0, start)).state
     working = streaming.working(state)

@@ -84,7 +84,7 @@ def _decided(engine: Engine, event: dict[str, Any], state: CustomerState | None)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_long_customer_is_decided_in_place_as_process_decides(seed: int) -> None:
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     working = streaming.working(None)
     state: CustomerState | None = None
     kinds: Counter[str] = Counter()
@@ -149,7 +149,7 @@ def test_every_example_program_but_one_with_a_return_window_takes_purchases_in_p
     would pass the differential tests)."""
     for path in EXAMPLES:
         engine = Engine(load_program(path), secret=b"s")
-        streaming = Stream(engine)
+        streaming = Stream(engine, whole=False)
         working = streaming.working(None)
         start = dt.datetime(2026, 3, 2, 12, 0, tzinfo=MSK)
         price = "40.00" if engine.quantum.as_tuple().exponent else "4000"
@@ -173,7 +173,7 @@ def test_every_example_program_but_one_with_a_return_window_takes_purchases_in_p
 
 def test_a_result_state_read_after_the_working_state_moved_on_is_refused() -> None:
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     events = [e for e in _events(7, 40) if e["type"] == "purchase"]
     working = streaming.working(None)
     streaming.step(events[0], working)  # a new customer: `process`
@@ -194,7 +194,7 @@ def test_an_event_that_falls_back_after_its_lots_expired_leaves_them_as_they_wer
     """The step pops the lots due before the run; a stage that then reads what the step keeps
     compact sends the event to `process`, on the working state as it was."""
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     working = streaming.working(None)
     events = [e for e in _events(11, 400) if e["type"] == "purchase"]
     state: CustomerState | None = None
@@ -227,7 +227,7 @@ def test_a_copy_of_a_working_state_steps_on_its_own() -> None:
     """A copy's lots are its own deque, and so is the step's view of them: the copy and the
     original, stepped with different purchases, each decide as `process` on their own state."""
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     events = [e for e in _events(5, 60) if e["type"] == "purchase"]
     working = streaming.working(None)
     for event in events[:20]:
@@ -257,7 +257,7 @@ def test_the_customer_id_is_read_without_making_the_compact_parts() -> None:
     reading it leaves the parts a step left to be made from the cold state unmade (reading
     `customer` itself makes them all)."""
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     events = _events(3, 30)
     purchases = [e for e in events if e["type"] == "purchase"]
     working = streaming.working(None)
@@ -283,7 +283,7 @@ def test_a_step_with_nothing_due_skips_time_passing_and_the_next_due_one_does_no
     expiring a year on, a gold member's tier review — is met by the full look, and the results and
     states stay `process`'s."""
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     working = streaming.working(None)
     looked: list[str] = []
     ripened = step._ripened
@@ -348,7 +348,7 @@ def test_pending_lots_whose_waits_end_out_of_order_are_looked_at_whole() -> None
         event = {"id": f"a{number}", "type": "purchase", "customer": "c1", "time": moment.isoformat(),
                  "items": _LINES[:2]}  # fmt: skip
         state = before.process(event, state).state
-    streaming = Stream(shorter)
+    streaming = Stream(shorter, whole=False)
     working = streaming.working(state)
     kinds: Counter[str] = Counter()
     for number in range(24):  # every 12 hours: the 2-day lots ripen while the older ones wait
@@ -378,7 +378,7 @@ def test_a_history_no_one_reads_is_kept_as_process_keeps_it() -> None:
     from rules_engine.engine import history
 
     engine = _engine()
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     working = streaming.working(None)
     start = dt.datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
     state: CustomerState | None = None
@@ -418,7 +418,7 @@ def test_the_step_view_finds_the_lots_expiring_by_a_moment_as_the_models_do() ->
     never = [lot.model_copy(update={"expires_at": None}) for lot in lots[-3:]]
     mixed = [*lots[:4], never[0], *lots[4:-3]]
     for kept in (lots, [*lots[:-3], *never], mixed):
-        working = Stream(engine).working(state.model_copy(update={"lots": kept}))
+        working = Stream(engine, whole=False).working(state.model_copy(update={"lots": kept}))
         view = step._Lots(working)
         moments = [start - dt.timedelta(days=1), start + dt.timedelta(days=900)]
         for lot in kept:

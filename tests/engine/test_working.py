@@ -85,11 +85,12 @@ def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
     return result.outcome().model_dump_json(), result.state.model_dump_json(), result.state
 
 
-def same_stream(engine: Engine, stream: list[dict[str, Any]]) -> int:
+def same_stream(engine: Engine, stream: list[dict[str, Any]], whole: bool = True) -> int:
     """`stream` through `Engine.process`, each customer's state chained, and through `Stream.step`
     on each customer's working state: the same outcome and state JSON, or the same refusal, event by
-    event; a refused event leaves the working state as it was; every state round-trips."""
-    streaming = Stream(engine)
+    event; a refused event leaves the working state as it was; every state round-trips. `whole`:
+    the whole step on (engine/whole/), or only the step in place."""
+    streaming = Stream(engine, whole=whole)
     states: dict[str, CustomerState | None] = {}
     workings: dict[str, Working] = {}
     for event in stream:
@@ -571,9 +572,11 @@ def test_a_step_defers_the_load_until_a_compact_part_is_read() -> None:
     """`Stream.step` leaves the result's state to be loaded when first read (`Working.defer`): the
     public state is the result's at once, and reading any compact part — after one step or after
     several — gives what `Working.of(result.state)` gives, the deques moved in place over every step
-    deferred since (their windows on the shared storage moved on by several events at once)."""
+    deferred since (their windows on the shared storage moved on by several events at once). The
+    steps in place (engine/step.py): the whole step, which coffee-club's purchases would take,
+    is off (tests/engine/test_whole_stream.py)."""
     engine = _engine(COFFEE)
-    streaming = Stream(engine)
+    streaming = Stream(engine, whole=False)
     working = streaming.working(None)
     state: CustomerState | None = None
     start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))

@@ -493,7 +493,7 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     words = step.words(current)
     if current in completed:
         progress[challenge.id] = _progress(current, total, completed, purchases, lazy)
-        reason = Text(_capped_words, total, step.goal, words)
+        reason = Text(capped_words, total, step.goal, words)
         run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
         return
     if added != 0 and lazy:
@@ -514,12 +514,12 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
         reached = _completed_in(completed, current)
         progress[challenge.id] = _progress(current, total, reached, purchases, lazy, made)
         gives = give(run, challenge.reward, rule)
-        reason = Text(_reached_words, total, step.goal, words, gives)
+        reason = Text(reached_words, total, step.goal, words, gives)
         run.trace.append(reward_verdict(rule, "challenge", reason, challenge.reward.points))
         return
     progress[challenge.id] = _progress(current, total, completed, purchases, lazy, made)
-    reason = Text(_added_words, total, step.goal, words, added)
-    hint = Text(_hint_words, challenge.goal - total)
+    reason = Text(added_words, total, step.goal, words, added)
+    hint = Text(hint_words, challenge.goal - total)
     run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
 
 
@@ -546,17 +546,17 @@ def _status(total: Decimal, goal: str, words: str) -> str:
     return f"{format(total, 'f')} of {goal} {words}"
 
 
-def _capped_words(total: Decimal, goal: str, words: str) -> str:
+def capped_words(total: Decimal, goal: str, words: str) -> str:
     return f"{_status(total, goal, words)}; already completed {words}"
 
 
-def _reached_words(total: Decimal, goal: str, words: str, gives: list[str]) -> str:
+def reached_words(total: Decimal, goal: str, words: str, gives: list[str]) -> str:
     return f"{_status(total, goal, words)}: goal reached; gives {', '.join(gives) or 'nothing new'}"
 
 
-def _added_words(total: Decimal, goal: str, words: str, added: Decimal) -> str:
+def added_words(total: Decimal, goal: str, words: str, added: Decimal) -> str:
     return f"{_status(total, goal, words)} (this event added {format(added, 'f')})"
 
 
-def _hint_words(missing: Decimal) -> str:
+def hint_words(missing: Decimal) -> str:
     return f"{values.display(missing)} more to reach the goal"

@@ -432,7 +432,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         after = tiers.levels[position] if position < len(tiers.levels) else None
         following[level.id if level is not None else None] = (after.id, after.threshold) if after else None
     first = following[None]
-    on_working = tiers_working.for_working(plan, _progress, following)
+    on_working = tiers_working.for_working(plan, progress_of, following)
 
     def tiers_of_purchase(run: Run) -> None:
         working = run.working  # a step in place: decided on the working state's tuples
@@ -532,12 +532,12 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         after = following.get(current, first) if current else first
         # the outcome's `TierProgress`, made when the result's is read (`result.Later`: settle makes
         # it for `process`'s result, a step's result when its `tier_progress` is read)
-        run.tier_progress = Later(_progress, current, value, tier_window, after)  # type: ignore[assignment]
+        run.tier_progress = Later(progress_of, current, value, tier_window, after)  # type: ignore[assignment]
 
     return tiers_of_purchase
 
 
-def _progress(
+def progress_of(
     tier: str | None, value: Decimal, window: str, after: tuple[str, Decimal] | None
 ) -> TierProgress:
     """The `TierProgress` `for_purchase` leaves to be made: the tier, the metric, and the next

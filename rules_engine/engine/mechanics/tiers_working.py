@@ -175,7 +175,7 @@ def for_working(
                 if activity[0][ACT_AT] < horizon:
                     cut = bisect.bisect_left(activity, horizon, key=_AT)
                     if since is None or since < horizon:
-                        left = _moved(activity, 0, since, horizon, totals, decimals)
+                        left = moved_sums(activity, 0, since, horizon, totals, decimals)
                         if left is not None:
                             totals, changed = left, True
                         since, since_zone, moved = horizon, horizon_at.tzinfo, True
@@ -183,7 +183,7 @@ def for_working(
                 if start is None or (since is not None and start < since):  # moved back: add up again
                     totals = _summed(activity, cut, start, entry, decimals)
                 else:
-                    left = _moved(activity, cut, since, start, totals, decimals)
+                    left = moved_sums(activity, cut, since, start, totals, decimals)
                     if left is not None:
                         totals = left
                 changed = moved = True
@@ -230,11 +230,11 @@ def _value(metric: Units, metric_at: int, decimals: int) -> Decimal:
 def _progress(
     progress: Callable[..., Any], tier: str | None, metric: Units, metric_at: int, decimals: int, *rest: Any
 ) -> Any:
-    """`progress` (`tiers._progress`) with the metric's `Decimal`, made when the result's is read."""
+    """`progress` (`tiers.progress_of`) with the metric's `Decimal`, made when the result's is read."""
     return progress(tier, _value(metric, metric_at, decimals), *rest)
 
 
-def _moved(
+def moved_sums(
     activity: Sequence[ActivityTuple], first: int, since: Any, start: Any, totals: Totals, decimals: int
 ) -> Totals | None:
     """`running.moved` on the tuples from `first` on: the sums from `since` on (None: all), less the

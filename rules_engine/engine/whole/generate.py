@@ -134,7 +134,7 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
             APPLIES=applies,
             PCT=pct,
             RULE=discount.id,
-            NOTHING=verdict(discount.id, "discount", False, "nothing_eligible", "no line matches applies_to"),
+            NOTHING=verdict(discount.id, "discount", False, "nothing_eligible", "no line it applies to"),
             FALSE=verdict(discount.id, "discount", False, "condition_false", "condition is false"),
         )
         body += writer.at(code, ("discounts", index), f"discount {discount.id}")
@@ -244,6 +244,8 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
                     if _base_sum > 0:
                         _wanted = POINTS
                         _n = CAPPED
+                        if 0 < _n < _wanted:
+                            return None  # an award the cap cuts in part: the engine's way
                         if _n > 0:
                             _awards.append((RULE, _n, _base, 2))
                             _earned += _n
@@ -463,7 +465,7 @@ def python_source(plan: Plan) -> str:
     """The whole step's generated function as Python text (`loyalty compile --whole`): each rule's
     block under a comment with its place in the program file, its constants listed; or, for a
     program the whole step does not cover, a comment saying why."""
-    from rules_engine.engine.generated import _shown
+    from rules_engine.engine.generated import shown
     from rules_engine.engine.whole.covers import unsupported
 
     why = unsupported(plan)
@@ -472,10 +474,10 @@ def python_source(plan: Plan) -> str:
     module, namespace = generate(plan)
     text = _LABEL.sub(lambda m: f"{m.group(1)}# {m.group(2)}", py.unparse(module))
     names = sorted((name for name in namespace if name.startswith("_k")), key=lambda n: int(n[2:]))
-    constants = "\n".join(f"#   {name} = {_shown(namespace[name])}" for name in names)
+    constants = "\n".join(f"#   {name} = {shown(namespace[name])}" for name in names)
     return (
         f"# The whole step's pricing and earning of {plan.program.program} v{plan.program.version}"
-        f" ({namespace['__file__']}), on ints, run without builtins (experimental: engine/whole/).\n"
+        f" ({namespace['__file__']}), on ints, without builtins (engine/whole/, run by `Stream.step`).\n"
         "# Its constant trace entries (a tuple in `_trace` is an entry the result words when read):\n"
         f"{constants}\n\n{text}\n"
         "\n# After it, step.py runs the mechanics on the state's ints (badges, the challenges, the quest,\n"

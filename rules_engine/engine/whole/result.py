@@ -20,25 +20,26 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine.code_writer import whole
-from rules_engine.engine.mechanics.challenges import _added_words, _capped_words, _hint_words, _reached_words
-from rules_engine.engine.mechanics.tiers import _progress
+from rules_engine.engine.mechanics.challenges import added_words, capped_words, hint_words, reached_words
+from rules_engine.engine.mechanics.tiers import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
-from rules_engine.engine.outcome import BadgeAwarded, Totals
+from rules_engine.engine.outcome import BadgeAwarded, TierChange, Totals
 from rules_engine.engine.result import (
-    Later,
+    Award,
+    Discount,
     Result,
     RuleTraces,
-    StreamResult,
     award_of,
     discount_of,
-    later_changes,
-    settled,
+    later_result,
 )
+from rules_engine.engine.step import StateMovedOnError
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
 from rules_engine.engine.whole.generate import Excluded, _split
 from rules_engine.state.compact import (
     LOT_AVAILABLE,
+    LOT_EARNED,
     LOT_EVENT,
     LOT_EXPIRES,
     LOT_POINTS,
@@ -47,6 +48,7 @@ from rules_engine.state.compact import (
     moment,
     money_of,
 )
+from rules_engine.state.customer import CustomerState
 
 if TYPE_CHECKING:
     from rules_engine.engine.whole.state import WholeState
@@ -113,9 +115,11 @@ class WholeResult:
         "gone",
         "lines",
         "made",
+        "moves",
         "quantities",
         "state",
         "step",
+        "working",
     )
 
     def __init__(
@@ -144,6 +148,8 @@ class WholeResult:
         self.gone = gone
         self.quantities = quantities
         self._result: Result | None = None
+        self.working: Any = None  # the `Working` that holds `state`, and its `moves` after the step
+        self.moves = 0
         self._shares: list[LaterShares | None] | None = None
         self.after = (state.tier, state.sums[1] if state.sums is not None else 0)  # the tier progress's
         pending = step.pending
@@ -204,70 +210,89 @@ class WholeResult:
             weights = [w + p for w, p in zip(weights, parts, strict=True)]
         return weights
 
-    # -- the engine's Result --------------------------------------------------------------------------
+    # -- the engine's Result, each field made when read ----------------------------------------------
     def result(self) -> Result:
+        """The engine's `Result` of this step: a `LaterResult` (engine/result.py) whose fields are
+        made by the `make_*` methods below when first read, once."""
         made = self._result
         if made is None:
-            made = self._result = self._build()
+            program = self.step.engine.program
+            event = self.event
+            made = self._result = later_result(
+                program.program, program.version, event.id, event.customer, self
+            )
         return made
 
-    def _build(self) -> Result:
-        step = self.step
-        engine = step.engine
-        program = engine.program
-        event = self.event
-        decimals = step.decimals
-        cuts, trace = self.made[3], self.made[6]
-        lines = self.lines
+    def points_given(self) -> Decimal:
+        """The points of the awards (`totals.points`), from the ints."""
+        return whole(self.points)
+
+    def ledger_points(self) -> list[tuple[str, Decimal]]:
+        """The ledger's (kind, points), in order, without its entries: expiry's, then the awards'."""
+        made = [("expire", -Decimal(lot[LOT_POINTS])) for lot in self.gone]
+        return [*made, *[("earn", whole(award[1])) for award in self.awards]]
+
+    def make_awards(self) -> tuple[Award, ...]:
         available_at = self.available_at
-        awards = tuple(
+        return tuple(
             award_of(rule, whole(points), self.later_shares(i), available_at)
             for i, (rule, points, _, _) in enumerate(self.awards)
         )
-        discounts = tuple(
+
+    def make_discounts(self) -> tuple[Discount, ...]:
+        decimals = self.step.decimals
+        lines = self.lines
+        return tuple(
             discount_of(
                 rule,
                 _money(sum(cut), decimals),
                 tuple([(i, lines[i][0], _money(c, decimals)) for i, c in enumerate(cut) if c]),
             )
-            for rule, cut in cuts
+            for rule, cut in self.made[3]
         )
-        tier_changes: tuple[Any, ...] = ()
-        verdicts = [self._verdict(entry) for entry in trace]
+
+    def make_totals(self) -> Totals:
+        result = self.result()
+        return self._totals(result.awards, result.discounts)
+
+    def make_state(self) -> CustomerState:
+        """The state after the step (`WholeState.public()`): read before the working state moves
+        on (engine/step.py `StateMovedOnError`)."""
+        working = self.working
+        if working is not None and working.moves != self.moves:
+            raise StateMovedOnError(
+                "result.state of a step read after its working state moved on (a later step, a load "
+                "or a change): read it before the next step, or keep working.public() (engine/step.py)"
+            )
+        return self.state.public()
+
+    def make_ledger(self) -> tuple[Any, ...]:
+        return self._ledger(self.result().awards)
+
+    def make_trace(self) -> RuleTraces:
+        verdicts = [self._verdict(entry) for entry in self.made[6]]
         if self.changed is not None:
-            tiers = program.tiers
-            assert tiers is not None
-            old, level, metric = self.changed
-            change = reaching(tiers, _money(metric, decimals), level, old)
-            tier_changes = (change,)
+            change = self.result().tier_changes[0]
+            level = self.changed[1]
             verdicts.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
-        result = settled(
-            program.program,
-            program.version,
-            event.id,
-            event.customer,
-            awards,
-            discounts,
-            Later(self._totals, awards, discounts),  # type: ignore[arg-type]
-            Later(self.state.public),  # type: ignore[arg-type]
-            Later(self._ledger, awards),  # type: ignore[arg-type]
-            RuleTraces(verdicts),
-            Later(self._progress),  # type: ignore[arg-type]
-            None,
-            (),
-            (),
-            tuple([BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given]),
-            tier_changes,
-            (),
-            (),
-            (),
-            (),
-            None,
-            StreamResult,
-        )
-        if self.ended or self.gone:
-            later_changes(result, Later(self._changes))
-        return result
+        return RuleTraces(verdicts)
+
+    def make_tier_progress(self) -> Any:
+        return self._progress()
+
+    def make_badges(self) -> tuple[BadgeAwarded, ...]:
+        return tuple([BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given])
+
+    def make_tier_changes(self) -> tuple[TierChange, ...]:
+        if self.changed is None:
+            return ()
+        tiers = self.step.engine.program.tiers
+        assert tiers is not None
+        old, level, metric = self.changed
+        return (reaching(tiers, _money(metric, self.step.decimals), level, old),)
+
+    def make_points_changes(self) -> tuple[Any, ...]:
+        return self._changes() if self.ended or self.gone else ()
 
     def _totals(self, awards: tuple[Any, ...], discounts: tuple[Any, ...]) -> Totals:
         """The event's totals (`settle.totals`): the sums of ints made decimals once, with the
@@ -297,7 +322,7 @@ class WholeResult:
         tier, metric = self.after
         step = self.step
         plan = step.engine.plan
-        return _progress(tier, money_of(metric, step.decimals), plan.tier_window, step.following(tier))
+        return progress_of(tier, money_of(metric, step.decimals), plan.tier_window, step.following(tier))
 
     def _changes(self) -> tuple[Any, ...]:
         """What time passing did to the lots: those whose wait ended, those that expired."""
@@ -311,6 +336,7 @@ class WholeResult:
                 moment(lot[LOT_AVAILABLE], zone),
             )
             for lot in self.ended
+            if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]  # as `lifecycle.ripen` tells them
         ]
         changes += [
             (lot[LOT_EXPIRES], "expire", lot_id, p, at)
@@ -408,21 +434,19 @@ class WholeResult:
         words = f"this calendar week ({entry[4]})"
         total_d = Decimal(total)
         if code == 30:
-            return simple_verdict(
-                rule, "challenge", False, "capped", _capped_words(total_d, str(goal), words)
-            )
+            return simple_verdict(rule, "challenge", False, "capped", capped_words(total_d, str(goal), words))
         if code == 31:
             gives = [entry[5]] if entry[5] else []
-            reason = _reached_words(total_d, str(goal), words, gives)
+            reason = reached_words(total_d, str(goal), words, gives)
             points = entry[6]
             if points:
                 return verdict(
                     rule, "challenge", True, "fired", reason, amount=Decimal(points), unit="points"
                 )
             return verdict(rule, "challenge", True, "fired", reason)
-        reason = _added_words(total_d, str(goal), words, Decimal(entry[5]))
+        reason = added_words(total_d, str(goal), words, Decimal(entry[5]))
         return verdict(
-            rule, "challenge", False, "nothing_eligible", reason, hint=_hint_words(Decimal(goal - total))
+            rule, "challenge", False, "nothing_eligible", reason, hint=hint_words(Decimal(goal - total))
         )
 
     def _quest(self, entry: Any) -> Any:

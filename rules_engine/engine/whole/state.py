@@ -69,10 +69,13 @@ class WholeState:
         "ids",
         "last_event_at",
         "lots",
+        "made",
         "older",
         "pending",
         "purchases",
         "quests",
+        "reminded",
+        "reminded_until",
         "seen",
         "sums",
         "tier",
@@ -82,6 +85,8 @@ class WholeState:
 
     base: CustomerState
     changed: bool
+    made: CustomerState | None
+    """`public()`'s state, kept until the next step changes this one (which sets it None)."""
     decimals: int
     customer: str | None
     tier: str | None
@@ -102,6 +107,10 @@ class WholeState:
     quests: dict[str, list[Any]]  # id → [started_at, done, completed]
     purchases: Sequence[PastLine]
     older: OlderPurchases | None
+    reminded: list[str]
+    """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list)."""
+    reminded_until: Any
+    """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
 
     @classmethod
     def of(cls, state: CustomerState | None, decimals: int) -> WholeState:
@@ -110,6 +119,7 @@ class WholeState:
         base = _EMPTY if state is None else state
         made.base = base
         made.changed = False
+        made.made = None
         made.decimals = decimals
         made.customer = base.customer
         made.lots = deque(lot_tuple(lot) for lot in base.lots)
@@ -137,12 +147,16 @@ class WholeState:
         made.ids = deque(base.processed, maxlen=KEPT_IDS)
         made.seen = set(base.processed)
         made.last_event_at = base.last_event_at
+        made.reminded = base.reminded
+        made.reminded_until = 0
         return made
 
     def public(self) -> CustomerState:
-        """The `CustomerState` this stands for (made anew at each call after a change)."""
+        """The `CustomerState` this stands for (made at the first call after a change, then kept)."""
         if not self.changed:
             return self.base
+        if self.made is not None:
+            return self.made
         decimals = self.decimals
         purchases, older = self.purchases, self.older
         kept = getattr(purchases, "kept", None)
@@ -171,8 +185,12 @@ class WholeState:
                 for key, (s, d, c) in self.quests.items()
             },
             "processed": list(self.ids),
+            **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
+            "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
+            "entries": self.base.entries,  # engine's state, in the fields set
         }
-        return self.base.model_copy(update=update)
+        made = self.made = self.base.model_copy(update=update)
+        return made
 
 
 def _models(tuples: deque[Any], make: Any) -> list[Any]:

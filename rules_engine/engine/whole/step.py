@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import history
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.mechanics.tiers_working import _moved
+from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
 from rules_engine.engine.whole.result import WholeResult
@@ -51,8 +51,8 @@ class WholeStep:
         plan = engine.plan
         program = plan.program
         self.engine = engine
-        self.module, namespace = generate(plan)
-        exec(compile(self.module, namespace.pop("__file__"), "exec"), namespace)  # no builtins
+        module, namespace = generate(plan)  # the tree not kept: the code is what runs
+        exec(compile(module, namespace.pop("__file__"), "exec"), namespace)  # no builtins
         self.decide = namespace[ENTRY]
         self.zone = engine.zone
         exponent = plan.quantum.as_tuple().exponent
@@ -105,47 +105,59 @@ class WholeStep:
         """The level after `tier` and its threshold (None at the top)."""
         return self.next.get(tier)
 
-    def covers(self, event: Any, state: WholeState) -> bool:
-        """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
-        with points, of this state's customer, in order, not a redelivery, on a state with nothing
-        a purchase's mechanics would have to say besides what the step decides (no message waiting,
-        no reminder, no birthday on file, no points tendered)."""
+    def takes(self, event: Any) -> bool:
+        """What `covers` and `decision` ask of the event alone, asked before a caller makes the
+        state (engine/whole/path.py): a purchase with lines, no coupon, nothing paid with points,
+        of this program's currency, each line's price with the currency's decimals, a whole
+        quantity and no custom attributes."""
         if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
             return False
         currency = event.currency
         if currency is not None and currency != self.currency:
-            return False  # refused by the engine (RE411)
+            return False
+        quantum = self.quantum
+        for item in event.items:
+            if item.attributes or not item.price.same_quantum(quantum) or not item.qty.same_quantum(_ONE):
+                return False
+        return True
+
+    def covers(self, event: Any, state: WholeState, taken: bool = False) -> bool:
+        """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
+        with points, of this state's customer, in order, not a redelivery, on a state with nothing
+        a purchase's mechanics would have to say besides what the step decides (no message waiting,
+        no reminder, no birthday on file, no points tendered). `taken`: `takes(event)` holds (the
+        caller asked it), not asked again."""
+        if not taken and not self.takes(event):
+            return False
         base = state.base
         if state.customer is not None and state.customer != event.customer:
             return False
         if event.id in state.seen or state.pending is None:
             return False
-        if base.deferred or base.reminded or base.tendered or base.profile.birthday is not None:
+        if base.deferred or base.tendered or base.profile.birthday is not None:
             return False
         last = state.last_event_at
         return last is None or event.time >= last
 
-    def step(self, event: Any, state: WholeState) -> WholeResult | None:
+    def step(self, event: Any, state: WholeState, taken: bool = False) -> WholeResult | None:
         """Decide `event` on `state` and change `state` to the state after it; None (and `state` as
-        it was) for a purchase the step does not decide."""
-        decided = self.decision(event, state)
+        it was) for a purchase the step does not decide (`taken`: as `covers`)."""
+        decided = self.decision(event, state, taken)
         if decided is None:
             return None
         return self._settle(event, state, *decided)
 
-    def decision(self, event: Any, state: WholeState) -> tuple[Any, ...] | None:
+    def decision(self, event: Any, state: WholeState, taken: bool = False) -> tuple[Any, ...] | None:
         """The decision without the state update: the lines as ints, time passing looked at, the
-        generated pricing and earning run (on a copy of the counters); None when not decided."""
-        if not self.covers(event, state):
+        generated pricing and earning run (on a copy of the counters); None when not decided
+        (`taken`: as `covers`)."""
+        if not self.covers(event, state, taken):
             return None
         decimals = self.decimals
-        quantum = self.quantum
-        lines = []
-        for item in event.items:
-            price, qty = item.price, item.qty
-            if item.attributes or not price.same_quantum(quantum) or not qty.same_quantum(_ONE):
-                return None  # other decimals than the currency's, a quantity in part: the engine's way
-            lines.append((item.sku, item.category, int(price.scaleb(decimals)), int(qty), item))
+        lines = [  # each price with the currency's decimals, each quantity whole (`takes`)
+            (item.sku, item.category, int(item.price.scaleb(decimals)), int(item.qty), item)
+            for item in event.items
+        ]
         time = event.time
         now = seconds(time)
         local = time.astimezone(self.zone)
@@ -182,12 +194,10 @@ class WholeStep:
             expired += 1
         if expired and expired > len(lots) - count + len(ended):
             return None  # a pending lot expiring
-        if self.reminder is not None:
-            reach = seconds_after(now, time, self.reminder)
-            for index in range(expired, len(lots)):
-                if lots[index][LOT_EXPIRES] <= reach:
-                    return None  # the points-expiring reminder: the engine's way
-                break
+        if self.reminder is not None and not _reminded(
+            state, lots, expired, seconds_after(now, time, self.reminder)
+        ):
+            return None  # the points-expiring reminder has a lot to tell of: the engine's way
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
@@ -252,6 +262,7 @@ class WholeStep:
             return None  # a spend with more decimals than the currency's: the engine's way
         # nothing declines from here on: the state moves on
         state.changed = True
+        state.made = None
         # badges
         given: list[tuple[str, str]] = []
         holding = iter(held)
@@ -338,7 +349,7 @@ class WholeStep:
                 while activity and activity[0][ACT_AT] < horizon:
                     activity.popleft()  # no window needs them (the sums had left them already)
             if sums[0] != start:
-                left = _moved(activity, 0, sums[0], start, totals, decimals)
+                left = moved_sums(activity, 0, sums[0], start, totals, decimals)
                 if left is not None:
                     totals = left
         activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
@@ -354,6 +365,10 @@ class WholeStep:
         # lots: those that expired leave, the awards' join
         lots = state.lots
         gone = [lots.popleft() for _ in range(expired)]
+        if gone and state.reminded:  # the reminders of the lots that left go (`lifecycle.expire`)
+            ids = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in gone}
+            if not ids.isdisjoint(state.reminded):
+                state.reminded = [lot_id for lot_id in state.reminded if lot_id not in ids]
         if ended:
             state.pending = (state.pending or [])[len(ended) :]
         result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, quantities)
@@ -381,6 +396,28 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
+
+
+def _reminded(state: WholeState, lots: Any, first: int, reach: Any) -> bool:
+    """Whether the points-expiring reminder has nothing to tell of (`notifications._points_reminder`
+    sends nothing, records nothing): every lot with points from `first` on expiring by `reach` is
+    among `state.reminded` already. A reach checked is kept (`reminded_until`): the lots a step
+    adds expire after it, and those that leave take their reminders with them."""
+    if reach <= state.reminded_until:
+        return True
+    known: set[str] | None = None
+    for index in range(first, len(lots)):
+        lot = lots[index]
+        if lot[LOT_EXPIRES] > reach:
+            break
+        if lot[LOT_EXPIRES] <= state.reminded_until or not lot[LOT_POINTS] > 0:
+            continue
+        if known is None:
+            known = set(state.reminded)
+        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
+            return False
+    state.reminded_until = reach
+    return True
 
 
 class _Paid:
