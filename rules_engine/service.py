@@ -133,7 +133,7 @@ class Loyalty:
         self.now = now
         self._codes = engine.program.referral is not None
         self._fraud = engine.program.referral is not None and engine.program.referral.fraud is not None
-        self._stream = Stream(engine)
+        self._stream = Stream(engine, whole=store.steps_whole)
         self._budgeted = bool(engine.plan.budgeted)  # no budget: no keys to work out per event
 
     @classmethod

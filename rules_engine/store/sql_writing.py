@@ -90,6 +90,7 @@ class SqlWriting(Store):
     with its outcome, and making a working state from a state (`Working.of`: 0.1 ms after 15
     purchases, 10 ms after a year of 1,000) is paid again for every customer the cache holds
     without one."""
+    steps_whole = False  # the public state written at every event (base.py, `Store.steps_whole`)
     _batch: Batch | None = None
     """In a group (`group`): what its events staged, written behind at its commit (batch.py)."""
     _cache: Cache
