@@ -253,12 +253,12 @@ class Working:
     """The view of `activity` the cold state holds after a step moved it in place (compact.py
     `ActivityView`), made at the first such step and kept."""
     tier_update: Any
+    """What a step's tiers (mechanics/tiers_working.py) decided on this working state, applied by
+    the step once nothing can fall back (engine/step.py `_settled`); None between steps."""
     sums_due: Seconds
     """From when a step's run may read the running sums the cold state holds as a stand-in after a
     step's tiers moved them (a tier review, the downgrade reminder): made before such a run
     (engine/step.py `_sums_due`)."""
-    """What a step's tiers (mechanics/tiers_working.py) decided on this working state, applied by
-    the step once nothing can fall back (engine/step.py `_settled`); None between steps."""
     sums: SumsTuple | None
     last_event_at: Seconds | None
     last_zone: Zone

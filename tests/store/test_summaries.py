@@ -109,6 +109,7 @@ def test_strings_are_escaped_as_pydantic_escapes_them(
     assert summaries.write("c", again) == summary(again)
 
 
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")  # the odd values are the point
 def test_values_the_writer_does_not_expect_are_written_by_pydantic() -> None:
     """A progress whose values are not the types the writer writes (a Python caller's model
     built without validation): the summary is pydantic's all the same."""
