@@ -44,14 +44,14 @@ the working state was made from, and copied into `public()`'s state unchanged.
 
 What it costs (bench/README.md, "The working state"): making one is a pass over the state's lots,
 activity and ids; `load`ing the state an event left into the working state of the state before it
-pops and appends what moved (`_lots_of`). `public()` gives back the state it stands for when nothing
-changed since (`_state`), and otherwise builds only what changed: a lot's or an activity's tuple
-still carries the model it was made from, reused as it is. A step that changes a working state in
-place therefore (1) calls `changed()`, which drops `_state` (and the windows `load` moves), and (2)
-puts new tuples with no model (`None` in the last element) where it changes a lot or an activity;
-`public()` then makes their models, exactly from the tuple's values. The long lists are the
-previous public state's (`_made`) moved on by what changed at the deques' ends, the unchanged part
-not walked (state/public_parts.py): `public()` after a step costs what the step changed.
+pops and appends what moved (state/working_load.py). `public()` gives back the state it stands for
+when nothing changed since (`_state`), and otherwise builds only what changed: a lot's or an
+activity's tuple still carries the model it was made from, reused as it is. A step that changes a
+working state in place therefore (1) calls `changed()`, which drops `_state` (and the windows `load`
+moves), and (2) puts new tuples with no model (`None` in the last element) where it changes a lot or
+an activity; `public()` then makes their models, exactly from the tuple's values. The long lists are
+the previous public state's (`_made`) moved on by what changed at the deques' ends, the unchanged
+part not walked (state/public_parts.py): `public()` after a step costs what the step changed.
 
 Made when read. A stream whose event went through `process` hands the working state the result's
 state with `defer(state)`: the compact parts are made from it only when one is first read (the
@@ -70,15 +70,13 @@ Input: a `CustomerState` (or None: a new customer) and what the working state ne
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 from rules_engine.engine.trusted import replaced
 from rules_engine.state.compact import (
-    ACT_MODEL_OF,
     LOT_MODEL,
-    LOT_MODEL_OF,
     ActivityTuple,
     ActivityView,
     LazyLines,
@@ -88,30 +86,20 @@ from rules_engine.state.compact import (
     Units,
     Window,
     Zone,
-    activity_tuple,
     balance_of,
     exponent,
-    lot_tuple,
-    moved_by,
     read_lot,
     sums_model,
-    sums_tuple,
-    time_of,
-    units_of,
 )
 from rules_engine.state.customer import (
-    Activity,
     ActivitySums,
     CustomerState,
     Lot,
     parse_state,
 )
-from rules_engine.state.shared import window
+from rules_engine.state.working_load import KEPT_IDS as KEPT_IDS
+from rules_engine.state.working_load import load_others, load_parts, load_rest, viewed_by
 from rules_engine.state.working_public import adopt, built
-
-KEPT_IDS = 1000
-"""The ids of the latest events a state keeps: the engine's bound (`settle.PROCESSED_KEPT`, which a
-test holds equal to this)."""
 
 _DEFERRED = (
     "_sums",
@@ -154,12 +142,6 @@ _TIER_PARTS = ("activity", "sums", "tier", "tier_since", "tier_zone")
 (mechanics/tiers_working.py): the cold state reads the activity through `activity_view`."""
 _FROM_COLD_REST = tuple(name for name in _FROM_COLD if name not in _TIER_PARTS)
 """What `moved_on` leaves to be made from the cold state after such a step."""
-
-
-def _viewed_by(state: CustomerState, working: Working) -> bool:
-    """Whether `state`'s activity is `working`'s deque (`activity_view`: after a step's tiers)."""
-    activity: Any = state.activity
-    return type(activity) is ActivityView and activity.working is working
 
 
 class Held(Protocol):
@@ -311,7 +293,7 @@ class Working:
         if state is getattr(self, "_state", None):
             return  # it stands for it already (a duplicate event: the state came back unchanged)
         self._caught_up()
-        self._load(state)
+        load_parts(self, state)
         self.moves += 1
 
     def _caught_up(self) -> None:
@@ -392,7 +374,7 @@ class Working:
         self.due_at = 0  # the step works it out again
         self.moves += 1
         names: tuple[str, ...] = _FROM_COLD
-        if _viewed_by(cold, self):
+        if viewed_by(cold, self):
             names = _FROM_COLD_REST
             self._activity_from = None  # the deque moved in place: `load` takes it by the models
         behind = self._cold_names
@@ -421,9 +403,9 @@ class Working:
             assert activity is not None
             self._cold_behind = None
             self.activity = activity
-            self._load_rest(self.cold)
+            load_rest(self, self.cold)
         else:
-            self._load_others(self.cold)
+            load_others(self, self.cold)
 
     def _catch_up(self) -> None:
         """Load the state `defer` left to be made into the deques it stashed (the module docstring)."""
@@ -433,88 +415,8 @@ class Working:
         assert state is not None and stash is not None
         self._behind = self._stash = None
         self.lots, self.activity, self.ids, self.seen = stash
-        self._load(state)
+        load_parts(self, state)
         self._state = state
-
-    def _load(self, state: CustomerState) -> None:
-        self.cold = self._state = self._made = state
-        self._load_rest(state)
-        self.last_event_at, self.last_zone = time_of(state.last_event_at)
-        self.lots = self._lots_of(state.lots)
-        self._sums = None
-        self.pending_lots = None if state.pending_lots is None else list(state.pending_lots)
-        self.pending_tail = None
-        self.lots_view = None
-        self.due_at = 0
-        self._ids_of(state.processed)
-
-    def _load_rest(self, state: CustomerState) -> None:
-        """The compact parts besides the lots, the ids and the clock (`_FROM_COLD`)."""
-        self._load_others(state)
-        self.tier = state.tier
-        self.tier_since, self.tier_zone = time_of(state.tier_since)
-        activity = state.activity
-        if _viewed_by(state, self):
-            return  # the deque and its sums are this state's already (`moved_on`)
-        self.activity = self._activity_of(activity, self._decimals)
-        sums = state.activity_sums
-        self.sums = None if sums is None else sums_tuple(sums, self._decimals)
-
-    def _load_others(self, state: CustomerState) -> None:
-        """The compact parts besides the tier parts (`_FROM_COLD_REST`)."""
-        self.customer = state.customer
-        self.visits = state.visits
-        self.badges = list(state.badges)
-        self.badge_set = set(state.badges)
-        self.counters = {
-            rule: {key: units_of(points) for key, points in periods.items()}
-            for rule, periods in state.counters.items()
-        }
-
-    # What `load` takes over from the state the working state stood for before: an event's new state
-    # is that state with a few elements changed, its long lists (state/shared.py) windows on the same
-    # storage moved by the elements that left the head and those appended. When the new window is
-    # the one last loaded, moved so (`moved`), and nothing changed the deque since (`changed()`
-    # forgets the windows), only those elements are popped and made; otherwise the tuples of the
-    # models the new list shares with the deque are taken over by the models' identity (each tuple
-    # holds its model, so no id is reused while the old tuples live) and the others made.
-
-    def _lots_of(self, lots: Sequence[Lot]) -> deque[LotTuple]:
-        return self._deque_of("lots", lots, LOT_MODEL_OF, lot_tuple)
-
-    def _activity_of(self, activity: Sequence[Activity], decimals: int) -> deque[ActivityTuple]:
-        if type(activity) is ActivityView:  # a step's cold state: the models its deque holds
-            activity = list(activity)
-        return self._deque_of("activity", activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
-
-    def _deque_of(self, name: str, models: Sequence[Any], model_of: Any, make: Any) -> deque[Any]:
-        """The deque `name` (`lots`, `activity`) for the list `models`, as the comment above says."""
-        old: deque[Any] | None = getattr(self, name, None)
-        moved = moved_by(getattr(self, f"_{name}_from", None), models)
-        setattr(self, f"_{name}_from", window(models))
-        if old is not None and moved is not None:
-            for _ in range(moved[0]):
-                old.popleft()
-            old.extend(map(make, moved[1]))
-            return old
-        if old:
-            known = dict(zip(map(id, map(model_of, old)), old, strict=True))
-            return deque([known.get(id(model)) or make(model) for model in models])
-        return deque(map(make, models))
-
-    def _ids_of(self, processed: Sequence[str]) -> None:
-        moved = moved_by(getattr(self, "_ids_from", None), processed)
-        self._ids_from = window(processed)
-        if moved is not None:
-            ids, seen = self.ids, self.seen
-            for _ in range(moved[0]):
-                seen.discard(ids.popleft())
-            ids.extend(moved[1])
-            seen.update(moved[1])
-            if len(ids) == len(processed) and len(seen) == len(ids):  # the ids distinct, as the
-                return  # engine keeps them (a state written by hand may repeat one: made again)
-        self.ids = deque(processed, maxlen=max(KEPT_IDS, len(processed)))  # a longer one, written
-        self.seen = set(processed)  # by hand, stays whole: its next event cuts it (settle.kept)
 
     def lot_model(self, index: int) -> Lot:
         """The `Lot` of `lots[index]` for a step's run to read: the tuple's own, or made (and kept
@@ -635,7 +537,7 @@ class Working:
         other.activity = deque(self.activity)
         other.activity_view = None
         other.tier_update = None
-        if _viewed_by(self.cold, self):  # the copy's cold state reads its own deque
+        if viewed_by(self.cold, self):  # the copy's cold state reads its own deque
             other.activity_view = ActivityView(other)
             other.cold = replaced(self.cold, {"activity": other.activity_view})
         other.ids = deque(self.ids, maxlen=self.ids.maxlen)
