@@ -66,7 +66,8 @@ class Batch:
     the customer's latest event changed in place (its public state made when written)."""
     workings: dict[str, Working] = field(default_factory=dict)
     """The working state that stands for each customer's state in the group (staged or written),
-    for their next event's step; none once a public state is staged for them."""
+    for their next event's step; after a public state is staged for them, made to stand for it
+    (`Working.defer`: its compact parts made from it only if a step reads them)."""
     broken: str | None = None
     """Why the batch cannot be written: an event failed after its step changed a working state."""
     weights: dict[str, int] = field(default_factory=dict)
@@ -118,7 +119,8 @@ class Batch:
         working: Working | None = None,
     ) -> None:
         """Keep what one event changes, to be written with the batch; `working`: the customer's
-        working state, which stands for the state after a change without one."""
+        working state, which stands for the state after a change without one, and is made to stand
+        for the state of a change with one (sql_writing.py `_carried_on`)."""
         if change.state is None:
             assert working is not None, "a change without a state needs the transaction's working state"
             self.states[customer] = self.workings[customer] = working
@@ -126,7 +128,11 @@ class Batch:
             weight = 0 if base is None else base.weight  # what it shares with the state written
         else:
             self.states[customer] = change.state
-            self.workings.pop(customer, None)
+            if working is None:
+                self.workings.pop(customer, None)
+            else:  # it goes on standing for the customer's state, made when first read
+                working.defer(change.state)
+                self.workings[customer] = working
             weight = sum(len(getattr(change.state, part)) for part in PARTS)
         self.weight += weight - self.weights.get(customer, 0)
         self.weights[customer] = weight
