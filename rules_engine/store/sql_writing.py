@@ -247,7 +247,7 @@ class SqlWriting(Store):
                 raise
             if staged.change is not None:
                 carried = staged.carried
-                if staged.change.state is not None and carried is None:  # (`_carried_on`)
+                if staged.change.state is not None and carried is None and self.carries_working:
                     batch = self._batch
                     carried = batch.workings.get(customer)
                     base = batch.bases.get(customer)
@@ -267,7 +267,7 @@ class SqlWriting(Store):
             else:
                 written = self._write(customer, locked.change, locked.held, locked.carried)
                 carried = locked.carried
-                if locked.change.state is not None:
+                if locked.change.state is not None and self.carries_working:
                     carried = self._carried_on(customer, locked.held, carried, locked.change.state)
                 self._commit()
                 # Held once committed, not before; with the working state that stands for it.
