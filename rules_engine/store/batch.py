@@ -24,10 +24,11 @@ working state, `CustomerTransaction.working`) has the working state staged, not 
 is made (`Working.public()`) once per customer when the batch is written, not per event, and the
 working state goes on standing for the customer's state in the group (`workings`) and, once the
 group commits, in the cache (cache.py); an event that stages a public state of its own (decided by
-`Engine.process`) leaves it standing for that one (`Working.defer`). A step changes the working state in place, so an event that
-fails after its step (anything but the engine's refusal, which leaves it as it was: engine/stream.py)
-leaves the batch with a state it cannot take back: the batch is then `broken`, and writing it
-raises, so that the group rolls back (replay.py does its lines again, one transaction each).
+`Engine.process`) leaves it standing for that one (`Working.defer`). A step changes the working
+state in place, so an event that fails after its step (anything but the engine's refusal, which
+leaves it as it was: engine/stream.py) leaves the batch with a state it cannot take back: the batch
+is then `broken`, and writing it raises, so that the group rolls back (replay.py does its lines
+again, one transaction each).
 
 Everything read or locked here stays valid until the group ends: SQLite's group holds the
 database's write lock, PostgreSQL's holds the rows it locked (the customers', budgets', stock's).

@@ -83,13 +83,14 @@ class SqlWriting(Store):
     """With `?working=1` (`open_store(..., working=True)`): the service decides a customer's new
     events on their working state in place (base.py), held by the cache with the state it stands
     for (cache.py) and staged by a group (batch.py); its public state is made where it is written,
-    at each event's commit, or once per customer at a group's. Off by default: measured, it costs
-    more than it saves (bench/README.md, "A working state's public state in proportion to what
-    changed"): its public state after a step costs what the step changed (~460k instructions at
-    any history), but the step with it and the result's outcome cost more than `Engine.process`
-    with its outcome, and making a working state from a state (`Working.of`: 0.1 ms after 15
-    purchases, 10 ms after a year of 1,000) is paid again for every customer the cache holds
-    without one."""
+    at each event's commit, or once per customer at a group's; a change with a state of its own
+    leaves it standing for that state (`_carried_on`). Off by default: measured, it costs more
+    than it saves (bench/README.md, "SQL stores with working states: where they still cost
+    more"): its public state after a step costs what the step changed (~460k instructions at any
+    history), but the step with it and the result's outcome cost more than `Engine.process` with
+    its outcome (9-12 % more an event, the customer held), and making a working state from a state
+    (`Working.of`: 0.1 ms after 15 purchases, 10 ms after a year of 1,000) is paid for every
+    customer the cache holds without one (read from the database, or put)."""
     steps_whole = False  # the public state written at every event (base.py, `Store.steps_whole`)
     _batch: Batch | None = None
     """In a group (`group`): what its events staged, written behind at its commit (batch.py)."""
