@@ -88,7 +88,7 @@ class SqlWriting(Store):
     than it saves (bench/README.md, "SQL stores with working states: where they still cost
     more"): its public state after a step costs what the step changed (~460k instructions at any
     history), but the step with it and the result's outcome cost more than `Engine.process` with
-    its outcome (9-12 % more an event, the customer held), and making a working state from a state
+    its outcome (7-11 % more an event, the customer held), and making a working state from a state
     (`Working.of`: 0.1 ms after 15 purchases, 10 ms after a year of 1,000) is paid for every
     customer the cache holds without one (read from the database, or put)."""
     steps_whole = False  # the public state written at every event (base.py, `Store.steps_whole`)
