@@ -7,6 +7,7 @@ events through `Loyalty.handle` in process.
     .venv/bin/python bench/bench_service.py --json                # the results as one JSON document
     .venv/bin/python bench/bench_service.py --repeat 1            # each cell once (a third of the time)
     .venv/bin/python bench/bench_service.py --workers 1 --concurrency 1 16   # only those rows
+    .venv/bin/python bench/bench_service.py --working             # SQLite with working states (?working=1)
     make bench-service                                            # with a throwaway PostgreSQL server
 
 A bounded load: each cell sends a fixed number of coffee-club purchases (3-line baskets, dated
@@ -428,6 +429,9 @@ def main() -> int:
         "--concurrency", type=int, nargs="+", metavar="C", help="only these concurrencies (default: 1 16 64)"
     )
     parser.add_argument("--requests", type=int, default=0, help="purchases per run (400; --quick 80)")
+    parser.add_argument(
+        "--working", action="store_true", help="SQLite with working states (?working=1, docs/stores.md)"
+    )
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     if args.repeat:
@@ -447,7 +451,8 @@ def main() -> int:
         for name, url in stores:
 
             def database(tag: str, url: str = url) -> str:
-                return url or str(folder / f"{tag}-{uuid.uuid4().hex[:6]}.db")
+                path = folder / f"{tag}-{uuid.uuid4().hex[:6]}.db"
+                return url or (f"sqlite:///{path}?working=1" if args.working else str(path))
 
             baselines[name] = []
             for round_ in range(settings.repeat):

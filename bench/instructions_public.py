@@ -3,6 +3,7 @@
     .venv/bin/python bench/instructions_public.py                       # 15, 100 and 1,000 earlier purchases
     .venv/bin/python bench/instructions_public.py --histories 15 1000
     .venv/bin/python bench/instructions_public.py --store   # Loyalty.process on SQLite, ?working=0 / 1
+    .venv/bin/python bench/instructions_public.py --advance # the same, an advance before each purchase
 
 A store that carries working states (`?working=1`, store/sql_writing.py) writes the public state of
 every event, so what `public()` costs after a step is its cost per event (bench/README.md, "A working
@@ -17,7 +18,9 @@ history is built under cachegrind). `--store` counts instead what a service's ev
 with working states (`?working=1`), the customer's working state made by a first event before the
 counted ones: the per-event cost once a customer is held, without `Working.of` (the history's
 objects frozen out of the collector's walks, `gc.freeze`, or a full collection of them lands in one
-of the two runs only). A benchmark, not a test: it exits 0 whatever the numbers.
+of the two runs only). `--advance`: the same, each purchase after an `advance` of the customer to an
+hour before it (housekeeping, which writes a state of its own without a step). A benchmark, not a
+test: it exits 0 whatever the numbers.
 """
 
 from __future__ import annotations
@@ -88,26 +91,63 @@ def store_child(history: int, events: int, working: bool) -> None:
                 loyalty.process(purchase("c", history + n, "m"))
 
 
+def advance_child(history: int, cycles: int, working: bool) -> None:
+    """As `store_child`, but each of the `cycles` is an `advance` of the customer to an hour before
+    their next purchase (a nightly housekeeping pass: it writes a state of its own), then the
+    purchase."""
+    import datetime as dt
+    import gc
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(BENCH))
+    from bench_store import PROGRAM, purchase
+
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+
+    engine = Engine.from_file(PROGRAM)
+    state = None
+    for n in range(history):
+        state = engine.process(purchase("c", n, "h"), state).state
+    assert state is not None
+    gc.collect()
+    gc.freeze()  # as in `store_child`
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bench.db?synchronous=normal&working={int(working)}"
+        with open_store(url, engine.program.program) as store:
+            loyalty = Loyalty(engine, store, horizon=None)
+            loyalty.put("c", state)
+            loyalty.process(purchase("c", history, "m"))
+            for n in range(history + 1, history + 1 + cycles):
+                event = purchase("c", n, "m")
+                loyalty.advance("c", dt.datetime.fromisoformat(event["time"]) - dt.timedelta(hours=1))
+                loyalty.process(event)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--histories", type=int, nargs="+", default=[15, 100, 1000])
     parser.add_argument(
         "--store", action="store_true", help="Loyalty.process on SQLite, without and with working states"
     )
+    parser.add_argument("--advance", action="store_true", help="as --store, an advance before each purchase")
     parser.add_argument(
         "--child", nargs=4, metavar=("KIND", "HISTORY", "EVENTS", "FLAG"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.child:
         kind, history, events, flag = args.child
-        (store_child if kind == "store" else child)(int(history), int(events), flag == "1")
+        run = {"store": store_child, "advance": advance_child}.get(kind, child)
+        run(int(history), int(events), flag == "1")
         return
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: nothing counted")
         return
     script = str(Path(__file__).resolve())
-    if args.store:
-        store(script, args.histories)
+    if args.store or args.advance:
+        store(script, args.histories, "advance" if args.advance else "store")
         return
     print(f"# Stream.step and Working.public() after it, coffee-club 3-line purchases, {EVENTS} events")
     print(f"{'history':>8} {'step / event':>14} {'public() / event':>17}")
@@ -121,16 +161,17 @@ def main() -> None:
         print(f"{history:>8} {step / 1000:>13,.1f}k {public_cost / 1000:>16,.1f}k", flush=True)
 
 
-def store(script: str, histories: list[int]) -> None:
+def store(script: str, histories: list[int], kind: str = "store") -> None:
+    what = "an advance and a purchase" if kind == "advance" else "events"
     print(
-        f"# Loyalty.process on SQLite, coffee-club 3-line purchases, {STORE_EVENTS} events, the customer held"
+        f"# Loyalty.process on SQLite, coffee-club 3-line purchases, {STORE_EVENTS} {what}, the customer held"
     )
     print(f"{'history':>8} {'?working=0':>12} {'?working=1':>12} {'ratio':>7}")
     for history in histories:
         per = []
         for working in ("0", "1"):
             counts = [
-                cachegrind(script, ["store", str(history), str(events), working], f"store, history {history}")
+                cachegrind(script, [kind, str(history), str(events), working], f"{kind}, history {history}")
                 for events in (0, STORE_EVENTS)
             ]
             per.append((counts[1] - counts[0]) / STORE_EVENTS)

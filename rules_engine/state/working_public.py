@@ -61,35 +61,43 @@ _ADOPTED = ("lots", "activity", "processed", "purchases")
 
 
 def adopt(working: Working, state: CustomerState) -> None:
-    """Stand for `state`: the public state this working state last gave, its long lists put on
-    storages of their own (a SQL store's held state, store/lists.py `owned`), the same elements.
-    `working.public()` then gives it, and after the next step moves its windows on, which the store
-    compares by their bounds, not element by element (state/public_parts.py). Anything else
-    (told by the lists' ends and the clock) is ignored."""
+    """Stand for `state`: the public state this working state last gave, or a copy of it with its
+    long lists put on storages of their own (a SQL store's held state, store/lists.py `owned`), the
+    same elements. `working.public()` then gives it, and after the next step moves its windows on,
+    which the store compares by their bounds, not element by element (state/public_parts.py); and a
+    state loaded next that is `state`'s lists moved on (an `advance` written with a state of its own:
+    sql_writing.py `_carried_on`) is loaded by what moved, not by every lot. Anything else (told by
+    the lists' ends and the clock) is ignored."""
     current = working._state
-    if current is None or current is state or state.last_event_at != current.last_event_at:
+    if current is None or state.last_event_at != current.last_event_at:
         return
-    for name in _ADOPTED:
-        mine, theirs = getattr(current, name), getattr(state, name)
-        if len(mine) != len(theirs) or (mine and (mine[0] is not theirs[0] or mine[-1] is not theirs[-1])):
-            return
-    if working._behind is current:
-        working._behind = state
-    cold = working.cold
-    if cold is current:
-        working.cold = state
-    elif cold.purchases is not state.purchases:  # a step's lines (`Bought`): the held ones now
-        working.cold = replaced(
-            cold, {"purchases": state.purchases, "older_purchases": state.older_purchases}
-        )
-    for name, part in (
-        ("_lots_from", "lots"),
-        ("_activity_from", "activity"),
-        ("_ids_from", "processed"),
-    ):
-        if getattr(working, name) is not None:  # what `load` moves on from
-            setattr(working, name, window(getattr(state, part)))
-    working._state = working._made = state
+    if current is not state:
+        for name in _ADOPTED:
+            mine, theirs = getattr(current, name), getattr(state, name)
+            if len(mine) != len(theirs) or (
+                mine and (mine[0] is not theirs[0] or mine[-1] is not theirs[-1])
+            ):
+                return
+        if working._behind is current:
+            working._behind = state
+        cold = working.cold  # (a deferred state is loaded here: `Working.defer`)
+        if cold is current:
+            working.cold = state
+        elif cold.purchases is not state.purchases:  # a step's lines (`Bought`): the held ones now
+            working.cold = replaced(
+                cold, {"purchases": state.purchases, "older_purchases": state.older_purchases}
+            )
+        working._state = working._made = state
+    if working._behind is not None:  # deferred: the stashed deques stand for the windows they had
+        return
+    # What `load` moves on from: the lots' deque, the ids' ring and the activity's deque stand for
+    # `state`'s lists element by element, also after a step, which forgot the windows (`moved_on`);
+    # but the activity's deque is left to the cold state after some steps (`_FROM_COLD`: `public()`
+    # took the activity from it), and is then taken by the models, as before.
+    working._lots_from = window(state.lots)
+    working._ids_from = window(state.processed)
+    if "activity" not in working._cold_names:
+        working._activity_from = window(state.activity)
 
 
 def built(working: Working, fresh: bool, whole: bool) -> CustomerState:

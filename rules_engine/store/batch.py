@@ -23,10 +23,12 @@ is written out rarely (one `executemany` per table for many events).
 working state, `CustomerTransaction.working`) has the working state staged, not a public state: it
 is made (`Working.public()`) once per customer when the batch is written, not per event, and the
 working state goes on standing for the customer's state in the group (`workings`) and, once the
-group commits, in the cache (cache.py). A step changes the working state in place, so an event that
-fails after its step (anything but the engine's refusal, which leaves it as it was: engine/stream.py)
-leaves the batch with a state it cannot take back: the batch is then `broken`, and writing it
-raises, so that the group rolls back (replay.py does its lines again, one transaction each).
+group commits, in the cache (cache.py); an event that stages a public state of its own (decided by
+`Engine.process`) leaves it standing for that one (`Working.defer`). A step changes the working
+state in place, so an event that fails after its step (anything but the engine's refusal, which
+leaves it as it was: engine/stream.py) leaves the batch with a state it cannot take back: the batch
+is then `broken`, and writing it raises, so that the group rolls back (replay.py does its lines
+again, one transaction each).
 
 Everything read or locked here stays valid until the group ends: SQLite's group holds the
 database's write lock, PostgreSQL's holds the rows it locked (the customers', budgets', stock's).
@@ -66,7 +68,8 @@ class Batch:
     the customer's latest event changed in place (its public state made when written)."""
     workings: dict[str, Working] = field(default_factory=dict)
     """The working state that stands for each customer's state in the group (staged or written),
-    for their next event's step; none once a public state is staged for them."""
+    for their next event's step; after a public state is staged for them, made to stand for it
+    (`Working.defer`: its compact parts made from it only if a step reads them)."""
     broken: str | None = None
     """Why the batch cannot be written: an event failed after its step changed a working state."""
     weights: dict[str, int] = field(default_factory=dict)
@@ -118,7 +121,8 @@ class Batch:
         working: Working | None = None,
     ) -> None:
         """Keep what one event changes, to be written with the batch; `working`: the customer's
-        working state, which stands for the state after a change without one."""
+        working state, which stands for the state after a change without one, and is made to stand
+        for the state of a change with one (sql_writing.py `_carried_on`)."""
         if change.state is None:
             assert working is not None, "a change without a state needs the transaction's working state"
             self.states[customer] = self.workings[customer] = working
@@ -126,7 +130,11 @@ class Batch:
             weight = 0 if base is None else base.weight  # what it shares with the state written
         else:
             self.states[customer] = change.state
-            self.workings.pop(customer, None)
+            if working is None:
+                self.workings.pop(customer, None)
+            else:  # it goes on standing for the customer's state, made when first read
+                working.defer(change.state)
+                self.workings[customer] = working
             weight = sum(len(getattr(change.state, part)) for part in PARTS)
         self.weight += weight - self.weights.get(customer, 0)
         self.weights[customer] = weight

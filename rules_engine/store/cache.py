@@ -33,7 +33,10 @@ customer held, most customers being small early in the year). And a working stat
 go of is freed at once (`let_go`), not left to the cyclic collector. Put with the state it stands
 for, it adopts that state (`Working.adopt`): the held state's long lists are on storages of their
 own (lists.py `owned`), and the next event's public state must move those windows on for the store
-to write the rows that changed by the windows' bounds, not copy and compare the lists again.
+to write the rows that changed by the windows' bounds, not copy and compare the lists again. A
+change that writes a state of its own (an `advance`, a `put`, an event decided by `Engine.process`)
+does not let go of the customer's working state: it is made to stand for that state
+(sql_writing.py `_carried_on`), loaded by what moved since the state it adopted.
 """
 
 from __future__ import annotations

@@ -83,13 +83,14 @@ class SqlWriting(Store):
     """With `?working=1` (`open_store(..., working=True)`): the service decides a customer's new
     events on their working state in place (base.py), held by the cache with the state it stands
     for (cache.py) and staged by a group (batch.py); its public state is made where it is written,
-    at each event's commit, or once per customer at a group's. Off by default: measured, it costs
-    more than it saves (bench/README.md, "A working state's public state in proportion to what
-    changed"): its public state after a step costs what the step changed (~460k instructions at
-    any history), but the step with it and the result's outcome cost more than `Engine.process`
-    with its outcome, and making a working state from a state (`Working.of`: 0.1 ms after 15
-    purchases, 10 ms after a year of 1,000) is paid again for every customer the cache holds
-    without one."""
+    at each event's commit, or once per customer at a group's; a change with a state of its own
+    leaves it standing for that state (`_carried_on`). Off by default: measured, it costs more
+    than it saves (bench/README.md, "SQL stores with working states: where they still cost
+    more"): its public state after a step costs what the step changed (~460k instructions at any
+    history), but the step with it and the result's outcome cost more than `Engine.process` with
+    its outcome (7-11 % more an event, the customer held), and making a working state from a state
+    (`Working.of`: 0.1 ms after 15 purchases, 10 ms after a year of 1,000) is paid for every
+    customer the cache holds without one (read from the database, or put)."""
     steps_whole = False  # the public state written at every event (base.py, `Store.steps_whole`)
     _batch: Batch | None = None
     """In a group (`group`): what its events staged, written behind at its commit (batch.py)."""
@@ -246,7 +247,14 @@ class SqlWriting(Store):
                 staged.failed()
                 raise
             if staged.change is not None:
-                self._batch.stage(customer, staged.change, staged.claims, staged.carried)
+                carried = staged.carried
+                if staged.change.state is not None and carried is None and self.carries_working:
+                    batch = self._batch
+                    carried = batch.workings.get(customer)
+                    base = batch.bases.get(customer)
+                    if carried is None and customer not in batch.states and base is not None:
+                        carried = self._cache.take(customer, base.revision)
+                self._batch.stage(customer, staged.change, staged.claims, carried)
                 if self._batch.full:
                     self.early_writes += 1
                     self._flush(let_go=True)
@@ -259,14 +267,32 @@ class SqlWriting(Store):
                 self._rollback()
             else:
                 written = self._write(customer, locked.change, locked.held, locked.carried)
+                carried = locked.carried
+                if locked.change.state is not None and self.carries_working:
+                    carried = self._carried_on(customer, locked.held, carried, locked.change.state)
                 self._commit()
-                # Held once committed, not before; with the working state the step changed, which
-                # stands for it (a change with a state of its own leaves none: made again from it).
-                carried = locked.carried if locked.change.state is None else None
+                # Held once committed, not before; with the working state that stands for it.
                 self._cache.put(customer, written, carried)
         except BaseException:
             self._rollback()  # a working state handed out (`Locked.working`) is not given back
             raise
+
+    def _carried_on(
+        self, customer: str, base: Held | None, carried: Working | None, state: CustomerState
+    ) -> Working | None:
+        """The customer's working state, made to stand for `state`, the state of a change that has
+        one (an event decided by `Engine.process`: a purchase with coupons, an explained one; an
+        `advance`, a `put`, a desk's adjustment): the one the transaction handed out, or the one
+        the cache holds with `base`; None when there is neither (made from the state when needed).
+        Without it every such change cost the customer's next step a `Working.of`, a pass over
+        every lot (~10 ms after a year of 1,000 purchases: a nightly `advance` paid it for every
+        customer). `Working.defer`: the compact parts made when first read, from the deques it
+        has, by the windows moved or the models' identity, not from scratch."""
+        if carried is None and base is not None:
+            carried = self._cache.take(customer, base.revision)
+        if carried is not None:
+            carried.defer(state)
+        return carried
 
     def _seen(self, customer: str, batch: Batch) -> None:
         """Lock a customer the group has not seen yet, and take their state as the database holds

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.service import Loyalty
@@ -51,10 +52,12 @@ def send(
             acknowledged.add(event["id"])
 
 
+@pytest.mark.parametrize("working", [False, True])
 def test_kill_9_mid_stream_then_resending_the_unacknowledged_gives_exact_balances(
-    program_dir: Path, tmp_path: Path
+    program_dir: Path, tmp_path: Path, working: bool
 ) -> None:
-    db = str(tmp_path / "crash.db")
+    """`working`: the store carries working states (`?working=1`): the service steps in place."""
+    db = f"sqlite:///{tmp_path / 'crash.db'}?working=1" if working else str(tmp_path / "crash.db")
     token = add_key(db, ["events:write"])
     acknowledged: set[str] = set()
     stop = threading.Event()

@@ -1,5 +1,6 @@
-"""Every store test runs against each store: memory, SQLite and PostgreSQL (the last needs the
-server `make test` starts; see the `postgres_database` fixture in tests/conftest.py)."""
+"""Every store test runs against each store: memory, SQLite (with and without working states) and
+PostgreSQL (the last needs the server `make test` starts; see the `postgres_database` fixture in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from rules_engine.store import Store, open_store
 OpenStore = Callable[[], Store]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-working", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """`sqlite-working`: SQLite with working states (`?working=1`, store/sql_writing.py), whose
+    events the service decides in place: every store test holds both ways."""
     if request.param == "memory":
         return "memory:"
     if request.param == "sqlite":
         return str(tmp_path / "loyalty.db")
+    if request.param == "sqlite-working":
+        return f"sqlite:///{tmp_path / 'loyalty.db'}?working=1"
     url: str = request.getfixturevalue("postgres_database")  # skipped without a server, see tests/postgres.py
     return url
 

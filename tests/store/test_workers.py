@@ -35,10 +35,14 @@ LAUNCH = """  - id: launch
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "sqlite-working", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """`sqlite-working`: with working states (`?working=1`): a worker killed holding them loses
+    nothing either."""
     if request.param == "sqlite":
         return str(tmp_path / "loyalty.db")
+    if request.param == "sqlite-working":
+        return f"sqlite:///{tmp_path / 'loyalty.db'}?working=1"
     url: str = request.getfixturevalue("postgres_database")
     return url
 
