@@ -173,8 +173,11 @@ def decide_together(
                         answers.append(error)
                     except Exception as error:  # this event's own: refused, or unexpected (500)
                         answers.append(error)
-    except Exception:
-        if not borrowed:
+    except Exception as error:
+        if not borrowed:  # refused, every one of them, as `decide` refuses an event alone
+            if isinstance(error, RulesEngineError):
+                for ready in readies:
+                    service.metrics.event(program, ready.kind, "refused")
             raise
         log.warning(
             "a group of %d events was rolled back: each is decided again", len(readies), exc_info=True
