@@ -13,9 +13,12 @@ from the scope's headers as FastAPI's `HTTPBearer` reads it), the key and its sc
 (`auth.check`), the body (`routes.read_body`, straight from `receive`), then the event read from
 it and decided through `events.handle_text` and `events.event_answer` on a thread
 (`Runtime.threads`, threads.py), as FastAPI runs a sync route on its thread pool; the answer is
-sent with the headers Starlette's `Response` would give it. No request object is built on the
-way (Starlette's `Request`, its headers, its state): only an error, the rare case, builds one for
-its problem (`problems.refused`); an unexpected one goes up to `Observe`, as from a route.
+sent with the headers Starlette's `Response` would give it. With SQLite the event goes to the
+lane instead (`Runtime.lane`, threads.py `Lane`): one thread, and the events waiting together
+stored in one transaction (`decide_group`), each answered as it would be alone. No request object
+is built on the way (Starlette's `Request`, its headers, its state): only an error, the rare case,
+builds one for its problem (`problems.refused`); an unexpected one goes up to `Observe`, as from
+a route.
 
 Only the plain forms are taken: no query string, or exactly `trace=true` / `trace=false`, with
 no root path. Anything else (`?trace=1`, `?trace=maybe`, a query parameter the route does not
