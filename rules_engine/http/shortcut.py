@@ -146,8 +146,12 @@ def decide_group(runtime: Runtime, program: str, asked: Sequence[Asked], reply: 
         except Exception as error:  # refused before the store: answered as `_decide` answers it
             reply(index, error)
     together = None
-    if len(readies) > 1 and runtime.stores.groups:
+    grouped = runtime.stores.groups
+    if len(readies) > 1 and grouped:
         together = events.decide_together(runtime, program, [ready for _, ready in readies])
+    if grouped and readies:  # the events a transaction stored, or tried to (refused ones too)
+        for size in [len(readies)] if together is not None else [1] * len(readies):
+            runtime.metrics.group(program, size)
     for place, (index, ready) in enumerate(readies):
         try:
             handled = events.decide(runtime, program, ready) if together is None else together[place]

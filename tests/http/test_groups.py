@@ -54,6 +54,16 @@ def _applied(server: Server) -> float:
     return 0.0
 
 
+def _groups(server: Server) -> tuple[float, float]:
+    """`loyalty_event_group_size`'s count (transactions) and sum (events) for coffee-club."""
+    found = {}
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        for part in ("count", "sum"):
+            if line.startswith(f'loyalty_event_group_size_{part}{{program="coffee-club"}}'):
+                found[part] = float(line.rsplit(" ", 1)[1])
+    return found.get("count", 0.0), found.get("sum", 0.0)
+
+
 @contextmanager
 def _held(monkeypatch: pytest.MonkeyPatch, hold: str) -> Iterator[tuple[threading.Event, Callable[[], None]]]:
     """The lane held on the event whose id is `hold` (set: it is held) until the caller calls what
@@ -116,6 +126,10 @@ def test_concurrent_customers_are_answered_as_events_stored_one_by_one(
         assert _applied(grouped) == _applied(alone) == 120
         assert lane.calls == 120
         assert lane.groups < lane.calls  # twelve clients at once: some events waited together
+        transactions, stored = _groups(grouped)
+        assert stored == 120
+        assert transactions < 120  # the metric says so too
+        assert _groups(alone) == (0, 0)  # FastAPI's route: a transaction each, not in the histogram
 
 
 def test_in_one_group_a_refused_event_changes_nothing_and_stops_no_other(
@@ -157,6 +171,7 @@ def test_in_one_group_a_refused_event_changes_nothing_and_stops_no_other(
             "RE440",
         ]
         assert _applied(server) == 3  # hold, anna, bob
+        assert _groups(server) == (2, 6)  # the held event alone; five read in one transaction
         with server.client(token) as client:
             assert client.get("/v1/programs/coffee-club/customers/anna").json()["balance"] == first["balance"]
             assert (
