@@ -9,6 +9,7 @@ up by a slow event."""
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.errors import Diagnostic, RulesEngineError, StoreError
 from rules_engine.http import Settings
 from rules_engine.http.routes import events
+from rules_engine.http.runtime import Runtime
+from rules_engine.http.shortcut import Asked, _decide, decide_group
 from rules_engine.http.threads import Lane
 from rules_engine.store.sqlite import SqliteStore
 from tests.http.conftest import Server, purchase, serving
@@ -231,3 +236,48 @@ def test_a_slow_event_does_not_hold_up_the_health_check(
             assert not slow.done()
             release()
             assert slow.result(30).status_code == 200
+
+
+# -- a group against its events one by one, drawn by hypothesis (no server: the functions) ---------
+
+_BODIES = st.one_of(
+    st.tuples(st.sampled_from(["ann", "ben"]), st.integers(0, 5), st.sampled_from(["320.00", "180.50"])).map(
+        lambda drawn: jsonio.dumps(purchase(drawn[1], drawn[0], price=drawn[2])).encode()
+    ),
+    st.sampled_from([b"", b"not json", b'{"id": "x", "type": "purchase"}', b'{"a": 1, "a": 2}']),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bodies=st.lists(_BODIES, min_size=2, max_size=10))
+def test_a_group_answers_and_stores_as_its_events_one_by_one(program_dir: Path, bodies: list[bytes]) -> None:
+    """Redeliveries, ids reused with another payload, events older than the customer's latest,
+    bodies that are no event, in any order: `decide_group` answers each (bytes, version, or the
+    error's codes) and leaves every state as `_decide` does event by event, in its own transaction."""
+    with tempfile.TemporaryDirectory(prefix="groups-") as folder:
+        grouped = Runtime.start(_settings(program_dir, f"{folder}/grouped.db"))
+        alone = Runtime.start(_settings(program_dir, f"{folder}/alone.db"))
+        try:
+            answers: dict[int, Any] = {}
+            decide_group(
+                grouped, "coffee-club", [Asked(body, {}, False) for body in bodies], answers.__setitem__
+            )
+            expected = []
+            for body in bodies:
+                try:
+                    expected.append(_decide(alone, "coffee-club", body, {}, False))
+                except RulesEngineError as error:
+                    expected.append(error)
+            assert [_seen(answers[index]) for index in range(len(bodies))] == [_seen(one) for one in expected]
+            for customer in ("ann", "ben"):
+                with grouped.stores.borrow("coffee-club") as one, alone.stores.borrow("coffee-club") as other:
+                    assert one.state(customer) == other.state(customer)
+        finally:
+            grouped.stores.close()
+            alone.stores.close()
+
+
+def _seen(answer: Any) -> Any:
+    if isinstance(answer, RulesEngineError):
+        return type(answer).__name__, [d.code for d in answer.diagnostics]
+    return answer
