@@ -23,7 +23,8 @@ of one request or event, without start-up. The fsync of each commit is the kerne
 
 cProfile sees one thread, so with `--profile` the threads are bypassed: FastAPI's
 `run_in_threadpool` runs the sync dependencies and routes inline on the event loop, and so does
-the events shortcut's hand-off (`Threads.run`), and the profile shows them. The CPU figures
+the events shortcut's hand-off (`Threads.run`, or with SQLite the lane's, `Lane.run`), and the
+profile shows them. The CPU figures
 printed are then those of that inline app, without the cost of handing work to a thread (measure
 without `--profile` for the figures that count). `--inline` does the same without the profiler:
 the figures with and without it differ by what the hand-off costs.
@@ -156,7 +157,7 @@ def inline_thread_pool() -> None:
     import fastapi.dependencies.utils
     import fastapi.routing
 
-    from rules_engine.http.threads import Threads
+    from rules_engine.http.threads import Lane, Threads
 
     async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
@@ -164,9 +165,19 @@ def inline_thread_pool() -> None:
     async def here(self: Threads, func: Any, *args: Any) -> Any:
         return func(*args)
 
+    async def alone(self: Lane[Any], key: str, argument: Any) -> Any:
+        """The lane's function on the loop, for a group of this one call (requests are sent one
+        at a time here: the lane would take each alone too)."""
+        answers: list[Any] = []
+        self.function(key, [argument], lambda index, value: answers.append(value))
+        if isinstance(answers[0], BaseException):
+            raise answers[0]
+        return answers[0]
+
     fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
     fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
     Threads.run = here  # type: ignore[method-assign]
+    Lane.run = alone  # type: ignore[method-assign]
 
 
 FIRST, LAST = 60, 260

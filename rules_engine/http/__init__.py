@@ -16,6 +16,9 @@ The modules, by what they hold:
   routes/      one router per resource: events, customers, programs, health
   server.py    running it under uvicorn: workers, signals, the logging configuration
   protocol.py  uvicorn's HTTP protocol with TCP_NODELAY on every connection
+  loop.py      the service's event loop: answers handed back without a wake-up each
+  shortcut.py  the events route without FastAPI's machinery; with SQLite, events stored in groups
+  threads.py   where events run: threads of our own, or one thread taking the events in groups
 """
 
 from __future__ import annotations

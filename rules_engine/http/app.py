@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
 from typing import Any
@@ -37,7 +38,8 @@ from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, CodesReq
 from rules_engine.http.observe import Observe
 from rules_engine.http.routes import coupons, customers, events, health, programs
 from rules_engine.http.runtime import Runtime, Settings
-from rules_engine.http.shortcut import Shortcut, takes
+from rules_engine.http.shortcut import GROUP, Shortcut, decide_group, takes
+from rules_engine.http.threads import Lane
 from rules_engine.state.customer import CustomerState
 
 _DESCRIPTION = """\
@@ -159,6 +161,8 @@ def create_app(settings: Settings) -> FastAPI:
             service.ready = False
             restore()
             service.threads.shutdown(wait=False)  # in flight: finished by now
+            if service.lane is not None:
+                service.lane.shutdown(wait=False)
             service.stores.close()
 
     app = Service(
@@ -174,6 +178,15 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (events.router, customers.router, coupons.router, programs.router, health.router):
         app.include_router(router)
     if settings.shortcut:
+        if service.stores.serial:  # one event thread, groups committed together (threads.py `Lane`)
+            stores = service.stores
+            service.lane = Lane(
+                "loyalty-events",
+                partial(decide_group, service),
+                most=GROUP,
+                wait=stores.wait,
+                late=stores.late,
+            )
         app.add_middleware(Shortcut, runtime=service)  # inside Observe: added first
         app.front = Observe(Shortcut(_unreachable_app, service), service)
     app.add_middleware(Observe, runtime=service)

@@ -5,7 +5,10 @@
   template (`/v1/programs/{program}/events`, never the customer's id, so the series stay few);
 - `loyalty_events_total{program, type, result}`: events by type and what became of them:
   `applied`, `duplicate` (a redelivery) or `refused` (with a code);
-- `loyalty_program_reloads_total{program, result}`: uploads and reloads, `replaced` or `refused`.
+- `loyalty_program_reloads_total{program, result}`: uploads and reloads, `replaced` or `refused`;
+- `loyalty_event_group_size{program}` (a histogram; SQLite only): the events route's events stored
+  in one transaction — those that waited together (shortcut.py `decide_group`), 1 for an event
+  alone; its sum over its count is the events a commit.
 
 Each app has a registry of its own (no global state: tests build many apps). With several worker
 processes (`loyalty serve --workers N`), prometheus-client's multiprocess mode adds the workers'
@@ -22,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_GROUPS = (1, 2, 4, 8, 16, 32)
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -53,6 +57,13 @@ class Metrics:
             ["program", "result"],
             registry=self.registry,
         )
+        self.groups = Histogram(
+            "loyalty_event_group_size",
+            "Events stored in one transaction by the events route (SQLite: those that waited together).",
+            ["program"],
+            buckets=_GROUPS,
+            registry=self.registry,
+        )
 
         # Each series' child, by its labels: `labels()` checks and converts the values and takes
         # a lock on every call (5.5 µs a request for the two request series, 2.3 with these).
@@ -72,6 +83,9 @@ class Metrics:
         if counter is None:
             counter = self._events[program, kind, result] = self.events.labels(program, kind, result)
         counter.inc()
+
+    def group(self, program: str, size: int) -> None:
+        self.groups.labels(program).observe(size)
 
     def reload(self, program: str, result: str) -> None:
         self.reloads.labels(program, result).inc()

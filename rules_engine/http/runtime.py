@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 
 from rules_engine.http.metrics import Metrics
 from rules_engine.http.running import Programs
 from rules_engine.http.stores import Stores
-from rules_engine.http.threads import Threads
+from rules_engine.http.threads import Lane, Threads
 from rules_engine.program.model import Program
 from rules_engine.service import DEFAULT_HORIZON
 from rules_engine.store.keys import ApiKey
@@ -114,6 +115,10 @@ class Runtime:
     69-72 against 117-138 µs of CPU per hop one at a time, 16-17 against 51-62 sixteen at a
     time), which was cheaper than anyio's worker threads under Starlette's `run_in_threadpool`.
     Its threads start as they are needed, and stop with the app."""
+    lane: Lane[Any] | None = None
+    """Where the events shortcut runs events instead, when the store takes one at a time
+    (`Stores.serial`): one thread, the events waiting together decided as a group (threads.py
+    `Lane`, shortcut.py `decide_group`); set by `create_app`."""
     ready: bool = False
     """True from start-up until shutdown begins: /readyz answers 503 outside it."""
 

@@ -13,9 +13,12 @@ from the scope's headers as FastAPI's `HTTPBearer` reads it), the key and its sc
 (`auth.check`), the body (`routes.read_body`, straight from `receive`), then the event read from
 it and decided through `events.handle_text` and `events.event_answer` on a thread
 (`Runtime.threads`, threads.py), as FastAPI runs a sync route on its thread pool; the answer is
-sent with the headers Starlette's `Response` would give it. No request object is built on the
-way (Starlette's `Request`, its headers, its state): only an error, the rare case, builds one for
-its problem (`problems.refused`); an unexpected one goes up to `Observe`, as from a route.
+sent with the headers Starlette's `Response` would give it. With SQLite the event goes to the
+lane instead (`Runtime.lane`, threads.py `Lane`): one thread, and the events waiting together
+stored in one transaction (`decide_group`), each answered as it would be alone. No request object
+is built on the way (Starlette's `Request`, its headers, its state): only an error, the rare case,
+builds one for its problem (`problems.refused`); an unexpected one goes up to `Observe`, as from
+a route.
 
 Only the plain forms are taken: no query string, or exactly `trace=true` / `trace=false`, with
 no root path. Anything else (`?trace=1`, `?trace=maybe`, a query parameter the route does not
@@ -29,6 +32,8 @@ compares every answer byte for byte.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -40,6 +45,8 @@ from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
 from rules_engine.http.routes import VERSION_HEADER, events, read_body
 from rules_engine.http.runtime import Runtime
+from rules_engine.http.threads import Reply
+from rules_engine.service import Handled
 
 _PATH = re.compile(r"/v1/programs/([^/]+)/events")
 """The route's path, as Starlette compiles `{program}` (`[^/]+`)."""
@@ -73,7 +80,11 @@ class Shortcut:
         try:
             await check(runtime, bearer_token(scope["headers"]), _SCOPES, program, state)
             event = await read_body(receive)
-            body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
+            lane = runtime.lane
+            if lane is None:
+                body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
+            else:  # one event thread, groups committed together (threads.py `Lane`)
+                body, version = await lane.run(program, Asked(event, state, trace))
         except RulesEngineError as error:
             response = await refused(Request(scope, receive, send), error)
             await response(scope, receive, send)
@@ -101,8 +112,54 @@ def _decide(
     """The FastAPI route's body (`events.post_event`), on a thread (the store blocks): the
     answer, and the version that decided it. The event is read from the body's text here
     (`events.handle_text`: the same event and errors as the route's `json_body`, for less)."""
-    handled = events.handle_text(runtime, program, event, state)
+    return _answer(events.handle_text(runtime, program, event, state), trace)
+
+
+def _answer(handled: Handled, trace: bool) -> tuple[bytes, int]:
     return events.event_answer(handled, trace=trace), handled.decided.version
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """An events request handed to the lane (`decide_group`): its body, its scope's `state`, `trace`."""
+
+    body: bytes
+    state: dict[str, Any]
+    trace: bool
+
+
+GROUP = 32
+"""The most events the lane decides in one transaction (`decide_group`)."""
+
+
+def decide_group(runtime: Runtime, program: str, asked: Sequence[Asked], reply: Reply) -> None:
+    """The lane's function (threads.py `Lane`): the events requests of one program that waited
+    together, each answered as `_decide` answers it alone — the same answers, errors, metrics
+    and log fields — but stored in one transaction (`events.decide_together`) when the store
+    commits groups (SQLite: `Stores.groups`). Each is acknowledged only once that transaction
+    committed, as an event alone is after its own. Read first, outside the store (a body refused
+    is answered at once); a group that rolls back is decided again one event at a time."""
+    readies: list[tuple[int, events.Ready]] = []
+    for index, one in enumerate(asked):
+        try:
+            readies.append((index, events.read_text(runtime, program, one.body, one.state)))
+        except Exception as error:  # refused before the store: answered as `_decide` answers it
+            reply(index, error)
+    together = None
+    grouped = runtime.stores.groups
+    if len(readies) > 1 and grouped:
+        together = events.decide_together(runtime, program, [ready for _, ready in readies])
+    if grouped and readies:  # the events a transaction stored, or tried to (refused ones too)
+        for size in [len(readies)] if together is not None else [1] * len(readies):
+            runtime.metrics.group(program, size)
+    for place, (index, ready) in enumerate(readies):
+        try:
+            handled = events.decide(runtime, program, ready) if together is None else together[place]
+            if isinstance(handled, Exception):
+                raise handled
+            reply(index, _answer(handled, asked[index].trace))
+        except Exception as error:
+            reply(index, error)
 
 
 def _route() -> APIRoute:

@@ -190,6 +190,26 @@ class Stores:
         if database is not None:
             self._gate = _Gate(database)
 
+    @property
+    def serial(self) -> bool:
+        """The store takes one event at a time in this worker: SQLite (its gate), or a pool of one
+        connection (the memory store). The events shortcut then decides on one thread (threads.py
+        `Lane`)."""
+        return self._gate is not None or self.size == 1
+
+    @property
+    def groups(self) -> bool:
+        """Several events waiting are stored in one transaction (`Store.group`: one commit, one disk
+        flush) rather than one each: SQLite, whose writers take the database in turn anyway.
+        (PostgreSQL's connections work in parallel under row locks, which a group would hold
+        across customers: a deadlock with another worker's group; the memory store has nothing to
+        commit.)"""
+        return self._gate is not None
+
+    def late(self) -> ServiceError:
+        """RE810 for a request that waited `wait` seconds for its turn (as for a connection)."""
+        return _busy(self.wait)
+
     def borrow(self, program: str) -> _Borrowed:
         """A connection to the program's store, for the length of the `with` block. (A class
         rather than a generator: a request borrows once, and `contextmanager`'s generator cost

@@ -18,6 +18,14 @@ benchmark".
 Workers start as they are needed, up to `size`, and stay: the store's pools bound how many events
 really run at once. `shutdown` lets the calls already queued finish, then the workers end; a call
 made after it fails at once.
+
+`Lane` is one thread rather than several, for a store that takes one event at a time anyway
+(SQLite: its gate, stores.py): it takes the calls in the order they came, and those already
+waiting when it is free, up to `most` of them with the same key (the program), go to its function
+together, which answers each as it can (`Reply`). The events shortcut decides such a group in one
+store transaction (shortcut.py `decide_group`): one commit, one disk flush for all. One thread
+also keeps the interpreter's lock out of a tug of war between several event threads, of which only
+one could use the store (bench/README.md, "One event thread").
 """
 
 from __future__ import annotations
@@ -27,12 +35,15 @@ import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from rules_engine.http.loop import ServiceLoop
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 _Call = tuple[
     asyncio.AbstractEventLoop, "asyncio.Future[Any]", contextvars.Context, Callable[..., Any], tuple[Any, ...]
@@ -90,11 +101,7 @@ class Threads:
                 how, value = _fail, error
             with lock:
                 self._idle += 1  # free before the caller hears: its next call need not start a worker
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the answer
-                if isinstance(loop, ServiceLoop):  # collected on its way, woken only if asleep (loop.py)
-                    loop.hand_back(how, future, value)
-                else:
-                    loop.call_soon_threadsafe(how, future, value)
+            _answer(loop, future, how, value)
             del loop, future, context, function, args, how, value  # nothing held while waiting
 
     def shutdown(self, *, wait: bool = True) -> None:
@@ -110,6 +117,21 @@ class Threads:
                     worker.join()
 
 
+def _answer(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    how: Callable[[asyncio.Future[Any], Any], None],
+    value: Any,
+) -> None:
+    """`how(future, value)` on the caller's loop: collected on the service's loop's way (woken
+    only if it sleeps: loop.py), by `call_soon_threadsafe` on any other."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the answer
+        if isinstance(loop, ServiceLoop):
+            loop.hand_back(how, future, value)
+        else:
+            loop.call_soon_threadsafe(how, future, value)
+
+
 def _succeed(future: asyncio.Future[Any], result: Any) -> None:
     if not future.cancelled():
         future.set_result(result)
@@ -118,3 +140,145 @@ def _succeed(future: asyncio.Future[Any], result: Any) -> None:
 def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.cancelled():
         future.set_exception(error)
+
+
+Reply = Callable[[int, Any], None]
+"""How a lane's function answers the `index`th call of its group: with a value, or with an
+exception (an instance of `BaseException`), which the caller's `await` raises."""
+
+
+@dataclass(slots=True)
+class _Queued:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    key: str
+    argument: Any
+    since: float
+
+
+_END = None
+"""What `Lane.shutdown` queues: the thread ends once it is taken."""
+
+
+class Lane(Generic[A]):
+    """One thread that takes calls in the order they came and hands those waiting together, with
+    the same key, to `function` as one group (module docstring).
+
+    Args:
+        name: the thread's name.
+        function: called on the lane's thread with a key and the arguments of a group's calls
+            (in the order they came), and `reply`: it answers each call once. A call it leaves
+            unanswered gets the exception it raised, or a `RuntimeError`.
+        most: the largest group.
+        wait: seconds a call may wait in the queue; a call found older when its turn comes is
+            answered `late()` instead of being run (as a store's pool answers a request that
+            waited too long for a connection).
+        late: the exception for such a call.
+        clock: where the waits are measured (a test moves its own).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[[str, Sequence[A], Reply], None],
+        *,
+        most: int,
+        wait: float,
+        late: Callable[[], BaseException],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.function = function
+        self.most = most
+        self.wait = wait
+        self.late = late
+        self.clock = clock
+        self._calls: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.groups = 0
+        """Groups handed to `function` so far (with `calls`: how many calls a group has on average)."""
+        self.calls = 0
+
+    async def run(self, key: str, argument: A) -> Any:
+        """The answer `function` gives this call (its exception raised here). Cancelled while it
+        waits or runs, the call is still made; its answer is dropped."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the event lane is shut down")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+                self._thread.start()
+            self._calls.put(_Queued(loop, future, key, argument, self.clock()))
+        return await future
+
+    def _work(self) -> None:
+        calls = self._calls
+        carried: _Queued | None = None
+        while True:
+            first = carried if carried is not None else calls.get()
+            carried = None
+            if first is None:
+                return
+            group = [first]
+            ending = False
+            while len(group) < self.most:
+                try:
+                    call = calls.get_nowait()
+                except queue.Empty:
+                    break
+                if call is None:
+                    ending = True
+                    break
+                if call.key != first.key:
+                    carried = call  # the next group's first
+                    break
+                group.append(call)
+            self._run(first.key, group)
+            del first, group
+            if ending:
+                return
+
+    def _run(self, key: str, group: list[_Queued]) -> None:
+        oldest = self.clock() - self.wait
+        taken = []
+        for call in group:
+            if call.since < oldest:
+                _answer(call.loop, call.future, _fail, self.late())
+            else:
+                taken.append(call)
+        if not taken:
+            return
+        answered = [False] * len(taken)
+
+        def reply(index: int, value: Any) -> None:
+            if answered[index]:
+                return
+            answered[index] = True
+            call = taken[index]
+            how = _fail if isinstance(value, BaseException) else _succeed
+            _answer(call.loop, call.future, how, value)
+
+        self.groups += 1
+        self.calls += len(taken)
+        failure: BaseException = RuntimeError("the lane's function gave this call no answer")
+        try:
+            self.function(key, [call.argument for call in taken], reply)
+        except BaseException as error:  # handed to every call it did not answer, as `Threads` does
+            failure = error
+        for index in range(len(taken)):
+            reply(index, failure)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """No new calls; the queued ones are made, then the thread ends (waited for if `wait`)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        self._calls.put(_END)
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join()

@@ -13,6 +13,9 @@ exact numbers).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Security
@@ -23,11 +26,11 @@ from rules_engine.engine.event_text import parse_event_text
 from rules_engine.engine.events import AnyEvent, parse_event
 from rules_engine.engine.outcome_json import UnexpectedValueError
 from rules_engine.engine.result import Result
-from rules_engine.errors import EventError, RulesEngineError
+from rules_engine.errors import EventError, RulesEngineError, StoreError
 from rules_engine.http import answers
 from rules_engine.http.auth import authorize
 from rules_engine.http.models import Balance, DryRunResult, EventResult
-from rules_engine.http.problems import ServiceError
+from rules_engine.http.problems import FAILURES, ServiceError
 from rules_engine.http.routes import VERSION_HEADER, body_text, json_body, json_request, not_json, problems
 from rules_engine.http.running import Running
 from rules_engine.http.runtime import Runtime, runtime
@@ -35,6 +38,7 @@ from rules_engine.service import Handled, Loyalty
 from rules_engine.state.customer import CustomerState, parse_state
 from rules_engine.store.keys import ApiKey
 
+log = logging.getLogger("rules_engine.http")
 router = APIRouter(prefix="/v1/programs/{program}", tags=["events"])
 
 TRACE = "Answer with the outcome's trace: why every rule did or did not give something"
@@ -63,10 +67,27 @@ def post_event(
     return event_result(handle(service, program, event, request.scope.setdefault("state", {})), trace=trace)
 
 
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """An event read and checked against its program, to be decided (`decide`)."""
+
+    running: Running
+    """The program's running version when the event was read: it decides the event."""
+    kind: str
+    """The event's type as a metrics label (`_kind`)."""
+    event: AnyEvent
+
+
 def handle(service: Runtime, program: str, event: Any, state: dict[str, Any]) -> Handled:
     """The event through `Loyalty.handle` with the program's running version, on a borrowed
     store; counted in the metrics. Its id goes in the request's `state` (the ASGI scope's, which
     `request.state` writes to) for the log line."""
+    return decide(service, program, read(service, program, event, state))
+
+
+def read(service: Runtime, program: str, event: Any, state: dict[str, Any]) -> Ready:
+    """`handle`'s first half: the program's running version (RE803 first), the event read (a
+    refused one counted), its id in `state`."""
     running = service.programs.get(program)
     kind = _kind(event)
     if isinstance(event, dict) and isinstance(event.get("id"), str):
@@ -78,11 +99,17 @@ def handle(service: Runtime, program: str, event: Any, state: dict[str, Any]) ->
     except RulesEngineError:
         service.metrics.event(program, kind, "refused")
         raise
-    return _handle(service, program, running, kind, parsed)
+    return Ready(running, kind, parsed)
 
 
 def handle_text(service: Runtime, program: str, body: bytes, state: dict[str, Any]) -> Handled:
-    """`handle(service, program, parse_json(body), state)`, the event read from its JSON text by
+    """`handle(service, program, parse_json(body), state)`, the event read from its JSON text
+    (`read_text`)."""
+    return decide(service, program, read_text(service, program, body, state))
+
+
+def read_text(service: Runtime, program: str, body: bytes, state: dict[str, Any]) -> Ready:
+    """`read(service, program, parse_json(body), state)`, the event read from its JSON text by
     `parse_event_text` (engine/event_text.py: the C scanner, no Python hook per object, the event
     built by the fast reader): the same event, the same errors in the same order — RE805 for a
     body that is not JSON we accept, then the program, then RE410 for an event refused as
@@ -92,26 +119,80 @@ def handle_text(service: Runtime, program: str, body: bytes, state: dict[str, An
         parsed = parse_event_text(text)
     except jsonio.JsonError as problem:
         raise not_json(problem) from None
-    except EventError:  # refused: as `handle` refuses it (the program first), counted, logged
-        return handle(service, program, jsonio.loads(text), state)
+    except EventError:  # refused: as `read` refuses it (the program first), counted, logged
+        return read(service, program, jsonio.loads(text), state)
     running = service.programs.get(program)
     state["event_id"] = parsed.id
-    return _handle(
-        service, program, running, parsed.type if parsed.type in _KNOWN_TYPES else "custom", parsed
-    )
+    return Ready(running, parsed.type if parsed.type in _KNOWN_TYPES else "custom", parsed)
 
 
-def _handle(service: Runtime, program: str, running: Running, kind: str, event: AnyEvent) -> Handled:
+def decide(service: Runtime, program: str, ready: Ready) -> Handled:
+    """The event decided and stored in a transaction of its own, on a borrowed store; counted."""
     settings = service.settings
     try:
         with service.stores.borrow(program) as store:
-            loyalty = Loyalty(running.engine, store, horizon=settings.horizon, now=settings.clock)
-            handled = loyalty.handle(event)
+            loyalty = Loyalty(ready.running.engine, store, horizon=settings.horizon, now=settings.clock)
+            handled = loyalty.handle(ready.event)
     except RulesEngineError:
-        service.metrics.event(program, kind, "refused")
+        service.metrics.event(program, ready.kind, "refused")
         raise
-    service.metrics.event(program, kind, "duplicate" if handled.duplicate else "applied")
+    _count(service, program, ready.kind, handled)
     return handled
+
+
+def decide_together(
+    service: Runtime, program: str, readies: Sequence[Ready]
+) -> list[Handled | Exception] | None:
+    """The events decided in order and stored in one transaction (`Store.group`: one commit, one
+    disk flush), each all or nothing within it as on its own: a refused event changes nothing,
+    and is answered with its error in its place. Counted once committed.
+
+    None when the group was rolled back after the store was borrowed (the store failed, or an
+    event failed in a way that leaves the group unwritable: store/batch.py): nothing of it was
+    applied, and each event is to be decided again on its own (`decide`), as replay.py does.
+
+    Raises:
+        ServiceError: RE810, no connection came in time (nothing was tried).
+    """
+    settings = service.settings
+    answers: list[Handled | Exception] = []
+    borrowed = False
+    try:
+        with service.stores.borrow(program) as store:
+            borrowed = True
+            with store.group():
+                for ready in readies:
+                    try:
+                        loyalty = Loyalty(
+                            ready.running.engine, store, horizon=settings.horizon, now=settings.clock
+                        )
+                        answers.append(loyalty.handle(ready.event))
+                    except StoreError as error:
+                        if error.code in FAILURES:
+                            raise  # the transaction may be gone: the whole group again, one by one
+                        answers.append(error)
+                    except Exception as error:  # this event's own: refused, or unexpected (500)
+                        answers.append(error)
+    except Exception as error:
+        if not borrowed:  # refused, every one of them, as `decide` refuses an event alone
+            if isinstance(error, RulesEngineError):
+                for ready in readies:
+                    service.metrics.event(program, ready.kind, "refused")
+            raise
+        log.warning(
+            "a group of %d events was rolled back: each is decided again", len(readies), exc_info=True
+        )
+        return None
+    for ready, answer in zip(readies, answers, strict=True):
+        if isinstance(answer, Handled):
+            _count(service, program, ready.kind, answer)
+        elif isinstance(answer, RulesEngineError):
+            service.metrics.event(program, ready.kind, "refused")
+    return answers
+
+
+def _count(service: Runtime, program: str, kind: str, handled: Handled) -> None:
+    service.metrics.event(program, kind, "duplicate" if handled.duplicate else "applied")
 
 
 _WITH_TRACE = {"outcome": {"state"}, "referrer": {"state"}}

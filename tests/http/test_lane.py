@@ -1,0 +1,171 @@
+"""The events' lane (rules_engine/http/threads.py `Lane`): one thread, calls taken in the order they
+came, those waiting together with the same key handed over as one group. Run on asyncio's own loop
+and on the service's loop (loop.py), as test_threads.py runs `Threads`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import pytest
+
+from rules_engine.http.loop import ServiceLoop
+from rules_engine.http.threads import Lane, Reply
+
+T = TypeVar("T")
+Run = Callable[[Coroutine[Any, Any, T]], T]
+
+
+@pytest.fixture(params=["asyncio", "service"])
+def run(request: pytest.FixtureRequest) -> Run[Any]:
+    if request.param == "asyncio":
+        return asyncio.run
+
+    def on_service_loop(main: Coroutine[Any, Any, T]) -> T:
+        with asyncio.Runner(loop_factory=ServiceLoop) as runner:
+            return runner.run(main)
+
+    return on_service_loop
+
+
+class Recorder:
+    """A lane's function that notes each group (key, arguments) and answers each call with its
+    argument doubled; the first group waits for `release`, so that the next calls queue up."""
+
+    def __init__(self) -> None:
+        self.groups: list[tuple[str, list[int]]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, key: str, arguments: Sequence[int], reply: Reply) -> None:
+        if not self.groups:
+            self.started.set()
+            assert self.release.wait(5)
+        self.groups.append((key, list(arguments)))
+        for index, argument in enumerate(arguments):
+            reply(index, argument * 2)
+
+
+def _late() -> BaseException:
+    return TimeoutError("waited too long")
+
+
+async def _queue_behind_the_first(
+    lane: Lane[int], recorder: Recorder, calls: list[tuple[str, int]]
+) -> list[Any]:
+    """The first call runs and holds the lane; the others queue; then all are let go."""
+    first = asyncio.ensure_future(lane.run(*calls[0]))
+    await asyncio.to_thread(recorder.started.wait, 5)
+    rest = [asyncio.ensure_future(lane.run(key, argument)) for key, argument in calls[1:]]
+    await asyncio.sleep(0.05)  # every call queued before the lane is free again
+    recorder.release.set()
+    return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+
+def test_the_calls_waiting_together_go_as_one_group_in_order_a_new_key_starting_the_next(
+    run: Run[Any],
+) -> None:
+    recorder = Recorder()
+    lane: Lane[int] = Lane("test-lane", recorder, most=32, wait=30, late=_late)
+    calls = [("a", 0), ("a", 1), ("a", 2), ("a", 3), ("b", 4), ("b", 5), ("a", 6)]
+    try:
+        answers = run(_queue_behind_the_first(lane, recorder, calls))
+    finally:
+        lane.shutdown()
+    assert answers == [0, 2, 4, 6, 8, 10, 12]
+    assert recorder.groups == [("a", [0]), ("a", [1, 2, 3]), ("b", [4, 5]), ("a", [6])]
+    assert (lane.groups, lane.calls) == (4, 7)
+
+
+def test_a_group_is_never_larger_than_most(run: Run[Any]) -> None:
+    recorder = Recorder()
+    lane: Lane[int] = Lane("test-lane", recorder, most=3, wait=30, late=_late)
+    try:
+        answers = run(_queue_behind_the_first(lane, recorder, [("a", n) for n in range(8)]))
+    finally:
+        lane.shutdown()
+    assert answers == [2 * n for n in range(8)]
+    assert [arguments for _, arguments in recorder.groups] == [[0], [1, 2, 3], [4, 5, 6], [7]]
+
+
+class BrokenError(Exception):
+    pass
+
+
+class Failing(Recorder):
+    """After the first group: answers a group's first call (twice: the second is ignored), then raises."""
+
+    def __call__(self, key: str, arguments: Sequence[int], reply: Reply) -> None:
+        if not self.groups:
+            super().__call__(key, arguments, reply)
+            return
+        self.groups.append((key, list(arguments)))
+        reply(0, "first")
+        reply(0, "twice")
+        raise BrokenError("the rest failed")
+
+
+def test_a_call_the_function_leaves_unanswered_gets_what_it_raised(run: Run[Any]) -> None:
+    failing = Failing()
+    lane: Lane[int] = Lane("test-lane", failing, most=32, wait=30, late=_late)
+    try:
+        answers = run(_queue_behind_the_first(lane, failing, [("a", n) for n in range(4)]))
+        assert answers[:2] == [0, "first"]
+        assert all(isinstance(answer, BrokenError) for answer in answers[2:])
+        assert failing.groups == [("a", [0]), ("a", [1, 2, 3])]
+        assert run(lane.run("a", 7)) == "first"  # the lane goes on
+    finally:
+        lane.shutdown()
+
+    def answers_nothing(key: str, arguments: Sequence[int], reply: Reply) -> None:
+        pass
+
+    silent: Lane[int] = Lane("test-lane", answers_nothing, most=32, wait=30, late=_late)
+    try:
+        with pytest.raises(RuntimeError, match="no answer"):
+            run(silent.run("a", 1))
+    finally:
+        silent.shutdown()
+
+
+def test_a_call_that_waited_longer_than_wait_is_answered_late_without_running(run: Run[Any]) -> None:
+    recorder = Recorder()
+    now = [0.0]
+    lane: Lane[int] = Lane("test-lane", recorder, most=32, wait=10, late=_late, clock=lambda: now[0])
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(lane.run("a", 1))
+        await asyncio.to_thread(recorder.started.wait, 5)
+        waiting = asyncio.ensure_future(lane.run("a", 2))
+        await asyncio.sleep(0.05)
+        now[0] = 11.0  # the second call has waited 11 s behind the first
+        recorder.release.set()
+        return list(await asyncio.gather(first, waiting, return_exceptions=True))
+
+    try:
+        first, second = run(main())
+    finally:
+        lane.shutdown()
+    assert first == 2
+    assert isinstance(second, TimeoutError)
+    assert recorder.groups == [("a", [1])]  # the late one never ran
+
+
+def test_shutdown_lets_the_queued_calls_finish_and_refuses_new_ones(run: Run[Any]) -> None:
+    recorder = Recorder()
+    lane: Lane[int] = Lane("test-lane", recorder, most=2, wait=30, late=_late)
+
+    async def main() -> list[Any]:
+        calls = [asyncio.ensure_future(lane.run("a", n)) for n in range(5)]
+        await asyncio.to_thread(recorder.started.wait, 5)
+        await asyncio.sleep(0.05)
+        recorder.release.set()
+        await asyncio.to_thread(lane.shutdown)  # waits for the thread: every queued call is made
+        with pytest.raises(RuntimeError, match="shut down"):
+            await lane.run("a", 99)
+        return list(await asyncio.gather(*calls))
+
+    assert run(main()) == [0, 2, 4, 6, 8]
+    assert sum(len(arguments) for _, arguments in recorder.groups) == 5
