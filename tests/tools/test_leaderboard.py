@@ -63,3 +63,32 @@ def test_ranked_by_points_in_the_calendar_month_ties_by_id(tmp_path: Path) -> No
         app, ["leaderboard", str(FASHION), str(path), "--id", "x", "--at", "2026-12-31T12:00:00+01:00"]
     )
     assert unknown.exit_code == 1 and "RE435" in unknown.stderr
+
+
+def test_loyalty_leaderboard_reads_the_states_from_a_store(tmp_path: Path) -> None:
+    """`--db`: the customers' activity as the store's tables hold it ranks as the states file does."""
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+
+    engine = Engine.from_file(FASHION)
+    states: dict[str, CustomerState] = {}
+    db = str(tmp_path / "loyalty.db")
+    with open_store(db, engine.program.program) as store:
+        loyalty = Loyalty(engine, store, horizon=None)
+        for n, (customer, time, price) in enumerate(
+            [
+                ("anna", "2026-11-30T23:30:00+01:00", "500.00"),
+                ("boris", "2026-12-03T10:00:00+01:00", "20.00"),
+                ("chen", "2026-12-04T10:00:00+01:00", "30.00"),
+                ("anna", "2026-12-05T10:00:00+01:00", "20.00"),
+            ]
+        ):
+            states[customer] = loyalty.process(purchase(f"p{n}", customer, time, price)).state
+    path = tmp_path / "states.json"
+    path.write_text(dumps({c: s.model_dump(mode="python") for c, s in states.items()}), encoding="utf-8")
+    board = ["--id", "monthly-stylists", "--at", "2026-12-31T12:00:00+01:00"]
+    from_store = CliRunner().invoke(app, ["leaderboard", str(FASHION), "--db", db, *board])
+    from_file = CliRunner().invoke(app, ["leaderboard", str(FASHION), str(path), *board])
+    assert from_store.exit_code == 0, from_store.output
+    assert from_store.stdout == from_file.stdout
+    assert from_store.stdout.splitlines()[1:] == ["1. chen 300", "2. anna 250", "3. boris 200"]
