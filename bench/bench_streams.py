@@ -6,7 +6,7 @@
     .venv/bin/python bench/bench_streams.py --profile-history 1000  # the same after 1,000 purchases
     .venv/bin/python bench/bench_streams.py --working  # what making and reading a working state costs
 
-The measuring stick of the engine-core redesign (bench/README.md, "Streams"):
+The measuring stick of the engine-core redesign (bench/README.md, "Stream benchmark"):
 
 1. Agreement first. bench/handwritten_coffee.py is what a careful engineer would write for
    coffee-club's purchase path. It is run beside the engine, event by event, over a generated
