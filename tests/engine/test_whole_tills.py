@@ -77,6 +77,9 @@ def _price(price: Decimal, form: str) -> tuple[Any, Decimal]:
     if form == "units as a decimal":
         units = price.to_integral_value(rounding="ROUND_DOWN")
         return units, units.quantize(CENT)
+    if form == "normalized":  # `1.2E+3` for 1200: an exponent above 0
+        units = price.to_integral_value(rounding="ROUND_DOWN")
+        return units.normalize(), units.quantize(CENT)
     if form == "tenths":
         tenths = price.quantize(Decimal("0.1"), rounding="ROUND_DOWN")
         return tenths, tenths.quantize(CENT)
@@ -95,7 +98,7 @@ def tills(draw: st.DrawFn, events: list[dict[str, Any]]) -> tuple[list[Any], lis
     made: list[Any] = []
     declines: list[bool] = []
     twins: list[Any] = []
-    forms = ["cents", "units", "units as a decimal", "tenths", "thousandths"]
+    forms = ["cents", "units", "units as a decimal", "normalized", "tenths", "thousandths"]
     for event in events:
         if event["type"] != "purchase":
             made.append(event)

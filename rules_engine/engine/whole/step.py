@@ -124,7 +124,7 @@ class WholeStep:
         quantum = self.quantum
         for item in event.items:
             price = item.price
-            if not price.same_quantum(quantum):
+            if not (price.same_quantum(quantum) or price.same_quantum(_ONE)):  # the common two
                 exponent = price.as_tuple().exponent
                 if exponent.__class__ is not int or exponent < self.least:
                     return False
