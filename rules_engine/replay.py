@@ -39,7 +39,7 @@ from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
 from rules_engine.engine.events import AnyEvent
 from rules_engine.engine.outcome import Outcome
-from rules_engine.engine.result import Result, StreamResult
+from rules_engine.engine.result import LaterResult, Result, StreamResult
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.service import Decided, Loyalty
 from rules_engine.source import SourceFile, Span
@@ -552,9 +552,12 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
 def earned(decided: Decided) -> Decimal:
     """The points an applied event's awards gave (`totals.points`), added up from its awards as
     the engine adds them up for its totals (engine/settle.py): a step's totals are made only when
-    read (engine/step.py), which `loyalty run -q` has no other reason to do."""
+    read (engine/step.py), which `loyalty run -q` has no other reason to do. The whole step's
+    result (`LaterResult`) tells them from its ints, its awards left unmade."""
     if not isinstance(decided, Result):
         return decided.totals.points
+    if decided.__class__ is LaterResult:
+        return decided.points
     points = ZERO
     for award in decided.awards:
         points += award.points

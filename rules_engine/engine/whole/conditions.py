@@ -4,12 +4,20 @@ The condition compiler (dsl/compiler.py) writes a condition as code over the eva
 (records of decimals). The whole step decides on ints — money in minor units, quantities as ints,
 the basket's lines as tuples — so a condition is translated again from its checked tree, for the
 forms coffee-club-like programs write: comparisons of `item.category`/`item.sku` with text,
+`==`/`!=` of a custom text attribute of the line (`item.size`, declared under `attributes.item`),
 `basket.total` with a number, `event.time.hour`/`.weekday` with constants, `and`/`or`/`not`,
 `count`/`sum`/`any` over `basket.items`, `len(customer.purchases)`. Anything else raises
 `UnsupportedError`, and `covers` refuses the program (the engine's path keeps it).
 
+A line's custom attribute is read as the engine's context has it (engine/conditions.py `_custom`):
+the text sent, or null when the line sent none, so `_m.attributes.get(name)`; the step takes only
+lines whose attributes the engine takes as sent (whole/step.py `takes`). Null compares as Python's
+None does under `==`/`!=` (dsl/compiler.py compares them unguarded); the ordering comparisons, which
+the compiler guards (null: false), are not translated on a value that may be null (the category, a
+custom attribute): such a program keeps the engine's path.
+
 Input: an `Expression` (dsl/expression.py). Output: a Python `ast.expr` over the step's locals
-(`_total`, `_hour`, `_wday`, `_bought`; in a line's scope `_s`, `_c`, `_q`).
+(`_total`, `_hour`, `_wday`, `_bought`; in a line's scope `_s`, `_c`, `_q`, `_m` the line).
 """
 
 from __future__ import annotations
@@ -23,21 +31,30 @@ from rules_engine.dsl import ast
 _COMPARE = {"==": py.Eq, "!=": py.NotEq, "<": py.Lt, "<=": py.LtE, ">": py.Gt, ">=": py.GtE}
 _LINE = {"category": "_c", "sku": "_s", "qty": "_q"}
 _EVENT = {"hour": "_hour", "weekday": "_wday"}
+_NULLABLE = frozenset({"category"})  # of `_LINE`: may be null (a custom attribute may too)
 
 
 class UnsupportedError(Exception):
     """A condition the whole step does not translate (its text says which part)."""
 
 
-def translate(tree: ast.Node, constants: dict[str, Any], decimals: int, in_line: bool) -> py.expr:
-    """`tree` as Python over the step's locals (the module docstring)."""
-    return _Translator(constants, decimals).expr(tree, in_line)
+def translate(
+    tree: ast.Node,
+    constants: dict[str, Any],
+    decimals: int,
+    in_line: bool,
+    texts: frozenset[str] = frozenset(),
+) -> py.expr:
+    """`tree` as Python over the step's locals (the module docstring); `texts`: the line's custom
+    text attributes it may read."""
+    return _Translator(constants, decimals, texts).expr(tree, in_line)
 
 
 class _Translator:
-    def __init__(self, constants: dict[str, Any], decimals: int) -> None:
+    def __init__(self, constants: dict[str, Any], decimals: int, texts: frozenset[str]) -> None:
         self.constants = constants
         self.unit = 10**decimals
+        self.texts = texts
 
     def expr(self, node: ast.Node, in_line: bool) -> py.expr:
         if isinstance(node, ast.BoolOp):
@@ -47,6 +64,8 @@ class _Translator:
             return py.UnaryOp(py.Not(), self.expr(node.operand, in_line))
         if isinstance(node, ast.Compare) and node.op in _COMPARE:
             left, right = node.left, node.right
+            if node.op not in ("==", "!=") and (self.nullable(left) or self.nullable(right)):
+                raise UnsupportedError("an ordering comparison of a value that may be null")
             money = _is_total(left) or _is_total(right)
             return py.Compare(
                 self.value(left, in_line, money), [_COMPARE[node.op]()], [self.value(right, in_line, money)]
@@ -66,8 +85,13 @@ class _Translator:
             return self.number(self.constants[node.id], money)
         if isinstance(node, ast.Attribute):
             inner = node.value
-            if in_line and isinstance(inner, ast.Name) and inner.id == "item" and node.attr in _LINE:
-                return py.Name(_LINE[node.attr], py.Load())
+            if in_line and isinstance(inner, ast.Name) and inner.id == "item":
+                if node.attr in _LINE:
+                    return py.Name(_LINE[node.attr], py.Load())
+                if node.attr in self.texts:  # `_m.attributes.get(name)`: the text sent, or None
+                    attributes = py.Attribute(py.Name("_m", py.Load()), "attributes", py.Load())
+                    get = py.Attribute(attributes, "get", py.Load())
+                    return py.Call(get, [py.Constant(node.attr)], [])
             if _is_total(node):
                 return py.Name("_total", py.Load())
             if (
@@ -91,6 +115,15 @@ class _Translator:
         if isinstance(node, ast.Comprehension):
             return self.over_lines(node)
         raise UnsupportedError(type(node).__name__)
+
+    def nullable(self, node: ast.Node) -> bool:
+        """Whether `node` is a line's value that may be null: its category, a custom attribute."""
+        return (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "item"
+            and (node.attr in _NULLABLE or node.attr in self.texts)
+        )
 
     def number(self, value: Any, money: bool) -> py.expr:
         if type(value) is str:

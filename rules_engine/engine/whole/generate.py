@@ -87,13 +87,14 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
     expression = plan.compiled.expression
     decimals = writer.exponent
     constants = dict(program.constants)
+    texts = frozenset(plan.custom_names["item"]) & plan.text_attributes["item"]  # as step.py's
     body: list[py.stmt] = []
 
     def cond(path: tuple[Any, ...], in_line: bool) -> py.expr | None:
         made = expression(*path)
         if made is None:
             return None
-        return translate(made.tree, constants, decimals, in_line)
+        return translate(made.tree, constants, decimals, in_line, texts)
 
     def verdict(*args: Any) -> py.expr:
         return writer.const(simple_verdict(*args))
@@ -389,7 +390,7 @@ def generate(plan: Plan) -> tuple[py.Module, dict[str, Any]]:
     parts: list[py.expr] = []
     for index in range(len(program.challenges)):
         counts = expression("challenges", index, "counts")
-        element = translate(counts.tree.element, constants, decimals, True)  # type: ignore[union-attr]
+        element = translate(counts.tree.element, constants, decimals, True, texts)  # type: ignore[union-attr]
         parts.append(
             writer.expr("[(1 if ELEMENT else 0) for (_s, _c, _p, _q, _m) in _lines]", ELEMENT=element)
         )

@@ -68,16 +68,17 @@ _ZERO = Decimal(0)
 class LaterShares(Sequence[tuple[int, str, Decimal]]):
     """An award's per-line shares, split when first read (a lot's lines, the result's award)."""
 
-    __slots__ = ("_index", "_made", "_result")
+    __slots__ = ("_index", "_made", "_split")
 
-    def __init__(self, result: WholeResult, index: int) -> None:
-        self._result = result
+    def __init__(self, split: Split, index: int) -> None:
+        self._split = split
         self._index = index
         self._made: tuple[tuple[int, str, Decimal], ...] | None = None
 
     def made(self) -> tuple[tuple[int, str, Decimal], ...]:
         if self._made is None:
-            self._made = self._result.shares(self._index)
+            self._made = self._split.shares(self._index)
+            self._split = None  # type: ignore[assignment]  # what it held may go
         return self._made
 
     def __getitem__(self, index: Any) -> Any:
@@ -99,12 +100,68 @@ class LaterShares(Sequence[tuple[int, str, Decimal]]):
         return hash(self.made())
 
 
+class Split:
+    """What a step's awards are split over the lines by (`shares`): the awards, the lines' skus,
+    the earning base per line and its sum, the rules' awards before the multipliers and the
+    rate's denominator — ints and lists of them, none of the event's models."""
+
+    __slots__ = ("awards", "base", "base_sum", "denominator", "rules", "skus")
+
+    def __init__(
+        self,
+        awards: list[Any],
+        skus: list[str],
+        base: list[int],
+        base_sum: int,
+        rules: list[Any],
+        denominator: int,
+    ) -> None:
+        self.awards = awards
+        self.skus = skus
+        self.base = base
+        self.base_sum = base_sum
+        self.rules = rules
+        self.denominator = denominator
+
+    def shares(self, index: int) -> tuple[tuple[int, str, Decimal], ...]:
+        _, points, weights, kind = self.awards[index]
+        if kind == 4:
+            return ()
+        if kind == 3:
+            weights = self._exact_weights()
+        if not any(weights):
+            return ()
+        parts = _split(points, weights)
+        skus = self.skus
+        return tuple([(i, skus[i], whole(p)) for i, p in enumerate(parts) if p])
+
+    def _exact_weights(self) -> list[int]:
+        """Each line's exact points from the rules before the multipliers, over one denominator
+        (× the rate's denominator × the base): what a multiplier's bonus is split by."""
+        base, base_sum, awards = self.base, self.base_sum, self.rules
+        den = self.denominator
+        rated = any(kind == 0 for _, _, _, kind in awards)
+        weights = [0] * len(base) if rated else [b * base_sum for b in base]
+        for _, given, rule_weights, kind in awards:
+            if kind == 0:
+                parts = [b * base_sum for b in base]
+            elif kind == 1:
+                parts = [p * den * base_sum for p in _split(given, rule_weights)]
+            elif kind == 2:
+                parts = [given * den * b for b in base]
+            else:
+                continue
+            weights = [w + p for w, p in zip(weights, parts, strict=True)]
+        return weights
+
+
 class WholeResult:
     """A step's record (module docstring)."""
 
     __slots__ = (
         "_result",
         "_shares",
+        "_splits",
         "after",
         "available_at",
         "awards",
@@ -151,6 +208,7 @@ class WholeResult:
         self.working: Any = None  # the `Working` that holds `state`, and its `moves` after the step
         self.moves = 0
         self._shares: list[LaterShares | None] | None = None
+        self._splits: Split | None = None
         self.after = (state.tier, state.sums[1] if state.sums is not None else 0)  # the tier progress's
         pending = step.pending
         self.available_at = event.time + pending if pending else None
@@ -175,40 +233,24 @@ class WholeResult:
             made = self._shares = [None] * len(self.awards)
         shares = made[index]
         if shares is None:
-            shares = made[index] = LaterShares(self, index)
+            shares = made[index] = LaterShares(self._split(), index)
         return shares
 
     # -- the shares ---------------------------------------------------------------------------------
     def shares(self, index: int) -> tuple[tuple[int, str, Decimal], ...]:
-        _, points, weights, kind = self.awards[index]
-        if kind == 4:
-            return ()
-        if kind == 3:
-            weights = self._exact_weights()
-        if not any(weights):
-            return ()
-        parts = _split(points, weights)
-        lines = self.lines
-        return tuple([(i, lines[i][0], whole(p)) for i, p in enumerate(parts) if p])
+        return self._split().shares(index)
 
-    def _exact_weights(self) -> list[int]:
-        """Each line's exact points from the rules before the multipliers, over one denominator
-        (× the rate's denominator × the base): what a multiplier's bonus is split by."""
-        _, base, base_sum, _, awards, _, _, _, _, _, _ = self.made
-        den = self.step.denominator
-        rated = any(kind == 0 for _, _, _, kind in awards)
-        weights = [0] * len(base) if rated else [b * base_sum for b in base]
-        for _, given, rule_weights, kind in awards:
-            if kind == 0:
-                parts = [b * base_sum for b in base]
-            elif kind == 1:
-                parts = [p * den * base_sum for p in _split(given, rule_weights)]
-            elif kind == 2:
-                parts = [given * den * b for b in base]
-            else:
-                continue
-            weights = [w + p for w, p in zip(weights, parts, strict=True)]
-        return weights
+    def _split(self) -> Split:
+        """What the awards' shares are split from, kept apart from the result: a lot holds its
+        shares until its model is made (often never), and holding the result would keep the
+        event, its lines and everything the step decided alive with it (and for the collector
+        to walk: bench/README.md)."""
+        made = self._splits
+        if made is None:
+            _, base, base_sum, _, rules, _, _, _, _, _, _ = self.made
+            skus = [line[0] for line in self.lines]
+            made = self._splits = Split(self.awards, skus, base, base_sum, rules, self.step.denominator)
+        return made
 
     # -- the engine's Result, each field made when read ----------------------------------------------
     def result(self) -> Result:
@@ -252,8 +294,7 @@ class WholeResult:
         )
 
     def make_totals(self) -> Totals:
-        result = self.result()
-        return self._totals(result.awards, result.discounts)
+        return self._totals()
 
     def make_state(self) -> CustomerState:
         """The state after the step (`WholeState.public()`): read before the working state moves
@@ -294,17 +335,16 @@ class WholeResult:
     def make_points_changes(self) -> tuple[Any, ...]:
         return self._changes() if self.ended or self.gone else ()
 
-    def _totals(self, awards: tuple[Any, ...], discounts: tuple[Any, ...]) -> Totals:
+    def _totals(self) -> Totals:
         """The event's totals (`settle.totals`): the sums of ints made decimals once, with the
-        exponents the engine's sums of decimals have (an excluded line's base is the decimal 0)."""
+        exponents the engine's sums of decimals have (an excluded line's base is the decimal 0),
+        without making the awards or the discounts (`loyalty run` prints the discount of each
+        line it reads): the engine adds whole points (exponent 0) and cuts in the currency's
+        unit to the decimal 0, whose sums have those exponents; no discount leaves the 0."""
         decimals = self.step.decimals
-        base, amounts = self.made[1], self.made[7]
-        points = _ZERO
-        for award in awards:
-            points += award.points
-        discount = _ZERO
-        for given in discounts:
-            discount += given.amount
+        base, cuts, amounts = self.made[1], self.made[3], self.made[7]
+        points = whole(self.points)
+        discount = _money(sum([sum(cut) for _, cut in cuts]), decimals) if cuts else _ZERO
         basket = _money(sum(amounts), decimals)
         earning = [b for b in base if b.__class__ is not Excluded]
         shipping = self.event.shipping

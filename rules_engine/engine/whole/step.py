@@ -58,8 +58,12 @@ class WholeStep:
         exponent = plan.quantum.as_tuple().exponent
         assert isinstance(exponent, int)
         self.decimals = -exponent
+        self.least = exponent  # a price's least exponent: the currency's decimals (`takes`)
         self.currency = program.currency
         self.quantum = plan.quantum
+        # a line's custom attributes taken as sent (`_plain`): declared, and the text ones
+        self.declared = frozenset(plan.custom_names["item"])
+        self.texts = self.declared & plan.text_attributes["item"]
         self.days: dict[int, tuple[str, str]] = {}  # a local day's cap key and ISO week
         points = program.points
         self.pending = points.pending
@@ -108,8 +112,10 @@ class WholeStep:
     def takes(self, event: Any) -> bool:
         """What `covers` and `decision` ask of the event alone, asked before a caller makes the
         state (engine/whole/path.py): a purchase with lines, no coupon, nothing paid with points,
-        of this program's currency, each line's price with the currency's decimals, a whole
-        quantity and no custom attributes."""
+        of this program's currency, each line's price with at most the currency's decimals (`320`,
+        `180.5`, `180.50`: the engine rounds each line's amount to the currency's unit, and the
+        step's ints are those units; a price with more decimals, even zeros, is the engine's), a
+        whole quantity, and only custom attributes the engine takes as sent (`_plain`)."""
         if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
             return False
         currency = event.currency
@@ -117,7 +123,26 @@ class WholeStep:
             return False
         quantum = self.quantum
         for item in event.items:
-            if item.attributes or not item.price.same_quantum(quantum) or not item.qty.same_quantum(_ONE):
+            price = item.price
+            if not (price.same_quantum(quantum) or price.same_quantum(_ONE)):  # the common two
+                exponent = price.as_tuple().exponent
+                if exponent.__class__ is not int or exponent < self.least:
+                    return False
+            if not item.qty.same_quantum(_ONE) or (item.attributes and not self._plain(item.attributes)):
+                return False
+        return True
+
+    def _plain(self, attributes: dict[str, Any]) -> bool:
+        """Whether a line's custom attributes are what the engine's context takes as they are: each
+        declared under `attributes.item`, a text one's value text, any one's null. Anything else —
+        an undeclared name, a number for a text attribute, a value of another type the engine
+        normalizes — is the engine's, which refuses it (RE413) or normalizes it."""
+        texts = self.texts
+        for name, value in attributes.items():
+            if value is None:
+                if name not in self.declared:
+                    return False
+            elif value.__class__ is not str or name not in texts:
                 return False
         return True
 
