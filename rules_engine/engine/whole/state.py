@@ -70,6 +70,7 @@ class WholeState:
         "last_event_at",
         "lots",
         "made",
+        "notified",
         "older",
         "pending",
         "purchases",
@@ -109,6 +110,8 @@ class WholeState:
     older: OlderPurchases | None
     reminded: list[str]
     """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list)."""
+    notified: list[dt.datetime]
+    """When the messages the frequency cap counts went out (`base.notified` until one is sent)."""
     reminded_until: Any
     """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
 
@@ -149,6 +152,7 @@ class WholeState:
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
         made.reminded_until = 0
+        made.notified = base.notified
         return made
 
     def public(self) -> CustomerState:
@@ -186,6 +190,7 @@ class WholeState:
             },
             "processed": list(self.ids),
             **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
+            **({"notified": self.notified} if self.notified is not self.base.notified else {}),
             "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
             "entries": self.base.entries,  # engine's state, in the fields set
         }

@@ -23,6 +23,7 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
+from rules_engine.engine.whole.reminder import Reminder, Told, unreminded
 from rules_engine.engine.whole.result import WholeResult
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.compact import (
@@ -65,7 +66,7 @@ class WholeStep:
         self.pending = points.pending
         self.expire_after = points.expire_after
         notes = program.notifications
-        self.reminder = notes.points_expiring.before if notes.points_expiring is not None else None
+        self.reminding = Reminder(plan) if notes.points_expiring is not None else None
         tiers = program.tiers
         assert tiers is not None and tiers.window.length is not None
         self.tiers = tiers
@@ -194,10 +195,16 @@ class WholeStep:
             expired += 1
         if expired and expired > len(lots) - count + len(ended):
             return None  # a pending lot expiring
-        if self.reminder is not None and not _reminded(
-            state, lots, expired, seconds_after(now, time, self.reminder)
-        ):
-            return None  # the points-expiring reminder has a lot to tell of: the engine's way
+        told = None  # the points-expiring reminder's lots to tell of, and what it did (reminder.py)
+        reminding = self.reminding
+        if reminding is not None:
+            reach = seconds_after(now, time, reminding.before)
+            soon = unreminded(state, lots, expired, reach)
+            if soon:
+                done = reminding.tell(state, time)
+                if done is None:
+                    return None  # a reminder that would wait or be dropped: the engine's way
+                told = (soon, done, reach)
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
@@ -215,7 +222,7 @@ class WholeStep:
         )
         if made is None:
             return None
-        return lines, made, now, local, ended, expired, counters, known[1]
+        return lines, made, now, local, ended, expired, counters, known[1], told
 
     def _settle(
         self,
@@ -229,6 +236,7 @@ class WholeStep:
         expired: int,
         counters: dict[str, Any],
         window: str,
+        told: tuple[list[str], Told, Any] | None,
     ) -> WholeResult | None:
         paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
         time = event.time
@@ -329,6 +337,8 @@ class WholeStep:
             state.quests[quest.id] = [started, done, False]
             trace.append((40, rule, quest, done, new, started, self.zone, reset))
         trace.extend(self.constant)  # the streaks' and the birthday's verdicts: a purchase's are constant
+        if told is not None:  # the points-expiring reminder: after the offers, before the tiers
+            trace.append(told[1].entry)
         # the awards in the engine's order: the rules', the multipliers', then the mechanics' rewards
         if mult:
             awards = [*[a for a in awards if a[3] != 4], *mult, *[a for a in awards if a[3] == 4]]
@@ -369,9 +379,16 @@ class WholeStep:
             ids = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in gone}
             if not ids.isdisjoint(state.reminded):
                 state.reminded = [lot_id for lot_id in state.reminded if lot_id not in ids]
+        if told is not None and told[1].sent:  # the lots reminded of, the send the cap counts
+            soon, what, reach = told
+            state.reminded = [*state.reminded, *soon]
+            state.notified = what.notified
+            state.reminded_until = reach
         if ended:
             state.pending = (state.pending or [])[len(ended) :]
         result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, quantities)
+        if told is not None and told[1].sent:
+            result.notification = self.reminding.notification  # type: ignore[union-attr]
         expires = NEVER if self.expire_after is None else seconds_after(now, time, self.expire_after)
         available = seconds_after(now, time, self.pending) if self.pending else now
         zone = time.tzinfo
@@ -379,6 +396,8 @@ class WholeStep:
             lots.append(
                 (expires, available, now, points, event.id, rule, result.later_lines(index), zone, None)
             )
+        if awards and expires <= state.reminded_until:  # a lot within the reach kept: not reminded of
+            state.reminded_until = 0
         if available > now and awards:
             state.pending = [*(state.pending or []), *[f"{event.id}/{award[0]}" for award in awards]]
         # the rest of the state
@@ -396,28 +415,6 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
-
-
-def _reminded(state: WholeState, lots: Any, first: int, reach: Any) -> bool:
-    """Whether the points-expiring reminder has nothing to tell of (`notifications._points_reminder`
-    sends nothing, records nothing): every lot with points from `first` on expiring by `reach` is
-    among `state.reminded` already. A reach checked is kept (`reminded_until`): the lots a step
-    adds expire after it, and those that leave take their reminders with them."""
-    if reach <= state.reminded_until:
-        return True
-    known: set[str] | None = None
-    for index in range(first, len(lots)):
-        lot = lots[index]
-        if lot[LOT_EXPIRES] > reach:
-            break
-        if lot[LOT_EXPIRES] <= state.reminded_until or not lot[LOT_POINTS] > 0:
-            continue
-        if known is None:
-            known = set(state.reminded)
-        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
-            return False
-    state.reminded_until = reach
-    return True
 
 
 class _Paid:
