@@ -5,8 +5,8 @@ first. The customer's `Working` holds the `WholeState` the step decides on (`Wor
 from the working state's public state at the first purchase the step takes, then changed in place
 at every purchase it decides, so the working state stands for the whole state's public one
 (`working.public()` is `WholeState.public()`, made when read). Any event the step does not decide
-— another kind, a purchase it declines (a coupon, a redelivery, a late event, a message waiting
-or one the points-expiring reminder would defer, a tier review due, …) — goes the stream's other ways on the working state, which then makes its compact
+— another kind, a purchase it declines (a coupon, a redelivery, a late event, a tier review or
+its reminder due, …) — goes the stream's other ways on the working state, which then makes its compact
 parts from the whole state's public state when first read (`Working._catch_up`) and stops holding
 it; the next purchase the step takes makes a whole state again.
 
@@ -50,11 +50,11 @@ class WholePath:
             return None
         whole = working.whole
         if not isinstance(whole, WholeState):
-            # What the step declines on whatever the event, looked at before its state is made: a
-            # message waiting, points tendered, a birthday on file. (A customer reminded of expiring
-            # points is the step's: it words the reminder as the engine does, whole/reminder.py.)
+            # What the step declines on whatever the event, looked at before its state is made:
+            # points tendered, a birthday on file. (Messages waiting and the points-expiring
+            # reminder are the step's: it words them as the engine does, whole/reminder.py.)
             cold = working.cold_parts()
-            if cold.deferred or cold.tendered or cold.profile.birthday is not None:
+            if cold.tendered or cold.profile.birthday is not None:
                 return None
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None

@@ -1,20 +1,23 @@
-"""The points-expiring reminder in the whole step: what `notifications._points_reminder` does on a purchase.
+"""The notifications of a purchase in the whole step: the messages waiting, and the points-expiring reminder.
 
 After a long history a customer has a fortnight's lots within the reminder's reach at every
 purchase, and each purchase brings one more into it: the reminder has something to tell at nearly
-every one. The whole step words it as the engine does, on the whole state's ints:
+every one, sent, suppressed by the frequency cap, or deferred past the quiet hours to go out
+before the next event. The whole step does what `notifications.deliver` and `_points_reminder`
+do, on the whole state's ints, with the engine's own decisions and words (`delivery`, `notice`):
 
-- `unreminded(state, lots, first, reach)`: the ids of the lots with points expiring by `reach`
-  (epoch seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry
-  order; none, and the reach kept (`WholeState.reminded_until`), when every one was.
-- `Reminder.tell(state, time)`: what `notifications.notify` decides for them, from the same
-  `next_moment` (quiet hours, the frequency cap): sent now (the `Notification`, a fired verdict,
-  the lots recorded as reminded, the send counted for the cap), or suppressed by the cap with no
-  way to wait (a verdict `capped`, nothing recorded: the next purchase tries again). A message that
-  would wait (quiet hours, a cap with `max_delay`) or be dropped is the engine's way: None.
+- `Notices.delivered(state, time)`: the waiting messages whose moment has come, sent before the
+  event (`deliver`): those left, those sent, the send times the cap counts after them.
+- `unreminded(state, lots, first, reach)`: the lots with points expiring by `reach` (epoch
+  seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry order;
+  none, and the reach kept (`WholeState.reminded_until`), when every one was.
+- `Notices.remind(...)`: what `notify` does with the reminder of them: sent now (the
+  `Notification`, the lots recorded as reminded, the send counted for the cap), deferred (the
+  message kept in `deferred`, the lots recorded), or neither (suppressed by the cap, or dropped:
+  nothing recorded, the next purchase tries again); traced either way.
 
-Input: a `WholeState`, its lots (a deque of `LotTuple`), the event's time. Output: the lot ids,
-and a `Told`, or None.
+Input: a `WholeState`, its lots (a deque of `LotTuple`), the event's time. Output: `Delivered`,
+`Told`.
 """
 
 from __future__ import annotations
@@ -22,65 +25,112 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple
 
-from rules_engine.engine.mechanics.notifications import REMINDER, customer_zone, next_moment
+from rules_engine.engine.mechanics.notifications import (
+    REMINDER,
+    customer_zone,
+    deferred_message,
+    delivered_verdict,
+    delivery,
+    notice,
+)
 from rules_engine.engine.mechanics.shared import recent
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
-from rules_engine.engine.verdicts import simple_verdict
-from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE
-
-SUPPRESSED = 50
-"""The trace entry `(SUPPRESSED, reason)` of a reminder the cap suppressed (whole/result.py words it)."""
+from rules_engine.engine.verdicts import Verdict, simple_verdict
+from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, LOT_ZONE, moment
+from rules_engine.state.customer import DeferredMessage
 
 
-class Told(NamedTuple):
-    """What the reminder did at a purchase: `sent` (else suppressed by the cap); the trace entry
-    (a constant verdict, or `(SUPPRESSED, reason)`); the customer's send times after it."""
+class Delivered(NamedTuple):
+    """The waiting messages sent before a purchase (`deliver`): their notifications and verdicts,
+    the messages left waiting, the send times the cap counts (the state's own without a cap)."""
 
-    sent: bool
-    entry: Any
+    sent: list[Notification]
+    verdicts: list[Verdict]
+    deferred: list[DeferredMessage]
     notified: list[dt.datetime]
 
 
-class Reminder:
-    """A covered program's points-expiring reminder (module docstring), its words made once."""
+class Told(NamedTuple):
+    """What the reminder did at a purchase: `reminded`, the lots recorded as reminded of (sent or
+    deferred); its verdict; the notification sent now (None: none); the customer's send times and
+    waiting messages after it."""
 
-    __slots__ = ("before", "cap", "fired", "notification", "settings", "words", "zone")
+    reminded: bool
+    verdict: Verdict
+    notification: Notification | None
+    notified: list[dt.datetime]
+    deferred: list[DeferredMessage]
+
+
+class Notices:
+    """A covered program's notifications on a purchase (module docstring), their words made once."""
+
+    __slots__ = ("before", "channel", "fired", "notification", "settings", "template", "words", "zone")
 
     def __init__(self, plan: Plan) -> None:
         settings = plan.program.notifications
-        reminder = settings.points_expiring
-        assert reminder is not None
         self.settings = settings
-        self.before = reminder.before
-        self.cap = settings.frequency_cap
         self.zone = plan.zone
-        words = self.words = f"{reminder.channel} {reminder.template}"
-        # the same for every purchase that sends it: made once (a verdict is a tuple, the
+        reminder = settings.points_expiring
+        self.before = None if reminder is None else reminder.before
+        self.channel = "" if reminder is None else reminder.channel
+        self.template = "" if reminder is None else reminder.template
+        words = self.words = f"{self.channel} {self.template}"
+        # the same for every purchase that sends it now: made once (a verdict is a tuple, the
         # notification a frozen model)
         self.fired = simple_verdict(REMINDER, "notification", True, "fired", f"sends {words}")
-        self.notification = Notification(
-            rule=REMINDER, channel=reminder.channel, template=reminder.template, at=None
-        )
+        self.notification = Notification(rule=REMINDER, channel=self.channel, template=self.template)
 
-    def tell(self, state: Any, time: dt.datetime) -> Told | None:
-        """What `notify` does with the reminder at `time` on `state` (a `WholeState`, no message
-        waiting: `WholeStep.covers`); None for a message that would wait or be dropped."""
-        base = state.base
-        view = _Sent(state.notified, base.deferred)
-        zone = self.zone if base.profile.timezone is None else customer_zone(self.zone, base)
-        when, why = next_moment(self.settings, view, time, zone)  # type: ignore[arg-type]
-        if when is None:  # over the cap, and nothing says it may wait
-            return Told(False, (SUPPRESSED, f"{self.words} suppressed: {why}"), state.notified)
-        if when != time:  # deferred, or dropped: the engine's way
+    def delivered(self, state: Any, time: dt.datetime) -> Delivered | None:
+        """The messages waiting on `state` (a `WholeState`) that go out before `time` (None: none)."""
+        waiting = state.deferred
+        if not waiting or waiting[0].send_at > time:  # as `deliver` looks
             return None
-        cap = self.cap
-        notified = state.notified if cap is None else [*recent(cap, state.notified, time), time]
-        return Told(True, self.fired, notified)
+        left, sent, notified = delivery(self.settings, waiting, state.notified, time)
+        zone = self._zone(state)
+        verdicts = [delivered_verdict(message, zone) for message in sent]
+        return Delivered(sent, verdicts, left, state.notified if notified is None else notified)
+
+    def remind(
+        self,
+        state: Any,
+        time: dt.datetime,
+        first: Any,
+        notified: list[dt.datetime],
+        deferred: list[DeferredMessage],
+    ) -> Told | None:
+        """What `notify` does with the reminder at `time` of the lots from `first` (the soonest to
+        expire) on `state` whose send times and waiting messages are now `notified` and
+        `deferred`; None for a lot whose time has no zone (a state made by hand: the engine's way)."""
+        zone = first[LOT_ZONE]
+        if zone is None:
+            return None
+        expires = moment(first[LOT_EXPIRES], zone)  # what the reminder warns of: the first to expire
+        view = _Sent(notified, deferred)
+        when, code, reason = notice(self.settings, view, time, self._zone(state), self.words, expires)  # type: ignore[arg-type]
+        if when is None:  # suppressed by the cap, or dropped
+            return Told(
+                False, simple_verdict(REMINDER, "notification", False, code, reason), None, notified, deferred
+            )
+        if when > time:  # waits in `deferred`, sent before the first event at or after `when`
+            waiting = [*deferred, deferred_message(REMINDER, self.channel, self.template, time, when)]
+            return Told(
+                True, simple_verdict(REMINDER, "notification", False, code, reason), None, notified, waiting
+            )
+        cap = self.settings.frequency_cap
+        if cap is not None:  # the state keeps only what the cap counts (`notify`)
+            notified = [*recent(cap, notified, time), time]
+        return Told(True, self.fired, self.notification, notified, deferred)
+
+    def _zone(self, state: Any) -> dt.tzinfo:
+        """The customer's zone (`customer_zone`): the program's unless their profile names one."""
+        base = state.base
+        return self.zone if base.profile.timezone is None else customer_zone(self.zone, base)
 
 
 class _Sent:
-    """What `next_moment` reads of a state: the send times and the messages waiting."""
+    """What `notice` reads of a state: the send times and the messages waiting."""
 
     __slots__ = ("deferred", "notified")
 
@@ -89,15 +139,15 @@ class _Sent:
         self.deferred = deferred
 
 
-def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[str]:
-    """The ids of the lots from `first` on with points, expiring by `reach`, not among
+def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[Any]:
+    """The lots from `first` on with points, expiring by `reach`, whose ids are not among
     `state.reminded` (the lots `_points_reminder` would remind of), in expiry order. None of them:
     the reach is kept (`reminded_until`) and the next purchase looks only at the lots past it."""
     until = state.reminded_until
     if reach <= until:
         return []
     known: set[str] | None = None
-    soon: list[str] = []
+    soon: list[Any] = []
     for index in range(first, len(lots)):
         lot = lots[index]
         if lot[LOT_EXPIRES] > reach:
@@ -106,9 +156,8 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[str]:
             continue
         if known is None:
             known = set(state.reminded)
-        lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
-        if lot_id not in known:
-            soon.append(lot_id)
+        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
+            soon.append(lot)
     if not soon:
         state.reminded_until = reach
     return soon

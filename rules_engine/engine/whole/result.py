@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine.code_writer import whole
 from rules_engine.engine.mechanics.challenges import added_words, capped_words, hint_words, reached_words
-from rules_engine.engine.mechanics.notifications import REMINDER
 from rules_engine.engine.mechanics.tiers import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, Notification, TierChange, Totals
@@ -38,7 +37,6 @@ from rules_engine.engine.step import StateMovedOnError
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
 from rules_engine.engine.whole.generate import Excluded, _split
-from rules_engine.engine.whole.reminder import SUPPRESSED
 from rules_engine.state.compact import (
     LOT_AVAILABLE,
     LOT_EARNED,
@@ -119,7 +117,7 @@ class WholeResult:
         "lines",
         "made",
         "moves",
-        "notification",
+        "notifications",
         "quantities",
         "state",
         "step",
@@ -155,7 +153,7 @@ class WholeResult:
         self.working: Any = None  # the `Working` that holds `state`, and its `moves` after the step
         self.moves = 0
         self._shares: list[LaterShares | None] | None = None
-        self.notification: Notification | None = None  # the points-expiring reminder, when sent
+        self.notifications: tuple[Notification, ...] = ()  # the messages sent (whole/reminder.py)
         self.after = (state.tier, state.sums[1] if state.sums is not None else 0)  # the tier progress's
         pending = step.pending
         self.available_at = event.time + pending if pending else None
@@ -226,8 +224,8 @@ class WholeResult:
             made = self._result = later_result(
                 program.program, program.version, event.id, event.customer, self
             )
-            if self.notification is not None:  # a field made at once: one frozen model per program
-                _SET_NOTIFICATIONS(made, (self.notification,))
+            if self.notifications:  # a field set at once: made already (the reminder's, once per program)
+                _SET_NOTIFICATIONS(made, self.notifications)
         return made
 
     def points_given(self) -> Decimal:
@@ -430,8 +428,6 @@ class WholeResult:
             return simple_verdict(
                 entry[1], "badge", False, "wrong_event", f"purchase is not one of: {', '.join(entry[2])}"
             )
-        if code == SUPPRESSED:  # the points-expiring reminder over the frequency cap (reminder.py)
-            return simple_verdict(REMINDER, "notification", False, "capped", entry[1])
         if code in (30, 31, 32):
             return self._challenge(entry)
         if code == 40:

@@ -38,6 +38,7 @@ from rules_engine.state.customer import (
     ChallengeProgress,
     CountedPurchase,
     CustomerState,
+    DeferredMessage,
     OlderPurchases,
     PastLine,
     QuestProgress,
@@ -66,6 +67,7 @@ class WholeState:
         "counters",
         "customer",
         "decimals",
+        "deferred",
         "ids",
         "last_event_at",
         "lots",
@@ -110,6 +112,8 @@ class WholeState:
     older: OlderPurchases | None
     reminded: list[str]
     """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list)."""
+    deferred: list[DeferredMessage]
+    """The messages waiting (`base.deferred` until one is sent or deferred)."""
     notified: list[dt.datetime]
     """When the messages the frequency cap counts went out (`base.notified` until one is sent)."""
     reminded_until: Any
@@ -153,6 +157,7 @@ class WholeState:
         made.reminded = base.reminded
         made.reminded_until = 0
         made.notified = base.notified
+        made.deferred = base.deferred
         return made
 
     def public(self) -> CustomerState:
@@ -191,6 +196,7 @@ class WholeState:
             "processed": list(self.ids),
             **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
             **({"notified": self.notified} if self.notified is not self.base.notified else {}),
+            **({"deferred": self.deferred} if self.deferred is not self.base.deferred else {}),
             "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
             "entries": self.base.entries,  # engine's state, in the fields set
         }
