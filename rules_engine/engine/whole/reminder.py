@@ -23,6 +23,8 @@ Input: a `WholeState`, its lots (a deque of `LotTuple`), the event's time. Outpu
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from rules_engine.engine.mechanics.notifications import (
@@ -39,6 +41,8 @@ from rules_engine.engine.plan import Plan
 from rules_engine.engine.verdicts import Verdict, simple_verdict
 from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, LOT_ZONE, moment
 from rules_engine.state.customer import DeferredMessage
+
+_EXPIRES = itemgetter(LOT_EXPIRES)
 
 
 class Delivered(NamedTuple):
@@ -146,13 +150,15 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[Any]:
     until = state.reminded_until
     if reach <= until:
         return []
+    if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
+        first = bisect_right(lots, until, first, key=_EXPIRES)
     known: set[str] | None = None
     soon: list[Any] = []
     for index in range(first, len(lots)):
         lot = lots[index]
         if lot[LOT_EXPIRES] > reach:
             break
-        if lot[LOT_EXPIRES] <= until or not lot[LOT_POINTS] > 0:
+        if not lot[LOT_POINTS] > 0:
             continue
         if known is None:
             known = set(state.reminded)

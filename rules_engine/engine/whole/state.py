@@ -23,6 +23,8 @@ from typing import Any
 
 from rules_engine.engine.trusted import counted_line, trusted
 from rules_engine.state.compact import (
+    ACT_MODEL_OF,
+    LOT_MODEL_OF,
     ActivityTuple,
     LotTuple,
     SumsTuple,
@@ -120,8 +122,16 @@ class WholeState:
     """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
 
     @classmethod
-    def of(cls, state: CustomerState | None, decimals: int) -> WholeState:
-        """The whole step's form of `state` (None: a new customer); `decimals`: the currency's."""
+    def of(
+        cls,
+        state: CustomerState | None,
+        decimals: int,
+        lots: Sequence[LotTuple] = (),
+        activity: Sequence[ActivityTuple] = (),
+    ) -> WholeState:
+        """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
+        `lots`, `activity`: tuples made already of some of the state's models (a working state's
+        deques), taken over by the model each holds rather than made again (`_tuples`)."""
         made = cls.__new__(cls)
         base = _EMPTY if state is None else state
         made.base = base
@@ -129,7 +139,7 @@ class WholeState:
         made.made = None
         made.decimals = decimals
         made.customer = base.customer
-        made.lots = deque(lot_tuple(lot) for lot in base.lots)
+        made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple)
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
@@ -138,7 +148,7 @@ class WholeState:
         }
         made.tier = base.tier
         made.tier_since = base.tier_since
-        made.activity = deque(activity_tuple(a, decimals) for a in base.activity)
+        made.activity = _tuples(base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
         made.sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
         made.visits = base.visits
         made.badges = list(base.badges)
@@ -202,6 +212,20 @@ class WholeState:
         }
         made = self.made = self.base.model_copy(update=update)
         return made
+
+
+def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: Any) -> deque[Any]:
+    """The tuples of `models` (`make`): those among `known` whose model is one of them taken over.
+    A long history's state has a year of lots and activities, whose tuples its working state has
+    made already (each tuple holds the model it was made from, or that was made from it: the same
+    values); made again, they would cost the whole step's first purchase tens of milliseconds."""
+    if not known:
+        return deque(map(make, models))
+    by_model = dict(zip(map(id, map(model_of, known)), known, strict=True))
+    found = list(map(by_model.get, map(id, models)))  # the models are alive: their ids are theirs
+    if None in found:
+        found = [made if made is not None else make(model) for made, model in zip(found, models, strict=True)]
+    return deque(found)
 
 
 def _models(tuples: deque[Any], make: Any) -> list[Any]:
