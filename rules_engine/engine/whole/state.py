@@ -19,6 +19,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from operator import is_
 from typing import Any
 
 from rules_engine.engine.trusted import counted_line, trusted
@@ -221,6 +222,8 @@ def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: An
     values); made again, they would cost the whole step's first purchase tens of milliseconds."""
     if not known:
         return deque(map(make, models))
+    if len(known) == len(models) and all(map(is_, map(model_of, known), models)):
+        return deque(known)  # the usual case, tuple by tuple: checked and copied in C
     by_model = dict(zip(map(id, map(model_of, known)), known, strict=True))
     found = list(map(by_model.get, map(id, models)))  # the models are alive: their ids are theirs
     if None in found:
