@@ -150,7 +150,14 @@ class WholeState:
         made.tier = base.tier
         made.tier_since = base.tier_since
         made.activity = _tuples(base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
-        made.sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
+        sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
+        spend = None if sums is None else sums[1]
+        if sums is not None and isinstance(spend, Decimal) and spend == 0 and _coarser(spend, decimals):
+            # No spend yet (an app open or a sign-up made the sums): `0` at a coarser exponent
+            # than the currency's, which the step's spend, at the currency's, replaces in the sum
+            # (`Decimal("0") + Decimal("3.20")` is `3.20`): the whole step's int 0 gives the same.
+            sums = (sums[0], 0, *sums[2:])
+        made.sums = sums
         made.visits = base.visits
         made.badges = list(base.badges)
         made.badge_set = set(base.badges)
@@ -213,6 +220,11 @@ class WholeState:
         }
         made = self.made = self.base.model_copy(update=update)
         return made
+
+
+def _coarser(value: Decimal, decimals: int) -> bool:
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -decimals
 
 
 def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: Any) -> deque[Any]:
