@@ -48,9 +48,11 @@ def engine() -> Engine:
 
 def decided(
     stream: Stream, engine: Engine, events: list[dict[str, Any]], start: CustomerState | None = None
-) -> None:
+) -> list[tuple[Result | None, bool]]:
     """Each event through `stream` on its working states and through `process` on public states:
-    the same answers, event by event (the module docstring)."""
+    the same answers, event by event (the module docstring). Returns each event's result (None:
+    refused) and whether the whole step decided it."""
+    made: list[tuple[Result | None, bool]] = []
     states: dict[str, CustomerState | None] = {}
     workings: dict[str, Working] = {}
     for number, data in enumerate(events):
@@ -67,8 +69,11 @@ def decided(
                 stream.step(data, working)
             assert [d.code for d in raised.value.diagnostics] == [d.code for d in error.diagnostics]
             assert working.public().model_dump_json() == kept
+            made.append((None, False))
             continue
+        wholes = stream.wholes
         got = stream.step(data, working)
+        made.append((got, stream.wholes > wholes))
         if number % 3 == 0:  # what a tally reads first, before anything else is made
             assert got.points == expected.points
             assert got.ledger_points() == expected.ledger_points()
@@ -85,6 +90,7 @@ def decided(
         assert working.public().model_dump_json() == expected.state.model_dump_json()
         assert working.public().model_fields_set == expected.state.model_fields_set
         states[customer] = expected.state
+    return made
 
 
 COFFEE_DRAWN = Drawn(COFFEE.read_text(encoding="utf-8"), "RUB", 2)

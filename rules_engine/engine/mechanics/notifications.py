@@ -27,6 +27,7 @@ from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.step_views import Lots
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
+from rules_engine.engine.verdicts import Verdict
 from rules_engine.program.model import Hours, Notifications, Program
 from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, NEVER
 from rules_engine.state.customer import CustomerState, DeferredMessage
@@ -229,45 +230,21 @@ def _tier_reminder(run: Run) -> None:
 
 def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime | None = None) -> bool:
     """Send a notification on behalf of `rule` now, or defer it to the next allowed moment
-    (quiet hours, the frequency cap), or drop it; traced either way (kind "notification").
-    `before`: a reminder is pointless from this moment on (what it warns of has happened), so
-    one that could only go out then is dropped. Returns whether it was sent or will be."""
+    (quiet hours, the frequency cap), or drop it (`notice`); traced either way (kind
+    "notification"). `before`: a reminder is pointless from this moment on (what it warns of has
+    happened), so one that could only go out then is dropped. Returns whether it was sent or will be."""
     settings = run.program.notifications
     moment = run.event.time
     state = run.state
-    words = f"{channel} {template}"
-    when, why = next_moment(settings, state, moment, customer_zone(run.plan.zone, state))
-    if when is None:  # over the cap, and nothing says it may wait
-        run.trace.append(simple_verdict(rule, "notification", False, "capped", f"{words} suppressed: {why}"))
-        return False
-    if before is not None and when > moment and when >= before:
-        reason = (
-            f"{words} dropped: it could go out only at {_local(run, when)} ({why}), once what it "
-            f"warns of has happened ({_local(run, before)})"
-        )
-        run.trace.append(simple_verdict(rule, "notification", False, "capped", reason))
-        return False
-    delay = settings.max_delay
-    if delay is not None and when - moment > delay:
-        reason = (
-            f"{words} dropped: the next allowed moment, {_local(run, when)}, is more than "
-            f"{format_duration(delay)} away ({why})"
-        )
-        run.trace.append(simple_verdict(rule, "notification", False, "capped", reason))
-        return False
-    if len(state.deferred) >= MAX_DEFERRED and when > moment:
-        reason = f"{words} dropped: {MAX_DEFERRED} messages are already waiting"
-        run.trace.append(simple_verdict(rule, "notification", False, "capped", reason))
+    zone = customer_zone(run.plan.zone, state)
+    when, code, reason = notice(settings, state, moment, zone, f"{channel} {template}", before)
+    if when is None:
+        run.trace.append(simple_verdict(rule, "notification", False, code, reason))
         return False
     if when > moment:
-        waiting = trusted(
-            DeferredMessage,
-            {"rule": rule, "channel": channel, "template": template, "due_at": moment, "send_at": when},
-            _DEFERRED,
+        change_state(
+            run, {"deferred": [*state.deferred, deferred_message(rule, channel, template, moment, when)]}
         )
-        change_state(run, {"deferred": [*state.deferred, waiting]})
-        code = "capped" if "the cap is" in why else "outside_schedule"
-        reason = f"{words} deferred to {_local(run, when)}: {why}"
         run.trace.append(simple_verdict(rule, "notification", False, code, reason))
         return True
     cap = settings.frequency_cap
@@ -278,8 +255,53 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         )
     if cap is not None:  # the state keeps only what the cap counts (without one: nothing)
         change_state(run, {"notified": [*recent(cap, state.notified, moment), moment]})
-    run.trace.append(simple_verdict(rule, "notification", True, "fired", f"sends {words}"))
+    run.trace.append(simple_verdict(rule, "notification", True, code, reason))
     return True
+
+
+def notice(
+    settings: Notifications,
+    state: CustomerState,
+    moment: dt.datetime,
+    zone: dt.tzinfo,
+    words: str,
+    before: dt.datetime | None,
+) -> tuple[dt.datetime | None, str, str]:
+    """What becomes of a message due at `moment` (`words`: its channel and template; `zone`: the
+    customer's, `customer_zone`), as `notify` traces it: when it goes out (`moment`: now; later: it
+    waits until then) with the verdict's code and reason, or None with them when it never goes
+    out (the cap with no way to wait, or dropped). `state` is read for its `notified` and
+    `deferred` only: the whole step (engine/whole/reminder.py) asks it of its own state."""
+    when, why = next_moment(settings, state, moment, zone)
+    if when is None:  # over the cap, and nothing says it may wait
+        return None, "capped", f"{words} suppressed: {why}"
+    if before is not None and when > moment and when >= before:
+        reason = (
+            f"{words} dropped: it could go out only at {_in(zone, when)} ({why}), once what it "
+            f"warns of has happened ({_in(zone, before)})"
+        )
+        return None, "capped", reason
+    delay = settings.max_delay
+    if delay is not None and when - moment > delay:
+        reason = (
+            f"{words} dropped: the next allowed moment, {_in(zone, when)}, is more than "
+            f"{format_duration(delay)} away ({why})"
+        )
+        return None, "capped", reason
+    if len(state.deferred) >= MAX_DEFERRED and when > moment:
+        return None, "capped", f"{words} dropped: {MAX_DEFERRED} messages are already waiting"
+    if when > moment:
+        code = "capped" if "the cap is" in why else "outside_schedule"
+        return when, code, f"{words} deferred to {_in(zone, when)}: {why}"
+    return when, "fired", f"sends {words}"
+
+
+def deferred_message(
+    rule: str, channel: str, template: str, due: dt.datetime, when: dt.datetime
+) -> DeferredMessage:
+    """The message `notice` defers to `when`, kept in `state.deferred` until then."""
+    values = {"rule": rule, "channel": channel, "template": template, "due_at": due, "send_at": when}
+    return trusted(DeferredMessage, values, _DEFERRED)
 
 
 # The messages are made from values of the right types already (trusted: not validated again):
@@ -376,6 +398,19 @@ def deliver(
     waiting = state.deferred
     if not waiting or waiting[0].send_at > moment:
         return state, []
+    left, sent, notified = delivery(settings, waiting, state.notified, moment)
+    update: dict[str, object] = {"deferred": left}
+    if notified is not None:
+        update["notified"] = notified
+    return replaced(state, update), sent
+
+
+def delivery(
+    settings: Notifications, waiting: list[DeferredMessage], notified: list[dt.datetime], moment: dt.datetime
+) -> tuple[list[DeferredMessage], list[Notification], list[dt.datetime] | None]:
+    """`deliver` on a state's parts: the messages left waiting, those sent, and the send times the
+    cap counts after them (None: no cap, nothing kept). The whole step (engine/whole/reminder.py)
+    asks it of its own state."""
     due = [message for message in waiting if message.send_at <= moment]
     left = [message for message in waiting if message.send_at > moment]
     sent = [
@@ -384,22 +419,26 @@ def deliver(
         )
         for m in due
     ]
-    update: dict[str, object] = {"deferred": left}
-    if settings.frequency_cap is not None:  # what the cap counts (without one, nothing reads it)
-        update["notified"] = recent(
-            settings.frequency_cap, [*state.notified, *(m.send_at for m in due)], moment
-        )
-    return replaced(state, update), sent
+    cap = settings.frequency_cap
+    if cap is None:  # what the cap counts (without one, nothing reads it)
+        return left, sent, None
+    return left, sent, recent(cap, [*notified, *(m.send_at for m in due)], moment)
 
 
 def delivered(run: Run, sent: list[Notification]) -> None:
     """The messages that went out before the event (`deliver`): effects of the event, traced."""
+    zone = customer_zone(run.plan.zone, run.state)
     for message in sent:
-        assert message.at is not None
         run.notifications.append(message)
-        reason = f"sends {message.channel} {message.template} at {_local(run, message.at)} (it waited)"
-        run.trace.append(simple_verdict(message.rule, "notification", True, "fired", reason))
+        run.trace.append(delivered_verdict(message, zone))
 
 
-def _local(run: Run, moment: dt.datetime) -> str:
-    return moment.astimezone(customer_zone(run.plan.zone, run.state)).strftime("%Y-%m-%d %H:%M")
+def delivered_verdict(message: Notification, zone: dt.tzinfo) -> Verdict:
+    """The verdict of a message that waited and went out before the event (`zone`: the customer's)."""
+    assert message.at is not None
+    reason = f"sends {message.channel} {message.template} at {_in(zone, message.at)} (it waited)"
+    return simple_verdict(message.rule, "notification", True, "fired", reason)
+
+
+def _in(zone: dt.tzinfo, moment: dt.datetime) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")

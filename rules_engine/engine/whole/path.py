@@ -5,8 +5,8 @@ first. The customer's `Working` holds the `WholeState` the step decides on (`Wor
 from the working state's public state at the first purchase the step takes, then changed in place
 at every purchase it decides, so the working state stands for the whole state's public one
 (`working.public()` is `WholeState.public()`, made when read). Any event the step does not decide
-— another kind, a purchase it declines (a coupon, a redelivery, a late event, a message or a
-reminder due, …) — goes the stream's other ways on the working state, which then makes its compact
+— another kind, a purchase it declines (a coupon, a redelivery, a late event, a tier review or
+its reminder due, …) — goes the stream's other ways on the working state, which then makes its compact
 parts from the whole state's public state when first read (`Working._catch_up`) and stops holding
 it; the next purchase the step takes makes a whole state again.
 
@@ -50,21 +50,32 @@ class WholePath:
             return None
         whole = working.whole
         if not isinstance(whole, WholeState):
-            # What the step declines on, looked at before its state is made: a message waiting, points
-            # tendered, a birthday on file; and a customer reminded of expiring points, whose next
-            # purchases usually bring new lots into the reminder's reach (a long history's daily
-            # buyer: one reminder a purchase), so that making a state the step then declines
-            # would cost more than the step in place (bench/README.md). A state the working state
-            # holds already goes on while the reminder has nothing to tell (step.py `_reminded`).
+            # What the step declines on whatever the event, looked at before its state is made:
+            # points tendered, a birthday on file. (Messages waiting and the points-expiring
+            # reminder are the step's: it words them as the engine does, whole/reminder.py.)
             cold = working.cold_parts()
-            if cold.deferred or cold.reminded or cold.tendered or cold.profile.birthday is not None:
+            if cold.tendered or cold.profile.birthday is not None:
                 return None
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None
-            whole = WholeState.of(None if new else state, step.decimals)
+            whole = WholeState.of(None if new else state, step.decimals, *_made_parts(working))
         made = step.step(event, whole, True)
         if made is None:
             return None
         working.hold(whole)
         made.working, made.moves = working, working.moves
         return made.result()
+
+
+def _made_parts(working: Working) -> tuple[Any, Any]:
+    """The working state's deques of lots and activity, when it has made them (after `load` or a
+    step in place; not those `defer` or `hold` left to be made, which reading would make): the
+    whole state takes over their tuples (`WholeState.of`). Read with `object.__getattribute__`,
+    which does not make a part left to be made (`Working.__getattr__` would)."""
+    parts: list[Any] = []
+    for name in ("lots", "activity"):
+        try:
+            parts.append(object.__getattribute__(working, name))
+        except AttributeError:  # left to be made
+            parts.append(())
+    return parts[0], parts[1]

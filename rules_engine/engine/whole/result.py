@@ -23,7 +23,7 @@ from rules_engine.engine.code_writer import whole
 from rules_engine.engine.mechanics.challenges import added_words, capped_words, hint_words, reached_words
 from rules_engine.engine.mechanics.tiers import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
-from rules_engine.engine.outcome import BadgeAwarded, TierChange, Totals
+from rules_engine.engine.outcome import BadgeAwarded, Notification, TierChange, Totals
 from rules_engine.engine.result import (
     Award,
     Discount,
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from rules_engine.engine.whole.step import WholeStep
 
 _TOTALS_GIVEN = set(Totals.model_fields)
+_SET_NOTIFICATIONS = Result.__dict__["notifications"].__set__  # a `LaterResult`'s slot, set as `settled` does
 _AT_KIND_LOT = itemgetter(0, 1, 2)
 
 
@@ -173,6 +174,7 @@ class WholeResult:
         "lines",
         "made",
         "moves",
+        "notifications",
         "quantities",
         "state",
         "step",
@@ -209,6 +211,7 @@ class WholeResult:
         self.moves = 0
         self._shares: list[LaterShares | None] | None = None
         self._splits: Split | None = None
+        self.notifications: tuple[Notification, ...] = ()  # the messages sent (whole/reminder.py)
         self.after = (state.tier, state.sums[1] if state.sums is not None else 0)  # the tier progress's
         pending = step.pending
         self.available_at = event.time + pending if pending else None
@@ -263,6 +266,8 @@ class WholeResult:
             made = self._result = later_result(
                 program.program, program.version, event.id, event.customer, self
             )
+            if self.notifications:  # a field set at once: made already (the reminder's, once per program)
+                _SET_NOTIFICATIONS(made, self.notifications)
         return made
 
     def points_given(self) -> Decimal:

@@ -19,10 +19,13 @@ import datetime as dt
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from operator import is_
 from typing import Any
 
 from rules_engine.engine.trusted import counted_line, trusted
 from rules_engine.state.compact import (
+    ACT_MODEL_OF,
+    LOT_MODEL_OF,
     ActivityTuple,
     LotTuple,
     SumsTuple,
@@ -38,6 +41,7 @@ from rules_engine.state.customer import (
     ChallengeProgress,
     CountedPurchase,
     CustomerState,
+    DeferredMessage,
     OlderPurchases,
     PastLine,
     QuestProgress,
@@ -66,10 +70,12 @@ class WholeState:
         "counters",
         "customer",
         "decimals",
+        "deferred",
         "ids",
         "last_event_at",
         "lots",
         "made",
+        "notified",
         "older",
         "pending",
         "purchases",
@@ -109,12 +115,24 @@ class WholeState:
     older: OlderPurchases | None
     reminded: list[str]
     """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list)."""
+    deferred: list[DeferredMessage]
+    """The messages waiting (`base.deferred` until one is sent or deferred)."""
+    notified: list[dt.datetime]
+    """When the messages the frequency cap counts went out (`base.notified` until one is sent)."""
     reminded_until: Any
     """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
 
     @classmethod
-    def of(cls, state: CustomerState | None, decimals: int) -> WholeState:
-        """The whole step's form of `state` (None: a new customer); `decimals`: the currency's."""
+    def of(
+        cls,
+        state: CustomerState | None,
+        decimals: int,
+        lots: Sequence[LotTuple] = (),
+        activity: Sequence[ActivityTuple] = (),
+    ) -> WholeState:
+        """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
+        `lots`, `activity`: tuples made already of some of the state's models (a working state's
+        deques), taken over by the model each holds rather than made again (`_tuples`)."""
         made = cls.__new__(cls)
         base = _EMPTY if state is None else state
         made.base = base
@@ -122,7 +140,7 @@ class WholeState:
         made.made = None
         made.decimals = decimals
         made.customer = base.customer
-        made.lots = deque(lot_tuple(lot) for lot in base.lots)
+        made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple)
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
@@ -131,8 +149,15 @@ class WholeState:
         }
         made.tier = base.tier
         made.tier_since = base.tier_since
-        made.activity = deque(activity_tuple(a, decimals) for a in base.activity)
-        made.sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
+        made.activity = _tuples(base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
+        sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
+        spend = None if sums is None else sums[1]
+        if sums is not None and isinstance(spend, Decimal) and spend == 0 and _coarser(spend, decimals):
+            # No spend yet (an app open or a sign-up made the sums): `0` at a coarser exponent
+            # than the currency's, which the step's spend, at the currency's, replaces in the sum
+            # (`Decimal("0") + Decimal("3.20")` is `3.20`): the whole step's int 0 gives the same.
+            sums = (sums[0], 0, *sums[2:])
+        made.sums = sums
         made.visits = base.visits
         made.badges = list(base.badges)
         made.badge_set = set(base.badges)
@@ -149,6 +174,8 @@ class WholeState:
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
         made.reminded_until = 0
+        made.notified = base.notified
+        made.deferred = base.deferred
         return made
 
     def public(self) -> CustomerState:
@@ -186,11 +213,34 @@ class WholeState:
             },
             "processed": list(self.ids),
             **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
+            **({"notified": self.notified} if self.notified is not self.base.notified else {}),
+            **({"deferred": self.deferred} if self.deferred is not self.base.deferred else {}),
             "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
             "entries": self.base.entries,  # engine's state, in the fields set
         }
         made = self.made = self.base.model_copy(update=update)
         return made
+
+
+def _coarser(value: Decimal, decimals: int) -> bool:
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -decimals
+
+
+def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: Any) -> deque[Any]:
+    """The tuples of `models` (`make`): those among `known` whose model is one of them taken over.
+    A long history's state has a year of lots and activities, whose tuples its working state has
+    made already (each tuple holds the model it was made from, or that was made from it: the same
+    values); made again, they would cost the whole step's first purchase tens of milliseconds."""
+    if not known:
+        return deque(map(make, models))
+    if len(known) == len(models) and all(map(is_, map(model_of, known), models)):
+        return deque(known)  # the usual case, tuple by tuple: checked and copied in C
+    by_model = dict(zip(map(id, map(model_of, known)), known, strict=True))
+    found = list(map(by_model.get, map(id, models)))  # the models are alive: their ids are theirs
+    if None in found:
+        found = [made if made is not None else make(model) for made, model in zip(found, models, strict=True)]
+    return deque(found)
 
 
 def _models(tuples: deque[Any], make: Any) -> list[Any]:

@@ -2,8 +2,9 @@
 
 `WholeStep(engine).step(event, state)` runs the generated pricing and earning (generate.py), then
 the purchase mechanics on the state's ints (badges, the challenges counting lines, the quests'
-purchase steps, the spend tier's rolling window), time passing (pending lots whose wait ended,
-lots that expired), and the state update (lots, counters, activity, ids, progress), and returns a
+purchase steps, the messages waiting and the points-expiring reminder (reminder.py), the spend
+tier's rolling window), time passing (pending lots whose wait ended, lots that expired), and the
+state update (lots, counters, activity, ids, progress), and returns a
 `WholeResult` (result.py) that holds what was decided as ints and tuples and makes the engine's
 `Result` only when read. It returns None, with the state untouched, for any purchase it does not
 decide (whole/__init__.py, `covers`): those keep `Engine.process`.
@@ -23,6 +24,7 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
+from rules_engine.engine.whole.reminder import Delivered, Notices, Told, unreminded
 from rules_engine.engine.whole.result import WholeResult
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.compact import (
@@ -69,7 +71,7 @@ class WholeStep:
         self.pending = points.pending
         self.expire_after = points.expire_after
         notes = program.notifications
-        self.reminder = notes.points_expiring.before if notes.points_expiring is not None else None
+        self.notices = Notices(plan)
         tiers = program.tiers
         assert tiers is not None and tiers.window.length is not None
         self.tiers = tiers
@@ -149,9 +151,9 @@ class WholeStep:
     def covers(self, event: Any, state: WholeState, taken: bool = False) -> bool:
         """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
         with points, of this state's customer, in order, not a redelivery, on a state with nothing
-        a purchase's mechanics would have to say besides what the step decides (no message waiting,
-        no reminder, no birthday on file, no points tendered). `taken`: `takes(event)` holds (the
-        caller asked it), not asked again."""
+        a purchase's mechanics would have to say besides what the step decides (no birthday on
+        file, no points tendered; messages waiting and the points-expiring reminder are the
+        step's, reminder.py). `taken`: `takes(event)` holds (the caller asked it), not asked again."""
         if not taken and not self.takes(event):
             return False
         base = state.base
@@ -159,7 +161,7 @@ class WholeStep:
             return False
         if event.id in state.seen or state.pending is None:
             return False
-        if base.deferred or base.tendered or base.profile.birthday is not None:
+        if base.tendered or base.profile.birthday is not None:
             return False
         last = state.last_event_at
         return last is None or event.time >= last
@@ -219,10 +221,22 @@ class WholeStep:
             expired += 1
         if expired and expired > len(lots) - count + len(ended):
             return None  # a pending lot expiring
-        if self.reminder is not None and not _reminded(
-            state, lots, expired, seconds_after(now, time, self.reminder)
-        ):
-            return None  # the points-expiring reminder has a lot to tell of: the engine's way
+        # the notifications (reminder.py): the messages waiting whose moment came, then the
+        # points-expiring reminder of the lots within its reach not reminded of yet
+        notices = self.notices
+        delivered = notices.delivered(state, time) if state.deferred else None
+        told = None
+        if notices.before is not None:
+            reach = seconds_after(now, time, notices.before)
+            soon = unreminded(state, lots, expired, reach)
+            if soon:
+                if delivered is None:
+                    what = notices.remind(state, time, soon[0], state.notified, state.deferred)
+                else:
+                    what = notices.remind(state, time, soon[0], delivered.notified, delivered.deferred)
+                if what is None:
+                    return None  # a lot's time with no zone: the engine's way
+                told = (soon, what, reach)
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
@@ -240,7 +254,7 @@ class WholeStep:
         )
         if made is None:
             return None
-        return lines, made, now, local, ended, expired, counters, known[1]
+        return lines, made, now, local, ended, expired, counters, known[1], delivered, told
 
     def _settle(
         self,
@@ -254,6 +268,8 @@ class WholeStep:
         expired: int,
         counters: dict[str, Any],
         window: str,
+        delivered: Delivered | None,
+        told: tuple[list[Any], Told, Any] | None,
     ) -> WholeResult | None:
         paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
         time = event.time
@@ -354,6 +370,8 @@ class WholeStep:
             state.quests[quest.id] = [started, done, False]
             trace.append((40, rule, quest, done, new, started, self.zone, reset))
         trace.extend(self.constant)  # the streaks' and the birthday's verdicts: a purchase's are constant
+        if told is not None:  # the points-expiring reminder: after the offers, before the tiers
+            trace.append(told[1].verdict)
         # the awards in the engine's order: the rules', the multipliers', then the mechanics' rewards
         if mult:
             awards = [*[a for a in awards if a[3] != 4], *mult, *[a for a in awards if a[3] == 4]]
@@ -394,9 +412,25 @@ class WholeStep:
             ids = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in gone}
             if not ids.isdisjoint(state.reminded):
                 state.reminded = [lot_id for lot_id in state.reminded if lot_id not in ids]
+        notifications: tuple[Any, ...] = ()
+        if delivered is not None:  # sent before the event: first in the trace and the effects
+            trace[:0] = delivered.verdicts
+            notifications = (*delivered.sent,)
+            state.deferred = delivered.deferred
+            state.notified = delivered.notified
+        if told is not None:  # the lots reminded of, the send the cap counts, a message waiting
+            soon, what, reach = told
+            if what.reminded:
+                state.reminded = [*state.reminded, *[f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in soon]]
+                state.reminded_until = reach
+            if what.notification is not None:
+                notifications = (*notifications, what.notification)
+            state.notified = what.notified
+            state.deferred = what.deferred
         if ended:
             state.pending = (state.pending or [])[len(ended) :]
         result = WholeResult(self, event, state, lines, made, awards, given, change, ended, gone, quantities)
+        result.notifications = notifications
         expires = NEVER if self.expire_after is None else seconds_after(now, time, self.expire_after)
         available = seconds_after(now, time, self.pending) if self.pending else now
         zone = time.tzinfo
@@ -404,6 +438,8 @@ class WholeStep:
             lots.append(
                 (expires, available, now, points, event.id, rule, result.later_lines(index), zone, None)
             )
+        if awards and expires <= state.reminded_until:  # a lot within the reach kept: not reminded of
+            state.reminded_until = 0
         if available > now and awards:
             state.pending = [*(state.pending or []), *[f"{event.id}/{award[0]}" for award in awards]]
         # the rest of the state
@@ -421,28 +457,6 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
-
-
-def _reminded(state: WholeState, lots: Any, first: int, reach: Any) -> bool:
-    """Whether the points-expiring reminder has nothing to tell of (`notifications._points_reminder`
-    sends nothing, records nothing): every lot with points from `first` on expiring by `reach` is
-    among `state.reminded` already. A reach checked is kept (`reminded_until`): the lots a step
-    adds expire after it, and those that leave take their reminders with them."""
-    if reach <= state.reminded_until:
-        return True
-    known: set[str] | None = None
-    for index in range(first, len(lots)):
-        lot = lots[index]
-        if lot[LOT_EXPIRES] > reach:
-            break
-        if lot[LOT_EXPIRES] <= state.reminded_until or not lot[LOT_POINTS] > 0:
-            continue
-        if known is None:
-            known = set(state.reminded)
-        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
-            return False
-    state.reminded_until = reach
-    return True
 
 
 class _Paid:

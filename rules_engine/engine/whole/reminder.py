@@ -1,0 +1,169 @@
+"""The notifications of a purchase in the whole step: the messages waiting, and the points-expiring reminder.
+
+After a long history a customer has a fortnight's lots within the reminder's reach at every
+purchase, and each purchase brings one more into it: the reminder has something to tell at nearly
+every one, sent, suppressed by the frequency cap, or deferred past the quiet hours to go out
+before the next event. The whole step does what `notifications.deliver` and `_points_reminder`
+do, on the whole state's ints, with the engine's own decisions and words (`delivery`, `notice`):
+
+- `Notices.delivered(state, time)`: the waiting messages whose moment has come, sent before the
+  event (`deliver`): those left, those sent, the send times the cap counts after them.
+- `unreminded(state, lots, first, reach)`: the lots with points expiring by `reach` (epoch
+  seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry order;
+  none, and the reach kept (`WholeState.reminded_until`), when every one was.
+- `Notices.remind(...)`: what `notify` does with the reminder of them: sent now (the
+  `Notification`, the lots recorded as reminded, the send counted for the cap), deferred (the
+  message kept in `deferred`, the lots recorded), or neither (suppressed by the cap, or dropped:
+  nothing recorded, the next purchase tries again); traced either way.
+
+Input: a `WholeState`, its lots (a deque of `LotTuple`), the event's time. Output: `Delivered`,
+`Told`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from rules_engine.engine.mechanics.notifications import (
+    REMINDER,
+    customer_zone,
+    deferred_message,
+    delivered_verdict,
+    delivery,
+    notice,
+)
+from rules_engine.engine.mechanics.shared import recent
+from rules_engine.engine.outcome import Notification
+from rules_engine.engine.plan import Plan
+from rules_engine.engine.verdicts import Verdict, simple_verdict
+from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, LOT_ZONE, moment
+from rules_engine.state.customer import DeferredMessage
+
+_EXPIRES = itemgetter(LOT_EXPIRES)
+
+
+class Delivered(NamedTuple):
+    """The waiting messages sent before a purchase (`deliver`): their notifications and verdicts,
+    the messages left waiting, the send times the cap counts (the state's own without a cap)."""
+
+    sent: list[Notification]
+    verdicts: list[Verdict]
+    deferred: list[DeferredMessage]
+    notified: list[dt.datetime]
+
+
+class Told(NamedTuple):
+    """What the reminder did at a purchase: `reminded`, the lots recorded as reminded of (sent or
+    deferred); its verdict; the notification sent now (None: none); the customer's send times and
+    waiting messages after it."""
+
+    reminded: bool
+    verdict: Verdict
+    notification: Notification | None
+    notified: list[dt.datetime]
+    deferred: list[DeferredMessage]
+
+
+class Notices:
+    """A covered program's notifications on a purchase (module docstring), their words made once."""
+
+    __slots__ = ("before", "channel", "fired", "notification", "settings", "template", "words", "zone")
+
+    def __init__(self, plan: Plan) -> None:
+        settings = plan.program.notifications
+        self.settings = settings
+        self.zone = plan.zone
+        reminder = settings.points_expiring
+        self.before = None if reminder is None else reminder.before
+        self.channel = "" if reminder is None else reminder.channel
+        self.template = "" if reminder is None else reminder.template
+        words = self.words = f"{self.channel} {self.template}"
+        # the same for every purchase that sends it now: made once (a verdict is a tuple, the
+        # notification a frozen model)
+        self.fired = simple_verdict(REMINDER, "notification", True, "fired", f"sends {words}")
+        self.notification = Notification(rule=REMINDER, channel=self.channel, template=self.template)
+
+    def delivered(self, state: Any, time: dt.datetime) -> Delivered | None:
+        """The messages waiting on `state` (a `WholeState`) that go out before `time` (None: none)."""
+        waiting = state.deferred
+        if not waiting or waiting[0].send_at > time:  # as `deliver` looks
+            return None
+        left, sent, notified = delivery(self.settings, waiting, state.notified, time)
+        zone = self._zone(state)
+        verdicts = [delivered_verdict(message, zone) for message in sent]
+        return Delivered(sent, verdicts, left, state.notified if notified is None else notified)
+
+    def remind(
+        self,
+        state: Any,
+        time: dt.datetime,
+        first: Any,
+        notified: list[dt.datetime],
+        deferred: list[DeferredMessage],
+    ) -> Told | None:
+        """What `notify` does with the reminder at `time` of the lots from `first` (the soonest to
+        expire) on `state` whose send times and waiting messages are now `notified` and
+        `deferred`; None for a lot whose time has no zone (a state made by hand: the engine's way)."""
+        zone = first[LOT_ZONE]
+        if zone is None:
+            return None
+        expires = moment(first[LOT_EXPIRES], zone)  # what the reminder warns of: the first to expire
+        view = _Sent(notified, deferred)
+        when, code, reason = notice(self.settings, view, time, self._zone(state), self.words, expires)  # type: ignore[arg-type]
+        if when is None:  # suppressed by the cap, or dropped
+            return Told(
+                False, simple_verdict(REMINDER, "notification", False, code, reason), None, notified, deferred
+            )
+        if when > time:  # waits in `deferred`, sent before the first event at or after `when`
+            waiting = [*deferred, deferred_message(REMINDER, self.channel, self.template, time, when)]
+            return Told(
+                True, simple_verdict(REMINDER, "notification", False, code, reason), None, notified, waiting
+            )
+        cap = self.settings.frequency_cap
+        if cap is not None:  # the state keeps only what the cap counts (`notify`)
+            notified = [*recent(cap, notified, time), time]
+        return Told(True, self.fired, self.notification, notified, deferred)
+
+    def _zone(self, state: Any) -> dt.tzinfo:
+        """The customer's zone (`customer_zone`): the program's unless their profile names one."""
+        base = state.base
+        return self.zone if base.profile.timezone is None else customer_zone(self.zone, base)
+
+
+class _Sent:
+    """What `notice` reads of a state: the send times and the messages waiting."""
+
+    __slots__ = ("deferred", "notified")
+
+    def __init__(self, notified: list[dt.datetime], deferred: list[Any]) -> None:
+        self.notified = notified
+        self.deferred = deferred
+
+
+def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[Any]:
+    """The lots from `first` on with points, expiring by `reach`, whose ids are not among
+    `state.reminded` (the lots `_points_reminder` would remind of), in expiry order. None of them:
+    the reach is kept (`reminded_until`) and the next purchase looks only at the lots past it."""
+    until = state.reminded_until
+    if reach <= until:
+        return []
+    if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
+        first = bisect_right(lots, until, first, key=_EXPIRES)
+    known: set[str] | None = None
+    soon: list[Any] = []
+    for index in range(first, len(lots)):
+        lot = lots[index]
+        if lot[LOT_EXPIRES] > reach:
+            break
+        if not lot[LOT_POINTS] > 0:
+            continue
+        if known is None:
+            known = set(state.reminded)
+        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
+            soon.append(lot)
+    if not soon:
+        state.reminded_until = reach
+    return soon
