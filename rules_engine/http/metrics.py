@@ -1,8 +1,8 @@
 """What `/metrics` shows Prometheus (prometheus-client's text format).
 
 - `loyalty_http_requests_total{method, route, status}` and
-  `loyalty_http_request_duration_seconds{method, route}` (a histogram): every request, by route
-  template (`/v1/programs/{program}/events`, never the customer's id, so the series stay few);
+  `loyalty_http_request_duration_seconds{method, route, status}` (a histogram): every request, by
+  route template (`/v1/programs/{program}/events`, never the customer's id, so the series stay few);
 - `loyalty_events_total{program, type, result}`: events by type and what became of them:
   `applied`, `duplicate` (a redelivery) or `refused` (with a code);
 - `loyalty_program_reloads_total{program, result}`: uploads and reloads, `replaced` or `refused`;
@@ -40,8 +40,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "loyalty_http_request_duration_seconds",
-            "Time from a request's first byte to its last response byte, by route template.",
-            ["method", "route"],
+            "Time from a request's first byte to its last response byte, by route template and status.",
+            ["method", "route", "status"],
             buckets=_BUCKETS,
             registry=self.registry,
         )
@@ -73,7 +73,8 @@ class Metrics:
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         series = self._requests.get((method, route, status))
         if series is None:
-            series = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            code = str(status)
+            series = (self.requests.labels(method, route, code), self.latency.labels(method, route, code))
             self._requests[method, route, status] = series
         series[0].inc()
         series[1].observe(seconds)
