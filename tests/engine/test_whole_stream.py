@@ -338,3 +338,31 @@ def test_random_programs_take_the_whole_step_only_when_covered(data: st.DataObje
     decided(stream, engine, data.draw(streams(drawn), label="stream"))
     if not covers(engine.plan):
         assert stream.wholes == 0 and not isinstance(stream._whole, WholePath)
+
+
+def test_a_multipliers_bonus_on_a_free_basket_goes_to_the_lines_of_the_per_item_points() -> None:
+    """A free pastry on a Tuesday: `pastry-bonus` gives 5 points for the item, `double-tuesday`
+    doubles them. The basket's earning base is 0, and the bonus must still be shared out over the
+    pastry's line as `process` shares it, not left with no line."""
+    engine = Engine.from_file(COFFEE)
+    events = [
+        {
+            "id": f"e{n}",
+            "time": time,
+            "customer": "c1",
+            "type": "purchase",
+            "items": [{"sku": sku, "category": category, "price": Decimal(price), "qty": 1}],
+        }
+        for n, (time, sku, category, price) in enumerate(
+            [
+                ("2026-12-01T10:05:00+00:00", "COFFEE-1", "coffee", "3.20"),
+                ("2026-12-08T10:05:00+00:00", "PASTRY-2", "pastry", "0.00"),  # a Tuesday
+            ]
+        )
+    ]
+    made = decided(Stream(engine), engine, events)
+    result, whole = made[1]
+    assert whole  # the whole step decided it, and `decided` held it equal to `process`
+    assert result is not None
+    bonus = next(award for award in result.awards if award.rule == "double-tuesday")
+    assert list(bonus.lines) == [(0, "PASTRY-2", Decimal(5))]

@@ -138,8 +138,11 @@ class Split:
 
     def _exact_weights(self) -> list[int]:
         """Each line's exact points from the rules before the multipliers, over one denominator
-        (× the rate's denominator × the base): what a multiplier's bonus is split by."""
-        base, base_sum, awards = self.base, self.base_sum, self.rules
+        (× the rate's denominator × the base): what a multiplier's bonus is split by. A basket
+        whose earning base is 0 (every line free) gives each line's rate and per-event points as
+        0 at any scale, and its per-item points (`for_each_item`) their own: scaled by 1, not 0."""
+        base, awards = self.base, self.rules
+        base_sum = self.base_sum or 1
         den = self.denominator
         rated = any(kind == 0 for _, _, _, kind in awards)
         weights = [0] * len(base) if rated else [b * base_sum for b in base]
