@@ -46,7 +46,8 @@ from timing import FULL, QUICK, Settings, machine, machine_line
 
 from rules_engine.engine import unvalidated as fast_models
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import Purchase, parse_event
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.trusted import trusted
 from rules_engine.state.customer import CustomerState, parse_state

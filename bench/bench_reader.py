@@ -53,7 +53,8 @@ from rules_engine.engine import reader
 from rules_engine.engine.canonical import event_digest
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.event_text import parse_event_text
-from rules_engine.engine.events import parse_event, validate_event
+from rules_engine.engine.events import validate_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.replay import replay_lines
 from rules_engine.service import Loyalty
 from rules_engine.store.memory import RunMemoryStore

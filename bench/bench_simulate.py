@@ -48,7 +48,7 @@ from timing import machine
 
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from rules_engine.simulate import build_report, simulate
 from rules_engine.simulate.generate import generate_file

@@ -57,7 +57,8 @@ from timing import machine
 
 from rules_engine import collector
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import Purchase, parse_event
+from rules_engine.engine.events import Purchase
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.stream import Stream
 from rules_engine.state.customer import CustomerState

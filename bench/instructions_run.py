@@ -55,7 +55,7 @@ def child(part: str, lines: int) -> None:
     from rules_engine.engine.canonical import event_digest
     from rules_engine.engine.evaluator import Engine
     from rules_engine.engine.event_text import parse_event_text
-    from rules_engine.engine.events import parse_event
+    from rules_engine.engine.reader import parse_event
     from rules_engine.engine.stream import Stream
     from rules_engine.replay import replay_lines
     from rules_engine.service import Loyalty

@@ -43,9 +43,10 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.engine import processed
 from rules_engine.engine.canonical import event_digest
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, Purchase, fixed_offset, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, fixed_offset
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
 from rules_engine.engine.stream import Stream

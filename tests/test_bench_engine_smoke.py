@@ -52,7 +52,7 @@ def test_the_outcome_models_counted_are_those_the_event_made() -> None:
     finally:
         sys.path.remove(str(ROOT / "bench"))
     from rules_engine.engine.evaluator import Engine
-    from rules_engine.engine.events import parse_event
+    from rules_engine.engine.reader import parse_event
     from rules_engine.state.customer import LedgerEntry, Lot, parse_state
 
     engine = Engine.from_file(bench_engine.COFFEE)

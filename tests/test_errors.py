@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError, ProgramError, RulesEngineError
 from rules_engine.program.validate import load_program
 from rules_engine.render import render_diagnostic
@@ -115,7 +115,7 @@ def test_a_lone_surrogate_given_from_python_is_reported_not_raised() -> None:
     reporting the problem (found by the event reader's differential test)."""
     import pydantic
 
-    from rules_engine.engine.events import parse_event
+    from rules_engine.engine.reader import parse_event
     from rules_engine.errors import EventError, StateError
     from rules_engine.program.model import Program
     from rules_engine.state.customer import parse_state

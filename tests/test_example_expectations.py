@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
 from rules_engine.program import loader

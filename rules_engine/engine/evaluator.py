@@ -44,21 +44,13 @@ from rules_engine.engine import (
     returns,
     settle,
 )
-from rules_engine.engine.events import (
-    AnyEvent,
-    Purchase,
-    Redeem,
-    Return,
-    Signup,
-    fixed_offset,
-    out_of_range,
-    parse_event,
-)
+from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, Signup, fixed_offset, out_of_range
 from rules_engine.engine.generated import GeneratedPath, covers
 from rules_engine.engine.generated import compiled as compiled_path
 from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
 from rules_engine.engine.trusted import points_changes, rule_trace

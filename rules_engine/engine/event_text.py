@@ -16,7 +16,8 @@ from typing import Any
 
 from rules_engine import jsonio
 from rules_engine.engine import reader
-from rules_engine.engine.events import AnyEvent, parse_event
+from rules_engine.engine.events import AnyEvent
+from rules_engine.engine.reader import parse_event
 
 
 def parse_event_text(text: str) -> AnyEvent:

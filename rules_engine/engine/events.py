@@ -293,26 +293,9 @@ _KNOWN: TypeAdapter[Any] = TypeAdapter(Event)
 _CUSTOM: TypeAdapter[Custom] = TypeAdapter(Custom)
 
 
-def parse_event(data: Any) -> AnyEvent:
-    """Validate event data (a JSON-like mapping, numbers exact) into its model.
-
-    A well-formed event is read by the fast reader (engine/reader.py, in about half the time);
-    anything it is not sure of is validated by the model (`validate_event`), which describes what
-    is wrong: the errors are the model's, whichever path an event takes.
-
-    Raises:
-        EventError: RE410 with one diagnostic per bad field, each naming the field's path.
-    """
-    if type(data) is dict:
-        read = reader.read_event(data)
-        if read is not None:
-            return read
-    return validate_event(data)
-
-
 def validate_event(data: Any) -> AnyEvent:
-    """`parse_event` by the pydantic models alone: what describes a bad event, and what the fast
-    reader is compared with (tests/engine/test_reader.py).
+    """`parse_event` (engine/reader.py) by the pydantic models alone: what describes a bad event,
+    and what the fast reader is compared with (tests/engine/test_reader.py).
 
     Raises:
         EventError: RE410 with one diagnostic per bad field, each naming the field's path.
@@ -409,8 +392,3 @@ def out_of_range(event: str) -> Diagnostic:
         hint="event times are bounded (1900 to 2999), so look for a far-off time in the customer's "
         "state or a very long duration in the program (an expiry, a window, a grace period)",
     )
-
-
-# The fast reader builds on the models above; imported as a module, last, so that either module
-# may be imported first.
-from rules_engine.engine import reader  # noqa: E402

@@ -45,7 +45,8 @@ from typing import Any
 
 from rules_engine.engine import step
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, Purchase, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.whole.covers import covers
 from rules_engine.engine.whole.path import WholePath

@@ -36,8 +36,9 @@ from typing import Any
 from rules_engine import jsonio
 from rules_engine.engine.canonical import event_digest
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import AnyEvent, Purchase, Return, Signup, parse_event
+from rules_engine.engine.events import AnyEvent, Purchase, Return, Signup
 from rules_engine.engine.mechanics.referral import referral_code, referrer_event_id
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.simulate.tally import ZERO, GoalTally, History, MonthTally, RuleTally, Tally, Versus

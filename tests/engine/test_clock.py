@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.clock import event_order
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from rules_engine.state.customer import CustomerState
 from tests.store.streams import START, engine

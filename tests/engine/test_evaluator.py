@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import BudgetSnapshot, Engine
-from rules_engine.engine.events import parse_event
 from rules_engine.engine.outcome import Outcome
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
 from rules_engine.periods import BUDGET_PERIODS, cap_period_key

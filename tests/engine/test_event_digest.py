@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from rules_engine import jsonio
 from rules_engine.engine import canonical
 from rules_engine.engine.canonical import event_digest
-from rules_engine.engine.events import Line, parse_event, validate_event
+from rules_engine.engine.events import Line, validate_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from tests.engine.test_reader import EVENTS, Count, Number, Text
 

@@ -199,7 +199,7 @@ def test_any_json_gives_an_outcome_or_a_project_error(event: Any) -> None:
 def test_times_of_one_offset_share_one_timezone_and_keep_their_json(first: str, second: str) -> None:
     """Times with the same UTC offset carry one shared timezone object (events.fixed_offset), so
     the engine compares them as plain times; what is written back is the offset as it came."""
-    from rules_engine.engine.events import parse_event
+    from rules_engine.engine.reader import parse_event
 
     def at(time: str) -> dict[str, Any]:
         item = {"sku": "LATTE-L", "category": "coffee", "price": 320, "qty": 1}

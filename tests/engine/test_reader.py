@@ -25,7 +25,8 @@ from pydantic import BaseModel, field_validator
 
 from rules_engine import jsonio
 from rules_engine.engine import reader, reader_checks
-from rules_engine.engine.events import Line, Purchase, parse_event, validate_event
+from rules_engine.engine.events import Line, Purchase, validate_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from rules_engine.tools.expectations.loading import load_suite
 from tests.conftest import ROOT

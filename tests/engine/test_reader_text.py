@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from rules_engine import jsonio
 from rules_engine.engine import event_text
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from tests.engine.test_reader import DIFFERENTIAL, EVENTS, broken, same
 

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from rules_engine.cli import app
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.whole.covers import covers, unsupported
 from rules_engine.engine.whole.state import WholeState

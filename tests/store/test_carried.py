@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError, StoreError

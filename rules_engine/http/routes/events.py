@@ -23,8 +23,9 @@ from fastapi.responses import Response
 
 from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
-from rules_engine.engine.events import AnyEvent, parse_event
+from rules_engine.engine.events import AnyEvent
 from rules_engine.engine.outcome_json import UnexpectedValueError
+from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.errors import EventError, RulesEngineError, StoreError
 from rules_engine.http import answers

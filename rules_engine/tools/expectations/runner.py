@@ -8,8 +8,8 @@ from collections.abc import Callable, Hashable, Iterable
 from decimal import Decimal
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.events import parse_event
 from rules_engine.engine.outcome import Outcome, RuleTrace
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import (
     Diagnostic,
     EvaluationError,
