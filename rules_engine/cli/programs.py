@@ -136,7 +136,7 @@ def compile_command(
     out, err = _consoles()
     engine = _engine(program, err)
     if whole:
-        from rules_engine.engine.whole.generate import python_source as whole_source
+        from rules_engine.engine.whole.listing import python_source as whole_source
 
         out.print(whole_source(engine.plan), markup=False, emoji=False, highlight=False, soft_wrap=True)
         return

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.whole.conditions import UnsupportedError
+from rules_engine.engine.whole.generate import generate
 
 
 def covers(plan: Plan) -> bool:
@@ -20,8 +21,6 @@ def covers(plan: Plan) -> bool:
 
 
 def unsupported(plan: Plan) -> str | None:
-    from rules_engine.engine.whole.generate import generate
-
     program = plan.program
     if program.returns is not None or program.late_events is not None:
         return "returns or late events"

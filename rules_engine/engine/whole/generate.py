@@ -28,7 +28,6 @@ Input: a `Plan` (covered). Output: `(module, namespace)`: the `ast.Module` and w
 from __future__ import annotations
 
 import ast as py
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -456,31 +455,4 @@ def _cap_set(writer: Writer, rule: EarnRule, cap: tuple[str, int, str] | None) -
         _counters[RULE] = {_daykey: _counters.get(RULE, _NONE).get(_daykey, 0) + _n}
         """,
         RULE=rule.id,
-    )
-
-
-_LABEL = re.compile(r"^(\s*)'((?:discount|earn|the )[^'\n]*)'$", re.MULTILINE)
-
-
-def python_source(plan: Plan) -> str:
-    """The whole step's generated function as Python text (`loyalty compile --whole`): each rule's
-    block under a comment with its place in the program file, its constants listed; or, for a
-    program the whole step does not cover, a comment saying why."""
-    from rules_engine.engine.generated import shown
-    from rules_engine.engine.whole.covers import unsupported
-
-    why = unsupported(plan)
-    if why is not None:
-        return f"# {plan.program.program}: the whole step does not cover it ({why}).\n"
-    module, namespace = generate(plan)
-    text = _LABEL.sub(lambda m: f"{m.group(1)}# {m.group(2)}", py.unparse(module))
-    names = sorted((name for name in namespace if name.startswith("_k")), key=lambda n: int(n[2:]))
-    constants = "\n".join(f"#   {name} = {shown(namespace[name])}" for name in names)
-    return (
-        f"# The whole step's pricing and earning of {plan.program.program} v{plan.program.version}"
-        f" ({namespace['__file__']}), on ints, without builtins (engine/whole/, run by `Stream.step`).\n"
-        "# Its constant trace entries (a tuple in `_trace` is an entry the result words when read):\n"
-        f"{constants}\n\n{text}\n"
-        "\n# After it, step.py runs the mechanics on the state's ints (badges, the challenges, the quest,\n"
-        "# the tier), updates the state in place, and result.py makes the engine's Result when read.\n"
     )
