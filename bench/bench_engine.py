@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from pydantic import BaseModel
 from timing import FULL, QUICK, Settings, machine, machine_line
 
-from rules_engine.engine import unvalidated as fast_models
+from rules_engine import unvalidated as fast_models
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.reader import parse_event

@@ -74,10 +74,10 @@ from rules_engine.engine.reader_checks import (
     _time,
     _zone_or_none,
 )
-from rules_engine.engine.unvalidated import _FAST
+from rules_engine.unvalidated import _FAST
 
 _new = object.__new__
-if _FAST:  # the slots' own setters (engine/unvalidated.py checked the layout)
+if _FAST:  # the slots' own setters (rules_engine/unvalidated.py checked the layout)
     _set_dict = BaseModel.__dict__["__dict__"].__set__
     _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
     _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__

@@ -1,22 +1,43 @@
-"""The state's records made from values already valid (`unvalidated` says how and why): lot and
-ledger lines, counted and past lines, lots, ledger entries and points changes, the models the
-engine makes most often, each spelt out as a literal dict and shared by value where they repeat.
-
-The generic makers (`trusted`, `replaced`, `can_trust`) live in `unvalidated`, the trace entries
-(`Verdict`, `verdict`, `rule_trace`, `Text`) in `verdicts`; both are re-exported here, where the
-engine has always imported them from.
+"""The models the engine makes most often, from values already valid (`unvalidated` says how and
+why): the outcome's points changes here; the state's records (lot and ledger lines, counted and
+past lines, lots, ledger entries) in state/records.py, the generic makers (`trusted`, `replaced`,
+`can_trust`) in rules_engine/unvalidated.py, the trace entries (`Verdict`, `verdict`,
+`rule_trace`, `Text`) in `verdicts`; all re-exported here, where the engine has always imported
+them from. (The state's records live with the state, which the engine builds on and which never
+imports the engine.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from rules_engine.engine.outcome import PointsChange
-from rules_engine.engine.unvalidated import (
-    _FAST,
+from rules_engine.engine.verdicts import (
+    FIRED_GIVEN,
+    Text,
+    Verdict,
+    fired_verdict,
+    rule_trace,
+    simple_verdict,
+    verdict,
+)
+from rules_engine.state.records import (
+    award_records,
+    awards_records,
+    counted_line,
+    counted_lines,
+    counted_lines_shared,
+    earn_entry,
+    earned,
+    expiry_entries,
+    ledger_entry,
+    past_line,
+    past_lines,
+    points_lot,
+)
+from rules_engine.unvalidated import (
     _new,
     _set_dict,
     _set_extra,
@@ -27,16 +48,6 @@ from rules_engine.engine.unvalidated import (
     replaced,
     trusted,
 )
-from rules_engine.engine.verdicts import (
-    FIRED_GIVEN,
-    Text,
-    Verdict,
-    fired_verdict,
-    rule_trace,
-    simple_verdict,
-    verdict,
-)
-from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
 
 __all__ = [
     "FIRED_GIVEN",
@@ -64,286 +75,6 @@ __all__ = [
     "trusted",
     "verdict",
 ]
-
-_ZERO = Decimal(0)
-
-
-# -- the models made most often, spelt out: a literal dict is what makes them cheap ---------------
-_LOT_LINE = ("line", "sku", "qty", "points")
-_LOT_LINE_FAST = _spelt_out(LotLine, *_LOT_LINE)
-_LOT_LINE_GIVEN = set(_LOT_LINE)
-_LEDGER_LINE = ("line", "points")
-_LEDGER_LINE_FAST = _spelt_out(LedgerLine, *_LEDGER_LINE)
-_LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
-
-
-# The line shares already made, by value: models are frozen, so states can share them. Most shares
-# repeat (a line's index and a small number of points; the same SKUs and quantities): a look-up
-# costs a third of making the two models, and a model shared is one less object for the collector
-# to scan for as long as the state lives. Two levels: a basket line (its index, SKU and quantity's
-# text) → its shares by the points' text; the line's table is looked up once per event, whatever
-# the number of awards on it, and each share is then one look-up of a string. Keyed by the
-# decimals' text, which tells 5 from 5.0 (equal decimals, but not the same JSON); one look-up
-# gives both records of a share; emptied when it holds that many shares, so it stays small. A
-# share's points are also looked up by the decimal itself (its hash is kept in the object), the
-# entry taken only when it was made from that very object (`is`: the same digits and exponent):
-# most points are the shared small decimals (money.SMALL), found without making their text.
-_LINES_KEPT = 4096
-_SHARES_MADE = [0]  # how many shares the tables hold
-_SHARES: dict[tuple[int, str, str], dict[str | Decimal, tuple[LotLine, LedgerLine, Decimal]]] = {}
-
-
-def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine, Decimal]:
-    """The `LotLine` and `LedgerLine` of one share, made (not looked up)."""
-    lot_model = _new(LotLine)
-    _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
-    _set_fields(lot_model, _LOT_LINE_GIVEN)
-    _set_extra(lot_model, None)
-    _set_private(lot_model, None)
-    ledger_model = _new(LedgerLine)
-    _set_dict(ledger_model, {"line": i, "points": points})
-    _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
-    _set_extra(ledger_model, None)
-    _set_private(ledger_model, None)
-    return lot_model, ledger_model, points
-
-
-def award_records(
-    shares: tuple[tuple[int, str, Decimal], ...], quantities: list[Decimal]
-) -> tuple[list[LotLine], tuple[LedgerLine, ...]]:
-    """An award's line shares `(line, sku, points)` as its lot's `LotLine`s and its ledger entry's
-    `LedgerLine`s (`quantities`: each line's quantity): what the new state keeps of them. One
-    award's `awards_records`."""
-    return awards_records((shares,), quantities)[0]
-
-
-def awards_records(
-    awards: Iterable[Sequence[tuple[int, str, Decimal]]], quantities: list[Decimal]
-) -> list[tuple[list[LotLine], tuple[LedgerLine, ...]]]:
-    """`award_records` of every award of an event (each its line shares), in one loop: the awards
-    of an event share its basket's lines, so each line's table of shares is found once."""
-    if not (_LOT_LINE_FAST and _LEDGER_LINE_FAST):
-        return [
-            (
-                [LotLine(line=i, sku=sku, qty=quantities[i], points=points) for i, sku, points in shares],
-                tuple(LedgerLine(line=i, points=points) for i, _, points in shares),
-            )
-            for shares in awards
-        ]
-    made: list[tuple[list[LotLine], tuple[LedgerLine, ...]]] = []
-    # this event's lines: each line's SKU and table of shares, found at its first share
-    tables: list[tuple[str, dict[str | Decimal, tuple[LotLine, LedgerLine, Decimal]]] | None]
-    tables = [None] * len(quantities)
-    kept = _SHARES
-    for shares in awards:
-        lot_lines: list[LotLine] = []
-        ledger_lines: list[LedgerLine] = []
-        for i, sku, points in shares:
-            line = tables[i]
-            if line is not None and line[0] == sku:
-                table = line[1]
-            else:
-                key = (i, sku, str(quantities[i]))
-                found = kept.get(key)
-                table = kept[key] = {} if found is None else found
-                tables[i] = (sku, table)
-            records = table.get(points)
-            if records is not None and records[2] is points:  # made from this very decimal
-                lot_lines.append(records[0])
-                ledger_lines.append(records[1])
-                continue
-            mine = records is None  # no entry for the decimal's value yet: this one's
-            text = str(points)
-            records = table.get(text)
-            if records is not None:
-                if mine and records[2] is points:
-                    table[points] = records
-            else:
-                records = _share_records(i, sku, quantities[i], points)
-                if _SHARES_MADE[0] >= _LINES_KEPT:  # full: start again (this event's tables go too)
-                    kept.clear()
-                    _SHARES_MADE[0] = 0
-                    tables = [None] * len(quantities)
-                    table = kept[i, sku, str(quantities[i])] = {}
-                    tables[i] = (sku, table)
-                _SHARES_MADE[0] += 1
-                table[text] = records
-                if mine:
-                    table[points] = records
-            lot_lines.append(records[0])
-            ledger_lines.append(records[1])
-        made.append((lot_lines, tuple(ledger_lines)))
-    return made
-
-
-_COUNTED_LINE = ("line", "sku", "qty", "added", "returned")
-_COUNTED_LINE_FAST = _spelt_out(CountedLine, *_COUNTED_LINE)
-_COUNTED_LINE_GIVEN = {"line", "sku", "qty", "added"}
-_COUNTED_LINES: dict[tuple[int, str, str, str], CountedLine] = {}
-
-
-def counted_line(line: int, sku: str, qty: Decimal, added: Decimal) -> CountedLine:
-    """`CountedLine(line=…, sku=…, qty=…, added=…)`: a purchase line a challenge counted, shared
-    by value as the line shares of `award_records` are (the same reasons, the same bound)."""
-    if not _COUNTED_LINE_FAST:
-        return CountedLine(line=line, sku=sku, qty=qty, added=added)
-    key = (line, sku, str(qty), str(added))
-    model = _COUNTED_LINES.get(key)
-    if model is None:
-        model = _new(CountedLine)
-        _set_dict(model, {"line": line, "sku": sku, "qty": qty, "added": added, "returned": _ZERO})
-        _set_fields(model, _COUNTED_LINE_GIVEN)
-        _set_extra(model, None)
-        _set_private(model, None)
-        if len(_COUNTED_LINES) >= _LINES_KEPT:
-            _COUNTED_LINES.clear()
-        _COUNTED_LINES[key] = model
-    return model
-
-
-def counted_lines(items: Iterable[Any], parts: list[Decimal] | None) -> list[CountedLine]:
-    """`counted_line(i, line.sku, line.qty, parts[i] if parts else 0)` of each line of a purchase,
-    in one loop (each line's model looked up by value, as `counted_line` does): a challenge that
-    counts a purchase keeps a record of every line."""
-    made: list[CountedLine] = []
-    kept = _COUNTED_LINES
-    for i, line in enumerate(items):
-        sku, qty = line.sku, line.qty
-        added = parts[i] if parts else _ZERO
-        model = kept.get((i, sku, str(qty), str(added))) if _COUNTED_LINE_FAST else None
-        made.append(model if model is not None else counted_line(i, sku, qty, added))
-    return made
-
-
-_PAST_LINE = ("sku", "category", "price", "qty", "date", "event")
-_PAST_LINE_FAST = _spelt_out(PastLine, *_PAST_LINE)
-_PAST_LINE_GIVEN = set(_PAST_LINE)
-
-
-def past_line(
-    sku: str, category: str | None, price: Decimal, qty: Decimal, date: dt.date, event: str
-) -> PastLine:
-    """`PastLine(sku=…, category=…, price=…, qty=…, date=…, event=…)`."""
-    if not _PAST_LINE_FAST:
-        return PastLine(sku=sku, category=category, price=price, qty=qty, date=date, event=event)
-    model = _new(PastLine)
-    _set_dict(
-        model, {"sku": sku, "category": category, "price": price, "qty": qty, "date": date, "event": event}
-    )
-    _set_fields(model, _PAST_LINE_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-def past_lines(items: Iterable[Any], day: dt.date, event: str) -> list[PastLine]:
-    """`[past_line(line.sku, line.category, line.price, line.qty, day, event) for line in items]`
-    in one loop, the makers bound once: every purchase adds its lines to the history."""
-    if not _PAST_LINE_FAST:
-        return [past_line(line.sku, line.category, line.price, line.qty, day, event) for line in items]
-    made: list[PastLine] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
-    given = _PAST_LINE_GIVEN
-    for line in items:
-        model = new(PastLine)
-        set_dict(
-            model,
-            {
-                "sku": line.sku,
-                "category": line.category,
-                "price": line.price,
-                "qty": line.qty,
-                "date": day,
-                "event": event,
-            },
-        )
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
-        made.append(model)
-    return made
-
-
-_LOT = ("event", "rule", "points", "earned_at", "available_at", "expires_at", "lines")
-_LOT_FAST = _spelt_out(Lot, *_LOT)
-_LOT_GIVEN = set(_LOT)
-
-
-def points_lot(
-    event: str,
-    rule: str,
-    points: Decimal,
-    earned_at: dt.datetime,
-    available_at: dt.datetime,
-    expires_at: dt.datetime | None,
-    lines: list[LotLine],
-) -> Lot:
-    """`Lot(event=…, rule=…, points=…, earned_at=…, available_at=…, expires_at=…, lines=…)`."""
-    if not _LOT_FAST:
-        return Lot(
-            event=event,
-            rule=rule,
-            points=points,
-            earned_at=earned_at,
-            available_at=available_at,
-            expires_at=expires_at,
-            lines=lines,
-        )
-    model = _new(Lot)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "points": points,
-            "earned_at": earned_at,
-            "available_at": available_at,
-            "expires_at": expires_at,
-            "lines": lines,
-        },
-    )
-    _set_fields(model, _LOT_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-_LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rule_hash", "lines")
-# LedgerEntry's one validator reads an entry written before entries held their lines (`line`): an
-# entry made here never is one, so validation would give the same instance as below.
-_LEDGER_ENTRY_FAST = _FAST and tuple(LedgerEntry.model_fields) == _LEDGER_ENTRY
-_LEDGER_ENTRY_GIVEN = {"event", "rule", "kind", "points", "lot", "at", "version"}
-
-
-def ledger_entry(
-    event: str, rule: str, kind: str, points: Decimal, lot: str, at: dt.datetime, version: int
-) -> LedgerEntry:
-    """`LedgerEntry(event=…, rule=…, kind=…, points=…, lot=…, at=…, version=…)`: an entry of no
-    basket lines (an expiry, a burn)."""
-    if not _LEDGER_ENTRY_FAST:
-        return LedgerEntry(event=event, rule=rule, kind=kind, points=points, lot=lot, at=at, version=version)
-    model = _new(LedgerEntry)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "kind": kind,
-            "points": points,
-            "lot": lot,
-            "at": at,
-            "version": version,
-            "rule_hash": None,
-            "lines": (),
-        },
-    )
-    _set_fields(model, _LEDGER_ENTRY_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-_EARN_ENTRY_GIVEN = {*_LEDGER_ENTRY_GIVEN, "rule_hash", "lines"}
 
 _POINTS_CHANGE = ("kind", "lot", "points", "at")
 _POINTS_CHANGE_FAST = _spelt_out(PointsChange, *_POINTS_CHANGE)
@@ -377,185 +108,5 @@ def points_changes(changes: Iterable[tuple[str, str, Decimal, dt.datetime]]) -> 
         set_fields(model, given)
         set_extra(model, None)
         set_private(model, None)
-        made.append(model)
-    return made
-
-
-def expiry_entries(
-    event: str, version: int, expired: Iterable[tuple[str, Decimal, str, dt.datetime]]
-) -> list[LedgerEntry]:
-    """`ledger_entry(event, rule, "expire", -points, lot, at, version)` of each `(rule, points, lot,
-    at)` expired, in one loop: an event of a long history expires a dozen lots or more."""
-    if not _LEDGER_ENTRY_FAST:
-        return [
-            ledger_entry(event, rule, "expire", -points, lot, at, version)
-            for rule, points, lot, at in expired
-        ]
-    made: list[LedgerEntry] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
-    given = _LEDGER_ENTRY_GIVEN
-    for rule, points, lot, at in expired:
-        model = new(LedgerEntry)
-        set_dict(
-            model,
-            {
-                "event": event,
-                "rule": rule,
-                "kind": "expire",
-                "points": -points,
-                "lot": lot,
-                "at": at,
-                "version": version,
-                "rule_hash": None,
-                "lines": (),
-            },
-        )
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
-        made.append(model)
-    return made
-
-
-def earn_entry(
-    event: str,
-    rule: str,
-    points: Decimal,
-    lot: str,
-    at: dt.datetime,
-    version: int,
-    rule_hash: str | None,
-    lines: tuple[LedgerLine, ...],
-) -> LedgerEntry:
-    """`LedgerEntry(event=…, rule=…, kind="earn", points=…, lot=…, at=…, version=…, rule_hash=…, lines=…)`."""
-    if not _LEDGER_ENTRY_FAST:
-        return LedgerEntry(
-            event=event,
-            rule=rule,
-            kind="earn",
-            points=points,
-            lot=lot,
-            at=at,
-            version=version,
-            rule_hash=rule_hash,
-            lines=lines,
-        )
-    model = _new(LedgerEntry)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "kind": "earn",
-            "points": points,
-            "lot": lot,
-            "at": at,
-            "version": version,
-            "rule_hash": rule_hash,
-            "lines": lines,
-        },
-    )
-    _set_fields(model, _EARN_ENTRY_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-def earned(
-    event: str,
-    awards: Iterable[tuple[str, Decimal]],
-    records: Iterable[tuple[list[LotLine], tuple[LedgerLine, ...]]],
-    at: dt.datetime,
-    available_at: dt.datetime,
-    expires_at: dt.datetime | None,
-    version: int,
-    rule_hashes: Mapping[str, str],
-) -> tuple[list[Lot], list[LedgerEntry], list[str]]:
-    """The lots, the `earn` ledger entries and the lots' ids of an event's awards (each `(rule,
-    points)`, with its `awards_records`): `points_lot(...)` and `earn_entry(...)` of each, in one
-    loop, the makers bound once and each lot's id made once (a purchase makes four or five)."""
-    lots: list[Lot] = []
-    entries: list[LedgerEntry] = []
-    ids: list[str] = []
-    if not (_LOT_FAST and _LEDGER_ENTRY_FAST):
-        for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
-            lot = f"{event}/{rule}"
-            lots.append(points_lot(event, rule, points, at, available_at, expires_at, lot_lines))
-            entries.append(earn_entry(event, rule, points, lot, at, version, rule_hashes.get(rule), parts))
-            ids.append(lot)
-        return lots, entries, ids
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
-    lot_given, entry_given, hashes = _LOT_GIVEN, _EARN_ENTRY_GIVEN, rule_hashes.get
-    for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
-        lot_id = f"{event}/{rule}"
-        model = new(Lot)
-        set_dict(
-            model,
-            {
-                "event": event,
-                "rule": rule,
-                "points": points,
-                "earned_at": at,
-                "available_at": available_at,
-                "expires_at": expires_at,
-                "lines": lot_lines,
-            },
-        )
-        set_fields(model, lot_given)
-        set_extra(model, None)
-        set_private(model, None)
-        lots.append(model)
-        entry = new(LedgerEntry)
-        set_dict(
-            entry,
-            {
-                "event": event,
-                "rule": rule,
-                "kind": "earn",
-                "points": points,
-                "lot": lot_id,
-                "at": at,
-                "version": version,
-                "rule_hash": hashes(rule),
-                "lines": parts,
-            },
-        )
-        set_fields(entry, entry_given)
-        set_extra(entry, None)
-        set_private(entry, None)
-        entries.append(entry)
-        ids.append(lot_id)
-    return lots, entries, ids
-
-
-# -- a challenge's counted lines, found by their decimals' objects (engine/mechanics/challenges.py)
-
-# (line, sku, qty, added) by value → (the model, the qty and added objects it was found for)
-_COUNTED_BY_OBJECT: dict[tuple[int, str, Decimal, Decimal], tuple[CountedLine, Decimal, Decimal]] = {}
-
-
-def counted_lines_shared(items: Iterable[Any], parts: list[Decimal]) -> list[CountedLine]:
-    """`counted_lines(items, parts)`, each line's model found first by its quantity and part as the
-    very decimal objects it was found for before (`is`: the same digits and exponent, so the same
-    text), without making their text: the event reader's whole quantities are shared decimals
-    (`reader_checks._SMALL`) and a count's parts are two, so most lines of a challenge's purchase cost
-    one look-up. Any other line is made or found as `counted_line` does, by the decimals' text."""
-    if not _COUNTED_LINE_FAST:
-        return counted_lines(items, parts)
-    made: list[CountedLine] = []
-    kept = _COUNTED_BY_OBJECT
-    for i, line in enumerate(items):
-        sku, qty = line.sku, line.qty
-        added = parts[i]
-        key = (i, sku, qty, added)
-        found = kept.get(key)
-        if found is not None and found[1] is qty and found[2] is added:
-            made.append(found[0])
-            continue
-        model = counted_line(i, sku, qty, added)
-        if found is None:
-            if len(kept) >= _LINES_KEPT:
-                kept.clear()
-            kept[key] = (model, qty, added)
         made.append(model)
     return made

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from rules_engine.engine.outcome import ExplainNode, RuleTrace
-from rules_engine.engine.unvalidated import (
+from rules_engine.unvalidated import (
     _new,
     _set_dict,
     _set_extra,

@@ -20,9 +20,10 @@ from typing import Any, Final, overload
 
 from pydantic_core import TzInfo
 
-from rules_engine.engine.trusted import awards_records, points_lot, trusted
 from rules_engine.state.customer import Activity, ActivitySums, Lot, LotLine
+from rules_engine.state.records import awards_records, points_lot
 from rules_engine.state.shared import window
+from rules_engine.unvalidated import trusted
 
 NEVER = 1 << 62
 """The expiry key of a lot that never expires: after every time a state can hold (year 9999 is

@@ -74,7 +74,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from rules_engine.engine.trusted import replaced
 from rules_engine.state.compact import (
     LOT_MODEL,
     ActivityTuple,
@@ -100,6 +99,7 @@ from rules_engine.state.customer import (
 from rules_engine.state.working_load import KEPT_IDS as KEPT_IDS
 from rules_engine.state.working_load import load_others, load_parts, load_rest, viewed_by
 from rules_engine.state.working_public import adopt, built
+from rules_engine.unvalidated import replaced
 
 _DEFERRED = (
     "_sums",

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from rules_engine.engine.history import Bought
-from rules_engine.engine.trusted import replaced, trusted
 from rules_engine.state.compact import (
     ACT_MODEL_OF,
     LOT_MODEL_OF,
@@ -35,7 +33,9 @@ from rules_engine.state.compact import (
 )
 from rules_engine.state.customer import ChallengeProgress, CustomerState, QuestProgress
 from rules_engine.state.public_parts import moved_ids, moved_models
+from rules_engine.state.purchases import Bought
 from rules_engine.state.shared import window
+from rules_engine.unvalidated import replaced, trusted
 
 if TYPE_CHECKING:
     from rules_engine.state.working import Working
