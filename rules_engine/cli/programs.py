@@ -106,7 +106,7 @@ def schema(
     ),
 ) -> None:
     """Write the JSON Schemas generated from the models (for editors and other tools)."""
-    from rules_engine.tools.schemas import write_schemas
+    from rules_engine.schemas import write_schemas
 
     out, _ = _consoles()
     for path in write_schemas(out_dir):

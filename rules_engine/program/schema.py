@@ -1,7 +1,7 @@
 """The JSON Schema of a program file, generated from the model (the one source of truth).
 
 `program/structure.py` checks every file against it before the model sees it, and
-`schemas/program.schema.json` is this schema, written out by `rules_engine/tools/schemas.py` with
+`schemas/program.schema.json` is this schema, written out by `rules_engine/schemas.py` with
 the other published schemas so that editors (YAML language server) give marketers autocomplete.
 """
 

@@ -18,7 +18,7 @@ from rules_engine.program import loader, mechanics, model, parts, tiers
 from rules_engine.program.types import expression_marker
 from rules_engine.program.validate import validate_file, validate_text
 from rules_engine.render import render_diagnostic
-from rules_engine.tools.schemas import all_schemas, render
+from rules_engine.schemas import all_schemas, render
 from tests.conftest import ROOT
 
 PROGRAMS = sorted(p for p in (ROOT / "programs").glob("*.yaml") if not p.name.endswith(".tests.yaml"))

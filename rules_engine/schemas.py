@@ -5,6 +5,10 @@ The models are the one source of truth; the committed files let editors (YAML la
 give marketers autocomplete and hover docs, and let non-Python tools validate what they send and
 read. `loyalty schema` (and `make schemas`) writes them; a test fails when the committed files
 differ from what this module generates.
+
+Why at the package's top rather than in tools/: it gathers the schema of every layer, the simulate
+report's included, and simulate builds on the tools (accounting): a publisher inside tools/ made
+the two packages import each other.
 """
 
 from __future__ import annotations
