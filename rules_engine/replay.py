@@ -21,6 +21,9 @@ applies the rest, each event once. A replay stops early, between two events, whe
 transaction, so that a failure that stays is placed at its line (RE605, naming the line and the
 event: the events before it are committed); one whose commit failed (another process wrote what it
 read, store/sql_writing.py's optimistic groups; a deadlock) is first done again once as a batch.
+
+The lines are read bounded, and a problem placed at its line and field, by replay_input.py;
+replay_worker.py and replay_workers.py run a replay on several processes that own their customers.
 """
 
 from __future__ import annotations
@@ -33,17 +36,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
-from rules_engine.engine.events import AnyEvent
 from rules_engine.engine.outcome import Outcome
 from rules_engine.engine.result import LaterResult, Result, StreamResult
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
+from rules_engine.replay_input import bounded_lines, field_span, store_failed, too_long, whole_line
 from rules_engine.service import Decided, Loyalty
 from rules_engine.source import SourceFile, Span
-from rules_engine.store.sql import RETRY_HINT
 from rules_engine.tally import CustomerTally
 
 ZERO = Decimal(0)
@@ -365,7 +367,7 @@ class _Run:
             result._restore(saved)
             return
         except StoreError as error:  # the commit itself failed
-            failure = _store_failed(error, result.line, None, None)
+            failure = store_failed(error, result.line, None, None)
             result._restore(saved)
             result.failure = failure
             self.commit_failed = True
@@ -401,7 +403,7 @@ class _Run:
             try:
                 self._one(number, raw)
             except StoreError as error:  # as `group`'s commit failing: none outside a group
-                result.failure = _store_failed(error, number, None, None)
+                result.failure = store_failed(error, number, None, None)
             except BaseException:
                 result._restore(saved)
                 raise
@@ -422,7 +424,7 @@ class _Run:
     def _one(self, number: int, raw: bytes | None) -> None:
         if raw is None:
             self.result.problems += 1
-            self._tell(_too_long(self.name, number))
+            self._tell(too_long(self.name, number))
             return
         if number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark is no event
@@ -450,30 +452,6 @@ class _Run:
         if self.on_outcome is not None:
             outcome = decided.outcome() if isinstance(decided, Result) else decided
             self.acks.append(functools.partial(self.on_outcome, number, outcome, duplicate))
-
-
-def bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
-    """The lines of a stream, each read no further than `jsonio.MAX_TEXT` bytes: a longer line
-    is None (the rest of it skipped unread into memory), so one huge line is one bad line."""
-    while True:
-        raw = stream.readline(jsonio.MAX_TEXT + 1)
-        if not raw:
-            return
-        if len(raw) <= jsonio.MAX_TEXT or raw.endswith(b"\n"):
-            yield raw
-            continue
-        while raw and not raw.endswith(b"\n"):
-            raw = stream.readline(1024 * 1024)
-        yield None
-
-
-def _too_long(name: str, number: int) -> Diagnostic:
-    limit = jsonio.MAX_TEXT // (1024 * 1024)
-    return Diagnostic(
-        "RE414",
-        f"{name}: line {number} is longer than {limit} MiB: skipped unread",
-        hint=f"one event per line, each at most {limit} MiB",
-    )
 
 
 def _line(run: _Run, number: int, raw: bytes) -> None:
@@ -515,11 +493,11 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
         source = SourceFile(name, line, first_line=number)
         result.problems += 1
         for d in error.diagnostics:
-            span = _field(source, d) or Span(source, 0, len(line))
+            span = field_span(source, d) or Span(source, 0, len(line))
             report(replace(d, message=f"line {number}: {d.message}", span=span))
         return
     except StoreError as error:
-        result.failure = _store_failed(error, number, event, _whole(name, number, line))
+        result.failure = store_failed(error, number, event, whole_line(name, number, line))
         return
     if handled.unknown_referrer is not None:
         result.warnings += 1
@@ -528,7 +506,7 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
                 "RE607",
                 f"line {number}: the referral code {handled.unknown_referrer} names no customer the "
                 "store knows: the referrer's reward was not given",
-                _whole(name, number, line),
+                whole_line(name, number, line),
                 hint="process an event of the referrer's (or import their state) first, then "
                 "deliver this event again: the reward is given then, once",
                 severity=Severity.WARNING,
@@ -562,42 +540,3 @@ def earned(decided: Decided) -> Decimal:
     for award in decided.awards:
         points += award.points
     return points
-
-
-def _whole(name: str, number: int, line: str) -> Span:
-    """The whole line, where a diagnostic points at no field of it."""
-    return Span(SourceFile(name, line, first_line=number), 0, len(line))
-
-
-def _store_failed(error: StoreError, number: int, event: AnyEvent | None, span: Span | None) -> Diagnostic:
-    """The store's error (RE605), at the line and naming the event it was processing (without the
-    event: a batch's commit failed, after its last line)."""
-    said = error.diagnostics[0]
-    what = f"event {event.id!r} of customer {event.customer!r}" if event is not None else "the event"
-    return Diagnostic(
-        said.code,
-        f"line {number}: {what}: {said.message}",
-        span,
-        hint="nothing of this event was written, and the run stopped here; every line before it "
-        "is done. Run the same file again when the database answers: events already applied are "
-        "skipped, the rest applied once"
-        if said.hint in (None, RETRY_HINT)
-        else f"the run stopped here, every line before it done: {said.hint}",
-    )
-
-
-def _field(source: SourceFile, diagnostic: Diagnostic) -> Span | None:
-    """The span of the field a diagnostic names in an event's line: the caret goes under it.
-
-    The line is walked once for all its diagnostics (`_spans` keeps the last line's), not once
-    for each: 10,000 refused prices on one line took an hour to place.
-    """
-    if diagnostic.path is None:
-        return None
-    found = _spans(source.text).find(diagnostic.path)
-    return None if found is None else Span(source, *found)
-
-
-@functools.lru_cache(maxsize=1)
-def _spans(line: str) -> jsonio.ValueSpans:
-    return jsonio.value_spans(line)

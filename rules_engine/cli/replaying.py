@@ -126,7 +126,8 @@ def run(
     import functools
 
     from rules_engine.engine.evaluator import Engine
-    from rules_engine.replay import Replay, bounded_lines, replay_lines
+    from rules_engine.replay import Replay, replay_lines
+    from rules_engine.replay_input import bounded_lines
     from rules_engine.replay_worker import WorkerSpec
     from rules_engine.replay_workers import Workers
     from rules_engine.service import Loyalty

@@ -28,7 +28,7 @@ from pathlib import Path
 from rules_engine import collector
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import Diagnostic
-from rules_engine.replay import bounded_lines
+from rules_engine.replay_input import bounded_lines
 from rules_engine.simulate import crossing
 from rules_engine.simulate.batches import Batches, batch_count, split
 from rules_engine.simulate.kernel import BatchResult, BudgetTable, Job, engine_for, replay_batch
