@@ -1,4 +1,5 @@
-"""The engine benchmark still runs: `bench/bench_engine.py --quick` exits 0 and reports both programs.
+"""The engine benchmark still runs: `bench/bench_engine.py --quick` exits 0, reports both programs and
+judges issue 12's targets on streams checked against the hand-written processor.
 
 No timing is asserted here; a benchmark's numbers belong in bench/README.md, not in a test.
 """
@@ -31,6 +32,11 @@ def test_quick_benchmark_runs_and_names_both_programs() -> None:
     assert "FAILED" not in result.stdout
     assert "DISAGREES" not in result.stdout
     assert "events/s" in result.stdout
+    assert "the engine and the hand-written processor agree on all" in result.stdout
+    judged = result.stdout.split("targets (issue 12, part 1")[1]
+    for target in (">= 25,000 events/s per core", "explain on <= 3x", "1,000 earlier purchases within 1.3x"):
+        line = next(line for line in judged.splitlines() if target in line)
+        assert line.lstrip().startswith(("[met]", "[MISSED]", "[n/a]")), line
 
 
 @bench
@@ -41,6 +47,16 @@ def test_quick_benchmark_json_is_one_document() -> None:
     assert {case["program"] for case in document["cases"]} == {"coffee-club", "corner-hardware"}
     assert document["errors"] == []
     assert document["hardware_disagreements"] == []
+    streams = document["streams"]
+    assert streams["disagreements"] == [] and streams["compared"] > 0
+    assert [row["history"] for row in streams["rows"]] == [15]  # --quick: no row of 1,000
+    assert set(streams["rows"][0]["median_us"]) == {
+        "hand-written",
+        "engine, explain off",
+        "engine, explain on",
+    }
+    met = [target["met"] for target in document["targets"]]
+    assert len(met) == 3 and all(isinstance(m, bool) for m in met[:2]) and met[2] is None
 
 
 @bench
