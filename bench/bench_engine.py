@@ -1,6 +1,6 @@
 """Issue 12's targets for `Engine.process`, and one event's cost against hand-written Python.
 
-    .venv/bin/python bench/bench_engine.py            # the full run, about a minute and a half
+    .venv/bin/python bench/bench_engine.py            # the full run: 1-2 minutes, more when loaded
     .venv/bin/python bench/bench_engine.py --quick    # a few seconds, numbers only roughly right
     .venv/bin/python bench/bench_engine.py --json     # the same results as one JSON document
 
@@ -44,6 +44,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
 import sys
 import timeit
 from collections.abc import Callable, Mapping
@@ -491,7 +492,8 @@ def render(results: Results) -> str:
         verdict = "n/a" if met is None else ("met" if met else "MISSED")
         lines.append(f"  [{verdict}] {target}: {figures}")
     lines.append("")
-    lines.append(machine_line(results.quick))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(f"{machine_line(results.quick)}; load average at the end {load}")
     return "\n".join(lines)
 
 
