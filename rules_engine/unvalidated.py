@@ -16,9 +16,10 @@ its `replaced` copy when the update gives no new field: pydantic only reads it, 
 before changing it (`model_copy(update=…)`), and the models are frozen.
 
 This module holds that rule (`can_trust`), the generic makers (`trusted`, `replaced`) and the
-slots' setters the spelt-out makers use: those of the state's records (`trusted`) and of the trace
-entries (`verdicts`). It imports no model of the project, so both build on it, and `trusted`
-re-exports its public names.
+slots' setters the spelt-out makers use: those of the state's records (state/records.py), of the
+outcome's points changes (engine/trusted.py) and of the trace entries (engine/verdicts.py). It
+imports nothing of the project, so every layer that makes models builds on it (an import
+contract), and engine/trusted.py re-exports its public names.
 """
 
 from __future__ import annotations
