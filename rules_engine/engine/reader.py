@@ -4,7 +4,7 @@ Why it exists: validating a 10-line purchase with its pydantic model costs ~27-4
 `loyalty run`, the HTTP service and `simulate` read every event they decide, a cost each event
 pays before the engine sees it (issue 13). Nearly every event is well formed; this reader checks
 such an event with a few type and range tests per field and builds the same instances pydantic
-would, without validating them again (as engine/trusted.py does for the engine's own models):
+would, without validating them again (as state/records.py does for the state's records):
 about half the model's time (bench/bench_reader.py). Most of what is left is making the eleven
 instances of a 10-line purchase (~0.45 µs each), not checking them.
 
@@ -88,7 +88,7 @@ _MISSING: Any = object()  # a key the event's JSON does not give
 # -- lines ----------------------------------------------------------------------------------------
 
 # Line's fields set for each combination of its optional fields given (bit 0 name, 1 category,
-# 2 attributes); shared between instances as trusted.py shares them: pydantic only reads it.
+# 2 attributes); shared between instances as state/records.py shares them: pydantic only reads it.
 _LINE_OPTIONAL = ("name", "category", "attributes")
 _LINE_GIVEN = [
     {"sku", "price", "qty", *(name for bit, name in enumerate(_LINE_OPTIONAL) if mask >> bit & 1)}
@@ -295,7 +295,7 @@ def _spelt_out(cls: type[BaseModel], defaults: dict[str, Any]) -> bool:
 
 def _plain(cls: type[BaseModel], validators: set[str]) -> bool:
     """Whether the reader may build `cls` itself (`object.__new__` and pydantic's four slots, as
-    engine/trusted.py does): its field validators (by name) are `validators`, which the checks
+    rules_engine/unvalidated.py does): its field validators (by name) are `validators`, which the checks
     here apply, it has no other validator and no private attribute, refuses extra keys, and
     reads no field under another name."""
     decorators = cls.__pydantic_decorators__
