@@ -1,19 +1,22 @@
-"""Databases written by the code of 2026-12-02 (schema version 9), SQLite and PostgreSQL alike:
-`loyalty db upgrade` brings each to today's schema, and then it reads as it did, its books
-reconcile, and new events apply exactly once (issue 14: "tested on a fixture database made with
-today's code before the change … PostgreSQL and SQLite alike").
+"""Databases written by older code, SQLite and PostgreSQL alike: `loyalty db upgrade` brings each
+to today's schema, and then it reads as it did, its books reconcile, and new events apply exactly
+once (issue 14: "tested on a fixture database made with today's code before the change …
+PostgreSQL and SQLite alike").
 
-Both were written by the same commit from the same stream, `fixtures/stores/coffee-club-schema-9.jsonl`,
-so one `.expected.json` (what they held then, per customer) is the truth for both; how each was made
-is in fixtures/stores/README.md. Never regenerate them: they stand for the databases users have.
-The PostgreSQL one is a plain-SQL dump (`pg_dump --inserts`), restored into a fresh database here.
+Two points in time, each kept as an SQLite file and a PostgreSQL dump (`pg_dump --inserts`,
+restored into a fresh database here), written by one commit from one stream,
+`fixtures/stores/coffee-club-schema-9.jsonl`: schema 9, the code of 2026-12-02 before issue 14's
+tables (what the issue calls today's main), and schema 2, the oldest a store was released with
+(2026-11-24: every later migration runs on it). Each point's `.expected.json` is what its
+databases held then, per customer, read by the code that wrote them. How each was made is in
+fixtures/stores/README.md. Never regenerate them: they stand for the databases users have.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,6 @@ from rules_engine.store.migrations import LATEST
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "stores"
 PROGRAM = Path(__file__).parents[2] / "programs" / "coffee-club.yaml"
-EXPECTED = json.loads((FIXTURES / "coffee-club-schema-9.expected.json").read_text(encoding="utf-8"))
 STREAM = [json.loads(line) for line in (FIXTURES / "coffee-club-schema-9.jsonl").read_text().splitlines()]
 
 
@@ -50,17 +52,33 @@ def restore(url: str, dump: Path) -> None:
         connection.execute(text.encode())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a copy of the schema-9 database (`loyalty db upgrade` not run yet)."""
-    if request.param == "sqlite":
+@dataclass(frozen=True)
+class Old:
+    schema: int
+    url: str
+
+    @property
+    def expected(self) -> dict[str, Any]:
+        """What it held when it was written (`.expected.json`)."""
+        text = (FIXTURES / f"coffee-club-schema-{self.schema}.expected.json").read_text(encoding="utf-8")
+        found: dict[str, Any] = json.loads(text)
+        return found
+
+
+@pytest.fixture(
+    params=[(2, "sqlite"), (2, "postgresql"), (9, "sqlite"), (9, "postgresql")],
+    ids="schema-{0[0]}-{0[1]}".format,
+)
+def old(request: pytest.FixtureRequest, tmp_path: Path) -> Old:
+    """A copy of a database written by older code (`loyalty db upgrade` not run yet)."""
+    schema, kind = request.param
+    if kind == "sqlite":
         path = tmp_path / "old.db"
-        shutil.copy(FIXTURES / "coffee-club-schema-9.db", path)
-        yield str(path)
-    else:
-        url: str = request.getfixturevalue("postgres_database")
-        restore(url, FIXTURES / "coffee-club-schema-9.postgres.sql")
-        yield url
+        shutil.copy(FIXTURES / f"coffee-club-schema-{schema}.db", path)
+        return Old(schema, str(path))
+    url: str = request.getfixturevalue("postgres_database")
+    restore(url, FIXTURES / f"coffee-club-schema-{schema}.postgres.sql")
+    return Old(schema, url)
 
 
 def held(url: str) -> dict[str, dict[str, Any]]:
@@ -79,50 +97,52 @@ def held(url: str) -> dict[str, dict[str, Any]]:
         return found
 
 
-def test_db_upgrade_brings_it_to_today_and_it_reads_as_it_did(old_database: str) -> None:
-    code, out, _ = cli("db", "status", old_database)
-    assert code == 0 and f"schema: version 9 of {LATEST}\n" in out
+def test_db_upgrade_brings_it_to_today_and_it_reads_as_it_did(old: Old) -> None:
+    code, out, _ = cli("db", "status", old.url)
+    assert code == 0 and f"schema: version {old.schema} of {LATEST}\n" in out
 
-    code, out, err = cli("db", "upgrade", old_database)
+    code, out, err = cli("db", "upgrade", old.url)
 
     assert code == 0, err
     assert f"schema: version {LATEST} of {LATEST}, up to date" in out
-    with open_store(old_database, "coffee-club") as store:
-        assert store.processed() == EXPECTED["processed"]
-    assert held(old_database) == EXPECTED["customers"]
+    with open_store(old.url, "coffee-club") as store:
+        assert store.processed() == old.expected["processed"]
+    assert held(old.url) == old.expected["customers"]
 
 
-def test_its_books_reconcile_after_the_upgrade(old_database: str) -> None:
-    assert cli("db", "upgrade", old_database)[0] == 0
+def test_its_books_reconcile_after_the_upgrade(old: Old) -> None:
+    assert cli("db", "upgrade", old.url)[0] == 0
 
-    code, out, err = cli("ledger", "export", str(PROGRAM), "--db", old_database, "--format", "json")
+    code, out, err = cli("ledger", "export", str(PROGRAM), "--db", old.url, "--format", "json")
 
     assert code == 0, err  # exit 1 when the ledger does not reconcile with the balances
     summary = jsonio.loads(out)["summary"]
-    balances = sum((Decimal(customer["points"]) for customer in EXPECTED["customers"].values()), Decimal(0))
+    balances = sum(
+        (Decimal(customer["points"]) for customer in old.expected["customers"].values()), Decimal(0)
+    )
     assert summary["reconciles"] is True
     assert summary["closing"]["points"] == summary["balances"] == balances  # the liability: every balance
     assert summary["issued"]["points"] - summary["reversed"]["points"] == balances  # nothing spent or expired
 
 
-def test_new_events_apply_exactly_once_after_the_upgrade(old_database: str, tmp_path: Path) -> None:
+def test_new_events_apply_exactly_once_after_the_upgrade(old: Old, tmp_path: Path) -> None:
     """A redelivery of an event of its history changes nothing; a new purchase applies once, sent
     twice; the unchanged program runs on it (the version guard accepts what it ran before)."""
-    assert cli("db", "upgrade", old_database)[0] == 0
+    assert cli("db", "upgrade", old.url)[0] == 0
     last = next(event for event in reversed(STREAM) if event["type"] == "purchase")
     new = {**last, "id": "after-upgrade", "time": "2026-02-20T09:30:00+03:00"}
     more = tmp_path / "more.jsonl"
     more.write_text("".join(json.dumps(event) + "\n" for event in (last, new, new)))
-    before = held(old_database)
-    with open_store(old_database, "coffee-club") as store:
+    before = held(old.url)
+    with open_store(old.url, "coffee-club") as store:
         state = store.state(last["customer"])
     earned = Engine.from_file(PROGRAM).process(new, state).totals.points  # what the engine alone gives
 
-    code, out, err = cli("run", str(PROGRAM), str(more), "--db", old_database, "--horizon", "none")
+    code, out, err = cli("run", str(PROGRAM), str(more), "--db", old.url, "--horizon", "none")
 
     assert code == 0, err
     assert "1 events processed, 2 already processed before, 0 problem(s)" in out
-    after = held(old_database)
+    after = held(old.url)
     customer = last["customer"]
     assert after[customer]["visits"] == before[customer]["visits"] + 1
     assert Decimal(after[customer]["points"]) == Decimal(before[customer]["points"]) + earned > 0
@@ -130,6 +150,6 @@ def test_new_events_apply_exactly_once_after_the_upgrade(old_database: str, tmp_
         name: value for name, value in before.items() if name != customer
     }
     assert after[customer]["points"] == after[customer]["ledger_points"]  # balance == sum(ledger)
-    code, out, _ = cli("run", str(PROGRAM), str(more), "--db", old_database, "--horizon", "none")
+    code, out, _ = cli("run", str(PROGRAM), str(more), "--db", old.url, "--horizon", "none")
     assert code == 0 and "0 events processed, 3 already processed before" in out
-    assert held(old_database) == after
+    assert held(old.url) == after
