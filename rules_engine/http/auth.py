@@ -14,6 +14,8 @@ A key read from the store is trusted for `Settings.key_cache` seconds (1 by defa
 every request of a busy client would otherwise read its key again. So a key revoked with `loyalty
 keys revoke` stops working within that second, in every worker; a new key works at once (an id
 the cache does not know is always read). The secret is compared on every request, cached or not.
+A key in use is read again in the background once half of that second has passed, so that no
+request of a busy client waits for its reading (`KeyCache.due`).
 
 `authorize` runs on the event loop (FastAPI hands a sync dependency to its thread pool, a hop that
 cost more than the check): only a key the cache does not hold is read on a thread.
@@ -21,6 +23,7 @@ cost more than the check): only a key the cache does not hold is read on a threa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -105,8 +108,12 @@ async def _known_key(service: Runtime, token: str | None) -> ApiKey:
     parsed = parse_token(token)
     key = None
     if parsed is not None:
-        cached = service.keys.cached(parsed[0])
-        key = cached if cached is not None else await run_in_threadpool(service.keys.read, parsed[0])
+        keys = service.keys
+        key = keys.cached(parsed[0])
+        if key is None:
+            key = await run_in_threadpool(keys.read, parsed[0])
+        elif keys.due(parsed[0]):  # read again before the reading expires, nobody waiting for it
+            asyncio.get_running_loop().run_in_executor(None, keys.refresh, parsed[0])
     if key is None or not key.matches(token) or key.revoked_at is not None:
         raise ServiceError(
             "RE801", "the API key is not valid (unknown, malformed or revoked)", headers=challenge
