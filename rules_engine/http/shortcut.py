@@ -45,7 +45,7 @@ from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
 from rules_engine.http.routes import VERSION_HEADER, events, read_body
 from rules_engine.http.runtime import Runtime
-from rules_engine.http.threads import Reply
+from rules_engine.http.threads import More, Reply
 from rules_engine.service import Handled
 
 _PATH = re.compile(r"/v1/programs/([^/]+)/events")
@@ -132,23 +132,47 @@ GROUP = 32
 """The most events the lane decides in one transaction (`decide_group`)."""
 
 
-def decide_group(runtime: Runtime, program: str, asked: Sequence[Asked], reply: Reply) -> None:
+def decide_group(
+    runtime: Runtime, program: str, asked: Sequence[Asked], reply: Reply, more: More = list
+) -> None:
     """The lane's function (threads.py `Lane`): the events requests of one program that waited
     together, each answered as `_decide` answers it alone — the same answers, errors, metrics
     and log fields — but stored in one transaction (`events.decide_together`) when the store
     commits groups (SQLite: `Stores.groups`). Each is acknowledged only once that transaction
     committed, as an event alone is after its own. Read first, outside the store (a body refused
-    is answered at once); a group that rolls back is decided again one event at a time."""
+    is answered at once); a group that rolls back is decided again one event at a time.
+
+    Once the store is borrowed (with several workers, once this worker's turn at the database has
+    come), the requests that arrived while it waited join the group (`more`): with two workers
+    each lane otherwise took its group when its last one ended, a few requests while its clients
+    were still reading their answers, and left those that came next for one more turn of the
+    other worker's (bench/README.md, "Two workers' turns")."""
+    taken = list(asked)
     readies: list[tuple[int, events.Ready]] = []
-    for index, one in enumerate(asked):
-        try:
-            readies.append((index, events.read_text(runtime, program, one.body, one.state)))
-        except Exception as error:  # refused before the store: answered as `_decide` answers it
-            reply(index, error)
+
+    def read(start: int, bodies: Sequence[Asked]) -> list[events.Ready]:
+        found = []
+        for index, one in enumerate(bodies, start):
+            try:
+                ready = events.read_text(runtime, program, one.body, one.state)
+            except Exception as error:  # refused before the store: answered as `_decide` answers it
+                reply(index, error)
+            else:
+                readies.append((index, ready))
+                found.append(ready)
+        return found
+
+    def joined() -> list[events.Ready]:
+        extra: list[Asked] = more()
+        start = len(taken)
+        taken.extend(extra)
+        return read(start, extra)
+
+    read(0, asked)
     together = None
     grouped = runtime.stores.groups
-    if len(readies) > 1 and grouped:
-        together = events.decide_together(runtime, program, [ready for _, ready in readies])
+    if readies and grouped:
+        together = events.decide_together(runtime, program, [ready for _, ready in readies], joined)
     if grouped and readies:  # the events a transaction stored, or tried to (refused ones too)
         for size in [len(readies)] if together is not None else [1] * len(readies):
             runtime.metrics.group(program, size)
@@ -157,7 +181,7 @@ def decide_group(runtime: Runtime, program: str, asked: Sequence[Asked], reply: 
             handled = events.decide(runtime, program, ready) if together is None else together[place]
             if isinstance(handled, Exception):
                 raise handled
-            reply(index, _answer(handled, asked[index].trace))
+            reply(index, _answer(handled, taken[index].trace))
         except Exception as error:
             reply(index, error)
 

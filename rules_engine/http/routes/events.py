@@ -14,7 +14,7 @@ exact numbers).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -141,11 +141,16 @@ def decide(service: Runtime, program: str, ready: Ready) -> Handled:
 
 
 def decide_together(
-    service: Runtime, program: str, readies: Sequence[Ready]
+    service: Runtime,
+    program: str,
+    readies: list[Ready],
+    joined: Callable[[], Sequence[Ready]] | None = None,
 ) -> list[Handled | Exception] | None:
     """The events decided in order and stored in one transaction (`Store.group`: one commit, one
     disk flush), each all or nothing within it as on its own: a refused event changes nothing,
-    and is answered with its error in its place. Counted once committed.
+    and is answered with its error in its place. Counted once committed. `joined`, called once
+    the store is borrowed, gives the events that join the group then: added to `readies` (the
+    list is extended in place), after the others.
 
     None when the group was rolled back after the store was borrowed (the store failed, or an
     event failed in a way that leaves the group unwritable: store/batch.py): nothing of it was
@@ -160,6 +165,8 @@ def decide_together(
     try:
         with service.stores.borrow(program) as store:
             borrowed = True
+            if joined is not None:
+                readies += joined()
             with store.group():
                 for ready in readies:
                     try:
