@@ -40,6 +40,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rules_engine.engine.events import AnyEvent
 from rules_engine.errors import RulesEngineError
 from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
@@ -83,8 +84,8 @@ class Shortcut:
             lane = runtime.lane
             if lane is None:
                 body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
-            else:  # one event thread, groups committed together (threads.py `Lane`)
-                body, version = await lane.run(program, Asked(event, state, trace))
+            else:  # one event thread, groups committed together (threads.py `Lane`); read here
+                body, version = await lane.run(program, Asked(events.parse_text(event), state, trace))
         except RulesEngineError as error:
             response = await refused(Request(scope, receive, send), error)
             await response(scope, receive, send)
@@ -121,9 +122,10 @@ def _answer(handled: Handled, trace: bool) -> tuple[bytes, int]:
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """An events request handed to the lane (`decide_group`): its body, its scope's `state`, `trace`."""
+    """An events request handed to the lane (`decide_group`): its event as `events.parse_text`
+    read it from the body (on the event loop), its scope's `state`, `trace`."""
 
-    body: bytes
+    event: AnyEvent | str
     state: dict[str, Any]
     trace: bool
 
@@ -139,8 +141,9 @@ def decide_group(
     together, each answered as `_decide` answers it alone — the same answers, errors, metrics
     and log fields — but stored in one transaction (`events.decide_together`) when the store
     commits groups (SQLite: `Stores.groups`). Each is acknowledged only once that transaction
-    committed, as an event alone is after its own. Read first, outside the store (a body refused
-    is answered at once); a group that rolls back is decided again one event at a time.
+    committed, as an event alone is after its own. The events come read from their bodies (on the
+    event loop: `events.parse_text`); their program is found first, outside the store (an event
+    refused is answered at once); a group that rolls back is decided again one event at a time.
 
     Once the store is borrowed (with several workers, once this worker's turn at the database has
     come), the requests that arrived while it waited join the group (`more`): with two workers
@@ -154,7 +157,7 @@ def decide_group(
         found = []
         for index, one in enumerate(bodies, start):
             try:
-                ready = events.read_text(runtime, program, one.body, one.state)
+                ready = events.ready(runtime, program, one.event, one.state)
             except Exception as error:  # refused before the store: answered as `_decide` answers it
                 reply(index, error)
             else:

@@ -74,15 +74,15 @@ def _held(monkeypatch: pytest.MonkeyPatch, hold: str) -> Iterator[tuple[threadin
     """The lane held on the event whose id is `hold` (set: it is held) until the caller calls what
     is yielded: the events sent meanwhile queue up behind it, and go as one group."""
     holding, release = threading.Event(), threading.Event()
-    read_text = events.read_text
+    ready = events.ready
 
-    def reading(service: Any, program: str, body: bytes, state: dict[str, Any]) -> events.Ready:
-        if hold.encode() in body:
+    def reading(service: Any, program: str, parsed: Any, state: dict[str, Any]) -> events.Ready:
+        if getattr(parsed, "id", None) == hold:
             holding.set()
             assert release.wait(30)
-        return read_text(service, program, body, state)
+        return ready(service, program, parsed, state)
 
-    monkeypatch.setattr(events, "read_text", reading)
+    monkeypatch.setattr(events, "ready", reading)
     try:
         yield holding, release.set
     finally:
@@ -260,8 +260,17 @@ def test_a_group_answers_and_stores_as_its_events_one_by_one(program_dir: Path, 
         alone = Runtime.start(_settings(program_dir, f"{folder}/alone.db"))
         try:
             answers: dict[int, Any] = {}
+            asked: list[tuple[int, Asked]] = []
+            for index, body in enumerate(bodies):  # read on the loop: a body that is no JSON never queues
+                try:
+                    asked.append((index, Asked(events.parse_text(body), {}, False)))
+                except RulesEngineError as error:
+                    answers[index] = error
             decide_group(
-                grouped, "coffee-club", [Asked(body, {}, False) for body in bodies], answers.__setitem__
+                grouped,
+                "coffee-club",
+                [one for _, one in asked],
+                lambda place, answer: answers.__setitem__(asked[place][0], answer),
             )
             expected = []
             for body in bodies:

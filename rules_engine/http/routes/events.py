@@ -114,13 +114,33 @@ def read_text(service: Runtime, program: str, body: bytes, state: dict[str, Any]
     built by the fast reader): the same event, the same errors in the same order — RE805 for a
     body that is not JSON we accept, then the program, then RE410 for an event refused as
     `parse_event` refuses it — the same metrics and log line. What the events shortcut calls."""
+    return ready(service, program, parse_text(body), state)
+
+
+def parse_text(body: bytes) -> AnyEvent | str:
+    """`read_text`'s first half, which needs neither the program nor the store: the event read
+    from the body, or the body's text when it holds an event `parse_event` refuses (`ready` then
+    refuses it as `read` does: the program first). The events shortcut calls it on the event loop
+    before it hands the event to the lane (shortcut.py), so that with several SQLite workers the
+    lane, which holds the database, does not read it.
+
+    Raises:
+        ServiceError: RE805, a body that is not JSON we accept.
+    """
     text = body_text(body)
     try:
-        parsed = parse_event_text(text)
+        return parse_event_text(text)
     except jsonio.JsonError as problem:
         raise not_json(problem) from None
     except EventError:  # refused: as `read` refuses it (the program first), counted, logged
-        return read(service, program, jsonio.loads(text), state)
+        return text
+
+
+def ready(service: Runtime, program: str, parsed: AnyEvent | str, state: dict[str, Any]) -> Ready:
+    """`read_text`'s second half, from what `parse_text` gave: the program's running version (RE803),
+    the event's id in `state`."""
+    if isinstance(parsed, str):
+        return read(service, program, jsonio.loads(parsed), state)
     running = service.programs.get(program)
     state["event_id"] = parsed.id
     return Ready(running, parsed.type if parsed.type in _KNOWN_TYPES else "custom", parsed)
