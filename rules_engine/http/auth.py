@@ -32,7 +32,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityS
 from starlette.concurrency import run_in_threadpool
 
 from rules_engine.http.problems import ServiceError
-from rules_engine.http.runtime import Runtime
+from rules_engine.http.runtime import KeyCache, Runtime
 from rules_engine.store.keys import ApiKey, parse_token
 
 bearer = HTTPBearer(
@@ -96,6 +96,28 @@ async def check(
     return key
 
 
+async def _read(keys: KeyCache, key_id: str) -> ApiKey | None:
+    """The key read from the store for a request that did not find it in the cache, on a thread:
+    one reading for every request that misses it meanwhile. After an idle second a busy client's
+    requests all missed at once, and each read the key (with SQLite, behind the events being
+    stored)."""
+    loop = asyncio.get_running_loop()
+    reading = keys.reading.get(key_id)
+    if reading is None or reading.get_loop() is not loop:
+        reading = loop.create_task(run_in_threadpool(keys.read, key_id))
+        keys.reading[key_id] = reading
+
+        def done(task: asyncio.Task[ApiKey | None]) -> None:
+            if keys.reading.get(key_id) is task:
+                del keys.reading[key_id]
+            if not task.cancelled():
+                task.exception()  # retrieved: its waiters may all have gone (each raises it)
+
+        reading.add_done_callback(done)
+    found: ApiKey | None = await asyncio.shield(reading)
+    return found
+
+
 async def _known_key(service: Runtime, token: str | None) -> ApiKey:
     challenge = {"WWW-Authenticate": "Bearer"}
     if not token:
@@ -111,7 +133,7 @@ async def _known_key(service: Runtime, token: str | None) -> ApiKey:
         keys = service.keys
         key = keys.cached(parsed[0])
         if key is None:
-            key = await run_in_threadpool(keys.read, parsed[0])
+            key = await _read(keys, parsed[0])
         elif keys.due(parsed[0]):  # read again before the reading expires, nobody waiting for it
             asyncio.get_running_loop().run_in_executor(None, keys.refresh, parsed[0])
     if key is None or not key.matches(token) or key.revoked_at is not None:

@@ -7,6 +7,7 @@ build them) share nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
@@ -97,6 +98,9 @@ class KeyCache:
     _read: dict[str, tuple[float, ApiKey]] = field(default_factory=dict)
     _refreshing: set[str] = field(default_factory=set)
     """Ids being read again in the background (`due`)."""
+    reading: dict[str, asyncio.Task[ApiKey | None]] = field(default_factory=dict)
+    """The readings requests wait for, by id: one at a time for every request that missed the key
+    (auth.py `_read`). The event loop's only."""
 
     def cached(self, key_id: str) -> ApiKey | None:
         """The key, if it was read less than `seconds` ago; None: read it (`read`)."""

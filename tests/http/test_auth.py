@@ -7,8 +7,10 @@ program or the customer (401 and 403 whether they exist or not), and nothing is 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,35 @@ def test_a_key_in_use_is_read_again_in_the_background_before_its_reading_expires
         assert len(waited) == 1  # every later request answered from a reading: none waited for one
     finally:
         cache.clock = time.monotonic
+
+
+def test_requests_that_miss_a_key_at_once_share_one_reading(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key nobody used for a second is read again for the next request; the requests that come
+    while it is read wait for that reading rather than each reading the key."""
+    reads: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+    read = KeyCache.read
+
+    def slow(self: KeyCache, key_id: str) -> ApiKey | None:
+        reads.append(key_id)
+        entered.set()
+        assert release.wait(30)  # the others arrive while the store is read
+        return read(self, key_id)
+
+    token = server.add_key(["customers:read"])
+    monkeypatch.setattr(KeyCache, "read", slow)
+    path = f"{P}/customers/matrix"
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(call, server, token, "GET", path, None)
+        assert entered.wait(30)
+        others = [pool.submit(call, server, token, "GET", path, None) for _ in range(7)]
+        time.sleep(0.3)  # all of them waiting on the loop for the first reading
+        release.set()
+        assert [answer.result(30).status_code for answer in [first, *others]] == [200] * 8
+    assert len(reads) == 1
+    assert server.runtime.keys.reading == {}  # nothing left once read
 
 
 def test_a_key_is_read_again_once_at_a_time_and_a_failed_reading_keeps_the_cached_one(
