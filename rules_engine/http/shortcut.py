@@ -175,7 +175,14 @@ def decide_group(
     together = None
     grouped = runtime.stores.groups
     if readies and grouped:
-        together = events.decide_together(runtime, program, [ready for _, ready in readies], joined)
+        try:
+            together = events.decide_together(runtime, program, [ready for _, ready in readies], joined)
+        except Exception as error:  # no connection (RE810), or the one event alone refused
+            if len(readies) == 1:
+                runtime.metrics.group(program, 1)  # an event alone: counted, as `decide` is below
+            for index, _ in readies:
+                reply(index, error)
+            return
     if grouped and readies:  # the events a transaction stored, or tried to (refused ones too)
         for size in [len(readies)] if together is not None else [1] * len(readies):
             runtime.metrics.group(program, size)

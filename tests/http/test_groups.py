@@ -291,3 +291,36 @@ def _seen(answer: Any) -> Any:
     if isinstance(answer, RulesEngineError):
         return type(answer).__name__, [d.code for d in answer.diagnostics]
     return answer
+
+
+def test_an_event_alone_in_its_group_is_stored_and_refused_as_alone(
+    program_dir: Path, tmp_path: Path
+) -> None:
+    """When nothing joins it, the lane's one event is stored in a transaction of its own (cheaper
+    than a group of one): answered, refused (409 for its id with another payload) and counted as
+    `_decide` answers and counts it."""
+    first = purchase(1, "ann")
+    conflicting = {**first, "items": [{**first["items"][0], "qty": 3}]}
+    grouped = Runtime.start(_settings(program_dir, str(tmp_path / "grouped.db")))
+    alone = Runtime.start(_settings(program_dir, str(tmp_path / "alone.db")))
+    try:
+        for body in (first, first, conflicting):
+            text = jsonio.dumps(body).encode()
+            answers: dict[int, Any] = {}
+            decide_group(
+                grouped, "coffee-club", [Asked(events.parse_text(text), {}, False)], answers.__setitem__
+            )
+            try:
+                expected: Any = _decide(alone, "coffee-club", text, {}, False)
+            except RulesEngineError as error:
+                expected = error
+            assert _seen(answers[0]) == _seen(expected)
+        assert _seen(answers[0])[1] == ["RE443"]  # the last: its id with another payload
+        assert (
+            grouped.metrics.render().count(b'loyalty_event_group_size_count{program="coffee-club"} 3.0') == 1
+        )
+        with grouped.stores.borrow("coffee-club") as one, alone.stores.borrow("coffee-club") as other:
+            assert one.state("ann") == other.state("ann")
+    finally:
+        grouped.stores.close()
+        alone.stores.close()
