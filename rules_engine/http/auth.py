@@ -14,7 +14,7 @@ A key read from the store is trusted for `Settings.key_cache` seconds (1 by defa
 every request of a busy client would otherwise read its key again. So a key revoked with `loyalty
 keys revoke` stops working within that second, in every worker; a new key works at once (an id
 the cache does not know is always read). The secret is compared on every request, cached or not.
-A key in use is read again in the background once half of that second has passed, so that no
+A key in use is read again in the background once three quarters of that second have passed, so that no
 request of a busy client waits for its reading (`KeyCache.due`).
 
 `authorize` runs on the event loop (FastAPI hands a sync dependency to its thread pool, a hop that

@@ -38,9 +38,11 @@ other routes (anyio's default)."""
 KEY_CACHE = 1.0
 """Seconds an API key read from the store is trusted by default: a revoked key stops working
 within this time."""
-REFRESH = 0.5
+REFRESH = 0.75
 """The part of its `KeyCache.seconds` after which a key found in the cache is read again in the
-background (`KeyCache.due`)."""
+background (`KeyCache.due`): late enough that a reading happens about once a `seconds` (each waits,
+with SQLite, for the database behind the events' lane: a short stall of the lane's next group),
+early enough that it is done before the old reading expires."""
 
 
 def system_clock() -> dt.datetime:
@@ -89,7 +91,7 @@ class KeyCache:
     a reading that expired under load was missed by every request in flight at once, and each read
     the key on a thread — with SQLite waiting for the database behind the events being stored
     (stores.py's gate). Measured at concurrency 64: 32 requests read the key at once, each waiting
-    60 ms, once a second: the slowest requests of the second (bench/README.md, "The key's second")."""
+    60 ms, once a second: the slowest requests of the second (bench/README.md, "The service's tail at concurrency 64")."""
 
     stores: Stores
     seconds: float

@@ -22,7 +22,8 @@ made after it fails at once.
 `Lane` is one thread rather than several, for a store that takes one event at a time anyway
 (SQLite: its gate, stores.py): it takes the calls in the order they came, and those already
 waiting when it is free, up to `most` of them with the same key (the program), go to its function
-together, which answers each as it can (`Reply`). The events shortcut decides such a group in one
+together, which answers each as it can (`Reply`) and may take in those queued since (`More`: the
+events' function does once it has the store, for which it may have waited on another worker). The events shortcut decides such a group in one
 store transaction (shortcut.py `decide_group`): one commit, one disk flush for all. One thread
 also keeps the interpreter's lock out of a tug of war between several event threads, of which only
 one could use the store (bench/README.md, "One event thread").
