@@ -91,7 +91,8 @@ class KeyCache:
     a reading that expired under load was missed by every request in flight at once, and each read
     the key on a thread — with SQLite waiting for the database behind the events being stored
     (stores.py's gate). Measured at concurrency 64: 32 requests read the key at once, each waiting
-    60 ms, once a second: the slowest requests of the second (bench/README.md, "The service's tail at concurrency 64")."""
+    60 ms, once a second: the slowest requests of the second (bench/README.md, "The service's tail
+    at concurrency 64")."""
 
     stores: Stores
     seconds: float

@@ -23,10 +23,11 @@ made after it fails at once.
 (SQLite: its gate, stores.py): it takes the calls in the order they came, and those already
 waiting when it is free, up to `most` of them with the same key (the program), go to its function
 together, which answers each as it can (`Reply`) and may take in those queued since (`More`: the
-events' function does once it has the store, for which it may have waited on another worker). The events shortcut decides such a group in one
-store transaction (shortcut.py `decide_group`): one commit, one disk flush for all. One thread
-also keeps the interpreter's lock out of a tug of war between several event threads, of which only
-one could use the store (bench/README.md, "One event thread").
+events' function does once it has the store, for which it may have waited on another worker).
+The events shortcut decides such a group in one store transaction (shortcut.py `decide_group`):
+one commit, one disk flush for all. One thread also keeps the interpreter's lock out of a tug of
+war between several event threads, of which only one could use the store (bench/README.md, "One
+event thread").
 """
 
 from __future__ import annotations
