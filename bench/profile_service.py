@@ -5,6 +5,7 @@
     .venv/bin/python bench/profile_service.py --query trace=true   # the answer with its trace
     .venv/bin/python bench/profile_service.py --inline        # the event on the loop: no hand-off
     .venv/bin/python bench/profile_service.py --instructions  # instructions per request (cachegrind)
+    .venv/bin/python bench/profile_service.py --concurrency 64 --parts   # 64 in flight; CPU by part
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
 client beside it on 2 cores). This one isolates what the app itself adds to an event's work: the
@@ -15,6 +16,13 @@ thread: FastAPI runs the route on its thread pool). Rounds alternate app and han
 busy machine slows both alike; the best round of each is reported, and their ratio.
 
 What it does not see: uvicorn's HTTP parsing and writes, and the supervisor with several workers.
+
+`--concurrency N` keeps N requests in flight (each client sending its next when answered), so
+that the events' lane groups those waiting together as the server does under load (the lane's
+thread is real: not with `--profile` or `--inline`); `--parts` adds each part's CPU time per
+request, measured on the thread that runs it (`PARTS`: the lane's group and what is in it, the
+loop's reading, key and metrics), which is how bench/README.md's "Where a request's CPU goes at
+concurrency 64" was measured.
 
 `--instructions` counts instead of timing, load-proof on a shared machine: cachegrind runs a
 child of this script twice per candidate (the app, `Loyalty.handle`; 60 then 260 purchases after a
@@ -120,26 +128,77 @@ def bodies(count: int) -> list[bytes]:
     return [jsonio.dumps(e).encode() for e in events(count, max(1, count // 2), uuid.uuid4().hex[:8])]
 
 
-def app_round(app: App, count: int, profiler: cProfile.Profile | None) -> tuple[float, int]:
-    """CPU ms per request over `count` new purchases; and the answer's size."""
-    sent = bodies(count)
+def app_round(
+    app: App, count: int, profiler: cProfile.Profile | None, concurrency: int = 1
+) -> tuple[float, int]:
+    """CPU ms per request over `count` new purchases, `concurrency` of them in flight (each
+    client sending its next as soon as it is answered: the events' lane groups those waiting
+    together, as the server does under load); and the answer's size."""
+    sent = iter(bodies(count))
 
     async def run() -> tuple[float, int]:
         size = 0
+
+        async def client() -> None:
+            nonlocal size
+            for body in sent:
+                status, answer = await app.post(body)
+                if status != 200:
+                    raise RuntimeError(f"{status}: {answer[:500]!r}")
+                size = len(answer)
+
         if profiler:
             profiler.enable()
         cpu = time.process_time()
-        for body in sent:
-            status, answer = await app.post(body)
-            if status != 200:
-                raise RuntimeError(f"{status}: {answer[:500]!r}")
-            size = len(answer)
+        await asyncio.gather(*(client() for _ in range(concurrency)))
         cpu = time.process_time() - cpu
         if profiler:
             profiler.disable()
         return cpu / count * 1000, size
 
     return asyncio.run(run())
+
+
+PARTS = (
+    ("the lane's group (all of it)", "rules_engine.http.threads", "Lane", "_run"),
+    ("  Loyalty.handle", "rules_engine.service", "Loyalty", "handle"),
+    ("    Engine.process", "rules_engine.engine.evaluator", "Engine", "process"),
+    ("    the stored outcome (Result.stored_json)", "rules_engine.engine.result", "Result", "stored_json"),
+    ("  the writes and commit (SqlWriting._flush)", "rules_engine.store.sql_writing", "SqlWriting", "_flush"),
+    ("    COMMIT", "rules_engine.store.sqlite", "SqliteStore", "_commit"),
+    ("  the answer (events.event_answer)", "rules_engine.http.routes.events", None, "event_answer"),
+    ("  the program found (events.ready)", "rules_engine.http.routes.events", None, "ready"),
+    ("  the answer handed back (threads._answer)", "rules_engine.http.threads", None, "_answer"),
+    ("the event read on the loop (events.parse_text)", "rules_engine.http.routes.events", None, "parse_text"),
+    ("the key found in the cache (KeyCache.cached)", "rules_engine.http.runtime", "KeyCache", "cached"),
+    ("metrics and log line (Observe._record)", "rules_engine.http.observe", "Observe", "_record"),
+)
+"""`--parts`: what is timed, in the CPU time of the thread that runs it, and where it is."""
+
+
+def time_parts() -> dict[str, list[float]]:
+    """Wrap each of `PARTS` (functions, none a coroutine: an `await` that waits would count what
+    the thread did meanwhile) to add up its thread CPU time and calls (`--parts`); the counts, by
+    label. The wrappers cost ~1 µs a call: the parts' figures, not the whole, are what to read."""
+    import importlib
+
+    spent: dict[str, list[float]] = {}
+    for label, module_name, owner, name in PARTS:
+        module = importlib.import_module(module_name)
+        holder = getattr(module, owner) if owner else module
+        original = getattr(holder, name)
+        spent[label] = tally = [0.0, 0.0]
+
+        def timed(*args: Any, _original: Any = original, _tally: list[float] = tally, **kwargs: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                _tally[0] += time.thread_time() - began
+                _tally[1] += 1
+
+        setattr(holder, name, timed)
+    return spent
 
 
 def handle_round(loyalty: Loyalty, count: int) -> float:
@@ -169,7 +228,7 @@ def inline_thread_pool() -> None:
         """The lane's function on the loop, for a group of this one call (requests are sent one
         at a time here: the lane would take each alone too)."""
         answers: list[Any] = []
-        self.function(key, [argument], lambda index, value: answers.append(value))
+        self.function(key, [argument], lambda index, value: answers.append(value), list)
         if isinstance(answers[0], BaseException):
             raise answers[0]
         return answers[0]
@@ -226,6 +285,10 @@ def main() -> int:
     parser.add_argument("--query", default="", help="the events route's query string, e.g. trace=true")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile's N costliest")
     parser.add_argument("--inline", action="store_true", help="the event on the loop's thread (no hand-off)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="requests in flight (the lane groups them)"
+    )
+    parser.add_argument("--parts", action="store_true", help="thread CPU per part of a request (PARTS)")
     parser.add_argument("--instructions", action="store_true", help="count instructions (cachegrind)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,6 +300,7 @@ def main() -> int:
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
     if profiler or args.inline:
         inline_thread_pool()
+    spent = time_parts() if args.parts else None
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
         app = App(folder, args.query)
@@ -248,18 +312,30 @@ def main() -> int:
             app_ms: list[float] = []
             handle_ms: list[float] = []
             size = 0
+            parts = {label: [0.0, 0.0] for label in spent or {}}
             for _ in range(args.rounds):
-                ms, size = app_round(app, args.requests, profiler)
+                before = {label: list(tally) for label, tally in (spent or {}).items()}
+                ms, size = app_round(app, args.requests, profiler, args.concurrency)
+                for label, tally in (spent or {}).items():  # the app's rounds only, not handle's
+                    parts[label] = [parts[label][i] + tally[i] - before[label][i] for i in (0, 1)]
                 app_ms.append(ms)
                 handle_ms.append(handle_round(loyalty, args.requests))
     m = machine()
     print(f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs; best of {args.rounds} rounds")
     inlined = "; the event on the loop (no hand-off)" if profiler or args.inline else ""
     query = args.query or "(none)"
-    print(f"{args.requests} coffee-club purchases per round, SQLite; query {query!r}{inlined}")
+    print(
+        f"{args.requests} coffee-club purchases per round, {args.concurrency} in flight, SQLite; "
+        f"query {query!r}{inlined}"
+    )
     print(f"app (ASGI, in process): {min(app_ms):.2f} ms CPU per request; answer {size:,} bytes")
     print(f"Loyalty.handle:         {min(handle_ms):.2f} ms CPU per event")
     print(f"app / handle:           {min(app_ms) / min(handle_ms):.2f}x")
+    if spent is not None:
+        requests = args.requests * args.rounds
+        print(f"\nthread CPU per request, by part ({requests} requests; calls per request):")
+        for label, (seconds, calls) in parts.items():
+            print(f"  {label:<52} {seconds / requests * 1e6:7.1f} µs  ({calls / requests:.2f})")
     if profiler:
         print()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)

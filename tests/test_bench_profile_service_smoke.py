@@ -1,6 +1,7 @@
 """The in-process profile of the service still runs: `bench/profile_service.py` sends purchases
 through the app (ASGI, no socket) and through `Loyalty.handle`, every answer 200, and prints the
-ratio; with `--profile`, cProfile's table of the app's functions.
+ratio; with `--profile`, cProfile's table of the app's functions; with `--concurrency N --parts`,
+each part's CPU a request, N requests in flight.
 
 No timing is asserted here; a benchmark's numbers belong in bench/README.md, not in a test.
 """
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.bench
 
 
 @pytest.mark.parametrize(
-    "options", [[], ["--profile", "5", "--query", "trace=true"]], ids=["plain", "profile"]
+    "options",
+    [[], ["--profile", "5", "--query", "trace=true"], ["--concurrency", "8", "--parts"]],
+    ids=["plain", "profile", "parts"],
 )
 def test_the_profile_of_the_service_in_process_runs(options: list[str]) -> None:
     result = subprocess.run(
@@ -40,7 +43,10 @@ def test_the_profile_of_the_service_in_process_runs(options: list[str]) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "app / handle:" in result.stdout
-    if options:
+    if "--parts" in options:  # the lane's groups (8 in flight), each part with its calls per request
+        assert "8 in flight" in result.stdout and "the lane's group (all of it)" in result.stdout
+        assert "the answer (events.event_answer)" in result.stdout and "(1.00)" in result.stdout
+    elif options:
         assert "function calls" in result.stdout and "Ordered by: cumulative time" in result.stdout
 
 

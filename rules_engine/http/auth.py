@@ -14,6 +14,8 @@ A key read from the store is trusted for `Settings.key_cache` seconds (1 by defa
 every request of a busy client would otherwise read its key again. So a key revoked with `loyalty
 keys revoke` stops working within that second, in every worker; a new key works at once (an id
 the cache does not know is always read). The secret is compared on every request, cached or not.
+A key in use is read again in the background once three quarters of that second have passed, so that no
+request of a busy client waits for its reading (`KeyCache.due`).
 
 `authorize` runs on the event loop (FastAPI hands a sync dependency to its thread pool, a hop that
 cost more than the check): only a key the cache does not hold is read on a thread.
@@ -21,6 +23,7 @@ cost more than the check): only a key the cache does not hold is read on a threa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -29,7 +32,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityS
 from starlette.concurrency import run_in_threadpool
 
 from rules_engine.http.problems import ServiceError
-from rules_engine.http.runtime import Runtime
+from rules_engine.http.runtime import KeyCache, Runtime
 from rules_engine.store.keys import ApiKey, parse_token
 
 bearer = HTTPBearer(
@@ -93,6 +96,28 @@ async def check(
     return key
 
 
+async def _read(keys: KeyCache, key_id: str) -> ApiKey | None:
+    """The key read from the store for a request that did not find it in the cache, on a thread:
+    one reading for every request that misses it meanwhile. After an idle second a busy client's
+    requests all missed at once, and each read the key (with SQLite, behind the events being
+    stored)."""
+    loop = asyncio.get_running_loop()
+    reading = keys.reading.get(key_id)
+    if reading is None or reading.get_loop() is not loop:
+        reading = loop.create_task(run_in_threadpool(keys.read, key_id))
+        keys.reading[key_id] = reading
+
+        def done(task: asyncio.Task[ApiKey | None]) -> None:
+            if keys.reading.get(key_id) is task:
+                del keys.reading[key_id]
+            if not task.cancelled():
+                task.exception()  # retrieved: its waiters may all have gone (each raises it)
+
+        reading.add_done_callback(done)
+    found: ApiKey | None = await asyncio.shield(reading)
+    return found
+
+
 async def _known_key(service: Runtime, token: str | None) -> ApiKey:
     challenge = {"WWW-Authenticate": "Bearer"}
     if not token:
@@ -105,8 +130,12 @@ async def _known_key(service: Runtime, token: str | None) -> ApiKey:
     parsed = parse_token(token)
     key = None
     if parsed is not None:
-        cached = service.keys.cached(parsed[0])
-        key = cached if cached is not None else await run_in_threadpool(service.keys.read, parsed[0])
+        keys = service.keys
+        key = keys.cached(parsed[0])
+        if key is None:
+            key = await _read(keys, parsed[0])
+        elif keys.due(parsed[0]):  # read again before the reading expires, nobody waiting for it
+            asyncio.get_running_loop().run_in_executor(None, keys.refresh, parsed[0])
     if key is None or not key.matches(token) or key.revoked_at is not None:
         raise ServiceError(
             "RE801", "the API key is not valid (unknown, malformed or revoked)", headers=challenge

@@ -40,12 +40,13 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rules_engine.engine.events import AnyEvent
 from rules_engine.errors import RulesEngineError
 from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
 from rules_engine.http.routes import VERSION_HEADER, events, read_body
 from rules_engine.http.runtime import Runtime
-from rules_engine.http.threads import Reply
+from rules_engine.http.threads import More, Reply
 from rules_engine.service import Handled
 
 _PATH = re.compile(r"/v1/programs/([^/]+)/events")
@@ -83,8 +84,8 @@ class Shortcut:
             lane = runtime.lane
             if lane is None:
                 body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
-            else:  # one event thread, groups committed together (threads.py `Lane`)
-                body, version = await lane.run(program, Asked(event, state, trace))
+            else:  # one event thread, groups committed together (threads.py `Lane`); read here
+                body, version = await lane.run(program, Asked(events.parse_text(event), state, trace))
         except RulesEngineError as error:
             response = await refused(Request(scope, receive, send), error)
             await response(scope, receive, send)
@@ -121,9 +122,10 @@ def _answer(handled: Handled, trace: bool) -> tuple[bytes, int]:
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """An events request handed to the lane (`decide_group`): its body, its scope's `state`, `trace`."""
+    """An events request handed to the lane (`decide_group`): its event as `events.parse_text`
+    read it from the body (on the event loop), its scope's `state`, `trace`."""
 
-    body: bytes
+    event: AnyEvent | str
     state: dict[str, Any]
     trace: bool
 
@@ -132,23 +134,55 @@ GROUP = 32
 """The most events the lane decides in one transaction (`decide_group`)."""
 
 
-def decide_group(runtime: Runtime, program: str, asked: Sequence[Asked], reply: Reply) -> None:
+def decide_group(
+    runtime: Runtime, program: str, asked: Sequence[Asked], reply: Reply, more: More = list
+) -> None:
     """The lane's function (threads.py `Lane`): the events requests of one program that waited
     together, each answered as `_decide` answers it alone — the same answers, errors, metrics
     and log fields — but stored in one transaction (`events.decide_together`) when the store
     commits groups (SQLite: `Stores.groups`). Each is acknowledged only once that transaction
-    committed, as an event alone is after its own. Read first, outside the store (a body refused
-    is answered at once); a group that rolls back is decided again one event at a time."""
+    committed, as an event alone is after its own. The events come read from their bodies (on the
+    event loop: `events.parse_text`); their program is found first, outside the store (an event
+    refused is answered at once); a group that rolls back is decided again one event at a time.
+
+    Once the store is borrowed (with several workers, once this worker's turn at the database has
+    come), the requests that arrived while it waited join the group (`more`): with two workers
+    each lane otherwise took its group when its last one ended, a few requests while its clients
+    were still reading their answers, and left those that came next for one more turn of the
+    other worker's (bench/README.md, "The service's tail at concurrency 64")."""
+    taken = list(asked)
     readies: list[tuple[int, events.Ready]] = []
-    for index, one in enumerate(asked):
-        try:
-            readies.append((index, events.read_text(runtime, program, one.body, one.state)))
-        except Exception as error:  # refused before the store: answered as `_decide` answers it
-            reply(index, error)
+
+    def read(start: int, bodies: Sequence[Asked]) -> list[events.Ready]:
+        found = []
+        for index, one in enumerate(bodies, start):
+            try:
+                ready = events.ready(runtime, program, one.event, one.state)
+            except Exception as error:  # refused before the store: answered as `_decide` answers it
+                reply(index, error)
+            else:
+                readies.append((index, ready))
+                found.append(ready)
+        return found
+
+    def joined() -> list[events.Ready]:
+        extra: list[Asked] = more()
+        start = len(taken)
+        taken.extend(extra)
+        return read(start, extra)
+
+    read(0, asked)
     together = None
     grouped = runtime.stores.groups
-    if len(readies) > 1 and grouped:
-        together = events.decide_together(runtime, program, [ready for _, ready in readies])
+    if readies and grouped:
+        try:
+            together = events.decide_together(runtime, program, [ready for _, ready in readies], joined)
+        except Exception as error:  # no connection (RE810), or the one event alone refused
+            if len(readies) == 1:
+                runtime.metrics.group(program, 1)  # an event alone: counted, as `decide` is below
+            for index, _ in readies:
+                reply(index, error)
+            return
     if grouped and readies:  # the events a transaction stored, or tried to (refused ones too)
         for size in [len(readies)] if together is not None else [1] * len(readies):
             runtime.metrics.group(program, size)
@@ -157,7 +191,7 @@ def decide_group(runtime: Runtime, program: str, asked: Sequence[Asked], reply: 
             handled = events.decide(runtime, program, ready) if together is None else together[place]
             if isinstance(handled, Exception):
                 raise handled
-            reply(index, _answer(handled, asked[index].trace))
+            reply(index, _answer(handled, taken[index].trace))
         except Exception as error:
             reply(index, error)
 

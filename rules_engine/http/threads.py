@@ -22,10 +22,12 @@ made after it fails at once.
 `Lane` is one thread rather than several, for a store that takes one event at a time anyway
 (SQLite: its gate, stores.py): it takes the calls in the order they came, and those already
 waiting when it is free, up to `most` of them with the same key (the program), go to its function
-together, which answers each as it can (`Reply`). The events shortcut decides such a group in one
-store transaction (shortcut.py `decide_group`): one commit, one disk flush for all. One thread
-also keeps the interpreter's lock out of a tug of war between several event threads, of which only
-one could use the store (bench/README.md, "One event thread").
+together, which answers each as it can (`Reply`) and may take in those queued since (`More`: the
+events' function does once it has the store, for which it may have waited on another worker).
+The events shortcut decides such a group in one store transaction (shortcut.py `decide_group`):
+one commit, one disk flush for all. One thread also keeps the interpreter's lock out of a tug of
+war between several event threads, of which only one could use the store (bench/README.md, "One
+event thread").
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
 Reply = Callable[[int, Any], None]
 """How a lane's function answers the `index`th call of its group: with a value, or with an
 exception (an instance of `BaseException`), which the caller's `await` raises."""
+More = Callable[[], list[Any]]
+"""What a lane's function calls to add to its group the calls of its key queued since the group
+was formed (up to `most` in all): their arguments, which follow the group's in `Reply`'s indices;
+an empty list when there are none, or when the next queued call has another key."""
 
 
 @dataclass(slots=True)
@@ -166,9 +172,11 @@ class Lane(Generic[A]):
 
     Args:
         name: the thread's name.
-        function: called on the lane's thread with a key and the arguments of a group's calls
-            (in the order they came), and `reply`: it answers each call once. A call it leaves
-            unanswered gets the exception it raised, or a `RuntimeError`.
+        function: called on the lane's thread with a key, the arguments of a group's calls (in
+            the order they came), `reply`, with which it answers each call once, and `more`, with
+            which it may take into the group the calls queued since (once it holds what the group
+            needs: the store). A call it leaves unanswered gets the exception it raised, or a
+            `RuntimeError`.
         most: the largest group.
         wait: seconds a call may wait in the queue; a call found older when its turn comes is
             answered `late()` instead of being run (as a store's pool answers a request that
@@ -180,7 +188,7 @@ class Lane(Generic[A]):
     def __init__(
         self,
         name: str,
-        function: Callable[[str, Sequence[A], Reply], None],
+        function: Callable[[str, Sequence[A], Reply, More], None],
         *,
         most: int,
         wait: float,
@@ -197,6 +205,10 @@ class Lane(Generic[A]):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._carried: _Queued | None = None
+        """The lane thread's: a call taken while gathering a group of another key, the next group's first."""
+        self._ending = False
+        """The lane thread's: `shutdown`'s end was taken while gathering; the thread ends after this group."""
         self.groups = 0
         """Groups handed to `function` so far (with `calls`: how many calls a group has on average)."""
         self.calls = 0
@@ -216,43 +228,49 @@ class Lane(Generic[A]):
         return await future
 
     def _work(self) -> None:
-        calls = self._calls
-        carried: _Queued | None = None
         while True:
-            first = carried if carried is not None else calls.get()
-            carried = None
+            first = self._carried if self._carried is not None else self._calls.get()
+            self._carried = None
             if first is None:
                 return
-            group = [first]
-            ending = False
-            while len(group) < self.most:
-                try:
-                    call = calls.get_nowait()
-                except queue.Empty:
-                    break
-                if call is None:
-                    ending = True
-                    break
-                if call.key != first.key:
-                    carried = call  # the next group's first
-                    break
-                group.append(call)
-            self._run(first.key, group)
-            del first, group
-            if ending:
+            self._run(first.key, [first, *self._gather(first.key, self.most - 1)])
+            del first  # nothing held while waiting
+            if self._ending:
                 return
 
-    def _run(self, key: str, group: list[_Queued]) -> None:
-        oldest = self.clock() - self.wait
-        taken = []
-        for call in group:
-            if call.since < oldest:
-                _answer(call.loop, call.future, _fail, self.late())
+    def _gather(self, key: str, room: int) -> list[_Queued]:
+        """Up to `room` calls with this key that are in the queue now, in order; a call with
+        another key is kept for the next group (`_carried`), and what follows it stays queued."""
+        found: list[_Queued] = []
+        calls = self._calls
+        while len(found) < room and self._carried is None and not self._ending:
+            try:
+                call = calls.get_nowait()
+            except queue.Empty:
+                break
+            if call is None:
+                self._ending = True
+            elif call.key != key:
+                self._carried = call  # the next group's first
             else:
-                taken.append(call)
-        if not taken:
-            return
-        answered = [False] * len(taken)
+                found.append(call)
+        return found
+
+    def _run(self, key: str, group: list[_Queued]) -> None:
+        taken: list[_Queued] = []
+        answered: list[bool] = []
+
+        def admit(calls: list[_Queued]) -> list[A]:
+            oldest = self.clock() - self.wait
+            admitted = []
+            for call in calls:
+                if call.since < oldest:
+                    _answer(call.loop, call.future, _fail, self.late())
+                else:
+                    taken.append(call)
+                    answered.append(False)
+                    admitted.append(call.argument)
+            return admitted
 
         def reply(index: int, value: Any) -> None:
             if answered[index]:
@@ -262,13 +280,19 @@ class Lane(Generic[A]):
             how = _fail if isinstance(value, BaseException) else _succeed
             _answer(call.loop, call.future, how, value)
 
-        self.groups += 1
-        self.calls += len(taken)
+        def more() -> list[A]:
+            return admit(self._gather(key, self.most - len(taken)))
+
+        arguments = admit(group)
+        if not arguments:
+            return
         failure: BaseException = RuntimeError("the lane's function gave this call no answer")
         try:
-            self.function(key, [call.argument for call in taken], reply)
+            self.function(key, arguments, reply, more)
         except BaseException as error:  # handed to every call it did not answer, as `Threads` does
             failure = error
+        self.groups += 1
+        self.calls += len(taken)
         for index in range(len(taken)):
             reply(index, failure)
 

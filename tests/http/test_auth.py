@@ -7,14 +7,18 @@ program or the customer (401 and 403 whether they exist or not), and nothing is 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.concurrency import run_in_threadpool
 
-from rules_engine.http import Settings
+from rules_engine.http import Settings, auth
+from rules_engine.http.runtime import KeyCache
 from rules_engine.store.keys import SCOPES, ApiKey, new_key, parse_token
 from tests.http.conftest import Server, post, purchase, serving
 
@@ -127,6 +131,109 @@ def test_a_revoked_key_is_refused_within_a_second(server: Server) -> None:
         assert call(server, token, "GET", f"{P}/customers/matrix", None).status_code == 401
     finally:
         cache.clock = time.monotonic
+
+
+def test_a_key_in_use_is_read_again_in_the_background_before_its_reading_expires(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past three quarters of its second (`REFRESH`), a request that finds its key in the cache is answered
+    from it and has the key read again on another thread: a busy client's requests never find
+    the reading expired, so none of them waits for the store to read the key."""
+    moment = [1000.0]
+    cache = server.runtime.keys
+    cache.clock = lambda: moment[0]
+    reads: list[str] = []
+    waited: list[str] = []  # the reads a request waited for
+    read, on_a_thread = KeyCache.read, run_in_threadpool
+
+    def counted(self: KeyCache, key_id: str) -> ApiKey | None:
+        reads.append(key_id)
+        return read(self, key_id)
+
+    async def waiting_for(function: Any, *args: Any) -> Any:
+        waited.append(args[0])
+        return await on_a_thread(function, *args)
+
+    monkeypatch.setattr(KeyCache, "read", counted)
+    monkeypatch.setattr(auth, "run_in_threadpool", waiting_for)
+    try:
+        token = server.add_key(["customers:read"])
+        path = f"{P}/customers/matrix"
+        assert call(server, token, "GET", path, None).status_code == 200
+        assert len(reads) == len(waited) == 1  # not in the cache: read for the request
+        moment[0] += 0.6
+        assert call(server, token, "GET", path, None).status_code == 200
+        assert len(reads) == 1  # fresh enough: not read again
+        moment[0] += 0.2  # 0.8 s: past REFRESH
+        assert call(server, token, "GET", path, None).status_code == 200
+        deadline = time.monotonic() + 10
+        while len(reads) < 2:
+            assert time.monotonic() < deadline, "the key was not read again"
+            time.sleep(0.01)
+        moment[0] += 0.7  # 1.5 s after the first reading, 0.7 after the second
+        assert call(server, token, "GET", path, None).status_code == 200
+        assert len(waited) == 1  # every later request answered from a reading: none waited for one
+    finally:
+        cache.clock = time.monotonic
+
+
+def test_requests_that_miss_a_key_at_once_share_one_reading(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key nobody used for a second is read again for the next request; the requests that come
+    while it is read wait for that reading rather than each reading the key."""
+    reads: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+    read = KeyCache.read
+
+    def slow(self: KeyCache, key_id: str) -> ApiKey | None:
+        reads.append(key_id)
+        entered.set()
+        assert release.wait(30)  # the others arrive while the store is read
+        return read(self, key_id)
+
+    token = server.add_key(["customers:read"])
+    monkeypatch.setattr(KeyCache, "read", slow)
+    path = f"{P}/customers/matrix"
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(call, server, token, "GET", path, None)
+        assert entered.wait(30)
+        others = [pool.submit(call, server, token, "GET", path, None) for _ in range(7)]
+        time.sleep(0.3)  # all of them waiting on the loop for the first reading
+        release.set()
+        assert [answer.result(30).status_code for answer in [first, *others]] == [200] * 8
+    assert len(reads) == 1
+    assert server.runtime.keys.reading == {}  # nothing left once read
+
+
+def test_a_key_is_read_again_once_at_a_time_and_a_failed_reading_keeps_the_cached_one(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = [1000.0]
+    cache = KeyCache(server.runtime.stores, 1.0, clock=lambda: moment[0])
+    token = server.add_key(["customers:read"])
+    parsed = parse_token(token)
+    assert parsed is not None
+    key_id = parsed[0]
+    assert not cache.due(key_id)  # never read: nothing to read again
+    assert cache.read(key_id) is not None
+    moment[0] += 0.8
+    assert cache.due(key_id)
+    assert not cache.due(key_id)  # the first caller reads it; the others do not
+    broken = RuntimeError("the database is gone")
+
+    def failing(self: Any) -> Any:
+        raise broken
+
+    monkeypatch.setattr(type(server.runtime.stores), "keys", failing)
+    cache.refresh(key_id)  # logged, not raised
+    assert cache.cached(key_id) is not None  # the first reading still counts, for its second
+    assert cache.due(key_id)  # and a later request tries again
+    monkeypatch.undo()
+    cache.refresh(key_id)
+    moment[0] += 0.3  # 1.1 s after the first reading (expired), 0.3 after the second
+    assert cache.cached(key_id) is not None
+    assert not cache.due(key_id)
 
 
 def test_without_the_cache_a_revoked_key_is_refused_from_its_next_request(tmp_path: Path) -> None:

@@ -74,15 +74,15 @@ def _held(monkeypatch: pytest.MonkeyPatch, hold: str) -> Iterator[tuple[threadin
     """The lane held on the event whose id is `hold` (set: it is held) until the caller calls what
     is yielded: the events sent meanwhile queue up behind it, and go as one group."""
     holding, release = threading.Event(), threading.Event()
-    read_text = events.read_text
+    ready = events.ready
 
-    def reading(service: Any, program: str, body: bytes, state: dict[str, Any]) -> events.Ready:
-        if hold.encode() in body:
+    def reading(service: Any, program: str, parsed: Any, state: dict[str, Any]) -> events.Ready:
+        if getattr(parsed, "id", None) == hold:
             holding.set()
             assert release.wait(30)
-        return read_text(service, program, body, state)
+        return ready(service, program, parsed, state)
 
-    monkeypatch.setattr(events, "read_text", reading)
+    monkeypatch.setattr(events, "ready", reading)
     try:
         yield holding, release.set
     finally:
@@ -165,7 +165,8 @@ def test_in_one_group_a_refused_event_changes_nothing_and_stops_no_other(
             release()
             assert holding.result(30).status_code == 200
             results = [answer.result(30) for answer in answers]
-        assert (lane.groups, lane.calls) == (2, 7)
+        # the six queued while the first was read join its group once the lane has the store
+        assert (lane.groups, lane.calls) == (1, 7)
         assert [r.status_code for r in results] == [200, 200, 409, 422, 200, 422]
         first, again = results[0].json(), results[1].json()
         assert (first["duplicate"], again["duplicate"]) == (False, True)
@@ -176,7 +177,7 @@ def test_in_one_group_a_refused_event_changes_nothing_and_stops_no_other(
             "RE440",
         ]
         assert _applied(server) == 3  # hold, anna, bob
-        assert _groups(server) == (2, 6)  # the held event alone; five read in one transaction
+        assert _groups(server) == (1, 6)  # the held event and the five read, in one transaction
         with server.client(token) as client:
             assert client.get("/v1/programs/coffee-club/customers/anna").json()["balance"] == first["balance"]
             assert (
@@ -259,8 +260,17 @@ def test_a_group_answers_and_stores_as_its_events_one_by_one(program_dir: Path, 
         alone = Runtime.start(_settings(program_dir, f"{folder}/alone.db"))
         try:
             answers: dict[int, Any] = {}
+            asked: list[tuple[int, Asked]] = []
+            for index, body in enumerate(bodies):  # read on the loop: a body that is no JSON never queues
+                try:
+                    asked.append((index, Asked(events.parse_text(body), {}, False)))
+                except RulesEngineError as error:
+                    answers[index] = error
             decide_group(
-                grouped, "coffee-club", [Asked(body, {}, False) for body in bodies], answers.__setitem__
+                grouped,
+                "coffee-club",
+                [one for _, one in asked],
+                lambda place, answer: answers.__setitem__(asked[place][0], answer),
             )
             expected = []
             for body in bodies:
@@ -281,3 +291,36 @@ def _seen(answer: Any) -> Any:
     if isinstance(answer, RulesEngineError):
         return type(answer).__name__, [d.code for d in answer.diagnostics]
     return answer
+
+
+def test_an_event_alone_in_its_group_is_stored_and_refused_as_alone(
+    program_dir: Path, tmp_path: Path
+) -> None:
+    """When nothing joins it, the lane's one event is stored in a transaction of its own (cheaper
+    than a group of one): answered, refused (409 for its id with another payload) and counted as
+    `_decide` answers and counts it."""
+    first = purchase(1, "ann")
+    conflicting = {**first, "items": [{**first["items"][0], "qty": 3}]}
+    grouped = Runtime.start(_settings(program_dir, str(tmp_path / "grouped.db")))
+    alone = Runtime.start(_settings(program_dir, str(tmp_path / "alone.db")))
+    try:
+        for body in (first, first, conflicting):
+            text = jsonio.dumps(body).encode()
+            answers: dict[int, Any] = {}
+            decide_group(
+                grouped, "coffee-club", [Asked(events.parse_text(text), {}, False)], answers.__setitem__
+            )
+            try:
+                expected: Any = _decide(alone, "coffee-club", text, {}, False)
+            except RulesEngineError as error:
+                expected = error
+            assert _seen(answers[0]) == _seen(expected)
+        assert _seen(answers[0])[1] == ["RE443"]  # the last: its id with another payload
+        assert (
+            grouped.metrics.render().count(b'loyalty_event_group_size_count{program="coffee-club"} 3.0') == 1
+        )
+        with grouped.stores.borrow("coffee-club") as one, alone.stores.borrow("coffee-club") as other:
+            assert one.state("ann") == other.state("ann")
+    finally:
+        grouped.stores.close()
+        alone.stores.close()

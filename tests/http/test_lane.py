@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from rules_engine.http.loop import ServiceLoop
-from rules_engine.http.threads import Lane, Reply
+from rules_engine.http.threads import Lane, More, Reply
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -39,7 +39,7 @@ class Recorder:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, key: str, arguments: Sequence[int], reply: Reply) -> None:
+    def __call__(self, key: str, arguments: Sequence[int], reply: Reply, more: More) -> None:
         if not self.groups:
             self.started.set()
             assert self.release.wait(5)
@@ -97,9 +97,9 @@ class BrokenError(Exception):
 class Failing(Recorder):
     """After the first group: answers a group's first call (twice: the second is ignored), then raises."""
 
-    def __call__(self, key: str, arguments: Sequence[int], reply: Reply) -> None:
+    def __call__(self, key: str, arguments: Sequence[int], reply: Reply, more: More) -> None:
         if not self.groups:
-            super().__call__(key, arguments, reply)
+            super().__call__(key, arguments, reply, more)
             return
         self.groups.append((key, list(arguments)))
         reply(0, "first")
@@ -119,7 +119,7 @@ def test_a_call_the_function_leaves_unanswered_gets_what_it_raised(run: Run[Any]
     finally:
         lane.shutdown()
 
-    def answers_nothing(key: str, arguments: Sequence[int], reply: Reply) -> None:
+    def answers_nothing(key: str, arguments: Sequence[int], reply: Reply, more: More) -> None:
         pass
 
     silent: Lane[int] = Lane("test-lane", answers_nothing, most=32, wait=30, late=_late)
@@ -169,3 +169,46 @@ def test_shutdown_lets_the_queued_calls_finish_and_refuses_new_ones(run: Run[Any
 
     assert run(main()) == [0, 2, 4, 6, 8]
     assert sum(len(arguments) for _, arguments in recorder.groups) == 5
+
+
+class Joining(Recorder):
+    """Like `Recorder`, but its first group, once let go, takes in the calls queued meanwhile
+    (`more`), as the events' function does once it has the store; each group's arguments are
+    noted with those that joined it."""
+
+    def __call__(self, key: str, arguments: Sequence[int], reply: Reply, more: More) -> None:
+        if self.groups:
+            super().__call__(key, arguments, reply, more)
+            return
+        self.started.set()
+        assert self.release.wait(5)
+        everything = [*arguments, *more()]
+        assert more() == []  # nothing new came: nothing more
+        self.groups.append((key, everything))
+        for index, argument in enumerate(everything):
+            reply(index, argument * 2)
+
+
+def test_the_calls_queued_while_a_group_waits_join_it_up_to_most_in_order(run: Run[Any]) -> None:
+    joining = Joining()
+    lane: Lane[int] = Lane("test-lane", joining, most=4, wait=30, late=_late)
+    calls = [("a", 0), ("a", 1), ("a", 2), ("a", 3), ("a", 4), ("b", 5), ("a", 6)]
+    try:
+        answers = run(_queue_behind_the_first(lane, joining, calls))
+    finally:
+        lane.shutdown()
+    assert answers == [2 * n for n in range(7)]  # the joined calls answered through `reply` too
+    assert joining.groups == [("a", [0, 1, 2, 3]), ("a", [4]), ("b", [5]), ("a", [6])]
+    assert (lane.groups, lane.calls) == (4, 7)
+
+
+def test_a_call_of_another_key_stops_the_joining_and_starts_the_next_group(run: Run[Any]) -> None:
+    joining = Joining()
+    lane: Lane[int] = Lane("test-lane", joining, most=32, wait=30, late=_late)
+    calls = [("a", 0), ("a", 1), ("b", 2), ("a", 3)]
+    try:
+        answers = run(_queue_behind_the_first(lane, joining, calls))
+    finally:
+        lane.shutdown()
+    assert answers == [0, 2, 4, 6]
+    assert joining.groups == [("a", [0, 1]), ("b", [2]), ("a", [3])]

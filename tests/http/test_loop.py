@@ -200,3 +200,43 @@ def test_a_call_at_the_turns_end_runs_before_the_loop_sleeps_and_what_it_schedul
 
     assert on_service_loop(main()) < 5.0  # not left asleep until the timer
     assert order == ["this turn", "turn's end"]
+
+
+def test_a_listening_socket_is_accepted_from_one_connection_a_turn_and_every_connection_is_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn asks asyncio to accept up to its backlog (2,048) connections a turn: with several
+    workers on one socket, the first worker woken took a whole burst. The service's loop accepts
+    one a turn (`ACCEPTS`); connections waiting together are all served, over several turns."""
+    from asyncio import selector_events
+
+    accepted_at_most: list[int] = []
+    accept = getattr(selector_events.BaseSelectorEventLoop, "_accept_connection")  # noqa: B009
+
+    def noting(self: Any, factory: Any, sock: Any, *args: Any) -> None:
+        accepted_at_most.append(args[2])
+        accept(self, factory, sock, *args)
+
+    monkeypatch.setattr(selector_events.BaseSelectorEventLoop, "_accept_connection", noting)
+
+    async def main() -> list[bytes]:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.readline())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0, backlog=2048)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+
+            async def client(number: int) -> bytes:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"{number}\n".encode())
+                answer = await reader.readline()
+                writer.close()
+                return answer
+
+            return list(await asyncio.gather(*(client(n) for n in range(8))))
+
+    assert on_service_loop(main()) == [f"{n}\n".encode() for n in range(8)]
+    assert accepted_at_most and set(accepted_at_most) == {loops.ACCEPTS} == {1}
