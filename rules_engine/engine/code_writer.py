@@ -29,7 +29,8 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
-from rules_engine.engine.generate_lines import DIRECT, Lines, aggregate, in_c
+from rules_engine.engine.generate_aggregates import aggregate, in_c
+from rules_engine.engine.generate_lines import DIRECT, Lines
 from rules_engine.engine.money import ONE, SMALL, later_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
@@ -242,7 +243,7 @@ class Writer:
 
     def aggregates(self, expression: Any, helpers: list[py.stmt]) -> dict[str, str] | None:
         """The names in the generated module of the expression's aggregates over the lines, each
-        helper written once (generate_lines.aggregate); None when one of them cannot be."""
+        helper written once (generate_aggregates.aggregate); None when one of them cannot be."""
         made = self._aggregates.get(id(expression), False)
         if made is not False:
             return made  # type: ignore[return-value]

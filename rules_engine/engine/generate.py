@@ -39,7 +39,7 @@ written into the function, the per-line conditions of all rules in one pass over
 its start (generate_lines.py). The pieces: generate_gate.py (the admission gate),
 generate_pricing.py (discounts), generate_earning.py (earn rules), generate_multipliers.py
 (multipliers), generate_caps.py (their caps), generate_lines.py (conditions inlined, the
-per-line pass), put in their order here.
+per-line pass), generate_aggregates.py (aggregates over the lines), put in their order here.
 
 Input: a `Plan`. Output: `Generated` (the module as `ast`, and the namespace it runs in).
 """

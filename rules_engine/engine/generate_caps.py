@@ -15,7 +15,7 @@ import ast as py
 from typing import Any
 
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_lines import copied
+from rules_engine.engine.generate_aggregates import copied
 from rules_engine.periods import CAPS
 
 

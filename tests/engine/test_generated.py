@@ -183,7 +183,7 @@ def test_a_discount_finer_than_the_currency_is_refused_or_runs_the_explaining_pa
 
 # Conditions that read the context's plain values, inlined as reads of the run (generate_lines
 # DIRECT; `basket.total` against a constant as ints), aggregates over the lines
-# (generate_lines.aggregate, and in C from the line pass: `in_c`), and a custom attribute of a line
+# (generate_aggregates.aggregate, and in C from the line pass: `in_c`), and a custom attribute of a line
 # (then the line pass reads the records): each decided as the explaining path decides it.
 _DIRECT = """
 program: direct
