@@ -31,7 +31,7 @@ from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
 from rules_engine.engine.generate_aggregates import aggregate, in_c
 from rules_engine.engine.generate_lines import DIRECT, Lines
-from rules_engine.engine.money import ONE, SMALL, later_shares, split, split_points
+from rules_engine.engine.money import ONE, SMALL, later_shares, line_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled_fresh
@@ -81,6 +81,15 @@ def multiplied_base(added: list[tuple[list[int], int, int]], slots: int) -> tupl
 
 
 _map, _mul, _add, _repeat = map, operator.mul, operator.add, itertools.repeat
+
+
+def line_points(units: int, weights: list[int]) -> list[int]:
+    """The whole points each line is given of an award of `units` split by `weights`, as ints:
+    `money.line_shares`'s split (per_rule: what a multiplier after it weighs)."""
+    points = [0] * len(weights)
+    for line, _, share in line_shares(units, weights, [""] * len(weights)):
+        points[line] = int(share)
+    return points
 
 
 def cap_key(run: Any, period: str, keys: dict[Any, str]) -> str:
@@ -160,6 +169,10 @@ RUNTIME: dict[str, Any] = {
     "_SMALL": SMALL,
     "_cap_key": cap_key,
     "_mbase": multiplied_base,
+    "_line_points": line_points,
+    "_lcm": math.lcm,
+    "_gcd": math.gcd,
+    "_BIG": 1 << 64,  # a denominator past this is reduced (rounding._aligned)
     "_without_past": without_past,
     "_dict": dict,
     "_EMPTY": MappingProxyType({}),
@@ -227,9 +240,12 @@ class Writer:
         exponent = plan.quantum.as_tuple().exponent
         assert isinstance(exponent, int)
         self.exponent = -exponent
-        # Whether a multiplier may apply to some purchase: else no line's exact points are kept.
-        self.may_track = any("purchase" in step.on for step in plan.multipliers) or any(
-            level.benefits.earn_multiplier is not None for level in plan.tiers.values()
+        # Whether a multiplier may apply to some purchase: else no line's exact points are kept
+        # (per line they always are: each line is rounded on its own, generate_rounding.py).
+        self.may_track = (
+            any("purchase" in step.on for step in plan.multipliers)
+            or any(level.benefits.earn_multiplier is not None for level in plan.tiers.values())
+            or plan.program.points.round == "per_line"
         )
         self.lines = Lines(self)  # the per-line conditions, read in one pass (generate_lines.py)
         # The context's values the inlined conditions read from the run (generate_lines.DIRECT):

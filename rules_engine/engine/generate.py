@@ -56,6 +56,7 @@ from rules_engine.engine.code_writer import Writer, fix_missing_locations
 from rules_engine.engine.generate_earning import EARN_START, TRACK_START, earn_rule, wrong_event
 from rules_engine.engine.generate_multipliers import may_multiply, multiplier, tier_multiplier
 from rules_engine.engine.generate_pricing import discount, minor_units, resync
+from rules_engine.engine.generate_rounding import starts
 from rules_engine.engine.plan import Plan
 
 ENTRY = "decide"
@@ -66,11 +67,6 @@ def unsupported(plan: Plan) -> str | None:
     if not plan.shortcuts:
         return "the plan was made without its shortcuts (the general paths, for tests)"
     program = plan.program
-    if program.points.round != "per_award":
-        return f"points.round is {program.points.round} (only per_award is generated)"
-    budgeted = [rule.id for rule in program.earn if rule.budget is not None]
-    if budgeted:
-        return f"earn rule `{budgeted[0]}` has a budget (budgets are not generated)"
     finer = [d.id for d in program.discounts if d.amount is not None and d.amount % plan.quantum]
     if finer:  # what is left of a line is then no whole number of minor units (the stage keeps it)
         return f"discount `{finer[0]}` takes an amount finer than the currency's minor unit"
@@ -126,7 +122,6 @@ def generate(plan: Plan) -> Generated:
     if why is not None:
         raise ValueError(why)
     writer = Writer(plan)
-    rounding = plan.program.points.rounding
     winners: dict[str, str] = {}
     pricing_code: list[py.stmt] = []
     for discount_step in plan.discounts:
@@ -150,16 +145,16 @@ def generate(plan: Plan) -> Generated:
         if "purchase" not in step.on:
             earn += wrong_event(writer, step)
         else:
-            earn += earn_rule(writer, step, earn_winners, rounding)
+            earn += earn_rule(writer, step, earn_winners)
     if plan.multipliers or any(level.benefits.earn_multiplier is not None for level in plan.tiers.values()):
         earn += writer.stmts("_mb = None")
     for step in plan.multipliers:
         if "purchase" not in step.on:
             earn += wrong_event(writer, step)
         else:
-            earn += multiplier(writer, step, earn_winners, rounding)
-    earn += tier_multiplier(writer, rounding)
-    earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
+            earn += multiplier(writer, step, earn_winners)
+    earn += tier_multiplier(writer)
+    earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer), ROUNDING=starts(writer))
     pending = plan.program.points.pending
     if pending:  # when the awards' points become available: one time for all of them
         earn_start += writer.stmts("_available = run.event.time + PENDING", PENDING=pending)
@@ -172,8 +167,10 @@ def generate(plan: Plan) -> Generated:
     body += pricing_code
     body += earn_start
     if writer.may_track:
-        body += writer.stmts(TRACK_START)
-        body += may_multiply(writer)
+        per_line = plan.program.points.round == "per_line"  # every award keeps its lines' points
+        body += writer.stmts(TRACK_START, TRACKED=per_line)
+        if not per_line:
+            body += may_multiply(writer)
     body += [writer.stmts(f"{name} = None")[0] for name in earn_winners.values()]
     body += earn
     args = py.arguments(posonlyargs=[], args=[py.arg("run")], kwonlyargs=[], kw_defaults=[], defaults=[])

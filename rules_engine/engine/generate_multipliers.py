@@ -15,8 +15,9 @@ from __future__ import annotations
 import ast as py
 
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_earning import _ROUND, _TOTAL, _give
+from rules_engine.engine.generate_earning import _give
 from rules_engine.engine.generate_gate import admission, condition, context_first, outside_dates
+from rules_engine.engine.generate_rounding import total
 from rules_engine.engine.plan import EarnStep
 
 _MULTIPLIED = """
@@ -46,7 +47,7 @@ _BONUS_SHARES = (
 )
 
 
-def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
+def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str]) -> list[py.stmt]:
     """A `multiply` rule: a bonus on the exact points of the rules before the multipliers."""
     rule = step.rule
     assert rule.multiply is not None
@@ -68,7 +69,7 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
                 MATCHES=writer.lines.truths(step.for_each_item, "_range(_n)"),
             )
         body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)
-    body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
+    body += total(writer, bonus=True)
     each = rule.for_each_item is not None
     nothing = (
         "no points on the lines for_each_item matches: nothing to multiply" if each else "nothing to multiply"
@@ -84,7 +85,7 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
         rule.id,
         "earn",
         nothing,
-        rule.cap,
+        (rule.cap, rule.budget),
         _BONUS_SHARES,
         "_parts",
         words,
@@ -110,7 +111,7 @@ if _tier is not None and _tier.id in TIER_FACTORS:
 """
 
 
-def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
+def tier_multiplier(writer: Writer) -> list[py.stmt]:
     """The tier's `earn_multiplier`, after the multiplier rules (kind `tier`, no cap)."""
     factors = {
         level.id: (
@@ -128,7 +129,7 @@ def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
         py.Name("_rule", py.Load()),
         "tier",
         "nothing to multiply",
-        None,
+        (None, None),
         _BONUS_SHARES.replace("FACTOR", "_factor"),
         "_parts",
         py.Name("_words", py.Load()),
@@ -139,7 +140,7 @@ def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
         _TIER,
         TIER_FACTORS=factors,
         MULTIPLIED=writer.stmts(_MULTIPLIED),
-        TOTAL=writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value),  # type: ignore[attr-defined]
+        TOTAL=total(writer, bonus=True),
         GIVE=give,
     )
     return writer.at(body, ("tiers",), "the tier's earn_multiplier")

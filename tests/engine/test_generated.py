@@ -37,7 +37,7 @@ from rules_engine.program.validate import load_program, load_program_text
 from tests.engine.random_programs import Drawn, programs, streams
 from tests.engine.two_paths import EXAMPLES, PROGRAMS, decide, products, same_stream
 
-GENERATED = {"book-nook", "coffee-club", "corner-hardware", "volt-electronics"}
+GENERATED = {"book-nook", "coffee-club", "corner-hardware", "fashion-house", "volt-electronics"}
 
 
 def _both(compiled: Any) -> tuple[Engine, Engine]:
@@ -49,14 +49,13 @@ def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
     return decide(engine, event, state)[:2]
 
 
-def test_the_example_programs_are_generated_or_say_why_not() -> None:
+def test_every_example_program_is_generated() -> None:
+    """Every example program runs its purchases on the generated path: fashion-house's budgeted
+    rule too (tests/engine/test_generated_budgets.py)."""
     for path in EXAMPLES:
         engine = Engine.from_file(path)
-        if path.stem in GENERATED:
-            assert engine.generated is not None, (path.stem, unsupported(engine.plan))
-        else:
-            assert engine.generated is None
-            assert "budget" in (unsupported(engine.plan) or "")
+        assert path.stem in GENERATED
+        assert engine.generated is not None, (path.stem, unsupported(engine.plan))
     assert Engine.from_file(PROGRAMS / "coffee-club.yaml", generated=False).generated is None
 
 
@@ -130,23 +129,12 @@ def _example(path: Path) -> Any:
 )
 @given(data=st.data())
 def test_random_programs_decide_the_same_on_both_paths(data: st.DataObject) -> None:
-    drawn = data.draw(programs(rounds=("per_award",)), label="program")
+    drawn = data.draw(programs(), label="program")  # every `points.round`
     compiled = load_program_text(drawn.text, "random.yaml")
     fast, slow = _both(compiled)
     assert fast.generated is not None, unsupported(fast.plan)
     stream = data.draw(streams(drawn, customers=2, events=16), label="stream")
     same_stream(fast, slow, stream)
-
-
-@settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(data=st.data())
-def test_random_programs_of_other_rounding_run_the_evaluator(data: st.DataObject) -> None:
-    drawn = data.draw(programs(rounds=("per_rule", "per_line")), label="program")
-    engine = Engine(load_program_text(drawn.text, "random.yaml"))
-    assert engine.generated is None
-    assert "points.round" in (unsupported(engine.plan) or "")
 
 
 _FINER = """
@@ -537,7 +525,7 @@ def test_a_per_line_condition_that_raises_on_a_line_is_asked_as_the_stage_asks_i
 )
 @given(data=st.data())
 def test_random_programs_with_challenges_quests_and_badges_decide_the_same(data: st.DataObject) -> None:
-    drawn = data.draw(programs(rounds=("per_award",), gamified=True), label="program")
+    drawn = data.draw(programs(gamified=True), label="program")
     compiled = load_program_text(drawn.text, "random.yaml")
     fast, slow = _both(compiled)
     assert fast.generated is not None, unsupported(fast.plan)
