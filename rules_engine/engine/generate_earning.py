@@ -1,15 +1,16 @@
-"""Earn rules as generated code: `earning.rule_points` and `earning.award`, per_award, written out.
+"""Earn rules as generated code: `earning.rule_points` and `earning.award`, written out.
 
-Each earn rule's statements compute its exact points as a numerator over a denominator, add them
-to the event's exact running total (`_ex_n / _ex_d`), and give the rounded total less what was
-given before (`_given`): `rounding.Rounding` for `points.round: per_award`, without the object.
-The whole points an award comes to are an int (`_t`; the decimal `_total` made once for what the
-run records), and an award given whole is split across its lines on ints (`money.line_shares`);
-a rate weighs the earning base in minor units (`_bm`, over 10 ** the currency's exponent). Only
-the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
-multiplier) and of its options (a cap's own periods, `exclude`, a fixed award that cannot be
-negative) is written; each line's exact points are kept (`_track`) only when a multiplier may
-apply to the event, as `earning.may_multiply` decides.
+Each earn rule's statements compute its exact points as a numerator over a denominator
+(`_xn / _xd`), and give them rounded where `points.round` says (generate_rounding.py: the
+rounded running total less what was given before, per award; the award alone, per rule; line by
+line, per line): `rounding.Rounding` without the object. The whole points an award comes to are
+an int (`_t`; the decimal `_total` made once for what the run records), and an award given whole
+is split across its lines on ints (`money.line_shares`); a rate weighs the earning base in minor
+units (`_bm`, over 10 ** the currency's exponent). Only the code of the rule's kind (a rate, an
+award, a per-line award, a multiplier, the tier's multiplier) and of its options (a cap's own
+periods, a budget, `exclude`, a fixed award that cannot be negative) is written; each line's
+exact points are kept (`_track`) only when a multiplier may apply to the event, as
+`earning.may_multiply` decides, or per line, where every award is rounded by them.
 
 The multipliers (`multiply` rules, the tier's `earn_multiplier`) are generate_multipliers.py's; they
 give their bonus through `_give`, as the rules here do.

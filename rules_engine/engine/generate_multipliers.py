@@ -1,11 +1,12 @@
-"""Multipliers as generated code: the `multiply` rules and the tier's `earn_multiplier`, per_award,
-written out (`earning.award` for a multiplier), and whether one may apply (`may_multiply`).
+"""Multipliers as generated code: the `multiply` rules and the tier's `earn_multiplier`, written
+out (`earning.award` for a multiplier), and whether one may apply (`may_multiply`).
 
-A multiplier's bonus is its factor less one times the exact points of the lines the rules before
-it gave (`_mbase` of `_added`, made once for the event), given and traced as an earn rule's award
-is (`generate_earning._give`, the same exact running total and rounding). Apart from the earn
-rules (generate_earning.py) because they are a stage of their own: written after every earn
-rule, and only their presence makes those rules keep each line's exact points (`_track`).
+A multiplier's bonus is its factor less one times the points of the lines the rules before it
+gave (`_mbase` of `_added`, made once for the event): their exact points, or per rule
+(`points.round: per_rule`) the whole points each line was given. It is given and traced as an
+earn rule's award is (`generate_earning._give`, the same rounding: generate_rounding.py). Apart
+from the earn rules (generate_earning.py) because they are a stage of their own: written after
+every earn rule, and only their presence makes those rules keep each line's points (`_track`).
 
 Input: a `Writer` and an `EarnStep` (or the plan's tiers). Output: statements.
 """
