@@ -192,10 +192,11 @@ def _template(text: str) -> str:
     return textwrap.dedent(text)
 
 
-def _fill(node: py.AST, values: dict[str, Any], may_track: bool) -> py.AST:
+def _fill(node: py.AST, values: dict[str, Any], may_track: bool, tracks: bool = False) -> py.AST:
     """Replace, in a template's fresh tree, placeholder names by expressions and placeholder
     statements by statement lists (made already: not visited again); leave out `if _track:`
-    blocks when no multiplier may apply (`may_track`). In place; returns `node`."""
+    blocks when no multiplier may apply (`may_track`), and keep only their body when every event
+    tracks (`tracks`: per line). In place; returns `node`."""
     for name in node._fields:
         child = getattr(node, name, None)
         if isinstance(child, list):
@@ -210,19 +211,20 @@ def _fill(node: py.AST, values: dict[str, Any], may_track: bool) -> py.AST:
                     out.append(values[item.id])
                     continue
                 if (
-                    not may_track
+                    (tracks or not may_track)
                     and isinstance(item, py.If)
                     and isinstance(item.test, py.Name)
                     and item.test.id == "_track"
                 ):
-                    out += [_fill(statement, values, may_track) for statement in item.orelse]
+                    kept = item.body if tracks else item.orelse
+                    out += [_fill(statement, values, may_track, tracks) for statement in kept]
                     continue
-                out.append(_fill(item, values, may_track) if isinstance(item, py.AST) else item)
+                out.append(_fill(item, values, may_track, tracks) if isinstance(item, py.AST) else item)
             setattr(node, name, out)
         elif isinstance(child, py.Name) and child.id in values and not isinstance(values[child.id], list):
             setattr(node, name, values[child.id])
         elif isinstance(child, py.AST):
-            _fill(child, values, may_track)
+            _fill(child, values, may_track, tracks)
     return node
 
 
@@ -247,6 +249,8 @@ class Writer:
             or any(level.benefits.earn_multiplier is not None for level in plan.tiers.values())
             or plan.program.points.round == "per_line"
         )
+        # Per line every award keeps its lines' exact points, on every event (`_track` is true).
+        self.tracks = plan.program.points.round == "per_line"
         self.lines = Lines(self)  # the per-line conditions, read in one pass (generate_lines.py)
         # The context's values the inlined conditions read from the run (generate_lines.DIRECT):
         # each local's name → the template of its value, computed once at the function's start.
@@ -340,7 +344,7 @@ class Writer:
             for name, value in values.items()
         }
         tree = py.parse(_template(template))  # parsed anew: the statements are changed in place
-        return list(_fill(tree, filled, self.may_track).body)  # type: ignore[attr-defined]
+        return list(_fill(tree, filled, self.may_track, self.tracks).body)  # type: ignore[attr-defined]
 
     def expr(self, template: str, **values: Any) -> py.expr:
         """The template's one expression, its placeholders filled (`stmts`)."""

@@ -12,9 +12,10 @@ arithmetic (docs/engine.md, "Order of decisions", step 5):
 - `per_line`: each line's exact points so far (`_lx` over `_lxd`) and whole points given (`_lg`);
   the award gives, line by line, the rounded exact points after it less those given (`_lines`),
   and splits itself by them. Each award keeps its exact points on each line for this (`_parts`
-  times `_pk`, over `_xd`: what the earn rules keep for a multiplier, `_track`), so `_track` is
-  on from the start. Past 64 bits the common denominator is reduced, as `rounding._aligned`
-  reduces it (the same values: the same rounding).
+  times `_pk`, over `_xd`: what the earn rules keep for a multiplier, `_track`), so the code
+  under `if _track:` runs on every event, written without the `if` (`Writer.tracks`). Past 64
+  bits the common denominator is reduced, as `rounding._aligned` reduces it (the same values:
+  the same rounding).
 
 Each award's code computes its exact points as `_xn / _xd` (and, tracked, `_parts` and `_pk`),
 then `total` writes its whole points `_t`, and `Book` the bookkeeping of each way it ends:
@@ -90,11 +91,8 @@ def total(writer: Writer, *, bonus: bool = False) -> list[py.stmt]:
     if mode == "per_rule":
         return writer.stmts("_t = ROUND", ROUND=_round(writer, "_xn", "_xd"))
     if mode == "per_line":
-        return writer.stmts(
-            _PER_LINE,
-            PK=py.Constant(1) if bonus else py.Name("_pk", py.Load()),
-            ROUND=_round(writer, "_x", "_ld"),
-        )
+        template = _PER_LINE.replace(" * PK", "") if bonus else _PER_LINE.replace("PK", "_pk")
+        return writer.stmts(template, ROUND=_round(writer, "_x", "_ld"))
     return writer.stmts(_PER_AWARD, ROUND=_round(writer, "_tn", "_td"))
 
 
