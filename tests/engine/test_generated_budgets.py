@@ -11,6 +11,7 @@ back to the stages).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -241,3 +242,24 @@ def test_compile_shows_the_budget_and_the_rounding_in_the_generated_code() -> No
     for mode, words in (("per_rule", "_t = _xn // _xd"), ("per_line", "_rl = [_x // _ld for _x in _ln]")):
         text = _ROUNDED.replace("ROUNDING", "floor").replace("MODE", mode)
         assert words in generated_module.python_source(Engine(load_program_text(text, "r.yaml")).plan)
+
+
+_PRIMES = (7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59)
+
+
+@pytest.mark.parametrize("mode", ["per_line", "per_award"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_exact_points_over_a_denominator_past_64_bits_decide_the_same(mode: str, data: st.DataObject) -> None:
+    """Rates of 1 per 7, 11, … 59 weighed in cents: the lines' exact points need a common
+    denominator past 64 bits (100 × 7 × 11 × … × 59 > 2^64), which both paths reduce (the
+    generated code calls `_gcd` then); the same points on every line."""
+    rules = "\n".join(f"  - {{id: p{p}, rate: 1 per {p}}}" for p in _PRIMES)
+    head = f"program: primes\nversion: 1\ntimezone: UTC\ncurrency: EUR\npoints: {{round: {mode}}}\n"
+    text = f"{head}earn:\n{rules}\n"
+    compiled = load_program_text(text, "primes.yaml")
+    fast, slow = Engine(compiled), Engine(compiled, generated=False)
+    stream = _purchases(data.draw, data.draw(st.integers(1, 3), label="events"))
+    calls, _ = _same(fast, slow, stream)
+    assert calls == [event["id"] for event in stream]
+    assert math.lcm(100, *_PRIMES) > 1 << 64
