@@ -253,7 +253,7 @@ def _negative(writer: Writer, rule: str, words: str) -> list[py.stmt]:
 
 
 def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str]) -> list[py.stmt]:
-    """A rate, an award or a per-line award (earning.rule_points and earning.award, per_award)."""
+    """A rate, an award or a per-line award (earning.rule_points and earning.award)."""
     rule = step.rule
     plan = writer.plan
     each = rule.for_each_item is not None
