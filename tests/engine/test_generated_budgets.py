@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -65,8 +66,8 @@ class _Budgets:
             if given[rule]:
                 self.spent[rule, key] = self.spent.get((rule, key), Decimal(0)) + given[rule]
         for released in result.budgets_released:
-            key = (released.rule, released.period)
-            self.spent[key] = self.spent.get(key, Decimal(0)) - released.points
+            back = (released.rule, released.period)
+            self.spent[back] = self.spent.get(back, Decimal(0)) - released.points
         return result.outcome().model_dump_json(), result.state.model_dump_json(), result.state
 
 
@@ -75,7 +76,12 @@ def _counted(engine: Engine) -> list[str]:
     assert engine.generated is not None, unsupported(engine.plan)
     calls: list[str] = []
     decide = engine.generated.decide
-    engine.generated.decide = lambda run: (calls.append(run.event.id), decide(run))[1]  # type: ignore[method-assign]
+
+    def counted(run: Any) -> None:
+        calls.append(run.event.id)
+        decide(run)
+
+    setattr(engine.generated, "decide", counted)  # noqa: B010
     return calls
 
 
@@ -142,7 +148,7 @@ earn:
 """
 
 
-def _purchases(draw: st.DrawFn, count: int) -> list[dict[str, Any]]:
+def _purchases(draw: Callable[..., Any], count: int) -> list[dict[str, Any]]:
     stream = []
     for number in range(count):
         items = [
