@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
