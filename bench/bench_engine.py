@@ -24,6 +24,13 @@ Then one event in `timeit`, two programs from programs/ (information, no target)
   multiplier and the gold tier multiplier. Timed with explain off and on, with the event passed
   pre-parsed (the `Purchase` model from `parse_event`) and as its JSON-like dict (validation
   included). One more row shows what a longer customer history costs.
+- fashion-house: a 10-line basket in March 2027 for a gold member in their birthday month, so that
+  the budgeted `new-collection` rule (100 points an item, capped per event, 2,000,000 over the
+  program: 1,500,000 given already, as a store's `BudgetSnapshot` says), the birthday multiplier,
+  the gold tier's multiplier, free delivery and the earning base's exclusions all run. Timed on
+  the generated path and on the explaining evaluator's stages (`Engine(..., generated=False)`,
+  what every fashion-house purchase ran before budgets were generated), explain off, the same
+  event and state, in the same run; their ratio is printed as [info].
 - corner-hardware: one rule, 1 point per 1 USD, floor. Its ratio against a hand-written function
   computing the same points from the same event (sum of price x qty as Decimal, floored) is the
   cost of the engine's machinery around one rate rule. The hand-written answer is checked against
@@ -64,6 +71,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
+from rules_engine.engine.run import BudgetSnapshot
 from rules_engine.engine.trusted import trusted
 from rules_engine.state.customer import CustomerState, parse_state
 
@@ -72,6 +80,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 COFFEE = ROOT / "programs" / "coffee-club.yaml"
 HARDWARE = ROOT / "programs" / "corner-hardware.yaml"
+FASHION = ROOT / "programs" / "fashion-house.yaml"
 
 # -- the events -------------------------------------------------------------------------------------
 # coffee-club, Tuesday 2026-12-08 10:15 Moscow: double-tuesday is active, early-bird (before 10:00)
@@ -179,6 +188,46 @@ HARDWARE_EVENT: dict[str, Any] = {
         for sku, name, category, price, qty in _HARDWARE_LINES
     ],
 }
+
+
+# fashion-house, Tuesday 2027-03-16 in Paris: new-collection is active (March and April 2027).
+_FASHION_LINES = [
+    ("SS27-DRESS-01", "dresses", "189.00", 1, "ss27"),
+    ("SS27-DRESS-02", "dresses", "149.50", 1, "ss27"),
+    ("SS27-SHOE-01", "shoes", "120.00", 2, "ss27"),
+    ("AW26-DRESS-07", "dresses", "99.90", 1, "aw26"),
+    ("OUT-SHOE-03", "shoes", "39.00", 1, "outlet"),
+    ("SS27-BELT-01", "accessories", "45.00", 1, "ss27"),
+    ("SCARF-11", "accessories", "29.95", 2, None),
+    ("SOCKS-3PK", "accessories", "12.00", 3, None),
+    ("GIFT-50", "gift_card", "50.00", 1, None),
+    ("SS27-BAG-02", "bags", "210.00", 1, "ss27"),
+]
+FASHION_EVENT: dict[str, Any] = {
+    "id": "web-2027-0316-0042",
+    "type": "purchase",
+    "time": "2027-03-16T14:20:00+01:00",
+    "customer": "member-4410",
+    "channel": "web",
+    "shipping": Decimal("7.90"),
+    "items": [
+        {
+            "sku": sku,
+            "category": category,
+            "price": Decimal(price),
+            "qty": qty,
+            **({"attributes": {"collection": collection}} if collection else {}),
+        }
+        for sku, category, price, qty, collection in _FASHION_LINES
+    ],
+}
+FASHION_STATE: dict[str, Any] = {
+    "customer": "member-4410",
+    "tier": "gold",
+    "profile": {"signup_date": "2024-05-02", "attributes": {"birthday_month": 3}},
+}
+# What a store read of the budget: 1,500,000 of new-collection's 2,000,000 given already.
+FASHION_BUDGETS = BudgetSnapshot({"new-collection": {"lifetime": Decimal(1_500_000)}})
 
 
 def _hardware_variant(items: list[tuple[str, int | str]]) -> dict[str, Any]:
@@ -348,6 +397,8 @@ def making_ns(models: list[BaseModel], settings: Settings) -> float:
 def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) -> Results:
     coffee = Engine.from_file(COFFEE)
     hardware = Engine.from_file(HARDWARE)
+    fashion = Engine.from_file(FASHION)
+    fashion_stages = Engine.from_file(FASHION, generated=False)
     coffee_event = parse_event(COFFEE_EVENT)
     hardware_event = parse_purchase(HARDWARE_EVENT)
     state = parse_state(COFFEE_STATE)
@@ -362,10 +413,11 @@ def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) ->
         explain: bool,
         note: str,
         hand: Callable[[], Any] | None = None,
+        budgets: BudgetSnapshot | None = None,
     ) -> None:
         progress(case_id)
-        outcome = engine.process(event, state, explain=explain)  # also warms every cache
-        ns = best_ns(lambda: engine.process(event, state, explain=explain), settings)
+        outcome = engine.process(event, state, explain=explain, budgets=budgets)  # also warms every cache
+        ns = best_ns(lambda: engine.process(event, state, explain=explain, budgets=budgets), settings)
         kind = "dict" if isinstance(event, dict) else "parsed"
         case = Case(case_id, engine.program.program, kind, explain, note, ns, outcome.totals.points)
         if hand is not None:
@@ -378,6 +430,12 @@ def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) ->
     run("coffee dict", coffee, COFFEE_EVENT, state, False, "validation included")
     run("coffee dict explain", coffee, COFFEE_EVENT, state, True, "validation included")
     run("coffee long history", coffee, coffee_event, long_state, False, "250 lots, 500 past lines")
+    fashion_event, fashion_state = parse_event(FASHION_EVENT), parse_state(FASHION_STATE)
+    for case_id, engine, note in (
+        ("fashion parsed", fashion, "generated path"),
+        ("fashion parsed stages", fashion_stages, "the evaluator's stages"),
+    ):
+        run(case_id, engine, fashion_event, fashion_state, False, note, budgets=FASHION_BUDGETS)
     run(
         "hardware parsed",
         hardware,
@@ -405,7 +463,11 @@ def measure(settings: Settings, quick: bool, progress: Callable[[str], None]) ->
     counts: dict[str, int] = {}
     for model in made:
         counts[type(model).__name__] = counts.get(type(model).__name__, 0) + 1
+    same = fashion.process(fashion_event, fashion_state, budgets=FASHION_BUDGETS).outcome()
+    other = fashion_stages.process(fashion_event, fashion_state, budgets=FASHION_BUDGETS).outcome()
+    fashion_disagreements = [] if same == other else ["fashion-house: the two paths' outcomes differ"]
     return Results(
+        errors=fashion_disagreements,
         cases=cases,
         parse_event_ns=parse_event_ns,
         parse_state_ns=parse_state_ns,
@@ -473,6 +535,12 @@ def render(results: Results) -> str:
             f"  {results.outcome_models_ns / 1e3:,.1f} us (in a Python loop):"
             f" {results.outcome_models_ns / budget_ns:.2f}x the {budget_ns / 1e3:,.0f} us an event"
             f" may take at {EVENTS_PER_S:,} events/s (issue 12)"
+        )
+    generated, stages = results.case("fashion parsed"), results.case("fashion parsed stages")
+    if generated is not None and stages is not None:
+        lines.append(
+            f"[info] fashion-house, explain off: generated path {generated.ns / 1e3:,.1f} us,"
+            f" the evaluator's stages {stages.ns / 1e3:,.1f} us: {stages.ns / generated.ns:.2f}x"
         )
     lines.append("coffee-club decisions: " + ", ".join(results.decisions))
     lines.append("corner-hardware hand-written: sum(price * qty) as Decimal, floored, from the same event")

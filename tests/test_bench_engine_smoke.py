@@ -1,4 +1,4 @@
-"""The engine benchmark still runs: `bench/bench_engine.py --quick` exits 0, reports both programs and
+"""The engine benchmark still runs: `bench/bench_engine.py --quick` exits 0, reports its programs and
 judges issue 12's targets on streams checked against the hand-written processor.
 
 No timing is asserted here; a benchmark's numbers belong in bench/README.md, not in a test.
@@ -27,7 +27,7 @@ def _run(*flags: str) -> subprocess.CompletedProcess[str]:
 def test_quick_benchmark_runs_and_names_both_programs() -> None:
     result = _run()
     assert result.returncode == 0, result.stderr
-    for program in ("coffee-club", "corner-hardware"):
+    for program in ("coffee-club", "corner-hardware", "fashion-house"):
         assert program in result.stdout
     assert "FAILED" not in result.stdout
     assert "DISAGREES" not in result.stdout
@@ -44,7 +44,11 @@ def test_quick_benchmark_json_is_one_document() -> None:
     result = _run("--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert {case["program"] for case in document["cases"]} == {"coffee-club", "corner-hardware"}
+    assert {case["program"] for case in document["cases"]} == {
+        "coffee-club",
+        "corner-hardware",
+        "fashion-house",
+    }
     assert document["errors"] == []
     assert document["hardware_disagreements"] == []
     streams = document["streams"]

@@ -592,11 +592,13 @@ def test_docs_show_every_command() -> None:
         assert f"$ loyalty {command} " in text or f"loyalty {command}`" in text, command
 
 
-def test_compile_says_whether_a_programs_pricing_and_earning_are_generated_and_why_not() -> None:
+def test_compile_says_whether_a_programs_pricing_and_earning_are_generated() -> None:
     code, out, _ = run("compile", ROOT / "programs" / "coffee-club.yaml")
     assert code == 0 and "pricing and earning generated" in out
-    code, out, _ = run("compile", ROOT / "programs" / "fashion-house.yaml")
-    assert code == 0 and "not generated" in out and "budget" in out
+    code, out, _ = run("compile", ROOT / "programs" / "fashion-house.yaml")  # a budget: generated too
+    assert code == 0 and "pricing and earning generated" in out
+    code, out, _ = run("compile", "--python", ROOT / "programs" / "fashion-house.yaml")
+    assert code == 0 and "run.budgets.spent.get('new-collection'" in out
 
 
 def test_compile_python_prints_the_generated_module_each_rule_at_its_line() -> None:

@@ -29,8 +29,9 @@ from typing import Any
 from rules_engine.dsl import values
 from rules_engine.dsl.context import Context
 from rules_engine.engine import conditions, earning, pricing, schedule
-from rules_engine.engine.generate_lines import DIRECT, Lines, aggregate, in_c
-from rules_engine.engine.money import ONE, SMALL, later_shares, split, split_points
+from rules_engine.engine.generate_aggregates import aggregate, in_c
+from rules_engine.engine.generate_lines import DIRECT, Lines
+from rules_engine.engine.money import ONE, SMALL, later_shares, line_shares, split, split_points
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled_fresh
@@ -80,6 +81,15 @@ def multiplied_base(added: list[tuple[list[int], int, int]], slots: int) -> tupl
 
 
 _map, _mul, _add, _repeat = map, operator.mul, operator.add, itertools.repeat
+
+
+def line_points(units: int, weights: list[int]) -> list[int]:
+    """The whole points each line is given of an award of `units` split by `weights`, as ints:
+    `money.line_shares`'s split (per_rule: what a multiplier after it weighs)."""
+    points = [0] * len(weights)
+    for line, _, share in line_shares(units, weights, [""] * len(weights)):
+        points[line] = int(share)
+    return points
 
 
 def cap_key(run: Any, period: str, keys: dict[Any, str]) -> str:
@@ -159,6 +169,10 @@ RUNTIME: dict[str, Any] = {
     "_SMALL": SMALL,
     "_cap_key": cap_key,
     "_mbase": multiplied_base,
+    "_line_points": line_points,
+    "_lcm": math.lcm,
+    "_gcd": math.gcd,
+    "_BIG": 1 << 64,  # a denominator past this is reduced (rounding._aligned)
     "_without_past": without_past,
     "_dict": dict,
     "_EMPTY": MappingProxyType({}),
@@ -178,10 +192,11 @@ def _template(text: str) -> str:
     return textwrap.dedent(text)
 
 
-def _fill(node: py.AST, values: dict[str, Any], may_track: bool) -> py.AST:
+def _fill(node: py.AST, values: dict[str, Any], may_track: bool, tracks: bool = False) -> py.AST:
     """Replace, in a template's fresh tree, placeholder names by expressions and placeholder
     statements by statement lists (made already: not visited again); leave out `if _track:`
-    blocks when no multiplier may apply (`may_track`). In place; returns `node`."""
+    blocks when no multiplier may apply (`may_track`), and keep only their body when every event
+    tracks (`tracks`: per line). In place; returns `node`."""
     for name in node._fields:
         child = getattr(node, name, None)
         if isinstance(child, list):
@@ -196,19 +211,20 @@ def _fill(node: py.AST, values: dict[str, Any], may_track: bool) -> py.AST:
                     out.append(values[item.id])
                     continue
                 if (
-                    not may_track
+                    (tracks or not may_track)
                     and isinstance(item, py.If)
                     and isinstance(item.test, py.Name)
                     and item.test.id == "_track"
                 ):
-                    out += [_fill(statement, values, may_track) for statement in item.orelse]
+                    kept = item.body if tracks else item.orelse
+                    out += [_fill(statement, values, may_track, tracks) for statement in kept]
                     continue
-                out.append(_fill(item, values, may_track) if isinstance(item, py.AST) else item)
+                out.append(_fill(item, values, may_track, tracks) if isinstance(item, py.AST) else item)
             setattr(node, name, out)
         elif isinstance(child, py.Name) and child.id in values and not isinstance(values[child.id], list):
             setattr(node, name, values[child.id])
         elif isinstance(child, py.AST):
-            _fill(child, values, may_track)
+            _fill(child, values, may_track, tracks)
     return node
 
 
@@ -226,10 +242,15 @@ class Writer:
         exponent = plan.quantum.as_tuple().exponent
         assert isinstance(exponent, int)
         self.exponent = -exponent
-        # Whether a multiplier may apply to some purchase: else no line's exact points are kept.
-        self.may_track = any("purchase" in step.on for step in plan.multipliers) or any(
-            level.benefits.earn_multiplier is not None for level in plan.tiers.values()
+        # Whether a multiplier may apply to some purchase: else no line's exact points are kept
+        # (per line they always are: each line is rounded on its own, generate_rounding.py).
+        self.may_track = (
+            any("purchase" in step.on for step in plan.multipliers)
+            or any(level.benefits.earn_multiplier is not None for level in plan.tiers.values())
+            or plan.program.points.round == "per_line"
         )
+        # Per line every award keeps its lines' exact points, on every event (`_track` is true).
+        self.tracks = plan.program.points.round == "per_line"
         self.lines = Lines(self)  # the per-line conditions, read in one pass (generate_lines.py)
         # The context's values the inlined conditions read from the run (generate_lines.DIRECT):
         # each local's name → the template of its value, computed once at the function's start.
@@ -242,7 +263,7 @@ class Writer:
 
     def aggregates(self, expression: Any, helpers: list[py.stmt]) -> dict[str, str] | None:
         """The names in the generated module of the expression's aggregates over the lines, each
-        helper written once (generate_lines.aggregate); None when one of them cannot be."""
+        helper written once (generate_aggregates.aggregate); None when one of them cannot be."""
         made = self._aggregates.get(id(expression), False)
         if made is not False:
             return made  # type: ignore[return-value]
@@ -323,7 +344,7 @@ class Writer:
             for name, value in values.items()
         }
         tree = py.parse(_template(template))  # parsed anew: the statements are changed in place
-        return list(_fill(tree, filled, self.may_track).body)  # type: ignore[attr-defined]
+        return list(_fill(tree, filled, self.may_track, self.tracks).body)  # type: ignore[attr-defined]
 
     def expr(self, template: str, **values: Any) -> py.expr:
         """The template's one expression, its placeholders filled (`stmts`)."""

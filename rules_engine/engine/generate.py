@@ -2,32 +2,31 @@
 
 The second back end of issue 13, first slice. `pricing.discounts(run)` then `earning.earn(run)`
 decide every program alike: they loop over the plan's rules, ask the admission gate generic
-questions, and take every option's branch at run time. For a given program most of those
-questions have one answer, known when the engine is made. `generate(plan)` writes the two stages
-out for that program: the discounts and earn rules in their order, each one's admission (group,
-schedule, condition) as plain `if`s, its kind of points (a rate, an award, a per-line award, a
-multiplier, the tier's multiplier) as the code of that kind only, and the rounding of
-`points.round: per_award` on integers (numerators over one denominator, as `rounding.Rounding`
-keeps them) without the object. Money is decided in the currency's minor units and points as
-whole ints, decimals made only of what the run keeps (docs/engine.md, "Integers inside, decimals
-at the edges"). It fills the run exactly as the two stages do: the same
-discounts, earning base, awards, counters, negative awards and trace verdicts in the same order,
-so the mechanics and settle run after it unchanged (evaluator.py, `_decide`), and the same
-outcome and state come out byte for byte (tests/engine/test_generated.py holds the two paths
-equal on every example program and on random programs and streams).
+questions, and take every option's branch at run time. For a given program most of those questions
+have one answer, known when the engine is made. `generate(plan)` writes the two stages out for
+that program: the discounts and earn rules in their order, each one's admission (group, schedule,
+condition) as plain `if`s, its kind of points (a rate, an award, a per-line award, a multiplier,
+the tier's multiplier) as the code of that kind only, and the rounding of the program's
+`points.round` on integers (numerators over one denominator, as `rounding.Rounding` keeps them)
+without the object (generate_rounding.py). Money is decided in the currency's minor units and
+points as whole ints, decimals made only of what the run keeps (docs/engine.md, "Integers inside,
+decimals at the edges"). It fills the run exactly as the two stages do: the same discounts,
+earning base, awards, counters, negative awards and trace verdicts in the same order, so the
+mechanics and settle run after it unchanged (evaluator.py, `_decide`), and the same outcome and
+state come out byte for byte (tests/engine/test_generated.py holds the two paths equal on every
+example program and on random programs and streams).
 
 What is generated: discounts (percent, amount, free shipping, `applies_to`, `when`, `active`,
 exclusive groups, priorities; an amount by `pricing.take_off`), the tier's discount and free
-shipping (by `pricing.tier_benefits`), the earning base, earn rules with `rate`, `award` (a
-number or an expression), `for_each_item`, `exclude`, `when`, `active`, caps of any period,
-exclusive groups, priorities, `multiply` rules and the tier's `earn_multiplier`,
-`points.pending`. What is not,
-decided once here (`unsupported`): `points.round` other than `per_award`, rules with a `budget`,
-a discount `amount` finer than the currency's minor unit (`validate` refuses it, RE133; a
-`Program` built without the program checks may hold one), a plan made without its shortcuts
-(tests hold the shortcuts to the general paths). A program with any of those runs the
-evaluator's stages for every event; `generated.covers` says which events the generated function
-takes (purchases of at least one line, without a coupon or points tendered, explain off).
+shipping (by `pricing.tier_benefits`), the earning base, earn rules with `rate`, `award` (a number
+or an expression), `for_each_item`, `exclude`, `when`, `active`, caps of any period, budgets of
+any period (what the store counted, `run.budgets`), exclusive groups, priorities, `multiply` rules
+and the tier's `earn_multiplier`, `points.pending`, `points.round` of each mode. What is not,
+decided once here (`unsupported`): a discount `amount` finer than the currency's minor unit
+(`validate` refuses it, RE133; a `Program` built without the program checks may hold one), a plan
+made without its shortcuts (tests hold the shortcuts to the general paths). A program with either
+runs the evaluator's stages for every event; `generated.covers` says which events the generated
+function takes (purchases of at least one line, without a coupon or points tendered, explain off).
 
 How the code is made (code_writer.py): each piece is a template of engine-written Python (never
 a program's text) whose placeholders become the program's values as `ast` constants or names in
@@ -38,8 +37,9 @@ point into the program too), or, when a condition is one expression, inlined: it
 written into the function, the per-line conditions of all rules in one pass over the lines at
 its start (generate_lines.py). The pieces: generate_gate.py (the admission gate),
 generate_pricing.py (discounts), generate_earning.py (earn rules), generate_multipliers.py
-(multipliers), generate_caps.py (their caps), generate_lines.py (conditions inlined, the
-per-line pass), put in their order here.
+(multipliers), generate_caps.py (their caps and budgets), generate_rounding.py (where the
+points are rounded), generate_lines.py (conditions inlined, the
+per-line pass), generate_aggregates.py (aggregates over the lines), put in their order here.
 
 Input: a `Plan`. Output: `Generated` (the module as `ast`, and the namespace it runs in).
 """
@@ -56,6 +56,7 @@ from rules_engine.engine.code_writer import Writer, fix_missing_locations
 from rules_engine.engine.generate_earning import EARN_START, TRACK_START, earn_rule, wrong_event
 from rules_engine.engine.generate_multipliers import may_multiply, multiplier, tier_multiplier
 from rules_engine.engine.generate_pricing import discount, minor_units, resync
+from rules_engine.engine.generate_rounding import starts
 from rules_engine.engine.plan import Plan
 
 ENTRY = "decide"
@@ -66,11 +67,6 @@ def unsupported(plan: Plan) -> str | None:
     if not plan.shortcuts:
         return "the plan was made without its shortcuts (the general paths, for tests)"
     program = plan.program
-    if program.points.round != "per_award":
-        return f"points.round is {program.points.round} (only per_award is generated)"
-    budgeted = [rule.id for rule in program.earn if rule.budget is not None]
-    if budgeted:
-        return f"earn rule `{budgeted[0]}` has a budget (budgets are not generated)"
     finer = [d.id for d in program.discounts if d.amount is not None and d.amount % plan.quantum]
     if finer:  # what is left of a line is then no whole number of minor units (the stage keeps it)
         return f"discount `{finer[0]}` takes an amount finer than the currency's minor unit"
@@ -126,7 +122,6 @@ def generate(plan: Plan) -> Generated:
     if why is not None:
         raise ValueError(why)
     writer = Writer(plan)
-    rounding = plan.program.points.rounding
     winners: dict[str, str] = {}
     pricing_code: list[py.stmt] = []
     for discount_step in plan.discounts:
@@ -150,16 +145,16 @@ def generate(plan: Plan) -> Generated:
         if "purchase" not in step.on:
             earn += wrong_event(writer, step)
         else:
-            earn += earn_rule(writer, step, earn_winners, rounding)
+            earn += earn_rule(writer, step, earn_winners)
     if plan.multipliers or any(level.benefits.earn_multiplier is not None for level in plan.tiers.values()):
         earn += writer.stmts("_mb = None")
     for step in plan.multipliers:
         if "purchase" not in step.on:
             earn += wrong_event(writer, step)
         else:
-            earn += multiplier(writer, step, earn_winners, rounding)
-    earn += tier_multiplier(writer, rounding)
-    earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer))
+            earn += multiplier(writer, step, earn_winners)
+    earn += tier_multiplier(writer)
+    earn_start = writer.stmts(EARN_START, BASE=_earning_base(writer), ROUNDING=starts(writer))
     pending = plan.program.points.pending
     if pending:  # when the awards' points become available: one time for all of them
         earn_start += writer.stmts("_available = run.event.time + PENDING", PENDING=pending)
@@ -172,8 +167,10 @@ def generate(plan: Plan) -> Generated:
     body += pricing_code
     body += earn_start
     if writer.may_track:
-        body += writer.stmts(TRACK_START)
-        body += may_multiply(writer)
+        per_line = plan.program.points.round == "per_line"  # every award keeps its lines' points
+        body += writer.stmts(TRACK_START, TRACKED=per_line)
+        if not per_line:
+            body += may_multiply(writer)
     body += [writer.stmts(f"{name} = None")[0] for name in earn_winners.values()]
     body += earn
     args = py.arguments(posonlyargs=[], args=[py.arg("run")], kwonlyargs=[], kw_defaults=[], defaults=[])

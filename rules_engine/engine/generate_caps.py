@@ -1,12 +1,15 @@
-"""An earn rule's cap as generated code: what it still allows, and its counters after an award.
+"""An earn rule's cap and budget as generated code: what they still allow, and the cap's counters.
 
-`earning.allowance` and `earning.count` for the cap's own periods, known when the code is written
-(a rule with a cap has no budget: those are not generated). A period's counter key is remembered
-by the event's local date (code_writer.cap_key); a cap of one period whose counters hold one key,
-the usual case, makes its count without `periods.without_past`'s scan.
+`earning.allowance` and `earning.count` for the cap's own periods and the budget's period, known
+when the code is written. A period's counter key is remembered by the event's local date
+(code_writer.cap_key); a cap of one period whose counters hold one key, the usual case, makes its
+count without `periods.without_past`'s scan. A budget is counted across customers by the store,
+which reads what was spent into the run (`run.budgets.spent`, a `BudgetSnapshot`) and adds the
+event's awards after it: the code reads what is left and counts nothing itself, as the stage.
 
-Input: a `Writer`, a rule's id and its cap. Output: statements (generate_earning.py puts them in
-an award's code: the allowance before the award, the count after it, in the same branch).
+Input: a `Writer`, a rule's id, its cap and its budget. Output: statements (generate_earning.py
+puts them in an award's code: the allowance before the award, the count after it, in the same
+branch).
 """
 
 from __future__ import annotations
@@ -15,19 +18,30 @@ import ast as py
 from typing import Any
 
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_lines import copied
-from rules_engine.periods import CAPS
+from rules_engine.engine.generate_aggregates import copied
+from rules_engine.periods import BUDGET_PERIODS, CAPS
+
+# What a budget has left in the event's period: its points less what every customer was given
+# from it so far (the store's count), never below zero (earning.allowance).
+_BUDGET = """
+_bk = KEYS.get(_day)
+if _bk is None:
+    _bk = _cap_key(run, PERIOD, KEYS)
+_left = POINTS - run.budgets.spent.get(RULE, _EMPTY).get(_bk, _ZERO)
+_left = _left if _left > _ZERO else _ZERO
+"""
 
 
-def allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
-    """What a cap still allows (`_allowed`) and which limit that is (`_limit`): earning.allowance
-    for this cap's periods, known here (a rule with a cap has no budget: those are not generated)."""
+def allowance(writer: Writer, rule: Any, cap: Any, budget: Any = None) -> list[py.stmt]:
+    """What a cap and a budget still allow (`_allowed`) and which limit that is (`_limit`):
+    earning.allowance for this cap's periods and this budget, known here; the first of the
+    smallest wins, the cap's periods before the budget."""
     statements: list[py.stmt] = []
     first = True
-    if cap.per_event is not None:
+    if cap is not None and cap.per_event is not None:
         statements += writer.stmts('_allowed = LIMIT\n_limit = "per-event cap"', LIMIT=cap.per_event)
         first = False
-    periods = writer.plan.cap_periods(cap)
+    periods = writer.plan.cap_periods(cap) if cap is not None else ()
     if periods:
         statements += writer.stmts("_used = run.counters.get(RULE, _EMPTY)", RULE=rule)
     for place, (period, value, words) in enumerate(periods):
@@ -49,6 +63,17 @@ def allowance(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
             statements += writer.stmts(
                 "if _left < _allowed:\n    _allowed = _left\n    _limit = WORDS", WORDS=words
             )
+    if budget is not None:
+        writer.uses_day = True
+        period = BUDGET_PERIODS[budget.period]
+        statements += writer.stmts(
+            _BUDGET, POINTS=budget.points, RULE=rule, PERIOD=period, KEYS=writer.cap_keys(period)
+        )
+        if first:
+            statements += writer.stmts('_allowed = _left\n_limit = "budget"')
+            first = False
+        else:
+            statements += writer.stmts('if _left < _allowed:\n    _allowed = _left\n    _limit = "budget"')
     if first:  # a cap of no limit at all: allows anything
         statements += writer.stmts('_allowed = _total\n_limit = ""')
     return statements

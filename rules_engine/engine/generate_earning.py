@@ -1,15 +1,16 @@
-"""Earn rules as generated code: `earning.rule_points` and `earning.award`, per_award, written out.
+"""Earn rules as generated code: `earning.rule_points` and `earning.award`, written out.
 
-Each earn rule's statements compute its exact points as a numerator over a denominator, add them
-to the event's exact running total (`_ex_n / _ex_d`), and give the rounded total less what was
-given before (`_given`): `rounding.Rounding` for `points.round: per_award`, without the object.
-The whole points an award comes to are an int (`_t`; the decimal `_total` made once for what the
-run records), and an award given whole is split across its lines on ints (`money.line_shares`);
-a rate weighs the earning base in minor units (`_bm`, over 10 ** the currency's exponent). Only
-the code of the rule's kind (a rate, an award, a per-line award, a multiplier, the tier's
-multiplier) and of its options (a cap's own periods, `exclude`, a fixed award that cannot be
-negative) is written; each line's exact points are kept (`_track`) only when a multiplier may
-apply to the event, as `earning.may_multiply` decides.
+Each earn rule's statements compute its exact points as a numerator over a denominator
+(`_xn / _xd`), and give them rounded where `points.round` says (generate_rounding.py: the
+rounded running total less what was given before, per award; the award alone, per rule; line by
+line, per line): `rounding.Rounding` without the object. The whole points an award comes to are
+an int (`_t`; the decimal `_total` made once for what the run records), and an award given whole
+is split across its lines on ints (`money.line_shares`); a rate weighs the earning base in minor
+units (`_bm`, over 10 ** the currency's exponent). Only the code of the rule's kind (a rate, an
+award, a per-line award, a multiplier, the tier's multiplier) and of its options (a cap's own
+periods, a budget, `exclude`, a fixed award that cannot be negative) is written; each line's
+exact points are kept (`_track`) only when a multiplier may apply to the event, as
+`earning.may_multiply` decides, or per line, where every award is rounded by them.
 
 The multipliers (`multiply` rules, the tier's `earn_multiplier`) are generate_multipliers.py's; they
 give their bonus through `_give`, as the rules here do.
@@ -27,6 +28,7 @@ from rules_engine.engine.code_writer import Writer
 from rules_engine.engine.generate_caps import allowance, count
 from rules_engine.engine.generate_gate import admission
 from rules_engine.engine.generate_lines import inlined, reads_context
+from rules_engine.engine.generate_rounding import book, total
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.trusted import simple_verdict
 
@@ -38,13 +40,11 @@ BASE
 run.base = _base
 _skus = run.skus
 _units = None
-_ex_n = 0
-_ex_d = 1
-_given = 0
+ROUNDING
 """
 TRACK_START = """
 _added = []
-_track = False
+_track = TRACKED
 """
 
 # What a rate's or a basket award's points weigh: the earning base and shipping in minor units,
@@ -163,25 +163,11 @@ for _i in _lines:
     _points[_i] = _v
 """
 
-# The running exact total (per_award): this award's points are the rounded total after it less
-# the points given so far (rounding.Rounding.total).
-_TOTAL = """
-if _ex_d == _xd:
-    _tn = _ex_n + _xn
-    _td = _ex_d
-else:
-    _tn = _ex_n * _xd + _xn * _ex_d
-    _td = _ex_d * _xd
-_t = ROUND - _given
-"""
-_ROUND = {"floor": "_tn // _td", "ceil": "-(-_tn // _td)", "round": "(2 * _tn + _td) // (2 * _td)"}
-
 _GIVE = """
 if _t <= 0:
     NOTHING
     NOTHING_ADDED
-    _ex_n = _tn
-    _ex_d = _td
+    NOTHING_DONE
     NOTHING_TRACE
 else:
     _total = _SMALL[_t] if _t < 1024 else _whole(_t)
@@ -190,26 +176,21 @@ else:
     ALLOWANCE
     if _allowed < _total:
         _granted = _allowed
-        _code = "capped"
+        _code = CUT_CODE
     if _granted <= _ZERO:
         CUT_ADDED
-        _ex_n = _given
-        _ex_d = 1
+        ZERO_DONE
         _append(_sv(RULE, KIND, False, _code, _limit + " reached: would have given " + _str(_total)))
     else:
         if _granted != _total:
             SHARES
             _sh = _tuple([(_i, _skus[_i], _s) for _i, _s in _enumerate(_shares) if _s])
             GIVEN_CUT
-            _given += _int(_granted)
-            _ex_n = _given
-            _ex_d = 1
+            CUT_DONE
         else:
             _sh = _line_shares(_t, WEIGHTS, _skus)
             GIVEN_ADDED
-            _given += _t
-            _ex_n = _tn
-            _ex_d = _td
+            WHOLE_DONE
         run.effects_points.append(_award_of(RULE, _granted, _sh, AVAILABLE))
         COUNT
         _reason = _str(_granted) + POINTS_WORDS
@@ -221,21 +202,18 @@ else:
         )
         WIN
 """
-# Without a cap an award gives what it comes to (earning.award's cap branches left out), its line
-# shares split on integers (`money.line_shares`).
+# Without a cap or budget an award gives what it comes to (earning.award's cap branches left
+# out), its line shares split on integers (`money.line_shares`).
 _GIVE_UNCAPPED = """
 if _t <= 0:
     NOTHING
     NOTHING_ADDED
-    _ex_n = _tn
-    _ex_d = _td
+    NOTHING_DONE
     NOTHING_TRACE
 else:
     _granted = _SMALL[_t] if _t < 1024 else _whole(_t)
     GIVEN_ADDED
-    _given += _t
-    _ex_n = _tn
-    _ex_d = _td
+    WHOLE_DONE
     run.effects_points.append(_award_of(RULE, _granted, _line_shares(_t, WEIGHTS, _skus), AVAILABLE))
     _append(
         _vt(_Verdict, (RULE, KIND, True, "fired", _str(_t) + POINTS_WORDS,
@@ -274,8 +252,8 @@ def _negative(writer: Writer, rule: str, words: str) -> list[py.stmt]:
     )
 
 
-def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
-    """A rate, an award or a per-line award (earning.rule_points and earning.award, per_award)."""
+def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str]) -> list[py.stmt]:
+    """A rate, an award or a per-line award (earning.rule_points and earning.award)."""
     rule = step.rule
     plan = writer.plan
     each = rule.for_each_item is not None
@@ -389,14 +367,14 @@ def earn_rule(writer: Writer, step: EarnStep, winners: dict[str, str], rounding:
             weights = "(_weights if _track else _scaled(_points)[0])"
         share = f"_shares = _split_points(_granted, {weights})"
         nothing = _negative(writer, rule.id, "no line matches for_each_item")
-    body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
+    body += total(writer)
     winner = winners.setdefault(rule.group, f"_earn_group{len(winners)}") if rule.group is not None else None
     body += _give(
         writer,
         rule.id,
         "earn",
         nothing,
-        rule.cap,
+        (rule.cap, rule.budget),
         share,
         weights,
         " points",
@@ -412,7 +390,7 @@ def _give(
     rule: Any,
     kind: str,
     nothing: str | list[py.stmt],
-    cap: Any,
+    limits: tuple[Any, Any],
     share: str,
     weights: str,
     words: Any,
@@ -423,9 +401,12 @@ def _give(
 ) -> list[py.stmt]:
     """Cap, split, record and trace an award whose `_total` (`_t` as an int) is known
     (earning.award). `nothing`: the words of the trace when it comes to nothing (its verdict made
-    here, once, for a rule named in the code) or statements that trace it; `share`: the statement splitting a
-    cut award (`_shares`, decimals, as the stage); `weights`: what an award given whole is split
-    by, on integers (`money.line_shares`)."""
+    here, once, for a rule named in the code) or statements that trace it; `limits`: the rule's
+    cap and budget (each may be None); `share`: the statement splitting a cut award (`_shares`,
+    decimals, as the stage); `weights`: what an award given whole is split by, on integers
+    (`money.line_shares`); `added`: a rule before the multipliers, whose points they weigh. Per
+    line (`points.round: per_line`) every award is split by its lines' whole points (`_lines`)."""
+    cap, budget = limits
     pending = writer.plan.program.points.pending
     available: py.expr = py.Name("_available", py.Load()) if pending else py.Constant(None)
     if isinstance(nothing, str) and isinstance(rule, str):  # the same verdict every time: made once
@@ -440,20 +421,27 @@ def _give(
     else:  # statements that trace it themselves (`_negative`)
         nothing_code = nothing
         nothing_trace = []
-    track = "if _track:\n    "
+    mode = writer.plan.program.points.round
+    if mode == "per_line":
+        share, weights, factor = "_shares = _split_points(_granted, _lines)", "_lines", None
+    done = book(writer)
+    limited = cap is not None or budget is not None
     give = writer.stmts(
-        _GIVE if cap is not None else _GIVE_UNCAPPED,
+        _GIVE if limited else _GIVE_UNCAPPED,
         RULE=rule,
         KIND=kind,
         NOTHING=nothing_code,
         NOTHING_TRACE=nothing_trace,
-        NOTHING_ADDED=writer.stmts(track + "_added.append((_parts, _pk, _xd))") if added else [],
-        CUT_ADDED=writer.stmts(track + "_added.append(([0] * (_n + 1), 1, 1))") if added else [],
-        GIVEN_CUT=writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1, 1))")
-        if added
-        else [],
-        GIVEN_ADDED=writer.stmts(track + "_added.append((_parts, _pk, _xd))") if added else [],
-        ALLOWANCE=allowance(writer, rule, cap) if cap is not None else [],
+        **(_added(writer, weights) if added else {key: [] for key in _ADDED}),
+        NOTHING_DONE=done.nothing,
+        ZERO_DONE=done.zero,
+        CUT_DONE=done.cut,
+        WHOLE_DONE=done.whole,
+        ALLOWANCE=allowance(writer, rule, cap, budget) if limited else [],
+        CUT_CODE=py.parse(
+            '"budget_exhausted" if _limit == "budget" else "capped"' if budget is not None else '"capped"',
+            mode="eval",
+        ).body,
         COUNT=count(writer, rule, cap) if cap is not None else [],
         SHARES=writer.stmts(share, FACTOR=factor) if factor is not None else writer.stmts(share),
         WEIGHTS=py.parse(weights, mode="eval").body,
@@ -462,6 +450,35 @@ def _give(
         WIN=writer.stmts(f"{winner} = RULE", RULE=rule) if winner is not None else [],
     )
     return give
+
+
+_ADDED = ("NOTHING_ADDED", "CUT_ADDED", "GIVEN_CUT", "GIVEN_ADDED")
+
+
+def _added(writer: Writer, weights: str) -> dict[str, list[py.stmt]]:
+    """What a rule before the multipliers keeps for them to weigh (`_added`, when one may apply:
+    `_track`), in each way its award ends (`_ADDED`, as `_give`'s template names them): per_award
+    and per_line its exact points on each line (`_parts` times `_pk` over `_xd`; what the lines
+    were given, when a cap or budget cut it), per_rule the whole points each line was given
+    (rounding.Rounding.given_out; earning.earn's `per_line_points`)."""
+    track = "if _track:\n    "
+    given_cut = writer.stmts(track + "_added.append(([_int(_s) for _s in _shares], 1, 1))")
+    if writer.plan.program.points.round == "per_rule":
+        return {
+            "NOTHING_ADDED": [],
+            "CUT_ADDED": [],
+            "GIVEN_CUT": given_cut,
+            "GIVEN_ADDED": writer.stmts(
+                track + "_added.append((_line_points(_t, WEIGHTS), 1, 1))",
+                WEIGHTS=py.parse(weights, mode="eval").body,
+            ),
+        }
+    return {
+        "NOTHING_ADDED": writer.stmts(track + "_added.append((_parts, _pk, _xd))"),
+        "CUT_ADDED": writer.stmts(track + "_added.append(([0] * (_n + 1), 1, 1))"),
+        "GIVEN_CUT": given_cut,
+        "GIVEN_ADDED": writer.stmts(track + "_added.append((_parts, _pk, _xd))"),
+    }
 
 
 def wrong_event(writer: Writer, step: EarnStep) -> list[py.stmt]:

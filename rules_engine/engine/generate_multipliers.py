@@ -1,11 +1,12 @@
-"""Multipliers as generated code: the `multiply` rules and the tier's `earn_multiplier`, per_award,
-written out (`earning.award` for a multiplier), and whether one may apply (`may_multiply`).
+"""Multipliers as generated code: the `multiply` rules and the tier's `earn_multiplier`, written
+out (`earning.award` for a multiplier), and whether one may apply (`may_multiply`).
 
-A multiplier's bonus is its factor less one times the exact points of the lines the rules before
-it gave (`_mbase` of `_added`, made once for the event), given and traced as an earn rule's award
-is (`generate_earning._give`, the same exact running total and rounding). Apart from the earn
-rules (generate_earning.py) because they are a stage of their own: written after every earn
-rule, and only their presence makes those rules keep each line's exact points (`_track`).
+A multiplier's bonus is its factor less one times the points of the lines the rules before it
+gave (`_mbase` of `_added`, made once for the event): their exact points, or per rule
+(`points.round: per_rule`) the whole points each line was given. It is given and traced as an
+earn rule's award is (`generate_earning._give`, the same rounding: generate_rounding.py). Apart
+from the earn rules (generate_earning.py) because they are a stage of their own: written after
+every earn rule, and only their presence makes those rules keep each line's points (`_track`).
 
 Input: a `Writer` and an `EarnStep` (or the plan's tiers). Output: statements.
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 import ast as py
 
 from rules_engine.engine.code_writer import Writer
-from rules_engine.engine.generate_earning import _ROUND, _TOTAL, _give
+from rules_engine.engine.generate_earning import _give
 from rules_engine.engine.generate_gate import admission, condition, context_first, outside_dates
+from rules_engine.engine.generate_rounding import total
 from rules_engine.engine.plan import EarnStep
 
 _MULTIPLIED = """
@@ -46,7 +48,7 @@ _BONUS_SHARES = (
 )
 
 
-def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding: str) -> list[py.stmt]:
+def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str]) -> list[py.stmt]:
     """A `multiply` rule: a bonus on the exact points of the rules before the multipliers."""
     rule = step.rule
     assert rule.multiply is not None
@@ -68,7 +70,7 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
                 MATCHES=writer.lines.truths(step.for_each_item, "_range(_n)"),
             )
         body += writer.stmts(_MULTIPLY, SELECT=select, FN=fn, FD=fd)
-    body += writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value)  # type: ignore[attr-defined]
+    body += total(writer, bonus=True)
     each = rule.for_each_item is not None
     nothing = (
         "no points on the lines for_each_item matches: nothing to multiply" if each else "nothing to multiply"
@@ -84,7 +86,7 @@ def multiplier(writer: Writer, step: EarnStep, winners: dict[str, str], rounding
         rule.id,
         "earn",
         nothing,
-        rule.cap,
+        (rule.cap, rule.budget),
         _BONUS_SHARES,
         "_parts",
         words,
@@ -110,7 +112,7 @@ if _tier is not None and _tier.id in TIER_FACTORS:
 """
 
 
-def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
+def tier_multiplier(writer: Writer) -> list[py.stmt]:
     """The tier's `earn_multiplier`, after the multiplier rules (kind `tier`, no cap)."""
     factors = {
         level.id: (
@@ -128,7 +130,7 @@ def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
         py.Name("_rule", py.Load()),
         "tier",
         "nothing to multiply",
-        None,
+        (None, None),
         _BONUS_SHARES.replace("FACTOR", "_factor"),
         "_parts",
         py.Name("_words", py.Load()),
@@ -139,7 +141,7 @@ def tier_multiplier(writer: Writer, rounding: str) -> list[py.stmt]:
         _TIER,
         TIER_FACTORS=factors,
         MULTIPLIED=writer.stmts(_MULTIPLIED),
-        TOTAL=writer.stmts(_TOTAL, ROUND=py.parse(_ROUND[rounding]).body[0].value),  # type: ignore[attr-defined]
+        TOTAL=total(writer, bonus=True),
         GIVE=give,
     )
     return writer.at(body, ("tiers",), "the tier's earn_multiplier")

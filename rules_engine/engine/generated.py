@@ -1,12 +1,12 @@
 """The generated path: a program's pricing and earning compiled once, and which events it takes.
 
 `Engine` makes a `GeneratedPath` when its first event needs it (`compiled`), unless the program
-uses a part the generator does not cover yet (`generate.unsupported`: then the engine runs the evaluator's
-stages for every event, as before). Per event, `covers` decides cheaply whether the generated
-function takes it: a purchase of at least one line, explain off, no coupon presented, nothing
-paid with points. Any other event — a return, a redemption, a sign-up, an app open, a purchase
-with a coupon — runs `pricing.discounts` and `earning.earn` as before (docs/engine.md, "Two
-paths: generated and explaining").
+uses a part the generator does not cover (`generate.unsupported`: only a `Program` built without
+the program checks may; then the engine runs the evaluator's stages for every event). Per event,
+`covers` decides cheaply whether the generated function takes it: a purchase of at least one line,
+explain off, no coupon presented, nothing paid with points. Any other event — a return, a
+redemption, a sign-up, an app open, a purchase with a coupon — runs `pricing.discounts` and
+`earning.earn` as before (docs/engine.md, "Two paths: generated and explaining").
 
 `python_source(plan)` is the module as Python text, for a developer to read what runs
 (`loyalty compile PROGRAM --python`): each rule's block starts with a comment naming the rule and

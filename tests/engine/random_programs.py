@@ -96,7 +96,15 @@ def _cap(draw: st.DrawFn) -> str | None:
     return f"{{{period}: {draw(st.integers(1, 80))}}}"
 
 
-def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[int]]) -> str:
+def _budget(draw: st.DrawFn) -> str:
+    """A program-wide budget small enough to run out within a stream, in any of its periods."""
+    period = draw(st.sampled_from(["day", "week", "month", "year", "program"]))
+    return f"{{points: {draw(st.integers(1, 150))}, period: {period}}}"
+
+
+def _rule(
+    draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[int]], budgets: bool = False
+) -> str:
     kind = draw(st.sampled_from(["rate", "rate", "award", "per_item", "multiply", "multiply_items"]))
     lines = [f"  - id: r{number}"]
     if kind == "rate":
@@ -131,6 +139,8 @@ def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[
         lines.append("    active: {start: 2026-02-01, end: 2026-03-15}")
     if (cap := _cap(draw)) is not None:
         lines.append(f"    cap: {cap}")
+    if budgets and draw(st.integers(0, 2)) == 0:
+        lines.append(f"    budget: {_budget(draw)}")
     if draw(st.integers(0, 2)) == 0:
         group = draw(st.sampled_from(["g1", "g2"]))
         taken = groups.setdefault(group, set())
@@ -144,10 +154,14 @@ def _rule(draw: st.DrawFn, number: int, tiers: list[str], groups: dict[str, set[
 
 @st.composite
 def programs(
-    draw: st.DrawFn, rounds: tuple[str, ...] = ("per_award", "per_rule", "per_line"), gamified: bool = False
+    draw: st.DrawFn,
+    rounds: tuple[str, ...] = ("per_award", "per_rule", "per_line"),
+    gamified: bool = False,
+    budgets: bool = False,
 ) -> Drawn:
     """A program drawn from the documented sections; `rounds`: the `points.round` modes drawn from;
-    `gamified`: always with challenges, a quest and an automatic badge."""
+    `gamified`: always with challenges, a quest and an automatic badge; `budgets`: earn rules may
+    have a small program-wide budget (a store counts it across customers: the caller does)."""
     currency = draw(st.sampled_from(sorted(CURRENCIES)))
     decimals = CURRENCIES[currency]
     parts = [
@@ -197,7 +211,7 @@ def programs(
             tiers.append(f"t{level}")
     groups: dict[str, set[int]] = {}
     parts.append("earn:")
-    parts += [_rule(draw, number, tiers, groups) for number in range(draw(st.integers(1, 5)))]
+    parts += [_rule(draw, number, tiers, groups, budgets) for number in range(draw(st.integers(1, 5)))]
     if draw(st.booleans()):
         parts.append("discounts:")
         for number in range(draw(st.integers(1, 2))):

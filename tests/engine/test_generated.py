@@ -37,7 +37,7 @@ from rules_engine.program.validate import load_program, load_program_text
 from tests.engine.random_programs import Drawn, programs, streams
 from tests.engine.two_paths import EXAMPLES, PROGRAMS, decide, products, same_stream
 
-GENERATED = {"book-nook", "coffee-club", "corner-hardware", "volt-electronics"}
+GENERATED = {"book-nook", "coffee-club", "corner-hardware", "fashion-house", "volt-electronics"}
 
 
 def _both(compiled: Any) -> tuple[Engine, Engine]:
@@ -49,14 +49,13 @@ def _decide(engine: Engine, event: Any, state: Any) -> tuple[Any, ...]:
     return decide(engine, event, state)[:2]
 
 
-def test_the_example_programs_are_generated_or_say_why_not() -> None:
+def test_every_example_program_is_generated() -> None:
+    """Every example program runs its purchases on the generated path: fashion-house's budgeted
+    rule too (tests/engine/test_generated_budgets.py)."""
     for path in EXAMPLES:
         engine = Engine.from_file(path)
-        if path.stem in GENERATED:
-            assert engine.generated is not None, (path.stem, unsupported(engine.plan))
-        else:
-            assert engine.generated is None
-            assert "budget" in (unsupported(engine.plan) or "")
+        assert path.stem in GENERATED
+        assert engine.generated is not None, (path.stem, unsupported(engine.plan))
     assert Engine.from_file(PROGRAMS / "coffee-club.yaml", generated=False).generated is None
 
 
@@ -92,11 +91,26 @@ def test_every_expectation_case_decides_the_same_on_both_paths(
         state = loads((tests_file.parent / case["customer_file"]).read_text(encoding="utf-8"))
     else:
         state = _plain(case.get("customer"))
+    assert fast.generated is not None
+    calls: list[str] = []
+    decide = fast.generated.decide
+    setattr(fast.generated, "decide", lambda run: (calls.append(run.event.id), decide(run))[1])  # noqa: B010
     for earlier in case.get("before", []):
         before = loads((tests_file.parent / earlier).read_text(encoding="utf-8"))
         assert _decide(fast, before, state) == _decide(slow, before, state)
         state = slow.process(before, state).state
-    assert _decide(fast, event, state) == _decide(slow, event, state)
+    decided = _decide(fast, event, state)
+    assert decided == _decide(slow, event, state)
+    # a purchase the generated path covers was decided by the generated function (no fall back)
+    covered = (
+        event.get("type") == "purchase"
+        and event.get("items")
+        and not event.get("coupons")
+        and not event.get("paid_with_points")
+        and decided[0] != "refused"
+        and '"duplicate"' not in decided[0]
+    )
+    assert not covered or event["id"] in calls
 
 
 _SLOW = settings(
@@ -130,23 +144,12 @@ def _example(path: Path) -> Any:
 )
 @given(data=st.data())
 def test_random_programs_decide_the_same_on_both_paths(data: st.DataObject) -> None:
-    drawn = data.draw(programs(rounds=("per_award",)), label="program")
+    drawn = data.draw(programs(), label="program")  # every `points.round`
     compiled = load_program_text(drawn.text, "random.yaml")
     fast, slow = _both(compiled)
     assert fast.generated is not None, unsupported(fast.plan)
     stream = data.draw(streams(drawn, customers=2, events=16), label="stream")
     same_stream(fast, slow, stream)
-
-
-@settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(data=st.data())
-def test_random_programs_of_other_rounding_run_the_evaluator(data: st.DataObject) -> None:
-    drawn = data.draw(programs(rounds=("per_rule", "per_line")), label="program")
-    engine = Engine(load_program_text(drawn.text, "random.yaml"))
-    assert engine.generated is None
-    assert "points.round" in (unsupported(engine.plan) or "")
 
 
 _FINER = """
@@ -183,7 +186,7 @@ def test_a_discount_finer_than_the_currency_is_refused_or_runs_the_explaining_pa
 
 # Conditions that read the context's plain values, inlined as reads of the run (generate_lines
 # DIRECT; `basket.total` against a constant as ints), aggregates over the lines
-# (generate_lines.aggregate, and in C from the line pass: `in_c`), and a custom attribute of a line
+# (generate_aggregates.aggregate, and in C from the line pass: `in_c`), and a custom attribute of a line
 # (then the line pass reads the records): each decided as the explaining path decides it.
 _DIRECT = """
 program: direct
@@ -537,7 +540,7 @@ def test_a_per_line_condition_that_raises_on_a_line_is_asked_as_the_stage_asks_i
 )
 @given(data=st.data())
 def test_random_programs_with_challenges_quests_and_badges_decide_the_same(data: st.DataObject) -> None:
-    drawn = data.draw(programs(rounds=("per_award",), gamified=True), label="program")
+    drawn = data.draw(programs(gamified=True), label="program")
     compiled = load_program_text(drawn.text, "random.yaml")
     fast, slow = _both(compiled)
     assert fast.generated is not None, unsupported(fast.plan)
