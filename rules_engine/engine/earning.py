@@ -21,7 +21,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding, holds, item_context
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import ONE, round_money, split
+from rules_engine.engine.money import ONE, largest_remainder, minor_units, split
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.result import Share, award_of
 from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
@@ -34,24 +34,43 @@ from rules_engine.program.model import Cap, EarnRule
 
 
 def earning_base(run: Run) -> list[Decimal]:
-    """What each line earns on: paid after discounts, less what `earning_base` leaves out."""
+    """What each line earns on: paid after discounts, less what `earning_base` leaves out.
+
+    Tax and what was paid with points are taken off in the currency's minor units (ints): each
+    split across the lines by largest remainder (`money.largest_remainder`, as `money.split`:
+    tax in proportion to the lines' amounts, points to what is left of them; all-zero weights
+    evenly), a line never below zero. The decimals are the decimal stage's: a line taken down to
+    zero or below is `0`, any other at the currency's exponent."""
     event = run.event
     if not isinstance(event, Purchase):
         return []
     settings = run.program.earning_base
-    quantum = run.plan.quantum
     base = list(run.remaining)
     exclude = run.plan.base_exclude
     if exclude is not None:
         excluded = holding(run, exclude, range(len(base)))
         base = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
-    if not settings.include_tax and event.tax > 0:
-        tax = split(round_money(event.tax, quantum), run.amounts, quantum)
-        base = [max(ZERO, b - t) for b, t in zip(base, tax, strict=True)]
-    if not settings.include_paid_with_points and event.paid_with_points > 0:
-        paid = split(round_money(event.paid_with_points, quantum), run.remaining, quantum)
-        base = [max(ZERO, b - p) for b, p in zip(base, paid, strict=True)]
-    return base
+    tax = not settings.include_tax and event.tax > 0
+    paid = not settings.include_paid_with_points and event.paid_with_points > 0
+    if not (tax or paid):
+        return base
+    quantum = run.plan.quantum
+    units = minor_units(base, quantum)
+    if tax:  # in proportion to the lines' amounts (before discounts)
+        shares = _shares(minor_units([event.tax], quantum)[0], minor_units(run.amounts, quantum))
+        units = [max(0, u - t) for u, t in zip(units, shares, strict=True)]
+    if paid:  # in proportion to what is left of the lines
+        weights = minor_units(run.remaining, quantum)
+        shares = _shares(minor_units([event.paid_with_points], quantum)[0], weights)
+        units = [max(0, u - p) for u, p in zip(units, shares, strict=True)]
+    return [u * quantum if u > 0 else ZERO for u in units]
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """`total` minor units split in proportion to `weights` (all zero: evenly), as `money.split`."""
+    if not weights:
+        return []
+    return largest_remainder(total, weights if any(weights) else [1] * len(weights))
 
 
 def shipping_base(run: Run) -> Decimal:

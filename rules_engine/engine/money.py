@@ -27,6 +27,54 @@ def round_money(amount: Decimal, quantum: Decimal) -> Decimal:
     return amount.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
+def exponent_of(quantum: Decimal) -> int:
+    """The currency's exponent, from its minor unit: 2 for 0.01, 0 for the yen, 3 for the dinar."""
+    exponent = quantum.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent
+
+
+# Each amount's minor units by the currency's quantum, then by value: a catalogue's amounts and
+# what common discounts leave of them come back at every purchase, and a look-up costs a quarter
+# of working them out (a decimal's hash is kept in it). Equal amounts have the same minor units,
+# whatever their exponent. Each quantum's table is emptied when full.
+_UNITS: dict[Decimal, dict[Decimal, int]] = {}
+_UNITS_KEPT = 4096
+
+
+def minor_units(amounts: Sequence[Decimal], quantum: Decimal) -> list[int]:
+    """Amounts of whole minor units (a line's amount, what the discounts left of it, a tax) as
+    ints of those units: where the stages decide on money, they decide on these."""
+    known = _UNITS.get(quantum)
+    if known is None:
+        known = _UNITS[quantum] = {}
+    units = [*map(known.get, amounts)]
+    if None in units:  # compares None with ints only: cheap
+        scale = Decimal(10 ** exponent_of(quantum))
+        if len(known) >= _UNITS_KEPT:
+            known.clear()
+        for i, (amount, unit) in enumerate(zip(amounts, units, strict=True)):
+            if unit is None:
+                unit = units[i] = known[amount] = int(amount * scale)
+    return units  # type: ignore[return-value] (every None replaced above)
+
+
+def money_of(units: int, quantum: Decimal, exponent: int | None = None) -> Decimal:
+    """Minor units as the decimal the stages keep: at the quantum's exponent (units × quantum:
+    exact), or at `exponent` (≥ the quantum's; e.g. 0 for a sum of amounts off written `5`) where a
+    decimal sum of the stage's operands would have that one. Exact: the value is a multiple of
+    10^exponent whenever the operands it stands for were."""
+    if exponent is None or exponent == quantum.as_tuple().exponent:
+        return units * quantum
+    return (units * quantum).quantize(Decimal(1).scaleb(exponent))
+
+
+def half_up(numerator: int, denominator: int) -> int:
+    """A value ≥ 0, numerator / denominator (> 0), to the nearest whole, half up (away from zero):
+    `round_money` on integers."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
 def round_points(points: Decimal, rounding: str) -> Decimal:
     """Whole points, as the program's `points.rounding` says (floor, round half up, ceil)."""
     return points.quantize(ONE, rounding=_ROUNDING[rounding])
@@ -231,6 +279,8 @@ def _largest_remainder(units: int, weights: Sequence[int], weight_sum: int | Non
                 floors[m - 1 - key % m] += 1
     return floors
 
+
+largest_remainder = _largest_remainder  # the stages' name for it (pricing.take_off)
 
 _ZERO = Decimal(0)
 # Decimal(n) for the small whole numbers most parts are (the same value and exponent as n × 1).

@@ -1,0 +1,204 @@
+"""The stages decide money on integers (issue 12, item 1): held to the decimal stages they replaced.
+
+`pricing.take_off` cuts a percent or an amount off the lines in the currency's minor units and
+`earning.earning_base` takes tax and points paid off in them; the decimals they record must be
+the ones the decimal stages recorded (tests/engine/decimal_stages.py keeps those as the oracle):
+the same values and exponents — what the JSON shows. Drawn where the conversion's edges are:
+currencies of 0, 2 and 3 decimals, prices of every digit count, odd quantities (1.5, 0.333),
+free lines, percents of many digits, amounts written with fewer or more decimals than the
+currency has, half-way cuts; then whole random programs and streams through `Engine.process`
+with the explanation on, once on the integer stages and once on the decimal ones.
+
+One difference is deliberate: an amount off written with more decimals than the currency has
+(`5.000` EUR) left the decimal stage's `run.remaining` at that finer exponent, and the totals
+read from it (`to_pay: 9.000`), where the generated path kept the currency's (`9.00`); the
+integer stage keeps the currency's exponent, so both paths now agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from rules_engine.engine import earning, pricing
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.events import Line, Purchase
+from rules_engine.engine.run import BudgetSnapshot, Run, open_run
+from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program_text
+from rules_engine.state.customer import CustomerState
+from tests.engine import decimal_stages
+from tests.engine.random_programs import programs, streams
+
+CURRENCIES = {"EUR": 2, "JPY": 0, "KWD": 3}
+TIME = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
+
+
+def _engine(currency: str, include_tax: bool, exclude: bool) -> Engine:
+    text = (
+        f"program: t\nversion: 1\ntimezone: UTC\ncurrency: {currency}\n"
+        f"earning_base: {{include_tax: {str(include_tax).lower()}"
+        + (', exclude: item.category == "gift"' if exclude else "")
+        + "}\n"
+        'discounts:\n  - {id: d, percent: 10, applies_to: item.category == "a"}\n'
+    )
+    return Engine(load_program_text(text, "t.yaml"), secret=b"s", generated=False)
+
+
+@st.composite
+def _money(draw: st.DrawFn, decimals: int, most: int = 10**9) -> Decimal:
+    """Whole minor units of the currency, of any digit count (0 too), at its exponent or coarser."""
+    units = draw(st.one_of(st.integers(0, 1000), st.integers(0, most)))
+    value = Decimal(units).scaleb(-decimals)
+    if draw(st.booleans()):  # as sent: `320` for 320.00, `1.5` for 1.500
+        value = value.normalize() if value else Decimal(0)
+    return value
+
+
+_QUANTITIES = st.one_of(
+    st.integers(1, 12).map(Decimal),
+    st.sampled_from([Decimal("1.5"), Decimal("0.333"), Decimal("2.25"), Decimal("0.001"), Decimal("7.0")]),
+)
+
+
+@st.composite
+def _percent(draw: st.DrawFn) -> Decimal:
+    """A percent in (0, 100], of up to 30 digits (12.5, 33.33, 33.333333…, 0.0001)."""
+    places = draw(st.integers(0, 28))
+    units = draw(st.integers(1, 100 * 10**places))
+    return Decimal(units).scaleb(-places)
+
+
+@st.composite
+def _amount_off(draw: st.DrawFn, decimals: int) -> Decimal:
+    """An amount off of whole minor units, written with any number of decimals (`5`, `5.00`, `5.000`)."""
+    value = draw(_money(decimals, 10**6))
+    return value.quantize(Decimal(1).scaleb(-draw(st.integers(0, decimals + 2))))
+
+
+@st.composite
+def _purchases(draw: st.DrawFn) -> tuple[str, Purchase, bool, bool]:
+    currency = draw(st.sampled_from(sorted(CURRENCIES)))
+    decimals = CURRENCIES[currency]
+    lines = [
+        Line(
+            sku=f"S{n}",
+            category=draw(st.sampled_from(["a", "b", "gift"])),
+            price=draw(_money(decimals)),
+            qty=draw(_QUANTITIES),
+        )
+        for n in range(draw(st.integers(1, 5)))
+    ]
+    tax = draw(st.one_of(st.just(Decimal(0)), _money(decimals, 10**5)))
+    paid = draw(st.one_of(st.just(Decimal(0)), _money(decimals, 10**5)))
+    event = Purchase(id="p", time=TIME, customer="c", items=lines, tax=tax, paid_with_points=paid)
+    return currency, event, draw(st.booleans()), draw(st.booleans())
+
+
+def _open(engine: Engine, event: Purchase) -> Run:
+    state = CustomerState(customer="c")
+    return open_run(engine.plan, b"s", event, state, False, BudgetSnapshot(), [])
+
+
+def _written(values: Any) -> Any:
+    """Decimals as the JSON writes them (value and exponent), through tuples and lists."""
+    if isinstance(values, Decimal):
+        return str(values)
+    if isinstance(values, tuple | list):
+        return [_written(v) for v in values]
+    return values
+
+
+def _discounts(run: Run) -> list[Any]:
+    return [(d.rule, str(d.amount), _written(d.lines)) for d in run.effects_discounts]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    drawn=_purchases(),
+    offers=st.lists(
+        st.tuples(
+            st.sampled_from(["percent", "line", "unit", "order"]),
+            st.booleans(),
+            st.data(),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+@example(  # half way: 10 % of 0.05 is 0.005, half up to 0.01
+    drawn=("EUR", Purchase(id="p", time=TIME, customer="c", items=[Line(sku="S", price=Decimal("0.05"), qty=Decimal(1))]), False, False),
+    offers=[("percent", False, None)],
+)
+def test_integer_cuts_and_base_are_the_decimal_ones(
+    drawn: tuple[str, Purchase, bool, bool], offers: list[tuple[str, bool, Any]]
+) -> None:
+    currency, event, include_tax, exclude = drawn
+    engine = _engine(currency, include_tax, exclude)
+    try:
+        ints, decimals = _open(engine, event), _open(engine, event)
+    except EventError:
+        return  # a price × quantity finer than the currency is refused (RE410) before any stage
+    applies = engine.plan.discounts[0].applies_to
+    fine = True  # every amount off written no finer than the currency
+    for number, (kind, on_some, data) in enumerate(offers):
+        percent = amount = per = None
+        if kind == "percent":
+            percent = Decimal(10) if data is None else data.draw(_percent(), label="percent")
+        else:
+            amount = data.draw(_amount_off(CURRENCIES[currency]), label="amount")
+            fine = fine and amount.as_tuple().exponent >= -CURRENCIES[currency]  # type: ignore[operator]
+            per = kind
+        where = applies if on_some else None
+        taken = pricing.take_off(ints, f"d{number}", percent, amount, where, per)
+        expected = decimal_stages.take_off(decimals, f"d{number}", percent, amount, where, per)
+        assert str(taken) == str(expected)
+        assert _discounts(ints) == _discounts(decimals)
+        assert ints.remaining == decimals.remaining  # by value
+        if fine:  # and as written
+            assert _written(ints.remaining) == _written(decimals.remaining)
+        exponent = engine.plan.quantum.as_tuple().exponent
+        assert all(r.as_tuple().exponent == exponent for r in ints.remaining)
+    base = earning.earning_base(ints)
+    expected_base = decimal_stages.earning_base(decimals)
+    assert base == expected_base
+    if fine:
+        assert _written(base) == _written(expected_base)
+
+
+def _decided(engine: Engine, stream: list[dict[str, Any]]) -> list[Any]:
+    """Each event's outcome and state as JSON, explained (the stages, not the generated path)."""
+    states: dict[str, CustomerState | None] = {}
+    out: list[Any] = []
+    for event in stream:
+        customer = event["customer"]
+        try:
+            result = engine.process(event, states.get(customer), explain=True)
+        except EventError as error:
+            out.append([d.code for d in error.diagnostics])
+            continue
+        states[customer] = result.state
+        out.append((result.outcome().model_dump_json(), result.state.model_dump_json()))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_random_programs_decide_the_same_on_integers(seed: int, data: st.DataObject) -> None:
+    drawn = data.draw(programs(), label="program")
+    stream = data.draw(streams(drawn), label="stream")
+    engine = Engine(load_program_text(drawn.text, "random.yaml"), secret=b"s", generated=False)
+    on_integers = _decided(engine, stream)
+    with (
+        mock.patch.object(pricing, "take_off", decimal_stages.take_off),
+        mock.patch.object(earning, "earning_base", decimal_stages.earning_base),
+    ):
+        on_decimals = _decided(engine, stream)
+    assert on_integers == on_decimals
