@@ -21,7 +21,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding, holds, item_context
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import ONE, largest_remainder, minor_units, split
+from rules_engine.engine.money import ONE, largest_remainder, minor_units
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.result import Share, award_of
 from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
@@ -98,11 +98,11 @@ def earn(run: Run) -> None:
     # The earning base and shipping as integers over one denominator, for the rates and the
     # basket-level awards to weigh their lines by: scaled once per event, when first needed.
     units: Parts | None = None
-    # Only `per_rule` multiplies the rounded points each line was given, and reads a rate's or a
-    # multiplier's exact points as a decimal: the other modes weigh the exact points `Rounding`
-    # keeps on integers, and a rate's come from its ratio.
+    # Only `per_rule` multiplies the rounded points each line was given (kept here, per line);
+    # the other modes weigh the exact points `Rounding` keeps on integers. Every mode decides a
+    # rate's points from its ratio and a multiplier's from its factor, on integers (`Rounding`).
     rounded = rounding.mode == "per_rule" or not run.plan.shortcuts
-    scales = not rounded
+    scales = run.plan.shortcuts
     for step in run.plan.base_rules:
         # a rule without group, schedule or condition is admitted by its event types alone
         if not (step.plain and event_type in step.on) and not passes(run, step, groups):
@@ -110,7 +110,7 @@ def earn(run: Run) -> None:
         rule = step.rule
         if units is None and scales and rule.for_each_item is None:
             units = scaled([*base, shipping_base(run)])
-        weights, exact, weighed = rule_points(run, step, base, units, rounded)
+        weights, exact, weighed = rule_points(run, step, base, units)
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
         shares = award(
@@ -149,14 +149,13 @@ def earn(run: Run) -> None:
             selected = [s and match for s, match in zip(selected, matching, strict=True)]
         if exclude is not None or matches is not None:
             weights = [p if keep else ZERO for keep, p in zip(selected, weights, strict=True)]
-        exact = sum(weights, ZERO) * (rule.multiply - 1) if rounded else ZERO
         shares = award(
             run,
             rule.id,
             rule.cap,
             rule.budget,
             weights,
-            exact,
+            ZERO,  # `Rounding` weighs the points before it by the factor, on integers
             rule,
             multiplier=rule.multiply,
             factor=rule.multiply - 1,
@@ -168,14 +167,13 @@ def earn(run: Run) -> None:
             groups[rule.group] = rule.id
     if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
         multiplier = run.tier.benefits.earn_multiplier
-        exact = sum(per_line_points, ZERO) * (multiplier - 1) if rounded else ZERO
         award(
             run,
             f"tier:{run.tier.id}",
             None,
             None,
             per_line_points,
-            exact,
+            ZERO,
             None,
             multiplier=multiplier,
             factor=multiplier - 1,
@@ -235,7 +233,7 @@ def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
 
 
 def rule_points(
-    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None, rounded: bool = True
+    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None
 ) -> tuple[list[Decimal], Decimal, Parts | None]:
     """(weights per line and shipping, exact unrounded points, the weights scaled to integers or
     None) of a rate or award rule the admission gate let through.
@@ -243,8 +241,8 @@ def rule_points(
     The total is computed once from exact inputs — never as a sum of per-line shares, whose
     rounding could lose a point — and split by the weights. `units`: the earning base and
     shipping, `scaled` (or None): a rate's or a basket-level award's weights are these, less the
-    lines the rule leaves out, without scaling them again. `rounded` (`per_rule`): a rate's exact
-    points as a decimal are read; otherwise its ratio is (and they are left 0).
+    lines the rule leaves out, without scaling them again. A rate's exact points are left 0:
+    `Rounding` decides them from its ratio, on integers.
     """
     rule = step.rule
     n = len(run.items)
@@ -260,8 +258,7 @@ def rule_points(
     if rule.rate is not None:
         weights = [*eligible, shipping_base(run)]
         weighed = None if kept is None or units is None else (kept, units[1])
-        exact = sum(weights, ZERO) * rule.rate.points / rule.rate.per if rounded else ZERO
-        return weights, exact, weighed
+        return weights, ZERO, weighed  # `Rounding` weighs the money by the rate's ratio, on integers
     if rule.for_each_item is not None:
         points = [ZERO] * (n + 1)
         amounts = run.amounts

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from rules_engine.program.currencies import MINOR_UNITS
 
@@ -56,7 +56,7 @@ def minor_units(amounts: Sequence[Decimal], quantum: Decimal) -> list[int]:
         for i, (amount, unit) in enumerate(zip(amounts, units, strict=True)):
             if unit is None:
                 unit = units[i] = known[amount] = int(amount * scale)
-    return units  # type: ignore[return-value] (every None replaced above)
+    return cast("list[int]", units)  # every None replaced above
 
 
 def money_of(units: int, quantum: Decimal, exponent: int | None = None) -> Decimal:
@@ -64,7 +64,7 @@ def money_of(units: int, quantum: Decimal, exponent: int | None = None) -> Decim
     exact), or at `exponent` (≥ the quantum's; e.g. 0 for a sum of amounts off written `5`) where a
     decimal sum of the stage's operands would have that one. Exact: the value is a multiple of
     10^exponent whenever the operands it stands for were."""
-    if exponent is None or exponent == quantum.as_tuple().exponent:
+    if exponent is None or exponent == -exponent_of(quantum):
         return units * quantum
     return (units * quantum).quantize(Decimal(1).scaleb(exponent))
 
@@ -73,6 +73,28 @@ def half_up(numerator: int, denominator: int) -> int:
     """A value ≥ 0, numerator / denominator (> 0), to the nearest whole, half up (away from zero):
     `round_money` on integers."""
     return (2 * numerator + denominator) // (2 * denominator)
+
+
+def round_ratio(numerator: int, denominator: int, rounding: str) -> int:
+    """numerator / denominator (> 0) to a whole, as `points.rounding` says: floor, ceil, or round
+    (half away from zero, as `round_points`)."""
+    if rounding == "floor":
+        return numerator // denominator
+    if rounding == "ceil":
+        return -(-numerator // denominator)
+    if numerator < 0:
+        return -half_up(-numerator, denominator)
+    return half_up(numerator, denominator)
+
+
+def part_of(points: Decimal, part: Decimal, whole: Decimal, rounding: str) -> int:
+    """The whole points `part` of `whole` (> 0) accounts for, `points × part / whole` rounded as
+    `rounding` says — exactly, on the three values' ratios (a decimal quotient of 1 of 3 lines
+    would be cut to 28 digits before it is rounded)."""
+    pn, pd = ratio_of(points)
+    an, ad = ratio_of(part)
+    wn, wd = ratio_of(whole)
+    return round_ratio(pn * an * wd, pd * ad * wn, rounding)
 
 
 def round_points(points: Decimal, rounding: str) -> Decimal:

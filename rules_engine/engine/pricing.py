@@ -19,6 +19,7 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.money import (
+    exponent_of,
     half_up,
     largest_remainder,
     minor_units,
@@ -178,11 +179,11 @@ def take_off(
     if applies is not None:
         truths = holding(run, applies, matching)
         matching = [i for i, holds in zip(matching, truths, strict=True) if holds]
-    if not matching:
+    if not matching or (percent is None and amount is None):  # nothing to cut (free shipping only)
         return ZERO
     # each matching line's cut: (line, minor units, its decimal); the exponent of the finest
     cuts: list[tuple[int, int, Decimal | None]]
-    exponent = quantum.as_tuple().exponent
+    exponent = -exponent_of(quantum)
     if percent is not None:
         cuts = _percent_cuts(percent, matching, left, remaining, quantum)
     elif amount is not None and (per or ("line" if applies is not None else "order")) != "order":
@@ -198,7 +199,7 @@ def take_off(
             cuts = [(i, left[i], remaining[i]) if left[i] <= off else (i, off, amount) for i in matching]
             if any(left[i] > off for i in matching):  # the amount as written is a term of the sum
                 exponent = _finer(amount, exponent if any(left[i] <= off for i in matching) else 0)
-    else:
+    else:  # once for the order, split in proportion to what is left of the lines
         assert amount is not None
         off = minor_units([amount], quantum)[0]
         weights = [left[i] for i in matching]
@@ -209,8 +210,7 @@ def take_off(
                 exponent = _finer(amount, 0)
         else:
             cuts = [
-                (i, part, None)
-                for i, part in zip(matching, largest_remainder(total, weights), strict=True)
+                (i, part, None) for i, part in zip(matching, largest_remainder(total, weights), strict=True)
             ]
     taken = sum([units for _, units, _ in cuts])
     if taken <= 0:  # nothing cut: the sum of the zero cuts, at their exponent
