@@ -10,9 +10,9 @@ currency has, half-way cuts; then whole random programs and streams through `Eng
 with the explanation on, once on the integer stages and once on the decimal ones.
 
 One difference is deliberate: an amount off written with more decimals than the currency has
-(`5.000` EUR) left the decimal stage's `run.remaining` at that finer exponent, and the totals
-read from it (`to_pay: 9.000`), where the generated path kept the currency's (`9.00`); the
-integer stage keeps the currency's exponent, so both paths now agree.
+(`5.000` EUR) left the decimal stage's `run.remaining` at that finer exponent, and the earning
+base read from it (`earning_base: 9.000`), where the generated path kept the currency's
+(`9.00`); the integer stage keeps the currency's exponent, so both paths now agree.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -271,3 +272,29 @@ def test_a_return_takes_back_the_spend_of_its_lines_as_the_decimal_sum(
     quantum = Decimal("0.01")
     units = half_up(spend.numerator * 100, spend.denominator)
     assert str(-(units * quantum)) == str(-round_money(spend_decimal, quantum))
+
+
+@pytest.mark.parametrize("per", ["order", "line"])
+def test_an_amount_written_finer_than_the_currency_decides_the_same_on_both_paths(per: str) -> None:
+    """`5.000` EUR off, then 10 %: the cut is the amount as written, what is left of the line stays
+    at the currency's exponent on both paths (the decimal stage left it at 3 decimals: an earning
+    base of `9.000` where the generated path said `9.00`)."""
+    text = (
+        'program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\nearn:\n  - {id: r, rate: "1 per 1"}\n'
+        f"discounts:\n  - {{id: a, amount: 5.000, per: {per}}}\n  - {{id: b, percent: 10}}\n"
+    )
+    compiled = load_program_text(text, "t.yaml")
+    event = {
+        "id": "p1",
+        "type": "purchase",
+        "time": "2026-12-01T10:00:00Z",
+        "customer": "c",
+        "items": [{"sku": "A", "price": Decimal("15.00"), "qty": 1}],
+    }
+    fast = Engine(compiled, secret=b"s").process(event)
+    slow = Engine(compiled, secret=b"s", generated=False).process(event)
+    assert fast.outcome().model_dump_json() == slow.outcome().model_dump_json()
+    outcome = slow.outcome()
+    assert [str(d.amount) for d in outcome.effects.discounts] == ["5.000", "1.00"]
+    assert str(outcome.totals.earning_base) == "9.00"  # what is left of the line, 15.00 − 5.000 − 1.00
+    assert str(outcome.totals.to_pay) == "9.000"  # the basket less the discounts as written
