@@ -1,7 +1,8 @@
 """The stages' money arithmetic as it was on decimals, kept as the oracle of the integer stages
 (test_integer_stages.py): pricing's `take_off` and earning's `earning_base`, as they were before
-they decided in minor units. Only what decides is here; the admission, the conditions and the
-effects they record are the stages' own."""
+they decided in minor units, and the points a returned part of a line gives back (`part_of`).
+Only what decides is here; the admission, the conditions and the effects they record are the
+stages' own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from decimal import Decimal
 from rules_engine.dsl.expression import Expression
 from rules_engine.engine.conditions import holding
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import round_money, split
+from rules_engine.engine.money import round_money, round_points, split
 from rules_engine.engine.result import discount_of
 from rules_engine.engine.run import ZERO, Run
 
@@ -75,3 +76,8 @@ def earning_base(run: Run) -> list[Decimal]:
         paid = split(round_money(event.paid_with_points, quantum), run.remaining, quantum)
         base = [max(ZERO, b - p) for b, p in zip(base, paid, strict=True)]
     return base
+
+
+def part_of(points: Decimal, part: Decimal, whole: Decimal, rounding: str) -> int:
+    """money.part_of on decimals: `round_points(points × part / whole)`, the quotient in 28 digits."""
+    return int(round_points(points * part / whole, rounding))

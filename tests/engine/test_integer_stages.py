@@ -27,7 +27,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine import earning, pricing
+from rules_engine.engine import earning, pricing, returns
+from rules_engine.engine import points as points_stage
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Line, Purchase
 from rules_engine.engine.money import ONE, half_up, part_of, round_money, round_points
@@ -212,6 +213,8 @@ def test_random_programs_decide_the_same_on_integers(data: st.DataObject) -> Non
     with (
         mock.patch.object(pricing, "take_off", decimal_stages.take_off),
         mock.patch.object(earning, "earning_base", decimal_stages.earning_base),
+        mock.patch.object(returns, "part_of", decimal_stages.part_of),
+        mock.patch.object(points_stage, "part_of", decimal_stages.part_of),
     ):
         on_decimals = _decided(engine, stream)
     assert on_integers == on_decimals
