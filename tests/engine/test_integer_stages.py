@@ -161,7 +161,7 @@ def test_integer_cuts_and_base_are_the_decimal_ones(
             percent = Decimal(10) if data is None else data.draw(_percent(), label="percent")
         else:
             amount = data.draw(_amount_off(CURRENCIES[currency]), label="amount")
-            fine = fine and amount.as_tuple().exponent >= -CURRENCIES[currency]  # type: ignore[operator]
+            fine = fine and amount.as_tuple().exponent >= -CURRENCIES[currency]
             per = kind
         where = applies if on_some else None
         taken = pricing.take_off(ints, f"d{number}", percent, amount, where, per)
