@@ -21,7 +21,7 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding, holds, item_context
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import ONE, round_money, split
+from rules_engine.engine.money import ONE, largest_remainder, minor_units
 from rules_engine.engine.plan import EarnStep
 from rules_engine.engine.result import Share, award_of
 from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
@@ -34,24 +34,43 @@ from rules_engine.program.model import Cap, EarnRule
 
 
 def earning_base(run: Run) -> list[Decimal]:
-    """What each line earns on: paid after discounts, less what `earning_base` leaves out."""
+    """What each line earns on: paid after discounts, less what `earning_base` leaves out.
+
+    Tax and what was paid with points are taken off in the currency's minor units (ints): each
+    split across the lines by largest remainder (`money.largest_remainder`, as `money.split`:
+    tax in proportion to the lines' amounts, points to what is left of them; all-zero weights
+    evenly), a line never below zero. The decimals are the decimal stage's: a line taken down to
+    zero or below is `0`, any other at the currency's exponent."""
     event = run.event
     if not isinstance(event, Purchase):
         return []
     settings = run.program.earning_base
-    quantum = run.plan.quantum
     base = list(run.remaining)
     exclude = run.plan.base_exclude
     if exclude is not None:
         excluded = holding(run, exclude, range(len(base)))
         base = [ZERO if out else b for out, b in zip(excluded, base, strict=True)]
-    if not settings.include_tax and event.tax > 0:
-        tax = split(round_money(event.tax, quantum), run.amounts, quantum)
-        base = [max(ZERO, b - t) for b, t in zip(base, tax, strict=True)]
-    if not settings.include_paid_with_points and event.paid_with_points > 0:
-        paid = split(round_money(event.paid_with_points, quantum), run.remaining, quantum)
-        base = [max(ZERO, b - p) for b, p in zip(base, paid, strict=True)]
-    return base
+    tax = not settings.include_tax and event.tax > 0
+    paid = not settings.include_paid_with_points and event.paid_with_points > 0
+    if not (tax or paid):
+        return base
+    quantum = run.plan.quantum
+    units = minor_units(base, quantum)
+    if tax:  # in proportion to the lines' amounts (before discounts)
+        shares = _shares(minor_units([event.tax], quantum)[0], minor_units(run.amounts, quantum))
+        units = [max(0, u - t) for u, t in zip(units, shares, strict=True)]
+    if paid:  # in proportion to what is left of the lines
+        weights = minor_units(run.remaining, quantum)
+        shares = _shares(minor_units([event.paid_with_points], quantum)[0], weights)
+        units = [max(0, u - p) for u, p in zip(units, shares, strict=True)]
+    return [u * quantum if u > 0 else ZERO for u in units]
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """`total` minor units split in proportion to `weights` (all zero: evenly), as `money.split`."""
+    if not weights:
+        return []
+    return largest_remainder(total, weights if any(weights) else [1] * len(weights))
 
 
 def shipping_base(run: Run) -> Decimal:
@@ -79,11 +98,11 @@ def earn(run: Run) -> None:
     # The earning base and shipping as integers over one denominator, for the rates and the
     # basket-level awards to weigh their lines by: scaled once per event, when first needed.
     units: Parts | None = None
-    # Only `per_rule` multiplies the rounded points each line was given, and reads a rate's or a
-    # multiplier's exact points as a decimal: the other modes weigh the exact points `Rounding`
-    # keeps on integers, and a rate's come from its ratio.
+    # Only `per_rule` multiplies the rounded points each line was given (kept here, per line);
+    # the other modes weigh the exact points `Rounding` keeps on integers. Every mode decides a
+    # rate's points from its ratio and a multiplier's from its factor, on integers (`Rounding`).
     rounded = rounding.mode == "per_rule" or not run.plan.shortcuts
-    scales = not rounded
+    scales = run.plan.shortcuts
     for step in run.plan.base_rules:
         # a rule without group, schedule or condition is admitted by its event types alone
         if not (step.plain and event_type in step.on) and not passes(run, step, groups):
@@ -91,7 +110,7 @@ def earn(run: Run) -> None:
         rule = step.rule
         if units is None and scales and rule.for_each_item is None:
             units = scaled([*base, shipping_base(run)])
-        weights, exact, weighed = rule_points(run, step, base, units, rounded)
+        weights, exact, weighed = rule_points(run, step, base, units)
         # a per-line award's points are often given whole: then the shares are those points
         factor = ONE if rule.for_each_item is not None else None
         shares = award(
@@ -130,14 +149,13 @@ def earn(run: Run) -> None:
             selected = [s and match for s, match in zip(selected, matching, strict=True)]
         if exclude is not None or matches is not None:
             weights = [p if keep else ZERO for keep, p in zip(selected, weights, strict=True)]
-        exact = sum(weights, ZERO) * (rule.multiply - 1) if rounded else ZERO
         shares = award(
             run,
             rule.id,
             rule.cap,
             rule.budget,
             weights,
-            exact,
+            ZERO,  # `Rounding` weighs the points before it by the factor, on integers
             rule,
             multiplier=rule.multiply,
             factor=rule.multiply - 1,
@@ -149,14 +167,13 @@ def earn(run: Run) -> None:
             groups[rule.group] = rule.id
     if run.tier is not None and run.tier.benefits.earn_multiplier is not None:
         multiplier = run.tier.benefits.earn_multiplier
-        exact = sum(per_line_points, ZERO) * (multiplier - 1) if rounded else ZERO
         award(
             run,
             f"tier:{run.tier.id}",
             None,
             None,
             per_line_points,
-            exact,
+            ZERO,
             None,
             multiplier=multiplier,
             factor=multiplier - 1,
@@ -216,7 +233,7 @@ def passes(run: Run, step: EarnStep, groups: dict[str, str]) -> bool:
 
 
 def rule_points(
-    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None, rounded: bool = True
+    run: Run, step: EarnStep, base: list[Decimal], units: Parts | None
 ) -> tuple[list[Decimal], Decimal, Parts | None]:
     """(weights per line and shipping, exact unrounded points, the weights scaled to integers or
     None) of a rate or award rule the admission gate let through.
@@ -224,8 +241,8 @@ def rule_points(
     The total is computed once from exact inputs — never as a sum of per-line shares, whose
     rounding could lose a point — and split by the weights. `units`: the earning base and
     shipping, `scaled` (or None): a rate's or a basket-level award's weights are these, less the
-    lines the rule leaves out, without scaling them again. `rounded` (`per_rule`): a rate's exact
-    points as a decimal are read; otherwise its ratio is (and they are left 0).
+    lines the rule leaves out, without scaling them again. A rate's exact points are left 0:
+    `Rounding` decides them from its ratio, on integers.
     """
     rule = step.rule
     n = len(run.items)
@@ -241,8 +258,7 @@ def rule_points(
     if rule.rate is not None:
         weights = [*eligible, shipping_base(run)]
         weighed = None if kept is None or units is None else (kept, units[1])
-        exact = sum(weights, ZERO) * rule.rate.points / rule.rate.per if rounded else ZERO
-        return weights, exact, weighed
+        return weights, ZERO, weighed  # `Rounding` weighs the money by the rate's ratio, on integers
     if rule.for_each_item is not None:
         points = [ZERO] * (n + 1)
         amounts = run.amounts

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from rules_engine.program.currencies import MINOR_UNITS
 
@@ -25,6 +25,76 @@ def money_quantum(currency: str) -> Decimal:
 def round_money(amount: Decimal, quantum: Decimal) -> Decimal:
     """To the currency's minor unit, half away from zero."""
     return amount.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def exponent_of(quantum: Decimal) -> int:
+    """The currency's exponent, from its minor unit: 2 for 0.01, 0 for the yen, 3 for the dinar."""
+    exponent = quantum.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent
+
+
+# Each amount's minor units by the currency's quantum, then by value: a catalogue's amounts and
+# what common discounts leave of them come back at every purchase, and a look-up costs a quarter
+# of working them out (a decimal's hash is kept in it). Equal amounts have the same minor units,
+# whatever their exponent. Each quantum's table is emptied when full.
+_UNITS: dict[Decimal, dict[Decimal, int]] = {}
+_UNITS_KEPT = 4096
+
+
+def minor_units(amounts: Sequence[Decimal], quantum: Decimal) -> list[int]:
+    """Amounts of whole minor units (a line's amount, what the discounts left of it, a tax) as
+    ints of those units: where the stages decide on money, they decide on these."""
+    known = _UNITS.get(quantum)
+    if known is None:
+        known = _UNITS[quantum] = {}
+    units = [*map(known.get, amounts)]
+    if None in units:  # compares None with ints only: cheap
+        scale = Decimal(10 ** exponent_of(quantum))
+        if len(known) >= _UNITS_KEPT:
+            known.clear()
+        for i, (amount, unit) in enumerate(zip(amounts, units, strict=True)):
+            if unit is None:
+                unit = units[i] = known[amount] = int(amount * scale)
+    return cast("list[int]", units)  # every None replaced above
+
+
+def money_of(units: int, quantum: Decimal, exponent: int | None = None) -> Decimal:
+    """Minor units as the decimal the stages keep: at the quantum's exponent (units × quantum:
+    exact), or at `exponent` (≥ the quantum's; e.g. 0 for a sum of amounts off written `5`) where a
+    decimal sum of the stage's operands would have that one. Exact: the value is a multiple of
+    10^exponent whenever the operands it stands for were."""
+    if exponent is None or exponent == -exponent_of(quantum):
+        return units * quantum
+    return (units * quantum).quantize(Decimal(1).scaleb(exponent))
+
+
+def half_up(numerator: int, denominator: int) -> int:
+    """A value ≥ 0, numerator / denominator (> 0), to the nearest whole, half up (away from zero):
+    `round_money` on integers."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def round_ratio(numerator: int, denominator: int, rounding: str) -> int:
+    """numerator / denominator (> 0) to a whole, as `points.rounding` says: floor, ceil, or round
+    (half away from zero, as `round_points`)."""
+    if rounding == "floor":
+        return numerator // denominator
+    if rounding == "ceil":
+        return -(-numerator // denominator)
+    if numerator < 0:
+        return -half_up(-numerator, denominator)
+    return half_up(numerator, denominator)
+
+
+def part_of(points: Decimal, part: Decimal, whole: Decimal, rounding: str) -> int:
+    """The whole points `part` of `whole` (> 0) accounts for, `points × part / whole` rounded as
+    `rounding` says — exactly, on the three values' ratios (a decimal quotient of 1 of 3 lines
+    would be cut to 28 digits before it is rounded)."""
+    pn, pd = ratio_of(points)
+    an, ad = ratio_of(part)
+    wn, wd = ratio_of(whole)
+    return round_ratio(pn * an * wd, pd * ad * wn, rounding)
 
 
 def round_points(points: Decimal, rounding: str) -> Decimal:
@@ -231,6 +301,8 @@ def _largest_remainder(units: int, weights: Sequence[int], weight_sum: int | Non
                 floors[m - 1 - key % m] += 1
     return floors
 
+
+largest_remainder = _largest_remainder  # the stages' name for it (pricing.take_off)
 
 _ZERO = Decimal(0)
 # Decimal(n) for the small whole numbers most parts are (the same value and exponent as n × 1).

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from rules_engine.engine import lifecycle, lot_memos
 from rules_engine.engine.events import Purchase, Redeem, Return
-from rules_engine.engine.money import ONE, round_points, split
+from rules_engine.engine.money import ONE, part_of, ratio_of, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
 from rules_engine.engine.rewards import coupon_code, give
 from rules_engine.engine.run import Run
@@ -192,7 +192,7 @@ def tender(run: Run, event: Purchase) -> None:
     elif paid > to_pay:
         problem = f"paid_with_points: {paid} {program.currency} is more than the {to_pay} to pay"
         hint = "points can pay for at most what the purchase costs after discounts, with shipping"
-    elif (paid / value) % 1:
+    elif _points_for(paid, value) is None:
         problem = (
             f"paid_with_points: {paid} {program.currency} is not a whole number of points "
             f"at {value} {program.currency} a point ({paid / value:.4f})"
@@ -201,7 +201,9 @@ def tender(run: Run, event: Purchase) -> None:
     if problem is not None:
         raise EventError([Diagnostic("RE438", problem, hint=hint, path=("paid_with_points",))])
     assert value is not None
-    needed = (paid / value).quantize(ONE)  # a whole number (checked above)
+    whole = _points_for(paid, value)
+    assert whole is not None  # checked above
+    needed = Decimal(whole)  # at exponent 0, as the points are
     available = run.state.available(event.time)
     if needed > available:
         pending = run.state.pending(event.time)
@@ -242,6 +244,14 @@ def tender(run: Run, event: Purchase) -> None:
     )
 
 
+def _points_for(paid: Decimal, value: Decimal) -> int | None:
+    """The whole points `paid` is worth at `value` (> 0) a point, on integers; None if not whole."""
+    pn, pd = ratio_of(paid)
+    vn, vd = ratio_of(value)
+    points, rest = divmod(pn * vd, pd * vn)
+    return None if rest else points
+
+
 def refund(run: Run, event: Return, before: dict[str, Decimal]) -> None:
     """Give back the points that paid for the returned lines of a purchase (`tender`): each line's
     share in proportion to the quantity returned, rounded down and cumulatively, so a whole
@@ -254,8 +264,8 @@ def refund(run: Run, event: Return, before: dict[str, Decimal]) -> None:
     for part in record.lines:
         old, new = before.get(str(part.line), ZERO), now.get(str(part.line), ZERO)
         if new > old and part.qty > 0:
-            back += round_points(part.points * new / part.qty, "floor") - round_points(
-                part.points * old / part.qty, "floor"
+            back += part_of(part.points, new, part.qty, "floor") - part_of(
+                part.points, old, part.qty, "floor"
             )
     if back <= 0:
         return

@@ -10,6 +10,7 @@ Input: a `Run` of a purchase. Output: `run.remaining`, `run.effects_discounts`,
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 from rules_engine.dsl import values
@@ -17,7 +18,15 @@ from rules_engine.dsl.expression import Expression
 from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import context_of, holding
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import round_money, split
+from rules_engine.engine.money import (
+    exponent_of,
+    half_up,
+    largest_remainder,
+    minor_units,
+    money_of,
+    ratio_of,
+    round_money,
+)
 from rules_engine.engine.outcome import FreeShipping
 from rules_engine.engine.plan import DiscountStep
 from rules_engine.engine.result import discount_of
@@ -155,35 +164,104 @@ def take_off(
     per: str | None = None,
 ) -> Decimal:
     """Take a percent or an amount off the matching lines' remaining prices; record the effect.
-    A fixed amount is given `per` line, unit or order (default: line with `applies`, else order)."""
+    A fixed amount is given `per` line, unit or order (default: line with `applies`, else order).
+
+    Decided in the currency's minor units (`money.minor_units`): each cut is an int, never more
+    than what is left of its line. The decimals recorded are the ones the decimal stage made, value
+    and exponent (the JSON): what is left of a line at the currency's exponent; a cut that is all
+    that was left is that line's decimal, one that is the amount off is the amount as written
+    (`5` EUR, not `5.00`), any other at the currency's exponent; their sum at the finest exponent
+    of its terms (0 when no line matches)."""
     quantum = run.plan.quantum
     remaining = run.remaining
-    matching = [i for i in range(len(run.items)) if remaining[i] > 0]
+    left = minor_units(remaining, quantum)
+    matching = [i for i, units in enumerate(left) if units > 0]
     if applies is not None:
         truths = holding(run, applies, matching)
         matching = [i for i, holds in zip(matching, truths, strict=True) if holds]
-    cuts = [ZERO] * len(run.items)
+    if not matching or (percent is None and amount is None):  # nothing to cut (free shipping only)
+        return ZERO
+    # each matching line's cut: (line, minor units, its decimal); the exponent of the finest
+    cuts: list[tuple[int, int, Decimal | None]]
+    exponent = -exponent_of(quantum)
     if percent is not None:
-        for i in matching:
-            cuts[i] = min(remaining[i], round_money(remaining[i] * percent / HUNDRED, quantum))
+        cuts = _percent_cuts(percent, matching, left, remaining, quantum)
     elif amount is not None and (per or ("line" if applies is not None else "order")) != "order":
-        for i in matching:
-            cuts[i] = min(
-                remaining[i], round_money(amount * run.items[i].qty, quantum) if per == "unit" else amount
-            )
-    elif amount is not None and matching:
-        total = min(amount, sum((remaining[i] for i in matching), ZERO))
-        for i, part in zip(matching, split(total, [remaining[i] for i in matching], quantum), strict=True):
-            cuts[i] = part
-    taken = sum(cuts, ZERO)
-    if taken > 0:
-        for i, cut in enumerate(cuts):
-            if cut:  # a zero cut changes nothing, not even the exponent (both are minor units)
-                remaining[i] -= cut
-        items = run.items
-        lines = tuple([(i, items[i].sku, c) for i, c in enumerate(cuts) if c > 0])
-        run.effects_discounts.append(discount_of(rule, taken, lines))
-    return taken
+        off = minor_units([amount], quantum)[0]
+        if per == "unit":  # the amount times the quantity, half up to the minor unit
+            quantities = run.quantities
+            cuts = []
+            for i in matching:
+                qn, qd = ratio_of(quantities[i])
+                cut = half_up(off * qn, qd)
+                cuts.append((i, left[i], remaining[i]) if left[i] <= cut else (i, cut, None))
+        else:  # a line with less left than the amount gives all it has (its decimal)
+            cuts = [(i, left[i], remaining[i]) if left[i] <= off else (i, off, amount) for i in matching]
+            if any(left[i] > off for i in matching):  # the amount as written is a term of the sum
+                exponent = _finer(amount, exponent if any(left[i] <= off for i in matching) else 0)
+    else:  # once for the order, split in proportion to what is left of the lines
+        assert amount is not None
+        off = minor_units([amount], quantum)[0]
+        weights = [left[i] for i in matching]
+        total = min(off, sum(weights))
+        if len(matching) == 1:  # one line takes the whole amount: the total's own decimal
+            cuts = [(matching[0], total, amount if off <= total else None)]
+            if off <= total:
+                exponent = _finer(amount, 0)
+        else:
+            cuts = [
+                (i, part, None) for i, part in zip(matching, largest_remainder(total, weights), strict=True)
+            ]
+    taken = sum([units for _, units, _ in cuts])
+    if taken <= 0:  # nothing cut: the sum of the zero cuts, at their exponent
+        return money_of(0, quantum, exponent)
+    skus = run.skus
+    lines: list[tuple[int, str, Decimal]] = []
+    for i, units, part in cuts:
+        if units:  # a zero cut changes nothing (both are minor units)
+            lines.append((i, skus[i], part if part is not None else units * quantum))
+            remaining[i] = (left[i] - units) * quantum
+    made = money_of(taken, quantum, exponent)
+    run.effects_discounts.append(discount_of(rule, made, tuple(lines)))
+    return made
+
+
+def _finer(amount: Decimal, exponent: int) -> int:
+    """The finer of an amount's exponent as written and `exponent` (a decimal sum's exponent)."""
+    written = amount.as_tuple().exponent
+    assert isinstance(written, int)
+    return min(written, exponent)
+
+
+def _percent_cuts(
+    percent: Decimal, matching: list[int], left: list[int], remaining: list[Decimal], quantum: Decimal
+) -> list[tuple[int, int, Decimal | None]]:
+    """A percent off each matching line, half up to the minor unit, never more than is left.
+    On integers where the decimal stage's product of the line and the percent was exact (at most
+    28 digits, what decimals keep: any percent of up to 4 digits, `PERCENT_DIGITS`); beyond, the
+    decimal formula, since its rounding, not the exact value, was then the result."""
+    pn, pd, bound = _percent_terms(percent)
+    cuts: list[tuple[int, int, Decimal | None]] = []
+    for i in matching:
+        units = left[i]
+        if units < bound:
+            cut = (2 * units * pn + 100 * pd) // (200 * pd)
+        else:
+            cut = minor_units([round_money(remaining[i] * percent / HUNDRED, quantum)], quantum)[0]
+        cuts.append((i, units, remaining[i]) if units <= cut else (i, cut, None))
+    return cuts
+
+
+@functools.lru_cache(maxsize=256)
+def _percent_terms(percent: Decimal) -> tuple[int, int, int]:
+    """A percent as (numerator, denominator) in lowest terms, and the bound below which a line's
+    minor units times its significant digits stay within the 28 digits of a decimal: then the
+    decimal product was exact (trailing zeros only move its exponent)."""
+    pn, pd = percent.as_integer_ratio()
+    coefficient = int("".join(map(str, percent.as_tuple().digits)))
+    while coefficient % 10 == 0:  # the digits that count (equal percents: the same terms)
+        coefficient //= 10
+    return pn, pd, 10**28 // coefficient
 
 
 def waive_shipping(run: Run, rule: str) -> None:

@@ -11,12 +11,13 @@ Input: a `Run` of a return. Output: `run.state` (lots, returned quantities, acti
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine import running
 from rules_engine.engine.events import Return
 from rules_engine.engine.mechanics import challenges
-from rules_engine.engine.money import round_money, round_points
+from rules_engine.engine.money import exponent_of, half_up, part_of
 from rules_engine.engine.outcome import BudgetRelease, PointsChange
 from rules_engine.engine.points import refund
 from rules_engine.engine.run import ZERO, Run
@@ -105,10 +106,10 @@ def take_back(run: Run, event: Return) -> None:
         for part in lot.lines:
             old, new = before.get(str(part.line), ZERO), now.get(str(part.line), ZERO)
             if new > old and part.qty > 0:
-                owed = round_points(part.points * new / part.qty, rounding) - round_points(
-                    part.points * old / part.qty, rounding
+                owed = part_of(part.points, new, part.qty, rounding) - part_of(
+                    part.points, old, part.qty, rounding
                 )
-                if owed > 0:
+                if owed > 0:  # whole points (an int): the decimal below is at exponent 0
                     lines = reverse.setdefault(lot.id, {})
                     lines[part.line] = lines.get(part.line, ZERO) + owed
     total = sum((sum(lines.values(), ZERO) for lines in reverse.values()), ZERO)
@@ -189,15 +190,18 @@ def _take_back_progress(
     original = next((a for a in run.state.activity if a.event == event.purchase), None)
     if original is None or not original.paid:
         return
-    spend = ZERO
+    spend = Fraction(0)  # exact: the returned part of each line's price, in money
     for key, returned in now.items():
         line = int(key)
         if line < len(original.paid) and original.qty[line] > 0:
-            spend += original.paid[line] * (returned - before.get(key, ZERO)) / original.qty[line]
+            part = Fraction(returned) - Fraction(before.get(key, ZERO))
+            spend += Fraction(original.paid[line]) * part / Fraction(original.qty[line])
+    quantum = run.plan.quantum
+    units = half_up(spend.numerator * 10 ** exponent_of(quantum), spend.denominator)  # spend >= 0
     back = Activity(
         event=event.id,
         at=original.at,
-        spend=-round_money(spend, run.plan.quantum),
+        spend=-(units * quantum),
         points=-points,
         visits=0,
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from rules_engine.engine.money import ONE, SMALL, ratios_of, round_points, split, split_points
+from rules_engine.engine.money import ONE, SMALL, ratios_of, split, split_points
 
 ZERO = Decimal(0)
 
@@ -110,6 +110,13 @@ def _round(n: int, d: int, rounding: str) -> int:
     return (2 * n + d) // (2 * d)  # half away from zero, for values >= 0
 
 
+def _round_signed(n: int, d: int, rounding: str) -> int:
+    """`_round` of a value of either sign: `round` is half away from zero (`round_points`)."""
+    if n < 0 and rounding == "round":
+        return -_round(-n, d, rounding)
+    return _round(n, d, rounding)  # floor and ceil are right for either sign
+
+
 def _whole(points: int) -> Decimal:
     """Whole points as a decimal, refused (InvalidOperation, RE416) past the 28 digits decimals
     keep, as rounding a decimal award refuses it."""
@@ -161,7 +168,7 @@ class Rounding:
         `weights` already `scaled` (the earning base, scaled once per event), or None."""
         rounding = self.rounding
         if self.mode == "per_rule":
-            return round_points(exact, rounding)
+            return self._rule_total(weights, exact, ratio, factor, selected, units)
         self.weights = None
         if not self.track:  # per_award, no multiplier to weigh lines: the award's total is enough
             if ratio is not None:
@@ -208,6 +215,30 @@ class Rounding:
             for e, p, g in zip(exact_lines, parts, self.line_given, strict=True)
         ]
         return _whole(sum(self.lines))
+
+    def _rule_total(
+        self,
+        weights: list[Decimal],
+        exact: Decimal,
+        ratio: Q | None,
+        factor: Decimal | None,
+        selected: list[bool] | None,
+        units: Parts | None,
+    ) -> Decimal:
+        """`per_rule`: the rule's own exact points rounded, on integers. A rate's are its money's
+        minor units times its ratio (1 per 3 has no exact decimal: the decimal stage divided in
+        28 digits, which agrees with the exact value but for amounts past 10^15 points); a
+        multiplier's its bonus per point times the whole points the lines it selects were given
+        (`weights`); an award's its value as given (`exact`: the program's or an expression's)."""
+        if ratio is not None:
+            money, den = units if units is not None else scaled(weights)
+            return _whole(_round_signed(sum(money) * ratio[0], den * ratio[1], self.rounding))
+        if selected is not None:
+            fn, fd = _q(factor if factor is not None else ZERO)
+            points = sum([int(w) for w in weights])  # whole points (the shares given before it)
+            return _whole(_round_signed(points * fn, fd, self.rounding))
+        n, d = _q(exact)
+        return _whole(_round_signed(n, d, self.rounding))
 
     def _base(self) -> Parts:
         """Each line's exact points of the non-multiplier rules so far: the awards given since it
