@@ -7,10 +7,9 @@ JSON answer or a golden test does. So the engine returns a `Result`: plain immut
 and discounts with their per-line shares as tuples, and builds the `Outcome` (and from it the
 JSON) in `Result.outcome()`, once, when a caller asks.
 
-`result.effects`, `result.totals`, `result.trace`, `result.tier_progress`, `model_dump` and
-`model_dump_json` read as the outcome's do, so code written against `Outcome` reads a `Result`
-unchanged; `effects` and the dumps build the outcome on first use. A caller that needs the model
-itself (to keep it, to put it in an answer) asks for `result.outcome()`.
+`result.effects`, `.totals`, `.trace`, `.tier_progress`, `model_dump` and `model_dump_json` read
+as the outcome's do, so code written against `Outcome` reads a `Result` unchanged; `effects` and
+the dumps build the outcome on first use; a caller that needs the model asks for `outcome()`.
 
 Input: what settle computed. Output: a `Result`; `outcome()` the `Outcome` of the same event.
 """

@@ -20,8 +20,7 @@ then the event's run (run.py) on a state whose lots are a view of the deque (`_L
 model made when read, what the points-expiring reminder and `customer.points` read) and whose
 pending lots and ids are not to be read (`_Unread`: a stage reading them raises `_NeedsLots`, which
 is no `Exception`, so nothing on the way catches it, and the event falls back), the generated
-pricing and earning and the mechanics
-specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
+pricing and earning and the mechanics specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
 awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
 (`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, the tier parts
 the tiers decided on the working state (`run.working`, mechanics/tiers_working.py: the activity's
