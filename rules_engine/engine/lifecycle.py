@@ -524,18 +524,21 @@ def burn(
             [Diagnostic("RE430", f"not enough points: {available} available, {points} needed", hint=hint)]
         )
     remaining = points
-    lots: list[Lot] = []
+    spent: dict[int, Lot] = {}
     ledger: list[LedgerEntry] = []
     transitions: list[Transition] = []
     for lot in _oldest_first(state.lots):
+        if remaining <= 0:
+            break
         spendable = lot.available_at <= moment and (lot.expires_at is None or moment < lot.expires_at)
-        if remaining > 0 and spendable and lot.points > 0:
+        if spendable and lot.points > 0:
             taken = min(lot.points, remaining)
             remaining -= taken
             transitions.append(Transition("burn", lot.id, taken, moment))
             ledger.append(ledger_entry(event, rule, "burn", -taken, lot.id, moment, version))
             # A spent lot stays, at 0: a later return still needs to know what its lines earned.
-            lots.append(lot.model_copy(update={"points": lot.points - taken}))
-        else:
-            lots.append(lot)
+            spent[id(lot)] = lot.model_copy(update={"points": lot.points - taken})
+    # The lots keep their places (expiry order, `with_lot`): spent oldest first, they are not
+    # reordered by it (a version with a shorter `expire_after` makes the two orders differ).
+    lots = [spent.get(id(lot), lot) for lot in state.lots]
     return state.model_copy(update={"lots": lots}), transitions, ledger
