@@ -83,6 +83,18 @@ def test_spending_burns_the_oldest_available_lots_first() -> None:
     assert balanced(after, [*earned(s), *entries])
 
 
+def test_spending_keeps_the_lots_in_expiry_order_when_it_differs_from_the_earned_order() -> None:
+    """A program version with a shorter `expire_after` puts a lot earned later before one earned
+    earlier (`with_lot`). Spending takes the oldest earned first, and leaves the lots in their
+    places: expiry (and the working state's step) read them from the head, in expiry order."""
+    s = state(lot("e2", 10, 2, expires=8), lot("e1", 10, 1, expires=25))  # e2: the shorter version
+    after, changes, _ = burn(s, Decimal(15), at(5), event="r1", rule="catalog:latte")
+    assert [(c.lot, c.points) for c in changes] == [("e1/base", 10), ("e2/base", 5)]
+    assert [(x.id, x.points) for x in after.lots] == [("e2/base", 5), ("e1/base", 0)]
+    gone, expired, _ = expire(after, at(8), event="x")
+    assert [(c.lot, c.points) for c in expired] == [("e2/base", 5)] and gone.available(at(8)) == 0
+
+
 def test_not_enough_available_points_is_refused_and_changes_nothing() -> None:
     s = state(lot("e1", 10, 1), lot("e2", 10, 2, pending_days=30))
     with pytest.raises(EventError) as caught:
