@@ -1,7 +1,8 @@
 """The stages decide money on integers (issue 12, item 1): held to the decimal stages they replaced.
 
 `pricing.take_off` cuts a percent or an amount off the lines in the currency's minor units and
-`earning.earning_base` takes tax and points paid off in them; the decimals they record must be
+`earning.earning_base` takes tax and points paid off in them; the tiers add a purchase's spend
+in them (`money.money_sum`); the decimals they record must be
 the ones the decimal stages recorded (tests/engine/decimal_stages.py keeps those as the oracle):
 the same values and exponents — what the JSON shows. Drawn where the conversion's edges are:
 currencies of 0, 2 and 3 decimals, prices of every digit count, odd quantities (1.5, 0.333),
@@ -12,7 +13,8 @@ with the explanation on, once on the integer stages and once on the decimal ones
 One difference is deliberate: an amount off written with more decimals than the currency has
 (`5.000` EUR) left the decimal stage's `run.remaining` at that finer exponent, and the earning
 base read from it (`earning_base: 9.000`), where the generated path kept the currency's
-(`9.00`); the integer stage keeps the currency's exponent, so both paths now agree.
+(`9.00`); the integer stage keeps the currency's exponent, so both paths now agree. The caps
+stay decimal: their points need not be whole (the last test).
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from hypothesis import strategies as st
 from rules_engine.engine import earning, pricing, returns
 from rules_engine.engine import points as points_stage
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.mechanics import tiers
 from rules_engine.engine.events import Line, Purchase
+from rules_engine.engine.mechanics import tiers
 from rules_engine.engine.money import ONE, half_up, money_sum, part_of, round_money, round_points
 from rules_engine.engine.points import _points_for
-from rules_engine.engine.stream import Stream
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
+from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
@@ -365,3 +367,36 @@ def test_a_purchase_records_its_spend_at_the_currency_exponent() -> None:
         progress = result.outcome().tier_progress
         assert progress is not None and str(progress.metric) == "40.00"
         assert str(progress.needed) == "10.00"
+
+
+def test_caps_stay_decimal_as_their_points_need_not_be_whole() -> None:
+    """Why the caps are not decided on ints (docs/engine.md, "The stages on integers"): a cap of
+    2.5 points per event gives 2.5 points, and a day's cap of 4 then 1.5, leaving the counter at
+    `4.0` — the same points, counters and JSON on both paths."""
+    text = (
+        "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
+        'earn:\n  - {id: r, rate: "1 per 1", cap: {per_event: 2.5, per_day: 4}}\n'
+    )
+    compiled = load_program_text(text, "t.yaml")
+    events = [
+        {
+            "id": f"p{n}",
+            "type": "purchase",
+            "time": f"2026-12-01T1{n}:00:00Z",
+            "customer": "c",
+            "items": [{"sku": "A", "price": Decimal("10.00"), "qty": 1}],
+        }
+        for n in (1, 2)
+    ]
+    for generated in (True, False):
+        engine = Engine(compiled, secret=b"s", generated=generated)
+        state: CustomerState | None = None
+        given = []
+        for event in events:
+            result = engine.process(event, state)
+            state = result.state
+            given.append([str(award.points) for award in result.outcome().effects.points])
+        assert given == [["2.5"], ["1.5"]]
+        assert state is not None and {k: str(v) for k, v in state.counters["r"].items()} == {
+            "day:2026-12-01": "4.0"
+        }
