@@ -59,6 +59,16 @@ def minor_units(amounts: Sequence[Decimal], quantum: Decimal) -> list[int]:
     return cast("list[int]", units)  # every None replaced above
 
 
+def money_sum(amounts: Sequence[Decimal], quantum: Decimal) -> Decimal:
+    """`sum(amounts, Decimal(0))` of amounts of whole minor units at the currency's exponent (what
+    is left of a purchase's lines, `run.remaining`: at least one line, each at that exponent, as
+    the stages and the generated path keep it): added as ints, one decimal made of the total —
+    the same value and exponent as the decimal sum (an empty list: `0`, as `sum` gives it)."""
+    if not amounts:
+        return _ZERO
+    return sum(minor_units(amounts, quantum)) * quantum
+
+
 def money_of(units: int, quantum: Decimal, exponent: int | None = None) -> Decimal:
     """Minor units as the decimal the stages keep: at the quantum's exponent (units × quantum:
     exact), or at `exponent` (≥ the quantum's; e.g. 0 for a sum of amounts off written `5`) where a

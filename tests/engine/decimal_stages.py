@@ -1,6 +1,7 @@
 """The stages' money arithmetic as it was on decimals, kept as the oracle of the integer stages
 (test_integer_stages.py): pricing's `take_off` and earning's `earning_base`, as they were before
-they decided in minor units, and the points a returned part of a line gives back (`part_of`).
+they decided in minor units, the points a returned part of a line gives back (`part_of`), and
+the tier spend of a purchase, the decimal sum of what is left of its lines (`money_sum`).
 Only what decides is here; the admission, the conditions and the effects they record are the
 stages' own."""
 
@@ -81,3 +82,8 @@ def earning_base(run: Run) -> list[Decimal]:
 def part_of(points: Decimal, part: Decimal, whole: Decimal, rounding: str) -> int:
     """money.part_of on decimals: `round_points(points × part / whole)`, the quotient in 28 digits."""
     return int(round_points(points * part / whole, rounding))
+
+
+def money_sum(amounts: list[Decimal], quantum: Decimal) -> Decimal:
+    """money.money_sum on decimals: the tiers' `sum(run.remaining, ZERO)`."""
+    return sum(amounts, ZERO)

@@ -1,7 +1,8 @@
 """The stages decide money on integers (issue 12, item 1): held to the decimal stages they replaced.
 
 `pricing.take_off` cuts a percent or an amount off the lines in the currency's minor units and
-`earning.earning_base` takes tax and points paid off in them; the decimals they record must be
+`earning.earning_base` takes tax and points paid off in them; the tiers add a purchase's spend
+in them (`money.money_sum`); the decimals they record must be
 the ones the decimal stages recorded (tests/engine/decimal_stages.py keeps those as the oracle):
 the same values and exponents — what the JSON shows. Drawn where the conversion's edges are:
 currencies of 0, 2 and 3 decimals, prices of every digit count, odd quantities (1.5, 0.333),
@@ -12,7 +13,8 @@ with the explanation on, once on the integer stages and once on the decimal ones
 One difference is deliberate: an amount off written with more decimals than the currency has
 (`5.000` EUR) left the decimal stage's `run.remaining` at that finer exponent, and the earning
 base read from it (`earning_base: 9.000`), where the generated path kept the currency's
-(`9.00`); the integer stage keeps the currency's exponent, so both paths now agree.
+(`9.00`); the integer stage keeps the currency's exponent, so both paths now agree. The caps
+stay decimal: their points need not be whole (the last test).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from rules_engine.engine import earning, pricing, returns
 from rules_engine.engine import points as points_stage
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Line, Purchase
-from rules_engine.engine.money import ONE, half_up, part_of, round_money, round_points
+from rules_engine.engine.mechanics import tiers
+from rules_engine.engine.money import ONE, half_up, money_sum, part_of, round_money, round_points
 from rules_engine.engine.points import _points_for
 from rules_engine.engine.run import BudgetSnapshot, Run, open_run
+from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
@@ -215,6 +219,7 @@ def test_random_programs_decide_the_same_on_integers(data: st.DataObject) -> Non
         mock.patch.object(earning, "earning_base", decimal_stages.earning_base),
         mock.patch.object(returns, "part_of", decimal_stages.part_of),
         mock.patch.object(points_stage, "part_of", decimal_stages.part_of),
+        mock.patch.object(tiers, "money_sum", decimal_stages.money_sum),
     ):
         on_decimals = _decided(engine, stream)
     assert on_integers == on_decimals
@@ -301,3 +306,97 @@ def test_an_amount_written_finer_than_the_currency_decides_the_same_on_both_path
     assert [str(d.amount) for d in outcome.effects.discounts] == ["5.000", "1.00"]
     assert str(outcome.totals.earning_base) == "9.00"  # what is left of the line, 15.00 − 5.000 − 1.00
     assert str(outcome.totals.to_pay) == "9.000"  # the basket less the discounts as written
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    currency=st.sampled_from(sorted(CURRENCIES)),
+    units=st.lists(st.one_of(st.integers(0, 1000), st.integers(0, 10**24)), min_size=1, max_size=12),
+)
+def test_the_tier_spend_is_the_decimal_sum(currency: str, units: list[int]) -> None:
+    """A purchase's tier spend (tiers.record_activity, tiers.for_purchase): the minor units of what
+    is left of its lines added as ints, the decimal sum before — the same value and exponent, lines
+    of up to 24 digits (events.py's bound), free lines (0.00) among them."""
+    quantum = Decimal(1).scaleb(-CURRENCIES[currency])
+    remaining = [u * quantum for u in units]  # as the stages keep them: at the currency's exponent
+    assert str(money_sum(remaining, quantum)) == str(decimal_stages.money_sum(remaining, quantum))
+
+
+def test_a_purchase_records_its_spend_at_the_currency_exponent() -> None:
+    """The spend the activity, its running sums and the tier progress show: 12.50 + 0.00 + 7.50 on
+    every path (generated, explaining, the step in place), the free line (100 % off) counted as
+    0.00; two such purchases reach silver at 40.00, 10.00 short of gold."""
+    text = (
+        "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
+        'discounts:\n  - {id: free, percent: 100, applies_to: item.sku == "F"}\n'
+        "tiers:\n  qualify_on: spend\n  window: lifetime\n"
+        "  levels:\n    - {id: silver, threshold: 40}\n    - {id: gold, threshold: 50}\n"
+    )
+    compiled = load_program_text(text, "t.yaml")
+    items = [
+        {"sku": "A", "price": Decimal("12.50"), "qty": 1},
+        {"sku": "F", "price": Decimal("3.00"), "qty": 1},
+        {"sku": "B", "price": Decimal("2.50"), "qty": 3},
+    ]
+    events = [
+        {
+            "id": f"p{n}",
+            "type": "purchase",
+            "time": f"2026-12-0{n}T10:00:00Z",
+            "customer": "c",
+            "items": items,
+        }
+        for n in (1, 2)
+    ]
+    engine = Engine(compiled, secret=b"s")
+    explaining = Engine(compiled, secret=b"s", generated=False)
+    stream = Stream(engine, whole=False)  # the step in place: the spend in minor units on tuples
+    working = stream.working(None)
+    fast = slow = None
+    for event in events:
+        stepped = stream.step(event, working)
+        fast = engine.process(event, None if fast is None else fast.state)
+        slow = explaining.process(event, None if slow is None else slow.state)
+    assert stream.taken == 1  # the second purchase was decided in place
+    assert fast is not None and slow is not None
+    for result in (fast, slow, stepped):
+        state = result.state
+        assert [str(a.spend) for a in state.activity] == ["20.00", "20.00"]
+        assert state.activity_sums is not None and str(state.activity_sums.spend) == "40.00"
+        assert state.tier == "silver"
+        progress = result.outcome().tier_progress
+        assert progress is not None and str(progress.metric) == "40.00"
+        assert str(progress.needed) == "10.00"
+
+
+def test_caps_stay_decimal_as_their_points_need_not_be_whole() -> None:
+    """Why the caps are not decided on ints (docs/engine.md, "The stages on integers"): a cap of
+    2.5 points per event gives 2.5 points, and a day's cap of 4 then 1.5, leaving the counter at
+    `4.0` — the same points, counters and JSON on both paths."""
+    text = (
+        "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
+        'earn:\n  - {id: r, rate: "1 per 1", cap: {per_event: 2.5, per_day: 4}}\n'
+    )
+    compiled = load_program_text(text, "t.yaml")
+    events = [
+        {
+            "id": f"p{n}",
+            "type": "purchase",
+            "time": f"2026-12-01T1{n}:00:00Z",
+            "customer": "c",
+            "items": [{"sku": "A", "price": Decimal("10.00"), "qty": 1}],
+        }
+        for n in (1, 2)
+    ]
+    for generated in (True, False):
+        engine = Engine(compiled, secret=b"s", generated=generated)
+        state: CustomerState | None = None
+        given = []
+        for event in events:
+            result = engine.process(event, state)
+            state = result.state
+            given.append([str(award.points) for award in result.outcome().effects.points])
+        assert given == [["2.5"], ["1.5"]]
+        assert state is not None and {k: str(v) for k, v in state.counters["r"].items()} == {
+            "day:2026-12-01": "4.0"
+        }

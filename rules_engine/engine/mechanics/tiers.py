@@ -30,6 +30,7 @@ from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics import tiers_working
+from rules_engine.engine.money import money_sum
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Later
@@ -112,7 +113,7 @@ def record_activity(run: Run) -> None:
     added = False  # whether `add` made the activity list: the trim below is then done in place
     if isinstance(event, Purchase):
         added = True
-        spend = sum(run.remaining, ZERO)
+        spend = money_sum(run.remaining, run.plan.quantum)  # in minor units: the same decimal
         points = sum((award.points for award in run.effects_points), ZERO)
         values = {
             "event": event.id,
@@ -424,6 +425,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
     metric_at = ("spend", "points", "visits").index(qualify_on)  # its place in the sums
     levels = [(level.threshold, level) for level in reversed(tiers.levels)]  # the highest first
     index = plan.tier_positions
+    quantum = plan.quantum  # the tier spend is added in its minor units (`money_sum`)
     tier_window = plan.tier_window
     # What `tier_progress` names after each tier (after no tier, or one not in the program: the
     # first level): the next level's id and threshold, or None at the top.
@@ -448,7 +450,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             apply(run)  # a state from before the sums, or a late purchase: the general way
             return
         remaining = run.remaining
-        spend = sum(remaining, ZERO)
+        spend = money_sum(remaining, quantum)
         points = ZERO
         for award in run.effects_points:  # as `sum(…, ZERO)`, without a generator
             points += award.points
