@@ -9,8 +9,8 @@ do, on the whole state's ints, with the engine's own decisions and words (`deliv
 - `Notices.delivered(state, time)`: the waiting messages whose moment has come, sent before the
   event (`deliver`): those left, those sent, the send times the cap counts after them.
 - `unreminded(state, lots, first, reach)`: the lots with points expiring by `reach` (epoch
-  seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry order;
-  none, and the reach kept (`WholeState.reminded_until`), when every one was.
+  seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry order,
+  with their ids; None, and the reach kept (`WholeState.reminded_until`), when every one was.
 - `Notices.remind(...)`: what `notify` does with the reminder of them: sent now (the
   `Notification`, the lots recorded as reminded, the send counted for the cap), deferred (the
   message kept in `deferred`, the lots recorded), or neither (suppressed by the cap, or dropped:
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
+from itertools import filterfalse, islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -43,6 +44,9 @@ from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_R
 from rules_engine.state.customer import DeferredMessage
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
+_POINTS = itemgetter(LOT_POINTS)
+LOT_ID = f"{{0[{LOT_EVENT}]}}/{{0[{LOT_RULE}]}}".format
+"""A lot tuple's id (`Lot.id`: `event/rule`), made in C by `map`."""
 
 
 class Delivered(NamedTuple):
@@ -143,27 +147,33 @@ class _Sent:
         self.deferred = deferred
 
 
-def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[Any]:
+def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any], list[str]] | None:
     """The lots from `first` on with points, expiring by `reach`, whose ids are not among
-    `state.reminded` (the lots `_points_reminder` would remind of), in expiry order. None of them:
-    the reach is kept (`reminded_until`) and the next purchase looks only at the lots past it."""
+    `state.reminded` (the lots `_points_reminder` would remind of), in expiry order, and their ids.
+    None when there are none: the reach is kept (`reminded_until`) and the next purchase looks only at the
+    lots past it. The lots are in expiry order (as `lifecycle.expiring_by` reads them): those in
+    reach are found by bisection, and their ids made and looked up in C, not lot by lot (a long
+    history brings a dozen into the reach at each purchase)."""
     until = state.reminded_until
     if reach <= until:
-        return []
+        return None
     if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
         first = bisect_right(lots, until, first, key=_EXPIRES)
-    known: set[str] | None = None
-    soon: list[Any] = []
-    for index in range(first, len(lots)):
-        lot = lots[index]
-        if lot[LOT_EXPIRES] > reach:
-            break
-        if not lot[LOT_POINTS] > 0:
-            continue
-        if known is None:
-            known = set(state.reminded)
-        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
-            soon.append(lot)
+    end = bisect_right(lots, reach, first, key=_EXPIRES)
+    if first >= end:
+        state.reminded_until = reach
+        return None
+    soon = list(islice(lots, first, end))
+    if min(map(_POINTS, soon)) <= 0:  # a spent lot kept for returns: not reminded of
+        soon = [lot for lot in soon if lot[LOT_POINTS] > 0]
+    ids = list(map(LOT_ID, soon))
+    reminded = state.reminded
+    if reminded:
+        known = set(reminded)
+        if not known.isdisjoint(ids):
+            soon = [lot for lot, lot_id in zip(soon, ids, strict=True) if lot_id not in known]
+            ids = list(filterfalse(known.__contains__, ids))
     if not soon:
         state.reminded_until = reach
-    return soon
+        return None
+    return soon, ids

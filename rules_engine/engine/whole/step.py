@@ -15,8 +15,12 @@ Input: a parsed `Purchase`, a `WholeState`. Output: a `WholeResult`, or None.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import filterfalse, islice, repeat, starmap
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import history
@@ -24,11 +28,14 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
-from rules_engine.engine.whole.reminder import Delivered, Notices, Told, unreminded
+from rules_engine.engine.whole.reminder import LOT_ID, Delivered, Notices, Told, unreminded
 from rules_engine.engine.whole.result import WholeResult
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.compact import (
     ACT_AT,
+    ACT_POINTS,
+    ACT_SPEND,
+    ACT_VISITS,
     LOT_AVAILABLE,
     LOT_EVENT,
     LOT_EXPIRES,
@@ -43,6 +50,12 @@ if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
 
 _ONE = Decimal(1)
+_EXPIRES = itemgetter(LOT_EXPIRES)
+_POINTS = itemgetter(LOT_POINTS)
+_AT = itemgetter(ACT_AT)
+_SPEND = itemgetter(ACT_SPEND)
+_ACT_POINTS = itemgetter(ACT_POINTS)
+_VISITS = itemgetter(ACT_VISITS)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -212,15 +225,13 @@ class WholeStep:
                 if lot[LOT_AVAILABLE] > now:
                     break
                 ended.append(lot)
-        expired = 0
-        for lot in lots:
-            if lot[LOT_EXPIRES] > now:
-                break
-            if not lot[LOT_POINTS] > 0:
+        # the lots due (in expiry order: a prefix, as `lifecycle.expiring_by` bisects them)
+        expired = bisect_right(lots, now, key=_EXPIRES) if lots and lots[0][LOT_EXPIRES] <= now else 0
+        if expired:
+            if min(map(_POINTS, islice(lots, expired))) <= 0:
                 return None  # a spent lot kept for returns: the engine's way
-            expired += 1
-        if expired and expired > len(lots) - count + len(ended):
-            return None  # a pending lot expiring
+            if expired > len(lots) - count + len(ended):
+                return None  # a pending lot expiring
         # the notifications (reminder.py): the messages waiting whose moment came, then the
         # points-expiring reminder of the lots within its reach not reminded of yet
         notices = self.notices
@@ -228,15 +239,16 @@ class WholeStep:
         told = None
         if notices.before is not None:
             reach = seconds_after(now, time, notices.before)
-            soon = unreminded(state, lots, expired, reach)
-            if soon:
+            found = unreminded(state, lots, expired, reach)
+            if found is not None:
+                soon, ids = found
                 if delivered is None:
                     what = notices.remind(state, time, soon[0], state.notified, state.deferred)
                 else:
                     what = notices.remind(state, time, soon[0], delivered.notified, delivered.deferred)
                 if what is None:
                     return None  # a lot's time with no zone: the engine's way
-                told = (soon, what, reach)
+                told = (ids, what, reach)
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
@@ -269,7 +281,7 @@ class WholeStep:
         counters: dict[str, Any],
         window: str,
         delivered: Delivered | None,
-        told: tuple[list[Any], Told, Any] | None,
+        told: tuple[list[str], Told, Any] | None,
     ) -> WholeResult | None:
         paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
         time = event.time
@@ -389,10 +401,10 @@ class WholeStep:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
                 horizon = int((local - 2 * self.window).timestamp())
-                while activity and activity[0][ACT_AT] < horizon:
-                    activity.popleft()  # no window needs them (the sums had left them already)
+                # no window needs them (the sums had left them already); in time order
+                _pop(activity, bisect_left(activity, horizon, key=_AT))
             if sums[0] != start:
-                left = moved_sums(activity, 0, sums[0], start, totals, decimals)
+                left = _moved(activity, sums[0], start, totals, decimals)
                 if left is not None:
                     totals = left
         activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
@@ -407,11 +419,11 @@ class WholeStep:
                 break
         # lots: those that expired leave, the awards' join
         lots = state.lots
-        gone = [lots.popleft() for _ in range(expired)]
+        gone = _pop(lots, expired)
         if gone and state.reminded:  # the reminders of the lots that left go (`lifecycle.expire`)
-            ids = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in gone}
+            ids = set(map(LOT_ID, gone))
             if not ids.isdisjoint(state.reminded):
-                state.reminded = [lot_id for lot_id in state.reminded if lot_id not in ids]
+                state.reminded = list(filterfalse(ids.__contains__, state.reminded))
         notifications: tuple[Any, ...] = ()
         if delivered is not None:  # sent before the event: first in the trace and the effects
             trace[:0] = delivered.verdicts
@@ -419,9 +431,9 @@ class WholeStep:
             state.deferred = delivered.deferred
             state.notified = delivered.notified
         if told is not None:  # the lots reminded of, the send the cap counts, a message waiting
-            soon, what, reach = told
+            reminded, what, reach = told
             if what.reminded:
-                state.reminded = [*state.reminded, *[f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in soon]]
+                state.reminded = [*state.reminded, *reminded]
                 state.reminded_until = reach
             if what.notification is not None:
                 notifications = (*notifications, what.notification)
@@ -457,6 +469,32 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
+
+
+def _pop(items: deque[Any], count: int) -> list[Any]:
+    """The first `count` items of `items`, taken off it (in C: a dozen lots expire, and a few
+    activities leave the window, at a long history's purchases)."""
+    return list(starmap(items.popleft, repeat((), count))) if count else []
+
+
+def _moved(activity: Any, since: Any, start: Any, totals: Any, decimals: int) -> Any:
+    """`moved_sums(activity, 0, since, start, totals, decimals)` (mechanics/tiers_working.py): the
+    sums less the entries in [since, start), None when none left; the entries found by bisection
+    (the activity is in time order) and, when their spends are ints (the whole step's, and any
+    made at the currency's decimals), summed in C. A long history's window leaves a few entries
+    at every purchase."""
+    end = len(activity)
+    index = 0
+    if since is not None and end and activity[0][ACT_AT] < since:
+        index = bisect_left(activity, since, 0, end, key=_AT)
+    if index == end or activity[index][ACT_AT] >= start:  # the usual answer: one comparison
+        return None
+    left = list(islice(activity, index, bisect_left(activity, start, index, end, key=_AT)))
+    spend = sum(map(_SPEND, left))
+    total = totals[0]
+    if type(spend) is not int or type(total) is not int:  # a decimal: its exponent, as `moved_sums` keeps it
+        return moved_sums(activity, 0, since, start, totals, decimals)
+    return total - spend, totals[1] - sum(map(_ACT_POINTS, left)), totals[2] - sum(map(_VISITS, left))
 
 
 class _Paid:
