@@ -65,6 +65,7 @@ class WholeState:
         "badges",
         "base",
         "bought",
+        "capped",
         "challenges",
         "changed",
         "counters",
@@ -121,6 +122,9 @@ class WholeState:
     """When the messages the frequency cap counts went out (`base.notified` until one is sent)."""
     reminded_until: Any
     """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
+    capped: list[Any] | None
+    """The reminder's verdicts of the frequency cap, remembered until its period ends (reminder.py
+    `Notices._remember`); None: none yet."""
 
     @classmethod
     def of(
@@ -174,6 +178,7 @@ class WholeState:
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
         made.reminded_until = 0
+        made.capped = None
         made.notified = base.notified
         made.deferred = base.deferred
         return made
