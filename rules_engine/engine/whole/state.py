@@ -19,6 +19,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import compress, count, repeat
 from operator import is_
 from typing import Any
 
@@ -243,8 +244,8 @@ def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: An
         return deque(known)  # the usual case, tuple by tuple: checked and copied in C
     by_model = dict(zip(map(id, map(model_of, known)), known, strict=True))
     found = list(map(by_model.get, map(id, models)))  # the models are alive: their ids are theirs
-    if None in found:
-        found = [made if made is not None else make(model) for made, model in zip(found, models, strict=True)]
+    for index in compress(count(), map(is_, found, repeat(None))):  # the few none holds, found in C
+        found[index] = make(models[index])
     return deque(found)
 
 
