@@ -155,6 +155,11 @@ class Held(Protocol):
     def public(self) -> CustomerState: ...
 
 
+MadeParts = tuple[Sequence[LotTuple], Sequence[ActivityTuple], deque[str] | None, set[str] | None]
+"""`Working.made_parts()`: the lots' and the activity's tuples made, the ids and their set (None:
+not standing for the state)."""
+
+
 class Facts(Protocol):
     """What a working state needs of the program: the currency's minor unit (`Plan.quantum`)."""
 
@@ -346,18 +351,19 @@ class Working:
         else:
             self.moves += 1
 
-    def made_parts(self) -> tuple[Sequence[LotTuple], Sequence[ActivityTuple]]:
-        """The deques of lots and of activity tuples this working state has made, read without
-        making a part left to be made (reading the attribute would): what a whole step's state
-        takes over by the model each tuple holds (engine/whole/state.py `WholeState.of`), making
-        only the tuples of models none holds. Left to be made by `defer` (or `hold`): the deques
-        it stashed, those of the state it stood for before (most of their models shared with the
-        new one's); by `moved_on`: the activity's deque before the step; () for none."""
+    def made_parts(self) -> MadeParts:
+        """The deques of lots and of activity tuples this working state has made, and its ids
+        with their set when they stand for its state, read without making a part left to be made
+        (reading the attribute would): what a whole step's state takes over (engine/whole/state.py
+        `WholeState.of`) — the tuples by the model each holds, making only those of models none
+        holds; the ids copied, not hashed again. Left to be made by `defer` (or `hold`): the
+        deques it stashed, those of the state it stood for before (most of their models shared
+        with the new one's), and no ids; by `moved_on`: the activity's deque before the step."""
         if self._behind is not None:
             stash = self._stash
-            return ((), ()) if stash is None else (stash[0], stash[1])
+            return ((), (), None, None) if stash is None else (stash[0], stash[1], None, None)
         activity = self._cold_behind if self._cold_names is _FROM_COLD else self.activity
-        return self.lots, activity if activity is not None else ()
+        return self.lots, activity if activity is not None else (), self.ids, self.seen
 
     def cold_parts(self) -> CustomerState:
         """A state whose cold parts (the profile, messages, reminders, …) are this one's: read

@@ -46,7 +46,8 @@ class WholePath:
         """The result of `event` decided by the whole step on the state `working` holds (made now
         when it holds none), `working` moved on; None, `working` as it was, when not decided."""
         step = self.step
-        if not step.takes(event):
+        read = step.read(event)
+        if read is None:
             return None
         whole = working.whole
         if not isinstance(whole, WholeState):
@@ -59,7 +60,7 @@ class WholePath:
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None
             whole = WholeState.of(None if new else state, step.decimals, *working.made_parts())
-        made = step.step(event, whole, True)
+        made = step.step(event, whole, read)
         if made is None:
             return None
         working.hold(whole)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
-from itertools import filterfalse, islice
+from collections.abc import Iterable
+from itertools import filterfalse
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -46,8 +47,13 @@ from rules_engine.state.customer import DeferredMessage
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
 _POINTS = itemgetter(LOT_POINTS)
-LOT_ID = f"{{0[{LOT_EVENT}]}}/{{0[{LOT_RULE}]}}".format
-"""A lot tuple's id (`Lot.id`: `event/rule`), made in C by `map`."""
+_EVENT_RULE = itemgetter(LOT_EVENT, LOT_RULE)
+
+
+def lot_ids(lots: Iterable[Any]) -> list[str]:
+    """The ids of lot tuples (`Lot.id`: `event/rule`), made in C: a join of the two texts (the
+    cheapest way to `f"{event}/{rule}"`, cheaper than a format string)."""
+    return list(map("/".join, map(_EVENT_RULE, lots)))
 
 
 class Delivered(NamedTuple):
@@ -230,10 +236,10 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any]
     if first >= end:
         state.reminded_until = reach
         return None
-    soon = list(islice(lots, first, end))
+    soon = list(map(lots.__getitem__, range(first, end)))  # a deque: not walked from its head
     if min(map(_POINTS, soon)) <= 0:  # a spent lot kept for returns: not reminded of
         soon = [lot for lot in soon if lot[LOT_POINTS] > 0]
-    ids = list(map(LOT_ID, soon))
+    ids = lot_ids(soon)
     reminded = state.reminded
     if reminded:
         known = set(reminded)

@@ -134,10 +134,14 @@ class WholeState:
         decimals: int,
         lots: Sequence[LotTuple] = (),
         activity: Sequence[ActivityTuple] = (),
+        ids: Sequence[str] | None = None,
+        seen: set[str] | None = None,
     ) -> WholeState:
         """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
         `lots`, `activity`: tuples made already of some of the state's models (a working state's
-        deques), taken over by the model each holds rather than made again (`_tuples`)."""
+        deques), taken over by the model each holds rather than made again (`_tuples`); `ids` and
+        `seen`: the state's processed ids and their set, made already (a working state's: copied,
+        a thousand ids not hashed again). `Working.made_parts()` gives the four."""
         made = cls.__new__(cls)
         base = _EMPTY if state is None else state
         made.base = base
@@ -174,8 +178,8 @@ class WholeState:
             for key, p in base.challenges.items()
         }
         made.quests = {key: [q.started_at, list(q.done), q.completed] for key, q in base.quests.items()}
-        made.ids = deque(base.processed, maxlen=KEPT_IDS)
-        made.seen = set(base.processed)
+        made.ids = deque(base.processed if ids is None else ids, maxlen=KEPT_IDS)
+        made.seen = set(base.processed if seen is None else seen)
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
         made.reminded_until = 0
