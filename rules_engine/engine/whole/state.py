@@ -80,6 +80,7 @@ class WholeState:
         "notified",
         "older",
         "pending",
+        "pending_tail",
         "purchases",
         "quests",
         "reminded",
@@ -108,6 +109,9 @@ class WholeState:
     last_event_at: dt.datetime | None
     lots: deque[LotTuple]
     pending: list[str] | None
+    pending_tail: bool
+    """`pending` is known to name the lots' tail, in order (looked at once; the step keeps it so:
+    it drops the lots whose wait ended from its head and appends its awards' at both ends)."""
     counters: dict[str, dict[str, int | Decimal]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
@@ -153,6 +157,7 @@ class WholeState:
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
+        made.pending_tail = False
         made.counters = {
             rule: {k: units_of(v) for k, v in kept.items()} for rule, kept in base.counters.items()
         }
