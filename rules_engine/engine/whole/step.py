@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import filterfalse, islice, repeat, starmap
-from operator import attrgetter, itemgetter, mul
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import history
@@ -58,10 +58,6 @@ _EXPIRES = itemgetter(LOT_EXPIRES)
 _POINTS = itemgetter(LOT_POINTS)
 _AT = itemgetter(ACT_AT)
 _GIVEN = itemgetter(1)  # an award's points: (rule, points, weights, kind)
-_FIELDS = attrgetter("__dict__")  # an event model's fields, read without its `__getattr__` hook
-_LINE = itemgetter("sku", "category", "price", "qty", "attributes")
-_SAME_QUANTUM = Decimal.same_quantum
-_SCALEB = Decimal.scaleb
 _SPEND = itemgetter(ACT_SPEND)
 _ACT_POINTS = itemgetter(ACT_POINTS)
 _VISITS = itemgetter(ACT_VISITS)
@@ -155,23 +151,24 @@ class WholeStep:
         currency = fields["currency"]
         if currency is not None and currency != self.currency:
             return None
-        # each line's fields, column by column, and the checks, all in C (the usual basket passes
-        # each at once; a line that fails one is looked at again, below)
-        skus, categories, prices, qtys, attributes = zip(*map(_LINE, map(_FIELDS, items)), strict=True)
-        if not all(map(_SAME_QUANTUM, prices, repeat(self.quantum))):
-            for price in prices:
-                if not (price.same_quantum(self.quantum) or price.same_quantum(_ONE)):  # the common two
-                    exponent = price.as_tuple().exponent
-                    if exponent.__class__ is not int or exponent < self.least:
-                        return None
-        if not all(map(_SAME_QUANTUM, qtys, repeat(_ONE))):
-            return None
-        if any(attributes) and not all(map(self._plain, filter(None, attributes))):
-            return None
-        units = list(map(int, map(_SCALEB, prices, repeat(self.decimals))))
-        counts = list(map(int, qtys))
-        lines = list(zip(skus, categories, units, counts, items, strict=True))
-        return lines, list(qtys), sum(map(mul, units, counts))
+        quantum, decimals = self.quantum, self.decimals
+        lines: list[tuple[str, str | None, int, int, Any]] = []
+        quantities: list[Decimal] = []
+        total = 0
+        for item in items:
+            line = item.__dict__
+            price, qty, attributes = line["price"], line["qty"], line["attributes"]
+            if not (price.same_quantum(quantum) or price.same_quantum(_ONE)):  # the common two
+                exponent = price.as_tuple().exponent
+                if exponent.__class__ is not int or exponent < self.least:
+                    return None
+            if not qty.same_quantum(_ONE) or (attributes and not self._plain(attributes)):
+                return None
+            units, count = int(price.scaleb(decimals)), int(qty)
+            lines.append((line["sku"], line["category"], units, count, item))
+            quantities.append(qty)
+            total += units * count
+        return lines, quantities, total
 
     def _plain(self, attributes: dict[str, Any]) -> bool:
         """Whether a line's custom attributes are what the engine's context takes as they are: each
