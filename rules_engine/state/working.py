@@ -70,7 +70,7 @@ Input: a `CustomerState` (or None: a new customer) and what the working state ne
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -149,8 +149,15 @@ class Held(Protocol):
 
     customer: str | None
     seen: set[str]
+    lots: deque[LotTuple]
+    activity: deque[ActivityTuple]
 
     def public(self) -> CustomerState: ...
+
+
+MadeParts = tuple[Sequence[LotTuple], Sequence[ActivityTuple], deque[str] | None, set[str] | None]
+"""`Working.made_parts()`: the lots' and the activity's tuples made, the ids and their set (None:
+not standing for the state)."""
 
 
 class Facts(Protocol):
@@ -314,13 +321,20 @@ class Working:
         of deferred states: the windows moved since the last load are popped and appended at once."""
         if state is self._state:
             return
-        self.whole = None
+        whole, self.whole = self.whole, None
         if self._cold_names:
             self._load_cold()
         if self._behind is None:
             self._stash = (self.lots, self.activity, self.ids, self.seen)
             for name in _DEFERRED:
                 delattr(self, name)
+        elif whole is not None and self._stash is not None:
+            # A whole state held since `hold` (its public state what `state` came from): its deques'
+            # tuples are the newest, those stashed as old as the hold. They are stashed instead (no
+            # window: a load takes them over by their models, not in place), so that the next
+            # whole state (`made_parts`) or load makes only the tuples of what `state` changed.
+            self._stash = (whole.lots, whole.activity, *self._stash[2:])
+            self._lots_from = self._activity_from = None
         self._behind = self._state = state
         self.due_at = 0
         self.moves += 1
@@ -336,6 +350,20 @@ class Working:
             self._state, self.whole = None, whole
         else:
             self.moves += 1
+
+    def made_parts(self) -> MadeParts:
+        """The deques of lots and of activity tuples this working state has made, and its ids
+        with their set when they stand for its state, read without making a part left to be made
+        (reading the attribute would): what a whole step's state takes over (engine/whole/state.py
+        `WholeState.of`) — the tuples by the model each holds, making only those of models none
+        holds; the ids copied, not hashed again. Left to be made by `defer` (or `hold`): the
+        deques it stashed, those of the state it stood for before (most of their models shared
+        with the new one's), and no ids; by `moved_on`: the activity's deque before the step."""
+        if self._behind is not None:
+            stash = self._stash
+            return ((), (), None, None) if stash is None else (stash[0], stash[1], None, None)
+        activity = self._cold_behind if self._cold_names is _FROM_COLD else self.activity
+        return self.lots, activity if activity is not None else (), self.ids, self.seen
 
     def cold_parts(self) -> CustomerState:
         """A state whose cold parts (the profile, messages, reminders, …) are this one's: read

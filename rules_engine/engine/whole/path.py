@@ -46,7 +46,8 @@ class WholePath:
         """The result of `event` decided by the whole step on the state `working` holds (made now
         when it holds none), `working` moved on; None, `working` as it was, when not decided."""
         step = self.step
-        if not step.takes(event):
+        read = step.read(event)
+        if read is None:
             return None
         whole = working.whole
         if not isinstance(whole, WholeState):
@@ -58,24 +59,10 @@ class WholePath:
                 return None
             state = working.public()
             new = state.customer is None and state == _NEW  # a new customer: as `process` takes None
-            whole = WholeState.of(None if new else state, step.decimals, *_made_parts(working))
-        made = step.step(event, whole, True)
+            whole = WholeState.of(None if new else state, step.decimals, *working.made_parts())
+        made = step.step(event, whole, read)
         if made is None:
             return None
         working.hold(whole)
         made.working, made.moves = working, working.moves
         return made.result()
-
-
-def _made_parts(working: Working) -> tuple[Any, Any]:
-    """The working state's deques of lots and activity, when it has made them (after `load` or a
-    step in place; not those `defer` or `hold` left to be made, which reading would make): the
-    whole state takes over their tuples (`WholeState.of`). Read with `object.__getattribute__`,
-    which does not make a part left to be made (`Working.__getattr__` would)."""
-    parts: list[Any] = []
-    for name in ("lots", "activity"):
-        try:
-            parts.append(object.__getattribute__(working, name))
-        except AttributeError:  # left to be made
-            parts.append(())
-    return parts[0], parts[1]

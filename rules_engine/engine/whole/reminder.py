@@ -9,8 +9,8 @@ do, on the whole state's ints, with the engine's own decisions and words (`deliv
 - `Notices.delivered(state, time)`: the waiting messages whose moment has come, sent before the
   event (`deliver`): those left, those sent, the send times the cap counts after them.
 - `unreminded(state, lots, first, reach)`: the lots with points expiring by `reach` (epoch
-  seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry order;
-  none, and the reach kept (`WholeState.reminded_until`), when every one was.
+  seconds: the event's moment plus `points_expiring.before`) not reminded of yet, in expiry order,
+  with their ids; None, and the reach kept (`WholeState.reminded_until`), when every one was.
 - `Notices.remind(...)`: what `notify` does with the reminder of them: sent now (the
   `Notification`, the lots recorded as reminded, the send counted for the cap), deferred (the
   message kept in `deferred`, the lots recorded), or neither (suppressed by the cap, or dropped:
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
+from collections.abc import Iterable
+from itertools import filterfalse
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -34,6 +36,7 @@ from rules_engine.engine.mechanics.notifications import (
     delivered_verdict,
     delivery,
     notice,
+    quiet_until,
 )
 from rules_engine.engine.mechanics.shared import recent
 from rules_engine.engine.outcome import Notification
@@ -43,6 +46,14 @@ from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_R
 from rules_engine.state.customer import DeferredMessage
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
+_POINTS = itemgetter(LOT_POINTS)
+_EVENT_RULE = itemgetter(LOT_EVENT, LOT_RULE)
+
+
+def lot_ids(lots: Iterable[Any]) -> list[str]:
+    """The ids of lot tuples (`Lot.id`: `event/rule`), made in C: a join of the two texts (the
+    cheapest way to `f"{event}/{rule}"`, cheaper than a format string)."""
+    return list(map("/".join, map(_EVENT_RULE, lots)))
 
 
 class Delivered(NamedTuple):
@@ -107,16 +118,21 @@ class Notices:
         """What `notify` does with the reminder at `time` of the lots from `first` (the soonest to
         expire) on `state` whose send times and waiting messages are now `notified` and
         `deferred`; None for a lot whose time has no zone (a state made by hand: the engine's way)."""
-        zone = first[LOT_ZONE]
-        if zone is None:
+        if first[LOT_ZONE] is None:
             return None
-        expires = moment(first[LOT_EXPIRES], zone)  # what the reminder warns of: the first to expire
+        zone = self._zone(state)
+        if not deferred and state.capped is not None:  # suppressed by the cap a moment ago: still?
+            verdict = self._still_capped(state.capped, time, zone, notified)
+            if verdict is not None:
+                return Told(False, verdict, None, notified, deferred)
+        expires = moment(first[LOT_EXPIRES], first[LOT_ZONE])  # what it warns of: the first to expire
         view = _Sent(notified, deferred)
-        when, code, reason = notice(self.settings, view, time, self._zone(state), self.words, expires)  # type: ignore[arg-type]
+        when, code, reason = notice(self.settings, view, time, zone, self.words, expires)  # type: ignore[arg-type]
         if when is None:  # suppressed by the cap, or dropped
-            return Told(
-                False, simple_verdict(REMINDER, "notification", False, code, reason), None, notified, deferred
-            )
+            verdict = simple_verdict(REMINDER, "notification", False, code, reason)
+            if not deferred:
+                self._remember(state, time, zone, notified, verdict)
+            return Told(False, verdict, None, notified, deferred)
         if when > time:  # waits in `deferred`, sent before the first event at or after `when`
             waiting = [*deferred, deferred_message(REMINDER, self.channel, self.template, time, when)]
             return Told(
@@ -126,6 +142,67 @@ class Notices:
         if cap is not None:  # the state keeps only what the cap counts (`notify`)
             notified = [*recent(cap, notified, time), time]
         return Told(True, self.fired, self.notification, notified, deferred)
+
+    # -- a verdict of the cap, remembered until the cap's period ends -------------------------------
+    # While the cap holds, the reminder is suppressed at every purchase with nothing recorded, and
+    # `next_moment` would work out the same verdict again each time: the same send times, counted
+    # at the moment the cap is checked (the purchase's, or the end of the quiet hours it falls
+    # in). The count is the same at every moment from that one until the first counted send
+    # leaves the cap's period (or a later send joins it), so the verdict is too: it is kept on the
+    # whole state for those moments (`WholeState.capped`, one for a purchase in the quiet hours,
+    # one for another), with the send times it counted, and used while nothing waits to be sent.
+
+    def _checked_at(self, time: dt.datetime, zone: dt.tzinfo) -> tuple[dt.datetime, int] | None:
+        """The moment `next_moment` checks the cap at for a message due at `time` with nothing
+        waiting, and 1 when it is the end of the quiet hours `time` falls in (else 0); None when
+        that end is quiet too (a clock change: worked out in full)."""
+        quiet = self.settings.quiet_hours
+        ends = None if quiet is None else quiet_until(quiet, time, zone)
+        if ends is None:
+            return time, 0
+        if quiet is not None and quiet_until(quiet, ends, zone) is not None:
+            return None
+        return ends, 1
+
+    def _still_capped(
+        self, capped: list[Any], time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime]
+    ) -> Verdict | None:
+        """The verdict remembered for a reminder at `time` (`_remember`), or None: work it out."""
+        checked = self._checked_at(time, zone)
+        if checked is None:
+            return None
+        at, quiet = checked
+        kept = capped[quiet]
+        if kept is None or kept[0] is not self or kept[1] is not notified:
+            return None
+        _, _, since, until, verdict = kept
+        return verdict if since <= at and (until is None or at < until) else None
+
+    def _remember(
+        self, state: Any, time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime], verdict: Verdict
+    ) -> None:
+        """Keep `verdict`, `notice`'s None at `time` with nothing waiting, when it is the cap's
+        (not a drop): with the moments it holds for, [the moment checked, the first at which the
+        count of `notified` changes)."""
+        settings = self.settings
+        cap = settings.frequency_cap
+        if cap is None or (cap.per is not None and settings.max_delay is not None):
+            return  # no cap, or one a message waits for: a None is a drop
+        checked = self._checked_at(time, zone)
+        if checked is None:
+            return
+        at, quiet = checked
+        lately = recent(cap, notified, at)
+        if len(lately) < cap.count:
+            return  # the cap allowed it: dropped
+        until = None if cap.per is None or not lately else min(lately) + cap.per
+        later = [sent for sent in notified if sent > at]  # a send time ahead (a state by hand)
+        if later:
+            until = min(later) if until is None else min(until, *later)
+        capped = state.capped
+        if capped is None:
+            capped = state.capped = [None, None]
+        capped[quiet] = (self, notified, at, until, verdict)
 
     def _zone(self, state: Any) -> dt.tzinfo:
         """The customer's zone (`customer_zone`): the program's unless their profile names one."""
@@ -143,27 +220,33 @@ class _Sent:
         self.deferred = deferred
 
 
-def unreminded(state: Any, lots: Any, first: int, reach: Any) -> list[Any]:
+def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any], list[str]] | None:
     """The lots from `first` on with points, expiring by `reach`, whose ids are not among
-    `state.reminded` (the lots `_points_reminder` would remind of), in expiry order. None of them:
-    the reach is kept (`reminded_until`) and the next purchase looks only at the lots past it."""
+    `state.reminded` (the lots `_points_reminder` would remind of), in expiry order, and their ids.
+    None when there are none: the reach is kept (`reminded_until`) and the next purchase looks only at the
+    lots past it. The lots are in expiry order (as `lifecycle.expiring_by` reads them): those in
+    reach are found by bisection, and their ids made and looked up in C, not lot by lot (a long
+    history brings a dozen into the reach at each purchase)."""
     until = state.reminded_until
     if reach <= until:
-        return []
+        return None
     if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
         first = bisect_right(lots, until, first, key=_EXPIRES)
-    known: set[str] | None = None
-    soon: list[Any] = []
-    for index in range(first, len(lots)):
-        lot = lots[index]
-        if lot[LOT_EXPIRES] > reach:
-            break
-        if not lot[LOT_POINTS] > 0:
-            continue
-        if known is None:
-            known = set(state.reminded)
-        if f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" not in known:
-            soon.append(lot)
+    end = bisect_right(lots, reach, first, key=_EXPIRES)
+    if first >= end:
+        state.reminded_until = reach
+        return None
+    soon = list(map(lots.__getitem__, range(first, end)))  # a deque: not walked from its head
+    if min(map(_POINTS, soon)) <= 0:  # a spent lot kept for returns: not reminded of
+        soon = [lot for lot in soon if lot[LOT_POINTS] > 0]
+    ids = lot_ids(soon)
+    reminded = state.reminded
+    if reminded:
+        known = set(reminded)
+        if not known.isdisjoint(ids):
+            soon = [lot for lot, lot_id in zip(soon, ids, strict=True) if lot_id not in known]
+            ids = list(filterfalse(known.__contains__, ids))
     if not soon:
         state.reminded_until = reach
-    return soon
+        return None
+    return soon, ids

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 _TOTALS_GIVEN = set(Totals.model_fields)
 _SET_NOTIFICATIONS = Result.__dict__["notifications"].__set__  # a `LaterResult`'s slot, set as `settled` does
 _AT_KIND_LOT = itemgetter(0, 1, 2)
+_GIVEN = itemgetter(1)  # an award's points: (rule, points, weights, kind)
+_SKU = itemgetter(0)  # a line's SKU: (sku, category, price, qty, model)
 
 
 def _money(units: int, decimals: int) -> Decimal:
@@ -221,7 +223,7 @@ class WholeResult:
 
     @property
     def points(self) -> int:
-        return sum([award[1] for award in self.awards])
+        return sum(map(_GIVEN, self.awards))
 
     def by_rule(self) -> dict[str, int]:
         return {award[0]: award[1] for award in self.awards}
@@ -254,7 +256,7 @@ class WholeResult:
         made = self._splits
         if made is None:
             _, base, base_sum, _, rules, _, _, _, _, _, _ = self.made
-            skus = [line[0] for line in self.lines]
+            skus = list(map(_SKU, self.lines))
             made = self._splits = Split(self.awards, skus, base, base_sum, rules, self.step.denominator)
         return made
 

@@ -19,6 +19,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import compress, count, repeat
 from operator import is_
 from typing import Any
 
@@ -65,6 +66,7 @@ class WholeState:
         "badges",
         "base",
         "bought",
+        "capped",
         "challenges",
         "changed",
         "counters",
@@ -78,6 +80,7 @@ class WholeState:
         "notified",
         "older",
         "pending",
+        "pending_tail",
         "purchases",
         "quests",
         "reminded",
@@ -106,6 +109,9 @@ class WholeState:
     last_event_at: dt.datetime | None
     lots: deque[LotTuple]
     pending: list[str] | None
+    pending_tail: bool
+    """`pending` is known to name the lots' tail, in order (looked at once; the step keeps it so:
+    it drops the lots whose wait ended from its head and appends its awards' at both ends)."""
     counters: dict[str, dict[str, int | Decimal]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
@@ -121,6 +127,9 @@ class WholeState:
     """When the messages the frequency cap counts went out (`base.notified` until one is sent)."""
     reminded_until: Any
     """Up to when (epoch seconds) every lot with points is known to be among `reminded`."""
+    capped: list[Any] | None
+    """The reminder's verdicts of the frequency cap, remembered until its period ends (reminder.py
+    `Notices._remember`); None: none yet."""
 
     @classmethod
     def of(
@@ -129,10 +138,14 @@ class WholeState:
         decimals: int,
         lots: Sequence[LotTuple] = (),
         activity: Sequence[ActivityTuple] = (),
+        ids: Sequence[str] | None = None,
+        seen: set[str] | None = None,
     ) -> WholeState:
         """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
         `lots`, `activity`: tuples made already of some of the state's models (a working state's
-        deques), taken over by the model each holds rather than made again (`_tuples`)."""
+        deques), taken over by the model each holds rather than made again (`_tuples`); `ids` and
+        `seen`: the state's processed ids and their set, made already (a working state's: copied,
+        a thousand ids not hashed again). `Working.made_parts()` gives the four."""
         made = cls.__new__(cls)
         base = _EMPTY if state is None else state
         made.base = base
@@ -144,6 +157,7 @@ class WholeState:
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
+        made.pending_tail = False
         made.counters = {
             rule: {k: units_of(v) for k, v in kept.items()} for rule, kept in base.counters.items()
         }
@@ -169,11 +183,12 @@ class WholeState:
             for key, p in base.challenges.items()
         }
         made.quests = {key: [q.started_at, list(q.done), q.completed] for key, q in base.quests.items()}
-        made.ids = deque(base.processed, maxlen=KEPT_IDS)
-        made.seen = set(base.processed)
+        made.ids = deque(base.processed if ids is None else ids, maxlen=KEPT_IDS)
+        made.seen = set(base.processed if seen is None else seen)
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
         made.reminded_until = 0
+        made.capped = None
         made.notified = base.notified
         made.deferred = base.deferred
         return made
@@ -238,8 +253,8 @@ def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: An
         return deque(known)  # the usual case, tuple by tuple: checked and copied in C
     by_model = dict(zip(map(id, map(model_of, known)), known, strict=True))
     found = list(map(by_model.get, map(id, models)))  # the models are alive: their ids are theirs
-    if None in found:
-        found = [made if made is not None else make(model) for made, model in zip(found, models, strict=True)]
+    for index in compress(count(), map(is_, found, repeat(None))):  # the few none holds, found in C
+        found[index] = make(models[index])
     return deque(found)
 
 

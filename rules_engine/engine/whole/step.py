@@ -15,8 +15,12 @@ Input: a parsed `Purchase`, a `WholeState`. Output: a `WholeResult`, or None.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import filterfalse, islice, repeat, starmap
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import history
@@ -24,11 +28,14 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
-from rules_engine.engine.whole.reminder import Delivered, Notices, Told, unreminded
+from rules_engine.engine.whole.reminder import Delivered, Notices, Told, lot_ids, unreminded
 from rules_engine.engine.whole.result import WholeResult
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.compact import (
     ACT_AT,
+    ACT_POINTS,
+    ACT_SPEND,
+    ACT_VISITS,
     LOT_AVAILABLE,
     LOT_EVENT,
     LOT_EXPIRES,
@@ -43,6 +50,17 @@ if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
 
 _ONE = Decimal(1)
+Lines = tuple[list[tuple[str, str | None, int, int, Any]], list[Decimal], int]
+"""A purchase's lines as the step reads them (`WholeStep.read`): each line's SKU, category, price in
+the currency's minor units, quantity and model; the quantities as sent; the basket's total in
+minor units."""
+_EXPIRES = itemgetter(LOT_EXPIRES)
+_POINTS = itemgetter(LOT_POINTS)
+_AT = itemgetter(ACT_AT)
+_GIVEN = itemgetter(1)  # an award's points: (rule, points, weights, kind)
+_SPEND = itemgetter(ACT_SPEND)
+_ACT_POINTS = itemgetter(ACT_POINTS)
+_VISITS = itemgetter(ACT_VISITS)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -112,27 +130,45 @@ class WholeStep:
         return self.next.get(tier)
 
     def takes(self, event: Any) -> bool:
+        """Whether `read(event)` takes it (below)."""
+        return self.read(event) is not None
+
+    def read(self, event: Any) -> Lines | None:
         """What `covers` and `decision` ask of the event alone, asked before a caller makes the
         state (engine/whole/path.py): a purchase with lines, no coupon, nothing paid with points,
         of this program's currency, each line's price with at most the currency's decimals (`320`,
         `180.5`, `180.50`: the engine rounds each line's amount to the currency's unit, and the
         step's ints are those units; a price with more decimals, even zeros, is the engine's), a
-        whole quantity, and only custom attributes the engine takes as sent (`_plain`)."""
-        if event.__class__ is not Purchase or event.coupons or event.paid_with_points or not event.items:
-            return False
-        currency = event.currency
+        whole quantity, and only custom attributes the engine takes as sent (`_plain`). Its lines
+        as the step reads them (`Lines`), or None when not taken. Each line's fields are read from
+        the model's `__dict__`, once: an event model's attribute costs several times more."""
+        if event.__class__ is not Purchase:
+            return None
+        fields = event.__dict__
+        items = fields["items"]
+        if fields["coupons"] or fields["paid_with_points"] or not items:
+            return None
+        currency = fields["currency"]
         if currency is not None and currency != self.currency:
-            return False
-        quantum = self.quantum
-        for item in event.items:
-            price = item.price
+            return None
+        quantum, decimals = self.quantum, self.decimals
+        lines: list[tuple[str, str | None, int, int, Any]] = []
+        quantities: list[Decimal] = []
+        total = 0
+        for item in items:
+            line = item.__dict__
+            price, qty, attributes = line["price"], line["qty"], line["attributes"]
             if not (price.same_quantum(quantum) or price.same_quantum(_ONE)):  # the common two
                 exponent = price.as_tuple().exponent
                 if exponent.__class__ is not int or exponent < self.least:
-                    return False
-            if not item.qty.same_quantum(_ONE) or (item.attributes and not self._plain(item.attributes)):
-                return False
-        return True
+                    return None
+            if not qty.same_quantum(_ONE) or (attributes and not self._plain(attributes)):
+                return None
+            units, count = int(price.scaleb(decimals)), int(qty)
+            lines.append((line["sku"], line["category"], units, count, item))
+            quantities.append(qty)
+            total += units * count
+        return lines, quantities, total
 
     def _plain(self, attributes: dict[str, Any]) -> bool:
         """Whether a line's custom attributes are what the engine's context takes as they are: each
@@ -148,14 +184,11 @@ class WholeStep:
                 return False
         return True
 
-    def covers(self, event: Any, state: WholeState, taken: bool = False) -> bool:
-        """Whether `step` may take `event` on `state`: a purchase with lines, no coupon, nothing paid
-        with points, of this state's customer, in order, not a redelivery, on a state with nothing
-        a purchase's mechanics would have to say besides what the step decides (no birthday on
-        file, no points tendered; messages waiting and the points-expiring reminder are the
-        step's, reminder.py). `taken`: `takes(event)` holds (the caller asked it), not asked again."""
-        if not taken and not self.takes(event):
-            return False
+    def covers(self, event: Any, state: WholeState) -> bool:
+        """Whether `step` may take `event`, which `read` takes, on `state`: a purchase of this
+        state's customer, in order, not a redelivery, on a state with nothing a purchase's
+        mechanics would have to say besides what the step decides (no birthday on file, no points
+        tendered; messages waiting and the points-expiring reminder are the step's, reminder.py)."""
         base = state.base
         if state.customer is not None and state.customer != event.customer:
             return False
@@ -166,25 +199,26 @@ class WholeStep:
         last = state.last_event_at
         return last is None or event.time >= last
 
-    def step(self, event: Any, state: WholeState, taken: bool = False) -> WholeResult | None:
+    def step(self, event: Any, state: WholeState, read: Lines | None = None) -> WholeResult | None:
         """Decide `event` on `state` and change `state` to the state after it; None (and `state` as
-        it was) for a purchase the step does not decide (`taken`: as `covers`)."""
-        decided = self.decision(event, state, taken)
+        it was) for a purchase the step does not decide. `read`: `read(event)`, when the caller
+        asked it already (engine/whole/path.py), else asked here."""
+        if read is None:
+            read = self.read(event)
+            if read is None:
+                return None
+        decided = self.decision(event, state, read)
         if decided is None:
             return None
         return self._settle(event, state, *decided)
 
-    def decision(self, event: Any, state: WholeState, taken: bool = False) -> tuple[Any, ...] | None:
-        """The decision without the state update: the lines as ints, time passing looked at, the
-        generated pricing and earning run (on a copy of the counters); None when not decided
-        (`taken`: as `covers`)."""
-        if not self.covers(event, state, taken):
+    def decision(self, event: Any, state: WholeState, read: Lines) -> tuple[Any, ...] | None:
+        """The decision without the state update: time passing looked at, the generated pricing
+        and earning run on the lines `read` gave (on a copy of the counters); None when not
+        decided."""
+        if not self.covers(event, state):
             return None
-        decimals = self.decimals
-        lines = [  # each price with the currency's decimals, each quantity whole (`takes`)
-            (item.sku, item.category, int(item.price.scaleb(decimals)), int(item.qty), item)
-            for item in event.items
-        ]
+        lines, quantities, total = read
         time = event.time
         now = seconds(time)
         local = time.astimezone(self.zone)
@@ -205,22 +239,22 @@ class WholeStep:
             if count > len(lots):
                 return None
             first = len(lots) - count
+            if not state.pending_tail:  # the ids not looked at yet: all at once, in C
+                state.pending_tail = lot_ids(map(lots.__getitem__, range(first, len(lots)))) == pending
             for index in range(count):
                 lot = lots[first + index]
-                if pending[index] != f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}":
+                if not state.pending_tail and pending[index] != f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}":
                     return None
                 if lot[LOT_AVAILABLE] > now:
                     break
                 ended.append(lot)
-        expired = 0
-        for lot in lots:
-            if lot[LOT_EXPIRES] > now:
-                break
-            if not lot[LOT_POINTS] > 0:
+        # the lots due (in expiry order: a prefix, as `lifecycle.expiring_by` bisects them)
+        expired = bisect_right(lots, now, key=_EXPIRES) if lots and lots[0][LOT_EXPIRES] <= now else 0
+        if expired:
+            if min(map(_POINTS, islice(lots, expired))) <= 0:
                 return None  # a spent lot kept for returns: the engine's way
-            expired += 1
-        if expired and expired > len(lots) - count + len(ended):
-            return None  # a pending lot expiring
+            if expired > len(lots) - count + len(ended):
+                return None  # a pending lot expiring
         # the notifications (reminder.py): the messages waiting whose moment came, then the
         # points-expiring reminder of the lots within its reach not reminded of yet
         notices = self.notices
@@ -228,22 +262,23 @@ class WholeStep:
         told = None
         if notices.before is not None:
             reach = seconds_after(now, time, notices.before)
-            soon = unreminded(state, lots, expired, reach)
-            if soon:
+            found = unreminded(state, lots, expired, reach)
+            if found is not None:
+                soon, ids = found
                 if delivered is None:
                     what = notices.remind(state, time, soon[0], state.notified, state.deferred)
                 else:
                     what = notices.remind(state, time, soon[0], delivered.notified, delivered.deferred)
                 if what is None:
                     return None  # a lot's time with no zone: the engine's way
-                told = (soon, what, reach)
+                told = (ids, what, reach)
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
         counters = dict(state.counters)
         made = self.decide(
             lines,
-            sum([p * q for _, _, p, q, _ in lines]),
+            total,
             local.hour,
             _WEEKDAYS[local.weekday()],
             day,
@@ -254,13 +289,14 @@ class WholeStep:
         )
         if made is None:
             return None
-        return lines, made, now, local, ended, expired, counters, known[1], delivered, told
+        return lines, quantities, made, now, local, ended, expired, counters, known[1], delivered, told
 
     def _settle(
         self,
         event: Any,
         state: WholeState,
         lines: list[Any],
+        quantities: list[Decimal],
         made: tuple[Any, ...],
         now: Any,
         local: dt.datetime,
@@ -269,7 +305,7 @@ class WholeStep:
         counters: dict[str, Any],
         window: str,
         delivered: Delivered | None,
-        told: tuple[list[Any], Told, Any] | None,
+        told: tuple[list[str], Told, Any] | None,
     ) -> WholeResult | None:
         paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
         time = event.time
@@ -375,10 +411,9 @@ class WholeStep:
         # the awards in the engine's order: the rules', the multipliers', then the mechanics' rewards
         if mult:
             awards = [*[a for a in awards if a[3] != 4], *mult, *[a for a in awards if a[3] == 4]]
-        earned = sum([a[1] for a in awards])
+        earned = sum(map(_GIVEN, awards))
         # the tier: spend over the rolling window, up at once
         spend = sum(paid)
-        quantities = [line[4].qty for line in lines]
         entry = (now, spend, earned, 1, event.id, _Paid(paid, decimals), quantities, time.tzinfo, None)
         activity = state.activity
         start_at = local - self.window
@@ -389,10 +424,10 @@ class WholeStep:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
                 horizon = int((local - 2 * self.window).timestamp())
-                while activity and activity[0][ACT_AT] < horizon:
-                    activity.popleft()  # no window needs them (the sums had left them already)
+                # no window needs them (the sums had left them already); in time order
+                _pop(activity, bisect_left(activity, horizon, key=_AT))
             if sums[0] != start:
-                left = moved_sums(activity, 0, sums[0], start, totals, decimals)
+                left = _moved(activity, sums[0], start, totals, decimals)
                 if left is not None:
                     totals = left
         activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
@@ -407,11 +442,11 @@ class WholeStep:
                 break
         # lots: those that expired leave, the awards' join
         lots = state.lots
-        gone = [lots.popleft() for _ in range(expired)]
+        gone = _pop(lots, expired)
         if gone and state.reminded:  # the reminders of the lots that left go (`lifecycle.expire`)
-            ids = {f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in gone}
+            ids = set(lot_ids(gone))
             if not ids.isdisjoint(state.reminded):
-                state.reminded = [lot_id for lot_id in state.reminded if lot_id not in ids]
+                state.reminded = list(filterfalse(ids.__contains__, state.reminded))
         notifications: tuple[Any, ...] = ()
         if delivered is not None:  # sent before the event: first in the trace and the effects
             trace[:0] = delivered.verdicts
@@ -419,9 +454,9 @@ class WholeStep:
             state.deferred = delivered.deferred
             state.notified = delivered.notified
         if told is not None:  # the lots reminded of, the send the cap counts, a message waiting
-            soon, what, reach = told
+            reminded, what, reach = told
             if what.reminded:
-                state.reminded = [*state.reminded, *[f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}" for lot in soon]]
+                state.reminded = [*state.reminded, *reminded]
                 state.reminded_until = reach
             if what.notification is not None:
                 notifications = (*notifications, what.notification)
@@ -457,6 +492,33 @@ class WholeStep:
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
         return result
+
+
+def _pop(items: deque[Any], count: int) -> list[Any]:
+    """The first `count` items of `items`, taken off it (in C: a dozen lots expire, and a few
+    activities leave the window, at a long history's purchases)."""
+    return list(starmap(items.popleft, repeat((), count))) if count else []
+
+
+def _moved(activity: Any, since: Any, start: Any, totals: Any, decimals: int) -> Any:
+    """`moved_sums(activity, 0, since, start, totals, decimals)` (mechanics/tiers_working.py): the
+    sums less the entries in [since, start), None when none left; the entries found by bisection
+    (the activity is in time order) and, when their spends are ints (the whole step's, and any
+    made at the currency's decimals), summed in C. A long history's window leaves a few entries
+    at every purchase."""
+    end = len(activity)
+    index = 0
+    if since is not None and end and activity[0][ACT_AT] < since:
+        index = bisect_left(activity, since, 0, end, key=_AT)
+    if index == end or activity[index][ACT_AT] >= start:  # the usual answer: one comparison
+        return None
+    stop = bisect_left(activity, start, index, end, key=_AT)
+    left = list(map(activity.__getitem__, range(index, stop)))  # not walked from the head
+    spend = sum(map(_SPEND, left))
+    total = totals[0]
+    if type(spend) is not int or type(total) is not int:  # a decimal: its exponent, as `moved_sums` keeps it
+        return moved_sums(activity, 0, since, start, totals, decimals)
+    return total - spend, totals[1] - sum(map(_ACT_POINTS, left)), totals[2] - sum(map(_VISITS, left))
 
 
 class _Paid:

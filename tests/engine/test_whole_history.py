@@ -1,0 +1,78 @@
+"""The whole step on a long history: a stored state loaded or deferred, fallbacks between purchases.
+
+A customer's working state comes from a store (`Working.of` of the stored state, or `defer` of it
+on a working state a store carries), and between two purchases the whole step decides, an app
+open or a return goes through `process`. The whole state the step makes then takes over the tuples
+the working state holds (`Working.made_parts`: those made, those stashed, or those of the whole
+state held before the fallback), each by the model it holds: the same answers as `process`, event
+by event (test_whole_stream.py `decided`), and the public state after a purchase holds the stored
+state's own lot models where the lots did not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.stream import Stream
+from rules_engine.state.customer import CustomerState, parse_state
+from rules_engine.state.working import Working
+from tests.engine.test_whole_stream import COFFEE, LONG, decided
+
+SPLIT = 330  # the stored state: a year of purchases and more; the rest of LONG follows it
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_file(COFFEE)
+
+
+@pytest.fixture(scope="module")
+def stored(engine: Engine) -> CustomerState:
+    """The customer's state after the first events of LONG, as a store reads it back (JSON)."""
+    state = None
+    for event in LONG[:SPLIT]:
+        state = engine.process(event, state).state
+    assert state is not None
+    return parse_state(state.model_dump(mode="json"))
+
+
+class _Deferring(Stream):
+    """A stream whose working states are made as a store carries them: a working state that stood
+    for an earlier state, told to stand for the stored one (`Working.defer`)."""
+
+    def working(self, state: Any = None) -> Working:
+        working = super().working(None)
+        working.defer(state)
+        return working
+
+
+@pytest.mark.parametrize("make", [Stream, _Deferring], ids=["loaded", "deferred"])
+def test_a_stored_long_history_then_purchases_and_fallbacks_give_process_answers(
+    engine: Engine, stored: CustomerState, make: type[Stream]
+) -> None:
+    stream = make(engine)
+    rest = LONG[SPLIT:]
+    made = decided(stream, engine, rest, stored)
+    # most purchases (not those with a tier review due, a challenge or a quest completing)
+    assert stream.wholes >= 0.7 * sum(event["type"] == "purchase" for event in rest)
+    first = next(result for result, whole in made if whole and result is not None)
+    kept = {id(lot) for lot in stored.lots}
+    assert sum(id(lot) in kept for lot in first.state.lots) >= len(stored.lots) - 10
+
+
+def test_a_purchase_after_an_app_open_takes_over_the_whole_states_tuples(
+    engine: Engine, stored: CustomerState
+) -> None:
+    """Purchases and app opens in turn: each purchase's whole state is made again after the app
+    open (`process`'s), from the tuples of the whole state held before it."""
+    purchases = [event for event in LONG[SPLIT:] if event["type"] == "purchase"][:12]
+    events: list[dict[str, Any]] = []
+    for event in purchases:
+        events.append(event)
+        events.append({"id": f"o-{event['id']}", "type": "app_open", "time": event["time"], "customer": "c"})
+    stream = Stream(engine)
+    made = decided(stream, engine, events, stored)
+    assert [whole for _, whole in made] == [True, False] * len(purchases)
