@@ -12,24 +12,24 @@ decided (the lots expired before the run are put back), so a fallback at any poi
 the event decided again.
 
 How it decides: time passing on the compact lots (the pending lots whose wait ended, read from the
-deque's tail; the lots due popped from its head, those at 0 put back, as `lifecycle.expire` keeps
-them), then the tier reviews due and the messages that waited, on the state (`Engine._elapse`) —
-all of it skipped on one comparison when nothing is due (`Working.due_at`, `_due_at`), and the
-changes and expiry entries it makes left to the result (`_Passed`);
-then the event's run (run.py) on a state whose lots are a view of the deque (`_Lots`: each lot's
-model made when read, what the points-expiring reminder and `customer.points` read) and whose
-pending lots and ids are not to be read (`_Unread`: a stage reading them raises `_NeedsLots`, which
-is no `Exception`, so nothing on the way catches it, and the event falls back), the generated
-pricing and earning and the mechanics specialised for a purchase, as `Engine.process` runs them; then settle on the working state: the
-awards' lots appended to the deque as tuples whose `LotLine`s are made only with the lot's model
-(`LazyLines`), their ids to `pending_lots`, the event's id to the ring, the clock, the tier parts
-the tiers decided on the working state (`run.working`, mechanics/tiers_working.py: the activity's
-tuple appended to its deque, the sums' tuple, the tier; left in `working.tier_update` until here,
-so a fallback drops them; the cold state reads the activity through `ActivityView` and the sums as
-`_UnreadSums`, made when a run may read them), and every other part of the new state — the
-counters, badges, purchases (the lines as the event has them: `history.Bought`), challenges and
-quests as the mechanics left them — in the run's own state, which becomes the working state's cold
-part (`Working.moved_on`), and the next quiet step's run reads as it is.
+deque's tail; the lots due popped from its head, those at 0 put back, as `lifecycle.expire` keeps them),
+then the tier reviews due and the messages that waited, on the state (`Engine._elapse`) — all of it
+skipped on one comparison when nothing is due (`Working.due_at`, `_due_at`), and the changes and expiry
+entries it makes left to the result (`_Passed`); then the event's run (run.py) on a state whose lots are
+a view of the deque (`_Lots`: each lot's model made when read, what the points-expiring reminder and
+`customer.points` read) and whose pending lots and ids are not to be read (`_Unread`: a stage reading
+them raises `_NeedsLots`, which is no `Exception`, so nothing on the way catches it, and the event falls
+back), the generated pricing and earning and the mechanics specialised for a purchase, as
+`Engine.process` runs them; then settle on the working state: the awards' lots appended to the deque as
+tuples whose `LotLine`s are made only with the lot's model (`LazyLines`), their ids to `pending_lots`,
+the event's id to the ring, the clock, the tier parts the tiers decided on the working state
+(`run.working`, mechanics/tiers_working.py: the activity's tuple appended to its deque, the sums' tuple,
+the tier; left in `working.tier_update` until here, so a fallback drops them; the cold state reads the
+activity through `ActivityView` and the sums as `_UnreadSums`, made when a run may read them), and every
+other part of the new state — the counters, badges, purchases (the lines as the event has them:
+`history.Bought`), challenges and quests as the mechanics left them — in the run's own state, which
+becomes the working state's cold part (`Working.moved_on`), and the next quiet step's run reads as it
+is.
 
 The result is a `StreamResult` (result.py): the same fields as `process` gives, its state and its
 ledger made when first read. The state is `working.public()`, so it must be read before the working

@@ -13,12 +13,12 @@ queries here are written once with `?` placeholders, which the PostgreSQL store 
 A customer's state is a summary row in `customers` and a row per element of its long lists in
 `customer_lists` (lists.py); an event writes the summary (one upsert) and the list rows it changed,
 or, inside a group (a replay's batch), stages them, and the group writes each customer's once at its
-commit (batch.py). The store object holds the states it read or wrote last (cache.py): under the customer's lock it
-reads the row's `revision` only, and reads the state again only when another transaction (this
-process's or another's) wrote it since. Every write of a state sets a new revision: the one read
-plus one, or, for a customer's first row, a random number from 1 to 2**40, so that a customer
-erased and seen again under the same id does not come back to a revision another process holds a
-state of.
+commit (batch.py). The store object holds the states it read or wrote last (cache.py): under the
+customer's lock it reads the row's `revision` only, and reads the state again only when another
+transaction (this process's or another's) wrote it since. Every write of a state sets a new
+revision: the one read plus one, or, for a customer's first row, a random number from 1 to 2**40, so
+that a customer erased and seen again under the same id does not come back to a revision another
+process holds a state of.
 """
 
 from __future__ import annotations
