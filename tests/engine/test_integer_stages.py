@@ -314,9 +314,9 @@ def test_an_amount_written_finer_than_the_currency_decides_the_same_on_both_path
     units=st.lists(st.one_of(st.integers(0, 1000), st.integers(0, 10**24)), min_size=1, max_size=12),
 )
 def test_the_tier_spend_is_the_decimal_sum(currency: str, units: list[int]) -> None:
-    """A purchase's tier spend (tiers.record_activity, tiers.for_purchase): the minor units of what
-    is left of its lines added as ints, the decimal sum before — the same value and exponent, lines
-    of up to 24 digits (events.py's bound), free lines (0.00) among them."""
+    """A purchase's tier spend as the stages decide it (tiers.record_activity): the minor units of
+    what is left of its lines added as ints, the decimal sum before — the same value and exponent,
+    lines of up to 24 digits (events.py's bound), free lines (0.00) among them."""
     quantum = Decimal(1).scaleb(-CURRENCIES[currency])
     remaining = [u * quantum for u in units]  # as the stages keep them: at the currency's exponent
     assert str(money_sum(remaining, quantum)) == str(decimal_stages.money_sum(remaining, quantum))
@@ -324,8 +324,9 @@ def test_the_tier_spend_is_the_decimal_sum(currency: str, units: list[int]) -> N
 
 def test_a_purchase_records_its_spend_at_the_currency_exponent() -> None:
     """The spend the activity, its running sums and the tier progress show: 12.50 + 0.00 + 7.50 on
-    every path (generated, explaining, the step in place), the free line (100 % off) counted as
-    0.00; two such purchases reach silver at 40.00, 10.00 short of gold."""
+    every path (the stages on ints, the generated path and the step in place on the decimal sum),
+    the free line (100 % off) counted as 0.00; two such purchases reach silver at 40.00, 10.00
+    short of gold."""
     text = (
         "program: t\nversion: 1\ntimezone: UTC\ncurrency: EUR\n"
         'discounts:\n  - {id: free, percent: 100, applies_to: item.sku == "F"}\n'
@@ -350,7 +351,7 @@ def test_a_purchase_records_its_spend_at_the_currency_exponent() -> None:
     ]
     engine = Engine(compiled, secret=b"s")
     explaining = Engine(compiled, secret=b"s", generated=False)
-    stream = Stream(engine, whole=False)  # the step in place: the spend in minor units on tuples
+    stream = Stream(engine, whole=False)  # the step in place (tiers_working: minor units on tuples)
     working = stream.working(None)
     fast = slow = None
     for event in events:

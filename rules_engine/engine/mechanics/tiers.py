@@ -113,7 +113,8 @@ def record_activity(run: Run) -> None:
     added = False  # whether `add` made the activity list: the trim below is then done in place
     if isinstance(event, Purchase):
         added = True
-        spend = money_sum(run.remaining, run.plan.quantum)  # in minor units: the same decimal
+        # in minor units, as the stages decide (their lines' units are looked up already: no cost)
+        spend = money_sum(run.remaining, run.plan.quantum)
         points = sum((award.points for award in run.effects_points), ZERO)
         values = {
             "event": event.id,
@@ -425,7 +426,6 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
     metric_at = ("spend", "points", "visits").index(qualify_on)  # its place in the sums
     levels = [(level.threshold, level) for level in reversed(tiers.levels)]  # the highest first
     index = plan.tier_positions
-    quantum = plan.quantum  # the tier spend is added in its minor units (`money_sum`)
     tier_window = plan.tier_window
     # What `tier_progress` names after each tier (after no tier, or one not in the program: the
     # first level): the next level's id and threshold, or None at the top.
@@ -450,7 +450,9 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             apply(run)  # a state from before the sums, or a late purchase: the general way
             return
         remaining = run.remaining
-        spend = money_sum(remaining, quantum)
+        # a decimal sum, not `money_sum`: these lines are new decimals the generated code made, and
+        # their minor units by look-up cost a hash of each (+1.5 % instructions per event)
+        spend = sum(remaining, ZERO)
         points = ZERO
         for award in run.effects_points:  # as `sum(…, ZERO)`, without a generator
             points += award.points

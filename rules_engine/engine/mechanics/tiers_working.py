@@ -29,7 +29,6 @@ from operator import itemgetter
 from typing import Any
 
 from rules_engine import periods
-from rules_engine.engine.money import minor_units
 from rules_engine.engine.outcome import TierChange
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.result import Later
@@ -84,8 +83,7 @@ def for_working(
     program = plan.program
     tiers = program.tiers
     assert tiers is not None
-    quantum = plan.quantum
-    decimals = -exponent(quantum)
+    decimals = -exponent(plan.quantum)
     windows = [tiers.window, *(board.window for board in program.leaderboards)]
     window_kind, length = tiers.window.kind, tiers.window.length
     calendar = periods.WINDOWS[window_kind] if window_kind not in ("rolling", "lifetime") else None
@@ -138,12 +136,11 @@ def for_working(
         if known is not None and known[0] is not None and known[4] is None:
             return False
         remaining = run.remaining
+        spend_paid = sum(remaining, ZERO)
         points_given = ZERO
         for award in run.effects_points:
             points_given += award.points
-        # the tier spend: the minor units of what is left of the lines (each at the currency's
-        # exponent) added as ints, what `minor_of` made of their decimal sum
-        spend: Units = sum(minor_units(remaining, quantum))
+        spend = minor_of(spend_paid, decimals)
         points = units_of(points_given)
         qty = run.quantities[:-1]  # each line's (the run's list ends with the shipping's 1)
         entry: ActivityTuple = (now, spend, points, 1, event.id, list(remaining), qty, zone, None)
