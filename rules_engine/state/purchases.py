@@ -70,14 +70,18 @@ class Bought(Sequence[PastLine]):
     without them; only a program that reads the lines (no `keep`: nothing is cut) and the public
     state (`Working.public`, through `kept`) make them.
 
-    The lines are cut once, when made for the public state, with the latest purchase's day: the
-    same lines as a cut at every event, since the days only grow along a chain (the step takes
-    events in order) and a cut takes lines from the head while they are older than the cutoff.
+    The lines are cut once, when made for the public state, at the latest cutoff of the chain (each
+    purchase's day less its program version's keep): the same lines as a cut at every event, since
+    a cut takes lines from the head while they are older than its cutoff, and the lines a purchase
+    adds are newer than every cutoff before it. (Not simply the latest purchase's cutoff: a version
+    with a longer keep after one with a shorter would keep lines that `process` had cut.)
     Immutable as seen from outside (the lines made are kept, and the chain before them let go)."""
 
-    __slots__ = ("_before", "_day", "_depth", "_event", "_items", "_keep", "_length", "_made")
+    __slots__ = ("_before", "_cutoff", "_day", "_depth", "_event", "_items", "_length", "_made")
 
     _before: Sequence[PastLine] | None
+    _cutoff: dt.date | None
+    """The latest cutoff of the chain: lines older than it are cut (None: nothing is cut)."""
     _items: Sequence[Any] | None
     _depth: int
     _made: Sequence[PastLine] | None
@@ -94,8 +98,10 @@ class Bought(Sequence[PastLine]):
         self._items = items
         self._day = day
         self._event = event
-        self._keep = keep
         self._length = len(before) + len(items)
+        cutoff = None if keep is None else day - dt.timedelta(days=keep.days + 1)
+        earlier = before._cutoff if type(before) is Bought else None
+        self._cutoff = earlier if cutoff is None or (earlier is not None and earlier > cutoff) else cutoff
         self._depth = before._depth + 1 if type(before) is Bought and before._made is None else 1
         self._made = None
 
@@ -124,7 +130,9 @@ class Bought(Sequence[PastLine]):
 
     def kept(self, older: OlderPurchases | None) -> tuple[Sequence[PastLine], OlderPurchases | None]:
         """The lines a state keeps on the latest purchase's day, and what was left out (`kept`)."""
-        return kept(self.lines(), [], older, self._day, self._keep)
+        cutoff = self._cutoff
+        keep = None if cutoff is None else dt.timedelta(days=(self._day - cutoff).days - 1)
+        return kept(self.lines(), [], older, self._day, keep)
 
     def __len__(self) -> int:
         return self._length
