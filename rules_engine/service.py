@@ -46,6 +46,7 @@ from rules_engine.engine.evaluator import BudgetSnapshot, Engine
 from rules_engine.engine.events import AnyEvent, Purchase, fixed_offset
 from rules_engine.engine.mechanics.referral import REFERRER, referral_code, referrer_event_id
 from rules_engine.engine.outcome import Notification, Outcome, PointsChange, TierChange
+from rules_engine.engine.outcome_json import OutcomeTexts, UnexpectedValueError
 from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
@@ -92,6 +93,10 @@ class Handled:
     referrer_applied: bool = False
     """The referrer's reward was applied by this call. False when it was given before; true for
     a redelivered event whose first delivery died before the reward (or found no referrer)."""
+    answered: str | None = None
+    """The outcome's JSON as the service answers it (without the trace), written with the text
+    the store keeps when the `Loyalty` was given `texts` (engine/outcome_json.py `OutcomeTexts`);
+    None otherwise."""
 
     @property
     def outcome(self) -> Outcome:
@@ -108,7 +113,13 @@ class Loyalty:
     """Processes events against a store; see the module docstring. One per worker (thread or process)."""
 
     def __init__(
-        self, engine: Engine, store: Store, *, horizon: dt.timedelta | None = DEFAULT_HORIZON, now: Now = None
+        self,
+        engine: Engine,
+        store: Store,
+        *,
+        horizon: dt.timedelta | None = DEFAULT_HORIZON,
+        now: Now = None,
+        texts: OutcomeTexts | None = None,
     ) -> None:
         """Args:
         engine: the program's engine.
@@ -116,6 +127,9 @@ class Loyalty:
         horizon: how far ahead of the reference an event or `advance` may be dated; None: no limit.
         now: the current time, if known (see `Now`): the reference of the horizon; without it,
             the store's latest event time is.
+        texts: for a caller that answers with the outcome's JSON too (the HTTP service): the
+            stored outcome and that answer written in one pass, the answer kept on the `Handled`
+            (`Handled.answered`).
         """
         if store.program != engine.program.program:
             raise StoreError(
@@ -132,6 +146,7 @@ class Loyalty:
         self.store = store
         self.horizon = horizon
         self.now = now
+        self.texts = texts
         self._codes = engine.program.referral is not None
         self._fraud = engine.program.referral is not None and engine.program.referral.fraud is not None
         self._stream = Stream(engine, whole=store.steps_whole)
@@ -163,7 +178,7 @@ class Loyalty:
         before the store writes its JSON, which is then the built outcome's (one pass in pydantic's
         serializer) rather than written from the result besides (engine/outcome_json.py)."""
         parsed = parse_event(event)
-        decided, duplicate = self._apply(parsed, explain, built=built)
+        decided, duplicate, answered = self._apply(parsed, explain, built=built)
         referrer = None
         unknown = None
         applied = False
@@ -177,14 +192,15 @@ class Loyalty:
             else:
                 referrer, given_before = rewarded
                 applied = not given_before
-        return Handled(decided, duplicate, referrer, unknown, applied)
+        return Handled(decided, duplicate, referrer, unknown, applied, answered)
 
     def _apply(
         self, event: AnyEvent, explain: bool, *, owed: bool = False, built: bool = False
-    ) -> tuple[Decided, bool]:
-        """One event in one transaction. `owed`: a referrer's reward this service derived from a
-        referee's event that passed the horizon, so it is not checked again (a `referral_reward`
-        sent from outside is an event like any other, and is).
+    ) -> tuple[Decided, bool, str | None]:
+        """One event in one transaction: what decided it, whether it was a duplicate, and the
+        answer's outcome written with the stored one (`texts`), if it was. `owed`: a referrer's
+        reward this service derived from a referee's event that passed the horizon, so it is not
+        checked again (a `referral_reward` sent from outside is an event like any other, and is).
 
         The event's digest is computed only when it is read (a redelivery) or written (an event
         applied); the outcome's JSON and the ledger rows only for a store that keeps them."""
@@ -199,8 +215,8 @@ class Loyalty:
                 current = before or CustomerState(customer=event.customer)
                 if not stored.outcome:  # a store that keeps no outcomes (`RunMemoryStore`)
                     answer = self.engine.duplicate(event, current)
-                    return dataclasses.replace(answer, referral_owed=stored.owes), True
-                return _stored_outcome(json.loads(stored.outcome), current), True
+                    return dataclasses.replace(answer, referral_owed=stored.owes), True, None
+                return _stored_outcome(json.loads(stored.outcome), current), True, None
             if not owed:
                 self._check_horizon(event.time, event)
             wanted = self.engine.budget_keys(event)
@@ -217,15 +233,16 @@ class Loyalty:
             remembered = before is not None and processed.seen(before.processed, event.id)
             result = self.engine.process(event, given, explain=explain, budgets=snapshot)
             if remembered:
-                return result, True  # the state itself remembers it (a state imported with history)
+                return result, True, None  # the state itself remembers it (a state imported with history)
             if built:
                 result.outcome()
-            transaction.save(self._change(event, before is None, result, result.state, wanted))
-        return result, False
+            change, answered = self._change(event, before is None, result, result.state, wanted, built)
+            transaction.save(change)
+        return result, False, answered
 
     def _step(
         self, transaction: CustomerTransaction, event: AnyEvent, explain: bool, owed: bool, built: bool
-    ) -> tuple[Decided, bool]:
+    ) -> tuple[Decided, bool, str | None]:
         """`_apply`'s new event, decided on the customer's working state in place (`Stream.step`),
         for a store that carries them: no public `CustomerState` is read or made here. The same
         checks and the same change as `_apply`'s, but for the state, which the working state now
@@ -239,15 +256,16 @@ class Loyalty:
         working = transaction.working(self._stream.working)
         snapshot = BudgetSnapshot(spent, redeemed, None)
         if event.id in working.seen:  # the state itself remembers it (a state imported with history)
-            return self.engine.process(event, working.public(), explain=explain, budgets=snapshot), True
+            return self.engine.process(event, working.public(), explain=explain, budgets=snapshot), True, None
         new = working.customer_id is None  # not `customer`: that would make the compact parts
         result = self._stream.step(event, working, budgets=snapshot)
         if transaction.writes_state:
             result.state  # noqa: B018 (made now, kept by the result: `CustomerTransaction.writes_state`)
         if built:
             result.outcome()
-        transaction.save(self._change(event, new, result, None, wanted))
-        return result, False
+        change, answered = self._change(event, new, result, None, wanted, built)
+        transaction.save(change)
+        return result, False, answered
 
     def _steps(self, event: AnyEvent) -> bool:
         """Whether `_apply` decides a new event on the working state (`_step`): with a store that
@@ -326,11 +344,13 @@ class Loyalty:
         result: Result,
         state: CustomerState | None,
         wanted: list[tuple[str, str]],
-    ) -> Change:
+        built: bool,
+    ) -> tuple[Change, str | None]:
         """What the event changes in the store (`new`: the customer's first; `state`: the state
-        after it, None when the store's working state stands for it). The whole outcome (the
-        pydantic models, then its JSON) is built here only for a store that keeps it, to answer a
-        redelivery with."""
+        after it, None when the store's working state stands for it), and the answer's outcome
+        when written with the stored one (`texts`; not when the outcome is `built`: its JSON is
+        then pydantic's, in one pass). The outcome's JSON is written here only for a store that
+        keeps it, to answer a redelivery with."""
         spent: list[tuple[str, str, Decimal]] = []
         if wanted:
             given = {rule: Decimal(0) for rule, _ in wanted}
@@ -341,11 +361,14 @@ class Loyalty:
         # a return gives its awards' points back to the budgets they were spent from
         spent += [(r.rule, r.period, -r.points) for r in result.budgets_released]
         keeps = self.store.keeps_history
-        return Change(
+        outcome = answered = None
+        if keeps:
+            outcome, answered = self._outcome_texts(result) if not built else (result.stored_json(), None)
+        change = Change(
             state=state,
             ledger=result.new_ledger_entries if keeps else (),
             event=event.id,
-            outcome=result.stored_json() if keeps else None,
+            outcome=outcome,
             spent=spent,
             referral_code=self._code(event.customer) if new else None,
             digest=event_digest(event),
@@ -353,6 +376,17 @@ class Loyalty:
             taken=[(item, 1) for item in self.engine.redeemed_items(event)],
             owes=result.referral_owed,
         )
+        return change, answered
+
+    def _outcome_texts(self, result: Result) -> tuple[str, str | None]:
+        """The outcome's JSON as the store keeps it (`Result.stored_json`) and, with `texts`, as
+        the service answers it, both written in one pass unless something in it is written apart."""
+        if self.texts is not None:
+            try:
+                return self.texts.write(result)
+            except UnexpectedValueError:  # each written its own way
+                pass
+        return result.stored_json(), None
 
     def _referrer_record(self, event: AnyEvent, state: CustomerState | None) -> ReferrerRecord | None:
         """What the referral's fraud checks read of the referrer of a referred customer's purchase
@@ -389,7 +423,8 @@ class Loyalty:
             "referee": outcome.customer,
             "qualifying_event": outcome.event,
         }
-        return self._apply(parse_event(event), explain=False, owed=True)
+        decided, given_before, _ = self._apply(parse_event(event), explain=False, owed=True)
+        return decided, given_before
 
     def put(self, customer: str, state: CustomerState) -> None:
         """Store a customer's state as it is (an import, a migration from another system)."""

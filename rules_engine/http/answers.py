@@ -40,7 +40,7 @@ from typing_extensions import TypedDict
 
 from rules_engine.dsl.values import to_json
 from rules_engine.engine.outcome import Outcome
-from rules_engine.engine.outcome_json import OutcomeWriter, UnexpectedValueError
+from rules_engine.engine.outcome_json import OutcomeTexts, OutcomeWriter, UnexpectedValueError
 from rules_engine.engine.result import Result
 from rules_engine.http.models import Balance
 from rules_engine.state.customer import CustomerState
@@ -221,6 +221,11 @@ ledger entries are written by the writer: `Writer`'s every call costs more than 
 (its numbers and moments are Python calls, and the marks are taken out after)."""
 
 
+TEXTS = OutcomeTexts(_result_models)
+"""The stored outcome and the answer's in one pass (engine/outcome_json.py): what the service's
+`Loyalty` writes with (`Loyalty(texts=TEXTS)`), the answer's outcome kept on its `Handled`."""
+
+
 def _balance(state: CustomerState, customer: str) -> str:
     """`Balance.of(state, customer)` as `EVENT` writes it."""
     balance = Balance.of(state, customer)
@@ -253,3 +258,15 @@ def _version(version: int) -> int:
     if type(version) is not int:
         raise UnexpectedValueError(f"{version!r} is not an int")
     return version
+
+
+def event_answer_from(result: Result, duplicate: bool, outcome: str) -> bytes:
+    """`event_answer_of(result, duplicate, None, trace=False)`, the outcome's text written already
+    (`TEXTS.write`, with the stored outcome): the same bytes."""
+    balance = _balance(result.state, result.customer)
+    text = (
+        f'{{"program":{encode_basestring(result.program)},"version":{_version(result.version)},'
+        f'"duplicate":{"true" if duplicate else "false"},"outcome":{outcome},'
+        f'"balance":{balance},"referrer":null}}'
+    )
+    return text.encode()

@@ -152,7 +152,9 @@ def decide(service: Runtime, program: str, ready: Ready) -> Handled:
     settings = service.settings
     try:
         with service.stores.borrow(program) as store:
-            loyalty = Loyalty(ready.running.engine, store, horizon=settings.horizon, now=settings.clock)
+            loyalty = Loyalty(
+                ready.running.engine, store, horizon=settings.horizon, now=settings.clock, texts=answers.TEXTS
+            )
             handled = loyalty.handle(ready.event)
     except RulesEngineError:
         service.metrics.event(program, ready.kind, "refused")
@@ -184,7 +186,7 @@ def decide_together(
         RulesEngineError: the one event alone was refused (or failed: any exception).
     """
     settings = service.settings
-    answers: list[Handled | Exception] = []
+    results: list[Handled | Exception] = []
     borrowed = alone = False
     try:
         with service.stores.borrow(program) as store:
@@ -194,22 +196,36 @@ def decide_together(
             if len(readies) == 1:  # alone after all: its own transaction, as `decide` stores it
                 alone = True
                 ready = readies[0]
-                loyalty = Loyalty(ready.running.engine, store, horizon=settings.horizon, now=settings.clock)
-                answers.append(loyalty.handle(ready.event))
+                loyalty = Loyalty(
+                    ready.running.engine,
+                    store,
+                    horizon=settings.horizon,
+                    now=settings.clock,
+                    texts=answers.TEXTS,
+                )
+                results.append(loyalty.handle(ready.event))
             else:
+                made: dict[int, Loyalty] = {}  # one per engine (a reload may come between two events)
                 with store.group():
                     for ready in readies:
                         try:
-                            loyalty = Loyalty(
-                                ready.running.engine, store, horizon=settings.horizon, now=settings.clock
-                            )
-                            answers.append(loyalty.handle(ready.event))
+                            engine = ready.running.engine
+                            kept = made.get(id(engine))
+                            if kept is None:
+                                kept = made[id(engine)] = Loyalty(
+                                    engine,
+                                    store,
+                                    horizon=settings.horizon,
+                                    now=settings.clock,
+                                    texts=answers.TEXTS,
+                                )
+                            results.append(kept.handle(ready.event))
                         except StoreError as error:
                             if error.code in FAILURES:
                                 raise  # the transaction may be gone: the whole group again, one by one
-                            answers.append(error)
+                            results.append(error)
                         except Exception as error:  # this event's own: refused, or unexpected (500)
-                            answers.append(error)
+                            results.append(error)
     except Exception as error:
         if not borrowed or alone:  # refused, as `decide` refuses an event alone
             if isinstance(error, RulesEngineError):
@@ -220,12 +236,12 @@ def decide_together(
             "a group of %d events was rolled back: each is decided again", len(readies), exc_info=True
         )
         return None
-    for ready, answer in zip(readies, answers, strict=True):
+    for ready, answer in zip(readies, results, strict=True):
         if isinstance(answer, Handled):
             _count(service, program, ready.kind, answer)
         elif isinstance(answer, RulesEngineError):
             service.metrics.event(program, ready.kind, "refused")
-    return answers
+    return results
 
 
 def _count(service: Runtime, program: str, kind: str, handled: Handled) -> None:
@@ -247,6 +263,9 @@ def event_answer(handled: Handled, *, trace: bool = False) -> bytes:
     engine decided now is written from its `Result` (`answers.event_answer_of`: the same bytes,
     without building its `Outcome`); one a store kept, from its outcome."""
     decided, referred = handled.decided, handled.referred
+    answered = handled.answered
+    if answered is not None and not trace and referred is None and isinstance(decided, Result):
+        return answers.event_answer_from(decided, handled.duplicate, answered)
     if isinstance(decided, Result) and (referred is None or isinstance(referred, Result)):
         try:
             return answers.event_answer_of(decided, handled.duplicate, referred, trace=trace)
