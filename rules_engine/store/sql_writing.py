@@ -295,7 +295,8 @@ class SqlWriting(Store):
 
     def _seen(self, customer: str, batch: Batch) -> None:
         """Lock a customer the group has not seen yet, and take their state as the database holds
-        it (held by the cache, or read) as the batch's base."""
+        it (held by the cache, or by the batch since it wrote it out early, or read) as the
+        batch's base."""
         if customer in batch.bases:
             return
         revision = self._lock_customer(customer)
@@ -303,7 +304,7 @@ class SqlWriting(Store):
             batch.revisions[customer] = revision
         kept = None
         if revision:
-            kept = self._cache.get(customer, revision)
+            kept = self._cache.get(customer, revision) or batch.written_early(customer, revision)
             if kept is None:
                 kept = self._load(customer)
         batch.bases[customer] = kept
