@@ -122,6 +122,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="with --workers: runs of each count")
     parser.add_argument("--shares", action="store_true", help="in process: where the CPU goes (docstring)")
     parser.add_argument(
+        "--freeze",
+        action="store_true",
+        help="with --shares: gc.freeze() after each batch commits (an experiment: the collector's walks)",
+    )
+    parser.add_argument(
         "--pragma",
         action="append",
         default=[],
@@ -375,12 +380,15 @@ def shares(args: argparse.Namespace, stream: Path, folder: Path) -> list[SharesR
     if not args.json:
         print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f} at the start")
         pragmas = "".join(f", PRAGMA {pragma}" for pragma in args.pragma)
+        pragmas += ", gc.freeze() after each batch" if args.freeze else ""
         print(f"# in process: replay_lines(…, batch={batch}) into {url}{pragmas}")
         parts = " ".join(f"{part:>7}" for part in (*SHARES, "rest"))
         print(f"{'lines':>10} {'µs/event':>9} {parts} {'loads':>6} {'elements':>8} {'KB out':>7} {'gc':>6}")
     before = {"cpu": clock(), "line": 0, **spent, **counted}
 
     def line_done(number: int) -> None:
+        if args.freeze and number % batch == 0:  # committed: what the process holds now, out of the walks
+            gc.freeze()
         if number % args.every == 0:
             rows.append(_interval(number, before, spent, counted, clock(), args.json))
 
