@@ -6,6 +6,7 @@ every N lines of a generated stream (issue 14: "memory flat in customers", under
     .venv/bin/python bench/bench_replay.py --stream S --db memory    # without --db (RunMemoryStore)
     .venv/bin/python bench/bench_replay.py --stream S --cache 256    # the store URL's ?cache=256
     .venv/bin/python bench/bench_replay.py --stream S --workers 1 2 --repeat 3   # run --workers rows
+    .venv/bin/python bench/bench_replay.py --stream S --events 100000 --shares   # where the CPU goes
 
 The run is the command a user types, `loyalty run PROGRAM EVENTS --db URL -q --horizon none`, in a
 process of its own (this checkout's cli.py): the bench measures what the command does, defaults
@@ -31,12 +32,26 @@ counts alternate (1, 2, 1, 2, … `--repeat` times each), so that a change in th
 falls on all of them. Each row: wall time and CPU time (the run's processes, workers included:
 wait4), min and median, events per second by the minimum wall time, and the speed-up against the
 first count measured in the same run (its minimum wall time over the row's).
+
+`--shares` (issue 14's 60 s target: what stands between): instead of the command in a process of
+its own, the same replay in this process (`replay_lines` on `open_store` with `loyalty run`'s
+replay defaults, `--batch` lines a group, collector tuned as the command tunes it), with the CPU
+time (`time.process_time`) of its parts taken around the store's and the engine's methods: the
+states read back from the database (`_load`: the customers the cache did not hold), the engine's
+decision (`Engine.process`), the group's writes (`_flush`: summaries, list rows, event rows with
+their compressed outcome, ledger rows) and its commit, and the rest (reading the lines, the
+service around the engine: the outcome's JSON, the event's digest, the per-event lookups). At each
+`--every` lines (a multiple of the batch: a line is told once its batch commits) a row of each
+part's µs an event over those lines, the states read and their list
+elements per event; at the end the whole run's, and the 1,000,000-event time it projects (the last
+interval's cost an event, on one process). SQLite or PostgreSQL (`--db`); not `--db memory`.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import gc
 import json
 import os
 import statistics
@@ -46,6 +61,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -104,9 +120,26 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
     parser.add_argument("--workers", type=int, nargs="+", help="rows of `run --workers N` instead of samples")
     parser.add_argument("--repeat", type=int, default=3, help="with --workers: runs of each count")
+    parser.add_argument("--shares", action="store_true", help="in process: where the CPU goes (docstring)")
+    parser.add_argument(
+        "--freeze",
+        action="store_true",
+        help="with --shares: gc.freeze() after each batch commits (an experiment: the collector's walks)",
+    )
+    parser.add_argument(
+        "--pragma",
+        action="append",
+        default=[],
+        help="with --shares on SQLite: PRAGMA NAME=VALUE on the store's connection once opened",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
         stream = _stream(args, Path(folder))
+        if args.shares:
+            rows = shares(args, stream, Path(folder))
+            if args.json:
+                print(json.dumps({"machine": machine(), "rows": [asdict(row) for row in rows]}, indent=2))
+            return
         if args.workers:
             rows = compare(args, stream, Path(folder))
             if args.json:
@@ -257,6 +290,175 @@ def compare(args: argparse.Namespace, stream: Path, folder: Path) -> list[Worker
             cpu = f"{min(row.cpu_s):.1f}/{statistics.median(row.cpu_s):.1f}"
             print(f"{row.workers:>7} {wall:>15} {cpu:>15} {row.events_per_s:>9.0f} {row.speedup:>7.2f}×")
     return rows
+
+
+SHARES = ("load", "engine", "flush", "commit")
+"""The parts `--shares` times (module docstring); "rest" is the remainder."""
+
+
+@dataclass
+class SharesRow:
+    lines: int
+    """The last line of the interval."""
+    events: int
+    """Lines in the interval."""
+    cpu_us: float
+    """CPU µs an event over the interval, in all."""
+    parts_us: dict[str, float]
+    """CPU µs an event over the interval, part by part (SHARES and "rest")."""
+    loads: float
+    """States read from the database per event."""
+    elements: float
+    """List elements of those states per event."""
+    written_kb: float
+    """KB the process wrote per event (`wchar` of /proc/self/io: the WAL and the checkpoints)."""
+    gc_us: float
+    """CPU µs an event in the cyclic collector's passes (`gc.callbacks`), inside the parts above."""
+
+
+def shares(args: argparse.Namespace, stream: Path, folder: Path) -> list[SharesRow]:
+    """The replay in this process, its parts timed (module docstring, `--shares`)."""
+    from rules_engine import collector
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.replay import replay_lines
+    from rules_engine.replay_input import bounded_lines
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+    from rules_engine.store.cache import REPLAY_ELEMENTS, REPLAY_SIZE
+
+    url = _url(args, folder)
+    if url is None:
+        sys.exit("--shares measures a store: not --db memory")
+    batch = args.batch or 500
+    if args.every % batch:  # lines are told once their batch commits: a row per whole batches
+        sys.exit(f"--shares: --every {args.every} must be a multiple of the batch ({batch} lines)")
+    engine = Engine.from_file(args.program, secret=b"bench")
+    collector.tune_for_events()
+    store: Any = open_store(
+        url, engine.program.program, default_cache=REPLAY_SIZE, default_cache_budget=REPLAY_ELEMENTS
+    )
+    for pragma in args.pragma:
+        store._db.execute(f"PRAGMA {pragma}")
+    spent = dict.fromkeys(SHARES, 0.0)
+    counted: dict[str, float] = {"loads": 0, "elements": 0, "written": _written()}
+    clock = time.process_time
+
+    def timed(part: str, method: Any) -> Any:
+        def call(*arguments: Any, **options: Any) -> Any:
+            started = clock()
+            try:
+                return method(*arguments, **options)
+            finally:
+                spent[part] += clock() - started
+
+        return call
+
+    load = store._load
+
+    def counted_load(customer: str) -> Any:
+        held = load(customer)
+        if held is not None:
+            counted["loads"] += 1
+            counted["elements"] += held.weight
+        return held
+
+    collecting: dict[str, float] = {}
+
+    def collector_pass(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting["since"] = clock()
+        elif "since" in collecting:
+            counted["gc"] += clock() - collecting.pop("since")
+
+    counted["gc"] = 0.0
+    gc.callbacks.append(collector_pass)
+    store._load = timed("load", counted_load)
+    store._flush = timed("flush", store._flush)
+    store._commit = timed("commit", store._commit)
+    engine.process = timed("engine", engine.process)  # type: ignore[method-assign]
+    rows: list[SharesRow] = []
+    if not args.json:
+        print(f"# {machine()['date']}, {machine()['cpus']} CPUs, load {os.getloadavg()[0]:.2f} at the start")
+        pragmas = "".join(f", PRAGMA {pragma}" for pragma in args.pragma)
+        pragmas += ", gc.freeze() after each batch" if args.freeze else ""
+        print(f"# in process: replay_lines(…, batch={batch}) into {url}{pragmas}")
+        parts = " ".join(f"{part:>7}" for part in (*SHARES, "rest"))
+        print(f"{'lines':>10} {'µs/event':>9} {parts} {'loads':>6} {'elements':>8} {'KB out':>7} {'gc':>6}")
+    before = {"cpu": clock(), "line": 0, **spent, **counted}
+
+    def line_done(number: int) -> None:
+        if args.freeze and number % batch == 0:  # committed: what the process holds now, out of the walks
+            gc.freeze()
+        if number % args.every == 0:
+            rows.append(_interval(number, before, spent, counted, clock(), args.json))
+
+    started = clock()
+    with open(stream, "rb") as lines:
+        replay_lines(
+            Loyalty(engine, store, horizon=None),
+            str(stream),
+            bounded_lines(lines),
+            on_line=line_done,
+            batch=batch,
+        )
+    total_lines = len(_line_starts(stream))
+    if total_lines % args.every:
+        rows.append(_interval(total_lines, before, spent, counted, clock(), args.json))
+    store.close()
+    gc.callbacks.remove(collector_pass)
+    if not args.json:
+        whole = clock() - started
+        each = whole / total_lines * 1e6
+        print(f"# {total_lines:,} lines: {whole:.1f} s CPU in all, {each:.0f} µs an event;"
+              f" load {os.getloadavg()[0]:.2f} at the end")  # fmt: skip
+        last = rows[-1]
+        print(f"# 1,000,000 events at the last interval's {last.cpu_us:.0f} µs an event: "
+              f"{last.cpu_us:.0f} s of CPU (issue 14's target: 60 s of wall time)")  # fmt: skip
+    return rows
+
+
+def _interval(
+    line: int,
+    before: dict[str, float],
+    spent: dict[str, float],
+    counted: dict[str, float],
+    now: float,
+    quiet: bool,
+) -> SharesRow:
+    """The row of the lines since the last one; moves `before` on."""
+    events = max(line - int(before["line"]), 1)
+    cpu = (now - before["cpu"]) / events * 1e6
+    parts = {part: (spent[part] - before[part]) / events * 1e6 for part in SHARES}
+    parts["rest"] = cpu - sum(parts.values())
+    row = SharesRow(
+        line,
+        events,
+        cpu,
+        parts,
+        (counted["loads"] - before["loads"]) / events,
+        (counted["elements"] - before["elements"]) / events,
+        (_written() - before["written"]) / events / 1024,
+        (counted["gc"] - before["gc"]) / events * 1e6,
+    )
+    counted["written"] = _written()
+    before.update(cpu=now, line=line, **spent, **counted)
+    if not quiet:
+        shown = " ".join(f"{parts[part]:>7.0f}" for part in (*SHARES, "rest"))
+        counts = f"{row.loads:>6.2f} {row.elements:>8.1f} {row.written_kb:>7.1f} {row.gc_us:>6.0f}"
+        print(f"{line:>10,} {cpu:>9.0f} {shown} {counts}", flush=True)
+    return row
+
+
+def _written() -> int:
+    """Bytes this process has written (/proc/self/io `wchar`); 0 where there is no such file."""
+    try:
+        with open("/proc/self/io") as io:
+            for line in io:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _fresh(url: str | None, name: str) -> str:

@@ -39,3 +39,26 @@ def test_replay_benchmark_compares_worker_counts_on_one_stream() -> None:
         assert row["lines"] == 200 and row["returncodes"][0] in (0, 1)
         assert row["wall_s"][0] > 0 and row["cpu_s"][0] > 0 and row["events_per_s"] > 0
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0
+
+
+def test_replay_benchmark_shares_the_cpu_of_a_replay_between_its_parts() -> None:
+    # A cache of one customer among eight: most events read their customer's state back.
+    flags = ["--customers", "8", "--events", "300", "--every", "100", "--batch", "50", "--cache", "1"]
+    flags += ["--shares", "--json"]
+    result = run_bench("bench_replay.py", *flags, "--pragma", "cache_size=-4096")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert [row["lines"] for row in rows] == [100, 200, 300]
+    for row in rows:
+        assert row["events"] == 100 and row["cpu_us"] > 0
+        parts = row["parts_us"]
+        assert set(parts) == {"load", "engine", "flush", "commit", "rest"}
+        assert parts["engine"] > 0 and parts["flush"] > 0
+        assert sum(parts.values()) == pytest.approx(row["cpu_us"])  # "rest" is the remainder
+    # the later intervals read states back (the first events of each customer find none)
+    assert rows[-1]["loads"] > 0 and rows[-1]["elements"] > 0 and rows[-1]["parts_us"]["load"] > 0
+
+
+def test_replay_benchmark_shares_refuses_a_run_without_a_store() -> None:
+    result = run_bench("bench_replay.py", "--customers", "4", "--events", "20", "--shares", "--db", "memory")
+    assert result.returncode != 0 and "not --db memory" in result.stderr

@@ -170,6 +170,15 @@ class Batch:
         # transaction wrote the batch out has not returned, and its result reads its state.
         self.workings.clear()
 
+    def written_early(self, customer: str, revision: int) -> Held | None:
+        """The customer's state as this group wrote it out early and let go of (`released`), if
+        the database still holds that revision: seen again in the same group, it is the base,
+        not read back. Before, a replay in batches past their budget read back, within the same
+        group, the states it had just written (the later in a year, the more: every customer seen
+        twice in a batch of thousands of events)."""
+        held = self.released.get(customer)
+        return held if held is not None and held.revision == revision else None
+
     def budget(self, key: tuple[str, str]) -> Decimal:
         return self.spending[key] + self.spent.get(key, Decimal(0))
 

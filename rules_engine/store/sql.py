@@ -81,7 +81,10 @@ class SqlStore(SqlWriting):
         )
         if batch is not None:  # read as the group's transaction has it, not held (not committed)
             revision = int(rows[0][0]) if rows else 0
-            kept = (self._cache.get(customer, revision) or self._load(customer)) if revision else None
+            kept = None
+            if revision:
+                kept = self._cache.get(customer, revision) or batch.written_early(customer, revision)
+                kept = kept or self._load(customer)
         else:
             kept = self._hold(customer, int(rows[0][0])) if rows else None
         return None if kept is None else kept.state

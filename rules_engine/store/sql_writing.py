@@ -295,7 +295,8 @@ class SqlWriting(Store):
 
     def _seen(self, customer: str, batch: Batch) -> None:
         """Lock a customer the group has not seen yet, and take their state as the database holds
-        it (held by the cache, or read) as the batch's base."""
+        it (held by the cache, or by the batch since it wrote it out early, or read) as the
+        batch's base."""
         if customer in batch.bases:
             return
         revision = self._lock_customer(customer)
@@ -303,7 +304,7 @@ class SqlWriting(Store):
             batch.revisions[customer] = revision
         kept = None
         if revision:
-            kept = self._cache.get(customer, revision)
+            kept = self._cache.get(customer, revision) or batch.written_early(customer, revision)
             if kept is None:
                 kept = self._load(customer)
         batch.bases[customer] = kept
@@ -311,8 +312,9 @@ class SqlWriting(Store):
     def _flush(self, *, final: bool = False, let_go: bool = False) -> None:
         """Write what the group's batch staged, in the group's transaction (batch.py). `final`:
         at the commit; otherwise the batch goes on. `let_go`: between two events (the batch grew
-        past its bound), it also lets go of the states it held (read again from the database if
-        seen again) unless they are few."""
+        past its bound), it also lets go of the states it held (if seen again in the group: the
+        state the batch wrote, kept for the cache in `released` within its budget, else read from
+        the database) unless they are few."""
         batch = self._batch
         if batch is None:
             return
@@ -361,7 +363,7 @@ class SqlWriting(Store):
             let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
         if final or let_go:
             self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
-        if let_go:  # read again (and locked again, a no-op) if seen again; held once committed
+        if let_go:  # seen again: `released`'s state or read (locked again, a no-op); held once committed
             batch.release(self._cache.budget if self._cache.size > 0 else 0)
 
     def _lock_unchanged(self, batch: Batch) -> None:

@@ -342,3 +342,42 @@ def test_the_batch_budget_and_the_cache_come_from_the_argument_the_url_or_the_de
                 open_store(f"sqlite:///{tmp_path / 'other.db'}?{name}={odd}", "store-test")
             assert refused.value.code == "RE601", (name, odd[:10])
     assert not (tmp_path / "other.db").exists()
+
+
+def test_a_state_written_out_early_is_the_base_when_seen_again_in_the_group_not_read_back(
+    base_url: str,
+) -> None:
+    """A batch past its budget lets go of the states it wrote out early; a customer of them seen
+    again in the same group starts from the state the batch wrote (the database holds that
+    revision), not from a read of it: with six customers going round and a budget of one element,
+    nothing is read back in the whole group (every customer is new when first seen). What it
+    writes is what a transaction per event writes."""
+    stream = many(6, 120)
+    expected_url = empty(base_url)
+    alone = open_store(expected_url, "store-test", cache=0)
+    try:
+        for event in stream:
+            Loyalty(LONG, alone, horizon=None).process(event)
+    finally:
+        alone.close()
+    url = empty(base_url)
+    store = open_store(url, "store-test", cache=8, batch_elements=1)
+    loads: list[str] = []
+    try:
+        assert isinstance(store, SqlStore)
+        read = store._load
+
+        def counted(customer: str) -> Any:
+            loads.append(customer)
+            return read(customer)
+
+        store._load = counted  # type: ignore[method-assign]
+        loyalty = Loyalty(LONG, store, horizon=None)
+        with store.group():
+            for event in stream:
+                loyalty.process(event)
+                assert store.state(event["customer"]) is not None  # a read in the group, not read back
+        assert store.early_writes >= 100 and loads == []
+    finally:
+        store.close()
+    assert contents(url, stream, []) == contents(expected_url, stream, [])
