@@ -502,6 +502,15 @@ class StreamResult(Result):
     __hash__ = Result.__hash__  # the fields', as a `Result`'s (read through the properties)
 
 
+_SLOTS = {name: Result.__dict__[name] for name in Result.__dataclass_fields__}
+
+
+def held(result: Result, name: str) -> Any:
+    """Field `name` of `result` as it holds it: a `Later` not made yet is returned unmade (what a
+    result made of another one carries over without making it: settle.with_time_passed)."""
+    return _SLOTS[name].__get__(result, Result)
+
+
 def later_changes(result: Result, changes: Later) -> None:
     """Give a step's result (a `StreamResult`) its `points_changes` to be made when first read
     (engine/step.py)."""
