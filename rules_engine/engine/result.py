@@ -391,26 +391,30 @@ def settled(
 
 class Later:
     """A value made when first read, then kept: what a `StreamResult` holds in place of its state
-    or its ledger (engine/step.py makes them)."""
+    or its ledger (engine/step.py, settle.outcome make them).
 
-    __slots__ = ("_args", "_make", "_value")
+    `make` and its arguments are one slot (`_todo`), read at once and let go once the value is
+    made: two threads reading a result at once (the service answers from one thread what another
+    decided) each find either the maker with its arguments or the value, never a maker without
+    them; both may make it, equal values, the later one kept."""
+
+    __slots__ = ("_todo", "_value")
 
     def __init__(self, make: Any, *args: Any) -> None:
-        self._make = make
-        self._args = args  # `make`'s arguments: no closure made per value
+        self._todo: tuple[Any, tuple[Any, ...]] | None = (make, args)  # no closure made per value
         self._value: Any = None
 
     def get(self) -> Any:
-        make = self._make
-        if make is not None:
-            self._value = make(*self._args)
-            self._make = None
-            self._args = ()
-        return self._value
+        todo = self._todo
+        if todo is None:
+            return self._value
+        value = self._value = todo[0](*todo[1])
+        self._todo = None
+        return value
 
 
 class LaterLedger(Later):
-    """A step's ledger made when first read (`Later`), and its entries' kinds and points, which a
+    """A ledger made when first read (`Later`), and its entries' kinds and points, which a
     tally reads at every event, without making the entries (`points`: the same pairs, in order)."""
 
     __slots__ = ("_points",)
@@ -420,9 +424,10 @@ class LaterLedger(Later):
         self._points = points
 
     def points(self) -> list[tuple[str, Decimal]]:
-        if self._make is None:  # made already: read from the entries
+        todo = self._todo
+        if todo is None:  # made already: read from the entries
             return [(entry.kind, entry.points) for entry in self._value]
-        return self._points(*self._args)  # type: ignore[no-any-return]
+        return self._points(*todo[1])  # type: ignore[no-any-return]
 
 
 _STATE_SLOT = Result.__dict__["state"]
@@ -500,6 +505,15 @@ class StreamResult(Result):
         return all(getattr(self, n) == getattr(other, n) for n in names if names[n].compare)
 
     __hash__ = Result.__hash__  # the fields', as a `Result`'s (read through the properties)
+
+
+_SLOTS = {name: Result.__dict__[name] for name in Result.__dataclass_fields__}
+
+
+def held(result: Result, name: str) -> Any:
+    """Field `name` of `result` as it holds it: a `Later` not made yet is returned unmade (what a
+    result made of another one carries over without making it: settle.with_time_passed)."""
+    return _SLOTS[name].__get__(result, Result)
 
 
 def later_changes(result: Result, changes: Later) -> None:

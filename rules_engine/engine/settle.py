@@ -11,7 +11,7 @@ Input: a `Run` at its end. Output: the `Result` (with `state`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -26,29 +26,99 @@ from rules_engine.engine.result import (
     Result,
     RuleTraces,
     StreamResult,
+    held,
     later_changes,
     settled,
 )
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import (
     awards_records,
-    earned,
+    earn_entry,
+    earned_lots,
     expiry_entries,
     past_lines,
     points_changes,
     trusted,
 )
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry, Lot, PastLine
+from rules_engine.state.customer import (
+    CustomerState,
+    IssuedCoupon,
+    LedgerEntry,
+    LedgerLine,
+    Lot,
+    LotLine,
+    PastLine,
+)
 from rules_engine.state.shared import appended
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
 
 def outcome(run: Run) -> Result:
-    """The result of the run: its totals, its effects, its trace and the new state."""
-    made = totals(run)
-    state = new_state(run)  # books the awards' earn entries in `run.ledger`
-    return result_of(run, tuple(run.effects_points), made, state, tuple(run.ledger))
+    """The result of the run: its totals, its effects, its trace and the new state.
+
+    What a caller may not read is made when first read (a `StreamResult`'s `Later`s): the totals,
+    the tier progress and the awards' earn ledger entries (each a `LedgerEntry` with its lines').
+    The new state is made now (it is what the next event reads); a caller that keeps it and reads
+    the points, or `ledger_points()`, makes no ledger entry and no `Totals`."""
+    state, records = new_state(run)
+    awards = tuple(run.effects_points)
+    booked = tuple(run.ledger)  # what the stages booked (time passing, a return, a redemption)
+    ledger: Any = booked
+    if records is not None:
+        event = run.event
+        ledger = LaterLedger(
+            _earn_ledger,
+            _earn_points,
+            event.id,
+            event.time,
+            run.program.version,
+            run.plan.rule_hashes,
+            awards,
+            records,
+            booked,
+        )
+    return result_of(run, awards, Later(totals, run), state, ledger, StreamResult)  # type: ignore[arg-type]
+
+
+def _earn_ledger(
+    event: str,
+    at: dt.datetime,
+    version: int,
+    hashes: Mapping[str, str],
+    awards: tuple[Award, ...],
+    records: list[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    booked: tuple[LedgerEntry, ...],
+) -> tuple[LedgerEntry, ...]:
+    """The event's ledger: what the stages booked, then each award's earn entry, its lines the
+    parts `awards_records` made with the lot's (as `earned` makes them)."""
+    made = [
+        earn_entry(
+            event,
+            award.rule,
+            award.points,
+            f"{event}/{award.rule}",
+            at,
+            version,
+            hashes.get(award.rule),
+            parts,
+        )
+        for award, (_, parts) in zip(awards, records, strict=True)
+    ]
+    return (*booked, *made)
+
+
+def _earn_points(
+    event: str,
+    at: dt.datetime,
+    version: int,
+    hashes: Mapping[str, str],
+    awards: tuple[Award, ...],
+    records: list[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    booked: tuple[LedgerEntry, ...],
+) -> list[tuple[str, Decimal]]:
+    """`_earn_ledger`'s kinds and points, without its entries (an earn entry's points are its award's)."""
+    return [*((entry.kind, entry.points) for entry in booked), *(("earn", award.points) for award in awards)]
 
 
 def totals(run: Run) -> Totals:
@@ -139,11 +209,11 @@ def with_time_passed(
         result.customer,
         result.awards,
         result.discounts,
-        result.totals,
+        held(result, "totals"),  # a `Later` stays one (outcome's): made when read, as before
         result.state,
-        LaterLedger(_time_ledger, _time_ledger_points, cause, version, gone, result.ledger),  # type: ignore[arg-type]
+        LaterLedger(_time_ledger, _time_ledger_points, cause, version, gone, held(result, "ledger")),  # type: ignore[arg-type]
         result.trace,
-        result.tier_progress,
+        held(result, "tier_progress"),
         result.free_shipping,
         result.coupons_issued,
         result.coupons_redeemed,
@@ -167,17 +237,22 @@ def _time_changes(
 
 
 def _time_ledger(
-    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...]
+    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...] | Later
 ) -> tuple[LedgerEntry, ...]:
-    return (*expiry_entries(cause, version, gone), *own) if gone else own
+    """`own`: the event's ledger, or its `LaterLedger` (outcome's), made now."""
+    entries: tuple[LedgerEntry, ...] = own.get() if isinstance(own, Later) else own
+    return (*expiry_entries(cause, version, gone), *entries) if gone else entries
 
 
 def _time_ledger_points(
-    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...]
+    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...] | Later
 ) -> list[tuple[str, Decimal]]:
     """`_time_ledger`'s kinds and points, without its entries (`Result.ledger_points`)."""
-    expired = [("expire", -points) for _, points, _, _ in gone]
-    return [*expired, *((entry.kind, entry.points) for entry in own)]
+    expired: list[tuple[str, Decimal]] = [("expire", -points) for _, points, _, _ in gone]
+    if type(own) is LaterLedger:
+        return [*expired, *own.points()]
+    entries: tuple[LedgerEntry, ...] = own.get() if isinstance(own, Later) else own
+    return [*expired, *((entry.kind, entry.points) for entry in entries)]
 
 
 _TOTALS_GIVEN = {"basket", "discount", "shipping", "to_pay", "earning_base", "points"}
@@ -195,11 +270,14 @@ def _entries(run: Run) -> dict[str, int]:
     return entries
 
 
-def new_state(run: Run) -> CustomerState:
+def new_state(
+    run: Run,
+) -> tuple[CustomerState, list[tuple[list[LotLine], tuple[LedgerLine, ...]]] | None]:
     """The state after the event: what settle keeps of the run (the module docstring), each field
     made with the least work — a field the event leaves alone is the state's own value, shared;
-    the awards' lots, ledger entries and ids made in one loop (`trusted.earned`), their line parts
-    once for all the awards (`awards_records`); the long lists appended to in place (`appended`)."""
+    the awards' lots and ids made in one loop (`trusted.earned_lots`), their line parts once for
+    all the awards (`awards_records`, returned with the state: the earn ledger entries' lines,
+    made when the result's ledger is read); the long lists appended to in place (`appended`)."""
     event = run.event
     state = run.state
     plan = run.plan
@@ -211,22 +289,13 @@ def new_state(run: Run) -> CustomerState:
         lots = lot_memos.past_return_window(lots, time, window.within)
     pending: list[str] = state.pending_lots or []  # shared when no award waits: never changed
     awards = run.effects_points
+    records = None
     if awards:  # a lot and one ledger entry per award, with its lines' parts (each line found once)
         points = program.points
         available_at = time + points.pending if points.pending else time
         expires_at = time + points.expire_after if points.expire_after else None
         records = awards_records([award.lines for award in awards], run.quantities)
-        made, entries, ids = earned(
-            event.id,
-            [(award.rule, award.points) for award in awards],
-            records,
-            time,
-            available_at,
-            expires_at,
-            program.version,
-            plan.rule_hashes,
-        )
-        run.ledger += entries
+        made, ids = earned_lots(event.id, awards, records, time, available_at, expires_at)
         before = lots
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
         if lot_memos.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
@@ -273,7 +342,7 @@ def new_state(run: Run) -> CustomerState:
             "last_event_at": later(state.last_event_at, time),
         },
     )
-    return run.state
+    return run.state, records
 
 
 def kept(before: Sequence[str], event: str) -> Sequence[str]:
