@@ -121,6 +121,10 @@ class Notices:
         if first[LOT_ZONE] is None:
             return None
         zone = self._zone(state)
+        if not deferred:
+            sent = self._sent_now(time, zone, notified)
+            if sent is not None:
+                return Told(True, self.fired, self.notification, sent, deferred)
         if not deferred and state.capped is not None:  # suppressed by the cap a moment ago: still?
             verdict = self._still_capped(state.capped, time, zone, notified)
             if verdict is not None:
@@ -142,6 +146,25 @@ class Notices:
         if cap is not None:  # the state keeps only what the cap counts (`notify`)
             notified = [*recent(cap, notified, time), time]
         return Told(True, self.fired, self.notification, notified, deferred)
+
+    def _sent_now(
+        self, time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime]
+    ) -> list[dt.datetime] | None:
+        """The send times after the reminder when, with no message waiting, it goes out at `time`
+        itself: not in the quiet hours and under the cap (what `notice` then decides, through
+        `next_moment`'s first look: "fired", `time`); None otherwise (worked out in full). Most
+        of a long history's purchases send it, each bringing a few lots into its reach."""
+        settings = self.settings
+        quiet = settings.quiet_hours
+        if quiet is not None and quiet_until(quiet, time, zone) is not None:
+            return None
+        cap = settings.frequency_cap
+        if cap is None:
+            return notified
+        lately = recent(cap, notified, time)
+        if len(lately) >= cap.count:
+            return None
+        return [*lately, time]  # the state keeps only what the cap counts (`notify`)
 
     # -- a verdict of the cap, remembered until the cap's period ends -------------------------------
     # While the cap holds, the reminder is suppressed at every purchase with nothing recorded, and

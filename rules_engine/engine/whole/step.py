@@ -488,9 +488,13 @@ class WholeStep:
         state.seen.add(event.id)
         if state.last_event_at is None or time >= state.last_event_at:
             state.last_event_at = time
-        state.purchases = history.Bought(
+        bought = history.Bought(
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
+        if bought.depth >= history.CHAINED:  # a history no one read for a while: made and cut now,
+            state.purchases, state.older = bought.kept(state.older)  # as the step in place does
+        else:  # (a chain keeps every purchase's event lines alive until the public state is made)
+            state.purchases = bought
         return result
 
 
