@@ -143,8 +143,8 @@ class WholeState:
     ) -> WholeState:
         """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
         `lots`, `activity`: tuples made already of some of the state's models (a working state's
-        deques), taken over by the model each holds rather than made again (`_tuples`; the lots'
-        deque itself when it holds exactly the state's lots); `ids` and `seen`: the state's
+        deques), taken over by the model each holds rather than made again (`_tuples`; the deque
+        itself when it holds exactly the state's lots, or activities); `ids` and `seen`: the state's
         processed ids and their set, made already (a working state's: taken over, a thousand ids
         neither copied nor hashed again). `Working.made_parts()` gives the four, and the working
         state lets them go when it holds the whole state (`Working.hold`): this one changes them
@@ -167,7 +167,9 @@ class WholeState:
         }
         made.tier = base.tier
         made.tier_since = base.tier_since
-        made.activity = _tuples(base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
+        made.activity = _tuples(
+            base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals), True
+        )
         sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
         spend = None if sums is None else sums[1]
         if sums is not None and isinstance(spend, Decimal) and spend == 0 and _coarser(spend, decimals):
