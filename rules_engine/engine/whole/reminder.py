@@ -23,7 +23,6 @@ Input: a `WholeState`, its lots (a deque of `LotTuple`), the event's time. Outpu
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import filterfalse
 from operator import itemgetter
@@ -42,7 +41,15 @@ from rules_engine.engine.mechanics.shared import recent
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.verdicts import Verdict, simple_verdict
-from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, LOT_ZONE, moment
+from rules_engine.state.compact import (
+    LOT_EVENT,
+    LOT_EXPIRES,
+    LOT_POINTS,
+    LOT_RULE,
+    LOT_ZONE,
+    head_right,
+    moment,
+)
 from rules_engine.state.customer import DeferredMessage
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
@@ -254,8 +261,8 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any]
     if reach <= until:
         return None
     if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
-        first = bisect_right(lots, until, first, key=_EXPIRES)
-    end = bisect_right(lots, reach, first, key=_EXPIRES)
+        first = head_right(lots, until, first, _EXPIRES)
+    end = head_right(lots, reach, first, _EXPIRES)
     if first >= end:
         state.reminded_until = reach
         return None
