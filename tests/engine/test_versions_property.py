@@ -23,6 +23,13 @@ drawn events, every event is decided three ways, each carrying its own states:
 
 and all three give the same refusal codes, or the same outcome JSON and state JSON, event by event
 (the trace left out of the comparison with (c) when it explains: that adds the false parts).
+And (d): the service over a memory store, SQLite and SQLite carrying working states, reloaded with
+each newer version at drawn events (through the store's version guard), answers alike and ends
+with the same states and ledger.
+
+Hypothesis is steered (`target`) to streams whose customers switch version often. Each failure
+it found is its own example in tests/engine/test_versions.py. `VERSIONS_EXAMPLES=200` runs more
+examples than `make test`'s 8 per test.
 """
 
 from __future__ import annotations
@@ -31,18 +38,22 @@ import datetime as dt
 import json
 import os
 import re
+import tempfile
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
+from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.working import Working
+from rules_engine.store import Store, open_store
+from rules_engine.store.versions import check_version
 from tests.engine.random_programs import Drawn, programs, streams
 from tests.engine.two_paths import PROGRAMS, products
 
@@ -53,6 +64,7 @@ COFFEE_DRAWN = Drawn(COFFEE, "RUB", 2)
 # Each: a pattern of one line of the program (its value the group `v`) and the values a version may
 # give it. Only values that keep the program valid whatever else it holds.
 _COFFEE_KNOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"^timezone: (?P<v>\S+)$", ("Europe/Moscow", "Europe/Moscow", "UTC", "Asia/Tokyo")),
     (r"^  pending: (?P<v>\S+)$", ("14d", "1d", "3d", "20d")),
     (r"^  expire_after: (?P<v>\S+)$", ("365d", "3d", "20d", "60d")),
     (r"^  window: (?P<v>rolling 365d)$", ("rolling 365d", "rolling 30d", "rolling 3d")),
@@ -72,6 +84,7 @@ _COFFEE_KNOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 _RANDOM_KNOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"^timezone: (?P<v>\S+)$", ("UTC", "Europe/Berlin", "America/Chicago", "Asia/Tokyo")),
     (r"^  pending: (?P<v>\S+)$", ("1d", "14d", "30d", "3d")),
     (r"^  expire_after: (?P<v>\S+)$", ("45d", "90d", "365d", "3d", "20d")),
     (r"^returns:\n  within: (?P<v>\S+)$", ("10d", "30d", "3d")),
@@ -120,13 +133,46 @@ def _waits_less_than_points_live(text: str) -> str:
     return text
 
 
+_GOLD = """\
+    - id: gold
+      name: Gold
+      threshold: 30000
+      benefits:
+        earn_multiplier: 1.5
+        perks: ["free syrup", "birthday drink"]
+"""
+_SILVER = """\
+    - id: silver
+      name: Silver
+      threshold: 200
+      benefits: {earn_multiplier: 1.25}
+"""
+
+
+def _levels(draw: st.DrawFn, text: str) -> str:
+    """Coffee-club's levels as a version may have them: as they are, with a silver level below
+    gold, or without gold (its members moved to green, or to no tier: `removed_tiers`)."""
+    assert _GOLD in text
+    how = draw(st.sampled_from(["as is", "as is", "silver", "no gold", "no gold, no tier"]))
+    if how == "silver":
+        return text.replace(_GOLD, _SILVER + _GOLD)
+    if how.startswith("no gold"):
+        move = "null" if how.endswith("no tier") else "green"
+        text = text.replace(_GOLD, "")
+        return text.replace(
+            "  downgrade: one_level\n", f"  downgrade: one_level\n  removed_tiers: {{move_to: {move}}}\n"
+        )
+    return text
+
+
 @st.composite
 def _coffee_versions(draw: st.DrawFn) -> list[str]:
     """Two or three versions of coffee-club; some with a return window (which the whole step leaves
-    to the other paths) or no pending period."""
+    to the other paths), no pending period, another time zone, or other tier levels."""
     made = []
     for number in range(draw(st.integers(2, 3))):
-        text = _vary(draw, COFFEE, _COFFEE_KNOBS, 3 + number)
+        text = _levels(draw, COFFEE)
+        text = _vary(draw, text, _COFFEE_KNOBS, 3 + number)
         if draw(st.integers(0, 3)) == 0:
             text = text.replace(
                 "\nearning_base:",
@@ -209,16 +255,9 @@ def across_versions(
     last: dict[str, int] = {}
     switches = 0
     version = 0
-    chosen: list[int] = []
     for number, event in enumerate(events):
         if data.draw(st.integers(0, 3), label="switch?") == 0:
             version = data.draw(st.integers(0, len(texts) - 1), label="version")
-        chosen.append(version)
-        if os.environ.get("VERSIONS_DUMP"):
-            with open(os.environ["VERSIONS_DUMP"], "w") as f:
-                json.dump(
-                    {"texts": texts, "events": events[: number + 1], "versions": chosen}, f, default=str
-                )
         fast, slow = versions[version]
         stream = streams_[version]
         customer = event["customer"]
@@ -266,14 +305,10 @@ def across_versions(
     return switches, sum(s.taken for s in streams_)
 
 
+_EXAMPLES = int(os.environ.get("VERSIONS_EXAMPLES", "8"))
+"""Examples per test: 8 in `make test` (about 20 s); `VERSIONS_EXAMPLES=200` for a longer run."""
 _SETTINGS = settings(
-    max_examples=int(os.environ.get("VERSIONS_EXAMPLES", "8")),
-    phases=[
-        Phase.explicit,
-        Phase.reuse,
-        Phase.generate,
-        *([] if os.environ.get("VERSIONS_NO_SHRINK") else [Phase.shrink]),
-    ],
+    max_examples=_EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -286,7 +321,8 @@ def test_coffee_club_versions_decide_alike_on_every_path(
     whole: bool, texts: list[str], data: st.DataObject
 ) -> None:
     events = data.draw(streams(COFFEE_DRAWN, customers=2, events=30, products=products("coffee-club")))
-    across_versions(data, texts, _stretched(data, events), whole=whole)
+    switches, taken = across_versions(data, texts, _stretched(data, events), whole=whole)
+    target(switches + taken / 100, label="customers' switches of version, events stepped")
 
 
 @_SETTINGS
@@ -296,4 +332,63 @@ def test_random_program_versions_decide_alike_on_every_path(
 ) -> None:
     program, texts = drawn
     events = data.draw(streams(program, customers=2, events=24))
-    across_versions(data, texts, _stretched(data, events), whole=True)
+    switches, taken = across_versions(data, texts, _stretched(data, events), whole=True)
+    target(switches + taken / 100, label="customers' switches of version, events stepped")
+
+
+# -- (d) the stores across a reload ---------------------------------------------------------------
+_STORES = ("memory:", "sqlite:///{dir}/a.db", "sqlite:///{dir}/b.db?working=1")
+
+
+def _stored(store: Store) -> Any:
+    """What a store holds: every customer's state and ledger rows, as JSON."""
+    states = {customer: state.model_dump_json() for customer, state in store.states()}
+    ledger = [(row.customer, row.entry.model_dump_json()) for row in store.ledger()]
+    return states, ledger
+
+
+@settings(
+    max_examples=max(1, _EXAMPLES // 2),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(texts=_coffee_versions(), data=st.data())
+def test_stores_carry_customers_across_a_reload_alike(texts: list[str], data: st.DataObject) -> None:
+    """The service over a memory store, SQLite, and SQLite carrying working states (`?working=1`),
+    the program reloaded with a newer version at drawn events (each passing the store's version
+    guard, docs/stores.md "Program versions"): the same answers, event by event, and the same
+    states and ledger in each store after every reload."""
+    events = _stretched(
+        data, data.draw(streams(COFFEE_DRAWN, customers=2, events=24, products=products("coffee-club")))
+    )
+    engines = [_engines(text)[0] for text in texts]
+    with tempfile.TemporaryDirectory() as folder:
+        stores = [open_store(url.format(dir=folder), "coffee-club") for url in _STORES]
+        try:
+            version = 0
+            services = [Loyalty(engines[0], store, horizon=None) for store in stores]
+            for store in stores:
+                check_version(store, engines[0].program, _AT)
+            for number, event in enumerate(events):
+                if version + 1 < len(engines) and data.draw(st.integers(0, 5), label="reload?") == 0:
+                    version += 1
+                    for store in stores:
+                        check_version(store, engines[version].program, _AT)
+                    services = [Loyalty(engines[version], store, horizon=None) for store in stores]
+                    assert len({repr(_stored(store)) for store in stores}) == 1, f"before event {number}"
+                said = []
+                for service in services:
+                    try:
+                        handled = service.handle(event)
+                    except EventError as error:
+                        said.append([d.code for d in error.diagnostics])
+                        continue
+                    said.append([handled.duplicate, handled.outcome.model_dump_json()])
+                assert said.count(said[0]) == len(said), f"event {number} under version {version}"
+            assert len({repr(_stored(store)) for store in stores}) == 1
+        finally:
+            for store in stores:
+                store.close()
+
+
+_AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
