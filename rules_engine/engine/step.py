@@ -128,8 +128,8 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
     popped: list[LotTuple] = []
     zeros: list[LotTuple] = []
     # Nothing due since the latest step (no lot ripe or expiring, no tier review, no message waiting:
-    # `_due_at`): time passing is skipped, on one comparison.
-    quiet = now < working.due_at
+    # `_due_at`) of this program version (another's review is another moment): time passing skipped.
+    quiet = now < working.due_at and working.due_for is program
     if quiet:
         waiting = working.pending_lots
         assert waiting is not None
@@ -471,7 +471,7 @@ def _settled(
         if until is not None and expires_at is not None and expires_at <= until:
             working.lots_view = None
     working.moved_on(run.state)
-    working.due_at = _due_at(working, run, now)
+    working.due_at, working.due_for = _due_at(working, run, now), run.program
     if moved is not None:
         working.sums_due = _sums_due(working, run)
     at = working.moves

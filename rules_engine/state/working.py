@@ -192,6 +192,7 @@ class Working:
         "counters",
         "customer",
         "due_at",
+        "due_for",
         "ids",
         "last_event_at",
         "last_zone",
@@ -233,6 +234,10 @@ class Working:
     expiring, a tier review, a message that waited —, as the latest step worked it out: a step
     before it skips time passing (engine/step.py `_due_at`). 0 (due at once) after anything else
     changed the working state (`of`, `load`, `defer`, `changed`, `copy`)."""
+    due_for: Any
+    """The program `due_at` was worked out for: a tier review's moment is the program version's (its
+    window, hold and grace), so a step of another version (a reload) does not take the moment as
+    its own (engine/step.py)."""
     review: tuple[Any, str, Any, Seconds] | None
     """The tier review's moment the latest step worked out, with what it depends on (the program's
     tiers, the tier, `tier_since`): found again while those stay (engine/step.py)."""
@@ -289,7 +294,7 @@ class Working:
         working.activity_view = working.tier_update = working.whole = None
         working.sums_due = 0
         working.moves = 0
-        working.review = None
+        working.review = working.due_for = None
         working._unfilled = []
         working.load(parse_state(state))
         return working

@@ -55,12 +55,35 @@ def _moment(key: str) -> dt.datetime | None:
 
 
 def _window_words(window: Window, key: str) -> str:
-    if window.kind == "rolling":
+    """The words of the window a key names. A return reads a key kept under an earlier program
+    version, whose window may have been of another kind (a calendar month's `2026-02` for a
+    rolling window now): that key is named as what it is."""
+    kind = _kind_of(key)
+    if kind == "rolling":
         start = dt.datetime.fromisoformat(key)
-        return f"in the {window} from {start.strftime('%Y-%m-%d %H:%M')}"
-    if window.kind == "lifetime":
+        named = window if window.kind == "rolling" else "rolling window"
+        return f"in the {named} from {start.strftime('%Y-%m-%d %H:%M')}"
+    if kind == "lifetime":
         return "in all"
-    return f"{periods.label(periods.WINDOWS[window.kind])} ({key})"
+    period = periods.WINDOWS.get(window.kind)
+    if period != kind:
+        return f"in the calendar {kind} {key}"
+    return f"{periods.label(period)} ({key})"
+
+
+def _kind_of(key: str) -> str:
+    """What a stored window key is: `rolling` (its start), `lifetime`, or the calendar period whose
+    key it is (`periods.key`: `2026-12-05`, `2026-W49`, `2026-12`, `2026-Q4`, `2026`)."""
+    if key == periods.LIFETIME:
+        return "lifetime"
+    size = len(key)
+    if size == 4:
+        return "year"
+    if size == 7:
+        return "quarter" if key[5] == "Q" else "month"
+    if size == 8:
+        return "week"
+    return "day" if size == 10 else "rolling"
 
 
 # Progress records are made from values of the right types already (trusted: not validated again).

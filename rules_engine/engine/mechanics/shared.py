@@ -59,8 +59,16 @@ def _local_words(moment: dt.datetime, zone: dt.tzinfo) -> str:
 
 
 def older(key: str, than: str) -> bool:
-    """Whether calendar key `key` is an earlier period than `than` (keys of one kind sort by time)."""
-    return len(key) == len(than) and key < than
+    """Whether calendar key `key` is an earlier period than `than` (keys of one kind sort by time).
+
+    Keys of two kinds are not ordered: `than` was kept under a program version whose window was
+    another (`lifetime`, `2026-Q4`) and `key` starts the new kind's first window. Their lengths
+    tell most kinds apart; a month and a quarter (`2026-11`, `2026-Q4`), or a week and `lifetime`
+    (`2026-W49`), have the same, and sort as if one came first: the sixth character tells them
+    (`W`, `Q`, `i` or a digit; looked at only when `key` sorts first)."""
+    if len(key) != len(than) or key >= than:
+        return False
+    return len(key) < 6 or key[5] == than[5] or (key[5].isdigit() and than[5].isdigit())
 
 
 def describe(reward: Reward) -> str:
