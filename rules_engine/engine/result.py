@@ -541,7 +541,7 @@ _MADE_LATER = (
 
 def _made_when_read(name: str) -> Any:
     """The property of field `name` of a `LaterResult`: its slot's value, made by the maker's
-    `make_<name>()` on the first read and kept in the slot."""
+    `make_<name>(result)` on the first read and kept in the slot."""
     slot = Result.__dict__[name]
     get, put = slot.__get__, slot.__set__
     make = f"make_{name}"
@@ -549,7 +549,7 @@ def _made_when_read(name: str) -> Any:
     def read(result: LaterResult) -> Any:
         held = get(result, Result)
         if held is _UNMADE:
-            held = getattr(result._maker, make)()
+            held = getattr(result._maker, make)(result)
             put(result, held)
         return held
 
@@ -558,9 +558,9 @@ def _made_when_read(name: str) -> Any:
 
 class LaterResult(StreamResult):
     """A `Result` each of whose fields besides the event's names and the effects a covered program
-    never has is made from its maker when first read (`make_<field>()`, then kept): the result of a
-    purchase the whole step decided (engine/whole/result.py `WholeResult`), which holds what it
-    decided as ints and tuples. A caller that reads the points and the awards pays for those only;
+    never has is made from its maker when first read (`make_<field>(result)`, then kept): the
+    result of a purchase the whole step decided (engine/whole/result.py `WholeResult`), which holds
+    what it decided as ints and tuples. A caller that reads the points and the awards pays for those only;
     read in full, the same values as `Engine.process`'s result, equal to it."""
 
     __slots__ = ("_maker",)
@@ -593,7 +593,7 @@ class LaterResult(StreamResult):
 
 
 def later_result(program: str, version: int, event: str, customer: str, maker: Any) -> LaterResult:
-    """A `LaterResult` of `maker` (it has a `make_<field>()` for each field `_MADE_LATER` names,
+    """A `LaterResult` of `maker` (it has a `make_<field>(result)` for each field `_MADE_LATER` names,
     `points_given()` and `ledger_points()`), its slots set directly (as `settled`)."""
     made: LaterResult = _new(LaterResult)
     for setter, value in _LATER_DEFAULTS:

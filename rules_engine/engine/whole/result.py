@@ -165,7 +165,6 @@ class WholeResult:
     """A step's record (module docstring)."""
 
     __slots__ = (
-        "_result",
         "_shares",
         "_splits",
         "after",
@@ -211,7 +210,6 @@ class WholeResult:
         self.ended = ended
         self.gone = gone
         self.quantities = quantities
-        self._result: Result | None = None
         self.working: Any = None  # the `Working` that holds `state`, and its `moves` after the step
         self.moves = 0
         self._shares: list[LaterShares | None] | None = None
@@ -265,16 +263,15 @@ class WholeResult:
     # -- the engine's Result, each field made when read ----------------------------------------------
     def result(self) -> Result:
         """The engine's `Result` of this step: a `LaterResult` (engine/result.py) whose fields are
-        made by the `make_*` methods below when first read, once."""
-        made = self._result
-        if made is None:
-            program = self.step.engine.program
-            event = self.event
-            made = self._result = later_result(
-                program.program, program.version, event.id, event.customer, self
-            )
-            if self.notifications:  # a field set at once: made already (the reminder's, once per program)
-                _SET_NOTIFICATIONS(made, self.notifications)
+        made by the `make_*` methods below when first read, once, each given the result it fills
+        (what `make_ledger` and `make_trace` read of it). The record does not keep its result:
+        the result holds the record, and the record holding it back would make every purchase a
+        reference cycle, garbage only the collector's passes free (~40 objects a purchase)."""
+        program = self.step.engine.program
+        event = self.event
+        made = later_result(program.program, program.version, event.id, event.customer, self)
+        if self.notifications:  # a field set at once: made already (the reminder's, once per program)
+            _SET_NOTIFICATIONS(made, self.notifications)
         return made
 
     def points_given(self) -> Decimal:
@@ -286,14 +283,14 @@ class WholeResult:
         made = [("expire", -Decimal(lot[LOT_POINTS])) for lot in self.gone]
         return [*made, *[("earn", whole(award[1])) for award in self.awards]]
 
-    def make_awards(self) -> tuple[Award, ...]:
+    def make_awards(self, result: Result) -> tuple[Award, ...]:
         available_at = self.available_at
         return tuple(
             award_of(rule, whole(points), self.later_shares(i), available_at)
             for i, (rule, points, _, _) in enumerate(self.awards)
         )
 
-    def make_discounts(self) -> tuple[Discount, ...]:
+    def make_discounts(self, result: Result) -> tuple[Discount, ...]:
         decimals = self.step.decimals
         lines = self.lines
         return tuple(
@@ -305,10 +302,10 @@ class WholeResult:
             for rule, cut in self.made[3]
         )
 
-    def make_totals(self) -> Totals:
+    def make_totals(self, result: Result) -> Totals:
         return self._totals()
 
-    def make_state(self) -> CustomerState:
+    def make_state(self, result: Result) -> CustomerState:
         """The state after the step (`WholeState.public()`): read before the working state moves
         on (engine/step.py `StateMovedOnError`)."""
         working = self.working
@@ -319,24 +316,24 @@ class WholeResult:
             )
         return self.state.public()
 
-    def make_ledger(self) -> tuple[Any, ...]:
-        return self._ledger(self.result().awards)
+    def make_ledger(self, result: Result) -> tuple[Any, ...]:
+        return self._ledger(result.awards)
 
-    def make_trace(self) -> RuleTraces:
+    def make_trace(self, result: Result) -> RuleTraces:
         verdicts = [self._verdict(entry) for entry in self.made[6]]
         if self.changed is not None:
-            change = self.result().tier_changes[0]
+            change = result.tier_changes[0]
             level = self.changed[1]
             verdicts.append(simple_verdict(f"tier:{level.id}", "tier", True, "fired", change.reason))
         return RuleTraces(verdicts)
 
-    def make_tier_progress(self) -> Any:
+    def make_tier_progress(self, result: Result) -> Any:
         return self._progress()
 
-    def make_badges(self) -> tuple[BadgeAwarded, ...]:
+    def make_badges(self, result: Result) -> tuple[BadgeAwarded, ...]:
         return tuple([BadgeAwarded(rule=rule, badge=badge) for rule, badge in self.given])
 
-    def make_tier_changes(self) -> tuple[TierChange, ...]:
+    def make_tier_changes(self, result: Result) -> tuple[TierChange, ...]:
         if self.changed is None:
             return ()
         tiers = self.step.engine.program.tiers
@@ -344,7 +341,7 @@ class WholeResult:
         old, level, metric = self.changed
         return (reaching(tiers, _money(metric, self.step.decimals), level, old),)
 
-    def make_points_changes(self) -> tuple[Any, ...]:
+    def make_points_changes(self, result: Result) -> tuple[Any, ...]:
         return self._changes() if self.ended or self.gone else ()
 
     def _totals(self) -> Totals:
