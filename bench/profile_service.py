@@ -164,6 +164,12 @@ PARTS = (
     ("  Loyalty.handle", "rules_engine.service", "Loyalty", "handle"),
     ("    Engine.process", "rules_engine.engine.evaluator", "Engine", "process"),
     ("    the stored outcome (Result.stored_json)", "rules_engine.engine.result", "Result", "stored_json"),
+    (
+        "    stored outcome + answer's (OutcomeTexts.write)",
+        "rules_engine.engine.outcome_json",
+        "OutcomeTexts",
+        "write",
+    ),
     ("  the writes and commit (SqlWriting._flush)", "rules_engine.store.sql_writing", "SqlWriting", "_flush"),
     ("    COMMIT", "rules_engine.store.sqlite", "SqliteStore", "_commit"),
     ("  the answer (events.event_answer)", "rules_engine.http.routes.events", None, "event_answer"),

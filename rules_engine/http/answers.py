@@ -42,7 +42,7 @@ from rules_engine.dsl.values import to_json
 from rules_engine.engine.outcome import Outcome
 from rules_engine.engine.outcome_json import OutcomeTexts, OutcomeWriter, UnexpectedValueError
 from rules_engine.engine.result import Result
-from rules_engine.http.models import Balance
+from rules_engine.http.models import Balance, points_of
 from rules_engine.state.customer import CustomerState
 
 _NONCE = secrets.token_hex(8)
@@ -227,15 +227,15 @@ TEXTS = OutcomeTexts(_result_models)
 
 
 def _balance(state: CustomerState, customer: str) -> str:
-    """`Balance.of(state, customer)` as `EVENT` writes it."""
-    balance = Balance.of(state, customer)
-    at = balance.as_of
+    """`Balance.of(state, customer)` as `EVENT` writes it (its numbers, without the model)."""
+    total, available, pending, at = points_of(state)
+    tier = state.tier
     number = _result_number
     return (
-        f'{{"customer":{encode_basestring(balance.customer)},'
-        f'"tier":{"null" if balance.tier is None else encode_basestring(balance.tier)},'
-        f'"total":{number(balance.total)},"available":{number(balance.available)},'
-        f'"pending":{number(balance.pending)},"as_of":{"null" if at is None else _moment(at)}}}'
+        f'{{"customer":{encode_basestring(customer)},'
+        f'"tier":{"null" if tier is None else encode_basestring(tier)},'
+        f'"total":{number(total)},"available":{number(available)},'
+        f'"pending":{number(pending)},"as_of":{"null" if at is None else _moment(at)}}}'
     )
 
 

@@ -73,25 +73,32 @@ class Balance(Model):
         `pending` count, each lot once), built without validation (`trusted`: every value is
         typed already; an event's answer builds one per request, 2.5 µs against 7.8 validated
         and 16 by pydantic's `model_construct`, timeit)."""
-        at = state.last_event_at
-        total = available = pending = Decimal(0)
-        for lot in state.lots:
-            points = lot.points
-            total += points
-            if at is not None:
-                if lot.available_at > at:
-                    pending += points
-                elif lot.expires_at is None or at < lot.expires_at:
-                    available += points
+        total, available, pending, at = points_of(state)
         values = {
             "customer": customer,
             "tier": state.tier,
             "total": total,
-            "available": available if at else total,
+            "available": available,
             "pending": pending,
             "as_of": at,
         }
         return trusted(cls, values, _BALANCE_FIELDS)
+
+
+def points_of(state: CustomerState) -> tuple[Decimal, Decimal, Decimal, dt.datetime | None]:
+    """A balance's numbers (`Balance.of`): total, available, pending, as of when. Apart from the
+    model for the events answer, which writes them as text (http/answers.py) without making one."""
+    at = state.last_event_at
+    total = available = pending = Decimal(0)
+    for lot in state.lots:
+        points = lot.points
+        total += points
+        if at is not None:
+            if lot.available_at > at:
+                pending += points
+            elif lot.expires_at is None or at < lot.expires_at:
+                available += points
+    return total, available if at else total, pending, at
 
 
 _BALANCE_FIELDS = set(Balance.model_fields)

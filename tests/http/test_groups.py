@@ -96,6 +96,14 @@ def _queued(lane: Lane[Any], count: int) -> None:
         time.sleep(0.005)
 
 
+def _counted(lane: Lane[Any], calls: int) -> None:
+    """Wait until the lane has counted `calls` calls: it counts a group once its function has
+    returned, after the group's answers went out (a client may read them first)."""
+    deadline = time.monotonic() + 30
+    while lane.calls < calls and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def test_concurrent_customers_are_answered_as_events_stored_one_by_one(
     program_dir: Path, tmp_path: Path
 ) -> None:
@@ -127,6 +135,7 @@ def test_concurrent_customers_are_answered_as_events_stored_one_by_one(
             )
         one_by_one = {customer: customer_sends(alone, customer) for customer in customers}
         lane = _lane(grouped)
+        _counted(lane, 120)
         assert at_once == one_by_one
         assert _applied(grouped) == _applied(alone) == 120
         assert lane.calls == 120
@@ -166,6 +175,7 @@ def test_in_one_group_a_refused_event_changes_nothing_and_stops_no_other(
             assert holding.result(30).status_code == 200
             results = [answer.result(30) for answer in answers]
         # the six queued while the first was read join its group once the lane has the store
+        _counted(lane, 7)
         assert (lane.groups, lane.calls) == (1, 7)
         assert [r.status_code for r in results] == [200, 200, 409, 422, 200, 422]
         first, again = results[0].json(), results[1].json()
