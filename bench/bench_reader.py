@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_reader.py            # the full run, about a minute
     .venv/bin/python bench/bench_reader.py --quick    # seconds, numbers only roughly right
     .venv/bin/python bench/bench_reader.py --json     # the same results as one JSON document
+    .venv/bin/python bench/bench_reader.py --collector 3000   # the collector's share of a run
 
 Two measurements, each with two candidates run interleaved, in a rotating order, for several
 rounds, in the process's CPU time (`time.process_time`), the garbage collector on (as a service
@@ -24,6 +25,14 @@ runs); the tables give the minimum and the median of the rounds:
    the engine alone on the same events (`Engine.process`, already parsed, each customer's state
    kept in a dict, no store): the run's time over the engine's is what the run spends around
    the engine (the digest, the store, the outcome it keeps, the replay's per-line work).
+
+`--collector CUSTOMERS` measures something else, alone in its process: the run's stream for that
+many customers (8 purchases each), replayed once with the collector set as `loyalty run` sets it
+(collector.py's `tune_for_events` with `RUN_THRESHOLDS`, or `--thresholds YOUNG,MIDDLE,FULL`; it
+freezes what the process holds: so not beside the rows above), and the CPU time spent in the
+collector's passes (timed by a `gc.callbacks` hook) against the run's; with the collections of
+each generation and the objects they found unreachable (cyclic garbage: what reference counting
+did not free). The rows above keep CPython's default settings.
 
 Before timing, every event of the stream is read both ways and the two must be equal (else
 DISAGREES, exit 1). A benchmark, not a test: it exits 0 whatever the numbers.
@@ -276,6 +285,53 @@ def measure(plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
     }
 
 
+def collector_share(customers: int, thresholds: tuple[int, int, int] | None = None, each: int = 8) -> str:
+    """`--collector`: the share of a run's CPU time the collector's passes take, set as `loyalty
+    run` sets them (module docstring). A lasting change to the process's collector: run it alone."""
+    from rules_engine import collector
+
+    engine = Engine.from_file(PROGRAM)
+    encoded = [line.encode() for line in stream(customers, each)]
+    collector.tune_for_events(collector.RUN_THRESHOLDS if thresholds is None else thresholds)
+    spent = {0: 0.0, 1: 0.0, 2: 0.0}
+    counts = {0: 0, 1: 0, 2: 0}
+    found = [0]
+    began = [0.0]
+
+    def hook(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.process_time()
+            return
+        spent[info["generation"]] += time.process_time() - began[0]
+        counts[info["generation"]] += 1
+        found[0] += info["collected"]
+
+    gc.callbacks.append(hook)
+    try:
+        start = time.process_time()
+        result = replay_lines(
+            Loyalty(engine, RunMemoryStore(engine.program.program), horizon=None), "b", encoded
+        )
+        total = time.process_time() - start
+    finally:
+        gc.callbacks.remove(hook)
+    lines = len(encoded)
+    passes = sum(spent.values())
+    shown = ", ".join(f"{n:,}" for n in gc.get_threshold())
+    return "\n".join(
+        [
+            f"# the collector's share of loyalty run in memory: {machine()['date']}, thresholds ({shown})",
+            f"{lines:,} lines ({customers:,} customers, {each} purchases each; {result.applied:,} applied):"
+            f" {total:.2f} s of CPU, {total / lines * 1e6:.1f} us a line",
+            f"  the collector's passes: {passes:.2f} s, {passes / total:.1%} of the run"
+            f" (young {spent[0]:.2f} s in {counts[0]}, middle {spent[1]:.2f} s in {counts[1]},"
+            f" full {spent[2]:.2f} s in {counts[2]})",
+            f"  objects found unreachable (cycles reference counting did not free): {found[0]:,},"
+            f" {found[0] / lines:.1f} a line",
+        ]
+    )
+
+
 def render(results: dict[str, Any], quick: bool) -> str:
     m, plan = results["machine"], results["plan"]
     mode = "--quick: rough numbers" if quick else "full run"
@@ -327,7 +383,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a short run with rough numbers (smoke test)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    parser.add_argument(
+        "--collector",
+        type=int,
+        metavar="CUSTOMERS",
+        help="only the collector's share of a run over this many customers (module docstring)",
+    )
+    parser.add_argument(
+        "--thresholds",
+        metavar="YOUNG,MIDDLE,FULL",
+        help="with --collector: these thresholds rather than loyalty run's (collector.RUN_THRESHOLDS)",
+    )
     args = parser.parse_args(argv)
+    if args.collector is not None:
+        chosen = tuple(int(n) for n in args.thresholds.split(",")) if args.thresholds else None
+        if chosen is not None and len(chosen) != 3:
+            parser.error("--thresholds takes three numbers: YOUNG,MIDDLE,FULL")
+        print(collector_share(args.collector, chosen))  # type: ignore[arg-type]
+        return 0
 
     def progress(what: str) -> None:
         print(f"measuring {what} ...", file=sys.stderr, flush=True)

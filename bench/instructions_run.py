@@ -11,8 +11,13 @@ difference of the two counts over the 400 lines between them is the cost of a li
 interpreter's start and the program's compilation. The parts:
 
 - `quiet`: `replay_lines` with no listener (`loyalty run -q` in memory), the store carrying working
-  states (`Stream.step`); `public`: the same with the store holding public states (every event
-  through `Engine.process`: `RunMemoryStore.carries_working` off);
+  states (`Stream.step`), with CPython's default collector settings; `public`: the same with the
+  store holding public states (every event through `Engine.process`: `RunMemoryStore.carries_working`
+  off); `tuned`: `quiet` with the collector set as `loyalty run` sets it once the program is
+  loaded (`collector.tune_for_events` with `RUN_THRESHOLDS`: what the CLI's run counts); `nogc`:
+  `quiet` with the collector off (`tuned` less `nogc` is what the collector's passes cost a line in
+  instructions — not in time: its walks miss the caches, which instructions do not see;
+  `bench_reader.py --collector` times them);
 - `cli`: the `loyalty run` command itself, a line per event written to /dev/null; `cli-public`:
   the same on public states;
 - `engine`: `Engine.process` alone on the parsed events, each customer's state in a dict; `step`:
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import shutil
 import sys
@@ -40,7 +46,8 @@ from timing import cachegrind
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 FIRST, LAST = 200, 600  # the lines counted are those between the two runs' ends
-PARTS = ("quiet", "public", "cli", "cli-public", "engine", "step", "digest", "read", "loads")
+PARTS = ("quiet", "public", "tuned", "nogc", "cli", "cli-public", "engine", "step", "digest", "read", "loads")
+PARSED = ("engine", "step", "digest")  # the parts that take the events parsed
 
 
 def child(part: str, lines: int) -> None:
@@ -50,7 +57,7 @@ def child(part: str, lines: int) -> None:
     sys.path.insert(0, str(BENCH))
     from bench_reader import PROGRAM, stream
 
-    from rules_engine import jsonio
+    from rules_engine import collector, jsonio
     from rules_engine.cli import app
     from rules_engine.engine.canonical import event_digest
     from rules_engine.engine.evaluator import Engine
@@ -64,10 +71,16 @@ def child(part: str, lines: int) -> None:
 
     engine = Engine.from_file(PROGRAM)
     texts = stream(100, 10)[:LAST]
-    parsed = [parse_event(jsonio.loads(text)) for text in texts][:lines] if part in PARTS[4:7] else []
+    parsed = [parse_event(jsonio.loads(text)) for text in texts][:lines] if part in PARSED else []
     texts = texts[:lines]
     RunMemoryStore.carries_working = not part.endswith("public")
-    if part in ("quiet", "public"):
+    if part == "tuned":
+        collector.tune_for_events(
+            collector.RUN_THRESHOLDS
+        )  # as `loyalty run` does once the program is loaded
+    elif part == "nogc":
+        gc.disable()
+    if part in ("quiet", "public", "tuned", "nogc"):
         store = RunMemoryStore(engine.program.program)
         replay_lines(Loyalty(engine, store, horizon=None), "bench.jsonl", [text.encode() for text in texts])
     elif part in ("cli", "cli-public"):

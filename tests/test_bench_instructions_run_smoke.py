@@ -1,8 +1,8 @@
 """`bench/instructions_run.py` still runs: its child runs each part it counts (the run in memory on
-working and on public states, the command, the engine, the step, the digest, reading a line now
-and as before), and without valgrind the script says so and exits 0. No count is asserted (a
-benchmark's numbers belong in bench/README.md); the cachegrind runs take minutes, so they are left
-to the bench."""
+working and on public states, with the collector set as `loyalty run` sets it and off, the
+command, the engine, the step, the digest, reading a line now and as before), and without
+valgrind the script says so and exits 0. No count is asserted (a benchmark's numbers belong in
+bench/README.md); the cachegrind runs take minutes, so they are left to the bench."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.benches import run_bench
 
 pytestmark = pytest.mark.bench
 
-PARTS = ("quiet", "public", "cli", "cli-public", "engine", "step", "digest", "read", "loads")
+PARTS = ("quiet", "public", "tuned", "nogc", "cli", "cli-public", "engine", "step", "digest", "read", "loads")
 
 
 @pytest.mark.parametrize("part", PARTS)

@@ -55,4 +55,6 @@ def test_loyalty_run_sets_the_collector_for_events(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["run", str(COFFEE), str(events), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert gc.get_threshold() == collector.THRESHOLDS
+    assert gc.get_threshold() == collector.RUN_THRESHOLDS
+    assert collector.RUN_THRESHOLDS[0] == collector.THRESHOLDS[0]  # only the middle walks are rarer
+    assert collector.RUN_THRESHOLDS[1] > collector.THRESHOLDS[1]

@@ -160,7 +160,7 @@ def run(
     if state_out is not None:
         _check_writable(state_out, "--state-out", err)
     engine = _engine(program, err)
-    collector.tune_for_events()  # the program is loaded: events from here on (collector.py)
+    collector.tune_for_events(collector.RUN_THRESHOLDS)  # the program is loaded: events from here on
     try:  # before the store: a mistyped path must not leave an empty database behind
         lines = open(events, "rb")  # noqa: SIM115 (closed by the `with` below)
     except OSError as problem:
