@@ -345,6 +345,10 @@ class Working:
         them), its ids read as they are (`seen`: a service asks at every event). Held again after
         each step: the working state moved on (`moves`)."""
         if self.whole is not whole:
+            # `whole` may have taken over the deques, the ids and their set `made_parts` gave (it
+            # changes them in place): a load makes its own again, by the models, never moving
+            # those in place (`_deque_of`, `_ids_of` with no window), from here on
+            self._lots_from = self._activity_from = self._ids_from = None
             self._state = None
             self.defer(_HELD)  # the parts unset; `_catch_up` loads `whole.public()`, not this
             self._state, self.whole = None, whole
@@ -356,7 +360,10 @@ class Working:
         with their set when they stand for its state, read without making a part left to be made
         (reading the attribute would): what a whole step's state takes over (engine/whole/state.py
         `WholeState.of`) — the tuples by the model each holds, making only those of models none
-        holds; the ids copied, not hashed again. Left to be made by `defer` (or `hold`): the
+        holds; the deques themselves when they hold exactly the state's tuples, and the ids and
+        their set (`hold` then lets them go: a year of lots and activities and a thousand ids are
+        not copied, nor made young again for the collector to walk). Left to be made by `defer`
+        (or `hold`): the
         deques it stashed, those of the state it stood for before (most of their models shared
         with the new one's), and no ids; by `moved_on`: the activity's deque before the step."""
         if self._behind is not None:

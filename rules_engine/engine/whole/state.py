@@ -143,9 +143,13 @@ class WholeState:
     ) -> WholeState:
         """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
         `lots`, `activity`: tuples made already of some of the state's models (a working state's
-        deques), taken over by the model each holds rather than made again (`_tuples`); `ids` and
-        `seen`: the state's processed ids and their set, made already (a working state's: copied,
-        a thousand ids not hashed again). `Working.made_parts()` gives the four."""
+        deques), taken over by the model each holds rather than made again (`_tuples`; the deque
+        itself when it holds exactly the state's lots, or activities); `ids` and `seen`: the state's
+        processed ids and their set, made already (a working state's: taken over, a thousand ids
+        neither copied nor hashed again). `Working.made_parts()` gives the four, and the working
+        state lets them go when it holds the whole state (`Working.hold`): this one changes them
+        in place. Taken over, not copied, they are not new to the collector either: a copy of
+        a long history's containers is walked by its young passes until it is promoted."""
         made = cls.__new__(cls)
         base = _EMPTY if state is None else state
         made.base = base
@@ -153,7 +157,7 @@ class WholeState:
         made.made = None
         made.decimals = decimals
         made.customer = base.customer
-        made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple)
+        made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple, True)
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
@@ -163,7 +167,9 @@ class WholeState:
         }
         made.tier = base.tier
         made.tier_since = base.tier_since
-        made.activity = _tuples(base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals))
+        made.activity = _tuples(
+            base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals), True
+        )
         sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
         spend = None if sums is None else sums[1]
         if sums is not None and isinstance(spend, Decimal) and spend == 0 and _coarser(spend, decimals):
@@ -183,8 +189,11 @@ class WholeState:
             for key, p in base.challenges.items()
         }
         made.quests = {key: [q.started_at, list(q.done), q.completed] for key, q in base.quests.items()}
-        made.ids = deque(base.processed if ids is None else ids, maxlen=KEPT_IDS)
-        made.seen = set(base.processed if seen is None else seen)
+        if type(ids) is deque and ids.maxlen == KEPT_IDS and seen is not None:
+            made.ids, made.seen = ids, seen  # a working state's: taken over (see above)
+        else:
+            made.ids = deque(base.processed if ids is None else ids, maxlen=KEPT_IDS)
+            made.seen = set(base.processed if seen is None else seen)
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
         made.reminded_until = 0
@@ -242,14 +251,19 @@ def _coarser(value: Decimal, decimals: int) -> bool:
     return isinstance(exponent, int) and exponent >= -decimals
 
 
-def _tuples(models: Sequence[Any], known: Sequence[Any], model_of: Any, make: Any) -> deque[Any]:
+def _tuples(
+    models: Sequence[Any], known: Sequence[Any], model_of: Any, make: Any, take: bool = False
+) -> deque[Any]:
     """The tuples of `models` (`make`): those among `known` whose model is one of them taken over.
     A long history's state has a year of lots and activities, whose tuples its working state has
     made already (each tuple holds the model it was made from, or that was made from it: the same
-    values); made again, they would cost the whole step's first purchase tens of milliseconds."""
+    values); made again, they would cost the whole step's first purchase tens of milliseconds.
+    `take`: `known` itself when it is a deque of exactly those tuples (the caller lets it go)."""
     if not known:
         return deque(map(make, models))
     if len(known) == len(models) and all(map(is_, map(model_of, known), models)):
+        if take and type(known) is deque:
+            return known
         return deque(known)  # the usual case, tuple by tuple: checked and copied in C
     by_model = dict(zip(map(id, map(model_of, known)), known, strict=True))
     found = list(map(by_model.get, map(id, models)))  # the models are alive: their ids are theirs
