@@ -11,6 +11,7 @@ Input: the `CustomerState`'s models and values. Output: tuples and ints, and the
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -116,6 +117,34 @@ def seconds(moment: dt.datetime) -> Seconds:
     if not delta.microseconds:
         return delta.days * 86_400 + delta.seconds
     return Decimal(delta // _MICROSECOND).scaleb(-6)
+
+
+HEAD = 128
+"""How many of a deque's items after a bisection's start `head_right`/`head_left` look among first."""
+
+
+def head_right(items: Sequence[Any], value: Any, lo: int, key: Any) -> int:
+    """`bisect_right(items, value, lo, key=key)` on a deque in `key`'s order whose answer is
+    usually near `lo`: the lots due, or coming into the reminder's reach, the activities leaving
+    the tier's window — a few of a year's. Looked for among the `HEAD` items after `lo` first: a
+    deque's item is found by a walk over its blocks of 64 from the nearer end, a dozen in the
+    middle of a year's lots, at each probe of a bisection over all of them."""
+    hi = lo + HEAD
+    if hi >= len(items):
+        return bisect_right(items, value, lo, key=key)
+    if key(items[hi - 1]) > value:
+        return bisect_right(items, value, lo, hi, key=key)
+    return bisect_right(items, value, hi, key=key)
+
+
+def head_left(items: Sequence[Any], value: Any, lo: int, key: Any) -> int:
+    """`bisect_left(items, value, lo, key=key)`, looked for near `lo` first (`head_right`)."""
+    hi = lo + HEAD
+    if hi >= len(items):
+        return bisect_left(items, value, lo, key=key)
+    if key(items[hi - 1]) >= value:
+        return bisect_left(items, value, lo, hi, key=key)
+    return bisect_left(items, value, hi, key=key)
 
 
 def seconds_after(at: Seconds, moment: dt.datetime, delta: dt.timedelta | None) -> Seconds:
@@ -261,24 +290,37 @@ def _lot(lot: LotTuple, lines: list[LotLine]) -> Lot:
 
 class LazyLines:
     """A lot's `LotLine`s not made yet: the award's line shares and the basket's quantities, made
-    (`awards_records`) when the lot's model is (`public()`, a return), not at every award."""
+    (`awards_records`) when the lot's model is (`public()`, a return), not at every award.
 
-    __slots__ = ("filled", "made", "quantities", "shares")
+    `index`: None when `shares` are the shares; else `shares` is what splits them (the whole
+    step's `Split`, engine/whole/result.py), asked for award `index`'s when the lines are made, so
+    that a lot is one object (and one for the collector to walk) until then, not two."""
 
-    def __init__(self, shares: Sequence[tuple[int, str, Decimal]], quantities: list[Decimal]) -> None:
+    __slots__ = ("filled", "index", "made", "quantities", "shares")
+
+    def __init__(self, shares: Any, quantities: list[Decimal], index: int | None = None) -> None:
         self.shares = shares
         self.quantities = quantities
+        self.index = index
         self.made: list[LotLine] | None = None
         self.filled = False
 
     def lines(self) -> list[LotLine]:
         made = self.made
         if made is None:
-            made = self.made = awards_records((self.shares,), self.quantities)[0][0]
+            made = self.made = awards_records((self._shares(),), self.quantities)[0][0]
             self.filled = True
         elif not self.filled:  # the list `later` gave out, filled in place
-            made.extend(awards_records((self.shares,), self.quantities)[0][0])
+            made.extend(awards_records((self._shares(),), self.quantities)[0][0])
             self.filled = True
+        return made
+
+    def _shares(self) -> Sequence[tuple[int, str, Decimal]]:
+        shares = self.shares
+        if self.index is None:
+            return shares  # type: ignore[no-any-return]
+        made: Sequence[tuple[int, str, Decimal]] = shares.shares(self.index)
+        self.shares, self.index = made, None  # what split them may go
         return made
 
     def later(self) -> list[LotLine]:

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.history import CHAINED, Bought
 from rules_engine.engine.stream import Stream
+from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.customer import CustomerState, parse_state
 from rules_engine.state.working import Working
 from tests.engine.test_whole_stream import COFFEE, LONG, decided
@@ -76,3 +78,50 @@ def test_a_purchase_after_an_app_open_takes_over_the_whole_states_tuples(
     stream = Stream(engine)
     made = decided(stream, engine, events, stored)
     assert [whole for _, whole in made] == [True, False] * len(purchases)
+
+
+def test_purchases_no_one_reads_keep_a_bounded_chain_and_the_same_state(engine: Engine) -> None:
+    """A stream whose states no one reads (`loyalty run -q`): the whole step's purchase history
+    (`history.Bought`, each purchase's event lines made into the state's lines only when read) is
+    made and cut every `CHAINED` purchases, as the step in place cuts it, so a working state
+    carried for years does not keep every event's lines alive; the state read at the end is
+    `process`'s all the same."""
+    purchases = [event for event in LONG if event["type"] == "purchase"][: 2 * CHAINED + 10]
+    stream = Stream(engine)
+    working = stream.working(None)
+    state = None
+    depths = []
+    for event in purchases:
+        state = engine.process(event, state).state
+        stream.step(event, working)
+        whole = working.whole  # None after a purchase the whole step declined (`process`'s)
+        held = whole.purchases if isinstance(whole, WholeState) else None
+        depths.append(held.depth if isinstance(held, Bought) else 0)
+    assert stream.wholes >= 0.7 * len(purchases)
+    assert max(depths) < CHAINED
+    assert depths.count(0) >= 2  # made twice over the stream, not once when read
+    assert state is not None
+    assert working.public().model_dump_json() == state.model_dump_json()
+
+
+def test_states_read_before_stay_as_they_were(engine: Engine, stored: CustomerState) -> None:
+    """The whole state takes over the working state's deques, ids and their set and changes them in
+    place (`Working.made_parts`, `hold`): every state read before — the stored one, each result's,
+    the working state's public one between events, a step in place's after an app open — is still
+    what it was after the purchases, app opens and returns that follow."""
+    events = []
+    for number, event in enumerate(LONG[SPLIT : SPLIT + 45]):
+        events.append(event)
+        if number % 4 == 1:
+            events.append({"id": f"o-{event['id']}", "type": "app_open", "time": event["time"], "customer": "c"})
+    stream = Stream(engine)
+    working = stream.working(stored)
+    kept = [(stored, stored.model_dump_json())]
+    for event in events:
+        result = stream.step(event, working)
+        kept.append((result.state, result.state.model_dump_json()))
+        public = working.public()
+        kept.append((public, public.model_dump_json()))
+    assert stream.wholes >= 20
+    for state, json in kept:
+        assert state.model_dump_json() == json

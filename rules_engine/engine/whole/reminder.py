@@ -23,7 +23,6 @@ Input: a `WholeState`, its lots (a deque of `LotTuple`), the event's time. Outpu
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import filterfalse
 from operator import itemgetter
@@ -42,7 +41,15 @@ from rules_engine.engine.mechanics.shared import recent
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.verdicts import Verdict, simple_verdict
-from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, LOT_ZONE, moment
+from rules_engine.state.compact import (
+    LOT_EVENT,
+    LOT_EXPIRES,
+    LOT_POINTS,
+    LOT_RULE,
+    LOT_ZONE,
+    head_right,
+    moment,
+)
 from rules_engine.state.customer import DeferredMessage
 
 _EXPIRES = itemgetter(LOT_EXPIRES)
@@ -121,6 +128,10 @@ class Notices:
         if first[LOT_ZONE] is None:
             return None
         zone = self._zone(state)
+        if not deferred:
+            sent = self._sent_now(time, zone, notified)
+            if sent is not None:
+                return Told(True, self.fired, self.notification, sent, deferred)
         if not deferred and state.capped is not None:  # suppressed by the cap a moment ago: still?
             verdict = self._still_capped(state.capped, time, zone, notified)
             if verdict is not None:
@@ -142,6 +153,25 @@ class Notices:
         if cap is not None:  # the state keeps only what the cap counts (`notify`)
             notified = [*recent(cap, notified, time), time]
         return Told(True, self.fired, self.notification, notified, deferred)
+
+    def _sent_now(
+        self, time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime]
+    ) -> list[dt.datetime] | None:
+        """The send times after the reminder when, with no message waiting, it goes out at `time`
+        itself: not in the quiet hours and under the cap (what `notice` then decides, through
+        `next_moment`'s first look: "fired", `time`); None otherwise (worked out in full). Most
+        of a long history's purchases send it, each bringing a few lots into its reach."""
+        settings = self.settings
+        quiet = settings.quiet_hours
+        if quiet is not None and quiet_until(quiet, time, zone) is not None:
+            return None
+        cap = settings.frequency_cap
+        if cap is None:
+            return notified
+        lately = recent(cap, notified, time)
+        if len(lately) >= cap.count:
+            return None
+        return [*lately, time]  # the state keeps only what the cap counts (`notify`)
 
     # -- a verdict of the cap, remembered until the cap's period ends -------------------------------
     # While the cap holds, the reminder is suppressed at every purchase with nothing recorded, and
@@ -231,8 +261,8 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any]
     if reach <= until:
         return None
     if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
-        first = bisect_right(lots, until, first, key=_EXPIRES)
-    end = bisect_right(lots, reach, first, key=_EXPIRES)
+        first = head_right(lots, until, first, _EXPIRES)
+    end = head_right(lots, reach, first, _EXPIRES)
     if first >= end:
         state.reminded_until = reach
         return None

@@ -229,10 +229,12 @@ class WholeResult:
         return {award[0]: award[1] for award in self.awards}
 
     def later_lines(self, index: int) -> Any:
-        """The lot's lines of award `index`: made with the lot's model."""
+        """The lot's lines of award `index`: made with the lot's model, from the shares split then
+        (`Split`, not a `LaterShares`: one object a lot, not two, for the collector to walk; the
+        result's award splits its own when read)."""
         if self.awards[index][2] is None and self.awards[index][3] == 4:
             return []
-        return LazyLines(self.later_shares(index), self.quantities)
+        return LazyLines(self._split(), self.quantities, index)
 
     def later_shares(self, index: int) -> LaterShares:
         """Award `index`'s shares, split when first read: one for the lot and the result's award."""

@@ -15,7 +15,6 @@ Input: a parsed `Purchase`, a `WholeState`. Output: a `WholeResult`, or None.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
@@ -42,6 +41,8 @@ from rules_engine.state.compact import (
     LOT_POINTS,
     LOT_RULE,
     NEVER,
+    head_left,
+    head_right,
     seconds,
     seconds_after,
 )
@@ -249,7 +250,7 @@ class WholeStep:
                     break
                 ended.append(lot)
         # the lots due (in expiry order: a prefix, as `lifecycle.expiring_by` bisects them)
-        expired = bisect_right(lots, now, key=_EXPIRES) if lots and lots[0][LOT_EXPIRES] <= now else 0
+        expired = head_right(lots, now, 0, _EXPIRES) if lots and lots[0][LOT_EXPIRES] <= now else 0
         if expired:
             if min(map(_POINTS, islice(lots, expired))) <= 0:
                 return None  # a spent lot kept for returns: the engine's way
@@ -425,7 +426,7 @@ class WholeStep:
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
                 horizon = int((local - 2 * self.window).timestamp())
                 # no window needs them (the sums had left them already); in time order
-                _pop(activity, bisect_left(activity, horizon, key=_AT))
+                _pop(activity, head_left(activity, horizon, 0, _AT))
             if sums[0] != start:
                 left = _moved(activity, sums[0], start, totals, decimals)
                 if left is not None:
@@ -488,9 +489,13 @@ class WholeStep:
         state.seen.add(event.id)
         if state.last_event_at is None or time >= state.last_event_at:
             state.last_event_at = time
-        state.purchases = history.Bought(
+        bought = history.Bought(
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
         )
+        if bought.depth >= history.CHAINED:  # a history no one read for a while: made and cut now,
+            state.purchases, state.older = bought.kept(state.older)  # as the step in place does
+        else:  # (a chain keeps every purchase's event lines alive until the public state is made)
+            state.purchases = bought
         return result
 
 
@@ -509,10 +514,10 @@ def _moved(activity: Any, since: Any, start: Any, totals: Any, decimals: int) ->
     end = len(activity)
     index = 0
     if since is not None and end and activity[0][ACT_AT] < since:
-        index = bisect_left(activity, since, 0, end, key=_AT)
+        index = head_left(activity, since, 0, _AT)
     if index == end or activity[index][ACT_AT] >= start:  # the usual answer: one comparison
         return None
-    stop = bisect_left(activity, start, index, end, key=_AT)
+    stop = head_left(activity, start, index, _AT)
     left = list(map(activity.__getitem__, range(index, stop)))  # not walked from the head
     spend = sum(map(_SPEND, left))
     total = totals[0]
