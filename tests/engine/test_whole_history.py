@@ -113,7 +113,9 @@ def test_states_read_before_stay_as_they_were(engine: Engine, stored: CustomerSt
     for number, event in enumerate(LONG[SPLIT : SPLIT + 45]):
         events.append(event)
         if number % 4 == 1:
-            events.append({"id": f"o-{event['id']}", "type": "app_open", "time": event["time"], "customer": "c"})
+            events.append(
+                {"id": f"o-{event['id']}", "type": "app_open", "time": event["time"], "customer": "c"}
+            )
     stream = Stream(engine)
     working = stream.working(stored)
     kept = [(stored, stored.model_dump_json())]
