@@ -102,3 +102,28 @@ def test_purchases_no_one_reads_keep_a_bounded_chain_and_the_same_state(engine: 
     assert depths.count(0) >= 2  # made twice over the stream, not once when read
     assert state is not None
     assert working.public().model_dump_json() == state.model_dump_json()
+
+
+def test_states_read_before_stay_as_they_were(engine: Engine, stored: CustomerState) -> None:
+    """The whole state takes over the working state's deques, ids and their set and changes them in
+    place (`Working.made_parts`, `hold`): every state read before — the stored one, each result's,
+    the working state's public one between events, a step in place's after an app open — is still
+    what it was after the purchases, app opens and returns that follow."""
+    events = []
+    for number, event in enumerate(LONG[SPLIT : SPLIT + 45]):
+        events.append(event)
+        if number % 4 == 1:
+            events.append(
+                {"id": f"o-{event['id']}", "type": "app_open", "time": event["time"], "customer": "c"}
+            )
+    stream = Stream(engine)
+    working = stream.working(stored)
+    kept = [(stored, stored.model_dump_json())]
+    for event in events:
+        result = stream.step(event, working)
+        kept.append((result.state, result.state.model_dump_json()))
+        public = working.public()
+        kept.append((public, public.model_dump_json()))
+    assert stream.wholes >= 20
+    for state, json in kept:
+        assert state.model_dump_json() == json
