@@ -2,14 +2,15 @@
 `loyalty serve` workers, `loyalty simulate` and its worker processes (docs/engine.md, "The
 garbage collector").
 
-Every event makes a new customer state of a few hundred objects that outlives the event. Nearly
-every object of an event is freed by its reference count; not all: a purchase the whole step
-decides leaves one reference cycle (its `LaterResult` and the step's record, engine/whole/result.py:
-~40 objects a purchase), which only the collector frees. CPython's collector counts the
-survivors and, every 700 allocations or so, walks the young ones; every 10 of those walks, the
-survivors of the last 10 again; every 10 of those, every object the process holds: the loaded
-program, the imported packages and, in a replay, every customer's state. On the stream benchmark
-that walking was a third of the CPU time (bench/README.md, "Stream benchmark").
+Every event makes a new customer state of a few hundred objects that outlives the event, and no
+reference cycles: every object of an event is freed by its reference count (a test holds the
+engine's three paths to it, tests/engine/test_whole_stream.py; the whole step's result and its
+record were one until 2026-12-05, ~120 objects a purchase that only the collector freed).
+CPython's collector counts the survivors and, every 700 allocations or so, walks the young
+ones; every 10 of those walks, the survivors of the last 10 again; every 10 of those, every
+object the process holds: the loaded program, the imported packages and, in a replay, every
+customer's state. On the stream benchmark that walking was a third of the CPU time
+(bench/README.md, "Stream benchmark").
 
 `tune_for_events` is called once the program is loaded: what exists then (modules, the compiled
 program, the plan) is frozen out of the collector's walks for good, and the collector runs less
@@ -34,9 +35,9 @@ the customer's next event, and a middle collection every 10 young ones walked it
 (`bench_reader.py --collector 3000`: the collector's passes 20-24 % of the run's CPU, the middle
 ones over 40 % of that); every 1,000, only what is still alive then is walked, in one longer
 pause (seconds, over a large run: no matter for a batch). Measured: 24,000 lines -11 % of the
-run's CPU (no middle walk at all), 150,000 lines -2 %. Cycles that outlive a young collection (an
-event's, caught in flight) wait for a middle one: ~1,000 young collections' worth, some MB. Not
-the service's: a request would wait for that pause."""
+run's CPU (no middle walk at all), 150,000 lines -2 % (both with the whole step's cycle, since
+removed). Cycles that outlive a young collection wait for a middle one. Not the service's: a
+request would wait for that pause."""
 
 
 def tune_for_events(thresholds: tuple[int, int, int] = THRESHOLDS) -> None:
