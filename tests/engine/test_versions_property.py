@@ -81,6 +81,10 @@ _COFFEE_KNOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"frequency_cap: \{count: 3, per: (?P<v>7d)\}", ("7d", "1d", "30d")),
     (r"points_expiring: \{before: (?P<v>14d)", ("14d", "2d", "30d")),
     (r"tier_downgrade: \{before: (?P<v>30d)", ("30d", "5d")),
+    (r'quiet_hours: \{start: "21:00", end: "(?P<v>08:00)"\}', ("08:00", "08:00", "23:00", "12:00")),
+    (r"^  days: (?P<v>3)$", ("3", "1", "10")),
+    (r"^  downgrade: (?P<v>one_level)$", ("one_level", "to_qualified")),
+    (r"^  negative_balance: (?P<v>allow)$", ("allow", "write_off")),
 )
 
 _RANDOM_KNOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
