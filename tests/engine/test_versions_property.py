@@ -4,9 +4,10 @@ A working state (state/working.py, engine/whole/) is made under one program vers
 stepped by the next after a reload (`PUT /v1/programs/{p}`, `loyalty run` over a stream spanning
 versions, `simulate --compare`). The parameters that shape a state may differ between the two:
 `points.pending` and `points.expire_after` (the lots' waits and expiry order), `returns.within`
-(how long purchase lines are kept), the tier's window, threshold and grace, caps' periods, a
-challenge's window, a quest's `within`, a streak's unit, the reminders' reach and the frequency
-cap's period, an offer's limit, how late an event may come. Whatever the version before left —
+(how long purchase lines are kept), the time zone, the tier's levels, window, threshold, grace and
+downgrade, caps' and budgets' periods, a challenge's window, a quest's `within`, a streak's unit,
+the birthday's days, the reminders' reach, the frequency cap's period, the quiet hours, the
+negative balance, an offer's limit, how late an event may come. Whatever the version before left —
 lots ordered by its expiry, lines kept for its return window, memos kept beside the state's lists,
 the moment the working state next has something due — the version after must decide as it would on
 the public state alone.
