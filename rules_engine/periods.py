@@ -23,6 +23,7 @@ Keys are stored in customer states and stores, so their spelling never changes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal, TypeVar
 
 V = TypeVar("V")
@@ -136,6 +137,17 @@ def cap_period_key(cap: str, day: dt.date) -> str:
 def label(period: Period) -> str:
     """The period an event falls in, for people: `today`, `this calendar week` …"""
     return _LABELS[period]
+
+
+def of_kinds(counts: dict[str, V], current: Sequence[str]) -> dict[str, V]:
+    """`counts` (holding every key of `current`) less the keys of a period kind none of `current`
+    is of: a cap whose period changed between program versions (`per_week` to `per_day`) counts
+    from the new period on, and the old kind's counter leaves with the rule's next count, as the
+    whole step's does (engine/whole/generate.py). One comparison when there is none."""
+    if len(counts) == len(current):
+        return counts
+    kinds = {key.partition(":")[0] for key in current}
+    return {k: v for k, v in counts.items() if k.partition(":")[0] in kinds}
 
 
 def without_past(counts: dict[str, V], current: str) -> dict[str, V]:

@@ -37,7 +37,7 @@ from rules_engine.engine.result import award_of, discount_of
 from rules_engine.engine.rounding import scaled_fresh
 from rules_engine.engine.trusted import FIRED_GIVEN, Verdict, fired_verdict, simple_verdict
 from rules_engine.errors import ContextError
-from rules_engine.periods import without_past
+from rules_engine.periods import of_kinds, without_past
 from rules_engine.source import SourceFile
 
 ZERO = Decimal(0)
@@ -174,6 +174,7 @@ RUNTIME: dict[str, Any] = {
     "_gcd": math.gcd,
     "_BIG": 1 << 64,  # a denominator past this is reduced (rounding._aligned)
     "_without_past": without_past,
+    "_of_kinds": of_kinds,
     "_dict": dict,
     "_EMPTY": MappingProxyType({}),
     "_earning_base": earning.earning_base,

@@ -28,7 +28,7 @@ from rules_engine.engine.rounding import Parts, Q, Rounding, scaled
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.schedule import within
 from rules_engine.engine.trusted import fired_verdict, simple_verdict
-from rules_engine.periods import BUDGET_PERIODS, without_past
+from rules_engine.periods import BUDGET_PERIODS, of_kinds, without_past
 from rules_engine.periods import cap_period_key as period_key
 from rules_engine.program.model import Cap, EarnRule
 
@@ -427,8 +427,10 @@ def count(run: Run, rule_id: str, points: Decimal, cap: Cap | None, budget: Any)
     if not periods:
         return
     mine = dict(run.counters.get(rule_id, {}))
+    keys = []
     for period, _, _ in periods:
         key = cap_period_key(run, period)
         mine = without_past(mine, key)  # a period that ended counts for nothing any more
         mine[key] = mine.get(key, ZERO) + points
-    run.counters[rule_id] = mine
+        keys.append(key)
+    run.counters[rule_id] = of_kinds(mine, keys)  # an earlier version's period kind leaves

@@ -94,6 +94,8 @@ def count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
             f"_key = _pk{place}\n_mine = _without_past(_mine, _key)\n"
             "_mine[_key] = _mine.get(_key, _ZERO) + _granted"
         )
+    keys = ", ".join(f"_pk{place}" for place in range(len(periods)))
+    general += writer.stmts(f"_mine = _of_kinds(_mine, ({keys},))")  # an earlier version's kind leaves
     statements = writer.stmts("_mine = run.counters.get(RULE, _EMPTY)", RULE=rule)
     if len(periods) == 1:
         kind = CAPS[periods[0][0]]

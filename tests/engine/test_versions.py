@@ -133,3 +133,27 @@ def test_a_step_after_a_reload_reviews_the_tier_when_the_new_version_has_it_due(
     assert (
         state.tier_since.date().isoformat() == "2027-06-05"
     )  # 3 days' window and 30 days' grace after the 3rd
+
+
+@pytest.mark.parametrize("way", ["generated", "evaluator", "whole", "in place"])
+def test_a_cap_whose_period_changed_counts_only_its_new_period(way: str) -> None:
+    """A per-week cap made per-day by the next version: the rule's counters hold the new period's
+    count only, the old week's leaving at the rule's first count (the whole step, which keeps a
+    per-day cap's day alone, dropped it; `process` kept it for ever, one key per kind)."""
+    old = version(4, ("cap: {per_day: 50}", "cap: {per_week: 50}"), generated=way != "evaluator")
+    new = version(5, generated=way != "evaluator")
+    pastry = {"sku": "CROISSANT", "category": "pastry", "price": "100.00", "qty": 1}
+    first, second = purchase(1, "2027-05-04"), purchase(2, "2027-05-05")
+    first["items"].append(pastry)
+    second["items"] = [pastry]
+    state = old.process(first, None).state
+    assert state.counters["pastry-bonus"] == {"week:2027-W18": 5}
+    if way in ("whole", "in place"):
+        stream = Stream(new, whole=way == "whole")
+        working = stream.working(state)
+        stream.step(second, working)
+        after = working.public()
+        assert after == new.process(second, state).state
+    else:
+        after = new.process(second, state).state
+    assert after.counters["pastry-bonus"] == {"day:2027-05-05": 5}
