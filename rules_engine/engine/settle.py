@@ -91,7 +91,7 @@ def _earn_ledger(
     booked: tuple[LedgerEntry, ...],
 ) -> tuple[LedgerEntry, ...]:
     """The event's ledger: what the stages booked, then each award's earn entry, its lines the
-    parts `awards_records` made with the lot's (as `earned` makes them)."""
+    parts `awards_records` made with the lot's (`earn_entry` each, the lot's id as `earned_lots` makes it)."""
     made = [
         earn_entry(
             event,

@@ -10,9 +10,8 @@ imports the engine.)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from rules_engine.engine.outcome import PointsChange
 from rules_engine.engine.verdicts import (
@@ -24,7 +23,6 @@ from rules_engine.engine.verdicts import (
     simple_verdict,
     verdict,
 )
-from rules_engine.state.customer import Lot, LotLine
 from rules_engine.state.records import (
     award_records,
     awards_records,
@@ -32,7 +30,7 @@ from rules_engine.state.records import (
     counted_lines,
     counted_lines_shared,
     earn_entry,
-    earned,
+    earned_lots,
     expiry_entries,
     ledger_entry,
     past_line,
@@ -62,7 +60,6 @@ __all__ = [
     "counted_lines",
     "counted_lines_shared",
     "earn_entry",
-    "earned",
     "earned_lots",
     "expiry_entries",
     "fired_verdict",
@@ -113,53 +110,3 @@ def points_changes(changes: Iterable[tuple[str, str, Decimal, dt.datetime]]) -> 
         set_private(model, None)
         made.append(model)
     return made
-
-
-_LOT = ("event", "rule", "points", "earned_at", "available_at", "expires_at", "lines")
-_LOT_FAST = _spelt_out(Lot, *_LOT)
-_LOT_GIVEN = set(_LOT)
-
-
-def earned_lots(
-    event: str,
-    awards: Sequence[Any],
-    records: Sequence[tuple[list[LotLine], Any]],
-    at: dt.datetime,
-    available_at: dt.datetime,
-    expires_at: dt.datetime | None,
-) -> tuple[list[Lot], list[str]]:
-    """The lots of an event's awards (each with its `rule` and `points`; `records`: their
-    `awards_records`) and the lots' ids: `earned` without the earn ledger entries, which
-    `process`'s result makes when its ledger is first read (settle.outcome), so a caller that keeps
-    the new state and reads no ledger (a replay in memory, `simulate`, a bench's stream) makes none."""
-    if not _LOT_FAST:
-        made = [
-            points_lot(event, award.rule, award.points, at, available_at, expires_at, lot_lines)
-            for award, (lot_lines, _) in zip(awards, records, strict=True)
-        ]
-        return made, [f"{event}/{award.rule}" for award in awards]
-    lots: list[Lot] = []
-    ids: list[str] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
-    given = _LOT_GIVEN
-    for award, (lot_lines, _) in zip(awards, records, strict=True):
-        rule = award.rule
-        model = new(Lot)
-        set_dict(
-            model,
-            {
-                "event": event,
-                "rule": rule,
-                "points": award.points,
-                "earned_at": at,
-                "available_at": available_at,
-                "expires_at": expires_at,
-                "lines": lot_lines,
-            },
-        )
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
-        lots.append(model)
-        ids.append(f"{event}/{rule}")
-    return lots, ids

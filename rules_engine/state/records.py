@@ -10,7 +10,7 @@ beside the outcome's points changes and the trace entries, where the engine impo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ __all__ = [
     "counted_lines",
     "counted_lines_shared",
     "earn_entry",
-    "earned",
+    "earned_lots",
     "expiry_entries",
     "ledger_entry",
     "past_line",
@@ -393,71 +393,50 @@ def earn_entry(
     return model
 
 
-def earned(
+def earned_lots(
     event: str,
-    awards: Iterable[tuple[str, Decimal]],
-    records: Iterable[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    awards: Sequence[Any],
+    records: Sequence[tuple[list[LotLine], Any]],
     at: dt.datetime,
     available_at: dt.datetime,
     expires_at: dt.datetime | None,
-    version: int,
-    rule_hashes: Mapping[str, str],
-) -> tuple[list[Lot], list[LedgerEntry], list[str]]:
-    """The lots, the `earn` ledger entries and the lots' ids of an event's awards (each `(rule,
-    points)`, with its `awards_records`): `points_lot(...)` and `earn_entry(...)` of each, in one
-    loop, the makers bound once and each lot's id made once (a purchase makes four or five)."""
+) -> tuple[list[Lot], list[str]]:
+    """The lots of an event's awards (each with its `rule` and `points`; `records`: their
+    `awards_records`) and the lots' ids, each lot `points_lot(...)`, the makers bound once and each
+    id made once (a purchase makes four or five). No earn ledger entries: `process`'s result makes
+    those when its ledger is first read (engine/settle.py `outcome`, `earn_entry` each), so a caller
+    that keeps the new state and reads no ledger (a replay in memory, `simulate`) makes none."""
+    if not _LOT_FAST:
+        made = [
+            points_lot(event, award.rule, award.points, at, available_at, expires_at, lot_lines)
+            for award, (lot_lines, _) in zip(awards, records, strict=True)
+        ]
+        return made, [f"{event}/{award.rule}" for award in awards]
     lots: list[Lot] = []
-    entries: list[LedgerEntry] = []
     ids: list[str] = []
-    if not (_LOT_FAST and _LEDGER_ENTRY_FAST):
-        for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
-            lot = f"{event}/{rule}"
-            lots.append(points_lot(event, rule, points, at, available_at, expires_at, lot_lines))
-            entries.append(earn_entry(event, rule, points, lot, at, version, rule_hashes.get(rule), parts))
-            ids.append(lot)
-        return lots, entries, ids
     new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
-    lot_given, entry_given, hashes = _LOT_GIVEN, _EARN_ENTRY_GIVEN, rule_hashes.get
-    for (rule, points), (lot_lines, parts) in zip(awards, records, strict=True):
-        lot_id = f"{event}/{rule}"
+    given = _LOT_GIVEN
+    for award, (lot_lines, _) in zip(awards, records, strict=True):
+        rule = award.rule
         model = new(Lot)
         set_dict(
             model,
             {
                 "event": event,
                 "rule": rule,
-                "points": points,
+                "points": award.points,
                 "earned_at": at,
                 "available_at": available_at,
                 "expires_at": expires_at,
                 "lines": lot_lines,
             },
         )
-        set_fields(model, lot_given)
+        set_fields(model, given)
         set_extra(model, None)
         set_private(model, None)
         lots.append(model)
-        entry = new(LedgerEntry)
-        set_dict(
-            entry,
-            {
-                "event": event,
-                "rule": rule,
-                "kind": "earn",
-                "points": points,
-                "lot": lot_id,
-                "at": at,
-                "version": version,
-                "rule_hash": hashes(rule),
-                "lines": parts,
-            },
-        )
-        set_fields(entry, entry_given)
-        set_extra(entry, None)
-        set_private(entry, None)
-        entries.append(entry)
-        ids.append(lot_id)
-    return lots, entries, ids
+        ids.append(f"{event}/{rule}")
+    return lots, ids
 
 
 # -- a challenge's counted lines, found by their decimals' objects (engine/mechanics/challenges.py)

@@ -1,7 +1,7 @@
 """`Engine.process` makes its result's totals, tier progress and earn ledger entries when they are
 first read (settle.outcome): a caller that keeps the new state and reads the points or
 `ledger_points()` makes no `LedgerEntry` and no `Totals`. What a reader gets is what the eager
-makers give: each earn entry `records.earned`'s for the same awards, after what the stages booked
+makers give: each earn entry `records.earn_entry`'s for the same award, after what the stages booked
 (expiry, a redemption), and the totals the run's sums.
 """
 
@@ -19,7 +19,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.result import Later, LaterLedger, Result, held
 from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
-from rules_engine.state.records import awards_records, earned
+from rules_engine.state.records import awards_records, earn_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 COFFEE = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
@@ -58,22 +58,25 @@ def purchase(n: int, at: dt.datetime, lines: list[tuple[int, int]]) -> dict[str,
 
 
 def eager_earn_entries(engine: Engine, event: dict[str, Any], result: Result) -> list[Any]:
-    """The earn entries `records.earned` makes of the result's awards, as settle made them before."""
+    """The earn entry `records.earn_entry` makes of each of the result's awards, as settle made
+    them before: the lot's id, the event's time, the version, the rule's hash, the award's lines."""
     time = dt.datetime.fromisoformat(event["time"])
     quantities = [Decimal(item["qty"]) for item in event["items"]] + [Decimal(1)]
     records = awards_records([award.lines for award in result.awards], quantities)
-    points = engine.program.points
-    _, entries, _ = earned(
-        event["id"],
-        [(award.rule, award.points) for award in result.awards],
-        records,
-        time,
-        time + points.pending if points.pending else time,
-        time + points.expire_after if points.expire_after else None,
-        engine.program.version,
-        engine.plan.rule_hashes,
-    )
-    return entries
+    hashes = engine.plan.rule_hashes
+    return [
+        earn_entry(
+            event["id"],
+            award.rule,
+            award.points,
+            f"{event['id']}/{award.rule}",
+            time,
+            engine.program.version,
+            hashes.get(award.rule),
+            parts,
+        )
+        for award, (_, parts) in zip(result.awards, records, strict=True)
+    ]
 
 
 def check(engine: Engine, event: dict[str, Any], state: CustomerState | None) -> CustomerState:
