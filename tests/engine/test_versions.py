@@ -157,3 +157,24 @@ def test_a_cap_whose_period_changed_counts_only_its_new_period(way: str) -> None
     else:
         after = new.process(second, state).state
     assert after.counters["pastry-bonus"] == {"day:2027-05-05": 5}
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "in place"])
+def test_a_lot_earned_under_a_shorter_expiry_goes_before_the_older_lots(whole: bool) -> None:
+    """A working state made from a state version 4 left (after a store's `advance`, a `put`, a
+    reload) and stepped by version 5, whose points live 20 days where version 4's lived a year: the
+    new lot expires first, so it goes first in the state's lots, as `Engine.process` puts it
+    (`lifecycle.with_lot`). The whole step appended it after the year-long lots, so points due to
+    expire in 20 days stood behind lots of next year, and expiry (which takes the lots' head) would
+    not have reached them."""
+    no_wait = ("  pending: 14d\n", "")
+    old = version(4, no_wait)
+    new = version(5, no_wait, ("  expire_after: 365d", "  expire_after: 20d"))
+    state = old.process(purchase(1, "2027-05-03"), None).state
+    stream = Stream(new, whole=whole)
+    working = stream.working(state)
+    got = stream.step(purchase(2, "2027-05-04"), working)
+    expected = new.process(purchase(2, "2027-05-04"), state)
+    assert [lot.event for lot in got.state.lots] == ["p2", "p1"]
+    assert working.public().model_dump_json() == expected.state.model_dump_json()
+    assert got.outcome().model_dump_json() == expected.outcome().model_dump_json()

@@ -24,6 +24,10 @@ drawn events, every event is decided three ways, each carrying its own states:
 
 and all three give the same refusal codes, or the same outcome JSON and state JSON, event by event
 (the trace left out of the comparison with (c) when it explains: that adds the false parts).
+Now and then, before a customer's event, time moves on without one: `Engine.advance` of the
+event's version to a drawn moment since the customer's last event, by (b) and (c) on their own
+states (the same state, changes and ledger entries), and (a) goes on from a working state made of
+the state after it, as a store's does after an `advance`.
 And (d): the service over a memory store, SQLite and SQLite carrying working states, reloaded with
 each newer version at drawn events (through the store's version guard), answers alike and ends
 with the same states and ledger.
@@ -247,6 +251,34 @@ def _stretched(data: st.DataObject, stream: list[dict[str, Any]]) -> list[dict[s
     return out
 
 
+def _advance_to(data: st.DataObject, before: CustomerState, event: dict[str, Any]) -> dt.datetime:
+    """A moment drawn between the customer's latest event and `event` (at either end too)."""
+    latest = before.last_event_at
+    moment = dt.datetime.fromisoformat(event["time"])
+    if latest is None or moment <= latest:
+        return moment
+    return latest + (moment - latest) * data.draw(st.integers(0, 100), label="advance at") / 100
+
+
+def _advanced(
+    fast: Engine,
+    slow: Engine,
+    before: CustomerState,
+    slow_before: CustomerState | None,
+    moment: dt.datetime,
+    where: str,
+) -> tuple[CustomerState, CustomerState]:
+    """`Engine.advance` to `moment` by the generated engine and the evaluator's, each on its own
+    state (made by earlier versions too): the same state, changes and ledger entries."""
+    one = fast.advance(before, moment)
+    two = slow.advance(slow_before, moment)
+    mine, theirs = two.state.model_dump_json(), one.state.model_dump_json()
+    assert mine == theirs, f"before {where}, advance's state: {_diff(mine, theirs)}"
+    assert [c.model_dump_json() for c in two.changes] == [c.model_dump_json() for c in one.changes], where
+    assert [e.model_dump_json() for e in two.ledger] == [e.model_dump_json() for e in one.ledger], where
+    return one.state, two.state
+
+
 def across_versions(
     data: st.DataObject, texts: list[str], events: list[dict[str, Any]], *, whole: bool
 ) -> tuple[int, int]:
@@ -269,11 +301,18 @@ def across_versions(
         customer = event["customer"]
         switches += last.setdefault(customer, version) != version
         last[customer] = version
+        where = f"event {number} ({event['type']} {event['id']}) under version {version}"
+        before = public.get(customer)
+        if before is not None and data.draw(st.integers(0, 4), label="advance?") == 0:
+            moment = _advance_to(data, before, event)
+            public[customer], slow_states[customer] = _advanced(
+                fast, slow, before, slow_states.get(customer), moment, where
+            )
+            workings[customer] = stream.working(public[customer])
         working = workings.get(customer)
         if working is None:
             working = workings[customer] = stream.working(None)
         explain = data.draw(st.integers(0, 3), label="explain?") == 0
-        where = f"event {number} ({event['type']} {event['id']}) under version {version}"
         try:
             expected = fast.process(event, public.get(customer))
         except EventError as error:

@@ -256,6 +256,16 @@ class WholeStep:
                 return None  # a spent lot kept for returns: the engine's way
             if expired > len(lots) - count + len(ended):
                 return None  # a pending lot expiring
+        after = self.expire_after
+        if (
+            len(lots) > expired
+            and after is not None
+            and lots[-1][LOT_EXPIRES] > seconds_after(now, time, after)
+        ):
+            # a lot earned now would expire before one earned earlier (a state made under a program
+            # version with a longer `expire_after`): the engine's way puts it in its place
+            # (`lifecycle.with_lot`); the step only appends
+            return None
         # the notifications (reminder.py): the messages waiting whose moment came, then the
         # points-expiring reminder of the lots within its reach not reminded of yet
         notices = self.notices
