@@ -43,8 +43,11 @@ their compressed outcome, ledger rows) and its commit, and the rest (reading the
 service around the engine: the outcome's JSON, the event's digest, the per-event lookups). At each
 `--every` lines (a multiple of the batch: a line is told once its batch commits) a row of each
 part's µs an event over those lines, the states read and their list
-elements per event; at the end the whole run's, and the 1,000,000-event time it projects (the last
-interval's cost an event, on one process). SQLite or PostgreSQL (`--db`); not `--db memory`.
+elements per event, and how many of those elements were parsed (validated into models: all of a
+short list's at the read, a long list's only those the event read, store/lazy.py; `--eager`
+validates every element at the read, as the store did before, for a before/after in one run); at
+the end the whole run's, and the 1,000,000-event time it projects (the last interval's cost an
+event, on one process). SQLite or PostgreSQL (`--db`); not `--db memory`.
 """
 
 from __future__ import annotations
@@ -125,6 +128,11 @@ def main() -> None:
         "--freeze",
         action="store_true",
         help="with --shares: gc.freeze() after each batch commits (an experiment: the collector's walks)",
+    )
+    parser.add_argument(
+        "--eager",
+        action="store_true",
+        help="with --shares: a state read validates all its elements at once (before store/lazy.py)",
     )
     parser.add_argument(
         "--pragma",
@@ -310,6 +318,9 @@ class SharesRow:
     """States read from the database per event."""
     elements: float
     """List elements of those states per event."""
+    parsed: float
+    """Elements of the states read that the event parsed per event (store/lazy.py: a long list's
+    rows are validated when first read; the short lists', and with --eager all, at the read)."""
     written_kb: float
     """KB the process wrote per event (`wchar` of /proc/self/io: the WAL and the checkpoints)."""
     gc_us: float
@@ -323,8 +334,10 @@ def shares(args: argparse.Namespace, stream: Path, folder: Path) -> list[SharesR
     from rules_engine.replay import replay_lines
     from rules_engine.replay_input import bounded_lines
     from rules_engine.service import Loyalty
-    from rules_engine.store import open_store
+    from rules_engine.state.shared import window
+    from rules_engine.store import lists, open_store
     from rules_engine.store.cache import REPLAY_ELEMENTS, REPLAY_SIZE
+    from rules_engine.store.lazy import LazyRows
 
     url = _url(args, folder)
     if url is None:
@@ -340,7 +353,19 @@ def shares(args: argparse.Namespace, stream: Path, folder: Path) -> list[SharesR
     for pragma in args.pragma:
         store._db.execute(f"PRAGMA {pragma}")
     spent = dict.fromkeys(SHARES, 0.0)
-    counted: dict[str, float] = {"loads": 0, "elements": 0, "written": _written()}
+    counted: dict[str, float] = {"loads": 0, "elements": 0, "parsed": 0, "written": _written()}
+    if args.eager:  # every element validated at the read, as before store/lazy.py: a before/after
+        lists.LAZY = ()
+
+    def counting(parse: Any) -> Any:
+        def call(text: str) -> Any:
+            counted["parsed"] += 1
+            return parse(text)
+
+        return call
+
+    for part, parse in list(lists._PARSERS.items()):
+        lists._PARSERS[part] = counting(parse)
     clock = time.process_time
 
     def timed(part: str, method: Any) -> Any:
@@ -360,6 +385,9 @@ def shares(args: argparse.Namespace, stream: Path, folder: Path) -> list[SharesR
         if held is not None:
             counted["loads"] += 1
             counted["elements"] += held.weight
+            counted["parsed"] += held.weight - sum(
+                len(values) for values in held.elements.values() if type(window(values)[0]) is LazyRows
+            )
         return held
 
     collecting: dict[str, float] = {}
@@ -383,7 +411,8 @@ def shares(args: argparse.Namespace, stream: Path, folder: Path) -> list[SharesR
         pragmas += ", gc.freeze() after each batch" if args.freeze else ""
         print(f"# in process: replay_lines(…, batch={batch}) into {url}{pragmas}")
         parts = " ".join(f"{part:>7}" for part in (*SHARES, "rest"))
-        print(f"{'lines':>10} {'µs/event':>9} {parts} {'loads':>6} {'elements':>8} {'KB out':>7} {'gc':>6}")
+        counts = f"{'loads':>6} {'elements':>8} {'parsed':>7} {'KB out':>7} {'gc':>6}"
+        print(f"{'lines':>10} {'µs/event':>9} {parts} {counts}")
     before = {"cpu": clock(), "line": 0, **spent, **counted}
 
     def line_done(number: int) -> None:
@@ -437,6 +466,7 @@ def _interval(
         parts,
         (counted["loads"] - before["loads"]) / events,
         (counted["elements"] - before["elements"]) / events,
+        (counted["parsed"] - before["parsed"]) / events,
         (_written() - before["written"]) / events / 1024,
         (counted["gc"] - before["gc"]) / events * 1e6,
     )
@@ -444,7 +474,8 @@ def _interval(
     before.update(cpu=now, line=line, **spent, **counted)
     if not quiet:
         shown = " ".join(f"{parts[part]:>7.0f}" for part in (*SHARES, "rest"))
-        counts = f"{row.loads:>6.2f} {row.elements:>8.1f} {row.written_kb:>7.1f} {row.gc_us:>6.0f}"
+        counts = f"{row.loads:>6.2f} {row.elements:>8.1f} {row.parsed:>7.1f}"
+        counts += f" {row.written_kb:>7.1f} {row.gc_us:>6.0f}"
         print(f"{line:>10,} {cpu:>9.0f} {shown} {counts}", flush=True)
     return row
 

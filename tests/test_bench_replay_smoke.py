@@ -57,6 +57,16 @@ def test_replay_benchmark_shares_the_cpu_of_a_replay_between_its_parts() -> None
         assert sum(parts.values()) == pytest.approx(row["cpu_us"])  # "rest" is the remainder
     # the later intervals read states back (the first events of each customer find none)
     assert rows[-1]["loads"] > 0 and rows[-1]["elements"] > 0 and rows[-1]["parts_us"]["load"] > 0
+    assert all(row["parsed"] >= 0 for row in rows)
+
+
+def test_replay_benchmark_shares_eager_parses_every_element_it_reads() -> None:
+    flags = ["--customers", "8", "--events", "200", "--every", "100", "--batch", "50", "--cache", "1"]
+    result = run_bench("bench_replay.py", *flags, "--shares", "--json", "--eager")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert rows[-1]["elements"] > 0
+    assert all(row["parsed"] == pytest.approx(row["elements"]) for row in rows)
 
 
 def test_replay_benchmark_shares_refuses_a_run_without_a_store() -> None:

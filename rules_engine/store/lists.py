@@ -46,7 +46,11 @@ list is written as some mix of these operations, and the order reads back exactl
 
 The element bodies are each element's JSON as pydantic writes it; reading assembles the summary
 and the rows into one JSON document and validates it once (`assemble`), so a state reads back
-exactly as it was written, as the blob did.
+exactly as it was written, as the blob did. Except the long lists of `LAZY` (lots, purchase lines,
+activity, from `SHARED_FROM` elements): their windows' storage holds the rows' texts, each
+validated on its own when the event first reads it (store/lazy.py) — an event reads a few of a
+long list's thousands of elements (the lots due at the head, the latest at the tail), and
+validating them all was the largest part of a replay whose customers the cache cannot hold.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from __future__ import annotations
 import collections
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
@@ -62,6 +66,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.shared import SHARED_FROM, SharedList, appended, window
+from rules_engine.store.lazy import LazyRows
 
 PARTS: tuple[str, ...] = ("lots", "purchases", "activity", "processed")
 """The state's lists kept as rows; everything else is the summary. Their length is bounded by the
@@ -139,16 +144,57 @@ def held(revision: int, state: CustomerState, positions: Mapping[str, Sequence[i
     return Held(revision, state, elements, dict(positions), sum(map(len, elements.values())))
 
 
+LAZY: tuple[str, ...] = ("lots", "purchases", "activity")
+"""The lists whose long rows are read lazily (store/lazy.py): each element validated when the event
+first reads it. Not `processed`: an event id is a JSON string, ~0.1 µs to read, and the duplicate
+check builds a set of them all (engine/processed.py)."""
+
+
 def read(
     revision: int, summary_json: str, rows: dict[str, list[str]], positions: dict[str, list[int]]
 ) -> Held:
     """A state read from its summary and rows (`assemble`), held: its long lists and their positions
-    windows on the lists just read (`own`), which the engine's next state appends to in place."""
-    state = assemble(summary_json, rows)
+    windows on the lists just read (`own`), which the engine's next state appends to in place. A
+    long list of `LAZY` is not validated here: its window's storage holds the rows' texts, each
+    validated when first read (store/lazy.py); the others are validated with the summary, at once."""
+    lazy = {part: rows[part] for part in LAZY if len(rows.get(part, ())) >= SHARED_FROM}
+    state = assemble(summary_json, {part: texts for part, texts in rows.items() if part not in lazy})
     for part in PARTS:
-        _share_fields(getattr(state, part))
-    state = state.model_copy(update={part: own(getattr(state, part), fresh=True) for part in PARTS})
+        if part not in lazy:
+            _share_fields(getattr(state, part))
+    update = {
+        part: SharedList(LazyRows(lazy[part], _PARSERS[part]), 0, len(lazy[part]))
+        if part in lazy
+        else own(getattr(state, part), fresh=True)
+        for part in PARTS
+    }
+    state = state.model_copy(update=update)
     return held(revision, state, {part: own(places, fresh=True) for part, places in positions.items()})
+
+
+def _parser(part: str) -> Callable[[str], Any]:
+    """An element of `part` from its row's text: validated as the state's field validates it (the
+    same model), its fields given shared as `_share_fields` shares them."""
+    validate = _ADAPTERS[part].validate_json
+
+    def parse(text: str) -> Any:
+        value = validate(text)
+        _share_one(value)
+        return value
+
+    return parse
+
+
+def _share_one(model: Any) -> None:
+    """`_share_fields` of one model (and the models in its list fields)."""
+    if _set_fields is None or not isinstance(model, BaseModel):
+        return
+    given, nested = _all_given(type(model))
+    if len(model.__pydantic_fields_set__) == len(given):
+        _set_fields(model, given)
+    for name in nested:
+        for inner in getattr(model, name):
+            _share_one(inner)
 
 
 _FIELDS_SLOT = (
@@ -197,6 +243,9 @@ def _share_fields(values: Sequence[Any]) -> None:
                 _set_fields(model, given)
     for name in nested:
         _share_fields(list(itertools.chain.from_iterable(map(operator.attrgetter(name), values))))
+
+
+_PARSERS = {part: _parser(part) for part in LAZY}
 
 
 def _kept(values: Sequence[Any]) -> Sequence[Any]:
