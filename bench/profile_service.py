@@ -5,6 +5,7 @@
     .venv/bin/python bench/profile_service.py --query trace=true   # the answer with its trace
     .venv/bin/python bench/profile_service.py --inline        # the event on the loop: no hand-off
     .venv/bin/python bench/profile_service.py --instructions  # instructions per request (cachegrind)
+    .venv/bin/python bench/profile_service.py --instructions --concurrency 64   # the lane in groups
     .venv/bin/python bench/profile_service.py --concurrency 64 --parts   # 64 in flight; CPU by part
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
@@ -28,6 +29,10 @@ concurrency 64" was measured.
 child of this script twice per candidate (the app, `Loyalty.handle`; 60 then 260 purchases after a
 warm-up, inline, with string hashing fixed) and the difference over the 200 between is the cost
 of one request or event, without start-up. The fsync of each commit is the kernel's: not counted.
+With `--concurrency N` (N > 1) the app's child keeps N requests in flight on the real threads (the
+lane's groups, its hand-offs: cachegrind runs the threads one at a time), and both children
+set the collector as a `loyalty serve` worker does (server.py `tune_collector`): the count then
+includes the collector's walks over what a group holds, which a request alone never shows.
 
 cProfile sees one thread, so with `--profile` the threads are bypassed: FastAPI's
 `run_in_threadpool` runs the sync dependencies and routes inline on the event loop, and so does
@@ -61,6 +66,7 @@ from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http import Settings, create_app
 from rules_engine.http.runtime import system_clock
+from rules_engine.http.server import tune_collector
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -249,24 +255,30 @@ FIRST, LAST = 60, 260
 """`--instructions`: the requests counted are those between two child runs' ends."""
 
 
-def child(kind: str, count: int) -> None:
-    """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up,
-    inline (no thread hand-off: one thread, counted alike run to run)."""
-    inline_thread_pool()
+def child(kind: str, count: int, concurrency: int = 1) -> None:
+    """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up;
+    inline (no thread hand-off: one thread, counted alike run to run) for one request at a time;
+    with more in flight, on the app's threads, the collector set as a server's worker sets it."""
+    if concurrency == 1:
+        inline_thread_pool()
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
         if kind == "app":
             app = App(folder, "")
-            app_round(app, 20, None)
-            app_round(app, count, None)
+            app_round(app, 20, None, concurrency)
+            if concurrency > 1:
+                tune_collector()
+            app_round(app, count, None, concurrency)
             return
         with open_store(str(folder / "handle.db"), "coffee-club") as store:
             loyalty = Loyalty(Engine.from_file(PROGRAM), store, now=system_clock)
             handle_round(loyalty, 20)
+            if concurrency > 1:
+                tune_collector()
             handle_round(loyalty, count)
 
 
-def instructions() -> int:
+def instructions(concurrency: int) -> int:
     """Instructions per request and per event, counted by cachegrind (load-proof: the timed
     figures move with whatever else the machine runs)."""
     if shutil.which("valgrind") is None:
@@ -275,9 +287,12 @@ def instructions() -> int:
     script = str(Path(__file__).resolve())
     counted = {}
     for kind in ("app", "handle"):
-        first, last = (cachegrind(script, [kind, str(n)], f"{kind}, {n}") for n in (FIRST, LAST))
+        first, last = (
+            cachegrind(script, [kind, str(n), str(concurrency)], f"{kind}, {n}") for n in (FIRST, LAST)
+        )
         counted[kind] = (last - first) / (LAST - FIRST)
-    print("coffee-club purchases (half of them a customer's first), SQLite, inline; cachegrind")
+    how = "inline" if concurrency == 1 else f"{concurrency} in flight, the collector as serve sets it"
+    print(f"coffee-club purchases (half of them a customer's first), SQLite, {how}; cachegrind")
     print(f"app (ASGI, in process): {counted['app'] / 1000:,.1f}k instructions per request")
     print(f"Loyalty.handle:         {counted['handle'] / 1000:,.1f}k instructions per event")
     print(f"app / handle:           {counted['app'] / counted['handle']:.2f}x")
@@ -296,13 +311,13 @@ def main() -> int:
     )
     parser.add_argument("--parts", action="store_true", help="thread CPU per part of a request (PARTS)")
     parser.add_argument("--instructions", action="store_true", help="count instructions (cachegrind)")
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "COUNT", "CONCURRENCY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), int(args.child[2]))
         return 0
     if args.instructions:
-        return instructions()
+        return instructions(args.concurrency)
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
     if profiler or args.inline:
         inline_thread_pool()
