@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -94,35 +95,46 @@ def serve(settings: Settings, listen: Listen) -> None:
     once, before anything listens."""
     import uvicorn
 
-    os.environ[_PROGRAMS] = str(settings.programs.resolve())
-    os.environ[_DB] = settings.db
-    os.environ[_MAX_BODY] = str(settings.max_body)
-    os.environ[_HORIZON] = _duration(settings.horizon)
+    export(settings)
     metrics_dir = None
     if listen.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run(
-            "rules_engine.http.server:app_from_environment",
-            factory=True,
-            host=listen.host,
-            port=listen.port,
-            workers=listen.workers,
-            log_config=configure(listen.log_level),
-            log_level=listen.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=GRACE,
-            # A worker still importing on a busy machine is not dead: the default 5 s got workers
-            # restarted in a loop on two loaded cores.
-            timeout_worker_healthcheck=30,
-            server_header=False,
-            http=PROTOCOL,  # TCP_NODELAY on every connection (protocol.py says why)
-            loop=LOOP,  # answers from the events' threads collected without a wake-up each (loop.py)
-        )
+        uvicorn.run(**uvicorn_options(listen))
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def export(settings: Settings) -> None:
+    """The settings in the environment, where `app_from_environment` reads them in each worker."""
+    os.environ[_PROGRAMS] = str(settings.programs.resolve())
+    os.environ[_DB] = settings.db
+    os.environ[_MAX_BODY] = str(settings.max_body)
+    os.environ[_HORIZON] = _duration(settings.horizon)
+
+
+def uvicorn_options(listen: Listen) -> dict[str, Any]:
+    """uvicorn's settings for `serve` (`uvicorn.run`'s, or a `uvicorn.Config`'s: bench/
+    profile_service.py `--server` serves with them, in its own process)."""
+    return {
+        "app": "rules_engine.http.server:app_from_environment",
+        "factory": True,
+        "host": listen.host,
+        "port": listen.port,
+        "workers": listen.workers,
+        "log_config": configure(listen.log_level),
+        "log_level": listen.log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACE,
+        # A worker still importing on a busy machine is not dead: the default 5 s got workers
+        # restarted in a loop on two loaded cores.
+        "timeout_worker_healthcheck": 30,
+        "server_header": False,
+        "http": PROTOCOL,  # TCP_NODELAY on every connection (protocol.py says why)
+        "loop": LOOP,  # answers from the events' threads collected without a wake-up each (loop.py)
+    }
 
 
 def _duration(horizon: dt.timedelta | None) -> str:
