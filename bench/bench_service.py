@@ -74,9 +74,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from timing import machine
 
-from rules_engine import collector, jsonio
+from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http.runtime import system_clock
+from rules_engine.http.server import tune_collector
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -409,14 +410,14 @@ def in_process_run(db: str, settings: Settings) -> InProcess:
     """`Loyalty.handle` as the server's worker runs it: the horizon measured from the system clock
     (the service's `Settings.clock`; without `now`, `Loyalty` asks the store for its latest event
     time on every event, a query the server never makes) and the garbage collector tuned as
-    `loyalty serve` tunes its workers (collector.py; put back afterwards, for the client)."""
+    `loyalty serve` tunes its workers (server.py `tune_collector`; put back afterwards, for the client)."""
     engine = Engine.from_file(PROGRAM)
     made = events(settings.requests, settings.customers, _run_id())
     bodies = [jsonio.loads(jsonio.dumps(e)) for e in made]  # as the service reads them: exact numbers
     thresholds = gc.get_threshold()
     with open_store(db, "coffee-club") as store:
         loyalty = Loyalty(engine, store, now=system_clock)
-        collector.tune_for_events()
+        tune_collector()
         try:
             for warm in events(min(20, settings.requests), 20, _run_id()):
                 loyalty.handle(warm)

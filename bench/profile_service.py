@@ -5,6 +5,8 @@
     .venv/bin/python bench/profile_service.py --query trace=true   # the answer with its trace
     .venv/bin/python bench/profile_service.py --inline        # the event on the loop: no hand-off
     .venv/bin/python bench/profile_service.py --instructions  # instructions per request (cachegrind)
+    .venv/bin/python bench/profile_service.py --instructions --concurrency 64   # the lane in groups
+    .venv/bin/python bench/profile_service.py --instructions --server --concurrency 64   # a real server
     .venv/bin/python bench/profile_service.py --concurrency 64 --parts   # 64 in flight; CPU by part
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
@@ -28,6 +30,18 @@ concurrency 64" was measured.
 child of this script twice per candidate (the app, `Loyalty.handle`; 60 then 260 purchases after a
 warm-up, inline, with string hashing fixed) and the difference over the 200 between is the cost
 of one request or event, without start-up. The fsync of each commit is the kernel's: not counted.
+With `--concurrency N` (N > 1) the app's child keeps N requests in flight on the real threads (the
+lane's groups, its hand-offs: cachegrind runs the threads one at a time), and both children
+set the collector as a `loyalty serve` worker does (server.py `tune_collector`).
+
+`--instructions --server` counts a real server instead: `loyalty serve`'s uvicorn settings
+(server.py `uvicorn_options`: httptools, the service's loop, the lane, its collector) in the
+child under cachegrind, loaded by a client in a process of its own (not counted) that sends 200
+purchases to warm it up, then 200 or 1,000 more at `--concurrency`; the difference over the 800
+is a request's whole cost on the server, uvicorn's parsing and writes and the collector's walks
+included (start-up and shutdown cancel out). The app in process does not show what the collector
+walks at 64 in flight: a server holds more per request (its connections, the requests read and
+waiting), and reached the young collections' threshold ~20 times as often.
 
 cProfile sees one thread, so with `--profile` the threads are bypassed: FastAPI's
 `run_in_threadpool` runs the sync dependencies and routes inline on the event loop, and so does
@@ -61,6 +75,7 @@ from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http import Settings, create_app
 from rules_engine.http.runtime import system_clock
+from rules_engine.http.server import tune_collector
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -249,35 +264,111 @@ FIRST, LAST = 60, 260
 """`--instructions`: the requests counted are those between two child runs' ends."""
 
 
-def child(kind: str, count: int) -> None:
-    """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up,
-    inline (no thread hand-off: one thread, counted alike run to run)."""
-    inline_thread_pool()
+def child(kind: str, count: int, concurrency: int = 1) -> None:
+    """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up;
+    inline (no thread hand-off: one thread, counted alike run to run) for one request at a time;
+    with more in flight, on the app's threads, the collector set as a server's worker sets it."""
+    if concurrency == 1:
+        inline_thread_pool()
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
         if kind == "app":
             app = App(folder, "")
-            app_round(app, 20, None)
-            app_round(app, count, None)
+            app_round(app, 20, None, concurrency)
+            if concurrency > 1:
+                tune_collector()
+            app_round(app, count, None, concurrency)
             return
         with open_store(str(folder / "handle.db"), "coffee-club") as store:
             loyalty = Loyalty(Engine.from_file(PROGRAM), store, now=system_clock)
             handle_round(loyalty, 20)
+            if concurrency > 1:
+                tune_collector()
             handle_round(loyalty, count)
 
 
-def instructions() -> int:
+SERVED = 200, 1_000
+"""`--instructions --server`: the requests counted are those between two servers' runs."""
+
+
+def serve_child(count: int, concurrency: int) -> None:
+    """`--instructions --server`'s child: a server as `loyalty serve` runs one worker, until a
+    client (a process of its own: `client`) has sent it 200 purchases, then `count` more."""
+    import subprocess
+    import threading
+
+    import uvicorn
+    from bench_service import free_port
+
+    from rules_engine.http.server import Listen, export, uvicorn_options
+    from rules_engine.store.keys import new_key
+
+    with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
+        folder = Path(temporary)
+        (folder / "programs").mkdir()
+        shutil.copy(PROGRAM, folder / "programs")
+        db = str(folder / "served.db")
+        token, key = new_key(["events:write"], [])
+        with open_store(db, "coffee-club") as store:
+            store.add_key(key)
+        export(Settings(programs=folder / "programs", db=db))
+        port = free_port()
+        options = uvicorn_options(Listen(port=port, log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(**{**options, "workers": None}))
+
+        failed: list[int] = []
+
+        def load() -> None:
+            try:
+                while not server.started:
+                    time.sleep(0.1)
+                asked = [str(port), token, str(count), str(concurrency)]
+                done = subprocess.run([sys.executable, __file__, "--client", *asked], check=False)
+                if done.returncode != 0:
+                    failed.append(done.returncode)
+            finally:
+                server.should_exit = True
+
+        threading.Thread(target=load, daemon=True).start()
+        server.run()
+        if failed:
+            raise SystemExit(f"the client failed (exit status {failed[0]})")
+
+
+def client(port: int, token: str, count: int, concurrency: int) -> None:
+    """`serve_child`'s client: 200 purchases, then `count` (bench_service's, over keep-alive
+    connections, `concurrency` of them)."""
+    from bench_service import _load
+
+    for number in (200, count):
+        load = asyncio.run(_load(port, token, bodies(number), concurrency))
+        if set(load.statuses) != {200}:
+            raise SystemExit(f"the server answered {load.statuses}")
+
+
+def instructions(concurrency: int, served: bool) -> int:
     """Instructions per request and per event, counted by cachegrind (load-proof: the timed
     figures move with whatever else the machine runs)."""
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
         return 0
     script = str(Path(__file__).resolve())
+    if served:
+        first, last = (
+            cachegrind(script, ["server", str(n), str(concurrency)], f"server, {n}") for n in SERVED
+        )
+        per_request = (last - first) / (SERVED[1] - SERVED[0])
+        print("coffee-club purchases, SQLite, a server as `loyalty serve` runs one worker; cachegrind")
+        print(f"{concurrency} in flight: {per_request / 1000:,.1f}k instructions per request")
+        return 0
     counted = {}
     for kind in ("app", "handle"):
-        first, last = (cachegrind(script, [kind, str(n)], f"{kind}, {n}") for n in (FIRST, LAST))
+        first, last = (
+            cachegrind(script, [kind, str(n), str(concurrency)], f"{kind}, {n}") for n in (FIRST, LAST)
+        )
         counted[kind] = (last - first) / (LAST - FIRST)
-    print("coffee-club purchases (half of them a customer's first), SQLite, inline; cachegrind")
+    how = "inline" if concurrency == 1 else f"{concurrency} in flight, the collector as serve sets it"
+    print(f"coffee-club purchases (half of them a customer's first), SQLite, {how}; cachegrind")
     print(f"app (ASGI, in process): {counted['app'] / 1000:,.1f}k instructions per request")
     print(f"Loyalty.handle:         {counted['handle'] / 1000:,.1f}k instructions per event")
     print(f"app / handle:           {counted['app'] / counted['handle']:.2f}x")
@@ -296,13 +387,21 @@ def main() -> int:
     )
     parser.add_argument("--parts", action="store_true", help="thread CPU per part of a request (PARTS)")
     parser.add_argument("--instructions", action="store_true", help="count instructions (cachegrind)")
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--server", action="store_true", help="--instructions: of a real server")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "COUNT", "CONCURRENCY"), help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=4, metavar=("PORT", "TOKEN", "COUNT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        client(int(args.client[0]), args.client[1], int(args.client[2]), int(args.client[3]))
+        return 0
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        if args.child[0] == "server":
+            serve_child(int(args.child[1]), int(args.child[2]))
+        else:
+            child(args.child[0], int(args.child[1]), int(args.child[2]))
         return 0
     if args.instructions:
-        return instructions()
+        return instructions(args.concurrency, args.server)
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
     if profiler or args.inline:
         inline_thread_pool()

@@ -50,12 +50,17 @@ def test_the_profile_of_the_service_in_process_runs(options: list[str]) -> None:
         assert "function calls" in result.stdout and "Ordered by: cumulative time" in result.stdout
 
 
-@pytest.mark.parametrize("kind", ["app", "handle"])
-def test_the_instruction_counts_child_runs(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "concurrency"),
+    [("app", "1"), ("handle", "1"), ("app", "8"), ("server", "8")],
+    ids=["app", "handle", "app-in-flight", "server"],
+)
+def test_the_instruction_counts_child_runs(kind: str, concurrency: str) -> None:
     """What `--instructions` has cachegrind run (valgrind itself is not needed here): a few
-    requests or events, every answer 200, nothing printed on success."""
+    requests or events, every answer 200 (the server's client fails otherwise), nothing printed
+    on success; `server` is a real server (`--server`) with its client in a process of its own."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "profile_service.py"), "--child", kind, "5"],
+        [sys.executable, str(ROOT / "bench" / "profile_service.py"), "--child", kind, "5", concurrency],
         capture_output=True,
         text=True,
         timeout=300,
