@@ -17,7 +17,7 @@ written again only when one of their values is not the same object as last time.
 Not for a customer's first purchases: written in parts, a summary costs three pydantic calls and
 one per counted purchase, each with a fixed cost well beyond its text's, and there is little to
 reuse yet. With fewer than `FEW` counted purchases in all, the summary is pydantic's in one call,
-and no texts are kept (counted with cachegrind on the states the service's groups write, 400
+and no texts are kept (counted with callgrind on the states the service's groups write, 400
 coffee-club purchases of 300 customers, one or two counted purchases each: 126k instructions a
 summary in one call against 194k in parts; with five, 236k against 151k).
 
