@@ -26,7 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-import secrets
+import os
+import random
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -463,7 +464,7 @@ class SqlWriting(Store):
     def _state_rows(self, customer: str, state: CustomerState, base: Held | None, rows: _Rows) -> Held:
         """The rows that write the state over `base` (`_write_state`), added to `rows`; the state
         as held once they are written."""
-        revision = base.revision + 1 if base is not None else secrets.randbelow(1 << 40) + 1
+        revision = base.revision + 1 if base is not None else _FIRST_REVISIONS.getrandbits(40) + 1
         program = self.program
         rows.summaries.append((program, customer, self._summaries.write(customer, state), revision))
         positions: dict[str, Sequence[int]] = {}
@@ -570,6 +571,14 @@ class SqlWriting(Store):
             counted[item] = int(rows[0][0])
         return counted
 
+
+_FIRST_REVISIONS = random.Random()
+"""Where a customer's first revision comes from (`_state_rows`): 40 random bits, as
+`secrets.randbelow` gave them, without its system call per new customer (5.5 µs a draw at load,
+against 0.23). Seeded from the system's randomness, and again in a forked child, so that two
+processes do not share a sequence; not the `random` module's shared generator, which a program
+may seed."""
+os.register_at_fork(after_in_child=_FIRST_REVISIONS.seed)
 
 _IN_KEY_ORDER = operator.itemgetter(0, 1, 3, 2)
 """A `customer_lists` row to insert (program, customer, part, pos, body) by the table's key."""

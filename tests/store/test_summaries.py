@@ -29,7 +29,7 @@ from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedP
 from rules_engine.store import open_store
 from rules_engine.store.lists import summary
 from rules_engine.store.sql import SqlStore
-from rules_engine.store.summaries import Summaries
+from rules_engine.store.summaries import FEW, Summaries
 from tests.engine.random_programs import programs, streams
 from tests.engine.test_random_programs import _engine as random_engine
 from tests.store.test_carried import COFFEE, COFFEE_ENGINE, coffee_stream, told
@@ -47,7 +47,7 @@ def test_random_programs_states_are_summarised_as_pydantic_summarises_them(data:
     drawn = data.draw(programs(gamified=True), label="program")
     engine = random_engine(drawn)
     stream = Stream(engine)
-    summaries = Summaries(4)
+    summaries = Summaries(4, few=data.draw(st.sampled_from([0, FEW]), label="few"))
     states: dict[str, CustomerState | None] = {}
     workings: dict[str, Any] = {}
     for event in data.draw(streams(drawn, events=24), label="stream"):
@@ -71,7 +71,7 @@ def test_a_coffee_club_year_is_summarised_as_pydantic_summarises_it() -> None:
     """A generated coffee-club history (purchases and returns, weeks of the challenge's window
     rolling over): each state's summary, the texts carried, equal to pydantic's."""
     engine = Engine.from_file(COFFEE)
-    summaries = Summaries(8)
+    in_parts, usual = Summaries(8, few=0), Summaries(8)
     states: dict[str, CustomerState | None] = {}
     written = 0
     for event in coffee_stream(7, 400):
@@ -81,7 +81,7 @@ def test_a_coffee_club_year_is_summarised_as_pydantic_summarises_it() -> None:
         except EventError:
             continue
         states[customer] = state
-        assert summaries.write(customer, state) == summary(state)
+        assert in_parts.write(customer, state) == summary(state) == usual.write(customer, state)
         written += bool(state.challenges)
     assert written > 100, "the stream's states hold challenges"
 
@@ -103,7 +103,7 @@ def test_strings_are_escaped_as_pydantic_escapes_them(
             )
         },
     )
-    summaries = Summaries(1)
+    summaries = Summaries(1, few=0)  # in parts, whatever the number of records
     assert summaries.write("c", state) == summary(state)
     again = state.model_copy(update={"visits": 3})  # the same records: their texts reused
     assert summaries.write("c", again) == summary(again)
@@ -119,7 +119,7 @@ def test_values_the_writer_does_not_expect_are_written_by_pydantic() -> None:
     with pytest.warns(UserWarning):  # pydantic's own: an int where a decimal is declared
         expected = summary(state)
     with pytest.warns(UserWarning):
-        assert Summaries(1).write("c", state) == expected
+        assert Summaries(1, few=0).write("c", state) == expected
     assert Summaries(0).write("c", state) == expected
 
 
@@ -199,11 +199,35 @@ def test_the_database_is_what_pydantics_summaries_leave(
     assert _rows(urls[0]) == _rows(urls[1])
 
 
+def test_few_records_are_summarised_whole_and_keep_no_texts() -> None:
+    """Below `FEW` counted purchases the summary is pydantic's in one call and the customer's texts
+    are let go; from `FEW` on they are kept (and the summary is the same either way)."""
+    assert FEW > 1
+
+    def state(records: int) -> CustomerState:
+        counted = {
+            f"e{n}": CountedPurchase(added=Decimal(1), lines=[CountedLine(line=0, sku="S", qty=Decimal(1))])
+            for n in range(records)
+        }
+        progress = ChallengeProgress(window="2026-W49", progress=Decimal(records), counted=counted)
+        return CustomerState(customer="c", challenges={"five": progress})
+
+    summaries = Summaries(4)
+    many, few = state(FEW), state(FEW - 1)
+    assert summaries.write("c", many) == summary(many)
+    assert "c" in summaries._memos
+    assert summaries.write("c", few) == summary(few)
+    assert "c" not in summaries._memos
+    assert summaries.write("c", many) == summary(many)
+    assert "c" in summaries._memos
+
+
 def test_an_erased_customers_texts_are_let_go(tmp_path: Path) -> None:
     engine = Engine.from_file(COFFEE)
     store = open_store(f"sqlite:///{tmp_path / 'erase.db'}", "coffee-club")
     assert isinstance(store, SqlStore)
     try:
+        store._summaries = Summaries(256, few=0)  # texts kept from the first purchase
         loyalty = Loyalty(engine, store, horizon=None)
         for event in coffee_stream(3, 60):
             with contextlib.suppress(EventError):
