@@ -20,6 +20,7 @@ from rules_engine.engine.history import CHAINED, Bought
 from rules_engine.engine.stream import Stream
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.customer import CustomerState, parse_state
+from rules_engine.state.shared import SharedList, window
 from rules_engine.state.working import Working
 from tests.engine.test_whole_stream import COFFEE, LONG, decided
 
@@ -127,3 +128,36 @@ def test_states_read_before_stay_as_they_were(engine: Engine, stored: CustomerSt
     assert stream.wholes >= 20
     for state, json in kept:
         assert state.model_dump_json() == json
+
+
+def test_public_states_after_purchases_are_windows_moved_on_not_copies(
+    engine: Engine, stored: CustomerState
+) -> None:
+    """Read after every purchase the whole step decides (a store writing each event's state), the
+    public state's long lists — lots, activity, ids, purchase lines — are the previous public
+    state's lists moved on over the same storage (`public_parts`: what left the head and what was
+    appended), not copies of a year of elements; and each state is `process`'s, the ones read
+    before unchanged."""
+    purchases = [event for event in LONG[SPLIT:] if event["type"] == "purchase"][:20]
+    stream = Stream(engine)
+    working = stream.working(stored)
+    state: CustomerState | None = stored
+    before: CustomerState | None = None
+    kept: list[tuple[CustomerState, str]] = []
+    moved = 0
+    for event in purchases:
+        state = engine.process(event, state).state
+        wholes = stream.wholes
+        stream.step(event, working)
+        public = working.public()
+        assert public.model_dump_json() == state.model_dump_json()
+        kept.append((public, public.model_dump_json()))
+        if stream.wholes > wholes and before is not None:
+            for name in ("lots", "activity", "processed", "purchases"):
+                assert type(getattr(public, name)) is SharedList, name
+                assert window(getattr(public, name))[0] is window(getattr(before, name))[0], name
+            moved += 1
+        before = public if stream.wholes > wholes else None
+    assert moved >= 10
+    for public, json in kept:
+        assert public.model_dump_json() == json

@@ -254,3 +254,33 @@ def test_a_customer_with_a_time_zone_is_reminded_in_its_quiet_hours() -> None:
     assert all(whole for _, whole in made[2:])
     deferred = [reason for code, reason in told_by_whole(made) if code == "outside_schedule"]
     assert deferred and all("deferred to" in reason and " 08:00:" in reason for reason in deferred)
+
+
+# -- the quiet hours read from the step's local time ---------------------------------------------------
+
+TIMES = st.times().map(lambda t: t.replace(second=0, microsecond=0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=TIMES,
+    end=TIMES,
+    moment=st.datetimes(dt.datetime(2026, 1, 1), dt.datetime(2028, 1, 1), timezones=st.just(dt.UTC)),
+    zone=st.sampled_from(["Europe/Moscow", "Europe/Berlin", "America/New_York", "Asia/Kathmandu"]),
+)
+def test_the_quiet_hours_read_from_the_local_time_agree_with_quiet_until(
+    start: dt.time, end: dt.time, moment: dt.datetime, zone: str
+) -> None:
+    """`Notices._sent_now` reads the quiet hours from the time of day of the step's local time
+    (`_quiet_at`) instead of `quiet_until`: the same answer, quiet or not, for any hours (over
+    midnight, within a day, equal: never quiet) and any moment, summer time included."""
+    from zoneinfo import ZoneInfo
+
+    from rules_engine.engine.mechanics.notifications import quiet_until
+    from rules_engine.engine.whole.reminder import _quiet_at
+    from rules_engine.program.parts import Hours
+
+    place = ZoneInfo(zone)
+    hours = Hours(start=start, end=end)
+    local = moment.astimezone(place)
+    assert _quiet_at(hours.start, hours.end, local.time()) == (quiet_until(hours, moment, place) is not None)

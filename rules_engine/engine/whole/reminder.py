@@ -121,15 +121,18 @@ class Notices:
         first: Any,
         notified: list[dt.datetime],
         deferred: list[DeferredMessage],
+        local: dt.datetime | None = None,
     ) -> Told | None:
         """What `notify` does with the reminder at `time` of the lots from `first` (the soonest to
         expire) on `state` whose send times and waiting messages are now `notified` and
-        `deferred`; None for a lot whose time has no zone (a state made by hand: the engine's way)."""
+        `deferred`; None for a lot whose time has no zone (a state made by hand: the engine's way).
+        `local`: `time` in the program's zone, when the caller has it (the step does)."""
         if first[LOT_ZONE] is None:
             return None
-        zone = self._zone(state)
+        base = state.base
+        zone = self.zone if base.profile.timezone is None else customer_zone(self.zone, base)
         if not deferred:
-            sent = self._sent_now(time, zone, notified)
+            sent = self._sent_now(time, zone, notified, local if zone is self.zone else None)
             if sent is not None:
                 return Told(True, self.fired, self.notification, sent, deferred)
         if not deferred and state.capped is not None:  # suppressed by the cap a moment ago: still?
@@ -155,20 +158,31 @@ class Notices:
         return Told(True, self.fired, self.notification, notified, deferred)
 
     def _sent_now(
-        self, time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime]
+        self, time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime], local: dt.datetime | None
     ) -> list[dt.datetime] | None:
         """The send times after the reminder when, with no message waiting, it goes out at `time`
         itself: not in the quiet hours and under the cap (what `notice` then decides, through
         `next_moment`'s first look: "fired", `time`); None otherwise (worked out in full). Most
-        of a long history's purchases send it, each bringing a few lots into its reach."""
+        of a long history's purchases send it, each bringing a few lots into its reach.
+        `local`: `time` in `zone`, when known: the quiet hours read from its time of day, as
+        `quiet_until` reads them, without converting the time again (None: `quiet_until`)."""
         settings = self.settings
         quiet = settings.quiet_hours
-        if quiet is not None and quiet_until(quiet, time, zone) is not None:
-            return None
+        if quiet is not None:
+            if local is None:
+                if quiet_until(quiet, time, zone) is not None:
+                    return None
+            elif _quiet_at(quiet.start, quiet.end, local.time()):
+                return None
         cap = settings.frequency_cap
         if cap is None:
             return notified
-        lately = recent(cap, notified, time)
+        per = cap.per
+        if per is None:
+            lately = list(notified)
+        else:  # `recent`, the period's start worked out once
+            since = time - per
+            lately = [sent for sent in notified if since < sent <= time]
         if len(lately) >= cap.count:
             return None
         return [*lately, time]  # the state keeps only what the cap counts (`notify`)
@@ -240,6 +254,16 @@ class Notices:
         return self.zone if base.profile.timezone is None else customer_zone(self.zone, base)
 
 
+def _quiet_at(start: dt.time, end: dt.time, now: dt.time) -> bool:
+    """Whether the local time of day `now` is in the quiet hours [start, end) (over midnight when
+    the end comes first; none when they are equal): `quiet_until`'s test, its end not worked out."""
+    if start == end:
+        return False
+    if start < end:
+        return start <= now < end
+    return now >= start or now < end
+
+
 class _Sent:
     """What `notice` reads of a state: the send times and the messages waiting."""
 
@@ -271,11 +295,12 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any]
         soon = [lot for lot in soon if lot[LOT_POINTS] > 0]
     ids = lot_ids(soon)
     reminded = state.reminded
-    if reminded:
+    # A set of the few ids the reach brought, looked up by the fortnight's reminded ones (~50 in a
+    # long history, nearly never among them): not a set of those at every purchase.
+    if reminded and not set(ids).isdisjoint(reminded):
         known = set(reminded)
-        if not known.isdisjoint(ids):
-            soon = [lot for lot, lot_id in zip(soon, ids, strict=True) if lot_id not in known]
-            ids = list(filterfalse(known.__contains__, ids))
+        soon = [lot for lot, lot_id in zip(soon, ids, strict=True) if lot_id not in known]
+        ids = list(filterfalse(known.__contains__, ids))
     if not soon:
         state.reminded_until = reach
         return None

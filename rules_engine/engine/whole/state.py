@@ -47,6 +47,7 @@ from rules_engine.state.customer import (
     PastLine,
     QuestProgress,
 )
+from rules_engine.state.public_parts import moved_ids, moved_models
 from rules_engine.state.working import KEPT_IDS
 
 _QUEST_GIVEN = set(QuestProgress.model_fields)
@@ -74,6 +75,7 @@ class WholeState:
         "decimals",
         "deferred",
         "ids",
+        "last",
         "last_event_at",
         "lots",
         "made",
@@ -96,6 +98,10 @@ class WholeState:
     changed: bool
     made: CustomerState | None
     """`public()`'s state, kept until the next step changes this one (which sets it None)."""
+    last: CustomerState
+    """The public state the long lists last stood for (`base`, then each one `public()` made): the
+    next `public()` makes its lots, activity and ids as that state's lists moved on by what the
+    steps since changed at their ends (`public_parts`), not as copies of every element."""
     decimals: int
     customer: str | None
     tier: str | None
@@ -155,6 +161,7 @@ class WholeState:
         made.base = base
         made.changed = False
         made.made = None
+        made.last = base
         made.decimals = decimals
         made.customer = base.customer
         made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple, True)
@@ -213,21 +220,28 @@ class WholeState:
         kept = getattr(purchases, "kept", None)
         if kept is not None:  # a `history.Bought` chain: its lines made and cut now
             purchases, older = kept(older)
+        # The long lists as windows on the storage of the lists of the state made last (or read),
+        # moved on by what the steps changed at their ends (state/public_parts.py: the same
+        # elements as lists made from every tuple): a year's lots, activity, ids and lines are
+        # neither copied nor walked in Python at every read (a store writing each event's state).
+        last = self.last
         update: dict[str, Any] = {
             "customer": self.customer,
             "tier": self.tier,
-            "lots": _models(self.lots, lot_model),
+            "lots": moved_models(self.lots, last.lots, LOT_MODEL_OF, _lot_model),
             "pending_lots": self.pending,
             "counters": {
                 rule: {k: Decimal(v) if type(v) is int else v for k, v in kept_.items()}
                 for rule, kept_ in self.counters.items()
             },
-            "purchases": list(purchases),
+            "purchases": purchases,  # a state's list or a window on its storage: never changed
             "older_purchases": older,
             "visits": self.visits,
             "badges": list(self.badges),
             "tier_since": self.tier_since,
-            "activity": _models(self.activity, lambda made, fresh: activity_model(made, decimals, fresh)),
+            "activity": moved_models(
+                self.activity, last.activity, ACT_MODEL_OF, lambda made: activity_model(made, decimals, False)
+            ),
             "activity_sums": None if self.sums is None else sums_model(self.sums, decimals, False),
             "last_event_at": self.last_event_at,
             "challenges": {key: _challenge(*p) for key, p in self.challenges.items()},
@@ -235,14 +249,14 @@ class WholeState:
                 key: trusted(QuestProgress, {"started_at": s, "done": list(d), "completed": c}, _QUEST_GIVEN)
                 for key, (s, d, c) in self.quests.items()
             },
-            "processed": list(self.ids),
+            "processed": moved_ids(self.ids, last.processed, len(self.seen) == len(self.ids)),
             **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
             **({"notified": self.notified} if self.notified is not self.base.notified else {}),
             **({"deferred": self.deferred} if self.deferred is not self.base.deferred else {}),
             "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the
             "entries": self.base.entries,  # engine's state, in the fields set
         }
-        made = self.made = self.base.model_copy(update=update)
+        made = self.made = self.last = self.base.model_copy(update=update)
         return made
 
 
@@ -272,17 +286,8 @@ def _tuples(
     return deque(found)
 
 
-def _models(tuples: deque[Any], make: Any) -> list[Any]:
-    """The models of a deque of tuples whose last element is the model (None: not made yet), those
-    not made yet made now and kept in their tuples (the newest, at the tail), so that the next
-    `public()` makes only the tuples a step added since."""
-    index = len(tuples)
-    while index and tuples[index - 1][-1] is None:
-        index -= 1
-    for at in range(index, len(tuples)):
-        made = tuples[at]
-        tuples[at] = (*made[:-1], make(made, False))
-    return [made[-1] if made[-1] is not None else make(made, False) for made in tuples]
+def _lot_model(lot: LotTuple) -> Any:
+    return lot_model(lot, False)
 
 
 def _challenge(

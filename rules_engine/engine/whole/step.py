@@ -277,9 +277,9 @@ class WholeStep:
             if found is not None:
                 soon, ids = found
                 if delivered is None:
-                    what = notices.remind(state, time, soon[0], state.notified, state.deferred)
+                    what = notices.remind(state, time, soon[0], state.notified, state.deferred, local)
                 else:
-                    what = notices.remind(state, time, soon[0], delivered.notified, delivered.deferred)
+                    what = notices.remind(state, time, soon[0], delivered.notified, delivered.deferred, local)
                 if what is None:
                     return None  # a lot's time with no zone: the engine's way
                 told = (ids, what, reach)
