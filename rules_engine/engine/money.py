@@ -275,49 +275,6 @@ class LineShares(Sequence[tuple[int, str, Decimal]]):
         return tuple, (self.shares(),)
 
 
-Held = tuple[Any, ...]
-"""An award's line shares as a lot keeps them unread (`held`): the tuple of `(line, sku, points)`,
-or, not split yet, `(None, units, weights, skus)`, the arguments of `line_shares` as tuples."""
-
-
-def held_shares(awards: Sequence[Sequence[tuple[int, str, Decimal]]]) -> tuple[Held, ...]:
-    """Each award's shares (`LineShares`, a tuple, any sequence) as a `Held`: tuples of ints,
-    strings and decimals only, which the collector stops tracking after its first look at them, so a
-    lot kept unread for months (`state/lot_lines.py`) costs its walks no more than its lines would.
-    The SKUs an event's awards share (`run.skus`) are made a tuple once."""
-    made: list[Held] = []
-    skus_of: tuple[Any, tuple[str, ...]] = (None, ())
-    for shares in awards:
-        if type(shares) is tuple:
-            made.append(shares)
-        elif type(shares) is LineShares:
-            done = shares._made
-            if done is not None:
-                made.append(done)
-                continue
-            skus = shares._skus
-            if skus is not skus_of[0]:
-                skus_of = (skus, tuple(skus))
-            made.append((None, shares._units, tuple(shares._weights), skus_of[1]))
-        else:
-            made.append(tuple(shares))
-    return tuple(made)
-
-
-def shares_of(kept: Held) -> Sequence[tuple[int, str, Decimal]]:
-    """The shares a `Held` stands for (split now when it was not)."""
-    if kept and kept[0] is None:
-        return line_shares(kept[1], kept[2], kept[3])
-    return kept
-
-
-def any_share(kept: Held) -> bool:
-    """Whether a `Held` has any share, without the split (as `LineShares.__bool__`)."""
-    if kept and kept[0] is None:
-        return kept[1] > 0 and len(kept[2]) > 0
-    return bool(kept)
-
-
 def later_shares(units: int, weights: Sequence[int], skus: Sequence[str]) -> LineShares:
     """`LineShares(units, weights, skus)`, its slots set directly: the class's `__init__` called
     through the type costs about twice this (the generated code makes a few per event)."""

@@ -18,7 +18,6 @@ from typing import Any
 from rules_engine.engine import history, lifecycle, lot_memos, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.money import any_share, held_shares, shares_of
 from rules_engine.engine.outcome import PointsChange, Totals
 from rules_engine.engine.result import (
     Award,
@@ -293,7 +292,7 @@ def new_state(run: Run) -> tuple[CustomerState, Split | None]:
         points = program.points
         available_at = time + points.pending if points.pending else time
         expires_at = time + points.expire_after if points.expire_after else None
-        split = Split(held_shares([award.lines for award in awards]), run.quantities, shares_of, any_share)
+        split = Split([award.lines for award in awards], run.quantities)
         made, ids = earned_lots(
             event.id, awards, lot_lines(split, len(awards)), time, available_at, expires_at
         )

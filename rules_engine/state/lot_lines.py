@@ -3,24 +3,17 @@
 `Engine.process` gives each award a lot whose `lines` say which basket lines earned its points
 (`LotLine`: line, SKU, quantity, points), kept so that a return can reverse exactly them. Most
 lots are never returned: their lines are read only when the state is dumped (a store writing the
-new lot, the state's JSON) or compared. Making them at every award was a quarter of `process`'s
-instructions (coffee-club, 15 earlier purchases: bench/README.md, "lotlines"): the generated path
-gives most awards whole (`money.LineShares`: split when first read), and the lines of a lot are
-that split, then a look-up of each share's shared models (`records.awards_records`). Now the
-split and the look-ups wait until a lot's lines are read; the earn ledger entries' lines
-(`LedgerLine`s, made when the result's ledger is read) come from the same `Split`, so an event's
-awards are split once, whichever is read first.
+new lot, the state's JSON) or compared. Making them at every award was a fifth of `process`'s
+instructions: the generated path gives most awards whole (`money.LineShares`: split when first
+read), and the lines of a lot are that split, then a look-up of each share's shared models
+(`records.awards_records`). Now the split and the look-ups wait until a lot's lines are read;
+the earn ledger entries' lines (`LedgerLine`s, made when the result's ledger is read) come from
+the same `Split`, so an event's awards are split once, whichever is read first.
 
 A `LotLines` reads as the list it stands for (length, truth, indexing, iteration, equality with
 lists, `repr`), is dumped as a JSON array (`customer._long`: `Lot.lines`' serializer) and pickled
 and deep-copied as a plain list; the model's field type stays a list, so a lot read from JSON or
 made by hand holds a plain list, and every reader takes either. Nothing mutates a lot's lines.
-
-What an unread lot keeps of its event is what the collector does not walk: the awards' shares as
-tuples of ints, strings and decimals (`money.held_shares`), which CPython's collector untracks
-once it has looked at them, and the `Split` and `LotLines` themselves, as many objects as the
-lines' lists were; a customer's months of unread lots would otherwise make every full collection
-longer.
 
 Threads: a `LotLines` or `Split` keeps its inputs or its value in one slot, read once: two
 threads reading at once both find the inputs or the value (both may make equal values; either
@@ -29,7 +22,7 @@ is kept), never a half-made one (as `result.Later`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, SupportsIndex, overload
 
@@ -39,79 +32,68 @@ from rules_engine.state.records import awards_records
 __all__ = ["LotLines", "Split", "lot_lines"]
 
 Records = list[tuple[list[LotLine], tuple[LedgerLine, ...]]]
-Shares = Sequence[tuple[int, str, Decimal]]
 
 
 class Split:
-    """The line shares of an event's awards, each as its maker keeps them (`money.held_shares`:
-    tuples of ints, strings and decimals, which the collector stops tracking, since an unread lot
-    may be kept for months), and its basket's quantities, made into each award's `LotLine`s and `LedgerLine`s
-    (`awards_records`) at the first `records()` call, then kept (the shares let go). `shares`:
-    the shares one award's held value stands for (engine/money.py `shares_of`: a split made then);
-    `any_share`: whether it has any, without the split."""
+    """The line shares of an event's awards (each a sequence of `(line, sku, points)`) and its
+    basket's quantities, made into each award's `LotLine`s and `LedgerLine`s (`awards_records`)
+    at the first `records()` call, then kept (the shares and quantities let go)."""
 
-    __slots__ = ("_any", "_shares", "_value")
+    __slots__ = ("_value",)
 
-    def __init__(
-        self,
-        held: tuple[Any, ...],
-        quantities: Sequence[Decimal],
-        shares: Callable[[Any], Shares],
-        any_share: Callable[[Any], bool],
-    ) -> None:
-        self._value: Records | tuple[tuple[Any, ...], tuple[Decimal, ...]] = (held, tuple(quantities))
-        self._shares = shares
-        self._any = any_share
+    def __init__(self, awards: list[Sequence[tuple[int, str, Decimal]]], quantities: list[Decimal]) -> None:
+        self._value: Records | tuple[list[Sequence[tuple[int, str, Decimal]]], list[Decimal]] = (
+            awards,
+            quantities,
+        )
 
     def records(self) -> Records:
-        """Each award's `(lot lines, ledger lines)`, as `awards_records` of their shares."""
+        """Each award's `(lot lines, ledger lines)`, as `awards_records(awards, quantities)`."""
         value = self._value
         if type(value) is tuple:
-            held, quantities = value
-            value = self._value = awards_records(map(self._shares, held), quantities)
+            value = self._value = awards_records(*value)
         return value  # type: ignore[return-value]
 
     def any_lines(self, index: int) -> bool:
         """Whether award `index` has any line share, without making its records when they are
-        not made yet."""
+        not made yet (an unsplit `LineShares` knows it without the split)."""
         value = self._value
         if type(value) is tuple:
-            return self._any(value[0][index])
+            return bool(value[0][index])
         return bool(value[index][0])
 
 
 class LotLines(Sequence[LotLine]):
     """A lot's `LotLine`s, made from the event's `Split` when first read (module docstring).
 
-    Two slots, so that nothing but the lot's lines object is tracked by the collector for it: the
-    `Split` (then the lines made: one slot, read once) and the award's index, which never changes.
     Never subclassed; read, compared, dumped and pickled as the `list[LotLine]` it stands for."""
 
-    __slots__ = ("_index", "_value")
+    __slots__ = ("_value",)
 
     def __init__(self, split: Split, index: int) -> None:
-        self._value: list[LotLine] | Split = split
-        self._index = index
+        self._value: list[LotLine] | tuple[Split, int] = (split, index)
 
     def lines(self) -> list[LotLine]:
         """The lines (made at the first call, then kept; the split let go). Not to be changed."""
         value = self._value
-        if type(value) is Split:
-            value = self._value = value.records()[self._index][0]
+        if type(value) is tuple:
+            split, index = value
+            value = self._value = split.records()[index][0]
         return value  # type: ignore[return-value]
 
     @property
     def made(self) -> bool:
         """Whether the lines are made (read once)."""
-        return type(self._value) is not Split
+        return type(self._value) is list
 
     def __len__(self) -> int:
         return len(self.lines())
 
     def __bool__(self) -> bool:
         value = self._value
-        if type(value) is Split:
-            return value.any_lines(self._index)
+        if type(value) is tuple:
+            split, index = value
+            return split.any_lines(index)
         return bool(value)
 
     @overload
@@ -171,15 +153,13 @@ def lot_lines(split: Split, count: int) -> list[LotLines]:
     """The `LotLines` of each of the `count` awards of `split`, in order, made without a call of
     the class each (a purchase makes four or five)."""
     made: list[LotLines] = []
-    new, set_value, set_index = _new, _SET_VALUE, _SET_INDEX
+    new, set_value = _new, _SET_VALUE
     for index in range(count):
         lines = new(LotLines)
-        set_value(lines, split)
-        set_index(lines, index)
+        set_value(lines, (split, index))
         made.append(lines)
     return made
 
 
 _new = object.__new__
 _SET_VALUE = LotLines.__dict__["_value"].__set__
-_SET_INDEX = LotLines.__dict__["_index"].__set__

@@ -85,7 +85,7 @@ def award_records(
 
 
 def awards_records(
-    awards: Iterable[Sequence[tuple[int, str, Decimal]]], quantities: Sequence[Decimal]
+    awards: Iterable[Sequence[tuple[int, str, Decimal]]], quantities: list[Decimal]
 ) -> list[tuple[list[LotLine], tuple[LedgerLine, ...]]]:
     """`award_records` of every award of an event (each its line shares), in one loop: the awards
     of an event share its basket's lines, so each line's table of shares is found once."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import gc
 import pickle
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.money import LineShares, any_share, held_shares, later_shares, line_shares, shares_of
+from rules_engine.engine.money import LineShares, later_shares, line_shares
 from rules_engine.state.customer import CustomerState, Lot, LotLine
 from rules_engine.state.lot_lines import LotLines, Split, lot_lines
 from rules_engine.state.records import awards_records, points_lot
@@ -57,11 +56,6 @@ def _fresh(awards: list[Any]) -> list[Any]:
     ]
 
 
-def _split(awards: list[Any], quantities: list[Decimal]) -> Split:
-    """The `Split` settle makes of these awards (each a fresh copy, unsplit)."""
-    return Split(held_shares(_fresh(awards)), quantities, shares_of, any_share)
-
-
 def _lot(lines: Any, n: int) -> Lot:
     return points_lot("e1", f"r{n}", Decimal(5), AT, AT, None, lines)
 
@@ -73,7 +67,7 @@ def _lot(lines: Any, n: int) -> Lot:
 def test_lazy_lines_read_as_the_eager_ones(case: Any) -> None:
     awards, quantities = case
     eager = [lines for lines, _ in awards_records(_fresh(awards), quantities)]
-    split = _split(awards, quantities)
+    split = Split(_fresh(awards), quantities)
     lazy = lot_lines(split, len(awards))
     # truth first, as the return window's look does: no split, no record made
     assert [bool(lines) for lines in lazy] == [bool(lines) for lines in eager]
@@ -110,35 +104,15 @@ def test_lazy_lines_read_as_the_eager_ones(case: Any) -> None:
 def test_the_ledger_lines_are_the_lots_records_whichever_is_read_first(case: Any) -> None:
     awards, quantities = case
     eager = awards_records(_fresh(awards), quantities)
-    lots_first = _split(awards, quantities)
+    lots_first = Split(_fresh(awards), quantities)
     lazy = lot_lines(lots_first, len(awards))
     made = [list(lines) for lines in lazy]
     assert [(lines, ledger) for lines, (_, ledger) in zip(made, lots_first.records(), strict=True)] == eager
-    ledger_first = _split(awards, quantities)
+    ledger_first = Split(_fresh(awards), quantities)
     records = ledger_first.records()
     lazy = lot_lines(ledger_first, len(awards))
     assert all(lines.lines() is record[0] for lines, record in zip(lazy, records, strict=True))
     assert records == eager
-
-
-def test_an_unread_lot_keeps_nothing_the_collector_walks_but_its_lines_object() -> None:
-    """What an unread lot keeps of its event (the awards' shares held as tuples of atoms, the
-        quantities) is untracked by the collector after its first look: a long history's months of
-        unread lots cost a full collection no more than their lines' lists did (CPython's collector
-    untracks a tuple of untracked elements when it looks at it: a long-lived one soon)."""
-    awards = [later_shares(7, [1, 0, 3], ["A", "B", "C"]), ((0, "A", Decimal(2)),)]
-    split = _split(awards, [Decimal(1), Decimal(2), Decimal("0.5")])
-    lazy = lot_lines(split, 2)
-    for _ in range(4):  # a nesting level of tuples a collection (the innermost first)
-        gc.collect()
-    value = split._value
-    assert type(value) is tuple and not gc.is_tracked(value)
-    assert not any(gc.is_tracked(kept) for kept in value[0])
-    assert [bool(lines) for lines in lazy] == [True, True] and not any(lines.made for lines in lazy)
-    assert lazy[0] == [
-        LotLine(line=0, sku="A", qty=Decimal(1), points=Decimal(2)),
-        LotLine(line=2, sku="C", qty=Decimal("0.5"), points=Decimal(5)),
-    ]
 
 
 def test_truth_of_unsplit_shares_does_not_split_them() -> None:
