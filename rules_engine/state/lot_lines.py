@@ -3,7 +3,7 @@
 `Engine.process` gives each award a lot whose `lines` say which basket lines earned its points
 (`LotLine`: line, SKU, quantity, points), kept so that a return can reverse exactly them. Most
 lots are never returned: their lines are read only when the state is dumped (a store writing the
-new lot, the state's JSON) or compared. Making them at every award was a fifth of `process`'s
+new lot, the state's JSON) or compared. Making them at every award was a quarter of `process`'s
 instructions: the generated path gives most awards whole (`money.LineShares`: split when first
 read), and the lines of a lot are that split, then a look-up of each share's shared models
 (`records.awards_records`). Now the split and the look-ups wait until a lot's lines are read;
