@@ -233,6 +233,17 @@ class LineShares(Sequence[tuple[int, str, Decimal]]):
     def __len__(self) -> int:
         return len(self.shares())
 
+    def __bool__(self) -> bool:
+        """Whether any line has a share, without the split when it is not made yet: whole points
+        (> 0) split over some lines give at least one of them some (a lot's lines read for their
+        truth, `lot_lines.LotLines`). The weights are read before the split: `shares()` lets them
+        go only after the split is kept."""
+        weights = self._weights
+        made = self._made
+        if made is not None:
+            return bool(made)
+        return self._units > 0 and len(weights) > 0
+
     @overload
     def __getitem__(self, index: int) -> tuple[int, str, Decimal]: ...
 

@@ -32,7 +32,6 @@ from rules_engine.engine.result import (
 )
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import (
-    awards_records,
     earn_entry,
     earned_lots,
     expiry_entries,
@@ -44,11 +43,10 @@ from rules_engine.state.customer import (
     CustomerState,
     IssuedCoupon,
     LedgerEntry,
-    LedgerLine,
     Lot,
-    LotLine,
     PastLine,
 )
+from rules_engine.state.lot_lines import Split, lot_lines
 from rules_engine.state.shared import appended
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
@@ -61,11 +59,11 @@ def outcome(run: Run) -> Result:
     the tier progress and the awards' earn ledger entries (each a `LedgerEntry` with its lines').
     The new state is made now (it is what the next event reads); a caller that keeps it and reads
     the points, or `ledger_points()`, makes no ledger entry and no `Totals`."""
-    state, records = new_state(run)
+    state, split = new_state(run)
     awards = tuple(run.effects_points)
     booked = tuple(run.ledger)  # what the stages booked (time passing, a return, a redemption)
     ledger: Any = booked
-    if records is not None:
+    if split is not None:
         event = run.event
         ledger = LaterLedger(
             _earn_ledger,
@@ -75,7 +73,7 @@ def outcome(run: Run) -> Result:
             run.program.version,
             run.plan.rule_hashes,
             awards,
-            records,
+            split,
             booked,
         )
     return result_of(run, awards, Later(totals, run), state, ledger, StreamResult)  # type: ignore[arg-type]
@@ -87,11 +85,12 @@ def _earn_ledger(
     version: int,
     hashes: Mapping[str, str],
     awards: tuple[Award, ...],
-    records: list[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    split: Split,
     booked: tuple[LedgerEntry, ...],
 ) -> tuple[LedgerEntry, ...]:
     """The event's ledger: what the stages booked, then each award's earn entry, its lines the
-    parts `awards_records` made with the lot's (`earn_entry` each, the lot's id as `earned_lots` makes it)."""
+    parts the event's `split` makes with the lots' lines (`earn_entry` each, the lot's id as
+    `earned_lots` makes it)."""
     made = [
         earn_entry(
             event,
@@ -103,7 +102,7 @@ def _earn_ledger(
             hashes.get(award.rule),
             parts,
         )
-        for award, (_, parts) in zip(awards, records, strict=True)
+        for award, (_, parts) in zip(awards, split.records(), strict=True)
     ]
     return (*booked, *made)
 
@@ -114,7 +113,7 @@ def _earn_points(
     version: int,
     hashes: Mapping[str, str],
     awards: tuple[Award, ...],
-    records: list[tuple[list[LotLine], tuple[LedgerLine, ...]]],
+    split: Split,
     booked: tuple[LedgerEntry, ...],
 ) -> list[tuple[str, Decimal]]:
     """`_earn_ledger`'s kinds and points, without its entries (an earn entry's points are its award's)."""
@@ -270,14 +269,13 @@ def _entries(run: Run) -> dict[str, int]:
     return entries
 
 
-def new_state(
-    run: Run,
-) -> tuple[CustomerState, list[tuple[list[LotLine], tuple[LedgerLine, ...]]] | None]:
+def new_state(run: Run) -> tuple[CustomerState, Split | None]:
     """The state after the event: what settle keeps of the run (the module docstring), each field
     made with the least work — a field the event leaves alone is the state's own value, shared;
-    the awards' lots and ids made in one loop (`trusted.earned_lots`), their line parts once for
-    all the awards (`awards_records`, returned with the state: the earn ledger entries' lines,
-    made when the result's ledger is read); the long lists appended to in place (`appended`)."""
+    the awards' lots and ids made in one loop (`trusted.earned_lots`); their line parts made when
+    first read, once for all the awards (`lot_lines.Split`, returned with the state: the lots'
+    `LotLines` and the earn ledger entries' lines, made when the result's ledger is read, read
+    it); the long lists appended to in place (`appended`)."""
     event = run.event
     state = run.state
     plan = run.plan
@@ -289,13 +287,15 @@ def new_state(
         lots = lot_memos.past_return_window(lots, time, window.within)
     pending: list[str] = state.pending_lots or []  # shared when no award waits: never changed
     awards = run.effects_points
-    records = None
+    split = None
     if awards:  # a lot and one ledger entry per award, with its lines' parts (each line found once)
         points = program.points
         available_at = time + points.pending if points.pending else time
         expires_at = time + points.expire_after if points.expire_after else None
-        records = awards_records([award.lines for award in awards], run.quantities)
-        made, ids = earned_lots(event.id, awards, records, time, available_at, expires_at)
+        split = Split([award.lines for award in awards], run.quantities)
+        made, ids = earned_lots(
+            event.id, awards, lot_lines(split, len(awards)), time, available_at, expires_at
+        )
         before = lots
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
         if lot_memos.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
@@ -342,7 +342,7 @@ def new_state(
             "last_event_at": later(state.last_event_at, time),
         },
     )
-    return run.state, records
+    return run.state, split
 
 
 def kept(before: Sequence[str], event: str) -> Sequence[str]:

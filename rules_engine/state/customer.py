@@ -29,8 +29,9 @@ Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
 
 def _listed(value: Any) -> Any:
-    """A state's long list dumped as the list it stands for: a `SharedList` (state/shared.py) is
-    read as one; a plain list goes through as it is (its elements dumped as the list's type says)."""
+    """A state's long list dumped as the list it stands for: a `SharedList` (state/shared.py), or
+    a lot's `LotLines` (state/lot_lines.py: made when first read), is read as one; a plain list
+    goes through as it is (its elements dumped as the list's type says)."""
     return value if type(value) is list else list(value)
 
 
@@ -79,7 +80,7 @@ class Lot(StateModel):
     """From when they can be spent (after the pending period)."""
     expires_at: dt.datetime | None = None
     """When they expire, if the program expires points."""
-    lines: list[LotLine] = Field(default_factory=list)
+    lines: Annotated[list[LotLine], _long(LotLine)] = Field(default_factory=list)
     """Which basket lines earned them (for returns)."""
 
 

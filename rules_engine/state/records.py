@@ -396,27 +396,28 @@ def earn_entry(
 def earned_lots(
     event: str,
     awards: Sequence[Any],
-    records: Sequence[tuple[list[LotLine], Any]],
+    lines: Sequence[Sequence[LotLine]],
     at: dt.datetime,
     available_at: dt.datetime,
     expires_at: dt.datetime | None,
 ) -> tuple[list[Lot], list[str]]:
-    """The lots of an event's awards (each with its `rule` and `points`; `records`: their
-    `awards_records`) and the lots' ids, each lot `points_lot(...)`, the makers bound once and each
-    id made once (a purchase makes four or five). No earn ledger entries: `process`'s result makes
-    those when its ledger is first read (engine/settle.py `outcome`, `earn_entry` each), so a caller
-    that keeps the new state and reads no ledger (a replay in memory, `simulate`) makes none."""
+    """The lots of an event's awards (each with its `rule` and `points`; `lines`: each lot's
+    lines, a list or a `lot_lines.LotLines` made when read) and the lots' ids, each lot
+    `points_lot(...)`, the makers bound once and each id made once (a purchase makes four or
+    five). No earn ledger entries: `process`'s result makes those when its ledger is first read
+    (engine/settle.py `outcome`, `earn_entry` each), so a caller that keeps the new state and reads
+    no ledger (a replay in memory, `simulate`) makes none."""
     if not _LOT_FAST:
         made = [
-            points_lot(event, award.rule, award.points, at, available_at, expires_at, lot_lines)
-            for award, (lot_lines, _) in zip(awards, records, strict=True)
+            points_lot(event, award.rule, award.points, at, available_at, expires_at, list(lot_lines))
+            for award, lot_lines in zip(awards, lines, strict=True)
         ]
         return made, [f"{event}/{award.rule}" for award in awards]
     lots: list[Lot] = []
     ids: list[str] = []
     new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
     given = _LOT_GIVEN
-    for award, (lot_lines, _) in zip(awards, records, strict=True):
+    for award, lot_lines in zip(awards, lines, strict=True):
         rule = award.rule
         model = new(Lot)
         set_dict(
