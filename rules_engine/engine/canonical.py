@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import operator
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -152,38 +151,22 @@ _SCALARS = frozenset({str, int, Decimal, bool, type(None)})
 two equal moments may be written with other offsets)."""
 
 
-_LINE_FIELDS = operator.itemgetter("sku", "name", "category", "price", "qty", "attributes")
-
-
 def _line_text(line: Line) -> str:
     """`_model_text(line)`, remembered for a line whose attributes, if any, are scalars (see
-    `_LINE_TEXTS`). The key is one flat tuple of the line's values (taken in one C call), their
-    types and the attributes' items: ~8k instructions an event less than nested tuples of values
-    looked up one by one (tests/engine/test_event_digest.py checks the texts it gives)."""
+    `_LINE_TEXTS`)."""
     values = line.__dict__
     if len(values) != 6:
         return _model_text(line)
-    try:
-        sku, name, category, price, qty, attributes = _LINE_FIELDS(values)
-    except KeyError:  # another model's fields
-        return _model_text(line)
+    attributes = values["attributes"]
+    shape: tuple[Any, ...] = ()
     if attributes:
         kinds = tuple(map(type, attributes.values()))
         if not _SCALARS.issuperset(kinds):
             return _model_text(line)
-        key: tuple[Any, ...] = (
-            sku,
-            name,
-            category,
-            price,
-            type(price),
-            qty,
-            type(qty),
-            kinds,
-            *attributes.items(),
-        )
-    else:
-        key = (sku, name, category, price, type(price), qty, type(qty))
+        shape = (tuple(attributes.items()), kinds)
+    price = values["price"]
+    qty = values["qty"]
+    key = (values["sku"], values["name"], values["category"], price, type(price), qty, type(qty), shape)
     try:
         text = _LINE_TEXTS.get(key)
     except TypeError:  # a signalling NaN among the attributes (from a Python caller) has no hash
