@@ -3,6 +3,7 @@
     .venv/bin/python bench/instructions.py                  # 15 and 1,000 earlier purchases
     .venv/bin/python bench/instructions.py --histories 15 100 1000 --explain
     .venv/bin/python bench/instructions.py --stream         # through Stream.step on working states
+    .venv/bin/python bench/instructions.py --frozen         # the histories kept out of the collector's walks
 
 On this shared 2-core machine times move with the other jobs; the number of instructions an event
 executes does not. For each history the script runs `valgrind --tool=cachegrind` twice on a child
@@ -15,11 +16,19 @@ the histories. It prints instructions per event for each history and the ratio o
 the shortest, judged `[met]` / `[MISSED]` against the engine-core issue's 1.3 (bench/README.md,
 "Instructions"). Without valgrind it says so and exits 0 (a benchmark, not a test); each
 cachegrind run takes a minute or two.
+
+`--frozen` moves what the child built before the counted events (the histories, the working
+states) out of the collector's reach (`gc.collect()`, then `gc.freeze()`), as a service that has
+frozen what it loaded does: the collector still runs, but its full passes no longer walk 40
+customers' year of objects. Without it the 1,000 row counts where those passes fall as much as the
+engine's work (±60k for `Stream.step`; on 2026-12-06 it hid ~200k of a saving at 1,000 purchases
+that the 15 row showed): compare two trees with the same setting.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import sys
 from pathlib import Path
@@ -33,9 +42,10 @@ FIRST, LAST = 100, 400  # the events counted are those between the two runs' end
 CUSTOMERS, EACH = 40, 10
 
 
-def child(history: int, events: int, explain: bool, stream: bool = False) -> None:
+def child(history: int, events: int, explain: bool, stream: bool = False, frozen: bool = False) -> None:
     """Build the row's customers and process the first `events` events of its stream (`stream`:
-    through `Stream.step`, each customer's working state made before the events counted)."""
+    through `Stream.step`, each customer's working state made before the events counted; `frozen`:
+    what was built kept out of the collector's walks, the module docstring)."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(BENCH))
     import bench_streams
@@ -51,19 +61,28 @@ def child(history: int, events: int, explain: bool, stream: bool = False) -> Non
 
         streaming = Stream(engine)
         workings = {customer: streaming.working(state) for customer, state in states.items()}
+        _freeze(frozen)
         for generated in events_of[:events]:
             event = generated.engine
             streaming.step(event, workings[event.customer])
         return
     current = dict(states)
+    _freeze(frozen)
     for generated in events_of[:events]:
         event = generated.engine
         current[event.customer] = engine.process(event, current[event.customer], explain=explain).state
 
 
-def counted(history: int, events: int, explain: bool, stream: bool = False) -> int:
+def _freeze(frozen: bool) -> None:
+    if frozen:
+        gc.collect()
+        gc.freeze()
+
+
+def counted(history: int, events: int, explain: bool, stream: bool = False, frozen: bool = False) -> int:
     """The instructions cachegrind counts for a child run of `events` events."""
     args = [str(history), str(events), *(["--explain"] if explain else []), *(["--stream"] if stream else [])]
+    args += ["--frozen"] if frozen else []
     return cachegrind(str(Path(__file__).resolve()), args, f"history {history}, {events} events")
 
 
@@ -72,10 +91,13 @@ def main() -> None:
     parser.add_argument("--histories", type=int, nargs="+", default=[15, 1000], metavar="N")
     parser.add_argument("--explain", action="store_true", help="process with explain on")
     parser.add_argument("--stream", action="store_true", help="Stream.step on working states, not process")
+    parser.add_argument(
+        "--frozen", action="store_true", help="the histories kept out of the collector's walks (gc.freeze)"
+    )
     parser.add_argument("--child", type=int, nargs=2, metavar=("HISTORY", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.explain, args.stream)
+        child(*args.child, args.explain, args.stream, args.frozen)
         return
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
@@ -83,12 +105,15 @@ def main() -> None:
     per_event: dict[int, float] = {}
     for history in args.histories:
         print(f"counting history {history} ...", file=sys.stderr, flush=True)
-        first = counted(history, FIRST, args.explain, args.stream)
-        last = counted(history, LAST, args.explain, args.stream)
+        first = counted(history, FIRST, args.explain, args.stream, args.frozen)
+        last = counted(history, LAST, args.explain, args.stream, args.frozen)
         per_event[history] = (last - first) / (LAST - FIRST)
     mode = "on" if args.explain else "off"
     how = "Stream.step" if args.stream else "process"
-    print(f"coffee-club, 10-line purchases, {how}, explain {mode}: instructions per event (cachegrind)")
+    frozen = ", the histories frozen out of the collector" if args.frozen else ""
+    print(
+        f"coffee-club, 10-line purchases, {how}, explain {mode}{frozen}: instructions per event (cachegrind)"
+    )
     for history, instructions in per_event.items():
         print(f"  {history:>6,} earlier purchases  {instructions / 1000:10,.1f}k")
     if len(per_event) > 1:

@@ -28,3 +28,10 @@ def test_without_valgrind_it_says_so_and_skips(tmp_path: os.PathLike[str]) -> No
     result = run_bench("instructions.py", env={**os.environ, "PATH": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valgrind is not installed" in result.stdout
+
+
+def test_the_counted_stream_runs_with_the_histories_frozen() -> None:
+    result = run_bench("instructions.py", "--child", "15", "5", "--frozen")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_bench("instructions.py", "--child", "15", "5", "--stream", "--frozen")
+    assert result.returncode == 0, result.stdout + result.stderr
