@@ -15,10 +15,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import copy
-import io
 import json
 import pickle
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,10 @@ from hypothesis import strategies as st
 from rules_engine.engine.evaluator import Engine
 from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
-from rules_engine.simulate.generate import generate
-from rules_engine.store import lists, open_store
+from rules_engine.store import lists
 from rules_engine.store.lazy import LazyRows
 from rules_engine.store.sql import SqlStore
+from tests.store import year
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = (ROOT / "programs" / "coffee-club.yaml").read_text()
@@ -172,19 +170,11 @@ def test_iteration_sees_what_is_appended_meanwhile_as_a_list_s_does() -> None:
 @pytest.fixture(scope="module")
 def events() -> list[dict[str, Any]]:
     """Four coffee-club customers over a year, one with 169 events: lists past 128 elements."""
-    out = io.StringIO()
-    generate(ENGINE.program, TEXT, customers=4, days=365, seed=3, out=out, secret=b"lazy tests")
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return year.four_customers(ENGINE, TEXT, b"lazy tests")
 
 
-@contextlib.contextmanager
-def opened(url: str, **options: Any) -> Iterator[SqlStore]:
-    store = open_store(url, PROGRAM, **options)
-    assert isinstance(store, SqlStore)
-    try:
-        yield store
-    finally:
-        store.close()
+def opened(url: str, **options: Any) -> contextlib.AbstractContextManager[SqlStore]:
+    return year.opened(url, PROGRAM, **options)
 
 
 TABLES = {

@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +24,12 @@ from pydantic import BaseModel
 from rules_engine.engine.evaluator import Engine
 from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
-from rules_engine.simulate.generate import generate
 from rules_engine.state.customer import CustomerState, PastLine
-from rules_engine.store import open_store
 from rules_engine.store.cache import REPLAY_ELEMENTS, REPLAY_SIZE, Cache
 from rules_engine.store.lists import PARTS, Held, assemble
 from rules_engine.store.sql import SqlStore
 from rules_engine.store.sql_writing import _LOAD
+from tests.store import year
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = (ROOT / "programs" / "coffee-club.yaml").read_text()
@@ -44,19 +41,11 @@ PROGRAM = ENGINE.program.program
 def events() -> list[dict[str, Any]]:
     """Four coffee-club customers over a year (252 events: purchases, returns, redemptions, reviews,
     app opens), one of them with 169 events: lists past SharedList's bound on the way."""
-    out = io.StringIO()
-    generate(ENGINE.program, TEXT, customers=4, days=365, seed=3, out=out, secret=b"read tests")
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return year.four_customers(ENGINE, TEXT, b"read tests")
 
 
-@contextlib.contextmanager
-def opened(url: str, **options: Any) -> Iterator[SqlStore]:
-    store = open_store(url, PROGRAM, **options)
-    assert isinstance(store, SqlStore)
-    try:
-        yield store
-    finally:
-        store.close()
+def opened(url: str, **options: Any) -> contextlib.AbstractContextManager[SqlStore]:
+    return year.opened(url, PROGRAM, **options)
 
 
 def validated(store: SqlStore, customer: str) -> CustomerState:

@@ -266,6 +266,19 @@ def many(customers: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
+def one_by_one(base_url: str, stream: list[dict[str, Any]]) -> str:
+    """A new database of `base_url`'s kind holding `stream` applied a transaction per event, by a
+    store object that holds nothing: what a batch must end with. Its URL."""
+    url = empty(base_url)
+    alone = open_store(url, "store-test", cache=0)
+    try:
+        for event in stream:
+            Loyalty(LONG, alone, horizon=None).process(event)
+    finally:
+        alone.close()
+    return url
+
+
 @pytest.mark.parametrize("elements", [0, 25, 300])
 def test_a_batch_over_its_element_budget_writes_out_early_and_commits_everything_once(
     base_url: str, elements: int
@@ -275,13 +288,7 @@ def test_a_batch_over_its_element_budget_writes_out_early_and_commits_everything
     nothing until the commit), again and again; at the commit everything is there once, as with a
     transaction per event, read back by a store object that holds nothing."""
     stream = many(6, 120)
-    expected_url = empty(base_url)
-    alone = open_store(expected_url, "store-test", cache=0)
-    try:
-        for event in stream:
-            Loyalty(LONG, alone, horizon=None).process(event)
-    finally:
-        alone.close()
+    expected_url = one_by_one(base_url, stream)
     expected = contents(expected_url, stream, [])
     url = empty(base_url)
     store = open_store(url, "store-test", cache=0, batch_elements=elements)
@@ -353,13 +360,7 @@ def test_a_state_written_out_early_is_the_base_when_seen_again_in_the_group_not_
     nothing is read back in the whole group (every customer is new when first seen). What it
     writes is what a transaction per event writes."""
     stream = many(6, 120)
-    expected_url = empty(base_url)
-    alone = open_store(expected_url, "store-test", cache=0)
-    try:
-        for event in stream:
-            Loyalty(LONG, alone, horizon=None).process(event)
-    finally:
-        alone.close()
+    expected_url = one_by_one(base_url, stream)
     url = empty(base_url)
     store = open_store(url, "store-test", cache=8, batch_elements=1)
     loads: list[str] = []
