@@ -72,6 +72,11 @@ class Settings:
     key_cache: float = KEY_CACHE
     """Seconds an API key read from the store is trusted before it is read again (auth.py): a
     revoked key stops working within this time. 0: every request reads its key."""
+    speculate: bool = False
+    """With SQLite, the events lane decides each group outside the database's gate across workers
+    and takes the gate only to check what it read and write (routes/events.py `decide_together`,
+    stores.py): for several workers (`serve --workers N`, N > 1), which then decide at once. One
+    worker gains nothing by it (nobody else takes the gate) and pays the checks: off."""
     shortcut: bool = True
     """Serve `POST …/events` by the shortcut (shortcut.py) rather than through FastAPI's
     dependency solving: the same answers for less CPU. False: FastAPI's route takes them all

@@ -6,7 +6,8 @@ in LOYALTY_SECRET, where the command line reads it too.
 
 - **Workers**: `--workers N` starts N processes sharing the port (uvicorn's supervisor restarts
   one that dies). With PostgreSQL they share the load under the store's row locks; with SQLite
-  they take the database's write lock in turn; a memory store cannot be shared (RE709).
+  they decide their events at once and take the database's write lock in turn to write them
+  (`Settings.speculate`, routes/events.py); a memory store cannot be shared (RE709).
 - **Shutdown**: on SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets the requests in
   flight finish (up to `GRACE` seconds), then the app closes its store connections. An event is
   acknowledged only once its transaction has committed, so nothing acknowledged is lost; an event
@@ -56,6 +57,7 @@ _PROGRAMS = "LOYALTY_SERVE_PROGRAMS"
 _DB = "LOYALTY_SERVE_DB"
 _MAX_BODY = "LOYALTY_SERVE_MAX_BODY"
 _HORIZON = "LOYALTY_SERVE_HORIZON"
+_WORKERS = "LOYALTY_SERVE_WORKERS"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def app_from_environment() -> FastAPI:
             secret=os.environ.get("LOYALTY_SECRET", "").encode(),
             horizon=None if horizon == "none" else (parse_duration(horizon) or DEFAULT_HORIZON),
             max_body=int(os.environ.get(_MAX_BODY, MAX_BODY)),
+            speculate=int(os.environ.get(_WORKERS, "1")) > 1,
         )
     )
     tune_collector()
@@ -96,6 +99,7 @@ def serve(settings: Settings, listen: Listen) -> None:
     import uvicorn
 
     export(settings)
+    os.environ[_WORKERS] = str(listen.workers)
     metrics_dir = None
     if listen.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")

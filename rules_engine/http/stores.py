@@ -32,6 +32,16 @@ pools' order, first come first served); it is let go, and the file's lock with i
 borrow, so two workers take turns. All of a database's pools share it (the keys' and every
 program's): their connections no longer meet in SQLite's retry loop either. Reads take it too
 (an API key's, `/readyz`'s): a read is short, and waits its turn behind the events ahead of it.
+
+With the gate held for a whole borrow, the workers' engines took turns too: only one worker
+decided events at a time, and two workers on two cores used one. So with several workers
+(`Settings.speculate`) the events lane decides a group outside the gate, on a connection of its
+own (`lane_store`: not pooled, used by the lane's one thread only) whose groups are optimistic
+(store/sql_writing.py): they read without the write lock — SQLite's WAL readers take none — and
+take the gate (`enter_gate`) only to check that nothing they read has changed and write
+(routes/events.py, `decide_together`). The lane's connection never waits for a pooled one, and a
+thread holding a pooled one holds the gate first, as before: nobody waits for a connection while
+holding what another needs.
 """
 
 from __future__ import annotations
@@ -182,6 +192,8 @@ class Stores:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _gate: _Gate | None = None
     """SQLite's gate across workers (module docstring); None for other stores."""
+    _lanes: dict[str, Store] = field(default_factory=dict)
+    """The events lane's own connections, by program (`lane_store`)."""
 
     def __post_init__(self) -> None:
         if self.size is None:
@@ -209,6 +221,36 @@ class Stores:
     def late(self) -> ServiceError:
         """RE810 for a request that waited `wait` seconds for its turn (as for a connection)."""
         return _busy(self.wait)
+
+    def lane_store(self, program: str) -> Store:
+        """The events lane's own connection to the program's store (module docstring): opened on
+        first use, kept until `drop_lane_store` or `close`; used by the lane's one thread only,
+        outside the gate but for what `enter_gate` covers."""
+        store = self._lanes.get(program)
+        if store is None:
+            store = self._lanes[program] = open_store(self.url, program)
+        return store
+
+    def drop_lane_store(self, program: str) -> None:
+        """Close the lane's connection after a failure that may have broken it (RE605): the next
+        group opens a new one."""
+        store = self._lanes.pop(program, None)
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # a broken connection may fail to close; it is dropped anyway
+                log.warning("a failed store connection could not be closed", exc_info=True)
+
+    def enter_gate(self) -> None:
+        """Hold SQLite's gate across workers (module docstring) until `leave_gate`: in this
+        process's line, first come first served; RE810 after `wait` seconds. Nothing for other
+        stores."""
+        if self._gate is not None:
+            self._gate.enter(self.wait)
+
+    def leave_gate(self) -> None:
+        if self._gate is not None:
+            self._gate.leave()
 
     def borrow(self, program: str) -> _Borrowed:
         """A connection to the program's store, for the length of the `with` block. (A class
@@ -294,6 +336,8 @@ class Stores:
                 idle, pool.idle = pool.idle, []
             for store in idle:
                 store.close()
+        for program in list(self._lanes):
+            self.drop_lane_store(program)
         if self._gate is not None:
             self._gate.close()
 

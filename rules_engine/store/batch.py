@@ -103,6 +103,9 @@ class Batch:
     revisions: dict[str, int | None] = field(default_factory=dict)
     """An optimistic group's customers: the revision of their row as read (None: no row), checked
     to be unchanged once the lock is taken."""
+    unfound: set[str] = field(default_factory=set)
+    """Referral codes an optimistic group looked up and found no customer for (a referrer's reward
+    left owed), checked to be still unknown once the lock is taken."""
 
     def state(self, customer: str) -> CustomerState | None:
         """The customer's state in the group (staged, or as the database holds it); the customer

@@ -81,6 +81,8 @@ class SqlStore(SqlWriting):
         )
         if batch is not None:  # read as the group's transaction has it, not held (not committed)
             revision = int(rows[0][0]) if rows else 0
+            if not batch.locked:  # an optimistic group: checked unchanged when it writes (a referrer's)
+                batch.revisions.setdefault(customer, revision or None)
             kept = None
             if revision:
                 kept = self._cache.get(customer, revision) or batch.written_early(customer, revision)
@@ -128,7 +130,13 @@ class SqlStore(SqlWriting):
         )
         if rows:
             return str(rows[0][0])
-        return None if self._batch is None else self._batch.codes.get(code)
+        batch = self._batch
+        if batch is None:
+            return None
+        staged = batch.codes.get(code)
+        if staged is None and not batch.locked:  # an optimistic group: checked still unknown when it writes
+            batch.unfound.add(code)
+        return staged
 
     def processed(self) -> int:
         self._flush()  # in a group: what it staged, then the database

@@ -29,7 +29,7 @@ import operator
 import os
 import random
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -75,6 +75,12 @@ SQLite keeps them (from schema 12 `customer_lists` is keyed by position before l
 without a sort; each list's rows are its own in that order."""
 
 
+class OutdatedError(StoreError):
+    """An optimistic group found, once it took the write lock, that another transaction changed
+    what it read (`SqlWriting._lock_unchanged`): nothing of it was written, and deciding its events
+    again under the lock gives their answers."""
+
+
 class SqlWriting(Store):
     """What an SQL store writes and how (the module's docstring); `SqlStore` (sql.py) is the store."""
 
@@ -111,7 +117,12 @@ class SqlWriting(Store):
     """A group reads without the write lock and takes it only to write, first checking that
     nothing it read has changed since (`_lock_unchanged`): for a replay's worker that owns its
     customers (`loyalty run --workers`) on SQLite, whose write lock is the whole database's, so
-    that workers decide their batches at once and take turns only to write them."""
+    that workers decide their batches at once and take turns only to write them; and for the
+    events lane of `loyalty serve --workers N` on SQLite (http/routes/events.py, `speculate`)."""
+    before_lock: Callable[[], None] | None = None
+    """Called by an optimistic group right before it takes the write lock (`_lock_unchanged`): the
+    service takes SQLite's gate across workers there (http/stores.py), so that the group decides
+    its events outside it and holds it only to check and write."""
 
     # -- what each database does its own way ----------------------------------------------------
     @abstractmethod
@@ -301,8 +312,8 @@ class SqlWriting(Store):
         if customer in batch.bases:
             return
         revision = self._lock_customer(customer)
-        if not batch.locked:
-            batch.revisions[customer] = revision
+        if not batch.locked:  # the first read stands: a state read before (`state`) is checked as read
+            batch.revisions.setdefault(customer, revision)
         kept = None
         if revision:
             kept = self._cache.get(customer, revision) or batch.written_early(customer, revision)
@@ -371,7 +382,14 @@ class SqlWriting(Store):
         """Take an optimistic group's write lock, then check that what its batch read is what the
         database holds: its customers' revisions, budget spending, stock, unclaimed bulk codes.
         Another process wrote some of it (a worker giving a referrer their reward): StoreError,
-        and the batch is rolled back (a replay does it again, an event per transaction)."""
+        and the batch is rolled back (a replay does it again, an event per transaction; the service
+        decides the group again under the lock).
+
+        Raises:
+            OutdatedError: something the batch read has changed (nothing written; the lock is held
+                until the group rolls back)."""
+        if self.before_lock is not None:
+            self.before_lock()
         self._begin()
         batch.locked = True
         changed = [c for c, revision in batch.revisions.items() if self._lock_customer(c) != revision]
@@ -393,8 +411,13 @@ class SqlWriting(Store):
             )
             if rows and rows[0][0] is not None:
                 changed.append(f"the code {code}")
+        for code in batch.unfound:
+            if self._execute(
+                "SELECT 1 FROM referral_codes WHERE program = ? AND code = ?", (self.program, code)
+            ):
+                changed.append(f"the referral code {code}")
         if changed:
-            raise StoreError(
+            raise OutdatedError(
                 [
                     Diagnostic(
                         "RE605",

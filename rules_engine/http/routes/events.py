@@ -23,7 +23,7 @@ from fastapi.responses import Response
 
 from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
-from rules_engine.engine.events import AnyEvent
+from rules_engine.engine.events import AnyEvent, Purchase
 from rules_engine.engine.outcome_json import UnexpectedValueError
 from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
@@ -37,7 +37,9 @@ from rules_engine.http.running import Running
 from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.service import Handled, Loyalty
 from rules_engine.state.customer import CustomerState, parse_state
+from rules_engine.store.base import Store
 from rules_engine.store.keys import ApiKey
+from rules_engine.store.sql_writing import OutdatedError, SqlWriting
 
 log = logging.getLogger("rules_engine.http")
 router = APIRouter(prefix="/v1/programs/{program}", tags=["events"])
@@ -177,14 +179,46 @@ def decide_together(
     transaction of its own, as `decide` stores it (a group of one cost ~3 % more instructions a
     request: counted at concurrency 1); what refuses it is raised, as from `decide`.
 
+    With several SQLite workers (`Settings.speculate`) the group is decided outside the database's
+    gate instead (`_speculate`): the workers' engines run at once, and each holds the gate only to
+    check what its group read and write it. Its events are answered as above (one alone too, in
+    its place rather than raised).
+
     None when the group was rolled back after the store was borrowed (the store failed, or an
     event failed in a way that leaves the group unwritable: store/batch.py): nothing of it was
     applied, and each event is to be decided again on its own (`decide`), as replay.py does.
 
     Raises:
-        ServiceError: RE810, no connection came in time (nothing was tried).
+        ServiceError: RE810, no connection (or turn at the gate) came in time (nothing was tried).
         RulesEngineError: the one event alone was refused (or failed: any exception).
     """
+    results: list[Handled | Exception] | None
+    lane = _speculating(service, program, readies)
+    if lane is not None:
+        if joined is not None:
+            readies += joined()
+        results = _speculate(service, program, lane, readies)
+        if results is None:
+            return None
+    else:
+        results = _together(service, program, readies, joined)
+        if results is None:
+            return None
+    for ready, answer in zip(readies, results, strict=True):
+        if isinstance(answer, Handled):
+            _count(service, program, ready.kind, answer)
+        elif isinstance(answer, RulesEngineError):
+            service.metrics.event(program, ready.kind, "refused")
+    return results
+
+
+def _together(
+    service: Runtime,
+    program: str,
+    readies: list[Ready],
+    joined: Callable[[], Sequence[Ready]] | None,
+) -> list[Handled | Exception] | None:
+    """`decide_together` on a borrowed store, which holds the database's gate (SQLite) all along."""
     settings = service.settings
     results: list[Handled | Exception] = []
     borrowed = alone = False
@@ -205,27 +239,7 @@ def decide_together(
                 )
                 results.append(loyalty.handle(ready.event))
             else:
-                made: dict[int, Loyalty] = {}  # one per engine (a reload may come between two events)
-                with store.group():
-                    for ready in readies:
-                        try:
-                            engine = ready.running.engine
-                            kept = made.get(id(engine))
-                            if kept is None:
-                                kept = made[id(engine)] = Loyalty(
-                                    engine,
-                                    store,
-                                    horizon=settings.horizon,
-                                    now=settings.clock,
-                                    texts=answers.TEXTS,
-                                )
-                            results.append(kept.handle(ready.event))
-                        except StoreError as error:
-                            if error.code in FAILURES:
-                                raise  # the transaction may be gone: the whole group again, one by one
-                            results.append(error)
-                        except Exception as error:  # this event's own: refused, or unexpected (500)
-                            results.append(error)
+                results = _group(service, store, readies)
     except Exception as error:
         if not borrowed or alone:  # refused, as `decide` refuses an event alone
             if isinstance(error, RulesEngineError):
@@ -236,12 +250,124 @@ def decide_together(
             "a group of %d events was rolled back: each is decided again", len(readies), exc_info=True
         )
         return None
-    for ready, answer in zip(readies, results, strict=True):
-        if isinstance(answer, Handled):
-            _count(service, program, ready.kind, answer)
-        elif isinstance(answer, RulesEngineError):
-            service.metrics.event(program, ready.kind, "refused")
     return results
+
+
+def _group(service: Runtime, store: Store, readies: Sequence[Ready]) -> list[Handled | Exception]:
+    """The events decided in order in one `store.group()`: each one's `Handled`, or the exception
+    that refused it (or failed it: a 500), in its place.
+
+    Raises:
+        StoreError: the store failed (RE605 …: the group is rolled back), or an optimistic group
+            found what it read changed (`OutdatedError`).
+    """
+    settings = service.settings
+    results: list[Handled | Exception] = []
+    made: dict[int, Loyalty] = {}  # one per engine (a reload may come between two events)
+    with store.group():
+        for ready in readies:
+            try:
+                engine = ready.running.engine
+                kept = made.get(id(engine))
+                if kept is None:
+                    kept = made[id(engine)] = Loyalty(
+                        engine,
+                        store,
+                        horizon=settings.horizon,
+                        now=settings.clock,
+                        texts=answers.TEXTS,
+                    )
+                results.append(kept.handle(ready.event))
+            except StoreError as error:
+                if error.code in FAILURES:
+                    raise  # the transaction may be gone: the whole group again, one by one
+                results.append(error)
+            except Exception as error:  # this event's own: refused, or unexpected (500)
+                results.append(error)
+    return results
+
+
+def _speculating(service: Runtime, program: str, readies: Sequence[Ready]) -> SqlWriting | None:
+    """The lane's own store, when the group is decided outside the gate (`_speculate`): with
+    several SQLite workers (`Settings.speculate`), unless an event reads what another worker's
+    events change all the time — a program's budgets (every award spends from them) — or claims
+    bulk coupon codes or limited catalog stock (their reads write a row when it is missing):
+    those groups are decided under the gate, as with one worker. (A referrer's state and code,
+    the events and customers read are checked when the group writes; a group that finds them
+    changed is decided again under the gate.) None otherwise, and for a
+    store that carries working states (`?working=1`), or when the lane's store cannot be opened
+    (the borrowed one then says why)."""
+    if not (service.settings.speculate and service.stores.groups):
+        return None
+    for ready in readies:
+        event, engine = ready.event, ready.running.engine
+        if engine.plan.budgeted or (isinstance(event, Purchase) and event.coupons):
+            return None
+        if engine.stock_keys(event):  # its count's row is made if missing: a write
+            return None
+    try:
+        store = service.stores.lane_store(program)
+    except StoreError:
+        return None
+    return store if isinstance(store, SqlWriting) and not store.carries_working else None
+
+
+def _speculate(
+    service: Runtime, program: str, store: SqlWriting, readies: Sequence[Ready]
+) -> list[Handled | Exception] | None:
+    """`decide_together`'s group decided outside SQLite's gate across workers (stores.py): on the
+    lane's own connection, in an optimistic group (store/sql_writing.py), which reads without the
+    write lock — the customers' states, whether each event id is stored, what the engine needs —
+    and records what each event changes. Right before it writes, the group takes the gate and the
+    write lock (`before_lock`), checks that what it read is what the database holds (the customers'
+    revisions, referral codes), writes and commits once. When another worker (or this
+    one's other requests) changed something it read, nothing was written and the group is decided
+    again, still holding the gate, as `_together` decides it: the answers are those of a group
+    decided under the gate, by construction.
+
+    None when the group was rolled back for another reason (the store failed …): each event is
+    decided again on its own (`decide`).
+
+    Raises:
+        ServiceError: RE810, the gate did not come in time (nothing was written).
+    """
+    stores = service.stores
+    held = False
+    late: ServiceError | None = None
+
+    def enter() -> None:
+        nonlocal held, late
+        if not held:
+            try:
+                stores.enter_gate()
+            except ServiceError as error:
+                late = error
+                raise
+            held = True
+
+    try:
+        store.optimistic, store.before_lock = True, enter
+        try:
+            return _group(service, store, readies)
+        except OutdatedError:
+            log.debug("a group of %d events read what changed: decided again", len(readies))
+            store.optimistic = False  # the gate held (taken before the check): a locked group
+            return _group(service, store, readies)
+    except Exception as error:
+        if late is not None:  # refused, as `_together` refuses a group that got no connection
+            for ready in readies:
+                service.metrics.event(program, ready.kind, "refused")
+            raise late from None
+        if isinstance(error, StoreError) and error.code in FAILURES:
+            stores.drop_lane_store(program)  # may be broken: a new one next time
+        log.warning(
+            "a group of %d events was rolled back: each is decided again", len(readies), exc_info=True
+        )
+        return None
+    finally:
+        store.before_lock = None
+        if held:
+            stores.leave_gate()
 
 
 def _count(service: Runtime, program: str, kind: str, handled: Handled) -> None:

@@ -1,0 +1,358 @@
+"""Several SQLite workers decide their events outside the database's gate (`Settings.speculate`,
+routes/events.py `_speculate`): a group is decided on the lane's own connection without the write
+lock, and checked and written under it. What a client relies on does not change: every answer is
+byte for byte the answer of the same group decided under the gate, the database ends the same table
+by table; when another worker changed what the group read (the customer, the same event, a
+referral code) the group is decided again under the gate and answers as if decided after it —
+nothing lost, nothing applied twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules_engine import jsonio
+from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.mechanics.referral import referral_code
+from rules_engine.errors import RulesEngineError
+from rules_engine.http import Settings
+from rules_engine.http.routes import events
+from rules_engine.http.runtime import Runtime
+from rules_engine.http.shortcut import Asked, decide_group
+from rules_engine.service import Loyalty
+from rules_engine.state.customer import CustomerState
+from rules_engine.store import open_store
+from rules_engine.store.sql_writing import OutdatedError, SqlWriting
+from tests.conftest import ROOT
+from tests.http.conftest import BASE, add_key, post, purchase, serve_process
+from tests.http.test_postgres import worker_events
+
+PROGRAM = "coffee-club"
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _settings(program_dir: Path, db: str, *, speculate: bool) -> Settings:
+    return Settings(programs=program_dir, db=db, clock=lambda: NOW, docs=False, speculate=speculate)
+
+
+@contextmanager
+def _runtimes(program_dir: Path, folder: str) -> Iterator[tuple[Runtime, Runtime]]:
+    """A runtime deciding groups outside the gate and one deciding them under it, each on its file."""
+    speculated = Runtime.start(_settings(program_dir, f"{folder}/speculated.db", speculate=True))
+    locked = Runtime.start(_settings(program_dir, f"{folder}/locked.db", speculate=False))
+    try:
+        yield speculated, locked
+    finally:
+        speculated.stores.close()
+        locked.stores.close()
+
+
+def _group(runtime: Runtime, bodies: list[bytes]) -> list[Any]:
+    """`decide_group` on the bodies: each one's answer (body and version) or error, in order."""
+    answers: dict[int, Any] = {}
+    asked: list[tuple[int, Asked]] = []
+    for index, body in enumerate(bodies):  # read on the loop: a body that is no JSON never queues
+        try:
+            asked.append((index, Asked(events.parse_text(body), {}, False)))
+        except RulesEngineError as error:
+            answers[index] = error
+    decide_group(
+        runtime,
+        PROGRAM,
+        [one for _, one in asked],
+        lambda place, answer: answers.__setitem__(asked[place][0], answer),
+    )
+    return [_seen(answers[index]) for index in range(len(bodies))]
+
+
+def _seen(answer: Any) -> Any:
+    if isinstance(answer, RulesEngineError):
+        return type(answer).__name__, [d.code for d in answer.diagnostics]
+    return answer
+
+
+_VOLATILE = {"customers": {"revision"}, "program_versions": {"seen_at"}}
+"""Columns that differ between two databases given the same events: a customer's first revision is
+random (sql_writing.py), a version's first sighting is the wall clock's."""
+
+
+def _tables(path: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows but the API keys', sorted, without the volatile columns."""
+    with sqlite3.connect(path) as database:
+        names = [
+            row[0]
+            for row in database.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        found = {}
+        for name in sorted(set(names) - {"api_keys"}):
+            columns = [
+                row[1]
+                for row in database.execute(f"PRAGMA table_info({name})")
+                if row[1] not in _VOLATILE.get(name, set())
+            ]
+            rows = database.execute(f"SELECT {', '.join(columns)} FROM {name}").fetchall()
+            found[name] = sorted(rows, key=repr)
+    return found
+
+
+@contextmanager
+def _counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """What the optimistic groups' checks found: 'same' or 'changed', one a check."""
+    found: list[str] = []
+    check = SqlWriting._lock_unchanged
+
+    def counted(store: SqlWriting, batch: Any) -> None:
+        try:
+            check(store, batch)
+        except OutdatedError:
+            found.append("changed")
+            raise
+        found.append("same")
+
+    monkeypatch.setattr(SqlWriting, "_lock_unchanged", counted)
+    yield found
+
+
+# -- groups decided outside the gate against the same groups under it ----------------------------
+
+_BODIES = st.one_of(
+    st.tuples(st.sampled_from(["ann", "ben"]), st.integers(0, 5), st.sampled_from(["320.00", "180.50"])).map(
+        lambda drawn: jsonio.dumps(purchase(drawn[1], drawn[0], price=drawn[2])).encode()
+    ),
+    st.sampled_from([b"not json", b'{"id": "x", "type": "purchase"}']),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=st.lists(st.lists(_BODIES, min_size=1, max_size=8), min_size=1, max_size=4))
+def test_groups_decided_outside_the_gate_answer_and_store_as_under_it(
+    program_dir: Path, groups: list[list[bytes]]
+) -> None:
+    """Redeliveries, ids reused with another payload, events older than the customer's latest,
+    bodies that are no event, groups of one: every answer (bytes, version, or the error's codes) is
+    the one the group decided under the gate gives, and the two databases hold the same rows."""
+    with tempfile.TemporaryDirectory(prefix="speculate-") as folder, pytest.MonkeyPatch.context() as patch:
+        with _counting(patch) as checks, _runtimes(program_dir, folder) as (speculated, locked):
+            for bodies in groups:
+                assert _group(speculated, bodies) == _group(locked, bodies)
+        # decided outside the gate (each group with an event), nothing changed meanwhile
+        assert checks == ["same"] * sum(any(b"evt-" in body for body in bodies) for bodies in groups)
+        assert _tables(f"{folder}/speculated.db") == _tables(f"{folder}/locked.db")
+
+
+def test_one_worker_decides_under_the_gate(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `speculate` (one worker) no group is optimistic and the lane opens no store of its own."""
+    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (_, locked):
+        _group(locked, [jsonio.dumps(purchase(n, "ann")).encode() for n in range(3)])
+        assert checks == [] and locked.stores._lanes == {}
+
+
+# -- another worker writes between the group's reads and its check --------------------------------
+
+
+def _meanwhile(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> None:
+    """`write` runs once, right before the group takes the gate to check and write: as another
+    worker would, between this one's reads and its turn."""
+    enter = runtime.stores.enter_gate
+    done: list[bool] = []
+
+    def entering() -> None:
+        if not done:
+            done.append(True)
+            write()
+        enter()
+
+    monkeypatch.setattr(runtime.stores, "enter_gate", entering)
+
+
+def _other_worker(db: str, program_dir: Path, event: dict[str, Any]) -> Callable[[], None]:
+    def write() -> None:
+        engine = Engine.from_file(program_dir / f"{PROGRAM}.yaml")
+        with open_store(db, PROGRAM) as store:
+            parsed = events.parse_text(jsonio.dumps(event).encode())  # as a worker reads a body
+            assert not isinstance(parsed, str)
+            Loyalty(engine, store, now=NOW).handle(parsed)
+
+    return write
+
+
+@pytest.mark.parametrize("same_event", [False, True], ids=["another-event", "the-same-event"])
+def test_a_customer_changed_meanwhile_is_decided_again(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, same_event: bool
+) -> None:
+    """Another worker applies an event of ann's (another one, or the very one of the group: a
+    redelivery that reached both workers) after the group read her state: the check finds her
+    revision changed, and the group is decided again under the gate. Its answers are those of the
+    other worker's event first, then the group, decided under the gate; the balances exact, the
+    event applied once."""
+    group = [purchase(2, "ann", price="180.50"), purchase(1, "ben"), purchase(3, "ann")]
+    other = group[0] if same_event else purchase(1, "ann")
+    bodies = [jsonio.dumps(event).encode() for event in group]
+    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (speculated, locked):
+        _group(speculated, [jsonio.dumps(purchase(0, "ann")).encode()])
+        _group(locked, [jsonio.dumps(purchase(0, "ann")).encode()])
+        _meanwhile(
+            speculated, monkeypatch, _other_worker(str(tmp_path / "speculated.db"), program_dir, other)
+        )
+        _group(locked, [jsonio.dumps(other).encode()])
+        answered, expected = _group(speculated, bodies), _group(locked, bodies)
+        assert answered == expected
+        assert b'"duplicate":true' in answered[0][0] if same_event else b'"duplicate":false' in answered[0][0]
+        assert checks == ["same", "changed"]  # the first group's, then this one's: decided again
+    assert _tables(str(tmp_path / "speculated.db")) == _tables(str(tmp_path / "locked.db"))
+    with open_store(str(tmp_path / "speculated.db"), PROGRAM) as store:
+        ann = store.state("ann")
+        assert ann is not None and ann.visits == (3 if same_event else 4)
+
+
+def test_a_customer_unchanged_meanwhile_is_written_as_decided(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker's event for another customer changes nothing the group read: written as
+    decided, at its first check."""
+    group = [jsonio.dumps(purchase(1, "ann")).encode(), jsonio.dumps(purchase(2, "ann")).encode()]
+    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (speculated, locked):
+        _meanwhile(
+            speculated,
+            monkeypatch,
+            _other_worker(str(tmp_path / "speculated.db"), program_dir, purchase(1, "cy")),
+        )
+        _group(locked, [jsonio.dumps(purchase(1, "cy")).encode()])
+        assert _group(speculated, group) == _group(locked, group)
+        assert checks == ["same"]
+    assert _tables(str(tmp_path / "speculated.db")) == _tables(str(tmp_path / "locked.db"))
+
+
+# -- what an optimistic group reads besides its customers (store level) ---------------------------
+
+
+def _optimistic(path: Path, program: str) -> SqlWriting:
+    store = open_store(str(path), program)
+    assert isinstance(store, SqlWriting)
+    store.optimistic = True
+    return store
+
+
+def test_a_referral_code_that_appears_meanwhile_is_a_change(tmp_path: Path) -> None:
+    """A group that looked a referral code up and found nobody (the referrer's reward left owed)
+    is outdated once another worker stores a customer with that code."""
+    program = "fashion-house"
+    engine = Engine.from_file(ROOT / "programs" / f"{program}.yaml")
+    db = tmp_path / "codes.db"
+    code = referral_code(program, "rita", engine.secret)
+    with _optimistic(db, program) as store, open_store(str(db), program) as other:
+        with pytest.raises(OutdatedError, match=code), store.group():
+            assert store.referrer(code) is None
+            Loyalty(engine, other).put("rita", CustomerState(customer="rita"))
+        with store.group():  # nothing changed since this group's reads: written
+            assert store.referrer(code) == "rita"
+
+
+def test_a_state_read_in_a_group_is_checked_unchanged(tmp_path: Path) -> None:
+    """A state the group read without locking it (a referrer's, for the fraud checks) is checked
+    unchanged when the group writes, as its own customers are."""
+    program = "fashion-house"
+    engine = Engine.from_file(ROOT / "programs" / f"{program}.yaml")
+    db = tmp_path / "read.db"
+    with open_store(str(db), program) as other:
+        Loyalty(engine, other).put("rita", CustomerState(customer="rita"))
+    with _optimistic(db, program) as store, open_store(str(db), program) as other:
+        with pytest.raises(OutdatedError, match="rita"), store.group():
+            assert store.state("rita") is not None
+            Loyalty(engine, other).put("rita", CustomerState(customer="rita", visits=2))
+        with store.group():
+            state = store.state("rita")
+            assert state is not None and state.visits == 2
+
+
+# -- two `serve` workers on one SQLite file ----------------------------------------------------------
+
+WORKERS = 2
+CLIENTS = 8
+CUSTOMERS = ["sq-a", "sq-b"]
+EVENTS = [purchase(n, customer, at=BASE) for n in range(1, 31) for customer in CUSTOMERS]
+
+
+def test_two_sqlite_workers_apply_every_event_once(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As tests/http/test_postgres.py races four PostgreSQL workers: every event sent twice at once,
+    on new connections so that both workers take them, both customers raced by both: every event
+    applied exactly once, each state and ledger exactly the engine's alone."""
+    db = str(tmp_path / "two.db")
+    token = add_key(db, ["events:write", "customers:read"])
+    deliveries = [*EVENTS, *EVENTS]
+    random.Random(17).shuffle(deliveries)
+    answers: list[tuple[str, int, bool]] = []
+    lock = threading.Lock()
+    counts = tmp_path / "metrics"
+    counts.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(counts))
+
+    with serve_process(program_dir, db, workers=WORKERS, cwd=tmp_path) as served:
+        deadline = time.monotonic() + 60
+        while (
+            sum(line.get("message") == "Application startup complete." for line in served.log_lines())
+            < WORKERS
+        ):
+            assert time.monotonic() < deadline, served.log.read_text(encoding="utf-8")
+            time.sleep(0.1)
+
+        def client(batch: list[dict[str, Any]]) -> None:
+            with httpx.Client(
+                base_url=served.url,
+                headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+                timeout=30,
+            ) as own:
+                for event in batch:
+                    answer = post(own, f"/v1/programs/{PROGRAM}/events", event)
+                    with lock:
+                        answers.append(
+                            (event["id"], answer.status_code, answer.json().get("duplicate", False))
+                        )
+
+        threads = [threading.Thread(target=client, args=(deliveries[n::CLIENTS],)) for n in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+
+    assert sorted(status for _, status, _ in answers) == [200] * len(deliveries)
+    applied = [event for event, _, duplicate in answers if not duplicate]
+    assert sorted(applied) == sorted(event["id"] for event in EVENTS)  # each applied exactly once
+    assert len(worker_events(counts)) == WORKERS  # both took part
+
+    alone = Loyalty.in_memory(Engine.from_file(ROOT / "programs" / f"{PROGRAM}.yaml"))
+    for event in EVENTS:
+        alone.handle(event)
+    with open_store(db, PROGRAM) as store:
+        assert store.processed() == len(EVENTS)
+        for customer in CUSTOMERS:
+            state, wanted = store.state(customer), alone.store.state(customer)
+            assert state is not None and wanted is not None
+            assert state.visits == wanted.visits == len(EVENTS) // len(CUSTOMERS)
+            assert sum(lot.points for lot in state.lots) == sum(lot.points for lot in wanted.lots)
+            stored = sorted(
+                (r.entry.rule, r.entry.kind, r.entry.points) for r in store.ledger(customer=customer)
+            )
+            expected = sorted(
+                (r.entry.rule, r.entry.kind, r.entry.points) for r in alone.store.ledger(customer=customer)
+            )
+            assert stored == expected
