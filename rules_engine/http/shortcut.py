@@ -149,7 +149,9 @@ def decide_group(
     come), the requests that arrived while it waited join the group (`more`): with two workers
     each lane otherwise took its group when its last one ended, a few requests while its clients
     were still reading their answers, and left those that came next for one more turn of the
-    other worker's (bench/README.md, "The service's tail at concurrency 64")."""
+    other worker's (bench/README.md, "The service's tail at concurrency 64"). Several SQLite
+    workers (`Settings.speculate`) decide a group before their turn at the database, and take in
+    those queued when it starts (routes/events.py `decide_together`)."""
     taken = list(asked)
     readies: list[tuple[int, events.Ready]] = []
 

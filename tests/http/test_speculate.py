@@ -164,6 +164,51 @@ def test_one_worker_decides_under_the_gate(
         assert checks == [] and locked.stores._lanes == {}
 
 
+def test_a_group_written_out_early_takes_the_gate_then(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group whose batch outgrows its budget writes it out early (store/batch.py): an optimistic
+    group takes the gate and the lock there, checks, and decides the rest under them; the answers
+    and the rows are still those of the group decided under the gate."""
+    bodies = [
+        jsonio.dumps(purchase(n, customer)).encode() for n in range(3) for customer in ("ann", "ben", "cy")
+    ]
+    speculated = Runtime.start(
+        _settings(program_dir, f"sqlite:///{tmp_path}/speculated.db?batch_elements=1", speculate=True)
+    )
+    locked = Runtime.start(
+        _settings(program_dir, f"sqlite:///{tmp_path}/locked.db?batch_elements=1", speculate=False)
+    )
+    entered: list[bool] = []
+    enter = speculated.stores.enter_gate
+    monkeypatch.setattr(speculated.stores, "enter_gate", lambda: (entered.append(True), enter())[1])
+    try:
+        with _counting(monkeypatch) as checks:
+            assert _group(speculated, bodies) == _group(locked, bodies)
+        assert checks == ["same"] and entered == [True]  # the first early write took it, once
+    finally:
+        speculated.stores.close()
+        locked.stores.close()
+    assert _tables(f"{tmp_path}/speculated.db") == _tables(f"{tmp_path}/locked.db")
+
+
+def test_no_turn_at_the_gate_answers_every_event_503_and_writes_nothing(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate not come in time (RE810) for a group decided outside it: each of its events is
+    answered 503 as when no connection came, and nothing of them is stored."""
+    bodies = [jsonio.dumps(purchase(n, "ann")).encode() for n in range(3)]
+    with _runtimes(program_dir, str(tmp_path)) as (speculated, _):
+
+        def late() -> None:
+            raise speculated.stores.late()
+
+        monkeypatch.setattr(speculated.stores, "enter_gate", late)
+        assert _group(speculated, bodies) == [("ServiceError", ["RE810"])] * 3
+        with speculated.stores.borrow(PROGRAM) as store:
+            assert store.state("ann") is None and store.processed() == 0
+
+
 # -- another worker writes between the group's reads and its check --------------------------------
 
 

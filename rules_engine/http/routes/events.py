@@ -260,6 +260,7 @@ def _group(service: Runtime, store: Store, readies: Sequence[Ready]) -> list[Han
     Raises:
         StoreError: the store failed (RE605 …: the group is rolled back), or an optimistic group
             found what it read changed (`OutdatedError`).
+        ServiceError: RE810, an optimistic group got no turn at the gate to write (rolled back).
     """
     settings = service.settings
     results: list[Handled | Exception] = []
@@ -282,6 +283,8 @@ def _group(service: Runtime, store: Store, readies: Sequence[Ready]) -> list[Han
                 if error.code in FAILURES:
                     raise  # the transaction may be gone: the whole group again, one by one
                 results.append(error)
+            except ServiceError:  # no turn at the gate for a write the batch made early (`_speculate`)
+                raise
             except Exception as error:  # this event's own: refused, or unexpected (500)
                 results.append(error)
     return results
