@@ -209,6 +209,32 @@ def test_no_turn_at_the_gate_answers_every_event_503_and_writes_nothing(
             assert store.state("ann") is None and store.processed() == 0
 
 
+def test_an_event_that_joins_with_bulk_codes_keeps_the_group_under_the_gate(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requests queued when the group starts join it (`more`); one of them presents coupon
+    codes (a claim of a bulk code writes): the whole group is decided under the gate, no optimistic
+    check, and answered as the group decided under the gate is."""
+    first = jsonio.dumps(purchase(1, "ann")).encode()
+    joining = jsonio.dumps({**purchase(1, "ben"), "coupons": ["BULK-0001"]}).encode()
+
+    def decided(runtime: Runtime) -> list[Any]:
+        answers: dict[int, Any] = {}
+        decide_group(
+            runtime,
+            PROGRAM,
+            [Asked(events.parse_text(first), {}, False)],
+            answers.__setitem__,
+            lambda: [Asked(events.parse_text(joining), {}, False)],
+        )
+        return [_seen(answers[index]) for index in range(2)]
+
+    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (speculated, locked):
+        assert decided(speculated) == decided(locked)
+        assert checks == []
+    assert _tables(str(tmp_path / "speculated.db")) == _tables(str(tmp_path / "locked.db"))
+
+
 # -- another worker writes between the group's reads and its check --------------------------------
 
 

@@ -194,9 +194,11 @@ def decide_together(
     """
     results: list[Handled | Exception] | None
     lane = _speculating(service, program, readies)
+    if lane is not None and joined is not None:  # no wait for the gate first: those queued now
+        readies += joined()
+        joined = None
+        lane = _speculating(service, program, readies)  # the events that joined, too
     if lane is not None:
-        if joined is not None:
-            readies += joined()
         results = _speculate(service, program, lane, readies)
         if results is None:
             return None
