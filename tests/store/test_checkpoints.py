@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rules_engine.errors import EventError
+import pytest
+
+from rules_engine.errors import EventError, StoreError
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.sqlite import SqliteStore
@@ -152,3 +154,16 @@ def test_killed_while_checkpoints_run_it_loses_nothing_acknowledged(tmp_path: Pa
     feed(store, events[sent:])
     assert dict(store.states()) == reference(ENGINE, events)
     store.close()
+
+
+def test_the_url_chooses_where_the_log_is_checkpointed(tmp_path: Path) -> None:
+    path = tmp_path / "loyalty.db"
+    with open_store(f"sqlite:///{path}?checkpoint=commit", "store-test") as kept:
+        assert isinstance(kept, SqliteStore) and kept._log is None
+    with open_store(f"sqlite:///{path}?checkpoint=background&synchronous=normal", "store-test") as moved:
+        assert isinstance(moved, SqliteStore) and moved._log is not None
+    with open_store(str(path), "store-test") as default:
+        assert isinstance(default, SqliteStore) and default._log is not None
+    with pytest.raises(StoreError) as refused:
+        open_store(f"sqlite:///{path}?checkpoint=never", "store-test")
+    assert refused.value.code == "RE601" and "checkpoint=commit" in (refused.value.diagnostics[0].hint or "")
