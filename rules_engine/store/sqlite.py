@@ -86,9 +86,9 @@ class SqliteStore(SqlStore):
             self._db = sqlite3.connect(
                 str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA journal_mode = WAL")
+            journal = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            if checkpoint == "background":
+            if checkpoint == "background" and journal == "wal":  # a log to checkpoint (not `:memory:`)
                 self._db.execute("PRAGMA wal_autocheckpoint = 0")
                 self._log = share(str(path), synchronous.upper(), log_pages, timeout)
             self._migrate()

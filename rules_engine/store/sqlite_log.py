@@ -64,7 +64,8 @@ class Log:
     writes; both are cheap when there is nothing to do (a count and a comparison)."""
 
     def __init__(self, path: str, synchronous: str, pages: int = LOG_PAGES, timeout: float = 60.0) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)
+        """Absolute: the background connection opens the store's file whatever the directory then."""
         self.key = os.path.realpath(path)
         self.synchronous = synchronous
         self.pages = max(pages, 1)
@@ -103,7 +104,12 @@ class Log:
                     target=self._checkpoint, args=(self._commits,), name="loyalty-checkpoint", daemon=True
                 )
                 self._running = thread
-            thread.start()
+            try:
+                thread.start()
+            except (
+                RuntimeError
+            ):  # no thread to be had (the interpreter is ending): the next commit tries again
+                self._running = None
 
     def before_begin(self, db: sqlite3.Connection) -> None:
         """Before a transaction on `db` (a store's connection, outside any transaction): once a
