@@ -21,8 +21,9 @@ own: once it is over, the store's next transaction first copies, on its own conn
 little it missed (what was committed while it ran: `Log.before_begin`), then begins, and its first
 write starts the log again. So the log stays bounded — about `LOG_PAGES`, plus what is committed
 while one checkpoint runs, and at most (1 + `BEHIND`) × `LOG_PAGES` (as estimated): past that a
-transaction waits for the checkpoint — and what waits is one transaction's start, for a copy of a
-few pages and one sync, not a group's answers for a thousand pages.
+transaction waits for the checkpoint — and what waits is one transaction's start, for a copy of
+what one checkpoint missed (about a group's pages) and one sync, not a group's answers for a
+thousand pages.
 
 Safety is SQLite's: a checkpoint only copies committed pages, a process killed during one leaves
 the log to be copied again, so a crash loses nothing committed. A clean close waits for the
