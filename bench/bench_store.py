@@ -146,8 +146,11 @@ def _prepare(url: str, engine: Engine, states: dict[str, CustomerState]) -> tupl
 
 
 def _file_size(path: Path) -> int:
+    """The database file's size once the whole log is in it: the checkpoint tried again while the
+    store's background checkpoint holds SQLite's checkpoint lock (busy: store/sqlite_log.py)."""
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        while db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+            time.sleep(0.01)
     return path.stat().st_size
 
 
@@ -295,7 +298,9 @@ def pages(engine: Engine, history: int, quick: bool = False) -> list[str]:
     for batched in (False, True):
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "pages.db"
-            loyalty, store = _prepare(f"sqlite:///{path}?synchronous=normal", engine, s.states)
+            # checkpoint=commit: no background checkpoint starts the log again under the count
+            url = f"sqlite:///{path}?synchronous=normal&checkpoint=commit"
+            loyalty, store = _prepare(url, engine, s.states)
             assert isinstance(store, SqliteStore)
             db = store._db
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

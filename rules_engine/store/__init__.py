@@ -92,7 +92,8 @@ def open_store(
         path, _, query = url.removeprefix("sqlite:///").partition("?")
         options = dict(part.partition("=")[::2] for part in query.split("&") if part)
         synchronous = options.pop("synchronous", "full")
-        if options or synchronous not in ("full", "normal"):
+        checkpoint = options.pop("checkpoint", "background")
+        if options or synchronous not in ("full", "normal") or checkpoint not in ("background", "commit"):
             raise StoreError(
                 [
                     Diagnostic(
@@ -100,8 +101,10 @@ def open_store(
                         f"{url}: unknown option {query!r}",
                         hint="the options are ?synchronous=full (the default) or ?synchronous=normal, "
                         "?cache=N (customers' states held, default 256), ?batch_elements=N "
-                        "(list elements a batch stages before it is written out, default 50000) "
-                        "and ?working=1 (events decided in place on working states)",
+                        "(list elements a batch stages before it is written out, default 50000), "
+                        "?working=1 (events decided in place on working states) and "
+                        "?checkpoint=background (the default) or ?checkpoint=commit (where the "
+                        "write-ahead log is checkpointed)",
                     )
                 ]
             )
@@ -116,11 +119,12 @@ def open_store(
             ]
         )
     else:
-        path, synchronous = url, "full"
+        path, synchronous, checkpoint = url, "full", "background"
     sqlite = SqliteStore(
         path,
         program,
         synchronous="normal" if synchronous == "normal" else "full",
+        checkpoint="commit" if checkpoint == "commit" else "background",
         readonly=readonly,
         cache=_chosen(cache, numbers.get("cache"), default_cache, "cache"),
         cache_budget=_budget(cache, numbers, default_cache_budget),

@@ -6,6 +6,11 @@ so writers — threads or processes on the same machine — go one at a time; a 
 (`synchronous=FULL`): a worker killed at any point leaves every committed event and nothing of
 the one it was in.
 
+Checkpoints: a writing store's connection does not checkpoint the write-ahead log inside its
+commits (`wal_autocheckpoint` off): a background thread does, and the store's next transaction
+copies what that thread missed before it begins, so that the log starts again and stays bounded
+(sqlite_log.py). `checkpoint="commit"` keeps SQLite's own automatic checkpoint instead.
+
 Read-only (`readonly=True`, for commands that only read): the file is opened with `mode=ro`, so
 nothing is written, not even the schema. A WAL database needs its `-shm` file to be read, which
 SQLite creates next to the database; on read-only media (a read-only mount, a backup on a DVD)
@@ -33,6 +38,7 @@ from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
+from rules_engine.store.sqlite_log import LOG_PAGES, Log, release, share
 from rules_engine.store.summaries import Summaries
 
 
@@ -53,6 +59,8 @@ class SqliteStore(SqlStore):
         cache: int = DEFAULT_SIZE,
         batch_elements: int = BATCH_ELEMENTS,
         cache_budget: int | None = None,
+        checkpoint: Literal["background", "commit"] = "background",
+        log_pages: int = LOG_PAGES,
     ) -> None:
         """`synchronous`: `full` (the default) makes every commit durable on disk before it returns
         (an fsync per event); `normal` survives a crash of the process — a killed worker loses
@@ -60,12 +68,16 @@ class SqliteStore(SqlStore):
         `readonly`: open an existing database without writing to it (see the module docstring).
         `cache`: how many customers' states the store object holds, `cache_budget` how many list
         elements in all (default 1,000 per customer of `cache`: cache.py); `batch_elements`:
-        a group's budget of list elements before it writes its batch out early (batch.py)."""
+        a group's budget of list elements before it writes its batch out early (batch.py).
+        `checkpoint`: where the write-ahead log is checkpointed — `background` (the default: on a
+        thread of its own, about every `log_pages` pages of log, sqlite_log.py) or `commit`
+        (SQLite's automatic checkpoint, inside the commit that fills 1,000 pages)."""
         self.url = f"sqlite:///{path}" + ("" if synchronous == "full" else f"?synchronous={synchronous}")
         self.program = program
         self._cache = Cache(cache, cache_budget)
         self._summaries = Summaries(cache)
         self.batch_elements = batch_elements
+        self._log: Log | None = None
         try:
             if readonly:
                 self._db = _open_readonly(Path(path), self.url, timeout)
@@ -74,8 +86,11 @@ class SqliteStore(SqlStore):
             self._db = sqlite3.connect(
                 str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA journal_mode = WAL")
+            journal = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            if checkpoint == "background" and journal == "wal":  # a log to checkpoint (not `:memory:`)
+                self._db.execute("PRAGMA wal_autocheckpoint = 0")
+                self._log = share(str(path), synchronous.upper(), log_pages, timeout)
             self._migrate()
         except sqlite3.DatabaseError as problem:
             hint = damage_advice(problem) or (
@@ -88,6 +103,9 @@ class SqliteStore(SqlStore):
                     "it: copy it to writable storage. `loyalty customer`, `ledger export`, `draw --db` "
                     "and `leaderboard --db` can read it where it is"
                 )
+            if self._log is not None:
+                release(self._log)
+                self._log = None
             raise StoreError(
                 [Diagnostic("RE601", f"{self.url}: cannot open the database: {problem}", hint=hint)]
             ) from None
@@ -129,10 +147,14 @@ class SqliteStore(SqlStore):
             raise self._failed(problem) from None
 
     def _begin(self) -> None:
+        if self._log is not None:
+            self._log.before_begin(self._db)
         self._execute("BEGIN IMMEDIATE")
 
     def _commit(self) -> None:
         self._execute("COMMIT")
+        if self._log is not None:
+            self._log.committed()
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -185,6 +207,11 @@ class SqliteStore(SqlStore):
         return dt.datetime.fromisoformat(value)
 
     def close(self) -> None:
+        """Close the connection, once the running background checkpoint is over: the last
+        connection to the database to close checkpoints the log and deletes the -wal file."""
+        if self._log is not None:
+            release(self._log)
+            self._log = None
         self._db.close()
 
 
