@@ -71,7 +71,7 @@ def in_reach(state: Any, lots: deque[Any], first: int, reach: Any) -> tuple[Any,
     if start >= len(lots) or lots[start][LOT_EXPIRES] > reach:
         return None
     end = head_right(lots, reach, start, _EXPIRES)
-    if min(map(_POINTS, islice(lots, start, end))) <= 0:  # a spent lot, which is not reminded of
+    if min(map(_POINTS, map(lots.__getitem__, range(start, end)))) <= 0:  # a spent lot: not reminded of
         listed(state, True)
         return in_reach(state, lots, first, reach)
     return lots[start], end - first
