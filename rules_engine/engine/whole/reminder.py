@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from itertools import filterfalse
+from itertools import filterfalse, islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -282,6 +282,12 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any]
     reach are found by bisection, and their ids made and looked up in C, not lot by lot (a long
     history brings a dozen into the reach at each purchase)."""
     until = state.reminded_until
+    reminded = state.reminded
+    if first and reminded:  # as the engine looks, after expiry: less the ids of the lots due now
+        going = set(lot_ids(islice(lots, first)))  # (the same as before it while ids are unique)
+        if not going.isdisjoint(reminded):
+            reminded = list(filterfalse(going.__contains__, reminded))
+            until = 0  # an id a lot alive shares may leave with them: the memo not trusted
     if reach <= until:
         return None
     if until:  # the lots up to it were reminded of: a long history's fortnight of them, skipped
@@ -294,7 +300,6 @@ def unreminded(state: Any, lots: Any, first: int, reach: Any) -> tuple[list[Any]
     if min(map(_POINTS, soon)) <= 0:  # a spent lot kept for returns: not reminded of
         soon = [lot for lot in soon if lot[LOT_POINTS] > 0]
     ids = lot_ids(soon)
-    reminded = state.reminded
     # A set of the few ids the reach brought, looked up by the fortnight's reminded ones (~50 in a
     # long history, nearly never among them): not a set of those at every purchase.
     if reminded and not set(ids).isdisjoint(reminded):

@@ -24,6 +24,7 @@ from operator import is_
 from typing import Any
 
 from rules_engine.engine.trusted import counted_line, trusted
+from rules_engine.engine.whole.reminded import counted, listed
 from rules_engine.state.compact import (
     ACT_MODEL_OF,
     LOT_MODEL_OF,
@@ -77,15 +78,19 @@ class WholeState:
         "ids",
         "last",
         "last_event_at",
+        "lot_events",
         "lots",
         "made",
         "notified",
         "older",
         "pending",
         "pending_tail",
+        "popped",
         "purchases",
         "quests",
         "reminded",
+        "reminded_lots",
+        "reminded_made",
         "reminded_until",
         "seen",
         "sums",
@@ -125,8 +130,18 @@ class WholeState:
     quests: dict[str, list[Any]]  # id → [started_at, done, completed]
     purchases: Sequence[PastLine]
     older: OlderPurchases | None
-    reminded: list[str]
-    """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list)."""
+    reminded: list[str] | None
+    """The lots reminded of (`base.reminded` until an expiry takes some away: then a new list);
+    None while counted (`reminded_lots`) and changed since the ids were last made (reminded.py)."""
+    reminded_lots: int
+    """How many lots at the head of `lots` the reminder reminded of, standing for `reminded`
+    (whole/reminded.py); -1: `reminded` is the list itself."""
+    reminded_made: tuple[int, list[str]] | None
+    """The ids last made from the count, and `popped` then (reminded.py `listed`)."""
+    popped: int
+    """How many lots left the head of `lots` (expired) since this state was made."""
+    lot_events: set[str] | None
+    """While counting: the events of the lots alive, and perhaps of some that left (reminded.py)."""
     deferred: list[DeferredMessage]
     """The messages waiting (`base.deferred` until one is sent or deferred)."""
     notified: list[dt.datetime]
@@ -203,6 +218,9 @@ class WholeState:
             made.seen = set(base.processed if seen is None else seen)
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
+        made.reminded_lots, made.lot_events = counted(made.lots, base.reminded)
+        made.reminded_made = None
+        made.popped = 0
         made.reminded_until = 0
         made.capped = None
         made.notified = base.notified
@@ -225,6 +243,7 @@ class WholeState:
         # elements as lists made from every tuple): a year's lots, activity, ids and lines are
         # neither copied nor walked in Python at every read (a store writing each event's state).
         last = self.last
+        reminded = listed(self)  # the list, or made from the count (whole/reminded.py)
         update: dict[str, Any] = {
             "customer": self.customer,
             "tier": self.tier,
@@ -250,7 +269,7 @@ class WholeState:
                 for key, (s, d, c) in self.quests.items()
             },
             "processed": moved_ids(self.ids, last.processed, len(self.seen) == len(self.ids)),
-            **({"reminded": self.reminded} if self.reminded is not self.base.reminded else {}),
+            **({"reminded": reminded} if reminded is not self.base.reminded else {}),
             **({"notified": self.notified} if self.notified is not self.base.notified else {}),
             **({"deferred": self.deferred} if self.deferred is not self.base.deferred else {}),
             "coupons": self.base.coupons,  # unchanged, but set by every event's settle: as the

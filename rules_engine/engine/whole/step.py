@@ -18,7 +18,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
-from itertools import filterfalse, islice, repeat, starmap
+from itertools import islice, repeat, starmap
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,8 @@ from rules_engine.engine.events import Purchase
 from rules_engine.engine.mechanics.tiers_working import moved_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
-from rules_engine.engine.whole.reminder import Delivered, Notices, Told, lot_ids, unreminded
+from rules_engine.engine.whole.reminded import awarded, in_reach, recorded, taken_off
+from rules_engine.engine.whole.reminder import Delivered, Notices, Told, lot_ids
 from rules_engine.engine.whole.result import WholeResult
 from rules_engine.engine.whole.state import WholeState
 from rules_engine.state.compact import (
@@ -273,16 +274,16 @@ class WholeStep:
         told = None
         if notices.before is not None:
             reach = seconds_after(now, time, notices.before)
-            found = unreminded(state, lots, expired, reach)
+            found = in_reach(state, lots, expired, reach)  # whole/reminded.py
             if found is not None:
-                soon, ids = found
+                soonest, record = found
                 if delivered is None:
-                    what = notices.remind(state, time, soon[0], state.notified, state.deferred, local)
+                    what = notices.remind(state, time, soonest, state.notified, state.deferred, local)
                 else:
-                    what = notices.remind(state, time, soon[0], delivered.notified, delivered.deferred, local)
+                    what = notices.remind(state, time, soonest, delivered.notified, delivered.deferred, local)
                 if what is None:
                     return None  # a lot's time with no zone: the engine's way
-                told = (ids, what, reach)
+                told = (record, what, reach)
         since = state.tier_since
         if state.tier is not None and since is not None and time >= since + self.review - self.review_notice:
             return None  # a tier review or its reminder due
@@ -316,7 +317,7 @@ class WholeStep:
         counters: dict[str, Any],
         window: str,
         delivered: Delivered | None,
-        told: tuple[list[str], Told, Any] | None,
+        told: tuple[Any, Told, Any] | None,
     ) -> WholeResult | None:
         paid, _, _, _, awards, mult, trace, _, held, parts, steps = made
         time = event.time
@@ -454,10 +455,8 @@ class WholeStep:
         # lots: those that expired leave, the awards' join
         lots = state.lots
         gone = _pop(lots, expired)
-        if gone and state.reminded:  # the reminders of the lots that left go (`lifecycle.expire`)
-            ids = set(lot_ids(gone))
-            if not ids.isdisjoint(state.reminded):
-                state.reminded = list(filterfalse(ids.__contains__, state.reminded))
+        if gone:  # the reminders of the lots that left go (whole/reminded.py)
+            taken_off(state, gone)
         notifications: tuple[Any, ...] = ()
         if delivered is not None:  # sent before the event: first in the trace and the effects
             trace[:0] = delivered.verdicts
@@ -465,10 +464,9 @@ class WholeStep:
             state.deferred = delivered.deferred
             state.notified = delivered.notified
         if told is not None:  # the lots reminded of, the send the cap counts, a message waiting
-            reminded, what, reach = told
+            record, what, reach = told
             if what.reminded:
-                state.reminded = [*state.reminded, *reminded]
-                state.reminded_until = reach
+                recorded(state, record, reach)
             if what.notification is not None:
                 notifications = (*notifications, what.notification)
             state.notified = what.notified
@@ -480,12 +478,12 @@ class WholeStep:
         expires = NEVER if self.expire_after is None else seconds_after(now, time, self.expire_after)
         available = seconds_after(now, time, self.pending) if self.pending else now
         zone = time.tzinfo
+        if awards:  # the count of lots reminded of kept only while every lot's id is its own
+            awarded(state, event.id, awards, expires)
         for index, (rule, points, _, _) in enumerate(awards):
             lots.append(
                 (expires, available, now, points, event.id, rule, result.later_lines(index), zone, None)
             )
-        if awards and expires <= state.reminded_until:  # a lot within the reach kept: not reminded of
-            state.reminded_until = 0
         if available > now and awards:
             state.pending = [*(state.pending or []), *[f"{event.id}/{award[0]}" for award in awards]]
         # the rest of the state
