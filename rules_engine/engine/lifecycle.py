@@ -22,7 +22,6 @@ import bisect
 import datetime as dt
 import itertools
 import operator
-from collections import OrderedDict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
@@ -30,7 +29,7 @@ from typing import NamedTuple
 from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
-from rules_engine.state.shared import appended, window
+from rules_engine.state.shared import Memo, appended, window
 
 ZERO = Decimal(0)
 
@@ -263,44 +262,37 @@ def _tail_is(pending: Sequence[str], tail: Sequence[Lot]) -> bool:
 
 
 class _Tail(NamedTuple):
-    """What `_ripe_in_tail` read of a state's pending lots, kept for its (pending ids, lots) pair."""
+    """What `_ripe_in_tail` read of a state's pending lots, kept for its (pending ids, lots) pair
+    on the lots list (which it does not hold: no cycle, the memo dies with the list)."""
 
     pending: Sequence[str]
-    lots: Sequence[Lot]
     times: list[dt.datetime]  # each pending lot's `available_at`, in the order of `pending`
     in_order: bool  # `times` never decreases
     soonest: dt.datetime  # min(times)
 
 
-# The pending lots' reading, kept beside the state's lists as `processed.py` keeps its set: keyed by
-# the identity of the `pending_lots` list, valid for as long as that list and the lots list are the
-# very objects it was made for (`is`: a state's lists are never changed, and the entry holds them,
-# so their ids cannot be reused while it lives). An event confirms the pending lots are the lots'
-# tail once (`_tail_is`, a look at every pending lot); settle carries the reading over to the next
-# state's lists when its new lots are appended as pending ones (`carry_tail`), and time passing when
-# it only ripened a prefix or expired lots at the head: the next event's "is anything due?" is then
-# one comparison, nothing read of the lots. Bounded: the oldest entry is forgotten first
-# (`OrderedDict.popitem`, one C call: a plain dict's first key, after many deletions, is found by a
-# walk over the deleted slots before it). Each write and read is one C call, atomic for threads
-# sharing a state; an entry is a tuple never changed.
-_TAILS: OrderedDict[int, _Tail] = OrderedDict()
+# The pending lots' reading, kept beside the state's lists as `processed.py` keeps its set: keyed by the
+# identity of the lots list (state/shared.py's `Memo`: on the list itself when it is a `SharedList`, dying
+# with it; else in a bounded table that holds the list, so that its id cannot be reused while the entry
+# lives), valid for as long as that list and the `pending_lots` list are the very objects it was made for
+# (`is`: a state's lists are never changed). An event confirms the pending lots are the lots' tail once
+# (`_tail_is`, a look at every pending lot); settle carries the reading over to the next state's lists when
+# its new lots are appended as pending ones (`carry_tail`), and time passing when it only ripened a prefix or
+# expired lots at the head: the next event's "is anything due?" is then one comparison, nothing read of the
+# lots. The table of plain lists is bounded (`_TAILS_KEPT`): the oldest entry is forgotten first. Each write
+# and read is one attribute or C call, atomic for threads sharing a state; an entry is a tuple never changed.
 _TAILS_KEPT = 256
+_TAILS: Memo[_Tail] = Memo("memo_tail", _TAILS_KEPT)
 
 
-def _keep_tail(tail: _Tail) -> None:
-    if len(_TAILS) >= _TAILS_KEPT:
-        try:  # noqa: SIM105  # another thread may have taken the last one (not `contextlib.suppress`:
-            # three Python calls, at every event once the table is full)
-            _TAILS.popitem(last=False)
-        except KeyError:
-            pass
-    _TAILS[id(tail.pending)] = tail
+def _keep_tail(lots: Sequence[Lot], tail: _Tail) -> None:
+    _TAILS.put(lots, tail)
 
 
 def _known_tail(pending: Sequence[str], lots: Sequence[Lot]) -> _Tail | None:
     """The reading kept for this very pair of lists, if any."""
-    known = _TAILS.get(id(pending))
-    if known is not None and known.pending is pending and known.lots is lots:
+    known = _TAILS.get(lots)
+    if known is not None and known.pending is pending:
         return known
     return None
 
@@ -329,31 +321,31 @@ def carry_tail(
         return
     available_at = made[0].available_at
     if known is None:
-        _keep_tail(_Tail(new_pending, new_lots, [available_at] * len(made), True, available_at))
+        _keep_tail(new_lots, _Tail(new_pending, [available_at] * len(made), True, available_at))
         return
     times = known.times
     in_order = known.in_order and times[-1] <= available_at
     soonest = known.soonest if known.soonest <= available_at else available_at
-    _keep_tail(_Tail(new_pending, new_lots, [*times, *[available_at] * len(made)], in_order, soonest))
+    _keep_tail(new_lots, _Tail(new_pending, [*times, *[available_at] * len(made)], in_order, soonest))
 
 
-def _tail_moved(tail: _Tail, lots: Sequence[Lot]) -> None:
+def _tail_moved(tail: _Tail, before: Sequence[Lot], lots: Sequence[Lot]) -> None:
     """Time passing left `tail.pending` as it is (or a suffix: `ripen`) and expired lots at the head
-    of `tail.lots`: `lots` is what is left. When its last lots are still the pending ones, the same
-    reading holds for `lots`."""
+    of `before` (the lots `tail` was kept for): `lots` is what is left. When its last lots are
+    still the pending ones, the same reading holds for `lots`."""
     count = len(tail.pending)
     if len(lots) < count:
         return
     items, _, end = window(lots)
-    before, _, before_end = window(tail.lots)
+    before_items, _, before_end = window(before)
     if all(
         map(
             operator.is_,
             items[end - count : end],  # slices, not `islice`: that walks the storage from its start
-            before[before_end - count : before_end],
+            before_items[before_end - count : before_end],
         )
     ):
-        _keep_tail(tail._replace(lots=lots))
+        _keep_tail(lots, tail)
 
 
 def tail_after_expiry(pending: Sequence[str], before: Sequence[Lot], after: Sequence[Lot]) -> None:
@@ -363,7 +355,7 @@ def tail_after_expiry(pending: Sequence[str], before: Sequence[Lot], after: Sequ
         return
     known = _known_tail(pending, before)
     if known is not None:
-        _tail_moved(known, after)
+        _tail_moved(known, before, after)
 
 
 def _ripe_in_tail(
@@ -391,9 +383,9 @@ def _ripe_in_tail(
             return None
         times = list(map(_AVAILABLE, tail))
         known = _Tail(
-            pending, lots, times, all(map(operator.le, times, itertools.islice(times, 1, None))), min(times)
+            pending, times, all(map(operator.le, times, itertools.islice(times, 1, None))), min(times)
         )
-        _keep_tail(known)
+        _keep_tail(lots, known)
         if known.soonest > moment:  # nothing ended its wait
             return [], pending, True
     elif known.soonest > moment:  # nothing ended its wait: one comparison
@@ -414,7 +406,7 @@ def _ripe_in_tail(
         waiting = pending[due:]
         if waiting:  # the rest are still the tail, in order: the next event reads them as known
             rest = times[due:]
-            _keep_tail(_Tail(waiting, lots, rest, True, rest[0]))
+            _keep_tail(lots, _Tail(waiting, rest, True, rest[0]))
         return ended, waiting, one_zone
     waiting = []
     for lot_id, lot, available in zip(pending, tail, times, strict=True):
@@ -474,8 +466,8 @@ def quiet(state: CustomerState, moment: dt.datetime) -> bool:
         return False
     lots = state.lots
     if pending:
-        known = _TAILS.get(id(pending))
-        if known is None or known.pending is not pending or known.lots is not lots or known.soonest <= moment:
+        known = _TAILS.get(lots)
+        if known is None or known.pending is not pending or known.soonest <= moment:
             return False
     if not lots:
         return True

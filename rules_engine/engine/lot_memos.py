@@ -1,22 +1,23 @@
-"""What is known of a state's lots list, kept beside it so that an event need not read every lot:
-the return window's soonest close (`past_return_window`, `carry_window`) and how far the expiry
-reminder has reached (`reminded_until`, `keep_reminded`, `carry_reminded`, `added_after`).
+"""What is known of a state's lots list, kept beside it so that an event need not read every lot: the
+return window's soonest close (`past_return_window`, `carry_window`) and how far the expiry reminder
+has reached (`reminded_until`, `keep_reminded`, `carry_reminded`, `added_after`).
 
-Each is kept by the list's identity (a state's lists never change, and the entry holds the list),
-in a table bounded as `lifecycle`'s pending tails are, and carried by settle and expiry to the
-lists they make from it. Apart from `lifecycle` (the rules of the points lots over time) because
-these are memos of the lots, not rules: without them every answer is the same, only slower
-(tests/engine/test_nothing_due.py runs both ways).
+Each is kept by the list's identity (a state's lists never change), on the list itself when it is a
+`SharedList` (dying with it: state/shared.py's `Memo`), else in a table bounded as `lifecycle`'s
+pending tails are, and carried by settle and expiry to the lists they make from it. Apart from
+`lifecycle` (the rules of the points lots over time) because these are memos of the lots, not rules:
+without them every answer is the same, only slower (tests/engine/test_nothing_due.py runs both
+ways).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from rules_engine.engine.lifecycle import _TAILS_KEPT
 from rules_engine.state.customer import Lot
+from rules_engine.state.shared import Memo
 
 
 def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.timedelta) -> Sequence[Lot]:
@@ -33,9 +34,9 @@ def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.time
     this would change (one with lines, or empty): an event before it is one comparison, and
     otherwise only the lots after that head are looked at. Settle carries both to its new lots
     (`carry_window`: lots added at the end), expiry to the lots it leaves (lots left the head)."""
-    known = _CLOSES.get(id(lots))
-    if known is not None and known[0] is lots and known[1] == within:
-        closes, stable = known[2], known[3]
+    known = _CLOSES.get(lots)
+    if known is not None and known[0] == within:
+        closes, stable = known[1], known[2]
         if closes is None or moment < closes:  # no window closes on a lot this would change
             return lots
     else:
@@ -70,22 +71,16 @@ def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.time
     return result
 
 
-# What `past_return_window` knows of a lots list (by identity: a state's lists never change, and
-# the entry holds the list), for the window it was worked out for: the soonest moment a return
-# window closes on a lot it would change, and how many of the first lots it leaves as they are at
-# any moment. A list made from another by adding lots at the end that close no sooner, or by
-# taking lots from the head, keeps what holds of it: it is carried, never worked out again.
-_CLOSES: OrderedDict[int, tuple[Sequence[Lot], dt.timedelta, dt.datetime | None, int]] = OrderedDict()
+# What `past_return_window` knows of a lots list (by identity: a state's lists never change; `Memo`: on the
+# list, or in a bounded table that holds the list), for the window it was worked out for: the soonest moment a
+# return window closes on a lot it would change, and how many of the first lots it leaves as they are at any
+# moment. A list made from another by adding lots at the end that close no sooner, or by taking lots from the
+# head, keeps what holds of it: it is carried, never worked out again.
+_CLOSES: Memo[tuple[dt.timedelta, dt.datetime | None, int]] = Memo("memo_window", _TAILS_KEPT)
 
 
 def _keep_window(lots: Sequence[Lot], within: dt.timedelta, soonest: dt.datetime | None, stable: int) -> None:
-    if len(_CLOSES) >= _TAILS_KEPT:
-        try:  # noqa: SIM105  # another thread may have taken the last one (not `contextlib.suppress`:
-            # three Python calls, at every event once the table is full)
-            _CLOSES.popitem(last=False)
-        except KeyError:
-            pass
-    _CLOSES[id(lots)] = (lots, within, soonest, stable)
+    _CLOSES.put(lots, (within, soonest, stable))
 
 
 def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetime | None) -> None:
@@ -96,10 +91,10 @@ def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetim
     inserted before others, lots at 0 kept at the head) keeps nothing for `after`."""
     if after is before or not after:
         return
-    known = _CLOSES.get(id(before))
-    if known is None or known[0] is not before:
+    known = _CLOSES.get(before)
+    if known is None:
         return
-    _, within, soonest, stable = known
+    within, soonest, stable = known
     if closes is not None:  # added at the end: the lots before them are `before`'s
         if len(after) < len(before) or (before and after[len(before) - 1] is not before[-1]):
             return
@@ -113,32 +108,26 @@ def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetim
     _keep_window(after, within, soonest, stable)
 
 
-# How far the expiry reminder has reminded the customer, kept per (lots, reminded) pair of lists
-# (by identity, as `lifecycle._TAILS`): every lot with points that expires at or before this moment is among
-# the reminded ids. The reminder reads a fortnight of lots at every event of a long history, nearly
-# all reminded of already; with this, an event whose horizon is no later asks one comparison
-# (mechanics/notifications.py). Lots added at the end that expire later, and lots leaving with
-# their ids, leave it true: settle and expiry carry it (`carry_reminded`).
-_REMINDED: OrderedDict[int, tuple[Sequence[Lot], Sequence[str], dt.datetime]] = OrderedDict()
+# How far the expiry reminder has reminded the customer, kept per (lots, reminded) pair of lists (by identity,
+# on the lots list as `lifecycle._TAILS`): every lot with points that expires at or before this moment is
+# among the reminded ids. The reminder reads a fortnight of lots at every event of a long history, nearly all
+# reminded of already; with this, an event whose horizon is no later asks one comparison
+# (mechanics/notifications.py). Lots added at the end that expire later, and lots leaving with their ids,
+# leave it true: settle and expiry carry it (`carry_reminded`).
+_REMINDED: Memo[tuple[Sequence[str], dt.datetime]] = Memo("memo_reminded", _TAILS_KEPT)
 
 
 def reminded_until(lots: Sequence[Lot], reminded: Sequence[str]) -> dt.datetime | None:
     """The moment up to which every lot of `lots` with points is among `reminded`, if kept."""
-    known = _REMINDED.get(id(lots))
-    if known is not None and known[0] is lots and known[1] is reminded:
-        return known[2]
+    known = _REMINDED.get(lots)
+    if known is not None and known[0] is reminded:
+        return known[1]
     return None
 
 
 def keep_reminded(lots: Sequence[Lot], reminded: Sequence[str], until: dt.datetime) -> None:
     """Every lot of `lots` with points that expires at or before `until` is among `reminded`."""
-    if len(_REMINDED) >= _TAILS_KEPT:
-        try:  # noqa: SIM105  # another thread may have taken the last one (not `contextlib.suppress`:
-            # three Python calls, at every event once the table is full)
-            _REMINDED.popitem(last=False)
-        except KeyError:
-            pass
-    _REMINDED[id(lots)] = (lots, reminded, until)
+    _REMINDED.put(lots, (reminded, until))
 
 
 def carry_reminded(

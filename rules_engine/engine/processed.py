@@ -10,8 +10,10 @@ the set over, changed by those two ids, instead of building its own: an event of
 state came from the previous event pays two set operations. A state met for the first time (read
 from JSON, or an older state used again) builds its set once, at about the cost of one scan.
 
-Only long lists get a set (a short one is scanned as fast), and only so many sets are kept (the
-oldest are forgotten first): a set for the states in use, not for every state ever seen. A lock
+Only long lists get a set (a short one is scanned as fast). The set is kept on the list itself
+when the list is a `SharedList` (a long list the engine made: state/shared.py's `Memo`), and dies
+with it: a set for the states in use, however many customers are interleaved, and none for a state
+no longer in use; a plain list's goes to a table of at most `KEPT` sets. A lock
 keeps a set from being changed while another thread reads it (`Engine.process` may run on many
 threads, even on the same state).
 """
@@ -19,15 +21,16 @@ threads, even on the same state).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
+
+from rules_engine.state.shared import Memo
 
 SHORT = 48
 """Lists shorter than this are scanned: as fast as a set's look-up, and no set to keep."""
 KEPT = 256
-"""At most this many sets are kept (a set of 1,000 ids is about 32 KB)."""
+"""At most this many sets of plain lists are kept (a set of 1,000 ids is about 32 KB)."""
 
-_SETS: OrderedDict[int, tuple[Sequence[str], set[str]]] = OrderedDict()
+_SETS: Memo[set[str]] = Memo("memo_ids", KEPT)
 _LOCK = threading.Lock()
 
 
@@ -36,11 +39,11 @@ def seen(processed: Sequence[str], event: str) -> bool:
     if len(processed) < SHORT:
         return event in processed
     with _LOCK:
-        known = _SETS.get(id(processed))
-        if known is not None and known[0] is processed:
-            return event in known[1]
+        known = _SETS.get(processed)
+        if known is not None:
+            return event in known
         ids = set(processed)
-        _keep(processed, ids)
+        _SETS.put(processed, ids)
         return event in ids
 
 
@@ -52,21 +55,9 @@ def carried(before: Sequence[str], after: Sequence[str], dropped: Sequence[str],
     if len(after) < SHORT:
         return
     with _LOCK:
-        known = _SETS.pop(id(before), None)
-        if known is None or known[0] is not before:
-            return
-        ids = known[1]
-        if len(ids) != len(before) or event in ids:
+        ids = _SETS.take(before)
+        if ids is None or len(ids) != len(before) or event in ids:
             return
         ids.difference_update(dropped)
         ids.add(event)
-        _keep(after, ids)
-
-
-def _keep(processed: Sequence[str], ids: set[str]) -> None:
-    """Keep `ids` for `processed` (the lock held): the oldest set goes when there are too many
-    (`popitem(last=False)`: a plain dict's first key, after many deletions, is found by a walk over
-    the deleted slots before it)."""
-    if len(_SETS) >= KEPT:
-        _SETS.popitem(last=False)
-    _SETS[id(processed)] = (processed, ids)
+        _SETS.put(after, ids)

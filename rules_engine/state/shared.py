@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, SupportsIndex, TypeVar, overload
+from typing import Any, Generic, SupportsIndex, TypeVar, overload
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 SHARED_FROM = 128
 """Shorter lists are copied: a copy of a short list costs less than what reading a `SharedList`
@@ -49,12 +51,18 @@ class SharedList(Sequence[T]):
     Never subclassed: the functions below tell one by `type(x) is SharedList`, since `isinstance`
     of an ABC's subclass (`Sequence`) is a Python call, made by every event for each long list."""
 
-    __slots__ = ("_end", "_items", "_start")
+    __slots__ = ("_end", "_items", "_start", "memo_ids", "memo_reminded", "memo_tail", "memo_window")
 
     def __init__(self, items: list[T], start: int, end: int) -> None:
         self._items = items
         self._start = start
         self._end = end
+        # What the engine knows of this very window (`Memo`): it dies with the list, so it needs
+        # no table and no bound, and is never seen by another window of the same storage.
+        self.memo_ids: Any = None  # engine/processed.py: the ids as a set
+        self.memo_reminded: Any = None  # engine/lot_memos.py: the expiry reminder's reach
+        self.memo_tail: Any = None  # engine/lifecycle.py: the pending lots' reading
+        self.memo_window: Any = None  # engine/lot_memos.py: the soonest return window's close
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -123,6 +131,12 @@ class SharedList(Sequence[T]):
 
         return copy.deepcopy(list(self), memo)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its own elements on a storage of their own, without the memos: what the
+        engine knew of this list holds lists of the state it came from, which the copy is not."""
+        items = self._items[self._start : self._end]
+        return (SharedList, (items, 0, len(items)))
+
     def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
         """As `list.index`."""
         first, last, _ = slice(start, stop).indices(len(self))
@@ -169,3 +183,67 @@ def window(values: Sequence[T]) -> tuple[Sequence[T], int, int]:
 def plain(values: Sequence[T]) -> list[T]:
     """`values` as a plain list (itself when it is one)."""
     return values if isinstance(values, list) else list(values)
+
+
+PLAIN_KEPT = 256
+"""How many memos of plain lists one `Memo` keeps (the oldest forgotten first)."""
+
+
+class Memo(Generic[V]):
+    """What is known of a state's list, kept beside it for as long as the list lives: the list's
+    identity is the key, valid because a state's lists are never changed.
+
+    On a `SharedList` (a long list the engine made) the memo is in one of its slots (`slot`): it
+    dies with the list, so a process that interleaves any number of customers keeps every
+    customer's memos (a table bounded at 256 entries forgot all of them before a customer's next
+    event once more than 256 customers were interleaved, and each event rebuilt them), and holds
+    no memo of a state no longer in use. A plain list (short, or read from JSON) cannot hold one:
+    its memo goes to a table by identity that holds the list too (so that its id is not reused
+    while the entry lives), bounded at `PLAIN_KEPT` entries, the oldest forgotten first
+    (`OrderedDict.popitem`, one C call, safe for threads as each read and write is)."""
+
+    __slots__ = ("_kept", "_slot", "_table")
+
+    def __init__(self, slot: str, kept: int = PLAIN_KEPT) -> None:
+        self._slot = slot
+        self._kept = kept
+        self._table: OrderedDict[int, tuple[Sequence[Any], V]] = OrderedDict()
+
+    def get(self, values: Sequence[Any]) -> V | None:
+        """The memo kept for this very list, or None."""
+        if type(values) is SharedList:  # not `isinstance` (the class docstring)
+            memo: V | None = getattr(values, self._slot)
+            return memo
+        known = self._table.get(id(values))
+        if known is not None and known[0] is values:
+            return known[1]
+        return None
+
+    def put(self, values: Sequence[Any], memo: V) -> None:
+        """Keep `memo` for `values` (replacing what was kept)."""
+        if type(values) is SharedList:
+            setattr(values, self._slot, memo)
+            return
+        table = self._table
+        if len(table) >= self._kept:
+            try:  # noqa: SIM105  # another thread may have taken the last one (not `contextlib.suppress`:
+                # three Python calls, at every event once the table is full)
+                table.popitem(last=False)
+            except KeyError:
+                pass
+        table[id(values)] = (values, memo)
+
+    def take(self, values: Sequence[Any]) -> V | None:
+        """The memo kept for `values`, no longer kept for it (it is handed on to another list)."""
+        if type(values) is SharedList:
+            memo: V | None = getattr(values, self._slot)
+            setattr(values, self._slot, None)
+            return memo
+        known = self._table.pop(id(values), None)
+        if known is not None and known[0] is values:
+            return known[1]
+        return None
+
+    def clear(self) -> None:
+        """Forget the plain lists' memos (tests; the lists' own slots are theirs)."""
+        self._table.clear()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections import OrderedDict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -57,14 +56,17 @@ class _Unknown(dict[Any, Any]):
         pass
 
 
-class _Forgetful(OrderedDict[Any, Any]):
-    """A `lot_memos._CLOSES` that keeps nothing: `past_return_window` looks at every lot."""
+class _Forgetful:
+    """A `lot_memos._CLOSES` (a `Memo`) that keeps nothing: `past_return_window` looks at every lot."""
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        return default
+    def get(self, values: Any) -> Any:
+        return None
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def put(self, values: Any, memo: Any) -> None:
         pass
+
+    def take(self, values: Any) -> Any:
+        return None
 
 
 @contextlib.contextmanager
