@@ -84,13 +84,17 @@ def _text(value: Any) -> str:
 
 
 def _number_text(value: int | float) -> str:
-    """An int or float as canonical JSON, as `_canonical` writes it (a float: the number it shows)."""
+    """An int or float as canonical JSON, as `_canonical` writes it (a float: the number it shows;
+    an int: its own digits, exact at any size).
+
+    Until 2026-12-06 an int was written through a float (`format(value, "f")`): the same digits
+    up to 2**53, where every int is a float, but past it the float's (`12345678901234567891`
+    was written `12345678901234567168`, so two such events had one digest) and an int beyond a
+    float's range raised OverflowError. docs/stores.md says what this changes for a digest stored
+    then (tests/engine/test_canonical_numbers.py holds the two equal wherever they must be)."""
     if type(value) is float:
         return _decimal_text(Decimal(repr(value)))
-    if not value:
-        return "0"
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return int.__repr__(value)
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -200,9 +204,11 @@ def _canonical(value: Any) -> str:
         return "[" + ",".join(_canonical(item) for item in value) + "]"
     if value is None or isinstance(value, bool):
         return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int):  # its digits, exact (`_number_text`); an IntEnum's value too
+        return int.__repr__(value)
     if isinstance(value, float):  # from a Python caller: the number it shows, not a text
         value = Decimal(repr(value))
-    if isinstance(value, int | Decimal):
+    if isinstance(value, Decimal):
         if not value:
             return "0"
         text = format(value, "f")
