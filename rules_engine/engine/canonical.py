@@ -39,7 +39,7 @@ def event_digest(event: AnyEvent) -> str:
     Python caller can put one in `attributes`, where pydantic keeps anything) sends the event
     through `model_dump` as before: the same text either way.
     """
-    carried = _CARRIED.get(id(event))
+    carried = _CARRIED.pop(id(event), None)
     items = _read_items_text(carried[1], event.items) if carried is not None and carried[0] is event else None
     try:
         text = _model_text(event, event.time.astimezone(dt.UTC), items)
@@ -204,15 +204,17 @@ _TEXT[Line] = _line_text
 # Attributes are in the key only when all their values are texts (`True == 1`, but they write
 # `true` and `1`); a line with others is written by `_line_text`.
 _CARRIED: dict[int, tuple[Any, list[Any]]] = {}
-_CARRIED_KEPT = 64
-"""Events carried at once: one a thread reading an event and then deciding it, in practice."""
+_CARRIED_KEPT = 16
+"""Events carried at once: one a thread reading an event and then deciding it, in practice (its
+digest takes it out; an event whose digest is never asked for, an error's, is dropped with the
+others when this many are kept: no more objects for the collector to walk)."""
 _READ_TEXTS: dict[tuple[Any, ...], str] = {}
 _named = operator.itemgetter("sku", "name", "category", "price", "qty")
 
 
 def carry(event: AnyEvent, items: list[Any]) -> None:
     """Keep `items`, the JSON data `event.items` was read from (a line's dict each, in order),
-    for the event's digest. The event is kept with it (its id is not reused while it is here);
+    for the event's first digest. The event is kept with it (its id is not reused while it is here);
     the reader's models are frozen, so the lines' texts do not change until `event_digest`."""
     if len(_CARRIED) >= _CARRIED_KEPT:
         _CARRIED.clear()
