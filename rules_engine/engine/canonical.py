@@ -204,10 +204,12 @@ _TEXT[Line] = _line_text
 # Attributes are in the key only when all their values are texts (`True == 1`, but they write
 # `true` and `1`); a line with others is written by `_line_text`.
 _CARRIED: dict[int, tuple[Any, list[Any]]] = {}
-_CARRIED_KEPT = 16
+_CARRIED_KEPT = 4
 """Events carried at once: one a thread reading an event and then deciding it, in practice (its
-digest takes it out; an event whose digest is never asked for, an error's, is dropped with the
-others when this many are kept: no more objects for the collector to walk)."""
+digest takes it out). Few: an event whose digest is never asked for is kept, with its JSON data,
+until this many are, and the collector walks what is kept (16 of them cost a parse without its
+digest ~23k instructions in the collector's passes: `instructions_run.py read`); a thread whose
+event was dropped by others' just writes its lines' texts from the `Line`s."""
 _READ_TEXTS: dict[tuple[Any, ...], str] = {}
 _named = operator.itemgetter("sku", "name", "category", "price", "qty")
 
