@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import operator
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -38,8 +39,10 @@ def event_digest(event: AnyEvent) -> str:
     Python caller can put one in `attributes`, where pydantic keeps anything) sends the event
     through `model_dump` as before: the same text either way.
     """
+    carried = _CARRIED.pop(id(event), None)
+    items = _read_items_text(carried[1], event.items) if carried is not None and carried[0] is event else None
     try:
-        text = _model_text(event, event.time.astimezone(dt.UTC))
+        text = _model_text(event, event.time.astimezone(dt.UTC), items)
     except _UnknownValueError:
         data = event.model_dump(mode="python")
         data["time"] = event.time.astimezone(dt.UTC)
@@ -51,9 +54,10 @@ class _UnknownValueError(Exception):
     """A value `_text` does not know: the event goes through `model_dump` and `_canonical`."""
 
 
-def _model_text(model: BaseModel, time: dt.datetime | None = None) -> str:
+def _model_text(model: BaseModel, time: dt.datetime | None = None, items: str | None = None) -> str:
     """The canonical JSON of a model (an event, a basket line), as `_canonical` writes what
-    `model_dump` makes of it; `time` in place of the model's `time` field."""
+    `model_dump` makes of it; `time` in place of the model's `time` field, and `items`, when
+    given, the text of its `items` (`_read_items_text`)."""
     values = model.__dict__
     keys = _SORTED_FIELDS.get(type(model))
     if keys is None:
@@ -62,7 +66,9 @@ def _model_text(model: BaseModel, time: dt.datetime | None = None) -> str:
     if len(keys) != len(values):
         raise _UnknownValueError
     try:
-        if time is not None:
+        if items is not None:
+            values = {**values, "time": time, "items": _Written(items)}
+        elif time is not None:
             values = {**values, "time": time}
         text = _TEXT  # each value's text by its type, looked up here (not in `_text`): 80 a purchase
         empty = _EMPTY_TEXT  # and an empty one's without a call: most of an event's fields
@@ -84,13 +90,17 @@ def _text(value: Any) -> str:
 
 
 def _number_text(value: int | float) -> str:
-    """An int or float as canonical JSON, as `_canonical` writes it (a float: the number it shows)."""
+    """An int or float as canonical JSON, as `_canonical` writes it (a float: the number it shows;
+    an int: its own digits, exact at any size).
+
+    Until 2026-12-06 an int was written through a float (`format(value, "f")`): the same digits
+    up to 2**53, where every int is a float, but past it the float's (`12345678901234567891`
+    was written `12345678901234567168`, so two such events had one digest) and an int beyond a
+    float's range raised OverflowError. docs/stores.md says what this changes for a digest stored
+    then (tests/engine/test_canonical_numbers.py holds the two equal wherever they must be)."""
     if type(value) is float:
         return _decimal_text(Decimal(repr(value)))
-    if not value:
-        return "0"
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return int.__repr__(value)
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -181,6 +191,80 @@ def _line_text(line: Line) -> str:
 
 
 _TEXT[Line] = _line_text
+
+
+# -- the lines' texts found from the JSON they were read from --------------------------------------
+# An event read from its JSON text by the fast reader (engine/event_text.py) is carried here with
+# its lines' JSON data, by identity (`carry`): `event_digest` then finds each line's text by the
+# values as read — the tuple of an `itemgetter` — without building a key from the `Line` (a
+# fifth of the cost of `_line_text`: issue 13). Only what the reader accepted is carried, whose
+# values are of few types: texts or None for sku, name and category; an int, a Decimal or a
+# plain decimal text for price and quantity; so values equal as keys are one number or one text,
+# and write one text (an int and a Decimal of one value: one number; a text equals only a text).
+# Attributes are in the key only when all their values are texts (`True == 1`, but they write
+# `true` and `1`); a line with others is written by `_line_text`.
+_CARRIED: dict[int, tuple[Any, list[Any]]] = {}
+_CARRIED_KEPT = 4
+"""Events carried at once: one a thread reading an event and then deciding it, in practice (its
+digest takes it out). Few: an event whose digest is never asked for is kept, with its JSON data,
+until this many are, and the collector walks what is kept (16 of them cost a parse without its
+digest ~23k instructions in the collector's passes: `instructions_run.py read`); a thread whose
+event was dropped by others' just writes its lines' texts from the `Line`s."""
+_READ_TEXTS: dict[tuple[Any, ...], str] = {}
+_named = operator.itemgetter("sku", "name", "category", "price", "qty")
+
+
+def carry(event: AnyEvent, items: list[Any]) -> None:
+    """Keep `items`, the JSON data `event.items` was read from (a line's dict each, in order),
+    for the event's first digest. The event is kept with it (its id is not reused while it is here);
+    the reader's models are frozen, so the lines' texts do not change until `event_digest`."""
+    if len(_CARRIED) >= _CARRIED_KEPT:
+        _CARRIED.clear()
+    _CARRIED[id(event)] = (event, items)
+
+
+def _read_items_text(data: list[dict[str, Any]], lines: list[Line]) -> str:
+    """The text of `lines` (`_list_text(lines)`), each line's found by its JSON data (`data`)."""
+    texts = _READ_TEXTS
+    found = texts.get
+    parts = []
+    for values, line in zip(data, lines, strict=True):
+        size = len(values)
+        try:
+            if size == 5:
+                key: tuple[Any, ...] = _named(values)
+            elif size == 6:
+                attributes = values["attributes"]
+                for value in attributes.values():
+                    if type(value) is not str:
+                        raise KeyError
+                key = (*_named(values), *attributes.items())
+            else:
+                raise KeyError
+        except KeyError:  # another shape: written from the line
+            parts.append(_line_text(line))
+            continue
+        text = found(key)
+        if text is None:
+            text = _line_text(line)
+            if len(text) <= _LINE_TEXT_LONGEST:
+                if len(texts) >= _LINE_TEXTS_KEPT:
+                    texts.clear()
+                texts[key] = text
+        parts.append(text)
+    return "[" + ",".join(parts) + "]"
+
+
+class _Written:
+    """A text already written (the carried lines'): `_TEXT` gives it as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_TEXT[_Written] = operator.attrgetter("text")
 _EMPTY_TEXT: dict[type, str] = {type(None): "null", str: '""', dict: "{}", list: "[]", Decimal: "0", int: "0"}
 """The text of a value of these types that is false (None, empty, zero), as `_TEXT` writes it."""
 
@@ -200,9 +284,11 @@ def _canonical(value: Any) -> str:
         return "[" + ",".join(_canonical(item) for item in value) + "]"
     if value is None or isinstance(value, bool):
         return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int):  # its digits, exact (`_number_text`); an IntEnum's value too
+        return int.__repr__(value)
     if isinstance(value, float):  # from a Python caller: the number it shows, not a text
         value = Decimal(repr(value))
-    if isinstance(value, int | Decimal):
+    if isinstance(value, Decimal):
         if not value:
             return "0"
         text = format(value, "f")

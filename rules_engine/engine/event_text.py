@@ -15,8 +15,8 @@ from itertools import chain, repeat
 from typing import Any
 
 from rules_engine import jsonio
-from rules_engine.engine import reader
-from rules_engine.engine.events import AnyEvent
+from rules_engine.engine import canonical, reader
+from rules_engine.engine.events import AnyEvent, Purchase
 from rules_engine.engine.reader import parse_event
 
 
@@ -39,6 +39,8 @@ def parse_event_text(text: str) -> AnyEvent:
         data, keys = quick
         event = reader.read_event(data)
         if event is not None and _keys(data) == keys:
+            if type(event) is Purchase:  # its lines' texts found by their JSON for its digest
+                canonical.carry(event, data["items"])
             return event
     return parse_event(jsonio.loads(text))
 
