@@ -128,6 +128,15 @@ class Process:
                 lines.append(json.loads(line))
         return lines
 
+    def wait_workers(self, workers: int, timeout: float = 60) -> None:
+        """Until every worker has started: /readyz answers once one of them is up."""
+        deadline = time.monotonic() + timeout
+        while (
+            sum(line.get("message") == "Application startup complete." for line in self.log_lines()) < workers
+        ):
+            assert time.monotonic() < deadline, self.log.read_text(encoding="utf-8")
+            time.sleep(0.1)
+
 
 def add_key(db: str, scopes: list[str], programs: list[str] | None = None) -> str:
     """A key put straight into the store `loyalty serve` will use."""

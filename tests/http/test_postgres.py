@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -50,13 +49,7 @@ def test_four_workers_on_postgres_apply_every_event_once(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(counts))
 
     with serve_process(program_dir, postgres_database, workers=WORKERS, cwd=tmp_path) as served:
-        deadline = time.monotonic() + 60  # /readyz answers once one worker is up: wait for all four
-        while (
-            sum(line.get("message") == "Application startup complete." for line in served.log_lines())
-            < WORKERS
-        ):
-            assert time.monotonic() < deadline, served.log.read_text(encoding="utf-8")
-            time.sleep(0.1)
+        served.wait_workers(WORKERS)
 
         def client(batch: list[dict[str, Any]]) -> None:
             with httpx.Client(

@@ -13,7 +13,6 @@ import random
 import sqlite3
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -378,13 +377,7 @@ def test_two_sqlite_workers_apply_every_event_once(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(counts))
 
     with serve_process(program_dir, db, workers=WORKERS, cwd=tmp_path) as served:
-        deadline = time.monotonic() + 60
-        while (
-            sum(line.get("message") == "Application startup complete." for line in served.log_lines())
-            < WORKERS
-        ):
-            assert time.monotonic() < deadline, served.log.read_text(encoding="utf-8")
-            time.sleep(0.1)
+        served.wait_workers(WORKERS)
 
         def client(batch: list[dict[str, Any]]) -> None:
             with httpx.Client(
