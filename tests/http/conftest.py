@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -216,3 +217,33 @@ def post(client: httpx.Client, path: str, body: Any) -> httpx.Response:
 
 def exact(response: httpx.Response) -> Any:
     return jsonio.loads(response.text)
+
+
+def deliver_twice(
+    served: Process, token: str, program: str, events: list[dict[str, Any]], clients: int = 8
+) -> list[tuple[str, int, bool]]:
+    """Every event sent twice, in a shuffled order, from `clients` threads at once, each request on
+    a new connection (so that every worker takes some): each answer's event id, status and whether
+    it was a duplicate. How the several-worker tests race the workers on the same customers."""
+    deliveries = [*events, *events]
+    random.Random(17).shuffle(deliveries)
+    answers: list[tuple[str, int, bool]] = []
+    lock = threading.Lock()
+
+    def client(batch: list[dict[str, Any]]) -> None:
+        with httpx.Client(
+            base_url=served.url,
+            headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+            timeout=30,
+        ) as own:
+            for event in batch:
+                answer = post(own, f"/v1/programs/{program}/events", event)
+                with lock:
+                    answers.append((event["id"], answer.status_code, answer.json().get("duplicate", False)))
+
+    threads = [threading.Thread(target=client, args=(deliveries[n::clients],)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return answers

@@ -14,13 +14,9 @@ metrics from all the workers add up (prometheus-client's multiprocess mode)."""
 
 from __future__ import annotations
 
-import random
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -28,7 +24,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from tests.conftest import ROOT
-from tests.http.conftest import BASE, add_key, post, purchase, serve_process
+from tests.http.conftest import BASE, add_key, deliver_twice, purchase, serve_process
 
 WORKERS = 4
 CLIENTS = 8
@@ -40,41 +36,20 @@ def test_four_workers_on_postgres_apply_every_event_once(
     postgres_database: str, program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = add_key(postgres_database, ["events:write", "customers:read"])
-    deliveries = [*EVENTS, *EVENTS]  # every event twice, in a shuffled order, from 8 clients at once
-    random.Random(17).shuffle(deliveries)
-    answers: list[tuple[str, int, bool]] = []
-    lock = threading.Lock()
     counts = tmp_path / "metrics"  # the workers' metric files, kept for the test to read
     counts.mkdir()
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(counts))
 
     with serve_process(program_dir, postgres_database, workers=WORKERS, cwd=tmp_path) as served:
         served.wait_workers(WORKERS)
-
-        def client(batch: list[dict[str, Any]]) -> None:
-            with httpx.Client(
-                base_url=served.url,
-                headers={"Authorization": f"Bearer {token}", "Connection": "close"},
-                timeout=30,
-            ) as own:
-                for event in batch:
-                    answer = post(own, "/v1/programs/coffee-club/events", event)
-                    with lock:
-                        answers.append(
-                            (event["id"], answer.status_code, answer.json().get("duplicate", False))
-                        )
-
-        threads = [threading.Thread(target=client, args=(deliveries[n::CLIENTS],)) for n in range(CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
+        # every event twice, in a shuffled order, from 8 clients at once
+        answers = deliver_twice(served, token, "coffee-club", EVENTS, CLIENTS)
         with served.client() as anonymous:
             metrics = anonymous.get("/metrics").text
         pids = {line.get("message") for line in served.log_lines() if "Started server process" in str(line)}
 
     assert len(pids) == WORKERS, pids
-    assert sorted(status for _, status, _ in answers) == [200] * len(deliveries)
+    assert sorted(status for _, status, _ in answers) == [200] * 2 * len(EVENTS)
     applied = [event for event, _, duplicate in answers if not duplicate]
     assert sorted(applied) == sorted(event["id"] for event in EVENTS)  # each applied exactly once
     by_worker = worker_events(counts)
@@ -103,7 +78,7 @@ def test_four_workers_on_postgres_apply_every_event_once(
     total = sum(
         float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("loyalty_events_total{")
     )
-    assert total == len(deliveries)
+    assert total == 2 * len(EVENTS)
 
 
 def worker_events(folder: Path) -> dict[str, Counter[str]]:

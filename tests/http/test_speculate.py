@@ -9,16 +9,13 @@ nothing lost, nothing applied twice."""
 from __future__ import annotations
 
 import datetime as dt
-import random
 import sqlite3
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,7 +33,7 @@ from rules_engine.state.customer import CustomerState
 from rules_engine.store import open_store
 from rules_engine.store.sql_writing import OutdatedError, SqlWriting
 from tests.conftest import ROOT
-from tests.http.conftest import BASE, add_key, post, purchase, serve_process
+from tests.http.conftest import BASE, add_key, deliver_twice, purchase, serve_process
 from tests.http.test_postgres import worker_events
 
 PROGRAM = "coffee-club"
@@ -368,37 +365,15 @@ def test_two_sqlite_workers_apply_every_event_once(
     applied exactly once, each state and ledger exactly the engine's alone."""
     db = str(tmp_path / "two.db")
     token = add_key(db, ["events:write", "customers:read"])
-    deliveries = [*EVENTS, *EVENTS]
-    random.Random(17).shuffle(deliveries)
-    answers: list[tuple[str, int, bool]] = []
-    lock = threading.Lock()
     counts = tmp_path / "metrics"
     counts.mkdir()
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(counts))
 
     with serve_process(program_dir, db, workers=WORKERS, cwd=tmp_path) as served:
         served.wait_workers(WORKERS)
+        answers = deliver_twice(served, token, PROGRAM, EVENTS, CLIENTS)
 
-        def client(batch: list[dict[str, Any]]) -> None:
-            with httpx.Client(
-                base_url=served.url,
-                headers={"Authorization": f"Bearer {token}", "Connection": "close"},
-                timeout=30,
-            ) as own:
-                for event in batch:
-                    answer = post(own, f"/v1/programs/{PROGRAM}/events", event)
-                    with lock:
-                        answers.append(
-                            (event["id"], answer.status_code, answer.json().get("duplicate", False))
-                        )
-
-        threads = [threading.Thread(target=client, args=(deliveries[n::CLIENTS],)) for n in range(CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-
-    assert sorted(status for _, status, _ in answers) == [200] * len(deliveries)
+    assert sorted(status for _, status, _ in answers) == [200] * 2 * len(EVENTS)
     applied = [event for event, _, duplicate in answers if not duplicate]
     assert sorted(applied) == sorted(event["id"] for event in EVENTS)  # each applied exactly once
     assert len(worker_events(counts)) == WORKERS  # both took part
