@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import itertools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,8 @@ REMINDER = "notifications:points_expiring"
 _EVENT = operator.attrgetter("event")
 _RULE = operator.attrgetter("rule")
 _ID = "/".join  # of (event, rule): `Lot.id`, made in C
+_EXPIRES_AT = operator.attrgetter("expires_at")
+_EXPIRES = operator.itemgetter(LOT_EXPIRES)
 
 TIER_REMINDER = "notifications:tier_downgrade"
 
@@ -147,13 +149,38 @@ def _points_reminder(run: Run) -> None:
             if expires is None:
                 expires = fields["expires_at"]
             soon.append(lot_id)
+    keep = _one_lot_an_id(ids, map(_EXPIRES_AT, near), until is not None and not all(new))
     if expires is None:  # nothing new to remind of: every lot up to the horizon was
-        keep_reminded(lots, reminded, horizon[1])
+        if keep:
+            keep_reminded(lots, reminded, horizon[1])
         return
     if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
         change_state(run, {"reminded": [*run.state.reminded, *soon]})
-        if run.state.lots is lots and reminded is not run.state.reminded:  # now every one up to it
+        if keep and run.state.lots is lots and reminded is not run.state.reminded:  # every one up to it
             keep_reminded(lots, run.state.reminded, horizon[1])
+
+
+def _one_lot_an_id(ids: list[str], expires: Iterable[Any], shared: bool) -> bool:
+    """Whether the reminder may keep that every lot up to its horizon is reminded of
+    (`lot_memos.keep_reminded`), having looked at the lots whose ids are `ids`, expiring at
+    `expires` (those it reached since the moment kept, or all in its reach); `shared`: one of
+    those reached since has an id among the reminded already, another lot's.
+
+    Expiry carries the memo (`lot_memos.carry_reminded`), and takes the ids of the lots it
+    removes out of `reminded`: the memo stays true only while no lot it covers shares its id with
+    a lot that expires at another moment. Ids repeat only when an event id is reused after it
+    left the processed ids while its lots live (or in a state made by hand); then the memo is not
+    kept, and each look is the full one, as on a state read back with no memo: every path leaves
+    the same `reminded`. Lots of one event sharing an id (an earn rule and a multiplier of one
+    name) expire together, and leave together."""
+    if shared:
+        return False
+    if len(set(ids)) == len(ids):
+        return True
+    first: dict[str, Any] = {}
+    return all(
+        first.setdefault(lot_id, moment) == moment for lot_id, moment in zip(ids, expires, strict=True)
+    )
 
 
 def _points_reminder_of_tuples(run: Run, lots: Lots) -> None:
@@ -194,19 +221,27 @@ def _points_reminder_of_tuples(run: Run, lots: Lots) -> None:
     assert last is not None
     soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
     at: int | None = None  # where the first of them is (the soonest to expire)
+    ids: list[str] = []  # of every lot looked at (`_one_lot_an_id`)
+    shared = False  # a lot reached since the moment kept whose id is among the reminded
     for index, lot in enumerate(itertools.islice(tuples, first, last), first):
         lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
-        if lot[LOT_POINTS] > 0 and lot_id not in done:
+        ids.append(lot_id)
+        if lot_id in done:
+            shared = True
+        elif lot[LOT_POINTS] > 0:
             if at is None:
                 at = index
             soon.append(lot_id)
+    near = itertools.islice(tuples, first, last)
+    keep = _one_lot_an_id(ids, map(_EXPIRES, near), until is not None and shared)
     if at is None:  # nothing new to remind of: every lot up to the horizon was
-        keep_reminded(lots, reminded, horizon)
+        if keep:
+            keep_reminded(lots, reminded, horizon)
         return
     if notify(run, REMINDER, reminder.channel, reminder.template, before=lots[at].expires_at):
         change_state(run, {"reminded": [*run.state.reminded, *soon]})
         read: Any = run.state.lots
-        if read is lots and reminded is not run.state.reminded:  # now every one up to it
+        if keep and read is lots and reminded is not run.state.reminded:  # now every one up to it
             keep_reminded(lots, run.state.reminded, horizon)
 
 
