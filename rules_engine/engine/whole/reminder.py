@@ -131,12 +131,14 @@ class Notices:
             return None
         base = state.base
         zone = self.zone if base.profile.timezone is None else customer_zone(self.zone, base)
+        if local is not None and zone is not self.zone:
+            local = None  # the time of day is the customer's zone's
         if not deferred:
-            sent = self._sent_now(time, zone, notified, local if zone is self.zone else None)
+            sent = self._sent_now(time, zone, notified, local)
             if sent is not None:
                 return Told(True, self.fired, self.notification, sent, deferred)
         if not deferred and state.capped is not None:  # suppressed by the cap a moment ago: still?
-            verdict = self._still_capped(state.capped, time, zone, notified)
+            verdict = self._still_capped(state.capped, time, zone, notified, local)
             if verdict is not None:
                 return Told(False, verdict, None, notified, deferred)
         expires = moment(first[LOT_EXPIRES], first[LOT_ZONE])  # what it warns of: the first to expire
@@ -145,7 +147,7 @@ class Notices:
         if when is None:  # suppressed by the cap, or dropped
             verdict = simple_verdict(REMINDER, "notification", False, code, reason)
             if not deferred:
-                self._remember(state, time, zone, notified, verdict)
+                self._remember(state, time, zone, notified, verdict, local)
             return Told(False, verdict, None, notified, deferred)
         if when > time:  # waits in `deferred`, sent before the first event at or after `when`
             waiting = [*deferred, deferred_message(REMINDER, self.channel, self.template, time, when)]
@@ -196,12 +198,18 @@ class Notices:
     # whole state for those moments (`WholeState.capped`, one for a purchase in the quiet hours,
     # one for another), with the send times it counted, and used while nothing waits to be sent.
 
-    def _checked_at(self, time: dt.datetime, zone: dt.tzinfo) -> tuple[dt.datetime, int] | None:
+    def _checked_at(
+        self, time: dt.datetime, zone: dt.tzinfo, local: dt.datetime | None
+    ) -> tuple[dt.datetime, int] | None:
         """The moment `next_moment` checks the cap at for a message due at `time` with nothing
         waiting, and 1 when it is the end of the quiet hours `time` falls in (else 0); None when
-        that end is quiet too (a clock change: worked out in full)."""
+        that end is quiet too (a clock change: worked out in full). `local`: `time` in `zone`,
+        when known: a time of day outside the quiet hours is `time` itself, no end worked out
+        (`_sent_now`'s look; a capped customer's purchases ask it at most events)."""
         quiet = self.settings.quiet_hours
-        ends = None if quiet is None else quiet_until(quiet, time, zone)
+        if quiet is None or (local is not None and not _quiet_at(quiet.start, quiet.end, local.time())):
+            return time, 0
+        ends = quiet_until(quiet, time, zone)
         if ends is None:
             return time, 0
         if quiet is not None and quiet_until(quiet, ends, zone) is not None:
@@ -209,10 +217,15 @@ class Notices:
         return ends, 1
 
     def _still_capped(
-        self, capped: list[Any], time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime]
+        self,
+        capped: list[Any],
+        time: dt.datetime,
+        zone: dt.tzinfo,
+        notified: list[dt.datetime],
+        local: dt.datetime | None,
     ) -> Verdict | None:
         """The verdict remembered for a reminder at `time` (`_remember`), or None: work it out."""
-        checked = self._checked_at(time, zone)
+        checked = self._checked_at(time, zone, local)
         if checked is None:
             return None
         at, quiet = checked
@@ -223,7 +236,13 @@ class Notices:
         return verdict if since <= at and (until is None or at < until) else None
 
     def _remember(
-        self, state: Any, time: dt.datetime, zone: dt.tzinfo, notified: list[dt.datetime], verdict: Verdict
+        self,
+        state: Any,
+        time: dt.datetime,
+        zone: dt.tzinfo,
+        notified: list[dt.datetime],
+        verdict: Verdict,
+        local: dt.datetime | None,
     ) -> None:
         """Keep `verdict`, `notice`'s None at `time` with nothing waiting, when it is the cap's
         (not a drop): with the moments it holds for, [the moment checked, the first at which the
@@ -232,7 +251,7 @@ class Notices:
         cap = settings.frequency_cap
         if cap is None or (cap.per is not None and settings.max_delay is not None):
             return  # no cap, or one a message waits for: a None is a drop
-        checked = self._checked_at(time, zone)
+        checked = self._checked_at(time, zone, local)
         if checked is None:
             return
         at, quiet = checked
