@@ -65,6 +65,18 @@ _KEYS = ""
 """The pool whose store serves API keys (a store opened for no program)."""
 
 
+SERVICE_CACHE = 4_096
+"""Customers a service's store object holds between events (store/cache.py) unless the URL says
+`?cache=N`: 16 times the default 256, within the same budget of list elements (`SERVICE_ELEMENTS`),
+so the memory a store object may hold is bounded as before (~600 MB at the very worst) while a
+service whose customers are small holds many more of them. The 256 a store object held did not
+cover the customers of the last 300 events: in the service benchmark (1,200 purchases of 300
+customers, each back 300 requests later) every event but a customer's first read the state again
+(`SqlWriting._load`, ~75 µs a request of the lane's ~700 at concurrency 64: bench/README.md)."""
+
+SERVICE_ELEMENTS = 256_000
+"""The list elements a service's store object holds in all: the default cache's (256 × 1,000)."""
+
 GATE_SUFFIX = "-serve.lock"
 """The gate's file: beside the database, its name and this suffix (module docstring)."""
 
@@ -228,7 +240,7 @@ class Stores:
         outside the gate but for what `enter_gate` covers."""
         store = self._lanes.get(program)
         if store is None:
-            store = self._lanes[program] = open_store(self.url, program)
+            store = self._lanes[program] = _open(self.url, program)
         return store
 
     def drop_lane_store(self, program: str) -> None:
@@ -295,7 +307,7 @@ class Stores:
                 return waiter.store
             assert waiter.open  # a broken connection was dropped: open its replacement (counted)
         try:
-            return open_store(self.url, program)
+            return _open(self.url, program)
         except BaseException:
             self._closed(pool)
             raise
@@ -380,3 +392,9 @@ class _Borrowed:
             self.stores._discard(self.pool, self.store)  # may be broken: open a new one next time
         else:
             self.stores._give_back(self.pool, self.store)
+
+
+def _open(url: str, program: str) -> Store:
+    """A service's store: `open_store` with the service's cache (`SERVICE_CACHE`) unless the URL
+    gives its own (`?cache=N`)."""
+    return open_store(url, program, default_cache=SERVICE_CACHE, default_cache_budget=SERVICE_ELEMENTS)
