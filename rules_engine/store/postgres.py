@@ -119,6 +119,43 @@ class PostgresStore(SqlStore):
         )
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
+    def _read_revision(self, customer: str) -> int | None:
+        rows = self._execute(
+            "SELECT revision FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
+        )
+        return (int(rows[0][0]) or None) if rows else None  # 0: another's placeholder, no state yet
+
+    def _lock_customers(self, customers: Sequence[str]) -> dict[str, int | None]:
+        """One statement a customer, in the given (sorted) order, sent together (psycopg's
+        `executemany` pipelines them): each inserts the customer's placeholder row or, when there
+        is a row, locks it (`DO UPDATE … WHERE false` updates nothing but locks the row it met,
+        as `FOR NO KEY UPDATE`, which conflicts with another group's and with `_lock_customer`'s
+        `FOR UPDATE`); the server runs them one after another, so each customer's lock is waited
+        for holding only those before it in the order. Then their revisions, read under the locks."""
+        if not customers:
+            return {}
+        import psycopg
+
+        program = self.program
+        try:
+            with self._db.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
+                    " ON CONFLICT (program, customer)"
+                    " DO UPDATE SET revision = customers.revision WHERE false",
+                    [(program, customer) for customer in customers],
+                )
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+        rows = self._execute(
+            "SELECT customer, revision FROM customers WHERE program = ? AND customer = ANY(?)",
+            (program, list(customers)),
+        )
+        found: dict[str, int | None] = dict.fromkeys(customers)
+        for customer, revision in rows:
+            found[customer] = int(revision) or None
+        return found
+
     def _release_unwritten(self, customers: list[str]) -> None:
         if customers:
             self._execute_many(
