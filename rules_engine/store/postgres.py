@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
-from rules_engine.store.base import Spending
+from rules_engine.store.base import Spending, StoredEvent
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.sql import SqlStore
+from rules_engine.store.sql_transactions import stored_event
 from rules_engine.store.summaries import Summaries
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
@@ -119,6 +121,28 @@ class PostgresStore(SqlStore):
         )
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
+    def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:
+        batch = self._batch
+        if batch is None or batch.locked or not wanted:
+            return
+        program = self.program
+        customers = sorted({customer for customer, _ in wanted})
+        revisions: dict[str, int | None] = dict.fromkeys(customers)
+        for customer, revision in self._execute(
+            "SELECT customer, revision FROM customers WHERE program = ? AND customer = ANY(?)",
+            (program, customers),
+        ):
+            revisions[customer] = int(revision) or None
+        found: dict[tuple[str, str], StoredEvent | None] = dict.fromkeys(wanted)
+        for customer, event, *row in self._execute(
+            "SELECT customer, event, outcome, packed, digest, at FROM events"
+            " WHERE program = ? AND customer = ANY(?) AND event = ANY(?)",
+            (program, customers, sorted({event for _, event in wanted})),
+        ):
+            if (customer, event) in found:
+                found[customer, event] = stored_event(self, *row)
+        self._ahead_revisions, self._ahead_events = revisions, found
+
     def _read_revision(self, customer: str) -> int | None:
         rows = self._execute(
             "SELECT revision FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
@@ -139,22 +163,44 @@ class PostgresStore(SqlStore):
         program = self.program
         try:
             with self._db.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
-                    " ON CONFLICT (program, customer)"
-                    " DO UPDATE SET revision = customers.revision WHERE false",
-                    [(program, customer) for customer in customers],
-                )
+                with self._pipeline():  # sent together, one wait for the answers
+                    cursor.executemany(
+                        "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
+                        " ON CONFLICT (program, customer)"
+                        " DO UPDATE SET revision = customers.revision WHERE false",
+                        [(program, customer) for customer in customers],
+                    )
+                    cursor.execute(
+                        "SELECT customer, revision FROM customers WHERE program = %s AND customer = ANY(%s)",
+                        (program, list(customers)),
+                    )
+                rows = cursor.fetchall()
         except psycopg.Error as problem:
             raise self._failed(problem) from None
-        rows = self._execute(
-            "SELECT customer, revision FROM customers WHERE program = ? AND customer = ANY(?)",
-            (program, list(customers)),
-        )
         found: dict[str, int | None] = dict.fromkeys(customers)
         for customer, revision in rows:
             found[customer] = int(revision) or None
         return found
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A group's writes sent together (psycopg's pipeline: one wait for all their answers, where
+        each statement, or each `executemany`, waited for its own); a failure among them is
+        raised when the block ends, as the store's error (RE605)."""
+        import psycopg
+
+        try:
+            with self._pipeline():
+                yield
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+
+    def _pipeline(self) -> AbstractContextManager[Any]:
+        """psycopg's pipeline, where the client library has it (libpq 14 and later); else the
+        statements go one by one, as they did."""
+        import psycopg
+
+        return self._db.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
 
     def _release_unwritten(self, customers: list[str]) -> None:
         if customers:

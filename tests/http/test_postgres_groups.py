@@ -32,7 +32,7 @@ from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
 from rules_engine.http.shortcut import Asked, decide_group
 from rules_engine.service import Loyalty
-from rules_engine.store import open_store
+from rules_engine.store import open_store, sql_transactions
 from rules_engine.store.postgres import PostgresStore
 from rules_engine.store.sql_writing import OutdatedError, SqlWriting
 from tests import postgres
@@ -184,9 +184,10 @@ def test_groups_answer_and_store_as_events_one_at_a_time(
 def test_a_group_locks_its_customers_once_in_sorted_order(
     postgres_database: str, program_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The group reads without locking a row (no `_lock_customer` while it decides), and locks
-    all its customers in one call, sorted, right before it writes: the one order every group
-    takes its locks in."""
+    """The group reads without locking a row (no `_lock_customer` while it decides), its
+    customers' revisions and events in a statement each for the group (`read_ahead`, none an
+    event), and locks all its customers in one call, sorted, right before it writes: the one
+    order every group takes its locks in."""
     locked: list[list[str]] = []
     one_by_one: list[str] = []
     many, one = PostgresStore._lock_customers, PostgresStore._lock_customer
@@ -201,11 +202,26 @@ def test_a_group_locks_its_customers_once_in_sorted_order(
 
     monkeypatch.setattr(PostgresStore, "_lock_customers", lock_many)
     monkeypatch.setattr(PostgresStore, "_lock_customer", lock_one)
+    read_one = PostgresStore._read_revision
+
+    def read_revision(store: PostgresStore, customer: str) -> int | None:
+        one_by_one.append(customer)
+        return read_one(store, customer)
+
+    monkeypatch.setattr(PostgresStore, "_read_revision", read_revision)
+    looked_up: list[str] = []
+    lookup = sql_transactions._stored_event
+
+    def stored(store: SqlWriting, customer: str, event: str) -> Any:
+        looked_up.append(event)
+        return lookup(store, customer, event)
+
+    monkeypatch.setattr(sql_transactions, "_stored_event", stored)
     bodies = [_body(purchase(1, customer)) for customer in ("cy", "ann", "ben", "ann")]
     with _runtime(program_dir, postgres_database) as runtime:
         answers = _grouped(runtime, bodies)
         assert [b'"duplicate":true' in answer[0] for answer in answers] == [False, False, False, True]
-    assert locked == [["ann", "ben", "cy"]] and one_by_one == []
+    assert locked == [["ann", "ben", "cy"]] and one_by_one == [] and looked_up == []
     with open_store(postgres_database, PROGRAM) as store:
         assert store.processed() == 3  # ann's second purchase has the same id: a redelivery
         assert store.customers() == ["ann", "ben", "cy"]
@@ -352,3 +368,37 @@ def test_two_workers_locking_the_same_customers_in_opposite_orders_both_finish(
         for customer in ("ann", "ben"):
             state = store.state(customer)
             assert state is not None and state.visits == 2
+
+
+def test_an_event_stored_meanwhile_that_the_check_missed_is_a_duplicate(
+    postgres_url: str, program_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The safety net under the check: another worker stores the very event of the group, and the
+    check is made to see the revisions the group read (as if nothing changed). The group's write
+    of that event id meets the row (a unique violation): nothing of the group is written, and its
+    events are decided one at a time — that one answered as a duplicate with the stored outcome,
+    never a 500, applied once; the tables those of the other worker's event first."""
+    event = purchase(1, "ann")
+    bodies = [_body(event), _body(purchase(1, "ben"))]
+    many = PostgresStore._lock_customers
+    read: dict[str, int | None] = {}
+
+    def blind(store: PostgresStore, customers: Sequence[str]) -> dict[str, int | None]:
+        if not read:  # the group's first check: the other worker writes, the check sees nothing
+            read.update(store._ahead_revisions)
+            _other_worker(store_url, program_dir, event)()
+            many(store, customers)
+            return {customer: read.get(customer) for customer in customers}
+        return many(store, customers)
+
+    with ExitStack() as stack:
+        store_url = stack.enter_context(postgres.fresh_database(postgres_url))
+        alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
+        grouped = stack.enter_context(_runtime(program_dir, store_url))
+        alone = stack.enter_context(_runtime(program_dir, alone_db))
+        monkeypatch.setattr(PostgresStore, "_lock_customers", blind)
+        _alone(alone, [_body(event)])
+        answered, expected = _grouped(grouped, bodies), _alone(alone, bodies)
+        assert answered == expected and b'"duplicate":true' in answered[0][0]
+        assert _tables(store_url) == _tables(alone_db)
+    assert any("rolled back" in record.getMessage() for record in caplog.records)  # the net caught it

@@ -273,6 +273,8 @@ def _group(service: Runtime, store: Store, readies: Sequence[Ready]) -> list[Han
     results: list[Handled | Exception] = []
     made: dict[int, Loyalty] = {}  # one per engine (a reload may come between two events)
     with store.group():
+        if isinstance(store, SqlWriting) and store.optimistic:  # their reads at once (PostgreSQL)
+            store.read_ahead([(ready.event.customer, ready.event.id) for ready in readies])
         for ready in readies:
             try:
                 engine = ready.running.engine
