@@ -125,20 +125,30 @@ class PostgresStore(SqlStore):
         batch = self._batch
         if batch is None or batch.locked or not wanted:
             return
+        import psycopg
+
         program = self.program
         customers = sorted({customer for customer, _ in wanted})
+        try:
+            with self._db.cursor() as customer_rows, self._db.cursor() as event_rows:
+                with self._pipeline():  # both sent together, one wait for the answers
+                    customer_rows.execute(
+                        "SELECT customer, revision FROM customers WHERE program = %s AND customer = ANY(%s)",
+                        (program, customers),
+                    )
+                    event_rows.execute(
+                        "SELECT customer, event, outcome, packed, digest, at FROM events"
+                        " WHERE program = %s AND customer = ANY(%s) AND event = ANY(%s)",
+                        (program, customers, sorted({event for _, event in wanted})),
+                    )
+                revision_rows, stored_rows = customer_rows.fetchall(), event_rows.fetchall()
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
         revisions: dict[str, int | None] = dict.fromkeys(customers)
-        for customer, revision in self._execute(
-            "SELECT customer, revision FROM customers WHERE program = ? AND customer = ANY(?)",
-            (program, customers),
-        ):
+        for customer, revision in revision_rows:
             revisions[customer] = int(revision) or None
         found: dict[tuple[str, str], StoredEvent | None] = dict.fromkeys(wanted)
-        for customer, event, *row in self._execute(
-            "SELECT customer, event, outcome, packed, digest, at FROM events"
-            " WHERE program = ? AND customer = ANY(?) AND event = ANY(?)",
-            (program, customers, sorted({event for _, event in wanted})),
-        ):
+        for customer, event, *row in stored_rows:
             if (customer, event) in found:
                 found[customer, event] = stored_event(self, *row)
         self._ahead_revisions, self._ahead_events = revisions, found
