@@ -26,8 +26,10 @@ request; and the client's own CPU per request (this process's CPU time during th
 `client` column, a median): the load shares the 2 cores with the server; the event loops' share
 of the server's CPU (`loop`: the worker processes' main threads) and the voluntary context
 switches of all its threads per request (`cs/req`), from /proc per thread; the events a
-transaction stored (`ev/tx`, from the server's `loyalty_event_group_size`: SQLite; 0 where it is
-not counted); and the machine's load average (`load`), all medians. The in-process row
+transaction stored (`ev/tx`, from the server's `loyalty_event_group_size`: SQLite and PostgreSQL;
+0 where it is not counted); PostgreSQL's own server processes' CPU per request (`db ms`, from /proc:
+the backends share the 2 cores with the workers, and are not in `CPU ms/req`); and the machine's
+load average (`load`), all medians. The in-process row
 sends the same events through `Loyalty.handle` on the same kind of store, one after another,
 in CPU time (`time.process_time`), configured as the server's worker is (the horizon from the
 system clock, the garbage collector tuned for events). The ratio HTTP / in-process is server
@@ -247,6 +249,38 @@ def stop_server(server: Server) -> None:
             server.process.wait(10)
 
 
+def database_cpu(db: str) -> float:
+    """CPU seconds PostgreSQL's server has used so far, when `db` is a PostgreSQL URL whose server
+    runs on this machine and its processes can be read (0.0 otherwise: SQLite works in the
+    worker's own process, already counted): the postmaster's own and reaped children's time,
+    and each live child's (a backend per connection, the writer, the checkpointer …). On a
+    shared 2-core machine it is the other half of what a request costs."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        return 0.0
+    import psycopg
+
+    try:
+        with psycopg.connect(db, autocommit=True) as connection:
+            row = connection.execute("SHOW data_directory").fetchone()
+        assert row is not None
+        postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, psycopg.Error):
+        return 0.0
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == postmaster:
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (reaped children)
+        elif int(fields[1]) == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / TICKS
+
+
 # -- the client: HTTP/1.1 with keep-alive over asyncio streams ---------------------------------------
 async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
@@ -350,6 +384,8 @@ class Run:
     """The machine's load average (1 minute) at the run's end."""
     per_commit: float = 0.0
     """Events the server stored a transaction (SQLite: those that waited together; 0: not known)."""
+    db_cpu_ms: float = 0.0
+    """PostgreSQL's server processes' CPU per request (`database_cpu`; 0: SQLite, or not readable)."""
 
     @property
     def paired_ratio(self) -> float:
@@ -374,9 +410,11 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         warm = [jsonio.dumps(e).encode() for e in events(min(20, settings.requests), 20, _run_id())]
         asyncio.run(_load(server.port, server.key, warm, min(concurrency, 4)))  # imports, pools, caches
         grouped_before = groups(server.port)
+        db_before = database_cpu(db)
         cpu_before, client_before, threads_before = server.cpu(), time.process_time(), server.threads()
         load = asyncio.run(_load(server.port, server.key, bodies, concurrency))
         cpu, client = server.cpu() - cpu_before, time.process_time() - client_before
+        db_cpu = database_cpu(db) - db_before
         threads = server.threads()
         grouped = groups(server.port)
     finally:
@@ -396,6 +434,7 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         preempted=(threads.involuntary - threads_before.involuntary) / len(bodies),
         load=os.getloadavg()[0],
         per_commit=_ratio(grouped[1] - grouped_before[1], grouped[0] - grouped_before[0]),
+        db_cpu_ms=db_cpu / len(bodies) * 1000,
     )
 
 
@@ -407,6 +446,7 @@ def _ratio(events: float, transactions: float) -> float:
 class InProcess:
     events_per_s: float  # wall
     cpu_ms: float  # CPU per event
+    db_cpu_ms: float = 0.0  # PostgreSQL's server's CPU per event (`database_cpu`)
 
 
 def in_process_run(db: str, settings: Settings) -> InProcess:
@@ -424,14 +464,16 @@ def in_process_run(db: str, settings: Settings) -> InProcess:
         try:
             for warm in events(min(20, settings.requests), 20, _run_id()):
                 loyalty.handle(warm)
+            db_cpu = database_cpu(db)
             began, cpu = time.perf_counter(), time.process_time()
             for body in bodies:
                 loyalty.handle(body)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - began
+            db_cpu = database_cpu(db) - db_cpu
         finally:
             gc.unfreeze()
             gc.set_threshold(*thresholds)
-    return InProcess(len(bodies) / wall, cpu / len(bodies) * 1000)
+    return InProcess(len(bodies) / wall, cpu / len(bodies) * 1000, db_cpu / len(bodies) * 1000)
 
 
 def _run_id() -> str:
@@ -556,12 +598,17 @@ def report(
             f"in process ({name}, Loyalty.handle): {max(rate):,.0f} / {statistics.median(rate):,.0f} "
             "events/s, "
             f"{min(cpu):.2f} / {statistics.median(cpu):.2f} ms CPU per event"
+            + (
+                f", {statistics.median(b.db_cpu_ms for b in runs):.2f} ms of the database's"
+                if name != "SQLite"
+                else ""
+            )
         )
     print()
     header = (
         f"{'store':<10} {'workers':>7} {'conc.':>5}  {'requests/s':>15}  {'p50 ms':>13}  {'p99 ms':>13}"
         f"  {'CPU ms/req':>13}  {'x in-proc':>9}  {'paired':>15}  {'client':>6}  {'loop':>5}  {'cs/req':>6}"
-        f"  {'load':>4}  {'ev/tx':>5}  {'failed':>6}"
+        f"  {'load':>4}  {'ev/tx':>5}  {'db ms':>5}  {'failed':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -577,7 +624,7 @@ def report(
             f"{ratio:>8.2f}x  {cell.best('paired_ratio'):>5.2f}x / {cell.median('paired_ratio'):>5.2f}x  "
             f"{cell.median('client_cpu_ms'):>6.2f}  {cell.median('loop_cpu_ms'):>5.2f}  "
             f"{cell.median('switches'):>6.1f}  {cell.median('load'):>4.1f}  "
-            f"{cell.median('per_commit'):>5.1f}  "
+            f"{cell.median('per_commit'):>5.1f}  {cell.median('db_cpu_ms'):>5.2f}  "
             f"{sum(r.failed for r in cell.runs):>6}"
         )
     print()
@@ -609,10 +656,11 @@ def latency_floor(cell: Cell) -> float:
     """The least mean latency the measured CPU allows at the cell's concurrency (Little's law: N
     requests in flight, each answered after the CPU of every request ahead of it): N × the CPU
     per request over the cores that can work on it. One worker is one process, held to one core
-    by the GIL; the server's workers and the client together have the machine's cores."""
+    by the GIL; the server's workers, the client and PostgreSQL's server together have the
+    machine's cores."""
     server, client = cell.median("cpu_ms"), cell.median("client_cpu_ms")
     cores = os.cpu_count() or 1
-    per_request = max(server / min(cell.workers, cores), (server + client) / cores)
+    per_request = max(server / min(cell.workers, cores), (server + client + cell.median("db_cpu_ms")) / cores)
     return cell.concurrency * per_request
 
 

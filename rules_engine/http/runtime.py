@@ -166,9 +166,10 @@ class Runtime:
     time), which was cheaper than anyio's worker threads under Starlette's `run_in_threadpool`.
     Its threads start as they are needed, and stop with the app."""
     lane: Lane[Any] | None = None
-    """Where the events shortcut runs events instead, when the store takes one at a time
-    (`Stores.serial`): one thread, the events waiting together decided as a group (threads.py
-    `Lane`, shortcut.py `decide_group`); set by `create_app`."""
+    """Where the events shortcut runs events instead, when the store takes one at a time or
+    stores groups (`Stores.serial`: SQLite, PostgreSQL, memory): one thread, the events waiting
+    together decided as a group (threads.py `Lane`, shortcut.py `decide_group`); set by
+    `create_app`."""
     ready: bool = False
     """True from start-up until shutdown begins: /readyz answers 503 outside it."""
 

@@ -13,9 +13,9 @@ from the scope's headers as FastAPI's `HTTPBearer` reads it), the key and its sc
 (`auth.check`), the body (`routes.read_body`, straight from `receive`), then the event read from
 it and decided through `events.handle_text` and `events.event_answer` on a thread
 (`Runtime.threads`, threads.py), as FastAPI runs a sync route on its thread pool; the answer is
-sent with the headers Starlette's `Response` would give it. With SQLite the event goes to the
-lane instead (`Runtime.lane`, threads.py `Lane`): one thread, and the events waiting together
-stored in one transaction (`decide_group`), each answered as it would be alone. No request object
+sent with the headers Starlette's `Response` would give it. With SQLite and PostgreSQL the event
+goes to the lane instead (`Runtime.lane`, threads.py `Lane`): one thread, and the events waiting
+together stored in one transaction (`decide_group`), each answered as it would be alone. No request object
 is built on the way (Starlette's `Request`, its headers, its state): only an error, the rare case,
 builds one for its problem (`problems.refused`); an unexpected one goes up to `Observe`, as from
 a route.
@@ -140,7 +140,7 @@ def decide_group(
     """The lane's function (threads.py `Lane`): the events requests of one program that waited
     together, each answered as `_decide` answers it alone — the same answers, errors, metrics
     and log fields — but stored in one transaction (`events.decide_together`) when the store
-    commits groups (SQLite: `Stores.groups`). Each is acknowledged only once that transaction
+    commits groups (SQLite, PostgreSQL: `Stores.groups`). Each is acknowledged only once that transaction
     committed, as an event alone is after its own. The events come read from their bodies (on the
     event loop: `events.parse_text`); their program is found first, outside the store (an event
     refused is answered at once); a group that rolls back is decided again one event at a time.

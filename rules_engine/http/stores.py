@@ -42,6 +42,17 @@ take the gate (`enter_gate`) only to check that nothing they read has changed an
 (routes/events.py, `decide_together`). The lane's connection never waits for a pooled one, and a
 thread holding a pooled one holds the gate first, as before: nobody waits for a connection while
 holding what another needs.
+
+PostgreSQL's workers group their events too (`groups`, `sorted_locks`): the events lane decides
+each group on its own connection, optimistically — the customers' revisions and events read
+without a lock — then, right before writing, locks the group's customers in sorted order
+(store/postgres.py `_lock_customers`), checks their revisions and the referral codes it found
+missing, writes and commits once. Every lock a group takes is taken there, in that one order,
+and an event alone locks one customer: two workers never wait for each other in a circle. A group
+whose customers changed meanwhile (another worker's event, the same event delivered to both) is
+decided again once, optimistically; changed again, or a group that would take other locks (a
+budget, stock, a bulk code: they lock as they read), its events are decided one at a time on
+the pool's connections, each in its own transaction, as before.
 """
 
 from __future__ import annotations
@@ -206,29 +217,39 @@ class Stores:
     """SQLite's gate across workers (module docstring); None for other stores."""
     _lanes: dict[str, Store] = field(default_factory=dict)
     """The events lane's own connections, by program (`lane_store`)."""
+    _postgres: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        self._postgres = self.url.startswith(("postgresql://", "postgres://"))
         if self.size is None:
-            self.size = 4 if self.url.startswith(("postgresql://", "postgres://")) else 1
+            self.size = 4 if self._postgres else 1
         database = sqlite_path(self.url)
         if database is not None:
             self._gate = _Gate(database)
 
     @property
     def serial(self) -> bool:
-        """The store takes one event at a time in this worker: SQLite (its gate), or a pool of one
-        connection (the memory store). The events shortcut then decides on one thread (threads.py
-        `Lane`)."""
-        return self._gate is not None or self.size == 1
+        """The events shortcut decides on one thread (threads.py `Lane`): the store takes one event
+        at a time in this worker — SQLite (its gate), a pool of one connection (the memory store)
+        — or stores the events waiting together in one transaction (`groups`: PostgreSQL too)."""
+        return self._gate is not None or self.size == 1 or self._postgres
 
     @property
     def groups(self) -> bool:
         """Several events waiting are stored in one transaction (`Store.group`: one commit, one disk
-        flush) rather than one each: SQLite, whose writers take the database in turn anyway.
-        (PostgreSQL's connections work in parallel under row locks, which a group would hold
-        across customers: a deadlock with another worker's group; the memory store has nothing to
-        commit.)"""
-        return self._gate is not None
+        flush) rather than one each: SQLite, whose writers take the database in turn anyway, and
+        PostgreSQL, whose groups are all optimistic (`sorted_locks`). (The memory store has
+        nothing to commit.)"""
+        return self._gate is not None or self._postgres
+
+    @property
+    def sorted_locks(self) -> bool:
+        """PostgreSQL: a group is only ever decided optimistically on the lane's connection, its
+        customers' rows locked in sorted order right before it writes (module docstring); what
+        such a group cannot be, an event at a time. A group that locked rows as it went (as SQLite's
+        under the gate does) would hold one customer's row while waiting for another's, which another
+        worker's group may hold while waiting for the first: a deadlock."""
+        return self._postgres
 
     def late(self) -> ServiceError:
         """RE810 for a request that waited `wait` seconds for its turn (as for a connection)."""

@@ -20,10 +20,12 @@ really run at once. `shutdown` lets the calls already queued finish, then the wo
 made after it fails at once.
 
 `Lane` is one thread rather than several, for a store that takes one event at a time anyway
-(SQLite: its gate, stores.py): it takes the calls in the order they came, and those already
-waiting when it is free, up to `most` of them with the same key (the program), go to its function
-together, which answers each as it can (`Reply`) and may take in those queued since (`More`: the
-events' function does once it has the store, for which it may have waited on another worker).
+(SQLite: its gate, stores.py), or whose groups lock their customers together (PostgreSQL: one
+transaction for the events waiting, stores.py `sorted_locks`): it takes the calls in the order
+they came, and those already waiting when it is free, up to `most` of them with the same key
+(the program), go to its function together, which answers each as it can (`Reply`) and may take
+in those queued since (`More`: the events' function does once it has the store, for which it
+may have waited on another worker).
 The events shortcut decides such a group in one store transaction (shortcut.py `decide_group`):
 one commit, one disk flush for all. One thread also keeps the interpreter's lock out of a tug of
 war between several event threads, of which only one could use the store (bench/README.md, "One

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
-from rules_engine.store.base import Spending
+from rules_engine.store.base import Spending, StoredEvent
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.sql import SqlStore
+from rules_engine.store.sql_transactions import stored_event
 from rules_engine.store.summaries import Summaries
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
@@ -118,6 +120,97 @@ class PostgresStore(SqlStore):
             (self.program, customer),
         )
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
+
+    def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:
+        batch = self._batch
+        if batch is None or batch.locked or not wanted:
+            return
+        import psycopg
+
+        program = self.program
+        customers = sorted({customer for customer, _ in wanted})
+        try:
+            with self._db.cursor() as customer_rows, self._db.cursor() as event_rows:
+                with self._pipeline():  # both sent together, one wait for the answers
+                    customer_rows.execute(
+                        "SELECT customer, revision FROM customers WHERE program = %s AND customer = ANY(%s)",
+                        (program, customers),
+                    )
+                    event_rows.execute(
+                        "SELECT customer, event, outcome, packed, digest, at FROM events"
+                        " WHERE program = %s AND customer = ANY(%s) AND event = ANY(%s)",
+                        (program, customers, sorted({event for _, event in wanted})),
+                    )
+                revision_rows, stored_rows = customer_rows.fetchall(), event_rows.fetchall()
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+        revisions: dict[str, int | None] = dict.fromkeys(customers)
+        for customer, revision in revision_rows:
+            revisions[customer] = int(revision) or None
+        found: dict[tuple[str, str], StoredEvent | None] = dict.fromkeys(wanted)
+        for customer, event, *row in stored_rows:
+            if (customer, event) in found:
+                found[customer, event] = stored_event(self, *row)
+        self._ahead_revisions, self._ahead_events = revisions, found
+
+    def _read_revision(self, customer: str) -> int | None:
+        rows = self._execute(
+            "SELECT revision FROM customers WHERE program = ? AND customer = ?", (self.program, customer)
+        )
+        return (int(rows[0][0]) or None) if rows else None  # 0: another's placeholder, no state yet
+
+    def _lock_customers(self, customers: Sequence[str]) -> dict[str, int | None]:
+        """One statement a customer, in the given (sorted) order, sent together (psycopg's
+        `executemany` pipelines them): each inserts the customer's placeholder row or, when there
+        is a row, locks it (`DO UPDATE … WHERE false` updates nothing but locks the row it met,
+        as `FOR NO KEY UPDATE`, which conflicts with another group's and with `_lock_customer`'s
+        `FOR UPDATE`); the server runs them one after another, so each customer's lock is waited
+        for holding only those before it in the order. Then their revisions, read under the locks."""
+        if not customers:
+            return {}
+        import psycopg
+
+        program = self.program
+        try:
+            with self._db.cursor() as cursor:
+                with self._pipeline():  # sent together, one wait for the answers
+                    cursor.executemany(
+                        "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
+                        " ON CONFLICT (program, customer)"
+                        " DO UPDATE SET revision = customers.revision WHERE false",
+                        [(program, customer) for customer in customers],
+                    )
+                    cursor.execute(
+                        "SELECT customer, revision FROM customers WHERE program = %s AND customer = ANY(%s)",
+                        (program, list(customers)),
+                    )
+                rows = cursor.fetchall()
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+        found: dict[str, int | None] = dict.fromkeys(customers)
+        for customer, revision in rows:
+            found[customer] = int(revision) or None
+        return found
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A group's writes sent together (psycopg's pipeline: one wait for all their answers, where
+        each statement, or each `executemany`, waited for its own); a failure among them is
+        raised when the block ends, as the store's error (RE605)."""
+        import psycopg
+
+        try:
+            with self._pipeline():
+                yield
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+
+    def _pipeline(self) -> AbstractContextManager[Any]:
+        """psycopg's pipeline, where the client library has it (libpq 14 and later); else the
+        statements go one by one, as they did."""
+        import psycopg
+
+        return self._db.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
 
     def _release_unwritten(self, customers: list[str]) -> None:
         if customers:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.working import Working
@@ -124,6 +124,9 @@ class Staged(CustomerTransaction):
         staged = self.batch.events.get((self.customer, event))
         if staged is not None:
             return staged
+        ahead = self.store._ahead_events
+        if (self.customer, event) in ahead:  # read before the group's events (`read_ahead`)
+            return ahead[self.customer, event]
         return _stored_event(self.store, self.customer, event)
 
     def budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending:
@@ -172,7 +175,9 @@ def _stored_event(store: SqlWriting, customer: str, event: str) -> StoredEvent |
         "SELECT outcome, packed, digest, at FROM events WHERE program = ? AND customer = ? AND event = ?",
         (store.program, customer, event),
     )
-    if not rows:
-        return None
-    outcome, packed, digest, at = rows[0]
+    return stored_event(store, *rows[0]) if rows else None
+
+
+def stored_event(store: SqlWriting, outcome: str, packed: bytes | None, digest: str, at: Any) -> StoredEvent:
+    """An `events` row's outcome, digest and time as the store reads them."""
     return StoredEvent(unpack(outcome, packed), digest, None if at is None else store._read_time(at))

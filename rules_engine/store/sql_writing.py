@@ -30,14 +30,14 @@ import os
 import random
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
 from rules_engine.state.working import Working
-from rules_engine.store.base import Change, CustomerTransaction, Spending, Store
+from rules_engine.store.base import Change, CustomerTransaction, Spending, Store, StoredEvent
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.batch import Batch
 from rules_engine.store.cache import Cache
@@ -119,6 +119,10 @@ class SqlWriting(Store):
     customers (`loyalty run --workers`) on SQLite, whose write lock is the whole database's, so
     that workers decide their batches at once and take turns only to write them; and for the
     events lane of `loyalty serve --workers N` on SQLite (http/routes/events.py, `speculate`)."""
+    _ahead_revisions: dict[str, int | None] = {}  # noqa: RUF012 (never changed: replaced)
+    """An optimistic group's customers' revisions read before its events (`read_ahead`)."""
+    _ahead_events: dict[tuple[str, str], StoredEvent | None] = {}  # noqa: RUF012 (replaced, never changed)
+    """Its (customer, event id) pairs read before its events: each stored event, None if not stored."""
     before_lock: Callable[[], None] | None = None
     """Called by an optimistic group right before it takes the write lock (`_lock_unchanged`): the
     service takes SQLite's gate across workers there (http/stores.py), so that the group decides
@@ -146,6 +150,30 @@ class SqlWriting(Store):
     @abstractmethod
     def _lock_customer(self, customer: str) -> int | None:
         """Lock the customer until the transaction ends; their row's revision, None if new."""
+
+    def _lock_customers(self, customers: Sequence[str]) -> dict[str, int | None]:
+        """Lock the customers (given in sorted order, each once) until the transaction ends, one
+        after another in that order; each one's revision, None if new. Every lock an optimistic
+        group takes is taken here, in one global order, so that two groups never wait for each
+        other in a circle (PostgreSQL's row locks; SQLite's write lock is whole)."""
+        return {customer: self._lock_customer(customer) for customer in customers}
+
+    def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:
+        """In an optimistic group, before its events are decided: their customers' revisions and
+        which of the (customer, event id) pairs are stored, each kind read in one statement rather
+        than one an event (`_seen`, `Staged.event`). The group's reads, checked as any: a revision
+        when the group locks; an event stored since then changed its customer's revision.
+        Forgotten when the group ends. PostgreSQL's (postgres.py); nothing elsewhere."""
+
+    def _writing(self) -> AbstractContextManager[None]:
+        """Where a group writes its batch (`_flush`): PostgreSQL sends the statements together
+        (postgres.py); nothing elsewhere."""
+        return nullcontext()
+
+    def _read_revision(self, customer: str) -> int | None:
+        """The customer's revision as an optimistic group reads it, outside the write lock: no
+        lock taken, nothing written (None: no state). SQLite's `_lock_customer` is that read."""
+        return self._lock_customer(customer)
 
     @abstractmethod
     def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending: ...
@@ -242,6 +270,9 @@ class SqlWriting(Store):
             self._batch = None
             self._rollback()  # nothing of the group held: the cache has only committed states
             raise
+        finally:
+            if self._ahead_revisions or self._ahead_events:
+                del self._ahead_revisions, self._ahead_events  # the class's empty ones again
         for customer, written in batch.released.items():  # committed: held from now on (the latest last)
             self._cache.put(customer, written)  # written early, let go: no working state stands for it
         for customer, base in batch.bases.items():
@@ -266,7 +297,11 @@ class SqlWriting(Store):
                     if carried is None and customer not in batch.states and base is not None:
                         carried = self._cache.take(customer, base.revision)
                 self._batch.stage(customer, staged.change, staged.claims, carried)
-                if self._batch.full:
+                if self._batch.full and (self._batch.locked or self.dialect != "postgresql"):
+                    # (A PostgreSQL optimistic group never writes early: the lock that writing takes
+                    # would come before the locks of the customers it has not seen yet, out of the
+                    # sorted order every group keeps, `_lock_unchanged`; the service's groups are
+                    # bounded, shortcut.py `GROUP`.)
                     self.early_writes += 1
                     self._flush(let_go=True)
             return
@@ -311,8 +346,16 @@ class SqlWriting(Store):
         batch's base."""
         if customer in batch.bases:
             return
-        revision = self._lock_customer(customer)
-        if not batch.locked:  # the first read stands: a state read before (`state`) is checked as read
+        if batch.locked:
+            if self.optimistic and self.dialect == "postgresql" and customer not in batch.revisions:
+                # Locked now, after the sorted locks of `_lock_unchanged`: out of their order.
+                raise OutdatedError(
+                    [Diagnostic("RE605", f"{self.url}: customer {customer} seen after the group's locks")]
+                )
+            revision = self._lock_customer(customer)
+        else:  # the first read stands: a state read before (`state`) is checked as read
+            ahead = self._ahead_revisions
+            revision = ahead[customer] if customer in ahead else self._read_revision(customer)
             batch.revisions.setdefault(customer, revision)
         kept = None
         if revision:
@@ -353,28 +396,31 @@ class SqlWriting(Store):
         ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
         if not batch.locked:
             self._lock_unchanged(batch)
-        self._write_rows(rows)
-        if stored:
-            self._execute_many(
-                "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
-                " VALUES (?, ?, ?, '', ?, ?, ?)",
-                stored,
-            )
-        if ledger:
-            self._execute_many(_INSERT_LEDGER, ledger)
-        if batch.spent:
-            self._add_spending([(rule, period, points) for (rule, period), points in batch.spent.items()])
-        if batch.codes:
-            self._execute_many(
-                _INSERT_CODE, [(program, code, customer) for code, customer in batch.codes.items()]
-            )
-        if batch.taken:
-            self._execute_many(_ADD_STOCK, [(program, item, count) for item, count in batch.taken.items()])
-        if batch.claims:
-            self._execute_many(
-                CLAIM,
-                [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
-            )
+        with self._writing():
+            self._write_rows(rows)
+            if stored:
+                self._execute_many(
+                    "INSERT INTO events (program, customer, event, outcome, packed, digest, at)"
+                    " VALUES (?, ?, ?, '', ?, ?, ?)",
+                    stored,
+                )
+            if ledger:
+                self._execute_many(_INSERT_LEDGER, ledger)
+            if batch.spent:
+                self._add_spending([(rule, period, points) for (rule, period), points in batch.spent.items()])
+            if batch.codes:
+                self._execute_many(
+                    _INSERT_CODE, [(program, code, customer) for code, customer in batch.codes.items()]
+                )
+            if batch.taken:
+                self._execute_many(
+                    _ADD_STOCK, [(program, item, count) for item, count in batch.taken.items()]
+                )
+            if batch.claims:
+                self._execute_many(
+                    CLAIM,
+                    [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
+                )
         batch.written()
         if let_go:
             let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
@@ -397,13 +443,16 @@ class SqlWriting(Store):
             self.before_lock()
         self._begin()
         batch.locked = True
-        changed = [c for c, revision in batch.revisions.items() if self._lock_customer(c) != revision]
+        # In sorted order (`_lock_customers`): PostgreSQL's groups lock rows, and two groups of
+        # several workers that share customers must not each hold one the other waits for.
+        now = self._lock_customers(sorted(batch.revisions))
+        changed = [c for c, revision in batch.revisions.items() if now[c] != revision]
         if batch.spending:
-            now = self._lock_budgets(list(batch.spending))
+            spending = self._lock_budgets(list(batch.spending))
             changed += [
                 f"the budget of {rule} ({period})"
                 for (rule, period), points in batch.spending.items()
-                if Decimal(now[rule][period]) != points
+                if Decimal(spending[rule][period]) != points
             ]
         if batch.stock:
             counted = self._lock_stock(list(batch.stock))

@@ -182,11 +182,14 @@ def decide_together(
     With several SQLite workers (`Settings.speculate`) the group is decided outside the database's
     gate instead (`_speculate`): the workers' engines run at once, and each holds the gate only to
     check what its group read and write it. Its events are answered as above (one alone too, in
-    its place rather than raised).
+    its place rather than raised). PostgreSQL's groups are always decided so, their customers
+    locked in sorted order to write (`Stores.sorted_locks`); one that cannot be (an event alone, a
+    budget, stock, bulk codes: `_speculating`) is not tried: None.
 
     None when the group was rolled back after the store was borrowed (the store failed, or an
-    event failed in a way that leaves the group unwritable: store/batch.py): nothing of it was
-    applied, and each event is to be decided again on its own (`decide`), as replay.py does.
+    event failed in a way that leaves the group unwritable: store/batch.py), or not tried
+    (PostgreSQL, above): nothing of it was applied, and each event is to be decided again on its
+    own (`decide`), as replay.py does.
 
     Raises:
         ServiceError: RE810, no connection (or turn at the gate) came in time (nothing was tried).
@@ -198,6 +201,8 @@ def decide_together(
         readies += joined()
         joined = None
         lane = _speculating(service, program, readies)  # the events that joined, too
+    if service.stores.sorted_locks and (lane is None or len(readies) == 1):
+        return None  # PostgreSQL: a group it cannot decide optimistically, an event at a time
     if lane is not None:
         results = _speculate(service, program, lane, readies)
         if results is None:
@@ -268,6 +273,8 @@ def _group(service: Runtime, store: Store, readies: Sequence[Ready]) -> list[Han
     results: list[Handled | Exception] = []
     made: dict[int, Loyalty] = {}  # one per engine (a reload may come between two events)
     with store.group():
+        if isinstance(store, SqlWriting) and store.optimistic:  # their reads at once (PostgreSQL)
+            store.read_ahead([(ready.event.customer, ready.event.id) for ready in readies])
         for ready in readies:
             try:
                 engine = ready.running.engine
@@ -294,15 +301,16 @@ def _group(service: Runtime, store: Store, readies: Sequence[Ready]) -> list[Han
 
 def _speculating(service: Runtime, program: str, readies: Sequence[Ready]) -> SqlWriting | None:
     """The lane's own store, when the group is decided outside the gate (`_speculate`): with
-    several SQLite workers (`Settings.speculate`), unless an event reads what another worker's
-    events change all the time — a program's budgets (every award spends from them) — or claims
-    bulk coupon codes or limited catalog stock (their reads write a row when it is missing):
-    those groups are decided under the gate, as with one worker. (A referrer's state and code,
-    the events and customers read are checked when the group writes; a group that finds them
-    changed is decided again under the gate.) None otherwise, and for a
-    store that carries working states (`?working=1`), or when the lane's store cannot be opened
-    (the borrowed one then says why)."""
-    if not (service.settings.speculate and service.stores.groups):
+    several SQLite workers (`Settings.speculate`) or PostgreSQL (any number of workers), unless an
+    event reads what another worker's events change all the time — a program's budgets (every
+    award spends from them) — or claims bulk coupon codes or limited catalog stock (their reads
+    write a row when it is missing): those groups are decided under the gate, as with one worker
+    (PostgreSQL: an event at a time, `decide_together`). (A referrer's state and code, the events
+    and customers read are checked when the group writes; a group that finds them changed is
+    decided again.) None otherwise, and for a store that carries working states (`?working=1`),
+    or when the lane's store cannot be opened (the borrowed one then says why)."""
+    stores = service.stores
+    if not (stores.groups and (service.settings.speculate or stores.sorted_locks)):
         return None
     for ready in readies:
         event, engine = ready.event, ready.running.engine
@@ -328,7 +336,8 @@ def _speculate(
     revisions, referral codes), writes and commits once. When another worker (or this
     one's other requests) changed something it read, nothing was written and the group is decided
     again, still holding the gate, as `_together` decides it: the answers are those of a group
-    decided under the gate, by construction.
+    decided under the gate, by construction. On PostgreSQL (no gate: `Stores.sorted_locks`) the
+    group is decided again optimistically, once; changed again, None.
 
     None when the group was rolled back for another reason (the store failed …): each event is
     decided again on its own (`decide`).
@@ -356,8 +365,14 @@ def _speculate(
             return _group(service, store, readies)
         except OutdatedError:
             log.debug("a group of %d events read what changed: decided again", len(readies))
-            store.optimistic = False  # the gate held (taken before the check): a locked group
+            if not stores.sorted_locks:
+                store.optimistic = False  # the gate held (taken before the check): a locked group
+                return _group(service, store, readies)
+        try:  # PostgreSQL: no lock held (a locked group would lock out of order): optimistic again
             return _group(service, store, readies)
+        except OutdatedError:
+            log.debug("a group of %d events read what changed again: one at a time", len(readies))
+            return None
     except Exception as error:
         if late is not None:  # refused, as `_together` refuses a group that got no connection
             for ready in readies:
