@@ -37,10 +37,12 @@ def parse_event_text(text: str) -> AnyEvent:
     quick = jsonio.loads_counting_keys(text)
     if quick is not None and type(quick[0]) is dict:
         data, keys = quick
-        event = reader.read_event(data)
+        event = reader.read_json_event(data)
         if event is not None and _keys(data) == keys:
-            if type(event) is Purchase:  # its lines' texts found by their JSON for its digest
-                canonical.carry(event, data["items"])
+            if type(event) is Purchase:  # its lines' texts, found as they were read, for its digest
+                texts = reader.read_texts()
+                if texts is not None:
+                    canonical.carry(event, texts)
             return event
     return parse_event(jsonio.loads(text))
 
