@@ -261,24 +261,21 @@ def _lines(value: Any) -> Any:
 # (`1`, `1.0` and `true`): a line is remembered only with an int quantity, an int or Decimal price
 # and text attributes, and one found is taken only if its quantity is an int and its price of the
 # remembered type and, a Decimal, of the same digits (`320.0` is not `320`); text equals only text.
+# A line's key → its price and quantity as the model holds them, the price's text if a Decimal, its text.
 _SEEN: dict[tuple[Any, ...], tuple[Any, str | None, Any, str]] = {}
-"""A line's key → (its price as the model holds it, the price's text if a Decimal was read, its
-quantity as the model holds it, its canonical text)."""
 _SEEN_KEPT = 8192
-_SEEN_LONGEST = 512
-"""Only a line whose canonical text is at most this long is remembered: the memory stays under
-~8 MB (its key holds the line's strings) whatever skus and names a hostile stream sends."""
-_READ = threading.local()
-"""This thread's last purchase's lines' canonical texts (`read_texts`), None if one was not known."""
+_SEEN_LONGEST = 512  # a line of a longer text is not kept: ~8 MB at most, whatever a stream sends
+_READ = threading.local()  # what this thread's last purchase read from JSON found (`read_lines`)
 
 
 def _json_lines(value: Any) -> Any:
     """`_lines` for JSON data, each line found among those read before (`_SEEN`) or read by `_line`
-    and remembered; the lines' texts are kept for `read_texts`."""
+    and remembered; their texts and keys are kept for `read_lines`."""
     if type(value) is not list or not 0 < len(value) <= MAX_LINES:
         return _BAD
     lines = []
     texts: list[str] | None = []
+    keys = 0  # of the lines' objects and their attributes, while every line's text is known
     seen = _SEEN
     for data in value:
         key: Any = None
@@ -313,8 +310,7 @@ def _json_lines(value: Any) -> Any:
                         "category": category,
                         "price": price,
                         "qty": qty,
-                        # the scanner's own dict (`read_json_event`: nothing else holds it)
-                        "attributes": {} if attributes is None else attributes,
+                        "attributes": {} if attributes is None else attributes,  # the scanner's
                     },
                 )
                 _set_fields(line, _LINE_GIVEN[3 if attributes is None else 7])
@@ -323,6 +319,7 @@ def _json_lines(value: Any) -> Any:
                 lines.append(line)
                 if texts is not None:
                     texts.append(written)
+                    keys += size if attributes is None else size + len(attributes)
                 continue
         line = _line(data)
         if line is _BAD:
@@ -334,13 +331,13 @@ def _json_lines(value: Any) -> Any:
                 texts = None
             else:
                 texts.append(remembered)
-    _READ.texts = texts
+                keys += size if attributes is None else size + len(attributes)
+    _READ.lines = None if texts is None else (texts, keys)
     return lines
 
 
 def _remember(key: tuple[Any, ...], line: Line) -> str | None:
-    """The canonical text of `line`, read from the JSON values `key` (`_json_lines`), and the line
-    remembered by them if it may be (see `_SEEN`); None if it may not."""
+    """The text of `line` read from the JSON values `key`, remembered by them if it may be; else None."""
     sent, count = key[3], key[4]
     kind = type(sent)
     if type(count) is not int or (kind is not int and kind is not Decimal):
@@ -359,12 +356,13 @@ def _remember(key: tuple[Any, ...], line: Line) -> str | None:
     return written
 
 
-def read_texts() -> list[str] | None:
-    """The canonical texts of the lines of the purchase `read_json_event` read last on this thread
-    (`engine/canonical.py`: its digest), in order; None if one was not known."""
-    texts: list[str] | None = getattr(_READ, "texts", None)
-    _READ.texts = None
-    return texts
+def read_lines() -> tuple[list[str], int] | None:
+    """What `read_json_event` found of the lines of the purchase it read last on this thread: their
+    texts, in order (`canonical.carry`), and the keys of their objects and attributes, all text
+    (event_text.py counts an event's keys); None if a line's text was not known."""
+    lines: tuple[list[str], int] | None = getattr(_READ, "lines", None)
+    _READ.lines = None
+    return lines
 
 
 _RETURN_LINE_GIVEN = {"sku", "qty"}
@@ -518,9 +516,9 @@ class _Shape:
 
 
 def _shape(cls: type[BaseModel], validators: set[str], lines: Check = _lines) -> _Shape | None:
-    """The reader of `cls`; None if the model is not the one the checks here were written for (a
-    field without a check, a validator they do not apply, lines of another shape). `lines` reads
-    a purchase's lines (`_json_lines` for JSON data)."""
+    """The reader of `cls` (a purchase's lines read by `lines`); None if the model is not the one
+    the checks here were written for (a field without a check, a validator they do not apply,
+    lines of another shape)."""
     if not _plain(cls, validators):
         return None
     checks: dict[str, Check] = {**_CHECKS, "type": _custom_type if cls is Custom else _known_type}
@@ -577,11 +575,10 @@ def read_event(data: dict[str, Any], shapes: dict[str, _Shape] = _SHAPES) -> Any
 
 
 def read_json_event(data: dict[str, Any]) -> AnyEvent | None:
-    """`read_event` for data the JSON scanner gave (its values of exact types: `str`, `int`,
-    `bool`, `Decimal`, `None`, lists and dicts of them): a purchase's lines found among those read
-    before, their canonical texts then given by `read_texts`, and a line's attributes the data's
-    own dict (the caller's data is the scanner's, which nothing else holds). Not for data from a
-    Python caller, whose values may be subclasses equal to the texts and numbers remembered."""
+    """`read_event` for data the JSON scanner gave (values of exact types: `str`, `int`, `bool`,
+    `Decimal`, `None`, lists and dicts): a purchase's lines found among those read before (then
+    `read_lines`), a line's attributes the data's own dict (nothing else holds the scanner's). Not
+    for a Python caller's data, whose values may be subclasses equal to the ones remembered."""
     return read_event(data, _JSON_SHAPES)
 
 
