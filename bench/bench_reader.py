@@ -141,7 +141,7 @@ class _ModelOnly:
 
     def __enter__(self) -> None:
         self.saved = reader.read_event
-        reader.read_event = lambda data: None  # type: ignore[assignment]
+        reader.read_event = lambda data, *_: None  # type: ignore[assignment]
 
     def __exit__(self, *_: object) -> None:
         reader.read_event = self.saved  # type: ignore[method-assign]

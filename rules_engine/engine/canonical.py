@@ -40,7 +40,7 @@ def event_digest(event: AnyEvent) -> str:
     through `model_dump` as before: the same text either way.
     """
     carried = _CARRIED.pop(id(event), None)
-    items = _read_items_text(carried[1], event.items) if carried is not None and carried[0] is event else None
+    items = "[" + ",".join(carried[1]) + "]" if carried is not None and carried[0] is event else None
     try:
         text = _model_text(event, event.time.astimezone(dt.UTC), items)
     except _UnknownValueError:
@@ -57,7 +57,7 @@ class _UnknownValueError(Exception):
 def _model_text(model: BaseModel, time: dt.datetime | None = None, items: str | None = None) -> str:
     """The canonical JSON of a model (an event, a basket line), as `_canonical` writes what
     `model_dump` makes of it; `time` in place of the model's `time` field, and `items`, when
-    given, the text of its `items` (`_read_items_text`)."""
+    given, the text of its `items` (the lines' texts `carry` kept)."""
     values = model.__dict__
     keys = _SORTED_FIELDS.get(type(model))
     if keys is None:
@@ -193,66 +193,26 @@ def _line_text(line: Line) -> str:
 _TEXT[Line] = _line_text
 
 
-# -- the lines' texts found from the JSON they were read from --------------------------------------
+# -- the lines' texts found as they were read -------------------------------------------------------
 # An event read from its JSON text by the fast reader (engine/event_text.py) is carried here with
-# its lines' JSON data, by identity (`carry`): `event_digest` then finds each line's text by the
-# values as read — the tuple of an `itemgetter` — without building a key from the `Line` (a
-# fifth of the cost of `_line_text`: issue 13). Only what the reader accepted is carried, whose
-# values are of few types: texts or None for sku, name and category; an int, a Decimal or a
-# plain decimal text for price and quantity; so values equal as keys are one number or one text,
-# and write one text (an int and a Decimal of one value: one number; a text equals only a text).
-# Attributes are in the key only when all their values are texts (`True == 1`, but they write
-# `true` and `1`); a line with others is written by `_line_text`.
-_CARRIED: dict[int, tuple[Any, list[Any]]] = {}
+# its lines' canonical texts, by identity (`carry`): the reader found each by the line's values as
+# read (reader.py's `_SEEN`, a line read before: issue 13), and `event_digest` joins them rather
+# than finding each again from the `Line`.
+_CARRIED: dict[int, tuple[Any, list[str]]] = {}
 _CARRIED_KEPT = 4
 """Events carried at once: one a thread reading an event and then deciding it, in practice (its
-digest takes it out). Few: an event whose digest is never asked for is kept, with its JSON data,
-until this many are, and the collector walks what is kept (16 of them cost a parse without its
-digest ~23k instructions in the collector's passes: `instructions_run.py read`); a thread whose
-event was dropped by others' just writes its lines' texts from the `Line`s."""
-_READ_TEXTS: dict[tuple[Any, ...], str] = {}
-_named = operator.itemgetter("sku", "name", "category", "price", "qty")
+digest takes it out). Few: an event whose digest is never asked for is kept, with its lines'
+texts, until this many are; a thread whose event was dropped by others' just writes its lines'
+texts from the `Line`s."""
 
 
-def carry(event: AnyEvent, items: list[Any]) -> None:
-    """Keep `items`, the JSON data `event.items` was read from (a line's dict each, in order),
-    for the event's first digest. The event is kept with it (its id is not reused while it is here);
-    the reader's models are frozen, so the lines' texts do not change until `event_digest`."""
+def carry(event: AnyEvent, texts: list[str]) -> None:
+    """Keep `texts`, the canonical texts of `event.items` (a line's each, in order), for the
+    event's first digest. The event is kept with them (its id is not reused while it is here); the
+    reader's models are frozen, so the lines' texts do not change until `event_digest`."""
     if len(_CARRIED) >= _CARRIED_KEPT:
         _CARRIED.clear()
-    _CARRIED[id(event)] = (event, items)
-
-
-def _read_items_text(data: list[dict[str, Any]], lines: list[Line]) -> str:
-    """The text of `lines` (`_list_text(lines)`), each line's found by its JSON data (`data`)."""
-    texts = _READ_TEXTS
-    found = texts.get
-    parts = []
-    for values, line in zip(data, lines, strict=True):
-        size = len(values)
-        try:
-            if size == 5:
-                key: tuple[Any, ...] = _named(values)
-            elif size == 6:
-                attributes = values["attributes"]
-                for value in attributes.values():
-                    if type(value) is not str:
-                        raise KeyError
-                key = (*_named(values), *attributes.items())
-            else:
-                raise KeyError
-        except KeyError:  # another shape: written from the line
-            parts.append(_line_text(line))
-            continue
-        text = found(key)
-        if text is None:
-            text = _line_text(line)
-            if len(text) <= _LINE_TEXT_LONGEST:
-                if len(texts) >= _LINE_TEXTS_KEPT:
-                    texts.clear()
-                texts[key] = text
-        parts.append(text)
-    return "[" + ",".join(parts) + "]"
+    _CARRIED[id(event)] = (event, texts)
 
 
 class _Written:

@@ -25,7 +25,7 @@ def parse_event_text(text: str) -> AnyEvent:
     `loyalty run` and the service read an event's JSON with.
 
     A valid event's text, written as JSON encoders write it, is read by the C scanner alone
-    (`jsonio.loads_counting_keys`) and by `reader.read_event`, and its keys counted
+    (`jsonio.loads_counting_keys`) and by `reader.read_json_event`, and its keys counted
     here against the text's: no Python hook on each object. Anything else (a key given twice, a
     backslash, an event the reader is not sure of) is read again by `jsonio.loads` and
     `parse_event`, whose error is the one raised.
@@ -37,17 +37,24 @@ def parse_event_text(text: str) -> AnyEvent:
     quick = jsonio.loads_counting_keys(text)
     if quick is not None and type(quick[0]) is dict:
         data, keys = quick
-        event = reader.read_event(data)
-        if event is not None and _keys(data) == keys:
-            if type(event) is Purchase:  # its lines' texts found by their JSON for its digest
-                canonical.carry(event, data["items"])
+        event = reader.read_json_event(data)
+        if event is None:
+            return parse_event(jsonio.loads(text))
+        # a purchase's lines' keys counted as they were read, and their texts for its digest
+        lines = reader.read_lines() if type(event) is Purchase else None
+        counted = _keys(data) if lines is None else _keys(data, lines[1])
+        if counted == keys:
+            if lines is not None:
+                canonical.carry(event, lines[0])
             return event
     return parse_event(jsonio.loads(text))
 
 
-def _keys(data: dict[str, Any]) -> int | None:
+def _keys(data: dict[str, Any], lines: int | None = None) -> int | None:
     """How many keys the objects of an event's data hold, all of them, for data `read_event`
     accepted; None if it may nest deeper than `jsonio.MAX_DEPTH` (which `jsonio.loads` refuses).
+    `lines`: the keys of the lines' objects and their attributes, when the reader counted them
+    (`reader.read_lines`: attributes of text only), which are then not walked again.
 
     Such data holds objects only where the reader knows: the event, its lines, and the attributes
     of both, whose values alone may be objects and arrays nested further (walked by `_nested_keys`
@@ -55,7 +62,11 @@ def _keys(data: dict[str, Any]) -> int | None:
     lines, as the reader already checked each one."""
     count = len(data)
     attributes = [value for value in (data.get("attributes"), data.get("basket_attributes")) if value]
-    items = data.get("items")
+    if lines is not None:
+        count += lines
+        if not attributes:
+            return count
+    items = None if lines is not None else data.get("items")
     if items is not None:
         count += sum(map(len, items))
         attributes += filter(None, map(dict.get, items, repeat("attributes")))

@@ -28,12 +28,14 @@ shapes: which fields each model has, its lines, and the instances built from the
 from __future__ import annotations
 
 import operator
+import threading
 from collections.abc import Callable
 from decimal import Decimal, getcontext
 from typing import Any
 
 from pydantic import BaseModel
 
+from rules_engine.engine.canonical import _line_text
 from rules_engine.engine.events import (
     KNOWN_TYPES,
     MAX_LINES,
@@ -250,6 +252,119 @@ def _lines(value: Any) -> Any:
     return lines
 
 
+# -- lines read from JSON before --------------------------------------------------------------------
+# A stream's baskets are made of few distinct lines (a product at its price, in a quantity, with
+# its size). A line of JSON data (`read_json_event`: the C scanner's values, of exact types) whose
+# values were read before is built without its checks, and its canonical text (the event's digest,
+# engine/canonical.py) comes with it, found by the one key: the line's values as read (an
+# `itemgetter`'s tuple, its attributes' items after them). Values equal as keys may differ in type
+# (`1`, `1.0` and `true`): a line is remembered only with an int quantity, an int or Decimal price
+# and text attributes, and one found is taken only if its quantity is an int and its price of the
+# remembered type and, a Decimal, of the same digits (`320.0` is not `320`); text equals only text.
+# A line's key → its price and quantity as the model holds them, the price's text if a Decimal, its text.
+_SEEN: dict[tuple[Any, ...], tuple[Any, str | None, Any, str]] = {}
+_SEEN_KEPT = 8192
+_SEEN_LONGEST = 512  # a line of a longer text is not kept: ~8 MB at most, whatever a stream sends
+_READ = threading.local()  # what this thread's last purchase read from JSON found (`read_lines`)
+
+
+def _json_lines(value: Any) -> Any:
+    """`_lines` for JSON data, each line found among those read before (`_SEEN`) or read by `_line`
+    and remembered; their texts and keys are kept for `read_lines`."""
+    if type(value) is not list or not 0 < len(value) <= MAX_LINES:
+        return _BAD
+    lines = []
+    texts: list[str] | None = []
+    keys = 0  # of the lines' objects and their attributes, while every line's text is known
+    seen = _SEEN
+    for data in value:
+        key: Any = None
+        found = None
+        attributes: Any = None
+        if type(data) is dict:
+            size = len(data)
+            try:
+                if size == 5:
+                    named = key = _named(data)
+                elif size == 6:
+                    attributes = data["attributes"]
+                    if type(attributes) is dict and attributes:  # `{}`: given, not the 5-key line
+                        named = _named(data)
+                        key = (*named, *attributes.items())
+                if key is not None:
+                    found = seen.get(key)
+            except (KeyError, TypeError):  # another shape; an attribute without a hash (a list)
+                key = None
+        if found is not None:
+            price, text, qty, written = found
+            sku, name, category, sent, count = named
+            if type(count) is int and (
+                type(sent) is int if text is None else type(sent) is Decimal and str(sent) == text
+            ):
+                line = _new(Line)
+                _set_dict(
+                    line,
+                    {
+                        "sku": sku,
+                        "name": name,
+                        "category": category,
+                        "price": price,
+                        "qty": qty,
+                        "attributes": {} if attributes is None else attributes,  # the scanner's
+                    },
+                )
+                _set_fields(line, _LINE_GIVEN[3 if attributes is None else 7])
+                _set_extra(line, None)
+                _set_private(line, None)
+                lines.append(line)
+                if texts is not None:
+                    texts.append(written)
+                    keys += size if attributes is None else size + len(attributes)
+                continue
+        line = _line(data)
+        if line is _BAD:
+            return _BAD
+        lines.append(line)
+        if texts is not None:
+            remembered = _remember(key, line) if key is not None else None
+            if remembered is None:
+                texts = None
+            else:
+                texts.append(remembered)
+                keys += size if attributes is None else size + len(attributes)
+    _READ.lines = None if texts is None else (texts, keys)
+    return lines
+
+
+def _remember(key: tuple[Any, ...], line: Line) -> str | None:
+    """The text of `line` read from the JSON values `key`, remembered by them if it may be; else None."""
+    sent, count = key[3], key[4]
+    kind = type(sent)
+    if type(count) is not int or (kind is not int and kind is not Decimal):
+        return None
+    for item in key[5:]:
+        if type(item[1]) is not str:
+            return None
+    values = line.__dict__
+    if type(values["name"]) is not str or type(values["category"]) is not str:
+        return None
+    written = _line_text(line)
+    if len(written) <= _SEEN_LONGEST:
+        if len(_SEEN) >= _SEEN_KEPT:
+            _SEEN.clear()
+        _SEEN[key] = (values["price"], None if kind is int else str(sent), values["qty"], written)
+    return written
+
+
+def read_lines() -> tuple[list[str], int] | None:
+    """What `read_json_event` found of the lines of the purchase it read last on this thread: their
+    texts, in order (`canonical.carry`), and the keys of their objects and attributes, all text
+    (event_text.py counts an event's keys); None if a line's text was not known."""
+    lines: tuple[list[str], int] | None = getattr(_READ, "lines", None)
+    _READ.lines = None
+    return lines
+
+
 _RETURN_LINE_GIVEN = {"sku", "qty"}
 
 
@@ -400,14 +515,15 @@ class _Shape:
         return event
 
 
-def _shape(cls: type[BaseModel], validators: set[str]) -> _Shape | None:
-    """The reader of `cls`; None if the model is not the one the checks here were written for (a
-    field without a check, a validator they do not apply, lines of another shape)."""
+def _shape(cls: type[BaseModel], validators: set[str], lines: Check = _lines) -> _Shape | None:
+    """The reader of `cls` (a purchase's lines read by `lines`); None if the model is not the one
+    the checks here were written for (a field without a check, a validator they do not apply,
+    lines of another shape)."""
     if not _plain(cls, validators):
         return None
     checks: dict[str, Check] = {**_CHECKS, "type": _custom_type if cls is Custom else _known_type}
     if cls is Purchase and _LINES_READ:
-        checks["items"] = _lines
+        checks["items"] = lines
     elif cls is Return and _RETURN_LINES_READ:
         checks["items"] = _return_lines
     fields: list[tuple[str, Check, Any, Any]] = []
@@ -421,6 +537,7 @@ def _shape(cls: type[BaseModel], validators: set[str]) -> _Shape | None:
 
 _TIME_ONLY = {"_aware"}
 _SHAPES: dict[str, _Shape] = {}
+_JSON_SHAPES: dict[str, _Shape] = {}  # the same, a purchase's lines read by `_json_lines`
 for _cls, _validators in (
     (Purchase, _TIME_ONLY),
     (Return, _TIME_ONLY),
@@ -434,10 +551,11 @@ for _cls, _validators in (
     _read = _shape(_cls, _validators)
     if _read is not None:
         _SHAPES[_cls.model_fields["type"].default] = _read
+        _JSON_SHAPES[_cls.model_fields["type"].default] = _shape(_cls, _validators, _json_lines) or _read
 _CUSTOM = _shape(Custom, _TIME_ONLY)
 
 
-def read_event(data: dict[str, Any]) -> AnyEvent | None:
+def read_event(data: dict[str, Any], shapes: dict[str, _Shape] = _SHAPES) -> AnyEvent | None:
     """The event model for `data`, exactly as validation would make it; None when the reader is
     not sure the model would accept `data` as it is (the caller then validates it)."""
     if getcontext().prec < MONEY_DIGITS:  # pydantic counts the digits of a number rounded to it
@@ -445,7 +563,7 @@ def read_event(data: dict[str, Any]) -> AnyEvent | None:
     kind = data.get("type")
     if type(kind) is not str:
         return None
-    shape = _SHAPES.get(kind)
+    shape = shapes.get(kind)
     if shape is None:
         if kind in KNOWN_TYPES:  # a model the reader does not know
             return None
@@ -454,6 +572,14 @@ def read_event(data: dict[str, Any]) -> AnyEvent | None:
             return None
     event: AnyEvent | None = shape.read(data)
     return event
+
+
+def read_json_event(data: dict[str, Any]) -> AnyEvent | None:
+    """`read_event` for data the JSON scanner gave (values of exact types: `str`, `int`, `bool`,
+    `Decimal`, `None`, lists and dicts): a purchase's lines found among those read before (then
+    `read_lines`), a line's attributes the data's own dict (nothing else holds the scanner's). Not
+    for a Python caller's data, whose values may be subclasses equal to the ones remembered."""
+    return read_event(data, _JSON_SHAPES)
 
 
 def parse_event(data: Any) -> AnyEvent:

@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.engine import canonical
+from rules_engine.engine import canonical, reader
 from rules_engine.engine.canonical import event_digest
 from rules_engine.engine.event_text import parse_event_text
 from rules_engine.engine.events import Line, validate_event
 from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
-from tests.engine.test_reader import EVENTS, Count, Number, Text
+from tests.engine.test_reader import EVENTS, Count, Number, Text, same
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -342,10 +342,10 @@ def test_the_texts_kept_for_empty_fields_fit_every_event_they_are_given_to(
         assert digest_or_error(event_digest, event) == digest_or_error(reference_digest, event), update
 
 
-# -- lines' texts found by the JSON they were read from (canonical.carry) -------------------------
-# Values that are equal in Python but write other texts (1 and true, 320 and "320", 320 and
-# 320.00 which write one), so that the texts remembered by the lines' JSON values meet lines that
-# must not take them.
+# -- lines found by the JSON values they were read from (reader._SEEN, canonical.carry) ------------
+# Values that are equal in Python but are other values of the model or write other texts (1 and
+# true, 320 and "320", 320 and 320.00 which write one), so that the lines and texts remembered by
+# the lines' JSON values meet lines that must not take them.
 LINE_NUMBERS = st.sampled_from(["1", "2", "320", "320.00", "320.5", "3.2E+2", '"320"', '"1"', "true", "1.0"])
 LINE_TEXTS = st.sampled_from(['"A"', '"a"', '"1"', '""', "null", "1", "true"])
 ATTRIBUTE_VALUES = st.sampled_from(
@@ -373,12 +373,13 @@ def line_texts(draw: st.DrawFn) -> str:
 def test_an_event_read_from_text_has_the_first_implementations_digest(
     baskets: list[list[str]], kept: int
 ) -> None:
-    """`parse_event_text` carries a purchase's lines' JSON to its digest, which finds their texts by
-    the values as sent: events one after the other, whose lines repeat, in other types and
-    digits, past the memory's size; each digest the first implementation's."""
-    canonical._READ_TEXTS.clear()
+    """`parse_event_text` finds a purchase's lines among those read before by the values as sent,
+    and carries their texts to its digest: events one after the other, whose lines repeat, in
+    other types and digits, past the memory's size; each event the model's, down to a Decimal's
+    exponent, and each digest the first implementation's."""
+    reader._SEEN.clear()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(canonical, "_LINE_TEXTS_KEPT", kept)
+        patch.setattr(reader, "_SEEN_KEPT", kept)
         for number, basket in enumerate(baskets):
             text = (
                 f'{{"id":"e{number}","type":"purchase","time":"2026-12-08T09:00:00+03:00",'
@@ -388,14 +389,24 @@ def test_an_event_read_from_text_has_the_first_implementations_digest(
                 event = parse_event_text(text)
             except EventError:
                 continue
-            assert event_digest(event) == reference_digest(parse_event(jsonio.loads(text))), text
-            assert len(canonical._READ_TEXTS) <= kept
+            model = validate_event(jsonio.loads(text))
+            same(event, model)
+            assert event_digest(event) == reference_digest(model), text
+            assert len(reader._SEEN) <= kept
 
 
 def test_a_purchase_read_from_text_is_carried_to_its_digest() -> None:
-    """The fast road carries the lines' JSON (else the test above would test nothing new); an
-    event not carried (read from data) has the same digest."""
-    text = (ROOT / "programs" / "events" / "coffee-club.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    """The fast road carries the lines' texts (else the test above would test nothing new), the
+    second time from lines read before; an event not carried (read from data) has the same digest."""
+    text = (
+        '{"id": "evt-1", "type": "purchase", "time": "2026-12-08T10:15:00+03:00", "customer": "card-7781", '
+        '"items": [{"sku": "LATTE-L", "name": "Latte, large", "category": "coffee", "price": 320, "qty": 2, '
+        '"attributes": {"size": "L"}}, {"sku": "CROISSANT", "name": "Butter croissant", '
+        '"category": "pastry", "price": 180.50, "qty": 1}]}'
+    )
+    reader._SEEN.clear()
+    parse_event_text(text)
+    assert reader._SEEN  # its lines remembered
     event = parse_event_text(text)
     assert canonical._CARRIED[id(event)][0] is event
     digest = event_digest(event)

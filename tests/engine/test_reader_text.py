@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.engine import event_text
+from rules_engine.engine import event_text, reader
 from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from tests.engine.test_reader import DIFFERENTIAL, EVENTS, broken, same
@@ -159,6 +159,29 @@ def test_the_keys_are_counted_in_nested_attributes() -> None:
         "json",
         'the key "d" appears twice in one object',
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "twice"),
+    [
+        ('"qty": 1}', '"qty": 1, "qty": 1}'),
+        ('"size": "L"}', '"size": "L", "size": "L"}'),
+        ('"sku": "CROISSANT"', '"sku": "CROISSANT", "sku": "CROISSANT"'),
+        ('"customer": "card-7781"', '"attributes": {"a": {"b": 1, "b": 1}}, "customer": "card-7781"'),
+    ],
+)
+def test_a_key_given_twice_beside_lines_read_before_is_loads_error(line: str, twice: str) -> None:
+    """The keys of lines found among those read before are counted as they were read
+    (`reader.read_lines`), not walked again: a key given twice in such a line, or in the event's
+    own attributes beside them, is refused as `loads` refuses it."""
+    reader._SEEN.clear()
+    check(COFFEE)
+    assert reader._SEEN  # its lines remembered, and found now
+    customer = '"customer": "card-7781"'
+    check(COFFEE.replace(customer, '"attributes": {"a": {"b": 1}}, ' + customer))
+    assert line in COFFEE
+    refused = check(COFFEE.replace(line, twice))
+    assert refused[0] == "json" and "appears twice in one object" in refused[1]
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])
