@@ -46,7 +46,7 @@ from rules_engine.state.customer import (
     PastLine,
 )
 from rules_engine.state.lot_lines import Split, lot_lines
-from rules_engine.state.shared import appended
+from rules_engine.state.shared import appended, window
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
@@ -322,9 +322,10 @@ def kept(before: Sequence[str], event: str) -> Sequence[str]:
     """`[*before, event][-PROCESSED_KEPT:]`, sharing `before`'s storage (state/shared.py: the
     oldest id leaves the window, the event's is appended, nothing copied); the set of `before`'s
     ids the duplicate check kept goes with them (`processed.carried`)."""
-    cut = max(0, len(before) - (PROCESSED_KEPT - 1))
+    items, start, end = window(before)  # the ids left out sliced in C (a `SharedList`'s own
+    cut = max(0, end - start - (PROCESSED_KEPT - 1))  # `len()` and slice are Python calls)
     ids = appended(before, (event,), cut)
-    processed.carried(before, ids, before[:cut], event)
+    processed.carried(before, ids, items[start : start + cut], event)
     return ids
 
 

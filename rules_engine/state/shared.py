@@ -182,15 +182,15 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
     """`[*values[dropped:], *new]`, as a `SharedList` that shares `values`' storage when it can (in
     place, without a copy of `values`: the module docstring); `values` itself is never changed as
     seen through it. A short result is a `ShortList`, a copy (`SHARED_FROM`)."""
-    if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
-        short: ShortList[T] = ShortList(values[dropped:] if dropped else values)
-        if new:
-            short.extend(new)
-        return short
     if type(values) is SharedList:  # not `isinstance`: a Python call (the class docstring)
-        items, start, end = values._items, values._start + dropped, values._end
-        if start > end:
+        items, start, end = values._items, values._start + dropped, values._end  # no `len()`: a
+        if start > end:  # Python call on a `SharedList`, at every event for each long list
             start = end
+        if end - start + len(new) < SHARED_FROM:  # a copy costs less than a window
+            short: ShortList[T] = ShortList(items[start:end])
+            if new:
+                short.extend(new)
+            return short
         with _LOCK:
             shared = end == len(items)
             if shared:
@@ -202,6 +202,11 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
             return SharedList(items, start, end)
         own = items[start:end]
     else:
+        if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
+            short = ShortList(values[dropped:] if dropped else values)
+            if new:
+                short.extend(new)
+            return short
         own = list(values[dropped:]) if dropped else list(values)
     own.extend(new)
     return SharedList(own, 0, len(own))
