@@ -140,7 +140,7 @@ class Engine:
             if passed and not gone:  # only lots that ended their wait (any history): made now
                 changes, passed = points_changes(passed), []
             # else what a long history brings, a dozen lots expiring: their changes and entries
-            # made when the result's are read (settle.with_time_passed; a lazy result costs a copy
+            # made when the result's are read (settle.outcome's `time_passed`; a lazy result costs a copy
             # and a property per read, more than the few changes of lots ending their wait)
             before, moves = tiers.elapse(self.program.tiers, before, parsed.time, self.zone)
             before, sent = notifications.deliver(self.program.notifications, before, parsed.time)
@@ -149,9 +149,9 @@ class Engine:
                 tiers.reviewed(run, moves)
             if sent:
                 notifications.delivered(run, sent)
-            result = self._decide(run)
-            if passed:
-                result = settle.with_time_passed(result, passed, gone, parsed.id, self.program.version)
+            # what time did (lots that expired, or ended their wait with them), in front of the
+            # event's own changes and entries, made when read (settle.outcome's `time_passed`)
+            result = self._decide(run, (passed, gone, parsed.id, self.program.version) if passed else None)
             if order == "late" and latest is not None:
                 return self._caught_up(result, latest, parsed.id)
             return result
@@ -192,8 +192,9 @@ class Engine:
             _outcome=None,  # the outcome of the event alone, had it been built, is not this one
         )
 
-    def _decide(self, run: Run) -> Result:
-        """The stages, in their fixed order (the module docstring)."""
+    def _decide(self, run: Run, time_passed: settle.TimePassed | None = None) -> Result:
+        """The stages, in their fixed order (the module docstring); `time_passed`: what time did
+        before the event, put in front of its own changes and entries (`settle.outcome`)."""
         event = run.event
         if isinstance(event, Signup):
             profile.record(run, event)
@@ -214,7 +215,7 @@ class Engine:
             earning.earn(run)
         for mechanic in mechanics:
             mechanic(run)
-        return settle.outcome(run)
+        return settle.outcome(run, time_passed)
 
     def budget_keys(self, event: AnyEvent) -> list[tuple[str, str]]:
         """The (rule, period key) of every budget the event may spend from: what a store reads

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import itertools
 import operator
 from decimal import Decimal
 
@@ -47,7 +48,7 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     """`time_passes` without its models: the state after it, its changes as `Transition`s in the
     order `time_passes` reports them, and the lots that expired as their ledger entries need them
     (`lifecycle.Expired`). When lots expired, `Engine.process` makes the `PointsChange`s and the
-    entries only when the result's are read (settle.with_time_passed): a long history expires a
+    entries only when the result's are read (settle.outcome's `time_passed`): a long history expires a
     dozen lots at most events, two models each that a caller reading the state or the points never
     looks at."""
     if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
@@ -89,11 +90,14 @@ _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)
 
 
 def _one_zone(changes: list[lifecycle.Transition], zone: dt.tzinfo) -> bool:
-    """Whether every change's time has `zone` (a loop: no generator resumed per change)."""
-    for change in changes:  # noqa: SIM110 (`all` of a generator: one resume per change)
-        if change.at.tzinfo is not zone:
-            return False
-    return True
+    """Whether every change's time has `zone`: each change's zone read and compared by identity in
+    C (`map`s of an item getter, an attribute getter and `operator.is_`), no Python step a change
+    (a long history expires a dozen lots at most events)."""
+    return all(map(operator.is_, map(_TZINFO, map(_AT, changes)), itertools.repeat(zone)))
+
+
+_AT = operator.itemgetter(3)  # a Transition's `at`
+_TZINFO = operator.attrgetter("tzinfo")
 
 
 def _tendered_kept(program: Program, state: CustomerState, moment: dt.datetime) -> CustomerState:

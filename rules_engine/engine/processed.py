@@ -23,26 +23,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from rules_engine.state.shared import Memo
+from rules_engine.state.shared import Memo, SharedList
 
 SHORT = 48
 """Lists shorter than this are scanned: as fast as a set's look-up, and no set to keep."""
 KEPT = 256
 """At most this many sets of plain lists are kept (a set of 1,000 ids is about 32 KB)."""
 
-_SETS: Memo[set[str]] = Memo("memo_ids", KEPT)
+# Each "set" is a dict of the ids to None: looked up as fast, and, holding only strings, not
+# tracked by the garbage collector (a set always is: the collector's passes walked every long-lived
+# customer's 1,000 ids, ~7k instructions an event of a long history in bench/instructions.py).
+_SETS: Memo[dict[str, None]] = Memo("memo_ids", KEPT)
 _LOCK = threading.Lock()
 
 
 def seen(processed: Sequence[str], event: str) -> bool:
     """Whether `event` is among the ids `processed` (the same answer as `event in processed`)."""
-    if len(processed) < SHORT:
-        return event in processed
+    if type(processed) is not SharedList and len(processed) < SHORT:  # (a `SharedList`'s `len()`
+        return event in processed  # is a Python call; it is long, or a set answers as well)
     with _LOCK:
         known = _SETS.get(processed)
         if known is not None:
             return event in known
-        ids = set(processed)
+        ids = dict.fromkeys(processed)
         _SETS.put(processed, ids)
         return event in ids
 
@@ -52,12 +55,13 @@ def carried(before: Sequence[str], after: Sequence[str], dropped: Sequence[str],
     the set of `before`, if one is kept, becomes `after`'s, changed by those ids. Nothing is kept
     when the ids are not all distinct (a state written by hand may repeat one: taking an id out of
     the set would then lose it) or when `event` is among them already."""
-    if len(after) < SHORT:
+    if type(after) is not SharedList and len(after) < SHORT:  # (as in `seen`)
         return
     with _LOCK:
         ids = _SETS.take(before)
         if ids is None or len(ids) != len(before) or event in ids:
             return
-        ids.difference_update(dropped)
-        ids.add(event)
+        for gone in dropped:  # (usually one: the oldest id)
+            ids.pop(gone, None)
+        ids[event] = None
         _SETS.put(after, ids)

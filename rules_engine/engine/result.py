@@ -512,7 +512,7 @@ _SLOTS = {name: Result.__dict__[name] for name in Result.__dataclass_fields__}
 
 def held(result: Result, name: str) -> Any:
     """Field `name` of `result` as it holds it: a `Later` not made yet is returned unmade (what a
-    result made of another one carries over without making it: settle.with_time_passed)."""
+    result made of another one carries over without making it: settle.outcome)."""
     return _SLOTS[name].__get__(result, Result)
 
 

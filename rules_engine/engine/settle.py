@@ -26,7 +26,6 @@ from rules_engine.engine.result import (
     Result,
     RuleTraces,
     StreamResult,
-    held,
     later_changes,
     settled,
 )
@@ -47,18 +46,27 @@ from rules_engine.state.customer import (
     PastLine,
 )
 from rules_engine.state.lot_lines import Split, lot_lines
-from rules_engine.state.shared import appended
+from rules_engine.state.shared import appended, window
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
 
-def outcome(run: Run) -> Result:
+TimePassed = tuple[list[lifecycle.Transition], list[lifecycle.Expired], str, int]
+"""What time did before an event, for `outcome` to put in front of the event's own changes and
+entries: the changes as `points.time_passed` ordered them, the lots that expired, the cause their
+entries name (the event's id) and the program's version (made once with them)."""
+
+
+def outcome(run: Run, time_passed: TimePassed | None = None) -> Result:
     """The result of the run: its totals, its effects, its trace and the new state.
 
     What a caller may not read is made when first read (a `StreamResult`'s `Later`s): the totals,
     the tier progress and the awards' earn ledger entries (each a `LedgerEntry` with its lines').
     The new state is made now (it is what the next event reads); a caller that keeps it and reads
-    the points, or `ledger_points()`, makes no ledger entry and no `Totals`."""
+    the points, or `ledger_points()`, makes no ledger entry and no `Totals`. `time_passed`: the
+    changes and entries of time before the event, in front of the event's own, made when read
+    (made once with them) — given here, the result is made once with them (a long history has
+    them at most events: a second result made from the first cost a copy of every field)."""
     state, split = new_state(run)
     awards = tuple(run.effects_points)
     booked = tuple(run.ledger)  # what the stages booked (time passing, a return, a redemption)
@@ -76,7 +84,13 @@ def outcome(run: Run) -> Result:
             split,
             booked,
         )
-    return result_of(run, awards, Later(totals, run), state, ledger, StreamResult)  # type: ignore[arg-type]
+    if time_passed is None:
+        return result_of(run, awards, Later(totals, run), state, ledger, StreamResult)  # type: ignore[arg-type]
+    passed, gone, cause, version = time_passed
+    ledger = LaterLedger(_time_ledger, _time_ledger_points, cause, version, gone, ledger)
+    result = result_of(run, awards, Later(totals, run), state, ledger, StreamResult)  # type: ignore[arg-type]
+    later_changes(result, Later(_time_changes, passed, result.points_changes))
+    return result
 
 
 def _earn_ledger(
@@ -186,47 +200,6 @@ def result_of(
         run.referral_owed,
         kind,
     )
-
-
-def with_time_passed(
-    result: Result,
-    passed: list[lifecycle.Transition],
-    gone: list[lifecycle.Expired],
-    cause: str,
-    version: int,
-) -> Result:
-    """`result` with what time did before its event in front of its own changes and entries —
-    `passed`, the changes as `points.time_passed` ordered them, and `gone`, the lots that expired
-    (their entries named after `cause`) — each made when first read (a `StreamResult`'s `Later`s,
-    as a step's): equal to the `Result` whose `points_changes` and `ledger` hold them made. A long
-    history expires a dozen lots and ripens a few at most events; a caller that reads the state,
-    the points or `ledger_points()` makes none of their models."""
-    later = settled(
-        result.program,
-        result.version,
-        result.event,
-        result.customer,
-        result.awards,
-        result.discounts,
-        held(result, "totals"),  # a `Later` stays one (outcome's): made when read, as before
-        result.state,
-        LaterLedger(_time_ledger, _time_ledger_points, cause, version, gone, held(result, "ledger")),  # type: ignore[arg-type]
-        result.trace,
-        held(result, "tier_progress"),
-        result.free_shipping,
-        result.coupons_issued,
-        result.coupons_redeemed,
-        result.badges,
-        result.tier_changes,
-        result.notifications,
-        result.draw_entries,
-        result.points_changes,
-        result.budgets_released,
-        result.referral_owed,
-        StreamResult,
-    )
-    later_changes(later, Later(_time_changes, passed, result.points_changes))
-    return later
 
 
 def _time_changes(
@@ -349,9 +322,10 @@ def kept(before: Sequence[str], event: str) -> Sequence[str]:
     """`[*before, event][-PROCESSED_KEPT:]`, sharing `before`'s storage (state/shared.py: the
     oldest id leaves the window, the event's is appended, nothing copied); the set of `before`'s
     ids the duplicate check kept goes with them (`processed.carried`)."""
-    cut = max(0, len(before) - (PROCESSED_KEPT - 1))
+    items, start, end = window(before)  # the ids left out sliced in C (a `SharedList`'s own
+    cut = max(0, end - start - (PROCESSED_KEPT - 1))  # `len()` and slice are Python calls)
     ids = appended(before, (event,), cut)
-    processed.carried(before, ids, before[:cut], event)
+    processed.carried(before, ids, items[start : start + cut], event)
     return ids
 
 

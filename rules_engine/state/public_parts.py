@@ -35,7 +35,7 @@ from itertools import compress, repeat
 from operator import is_
 from typing import Any
 
-from rules_engine.state.shared import SharedList, appended
+from rules_engine.state.shared import SharedList, ShortList, appended
 
 _SCAN = 256
 """How far from each end the alignment looks: a step changes a few elements at the ends; past this,
@@ -51,7 +51,8 @@ def moved_models(
     """The models of `tuples` (lots or activities: the model the last element), `before`'s elements
     reused where the deque kept them (the module docstring); the new tuples' models made (`make`)
     and kept in their tuples for the next time."""
-    if type(before) is not SharedList and type(before) is not list:  # (a view: state/compact.py)
+    kind = type(before)
+    if kind is not SharedList and kind is not list and kind is not ShortList:  # (a view: state/compact.py)
         before = None
     found = None if before is None else _aligned(tuples, before, model_of)
     if found is None:

@@ -146,16 +146,51 @@ class SharedList(Sequence[T]):
         return sum(1 for item in self if item is value or item == value)
 
 
+class ShortList(list[T]):
+    """A short list the engine made (`appended`, below `SHARED_FROM`): a plain list in every way
+    (its C slots: indexing, `len`, iteration at a list's speed; equal to lists, dumped as one), with
+    room for what the engine knows of it (`Memo`), as a `SharedList` has.
+
+    Why: a plain list's memo goes to a table bounded at `PLAIN_KEPT` entries, which a process
+    interleaving more customers than that forgot before each customer's next event (every event
+    then rebuilt its memos: the ids' set, the pending lots' reading, the reminder's reach). A
+    memo kept on the list dies with it: no table, no bound, none held for a state no longer in use.
+
+    The memos are instance attributes over class defaults of None: a list without a memo has no
+    instance dict (nothing made when the list is), and reading a memo never raises. Pickled and
+    deep-copied as its elements only (the memos are of this very list, not of a copy); a slice or
+    `+` is a plain list, as `SharedList`'s are. Never subclassed (`type(x) is ShortList`)."""
+
+    memo_ids: Any = None  # engine/processed.py: the ids as a set
+    memo_reminded: Any = None  # engine/lot_memos.py: the expiry reminder's reach
+    memo_tail: Any = None  # engine/lifecycle.py: the pending lots' reading
+    memo_window: Any = None  # engine/lot_memos.py: the soonest return window's close
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ShortList, (list(self),))
+
+    def __copy__(self) -> ShortList[T]:
+        return ShortList(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ShortList[T]:
+        import copy
+
+        return ShortList(copy.deepcopy(list(self), memo))
+
+
 def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T] | SharedList[T]:
     """`[*values[dropped:], *new]`, as a `SharedList` that shares `values`' storage when it can (in
     place, without a copy of `values`: the module docstring); `values` itself is never changed as
-    seen through it. A short result is a plain list (`SHARED_FROM`)."""
-    if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
-        return [*values[dropped:], *new] if dropped else [*values, *new]
+    seen through it. A short result is a `ShortList`, a copy (`SHARED_FROM`)."""
     if type(values) is SharedList:  # not `isinstance`: a Python call (the class docstring)
-        items, start, end = values._items, values._start + dropped, values._end
-        if start > end:
+        items, start, end = values._items, values._start + dropped, values._end  # no `len()`: a
+        if start > end:  # Python call on a `SharedList`, at every event for each long list
             start = end
+        if end - start + len(new) < SHARED_FROM:  # a copy costs less than a window
+            short: ShortList[T] = ShortList(items[start:end])
+            if new:
+                short.extend(new)
+            return short
         with _LOCK:
             shared = end == len(items)
             if shared:
@@ -167,6 +202,11 @@ def appended(values: Sequence[T], new: Sequence[T], dropped: int = 0) -> list[T]
             return SharedList(items, start, end)
         own = items[start:end]
     else:
+        if max(0, len(values) - dropped) + len(new) < SHARED_FROM:  # a copy costs less than a window
+            short = ShortList(values[dropped:] if dropped else values)
+            if new:
+                short.extend(new)
+            return short
         own = list(values[dropped:]) if dropped else list(values)
     own.extend(new)
     return SharedList(own, 0, len(own))
@@ -193,11 +233,12 @@ class Memo(Generic[V]):
     """What is known of a state's list, kept beside it for as long as the list lives: the list's
     identity is the key, valid because a state's lists are never changed.
 
-    On a `SharedList` (a long list the engine made) the memo is in one of its slots (`slot`): it
-    dies with the list, so a process that interleaves any number of customers keeps every
-    customer's memos (a table bounded at 256 entries forgot all of them before a customer's next
-    event once more than 256 customers were interleaved, and each event rebuilt them), and holds
-    no memo of a state no longer in use. A plain list (short, or read from JSON) cannot hold one:
+    On a `SharedList` (a long list the engine made) or a `ShortList` (a short one it made) the memo
+    is in one of its attributes (`slot`): it dies with the list, so a process that interleaves any
+    number of customers keeps every customer's memos (a table bounded at 256 entries forgot all of
+    them before a customer's next event once more than 256 customers were interleaved, and each
+    event rebuilt them), and holds no memo of a state no longer in use. A plain list (read from
+    JSON, made by hand, or by a store) cannot hold one:
     its memo goes to a table by identity that holds the list too (so that its id is not reused
     while the entry lives), bounded at `PLAIN_KEPT` entries, the oldest forgotten first
     (`OrderedDict.popitem`, one C call, safe for threads as each read and write is)."""
@@ -211,7 +252,8 @@ class Memo(Generic[V]):
 
     def get(self, values: Sequence[Any]) -> V | None:
         """The memo kept for this very list, or None."""
-        if type(values) is SharedList:  # not `isinstance` (the class docstring)
+        kind = type(values)
+        if kind is SharedList or kind is ShortList:  # not `isinstance` (the class docstring)
             memo: V | None = getattr(values, self._slot)
             return memo
         known = self._table.get(id(values))
@@ -221,7 +263,8 @@ class Memo(Generic[V]):
 
     def put(self, values: Sequence[Any], memo: V) -> None:
         """Keep `memo` for `values` (replacing what was kept)."""
-        if type(values) is SharedList:
+        kind = type(values)
+        if kind is SharedList or kind is ShortList:
             setattr(values, self._slot, memo)
             return
         table = self._table
@@ -235,7 +278,8 @@ class Memo(Generic[V]):
 
     def take(self, values: Sequence[Any]) -> V | None:
         """The memo kept for `values`, no longer kept for it (it is handed on to another list)."""
-        if type(values) is SharedList:
+        kind = type(values)
+        if kind is SharedList or kind is ShortList:
             memo: V | None = getattr(values, self._slot)
             setattr(values, self._slot, None)
             return memo

@@ -1,5 +1,5 @@
 """`Engine.process` makes time passing's `PointsChange`s and expiry `LedgerEntry`s when the
-result's are read (points.time_passed, settle.with_time_passed): what a reader sees is exactly what
+result's are read (points.time_passed, settle.outcome's `time_passed`): what a reader sees is exactly what
 `points.time_passes` makes, in front of the event's own, and the result equals the one whose
 fields hold them made — for every way of reading it (the fields, `ledger_points()`, the outcome's
 JSON, equality, pickling, a late event's catch-up).
