@@ -83,6 +83,7 @@ from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http.runtime import system_clock
 from rules_engine.http.server import tune_collector
+from rules_engine.http.stores import SERVICE_CACHE, SERVICE_ELEMENTS
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -458,7 +459,10 @@ def in_process_run(db: str, settings: Settings) -> InProcess:
     made = events(settings.requests, settings.customers, _run_id())
     bodies = [jsonio.loads(jsonio.dumps(e)) for e in made]  # as the service reads them: exact numbers
     thresholds = gc.get_threshold()
-    with open_store(db, "coffee-club") as store:
+    # the store `serve` opens (http/stores.py): the same customers held between events, so the
+    # ratio compares the HTTP layer and the grouping, not two cache sizes
+    held = {"default_cache": SERVICE_CACHE, "default_cache_budget": SERVICE_ELEMENTS}
+    with open_store(db, "coffee-club", **held) as store:
         loyalty = Loyalty(engine, store, now=system_clock)
         tune_collector()
         try:
