@@ -42,6 +42,7 @@ from rules_engine.http.protocol import PROTOCOL
 from rules_engine.http.runtime import Runtime
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
+from rules_engine.store.sql_writing import OutdatedError, SqlWriting
 from tests.conftest import ROOT
 
 PROGRAMS = ("coffee-club", "book-nook")
@@ -247,3 +248,22 @@ def deliver_twice(
     for thread in threads:
         thread.join(120)
     return answers
+
+
+@contextmanager
+def counting_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """What the optimistic groups' checks found (store/sql_writing.py `_lock_unchanged`, SQLite's and
+    PostgreSQL's alike): 'same' or 'changed', one a check."""
+    found: list[str] = []
+    check = SqlWriting._lock_unchanged
+
+    def counted(store: SqlWriting, batch: Any) -> None:
+        try:
+            check(store, batch)
+        except OutdatedError:
+            found.append("changed")
+            raise
+        found.append("same")
+
+    monkeypatch.setattr(SqlWriting, "_lock_unchanged", counted)
+    yield found

@@ -34,9 +34,9 @@ from rules_engine.http.shortcut import Asked, decide_group
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store, sql_transactions
 from rules_engine.store.postgres import PostgresStore
-from rules_engine.store.sql_writing import OutdatedError, SqlWriting
+from rules_engine.store.sql_writing import SqlWriting
 from tests import postgres
-from tests.http.conftest import purchase
+from tests.http.conftest import counting_checks, purchase
 
 PROGRAM = "coffee-club"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -127,24 +127,6 @@ def _tables(db: str) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
-@contextmanager
-def _counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """What the optimistic groups' checks found: 'same' or 'changed', one a check."""
-    found: list[str] = []
-    check = SqlWriting._lock_unchanged
-
-    def counted(store: SqlWriting, batch: Any) -> None:
-        try:
-            check(store, batch)
-        except OutdatedError:
-            found.append("changed")
-            raise
-        found.append("same")
-
-    monkeypatch.setattr(SqlWriting, "_lock_unchanged", counted)
-    yield found
-
-
 def _body(event: dict[str, Any]) -> bytes:
     return jsonio.dumps(event).encode()
 
@@ -172,7 +154,7 @@ def test_groups_answer_and_store_as_events_one_at_a_time(
         grouped_db = stack.enter_context(postgres.fresh_database(postgres_url))
         alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
         patch = stack.enter_context(pytest.MonkeyPatch.context())
-        checks = stack.enter_context(_counting(patch))
+        checks = stack.enter_context(counting_checks(patch))
         grouped = stack.enter_context(_runtime(program_dir, grouped_db))
         alone = stack.enter_context(_runtime(program_dir, alone_db))
         for bodies in groups:
@@ -297,7 +279,7 @@ def test_a_customer_changed_meanwhile_is_decided_again(
     with ExitStack() as stack:
         grouped_db = stack.enter_context(postgres.fresh_database(postgres_url))
         alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
-        checks = stack.enter_context(_counting(monkeypatch))
+        checks = stack.enter_context(counting_checks(monkeypatch))
         grouped = stack.enter_context(_runtime(program_dir, grouped_db))
         alone = stack.enter_context(_runtime(program_dir, alone_db))
         first = [_body(purchase(0, "ann")), _body(purchase(0, "ben"))]

@@ -33,7 +33,7 @@ from rules_engine.state.customer import CustomerState
 from rules_engine.store import open_store
 from rules_engine.store.sql_writing import OutdatedError, SqlWriting
 from tests.conftest import ROOT
-from tests.http.conftest import BASE, add_key, deliver_twice, purchase, serve_process
+from tests.http.conftest import BASE, add_key, counting_checks, deliver_twice, purchase, serve_process
 from tests.http.test_postgres import worker_events
 
 PROGRAM = "coffee-club"
@@ -106,24 +106,6 @@ def _tables(path: str) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
-@contextmanager
-def _counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """What the optimistic groups' checks found: 'same' or 'changed', one a check."""
-    found: list[str] = []
-    check = SqlWriting._lock_unchanged
-
-    def counted(store: SqlWriting, batch: Any) -> None:
-        try:
-            check(store, batch)
-        except OutdatedError:
-            found.append("changed")
-            raise
-        found.append("same")
-
-    monkeypatch.setattr(SqlWriting, "_lock_unchanged", counted)
-    yield found
-
-
 # -- groups decided outside the gate against the same groups under it ----------------------------
 
 _BODIES = st.one_of(
@@ -143,7 +125,7 @@ def test_groups_decided_outside_the_gate_answer_and_store_as_under_it(
     bodies that are no event, groups of one: every answer (bytes, version, or the error's codes) is
     the one the group decided under the gate gives, and the two databases hold the same rows."""
     with tempfile.TemporaryDirectory(prefix="speculate-") as folder, pytest.MonkeyPatch.context() as patch:
-        with _counting(patch) as checks, _runtimes(program_dir, folder) as (speculated, locked):
+        with counting_checks(patch) as checks, _runtimes(program_dir, folder) as (speculated, locked):
             for bodies in groups:
                 assert _group(speculated, bodies) == _group(locked, bodies)
         # decided outside the gate (each group with an event), nothing changed meanwhile
@@ -155,7 +137,7 @@ def test_one_worker_decides_under_the_gate(
     program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without `speculate` (one worker) no group is optimistic and the lane opens no store of its own."""
-    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (_, locked):
+    with counting_checks(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (_, locked):
         _group(locked, [jsonio.dumps(purchase(n, "ann")).encode() for n in range(3)])
         assert checks == [] and locked.stores._lanes == {}
 
@@ -179,7 +161,7 @@ def test_a_group_written_out_early_takes_the_gate_then(
     enter = speculated.stores.enter_gate
     monkeypatch.setattr(speculated.stores, "enter_gate", lambda: (entered.append(True), enter())[1])
     try:
-        with _counting(monkeypatch) as checks:
+        with counting_checks(monkeypatch) as checks:
             assert _group(speculated, bodies) == _group(locked, bodies)
         assert checks == ["same"] and entered == [True]  # the first early write took it, once
     finally:
@@ -225,7 +207,10 @@ def test_an_event_that_joins_with_bulk_codes_keeps_the_group_under_the_gate(
         )
         return [_seen(answers[index]) for index in range(2)]
 
-    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (speculated, locked):
+    with (
+        counting_checks(monkeypatch) as checks,
+        _runtimes(program_dir, str(tmp_path)) as (speculated, locked),
+    ):
         assert decided(speculated) == decided(locked)
         assert checks == []
     assert _tables(str(tmp_path / "speculated.db")) == _tables(str(tmp_path / "locked.db"))
@@ -272,7 +257,10 @@ def test_a_customer_changed_meanwhile_is_decided_again(
     group = [purchase(2, "ann", price="180.50"), purchase(1, "ben"), purchase(3, "ann")]
     other = group[0] if same_event else purchase(1, "ann")
     bodies = [jsonio.dumps(event).encode() for event in group]
-    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (speculated, locked):
+    with (
+        counting_checks(monkeypatch) as checks,
+        _runtimes(program_dir, str(tmp_path)) as (speculated, locked),
+    ):
         _group(speculated, [jsonio.dumps(purchase(0, "ann")).encode()])
         _group(locked, [jsonio.dumps(purchase(0, "ann")).encode()])
         _meanwhile(
@@ -295,7 +283,10 @@ def test_a_customer_unchanged_meanwhile_is_written_as_decided(
     """Another worker's event for another customer changes nothing the group read: written as
     decided, at its first check."""
     group = [jsonio.dumps(purchase(1, "ann")).encode(), jsonio.dumps(purchase(2, "ann")).encode()]
-    with _counting(monkeypatch) as checks, _runtimes(program_dir, str(tmp_path)) as (speculated, locked):
+    with (
+        counting_checks(monkeypatch) as checks,
+        _runtimes(program_dir, str(tmp_path)) as (speculated, locked),
+    ):
         _meanwhile(
             speculated,
             monkeypatch,
