@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,10 +36,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from rules_engine import jsonio
+from rules_engine.engine.evaluator import Engine
 from rules_engine.http import Settings, create_app
 from rules_engine.http.loop import LOOP
 from rules_engine.http.protocol import PROTOCOL
+from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
+from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
 from rules_engine.store.sql_writing import OutdatedError, SqlWriting
@@ -267,3 +270,19 @@ def counting_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(SqlWriting, "_lock_unchanged", counted)
     yield found
+
+
+def other_worker(
+    db: str, program_dir: Path, event: dict[str, Any], now: dt.datetime, program: str = "coffee-club"
+) -> Callable[[], None]:
+    """Another worker's write of one event, to run while a group is being decided: the engine
+    alone on a store connection of its own, the event read from its body as a worker reads it."""
+
+    def write() -> None:
+        engine = Engine.from_file(program_dir / f"{program}.yaml")
+        with open_store(db, program) as store:
+            parsed = events.parse_text(jsonio.dumps(event).encode())
+            assert not isinstance(parsed, str)
+            Loyalty(engine, store, now=now).handle(parsed)
+
+    return write

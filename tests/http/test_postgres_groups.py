@@ -25,18 +25,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import RulesEngineError
 from rules_engine.http import Settings
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
 from rules_engine.http.shortcut import Asked, decide_group
-from rules_engine.service import Loyalty
 from rules_engine.store import open_store, sql_transactions
 from rules_engine.store.postgres import PostgresStore
 from rules_engine.store.sql_writing import SqlWriting
 from tests import postgres
-from tests.http.conftest import counting_checks, purchase
+from tests.http.conftest import counting_checks, other_worker, purchase
 
 PROGRAM = "coffee-club"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -253,17 +251,6 @@ def _meanwhile(monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> No
     monkeypatch.setattr(PostgresStore, "_lock_customers", locking)
 
 
-def _other_worker(db: str, program_dir: Path, event: dict[str, Any]) -> Callable[[], None]:
-    def write() -> None:
-        engine = Engine.from_file(program_dir / f"{PROGRAM}.yaml")
-        with open_store(db, PROGRAM) as store:
-            parsed = events.parse_text(_body(event))
-            assert not isinstance(parsed, str)
-            Loyalty(engine, store, now=NOW).handle(parsed)
-
-    return write
-
-
 @pytest.mark.parametrize("same_event", [False, True], ids=["another-event", "the-same-event"])
 def test_a_customer_changed_meanwhile_is_decided_again(
     postgres_url: str, program_dir: Path, monkeypatch: pytest.MonkeyPatch, same_event: bool
@@ -284,7 +271,7 @@ def test_a_customer_changed_meanwhile_is_decided_again(
         alone = stack.enter_context(_runtime(program_dir, alone_db))
         first = [_body(purchase(0, "ann")), _body(purchase(0, "ben"))]
         assert _grouped(grouped, first) == _alone(alone, first)
-        _meanwhile(monkeypatch, _other_worker(grouped_db, program_dir, other))
+        _meanwhile(monkeypatch, other_worker(grouped_db, program_dir, other, NOW))
         _alone(alone, [_body(other)])
         answered, expected = _grouped(grouped, bodies), _alone(alone, bodies)
         assert answered == expected
@@ -368,7 +355,7 @@ def test_an_event_stored_meanwhile_that_the_check_missed_is_a_duplicate(
     def blind(store: PostgresStore, customers: Sequence[str]) -> dict[str, int | None]:
         if not read:  # the group's first check: the other worker writes, the check sees nothing
             read.update(store._ahead_revisions)
-            _other_worker(store_url, program_dir, event)()
+            other_worker(store_url, program_dir, event, NOW)()
             many(store, customers)
             return {customer: read.get(customer) for customer in customers}
         return many(store, customers)

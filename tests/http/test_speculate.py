@@ -33,7 +33,15 @@ from rules_engine.state.customer import CustomerState
 from rules_engine.store import open_store
 from rules_engine.store.sql_writing import OutdatedError, SqlWriting
 from tests.conftest import ROOT
-from tests.http.conftest import BASE, add_key, counting_checks, deliver_twice, purchase, serve_process
+from tests.http.conftest import (
+    BASE,
+    add_key,
+    counting_checks,
+    deliver_twice,
+    other_worker,
+    purchase,
+    serve_process,
+)
 from tests.http.test_postgres import worker_events
 
 PROGRAM = "coffee-club"
@@ -234,17 +242,6 @@ def _meanwhile(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, write: Callabl
     monkeypatch.setattr(runtime.stores, "enter_gate", entering)
 
 
-def _other_worker(db: str, program_dir: Path, event: dict[str, Any]) -> Callable[[], None]:
-    def write() -> None:
-        engine = Engine.from_file(program_dir / f"{PROGRAM}.yaml")
-        with open_store(db, PROGRAM) as store:
-            parsed = events.parse_text(jsonio.dumps(event).encode())  # as a worker reads a body
-            assert not isinstance(parsed, str)
-            Loyalty(engine, store, now=NOW).handle(parsed)
-
-    return write
-
-
 @pytest.mark.parametrize("same_event", [False, True], ids=["another-event", "the-same-event"])
 def test_a_customer_changed_meanwhile_is_decided_again(
     program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, same_event: bool
@@ -264,7 +261,7 @@ def test_a_customer_changed_meanwhile_is_decided_again(
         _group(speculated, [jsonio.dumps(purchase(0, "ann")).encode()])
         _group(locked, [jsonio.dumps(purchase(0, "ann")).encode()])
         _meanwhile(
-            speculated, monkeypatch, _other_worker(str(tmp_path / "speculated.db"), program_dir, other)
+            speculated, monkeypatch, other_worker(str(tmp_path / "speculated.db"), program_dir, other, NOW)
         )
         _group(locked, [jsonio.dumps(other).encode()])
         answered, expected = _group(speculated, bodies), _group(locked, bodies)
@@ -290,7 +287,7 @@ def test_a_customer_unchanged_meanwhile_is_written_as_decided(
         _meanwhile(
             speculated,
             monkeypatch,
-            _other_worker(str(tmp_path / "speculated.db"), program_dir, purchase(1, "cy")),
+            other_worker(str(tmp_path / "speculated.db"), program_dir, purchase(1, "cy"), NOW),
         )
         _group(locked, [jsonio.dumps(purchase(1, "cy")).encode()])
         assert _group(speculated, group) == _group(locked, group)
