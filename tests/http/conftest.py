@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -37,11 +37,13 @@ from fastapi import FastAPI
 
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
+from rules_engine.errors import RulesEngineError
 from rules_engine.http import Settings, create_app
 from rules_engine.http.loop import LOOP
 from rules_engine.http.protocol import PROTOCOL
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
+from rules_engine.http.shortcut import Asked, decide_group
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.keys import new_key
@@ -286,3 +288,22 @@ def other_worker(
             Loyalty(engine, store, now=now).handle(parsed)
 
     return write
+
+
+def decided_group(runtime: Runtime, program: str, bodies: Sequence[bytes]) -> list[Any]:
+    """The bodies through the events lane's function (`decide_group`) as one group, each read as
+    the loop reads it (a body that is no event never queues): each one's answer or error, in order."""
+    answers: dict[int, Any] = {}
+    asked: list[tuple[int, Asked]] = []
+    for index, body in enumerate(bodies):
+        try:
+            asked.append((index, Asked(events.parse_text(body), {}, False)))
+        except RulesEngineError as error:
+            answers[index] = error
+    decide_group(
+        runtime,
+        program,
+        [one for _, one in asked],
+        lambda place, answer: answers.__setitem__(asked[place][0], answer),
+    )
+    return [answers[index] for index in range(len(bodies))]

@@ -29,12 +29,11 @@ from rules_engine.errors import RulesEngineError
 from rules_engine.http import Settings
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
-from rules_engine.http.shortcut import Asked, decide_group
 from rules_engine.store import open_store, sql_transactions
 from rules_engine.store.postgres import PostgresStore
 from rules_engine.store.sql_writing import SqlWriting
 from tests import postgres
-from tests.http.conftest import counting_checks, other_worker, purchase
+from tests.http.conftest import counting_checks, decided_group, other_worker, purchase
 
 PROGRAM = "coffee-club"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -58,20 +57,7 @@ def _seen(answer: Any) -> Any:
 def _grouped(runtime: Runtime, bodies: Sequence[bytes]) -> list[Any]:
     """The bodies through the lane's function (`decide_group`), as one group: each answer (body
     and version) or error's codes, in order."""
-    answers: dict[int, Any] = {}
-    asked: list[tuple[int, Asked]] = []
-    for index, body in enumerate(bodies):
-        try:
-            asked.append((index, Asked(events.parse_text(body), {}, False)))
-        except RulesEngineError as error:
-            answers[index] = error
-    decide_group(
-        runtime,
-        PROGRAM,
-        [one for _, one in asked],
-        lambda place, answer: answers.__setitem__(asked[place][0], answer),
-    )
-    return [_seen(answers[index]) for index in range(len(bodies))]
+    return [_seen(answer) for answer in decided_group(runtime, PROGRAM, bodies)]
 
 
 def _alone(runtime: Runtime, bodies: Sequence[bytes]) -> list[Any]:

@@ -37,6 +37,7 @@ from tests.http.conftest import (
     BASE,
     add_key,
     counting_checks,
+    decided_group,
     deliver_twice,
     other_worker,
     purchase,
@@ -66,20 +67,7 @@ def _runtimes(program_dir: Path, folder: str) -> Iterator[tuple[Runtime, Runtime
 
 def _group(runtime: Runtime, bodies: list[bytes]) -> list[Any]:
     """`decide_group` on the bodies: each one's answer (body and version) or error, in order."""
-    answers: dict[int, Any] = {}
-    asked: list[tuple[int, Asked]] = []
-    for index, body in enumerate(bodies):  # read on the loop: a body that is no JSON never queues
-        try:
-            asked.append((index, Asked(events.parse_text(body), {}, False)))
-        except RulesEngineError as error:
-            answers[index] = error
-    decide_group(
-        runtime,
-        PROGRAM,
-        [one for _, one in asked],
-        lambda place, answer: answers.__setitem__(asked[place][0], answer),
-    )
-    return [_seen(answers[index]) for index in range(len(bodies))]
+    return [_seen(answer) for answer in decided_group(runtime, PROGRAM, bodies)]
 
 
 def _seen(answer: Any) -> Any:
