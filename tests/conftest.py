@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ Evaluate = Callable[..., Any]
 # before any test module is imported.
 settings.register_profile("project", deadline=None)
 settings.load_profile("project")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests name the example files as the README does, from the project's root
+    (`programs/coffee-club.yaml`). Run from a folder below it (`cd tests/engine && pytest`), they
+    would not be found: every test runs from the root, wherever pytest was started (the paths on
+    its command line are read from where it was started, before this)."""
+    os.chdir(ROOT)
 
 
 def pytest_report_header() -> str:
