@@ -4,9 +4,11 @@
 calls a Python hook on every object of the text to refuse a key given twice, which costs about
 as much as the C scanner's own reading of the text; here the text is read by the C scanner alone
 (`jsonio.loads_counting_keys`), the event built by the fast reader (engine/reader.py), and the
-keys of its objects counted against the keys written in the text. Anything else is read the
-careful way, whose event or error is the one given (tests/engine/test_reader_text.py holds the
-two equal on generated texts).
+keys of its objects counted against the keys written in the text. A purchase whose basket lines
+were all read before, written the same, is cheaper still: its lines are found by their texts
+(engine/line_texts.py) and only the rest of its text is scanned. Anything else is read the
+careful way, whose event or error is the one given (tests/engine/test_reader_text.py and
+tests/engine/test_line_texts.py hold the two equal on generated texts).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ def parse_event_text(text: str) -> AnyEvent:
     `loyalty run` and the service read an event's JSON with.
 
     A valid event's text, written as JSON encoders write it, is read by the C scanner alone
-    (`jsonio.loads_counting_keys`) and by `reader.read_json_event`, and its keys counted
-    here against the text's: no Python hook on each object. Anything else (a key given twice, a
+    (`jsonio.loads_plain`, its lines known by their texts left out: `line_texts`) and by
+    `reader.read_json_event`, and its keys counted here against the text's: no Python hook on
+    each object. Anything else (a key given twice, a
     backslash, an event the reader is not sure of) is read again by `jsonio.loads` and
     `parse_event`, whose error is the one raised.
 
