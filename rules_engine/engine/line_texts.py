@@ -9,10 +9,10 @@ the key: a text read before as one complete line is taken with its `Line`'s valu
 text (the event's digest) and its count of keys; the rest of the event, its `items` left empty,
 is read as before (engine/event_text.py), and the lines put in its place.
 
-Why the event is the same: a remembered text is one that the C scanner read alone as one whole
-JSON object (nothing before or after it) and that made, in an event the fast reader accepted, the
-line remembered; the lines' texts are cut where `}, {` and the last `}]` fall, and joined again
-they are exactly the text between the brackets. So in the event's text each is read as the same
+Why the event is the same: a remembered text is one that the C scanner read alone, in braces, as
+one whole JSON object (nothing before or after it) and that made, in an event the fast reader
+accepted, the line remembered; the lines' texts are cut where `}, {` and the last `}]` fall (one
+`split`), and joined again, in their braces, they are exactly the text between the brackets. So in the event's text each is read as the same
 object at its place, whatever surrounds it, and the text without them (`"items": []`) is valid
 JSON exactly when the whole text is, with the same values but the lines. A cut that falls inside
 a string or a nested object gives a text that is not remembered (none is, that is not an object
@@ -47,7 +47,7 @@ _SCALARS = frozenset({str, int, bool, type(None)})
 """The attribute values a remembered line may hold (besides Decimal): immutable, so the `Line`s
 made from one entry share them; each gets its own attributes dict."""
 
-# A line's text -> its `Line`'s values but the attributes, its attributes (None: none given),
+# A line's text between its braces -> its `Line`'s values but the attributes, its attributes (None: none given),
 # its fields given, its canonical text, and the keys of its object and attributes.
 _TEXTS: dict[str, tuple[dict[str, Any], dict[str, Any] | None, Any, str, int]] = {}
 
@@ -66,10 +66,12 @@ class KnownLines:
 
 def cut(text: str) -> tuple[int, int, list[str]] | None:
     """Where a purchase's lines start and end in its text (the first line's `{`, the last one's
-    `}`) and each line's text, cut at `}, {` and at the first `}]`; None for a text whose `items`
-    are not written so (or that names `"items"` twice: the one cut might be nested).
+    `}`) and each line's text between its braces, cut at `}, {` and at the first `}]`; None for a
+    text whose `items` are not written so, that names `"items"` twice (the one cut might be
+    nested), or that holds more lines than a purchase may.
 
-    Linear in the text, whatever it holds: `}]` is looked for once, each `}, {` once."""
+    A few C calls, linear in the text whatever it holds (the cut itself one `split`, of at most
+    `MAX_LINES` + 1 parts): looking for each `}, {` from Python cost half of reading the rest."""
     start = text.find(_ITEMS)
     if start < 0 or text.count('"items"') != 1:
         return None
@@ -77,17 +79,8 @@ def cut(text: str) -> tuple[int, int, list[str]] | None:
     close = text.find("}]", first)
     if close < 0:
         return None
-    pieces: list[str] = []
-    at = first
-    find = text.find
-    while len(pieces) < MAX_LINES:
-        comma = find("}, {", at, close)
-        if comma < 0:
-            pieces.append(text[at : close + 1])
-            return first, close, pieces
-        pieces.append(text[at : comma + 1])
-        at = comma + 3
-    return None  # more lines than a purchase may hold
+    pieces = text[first + 1 : close].split("}, {", MAX_LINES)
+    return None if len(pieces) > MAX_LINES else (first, close, pieces)
 
 
 def known(pieces: list[str]) -> KnownLines | None:
@@ -118,9 +111,9 @@ def known(pieces: list[str]) -> KnownLines | None:
 
 def remember(pieces: list[str], lines: list[Line], texts: list[str] | None) -> None:
     """Remember the `Line`s a purchase's text was read into by their texts `pieces` (as `cut`
-    found them), with their canonical texts (`texts`, or written here): each piece that the C
-    scanner reads as one whole object with as many keys as its text writes (`":`), attributes of
-    scalars only."""
+    found them, without their braces), with their canonical texts (`texts`, or written here):
+    each piece that the C scanner reads, in braces, as one whole object with as many keys as its
+    text writes (`":`), attributes of scalars only."""
     if len(pieces) != len(lines) or not _FAST:
         return
     decode = jsonio.raw_decoder()
@@ -128,10 +121,10 @@ def remember(pieces: list[str], lines: list[Line], texts: list[str] | None) -> N
         if len(piece) > _LONGEST or piece in _TEXTS:
             continue
         try:
-            data, end = decode(piece, 0)
+            data, end = decode("{" + piece + "}", 0)
         except Exception:  # not one value: cut inside a string or a nested object
             continue
-        if end != len(piece) or type(data) is not dict:
+        if end != len(piece) + 2 or type(data) is not dict:
             continue
         values = dict(line.__dict__)
         attributes = values.pop("attributes")
