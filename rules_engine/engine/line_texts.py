@@ -12,13 +12,14 @@ is read as before (engine/event_text.py), and the lines put in its place.
 Why the event is the same: a remembered text is one that the C scanner read alone, in braces, as
 one whole JSON object (nothing before or after it) and that made, in an event the fast reader
 accepted, the line remembered; the lines' texts are cut where `}, {` and the last `}]` fall (one
-`split`), and joined again, in their braces, they are exactly the text between the brackets. So in the event's text each is read as the same
-object at its place, whatever surrounds it, and the text without them (`"items": []`) is valid
-JSON exactly when the whole text is, with the same values but the lines. A cut that falls inside
-a string or a nested object gives a text that is not remembered (none is, that is not an object
-whole): the event is then read as before. Text is matched only with equal text: `1`, `1.0` and
-`true` are other keys. What is kept is bounded like `_SEEN`: 8,192 lines of at most 512
-characters. tests/engine/test_line_texts.py holds this path equal to the careful one.
+`split`), and joined again, in their braces, they are exactly the text between the brackets. So
+in the event's text each is read as the same object at its place, whatever surrounds it, and the
+text without them (`"items": []`) is valid JSON exactly when the whole text is, with the same
+values but the lines. A cut that falls inside a string or a nested object gives a text that is not
+remembered (none is, that is not an object whole): the event is then read as before. Text is
+matched only with equal text: `1`, `1.0` and `true` are other keys. What is kept is bounded like
+`_SEEN`: 8,192 lines of at most 512 characters. tests/engine/test_line_texts.py holds this path
+equal to the careful one.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ _SCALARS = frozenset({str, int, bool, type(None)})
 """The attribute values a remembered line may hold (besides Decimal): immutable, so the `Line`s
 made from one entry share them; each gets its own attributes dict."""
 
-# A line's text between its braces -> its `Line`'s values but the attributes, its attributes (None: none given),
-# its fields given, its canonical text, and the keys of its object and attributes.
+# A line's text between its braces -> its `Line`'s values but the attributes, its attributes
+# (None: none given), its fields given, its canonical text, and the keys of its object and attributes.
 _TEXTS: dict[str, tuple[dict[str, Any], dict[str, Any] | None, Any, str, int]] = {}
 
 
