@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -132,18 +132,37 @@ def loads_counting_keys(text: str) -> tuple[Any, int] | None:
     The Python hook `loads` calls on each object to find a repeated key costs about as much as
     the C scanner itself; the caller, which walks the value anyway, counts its keys for less.
     """
-    if len(text) > MAX_TEXT or text.startswith("\ufeff"):
+    if not plain(text):
         return None
+    value = loads_plain(text)
+    return None if value is None else (value, text.count('":'))
+
+
+def plain(text: str) -> bool:
+    """Whether `loads_counting_keys` may read the text (its checks before the scanner): at most
+    `MAX_TEXT` characters, no byte order mark, backslash, quote followed by white space, number
+    of more than `MAX_DIGITS` digits or lone surrogate."""
+    if len(text) > MAX_TEXT or text.startswith("\ufeff"):
+        return False
     marks = text.encode("utf-8", "surrogatepass").translate(_MARKS)
     if b"\\" in marks or b'" ' in marks or _TOO_LONG in marks:
-        return None
-    if not text.isascii() and _LONE_CHARACTER.search(text) is not None:
-        return None
+        return False
+    return text.isascii() or _LONE_CHARACTER.search(text) is None
+
+
+def loads_plain(text: str) -> Any:
+    """The value the C scanner alone reads from a text `plain` accepts (Decimals for fractions, no
+    hook on each object), or None if it does not read it."""
     try:
-        value = _decoder("plain").decode(text)
+        return _decoder("plain").decode(text)
     except Exception:  # RecursionError (nested too deep), NaN, a broken text: `loads`' to say
         return None
-    return value, text.count('":')
+
+
+def raw_decoder() -> Callable[[str, int], tuple[Any, int]]:
+    """`raw_decode` of the decoder `loads_plain` reads with: the value at an offset of a text and
+    where it ends (JSONDecodeError, or another exception, if there is none)."""
+    return _decoder("plain").raw_decode
 
 
 def read_text(path: str | Path, *, limit: int = MAX_TEXT) -> str:

@@ -4,9 +4,11 @@
 calls a Python hook on every object of the text to refuse a key given twice, which costs about
 as much as the C scanner's own reading of the text; here the text is read by the C scanner alone
 (`jsonio.loads_counting_keys`), the event built by the fast reader (engine/reader.py), and the
-keys of its objects counted against the keys written in the text. Anything else is read the
-careful way, whose event or error is the one given (tests/engine/test_reader_text.py holds the
-two equal on generated texts).
+keys of its objects counted against the keys written in the text. A purchase whose basket lines
+were all read before, written the same, is cheaper still: its lines are found by their texts
+(engine/line_texts.py) and only the rest of its text is scanned. Anything else is read the
+careful way, whose event or error is the one given (tests/engine/test_reader_text.py and
+tests/engine/test_line_texts.py hold the two equal on generated texts).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from itertools import chain, repeat
 from typing import Any
 
 from rules_engine import jsonio
-from rules_engine.engine import canonical, reader
+from rules_engine.engine import canonical, line_texts, reader
 from rules_engine.engine.events import AnyEvent, Purchase
 from rules_engine.engine.reader import parse_event
 
@@ -25,8 +27,9 @@ def parse_event_text(text: str) -> AnyEvent:
     `loyalty run` and the service read an event's JSON with.
 
     A valid event's text, written as JSON encoders write it, is read by the C scanner alone
-    (`jsonio.loads_counting_keys`) and by `reader.read_json_event`, and its keys counted
-    here against the text's: no Python hook on each object. Anything else (a key given twice, a
+    (`jsonio.loads_plain`, its lines known by their texts left out: `line_texts`) and by
+    `reader.read_json_event`, and its keys counted here against the text's: no Python hook on
+    each object. Anything else (a key given twice, a
     backslash, an event the reader is not sure of) is read again by `jsonio.loads` and
     `parse_event`, whose error is the one raised.
 
@@ -34,20 +37,45 @@ def parse_event_text(text: str) -> AnyEvent:
         JsonError: the text is not JSON `jsonio.loads` accepts.
         EventError: RE410, as `parse_event` raises it.
     """
-    quick = jsonio.loads_counting_keys(text)
-    if quick is not None and type(quick[0]) is dict:
-        data, keys = quick
-        event = reader.read_json_event(data)
-        if event is None:
+    cut = line_texts.cut(text) if len(text) <= jsonio.MAX_TEXT else None
+    if cut is not None:
+        found = line_texts.known(cut[2])
+        if found is not None:  # every line known by its text: the rest of the text read alone
+            first, close, _ = cut
+            rest = text[:first] + text[close + 1 :]  # the lines' texts passed `plain` when read
+            data = jsonio.loads_plain(rest) if jsonio.plain(rest) else None
+            if type(data) is dict and data.get("items") == []:
+                data["items"] = found
+                event = _read(data, rest.count('":') + found.keys)
+                if event is not None:
+                    return event
             return parse_event(jsonio.loads(text))
-        # a purchase's lines' keys counted as they were read, and their texts for its digest
-        lines = reader.read_lines() if type(event) is Purchase else None
-        counted = _keys(data) if lines is None else _keys(data, lines[1])
-        if counted == keys:
-            if lines is not None:
-                canonical.carry(event, lines[0])
+    if not jsonio.plain(text):
+        return parse_event(jsonio.loads(text))
+    data = jsonio.loads_plain(text)
+    if type(data) is dict:
+        event = _read(data, text.count('":'), cut)
+        if event is not None:
             return event
     return parse_event(jsonio.loads(text))
+
+
+def _read(data: dict[str, Any], keys: int, cut: tuple[int, int, list[str]] | None = None) -> AnyEvent | None:
+    """The event of data the C scanner read, if the fast reader accepts it and its objects hold
+    `keys` keys in all (the text's count); its lines remembered by their texts (`cut`'s)."""
+    event = reader.read_json_event(data)
+    if event is None:
+        return None
+    # a purchase's lines' keys counted as they were read, and their texts for its digest
+    lines = reader.read_lines() if type(event) is Purchase else None
+    counted = _keys(data) if lines is None else _keys(data, lines[1])
+    if counted != keys:
+        return None
+    if lines is not None:
+        canonical.carry(event, lines[0])
+    if cut is not None and type(event) is Purchase:
+        line_texts.remember(cut[2], event.items, None if lines is None else lines[0])
+    return event
 
 
 def _keys(data: dict[str, Any], lines: int | None = None) -> int | None:

@@ -1,12 +1,10 @@
 """The fast reader: an event's data checked by hand and built into its model, or nothing when unsure.
 
 Why it exists: validating a 10-line purchase with its pydantic model costs ~27-40 µs, and
-`loyalty run`, the HTTP service and `simulate` read every event they decide, a cost each event
-pays before the engine sees it (issue 13). Nearly every event is well formed; this reader checks
-such an event with a few type and range tests per field and builds the same instances pydantic
-would, without validating them again (as state/records.py does for the state's records):
-about half the model's time (bench/bench_reader.py). Most of what is left is making the eleven
-instances of a 10-line purchase (~0.45 µs each), not checking them.
+`loyalty run`, the HTTP service and `simulate` read every event they decide (issue 13). Nearly
+every event is well formed; this reader checks such an event with a few type and range tests per
+field and builds the same instances pydantic would, without validating them again (as
+state/records.py does for the state's records): about half the model's time (bench_reader.py).
 
 Why the errors stay the same: the reader never describes a problem. On anything it is not sure
 of — a type other than the plain one (a bool, a float, a subclass), an unknown or missing key, a
@@ -21,8 +19,7 @@ tests/engine/test_reader.py checks this against the model on generated valid and
 
 The reader knows each model's fields by name; a model that gains a field, a validator or a
 layout it does not know is read by pydantic alone (`_shape` returns None for it). The checks of
-single values (text, money, quantities, times) are in reader_checks.py; this module holds the
-shapes: which fields each model has, its lines, and the instances built from them.
+single values are in reader_checks.py; this module holds the shapes and the instances built.
 """
 
 from __future__ import annotations
@@ -54,6 +51,7 @@ from rules_engine.engine.events import (
     Survey,
     validate_event,
 )
+from rules_engine.engine.line_texts import KnownLines
 from rules_engine.engine.reader_checks import (
     _BAD,
     _MAX_MONEY,
@@ -253,15 +251,14 @@ def _lines(value: Any) -> Any:
 
 
 # -- lines read from JSON before --------------------------------------------------------------------
-# A stream's baskets are made of few distinct lines (a product at its price, in a quantity, with
-# its size). A line of JSON data (`read_json_event`: the C scanner's values, of exact types) whose
-# values were read before is built without its checks, and its canonical text (the event's digest,
-# engine/canonical.py) comes with it, found by the one key: the line's values as read (an
-# `itemgetter`'s tuple, its attributes' items after them). Values equal as keys may differ in type
-# (`1`, `1.0` and `true`): a line is remembered only with an int quantity, an int or Decimal price
-# and text attributes, and one found is taken only if its quantity is an int and its price of the
-# remembered type and, a Decimal, of the same digits (`320.0` is not `320`); text equals only text.
-# A line's key → its price and quantity as the model holds them, the price's text if a Decimal, its text.
+# A stream's baskets are made of few distinct lines. A line of JSON data (`read_json_event`: the C
+# scanner's values, of exact types) whose values were read before is built without its checks, with
+# its canonical text (the digest, engine/canonical.py), found by its values as read (an `itemgetter`'s
+# tuple, its attributes' items after). Equal keys may differ in type (`1`, `1.0`, `true`): a line is
+# remembered only with an int quantity, an int or Decimal price and text attributes, and found only
+# with an int quantity and a price of that type and, a Decimal, of the same digits (`320.0` is not
+# `320`). A line's key → its price and quantity as the model holds them, the price's text, its text.
+# (engine/line_texts.py finds whole lines by their JSON text, before they are scanned.)
 _SEEN: dict[tuple[Any, ...], tuple[Any, str | None, Any, str]] = {}
 _SEEN_KEPT = 8192
 _SEEN_LONGEST = 512  # a line of a longer text is not kept: ~8 MB at most, whatever a stream sends
@@ -270,7 +267,10 @@ _READ = threading.local()  # what this thread's last purchase read from JSON fou
 
 def _json_lines(value: Any) -> Any:
     """`_lines` for JSON data, each line found among those read before (`_SEEN`) or read by `_line`
-    and remembered; their texts and keys are kept for `read_lines`."""
+    and remembered, or lines found by their texts; their texts and keys are kept for `read_lines`."""
+    if type(value) is KnownLines:  # found by their texts (engine/line_texts.py)
+        _READ.lines = value.texts, value.keys
+        return value.lines
     if type(value) is not list or not 0 < len(value) <= MAX_LINES:
         return _BAD
     lines = []

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.engine import event_text, reader
+from rules_engine.engine import event_text, line_texts, reader
 from rules_engine.engine.reader import parse_event
 from rules_engine.errors import EventError
 from tests.engine.test_reader import DIFFERENTIAL, EVENTS, broken, same
@@ -175,8 +175,9 @@ def test_a_key_given_twice_beside_lines_read_before_is_loads_error(line: str, tw
     (`reader.read_lines`), not walked again: a key given twice in such a line, or in the event's
     own attributes beside them, is refused as `loads` refuses it."""
     reader._SEEN.clear()
+    line_texts._TEXTS.clear()
     check(COFFEE)
-    assert reader._SEEN  # its lines remembered, and found now
+    assert reader._SEEN and line_texts._TEXTS  # its lines remembered, and found now
     customer = '"customer": "card-7781"'
     check(COFFEE.replace(customer, '"attributes": {"a": {"b": 1}}, ' + customer))
     assert line in COFFEE
