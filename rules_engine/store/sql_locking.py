@@ -91,9 +91,11 @@ class SqlLocking(Store):
         when the group locks; an event stored since then changed its customer's revision.
         Forgotten when the group ends. PostgreSQL's (postgres.py); nothing elsewhere."""
 
-    def _writing(self) -> AbstractContextManager[None]:
-        """Where a group writes its batch (`_flush`): PostgreSQL sends the statements together
-        (postgres.py); nothing elsewhere."""
+    def _writing(self, *, commit: bool = False) -> AbstractContextManager[None]:
+        """Where a transaction writes (a group's batch, `_flush`; an event's change): PostgreSQL
+        sends the statements together, and with `commit` the COMMIT after them, so that the
+        `_commit` that follows has nothing to send (postgres.py); nothing elsewhere (`_commit`
+        commits)."""
         return nullcontext()
 
     def _read_revision(self, customer: str) -> int | None:

@@ -217,7 +217,8 @@ class SqlWriting(SqlLocking):
             if locked.change is None:
                 self._rollback()
             else:
-                written = self._write(customer, locked.change, locked.held, locked.carried)
+                with self._writing(commit=True):  # PostgreSQL: the writes and COMMIT sent together
+                    written = self._write(customer, locked.change, locked.held, locked.carried)
                 carried = locked.carried
                 if locked.change.state is not None and self.carries_working:
                     carried = self._carried_on(customer, locked.held, carried, locked.change.state)
@@ -301,7 +302,10 @@ class SqlWriting(SqlLocking):
         ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
         if not batch.locked:
             self._lock_unchanged(batch)
-        with self._writing():
+        # At the group's end its COMMIT goes with the writes (PostgreSQL: one round trip), after
+        # the placeholder rows of customers given no state are let go.
+        unwritten = [customer for customer, base in batch.bases.items() if base is None] if final else []
+        with self._writing(commit=final):
             self._write_rows(rows)
             if stored:
                 self._execute_many(
@@ -326,12 +330,14 @@ class SqlWriting(SqlLocking):
                     CLAIM,
                     [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
                 )
+            if unwritten:
+                self._release_unwritten(unwritten)
         batch.written()
         if let_go:
             let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
-        if final or let_go:
+        if let_go:  # (never at the end: there `unwritten` went with the writes)
             self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
-        if let_go:  # seen again: `released`'s state or read (locked again, a no-op); held once committed
+            # Seen again: `released`'s state or read (locked again, a no-op); held once committed.
             batch.release(self._cache.budget if self._cache.size > 0 else 0)
 
     def _at(self, at: dt.datetime | None) -> Any:
