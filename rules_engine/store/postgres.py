@@ -7,7 +7,12 @@ spending, whose rows are locked after the customer's and in sorted order, so tha
 never wait for each other in a circle. An event id delivered to two workers at once is therefore
 looked up by the second only after the first has committed it.
 
-Transactions run at READ COMMITTED (the default), which is enough under these locks.
+Transactions run at READ COMMITTED (the default), which is enough under these locks. The
+connection is in autocommit mode and sends BEGIN and COMMIT itself, each with other statements in
+one pipeline (psycopg's: sent together, one wait for the answers), never alone: BEGIN with the
+transaction's first statements (`_begin` only marks it), COMMIT with its writes (`_writing`). A
+statement that fails in a pipeline makes the server skip the rest of it, COMMIT included: the
+transaction is then rolled back whole.
 """
 
 from __future__ import annotations
