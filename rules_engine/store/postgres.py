@@ -7,7 +7,12 @@ spending, whose rows are locked after the customer's and in sorted order, so tha
 never wait for each other in a circle. An event id delivered to two workers at once is therefore
 looked up by the second only after the first has committed it.
 
-Transactions run at READ COMMITTED (the default), which is enough under these locks.
+Transactions run at READ COMMITTED (the default), which is enough under these locks. The
+connection is in autocommit mode and sends BEGIN and COMMIT itself, each with other statements in
+one pipeline (psycopg's: sent together, one wait for the answers), never alone: BEGIN with the
+transaction's first statements (`_begin` only marks it), COMMIT with its writes (`_writing`). A
+statement that fails in a pipeline makes the server skip the rest of it, COMMIT included: the
+transaction is then rolled back whole.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ _MIGRATION_LOCK = 7_341_001
 
 class PostgresStore(SqlStore):
     dialect = "postgresql"
+    _beginning = False
+    """`_begin` was called and BEGIN not sent yet: it goes first in the next pipeline (`_pipeline`)."""
+    _committed = False
+    """COMMIT went in the write pipeline (`_writing`): `_commit` has nothing to send."""
 
     def __init__(
         self,
@@ -81,6 +90,10 @@ class PostgresStore(SqlStore):
         import psycopg
 
         try:
+            if self._beginning:  # the transaction's BEGIN goes with its first statement
+                with self._pipeline():
+                    cursor = self._db.execute(sql.replace("?", "%s"), parameters)
+                return cursor.fetchall() if cursor.description is not None else []
             cursor = self._db.execute(sql.replace("?", "%s"), parameters)
             return cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as problem:
@@ -91,34 +104,56 @@ class PostgresStore(SqlStore):
 
         try:
             with self._db.cursor() as cursor:
-                cursor.executemany(sql.replace("?", "%s"), rows)
+                if self._beginning:
+                    with self._pipeline():
+                        cursor.executemany(sql.replace("?", "%s"), rows)
+                else:
+                    cursor.executemany(sql.replace("?", "%s"), rows)
         except psycopg.Error as problem:
             raise self._failed(problem) from None
 
     def _begin(self) -> None:
-        self._execute("BEGIN")
+        """Nothing sent yet: BEGIN goes with the transaction's first statements, in their pipeline
+        (`_pipeline`), one round trip fewer a transaction."""
+        self._beginning = True
 
     def _commit(self) -> None:
-        self._execute("COMMIT")
+        if self._beginning:  # nothing sent: no transaction on the server
+            self._beginning = False
+        elif self._committed:  # COMMIT went with the writes (`_writing`)
+            self._committed = False
+        else:
+            self._execute("COMMIT")
 
     def _rollback(self) -> None:
         import psycopg
 
-        if self._db.closed:
-            return
+        self._beginning = self._committed = False
+        if self._db.closed or self._db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return  # nothing begun on the server (or it ended): nothing to roll back, no round trip
         with contextlib.suppress(psycopg.Error):  # a broken connection has nothing to roll back
             self._db.execute("ROLLBACK")
 
     def _lock_customer(self, customer: str) -> int | None:
-        self._execute(
-            "INSERT INTO customers (program, customer, state, revision) VALUES (?, ?, '', 0)"
-            " ON CONFLICT DO NOTHING",
-            (self.program, customer),
-        )
-        rows = self._execute(
-            "SELECT revision FROM customers WHERE program = ? AND customer = ? FOR UPDATE",
-            (self.program, customer),
-        )
+        """The placeholder row inserted if missing, then the row locked `FOR UPDATE`: sent together
+        (with the transaction's BEGIN), one wait for the answers."""
+        import psycopg
+
+        program = self.program
+        try:
+            with self._pipeline():
+                self._db.execute(
+                    "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
+                    " ON CONFLICT DO NOTHING",
+                    (program, customer),
+                )
+                cursor = self._db.execute(
+                    "SELECT revision FROM customers WHERE program = %s AND customer = %s FOR UPDATE",
+                    (program, customer),
+                )
+            rows = cursor.fetchall()
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
     def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:
@@ -193,24 +228,40 @@ class PostgresStore(SqlStore):
         return found
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, *, commit: bool = False) -> Iterator[None]:
         """A group's writes sent together (psycopg's pipeline: one wait for all their answers, where
-        each statement, or each `executemany`, waited for its own); a failure among them is
-        raised when the block ends, as the store's error (RE605)."""
+        each statement, or each `executemany`, waited for its own), and with `commit` the
+        transaction's COMMIT after them, in the same pipeline (`_commit` then sends nothing); a
+        failure among them is raised when the block ends, as the store's error (RE605). (A failed
+        statement makes the server skip the rest of the pipeline, COMMIT too: the transaction is
+        left failed, and rolled back.)"""
         import psycopg
 
         try:
             with self._pipeline():
                 yield
+                if commit:
+                    self._db.execute("COMMIT")
+                    self._committed = True
         except psycopg.Error as problem:
+            self._committed = False
             raise self._failed(problem) from None
 
     def _pipeline(self) -> AbstractContextManager[Any]:
-        """psycopg's pipeline, where the client library has it (libpq 14 and later); else the
-        statements go one by one, as they did."""
+        """psycopg's pipeline, where the client library has it (libpq 14 and later), with the
+        transaction's BEGIN first when it has not been sent yet (`_begin`); else the statements go
+        one by one, as they did (BEGIN first too)."""
         import psycopg
 
-        return self._db.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
+        if not psycopg.Pipeline.is_supported():
+            if self._beginning:
+                self._beginning = False
+                self._db.execute("BEGIN")
+            return contextlib.nullcontext()
+        pipeline = self._db.pipeline()
+        if self._beginning:
+            return _beginning(self, pipeline)
+        return pipeline
 
     def _release_unwritten(self, customers: list[str]) -> None:
         if customers:
@@ -265,6 +316,15 @@ class PostgresStore(SqlStore):
 
     def close(self) -> None:
         self._db.close()
+
+
+@contextmanager
+def _beginning(store: PostgresStore, pipeline: AbstractContextManager[Any]) -> Iterator[Any]:
+    """The pipeline with the transaction's BEGIN queued first."""
+    with pipeline as entered:
+        store._db.execute("BEGIN")
+        store._beginning = False
+        yield entered
 
 
 def _without_password(url: str) -> str:

@@ -5,7 +5,8 @@ operations on top of it.
 Separate from sql.py because it is the part every event runs, and the part that holds the
 store's invariants (locks, revisions, what a group stages and writes behind); the reads and the
 occasional operations need none of its detail. The transactions it hands out are in
-sql_transactions.py.
+sql_transactions.py; how they begin, lock and end, and an optimistic group's check, in
+sql_locking.py.
 
 The two stores differ in how they connect, lock and type their columns (sqlite.py, postgres.py); the
 queries here are written once with `?` placeholders, which the PostgreSQL store turns into `%s`.
@@ -29,21 +30,24 @@ import operator
 import os
 import random
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
 from rules_engine.state.working import Working
-from rules_engine.store.base import Change, CustomerTransaction, Spending, Store, StoredEvent
+from rules_engine.store.base import Change, CustomerTransaction
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
 from rules_engine.store.batch import Batch
 from rules_engine.store.cache import Cache
 from rules_engine.store.lists import PARTS, Held, Plan, body, held, own, owned, plan, read, whole
 from rules_engine.store.migrations import Dialect, pending
 from rules_engine.store.outcomes import pack
+from rules_engine.store.sql_locking import RETRY_HINT as RETRY_HINT
+from rules_engine.store.sql_locking import OutdatedError as OutdatedError
+from rules_engine.store.sql_locking import SqlLocking
 from rules_engine.store.sql_transactions import CLAIM, Locked, Staged
 from rules_engine.store.summaries import Summaries
 
@@ -57,13 +61,6 @@ _ADD_STOCK = (
     " ON CONFLICT (program, item) DO UPDATE SET redeemed = catalog_stock.redeemed + excluded.redeemed"
 )
 
-RETRY_HINT = (
-    "nothing of the event in progress was written; retry it when the database answers again "
-    "(a redelivered event is never applied twice)"
-)
-"""The advice for a failure that may pass: a lost connection, a lock held too long."""
-
-
 _LOAD = (
     "SELECT '', NULL, state, revision FROM customers WHERE program = ? AND customer = ?"
     " UNION ALL SELECT part, pos, body, NULL FROM customer_lists WHERE program = ? AND customer = ?"
@@ -75,13 +72,7 @@ SQLite keeps them (from schema 12 `customer_lists` is keyed by position before l
 without a sort; each list's rows are its own in that order."""
 
 
-class OutdatedError(StoreError):
-    """An optimistic group found, once it took the write lock, that another transaction changed
-    what it read (`SqlWriting._lock_unchanged`): nothing of it was written, and deciding its events
-    again under the lock gives their answers."""
-
-
-class SqlWriting(Store):
+class SqlWriting(SqlLocking):
     """What an SQL store writes and how (the module's docstring); `SqlStore` (sql.py) is the store."""
 
     dialect: Dialect
@@ -113,75 +104,7 @@ class SqlWriting(Store):
     early_writes: int = 0
     """How many times a group wrote its batch out early, over its budget (not at a read it could
     not answer): to see that the budget is honoured."""
-    optimistic: bool = False
-    """A group reads without the write lock and takes it only to write, first checking that
-    nothing it read has changed since (`_lock_unchanged`): for a replay's worker that owns its
-    customers (`loyalty run --workers`) on SQLite, whose write lock is the whole database's, so
-    that workers decide their batches at once and take turns only to write them; and for the
-    events lane of `loyalty serve --workers N` on SQLite (http/routes/events.py, `speculate`)."""
-    _ahead_revisions: dict[str, int | None] = {}  # noqa: RUF012 (never changed: replaced)
-    """An optimistic group's customers' revisions read before its events (`read_ahead`)."""
-    _ahead_events: dict[tuple[str, str], StoredEvent | None] = {}  # noqa: RUF012 (replaced, never changed)
-    """Its (customer, event id) pairs read before its events: each stored event, None if not stored."""
-    before_lock: Callable[[], None] | None = None
-    """Called by an optimistic group right before it takes the write lock (`_lock_unchanged`): the
-    service takes SQLite's gate across workers there (http/stores.py), so that the group decides
-    its events outside it and holds it only to check and write."""
 
-    # -- what each database does its own way ----------------------------------------------------
-    @abstractmethod
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement in the current transaction (or on its own); the rows it returns."""
-
-    @abstractmethod
-    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement for each row of parameters, in the current transaction."""
-
-    @abstractmethod
-    def _begin(self) -> None:
-        """Start a transaction that holds the write lock the store relies on."""
-
-    @abstractmethod
-    def _commit(self) -> None: ...
-
-    @abstractmethod
-    def _rollback(self) -> None: ...
-
-    @abstractmethod
-    def _lock_customer(self, customer: str) -> int | None:
-        """Lock the customer until the transaction ends; their row's revision, None if new."""
-
-    def _lock_customers(self, customers: Sequence[str]) -> dict[str, int | None]:
-        """Lock the customers (given in sorted order, each once) until the transaction ends, one
-        after another in that order; each one's revision, None if new. Every lock an optimistic
-        group takes is taken here, in one global order, so that two groups never wait for each
-        other in a circle (PostgreSQL's row locks; SQLite's write lock is whole)."""
-        return {customer: self._lock_customer(customer) for customer in customers}
-
-    def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:
-        """In an optimistic group, before its events are decided: their customers' revisions and
-        which of the (customer, event id) pairs are stored, each kind read in one statement rather
-        than one an event (`_seen`, `Staged.event`). The group's reads, checked as any: a revision
-        when the group locks; an event stored since then changed its customer's revision.
-        Forgotten when the group ends. PostgreSQL's (postgres.py); nothing elsewhere."""
-
-    def _writing(self) -> AbstractContextManager[None]:
-        """Where a group writes its batch (`_flush`): PostgreSQL sends the statements together
-        (postgres.py); nothing elsewhere."""
-        return nullcontext()
-
-    def _read_revision(self, customer: str) -> int | None:
-        """The customer's revision as an optimistic group reads it, outside the write lock: no
-        lock taken, nothing written (None: no state). SQLite's `_lock_customer` is that read."""
-        return self._lock_customer(customer)
-
-    @abstractmethod
-    def _lock_budgets(self, wanted: Sequence[tuple[str, str]]) -> Spending: ...
-
-    @abstractmethod
-    def _add_spending(self, spent: Sequence[tuple[str, str, Decimal]]) -> None: ...
-
-    @abstractmethod
     def _points(self, value: Decimal) -> Any:
         """A points value as the database column takes it."""
 
@@ -228,24 +151,6 @@ class SqlWriting(Store):
         except BaseException:
             self._rollback()
             raise
-
-    def _failed(self, problem: Exception) -> StoreError:
-        """A database error as people read it: the store, what the driver said, what to do."""
-        said = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
-        return StoreError(
-            [
-                Diagnostic(
-                    "RE605",
-                    f"{self.url}: the database failed: {said}",
-                    hint=self._advice(problem) or RETRY_HINT,
-                )
-            ]
-        )
-
-    def _advice(self, problem: Exception) -> str | None:
-        """What to do about a failure that retrying alone will not mend (a damaged file, a full
-        disk), from the driver's own error codes; None when a retry is the advice."""
-        return None
 
     # -- the store ------------------------------------------------------------------------------
     @contextmanager
@@ -312,7 +217,8 @@ class SqlWriting(Store):
             if locked.change is None:
                 self._rollback()
             else:
-                written = self._write(customer, locked.change, locked.held, locked.carried)
+                with self._writing(commit=True):  # PostgreSQL: the writes and COMMIT sent together
+                    written = self._write(customer, locked.change, locked.held, locked.carried)
                 carried = locked.carried
                 if locked.change.state is not None and self.carries_working:
                     carried = self._carried_on(customer, locked.held, carried, locked.change.state)
@@ -396,7 +302,10 @@ class SqlWriting(Store):
         ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
         if not batch.locked:
             self._lock_unchanged(batch)
-        with self._writing():
+        # At the group's end its COMMIT goes with the writes (PostgreSQL: one round trip), after
+        # the placeholder rows of customers given no state are let go.
+        unwritten = [customer for customer, base in batch.bases.items() if base is None] if final else []
+        with self._writing(commit=final):
             self._write_rows(rows)
             if stored:
                 self._execute_many(
@@ -421,69 +330,15 @@ class SqlWriting(Store):
                     CLAIM,
                     [(whose, self._time(at), program, code) for code, (_, whose, at) in batch.claims.items()],
                 )
+            if unwritten:
+                self._release_unwritten(unwritten)
         batch.written()
         if let_go:
             let_go = batch.limit < sum(base.weight for base in batch.bases.values() if base is not None)
-        if final or let_go:
+        if let_go:  # (never at the end: there `unwritten` went with the writes)
             self._release_unwritten([customer for customer, base in batch.bases.items() if base is None])
-        if let_go:  # seen again: `released`'s state or read (locked again, a no-op); held once committed
+            # Seen again: `released`'s state or read (locked again, a no-op); held once committed.
             batch.release(self._cache.budget if self._cache.size > 0 else 0)
-
-    def _lock_unchanged(self, batch: Batch) -> None:
-        """Take an optimistic group's write lock, then check that what its batch read is what the
-        database holds: its customers' revisions, budget spending, stock, unclaimed bulk codes.
-        Another process wrote some of it (a worker giving a referrer their reward): StoreError,
-        and the batch is rolled back (a replay does it again, an event per transaction; the service
-        decides the group again under the lock).
-
-        Raises:
-            OutdatedError: something the batch read has changed (nothing written; the lock is held
-                until the group rolls back)."""
-        if self.before_lock is not None:
-            self.before_lock()
-        self._begin()
-        batch.locked = True
-        # In sorted order (`_lock_customers`): PostgreSQL's groups lock rows, and two groups of
-        # several workers that share customers must not each hold one the other waits for.
-        now = self._lock_customers(sorted(batch.revisions))
-        changed = [c for c, revision in batch.revisions.items() if now[c] != revision]
-        if batch.spending:
-            spending = self._lock_budgets(list(batch.spending))
-            changed += [
-                f"the budget of {rule} ({period})"
-                for (rule, period), points in batch.spending.items()
-                if Decimal(spending[rule][period]) != points
-            ]
-        if batch.stock:
-            counted = self._lock_stock(list(batch.stock))
-            changed += [
-                f"the stock of {item}" for item, count in batch.stock.items() if counted[item] != count
-            ]
-        for code in batch.claims:
-            rows = self._execute(
-                "SELECT customer FROM coupon_codes WHERE program = ? AND code = ?", (self.program, code)
-            )
-            if rows and rows[0][0] is not None:
-                changed.append(f"the code {code}")
-        for code in batch.unfound:
-            if self._execute(
-                "SELECT 1 FROM referral_codes WHERE program = ? AND code = ?", (self.program, code)
-            ):
-                changed.append(f"the referral code {code}")
-        if changed:
-            raise OutdatedError(
-                [
-                    Diagnostic(
-                        "RE605",
-                        f"{self.url}: another process wrote what the batch read ({', '.join(changed[:3])})",
-                        hint=RETRY_HINT,
-                    )
-                ]
-            )
-
-    def _release_unwritten(self, customers: list[str]) -> None:
-        """Customers the group locked but gave no state (their events all failed or changed
-        nothing): undo what locking them wrote, if anything (PostgreSQL's placeholder row)."""
 
     def _at(self, at: dt.datetime | None) -> Any:
         return None if at is None else self._time(at)
@@ -629,24 +484,6 @@ class SqlWriting(Store):
             entry.rule_hash,
             _lines_json(entry.lines),
         )
-
-    def _lock_stock(self, items: Sequence[str]) -> dict[str, int]:
-        """The items' redemption counts, their rows locked until the transaction ends (in sorted
-        order, after the customer and the budgets: no two transactions wait for each other in a
-        circle). SQLite's `BEGIN IMMEDIATE` holds the whole database already."""
-        counted: dict[str, int] = {}
-        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
-        for item in sorted(set(items)):
-            self._execute(
-                "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-                (self.program, item),
-            )
-            rows = self._execute(
-                f"SELECT redeemed FROM catalog_stock WHERE program = ? AND item = ?{lock}",
-                (self.program, item),
-            )
-            counted[item] = int(rows[0][0])
-        return counted
 
 
 _FIRST_REVISIONS = random.Random()

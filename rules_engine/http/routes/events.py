@@ -39,7 +39,8 @@ from rules_engine.service import Handled, Loyalty
 from rules_engine.state.customer import CustomerState, parse_state
 from rules_engine.store.base import Store
 from rules_engine.store.keys import ApiKey
-from rules_engine.store.sql_writing import OutdatedError, SqlWriting
+from rules_engine.store.sql_locking import OutdatedError
+from rules_engine.store.sql_writing import SqlWriting
 
 log = logging.getLogger("rules_engine.http")
 router = APIRouter(prefix="/v1/programs/{program}", tags=["events"])
