@@ -73,13 +73,14 @@ class LogSync:
         """`synced(None)` on the sync thread once the log, as written now, is on disk; or at once
         on the caller's thread with the error when the log cannot be synced (closed)."""
         with self._lock:
-            if self._closed:
-                synced(OSError("the log's sync thread is closed"))
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
-                self._thread.start()
-            self._calls.put(synced)
+            closed = self._closed
+            if not closed:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+                    self._thread.start()
+                self._calls.put(synced)
+        if closed:
+            synced(OSError("the log's sync thread is closed"))
 
     def _work(self) -> None:
         calls = self._calls
