@@ -157,9 +157,14 @@ class SqliteStore(SqlStore):
         if self._syncs and behind():  # this transaction's commit only writes the log
             self._execute("PRAGMA synchronous = NORMAL")
             self._normal = True
-        if self._log is not None:
-            self._log.before_begin(self._db)
-        self._execute("BEGIN IMMEDIATE")
+        try:
+            if self._log is not None:
+                self._log.before_begin(self._db)
+            self._execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self._normal:  # no transaction to end: FULL again now
+                self._full_again()
+            raise
 
     def _commit(self) -> None:
         self._execute("COMMIT")

@@ -173,6 +173,35 @@ def test_a_transaction_begun_on_a_thread_that_commits_behind_does_not_sync_the_l
         assert _committed_on(store, behind=False) == 1  # asked for no sync: NORMAL on every thread
 
 
+def test_a_transaction_that_cannot_begin_leaves_every_commit_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(str(tmp_path / "full.db"), "coffee-club") as store:
+        assert isinstance(store, SqliteStore)
+        execute = store._execute
+
+        def busy(sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+            if sql == "BEGIN IMMEDIATE":
+                raise RuntimeError("the database is locked")
+            return execute(sql, parameters)
+
+        monkeypatch.setattr(store, "_execute", busy)
+        failed: list[BaseException] = []
+
+        def begin_behind() -> None:
+            commit_behind()
+            try:
+                store._begin()
+            except RuntimeError as error:
+                failed.append(error)
+
+        thread = threading.Thread(target=begin_behind)
+        thread.start()
+        thread.join(30)
+        assert failed
+        assert _synchronous(store) == 2  # a statement outside a transaction still syncs
+
+
 # -- the lane ---------------------------------------------------------------------------------------
 def test_a_lane_with_deliver_holds_the_groups_answers_until_released() -> None:
     released: list[tuple[str, Any]] = []
