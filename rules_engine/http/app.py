@@ -16,6 +16,7 @@ the engine's own JSON Schemas, so the schema is what the service really takes.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -36,11 +37,16 @@ from rules_engine.engine.events import AnyEvent
 from rules_engine.http import problems
 from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, CodesRequest, Redemption, VoidRequest
 from rules_engine.http.observe import Observe
+from rules_engine.http.problems import ServiceError
 from rules_engine.http.routes import coupons, customers, events, health, programs
 from rules_engine.http.runtime import Runtime, Settings
 from rules_engine.http.shortcut import GROUP, Shortcut, decide_group, takes
+from rules_engine.http.stores import Stores
 from rules_engine.http.threads import Lane
 from rules_engine.state.customer import CustomerState
+from rules_engine.store.sqlite_sync import commit_behind
+
+log = logging.getLogger("rules_engine.http")
 
 _DESCRIPTION = """\
 Events, customers, redemptions and programs of the loyalty rules engine.
@@ -139,6 +145,39 @@ class Service(FastAPI):
         return True
 
 
+def _decide_group(service: Runtime, program: str, asked: Any, reply: Any, more: Any) -> None:
+    """shortcut.py `decide_group`, its SQLite commits not syncing the log: `_deliver` syncs it
+    before the group's answers leave (store/sqlite_sync.py)."""
+    commit_behind()
+    decide_group(service, program, asked, reply, more)
+
+
+def _deliver(stores: Stores, program: str, release: Callable[[BaseException | None], None]) -> None:
+    """The lane's group answered (threads.py `Lane`'s `deliver`): once SQLite's log is on disk
+    when the lane's connection commits without syncing it (store/sqlite_sync.py); at once
+    otherwise. A failed sync fails the group's events with RE810 (503): committed, maybe not
+    durable, safe to send again (a redelivery is answered with the stored outcome)."""
+    sync = stores.log_sync
+    if sync is None:
+        release(None)
+        return
+
+    def synced(error: OSError | None) -> None:
+        release(None if error is None else _not_durable(error))
+
+    sync.after(synced)
+
+
+def _not_durable(error: OSError) -> ServiceError:
+    log.error("the database's log could not be synced to disk: %s", error)
+    return ServiceError(
+        "RE810",
+        "the event was stored, but the store could not confirm that it is on disk",
+        hint="retry: a redelivered event is answered as it was stored, never applied twice",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _unreachable_app(scope: Scope, receive: Receive, send: Send) -> Any:
     raise RuntimeError("the front takes only the requests the shortcut takes")
 
@@ -182,10 +221,11 @@ def create_app(settings: Settings) -> FastAPI:
             stores = service.stores
             service.lane = Lane(
                 "loyalty-events",
-                partial(decide_group, service),
+                partial(decide_group if stores.log_sync is None else _decide_group, service),
                 most=GROUP,
                 wait=stores.wait,
                 late=stores.late,
+                deliver=None if stores.log_sync is None else partial(_deliver, stores),
             )
         app.add_middleware(Shortcut, runtime=service)  # inside Observe: added first
         app.front = Observe(Shortcut(_unreachable_app, service), service)

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from rules_engine.errors import StoreError
 from rules_engine.http.problems import FAILURES, ServiceError
 from rules_engine.store import Store, open_store, sqlite_path
+from rules_engine.store.sqlite_sync import LogSync
 
 log = logging.getLogger("rules_engine.http")
 
@@ -218,6 +219,9 @@ class Stores:
     _lanes: dict[str, Store] = field(default_factory=dict)
     """The events lane's own connections, by program (`lane_store`)."""
     _postgres: bool = field(default=False, init=False)
+    log_sync: LogSync | None = field(default=None, init=False)
+    """Syncs SQLite's log behind the events lane's commits (store/sqlite_sync.py, http/app.py
+    `_deliver`); None for other stores, and for `?synchronous=normal` (no sync asked for)."""
 
     def __post_init__(self) -> None:
         self._postgres = self.url.startswith(("postgresql://", "postgres://"))
@@ -226,6 +230,8 @@ class Stores:
         database = sqlite_path(self.url)
         if database is not None:
             self._gate = _Gate(database)
+            if "synchronous=normal" not in self.url:
+                self.log_sync = LogSync(database)
 
     @property
     def serial(self) -> bool:
@@ -369,6 +375,8 @@ class Stores:
                 idle, pool.idle = pool.idle, []
             for store in idle:
                 store.close()
+        if self.log_sync is not None:  # the answers still held: synced and handed back first
+            self.log_sync.close()
         for program in list(self._lanes):
             self.drop_lane_store(program)
         if self._gate is not None:

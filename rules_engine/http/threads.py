@@ -42,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from rules_engine.http.loop import ServiceLoop
@@ -136,6 +137,16 @@ def _answer(
             loop.call_soon_threadsafe(how, future, value)
 
 
+def _release(held: list[tuple[_Queued, Any]], error: BaseException | None) -> None:
+    """A group's answers held by `Lane(deliver=…)`, handed back; with `error`, each that was to
+    succeed fails with it instead."""
+    for call, value in held:
+        if error is not None and not isinstance(value, BaseException):
+            value = error
+        how = _fail if isinstance(value, BaseException) else _succeed
+        _answer(call.loop, call.future, how, value)
+
+
 def _succeed(future: asyncio.Future[Any], result: Any) -> None:
     if not future.cancelled():
         future.set_result(result)
@@ -185,6 +196,11 @@ class Lane(Generic[A]):
             waited too long for a connection).
         late: the exception for such a call.
         clock: where the waits are measured (a test moves its own).
+        deliver: when given, a group's answers are held until the function has returned and then
+            handed to `deliver(key, release)`, which calls `release(None)` once they may leave
+            (on any thread), or `release(error)` to fail instead every call that was to succeed:
+            the service's SQLite lane answers a group once the database's log is on disk
+            (store/sqlite_sync.py), while this thread decides the next group.
     """
 
     def __init__(
@@ -196,8 +212,10 @@ class Lane(Generic[A]):
         wait: float,
         late: Callable[[], BaseException],
         clock: Callable[[], float] = time.monotonic,
+        deliver: Callable[[str, Callable[[BaseException | None], None]], None] | None = None,
     ) -> None:
         self.name = name
+        self.deliver = deliver
         self.function = function
         self.most = most
         self.wait = wait
@@ -274,11 +292,16 @@ class Lane(Generic[A]):
                     admitted.append(call.argument)
             return admitted
 
+        held: list[tuple[_Queued, Any]] | None = None if self.deliver is None else []
+
         def reply(index: int, value: Any) -> None:
             if answered[index]:
                 return
             answered[index] = True
             call = taken[index]
+            if held is not None:  # handed back by `deliver`'s release
+                held.append((call, value))
+                return
             how = _fail if isinstance(value, BaseException) else _succeed
             _answer(call.loop, call.future, how, value)
 
@@ -297,6 +320,8 @@ class Lane(Generic[A]):
         self.calls += len(taken)
         for index in range(len(taken)):
             reply(index, failure)
+        if held is not None and self.deliver is not None:
+            self.deliver(key, partial(_release, held))
 
     def shutdown(self, *, wait: bool = True) -> None:
         """No new calls; the queued ones are made, then the thread ends (waited for if `wait`)."""

@@ -39,6 +39,7 @@ from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.migrations import pending
 from rules_engine.store.sql import SqlStore
 from rules_engine.store.sqlite_log import LOG_PAGES, Log, release, share
+from rules_engine.store.sqlite_sync import behind
 from rules_engine.store.summaries import Summaries
 
 
@@ -78,6 +79,11 @@ class SqliteStore(SqlStore):
         self._summaries = Summaries(cache)
         self.batch_elements = batch_elements
         self._log: Log | None = None
+        self._syncs = False
+        """Every commit syncs the log (`synchronous=full`, WAL): but a transaction begun on a thread
+        that syncs it itself (sqlite_sync.py `commit_behind`), which commits with NORMAL."""
+        self._normal = False
+        """In such a transaction: FULL again when it ends (`_full_again`)."""
         try:
             if readonly:
                 self._db = _open_readonly(Path(path), self.url, timeout)
@@ -87,6 +93,7 @@ class SqliteStore(SqlStore):
                 str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
             journal = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._syncs = synchronous == "full" and journal == "wal"
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             if checkpoint == "background" and journal == "wal":  # a log to checkpoint (not `:memory:`)
                 self._db.execute("PRAGMA wal_autocheckpoint = 0")
@@ -147,18 +154,36 @@ class SqliteStore(SqlStore):
             raise self._failed(problem) from None
 
     def _begin(self) -> None:
-        if self._log is not None:
-            self._log.before_begin(self._db)
-        self._execute("BEGIN IMMEDIATE")
+        if self._syncs and behind():  # this transaction's commit only writes the log
+            self._execute("PRAGMA synchronous = NORMAL")
+            self._normal = True
+        try:
+            if self._log is not None:
+                self._log.before_begin(self._db)
+            self._execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self._normal:  # no transaction to end: FULL again now
+                self._full_again()
+            raise
 
     def _commit(self) -> None:
         self._execute("COMMIT")
+        if self._normal:
+            self._full_again()
         if self._log is not None:
             self._log.committed()
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
             self._db.rollback()
+        if self._normal:
+            self._full_again()
+
+    def _full_again(self) -> None:
+        """Every commit syncs again once a transaction begun behind (`_begin`) is over: a statement
+        outside a transaction (a key added) commits on its own, and is answered at once."""
+        self._execute("PRAGMA synchronous = FULL")
+        self._normal = False
 
     def _lock_customer(self, customer: str) -> int | None:
         # BEGIN IMMEDIATE already holds the database's write lock.
