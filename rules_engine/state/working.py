@@ -155,9 +155,10 @@ class Held(Protocol):
     def public(self) -> CustomerState: ...
 
 
-MadeParts = tuple[Sequence[LotTuple], Sequence[ActivityTuple], deque[str] | None, set[str] | None]
+MadeParts = tuple[Sequence[LotTuple], Sequence[ActivityTuple], deque[str] | None, set[str] | None, bool]
 """`Working.made_parts()`: the lots' and the activity's tuples made, the ids and their set (None:
-not standing for the state)."""
+not standing for the state), and whether the deques stand for the state `public()` gives, tuple
+by tuple (each tuple's model the list's element at its place)."""
 
 
 class Facts(Protocol):
@@ -370,12 +371,17 @@ class Working:
         not copied, nor made young again for the collector to walk). Left to be made by `defer`
         (or `hold`): the
         deques it stashed, those of the state it stood for before (most of their models shared
-        with the new one's), and no ids; by `moved_on`: the activity's deque before the step."""
+        with the new one's), and no ids; by `moved_on`: the activity's deque before the step.
+        Last, whether the deques are exactly the tuples of `public()`'s lots and activity (the state
+        made or loaded last, nothing changed since: `_state`, the working state's own contract), so
+        that the whole state takes them over without comparing a year of models one by one."""
         if self._behind is not None:
             stash = self._stash
-            return ((), (), None, None) if stash is None else (stash[0], stash[1], None, None)
-        activity = self._cold_behind if self._cold_names is _FROM_COLD else self.activity
-        return self.lots, activity if activity is not None else (), self.ids, self.seen
+            return ((), (), None, None, False) if stash is None else (stash[0], stash[1], None, None, False)
+        names = self._cold_names
+        activity = self._cold_behind if names is _FROM_COLD else self.activity
+        exact = self._state is not None and not names
+        return self.lots, activity if activity is not None else (), self.ids, self.seen, exact
 
     def cold_parts(self) -> CustomerState:
         """A state whose cold parts (the profile, messages, reminders, …) are this one's: read

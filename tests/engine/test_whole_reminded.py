@@ -29,7 +29,8 @@ class _State:
     def __init__(self, lots: deque[Any], reminded: list[str]) -> None:
         self.lots = lots
         self.reminded: list[str] | None = reminded
-        self.reminded_lots, self.lot_events = counted(lots, reminded)
+        self.reminded_lots, self.reached = counted(lots, reminded)
+        self.checked = max(self.reminded_lots, 0)
         self.reminded_made: tuple[int, list[str]] | None = None
         self.popped = 0
         self.reminded_until: Any = 0
@@ -111,29 +112,41 @@ def test_the_count_stands_for_the_list(
         if lots and lots[-1][LOT_EXPIRES] > expires:
             expires = lots[-1][LOT_EXPIRES]  # the step only appends in expiry order
         if awards:
-            awarded(state, event, awards, expires)
+            awarded(state, awards, expires)
             lots.extend(_lot(expires, points, event, rule) for rule, points in awards)
         if read:
             assert listed(state) == model
     assert listed(state) == model
 
 
-def test_a_reused_event_id_goes_back_to_the_list() -> None:
+def test_a_reused_event_id_goes_back_to_the_list_when_the_reach_comes_to_it() -> None:
     """An award whose event has lots alive (an id reused after it left the ring of processed ids)
-    leaves the count: two lots with one id are one to the list's look-ups."""
+    leaves the count once the reminder's reach comes to both lots: two lots with one id are one to
+    the list's look-ups. Before, the lots behind the reach are not looked at."""
     lots: deque[Any] = deque([_lot(5, 10, "e1", "base"), _lot(6, 10, "e2", "base")])  # by the count
     state = _State(lots, ["e1/base"])
     assert state.reminded_lots == 1
-    awarded(state, "e2", [("base", 5, None, 0)], 8)
+    awarded(state, [("base", 5, None, 0)], 8)
     lots.append(_lot(8, 5, "e2", "base"))
+    assert in_reach(state, lots, 0, 6) == (lots[1], 2)  # "e2/base" once within the reach: counted
+    recorded(state, 2, 6)
+    assert state.reminded_lots == 2 and state.checked == 2
+    assert in_reach(state, lots, 0, 8) is None  # twice: the list's answer (its id was reminded of)
     assert state.reminded_lots == -1
-    assert listed(state) == ["e1/base"]
+    assert listed(state) == ["e1/base", "e2/base"]
 
 
-def test_lots_sharing_an_id_or_a_list_not_at_the_head_are_not_counted() -> None:
+def test_lots_reminded_of_not_at_the_head_or_twice_are_not_counted() -> None:
+    """The count is taken when the ids reminded of are those of the lots at the head, in order,
+    each once; the lots behind them are not looked at (the reach takes them in)."""
     twice = deque([_lot(5, 10, "e1", "base"), _lot(6, 10, "e1", "base")])
-    assert counted(twice, [])[0] == -1
+    assert counted(twice, []) == (0, set())
+    assert counted(twice, ["e1/base", "e1/base"]) == (-1, None)
     lots = deque([_lot(5, 10, "e1", "base"), _lot(6, 10, "e2", "base")])
     assert counted(lots, ["e2/base"])[0] == -1
-    assert counted(lots, ["e1/base", "e2/base"])[0] == 2
-    assert counted(deque([_lot(5, 10, "a/b", "c"), _lot(6, 10, "a", "b/c")]), [])[0] == -1
+    assert counted(lots, ["e1/base", "e2/base"]) == (2, {"e1/base", "e2/base"})
+    assert counted(lots, ["e1/base", "e2/base", "e3/base"])[0] == -1
+    split = deque([_lot(5, 10, "a/b", "c"), _lot(6, 10, "a", "b/c")])  # one id, two pairs
+    state = _State(split, [])
+    assert in_reach(state, split, 0, 6) == (split[0], ["a/b/c", "a/b/c"])  # the list's answer
+    assert state.reminded_lots == -1

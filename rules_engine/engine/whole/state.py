@@ -71,6 +71,7 @@ class WholeState:
         "capped",
         "challenges",
         "changed",
+        "checked",
         "counters",
         "customer",
         "decimals",
@@ -78,7 +79,6 @@ class WholeState:
         "ids",
         "last",
         "last_event_at",
-        "lot_events",
         "lots",
         "made",
         "notified",
@@ -88,6 +88,7 @@ class WholeState:
         "popped",
         "purchases",
         "quests",
+        "reached",
         "reminded",
         "reminded_lots",
         "reminded_made",
@@ -140,8 +141,11 @@ class WholeState:
     """The ids last made from the count, and `popped` then (reminded.py `listed`)."""
     popped: int
     """How many lots left the head of `lots` (expired) since this state was made."""
-    lot_events: set[str] | None
-    """While counting: the events of the lots alive, and perhaps of some that left (reminded.py)."""
+    checked: int
+    """While counting: how many lots at the head of `lots` the reminder reached, their ids distinct
+    (whole/reminded.py); at least `reminded_lots`."""
+    reached: set[str] | None
+    """While counting: the ids of those lots, and perhaps of some that left (whole/reminded.py)."""
     deferred: list[DeferredMessage]
     """The messages waiting (`base.deferred` until one is sent or deferred)."""
     notified: list[dt.datetime]
@@ -161,13 +165,16 @@ class WholeState:
         activity: Sequence[ActivityTuple] = (),
         ids: Sequence[str] | None = None,
         seen: set[str] | None = None,
+        exact: bool = False,
     ) -> WholeState:
         """The whole step's form of `state` (None: a new customer); `decimals`: the currency's.
         `lots`, `activity`: tuples made already of some of the state's models (a working state's
         deques), taken over by the model each holds rather than made again (`_tuples`; the deque
         itself when it holds exactly the state's lots, or activities); `ids` and `seen`: the state's
         processed ids and their set, made already (a working state's: taken over, a thousand ids
-        neither copied nor hashed again). `Working.made_parts()` gives the four, and the working
+        neither copied nor hashed again); `exact`: `lots` and `activity` are exactly the tuples of
+        the state's lots and activity (the working state knows it: taken over without comparing
+        each tuple's model, `_tuples`). `Working.made_parts()` gives the five, and the working
         state lets them go when it holds the whole state (`Working.hold`): this one changes them
         in place. Taken over, not copied, they are not new to the collector either: a copy of
         a long history's containers is walked by its young passes until it is promoted."""
@@ -179,7 +186,7 @@ class WholeState:
         made.last = base
         made.decimals = decimals
         made.customer = base.customer
-        made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple, True)
+        made.lots = _tuples(base.lots, lots, LOT_MODEL_OF, lot_tuple, True, exact)
         made.pending = None if base.pending_lots is None else list(base.pending_lots)
         if state is None:
             made.pending = []
@@ -190,7 +197,7 @@ class WholeState:
         made.tier = base.tier
         made.tier_since = base.tier_since
         made.activity = _tuples(
-            base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals), True
+            base.activity, activity, ACT_MODEL_OF, lambda a: activity_tuple(a, decimals), True, exact
         )
         sums = None if base.activity_sums is None else sums_tuple(base.activity_sums, decimals)
         spend = None if sums is None else sums[1]
@@ -218,7 +225,8 @@ class WholeState:
             made.seen = set(base.processed if seen is None else seen)
         made.last_event_at = base.last_event_at
         made.reminded = base.reminded
-        made.reminded_lots, made.lot_events = counted(made.lots, base.reminded)
+        made.reminded_lots, made.reached = counted(made.lots, base.reminded)
+        made.checked = made.reminded_lots if made.reminded_lots > 0 else 0
         made.reminded_made = None
         made.popped = 0
         made.reminded_until = 0
@@ -285,16 +293,27 @@ def _coarser(value: Decimal, decimals: int) -> bool:
 
 
 def _tuples(
-    models: Sequence[Any], known: Sequence[Any], model_of: Any, make: Any, take: bool = False
+    models: Sequence[Any],
+    known: Sequence[Any],
+    model_of: Any,
+    make: Any,
+    take: bool = False,
+    exact: bool = False,
 ) -> deque[Any]:
     """The tuples of `models` (`make`): those among `known` whose model is one of them taken over.
     A long history's state has a year of lots and activities, whose tuples its working state has
     made already (each tuple holds the model it was made from, or that was made from it: the same
     values); made again, they would cost the whole step's first purchase tens of milliseconds.
-    `take`: `known` itself when it is a deque of exactly those tuples (the caller lets it go)."""
+    `take`: `known` itself when it is a deque of exactly those tuples (the caller lets it go);
+    `exact`: the caller knows it is (a working state standing for the state it was made from):
+    taken without comparing every model (a year of lots: ~0.5 million instructions), its ends
+    looked at only, as a guard."""
     if not known:
         return deque(map(make, models))
-    if len(known) == len(models) and all(map(is_, map(model_of, known), models)):
+    same = len(known) == len(models)
+    if same and exact and take and type(known) is deque and _ends(known, models, model_of):
+        return known
+    if same and all(map(is_, map(model_of, known), models)):
         if take and type(known) is deque:
             return known
         return deque(known)  # the usual case, tuple by tuple: checked and copied in C
@@ -303,6 +322,11 @@ def _tuples(
     for index in compress(count(), map(is_, found, repeat(None))):  # the few none holds, found in C
         found[index] = make(models[index])
     return deque(found)
+
+
+def _ends(known: deque[Any], models: Sequence[Any], model_of: Any) -> bool:
+    """Whether the first and the last tuple hold the first and the last model (`exact`'s guard)."""
+    return model_of(known[0]) is models[0] and model_of(known[-1]) is models[-1]
 
 
 def _lot_model(lot: LotTuple) -> Any:

@@ -478,8 +478,8 @@ class WholeStep:
         expires = NEVER if self.expire_after is None else seconds_after(now, time, self.expire_after)
         available = seconds_after(now, time, self.pending) if self.pending else now
         zone = time.tzinfo
-        if awards:  # the count of lots reminded of kept only while every lot's id is its own
-            awarded(state, event.id, awards, expires)
+        if awards:  # the list's memo of the reach (whole/reminded.py)
+            awarded(state, awards, expires)
         for index, (rule, points, _, _) in enumerate(awards):
             lots.append(
                 (expires, available, now, points, event.id, rule, result.later_lines(index), zone, None)
