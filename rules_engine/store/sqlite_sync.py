@@ -21,7 +21,7 @@ an event is lost and its sender, never answered, sends it again.
 
 SQLite's own safety stands: with `NORMAL` in WAL mode a checkpoint syncs the log before copying
 it and the database after (sqlite_log.py runs them), and a log cut short by a power loss is read
-up to its last whole transaction. A sync that fails (EIO) answers the group's events with RE605
+up to its last whole transaction. A sync that fails (EIO) answers the group's events with RE810
 (http/app.py): committed, maybe not durable; re-sending them is safe (the store answers a
 redelivery with the stored outcome).
 """
