@@ -290,6 +290,17 @@ def other_worker(
     return write
 
 
+@contextmanager
+def started(program_dir: Path, db: str, now: dt.datetime) -> Iterator[Runtime]:
+    """A service's runtime on the store `db` (no server: its lane's function is called directly,
+    `decided_group`), its clock at `now`; its stores closed after."""
+    runtime = Runtime.start(Settings(programs=program_dir, db=db, clock=lambda: now, docs=False))
+    try:
+        yield runtime
+    finally:
+        runtime.stores.close()
+
+
 def decided_group(runtime: Runtime, program: str, bodies: Sequence[bytes]) -> list[Any]:
     """The bodies through the events lane's function (`decide_group`) as one group, each read as
     the loop reads it (a body that is no event never queues): each one's answer or error, in order."""

@@ -14,8 +14,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +26,16 @@ from hypothesis import strategies as st
 
 from rules_engine import jsonio
 from rules_engine.errors import RulesEngineError
-from rules_engine.http import Settings
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
 from rules_engine.store import open_store, sql_transactions
 from rules_engine.store.postgres import PostgresStore
 from rules_engine.store.sql_writing import SqlWriting
 from tests import postgres
-from tests.http.conftest import counting_checks, decided_group, other_worker, purchase
+from tests.http.conftest import counting_checks, decided_group, other_worker, purchase, started
 
 PROGRAM = "coffee-club"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-@contextmanager
-def _runtime(program_dir: Path, db: str) -> Iterator[Runtime]:
-    runtime = Runtime.start(Settings(programs=program_dir, db=db, clock=lambda: NOW, docs=False))
-    try:
-        yield runtime
-    finally:
-        runtime.stores.close()
 
 
 def _seen(answer: Any) -> Any:
@@ -139,8 +129,8 @@ def test_groups_answer_and_store_as_events_one_at_a_time(
         alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         checks = stack.enter_context(counting_checks(patch))
-        grouped = stack.enter_context(_runtime(program_dir, grouped_db))
-        alone = stack.enter_context(_runtime(program_dir, alone_db))
+        grouped = stack.enter_context(started(program_dir, grouped_db, NOW))
+        alone = stack.enter_context(started(program_dir, alone_db, NOW))
         for bodies in groups:
             assert _grouped(grouped, bodies) == _alone(alone, bodies)
         assert "changed" not in checks  # nobody else wrote: every group written as first decided
@@ -184,7 +174,7 @@ def test_a_group_locks_its_customers_once_in_sorted_order(
 
     monkeypatch.setattr(sql_transactions, "_stored_event", stored)
     bodies = [_body(purchase(1, customer)) for customer in ("cy", "ann", "ben", "ann")]
-    with _runtime(program_dir, postgres_database) as runtime:
+    with started(program_dir, postgres_database, NOW) as runtime:
         answers = _grouped(runtime, bodies)
         assert [b'"duplicate":true' in answer[0] for answer in answers] == [False, False, False, True]
     assert locked == [["ann", "ben", "cy"]] and one_by_one == [] and looked_up == []
@@ -212,8 +202,8 @@ def test_a_group_with_coupons_is_decided_one_event_at_a_time(
     with ExitStack() as stack:
         grouped_db = stack.enter_context(postgres.fresh_database(postgres_url))
         alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
-        grouped = stack.enter_context(_runtime(program_dir, grouped_db))
-        alone = stack.enter_context(_runtime(program_dir, alone_db))
+        grouped = stack.enter_context(started(program_dir, grouped_db, NOW))
+        alone = stack.enter_context(started(program_dir, alone_db, NOW))
         assert _grouped(grouped, bodies) == _alone(alone, bodies)
         assert locked == []
         assert _tables(grouped_db) == _tables(alone_db)
@@ -253,8 +243,8 @@ def test_a_customer_changed_meanwhile_is_decided_again(
         grouped_db = stack.enter_context(postgres.fresh_database(postgres_url))
         alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
         checks = stack.enter_context(counting_checks(monkeypatch))
-        grouped = stack.enter_context(_runtime(program_dir, grouped_db))
-        alone = stack.enter_context(_runtime(program_dir, alone_db))
+        grouped = stack.enter_context(started(program_dir, grouped_db, NOW))
+        alone = stack.enter_context(started(program_dir, alone_db, NOW))
         first = [_body(purchase(0, "ann")), _body(purchase(0, "ben"))]
         assert _grouped(grouped, first) == _alone(alone, first)
         _meanwhile(monkeypatch, other_worker(grouped_db, program_dir, other, NOW))
@@ -301,7 +291,10 @@ def test_two_workers_locking_the_same_customers_in_opposite_orders_both_finish(
     caplog.set_level(logging.WARNING, logger="rules_engine.http")
     orders = [[("ann", 1), ("ben", 1)], [("ben", 2), ("ann", 2)]]
     results: list[list[Any]] = [[], []]
-    with _runtime(program_dir, postgres_database) as one, _runtime(program_dir, postgres_database) as two:
+    with (
+        started(program_dir, postgres_database, NOW) as one,
+        started(program_dir, postgres_database, NOW) as two,
+    ):
 
         def worker(index: int, runtime: Runtime) -> None:
             bodies = [
@@ -349,8 +342,8 @@ def test_an_event_stored_meanwhile_that_the_check_missed_is_a_duplicate(
     with ExitStack() as stack:
         store_url = stack.enter_context(postgres.fresh_database(postgres_url))
         alone_db = stack.enter_context(postgres.fresh_database(postgres_url))
-        grouped = stack.enter_context(_runtime(program_dir, store_url))
-        alone = stack.enter_context(_runtime(program_dir, alone_db))
+        grouped = stack.enter_context(started(program_dir, store_url, NOW))
+        alone = stack.enter_context(started(program_dir, alone_db, NOW))
         monkeypatch.setattr(PostgresStore, "_lock_customers", blind)
         _alone(alone, [_body(event)])
         answered, expected = _grouped(grouped, bodies), _alone(alone, bodies)

@@ -28,7 +28,6 @@ from psycopg import pq
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import StoreError
-from rules_engine.http import Settings
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
 from rules_engine.service import Loyalty
@@ -36,7 +35,7 @@ from rules_engine.state.customer import LedgerEntry
 from rules_engine.store import open_store
 from rules_engine.store.postgres import PostgresStore
 from rules_engine.store.sql_writing import SqlWriting
-from tests.http.conftest import decided_group, purchase
+from tests.http.conftest import decided_group, purchase, started
 
 PROGRAM = "coffee-club"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -94,15 +93,6 @@ def _traced(store: PostgresStore, names: dict[str, str]) -> Iterator[list[list[s
             trips += _round_trips(file.read(), names)
 
 
-@contextmanager
-def _runtime(program_dir: Path, db: str) -> Iterator[Runtime]:
-    runtime = Runtime.start(Settings(programs=program_dir, db=db, clock=lambda: NOW, docs=False))
-    try:
-        yield runtime
-    finally:
-        runtime.stores.close()
-
-
 def _body(event: dict[str, Any]) -> bytes:
     return jsonio.dumps(event).encode()
 
@@ -132,7 +122,7 @@ def _rows(db: str) -> dict[str, int]:
 def test_a_lane_group_waits_three_times(postgres_database: str, program_dir: Path) -> None:
     """A group of new customers and one of the same customers again (their states held): its
     reads ahead, then BEGIN with its sorted locks, then its writes with COMMIT; nothing alone."""
-    with _runtime(program_dir, postgres_database) as runtime:
+    with started(program_dir, postgres_database, NOW) as runtime:
         store = _lane(runtime)
         names: dict[str, str] = {}
         for first in (1, 2):
@@ -205,7 +195,7 @@ def test_locks_taken_with_begin_are_held_until_commit(postgres_database: str, pr
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(PostgresStore, "_lock_customers", lock_many)
         patch.setattr(PostgresStore, "_lock_customer", lock_one)
-        with _runtime(program_dir, postgres_database) as runtime:
+        with started(program_dir, postgres_database, NOW) as runtime:
             for number in (1, 2):  # new customers, then known ones
                 bodies = [_body(purchase(number, customer)) for customer in ("ben", "ann")]
                 assert all(not isinstance(a, Exception) for a in decided_group(runtime, PROGRAM, bodies))
