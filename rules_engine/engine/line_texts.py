@@ -27,19 +27,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
 from rules_engine import jsonio
 from rules_engine.engine.canonical import _line_text
 from rules_engine.engine.events import MAX_LINES, Line
 from rules_engine.unvalidated import _FAST
 
 _new = object.__new__
-if _FAST:  # the slots' own setters (rules_engine/unvalidated.py checked the layout)
-    _set_dict = BaseModel.__dict__["__dict__"].__set__
-    _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-    _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-    _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+if _FAST:  # the slots' own setters (rules_engine/unvalidated.py checked the layout): module globals here
+    from rules_engine.unvalidated import _set_dict, _set_extra, _set_fields, _set_private
 
 _ITEMS = '"items": [{'
 _KEPT = 8192

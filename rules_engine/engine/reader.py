@@ -77,11 +77,8 @@ from rules_engine.engine.reader_checks import (
 from rules_engine.unvalidated import _FAST
 
 _new = object.__new__
-if _FAST:  # the slots' own setters (rules_engine/unvalidated.py checked the layout)
-    _set_dict = BaseModel.__dict__["__dict__"].__set__
-    _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-    _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-    _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+if _FAST:  # the slots' own setters (rules_engine/unvalidated.py checked the layout): module globals here
+    from rules_engine.unvalidated import _set_dict, _set_extra, _set_fields, _set_private
 
 _MISSING: Any = object()  # a key the event's JSON does not give
 
