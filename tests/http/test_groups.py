@@ -31,7 +31,7 @@ from rules_engine.http.runtime import Runtime
 from rules_engine.http.shortcut import Asked, _decide, decide_group
 from rules_engine.http.threads import Lane
 from rules_engine.store.sqlite import SqliteStore
-from tests.http.conftest import Server, purchase, serving
+from tests.http.conftest import Server, decided_group, purchase, serving
 
 EVENTS = "/v1/programs/coffee-club/events"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -269,26 +269,14 @@ def test_a_group_answers_and_stores_as_its_events_one_by_one(program_dir: Path, 
         grouped = Runtime.start(_settings(program_dir, f"{folder}/grouped.db"))
         alone = Runtime.start(_settings(program_dir, f"{folder}/alone.db"))
         try:
-            answers: dict[int, Any] = {}
-            asked: list[tuple[int, Asked]] = []
-            for index, body in enumerate(bodies):  # read on the loop: a body that is no JSON never queues
-                try:
-                    asked.append((index, Asked(events.parse_text(body), {}, False)))
-                except RulesEngineError as error:
-                    answers[index] = error
-            decide_group(
-                grouped,
-                "coffee-club",
-                [one for _, one in asked],
-                lambda place, answer: answers.__setitem__(asked[place][0], answer),
-            )
+            answers = decided_group(grouped, "coffee-club", bodies)
             expected = []
             for body in bodies:
                 try:
                     expected.append(_decide(alone, "coffee-club", body, {}, False))
                 except RulesEngineError as error:
                     expected.append(error)
-            assert [_seen(answers[index]) for index in range(len(bodies))] == [_seen(one) for one in expected]
+            assert [_seen(answer) for answer in answers] == [_seen(one) for one in expected]
             for customer in ("ann", "ben"):
                 with grouped.stores.borrow("coffee-club") as one, alone.stores.borrow("coffee-club") as other:
                     assert one.state(customer) == other.state(customer)
