@@ -45,7 +45,7 @@ from rules_engine.state.customer import CustomerState
 from rules_engine.state.working import Working
 from rules_engine.store.base import Change, StoredEvent
 from rules_engine.store.lists import PARTS, Held
-from rules_engine.store.outcomes import Packer, Packing, pack
+from rules_engine.store.outcomes import Packer, pack
 
 ELEMENTS = 50_000
 """List elements (lots, purchase lines, activity, …) the states a batch stages may hold before it
@@ -95,10 +95,8 @@ class Batch:
     latest: dt.datetime | None = None
     """The latest time of an event staged."""
     packer: Packer | None = None
-    """Where each staged event's outcome is packed as it is staged, on a thread of its own
-    (outcomes.py `Packer`: the service's lane); None: packed when the batch is written."""
-    packings: dict[tuple[str, str], Packing] = field(default_factory=dict)
-    """The staged events' outcomes handed to `packer`, by (customer, event id)."""
+    """What packs the staged events' outcomes with the thread that writes them, on a thread of its
+    own (outcomes.py `Packer`: the service's lane); None: that thread alone (`packed`)."""
     locked: bool = True
     """Whether the group holds its write lock; an optimistic group (`SqlStore.optimistic`) reads
     without it until it writes."""
@@ -149,8 +147,6 @@ class Batch:
         self.weights[customer] = weight
         if change.event is not None and change.outcome is not None:
             self.events[customer, change.event] = StoredEvent(change.outcome, change.digest, change.at)
-            if self.packer is not None:
-                self.packings[customer, change.event] = self.packer.packing(change.outcome)
             if change.at is not None and (self.latest is None or change.at > self.latest):
                 self.latest = change.at
         self.ledger += [(customer, entry) for entry in change.ledger]
@@ -190,11 +186,12 @@ class Batch:
         held = self.released.get(customer)
         return held if held is not None and held.revision == revision else None
 
-    def packed(self, key: tuple[str, str], outcome: str) -> bytes:
-        """The staged event's outcome packed (outcomes.py `pack`): by the packer if it was handed
-        to one, else here."""
-        job = self.packings.get(key)
-        return pack(outcome) if job is None or job.outcome is not outcome else job.packed()
+    def packed(self) -> list[bytes]:
+        """The staged events' outcomes packed (outcomes.py `pack`), in the order of `events`."""
+        outcomes = [kept.outcome for kept in self.events.values()]
+        if self.packer is None:
+            return [pack(outcome) for outcome in outcomes]
+        return self.packer.pack_all(outcomes)
 
     def budget(self, key: tuple[str, str]) -> Decimal:
         return self.spending[key] + self.spent.get(key, Decimal(0))
@@ -219,7 +216,6 @@ class Batch:
         self.weights.clear()
         self.weight = 0
         self.events.clear()
-        self.packings.clear()
         self.ledger.clear()
         self.codes.clear()
         self.spent.clear()

@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import zlib
+from collections.abc import Sequence
 
 log = logging.getLogger("rules_engine.store")
 
@@ -36,21 +37,22 @@ def unpack(text: str | None, packed: bytes | memoryview | None) -> str:
 
 
 class Packing:
-    """One outcome to be packed by a `Packer`'s thread, or by whoever needs it first (`packed`)."""
+    """One outcome to be packed by a `Packer`'s thread or by the thread that needs it, whichever
+    claims it first."""
 
     __slots__ = ("claim", "outcome", "result")
 
     def __init__(self, outcome: str) -> None:
         self.outcome = outcome
         self.result: bytes | None = None
-        """`pack(outcome)`, once the packer's thread made it."""
+        """`pack(outcome)`, once made."""
         self.claim = threading.Lock()
-        """Taken by the one who packs it (the packer's thread, or `packed`'s caller): held by the
-        thread while it packs, never given back by the caller."""
+        """Taken by the one who packs it: held by the packer's thread while it packs, never given
+        back by the thread that needs it."""
 
     def packed(self) -> bytes:
-        """`pack(outcome)`: the packer's, or made here if its thread has not begun it (or failed
-        it: raised here then, if it fails again); waits only for one the thread is packing now."""
+        """`pack(outcome)`: made already, or being made by the packer's thread (waited for), or
+        made here (the thread failed it: raised here then, if it fails again)."""
         result = self.result
         if result is not None:
             return result
@@ -63,46 +65,59 @@ class Packing:
 
 
 class Packer:
-    """A thread that packs outcomes (`pack`) as they are handed to it (`packing`), so that their
-    zlib work, which runs without the interpreter's lock, overlaps with the Python of whoever
-    handed them: the service's events lane, deciding the rest of its group
-    (store/batch.py). The bytes are `pack`'s: the same call, on another thread."""
+    """A thread that packs a group's outcomes beside the thread that writes the group (`pack_all`):
+    zlib runs without the interpreter's lock, so the two pack on two cores at once, and the
+    group's write waits for about half of its outcomes' zlib work. The bytes are `pack`'s: the
+    same call, on another thread."""
 
     def __init__(self, name: str = "loyalty-pack") -> None:
         self.name = name
-        self._queue: queue.SimpleQueue[Packing | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Packing] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.packed = 0
-        """Outcomes its thread packed (the others were packed by whoever needed them first)."""
+        """Outcomes its thread packed (the others were packed by the threads that needed them)."""
 
-    def packing(self, outcome: str) -> Packing:
-        """The outcome queued for the thread; `Packing.packed` gives its bytes."""
-        job = Packing(outcome)
+    def pack_all(self, outcomes: Sequence[str]) -> list[bytes]:
+        """`[pack(outcome) for outcome in outcomes]`: the packer's thread takes them from the first
+        on, this thread from the last back, each claiming one at a time, until they meet; then
+        this thread waits for the one the other may still be packing. One hand-off a group, not
+        one an event: each wakes a thread (a context switch, and the interpreter's lock handed
+        over), which cost more than an outcome's zlib work when the service's lane handed each
+        event's outcome over as it decided the next (bench/README.md, `overlap`)."""
+        if len(outcomes) < 2:
+            return [pack(outcome) for outcome in outcomes]
+        jobs = [Packing(outcome) for outcome in outcomes]
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
                     thread = threading.Thread(target=self._work, name=self.name, daemon=True)
                     thread.start()
                     self._thread = thread
-        self._queue.put(job)
-        return job
+        self._queue.put(jobs)
+        for job in reversed(jobs):
+            if not job.claim.acquire(blocking=False):
+                break  # the thread's from here back: it takes them in order
+            job.result = pack(job.outcome)
+        return [job.packed() for job in jobs]
 
     def _work(self) -> None:
-        jobs = self._queue
+        groups = self._queue
         while True:
-            job = jobs.get()
-            if job is None:
+            jobs = groups.get()
+            if jobs is None:
                 return
-            if job.claim.acquire(blocking=False):  # else packed already by whoever needed it
+            for job in jobs:
+                if not job.claim.acquire(blocking=False):
+                    break  # the writing thread's from here on: it takes them from the last back
                 try:
                     job.result = pack(job.outcome)
                     self.packed += 1
-                except Exception:  # (MemoryError …) `packed` tries again, and raises there
+                except Exception:  # (MemoryError …) `Packing.packed` tries again, and raises there
                     log.warning("an outcome could not be packed on the packer's thread", exc_info=True)
                 finally:
                     job.claim.release()
-            del job  # nothing held while waiting
+            del jobs  # nothing held while waiting
 
     def close(self) -> None:
         """End the thread once the outcomes queued are done (not waited for)."""
@@ -118,9 +133,9 @@ _here = threading.local()
 
 
 def pack_behind() -> None:
-    """From now on, the groups of SQL stores begun on this thread hand their outcomes to this
-    process's packer as their events are staged (store/batch.py): for the service's events lane,
-    whose Python decides the rest of a group meanwhile (http/app.py)."""
+    """From now on, the groups of SQL stores begun on this thread pack their outcomes with this
+    process's packer (`Packer.pack_all`, store/batch.py): for the service's events lane, whose
+    group's write the next group's requests wait for (http/app.py)."""
     _here.behind = True
 
 

@@ -296,15 +296,8 @@ class SqlWriting(SqlLocking):
         rows.inserted.sort(key=_IN_KEY_ORDER)
         program = self.program
         stored = [
-            (
-                program,
-                customer,
-                event,
-                batch.packed((customer, event), kept.outcome),
-                kept.digest,
-                self._at(kept.at),
-            )
-            for (customer, event), kept in batch.events.items()
+            (program, customer, event, packed, kept.digest, self._at(kept.at))
+            for ((customer, event), kept), packed in zip(batch.events.items(), batch.packed(), strict=True)
         ]
         ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
         if not batch.locked:

@@ -94,59 +94,74 @@ def test_only_a_thread_that_packs_behind_hands_its_outcomes_to_the_packer() -> N
     assert on_a_thread(packs_behind, behind=False) is None
 
 
-class Blocked:
-    """`outcomes.pack` as the packer's thread calls it: held on its first outcome until `go` is
-    set (or raising `error` on every outcome it packs); as it is on any other thread."""
+class Slow:
+    """`outcomes.pack` as the packer's thread calls it (a thread named `test-pack`): held until `go`
+    is set, then raising `error` if given; as it is on any other thread, where with `waits` the
+    first call waits until the packer's thread has begun one."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, error: Exception | None = None) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, *, error: Exception | None = None, waits: bool = False
+    ) -> None:
         self.started = threading.Event()
         self.go = threading.Event()
         self.error = error
-        self.packer_thread: threading.Thread | None = None
+        self.waits = waits
         monkeypatch.setattr(outcomes, "pack", self)
 
     def __call__(self, outcome: str) -> bytes:
-        if threading.current_thread() is self.packer_thread:
+        if threading.current_thread().name == "test-pack":
             self.started.set()
             assert self.go.wait(30)
             if self.error is not None:
                 raise self.error
+        elif self.waits:
+            self.waits = False
+            assert self.started.wait(30)
         return zlib.compress(outcome.encode(), outcomes.LEVEL)
 
 
-def test_an_outcome_the_packer_has_not_begun_is_packed_by_whoever_needs_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    blocked = Blocked(monkeypatch)
+def texts(name: str, count: int) -> list[str]:
+    return [f'{{"{name}": {n}}}' for n in range(count)]
+
+
+def test_the_packer_and_the_writing_thread_pack_a_group_from_its_two_ends() -> None:
     mine = Packer("test-pack")
     try:
-        first = mine.packing('{"first": 1}')
-        blocked.packer_thread = mine._thread
-        second = mine.packing('{"second": 2}')
-        assert blocked.started.wait(30)  # the thread holds the first
-        assert second.packed() == pack('{"second": 2}')  # not begun by the thread: packed here
-        blocked.go.set()
-        assert first.packed() == pack('{"first": 1}')  # waited for the thread's
-        done = mine.packing('{"third": 3}')
-        while done.result is None:
-            assert mine._thread is not None and mine._thread.is_alive()
-            threading.Event().wait(0.005)
-        assert done.packed() is done.result
-        assert mine.packed == 2  # the first and the third: the second was taken from it
+        group = texts("event", 40)
+        assert mine.pack_all(group) == [pack(text) for text in group]
+        assert mine.pack_all(group[:1]) == [pack(group[0])]  # one: packed here, nothing handed over
+        assert mine.pack_all([]) == []
     finally:
         mine.close()
 
 
-def test_an_outcome_the_packer_failed_is_packed_again_by_whoever_needs_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    blocked = Blocked(monkeypatch, error=MemoryError("no memory for zlib"))
+def test_what_the_packer_has_not_begun_the_writing_thread_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = Slow(monkeypatch, waits=True)
+    mine = Packer("test-pack")
+    first: list[list[bytes]] = []
+    try:
+        writer = threading.Thread(target=lambda: first.append(mine.pack_all(texts("a", 3))))
+        writer.start()
+        assert slow.started.wait(30)  # the packer's thread holds the first group's first outcome
+        second = mine.pack_all(texts("b", 5))  # none begun by the packer: all packed here, no wait
+        assert second == [pack(text) for text in texts("b", 5)]
+        assert writer.is_alive()  # still waiting for the outcome the packer holds
+        slow.go.set()
+        writer.join(30)
+        assert first == [[pack(text) for text in texts("a", 3)]]
+        assert mine.packed == 1
+    finally:
+        slow.go.set()
+        mine.close()
+
+
+def test_what_the_packer_failed_the_writing_thread_packs_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = Slow(monkeypatch, error=MemoryError("no memory for zlib"), waits=True)
+    slow.go.set()
     mine = Packer("test-pack")
     try:
-        job = mine.packing('{"event": 1}')
-        blocked.packer_thread = mine._thread
-        blocked.go.set()
-        assert job.packed() == pack('{"event": 1}')  # failed on the thread (or not begun): made here
+        assert mine.pack_all(texts("a", 2)) == [pack(text) for text in texts("a", 2)]
+        assert slow.started.is_set()  # the packer tried its first, and failed it
         assert mine.packed == 0
     finally:
         mine.close()
