@@ -8,6 +8,11 @@ zlib (the standard library's, level 1) keeps it in ~0.8 KB for ~25-55 µs per ev
 of an event's cost in a store; reading one back (a redelivery, a void) costs ~10 µs more. Level 6
 and up save 7 % more bytes for 15 % more time: not worth it on the write path.
 
+The service's events lane writes a group's outcomes with a second thread (`Packer`, `pack_behind`):
+zlib runs without the interpreter's lock, so the two pack on two cores, and the next group's
+requests, which wait for the lane, wait for about half of the group's zlib work. The bytes are
+`pack`'s all the same (bench/README.md, `overlap`).
+
 Rows written before migration 10 keep their outcome as text and read as before.
 """
 
