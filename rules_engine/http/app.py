@@ -44,7 +44,6 @@ from rules_engine.http.shortcut import GROUP, Shortcut, decide_group, takes
 from rules_engine.http.stores import Stores
 from rules_engine.http.threads import Lane
 from rules_engine.state.customer import CustomerState
-from rules_engine.store.outcomes import pack_behind
 from rules_engine.store.sqlite_sync import commit_behind
 
 log = logging.getLogger("rules_engine.http")
@@ -148,10 +147,8 @@ class Service(FastAPI):
 
 def _decide_group(service: Runtime, program: str, asked: Any, reply: Any, more: Any) -> None:
     """shortcut.py `decide_group`, its SQLite commits not syncing the log: `_deliver` syncs it
-    before the group's answers leave (store/sqlite_sync.py); its events' outcomes packed on a
-    thread of their own while the lane decides the group's next events (store/outcomes.py)."""
+    before the group's answers leave (store/sqlite_sync.py)."""
     commit_behind()
-    pack_behind()
     decide_group(service, program, asked, reply, more)
 
 

@@ -45,7 +45,6 @@ from rules_engine.state.customer import CustomerState
 from rules_engine.state.working import Working
 from rules_engine.store.base import Change, StoredEvent
 from rules_engine.store.lists import PARTS, Held
-from rules_engine.store.outcomes import Packer, pack
 
 ELEMENTS = 50_000
 """List elements (lots, purchase lines, activity, …) the states a batch stages may hold before it
@@ -94,9 +93,6 @@ class Batch:
     """Bulk codes claimed, staged: code → (coupon, customer, when)."""
     latest: dt.datetime | None = None
     """The latest time of an event staged."""
-    packer: Packer | None = None
-    """What packs the staged events' outcomes with the thread that writes them, on a thread of its
-    own (outcomes.py `Packer`: the service's lane); None: that thread alone (`packed`)."""
     locked: bool = True
     """Whether the group holds its write lock; an optimistic group (`SqlStore.optimistic`) reads
     without it until it writes."""
@@ -185,13 +181,6 @@ class Batch:
         twice in a batch of thousands of events)."""
         held = self.released.get(customer)
         return held if held is not None and held.revision == revision else None
-
-    def packed(self) -> list[bytes]:
-        """The staged events' outcomes packed (outcomes.py `pack`), in the order of `events`."""
-        outcomes = [kept.outcome for kept in self.events.values()]
-        if self.packer is None:
-            return [pack(outcome) for outcome in outcomes]
-        return self.packer.pack_all(outcomes)
 
     def budget(self, key: tuple[str, str]) -> Decimal:
         return self.spending[key] + self.spent.get(key, Decimal(0))

@@ -44,7 +44,7 @@ from rules_engine.store.batch import Batch
 from rules_engine.store.cache import Cache
 from rules_engine.store.lists import PARTS, Held, Plan, body, held, own, owned, plan, read, whole
 from rules_engine.store.migrations import Dialect, pending
-from rules_engine.store.outcomes import pack, packs_behind
+from rules_engine.store.outcomes import pack
 from rules_engine.store.sql_locking import RETRY_HINT as RETRY_HINT
 from rules_engine.store.sql_locking import OutdatedError as OutdatedError
 from rules_engine.store.sql_locking import SqlLocking
@@ -163,7 +163,7 @@ class SqlWriting(SqlLocking):
         if not self.optimistic:
             self._begin()
         batch = Batch(
-            max(self.batch_elements, 0), locked=not self.optimistic, packer=packs_behind()
+            max(self.batch_elements, 0), locked=not self.optimistic
         )  # 0: written out event by event
         self._batch = batch
         try:
@@ -296,8 +296,8 @@ class SqlWriting(SqlLocking):
         rows.inserted.sort(key=_IN_KEY_ORDER)
         program = self.program
         stored = [
-            (program, customer, event, packed, kept.digest, self._at(kept.at))
-            for ((customer, event), kept), packed in zip(batch.events.items(), batch.packed(), strict=True)
+            (program, customer, event, pack(kept.outcome), kept.digest, self._at(kept.at))
+            for (customer, event), kept in batch.events.items()
         ]
         ledger = [self._ledger_row(whose, entry) for whose, entry in batch.ledger]
         if not batch.locked:

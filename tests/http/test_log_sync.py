@@ -11,7 +11,6 @@ import os
 import sqlite3
 import threading
 import time
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -24,8 +23,7 @@ import pytest
 from rules_engine import jsonio
 from rules_engine.http import Settings
 from rules_engine.http.threads import Lane, More, Reply
-from rules_engine.store import open_store, outcomes
-from rules_engine.store.outcomes import Packer, pack
+from rules_engine.store import open_store
 from rules_engine.store.sqlite import SqliteStore
 from rules_engine.store.sqlite_sync import LogSync, commit_behind
 from tests.http.conftest import Server, purchase, serving
@@ -294,31 +292,3 @@ def test_an_event_whose_log_cannot_be_synced_is_answered_503_and_again_as_stored
         assert again.status_code == 200, again.text
         assert again.json()["duplicate"]  # applied once, by the request answered 503
         assert _stored_events(db) == 2
-
-
-def test_the_lanes_outcomes_are_packed_behind_into_the_bytes_pack_gives(
-    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The lane's groups hand their outcomes to the packer's thread (store/outcomes.py `Packer`);
-    every stored outcome is `pack`'s bytes all the same."""
-    mine = Packer("test-pack")
-    monkeypatch.setattr(outcomes, "_packer", mine)
-    db = tmp_path / "served.db"
-    try:
-        with serving(_settings(program_dir, str(db))) as server:
-            token = server.add_key(["events:write"])
-            bodies = [purchase(n, customer=f"c{n}") for n in range(1, 41)]
-            with ThreadPoolExecutor(16) as pool:
-                answers = list(pool.map(partial(_send, server, token), bodies))
-            lane = server.runtime.lane
-            assert lane is not None
-            grouped = lane.calls > lane.groups  # some group held more than one event
-        assert [answer.status_code for answer in answers] == [200] * len(bodies)
-        if grouped:
-            assert mine._thread is not None  # the lane handed its groups' outcomes to the packer
-        with sqlite3.connect(db) as other:
-            packed = [row[0] for row in other.execute("SELECT packed FROM events")]
-        assert len(packed) == len(bodies)
-        assert all(pack(zlib.decompress(one).decode()) == one for one in packed)
-    finally:
-        mine.close()
