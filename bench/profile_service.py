@@ -9,6 +9,7 @@
     .venv/bin/python bench/profile_service.py --instructions --server --concurrency 64   # a real server
     .venv/bin/python bench/profile_service.py --concurrency 64 --parts   # 64 in flight; CPU by part
     .venv/bin/python bench/profile_service.py --concurrency 64 --parts --db URL   # on PostgreSQL
+    .venv/bin/python bench/profile_service.py --instructions --concurrency 64 --db URL   # its worker's
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
 client beside it on 2 cores). This one isolates what the app itself adds to an event's work: the
@@ -39,7 +40,9 @@ warm-up, inline, with string hashing fixed) and the difference over the 200 betw
 of one request or event, without start-up. The fsync of each commit is the kernel's: not counted.
 With `--concurrency N` (N > 1) the app's child keeps N requests in flight on the real threads (the
 lane's groups, its hand-offs: cachegrind runs the threads one at a time), and both children
-set the collector as a `loyalty serve` worker does (server.py `tune_collector`).
+set the collector as a `loyalty serve` worker does (server.py `tune_collector`). With `--db URL`
+(PostgreSQL) the children work on that database: what is counted is the worker's side of it
+(psycopg, the statements built and sent, the answers read), not the server's, another process.
 
 `--instructions --server` counts a real server instead: `loyalty serve`'s uvicorn settings
 (server.py `uvicorn_options`: httptools, the service's loop, the lane, its collector) in the
@@ -64,6 +67,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import shutil
 import sys
@@ -355,22 +359,28 @@ FIRST, LAST = 60, 260
 """`--instructions`: the requests counted are those between two child runs' ends."""
 
 
+DB_VARIABLE = "PROFILE_SERVICE_DB"
+"""`--instructions --db URL`: the children's database, handed down in their environment."""
+
+
 def child(kind: str, count: int, concurrency: int = 1) -> None:
     """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up;
     inline (no thread hand-off: one thread, counted alike run to run) for one request at a time;
-    with more in flight, on the app's threads, the collector set as a server's worker sets it."""
+    with more in flight, on the app's threads, the collector set as a server's worker sets it.
+    On the database `DB_VARIABLE` names (`--db`), else on new SQLite files."""
     if concurrency == 1:
         inline_thread_pool()
+    db = os.environ.get(DB_VARIABLE, "")
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
         if kind == "app":
-            app = App(folder, "")
+            app = App(folder, "", db)
             app_round(app, 20, None, concurrency)
             if concurrency > 1:
                 tune_collector()
             app_round(app, count, None, concurrency)
             return
-        with open_store(str(folder / "handle.db"), "coffee-club") as store:
+        with open_store(db or str(folder / "handle.db"), "coffee-club") as store:
             loyalty = Loyalty(Engine.from_file(PROGRAM), store, now=system_clock)
             handle_round(loyalty, 20)
             if concurrency > 1:
@@ -437,9 +447,10 @@ def client(port: int, token: str, count: int, concurrency: int) -> None:
             raise SystemExit(f"the server answered {load.statuses}")
 
 
-def instructions(concurrency: int, served: bool) -> int:
+def instructions(concurrency: int, served: bool, db: str = "") -> int:
     """Instructions per request and per event, counted by cachegrind (load-proof: the timed
-    figures move with whatever else the machine runs)."""
+    figures move with whatever else the machine runs); on `db` (`--db`): the worker's own, not
+    the database server's (another process)."""
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
         return 0
@@ -453,13 +464,16 @@ def instructions(concurrency: int, served: bool) -> int:
         print(f"{concurrency} in flight: {per_request / 1000:,.1f}k instructions per request")
         return 0
     counted = {}
+    if db:
+        os.environ[DB_VARIABLE] = db
     for kind in ("app", "handle"):
         first, last = (
             cachegrind(script, [kind, str(n), str(concurrency)], f"{kind}, {n}") for n in (FIRST, LAST)
         )
         counted[kind] = (last - first) / (LAST - FIRST)
     how = "inline" if concurrency == 1 else f"{concurrency} in flight, the collector as serve sets it"
-    print(f"coffee-club purchases (half of them a customer's first), SQLite, {how}; cachegrind")
+    where = "PostgreSQL (the worker's instructions)" if db else "SQLite"
+    print(f"coffee-club purchases (half of them a customer's first), {where}, {how}; cachegrind")
     print(f"app (ASGI, in process): {counted['app'] / 1000:,.1f}k instructions per request")
     print(f"Loyalty.handle:         {counted['handle'] / 1000:,.1f}k instructions per event")
     print(f"app / handle:           {counted['app'] / counted['handle']:.2f}x")
@@ -495,12 +509,12 @@ def main() -> int:
             child(args.child[0], int(args.child[1]), int(args.child[2]))
         return 0
     if args.instructions:
-        return instructions(args.concurrency, args.server)
+        return instructions(args.concurrency, args.server, args.db)
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
     if profiler or args.inline:
         inline_thread_pool()
-    if args.instructions and args.db:
-        parser.error("--instructions counts SQLite only (PostgreSQL's server is another process)")
+    if args.instructions and args.server and args.db:
+        parser.error("--instructions --server counts SQLite only")
     postgres = args.db.startswith(("postgresql://", "postgres://"))
     spent = time_parts((*PARTS, *POSTGRES_PARTS) if postgres else PARTS) if args.parts else None
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
