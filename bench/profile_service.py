@@ -8,6 +8,8 @@
     .venv/bin/python bench/profile_service.py --instructions --concurrency 64   # the lane in groups
     .venv/bin/python bench/profile_service.py --instructions --server --concurrency 64   # a real server
     .venv/bin/python bench/profile_service.py --concurrency 64 --parts   # 64 in flight; CPU by part
+    .venv/bin/python bench/profile_service.py --concurrency 64 --parts --db URL   # on PostgreSQL
+    .venv/bin/python bench/profile_service.py --instructions --concurrency 64 --db URL   # its worker's
 
 `bench_service.py` measures the whole server over loopback (uvicorn's parsing, the sockets, the
 client beside it on 2 cores). This one isolates what the app itself adds to an event's work: the
@@ -24,7 +26,13 @@ that the events' lane groups those waiting together as the server does under loa
 thread is real: not with `--profile` or `--inline`); `--parts` adds each part's CPU time per
 request, measured on the thread that runs it (`PARTS`: the lane's group and what is in it, the
 loop's reading, key and metrics), which is how bench/README.md's "Where a request's CPU goes at
-concurrency 64" was measured.
+concurrency 64" was measured, and beside it each part's wall time on its thread: what it waited
+(for the server, for the interpreter's lock), not only what it ran.
+
+`--db URL` runs the app and `Loyalty.handle` on that store rather than on new SQLite files: a
+PostgreSQL URL (new customers every round, the database kept), where `--parts` adds the
+PostgreSQL store's parts (`POSTGRES_PARTS`: the lane's reads ahead, its locks, its writes and
+COMMIT, each with the wait for the server in its wall time).
 
 `--instructions` counts instead of timing, load-proof on a shared machine: cachegrind runs a
 child of this script twice per candidate (the app, `Loyalty.handle`; 60 then 260 purchases after a
@@ -32,7 +40,9 @@ warm-up, inline, with string hashing fixed) and the difference over the 200 betw
 of one request or event, without start-up. The fsync of each commit is the kernel's: not counted.
 With `--concurrency N` (N > 1) the app's child keeps N requests in flight on the real threads (the
 lane's groups, its hand-offs: cachegrind runs the threads one at a time), and both children
-set the collector as a `loyalty serve` worker does (server.py `tune_collector`).
+set the collector as a `loyalty serve` worker does (server.py `tune_collector`). With `--db URL`
+(PostgreSQL) the children work on that database: what is counted is the worker's side of it
+(psycopg, the statements built and sent, the answers read), not the server's, another process.
 
 `--instructions --server` counts a real server instead: `loyalty serve`'s uvicorn settings
 (server.py `uvicorn_options`: httptools, the service's loop, the lane, its collector) in the
@@ -57,12 +67,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import shutil
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +96,14 @@ PATH = "/v1/programs/coffee-club/events"
 
 
 class App:
-    """The service's app with one key, called as an ASGI server would call it."""
+    """The service's app with one key, called as an ASGI server would call it; on `db` (a
+    database URL), or a new SQLite file in `folder`."""
 
-    def __init__(self, folder: Path, query: str) -> None:
+    def __init__(self, folder: Path, query: str, db: str = "") -> None:
         programs = folder / "programs"
         programs.mkdir()
         shutil.copy(PROGRAM, programs)
-        self.app = create_app(Settings(programs=programs, db=str(folder / "app.db")))
+        self.app = create_app(Settings(programs=programs, db=db or str(folder / "app.db")))
         token, key = new_key(["events:write"], [])
         with self.app.state.runtime.stores.keys() as store:
             store.add_key(key)
@@ -229,27 +242,76 @@ PARTS = (
 )
 """`--parts`: what is timed, in the CPU time of the thread that runs it, and where it is."""
 
+POSTGRES_PARTS = (
+    (
+        "  PostgreSQL: reads ahead (PostgresStore.read_ahead)",
+        "rules_engine.store.postgres",
+        "PostgresStore",
+        "read_ahead",
+    ),
+    (
+        "  PostgreSQL: the check and locks (_lock_unchanged)",
+        "rules_engine.store.sql_locking",
+        "SqlLocking",
+        "_lock_unchanged",
+    ),
+    (
+        "    the sorted locks (PostgresStore._lock_customers)",
+        "rules_engine.store.postgres",
+        "PostgresStore",
+        "_lock_customers",
+    ),
+    (
+        "  PostgreSQL: statements queued (_execute_many)",
+        "rules_engine.store.postgres",
+        "PostgresStore",
+        "_execute_many",
+    ),
+    (
+        "  PostgreSQL: a statement (PostgresStore._execute)",
+        "rules_engine.store.postgres",
+        "PostgresStore",
+        "_execute",
+    ),
+    (
+        "  PostgreSQL: the writes and COMMIT (_write_rows …)",
+        "rules_engine.store.sql_writing",
+        "SqlWriting",
+        "_write_rows",
+    ),
+    (
+        "  PostgreSQL: ROLLBACK (PostgresStore._rollback)",
+        "rules_engine.store.postgres",
+        "PostgresStore",
+        "_rollback",
+    ),
+)
+"""`--parts --db postgresql://…`: the PostgreSQL store's parts, timed as `PARTS`."""
 
-def time_parts() -> dict[str, list[float]]:
-    """Wrap each of `PARTS` (functions, none a coroutine: an `await` that waits would count what
-    the thread did meanwhile) to add up its thread CPU time and calls (`--parts`); the counts, by
-    label. The wrappers cost ~1 µs a call: the parts' figures, not the whole, are what to read."""
+
+def time_parts(parts: Sequence[tuple[str, str, str | None, str]] = PARTS) -> dict[str, list[float]]:
+    """Wrap each of `parts` (functions, none a coroutine: an `await` that waits would count what
+    the thread did meanwhile) to add up its thread CPU time, wall time and calls (`--parts`); the
+    counts, by label. The wrappers cost ~1 µs a call: the parts' figures, not the whole, are what
+    to read. Wall time on the part's thread: its CPU and what it waited (the database, the
+    interpreter's lock while another thread ran)."""
     import importlib
 
     spent: dict[str, list[float]] = {}
-    for label, module_name, owner, name in PARTS:
+    for label, module_name, owner, name in parts:
         module = importlib.import_module(module_name)
         holder = getattr(module, owner) if owner else module
         original = getattr(holder, name)
-        spent[label] = tally = [0.0, 0.0]
+        spent[label] = tally = [0.0, 0.0, 0.0]
 
         def timed(*args: Any, _original: Any = original, _tally: list[float] = tally, **kwargs: Any) -> Any:
-            began = time.thread_time()
+            began, wall = time.thread_time(), time.perf_counter()
             try:
                 return _original(*args, **kwargs)
             finally:
                 _tally[0] += time.thread_time() - began
                 _tally[1] += 1
+                _tally[2] += time.perf_counter() - wall
 
         setattr(holder, name, timed)
     return spent
@@ -297,22 +359,28 @@ FIRST, LAST = 60, 260
 """`--instructions`: the requests counted are those between two child runs' ends."""
 
 
+DB_VARIABLE = "PROFILE_SERVICE_DB"
+"""`--instructions --db URL`: the children's database, handed down in their environment."""
+
+
 def child(kind: str, count: int, concurrency: int = 1) -> None:
     """`--instructions`' child: `count` requests (`app`) or events (`handle`), after a warm-up;
     inline (no thread hand-off: one thread, counted alike run to run) for one request at a time;
-    with more in flight, on the app's threads, the collector set as a server's worker sets it."""
+    with more in flight, on the app's threads, the collector set as a server's worker sets it.
+    On the database `DB_VARIABLE` names (`--db`), else on new SQLite files."""
     if concurrency == 1:
         inline_thread_pool()
+    db = os.environ.get(DB_VARIABLE, "")
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
         if kind == "app":
-            app = App(folder, "")
+            app = App(folder, "", db)
             app_round(app, 20, None, concurrency)
             if concurrency > 1:
                 tune_collector()
             app_round(app, count, None, concurrency)
             return
-        with open_store(str(folder / "handle.db"), "coffee-club") as store:
+        with open_store(db or str(folder / "handle.db"), "coffee-club") as store:
             loyalty = Loyalty(Engine.from_file(PROGRAM), store, now=system_clock)
             handle_round(loyalty, 20)
             if concurrency > 1:
@@ -379,9 +447,10 @@ def client(port: int, token: str, count: int, concurrency: int) -> None:
             raise SystemExit(f"the server answered {load.statuses}")
 
 
-def instructions(concurrency: int, served: bool) -> int:
+def instructions(concurrency: int, served: bool, db: str = "") -> int:
     """Instructions per request and per event, counted by cachegrind (load-proof: the timed
-    figures move with whatever else the machine runs)."""
+    figures move with whatever else the machine runs); on `db` (`--db`): the worker's own, not
+    the database server's (another process)."""
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
         return 0
@@ -395,13 +464,16 @@ def instructions(concurrency: int, served: bool) -> int:
         print(f"{concurrency} in flight: {per_request / 1000:,.1f}k instructions per request")
         return 0
     counted = {}
+    if db:
+        os.environ[DB_VARIABLE] = db
     for kind in ("app", "handle"):
         first, last = (
             cachegrind(script, [kind, str(n), str(concurrency)], f"{kind}, {n}") for n in (FIRST, LAST)
         )
         counted[kind] = (last - first) / (LAST - FIRST)
     how = "inline" if concurrency == 1 else f"{concurrency} in flight, the collector as serve sets it"
-    print(f"coffee-club purchases (half of them a customer's first), SQLite, {how}; cachegrind")
+    where = "PostgreSQL (the worker's instructions)" if db else "SQLite"
+    print(f"coffee-club purchases (half of them a customer's first), {where}, {how}; cachegrind")
     print(f"app (ASGI, in process): {counted['app'] / 1000:,.1f}k instructions per request")
     print(f"Loyalty.handle:         {counted['handle'] / 1000:,.1f}k instructions per event")
     print(f"app / handle:           {counted['app'] / counted['handle']:.2f}x")
@@ -419,6 +491,9 @@ def main() -> int:
         "--concurrency", type=int, default=1, metavar="N", help="requests in flight (the lane groups them)"
     )
     parser.add_argument("--parts", action="store_true", help="thread CPU per part of a request (PARTS)")
+    parser.add_argument(
+        "--db", default="", metavar="URL", help="the store's URL (PostgreSQL: new customers each round)"
+    )
     parser.add_argument("--instructions", action="store_true", help="count instructions (cachegrind)")
     parser.add_argument("--server", action="store_true", help="--instructions: of a real server")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "COUNT", "CONCURRENCY"), help=argparse.SUPPRESS)
@@ -434,36 +509,40 @@ def main() -> int:
             child(args.child[0], int(args.child[1]), int(args.child[2]))
         return 0
     if args.instructions:
-        return instructions(args.concurrency, args.server)
+        return instructions(args.concurrency, args.server, args.db)
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
     if profiler or args.inline:
         inline_thread_pool()
-    spent = time_parts() if args.parts else None
+    if args.instructions and args.server and args.db:
+        parser.error("--instructions --server counts SQLite only")
+    postgres = args.db.startswith(("postgresql://", "postgres://"))
+    spent = time_parts((*PARTS, *POSTGRES_PARTS) if postgres else PARTS) if args.parts else None
     with tempfile.TemporaryDirectory(prefix="profile-service-") as temporary:
         folder = Path(temporary)
-        app = App(folder, args.query)
+        app = App(folder, args.query, args.db)
         engine = Engine.from_file(PROGRAM)
-        with open_store(str(folder / "handle.db"), "coffee-club") as store:
+        with open_store(args.db or str(folder / "handle.db"), "coffee-club") as store:
             loyalty = Loyalty(engine, store, now=system_clock)  # as the app's: no store query per event
             app_round(app, 20, None)  # imports, caches, the first connection
             handle_round(loyalty, 20)
             app_ms: list[float] = []
             handle_ms: list[float] = []
             size = 0
-            parts = {label: [0.0, 0.0] for label in spent or {}}
+            parts = {label: [0.0, 0.0, 0.0] for label in spent or {}}
             for _ in range(args.rounds):
                 before = {label: list(tally) for label, tally in (spent or {}).items()}
                 ms, size = app_round(app, args.requests, profiler, args.concurrency)
                 for label, tally in (spent or {}).items():  # the app's rounds only, not handle's
-                    parts[label] = [parts[label][i] + tally[i] - before[label][i] for i in (0, 1)]
+                    parts[label] = [parts[label][i] + tally[i] - before[label][i] for i in (0, 1, 2)]
                 app_ms.append(ms)
                 handle_ms.append(handle_round(loyalty, args.requests))
     m = machine()
     print(f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs; best of {args.rounds} rounds")
     inlined = "; the event on the loop (no hand-off)" if profiler or args.inline else ""
     query = args.query or "(none)"
+    where = "PostgreSQL" if postgres else "SQLite" if not args.db else args.db
     print(
-        f"{args.requests} coffee-club purchases per round, {args.concurrency} in flight, SQLite; "
+        f"{args.requests} coffee-club purchases per round, {args.concurrency} in flight, {where}; "
         f"query {query!r}{inlined}"
     )
     print(f"app (ASGI, in process): {min(app_ms):.2f} ms CPU per request; answer {size:,} bytes")
@@ -471,9 +550,12 @@ def main() -> int:
     print(f"app / handle:           {min(app_ms) / min(handle_ms):.2f}x")
     if spent is not None:
         requests = args.requests * args.rounds
-        print(f"\nthread CPU per request, by part ({requests} requests; calls per request):")
-        for label, (seconds, calls) in parts.items():
-            print(f"  {label:<52} {seconds / requests * 1e6:7.1f} µs  ({calls / requests:.2f})")
+        print(f"\nthread CPU and wall time per request, by part ({requests} requests; calls per request):")
+        for label, (seconds, calls, wall) in parts.items():
+            print(
+                f"  {label:<54} {seconds / requests * 1e6:7.1f} µs  wall {wall / requests * 1e6:7.1f} µs"
+                f"  ({calls / requests:.2f})"
+            )
     if profiler:
         print()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)

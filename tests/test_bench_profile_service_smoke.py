@@ -8,6 +8,7 @@ No timing is asserted here; a benchmark's numbers belong in bench/README.md, not
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,37 @@ def test_the_instruction_counts_child_runs(kind: str, concurrency: str) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_profile_runs_on_postgresql(postgres_database: str) -> None:
+    """`--db URL`: the app and `Loyalty.handle` on a PostgreSQL database, the lane's groups with
+    the PostgreSQL store's parts (`--parts`), each with its wall time; and `--instructions`'
+    child on it (`PROFILE_SERVICE_DB`)."""
+    script = str(ROOT / "bench" / "profile_service.py")
+    options = [
+        "--requests",
+        "10",
+        "--rounds",
+        "1",
+        "--concurrency",
+        "8",
+        "--parts",
+        "--db",
+        postgres_database,
+    ]
+    result = subprocess.run(
+        [sys.executable, script, *options], capture_output=True, text=True, timeout=300, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 in flight, PostgreSQL" in result.stdout and "app / handle:" in result.stdout
+    assert "PostgreSQL: reads ahead (PostgresStore.read_ahead)" in result.stdout and " wall " in result.stdout
+    child = subprocess.run(
+        [sys.executable, script, "--child", "app", "5", "8"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PROFILE_SERVICE_DB": postgres_database},
+    )
+    assert child.returncode == 0, child.stdout + child.stderr

@@ -27,7 +27,7 @@ from psycopg import pq
 
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import StoreError
+from rules_engine.errors import RulesEngineError, StoreError
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
 from rules_engine.service import Loyalty
@@ -121,7 +121,8 @@ def _rows(db: str) -> dict[str, int]:
 
 def test_a_lane_group_waits_three_times(postgres_database: str, program_dir: Path) -> None:
     """A group of new customers and one of the same customers again (their states held): its
-    reads ahead, then BEGIN with its sorted locks, then its writes with COMMIT; nothing alone."""
+    reads ahead, then BEGIN with its sorted locks, then its writes with COMMIT; nothing alone,
+    and one statement a table, not one a row."""
     with started(program_dir, postgres_database, NOW) as runtime:
         store = _lane(runtime)
         names: dict[str, str] = {}
@@ -132,8 +133,10 @@ def test_a_lane_group_waits_three_times(postgres_database: str, program_dir: Pat
             assert all(not isinstance(answer, Exception) for answer in answers)
             reads, locks, writes = trips  # three, no more
             assert reads == ["SELECT", "SELECT"]  # revisions and stored ids (`read_ahead`)
-            assert locks == ["BEGIN", "INSERT", "INSERT", "INSERT", "SELECT"]
-            assert writes[-1] == "COMMIT" and "BEGIN" not in writes and len(writes) > 1
+            assert locks == ["BEGIN", "INSERT", "SELECT"]  # one statement locks all three
+            # The summaries, the list rows, the events, the ledger entries: one statement a table
+            # whatever the rows (postgres_arrays.py), and COMMIT.
+            assert writes == ["INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"]
         assert store._db.info.transaction_status == pq.TransactionStatus.IDLE
     with open_store(postgres_database, PROGRAM) as check:
         assert check.customers() == ["a", "b", "c"] and check.processed() == 6
@@ -238,3 +241,31 @@ def test_a_write_failing_midway_leaves_nothing(
         monkeypatch.setattr(SqlWriting, "_ledger_row", row)
         assert not _handle(store, program_dir, purchase(1, "ann")).duplicate
         assert store.customers() == ["ann"] and store.processed() == 1
+
+
+def test_a_rolled_back_event_keeps_the_prepared_statements(postgres_database: str, program_dir: Path) -> None:
+    """Once psycopg has prepared the statements (after 5 uses), an event that writes nothing — a
+    redelivery, or a reused id with another payload (refused) — rolls back in one wait with no
+    `DEALLOCATE ALL` after it, and the next event runs on the statements prepared before: none
+    is parsed again. (psycopg's own ROLLBACK forgets them all: a round trip more, and each
+    statement planned again.)"""
+    with open_store(postgres_database, PROGRAM) as store:
+        assert isinstance(store, PostgresStore)
+        names: dict[str, str] = {}
+        with _traced(store, names):
+            for number in range(1, 8):
+                assert not _handle(store, program_dir, purchase(number, "ann")).duplicate
+        prepared = len(names)
+        assert prepared >= 3  # the lock, the lookup, the writes: prepared by now
+        with _traced(store, names) as trips:
+            assert _handle(store, program_dir, purchase(7, "ann")).duplicate
+            with pytest.raises(RulesEngineError) as refused:
+                _handle(store, program_dir, purchase(6, "ann", price="99.00"))
+            assert not _handle(store, program_dir, purchase(8, "ann")).duplicate
+        assert refused.value.code == "RE443"
+        lock, lookup = ["BEGIN", "INSERT", "SELECT"], ["SELECT"]
+        assert trips[:6] == [lock, lookup, ["ROLLBACK"], lock, lookup, ["ROLLBACK"]]
+        assert trips[6:8] == [lock, lookup] and trips[8][-1] == "COMMIT" and len(trips) == 9
+        assert len(names) == prepared  # nothing prepared again
+    with open_store(postgres_database, PROGRAM) as check:
+        assert check.processed() == 8
