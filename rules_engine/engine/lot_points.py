@@ -39,7 +39,7 @@ from decimal import Decimal
 
 from rules_engine.engine.lifecycle import _TAILS_KEPT, expiry_order
 from rules_engine.state.customer import Lot
-from rules_engine.state.shared import Memo, window
+from rules_engine.state.shared import Memo, SharedList, window
 
 ZERO = Decimal(0)
 
@@ -55,6 +55,8 @@ def balance(lots: Sequence[Lot], at: dt.datetime | None) -> tuple[Decimal, Decim
     and not expired; those not available yet. Without a moment, every point is available (what
     a new customer's balance says). The same as walking every lot (module docstring)."""
     known = _SUMS.get(lots)
+    if known is None and type(lots) is not SharedList and len(lots) < SHORT:
+        return _walked(lots, at)  # a few lots: walked at once, cheaper than keeping a memo
     items, start, end = window(lots)
     if known is not None:
         total: Decimal | None = known[0]
@@ -102,6 +104,26 @@ def balance(lots: Sequence[Lot], at: dt.datetime | None) -> tuple[Decimal, Decim
     if at is None:
         return total, total, ZERO
     return total, total - pending - expired, pending
+
+
+SHORT = 32
+"""A lots list shorter than this, without a memo, is walked and gets none: a customer's first
+months cost less walked than kept (a memo looked up and bisected: ~7 µs against ~0.5 at 2 lots,
+timeit at load ~20); the first answer at this many lots keeps one, carried from then on."""
+
+
+def _walked(lots: Sequence[Lot], at: dt.datetime | None) -> tuple[Decimal, Decimal, Decimal]:
+    """`balance` by a look at every lot (what `points_of` did before the memo)."""
+    total = available = pending = ZERO
+    for lot in lots:
+        points = lot.points
+        total += points
+        if at is not None:
+            if lot.available_at > at:
+                pending += points
+            elif lot.expires_at is None or at < lot.expires_at:
+                available += points
+    return total, available if at is not None else total, pending
 
 
 def added(before: Sequence[Lot], after: Sequence[Lot], new: Sequence[Lot]) -> None:
