@@ -37,6 +37,7 @@ from rules_engine.engine import (
     clock,
     conditions,
     earning,
+    lifecycle,
     points,
     pricing,
     processed,
@@ -126,7 +127,7 @@ class Engine:
                 the customer's latest event (RE440, engine/clock.py); nothing is applied.
         """
         parsed = parse_event(event)
-        current = parse_state(state)
+        current = _NEW_CUSTOMER if state is None else parse_state(state)
         if processed.seen(current.processed, parsed.id):  # one look, not a scan of 1,000 ids
             return self.duplicate(parsed, current)
         latest = current.last_event_at
@@ -289,6 +290,14 @@ class Engine:
 # What time did (`Engine._elapse`): the state after it, the points changes, the tier changes, the
 # waiting messages sent, the ledger entries of expiry.
 _Elapsed = tuple[CustomerState, list[PointsChange], list[TierChange], list[Notification], list[LedgerEntry]]
+
+# A new customer's state before their first event: one, shared, made once (a frozen model that
+# nothing changes: a run copies the state it is given before changing it, `run.change_state`),
+# already in expiry order with no lot pending (`lifecycle.in_order`, which copied it at every first
+# event otherwise). Making `CustomerState()` (validated, with its default lists) and that copy cost
+# a new customer's first event ~20 % of its instructions (half the service bench's purchases). The
+# state after the event is the same: settle writes every field a state before it leaves empty.
+_NEW_CUSTOMER = lifecycle.in_order(CustomerState())
 
 # The snapshot of an event processed without a store (nothing counted across customers): one,
 # shared (a frozen dataclass, whose mappings nothing writes), not one made per event.

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
+from rules_engine.engine.money import SMALL
 from rules_engine.engine.outcome import (
     BadgeAwarded,
     BudgetRelease,
@@ -308,7 +309,12 @@ _MINUTE = dt.timedelta(minutes=1)
 
 
 def _marked_number(value: Decimal) -> str:
-    """A decimal in both forms: `"320.00"` stored, `320` answered (as `jsonio` writes it)."""
+    """A decimal in both forms: `"320.00"` stored, `320` answered (as `jsonio` writes it). One of
+    the money module's small whole numbers (`SMALL`: most line shares and awards' points, about
+    half an event's numbers) by its identity, written once."""
+    known = _SMALL_MARKED.get(id(value))
+    if known is not None:
+        return known
     if type(value) is not Decimal:
         raise UnexpectedValueError(f"{value!r} is not a Decimal")
     text = str(value)
@@ -320,6 +326,11 @@ def _marked_number(value: Decimal) -> str:
             kept = kept[:-1]
         return f"{_QUOTE}{kept}{_TRAILING}{text[len(kept) :]}{_QUOTE}"
     return f"{_QUOTE}{text}{_QUOTE}"
+
+
+_SMALL_MARKED = {id(number): f"{_QUOTE}{number}{_QUOTE}" for number in SMALL}
+"""The marked text of each of `money.SMALL`'s decimals (whole, no exponent: no trailing zeros) by
+its identity: they live as long as the process, so no other object ever has one of their ids."""
 
 
 def _marked_moment(value: dt.datetime) -> str:

@@ -15,7 +15,7 @@ import itertools
 import operator
 from decimal import Decimal
 
-from rules_engine.engine import lifecycle, lot_memos
+from rules_engine.engine import lifecycle, lot_memos, lot_points
 from rules_engine.engine.events import Purchase, Redeem, Return
 from rules_engine.engine.money import ONE, part_of, ratio_of, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
@@ -69,6 +69,8 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
     lot_memos.carry_window(lots, state.lots, None)  # and the soonest return window's close
     lot_memos.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
+    if gone:  # and the lots' points, less those that expired (lot_points)
+        lot_points.left_out(lots, state.lots, sum([lot[1] for lot in gone], ZERO))
     if changed is not None and state.pending_lots is not changed:
         state = replaced(state, {"pending_lots": changed})
     if state.tendered:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from rules_engine.engine import history, lifecycle, lot_memos, processed
+from rules_engine.engine import history, lifecycle, lot_memos, lot_points, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.outcome import PointsChange, Totals
@@ -258,6 +258,7 @@ def new_state(run: Run) -> tuple[CustomerState, Split | None]:
     lots: Sequence[Lot] = state.lots
     if window is not None:
         lots = lot_memos.past_return_window(lots, time, window.within)
+        lot_points.left_out(state.lots, lots)  # their points and times kept, empty lots left out
     pending: list[str] = state.pending_lots or []  # shared when no award waits: never changed
     awards = run.effects_points
     split = None
@@ -271,6 +272,7 @@ def new_state(run: Run) -> tuple[CustomerState, Split | None]:
         )
         before = lots
         lots = lifecycle.with_lots(lots, made)  # at the end: shared with the state before, not copied
+        lot_points.added(before, lots, made)  # the lots' points kept for the balance (lot_points)
         if lot_memos.added_after(before, state.reminded, made):  # the expiry reminder's reach kept
             lot_memos.carry_reminded(before, state.reminded, lots, state.reminded)
         if window is not None:  # the next event's look at the return windows: one comparison

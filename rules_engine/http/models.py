@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+from rules_engine.engine import lot_points
 from rules_engine.engine.outcome import Outcome, RuleTrace, TierProgress
 from rules_engine.engine.trusted import trusted
 from rules_engine.state.customer import CustomerState, LedgerEntry
@@ -87,18 +88,13 @@ class Balance(Model):
 
 def points_of(state: CustomerState) -> tuple[Decimal, Decimal, Decimal, dt.datetime | None]:
     """A balance's numbers (`Balance.of`): total, available, pending, as of when. Apart from the
-    model for the events answer, which writes them as text (http/answers.py) without making one."""
+    model for the events answer, which writes them as text (http/answers.py) without making one.
+    Read from what the engine keeps beside the lots (engine/lot_points.py: the total, and the
+    lots known available), looking one by one only at those after them: not every lot of a
+    long history at every answer."""
     at = state.last_event_at
-    total = available = pending = Decimal(0)
-    for lot in state.lots:
-        points = lot.points
-        total += points
-        if at is not None:
-            if lot.available_at > at:
-                pending += points
-            elif lot.expires_at is None or at < lot.expires_at:
-                available += points
-    return total, available if at else total, pending, at
+    total, available, pending = lot_points.balance(state.lots, at)
+    return total, available, pending, at
 
 
 _BALANCE_FIELDS = set(Balance.model_fields)

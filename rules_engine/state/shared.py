@@ -51,7 +51,16 @@ class SharedList(Sequence[T]):
     Never subclassed: the functions below tell one by `type(x) is SharedList`, since `isinstance`
     of an ABC's subclass (`Sequence`) is a Python call, made by every event for each long list."""
 
-    __slots__ = ("_end", "_items", "_start", "memo_ids", "memo_reminded", "memo_tail", "memo_window")
+    __slots__ = (
+        "_end",
+        "_items",
+        "_start",
+        "memo_ids",
+        "memo_points",
+        "memo_reminded",
+        "memo_tail",
+        "memo_window",
+    )
 
     def __init__(self, items: list[T], start: int, end: int) -> None:
         self._items = items
@@ -60,6 +69,7 @@ class SharedList(Sequence[T]):
         # What the engine knows of this very window (`Memo`): it dies with the list, so it needs
         # no table and no bound, and is never seen by another window of the same storage.
         self.memo_ids: Any = None  # engine/processed.py: the ids as a set
+        self.memo_points: Any = None  # engine/lot_points.py: the lots' points, for a balance
         self.memo_reminded: Any = None  # engine/lot_memos.py: the expiry reminder's reach
         self.memo_tail: Any = None  # engine/lifecycle.py: the pending lots' reading
         self.memo_window: Any = None  # engine/lot_memos.py: the soonest return window's close
@@ -162,6 +172,7 @@ class ShortList(list[T]):
     `+` is a plain list, as `SharedList`'s are. Never subclassed (`type(x) is ShortList`)."""
 
     memo_ids: Any = None  # engine/processed.py: the ids as a set
+    memo_points: Any = None  # engine/lot_points.py: the lots' points, for a balance
     memo_reminded: Any = None  # engine/lot_memos.py: the expiry reminder's reach
     memo_tail: Any = None  # engine/lifecycle.py: the pending lots' reading
     memo_window: Any = None  # engine/lot_memos.py: the soonest return window's close

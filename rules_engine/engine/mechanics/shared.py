@@ -15,8 +15,9 @@ from rules_engine.dsl import ast
 from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.context import Context
 from rules_engine.dsl.expression import Expression
+from rules_engine.engine import history
 from rules_engine.engine.admission import wrong_event
-from rules_engine.engine.conditions import context_of, mechanics_context
+from rules_engine.engine.conditions import context_of, mechanics_context, purchase_records
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import Text, Verdict, simple_verdict
@@ -125,6 +126,9 @@ def context_reader(
     read nothing costly never builds the customer's purchase history for them, and one whose
     mechanics read only the lines never builds the whole context."""
     if expression is not None and plan.costly_reads(sections) & customer_reads(expression):
+        wanted = plan.costly_reads(sections) & customer_reads(expression)
+        if expression.budget is None and reads_only_customer(expression, wanted):
+            return functools.partial(_customer_context, wanted=wanted)
         return functools.partial(_sections_context, sections=sections)
     if expression is not None and reads_only_lines(expression):
         return lines_context
@@ -191,6 +195,64 @@ def lines_context(run: Run) -> Context:
 
 def _sections_context(run: Run, sections: frozenset[str]) -> Context:
     return mechanics_context(run, sections)
+
+
+def reads_only_customer(expression: Expression, wanted: frozenset[str]) -> bool:
+    """Whether `expression` reads nothing of its context but the costly `customer.*` attributes
+    `wanted` (`len(customer.purchases) == 0`, a badge for a first purchase): then
+    `_customer_context` holds all it reads, with the same values. Names a comprehension binds
+    (`p` in `count(p.sku == "BEANS" for p in customer.purchases)`) read what they are bound to."""
+    return _only_customer(expression.tree, frozenset(), expression.constants, wanted)
+
+
+def _only_customer(
+    node: ast.Expr, bound: frozenset[str], constants: Collection[str], wanted: frozenset[str]
+) -> bool:
+    """`reads_only_customer` of a sub-expression in whose scope `bound` are a comprehension's names."""
+    if isinstance(node, ast.Comprehension):
+        inner = bound | {node.var}
+        parts = (node.element,) if node.condition is None else (node.element, node.condition)
+        return _only_customer(node.iterable, bound, constants, wanted) and all(
+            _only_customer(part, inner, constants, wanted) for part in parts
+        )
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "customer":
+        return "customer" not in bound and node.attr in wanted
+    if isinstance(node, ast.Name):
+        return node.id in bound or (node.id in constants and node.id not in _ROOTS)
+    return all(_only_customer(child, bound, constants, wanted) for child in ast.children(node))
+
+
+_ROOTS = frozenset({"event", "basket", "customer"})
+"""The context's sections: a name that is one is a read of the context, never a constant."""
+
+
+def _customer_context(run: Run, wanted: frozenset[str]) -> Context:
+    """The context of an expression that reads only costly `customer.*` attributes
+    (`reads_only_customer`): those attributes alone, as `conditions.mechanics_context` makes them
+    (from the state as the mechanics see it), made once per event; not the whole context (the
+    event, the basket's lines and sums, the customer's other fields), which nothing else of such an
+    event may read."""
+    key = _CUSTOMER_ONLY.get(wanted)
+    if key is None:
+        key = _CUSTOMER_ONLY[wanted] = frozenset(f"customer.{name}" for name in wanted)
+    contexts = run.mechanics_contexts
+    context = contexts.get(key)
+    if context is None:
+        state = run.state  # as `conditions.mechanics_context` makes these two
+        customer: dict[str, Any] = {}
+        if "points" in wanted:
+            customer["points"] = state.available(run.event.time)
+        if "purchases" in wanted:
+            use = run.plan.purchases_use
+            customer["purchases"] = history.customer_purchases(state, use, purchase_records, run.explain)
+        context = contexts[key] = Context(customer=customer)
+    return context
+
+
+_CUSTOMER_ONLY: dict[frozenset[str], frozenset[str]] = {}
+"""The key of `_customer_context`'s context among the run's mechanics contexts, by the attributes
+it holds: `customer.<name>`, no set of costly names (conditions.mechanics_context's keys) nor
+`_LINES`."""
 
 
 def not_on(rule: str, kind: str, on: Collection[str] | None, event_type: str) -> Verdict | None:
