@@ -37,6 +37,7 @@ import asyncio
 import contextvars
 import time
 import urllib.parse
+from collections.abc import Coroutine
 from typing import Any, cast
 
 import httptools
@@ -47,10 +48,12 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from rules_engine.errors import RulesEngineError
 from rules_engine.http.app import Service
+from rules_engine.http.auth import bearer_token, check_cached
 from rules_engine.http.observe import Observe, too_large
 from rules_engine.http.problems import refused, unexpected
 from rules_engine.http.protocol import NoDelayHttpToolsProtocol
-from rules_engine.http.shortcut import _PATH, _TRACE, Shortcut, answer, headers
+from rules_engine.http.routes import events
+from rules_engine.http.shortcut import _PATH, _TRACE, SCOPES, Asked, Shortcut, answer, headers
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE = b"connection: close\r\n"
@@ -165,12 +168,20 @@ def _takes(protocol: EventsProtocol) -> tuple[str, bool, str, bytes] | None:
     return found.group(1), trace, path, query
 
 
+_Begun = tuple[dict[str, Any], float, bool]
+"""A request's state (its id), when it began, and whether its route is known (`Direct._begin`)."""
+_QUEUED, _WAITING, _LANE, _TASK = range(4)
+"""A direct request's way: behind the one before it on the connection, waiting for its body (the
+plain way), at the lane (the plain way), on a task (`Direct._task`)."""
+
+
 class Direct:
     """One events request served by `EventsProtocol`: what uvicorn's `RequestResponseCycle` holds
     that the protocol reads (`response_complete`, `keep_alive`, `disconnected`, `message_event`),
     the body as it comes, and the request's task."""
 
     __slots__ = (
+        "begun",
         "body",
         "default_headers",
         "disconnected",
@@ -184,10 +195,12 @@ class Direct:
         "protocol",
         "query",
         "response_complete",
+        "running",
         "served",
         "size",
         "trace",
         "waiter",
+        "way",
     )
 
     def __init__(
@@ -211,18 +224,19 @@ class Direct:
         self.disconnected = False
         self.message_event = self  # uvicorn's protocol sets it when the connection is lost
         self.waiter: asyncio.Future[None] | None = None
+        self.way = _QUEUED
+        self.begun: _Begun | None = None
+        self.running: Coroutine[Any, Any, Any] | None = None
 
     def start(self) -> None:
-        """The request's task, among the server's (uvicorn's `_start_asgi_task`)."""
-        protocol = self.protocol
-        loop = protocol.loop
-        if protocol.config.reset_contextvars:
-            task = loop.create_task(self.run(), context=contextvars.Context())
-        else:
-            task = loop.create_task(self.run())
-        tasks = protocol.tasks
-        task.add_done_callback(tasks.discard)
-        tasks.add(task)
+        """The request's turn on its connection (at once, or when the one before it is answered):
+        the plain way once its body is whole (`_go`), the task's way at once for what needs a
+        wait before the body (`Expect: 100-continue`) or a body larger than the parser's buffer."""
+        self.way = _WAITING
+        if self.expect_100_continue or self.size > HIGH_WATER_LIMIT:
+            self._task(None)
+        elif not self.more_body:
+            self._go()
 
     # The parser's side
     def received(self, body: bytes) -> None:
@@ -232,23 +246,125 @@ class Direct:
         self.size += len(body)
         if self.size > HIGH_WATER_LIMIT:
             self.protocol.flow.pause_reading()
+            if self.way == _WAITING:  # the task reads it as `Observe` does (RE804 past the limit)
+                self._task(None)
         self.set()
 
     def complete(self) -> None:
         if self.response_complete:
             return
         self.more_body = False
-        self.set()
+        if self.way == _WAITING:
+            self._go()
+        else:
+            self.set()
 
     def set(self) -> None:
         """Wake the request waiting for its body (the protocol calls it on a lost connection)."""
+        if self.way == _WAITING:  # lost while its body came: the task's way finds it gone
+            if self.disconnected:
+                self._task(None)
+            return
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
 
-    # The request's side
+    # The plain way: no task
+    def _go(self) -> None:
+        """The request whose body is whole, when it needs no wait but the lane's: its key cached
+        and allowed (`auth.check_cached`), its event read, handed to the lane; `_decided` answers
+        it. Anything else (a key to read, a refusal, no lane) goes the task's way, which does every
+        step again from the start, as `Observe` and the shortcut do them (none of the steps
+        taken here changes anything: the same request id and clock go along)."""
+        begun = self._begin()
+        state, _, routed = begun
+        served = self.served
+        runtime = served.runtime
+        lane = runtime.lane
+        if not routed or lane is None or self.size > served.limit:
+            self._task(begun)
+            return
+        if check_cached(runtime, bearer_token(self.head), SCOPES, self.program, state) is None:
+            self._task(begun)
+            return
+        body = self.body
+        try:
+            event = events.parse_text(body[0] if len(body) == 1 else b"".join(body))
+            running = lane.run(self.program, Asked(event, state, self.trace))
+        except Exception:
+            self._task(begun)
+            return
+        try:  # the coroutine run by hand up to its wait for the lane's answer (a task would)
+            waited = running.send(None)
+        except StopIteration as done:  # answered without a wait (not the lane's way)
+            self._answered(begun, done.value)
+            return
+        except Exception as error:
+            self._task(begun, error)
+            return
+        self.way = _LANE
+        self.begun = begun
+        self.running = running
+        waited.add_done_callback(self._decided)
+        self.protocol.tasks.add(cast(Any, self))  # waited for at shutdown, as a task is (`cancel`)
+
+    def _decided(self, _: Any) -> None:
+        """The lane's answer: written, or the error answered on the task's way."""
+        running = self.running
+        begun = self.begun
+        if running is None or begun is None:  # cancelled meanwhile (`cancel`): answered then
+            return
+        self.running = None
+        self.protocol.tasks.discard(cast(Any, self))
+        try:
+            running.send(None)
+        except StopIteration as done:
+            self._answered(begun, done.value)
+        except Exception as error:
+            self._task(begun, error)
+        except BaseException as error:  # the lane's future cancelled: as the task's way, cancelled
+            self._failed(error)
+            self._record(begun, 500)
+        else:
+            running.close()
+            self._task(begun, RuntimeError("the lane's call did not end"))
+
+    def _answered(self, begun: _Begun, answer: tuple[bytes, int]) -> None:
+        body, version = answer
+        self.write(200, headers(body, version), body, begun[0]["request_id"])
+        self._record(begun, 200)
+
+    def cancel(self, msg: Any = None) -> bool:
+        """The grace after SIGTERM ran out with the request still at the lane (uvicorn cancels
+        its tasks): answered as a cancelled task's request is (uvicorn's 500)."""
+        running, begun = self.running, self.begun
+        if running is None or begun is None:
+            return False
+        self.running = None
+        self.protocol.tasks.discard(cast(Any, self))
+        running.close()
+        self._failed(asyncio.CancelledError(msg))
+        self._record(begun, 500)
+        return True
+
+    # The task's way
+    def _task(self, begun: _Begun | None, error: Exception | None = None) -> None:
+        """The request on a task of its own, among the server's (uvicorn's `_start_asgi_task`):
+        `run`, or `error` answered when the plain way met it."""
+        self.way = _TASK
+        protocol = self.protocol
+        loop = protocol.loop
+        work = self.run(begun) if error is None or begun is None else self._refuse(begun, error)
+        if protocol.config.reset_contextvars:
+            task = loop.create_task(work, context=contextvars.Context())
+        else:
+            task = loop.create_task(work)
+        tasks = protocol.tasks
+        task.add_done_callback(tasks.discard)
+        tasks.add(task)
+
     async def receive(self) -> dict[str, Any]:
         """The whole body as one `http.request` message (what `shortcut.answer` reads), RE804 as
         soon as more than the limit came, `http.disconnect` if the client went away first."""
@@ -270,9 +386,9 @@ class Direct:
             self.waiter = waiter = protocol.loop.create_future()
             await waiter
 
-    async def run(self) -> None:
-        served = self.served
-        started = time.perf_counter()
+    def _begin(self) -> _Begun:
+        """The request's state with its id (`Observe.request_id`), its start, and whether its
+        route is known: not for a declared size over the limit, which `Observe` refuses first."""
         request_id = b""
         declared = None
         for name, value in self.head:  # the last of each, as `Observe`'s dict of the headers
@@ -280,38 +396,66 @@ class Direct:
                 request_id = value
             elif name == b"content-length":
                 declared = value
+        served = self.served
         state: dict[str, Any] = {"request_id": served.observe.request_id(request_id)}
+        routed = declared is None or not declared.isdigit() or int(declared) <= served.limit
+        return state, time.perf_counter(), routed
+
+    async def run(self, begun: _Begun | None = None) -> None:
+        """`Observe` around the shortcut, for this request."""
+        served = self.served
+        begun = begun or self._begin()
+        state = begun[0]
         status = 500
-        routed = True  # `Observe` refuses a declared size before the route is known: "unmatched"
         try:
             try:
-                if declared is not None and declared.isdigit() and int(declared) > served.limit:
-                    routed = False
+                if not begun[2]:
                     raise too_large(served.limit)
                 body, version = await answer(
                     served.runtime, self.head, self.program, self.trace, state, self.receive
                 )
                 status = 200
                 self.write(200, headers(body, version), body, state["request_id"])
-            except RulesEngineError as error:
-                response = await refused(self.request(state), error)
-                status = response.status_code
-                self.write(status, response.raw_headers, bytes(response.body), state["request_id"])
-            except Exception as error:  # `Observe` answers it
-                response = await unexpected(self.request(state), error)
-                status = response.status_code
-                self.write(status, response.raw_headers, bytes(response.body), state["request_id"])
+            except Exception as error:
+                status = await self._answer(state, error)
         except BaseException as error:  # cancelled (the grace ran out): uvicorn's `run_asgi`
-            protocol = self.protocol
-            protocol.logger.error("Exception in ASGI application\n", exc_info=error)
-            self.keep_alive = False
-            self.write(500, _FAILED, b"Internal Server Error", None)
+            self._failed(error)
         finally:
-            seconds = time.perf_counter() - started
-            if routed:
-                served.observe.record("POST", served.route, self.program, state, status, seconds)
-            else:
-                served.observe.record("POST", "unmatched", None, state, status, seconds)
+            self._record(begun, status)
+
+    async def _refuse(self, begun: _Begun, error: Exception) -> None:
+        """`run`'s end for an error the plain way met at the lane."""
+        status = 500
+        try:
+            status = await self._answer(begun[0], error)
+        except BaseException as failed:
+            self._failed(failed)
+        finally:
+            self._record(begun, status)
+
+    async def _answer(self, state: dict[str, Any], error: Exception) -> int:
+        """The problem for `error`, as the shortcut answers a refusal and `Observe` anything else."""
+        if isinstance(error, RulesEngineError):
+            response = await refused(self.request(state), error)
+        else:
+            response = await unexpected(self.request(state), error)
+        self.write(response.status_code, response.raw_headers, bytes(response.body), state["request_id"])
+        return response.status_code
+
+    def _failed(self, error: BaseException) -> None:
+        """uvicorn's `run_asgi` for an app that raised (a cancelled task): logged, and its 500."""
+        self.protocol.logger.error("Exception in ASGI application\n", exc_info=error)
+        self.keep_alive = False
+        self.write(500, _FAILED, b"Internal Server Error", None)
+
+    def _record(self, begun: _Begun, status: int) -> None:
+        state, started, routed = begun
+        seconds = time.perf_counter() - started
+        served = self.served
+        if routed:
+            served.observe.record("POST", served.route, self.program, state, status, seconds)
+        else:  # `Observe` refused it before the route was known
+            served.observe.record("POST", "unmatched", None, state, status, seconds)
 
     def request(self, state: dict[str, Any]) -> Request:
         """A Starlette request of this one's scope, as uvicorn would have made it, for the

@@ -53,7 +53,8 @@ _PATH = re.compile(r"/v1/programs/([^/]+)/events")
 """The route's path, as Starlette compiles `{program}` (`[^/]+`)."""
 _TRACE = {b"": False, b"trace=false": False, b"trace=true": True}
 """The query strings taken here, and the `trace` each means; any other goes to FastAPI."""
-_SCOPES = ("events:write",)
+SCOPES = ("events:write",)
+"""The key's scope the route needs."""
 _VERSION = VERSION_HEADER.lower().encode("latin-1")
 _JSON = (b"content-type", b"application/json")
 
@@ -104,7 +105,7 @@ async def answer(
         RulesEngineError: the request refused (its problem: `problems.refused`).
         ClientDisconnect: the client went away before the body was whole.
     """
-    await check(runtime, bearer_token(head), _SCOPES, program, state)
+    await check(runtime, bearer_token(head), SCOPES, program, state)
     event = await read_body(receive)
     lane = runtime.lane
     if lane is None:

@@ -96,7 +96,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         for program in PROGRAMS:
             (folder / f"{program}.yaml").write_bytes((ROOT / "programs" / f"{program}.yaml").read_bytes())
         db = str(tmp_path_factory.mktemp(f"db-{name}") / "loyalty.db")
-        made.append(Settings(programs=folder, db=db, max_body=MAX_BODY, clock=lambda: NOW, docs=False))
+        made.append(
+            Settings(programs=folder, db=db, max_body=MAX_BODY, clock=lambda: NOW, docs=False, key_cache=600)
+        )
     with _serving(made[0], EventsProtocol) as direct, _serving(made[1], NoDelayHttpToolsProtocol) as asgi:
         for server in (direct, asgi):
             with server.runtime.stores.keys() as store:
@@ -412,13 +414,33 @@ def test_the_metrics_and_the_log_lines_come_out_alike(pair: Pair, caplog: pytest
 def test_the_direct_way_served_the_events(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     """The comparison above is between two ways only if the direct one took the events."""
     served: list[str] = []
-    run = Direct.run
+    start = Direct.start
 
-    async def counted(self: Direct) -> None:
+    def counted(self: Direct) -> None:
         served.append(self.program)
-        await run(self)
+        start(self)
 
-    monkeypatch.setattr(Direct, "run", counted)
+    monkeypatch.setattr(Direct, "start", counted)
     same(pair, [request(_event(80)), request(b"", path="/healthz", method="GET", key=None)])
     same(pair, [request(_event(81), query="trace=yes")])
     assert served == ["coffee-club"]
+
+
+def test_an_event_with_a_cached_key_takes_no_task_and_a_refusal_does(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain way (`Direct._go`: the key cached, the event handed to the lane, no task) is the
+    one an ordinary event takes; a refusal is answered on a task, as `Observe` answers it."""
+    same(pair, [request(_event(90))])  # the key read, if it was not (the cache holds it 600 s)
+    tasks: list[str] = []
+    made = Direct._task
+
+    def counted(self: Direct, *args: Any) -> None:
+        tasks.append(self.program)
+        made(self, *args)
+
+    monkeypatch.setattr(Direct, "_task", counted)
+    assert same(pair, [request(_event(91))])[0].startswith(b"HTTP/1.1 200 ")
+    assert tasks == []
+    assert same(pair, [request(_event(92), key="reader")])[0].startswith(b"HTTP/1.1 403 ")
+    assert tasks == ["coffee-club"]  # the direct server's; the other has no `Direct`

@@ -173,18 +173,18 @@ def test_the_shortcut_takes_the_plain_forms_and_leaves_the_rest_to_fastapi(
     (direct.py, the server's protocol): either way by the same steps (`shortcut.answer`)."""
     taken: list[str] = []
     event = Shortcut._event
-    run = Direct.run
+    start = Direct.start
 
     async def counted(self: Shortcut, scope: Any, *args: Any) -> None:
         taken.append(scope["query_string"].decode())
         await event(self, scope, *args)
 
-    async def counted_direct(self: Direct) -> None:
+    def counted_direct(self: Direct) -> None:
         taken.append(self.query.decode())
-        await run(self)
+        start(self)
 
     monkeypatch.setattr(Shortcut, "_event", counted)
-    monkeypatch.setattr(Direct, "run", counted_direct)
+    monkeypatch.setattr(Direct, "start", counted_direct)
     for number, query in enumerate(["", "trace=true", "trace=false", "trace=1", "trace=yes", "x=1"]):
         request = ("writer", "coffee-club", query, _event(900 + number, "cyd", "320.00", 50), number)
         answer = _send(pair.fast, pair.tokens, request)
@@ -207,18 +207,18 @@ def test_the_front_takes_the_events_before_fastapi_only_while_telemetry_is_off(
     assert isinstance(app, Service) and app.front is not None
     fronted: list[str] = []
     front = app.front
-    run = Direct.run
+    start = Direct.start
 
     async def counted(scope: Any, receive: Any, send: Any) -> None:
         fronted.append(scope["path"])
         await front(scope, receive, send)
 
-    async def counted_direct(self: Direct) -> None:
+    def counted_direct(self: Direct) -> None:
         fronted.append(self.path)
-        await run(self)
+        start(self)
 
     monkeypatch.setattr(app, "front", counted)
-    monkeypatch.setattr(Direct, "run", counted_direct)
+    monkeypatch.setattr(Direct, "start", counted_direct)
     telemetry: Any = app._native_telemetry  # FastAPI's own, as `Service` asks it
     monkeypatch.setattr(app, "_untraced_until", -1.0)
     for number, on in enumerate([False, True, False]):
