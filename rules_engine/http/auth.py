@@ -96,6 +96,34 @@ async def check(
     return key
 
 
+def check_cached(
+    service: Runtime, token: str | None, scopes: Sequence[str], program: str | None, state: dict[str, Any]
+) -> ApiKey | None:
+    """`check` when it needs no wait: the key of `token` held by the cache, valid, allowing every
+    scope for the program — its id put in `state` and the key returned, as `check` does (a key
+    due to be read again is, in the background). None in every other case, changing nothing:
+    `check` is to be awaited, and raises what refuses the request (the events route served by the
+    protocol, direct.py)."""
+    if not token:
+        return None
+    parsed = parse_token(token)
+    if parsed is None:
+        return None
+    keys = service.keys
+    key = keys.cached(parsed[0])
+    if key is None or not key.matches(token) or key.revoked_at is not None:
+        return None
+    for scope in scopes:
+        if not key.allows(scope, program):
+            return None
+    if program is not None and key.programs and program not in key.programs:
+        return None
+    if keys.due(parsed[0]):
+        asyncio.get_running_loop().run_in_executor(None, keys.refresh, parsed[0])
+    state["key_id"] = key.id
+    return key
+
+
 async def _read(keys: KeyCache, key_id: str) -> ApiKey | None:
     """The key read from the store for a request that did not find it in the cache, on a thread:
     one reading for every request that misses it meanwhile. After an idle second a busy client's

@@ -48,8 +48,7 @@ class Observe:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.fullmatch(given) else f"{self._prefix}{next(self._count):016x}"
+        request_id = self.request_id(headers.get(b"x-request-id", b""))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -72,13 +71,13 @@ class Observe:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
             return message
 
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                response = problem_response(Request(scope), _too_large(limit).diagnostics)
+                response = problem_response(Request(scope), too_large(limit).diagnostics)
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive_limited, send_with_id)
@@ -90,9 +89,21 @@ class Observe:
         finally:
             self._record(scope, state, status, time.perf_counter() - started)
 
+    def request_id(self, given: bytes) -> str:
+        """The request's id: the client's `X-Request-Id` when it is a short token (`given`, b""
+        for none), a new one otherwise (module docstring)."""
+        text = given.decode("latin-1")
+        return text if _REQUEST_ID.fullmatch(text) else f"{self._prefix}{next(self._count):016x}"
+
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
-        method = scope["method"]
+        program = scope.get("path_params", {}).get("program")
+        self.record(scope["method"], route, program, state, status, seconds)
+
+    def record(
+        self, method: str, route: str, program: str | None, state: dict[str, Any], status: int, seconds: float
+    ) -> None:
+        """A request answered: counted in the metrics, and its log line (logs.py)."""
         self.runtime.metrics.request(method, route, status, seconds)
         if not access.isEnabledFor(logging.INFO):
             return
@@ -103,14 +114,15 @@ class Observe:
             "status": status,
             "ms": round(seconds * 1000, 2),
             "event": state.get("event_id"),
-            "program": scope.get("path_params", {}).get("program"),
+            "program": program,
             "key": state.get("key_id"),
             "problem": state.get("problem"),
         }
         access.info("request", extra={"fields": {k: v for k, v in fields.items() if v is not None}})
 
 
-def _too_large(limit: int) -> ServiceError:
+def too_large(limit: int) -> ServiceError:
+    """RE804 (413): a body larger than `limit` bytes."""
     return ServiceError(
         "RE804",
         f"the request body is larger than {limit:,} bytes",

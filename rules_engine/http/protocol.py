@@ -139,4 +139,5 @@ else:
             _no_delay(transport)
             super().connection_made(_joined(transport))
 
-    PROTOCOL = f"{__name__}:{NoDelayHttpToolsProtocol.__name__}"
+    PROTOCOL = "rules_engine.http.direct:EventsProtocol"
+    """With httptools: the subclass that serves the events route itself (direct.py)."""

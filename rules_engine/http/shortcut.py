@@ -53,7 +53,8 @@ _PATH = re.compile(r"/v1/programs/([^/]+)/events")
 """The route's path, as Starlette compiles `{program}` (`[^/]+`)."""
 _TRACE = {b"": False, b"trace=false": False, b"trace=true": True}
 """The query strings taken here, and the `trace` each means; any other goes to FastAPI."""
-_SCOPES = ("events:write",)
+SCOPES = ("events:write",)
+"""The key's scope the route needs."""
 _VERSION = VERSION_HEADER.lower().encode("latin-1")
 _JSON = (b"content-type", b"application/json")
 
@@ -77,22 +78,47 @@ class Shortcut:
         scope["route"] = self.route
         scope["path_params"] = {"program": program}
         state: dict[str, Any] = scope.setdefault("state", {})
-        runtime = self.runtime
         try:
-            await check(runtime, bearer_token(scope["headers"]), _SCOPES, program, state)
-            event = await read_body(receive)
-            lane = runtime.lane
-            if lane is None:
-                body, version = await runtime.threads.run(_decide, runtime, program, event, state, trace)
-            else:  # one event thread, groups committed together (threads.py `Lane`); read here
-                body, version = await lane.run(program, Asked(events.parse_text(event), state, trace))
+            body, version = await answer(self.runtime, scope["headers"], program, trace, state, receive)
         except RulesEngineError as error:
             response = await refused(Request(scope, receive, send), error)
             await response(scope, receive, send)
             return
-        headers = [(_VERSION, str(version).encode()), (b"content-length", str(len(body)).encode()), _JSON]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": 200, "headers": headers(body, version)})
         await send({"type": "http.response.body", "body": body})
+
+
+async def answer(
+    runtime: Runtime,
+    head: list[tuple[bytes, bytes]],
+    program: str,
+    trace: bool,
+    state: dict[str, Any],
+    receive: Receive,
+) -> tuple[bytes, int]:
+    """What the route answers an events request with: the answer's body and the version that
+    decided it — the key (`auth.check`) from the raw headers `head`, the body (`routes.read_body`)
+    from `receive`, the event decided on a thread or the lane. The shortcut above and the
+    protocol's direct way (direct.py) both call it.
+
+    Raises:
+        RulesEngineError: the request refused (its problem: `problems.refused`).
+        ClientDisconnect: the client went away before the body was whole.
+    """
+    await check(runtime, bearer_token(head), SCOPES, program, state)
+    event = await read_body(receive)
+    lane = runtime.lane
+    if lane is None:
+        found: tuple[bytes, int] = await runtime.threads.run(_decide, runtime, program, event, state, trace)
+        return found
+    # one event thread, groups committed together (threads.py `Lane`); the event read here
+    decided: tuple[bytes, int] = await lane.run(program, Asked(events.parse_text(event), state, trace))
+    return decided
+
+
+def headers(body: bytes, version: int) -> list[tuple[bytes, bytes]]:
+    """The headers of an answer (`x-request-id` is `Observe`'s), as Starlette's `Response` names them."""
+    return [(_VERSION, str(version).encode()), (b"content-length", str(len(body)).encode()), _JSON]
 
 
 def takes(scope: Scope) -> tuple[str, bool] | None:

@@ -26,7 +26,9 @@ T = TypeVar("T")
 # Every protocol class serve may name: h11's always, httptools' where httptools is installed.
 CLASSES: list[type] = [NoDelayH11Protocol]
 if hasattr(protocols, "NoDelayHttpToolsProtocol"):
-    CLASSES.append(protocols.NoDelayHttpToolsProtocol)
+    from rules_engine.http.direct import EventsProtocol
+
+    CLASSES += [protocols.NoDelayHttpToolsProtocol, EventsProtocol]  # serve's: the events route's own
 
 
 async def _accepted_nodelay(listener: socket.socket, kind: type) -> int:
@@ -63,13 +65,14 @@ def test_a_connection_on_a_socket_bound_as_uvicorn_binds_for_workers_sends_at_on
 def test_serve_names_the_protocol_uvicorn_imports_in_each_worker() -> None:
     config = uvicorn.Config(app=lambda scope, receive, send: None, http=PROTOCOL)
     config.load()
-    assert config.http_protocol_class is CLASSES[-1]  # httptools' when it is installed
+    assert config.http_protocol_class is CLASSES[-1]  # httptools' (direct.py's) when it is installed
 
 
 def test_httptools_parses_when_it_is_installed() -> None:
     """The http extra installs httptools: serve then parses in C, not in h11's Python."""
     pytest.importorskip("httptools")
-    assert PROTOCOL.endswith(":NoDelayHttpToolsProtocol")
+    assert PROTOCOL.endswith(":EventsProtocol")
+    assert issubclass(CLASSES[-1], protocols.NoDelayHttpToolsProtocol)
 
 
 class _Recorded:

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from rules_engine import jsonio
 from rules_engine.http import Settings, create_app
 from rules_engine.http.app import Service
+from rules_engine.http.direct import Direct
 from rules_engine.http.shortcut import Shortcut
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT
@@ -168,14 +169,22 @@ def _headers(response: httpx.Response) -> list[tuple[str, str]]:
 def test_the_shortcut_takes_the_plain_forms_and_leaves_the_rest_to_fastapi(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The plain forms are taken by the shortcut, or before it by the protocol's direct way
+    (direct.py, the server's protocol): either way by the same steps (`shortcut.answer`)."""
     taken: list[str] = []
     event = Shortcut._event
+    start = Direct.start
 
     async def counted(self: Shortcut, scope: Any, *args: Any) -> None:
         taken.append(scope["query_string"].decode())
         await event(self, scope, *args)
 
+    def counted_direct(self: Direct) -> None:
+        taken.append(self.query.decode())
+        start(self)
+
     monkeypatch.setattr(Shortcut, "_event", counted)
+    monkeypatch.setattr(Direct, "start", counted_direct)
     for number, query in enumerate(["", "trace=true", "trace=false", "trace=1", "trace=yes", "x=1"]):
         request = ("writer", "coffee-club", query, _event(900 + number, "cyd", "320.00", 50), number)
         answer = _send(pair.fast, pair.tokens, request)
@@ -192,17 +201,24 @@ def test_the_front_takes_the_events_before_fastapi_only_while_telemetry_is_off(
 ) -> None:
     """`Service.front` takes the shortcut's requests before FastAPI's layers, asking FastAPI's
     telemetry check at most once a second; while telemetry is on, the events go through FastAPI
-    (the shortcut takes them inside) and are answered the same."""
+    (the shortcut takes them inside) and are answered the same. The server's protocol serves
+    them itself (direct.py) on the same condition: its requests are counted with the front's."""
     app = pair.fast.app
     assert isinstance(app, Service) and app.front is not None
     fronted: list[str] = []
     front = app.front
+    start = Direct.start
 
     async def counted(scope: Any, receive: Any, send: Any) -> None:
         fronted.append(scope["path"])
         await front(scope, receive, send)
 
+    def counted_direct(self: Direct) -> None:
+        fronted.append(self.path)
+        start(self)
+
     monkeypatch.setattr(app, "front", counted)
+    monkeypatch.setattr(Direct, "start", counted_direct)
     telemetry: Any = app._native_telemetry  # FastAPI's own, as `Service` asks it
     monkeypatch.setattr(app, "_untraced_until", -1.0)
     for number, on in enumerate([False, True, False]):

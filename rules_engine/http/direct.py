@@ -1,0 +1,513 @@
+"""`POST /v1/programs/{program}/events` served by the HTTP protocol itself, without ASGI.
+
+The events route is what a till calls on every sale; under uvicorn every request of it went
+through uvicorn's ASGI machinery (a scope dict, a `RequestResponseCycle` with its event, the
+`receive` and `send` messages and their checks, uvicorn's proxy-headers middleware), then
+`Service`, `Observe` and the shortcut, each a layer of calls and closures, on the interpreter
+the lane's thread needs to decide and write the events. Counted (bench/bench_protocol.py, the
+lane stubbed): the loop's side of a request 488.7k instructions that way, 367.2k this one.
+
+`EventsProtocol` is `loyalty serve`'s protocol (protocol.py's, httptools parsing): when a
+request's head is parsed it recognises the requests the shortcut takes (`shortcut.takes`: POST,
+the route's path, no query or exactly `trace=true|false`), and serves them with a `Direct` cycle
+of its own: the body gathered from the parser's callbacks, then the same steps, in the same
+order, with the same functions as `Observe` around the shortcut — the request id
+(`Observe.request_id`), the declared size against `Settings.max_body` (RE804), the key, the body
+and the event (`shortcut.answer`), a refusal answered by `problems.refused` (an unexpected error
+by `problems.unexpected`), the metrics and the log line (`Observe.record`) — and the answer
+written as uvicorn writes it (its status line, its `date` header, `connection: close` when the
+connection is not kept alive), head and body in one write. An ordinary event — its key cached
+(`auth.check_cached`), its body whole — takes no task: it is read and handed to the lane from the
+parser's callback, the lane's coroutine run by hand up to its wait, and answered when the lane's
+future is done (`Direct._go`, `_decided`); anything else (a key to read, any refusal, a body
+larger than the parser's buffer, `Expect: 100-continue`, a client gone) goes on a task that does
+every step from the start, as `Observe` and the shortcut do (`Direct.run`: none of the steps the
+plain way took changed anything). Keep-alive, pipelining (a request
+waits for the one before it on the connection, reading paused), `Expect: 100-continue` (sent
+when the body is first waited for, as uvicorn's `receive` sends it), a client gone before its
+answer (nothing written, logged as the ASGI way logs it), graceful shutdown (the connection closes
+once its answer is out; the request, task or not, is among the server's tasks, and cancelled
+at the grace's end with uvicorn's 500) are uvicorn's own: the protocol's state and its `on_response_complete`.
+
+Every other request — another route or method, a query the shortcut leaves to FastAPI, an
+upgrade, a root path, uvicorn's `limit_concurrency`, OpenTelemetry configured (`Service`'s
+check, at most once a second), an app that is not the service with its shortcut — goes to
+uvicorn's ASGI way as before. tests/http/test_direct.py sends the same requests, raw bytes over
+sockets, to a server on this protocol and to one on uvicorn's and compares every answer byte for
+byte (but the date).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+import urllib.parse
+from collections.abc import Coroutine
+from typing import Any, cast
+
+import httptools
+from starlette.requests import Request
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from rules_engine.errors import RulesEngineError
+from rules_engine.http.app import Service
+from rules_engine.http.auth import bearer_token, check_cached
+from rules_engine.http.observe import Observe, too_large
+from rules_engine.http.problems import refused, unexpected
+from rules_engine.http.protocol import NoDelayHttpToolsProtocol
+from rules_engine.http.routes import events
+from rules_engine.http.shortcut import _PATH, _TRACE, SCOPES, Asked, Shortcut, answer, headers
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSE = b"connection: close\r\n"
+_FAILED = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", b"21"),
+    (b"connection", b"close"),
+]
+"""The headers of uvicorn's answer when the app fails before answering (`send_500_response`)."""
+
+
+class EventsProtocol(NoDelayHttpToolsProtocol):
+    """protocol.py's httptools protocol, serving the events route itself (module docstring)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.direct = _served(self)
+
+    def on_headers_complete(self) -> None:
+        direct = self.direct
+        if direct is not None:
+            taken = _takes(self)
+            if taken is not None and direct.ready():
+                cycle = Direct(self, direct, *taken)
+                existing = self.cycle
+                self.cycle = cast(Any, cycle)
+                if existing is None or existing.response_complete:
+                    cycle.start()
+                else:  # pipelined: its turn comes when the one before is answered (`_start_asgi_task`)
+                    self.flow.pause_reading()
+                    self.pipeline.appendleft((cast(Any, cycle), cast(Any, None)))
+                return
+        super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if type(cycle) is Direct:
+            cycle.start()
+        else:
+            super()._start_asgi_task(cycle, app)
+
+    def on_body(self, body: bytes) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is Direct:
+            cycle.received(body)
+        else:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is Direct:
+            cycle.complete()
+        else:
+            super().on_message_complete()
+
+
+class Served:
+    """What a connection's direct requests need of the app: its runtime, `Observe` (ids, the
+    metrics and the log line), the route's template, and `Service`'s telemetry check."""
+
+    __slots__ = ("limit", "observe", "route", "runtime", "service")
+
+    def __init__(self, service: Service, observe: Observe, shortcut: Shortcut) -> None:
+        self.service = service
+        self.observe = observe
+        self.runtime = shortcut.runtime
+        self.route: str = shortcut.route.path
+        self.limit = shortcut.runtime.settings.max_body
+
+    def ready(self) -> bool:
+        """Whether the request is served here: no OpenTelemetry configured (`Service`'s check)."""
+        return self.service._untraced()
+
+
+def _served(protocol: EventsProtocol) -> Served | None:
+    """The app's parts when the app is the service with its shortcut (`Service.front`), as
+    `loyalty serve` loads it (under uvicorn's proxy-headers middleware, which changes nothing the
+    route reads); None for any other app or setting, whose requests all go the ASGI way."""
+    config = protocol.config
+    if config.root_path or config.limit_concurrency is not None:
+        return None
+    app = protocol.app
+    if isinstance(app, ProxyHeadersMiddleware):
+        app = app.app
+    if not isinstance(app, Service) or app.root_path:
+        return None
+    front = app.front
+    if isinstance(front, Observe) and isinstance(front.app, Shortcut):
+        return Served(app, front, front.app)
+    return None
+
+
+def _takes(protocol: EventsProtocol) -> tuple[str, bool, str, bytes] | None:
+    """The program, `trace`, the path and the query of a request the shortcut would take
+    (`shortcut.takes`, on the path and query uvicorn would put in the scope); None otherwise."""
+    parser = protocol.parser
+    if parser.get_method() != b"POST" or parser.should_upgrade():
+        return None
+    try:
+        parsed = httptools.parse_url(protocol.url)
+        path = parsed.path.decode("ascii")
+    except Exception:  # uvicorn's way fails it as it always did
+        return None
+    query = parsed.query or b""
+    trace = _TRACE.get(query)
+    if trace is None:
+        return None
+    if "%" in path:
+        path = urllib.parse.unquote(path)
+    found = _PATH.fullmatch(path)
+    if found is None:
+        return None
+    return found.group(1), trace, path, query
+
+
+_Begun = tuple[dict[str, Any], float, bool]
+"""A request's state (its id), when it began, and whether its route is known (`Direct._begin`)."""
+_QUEUED, _WAITING, _LANE, _TASK = range(4)
+"""A direct request's way: behind the one before it on the connection, waiting for its body (the
+plain way), at the lane (the plain way), on a task (`Direct._task`)."""
+
+
+class Direct:
+    """One events request served by `EventsProtocol`: what uvicorn's `RequestResponseCycle` holds
+    that the protocol reads (`response_complete`, `keep_alive`, `disconnected`, `message_event`),
+    the body as it comes, and the request's task."""
+
+    __slots__ = (
+        "begun",
+        "body",
+        "default_headers",
+        "disconnected",
+        "expect_100_continue",
+        "head",
+        "keep_alive",
+        "message_event",
+        "more_body",
+        "path",
+        "program",
+        "protocol",
+        "query",
+        "response_complete",
+        "running",
+        "served",
+        "size",
+        "trace",
+        "waiter",
+        "way",
+    )
+
+    def __init__(
+        self, protocol: EventsProtocol, served: Served, program: str, trace: bool, path: str, query: bytes
+    ) -> None:
+        self.protocol = protocol
+        self.served = served
+        self.program = program
+        self.trace = trace
+        self.path = path
+        self.query = query
+        self.head = protocol.headers
+        self.expect_100_continue = protocol.expect_100_continue
+        self.default_headers = protocol.server_state.default_headers
+        parser = protocol.parser
+        self.keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+        self.body: list[bytes] = []
+        self.size = 0
+        self.more_body = True
+        self.response_complete = False
+        self.disconnected = False
+        self.message_event = self  # uvicorn's protocol sets it when the connection is lost
+        self.waiter: asyncio.Future[None] | None = None
+        self.way = _QUEUED
+        self.begun: _Begun | None = None
+        self.running: Coroutine[Any, Any, Any] | None = None
+
+    def start(self) -> None:
+        """The request's turn on its connection (at once, or when the one before it is answered):
+        the plain way once its body is whole (`_go`), the task's way at once for what needs a
+        wait before the body (`Expect: 100-continue`) or a body larger than the parser's buffer."""
+        self.way = _WAITING
+        if self.expect_100_continue or self.size > HIGH_WATER_LIMIT:
+            self._task(None)
+        elif not self.more_body:
+            self._go()
+
+    # The parser's side
+    def received(self, body: bytes) -> None:
+        if self.response_complete:
+            return
+        self.body.append(body)
+        self.size += len(body)
+        if self.size > HIGH_WATER_LIMIT:
+            self.protocol.flow.pause_reading()
+            if self.way == _WAITING:  # the task reads it as `Observe` does (RE804 past the limit)
+                self._task(None)
+        self.set()
+
+    def complete(self) -> None:
+        if self.response_complete:
+            return
+        self.more_body = False
+        if self.way == _WAITING:
+            self._go()
+        else:
+            self.set()
+
+    def set(self) -> None:
+        """Wake the request waiting for its body (the protocol calls it on a lost connection)."""
+        if self.way == _WAITING:  # lost while its body came: the task's way finds it gone
+            if self.disconnected:
+                self._task(None)
+            return
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # The plain way: no task
+    def _go(self) -> None:
+        """The request whose body is whole, when it needs no wait but the lane's: its key cached
+        and allowed (`auth.check_cached`), its event read, handed to the lane; `_decided` answers
+        it. Anything else (a key to read, a refusal, no lane) goes the task's way, which does every
+        step again from the start, as `Observe` and the shortcut do them (none of the steps
+        taken here changes anything: the same request id and clock go along)."""
+        begun = self._begin()
+        state, _, routed = begun
+        served = self.served
+        runtime = served.runtime
+        lane = runtime.lane
+        if not routed or lane is None or self.size > served.limit:
+            self._task(begun)
+            return
+        if check_cached(runtime, bearer_token(self.head), SCOPES, self.program, state) is None:
+            self._task(begun)
+            return
+        body = self.body
+        try:
+            event = events.parse_text(body[0] if len(body) == 1 else b"".join(body))
+            running = lane.run(self.program, Asked(event, state, self.trace))
+        except Exception:
+            self._task(begun)
+            return
+        try:  # the coroutine run by hand up to its wait for the lane's answer (a task would)
+            waited = running.send(None)
+        except StopIteration as done:  # answered without a wait (not the lane's way)
+            self._answered(begun, done.value)
+            return
+        except Exception as error:
+            self._task(begun, error)
+            return
+        self.way = _LANE
+        self.begun = begun
+        self.running = running
+        waited.add_done_callback(self._decided)
+        self.protocol.tasks.add(cast(Any, self))  # waited for at shutdown, as a task is (`cancel`)
+
+    def _decided(self, _: Any) -> None:
+        """The lane's answer: written, or the error answered on the task's way."""
+        running = self.running
+        begun = self.begun
+        if running is None or begun is None:  # cancelled meanwhile (`cancel`): answered then
+            return
+        self.running = None
+        self.protocol.tasks.discard(cast(Any, self))
+        try:
+            running.send(None)
+        except StopIteration as done:
+            self._answered(begun, done.value)
+        except Exception as error:
+            self._task(begun, error)
+        except BaseException as error:  # the lane's future cancelled: as the task's way, cancelled
+            self._failed(error)
+            self._record(begun, 500)
+        else:
+            running.close()
+            self._task(begun, RuntimeError("the lane's call did not end"))
+
+    def _answered(self, begun: _Begun, answer: tuple[bytes, int]) -> None:
+        body, version = answer
+        self.write(200, headers(body, version), body, begun[0]["request_id"])
+        self._record(begun, 200)
+
+    def cancel(self, msg: Any = None) -> bool:
+        """The grace after SIGTERM ran out with the request still at the lane (uvicorn cancels
+        its tasks): answered as a cancelled task's request is (uvicorn's 500)."""
+        running, begun = self.running, self.begun
+        if running is None or begun is None:
+            return False
+        self.running = None
+        self.protocol.tasks.discard(cast(Any, self))
+        running.close()
+        self._failed(asyncio.CancelledError(msg))
+        self._record(begun, 500)
+        return True
+
+    # The task's way
+    def _task(self, begun: _Begun | None, error: Exception | None = None) -> None:
+        """The request on a task of its own, among the server's (uvicorn's `_start_asgi_task`):
+        `run`, or `error` answered when the plain way met it."""
+        self.way = _TASK
+        protocol = self.protocol
+        loop = protocol.loop
+        work = self.run(begun) if error is None or begun is None else self._refuse(begun, error)
+        if protocol.config.reset_contextvars:
+            task = loop.create_task(work, context=contextvars.Context())
+        else:
+            task = loop.create_task(work)
+        tasks = protocol.tasks
+        task.add_done_callback(tasks.discard)
+        tasks.add(task)
+
+    async def receive(self) -> dict[str, Any]:
+        """The whole body as one `http.request` message (what `shortcut.answer` reads), RE804 as
+        soon as more than the limit came, `http.disconnect` if the client went away first."""
+        protocol = self.protocol
+        if self.expect_100_continue:
+            self.expect_100_continue = False
+            if not protocol.transport.is_closing():
+                protocol.transport.write(_CONTINUE)
+        limit = self.served.limit
+        while True:
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            if self.size > limit:
+                raise too_large(limit)
+            if not self.more_body:
+                body = self.body
+                return {"type": "http.request", "body": body[0] if len(body) == 1 else b"".join(body)}
+            protocol.flow.resume_reading()
+            self.waiter = waiter = protocol.loop.create_future()
+            await waiter
+
+    def _begin(self) -> _Begun:
+        """The request's state with its id (`Observe.request_id`), its start, and whether its
+        route is known: not for a declared size over the limit, which `Observe` refuses first."""
+        request_id = b""
+        declared = None
+        for name, value in self.head:  # the last of each, as `Observe`'s dict of the headers
+            if name == b"x-request-id":
+                request_id = value
+            elif name == b"content-length":
+                declared = value
+        served = self.served
+        state: dict[str, Any] = {"request_id": served.observe.request_id(request_id)}
+        routed = declared is None or not declared.isdigit() or int(declared) <= served.limit
+        return state, time.perf_counter(), routed
+
+    async def run(self, begun: _Begun | None = None) -> None:
+        """`Observe` around the shortcut, for this request."""
+        served = self.served
+        begun = begun or self._begin()
+        state = begun[0]
+        status = 500
+        try:
+            try:
+                if not begun[2]:
+                    raise too_large(served.limit)
+                body, version = await answer(
+                    served.runtime, self.head, self.program, self.trace, state, self.receive
+                )
+                status = 200
+                self.write(200, headers(body, version), body, state["request_id"])
+            except Exception as error:
+                status = await self._answer(state, error)
+        except BaseException as error:  # cancelled (the grace ran out): uvicorn's `run_asgi`
+            self._failed(error)
+        finally:
+            self._record(begun, status)
+
+    async def _refuse(self, begun: _Begun, error: Exception) -> None:
+        """`run`'s end for an error the plain way met at the lane."""
+        status = 500
+        try:
+            status = await self._answer(begun[0], error)
+        except BaseException as failed:
+            self._failed(failed)
+        finally:
+            self._record(begun, status)
+
+    async def _answer(self, state: dict[str, Any], error: Exception) -> int:
+        """The problem for `error`, as the shortcut answers a refusal and `Observe` anything else."""
+        if isinstance(error, RulesEngineError):
+            response = await refused(self.request(state), error)
+        else:
+            response = await unexpected(self.request(state), error)
+        self.write(response.status_code, response.raw_headers, bytes(response.body), state["request_id"])
+        return response.status_code
+
+    def _failed(self, error: BaseException) -> None:
+        """uvicorn's `run_asgi` for an app that raised (a cancelled task): logged, and its 500."""
+        self.protocol.logger.error("Exception in ASGI application\n", exc_info=error)
+        self.keep_alive = False
+        self.write(500, _FAILED, b"Internal Server Error", None)
+
+    def _record(self, begun: _Begun, status: int) -> None:
+        state, started, routed = begun
+        seconds = time.perf_counter() - started
+        served = self.served
+        if routed:
+            served.observe.record("POST", served.route, self.program, state, status, seconds)
+        else:  # `Observe` refused it before the route was known
+            served.observe.record("POST", "unmatched", None, state, status, seconds)
+
+    def request(self, state: dict[str, Any]) -> Request:
+        """A Starlette request of this one's scope, as uvicorn would have made it, for the
+        problem's functions (its path in `instance`, the id in `request_id`)."""
+        protocol = self.protocol
+        scope = {
+            "type": "http",
+            "http_version": protocol.parser.get_http_version(),
+            "server": protocol.server,
+            "client": protocol.client,
+            "scheme": protocol.scheme,
+            "method": "POST",
+            "root_path": "",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "query_string": self.query,
+            "headers": self.head,
+            "state": state,
+            "path_params": {"program": self.program},
+        }
+        return Request(scope)
+
+    def write(
+        self, status: int, head: list[tuple[bytes, bytes]], body: bytes, request_id: str | None
+    ) -> None:
+        """The answer, as uvicorn writes what the app sends, head and body in one write: its
+        status line, the server's default headers (the date), the answer's, `x-request-id`
+        (`Observe`'s; None: uvicorn's own answer), `connection: close` when the connection is
+        not kept alive. Nothing to a connection lost (uvicorn's `send` writes nothing then, and
+        the response never completes)."""
+        if self.disconnected or self.response_complete:
+            return
+        parts = [STATUS_LINE[status]]
+        for name, value in self.default_headers:
+            parts += (name, b": ", value, b"\r\n")
+        for name, value in head:
+            parts += (name, b": ", value, b"\r\n")
+        if request_id is not None:
+            parts += (b"x-request-id: ", request_id.encode(), b"\r\n")
+        if not self.keep_alive:
+            parts.append(_CLOSE)
+        parts += (b"\r\n", body)
+        protocol = self.protocol
+        transport = protocol.transport
+        transport.write(b"".join(parts))
+        self.response_complete = True
+        if not self.keep_alive:
+            transport.close()
+        protocol.on_response_complete()
