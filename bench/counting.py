@@ -91,6 +91,8 @@ def count(script: str, args: list[str], what: str, runs: int = 1) -> list[int]:
         if done.returncode != 0 or found is None:
             raise SystemExit(f"callgrind run failed ({what}):\n{done.stderr[-2000:]}")
         counts.append(int(found.group(1)))
+        done_runs = f"run {len(counts)} of {runs}"
+        print(f"  {what}: {done_runs}, {counts[-1]:,} instructions", file=sys.stderr, flush=True)
     return counts
 
 
