@@ -24,8 +24,8 @@ of the collector's reach (`gc.collect()`, then `gc.freeze()`), as a service that
 loaded does: its young collections are the same, but a full pass (none falls within the window:
 counting.py) would no longer walk 40 customers' year of objects. Until 2026-12-06 the script
 counted the difference of two cachegrind runs (100, then 400 events), and where the build left the
-collector decided whether a full pass fell among the 300 events: ±60k an event at 1,000 purchases
-without `--frozen`, ±17k with it, between runs of one tree (bench/README.md, `steady`).
+collector decided whether a full pass fell among the 300 events: the 1,000 row moved by ±3–17k
+an event between runs of one tree, ±0.1k now (bench/README.md, `steady`).
 """
 
 from __future__ import annotations
