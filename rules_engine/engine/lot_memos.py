@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from rules_engine.engine.lifecycle import _TAILS_KEPT
 from rules_engine.state.customer import Lot
-from rules_engine.state.shared import Memo
+from rules_engine.state.shared import Memo, window
 
 
 def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.timedelta) -> Sequence[Lot]:
@@ -89,20 +89,33 @@ def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetim
     for `before`, if anything, holds for `after` too, the soonest close moved to `closes` when that
     is sooner, the head left as it is counted less the lots that left it. Anything else (lots
     inserted before others, lots at 0 kept at the head) keeps nothing for `after`."""
-    if after is before or not after:
+    if after is before:
         return
     known = _CLOSES.get(before)
     if known is None:
         return
+    # the lengths and the lots compared read through a shared list's storage: a `SharedList`'s
+    # `len()` and `[]` are Python calls, half a dozen an event here
+    items, start, end = window(before)
+    after_items, after_start, after_end = window(after)
+    count = end - start
+    if after_end == after_start:
+        return
     within, soonest, stable = known
     if closes is not None:  # added at the end: the lots before them are `before`'s
-        if len(after) < len(before) or (before and after[len(before) - 1] is not before[-1]):
+        if after_end - after_start < count or (
+            count and after_items[after_start + count - 1] is not items[end - 1]
+        ):
             return
         if soonest is None or closes < soonest:
             soonest = closes
     else:  # taken from the head: `after` is the end of `before`
-        left = len(before) - len(after)
-        if left < 0 or after[0] is not before[left] or after[-1] is not before[-1]:
+        left = count - (after_end - after_start)
+        if (
+            left < 0
+            or after_items[after_start] is not items[start + left]
+            or after_items[after_end - 1] is not items[end - 1]
+        ):
             return
         stable = max(0, stable - left)
     _keep_window(after, within, soonest, stable)
