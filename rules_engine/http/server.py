@@ -44,7 +44,7 @@ GRACE = 30
 THRESHOLDS = (100_000, 10, 100)
 """The collector's thresholds in a worker (`tune_collector`): a young collection every 100,000
 allocations (net of those freed) rather than `collector.THRESHOLDS`' 10,000. A worker's lane
-(threads.py) decides up to 32 events together and holds what they made (their states, results,
+(threads.py) decides up to 64 events together and holds what they made (their states, results,
 answers) until the group's transaction has committed: 10,000 was reached every ~40 requests at
 concurrency 64, each time walking objects that were all still alive, which then survived into the
 middle generation and were walked again there (8 middle collections in 4,000 requests). Measured

@@ -1,7 +1,7 @@
 """SQLite's write-ahead log, checkpointed off the commit path.
 
 Why: SQLite's automatic checkpoint (once the log holds 1,000 pages) runs inside the commit that
-crosses the bound, before COMMIT returns. In `loyalty serve` that commit is a group's (~32 events,
+crosses the bound, before COMMIT returns. In `loyalty serve` that commit is a group's (up to 64 events,
 one transaction: http/threads.py `Lane`), whose answers all waited for the checkpoint: commit wall
 time at load 24 was 36 / 82 / 186 ms (median, p90, max), and 25 / 47 / 70 ms without it.
 

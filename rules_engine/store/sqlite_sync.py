@@ -1,7 +1,7 @@
 """SQLite's write-ahead log made durable behind the commits, for the service's events lane.
 
 Why: with `synchronous=FULL` a commit returns once the log is on disk (an `fdatasync` of the -wal
-file inside `COMMIT`). `loyalty serve` stores a group of up to 32 events a transaction
+file inside `COMMIT`). `loyalty serve` stores a group of up to 64 events a transaction
 (http/threads.py `Lane`), and while that sync runs the worker has nothing to do: the lane waits
 for the disk, and the event loop has long read the next group's requests. Measured on a server
 at concurrency 64 (bench/README.md, `lean`): the commit's wall time 5.5 ms median, 14 ms p90,
