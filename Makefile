@@ -52,7 +52,7 @@ bench-store: $(STAMP)
 
 # The HTTP service's benchmark with its PostgreSQL rows (a throwaway server; `make bench` runs SQLite).
 bench-service: $(STAMP)
-	scripts/with-postgres.sh $(BIN)/python bench/bench_service.py
+	PG_DURABLE=1 scripts/with-postgres.sh $(BIN)/python bench/bench_service.py
 
 # What `loyalty simulate` costs against the plain loop, on 1 and 2 processes and with --compare
 # (bench/bench_simulate.py: EVENTS=1000000 by default, hours at today's engine speed).

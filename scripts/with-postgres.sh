@@ -7,7 +7,9 @@
 #   1. finds the PostgreSQL server programs (initdb, postgres, pg_ctl); if there are none, installs
 #      the Debian package `postgresql` when run as root, or says how to install it otherwise;
 #   2. makes a temporary folder and a new cluster in it (trust authentication, superuser `loyalty`,
-#      UTF8), tuned for tests rather than for keeping data (fsync off: a crash loses it, which is fine);
+#      UTF8), tuned for tests rather than for keeping data (fsync off: a crash loses it, which is fine;
+#      PG_DURABLE=1 keeps PostgreSQL's durable defaults — fsync, synchronous_commit, full_page_writes
+#      on — for benchmarks that must measure what a production server pays for a commit);
 #   3. starts the server on 127.0.0.1 at a free port, plus a Unix socket in the temporary folder,
 #      waits until it accepts connections and creates the database `loyalty_test`;
 #   4. runs CMD with these set in its environment:
@@ -173,10 +175,14 @@ cat >>"$DATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$TMP'
 max_connections = 100            # room for concurrency tests
+EOF
+if [[ "${PG_DURABLE:-}" != 1 ]]; then
+    cat >>"$DATA/postgresql.conf" <<EOF
 fsync = off                      # durability is not wanted here, speed is
 synchronous_commit = off
 full_page_writes = off
 EOF
+fi
 
 # --- 4. Start it at a free port ---------------------------------------------------------------------
 

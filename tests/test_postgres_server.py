@@ -6,6 +6,9 @@ LOYALTY_TEST_POSTGRES; without either they are skipped (tests/postgres.py).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +20,7 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
 from tests import postgres
+from tests.conftest import ROOT
 from tests.postgres import CONNECT_TIMEOUT, DATABASE_PREFIX, fresh_database
 
 
@@ -43,6 +47,33 @@ def database_name(url: str) -> str:
 
 
 # --- the server ------------------------------------------------------------------------------------
+
+_SETTINGS = (
+    "import os, psycopg\n"
+    "with psycopg.connect(os.environ['LOYALTY_TEST_POSTGRES']) as c:\n"
+    "    for k in ('fsync', 'synchronous_commit', 'full_page_writes'):\n"
+    "        print(c.execute(f'SHOW {k}').fetchone()[0])"
+)
+
+
+@pytest.mark.parametrize(("durable", "expected"), [("1", ["on", "on", "on"]), ("", ["off", "off", "off"])])
+def test_a_benchmark_can_ask_the_script_for_a_durable_server(
+    postgres_url: str, durable: str, expected: list[str]
+) -> None:
+    """The throwaway server trades durability for speed, as tests may; `PG_DURABLE=1` keeps
+    PostgreSQL's defaults, so that a benchmark of the service measures what a production server
+    pays for a commit (bench/README.md, issue 17's PostgreSQL rows). `postgres_url`: a server
+    can be started here (the package is installed)."""
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "with-postgres.sh"), sys.executable, "-c", _SETTINGS],
+        env={**os.environ, "PG_DURABLE": durable},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == expected
 
 
 def test_the_server_answers_and_is_recent_enough(postgres_url: str) -> None:
