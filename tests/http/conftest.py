@@ -95,14 +95,15 @@ class Server:
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[Server]:
+def serving(settings: Settings, protocol: Any = PROTOCOL) -> Iterator[Server]:
     """uvicorn in a thread on a free loopback port, until the block ends, as `loyalty serve` runs
-    it: on the service's loop (loop.py), with its protocol (protocol.py)."""
+    it: on the service's loop (loop.py), with its protocol (protocol.py), or the `protocol` given
+    (a class or its import path: tests/http/test_direct.py compares two)."""
     app = create_app(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", loop=LOOP, http=PROTOCOL)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", loop=LOOP, http=protocol)
     server = uvicorn.Server(config)  # the loop and the protocol `loyalty serve` runs (server.py)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -318,3 +319,17 @@ def decided_group(runtime: Runtime, program: str, bodies: Sequence[bytes]) -> li
         lambda place, answer: answers.__setitem__(asked[place][0], answer),
     )
     return [answers[index] for index in range(len(bodies))]
+
+
+def counters(text: str) -> dict[str, str]:
+    """/metrics' counters' samples by name and labels (not /metrics' own requests, not the
+    latencies): what two servers that served the same requests must agree on."""
+    found = {}
+    for line in text.splitlines():
+        if (
+            line.startswith(("loyalty_http_requests_total", "loyalty_events_total"))
+            and "/metrics" not in line
+        ):
+            name, value = line.rsplit(" ", 1)
+            found[name] = value
+    return found

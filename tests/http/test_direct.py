@@ -22,55 +22,28 @@ import datetime as dt
 import logging
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.http import Settings, create_app
+from rules_engine.http import Settings
 from rules_engine.http.direct import Direct, EventsProtocol
-from rules_engine.http.loop import LOOP
 from rules_engine.http.protocol import NoDelayHttpToolsProtocol
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT
-from tests.http.conftest import PROGRAMS, START_TIMEOUT, Server, purchase
+from tests.http.conftest import PROGRAMS, Server, counters, purchase, serving
 
 NOW = dt.datetime(2026, 12, 8, 12, 0, tzinfo=dt.UTC)
 MAX_BODY = 2048
 _DATE = re.compile(rb"\r\ndate: [^\r]*")
 _MADE_ID = re.compile(rb"[0-9a-f]{32}")
-
-
-@contextmanager
-def _serving(settings: Settings, protocol: type) -> Iterator[Server]:
-    """tests/http/conftest.py `serving`, on the protocol class given."""
-    app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", loop=LOOP, http=protocol)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 @dataclass
@@ -99,7 +72,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         made.append(
             Settings(programs=folder, db=db, max_body=MAX_BODY, clock=lambda: NOW, docs=False, key_cache=600)
         )
-    with _serving(made[0], EventsProtocol) as direct, _serving(made[1], NoDelayHttpToolsProtocol) as asgi:
+    with serving(made[0], EventsProtocol) as direct, serving(made[1], NoDelayHttpToolsProtocol) as asgi:
         for server in (direct, asgi):
             with server.runtime.stores.keys() as store:
                 for _, key in keys.values():
@@ -366,19 +339,6 @@ def test_requests_cut_anywhere_are_answered_alike(
     same(pair, [kind(number) for kind, number in zip(kinds, numbers, strict=False)], cuts)
 
 
-def _counters(text: str) -> dict[str, str]:
-    """The counters' samples (not /metrics' own requests, not the latencies)."""
-    found = {}
-    for line in text.splitlines():
-        if (
-            line.startswith(("loyalty_http_requests_total", "loyalty_events_total"))
-            and "/metrics" not in line
-        ):
-            name, value = line.rsplit(" ", 1)
-            found[name] = value
-    return found
-
-
 def test_the_metrics_and_the_log_lines_come_out_alike(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="rules_engine.http.access")
     made = [
@@ -406,7 +366,7 @@ def test_the_metrics_and_the_log_lines_come_out_alike(pair: Pair, caplog: pytest
         line["request_id"] = _MADE_ID.sub(b"<id>", line["request_id"].encode()).decode()
     assert lines[0] == lines[1] and len(lines[0]) == len(made)
     assert [line.get("route") for line in lines[0]][3] == "unmatched"  # declared too large
-    counts = [_counters(httpx.get(f"{server.url}/metrics").text) for server in pair.both()]
+    counts = [counters(httpx.get(f"{server.url}/metrics").text) for server in pair.both()]
     assert counts[0] == counts[1]
     assert 'loyalty_http_requests_total{method="POST",route="unmatched",status="413"}' in counts[0]
 

@@ -35,7 +35,7 @@ from rules_engine.http.direct import Direct
 from rules_engine.http.shortcut import Shortcut
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT
-from tests.http.conftest import PROGRAMS, Server, purchase, serving
+from tests.http.conftest import PROGRAMS, Server, counters, purchase, serving
 
 NOW = dt.datetime(2026, 12, 8, 12, 0, tzinfo=dt.UTC)
 MAX_BODY = 2048
@@ -247,25 +247,12 @@ def test_the_metrics_count_as_fastapi_counts(pair: Pair) -> None:
     request = ("writer", "coffee-club", "", _event(950, "dee", "320.00", 60), 1)
     for server in (pair.fast, pair.plain):
         assert _send(server, pair.tokens, request).status_code == 200
-    counts = [_counters(httpx.get(f"{server.url}/metrics").text) for server in (pair.fast, pair.plain)]
+    counts = [counters(httpx.get(f"{server.url}/metrics").text) for server in (pair.fast, pair.plain)]
     assert (
         'loyalty_http_requests_total{method="POST",route="/v1/programs/{program}/events",status="200"}'
         in counts[0]
     )
     assert counts[0] == counts[1]
-
-
-def _counters(text: str) -> dict[str, str]:
-    """The counters' samples by name and labels (not /metrics' own requests, not the latencies)."""
-    found = {}
-    for line in text.splitlines():
-        if (
-            line.startswith(("loyalty_http_requests_total", "loyalty_events_total"))
-            and "/metrics" not in line
-        ):
-            name, value = line.rsplit(" ", 1)
-            found[name] = value
-    return found
 
 
 def test_events_that_find_the_store_busy_are_answered_503_after_the_pools_wait(pair: Pair) -> None:
