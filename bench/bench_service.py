@@ -8,6 +8,7 @@ events through `Loyalty.handle` in process.
     .venv/bin/python bench/bench_service.py --repeat 1            # each cell once (a third of the time)
     .venv/bin/python bench/bench_service.py --workers 1 --concurrency 1 16   # only those rows
     .venv/bin/python bench/bench_service.py --working             # SQLite with working states (?working=1)
+    .venv/bin/python bench/bench_service.py --stores postgresql   # only the PostgreSQL rows (with a URL)
     make bench-service                                            # with a throwaway PostgreSQL server
 
 A bounded load: each cell sends a fixed number of coffee-club purchases (1,200: 3-line baskets,
@@ -516,6 +517,13 @@ def main() -> int:
     )
     parser.add_argument("--requests", type=int, default=0, help="purchases per run (1,200; --quick 80)")
     parser.add_argument(
+        "--stores",
+        nargs="+",
+        choices=("sqlite", "postgresql"),
+        default=("sqlite", "postgresql"),
+        help="only these stores (default: both; PostgreSQL only with a URL)",
+    )
+    parser.add_argument(
         "--working", action="store_true", help="SQLite with working states (?working=1, docs/stores.md)"
     )
     args = parser.parse_args()
@@ -528,7 +536,11 @@ def main() -> int:
         settings = dataclasses.replace(settings, concurrency=tuple(args.concurrency))
     if args.requests:
         settings = dataclasses.replace(settings, requests=args.requests)
-    stores = [("SQLite", "")] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
+    if args.stores == ["postgresql"] and not args.postgres:
+        parser.error("--stores postgresql needs --postgres URL (or LOYALTY_TEST_POSTGRES)")
+    stores = ([("SQLite", "")] if "sqlite" in args.stores else []) + (
+        [("PostgreSQL", args.postgres)] if args.postgres and "postgresql" in args.stores else []
+    )
     cells: list[Cell] = []
     baselines: dict[str, list[InProcess]] = {}
     began = time.perf_counter()
@@ -576,7 +588,7 @@ def main() -> int:
         }
         print(json.dumps(document, indent=2))
         return 1 if failed else 0
-    report(settings, cells, baselines, elapsed, args.quick, bool(args.postgres))
+    report(settings, cells, baselines, elapsed, args.quick, bool(args.postgres), tuple(args.stores))
     return 1 if failed else 0
 
 
@@ -587,12 +599,15 @@ def report(
     elapsed: float,
     quick: bool,
     postgres: bool,
+    chosen: tuple[str, ...] = ("sqlite", "postgresql"),
 ) -> None:
     m = machine()
     mode = "--quick: rough numbers" if quick else f"{settings.repeat} runs per cell, best / median"
     print(f"{m['date']}, {m['implementation']} {m['python']}, {m['cpus']} CPUs, {m['platform']}; {mode}")
     print(f"{settings.requests} purchases per run, {settings.customers} customers; {elapsed:.0f} s in total")
-    if not postgres:
+    if "postgresql" not in chosen:
+        print("PostgreSQL: not asked for (--stores)")
+    elif not postgres:
         print("PostgreSQL: skipped (give --postgres URL or set LOYALTY_TEST_POSTGRES)")
     print()
     for name, runs in baselines.items():

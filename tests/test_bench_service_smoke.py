@@ -35,3 +35,20 @@ def test_quick_service_benchmark_serves_every_request_and_reports_the_targets() 
     assert "HTTP <= 1.5x in-process at concurrency 16" in result.stdout
     lines = [line for line in result.stdout.splitlines() if line.startswith("SQLite ")]
     assert len(lines) == 2 and all(line.split()[-1] == "0" for line in lines)  # none failed
+
+
+def test_postgresql_rows_alone_need_a_database_url() -> None:
+    """`--stores postgresql` measures only the PostgreSQL rows: without a URL there is nothing to
+    measure, and it says so at once rather than running the SQLite cells instead."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_service.py"), "--quick", "--stores", "postgresql"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+        env={name: value for name, value in os.environ.items() if name != "LOYALTY_TEST_POSTGRES"},
+    )
+    assert result.returncode == 2
+    assert "--stores postgresql needs --postgres URL" in result.stderr
+    assert "measuring" not in result.stderr
