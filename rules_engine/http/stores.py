@@ -52,7 +52,10 @@ and an event alone locks one customer: two workers never wait for each other in 
 whose customers changed meanwhile (another worker's event, the same event delivered to both) is
 decided again once, optimistically; changed again, or a group that would take other locks (a
 budget, stock, a bulk code: they lock as they read), its events are decided one at a time on
-the pool's connections, each in its own transaction, as before.
+the pool's connections, each in its own transaction, as before. The lane does not wait for a
+group's COMMIT (`behind`): it sends it and decides the next group on a second connection of its
+own, the group's answers handed back once the COMMIT came back (store/postgres_flights.py,
+http/app.py `_deliver`): a worker holds up to 4 pooled connections a program, 2 for its lane.
 """
 
 from __future__ import annotations
