@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules_engine.engine.events import AnyEvent
+from rules_engine.errors import StoreError
 from rules_engine.http import problems
 from rules_engine.http.models import DRY_RUN_SCHEMA, AdjustmentRequest, CodesRequest, Redemption, VoidRequest
 from rules_engine.http.observe import Observe
@@ -42,7 +43,7 @@ from rules_engine.http.routes import coupons, customers, events, health, program
 from rules_engine.http.runtime import Runtime, Settings
 from rules_engine.http.shortcut import GROUP, Shortcut, decide_group, takes
 from rules_engine.http.stores import Stores
-from rules_engine.http.threads import Lane
+from rules_engine.http.threads import Again, Lane, Release
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.sqlite_sync import commit_behind
 
@@ -145,27 +146,39 @@ class Service(FastAPI):
         return True
 
 
-def _decide_group(service: Runtime, program: str, asked: Any, reply: Any, more: Any) -> None:
+def _decide_group(service: Runtime, program: str, asked: Any, reply: Any, more: Any) -> Again | None:
     """shortcut.py `decide_group`, its SQLite commits not syncing the log: `_deliver` syncs it
     before the group's answers leave (store/sqlite_sync.py)."""
     commit_behind()
-    decide_group(service, program, asked, reply, more)
+    return decide_group(service, program, asked, reply, more)
 
 
-def _deliver(stores: Stores, program: str, release: Callable[[BaseException | None], None]) -> None:
+def _deliver(stores: Stores, program: str, release: Release, again: Again | None = None) -> None:
     """The lane's group answered (threads.py `Lane`'s `deliver`): once SQLite's log is on disk
-    when the lane's connection commits without syncing it (store/sqlite_sync.py); at once
-    otherwise. A failed sync fails the group's events with RE810 (503): committed, maybe not
+    when the lane's connection commits without syncing it (store/sqlite_sync.py); with
+    PostgreSQL, once the group's COMMIT, left in flight, came back (`Stores.after_commit`), a
+    failed one answering RE810 (503: maybe not stored, safe to send again); at once otherwise.
+    A failed sync fails the group's events with RE810 (503): committed, maybe not
     durable, safe to send again (a redelivery is answered with the stored outcome)."""
     sync = stores.log_sync
-    if sync is None:
-        release(None)
+    if sync is None:  # PostgreSQL: once the group's COMMIT came back (store/postgres_flights.py)
+        stores.after_commit(program, partial(_committed, release, again))
         return
 
     def synced(error: OSError | None) -> None:
         release(None if error is None else _not_durable(error))
 
     sync.after(synced)
+
+
+def _committed(release: Release, again: Again | None, error: StoreError | None) -> None:
+    """A PostgreSQL group's COMMIT came back: its answers leave; failed (rolled back), each event
+    is decided again on its own (`again`, shortcut.py `decide_group`), as a group that rolls back
+    before its COMMIT is sent, its answer given then."""
+    if error is None:
+        release(None)
+    else:  # (logged by the store)
+        release(again if again is not None else error)
 
 
 def _not_durable(error: OSError) -> ServiceError:
@@ -225,7 +238,7 @@ def create_app(settings: Settings) -> FastAPI:
                 most=GROUP,
                 wait=stores.wait,
                 late=stores.late,
-                deliver=None if stores.log_sync is None else partial(_deliver, stores),
+                deliver=None if stores.log_sync is None and not stores.behind else partial(_deliver, stores),
             )
         app.add_middleware(Shortcut, runtime=service)  # inside Observe: added first
         app.front = Observe(Shortcut(_unreachable_app, service), service)

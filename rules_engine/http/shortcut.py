@@ -46,7 +46,7 @@ from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
 from rules_engine.http.routes import VERSION_HEADER, events, read_body
 from rules_engine.http.runtime import Runtime
-from rules_engine.http.threads import More, Reply
+from rules_engine.http.threads import Again, More, Reply
 from rules_engine.service import Handled
 
 _PATH = re.compile(r"/v1/programs/([^/]+)/events")
@@ -168,7 +168,7 @@ takes ~30 events on average: those that waited)."""
 
 def decide_group(
     runtime: Runtime, program: str, asked: Sequence[Asked], reply: Reply, more: More = list
-) -> None:
+) -> Again | None:
     """The lane's function (threads.py `Lane`): the events requests of one program that waited
     together, each answered as `_decide` answers it alone — the same answers, errors, metrics
     and log fields — but stored in one transaction (`events.decide_together`) when the store
@@ -183,7 +183,12 @@ def decide_group(
     were still reading their answers, and left those that came next for one more turn of the
     other worker's (bench/README.md, "The service's tail at concurrency 64"). Several SQLite
     workers (`Settings.speculate`) decide a group before their turn at the database, and take in
-    those queued when it starts (routes/events.py `decide_together`)."""
+    those queued when it starts (routes/events.py `decide_together`).
+
+    Returns, when the events were stored in one transaction, how to answer them should that
+    transaction fail once this returned (PostgreSQL's lane leaves its COMMIT in flight:
+    store/postgres_flights.py; threads.py `Again`): each event of the group decided again on its
+    own, as a group that rolls back here is; None otherwise."""
     taken = list(asked)
     readies: list[tuple[int, events.Ready]] = []
 
@@ -216,7 +221,7 @@ def decide_group(
                 runtime.metrics.group(program, 1)  # an event alone: counted, as `decide` is below
             for index, _ in readies:
                 reply(index, error)
-            return
+            return None
     if grouped and readies:  # the events a transaction stored, or tried to (refused ones too)
         for size in [len(readies)] if together is not None else [1] * len(readies):
             runtime.metrics.group(program, size)
@@ -228,6 +233,20 @@ def decide_group(
             reply(index, _answer(handled, taken[index].trace))
         except Exception as error:
             reply(index, error)
+    if together is None:
+        return None
+    alone = dict(readies)
+
+    def again(index: int, value: Any) -> Any:
+        ready = alone.get(index)
+        if ready is None:  # refused before the store: as answered
+            return value
+        try:
+            return _answer(events.decide(runtime, program, ready), taken[index].trace)
+        except Exception as error:
+            return error
+
+    return again
 
 
 def _route() -> APIRoute:

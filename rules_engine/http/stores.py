@@ -52,7 +52,10 @@ and an event alone locks one customer: two workers never wait for each other in 
 whose customers changed meanwhile (another worker's event, the same event delivered to both) is
 decided again once, optimistically; changed again, or a group that would take other locks (a
 budget, stock, a bulk code: they lock as they read), its events are decided one at a time on
-the pool's connections, each in its own transaction, as before.
+the pool's connections, each in its own transaction, as before. The lane does not wait for a
+group's COMMIT (`behind`): it sends it and decides the next group on a second connection of its
+own, the group's answers handed back once the COMMIT came back (store/postgres_flights.py,
+http/app.py `_deliver`): a worker holds up to 4 pooled connections a program, 2 for its lane.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -219,12 +222,18 @@ class Stores:
     _lanes: dict[str, Store] = field(default_factory=dict)
     """The events lane's own connections, by program (`lane_store`)."""
     _postgres: bool = field(default=False, init=False)
+    behind: bool = True
+    """PostgreSQL: the events lane leaves each group's COMMIT in flight on one of its two
+    connections while it decides the next group on the other, and hands the group's answers back
+    once the COMMIT came back (`after_commit`, store/postgres_flights.py). False: it waits for
+    each COMMIT (one connection), as it did until 2026-12-06. Nothing for other stores."""
     log_sync: LogSync | None = field(default=None, init=False)
     """Syncs SQLite's log behind the events lane's commits (store/sqlite_sync.py, http/app.py
     `_deliver`); None for other stores, and for `?synchronous=normal` (no sync asked for)."""
 
     def __post_init__(self) -> None:
         self._postgres = self.url.startswith(("postgresql://", "postgres://"))
+        self.behind = self.behind and self._postgres
         if self.size is None:
             self.size = 4 if self._postgres else 1
         database = sqlite_path(self.url)
@@ -268,7 +277,24 @@ class Stores:
         store = self._lanes.get(program)
         if store is None:
             store = self._lanes[program] = _open(self.url, program)
+            if self.behind:
+                from rules_engine.store.postgres import PostgresStore
+
+                if isinstance(store, PostgresStore):
+                    store.commit_behind()
         return store
+
+    def after_commit(self, program: str, landed: Callable[[StoreError | None], None]) -> None:
+        """`landed(None)` once the lane's last group of the program committed (PostgreSQL with
+        `behind`: its COMMIT in flight while the lane went on, store/postgres_flights.py),
+        `landed(error)` when that COMMIT failed (nothing of it stored); at once when nothing is
+        in flight."""
+        store = self._lanes.get(program)
+        after = getattr(store, "after", None)
+        if after is None:
+            landed(None)
+        else:
+            after(landed)
 
     def drop_lane_store(self, program: str) -> None:
         """Close the lane's connection after a failure that may have broken it (RE605): the next

@@ -137,12 +137,18 @@ def _answer(
             loop.call_soon_threadsafe(how, future, value)
 
 
-def _release(held: list[tuple[_Queued, Any]], error: BaseException | None) -> None:
-    """A group's answers held by `Lane(deliver=…)`, handed back; with `error`, each that was to
-    succeed fails with it instead."""
-    for call, value in held:
-        if error is not None and not isinstance(value, BaseException):
-            value = error
+def _release(held: list[tuple[int, _Queued, Any]], error: BaseException | Again | None) -> None:
+    """A group's answers held by `Lane(deliver=…)`, handed back; with an exception `error`, each
+    that was to succeed fails with it instead; with an `Again`, each is the answer it gives."""
+    for index, call, value in held:
+        if isinstance(error, BaseException):
+            if not isinstance(value, BaseException):
+                value = error
+        elif error is not None:
+            try:
+                value = error(index, value)
+            except Exception as failure:  # handed to the caller, as the lane's function's would be
+                value = failure
         how = _fail if isinstance(value, BaseException) else _succeed
         _answer(call.loop, call.future, how, value)
 
@@ -160,6 +166,13 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
 Reply = Callable[[int, Any], None]
 """How a lane's function answers the `index`th call of its group: with a value, or with an
 exception (an instance of `BaseException`), which the caller's `await` raises."""
+Again = Callable[[int, Any], Any]
+"""What a lane's function may return for `deliver`: the answer the `index`th call of its group
+gets instead of the one it held (a value, or an exception), when the group's transaction failed
+after the function returned (PostgreSQL's COMMIT left in flight: shortcut.py `decide_group`)."""
+Release = Callable[[BaseException | Again | None], None]
+"""How `deliver` lets a group's held answers leave: None, as they are; an exception, instead of
+each that was to succeed; an `Again`, each as it says."""
 More = Callable[[], list[Any]]
 """What a lane's function calls to add to its group the calls of its key queued since the group
 was formed (up to `most` in all): their arguments, which follow the group's in `Reply`'s indices;
@@ -197,22 +210,25 @@ class Lane(Generic[A]):
         late: the exception for such a call.
         clock: where the waits are measured (a test moves its own).
         deliver: when given, a group's answers are held until the function has returned and then
-            handed to `deliver(key, release)`, which calls `release(None)` once they may leave
-            (on any thread), or `release(error)` to fail instead every call that was to succeed:
-            the service's SQLite lane answers a group once the database's log is on disk
-            (store/sqlite_sync.py), while this thread decides the next group.
+            handed to `deliver(key, release, returned)` (`returned`: what the function returned),
+            which calls `release(None)` once they may leave (on any thread), `release(error)` to
+            fail instead every call that was to succeed, or `release(again)` (`Again`, which the
+            function may return) to answer each call anew: the service's SQLite lane answers a
+            group once the database's log is on disk (store/sqlite_sync.py), PostgreSQL's once
+            its COMMIT came back (store/postgres_flights.py), while this thread decides the next
+            group.
     """
 
     def __init__(
         self,
         name: str,
-        function: Callable[[str, Sequence[A], Reply, More], None],
+        function: Callable[[str, Sequence[A], Reply, More], Any],
         *,
         most: int,
         wait: float,
         late: Callable[[], BaseException],
         clock: Callable[[], float] = time.monotonic,
-        deliver: Callable[[str, Callable[[BaseException | None], None]], None] | None = None,
+        deliver: Callable[[str, Release, Any], None] | None = None,
     ) -> None:
         self.name = name
         self.deliver = deliver
@@ -292,7 +308,7 @@ class Lane(Generic[A]):
                     admitted.append(call.argument)
             return admitted
 
-        held: list[tuple[_Queued, Any]] | None = None if self.deliver is None else []
+        held: list[tuple[int, _Queued, Any]] | None = None if self.deliver is None else []
 
         def reply(index: int, value: Any) -> None:
             if answered[index]:
@@ -300,7 +316,7 @@ class Lane(Generic[A]):
             answered[index] = True
             call = taken[index]
             if held is not None:  # handed back by `deliver`'s release
-                held.append((call, value))
+                held.append((index, call, value))
                 return
             how = _fail if isinstance(value, BaseException) else _succeed
             _answer(call.loop, call.future, how, value)
@@ -312,8 +328,9 @@ class Lane(Generic[A]):
         if not arguments:
             return
         failure: BaseException = RuntimeError("the lane's function gave this call no answer")
+        returned = None
         try:
-            self.function(key, arguments, reply, more)
+            returned = self.function(key, arguments, reply, more)
         except BaseException as error:  # handed to every call it did not answer, as `Threads` does
             failure = error
         self.groups += 1
@@ -321,7 +338,7 @@ class Lane(Generic[A]):
         for index in range(len(taken)):
             reply(index, failure)
         if held is not None and self.deliver is not None:
-            self.deliver(key, partial(_release, held))
+            self.deliver(key, partial(_release, held), returned)
 
     def shutdown(self, *, wait: bool = True) -> None:
         """No new calls; the queued ones are made, then the thread ends (waited for if `wait`)."""

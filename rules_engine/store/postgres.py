@@ -22,16 +22,21 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.store.base import Spending, StoredEvent
 from rules_engine.store.batch import ELEMENTS as BATCH_ELEMENTS
+from rules_engine.store.batch import Batch
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.postgres_arrays import array_text, parameters, rewriting
+from rules_engine.store.postgres_flights import Committer, Landed, _Flight, send
 from rules_engine.store.sql import SqlStore
 from rules_engine.store.sql_transactions import stored_event
 from rules_engine.store.summaries import Summaries
+
+if TYPE_CHECKING:
+    import psycopg
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
 _MIGRATION_LOCK = 7_341_001
@@ -45,6 +50,13 @@ class PostgresStore(SqlStore):
     """COMMIT went in the write pipeline (`_writing`): `_commit` has nothing to send."""
     _migrating = False
     """In `_migrate`: a transaction that changes the schema (`_rollback`)."""
+    behind = False
+    """The events lane's store (`commit_behind`): a group's COMMIT is left in flight on one
+    connection while the next group is decided on another (postgres_flights.py)."""
+    _flight: _Flight | None = None
+    """The last group's flight, until `after` hands it to the committer."""
+    _other: psycopg.Connection[Any] | None = None
+    """With `behind`: the second connection (opened when first needed), the one not in `_db`."""
 
     def __init__(
         self,
@@ -59,15 +71,23 @@ class PostgresStore(SqlStore):
         """`cache`: how many customers' states the store object holds, `cache_budget` how many list
         elements in all (default 1,000 per customer of `cache`: cache.py); `batch_elements`:
         a group's budget of list elements before it writes its batch out early (batch.py)."""
-        import psycopg
 
         self.url = _without_password(url)
         self.program = program
         self._cache = Cache(cache, cache_budget)
         self._summaries = Summaries(cache)
         self.batch_elements = batch_elements
+        self._connecting = (url, connect_timeout)
+        self._db = self._connect()
+        self._migrate()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection (autocommit: the store sends BEGIN and COMMIT itself); RE601 if none."""
+        import psycopg
+
+        url, connect_timeout = self._connecting
         try:
-            self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+            return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
         except psycopg.Error as problem:
             raise StoreError(
                 [
@@ -78,7 +98,92 @@ class PostgresStore(SqlStore):
                     )
                 ]
             ) from None
-        self._migrate()
+
+    # -- the lane's COMMIT in flight (postgres_flights.py) --------------------------------------
+    def commit_behind(self) -> None:
+        """From now on a group's COMMIT is left in flight (`_writing`) and the next group is decided
+        on a second connection (`group`); `after` says when the last group's commit came back. For
+        the service's events lane, which answers a group only then (http/app.py `_deliver`)."""
+        if not self.behind:
+            self.behind = True
+            self._flights: list[_Flight] = []
+            self._committer = Committer()
+
+    def after(self, landed: Landed) -> None:
+        """`landed(None)` once the last group's COMMIT came back committed, `landed(error)` if it
+        failed (rolled back: nothing of it stored); on the committer's thread, or at once when the
+        last group left nothing in flight (it was not written this way, or its store had no
+        `commit_behind`)."""
+        flight, self._flight = self._flight, None
+        if flight is None:
+            landed(None)
+        else:
+            self._committer.after(flight, landed)
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """`SqlWriting.group`, on a connection with nothing in flight (`_free_connection`)."""
+        if self.behind and self._batch is None:
+            self._free_connection()
+        with super().group():
+            yield
+
+    def _free_connection(self) -> None:
+        """`_db` made a connection with no flight on it: the other one (opened when first needed,
+        again when it broke), once its own flight, if any, landed. The flights landed are
+        settled first (`_settle`)."""
+        self._settle()
+        if not any(flight.connection is self._db for flight in self._flights):
+            return
+        other = self._other
+        if other is not None and not other.closed:
+            for flight in self._flights:
+                if flight.connection is other:
+                    flight.land()
+            self._settle()
+        else:
+            if other is not None:
+                with contextlib.suppress(Exception):  # broken: dropped whatever it says
+                    other.close()
+            other = self._connect()
+        self._other, self._db = self._db, other
+
+    def _settle(self) -> None:
+        """The flights landed, oldest first: a committed one's states held by the cache from now
+        on (the cache holds committed states only); a failed one's never."""
+        flights = self._flights
+        while flights and flights[0].done.is_set():
+            flight = flights[0]
+            if flight.error is not None and flight.handed and not flight.answered.is_set():
+                break  # failed, its events not answered yet: a later group of theirs waits for them
+            flights.pop(0)
+            if flight.error is None and flight.batch is not None:
+                super()._keep_group(flight.batch)
+            flight.batch = None
+
+    def _lock_unchanged(self, batch: Batch) -> None:
+        if self.behind:
+            self._after_earlier(batch)
+        super()._lock_unchanged(batch)
+
+    def _after_earlier(self, batch: Batch) -> None:
+        """Before a group locks its customers: each earlier group of any of them still in flight
+        landed (its row locks would be waited for anyway), and one that failed answered first —
+        its events decided again on their own (http/app.py `_deliver`) before this group's, as
+        they came; their writes then make this group's check find those customers changed (it is
+        decided again). No lock is held while waiting: the events decided again take theirs."""
+        customers = batch.revisions.keys()
+        for flight in list(self._flights):
+            if flight.customers.isdisjoint(customers):
+                continue
+            if flight.land() is not None and flight.handed:
+                flight.answered.wait()
+
+    def _keep_group(self, batch: Batch) -> None:
+        flight = self._flight
+        if flight is not None and flight.batch is batch:
+            return  # in flight: held once it landed committed (`_settle`)
+        super()._keep_group(batch)
 
     def _serialize_migrations(self) -> None:
         self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
@@ -146,6 +251,10 @@ class PostgresStore(SqlStore):
         import psycopg
 
         self._beginning = self._committed = False
+        flight = self._flight
+        if flight is not None and flight.connection is self._db:  # the group failed once sent
+            flight.land()  # its events are decided again: nothing to answer for it (`after`)
+            self._flight = None
         if self._db.closed or self._db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             return  # nothing begun on the server (or it ended): nothing to roll back, no round trip
         with contextlib.suppress(psycopg.Error):  # a broken connection has nothing to roll back
@@ -273,6 +382,10 @@ class PostgresStore(SqlStore):
         left failed, and rolled back.)"""
         import psycopg
 
+        if commit and self.behind and self._batch is not None and psycopg.Pipeline.is_supported():
+            with self._sending():
+                yield
+            return
         try:
             with self._pipeline():
                 yield
@@ -282,6 +395,39 @@ class PostgresStore(SqlStore):
         except psycopg.Error as problem:
             self._committed = False
             raise self._failed(problem) from None
+
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """`_writing(commit=True)` of a group with `behind`: its writes and COMMIT sent in one
+        pipeline that is left open, a `_Flight` (postgres_flights.py) landed later by the
+        committer (`after`). A failure before all is sent is raised here, as `_writing` raises it
+        (the group is rolled back)."""
+        import psycopg
+
+        connection = self._db
+        entered = connection.pipeline()
+        try:
+            pipeline = entered.__enter__()
+        except psycopg.Error as problem:
+            raise self._failed(problem) from None
+        try:
+            if self._beginning:
+                connection.execute("BEGIN")
+                self._beginning = False
+            yield
+            connection.execute("COMMIT")
+            send(pipeline)
+        except BaseException as error:
+            self._committed = False
+            with contextlib.suppress(Exception):
+                entered.__exit__(type(error), error, error.__traceback__)
+            if isinstance(error, psycopg.Error):
+                raise self._failed(error) from None
+            raise
+        self._committed = True
+        flight = _Flight(connection, entered, self._batch, self._failed)
+        self._flights.append(flight)
+        self._flight = flight
 
     def _pipeline(self) -> AbstractContextManager[Any]:
         """psycopg's pipeline, where the client library has it (libpq 14 and later), with the
@@ -351,6 +497,15 @@ class PostgresStore(SqlStore):
         return moment
 
     def close(self) -> None:
+        """With `behind`: the flights land first, and those handed to the committer are called
+        back (their answers handed out), then the connections close."""
+        if self.behind:
+            self._committer.close()
+            for flight in self._flights:
+                flight.land()
+            self._flights.clear()
+            if self._other is not None:
+                self._other.close()
         self._db.close()
 
 

@@ -178,6 +178,11 @@ class SqlWriting(SqlLocking):
         finally:
             if self._ahead_revisions or self._ahead_events:
                 del self._ahead_revisions, self._ahead_events  # the class's empty ones again
+        self._keep_group(batch)
+
+    def _keep_group(self, batch: Batch) -> None:
+        """A committed group's states held by the cache from now on (PostgreSQL's lane: once its
+        COMMIT came back, postgres.py `_settle`)."""
         for customer, written in batch.released.items():  # committed: held from now on (the latest last)
             self._cache.put(customer, written)  # written early, let go: no working state stands for it
         for customer, base in batch.bases.items():

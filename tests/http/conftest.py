@@ -37,7 +37,7 @@ from fastapi import FastAPI
 
 from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import RulesEngineError
+from rules_engine.errors import RulesEngineError, StoreError
 from rules_engine.http import Settings, create_app
 from rules_engine.http.loop import LOOP
 from rules_engine.http.protocol import PROTOCOL
@@ -312,12 +312,24 @@ def decided_group(runtime: Runtime, program: str, bodies: Sequence[bytes]) -> li
             asked.append((index, Asked(events.parse_text(body), {}, False)))
         except RulesEngineError as error:
             answers[index] = error
-    decide_group(
+    again = decide_group(
         runtime,
         program,
         [one for _, one in asked],
         lambda place, answer: answers.__setitem__(asked[place][0], answer),
     )
+    # As the lane's `deliver` (http/app.py `_deliver`): PostgreSQL's COMMIT may still be in
+    # flight (store/postgres_flights.py); failed, each event is answered as decided again.
+    landed: list[StoreError | None] = []
+    runtime.stores.after_commit(program, landed.append)
+    for _ in range(6000):
+        if landed:
+            break
+        time.sleep(0.01)
+    assert landed, "the group's commit did not come back"
+    if landed[0] is not None and again is not None:
+        for place, (index, _) in enumerate(asked):
+            answers[index] = again(place, answers[index])
     return [answers[index] for index in range(len(bodies))]
 
 

@@ -206,7 +206,7 @@ def test_a_transaction_that_cannot_begin_leaves_every_commit_synced(
 def test_a_lane_with_deliver_holds_the_groups_answers_until_released() -> None:
     released: list[tuple[str, Any]] = []
 
-    def deliver(key: str, release: Any) -> None:
+    def deliver(key: str, release: Any, returned: Any) -> None:  # returned: the function's (None)
         released.append((key, release))
 
     def function(key: str, arguments: Sequence[int], reply: Reply, more: More) -> None:

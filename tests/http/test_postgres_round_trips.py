@@ -128,6 +128,7 @@ def test_a_lane_group_waits_three_times(postgres_database: str, program_dir: Pat
         names: dict[str, str] = {}
         for first in (1, 2):
             bodies = [_body(purchase(first * 10 + n, customer)) for n, customer in enumerate("cab")]
+            store._free_connection()  # the connection the group takes (its other: postgres_flights.py)
             with _traced(store, names) as trips:
                 answers = decided_group(runtime, PROGRAM, bodies)
             assert all(not isinstance(answer, Exception) for answer in answers)
