@@ -21,6 +21,7 @@ to touch a row twice).
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -122,10 +123,8 @@ def rewriting(sql: str) -> Arrays | None:
 def parameters(arrays: Arrays, rows: Sequence[Sequence[Any]]) -> list[str] | None:
     """The arrays' texts for these rows, one a column; None when a value is of a type not known
     here, or an upsert's key repeats (the rows then go one by one)."""
-    if arrays.key is not None:
-        key = arrays.key
-        if len({tuple(row[place] for place in key) for row in rows}) != len(rows):
-            return None
+    if arrays.key is not None and len(set(map(_key_of(arrays.key), rows))) != len(rows):
+        return None
     made = []
     for column in zip(*rows, strict=True):
         text = array_text(column)
@@ -135,14 +134,41 @@ def parameters(arrays: Arrays, rows: Sequence[Sequence[Any]]) -> list[str] | Non
     return made
 
 
+def _key_of(places: tuple[int, ...]) -> Any:
+    """A row's key at these places, comparable in a set (a tuple, or the value of one place)."""
+    return operator.itemgetter(*places)
+
+
 def array_text(values: Sequence[Any]) -> str | None:
     """PostgreSQL's text of a one-dimensional array of these values: each string quoted, its
     backslashes and double quotes escaped (nothing else is special inside the quotes), NULL for
     None, numbers as Python writes them (which PostgreSQL reads: `1E+2` too), bytes in bytea's hex
     form, moments in ISO 8601 (with their offset when they have one, as psycopg sends them). None
-    for a value of any other type (a bool, a float: not written by the store)."""
-    if all(type(value) is str for value in values):
-        return '{"' + '","'.join(value.replace("\\", "\\\\").replace('"', '\\"') for value in values) + '"}'
+    for a value of any other type (a bool, a float: not written by the store).
+
+    A column of one type (the usual case: a group's texts, positions, packed outcomes, moments)
+    is written by one `join` over the column, without a Python step per value but the escaping
+    of texts (a `replace` that finds nothing returns its text, uncopied)."""
+    kinds = set(map(type, values))
+    if len(kinds) == 1:
+        kind = next(iter(kinds))
+        if kind is str:
+            return (
+                '{"'
+                + '","'.join([value.replace("\\", "\\\\").replace('"', '\\"') for value in values])
+                + '"}'
+            )
+        if kind is int or kind is Decimal:
+            return "{" + ",".join(map(str, values)) + "}"
+        if kind is bytes:
+            return '{"\\\\x' + '","\\\\x'.join(map(bytes.hex, values)) + '"}'
+        if kind is dt.datetime:
+            return '{"' + '","'.join(map(dt.datetime.isoformat, values)) + '"}'
+    return _array_text(values)
+
+
+def _array_text(values: Sequence[Any]) -> str | None:
+    """`array_text` value by value (a column of mixed types)."""
     parts = []
     for value in values:
         kind = type(value)

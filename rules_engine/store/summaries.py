@@ -99,12 +99,12 @@ class Summaries:
         if kept is not None and all(map(operator.is_, kept[0], after)):
             tail = kept[1]
         else:
-            tail = state.model_dump_json(include=_AFTER)
+            tail = state.__pydantic_serializer__.to_json(state, include=_AFTER).decode()
         new[_TAIL] = (after, tail)
         memos[customer] = new
         if len(memos) > self.size:
             memos.popitem(last=False)
-        head = state.model_dump_json(include=_BEFORE)
+        head = state.__pydantic_serializer__.to_json(state, include=_BEFORE).decode()  # lists.summary
         return head[:-1] + ',"challenges":{' + ",".join(parts) + "}," + tail[1:]
 
     def drop(self, customer: str) -> None:

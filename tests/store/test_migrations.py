@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import zlib
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from rules_engine.errors import EventError, StoreError
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.store.migrations import LATEST, MIGRATIONS
+from rules_engine.store.outcomes import unpack
 from rules_engine.store.sqlite import SqliteStore
 from tests.store.streams import engine
 from tests.store.test_stores import START, purchase
@@ -65,9 +65,7 @@ def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path
         Loyalty(ENGINE, store).process(purchase(1))
     with sqlite3.connect(path) as db:  # as version 3 left it
         for rowid, packed in db.execute("SELECT rowid, packed FROM events").fetchall():  # version 10's
-            db.execute(
-                "UPDATE events SET outcome = ? WHERE rowid = ?", (zlib.decompress(packed).decode(), rowid)
-            )
+            db.execute("UPDATE events SET outcome = ? WHERE rowid = ?", (unpack("", packed), rowid))
         db.execute("ALTER TABLE events DROP COLUMN packed")
         db.execute("DROP INDEX events_by_time")
         db.execute("ALTER TABLE events DROP COLUMN digest")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from rules_engine.store import open_store
 from rules_engine.store.postgres import PostgresStore
-from rules_engine.store.postgres_arrays import COLUMNS, array_text, parameters, rewriting
+from rules_engine.store.postgres_arrays import COLUMNS, _array_text, array_text, parameters, rewriting
 from tests import postgres
 
 LEDGER = (
@@ -132,6 +132,36 @@ def test_what_is_not_rewritten() -> None:
     assert array_text(['a "b" \\c', None, 3, Decimal("1E+2"), b"\x00\xff"]) == (
         '{"a \\"b\\" \\\\c",NULL,3,1E+2,"\\\\x00ff"}'
     )
+
+
+any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+values = st.one_of(
+    st.none(),
+    any_text,
+    st.integers(-(2**63), 2**63 - 1),
+    points,
+    st.binary(max_size=12),
+    moments,
+    st.booleans(),
+    st.floats(allow_nan=False),
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.lists(any_text, max_size=8),
+        st.lists(st.text(alphabet='a\\"\x00,{}', max_size=6), max_size=8),
+        st.lists(st.integers(-(2**63), 2**63 - 1) | points, max_size=8),
+        st.lists(st.binary(max_size=12), max_size=8),
+        st.lists(moments, max_size=8),
+        st.lists(values, max_size=8),
+    )
+)
+def test_a_column_at_once_is_its_values_one_by_one(column: list[Any]) -> None:
+    """A column of one type is written by one join over the column (texts with quotes,
+    backslashes, braces, commas, a NUL), exactly as value by value; a mixed one value by value."""
+    assert array_text(column) == _array_text(column)
 
 
 def test_the_columns_are_the_schemas(postgres_database: str) -> None:
