@@ -44,7 +44,7 @@ import contextvars
 import time
 import urllib.parse
 from collections.abc import Coroutine
-from typing import Any, cast
+from typing import Any
 
 import httptools
 from starlette.requests import Request
@@ -77,6 +77,17 @@ class EventsProtocol(NoDelayHttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.direct = _served(self)
+        self.write_whole = getattr(self.transport, "write_whole", self.transport.write)
+        """How `Direct.write` writes an answer, head and body in one piece: at once (protocol.py
+        `_Joined.write_whole`), not held for the loop's turn to end as uvicorn's two writes are."""
+
+    def on_message_begin(self) -> None:
+        """uvicorn's, but for the request's ASGI scope, made only for a request that goes the
+        ASGI way (`on_headers_complete`): a direct one has no use for it."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = None  # type: ignore[assignment]
 
     def on_headers_complete(self) -> None:
         direct = self.direct
@@ -85,13 +96,24 @@ class EventsProtocol(NoDelayHttpToolsProtocol):
             if taken is not None and direct.ready():
                 cycle = Direct(self, direct, *taken)
                 existing = self.cycle
-                self.cycle = cast(Any, cycle)
+                self.cycle = cycle  # type: ignore[assignment]
                 if existing is None or existing.response_complete:
                     cycle.start()
                 else:  # pipelined: its turn comes when the one before is answered (`_start_asgi_task`)
                     self.flow.pause_reading()
-                    self.pipeline.appendleft((cast(Any, cycle), cast(Any, None)))
+                    self.pipeline.appendleft((cycle, None))  # type: ignore[arg-type]
                 return
+        self.scope = {  # what uvicorn's `on_message_begin` makes
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -314,7 +336,7 @@ class Direct:
         self.begun = begun
         self.running = running
         waited.add_done_callback(self._decided)
-        self.protocol.tasks.add(cast(Any, self))  # waited for at shutdown, as a task is (`cancel`)
+        self.protocol.tasks.add(self)  # type: ignore[arg-type]  # waited for at shutdown, as a task is (`cancel`)
 
     def _decided(self, _: Any) -> None:
         """The lane's answer: written, or the error answered on the task's way."""
@@ -323,7 +345,7 @@ class Direct:
         if running is None or begun is None:  # cancelled meanwhile (`cancel`): answered then
             return
         self.running = None
-        self.protocol.tasks.discard(cast(Any, self))
+        self.protocol.tasks.discard(self)
         try:
             running.send(None)
         except StopIteration as done:
@@ -349,7 +371,7 @@ class Direct:
         if running is None or begun is None:
             return False
         self.running = None
-        self.protocol.tasks.discard(cast(Any, self))
+        self.protocol.tasks.discard(self)
         running.close()
         self._failed(asyncio.CancelledError(msg))
         self._record(begun, 500)
@@ -505,9 +527,8 @@ class Direct:
             parts.append(_CLOSE)
         parts += (b"\r\n", body)
         protocol = self.protocol
-        transport = protocol.transport
-        transport.write(b"".join(parts))
+        protocol.write_whole(b"".join(parts))
         self.response_complete = True
         if not self.keep_alive:
-            transport.close()
+            protocol.transport.close()
         protocol.on_response_complete()

@@ -64,6 +64,14 @@ class _Joined:
             self._loop.at_turn_end(self._flush)
         held.append(bytes(data))
 
+    def write_whole(self, data: bytes) -> None:
+        """`data`, a whole answer (direct.py writes head and body as one), written at once when
+        nothing of this turn is held before it: holding it would join it to nothing."""
+        if self._held:
+            self.write(data)
+        else:
+            self._transport.write(data)
+
     def writelines(self, lines: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in lines:
             self.write(data)
