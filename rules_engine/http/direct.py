@@ -63,6 +63,25 @@ from rules_engine.http.shortcut import _PATH, _TRACE, SCOPES, Asked, Shortcut, a
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE = b"connection: close\r\n"
+_VERSION, _LENGTH, _TYPE = headers(b"", 0)
+_VERSION_IS = _VERSION[0] + b": "
+_LENGTH_IS = b"\r\n" + _LENGTH[0] + b": "
+_JSON_ID_IS = b"\r\n" + _TYPE[0] + b": " + _TYPE[1] + b"\r\nx-request-id: "
+"""The pieces of an answer's head around its values, as `write` writes `shortcut.headers`."""
+_OK: tuple[object, bytes] = (None, b"")
+"""The server's default headers last seen (uvicorn's list, renewed with the date each second),
+and a 200's status line with them (`_status_ok`)."""
+
+
+def _status_ok(defaults: list[tuple[bytes, bytes]]) -> bytes:
+    """A 200's status line and the server's default headers, as `Direct.write` writes them."""
+    global _OK
+    known = _OK  # one read: another server's loop (a thread) may replace it meanwhile
+    if known[0] is not defaults:
+        known = _OK = (defaults, STATUS_LINE[200] + b"".join(b"%s: %s\r\n" % pair for pair in defaults))
+    return known[1]
+
+
 _FAILED = [
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"content-length", b"21"),
@@ -360,8 +379,28 @@ class Direct:
             self._task(begun, RuntimeError("the lane's call did not end"))
 
     def _answered(self, begun: _Begun, answer: tuple[bytes, int]) -> None:
+        """The event's answer written (`write`'s bytes for `headers(body, version)`, made in one
+        go: the status line and the server's default headers joined once a second, when uvicorn
+        renews them with the date), and recorded."""
         body, version = answer
-        self.write(200, headers(body, version), body, begun[0]["request_id"])
+        if self.disconnected or self.response_complete:
+            self._record(begun, 200)
+            return
+        self._send(
+            b"".join(
+                (
+                    _status_ok(self.default_headers),
+                    _VERSION_IS,
+                    str(version).encode(),
+                    _LENGTH_IS,
+                    str(len(body)).encode(),
+                    _JSON_ID_IS,
+                    begun[0]["request_id"].encode(),
+                    b"\r\n\r\n" if self.keep_alive else b"\r\n" + _CLOSE + b"\r\n",
+                    body,
+                )
+            )
+        )
         self._record(begun, 200)
 
     def cancel(self, msg: Any = None) -> bool:
@@ -526,8 +565,12 @@ class Direct:
         if not self.keep_alive:
             parts.append(_CLOSE)
         parts += (b"\r\n", body)
+        self._send(b"".join(parts))
+
+    def _send(self, answer: bytes) -> None:
+        """A whole answer's bytes written (`write`), the connection closed if not kept alive."""
         protocol = self.protocol
-        protocol.write_whole(b"".join(parts))
+        protocol.write_whole(answer)
         self.response_complete = True
         if not self.keep_alive:
             protocol.transport.close()
