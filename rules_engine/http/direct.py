@@ -27,7 +27,10 @@ waits for the one before it on the connection, reading paused), `Expect: 100-con
 when the body is first waited for, as uvicorn's `receive` sends it), a client gone before its
 answer (nothing written, logged as the ASGI way logs it), graceful shutdown (the connection closes
 once its answer is out; the request, task or not, is among the server's tasks, and cancelled
-at the grace's end with uvicorn's 500) are uvicorn's own: the protocol's state and its `on_response_complete`.
+at the grace's end with uvicorn's 500) are uvicorn's own: the protocol's state and its
+`on_response_complete` (with protocol.py's keep-alive timer, one an idle spell, for uvicorn's
+one an answer). A direct request has no ASGI scope (`on_message_begin`: made only for one that
+goes the ASGI way), and its answer is joined in one go (`Direct._answered`) and written at once.
 
 Every other request — another route or method, a query the shortcut leaves to FastAPI, an
 upgrade, a root path, uvicorn's `limit_concurrency`, OpenTelemetry configured (`Service`'s
@@ -192,14 +195,34 @@ def _served(protocol: EventsProtocol) -> Served | None:
     return None
 
 
-def _takes(protocol: EventsProtocol) -> tuple[str, bool, str, bytes] | None:
+_Taken = tuple[str, bool, str, bytes]
+_TAKEN: dict[bytes, _Taken] = {}
+"""`_takes`' answers by the request's target: a till posts to one (its program's) all day."""
+_TAKEN_KEPT = 256
+"""Targets `_TAKEN` holds at most (emptied when full: targets are the client's to choose)."""
+
+
+def _takes(protocol: EventsProtocol) -> _Taken | None:
     """The program, `trace`, the path and the query of a request the shortcut would take
     (`shortcut.takes`, on the path and query uvicorn would put in the scope); None otherwise."""
     parser = protocol.parser
     if parser.get_method() != b"POST" or parser.should_upgrade():
         return None
+    url = protocol.url
+    taken = _TAKEN.get(url)
+    if taken is None:
+        taken = _target(url)
+        if taken is not None:
+            if len(_TAKEN) >= _TAKEN_KEPT:
+                _TAKEN.clear()
+            _TAKEN[url] = taken
+    return taken
+
+
+def _target(url: bytes) -> _Taken | None:
+    """`_takes` for a POST to `url`, the request's target."""
     try:
-        parsed = httptools.parse_url(protocol.url)
+        parsed = httptools.parse_url(url)
         path = parsed.path.decode("ascii")
     except Exception:  # uvicorn's way fails it as it always did
         return None
