@@ -1,7 +1,7 @@
 """The event loop's side of an events request: `loyalty serve`'s protocol against uvicorn's ASGI way.
 
     .venv/bin/python bench/bench_protocol.py                  # CPU a request, both ways, alternated
-    .venv/bin/python bench/bench_protocol.py --instructions   # instructions a request (cachegrind)
+    .venv/bin/python bench/bench_protocol.py --instructions   # instructions a request (callgrind)
 
 The service's app (SQLite, coffee-club, one key) behind each protocol class, in process: `direct`
 is serve's (`rules_engine/http/direct.py` `EventsProtocol`: the events route without ASGI), `asgi`
@@ -9,24 +9,27 @@ the class it subclasses (every request through uvicorn's ASGI cycle, `Service`, 
 the shortcut). Each is fed a purchase's raw request bytes on a fake transport, one request at a
 time, and the answer waited for; the lane is stubbed by a future answered on the loop's next turn,
 so what is measured is the loop's side alone: parsing, the key, the event's read, the answer's
-write, metrics — not the event's decision and store. Instructions are load-proof: cachegrind
-(`--cache-sim=no`) over 500 and 1,500 requests, the difference per request.
+write, metrics — not the event's decision and store. Instructions are load-proof: callgrind
+counts 1,000 requests after a warm-up of 200, inside counting.py's window (string hashing fixed,
+no address randomization, a full collection first), `--runs` times a way. (Until 2026-12-06 the
+difference of two cachegrind runs of the whole child, 500 and 1,500 requests, with string
+hashing random: two runs of one tree could differ by more than a change of a few per cent.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from counting import count, spread, window
 from uvicorn.server import ServerState
 
 from rules_engine.http import Settings, create_app
@@ -39,8 +42,8 @@ PROGRAM = ROOT / "programs" / "coffee-club.yaml"
 CLASSES = {"direct": EventsProtocol, "asgi": NoDelayHttpToolsProtocol}
 ANSWER = b'{"answer":"' + b"x" * 1000 + b'"}'
 WARM = 200
-VALGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
-COUNTS = 500, 1_500
+COUNTED = 1_000
+"""`--instructions`: the requests counted, after `WARM`."""
 BODY = (
     b'{"id": "evt-%d", "type": "purchase", "time": "2026-12-08T10:00:00+00:00", "customer": "ann",'
     b' "items": [{"sku": "LATTE-L", "category": "coffee", "price": 320.00, "qty": 2}]}'
@@ -78,8 +81,9 @@ class _Transport:
         return 0
 
 
-async def served(way: str, count: int, folder: Path) -> float:
-    """CPU seconds a request over `count` requests (after `WARM`), served the way named."""
+async def ready(way: str, folder: Path) -> tuple[Callable[[int], Awaitable[None]], Callable[[], int]]:
+    """A connection of the service served the way named: how to send it request `number` and
+    wait for its answer, and how to end it (the answers it gave)."""
     (folder / "programs").mkdir()
     shutil.copy(PROGRAM, folder / "programs")
     app = create_app(Settings(programs=folder / "programs", db=str(folder / "bench.db")))
@@ -112,16 +116,42 @@ async def served(way: str, count: int, folder: Path) -> float:
         protocol.data_received(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
         await transport.waiter
 
-    for number in range(WARM):
+    def end() -> int:
+        runtime.stores.close()
+        return transport.answers
+
+    return one, end
+
+
+async def _requests(one: Callable[[int], Awaitable[None]], first: int, count: int) -> None:
+    for number in range(first, first + count):
         await one(number)
+
+
+async def served(way: str, count: int, folder: Path) -> float:
+    """CPU seconds a request over `count` requests (after `WARM`), served the way named."""
+    one, end = await ready(way, folder)
+    await _requests(one, 0, WARM)
     started = time.process_time()
-    for number in range(WARM, WARM + count):
-        await one(number)
+    await _requests(one, WARM, count)
     seconds = time.process_time() - started
-    if transport.answers != WARM + count:
-        raise SystemExit(f"{way}: {transport.answers} answers for {WARM + count} requests")
-    runtime.stores.close()
+    if end() != WARM + count:
+        raise SystemExit(f"{way}: answers missing")
     return seconds / count
+
+
+def counted_child(way: str, count: int) -> None:
+    """`--instructions`' child: `count` requests after the warm-up, run inside counting's window
+    (the loop run until they are answered, from `window`: callgrind counts that alone)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory(prefix="bench-protocol-") as temporary:
+        one, end = loop.run_until_complete(ready(way, Path(temporary)))
+        loop.run_until_complete(_requests(one, 0, WARM))
+        window(lambda: loop.run_until_complete(_requests(one, WARM, count)))
+        if end() != WARM + count:
+            raise SystemExit(f"{way}: answers missing")
+    loop.close()
 
 
 def run_one(way: str, count: int) -> float:
@@ -129,24 +159,14 @@ def run_one(way: str, count: int) -> float:
         return asyncio.run(served(way, count, Path(temporary)))
 
 
-def instructions(ways: list[str]) -> None:
+def instructions(ways: list[str], runs: int) -> None:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")
         return
+    script = str(Path(__file__).resolve())
     for way in ways:
-        counted = []
-        for count in COUNTS:
-            done = subprocess.run(
-                [*VALGRIND, sys.executable, __file__, "--child", way, str(count)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-            assert found is not None, done.stderr[-2000:]
-            counted.append(int(found.group(1).replace(",", "")))
-        per = (counted[1] - counted[0]) / (COUNTS[1] - COUNTS[0])
-        print(f"{way:7s} {per / 1000:,.1f}k instructions a request (the loop's side; cachegrind)")
+        counts = [found / COUNTED for found in count(script, [way, str(COUNTED)], way, runs)]
+        print(f"{way:7s} {spread(counts)} instructions a request (the loop's side; callgrind: min / median)")
 
 
 def main() -> int:
@@ -154,14 +174,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2_000, help="requests a round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ways", nargs="+", choices=sorted(CLASSES), default=["asgi", "direct"])
-    parser.add_argument("--instructions", action="store_true", help="count instructions (cachegrind)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions (callgrind)")
+    parser.add_argument("--runs", type=int, default=2, help="--instructions: counted runs a way")
     parser.add_argument("--child", nargs=2, metavar=("WAY", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_one(args.child[0], int(args.child[1]))
+        counted_child(args.child[0], int(args.child[1]))
         return 0
     if args.instructions:
-        instructions(args.ways)
+        instructions(args.ways, args.runs)
         return 0
     found: dict[str, list[float]] = {way: [] for way in args.ways}
     for _ in range(args.rounds):

@@ -25,3 +25,15 @@ def test_the_protocol_bench_runs() -> None:
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["asgi", "direct"]
     assert all("µs of CPU a request" in line for line in lines)
+
+
+def test_the_counted_child_runs() -> None:
+    """`--instructions`' child (what callgrind counts, in counting.py's window) serves its requests
+    and exits 0: a missing answer would make it exit with a message."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_protocol.py"), "--child", "direct", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr

@@ -8,8 +8,11 @@ factory with a `ProgramError` (all of its problems), before anything listens. Th
 (one router per resource), the error handlers (problems.py), the middleware (observe.py) and the
 OpenAPI 3.1 schema, at `/openapi.json` with a docs page at `/docs`. The events route, the one
 called on every sale, is served first by a shortcut that skips FastAPI's dependency solving
-(shortcut.py), taken by `Service` before FastAPI's own layers, its FastAPI route kept for the
-schema and for the requests the shortcut leaves.
+(shortcut.py), its FastAPI route kept for the schema and for the requests the shortcut leaves.
+Under `loyalty serve` (httptools) the protocol itself serves those requests, without ASGI
+(direct.py `EventsProtocol`, with `Observe`'s and the shortcut's functions); under any other
+server, or when the protocol leaves one to ASGI, `Service` takes them before FastAPI's own
+layers (`Service.front`).
 The request bodies the routes read themselves (events, with exact numbers) are described there by
 the engine's own JSON Schemas, so the schema is what the service really takes.
 """
@@ -96,7 +99,12 @@ again (`Service`)."""
 
 
 class Service(FastAPI):
-    """FastAPI, with the events shortcut's requests taken before FastAPI's own layers.
+    """FastAPI, with the events shortcut's requests taken before FastAPI's own layers when they
+    come through ASGI. Under `loyalty serve` most events requests never do: the protocol serves
+    them itself (direct.py `EventsProtocol`, with `front`'s parts, asking `_untraced` as
+    `__call__` does). What comes here is every events request under another ASGI server, and
+    under `serve` those the protocol leaves to ASGI (OpenTelemetry configured, a root path,
+    `limit_concurrency`).
 
     Every request passes five layers before the app's middleware: FastAPI's OpenTelemetry check,
     Starlette's app (`scope["app"]`), its error middleware, FastAPI's exception telemetry and its

@@ -111,7 +111,7 @@ def check_cached(
         return None
     keys = service.keys
     key = keys.cached(parsed[0])
-    if key is None or not key.matches(token) or key.revoked_at is not None:
+    if key is None or not key.matches_parsed(parsed) or key.revoked_at is not None:
         return None
     for scope in scopes:
         if not key.allows(scope, program):
@@ -164,7 +164,7 @@ async def _known_key(service: Runtime, token: str | None) -> ApiKey:
             key = await _read(keys, parsed[0])
         elif keys.due(parsed[0]):  # read again before the reading expires, nobody waiting for it
             asyncio.get_running_loop().run_in_executor(None, keys.refresh, parsed[0])
-    if key is None or not key.matches(token) or key.revoked_at is not None:
+    if key is None or not key.matches_parsed(parsed) or key.revoked_at is not None:
         raise ServiceError(
             "RE801", "the API key is not valid (unknown, malformed or revoked)", headers=challenge
         )

@@ -27,7 +27,10 @@ waits for the one before it on the connection, reading paused), `Expect: 100-con
 when the body is first waited for, as uvicorn's `receive` sends it), a client gone before its
 answer (nothing written, logged as the ASGI way logs it), graceful shutdown (the connection closes
 once its answer is out; the request, task or not, is among the server's tasks, and cancelled
-at the grace's end with uvicorn's 500) are uvicorn's own: the protocol's state and its `on_response_complete`.
+at the grace's end with uvicorn's 500) are uvicorn's own: the protocol's state and its
+`on_response_complete` (with protocol.py's keep-alive timer, one an idle spell, for uvicorn's
+one an answer). A direct request has no ASGI scope (`on_message_begin`: made only for one that
+goes the ASGI way), and its answer is joined in one go (`Direct._answered`) and written at once.
 
 Every other request — another route or method, a query the shortcut leaves to FastAPI, an
 upgrade, a root path, uvicorn's `limit_concurrency`, OpenTelemetry configured (`Service`'s
@@ -44,7 +47,7 @@ import contextvars
 import time
 import urllib.parse
 from collections.abc import Coroutine
-from typing import Any, cast
+from typing import Any
 
 import httptools
 from starlette.requests import Request
@@ -63,6 +66,25 @@ from rules_engine.http.shortcut import _PATH, _TRACE, SCOPES, Asked, Shortcut, a
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE = b"connection: close\r\n"
+_VERSION, _LENGTH, _TYPE = headers(b"", 0)
+_VERSION_IS = _VERSION[0] + b": "
+_LENGTH_IS = b"\r\n" + _LENGTH[0] + b": "
+_JSON_ID_IS = b"\r\n" + _TYPE[0] + b": " + _TYPE[1] + b"\r\nx-request-id: "
+"""The pieces of an answer's head around its values, as `write` writes `shortcut.headers`."""
+_OK: tuple[object, bytes] = (None, b"")
+"""The server's default headers last seen (uvicorn's list, renewed with the date each second),
+and a 200's status line with them (`_status_ok`)."""
+
+
+def _status_ok(defaults: list[tuple[bytes, bytes]]) -> bytes:
+    """A 200's status line and the server's default headers, as `Direct.write` writes them."""
+    global _OK
+    known = _OK  # one read: another server's loop (a thread) may replace it meanwhile
+    if known[0] is not defaults:
+        known = _OK = (defaults, STATUS_LINE[200] + b"".join(b"%s: %s\r\n" % pair for pair in defaults))
+    return known[1]
+
+
 _FAILED = [
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"content-length", b"21"),
@@ -77,6 +99,17 @@ class EventsProtocol(NoDelayHttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.direct = _served(self)
+        self.write_whole = getattr(self.transport, "write_whole", self.transport.write)
+        """How `Direct.write` writes an answer, head and body in one piece: at once (protocol.py
+        `_Joined.write_whole`), not held for the loop's turn to end as uvicorn's two writes are."""
+
+    def on_message_begin(self) -> None:
+        """uvicorn's, but for the request's ASGI scope, made only for a request that goes the
+        ASGI way (`on_headers_complete`): a direct one has no use for it."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = None  # type: ignore[assignment]
 
     def on_headers_complete(self) -> None:
         direct = self.direct
@@ -85,13 +118,24 @@ class EventsProtocol(NoDelayHttpToolsProtocol):
             if taken is not None and direct.ready():
                 cycle = Direct(self, direct, *taken)
                 existing = self.cycle
-                self.cycle = cast(Any, cycle)
+                self.cycle = cycle  # type: ignore[assignment]
                 if existing is None or existing.response_complete:
                     cycle.start()
                 else:  # pipelined: its turn comes when the one before is answered (`_start_asgi_task`)
                     self.flow.pause_reading()
-                    self.pipeline.appendleft((cast(Any, cycle), cast(Any, None)))
+                    self.pipeline.appendleft((cycle, None))  # type: ignore[arg-type]
                 return
+        self.scope = {  # what uvicorn's `on_message_begin` makes
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -151,14 +195,34 @@ def _served(protocol: EventsProtocol) -> Served | None:
     return None
 
 
-def _takes(protocol: EventsProtocol) -> tuple[str, bool, str, bytes] | None:
+_Taken = tuple[str, bool, str, bytes]
+_TAKEN: dict[bytes, _Taken] = {}
+"""`_takes`' answers by the request's target: a till posts to one (its program's) all day."""
+_TAKEN_KEPT = 256
+"""Targets `_TAKEN` holds at most (emptied when full: targets are the client's to choose)."""
+
+
+def _takes(protocol: EventsProtocol) -> _Taken | None:
     """The program, `trace`, the path and the query of a request the shortcut would take
     (`shortcut.takes`, on the path and query uvicorn would put in the scope); None otherwise."""
     parser = protocol.parser
     if parser.get_method() != b"POST" or parser.should_upgrade():
         return None
+    url = protocol.url
+    taken = _TAKEN.get(url)
+    if taken is None:
+        taken = _target(url)
+        if taken is not None:
+            if len(_TAKEN) >= _TAKEN_KEPT:
+                _TAKEN.clear()
+            _TAKEN[url] = taken
+    return taken
+
+
+def _target(url: bytes) -> _Taken | None:
+    """`_takes` for a POST to `url`, the request's target."""
     try:
-        parsed = httptools.parse_url(protocol.url)
+        parsed = httptools.parse_url(url)
         path = parsed.path.decode("ascii")
     except Exception:  # uvicorn's way fails it as it always did
         return None
@@ -314,7 +378,7 @@ class Direct:
         self.begun = begun
         self.running = running
         waited.add_done_callback(self._decided)
-        self.protocol.tasks.add(cast(Any, self))  # waited for at shutdown, as a task is (`cancel`)
+        self.protocol.tasks.add(self)  # type: ignore[arg-type]  # waited for at shutdown, as a task is (`cancel`)
 
     def _decided(self, _: Any) -> None:
         """The lane's answer: written, or the error answered on the task's way."""
@@ -323,7 +387,7 @@ class Direct:
         if running is None or begun is None:  # cancelled meanwhile (`cancel`): answered then
             return
         self.running = None
-        self.protocol.tasks.discard(cast(Any, self))
+        self.protocol.tasks.discard(self)
         try:
             running.send(None)
         except StopIteration as done:
@@ -338,8 +402,28 @@ class Direct:
             self._task(begun, RuntimeError("the lane's call did not end"))
 
     def _answered(self, begun: _Begun, answer: tuple[bytes, int]) -> None:
+        """The event's answer written (`write`'s bytes for `headers(body, version)`, made in one
+        go: the status line and the server's default headers joined once a second, when uvicorn
+        renews them with the date), and recorded."""
         body, version = answer
-        self.write(200, headers(body, version), body, begun[0]["request_id"])
+        if self.disconnected or self.response_complete:
+            self._record(begun, 200)
+            return
+        self._send(
+            b"".join(
+                (
+                    _status_ok(self.default_headers),
+                    _VERSION_IS,
+                    str(version).encode(),
+                    _LENGTH_IS,
+                    str(len(body)).encode(),
+                    _JSON_ID_IS,
+                    begun[0]["request_id"].encode(),
+                    b"\r\n\r\n" if self.keep_alive else b"\r\n" + _CLOSE + b"\r\n",
+                    body,
+                )
+            )
+        )
         self._record(begun, 200)
 
     def cancel(self, msg: Any = None) -> bool:
@@ -349,7 +433,7 @@ class Direct:
         if running is None or begun is None:
             return False
         self.running = None
-        self.protocol.tasks.discard(cast(Any, self))
+        self.protocol.tasks.discard(self)
         running.close()
         self._failed(asyncio.CancelledError(msg))
         self._record(begun, 500)
@@ -504,10 +588,13 @@ class Direct:
         if not self.keep_alive:
             parts.append(_CLOSE)
         parts += (b"\r\n", body)
+        self._send(b"".join(parts))
+
+    def _send(self, answer: bytes) -> None:
+        """A whole answer's bytes written (`write`), the connection closed if not kept alive."""
         protocol = self.protocol
-        transport = protocol.transport
-        transport.write(b"".join(parts))
+        protocol.write_whole(answer)
         self.response_complete = True
         if not self.keep_alive:
-            transport.close()
+            protocol.transport.close()
         protocol.on_response_complete()

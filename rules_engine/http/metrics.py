@@ -19,6 +19,7 @@ and `/metrics` then reads every worker's files.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -27,6 +28,22 @@ from prometheus_client.multiprocess import MultiProcessCollector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _GROUPS = (1, 2, 4, 8, 16, 32, 64)
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _Request:
+    """A request series' values, as its counter's `inc()` and its histogram's `observe` change
+    them: the count, the latency's sum, and the bucket of the first bound not below it (found by
+    `bisect_left` rather than `observe`'s walk over the bounds; nothing else is skipped but their
+    checks, which a label's child with a non-negative amount passes). tests/http/test_metrics.py
+    holds the text they render equal to `inc()` and `observe`'s."""
+
+    __slots__ = ("bounds", "buckets", "count", "sum")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        self.count = counter._value
+        self.sum = histogram._sum
+        self.buckets = histogram._buckets
+        self.bounds = histogram._upper_bounds
 
 
 class Metrics:
@@ -67,17 +84,20 @@ class Metrics:
 
         # Each series' child, by its labels: `labels()` checks and converts the values and takes
         # a lock on every call (5.5 µs a request for the two request series, 2.3 with these).
-        self._requests: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._requests: dict[tuple[str, str, int], _Request] = {}
         self._events: dict[tuple[str, str, str], Any] = {}
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         series = self._requests.get((method, route, status))
         if series is None:
             code = str(status)
-            series = (self.requests.labels(method, route, code), self.latency.labels(method, route, code))
+            series = _Request(
+                self.requests.labels(method, route, code), self.latency.labels(method, route, code)
+            )
             self._requests[method, route, status] = series
-        series[0].inc()
-        series[1].observe(seconds)
+        series.count.inc(1)
+        series.sum.inc(seconds)
+        series.buckets[bisect_left(series.bounds, seconds)].inc(1)
 
     def event(self, program: str, kind: str, result: str) -> None:
         counter = self._events.get((program, kind, result))

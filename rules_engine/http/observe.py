@@ -92,6 +92,8 @@ class Observe:
     def request_id(self, given: bytes) -> str:
         """The request's id: the client's `X-Request-Id` when it is a short token (`given`, b""
         for none), a new one otherwise (module docstring)."""
+        if not given:  # most requests: no id of the client's
+            return f"{self._prefix}{next(self._count):016x}"
         text = given.decode("latin-1")
         return text if _REQUEST_ID.fullmatch(text) else f"{self._prefix}{next(self._count):016x}"
 

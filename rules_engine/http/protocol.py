@@ -64,6 +64,14 @@ class _Joined:
             self._loop.at_turn_end(self._flush)
         held.append(bytes(data))
 
+    def write_whole(self, data: bytes) -> None:
+        """`data`, a whole answer (direct.py writes head and body as one), written at once when
+        nothing of this turn is held before it: holding it would join it to nothing."""
+        if self._held:
+            self.write(data)
+        else:
+            self._transport.write(data)
+
     def writelines(self, lines: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in lines:
             self.write(data)
@@ -133,11 +141,71 @@ except ImportError:  # httptools is not installed: h11 it is
 else:
 
     class NoDelayHttpToolsProtocol(HttpToolsProtocol):
-        """`HttpToolsProtocol` that sends each write at once (TCP_NODELAY) on TCP connections."""
+        """`HttpToolsProtocol` that sends each write at once (TCP_NODELAY) on TCP connections,
+        with a keep-alive timer armed once per idle spell rather than once per answer (`_idle`)."""
+
+        _idle_since: float | None = None
+        """When the connection's last answer was written with nothing after it (`on_response_complete`);
+        None while a request is being read or answered (`data_received`)."""
+        _idle_timer: asyncio.TimerHandle | None = None
+        _idle_deadline = 0.0
+        """When `_idle_timer` fires."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             _no_delay(transport)
             super().connection_made(_joined(transport))
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            self._idle_since = None
+            timer = self._idle_timer
+            if timer is not None:
+                self._idle_timer = None
+                timer.cancel()
+
+        def _unset_keepalive_if_required(self) -> None:
+            """Busy again (a request's bytes, the connection lost): not idle. The timer, if one is
+            armed, stays; when it fires it finds the connection busy or idle for less long, and
+            waits (`_idle`)."""
+            self._idle_since = None
+
+        def on_response_complete(self) -> None:
+            """uvicorn's, but for the keep-alive timer: uvicorn arms a new one (`call_later`) after
+            every answer and cancels it when the next request's bytes come, a timer made, pushed
+            on the loop's heap and cancelled per request; here the time the connection fell idle
+            is noted, and one timer at a time checks it (`_idle`). The connection is closed, as
+            uvicorn closes it, once it has been idle `timeout_keep_alive` seconds."""
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self._idle_since = None
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+            else:
+                self._idle_since = now = self.loop.time()
+                if self._idle_timer is None:
+                    self._arm(now + self.timeout_keep_alive)
+
+        def _arm(self, deadline: float) -> None:
+            self._idle_deadline = deadline
+            self._idle_timer = self.loop.call_at(deadline, self._idle)
+
+        def _idle(self) -> None:
+            """The keep-alive timer: the connection closed if it has been idle since its deadline's
+            `timeout_keep_alive` before (as uvicorn's timer would have fired then), else the timer
+            armed again for when it will have been, if it is idle; a busy connection's is armed by
+            its next answer."""
+            self._idle_timer = None
+            since = self._idle_since
+            if since is None or self.transport.is_closing():
+                return
+            deadline = since + self.timeout_keep_alive
+            if deadline <= self._idle_deadline:
+                self.timeout_keep_alive_handler()
+            else:
+                self._arm(deadline)
 
     PROTOCOL = "rules_engine.http.direct:EventsProtocol"
     """With httptools: the subclass that serves the events route itself (direct.py)."""
