@@ -34,7 +34,6 @@ from rules_engine.engine.trusted import (
     earn_entry,
     earned_lots,
     expiry_entries,
-    past_lines,
     points_changes,
     trusted,
 )
@@ -46,6 +45,7 @@ from rules_engine.state.customer import (
     PastLine,
 )
 from rules_engine.state.lot_lines import Split, lot_lines
+from rules_engine.state.records import past_lines_of
 from rules_engine.state.shared import appended, window
 
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
@@ -295,7 +295,7 @@ def new_state(run: Run) -> tuple[CustomerState, Split | None]:
     day = run.local.date()
     if isinstance(event, Purchase):
         visits += 1
-        bought = past_lines(event.items, day, event.id)
+        bought = past_lines_of(run.fields, day, event.id)  # the lines' field dicts `open_run` read
     purchases, older = history.kept(state.purchases, bought, state.older_purchases, day, plan.purchases_kept)
     badges = state.badges  # unchanged (usually): shared
     if run.badges:

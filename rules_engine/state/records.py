@@ -10,6 +10,7 @@ beside the outcome's points changes and the trace entries, where the engine impo
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "ledger_entry",
     "past_line",
     "past_lines",
+    "past_lines_of",
     "points_lot",
 ]
 
@@ -208,18 +210,33 @@ def past_lines(items: Iterable[Any], day: dt.date, event: str) -> list[PastLine]
     in one loop, the makers bound once: every purchase adds its lines to the history."""
     if not _PAST_LINE_FAST:
         return [past_line(line.sku, line.category, line.price, line.qty, day, event) for line in items]
+    return past_lines_of(map(_FIELDS, items), day, event)
+
+
+_FIELDS = operator.attrgetter("__dict__")  # a model's field dict
+
+
+def past_lines_of(fields: Iterable[dict[str, Any]], day: dt.date, event: str) -> list[PastLine]:
+    """`past_lines` of the lines' field dicts (each line model's `__dict__`, as `Engine.process`'s
+    run holds them already): each field read as a dict's item, not through the event model's
+    `__getattr__` hook (four reads a line, ten lines a purchase)."""
+    if not _PAST_LINE_FAST:
+        return [
+            past_line(line["sku"], line["category"], line["price"], line["qty"], day, event)
+            for line in fields
+        ]
     made: list[PastLine] = []
     new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
     given = _PAST_LINE_GIVEN
-    for line in items:
+    for line in fields:
         model = new(PastLine)
         set_dict(
             model,
             {
-                "sku": line.sku,
-                "category": line.category,
-                "price": line.price,
-                "qty": line.qty,
+                "sku": line["sku"],
+                "category": line["category"],
+                "price": line["price"],
+                "qty": line["qty"],
                 "date": day,
                 "event": event,
             },
