@@ -353,13 +353,16 @@ class OutcomeWriter:
         texts = []
         for entry in entries:
             held = known(id(entry))
-            texts.append(held[1] if held is not None and held[0] is entry else verdict(entry))
+            if held is not None and held[0] is entry and not entry[5]:  # `failing` still empty
+                texts.append(held[1])
+            else:
+                texts.append(verdict(entry))
         return ",".join(texts)
 
     def verdict(self, entry: Verdict | RuleTrace) -> str:
         """One trace entry: a `Verdict` as the `RuleTrace` it stands for would be written."""
         held = self._entries.get(id(entry))
-        if held is not None and held[0] is entry:
+        if held is not None and held[0] is entry and not entry[5]:  # `failing` still empty
             return held[1]
         if type(entry) is not Verdict:
             return self._trace(entry)
@@ -399,8 +402,9 @@ class OutcomeWriter:
 
     def _by_identity(self, entry: Verdict, text: str) -> None:
         """Keep `text` for `entry` itself (`_entries`): a verdict with no failing conditions and no
-        explained condition, whose fields are all it is written from and change no more (a
-        tuple of strings, a bool, a decimal)."""
+        explained condition, whose fields are all it is written from and change no more
+        (strings, a bool, a decimal), but for a `failing` list given empty (a generated stage's
+        constant `failing=[]`), which a reader checks is empty still."""
         entries = self._entries
         if len(entries) >= _VERDICTS:
             entries.clear()

@@ -306,3 +306,14 @@ def test_a_new_entry_where_a_written_one_was_is_written_anew() -> None:
         entry = simple_verdict(f"rule-{number}", "earn", False, "condition_false", f"reason {number}")
         assert STORED.trace([entry]) == entry.model().model_dump_json()
         del entry  # its memory free for the next one's tuple
+
+
+def test_an_entry_whose_failing_list_grew_is_written_anew() -> None:
+    """A generated stage's constant entry is given `failing=[]`: written by identity while the
+    list is empty; were it to grow, the entry is written with what it holds."""
+    failing: list[str] = []
+    entry = verdict("r", "earn", False, "condition_false", "condition is false", failing=failing, hint=None)
+    assert STORED.trace([entry]) == entry.model().model_dump_json()
+    failing.append("basket.total >= 30 (was 12)")
+    assert STORED.trace([entry]) == entry.model().model_dump_json()
+    assert STORED.verdict(entry) == entry.model().model_dump_json()
