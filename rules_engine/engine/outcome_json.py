@@ -10,7 +10,10 @@ and their line shares (tuples), its trace entries as the stages recorded them (`
 engine/trusted.py), the strings escaped as pydantic's serializer escapes them (only `"`, `\\` and
 control characters; the C encoder of the standard library's `json` does the same, the same way).
 What are models already (the totals, the ledger entries, the rarer effects, a trace entry with an
-explained condition) are written by a serializer of their own type, one call each. How a decimal,
+explained condition) are written by a serializer of their own type, one call each, or (the
+one-pass writer, `OutcomeTexts`) the rarer effects and the ledger entries by the writer's own
+methods. A trace entry's text is kept by what it is written from, and by the entry's identity:
+most entries are the same `Verdict` objects event after event (`OutcomeWriter.trace`). How a decimal,
 a moment and a model are written is the writer's: `STORED` writes what `Outcome.model_dump_json`
 writes (a decimal as a string, pydantic's own moments); the service's answer writer writes
 numbers as numbers (http/answers.py). tests/engine/test_outcome_json.py holds both byte-equal to
@@ -80,6 +83,21 @@ def _null(text: str | None) -> str:
     return "null" if text is None else _text(text)
 
 
+def _model(value: Any, kind: type) -> None:
+    """A model of exactly this class (a subclass the model's serializer may write otherwise)."""
+    if type(value) is not kind:
+        raise UnexpectedValueError(f"{value!r} is not a {kind.__name__}")
+
+
+def _apart(kind: Any) -> Callable[[Any], str]:
+    """A writer's `models` that writes nothing: a value only a model writes is written apart."""
+
+    def refuse(value: Any) -> str:
+        raise UnexpectedValueError(f"{value!r}: written by its model, apart")
+
+    return refuse
+
+
 _VERDICTS = 4096
 """The most trace entries' texts a writer keeps (`OutcomeWriter.verdict`)."""
 
@@ -106,6 +124,10 @@ class OutcomeWriter:
         models: what writes values of a type (a list of models, an optional model): the rare ones.
         ledger_by_model: the ledger entries written by `models` (one call for all: pydantic's own
             serializer is cheaper than this module's Python), else by `ledger_entry`.
+        rare_by_model: the rarer effects (free shipping, the lists of `_RARE`) written by
+            `models`, else by this writer's own methods (`badge` …), which write what the models
+            write: where `models` is two writers (the service's answer's, slow, and pydantic's)
+            or none (`OutcomeTexts`).
     """
 
     def __init__(
@@ -115,6 +137,7 @@ class OutcomeWriter:
         models: Models,
         *,
         ledger_by_model: bool,
+        rare_by_model: bool = True,
     ) -> None:
         self.number = number
         self.moment = moment
@@ -122,7 +145,12 @@ class OutcomeWriter:
         """The texts of the trace entries written last, by what they are written from: most of
         an event's entries are one of a few (a rule whose condition is false, a badge already
         earned), the same from event to event; at most `_VERDICTS` of them."""
-        self._shipping = models(FreeShipping)
+        self._entries: dict[int, tuple[Verdict, str]] = {}
+        """The texts of the `Verdict`s written last by their identity, each kept with its entry
+        (so that no other object has its id while it is here): a generated stage records the
+        same `Verdict` object at every event for a rule that did not fire (its condition false,
+        the wrong event, a badge earned already: two thirds of a coffee-club purchase's trace);
+        at most `_VERDICTS` of them."""
         self._ledger = models(list[LedgerEntry]) if ledger_by_model else self._ledger_entries
         self._trace = models(RuleTrace)
         kinds = (
@@ -135,10 +163,26 @@ class OutcomeWriter:
             PointsChange,
             BudgetRelease,
         )
-        self._lists: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
-            (name, models(list[kind]))  # type: ignore[valid-type]
-            for name, kind in zip(_RARE, kinds, strict=True)
-        )
+        if rare_by_model:
+            shipping = models(FreeShipping)
+            self._shipping: Callable[[Any], str] = lambda value: "null" if value is None else shipping(value)
+            self._lists: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
+                (name, models(list[kind]))  # type: ignore[valid-type]
+                for name, kind in zip(_RARE, kinds, strict=True)
+            )
+        else:
+            self._shipping = self.free_shipping
+            own: tuple[Callable[[Any], str], ...] = (
+                self.coupon_issued,
+                _text,
+                self.badge,
+                self.tier_change,
+                self.notification,
+                self.draw_entry,
+                self.points_change,
+                self.budget_release,
+            )
+            self._lists = tuple((name, self._each(write)) for name, write in zip(_RARE, own, strict=True))
 
     def head(self, result: Result) -> list[str]:
         """The outcome's JSON up to its trace (the fields before it, the ledger last), in parts."""
@@ -162,7 +206,7 @@ class OutcomeWriter:
         """The outcome's JSON without the state (and without the trace unless `trace`)."""
         parts = self.head(result)
         if trace:
-            parts += [',"trace":[', ",".join(map(self.verdict, result.recorded_trace())), "]"]
+            parts += [',"trace":[', self.trace(result.recorded_trace()), "]"]
         parts += [',"tier_progress":', self.progress(result.tier_progress), "}"]
         return "".join(parts)
 
@@ -174,7 +218,7 @@ class OutcomeWriter:
             '],"discounts":[',
             ",".join(map(self.discount, result.discounts)),
             '],"free_shipping":',
-            "null" if result.free_shipping is None else self._shipping(result.free_shipping),
+            self._shipping(result.free_shipping),
         ]
         rare = [getattr(result, name) for name, _ in self._lists]
         if any(rare):
@@ -226,6 +270,62 @@ class OutcomeWriter:
             f'"needed":{"null" if needed is None else self.number(needed)}}}'
         )
 
+    # -- the rarer effects, as their models write them (`rare_by_model` False) ----------------------
+
+    @staticmethod
+    def _each(write: Callable[[Any], str]) -> Callable[[Any], str]:
+        return lambda values: f"[{','.join(map(write, values))}]"
+
+    def free_shipping(self, value: FreeShipping | None) -> str:
+        if value is None:
+            return "null"
+        _model(value, FreeShipping)
+        return f'{{"rule":{_text(value.rule)},"amount":{self.number(value.amount)}}}'
+
+    def coupon_issued(self, value: CouponIssued) -> str:
+        _model(value, CouponIssued)
+        return (
+            f'{{"rule":{_text(value.rule)},"coupon":{_text(value.coupon)},"code":{_text(value.code)},'
+            f'"expires_at":{self.moment(value.expires_at)}}}'
+        )
+
+    def badge(self, value: BadgeAwarded) -> str:
+        _model(value, BadgeAwarded)
+        return f'{{"rule":{_text(value.rule)},"badge":{_text(value.badge)}}}'
+
+    def tier_change(self, value: TierChange) -> str:
+        _model(value, TierChange)
+        return f'{{"old":{_null(value.old)},"new":{_null(value.new)},"reason":{_text(value.reason)}}}'
+
+    def notification(self, value: Notification) -> str:
+        _model(value, Notification)
+        at = value.at
+        return (
+            f'{{"rule":{_text(value.rule)},"channel":{_text(value.channel)},'
+            f'"template":{_text(value.template)},"at":{"null" if at is None else self.moment(at)}}}'
+        )
+
+    def draw_entry(self, value: DrawEntry) -> str:
+        _model(value, DrawEntry)
+        count = value.count
+        if type(count) is not int:
+            raise UnexpectedValueError(f"{count!r} is not an int")
+        return f'{{"rule":{_text(value.rule)},"draw":{_text(value.draw)},"count":{count}}}'
+
+    def points_change(self, value: PointsChange) -> str:
+        _model(value, PointsChange)
+        return (
+            f'{{"kind":{_text(value.kind)},"lot":{_text(value.lot)},'
+            f'"points":{self.number(value.points)},"at":{self.moment(value.at)}}}'
+        )
+
+    def budget_release(self, value: BudgetRelease) -> str:
+        _model(value, BudgetRelease)
+        return (
+            f'{{"rule":{_text(value.rule)},"period":{_text(value.period)},'
+            f'"points":{self.number(value.points)}}}'
+        )
+
     def _ledger_entries(self, entries: list[LedgerEntry]) -> str:
         return f"[{','.join(map(self.ledger_entry, entries))}]"
 
@@ -245,8 +345,25 @@ class OutcomeWriter:
             f'"version":{version},"rule_hash":{_null(entry.rule_hash)},"lines":[{",".join(lines)}]}}'
         )
 
+    def trace(self, entries: Sequence[Verdict | RuleTrace]) -> str:
+        """The trace's entries, comma-separated: those written before by identity (`_entries`)
+        found here without a call of `verdict` each."""
+        known = self._entries.get
+        verdict = self.verdict
+        texts = []
+        for entry in entries:
+            held = known(id(entry))
+            if held is not None and held[0] is entry and not entry[5]:  # `failing` still empty
+                texts.append(held[1])
+            else:
+                texts.append(verdict(entry))
+        return ",".join(texts)
+
     def verdict(self, entry: Verdict | RuleTrace) -> str:
         """One trace entry: a `Verdict` as the `RuleTrace` it stands for would be written."""
+        held = self._entries.get(id(entry))
+        if held is not None and held[0] is entry and not entry[5]:  # `failing` still empty
+            return held[1]
         if type(entry) is not Verdict:
             return self._trace(entry)
         rule, kind, fired, code, reason, failing, hint, amount, unit, condition, given = entry
@@ -266,6 +383,7 @@ class OutcomeWriter:
             key = (rule, kind, fired, code, reason, hint, number, unit)
             text = self._verdicts.get(key)
             if text is not None:
+                self._by_identity(entry, text)
                 return text
         failed = ",".join(map(encode_basestring, failing)) if given & 1 and failing else ""
         text = (
@@ -279,7 +397,18 @@ class OutcomeWriter:
             if len(self._verdicts) >= _VERDICTS:
                 self._verdicts.clear()
             self._verdicts[key] = text
+            self._by_identity(entry, text)
         return text
+
+    def _by_identity(self, entry: Verdict, text: str) -> None:
+        """Keep `text` for `entry` itself (`_entries`): a verdict with no failing conditions and no
+        explained condition, whose fields are all it is written from and change no more
+        (strings, a bool, a decimal), but for a `failing` list given empty (a generated stage's
+        constant `failing=[]`), which a reader checks is empty still."""
+        entries = self._entries
+        if len(entries) >= _VERDICTS:
+            entries.clear()
+        entries[id(entry)] = (entry, text)
 
 
 STORED = OutcomeWriter(_quoted_number, _pydantic(dt.datetime), _pydantic, ledger_by_model=True)
@@ -295,89 +424,91 @@ STORED = OutcomeWriter(_quoted_number, _pydantic(dt.datetime), _pydantic, ledger
 # both texts come by `str.replace` (C): a number between two `_QUOTE`s (quotes in the stored text,
 # nothing in the answer), its trailing zeros after a `_TRAILING` (kept in the stored text, dropped
 # in the answer); a moment at UTC with `_UTC` for its offset (`Z` as pydantic writes it, `+00:00`
-# as `isoformat` does); a value the models write (a rarer effect, free shipping) as both texts
-# between `_BOTH`, `_OR` and `_END`. JSON text holds no raw control character (every writer here
-# escapes them), so no mark can be confused with a value's character.
+# as `isoformat` does). The rarer effects, which the two writers wrote by their models (the
+# answer's slowly: http/answers.py `Writer`), are written by the writer's own methods with the
+# same marks. JSON text holds no raw control character (every writer here escapes them), so no
+# mark can be confused with a value's character.
 
 _QUOTE = "\x01"
 _TRAILING = "\x02"
 _UTC = "\x03"
-_BOTH = "\x04"
-_OR = "\x05"
-_END = "\x06"
 _MINUTE = dt.timedelta(minutes=1)
+
+_KEPT = 4096
+"""The most numbers' and moments' marked texts kept (`_MARKED`, `_MOMENTS`)."""
+
+_MARKED: dict[str, str] = {}
+"""Marked numbers by their decimal's `str`: an event's numbers are mostly a few amounts and
+points seen before (`3`, `991.00`), and the marks cost more than the lookup."""
 
 
 def _marked_number(value: Decimal) -> str:
     """A decimal in both forms: `"320.00"` stored, `320` answered (as `jsonio` writes it). One of
     the money module's small whole numbers (`SMALL`: most line shares and awards' points, about
-    half an event's numbers) by its identity, written once."""
+    half an event's numbers) by its identity, written once; another by its text (`_MARKED`)."""
     known = _SMALL_MARKED.get(id(value))
     if known is not None:
         return known
-    if type(value) is not Decimal:
+    if type(value) is not Decimal:  # first: an int's or a float's `str` may be a decimal's
         raise UnexpectedValueError(f"{value!r} is not a Decimal")
     text = str(value)
+    known = _MARKED.get(text)
+    if known is not None:
+        return known
     if "E" in text or "N" in text or "n" in text:  # an exponent, NaN, Infinity: the writers' own way
         raise UnexpectedValueError(f"{value!r} is written apart")
     if "." in text and text[-1] == "0":
         kept = text.rstrip("0")
         if kept[-1] == ".":
             kept = kept[:-1]
-        return f"{_QUOTE}{kept}{_TRAILING}{text[len(kept) :]}{_QUOTE}"
-    return f"{_QUOTE}{text}{_QUOTE}"
+        marked = f"{_QUOTE}{kept}{_TRAILING}{text[len(kept) :]}{_QUOTE}"
+    else:
+        marked = f"{_QUOTE}{text}{_QUOTE}"
+    if len(_MARKED) >= _KEPT:
+        _MARKED.clear()
+    _MARKED[text] = marked
+    return marked
 
 
 _SMALL_MARKED = {id(number): f"{_QUOTE}{number}{_QUOTE}" for number in SMALL}
 """The marked text of each of `money.SMALL`'s decimals (whole, no exponent: no trailing zeros) by
 its identity: they live as long as the process, so no other object ever has one of their ids."""
 
+_MOMENTS: dict[int, tuple[dt.datetime, str]] = {}
+"""Marked moments by identity, each kept with its moment (so that no other object has its id
+while it is here): an event's awards share one `available_at`, its ledger entries one `at`."""
+
 
 def _marked_moment(value: dt.datetime) -> str:
     """An aware moment in both forms: pydantic's (`…Z` at UTC) stored, `isoformat`'s answered.
     The two differ only by the UTC offset's spelling for an offset of whole minutes; another
     (seconds in the offset) is written apart."""
+    held = _MOMENTS.get(id(value))
+    if held is not None and held[0] is value:
+        return held[1]
     if type(value) is not dt.datetime:
         raise UnexpectedValueError(f"{value!r} is not a datetime")
     if value.tzinfo is dt.UTC:  # the usual case (engine/events.py `fixed_offset`)
-        return f'"{value.isoformat()[:-6]}{_UTC}"'
-    offset = value.utcoffset()
-    if offset is None or offset % _MINUTE:
-        raise UnexpectedValueError(f"{value!r}: its offset is written apart")
-    text = value.isoformat()
-    return f'"{text[:-6]}{_UTC}"' if not offset else f'"{text}"'
-
-
-def _both_models(stored: Models, answered: Models) -> Models:
-    def models(kind: Any) -> Callable[[Any], str]:
-        first, second = stored(kind), answered(kind)
-        return lambda value: f"{_BOTH}{first(value)}{_OR}{second(value)}{_END}"
-
-    return models
-
-
-def _pick(text: str, *, stored: bool) -> str:
-    """The text with each `_BOTH` value's stored or answered text alone."""
-    pieces = text.split(_BOTH)
-    kept = [pieces[0]]
-    for piece in pieces[1:]:
-        first, rest = piece.split(_OR, 1)
-        second, after = rest.split(_END, 1)
-        kept += (first if stored else second, after)
-    return "".join(kept)
+        marked = f'"{value.isoformat()[:-6]}{_UTC}"'
+    else:
+        offset = value.utcoffset()
+        if offset is None or offset % _MINUTE:
+            raise UnexpectedValueError(f"{value!r}: its offset is written apart")
+        text = value.isoformat()
+        marked = f'"{text[:-6]}{_UTC}"' if not offset else f'"{text}"'
+    if len(_MOMENTS) >= _KEPT:
+        _MOMENTS.clear()
+    _MOMENTS[id(value)] = (value, marked)
+    return marked
 
 
 def stored_text(marked: str) -> str:
     """What `STORED` writes, from `OutcomeTexts`' marked text."""
-    if _BOTH in marked:
-        marked = _pick(marked, stored=True)
     return marked.replace(_QUOTE, '"').replace(_TRAILING, "").replace(_UTC, "Z")
 
 
 def answered_text(marked: str) -> str:
     """What the answer's writer writes (http/answers.py `OUTCOME`), from the marked text."""
-    if _BOTH in marked:
-        marked = _pick(marked, stored=False)
     if _TRAILING in marked:  # each number's trailing zeros run up to its closing mark
         first, *rest = marked.split(_TRAILING)
         marked = first + "".join([piece.lstrip(".0") for piece in rest])
@@ -386,15 +517,11 @@ def answered_text(marked: str) -> str:
 
 class OutcomeTexts:
     """A result's outcome as a store keeps it (`STORED.write`) and as the service answers it
-    (without the trace), written in one pass (the marks above).
+    (without the trace), written in one pass (the marks above)."""
 
-    Args:
-        answered: what writes a value of a type as the answer writes it (the models' values).
-    """
-
-    def __init__(self, answered: Models) -> None:
+    def __init__(self) -> None:
         self._marked = OutcomeWriter(
-            _marked_number, _marked_moment, _both_models(_pydantic, answered), ledger_by_model=False
+            _marked_number, _marked_moment, _apart, ledger_by_model=False, rare_by_model=False
         )
 
     def write(self, result: Result) -> tuple[str, str]:
@@ -404,6 +531,6 @@ class OutcomeTexts:
         marked = self._marked
         head = "".join(marked.head(result))
         tail = f',"tier_progress":{marked.progress(result.tier_progress)}}}'
-        trace = ",".join(map(STORED.verdict, result.recorded_trace()))
+        trace = STORED.trace(result.recorded_trace())
         stored = f'{stored_text(head)},"trace":[{trace}]{stored_text(tail)}'
         return stored, answered_text(head + tail)

@@ -221,7 +221,7 @@ ledger entries are written by the writer: `Writer`'s every call costs more than 
 (its numbers and moments are Python calls, and the marks are taken out after)."""
 
 
-TEXTS = OutcomeTexts(_result_models)
+TEXTS = OutcomeTexts()
 """The stored outcome and the answer's in one pass (engine/outcome_json.py): what the service's
 `Loyalty` writes with (`Loyalty(texts=TEXTS)`), the answer's outcome kept on its `Handled`."""
 

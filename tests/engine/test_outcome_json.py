@@ -16,12 +16,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine import outcome_json
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.outcome import BadgeAwarded, BudgetRelease, FreeShipping, PointsChange
+from rules_engine.engine.outcome import (
+    BadgeAwarded,
+    BudgetRelease,
+    CouponIssued,
+    DrawEntry,
+    FreeShipping,
+    Notification,
+    Outcome,
+    PointsChange,
+    TierChange,
+)
 from rules_engine.engine.outcome_json import STORED, UnexpectedValueError
 from rules_engine.engine.result import Result, award_of
 from rules_engine.engine.stream import Stream
+from rules_engine.engine.trusted import Verdict, simple_verdict, verdict
 from rules_engine.errors import EventError
+from rules_engine.http import answers
 from rules_engine.state.customer import CustomerState, parse_state
 from tests.conftest import ROOT
 from tests.engine import test_properties as properties
@@ -184,3 +197,123 @@ def rarer_result() -> Result:
         _outcome=None,
     )
     return rarer
+
+
+# -- the rarer effects written by the writer itself (`OutcomeTexts`: marked) ------------------------
+
+words = st.text(st.characters(codec="utf-8"), max_size=8)
+amounts = st.decimals(min_value=-(10**7), max_value=10**7, places=2) | st.integers(-(10**6), 10**6).map(
+    Decimal
+)
+whole_minutes = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+zones = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(0))]) | whole_minutes
+aware = st.datetimes(min_value=dt.datetime(1990, 1, 1), timezones=zones)
+
+rare_effects = st.fixed_dictionaries(
+    {
+        "free_shipping": st.none() | st.builds(FreeShipping, rule=words, amount=amounts),
+        "coupons_issued": st.lists(
+            st.builds(CouponIssued, rule=words, coupon=words, code=words, expires_at=aware), max_size=2
+        ),
+        "coupons_redeemed": st.lists(words, max_size=2),
+        "badges": st.lists(st.builds(BadgeAwarded, rule=words, badge=words), max_size=2),
+        "tier_changes": st.lists(
+            st.builds(TierChange, old=st.none() | words, new=st.none() | words, reason=words), max_size=2
+        ),
+        "notifications": st.lists(
+            st.builds(Notification, rule=words, channel=words, template=words, at=st.none() | aware),
+            max_size=2,
+        ),
+        "draw_entries": st.lists(
+            st.builds(DrawEntry, rule=words, draw=words, count=st.integers()), max_size=2
+        ),
+        "points_changes": st.lists(
+            st.builds(
+                PointsChange,
+                kind=st.sampled_from(["event", "available", "expire", "burn", "reverse", "refund"]),
+                lot=words,
+                points=amounts,
+                at=aware,
+            ),
+            max_size=2,
+        ),
+        "budgets_released": st.lists(
+            st.builds(BudgetRelease, rule=words, period=words, points=amounts), max_size=2
+        ),
+    }
+)
+
+ANSWERED = answers.Writer(Outcome)
+"""The answer's outcome as the service wrote it from the built `Outcome` (http/answers.py)."""
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(effects=rare_effects)
+def test_the_rarer_effects_are_written_in_one_pass_as_their_models_write_them(
+    effects: dict[str, Any],
+) -> None:
+    """Every kind of the rarer effects, written by the one-pass writer's own methods (not by
+    their models): the stored text is pydantic's, the answer's is the answer writer's of the
+    built outcome; and by `STORED` (their models) the same."""
+    base = rarer_result()
+    values = {name: value if name == "free_shipping" else tuple(value) for name, value in effects.items()}
+    result = dataclasses.replace(base, **values, _outcome=None)
+    stored, answered = answers.TEXTS.write(result)
+    assert stored == STORED.write(result) == pydantic_json(result)
+    assert answered.encode() == ANSWERED.dumps(result.outcome(), exclude={"state", "trace"})
+
+
+class OddBadge(BadgeAwarded):
+    """A model of a subclass: its model might write it otherwise."""
+
+
+def test_a_rarer_effect_of_a_subclass_is_written_apart() -> None:
+    result = dataclasses.replace(rarer_result(), badges=(OddBadge(rule="r", badge="b"),), _outcome=None)
+    with pytest.raises(UnexpectedValueError):
+        answers.TEXTS.write(result)
+    assert STORED.write(result) == pydantic_json(result)  # by the models: as they write it
+
+
+# -- the trace's entries written by identity -----------------------------------------------------
+
+verdicts = st.builds(
+    verdict,
+    rule=words,
+    kind=st.sampled_from(["earn", "discount", "badge"]),
+    fired=st.booleans(),
+    code=st.sampled_from(["fired", "condition_false", "capped"]),
+    reason=words,
+    hint=st.none() | words,
+    amount=st.none() | amounts,
+    unit=st.none() | st.sampled_from(["points", "money"]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(entries=st.lists(verdicts, max_size=6))
+def test_a_trace_entry_is_written_as_its_model_however_often(entries: list[Verdict]) -> None:
+    """Written once, then again (by identity): each time its `RuleTrace`'s JSON."""
+    expected = ",".join(entry.model().model_dump_json() for entry in entries)
+    assert STORED.trace(entries) == expected
+    assert STORED.trace(entries) == expected
+
+
+def test_a_new_entry_where_a_written_one_was_is_written_anew() -> None:
+    """An entry written, then let go: a new entry (another rule, other words) may be made where
+    it was, at its id; it is written as itself, never as the one before. Past the cache's size
+    too, where the texts kept are let go."""
+    for number in range(2 * outcome_json._VERDICTS + 10):
+        entry = simple_verdict(f"rule-{number}", "earn", False, "condition_false", f"reason {number}")
+        assert STORED.trace([entry]) == entry.model().model_dump_json()
+        del entry  # its memory free for the next one's tuple
+
+
+def test_an_entry_whose_failing_list_grew_is_written_anew() -> None:
+    """A generated stage's constant entry is given `failing=[]`: written by identity while the
+    list is empty; were it to grow, the entry is written with what it holds."""
+    failing: list[str] = []
+    entry = verdict("r", "earn", False, "condition_false", "condition is false", failing=failing, hint=None)
+    assert STORED.trace([entry]) == entry.model().model_dump_json()
+    failing.append("basket.total >= 30 (was 12)")
+    assert STORED.trace([entry]) == entry.model().model_dump_json()
+    assert STORED.verdict(entry) == entry.model().model_dump_json()
