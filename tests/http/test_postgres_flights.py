@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
-from rules_engine.errors import RulesEngineError, StoreError
+from rules_engine.errors import StoreError
 from rules_engine.http.routes import events
 from rules_engine.http.runtime import Runtime
 from rules_engine.http.shortcut import Asked, decide_group
@@ -34,18 +34,12 @@ from rules_engine.store import open_store
 from rules_engine.store.postgres import PostgresStore
 from tests import postgres
 from tests.http.conftest import other_worker, purchase, started
-from tests.http.test_postgres_groups import _tables
+from tests.http.test_postgres_groups import _alone, _seen, _tables
 
 PROGRAM = "coffee-club"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 _HELD = 7_341_042
 """The advisory lock the trigger waits for (`_held_commits`)."""
-
-
-def _seen(answer: Any) -> Any:
-    if isinstance(answer, RulesEngineError):
-        return type(answer).__name__, [d.code for d in answer.diagnostics]
-    return answer
 
 
 def _body(event: dict[str, Any]) -> bytes:
@@ -129,18 +123,6 @@ def _pipelined(runtime: Runtime, groups: Sequence[Sequence[bytes]]) -> list[list
     """The groups one after another, each sent before the last one's COMMIT came back."""
     sent = [_Sent(runtime, bodies) for bodies in groups]
     return [one.answered() for one in sent]
-
-
-def _alone(runtime: Runtime, bodies: Sequence[bytes]) -> list[Any]:
-    """The bodies one at a time, each in its own transaction (`events.handle_text`)."""
-    answers: list[Any] = []
-    for body in bodies:
-        try:
-            handled = events.handle_text(runtime, PROGRAM, body, {})
-            answers.append((events.event_answer(handled), handled.decided.version))
-        except RulesEngineError as error:
-            answers.append(_seen(error))
-    return answers
 
 
 def _per_customer(db: str) -> dict[str, list[tuple[Any, ...]]]:
