@@ -55,7 +55,9 @@ def _both(store: PostgresStore, sql: str, rows: list[tuple[Any, ...]]) -> tuple[
 
 
 def _read(store: PostgresStore, table: str, columns: str, program: str) -> list[tuple[Any, ...]]:
-    order = "seq" if table == "ledger" else "customer"
+    # in a total order: a program's events may share a customer (the key is customer and event),
+    # and rows tied on `ORDER BY customer` come back in whatever order the server finds them
+    order = {"ledger": "seq", "events": "customer, event"}.get(table, "customer")
     return store._execute(f"SELECT {columns} FROM {table} WHERE program = ? ORDER BY {order}", (program,))
 
 
