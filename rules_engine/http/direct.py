@@ -46,7 +46,6 @@ import asyncio
 import contextvars
 import time
 import urllib.parse
-from collections.abc import Coroutine
 from typing import Any
 
 import httptools
@@ -265,7 +264,6 @@ class Direct:
         "protocol",
         "query",
         "response_complete",
-        "running",
         "served",
         "size",
         "trace",
@@ -296,7 +294,7 @@ class Direct:
         self.waiter: asyncio.Future[None] | None = None
         self.way = _QUEUED
         self.begun: _Begun | None = None
-        self.running: Coroutine[Any, Any, Any] | None = None
+        """Set while the request waits for the lane (`_go`), taken by its answer (`_decided`)."""
 
     def start(self) -> None:
         """The request's turn on its connection (at once, or when the one before it is answered):
@@ -361,45 +359,50 @@ class Direct:
             return
         body = self.body
         try:
-            event = events.parse_text(body[0] if len(body) == 1 else b"".join(body))
-            running = lane.run(self.program, Asked(event, state, self.trace))
+            asked = Asked(events.parse_text(body[0] if len(body) == 1 else b"".join(body)), state, self.trace)
         except Exception:
             self._task(begun)
             return
-        try:  # the coroutine run by hand up to its wait for the lane's answer (a task would)
-            waited = running.send(None)
-        except StopIteration as done:  # answered without a wait (not the lane's way)
-            self._answered(begun, done.value)
-            return
-        except Exception as error:
+        try:  # answered by `set_result` or `set_exception`, on the loop (threads.py `Receiver`)
+            lane.submit(self.protocol.loop, self.program, asked, self)
+        except Exception as error:  # the lane is shut down: as `lane.run` raises it to the task
             self._task(begun, error)
             return
         self.way = _LANE
         self.begun = begun
-        self.running = running
-        waited.add_done_callback(self._decided)
         self.protocol.tasks.add(self)  # type: ignore[arg-type]  # waited for at shutdown, as a task is (`cancel`)
 
-    def _decided(self, _: Any) -> None:
-        """The lane's answer: written, or the error answered on the task's way."""
-        running = self.running
-        begun = self.begun
-        if running is None or begun is None:  # cancelled meanwhile (`cancel`): answered then
+    # The lane's answer (threads.py `Receiver`), on the loop: what `await lane.run(…)` would give
+    def cancelled(self) -> bool:
+        """Whether the answer is no longer wanted: the request was cancelled at the lane (`cancel`)."""
+        return self.begun is None
+
+    def set_result(self, answer: tuple[bytes, int]) -> None:
+        """The lane's answer, written."""
+        begun = self._decided()
+        if begun is not None:
+            self._answered(begun, answer)
+
+    def set_exception(self, error: BaseException) -> None:
+        """The lane's error: answered on the task's way (a BaseException as a cancelled task's)."""
+        begun = self._decided()
+        if begun is None:
             return
-        self.running = None
-        self.protocol.tasks.discard(self)
-        try:
-            running.send(None)
-        except StopIteration as done:
-            self._answered(begun, done.value)
-        except Exception as error:
+        if isinstance(error, Exception):
             self._task(begun, error)
-        except BaseException as error:  # the lane's future cancelled: as the task's way, cancelled
+        else:
             self._failed(error)
             self._record(begun, 500)
-        else:
-            running.close()
-            self._task(begun, RuntimeError("the lane's call did not end"))
+
+    def _decided(self) -> _Begun | None:
+        """The request taken off the lane's wait: its `_begin`, None if it was not waiting
+        (cancelled meanwhile: answered then)."""
+        begun = self.begun
+        if begun is None or self.way != _LANE:
+            return None
+        self.begun = None
+        self.protocol.tasks.discard(self)  # type: ignore[arg-type]
+        return begun
 
     def _answered(self, begun: _Begun, answer: tuple[bytes, int]) -> None:
         """The event's answer written (`write`'s bytes for `headers(body, version)`, made in one
@@ -429,12 +432,9 @@ class Direct:
     def cancel(self, msg: Any = None) -> bool:
         """The grace after SIGTERM ran out with the request still at the lane (uvicorn cancels
         its tasks): answered as a cancelled task's request is (uvicorn's 500)."""
-        running, begun = self.running, self.begun
-        if running is None or begun is None:
+        begun = self._decided()
+        if begun is None:
             return False
-        self.running = None
-        self.protocol.tasks.discard(self)
-        running.close()
         self._failed(asyncio.CancelledError(msg))
         self._record(begun, 500)
         return True

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from rules_engine.http.loop import ServiceLoop
 
@@ -99,7 +99,7 @@ class Threads:
                 return
             loop, future, context, function, args = call
             del call
-            how: Callable[[asyncio.Future[Any], Any], None]
+            how: Callable[[Receiver, Any], None]
             try:
                 how, value = _succeed, context.run(function, *args)
             except BaseException as error:  # handed to the caller, as an executor does
@@ -124,8 +124,8 @@ class Threads:
 
 def _answer(
     loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[Any],
-    how: Callable[[asyncio.Future[Any], Any], None],
+    future: Receiver,
+    how: Callable[[Receiver, Any], None],
     value: Any,
 ) -> None:
     """`how(future, value)` on the caller's loop: collected on the service's loop's way (woken
@@ -153,12 +153,24 @@ def _release(held: list[tuple[int, _Queued, Any]], error: BaseException | Again 
         _answer(call.loop, call.future, how, value)
 
 
-def _succeed(future: asyncio.Future[Any], result: Any) -> None:
+class Receiver(Protocol):
+    """What a lane's call is answered to, on its loop (`Lane.submit`): an asyncio future is one
+    (`Lane.run` awaits it); the events protocol's request is another (direct.py `Direct`), called
+    back at once rather than through a future's scheduled callbacks."""
+
+    def cancelled(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+def _succeed(future: Receiver, result: Any) -> None:
     if not future.cancelled():
         future.set_result(result)
 
 
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+def _fail(future: Receiver, error: BaseException) -> None:
     if not future.cancelled():
         future.set_exception(error)
 
@@ -182,7 +194,7 @@ an empty list when there are none, or when the next queued call has another key.
 @dataclass(slots=True)
 class _Queued:
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
+    future: Receiver
     key: str
     argument: Any
     since: float
@@ -254,14 +266,26 @@ class Lane(Generic[A]):
         waits or runs, the call is still made; its answer is dropped."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self.submit(loop, key, argument, future)
+        return await future
+
+    def submit(self, loop: asyncio.AbstractEventLoop, key: str, argument: A, receiver: Receiver) -> None:
+        """`run` without a coroutine or a future: the call queued, its answer handed to
+        `receiver` on `loop` (`set_result`, or `set_exception` with what `run` would raise),
+        unless `receiver.cancelled()` by then. The events protocol's requests (direct.py) are
+        their own receivers: a future's answer scheduled its callback through `call_soon` (a
+        handle and a turn's queue) and resumed the request's coroutine, for every request.
+
+        Raises:
+            RuntimeError: the lane is shut down (nothing was queued).
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("the event lane is shut down")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
                 self._thread.start()
-            self._calls.put(_Queued(loop, future, key, argument, self.clock()))
-        return await future
+            self._calls.put(_Queued(loop, receiver, key, argument, self.clock()))
 
     def _work(self) -> None:
         while True:

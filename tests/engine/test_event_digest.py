@@ -413,3 +413,24 @@ def test_a_purchase_read_from_text_is_carried_to_its_digest() -> None:
     assert id(event) not in canonical._CARRIED  # taken out by its digest: nothing kept alive
     assert digest == event_digest(event) == event_digest(parse_event(jsonio.loads(text)))
     assert digest == reference_digest(event)
+
+
+def test_events_read_many_before_their_digests_are_still_carried() -> None:
+    """The service reads every request's event on its loop and digests it later on its lane, a
+    group at a time: 64 events read in a row (64 in flight) are each carried to their digest,
+    which is the first implementation's; once digested, none is kept."""
+    texts = [
+        f'{{"id": "evt-{number}", "type": "purchase", "time": "2026-12-08T10:15:00+03:00", '
+        f'"customer": "c{number}", "items": [{{"sku": "LATTE-L", "category": "coffee", "price": 320, '
+        f'"qty": {1 + number % 3}}}, {{"sku": "CROISSANT", "category": "pastry", "price": 180.50, '
+        '"qty": 1}]}'
+        for number in range(64)
+    ]
+    canonical._CARRIED.clear()
+    for text in texts[:3]:  # their lines remembered (a line read the first time is not carried)
+        event_digest(parse_event_text(text))
+    events = [parse_event_text(text) for text in texts]
+    assert all(canonical._CARRIED[id(event)][0] is event for event in events)
+    for text, event in zip(texts, events, strict=True):
+        assert event_digest(event) == reference_digest(parse_event(jsonio.loads(text)))
+    assert canonical._CARRIED == {}
