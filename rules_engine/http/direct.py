@@ -18,8 +18,9 @@ by `problems.unexpected`), the metrics and the log line (`Observe.record`) — a
 written as uvicorn writes it (its status line, its `date` header, `connection: close` when the
 connection is not kept alive), head and body in one write. An ordinary event — its key cached
 (`auth.check_cached`), its body whole — takes no task: it is read and handed to the lane from the
-parser's callback, the lane's coroutine run by hand up to its wait, and answered when the lane's
-future is done (`Direct._go`, `_decided`); anything else (a key to read, any refusal, a body
+parser's callback (`Direct._go`), and answered when the lane hands its answer back: the request
+is the lane's receiver (threads.py `Lane.submit`: `set_result`, `set_exception`), with no
+coroutine, future or scheduled callback of its own; anything else (a key to read, any refusal, a body
 larger than the parser's buffer, `Expect: 100-continue`, a client gone) goes on a task that does
 every step from the start, as `Observe` and the shortcut do (`Direct.run`: none of the steps the
 plain way took changed anything). Keep-alive, pipelining (a request
@@ -363,13 +364,14 @@ class Direct:
         except Exception:
             self._task(begun)
             return
+        self.way = _LANE
+        self.begun = begun
         try:  # answered by `set_result` or `set_exception`, on the loop (threads.py `Receiver`)
             lane.submit(self.protocol.loop, self.program, asked, self)
         except Exception as error:  # the lane is shut down: as `lane.run` raises it to the task
+            self.begun = None
             self._task(begun, error)
             return
-        self.way = _LANE
-        self.begun = begun
         self.protocol.tasks.add(self)  # type: ignore[arg-type]  # waited for at shutdown, as a task is (`cancel`)
 
     # The lane's answer (threads.py `Receiver`), on the loop: what `await lane.run(…)` would give
@@ -401,7 +403,7 @@ class Direct:
         if begun is None or self.way != _LANE:
             return None
         self.begun = None
-        self.protocol.tasks.discard(self)  # type: ignore[arg-type]
+        self.protocol.tasks.discard(self)
         return begun
 
     def _answered(self, begun: _Begun, answer: tuple[bytes, int]) -> None:

@@ -212,3 +212,68 @@ def test_a_call_of_another_key_stops_the_joining_and_starts_the_next_group(run: 
         lane.shutdown()
     assert answers == [0, 2, 4, 6]
     assert joining.groups == [("a", [0, 1]), ("b", [2]), ("a", [3])]
+
+
+class Receiving:
+    """A `Lane.submit` receiver (threads.py `Receiver`) that notes what it is handed, on which
+    thread, and says it is `cancelled` when told to."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, cancelled: bool = False) -> None:
+        self.loop = loop
+        self.gone = cancelled
+        self.got: list[tuple[str, Any]] = []
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.thread = threading.get_ident()
+
+    def cancelled(self) -> bool:
+        return self.gone
+
+    def set_result(self, result: Any) -> None:
+        self.noted("result", result)
+
+    def set_exception(self, exception: BaseException) -> None:
+        self.noted("exception", exception)
+
+    def noted(self, how: str, value: Any) -> None:
+        assert threading.get_ident() == self.thread  # on the loop's thread, as a future is set
+        self.got.append((how, value))
+        self.done.set_result(None)
+
+
+def test_a_submitted_call_is_answered_to_its_receiver_on_the_loop_as_run_awaits_it(run: Run[Any]) -> None:
+    """`submit` (what the events protocol calls, direct.py) queues and groups calls as `run`
+    does, and hands each answer — a value, the function's error, a late call's — to its
+    receiver on the caller's loop; a receiver cancelled by then is handed nothing; a lane shut
+    down refuses the call at once."""
+    failing = Failing()
+    now = [0.0]
+    lane: Lane[int] = Lane("test-lane", failing, most=32, wait=10, late=_late, clock=lambda: now[0])
+
+    async def main() -> list[Receiving]:
+        loop = asyncio.get_running_loop()
+        first, tardy = Receiving(loop), Receiving(loop)
+        lane.submit(loop, "a", 1, first)
+        await asyncio.to_thread(failing.started.wait, 5)
+        lane.submit(loop, "a", 9, tardy)
+        now[0] = 11.0  # `tardy` has waited 11 s behind the first
+        answered, failed, cancelled = Receiving(loop), Receiving(loop), Receiving(loop, cancelled=True)
+        lane.submit(loop, "a", 2, answered)
+        lane.submit(loop, "a", 3, failed)
+        lane.submit(loop, "a", 4, cancelled)
+        await asyncio.sleep(0.05)  # all queued behind the first
+        failing.release.set()
+        await asyncio.wait_for(asyncio.gather(first.done, tardy.done, answered.done, failed.done), 5)
+        await asyncio.to_thread(lane.shutdown)
+        with pytest.raises(RuntimeError, match="shut down"):
+            lane.submit(loop, "a", 6, Receiving(loop))
+        return [first, tardy, answered, failed, cancelled]
+
+    first, tardy, answered, failed, cancelled = run(main())
+    assert first.got == [("result", 2)]
+    assert [how for how, _ in tardy.got] == ["exception"]
+    assert isinstance(tardy.got[0][1], TimeoutError)
+    assert answered.got == [("result", "first")]
+    assert [how for how, _ in failed.got] == ["exception"]
+    assert isinstance(failed.got[0][1], BrokenError)
+    assert cancelled.got == []  # the call was made (its group had it), its answer dropped
+    assert failing.groups == [("a", [1]), ("a", [2, 3, 4])]  # the tardy one never ran
