@@ -13,7 +13,8 @@ lock), a waiting worker takes it, runs it in a copy of the caller's context (as
 and hands the result or the exception back onto an asyncio future: on the service's loop with
 `ServiceLoop.hand_back` (loop.py: collected on the loop's way, the loop woken only if it sleeps),
 on any other loop with one `loop.call_soon_threadsafe`. Measured: bench/README.md, "Service
-benchmark".
+benchmark". A lane's group whose answers are held until its store has committed (`Lane`'s
+`deliver`) goes back in one hand-off, not one per call (`_answer_all`).
 
 Workers start as they are needed, up to `size`, and stay: the store's pools bound how many events
 really run at once. `shutdown` lets the calls already queued finish, then the workers end; a call
@@ -138,8 +139,10 @@ def _answer(
 
 
 def _release(held: list[tuple[int, _Queued, Any]], error: BaseException | Again | None) -> None:
-    """A group's answers held by `Lane(deliver=…)`, handed back; with an exception `error`, each
-    that was to succeed fails with it instead; with an `Again`, each is the answer it gives."""
+    """A group's answers held by `Lane(deliver=…)`, handed back together (`_answer_all`); with an
+    exception `error`, each that was to succeed fails with it instead; with an `Again`, each is
+    the answer it gives."""
+    answers: list[tuple[_Queued, Any]] = []
     for index, call, value in held:
         if isinstance(error, BaseException):
             if not isinstance(value, BaseException):
@@ -149,8 +152,48 @@ def _release(held: list[tuple[int, _Queued, Any]], error: BaseException | Again 
                 value = error(index, value)
             except Exception as failure:  # handed to the caller, as the lane's function's would be
                 value = failure
-        how = _fail if isinstance(value, BaseException) else _succeed
-        _answer(call.loop, call.future, how, value)
+        answers.append((call, value))
+    _answer_all(answers)
+
+
+def _answer_all(answers: list[tuple[_Queued, Any]]) -> None:
+    """Each call's answer (a value, or an exception it raises), in order, handed to its receiver
+    on its loop: one hand-back for all of a loop's (`_settle`), not one each — on the service's
+    loop one entry on its deque, on any other one `call_soon_threadsafe`. (A group's calls all
+    come from one loop but in tests.)"""
+    if not answers:
+        return
+    first = answers[0][0].loop
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Receiver, Any]]]
+    if all(call.loop is first for call, _ in answers):
+        by_loop = {first: [(call.future, value) for call, value in answers]}
+    else:
+        by_loop = {}
+        for call, value in answers:
+            by_loop.setdefault(call.loop, []).append((call.future, value))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the answers
+            if isinstance(loop, ServiceLoop):
+                loop.hand_back(_settle, settled)
+            else:
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[Receiver, Any]]) -> None:
+    """`_answer_all`'s answers given to their receivers, on their loop: each as `_succeed` or
+    `_fail` gives it alone; one that raises is reported to the loop's exception handler, as a
+    callback's error is, and the others are still given."""
+    for receiver, value in settled:
+        try:
+            if not receiver.cancelled():
+                if isinstance(value, BaseException):
+                    receiver.set_exception(value)
+                else:
+                    receiver.set_result(value)
+        except Exception as error:
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": f"Exception answering {receiver!r}", "exception": error}
+            )
 
 
 class Receiver(Protocol):

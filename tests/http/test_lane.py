@@ -277,3 +277,61 @@ def test_a_submitted_call_is_answered_to_its_receiver_on_the_loop_as_run_awaits_
     assert isinstance(failed.got[0][1], BrokenError)
     assert cancelled.got == []  # the call was made (its group had it), its answer dropped
     assert failing.groups == [("a", [1]), ("a", [2, 3, 4])]  # the tardy one never ran
+
+
+class Raising(Receiving):
+    """A receiver whose `set_result` fails (a bug), after noting it."""
+
+    def set_result(self, result: Any) -> None:
+        super().set_result(result)
+        raise BrokenError("the receiver failed")
+
+
+def test_a_groups_held_answers_go_back_in_one_hand_off_each_given_even_if_one_fails() -> None:
+    """With `deliver`, a group's answers are held until it releases them, then handed back to the
+    service's loop together (one `hand_back`, not one a call), in order; a receiver that raises is
+    reported to the loop's exception handler and the others still get theirs."""
+    recorder = Recorder()
+    released: list[str] = []
+
+    def deliver(key: str, release: Any, returned: Any) -> None:
+        released.append(key)
+        release(None)
+
+    lane: Lane[int] = Lane("test-lane", recorder, most=32, wait=30, late=_late, deliver=deliver)
+    handed: list[int] = []
+    reported: list[dict[str, Any]] = []
+
+    async def main() -> list[Receiving]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, ServiceLoop)
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        hand_back = loop.hand_back
+
+        def counted(callback: Any, *args: Any) -> None:
+            handed.append(len(args[0]))
+            hand_back(callback, *args)
+
+        loop.hand_back = counted  # type: ignore[method-assign]
+        first = Receiving(loop)
+        lane.submit(loop, "a", 1, first)
+        await asyncio.to_thread(recorder.started.wait, 5)
+        rest = [Receiving(loop), Raising(loop), Receiving(loop), Receiving(loop, cancelled=True)]
+        for number, receiver in enumerate(rest, 2):
+            lane.submit(loop, "a", number, receiver)
+        await asyncio.sleep(0.05)
+        recorder.release.set()
+        await asyncio.wait_for(asyncio.gather(*(receiver.done for receiver in [first, *rest[:3]])), 5)
+        return [first, *rest]
+
+    try:
+        with asyncio.Runner(loop_factory=ServiceLoop) as runner:
+            first, answered, raising, after, cancelled = runner.run(main())
+    finally:
+        lane.shutdown()
+    assert recorder.groups == [("a", [1]), ("a", [2, 3, 4, 5])]
+    assert released == ["a", "a"]
+    assert handed == [1, 4]  # one hand-off a group, with each of its answers
+    assert [first.got, answered.got, raising.got, after.got] == [[("result", n * 2)] for n in (1, 2, 3, 4)]
+    assert cancelled.got == []
+    assert [type(context["exception"]) for context in reported] == [BrokenError]

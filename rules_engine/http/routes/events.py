@@ -71,9 +71,10 @@ def post_event(
     return event_result(handle(service, program, event, request.scope.setdefault("state", {})), trace=trace)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ready:
-    """An event read and checked against its program, to be decided (`decide`)."""
+    """An event read and checked against its program, to be decided (`decide`). Not frozen
+    (nothing changes it): made for every request, as `shortcut.Asked` is."""
 
     running: Running
     """The program's running version when the event was read: it decides the event."""
