@@ -45,6 +45,7 @@ from rules_engine.errors import RulesEngineError
 from rules_engine.http.auth import bearer_token, check
 from rules_engine.http.problems import refused
 from rules_engine.http.routes import VERSION_HEADER, events, read_body
+from rules_engine.http.running import Running
 from rules_engine.http.runtime import Runtime
 from rules_engine.http.threads import Again, More, Reply
 from rules_engine.service import Handled
@@ -176,8 +177,10 @@ def decide_group(
     and log fields — but stored in one transaction (`events.decide_together`) when the store
     commits groups (SQLite, PostgreSQL: `Stores.groups`). Each is acknowledged only once that transaction
     committed, as an event alone is after its own. The events come read from their bodies (on the
-    event loop: `events.parse_text`); their program is found first, outside the store (an event
-    refused is answered at once); a group that rolls back is decided again one event at a time.
+    event loop: `events.parse_text`); their program is found first, outside the store, once for
+    the events read together (`Programs.get` reads the program file's `stat`: a syscall that let
+    the loop's thread take the interpreter, once an event until 2026-12-06), and an event refused is
+    answered at once; a group that rolls back is decided again one event at a time.
 
     Once the store is borrowed (with several workers, once this worker's turn at the database has
     come), the requests that arrived while it waited join the group (`more`): with two workers
@@ -195,10 +198,16 @@ def decide_group(
     readies: list[tuple[int, events.Ready]] = []
 
     def read(start: int, bodies: Sequence[Asked]) -> list[events.Ready]:
-        found = []
+        found: list[events.Ready] = []
+        if not bodies:  # none joined
+            return found
+        try:  # the program's running version once for the events read together (each looks if none)
+            running: Running | None = runtime.programs.get(program)
+        except Exception:
+            running = None
         for index, one in enumerate(bodies, start):
             try:
-                ready = events.ready(runtime, program, one.event, one.state)
+                ready = events.ready(runtime, program, one.event, one.state, running)
             except Exception as error:  # refused before the store: answered as `_decide` answers it
                 reply(index, error)
             else:

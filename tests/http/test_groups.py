@@ -322,3 +322,35 @@ def test_an_event_alone_in_its_group_is_stored_and_refused_as_alone(
     finally:
         grouped.stores.close()
         alone.stores.close()
+
+
+def test_a_groups_events_are_read_against_one_look_at_the_program(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane's events read together find their program's running version once (its file's
+    `stat` a group, not an event), and are answered as each alone: applied, refused for its body
+    (RE410, the program found first), refused all for a program that does not run (RE803)."""
+    runtime = Runtime.start(_settings(program_dir, str(tmp_path / "grouped.db")))
+    looked: list[str] = []
+    get = runtime.programs.get
+
+    def counted(program: str) -> Any:
+        looked.append(program)
+        return get(program)
+
+    monkeypatch.setattr(runtime.programs, "get", counted)
+    refused = {**purchase(3, "ann"), "items": "none"}
+    bodies = [jsonio.dumps(body).encode() for body in (purchase(1, "ann"), purchase(2, "ben"), refused)]
+    try:
+        answers = decided_group(runtime, "coffee-club", bodies)
+        assert [_seen(answer) if isinstance(answer, Exception) else None for answer in answers] == [
+            None,
+            None,
+            ("EventError", ["RE410"]),
+        ]
+        assert looked == ["coffee-club", "coffee-club"]  # the group's, and the refused event's own
+        looked.clear()
+        unknown = decided_group(runtime, "no-such-program", bodies[:2])
+        assert [_seen(answer) for answer in unknown] == [("ServiceError", ["RE803"])] * 2
+    finally:
+        runtime.stores.close()

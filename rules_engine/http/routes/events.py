@@ -141,12 +141,21 @@ def parse_text(body: bytes) -> AnyEvent | str:
         return text
 
 
-def ready(service: Runtime, program: str, parsed: AnyEvent | str, state: dict[str, Any]) -> Ready:
+def ready(
+    service: Runtime,
+    program: str,
+    parsed: AnyEvent | str,
+    state: dict[str, Any],
+    running: Running | None = None,
+) -> Ready:
     """`read_text`'s second half, from what `parse_text` gave: the program's running version (RE803),
-    the event's id in `state`."""
+    the event's id in `state`. `running`: the program's running version, found already for the
+    events read together (shortcut.py `decide_group`: one look, and its `stat` of the program's
+    file, a group rather than an event); a refused event (`parsed` a text) looks again, as `read`."""
     if isinstance(parsed, str):
         return read(service, program, jsonio.loads(parsed), state)
-    running = service.programs.get(program)
+    if running is None:
+        running = service.programs.get(program)
     state["event_id"] = parsed.id
     return Ready(running, parsed.type if parsed.type in _KNOWN_TYPES else "custom", parsed)
 
