@@ -76,11 +76,13 @@ def _held(monkeypatch: pytest.MonkeyPatch, hold: str) -> Iterator[tuple[threadin
     holding, release = threading.Event(), threading.Event()
     ready = events.ready
 
-    def reading(service: Any, program: str, parsed: Any, state: dict[str, Any]) -> events.Ready:
+    def reading(
+        service: Any, program: str, parsed: Any, state: dict[str, Any], running: Any = None
+    ) -> events.Ready:
         if getattr(parsed, "id", None) == hold:
             holding.set()
             assert release.wait(30)
-        return ready(service, program, parsed, state)
+        return ready(service, program, parsed, state, running)
 
     monkeypatch.setattr(events, "ready", reading)
     try:
