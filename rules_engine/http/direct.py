@@ -343,10 +343,11 @@ class Direct:
     # The plain way: no task
     def _go(self) -> None:
         """The request whose body is whole, when it needs no wait but the lane's: its key cached
-        and allowed (`auth.check_cached`), its event read, handed to the lane; `_decided` answers
-        it. Anything else (a key to read, a refusal, no lane) goes the task's way, which does every
-        step again from the start, as `Observe` and the shortcut do them (none of the steps
-        taken here changes anything: the same request id and clock go along)."""
+        and allowed (`auth.check_cached`), its event read, handed to the lane (`Lane.submit`),
+        whose answer comes to `set_result` or `set_exception`. Anything else (a key to read, a
+        refusal, no lane) goes the task's way, which does every step again from the start, as
+        `Observe` and the shortcut do them (none of the steps taken here changes anything: the
+        same request id and clock go along)."""
         begun = self._begin()
         state, _, routed = begun
         served = self.served
