@@ -18,13 +18,12 @@ by `problems.unexpected`), the metrics and the log line (`Observe.record`) — a
 written as uvicorn writes it (its status line, its `date` header, `connection: close` when the
 connection is not kept alive), head and body in one write. An ordinary event — its key cached
 (`auth.check_cached`), its body whole — takes no task: it is read and handed to the lane from the
-parser's callback (`Direct._go`), and answered when the lane hands its answer back: the request
-is the lane's receiver (threads.py `Lane.submit`: `set_result`, `set_exception`), with no
-coroutine, future or scheduled callback of its own; anything else (a key to read, any refusal, a body
-larger than the parser's buffer, `Expect: 100-continue`, a client gone) goes on a task that does
-every step from the start, as `Observe` and the shortcut do (`Direct.run`: none of the steps the
-plain way took changed anything). Keep-alive, pipelining (a request
-waits for the one before it on the connection, reading paused), `Expect: 100-continue` (sent
+parser's callback (`Direct._go`), and answered by the lane as its receiver (threads.py
+`Lane.submit`), no coroutine, future or scheduled callback of its own; anything else (a key to
+read, any refusal, a body larger than the parser's buffer, `Expect: 100-continue`, a client
+gone) goes on a task that does every step from the start, as `Observe` and the shortcut do
+(`Direct.run`: none of the steps the plain way took changed anything). Keep-alive, pipelining (a
+request waits for the one before it on the connection, reading paused), `Expect: 100-continue` (sent
 when the body is first waited for, as uvicorn's `receive` sends it), a client gone before its
 answer (nothing written, logged as the ASGI way logs it), graceful shutdown (the connection closes
 once its answer is out; the request, task or not, is among the server's tasks, and cancelled
@@ -343,11 +342,10 @@ class Direct:
     # The plain way: no task
     def _go(self) -> None:
         """The request whose body is whole, when it needs no wait but the lane's: its key cached
-        and allowed (`auth.check_cached`), its event read, handed to the lane (`Lane.submit`),
-        whose answer comes to `set_result` or `set_exception`. Anything else (a key to read, a
-        refusal, no lane) goes the task's way, which does every step again from the start, as
-        `Observe` and the shortcut do them (none of the steps taken here changes anything: the
-        same request id and clock go along)."""
+        and allowed (`auth.check_cached`), its event read, handed to the lane (`Lane.submit`:
+        `set_result`, `set_exception`). Anything else (a key to read, a refusal, no lane) goes the
+        task's way, which does every step again from the start, as `Observe` and the shortcut do
+        them (none of the steps taken here changes anything: the same request id and clock too)."""
         begun = self._begin()
         state, _, routed = begun
         served = self.served
@@ -367,7 +365,7 @@ class Direct:
             return
         self.way = _LANE
         self.begun = begun
-        try:  # answered by `set_result` or `set_exception`, on the loop (threads.py `Receiver`)
+        try:
             lane.submit(self.protocol.loop, self.program, asked, self)
         except Exception as error:  # the lane is shut down: as `lane.run` raises it to the task
             self.begun = None
@@ -375,8 +373,7 @@ class Direct:
             return
         self.protocol.tasks.add(self)  # type: ignore[arg-type]  # waited for at shutdown, as a task is (`cancel`)
 
-    # The lane's answer (threads.py `Receiver`), on the loop: what `await lane.run(…)` would give
-    def cancelled(self) -> bool:
+    def cancelled(self) -> bool:  # the lane's answer (threads.py `Receiver`), on the loop
         """Whether the answer is no longer wanted: the request was cancelled at the lane (`cancel`)."""
         return self.begun is None
 
