@@ -169,24 +169,40 @@ def expired(
     lots = state.lots
     if state.pending_lots is None:  # a state in the order of an earlier version: any lot may be due
         lots = sorted(lots, key=expiry_order)
-    if not lots or expiry_order(lots[0]) > (False, moment):
+    # a shared list's storage read between its bounds (state/shared.py's `window`): its `[]` is a
+    # Python call
+    items, start, stop = window(lots)
+    if start == stop:
+        return state, [], []
+    expires_first = items[start].expires_at
+    if expires_first is None or expires_first > moment:  # `expiry_order(lots[0]) > (False, moment)`
         return state, [], []  # the usual case: the first lot to expire is not due yet
     end = expiring_by(lots, moment)  # the lots due: a prefix
-    head = lots[:end]
-    due = [lot for lot in head if lot.points > 0]
-    if not due:  # the common case: nothing to do, nothing to sort
-        return state, [], []
-    transitions: list[Transition] = []
-    gone_lots: list[Expired] = []
-    for lot in due:  # in expiry order (the changes reported are put in order with the others)
-        fields = lot.__dict__  # the fields read from the dict: a model's attribute costs more
-        expires = fields["expires_at"]
-        assert expires is not None
-        rule, points = fields["rule"], fields["points"]
-        lot_id = f"{fields['event']}/{rule}"  # Lot.id, without a property call per lot
-        transitions.append(_transition(Transition, ("expire", lot_id, points, expires)))
-        gone_lots.append((rule, points, lot_id, expires))
-    gone = {transition[1] for transition in transitions}
+    head = items[start : start + end]
+    # A long history expires a dozen lots at most events: each lot's fields read, its id made and
+    # its change and entry made in C (maps of attribute getters, `"/".join`, `zip`), no Python
+    # step a lot. The lots with points are usually all of them (a spent lot at 0 stays, for returns).
+    points = list(map(_POINTS, head))
+    if all(map(ZERO.__lt__, points)):
+        due = head
+    else:
+        due = list(itertools.compress(head, map(ZERO.__lt__, points)))
+        if not due:  # the common case: nothing to do, nothing to sort
+            return state, [], []
+        points = list(map(_POINTS, due))
+    rules = list(map(_RULE, due))
+    ids = list(map(_ID, zip(map(_EVENT, due), rules, strict=True)))  # `Lot.id`, made in C
+    expires = list(map(_EXPIRES, due))  # not None: due by `expires_at` (`expiring_by`)
+    # in expiry order (the changes reported are put in order with the others by the caller)
+    transitions: list[Transition] = list(
+        map(
+            _transition,
+            itertools.repeat(Transition),
+            zip(itertools.repeat("expire"), ids, points, expires, strict=False),
+        )
+    )
+    gone_lots: list[Expired] = list(zip(rules, points, ids, expires, strict=True))
+    gone = set(ids)
     if len(due) < end:
         kept: Sequence[Lot] = [lot for lot in head if lot.points <= 0] + lots[end:]
     else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)

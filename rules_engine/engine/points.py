@@ -70,7 +70,7 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     lot_memos.carry_window(lots, state.lots, None)  # and the soonest return window's close
     lot_memos.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
     if gone:  # and the lots' points, less those that expired (lot_points)
-        lot_points.left_out(lots, state.lots, sum([lot[1] for lot in gone], ZERO))
+        lot_points.left_out(lots, state.lots, sum(map(_POINTS_OF, gone), ZERO))  # in C
     if changed is not None and state.pending_lots is not changed:
         state = replaced(state, {"pending_lots": changed})
     if state.tendered:
@@ -89,6 +89,7 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
 
 
 _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)
+_POINTS_OF = operator.itemgetter(1)  # an `Expired`'s points
 
 
 def _one_zone(changes: list[lifecycle.Transition], zone: dt.tzinfo) -> bool:

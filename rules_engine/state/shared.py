@@ -85,6 +85,11 @@ class SharedList(Sequence[T]):
 
     def __getitem__(self, index: SupportsIndex | slice) -> T | list[T]:
         start, end = self._start, self._end
+        if type(index) is int:  # the usual read (`lots[0]`, `lots[-1]`): a comparison or two
+            at = (start if index >= 0 else end) + index
+            if start <= at < end:
+                return self._items[at]
+            raise IndexError("list index out of range")
         if isinstance(index, slice):
             first, stop, step = index.indices(end - start)
             if step == 1:

@@ -14,11 +14,12 @@ import functools
 import itertools
 import operator
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
-from rules_engine.engine.lifecycle import expiring_by, expiry_order
+from rules_engine.engine.lifecycle import expiring_by
 from rules_engine.engine.lot_memos import keep_reminded, reminded_until
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk, reviews
@@ -31,6 +32,7 @@ from rules_engine.engine.verdicts import Verdict
 from rules_engine.program.model import Hours, Notifications, Program
 from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, NEVER
 from rules_engine.state.customer import CustomerState, DeferredMessage
+from rules_engine.state.shared import window
 
 
 def idle(program: Program) -> bool:
@@ -109,8 +111,14 @@ def _points_reminder(run: Run) -> None:
         return
     moment = run.event.time
     lots = run.state.lots
-    horizon = (False, moment + reminder.before)
-    if not lots or expiry_order(lots[0]) > horizon:
+    # a shared list's storage read between its bounds (state/shared.py's `window`): its `[]` and
+    # `len()` are Python calls, half a dozen an event here after a long history
+    items, start, stop = window(lots)
+    if start == stop:
+        return
+    horizon = moment + reminder.before
+    head = items[start].expires_at
+    if head is None or head > horizon:  # as `expiry_order(lots[0]) > (False, horizon)`
         return  # the usual case: the first lot to expire is not due for a reminder
     reminded = run.state.reminded
     # Every lot with points expiring up to `until` is among `reminded`, when that is kept for these
@@ -118,46 +126,50 @@ def _points_reminder(run: Run) -> None:
     # horizon reached since are looked at, a few, not the fortnight's (a long history's ~50).
     until = reminded_until(lots, reminded)
     if until is not None:
-        if horizon[1] <= until:
+        if horizon <= until:
             return  # every lot up to the horizon was reminded of already
         first = expiring_by(lots, until)
-        if first == len(lots) or lots[first].expires_at is None:  # none expires in (until, horizon]
-            keep_reminded(lots, reminded, horizon[1])
+        if first == stop - start or items[start + first].expires_at is None:  # none in (until, horizon]
+            keep_reminded(lots, reminded, horizon)
             return
-        # a set, even for the few lots the horizon reached since: they are new, not among the
-        # reminded (a fortnight's ids, ~50 in a long history), and a list's `in` compares each
-        done: set[str] = set(reminded)
     else:
-        done = set(reminded)
         # The lots are in expiry order: those expiring in (moment, moment + before] are one run of
         # them. Usually none is due (expiry ran before the event): then no bisection for the first
-        first = 0 if expiry_order(lots[0]) > (False, moment) else expiring_by(lots, moment)
-        if first == len(lots) or lots[first].expires_at is None:
+        first = 0 if head > moment else expiring_by(lots, moment)
+        if first == stop - start or items[start + first].expires_at is None:
             return
-    last = expiring_by(lots, horizon[1])
-    soon: list[str] = []  # the ids of the lots not reminded of yet, in expiry order
-    expires: dt.datetime | None = None  # when the first of them expires (the soonest)
-    # A long history has a fortnight's lots here at every event, nearly all reminded of already:
-    # their ids made and looked up in C (`"/".join` of event and rule: `Lot.id`), and only the
-    # lots not reminded of yet (a few: those the fortnight reached since) read in Python.
-    near = lots[first:last]
+    # a set, even for the few lots the horizon reached since: they are new, not among the
+    # reminded (a fortnight's ids, ~50 in a long history), and a list's `in` compares each
+    done: set[str] = set(reminded)
+    last = expiring_by(lots, horizon)
+    # A long history has a fortnight's lots here at every event, nearly all reminded of already,
+    # and a dozen new ones the horizon reached since the last: each lot's id made and looked up,
+    # its points read, in C (`"/".join` of event and rule: `Lot.id`; maps of attribute getters),
+    # no Python step a lot.
+    near = items[start + first : start + last]
     ids = list(map(_ID, zip(map(_EVENT, near), map(_RULE, near), strict=True)))
     new = list(map(operator.not_, map(done.__contains__, ids)))
-    for lot_id, lot in zip(itertools.compress(ids, new), itertools.compress(near, new), strict=True):
-        fields = lot.__dict__  # the fields read from the dict (a model's attribute costs more)
-        if fields["points"] > 0:
-            if expires is None:
-                expires = fields["expires_at"]
-            soon.append(lot_id)
+    fresh = list(itertools.compress(near, new))  # the lots not reminded of yet, in expiry order
+    if fresh:
+        worth = list(map(_ZERO_BELOW, map(_POINTS_AT, fresh)))  # with points (a spent lot stays)
+        soon = list(itertools.compress(itertools.compress(ids, new), worth))  # their ids
+        # when the first of them expires (the soonest): what the reminder warns of
+        expires = next(itertools.compress(fresh, worth)).expires_at if soon else None
+    else:
+        soon, expires = [], None
     keep = _one_lot_an_id(ids, map(_EXPIRES_AT, near), until is not None and not all(new))
     if expires is None:  # nothing new to remind of: every lot up to the horizon was
         if keep:
-            keep_reminded(lots, reminded, horizon[1])
+            keep_reminded(lots, reminded, horizon)
         return
     if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
         change_state(run, {"reminded": [*run.state.reminded, *soon]})
         if keep and run.state.lots is lots and reminded is not run.state.reminded:  # every one up to it
-            keep_reminded(lots, run.state.reminded, horizon[1])
+            keep_reminded(lots, run.state.reminded, horizon)
+
+
+_POINTS_AT = operator.attrgetter("points")
+_ZERO_BELOW = Decimal(0).__lt__  # `0 < points`, in C
 
 
 def _one_lot_an_id(ids: list[str], expires: Iterable[Any], shared: bool) -> bool:
@@ -272,6 +284,11 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
     moment = run.event.time
     state = run.state
     zone = customer_zone(run.plan.zone, state)
+    if not state.deferred:  # nothing waiting: the usual case, and the reminder's of a long history
+        counted = sent_now(settings, state.notified, moment, zone)
+        if counted is not None:  # it goes out now: `notice`'s answer, known from two looks
+            _sent(run, rule, channel, template, counted, settings.frequency_cap is not None)
+            return True
     when, code, reason = notice(settings, state, moment, zone, f"{channel} {template}", before)
     if when is None:
         run.trace.append(simple_verdict(rule, "notification", False, code, reason))
@@ -292,6 +309,46 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         change_state(run, {"notified": [*recent(cap, state.notified, moment), moment]})
     run.trace.append(simple_verdict(rule, "notification", True, code, reason))
     return True
+
+
+def sent_now(
+    settings: Notifications, notified: list[dt.datetime], moment: dt.datetime, zone: dt.tzinfo
+) -> list[dt.datetime] | None:
+    """The send times the frequency cap counts after a message due at `moment` goes out at once,
+    when, with no message waiting, it does: not in the quiet hours (in `zone`, the customer's) and
+    under the cap (what `notice` decides through `next_moment`'s first look: "fired", `moment`
+    itself); None otherwise (then `notice` works it out in full). After a long history the points
+    reminder goes out at most events: this is its answer without `next_moment`'s reasons.
+    Without a cap the send times are not kept (`notify`): `notified` is returned as it is."""
+    quiet = settings.quiet_hours
+    if quiet is not None and quiet_until(quiet, moment, zone) is not None:
+        return None
+    delay = settings.max_delay
+    if delay is not None and delay < _NO_TIME:  # `notice`: waiting 0 would be more than it allows
+        return None
+    cap = settings.frequency_cap
+    if cap is None:
+        return notified
+    lately = recent(cap, notified, moment)
+    if len(lately) >= cap.count:
+        return None
+    return [*lately, moment]  # the state keeps only what the cap counts (`notify`)
+
+
+_NO_TIME = dt.timedelta(0)
+
+
+def _sent(run: Run, rule: str, channel: str, template: str, counted: list[dt.datetime], capped: bool) -> None:
+    """`notify` of a message that goes out now (`sent_now`): in the outbox, the send counted for
+    the cap (`counted`, when the program has one), traced "fired"."""
+    outbox = getattr(run, "notifications", None)
+    if isinstance(outbox, list):
+        outbox.append(
+            trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
+        )
+    if capped:
+        change_state(run, {"notified": counted})
+    run.trace.append(simple_verdict(rule, "notification", True, "fired", f"sends {channel} {template}"))
 
 
 def notice(
