@@ -63,9 +63,11 @@ class UnexpectedValueError(TypeError):
 
 
 def _quoted_number(value: Decimal) -> str:
+    """A decimal as pydantic writes it: its `str` quoted (by `str`, not an f-string's `format`:
+    the same text for a `Decimal`, a third of the cost)."""
     if type(value) is not Decimal:
         raise UnexpectedValueError(f"{value!r} is not a Decimal")
-    return f'"{value}"'
+    return '"' + str(value) + '"'
 
 
 def _pydantic(kind: Any) -> Callable[[Any], str]:

@@ -534,7 +534,9 @@ def _lines_json(lines: Sequence[LedgerLine]) -> str | None:
     """A ledger entry's line parts as the `lines` column holds them: JSON, points as decimal text,
     as `json.dumps` writes the list of `{"line": …, "points": "…"}` (with its spaces): written
     here directly, as a line index is an int and a decimal's text needs no escaping (one
-    `json.dumps` was ~60 % of making an entry's row)."""
+    `json.dumps` was ~60 % of making an entry's row). The decimal by `str`, not by the f-string's
+    `format` (the same text: `Decimal.__format__` with no specification writes `str`'s, and costs
+    three times as much: 2.1 against 0.7 µs, timeit)."""
     if not lines:
         return None
     parts = []
@@ -542,5 +544,5 @@ def _lines_json(lines: Sequence[LedgerLine]) -> str | None:
         line = part.line
         if type(line) is not int:  # not written as JSON writes an int: let json say how
             return json.dumps([{"line": p.line, "points": str(p.points)} for p in lines])
-        parts.append(f'{{"line": {line}, "points": "{part.points}"}}')
+        parts.append(f'{{"line": {line}, "points": "{part.points!s}"}}')
     return f"[{', '.join(parts)}]"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from rules_engine.engine.evaluator import Engine
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
-from rules_engine.store.outcomes import DICTIONARIES, DICTIONARY, DICTIONARY_ID, pack, unpack
+from rules_engine.store.outcomes import DICTIONARIES, DICTIONARY, DICTIONARY_ID, SMALL, pack, unpack
 
 PROGRAM = Path(__file__).resolve().parents[2] / "programs" / "coffee-club.yaml"
 
@@ -38,6 +38,24 @@ def test_a_packed_outcome_reads_back_exactly(text: str) -> None:
     assert packed[1] & 0x20 and int.from_bytes(packed[2:6], "big") == DICTIONARY_ID  # RFC 1950 FDICT
     assert unpack("", packed) == text
     assert unpack(None, memoryview(packed)) == text  # as a driver may hand a blob
+
+
+def _window(packed: bytes) -> int:
+    """The window a zlib stream was deflated with, from its header's CINFO (RFC 1950): 2**(8+CINFO)."""
+    return 1 << (8 + (packed[0] >> 4))
+
+
+@given(st.integers(min_value=0, max_value=3 * SMALL), st.sampled_from(["ab", '"trace":[é', "\x00\u2028"]))
+def test_small_and_large_outcomes_read_back_in_their_windows(size: int, unit: str) -> None:
+    """An outcome of at most `SMALL` bytes is packed in an 8 KB window (zlib's smaller state), a
+    larger one in zlib's default 32 KB: both read back exactly, by `unpack` and by what a version
+    before this one reads with (`decompressobj` with the dictionary and the default window)."""
+    text = (unit * size)[:size]
+    packed = pack(text)
+    assert _window(packed) == (8192 if len(text.encode()) <= SMALL else 32768)
+    assert unpack(None, packed) == text
+    older = zlib.decompressobj(zdict=DICTIONARY)
+    assert (older.decompress(packed) + older.flush()).decode() == text
 
 
 @given(st.text())
