@@ -124,21 +124,33 @@ class Award:
 
 
 _new = object.__new__
-_set_rule = Award.__dict__["rule"].__set__
-_set_points = Award.__dict__["points"].__set__
-_set_lines = Award.__dict__["lines"].__set__
-_set_available_at = Award.__dict__["available_at"].__set__
+
+
+def _twin(cls: type) -> Any:
+    """A plain class with `cls`'s very slots (the same names, in the same order, so the same
+    layout), no `__setattr__` of its own: an instance's slots are set by plain attribute stores,
+    which the interpreter runs as one specialised instruction each (`STORE_ATTR_SLOT`), and the
+    instance is then made a `cls` by `__class__` assignment (which checks the layouts agree). A
+    frozen dataclass's slot set through its descriptor's `__set__` is a C call through a
+    method-wrapper with its argument tuple (~680 instructions, counted): `settled` sets 22."""
+    return type(f"_{cls.__name__}Slots", (), {"__slots__": cls.__dict__["__slots__"], "__module__": __name__})
+
+
+_AWARD_SLOTS = _twin(Award)
 
 
 def award_of(rule: str, points: Decimal, lines: Sequence[Share], available_at: dt.datetime | None) -> Award:
-    """`Award(rule, points, lines, available_at)` in half the time: its slots set directly, as the
-    frozen dataclass's `__init__` sets them one `object.__setattr__` at a time."""
-    made = _new(Award)
-    _set_rule(made, rule)
-    _set_points(made, points)
-    _set_lines(made, lines)
-    _set_available_at(made, available_at)
-    return made
+    """`Award(rule, points, lines, available_at)` for a fraction of its cost: its slots set on an
+    instance of their plain twin, which is then made an `Award` (`_twin`: 4.2k → 2.5k instructions
+    an award, counted), as the frozen dataclass's `__init__` sets them one `object.__setattr__` at
+    a time."""
+    made = _new(_AWARD_SLOTS)
+    made.rule = rule
+    made.points = points
+    made.lines = lines
+    made.available_at = available_at
+    made.__class__ = Award
+    return made  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,18 +182,17 @@ def _line_shares(shares: Sequence[Share]) -> list[LineShare]:
     return [trusted(LineShare, {"line": i, "sku": sku, "amount": amount}, given) for i, sku, amount in shares]
 
 
-_set_discount_rule = Discount.__dict__["rule"].__set__
-_set_amount = Discount.__dict__["amount"].__set__
-_set_discount_lines = Discount.__dict__["lines"].__set__
+_DISCOUNT_SLOTS = _twin(Discount)
 
 
 def discount_of(rule: str, amount: Decimal, lines: tuple[Share, ...]) -> Discount:
-    """`Discount(rule, amount, lines)`, its slots set directly (as `award_of`)."""
-    made = _new(Discount)
-    _set_discount_rule(made, rule)
-    _set_amount(made, amount)
-    _set_discount_lines(made, lines)
-    return made
+    """`Discount(rule, amount, lines)`, its slots set on their plain twin (as `award_of`)."""
+    made = _new(_DISCOUNT_SLOTS)
+    made.rule = rule
+    made.amount = amount
+    made.lines = lines
+    made.__class__ = Discount
+    return made  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,32 +320,18 @@ class Result:
         return Outcome.model_construct(**outcome)
 
 
-# `Result`'s slots' own setters, in field order: `settled` sets them directly.
+# `Result`'s slots' own setters, in field order: `later_result` sets them directly.
 _RESULT_SETTERS = tuple(Result.__dict__[name].__set__ for name in Result.__dataclass_fields__)
 (
     _r_program,
     _r_version,
     _r_event,
     _r_customer,
-    _r_awards,
-    _r_discounts,
-    _r_totals,
-    _r_state,
-    _r_ledger,
-    _r_trace,
-    _r_tier_progress,
-    _r_free_shipping,
-    _r_coupons_issued,
-    _r_coupons_redeemed,
-    _r_badges,
-    _r_tier_changes,
-    _r_notifications,
-    _r_draw_entries,
-    _r_points_changes,
-    _r_budgets_released,
-    _r_referral_owed,
-    _r_outcome,
+    *_,
 ) = _RESULT_SETTERS
+
+
+_RESULT_SLOTS = _twin(Result)
 
 
 def settled(
@@ -361,32 +358,34 @@ def settled(
     referral_owed: str | None,
     kind: type[Result] | None = None,
 ) -> Result:
-    """`Result(...)` of every field, its slots set directly (as `award_of`): the frozen
-    dataclass's `__init__` sets its 22 fields one `object.__setattr__` at a time, at every event."""
-    made = _new(kind or Result)
-    _r_program(made, program)
-    _r_version(made, version)
-    _r_event(made, event)
-    _r_customer(made, customer)
-    _r_awards(made, awards)
-    _r_discounts(made, discounts)
-    _r_totals(made, totals)
-    _r_state(made, state)
-    _r_ledger(made, ledger)
-    _r_trace(made, trace)
-    _r_tier_progress(made, tier_progress)
-    _r_free_shipping(made, free_shipping)
-    _r_coupons_issued(made, coupons_issued)
-    _r_coupons_redeemed(made, coupons_redeemed)
-    _r_badges(made, badges)
-    _r_tier_changes(made, tier_changes)
-    _r_notifications(made, notifications)
-    _r_draw_entries(made, draw_entries)
-    _r_points_changes(made, points_changes)
-    _r_budgets_released(made, budgets_released)
-    _r_referral_owed(made, referral_owed)
-    _r_outcome(made, None)
-    return made
+    """`Result(...)` of every field, its slots set directly (`_twin`: 19.0k → 6.9k instructions a
+    result, counted): the frozen dataclass's `__init__` sets its 22 fields one `object.__setattr__`
+    at a time, at every event."""
+    made = _new(_RESULT_SLOTS)
+    made.program = program
+    made.version = version
+    made.event = event
+    made.customer = customer
+    made.awards = awards
+    made.discounts = discounts
+    made.totals = totals
+    made.state = state
+    made.ledger = ledger
+    made.trace = trace
+    made.tier_progress = tier_progress
+    made.free_shipping = free_shipping
+    made.coupons_issued = coupons_issued
+    made.coupons_redeemed = coupons_redeemed
+    made.badges = badges
+    made.tier_changes = tier_changes
+    made.notifications = notifications
+    made.draw_entries = draw_entries
+    made.points_changes = points_changes
+    made.budgets_released = budgets_released
+    made.referral_owed = referral_owed
+    made._outcome = None
+    made.__class__ = kind or Result
+    return made  # type: ignore[no-any-return]
 
 
 class Later:
