@@ -285,16 +285,26 @@ def database_cpu(db: str) -> float:
 
 # -- the client: HTTP/1.1 with keep-alive over asyncio streams ---------------------------------------
 async def _read_response(reader: asyncio.StreamReader) -> int:
+    return (await _read_answer(reader))[0]
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, str]:
+    """The response's status and the worker that answered it: its `x-request-id` without the
+    16 hex digits of the worker's count (observe.py: the rest is a prefix drawn per worker)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
     length = 0
+    worker = ""
     for line in lines[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name = name.strip().lower()
+        if name == b"content-length":
             length = int(value)
+        elif name == b"x-request-id":
+            worker = value.strip()[:-16].decode("latin-1")
     await reader.readexactly(length)
-    return status
+    return status, worker
 
 
 async def _get(port: int, path: str) -> int:
@@ -333,16 +343,23 @@ class Load:
     seconds: float
     latencies: list[float]
     statuses: dict[int, int] = field(default_factory=dict)
+    workers: list[str] = field(default_factory=list)
+    """The worker that answered each request (`_read_answer`), in the order of `latencies`."""
+    connections: list[str] = field(default_factory=list)
+    """The worker each client connection was served by (that of its first answer)."""
 
 
 async def _load(port: int, key: str, bodies: list[bytes], concurrency: int) -> Load:
     path = "/v1/programs/coffee-club/events"
     queue = iter(range(len(bodies)))
     latencies = [0.0] * len(bodies)
+    workers = [""] * len(bodies)
+    connections: list[str] = []
     statuses: dict[int, int] = {}
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        first = True
         try:
             for index in queue:
                 body = bodies[index]
@@ -353,15 +370,47 @@ async def _load(port: int, key: str, bodies: list[bytes], concurrency: int) -> L
                 began = time.perf_counter()
                 writer.write(request)
                 await writer.drain()
-                status = await _read_response(reader)
+                status, worker = await _read_answer(reader)
                 latencies[index] = time.perf_counter() - began
                 statuses[status] = statuses.get(status, 0) + 1
+                workers[index] = worker
+                if first:
+                    connections.append(worker)
+                    first = False
         finally:
             writer.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return Load(time.perf_counter() - began, latencies, statuses)
+    return Load(time.perf_counter() - began, latencies, statuses, workers, connections)
+
+
+@dataclass(frozen=True)
+class Share:
+    """One worker's part of a run: the client connections it held, its requests, their p50 and p99."""
+
+    connections: int
+    requests: int
+    p50_ms: float
+    p99_ms: float
+
+
+def shares(load: Load) -> list[Share]:
+    """Each worker's part of a run, the one holding most connections first (`Load.workers`): with
+    `--workers 2` the run's p99 is the busier worker's."""
+    answered: dict[str, list[float]] = {}
+    for worker, latency in zip(load.workers, load.latencies, strict=True):
+        answered.setdefault(worker, []).append(latency)
+    found = [
+        Share(
+            load.connections.count(worker),
+            len(latencies),
+            percentile(latencies, 0.50) * 1000,
+            percentile(latencies, 0.99) * 1000,
+        )
+        for worker, latencies in answered.items()
+    ]
+    return sorted(found, key=lambda share: (-share.connections, -share.requests))
 
 
 # -- one run of a cell ---------------------------------------------------------------------------------
@@ -388,6 +437,8 @@ class Run:
     """Events the server stored a transaction (SQLite: those that waited together; 0: not known)."""
     db_cpu_ms: float = 0.0
     """PostgreSQL's server processes' CPU per request (`database_cpu`; 0: SQLite, or not readable)."""
+    shares: list[Share] = field(default_factory=list)
+    """Each worker's connections, requests, p50 and p99 (`shares`), the one holding most first."""
 
     @property
     def paired_ratio(self) -> float:
@@ -437,6 +488,7 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         load=os.getloadavg()[0],
         per_commit=_ratio(grouped[1] - grouped_before[1], grouped[0] - grouped_before[0]),
         db_cpu_ms=db_cpu / len(bodies) * 1000,
+        shares=shares(load),
     )
 
 
@@ -646,6 +698,18 @@ def report(
             f"{cell.median('per_commit'):>5.1f}  {cell.median('db_cpu_ms'):>5.2f}  "
             f"{sum(r.failed for r in cell.runs):>6}"
         )
+    split = [cell for cell in cells if cell.workers > 1 and cell.concurrency > 1]
+    if split:
+        print()
+        print("per worker (each run: the client connections each worker held; p50 / p99 ms of its requests):")
+        for cell in split:
+            parts = "; ".join(
+                "/".join(str(s.connections) for s in run.shares)
+                + " conn., "
+                + ", ".join(f"{s.p50_ms:.1f} / {s.p99_ms:.1f}" for s in run.shares)
+                for run in cell.runs
+            )
+            print(f"  {cell.store}, {cell.workers} workers, concurrency {cell.concurrency}: {parts}")
     print()
     print("targets:")
     for cell in cells:
