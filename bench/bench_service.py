@@ -30,7 +30,9 @@ switches of all its threads per request (`cs/req`), from /proc per thread; the e
 transaction stored (`ev/tx`, from the server's `loyalty_event_group_size`: SQLite and PostgreSQL;
 0 where it is not counted); PostgreSQL's own server processes' CPU per request (`db ms`, from /proc:
 the backends share the 2 cores with the workers, and are not in `CPU ms/req`); and the machine's
-load average (`load`), all medians. The in-process row
+load average (`load`), all medians; with several workers, each worker's part of each run (the
+client connections it held, its requests' p50 / p99, from the answers' `x-request-id`: `shares`).
+The in-process row
 sends the same events through `Loyalty.handle` on the same kind of store, one after another,
 in CPU time (`time.process_time`), configured as the server's worker is (the horizon from the
 system clock, the garbage collector tuned for events). The ratio HTTP / in-process is server
