@@ -40,8 +40,9 @@ from typing import Any
 
 from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
+from rules_engine.engine.later import LaterResult, StreamResult
 from rules_engine.engine.outcome import Outcome
-from rules_engine.engine.result import LaterResult, Result, StreamResult
+from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.replay_input import bounded_lines, field_span, store_failed, too_long, whole_line
 from rules_engine.service import Decided, Loyalty

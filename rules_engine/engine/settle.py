@@ -18,17 +18,9 @@ from typing import Any
 from rules_engine.engine import history, lifecycle, lot_memos, lot_points, processed
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
+from rules_engine.engine.later import Later, LaterLedger, StreamResult, later_changes
 from rules_engine.engine.outcome import PointsChange, Totals
-from rules_engine.engine.result import (
-    Award,
-    Later,
-    LaterLedger,
-    Result,
-    RuleTraces,
-    StreamResult,
-    later_changes,
-    settled,
-)
+from rules_engine.engine.result import Award, Result, RuleTraces, settled
 from rules_engine.engine.run import ZERO, Run, change_state
 from rules_engine.engine.trusted import (
     earn_entry,

@@ -49,10 +49,11 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.events import Purchase
+from rules_engine.engine.later import Later, LaterLedger, StreamResult, later_changes
 from rules_engine.engine.lot_memos import carry_reminded, reminded_until
 from rules_engine.engine.mechanics import notifications, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange
-from rules_engine.engine.result import Later, LaterLedger, Result, StreamResult, later_changes
+from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
 from rules_engine.engine.step_views import SUMS_LATER as _SUMS_LATER
 from rules_engine.engine.step_views import UNREAD as _UNREAD

@@ -17,7 +17,7 @@ made by hand holds a plain list, and every reader takes either. Nothing mutates 
 
 Threads: a `LotLines` or `Split` keeps its inputs or its value in one slot, read once: two
 threads reading at once both find the inputs or the value (both may make equal values; either
-is kept), never a half-made one (as `result.Later`).
+is kept), never a half-made one (as `later.Later`).
 """
 
 from __future__ import annotations

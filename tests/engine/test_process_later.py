@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.result import Later, LaterLedger, Result, held
+from rules_engine.engine.later import Later, LaterLedger, held
+from rules_engine.engine.result import Result
 from rules_engine.program.validate import load_program_text
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.records import awards_records, earn_entry

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from rules_engine.engine.result import Later, Result, StreamResult, settled
+from rules_engine.engine.later import Later, StreamResult
+from rules_engine.engine.result import Result, settled
 
 
 def _fields() -> list[dataclasses.Field[object]]:

@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.later import Later
 from rules_engine.engine.mechanics.lines import lines_counted
 from rules_engine.engine.outcome import TierProgress
-from rules_engine.engine.result import Later, Result
+from rules_engine.engine.result import Result
 from rules_engine.engine.stream import Stream
 from rules_engine.engine.trusted import Text, verdict
 from rules_engine.program.validate import load_program

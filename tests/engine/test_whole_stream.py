@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.engine.result import LaterResult, Result
+from rules_engine.engine.later import LaterResult
+from rules_engine.engine.result import Result
 from rules_engine.engine.step import StateMovedOnError
 from rules_engine.engine.stream import Stream
 from rules_engine.engine.whole.covers import covers, unsupported

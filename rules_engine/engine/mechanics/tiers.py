@@ -29,11 +29,11 @@ from decimal import Decimal
 from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
+from rules_engine.engine.later import Later
 from rules_engine.engine.mechanics import tiers_working
 from rules_engine.engine.money import money_sum
 from rules_engine.engine.outcome import TierChange, TierProgress
 from rules_engine.engine.plan import Plan
-from rules_engine.engine.result import Later
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.periods import Period
@@ -534,7 +534,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             current, held = reached.id, at
         change_state(run, {"activity": activity, "activity_sums": sums, "tier": current, "tier_since": held})
         after = following.get(current, first) if current else first
-        # the outcome's `TierProgress`, made when the result's is read (`result.Later`: settle makes
+        # the outcome's `TierProgress`, made when the result's is read (`later.Later`: settle makes
         # it for `process`'s result, a step's result when its `tier_progress` is read)
         run.tier_progress = Later(progress_of, current, value, tier_window, after)  # type: ignore[assignment]
 

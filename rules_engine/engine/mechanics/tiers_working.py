@@ -29,9 +29,9 @@ from operator import itemgetter
 from typing import Any
 
 from rules_engine import periods
+from rules_engine.engine.later import Later
 from rules_engine.engine.outcome import TierChange
 from rules_engine.engine.plan import Plan
-from rules_engine.engine.result import Later
 from rules_engine.engine.run import Run
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.program.model import TierLevel, Tiers

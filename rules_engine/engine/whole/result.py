@@ -20,19 +20,12 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine.code_writer import whole
+from rules_engine.engine.later import later_result
 from rules_engine.engine.mechanics.challenges import added_words, capped_words, hint_words, reached_words
 from rules_engine.engine.mechanics.tiers import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, Notification, TierChange, Totals
-from rules_engine.engine.result import (
-    Award,
-    Discount,
-    Result,
-    RuleTraces,
-    award_of,
-    discount_of,
-    later_result,
-)
+from rules_engine.engine.result import Award, Discount, Result, RuleTraces, award_of, discount_of
 from rules_engine.engine.step import StateMovedOnError
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
