@@ -290,9 +290,10 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return (await _read_answer(reader))[0]
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, str]:
-    """The response's status and the worker that answered it: its `x-request-id` without the
-    16 hex digits of the worker's count (observe.py: the rest is a prefix drawn per worker)."""
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, str, bytes]:
+    """The response's status, the worker that answered it (its `x-request-id` without the
+    16 hex digits of the worker's count: observe.py, the rest is a prefix drawn per worker) and
+    its body."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
@@ -305,8 +306,19 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, str]:
             length = int(value)
         elif name == b"x-request-id":
             worker = value.strip()[:-16].decode("latin-1")
-    await reader.readexactly(length)
-    return status, worker
+    body = await reader.readexactly(length)
+    return status, worker, body
+
+
+def failure(status: int, body: bytes) -> str:
+    """A failed answer as the report counts it: its status and the problem's error code
+    (`application/problem+json`'s `code`, docs/service.md), e.g. "503 RE810"; the status alone
+    when the body is not a problem."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return f"{status} {code}" if isinstance(code, str) else str(status)
 
 
 async def _get(port: int, path: str) -> int:
@@ -345,6 +357,8 @@ class Load:
     seconds: float
     latencies: list[float]
     statuses: dict[int, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    """The failed answers by status and error code (`failure`)."""
     workers: list[str] = field(default_factory=list)
     """The worker that answered each request (`_read_answer`), in the order of `latencies`."""
     connections: list[str] = field(default_factory=list)
@@ -358,6 +372,7 @@ async def _load(port: int, key: str, bodies: list[bytes], concurrency: int) -> L
     workers = [""] * len(bodies)
     connections: list[str] = []
     statuses: dict[int, int] = {}
+    failures: dict[str, int] = {}
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -372,9 +387,12 @@ async def _load(port: int, key: str, bodies: list[bytes], concurrency: int) -> L
                 began = time.perf_counter()
                 writer.write(request)
                 await writer.drain()
-                status, worker = await _read_answer(reader)
+                status, worker, answer = await _read_answer(reader)
                 latencies[index] = time.perf_counter() - began
                 statuses[status] = statuses.get(status, 0) + 1
+                if status != 200:
+                    what = failure(status, answer)
+                    failures[what] = failures.get(what, 0) + 1
                 workers[index] = worker
                 if first:
                     connections.append(worker)
@@ -384,7 +402,7 @@ async def _load(port: int, key: str, bodies: list[bytes], concurrency: int) -> L
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return Load(time.perf_counter() - began, latencies, statuses, workers, connections)
+    return Load(time.perf_counter() - began, latencies, statuses, failures, workers, connections)
 
 
 @dataclass(frozen=True)
@@ -441,6 +459,8 @@ class Run:
     """PostgreSQL's server processes' CPU per request (`database_cpu`; 0: SQLite, or not readable)."""
     shares: list[Share] = field(default_factory=list)
     """Each worker's connections, requests, p50 and p99 (`shares`), the one holding most first."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """The failed requests by status and error code (`failure`): what `failed` counts."""
 
     @property
     def paired_ratio(self) -> float:
@@ -491,6 +511,7 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         per_commit=_ratio(grouped[1] - grouped_before[1], grouped[0] - grouped_before[0]),
         db_cpu_ms=db_cpu / len(bodies) * 1000,
         shares=shares(load),
+        failures=load.failures,
     )
 
 
@@ -516,8 +537,9 @@ def in_process_run(db: str, settings: Settings) -> InProcess:
     thresholds = gc.get_threshold()
     # the store `serve` opens (http/stores.py): the same customers held between events, so the
     # ratio compares the HTTP layer and the grouping, not two cache sizes
-    held = {"default_cache": SERVICE_CACHE, "default_cache_budget": SERVICE_ELEMENTS}
-    with open_store(db, "coffee-club", **held) as store:
+    with open_store(
+        db, "coffee-club", default_cache=SERVICE_CACHE, default_cache_budget=SERVICE_ELEMENTS
+    ) as store:
         loyalty = Loyalty(engine, store, now=system_clock)
         tune_collector()
         try:
@@ -711,6 +733,17 @@ def report(
                 + ", ".join(f"{s.p50_ms:.1f} / {s.p99_ms:.1f}" for s in run.shares)
                 for run in cell.runs
             )
+            print(f"  {cell.store}, {cell.workers} workers, concurrency {cell.concurrency}: {parts}")
+    failing = [cell for cell in cells if any(run.failures for run in cell.runs)]
+    if failing:
+        print()
+        print("failed requests (by status and error code, all runs of the cell):")
+        for cell in failing:
+            counted: dict[str, int] = {}
+            for run in cell.runs:
+                for what, count in run.failures.items():
+                    counted[what] = counted.get(what, 0) + count
+            parts = ", ".join(f"{what}: {count}" for what, count in sorted(counted.items()))
             print(f"  {cell.store}, {cell.workers} workers, concurrency {cell.concurrency}: {parts}")
     print()
     print("targets:")

@@ -102,7 +102,8 @@ def _whole_run(
         for event in events:
             state = current[event.customer]
             if level == 0:
-                if step.decision(event, state) is not None:
+                read = step.read(event)
+                if read is not None and step.decision(event, state, read) is not None:
                     count += 1
                 continue
             made = step.step(event, state)

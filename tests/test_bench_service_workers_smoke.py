@@ -55,3 +55,18 @@ def test_two_workers_report_each_workers_connections_and_latencies() -> None:
     held = [int(part) for part in split[1].split("/")]
     assert sum(held) == 16, line  # every client connection was answered by one of the workers
     assert len(split[2].split(", ")) == len(held) <= 2, line  # a p50 / p99 for each worker that answered
+
+
+def test_a_failed_answer_is_counted_by_its_status_and_error_code() -> None:
+    """The report names what failed (bench/README.md: failed requests seen under load, statuses
+    not known until then): the problem's code beside the status, the status alone otherwise."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import bench_service
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    problem = b'{"type": "about:blank", "status": 503, "code": "RE810", "title": "busy"}'
+    assert bench_service.failure(503, problem) == "503 RE810"
+    assert bench_service.failure(500, b"Internal Server Error") == "500"
+    assert bench_service.failure(502, b"[1, 2]") == "502"
+    assert bench_service.failure(422, b'{"code": 7}') == "422"
