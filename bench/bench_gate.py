@@ -59,7 +59,7 @@ def measure(group: int, rounds: int, *, speculate: bool) -> tuple[float, float]:
                 taken.append(time.thread_time())
             enter(gate, wait)
 
-        stores_module._Gate.enter = entering  # type: ignore[method-assign]
+        stores_module._Gate.enter = entering  # type: ignore[method-assign,assignment]
         outside = inside = 0.0
         count = 0
         try:

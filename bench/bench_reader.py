@@ -141,10 +141,10 @@ class _ModelOnly:
 
     def __enter__(self) -> None:
         self.saved = reader.read_event
-        reader.read_event = lambda data, *_: None  # type: ignore[assignment]
+        reader.read_event = lambda data, *_: None
 
     def __exit__(self, *_: object) -> None:
-        reader.read_event = self.saved  # type: ignore[method-assign]
+        reader.read_event = self.saved
 
 
 class _PublicStates:
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = tuple(int(n) for n in args.thresholds.split(",")) if args.thresholds else None
         if chosen is not None and len(chosen) != 3:
             parser.error("--thresholds takes three numbers: YOUNG,MIDDLE,FULL")
-        print(collector_share(args.collector, chosen))  # type: ignore[arg-type]
+        print(collector_share(args.collector, chosen))
         return 0
 
     def progress(what: str) -> None:

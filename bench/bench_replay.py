@@ -144,9 +144,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
         stream = _stream(args, Path(folder))
         if args.shares:
-            rows = shares(args, stream, Path(folder))
+            parts = shares(args, stream, Path(folder))
             if args.json:
-                print(json.dumps({"machine": machine(), "rows": [asdict(row) for row in rows]}, indent=2))
+                print(json.dumps({"machine": machine(), "rows": [asdict(row) for row in parts]}, indent=2))
             return
         if args.workers:
             rows = compare(args, stream, Path(folder))

@@ -144,7 +144,8 @@ def main() -> int:
                     best[label] = (wall, cpu)
     load_after = os.getloadavg()
     plain, one, two, both = (best[label][0] for label in rows)
-    applied, totals = first["plain loop (engine alone)"]  # type: ignore[misc]
+    plain_answer: tuple[int, dict[str, Decimal]] = first["plain loop (engine alone)"]  # type: ignore[assignment]
+    applied, totals = plain_answer
     report = build_report(first["simulate, 1 process"])  # type: ignore[arg-type]
     disagree = []
     for kind, amount in totals.items():

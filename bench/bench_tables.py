@@ -76,7 +76,7 @@ def child(reader: str, table: str) -> None:
     if reader == "whole":
         from tests.simulate.whole_table import write_events
     else:
-        write_events = tables.write_events  # type: ignore[assignment]
+        write_events = tables.write_events
     started = time.process_time()
     with open(os.devnull, "w", encoding="utf-8") as out:
         done = write_events(Path(table), ColumnMapping({}), "UTC", out)

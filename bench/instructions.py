@@ -114,7 +114,8 @@ def main() -> None:
     parser.add_argument("--child", type=int, nargs=2, metavar=("HISTORY", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.explain, args.stream, args.frozen)
+        history, last = args.child
+        child(history, last, args.explain, args.stream, args.frozen)
         return
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")

@@ -130,7 +130,8 @@ def main() -> None:
     parser.add_argument("--child", type=int, nargs=3, metavar=("N", "H", "M"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.mode, args.shift)
+        customers, history, last = args.child
+        child(customers, history, last, args.mode, args.shift)
         return
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: instructions not counted (apt-get install valgrind); skipped")

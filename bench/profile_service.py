@@ -74,7 +74,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ class App:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -349,9 +349,9 @@ def inline_thread_pool() -> None:
             raise answers[0]
         return answers[0]
 
-    fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
-    fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
-    Threads.run = here  # type: ignore[method-assign]
+    fastapi.routing.run_in_threadpool = inline  # type: ignore[attr-defined]
+    fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[attr-defined]
+    Threads.run = here  # type: ignore[method-assign,assignment]
     Lane.run = alone  # type: ignore[method-assign]
 
 
