@@ -45,7 +45,7 @@ class Changes:
     """What time did to the lots, as `Transition`s in the order `time_passes` reports them (by
     time, then kind, then lot), made when first iterated: the lots that ended their wait (made
     already: a few) and those that expired (`lifecycle.Gone`: their changes made from the lots).
-    A long history's event expires fifty lots; a caller that keeps only the state never reads them."""
+    A long history's event expires lots; a caller that keeps only the state never reads them."""
 
     __slots__ = ("gone", "ripe")
 
@@ -88,8 +88,8 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     `Transition`s in the order `time_passes` reports them) and the lots that expired
     (`lifecycle.Gone`: iterated as their ledger entries need them). When lots expired,
     `Engine.process` makes the changes, the `PointsChange`s and the entries only when the result's
-    are read (settle.outcome's `time_passed`): a long history expires fifty lots at most events,
-    a change and an entry each that a caller reading the state or the points never looks at."""
+    are read (settle.outcome's `time_passed`): a long history expires lots at most events, a
+    change and an entry each that a caller reading the state or the points never looks at."""
     if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
         return state, [], None
     state = lifecycle.in_order(state)
