@@ -457,8 +457,27 @@ def _ripe_in_tail(
 def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], list[str]]:
     """What time does to the pending lots of a state in order (`in_order`) from its latest event
     to `moment`: the lots that became available (as `became_available` reports them), and the
-    `pending_lots` index after it. Reads only the lots the index names; when none of them is due,
-    the index returned is the state's own list (`time_passes` then knows nothing changed)."""
+    `pending_lots` index after it (`ripened`, each lot's change made)."""
+    ripe, waiting = ripened(state, moment)
+    return available(ripe), waiting
+
+
+Ripe = list[tuple[str, Lot]]
+"""The lots whose wait ended, each with its id, in the order `became_available` reports them."""
+
+
+def available(ripe: Ripe) -> list[Transition]:
+    """The change of each lot of `ripe`: it became available."""
+    return [
+        _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
+    ]
+
+
+def ripened(state: CustomerState, moment: dt.datetime) -> tuple[Ripe, list[str]]:
+    """`ripen` without the changes (`available` makes them: `Engine.process` when the result's
+    are read): the lots that became available, and the `pending_lots` index after it. Reads only
+    the lots the index names; when none of them is due, the index returned is the state's own
+    list (`time_passes` then knows nothing changed)."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
         return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
     zone = moment.tzinfo
@@ -484,10 +503,7 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
         ripe = [(lot_id, lot) for _, lot_id, _, lot in ended]
     else:
         ripe = [(f"{lot.event}/{lot.rule}", lot) for lot in _oldest_first([e[3] for e in ended])]
-    changes = [
-        _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
-    ]
-    return changes, waiting
+    return ripe, waiting
 
 
 def quiet(state: CustomerState, moment: dt.datetime) -> bool:

@@ -43,13 +43,13 @@ def time_passes(
 
 class Changes:
     """What time did to the lots, as `Transition`s in the order `time_passes` reports them (by
-    time, then kind, then lot), made when first iterated: the lots that ended their wait (made
-    already: a few) and those that expired (`lifecycle.Gone`: their changes made from the lots).
-    A long history's event expires lots; a caller that keeps only the state never reads them."""
+    time, then kind, then lot), made when first iterated from the lots that ended their wait
+    (`lifecycle.Ripe`) and those that expired (`lifecycle.Gone`). A long history's event expires
+    lots and ends the wait of others; a caller that keeps only the state never reads their changes."""
 
     __slots__ = ("gone", "ripe")
 
-    def __init__(self, ripe: list[lifecycle.Transition], gone: lifecycle.Gone | None) -> None:
+    def __init__(self, ripe: lifecycle.Ripe, gone: lifecycle.Gone | None) -> None:
         self.ripe = ripe
         self.gone = gone
 
@@ -61,7 +61,8 @@ class Changes:
 
     def ordered(self) -> list[lifecycle.Transition]:
         """The changes, in time order."""
-        return _by_time([*self.ripe, *self.gone.transitions()] if self.gone is not None else list(self.ripe))
+        changes = lifecycle.available(self.ripe)
+        return _by_time(changes if self.gone is None else [*changes, *self.gone.transitions()])
 
 
 def _by_time(changes: list[lifecycle.Transition]) -> list[lifecycle.Transition]:
@@ -93,9 +94,9 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
         return state, [], None
     state = lifecycle.in_order(state)
-    changes, pending = lifecycle.ripen(state, moment)
+    ripe, pending = lifecycle.ripened(state, moment)
     if (
-        not changes
+        not ripe
         and pending is state.pending_lots
         and not state.tendered
         and lifecycle.nothing_due(state, moment)
@@ -115,8 +116,8 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     if state.tendered:
         state = _tendered_kept(program, state, moment)
     if gone is None:
-        return state, _by_time(changes), None
-    return state, Changes(changes, gone), gone
+        return state, _by_time(lifecycle.available(ripe)), None
+    return state, Changes(ripe, gone), gone
 
 
 _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import itertools
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -151,7 +151,7 @@ def _points_reminder(run: Run) -> None:
     done = distinct.intersection(reminded)
     if done:
         new = list(map(operator.not_, map(done.__contains__, ids)))
-        fresh = list(itertools.compress(near, new))  # the lots not reminded of yet, in expiry order
+        fresh: Sequence[Any] = list(itertools.compress(near, new))  # not reminded of yet, in expiry order
         fresh_ids: Iterable[str] = itertools.compress(ids, new)
     else:
         fresh, fresh_ids = near, ids
