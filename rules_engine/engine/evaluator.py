@@ -152,7 +152,8 @@ class Engine:
                 notifications.delivered(run, sent)
             # what time did (lots that expired, or ended their wait with them), in front of the
             # event's own changes and entries, made when read (settle.outcome's `time_passed`)
-            result = self._decide(run, (passed, gone, parsed.id, self.program.version) if passed else None)
+            passing = None if gone is None else (passed, gone, parsed.id, self.program.version)
+            result = self._decide(run, passing)
             if order == "late" and latest is not None:
                 return self._caught_up(result, latest, parsed.id)
             return result

@@ -22,7 +22,7 @@ import bisect
 import datetime as dt
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -140,6 +140,41 @@ Expired = tuple[str, Decimal, str, dt.datetime]
 """A lot that expired, as its ledger entry needs it: (rule, points, lot id, expires_at)."""
 
 
+class Gone:
+    """The lots expiry took out (with points, in expiry order), kept as they were: their changes
+    (`transitions`) and, iterated, each as its ledger entry needs it (`Expired`) are made from them
+    only when read. A long history expires lots at most events (~9 an event at 1,000 earlier
+    purchases in bench/instructions.py's row), and `Engine.process` reads them only when the
+    result's `points_changes` or `ledger` is: made at once, an id, a change and an entry's tuple a
+    lot were made and freed for nothing by a caller that keeps only the state."""
+
+    __slots__ = ("lots",)
+
+    def __init__(self, lots: Sequence[Lot]) -> None:
+        self.lots = lots
+
+    def __len__(self) -> int:
+        return len(self.lots)
+
+    def __iter__(self) -> Iterator[Expired]:
+        """Each lot as its ledger entry needs it, in expiry order (the id made in C: `Lot.id`)."""
+        lots = self.lots
+        rules = list(map(_RULE, lots))
+        ids = map(_ID, zip(map(_EVENT, lots), rules, strict=True))
+        return zip(rules, map(_POINTS, lots), ids, map(_EXPIRES, lots), strict=True)
+
+    def transitions(self) -> list[Transition]:
+        """Each lot's change, in expiry order (made by maps and zips in C, no Python step a lot)."""
+        lots = self.lots
+        ids = map(_ID, zip(map(_EVENT, lots), map(_RULE, lots), strict=True))
+        changes = zip(itertools.repeat("expire"), ids, map(_POINTS, lots), map(_EXPIRES, lots), strict=False)
+        return list(map(_transition, itertools.repeat(Transition), changes))
+
+    def points(self) -> Decimal:
+        """The points that expired."""
+        return sum(map(_POINTS, self.lots), ZERO)
+
+
 def expire(
     state: CustomerState,
     moment: dt.datetime,
@@ -152,17 +187,18 @@ def expire(
     and one ledger entry per lot (`expired`, the entries made). `pending`: the `pending_lots` of
     the state after it, when time passing changed them too (`points.time_passes`), set in the same
     copy of the state when lots expire (otherwise the caller sets them)."""
-    state, transitions, expired_lots = expired(state, moment, pending=pending)
-    return state, transitions, expiry_entries(event, version, expired_lots) if expired_lots else []
+    state, gone = expired(state, moment, pending=pending)
+    if not gone:
+        return state, [], []
+    return state, gone.transitions(), expiry_entries(event, version, gone)
 
 
 def expired(
     state: CustomerState, moment: dt.datetime, *, pending: list[str] | None = None
-) -> tuple[CustomerState, list[Transition], list[Expired]]:
-    """`expire` without its ledger entries: the state after it, each change, and each lot that
-    expired as its entry needs it (`trusted.expiry_entries` makes them). `Engine.process` makes
-    the entries only when the result's ledger is read: a long history expires a dozen lots at
-    most events, and a caller that reads only the state or the points makes none.
+) -> tuple[CustomerState, Gone | None]:
+    """`expire` without its changes and ledger entries: the state after it and the lots that
+    expired (`Gone`: their changes and entries made from them when read; None when none did).
+    `Engine.process` makes them only when the result's changes or ledger are read.
 
     The lots are in expiry order: the due ones are a prefix, read until the first lot not due
     (lots at 0 or below in it stay, for returns)."""
@@ -173,46 +209,30 @@ def expired(
     # Python call
     items, start, stop = window(lots)
     if start == stop:
-        return state, [], []
+        return state, None
     expires_first = items[start].expires_at
     if expires_first is None or expires_first > moment:  # `expiry_order(lots[0]) > (False, moment)`
-        return state, [], []  # the usual case: the first lot to expire is not due yet
+        return state, None  # the usual case: the first lot to expire is not due yet
     end = expiring_by(lots, moment)  # the lots due: a prefix
     head = items[start : start + end]
-    # A long history expires a dozen lots at most events: each lot's fields read, its id made and
-    # its change and entry made in C (maps of attribute getters, `"/".join`, `zip`), no Python
-    # step a lot. The lots with points are usually all of them (a spent lot at 0 stays, for returns).
-    points = list(map(_POINTS, head))
-    if all(map(ZERO.__lt__, points)):
+    # The lots with points are usually all of them (a spent lot at 0 stays, for returns), asked in C.
+    if all(map(ZERO.__lt__, map(_POINTS, head))):
         due = head
+        kept: Sequence[Lot] = appended(lots, (), end)  # from the head: the storage shared, not copied
     else:
-        due = list(itertools.compress(head, map(ZERO.__lt__, points)))
+        due = list(itertools.compress(head, map(ZERO.__lt__, map(_POINTS, head))))
         if not due:  # the common case: nothing to do, nothing to sort
-            return state, [], []
-        points = list(map(_POINTS, due))
-    rules = list(map(_RULE, due))
-    ids = list(map(_ID, zip(map(_EVENT, due), rules, strict=True)))  # `Lot.id`, made in C
-    expires = list(map(_EXPIRES, due))  # not None: due by `expires_at` (`expiring_by`)
-    # in expiry order (the changes reported are put in order with the others by the caller)
-    transitions: list[Transition] = list(
-        map(
-            _transition,
-            itertools.repeat(Transition),
-            zip(itertools.repeat("expire"), ids, points, expires, strict=False),
-        )
-    )
-    gone_lots: list[Expired] = list(zip(rules, points, ids, expires, strict=True))
-    gone = set(ids)
-    if len(due) < end:
-        kept: Sequence[Lot] = [lot for lot in head if lot.points <= 0] + lots[end:]
-    else:  # the usual case: every lot due leaves, from the head (the storage shared, not copied)
-        kept = appended(lots, (), end)
+            return state, None
+        kept = [lot for lot in head if lot.points <= 0] + lots[end:]
     update: dict[str, object] = {"lots": kept}
     if pending is not None:
         update["pending_lots"] = pending
-    if not gone.isdisjoint(state.reminded):  # reminders of lots no longer there (filtered in C)
-        update["reminded"] = list(itertools.filterfalse(gone.__contains__, state.reminded))
-    return replaced(state, update), transitions, gone_lots
+    reminded = state.reminded
+    if reminded:  # reminders of lots no longer there (the ids made and filtered in C)
+        gone = set(map(_ID, zip(map(_EVENT, due), map(_RULE, due), strict=True)))
+        if not gone.isdisjoint(reminded):
+            update["reminded"] = list(itertools.filterfalse(gone.__contains__, reminded))
+    return replaced(state, update), Gone(due)
 
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
@@ -437,8 +457,27 @@ def _ripe_in_tail(
 def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], list[str]]:
     """What time does to the pending lots of a state in order (`in_order`) from its latest event
     to `moment`: the lots that became available (as `became_available` reports them), and the
-    `pending_lots` index after it. Reads only the lots the index names; when none of them is due,
-    the index returned is the state's own list (`time_passes` then knows nothing changed)."""
+    `pending_lots` index after it (`ripened`, each lot's change made)."""
+    ripe, waiting = ripened(state, moment)
+    return available(ripe), waiting
+
+
+Ripe = list[tuple[str, Lot]]
+"""The lots whose wait ended, each with its id, in the order `became_available` reports them."""
+
+
+def available(ripe: Ripe) -> list[Transition]:
+    """The change of each lot of `ripe`: it became available."""
+    return [
+        _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
+    ]
+
+
+def ripened(state: CustomerState, moment: dt.datetime) -> tuple[Ripe, list[str]]:
+    """`ripen` without the changes (`available` makes them: `Engine.process` when the result's
+    are read): the lots that became available, and the `pending_lots` index after it. Reads only
+    the lots the index names; when none of them is due, the index returned is the state's own
+    list (`time_passes` then knows nothing changed)."""
     if state.last_event_at is None:  # a new customer: nothing was pending before
         return [], [lot_id for lot_id, lot in _pending_lots(state) if lot.available_at > moment]
     zone = moment.tzinfo
@@ -464,10 +503,7 @@ def ripen(state: CustomerState, moment: dt.datetime) -> tuple[list[Transition], 
         ripe = [(lot_id, lot) for _, lot_id, _, lot in ended]
     else:
         ripe = [(f"{lot.event}/{lot.rule}", lot) for lot in _oldest_first([e[3] for e in ended])]
-    changes = [
-        _transition(Transition, ("available", lot_id, lot.points, lot.available_at)) for lot_id, lot in ripe
-    ]
-    return changes, waiting
+    return ripe, waiting
 
 
 def quiet(state: CustomerState, moment: dt.datetime) -> bool:

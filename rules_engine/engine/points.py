@@ -13,6 +13,7 @@ import datetime as dt
 import difflib
 import itertools
 import operator
+from collections.abc import Iterator
 from decimal import Decimal
 
 from rules_engine.engine import lifecycle, lot_memos, lot_points
@@ -34,62 +35,92 @@ def time_passes(
 ) -> tuple[CustomerState, list[PointsChange], list[LedgerEntry]]:
     """What time did to the points up to `moment` (pending lots becoming available, expiry), as
     the state after it, each change, and the ledger entries of expiry (`cause` names them)."""
-    state, ordered, expired = time_passed(program, state, moment)
-    if not ordered:
+    state, changes, gone = time_passed(program, state, moment)
+    if not changes:
         return state, [], []
-    return state, points_changes(ordered), expiry_entries(cause, program.version, expired) if expired else []
+    return state, points_changes(changes), expiry_entries(cause, program.version, gone) if gone else []
 
 
-Passed = tuple[CustomerState, list[lifecycle.Transition], list[lifecycle.Expired]]
-"""What `time_passed` did: the state after it, its changes in order and the lots that expired."""
+class Changes:
+    """What time did to the lots, as `Transition`s in the order `time_passes` reports them (by
+    time, then kind, then lot), made when first iterated from the lots that ended their wait
+    (`lifecycle.Ripe`) and those that expired (`lifecycle.Gone`). A long history's event expires
+    lots and ends the wait of others; a caller that keeps only the state never reads their changes."""
+
+    __slots__ = ("gone", "ripe")
+
+    def __init__(self, ripe: lifecycle.Ripe, gone: lifecycle.Gone | None) -> None:
+        self.ripe = ripe
+        self.gone = gone
+
+    def __len__(self) -> int:
+        return len(self.ripe) + (len(self.gone) if self.gone is not None else 0)
+
+    def __iter__(self) -> Iterator[lifecycle.Transition]:
+        return iter(self.ordered())
+
+    def ordered(self) -> list[lifecycle.Transition]:
+        """The changes, in time order."""
+        changes = lifecycle.available(self.ripe)
+        return _by_time(changes if self.gone is None else [*changes, *self.gone.transitions()])
+
+
+def _by_time(changes: list[lifecycle.Transition]) -> list[lifecycle.Transition]:
+    """`changes` sorted in place by (time, kind, lot), as `time_passes` reports them."""
+    if len(changes) > 1:
+        zone = changes[0].at.tzinfo
+        if isinstance(zone, dt.timezone) and _one_zone(changes, zone):
+            # one fixed offset (the engine's times: events.fixed_offset): the times compare as the
+            # instants they are, without a conversion to UTC each; the key (at, kind, lot) read by
+            # one C call per change
+            changes.sort(key=_BY_TIME)
+        else:
+            changes.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
+    return changes
+
+
+Passed = tuple[CustomerState, Changes | list[lifecycle.Transition], lifecycle.Gone | None]
+"""What `time_passed` did: the state after it, its changes (in order when iterated) and the lots
+that expired (None: none did)."""
 
 
 def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> Passed:
-    """`time_passes` without its models: the state after it, its changes as `Transition`s in the
-    order `time_passes` reports them, and the lots that expired as their ledger entries need them
-    (`lifecycle.Expired`). When lots expired, `Engine.process` makes the `PointsChange`s and the
-    entries only when the result's are read (settle.outcome's `time_passed`): a long history expires a
-    dozen lots at most events, two models each that a caller reading the state or the points never
-    looks at."""
+    """`time_passes` without its models: the state after it, its changes (`Changes`: iterated as
+    `Transition`s in the order `time_passes` reports them) and the lots that expired
+    (`lifecycle.Gone`: iterated as their ledger entries need them). When lots expired,
+    `Engine.process` makes the changes, the `PointsChange`s and the entries only when the result's
+    are read (settle.outcome's `time_passed`): a long history expires lots at most events, a
+    change and an entry each that a caller reading the state or the points never looks at."""
     if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
-        return state, [], []
+        return state, [], None
     state = lifecycle.in_order(state)
-    changes, pending = lifecycle.ripen(state, moment)
+    ripe, pending = lifecycle.ripened(state, moment)
     if (
-        not changes
+        not ripe
         and pending is state.pending_lots
         and not state.tendered
         and lifecycle.nothing_due(state, moment)
     ):  # nothing is due (no lot ends its wait or expires): the state as it is, nothing built
-        return state, [], []
+        return state, [], None
     lots, reminded = state.lots, state.reminded
     # the pending lots that changed, set in the copy of the state expiry makes, if it makes one
     changed = pending if pending is not state.pending_lots and pending != state.pending_lots else None
-    state, expired, gone = lifecycle.expired(state, moment, pending=changed)
+    state, gone = lifecycle.expired(state, moment, pending=changed)
     lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
     lot_memos.carry_window(lots, state.lots, None)  # and the soonest return window's close
     lot_memos.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
-    if gone:  # and the lots' points, less those that expired (lot_points)
-        lot_points.left_out(lots, state.lots, sum(map(_POINTS_OF, gone), ZERO))  # in C
+    if gone is not None:  # and the lots' points, less those that expired (lot_points)
+        lot_points.left_out(lots, state.lots, gone.points())  # in C
     if changed is not None and state.pending_lots is not changed:
         state = replaced(state, {"pending_lots": changed})
     if state.tendered:
         state = _tendered_kept(program, state, moment)
-    ordered = [*changes, *expired]
-    if len(ordered) > 1:
-        zone = ordered[0].at.tzinfo
-        if isinstance(zone, dt.timezone) and _one_zone(ordered, zone):
-            # one fixed offset (the engine's times: events.fixed_offset): the times compare as the
-            # instants they are, without a conversion to UTC each (a long history expires a dozen
-            # lots at most events); the key (at, kind, lot) read by one C call per change
-            ordered.sort(key=_BY_TIME)
-        else:
-            ordered.sort(key=lambda c: (lifecycle.instant(c.at), c.kind, c.lot))
-    return state, ordered, gone
+    if gone is None:
+        return state, _by_time(lifecycle.available(ripe)), None
+    return state, Changes(ripe, gone), gone
 
 
 _BY_TIME = operator.itemgetter(3, 0, 1)  # a Transition's (at, kind, lot)
-_POINTS_OF = operator.itemgetter(1)  # an `Expired`'s points
 
 
 def _one_zone(changes: list[lifecycle.Transition], zone: dt.tzinfo) -> bool:

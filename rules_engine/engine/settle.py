@@ -11,7 +11,7 @@ Input: a `Run` at its end. Output: the `Result` (with `state`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -43,7 +43,7 @@ from rules_engine.state.shared import appended, window
 PROCESSED_KEPT = 1000  # event ids remembered per customer for duplicate deliveries
 
 
-TimePassed = tuple[list[lifecycle.Transition], list[lifecycle.Expired], str, int]
+TimePassed = tuple[Iterable[lifecycle.Transition], Iterable[lifecycle.Expired], str, int]
 """What time did before an event, for `outcome` to put in front of the event's own changes and
 entries: the changes as `points.time_passed` ordered them, the lots that expired, the cause their
 entries name (the event's id) and the program's version (made once with them)."""
@@ -195,13 +195,13 @@ def result_of(
 
 
 def _time_changes(
-    passed: list[lifecycle.Transition], own: tuple[PointsChange, ...]
+    passed: Iterable[lifecycle.Transition], own: tuple[PointsChange, ...]
 ) -> tuple[PointsChange, ...]:
     return (*points_changes(passed), *own)
 
 
 def _time_ledger(
-    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...] | Later
+    cause: str, version: int, gone: Iterable[lifecycle.Expired], own: tuple[LedgerEntry, ...] | Later
 ) -> tuple[LedgerEntry, ...]:
     """`own`: the event's ledger, or its `LaterLedger` (outcome's), made now."""
     entries: tuple[LedgerEntry, ...] = own.get() if isinstance(own, Later) else own
@@ -209,7 +209,7 @@ def _time_ledger(
 
 
 def _time_ledger_points(
-    cause: str, version: int, gone: list[lifecycle.Expired], own: tuple[LedgerEntry, ...] | Later
+    cause: str, version: int, gone: Iterable[lifecycle.Expired], own: tuple[LedgerEntry, ...] | Later
 ) -> list[tuple[str, Decimal]]:
     """`_time_ledger`'s kinds and points, without its entries (`Result.ledger_points`)."""
     expired: list[tuple[str, Decimal]] = [("expire", -points) for _, points, _, _ in gone]

@@ -59,13 +59,43 @@ def made(result: Result) -> Result:
     return Result(**{name: getattr(result, name) for name in names})
 
 
+def walked(
+    state: CustomerState, moment: dt.datetime
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, Decimal]]]:
+    """What time does to `state`'s lots up to `moment`, by the rule, from a look at every lot: the
+    changes (lots with points whose wait ended since the latest event, lots with points due to
+    expire) by time, kind and lot, and the expiry entries' lots and points in the lots' order —
+    what `points.time_passes` makes from the lots it keeps (`lifecycle.Gone`, `lifecycle.ripened`)."""
+    since = state.last_event_at
+    ripe = [
+        ("available", lot.id, lot.points, lot.available_at)
+        for lot in state.lots
+        if lot.points > 0
+        and since is not None
+        and since < lot.available_at <= moment
+        and lot.available_at > lot.earned_at
+    ]
+    due = [
+        lot
+        for lot in state.lots
+        if lot.points > 0 and lot.expires_at is not None and lot.expires_at <= moment
+    ]
+    expired = [("expire", lot.id, lot.points, lot.expires_at) for lot in due]
+    changes = sorted([*ripe, *expired], key=lambda change: (change[3], change[0], change[1]))
+    return changes, [(lot.id, -lot.points) for lot in due]
+
+
 def check(engine: Engine, event: dict[str, Any], state: CustomerState | None, explain: bool) -> Result:
-    """Process `event`; hold its time-passing part to `points.time_passes`'s, and the result to
-    its made copy, read every way. Returns the result (its state for the next event)."""
+    """Process `event`; hold its time-passing part to `points.time_passes`'s and to the rule
+    (`walked`), and the result to its made copy, read every way. Returns the result (its state
+    for the next event)."""
     result = engine.process(event, state, explain=explain)
     if state is not None:
         moment = dt.datetime.fromisoformat(event["time"])
         _, changes, entries = points.time_passes(engine.program, state, moment, event["id"])
+        ruled, gone = walked(state, moment)
+        assert [(c.kind, c.lot, c.points, c.at) for c in changes] == ruled
+        assert [(entry.lot, entry.points) for entry in entries] == gone
         assert result.points_changes[: len(changes)] == tuple(changes)
         assert result.ledger[: len(entries)] == tuple(entries)
     plain = made(result)

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import itertools
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -138,26 +138,31 @@ def _points_reminder(run: Run) -> None:
         first = 0 if head > moment else expiring_by(lots, moment)
         if first == stop - start or items[start + first].expires_at is None:
             return
-    # a set, even for the few lots the horizon reached since: they are new, not among the
-    # reminded (a fortnight's ids, ~50 in a long history), and a list's `in` compares each
-    done: set[str] = set(reminded)
     last = expiring_by(lots, horizon)
     # A long history has a fortnight's lots here at every event, nearly all reminded of already,
-    # and a dozen new ones the horizon reached since the last: each lot's id made and looked up,
-    # its points read, in C (`"/".join` of event and rule: `Lot.id`; maps of attribute getters),
-    # no Python step a lot.
+    # and a dozen new ones the horizon reached since the last: each lot's id made, its points read,
+    # in C (`"/".join` of event and rule: `Lot.id`; maps of attribute getters), no Python step a
+    # lot. Which of them are among the reminded (a fortnight's ids, ~50 in a long history): the
+    # reminded looked up in the set of these ids (which `_one_lot_an_id` needs), not a set of the
+    # reminded made at every event; usually none is (they are new).
     near = items[start + first : start + last]
     ids = list(map(_ID, zip(map(_EVENT, near), map(_RULE, near), strict=True)))
-    new = list(map(operator.not_, map(done.__contains__, ids)))
-    fresh = list(itertools.compress(near, new))  # the lots not reminded of yet, in expiry order
+    distinct = set(ids)
+    done = distinct.intersection(reminded)
+    if done:
+        new = list(map(operator.not_, map(done.__contains__, ids)))
+        fresh: Sequence[Any] = list(itertools.compress(near, new))  # not reminded of yet, in expiry order
+        fresh_ids: Iterable[str] = itertools.compress(ids, new)
+    else:
+        fresh, fresh_ids = near, ids
     if fresh:
         worth = list(map(_ZERO_BELOW, map(_POINTS_AT, fresh)))  # with points (a spent lot stays)
-        soon = list(itertools.compress(itertools.compress(ids, new), worth))  # their ids
+        soon = list(itertools.compress(fresh_ids, worth))  # their ids
         # when the first of them expires (the soonest): what the reminder warns of
         expires = next(itertools.compress(fresh, worth)).expires_at if soon else None
     else:
         soon, expires = [], None
-    keep = _one_lot_an_id(ids, map(_EXPIRES_AT, near), until is not None and not all(new))
+    keep = _one_lot_an_id(ids, len(distinct), map(_EXPIRES_AT, near), until is not None and bool(done))
     if expires is None:  # nothing new to remind of: every lot up to the horizon was
         if keep:
             keep_reminded(lots, reminded, horizon)
@@ -172,11 +177,12 @@ _POINTS_AT = operator.attrgetter("points")
 _ZERO_BELOW = Decimal(0).__lt__  # `0 < points`, in C
 
 
-def _one_lot_an_id(ids: list[str], expires: Iterable[Any], shared: bool) -> bool:
+def _one_lot_an_id(ids: list[str], distinct: int, expires: Iterable[Any], shared: bool) -> bool:
     """Whether the reminder may keep that every lot up to its horizon is reminded of
-    (`lot_memos.keep_reminded`), having looked at the lots whose ids are `ids`, expiring at
-    `expires` (those it reached since the moment kept, or all in its reach); `shared`: one of
-    those reached since has an id among the reminded already, another lot's.
+    (`lot_memos.keep_reminded`), having looked at the lots whose ids are `ids` (`distinct` of them
+    different), expiring at `expires` (those it reached since the moment kept, or all in its
+    reach); `shared`: one of those reached since has an id among the reminded already, another
+    lot's.
 
     Expiry carries the memo (`lot_memos.carry_reminded`), and takes the ids of the lots it
     removes out of `reminded`: the memo stays true only while no lot it covers shares its id with
@@ -187,7 +193,7 @@ def _one_lot_an_id(ids: list[str], expires: Iterable[Any], shared: bool) -> bool
     name) expire together, and leave together."""
     if shared:
         return False
-    if len(set(ids)) == len(ids):
+    if distinct == len(ids):
         return True
     first: dict[str, Any] = {}
     return all(
@@ -245,7 +251,7 @@ def _points_reminder_of_tuples(run: Run, lots: Lots) -> None:
                 at = index
             soon.append(lot_id)
     near = itertools.islice(tuples, first, last)
-    keep = _one_lot_an_id(ids, map(_EXPIRES, near), until is not None and shared)
+    keep = _one_lot_an_id(ids, len(set(ids)), map(_EXPIRES, near), until is not None and shared)
     if at is None:  # nothing new to remind of: every lot up to the horizon was
         if keep:
             keep_reminded(lots, reminded, horizon)
