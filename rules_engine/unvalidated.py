@@ -15,9 +15,10 @@ The fields-given set may be shared between instances made by one maker, and betw
 its `replaced` copy when the update gives no new field: pydantic only reads it, and copies it
 before changing it (`model_copy(update=…)`), and the models are frozen.
 
-This module holds that rule (`can_trust`), the generic makers (`trusted`, `replaced`) and the
-slots' setters the spelt-out makers use: those of the state's records (state/records.py), of the
-outcome's points changes (engine/trusted.py) and of the trace entries (engine/verdicts.py). It
+This module holds that rule (`can_trust`), the generic makers (`trusted`, `replaced`), the slot
+holders (`twin`) the spelt-out makers of the state's records (state/records.py) and the outcome's
+points changes (engine/trusted.py) use, and the slots' setters other makers use (the trace
+entries, engine/verdicts.py; the event reader's lines). It
 imports nothing of the project, so every layer that makes models builds on it (an import
 contract), and engine/trusted.py re-exports its public names.
 """
@@ -103,7 +104,7 @@ def trusted(cls: type[M], values: dict[str, Any], given: set[str]) -> M:
     model.__pydantic_extra__ = None
     model.__pydantic_private__ = None
     model.__class__ = cls
-    return model  # type: ignore[no-any-return]
+    return model  # type: ignore[return-value]
 
 
 def replaced(model: M, update: Mapping[str, Any]) -> M:
@@ -119,7 +120,7 @@ def replaced(model: M, update: Mapping[str, Any]) -> M:
     copy.__pydantic_extra__ = None
     copy.__pydantic_private__ = None
     copy.__class__ = cls
-    return copy  # type: ignore[no-any-return]
+    return copy  # type: ignore[return-value]
 
 
 def _spelt_out(cls: type[BaseModel], *fields: str) -> bool:
