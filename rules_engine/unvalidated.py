@@ -15,9 +15,10 @@ The fields-given set may be shared between instances made by one maker, and betw
 its `replaced` copy when the update gives no new field: pydantic only reads it, and copies it
 before changing it (`model_copy(update=…)`), and the models are frozen.
 
-This module holds that rule (`can_trust`), the generic makers (`trusted`, `replaced`) and the
-slots' setters the spelt-out makers use: those of the state's records (state/records.py), of the
-outcome's points changes (engine/trusted.py) and of the trace entries (engine/verdicts.py). It
+This module holds that rule (`can_trust`), the generic makers (`trusted`, `replaced`), the slot
+holders (`twin`) the spelt-out makers of the state's records (state/records.py) and the outcome's
+points changes (engine/trusted.py) use, and the slots' setters other makers use (the trace
+entries, engine/verdicts.py; the event reader's lines). It
 imports nothing of the project, so every layer that makes models builds on it (an import
 contract), and engine/trusted.py re-exports its public names.
 """
@@ -61,7 +62,32 @@ def can_trust(cls: type[BaseModel]) -> bool:
     )
 
 
+def twin(cls: type[M]) -> type[M]:
+    """A slot holder for `cls`'s spelt-out makers: a subclass of `cls` that adds no slot (so its
+    instances have `cls`'s very layout) and sets attributes as `object` does, made with `type`'s own
+    constructor (not pydantic's metaclass: it is never a model). A maker stores the four slots on
+    a new instance by plain attribute stores, which the interpreter runs as one specialised
+    instruction each, and makes it a `cls` by `__class__` assignment (CPython checks the layouts
+    agree): ~1.6k instructions a record less than the slots' descriptors' `__set__`, each a C call
+    through a method-wrapper (counted). Both `__setattr__` and `__delattr__` are `object`'s: the
+    two share one type slot, and pydantic's `__delattr__` alone would route every store through
+    a Python-level hook."""
+    namespace = {
+        "__slots__": (),
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+        "__module__": __name__,
+    }
+    return type.__new__(type(cls), f"_{cls.__name__}Slots", (cls,), namespace)
+
+
 _TRUSTED: dict[type[BaseModel], bool] = {}
+_HOLDERS: dict[type[BaseModel], type[BaseModel]] = {}  # each model class's `twin`, made when first needed
+
+
+def _holder(cls: type[BaseModel]) -> type[BaseModel]:
+    made = _HOLDERS[cls] = twin(cls)
+    return made
 
 
 def trusted(cls: type[M], values: dict[str, Any], given: set[str]) -> M:
@@ -72,12 +98,13 @@ def trusted(cls: type[M], values: dict[str, Any], given: set[str]) -> M:
         fast = _TRUSTED[cls] = can_trust(cls) and list(values) == list(cls.model_fields)
     if not fast:
         return cls(**{name: values[name] for name in given})
-    model = _new(cls)
-    _set_dict(model, values)
-    _set_fields(model, given)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
+    model = _new(_HOLDERS.get(cls) or _holder(cls))
+    model.__dict__ = values
+    model.__pydantic_fields_set__ = given
+    model.__pydantic_extra__ = None
+    model.__pydantic_private__ = None
+    model.__class__ = cls
+    return model  # type: ignore[return-value]
 
 
 def replaced(model: M, update: Mapping[str, Any]) -> M:
@@ -85,13 +112,15 @@ def replaced(model: M, update: Mapping[str, Any]) -> M:
     (updated fields in place, in declaration order) and the same fields set."""
     if not _FAST or model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
         return model.model_copy(update=update)
-    copy = _new(type(model))
-    _set_dict(copy, {**model.__dict__, **update})
+    cls = type(model)
+    copy = _new(_HOLDERS.get(cls) or _holder(cls))
+    copy.__dict__ = {**model.__dict__, **update}
     given = model.__pydantic_fields_set__
-    _set_fields(copy, given if update.keys() <= given else given | update.keys())  # may be shared
-    _set_extra(copy, None)
-    _set_private(copy, None)
-    return copy
+    copy.__pydantic_fields_set__ = given if update.keys() <= given else given | update.keys()  # may be shared
+    copy.__pydantic_extra__ = None
+    copy.__pydantic_private__ = None
+    copy.__class__ = cls
+    return copy  # type: ignore[return-value]
 
 
 def _spelt_out(cls: type[BaseModel], *fields: str) -> bool:

@@ -39,14 +39,11 @@ from rules_engine.state.records import (
 )
 from rules_engine.unvalidated import (
     _new,
-    _set_dict,
-    _set_extra,
-    _set_fields,
-    _set_private,
     _spelt_out,
     can_trust,
     replaced,
     trusted,
+    twin,
 )
 
 __all__ = [
@@ -79,6 +76,7 @@ __all__ = [
 _POINTS_CHANGE = ("kind", "lot", "points", "at")
 _POINTS_CHANGE_FAST = _spelt_out(PointsChange, *_POINTS_CHANGE)
 _POINTS_CHANGE_GIVEN = set(_POINTS_CHANGE)
+_POINTS_CHANGE_SLOTS = twin(PointsChange)
 
 
 def points_change(kind: str, lot: str, points: Decimal, at: dt.datetime) -> PointsChange:
@@ -86,11 +84,12 @@ def points_change(kind: str, lot: str, points: Decimal, at: dt.datetime) -> Poin
     expires, which a long history does a dozen times at most events."""
     if not _POINTS_CHANGE_FAST:
         return PointsChange(kind=kind, lot=lot, points=points, at=at)
-    model = _new(PointsChange)
-    _set_dict(model, {"kind": kind, "lot": lot, "points": points, "at": at})
-    _set_fields(model, _POINTS_CHANGE_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
+    model = _new(_POINTS_CHANGE_SLOTS)
+    model.__dict__ = {"kind": kind, "lot": lot, "points": points, "at": at}
+    model.__pydantic_fields_set__ = _POINTS_CHANGE_GIVEN
+    model.__pydantic_extra__ = None
+    model.__pydantic_private__ = None
+    model.__class__ = PointsChange
     return model
 
 
@@ -100,13 +99,13 @@ def points_changes(changes: Iterable[tuple[str, str, Decimal, dt.datetime]]) -> 
     if not _POINTS_CHANGE_FAST:
         return [points_change(*change) for change in changes]
     made: list[PointsChange] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
     given = _POINTS_CHANGE_GIVEN
     for kind, lot, points, at in changes:
-        model = new(PointsChange)
-        set_dict(model, {"kind": kind, "lot": lot, "points": points, "at": at})
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
+        model = _new(_POINTS_CHANGE_SLOTS)
+        model.__dict__ = {"kind": kind, "lot": lot, "points": points, "at": at}
+        model.__pydantic_fields_set__ = given
+        model.__pydantic_extra__ = None
+        model.__pydantic_private__ = None
+        model.__class__ = PointsChange
         made.append(model)
     return made

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.state.customer import CountedLine, LedgerEntry, LedgerLine, Lot, LotLine, PastLine
-from rules_engine.unvalidated import _FAST, _new, _set_dict, _set_extra, _set_fields, _set_private, _spelt_out
+from rules_engine.unvalidated import _FAST, _new, _spelt_out, twin
 
 __all__ = [
     "award_records",
@@ -38,12 +38,15 @@ _ZERO = Decimal(0)
 
 
 # -- the models made most often, spelt out: a literal dict is what makes them cheap ---------------
+# Each is made as an instance of its class's slot holder (`unvalidated.twin`), its four slots set
+# by plain attribute stores, and then made an instance of the class itself.
 _LOT_LINE = ("line", "sku", "qty", "points")
 _LOT_LINE_FAST = _spelt_out(LotLine, *_LOT_LINE)
 _LOT_LINE_GIVEN = set(_LOT_LINE)
 _LEDGER_LINE = ("line", "points")
 _LEDGER_LINE_FAST = _spelt_out(LedgerLine, *_LEDGER_LINE)
 _LEDGER_LINE_GIVEN = set(_LEDGER_LINE)
+_LOT_LINE_SLOTS, _LEDGER_LINE_SLOTS = twin(LotLine), twin(LedgerLine)
 
 
 # The line shares already made, by value: models are frozen, so states can share them. Most shares
@@ -64,16 +67,18 @@ _SHARES: dict[tuple[int, str, str], dict[str | Decimal, tuple[LotLine, LedgerLin
 
 def _share_records(i: int, sku: str, qty: Decimal, points: Decimal) -> tuple[LotLine, LedgerLine, Decimal]:
     """The `LotLine` and `LedgerLine` of one share, made (not looked up)."""
-    lot_model = _new(LotLine)
-    _set_dict(lot_model, {"line": i, "sku": sku, "qty": qty, "points": points})
-    _set_fields(lot_model, _LOT_LINE_GIVEN)
-    _set_extra(lot_model, None)
-    _set_private(lot_model, None)
-    ledger_model = _new(LedgerLine)
-    _set_dict(ledger_model, {"line": i, "points": points})
-    _set_fields(ledger_model, _LEDGER_LINE_GIVEN)
-    _set_extra(ledger_model, None)
-    _set_private(ledger_model, None)
+    lot_model = _new(_LOT_LINE_SLOTS)
+    lot_model.__dict__ = {"line": i, "sku": sku, "qty": qty, "points": points}
+    lot_model.__pydantic_fields_set__ = _LOT_LINE_GIVEN
+    lot_model.__pydantic_extra__ = None
+    lot_model.__pydantic_private__ = None
+    lot_model.__class__ = LotLine
+    ledger_model = _new(_LEDGER_LINE_SLOTS)
+    ledger_model.__dict__ = {"line": i, "points": points}
+    ledger_model.__pydantic_fields_set__ = _LEDGER_LINE_GIVEN
+    ledger_model.__pydantic_extra__ = None
+    ledger_model.__pydantic_private__ = None
+    ledger_model.__class__ = LedgerLine
     return lot_model, ledger_model, points
 
 
@@ -148,6 +153,7 @@ def awards_records(
 _COUNTED_LINE = ("line", "sku", "qty", "added", "returned")
 _COUNTED_LINE_FAST = _spelt_out(CountedLine, *_COUNTED_LINE)
 _COUNTED_LINE_GIVEN = {"line", "sku", "qty", "added"}
+_COUNTED_LINE_SLOTS = twin(CountedLine)
 _COUNTED_LINES: dict[tuple[int, str, str, str], CountedLine] = {}
 
 
@@ -159,11 +165,12 @@ def counted_line(line: int, sku: str, qty: Decimal, added: Decimal) -> CountedLi
     key = (line, sku, str(qty), str(added))
     model = _COUNTED_LINES.get(key)
     if model is None:
-        model = _new(CountedLine)
-        _set_dict(model, {"line": line, "sku": sku, "qty": qty, "added": added, "returned": _ZERO})
-        _set_fields(model, _COUNTED_LINE_GIVEN)
-        _set_extra(model, None)
-        _set_private(model, None)
+        model = _new(_COUNTED_LINE_SLOTS)
+        model.__dict__ = {"line": line, "sku": sku, "qty": qty, "added": added, "returned": _ZERO}
+        model.__pydantic_fields_set__ = _COUNTED_LINE_GIVEN
+        model.__pydantic_extra__ = None
+        model.__pydantic_private__ = None
+        model.__class__ = CountedLine
         if len(_COUNTED_LINES) >= _LINES_KEPT:
             _COUNTED_LINES.clear()
         _COUNTED_LINES[key] = model
@@ -187,6 +194,7 @@ def counted_lines(items: Iterable[Any], parts: list[Decimal] | None) -> list[Cou
 _PAST_LINE = ("sku", "category", "price", "qty", "date", "event")
 _PAST_LINE_FAST = _spelt_out(PastLine, *_PAST_LINE)
 _PAST_LINE_GIVEN = set(_PAST_LINE)
+_PAST_LINE_SLOTS = twin(PastLine)
 
 
 def past_line(
@@ -195,13 +203,19 @@ def past_line(
     """`PastLine(sku=…, category=…, price=…, qty=…, date=…, event=…)`."""
     if not _PAST_LINE_FAST:
         return PastLine(sku=sku, category=category, price=price, qty=qty, date=date, event=event)
-    model = _new(PastLine)
-    _set_dict(
-        model, {"sku": sku, "category": category, "price": price, "qty": qty, "date": date, "event": event}
-    )
-    _set_fields(model, _PAST_LINE_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
+    model = _new(_PAST_LINE_SLOTS)
+    model.__dict__ = {
+        "sku": sku,
+        "category": category,
+        "price": price,
+        "qty": qty,
+        "date": date,
+        "event": event,
+    }
+    model.__pydantic_fields_set__ = _PAST_LINE_GIVEN
+    model.__pydantic_extra__ = None
+    model.__pydantic_private__ = None
+    model.__class__ = PastLine
     return model
 
 
@@ -226,24 +240,21 @@ def past_lines_of(fields: Iterable[dict[str, Any]], day: dt.date, event: str) ->
             for line in fields
         ]
     made: list[PastLine] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
     given = _PAST_LINE_GIVEN
     for line in fields:
-        model = new(PastLine)
-        set_dict(
-            model,
-            {
-                "sku": line["sku"],
-                "category": line["category"],
-                "price": line["price"],
-                "qty": line["qty"],
-                "date": day,
-                "event": event,
-            },
-        )
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
+        model = _new(_PAST_LINE_SLOTS)
+        model.__dict__ = {
+            "sku": line["sku"],
+            "category": line["category"],
+            "price": line["price"],
+            "qty": line["qty"],
+            "date": day,
+            "event": event,
+        }
+        model.__pydantic_fields_set__ = given
+        model.__pydantic_extra__ = None
+        model.__pydantic_private__ = None
+        model.__class__ = PastLine
         made.append(model)
     return made
 
@@ -251,6 +262,7 @@ def past_lines_of(fields: Iterable[dict[str, Any]], day: dt.date, event: str) ->
 _LOT = ("event", "rule", "points", "earned_at", "available_at", "expires_at", "lines")
 _LOT_FAST = _spelt_out(Lot, *_LOT)
 _LOT_GIVEN = set(_LOT)
+_LOT_SLOTS = twin(Lot)
 
 
 def points_lot(
@@ -273,22 +285,20 @@ def points_lot(
             expires_at=expires_at,
             lines=lines,
         )
-    model = _new(Lot)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "points": points,
-            "earned_at": earned_at,
-            "available_at": available_at,
-            "expires_at": expires_at,
-            "lines": lines,
-        },
-    )
-    _set_fields(model, _LOT_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
+    model = _new(_LOT_SLOTS)
+    model.__dict__ = {
+        "event": event,
+        "rule": rule,
+        "points": points,
+        "earned_at": earned_at,
+        "available_at": available_at,
+        "expires_at": expires_at,
+        "lines": lines,
+    }
+    model.__pydantic_fields_set__ = _LOT_GIVEN
+    model.__pydantic_extra__ = None
+    model.__pydantic_private__ = None
+    model.__class__ = Lot
     return model
 
 
@@ -297,6 +307,7 @@ _LEDGER_ENTRY = ("event", "rule", "kind", "points", "lot", "at", "version", "rul
 # entry made here never is one, so validation would give the same instance as below.
 _LEDGER_ENTRY_FAST = _FAST and tuple(LedgerEntry.model_fields) == _LEDGER_ENTRY
 _LEDGER_ENTRY_GIVEN = {"event", "rule", "kind", "points", "lot", "at", "version"}
+_LEDGER_ENTRY_SLOTS = twin(LedgerEntry)
 
 
 def ledger_entry(
@@ -306,24 +317,22 @@ def ledger_entry(
     basket lines (an expiry, a burn)."""
     if not _LEDGER_ENTRY_FAST:
         return LedgerEntry(event=event, rule=rule, kind=kind, points=points, lot=lot, at=at, version=version)
-    model = _new(LedgerEntry)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "kind": kind,
-            "points": points,
-            "lot": lot,
-            "at": at,
-            "version": version,
-            "rule_hash": None,
-            "lines": (),
-        },
-    )
-    _set_fields(model, _LEDGER_ENTRY_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
+    model = _new(_LEDGER_ENTRY_SLOTS)
+    model.__dict__ = {
+        "event": event,
+        "rule": rule,
+        "kind": kind,
+        "points": points,
+        "lot": lot,
+        "at": at,
+        "version": version,
+        "rule_hash": None,
+        "lines": (),
+    }
+    model.__pydantic_fields_set__ = _LEDGER_ENTRY_GIVEN
+    model.__pydantic_extra__ = None
+    model.__pydantic_private__ = None
+    model.__class__ = LedgerEntry
     return model
 
 
@@ -341,27 +350,24 @@ def expiry_entries(
             for rule, points, lot, at in expired
         ]
     made: list[LedgerEntry] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
     given = _LEDGER_ENTRY_GIVEN
     for rule, points, lot, at in expired:
-        model = new(LedgerEntry)
-        set_dict(
-            model,
-            {
-                "event": event,
-                "rule": rule,
-                "kind": "expire",
-                "points": -points,
-                "lot": lot,
-                "at": at,
-                "version": version,
-                "rule_hash": None,
-                "lines": (),
-            },
-        )
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
+        model = _new(_LEDGER_ENTRY_SLOTS)
+        model.__dict__ = {
+            "event": event,
+            "rule": rule,
+            "kind": "expire",
+            "points": -points,
+            "lot": lot,
+            "at": at,
+            "version": version,
+            "rule_hash": None,
+            "lines": (),
+        }
+        model.__pydantic_fields_set__ = given
+        model.__pydantic_extra__ = None
+        model.__pydantic_private__ = None
+        model.__class__ = LedgerEntry
         made.append(model)
     return made
 
@@ -389,24 +395,22 @@ def earn_entry(
             rule_hash=rule_hash,
             lines=lines,
         )
-    model = _new(LedgerEntry)
-    _set_dict(
-        model,
-        {
-            "event": event,
-            "rule": rule,
-            "kind": "earn",
-            "points": points,
-            "lot": lot,
-            "at": at,
-            "version": version,
-            "rule_hash": rule_hash,
-            "lines": lines,
-        },
-    )
-    _set_fields(model, _EARN_ENTRY_GIVEN)
-    _set_extra(model, None)
-    _set_private(model, None)
+    model = _new(_LEDGER_ENTRY_SLOTS)
+    model.__dict__ = {
+        "event": event,
+        "rule": rule,
+        "kind": "earn",
+        "points": points,
+        "lot": lot,
+        "at": at,
+        "version": version,
+        "rule_hash": rule_hash,
+        "lines": lines,
+    }
+    model.__pydantic_fields_set__ = _EARN_ENTRY_GIVEN
+    model.__pydantic_extra__ = None
+    model.__pydantic_private__ = None
+    model.__class__ = LedgerEntry
     return model
 
 
@@ -432,26 +436,23 @@ def earned_lots(
         return made, [f"{event}/{award.rule}" for award in awards]
     lots: list[Lot] = []
     ids: list[str] = []
-    new, set_dict, set_fields, set_extra, set_private = _new, _set_dict, _set_fields, _set_extra, _set_private
     given = _LOT_GIVEN
     for award, lot_lines in zip(awards, lines, strict=True):
         rule = award.rule
-        model = new(Lot)
-        set_dict(
-            model,
-            {
-                "event": event,
-                "rule": rule,
-                "points": award.points,
-                "earned_at": at,
-                "available_at": available_at,
-                "expires_at": expires_at,
-                "lines": lot_lines,
-            },
-        )
-        set_fields(model, given)
-        set_extra(model, None)
-        set_private(model, None)
+        model = _new(_LOT_SLOTS)
+        model.__dict__ = {
+            "event": event,
+            "rule": rule,
+            "points": award.points,
+            "earned_at": at,
+            "available_at": available_at,
+            "expires_at": expires_at,
+            "lines": lot_lines,
+        }
+        model.__pydantic_fields_set__ = given
+        model.__pydantic_extra__ = None
+        model.__pydantic_private__ = None
+        model.__class__ = Lot
         lots.append(model)
         ids.append(f"{event}/{rule}")
     return lots, ids
