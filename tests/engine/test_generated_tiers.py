@@ -194,6 +194,63 @@ def test_a_state_from_before_the_running_sums_takes_apply() -> None:
         old = a.state
 
 
+# Offsets an event's time may carry: the program's zone's own, others, and the farthest apart
+# (UTC+14 and UTC-12: 26 hours); the event's zone is where the shortcut compares.
+_OFFSETS = [dt.timedelta(hours=h) for h in (0, 1, 2, -5, -6, 9, 14, -12)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    length=st.sampled_from(["1d", "2d", "3d", "7d", "30d"]),
+    zone=st.sampled_from(["Europe/Berlin", "America/Chicago", "Pacific/Apia", "UTC"]),
+    board=st.sampled_from([None, "rolling 1d", "rolling 10d", "calendar_week"]),
+    first=st.integers(0, 400 * 24),
+    steps=st.lists(
+        st.tuples(
+            # hours to the next purchase: the same hour, across a window's start or its horizon
+            st.integers(0, 30) | st.integers(40, 80) | st.integers(0, 30 * 24) | st.integers(0, 65 * 24),
+            st.sampled_from(_OFFSETS),
+            st.integers(1, 900),
+        ),
+        min_size=2,
+        max_size=25,
+    ),
+)
+def test_purchases_across_window_starts_decide_the_same_on_both_paths(
+    length: str, zone: str, board: str | None, first: int, steps: list[tuple[int, dt.timedelta, int]]
+) -> None:
+    """The specialised tiers know without comparing across zones that an entry is inside a
+    rolling window or its horizon, from the event's time less the window's length and two days
+    (`tiers._surely_inside`). Purchases with gaps across the window's start and horizon, over the
+    daylight-saving changes of the program's zone (and Samoa's skipped day), in offsets up to 26
+    hours apart, with a tier review falling between them: each outcome and state is the general
+    path's (`apply`), event by event."""
+    lines = [
+        "program: rolling-shop",
+        "version: 1",
+        f"timezone: {zone}",
+        "currency: EUR",
+        "earn: [{id: base, rate: 1 per 1}]",
+        "tiers:",
+        "  qualify_on: spend",
+        f"  window: rolling {length}",
+        "  downgrade: to_qualified",
+        "  hold: {for: 2d}",
+        "  levels: [{id: a, threshold: 0}, {id: b, threshold: 500}, {id: c, threshold: 1500}]",
+    ]
+    if board is not None:
+        lines.append(f"leaderboards: [{{id: lb, metric: visits, window: {board}}}]")
+    compiled = load_program_text("\n".join(lines) + "\n", "rolling.yaml")
+    fast, slow = Engine(compiled), Engine(compiled, generated=False)
+    moment = dt.datetime(2011, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=first)
+    stream = []
+    for number, (hours, offset, price) in enumerate(steps):
+        moment += dt.timedelta(hours=hours, minutes=number)
+        local = moment.astimezone(dt.timezone(offset))
+        stream.append(_purchase(number, local, f"{price}.00"))
+    same_stream(fast, slow, stream)
+
+
 # -- the review dates and the running sums against their plain definitions -------------------------
 
 _ZONES = [zoneinfo.ZoneInfo(name) for name in ("Europe/Berlin", "America/Chicago", "Asia/Tokyo", "UTC")]

@@ -422,6 +422,14 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
     lifetime = any(w.kind == "lifetime" for w in windows)  # nothing ever leaves the activity
     rolling_only = all(w.kind == "rolling" for w in windows)
     twice = max((2 * w.length for w in windows if w.length is not None), default=dt.timedelta(0))
+    # An entry at or after `at - inside` is surely in the tier window, one at or after `at - kept`
+    # surely inside every window's horizon (None: not known that way), read by comparing it with
+    # the event's time in the event's own fixed-offset zone, where two times compare as plain
+    # times: the window's start and the horizon are in the program's zone, and each comparison of
+    # two times with different zones asks both for their UTC offset (`_surely_inside`).
+    rolling = length if window_kind == "rolling" else None
+    inside = rolling - _OFFSETS_APART if rolling is not None and rolling > _OFFSETS_APART else None
+    kept = twice - _OFFSETS_APART if rolling_only and twice > _OFFSETS_APART else None
     qualify_on = tiers.qualify_on
     metric_at = ("spend", "points", "visits").index(qualify_on)  # its place in the sums
     levels = [(level.threshold, level) for level in reversed(tiers.levels)]  # the highest first
@@ -469,6 +477,10 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             },
             _ACTIVITY,
         )
+        # the oldest entry, if it is surely in the window and inside the horizon (`_surely_inside`)
+        oldest = items[head].at if head < end else at
+        fixed = type(at.tzinfo) is dt.timezone
+        in_window = fixed and inside is not None and _surely_inside(oldest, at, inside)
         activity = appended(activity, (entry,))
         local = run.local
         # the tier window's start at the event (`window_bounds`)
@@ -485,10 +497,21 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             since = known.start
             totals = (known.spend, known.points, known.visits)
             changed = False  # whether the totals differ from `known`'s
-            if since is None or at >= since:
+            # `at >= since`, known without asking the zones when the sums start at or before the
+            # window's start (`_OFFSETS_APART`: a rolling window longer than it)
+            earlier = (
+                fixed
+                and inside is not None
+                and since is not None
+                and start is not None
+                and since.tzinfo is start.tzinfo
+                and since <= start
+            )
+            if since is None or earlier or at >= since:
                 totals = (totals[0] + spend, totals[1] + points, totals[2] + 1)
                 changed = True
-            if not lifetime:  # the activity no window needs any more leaves (`record_activity`)
+            if not lifetime and not (fixed and kept is not None and _surely_inside(oldest, at, kept)):
+                # the activity no window needs any more leaves (`record_activity`)
                 if rolling_only:
                     horizon = local - twice
                 else:
@@ -509,7 +532,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                 if start is None or (since is not None and start < since):  # moved back: add up again
                     again = running.summed(activity[running.index_from(activity, start) :], start)
                     totals, changed = (again.spend, again.points, again.visits), True
-                else:
+                elif not in_window:  # else no entry is before the start: none leaves
                     left = running.moved(activity, since, start, totals)
                     if left is not None:
                         totals, changed = left, True
@@ -539,6 +562,20 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         run.tier_progress = Later(progress_of, current, value, tier_window, after)  # type: ignore[assignment]
 
     return tiers_of_purchase
+
+
+_OFFSETS_APART = dt.timedelta(days=2)
+"""More than two UTC offsets can be apart (each is less than a day either way, `tzinfo.utcoffset`).
+A rolling window's start, the event's wall time in the program's zone less `length`, is as an
+instant the event's less `length`, moved by how much the zone's offset changed in between (an
+hour at a daylight-saving change, a day where Samoa skipped one): less than this later."""
+
+
+def _surely_inside(entry: dt.datetime, at: dt.datetime, length: dt.timedelta) -> bool:
+    """Whether `entry` is at or after `at - length`, where `at`'s zone is a fixed offset (two
+    times in the same zone object compare as plain times: exact for a fixed offset, and without
+    the two calls for UTC offsets a comparison across zones makes)."""
+    return entry >= at - length
 
 
 def progress_of(
