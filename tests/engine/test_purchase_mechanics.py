@@ -24,13 +24,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine import periods
 from rules_engine.dsl.context import Context
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import Line
-from rules_engine.engine.mechanics import shared
+from rules_engine.engine.mechanics import challenges, shared
+from rules_engine.engine.mechanics.challenge_progress import _current_window
 from rules_engine.engine.mechanics.lines import line_count, lines_counted
 from rules_engine.engine.trusted import counted_lines, verdict
+from rules_engine.program.types import Window
 from rules_engine.program.validate import load_program_text
+from rules_engine.state.customer import ChallengeProgress
 from tests.engine.two_paths import same_stream
 
 WINDOWS = (
@@ -406,3 +410,34 @@ def test_the_birthday_and_the_reminders_of_a_purchase_decide_as_their_apply(
     assert {"birthday_of_purchase", "notifications_of_purchase", "tiers_of_purchase"} <= specialised
     assert "apply" not in specialised  # the referral's: nothing to do for a purchase
     same_stream(fast, slow, events)
+
+
+_CALENDAR = tuple(window for window in WINDOWS if " " not in window)  # all but the rolling ones
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(_CALENDAR),
+    stored_kind=st.sampled_from((*_CALENDAR, "rolling")),
+    day=st.dates(dt.date(2025, 11, 1), dt.date(2027, 2, 1)),
+    stored_day=st.dates(dt.date(2025, 11, 1), dt.date(2027, 2, 1)),
+    hour=st.integers(0, 23),
+)
+def test_a_calendar_windows_key_of_a_purchase_is_the_general_ones(
+    kind: str, stored_kind: str, day: dt.date, stored_day: dt.date, hour: int
+) -> None:
+    """`challenges._window_key` (a day's key remembered, the stored window compared before asking
+    which is older) gives `_current_window`'s key, or None for an event before the stored window:
+    for an event in that window, before or after it, and for a window stored under a program
+    version whose window was of another kind (a rolling start, `lifetime`, another period)."""
+    window = Window(kind=kind)  # type: ignore[arg-type]
+    local = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+    if stored_kind == "rolling":
+        stored = dt.datetime.combine(stored_day, dt.time(9), tzinfo=dt.UTC).isoformat()
+    else:
+        stored = periods.key(periods.WINDOWS.get(stored_kind), stored_day)
+    before = ChallengeProgress(window=stored, progress=Decimal(1), completed=[], counted={})
+    window_key = challenges._window_key(window)
+    for _ in range(2):  # the day's key worked out, then remembered
+        assert window_key(local, before) == _current_window(window, local, before)
+        assert window_key(local, None) == _current_window(window, local, None)

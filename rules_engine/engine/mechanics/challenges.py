@@ -55,6 +55,7 @@ from rules_engine.engine.trusted import (
     verdict,
 )
 from rules_engine.program.model import Challenge, Program
+from rules_engine.program.parts import Reward, Schedule
 from rules_engine.program.types import Window
 from rules_engine.state.compact import Counting
 from rules_engine.state.customer import ChallengeProgress, CountedLine, CountedPurchase
@@ -351,8 +352,10 @@ def _window_key(window: Window) -> WindowKey:
             if len(keys) >= _KEPT:
                 keys.clear()
             key = keys[day] = periods.key(period, local.date())
-        if before is not None and not lifetime and older(key, before.window):
-            return None
+        if before is not None and not lifetime:
+            stored = before.window
+            if stored != key and older(key, stored):  # the usual event falls in the stored window
+                return None
         return key
 
     return window_key
@@ -379,6 +382,9 @@ class _Step(NamedTuple):
 
     challenge: Challenge
     rule: str
+    id: str
+    once: bool  # `repeat: once`
+    active: Schedule | None
     wrong: Any
     when: Expression | None
     read_when: Callable[[Run], Context]
@@ -388,6 +394,10 @@ class _Step(NamedTuple):
     window_key: WindowKey
     words: Callable[[str], str]
     goal: str
+    goal_value: Decimal
+    counts_lines: bool  # `fused` counts the lines (else sums them)
+    reward: Reward
+    points: Decimal | int | None
     lines: dict[tuple[Any, ...], tuple[CountedLine, Decimal]]
 
 
@@ -405,19 +415,27 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
         rule = f"challenge:{challenge.id}"
         when = expression("challenges", index, "when")
         counts = expression("challenges", index, "counts")
+        fused = line_count(counts)
         steps.append(
             _Step(
                 challenge,
                 rule,
+                challenge.id,
+                challenge.repeat == "once",
+                challenge.active,
                 not_on(rule, "challenge", challenge.on, "purchase"),
                 when,
                 context_reader(plan, when),
                 counts,
                 context_reader(plan, counts),
-                line_count(counts),
+                fused,
                 _window_key(challenge.window),
                 _words_of(challenge.window),
                 values.display(challenge.goal),
+                challenge.goal,
+                fused is not None and fused.func == "count",
+                challenge.reward,
+                challenge.reward.points,
                 {},
             )
         )
@@ -430,14 +448,14 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
             if step.wrong is not None:
                 trace.append(step.wrong)
                 continue
-            challenge, rule = step.challenge, step.rule
-            before = known.get(challenge.id)
-            if challenge.repeat == "once" and before is not None and before.completed:
+            rule = step.rule
+            before = known.get(step.id)
+            if step.once and before is not None and before.completed:
                 reason = f"already completed (in {before.completed[0]})"
                 trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
                 continue
-            if challenge.active is not None:
-                where = within(challenge.active, run.local)
+            if step.active is not None:
+                where = within(step.active, run.local)
                 if where is not None:
                     trace.append(simple_verdict(rule, "challenge", False, "outside_schedule", where))
                     continue
@@ -452,8 +470,8 @@ def for_purchase(plan: Plan) -> Callable[[Run], None]:
             if step.fused is not None:
                 _count_lines(run, step, before, progress)
             else:
-                measure = _measure(run, challenge, step.counts, step.read_counts(run))
-                _count(run, challenge, rule, before, progress, measure)
+                measure = _measure(run, step.challenge, step.counts, step.read_counts(run))
+                _count(run, step.challenge, rule, before, progress, measure)
         if progress is not None:
             change_state(run, {"challenges": progress})
 
@@ -467,7 +485,7 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     completed, its lines found by their decimals (`trusted.counted_lines_shared`). On a step in
     place (`run.working`) the progress is a `Counting` (state/compact.py), that record made only
     when the window's `counted` is read (`_record_of`)."""
-    challenge, rule = step.challenge, step.rule
+    rule, key = step.rule, step.id
     current = step.window_key(run.local, before)
     if current is None:  # an event older than the current window: it cannot count any more
         assert before is not None
@@ -492,16 +510,16 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
     total = counted + added
     words = step.words(current)
     if current in completed:
-        progress[challenge.id] = _progress(current, total, completed, purchases, lazy)
+        progress[key] = _progress(current, total, completed, purchases, lazy)
         reason = Text(capped_words, total, step.goal, words)
         run.trace.append(simple_verdict(rule, "challenge", False, "capped", reason))
         return
     if added != 0 and lazy:
-        lines_of = (run.items, run.skus, run.quantities) if fused.func == "count" else run.event.items  # type: ignore[union-attr]
+        lines_of = (run.items, run.skus, run.quantities) if step.counts_lines else run.event.items  # type: ignore[union-attr]
         made = (run.event.id, _record_of, (fused.func, lines_of, raw, step.lines, added))
     elif added != 0:
         event = run.event
-        if fused.func == "count":
+        if step.counts_lines:
             lines = lines_counted(run.items, raw, step.lines, run.skus, run.quantities)
             by_line = True  # the parts' sum is the count
         else:
@@ -510,16 +528,17 @@ def _count_lines(run: Run, step: _Step, before: ChallengeProgress | None, progre
             lines = counted_lines_shared(event.items, parts if by_line else [ZERO] * len(parts))  # type: ignore[union-attr]
         record = {"added": added, "by_line": by_line, "lines": lines}
         purchases = {**purchases, event.id: trusted(CountedPurchase, record, _COUNTED_PURCHASE)}
-    if total >= challenge.goal:
+    goal = step.goal_value
+    if total >= goal:
         reached = _completed_in(completed, current)
-        progress[challenge.id] = _progress(current, total, reached, purchases, lazy, made)
-        gives = give(run, challenge.reward, rule)
+        progress[key] = _progress(current, total, reached, purchases, lazy, made)
+        gives = give(run, step.reward, rule)
         reason = Text(reached_words, total, step.goal, words, gives)
-        run.trace.append(reward_verdict(rule, "challenge", reason, challenge.reward.points))
+        run.trace.append(reward_verdict(rule, "challenge", reason, step.points))
         return
-    progress[challenge.id] = _progress(current, total, completed, purchases, lazy, made)
+    progress[key] = _progress(current, total, completed, purchases, lazy, made)
     reason = Text(added_words, total, step.goal, words, added)
-    hint = Text(hint_words, challenge.goal - total)
+    hint = Text(hint_words, goal - total)
     run.trace.append(hinted_verdict(rule, "challenge", "nothing_eligible", reason, hint))
 
 

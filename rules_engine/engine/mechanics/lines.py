@@ -79,8 +79,9 @@ def lines_counted(
     object it was made for (the event reader's shared small decimals) — is looked up in C, the
     keys, the look-ups and the identity checks each one `map`, no Python loop over the lines."""
     if skus is not None and quantities is not None:
-        keys = list(zip(range(len(raw)), skus, quantities, raw, strict=False))  # the run's lists are longer
-        found = list(map(kept.get, keys))
+        # The keys looked up as `zip` makes them, never kept: it fills one tuple again for each line
+        # (the run's lists are longer than the lines).
+        found = list(map(kept.get, zip(range(len(raw)), skus, quantities, raw, strict=False)))
         if None not in found and all(map(is_, map(_QTY_KEPT, found), quantities)):  # type: ignore[arg-type]
             return list(map(_MODEL_KEPT, found))  # type: ignore[arg-type]
     made: list[CountedLine] = []
