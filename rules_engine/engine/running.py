@@ -4,8 +4,11 @@ history.
 Input: a customer state and the start of the window an event is measured in. Output: the metric
 from that start on, and the running sums to keep (`CustomerState.activity_sums`). The activity
 is kept in time order (`add` puts a return's entry, dated at its purchase, in its place), so the
-entries that leave the window as it moves are a run at the front of what the sums hold, found by
-bisection: each entry is added once and taken off once. Every entry is at or before the latest
+entries that leave the window as it moves are a run at the front of what the sums hold: each entry
+is added once and taken off once. Where that run starts (the first entry at or after the sums'
+start) is kept beside the activity list the engine made (`kept_from`, a memo on the list), so
+that an event walks from it over just the entries that leave; without it (a list read from a
+store, a state made by hand) it is found by bisection. Every entry is at or before the latest
 event (events come in time order), so a window "ending at the event" is "from its start on".
 
 A state written before the sums were kept (`activity_sums` null) is added up once, in full.
@@ -22,7 +25,7 @@ from decimal import Decimal
 
 from rules_engine.engine.trusted import replaced, trusted
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
-from rules_engine.state.shared import appended, window
+from rules_engine.state.shared import Memo, appended, window
 
 ZERO = Decimal(0)
 _SUMS_GIVEN = {"start", "spend", "points", "visits"}
@@ -57,19 +60,30 @@ def summed(entries: list[Activity], start: dt.datetime | None) -> ActivitySums:
 
 
 def index_from(activity: Sequence[Activity], start: dt.datetime | None) -> int:
-    """The index of the first entry at or after `start`: 0 at once when the first entry is (the
-    usual answer for a horizon, which the entries leave one at a time: one comparison of the two
-    instants, whatever their zones), else by bisection."""
+    """The index of the first entry at or after `start`: 0 at once when the first entry is, else
+    looked for among the first `_NEAR` entries, then by bisection (a horizon or a window start
+    moves forward a few entries an event). `start` is compared in the entries' own zone."""
     if start is None:
         return 0
     items, first, end = window(activity)  # a shared list's storage, bisected between its bounds
     if first == end:
         return 0
     head = items[first].at
-    if head >= start:
+    bound = _in_zone_of(head.tzinfo, start)  # for the comparisons below
+    if head >= bound:  # the usual answer for a horizon, which the entries leave one at a time
         return 0
-    bound = _in_zone_of(head.tzinfo, start)  # for the bisection's many comparisons
-    return bisect.bisect_left(items, bound, first + 1, end, key=_at) - first
+    low, high = first + 1, end
+    near = first + _NEAR
+    if near < end:  # the answer is at or before `near`, or after it
+        if items[near].at >= bound:
+            high = near
+        else:
+            low = near + 1
+    return bisect.bisect_left(items, bound, low, high, key=_at) - first
+
+
+_NEAR = 8
+"""How many entries after the head `index_from` looks among first."""
 
 
 def _in_zone_of(zone: dt.tzinfo | None, moment: dt.datetime) -> dt.datetime:
@@ -89,18 +103,21 @@ def moved(
     known: dt.datetime | None,
     start: dt.datetime,
     totals: tuple[Decimal, Decimal, int],
-) -> tuple[Decimal, Decimal, int] | None:
+    found: int | None = None,
+) -> tuple[tuple[Decimal, Decimal, int] | None, int]:
     """The running sums `totals` (spend, points, visits) of the activity from `known` on, moved
-    forward to `start` (`known` is None or before it): less the entries in [known, start), found
-    by one bisection and a walk over just those (each entry leaves once). None when none left."""
+    forward to `start` (`known` is None or before it): less the entries in [known, start), walked
+    over from the first entry at or after `known` (`found`, the index `kept_from` gives, else found
+    by bisection), each entry leaving once. With them, the index of the first entry at or after
+    `start` (`keep`). None for the sums when none left."""
     items, first, end = window(activity)
-    index = first + index_from(activity, known)
+    index = first + (found if found is not None else index_from(activity, known))
     if index == end:
-        return None
-    entry = items[index]
-    if entry.at >= start:  # the usual answer: one comparison of the two instants
-        return None
+        return None, index - first
     bound = _in_zone_of(items[first].at.tzinfo, start)  # for the walk's comparisons
+    entry = items[index]
+    if entry.at >= bound:  # the usual answer: one comparison
+        return None, index - first
     spend, points, visits = ZERO, ZERO, 0
     while True:  # the entries that left the window since the latest event, in order
         spend += entry.spend
@@ -112,7 +129,28 @@ def moved(
         entry = items[index]
         if entry.at >= bound:
             break
-    return totals[0] - spend, totals[1] - points, totals[2] - visits
+    return (totals[0] - spend, totals[1] - points, totals[2] - visits), index - first
+
+
+# Where the running sums' window starts in an activity list the engine made: (the sums' `start`,
+# the index of the first entry at or after it). Kept on the list itself (a state's lists never
+# change), keyed by the very `start` object the state's sums hold.
+_SINCE: Memo[tuple[dt.datetime | None, int]] = Memo("memo_since")
+
+
+def kept_from(activity: Sequence[Activity], since: dt.datetime | None, dropped: int = 0) -> int | None:
+    """The index of the first entry of `activity` at or after `since`, when `keep` kept it for this
+    very list and this very start, less `dropped` (entries that left the head since: it is one of
+    a list appended to or cut from `activity`); else None (`index_from` finds it)."""
+    kept = _SINCE.get(activity)
+    if kept is not None and kept[0] is since and kept[1] >= dropped:
+        return kept[1] - dropped
+    return None
+
+
+def keep(activity: Sequence[Activity], since: dt.datetime | None, index: int) -> None:
+    """Keep beside `activity` that its first entry at or after `since` is at `index` (`kept_from`)."""
+    _SINCE.put(activity, (since, index))
 
 
 def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
@@ -127,7 +165,7 @@ def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
         return known
     if start is None or (known.start is not None and start < known.start):  # moved back: add up again
         return summed(activity[index_from(activity, start) :], start)
-    left = moved(activity, known.start, start, (known.spend, known.points, known.visits))
+    left, _ = moved(activity, known.start, start, (known.spend, known.points, known.visits))
     if left is None:  # nothing left the window
         return replaced(known, {"start": start})
     return _sums(start, *left)

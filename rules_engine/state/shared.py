@@ -58,6 +58,7 @@ class SharedList(Sequence[T]):
         "memo_ids",
         "memo_points",
         "memo_reminded",
+        "memo_since",
         "memo_tail",
         "memo_window",
     )
@@ -71,6 +72,7 @@ class SharedList(Sequence[T]):
         self.memo_ids: Any = None  # engine/processed.py: the ids as a set
         self.memo_points: Any = None  # engine/lot_points.py: the lots' points, for a balance
         self.memo_reminded: Any = None  # engine/lot_memos.py: the expiry reminder's reach
+        self.memo_since: Any = None  # engine/running.py: where the running sums' window starts
         self.memo_tail: Any = None  # engine/lifecycle.py: the pending lots' reading
         self.memo_window: Any = None  # engine/lot_memos.py: the soonest return window's close
 
@@ -179,6 +181,7 @@ class ShortList(list[T]):
     memo_ids: Any = None  # engine/processed.py: the ids as a set
     memo_points: Any = None  # engine/lot_points.py: the lots' points, for a balance
     memo_reminded: Any = None  # engine/lot_memos.py: the expiry reminder's reach
+    memo_since: Any = None  # engine/running.py: where the running sums' window starts
     memo_tail: Any = None  # engine/lifecycle.py: the pending lots' reading
     memo_window: Any = None  # engine/lot_memos.py: the soonest return window's close
 

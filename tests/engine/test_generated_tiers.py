@@ -385,6 +385,72 @@ def test_the_running_sums_moved_forward_are_the_sums_of_the_window(
     assert got.visits == tiers.metric("visits", activity, start, end)
     assert running.index_from(held, start) == sum(1 for entry in activity if entry.at < start)
     if start >= known:
-        left = running.moved(held, known, start, (sums.spend, sums.points, sums.visits))
+        left, index = running.moved(held, known, start, (sums.spend, sums.points, sums.visits))
         expected = (got.spend, got.points, got.visits)
         assert (left or (sums.spend, sums.points, sums.visits)) == expected
+        assert index == running.index_from(held, start)
+
+
+_ORIGINS = (  # a program zone and a moment just before one of its offsets' changes
+    (zoneinfo.ZoneInfo("Europe/Berlin"), dt.datetime(2026, 3, 27, tzinfo=dt.UTC)),  # summer time
+    (zoneinfo.ZoneInfo("Europe/Berlin"), dt.datetime(2026, 10, 23, tzinfo=dt.UTC)),  # and back
+    (zoneinfo.ZoneInfo("Pacific/Apia"), dt.datetime(2011, 12, 27, tzinfo=dt.UTC)),  # the skipped day
+    (zoneinfo.ZoneInfo("Europe/Moscow"), dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(st.one_of(st.integers(0, 8), st.integers(0, 900)), st.integers(-11, 13)),
+        min_size=1,
+        max_size=60,
+    ),
+    length=st.integers(1, 400),
+    origin=st.sampled_from(_ORIGINS),
+)
+def test_a_kept_window_start_is_where_a_bisection_finds_it(
+    events: list[tuple[int, int]], length: int, origin: tuple[Any, dt.datetime]
+) -> None:
+    """The index `running.keep` keeps beside an activity list for the running sums' start, read
+    back at the next event (`running.kept_from`, less the entries cut at the head) and walked
+    forward (`running.moved`), is the one a fresh bisection finds (`running.index_from`), and the
+    sums moved are the window's (`tiers.metric`), event after event as the generated path keeps
+    them: purchases in time order, some at equal moments, their times in several fixed offsets, a
+    window start in the program's zone across its offsets' changes, the head cut as a horizon
+    twice the window passes, and windows that empty."""
+    zone, moment = origin
+    window = dt.timedelta(hours=length)
+    activity: Any = []
+    since: dt.datetime | None = None
+    totals = (Decimal(0), Decimal(0), 0)
+    for number, (gap, offset) in enumerate(events):
+        moment += dt.timedelta(hours=gap)
+        at = moment.astimezone(dt.timezone(dt.timedelta(hours=offset)))
+        entry = Activity(event=f"e{number}", at=at, spend=Decimal(number + 1), points=Decimal(1), visits=1)
+        before = activity
+        activity = appended(activity, (entry,))
+        totals = (totals[0] + entry.spend, totals[1] + entry.points, totals[2] + 1)
+        start = at.astimezone(zone) - window
+        cut = running.index_from(activity, start - window)  # the horizon: before the start
+        if since is not None and since < start - window:
+            left, _ = running.moved(activity, since, start - window, totals)
+            totals, since = left or totals, start - window
+        activity = appended(activity, (), cut)
+        if since is not None and start < since:  # the window moved back (a later wall time folded)
+            found = running.index_from(activity, start)
+            again = running.summed(activity[found:], start)
+            totals = (again.spend, again.points, again.visits)
+        else:
+            kept = running.kept_from(before, since, cut)
+            if kept is not None:
+                assert kept == running.index_from(activity, since)
+            left, found = running.moved(activity, since, start, totals, kept)
+            totals = left or totals
+        assert found == running.index_from(activity, start)
+        end = at + dt.timedelta(microseconds=1)
+        assert totals[0] == tiers.metric("spend", list(activity), start, end)
+        assert totals[2] == tiers.metric("visits", list(activity), start, end)
+        if found:
+            running.keep(activity, start, found)
+        since = start

@@ -491,11 +491,14 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         else:
             start = None
         if known is None:  # a new customer's first activity: the sums start with it (`running.sums`)
-            sums = running.summed(activity[running.index_from(activity, start) :], start)
+            found: int | None = running.index_from(activity, start)
+            sums = running.summed(activity[found:], start)
             totals = (sums.spend, sums.points, sums.visits)
         else:
             since = known.start
             totals = (known.spend, known.points, known.visits)
+            found = None  # the index of the first entry at or after the window's start, when known
+            cut = 0  # how many entries left the head (no window needs them)
             changed = False  # whether the totals differ from `known`'s
             # `at >= since`, known without asking the zones when the sums start at or before the
             # window's start (`_OFFSETS_APART`: a rolling window longer than it)
@@ -519,7 +522,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                 cut = running.index_from(activity, horizon)
                 if cut:
                     if since is None or since < horizon:  # the sums move past it first
-                        left = running.moved(activity, since, horizon, totals)
+                        left, _ = running.moved(activity, since, horizon, totals)
                         if left is not None:
                             totals, changed = left, True
                         since = horizon
@@ -530,10 +533,14 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             # the sums moved to the window's start (`running.sums`)
             if since != start:  # else they keep their start (the same instant, as it was written)
                 if start is None or (since is not None and start < since):  # moved back: add up again
-                    again = running.summed(activity[running.index_from(activity, start) :], start)
+                    found = running.index_from(activity, start)
+                    again = running.summed(activity[found:], start)
                     totals, changed = (again.spend, again.points, again.visits), True
                 elif not in_window:  # else no entry is before the start: none leaves
-                    left = running.moved(activity, since, start, totals)
+                    # the first entry at or after `since`, as kept beside the state's list (the
+                    # same index in the list appended to, less the entries cut)
+                    found = running.kept_from(state.activity, since, cut)
+                    left, found = running.moved(activity, since, start, totals, found)
                     if left is not None:
                         totals, changed = left, True
                 since = start
@@ -545,6 +552,8 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                 )
             else:
                 sums = known
+        if found:  # where the sums' window starts, for the next event (`running.kept_from`)
+            running.keep(activity, sums.start, found)
         value = totals[metric_at] if metric_at < 2 else Decimal(totals[2])
         current, held = state.tier, state.tier_since
         reached = None
