@@ -25,12 +25,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.engine import lot_memos
-from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.lifecycle import expiring_by
 from rules_engine.engine.mechanics import notifications
 from rules_engine.state.customer import CustomerState
 from rules_engine.state.shared import window
-from tests.engine.test_whole_reminder import MSK, engine_of, purchase, reminder_variants, variant
+from tests.engine.test_whole_reminder import engine_of, purchase, reminder_variants, variant
+from tests.engine.test_whole_stream import MSK
 from tests.engine.two_paths import decide
 
 
@@ -55,7 +55,13 @@ def _full_look() -> Iterator[None]:
 
 
 def _redeem(number: int, time: dt.datetime) -> dict[str, Any]:
-    return {"id": f"x{number}", "type": "redeem", "time": time.isoformat(), "customer": "c", "item": "free-latte"}
+    return {
+        "id": f"x{number}",
+        "type": "redeem",
+        "time": time.isoformat(),
+        "customer": "c",
+        "item": "free-latte",
+    }
 
 
 def _return(number: int, time: dt.datetime, of: dict[str, Any]) -> dict[str, Any]:

@@ -133,11 +133,9 @@ def _points_reminder(run: Run) -> None:
         until, reach = kept
         if horizon <= until:
             return  # every lot up to the horizon was reminded of already
-        chained = reach >= 0 and type(lots) is not Lots  # (the step's view: its own bisection)
-        if chained and _ends_at(items, start, stop, reach, until):
-            first = reach  # the usual event: no bisection
-        else:
-            first = expiring_by(lots, until)
+        chained = reach >= 0 and type(items) is not Lots  # (the step's view: its own bisection)
+        # the usual event: the count kept confirmed, no bisection
+        first = reach if chained and _ends_at(items, start, stop, reach, until) else expiring_by(lots, until)
         if first == stop - start or items[start + first].expires_at is None:  # none in (until, horizon]
             keep_reminded(lots, reminded, horizon, first if chained else -1)
             return
@@ -147,7 +145,7 @@ def _points_reminder(run: Run) -> None:
         first = 0 if head > moment else expiring_by(lots, moment)
         if first == stop - start or items[start + first].expires_at is None:
             return
-        chained = first == 0 and type(lots) is not Lots
+        chained = first == 0 and type(items) is not Lots
     last = _reach_of(items, start + first, stop, horizon) if chained else None
     if last is None:
         chained = False
@@ -188,7 +186,7 @@ def _points_reminder(run: Run) -> None:
             keep_reminded(lots, run.state.reminded, horizon, last if chained else -1)
 
 
-def _ends_at(items: list[Any], start: int, stop: int, reach: int, until: dt.datetime) -> bool:
+def _ends_at(items: Sequence[Any], start: int, stop: int, reach: int, until: dt.datetime) -> bool:
     """Whether the lots expiring by `until` are the first `reach` of `items[start:stop]` (a list in
     expiry order whose first lots all expire): the last of them does by then, the next one later
     (the count kept, `lot_memos.reached`, is a hint: lots that left may have made it stale)."""
@@ -207,7 +205,7 @@ def _ends_at(items: list[Any], start: int, stop: int, reach: int, until: dt.date
 _NEAR = 32  # lots past the reach kept: a long history's reminder reaches ~10 more an event
 
 
-def _reach_of(items: list[Any], first: int, stop: int, horizon: dt.datetime) -> int | None:
+def _reach_of(items: Sequence[Any], first: int, stop: int, horizon: dt.datetime) -> int | None:
     """Where the lots expiring by `horizon` end in `items[:stop]` (in expiry order), `first` being
     the first lot after those reminded of: a bisection of the next `_NEAR` lots when the one after
     them expires later (the usual), of the rest otherwise, not of the year of lots before them.
