@@ -1,6 +1,7 @@
 """What is known of a state's lots list, kept beside it so that an event need not read every lot: the
 return window's soonest close (`past_return_window`, `carry_window`) and how far the expiry reminder
-has reached (`reminded_until`, `keep_reminded`, `carry_reminded`, `added_after`).
+has reached, with how many lots that covers (`reminded_until`, `reached`, `keep_reminded`,
+`carry_reminded`, `added_after`).
 
 Each is kept by the list's identity (a state's lists never change), on the list itself when it is a
 `SharedList` (dying with it: state/shared.py's `Memo`), else in a table bounded as `lifecycle`'s
