@@ -1,6 +1,7 @@
 """What is known of a state's lots list, kept beside it so that an event need not read every lot: the
 return window's soonest close (`past_return_window`, `carry_window`) and how far the expiry reminder
-has reached (`reminded_until`, `keep_reminded`, `carry_reminded`, `added_after`).
+has reached, with how many lots that covers (`reminded_until`, `reached`, `keep_reminded`,
+`carry_reminded`, `added_after`).
 
 Each is kept by the list's identity (a state's lists never change), on the list itself when it is a
 `SharedList` (dying with it: state/shared.py's `Memo`), else in a table bounded as `lifecycle`'s
@@ -126,8 +127,9 @@ def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetim
 # among the reminded ids. The reminder reads a fortnight of lots at every event of a long history, nearly all
 # reminded of already; with this, an event whose horizon is no later asks one comparison
 # (mechanics/notifications.py). Lots added at the end that expire later, and lots leaving with their ids,
-# leave it true: settle and expiry carry it (`carry_reminded`).
-_REMINDED: Memo[tuple[Sequence[str], dt.datetime]] = Memo("memo_reminded", _TAILS_KEPT)
+# leave it true: settle and expiry carry it (`carry_reminded`). With it, where the lots after that moment
+# begin (`reached`: how many of the first lots expire by it, -1 unknown), a hint the reminder confirms.
+_REMINDED: Memo[tuple[Sequence[str], dt.datetime, int]] = Memo("memo_reminded", _TAILS_KEPT)
 
 
 def reminded_until(lots: Sequence[Lot], reminded: Sequence[str]) -> dt.datetime | None:
@@ -138,9 +140,21 @@ def reminded_until(lots: Sequence[Lot], reminded: Sequence[str]) -> dt.datetime 
     return None
 
 
-def keep_reminded(lots: Sequence[Lot], reminded: Sequence[str], until: dt.datetime) -> None:
-    """Every lot of `lots` with points that expires at or before `until` is among `reminded`."""
-    _REMINDED.put(lots, (reminded, until))
+def reached(lots: Sequence[Lot], reminded: Sequence[str]) -> tuple[dt.datetime, int] | None:
+    """`reminded_until` with where the lots after it likely begin: how many of the first lots of
+    `lots` expire by then, as kept or carried (-1: not known). A hint, not a fact: lots that left
+    the head may make it too small, and the reader confirms it on the two lots around it
+    (mechanics/notifications.py) before it skips the bisection."""
+    known = _REMINDED.get(lots)
+    if known is not None and known[0] is reminded:
+        return known[1], known[2]
+    return None
+
+
+def keep_reminded(lots: Sequence[Lot], reminded: Sequence[str], until: dt.datetime, reach: int = -1) -> None:
+    """Every lot of `lots` with points that expires at or before `until` is among `reminded`;
+    `reach`: how many of the first lots expire by `until`, when known (`reached`)."""
+    _REMINDED.put(lots, (reminded, until, reach))
 
 
 def carry_reminded(
@@ -148,12 +162,21 @@ def carry_reminded(
 ) -> None:
     """`new_lots` is `lots` less lots that left (expiry), whose ids alone left `reminded` for
     `new_reminded`, or `lots` with lots added that expire after the moment kept (settle: the
-    caller checks it, `added_after`): what is kept for the old pair holds for the new one."""
+    caller checks it, `added_after`): what is kept for the old pair holds for the new one, the
+    count of lots reached less as many lots as left (lots added come after it)."""
     if new_lots is lots and new_reminded is reminded:
         return
-    until = reminded_until(lots, reminded)
-    if until is not None:
-        keep_reminded(new_lots, new_reminded, until)
+    known = _REMINDED.get(lots)
+    if known is None or known[0] is not reminded:
+        return
+    reach = known[2]
+    if reach > 0 and new_lots is not lots:  # (`window`: a shared list's `len()` is a Python call)
+        _, start, end = window(lots)
+        _, new_start, new_end = window(new_lots)
+        left = (end - start) - (new_end - new_start)
+        if left > 0:
+            reach = reach - left if reach >= left else -1
+    _REMINDED.put(new_lots, (new_reminded, known[1], reach))
 
 
 def added_after(lots: Sequence[Lot], reminded: Sequence[str], made: list[Lot]) -> bool:

@@ -9,6 +9,7 @@ goes out at that moment: `deliver` is applied by the engine before the next even
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import itertools
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.lifecycle import expiring_by
-from rules_engine.engine.lot_memos import keep_reminded, reminded_until
+from rules_engine.engine.lot_memos import keep_reminded, reached, reminded_until
 from rules_engine.engine.mechanics.shared import limit_words, recent
 from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
@@ -122,15 +123,21 @@ def _points_reminder(run: Run) -> None:
         return  # the usual case: the first lot to expire is not due for a reminder
     reminded = run.state.reminded
     # Every lot with points expiring up to `until` is among `reminded`, when that is kept for these
-    # lists (lot_memos.reminded_until: what the previous event reached, carried): only the lots the
+    # lists (lot_memos.reached: what the previous event reached, carried): only the lots the
     # horizon reached since are looked at, a few, not the fortnight's (a long history's ~50).
-    until = reminded_until(lots, reminded)
-    if until is not None:
+    # `chained`: how many lots expire by `until` is kept too, confirmed on the two lots around it
+    # (`_ends_at`), and where the lots in reach end is found among the next few (`_reach_of`): no
+    # bisection of the year of lots (~11 probes, each an attribute read through pydantic's hook).
+    kept = reached(lots, reminded)
+    if kept is not None:
+        until, reach = kept
         if horizon <= until:
             return  # every lot up to the horizon was reminded of already
-        first = expiring_by(lots, until)
+        chained = reach >= 0 and type(items) is not Lots  # (the step's view: its own bisection)
+        # the usual event: the count kept confirmed, no bisection
+        first = reach if chained and _ends_at(items, start, stop, reach, until) else expiring_by(lots, until)
         if first == stop - start or items[start + first].expires_at is None:  # none in (until, horizon]
-            keep_reminded(lots, reminded, horizon)
+            keep_reminded(lots, reminded, horizon, first if chained else -1)
             return
     else:
         # The lots are in expiry order: those expiring in (moment, moment + before] are one run of
@@ -138,7 +145,13 @@ def _points_reminder(run: Run) -> None:
         first = 0 if head > moment else expiring_by(lots, moment)
         if first == stop - start or items[start + first].expires_at is None:
             return
-    last = expiring_by(lots, horizon)
+        chained = first == 0 and type(items) is not Lots
+    last = _reach_of(items, start + first, stop, horizon) if chained else None
+    if last is None:
+        chained = False
+        last = expiring_by(lots, horizon)
+    else:
+        last -= start
     # A long history has a fortnight's lots here at every event, nearly all reminded of already,
     # and a dozen new ones the horizon reached since the last: each lot's id made, its points read,
     # in C (`"/".join` of event and rule: `Lot.id`; maps of attribute getters), no Python step a
@@ -162,15 +175,52 @@ def _points_reminder(run: Run) -> None:
         expires = next(itertools.compress(fresh, worth)).expires_at if soon else None
     else:
         soon, expires = [], None
-    keep = _one_lot_an_id(ids, len(distinct), map(_EXPIRES_AT, near), until is not None and bool(done))
+    keep = _one_lot_an_id(ids, len(distinct), map(_EXPIRES_AT, near), kept is not None and bool(done))
     if expires is None:  # nothing new to remind of: every lot up to the horizon was
         if keep:
-            keep_reminded(lots, reminded, horizon)
+            keep_reminded(lots, reminded, horizon, last if chained else -1)
         return
     if notify(run, REMINDER, reminder.channel, reminder.template, before=expires):
         change_state(run, {"reminded": [*run.state.reminded, *soon]})
         if keep and run.state.lots is lots and reminded is not run.state.reminded:  # every one up to it
-            keep_reminded(lots, run.state.reminded, horizon)
+            keep_reminded(lots, run.state.reminded, horizon, last if chained else -1)
+
+
+def _ends_at(items: Sequence[Any], start: int, stop: int, reach: int, until: dt.datetime) -> bool:
+    """Whether the lots expiring by `until` are the first `reach` of `items[start:stop]` (a list in
+    expiry order whose first lots all expire): the last of them does by then, the next one later
+    (the count kept, `lot_memos.reached`, is a hint: lots that left may have made it stale)."""
+    at = start + reach
+    if at >= stop:
+        return False
+    after = items[at].expires_at
+    if after is None or after <= until:
+        return False
+    if reach == 0:
+        return True
+    before = items[at - 1].expires_at
+    return before is not None and before <= until
+
+
+_NEAR = 32  # lots past the reach kept: a long history's reminder reaches ~10 more an event
+
+
+def _reach_of(items: Sequence[Any], first: int, stop: int, horizon: dt.datetime) -> int | None:
+    """Where the lots expiring by `horizon` end in `items[:stop]` (in expiry order), `first` being
+    the first lot after those reminded of: a bisection of the next `_NEAR` lots when the one after
+    them expires later (the usual), of the rest otherwise, not of the year of lots before them.
+    None when a lot that never expires is met (`lifecycle.expiring_by` then decides)."""
+    end = first + _NEAR
+    if end < stop:
+        beyond = items[end].expires_at
+        if beyond is None:
+            return None
+        if beyond > horizon:
+            stop = end
+    try:
+        return bisect.bisect_right(items, horizon, first, stop, key=_EXPIRES_AT)
+    except TypeError:  # a lot that never expires probed
+        return None
 
 
 _POINTS_AT = operator.attrgetter("points")
