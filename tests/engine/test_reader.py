@@ -419,6 +419,8 @@ EDGES: list[tuple[str, dict[str, Any]]] = [
     ("a time in 2999 just after", {"time": "2999-12-31T23:30:00-01:00"}),
     ("a time in 1899 that is 1900 in UTC", {"time": "1899-12-31T23:30:00-01:00"}),
     ("a time in 3000 that is 2999 in UTC", {"time": "3000-01-01T00:30:00+01:00"}),
+    ("a time in year 1 east of UTC", {"time": "0001-01-01T00:30:00+05:00"}),  # no UTC moment
+    ("a time in year 9999 west of UTC", {"time": "9999-12-31T23:30:00-05:00"}),
     ("a time in Berlin", {"time": dt.datetime(2026, 12, 8, 9, tzinfo=ZoneInfo("Europe/Berlin"))}),
     ("a naive datetime", {"time": dt.datetime(2026, 12, 8, 9)}),
     ("a number for a time", {"time": 1765170900}),
