@@ -422,18 +422,17 @@ STORED = OutcomeWriter(_quoted_number, _pydantic(dt.datetime), _pydantic, ledger
 # The service stores an event's outcome (`STORED`) and answers with it (numbers as numbers, moments
 # as `isoformat` writes them, no trace: http/answers.py), two texts that differ only in how a value
 # is written. Writing each on its own walked the result twice (~52 + ~44 µs of a request at
-# concurrency 64). `OutcomeTexts` walks it once, writing each value in a marked form from which
-# both texts come by `str.replace` (C): a number between two `_QUOTE`s (quotes in the stored text,
-# nothing in the answer), its trailing zeros after a `_TRAILING` (kept in the stored text, dropped
-# in the answer); a moment at UTC with `_UTC` for its offset (`Z` as pydantic writes it, `+00:00`
-# as `isoformat` does). The rarer effects, which the two writers wrote by their models (the
-# answer's slowly: http/answers.py `Writer`), are written by the writer's own methods with the
-# same marks. JSON text holds no raw control character (every writer here escapes them), so no
-# mark can be confused with a value's character.
+# concurrency 64). `OutcomeTexts` walks it once, writing each such value in both forms between
+# marks: `_MARK`, the stored form, `_MARK`, the answered form, `_MARK`. Split at the marks, the
+# text is its pieces in threes — the text between two values, a value's stored form, its answered
+# form — so that each text is the join of every third piece dropped (`_joined`: a split, a slice
+# deleted and a join, all C; deleting the marks with `str.replace` and stripping each number's
+# trailing zeros after a split cost four times as much, counted). The rarer effects, which the two
+# writers wrote by their models (the answer's slowly: http/answers.py `Writer`), are written by the
+# writer's own methods with the same marks. JSON text holds no raw control character (every writer
+# here escapes them), so no mark can be confused with a value's character.
 
-_QUOTE = "\x01"
-_TRAILING = "\x02"
-_UTC = "\x03"
+_MARK = "\x01"
 _MINUTE = dt.timedelta(minutes=1)
 
 _KEPT = 4096
@@ -459,20 +458,15 @@ def _marked_number(value: Decimal) -> str:
         return known
     if "E" in text or "N" in text or "n" in text:  # an exponent, NaN, Infinity: the writers' own way
         raise UnexpectedValueError(f"{value!r} is written apart")
-    if "." in text and text[-1] == "0":
-        kept = text.rstrip("0")
-        if kept[-1] == ".":
-            kept = kept[:-1]
-        marked = f"{_QUOTE}{kept}{_TRAILING}{text[len(kept) :]}{_QUOTE}"
-    else:
-        marked = f"{_QUOTE}{text}{_QUOTE}"
+    answered = text.rstrip("0").rstrip(".") if "." in text else text
+    marked = f'{_MARK}"{text}"{_MARK}{answered}{_MARK}'
     if len(_MARKED) >= _KEPT:
         _MARKED.clear()
     _MARKED[text] = marked
     return marked
 
 
-_SMALL_MARKED = {id(number): f"{_QUOTE}{number}{_QUOTE}" for number in SMALL}
+_SMALL_MARKED = {id(number): f'{_MARK}"{number}"{_MARK}{number}{_MARK}' for number in SMALL}
 """The marked text of each of `money.SMALL`'s decimals (whole, no exponent: no trailing zeros) by
 its identity: they live as long as the process, so no other object ever has one of their ids."""
 
@@ -491,30 +485,36 @@ def _marked_moment(value: dt.datetime) -> str:
     if type(value) is not dt.datetime:
         raise UnexpectedValueError(f"{value!r} is not a datetime")
     if value.tzinfo is dt.UTC:  # the usual case (engine/events.py `fixed_offset`)
-        marked = f'"{value.isoformat()[:-6]}{_UTC}"'
+        text = value.isoformat()
+        marked = f'{_MARK}"{text[:-6]}Z"{_MARK}"{text}"{_MARK}'
     else:
         offset = value.utcoffset()
         if offset is None or offset % _MINUTE:
             raise UnexpectedValueError(f"{value!r}: its offset is written apart")
         text = value.isoformat()
-        marked = f'"{text[:-6]}{_UTC}"' if not offset else f'"{text}"'
+        marked = f'{_MARK}"{text[:-6]}Z"{_MARK}"{text}"{_MARK}' if not offset else f'"{text}"'
     if len(_MOMENTS) >= _KEPT:
         _MOMENTS.clear()
     _MOMENTS[id(value)] = (value, marked)
     return marked
 
 
+def _joined(pieces: list[str], dropped: int) -> str:
+    """The text of `pieces` (a marked text split at its marks) with each value's other form (every
+    third piece from `dropped`: 2 the answered forms, 1 the stored ones) left out."""
+    kept = pieces.copy()
+    del kept[dropped::3]
+    return "".join(kept)
+
+
 def stored_text(marked: str) -> str:
     """What `STORED` writes, from `OutcomeTexts`' marked text."""
-    return marked.replace(_QUOTE, '"').replace(_TRAILING, "").replace(_UTC, "Z")
+    return _joined(marked.split(_MARK), 2)
 
 
 def answered_text(marked: str) -> str:
     """What the answer's writer writes (http/answers.py `OUTCOME`), from the marked text."""
-    if _TRAILING in marked:  # each number's trailing zeros run up to its closing mark
-        first, *rest = marked.split(_TRAILING)
-        marked = first + "".join([piece.lstrip(".0") for piece in rest])
-    return marked.replace(_QUOTE, "").replace(_UTC, "+00:00")
+    return _joined(marked.split(_MARK), 1)
 
 
 class OutcomeTexts:
@@ -531,8 +531,8 @@ class OutcomeTexts:
         `UnexpectedValueError` as the writers do, and for a value the two write apart (a number
         with an exponent, an offset with seconds): write each on its own then."""
         marked = self._marked
-        head = "".join(marked.head(result))
-        tail = f',"tier_progress":{marked.progress(result.tier_progress)}}}'
+        pieces = "".join(marked.head(result)).split(_MARK)
         trace = STORED.trace(result.recorded_trace())
-        stored = f'{stored_text(head)},"trace":[{trace}]{stored_text(tail)}'
-        return stored, answered_text(head + tail)
+        pieces += (f',"trace":[{trace}]', "")  # a value of the stored text alone, in the threes
+        pieces += f',"tier_progress":{marked.progress(result.tier_progress)}}}'.split(_MARK)
+        return _joined(pieces, 2), _joined(pieces, 1)
