@@ -94,6 +94,7 @@ class WholeState:
         "reminded_made",
         "reminded_until",
         "seen",
+        "since_at",
         "sums",
         "tier",
         "tier_since",
@@ -127,6 +128,9 @@ class WholeState:
     counters: dict[str, dict[str, int | Decimal]]
     activity: deque[ActivityTuple]
     sums: SumsTuple | None
+    since_at: int
+    """Where the first `activity` entry at or after the sums' start was (-1: not known): a hint the
+    step confirms before it uses it (step.py `_moved`)."""
     challenges: dict[str, list[Any]]  # id → [window, progress, completed, counted]
     quests: dict[str, list[Any]]  # id → [started_at, done, completed]
     purchases: Sequence[PastLine]
@@ -207,6 +211,7 @@ class WholeState:
             # (`Decimal("0") + Decimal("3.20")` is `3.20`): the whole step's int 0 gives the same.
             sums = (sums[0], 0, *sums[2:])
         made.sums = sums
+        made.since_at = -1
         made.visits = base.visits
         made.badges = list(base.badges)
         made.badge_set = set(base.badges)

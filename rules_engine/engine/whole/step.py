@@ -430,20 +430,25 @@ class WholeStep:
         activity = state.activity
         start_at = local - self.window
         start = int(start_at.timestamp())
+        since_at = state.since_at  # where the sums' window starts in `activity`: a hint (`_moved`)
         if sums is None:
             totals = (spend, earned, 1)
+            since_at = -1 if activity else 0  # (no sums yet: no entry yet, when the step is taken)
         else:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
                 horizon = int((local - 2 * self.window).timestamp())
                 # no window needs them (the sums had left them already); in time order
-                _pop(activity, head_left(activity, horizon, 0, _AT))
+                cut = head_left(activity, horizon, 0, _AT)
+                _pop(activity, cut)
+                since_at = max(since_at - cut, 0) if since_at >= 0 else -1
             if sums[0] != start:
-                left = _moved(activity, sums[0], start, totals, decimals)
+                left, since_at = _moved(activity, sums[0], start, totals, decimals, since_at)
                 if left is not None:
                     totals = left
         activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
         state.sums = (start, *totals, start_at.tzinfo, None)
+        state.since_at = since_at
         metric = totals[0]
         change = None
         for bound, level in self.levels:
@@ -513,25 +518,40 @@ def _pop(items: deque[Any], count: int) -> list[Any]:
     return list(starmap(items.popleft, repeat((), count))) if count else []
 
 
-def _moved(activity: Any, since: Any, start: Any, totals: Any, decimals: int) -> Any:
+def _moved(activity: Any, since: Any, start: Any, totals: Any, decimals: int, hint: int) -> tuple[Any, int]:
     """`moved_sums(activity, 0, since, start, totals, decimals)` (mechanics/tiers_working.py): the
-    sums less the entries in [since, start), None when none left; the entries found by bisection
-    (the activity is in time order) and, when their spends are ints (the whole step's, and any
-    made at the currency's decimals), summed in C. A long history's window leaves a few entries
-    at every purchase."""
+    sums less the entries in [since, start), None when none left; with them the index of the first
+    entry at or after `start`, the next step's `hint`. The entries are found by bisection (the
+    activity is in time order) and, when their spends are ints (the whole step's, and any made at
+    the currency's decimals), summed in C. A long history's window leaves a few entries at every
+    purchase.
+
+    `hint` (-1: none) is where the previous step found the first entry at or after `since`, moved
+    by the entries cut from the head since (`WholeState.since_at`): trusted only once the entries
+    either side of it confirm it — exactly what a bisection would find — so that a step at a long
+    history does not bisect ~700 entries for it."""
     end = len(activity)
-    index = 0
-    if since is not None and end and activity[0][ACT_AT] < since:
+    if since is None:
+        index = 0
+    elif (
+        0 <= hint <= end
+        and (hint == end or activity[hint][ACT_AT] >= since)
+        and (hint == 0 or activity[hint - 1][ACT_AT] < since)
+    ):
+        index = hint
+    elif end and activity[0][ACT_AT] < since:
         index = head_left(activity, since, 0, _AT)
+    else:
+        index = 0
     if index == end or activity[index][ACT_AT] >= start:  # the usual answer: one comparison
-        return None
+        return None, index
     stop = head_left(activity, start, index, _AT)
     left = list(map(activity.__getitem__, range(index, stop)))  # not walked from the head
     spend = sum(map(_SPEND, left))
     total = totals[0]
     if type(spend) is not int or type(total) is not int:  # a decimal: its exponent, as `moved_sums` keeps it
-        return moved_sums(activity, 0, since, start, totals, decimals)
-    return total - spend, totals[1] - sum(map(_ACT_POINTS, left)), totals[2] - sum(map(_VISITS, left))
+        return moved_sums(activity, 0, since, start, totals, decimals), stop
+    return (total - spend, totals[1] - sum(map(_ACT_POINTS, left)), totals[2] - sum(map(_VISITS, left))), stop
 
 
 class _Paid:
