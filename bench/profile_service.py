@@ -241,7 +241,7 @@ PARTS = (
         "_state_rows",
     ),
     ("      the summaries (Summaries.write)", "rules_engine.store.summaries", "Summaries", "write"),
-    ("    the outcomes packed (zlib: outcomes.pack)", "rules_engine.store.sql_writing", None, "pack"),
+    ("    the outcomes packed (zstd: outcomes.pack)", "rules_engine.store.sql_writing", None, "pack"),
     (
         "    the statements (SqliteStore._execute_many)",
         "rules_engine.store.sqlite",

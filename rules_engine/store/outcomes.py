@@ -2,68 +2,71 @@
 
 A store keeps every event's outcome (without the state) to answer a redelivery with exactly what
 the first delivery got, and for `void`, which reads what an event did. It is the one row written
-per event that is never read again in the common case, and the largest: ~2.9-3.7 KB of JSON for a
+per event that is never read again in the common case, and the largest: ~2.9-3.9 KB of JSON for a
 coffee-club event, most of it the trace's repeated keys and reasons, about half of the database.
-zlib (the standard library's, level 1 then: level 2 now, below) keeps it in ~1.1 KB for ~30 µs of
-the worker's CPU per event; reading one back (a redelivery, a void) costs ~10 µs more. Level 6 and
-up save 7 % more bytes for 15 % more time: not worth it on the write path.
 
-**A preset dictionary.** An outcome's first occurrence of each key and of the usual values (the
-empty effects, the trace's `"fired":false,"code":"condition_false",…`) are literals to zlib: a
-third of its output. Deflated against `DICTIONARY` (zlib's preset dictionary, `zdict`), they are
-matches instead: measured on 600 outcomes of the service bench's coffee-club purchases, 1,131 →
-794 bytes an outcome (−30 %) and ~10 % less CPU (28.8 → 26.0 µs, thread time, best of 30 rounds
-alternated, glibc's heap trimming off as in a long-running worker; fewer literals to code, longer
-matches to skip), reading one back 12.2 → 10.8 µs. The dictionary is generic (the outcome's
-structure, no program's rule names), written once here and never changed: a packed outcome names
-its dictionary in its zlib header (the FDICT flag and the dictionary's Adler-32, RFC 1950), and
-`unpack` finds it by that id among `DICTIONARIES`, so a better dictionary is a new entry beside
-the old ones, never a change of one. A version before this one cannot read such a row (zlib asks
-for a dictionary it does not have): going back to it means a store written by this one is read
-by this one. A row packed without a dictionary (before this) has no FDICT flag and reads as
-before. (A program's own dictionary, its rule names and reasons, would pack an outcome in ~250
-bytes; it would need the dictionaries kept in the database: a migration, not done.)
+**zstd against a trained dictionary (migration 14 on).** An outcome is packed by Zstandard
+(`zstandard`, the reference library's binding: C, wheels for every platform we run on) at level 1
+against `outcomes.zdict`, a 16 KB dictionary trained by zstd's trainer on the stored outcomes of
+the five example programs (scripts/outcome-dictionary.py, deterministic). Measured on the service
+bench's coffee-club purchases (CPU a pack, best of rounds, and bytes an outcome): zlib as below
+25.2 µs, 817 bytes; zstd with this dictionary 4.5 µs, 459 bytes. A program of a user's does not
+share the examples' rule names: a dictionary trained without one example program still packed
+that program's outcomes 4-7× faster than zlib, in 3-36 % fewer bytes (bench/README.md, "zstd").
+Reading one back is faster too. Each frame names its dictionary (zstd's dictionary id, written by
+the trainer into the dictionary and by the compressor into each frame's header) and carries its
+content size and a checksum; `unpack` finds the dictionary by that id among `ZSTD_DICTIONARIES`,
+so a better dictionary is a new file with a new id beside the old one, never a change of one. A
+version before migration 14 cannot read such a row: the migration keeps it from opening the
+database. zstd's contexts are not safe for two threads at once: each thread packs and unpacks with
+its own (`_contexts`).
 
-**A small window for a small outcome.** zlib's defaults (a 32 KB window, `memLevel` 8) allocate
-~270 KB of state for every `compressobj` and clear its 64 KB hash table; an outcome and the
-dictionary fit in an 8 KB window (`wbits` 13, `memLevel` 6: ~64 KB of state, a 16 KB table). Level
-2 rather than 1: a longer hash chain, the same work (fewer literals to code). Measured on 300 of
-the service bench's coffee-club outcomes (3.7 KB of JSON): 779.5 → **734.2 bytes** an outcome
-(−6 %), **294k → 249k instructions** a pack (cachegrind; most of the difference the hash table's
-clearing, which valgrind counts a byte an instruction through `rep stosb`: in time less), the same
-thread time (31 µs) where no page of the state faults, and none of its pages to fault again when
-glibc gives the heap's top back (the defaults' 256 KB freed past its 128 KB threshold: ~20 faults
-and twice the time a pack in a process where that happens). An outcome too large for the small
-window (`SMALL`: a long trace, an explained one) is packed with the defaults: in 8 KB its later
-parts would lose the dictionary and their matches further back (22 KB of outcomes: +33 % bytes).
-The window a stream was packed with is in its zlib header (CINFO); `unpack` (and any version's,
-whose `decompressobj` takes the largest window) reads both.
+**Rows packed before (migrations 10-13): zlib, read as they were.** zlib (the standard
+library's) at level 2, for an outcome of up to ~5.9 KB in an 8 KB window (`wbits` 13, `memLevel`
+6), from migration 13 against `DICTIONARY`, a preset dictionary (zlib's `zdict`) of an outcome's
+common text, which the row's zlib header names by its Adler-32 (RFC 1950's FDICT flag and DICTID)
+and `unpack` finds among `DICTIONARIES`; rows packed before it have no FDICT flag and are plain
+zlib. (What was measured then: the dictionary 1,131 → 794 bytes an outcome and ~10 % less CPU; the
+small window 779.5 → 734.2 bytes and 294k → 249k instructions a pack, most of the difference the
+hash table's clearing; every other level, window, `memLevel`, strategy and a primed `copy()` of a
+compressor measured and none paying: the pack was deflate's own work, ~25 µs.)
 
 **The trace, measured (2026-12-06): kept as text.** A coffee-club purchase's trace is 2,247 of
-its 3,589 bytes of JSON and 400 of its 738 packed; packing it is 75k of a pack's 252k
-instructions (cachegrind, 200 of the service bench's outcomes; 8.5 of 24.2 µs thread time, best
-of 7 alternated rounds), writing its text 2.1 µs (most entries' texts are kept:
-engine/outcome_json.py): ~1.8 % of a worker's request. Two compact forms were measured and not
-kept. The entries as arrays without their keys (`["base","earn",true,"fired","15 points",[],
-null,"15","points"]`, rendered back as objects when read): 2,533 bytes, 660 packed, 235.5k
-instructions (−7 %), 22.5 µs: zlib's long matches over the repeated keys are cheap, its cost is
-the rule names and reasons, which any such form keeps. The keys replaced by control characters
-in `pack` (`str.replace`, put back in `unpack`): 691 bytes packed but 396.2k instructions and
-55.3 µs a pack, ten passes over the text costing more than they save. What would pay is a trace
-of rule indices and reason codes rendered from the program version that decided (~100 bytes, estimated),
-for which every reader of a stored outcome would need that version's engine.
+its 3,589 bytes of JSON and 400 of its 738 packed by zlib; packing it was 75k of a pack's 252k
+instructions. Two compact forms were measured and not kept: the entries as arrays without their
+keys (−7 % a pack: zlib's long matches over the repeated keys were cheap, its cost the rule names
+and reasons), and the keys replaced by control characters (ten passes over the text costing more
+than they saved). A trained dictionary holds the keys, codes and reasons a trace repeats; a trace
+of rule indices and reason codes rendered from the deciding version would need that version's
+engine for every reader of a stored outcome: not done.
 
 Rows written before migration 10 keep their outcome as text and read as before.
 """
 
 from __future__ import annotations
 
+import threading
 import zlib
+from importlib import resources
 
-LEVEL = 2
+import zstandard
 
-WBITS = 13
-MEM_LEVEL = 6
+ZSTD_LEVEL = 1
+
+TRAINED = resources.files(__package__).joinpath("outcomes.zdict").read_bytes()
+"""The dictionary outcomes are packed against (`outcomes.zdict`; the module docstring). Never
+changed once shipped: rows name it by its id (`TRAINED_ID`; a test pins its bytes)."""
+
+TRAINED_ID = zstandard.ZstdCompressionDict(TRAINED).dict_id()
+
+ZSTD_DICTIONARIES: dict[int, zstandard.ZstdCompressionDict] = {
+    TRAINED_ID: zstandard.ZstdCompressionDict(TRAINED, dict_type=zstandard.DICT_TYPE_FULLDICT)
+}
+"""Every zstd dictionary a packed outcome may name, by its id (each frame's header names it)."""
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+"""The first four bytes of a zstd frame (RFC 8878); never a zlib stream's (whose first two bytes,
+read as a number, are a multiple of 31: 0x28B5 is not)."""
 
 DICTIONARY = (
     b'"dry_run":false,"explain":null,"state":null,"warnings":[],"errors":[],'
@@ -94,16 +97,11 @@ DICTIONARY = (
     b'"amount":null,"unit":null,'
     b'"condition":null},{"rule":"'
 )
-"""The preset dictionary outcomes are packed against (the module docstring): what most outcomes
-hold, the most common last (a match's distance costs fewer bits the nearer it is). Never changed
-once shipped: rows name it by its Adler-32 (`DICTIONARY_ID`; a test pins it)."""
+"""The preset dictionary outcomes were packed against by zlib from migration 13 to 14 (the module
+docstring): kept to read those rows, which name it by its Adler-32 (`DICTIONARY_ID`; a test pins
+it)."""
 
 DICTIONARY_ID = zlib.adler32(DICTIONARY)
-
-SMALL = (1 << WBITS) - 262 - len(DICTIONARY)
-"""The largest outcome (bytes of JSON) packed in the small window (5,925 bytes): 8 KB less zlib's
-look-ahead (262 bytes) and the dictionary, so that every byte of it can match all of the
-dictionary."""
 
 DICTIONARIES: dict[int, bytes] = {DICTIONARY_ID: DICTIONARY}
 """Every dictionary a packed outcome may name, by its Adler-32 (the zlib header's DICTID)."""
@@ -112,22 +110,45 @@ _FDICT = 0x20
 """The zlib header's flag (its second byte) of a stream deflated against a preset dictionary."""
 
 
+class _Contexts(threading.local):
+    """This thread's zstd compressor and decompressors (a context serves one thread at a time)."""
+
+    def __init__(self) -> None:
+        self.packer = zstandard.ZstdCompressor(
+            level=ZSTD_LEVEL, dict_data=ZSTD_DICTIONARIES[TRAINED_ID], write_checksum=True
+        )
+        self.unpackers: dict[int, zstandard.ZstdDecompressor] = {}
+
+    def unpacker(self, named: int) -> zstandard.ZstdDecompressor:
+        unpacker = self.unpackers.get(named)
+        if unpacker is None:
+            dictionary = ZSTD_DICTIONARIES.get(named)
+            if dictionary is None:
+                raise ValueError(
+                    f"a packed outcome names a dictionary this version does not have ({named:#010x})"
+                )
+            unpacker = self.unpackers[named] = zstandard.ZstdDecompressor(dict_data=dictionary)
+        return unpacker
+
+
+_contexts = _Contexts()
+
+
 def pack(outcome: str) -> bytes:
-    """The outcome's JSON deflated against `DICTIONARY`, with zlib's header and checksum."""
-    data = outcome.encode()
-    if len(data) <= SMALL:
-        packer = zlib.compressobj(LEVEL, zlib.DEFLATED, WBITS, MEM_LEVEL, zdict=DICTIONARY)
-    else:
-        packer = zlib.compressobj(LEVEL, zdict=DICTIONARY)
-    return packer.compress(data) + packer.flush()
+    """The outcome's JSON as a zstd frame packed against `TRAINED` (its id, size and checksum in it)."""
+    return _contexts.packer.compress(outcome.encode())
 
 
 def unpack(text: str | None, packed: bytes | memoryview | None) -> str:
     """The outcome JSON of a row: `packed` when the row has it (migration 10 on), else its text.
-    Packed with a dictionary (its header's FDICT flag): the one its header names (`DICTIONARIES`);
-    without (rows packed before it): plain zlib."""
+    A zstd frame (migration 14 on): unpacked against the dictionary its header names
+    (`ZSTD_DICTIONARIES`). A zlib stream: against the preset dictionary its header names
+    (`DICTIONARIES`, migration 13), or plain zlib (before it)."""
     if packed is None:
         return str(text)
+    if packed[:4] == _ZSTD_MAGIC:
+        named = zstandard.get_frame_parameters(packed).dict_id
+        return _contexts.unpacker(named).decompress(packed).decode()
     if len(packed) >= 6 and packed[1] & _FDICT:
         named = int.from_bytes(packed[2:6], "big")
         dictionary = DICTIONARIES.get(named)
