@@ -164,7 +164,7 @@ def test_postgresql_status_and_upgrade(postgres_database: str) -> None:
 
 
 def test_outcomes_are_kept_compressed_and_those_kept_before_read_as_they_were(tmp_path: Path) -> None:
-    """Migration 10 (store/outcomes.py): a new event's outcome is stored zlib-compressed; an event
+    """Migration 10 (store/outcomes.py): a new event's outcome is stored compressed (zstd now); an event
     stored as text before it answers a redelivery with that text, unchanged."""
     path = tmp_path / "old.db"
     shutil.copy(FIXTURES / "coffee-club-schema-9.db", path)
