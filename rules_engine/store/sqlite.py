@@ -42,12 +42,19 @@ from rules_engine.store.sqlite_log import LOG_PAGES, Log, release, share
 from rules_engine.store.sqlite_sync import behind
 from rules_engine.store.summaries import Summaries
 
+TIMES = 256
+"""How many moments' texts a store object keeps (`SqliteStore._times`): a group's (32 events in the
+service, shortcut.py `GROUP`; more in a replay's, which fills it again from empty)."""
+
 
 class SqliteStore(SqlStore):
     dialect = "sqlite"
-    _last_time: tuple[dt.datetime | None, str] = (None, "")
-    """The last moment written (`_time`) and its text: an event's ledger rows and its own row
-    share its moment, and the conversion was ~1-5 µs each."""
+    _times: dict[int, tuple[dt.datetime, str]]
+    """The moments written last (`_time`) and their texts, by identity (each moment kept with
+    its text, so that its id stays its own): an event's ledger rows and its own row share its
+    moment, and the conversion was ~1-5 µs each. Several, not only the last: a group writes its
+    events' rows first and their ledger rows after (sql_writing.py `_flush`). Set by the
+    constructor; let go of past `TIMES`."""
 
     def __init__(
         self,
@@ -77,6 +84,7 @@ class SqliteStore(SqlStore):
         self.program = program
         self._cache = Cache(cache, cache_budget)
         self._summaries = Summaries(cache)
+        self._times = {}
         self.batch_elements = batch_elements
         self._log: Log | None = None
         self._syncs = False
@@ -218,11 +226,14 @@ class SqliteStore(SqlStore):
         return str(value)
 
     def _time(self, value: dt.datetime) -> Any:
-        last = self._last_time
-        if last[0] is value:  # an event's row and its ledger rows: one moment, written once
-            return last[1]
+        times = self._times
+        kept = times.get(id(value))
+        if kept is not None and kept[0] is value:  # an event's row and its ledger rows: one moment
+            return kept[1]
         text = value.astimezone(dt.UTC).isoformat(timespec="microseconds")
-        self._last_time = (value, text)  # one assignment: a pair, whichever thread reads it
+        if len(times) >= TIMES:
+            times.clear()
+        times[id(value)] = (value, text)  # one assignment: a pair, whichever thread reads it
         return text
 
     def _read_points(self, value: Any) -> Decimal:
