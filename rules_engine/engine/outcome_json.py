@@ -467,13 +467,11 @@ STORED = OutcomeWriter(_quoted_number, _pydantic(dt.datetime), _pydantic, ledger
 # text is its pieces in threes — the text between two values, a value's stored form, its answered
 # form — so that each text is the join of every third piece dropped (`_joined`: a split, a slice
 # deleted and a join, all C; deleting the marks with `str.replace` and stripping each number's
-# trailing zeros after a split cost four times as much, counted; a mark for each character the
-# two texts differ by, replaced in passes over a purchase's 1.9k marked characters, cost more than
-# the split's ~49k too: `str.replace`s 67k instructions for both texts, `str.translate` 126k,
-# `bytes.translate` 57k). The rarer effects, which the two
-# writers wrote by their models (the answer's slowly: http/answers.py `Writer`), are written by the
-# writer's own methods with the same marks. JSON text holds no raw control character (every writer
-# here escapes them), so no mark can be confused with a value's character.
+# trailing zeros after a split cost four times as much, counted; a mark a differing character,
+# replaced by `str.replace`, `str.translate` or `bytes.translate`, 67k, 126k or 57k: more than the
+# split's ~49k). The rarer effects, which the two writers wrote by their models (the answer's
+# slowly: http/answers.py `Writer`), are written by the writer's own methods with the same marks.
+# JSON text holds no raw control character (every writer here escapes them): no mark is mistaken.
 
 _MARK = "\x01"
 _MINUTE = dt.timedelta(minutes=1)
