@@ -405,7 +405,9 @@ def test_both_texts_of_one_pass_are_the_models_texts(values: dict[str, Any], eff
     strings with quotes, backslashes, control characters and any script, decimals huge and tiny,
     negative zero, trailing zeros: the stored text is pydantic's, the answer's is the answer
     writer's of the built outcome; a number with an exponent is written apart (raises)."""
-    rare = {name: value if name == "free_shipping" else tuple(value) for name, value in effects.items()}
+    rare: dict[str, Any] = {
+        name: value if name == "free_shipping" else tuple(value) for name, value in effects.items()
+    }
     result = dataclasses.replace(_rarer(), **values, **rare, _outcome=None)
     stored = pydantic_json(result)
     try:
