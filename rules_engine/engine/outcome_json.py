@@ -27,6 +27,7 @@ have written its own way) raises `UnexpectedValueError`: `Result.stored_json` th
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from json.encoder import encode_basestring
@@ -49,7 +50,7 @@ from rules_engine.engine.outcome import (
     Totals,
 )
 from rules_engine.engine.trusted import Text, Verdict
-from rules_engine.state.customer import LedgerEntry
+from rules_engine.state.customer import LedgerEntry, LedgerLine
 
 if TYPE_CHECKING:
     from rules_engine.engine.result import Award, Discount, Result
@@ -100,6 +101,10 @@ def _apart(kind: Any) -> Callable[[Any], str]:
     return refuse
 
 
+_LEDGER_ENTRY = operator.itemgetter(*LedgerEntry.model_fields)
+"""A ledger entry's fields from its `__dict__`, in their order (`ledger_entry` unpacks them)."""
+_LEDGER_LINE = operator.itemgetter(*LedgerLine.model_fields)
+
 _VERDICTS = 4096
 """The most trace entries' texts a writer keeps (`OutcomeWriter.verdict`)."""
 
@@ -115,6 +120,8 @@ _RARE = (
 )
 """The effects' lists that most events leave empty, in the fields' order."""
 _NONE_OF_THE_RARE = "".join(f',"{name}":[]' for name in _RARE)
+_RARE_OF = operator.attrgetter(*_RARE)
+"""The effects' lists of `_RARE` of a result, read in one call."""
 
 
 class OutcomeWriter:
@@ -153,6 +160,10 @@ class OutcomeWriter:
         same `Verdict` object at every event for a rule that did not fire (its condition false,
         the wrong event, a badge earned already: two thirds of a coffee-club purchase's trace);
         at most `_VERDICTS` of them."""
+        self._rules: dict[str, tuple[Any, ...]] = {}
+        """The parts of a ledger entry its rule decides, written, by the rule (`ledger_entry`)."""
+        self._event: tuple[object, str] = (None, "")
+        """The event of the ledger entry written last, and its text."""
         self._ledger = models(list[LedgerEntry]) if ledger_by_model else self._ledger_entries
         self._trace = models(RuleTrace)
         kinds = (
@@ -222,7 +233,7 @@ class OutcomeWriter:
             '],"free_shipping":',
             self._shipping(result.free_shipping),
         ]
-        rare = [getattr(result, name) for name, _ in self._lists]
+        rare = _RARE_OF(result)
         if any(rare):
             for (name, write), values in zip(self._lists, rare, strict=True):
                 parts.append(f',"{name}":{write(list(values)) if values else "[]"}')
@@ -332,19 +343,48 @@ class OutcomeWriter:
         return f"[{','.join(map(self.ledger_entry, entries))}]"
 
     def ledger_entry(self, entry: LedgerEntry) -> str:
+        """One ledger entry. Its fields are read from the model's `__dict__` in one call (each
+        attribute read of a pydantic model passes its `__getattr__` hook), and the parts its rule
+        decides (`rule` and `kind`, `version` and `rule_hash`: the same objects at every event)
+        are written once and kept (`_rules`); the event's text is kept from the entry before."""
+        if type(entry) is not LedgerEntry:
+            raise UnexpectedValueError(f"{entry!r} is not a LedgerEntry")
+        event, rule, kind, points, lot, at, version, rule_hash, lines = _LEDGER_ENTRY(entry.__dict__)
+        held = self._rules.get(rule)
+        if (
+            held is None
+            or held[0] is not rule
+            or held[1] is not kind
+            or held[2] is not rule_hash
+            or held[3] is not version
+        ):
+            if type(version) is not int:
+                raise UnexpectedValueError(f"{version!r} is not an int")
+            held = (
+                rule,
+                kind,
+                rule_hash,
+                version,
+                f',"rule":{_text(rule)},"kind":{_text(kind)},"points":',
+                f',"version":{version},"rule_hash":{_null(rule_hash)},"lines":[',
+            )
+            if len(self._rules) >= _VERDICTS:
+                self._rules.clear()
+            self._rules[rule] = held
+        if self._event[0] is not event:
+            self._event = (event, _text(event))
         number = self.number
-        version = entry.version
-        if type(version) is not int:
-            raise UnexpectedValueError(f"{version!r} is not an int")
-        lines = []
-        for line in entry.lines:
-            if type(line.line) is not int:
-                raise UnexpectedValueError(f"{line.line!r} is not an int")
-            lines.append(f'{{"line":{line.line},"points":{number(line.points)}}}')
+        written = []
+        for line in lines:
+            if type(line) is not LedgerLine:
+                raise UnexpectedValueError(f"{line!r} is not a LedgerLine")
+            index, share = _LEDGER_LINE(line.__dict__)
+            if type(index) is not int:
+                raise UnexpectedValueError(f"{index!r} is not an int")
+            written.append(f'{{"line":{index},"points":{number(share)}}}')
         return (
-            f'{{"event":{_text(entry.event)},"rule":{_text(entry.rule)},"kind":{_text(entry.kind)},'
-            f'"points":{number(entry.points)},"lot":{_text(entry.lot)},"at":{self.moment(entry.at)},'
-            f'"version":{version},"rule_hash":{_null(entry.rule_hash)},"lines":[{",".join(lines)}]}}'
+            f'{{"event":{self._event[1]}{held[4]}{number(points)},"lot":{_text(lot)},'
+            f'"at":{self.moment(at)}{held[5]}{",".join(written)}]}}'
         )
 
     def trace(self, entries: Sequence[Verdict | RuleTrace]) -> str:
@@ -427,16 +467,17 @@ STORED = OutcomeWriter(_quoted_number, _pydantic(dt.datetime), _pydantic, ledger
 # text is its pieces in threes — the text between two values, a value's stored form, its answered
 # form — so that each text is the join of every third piece dropped (`_joined`: a split, a slice
 # deleted and a join, all C; deleting the marks with `str.replace` and stripping each number's
-# trailing zeros after a split cost four times as much, counted). The rarer effects, which the two
-# writers wrote by their models (the answer's slowly: http/answers.py `Writer`), are written by the
-# writer's own methods with the same marks. JSON text holds no raw control character (every writer
-# here escapes them), so no mark can be confused with a value's character.
+# trailing zeros after a split cost four times as much, counted; a mark a differing character,
+# replaced by `str.replace`, `str.translate` or `bytes.translate`, 67k, 126k or 57k: more than the
+# split's ~49k). The rarer effects, which the two writers wrote by their models (the answer's
+# slowly: http/answers.py `Writer`), are written by the writer's own methods with the same marks.
+# JSON text holds no raw control character (every writer here escapes them): no mark is mistaken.
 
 _MARK = "\x01"
 _MINUTE = dt.timedelta(minutes=1)
 
 _KEPT = 4096
-"""The most numbers' and moments' marked texts kept (`_MARKED`, `_MOMENTS`)."""
+"""The most numbers' and moments' marked texts kept (`_MARKED`, `_MOMENTS`, `_DAYS`)."""
 
 _MARKED: dict[str, str] = {}
 """Marked numbers by their decimal's `str`: an event's numbers are mostly a few amounts and
@@ -474,6 +515,27 @@ _MOMENTS: dict[int, tuple[dt.datetime, str]] = {}
 """Marked moments by identity, each kept with its moment (so that no other object has its id
 while it is here): an event's awards share one `available_at`, its ledger entries one `at`."""
 
+_TWO = tuple(f"{n:02}" for n in range(100))
+_THREE = tuple(f"{n:03}" for n in range(1000))
+_DAYS: dict[dt.date, str] = {}
+"""Days' `isoformat()` by the day: an event's moments fall on a few days."""
+
+
+def _at_utc(value: dt.datetime) -> str:
+    """`value.isoformat()` without its `+00:00`, for a moment at UTC: its day's text kept
+    (`_DAYS`), its time's from tables. `isoformat` formats each of its seven numbers by `sprintf`
+    (~11.8k instructions a moment, counted); this costs less than half of it."""
+    day = value.date()
+    date = _DAYS.get(day)
+    if date is None:
+        if len(_DAYS) >= _KEPT:
+            _DAYS.clear()
+        date = _DAYS[day] = day.isoformat()
+    two = _TWO
+    time = f"{date}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+    micro = value.microsecond
+    return f"{time}.{_THREE[micro // 1000]}{_THREE[micro % 1000]}" if micro else time
+
 
 def _marked_moment(value: dt.datetime) -> str:
     """An aware moment in both forms: pydantic's (`…Z` at UTC) stored, `isoformat`'s answered.
@@ -485,8 +547,8 @@ def _marked_moment(value: dt.datetime) -> str:
     if type(value) is not dt.datetime:
         raise UnexpectedValueError(f"{value!r} is not a datetime")
     if value.tzinfo is dt.UTC:  # the usual case (engine/events.py `fixed_offset`)
-        text = value.isoformat()
-        marked = f'{_MARK}"{text[:-6]}Z"{_MARK}"{text}"{_MARK}'
+        text = _at_utc(value)
+        marked = f'{_MARK}"{text}Z"{_MARK}"{text}+00:00"{_MARK}'
     else:
         offset = value.utcoffset()
         if offset is None or offset % _MINUTE:

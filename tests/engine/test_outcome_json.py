@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -28,14 +29,16 @@ from rules_engine.engine.outcome import (
     Outcome,
     PointsChange,
     TierChange,
+    TierProgress,
+    Totals,
 )
 from rules_engine.engine.outcome_json import STORED, UnexpectedValueError
-from rules_engine.engine.result import Result, award_of
+from rules_engine.engine.result import Result, award_of, discount_of
 from rules_engine.engine.stream import Stream
 from rules_engine.engine.trusted import Verdict, simple_verdict, verdict
 from rules_engine.errors import EventError
 from rules_engine.http import answers
-from rules_engine.state.customer import CustomerState, parse_state
+from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine, parse_state
 from tests.conftest import ROOT
 from tests.engine import test_properties as properties
 from tests.engine.random_programs import programs, streams
@@ -317,3 +320,100 @@ def test_an_entry_whose_failing_list_grew_is_written_anew() -> None:
     failing.append("basket.total >= 30 (was 12)")
     assert STORED.trace([entry]) == entry.model().model_dump_json()
     assert STORED.verdict(entry) == entry.model().model_dump_json()
+
+
+# -- both texts of one pass against the models' writers, on random outcomes --------------------------
+
+odd = words | st.sampled_from(
+    ['"', "\\", '\\"', "\x00\x01\x02\x03\x04\x05\x1f\x7f", "\u00e9\u2028\U0001f600", "+00:00Z"]
+)
+numbers = (
+    amounts
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(
+        [
+            Decimal("-0"),
+            Decimal("-0.00"),
+            Decimal("0.000"),
+            Decimal("100.10"),
+            Decimal("1E+3"),
+            Decimal("-1E-9"),
+        ]
+    )
+    | st.integers(-(10**30), 10**30).map(lambda n: Decimal(n).scaleb(-12))
+)
+shares = st.lists(st.tuples(st.integers(0, 99), odd, numbers), max_size=3).map(tuple)
+outcomes = st.fixed_dictionaries(
+    {
+        "event": odd,
+        "customer": odd,
+        "awards": st.lists(
+            st.builds(award_of, rule=odd, points=numbers, lines=shares, available_at=st.none() | aware),
+            max_size=3,
+        ).map(tuple),
+        "discounts": st.lists(st.builds(discount_of, rule=odd, amount=numbers, lines=shares), max_size=2).map(
+            tuple
+        ),
+        "totals": st.builds(
+            Totals,
+            basket=numbers,
+            discount=numbers,
+            shipping=numbers,
+            to_pay=numbers,
+            earning_base=numbers,
+            points=numbers,
+        ),
+        "ledger": st.lists(
+            st.builds(
+                LedgerEntry,
+                event=odd,
+                rule=odd,
+                kind=st.sampled_from(["earn", "burn", "expire", "reverse", "adjust"]),
+                points=numbers,
+                lot=odd,
+                at=aware,
+                version=st.integers(0, 10**6),
+                rule_hash=st.none() | odd,
+                lines=st.lists(
+                    st.builds(LedgerLine, line=st.integers(0, 99), points=numbers), max_size=3
+                ).map(tuple),
+            ),
+            max_size=3,
+        ).map(tuple),
+        "tier_progress": st.none()
+        | st.builds(
+            TierProgress,
+            tier=st.none() | odd,
+            metric=numbers,
+            window=odd,
+            next=st.none() | odd,
+            needed=st.none() | numbers,
+        ),
+        "referral_owed": st.none() | odd,
+    }
+)
+
+
+_rarer = functools.cache(rarer_result)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=outcomes, effects=rare_effects)
+def test_both_texts_of_one_pass_are_the_models_texts(values: dict[str, Any], effects: dict[str, Any]) -> None:
+    """`OutcomeTexts.write` (one marked text, split into the two) on random outcomes — awards and
+    discounts with their line shares, totals, ledger entries, tier progress, every rarer effect,
+    strings with quotes, backslashes, control characters and any script, decimals huge and tiny,
+    negative zero, trailing zeros: the stored text is pydantic's, the answer's is the answer
+    writer's of the built outcome; a number with an exponent is written apart (raises)."""
+    rare: dict[str, Any] = {
+        name: value if name == "free_shipping" else tuple(value) for name, value in effects.items()
+    }
+    result = dataclasses.replace(_rarer(), **values, **rare, _outcome=None)
+    stored = pydantic_json(result)
+    try:
+        written, answered = answers.TEXTS.write(result)
+    except UnexpectedValueError:
+        assert "E" in stored  # an exponent: `Result.stored_json` writes it through the models
+        return
+    assert written == stored
+    assert answered.encode() == ANSWERED.dumps(result.outcome(), exclude={"state", "trace"})
