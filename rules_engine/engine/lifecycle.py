@@ -115,7 +115,8 @@ def with_lots(lots: Sequence[Lot], new: list[Lot]) -> Sequence[Lot]:
     (one `expiry_order`): where the first goes decides for all, so the order is looked at once.
     `lots` is not changed: at the end (the usual place), the new lots are appended to the storage
     `lots` shares (state/shared.py), without a copy of the lots before them."""
-    if not lots or expiry_order(lots[-1]) <= expiry_order(new[0]):
+    items, start, end = window(lots)  # a shared list's `len()` and `[]` are Python calls
+    if start == end or expiry_order(items[end - 1]) <= expiry_order(new[0]):
         return appended(lots, new)
     placed = list(lots)
     for lot in new:
@@ -146,33 +147,44 @@ class Gone:
     only when read. A long history expires lots at most events (~9 an event at 1,000 earlier
     purchases in bench/instructions.py's row), and `Engine.process` reads them only when the
     result's `points_changes` or `ledger` is: made at once, an id, a change and an entry's tuple a
-    lot were made and freed for nothing by a caller that keeps only the state."""
+    lot were made and freed for nothing by a caller that keeps only the state.
 
-    __slots__ = ("lots",)
+    What expiry read of them already is kept with them, not read again through the model's
+    attribute hook: each lot's points (`amounts`) and, when it made them (a state with reminders),
+    their ids."""
 
-    def __init__(self, lots: Sequence[Lot]) -> None:
+    __slots__ = ("_ids", "amounts", "lots")
+
+    def __init__(self, lots: Sequence[Lot], amounts: list[Decimal], ids: list[str] | None = None) -> None:
         self.lots = lots
+        self.amounts = amounts  # each lot's points, in the order of `lots`
+        self._ids = ids
 
     def __len__(self) -> int:
         return len(self.lots)
 
+    def ids(self) -> list[str]:
+        """Each lot's id (`Lot.id`, made in C), in the order of `lots`."""
+        if self._ids is None:
+            lots = self.lots
+            self._ids = list(map(_ID, zip(map(_EVENT, lots), map(_RULE, lots), strict=True)))
+        return self._ids
+
     def __iter__(self) -> Iterator[Expired]:
-        """Each lot as its ledger entry needs it, in expiry order (the id made in C: `Lot.id`)."""
+        """Each lot as its ledger entry needs it, in expiry order."""
         lots = self.lots
-        rules = list(map(_RULE, lots))
-        ids = map(_ID, zip(map(_EVENT, lots), rules, strict=True))
-        return zip(rules, map(_POINTS, lots), ids, map(_EXPIRES, lots), strict=True)
+        return zip(map(_RULE, lots), self.amounts, self.ids(), map(_EXPIRES, lots), strict=True)
 
     def transitions(self) -> list[Transition]:
         """Each lot's change, in expiry order (made by maps and zips in C, no Python step a lot)."""
-        lots = self.lots
-        ids = map(_ID, zip(map(_EVENT, lots), map(_RULE, lots), strict=True))
-        changes = zip(itertools.repeat("expire"), ids, map(_POINTS, lots), map(_EXPIRES, lots), strict=False)
+        changes = zip(
+            itertools.repeat("expire"), self.ids(), self.amounts, map(_EXPIRES, self.lots), strict=False
+        )
         return list(map(_transition, itertools.repeat(Transition), changes))
 
     def points(self) -> Decimal:
         """The points that expired."""
-        return sum(map(_POINTS, self.lots), ZERO)
+        return sum(self.amounts, ZERO)
 
 
 def expire(
@@ -215,24 +227,45 @@ def expired(
         return state, None  # the usual case: the first lot to expire is not due yet
     end = expiring_by(lots, moment)  # the lots due: a prefix
     head = items[start : start + end]
+    amounts = list(map(_POINTS, head))  # each read once, through the model's hook (`Gone` keeps them)
     # The lots with points are usually all of them (a spent lot at 0 stays, for returns), asked in C.
-    if all(map(ZERO.__lt__, map(_POINTS, head))):
+    if all(map(ZERO.__lt__, amounts)):
         due = head
         kept: Sequence[Lot] = appended(lots, (), end)  # from the head: the storage shared, not copied
     else:
-        due = list(itertools.compress(head, map(ZERO.__lt__, map(_POINTS, head))))
+        worth = list(map(ZERO.__lt__, amounts))
+        due = list(itertools.compress(head, worth))
         if not due:  # the common case: nothing to do, nothing to sort
             return state, None
-        kept = [lot for lot in head if lot.points <= 0] + lots[end:]
+        amounts = list(itertools.compress(amounts, worth))
+        kept = list(itertools.compress(head, map(operator.not_, worth))) + lots[end:]
     update: dict[str, object] = {"lots": kept}
     if pending is not None:
         update["pending_lots"] = pending
     reminded = state.reminded
+    ids = None
     if reminded:  # reminders of lots no longer there (the ids made and filtered in C)
-        gone = set(map(_ID, zip(map(_EVENT, due), map(_RULE, due), strict=True)))
-        if not gone.isdisjoint(reminded):
-            update["reminded"] = list(itertools.filterfalse(gone.__contains__, reminded))
-    return replaced(state, update), Gone(due)
+        ids = list(map(_ID, zip(map(_EVENT, due), map(_RULE, due), strict=True)))
+        update_reminded = _reminded_after(reminded, ids)
+        if update_reminded is not None:
+            update["reminded"] = update_reminded
+    return replaced(state, update), Gone(due, amounts, ids)
+
+
+def _reminded_after(reminded: Sequence[str], ids: list[str]) -> list[str] | None:
+    """`reminded` without the `ids` of the lots that expired, in its order (None: none of them is
+    there). The reminder names lots in expiry order and expiry takes the first lots: usually the
+    reminded begin with exactly these ids, and the rest is a slice once they are known to hold none
+    of them (a look in C at each, not a Python call to `__contains__` an id to filter them all)."""
+    gone = set(ids)
+    count = len(ids)
+    if reminded[:count] == ids:
+        rest = reminded[count:]
+        if gone.isdisjoint(rest):
+            return list(rest)
+    if gone.isdisjoint(reminded):
+        return None
+    return list(itertools.filterfalse(gone.__contains__, reminded))
 
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
@@ -353,7 +386,11 @@ def carry_tail(
             return
     else:
         known = None
-    if not made or len(new_lots) != len(lots) + len(made) or new_lots[-1] is not made[-1]:
+    if not made:
+        return
+    _, start, end = window(lots)  # the lengths read through the storages' bounds (`window`)
+    new_items, new_start, new_end = window(new_lots)
+    if new_end - new_start != end - start + len(made) or new_items[new_end - 1] is not made[-1]:
         return
     available_at = made[0].available_at
     if known is None:
@@ -370,9 +407,9 @@ def _tail_moved(tail: _Tail, before: Sequence[Lot], lots: Sequence[Lot]) -> None
     of `before` (the lots `tail` was kept for): `lots` is what is left. When its last lots are
     still the pending ones, the same reading holds for `lots`."""
     count = len(tail.pending)
-    if len(lots) < count:
+    items, start, end = window(lots)
+    if end - start < count:
         return
-    items, _, end = window(lots)
     before_items, _, before_end = window(before)
     if all(
         map(
@@ -410,11 +447,12 @@ def _ripe_in_tail(
     are the state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
     pending = state.pending_lots
     lots = state.lots
-    if not pending or len(pending) > len(lots):
+    items, start, end = window(lots)  # the tail sliced from the storage (`window`)
+    if not pending or len(pending) > end - start:
         return None
     known = _known_tail(pending, lots)
     if known is None:
-        tail = lots[len(lots) - len(pending) :]
+        tail = items[end - len(pending) : end]
         if not _tail_is(pending, tail):
             return None
         times = list(map(_AVAILABLE, tail))
@@ -428,7 +466,7 @@ def _ripe_in_tail(
         return [], pending, True
     else:
         times = known.times
-        tail = lots[len(lots) - len(pending) :]
+        tail = items[end - len(pending) : end]
     ended: list[tuple[dt.datetime, str, int, Lot]] = []
     one_zone = isinstance(zone, dt.timezone)
     if known.in_order:
@@ -521,9 +559,10 @@ def quiet(state: CustomerState, moment: dt.datetime) -> bool:
         known = _TAILS.get(lots)
         if known is None or known.pending is not pending or known.soonest <= moment:
             return False
-    if not lots:
+    items, start, end = window(lots)  # a shared list's `len()` and `[]` are Python calls
+    if start == end:
         return True
-    expires = lots[0].expires_at
+    expires = items[start].expires_at
     return expires is None or expires > moment or nothing_due(state, moment)
 
 
@@ -536,14 +575,14 @@ def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
     path for nothing. So when the first lot is due and holds no points, the lots due (a prefix,
     by bisection) are asked whether any holds points, in C."""
     lots = state.lots
-    if not lots:
+    items, start, end = window(lots)  # a shared list's `len()` and `[]` are Python calls
+    if start == end:
         return True
-    first = lots[0]
+    first = items[start]
     if expiry_order(first) > (False, moment):
         return True
     if first.points > 0:
         return False
-    items, start, _ = window(lots)
     due = items[start : start + expiring_by(lots, moment)]  # a slice: `islice` walks from the start
     return not any(map(ZERO.__lt__, map(_POINTS, due)))
 
