@@ -29,7 +29,7 @@ from typing import NamedTuple
 from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
-from rules_engine.state.shared import Memo, appended, window
+from rules_engine.state.shared import Memo, SharedList, appended, window
 
 ZERO = Decimal(0)
 
@@ -115,7 +115,9 @@ def with_lots(lots: Sequence[Lot], new: list[Lot]) -> Sequence[Lot]:
     (one `expiry_order`): where the first goes decides for all, so the order is looked at once.
     `lots` is not changed: at the end (the usual place), the new lots are appended to the storage
     `lots` shares (state/shared.py), without a copy of the lots before them."""
-    items, start, end = window(lots)  # a shared list's `len()` and `[]` are Python calls
+    # A long list (a `SharedList`) read through its storage's bounds (`window`): its `len()` and `[]`
+    # are Python calls; a short one directly (a list's, in C: `window` would be the Python call).
+    items, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))
     if start == end or expiry_order(items[end - 1]) <= expiry_order(new[0]):
         return appended(lots, new)
     placed = list(lots)
@@ -388,8 +390,10 @@ def carry_tail(
         known = None
     if not made:
         return
-    _, start, end = window(lots)  # the lengths read through the storages' bounds (`window`)
-    new_items, new_start, new_end = window(new_lots)
+    _, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))  # (`with_lots`)
+    new_items, new_start, new_end = (
+        window(new_lots) if type(new_lots) is SharedList else (new_lots, 0, len(new_lots))
+    )
     if new_end - new_start != end - start + len(made) or new_items[new_end - 1] is not made[-1]:
         return
     available_at = made[0].available_at
@@ -446,8 +450,8 @@ def _ripe_in_tail(
     reads no lot to know that nothing is due. When nothing ended its wait, the ids still waiting
     are the state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
     pending = state.pending_lots
-    lots = state.lots
-    items, start, end = window(lots)  # the tail sliced from the storage (`window`)
+    lots: Sequence[Lot] = state.lots
+    items, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))  # (`with_lots`)
     if not pending or len(pending) > end - start:
         return None
     known = _known_tail(pending, lots)
@@ -554,12 +558,12 @@ def quiet(state: CustomerState, moment: dt.datetime) -> bool:
     pending = state.pending_lots
     if pending is None or state.last_event_at is None:
         return False
-    lots = state.lots
+    lots: Sequence[Lot] = state.lots
     if pending:
         known = _TAILS.get(lots)
         if known is None or known.pending is not pending or known.soonest <= moment:
             return False
-    items, start, end = window(lots)  # a shared list's `len()` and `[]` are Python calls
+    items, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))  # (`with_lots`)
     if start == end:
         return True
     expires = items[start].expires_at
