@@ -24,7 +24,7 @@ import itertools
 import operator
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
@@ -151,37 +151,40 @@ class Gone:
     result's `points_changes` or `ledger` is: made at once, an id, a change and an entry's tuple a
     lot were made and freed for nothing by a caller that keeps only the state.
 
-    What expiry read of them already is kept with them, not read again through the model's
-    attribute hook: each lot's points (`amounts`) and, when it made them (a state with reminders),
-    their ids."""
+    What expiry read of them is kept with them, not read again through the model's attribute hook
+    (`slot_tp_getattr_hook`, a few hundred instructions a read): each lot's field dict (`fields`,
+    its `__dict__`, one hooked read a lot; the fields then items of a dict), its points (`amounts`)
+    and, when expiry made them (a state with reminders), the lots' ids."""
 
-    __slots__ = ("_ids", "amounts", "lots")
+    __slots__ = ("_ids", "amounts", "fields")
 
-    def __init__(self, lots: Sequence[Lot], amounts: list[Decimal], ids: list[str] | None = None) -> None:
-        self.lots = lots
-        self.amounts = amounts  # each lot's points, in the order of `lots`
+    def __init__(
+        self, fields: list[dict[str, Any]], amounts: list[Decimal], ids: list[str] | None = None
+    ) -> None:
+        self.fields = fields  # each lot's field dict (`Lot.__dict__`), in expiry order
+        self.amounts = amounts  # each lot's points, in the same order
         self._ids = ids
 
     def __len__(self) -> int:
-        return len(self.lots)
+        return len(self.fields)
 
     def ids(self) -> list[str]:
-        """Each lot's id (`Lot.id`, made in C), in the order of `lots`."""
+        """Each lot's id (`Lot.id`: `"/".join` of its event and rule, in C), in expiry order."""
         if self._ids is None:
-            lots = self.lots
-            self._ids = list(map(_ID, zip(map(_EVENT, lots), map(_RULE, lots), strict=True)))
+            self._ids = list(map(_ID, map(_EVENT_RULE, self.fields)))
         return self._ids
 
     def __iter__(self) -> Iterator[Expired]:
         """Each lot as its ledger entry needs it, in expiry order."""
-        lots = self.lots
-        return zip(map(_RULE, lots), self.amounts, self.ids(), map(_EXPIRES, lots), strict=True)
+        fields = self.fields
+        return zip(
+            map(_RULE_FIELD, fields), self.amounts, self.ids(), map(_EXPIRES_FIELD, fields), strict=True
+        )
 
     def transitions(self) -> list[Transition]:
         """Each lot's change, in expiry order (made by maps and zips in C, no Python step a lot)."""
-        changes = zip(
-            itertools.repeat("expire"), self.ids(), self.amounts, map(_EXPIRES, self.lots), strict=False
-        )
+        expires = map(_EXPIRES_FIELD, self.fields)
+        changes = zip(itertools.repeat("expire"), self.ids(), self.amounts, expires, strict=False)
         return list(map(_transition, itertools.repeat(Transition), changes))
 
     def points(self) -> Decimal:
@@ -229,15 +232,15 @@ def expired(
         return state, None  # the usual case: the first lot to expire is not due yet
     end = expiring_by(lots, moment)  # the lots due: a prefix
     head = items[start : start + end]
-    amounts = list(map(_POINTS, head))  # each read once, through the model's hook (`Gone` keeps them)
+    fields = list(map(_FIELDS, head))  # each lot's fields, read once through the model's hook (`Gone`)
+    amounts = list(map(_POINTS_FIELD, fields))
     # The lots with points are usually all of them (a spent lot at 0 stays, for returns), asked in C.
     if all(map(ZERO.__lt__, amounts)):
-        due = head
         kept: Sequence[Lot] = appended(lots, (), end)  # from the head: the storage shared, not copied
     else:
         worth = list(map(ZERO.__lt__, amounts))
-        due = list(itertools.compress(head, worth))
-        if not due:  # the common case: nothing to do, nothing to sort
+        fields = list(itertools.compress(fields, worth))
+        if not fields:  # the common case: nothing to do, nothing to sort
             return state, None
         amounts = list(itertools.compress(amounts, worth))
         kept = list(itertools.compress(head, map(operator.not_, worth))) + lots[end:]
@@ -247,11 +250,11 @@ def expired(
     reminded = state.reminded
     ids = None
     if reminded:  # reminders of lots no longer there (the ids made and filtered in C)
-        ids = list(map(_ID, zip(map(_EVENT, due), map(_RULE, due), strict=True)))
+        ids = list(map(_ID, map(_EVENT_RULE, fields)))
         update_reminded = _reminded_after(reminded, ids)
         if update_reminded is not None:
             update["reminded"] = update_reminded
-    return replaced(state, update), Gone(due, amounts, ids)
+    return replaced(state, update), Gone(fields, amounts, ids)
 
 
 def _reminded_after(reminded: Sequence[str], ids: list[str]) -> list[str] | None:
@@ -323,6 +326,12 @@ _EVENT = operator.attrgetter("event")
 _RULE = operator.attrgetter("rule")
 _AVAILABLE = operator.attrgetter("available_at")
 _ID = "/".join  # of (event, rule): `Lot.id`, made in C
+# A lot's fields as items of its field dict (`_FIELDS`: `Lot.__dict__`, one read through the model's hook)
+_FIELDS = operator.attrgetter("__dict__")
+_EVENT_RULE = operator.itemgetter("event", "rule")
+_RULE_FIELD = operator.itemgetter("rule")
+_POINTS_FIELD = operator.itemgetter("points")
+_EXPIRES_FIELD = operator.itemgetter("expires_at")
 
 
 def _tail_is(pending: Sequence[str], tail: Sequence[Lot]) -> bool:
