@@ -24,12 +24,12 @@ import itertools
 import operator
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rules_engine.engine.trusted import expiry_entries, ledger_entry, replaced
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
-from rules_engine.state.shared import Memo, appended, window
+from rules_engine.state.shared import Memo, SharedList, appended, window
 
 ZERO = Decimal(0)
 
@@ -115,7 +115,10 @@ def with_lots(lots: Sequence[Lot], new: list[Lot]) -> Sequence[Lot]:
     (one `expiry_order`): where the first goes decides for all, so the order is looked at once.
     `lots` is not changed: at the end (the usual place), the new lots are appended to the storage
     `lots` shares (state/shared.py), without a copy of the lots before them."""
-    if not lots or expiry_order(lots[-1]) <= expiry_order(new[0]):
+    # A long list (a `SharedList`) read through its storage's bounds (`window`): its `len()` and `[]`
+    # are Python calls; a short one directly (a list's, in C: `window` would be the Python call).
+    items, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))
+    if start == end or expiry_order(items[end - 1]) <= expiry_order(new[0]):
         return appended(lots, new)
     placed = list(lots)
     for lot in new:
@@ -146,33 +149,47 @@ class Gone:
     only when read. A long history expires lots at most events (~9 an event at 1,000 earlier
     purchases in bench/instructions.py's row), and `Engine.process` reads them only when the
     result's `points_changes` or `ledger` is: made at once, an id, a change and an entry's tuple a
-    lot were made and freed for nothing by a caller that keeps only the state."""
+    lot were made and freed for nothing by a caller that keeps only the state.
 
-    __slots__ = ("lots",)
+    What expiry read of them is kept with them, not read again through the model's attribute hook
+    (`slot_tp_getattr_hook`, a few hundred instructions a read): each lot's field dict (`fields`,
+    its `__dict__`, one hooked read a lot; the fields then items of a dict), its points (`amounts`)
+    and, when expiry made them (a state with reminders), the lots' ids."""
 
-    def __init__(self, lots: Sequence[Lot]) -> None:
-        self.lots = lots
+    __slots__ = ("_ids", "amounts", "fields")
+
+    def __init__(
+        self, fields: list[dict[str, Any]], amounts: list[Decimal], ids: list[str] | None = None
+    ) -> None:
+        self.fields = fields  # each lot's field dict (`Lot.__dict__`), in expiry order
+        self.amounts = amounts  # each lot's points, in the same order
+        self._ids = ids
 
     def __len__(self) -> int:
-        return len(self.lots)
+        return len(self.fields)
+
+    def ids(self) -> list[str]:
+        """Each lot's id (`Lot.id`: `"/".join` of its event and rule, in C), in expiry order."""
+        if self._ids is None:
+            self._ids = list(map(_ID, map(_EVENT_RULE, self.fields)))
+        return self._ids
 
     def __iter__(self) -> Iterator[Expired]:
-        """Each lot as its ledger entry needs it, in expiry order (the id made in C: `Lot.id`)."""
-        lots = self.lots
-        rules = list(map(_RULE, lots))
-        ids = map(_ID, zip(map(_EVENT, lots), rules, strict=True))
-        return zip(rules, map(_POINTS, lots), ids, map(_EXPIRES, lots), strict=True)
+        """Each lot as its ledger entry needs it, in expiry order."""
+        fields = self.fields
+        return zip(
+            map(_RULE_FIELD, fields), self.amounts, self.ids(), map(_EXPIRES_FIELD, fields), strict=True
+        )
 
     def transitions(self) -> list[Transition]:
         """Each lot's change, in expiry order (made by maps and zips in C, no Python step a lot)."""
-        lots = self.lots
-        ids = map(_ID, zip(map(_EVENT, lots), map(_RULE, lots), strict=True))
-        changes = zip(itertools.repeat("expire"), ids, map(_POINTS, lots), map(_EXPIRES, lots), strict=False)
+        expires = map(_EXPIRES_FIELD, self.fields)
+        changes = zip(itertools.repeat("expire"), self.ids(), self.amounts, expires, strict=False)
         return list(map(_transition, itertools.repeat(Transition), changes))
 
     def points(self) -> Decimal:
         """The points that expired."""
-        return sum(map(_POINTS, self.lots), ZERO)
+        return sum(self.amounts, ZERO)
 
 
 def expire(
@@ -215,24 +232,45 @@ def expired(
         return state, None  # the usual case: the first lot to expire is not due yet
     end = expiring_by(lots, moment)  # the lots due: a prefix
     head = items[start : start + end]
+    fields = list(map(_FIELDS, head))  # each lot's fields, read once through the model's hook (`Gone`)
+    amounts = list(map(_POINTS_FIELD, fields))
     # The lots with points are usually all of them (a spent lot at 0 stays, for returns), asked in C.
-    if all(map(ZERO.__lt__, map(_POINTS, head))):
-        due = head
+    if all(map(ZERO.__lt__, amounts)):
         kept: Sequence[Lot] = appended(lots, (), end)  # from the head: the storage shared, not copied
     else:
-        due = list(itertools.compress(head, map(ZERO.__lt__, map(_POINTS, head))))
-        if not due:  # the common case: nothing to do, nothing to sort
+        worth = list(map(ZERO.__lt__, amounts))
+        fields = list(itertools.compress(fields, worth))
+        if not fields:  # the common case: nothing to do, nothing to sort
             return state, None
-        kept = [lot for lot in head if lot.points <= 0] + lots[end:]
+        amounts = list(itertools.compress(amounts, worth))
+        kept = list(itertools.compress(head, map(operator.not_, worth))) + lots[end:]
     update: dict[str, object] = {"lots": kept}
     if pending is not None:
         update["pending_lots"] = pending
     reminded = state.reminded
+    ids = None
     if reminded:  # reminders of lots no longer there (the ids made and filtered in C)
-        gone = set(map(_ID, zip(map(_EVENT, due), map(_RULE, due), strict=True)))
-        if not gone.isdisjoint(reminded):
-            update["reminded"] = list(itertools.filterfalse(gone.__contains__, reminded))
-    return replaced(state, update), Gone(due)
+        ids = list(map(_ID, map(_EVENT_RULE, fields)))
+        update_reminded = _reminded_after(reminded, ids)
+        if update_reminded is not None:
+            update["reminded"] = update_reminded
+    return replaced(state, update), Gone(fields, amounts, ids)
+
+
+def _reminded_after(reminded: Sequence[str], ids: list[str]) -> list[str] | None:
+    """`reminded` without the `ids` of the lots that expired, in its order (None: none of them is
+    there). The reminder names lots in expiry order and expiry takes the first lots: usually the
+    reminded begin with exactly these ids, and the rest is a slice once they are known to hold none
+    of them (a look in C at each, not a Python call to `__contains__` an id to filter them all)."""
+    gone = set(ids)
+    count = len(ids)
+    if reminded[:count] == ids:
+        rest = reminded[count:]
+        if gone.isdisjoint(rest):
+            return list(rest)
+    if gone.isdisjoint(reminded):
+        return None
+    return list(itertools.filterfalse(gone.__contains__, reminded))
 
 
 def _pending_lots(state: CustomerState) -> list[tuple[str, Lot]]:
@@ -288,6 +326,12 @@ _EVENT = operator.attrgetter("event")
 _RULE = operator.attrgetter("rule")
 _AVAILABLE = operator.attrgetter("available_at")
 _ID = "/".join  # of (event, rule): `Lot.id`, made in C
+# A lot's fields as items of its field dict (`_FIELDS`: `Lot.__dict__`, one read through the model's hook)
+_FIELDS = operator.attrgetter("__dict__")
+_EVENT_RULE = operator.itemgetter("event", "rule")
+_RULE_FIELD = operator.itemgetter("rule")
+_POINTS_FIELD = operator.itemgetter("points")
+_EXPIRES_FIELD = operator.itemgetter("expires_at")
 
 
 def _tail_is(pending: Sequence[str], tail: Sequence[Lot]) -> bool:
@@ -353,7 +397,13 @@ def carry_tail(
             return
     else:
         known = None
-    if not made or len(new_lots) != len(lots) + len(made) or new_lots[-1] is not made[-1]:
+    if not made:
+        return
+    _, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))  # (`with_lots`)
+    new_items, new_start, new_end = (
+        window(new_lots) if type(new_lots) is SharedList else (new_lots, 0, len(new_lots))
+    )
+    if new_end - new_start != end - start + len(made) or new_items[new_end - 1] is not made[-1]:
         return
     available_at = made[0].available_at
     if known is None:
@@ -370,9 +420,9 @@ def _tail_moved(tail: _Tail, before: Sequence[Lot], lots: Sequence[Lot]) -> None
     of `before` (the lots `tail` was kept for): `lots` is what is left. When its last lots are
     still the pending ones, the same reading holds for `lots`."""
     count = len(tail.pending)
-    if len(lots) < count:
+    items, start, end = window(lots)
+    if end - start < count:
         return
-    items, _, end = window(lots)
     before_items, _, before_end = window(before)
     if all(
         map(
@@ -409,12 +459,13 @@ def _ripe_in_tail(
     reads no lot to know that nothing is due. When nothing ended its wait, the ids still waiting
     are the state's own list, returned as it is (the usual event: nothing made, nothing copied)."""
     pending = state.pending_lots
-    lots = state.lots
-    if not pending or len(pending) > len(lots):
+    lots: Sequence[Lot] = state.lots
+    items, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))  # (`with_lots`)
+    if not pending or len(pending) > end - start:
         return None
     known = _known_tail(pending, lots)
     if known is None:
-        tail = lots[len(lots) - len(pending) :]
+        tail = items[end - len(pending) : end]
         if not _tail_is(pending, tail):
             return None
         times = list(map(_AVAILABLE, tail))
@@ -428,7 +479,7 @@ def _ripe_in_tail(
         return [], pending, True
     else:
         times = known.times
-        tail = lots[len(lots) - len(pending) :]
+        tail = items[end - len(pending) : end]
     ended: list[tuple[dt.datetime, str, int, Lot]] = []
     one_zone = isinstance(zone, dt.timezone)
     if known.in_order:
@@ -516,14 +567,15 @@ def quiet(state: CustomerState, moment: dt.datetime) -> bool:
     pending = state.pending_lots
     if pending is None or state.last_event_at is None:
         return False
-    lots = state.lots
+    lots: Sequence[Lot] = state.lots
     if pending:
         known = _TAILS.get(lots)
         if known is None or known.pending is not pending or known.soonest <= moment:
             return False
-    if not lots:
+    items, start, end = window(lots) if type(lots) is SharedList else (lots, 0, len(lots))  # (`with_lots`)
+    if start == end:
         return True
-    expires = lots[0].expires_at
+    expires = items[start].expires_at
     return expires is None or expires > moment or nothing_due(state, moment)
 
 
@@ -536,14 +588,14 @@ def nothing_due(state: CustomerState, moment: dt.datetime) -> bool:
     path for nothing. So when the first lot is due and holds no points, the lots due (a prefix,
     by bisection) are asked whether any holds points, in C."""
     lots = state.lots
-    if not lots:
+    items, start, end = window(lots)  # a shared list's `len()` and `[]` are Python calls
+    if start == end:
         return True
-    first = lots[0]
+    first = items[start]
     if expiry_order(first) > (False, moment):
         return True
     if first.points > 0:
         return False
-    items, start, _ = window(lots)
     due = items[start : start + expiring_by(lots, moment)]  # a slice: `islice` walks from the start
     return not any(map(ZERO.__lt__, map(_POINTS, due)))
 

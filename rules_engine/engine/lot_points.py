@@ -134,8 +134,14 @@ def added(before: Sequence[Lot], after: Sequence[Lot], new: Sequence[Lot]) -> No
     known = _SUMS.get(before)
     if known is None or after is before or not new:
         return
-    count = len(before)
-    if len(after) != count + len(new) or (count and after[count - 1] is not before[count - 1]):
+    # the lengths and the lots compared read through the storages' bounds: a `SharedList`'s `len()`
+    # and `[]` are Python calls
+    items, start, end = window(before)
+    after_items, after_start, after_end = window(after)
+    count = end - start
+    if after_end - after_start != count + len(new) or (
+        count and after_items[after_start + count - 1] is not items[end - 1]
+    ):
         return
     total = known[0]
     for lot in new:
@@ -153,7 +159,9 @@ def left_out(before: Sequence[Lot], after: Sequence[Lot], points: Decimal = ZERO
     known = _SUMS.get(before)
     if known is None:
         return
-    gone = len(before) - len(after)
+    _, start, end = window(before)  # (`window`: a shared list's `len()` is a Python call)
+    _, after_start, after_end = window(after)
+    gone = (end - start) - (after_end - after_start)
     if gone < 0:
         return
     head = max(0, known[1] - gone)

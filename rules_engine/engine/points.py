@@ -54,7 +54,8 @@ class Changes:
         self.gone = gone
 
     def __len__(self) -> int:
-        return len(self.ripe) + (len(self.gone) if self.gone is not None else 0)
+        # the expired lots counted by their list's C `len()`, not `Gone.__len__` (a Python call)
+        return len(self.ripe) + (len(self.gone.fields) if self.gone is not None else 0)
 
     def __iter__(self) -> Iterator[lifecycle.Transition]:
         return iter(self.ordered())
