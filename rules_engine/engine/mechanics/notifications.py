@@ -30,7 +30,7 @@ from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.step_views import Lots
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.engine.verdicts import Verdict
-from rules_engine.program.model import Hours, Notifications, Program
+from rules_engine.program.model import Hours, Limit, Notifications, Program
 from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, NEVER
 from rules_engine.state.customer import CustomerState, DeferredMessage
 from rules_engine.state.shared import window
@@ -342,6 +342,11 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
     zone = customer_zone(run.plan.zone, state)
     if not state.deferred:  # nothing waiting: the usual case, and the reminder's of a long history
         counted = sent_now(settings, state.notified, moment, zone)
+        if isinstance(counted, int):  # suppressed by the cap, `notice`'s answer known from two looks
+            cap = settings.frequency_cap
+            assert cap is not None
+            run.trace.append(_suppressed(rule, f"{channel} {template}", counted, cap))
+            return False
         if counted is not None:  # it goes out now: `notice`'s answer, known from two looks
             _sent(run, rule, channel, template, counted, settings.frequency_cap is not None)
             return True
@@ -356,28 +361,25 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         run.trace.append(simple_verdict(rule, "notification", False, code, reason))
         return True
     cap = settings.frequency_cap
-    outbox = getattr(run, "notifications", None)
-    if isinstance(outbox, list):
-        outbox.append(
-            trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
-        )
-    if cap is not None:  # the state keeps only what the cap counts (without one: nothing)
-        change_state(run, {"notified": [*recent(cap, state.notified, moment), moment]})
-    run.trace.append(simple_verdict(rule, "notification", True, code, reason))
+    counted = [*recent(cap, state.notified, moment), moment] if cap is not None else state.notified
+    _sent(run, rule, channel, template, counted, cap is not None)
     return True
 
 
 def sent_now(
     settings: Notifications, notified: list[dt.datetime], moment: dt.datetime, zone: dt.tzinfo
-) -> list[dt.datetime] | None:
+) -> list[dt.datetime] | int | None:
     """The send times the frequency cap counts after a message due at `moment` goes out at once,
     when, with no message waiting, it does: not in the quiet hours (in `zone`, the customer's) and
     under the cap (what `notice` decides through `next_moment`'s first look: "fired", `moment`
-    itself); None otherwise (then `notice` works it out in full). After a long history the points
-    reminder goes out at most events: this is its answer without `next_moment`'s reasons.
-    Without a cap the send times are not kept (`notify`): `notified` is returned as it is."""
+    itself). Not in the quiet hours, over the cap, and with no way to wait for it (no `max_delay`,
+    or a cap for ever): how many sends the cap counts (`notice` says None, "capped": suppressed,
+    `_suppressed`'s words). None otherwise (then `notice` works it out in full). After a long
+    history the points reminder goes out, or is suppressed, at most events: this is its answer
+    without `next_moment`'s reasons. Without a cap the send times are not kept (`notify`):
+    `notified` is returned as it is."""
     quiet = settings.quiet_hours
-    if quiet is not None and quiet_until(quiet, moment, zone) is not None:
+    if quiet is not None and quiet_at(quiet, moment.astimezone(zone).time()):
         return None
     delay = settings.max_delay
     if delay is not None and delay < _NO_TIME:  # `notice`: waiting 0 would be more than it allows
@@ -387,7 +389,7 @@ def sent_now(
         return notified
     lately = recent(cap, notified, moment)
     if len(lately) >= cap.count:
-        return None
+        return len(lately) if cap.per is None or delay is None else None
     return [*lately, moment]  # the state keeps only what the cap counts (`notify`)
 
 
@@ -395,16 +397,36 @@ _NO_TIME = dt.timedelta(0)
 
 
 def _sent(run: Run, rule: str, channel: str, template: str, counted: list[dt.datetime], capped: bool) -> None:
-    """`notify` of a message that goes out now (`sent_now`): in the outbox, the send counted for
-    the cap (`counted`, when the program has one), traced "fired"."""
+    """`notify` of a message that goes out now: in the outbox, the send counted for the cap
+    (`counted`, when the program has one), traced "fired"."""
+    message, verdict = _fired(rule, channel, template)
     outbox = getattr(run, "notifications", None)
     if isinstance(outbox, list):
-        outbox.append(
-            trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
-        )
+        outbox.append(message)
     if capped:
         change_state(run, {"notified": counted})
-    run.trace.append(simple_verdict(rule, "notification", True, "fired", f"sends {channel} {template}"))
+    run.trace.append(verdict)
+
+
+@functools.lru_cache(maxsize=64)
+def _fired(rule: str, channel: str, template: str) -> tuple[Notification, Verdict]:
+    """The message a rule sends now and its verdict ("fired"), the same at every event that sends
+    it: made once (a frozen model, a tuple), not a model and a text an event; the outcome's writer
+    knows a verdict it wrote before by identity (outcome_json.py)."""
+    values = {"rule": rule, "channel": channel, "template": template, "at": None}
+    return trusted(Notification, values, _SENT), simple_verdict(
+        rule, "notification", True, "fired", f"sends {channel} {template}"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _suppressed(rule: str, words: str, sent: int, cap: Limit) -> Verdict:
+    """The verdict of a message the frequency cap suppresses with nothing waiting, outside the
+    quiet hours (`sent_now`'s count `sent`): `notice`'s words, made once for the count (a capped
+    customer's reminder is suppressed at purchase after purchase)."""
+    return simple_verdict(
+        rule, "notification", False, "capped", f"{words} suppressed: {sent} sent, the cap is {limit_words(cap)}"
+    )
 
 
 def notice(
@@ -473,18 +495,26 @@ def quiet_until(hours: Hours, moment: dt.datetime, zone: dt.tzinfo) -> dt.dateti
     """The end of the quiet hours `moment` falls in (in `zone`), or None when it is not quiet."""
     local = moment.astimezone(zone)
     start, end, now = hours.start, hours.end, local.time()  # `time()`: naive already
-    if start == end:
+    if not quiet_at(hours, now):
         return None
     if start < end:
-        quiet, day = start <= now < end, local.date()
+        day = local.date()
     else:  # over midnight: 21:00-09:00
-        quiet = now >= start or now < end
         day = local.date() + dt.timedelta(days=1) if now >= start else local.date()
-    if not quiet:
-        return None
     ends = dt.datetime.combine(day, end, tzinfo=zone)
     # A wall time skipped by a clock change is read as the moment after it, never before `moment`.
     return max(ends.astimezone(dt.UTC), moment).astimezone(moment.tzinfo)
+
+
+def quiet_at(hours: Hours, now: dt.time) -> bool:
+    """Whether the local time of day `now` is in the quiet hours [start, end) (over midnight when
+    the end comes first; none when they are equal): `quiet_until`'s test, its end not worked out."""
+    start, end = hours.start, hours.end
+    if start == end:
+        return False
+    if start < end:
+        return start <= now < end
+    return now >= start or now < end
 
 
 def next_moment(

@@ -88,9 +88,11 @@ def describe(reward: Reward) -> str:
 
 def recent(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> list[dt.datetime]:
     """The times that count towards `limit` at `moment`: all of them, or those within `per`."""
-    if limit.per is None:
+    per = limit.per
+    if per is None:
         return list(times)
-    return [t for t in times if moment - limit.per < t <= moment]
+    since = moment - per  # once, not for each time
+    return [t for t in times if since < t <= moment]
 
 
 def limit_words(limit: Limit) -> str:
