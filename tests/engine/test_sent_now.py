@@ -1,4 +1,4 @@
-"""`notifications.sent_now` (a message that goes out at once, or is suppressed, known from two looks) against `notice`.
+"""`notifications.sent_now` (sent at once, or suppressed, known from two looks) against `notice`.
 
 `notify` asks `sent_now` first when no message is waiting: after a long history the points
 reminder goes out at most purchases, and `notice` (through `next_moment`) works out reasons that

@@ -425,7 +425,11 @@ def _suppressed(rule: str, words: str, sent: int, cap: Limit) -> Verdict:
     quiet hours (`sent_now`'s count `sent`): `notice`'s words, made once for the count (a capped
     customer's reminder is suppressed at purchase after purchase)."""
     return simple_verdict(
-        rule, "notification", False, "capped", f"{words} suppressed: {sent} sent, the cap is {limit_words(cap)}"
+        rule,
+        "notification",
+        False,
+        "capped",
+        f"{words} suppressed: {sent} sent, the cap is {limit_words(cap)}",
     )
 
 
