@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.lifecycle import expiring_by
 from rules_engine.engine.lot_memos import keep_reminded, reached, reminded_until
-from rules_engine.engine.mechanics.shared import limit_words, recent
+from rules_engine.engine.mechanics.shared import limit_words, recent, words_at
 from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
@@ -451,14 +451,14 @@ def notice(
         return None, "capped", f"{words} suppressed: {why}"
     if before is not None and when > moment and when >= before:
         reason = (
-            f"{words} dropped: it could go out only at {_in(zone, when)} ({why}), once what it "
-            f"warns of has happened ({_in(zone, before)})"
+            f"{words} dropped: it could go out only at {words_at(when, zone)} ({why}), once what it "
+            f"warns of has happened ({words_at(before, zone)})"
         )
         return None, "capped", reason
     delay = settings.max_delay
     if delay is not None and when - moment > delay:
         reason = (
-            f"{words} dropped: the next allowed moment, {_in(zone, when)}, is more than "
+            f"{words} dropped: the next allowed moment, {words_at(when, zone)}, is more than "
             f"{format_duration(delay)} away ({why})"
         )
         return None, "capped", reason
@@ -466,7 +466,7 @@ def notice(
         return None, "capped", f"{words} dropped: {MAX_DEFERRED} messages are already waiting"
     if when > moment:
         code = "capped" if "the cap is" in why else "outside_schedule"
-        return when, code, f"{words} deferred to {_in(zone, when)}: {why}"
+        return when, code, f"{words} deferred to {words_at(when, zone)}: {why}"
     return when, "fired", f"sends {words}"
 
 
@@ -618,9 +618,5 @@ def delivered(run: Run, sent: list[Notification]) -> None:
 def delivered_verdict(message: Notification, zone: dt.tzinfo) -> Verdict:
     """The verdict of a message that waited and went out before the event (`zone`: the customer's)."""
     assert message.at is not None
-    reason = f"sends {message.channel} {message.template} at {_in(zone, message.at)} (it waited)"
+    reason = f"sends {message.channel} {message.template} at {words_at(message.at, zone)} (it waited)"
     return simple_verdict(message.rule, "notification", True, "fired", reason)
-
-
-def _in(zone: dt.tzinfo, moment: dt.datetime) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
