@@ -57,6 +57,7 @@ def test_sent_now_answers_exactly_when_notice_fires_at_once(
     warns = None if before is None else moment + dt.timedelta(minutes=before)
     when, code, reason = notice(config, state, moment, place, "push beans_expiring", warns)
     counted = sent_now(config, notified, moment, place)
+    assert sent_now(config, notified, moment, place, moment.astimezone(place)) == counted  # `local` given
     fires = when == moment and code == "fired"
     assert (isinstance(counted, list)) == fires, (when, code, reason)
     if isinstance(counted, int):

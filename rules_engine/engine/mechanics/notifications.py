@@ -339,9 +339,11 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
     settings = run.program.notifications
     moment = run.event.time
     state = run.state
-    zone = customer_zone(run.plan.zone, state)
+    program_zone = run.plan.zone
+    zone = customer_zone(program_zone, state)
     if not state.deferred:  # nothing waiting: the usual case, and the reminder's of a long history
-        counted = sent_now(settings, state.notified, moment, zone)
+        local = run.local if zone is program_zone else None  # the event's time there, made once
+        counted = sent_now(settings, state.notified, moment, zone, local)
         if isinstance(counted, int):  # suppressed by the cap, `notice`'s answer known from two looks
             cap = settings.frequency_cap
             assert cap is not None
@@ -367,7 +369,11 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
 
 
 def sent_now(
-    settings: Notifications, notified: list[dt.datetime], moment: dt.datetime, zone: dt.tzinfo
+    settings: Notifications,
+    notified: list[dt.datetime],
+    moment: dt.datetime,
+    zone: dt.tzinfo,
+    local: dt.datetime | None = None,
 ) -> list[dt.datetime] | int | None:
     """The send times the frequency cap counts after a message due at `moment` goes out at once,
     when, with no message waiting, it does: not in the quiet hours (in `zone`, the customer's) and
@@ -377,10 +383,14 @@ def sent_now(
     `_suppressed`'s words). None otherwise (then `notice` works it out in full). After a long
     history the points reminder goes out, or is suppressed, at most events: this is its answer
     without `next_moment`'s reasons. Without a cap the send times are not kept (`notify`):
-    `notified` is returned as it is."""
+    `notified` is returned as it is. `local`: `moment` in `zone`, when the caller has it (the
+    run's time of the event in the program's zone): a time's `astimezone` is ~4k instructions."""
     quiet = settings.quiet_hours
-    if quiet is not None and quiet_at(quiet, moment.astimezone(zone).time()):
-        return None
+    if quiet is not None:
+        if local is None:
+            local = moment.astimezone(zone)
+        if quiet_at(quiet, local.time()):
+            return None
     delay = settings.max_delay
     if delay is not None and delay < _NO_TIME:  # `notice`: waiting 0 would be more than it allows
         return None
