@@ -1,11 +1,13 @@
-"""`notifications.sent_now` (a message that goes out at once, known from two looks) against `notice`.
+"""`notifications.sent_now` (sent at once, or suppressed, known from two looks) against `notice`.
 
 `notify` asks `sent_now` first when no message is waiting: after a long history the points
 reminder goes out at most purchases, and `notice` (through `next_moment`) works out reasons that
 a message sent at once never shows. The two must agree: for any settings (a frequency cap or none,
 quiet hours within a day, over midnight or none, a `max_delay` or none), any earlier send times
 and any moment and time zone, `sent_now` answers exactly when `notice` says "fired" at the moment
-itself, and its send times are what `notify` keeps for the cap after it.
+itself, and its send times are what `notify` keeps for the cap after it; and it answers with a
+count only when `notice` suppresses the message with nothing waiting, in the words `notify` traces
+then (`_suppressed`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine.mechanics.notifications import notice, sent_now
+from rules_engine.engine.mechanics.notifications import _suppressed, notice, sent_now
 from rules_engine.engine.mechanics.shared import recent
 from rules_engine.program.mechanics import Notifications
 from rules_engine.program.parts import Hours, Limit
@@ -55,9 +57,15 @@ def test_sent_now_answers_exactly_when_notice_fires_at_once(
     warns = None if before is None else moment + dt.timedelta(minutes=before)
     when, code, reason = notice(config, state, moment, place, "push beans_expiring", warns)
     counted = sent_now(config, notified, moment, place)
+    assert sent_now(config, notified, moment, place, moment.astimezone(place)) == counted  # `local` given
     fires = when == moment and code == "fired"
-    assert (counted is not None) == fires, (when, code, reason)
-    if counted is not None:
+    assert (isinstance(counted, list)) == fires, (when, code, reason)
+    if isinstance(counted, int):
+        cap = config.frequency_cap
+        assert cap is not None
+        assert when is None and code == "capped", (when, code, reason)
+        assert _suppressed("r", "push beans_expiring", counted, cap).reason == reason
+    elif counted is not None:
         cap = config.frequency_cap
         assert reason == "sends push beans_expiring"
         assert counted == (notified if cap is None else [*recent(cap, notified, moment), moment])

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine.lifecycle import expiring_by
 from rules_engine.engine.lot_memos import keep_reminded, reached, reminded_until
-from rules_engine.engine.mechanics.shared import limit_words, recent
+from rules_engine.engine.mechanics.shared import limit_words, recent, words_at
 from rules_engine.engine.mechanics.tiers import at_risk, reviews
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
@@ -30,7 +30,7 @@ from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.step_views import Lots
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
 from rules_engine.engine.verdicts import Verdict
-from rules_engine.program.model import Hours, Notifications, Program
+from rules_engine.program.model import Hours, Limit, Notifications, Program
 from rules_engine.state.compact import LOT_EVENT, LOT_EXPIRES, LOT_POINTS, LOT_RULE, NEVER
 from rules_engine.state.customer import CustomerState, DeferredMessage
 from rules_engine.state.shared import window
@@ -339,9 +339,16 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
     settings = run.program.notifications
     moment = run.event.time
     state = run.state
-    zone = customer_zone(run.plan.zone, state)
+    program_zone = run.plan.zone
+    zone = customer_zone(program_zone, state)
     if not state.deferred:  # nothing waiting: the usual case, and the reminder's of a long history
-        counted = sent_now(settings, state.notified, moment, zone)
+        local = run.local if zone is program_zone else None  # the event's time there, made once
+        counted = sent_now(settings, state.notified, moment, zone, local)
+        if isinstance(counted, int):  # suppressed by the cap, `notice`'s answer known from two looks
+            cap = settings.frequency_cap
+            assert cap is not None
+            run.trace.append(_suppressed(rule, f"{channel} {template}", counted, cap))
+            return False
         if counted is not None:  # it goes out now: `notice`'s answer, known from two looks
             _sent(run, rule, channel, template, counted, settings.frequency_cap is not None)
             return True
@@ -356,29 +363,34 @@ def notify(run: Run, rule: str, channel: str, template: str, before: dt.datetime
         run.trace.append(simple_verdict(rule, "notification", False, code, reason))
         return True
     cap = settings.frequency_cap
-    outbox = getattr(run, "notifications", None)
-    if isinstance(outbox, list):
-        outbox.append(
-            trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
-        )
-    if cap is not None:  # the state keeps only what the cap counts (without one: nothing)
-        change_state(run, {"notified": [*recent(cap, state.notified, moment), moment]})
-    run.trace.append(simple_verdict(rule, "notification", True, code, reason))
+    counted = [*recent(cap, state.notified, moment), moment] if cap is not None else state.notified
+    _sent(run, rule, channel, template, counted, cap is not None)
     return True
 
 
 def sent_now(
-    settings: Notifications, notified: list[dt.datetime], moment: dt.datetime, zone: dt.tzinfo
-) -> list[dt.datetime] | None:
+    settings: Notifications,
+    notified: list[dt.datetime],
+    moment: dt.datetime,
+    zone: dt.tzinfo,
+    local: dt.datetime | None = None,
+) -> list[dt.datetime] | int | None:
     """The send times the frequency cap counts after a message due at `moment` goes out at once,
     when, with no message waiting, it does: not in the quiet hours (in `zone`, the customer's) and
     under the cap (what `notice` decides through `next_moment`'s first look: "fired", `moment`
-    itself); None otherwise (then `notice` works it out in full). After a long history the points
-    reminder goes out at most events: this is its answer without `next_moment`'s reasons.
-    Without a cap the send times are not kept (`notify`): `notified` is returned as it is."""
+    itself). Not in the quiet hours, over the cap, and with no way to wait for it (no `max_delay`,
+    or a cap for ever): how many sends the cap counts (`notice` says None, "capped": suppressed,
+    `_suppressed`'s words). None otherwise (then `notice` works it out in full). After a long
+    history the points reminder goes out, or is suppressed, at most events: this is its answer
+    without `next_moment`'s reasons. Without a cap the send times are not kept (`notify`):
+    `notified` is returned as it is. `local`: `moment` in `zone`, when the caller has it (the
+    run's time of the event in the program's zone): a time's `astimezone` is ~4k instructions."""
     quiet = settings.quiet_hours
-    if quiet is not None and quiet_until(quiet, moment, zone) is not None:
-        return None
+    if quiet is not None:
+        if local is None:
+            local = moment.astimezone(zone)
+        if quiet_at(quiet, local.time()):
+            return None
     delay = settings.max_delay
     if delay is not None and delay < _NO_TIME:  # `notice`: waiting 0 would be more than it allows
         return None
@@ -387,7 +399,7 @@ def sent_now(
         return notified
     lately = recent(cap, notified, moment)
     if len(lately) >= cap.count:
-        return None
+        return len(lately) if cap.per is None or delay is None else None
     return [*lately, moment]  # the state keeps only what the cap counts (`notify`)
 
 
@@ -395,16 +407,40 @@ _NO_TIME = dt.timedelta(0)
 
 
 def _sent(run: Run, rule: str, channel: str, template: str, counted: list[dt.datetime], capped: bool) -> None:
-    """`notify` of a message that goes out now (`sent_now`): in the outbox, the send counted for
-    the cap (`counted`, when the program has one), traced "fired"."""
+    """`notify` of a message that goes out now: in the outbox, the send counted for the cap
+    (`counted`, when the program has one), traced "fired"."""
+    message, verdict = _fired(rule, channel, template)
     outbox = getattr(run, "notifications", None)
     if isinstance(outbox, list):
-        outbox.append(
-            trusted(Notification, {"rule": rule, "channel": channel, "template": template, "at": None}, _SENT)
-        )
+        outbox.append(message)
     if capped:
         change_state(run, {"notified": counted})
-    run.trace.append(simple_verdict(rule, "notification", True, "fired", f"sends {channel} {template}"))
+    run.trace.append(verdict)
+
+
+@functools.lru_cache(maxsize=64)
+def _fired(rule: str, channel: str, template: str) -> tuple[Notification, Verdict]:
+    """The message a rule sends now and its verdict ("fired"), the same at every event that sends
+    it: made once (a frozen model, a tuple), not a model and a text an event; the outcome's writer
+    knows a verdict it wrote before by identity (outcome_json.py)."""
+    values = {"rule": rule, "channel": channel, "template": template, "at": None}
+    return trusted(Notification, values, _SENT), simple_verdict(
+        rule, "notification", True, "fired", f"sends {channel} {template}"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _suppressed(rule: str, words: str, sent: int, cap: Limit) -> Verdict:
+    """The verdict of a message the frequency cap suppresses with nothing waiting, outside the
+    quiet hours (`sent_now`'s count `sent`): `notice`'s words, made once for the count (a capped
+    customer's reminder is suppressed at purchase after purchase)."""
+    return simple_verdict(
+        rule,
+        "notification",
+        False,
+        "capped",
+        f"{words} suppressed: {sent} sent, the cap is {limit_words(cap)}",
+    )
 
 
 def notice(
@@ -425,14 +461,14 @@ def notice(
         return None, "capped", f"{words} suppressed: {why}"
     if before is not None and when > moment and when >= before:
         reason = (
-            f"{words} dropped: it could go out only at {_in(zone, when)} ({why}), once what it "
-            f"warns of has happened ({_in(zone, before)})"
+            f"{words} dropped: it could go out only at {words_at(when, zone)} ({why}), once what it "
+            f"warns of has happened ({words_at(before, zone)})"
         )
         return None, "capped", reason
     delay = settings.max_delay
     if delay is not None and when - moment > delay:
         reason = (
-            f"{words} dropped: the next allowed moment, {_in(zone, when)}, is more than "
+            f"{words} dropped: the next allowed moment, {words_at(when, zone)}, is more than "
             f"{format_duration(delay)} away ({why})"
         )
         return None, "capped", reason
@@ -440,7 +476,7 @@ def notice(
         return None, "capped", f"{words} dropped: {MAX_DEFERRED} messages are already waiting"
     if when > moment:
         code = "capped" if "the cap is" in why else "outside_schedule"
-        return when, code, f"{words} deferred to {_in(zone, when)}: {why}"
+        return when, code, f"{words} deferred to {words_at(when, zone)}: {why}"
     return when, "fired", f"sends {words}"
 
 
@@ -473,18 +509,26 @@ def quiet_until(hours: Hours, moment: dt.datetime, zone: dt.tzinfo) -> dt.dateti
     """The end of the quiet hours `moment` falls in (in `zone`), or None when it is not quiet."""
     local = moment.astimezone(zone)
     start, end, now = hours.start, hours.end, local.time()  # `time()`: naive already
-    if start == end:
+    if not quiet_at(hours, now):
         return None
     if start < end:
-        quiet, day = start <= now < end, local.date()
+        day = local.date()
     else:  # over midnight: 21:00-09:00
-        quiet = now >= start or now < end
         day = local.date() + dt.timedelta(days=1) if now >= start else local.date()
-    if not quiet:
-        return None
     ends = dt.datetime.combine(day, end, tzinfo=zone)
     # A wall time skipped by a clock change is read as the moment after it, never before `moment`.
     return max(ends.astimezone(dt.UTC), moment).astimezone(moment.tzinfo)
+
+
+def quiet_at(hours: Hours, now: dt.time) -> bool:
+    """Whether the local time of day `now` is in the quiet hours [start, end) (over midnight when
+    the end comes first; none when they are equal): `quiet_until`'s test, its end not worked out."""
+    start, end = hours.start, hours.end
+    if start == end:
+        return False
+    if start < end:
+        return start <= now < end
+    return now >= start or now < end
 
 
 def next_moment(
@@ -584,9 +628,5 @@ def delivered(run: Run, sent: list[Notification]) -> None:
 def delivered_verdict(message: Notification, zone: dt.tzinfo) -> Verdict:
     """The verdict of a message that waited and went out before the event (`zone`: the customer's)."""
     assert message.at is not None
-    reason = f"sends {message.channel} {message.template} at {_in(zone, message.at)} (it waited)"
+    reason = f"sends {message.channel} {message.template} at {words_at(message.at, zone)} (it waited)"
     return simple_verdict(message.rule, "notification", True, "fired", reason)
-
-
-def _in(zone: dt.tzinfo, moment: dt.datetime) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")

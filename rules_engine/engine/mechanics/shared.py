@@ -55,8 +55,13 @@ def words_at(moment: dt.datetime, zone: dt.tzinfo) -> str:
 def _local_words(moment: dt.datetime, zone: dt.tzinfo) -> str:
     """The moment as the program's local time, in words. Remembered: a quest's deadline or a
     referral's is written again on every event until it passes. Exact, because equal aware times
-    are one instant (whatever their offset), and one instant has one local time in a zone."""
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    are one instant (whatever their offset), and one instant has one local time in a zone.
+    `isoformat`'s first 16 characters, not `strftime` (~18k instructions a call, through the
+    platform's): the same text from year 1000 on (`%Y` is not padded to four digits before)."""
+    local = moment.astimezone(zone)
+    if local.year < 1000:
+        return local.strftime("%Y-%m-%d %H:%M")
+    return local.isoformat(" ", "minutes")[:16]
 
 
 def older(key: str, than: str) -> bool:
@@ -88,9 +93,11 @@ def describe(reward: Reward) -> str:
 
 def recent(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> list[dt.datetime]:
     """The times that count towards `limit` at `moment`: all of them, or those within `per`."""
-    if limit.per is None:
+    per = limit.per
+    if per is None:
         return list(times)
-    return [t for t in times if moment - limit.per < t <= moment]
+    since = moment - per  # once, not for each time
+    return [t for t in times if since < t <= moment]
 
 
 def limit_words(limit: Limit) -> str:
