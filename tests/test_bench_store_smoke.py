@@ -47,5 +47,5 @@ def test_the_pages_count_names_the_table_of_every_page_an_event_wrote() -> None:
     assert [(name, row[0]) for name, row in rows] == [("SQLite per event", "15"), ("SQLite batched", "15")]
     for _, row in rows:
         per_commit, per_event = float(row[1]), float(row[2])
-        assert per_commit >= per_event > 0
+        assert per_commit + 0.05 >= per_event > 0  # pages a commit printed to 0.1, an event to 0.01
         assert "customer_lists" in row and "(free)" not in row  # every page is some table's
