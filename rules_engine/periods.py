@@ -16,6 +16,7 @@ in the program's timezone:
     following(period, start)           the start of the next period
     key(period, day) -> str            its key for counters: 2026-12-05, 2026-W49, 2026-12, 2026-Q4, 2026
     label(period) -> str               its name for people: today, this calendar week, …
+    instant(moment) -> datetime        a wall time worked out in the zone, as the instant it names
 
 Keys are stored in customer states and stores, so their spelling never changes.
 """
@@ -73,6 +74,37 @@ _LABELS: dict[Period, str] = {
     "quarter": "this calendar quarter",
     "year": "this calendar year",
 }
+
+
+_FIXED: dict[dt.timedelta, dt.timezone] = {}
+
+
+def instant(moment: dt.datetime) -> dt.datetime:
+    """`moment`, a time worked out on wall times in the program's zone (a window's start, `local`
+    less 30 days; a period's midnight), as the earliest instant its wall time names, in that
+    instant's fixed offset: compared by instant from then on, and written with the same text
+    whenever the wall time is a real one.
+
+    Two times of one `ZoneInfo` compare by their wall times, and a wall time moved by days can
+    fall in a daylight-saving gap or fold, where the wall order is not the instants' (02:30 on
+    the spring day read as CET is 01:30 UTC, later than 03:10 CEST): running sums moved by
+    wall-time comparisons missed the entries of a window that moved back. In a gap, the earliest
+    reading is the offset after the change (`fold=1`: "30 days before 02:30" is exactly 30 days
+    before; read with the offset before, a window of an hour across Samoa's skipped day would
+    start after the event it ends at); in a fold, the first of the two."""
+    zone = moment.tzinfo
+    if zone is None or type(zone) is dt.timezone:
+        return moment
+    offset = moment.utcoffset()
+    other = moment.replace(fold=1 - moment.fold).utcoffset()
+    if offset is None or other is None:
+        return moment
+    if other > offset:  # a gap or a fold: the larger offset names the earlier instant
+        offset = other
+    fixed = _FIXED.get(offset)
+    if fixed is None:
+        fixed = _FIXED[offset] = dt.timezone(offset)
+    return moment.replace(tzinfo=fixed, fold=0)
 
 
 def start(period: Period, local: dt.datetime) -> dt.datetime:

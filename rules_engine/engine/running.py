@@ -161,8 +161,10 @@ def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
     if known is None:
         activity = in_time_order(activity)
         return summed(activity[index_from(activity, start) :], start)
-    if known.start == start:
-        return known
+    if known.start == start:  # the same instant: written as `start` is (its offset), as every path writes it
+        if start is None or known.start is start or known.start.utcoffset() == start.utcoffset():
+            return known
+        return replaced(known, {"start": start})
     if start is None or (known.start is not None and start < known.start):  # moved back: add up again
         return summed(activity[index_from(activity, start) :], start)
     left, _ = moved(activity, known.start, start, (known.spend, known.points, known.visits))

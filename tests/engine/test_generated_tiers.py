@@ -20,9 +20,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.generate import unsupported
@@ -32,6 +33,7 @@ from rules_engine.state.customer import Activity, ActivitySums, CustomerState
 from rules_engine.state.shared import appended
 from tests.conftest import ROOT
 from tests.engine.random_programs import ZONES, Drawn, streams
+from tests.engine.test_working import same_stream as working_stream
 from tests.engine.two_paths import same_stream
 
 _SETTINGS = settings(
@@ -251,6 +253,96 @@ def test_purchases_across_window_starts_decide_the_same_on_both_paths(
     same_stream(fast, slow, stream)
 
 
+# Daylight-saving changes (the instant, UTC) of program zones: spring and autumn, and Samoa's
+# skipped day (UTC-10 to UTC+14 on 30 December 2011).
+_CHANGES = (
+    ("Europe/Berlin", dt.datetime(2026, 3, 29, 1, tzinfo=dt.UTC)),
+    ("Europe/Berlin", dt.datetime(2026, 10, 25, 1, tzinfo=dt.UTC)),
+    ("America/Chicago", dt.datetime(2026, 3, 8, 8, tzinfo=dt.UTC)),
+    ("America/Chicago", dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC)),
+    ("Pacific/Apia", dt.datetime(2011, 12, 30, 10, tzinfo=dt.UTC)),
+)
+_LENGTHS = {
+    "1h": dt.timedelta(hours=1),
+    "12h": dt.timedelta(hours=12),
+    "1d": dt.timedelta(days=1),
+    "30d": dt.timedelta(days=30),
+}
+
+
+def _window_start(at: dt.datetime, zone: zoneinfo.ZoneInfo, length: dt.timedelta) -> dt.datetime:
+    """A rolling window's start, by its plain definition: the wall time `length` before the
+    event's, in the program's zone, at the earliest instant that wall time names (in a
+    daylight-saving gap, with the offset after the change; in a fold, the first of the two)."""
+    wall = at.astimezone(zone).replace(tzinfo=None) - length
+    return min(wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC) for fold in (0, 1))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    change=st.sampled_from(_CHANGES),
+    length=st.sampled_from(sorted(_LENGTHS)),
+    early=st.lists(st.integers(-150, 150), min_size=1, max_size=8),
+    late=st.lists(st.tuples(st.integers(-150, 150), st.sampled_from(_OFFSETS)), min_size=1, max_size=12),
+)
+@example(change=_CHANGES[0], length="30d", early=[20], late=[(-30, _OFFSETS[0]), (10, _OFFSETS[0])])
+def test_every_purchases_tier_metric_is_the_spend_of_its_rolling_window(
+    change: tuple[str, dt.datetime], length: str, early: list[int], late: list[tuple[int, dt.timedelta]]
+) -> None:
+    """A rolling window's start is a wall time (30 days before the event's, in the program's
+    zone); when it falls in a daylight-saving gap or fold, its wall order is not its instants'
+    (the running sums, moved by wall-time comparisons, once missed the purchases of a window that
+    moved back). Purchases minutes around a change of the zone's offset and around the same
+    moment a window later, in several offsets: each purchase's tier metric is the spend of the
+    purchases in its window by the plain definition, on the generated path, the explaining path
+    and the working state's step."""
+    name, moment = change
+    zone = zoneinfo.ZoneInfo(name)
+    window = _LENGTHS[length]
+    times = sorted(moment + dt.timedelta(minutes=m) for m in early)
+    later = sorted((moment + window + dt.timedelta(minutes=m), offset) for m, offset in late)
+    times += [at for at, _ in later if at > times[-1]]
+    offsets = [dt.UTC] * (len(times) - len(later)) + [dt.timezone(o) for _, o in later][-len(times) :]
+    compiled = load_program_text(
+        "\n".join(
+            [
+                "program: rolling-shop",
+                "version: 1",
+                f"timezone: {name}",
+                "currency: EUR",
+                "earn: [{id: base, rate: 1 per 1}]",
+                "tiers:",
+                "  qualify_on: spend",
+                f"  window: rolling {length}",
+                "  levels: [{id: a, threshold: 0}, {id: b, threshold: 500}]",
+            ]
+        )
+        + "\n",
+        "rolling.yaml",
+    )
+    stream = [
+        {
+            "id": f"p{number}",
+            "type": "purchase",
+            "customer": "c1",
+            "time": at.astimezone(offset).isoformat(),
+            "items": [{"sku": "LATTE", "category": "coffee", "price": f"{number + 1}.00", "qty": 1}],
+        }
+        for number, (at, offset) in enumerate(zip(times, offsets, strict=True))
+    ]
+    fast, slow = Engine(compiled), Engine(compiled, generated=False)
+    same_stream(fast, slow, stream)  # the generated path decides as the explaining one
+    working_stream(fast, stream)  # and the working state's step as `process`
+    state = None
+    for number, at in enumerate(times):
+        result = fast.process(stream[number], state)
+        state = result.state
+        start = _window_start(at, zone, window)
+        expected = sum(Decimal(n + 1) for n, t in enumerate(times[: number + 1]) if t >= start)
+        progress = result.outcome().tier_progress
+        assert progress is not None and progress.metric == expected, (stream[number]["time"], start)
+
+
 # -- the review dates and the running sums against their plain definitions -------------------------
 
 _ZONES = [zoneinfo.ZoneInfo(name) for name in ("Europe/Berlin", "America/Chicago", "Asia/Tokyo", "UTC")]
@@ -409,6 +501,10 @@ _ORIGINS = (  # a program zone and a moment just before one of its offsets' chan
     length=st.integers(1, 400),
     origin=st.sampled_from(_ORIGINS),
 )
+# a window an hour long (and twelve) ending just after Samoa's skipped day: read with the offset
+# before the change, its start was a day after the event (CI, December 2026)
+@example(events=[(82, 0)], length=1, origin=_ORIGINS[2])
+@example(events=[(82, 0), (0, 0)], length=12, origin=_ORIGINS[2])
 def test_a_kept_window_start_is_where_a_bisection_finds_it(
     events: list[tuple[int, int]], length: int, origin: tuple[Any, dt.datetime]
 ) -> None:
@@ -431,13 +527,15 @@ def test_a_kept_window_start_is_where_a_bisection_finds_it(
         before = activity
         activity = appended(activity, (entry,))
         totals = (totals[0] + entry.spend, totals[1] + entry.points, totals[2] + 1)
-        start = at.astimezone(zone) - window
-        cut = running.index_from(activity, start - window)  # the horizon: before the start
-        if since is not None and since < start - window:
-            left, _ = running.moved(activity, since, start - window, totals)
-            totals, since = left or totals, start - window
+        local = at.astimezone(zone)
+        start = periods.instant(local - window)  # as the engine works them out: compared by instant
+        horizon = periods.instant(local - 2 * window)
+        cut = running.index_from(activity, horizon)  # before the start
+        if since is not None and since < horizon:
+            left, _ = running.moved(activity, since, horizon, totals)
+            totals, since = left or totals, horizon
         activity = appended(activity, (), cut)
-        if since is not None and start < since:  # the window moved back (a later wall time folded)
+        if since is not None and start < since:  # the window moved back (a later wall time in a fold)
             found = running.index_from(activity, start)
             again = running.summed(activity[found:], start)
             totals = (again.spend, again.points, again.visits)

@@ -69,8 +69,8 @@ def window_bounds(window: Window, local: dt.datetime) -> tuple[dt.datetime | Non
         return None, end
     if window.kind == "rolling":
         assert window.length is not None
-        return local - window.length, end
-    return periods.start(_calendar(window), local), end
+        return periods.instant(local - window.length), end
+    return periods.instant(periods.start(_calendar(window), local)), end
 
 
 def qualified(tiers: Tiers, value: Decimal) -> TierLevel | None:
@@ -142,7 +142,7 @@ def reviewed_metric(
     for the next period), or the calendar period of the review up to it (calendar, held for the
     rest of a period or for a time)."""
     if tiers.window.kind == "rolling":  # the window ending at `moment`: every entry is before it
-        start = moment - (tiers.window.length or dt.timedelta(0))
+        start = periods.instant(moment - (tiers.window.length or dt.timedelta(0)))
         return running.value(tiers.qualify_on, running.sums(state, start))
     if tiers.window.kind == "lifetime":
         return running.value(tiers.qualify_on, running.sums(state, None))
@@ -327,9 +327,9 @@ def _horizon(window: Window, local: dt.datetime) -> dt.datetime | None:
         return None
     if window.kind == "rolling":
         assert window.length is not None
-        return local - 2 * window.length
+        return periods.instant(local - 2 * window.length)
     period = _calendar(window)
-    return periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1))
+    return periods.instant(periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1)))
 
 
 # -- decided once per program ---------------------------------------------------------------------
@@ -485,9 +485,9 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         local = run.local
         # the tier window's start at the event (`window_bounds`)
         if window_kind == "rolling":
-            start: dt.datetime | None = local - length  # type: ignore[operator]
+            start: dt.datetime | None = periods.instant(local - length)  # type: ignore[operator]
         elif calendar is not None:
-            start = periods.start(calendar, local)
+            start = periods.instant(periods.start(calendar, local))
         else:
             start = None
         if known is None:  # a new customer's first activity: the sums start with it (`running.sums`)
@@ -516,7 +516,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             if not lifetime and not (fixed and kept is not None and _surely_inside(oldest, at, kept)):
                 # the activity no window needs any more leaves (`record_activity`)
                 if rolling_only:
-                    horizon = local - twice
+                    horizon = periods.instant(local - twice)
                 else:
                     horizon = min(h for h in (_horizon(w, local) for w in windows) if h is not None)
                 cut = running.index_from(activity, horizon)
@@ -531,7 +531,9 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                     else:
                         activity = appended(activity, (), cut)
             # the sums moved to the window's start (`running.sums`)
-            if since != start:  # else they keep their start (the same instant, as it was written)
+            if since is not None and since == start and since.utcoffset() != start.utcoffset():
+                since = start  # the same instant, written as the start is (the horizon's, in a gap)
+            elif since != start:
                 if start is None or (since is not None and start < since):  # moved back: add up again
                     found = running.index_from(activity, start)
                     again = running.summed(activity[found:], start)

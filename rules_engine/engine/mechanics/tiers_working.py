@@ -106,15 +106,16 @@ def for_working(
     def horizon_of(local: dt.datetime) -> dt.datetime:
         """The oldest moment a window still needs (`tiers._horizon`, the earliest of them)."""
         if rolling_only:
-            return local - twice
+            return periods.instant(local - twice)
         made = []
         for window in windows:
             if window.kind == "rolling":
                 assert window.length is not None
-                made.append(local - 2 * window.length)
+                made.append(periods.instant(local - 2 * window.length))
             elif window.kind != "lifetime":
                 period = periods.WINDOWS[window.kind]
-                made.append(periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1)))
+                start = periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1))
+                made.append(periods.instant(start))
         return min(made)
 
     def tiers_on_working(run: Run, working: Any) -> bool:
@@ -147,9 +148,9 @@ def for_working(
         local = run.local
         # the tier window's start at the event (`tiers.window_bounds`)
         if window_kind == "rolling":
-            start_at: dt.datetime | None = local - length  # type: ignore[operator]
+            start_at: dt.datetime | None = periods.instant(local - length)  # type: ignore[operator]
         elif calendar is not None:
-            start_at = periods.start(calendar, local)
+            start_at = periods.instant(periods.start(calendar, local))
         else:
             start_at = None
         start = None if start_at is None else _instant(start_at)
@@ -188,6 +189,10 @@ def for_working(
                         totals = left
                 changed = moved = True
                 since, since_zone = start, start_zone
+            elif (
+                since_zone is not start_zone and start is not None
+            ):  # the same instant, written as the start is
+                since_zone, moved = start_zone, True
             sums = (since, *totals, since_zone, None) if changed or moved else known
         metric = totals[metric_at]
         plain = type(metric) is not int or metric_at != 0  # else minor units: the bounds compare
@@ -262,6 +267,24 @@ def moved_sums(
         index += 1
     assert spend is not None
     return minus_money(totals[0], spend, decimals), totals[1] - points, totals[2] - visits
+
+
+def returned_sums(
+    activity: Sequence[ActivityTuple], start: Any, since: Any, totals: Totals, decimals: int
+) -> tuple[Totals, int]:
+    """The running sums `totals` from `since` on, moved back to `start` (before it: a wall time in
+    a daylight-saving fold or gap, `periods.instant`): plus the entries in [start, since), which
+    are still held (the horizon is a window before `start`); with the index of the first entry at
+    or after `start`."""
+    low = bisect.bisect_left(activity, start, key=_AT)
+    high = bisect.bisect_left(activity, since, low, key=_AT)
+    spend, points, visits = totals
+    for index in range(low, high):
+        made = activity[index]
+        spend = plus_money(spend, made[ACT_SPEND], decimals)
+        points += made[ACT_POINTS]
+        visits += made[ACT_VISITS]
+    return (spend, points, visits), low
 
 
 def _summed(

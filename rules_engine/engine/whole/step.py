@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from rules_engine.engine import history
 from rules_engine.engine.events import Purchase
-from rules_engine.engine.mechanics.tiers_working import moved_sums
+from rules_engine.engine.mechanics.tiers_working import moved_sums, returned_sums
 from rules_engine.engine.trusted import simple_verdict
 from rules_engine.engine.whole.generate import ENTRY, generate, rate_denominator
 from rules_engine.engine.whole.reminded import awarded, in_reach, recorded, taken_off
 from rules_engine.engine.whole.reminder import Delivered, Notices, Told, lot_ids
 from rules_engine.engine.whole.result import WholeResult
 from rules_engine.engine.whole.state import WholeState
+from rules_engine.periods import instant
 from rules_engine.state.compact import (
     ACT_AT,
     ACT_POINTS,
@@ -428,7 +429,7 @@ class WholeStep:
         spend = sum(paid)
         entry = (now, spend, earned, 1, event.id, _Paid(paid, decimals), quantities, time.tzinfo, None)
         activity = state.activity
-        start_at = local - self.window
+        start_at = instant(local - self.window)  # compared by instant (a wall time in a fold, a gap)
         start = int(start_at.timestamp())
         since_at = state.since_at  # where the sums' window starts in `activity`: a hint (`_moved`)
         if sums is None:
@@ -436,14 +437,22 @@ class WholeStep:
             since_at = -1 if activity else 0  # (no sums yet: no entry yet, when the step is taken)
         else:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
+            since = sums[0]
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
-                horizon = int((local - 2 * self.window).timestamp())
-                # no window needs them (the sums had left them already); in time order
+                horizon = int(instant(local - 2 * self.window).timestamp())
+                # no window needs them; in time order
                 cut = head_left(activity, horizon, 0, _AT)
+                if cut and (since is None or since < horizon):  # the sums count some (Samoa's day-long move)
+                    left, _ = _moved(activity, since, horizon, totals, decimals, since_at)
+                    if left is not None:
+                        totals = left
+                    since, since_at = horizon, cut
                 _pop(activity, cut)
                 since_at = max(since_at - cut, 0) if since_at >= 0 else -1
-            if sums[0] != start:
-                left, since_at = _moved(activity, sums[0], start, totals, decimals, since_at)
+            if since is not None and start < since:  # moved back: a later wall time in a fold
+                totals, since_at = returned_sums(activity, start, since, totals, decimals)
+            elif since != start:
+                left, since_at = _moved(activity, since, start, totals, decimals, since_at)
                 if left is not None:
                     totals = left
         activity.append(entry)  # type: ignore[arg-type]  # `_Paid` is listed as the model is made
@@ -500,7 +509,9 @@ class WholeStep:
             state.seen.discard(state.ids[0])
         state.ids.append(event.id)
         state.seen.add(event.id)
-        if state.last_event_at is None or time >= state.last_event_at:
+        if (
+            state.last_event_at is None or time > state.last_event_at
+        ):  # `settle.later`: an equal instant keeps its text
             state.last_event_at = time
         bought = history.Bought(
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
