@@ -64,6 +64,11 @@ ZSTD_DICTIONARIES: dict[int, zstandard.ZstdCompressionDict] = {
 }
 """Every zstd dictionary a packed outcome may name, by its id (each frame's header names it)."""
 
+LARGEST = 64 << 20
+"""The most bytes a packed outcome may unpack to (64 MB; an explained outcome is tens of KB): a
+damaged row claiming more is refused before anything is allocated for it (`pack` always writes
+the content size in the frame)."""
+
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 """The first four bytes of a zstd frame (RFC 8878); never a zlib stream's (whose first two bytes,
 read as a number, are a multiple of 31: 0x28B5 is not)."""
@@ -147,8 +152,13 @@ def unpack(text: str | None, packed: bytes | memoryview | None) -> str:
     if packed is None:
         return str(text)
     if packed[:4] == _ZSTD_MAGIC:
-        named = zstandard.get_frame_parameters(packed).dict_id
-        return _contexts.unpacker(named).decompress(packed).decode()
+        frame = zstandard.get_frame_parameters(packed)
+        if not 0 <= frame.content_size <= LARGEST:
+            raise ValueError(
+                f"a packed outcome claims {frame.content_size} bytes, more than any outcome "
+                f"({LARGEST}): the row is damaged"
+            )
+        return _contexts.unpacker(frame.dict_id).decompress(packed).decode()
     if len(packed) >= 6 and packed[1] & _FDICT:
         named = int.from_bytes(packed[2:6], "big")
         dictionary = DICTIONARIES.get(named)

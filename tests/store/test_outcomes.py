@@ -23,6 +23,7 @@ from rules_engine.store.outcomes import (
     DICTIONARIES,
     DICTIONARY,
     DICTIONARY_ID,
+    LARGEST,
     TRAINED,
     TRAINED_ID,
     ZSTD_DICTIONARIES,
@@ -77,6 +78,15 @@ def test_a_damaged_frame_is_refused_not_misread() -> None:
     packed[-6] ^= 0x01  # a bit of the content flipped: the frame's checksum no longer matches
     with pytest.raises(zstandard.ZstdError):
         unpack(None, bytes(packed))
+
+
+def test_a_frame_claiming_more_than_any_outcome_is_refused_before_it_is_unpacked() -> None:
+    huge = zstandard.ZstdCompressor(dict_data=ZSTD_DICTIONARIES[TRAINED_ID]).compress(b" " * (LARGEST + 1))
+    with pytest.raises(ValueError, match="damaged"):
+        unpack(None, huge)
+    unsized = zstandard.ZstdCompressor(write_content_size=False).compress(b"{}")
+    with pytest.raises(ValueError, match="damaged"):
+        unpack(None, unsized)
 
 
 def _zlib_pack(text: str, wbits: int) -> bytes:
