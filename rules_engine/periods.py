@@ -77,23 +77,37 @@ _LABELS: dict[Period, str] = {
 
 
 _FIXED: dict[dt.timedelta, dt.timezone] = {}
+_UNIFORM: dict[dt.tzinfo, dict[int, bool]] = {}
+"""Per zone, per day (its ordinal): whether the zone keeps one offset all that day (`_uniform`)."""
 
 
 def instant(moment: dt.datetime) -> dt.datetime:
     """`moment`, a time worked out on wall times in the program's zone (a window's start, `local`
-    less 30 days; a period's midnight), as the earliest instant its wall time names, in that
-    instant's fixed offset: compared by instant from then on, and written with the same text
-    whenever the wall time is a real one.
+    less 30 days; a period's midnight), made to compare as the earliest instant its wall time
+    names: itself on a day the zone keeps one offset (looked up once per day), else that instant
+    in its fixed offset (the same text whenever the wall time is a real one).
 
-    Two times of one `ZoneInfo` compare by their wall times, and a wall time moved by days can
-    fall in a daylight-saving gap or fold, where the wall order is not the instants' (02:30 on
-    the spring day read as CET is 01:30 UTC, later than 03:10 CEST): running sums moved by
-    wall-time comparisons missed the entries of a window that moved back. In a gap, the earliest
-    reading is the offset after the change (`fold=1`: "30 days before 02:30" is exactly 30 days
-    before; read with the offset before, a window of an hour across Samoa's skipped day would
-    start after the event it ends at); in a fold, the first of the two."""
+    Two times of one `ZoneInfo` compare by their wall times, which is their instants' order only
+    for wall times that name one instant each. A wall time moved by days can fall in a
+    daylight-saving gap or fold (02:30 on the spring day read as CET is 01:30 UTC, later than
+    03:10 CEST): running sums moved by such comparisons missed the purchases of a window that
+    moved back. In a gap, the earliest reading is the offset after the change (`fold=1`: "30
+    days before 02:30" is exactly 30 days before; read with the offset before, a window of an
+    hour across Samoa's skipped day would start after the event it ends at); in a fold, the
+    first of the two."""
     zone = moment.tzinfo
     if zone is None or type(zone) is dt.timezone:
+        return moment
+    days = _UNIFORM.get(zone)
+    if days is None:
+        days = _UNIFORM[zone] = {}
+    day = moment.toordinal()
+    uniform = days.get(day)
+    if uniform is None:
+        if len(days) >= 4096:
+            days.clear()
+        uniform = days[day] = _uniform(zone, day)
+    if uniform:  # the common answer, without making a time
         return moment
     offset = moment.utcoffset()
     other = moment.replace(fold=1 - moment.fold).utcoffset()
@@ -105,6 +119,16 @@ def instant(moment: dt.datetime) -> dt.datetime:
     if fixed is None:
         fixed = _FIXED[offset] = dt.timezone(offset)
     return moment.replace(tzinfo=fixed, fold=0)
+
+
+def _uniform(zone: dt.tzinfo, day: int) -> bool:
+    """Whether `zone` has one offset from the start of `day` to the start of the next, both read
+    either way (`fold`): then no wall time of that day is in a gap or a fold (a zone that changed
+    twice in one day and back would pass: none does)."""
+    begins = dt.datetime.fromordinal(day).replace(tzinfo=zone)
+    ends = dt.datetime.fromordinal(day + 1).replace(tzinfo=zone)
+    moments = (begins, begins.replace(fold=1), ends, ends.replace(fold=1))
+    return len({moment.utcoffset() for moment in moments}) == 1
 
 
 def start(period: Period, local: dt.datetime) -> dt.datetime:

@@ -531,7 +531,12 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
                     else:
                         activity = appended(activity, (), cut)
             # the sums moved to the window's start (`running.sums`)
-            if since is not None and since == start and since.utcoffset() != start.utcoffset():
+            if (
+                since is not None
+                and since == start
+                and since.tzinfo is not start.tzinfo
+                and since.utcoffset() != start.utcoffset()
+            ):
                 since = start  # the same instant, written as the start is (the horizon's, in a gap)
             elif since != start:
                 if start is None or (since is not None and start < since):  # moved back: add up again
