@@ -78,7 +78,7 @@ _LABELS: dict[Period, str] = {
 
 _FIXED: dict[dt.timedelta, dt.timezone] = {}
 _UNIFORM: dict[dt.tzinfo, dict[int, bool]] = {}
-"""Per zone, per day (its ordinal): whether the zone keeps one offset all that day (`_uniform`)."""
+"""Per zone, per day (its ordinal): whether the zone keeps one offset all that day (`_uniform_days`)."""
 
 
 def instant(moment: dt.datetime) -> dt.datetime:
@@ -103,10 +103,11 @@ def instant(moment: dt.datetime) -> dt.datetime:
         days = _UNIFORM[zone] = {}
     day = moment.toordinal()
     uniform = days.get(day)
-    if uniform is None:
-        if len(days) >= 4096:
+    if uniform is None:  # a year's days at once (a stream's events walk through days)
+        if len(days) >= 16 * 366:
             days.clear()
-        uniform = days[day] = _uniform(zone, day)
+        days.update(_uniform_days(zone, moment.year))
+        uniform = days[day]
     if uniform:  # the common answer, without making a time
         return moment
     offset = moment.utcoffset()
@@ -121,14 +122,23 @@ def instant(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=fixed, fold=0)
 
 
-def _uniform(zone: dt.tzinfo, day: int) -> bool:
-    """Whether `zone` has one offset from the start of `day` to the start of the next, both read
-    either way (`fold`): then no wall time of that day is in a gap or a fold (a zone that changed
-    twice in one day and back would pass: none does)."""
-    begins = dt.datetime.fromordinal(day).replace(tzinfo=zone)
-    ends = dt.datetime.fromordinal(day + 1).replace(tzinfo=zone)
-    moments = (begins, begins.replace(fold=1), ends, ends.replace(fold=1))
-    return len({moment.utcoffset() for moment in moments}) == 1
+def _uniform_days(zone: dt.tzinfo, year: int) -> dict[int, bool]:
+    """For each day of `year` (its ordinal), whether `zone` has one offset from its start to the
+    start of the next, both read either way (`fold`): then no wall time of that day is in a gap
+    or a fold (a zone that changed twice in one day and back would pass: none does). ~1.5 ms a
+    zone and year, once."""
+    first, last = dt.date(year, 1, 1).toordinal(), dt.date(year + 1, 1, 1).toordinal()
+    offsets = []
+    for day in range(first, last + 1):
+        midnight = dt.datetime.fromordinal(day).replace(tzinfo=zone)
+        offsets.append((midnight.utcoffset(), midnight.replace(fold=1).utcoffset()))
+    return {
+        first + index: offsets[index][0]
+        == offsets[index][1]
+        == offsets[index + 1][0]
+        == offsets[index + 1][1]
+        for index in range(last - first)
+    }
 
 
 def start(period: Period, local: dt.datetime) -> dt.datetime:
