@@ -286,6 +286,10 @@ def _window_start(at: dt.datetime, zone: zoneinfo.ZoneInfo, length: dt.timedelta
     late=st.lists(st.tuples(st.integers(-150, 150), st.sampled_from(_OFFSETS)), min_size=1, max_size=12),
 )
 @example(change=_CHANGES[0], length="30d", early=[20], late=[(-30, _OFFSETS[0]), (10, _OFFSETS[0])])
+# two purchases at one instant in two offsets: the state keeps the first's time, on every path
+@example(change=_CHANGES[0], length="12h", early=[0], late=[(0, _OFFSETS[0]), (0, _OFFSETS[1])])
+# Samoa's day-long move: the horizon passes the sums' start (the whole step cut what they counted)
+@example(change=_CHANGES[4], length="1d", early=[-2], late=[(-1, _OFFSETS[1]), (-2, _OFFSETS[5])])
 def test_every_purchases_tier_metric_is_the_spend_of_its_rolling_window(
     change: tuple[str, dt.datetime], length: str, early: list[int], late: list[tuple[int, dt.timedelta]]
 ) -> None:
