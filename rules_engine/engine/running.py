@@ -162,7 +162,8 @@ def sums(state: CustomerState, start: dt.datetime | None) -> ActivitySums:
         activity = in_time_order(activity)
         return summed(activity[index_from(activity, start) :], start)
     if known.start == start:  # the same instant: written as `start` is (its offset), as every path writes it
-        if start is None or known.start is start or known.start.utcoffset() == start.utcoffset():
+        written = known.start  # None only when `start` is
+        if written is None or start is None or written is start or written.utcoffset() == start.utcoffset():
             return known
         return replaced(known, {"start": start})
     if start is None or (known.start is not None and start < known.start):  # moved back: add up again
