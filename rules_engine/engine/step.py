@@ -309,12 +309,12 @@ class _Passed:
         """`points.time_passes`' changes: the lots that became available and those that expired,
         in time order."""
         order: list[tuple[Any, str, str, Decimal, dt.datetime]] = [
-            (available, "available", lot_id, _points(lot), _time_of(lot, LOT_AVAILABLE, 1))
+            (available, "available", lot_id, _points(lot), lot_time(lot, LOT_AVAILABLE, 1))
             for available, lot_id, lot in self.ended
         ]
         for lot in self.expired:
             lot_id = f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}"
-            order.append((lot[LOT_EXPIRES], "expire", lot_id, _points(lot), _time_of(lot, LOT_EXPIRES, 2)))
+            order.append((lot[LOT_EXPIRES], "expire", lot_id, _points(lot), lot_time(lot, LOT_EXPIRES, 2)))
         order.sort(key=_AT_KIND_LOT)
         return points_changes((kind, lot_id, points, at) for _, kind, lot_id, points, at in order)
 
@@ -323,7 +323,7 @@ class _Passed:
         if not self.expired:
             return []
         expired = [
-            (lot[LOT_RULE], _points(lot), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", _time_of(lot, LOT_EXPIRES, 2))
+            (lot[LOT_RULE], _points(lot), f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}", lot_time(lot, LOT_EXPIRES, 2))
             for lot in self.expired
         ]
         return expiry_entries(event, version, expired)
@@ -340,8 +340,9 @@ def _points(lot: LotTuple) -> Decimal:
     return Decimal(points) if type(points) is int else points  # type: ignore[return-value]
 
 
-def _time_of(lot: LotTuple, field: int, place: int) -> dt.datetime:
-    """A lot's time (`LOT_AVAILABLE` or `LOT_EXPIRES`; `place` in a tuple of zones) as its model has it."""
+def lot_time(lot: LotTuple, field: int, place: int) -> dt.datetime:
+    """A lot's time (`LOT_AVAILABLE` or `LOT_EXPIRES`; `place` in a tuple of zones) as its model has it:
+    in the offset of the event that earned it, whatever the offset of the event that reads it."""
     model = lot[LOT_MODEL]
     if model is not None:
         made = model.available_at if field == LOT_AVAILABLE else model.expires_at

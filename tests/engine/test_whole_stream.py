@@ -407,3 +407,28 @@ def test_events_leave_no_reference_cycle(engine: Engine, path: str) -> None:
     finally:
         if enabled:
             gc.enable()
+
+
+def test_lots_that_come_due_or_expire_keep_the_offset_they_were_earned_in() -> None:
+    """A lot earned at 10:00+03:00 becomes available 14 days later at 10:00+03:00 and expires
+    30 days after it was earned at 10:00+03:00, whatever offset the purchase that finds it so is
+    sent in (a till in UTC). The whole step once wrote those times in the later purchase's offset
+    (07:00Z): the outcome's points changes and expiry entries another text than `process`'s."""
+    engine = Engine(
+        load_program_text(COFFEE_TEXT.replace("expire_after: 365d", "expire_after: 30d", 1), "v.yaml")
+    )
+    line = {"sku": "LATTE-L", "category": "coffee", "price": Decimal("320.00"), "qty": 2}
+    times = ["2026-12-01T10:00:00+03:00", "2026-12-20T09:00:00Z", "2027-01-05T09:00:00Z"]
+    events = [
+        {"id": f"p{n}", "type": "purchase", "time": at, "customer": "c", "items": [line]}
+        for n, at in enumerate(times)
+    ]
+    made = decided(Stream(engine), engine, events)
+    assert [whole for _, whole in made] == [True, True, True]
+    _, due, gone = (result.outcome() for result, _ in made if result is not None)
+    assert {(c.kind, c.at.isoformat()) for c in due.effects.points_changes} == {
+        ("available", "2026-12-15T10:00:00+03:00")
+    }
+    assert ("expire", "2026-12-31T10:00:00+03:00") in [
+        (c.kind, c.at.isoformat()) for c in gone.effects.points_changes
+    ]

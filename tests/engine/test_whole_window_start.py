@@ -27,8 +27,9 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.stream import Stream
 from rules_engine.engine.whole import step
 from rules_engine.engine.whole.step import _moved
+from rules_engine.program.validate import load_program_text
 from rules_engine.state.compact import ACT_AT
-from tests.engine.test_whole_stream import COFFEE, MSK
+from tests.engine.test_whole_stream import COFFEE, MSK, decided
 from tests.engine.two_paths import products
 
 _ENTRIES = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 900), st.integers(0, 40)), max_size=40)
@@ -127,3 +128,25 @@ def test_the_step_keeps_where_the_window_starts_at_every_purchase(monkeypatch: p
     assert stream.wholes >= 800 and len(hints) >= 800
     assert [(hint, right) for hint, right in hints if hint not in (right, -1)] == []
     assert unknown <= 2
+
+
+def test_a_window_starting_within_a_second_starts_at_its_microseconds() -> None:
+    """The window of a purchase at 10:00:00.7 starts two days before at 10:00:00.7, and a purchase
+    at 10:00:00.5 then is out of it. The whole step once took the start's whole second (10:00:00):
+    the tier's metric counted that purchase (2048 for 1536, a tier too early) and the sums' start
+    lost its microseconds (another state digest)."""
+    text = COFFEE.read_text(encoding="utf-8").replace("window: rolling 365d", "window: rolling 2d", 1)
+    text = text.replace("  tier_downgrade: {before: 30d, channel: email, template: tier_at_risk}\n", "", 1)
+    engine = Engine(load_program_text(text, "coffee-2d.yaml"))
+    times = ["01T08:00:00", "01T10:00:00.500000", "02T09:00:00", "03T08:30:00", "03T10:00:00.700000"]
+    line = {"sku": "LATTE-L", "category": "coffee", "price": Decimal("320.00"), "qty": 2}
+    events = [
+        {"id": f"p{n}", "type": "purchase", "time": f"2026-12-{at}+03:00", "customer": "c", "items": [line]}
+        for n, at in enumerate(times)
+    ]
+    stream = Stream(engine)
+    made = decided(stream, engine, events)
+    assert all(whole for _, whole in made)
+    last = made[-1][0]
+    assert last is not None and last.tier_progress is not None
+    assert last.tier_progress.metric == Decimal("1536.00")  # p2, p3, p4: p1 left the window

@@ -26,7 +26,7 @@ from rules_engine.engine.mechanics.tiers import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, Notification, TierChange, Totals
 from rules_engine.engine.result import Award, Discount, Result, RuleTraces, award_of, discount_of
-from rules_engine.engine.step import StateMovedOnError
+from rules_engine.engine.step import StateMovedOnError, lot_time
 from rules_engine.engine.trusted import awards_records, earn_entry, expiry_entries, points_changes, trusted
 from rules_engine.engine.verdicts import simple_verdict, verdict
 from rules_engine.engine.whole.generate import Excluded, _split
@@ -38,7 +38,6 @@ from rules_engine.state.compact import (
     LOT_POINTS,
     LOT_RULE,
     LazyLines,
-    moment,
     money_of,
 )
 from rules_engine.state.customer import CustomerState
@@ -368,14 +367,13 @@ class WholeResult:
 
     def _changes(self) -> tuple[Any, ...]:
         """What time passing did to the lots: those whose wait ended, those that expired."""
-        zone = self.event.time.tzinfo
         changes = [
             (
                 lot[LOT_AVAILABLE],
                 "available",
                 f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
                 Decimal(lot[LOT_POINTS]),
-                moment(lot[LOT_AVAILABLE], zone),
+                lot_time(lot, LOT_AVAILABLE, 1),
             )
             for lot in self.ended
             if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]  # as `lifecycle.ripen` tells them
@@ -406,13 +404,12 @@ class WholeResult:
         return tuple(ledger)
 
     def _expired(self) -> list[tuple[str, Decimal, str, dt.datetime]]:
-        zone = self.event.time.tzinfo
         return [
             (
                 lot[LOT_RULE],
                 Decimal(lot[LOT_POINTS]),
                 f"{lot[LOT_EVENT]}/{lot[LOT_RULE]}",
-                moment(lot[LOT_EXPIRES], zone),
+                lot_time(lot, LOT_EXPIRES, 2),
             )
             for lot in self.gone
         ]

@@ -430,7 +430,7 @@ class WholeStep:
         entry = (now, spend, earned, 1, event.id, _Paid(paid, decimals), quantities, time.tzinfo, None)
         activity = state.activity
         start_at = instant(local - self.window)  # compared by instant (a wall time in a fold, a gap)
-        start = int(start_at.timestamp())
+        start = seconds(start_at)  # exact: a window of an event with microseconds starts at them
         since_at = state.since_at  # where the sums' window starts in `activity`: a hint (`_moved`)
         if sums is None:
             totals = (spend, earned, 1)
@@ -439,7 +439,7 @@ class WholeStep:
             totals = (sums[1] + spend, sums[2] + earned, sums[3] + 1)
             since = sums[0]
             if activity and activity[0][ACT_AT] < now - self.within:  # else surely inside twice the window
-                horizon = int(instant(local - 2 * self.window).timestamp())
+                horizon = seconds(instant(local - 2 * self.window))
                 # no window needs them; in time order
                 cut = head_left(activity, horizon, 0, _AT)
                 if cut and (since is None or since < horizon):  # the sums count some (Samoa's day-long move)
