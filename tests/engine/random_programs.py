@@ -380,16 +380,17 @@ def streams(
     """What `customers` customers do over months: sign-ups (with a birthday, a time zone), purchases,
     returns of what they bought (some of it, or more than is left: refused), redemptions (some
     refused for too few points), app opens, reviews; now and then an event dated before the
-    customer's latest (late: taken within `late_events`, refused otherwise). `products`: the
-    (sku, category) lines are drawn from (an example program's categories, for its conditions)."""
+    customer's latest (late: taken within `late_events`, refused otherwise), or at the same instant
+    as the one before; now and then a time with microseconds.
+    `products`: the (sku, category) lines are drawn from (an example program's categories, for its
+    conditions)."""
     stream: list[dict[str, Any]] = []
     bought: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = set()
     time = START
     for number in range(draw(st.integers(1, events))):
-        time += dt.timedelta(
-            minutes=draw(st.sampled_from([1, 30, 60 * 5, 60 * 24, 60 * 24 * 9, 60 * 24 * 40, 60 * 24 * 200]))
-        )
+        gaps = [0, 1, 30, 60 * 5, 60 * 24, 60 * 24 * 9, 60 * 24 * 40, 60 * 24 * 200]
+        time += dt.timedelta(minutes=draw(st.sampled_from(gaps)))
         customer = f"c{draw(st.integers(1, customers))}"
         kind = draw(
             st.sampled_from(["purchase", "purchase", "purchase", "return", "redeem", "app_open", "review"])
@@ -399,6 +400,8 @@ def streams(
             draw(st.integers(0, 5)) == 0
         ):  # late: before the customer's latest event (refused without late_events)
             moment = time - dt.timedelta(hours=draw(st.sampled_from([2, 30, 24 * 10])))
+        if draw(st.integers(0, 7)) == 0:
+            moment += dt.timedelta(microseconds=draw(st.sampled_from([1, 500_000, 999_999])))
         base = {"id": f"e{number}", "time": moment.isoformat(), "customer": customer}
         if customer not in seen:
             seen.add(customer)
