@@ -84,8 +84,8 @@ _UNIFORM: dict[dt.tzinfo, dict[int, bool]] = {}
 def instant(moment: dt.datetime) -> dt.datetime:
     """`moment`, a time worked out on wall times in the program's zone (a window's start, `local`
     less 30 days; a period's midnight), made to compare as the earliest instant its wall time
-    names: itself on a day the zone keeps one offset (looked up once per day), else that instant
-    in its fixed offset (the same text whenever the wall time is a real one).
+    names: itself on a day the zone keeps one offset (a table of such days, a zone-year at a
+    time), else that instant in its fixed offset (the same text whenever the wall time is real).
 
     Two times of one `ZoneInfo` compare by their wall times, which is their instants' order only
     for wall times that name one instant each. A wall time moved by days can fall in a

@@ -189,10 +189,8 @@ def for_working(
                         totals = left
                 changed = moved = True
                 since, since_zone = start, start_zone
-            elif (
-                since_zone is not start_zone and start is not None
-            ):  # the same instant, written as the start is
-                since_zone, moved = start_zone, True
+            elif since_zone is not start_zone and start is not None:
+                since_zone, moved = start_zone, True  # the same instant, written as the start is
             sums = (since, *totals, since_zone, None) if changed or moved else known
         metric = totals[metric_at]
         plain = type(metric) is not int or metric_at != 0  # else minor units: the bounds compare

@@ -509,9 +509,8 @@ class WholeStep:
             state.seen.discard(state.ids[0])
         state.ids.append(event.id)
         state.seen.add(event.id)
-        if (
-            state.last_event_at is None or time > state.last_event_at
-        ):  # `settle.later`: an equal instant keeps its text
+        # `settle.later`: an event at the same instant as the latest keeps the latest's text
+        if state.last_event_at is None or time > state.last_event_at:
             state.last_event_at = time
         bought = history.Bought(
             state.purchases, event.items, local.date(), event.id, self.engine.plan.purchases_kept
