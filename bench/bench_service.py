@@ -29,7 +29,10 @@ of the server's CPU (`loop`: the worker processes' main threads) and the volunta
 switches of all its threads per request (`cs/req`), from /proc per thread; the events a
 transaction stored (`ev/tx`, from the server's `loyalty_event_group_size`: SQLite and PostgreSQL;
 0 where it is not counted); PostgreSQL's own server processes' CPU per request (`db ms`, from /proc:
-the backends share the 2 cores with the workers, and are not in `CPU ms/req`); and the machine's
+the backends share the 2 cores with the workers, and are not in `CPU ms/req`); the garbage
+collector's walks in the workers during the load and the milliseconds they held them in all
+(`gc n / ms`, from the server's `loyalty_collector_pause_seconds`: every request in flight waits
+a walk out, so one inside a run is most of its p99); and the machine's
 load average (`load`), all medians; with several workers, each worker's part of each run (the
 client connections it held, its requests' p50 / p99, from the answers' `x-request-id`: `shares`).
 The in-process row
@@ -331,9 +334,19 @@ async def _get(port: int, path: str) -> int:
         writer.close()
 
 
-def groups(port: int) -> tuple[float, float]:
-    """The server's transactions and the events stored in them by the events route so far
-    (`loyalty_event_group_size`'s count and sum: SQLite only; zeros elsewhere)."""
+_SUMS = {
+    "transactions": "loyalty_event_group_size_count{",
+    "stored": "loyalty_event_group_size_sum{",
+    "pauses": "loyalty_collector_pause_seconds_count{",
+    "paused": "loyalty_collector_pause_seconds_sum{",
+}
+
+
+def server_sums(port: int) -> dict[str, float]:
+    """From the server's /metrics so far: its transactions and the events the events route stored
+    in them (`loyalty_event_group_size`'s count and sum: SQLite only; zeros elsewhere), and the
+    garbage collector's walks and the seconds they held the workers
+    (`loyalty_collector_pause_seconds`), all generations and workers added up."""
 
     async def metrics() -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -344,12 +357,12 @@ def groups(port: int) -> tuple[float, float]:
         finally:
             writer.close()
 
-    found = {"count": 0.0, "sum": 0.0}
+    found = dict.fromkeys(_SUMS, 0.0)
     for line in asyncio.run(metrics()).decode().splitlines():
-        for part in found:
-            if line.startswith(f"loyalty_event_group_size_{part}{{"):
-                found[part] += float(line.rsplit(" ", 1)[1])
-    return found["count"], found["sum"]
+        for name, start in _SUMS.items():
+            if line.startswith(start):
+                found[name] += float(line.rsplit(" ", 1)[1])
+    return found
 
 
 @dataclass
@@ -457,6 +470,10 @@ class Run:
     """Events the server stored a transaction (SQLite: those that waited together; 0: not known)."""
     db_cpu_ms: float = 0.0
     """PostgreSQL's server processes' CPU per request (`database_cpu`; 0: SQLite, or not readable)."""
+    pauses: int = 0
+    """The garbage collector's walks in the workers during the load (`server_sums`)."""
+    paused_ms: float = 0.0
+    """How long they held the workers in all: every request in flight waited each out."""
     shares: list[Share] = field(default_factory=list)
     """Each worker's connections, requests, p50 and p99 (`shares`), the one holding most first."""
     failures: dict[str, int] = field(default_factory=dict)
@@ -484,14 +501,14 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         bodies = [jsonio.dumps(e).encode() for e in events(settings.requests, settings.customers, _run_id())]
         warm = [jsonio.dumps(e).encode() for e in events(min(20, settings.requests), 20, _run_id())]
         asyncio.run(_load(server.port, server.key, warm, min(concurrency, 4)))  # imports, pools, caches
-        grouped_before = groups(server.port)
+        sums_before = server_sums(server.port)
         db_before = database_cpu(db)
         cpu_before, client_before, threads_before = server.cpu(), time.process_time(), server.threads()
         load = asyncio.run(_load(server.port, server.key, bodies, concurrency))
         cpu, client = server.cpu() - cpu_before, time.process_time() - client_before
         db_cpu = database_cpu(db) - db_before
         threads = server.threads()
-        grouped = groups(server.port)
+        sums = {name: value - sums_before[name] for name, value in server_sums(server.port).items()}
     finally:
         stop_server(server)
     failed = sum(count for status, count in load.statuses.items() if status != 200)
@@ -508,7 +525,9 @@ def http_run(db: str, workers: int, concurrency: int, settings: Settings, folder
         switches=(threads.voluntary - threads_before.voluntary) / len(bodies),
         preempted=(threads.involuntary - threads_before.involuntary) / len(bodies),
         load=os.getloadavg()[0],
-        per_commit=_ratio(grouped[1] - grouped_before[1], grouped[0] - grouped_before[0]),
+        per_commit=_ratio(sums["stored"], sums["transactions"]),
+        pauses=int(sums["pauses"]),
+        paused_ms=sums["paused"] * 1000,
         db_cpu_ms=db_cpu / len(bodies) * 1000,
         shares=shares(load),
         failures=load.failures,
@@ -703,7 +722,7 @@ def report(
     header = (
         f"{'store':<10} {'workers':>7} {'conc.':>5}  {'requests/s':>15}  {'p50 ms':>13}  {'p99 ms':>13}"
         f"  {'CPU ms/req':>13}  {'x in-proc':>9}  {'paired':>15}  {'client':>6}  {'loop':>5}  {'cs/req':>6}"
-        f"  {'load':>4}  {'ev/tx':>5}  {'db ms':>5}  {'failed':>6}"
+        f"  {'load':>4}  {'ev/tx':>5}  {'db ms':>5}  {'gc n / ms':>12}  {'failed':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -720,6 +739,7 @@ def report(
             f"{cell.median('client_cpu_ms'):>6.2f}  {cell.median('loop_cpu_ms'):>5.2f}  "
             f"{cell.median('switches'):>6.1f}  {cell.median('load'):>4.1f}  "
             f"{cell.median('per_commit'):>5.1f}  {cell.median('db_cpu_ms'):>5.2f}  "
+            f"{cell.median('pauses'):>4.0f} / {cell.median('paused_ms'):>5.1f}  "
             f"{sum(r.failed for r in cell.runs):>6}"
         )
     split = [cell for cell in cells if cell.workers > 1 and cell.concurrency > 1]

@@ -215,10 +215,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.ready = True
         restore = not_ready_on_signal(service)
+        unwatch = service.metrics.collector_pauses()
         try:
             yield
         finally:
             service.ready = False
+            unwatch()
             restore()
             service.threads.shutdown(wait=False)  # in flight: finished by now
             if service.lane is not None:

@@ -8,7 +8,12 @@
 - `loyalty_program_reloads_total{program, result}`: uploads and reloads, `replaced` or `refused`;
 - `loyalty_event_group_size{program}` (a histogram; SQLite only): the events route's events stored
   in one transaction — those that waited together (shortcut.py `decide_group`), 1 for an event
-  alone; its sum over its count is the events a commit.
+  alone; its sum over its count is the events a commit;
+- `loyalty_collector_pause_seconds{generation}` (a histogram): how long each of the garbage
+  collector's walks held the worker (`collector_pauses`, from the app's start to its end). Every
+  request in flight waits a walk out, so the walks are the service's latency tail at 64 in flight:
+  a young walk came every ~1,700-3,000 requests of the benchmark's and took 35-60 ms
+  (bench/README.md, "The collector's pause"); `_count` says how often, `_sum` how long in all.
 
 Each app has a registry of its own (no global state: tests build many apps). With several worker
 processes (`loyalty serve --workers N`), prometheus-client's multiprocess mode adds the workers'
@@ -18,8 +23,12 @@ and `/metrics` then reads every worker's files.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import time
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -28,6 +37,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _GROUPS = (1, 2, 4, 8, 16, 32, 64)
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_PAUSES = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class _Request:
@@ -81,6 +91,13 @@ class Metrics:
             buckets=_GROUPS,
             registry=self.registry,
         )
+        self.pauses = Histogram(
+            "loyalty_collector_pause_seconds",
+            "How long each of the garbage collector's walks held the worker, by generation (0: young).",
+            ["generation"],
+            buckets=_PAUSES,
+            registry=self.registry,
+        )
 
         # Each series' child, by its labels: `labels()` checks and converts the values and takes
         # a lock on every call (5.5 µs a request for the two request series, 2.3 with these).
@@ -110,6 +127,29 @@ class Metrics:
 
     def reload(self, program: str, result: str) -> None:
         self.reloads.labels(program, result).inc()
+
+    def collector_pauses(self) -> Callable[[], None]:
+        """Every collection's pause observed in `loyalty_collector_pause_seconds` from now on
+        (`gc.callbacks`: a walk is timed from its start to its end, on the thread that made it,
+        which holds the interpreter's lock throughout); what it returns stops it. The app's
+        lifespan calls it: the callbacks are the process's, so each app removes its own."""
+        children = [self.pauses.labels(str(generation)) for generation in range(3)]
+        began = 0.0
+
+        def timed(phase: str, info: dict[str, int]) -> None:
+            nonlocal began
+            if phase == "start":
+                began = time.perf_counter()
+            else:
+                children[info["generation"]].observe(time.perf_counter() - began)
+
+        gc.callbacks.append(timed)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                gc.callbacks.remove(timed)
+
+        return stop
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

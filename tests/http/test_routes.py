@@ -5,6 +5,7 @@ metrics. One server (SQLite) serves the whole module; each test uses its own cus
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import socket
 from collections.abc import Iterator
@@ -287,6 +288,38 @@ def test_health_readiness_and_metrics(server: Server, admin: Any) -> None:
         'loyalty_http_request_duration_seconds_count{method="POST",route="/v1/programs/{program}/events",'
         'status="200"}' in metrics
     )
+
+
+def _pauses(metrics: str, generation: int) -> tuple[int, float]:
+    """`loyalty_collector_pause_seconds`' count and sum for one generation."""
+    found = dict(
+        re.findall(
+            rf'^loyalty_collector_pause_seconds_(count|sum){{generation="{generation}"}} (\S+)$',
+            metrics,
+            re.M,
+        )
+    )
+    return int(float(found["count"])), float(found["sum"])
+
+
+def test_the_collectors_pauses_are_timed_while_the_app_runs(tmp_path: Path) -> None:
+    """Every walk of the garbage collector holds the worker, and every request in flight waits it
+    out: /metrics times each by generation while the app runs, and the app's end takes its
+    callback away (the callbacks are the process's)."""
+    folder = tmp_path / "programs"
+    folder.mkdir()
+    (folder / "coffee-club.yaml").write_bytes((ROOT / "programs" / "coffee-club.yaml").read_bytes())
+    callbacks = list(gc.callbacks)
+    with (
+        serving(Settings(programs=folder, db=str(tmp_path / "loyalty.db"))) as running,
+        running.client() as anonymous,
+    ):
+        before = _pauses(anonymous.get("/metrics").text, 2)
+        gc.collect()
+        gc.collect()
+        after = _pauses(anonymous.get("/metrics").text, 2)
+    assert after[0] >= before[0] + 2 and after[1] > before[1]
+    assert gc.callbacks == callbacks
 
 
 def test_the_schema_is_openapi_3_1_with_the_engine_models(server: Server) -> None:
