@@ -162,6 +162,13 @@ else:
             if timer is not None:
                 self._idle_timer = None
                 timer.cancel()
+            # The connection's last request and those queued behind it refer back to the protocol
+            # (a request's `protocol`, uvicorn's cycle's `on_response`): let go of them, or each
+            # closed connection is a reference cycle of ~20 objects that only the garbage
+            # collector frees (bench/README.md, "The collector's pause"). A request still being
+            # decided keeps what it refers to until it is done; its answer goes nowhere.
+            self.cycle = None  # type: ignore[assignment]
+            self.pipeline.clear()
 
         def _unset_keepalive_if_required(self) -> None:
             """Busy again (a request's bytes, the connection lost): not idle. The timer, if one is

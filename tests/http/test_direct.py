@@ -441,3 +441,30 @@ def test_answered_requests_are_freed_by_their_reference_counts(pair: Pair) -> No
         b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 400 Bad Request", b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK",
     ]  # fmt: skip
     assert left == []
+
+
+def test_a_closed_connections_protocol_is_freed_by_its_reference_count(pair: Pair) -> None:
+    """A connection closed, by the server after `Connection: close` or by the client after its
+    answer, leaves its protocol and its last request to their reference counts: they referred to
+    each other, ~20 objects a connection that only the garbage collector freed (protocol.py
+    `connection_lost`). Seen as in the test above, on both servers."""
+    closing = [request(_event(910, "gcz"), extra=("Connection: close",))]
+    kept = [request(_event(911, "gcz")), request(_event(912, "gcz"))]
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        answers = [
+            exchange(server, pair.tokens, sent, [])[0] for server in pair.both() for sent in (closing, kept)
+        ]
+        time.sleep(0.2)  # the server's side of the closed connections let go
+        gc.collect()
+        left = [
+            type(found).__name__
+            for found in gc.garbage
+            if isinstance(found, NoDelayHttpToolsProtocol | Direct)
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert [answer.split(b"\r\n", 1)[0] for sent in answers for answer in sent] == [b"HTTP/1.1 200 OK"] * 6
+    assert left == []
