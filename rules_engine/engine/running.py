@@ -229,7 +229,7 @@ def trimmed(state: CustomerState, horizon: dt.datetime, *, own: bool = False) ->
 
 def between(state: CustomerState, start: dt.datetime, end: dt.datetime) -> list[Activity]:
     """The entries in [start, end): found by bisection in a state the engine wrote (in time
-    order), else every entry (`tiers.metric` picks them)."""
+    order), else every entry (`tiers_windows.metric` picks them)."""
     activity = state.activity
     if state.activity_sums is None:
         return activity

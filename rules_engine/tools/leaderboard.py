@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from rules_engine.engine.mechanics.tiers import metric, window_bounds
+from rules_engine.engine.mechanics.tiers_windows import metric, window_bounds
 from rules_engine.program.types import Window
 from rules_engine.state.customer import CustomerState
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rules_engine.engine import running
-from rules_engine.engine.mechanics.tiers import qualified, review, window_bounds
+from rules_engine.engine.mechanics.tiers import review
+from rules_engine.engine.mechanics.tiers_windows import qualified, window_bounds
 from rules_engine.engine.outcome import TierProgress
 from rules_engine.program.model import Program
 from rules_engine.state.customer import CustomerState

@@ -8,7 +8,7 @@ bounds once per event); every other event, and `Engine(program, generated=False)
 calendar and lifetime windows; every hold, grace and downgrade; multipliers and discounts by
 tier; leaderboards beside the tier; the downgrade reminder; returns and late events — give the
 same outcome JSON and state JSON on both paths, event by event; the review dates and the running
-sums equal their plain definitions (`tiers.review_at`, `tiers.metric`); a late purchase and a
+sums equal their plain definitions (`tiers.review_at`, `tiers_windows.metric`); a late purchase and a
 state from before the running sums take `apply`.
 """
 
@@ -27,7 +27,7 @@ from rules_engine import periods
 from rules_engine.engine import running
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.generate import unsupported
-from rules_engine.engine.mechanics import tiers
+from rules_engine.engine.mechanics import tiers, tiers_windows
 from rules_engine.program.validate import load_program, load_program_text
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
 from rules_engine.state.shared import appended
@@ -223,7 +223,7 @@ def test_purchases_across_window_starts_decide_the_same_on_both_paths(
 ) -> None:
     """The specialised tiers know without comparing across zones that an entry is inside a
     rolling window or its horizon, from the event's time less the window's length and two days
-    (`tiers._surely_inside`). Purchases with gaps across the window's start and horizon, over the
+    (`tiers_windows.surely_inside`). Purchases with gaps across the window's start and horizon, over the
     daylight-saving changes of the program's zone (and Samoa's skipped day), in offsets up to 26
     hours apart, with a tier review falling between them: each outcome and state is the general
     path's (`apply`), event by event."""
@@ -455,7 +455,7 @@ def test_the_running_sums_moved_forward_are_the_sums_of_the_window(
     gaps: list[int], spends: list[int], known_at: int, start_at: int, shared: bool, zone: Any
 ) -> None:
     """`running.sums` (one bisection and a walk over what left) and `running.moved` give the sums
-    of the entries at or after the window's start (`tiers.metric`), a window shared or not."""
+    of the entries at or after the window's start (`tiers_windows.metric`), a window shared or not."""
     offset = dt.timezone(dt.timedelta(hours=3))
     origin = dt.datetime(2026, 1, 1, 12, tzinfo=offset)
     activity: list[Activity] = []
@@ -470,15 +470,15 @@ def test_the_running_sums_moved_forward_are_the_sums_of_the_window(
     end = origin + dt.timedelta(days=10_000)
     sums = ActivitySums(
         start=known,
-        spend=tiers.metric("spend", activity, known, end),
+        spend=tiers_windows.metric("spend", activity, known, end),
         points=Decimal(0),
-        visits=int(tiers.metric("visits", activity, known, end)),
+        visits=int(tiers_windows.metric("visits", activity, known, end)),
     )
     state = CustomerState(activity_sums=sums).model_copy(update={"activity": held})
     got = running.sums(state, start)
     assert got.start == start
-    assert got.spend == tiers.metric("spend", activity, start, end)
-    assert got.visits == tiers.metric("visits", activity, start, end)
+    assert got.spend == tiers_windows.metric("spend", activity, start, end)
+    assert got.visits == tiers_windows.metric("visits", activity, start, end)
     assert running.index_from(held, start) == sum(1 for entry in activity if entry.at < start)
     if start >= known:
         left, index = running.moved(held, known, start, (sums.spend, sums.points, sums.visits))
@@ -515,7 +515,7 @@ def test_a_kept_window_start_is_where_a_bisection_finds_it(
     """The index `running.keep` keeps beside an activity list for the running sums' start, read
     back at the next event (`running.kept_from`, less the entries cut at the head) and walked
     forward (`running.moved`), is the one a fresh bisection finds (`running.index_from`), and the
-    sums moved are the window's (`tiers.metric`), event after event as the generated path keeps
+    sums moved are the window's (`tiers_windows.metric`), event after event as the generated path keeps
     them: purchases in time order, some at equal moments, their times in several fixed offsets, a
     window start in the program's zone across its offsets' changes, the head cut as a horizon
     twice the window passes, and windows that empty."""
@@ -551,8 +551,8 @@ def test_a_kept_window_start_is_where_a_bisection_finds_it(
             totals = left or totals
         assert found == running.index_from(activity, start)
         end = at + dt.timedelta(microseconds=1)
-        assert totals[0] == tiers.metric("spend", list(activity), start, end)
-        assert totals[2] == tiers.metric("visits", list(activity), start, end)
+        assert totals[0] == tiers_windows.metric("spend", list(activity), start, end)
+        assert totals[2] == tiers_windows.metric("visits", list(activity), start, end)
         if found:
             running.keep(activity, start, found)
         since = start

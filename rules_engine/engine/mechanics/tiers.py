@@ -31,51 +31,28 @@ from rules_engine.engine import running
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.later import Later
 from rules_engine.engine.mechanics import tiers_working
+from rules_engine.engine.mechanics.tiers_windows import (
+    OFFSETS_APART,
+    ZERO,
+    calendar_of,
+    metric,
+    progress_of,
+    qualified,
+    surely_inside,
+    window_bounds,
+    window_horizon,
+)
 from rules_engine.engine.money import money_sum
-from rules_engine.engine.outcome import TierChange, TierProgress
+from rules_engine.engine.outcome import TierChange
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.run import Run, change_state
 from rules_engine.engine.trusted import replaced, simple_verdict, trusted
-from rules_engine.periods import Period
-from rules_engine.program.model import HoldFor, Program, TierLevel, Tiers
-from rules_engine.program.types import Window
+from rules_engine.program.model import HoldFor, Program, Tiers
 from rules_engine.state.customer import Activity, ActivitySums, CustomerState
 from rules_engine.state.shared import appended, window
 
-ZERO = Decimal(0)
 # The records below are made from values of the right types already (trusted: not validated again).
 _ACTIVITY = {"event", "at", "spend", "points", "visits", "paid", "qty"}
-_TIER_PROGRESS = {"tier", "metric", "window", "next", "needed"}
-
-
-def _calendar(window: Window) -> Period:
-    """The calendar period of a calendar window (`calendar_month` → month)."""
-    return periods.WINDOWS[window.kind]
-
-
-def metric(kind: str, activity: list[Activity], start: dt.datetime | None, end: dt.datetime) -> Decimal:
-    """The sum of one metric (spend, points, visits) of the activity in [start, end)."""
-    total = ZERO
-    for entry in activity:
-        if (start is None or entry.at >= start) and entry.at < end:
-            total += Decimal(entry.visits) if kind == "visits" else getattr(entry, kind)
-    return total
-
-
-def window_bounds(window: Window, local: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
-    """[start, end) of the window an event at `local` is measured in."""
-    end = local + dt.timedelta(microseconds=1)  # the event itself counts
-    if window.kind == "lifetime":
-        return None, end
-    if window.kind == "rolling":
-        assert window.length is not None
-        return periods.instant(local - window.length), end
-    return periods.instant(periods.start(_calendar(window), local)), end
-
-
-def qualified(tiers: Tiers, value: Decimal) -> TierLevel | None:
-    reached = [level for level in tiers.levels if level.threshold <= value]
-    return reached[-1] if reached else None
 
 
 def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
@@ -93,7 +70,7 @@ def review_at(tiers: Tiers, since: dt.datetime, zone: dt.tzinfo) -> dt.datetime 
     if window.kind == "rolling":
         assert window.length is not None
         return since + window.length + grace
-    period = _calendar(window)
+    period = calendar_of(window)
     ends = periods.following(period, periods.start(period, since.astimezone(zone)))
     if hold == "rest_of_period":
         return ends + grace
@@ -126,7 +103,7 @@ def record_activity(run: Run) -> None:
             "qty": [line.qty for line in event.items],
         }
         change_state(run, running.add(run.state, trusted(Activity, values, _ACTIVITY)))
-    horizons = [_horizon(window, run.local) for window in windows]
+    horizons = [window_horizon(window, run.local) for window in windows]
     if None not in horizons:
         horizon = min(h for h in horizons if h is not None)
         update = running.trimmed(run.state, horizon, own=added)
@@ -146,7 +123,7 @@ def reviewed_metric(
         return running.value(tiers.qualify_on, running.sums(state, start))
     if tiers.window.kind == "lifetime":
         return running.value(tiers.qualify_on, running.sums(state, None))
-    period = _calendar(tiers.window)
+    period = calendar_of(tiers.window)
     if tiers.hold is not None and tiers.hold != "next_period":
         # held for the rest of a period or for a time: the window as it stands at the review,
         # the calendar period the review falls in (a grace gives time to qualify again in it)
@@ -309,27 +286,8 @@ def update_tier(run: Run) -> None:
         run.trace.append(simple_verdict(f"tier:{change.new or 'none'}", "tier", True, "fired", change.reason))
     position = index.get(current, -1) if current else -1
     following = levels[position + 1] if position + 1 < len(levels) else None
-    run.tier_progress = trusted(
-        TierProgress,
-        {
-            "tier": current,
-            "metric": value,
-            "window": run.plan.tier_window,
-            "next": following.id if following else None,
-            "needed": max(ZERO, following.threshold - value) if following else None,
-        },
-        _TIER_PROGRESS,
-    )
-
-
-def _horizon(window: Window, local: dt.datetime) -> dt.datetime | None:
-    if window.kind == "lifetime":
-        return None
-    if window.kind == "rolling":
-        assert window.length is not None
-        return periods.instant(local - 2 * window.length)
-    period = _calendar(window)
-    return periods.instant(periods.start(period, periods.start(period, local) - dt.timedelta(seconds=1)))
+    after = (following.id, following.threshold) if following else None
+    run.tier_progress = progress_of(current, value, run.plan.tier_window, after)
 
 
 # -- decided once per program ---------------------------------------------------------------------
@@ -418,7 +376,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         return None
     windows = [tiers.window, *(board.window for board in program.leaderboards)]
     window_kind, length = tiers.window.kind, tiers.window.length
-    calendar = _calendar(tiers.window) if window_kind not in ("rolling", "lifetime") else None
+    calendar = calendar_of(tiers.window) if window_kind not in ("rolling", "lifetime") else None
     lifetime = any(w.kind == "lifetime" for w in windows)  # nothing ever leaves the activity
     rolling_only = all(w.kind == "rolling" for w in windows)
     twice = max((2 * w.length for w in windows if w.length is not None), default=dt.timedelta(0))
@@ -426,10 +384,10 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
     # surely inside every window's horizon (None: not known that way), read by comparing it with
     # the event's time in the event's own fixed-offset zone, where two times compare as plain
     # times: the window's start and the horizon are in the program's zone, and each comparison of
-    # two times with different zones asks both for their UTC offset (`_surely_inside`).
+    # two times with different zones asks both for their UTC offset (`surely_inside`).
     rolling = length if window_kind == "rolling" else None
-    inside = rolling - _OFFSETS_APART if rolling is not None and rolling > _OFFSETS_APART else None
-    kept = twice - _OFFSETS_APART if rolling_only and twice > _OFFSETS_APART else None
+    inside = rolling - OFFSETS_APART if rolling is not None and rolling > OFFSETS_APART else None
+    kept = twice - OFFSETS_APART if rolling_only and twice > OFFSETS_APART else None
     qualify_on = tiers.qualify_on
     metric_at = ("spend", "points", "visits").index(qualify_on)  # its place in the sums
     levels = [(level.threshold, level) for level in reversed(tiers.levels)]  # the highest first
@@ -477,10 +435,10 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             },
             _ACTIVITY,
         )
-        # the oldest entry, if it is surely in the window and inside the horizon (`_surely_inside`)
+        # the oldest entry, if it is surely in the window and inside the horizon (`surely_inside`)
         oldest = items[head].at if head < end else at
         fixed = type(at.tzinfo) is dt.timezone
-        in_window = fixed and inside is not None and _surely_inside(oldest, at, inside)
+        in_window = fixed and inside is not None and surely_inside(oldest, at, inside)
         activity = appended(activity, (entry,))
         local = run.local
         # the tier window's start at the event (`window_bounds`)
@@ -501,7 +459,7 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             cut = 0  # how many entries left the head (no window needs them)
             changed = False  # whether the totals differ from `known`'s
             # `at >= since`, known without asking the zones when the sums start at or before the
-            # window's start (`_OFFSETS_APART`: a rolling window longer than it)
+            # window's start (`OFFSETS_APART`: a rolling window longer than it)
             earlier = (
                 fixed
                 and inside is not None
@@ -513,12 +471,12 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
             if since is None or earlier or at >= since:
                 totals = (totals[0] + spend, totals[1] + points, totals[2] + 1)
                 changed = True
-            if not lifetime and not (fixed and kept is not None and _surely_inside(oldest, at, kept)):
+            if not lifetime and not (fixed and kept is not None and surely_inside(oldest, at, kept)):
                 # the activity no window needs any more leaves (`record_activity`)
                 if rolling_only:
                     horizon = periods.instant(local - twice)
                 else:
-                    horizon = min(h for h in (_horizon(w, local) for w in windows) if h is not None)
+                    horizon = min(h for h in (window_horizon(w, local) for w in windows) if h is not None)
                 cut = running.index_from(activity, horizon)
                 if cut:
                     if since is None or since < horizon:  # the sums move past it first
@@ -578,35 +536,3 @@ def for_purchase(plan: Plan) -> Callable[[Run], None] | None:
         run.tier_progress = Later(progress_of, current, value, tier_window, after)  # type: ignore[assignment]
 
     return tiers_of_purchase
-
-
-_OFFSETS_APART = dt.timedelta(days=2)
-"""More than two UTC offsets can be apart (each is less than a day either way, `tzinfo.utcoffset`).
-A rolling window's start, the event's wall time in the program's zone less `length`, is as an
-instant the event's less `length`, moved by how much the zone's offset changed in between (an
-hour at a daylight-saving change, a day where Samoa skipped one): less than this later."""
-
-
-def _surely_inside(entry: dt.datetime, at: dt.datetime, length: dt.timedelta) -> bool:
-    """Whether `entry` is at or after `at - length`, where `at`'s zone is a fixed offset (two
-    times in the same zone object compare as plain times: exact for a fixed offset, and without
-    the two calls for UTC offsets a comparison across zones makes)."""
-    return entry >= at - length
-
-
-def progress_of(
-    tier: str | None, value: Decimal, window: str, after: tuple[str, Decimal] | None
-) -> TierProgress:
-    """The `TierProgress` `for_purchase` leaves to be made: the tier, the metric, and the next
-    level with what is missing to it (None at the top)."""
-    return trusted(
-        TierProgress,
-        {
-            "tier": tier,
-            "metric": value,
-            "window": window,
-            "next": after[0] if after else None,
-            "needed": max(ZERO, after[1] - value) if after else None,
-        },
-        _TIER_PROGRESS,
-    )

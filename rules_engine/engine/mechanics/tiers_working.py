@@ -104,7 +104,7 @@ def for_working(
     first = following[None]
 
     def horizon_of(local: dt.datetime) -> dt.datetime:
-        """The oldest moment a window still needs (`tiers._horizon`, the earliest of them)."""
+        """The oldest moment a window still needs (`tiers_windows.window_horizon`, the earliest of them)."""
         if rolling_only:
             return periods.instant(local - twice)
         made = []
@@ -146,7 +146,7 @@ def for_working(
         qty = run.quantities[:-1]  # each line's (the run's list ends with the shipping's 1)
         entry: ActivityTuple = (now, spend, points, 1, event.id, list(remaining), qty, zone, None)
         local = run.local
-        # the tier window's start at the event (`tiers.window_bounds`)
+        # the tier window's start at the event (`tiers_windows.window_bounds`)
         if window_kind == "rolling":
             start_at: dt.datetime | None = periods.instant(local - length)  # type: ignore[operator]
         elif calendar is not None:
@@ -233,7 +233,7 @@ def _value(metric: Units, metric_at: int, decimals: int) -> Decimal:
 def _progress(
     progress: Callable[..., Any], tier: str | None, metric: Units, metric_at: int, decimals: int, *rest: Any
 ) -> Any:
-    """`progress` (`tiers.progress_of`) with the metric's `Decimal`, made when the result's is read."""
+    """`progress` (`tiers_windows.progress_of`) with the metric's `Decimal`, made when read."""
     return progress(tier, _value(metric, metric_at, decimals), *rest)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from rules_engine.engine.code_writer import whole
 from rules_engine.engine.later import later_result
 from rules_engine.engine.mechanics.challenges import added_words, capped_words, hint_words, reached_words
-from rules_engine.engine.mechanics.tiers import progress_of
+from rules_engine.engine.mechanics.tiers_windows import progress_of
 from rules_engine.engine.mechanics.tiers_working import reaching
 from rules_engine.engine.outcome import BadgeAwarded, Notification, TierChange, Totals
 from rules_engine.engine.result import Award, Discount, Result, RuleTraces, award_of, discount_of
