@@ -28,6 +28,7 @@ import gc
 import os
 import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _GROUPS = (1, 2, 4, 8, 16, 32, 64)
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _PAUSES = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_PAUSES_KEPT = 4096
+"""The most pauses noted and not yet observed (`Metrics._paused`): a worker that answers nothing
+keeps the latest."""
 
 
 class _Request:
@@ -98,6 +102,9 @@ class Metrics:
             buckets=_PAUSES,
             registry=self.registry,
         )
+        self._pause_children = [self.pauses.labels(str(generation)) for generation in range(3)]
+        self._paused: deque[tuple[int, float]] = deque(maxlen=_PAUSES_KEPT)
+        """The collector's pauses not yet observed (`collector_pauses`), each generation's and seconds."""
 
         # Each series' child, by its labels: `labels()` checks and converts the values and takes
         # a lock on every call (5.5 µs a request for the two request series, 2.3 with these).
@@ -105,6 +112,8 @@ class Metrics:
         self._events: dict[tuple[str, str, str], Any] = {}
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if self._paused:
+            self._fold()
         series = self._requests.get((method, route, status))
         if series is None:
             code = str(status)
@@ -132,8 +141,14 @@ class Metrics:
         """Every collection's pause observed in `loyalty_collector_pause_seconds` from now on
         (`gc.callbacks`: a walk is timed from its start to its end, on the thread that made it,
         which holds the interpreter's lock throughout); what it returns stops it. The app's
-        lifespan calls it: the callbacks are the process's, so each app removes its own."""
-        children = [self.pauses.labels(str(generation)) for generation in range(3)]
+        lifespan calls it: the callbacks are the process's, so each app removes its own.
+
+        The callback only notes the pause (`_paused`); the next request's metrics or `/metrics`
+        observe it (`_fold`). A walk starts at whatever allocation passes the threshold, also one
+        made while prometheus-client holds a value's lock — with several workers one lock for
+        every value of the process, not reentrant (its multiprocess mode, creating a new series):
+        observing from the callback there would wait for that lock forever."""
+        paused = self._paused
         began = 0.0
 
         def timed(phase: str, info: dict[str, int]) -> None:
@@ -141,7 +156,7 @@ class Metrics:
             if phase == "start":
                 began = time.perf_counter()
             else:
-                children[info["generation"]].observe(time.perf_counter() - began)
+                paused.append((info["generation"], time.perf_counter() - began))
 
         gc.callbacks.append(timed)
 
@@ -151,7 +166,15 @@ class Metrics:
 
         return stop
 
+    def _fold(self) -> None:
+        """The pauses noted since (`collector_pauses`) observed, oldest first."""
+        paused, children = self._paused, self._pause_children
+        while paused:
+            generation, seconds = paused.popleft()
+            children[generation].observe(seconds)
+
     def render(self) -> bytes:
+        self._fold()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
