@@ -39,6 +39,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rules_engine.engine.lifecycle import with_lot
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program
@@ -352,7 +353,9 @@ def apply_void(
 
     if refuse.problems:
         raise EventError(refuse.problems)
-    kept_lots = [changed.get(lot.id, lot) for lot in state.lots if lot.id not in removed] + added
+    kept_lots = [changed.get(lot.id, lot) for lot in state.lots if lot.id not in removed]
+    for lot in added:  # in its place by expiry (earlier than later lots'), as expiry reads them
+        with_lot(kept_lots, lot)
     pending = None if state.pending_lots is None else [p for p in state.pending_lots if p not in removed]
     processed = [*state.processed, void.id][-PROCESSED_KEPT:]
     after_state = state.model_copy(
