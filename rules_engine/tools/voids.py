@@ -113,6 +113,12 @@ def is_void(stored: dict[str, Any]) -> bool:
     return "voided" in stored and "operator" in stored
 
 
+def moved_a_quest(outcome: Outcome) -> bool:
+    """Whether the event did steps of a quest: its void then needs the earlier events at its
+    moment (`apply_void`'s `alongside`)."""
+    return any(t.kind == "quest" and t.code in _COUNTED for t in outcome.trace)
+
+
 class _Refusals:
     def __init__(self, void: Void) -> None:
         self.void = void
@@ -133,6 +139,7 @@ def apply_void(
     *,
     event_at: dt.datetime | None = None,
     tier_since: dt.datetime | None = None,
+    alongside: Sequence[dict[str, Any]] = (),
 ) -> tuple[CustomerState, Void]:
     """The state after voiding `original` (the event's stored outcome) and the void as applied.
 
@@ -142,6 +149,8 @@ def apply_void(
         ledger: the customer's ledger entries, oldest first (the store's).
         event_at: the voided event's time, as the store kept it.
         tier_since: when the tier the event left was reached (read from earlier outcomes).
+        alongside: the stored outcomes of the earlier events at the event's own moment: an
+            attempt that started then was started by the event only if none of them moved it.
 
     Raises:
         EventError: RE446 with every reason the event cannot be voided; nothing changed.
@@ -295,6 +304,9 @@ def apply_void(
         for t in data.get("trace", ())
         if t.get("code") in _COUNTED
     }
+    moved_before = {
+        t["rule"] for data in alongside for t in data.get("trace", ()) if t.get("code") in _COUNTED
+    }
     fired = {t.rule for t in original.trace if t.code == "fired"}
     moved = {t.rule for t in original.trace if t.code in _COUNTED}
     challenges = dict(state.challenges)
@@ -335,7 +347,7 @@ def apply_void(
         if by:
             refuse.add(f"later events did steps of {rule_id} ({', '.join(by)})", "void those first")
             continue
-        if attempt.started_at is not None and attempt.started_at == event_at:
+        if attempt.started_at is not None and attempt.started_at == event_at and rule_id not in moved_before:
             quests[quest_id] = QuestProgress()
         elif ordered.get(quest_id, True) and attempt.done:
             quests[quest_id] = QuestProgress(started_at=attempt.started_at, done=attempt.done[:-1])

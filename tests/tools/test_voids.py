@@ -84,6 +84,22 @@ def test_the_first_purchase_voided_takes_back_its_badge_and_the_quest_it_started
     assert state.quests["breakfast-explorer"].done == []
 
 
+def test_an_event_at_the_moment_the_quest_started_did_not_start_it_when_an_earlier_one_did(
+    loyalty: Loyalty,
+) -> None:
+    """p1 started the breakfast quest with its pastry; p2, at the same moment, did its coffee
+    step. The attempt's start is p2's moment too, but voiding p2 must not take back p1's step:
+    which step of this unordered quest was p2's cannot be told, so the void is refused."""
+    loyalty.process(purchase("p1", T0, category="pastry"))
+    loyalty.process(purchase("p2", T0))
+    before = loyalty.store.state("vic")
+    assert before is not None and len(before.quests["breakfast-explorer"].done) == 2
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=1)))
+    assert any("quest:breakfast-explorer" in d.message for d in refused.value.diagnostics)
+    assert loyalty.store.state("vic") == before
+
+
 def test_a_void_is_refused_naming_the_later_events_that_depend_on_it(loyalty: Loyalty) -> None:
     loyalty.process(purchase("p1", T0, qty=150))  # a tier and 350+ beans
     loyalty.process(purchase("p2", T0 + dt.timedelta(days=20)))
