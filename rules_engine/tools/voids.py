@@ -234,7 +234,9 @@ def apply_void(
             changed[lot_id] = lot.model_copy(update={"points": lot.points + points})
         else:  # emptied by the redemption: opened again as it was earned
             first = first_earned.get(lot_id)
-            earned_at = first.at if first is not None else void.at
+            # in the void's offset: a store reads its ledger's times back in its own (SQLite's in
+            # UTC), and the lot's times must not depend on the store that kept them
+            earned_at = first.at.astimezone(void.at.tzinfo) if first is not None else void.at
             event_id, _, rule_id = lot_id.partition("/")
             expires = None if expire_after is None else earned_at + expire_after
             added.append(

@@ -23,6 +23,7 @@ from tests.store.streams import PROGRAM
 
 NOW = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
+MOSCOW = dt.timezone(dt.timedelta(hours=3))
 
 
 @pytest.fixture(params=["memory", "sqlite", "sqlite-working"])
@@ -68,7 +69,8 @@ def test_a_credit_booked_before_a_purchase_dated_ahead_expires_on_its_day(store_
 
 def test_a_lot_a_voided_redemption_opens_again_expires_on_its_day(store_url: str) -> None:
     """The redemption emptied p1's base lot, which left the state when p1's return window closed;
-    the void opens it again, expiring 20 days after p1 as it did, before the later purchases'."""
+    the void opens it again, expiring 20 days after p1 as it did, before the later purchases', in
+    the void's offset in every store."""
     program = PROGRAM + "returns:\n  within: 10d\n"
     engine = Engine(load_program_text(program, "store-test.yaml"), secret=b"store tests")
     loyalty = Loyalty(engine, open_store(store_url, "store-test"), horizon=None)
@@ -78,8 +80,13 @@ def test_a_lot_a_voided_redemption_opens_again_expires_on_its_day(store_url: str
     loyalty.process(redeem)
     loyalty.process(purchase("p3", NOW + 12 * DAY, "5.00"))
     assert "p1/base" not in points(loyalty)
-    void = Void(id="x1", customer="vic", voided="d1", reason="no mug", operator="olga", at=NOW + 13 * DAY)
+    at = (NOW + 13 * DAY).astimezone(MOSCOW)
+    void = Void(id="x1", customer="vic", voided="d1", reason="no mug", operator="olga", at=at)
     loyalty.void(void)
     assert points(loyalty)["p1/base"] == 25
+    state = loyalty.store.state("vic")
+    assert state is not None  # its times in the void's offset, whatever offset the store reads back
+    (opened,) = (lot for lot in state.lots if lot.id == "p1/base")
+    assert opened.expires_at == NOW + 20 * DAY and opened.expires_at.utcoffset() == MOSCOW.utcoffset(None)
     loyalty.advance("vic", NOW + 21 * DAY)
     assert points(loyalty) == {"p2/base": Decimal(5), "p3/base": Decimal(5)}
