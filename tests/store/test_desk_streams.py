@@ -83,7 +83,7 @@ def operation(pick: random.Random, n: int, customer: str, at: dt.datetime, done:
         return Void(id=f"v{n}", customer=customer, voided=voided, reason="oops", operator="olga", at=at)
     if roll < 0.92 and done:
         return (pick.choice(done),)
-    return customer if roll < 0.94 else {**base, "type": "app_open"}
+    return customer if 0.92 <= roll < 0.94 else {**base, "type": "app_open"}
 
 
 def apply(loyalty: Loyalty, asked: Any) -> Any:
