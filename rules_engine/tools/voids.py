@@ -12,10 +12,11 @@ current state, not the state before it; a void is worked out from those, never b
   change it made is undone when no later event came after it (later events were decided in the new
   tier: refused, naming them);
 - **challenges**: what the event counted comes off the progress; a completion it made is undone
-  while its window is open; a completion a later event made with its help is refused;
+  while its window is open; a completion a later event made with its help is refused, and so is
+  one the event made that later purchases counted in after (unrecorded: traced `capped`);
 - **quests**: the step an ordered quest's event did, every step of an attempt the event started;
   refused when a later event did steps of the same quest, or when the steps of an unordered quest
-  cannot be told apart;
+  cannot be told apart (an earlier event at its very moment did steps of the attempt too);
 - **coupons** it issued are withdrawn (refused when a later purchase used one, naming it); coupons
   it used are usable again; **badges** it awarded are withdrawn; **draw entries** taken back; the
   catalog item a redemption took goes back to its `stock` (`stock_restored`, by `Loyalty.void`);
@@ -40,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules_engine.engine.lifecycle import with_lot
+from rules_engine.engine.mechanics.challenges import still_added
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program
@@ -309,6 +311,14 @@ def apply_void(
     moved_before = {
         t["rule"] for data in alongside for t in data.get("trace", ()) if t.get("code") in _COUNTED
     }
+    voided_since = {data.get("voided") for _, data in later if is_void(data)}
+    later_capped = {
+        (t["rule"], name)
+        for name, data in later
+        if not is_void(data) and name not in voided_since
+        for t in data.get("trace", ())
+        if t.get("code") == "capped"
+    }
     fired = {t.rule for t in original.trace if t.code == "fired"}
     moved = {t.rule for t in original.trace if t.code in _COUNTED}
     challenges = dict(state.challenges)
@@ -323,16 +333,24 @@ def apply_void(
             continue
         after = progress.progress - counted.added
         completed = list(progress.completed)
-        if progress.window in completed and after < goals.get(challenge_id, ZERO):
-            if rule_id in fired:
-                completed.remove(progress.window)
-            else:
-                by = sorted(name for r, name in later_traces if r == rule_id)
+        if progress.window in completed and rule_id in fired:
+            # purchases after the completion add to the progress unrecorded (traced `capped`): had
+            # the event not come, they would have counted, one of them perhaps completing it
+            recorded = sum(map(still_added, progress.counted.values()), ZERO)
+            if recorded != progress.progress:
+                by = ", ".join(sorted(name for r, name in later_capped if r == rule_id))
                 refuse.add(
-                    f"{rule_id} was completed later ({', '.join(by) or 'by a later event'}) "
-                    "with its progress",
-                    "void the completing event first",
+                    f"{rule_id}, which it completed, counted more after it, unrecorded "
+                    f"({by or 'by events voided or returned since, or imported'})",
+                    "adjust the points by hand instead",
                 )
+            completed.remove(progress.window)
+        elif progress.window in completed and after < goals.get(challenge_id, ZERO):
+            by = sorted(name for r, name in later_traces if r == rule_id)
+            refuse.add(
+                f"{rule_id} was completed later ({', '.join(by) or 'by a later event'}) with its progress",
+                "void the completing event first",
+            )
         counts = {k: v for k, v in progress.counted.items() if k != event}
         challenges[challenge_id] = ChallengeProgress(
             window=progress.window, progress=after, completed=completed, counted=counts

@@ -100,6 +100,34 @@ def test_an_event_at_the_moment_the_quest_started_did_not_start_it_when_an_earli
     assert loyalty.store.state("vic") == before
 
 
+def test_the_purchase_that_completed_the_weeks_challenge_is_not_voided_when_a_later_one_counted_too(
+    loyalty: Loyalty,
+) -> None:
+    """p1's 4 coffee lines and p2's fifth complete the week's challenge (100 beans, a badge); p3's
+    coffee, after, counts unrecorded. Without p2, p3 would have completed it: voiding p2 may not take
+    the reward back and leave the week completed (the customer's 5 coffees rewarded by nothing, and
+    no reward for a next one), so it is refused naming p3."""
+    loyalty.process(purchase("p1", T0, qty=1) | {"items": [coffee(n) for n in range(4)]})
+    rewarded = loyalty.process(purchase("p2", T0 + dt.timedelta(hours=1), qty=1))
+    assert [t.code for t in rewarded.trace if t.rule == "challenge:five-coffees-a-week"] == ["fired"]
+    loyalty.process(purchase("p3", T0 + dt.timedelta(hours=2), qty=1))
+    before = loyalty.store.state("vic")
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
+    (problem,) = refused.value.diagnostics
+    assert "challenge:five-coffees-a-week" in problem.message and "(p3)" in problem.message
+    assert loyalty.store.state("vic") == before
+    # p3 voided first: its coffee stays in the progress, unrecorded, and cannot be told from the
+    # week's; p2 is refused still rather than leave the week completed without its reward
+    loyalty.void(void("v2", "p3", T0 + dt.timedelta(hours=3)))
+    with pytest.raises(EventError):
+        loyalty.void(void("v3", "p2", T0 + dt.timedelta(hours=4)))
+
+
+def coffee(n: int) -> dict[str, Any]:
+    return {"sku": f"LATTE-{n}", "category": "coffee", "price": Decimal("300.00"), "qty": 1}
+
+
 def test_a_void_is_refused_naming_the_later_events_that_depend_on_it(loyalty: Loyalty) -> None:
     loyalty.process(purchase("p1", T0, qty=150))  # a tier and 350+ beans
     loyalty.process(purchase("p2", T0 + dt.timedelta(days=20)))
