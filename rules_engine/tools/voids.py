@@ -10,7 +10,8 @@ current state, not the state before it; a void is worked out from those, never b
   reversed in part cannot be taken back whole: refused, naming those events;
 - **tier progress**: the event's activity leaves the tier metric (and its visit the count); a tier
   change it made is undone when no later event came after it (later events were decided in the new
-  tier: refused, naming them);
+  tier: refused, naming them), the tier before held since an earlier event reached it, or since
+  the event when none did (a review reached it, or an import);
 - **challenges**: what the event counted comes off the progress; a completion it made is undone
   while its window is open; a completion a later event made with its help is refused, and so is
   one the event made that later purchases counted in after (unrecorded: traced `capped`);
@@ -296,6 +297,12 @@ def apply_void(
                 "void the later events first, or adjust the points by hand",
             )
         tier, since = effects.tier_changes[0].old, tier_since
+        if since is None and tier is not None:
+            # no earlier outcome says when the tier was reached (a review by `advance`, an imported
+            # state): held since the event at the latest, so that it is reviewed, never kept for ever
+            since = event_at
+        if since is not None:  # a store's time, in the void's offset as the lots it opens again
+            since = since.astimezone(void.at.tzinfo)
     for name, data in later:
         if not is_void(data) and data.get("effects", {}).get("tier_changes") and gone:
             refuse.add(f"event {name} changed the tier with its progress", "void the later events first")

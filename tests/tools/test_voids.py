@@ -13,6 +13,7 @@ import pytest
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError, StoreError
 from rules_engine.program.model import Program
+from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.tools.accounting import books
@@ -122,6 +123,42 @@ def test_the_purchase_that_completed_the_weeks_challenge_is_not_voided_when_a_la
     loyalty.void(void("v2", "p3", T0 + dt.timedelta(hours=3)))
     with pytest.raises(EventError):
         loyalty.void(void("v3", "p2", T0 + dt.timedelta(hours=4)))
+
+
+THREE_TIERS = """
+program: three-tiers
+version: 1
+timezone: UTC
+currency: EUR
+tiers:
+  qualify_on: spend
+  window: rolling 30d
+  downgrade: one_level
+  levels:
+    - {id: bronze, threshold: 0}
+    - {id: silver, threshold: 100}
+    - {id: gold, threshold: 1000, benefits: {earn_multiplier: 2}}
+earn:
+  - id: base
+    rate: 1 per 1
+"""
+
+
+def test_a_tier_a_review_reached_is_reviewed_again_after_the_void_of_the_upgrade(tmp_path: Path) -> None:
+    """Gold from p1, silver from the review at day 60 (`advance`: no event's outcome says so), gold
+    again from p2. Voiding p2 gives silver back: held since p2 (no outcome says since when
+    otherwise), so reviewed 30 days later down to bronze; it was kept for ever (no `tier_since`)."""
+    engine = Engine(load_program_text(THREE_TIERS, "three-tiers.yaml"), secret=b"tiers")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "tiers.db"), "three-tiers"), horizon=None)
+    days = dt.timedelta(days=1)
+    loyalty.process(purchase("p1", T0, qty=4))
+    assert [c.new for c in loyalty.advance("vic", T0 + 61 * days)] == ["silver"]
+    loyalty.process(purchase("p2", T0 + 62 * days, qty=4))
+    applied, _ = loyalty.void(void("v1", "p2", T0 + 63 * days))
+    assert applied.tier == "silver"
+    changes = loyalty.advance("vic", T0 + 200 * days)
+    assert [(c.old, c.new) for c in changes] == [("silver", "bronze")]
+    assert "2027-02-02" in changes[0].reason  # 30 days after p2
 
 
 def coffee(n: int) -> dict[str, Any]:
