@@ -2,12 +2,11 @@
 the operator who did it, booked in the ledger as kind `adjust`.
 
 A credit is a lot of its own (spendable at once, expiring as the program's points do, in its place
-among the lots by expiry); a debit
-takes points from the spendable lots, oldest first, and is refused (RE432) when the customer has
-fewer. Either way every change is a ledger entry — `event` the adjustment's id, `rule`
-`adjust:<operator>` — so the points in the lots still equal the ledger, and the books show it
-(docs/stores.md, Accounting: adjusted). `Loyalty.adjust` stores it in one transaction, exactly
-once by its id; the reason is kept with it in the store.
+among the lots by expiry); a debit takes points from the spendable lots, oldest first, and is
+refused (RE432) when the customer has fewer. Either way every change is a ledger entry — `event`
+the adjustment's id, `rule` `adjust:<operator>` — so the points in the lots still equal the
+ledger, and the books show it (docs/stores.md, Accounting: adjusted). `Loyalty.adjust` stores it
+in one transaction, exactly once by its id; the reason is kept with it in the store.
 """
 
 from __future__ import annotations
