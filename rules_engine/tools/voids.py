@@ -345,10 +345,10 @@ def apply_void(
             # the event not come, they would have counted, one of them perhaps completing it
             recorded = sum(map(still_added, progress.counted.values()), ZERO)
             if recorded != progress.progress:
-                by = ", ".join(sorted(name for r, name in later_capped if r == rule_id))
+                capped = ", ".join(sorted(name for r, name in later_capped if r == rule_id))
                 refuse.add(
                     f"{rule_id}, which it completed, counted more after it, unrecorded "
-                    f"({by or 'by events voided or returned since, or imported'})",
+                    f"({capped or 'by events voided or returned since, or imported'})",
                     "adjust the points by hand instead",
                 )
             completed.remove(progress.window)
