@@ -287,7 +287,12 @@ def apply_void(
                     points=sums.points - done.points,
                     visits=sums.visits - done.visits,
                 )
-    visits = state.visits - sum(done.visits for done in gone)
+    # its visit: from its activity, which a program without tiers or leaderboards keeps none of,
+    # else from its lines among the purchases (kept while a return can name it)
+    if gone:
+        visits = state.visits - sum(done.visits for done in gone)
+    else:
+        visits = state.visits - any(line.event == event for line in state.purchases)
     tier, since = state.tier, state.tier_since
     if effects.tier_changes:
         if later_ids:

@@ -161,6 +161,22 @@ def test_a_tier_a_review_reached_is_reviewed_again_after_the_void_of_the_upgrade
     assert "2027-02-02" in changes[0].reason  # 30 days after p2
 
 
+def test_a_voided_purchase_is_no_visit_in_a_program_that_keeps_no_activity(tmp_path: Path) -> None:
+    """Volt keeps no activity (no tiers, no leaderboard): the visit of a voided purchase came off
+    nothing, and the 10% service discount for 3 earlier visits was given after two."""
+    engine = Engine.from_file(ROOT / "programs" / "volt-electronics.yaml")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "volt.db"), "volt-electronics"), horizon=None)
+    for n in range(3):
+        cable = {"sku": "USB-C", "category": "cable", "price": Decimal("20.00"), "qty": 1}
+        loyalty.process(purchase(f"p{n}", T0 + n * dt.timedelta(hours=1)) | {"items": [cable]})
+    loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.visits == 2
+    repair = {"sku": "FIX", "category": "service", "price": Decimal("100.00"), "qty": 1}
+    outcome = loyalty.process(purchase("p3", T0 + dt.timedelta(hours=4)) | {"items": [repair]})
+    assert outcome.totals.discount == 0
+
+
 def coffee(n: int) -> dict[str, Any]:
     return {"sku": f"LATTE-{n}", "category": "coffee", "price": Decimal("300.00"), "qty": 1}
 
