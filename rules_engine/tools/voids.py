@@ -38,6 +38,7 @@ import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -392,7 +393,11 @@ def apply_void(
         quests_back.append(quest_id)
 
     entries_left = dict(state.entries)
+    closes = {draw.id: draw.closes for draw in program.draws}
+    day = None if event_at is None else event_at.astimezone(ZoneInfo(program.timezone)).date()
     for drawn in effects.draw_entries:
+        if day is not None and (drawn.draw not in closes or day > closes[drawn.draw]):
+            continue  # its draw had closed: the outcome names the entry, the state never counted it
         entries_left[drawn.draw] = max(0, entries_left.get(drawn.draw, 0) - drawn.count)
 
     if refuse.problems:

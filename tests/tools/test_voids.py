@@ -177,6 +177,24 @@ def test_a_voided_purchase_is_no_visit_in_a_program_that_keeps_no_activity(tmp_p
     assert outcome.totals.discount == 0
 
 
+def test_a_void_takes_back_no_draw_entry_the_event_gave_after_the_draw_closed(tmp_path: Path) -> None:
+    """Volt's reviewer badge gives an entry to the New Year draw (closes 2026-12-31). A first review
+    on 1 January names the entry in its outcome but the state never counted it: voiding that review
+    took away one of the 2 entries the December smart-home purchase won."""
+    engine = Engine.from_file(ROOT / "programs" / "volt-electronics.yaml")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "volt.db"), "volt-electronics"), horizon=None)
+    december = dt.datetime(2026, 12, 20, 12, 0, tzinfo=dt.UTC)
+    january = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+    hub = {"sku": "HUB", "category": "smart_home", "price": Decimal("99.00"), "qty": 1}
+    loyalty.process(purchase("p1", december) | {"items": [hub]})
+    late = loyalty.process({"id": "w2", "type": "review", "customer": "vic", "time": january.isoformat()})
+    assert [d.draw for d in late.effects.draw_entries] == ["new-year-draw"]
+    assert late.state.entries == {"new-year-draw": 2}
+    loyalty.void(void("v1", "w2", january + dt.timedelta(hours=1)))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.entries == {"new-year-draw": 2}
+
+
 def coffee(n: int) -> dict[str, Any]:
     return {"sku": f"LATTE-{n}", "category": "coffee", "price": Decimal("300.00"), "qty": 1}
 
