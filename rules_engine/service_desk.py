@@ -19,7 +19,7 @@ from rules_engine.errors import Diagnostic, EventError, StoreError
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.base import Change, CustomerTransaction, Store
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
-from rules_engine.tools.voids import Void, apply_void
+from rules_engine.tools.voids import Void, apply_void, moved_a_quest
 
 
 def adjust(engine: Engine, store: Store, adjustment: Adjustment) -> tuple[Adjustment, bool]:
@@ -94,6 +94,12 @@ def void(engine: Engine, store: Store, void: Void) -> tuple[Void, bool]:
                 if kept and kept[-1].get("new") == changes[0].old:
                     earlier_change = row.at
                     break
+        alongside = []  # earlier events at its moment: whether it started a quest's attempt
+        if moved_a_quest(original):
+            for name in ids[: position - 1]:
+                row = transaction.event(name)
+                if row is not None and row.at is not None and row.at == target.at:
+                    alongside.append(json.loads(row.outcome))
         ledger = [row.entry for row in store.ledger(customer=customer)]
         passed, _, expired = engine.advance(before, void.at)
         program = engine.program
@@ -107,6 +113,7 @@ def void(engine: Engine, store: Store, void: Void) -> tuple[Void, bool]:
             program,
             event_at=target.at,
             tier_since=earlier_change,
+            alongside=alongside,
         )
         restored = _items_redeemed(original)
         if restored:

@@ -104,10 +104,12 @@ def _describe_violation(error: SchemaViolation, source_map: SourceMap) -> Diagno
         return Diagnostic("RE113", message, span, example_hint)
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        # a key YAML reads as another scalar (`true:`, `1:`) is unknown too, named as text
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        unknown = sorted((k for k in instance if k not in allowed), key=str)
         key = unknown[0] if unknown else "?"
         key_span = source_map.key_span((*path, key)) or span
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
         hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
         return Diagnostic("RE111", f"unknown field `{key}`", key_span, hint)
     if validator == "required":

@@ -196,6 +196,12 @@ class SqlStore(SqlWriting):
             self._execute(
                 "DELETE FROM referral_codes WHERE program = ? AND customer = ?", (program, customer)
             )
+            # bulk codes they claimed stay claimed, by the pseudonym: the id goes, and a new customer
+            # under it cannot present a flyer's code again as theirs
+            self._execute(
+                "UPDATE coupon_codes SET customer = ? WHERE program = ? AND customer = ?",
+                (pseudonym, program, customer),
+            )
             self._execute("DELETE FROM customers WHERE program = ? AND customer = ?", (program, customer))
             self._execute(
                 "DELETE FROM customer_lists WHERE program = ? AND customer = ?", (program, customer)

@@ -1,12 +1,12 @@
 """Manual adjustments: a support desk credits or debits a customer's points, with a reason and
 the operator who did it, booked in the ledger as kind `adjust`.
 
-A credit is a lot of its own (spendable at once, expiring as the program's points do); a debit
-takes points from the spendable lots, oldest first, and is refused (RE432) when the customer has
-fewer. Either way every change is a ledger entry — `event` the adjustment's id, `rule`
-`adjust:<operator>` — so the points in the lots still equal the ledger, and the books show it
-(docs/stores.md, Accounting: adjusted). `Loyalty.adjust` stores it in one transaction, exactly
-once by its id; the reason is kept with it in the store.
+A credit is a lot of its own (spendable at once, expiring as the program's points do, in its place
+among the lots by expiry); a debit takes points from the spendable lots, oldest first, and is
+refused (RE432) when the customer has fewer. Either way every change is a ledger entry — `event`
+the adjustment's id, `rule` `adjust:<operator>` — so the points in the lots still equal the
+ledger, and the books show it (docs/stores.md, Accounting: adjusted). `Loyalty.adjust` stores it
+in one transaction, exactly once by its id; the reason is kept with it in the store.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from rules_engine.engine.lifecycle import with_lot
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
@@ -83,7 +84,11 @@ def apply_adjustment(
             event=adjustment.id, rule=rule, points=points, earned_at=at, available_at=at, expires_at=expires
         )
         entries.append(entry(points, lot.id))
-        lots += [*state.lots, lot]
+        # in its place by expiry, which is not always the end: an event dated ahead of the desk's
+        # clock, or a program version that shortened `expire_after`, earned lots expiring after it,
+        # and expiry and the reminder read the lots as a list in expiry order
+        lots += state.lots
+        with_lot(lots, lot)
     else:
         available = state.available(at)
         if -points > available:

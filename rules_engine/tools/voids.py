@@ -10,12 +10,14 @@ current state, not the state before it; a void is worked out from those, never b
   reversed in part cannot be taken back whole: refused, naming those events;
 - **tier progress**: the event's activity leaves the tier metric (and its visit the count); a tier
   change it made is undone when no later event came after it (later events were decided in the new
-  tier: refused, naming them);
+  tier: refused, naming them), the tier before held since an earlier event reached it, or since
+  the event when none did (a review reached it, or an import);
 - **challenges**: what the event counted comes off the progress; a completion it made is undone
-  while its window is open; a completion a later event made with its help is refused;
+  while its window is open; a completion a later event made with its help is refused, and so is
+  one the event made that later purchases counted in after (unrecorded: traced `capped`);
 - **quests**: the step an ordered quest's event did, every step of an attempt the event started;
   refused when a later event did steps of the same quest, or when the steps of an unordered quest
-  cannot be told apart;
+  cannot be told apart (an earlier event at its very moment did steps of the attempt too);
 - **coupons** it issued are withdrawn (refused when a later purchase used one, naming it); coupons
   it used are usable again; **badges** it awarded are withdrawn; **draw entries** taken back; the
   catalog item a redemption took goes back to its `stock` (`stock_restored`, by `Loyalty.void`);
@@ -36,9 +38,12 @@ import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rules_engine.engine.lifecycle import with_lot
+from rules_engine.engine.mechanics.challenges import still_added
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError
 from rules_engine.program.model import Program
@@ -112,6 +117,12 @@ def is_void(stored: dict[str, Any]) -> bool:
     return "voided" in stored and "operator" in stored
 
 
+def moved_a_quest(outcome: Outcome) -> bool:
+    """Whether the event did steps of a quest: its void then needs the earlier events at its
+    moment (`apply_void`'s `alongside`)."""
+    return any(t.kind == "quest" and t.code in _COUNTED for t in outcome.trace)
+
+
 class _Refusals:
     def __init__(self, void: Void) -> None:
         self.void = void
@@ -132,6 +143,7 @@ def apply_void(
     *,
     event_at: dt.datetime | None = None,
     tier_since: dt.datetime | None = None,
+    alongside: Sequence[dict[str, Any]] = (),
 ) -> tuple[CustomerState, Void]:
     """The state after voiding `original` (the event's stored outcome) and the void as applied.
 
@@ -141,6 +153,8 @@ def apply_void(
         ledger: the customer's ledger entries, oldest first (the store's).
         event_at: the voided event's time, as the store kept it.
         tier_since: when the tier the event left was reached (read from earlier outcomes).
+        alongside: the stored outcomes of the earlier events at the event's own moment: an
+            attempt that started then was started by the event only if none of them moved it.
 
     Raises:
         EventError: RE446 with every reason the event cannot be voided; nothing changed.
@@ -224,7 +238,9 @@ def apply_void(
             changed[lot_id] = lot.model_copy(update={"points": lot.points + points})
         else:  # emptied by the redemption: opened again as it was earned
             first = first_earned.get(lot_id)
-            earned_at = first.at if first is not None else void.at
+            # in the void's offset: a store reads its ledger's times back in its own (SQLite's in
+            # UTC), and the lot's times must not depend on the store that kept them
+            earned_at = first.at.astimezone(void.at.tzinfo) if first is not None else void.at
             event_id, _, rule_id = lot_id.partition("/")
             expires = None if expire_after is None else earned_at + expire_after
             added.append(
@@ -272,7 +288,12 @@ def apply_void(
                     points=sums.points - done.points,
                     visits=sums.visits - done.visits,
                 )
-    visits = state.visits - sum(done.visits for done in gone)
+    # its visit: from its activity, which a program without tiers or leaderboards keeps none of,
+    # else from its lines among the purchases (kept while a return can name it)
+    if gone:
+        visits = state.visits - sum(done.visits for done in gone)
+    else:
+        visits = state.visits - any(line.event == event for line in state.purchases)
     tier, since = state.tier, state.tier_since
     if effects.tier_changes:
         if later_ids:
@@ -282,6 +303,12 @@ def apply_void(
                 "void the later events first, or adjust the points by hand",
             )
         tier, since = effects.tier_changes[0].old, tier_since
+        if since is None and tier is not None:
+            # no earlier outcome says when the tier was reached (a review by `advance`, an imported
+            # state): held since the event at the latest, so that it is reviewed, never kept for ever
+            since = event_at
+        if since is not None:  # a store's time, in the void's offset as the lots it opens again
+            since = since.astimezone(void.at.tzinfo)
     for name, data in later:
         if not is_void(data) and data.get("effects", {}).get("tier_changes") and gone:
             refuse.add(f"event {name} changed the tier with its progress", "void the later events first")
@@ -293,6 +320,17 @@ def apply_void(
         if not is_void(data)
         for t in data.get("trace", ())
         if t.get("code") in _COUNTED
+    }
+    moved_before = {
+        t["rule"] for data in alongside for t in data.get("trace", ()) if t.get("code") in _COUNTED
+    }
+    voided_since = {data.get("voided") for _, data in later if is_void(data)}
+    later_capped = {
+        (t["rule"], name)
+        for name, data in later
+        if not is_void(data) and name not in voided_since
+        for t in data.get("trace", ())
+        if t.get("code") == "capped"
     }
     fired = {t.rule for t in original.trace if t.code == "fired"}
     moved = {t.rule for t in original.trace if t.code in _COUNTED}
@@ -308,16 +346,24 @@ def apply_void(
             continue
         after = progress.progress - counted.added
         completed = list(progress.completed)
-        if progress.window in completed and after < goals.get(challenge_id, ZERO):
-            if rule_id in fired:
-                completed.remove(progress.window)
-            else:
-                by = sorted(name for r, name in later_traces if r == rule_id)
+        if progress.window in completed and rule_id in fired:
+            # purchases after the completion add to the progress unrecorded (traced `capped`): had
+            # the event not come, they would have counted, one of them perhaps completing it
+            recorded = sum(map(still_added, progress.counted.values()), ZERO)
+            if recorded != progress.progress:
+                capped = ", ".join(sorted(name for r, name in later_capped if r == rule_id))
                 refuse.add(
-                    f"{rule_id} was completed later ({', '.join(by) or 'by a later event'}) "
-                    "with its progress",
-                    "void the completing event first",
+                    f"{rule_id}, which it completed, counted more after it, unrecorded "
+                    f"({capped or 'by events voided or returned since, or imported'})",
+                    "adjust the points by hand instead",
                 )
+            completed.remove(progress.window)
+        elif progress.window in completed and after < goals.get(challenge_id, ZERO):
+            by = sorted(name for r, name in later_traces if r == rule_id)
+            refuse.add(
+                f"{rule_id} was completed later ({', '.join(by) or 'by a later event'}) with its progress",
+                "void the completing event first",
+            )
         counts = {k: v for k, v in progress.counted.items() if k != event}
         challenges[challenge_id] = ChallengeProgress(
             window=progress.window, progress=after, completed=completed, counted=counts
@@ -334,7 +380,7 @@ def apply_void(
         if by:
             refuse.add(f"later events did steps of {rule_id} ({', '.join(by)})", "void those first")
             continue
-        if attempt.started_at is not None and attempt.started_at == event_at:
+        if attempt.started_at is not None and attempt.started_at == event_at and rule_id not in moved_before:
             quests[quest_id] = QuestProgress()
         elif ordered.get(quest_id, True) and attempt.done:
             quests[quest_id] = QuestProgress(started_at=attempt.started_at, done=attempt.done[:-1])
@@ -347,12 +393,18 @@ def apply_void(
         quests_back.append(quest_id)
 
     entries_left = dict(state.entries)
+    closes = {draw.id: draw.closes for draw in program.draws}
+    day = None if event_at is None else event_at.astimezone(ZoneInfo(program.timezone)).date()
     for drawn in effects.draw_entries:
+        if day is not None and (drawn.draw not in closes or day > closes[drawn.draw]):
+            continue  # its draw had closed: the outcome names the entry, the state never counted it
         entries_left[drawn.draw] = max(0, entries_left.get(drawn.draw, 0) - drawn.count)
 
     if refuse.problems:
         raise EventError(refuse.problems)
-    kept_lots = [changed.get(lot.id, lot) for lot in state.lots if lot.id not in removed] + added
+    kept_lots = [changed.get(lot.id, lot) for lot in state.lots if lot.id not in removed]
+    for lot in added:  # in its place by expiry (earlier than later lots'), as expiry reads them
+        with_lot(kept_lots, lot)
     pending = None if state.pending_lots is None else [p for p in state.pending_lots if p not in removed]
     processed = [*state.processed, void.id][-PROCESSED_KEPT:]
     after_state = state.model_copy(

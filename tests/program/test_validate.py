@@ -31,6 +31,12 @@ def test_a_valid_program() -> None:
     assert problems("points: {value: 0.01}\nearn:\n  - id: base\n    rate: 1 per 100\n") == []
 
 
+def test_a_key_yaml_reads_as_a_boolean_is_an_unknown_field_not_a_crash() -> None:
+    """`on:` or `true:` where the schema has no such field: a TypeError in the hint's search before."""
+    code, _, _, message, _ = first("earn:\n  - id: base\n    rate: 1 per 100\nearning_base:\n  true: 1\n")
+    assert (code, message) == ("RE111", "unknown field `True`")
+
+
 def test_unknown_field_with_did_you_mean() -> None:
     code, line, column, message, hint = first("earn:\n  - id: base\n    rte: 1 per 100\n")
     assert (code, line, column) == ("RE111", 7, 5)

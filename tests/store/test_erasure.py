@@ -15,6 +15,7 @@ from rules_engine.errors import StoreError
 from rules_engine.service import Loyalty
 from rules_engine.store import Store, open_store
 from rules_engine.store.outcomes import unpack
+from rules_engine.tools import coupon_codes
 from rules_engine.tools.accounting import books
 from rules_engine.tools.adjustments import Adjustment
 from rules_engine.tools.voids import Void
@@ -75,5 +76,31 @@ def test_an_erased_customer_is_gone_and_the_books_are_unchanged(store_url: str) 
         store = open_store(store_url, "coffee-club") if store_url.endswith(".db") else store
         loyalty = Loyalty(engine, store, horizon=None)
         assert not loyalty.handle(purchase(1, WHO, at=at)).duplicate
+    finally:
+        store.close()
+
+
+def test_a_flyer_code_the_erased_customer_claimed_stays_claimed_and_names_them_nowhere(
+    store_url: str,
+) -> None:
+    """A bulk code is theirs once presented; after the erasure it is the pseudonym's: the id is in
+    no row of the codes either, and a new customer under the same id cannot use the code again (it
+    was honoured a second time by the SQL stores: another free latte)."""
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    store = open_store(store_url, "coffee-club")
+    try:
+        (code,) = coupon_codes.generate(store, engine.program, "free-latte", 1, batch="flyer", at=T0)
+        loyalty = Loyalty(engine, store, horizon=None)
+        first = loyalty.process({**purchase(1, WHO, at=T0), "coupons": [code]})
+        assert first.effects.coupons_redeemed == [code]
+        loyalty.erase(WHO, operator="dpo", at=T0 + dt.timedelta(hours=1))
+        again = loyalty.process({**purchase(2, WHO, at=T0 + dt.timedelta(hours=2)), "coupons": [code]})
+        assert again.effects.coupons_redeemed == []
+        (kept,) = store.coupon_codes()
+        assert kept.claimed_at is not None
+        if store_url.endswith(".db"):
+            store.close()
+            with sqlite3.connect(store_url) as db:
+                assert [who for (who,) in db.execute("SELECT customer FROM coupon_codes")] != [WHO]
     finally:
         store.close()

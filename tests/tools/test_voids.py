@@ -13,6 +13,7 @@ import pytest
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError, StoreError
 from rules_engine.program.model import Program
+from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.tools.accounting import books
@@ -82,6 +83,120 @@ def test_the_first_purchase_voided_takes_back_its_badge_and_the_quest_it_started
     assert state is not None and state.badges == [] and state.lots == [] and state.visits == 0
     assert applied.badges_withdrawn == ["first-cup"] and applied.quests == ["breakfast-explorer"]
     assert state.quests["breakfast-explorer"].done == []
+
+
+def test_an_event_at_the_moment_the_quest_started_did_not_start_it_when_an_earlier_one_did(
+    loyalty: Loyalty,
+) -> None:
+    """p1 started the breakfast quest with its pastry; p2, at the same moment, did its coffee
+    step. The attempt's start is p2's moment too, but voiding p2 must not take back p1's step:
+    which step of this unordered quest was p2's cannot be told, so the void is refused."""
+    loyalty.process(purchase("p1", T0, category="pastry"))
+    loyalty.process(purchase("p2", T0))
+    before = loyalty.store.state("vic")
+    assert before is not None and len(before.quests["breakfast-explorer"].done) == 2
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=1)))
+    assert any("quest:breakfast-explorer" in d.message for d in refused.value.diagnostics)
+    assert loyalty.store.state("vic") == before
+
+
+def test_the_purchase_that_completed_the_weeks_challenge_is_not_voided_when_a_later_one_counted_too(
+    loyalty: Loyalty,
+) -> None:
+    """p1's 4 coffee lines and p2's fifth complete the week's challenge (100 beans, a badge); p3's
+    coffee, after, counts unrecorded. Without p2, p3 would have completed it: voiding p2 may not take
+    the reward back and leave the week completed (the customer's 5 coffees rewarded by nothing, and
+    no reward for a next one), so it is refused naming p3."""
+    loyalty.process(purchase("p1", T0, qty=1) | {"items": [coffee(n) for n in range(4)]})
+    rewarded = loyalty.process(purchase("p2", T0 + dt.timedelta(hours=1), qty=1))
+    assert [t.code for t in rewarded.trace if t.rule == "challenge:five-coffees-a-week"] == ["fired"]
+    loyalty.process(purchase("p3", T0 + dt.timedelta(hours=2), qty=1))
+    before = loyalty.store.state("vic")
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
+    (problem,) = refused.value.diagnostics
+    assert "challenge:five-coffees-a-week" in problem.message and "(p3)" in problem.message
+    assert loyalty.store.state("vic") == before
+    # p3 voided first: its coffee stays in the progress, unrecorded, and cannot be told from the
+    # week's; p2 is refused still rather than leave the week completed without its reward
+    loyalty.void(void("v2", "p3", T0 + dt.timedelta(hours=3)))
+    with pytest.raises(EventError):
+        loyalty.void(void("v3", "p2", T0 + dt.timedelta(hours=4)))
+
+
+THREE_TIERS = """
+program: three-tiers
+version: 1
+timezone: UTC
+currency: EUR
+tiers:
+  qualify_on: spend
+  window: rolling 30d
+  downgrade: one_level
+  levels:
+    - {id: bronze, threshold: 0}
+    - {id: silver, threshold: 100}
+    - {id: gold, threshold: 1000, benefits: {earn_multiplier: 2}}
+earn:
+  - id: base
+    rate: 1 per 1
+"""
+
+
+def test_a_tier_a_review_reached_is_reviewed_again_after_the_void_of_the_upgrade(tmp_path: Path) -> None:
+    """Gold from p1, silver from the review at day 60 (`advance`: no event's outcome says so), gold
+    again from p2. Voiding p2 gives silver back: held since p2 (no outcome says since when
+    otherwise), so reviewed 30 days later down to bronze; it was kept for ever (no `tier_since`)."""
+    engine = Engine(load_program_text(THREE_TIERS, "three-tiers.yaml"), secret=b"tiers")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "tiers.db"), "three-tiers"), horizon=None)
+    days = dt.timedelta(days=1)
+    loyalty.process(purchase("p1", T0, qty=4))
+    assert [c.new for c in loyalty.advance("vic", T0 + 61 * days)] == ["silver"]
+    loyalty.process(purchase("p2", T0 + 62 * days, qty=4))
+    applied, _ = loyalty.void(void("v1", "p2", T0 + 63 * days))
+    assert applied.tier == "silver"
+    changes = loyalty.advance("vic", T0 + 200 * days)
+    assert [(c.old, c.new) for c in changes] == [("silver", "bronze")]
+    assert "2027-02-02" in changes[0].reason  # 30 days after p2
+
+
+def test_a_voided_purchase_is_no_visit_in_a_program_that_keeps_no_activity(tmp_path: Path) -> None:
+    """Volt keeps no activity (no tiers, no leaderboard): the visit of a voided purchase came off
+    nothing, and the 10% service discount for 3 earlier visits was given after two."""
+    engine = Engine.from_file(ROOT / "programs" / "volt-electronics.yaml")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "volt.db"), "volt-electronics"), horizon=None)
+    for n in range(3):
+        cable = {"sku": "USB-C", "category": "cable", "price": Decimal("20.00"), "qty": 1}
+        loyalty.process(purchase(f"p{n}", T0 + n * dt.timedelta(hours=1)) | {"items": [cable]})
+    loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.visits == 2
+    repair = {"sku": "FIX", "category": "service", "price": Decimal("100.00"), "qty": 1}
+    outcome = loyalty.process(purchase("p3", T0 + dt.timedelta(hours=4)) | {"items": [repair]})
+    assert outcome.totals.discount == 0
+
+
+def test_a_void_takes_back_no_draw_entry_the_event_gave_after_the_draw_closed(tmp_path: Path) -> None:
+    """Volt's reviewer badge gives an entry to the New Year draw (closes 2026-12-31). A first review
+    on 1 January names the entry in its outcome but the state never counted it: voiding that review
+    took away one of the 2 entries the December smart-home purchase won."""
+    engine = Engine.from_file(ROOT / "programs" / "volt-electronics.yaml")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "volt.db"), "volt-electronics"), horizon=None)
+    december = dt.datetime(2026, 12, 20, 12, 0, tzinfo=dt.UTC)
+    january = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+    hub = {"sku": "HUB", "category": "smart_home", "price": Decimal("99.00"), "qty": 1}
+    loyalty.process(purchase("p1", december) | {"items": [hub]})
+    late = loyalty.process({"id": "w2", "type": "review", "customer": "vic", "time": january.isoformat()})
+    assert [d.draw for d in late.effects.draw_entries] == ["new-year-draw"]
+    assert late.state.entries == {"new-year-draw": 2}
+    loyalty.void(void("v1", "w2", january + dt.timedelta(hours=1)))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.entries == {"new-year-draw": 2}
+
+
+def coffee(n: int) -> dict[str, Any]:
+    return {"sku": f"LATTE-{n}", "category": "coffee", "price": Decimal("300.00"), "qty": 1}
 
 
 def test_a_void_is_refused_naming_the_later_events_that_depend_on_it(loyalty: Loyalty) -> None:

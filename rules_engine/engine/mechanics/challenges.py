@@ -316,6 +316,13 @@ def _taken(before: CountedPurchase, after: CountedPurchase) -> Decimal:
     )
 
 
+def still_added(record: CountedPurchase) -> Decimal:
+    """What a counted purchase still adds to its window's progress: what it added, less what its
+    returns took back (tools/voids.py sums them: progress beyond them was counted unrecorded)."""
+    unreturned = [line.model_copy(update={"returned": ZERO}) for line in record.lines]
+    return record.added - _taken(record.model_copy(update={"lines": unreturned}), record)
+
+
 def _share(added: Decimal, returned: Decimal, qty: Decimal) -> Decimal:
     """The part of `added` that `returned` of `qty` account for, rounded down to its precision."""
     if returned >= qty:
