@@ -57,7 +57,7 @@ from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEv
 from rules_engine.store.memory import MemoryStore
 from rules_engine.tools.adjustments import Adjustment
 from rules_engine.tools.coupon_codes import normalized
-from rules_engine.tools.erasure import Erasure, anonymised, new_pseudonym, renamer
+from rules_engine.tools.erasure import Erasure, anonymised, is_pseudonym, new_pseudonym, renamer
 from rules_engine.tools.voids import Void
 
 DEFAULT_HORIZON = dt.timedelta(days=1)
@@ -408,13 +408,16 @@ class Loyalty:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
 
-    def _reward_referrer(self, outcome: Decided) -> tuple[Decided, bool] | None:
+    def _reward_referrer(self, outcome: Decided) -> tuple[Decided | None, bool] | None:
         """The reward the outcome owes a referrer (`effects.referral_owed`, their code) and whether
-        it was given before; None if no customer of the store has the code."""
+        it was given before; None if no customer of the store has the code; no reward, as given
+        before, if the referrer was erased (the code is retired, kept by their pseudonym)."""
         code = _owed(outcome)
         referrer = self.store.referrer(code) if code else None
         if referrer is None:
             return None
+        if is_pseudonym(referrer):  # erased: owed nothing more (tools/erasure.py)
+            return None, True
         event = {
             "id": referrer_event_id(outcome.customer, outcome.event),
             "type": "referral_reward",

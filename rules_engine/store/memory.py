@@ -158,7 +158,8 @@ class MemoryStore(Store):
             for whose, event in [key for key in self._outcomes if key[0] == customer]:
                 kept = self._outcomes.pop((whose, event))
                 self._outcomes[pseudonym, rename(event)] = StoredEvent("{}", None, kept.at)
-            self._codes = {code: who for code, who in self._codes.items() if who != customer}
+            # their referral code retired, kept by the pseudonym (tools/erasure.py)
+            self._codes = {code: pseudonym if who == customer else who for code, who in self._codes.items()}
             for code, (kept_code, who) in list(self._codes_of.items()):
                 if who == customer:
                     self._codes_of[code] = (kept_code, pseudonym)

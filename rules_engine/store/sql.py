@@ -193,8 +193,11 @@ class SqlStore(SqlWriting):
                 " WHERE program = ? AND customer = ? AND event = ?",
                 [(pseudonym, rename(event), program, customer, event) for (event,) in events],
             )
+            # their referral code retired, kept by the pseudonym (tools/erasure.py): a new customer
+            # under the id, whose code it would be, does not get it, nor a reward it was owed
             self._execute(
-                "DELETE FROM referral_codes WHERE program = ? AND customer = ?", (program, customer)
+                "UPDATE referral_codes SET customer = ? WHERE program = ? AND customer = ?",
+                (pseudonym, program, customer),
             )
             # bulk codes they claimed stay claimed, by the pseudonym: the id goes, and a new customer
             # under it cannot present a flyer's code again as theirs

@@ -2,8 +2,10 @@
 
 What is deleted: the profile (tags, dates, attributes), the purchase history and every trace of
 behaviour the state holds (activity, coupons, badges, challenge, quest and streak progress,
-offers, notifications, draw entries, processed event ids), the stored outcomes of their events,
-their referral code. What is kept, under a random pseudonym (`erased-<32 hex>`, drawn once, never
+offers, notifications, draw entries, processed event ids), the stored outcomes of their events.
+Their referral code is retired: kept by the pseudonym, so that no customer gets it again (a code
+is made from the customer's id: a new customer under the erased id would have had the same one)
+and a referee's purchase delivered again owes no one a reward (`is_pseudonym`). What is kept, under a random pseudonym (`erased-<32 hex>`, drawn once, never
 derived from the customer id, so it cannot be recomputed from it): the ledger rows and the
 points lots that are still open, every event id in them renamed (`<pseudonym>:<digest>`), so that
 the liability is unchanged and the books still reconcile, and the open points still expire or
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
@@ -45,8 +48,17 @@ class Erasure(BaseModel):
     """When."""
 
 
+_PSEUDONYM = re.compile(r"erased-[0-9a-f]{32}")
+
+
 def new_pseudonym() -> str:
     return "erased-" + secrets.token_hex(16)
+
+
+def is_pseudonym(customer: str) -> bool:
+    """Whether `customer` is an erasure's pseudonym (`new_pseudonym`): the books of an erased
+    customer, who is owed nothing more (a referral reward their retired code would name)."""
+    return _PSEUDONYM.fullmatch(customer) is not None
 
 
 def renamer(pseudonym: str) -> Callable[[str], str]:

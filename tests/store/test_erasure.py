@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.mechanics.referral import referral_code
 from rules_engine.errors import StoreError
 from rules_engine.service import Loyalty
 from rules_engine.store import Store, open_store
@@ -102,5 +104,50 @@ def test_a_flyer_code_the_erased_customer_claimed_stays_claimed_and_names_them_n
             store.close()
             with sqlite3.connect(store_url) as db:
                 assert [who for (who,) in db.execute("SELECT customer FROM coupon_codes")] != [WHO]
+    finally:
+        store.close()
+
+
+def test_an_erased_referrers_code_is_retired_and_owes_no_second_reward(store_url: str) -> None:
+    """ann refers bob, whose first purchase rewards her; ann is erased, and a new customer comes
+    under her id. Her code, made from the id, stays retired, kept by the pseudonym: the new ann is
+    not its referrer, and bob's purchase delivered again rewards no one (it paid the 1,000 points
+    a second time, to the new customer, on every store)."""
+    engine = Engine.from_file(ROOT / "programs" / "fashion-house.yaml")
+    store = open_store(store_url, "fashion-house")
+
+    def bought(event: str, customer: str, hours: int) -> dict[str, Any]:
+        return {
+            "id": event,
+            "type": "purchase",
+            "time": (T0 + dt.timedelta(hours=hours)).isoformat(),
+            "customer": customer,
+            "items": [{"sku": "DRESS", "category": "dress", "price": "100.00", "qty": 1}],
+        }
+
+    try:
+        loyalty = Loyalty(engine, store, horizon=None)
+        loyalty.process(bought("a1", "ann", 0))
+        code = referral_code("fashion-house", "ann", engine.secret)
+        signup = {"id": "s1", "type": "signup", "time": (T0 + dt.timedelta(hours=1)).isoformat()}
+        loyalty.process({**signup, "customer": "bob", "referral_code": code})
+        qualifying = bought("b1", "bob", 2)
+        first = loyalty.handle(qualifying)
+        assert first.referrer_applied and first.referred is not None
+        erased = loyalty.erase("ann", operator="dpo", at=T0 + dt.timedelta(hours=3))
+        before, reconciled = liability(store, engine)
+        assert reconciled
+
+        loyalty.process(bought("a2", "ann", 4))  # a new customer under the erased id
+        loyalty.process(bought("c1", "cy", 4))  # and one who never referred anyone
+        again = loyalty.handle(qualifying)
+
+        assert again.duplicate and not again.referrer_applied and again.referred is None
+        assert again.unknown_referrer is None  # owed to no one, not to a referrer still unknown
+        assert store.referrer(code) == erased.pseudonym
+        points = [sum(lot.points for lot in store.state(who).lots) for who in ("ann", "cy")]  # type: ignore[union-attr]
+        assert points[0] == points[1] > 0
+        after, reconciled = liability(store, engine)
+        assert reconciled and after == before + points[0] + points[1]
     finally:
         store.close()
