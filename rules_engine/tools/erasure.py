@@ -3,14 +3,15 @@
 What is deleted: the profile (tags, dates, attributes), the purchase history and every trace of
 behaviour the state holds (activity, coupons, badges, challenge, quest and streak progress,
 offers, notifications, draw entries, processed event ids), the stored outcomes of their events.
-Their referral code is retired: kept by the pseudonym, so that no customer gets it again (a code
-is made from the customer's id: a new customer under the erased id would have had the same one)
-and a referee's purchase delivered again owes no one a reward (`is_pseudonym`). What is kept, under a random pseudonym (`erased-<32 hex>`, drawn once, never
-derived from the customer id, so it cannot be recomputed from it): the ledger rows and the
-points lots that are still open, every event id in them renamed (`<pseudonym>:<digest>`), so that
-the liability is unchanged and the books still reconcile, and the open points still expire or
-are written off as the program says. The erased customer's id is then in no row of the program's
-store; an event for that id afterwards starts a new customer.
+What is kept, under a random pseudonym (`erased-<32 hex>`, drawn once, never derived from the
+customer id, so it cannot be recomputed from it): the ledger rows and the points lots that are
+still open, every event id in them renamed (`<pseudonym>:<digest>`), so that the liability is
+unchanged and the books still reconcile, and the open points still expire or are written off as
+the program says. Their referral code is retired, kept by the pseudonym: a code is made from the
+customer's id, so a new customer under the erased id would have had the same one; no customer
+gets it again, and a referee's purchase delivered again owes no one a reward (`is_pseudonym`).
+The erased customer's id is then in no row of the program's store; an event for that id
+afterwards starts a new customer.
 
 `Loyalty.erase` runs it in one store transaction (`Store.erase`).
 """
