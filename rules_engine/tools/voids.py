@@ -6,8 +6,9 @@ current state, not the state before it; a void is worked out from those, never b
 
 - **points**: every lot the event earned (`<event>/<rule>`) is reversed whole (ledger kind
   `reverse`, `event` the void's id, `rule` `void:<event>`); points a redemption burnt go back to
-  the lots they came from (kind `burn`, positive). A lot that later events spent, expired or
-  reversed in part cannot be taken back whole: refused, naming those events;
+  the lots they came from (kind `burn`, positive), and those of a lot already past its day expire
+  at once, after it (kind `expire`, the void's id and moment). A lot that later events spent,
+  expired or reversed in part cannot be taken back whole: refused, naming those events;
 - **tier progress**: the event's activity leaves the tier metric (and its visit the count); a tier
   change it made is undone when no later event came after it (later events were decided in the new
   tier: refused, naming them), the tier before held since an earlier event reached it, or since
@@ -42,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules_engine.engine.lifecycle import with_lot
+from rules_engine.engine.lifecycle import expired, with_lot
 from rules_engine.engine.mechanics.challenges import still_added
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError
@@ -88,7 +89,8 @@ class Void(BaseModel):
     """The program version running then."""
     entries: list[LedgerEntry] = Field(default_factory=list)
     """The ledger entries it made: `reverse` for the points the event earned, `burn` (positive)
-    for the points a redemption spent, given back."""
+    for the points a redemption spent, given back, and `expire` for those given back to a lot past
+    its day."""
     points: Amount = ZERO
     """The change of the customer's points: minus what the event earned, plus what it spent."""
     tier: str | None = None
@@ -203,7 +205,9 @@ def apply_void(
             burnt[entry.lot] = burnt.get(entry.lot, ZERO) - entry.points
     rule = f"void:{event}"
 
-    def book(kind: str, points: Decimal, lot: str, lines: Any = ()) -> None:
+    def book(
+        kind: str, points: Decimal, lot: str, lines: Any = (), *, rule: str = rule, at: dt.datetime = void.at
+    ) -> None:
         entries.append(
             LedgerEntry(
                 event=void.id,
@@ -211,7 +215,7 @@ def apply_void(
                 kind=kind,
                 points=points,
                 lot=lot,
-                at=void.at,
+                at=at,
                 version=void.version,
                 lines=lines,
             )
@@ -426,6 +430,12 @@ def apply_void(
             "processed": processed,
         }
     )
+    # points given back to a lot past its day expire at once, after the give-back: never counted
+    # in the balance until the next event's expiry, which dated them before the void brought them
+    clock = state.last_event_at if state.last_event_at is not None else void.at
+    after_state, lapsed = expired(after_state, max(clock, void.at))
+    for lot_rule, worth, lapsed_lot, due in lapsed or ():
+        book("expire", -worth, lapsed_lot, rule=lot_rule, at=max(due, void.at).astimezone(void.at.tzinfo))
     applied = void.model_copy(
         update={
             "entries": entries,

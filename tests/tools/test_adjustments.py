@@ -90,3 +90,29 @@ def test_a_lot_a_voided_redemption_opens_again_expires_on_its_day(store_url: str
     assert opened.expires_at == NOW + 20 * DAY and opened.expires_at.utcoffset() == MOSCOW.utcoffset(None)
     loyalty.advance("vic", NOW + 21 * DAY)
     assert points(loyalty) == {"p2/base": Decimal(5), "p3/base": Decimal(5)}
+
+
+def test_points_a_void_gives_back_to_a_lot_past_its_day_expire_with_the_void(store_url: str) -> None:
+    """The redemption spent p1's lot (20 days); voided on day 25 it gives the points back to a lot
+    past its day: they expire in the same operation, after the give-back and at the void's moment,
+    so the balance is what the customer can spend (they stayed until the next event, expired then
+    on day 20, before the give-back that brought them)."""
+    engine = Engine(load_program_text(PROGRAM, "store-test.yaml"), secret=b"store tests")
+    loyalty = Loyalty(engine, open_store(store_url, "store-test"), horizon=None)
+    loyalty.process(purchase("p1", NOW, "25.00"))  # base 25, launch 10
+    loyalty.process(purchase("p2", NOW + 15 * DAY, "5.00"))
+    redeem = {"id": "d1", "type": "redeem", "item": "mug", "customer": "vic", "time": f"{NOW + 16 * DAY}"}
+    loyalty.process(redeem)  # 25 of p1's 35 points, base first
+    at = NOW + 25 * DAY
+    void = Void(id="x1", customer="vic", voided="d1", reason="no mug", operator="olga", at=at)
+    applied, _ = loyalty.void(void)
+    state = loyalty.store.state("vic")
+    assert state is not None
+    assert points(loyalty) == {"p2/base": Decimal(5)} and state.available(at) == 5
+    assert [(e.kind, e.points, e.at) for e in applied.entries if e.lot.startswith("p1/")] == [
+        ("burn", Decimal(25), at),
+        ("expire", Decimal(-25), at),
+    ]
+    rows = [row.entry for row in loyalty.store.ledger(customer="vic")]
+    assert [(e.kind, e.points) for e in rows if e.event == "x1"] == [("burn", 25), ("expire", -25)]
+    assert sum(e.points for e in rows) == 5
