@@ -262,7 +262,10 @@ _ALL = (
     *_group(
         Stage.REDEEM_RETURN,
         "service.md#support-desk-adjustments",
-        {"RE432": "a debit adjustment of more points than the customer can spend now"},
+        {
+            "RE432": "a debit adjustment of more points than the customer can spend now",
+            "RE448": "an adjustment of a fraction of a point (a program's points are whole)",
+        },
     ),
     *_group(
         Stage.REDEEM_RETURN,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from decimal import Decimal
 from typing import Annotated
 
@@ -59,11 +60,19 @@ def apply_adjustment(
     """The state after the adjustment, and the adjustment with its ledger entries.
 
     Raises:
-        EventError: RE432, a debit of more points than are spendable at `adjustment.at`; RE410, zero points.
+        EventError: RE432, a debit of more points than are spendable at `adjustment.at`; RE410, zero
+            points; RE448, a fraction of a point.
     """
     at, points, rule = adjustment.at, adjustment.points, f"adjust:{adjustment.operator}"
     if not points:
         raise EventError([Diagnostic("RE410", "an adjustment of 0 points changes nothing", path=("points",))])
+    if points != points.to_integral_value():
+        # every award is rounded to whole points (`points.rounding`): a fraction no rule can make
+        # would stay in the balance for ever, unspendable in full
+        near = " or ".join(str(whole) for whole in (math.floor(points), math.ceil(points)) if whole)
+        message = f"an adjustment of {points} points, but the program's points are whole"
+        hint = f"adjust by a whole number of points: {near} here"
+        raise EventError([Diagnostic("RE448", message, hint=hint, path=("points",))])
 
     def entry(points: Decimal, lot: str) -> LedgerEntry:
         return LedgerEntry(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.errors import EventError
 from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
@@ -116,3 +117,23 @@ def test_points_a_void_gives_back_to_a_lot_past_its_day_expire_with_the_void(sto
     rows = [row.entry for row in loyalty.store.ledger(customer="vic")]
     assert [(e.kind, e.points) for e in rows if e.event == "x1"] == [("burn", 25), ("expire", -25)]
     assert sum(e.points for e in rows) == 5
+
+
+@pytest.mark.parametrize(("asked", "near"), [("0.5", "1"), ("-2.5", "-3 or -2"), ("100.25", "100 or 101")])
+def test_an_adjustment_of_a_fraction_of_a_point_is_refused(store_url: str, asked: str, near: str) -> None:
+    """Every award is rounded to whole points: half a point credited stayed in the balance, more
+    than a redemption's whole points could ever take. Refused (RE448), naming whole amounts near it;
+    a whole amount written with decimals is whole."""
+    engine = Engine(load_program_text(PROGRAM, "store-test.yaml"), secret=b"store tests")
+    loyalty = Loyalty(engine, open_store(store_url, "store-test"), horizon=None)
+    loyalty.process(purchase("p1", NOW, "25.00"))
+    before = loyalty.store.state("vic")
+    fraction = Adjustment(id="a1", customer="vic", points=Decimal(asked), reason="r", operator="olga", at=NOW)
+    with pytest.raises(EventError) as refused:
+        loyalty.adjust(fraction)
+    (problem,) = refused.value.diagnostics
+    assert problem.code == "RE448" and problem.hint is not None and problem.hint.endswith(f"{near} here")
+    assert loyalty.store.state("vic") == before
+    whole = fraction.model_copy(update={"id": "a2", "points": Decimal("2.00")})
+    applied, _ = loyalty.adjust(whole)
+    assert [e.points for e in applied.entries] == [2]
