@@ -15,7 +15,8 @@ current state, not the state before it; a void is worked out from those, never b
   the event when none did (a review reached it, or an import);
 - **challenges**: what the event counted comes off the progress; a completion it made is undone
   while its window is open; a completion a later event made with its help is refused, and so is
-  one the event made that later purchases counted in after (unrecorded: traced `capped`);
+  one the event made that later purchases counted in after (unrecorded: traced `capped`) until
+  every one of them is voided (what they counted then comes off with it);
 - **quests**: the step an ordered quest's event did, every step of an attempt the event started;
   refused when a later event did steps of the same quest, or when the steps of an unordered quest
   cannot be told apart (an earlier event at its very moment did steps of the attempt too);
@@ -332,7 +333,7 @@ def apply_void(
     later_capped = {
         (t["rule"], name)
         for name, data in later
-        if not is_void(data) and name not in voided_since
+        if not is_void(data)
         for t in data.get("trace", ())
         if t.get("code") == "capped"
     }
@@ -354,13 +355,18 @@ def apply_void(
             # purchases after the completion add to the progress unrecorded (traced `capped`): had
             # the event not come, they would have counted, one of them perhaps completing it
             recorded = sum(map(still_added, progress.counted.values()), ZERO)
-            if recorded != progress.progress:
-                capped = ", ".join(sorted(name for r, name in later_capped if r == rule_id))
+            capped = {name for r, name in later_capped if r == rule_id}
+            standing = ", ".join(sorted(capped - voided_since))
+            if recorded != progress.progress and (standing or not capped):
                 refuse.add(
                     f"{rule_id}, which it completed, counted more after it, unrecorded "
-                    f"({capped or 'by events voided or returned since, or imported'})",
-                    "adjust the points by hand instead",
+                    f"({standing or 'by events no longer known, or imported'})",
+                    f"void {standing} first (a return cannot be: adjust the points by hand then)"
+                    if standing
+                    else "adjust the points by hand instead",
                 )
+            # what counted unrecorded came from events voided since: it comes off with the event's
+            after -= progress.progress - recorded
             completed.remove(progress.window)
         elif progress.window in completed and after < goals.get(challenge_id, ZERO):
             by = sorted(name for r, name in later_traces if r == rule_id)

@@ -118,11 +118,35 @@ def test_the_purchase_that_completed_the_weeks_challenge_is_not_voided_when_a_la
     (problem,) = refused.value.diagnostics
     assert "challenge:five-coffees-a-week" in problem.message and "(p3)" in problem.message
     assert loyalty.store.state("vic") == before
-    # p3 voided first: its coffee stays in the progress, unrecorded, and cannot be told from the
-    # week's; p2 is refused still rather than leave the week completed without its reward
+    # p3 voided first: its coffee stays in the progress, unrecorded, while the week is completed;
+    # every purchase that counted unrecorded voided since, p2 can be voided (it was refused for
+    # ever, the operator left to adjust the points by hand and the week completed without a reward)
     loyalty.void(void("v2", "p3", T0 + dt.timedelta(hours=3)))
-    with pytest.raises(EventError):
-        loyalty.void(void("v3", "p2", T0 + dt.timedelta(hours=4)))
+    loyalty.void(void("v3", "p2", T0 + dt.timedelta(hours=4)))
+    state = loyalty.store.state("vic")
+    assert state is not None and [lot.event for lot in state.lots] == ["p1"] and state.badges == ["first-cup"]
+    week = state.challenges["five-coffees-a-week"]
+    assert week.progress == 4 and week.completed == [] and list(week.counted) == ["p1"]
+    again = loyalty.process(purchase("p4", T0 + dt.timedelta(hours=5), qty=1))
+    assert [t.code for t in again.trace if t.rule == "challenge:five-coffees-a-week"] == ["fired"]
+
+
+def test_the_completing_purchase_is_not_voided_while_a_purchase_after_it_that_counted_stands(
+    loyalty: Loyalty,
+) -> None:
+    """p3 and p4 counted unrecorded after p2 completed the week; p4 voided, p3 stands: without p2
+    it would have completed the week, so voiding p2 is refused still, naming p3 alone."""
+    loyalty.process(purchase("p1", T0, qty=1) | {"items": [coffee(n) for n in range(4)]})
+    loyalty.process(purchase("p2", T0 + dt.timedelta(hours=1), qty=1))
+    loyalty.process(purchase("p3", T0 + dt.timedelta(hours=2), qty=1))
+    loyalty.process(purchase("p4", T0 + dt.timedelta(hours=3), qty=1))
+    loyalty.void(void("v1", "p4", T0 + dt.timedelta(hours=4)))
+    before = loyalty.store.state("vic")
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v2", "p2", T0 + dt.timedelta(hours=5)))
+    (problem,) = refused.value.diagnostics
+    assert "(p3)" in problem.message and (problem.hint or "").startswith("void p3 first")
+    assert loyalty.store.state("vic") == before
 
 
 THREE_TIERS = """
