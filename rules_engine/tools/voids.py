@@ -9,7 +9,8 @@ current state, not the state before it; a void is worked out from those, never b
   the lots they came from (kind `burn`, positive), and those of a lot already past its day expire
   at once, after it (kind `expire`, the void's id and moment). A lot that later events spent,
   expired or reversed in part cannot be taken back whole: refused, naming those events;
-- **tier progress**: the event's activity leaves the tier metric (and its visit the count); a tier
+- **tier progress**: the event's activity leaves the tier metric and its visit the count (a
+  purchase told by its activity, its lines, or once both left the state by its outcome); a tier
   change it made is undone when no later event came after it (later events were decided in the new
   tier: refused, naming them), the tier before held since an earlier event reached it, or since
   the event when none did (a review reached it, or an import);
@@ -124,6 +125,18 @@ def moved_a_quest(outcome: Outcome) -> bool:
     """Whether the event did steps of a quest: its void then needs the earlier events at its
     moment (`apply_void`'s `alongside`)."""
     return any(t.kind == "quest" and t.code in _COUNTED for t in outcome.trace)
+
+
+def _a_purchase(outcome: Outcome, program: Program) -> bool | None:
+    """Whether the event of `outcome` was a purchase, from the outcome alone (the state keeps no
+    event's type): a basket, or an earn rule only purchases earn by traced as the right event or
+    not; None when nothing tells (a free basket in a program whose rules all earn on other events
+    too)."""
+    if outcome.totals.basket:
+        return True
+    only = {rule.id for rule in program.earn if rule.on == ["purchase"]}
+    wrong = {t.code == "wrong_event" for t in outcome.trace if t.kind == "earn" and t.rule in only}
+    return False in wrong if wrong else None
 
 
 class _Refusals:
@@ -294,11 +307,23 @@ def apply_void(
                     visits=sums.visits - done.visits,
                 )
     # its visit: from its activity, which a program without tiers or leaderboards keeps none of,
-    # else from its lines among the purchases (kept while a return can name it)
+    # else from its lines among the purchases (kept while a return can name it), else, once they
+    # may have left too, from its outcome
     if gone:
         visits = state.visits - sum(done.visits for done in gone)
+    elif any(line.event == event for line in state.purchases):
+        visits = state.visits - 1
     else:
-        visits = state.visits - any(line.event == event for line in state.purchases)
+        older = state.older_purchases
+        zone = ZoneInfo(program.timezone)
+        left = older is not None and (event_at is None or event_at.astimezone(zone).date() <= older.until)
+        bought = _a_purchase(original, program) if left else False
+        if bought is None:
+            refuse.add(
+                "whether it was a purchase (a visit) cannot be told: its lines and activity left the state",
+                "adjust its points by hand instead (its visit stays counted)",
+            )
+        visits = state.visits - bool(bought)
     tier, since = state.tier, state.tier_since
     if effects.tier_changes:
         if later_ids:

@@ -272,3 +272,57 @@ def test_the_books_reconcile_after_a_void(loyalty: Loyalty) -> None:
     balances = sum((lot.points for _, state in loyalty.store.states() for lot in state.lots), Decimal(0))
     kept = books(program, loyalty.store.ledger(), balances=balances)
     assert kept.reconciles and kept.moved["reversed"] < 0
+
+
+NO_TIERS = """
+program: plain
+version: 1
+timezone: UTC
+currency: EUR
+points: {expire_after: 365d}
+returns: {within: 10d}
+earn:
+  - id: base
+    rate: 1 per 1
+  - id: reviews
+    on: [review]
+    award: 5
+"""
+
+
+@pytest.mark.parametrize("url", ["memory:", "sqlite"])
+def test_a_purchase_whose_lines_left_the_state_is_voided_with_its_visit(tmp_path: Path, url: str) -> None:
+    """No tiers (no activity kept), lines kept 11 days for returns: p1's lines left with p2's
+    purchase 20 days on, and voiding p1 left its visit in the count (visits 2, one purchase). Its
+    outcome says it was a purchase; a review of those days is no visit."""
+    engine = Engine(load_program_text(NO_TIERS, "plain.yaml"), secret=b"plain")
+    store = open_store("memory:" if url == "memory:" else str(tmp_path / "plain.db"), "plain")
+    loyalty = Loyalty(engine, store, horizon=None)
+    days = dt.timedelta(days=1)
+    loyalty.process(purchase("p1", T0))
+    loyalty.process({"id": "w1", "type": "review", "customer": "vic", "time": f"{T0 + days}"})
+    loyalty.process(purchase("p2", T0 + 20 * days))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.visits == 2 and state.older_purchases is not None
+    assert {line.event for line in state.purchases} == {"p2"} and state.activity == []
+    loyalty.void(void("v1", "p1", T0 + 21 * days))
+    loyalty.void(void("v2", "w1", T0 + 21 * days))
+    state = loyalty.store.state("vic")
+    assert state is not None and state.visits == 1
+
+
+def test_a_free_purchase_whose_lines_left_is_not_voided_when_nothing_tells_it_was_one(tmp_path: Path) -> None:
+    """A basket of 0 in a program whose only rule earns on reviews too: once its lines left, its
+    outcome does not tell a purchase (a visit) from a review; refused, saying so."""
+    program = NO_TIERS.replace("rate: 1 per 1", "rate: 1 per 1\n    on: [purchase, review]")
+    engine = Engine(load_program_text(program, "plain.yaml"), secret=b"plain")
+    loyalty = Loyalty(engine, open_store(str(tmp_path / "plain.db"), "plain"), horizon=None)
+    free = purchase("p1", T0) | {"items": [coffee(0) | {"price": Decimal(0)}]}
+    loyalty.process(free)
+    loyalty.process(purchase("p2", T0 + dt.timedelta(days=20)))
+    before = loyalty.store.state("vic")
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p1", T0 + dt.timedelta(days=21)))
+    (problem,) = refused.value.diagnostics
+    assert "a purchase (a visit) cannot be told" in problem.message
+    assert loyalty.store.state("vic") == before
