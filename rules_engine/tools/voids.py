@@ -11,8 +11,8 @@ current state, not the state before it; a void is worked out from those, never b
   expired or reversed in part cannot be taken back whole: refused, naming those events;
 - **tier progress**: the event's activity leaves the tier metric and its visit the count (a
   purchase told by its activity, its lines, or once both left the state by its outcome); a tier
-  change it made is undone when no later event came after it (later events were decided in the new
-  tier: refused, naming them), the tier before held since an earlier event reached it, or since
+  change it made is undone when no later event stands after it (later events were decided in the
+  new tier: refused, naming them; events voided since and adjustments do not count), the tier before held since an earlier event reached it, or since
   the event when none did (a review reached it, or an import);
 - **challenges**: what the event counted comes off the progress; a completion it made is undone
   while its window is open; a completion a later event made with its help is refused, and so is
@@ -178,7 +178,6 @@ def apply_void(
     refuse = _Refusals(void)
     event = original.event
     effects = original.effects
-    later_ids = [name for name, _ in later]
     for name, data in later:
         if is_void(data) and data.get("voided") == event:
             refuse.add(f"void {name} voided it before", "nothing to do: it was voided already")
@@ -325,11 +324,15 @@ def apply_void(
             )
         visits = state.visits - bool(bought)
     tier, since = state.tier, state.tier_since
+    # the later events that stand: what a void undid no longer depends on this one's tier or
+    # progress (an adjustment, never among them, depends on no tier)
+    voided_since = {data.get("voided") for _, data in later if is_void(data)}
+    decided = [name for name, data in later if not is_void(data) and name not in voided_since]
     if effects.tier_changes:
-        if later_ids:
+        if decided:
             refuse.add(
                 f"it changed the tier ({effects.tier_changes[0].old} → {effects.tier_changes[-1].new}) and "
-                f"later events were decided in the new tier ({', '.join(later_ids)})",
+                f"later events were decided in the new tier ({', '.join(decided)})",
                 "void the later events first, or adjust the points by hand",
             )
         tier, since = effects.tier_changes[0].old, tier_since
@@ -340,7 +343,12 @@ def apply_void(
         if since is not None:  # a store's time, in the void's offset as the lots it opens again
             since = since.astimezone(void.at.tzinfo)
     for name, data in later:
-        if not is_void(data) and data.get("effects", {}).get("tier_changes") and gone:
+        if (
+            not is_void(data)
+            and name not in voided_since
+            and data.get("effects", {}).get("tier_changes")
+            and gone
+        ):
             refuse.add(f"event {name} changed the tier with its progress", "void the later events first")
 
     # -- challenges and quests ------------------------------------------------------------------------
@@ -354,7 +362,6 @@ def apply_void(
     moved_before = {
         t["rule"] for data in alongside for t in data.get("trace", ()) if t.get("code") in _COUNTED
     }
-    voided_since = {data.get("voided") for _, data in later if is_void(data)}
     later_capped = {
         (t["rule"], name)
         for name, data in later

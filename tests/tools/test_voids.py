@@ -17,6 +17,7 @@ from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.store import open_store
 from rules_engine.tools.accounting import books
+from rules_engine.tools.adjustments import Adjustment
 from rules_engine.tools.voids import Void
 from tests.conftest import ROOT
 
@@ -326,3 +327,30 @@ def test_a_free_purchase_whose_lines_left_is_not_voided_when_nothing_tells_it_wa
     (problem,) = refused.value.diagnostics
     assert "a purchase (a visit) cannot be told" in problem.message
     assert loyalty.store.state("vic") == before
+
+
+@pytest.mark.parametrize("url", ["memory:", "sqlite"])
+def test_an_upgrade_is_voided_when_what_came_after_it_was_voided_or_an_adjustment(
+    tmp_path: Path, url: str
+) -> None:
+    """p1 made the customer silver; a review and a credit came after. The review voided, nothing
+    decided in silver stands (an adjustment depends on no tier): voiding p1 gives the tier back.
+    It was refused, naming the review and its void, and the operator could not undo the upgrade."""
+    engine = Engine(load_program_text(THREE_TIERS, "three-tiers.yaml"), secret=b"tiers")
+    store = open_store("memory:" if url == "memory:" else str(tmp_path / "tiers.db"), "three-tiers")
+    loyalty = Loyalty(engine, store, horizon=None)
+    hours = dt.timedelta(hours=1)
+    assert [c.new for c in loyalty.process(purchase("p1", T0, qty=1)).effects.tier_changes] == ["silver"]
+    credit = Adjustment(
+        id="a1", customer="vic", points=Decimal(5), reason="r", operator="olga", at=T0 + hours
+    )
+    loyalty.adjust(credit)
+    loyalty.process({"id": "r1", "type": "review", "customer": "vic", "time": f"{T0 + 2 * hours}"})
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p1", T0 + 3 * hours))
+    assert "(r1)" in refused.value.diagnostics[0].message
+    loyalty.void(void("v2", "r1", T0 + 3 * hours))
+    applied, _ = loyalty.void(void("v3", "p1", T0 + 4 * hours))
+    state = loyalty.store.state("vic")
+    assert applied.tier is None and state is not None and state.tier is None
+    assert sum(lot.points for lot in state.lots) == 5
