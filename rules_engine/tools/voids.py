@@ -6,8 +6,10 @@ current state, not the state before it; a void is worked out from those, never b
 
 - **points**: every lot the event earned (`<event>/<rule>`) is reversed whole (ledger kind
   `reverse`, `event` the void's id, `rule` `void:<event>`); points a redemption burnt go back to
-  the lots they came from (kind `burn`, positive), and those of a lot already past its day expire
-  at once, after it (kind `expire`, the void's id and moment). A lot that later events spent,
+  the lots they came from (kind `burn`, positive; a lot that left the state opens again, expiring
+  by the running version's `expire_after`, the one the void names: the store keeps neither a gone
+  lot's expiry nor an older version's text), and those of a lot already past its day expire at
+  once, after it (kind `expire`, the void's id and moment). A lot that later events spent,
   expired or reversed in part cannot be taken back whole: refused, naming those events;
 - **tier progress**: the event's activity leaves the tier metric and its visit the count (a
   purchase told by its activity, its lines, or once both left the state by its outcome); a tier

@@ -137,3 +137,28 @@ def test_an_adjustment_of_a_fraction_of_a_point_is_refused(store_url: str, asked
     whole = fraction.model_copy(update={"id": "a2", "points": Decimal("2.00")})
     applied, _ = loyalty.adjust(whole)
     assert [e.points for e in applied.entries] == [2]
+
+
+def test_a_lot_a_void_opens_again_expires_by_the_version_running_at_the_void(tmp_path: Path) -> None:
+    """Version 2 keeps points 30 days, version 1 kept them 20: the lot p1 earned under version 1
+    left the state empty, and the store kept no expiry of it, nor version 1's text. The void is
+    decided by the version running (its record names it, as every answer does): the lot reopens
+    expiring 30 days after p1 (docs/service.md, voiding an event)."""
+    program = PROGRAM + "returns:\n  within: 10d\n"
+    first = Engine(load_program_text(program, "store-test.yaml"), secret=b"store tests")
+    url = str(tmp_path / "desk.db")
+    loyalty = Loyalty(first, open_store(url, "store-test"), horizon=None)
+    loyalty.process(purchase("p1", NOW, "25.00"))
+    redeem = {"id": "d1", "type": "redeem", "item": "mug", "customer": "vic", "time": f"{NOW + 6 * DAY}"}
+    loyalty.process(redeem)
+    loyalty.process(purchase("p2", NOW + 12 * DAY, "5.00"))
+    loyalty.store.close()
+    longer = program.replace("version: 2", "version: 3").replace("expire_after: 20d", "expire_after: 30d")
+    second = Engine(load_program_text(longer, "store-test.yaml"), secret=b"store tests")
+    loyalty = Loyalty(second, open_store(url, "store-test"), horizon=None)
+    void = Void(id="x1", customer="vic", voided="d1", reason="no mug", operator="olga", at=NOW + 13 * DAY)
+    applied, _ = loyalty.void(void)
+    state = loyalty.store.state("vic")
+    assert applied.version == 3 and state is not None
+    (opened,) = (lot for lot in state.lots if lot.id == "p1/base")
+    assert opened.points == 25 and opened.expires_at == NOW + 30 * DAY
