@@ -96,7 +96,8 @@ class Void(BaseModel):
     for the points a redemption spent, given back, and `expire` for those given back to a lot past
     its day."""
     points: Amount = ZERO
-    """The change of the customer's points: minus what the event earned, plus what it spent."""
+    """The change of the customer's points: minus what the event earned, plus what it spent and
+    did not expire at once."""
     tier: str | None = None
     """The tier the customer is in after it."""
     coupons_withdrawn: list[str] = Field(default_factory=list)
