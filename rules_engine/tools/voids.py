@@ -14,8 +14,9 @@ current state, not the state before it; a void is worked out from those, never b
 - **tier progress**: the event's activity leaves the tier metric and its visit the count (a
   purchase told by its activity, its lines, or once both left the state by its outcome); a tier
   change it made is undone when no later event stands after it (later events were decided in the
-  new tier: refused, naming them; events voided since and adjustments do not count), the tier before held since an earlier event reached it, or since
-  the event when none did (a review reached it, or an import);
+  new tier: refused, naming them; events voided since and adjustments do not count), the tier
+  before held since an earlier event reached it, or since the event when none did (a review
+  reached it, or an import);
 - **challenges**: what the event counted comes off the progress; a completion it made is undone
   while its window is open; a completion a later event made with its help is refused, and so is
   one the event made that later purchases counted in after (unrecorded: traced `capped`) until
