@@ -85,7 +85,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from timing import machine
 
-from rules_engine import jsonio
+from rules_engine import collector, jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.http.runtime import system_clock
 from rules_engine.http.server import tune_collector
@@ -549,7 +549,8 @@ def in_process_run(db: str, settings: Settings) -> InProcess:
     """`Loyalty.handle` as the server's worker runs it: the horizon measured from the system clock
     (the service's `Settings.clock`; without `now`, `Loyalty` asks the store for its latest event
     time on every event, a query the server never makes) and the garbage collector tuned as
-    `loyalty serve` tunes its workers (server.py `tune_collector`; put back afterwards, for the client)."""
+    `loyalty serve` tunes its workers (server.py `tune_collector`, and `collector.after_work` after
+    each event as the worker's event thread after each group; put back afterwards, for the client)."""
     engine = Engine.from_file(PROGRAM)
     made = events(settings.requests, settings.customers, _run_id())
     bodies = [jsonio.loads(jsonio.dumps(e)) for e in made]  # as the service reads them: exact numbers
@@ -568,11 +569,11 @@ def in_process_run(db: str, settings: Settings) -> InProcess:
             began, cpu = time.perf_counter(), time.process_time()
             for body in bodies:
                 loyalty.handle(body)
+                collector.after_work()  # as the worker's event thread after each group
             cpu, wall = time.process_time() - cpu, time.perf_counter() - began
             db_cpu = database_cpu(db) - db_cpu
         finally:
-            gc.unfreeze()
-            gc.set_threshold(*thresholds)
+            collector.untune(thresholds)
     return InProcess(len(bodies) / wall, cpu / len(bodies) * 1000, db_cpu / len(bodies) * 1000)
 
 

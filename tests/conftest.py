@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from rules_engine import compile_expression
+from rules_engine import collector, compile_expression
 from rules_engine.engine import evaluator
 from rules_engine.jsonio import loads
 from tests import browser, postgres
@@ -48,8 +48,7 @@ def collector_as_it_was() -> Iterator[None]:
     frozen = gc.get_freeze_count()
     yield
     if gc.get_threshold() != thresholds or gc.get_freeze_count() != frozen:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
+        collector.untune(thresholds)
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from pydantic import BaseModel, TypeAdapter
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rules_engine import collector
 from rules_engine.engine.events import AnyEvent
 from rules_engine.errors import StoreError
 from rules_engine.http import problems
@@ -249,6 +250,7 @@ def create_app(settings: Settings) -> FastAPI:
                 wait=stores.wait,
                 late=stores.late,
                 deliver=None if stores.log_sync is None and not stores.behind else partial(_deliver, stores),
+                after=collector.after_work,
             )
         app.add_middleware(Shortcut, runtime=service)  # inside Observe: added first
         app.front = Observe(Shortcut(_unreachable_app, service), service)

@@ -12,8 +12,10 @@
 - `loyalty_collector_pause_seconds{generation}` (a histogram): how long each of the garbage
   collector's walks held the worker (`collector_pauses`, from the app's start to its end). Every
   request in flight waits a walk out, so the walks are the service's latency tail at 64 in flight:
-  a young walk came every ~1,700-3,000 requests of the benchmark's and took 35-60 ms
-  (bench/README.md, "The collector's pause"); `_count` says how often, `_sum` how long in all.
+  a young walk came every ~1,700-3,000 requests of the benchmark's and took 35-100 ms, until the
+  event thread froze what each group leaves (collector.py `after_work`); now a full walk comes
+  when the objects made have doubled (bench/README.md, "The collector's pause"); `_count` says
+  how often, `_sum` how long in all.
 
 Each app has a registry of its own (no global state: tests build many apps). With several worker
 processes (`loyalty serve --workers N`), prometheus-client's multiprocess mode adds the workers'

@@ -51,7 +51,9 @@ middle generation and were walked again there (8 middle collections in 4,000 req
 on a server at concurrency 64 (4,000 requests, the collector's own CPU time from `gc.callbacks`):
 97 young and 8 middle collections, ~680 ms, against 1 young one, ~1 ms, at 100,000 — the group's
 objects are freed before the count gets there (bench/README.md, "lane"). Cycles are still
-collected, a little later; a young collection walks at most ~100,000 objects."""
+collected, a little later; a young collection walks at most ~100,000 objects. Since 2026-12-07
+the lane freezes what each group leaves alive (collector.py `after_work`), which sets the count
+back to zero: these thresholds are for what runs outside it (reads, a worker without a lane)."""
 
 _PROGRAMS = "LOYALTY_SERVE_PROGRAMS"
 _DB = "LOYALTY_SERVE_DB"
@@ -87,9 +89,10 @@ def app_from_environment() -> FastAPI:
 
 
 def tune_collector() -> None:
-    """The collector of a worker whose programs are loaded: `collector.tune_for_events` with the
-    service's `THRESHOLDS` (bench_service.py's in-process row is tuned alike)."""
-    collector.tune_for_events(THRESHOLDS)
+    """The collector of a worker whose programs are loaded: `collector.tune_for_requests` with the
+    service's `THRESHOLDS`, the lane freezing what each group leaves (bench_service.py's
+    in-process row is tuned alike)."""
+    collector.tune_for_requests(THRESHOLDS)
 
 
 def serve(settings: Settings, listen: Listen) -> None:

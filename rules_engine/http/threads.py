@@ -272,6 +272,9 @@ class Lane(Generic[A]):
             group once the database's log is on disk (store/sqlite_sync.py), PostgreSQL's once
             its COMMIT came back (store/postgres_flights.py), while this thread decides the next
             group.
+        after: called on the lane's thread once each group is done (its answers handed back or
+            held): a service's worker freezes what the group left alive (collector.py
+            `after_work`).
     """
 
     def __init__(
@@ -284,8 +287,10 @@ class Lane(Generic[A]):
         late: Callable[[], BaseException],
         clock: Callable[[], float] = time.monotonic,
         deliver: Callable[[str, Release, Any], None] | None = None,
+        after: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
+        self.after = after
         self.deliver = deliver
         self.function = function
         self.most = most
@@ -338,6 +343,8 @@ class Lane(Generic[A]):
                 return
             self._run(first.key, [first, *self._gather(first.key, self.most - 1)])
             del first  # nothing held while waiting
+            if self.after is not None:
+                self.after()
             if self._ending:
                 return
 

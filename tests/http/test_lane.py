@@ -79,6 +79,26 @@ def test_the_calls_waiting_together_go_as_one_group_in_order_a_new_key_starting_
     assert (lane.groups, lane.calls) == (4, 7)
 
 
+def test_after_is_called_on_the_lanes_thread_once_each_group_is_done_failed_or_not(run: Run[Any]) -> None:
+    """What a service's worker freezes after each group (collector.py `after_work`): called once
+    a group's function has returned or raised, on the lane's thread, before the next group."""
+    recorder = Failing()
+    seen: list[tuple[int, str]] = []
+    lane: Lane[int] = Lane(
+        "test-lane",
+        recorder,
+        most=32,
+        wait=30,
+        late=_late,
+        after=lambda: seen.append((len(recorder.groups), threading.current_thread().name)),
+    )
+    try:
+        run(_queue_behind_the_first(lane, recorder, [("a", 0), ("a", 1), ("a", 2), ("b", 3)]))
+    finally:
+        lane.shutdown()
+    assert seen == [(1, "test-lane"), (2, "test-lane"), (3, "test-lane")]
+
+
 def test_a_group_is_never_larger_than_most(run: Run[Any]) -> None:
     recorder = Recorder()
     lane: Lane[int] = Lane("test-lane", recorder, most=3, wait=30, late=_late)
