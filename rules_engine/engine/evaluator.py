@@ -48,7 +48,7 @@ from rules_engine.engine import (
 from rules_engine.engine.events import AnyEvent, Purchase, Redeem, Return, Signup, fixed_offset, out_of_range
 from rules_engine.engine.generated import GeneratedPath, covers
 from rules_engine.engine.generated import compiled as compiled_path
-from rules_engine.engine.mechanics import MECHANICS, notifications, tiers
+from rules_engine.engine.mechanics import MECHANICS, deferred, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange, Totals
 from rules_engine.engine.plan import Plan
 from rules_engine.engine.reader import parse_event
@@ -144,12 +144,12 @@ class Engine:
             # made when the result's are read (settle.outcome's `time_passed`; a lazy result costs a copy
             # and a property per read, more than the few changes of lots ending their wait)
             before, moves = tiers.elapse(self.program.tiers, before, parsed.time, self.zone)
-            before, sent = notifications.deliver(self.program.notifications, before, parsed.time)
+            before, sent = deferred.deliver(self.program.notifications, before, parsed.time)
             run = open_run(self.plan, self.secret, parsed, before, explain, budgets or _NO_BUDGETS, changes)
             if moves:
                 tiers.reviewed(run, moves)
             if sent:
-                notifications.delivered(run, sent)
+                deferred.delivered(run, sent)
             # what time did (lots that expired, or ended their wait with them), in front of the
             # event's own changes and entries, made when read (settle.outcome's `time_passed`)
             passing = None if gone is None else (passed, gone, parsed.id, self.program.version)
@@ -169,7 +169,7 @@ class Engine:
         ledger entries of expiry."""
         after, changes, expired = points.time_passes(self.program, state, moment, cause)
         after, moves = tiers.elapse(self.program.tiers, after, moment, self.zone)
-        after, sent = notifications.deliver(self.program.notifications, after, moment)
+        after, sent = deferred.deliver(self.program.notifications, after, moment)
         return after, changes, moves, sent, expired  # a plain tuple: a named one's `__new__` is Python
 
     def _caught_up(self, result: Result, latest: dt.datetime, cause: str) -> Result:

@@ -51,7 +51,7 @@ from rules_engine.engine import conditions, history, settle
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.later import Later, LaterLedger, StreamResult, later_changes
 from rules_engine.engine.lot_memos import carry_reminded, reminded_until
-from rules_engine.engine.mechanics import notifications, tiers
+from rules_engine.engine.mechanics import deferred, tiers
 from rules_engine.engine.outcome import Notification, PointsChange, TierChange
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import BudgetSnapshot, Run, change_state, open_run
@@ -172,13 +172,13 @@ def purchase(engine: Engine, event: Any, working: Working, budgets: BudgetSnapsh
             view = replaced(view, {"activity_sums": working.sums_model()})
         if not quiet:  # as `Engine._elapse`
             view, moves = tiers.elapse(program.tiers, view, time, engine.zone)
-            view, sent = notifications.deliver(program.notifications, view, time)
+            view, sent = deferred.deliver(program.notifications, view, time)
         run = open_run(engine.plan, engine.secret, event, view, False, budgets or _NO_BUDGETS, [])
         run.working = working  # the mechanics specialised for a purchase change it (`_settled` applies)
         if moves:
             tiers.reviewed(run, moves)
         if sent:
-            notifications.delivered(run, sent)
+            deferred.delivered(run, sent)
         conditions.check_attributes(run)
         fast.decide(run)
         for mechanic in fast.mechanics:
@@ -502,7 +502,7 @@ def _due_at(working: Working, run: Run, now: Any) -> Any:
     """The first moment something is due after a step at `now` (its run's state the working state's
     cold part): a pending lot's wait ending, a lot with points expiring (the spent ones at the
     head, which expiry keeps, passed over), the tier review (`tiers.elapse`), a message waiting
-    (`notifications.deliver`); 0 (due at every step) when that is not known from a comparison of
+    (`deferred.deliver`); 0 (due at every step) when that is not known from a comparison of
     seconds: the pending lots not known in order, a tier this version no longer has, a naive time."""
     lots = working.lots
     due: Any = NEVER

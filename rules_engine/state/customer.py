@@ -404,7 +404,7 @@ class CustomerState(StateModel):
     every message ever sent)."""
     deferred: list[DeferredMessage] = Field(default_factory=list)
     """Notifications waiting to go out (quiet hours, the frequency cap), in sending order; at most
-    `MAX_DEFERRED` (mechanics/notifications.py)."""
+    `MAX_DEFERRED` (mechanics/deferred.py)."""
     reminded: list[str] = Field(default_factory=list)
     """Lots (`<event>/<rule>`) the customer was already reminded will expire."""
     entries: dict[str, int] = Field(default_factory=dict)

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine.mechanics.notifications import _suppressed, notice, sent_now
+from rules_engine.engine.mechanics.deferred import notice
+from rules_engine.engine.mechanics.notifications import _suppressed, sent_now
 from rules_engine.engine.mechanics.shared import recent
 from rules_engine.program.mechanics import Notifications
 from rules_engine.program.parts import Hours, Limit

@@ -276,7 +276,7 @@ def test_the_quiet_hours_read_from_the_local_time_agree_with_quiet_until(
     midnight, within a day, equal: never quiet) and any moment, summer time included."""
     from zoneinfo import ZoneInfo
 
-    from rules_engine.engine.mechanics.notifications import quiet_until
+    from rules_engine.engine.mechanics.deferred import quiet_until
     from rules_engine.engine.whole.reminder import _quiet_at
     from rules_engine.program.parts import Hours
 

@@ -3,7 +3,7 @@
 After a long history a customer has a fortnight's lots within the reminder's reach at every
 purchase, and each purchase brings one more into it: the reminder has something to tell at nearly
 every one, sent, suppressed by the frequency cap, or deferred past the quiet hours to go out
-before the next event. The whole step does what `notifications.deliver` and `_points_reminder`
+before the next event. The whole step does what `deferred.deliver` and `notifications._points_reminder`
 do, on the whole state's ints, with the engine's own decisions and words (`delivery`, `notice`):
 
 - `Notices.delivered(state, time)`: the waiting messages whose moment has come, sent before the
@@ -28,8 +28,7 @@ from itertools import filterfalse, islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from rules_engine.engine.mechanics.notifications import (
-    REMINDER,
+from rules_engine.engine.mechanics.deferred import (
     customer_zone,
     deferred_message,
     delivered_verdict,
@@ -37,6 +36,7 @@ from rules_engine.engine.mechanics.notifications import (
     notice,
     quiet_until,
 )
+from rules_engine.engine.mechanics.notifications import REMINDER
 from rules_engine.engine.mechanics.shared import recent
 from rules_engine.engine.outcome import Notification
 from rules_engine.engine.plan import Plan
