@@ -383,13 +383,14 @@ def _count(
             seen.rules.add(award.rule)
             rule.customers += 1
     for discount in outcome.discounts:
-        rule = tally.rules.get(discount.rule)
+        name = _coupon_of(discount.rule, outcome.state)
+        rule = tally.rules.get(name)
         if rule is None:
-            rule = tally.rules[discount.rule] = RuleTally(_mechanic(outcome, discount.rule, kinds))
+            rule = tally.rules[name] = RuleTally(_mechanic(outcome, name, kinds))
         rule.discounts += discount.amount
         rule.awards += 1
-        if discount.rule not in seen.rules:
-            seen.rules.add(discount.rule)
+        if name not in seen.rules:
+            seen.rules.add(name)
             rule.customers += 1
     tally.discounts += outcome.totals.discount
     for change in outcome.tier_changes:  # a first tier (from none) is no move
@@ -425,6 +426,16 @@ def _count(
             seen.challenges_done.add(trace.rule.removeprefix("challenge:"))
         elif trace.fired and trace.kind == "quest":
             seen.quests_done.add(trace.rule.removeprefix("quest:"))
+
+
+def _coupon_of(rule: str, state: CustomerState) -> str:
+    """The report's rule for a discount: a coupon's (`coupon:<code>`, the code presented) is
+    counted under the coupon it is a code of (`coupon:<id>`), one row per coupon, not per code."""
+    if not rule.startswith("coupon:"):
+        return rule
+    code = rule.removeprefix("coupon:")
+    coupon = next((issued.coupon for issued in state.coupons if issued.code == code), None)
+    return rule if coupon is None else f"coupon:{coupon}"
 
 
 def _rank(engine: Engine, tier: str | None) -> int:

@@ -207,3 +207,13 @@ def test_the_problems_shown_are_the_first_by_line_on_any_number_of_processes(tmp
         shown = [sample["message"] for sample in run["problem_samples"]]
         assert [text[: len(start)] for text, start in zip(shown, first, strict=False)] == first
         assert len(shown) == 20
+
+
+def test_a_coupons_discounts_are_counted_under_the_coupon_not_each_code(coffee_history: Path) -> None:
+    """Each customer's free latte has a code of its own (`coupon:<code>` in the outcome); the
+    report's per-rule row is the coupon's (`coupon:free-latte`): its awards, its customers."""
+    report = build_report(simulate(coffee_history, [COFFEE], workers=1))
+    coupons = {f"coupon:{coupon.id}" for coupon in Engine.from_file(COFFEE).program.coupons}
+    rows = [row for row in report["cost"]["per_rule"] if row["mechanic"] == "coupon"]
+    assert rows and {row["rule"] for row in rows} <= coupons
+    assert sum(row["awards"] for row in rows) >= sum(row["customers"] for row in rows) > 1
