@@ -133,6 +133,7 @@ class _Customer:
                 self.spendable -= self.lots.pop(0)[1]
 
     def spend(self, points: float) -> None:
+        """A redemption's points, taken from the oldest lots first."""
         self.spendable -= points
         while points > 0 and self.lots:
             taken = min(points, self.lots[0][1])
