@@ -27,6 +27,13 @@ from typing import IO
 
 from rules_engine.errors import Diagnostic
 
+KEPT_PROBLEMS = 20
+"""Problems a simulation reports in full, the first by line (all are counted)."""
+
+Problem = tuple[int, Diagnostic]
+"""A problem and the line it is at: the report's samples are the first by line, whichever batch
+found them (a batch runs customer after customer, not in line order)."""
+
 BATCH_BYTES = 4 * 1024 * 1024
 """About this many bytes of events per batch (the memory a worker holds is a few times this)."""
 
@@ -39,7 +46,7 @@ class Batches:
     customers: int = 0
     first: dt.datetime | None = None
     last: dt.datetime | None = None
-    problems: list[Diagnostic] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     bad_lines: int = 0
 
     def close(self) -> None:
@@ -56,6 +63,11 @@ class Batches:
             months.append(f"{year:04d}-{month:02d}")
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return tuple(months)
+
+
+def first_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """The first `KEPT_PROBLEMS` by line (those of one line in the order they were found)."""
+    return sorted(problems, key=lambda problem: problem[0])[:KEPT_PROBLEMS]
 
 
 def batch_count(size: int, workers: int, batch_bytes: int = BATCH_BYTES) -> int:
@@ -122,8 +134,8 @@ def _customer(
             else:
                 return customer, _moment(data.get("time")), text
     batches.bad_lines += 1
-    if len(batches.problems) < 20:
-        batches.problems.append(Diagnostic("RE414", f"{name}: line {number} {reason}", hint=hint))
+    if len(batches.problems) < KEPT_PROBLEMS:
+        batches.problems.append((number, Diagnostic("RE414", f"{name}: line {number} {reason}", hint=hint)))
     return None
 
 

@@ -25,8 +25,9 @@ history looks like, roughly:
   runs over the history as it is written (`_Wallets`);
 - **redemptions** of the program's cheapest catalog item, now and then, by customers who should
   have the points by then: the generator measures what the program gives for a basket once (the
-  engine on one probe purchase) and counts half of it, after the pending period, so that nearly
-  every redemption is accepted (one that is not is refused by the engine, as it would be live).
+  engine on one probe purchase) and counts half of it, after the pending period and until it
+  expires, and no more than its stock, so that nearly every redemption is accepted (one that
+  is not is refused by the engine, as it would be live).
 
 Customers who exist before the history starts have no sign-up (so no birthday either: what they
 told the shop is in a store, not in the history); the others sign up on their first day.
@@ -114,6 +115,32 @@ class _Customer:
     earned: list[tuple[int, float]] = field(default_factory=list)
     """(day, points expected) of each purchase not yet counted as spendable."""
     spendable: float = 0.0
+    lots: list[list[float]] = field(default_factory=list)
+    """[day, points expected left] of what is spendable, oldest first, for a program whose points
+    expire: what expires by a day leaves `spendable`, and a redemption spends the oldest first,
+    as the engine does."""
+
+    def release(self, day: int, pending: int, lasting: int | None) -> None:
+        """Count as spendable on `day` what became available (`pending` days after its purchase)
+        and take off what has expired (`lasting` whole days after it, or never: None)."""
+        while self.earned and self.earned[0][0] <= day - pending:
+            earned_on, points = self.earned.pop(0)
+            self.spendable += points
+            if lasting is not None:
+                self.lots.append([earned_on, points])
+        if lasting is not None:  # a lot of day d expires on day d + lasting, at its purchase's time
+            while self.lots and self.lots[0][0] <= day - lasting:
+                self.spendable -= self.lots.pop(0)[1]
+
+    def spend(self, points: float) -> None:
+        """A redemption's points, taken from the oldest lots first."""
+        self.spendable -= points
+        while points > 0 and self.lots:
+            taken = min(points, self.lots[0][1])
+            self.lots[0][1] -= taken
+            points -= taken
+            if self.lots[0][1] <= 0:
+                self.lots.pop(0)
 
 
 def products(program: Program, text: str, rng: random.Random) -> list[Product]:
@@ -196,8 +223,10 @@ def generate(
     people = _customers(rng, customers, days)
     referrals = program.referral is not None
     reward = min(program.catalog, key=lambda item: item.cost) if program.catalog else None
+    in_stock = reward.stock if reward is not None else None  # for all customers; None: no limit
     rate = _earn_rate(program, catalogue, start, zone) if reward is not None else 0.0
     pending = program.points.pending.days + 1 if program.points.pending is not None else 1
+    lasting = program.points.expire_after.days if program.points.expire_after is not None else None
     reviews = "review" in program_text
     told = random.Random(f"{seed}:signup")
     tags = sorted(set(_TAG.findall(program_text)))
@@ -236,10 +265,11 @@ def generate(
                 if reward is not None and rate > 0:
                     value = sum(float(i["price"]) * i["qty"] for i in purchase["items"])
                     person.earned.append((day, value * rate / 2))
-                    while person.earned and person.earned[0][0] <= day - pending:
-                        person.spendable += person.earned.pop(0)[1]
-                    if person.spendable >= float(reward.cost) and rng.random() < 0.3:
-                        person.spendable -= float(reward.cost)
+                    person.release(day, pending, lasting)
+                    wanted = person.spendable >= float(reward.cost) and in_stock != 0
+                    if wanted and rng.random() < 0.3:
+                        person.spend(float(reward.cost))
+                        in_stock = None if in_stock is None else in_stock - 1
                         redeem = {"type": "redeem", "item": reward.id}
                         later_today = moment + dt.timedelta(minutes=rng.randint(1, 30))
                         heapq.heappush(later, (later_today, sequence, _with(redeem, person)))

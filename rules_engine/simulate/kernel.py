@@ -41,15 +41,13 @@ from rules_engine.engine.mechanics.referral import referral_code, referrer_event
 from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError
+from rules_engine.simulate.batches import KEPT_PROBLEMS, Problem, first_problems
 from rules_engine.simulate.tally import ZERO, GoalTally, History, MonthTally, RuleTally, Tally, Versus
 from rules_engine.state.customer import CustomerState
 
 Position = tuple[int, int]
 """Where an event stands in the history: (line, 0) for a line of the file; (line, n) for the
 n-th referrer's reward that line's event gave."""
-
-KEPT_PROBLEMS = 20
-"""Problems a batch reports in full (all are counted)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,8 @@ class BatchResult:
     crossings: list[Crossing]
     history: History
     versus: Versus | None
-    problems: list[Diagnostic]
+    problems: list[Problem]
+    """The batch's first problems by line, of the base version (whose count the report gives)."""
     customers: int
 
 
@@ -168,7 +167,7 @@ def replay_batch(job: Job) -> BatchResult:
     of the time on a batch of 10,000 events; bench/README.md, "Simulate")."""
     engines = [engine_for(path) for path in job.programs]
     customers = read_batch(job.path)
-    problems: list[Diagnostic] = []
+    problems: list[Problem] = []
     history = History()
     history.events = sum(len(lines) for lines in customers.values())
     tallies = [Tally() for _ in engines]
@@ -182,15 +181,23 @@ def replay_batch(job: Job) -> BatchResult:
         for v, engine in enumerate(engines):
             rewards = job.rewards[v].get(customer, []) if job.rewards else []
             budget = job.budgets[v] if job.budgets else None
+            kept = problems if v == 0 else []  # another version's refusals are counted, not shown
             ends.append(
-                _customer(engine, customer, events, rewards, budget, tallies[v], crossings[v], problems, job)
+                _customer(engine, customer, events, rewards, budget, tallies[v], crossings[v], kept, job)
             )
         if versus is not None:
             (tier_a, points_a), (tier_b, points_b) = ends
             versus.matrix[(tier_a, tier_b)] += 1
             versus.add(customer, points_a, points_b)
     return BatchResult(
-        job.index, history.events, tallies, crossings, history, versus, problems, len(customers.keys() - {""})
+        job.index,
+        history.events,
+        tallies,
+        crossings,
+        history,
+        versus,
+        first_problems(problems),
+        len(customers.keys() - {""}),
     )
 
 
@@ -220,7 +227,7 @@ def _customer(
     budget: BudgetTable | None,
     tally: Tally,
     crossing: Crossing,
-    problems: list[Diagnostic],
+    problems: list[Problem],
     job: Job,
 ) -> tuple[str, Decimal]:
     """One customer's events (and the rewards given to them) through one version; their final
@@ -305,13 +312,16 @@ def _customer(
     return state.tier or NO_TIER, earned
 
 
-def _keep(problems: list[Diagnostic], error: EventError, line: int) -> None:
-    if len(problems) < KEPT_PROBLEMS:
-        for diagnostic in error.diagnostics:
-            text = diagnostic.message
-            problems.append(
-                Diagnostic(diagnostic.code, text if text.startswith("line ") else f"line {line}: {text}")
-            )
+def _keep(problems: list[Problem], error: EventError, line: int) -> None:
+    """Note a refused event's problems, keeping the first by line: a customer's events come
+    after another's, so a later customer may hold the batch's earliest lines."""
+    for diagnostic in error.diagnostics:
+        text = diagnostic.message
+        problems.append(
+            (line, Diagnostic(diagnostic.code, text if text.startswith("line ") else f"line {line}: {text}"))
+        )
+    if len(problems) > 2 * KEPT_PROBLEMS:
+        problems[:] = first_problems(problems)
 
 
 @functools.cache
@@ -373,13 +383,14 @@ def _count(
             seen.rules.add(award.rule)
             rule.customers += 1
     for discount in outcome.discounts:
-        rule = tally.rules.get(discount.rule)
+        name = _coupon_of(discount.rule, outcome.state)
+        rule = tally.rules.get(name)
         if rule is None:
-            rule = tally.rules[discount.rule] = RuleTally(_mechanic(outcome, discount.rule, kinds))
+            rule = tally.rules[name] = RuleTally(_mechanic(outcome, name, kinds))
         rule.discounts += discount.amount
         rule.awards += 1
-        if discount.rule not in seen.rules:
-            seen.rules.add(discount.rule)
+        if name not in seen.rules:
+            seen.rules.add(name)
             rule.customers += 1
     tally.discounts += outcome.totals.discount
     for change in outcome.tier_changes:  # a first tier (from none) is no move
@@ -415,6 +426,16 @@ def _count(
             seen.challenges_done.add(trace.rule.removeprefix("challenge:"))
         elif trace.fired and trace.kind == "quest":
             seen.quests_done.add(trace.rule.removeprefix("quest:"))
+
+
+def _coupon_of(rule: str, state: CustomerState) -> str:
+    """The report's rule for a discount: a coupon's (`coupon:<code>`, the code presented) is
+    counted under the coupon it is a code of (`coupon:<id>`), one row per coupon, not per code."""
+    if not rule.startswith("coupon:"):
+        return rule
+    code = rule.removeprefix("coupon:")
+    coupon = next((issued.coupon for issued in state.coupons if issued.code == code), None)
+    return rule if coupon is None else f"coupon:{coupon}"
 
 
 def _rank(engine: Engine, tier: str | None) -> int:

@@ -30,7 +30,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import Diagnostic
 from rules_engine.replay_input import bounded_lines
 from rules_engine.simulate import crossing
-from rules_engine.simulate.batches import Batches, batch_count, split
+from rules_engine.simulate.batches import Batches, batch_count, first_problems, split
 from rules_engine.simulate.kernel import BatchResult, BudgetTable, Job, engine_for, replay_batch
 from rules_engine.simulate.tally import History, Tally, Versus
 
@@ -165,7 +165,6 @@ def _run(
         customers += result.customers
     for tally in tallies:
         tally.problems += batches.bad_lines
-    problems.sort(key=_line_of)
     return Simulation(
         source,
         paths,
@@ -174,19 +173,12 @@ def _run(
         tallies,
         history,
         versus,
-        problems[:20],
+        [diagnostic for _, diagnostic in first_problems(problems)],
         passes,
         customers,
         settled,
         unknown,
     )
-
-
-def _line_of(diagnostic: Diagnostic) -> int:
-    text = diagnostic.message
-    at = text.find("line ")
-    digits = "".join(c for c in text[at + 5 : at + 20].split(" ")[0] if c.isdigit()) if at >= 0 else ""
-    return int(digits) if digits else 0
 
 
 class _Pool:

@@ -99,8 +99,9 @@ def _sqlite_status(url: str) -> SchemaStatus:
                 )
             ]
         )
-    db = _open_readonly(Path(path), shown, 60.0)
-    try:
+    db: sqlite3.Connection | None = None
+    try:  # a file that is no database (or a damaged one) fails as it is opened
+        db = _open_readonly(Path(path), shown, 60.0)
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return _read(shown, tables, lambda sql: db.execute(sql).fetchall())
     except sqlite3.DatabaseError as problem:
@@ -109,7 +110,8 @@ def _sqlite_status(url: str) -> SchemaStatus:
             [Diagnostic("RE601", f"{shown}: cannot read the database: {problem}", hint=hint)]
         ) from None
     finally:
-        db.close()
+        if db is not None:
+            db.close()
 
 
 def _postgres_status(url: str) -> SchemaStatus:

@@ -20,6 +20,7 @@ from rules_engine.engine.outcome import Outcome
 from rules_engine.replay import replay
 from rules_engine.service import Loyalty
 from rules_engine.simulate import build_report, simulate
+from rules_engine.simulate.generate import generate_file
 from tests.conftest import ROOT
 
 VOLT = ROOT / "programs" / "volt-electronics.yaml"
@@ -303,3 +304,33 @@ def test_coupons_come_from_a_stream_of_their_own(tmp_path: Path, monkeypatch: py
     for event in with_coupons:
         event.pop("coupons", None)
     assert with_coupons == plain
+
+
+@pytest.mark.parametrize("stock", [300, 15], ids=["points-expire", "stock-runs-out"])
+def test_a_generated_historys_redemptions_are_all_accepted(stock: int, tmp_path: Path) -> None:
+    """`loyalty run` reads a generated history without a problem, also for book-nook, whose points
+    expire after 180 days and whose tote bags are 300 for everyone: the generator redeems only
+    points it expects to be unexpired, and no more bags than there are (a customer's points
+    that had expired were redeemed anyway, RE430, and bags past the stock, RE456)."""
+    program = tmp_path / "book-nook.yaml"
+    program.write_text(
+        BOOKS.read_text(encoding="utf-8").replace("stock: 300", f"stock: {stock}"), encoding="utf-8"
+    )
+    engine = Engine.from_file(program)
+    out = tmp_path / "h.jsonl"
+    generate_file(
+        engine.program,
+        program.read_text(encoding="utf-8"),
+        out,
+        customers=25,
+        days=400,
+        seed=6,
+        coupons=False,
+    )
+    redeemed = sum(1 for e in _lines(out) if e["type"] == "redeem")
+
+    result = replay(Loyalty.in_memory(engine), out)
+
+    assert result.problems == 0
+    assert 0 < redeemed <= stock
+    assert redeemed == stock or stock == 300  # the small stock ran out

@@ -3,6 +3,8 @@ same report on 1 or 2 processes, and settles what crosses customers (referrals, 
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -177,3 +179,41 @@ def test_goals_completed_are_the_customers_their_rewards_reached(coffee_history:
     badges = {row["id"]: row["customers"] for row in game["badges"]}
     assert badges["explorer"] == quest["completed"], "the quest's badge"
     assert report["cost"]["points"]["redeemed"] > 0, "the generated history redeems the catalog's latte"
+
+
+def test_the_problems_shown_are_the_first_by_line_on_any_number_of_processes(tmp_path: Path) -> None:
+    """The report's `problem_samples` (the command's "the first:") are the first refused lines, as
+    `loyalty run` reports them: not those of whichever customer its batch ran first (here `a`,
+    refused after all of `c`'s refusals, and in the same batch on one process), and each once
+    with `--compare` (the base version's, whose count the report gives)."""
+    assert zlib.crc32(b"a") % 4 == zlib.crc32(b"c") % 4  # one process cuts four batches
+
+    def purchase(customer: str, n: int, time: str) -> str:
+        item = {"sku": "COFFEE-1", "category": "coffee", "price": 100, "qty": 1}
+        event = {"id": f"{customer}{n}", "type": "purchase", "time": time, "customer": customer}
+        return json.dumps({**event, "items": [item]})
+
+    lines = []
+    for customer, day in (("c", 1), ("a", 2)):  # a purchase, then 21 earlier ones: refused (RE440)
+        lines.append(purchase(customer, 99, "2026-03-05T10:00:00+03:00"))
+        lines += [purchase(customer, n, f"2026-03-0{day}T10:{n:02d}:00+03:00") for n in range(21)]
+    events = tmp_path / "late.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = [f"line {number}: event c{number - 2}: " for number in range(2, 22)]  # c's 20 first
+
+    for workers, programs in ((1, [COFFEE]), (2, [COFFEE]), (1, [COFFEE, COFFEE])):
+        run = build_report(simulate(events, programs, workers=workers))["run"]
+        assert run["problems"] == 42
+        shown = [sample["message"] for sample in run["problem_samples"]]
+        assert [text[: len(start)] for text, start in zip(shown, first, strict=False)] == first
+        assert len(shown) == 20
+
+
+def test_a_coupons_discounts_are_counted_under_the_coupon_not_each_code(coffee_history: Path) -> None:
+    """Each customer's free latte has a code of its own (`coupon:<code>` in the outcome); the
+    report's per-rule row is the coupon's (`coupon:free-latte`): its awards, its customers."""
+    report = build_report(simulate(coffee_history, [COFFEE], workers=1))
+    coupons = {f"coupon:{coupon.id}" for coupon in Engine.from_file(COFFEE).program.coupons}
+    rows = [row for row in report["cost"]["per_rule"] if row["mechanic"] == "coupon"]
+    assert rows and {row["rule"] for row in rows} <= coupons
+    assert sum(row["awards"] for row in rows) >= sum(row["customers"] for row in rows) > 1

@@ -154,6 +154,18 @@ def test_no_database_to_look_at_is_a_clear_error_and_creates_nothing(tmp_path: P
     assert not Path("nowhere").exists()
 
 
+def test_a_file_that_is_no_database_is_a_clear_error_and_left_alone(tmp_path: Path) -> None:
+    """As every other command says of it (RE601, the damaged database's advice), not a traceback."""
+    path = tmp_path / "notes.db"
+    path.write_text("not a database\n", encoding="utf-8")
+    for command in ("status", "upgrade"):
+        code, out, err = cli("db", command, str(path))
+        assert (code, out) == (1, "")
+        assert "error[RE601]: sqlite:///" in err and "file is not a database" in err
+        assert "the database file is damaged" in err
+    assert path.read_text(encoding="utf-8") == "not a database\n"
+
+
 def test_postgresql_status_and_upgrade(postgres_database: str) -> None:
     fresh = status(postgres_database)
     assert (fresh.applied, len(fresh.pending), fresh.programs) == (0, LATEST, {})
