@@ -272,24 +272,31 @@ class PostgresStore(SqlStore):
 
     def _lock_customer(self, customer: str) -> int | None:
         """The placeholder row inserted if missing, then the row locked `FOR UPDATE`: sent together
-        (with the transaction's BEGIN), one wait for the answers."""
+        (with the transaction's BEGIN), one wait for the answers.
+
+        A row the insert found may be gone once its lock is granted: an erasure that held it
+        deleted it (`erase`). The lock then finds no row, and both are sent again — the customer is
+        new from then on, as the docs promise for an event after an erasure. (Until 2026-12-07 that
+        was an IndexError: an event racing its customer's erasure was answered 500, RE809.)"""
         import psycopg
 
         program = self.program
-        try:
-            with self._pipeline():
-                self._db.execute(
-                    "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
-                    " ON CONFLICT DO NOTHING",
-                    (program, customer),
-                )
-                cursor = self._db.execute(
-                    "SELECT revision FROM customers WHERE program = %s AND customer = %s FOR UPDATE",
-                    (program, customer),
-                )
-            rows = cursor.fetchall()
-        except psycopg.Error as problem:
-            raise self._failed(problem) from None
+        rows: list[tuple[Any, ...]] = []
+        while not rows:
+            try:
+                with self._pipeline():
+                    self._db.execute(
+                        "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
+                        " ON CONFLICT DO NOTHING",
+                        (program, customer),
+                    )
+                    cursor = self._db.execute(
+                        "SELECT revision FROM customers WHERE program = %s AND customer = %s FOR UPDATE",
+                        (program, customer),
+                    )
+                rows = cursor.fetchall()
+            except psycopg.Error as problem:
+                raise self._failed(problem) from None
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
     def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:
