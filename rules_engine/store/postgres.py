@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
 _MIGRATION_LOCK = 7_341_001
+# With the program's hash, the key that makes a program's imports of bulk codes one at a time.
+_CODES_LOCK = 7_341_002
 
 
 class PostgresStore(SqlStore):
@@ -187,6 +189,11 @@ class PostgresStore(SqlStore):
 
     def _serialize_migrations(self) -> None:
         self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+
+    def _serialize_codes(self) -> None:
+        """Until 2026-12-07 two imports of the same codes at once both found none stored, and the
+        second failed on the first's rows: 503 (RE810) rather than the 422 (RE445) naming them."""
+        self._execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_CODES_LOCK, self.program))
 
     def _tables(self) -> set[str]:
         rows = self._execute(
