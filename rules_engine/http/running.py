@@ -13,20 +13,25 @@ program's file, flushed, and renamed over it (`os.replace`, atomic on POSIX), th
 
 Several worker processes each hold their programs: a worker that took the upload swaps at once;
 the others see that the file changed (its inode, size and time) on their next request for that
-program and load it, with the same checks. A file edited by hand that has an error is logged and
-ignored: the running version keeps running there too. Several machines need the folder on a
-shared volume, or the upload sent to each of them (docs/service.md).
+program and load it, with the same checks. Uploads of a program take turns across the workers (an
+exclusive `flock` on `.<file>.lock` beside the program's file), and each first loads the file as
+another worker may have left it: two uploads of one version at once, each to another worker, were
+both accepted and run, one in each worker, until 2026-12-07. A file edited by hand that has an
+error is logged and ignored: the running version keeps running there too. Several machines need
+the folder on a shared volume, or the upload sent to each of them (docs/service.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,26 +207,37 @@ class Programs:
                 f"the uploaded program is {uploaded.program!r}, the path names {program!r}",
                 hint="upload it to /v1/programs/" + uploaded.program,
             )
-        with self._lock:
-            current = self._running[program]
-            if uploaded.version <= current.version:
-                self.on_reload(program, "refused")
-                raise ServiceError(
-                    "RE806",
-                    f"the uploaded version {uploaded.version} is not above the running version "
-                    f"{current.version}; {current.version} keeps running",
-                    hint=f"set `version: {current.version + 1}`: the ledger records which version gave "
-                    "each point",
-                )
-            try:
-                self.guard(uploaded)
-            except StoreError:
-                self.on_reload(program, "refused")
-                raise
-            _write_atomically(current.path, text)
-            running = self._running_from(validation, current.path, text)
-            self._running[program] = running
-            self.on_reload(program, "replaced")
+        with _one_upload_at_a_time(current.path):
+            current = self.get(program)  # as another worker's upload may have left the file
+            if digest == current.digest:
+                return current, False
+            with self._lock:
+                return self._swap(program, uploaded, validation, text)
+
+    def _swap(
+        self, program: str, uploaded: Program, validation: Validation, text: str
+    ) -> tuple[Running, bool]:
+        """`replace`'s checks against the running version and the store, the file written and the
+        upload swapped in (holding `_lock` and the upload's turn)."""
+        current = self._running[program]
+        if uploaded.version <= current.version:
+            self.on_reload(program, "refused")
+            raise ServiceError(
+                "RE806",
+                f"the uploaded version {uploaded.version} is not above the running version "
+                f"{current.version}; {current.version} keeps running",
+                hint=f"set `version: {current.version + 1}`: the ledger records which version gave "
+                "each point",
+            )
+        try:
+            self.guard(uploaded)
+        except StoreError:
+            self.on_reload(program, "refused")
+            raise
+        _write_atomically(current.path, text)
+        running = self._running_from(validation, current.path, text)
+        self._running[program] = running
+        self.on_reload(program, "replaced")
         log.info("program %s version %s replaced version %s", program, running.version, current.version)
         return running, True
 
@@ -255,6 +271,15 @@ def _digest(text: str) -> str:
 def _signature(path: Path) -> Signature:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+@contextmanager
+def _one_upload_at_a_time(path: Path) -> Iterator[None]:
+    """The program's upload turn among the worker processes: an exclusive `flock` on a file beside
+    the program's (hidden, never loaded; it holds nothing and may be deleted while no service runs)."""
+    with open(path.parent / f".{path.name}.lock", "a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def _write_atomically(path: Path, text: str) -> None:
