@@ -131,6 +131,23 @@ class Programs:
         Raises:
             ServiceError: RE803, no such program.
         """
+        running = self.held(program)
+        try:
+            signature = _signature(running.path)
+        except OSError:
+            return running  # the file went away: keep what runs
+        if signature != running.signature and self._ignored.get(program) != signature:
+            return self._reload(running, signature)
+        return running
+
+    def held(self, program: str) -> Running:
+        """The program's running version as this worker holds it, its file not looked at: for the
+        events that join a group holding the store (shortcut.py), as loading a file another worker
+        replaced checks it against the store (the guard), on a connection the group may hold.
+
+        Raises:
+            ServiceError: RE803, no such program.
+        """
         running = self._running.get(program)
         if running is None:
             raise ServiceError(
@@ -138,12 +155,6 @@ class Programs:
                 f"no program {program!r} runs here",
                 hint=f"programs: {', '.join(self.ids()) or 'none'}",
             )
-        try:
-            signature = _signature(running.path)
-        except OSError:
-            return running  # the file went away: keep what runs
-        if signature != running.signature and self._ignored.get(program) != signature:
-            return self._reload(running, signature)
         return running
 
     def _reload(self, running: Running, signature: Signature) -> Running:

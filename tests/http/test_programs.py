@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rules_engine import jsonio
 from rules_engine.errors import StoreError
 from rules_engine.http import Settings
 from rules_engine.http.problems import ServiceError
+from rules_engine.http.routes import events
 from rules_engine.http.running import Programs
+from rules_engine.http.shortcut import Asked, decide_group
 from rules_engine.store import open_store
 from rules_engine.store.sql import SqlStore
 from rules_engine.store.versions import check_version
-from tests.http.conftest import Server, exact, post, purchase, serving
+from tests.http.conftest import Server, exact, post, purchase, serving, started
 
 P = "/v1/programs/coffee-club"
 BROKEN = (
@@ -194,3 +198,36 @@ def _checked(db: str, program: Any) -> None:
     """The version guard as the service runs it (runtime.py `_guard`), on the store `db`."""
     with open_store(db, program.program) as store:
         check_version(store, program, dt.datetime.now(dt.UTC))
+
+
+def test_an_upload_to_another_worker_while_a_group_holds_the_store_keeps_the_group_going(
+    program_dir: Path, tmp_path: Path
+) -> None:
+    """The events that join a group once it holds the store are decided with the version this
+    worker holds; the file another worker replaced meanwhile is loaded at the next group. Until
+    2026-12-07 the joiners' lookup loaded it there and then, and its check against the store waited
+    for the connection the group held: 30 s, then 503 for the whole group, and so for every group
+    until a request outside one loaded it (an SQLite worker beside one that took an upload)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    text = (program_dir / "coffee-club.yaml").read_text(encoding="utf-8")
+    with started(program_dir, str(tmp_path / "lane.db"), now) as runtime:
+        other = Programs.load(program_dir)  # another worker, on the same folder and store
+        other.guard = lambda program: _checked(str(tmp_path / "lane.db"), program)
+
+        def more() -> list[Asked]:  # while the group holds the store: another worker's upload
+            if not joined:
+                other.replace("coffee-club", next_version(text))
+                joined.append(
+                    Asked(events.parse_text(jsonio.dumps(purchase(2, "joiner")).encode()), {}, False)
+                )
+                return joined[-1:]
+            return []
+
+        joined: list[Asked] = []
+        answers: dict[int, Any] = {}
+        first = Asked(events.parse_text(jsonio.dumps(purchase(1, "early")).encode()), {}, False)
+        began = time.monotonic()
+        decide_group(runtime, "coffee-club", [first], answers.__setitem__, more)
+        assert time.monotonic() - began < 10
+        assert all(isinstance(answers[index], tuple) for index in range(2)), answers  # (body, version)
+        assert runtime.programs.get("coffee-club").version == 4  # loaded at the next look
