@@ -132,18 +132,28 @@ class Programs:
             ServiceError: RE803, no such program.
         """
         running = self.held(program)
+        signature = self._changed(running)
+        return running if signature is None else self._reload(running, signature)
+
+    def changed(self, program: str) -> bool:
+        """Whether another worker replaced the program's file since this one loaded it (`get`
+        loads it; a file that could not run is not news twice)."""
+        return self._changed(self.held(program)) is not None
+
+    def _changed(self, running: Running) -> Signature | None:
         try:
             signature = _signature(running.path)
         except OSError:
-            return running  # the file went away: keep what runs
-        if signature != running.signature and self._ignored.get(program) != signature:
-            return self._reload(running, signature)
-        return running
+            return None  # the file went away: keep what runs
+        if signature != running.signature and self._ignored.get(running.program) != signature:
+            return signature
+        return None
 
     def held(self, program: str) -> Running:
         """The program's running version as this worker holds it, its file not looked at: for the
-        events that join a group holding the store (shortcut.py), as loading a file another worker
-        replaced checks it against the store (the guard), on a connection the group may hold.
+        events that join a group holding the store (shortcut.py), where loading a file another
+        worker replaced — checked against the store (the guard) on a connection the group may
+        hold — could not be done.
 
         Raises:
             ServiceError: RE803, no such program.

@@ -216,11 +216,14 @@ def decide_group(
         return found
 
     def joined() -> list[events.Ready]:
-        """The events that join the group once it holds the store: the version this worker holds,
-        not reloaded (`Programs.held`; a file another worker replaced is loaded at the next group).
-        Its reload checks the file against the store on a connection of the pool, which the group
-        may hold: until 2026-12-07 an upload to one SQLite worker left another answering 503 for
-        every group, each waiting 30 s for that connection."""
+        """The events that join the group once it holds the store, with the version this worker
+        holds (`Programs.held`) — none when another worker replaced the program's file: they wait
+        for the next group, which loads it before it takes the store. Loading it checks it against
+        the store on a connection of the pool, which the group may hold: until 2026-12-07 an
+        upload to one SQLite worker left another answering 503 for every group, each waiting 30 s
+        for that connection."""
+        if runtime.programs.changed(program):
+            return []
         extra: list[Asked] = more()
         start = len(taken)
         taken.extend(extra)
