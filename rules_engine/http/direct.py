@@ -274,6 +274,7 @@ class Direct:
         "disconnected",
         "expect_100_continue",
         "head",
+        "http_version",
         "keep_alive",
         "message_event",
         "more_body",
@@ -302,7 +303,8 @@ class Direct:
         self.expect_100_continue = protocol.expect_100_continue
         self.default_headers = protocol.server_state.default_headers
         parser = protocol.parser
-        self.keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+        self.http_version = parser.get_http_version()  # the parser is gone once the client is
+        self.keep_alive = self.http_version != "1.0" and parser.should_keep_alive()
         self.body: list[bytes] = []
         self.size = 0
         self.more_body = True
@@ -571,7 +573,7 @@ class Direct:
         protocol = self.protocol
         scope = {
             "type": "http",
-            "http_version": protocol.parser.get_http_version(),
+            "http_version": self.http_version,
             "server": protocol.server,
             "client": protocol.client,
             "scheme": protocol.scheme,

@@ -13,20 +13,25 @@ program's file, flushed, and renamed over it (`os.replace`, atomic on POSIX), th
 
 Several worker processes each hold their programs: a worker that took the upload swaps at once;
 the others see that the file changed (its inode, size and time) on their next request for that
-program and load it, with the same checks. A file edited by hand that has an error is logged and
-ignored: the running version keeps running there too. Several machines need the folder on a
-shared volume, or the upload sent to each of them (docs/service.md).
+program and load it, with the same checks. Uploads of a program take turns across the workers (an
+exclusive `flock` on `.<file>.lock` beside the program's file), and each first loads the file as
+another worker may have left it: two uploads of one version at once, each to another worker, were
+both accepted and run, one in each worker, until 2026-12-07. A file edited by hand that has an
+error is logged and ignored: the running version keeps running there too. Several machines need
+the folder on a shared volume, or the upload sent to each of them (docs/service.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +131,33 @@ class Programs:
         Raises:
             ServiceError: RE803, no such program.
         """
+        running = self.held(program)
+        signature = self._changed(running)
+        return running if signature is None else self._reload(running, signature)
+
+    def changed(self, program: str) -> bool:
+        """Whether another worker replaced the program's file since this one loaded it (`get`
+        loads it; a file that could not run is not news twice)."""
+        return self._changed(self.held(program)) is not None
+
+    def _changed(self, running: Running) -> Signature | None:
+        try:
+            signature = _signature(running.path)
+        except OSError:
+            return None  # the file went away: keep what runs
+        if signature != running.signature and self._ignored.get(running.program) != signature:
+            return signature
+        return None
+
+    def held(self, program: str) -> Running:
+        """The program's running version as this worker holds it, its file not looked at: for the
+        events that join a group holding the store (shortcut.py), where loading a file another
+        worker replaced — checked against the store (the guard) on a connection the group may
+        hold — could not be done.
+
+        Raises:
+            ServiceError: RE803, no such program.
+        """
         running = self._running.get(program)
         if running is None:
             raise ServiceError(
@@ -133,12 +165,6 @@ class Programs:
                 f"no program {program!r} runs here",
                 hint=f"programs: {', '.join(self.ids()) or 'none'}",
             )
-        try:
-            signature = _signature(running.path)
-        except OSError:
-            return running  # the file went away: keep what runs
-        if signature != running.signature and self._ignored.get(program) != signature:
-            return self._reload(running, signature)
         return running
 
     def _reload(self, running: Running, signature: Signature) -> Running:
@@ -202,26 +228,37 @@ class Programs:
                 f"the uploaded program is {uploaded.program!r}, the path names {program!r}",
                 hint="upload it to /v1/programs/" + uploaded.program,
             )
-        with self._lock:
-            current = self._running[program]
-            if uploaded.version <= current.version:
-                self.on_reload(program, "refused")
-                raise ServiceError(
-                    "RE806",
-                    f"the uploaded version {uploaded.version} is not above the running version "
-                    f"{current.version}; {current.version} keeps running",
-                    hint=f"set `version: {current.version + 1}`: the ledger records which version gave "
-                    "each point",
-                )
-            try:
-                self.guard(uploaded)
-            except StoreError:
-                self.on_reload(program, "refused")
-                raise
-            _write_atomically(current.path, text)
-            running = self._running_from(validation, current.path, text)
-            self._running[program] = running
-            self.on_reload(program, "replaced")
+        with _one_upload_at_a_time(current.path):
+            current = self.get(program)  # as another worker's upload may have left the file
+            if digest == current.digest:
+                return current, False
+            with self._lock:
+                return self._swap(program, uploaded, validation, text)
+
+    def _swap(
+        self, program: str, uploaded: Program, validation: Validation, text: str
+    ) -> tuple[Running, bool]:
+        """`replace`'s checks against the running version and the store, the file written and the
+        upload swapped in (holding `_lock` and the upload's turn)."""
+        current = self._running[program]
+        if uploaded.version <= current.version:
+            self.on_reload(program, "refused")
+            raise ServiceError(
+                "RE806",
+                f"the uploaded version {uploaded.version} is not above the running version "
+                f"{current.version}; {current.version} keeps running",
+                hint=f"set `version: {current.version + 1}`: the ledger records which version gave "
+                "each point",
+            )
+        try:
+            self.guard(uploaded)
+        except StoreError:
+            self.on_reload(program, "refused")
+            raise
+        _write_atomically(current.path, text)
+        running = self._running_from(validation, current.path, text)
+        self._running[program] = running
+        self.on_reload(program, "replaced")
         log.info("program %s version %s replaced version %s", program, running.version, current.version)
         return running, True
 
@@ -255,6 +292,15 @@ def _digest(text: str) -> str:
 def _signature(path: Path) -> Signature:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+@contextmanager
+def _one_upload_at_a_time(path: Path) -> Iterator[None]:
+    """The program's upload turn among the worker processes: an exclusive `flock` on a file beside
+    the program's (hidden, never loaded; it holds nothing and may be deleted while no service runs)."""
+    with open(path.parent / f".{path.name}.lock", "a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def _write_atomically(path: Path, text: str) -> None:

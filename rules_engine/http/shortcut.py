@@ -32,7 +32,7 @@ compares every answer byte for byte.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,12 +197,12 @@ def decide_group(
     taken = list(asked)
     readies: list[tuple[int, events.Ready]] = []
 
-    def read(start: int, bodies: Sequence[Asked]) -> list[events.Ready]:
+    def read(start: int, bodies: Sequence[Asked], look: Callable[[str], Running]) -> list[events.Ready]:
         found: list[events.Ready] = []
         if not bodies:  # none joined
             return found
         try:  # the program's running version once for the events read together (each looks if none)
-            running: Running | None = runtime.programs.get(program)
+            running: Running | None = look(program)
         except Exception:
             running = None
         for index, one in enumerate(bodies, start):
@@ -216,12 +216,20 @@ def decide_group(
         return found
 
     def joined() -> list[events.Ready]:
+        """The events that join the group once it holds the store, with the version this worker
+        holds (`Programs.held`) — none when another worker replaced the program's file: they wait
+        for the next group, which loads it before it takes the store. Loading it checks it against
+        the store on a connection of the pool, which the group may hold: until 2026-12-07 an
+        upload to one SQLite worker left another answering 503 for every group, each waiting 30 s
+        for that connection."""
+        if runtime.programs.changed(program):
+            return []
         extra: list[Asked] = more()
         start = len(taken)
         taken.extend(extra)
-        return read(start, extra)
+        return read(start, extra, runtime.programs.held)
 
-    read(0, asked)
+    read(0, asked, runtime.programs.get)
     together = None
     grouped = runtime.stores.groups
     if readies and grouped:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 # A fixed key for pg_advisory_xact_lock: processes opening the same database migrate one at a time.
 _MIGRATION_LOCK = 7_341_001
+# With the program's hash, the key that makes a program's imports of bulk codes one at a time.
+_CODES_LOCK = 7_341_002
 
 
 class PostgresStore(SqlStore):
@@ -188,6 +190,11 @@ class PostgresStore(SqlStore):
     def _serialize_migrations(self) -> None:
         self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
+    def _serialize_codes(self) -> None:
+        """Until 2026-12-07 two imports of the same codes at once both found none stored, and the
+        second failed on the first's rows: 503 (RE810) rather than the 422 (RE445) naming them."""
+        self._execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_CODES_LOCK, self.program))
+
     def _tables(self) -> set[str]:
         rows = self._execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
@@ -272,24 +279,31 @@ class PostgresStore(SqlStore):
 
     def _lock_customer(self, customer: str) -> int | None:
         """The placeholder row inserted if missing, then the row locked `FOR UPDATE`: sent together
-        (with the transaction's BEGIN), one wait for the answers."""
+        (with the transaction's BEGIN), one wait for the answers.
+
+        A row the insert found may be gone once its lock is granted: an erasure that held it
+        deleted it (`erase`). The lock then finds no row, and both are sent again — the customer is
+        new from then on, as the docs promise for an event after an erasure. (Until 2026-12-07 that
+        was an IndexError: an event racing its customer's erasure was answered 500, RE809.)"""
         import psycopg
 
         program = self.program
-        try:
-            with self._pipeline():
-                self._db.execute(
-                    "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
-                    " ON CONFLICT DO NOTHING",
-                    (program, customer),
-                )
-                cursor = self._db.execute(
-                    "SELECT revision FROM customers WHERE program = %s AND customer = %s FOR UPDATE",
-                    (program, customer),
-                )
-            rows = cursor.fetchall()
-        except psycopg.Error as problem:
-            raise self._failed(problem) from None
+        rows: list[tuple[Any, ...]] = []
+        while not rows:
+            try:
+                with self._pipeline():
+                    self._db.execute(
+                        "INSERT INTO customers (program, customer, state, revision) VALUES (%s, %s, '', 0)"
+                        " ON CONFLICT DO NOTHING",
+                        (program, customer),
+                    )
+                    cursor = self._db.execute(
+                        "SELECT revision FROM customers WHERE program = %s AND customer = %s FOR UPDATE",
+                        (program, customer),
+                    )
+                rows = cursor.fetchall()
+            except psycopg.Error as problem:
+                raise self._failed(problem) from None
         return int(rows[0][0]) or None  # 0: the row made above, no state yet
 
     def read_ahead(self, wanted: Sequence[tuple[str, str]]) -> None:

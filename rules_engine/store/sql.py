@@ -224,6 +224,7 @@ class SqlStore(SqlWriting):
     def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
         self._begin()
         try:
+            self._serialize_codes()
             there: list[str] = []
             for start in range(0, len(codes), 500):
                 chunk = list(codes[start : start + 500])
@@ -245,6 +246,11 @@ class SqlStore(SqlWriting):
             self._rollback()
             raise
         return []
+
+    def _serialize_codes(self) -> None:
+        """Make the program's imports of bulk codes one at a time, so that one finds the codes
+        another committed (and refuses them) rather than inserting them beside it (the write lock
+        of `_begin` does it where it locks the whole database)."""
 
     def coupon_codes(self, coupon: str | None = None) -> list[CouponCode]:
         self._flush()  # in a group: what it staged, then the database

@@ -69,17 +69,7 @@ def check_version(store: Store, program: Program, at: dt.datetime, *, allow_down
         store.restate_version(same.version, same.digest, digest)  # the same content, hashed anew
         same = None
     if same is not None and same.digest != digest:
-        newest = max(known)
-        problems.append(
-            Diagnostic(
-                "RE611",
-                f"{store.url}: {name} has other content ({short(digest)}) than the version "
-                f"{program.version} this store ran ({short(same.digest)}, first opened "
-                f"{same.seen_at.date().isoformat()}): refused, nothing written",
-                hint=f"a changed program needs a new number: set `version: {newest + 1}`; the ledger "
-                "names the version that booked each point",
-            )
-        )
+        problems.append(_other_content(store, name, digest, same, max(known)))
     newer = [number for number in known if number > program.version]
     if newer and not allow_downgrade:
         problems.append(
@@ -94,7 +84,20 @@ def check_version(store: Store, program: Program, at: dt.datetime, *, allow_down
     problems += _removed_tiers(store, program)
     if problems:
         raise StoreError(problems)
-    store.add_version(ProgramVersion(program.version, digest, at))
+    kept = store.add_version(ProgramVersion(program.version, digest, at))
+    if kept.digest != digest:  # recorded meanwhile by another process: the first record stands
+        raise StoreError([_other_content(store, name, digest, kept, max([*known, program.version]))])
+
+
+def _other_content(store: Store, name: str, digest: str, same: ProgramVersion, newest: int) -> Diagnostic:
+    return Diagnostic(
+        "RE611",
+        f"{store.url}: {name} has other content ({short(digest)}) than the version "
+        f"{same.version} this store ran ({short(same.digest)}, first opened "
+        f"{same.seen_at.date().isoformat()}): refused, nothing written",
+        hint=f"a changed program needs a new number: set `version: {newest + 1}`; the ledger "
+        "names the version that booked each point",
+    )
 
 
 def _removed_tiers(store: Store, program: Program) -> list[Diagnostic]:

@@ -34,9 +34,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import jsonio
+from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.http import Settings
 from rules_engine.http.direct import Direct, EventsProtocol
 from rules_engine.http.protocol import NoDelayHttpToolsProtocol
+from rules_engine.http.routes import events
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT
 from tests.http.conftest import PROGRAMS, Server, counters, purchase, serving
@@ -468,3 +470,41 @@ def test_a_closed_connections_protocol_is_freed_by_its_reference_count(pair: Pai
         gc.garbage.clear()
     assert [answer.split(b"\r\n", 1)[0] for sent in answers for answer in sent] == [b"HTTP/1.1 200 OK"] * 6
     assert left == []
+
+
+def test_a_refusal_for_a_client_gone_meanwhile_is_logged_as_the_asgi_way_logs_it(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store fails an event whose client left while it waited: both servers log the request
+    with the refusal's status, and nothing else. Until 2026-12-07 the direct way built the
+    problem's request from the connection's parser, gone with the client: an AttributeError,
+    logged as an exception in the application, and the request as a 500."""
+
+    def failing(*_: Any, **__: Any) -> Any:
+        time.sleep(0.3)  # the client is gone by then
+        raise StoreError([Diagnostic("RE605", "the database failed")])
+
+    monkeypatch.setattr(events, "decide_together", failing)
+    monkeypatch.setattr(events, "decide", failing)
+    caplog.set_level(logging.INFO)
+    logged = []
+    for number, server in enumerate(pair.both()):
+        caplog.clear()
+        connection = Connection(server)
+        connection.send(request(_event(80 + number))(pair.tokens))
+        time.sleep(0.05)
+        connection.close()
+        deadline = time.monotonic() + 10
+        while (
+            not any(r.name == "rules_engine.http.access" for r in caplog.records)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+        logged.append(
+            [
+                (record.name, getattr(record, "fields", {}).get("status"))
+                for record in caplog.records
+                if record.name.startswith(("rules_engine.http.access", "uvicorn.error"))
+            ]
+        )
+    assert logged[0] == logged[1] == [("rules_engine.http.access", 503)], logged

@@ -3,16 +3,26 @@ reload while events flow, on one worker and across workers (the file, replaced, 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rules_engine import jsonio
+from rules_engine.errors import StoreError
 from rules_engine.http import Settings
+from rules_engine.http.problems import ServiceError
+from rules_engine.http.routes import events
 from rules_engine.http.running import Programs
-from tests.http.conftest import Server, exact, post, purchase, serving
+from rules_engine.http.shortcut import Asked, decide_group
+from rules_engine.store import open_store
+from rules_engine.store.sql import SqlStore
+from rules_engine.store.versions import check_version
+from tests.http.conftest import Server, exact, post, purchase, serving, started
 
 P = "/v1/programs/coffee-club"
 BROKEN = (
@@ -133,3 +143,91 @@ def test_another_worker_picks_up_a_replaced_file_and_ignores_a_broken_one(progra
     assert second.get("coffee-club").version == 4
     assert second.get("coffee-club").version == 4
     assert seen == [("coffee-club", "refused")]  # once, not at every request
+
+
+def test_two_uploads_of_one_version_to_two_workers_at_once_run_one_of_them(
+    program_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers take an upload of the same version, each with other content, at the same time:
+    one is accepted, the other refused (409), and both workers run the accepted one. Until
+    2026-12-07 both were accepted and each worker ran its own: two programs under one number (the
+    version guard reads the versions the store ran, then records the new one: both had read
+    before either recorded). The first upload is held between the two until the second has ended,
+    or has waited half a second (its turn comes after the first's)."""
+    db = str(tmp_path / "versions.db")
+    first, second = Programs.load(program_dir), Programs.load(program_dir)
+    for programs in (first, second):
+        programs.guard = lambda program: _checked(db, program)
+    guarding, ended = threading.Event(), threading.Event()
+    record = SqlStore.add_version
+
+    def held(store: SqlStore, version: Any) -> Any:
+        if threading.current_thread().name == "first":
+            guarding.set()
+            ended.wait(0.5)
+        return record(store, version)
+
+    monkeypatch.setattr(SqlStore, "add_version", held)
+    text = (program_dir / "coffee-club.yaml").read_text(encoding="utf-8")
+    answers: dict[str, str] = {}
+
+    def upload(programs: Programs, rate: str) -> None:
+        try:
+            answers[threading.current_thread().name] = programs.replace(
+                "coffee-club", next_version(text, 4, rate)
+            )[0].digest
+        except (ServiceError, StoreError) as error:
+            answers[threading.current_thread().name] = error.diagnostics[0].code
+        ended.set()
+
+    uploads = [
+        threading.Thread(target=upload, args=(first, "2 per 100"), name="first"),
+        threading.Thread(target=upload, args=(second, "3 per 100"), name="second"),
+    ]
+    uploads[0].start()
+    assert guarding.wait(30)
+    uploads[1].start()
+    for thread in uploads:
+        thread.join(30)
+    accepted = [digest for digest in answers.values() if digest.startswith("sha256:")]
+    assert len(accepted) == 1 and {"RE806", "RE611"} & set(answers.values()), answers
+    assert first.get("coffee-club").digest == second.get("coffee-club").digest == accepted[0]
+
+
+def _checked(db: str, program: Any) -> None:
+    """The version guard as the service runs it (runtime.py `_guard`), on the store `db`."""
+    with open_store(db, program.program) as store:
+        check_version(store, program, dt.datetime.now(dt.UTC))
+
+
+def test_an_upload_to_another_worker_while_a_group_holds_the_store_keeps_the_group_going(
+    program_dir: Path, tmp_path: Path
+) -> None:
+    """The events that join a group once it holds the store are decided with the version this
+    worker holds; the file another worker replaced meanwhile is loaded at the next group. Until
+    2026-12-07 the joiners' lookup loaded it there and then, and its check against the store waited
+    for the connection the group held: 30 s, then 503 for the whole group, and so for every group
+    until a request outside one loaded it (an SQLite worker beside one that took an upload)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    text = (program_dir / "coffee-club.yaml").read_text(encoding="utf-8")
+    with started(program_dir, str(tmp_path / "lane.db"), now) as runtime:
+        other = Programs.load(program_dir)  # another worker, on the same folder and store
+        other.guard = lambda program: _checked(str(tmp_path / "lane.db"), program)
+
+        def more() -> list[Asked]:  # while the group holds the store: another worker's upload
+            if not joined:
+                other.replace("coffee-club", next_version(text))
+                joined.append(
+                    Asked(events.parse_text(jsonio.dumps(purchase(2, "joiner")).encode()), {}, False)
+                )
+                return joined[-1:]
+            return []
+
+        joined: list[Asked] = []
+        answers: dict[int, Any] = {}
+        first = Asked(events.parse_text(jsonio.dumps(purchase(1, "early")).encode()), {}, False)
+        began = time.monotonic()
+        decide_group(runtime, "coffee-club", [first], answers.__setitem__, more)
+        assert time.monotonic() - began < 10
+        assert all(isinstance(answers[index], tuple) for index in range(2)), answers  # (body, version)
+        assert runtime.programs.get("coffee-club").version == 4  # loaded at the next look

@@ -86,6 +86,31 @@ def test_the_same_version_with_other_content_is_refused_naming_both_hashes(
     assert [(v.version, v.digest) for v in store.versions()] == [(2, program_digest(first))]
 
 
+def test_of_two_processes_recording_one_version_at_once_the_first_record_stands(
+    open_test_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes (a service's upload and a command, two workers) check the same version with
+    other content at once: both read the store's versions before either records its own. The
+    second to record is refused (RE611), as it would be a moment later. Until 2026-12-07 both
+    went on, two programs under one number."""
+    store, other = open_test_store(), open_test_store()
+    first, changed = engine(program()).program, engine(program(rate="2 per 1")).program
+    read = type(store).versions
+
+    def raced(reading: object) -> list[ProgramVersion]:
+        found: list[ProgramVersion] = read(reading)  # type: ignore[arg-type]
+        if reading is store:  # the other process records its version meanwhile
+            monkeypatch.setattr(type(store), "versions", read)
+            check_version(other, first, AT)
+        return found
+
+    monkeypatch.setattr(type(store), "versions", raced)
+    with pytest.raises(StoreError) as refused:
+        check_version(store, changed, AT)
+    assert codes(refused) == ["RE611"]
+    assert [(v.version, v.digest) for v in store.versions()] == [(2, program_digest(first))]
+
+
 def test_an_older_version_needs_allow_downgrade(open_test_store: OpenStore) -> None:
     store = open_test_store()
     check_version(store, engine(program(version=3)).program, AT)
