@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from rules_engine.engine.lifecycle import _TAILS_KEPT
+from rules_engine.engine.ripening import _TAILS_KEPT
 from rules_engine.state.customer import Lot
 from rules_engine.state.shared import Memo, window
 
@@ -30,7 +30,7 @@ def past_return_window(lots: Sequence[Lot], moment: dt.datetime, within: dt.time
     Looking at every lot at every event would make the event's cost grow with the history. A lot
     with points and no lines is left as it is at any moment: once the head of the lots is such
     lots (the oldest, past their window, in the usual expiry order), they need no look again. So
-    the lots list the engine made keeps beside it (`_CLOSES`, by identity, as `lifecycle._TAILS`) how many
+    the lots list the engine made keeps beside it (`_CLOSES`, by identity, as `ripening._TAILS`) how many
     of its first lots are such, and the soonest moment a window closes on one of the others that
     this would change (one with lines, or empty): an event before it is one comparison, and
     otherwise only the lots after that head are looked at. Settle carries both to its new lots
@@ -123,7 +123,7 @@ def carry_window(before: Sequence[Lot], after: Sequence[Lot], closes: dt.datetim
 
 
 # How far the expiry reminder has reminded the customer, kept per (lots, reminded) pair of lists (by identity,
-# on the lots list as `lifecycle._TAILS`): every lot with points that expires at or before this moment is
+# on the lots list as `ripening._TAILS`): every lot with points that expires at or before this moment is
 # among the reminded ids. The reminder reads a fortnight of lots at every event of a long history, nearly all
 # reminded of already; with this, an event whose horizon is no later asks one comparison
 # (mechanics/notifications.py). Lots added at the end that expire later, and lots leaving with their ids,

@@ -37,7 +37,8 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
-from rules_engine.engine.lifecycle import _TAILS_KEPT, expiry_order
+from rules_engine.engine.lifecycle import expiry_order
+from rules_engine.engine.ripening import _TAILS_KEPT
 from rules_engine.state.customer import Lot
 from rules_engine.state.shared import Memo, SharedList, window
 

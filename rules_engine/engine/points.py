@@ -16,7 +16,7 @@ import operator
 from collections.abc import Iterator
 from decimal import Decimal
 
-from rules_engine.engine import lifecycle, lot_memos, lot_points
+from rules_engine.engine import lifecycle, lot_memos, lot_points, ripening
 from rules_engine.engine.events import Purchase, Redeem, Return
 from rules_engine.engine.money import ONE, part_of, ratio_of, split
 from rules_engine.engine.outcome import CouponIssued, DrawEntry, PointsChange
@@ -44,12 +44,12 @@ def time_passes(
 class Changes:
     """What time did to the lots, as `Transition`s in the order `time_passes` reports them (by
     time, then kind, then lot), made when first iterated from the lots that ended their wait
-    (`lifecycle.Ripe`) and those that expired (`lifecycle.Gone`). A long history's event expires
+    (`ripening.Ripe`) and those that expired (`lifecycle.Gone`). A long history's event expires
     lots and ends the wait of others; a caller that keeps only the state never reads their changes."""
 
     __slots__ = ("gone", "ripe")
 
-    def __init__(self, ripe: lifecycle.Ripe, gone: lifecycle.Gone | None) -> None:
+    def __init__(self, ripe: ripening.Ripe, gone: lifecycle.Gone | None) -> None:
         self.ripe = ripe
         self.gone = gone
 
@@ -62,7 +62,7 @@ class Changes:
 
     def ordered(self) -> list[lifecycle.Transition]:
         """The changes, in time order."""
-        changes = lifecycle.available(self.ripe)
+        changes = ripening.available(self.ripe)
         return _by_time(changes if self.gone is None else [*changes, *self.gone.transitions()])
 
 
@@ -92,10 +92,10 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     `Engine.process` makes the changes, the `PointsChange`s and the entries only when the result's
     are read (settle.outcome's `time_passed`): a long history expires lots at most events, a
     change and an entry each that a caller reading the state or the points never looks at."""
-    if not state.tendered and lifecycle.quiet(state, moment):  # the usual event: known at a look
+    if not state.tendered and ripening.quiet(state, moment):  # the usual event: known at a look
         return state, [], None
     state = lifecycle.in_order(state)
-    ripe, pending = lifecycle.ripened(state, moment)
+    ripe, pending = ripening.ripened(state, moment)
     if (
         not ripe
         and pending is state.pending_lots
@@ -107,7 +107,7 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     # the pending lots that changed, set in the copy of the state expiry makes, if it makes one
     changed = pending if pending is not state.pending_lots and pending != state.pending_lots else None
     state, gone = lifecycle.expired(state, moment, pending=changed)
-    lifecycle.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (lifecycle)
+    ripening.tail_after_expiry(pending, lots, state.lots)  # the pending lots' reading kept (ripening)
     lot_memos.carry_window(lots, state.lots, None)  # and the soonest return window's close
     lot_memos.carry_reminded(lots, reminded, state.lots, state.reminded)  # and the reminder's reach
     if gone is not None:  # and the lots' points, less those that expired (lot_points)
@@ -117,7 +117,7 @@ def time_passed(program: Program, state: CustomerState, moment: dt.datetime) -> 
     if state.tendered:
         state = _tendered_kept(program, state, moment)
     if gone is None:
-        return state, _by_time(lifecycle.available(ripe)), None
+        return state, _by_time(ripening.available(ripe)), None
     return state, Changes(ripe, gone), gone
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from rules_engine.engine import history, lifecycle, lot_memos, lot_points, processed
+from rules_engine.engine import history, lifecycle, lot_memos, lot_points, processed, ripening
 from rules_engine.engine.earning import shipping_base
 from rules_engine.engine.events import Purchase
 from rules_engine.engine.later import Later, LaterLedger, StreamResult, later_changes
@@ -272,7 +272,7 @@ def new_state(run: Run) -> tuple[CustomerState, Split | None]:
         if available_at > time:
             waiting = pending
             pending = [*pending, *ids]
-            lifecycle.carry_tail(waiting, before, pending, lots, made)  # the next event's one look
+            ripening.carry_tail(waiting, before, pending, lots, made)  # the next event's one look
     coupons = state.coupons  # unchanged (usually): shared, as every field the update leaves alone
     if run.redeemed or run.coupons_issued:
         coupons = [

@@ -200,7 +200,7 @@ _FALLS_BACK = (_NeedsLots, EventError, InvalidOperation, OverflowError)
 
 
 def _ripened(working: Working, now: Any) -> tuple[list[tuple[Any, str, LotTuple]], list[str], bool] | None:
-    """The pending lots whose wait ended by `now` (with points: `lifecycle.ripen`'s, each as
+    """The pending lots whose wait ended by `now` (with points: `ripening.ripen`'s, each as
     (available, id, lot)), the ids still waiting, and whether those are the deque's tail with
     their waits ending in order (the pending lots were, and those whose wait ended were their
     first: `Working.pending_tail`); None when the state has no pending lots' index (a state of an
@@ -256,7 +256,7 @@ def _tail(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]] | None:
 
 
 def _found(pending: list[str], lots: Any) -> list[tuple[str, LotTuple]]:
-    """The lots `pending` names, in its order, with their ids (`lifecycle._pending_lots`), looked
+    """The lots `pending` names, in its order, with their ids (`ripening._pending_lots`), looked
     for from the deque's newest end until all are found (a lot `pending` names and the lots do not
     have is left out)."""
     wanted = set(pending)

@@ -198,7 +198,7 @@ def _settle(settled: list[tuple[Receiver, Any]]) -> None:
 
 class Receiver(Protocol):
     """What a lane's call is answered to, on its loop (`Lane.submit`): an asyncio future is one
-    (`Lane.run` awaits it); the events protocol's request is another (direct.py `Direct`), called
+    (`Lane.run` awaits it); the events protocol's request is another (direct_request.py `Direct`), called
     back at once rather than through a future's scheduled callbacks."""
 
     def cancelled(self) -> bool: ...

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from rules_engine.engine.lifecycle import became_available, burn, expire
+from rules_engine.engine.lifecycle import burn, expire
+from rules_engine.engine.ripening import became_available
 from rules_engine.errors import EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 from tests.engine.books import balanced

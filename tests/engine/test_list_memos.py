@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine import lifecycle, lot_memos, processed
+from rules_engine.engine import lot_memos, processed, ripening
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.stream import Stream
 from rules_engine.program.validate import load_program_text
@@ -201,7 +201,7 @@ def _memos(state: CustomerState) -> dict[str, Any]:
     return {
         "ids": processed._SETS.get(state.processed),
         "window": lot_memos._CLOSES.get(state.lots),
-        "tail": lifecycle._TAILS.get(state.lots),
+        "tail": ripening._TAILS.get(state.lots),
     }
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine import history, lifecycle, processed, running, settle
+from rules_engine.engine import history, lifecycle, processed, ripening, running, settle
 from rules_engine.state.customer import Activity, CustomerState, Lot, OlderPurchases, PastLine
 
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -83,7 +83,7 @@ def test_lots_become_available_in_earned_order(made: list[Lot], one_zone: bool, 
     )
     ripe = [lot for lot in made if lot.available_at <= moment and lot.points > 0]
     expected = [("available", lot.id, lot.points, lot.available_at) for lot in lifecycle._oldest_first(ripe)]
-    assert [tuple(change) for change in lifecycle.ripen(state, moment)[0]] == expected
+    assert [tuple(change) for change in ripening.ripen(state, moment)[0]] == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -99,11 +99,11 @@ def test_the_pending_lots_read_as_the_tail_are_those_looked_for(
     pending = [lot.id for lot in ordered[len(ordered) - newest :]] if tail else [lot.id for lot in made]
     state = CustomerState(lots=ordered, pending_lots=pending, last_event_at=BASE - dt.timedelta(days=1))
     moment += dt.timedelta(days=14)  # some lots of the three days have come, some wait
-    found = lifecycle._pending_lots(state)
+    found = ripening._pending_lots(state)
     ripe = [lot for _, lot in found if lot.available_at <= moment and lot.points > 0]
     expected = [("available", lot.id, lot.points, lot.available_at) for lot in lifecycle._oldest_first(ripe)]
     waiting = [lot_id for lot_id, lot in found if lot.available_at > moment]
-    changes, still = lifecycle.ripen(state, moment)
+    changes, still = ripening.ripen(state, moment)
     assert [tuple(change) for change in changes] == expected
     assert still == waiting
 

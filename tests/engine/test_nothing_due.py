@@ -2,8 +2,8 @@
 
 Before an event, `points.time_passes` returns the state as it is when nothing is due (no pending
 lot ends its wait, the first lot in expiry order is not due, nothing tendered waits; for a state
-the engine made, known at a look: `lifecycle.quiet`), and `lifecycle.ripen` confirms the pending
-lots are the lots' tail in C (or knows it, for a state the engine made: `lifecycle._TAILS`) and,
+the engine made, known at a look: `ripening.quiet`), and `ripening.ripen` confirms the pending
+lots are the lots' tail in C (or knows it, for a state the engine made: `ripening._TAILS`) and,
 when their times are in order, takes those that ended their wait as a prefix.
 `lot_memos.past_return_window` answers from the soonest close of a return window kept beside the
 lots (one comparison) when it can, and the expiry reminder reads only the lots its horizon reached
@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.engine import lifecycle, lot_memos, run
+from rules_engine.engine import lifecycle, lot_memos, ripening, run
 from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import EventError
 from rules_engine.jsonio import loads
@@ -74,16 +74,16 @@ def _without_shortcuts() -> Iterator[None]:
     """The plain definitions: pending lots looked for by id (`_pending_lots`), expiry and ripening
     always run to the end, each line's amount worked out and each price checked (`finer_than`)."""
     saved = (
-        lifecycle._ripe_in_tail,
+        ripening._ripe_in_tail,
         lifecycle.nothing_due,
         run._AMOUNTS,
         lot_memos._CLOSES,
-        lifecycle.quiet,
+        ripening.quiet,
         lot_memos._REMINDED,
     )
-    lifecycle._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
+    ripening._ripe_in_tail = lambda state, moment, zone: None  # type: ignore[assignment]
     lifecycle.nothing_due = lambda state, moment: False  # type: ignore[assignment]
-    lifecycle.quiet = lambda state, moment: False  # type: ignore[assignment]
+    ripening.quiet = lambda state, moment: False  # type: ignore[assignment]
     run._AMOUNTS = _Unknown()
     lot_memos._CLOSES = _Forgetful()  # every lot looked at for its return window
     lot_memos._REMINDED = _Forgetful()  # the reminder reads every lot of its fortnight
@@ -91,11 +91,11 @@ def _without_shortcuts() -> Iterator[None]:
         yield
     finally:
         (
-            lifecycle._ripe_in_tail,
+            ripening._ripe_in_tail,
             lifecycle.nothing_due,
             run._AMOUNTS,
             lot_memos._CLOSES,
-            lifecycle.quiet,
+            ripening.quiet,
             lot_memos._REMINDED,
         ) = saved
 
@@ -186,19 +186,19 @@ def test_a_state_the_engine_made_is_known_to_have_nothing_due_without_reading_it
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Settle carries the reading of the pending lots (the lots' tail, their times) to the state it
-    makes (`lifecycle.carry_tail`), and time passing to the state it leaves: the next event asks
+    makes (`ripening.carry_tail`), and time passing to the state it leaves: the next event asks
     one comparison, no lot's id is made (`_tail_is` is not called). A state read from JSON, whose
     lists the engine never saw, is read once, then known."""
     engine = Engine(load_program(PROGRAMS / "coffee-club.yaml"))
     start = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
     looked: list[int] = []
-    tail_is = lifecycle._tail_is
+    tail_is = ripening._tail_is
 
     def counted(pending: Any, tail: Any) -> bool:
         looked.append(len(pending))
         return tail_is(pending, tail)
 
-    monkeypatch.setattr(lifecycle, "_tail_is", counted)
+    monkeypatch.setattr(ripening, "_tail_is", counted)
 
     def purchase(day: int, hours: int = 0) -> dict[str, Any]:
         return {

@@ -65,7 +65,7 @@ def walked(
     """What time does to `state`'s lots up to `moment`, by the rule, from a look at every lot: the
     changes (lots with points whose wait ended since the latest event, lots with points due to
     expire) by time, kind and lot, and the expiry entries' lots and points in the lots' order —
-    what `points.time_passes` makes from the lots it keeps (`lifecycle.Gone`, `lifecycle.ripened`)."""
+    what `points.time_passes` makes from the lots it keeps (`lifecycle.Gone`, `ripening.ripened`)."""
     since = state.last_event_at
     ripe = [
         ("available", lot.id, lot.points, lot.available_at)

@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.http import Settings
-from rules_engine.http.direct import Direct, EventsProtocol
+from rules_engine.http.direct import EventsProtocol
+from rules_engine.http.direct_request import Direct
 from rules_engine.http.protocol import NoDelayHttpToolsProtocol
 from rules_engine.http.routes import events
 from rules_engine.store.keys import new_key
@@ -413,7 +414,7 @@ def test_answered_requests_are_freed_by_their_reference_counts(pair: Pair) -> No
     """A request answered the direct way is freed when it is done, by its reference count: one
     left in a reference cycle waits for the garbage collector, and the collections that came for
     them paused a busy worker for tens of milliseconds, every ~1,700 requests at 64 in flight
-    (direct.py `_Answered`). Seen with the collector saving what it finds unreachable rather than
+    (direct_request.py `_Answered`). Seen with the collector saving what it finds unreachable rather than
     freeing it: none of these requests among it. (The connection's last request is another route:
     a connection's protocol holds its last request until it is itself freed.)"""
     requests = [

@@ -1,4 +1,4 @@
-"""The events protocol's requests waiting for the lane (direct.py `Direct`, the lane's receiver:
+"""The events protocol's requests waiting for the lane (direct_request.py `Direct`, the lane's receiver:
 threads.py `Lane.submit`), where a server on sockets cannot hold them: a request cancelled at the
 lane when the shutdown's grace runs out is answered with uvicorn's 500 and its late answer dropped;
 a lane that refuses the call (shut down) fails the request as the ASGI way's `await lane.run`
@@ -17,7 +17,8 @@ from uvicorn.server import ServerState
 
 from rules_engine import jsonio
 from rules_engine.http import Settings, create_app
-from rules_engine.http.direct import Direct, EventsProtocol
+from rules_engine.http.direct import EventsProtocol
+from rules_engine.http.direct_request import Direct
 from rules_engine.store.keys import new_key
 from tests.http.conftest import purchase
 

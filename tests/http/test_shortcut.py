@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from rules_engine import jsonio
 from rules_engine.http import Settings, create_app
 from rules_engine.http.app import Service
-from rules_engine.http.direct import Direct
+from rules_engine.http.direct_request import Direct
 from rules_engine.http.shortcut import Shortcut
 from rules_engine.store.keys import new_key
 from tests.conftest import ROOT

@@ -376,7 +376,7 @@ class WholeResult:
                 lot_time(lot, LOT_AVAILABLE, 1),
             )
             for lot in self.ended
-            if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]  # as `lifecycle.ripen` tells them
+            if lot[LOT_POINTS] > 0 and lot[LOT_AVAILABLE] > lot[LOT_EARNED]  # as `ripening.ripen` tells them
         ]
         changes += [
             (lot[LOT_EXPIRES], "expire", lot_id, p, at)
