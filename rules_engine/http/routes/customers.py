@@ -216,19 +216,19 @@ def post_void(
 
 def _desk(service: Runtime, program: str, customer: str, kind: str, asked: Adjustment | Void) -> Response:
     """A support-desk operation (`kind`: "adjustment" or "void") applied once through the
-    service, answered with what was applied, whether it was a repeat, and the new balance."""
+    service, answered with what was applied, whether it was a repeat, and the balance of the state
+    it saved (a read after it could meet the customer erased in between)."""
     running = service.programs.get(program)
     with service.stores.borrow(program) as store:
         loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
-        applied, duplicate = loyalty.adjust(asked) if isinstance(asked, Adjustment) else loyalty.void(asked)
-        state = store.state(customer)
-    assert state is not None
+        booked = loyalty.adjust(asked) if isinstance(asked, Adjustment) else loyalty.void(asked)
+    applied = booked.applied
     body = {
         "program": program,
         "version": applied.version,
-        "duplicate": duplicate,
+        "duplicate": booked.duplicate,
         kind: applied.model_dump(mode="python"),
-        "balance": Balance.of(state, customer).model_dump(mode="python"),
+        "balance": Balance.of(booked.state, customer).model_dump(mode="python"),
     }
     return exact(body, version=applied.version)
 
