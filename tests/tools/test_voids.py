@@ -150,6 +150,33 @@ def test_the_completing_purchase_is_not_voided_while_a_purchase_after_it_that_co
     assert loyalty.store.state("vic") == before
 
 
+def test_a_void_refused_for_a_closed_challenge_window_says_what_the_desk_can_do(loyalty: Loyalty) -> None:
+    """p1 completed the week's challenge, whose window has closed since: the void is refused. Its
+    hint said "adjust the points instead", as if that undid the completion; it names the debit,
+    and that the completion stays — which the debit then does (once p1's points are no longer
+    pending), the week untouched."""
+    loyalty.process(purchase("p1", T0, qty=1) | {"items": [coffee(n) for n in range(5)]})
+    loyalty.process(purchase("p2", T0 + dt.timedelta(days=8), qty=1, category="pastry"))
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p1", T0 + dt.timedelta(days=8, hours=1)))
+    (problem,) = [d for d in refused.value.diagnostics if "challenge:five-coffees-a-week" in d.message]
+    assert problem.hint is not None
+    assert "debit" in problem.hint and "stays completed" in problem.hint
+    earned = sum(row.entry.points for row in loyalty.store.ledger(customer="vic") if row.entry.event == "p1")
+    before = loyalty.store.state("vic")
+    debit = Adjustment(
+        id="a1",
+        customer="vic",
+        points=-earned,
+        reason="p1 scanned twice",
+        operator="olga",
+        at=T0 + dt.timedelta(days=15),
+    )
+    _, _, after = loyalty.adjust(debit)
+    assert before is not None and after.challenges == before.challenges
+    assert sum(lot.points for lot in after.lots) == sum(lot.points for lot in before.lots) - earned
+
+
 THREE_TIERS = """
 program: three-tiers
 version: 1
