@@ -265,6 +265,7 @@ _ALL = (
         {
             "RE432": "a debit adjustment of more points than the customer can spend now",
             "RE448": "an adjustment of a fraction of a point (a program's points are whole)",
+            "RE449": "an adjustment of more than 15 whole digits",
         },
     ),
     *_group(

@@ -436,22 +436,23 @@ class Loyalty:
             code = self._code(customer) if before is None else None
             transaction.save(Change(state=state, ledger=_opening(before, state), referral_code=code))
 
-    def adjust(self, adjustment: Adjustment) -> tuple[Adjustment, bool]:
+    def adjust(self, adjustment: Adjustment) -> desk.Booked[Adjustment]:
         """A support desk's credit or debit (tools/adjustments.py), in one transaction, exactly once
-        by its id; (the adjustment as applied, whether it was applied before). Time passes first
-        (expiry, pending points) up to its moment, as `advance` does.
+        by its id; (the adjustment as applied, whether it was applied before, the state it saved).
+        Time passes first (expiry, pending points) up to its moment, as `advance` does.
 
         Raises:
-            EventError: RE432 a debit of more than is spendable, RE443 the id was used before for
-                something else; nothing written.
+            EventError: RE432 a debit of more than is spendable, RE448 a fraction of a point, RE449
+                more than 15 digits, RE443 the id was used before for something else; nothing
+                written.
             StoreError: RE606 the store has never seen the customer.
         """
         return desk.adjust(self.engine, self.store, adjustment)
 
-    def void(self, void: Void) -> tuple[Void, bool]:
+    def void(self, void: Void) -> desk.Booked[Void]:
         """Undo what one applied event did (tools/voids.py), in one transaction, exactly once by
-        the void's id; (the void as applied, whether it was applied before). Time passes first up
-        to its moment, as for an adjustment.
+        the void's id; (the void as applied, whether it was applied before, the state it saved).
+        Time passes first up to its moment, as for an adjustment.
 
         Raises:
             EventError: RE446 later events depend on the event or what it did cannot be undone

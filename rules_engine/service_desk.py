@@ -11,7 +11,7 @@ them.
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
@@ -21,14 +21,28 @@ from rules_engine.store.base import Change, CustomerTransaction, Store
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
 from rules_engine.tools.voids import Void, apply_void, moved_a_quest
 
+Correction = TypeVar("Correction", Adjustment, Void)
 
-def adjust(engine: Engine, store: Store, adjustment: Adjustment) -> tuple[Adjustment, bool]:
-    """`Loyalty.adjust`: the adjustment as applied, whether it was applied before."""
+
+class Booked(NamedTuple, Generic[Correction]):
+    """What a correction did, read in its own transaction: an answer built from a second read
+    afterwards could meet the customer erased in between (a 500 for an applied correction)."""
+
+    applied: Correction
+    """The correction as applied (the first time, for a retry)."""
+    duplicate: bool
+    """Its id was applied before: nothing was applied again."""
+    state: CustomerState
+    """The customer's state it saved (for a retry: the state as it is now)."""
+
+
+def adjust(engine: Engine, store: Store, adjustment: Adjustment) -> Booked[Adjustment]:
+    """`Loyalty.adjust`: the adjustment as applied, whether it was applied before, the state."""
     digest = adjustment.digest()
     with store.transaction(adjustment.customer) as transaction:
-        before = _opened(transaction, store, "adjustment", adjustment, digest)
-        if isinstance(before, Adjustment):
-            return before, True
+        before, stored = _opened(transaction, store, "adjustment", adjustment, digest)
+        if stored is not None:
+            return Booked(stored, True, before)
         passed, _, expired = engine.advance(before, adjustment.at)
         program = engine.program
         asked = adjustment.model_copy(update={"version": program.version})
@@ -43,17 +57,17 @@ def adjust(engine: Engine, store: Store, adjustment: Adjustment) -> tuple[Adjust
                 at=adjustment.at,
             )
         )
-    return applied, False
+    return Booked(applied, False, after)
 
 
-def void(engine: Engine, store: Store, void: Void) -> tuple[Void, bool]:
-    """`Loyalty.void`: the void as applied, whether it was applied before."""
+def void(engine: Engine, store: Store, void: Void) -> Booked[Void]:
+    """`Loyalty.void`: the void as applied, whether it was applied before, the state."""
     customer = void.customer
     digest = void.digest()
     with store.transaction(customer) as transaction:
-        before = _opened(transaction, store, "void", void, digest)
-        if isinstance(before, Void):
-            return before, True
+        before, stored = _opened(transaction, store, "void", void, digest)
+        if stored is not None:
+            return Booked(stored, True, before)
         target = transaction.event(void.voided)
         data = json.loads(target.outcome) if target is not None else None
         if target is None or data is None or "effects" not in data:
@@ -129,32 +143,27 @@ def void(engine: Engine, store: Store, void: Void) -> tuple[Void, bool]:
                 taken=[(item, -1) for item in restored],
             )
         )
-    return applied, False
-
-
-_Request = TypeVar("_Request", Adjustment, Void)
+    return Booked(applied, False, after)
 
 
 def _opened(
-    transaction: CustomerTransaction, store: Store, kind: str, request: _Request, digest: str
-) -> _Request | CustomerState:
-    """What a correction starts from in its transaction: the correction as applied the first time,
-    when its id was (a redelivery: nothing else is read or written), else the customer's state.
+    transaction: CustomerTransaction, store: Store, kind: str, request: Correction, digest: str
+) -> tuple[CustomerState, Correction | None]:
+    """What a correction starts from in its transaction: the customer's state, and the correction
+    as applied the first time when its id was (a redelivery: nothing is written), else None.
 
     Raises:
         EventError: RE443, the id was used before for something else.
         StoreError: RE606, the store has no such customer (a correction never creates one).
     """
     stored = transaction.event(request.id)
-    if stored is not None:
-        if stored.digest != digest:
-            message = f"{kind} {request.id}: the id was used before for something else"
-            raise EventError([Diagnostic("RE443", message, hint=f"give every {kind} its own id")])
-        return type(request).model_validate_json(stored.outcome)
+    if stored is not None and stored.digest != digest:
+        message = f"{kind} {request.id}: the id was used before for something else"
+        raise EventError([Diagnostic("RE443", message, hint=f"give every {kind} its own id")])
     before = transaction.state()
     if before is None:
         raise StoreError([Diagnostic("RE606", f"no customer {request.customer!r} in {store.url}")])
-    return before
+    return before, None if stored is None else type(request).model_validate_json(stored.outcome)
 
 
 def _items_redeemed(outcome: Outcome) -> list[str]:

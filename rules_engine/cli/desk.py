@@ -9,7 +9,7 @@ import getpass
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,9 +29,8 @@ from rules_engine.errors import Diagnostic, EventError, StoreError
 if TYPE_CHECKING:
     from rules_engine.engine.evaluator import Engine
     from rules_engine.service import Loyalty
+    from rules_engine.service_desk import Booked, Correction
     from rules_engine.store.base import Store
-
-Applied = TypeVar("Applied")
 
 
 def _operator(given: str | None) -> str:
@@ -46,24 +45,21 @@ OperatorOption = Annotated[
 def _booked(
     engine: Engine,
     store: Store,
-    customer_id: str,
-    book: Callable[[Loyalty], tuple[Applied, bool]],
+    book: Callable[[Loyalty], Booked[Correction]],
     err: Console,
-) -> tuple[Applied, bool, Decimal]:
+) -> tuple[Correction, bool, Decimal]:
     """An operation booked through the service in the store, then the store closed: what was applied,
     whether it had been before (then nothing changed), and the customer's balance after it. A refusal
     is printed with its diagnostics and ends the command."""
     from rules_engine.service import Loyalty
 
     try:
-        applied, before = book(Loyalty(engine, store))
-        state = store.state(customer_id)
+        applied, before, state = book(Loyalty(engine, store))
     except (StoreError, EventError) as problem:
         _fail(problem.diagnostics, err)
     finally:
         store.close()
-    balance = sum((lot.points for lot in state.lots), Decimal(0)) if state else Decimal(0)
-    return applied, before, balance
+    return applied, before, sum((lot.points for lot in state.lots), Decimal(0))
 
 
 def _done(before: bool) -> str:
@@ -107,7 +103,7 @@ def adjust(
         operator=_operator(operator),
         at=dt.datetime.now(dt.UTC),
     )
-    applied, before, balance = _booked(engine, store, customer_id, lambda desk: desk.adjust(adjustment), err)
+    applied, before, balance = _booked(engine, store, lambda desk: desk.adjust(adjustment), err)
     out.print(
         f"{applied.id}: {applied.points:+} for {customer_id} by {applied.operator} ({applied.reason}): "
         f"{_done(before)}; balance {balance}",
@@ -143,7 +139,7 @@ def void(
         operator=_operator(operator),
         at=dt.datetime.now(dt.UTC),
     )
-    applied, before, balance = _booked(engine, store, customer_id, lambda desk: desk.void(asked), err)
+    applied, before, balance = _booked(engine, store, lambda desk: desk.void(asked), err)
     out.print(
         f"{applied.id}: voided {applied.voided} of {customer_id} by {applied.operator} ({applied.reason}): "
         f"{_done(before)}; points {applied.points:+}; balance {balance}",

@@ -29,6 +29,10 @@ from rules_engine.codes import CODES, Stage
 from rules_engine.errors import Diagnostic, RulesEngineError, StoreError
 
 MEDIA_TYPE = "application/problem+json"
+VERSION_HEADER = "Loyalty-Program-Version"
+"""Sent with every answer a program's running version decided: that version (docs/service.md,
+Routes). A route notes it in the request's state (`program_version`) once it has found the
+program, so that a refusal from there on carries it as the answer would have."""
 log = logging.getLogger("rules_engine.http")
 
 # The HTTP status of a refusal, by the stage of its first code; codes below override it.
@@ -148,6 +152,9 @@ def problem_response(
         "errors": [d.to_json() for d in diagnostics],
     }
     request.state.problem = code
+    version = getattr(request.state, "program_version", None)
+    if version is not None and status < 500:  # a failure decided nothing
+        headers = {VERSION_HEADER: str(version), **(headers or {})}
     return Response(jsonio.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 

@@ -4,7 +4,8 @@ when the process ends.
 
 Transactions are real all the same: a change is staged and applied only when the block ends
 without an exception, under one lock, so the store behaves like the database stores in the
-shared store tests (tests/store/).
+shared store tests (tests/store/). Times come back as from the database stores, in UTC (a ledger
+row's, an applied event's, the latest event's): the same history reads the same in every store.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from rules_engine.store.base import (
     rename_rule,
 )
 from rules_engine.store.keys import ApiKey
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    """`moment` as the database stores give it back: in UTC."""
+    return moment.astimezone(dt.UTC)
 
 
 class MemoryStore(Store):
@@ -72,9 +78,12 @@ class MemoryStore(Store):
     def _keep(self, customer: str, change: Change) -> None:
         """Keep what the store keeps of an event: its outcome, and the ledger rows."""
         if change.event is not None and change.outcome is not None:
-            self._outcomes[customer, change.event] = StoredEvent(change.outcome, change.digest, change.at)
+            at = None if change.at is None else _in_utc(change.at)
+            self._outcomes[customer, change.event] = StoredEvent(change.outcome, change.digest, at)
             self._later(change.at)
         for entry in change.ledger:
+            if entry.at.utcoffset():
+                entry = entry.model_copy(update={"at": _in_utc(entry.at)})
             self._ledger.append(LedgerRow(len(self._ledger) + 1, customer, entry))
 
     def _later(self, at: dt.datetime | None) -> None:
@@ -113,7 +122,7 @@ class MemoryStore(Store):
 
     def latest_event_time(self) -> dt.datetime | None:
         with self._lock:
-            return self._latest
+            return None if self._latest is None else _in_utc(self._latest)
 
     def redeemed(self) -> dict[str, int]:
         with self._lock:

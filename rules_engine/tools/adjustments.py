@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -24,6 +23,10 @@ from rules_engine.errors import Diagnostic, EventError
 from rules_engine.state.customer import CustomerState, LedgerEntry, Lot
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+
+POINTS_DIGITS = 15
+"""The most whole digits an adjustment has, as many as an event's amount (engine/events.py): a
+desk types a few, and a longer number is a slip of the keyboard or an attack, not a credit."""
 
 
 class Adjustment(BaseModel):
@@ -61,15 +64,24 @@ def apply_adjustment(
 
     Raises:
         EventError: RE432, a debit of more points than are spendable at `adjustment.at`; RE410, zero
-            points; RE448, a fraction of a point.
+            points; RE449, more than `POINTS_DIGITS` whole digits; RE448, a fraction of a point.
     """
     at, points, rule = adjustment.at, adjustment.points, f"adjust:{adjustment.operator}"
     if not points:
         raise EventError([Diagnostic("RE410", "an adjustment of 0 points changes nothing", path=("points",))])
+    if points.copy_abs() >= 10**POINTS_DIGITS:
+        # unbounded, a credit of 5,000 digits was booked, and Decimal arithmetic, exact to 28
+        # digits only, rounded a debit's amount in the refusal's message
+        digits = points.adjusted() + 1
+        message = f"an adjustment of {digits} whole digits, but points have at most {POINTS_DIGITS}"
+        hint = f"adjust by at most {10**POINTS_DIGITS - 1:,} points: check the amount typed"
+        raise EventError([Diagnostic("RE449", message, hint=hint, path=("points",))])
     if points != points.to_integral_value():
         # every award is rounded to whole points (`points.rounding`): a fraction no rule can make
-        # would stay in the balance for ever, unspendable in full
-        near = " or ".join(str(whole) for whole in (math.floor(points), math.ceil(points)) if whole)
+        # would stay in the balance for ever, unspendable in full; floor and ceiling stay Decimal
+        # (an int's text is limited to 4,300 digits)
+        wholes = (points.to_integral_value(rounding) for rounding in (ROUND_FLOOR, ROUND_CEILING))
+        near = " or ".join(str(whole) for whole in wholes if whole)
         message = f"an adjustment of {points} points, but the program's points are whole"
         hint = f"adjust by a whole number of points: {near} here"
         raise EventError([Diagnostic("RE448", message, hint=hint, path=("points",))])

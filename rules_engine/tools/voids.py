@@ -71,6 +71,9 @@ KEPT = (
     "expiries that fell due when the event was processed",
 )
 _COUNTED = ("fired", "nothing_eligible")  # trace codes of a mechanic the event moved on
+_DEBIT_INSTEAD = "debit the points it earned (its ledger entries) with an adjustment instead"
+"""What the desk can do when a completion cannot be taken back: an adjustment takes the points,
+while the challenge stays completed (no operation but a void un-completes a window)."""
 PROCESSED_KEPT = 1000
 
 
@@ -383,7 +386,10 @@ def apply_void(
         counted = progress.counted.get(event)
         if counted is None:
             if rule_id in fired:
-                refuse.add(f"the window of {rule_id} it completed has closed", "adjust the points instead")
+                refuse.add(
+                    f"the window of {rule_id} it completed has closed",
+                    f"{_DEBIT_INSTEAD}; the closed window stays completed, which limits nothing now",
+                )
             continue
         after = progress.progress - counted.added
         completed = list(progress.completed)
@@ -397,9 +403,10 @@ def apply_void(
                 refuse.add(
                     f"{rule_id}, which it completed, counted more after it, unrecorded "
                     f"({standing or 'by events no longer known, or imported'})",
-                    f"void {standing} first (a return cannot be: adjust the points by hand then)"
+                    f"void {standing} first; should one be a return, which cannot be voided: "
+                    f"{_DEBIT_INSTEAD}, the challenge staying completed for this window"
                     if standing
-                    else "adjust the points by hand instead",
+                    else f"{_DEBIT_INSTEAD}; the challenge stays completed for this window",
                 )
             # what counted unrecorded came from events voided since: it comes off with the event's
             after -= progress.progress - recorded

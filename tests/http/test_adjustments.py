@@ -94,3 +94,50 @@ def test_the_command_line_adjusts_once(tmp_path: Path) -> None:
     with open_store(db, "coffee-club") as store:
         kinds = [row.entry.kind for row in store.ledger(customer="kira")]
     assert kinds.count("adjust") == 1
+
+
+HOSTILE_FRACTION = "1" * 5000 + ".5"
+HOSTILE_WHOLE = "1" * 5000
+
+
+@pytest.mark.parametrize(
+    "points",
+    [f'"{HOSTILE_FRACTION}"', f'"{HOSTILE_WHOLE}"', f'"-{HOSTILE_WHOLE}"', "1E+20", "1" * 16, "-" + "9" * 30],
+)
+def test_an_adjustment_of_more_digits_than_points_have_is_refused_over_http(
+    server: Server, points: str
+) -> None:
+    """A 5,000-digit fraction (in text: JSON numbers stop at 40 digits) crashed the RE448 hint
+    (Python's 4,300-digit limit on int text: HTTP 500) and a 5,000-digit whole credit was booked;
+    both are refused (422, RE449) like an event's amount past its digits, the customer unchanged."""
+    with server.client(server.keys["admin"]) as admin:
+        assert post(admin, f"{P}/events", purchase(1, "huge")).status_code == 200
+        before = exact(admin.get(f"{P}/customers/huge"))["balance"]
+        body = f'{{"id": "adj-h", "points": {points}, "reason": "typo"}}'
+        answer = admin.post(
+            f"{P}/customers/huge/adjustments", content=body, headers={"Content-Type": "application/json"}
+        )
+        refusal = exact(answer)
+        assert (answer.status_code, refusal["code"]) == (422, "RE449"), answer.text[:300]
+        assert refusal["errors"][0]["hint"] and len(answer.text) < 2000
+        assert exact(admin.get(f"{P}/customers/huge"))["balance"] == before
+
+
+@pytest.mark.parametrize("points", [HOSTILE_FRACTION, HOSTILE_WHOLE])
+def test_the_command_line_refuses_an_adjustment_of_more_digits_than_points_have(
+    tmp_path: Path, points: str
+) -> None:
+    db = str(tmp_path / "cli.db")
+    from rules_engine.engine.evaluator import Engine
+    from rules_engine.service import Loyalty
+
+    engine = Engine.from_file(ROOT / "programs" / "coffee-club.yaml")
+    with open_store(db, "coffee-club") as store:
+        Loyalty(engine, store, horizon=None).process(purchase(1, "kira"))
+    program = str(ROOT / "programs" / "coffee-club.yaml")
+    command = ["adjust", program, "kira", "--db", db, "--points", points, "--reason", "typo", "--id", "a1"]
+    refused: Any = CliRunner().invoke(app, command)
+    assert refused.exit_code == 1 and "error[RE449]" in refused.stderr, refused.output[-500:]
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    with open_store(db, "coffee-club") as store:
+        assert [row.entry.kind for row in store.ledger(customer="kira")].count("adjust") == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -174,3 +175,39 @@ def test_the_command_line_generates_imports_and_exports_codes(tmp_path: Path) ->
     assert exported.exit_code == 0 and len(exported.stdout.splitlines()) == 7
     unknown = CliRunner().invoke(app, ["coupons", "export", PROGRAM, "free-lat", "--db", db])
     assert unknown.exit_code == 1 and "error[RE444]" in unknown.stderr
+
+
+@pytest.mark.parametrize("kind", ["adjustments", "voids"])
+def test_a_correction_erased_right_after_is_answered_with_the_state_it_saved(
+    server: Server, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The answer's balance was read after the correction's transaction: an erasure committing
+    in between made an applied adjustment or void a 500, and its retry a 404. The balance is now
+    the state the correction saved."""
+    operation = Loyalty.adjust if kind == "adjustments" else Loyalty.void
+
+    def then_erased(self: Loyalty, asked: Any) -> Any:
+        booked = operation(self, asked)
+        Loyalty(self.engine, self.store).erase(asked.customer, operator="gdpr", at=asked.at)
+        return booked
+
+    monkeypatch.setattr(Loyalty, "adjust" if kind == "adjustments" else "void", then_erased)
+    now = dt.datetime.now(dt.UTC)
+    with server.client(server.keys["admin"]) as admin:
+        for n in (1, 2):
+            assert post(
+                admin, f"{P}/events", purchase(n, "gone", at=now - dt.timedelta(hours=3 - n))
+            ).is_success
+        before = exact(admin.get(f"{P}/customers/gone"))["balance"]["total"]
+        asked = {"id": "c-1", "points": 100, "event": "evt-gone-2", "reason": "x"}
+        if kind == "adjustments":
+            del asked["event"]
+        else:
+            del asked["points"]
+        answer = post(admin, f"{P}/customers/gone/{kind}", asked)
+        assert answer.status_code == 200, answer.text
+        body = exact(answer)
+        assert body["duplicate"] is False
+        changed = body["adjustment"]["points"] if kind == "adjustments" else body["void"]["points"]
+        assert body["balance"]["total"] == before + changed != before
+        assert admin.get(f"{P}/customers/gone").status_code == 404

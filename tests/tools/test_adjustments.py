@@ -106,7 +106,7 @@ def test_points_a_void_gives_back_to_a_lot_past_its_day_expire_with_the_void(sto
     loyalty.process(redeem)  # 25 of p1's 35 points, base first
     at = NOW + 25 * DAY
     void = Void(id="x1", customer="vic", voided="d1", reason="no mug", operator="olga", at=at)
-    applied, _ = loyalty.void(void)
+    applied = loyalty.void(void).applied
     state = loyalty.store.state("vic")
     assert state is not None
     assert points(loyalty) == {"p2/base": Decimal(5)} and state.available(at) == 5
@@ -135,7 +135,7 @@ def test_an_adjustment_of_a_fraction_of_a_point_is_refused(store_url: str, asked
     assert problem.code == "RE448" and problem.hint is not None and problem.hint.endswith(f"{near} here")
     assert loyalty.store.state("vic") == before
     whole = fraction.model_copy(update={"id": "a2", "points": Decimal("2.00")})
-    applied, _ = loyalty.adjust(whole)
+    applied = loyalty.adjust(whole).applied
     assert [e.points for e in applied.entries] == [2]
 
 
@@ -157,7 +157,7 @@ def test_a_lot_a_void_opens_again_expires_by_the_version_running_at_the_void(tmp
     second = Engine(load_program_text(longer, "store-test.yaml"), secret=b"store tests")
     loyalty = Loyalty(second, open_store(url, "store-test"), horizon=None)
     void = Void(id="x1", customer="vic", voided="d1", reason="no mug", operator="olga", at=NOW + 13 * DAY)
-    applied, _ = loyalty.void(void)
+    applied = loyalty.void(void).applied
     state = loyalty.store.state("vic")
     assert applied.version == 3 and state is not None
     (opened,) = (lot for lot in state.lots if lot.id == "p1/base")

@@ -48,9 +48,9 @@ def test_a_void_undoes_points_badges_challenge_quest_and_activity_once(loyalty: 
     loyalty.process(purchase("p1", T0))
     before = loyalty.store.state("vic")
     loyalty.process(purchase("p2", T0 + dt.timedelta(hours=1)))
-    applied, duplicate = loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=2)))
+    applied, duplicate, saved = loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=2)))
     after = loyalty.store.state("vic")
-    assert not duplicate and before is not None and after is not None
+    assert not duplicate and before is not None and after is not None and saved == after
     assert [lot.model_dump() for lot in after.lots] == [lot.model_dump() for lot in before.lots]
     assert (
         after.challenges["five-coffees-a-week"].progress == before.challenges["five-coffees-a-week"].progress
@@ -64,8 +64,8 @@ def test_a_void_undoes_points_badges_challenge_quest_and_activity_once(loyalty: 
     assert {e.event for e in applied.entries} == {"v1"}
     rows = [row.entry for row in loyalty.store.ledger(customer="vic")]
     assert sum(e.points for e in rows) == sum(lot.points for lot in after.lots)
-    again, duplicate = loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
-    assert duplicate and again == applied
+    again, duplicate, saved = loyalty.void(void("v1", "p2", T0 + dt.timedelta(hours=3)))
+    assert duplicate and again == applied and saved == loyalty.store.state("vic")
     with pytest.raises(EventError) as refused:
         loyalty.void(void("v2", "p2", T0 + dt.timedelta(hours=3)))
     assert refused.value.diagnostics[0].code == "RE446" and "v1" in refused.value.diagnostics[0].message
@@ -79,7 +79,7 @@ def test_a_void_undoes_points_badges_challenge_quest_and_activity_once(loyalty: 
 def test_the_first_purchase_voided_takes_back_its_badge_and_the_quest_it_started(loyalty: Loyalty) -> None:
     outcome = loyalty.process(purchase("p1", T0))
     assert [b.badge for b in outcome.effects.badges] == ["first-cup"]
-    applied, _ = loyalty.void(void("v1", "p1", T0 + dt.timedelta(minutes=5)))
+    applied = loyalty.void(void("v1", "p1", T0 + dt.timedelta(minutes=5))).applied
     state = loyalty.store.state("vic")
     assert state is not None and state.badges == [] and state.lots == [] and state.visits == 0
     assert applied.badges_withdrawn == ["first-cup"] and applied.quests == ["breakfast-explorer"]
@@ -150,6 +150,33 @@ def test_the_completing_purchase_is_not_voided_while_a_purchase_after_it_that_co
     assert loyalty.store.state("vic") == before
 
 
+def test_a_void_refused_for_a_closed_challenge_window_says_what_the_desk_can_do(loyalty: Loyalty) -> None:
+    """p1 completed the week's challenge, whose window has closed since: the void is refused. Its
+    hint said "adjust the points instead", as if that undid the completion; it names the debit,
+    and that the completion stays — which the debit then does (once p1's points are no longer
+    pending), the week untouched."""
+    loyalty.process(purchase("p1", T0, qty=1) | {"items": [coffee(n) for n in range(5)]})
+    loyalty.process(purchase("p2", T0 + dt.timedelta(days=8), qty=1, category="pastry"))
+    with pytest.raises(EventError) as refused:
+        loyalty.void(void("v1", "p1", T0 + dt.timedelta(days=8, hours=1)))
+    (problem,) = [d for d in refused.value.diagnostics if "challenge:five-coffees-a-week" in d.message]
+    assert problem.hint is not None
+    assert "debit" in problem.hint and "stays completed" in problem.hint
+    earned = sum(row.entry.points for row in loyalty.store.ledger(customer="vic") if row.entry.event == "p1")
+    before = loyalty.store.state("vic")
+    debit = Adjustment(
+        id="a1",
+        customer="vic",
+        points=-earned,
+        reason="p1 scanned twice",
+        operator="olga",
+        at=T0 + dt.timedelta(days=15),
+    )
+    _, _, after = loyalty.adjust(debit)
+    assert before is not None and after.challenges == before.challenges
+    assert sum(lot.points for lot in after.lots) == sum(lot.points for lot in before.lots) - earned
+
+
 THREE_TIERS = """
 program: three-tiers
 version: 1
@@ -179,7 +206,7 @@ def test_a_tier_a_review_reached_is_reviewed_again_after_the_void_of_the_upgrade
     loyalty.process(purchase("p1", T0, qty=4))
     assert [c.new for c in loyalty.advance("vic", T0 + 61 * days)] == ["silver"]
     loyalty.process(purchase("p2", T0 + 62 * days, qty=4))
-    applied, _ = loyalty.void(void("v1", "p2", T0 + 63 * days))
+    applied = loyalty.void(void("v1", "p2", T0 + 63 * days)).applied
     assert applied.tier == "silver"
     changes = loyalty.advance("vic", T0 + 200 * days)
     assert [(c.old, c.new) for c in changes] == [("silver", "bronze")]
@@ -248,7 +275,7 @@ def test_a_void_is_refused_naming_the_later_events_that_depend_on_it(loyalty: Lo
     assert any("r1" in d.message and "spent" in d.message for d in spent.value.diagnostics)
     # the redemption itself can be voided: its points go back, its coupon is withdrawn
     balance = sum(lot.points for lot in loyalty.store.state("vic").lots)  # type: ignore[union-attr]
-    applied, _ = loyalty.void(void("v3", "r1", T0 + dt.timedelta(days=23)))
+    applied = loyalty.void(void("v3", "r1", T0 + dt.timedelta(days=23))).applied
     after = loyalty.store.state("vic")
     assert after is not None and sum(lot.points for lot in after.lots) == balance + 350
     assert applied.points == 350 and len(applied.coupons_withdrawn) == 1 and after.coupons == []
@@ -350,7 +377,7 @@ def test_an_upgrade_is_voided_when_what_came_after_it_was_voided_or_an_adjustmen
         loyalty.void(void("v1", "p1", T0 + 3 * hours))
     assert "(r1)" in refused.value.diagnostics[0].message
     loyalty.void(void("v2", "r1", T0 + 3 * hours))
-    applied, _ = loyalty.void(void("v3", "p1", T0 + 4 * hours))
+    applied = loyalty.void(void("v3", "p1", T0 + 4 * hours)).applied
     state = loyalty.store.state("vic")
     assert applied.tier is None and state is not None and state.tier is None
     assert sum(lot.points for lot in state.lots) == 5

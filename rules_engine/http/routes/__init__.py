@@ -17,9 +17,7 @@ from starlette.types import Receive
 
 from rules_engine import jsonio
 from rules_engine.http.problems import MEDIA_TYPE, ServiceError
-
-VERSION_HEADER = "Loyalty-Program-Version"
-"""Sent with every answer about a program: the version that decided it (or runs now)."""
+from rules_engine.http.problems import VERSION_HEADER as VERSION_HEADER  # for the routes and the shortcut
 
 
 async def json_body(request: Request) -> Any:

@@ -17,7 +17,7 @@ from rules_engine.errors import diagnostics_from_pydantic
 from rules_engine.http.auth import authorize
 from rules_engine.http.models import CodesRequest, CodesResult
 from rules_engine.http.problems import ServiceError
-from rules_engine.http.routes import exact, json_body, problems, text_body
+from rules_engine.http.routes import VERSION_HEADER, exact, json_body, problems, text_body
 from rules_engine.http.runtime import Runtime, runtime
 from rules_engine.store.base import Store
 from rules_engine.store.keys import ApiKey
@@ -87,6 +87,7 @@ async def post_codes(
                 store, definition, coupon, asked.count, batch=name, at=at, prefix=asked.prefix
             )
 
+    request.state.program_version = running.version
     codes = await run_in_threadpool(_stored, service, program, add)
     result = {"program": program, "coupon": coupon, "batch": name, "count": len(codes), "codes": codes}
     return exact(result, version=running.version)
@@ -116,15 +117,17 @@ def _stored(service: Runtime, program: str, add: Callable[[Store], list[str]]) -
 def get_codes(
     program: str,
     coupon: str,
+    request: Request,
     _caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
     service: Annotated[Runtime, Depends(runtime)],
     output: Annotated[CodesFormat, Query(alias="format")] = CodesFormat.CSV,
 ) -> Response:
     running = service.programs.get(program)
+    request.state.program_version = running.version
     coupon_codes.check_coupon(running.engine.program, coupon)
     with service.stores.borrow(program) as store:
         codes = store.coupon_codes(coupon)
-    headers = {"Loyalty-Program-Version": str(running.version)}
+    headers = {VERSION_HEADER: str(running.version)}
     if output is CodesFormat.CSV:
         return Response(coupon_codes.to_csv(codes), headers=headers, media_type="text/csv; charset=utf-8")
     rows = [

@@ -45,10 +45,12 @@ router = APIRouter(prefix="/v1/programs/{program}/customers/{customer}", tags=["
 def get_customer(
     program: str,
     customer: str,
+    request: Request,
     _caller: Annotated[ApiKey, Security(authorize, scopes=["customers:read"])],
     service: Annotated[Runtime, Depends(runtime)],
 ) -> Response:
     running = service.programs.get(program)
+    request.state.program_version = running.version
     with service.stores.borrow(program) as store:
         state = store.state(customer)
     if state is None:
@@ -73,12 +75,14 @@ def get_customer(
 def delete_customer(
     program: str,
     customer: str,
+    request: Request,
     caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
     service: Annotated[Runtime, Depends(runtime)],
 ) -> Response:
     """The profile, history and identifiers are deleted; the ledger rows and the open points lots
     stay under a random pseudonym, so the liability is unchanged. A second erasure is 404 (RE606)."""
     running = service.programs.get(program)
+    request.state.program_version = running.version
     with service.stores.borrow(program) as store:
         loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
         erased = loyalty.erase(customer, operator=caller.id, at=service.settings.clock())
@@ -95,6 +99,7 @@ def delete_customer(
 def get_ledger(
     program: str,
     customer: str,
+    request: Request,
     _caller: Annotated[ApiKey, Security(authorize, scopes=["customers:read"])],
     service: Annotated[Runtime, Depends(runtime)],
     after: Annotated[
@@ -103,6 +108,7 @@ def get_ledger(
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many entries")] = 100,
 ) -> Response:
     running = service.programs.get(program)
+    request.state.program_version = running.version
     with service.stores.borrow(program) as store:
         if store.state(customer) is None:
             raise _unknown(customer)
@@ -161,6 +167,7 @@ def post_redemption(
 def post_adjustment(
     program: str,
     customer: str,
+    request: Request,
     caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
     service: Annotated[Runtime, Depends(runtime)],
     body: Annotated[Any, Depends(json_body)],
@@ -179,7 +186,7 @@ def post_adjustment(
         operator=caller.id,
         at=service.settings.clock(),
     )
-    return _desk(service, program, customer, "adjustment", adjustment)
+    return _desk(service, request, program, customer, "adjustment", adjustment)
 
 
 @router.post(
@@ -192,6 +199,7 @@ def post_adjustment(
 def post_void(
     program: str,
     customer: str,
+    request: Request,
     caller: Annotated[ApiKey, Security(authorize, scopes=["admin"])],
     service: Annotated[Runtime, Depends(runtime)],
     body: Annotated[Any, Depends(json_body)],
@@ -211,24 +219,27 @@ def post_void(
         operator=caller.id,
         at=service.settings.clock(),
     )
-    return _desk(service, program, customer, "void", void)
+    return _desk(service, request, program, customer, "void", void)
 
 
-def _desk(service: Runtime, program: str, customer: str, kind: str, asked: Adjustment | Void) -> Response:
+def _desk(
+    service: Runtime, request: Request, program: str, customer: str, kind: str, asked: Adjustment | Void
+) -> Response:
     """A support-desk operation (`kind`: "adjustment" or "void") applied once through the
-    service, answered with what was applied, whether it was a repeat, and the new balance."""
+    service, answered with what was applied, whether it was a repeat, and the balance of the state
+    it saved (a read after it could meet the customer erased in between)."""
     running = service.programs.get(program)
+    request.state.program_version = running.version
     with service.stores.borrow(program) as store:
         loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
-        applied, duplicate = loyalty.adjust(asked) if isinstance(asked, Adjustment) else loyalty.void(asked)
-        state = store.state(customer)
-    assert state is not None
+        booked = loyalty.adjust(asked) if isinstance(asked, Adjustment) else loyalty.void(asked)
+    applied = booked.applied
     body = {
         "program": program,
         "version": applied.version,
-        "duplicate": duplicate,
+        "duplicate": booked.duplicate,
         kind: applied.model_dump(mode="python"),
-        "balance": Balance.of(state, customer).model_dump(mode="python"),
+        "balance": Balance.of(booked.state, customer).model_dump(mode="python"),
     }
     return exact(body, version=applied.version)
 

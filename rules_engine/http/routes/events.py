@@ -91,9 +91,10 @@ def handle(service: Runtime, program: str, event: Any, state: dict[str, Any]) ->
 
 
 def read(service: Runtime, program: str, event: Any, state: dict[str, Any]) -> Ready:
-    """`handle`'s first half: the program's running version (RE803 first), the event read (a
-    refused one counted), its id in `state`."""
+    """`handle`'s first half: the program's running version (RE803 first, then noted in `state`
+    for a refusal's header), the event read (a refused one counted), its id in `state`."""
     running = service.programs.get(program)
+    state["program_version"] = running.version
     kind = _kind(event)
     if isinstance(event, dict) and isinstance(event.get("id"), str):
         state["event_id"] = event["id"]
@@ -156,7 +157,7 @@ def ready(
         return read(service, program, jsonio.loads(parsed), state)
     if running is None:
         running = service.programs.get(program)
-    state["event_id"] = parsed.id
+    state["event_id"], state["program_version"] = parsed.id, running.version
     return Ready(running, parsed.type if parsed.type in _KNOWN_TYPES else "custom", parsed)
 
 
@@ -453,6 +454,7 @@ def _json(body: bytes, version: int) -> Response:
 )
 def dry_run(
     program: str,
+    request: Request,
     _caller: Annotated[ApiKey, Security(authorize, scopes=["events:write"])],
     service: Annotated[Runtime, Depends(runtime)],
     body: Annotated[Any, Depends(json_body)],
@@ -468,6 +470,7 @@ def dry_run(
             "a dry-run body is an object with `event` and, if you like, `state`",
             hint='{"event": {"id": …, "type": "purchase", …}, "state": {…}}',
         )
+    request.state.program_version = running.version
     event = body["event"]
     state: CustomerState | None
     if body.get("state") is not None:
