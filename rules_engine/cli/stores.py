@@ -81,10 +81,7 @@ def ledger_export(
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
-        rows = list(store.ledger())
-        balances = None
-        if last is None:
-            balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+        rows, balances = accounting.read(store, to_now=last is None)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
     finally:
