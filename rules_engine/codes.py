@@ -305,6 +305,12 @@ _ALL = (
         {"RE435": "`leaderboard --id` names no leaderboard of the program"},
     ),
     *_group(
+        Stage.USAGE,
+        "cli.md#loyalty-leaderboard",
+        {"RE717": "`leaderboard --at` falls in a window the customers' states no longer keep activity for"},
+        exit_status=EXIT_USAGE,
+    ),
+    *_group(
         Stage.TIME,
         _EVENTS,
         {"RE440": "the event is dated before the customer's latest event (or advance)"},

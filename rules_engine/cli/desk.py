@@ -218,7 +218,8 @@ def coupons_generate(
     name = batch or f"batch-{at:%Y%m%dT%H%M%S}"
     try:
         codes = coupon_codes.generate(store, engine.program, coupon, count, batch=name, at=at, prefix=prefix)
-        kept = [code for code in store.coupon_codes(coupon) if code.batch == name and code.code in set(codes)]
+        drawn = set(codes)  # once: the condition below made it again for every code of the coupon
+        kept = [code for code in store.coupon_codes(coupon) if code.batch == name and code.code in drawn]
     except (StoreError, EventError) as problem:
         _fail(problem.diagnostics, err)
     finally:

@@ -81,10 +81,7 @@ def ledger_export(
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
-        rows = list(store.ledger())
-        balances = None
-        if last is None:
-            balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+        rows, balances = accounting.read(store, to_now=last is None)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
     finally:
@@ -267,7 +264,7 @@ def leaderboard(
     db: StatesStore = None,
 ) -> None:
     """Rank customers by the leaderboard's metric over its window (the one `--at` falls in)."""
-    from rules_engine.tools.leaderboard import rank
+    from rules_engine.tools.leaderboard import forgotten, rank
 
     out, err = _consoles()
     engine = _engine(program, err)
@@ -281,7 +278,21 @@ def leaderboard(
     moment = _moment(at, "--at", err)
     parsed = _customer_states(states, db, engine, err)
     board = boards[board_id]
-    ranked = rank(board.metric, board.window, parsed, moment.astimezone(engine.zone), board.size)
+    local = moment.astimezone(engine.zone)
+    late = forgotten(engine.program, board.window, parsed, local)
+    if late:
+        some = ", ".join(late[:3]) + (f" and {len(late) - 3} more" if len(late) > 3 else "")
+        message = (
+            f"--at {at}: the states of {len(late)} customer(s) ({some}) no longer keep their activity "
+            f"in that {board.window} window: their later events left it out; ranked, they would "
+            "drop out of the board or score less"
+        )
+        hint = (
+            "rank a window while it is current or just over, or from the states as they were then "
+            "(`loyalty run --state-out` written at the time)"
+        )
+        _fail([Diagnostic("RE717", message, hint=hint)], err)
+    ranked = rank(board.metric, board.window, parsed, local, board.size)
     out.print(f"{board_id}: {board.metric} over {board.window} at {at}", markup=False, soft_wrap=True)
     for place, (customer, value) in enumerate(ranked, start=1):
         shown = money(value, engine.quantum) if board.metric == "spend" else _whole(value)

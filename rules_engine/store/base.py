@@ -200,6 +200,13 @@ class Store(ABC):
         exception and is rolled back otherwise."""
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside the block see the store as it was at one moment, whatever other workers
+        commit meanwhile: what `ledger export` reads the ledger and every balance in, so that a
+        live store's books reconcile (tools/accounting.py, `read`). Nothing may be written in it."""
+        yield
+
+    @contextmanager
     def group(self) -> Iterator[None]:
         """Group commit (replays): the transactions of the events inside the block are committed
         together when it ends without an exception, and all rolled back otherwise. Each event is

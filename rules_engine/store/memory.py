@@ -14,7 +14,7 @@ import datetime as dt
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from decimal import Decimal
 from types import TracebackType
@@ -92,6 +92,11 @@ class MemoryStore(Store):
 
     def _event(self, customer: str, event: str) -> StoredEvent | None:
         return self._outcomes.get((customer, event))
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self._lock:  # reentrant: the reads inside take it again
+            yield
 
     def state(self, customer: str) -> CustomerState | None:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,20 @@ class SqlStore(SqlWriting):
             (self.program,),
         )
         return {item: int(count) for item, count in rows}
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: SQLite's deferred `BEGIN` (its snapshot taken at the first read, no
+        lock that keeps writers waiting: WAL), PostgreSQL's repeatable read (one snapshot for every
+        statement, where read committed takes one a statement). Not inside a group."""
+        repeatable = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        self._execute("BEGIN" if self.dialect == "sqlite" else repeatable)
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        self._execute("COMMIT")
 
     def versions(self) -> list[ProgramVersion]:
         rows = self._execute(

@@ -39,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules_engine.program.model import Program
-from rules_engine.store.base import LedgerRow
+from rules_engine.store.base import LedgerRow, Store
 
 ZERO = Decimal(0)
 RATE = Decimal("0.0001")  # the breakage rate is an estimate: four decimals
@@ -172,6 +172,20 @@ def books(
         breakage_rate=breakage_rate(expired_ever, redeemed_ever),
         balances=balances,
     )
+
+
+def read(store: Store, *, to_now: bool) -> tuple[list[LedgerRow], Decimal | None]:
+    """The store's ledger and, for a period that runs to now (`to_now`), the sum of every
+    customer's balance (the `balances` of `books`), read in one snapshot of the store
+    (`Store.snapshot`). Read one after the other, an event committed between the two reads (a
+    live service, `loyalty run` in another process) was in the balances but not in the ledger,
+    and the export said the books did not reconcile (exit 1) when they did."""
+    with store.snapshot():
+        rows = list(store.ledger())
+        balances = None
+        if to_now:
+            balances = sum((lot.points for _, state in store.states() for lot in state.lots), ZERO)
+    return rows, balances
 
 
 def breakage_rate(expired: Decimal, redeemed: Decimal) -> Decimal | None:

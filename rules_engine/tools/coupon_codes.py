@@ -74,11 +74,16 @@ def check_request(count: int, prefix: str) -> None:
 def read_csv(text: str) -> list[str]:
     """The codes of an import: the `code` column of a CSV file with a header naming it, or else the
     first column of every row. Every malformed or repeated code is reported (RE445), with its row.
+    A byte order mark before the first row is no part of it (Excel's "CSV UTF-8" writes one).
 
     Raises:
         EventError: RE445, every problem of the file; nothing is imported.
     """
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    rows = [
+        row
+        for row in csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+        if any(cell.strip() for cell in row)
+    ]
     column = 0
     first = 0
     if rows and "code" in [cell.strip().lower() for cell in rows[0]]:

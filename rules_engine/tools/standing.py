@@ -4,7 +4,8 @@ in every outcome (`TierProgress`), as a pure function of the program, the state 
 The engine computes it at the end of each event (engine/mechanics/tiers.py); between events a
 rolling window moves on and a review may fall due, so a customer read later is measured again
 here with the same functions: the tier after any review due by then (`tiers.review`, nothing
-stored: the next event or `advance` books it), and the metric over the window ending then.
+stored: the next event or `advance` books it), upgraded when the metric over the window ending
+then reaches a higher level (as the next event would, whatever it is), and that metric.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def tier_progress(program: Program, state: CustomerState, moment: dt.datetime) -
     levels = tiers.levels
     index = {level.id: i for i, level in enumerate(levels)}
     reached = qualified(tiers, value)
-    if current is None and reached is not None:  # a customer never measured yet
+    # Upgraded as at the end of any event (`tiers.update_tier`): a review that dropped the tier on
+    # the last period's metric may leave this period's above it already.
+    if reached is not None and (current not in index or index[reached.id] > index[current]):
         current = reached.id
     position = index.get(current, -1) if current else -1
     following = levels[position + 1] if position + 1 < len(levels) else None

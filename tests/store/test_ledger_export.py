@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -17,11 +18,11 @@ from rules_engine import jsonio
 from rules_engine.cli import app
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import LedgerEntry
-from rules_engine.store import LedgerRow, Store
-from rules_engine.tools.accounting import books
+from rules_engine.store import LedgerRow, Store, open_store
+from rules_engine.tools.accounting import books, read
 from tests.store.conftest import OpenStore
 from tests.store.streams import PROGRAM, engine, stream
-from tests.store.test_stores import run
+from tests.store.test_stores import purchase, run
 
 ENGINE = engine()
 BERLIN = dt.timezone(dt.timedelta(hours=1))
@@ -45,6 +46,27 @@ def test_the_closing_liability_is_the_sum_of_all_balances(open_test_store: OpenS
         (abs(points) for points in result.moved.values()), Decimal(0)
     )
     assert all(line.amount == line.points * Decimal("0.01") for line in result.journal)
+
+
+def test_a_live_stores_books_reconcile_when_an_event_commits_between_the_ledger_and_the_balances(
+    sql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read one after the other, the ledger missed the event that the balances had: the export
+    said the books did not reconcile (exit 1, for the CLI and the service) when they did."""
+    with open_store(sql_url, "store-test") as writing, open_store(sql_url, "store-test") as reading:
+        service = Loyalty(ENGINE, writing)
+        run(service, stream(seed=6, customers=3, events=30))
+        ledger = reading.ledger
+
+        def ledger_then_an_event(**kwargs: dt.datetime | str | None) -> Iterator[LedgerRow]:
+            yield from ledger(**kwargs)  # type: ignore[arg-type]
+            service.process(purchase(1, customer="zoe"))  # another worker commits meanwhile
+
+        monkeypatch.setattr(reading, "ledger", ledger_then_an_event)
+        rows, balances = read(reading, to_now=True)
+        assert writing.state("zoe") is not None
+        result = books(ENGINE.program, rows, balances=balances)
+        assert balances == result.closing and result.reconciles
 
 
 def test_consecutive_periods_chain_and_add_up_to_the_whole(open_test_store: OpenStore) -> None:

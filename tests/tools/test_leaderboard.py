@@ -92,3 +92,46 @@ def test_loyalty_leaderboard_reads_the_states_from_a_store(tmp_path: Path) -> No
     assert from_store.exit_code == 0, from_store.output
     assert from_store.stdout == from_file.stdout
     assert from_store.stdout.splitlines()[1:] == ["1. chen 300", "2. anna 250", "3. boris 200"]
+
+
+MONTHLY = """program: monthly
+version: 1
+timezone: Europe/Paris
+currency: EUR
+earn: [{id: base, rate: 1 per 1}]
+leaderboards:
+  - {id: spenders, metric: spend, window: calendar_month, size: 5}
+"""
+
+
+def test_a_past_month_whose_activity_a_later_event_left_out_is_refused_not_ranked_short(
+    tmp_path: Path,
+) -> None:
+    """November's board asked in January: anna came back in January, and her state no longer keeps
+    her November (a calendar month keeps the month before its own). She was left off the board
+    she led and boris ranked first; now RE717 names her. January's board ranks as before."""
+    program = tmp_path / "monthly.yaml"
+    program.write_text(MONTHLY, encoding="utf-8")
+    engine = Engine.from_file(program)
+    states: dict[str, CustomerState] = {}
+    for n, (customer, time, price) in enumerate(
+        [
+            ("anna", "2026-11-10T10:00:00+01:00", "500.00"),
+            ("boris", "2026-11-11T10:00:00+01:00", "20.00"),
+            ("anna", "2027-01-05T10:00:00+01:00", "20.00"),
+        ]
+    ):
+        states[customer] = engine.process(
+            purchase(f"p{n}", customer, time, price), states.get(customer)
+        ).state
+    path = tmp_path / "states.json"
+    path.write_text(dumps({c: s.model_dump(mode="python") for c, s in states.items()}), encoding="utf-8")
+    board = ["leaderboard", str(program), str(path), "--id", "spenders", "--at"]
+    november = CliRunner().invoke(app, [*board, "2026-11-30T12:00:00+01:00"])
+    assert november.exit_code == 2 and "RE717" in november.stderr and "anna" in november.stderr
+    assert november.stdout == ""
+    december = CliRunner().invoke(app, [*board, "2026-12-31T12:00:00+01:00"])  # kept: the month before
+    assert december.exit_code == 0 and december.stdout.splitlines()[1:] == ["nobody yet"]
+    january = CliRunner().invoke(app, [*board, "2027-01-31T12:00:00+01:00"])
+    assert january.exit_code == 0, january.output
+    assert january.stdout.splitlines()[1:] == ["1. anna 20.00"]

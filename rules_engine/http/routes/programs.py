@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Security
@@ -157,10 +156,7 @@ def export_ledger(
     if start and end and start > end:
         raise ServiceError("RE807", f"from {start} is after to {end}", hint="swap them")
     with service.stores.borrow(program) as store:
-        rows = list(store.ledger())
-        balances = None
-        if end is None:
-            balances = sum((lot.points for _, state in store.states() for lot in state.lots), Decimal(0))
+        rows, balances = accounting.read(store, to_now=end is None)
     books = accounting.books(running.engine.program, rows, start=start, end=end, balances=balances)
     if output is ExportFormat.CSV:
         csv = accounting.to_csv(books)
