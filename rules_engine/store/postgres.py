@@ -86,10 +86,14 @@ class PostgresStore(SqlStore):
     def _connect(self) -> psycopg.Connection[Any]:
         """A new connection (autocommit: the store sends BEGIN and COMMIT itself); RE601 if none."""
         import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
         url, connect_timeout = self._connecting
         try:
-            return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+            # Times come back in the session's time zone, the server's or the database's setting:
+            # in UTC here, as the other stores give them (docs/stores.md), whatever the server's is.
+            options = f"{conninfo_to_dict(url).get('options', '')} -c TimeZone=UTC".strip()
+            return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout, options=options)
         except psycopg.Error as problem:
             raise StoreError(
                 [

@@ -53,3 +53,18 @@ def test_every_store_gives_times_back_in_utc(tmp_path: Path) -> None:
     assert seen["memory"] == seen["sqlite"]
     assert seen["memory"]["ledger"][0] == "2026-11-30T07:00:00+00:00"
     assert "2026-11-30T07:00:00+00:00" in seen["memory"]["messages"][0]
+
+
+def test_postgresql_gives_times_back_in_utc_whatever_the_servers_time_zone(postgres_database: str) -> None:
+    """A database whose own `TimeZone` is not UTC (a server set up in Tokyo) gives the same texts
+    as the memory store: the store's sessions ask for UTC."""
+    import psycopg
+    from psycopg import sql
+
+    name = str(psycopg.conninfo.conninfo_to_dict(postgres_database)["dbname"])
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Tokyo'").format(sql.Identifier(name)))
+    horizon = dt.timedelta(days=1)
+    seen = told(Loyalty(ENGINE, open_store(postgres_database, "coffee-club"), horizon=horizon))
+    assert seen == told(Loyalty(ENGINE, open_store("memory:", "coffee-club"), horizon=horizon))
+    assert seen["ledger"][0] == "2026-11-30T07:00:00+00:00"
