@@ -88,8 +88,9 @@ class Handled:
     reward's original outcome (as for `decided`)."""
     unknown_referrer: str | None = None
     """The referral code, when this event qualified a referral whose code names no customer the
-    store knows: the referrer's reward is owed but could not be given. Once the referrer is known
-    (an event of theirs, or `put`), delivering this event again gives it (once)."""
+    store knew at the qualifying purchase's time (store/base.py `known`): the referrer's reward is
+    owed but could not be given. Once the referrer is known (an event of theirs dated no later than
+    the purchase, or `put`), delivering this event again gives it (once)."""
     referrer_applied: bool = False
     """The referrer's reward was applied by this call. False when it was given before; true for
     a redelivered event whose first delivery died before the reward (or found no referrer)."""
@@ -397,7 +398,7 @@ class Loyalty:
             return None
         if state.referred_with is None or state.referral_qualified_at is not None:
             return None
-        referrer = self.store.referrer(state.referred_with)
+        referrer = self.store.referrer(state.referred_with, event.time)
         kept = self.store.state(referrer) if referrer is not None else None
         if referrer is None or kept is None:
             return None
@@ -410,10 +411,12 @@ class Loyalty:
 
     def _reward_referrer(self, outcome: Decided) -> tuple[Decided | None, bool] | None:
         """The reward the outcome owes a referrer (`effects.referral_owed`, their code) and whether
-        it was given before; None if no customer of the store has the code; no reward, as given
-        before, if the referrer was erased (the code is retired, kept by their pseudonym)."""
+        it was given before; None if no customer of the store had the code at the qualifying
+        purchase's time (store/base.py `known`); no reward, as given before, if the referrer was
+        erased (the code is retired, kept by their pseudonym)."""
         code = _owed(outcome)
-        referrer = self.store.referrer(code) if code else None
+        qualified = outcome.state.referral_qualified_at
+        referrer = self.store.referrer(code, qualified) if code else None
         if referrer is None:
             return None
         if is_pseudonym(referrer):  # erased: owed nothing more (tools/erasure.py)
@@ -422,7 +425,7 @@ class Loyalty:
             "id": referrer_event_id(outcome.customer, outcome.event),
             "type": "referral_reward",
             "customer": referrer,
-            "time": outcome.state.referral_qualified_at,
+            "time": qualified,
             "referee": outcome.customer,
             "qualifying_event": outcome.event,
         }
