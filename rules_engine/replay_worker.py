@@ -186,7 +186,7 @@ def _replay_owned(
         loyalty = (
             _Horizon(engine, store, horizon=spec.horizon, now=None, given=reference)
             if spec.guarded
-            else Loyalty(engine, store, horizon=spec.horizon, now=spec.now)
+            else _Deferring(engine, store, horizon=spec.horizon, now=spec.now)
         )
         result = replay_numbered(
             loyalty,
@@ -205,7 +205,16 @@ def _replay_owned(
     outbox.send(("done", index, failure))
 
 
-class _Horizon(Loyalty):
+class _Deferring(Loyalty):
+    """A worker's service: a referrer's reward waits for the referee's line to be delivered again,
+    once every line before it is done (`_Parent._again`), where one process gives it: after the
+    referrer's own earlier lines, which the reward, dated the purchase's time, would otherwise
+    refuse (RE440) if their worker had not reached them yet."""
+
+    defers_referrers = True
+
+
+class _Horizon(_Deferring):
     """A worker's service, whose horizon is measured from the reference the parent gave the line
     in progress: the latest time of the events before it in the file that the horizon let through,
     or of the store's when the run began. With one process that is the store's latest event; a

@@ -113,6 +113,13 @@ class Handled:
 class Loyalty:
     """Processes events against a store; see the module docstring. One per worker (thread or process)."""
 
+    defers_referrers = False
+    """Whether a referrer's reward waits for the referee's event to be delivered again: the
+    first delivery says it is owed (`Handled.unknown_referrer`), as for a referrer not known yet.
+    For a caller that delivers it again once every event before it is applied (replay_workers.py),
+    so that the reward is not given before the referrer's own earlier events, which it would refuse
+    (RE440: the reward moves the referrer's clock on to the purchase's time)."""
+
     def __init__(
         self,
         engine: Engine,
@@ -187,7 +194,7 @@ class Loyalty:
         if owed is not None:
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            rewarded = self._reward_referrer(decided)
+            rewarded = self._reward_referrer(decided) if duplicate or not self.defers_referrers else None
             if rewarded is None:
                 unknown = owed
             else:
