@@ -508,7 +508,7 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
                 f"line {number}: the referral code {handled.unknown_referrer} names no customer the "
                 "store knew at the purchase's time: the referrer's reward was not given",
                 whole_line(name, number, line),
-                hint="process an event of the referrer's dated no later than the purchase (or import "
+                hint="process an event of the referrer's dated before the purchase (or import "
                 "their state) first, then deliver this event again: the reward is given then, once",
                 severity=Severity.WARNING,
             )

@@ -89,8 +89,8 @@ class Handled:
     unknown_referrer: str | None = None
     """The referral code, when this event qualified a referral whose code names no customer the
     store knew at the qualifying purchase's time (store/base.py `known`): the referrer's reward is
-    owed but could not be given. Once the referrer is known (an event of theirs dated no later than
-    the purchase, or `put`), delivering this event again gives it (once)."""
+    owed but could not be given. Once the referrer is known (an event of theirs dated before the
+    purchase, or `put`), delivering this event again gives it (once)."""
     referrer_applied: bool = False
     """The referrer's reward was applied by this call. False when it was given before; true for
     a redelivered event whose first delivery died before the reward (or found no referrer)."""

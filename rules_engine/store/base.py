@@ -332,9 +332,10 @@ class Store(ABC):
 def known(since: dt.datetime | None, at: dt.datetime | None) -> bool:
     """Whether a referral code known from `since` (None: since ever) was known at `at` (None: at
     any time). Decided by the events' times, not by when they were processed: a referee's
-    purchase rewards a referrer whose first event is no later than it, on every path alike
-    (one process, N workers, the service), whichever of the two was stored first."""
-    return since is None or at is None or since <= at
+    purchase rewards a referrer whose first event is before it, on every path alike (one process,
+    N workers, the service), whichever of the two was stored first. Strictly before: two events
+    at one moment have no order but their lines', which N workers do not keep across customers."""
+    return since is None or at is None or since < at
 
 
 def rename_lot(lot: str, rename: Callable[[str], str]) -> str:

@@ -110,10 +110,9 @@ def test_referral_codes_written_before_schema_15_are_known_from_their_first_even
     )
 
     with open_store(sql_url, "store-test") as store:
-        assert store.referrer(CODES["fay"], START + dt.timedelta(hours=2)) == "fay"
-        assert (
-            store.referrer(CODES["fay"], START + dt.timedelta(hours=2) - dt.timedelta(microseconds=1)) is None
-        )
+        first = START + dt.timedelta(hours=2)  # purchase 2's: fay's first event
+        assert store.referrer(CODES["fay"], first + dt.timedelta(microseconds=1)) == "fay"
+        assert store.referrer(CODES["fay"], first) is None
         assert store.referrer(CODES["ivy"], START - dt.timedelta(days=999)) == "ivy"
 
 

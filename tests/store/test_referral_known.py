@@ -1,6 +1,6 @@
 """A referral code is known from its owner's first event's time (store/base.py `known`), not from
 when that event was stored: a referee's qualifying purchase rewards the referrer only if their
-first event is no later. So the order events reach the store in — `loyalty run --workers N`, whose
+first event is earlier. So the order events reach the store in — `loyalty run --workers N`, whose
 workers commit each other's customers early or late, the service's requests — changes nothing one
 process would not: every store (memory, SQLite with and without working states, PostgreSQL), the
 service alone, and `loyalty run` on one process against two.
@@ -73,20 +73,30 @@ def test_a_referrer_whose_first_event_is_later_than_the_purchase_is_not_paid_tho
     assert points(loyalty, "rita") == 25  # the referee's own reward stands
 
 
-def test_a_referrer_known_by_the_purchase_time_is_paid_once_stored_whatever_came_first(
+def test_a_referrer_known_before_the_purchase_is_paid_once_stored_whatever_came_first(
     open_test_store: OpenStore,
 ) -> None:
     loyalty = Loyalty(ENGINE, open_test_store(), horizon=None)
     loyalty.handle(signup("r1", "rita", 0, "fay"))
     qualifying = purchase("r2", "rita", 2)
     assert loyalty.handle(qualifying).unknown_referrer == code("fay")
-    loyalty.handle(purchase("f1", "fay", 2))  # fay's first event: at the purchase's time, stored after
+    loyalty.handle(purchase("f1", "fay", 1))  # fay's first event: before the purchase, stored after
     again = loyalty.handle(qualifying)
     assert again.unknown_referrer is None and again.referrer_applied
     assert points(loyalty, "fay") == 20 + 50
     assert loyalty.store.referrer(code("fay"), dt.datetime.fromisoformat(at(2))) == "fay"
-    assert loyalty.store.referrer(code("fay"), dt.datetime.fromisoformat(at(1))) is None
+    assert loyalty.store.referrer(code("fay"), dt.datetime.fromisoformat(at(1))) is None  # not at once
     assert loyalty.store.referrer(code("fay")) == "fay"
+
+
+def test_a_referrer_whose_first_event_is_at_the_purchases_moment_is_not_paid(
+    open_test_store: OpenStore,
+) -> None:
+    """Two events at one moment have no order but their lines', which N workers do not keep."""
+    loyalty = Loyalty(ENGINE, open_test_store(), horizon=None)
+    loyalty.handle(purchase("f1", "fay", 1))
+    loyalty.handle(signup("r1", "rita", 0, "fay"))
+    assert loyalty.handle(purchase("r2", "rita", 1)).unknown_referrer == code("fay")
 
 
 def test_an_imported_referrer_is_known_since_ever(open_test_store: OpenStore) -> None:
