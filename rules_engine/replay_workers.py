@@ -114,7 +114,8 @@ class _Worker:
     inbox: Any
     answers: Any
     """The parent's end of the pipe the worker answers on."""
-    chunk: list[tuple[int, bytes | None, dt.datetime | None]] = field(default_factory=list)
+    chunk: list[tuple[int, bytes | None, dt.datetime | None, bool]] = field(default_factory=list)
+    """Lines to send: (number, bytes, the horizon's reference, whether delivered again)."""
     in_flight: deque[int] = field(default_factory=deque)
     """The numbers of the lines sent and not yet acknowledged, in order."""
     done: bool = False
@@ -236,7 +237,7 @@ class _Parent:
                 index, at = _read(raw, number, count)
                 worker = self.workers[index]
                 size = 0 if raw is None else len(raw)
-                worker.chunk.append((number, raw, self.latest))
+                worker.chunk.append((number, raw, self.latest, False))
                 self.lines[number] = (raw, self.latest)
                 if self.guarded and at is not None:
                     self._passes(at)
@@ -398,7 +399,7 @@ class _Parent:
         worker = self.workers[said.worker]
         raw, reference = self.lines[number]
         worker.in_flight.appendleft(number)
-        worker.inbox.put([(number, raw, reference)])
+        worker.inbox.put([(number, raw, reference, True)])
 
     def _tell(self, said: _Said) -> None:
         for item in said.told:

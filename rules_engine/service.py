@@ -113,13 +113,6 @@ class Handled:
 class Loyalty:
     """Processes events against a store; see the module docstring. One per worker (thread or process)."""
 
-    defers_referrers = False
-    """Whether a referrer's reward waits for the referee's event to be delivered again: the
-    first delivery says it is owed (`Handled.unknown_referrer`), as for a referrer not known yet.
-    For a caller that delivers it again once every event before it is applied (replay_workers.py),
-    so that the reward is not given before the referrer's own earlier events, which it would refuse
-    (RE440: the reward moves the referrer's clock on to the purchase's time)."""
-
     def __init__(
         self,
         engine: Engine,
@@ -194,7 +187,7 @@ class Loyalty:
         if owed is not None:
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            rewarded = self._reward_referrer(decided) if duplicate or not self.defers_referrers else None
+            rewarded = self._reward_referrer(decided) if self.rewards_referrers() else None
             if rewarded is None:
                 unknown = owed
             else:
@@ -415,6 +408,14 @@ class Loyalty:
         if not self._codes:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
+
+    def rewards_referrers(self) -> bool:
+        """Whether this call gives a referrer the reward the event owes them. Always, but for a
+        caller that delivers the event again once every event before it is applied
+        (replay_worker.py), so that the reward is not given before the referrer's own earlier
+        events, which it would refuse (RE440: it moves their clock on to the purchase's time): the
+        other deliveries say it is owed (`Handled.unknown_referrer`), as for an unknown referrer."""
+        return True
 
     def _reward_referrer(self, outcome: Decided) -> tuple[Decided | None, bool] | None:
         """The reward the outcome owes a referrer (`effects.referral_owed`, their code) and whether
