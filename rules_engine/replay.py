@@ -506,10 +506,10 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
             Diagnostic(
                 "RE607",
                 f"line {number}: the referral code {handled.unknown_referrer} names no customer the "
-                "store knows: the referrer's reward was not given",
+                "store knew at the purchase's time: the referrer's reward was not given",
                 whole_line(name, number, line),
-                hint="process an event of the referrer's (or import their state) first, then "
-                "deliver this event again: the reward is given then, once",
+                hint="process an event of the referrer's dated before the purchase (or import "
+                "their state) first, then deliver this event again: the reward is given then, once",
                 severity=Severity.WARNING,
             )
         )

@@ -139,8 +139,9 @@ def _replay_owned(
     engine = engine if engine is not None else spec.load_engine()
     said: list[_Said] = []
     told: list[str | Diagnostic] = []
-    pending: deque[tuple[int, bytes | None, dt.datetime | None]] = deque()
+    pending: deque[tuple[int, bytes | None, dt.datetime | None, bool]] = deque()
     reference: list[dt.datetime | None] = [None]
+    again = [False]
 
     def send() -> None:
         if said:
@@ -155,7 +156,7 @@ def _replay_owned(
                 if chunk is None:
                     return
                 pending.extend(chunk)
-            number, raw, reference[0] = pending.popleft()
+            number, raw, reference[0], again[0] = pending.popleft()
             if number >= limit.value:
                 return
             yield number, raw
@@ -184,9 +185,9 @@ def _replay_owned(
         store.optimistic = True  # its customers are its own: read without the lock, check, write
     try:
         loyalty = (
-            _Horizon(engine, store, horizon=spec.horizon, now=None, given=reference)
+            _Horizon(engine, store, horizon=spec.horizon, now=None, again=again, given=reference)
             if spec.guarded
-            else Loyalty(engine, store, horizon=spec.horizon, now=spec.now)
+            else _Deferring(engine, store, horizon=spec.horizon, now=spec.now, again=again)
         )
         result = replay_numbered(
             loyalty,
@@ -205,7 +206,22 @@ def _replay_owned(
     outbox.send(("done", index, failure))
 
 
-class _Horizon(Loyalty):
+class _Deferring(Loyalty):
+    """A worker's service: a referrer's reward is given only on the parent's redelivery of the
+    line that owes it (`again`: the line in progress is one), once every line before it is done
+    (`_Parent._again`), where one process gives it: after the referrer's own earlier lines, which
+    the reward, dated the purchase's time, would otherwise refuse (RE440) if their worker had not
+    reached them yet. Not on the first delivery of a line the file repeats, either: it is no later."""
+
+    def __init__(self, *args: Any, again: list[bool], **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.again = again
+
+    def rewards_referrers(self) -> bool:
+        return self.again[0]
+
+
+class _Horizon(_Deferring):
     """A worker's service, whose horizon is measured from the reference the parent gave the line
     in progress: the latest time of the events before it in the file that the horizon let through,
     or of the store's when the run began. With one process that is the store's latest event; a

@@ -23,10 +23,14 @@ which moves to disk as it grows (`tally.CustomerTally`).
 What crosses customers is kept as one process has it where the parent can: the horizon (RE441) of a
 line is measured from the latest time of the lines before it that it let through, which the parent
 gives each line (`_Horizon`, replay_worker.py), not from the store, where other workers' lines are
-both missing (not committed yet) and ahead (committed early); and a line whose referrer the store
-did not know (RE607) is delivered once more, as a redelivery, once every line before it is done
-(`_Parent._again`), so the referrer gets their reward if a line before named them. Budgets and
-stock go to the worker that gets there first (docs/cli.md).
+both missing (not committed yet) and ahead (committed early); and a line that owes a referrer a
+reward is delivered once more, as a redelivery, once every line before it is done
+(`_Parent._again`): its worker gives the reward only then (`replay_worker._Deferring`), after the
+referrer's own earlier lines, as one process does (given before them, dated the purchase's time, it
+would make the referrer's clock refuse them: RE440), and to a referrer a line before named (RE607
+if none did: a code is known from its owner's first event's time, store/base.py `known`, so one
+committed early from a later line does not count). Budgets and stock go to the worker that gets
+there first (docs/cli.md).
 
 Stopping: `stop()` (Ctrl-C) stops the parent reading and every worker after the line in progress
 (each commits the batch it has taken). A worker's store failure at line F stops the workers from
@@ -110,7 +114,8 @@ class _Worker:
     inbox: Any
     answers: Any
     """The parent's end of the pipe the worker answers on."""
-    chunk: list[tuple[int, bytes | None, dt.datetime | None]] = field(default_factory=list)
+    chunk: list[tuple[int, bytes | None, dt.datetime | None, bool]] = field(default_factory=list)
+    """Lines to send: (number, bytes, the horizon's reference, whether delivered again)."""
     in_flight: deque[int] = field(default_factory=deque)
     """The numbers of the lines sent and not yet acknowledged, in order."""
     done: bool = False
@@ -232,7 +237,7 @@ class _Parent:
                 index, at = _read(raw, number, count)
                 worker = self.workers[index]
                 size = 0 if raw is None else len(raw)
-                worker.chunk.append((number, raw, self.latest))
+                worker.chunk.append((number, raw, self.latest, False))
                 self.lines[number] = (raw, self.latest)
                 if self.guarded and at is not None:
                     self._passes(at)
@@ -384,16 +389,17 @@ class _Parent:
             self.next = number + 1
 
     def _again(self, said: _Said) -> None:
-        """A line that rewarded a referrer the store did not know: every line before it is done
-        now, so the referrer is known if any line before named them, as with one process (which
-        had applied them all). The line goes again to its worker, a redelivery that gives the
-        reward owed (service.py) once; its acknowledgement completes the first (`with_referrer`)."""
+        """A line that owes a referrer a reward its worker did not give (deferred, or the referrer
+        not known): every line before it is done now, the referrer's own included, so the referrer
+        is known if any line before named them, as with one process (which had applied them all).
+        The line goes again to its worker, a redelivery that gives the reward owed (service.py)
+        once; its acknowledgement completes the first (`with_referrer`)."""
         number = said.counted.number
         self.again[number] = said
         worker = self.workers[said.worker]
         raw, reference = self.lines[number]
         worker.in_flight.appendleft(number)
-        worker.inbox.put([(number, raw, reference)])
+        worker.inbox.put([(number, raw, reference, True)])
 
     def _tell(self, said: _Said) -> None:
         for item in said.told:

@@ -88,8 +88,9 @@ class Handled:
     reward's original outcome (as for `decided`)."""
     unknown_referrer: str | None = None
     """The referral code, when this event qualified a referral whose code names no customer the
-    store knows: the referrer's reward is owed but could not be given. Once the referrer is known
-    (an event of theirs, or `put`), delivering this event again gives it (once)."""
+    store knew at the qualifying purchase's time (store/base.py `known`): the referrer's reward is
+    owed but could not be given. Once the referrer is known (an event of theirs dated before the
+    purchase, or `put`), delivering this event again gives it (once)."""
     referrer_applied: bool = False
     """The referrer's reward was applied by this call. False when it was given before; true for
     a redelivered event whose first delivery died before the reward (or found no referrer)."""
@@ -186,7 +187,7 @@ class Loyalty:
         if owed is not None:
             # Also for a redelivery: a worker that died between the referee's transaction and the
             # referrer's leaves the reward owed, and the referrer's event id keeps it once.
-            rewarded = self._reward_referrer(decided)
+            rewarded = self._reward_referrer(decided) if self.rewards_referrers() else None
             if rewarded is None:
                 unknown = owed
             else:
@@ -397,7 +398,7 @@ class Loyalty:
             return None
         if state.referred_with is None or state.referral_qualified_at is not None:
             return None
-        referrer = self.store.referrer(state.referred_with)
+        referrer = self.store.referrer(state.referred_with, event.time)
         kept = self.store.state(referrer) if referrer is not None else None
         if referrer is None or kept is None:
             return None
@@ -408,12 +409,22 @@ class Loyalty:
             return None
         return referral_code(self.engine.program.program, customer, self.engine.secret)
 
+    def rewards_referrers(self) -> bool:
+        """Whether this call gives a referrer the reward the event owes them. Always, but for a
+        caller that delivers the event again once every event before it is applied
+        (replay_worker.py), so that the reward is not given before the referrer's own earlier
+        events, which it would refuse (RE440: it moves their clock on to the purchase's time): the
+        other deliveries say it is owed (`Handled.unknown_referrer`), as for an unknown referrer."""
+        return True
+
     def _reward_referrer(self, outcome: Decided) -> tuple[Decided | None, bool] | None:
         """The reward the outcome owes a referrer (`effects.referral_owed`, their code) and whether
-        it was given before; None if no customer of the store has the code; no reward, as given
-        before, if the referrer was erased (the code is retired, kept by their pseudonym)."""
+        it was given before; None if no customer of the store had the code at the qualifying
+        purchase's time (store/base.py `known`); no reward, as given before, if the referrer was
+        erased (the code is retired, kept by their pseudonym)."""
         code = _owed(outcome)
-        referrer = self.store.referrer(code) if code else None
+        qualified = outcome.state.referral_qualified_at
+        referrer = self.store.referrer(code, qualified) if code else None
         if referrer is None:
             return None
         if is_pseudonym(referrer):  # erased: owed nothing more (tools/erasure.py)
@@ -422,7 +433,7 @@ class Loyalty:
             "id": referrer_event_id(outcome.customer, outcome.event),
             "type": "referral_reward",
             "customer": referrer,
-            "time": outcome.state.referral_qualified_at,
+            "time": qualified,
             "referee": outcome.customer,
             "qualifying_event": outcome.event,
         }

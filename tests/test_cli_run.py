@@ -180,7 +180,8 @@ def test_a_referrer_reward_owed_until_a_redelivery_counts_in_that_run(tmp_path: 
         "customer": "bob",
         "items": [{"sku": "COAT", "price": "120.00", "qty": 1}],
     }
-    zoe = {**bought, "id": "z1", "customer": "zoe", "time": "2026-12-03T10:00:00+01:00"}
+    # zoe's first event is before bob's purchase (a code is known from its owner's first event's time)
+    zoe = {**bought, "id": "z1", "customer": "zoe", "time": "2026-12-01T12:00:00+01:00"}
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     first.write_text(json.dumps({**signup, "referral_code": code}) + "\n" + json.dumps(bought) + "\n")
     second.write_text(json.dumps(zoe) + "\n" + json.dumps(bought) + "\n")  # zoe known, p1 again

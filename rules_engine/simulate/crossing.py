@@ -5,7 +5,8 @@ things do not (the measured method: two replay passes, exact):
 
 - **Referrals.** A referee's qualifying purchase owes the customer whose code they signed up with
   a reward. `loyalty run` gives it right after that purchase's line, when the store knows the
-  referrer by then (they had an event applied before that line), and warns otherwise. So the
+  referrer by then (they had an event applied before that line, at a time before the purchase's:
+  store/base.py `known`), and warns otherwise. So the
   owed rewards of pass N, matched to the referral codes of every customer, become reward events
   placed in their referrers' histories for pass N+1.
 - **Budgets.** A rule with a budget may give, over all customers and each period, only so many
@@ -40,7 +41,7 @@ def settle_referrals(crossings: Iterable[Crossing]) -> tuple[Rewards, int]:
     """The rewards to give, by referrer, and how many owed rewards name no customer known by
     then (`loyalty run` warns about each: RE607)."""
     every = list(crossings)
-    codes: dict[str, tuple[str, int]] = {}
+    codes: dict[str, tuple[str, int, dt.datetime]] = {}
     for crossing in every:
         codes.update(crossing.codes)
     rewards: Rewards = {}
@@ -49,7 +50,7 @@ def settle_referrals(crossings: Iterable[Crossing]) -> tuple[Rewards, int]:
     given: dict[int, int] = {}
     for item in owed:
         found = codes.get(item.code)
-        if found is None or found[1] >= item.line:
+        if found is None or found[1] >= item.line or found[2] >= dt.datetime.fromisoformat(item.time):
             unknown += 1
             continue
         referrer = found[0]

@@ -24,6 +24,7 @@ on the next pass, what the parent settled (`rules_engine/simulate/crossing.py`):
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import functools
 import json
 import os
@@ -97,8 +98,8 @@ class Crossing:
     """What one version's pass over a batch found that crosses customers."""
 
     owed: list[Owed] = field(default_factory=list)
-    codes: dict[str, tuple[str, int]] = field(default_factory=dict)
-    """Referral code → (customer, line of their first applied event)."""
+    codes: dict[str, tuple[str, int, dt.datetime]] = field(default_factory=dict)
+    """Referral code → (customer, line and time of their first applied event)."""
     grants: list[tuple[Position, str, str, Decimal]] = field(default_factory=list)
 
 
@@ -289,7 +290,8 @@ def _customer(
         if first is None:
             first = position[0]
             if program.referral is not None:
-                crossing.codes[referral_code(program.program, customer, engine.secret)] = (customer, first)
+                code = referral_code(program.program, customer, engine.secret)
+                crossing.codes[code] = (customer, first, event.time)
         state = outcome.state
         tally.applied += 1
         earned += outcome.totals.points

@@ -62,7 +62,8 @@ class Change:
     spent: Sequence[tuple[str, str, Decimal]] = ()
     """Budget spending: (rule, period key, points)."""
     referral_code: str | None = None
-    """The customer's referral code, so that a referee's signup can name its referrer."""
+    """The customer's referral code, so that a referee's signup can name its referrer; known from
+    `at`, the customer's first event's time (no time: known since ever, as an imported state's)."""
     digest: str | None = None
     """The event's payload digest (`canonical.event_digest`), to tell a redelivery from another
     event that reuses the id."""
@@ -237,8 +238,9 @@ class Store(ABC):
         `customer`, only theirs."""
 
     @abstractmethod
-    def referrer(self, code: str) -> str | None:
-        """The customer whose referral code this is, if the store knows them."""
+    def referrer(self, code: str, at: dt.datetime | None = None) -> str | None:
+        """The customer whose referral code this is, if the store knows them; with `at`, only if
+        their code was known by then (`known`)."""
 
     @abstractmethod
     def processed(self) -> int:
@@ -332,6 +334,15 @@ class Store(ABC):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def known(since: dt.datetime | None, at: dt.datetime | None) -> bool:
+    """Whether a referral code known from `since` (None: since ever) was known at `at` (None: at
+    any time). Decided by the events' times, not by when they were processed: a referee's
+    purchase rewards a referrer whose first event is before it, on every path alike (one process,
+    N workers, the service), whichever of the two was stored first. Strictly before: two events
+    at one moment have no order but their lines', which N workers do not keep across customers."""
+    return since is None or at is None or since < at
 
 
 def rename_lot(lot: str, rename: Callable[[str], str]) -> str:

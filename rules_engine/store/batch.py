@@ -79,8 +79,9 @@ class Batch:
     """The events staged, by (customer, event id), in order."""
     ledger: list[tuple[str, Any]] = field(default_factory=list)
     """(customer, entry) of the ledger entries staged, in order."""
-    codes: dict[str, str] = field(default_factory=dict)
-    """Referral codes staged: code → customer (the first staged stands, as in the database)."""
+    codes: dict[str, tuple[str, dt.datetime | None]] = field(default_factory=dict)
+    """Referral codes staged: code → (customer, known since) (the first staged stands, as in the
+    database)."""
     spending: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     """Budget spending as read (locked) from the database in the group, by (rule, period)."""
     spent: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -149,7 +150,7 @@ class Batch:
         for rule, period, points in change.spent:
             self.spent[rule, period] = self.spent.get((rule, period), Decimal(0)) + points
         if change.referral_code is not None:
-            self.codes.setdefault(change.referral_code, customer)
+            self.codes.setdefault(change.referral_code, (customer, change.at))
         for item, count in change.taken:
             self.taken[item] = self.taken.get(item, 0) + count
         self.claims.update(claims)

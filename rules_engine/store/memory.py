@@ -30,6 +30,7 @@ from rules_engine.store.base import (
     Spending,
     Store,
     StoredEvent,
+    known,
     rename_lot,
     rename_rule,
 )
@@ -51,7 +52,8 @@ class MemoryStore(Store):
         self._latest: dt.datetime | None = None
         self._ledger: list[LedgerRow] = []
         self._spent: dict[tuple[str, str], Decimal] = {}
-        self._codes: dict[str, str] = {}
+        self._codes: dict[str, tuple[str, dt.datetime | None]] = {}
+        """Referral code → (customer, known since: `Change.at`)."""
         self._keys: dict[str, ApiKey] = {}
         self._codes_of: dict[str, tuple[CouponCode, str | None]] = {}
         self._redeemed: dict[str, int] = {}
@@ -66,7 +68,7 @@ class MemoryStore(Store):
         for rule, period, points in change.spent:
             self._spent[rule, period] = self._spent.get((rule, period), Decimal(0)) + points
         if change.referral_code is not None:
-            self._codes.setdefault(change.referral_code, customer)
+            self._codes.setdefault(change.referral_code, (customer, change.at))
         for item, count in change.taken:
             self._redeemed[item] = self._redeemed.get(item, 0) + count
 
@@ -117,9 +119,10 @@ class MemoryStore(Store):
             ]
         )
 
-    def referrer(self, code: str) -> str | None:
+    def referrer(self, code: str, at: dt.datetime | None = None) -> str | None:
         with self._lock:
-            return self._codes.get(code)
+            found = self._codes.get(code)
+        return found[0] if found is not None and known(found[1], at) else None
 
     def processed(self) -> int:
         with self._lock:
@@ -173,7 +176,9 @@ class MemoryStore(Store):
                 kept = self._outcomes.pop((whose, event))
                 self._outcomes[pseudonym, rename(event)] = StoredEvent("{}", None, kept.at)
             # their referral code retired, kept by the pseudonym (tools/erasure.py)
-            self._codes = {code: pseudonym if who == customer else who for code, who in self._codes.items()}
+            for code, (referrer, since) in list(self._codes.items()):
+                if referrer == customer:
+                    self._codes[code] = (pseudonym, since)
             for code, (kept_code, who) in list(self._codes_of.items()):
                 if who == customer:
                     self._codes_of[code] = (kept_code, pseudonym)

@@ -45,6 +45,12 @@ _EVENT_TIMES_FROM_LEDGER = """UPDATE events SET at = (
       AND ledger.event = events.event)"""
 
 
+# When a referral code became known, for rows written before version 15.
+_KNOWN_FROM_EVENTS = """UPDATE referral_codes SET known_at = (
+    SELECT min(events.at) FROM events
+    WHERE events.program = referral_codes.program AND events.customer = referral_codes.customer)"""
+
+
 def _rebuilt(table: str, columns: str, definition: str, suffix: str = "") -> tuple[str, ...]:
     """SQLite: `table` made again as `CREATE TABLE table (definition) suffix`, every row copied in
     SQL, in the migration's transaction (SQLite cannot change a table's kind or key in place);
@@ -307,6 +313,16 @@ MIGRATIONS = (
         # version keeps an engine that cannot read a zstd frame from opening the database.
         sqlite=(),
         postgresql=(),
+    ),
+    Migration(
+        15,
+        "when each referral code became known: its customer's first event's time",
+        # A referee's purchase rewards the referrer only if their code was known at its time, so
+        # that every way of replaying a stream agrees (docs/stores.md, "Referrals"). Rows written
+        # before take their customer's earliest event time kept (schema 4); none kept (an imported
+        # state, events older than schema 4): NULL, known since ever, as they were.
+        sqlite=("ALTER TABLE referral_codes ADD COLUMN known_at TEXT", _KNOWN_FROM_EVENTS),
+        postgresql=("ALTER TABLE referral_codes ADD COLUMN known_at TIMESTAMPTZ", _KNOWN_FROM_EVENTS),
     ),
 )
 

@@ -59,7 +59,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "line": "integer",
         "lines": "text",
     },
-    "referral_codes": {"program": "text", "code": "text", "customer": "text"},
+    "referral_codes": {"program": "text", "code": "text", "customer": "text", "known_at": "timestamptz"},
     "catalog_stock": {"program": "text", "item": "text", "redeemed": "bigint"},
     "budgets": {"program": "text", "rule": "text", "period": "text", "spent": "numeric"},
 }

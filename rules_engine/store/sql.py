@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
-from rules_engine.store.base import CouponCode, LedgerRow, ProgramVersion, rename_lot, rename_rule
+from rules_engine.store.base import CouponCode, LedgerRow, ProgramVersion, known, rename_lot, rename_rule
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.sql_writing import RETRY_HINT as RETRY_HINT
 from rules_engine.store.sql_writing import SqlWriting
@@ -139,19 +139,23 @@ class SqlStore(SqlWriting):
             )
             yield LedgerRow(seq, whose, entry)
 
-    def referrer(self, code: str) -> str | None:
+    def referrer(self, code: str, at: dt.datetime | None = None) -> str | None:
         rows = self._execute(
-            "SELECT customer FROM referral_codes WHERE program = ? AND code = ?", (self.program, code)
+            "SELECT customer, known_at FROM referral_codes WHERE program = ? AND code = ?",
+            (self.program, code),
         )
         if rows:
-            return str(rows[0][0])
+            customer, since = rows[0]
+            return str(customer) if known(None if since is None else self._read_time(since), at) else None
         batch = self._batch
         if batch is None:
             return None
         staged = batch.codes.get(code)
-        if staged is None and not batch.locked:  # an optimistic group: checked still unknown when it writes
-            batch.unfound.add(code)
-        return staged
+        if staged is None:
+            if not batch.locked:  # an optimistic group: checked still unknown when it writes
+                batch.unfound.add(code)
+            return None
+        return staged[0] if known(staged[1], at) else None
 
     def processed(self) -> int:
         self._flush()  # in a group: what it staged, then the database

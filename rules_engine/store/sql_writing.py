@@ -55,7 +55,10 @@ _INSERT_LEDGER = (
     "INSERT INTO ledger (program, customer, event, rule, kind, points, lot, at, version, rule_hash, lines)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_CODE = "INSERT INTO referral_codes (program, code, customer) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_INSERT_CODE = (
+    "INSERT INTO referral_codes (program, code, customer, known_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
 _ADD_STOCK = (
     "INSERT INTO catalog_stock (program, item, redeemed) VALUES (?, ?, ?)"
     " ON CONFLICT (program, item) DO UPDATE SET redeemed = catalog_stock.redeemed + excluded.redeemed"
@@ -324,7 +327,8 @@ class SqlWriting(SqlLocking):
                 self._add_spending([(rule, period, points) for (rule, period), points in batch.spent.items()])
             if batch.codes:
                 self._execute_many(
-                    _INSERT_CODE, [(program, code, customer) for code, customer in batch.codes.items()]
+                    _INSERT_CODE,
+                    [(program, code, customer, self._at(at)) for code, (customer, at) in batch.codes.items()],
                 )
             if batch.taken:
                 self._execute_many(
@@ -487,7 +491,7 @@ class SqlWriting(SqlLocking):
         if change.spent:
             self._add_spending(change.spent)
         if change.referral_code is not None:
-            self._execute(_INSERT_CODE, (program, change.referral_code, customer))
+            self._execute(_INSERT_CODE, (program, change.referral_code, customer, self._at(change.at)))
         for item, count in change.taken:
             self._execute(_ADD_STOCK, (program, item, count))
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -61,9 +64,18 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @contextmanager
 def schema_11() -> Iterator[None]:
-    """The migrations as the code before migration 12 had them, while the block runs."""
+    """The migrations as the code before migration 12 had them, while the block runs; but for the
+    column today's code writes a referral code's time in (`known_at`, migration 15), which
+    `write_history` drops once it is done, as the code before had no such column."""
+    eleventh = MIGRATIONS[10]
+    known_at = "ALTER TABLE referral_codes ADD COLUMN known_at"
+    writable = replace(
+        eleventh,
+        sqlite=(*eleventh.sqlite, f"{known_at} TEXT"),
+        postgresql=(*eleventh.postgresql, f"{known_at} TIMESTAMPTZ"),
+    )
     with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(migrations, "MIGRATIONS", MIGRATIONS[:11])
+        patched.setattr(migrations, "MIGRATIONS", (*MIGRATIONS[:10], writable))
         patched.setattr(migrations, "LATEST", 11)
         yield
 
@@ -84,6 +96,19 @@ def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
         }
     finally:
         store.close()
+
+
+def dated(before: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows after migration 15: each referral code known from its customer's earliest event
+    time kept (`events.at`, the sixth column at schema 11: program, customer, event, outcome,
+    digest, at, packed)."""
+    earliest: dict[tuple[str, str], Any] = {}
+    for program, customer, *_, at, _packed in before["events"]:
+        if at is not None and ((program, customer) not in earliest or at < earliest[program, customer]):
+            earliest[program, customer] = at
+    codes = [(*row, earliest.get((row[0], row[2]))) for row in before["referral_codes"]]
+    assert any(code[-1] is not None for code in codes)
+    return {**before, "referral_codes": codes}
 
 
 def version(url: str) -> int:
@@ -133,8 +158,20 @@ def write_history(url: str, tmp_path: Path) -> tuple[list[dict[str, Any]], list[
             shop.process(event)
     finally:
         store.close()
+    _drop_known_at(url)
     (tmp_path / "store-test.yaml").write_text(PROGRAM)
     return applied, taken
+
+
+def _drop_known_at(url: str) -> None:
+    """The referral codes as the code before migration 15 wrote them (`schema_11`)."""
+    drop = "ALTER TABLE referral_codes DROP COLUMN known_at"
+    if url.startswith("postgresql"):
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(drop)
+        return
+    with sqlite3.connect(url) as db:
+        db.execute(drop)
 
 
 def views(url: str, tmp_path: Path, customers: list[str]) -> dict[str, Any]:
@@ -164,7 +201,7 @@ def test_a_database_at_schema_11_upgrades_with_every_row_and_reads_the_same(url:
     assert code == 0, out
     assert f"schema: version {LATEST} of {LATEST}, up to date" in out
     assert version(url) == LATEST >= 12  # 12, then what came after it (13: the outcomes' dictionary)
-    assert rows(url) == before  # every row, the ledger's seq included
+    assert rows(url) == dated(before)  # every row, the ledger's seq included
     assert views(url, tmp_path, customers) == seen
     with open_store(url, "store-test") as store:
         consistent(store)  # each balance is the sum of its ledger rows
@@ -182,7 +219,7 @@ def test_after_the_upgrade_an_old_event_again_changes_nothing_and_a_new_one_foll
         for event in events:  # every event applied before the upgrade, delivered again
             if event["customer"] != "c5":  # erased: their ids went with them (a pseudonym's now)
                 assert loyalty.handle(event).duplicate, event["id"]
-        assert rows(url) == before
+        assert rows(url) == dated(before)
 
         last = dt.datetime.fromisoformat(events[-1]["time"])
         later = {

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from rules_engine.engine.mechanics.referral import referral_code
 from rules_engine.errors import EventError, StoreError
 from rules_engine.service import Loyalty
+from rules_engine.state.customer import CustomerState
 from rules_engine.store import open_store
 from rules_engine.store.migrations import LATEST, MIGRATIONS
 from rules_engine.store.outcomes import unpack
@@ -88,6 +90,47 @@ def test_events_stored_before_digests_were_kept_count_as_matching(tmp_path: Path
         with pytest.raises(EventError) as refused:
             loyalty.process(purchase(2, price="90000.00"))
         assert refused.value.code == "RE443"
+
+
+def test_referral_codes_written_before_schema_15_are_known_from_their_first_event_kept(sql_url: str) -> None:
+    """Migration 15 dates each code kept before it from its customer's earliest event time kept;
+    a customer with none (an imported state) is known since ever, as every code was before."""
+    with open_store(sql_url, "store-test") as store:
+        loyalty = Loyalty(ENGINE, store)
+        loyalty.process(purchase(2, "fay"))
+        loyalty.process(purchase(5, "fay"))
+        loyalty.put("ivy", CustomerState(customer="ivy"))
+    execute = _sqlite if not sql_url.startswith("postgresql") else _postgresql
+    execute(
+        sql_url,
+        [
+            "ALTER TABLE referral_codes DROP COLUMN known_at",
+            "DELETE FROM schema_migrations WHERE version = 15",
+        ],
+    )
+
+    with open_store(sql_url, "store-test") as store:
+        first = START + dt.timedelta(hours=2)  # purchase 2's: fay's first event
+        assert store.referrer(CODES["fay"], first + dt.timedelta(microseconds=1)) == "fay"
+        assert store.referrer(CODES["fay"], first) is None
+        assert store.referrer(CODES["ivy"], START - dt.timedelta(days=999)) == "ivy"
+
+
+CODES = {name: referral_code("store-test", name, b"store tests") for name in ("fay", "ivy")}
+
+
+def _sqlite(url: str, statements: list[str]) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///").split("?")[0]) as db:
+        for statement in statements:
+            db.execute(statement)
+
+
+def _postgresql(url: str, statements: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        for statement in statements:
+            db.execute(statement)
 
 
 def test_a_database_of_a_newer_version_is_refused_and_left_alone(tmp_path: Path) -> None:

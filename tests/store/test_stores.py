@@ -345,7 +345,8 @@ def test_a_referrer_the_store_does_not_know_is_owed_the_reward_until_the_event_c
     first = loyalty.handle(purchase(2, customer="bob"))
     assert first.referrer is None and first.unknown_referrer == code
     assert open_test_store().state("zoe") is None
-    loyalty.process(purchase(3, customer="zoe"))  # zoe becomes known: 30 + 10 points
+    # zoe becomes known from her first event: before bob's purchase, stored after it; 30 + 10 points
+    loyalty.process(purchase(3, customer="zoe", hours=-2))
     again = loyalty.handle(purchase(2, customer="bob"))
     assert again.duplicate and again.unknown_referrer is None and again.referrer is not None
     assert again.referrer_applied
