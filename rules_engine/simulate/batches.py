@@ -23,8 +23,9 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from rules_engine import jsonio
 from rules_engine.errors import Diagnostic
 
 KEPT_PROBLEMS = 20
@@ -124,9 +125,9 @@ def _customer(
         reason, hint = "is not UTF-8 text", "save the file with UTF-8 encoding"
     else:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            reason, hint = f"is not JSON: {error.msg}", "one event per line, as a JSON object"
+            data = _loads(text)
+        except jsonio.JsonError as error:
+            reason, hint = f"is not JSON: {error.message}", "one event per line, as a JSON object"
         else:
             customer = data.get("customer") if isinstance(data, dict) else None
             if not isinstance(customer, str) or not customer or "\n" in text:
@@ -137,6 +138,21 @@ def _customer(
     if len(batches.problems) < KEPT_PROBLEMS:
         batches.problems.append((number, Diagnostic("RE414", f"{name}: line {number} {reason}", hint=hint)))
     return None
+
+
+def _loads(text: str) -> Any:
+    """The line's value, read by the standard library's C parser (only the customer and the time
+    are wanted here; the kernel reads each line again with `jsonio.loads`), or by `jsonio.loads`
+    when that fails, which says why in its words: a 5,000-digit number (a ValueError of Python's
+    int limit) and 100,000 nested brackets (a RecursionError) stopped `simulate` with a traceback.
+
+    Raises:
+        jsonio.JsonError: the line is not JSON we accept.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return jsonio.loads(text)
 
 
 def _moment(value: object) -> dt.datetime | None:
