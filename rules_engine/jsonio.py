@@ -7,9 +7,10 @@ Reading is also where hostile input stops. `loads` refuses, with a `JsonError` t
 character where the text went wrong: a text of more than `MAX_TEXT` characters, nesting deeper
 than `MAX_DEPTH` (checked by a linear scan before the standard library's recursive parser sees
 it), a key that appears twice in one object (as the YAML loader does), a lone UTF-16 surrogate
-(`"caf\\ud800"`, which no UTF-8 output can print), NaN and Infinity, and a number of more than
-`MAX_DIGITS` digits. `value_span` finds where a value sits in the text, for a caret under the
-field a validator refused.
+(`"caf\\ud800"`, which no UTF-8 output can print), the NUL character (`"\\u0000"`, which
+PostgreSQL refuses in text: a customer id holding it stopped `run --db` for good), NaN and
+Infinity, and a number of more than `MAX_DIGITS` digits. `value_span` finds where a value sits in
+the text, for a caret under the field a validator refused.
 
 Every event of `loyalty run` passes here, so the common text takes a cheaper road: when a C pass
 (`_short_numbers`) proves that no number in it can be too long, the numbers are read without the
@@ -51,7 +52,7 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}:,]|[^"\[\]{}:,\s]+', re.
 
 JsonPath = tuple[str | int, ...]
 _LONE_CHARACTER = re.compile("[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_CHECKED_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")  # a surrogate's, or NUL's
 
 
 class JsonError(ValueError):
@@ -310,12 +311,13 @@ def _value_position(text: str, value: str) -> int:
 
 
 def _check_structure(text: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH and lone surrogates, in one pass without recursion."""
+    """Refuse nesting deeper than MAX_DEPTH, lone surrogates and NUL (`\\u0000`; a raw NUL is
+    no JSON), in one pass without recursion."""
     if not text.isascii():  # known without a scan: no surrogate in an ASCII text
         raw = _LONE_CHARACTER.search(text)
         if raw is not None:
             _lone(raw.start())
-    escapes = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
+    escapes = "\\u" in text and _CHECKED_ESCAPE.search(text) is not None
     if text.count("[") + text.count("{") <= MAX_DEPTH and not escapes:
         return  # most events: too few brackets to nest too deep, no escape to check
     depth = 0
@@ -331,14 +333,21 @@ def _check_structure(text: str) -> None:
                 )
         elif first in "]}":
             depth -= 1
-        elif first == '"' and _SURROGATE_ESCAPE.search(token.group()):
+        elif first == '"' and _CHECKED_ESCAPE.search(token.group()):
             try:
                 decoded = json.loads(token.group())
             except json.JSONDecodeError:
                 continue  # json.loads reports it, at its place
             if _LONE_CHARACTER.search(decoded) is not None:
-                escape = _SURROGATE_ESCAPE.search(token.group())
+                escape = _CHECKED_ESCAPE.search(token.group())
                 _lone(token.start() + (escape.start() if escape else 0))
+            if "\x00" in decoded:
+                escape = re.search(r"\\u0000", token.group())
+                raise JsonError(
+                    "the NUL character (\\u0000) is not text a store can keep",
+                    token.start() + (escape.start() if escape else 0),
+                    "remove it: PostgreSQL refuses it in text, and an id holding it stopped `run --db`",
+                )
 
 
 def _lone(position: int) -> NoReturn:

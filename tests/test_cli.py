@@ -71,13 +71,14 @@ def test_timezone_option() -> None:
     assert code == 2 and "RE704" in err
 
 
-@pytest.mark.parametrize("zone", ["Europe", "a" * 300])  # a folder of zones; a name too long for a file
+# a folder of zones; a name too long for a file; a name ZoneInfo recursed on (`tzdata.zoneinfo.A.A…`)
+@pytest.mark.parametrize("zone", ["Europe", "a" * 300, "A/" * 300 + "B"])
 def test_a_timezone_that_is_no_file_is_a_usage_error(zone: str) -> None:
     code, _, err = run("check", "--context", str(SAMPLE_CONTEXT), "--timezone", zone, "event.time.hour")
     assert code == 2 and "error[RE704]" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("zone", ["Europe", "a" * 300])
+@pytest.mark.parametrize("zone", ["Europe", "a" * 300, "A/" * 300 + "B"])
 def test_a_program_whose_timezone_is_no_file_is_refused_at_its_place(zone: str) -> None:
     from rules_engine.program.validate import validate_text
 

@@ -146,3 +146,16 @@ def test_a_tests_file_state_without_the_events_customer_is_refused_at_its_place(
     code, out, err = invoke("test", str(suite))
     assert (code, out) == (1, "")
     assert f"{suite}:5:20: error[RE412]: the file holds the states of 2 customers (anna, boris)" in err
+
+
+def test_a_state_with_thousands_of_problems_prints_the_first_hundred(tmp_path: Path) -> None:
+    # a state of 100,000 bad purchases (600,000 problems) took minutes to print, each with its
+    # line of the file; the count of the others is still said, and the exit status is theirs too
+    purchases = [{"event": f"e{i}", "at": "2026-01-01T00:00:00Z"} for i in range(400)]
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"customer": "card-7001", "purchases": purchases}), encoding="utf-8")
+    event = ROOT / "programs" / "events" / "coffee-club" / "points" / "beans-40k.json"
+    code, _, err = invoke("dry-run", PROGRAM, str(event), "--customer", str(state))
+    assert code == 1
+    assert err.count("error[RE420]") == 100
+    assert err.rstrip().endswith("… and 1,900 more problems, not shown")  # five a purchase

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -29,6 +28,7 @@ from rules_engine.cli.common import (
     _with_hint,
     app,
 )
+from rules_engine.zones import zone_named
 
 
 @app.command()
@@ -53,9 +53,8 @@ def check(
     out, err = _consoles()
     zone = None
     if timezone is not None:
-        try:
-            zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder; a long name, too long
+        zone = zone_named(timezone)
+        if zone is None:
             _usage(
                 Diagnostic(
                     "RE704", f"unknown timezone `{timezone}`", hint="use an IANA name, e.g. Europe/Moscow"

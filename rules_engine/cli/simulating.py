@@ -59,6 +59,15 @@ def generate(
         first = dt.date.fromisoformat(start)
     except ValueError:
         _usage(Diagnostic("RE715", f"--start {start}: not a date", hint="write it as YYYY-MM-DD"), err)
+    if not dt.date(1900, 1, 1) <= first <= dt.date(2998, 12, 31) - dt.timedelta(days=days):  # 9999-12-31
+        _usage(
+            Diagnostic(
+                "RE715",
+                f"--start {start}: the history would leave the years 1900 to 2998",
+                hint="event times are from 1900 to 2999; returns come weeks after a purchase",
+            ),
+            err,
+        )
     engine = _engine(program, err)
     secret = os.environ.get("LOYALTY_SECRET", "").encode()
     try:

@@ -40,11 +40,19 @@ def unescape(token: Token) -> str:
 
     def replace(match: re.Match[str]) -> str:
         escape = match.group(1)
+        start = (token.start_pos or 0) + 1 + match.start()
         if escape.startswith("u") and len(escape) == 5:
-            return chr(int(escape[1:], 16))
+            code = int(escape[1:], 16)
+            if 0xD800 <= code <= 0xDFFF:  # half a UTF-16 pair: no character, a crash where printed
+                raise BadLiteralError(
+                    "RE206",
+                    f"`\\{escape}` is half of a UTF-16 surrogate pair, not a character",
+                    "write the character itself: \\uXXXX names one of U+0000 to U+FFFF, less D800-DFFF",
+                    (start, start + 6),
+                )
+            return chr(code)
         if escape in _ESCAPES:
             return _ESCAPES[escape]
-        start = (token.start_pos or 0) + 1 + match.start()
         raise BadLiteralError(
             "RE206",
             f"unknown escape `\\{escape}` in text",

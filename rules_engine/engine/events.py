@@ -34,6 +34,7 @@ from rules_engine.errors import (
     path_text,
     shown,
 )
+from rules_engine.zones import zone_named
 
 # Bounds that keep every sum and product of an event exact in Python's 28-digit decimal
 # arithmetic: a line's amount (price × qty) has at most 15 + 9 digits, a basket of at most 10,000
@@ -109,13 +110,7 @@ class Line(EventModel):
 
 def known_zone(name: str) -> bool:
     """Whether `name` is an IANA time zone this machine knows."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder of zones
-        return False
-    return True
+    return zone_named(name) is not None
 
 
 class BaseEvent(EventModel):

@@ -53,11 +53,12 @@ from yaml.events import (
     StreamEndEvent,
 )
 from yaml.reader import ReaderError
+from yaml.scanner import ScannerError
 from yaml.tokens import ScalarToken
 
 from rules_engine.errors import Diagnostic, YamlSyntaxError
 from rules_engine.program.scalars import Node, NodePath, Scalar, SourceMap
-from rules_engine.program.yaml_errors import syntax_diagnostic, unprintable_diagnostic
+from rules_engine.program.yaml_errors import NO_CHARACTER, syntax_diagnostic, unprintable_diagnostic
 from rules_engine.source import SourceFile, Span
 
 __all__ = [
@@ -204,7 +205,11 @@ class _ProgramLoader(yaml.SafeLoader):
         return self._remember(super().scan_plain(), self.indent)
 
     def scan_flow_scalar(self, style: str) -> ScalarToken:
-        return self._remember(super().scan_flow_scalar(style), self.indent)
+        try:
+            token = super().scan_flow_scalar(style)
+        except (ValueError, OverflowError):  # PyYAML's chr() of "\U00110000" or "\UFFFFFFFF"
+            raise ScannerError(None, None, NO_CHARACTER, self.get_mark()) from None
+        return self._remember(token, self.indent)
 
     def scan_block_scalar(self, style: str) -> ScalarToken:
         indent = self.indent

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -70,6 +70,7 @@ from rules_engine.program.types import (
     NumberExpr,
     Percent,
 )
+from rules_engine.zones import zone_named
 
 __all__ = [
     "Attributes",
@@ -499,15 +500,13 @@ class Program(Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # `Europe` is a folder of zones
+        if zone_named(value) is None:
             import difflib
             from zoneinfo import available_timezones
 
             close = difflib.get_close_matches(value, sorted(available_timezones()), n=1, cutoff=0.8)
             advice = f"did you mean {close[0]}?" if close else "use an IANA name such as Europe/Moscow"
-            raise ValueError(f"unknown time zone `{shown(value)}`; {advice}") from None
+            raise ValueError(f"unknown time zone `{shown(value)}`; {advice}")
         return value
 
     @field_validator("constants")

@@ -113,11 +113,19 @@ def models_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
+MAX_DURATION = dt.timedelta(days=36_525)
+"""The longest duration a program may give (100 years): times computed from an event's (at most
+2999) and a few durations stay within the year 9999 that dates end at. `expire_after: 3000000d`
+passed validate, then every event of a run was RE417 or stopped it with an OverflowError."""
+
+
 def _parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         parsed = parse_duration(value)
         if parsed is None:
             raise ValueError("a duration is a number and a unit: 30d, 12h, 15m, 2w (or 1d12h)")
+        if parsed > MAX_DURATION:
+            raise ValueError(f"a duration is at most 100 years ({MAX_DURATION.days}d), not {value.strip()}")
         return parsed
     return value
 
@@ -259,7 +267,7 @@ def _parse_window(value: Any) -> Any:
             )
         text = value.strip()
         if text.startswith("rolling"):
-            return Window("rolling", parse_duration(text.split()[1]))
+            return Window("rolling", _parse_duration(text.split()[1]))
         return Window(text)  # type: ignore[arg-type]
     return value
 

@@ -60,6 +60,12 @@ def syntax_diagnostic(file: SourceFile, error: yaml.MarkedYAMLError) -> Diagnost
         else:
             message = f"`{text[at : at + 2]}` is not an escape sequence YAML knows"
         hint = "write `\\\\` for a backslash, or use single quotes, where `\\` has no special meaning"
+    elif problem == NO_CHARACTER:
+        at = max(0, text.rfind("\\", 0, problem_at))
+        escape = re.match(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})", text[at:])
+        width = len(escape.group()) if escape else 2
+        message = f"`{text[at : at + width]}` names no Unicode character"
+        hint = "characters go up to \\U0010FFFF; or write the character itself"
     elif "could not find expected ':'" in problem:
         at = context_at
         message = "this line is neither `field: value` nor a list item"
@@ -106,6 +112,10 @@ def syntax_diagnostic(file: SourceFile, error: yaml.MarkedYAMLError) -> Diagnost
         at, width = len(text.rstrip()), 0
     return Diagnostic("RE101", message, Span(file, at, min(at + width, len(text))), hint)
 
+
+NO_CHARACTER = "an escape beyond the last Unicode character"
+"""The problem of the scanner error the loader raises for `"\\U00110000"` (PyYAML's own `chr()`
+fails on it with a ValueError, or an OverflowError past `\\U7FFFFFFF`)."""
 
 _JARGON = re.compile(r"'?<([a-z ]+)>'?")
 _TOKEN_WORDS = {

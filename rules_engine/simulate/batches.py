@@ -23,9 +23,11 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from rules_engine import jsonio
 from rules_engine.errors import Diagnostic
+from rules_engine.replay_input import too_long
 
 KEPT_PROBLEMS = 20
 """Problems a simulation reports in full, the first by line (all are counted)."""
@@ -52,6 +54,12 @@ class Batches:
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def note(self, number: int, problem: Diagnostic) -> None:
+        """A line that is no event: counted, and its problem kept while fewer than `KEPT_PROBLEMS`."""
+        self.bad_lines += 1
+        if len(self.problems) < KEPT_PROBLEMS:
+            self.problems.append((number, problem))
+
     def months(self, zone: dt.tzinfo) -> tuple[str, ...]:
         """Every month from the first event's to the last's, in the program's time zone."""
         if self.first is None or self.last is None:
@@ -76,8 +84,9 @@ def batch_count(size: int, workers: int, batch_bytes: int = BATCH_BYTES) -> int:
     return max(1, min(4096, max(size // batch_bytes + 1, 4 * workers)))
 
 
-def split(lines: Iterable[bytes], name: str, count: int) -> Batches:
-    """Cut the lines into `count` batch files by customer (crc32 of the id)."""
+def split(lines: Iterable[bytes | None], name: str, count: int) -> Batches:
+    """Cut the lines into `count` batch files by customer (crc32 of the id). A line None is one
+    too long to read (`replay_input.bounded_lines`): a problem (RE414), as `loyalty run` says."""
     folder = Path(tempfile.mkdtemp(prefix="loyalty-simulate-"))
     paths = [folder / f"batch-{index:04d}.tsv" for index in range(count)]
     batches = Batches(folder, paths)
@@ -85,6 +94,9 @@ def split(lines: Iterable[bytes], name: str, count: int) -> Batches:
     customers: set[str] = set()
     try:
         for number, raw in enumerate(lines, start=1):
+            if raw is None:  # it was skipped as a blank line, without a word
+                batches.note(number, too_long(name, number))
+                continue
             if number == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
             if not raw.strip():
@@ -124,19 +136,32 @@ def _customer(
         reason, hint = "is not UTF-8 text", "save the file with UTF-8 encoding"
     else:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            reason, hint = f"is not JSON: {error.msg}", "one event per line, as a JSON object"
+            data = _loads(text)
+        except jsonio.JsonError as error:
+            reason, hint = f"is not JSON: {error.message}", "one event per line, as a JSON object"
         else:
             customer = data.get("customer") if isinstance(data, dict) else None
             if not isinstance(customer, str) or not customer or "\n" in text:
                 reason, hint = "is not an event with a customer", 'every event names its "customer"'
             else:
                 return customer, _moment(data.get("time")), text
-    batches.bad_lines += 1
-    if len(batches.problems) < KEPT_PROBLEMS:
-        batches.problems.append((number, Diagnostic("RE414", f"{name}: line {number} {reason}", hint=hint)))
+    batches.note(number, Diagnostic("RE414", f"{name}: line {number} {reason}", hint=hint))
     return None
+
+
+def _loads(text: str) -> Any:
+    """The line's value, read by the standard library's C parser (only the customer and the time
+    are wanted here; the kernel reads each line again with `jsonio.loads`), or by `jsonio.loads`
+    when that fails, which says why in its words: a 5,000-digit number (a ValueError of Python's
+    int limit) and 100,000 nested brackets (a RecursionError) stopped `simulate` with a traceback.
+
+    Raises:
+        jsonio.JsonError: the line is not JSON we accept.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return jsonio.loads(text)
 
 
 def _moment(value: object) -> dt.datetime | None:

@@ -61,10 +61,10 @@ class Simulation:
     """Per version: owed referrer rewards whose code named no customer known by then."""
 
 
-def lines_of(path: str | Path) -> Iterable[bytes]:
+def lines_of(path: str | Path) -> Iterable[bytes | None]:
+    """The file's lines, None for one too long to read (`bounded_lines`)."""
     with open(path, "rb") as stream:
-        for line in bounded_lines(stream):
-            yield b"" if line is None else line
+        yield from bounded_lines(stream)
 
 
 def simulate(

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, RulesEngineError, Severity
 from rules_engine.simulate.chunks import BLOCK_BYTES, MAX_ROW_BYTES, Table, UnclosedQuoteError, open_table
+from rules_engine.zones import zone_named
 
 FIELDS = (
     "customer",
@@ -107,11 +108,8 @@ def mapping_from(flags: list[str], path: Path | None) -> ColumnMapping:
     for name in columns:
         if name not in FIELDS:
             raise TableError([_usage(f"no field {name!r} to map a column to")])
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise TableError([_usage(f"--mapping: timezone {timezone!r} is no IANA time zone")]) from None
+    if timezone is not None and zone_named(timezone) is None:
+        raise TableError([_usage(f"--mapping: timezone {timezone!r} is no IANA time zone")])
     return ColumnMapping(columns, timezone)
 
 

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from rules_engine.errors import StateError, diagnostics_from_pydantic, shown
+from rules_engine.zones import zone_named
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 
@@ -225,13 +226,9 @@ class Profile(StateModel):
         loading, rather than failing at the first quiet-hours check."""
         if value is None:
             return value
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
+        if zone_named(value) is None:
             unknown = f"unknown time zone `{shown(value)}`; use an IANA name such as Europe/Berlin"
-            raise ValueError(unknown) from None
+            raise ValueError(unknown)
         return value
 
 

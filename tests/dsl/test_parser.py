@@ -113,6 +113,7 @@ def test_spans_are_character_offsets_in_the_expression() -> None:
         ("basket.total 50", "RE201", 14, "between `basket.total` and `50`", None),
         ("basket.", "RE203", 8, "attribute name", None),
         ('"\\q"', "RE206", 2, "unknown escape", None),
+        ('"caf\\ud800"', "RE206", 5, "surrogate", "character itself"),  # crashed `check` printing it
         ("", "RE207", 1, "empty", None),
         ("   ", "RE207", 1, "empty", None),
         ("30days", "RE201", 1, "number", "durations"),

@@ -234,6 +234,8 @@ def test_what_is_not_decided_keeps_the_state(engine: Engine, whole: WholeStep) -
         {"time": "2026-12-07T08:15:00+03:00", "id": "n1"},  # before the latest event
         {},  # a redelivery
         {"id": "n2", "paid_with_points": Decimal(1)},
+        {"id": "n3", "attributes": {"campaign": "winter"}},  # undeclared: `run` took them, RE413 elsewhere
+        {"id": "n4", "basket_attributes": {"delivery": "courier"}},
     ):
         assert whole.step(parse_event({**first, **changed}), state) is None
         assert state.public() == before

@@ -443,3 +443,12 @@ def test_any_text_loads_or_fails_with_diagnostics(text: str) -> None:
 def test_a_lone_surrogate_is_refused_where_it_is_written(written: str, column: int) -> None:
     # it passed `validate` and crashed `dry-run` with a UnicodeEncodeError (issue 11)
     assert where(only(f"name: {written}\n")) == ("RE101", 1, column)
+
+
+@pytest.mark.parametrize("escape", ["\\U00110000", "\\UFFFFFFFF", "\\U7fffffff"])
+def test_an_escape_past_the_last_character_is_refused_at_the_escape(escape: str) -> None:
+    # PyYAML's chr() raised ValueError (past U+10FFFF) or OverflowError (past a C int) out of
+    # `validate` and `dry-run`: a traceback instead of a diagnostic
+    diagnostic = only(f'name: "caf{escape}"\n')
+    assert where(diagnostic) == ("RE101", 1, 11)
+    assert diagnostic.span.end - diagnostic.span.start == len(escape)

@@ -501,3 +501,23 @@ def test_issue_11_points_that_expire_before_they_can_be_spent_are_refused() -> N
     [error] = validate_text(text, "shop.yaml").errors
     assert error.code == "RE129" and error.span is not None
     assert (error.span.line, text[error.span.start : error.span.end]) == (5, "pending")
+
+
+TIERS = "tiers:\n  qualify_on: spend\n  levels: [{id: a, name: A, threshold: 0}]\n"
+
+
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [
+        ("points:\n  expire_after", "3000000d"),
+        ("points:\n  pending", "36526d"),
+        (f"{TIERS}  window", "rolling 3000000d"),
+        (f"{TIERS}  window", "rolling 99999999999999d"),  # more than a timedelta: the window had no length
+    ],
+)
+def test_a_duration_past_100_years_is_refused_at_its_place(field: str, written: str) -> None:
+    # it passed validate; then every event was RE417, `run` stopped with an OverflowError, and a
+    # rolling window too long for a timedelta failed an assertion in dry-run
+    body = f"{field}: {written}\n"
+    found = [(code, line) for code, line, _, _, _ in problems(body) if code == "RE117"]
+    assert found == [("RE117", 5 + body.count("\n") - 1)]

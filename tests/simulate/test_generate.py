@@ -82,8 +82,10 @@ def test_loyalty_run_reads_it_without_a_problem(tmp_path: Path) -> None:
     assert "0 problem(s)" in result.output
 
 
-def test_a_bad_start_date_is_a_usage_error(tmp_path: Path) -> None:
-    code, out = _generate(tmp_path, "h.jsonl", "--start", "2026-13-01")
+# not a date; a history past the years events may carry (9999-12-31 was an OverflowError)
+@pytest.mark.parametrize("start", ["2026-13-01", "9999-12-31", "2998-12-01", "1899-12-31"])
+def test_a_bad_start_date_is_a_usage_error(tmp_path: Path, start: str) -> None:
+    code, out = _generate(tmp_path, "h.jsonl", "--start", start)
     assert code == 2
     assert not out.exists()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from rules_engine import jsonio
 from rules_engine.engine.evaluator import Engine
 from rules_engine.replay import replay
 from rules_engine.service import Loyalty
@@ -166,6 +167,25 @@ def test_redelivered_and_reused_ids_count_as_loyalty_run_counts_them(tmp_path: P
     )
     assert report["run"]["duplicates"] == 1
     assert any(p["code"] == "RE443" for p in report["run"]["problem_samples"])
+
+
+def test_a_hostile_line_is_one_problem_and_the_others_are_replayed(tmp_path: Path) -> None:
+    """A number of 5,000 digits (past Python's int limit) and 100,000 nested brackets stopped
+    `simulate` with a traceback in its first pass over the lines, and a line past 8 MiB was
+    skipped without a word; each is one refused line now, as `loyalty run` counts them."""
+    lines = (ROOT / "programs" / "events" / "coffee-club.jsonl").read_text(encoding="utf-8").splitlines()
+    huge = '{"customer": "' + "c" * jsonio.MAX_TEXT + '"}'
+    hostile = [lines[0].replace('"qty": 2', '"qty": ' + "9" * 5000), "[" * 100_000 + "]" * 100_000, huge]
+    assert hostile[0] != lines[0]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([*hostile, *lines]) + "\n", encoding="utf-8")
+    run = build_report(simulate(events, [COFFEE], workers=1))["run"]
+    alone = tmp_path / "alone.jsonl"
+    alone.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = build_report(simulate(alone, [COFFEE], workers=1))["run"]
+    assert run["problems"] == expected["problems"] + 3 and run["applied"] == expected["applied"]
+    assert [p["code"] for p in run["problem_samples"][:3]] == ["RE414"] * 3
+    assert "line 3 is longer than 8 MiB" in run["problem_samples"][2]["message"]
 
 
 def test_goals_completed_are_the_customers_their_rewards_reached(coffee_history: Path) -> None:

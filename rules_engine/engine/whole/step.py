@@ -139,6 +139,7 @@ class WholeStep:
     def read(self, event: Any) -> Lines | None:
         """What `covers` and `decision` ask of the event alone, asked before a caller makes the
         state (engine/whole/path.py): a purchase with lines, no coupon, nothing paid with points,
+        no custom attributes of the event or the basket (undeclared ones are RE413, the engine's),
         of this program's currency, each line's price with at most the currency's decimals (`320`,
         `180.5`, `180.50`: the engine rounds each line's amount to the currency's unit, and the
         step's ints are those units; a price with more decimals, even zeros, is the engine's), a
@@ -150,6 +151,8 @@ class WholeStep:
         fields = event.__dict__
         items = fields["items"]
         if fields["coupons"] or fields["paid_with_points"] or not items:
+            return None
+        if fields["attributes"] or fields["basket_attributes"]:  # the engine's: declared, of their type
             return None
         currency = fields["currency"]
         if currency is not None and currency != self.currency:
