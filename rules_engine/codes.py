@@ -300,6 +300,11 @@ _ALL = (
     ),
     *_group(Stage.REFERENCES, "cli.md#loyalty-draw", {"RE434": "`draw --draw` names no draw of the program"}),
     *_group(
+        Stage.TIME,
+        "cli.md#loyalty-draw",
+        {"RE451": "`draw --db` before the draw's entries are final (its closing day or late window open)"},
+    ),
+    *_group(
         Stage.REFERENCES,
         "cli.md#loyalty-leaderboard",
         {"RE435": "`leaderboard --id` names no leaderboard of the program"},

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,9 @@ from rules_engine.render import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from rich.console import Console
+
+    from rules_engine.engine.evaluator import Engine
 from rules_engine.cli.common import (
     _DB_HELP,
     AllowDowngradeOption,
@@ -213,10 +216,19 @@ def draw(
     ],
     states: StatesFile = None,
     db: StatesStore = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="With --db: the current time, with its offset, when no event came since the draw's "
+            "entries became final (without it, the store's latest event says what time it is).",
+        ),
+    ] = None,
 ) -> None:
     """Pick the winners of a prize draw: reproducible from the seed, each winning ticket's number
-    and hash shown (anyone with the seed and the entry counts can recompute every ticket)."""
-    from rules_engine.tools.draws import pick_winners
+    and hash shown (anyone with the seed and the entry counts can recompute every ticket). From a
+    store, only once its entries are final (RE451 before)."""
+    from rules_engine.tools.draws import entries_final, pick_winners
 
     out, err = _consoles()
     engine = _engine(program, err)
@@ -227,6 +239,24 @@ def draw(
             [Diagnostic("RE434", f"no draw `{draw_id}` in {program}", hint=f"draws in the program: {known}")],
             err,
         )
+    present = _moment(now, "--now", err) if now is not None else None
+    if db is not None and states is None:  # (both or neither: RE707, below)
+        final = entries_final(engine.program, draws[draw_id])
+        if present is None:
+            present = _latest_event(str(db), engine, err)
+        if present is None or present < final:
+            seen = "no event in the store" if present is None else f"it is {present.isoformat()}"
+            _fail(
+                [
+                    Diagnostic(
+                        "RE451",
+                        f"draw `{draw_id}` takes entries until {final.isoformat()}; {seen}: entries may"
+                        " still come",
+                        hint="draw once that time has passed (with --now, if no event came since)",
+                    )
+                ],
+                err,
+            )
     parsed = _customer_states(states, db, engine, err)
     entries = {
         c: s.entries.get(draw_id, 0) for c, s in sorted(parsed.items()) if s.entries.get(draw_id, 0) > 0
@@ -253,6 +283,17 @@ def draw(
             markup=False,
             soft_wrap=True,
         )
+
+
+def _latest_event(db: str, engine: Engine, err: Console) -> dt.datetime | None:
+    """The time of the latest event the store at `db` applied (None: none)."""
+    store = _open_store(db, engine, err, readonly=True)
+    try:
+        return store.latest_event_time()
+    except StoreError as problem:
+        _fail(problem.diagnostics, err)
+    finally:
+        store.close()
 
 
 @app.command()

@@ -9,9 +9,13 @@ algorithm could change between Python versions, and no dependence on the order o
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from rules_engine.program.mechanics import Draw
+from rules_engine.program.model import Program
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,12 @@ def pick_winners(draw: str, entries: Mapping[str, int], winners: int, seed: str)
             if len(chosen) == winners:
                 break
     return chosen
+
+
+def entries_final(program: Program, draw: Draw) -> dt.datetime:
+    """When the draw's entries are final: the end of its closing day in the program's time zone
+    (an event counts its entries by its local date, engine/settle.py), and, for a program that
+    takes late events, that window after it (an event dated on the closing day may come so late)."""
+    end = dt.datetime.combine(draw.closes + dt.timedelta(days=1), dt.time(), tzinfo=program.zone)
+    late = program.late_events
+    return end if late is None else end + late.accept_within

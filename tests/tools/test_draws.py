@@ -79,10 +79,51 @@ def test_loyalty_draw_reads_the_entries_from_a_store(tmp_path: Path) -> None:
     path = tmp_path / "states.json"
     path.write_text(dumps({c: s.model_dump(mode="python") for c, s in states.items()}), encoding="utf-8")
     draw = ["--draw", "new-year-draw", "--seed", "public seed"]
-    from_store = CliRunner().invoke(app, ["draw", str(VOLT), "--db", db, *draw])
+    closed = "2027-01-01T00:00:00+05:00"  # the draw closes on 2026-12-31 in Almaty; no late events
+    from_store = CliRunner().invoke(app, ["draw", str(VOLT), "--db", db, *draw, "--now", closed])
     from_file = CliRunner().invoke(app, ["draw", str(VOLT), str(path), *draw])
     assert from_store.exit_code == 0, from_store.output
     assert from_store.stdout == from_file.stdout
     assert from_store.stdout.startswith("draw new-year-draw: 4 entries from 4 customers")
     both = CliRunner().invoke(app, ["draw", str(VOLT), str(path), "--db", db, *draw])
     assert both.exit_code == 2 and "either a states file or --db" in both.stderr
+
+
+def test_a_draw_from_a_store_waits_until_its_entries_are_final(tmp_path: Path) -> None:
+    """The store's entries are final once the closing day is over in the program's time zone
+    (and, in a program that takes late events, that window after it): drawn before, a winner
+    could lose to an entry still to come, so it is refused (RE451) naming the moment; an event
+    after it, or `--now` past it, lets the draw go."""
+    from rules_engine.service import Loyalty
+    from rules_engine.store import open_store
+
+    engine = Engine.from_file(VOLT)
+    db = str(tmp_path / "loyalty.db")
+    with open_store(db, engine.program.program) as store:
+        loyalty = Loyalty(engine, store, horizon=None)
+        for n, customer in enumerate(["anna", "boris", "chen"]):
+            loyalty.process(review(f"r{n}", customer, "2026-12-10"))
+        loyalty.process(review("r-eve", "dana", "2026-12-31"))  # 12:00 in Almaty: the day still open
+    draw = ["draw", str(VOLT), "--db", db, "--draw", "new-year-draw", "--seed", "public seed"]
+    early = CliRunner().invoke(app, draw)
+    assert early.exit_code == 1 and "RE451" in early.stderr
+    assert "2027-01-01T00:00:00+05:00" in early.stderr and "2026-12-31T07:00:00+00:00" in early.stderr
+    still = CliRunner().invoke(app, [*draw, "--now", "2026-12-31T23:59:59+05:00"])
+    assert still.exit_code == 1 and "RE451" in still.stderr
+    told = CliRunner().invoke(app, [*draw, "--now", "2027-01-01T00:00:00+05:00"])
+    assert told.exit_code == 0, told.output
+    assert told.stdout.startswith("draw new-year-draw: 4 entries from 4 customers")
+    with open_store(db, engine.program.program) as store:
+        Loyalty(engine, store, horizon=None).process(review("r-next", "emil", "2027-01-02"))
+    after = CliRunner().invoke(app, draw)
+    assert after.exit_code == 0 and after.stdout == told.stdout  # emil's review came after the close
+
+
+def test_a_program_taking_late_events_keeps_its_draw_open_for_that_window() -> None:
+    from rules_engine.program.validate import load_program_text
+    from rules_engine.tools.draws import entries_final
+
+    text = VOLT.read_text(encoding="utf-8") + "\nlate_events: {accept_within: 3d}\n"
+    program = Engine(load_program_text(text, "volt-late.yaml")).program
+    (draw,) = program.draws
+    assert entries_final(program, draw).isoformat() == "2027-01-04T00:00:00+05:00"
