@@ -267,7 +267,10 @@ def _parse_window(value: Any) -> Any:
             )
         text = value.strip()
         if text.startswith("rolling"):
-            return Window("rolling", _parse_duration(text.split()[1]))
+            length = _parse_duration(text.split()[1])
+            if not length:  # an empty window counts nothing, and would be written back as `rolling`
+                raise ValueError("a rolling window needs a length of more than 0, e.g. rolling 30d")
+            return Window("rolling", length)
         return Window(text)  # type: ignore[arg-type]
     return value
 

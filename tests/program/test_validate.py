@@ -521,3 +521,11 @@ def test_a_duration_past_100_years_is_refused_at_its_place(field: str, written: 
     body = f"{field}: {written}\n"
     found = [(code, line) for code, line, _, _, _ in problems(body) if code == "RE117"]
     assert found == [("RE117", 5 + body.count("\n") - 1)]
+
+
+def test_a_rolling_window_of_no_length_is_refused_at_its_place() -> None:
+    # it counted nothing, and the program written back said `window: rolling`, which no longer reads
+    body = f"{TIERS}  window: rolling 0d\n"
+    found = [(code, line, message) for code, line, _, message, _ in problems(body) if code == "RE117"]
+    assert [(code, line) for code, line, _ in found] == [("RE117", 5 + body.count("\n") - 1)]
+    assert "more than 0" in found[0][2]
