@@ -87,6 +87,8 @@ def _csv(path: Path, separator: str, chunk_rows: int, block_bytes: int, max_row:
 
     with open(path, "rb") as stream:
         head, rest = _header(stream, block_bytes, max_row)
+        if b"\r" in head.rstrip(b"\r\n"):
+            raise LoneCarriageReturnError()
         columns = parse(head).columns
         first = next(_blocks(stream, rest, block_bytes, max_row), b"")  # whole rows, to count them
         sample = len(parse(head + first)) if first else 0
@@ -102,6 +104,16 @@ def _csv(path: Path, separator: str, chunk_rows: int, block_bytes: int, max_row:
                     yield frame.slice(offset, chunk_rows)
 
     return Table(dict.fromkeys(columns, pl.String), 2, rows, chunks)
+
+
+class LoneCarriageReturnError(ValueError):
+    """The header line holds a carriage return not followed by a line feed: the file's lines end
+    with CR alone (a classic Mac text file), which polars does not take for a line break — the
+    whole file read as one header line, every row a column: "0 events", and no word why.
+    `tables.py` makes it RE481."""
+
+    def __init__(self) -> None:
+        super().__init__("its lines end with a carriage return alone (CR), as old Mac text files do")
 
 
 class UnclosedQuoteError(ValueError):

@@ -36,7 +36,14 @@ import yaml
 
 from rules_engine import jsonio
 from rules_engine.errors import Diagnostic, RulesEngineError, Severity
-from rules_engine.simulate.chunks import BLOCK_BYTES, MAX_ROW_BYTES, Table, UnclosedQuoteError, open_table
+from rules_engine.simulate.chunks import (
+    BLOCK_BYTES,
+    MAX_ROW_BYTES,
+    LoneCarriageReturnError,
+    Table,
+    UnclosedQuoteError,
+    open_table,
+)
 from rules_engine.zones import zone_named
 
 FIELDS = (
@@ -222,6 +229,16 @@ def _guarded(table: Path, read: Any) -> Any:
 
     try:
         return read()
+    except LoneCarriageReturnError as problem:
+        raise TableError(
+            [
+                Diagnostic(
+                    "RE481",
+                    f"cannot read the table {table}: {problem}",
+                    hint="save it with LF or CRLF line endings (a spreadsheet's 'CSV UTF-8' does)",
+                )
+            ]
+        ) from None
     except UnclosedQuoteError as problem:
         raise TableError(
             [

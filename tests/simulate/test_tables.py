@@ -315,3 +315,26 @@ def test_a_stray_quote_is_refused_at_its_line_in_bounded_work(tmp_path: Path) ->
     [problem] = refused.value.diagnostics
     assert problem.code == "RE481" and "line 12 or after" in problem.message
     assert problem.hint is not None and '"27"" monitor"' in problem.hint
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_a_table_whose_lines_end_with_cr_alone_is_refused_not_read_as_no_rows(
+    tmp_path: Path, ending: str
+) -> None:
+    """A classic Mac text file ends its lines with CR alone, which polars does not take for a line
+    break: the whole file was one header line, every row a column, and simulate said "0 events",
+    exit 0. Now it is RE481 with how to save it; LF and CRLF files read as always."""
+    table = tmp_path / "mac.csv"
+    rows = [f"c{n},2026-03-01 10:0{n}:00,r{n},A,1" for n in range(3)]
+    table.write_bytes(ending.join([_HEAD.rstrip("\n"), *rows, ""]).encode())
+    mapping = ColumnMapping(
+        {"customer": "household", "time": "ts", "basket": "receipt", "sku": "product", "price": "unit_price"}
+    )
+    if ending != "\r":
+        assert write_events(table, mapping, "UTC", io.StringIO()).rows == 3
+        return
+    with pytest.raises(TableError) as refused:
+        write_events(table, mapping, "UTC", io.StringIO())
+    [problem] = refused.value.diagnostics
+    assert problem.code == "RE481" and "carriage return alone" in problem.message
+    assert problem.hint is not None and "LF or CRLF" in problem.hint
