@@ -9,10 +9,10 @@ Help texts are markdown (`rich_markup_mode`): a docstring's lines are joined int
 re-wrapped to the terminal, so write them as prose, a blank line between paragraphs.
 
 The package reads as the command list: `common` (what they share), `conditions` (`check`),
-`programs` (`validate`, `schema`, `dry-run`, `test`), `replaying` (`run`), `stores` (`ledger export`,
-`customer`, `advance`, `draw`, `leaderboard`), `desk` (`adjust`, `void`, `erase`, `coupons`),
-`service` (`serve`, `keys create|list|revoke`), `simulating` (`generate`, `simulate`), `database`
-(`db status|upgrade`).
+`programs` (`validate`, `schema`, `compile`, `dry-run`, `test`), `replaying` (`run`), `stores`
+(`ledger export`, `customer`, `advance`, `draw`, `leaderboard`), `desk` (`adjust`, `void`,
+`erase`, `coupons`), `service` (`serve`, `keys create|list|revoke`), `simulating` (`generate`,
+`simulate`), `database` (`db status|upgrade`).
 Importing a module registers its commands on `app`, in the order `loyalty --help` lists them.
 """
 

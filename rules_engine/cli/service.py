@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 from rules_engine.cli.common import (
     _DB_HELP,
     AllowDowngradeOption,
-    HorizonOption,
     _clock,
     _consoles,
     _fail,
@@ -60,12 +59,24 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="The port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Worker processes (PostgreSQL for more than one).")
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes: several share an SQLite file or a PostgreSQL database (not memory:).",
+        ),
     ] = 1,
     max_body: Annotated[
         int, typer.Option("--max-body", min=1024, help="The largest request body taken, in bytes.")
     ] = 1024 * 1024,
-    horizon: HorizonOption = None,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            "--horizon",
+            help="How far ahead of the server's clock an event may be dated: 1d, 12h, 7d, none (default 1d).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
