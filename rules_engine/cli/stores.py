@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from rules_engine.engine.evaluator import Engine
+    from rules_engine.program.mechanics import Draw
     from rules_engine.store.base import DrawRecord
 from rules_engine.cli.common import (
     _DB_HELP,
@@ -242,25 +243,24 @@ def draw(
             err,
         )
     present = _moment(now, "--now", err) if now is not None else None
-    if db is None or states is not None:  # both: RE707
+    if db is None or states is not None:  # a states file (both, or neither: RE707)
         parsed = _customer_states(states, db, engine, err)
         record = decide(engine.program, draws[draw_id], seed, sorted(parsed.items()), None)
         notes = ["from a states file: not recorded (a draw from a store, --db, is recorded by its first run)"]
     else:
-        record, notes = _recorded_draw(db, engine, draw_id, seed, present, err)
+        record, notes = _recorded_draw(db, engine, draws[draw_id], seed, present, err)
     for line in [*result_lines(record, draws[draw_id].winners), *notes]:
         out.print(line, markup=False, soft_wrap=True)
 
 
 def _recorded_draw(
-    db: str, engine: Engine, draw_id: str, seed: str, present: dt.datetime | None, err: Console
+    db: str, engine: Engine, draw: Draw, seed: str, present: dt.datetime | None, err: Console
 ) -> tuple[DrawRecord, list[str]]:
     """The draw's result from the store at `db`: the one recorded there, or drawn now and recorded
     (tools/draws.py), once its entries are final (RE451); and what to say of the record."""
     from rules_engine.tools.draws import decide, entries_final
 
-    draw = next(d for d in engine.program.draws if d.id == draw_id)
-    zone = engine.zone
+    draw_id, zone = draw.id, engine.zone
     store = _open_store(db, engine, err)  # written to: the first run records the result
     try:
         record = store.drawn(draw_id)
