@@ -3,6 +3,7 @@ runs at once record one, and an erased winner's id is in no row of `draws` (migr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -104,17 +105,26 @@ def test_an_erased_winner_is_kept_as_the_pseudonym_and_their_id_is_in_no_row(sto
 
 def test_two_draws_at_once_record_one(sql_url: str) -> None:
     """Each in its own store (a process's connection), with another seed: one records, the other
-    gets that record (on PostgreSQL both may read the entries; the second's insert then waits for
-    the first's commit and leaves its row)."""
+    gets that record. On PostgreSQL both read the entries and decide (each waits for the other to
+    be deciding, to make sure), and the second's insert waits for the first's commit and leaves
+    its row; SQLite's write lock keeps the second out until the first committed (the first waits
+    for it in vain), and it finds the record without deciding."""
     with open_store(sql_url, VOLT.program.program) as store:
         entered(store)
-    start = threading.Barrier(2)
+    deciding = threading.Barrier(2, timeout=3)
+    decided: list[str] = []
     results: dict[str, tuple[DrawRecord, bool]] = {}
 
     def run(seed: str) -> None:
         with open_store(sql_url, VOLT.program.program) as store:
-            start.wait()
-            results[seed] = draw_in(store, seed)
+
+            def meeting() -> DrawRecord:
+                decided.append(seed)
+                with contextlib.suppress(threading.BrokenBarrierError):  # SQLite: the other waits to begin
+                    deciding.wait()
+                return decide(VOLT.program, DRAW, seed, store.states(), CLOSED)
+
+            results[seed] = store.record_draw(DRAW.id, meeting)
 
     threads = [threading.Thread(target=run, args=(seed,)) for seed in ("seed a", "seed b")]
     for thread in threads:
@@ -125,3 +135,4 @@ def test_two_draws_at_once_record_one(sql_url: str) -> None:
     (first, one), (second, other) = results.values()
     assert sorted([one, other]) == [False, True]
     assert first == second and first.seed in ("seed a", "seed b")
+    assert len(decided) == (2 if sql_url.startswith("postgresql") else 1)
