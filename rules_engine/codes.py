@@ -499,6 +499,11 @@ _ALL = (
             "RE810": "the service is shutting down or its store does not answer (HTTP 503)",
         },
     ),
+    *_group(
+        Stage.RUN,
+        "cli.md#loyalty-draw",
+        {"RE452": "`draw --db` with another seed than the one its recorded result was drawn with"},
+    ),
 )
 
 

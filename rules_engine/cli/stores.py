@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from rules_engine.engine.evaluator import Engine
+    from rules_engine.program.mechanics import Draw
+    from rules_engine.store.base import DrawRecord
 from rules_engine.cli.common import (
     _DB_HELP,
     AllowDowngradeOption,
@@ -227,8 +229,9 @@ def draw(
 ) -> None:
     """Pick the winners of a prize draw: reproducible from the seed, each winning ticket's number
     and hash shown (anyone with the seed and the entry counts can recompute every ticket). From a
-    store, only once its entries are final (RE451 before)."""
-    from rules_engine.tools.draws import entries_final, pick_winners
+    store, only once its entries are final (RE451 before), and once: the first run records the
+    result in the store, later runs print it (another seed: RE452)."""
+    from rules_engine.tools.draws import decide, result_lines
 
     out, err = _consoles()
     engine = _engine(program, err)
@@ -240,60 +243,78 @@ def draw(
             err,
         )
     present = _moment(now, "--now", err) if now is not None else None
-    if db is not None and states is None:  # (both or neither: RE707, below)
-        final = entries_final(engine.program, draws[draw_id])
-        if present is None:
-            present = _latest_event(str(db), engine, err)
-        if present is None or present < final:
-            seen = "no event in the store" if present is None else f"it is {present.isoformat()}"
-            _fail(
-                [
-                    Diagnostic(
-                        "RE451",
-                        f"draw `{draw_id}` takes entries until {final.isoformat()}; {seen}: entries may"
-                        " still come",
-                        hint="draw once that time has passed (with --now, if no event came since)",
-                    )
-                ],
-                err,
-            )
-    parsed = _customer_states(states, db, engine, err)
-    entries = {
-        c: s.entries.get(draw_id, 0) for c, s in sorted(parsed.items()) if s.entries.get(draw_id, 0) > 0
-    }
-    winners = pick_winners(draw_id, entries, draws[draw_id].winners, seed)
-    out.print(
-        f"draw {draw_id}: {sum(entries.values())} entries from {len(entries)} customers, seed {seed!r}",
-        markup=False,
-        soft_wrap=True,
-    )
-    for place, ticket in enumerate(winners, start=1):
-        out.print(
-            f"{place}. {ticket.customer} (entry {ticket.number}, sha256 {ticket.digest})",
-            markup=False,
-            soft_wrap=True,
-        )
-    if not winners:
-        out.print("no entries: no winners", markup=False)
-    elif len(winners) < draws[draw_id].winners:
-        wanted = draws[draw_id].winners
-        out.print(
-            f"{len(winners)} of {wanted} winners: only {len(entries)} customer"
-            f"{'' if len(entries) == 1 else 's'} entered, and each wins at most once",
-            markup=False,
-            soft_wrap=True,
-        )
+    if db is None or states is not None:  # a states file (both, or neither: RE707)
+        parsed = _customer_states(states, db, engine, err)
+        record = decide(engine.program, draws[draw_id], seed, sorted(parsed.items()), None)
+        notes = ["from a states file: not recorded (a draw from a store, --db, is recorded by its first run)"]
+    else:
+        record, notes = _recorded_draw(db, engine, draws[draw_id], seed, present, err)
+    for line in [*result_lines(record, draws[draw_id].winners), *notes]:
+        out.print(line, markup=False, soft_wrap=True)
 
 
-def _latest_event(db: str, engine: Engine, err: Console) -> dt.datetime | None:
-    """The time of the latest event the store at `db` applied (None: none)."""
-    store = _open_store(db, engine, err, readonly=True)
+def _recorded_draw(
+    db: str, engine: Engine, draw: Draw, seed: str, present: dt.datetime | None, err: Console
+) -> tuple[DrawRecord, list[str]]:
+    """The draw's result from the store at `db`: the one recorded there, or drawn now and recorded
+    (tools/draws.py), once its entries are final (RE451); and what to say of the record."""
+    from rules_engine.tools.draws import decide, entries_final
+
+    draw_id, zone = draw.id, engine.zone
+    store = _open_store(db, engine, err)  # written to: the first run records the result
     try:
-        return store.latest_event_time()
+        record = store.drawn(draw_id)
+        fresh = False
+        if record is None:
+            final = entries_final(engine.program, draw)
+            present = present or store.latest_event_time()
+            if present is None or present < final:
+                seen = (
+                    "no event in the store"
+                    if present is None
+                    else f"it is {present.astimezone(zone).isoformat()}"
+                )
+                _fail(
+                    [
+                        Diagnostic(
+                            "RE451",
+                            f"draw `{draw_id}` takes entries until {final.isoformat()}; {seen}: entries may"
+                            " still come",
+                            hint="draw once that time has passed (with --now, if no event came since)",
+                        )
+                    ],
+                    err,
+                )
+            at = present
+            record, fresh = store.record_draw(
+                draw_id, lambda: decide(engine.program, draw, seed, store.states(), at)
+            )
     except StoreError as problem:
         _fail(problem.diagnostics, err)
     finally:
         store.close()
+    assert record.drawn_at is not None
+    when = record.drawn_at.astimezone(zone).isoformat()
+    if record.seed != seed:
+        _fail(
+            [
+                Diagnostic(
+                    "RE452",
+                    f"draw `{draw_id}` was drawn with seed {record.seed!r} and recorded in {store.url} "
+                    f"(at {when}): it is not drawn again with another seed",
+                    hint=f"to see the recorded result, run it with --seed {record.seed!r}",
+                )
+            ],
+            err,
+        )
+    if fresh:
+        return record, [
+            f"recorded in {store.url} at {when} (program version {record.version}): a run "
+            "again prints this result"
+        ]
+    return record, [
+        f"recorded before, at {when} (program version {record.version}): the recorded result, not drawn again"
+    ]
 
 
 @app.command()

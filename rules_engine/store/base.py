@@ -26,7 +26,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import TracebackType
 
@@ -117,6 +117,49 @@ class ProgramVersion:
     """`sha256:<hex>` of the program's content (`program.digest.program_digest`)."""
     seen_at: dt.datetime
     """When a store was first opened with it."""
+
+
+@dataclass(frozen=True)
+class DrawWinner:
+    """A winning ticket of a prize draw (tools/draws.py)."""
+
+    customer: str
+    entry: int
+    """Which of the customer's entries won, from 1."""
+    digest: str | None
+    """The ticket's SHA-256 (hex), its place in the draw; None once the winner was erased (it was
+    made from their id)."""
+
+
+@dataclass(frozen=True)
+class DrawRecord:
+    """A prize draw's result as its first `loyalty draw --db` recorded it: what every later run
+    prints, whatever the entries have become since."""
+
+    draw: str
+    closes: dt.date
+    """The draw's closing day, as the program said then."""
+    seed: str
+    winners: tuple[DrawWinner, ...]
+    """In order: first place first."""
+    entries: int
+    """Every entry of the draw, of every customer."""
+    customers: int
+    """How many customers had entries."""
+    drawn_at: dt.datetime | None
+    """When: the store's latest event's time then (or the `--now` the operator gave), never the
+    wall clock; None for a draw from a states file, which is not recorded."""
+    version: int
+    """The program version it was drawn under."""
+
+
+def erased_from(record: DrawRecord, customer: str, pseudonym: str) -> DrawRecord:
+    """The record with `customer`'s win (if any) under their erasure's `pseudonym`, its ticket's
+    hash dropped: it was made from their id (tools/erasure.py)."""
+    winners = tuple(
+        DrawWinner(pseudonym, won.entry, None) if won.customer == customer else won for won in record.winners
+    )
+    return replace(record, winners=winners)
 
 
 class CustomerTransaction(ABC):
@@ -294,9 +337,21 @@ class Store(ABC):
         """Erase a customer (tools/erasure.py), in one transaction: their state is replaced by
         `anonymise(state)` under `pseudonym`, their ledger rows and processed events are moved to
         the pseudonym with every event id renamed by `rename` (lots `<event>/<rule>` and rules
-        `void:<event>` too), their events' outcomes emptied and their referral code deleted. The
-        state erased; None when the store has never seen the customer (nothing changed)."""
+        `void:<event>` too), their events' outcomes emptied, their referral code retired and a draw
+        they won kept under the pseudonym (`erased_from`). The state erased; None when the store
+        has never seen the customer (nothing changed)."""
         raise NotImplementedError(f"{type(self).__name__} cannot erase customers")
+
+    # -- prize draws (tools/draws.py) -----------------------------------------------------------------
+    def drawn(self, draw: str) -> DrawRecord | None:
+        """The draw's recorded result; None when it was never drawn from this store."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no draws")
+
+    def record_draw(self, draw: str, decide: Callable[[], DrawRecord]) -> tuple[DrawRecord, bool]:
+        """The draw's result, recorded once: the one recorded before (False), or else `decide()`'s,
+        recorded in the transaction its reads of the entries (through this store) are made in
+        (True). Two processes at once: one records, the other gets its record."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no draws")
 
     # -- bulk coupon codes (tools/coupon_codes.py) ---------------------------------------------------
     def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:

@@ -25,11 +25,13 @@ from rules_engine.store.base import (
     Change,
     CouponCode,
     CustomerTransaction,
+    DrawRecord,
     LedgerRow,
     ProgramVersion,
     Spending,
     Store,
     StoredEvent,
+    erased_from,
     known,
     rename_lot,
     rename_rule,
@@ -58,6 +60,7 @@ class MemoryStore(Store):
         self._codes_of: dict[str, tuple[CouponCode, str | None]] = {}
         self._redeemed: dict[str, int] = {}
         self._versions: dict[int, ProgramVersion] = {}
+        self._draws: dict[str, DrawRecord] = {}
 
     def transaction(self, customer: str) -> AbstractContextManager[CustomerTransaction]:
         return _Staged(self, customer)
@@ -182,7 +185,21 @@ class MemoryStore(Store):
             for code, (kept_code, who) in list(self._codes_of.items()):
                 if who == customer:
                     self._codes_of[code] = (kept_code, pseudonym)
+            for draw, record in self._draws.items():
+                self._draws[draw] = erased_from(record, customer, pseudonym)
             return state
+
+    def drawn(self, draw: str) -> DrawRecord | None:
+        with self._lock:
+            return self._draws.get(draw)
+
+    def record_draw(self, draw: str, decide: Callable[[], DrawRecord]) -> tuple[DrawRecord, bool]:
+        with self._lock:  # reentrant: `decide` reads the states under it
+            kept = self._draws.get(draw)
+            if kept is not None:
+                return kept, False
+            record = self._draws[draw] = _in_utc_drawn(decide())
+            return record, True
 
     def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
         with self._lock:
@@ -211,6 +228,11 @@ class MemoryStore(Store):
                 return False
             self._keys[key_id] = replace(key, revoked_at=at)
             return True
+
+
+def _in_utc_drawn(record: DrawRecord) -> DrawRecord:
+    """A draw's record with its time as the database stores give it back: in UTC."""
+    return record if record.drawn_at is None else replace(record, drawn_at=_in_utc(record.drawn_at))
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -324,6 +324,27 @@ MIGRATIONS = (
         sqlite=("ALTER TABLE referral_codes ADD COLUMN known_at TEXT", _KNOWN_FROM_EVENTS),
         postgresql=("ALTER TABLE referral_codes ADD COLUMN known_at TIMESTAMPTZ", _KNOWN_FROM_EVENTS),
     ),
+    Migration(
+        16,
+        "prize draws: each draw's result, recorded by its first `loyalty draw --db`",
+        # One row a draw, written once and never replaced: what a later run prints, whatever the
+        # entries have become since (a void, an erasure). `winners`: the JSON list of the winning
+        # tickets in order ([{"customer": …, "entry": 2, "sha256": …}], tools/draws.py); an erased
+        # winner's customer is their pseudonym and the hash made from their id is dropped.
+        sqlite=(
+            """CREATE TABLE draws (
+                program TEXT NOT NULL, draw TEXT NOT NULL, closes TEXT NOT NULL, seed TEXT NOT NULL,
+                winners TEXT NOT NULL, entries INTEGER NOT NULL, customers INTEGER NOT NULL,
+                drawn_at TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (program, draw))
+                WITHOUT ROWID""",
+        ),
+        postgresql=(
+            """CREATE TABLE draws (
+                program TEXT NOT NULL, draw TEXT NOT NULL, closes DATE NOT NULL, seed TEXT NOT NULL,
+                winners TEXT NOT NULL, entries BIGINT NOT NULL, customers BIGINT NOT NULL,
+                drawn_at TIMESTAMPTZ NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (program, draw))""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -338,6 +359,7 @@ TABLES = (
     "catalog_stock",
     "program_versions",
     "customer_lists",
+    "draws",
 )
 
 

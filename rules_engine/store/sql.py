@@ -17,7 +17,17 @@ from decimal import Decimal
 from typing import Any
 
 from rules_engine.state.customer import CustomerState, LedgerEntry, LedgerLine
-from rules_engine.store.base import CouponCode, LedgerRow, ProgramVersion, known, rename_lot, rename_rule
+from rules_engine.store.base import (
+    CouponCode,
+    DrawRecord,
+    DrawWinner,
+    LedgerRow,
+    ProgramVersion,
+    erased_from,
+    known,
+    rename_lot,
+    rename_rule,
+)
 from rules_engine.store.keys import ApiKey
 from rules_engine.store.sql_writing import RETRY_HINT as RETRY_HINT
 from rules_engine.store.sql_writing import SqlWriting
@@ -224,6 +234,7 @@ class SqlStore(SqlWriting):
                 "UPDATE coupon_codes SET customer = ? WHERE program = ? AND customer = ?",
                 (pseudonym, program, customer),
             )
+            self._erase_winner(customer, pseudonym)
             self._execute("DELETE FROM customers WHERE program = ? AND customer = ?", (program, customer))
             self._execute(
                 "DELETE FROM customer_lists WHERE program = ? AND customer = ?", (program, customer)
@@ -238,6 +249,75 @@ class SqlStore(SqlWriting):
             self._cache.drop(pseudonym)
             self._summaries.drop(customer)
         return state
+
+    # -- prize draws ----------------------------------------------------------------------------------
+    def drawn(self, draw: str) -> DrawRecord | None:
+        rows = self._execute(
+            f"SELECT {_DRAW_COLUMNS} FROM draws WHERE program = ? AND draw = ?", (self.program, draw)
+        )
+        return self._draw(rows[0]) if rows else None
+
+    def record_draw(self, draw: str, decide: Callable[[], DrawRecord]) -> tuple[DrawRecord, bool]:
+        """One transaction: the record looked for, the entries read and the result inserted unless
+        one is there. SQLite's write lock makes a second run wait and find the first's record; on
+        PostgreSQL both may read, and the second's insert waits for the first's commit, finds its
+        row and leaves it."""
+        self._begin()
+        try:
+            kept = self.drawn(draw)
+            recorded = False
+            if kept is None:
+                record = decide()
+                assert record.drawn_at is not None  # only a draw from a store is recorded
+                inserted = self._execute(
+                    f"INSERT INTO draws (program, {_DRAW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING RETURNING draw",
+                    (
+                        self.program,
+                        record.draw,
+                        record.closes.isoformat(),
+                        record.seed,
+                        _winners_text(record),
+                        record.entries,
+                        record.customers,
+                        self._time(record.drawn_at),
+                        record.version,
+                    ),
+                )
+                recorded = bool(inserted)
+                kept = self.drawn(draw)
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        assert kept is not None
+        return kept, recorded
+
+    def _erase_winner(self, customer: str, pseudonym: str) -> None:
+        """In an erasure's transaction: a draw the customer won kept under the pseudonym."""
+        rows = self._execute(f"SELECT {_DRAW_COLUMNS} FROM draws WHERE program = ?", (self.program,))
+        for record in map(self._draw, rows):
+            erased = erased_from(record, customer, pseudonym)
+            if erased != record:
+                self._execute(
+                    "UPDATE draws SET winners = ? WHERE program = ? AND draw = ?",
+                    (_winners_text(erased), self.program, record.draw),
+                )
+
+    def _draw(self, row: tuple[Any, ...]) -> DrawRecord:
+        draw, closes, seed, winners, entries, customers, drawn_at, version = row
+        return DrawRecord(
+            draw=draw,
+            closes=closes if isinstance(closes, dt.date) else dt.date.fromisoformat(closes),
+            seed=seed,
+            winners=tuple(
+                DrawWinner(won["customer"], int(won["entry"]), won["sha256"]) for won in json.loads(winners)
+            ),
+            entries=int(entries),
+            customers=int(customers),
+            drawn_at=self._read_time(drawn_at),
+            version=int(version),
+        )
 
     # -- bulk coupon codes -------------------------------------------------------------------------
     def add_coupon_codes(self, coupon: str, batch: str, codes: Sequence[str], at: dt.datetime) -> list[str]:
@@ -328,6 +408,14 @@ class SqlStore(SqlWriting):
 
 
 _KEY_COLUMNS = "id, digest, scopes, programs, created_at, revoked_at"
+_DRAW_COLUMNS = "draw, closes, seed, winners, entries, customers, drawn_at, version"
+
+
+def _winners_text(record: DrawRecord) -> str:
+    """The `winners` column: the winning tickets in order, as JSON (migrations.py, 16)."""
+    return json.dumps(
+        [{"customer": won.customer, "entry": won.entry, "sha256": won.digest} for won in record.winners]
+    )
 
 
 def _lines(text: str | None, line: int | None, points: Decimal) -> list[LedgerLine]:

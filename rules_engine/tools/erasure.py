@@ -10,6 +10,7 @@ unchanged and the books still reconcile, and the open points still expire or are
 the program says. Their referral code is retired, kept by the pseudonym: a code is made from the
 customer's id, so a new customer under the erased id would have had the same one; no customer
 gets it again, and a referee's purchase delivered again owes no one a reward (`is_pseudonym`).
+A prize draw they won stays won, by the pseudonym, its ticket's hash (made from their id) dropped.
 The erased customer's id is then in no row of the program's store; an event for that id
 afterwards starts a new customer.
 

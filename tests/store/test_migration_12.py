@@ -65,14 +65,15 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @contextmanager
 def schema_11() -> Iterator[None]:
     """The migrations as the code before migration 12 had them, while the block runs; but for the
-    column today's code writes a referral code's time in (`known_at`, migration 15), which
-    `write_history` drops once it is done, as the code before had no such column."""
-    eleventh = MIGRATIONS[10]
+    column today's code writes a referral code's time in (`known_at`, migration 15) and the table
+    an erasure renames a draw's winner in (`draws`, migration 16), which `write_history` drops once
+    it is done, as the code before had neither."""
+    eleventh, draws = MIGRATIONS[10], MIGRATIONS[15]
     known_at = "ALTER TABLE referral_codes ADD COLUMN known_at"
     writable = replace(
         eleventh,
-        sqlite=(*eleventh.sqlite, f"{known_at} TEXT"),
-        postgresql=(*eleventh.postgresql, f"{known_at} TIMESTAMPTZ"),
+        sqlite=(*eleventh.sqlite, f"{known_at} TEXT", *draws.sqlite),
+        postgresql=(*eleventh.postgresql, f"{known_at} TIMESTAMPTZ", *draws.postgresql),
     )
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(migrations, "MIGRATIONS", (*MIGRATIONS[:10], writable))
@@ -164,14 +165,16 @@ def write_history(url: str, tmp_path: Path) -> tuple[list[dict[str, Any]], list[
 
 
 def _drop_known_at(url: str) -> None:
-    """The referral codes as the code before migration 15 wrote them (`schema_11`)."""
-    drop = "ALTER TABLE referral_codes DROP COLUMN known_at"
+    """The referral codes as the code before migration 15 wrote them, and no `draws` (`schema_11`)."""
+    drops = ("ALTER TABLE referral_codes DROP COLUMN known_at", "DROP TABLE draws")
     if url.startswith("postgresql"):
         with psycopg.connect(url, autocommit=True) as db:
-            db.execute(drop)
+            for drop in drops:
+                db.execute(drop)
         return
     with sqlite3.connect(url) as db:
-        db.execute(drop)
+        for drop in drops:
+            db.execute(drop)
 
 
 def views(url: str, tmp_path: Path, customers: list[str]) -> dict[str, Any]:
