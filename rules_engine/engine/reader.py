@@ -130,9 +130,8 @@ def _line(data: Any) -> Any:
         type(sku) is str
         and type(name) is str
         and type(category) is str
-        and 0 < len(sku) <= MAX_ID
-        and len(name) <= MAX_NAME
-        and len(category) <= MAX_ID
+        and sku
+        and len(sku) + len(name) + len(category) <= MAX_ID  # so each within its bound; else spelt out
         and sku.isascii()
         and name.isascii()
         and category.isascii()
