@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -343,11 +343,42 @@ def _check_structure(text: str) -> None:
                 _lone(token.start() + (escape.start() if escape else 0))
             if "\x00" in decoded:
                 escape = re.search(r"\\u0000", token.group())
-                raise JsonError(
-                    "the NUL character (\\u0000) is not text a store can keep",
-                    token.start() + (escape.start() if escape else 0),
-                    "remove it: PostgreSQL refuses it in text, and an id holding it stopped `run --db`",
-                )
+                raise JsonError(NUL, token.start() + (escape.start() if escape else 0), NUL_HINT)
+
+
+NUL = "the NUL character (\\u0000) is not text a store can keep"
+NUL_HINT = "remove it: PostgreSQL refuses it in text, and an id holding it stopped `run --db`"
+
+
+def nul_path(data: Any) -> JsonPath | None:
+    """Where JSON-like data built in Python holds the NUL character, in a key or a text: the path
+    of the first such value (of a key's value, for a key), or None.
+
+    For data that no text read by `loads` (which refuses NUL) gave: a caller's dict. Each list
+    and dict is looked into once, however often it appears (a dict may hold itself)."""
+    seen: set[int] = set()
+    stack: list[tuple[JsonPath, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path
+            continue
+        if isinstance(value, Mapping):
+            items: list[tuple[Any, Any]] = list(value.items())
+        elif isinstance(value, list | tuple):
+            items = list(enumerate(value))
+        else:
+            continue
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        for key, item in reversed(items):  # popped in the data's order
+            if isinstance(key, str) and "\x00" in key:
+                stack.append(((*path, key), key))
+            else:
+                stack.append(((*path, key), item))
+    return None
 
 
 def _lone(position: int) -> NoReturn:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rules_engine import jsonio
 from rules_engine import service_desk as desk
 from rules_engine.dsl.ast import format_duration
 from rules_engine.engine import processed
@@ -51,7 +52,7 @@ from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
 from rules_engine.engine.stream import Stream
-from rules_engine.errors import Diagnostic, EventError, StoreError
+from rules_engine.errors import Diagnostic, EventError, StoreError, path_text
 from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
@@ -178,6 +179,8 @@ class Loyalty:
         """`handle`; `built`: the caller reads the event's `Outcome` (`process`), so it is built
         before the store writes its JSON, which is then the built outcome's (one pass in pydantic's
         serializer) rather than written from the result besides (engine/outcome_json.py)."""
+        if isinstance(event, Mapping):  # a caller's data; text was read by `jsonio.loads`
+            _refuse_nul(event)
         parsed = parse_event(event)
         decided, duplicate, answered = self._apply(parsed, explain, built=built)
         referrer = None
@@ -519,6 +522,17 @@ class Loyalty:
 
 def _outcome(decided: Decided) -> Outcome:
     return decided.outcome() if isinstance(decided, Result) else decided
+
+
+def _refuse_nul(data: Any) -> None:
+    """RE410 for event data given from Python that holds the NUL character, as the JSON reader
+    refuses it in an event's text (`jsonio.loads`): a store cannot keep it (PostgreSQL refuses it,
+    which would stop the stream), and every other path refuses it before the event is read."""
+    path = jsonio.nul_path(data)
+    if path is not None:
+        raise EventError(
+            [Diagnostic("RE410", f"{path_text(path)}: {jsonio.NUL}", hint=jsonio.NUL_HINT, path=path)]
+        )
 
 
 def _owed(decided: Decided) -> str | None:

@@ -40,7 +40,14 @@ from rules_engine.zones import zone_named
 # arithmetic: a line's amount (price × qty) has at most 15 + 9 digits, a basket of at most 10,000
 # lines at most 28. Ten trillion in any currency with two decimals is beyond any basket.
 MONEY_DIGITS, QTY_DIGITS, MAX_LINES = 15, 9, 10_000
-MAX_EVENT_ID = 200
+# The most characters of an identifier: an event's id, a customer, a SKU, a category, a coupon or
+# referral code, a store, a tag … Stores keep them as keys and states keep them (coupons used,
+# purchases to return), so a hostile 5 MB customer id would be kept as one. 200, what an event id
+# has always been held to, is far above any id a till or an app makes (a UUID has 36).
+MAX_ID = 200
+MAX_EVENT_ID = MAX_ID  # the ids the engine derives from others keep within it (mechanics/referral.py)
+# A product's name is free text for people (a receipt's line), not a key: longer, still bounded.
+MAX_NAME = 1_000
 # A till never sends more coupons with one purchase; the bound also keeps `x in basket.coupons`
 # inside a per-item rule (lines × coupons steps) far below the loop budget (dsl/budget.py).
 MAX_COUPONS = 100
@@ -79,6 +86,8 @@ Money = Annotated[
     BeforeValidator(_number),
     WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, _DECIMAL_TEXT]}),
 ]
+Id = Annotated[str, Field(max_length=MAX_ID)]
+"""Text that names something (`MAX_ID`); the fast reader checks the same bound (reader_checks.py)."""
 Quantity = Annotated[
     Decimal,
     Field(gt=0, max_digits=QTY_DIGITS),
@@ -94,11 +103,11 @@ class EventModel(BaseModel):
 class Line(EventModel):
     """One basket line."""
 
-    sku: str = Field(min_length=1, examples=["LATTE-L"])
+    sku: Id = Field(min_length=1, examples=["LATTE-L"])
     """Product code."""
-    name: str | None = Field(default=None, examples=["Latte, large"])
+    name: str | None = Field(default=None, max_length=MAX_NAME, examples=["Latte, large"])
     """Product name."""
-    category: str | None = Field(default=None, examples=["coffee"])
+    category: Id | None = Field(default=None, examples=["coffee"])
     """Product category."""
     price: Money = Field(examples=[320])
     """Unit price, before program discounts, tax included."""
@@ -114,23 +123,23 @@ def known_zone(name: str) -> bool:
 
 
 class BaseEvent(EventModel):
-    id: str = Field(min_length=1, max_length=MAX_EVENT_ID, examples=["evt-20261205-0001"])
+    id: Id = Field(min_length=1, examples=["evt-20261205-0001"])
     """Unique id; an event id is processed at most once."""
     time: Annotated[dt.datetime, BeforeValidator(_text_time)] = Field(examples=["2026-12-05T09:15:00+03:00"])
     """When it happened, with a timezone offset."""
-    customer: str = Field(min_length=1, examples=["card-7781"])
+    customer: Id = Field(min_length=1, examples=["card-7781"])
     """Customer id or card number."""
-    channel: str | None = Field(default=None, examples=["app"])
+    channel: Id | None = Field(default=None, examples=["app"])
     """app, web, store …"""
-    store: str | None = Field(default=None, examples=["moscow-arbat"])
+    store: Id | None = Field(default=None, examples=["moscow-arbat"])
     """Store id."""
     attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"campaign": "winter"}])
     """Custom attributes the program declares under attributes.event."""
-    device: str | None = Field(default=None, min_length=1, max_length=200, examples=["d:9f2c41"])
+    device: Id | None = Field(default=None, min_length=1, examples=["d:9f2c41"])
     """A fingerprint of the customer's device (a hash you compute), for referral fraud checks."""
-    payment: str | None = Field(default=None, min_length=1, max_length=200, examples=["p:77ab03"])
+    payment: Id | None = Field(default=None, min_length=1, examples=["p:77ab03"])
     """A fingerprint of the card or wallet paid with (a hash, never the number), for referral fraud checks."""
-    household: str | None = Field(default=None, min_length=1, max_length=200, examples=["h:c1e5d0"])
+    household: Id | None = Field(default=None, min_length=1, examples=["h:c1e5d0"])
     """A hash of the customer's address or household, for referral fraud checks."""
 
     @field_validator("time")
@@ -186,14 +195,14 @@ class Purchase(BaseEvent):
     """Tax included in the prices (for an earning base without tax)."""
     paid_with_points: Money = Field(default=Decimal(0), examples=[0])
     """The part of the basket paid with points (money value)."""
-    coupons: list[str] = Field(default_factory=list, max_length=MAX_COUPONS, examples=[["WELCOME-7F3K"]])
+    coupons: list[Id] = Field(default_factory=list, max_length=MAX_COUPONS, examples=[["WELCOME-7F3K"]])
     """Coupon codes presented (at most 100)."""
     basket_attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"delivery": "courier"}])
     """Custom attributes the program declares under attributes.basket."""
 
 
 class ReturnLine(EventModel):
-    sku: str = Field(min_length=1, examples=["LATTE-L"])
+    sku: Id = Field(min_length=1, examples=["LATTE-L"])
     """Product code of the returned line."""
     qty: Quantity = Field(examples=[1])
     """Quantity returned."""
@@ -203,7 +212,7 @@ class Return(BaseEvent):
     """Goods returned from an earlier purchase."""
 
     type: Literal["return"] = "return"
-    purchase: str = Field(min_length=1, examples=["evt-20261205-0001"])
+    purchase: Id = Field(min_length=1, examples=["evt-20261205-0001"])
     """The id of the original purchase event."""
     items: list[ReturnLine] = Field(min_length=1, max_length=MAX_LINES)
     """What comes back."""
@@ -213,13 +222,13 @@ class Signup(BaseEvent):
     """A new customer joins, optionally with a friend's referral code."""
 
     type: Literal["signup"] = "signup"
-    referral_code: str | None = Field(default=None, examples=["REF-7781"])
+    referral_code: Id | None = Field(default=None, examples=["REF-7781"])
     """The referral code of the customer who brought them."""
     birthday: dt.date | None = Field(default=None, examples=["1990-05-17"])
     """Date of birth, if given."""
-    tags: list[str] = Field(default_factory=list, examples=[["newsletter"]])
+    tags: list[Id] = Field(default_factory=list, examples=[["newsletter"]])
     """Marketing tags."""
-    timezone: str | None = Field(default=None, examples=["Europe/Berlin"])
+    timezone: Id | None = Field(default=None, examples=["Europe/Berlin"])
     """The customer's IANA time zone, if known: quiet hours are kept in it."""
 
     @field_validator("timezone")
@@ -236,7 +245,7 @@ class AppOpen(BaseEvent):
 
 class Review(BaseEvent):
     type: Literal["review"] = "review"
-    product: str | None = Field(default=None, examples=["LATTE-L"])
+    product: Id | None = Field(default=None, examples=["LATTE-L"])
     """What was reviewed."""
     rating: int | None = Field(default=None, ge=1, le=5, examples=[5])
     """Stars, 1 to 5."""
@@ -244,7 +253,7 @@ class Review(BaseEvent):
 
 class Survey(BaseEvent):
     type: Literal["survey"] = "survey"
-    survey: str | None = Field(default=None, examples=["nps-2026"])
+    survey: Id | None = Field(default=None, examples=["nps-2026"])
     """Which survey was completed."""
 
 
@@ -257,9 +266,9 @@ class ReferralReward(BaseEvent):
     """
 
     type: Literal["referral_reward"] = "referral_reward"
-    referee: str = Field(min_length=1, examples=["card-9012"])
+    referee: Id = Field(min_length=1, examples=["card-9012"])
     """The referred customer who qualified."""
-    qualifying_event: str = Field(min_length=1, examples=["evt-20261212-0042"])
+    qualifying_event: Id = Field(min_length=1, examples=["evt-20261212-0042"])
     """The referee's qualifying purchase."""
 
 
@@ -267,14 +276,14 @@ class Redeem(BaseEvent):
     """Spending points on a catalog item."""
 
     type: Literal["redeem"] = "redeem"
-    item: str = Field(min_length=1, examples=["free-latte"])
+    item: Id = Field(min_length=1, examples=["free-latte"])
     """The catalog item id."""
 
 
 class Custom(BaseEvent):
     """Any other event type a program reacts to (e.g. `newsletter_signup`)."""
 
-    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["newsletter_signup"])]
+    type: Annotated[Id, Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["newsletter_signup"])]
 
 
 Event = Annotated[
@@ -284,8 +293,13 @@ Event = Annotated[
 KNOWN_TYPES = ("purchase", "return", "signup", "app_open", "review", "survey", "redeem", "referral_reward")
 AnyEvent = Purchase | Return | Signup | AppOpen | Review | Survey | Redeem | ReferralReward | Custom
 
-_KNOWN: TypeAdapter[Any] = TypeAdapter(Event)
-_CUSTOM: TypeAdapter[Custom] = TypeAdapter(Custom)
+# Each known type's model, validated alone rather than through the union `Event`: pydantic puts
+# the union's tag first in an error's location, which cannot be told from a field of the same
+# name (a survey's `survey`) and placed every error of such an event under it.
+_MODELS: dict[str, type[BaseEvent]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (Purchase, Return, Signup, AppOpen, Review, Survey, Redeem, ReferralReward)
+}
 
 
 def validate_event(data: Any) -> AnyEvent:
@@ -302,10 +316,9 @@ def validate_event(data: Any) -> AnyEvent:
             [Diagnostic("RE410", "an event is a JSON object", hint='{"id": …, "type": …, "time": …}')]
         )
     try:
-        if data.get("type") in KNOWN_TYPES:
-            event: AnyEvent = _KNOWN.validate_python(data)
-        else:
-            event = _CUSTOM.validate_python(data)
+        kind = data.get("type")
+        model = _MODELS.get(kind, Custom) if isinstance(kind, str) else Custom
+        event: AnyEvent = model.model_validate(data)  # type: ignore[assignment]
     except PydanticError as error:
         raise EventError(
             diagnostics_from_pydantic(error, "RE410", data=data, root="event", message=_message, hint=_hint)

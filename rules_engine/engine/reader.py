@@ -35,7 +35,9 @@ from pydantic import BaseModel
 from rules_engine.engine.canonical import _line_text
 from rules_engine.engine.events import (
     KNOWN_TYPES,
+    MAX_ID,
     MAX_LINES,
+    MAX_NAME,
     MONEY_DIGITS,
     AnyEvent,
     AppOpen,
@@ -62,13 +64,13 @@ from rules_engine.engine.reader_checks import (
     _currency,
     _custom_type,
     _date_or_none,
-    _event_id,
-    _fingerprint,
     _known_type,
     _money,
     _quantity,
     _rating_or_none,
     _some_text,
+    _some_text_or_none,
+    _text,
     _text_or_none,
     _texts,
     _time,
@@ -129,6 +131,7 @@ def _line(data: Any) -> Any:
         and type(name) is str
         and type(category) is str
         and sku
+        and len(sku) + len(name) + len(category) <= MAX_ID  # so each within its bound; else spelt out
         and sku.isascii()
         and name.isascii()
         and category.isascii()
@@ -163,9 +166,9 @@ def _line(data: Any) -> Any:
 
 
 def _any_line(data: dict[str, Any]) -> Any:
-    """One `Line` of any shape, spelt out (the checks of `_text` inline)."""
-    sku = data.get("sku")
-    if type(sku) is not str or not sku or not (sku.isascii() or _SURROGATE.search(sku) is None):
+    """One `Line` of any shape, spelt out."""
+    sku = _some_text(data.get("sku"))
+    if sku is _BAD:
         return _BAD
     price = data.get("price")
     if type(price) is int and 0 <= price < 1024:  # as `_money` does, spelt out for the common cases
@@ -190,7 +193,9 @@ def _any_line(data: dict[str, Any]) -> Any:
     name = data.get("name", _MISSING)
     if name is _MISSING:
         name = None
-    elif name is None or (type(name) is str and (name.isascii() or _SURROGATE.search(name) is None)):
+    elif name is None or (
+        type(name) is str and len(name) <= MAX_NAME and (name.isascii() or _SURROGATE.search(name) is None)
+    ):
         given += 1
         mask = 1
     else:
@@ -198,9 +203,7 @@ def _any_line(data: dict[str, Any]) -> Any:
     category = data.get("category", _MISSING)
     if category is _MISSING:
         category = None
-    elif category is None or (
-        type(category) is str and (category.isascii() or _SURROGATE.search(category) is None)
-    ):
+    elif category is None or _text(category) is not _BAD:
         given += 1
         mask |= 2
     else:
@@ -432,15 +435,15 @@ def _plain(cls: type[BaseModel], validators: set[str]) -> bool:
 
 Check = Callable[[Any], Any]
 _CHECKS: dict[str, Check] = {
-    "id": _event_id,
+    "id": _some_text,
     "time": _time,
     "customer": _some_text,
     "channel": _text_or_none,
     "store": _text_or_none,
     "attributes": _attributes,
-    "device": _fingerprint,
-    "payment": _fingerprint,
-    "household": _fingerprint,
+    "device": _some_text_or_none,
+    "payment": _some_text_or_none,
+    "household": _some_text_or_none,
     "currency": _currency,
     "shipping": _money,
     "tax": _money,

@@ -20,7 +20,7 @@ from rules_engine.engine.events import (
     EARLIEST,
     LATEST,
     MAX_COUPONS,
-    MAX_EVENT_ID,
+    MAX_ID,
     MONEY_DIGITS,
     QTY_DIGITS,
     fixed_offset,
@@ -51,8 +51,8 @@ _SMALL = tuple(Decimal(n) for n in range(1024))
 
 
 def _text(value: Any) -> Any:
-    """`str`: plain text without a lone surrogate."""
-    if type(value) is str and (value.isascii() or _SURROGATE.search(value) is None):
+    """`Id` (events.py): text of at most `MAX_ID` characters without a lone surrogate."""
+    if type(value) is str and len(value) <= MAX_ID and (value.isascii() or _SURROGATE.search(value) is None):
         return value
     return _BAD
 
@@ -62,27 +62,19 @@ def _text_or_none(value: Any) -> Any:
 
 
 def _some_text(value: Any) -> Any:
-    """`str` with `min_length=1` (`_text`'s checks inline: an event's id and customer)."""
-    if type(value) is str and value and (value.isascii() or _SURROGATE.search(value) is None):
-        return value
-    return _BAD
-
-
-def _event_id(value: Any) -> Any:
+    """`Id` with `min_length=1` (`_text`'s checks inline: an event's id and customer)."""
     if (
         type(value) is str
-        and 0 < len(value) <= MAX_EVENT_ID
+        and 0 < len(value) <= MAX_ID
         and (value.isascii() or _SURROGATE.search(value) is None)
     ):
         return value
     return _BAD
 
 
-def _fingerprint(value: Any) -> Any:
-    """`str | None` of 1 to 200 characters (device, payment, household)."""
-    if value is None:
-        return None
-    return value if _text(value) is not _BAD and 0 < len(value) <= 200 else _BAD
+def _some_text_or_none(value: Any) -> Any:
+    """`Id | None` with `min_length=1` (device, payment, household)."""
+    return None if value is None else _some_text(value)
 
 
 def _currency(value: Any) -> Any:
@@ -231,4 +223,4 @@ def _known_type(value: Any) -> Any:
 
 
 def _custom_type(value: Any) -> Any:
-    return value if type(value) is str and _CUSTOM_TYPE.fullmatch(value) else _BAD
+    return value if type(value) is str and len(value) <= MAX_ID and _CUSTOM_TYPE.fullmatch(value) else _BAD

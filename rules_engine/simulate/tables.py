@@ -44,6 +44,7 @@ from rules_engine.simulate.chunks import (
     UnclosedQuoteError,
     open_table,
 )
+from rules_engine.simulate.table_values import RETURNED, bad_value, value_checks
 from rules_engine.zones import zone_named
 
 FIELDS = (
@@ -62,8 +63,6 @@ FIELDS = (
 """What a mapping may name; `customer`, `time`, `basket`, `sku` and one of `price` or `amount`
 are needed, `quantity` defaults to 1."""
 REQUIRED = ("customer", "time", "basket", "sku")
-_TRUE = {"1", "true", "t", "yes", "y", "r", "return"}
-_FALSE = {"0", "false", "f", "no", "n", "", "s", "sale"}
 
 
 class TableError(RulesEngineError):
@@ -298,7 +297,7 @@ def _partition(
     zone = ZoneInfo(timezone)
     problems: list[tuple[int, str, Any, str]] = []
     bad_times: list[tuple[int, str]] = []
-    counted: dict[str, int] = {}
+    counted: dict[tuple[str, str], int] = {}
     offset = source.first_row
     files = [open(path, "wb") for path in partitions]  # noqa: SIM115 (closed below)
     try:
@@ -333,7 +332,7 @@ def _partition(
     if problems:
         problems.sort(key=lambda p: (p[0], p[1]))
         raise TableError(
-            [_bad(table, row, present[name], value, what) for row, name, value, what in problems[:10]]
+            [bad_value(table, row, present[name], value, what) for row, name, value, what in problems[:10]]
         )
     if bad_times:
         raise TableError(
@@ -363,44 +362,21 @@ def _strings(chunk: Any, columns: Any, present: Mapping[str, str]) -> Any:
     return chunk.select([pl.col(column).cast(pl.String).alias(name) for name, column in present.items()])
 
 
-_NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
-
-
 def _problems(
-    frame: Any, where: Mapping[str, str], counted: dict[str, int]
+    frame: Any, where: Mapping[str, str], counted: dict[tuple[str, str], int]
 ) -> list[tuple[int, str, Any, str]]:
     """The values of the mapped columns that cannot be read (RE480), chunk after chunk: the first
     five of each check (`counted` keeps how many each has found so far)."""
-    import polars as pl
-
-    checks = []
-    for name in ("customer", "basket", "sku"):
-        checks.append((name, pl.col(name).is_null() | (pl.col(name).str.strip_chars() == ""), "is empty"))
-    for name in ("price", "amount", "quantity"):
-        if name in where:
-            checks.append((name, ~pl.col(name).str.contains(_NUMBER).fill_null(False), "is not a number"))
-    if "return" in where:
-        known = pl.col("return").str.strip_chars().str.to_lowercase().is_in(sorted(_TRUE | _FALSE))
-        checks.append(("return", ~known.fill_null(True), "is not a return flag (true/false, 1/0, yes/no)"))
     problems = []
-    for name, bad, what in checks:
-        left = 5 - counted.get(name, 0)
+    for name, bad, what in value_checks(where):
+        left = 5 - counted.get((name, what), 0)
         if left <= 0:
             continue
         found = frame.filter(bad).select("row", name).head(left)
         for row, value in found.iter_rows():
             problems.append((row, name, value, what))
-        counted[name] = counted.get(name, 0) + len(found)
+        counted[name, what] = counted.get((name, what), 0) + len(found)
     return problems
-
-
-def _bad(table: Path, row: int, column: str, value: Any, what: str) -> Diagnostic:
-    shown = "" if value is None else str(value)
-    return Diagnostic(
-        "RE480",
-        f"{table}: row {row}, column {column!r}: {shown!r} {what}",
-        hint="fix the row, or map another column to this field (--column)",
-    )
 
 
 def _moment(text: str | None, zone: ZoneInfo) -> dt.datetime | None:
@@ -472,7 +448,7 @@ def _events(
         back: list[tuple[dict[str, Any], Decimal]] = []
         for row in rows:
             quantity = Decimal(row["quantity"]) if row.get("quantity") is not None else Decimal(1)
-            flagged = str(row.get("return") or "").strip().lower() in _TRUE
+            flagged = str(row.get("return") or "").strip().lower() in RETURNED
             (back if flagged or quantity < 0 else sold).append((row, abs(quantity)))
         base = {"time": moment.isoformat().replace("+00:00", "Z"), "customer": customer}
         for extra in ("store", "channel"):

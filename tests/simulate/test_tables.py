@@ -83,6 +83,10 @@ _bad = st.sampled_from(
         ("household", ""),
         ("receipt", "  "),
         ("ret", "maybe"),
+        ("unit_price", "9" * 16),
+        ("units", "0.0000000001"),
+        ("household", "h" * 201),
+        ("dept", "d" * 201),
     ]
 )
 

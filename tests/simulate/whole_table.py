@@ -31,10 +31,9 @@ FIELDS = (
 """What a mapping may name; `customer`, `time`, `basket`, `sku` and one of `price` or `amount`
 are needed, `quantity` defaults to 1."""
 REQUIRED = ("customer", "time", "basket", "sku")
-_TRUE = {"1", "true", "t", "yes", "y", "r", "return"}
-_FALSE = {"0", "false", "f", "no", "n", "", "s", "sale"}
 
 
+from rules_engine.simulate.table_values import RETURNED, bad_value, value_checks  # noqa: E402
 from rules_engine.simulate.tables import ColumnMapping, Converted, TableError  # noqa: E402
 
 
@@ -112,41 +111,20 @@ def _read(table: Path) -> tuple[Any, int]:
         ) from None
 
 
-_NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
-
-
 def _check(frame: Any, where: Mapping[str, str], table: Path) -> None:
     """Every value of the mapped columns that cannot be read, first row first (RE480)."""
-    import polars as pl
-
-    checks = []
-    for name in ("customer", "basket", "sku"):
-        checks.append((name, pl.col(name).is_null() | (pl.col(name).str.strip_chars() == ""), "is empty"))
-    for name in ("price", "amount", "quantity"):
-        if name in where:
-            checks.append((name, ~pl.col(name).str.contains(_NUMBER).fill_null(False), "is not a number"))
-    if "return" in where:
-        known = pl.col("return").str.strip_chars().str.to_lowercase().is_in(sorted(_TRUE | _FALSE))
-        checks.append(("return", ~known.fill_null(True), "is not a return flag (true/false, 1/0, yes/no)"))
     problems = []
-    for name, bad, what in checks:
+    for name, bad, what in value_checks(
+        where
+    ):  # the checks of a value are the same: the reading is the point
         found = frame.filter(bad).select("row", name).head(5)
         for row, value in found.iter_rows():
             problems.append((row, name, value, what))
     if problems:
         problems.sort(key=lambda p: (p[0], p[1]))
         raise TableError(
-            [_bad(table, row, where[name], value, what) for row, name, value, what in problems[:10]]
+            [bad_value(table, row, where[name], value, what) for row, name, value, what in problems[:10]]
         )
-
-
-def _bad(table: Path, row: int, column: str, value: Any, what: str) -> Diagnostic:
-    shown = "" if value is None else str(value)
-    return Diagnostic(
-        "RE480",
-        f"{table}: row {row}, column {column!r}: {shown!r} {what}",
-        hint="fix the row, or map another column to this field (--column)",
-    )
 
 
 def _times(frame: Any, table: Path, where: Mapping[str, str], timezone: str) -> Any:
@@ -196,7 +174,7 @@ def _events(frame: Any, present: Mapping[str, str], out: IO[str], table: Path) -
         back: list[tuple[dict[str, Any], Decimal]] = []
         for row in rows:
             quantity = Decimal(row["quantity"]) if row.get("quantity") is not None else Decimal(1)
-            flagged = str(row.get("return") or "").strip().lower() in _TRUE
+            flagged = str(row.get("return") or "").strip().lower() in RETURNED
             (back if flagged or quantity < 0 else sold).append((row, abs(quantity)))
         base = {"time": moment.isoformat().replace("+00:00", "Z"), "customer": customer}
         for extra in ("store", "channel"):
