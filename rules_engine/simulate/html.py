@@ -64,7 +64,8 @@ h3 { font-size: 1.05rem; margin-top: 1.4rem; }
 p.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.92rem; }
 caption { text-align: left; font-weight: bold; padding-bottom: 0.3rem; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.7rem; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.7rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: #f4f4f6; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .passed { color: #1a7f37; font-weight: bold; }

@@ -99,6 +99,22 @@ def test_nothing_of_the_report_runs(offline_page: Offline, tmp_path: Path) -> No
     assert rules.get_by_role("cell", name="<script>window.__pwned = 'script'</script> #0").is_visible()
 
 
+def test_a_long_name_wraps_in_its_table_rather_than_widen_the_page(
+    offline_page: Offline, tmp_path: Path
+) -> None:
+    """A category or rule name of 200 characters without a space (a SKU code, a pasted URL) showed
+    whole, as the docs say, but stretched its table to 2,232 pixels: the page scrolled sideways and
+    a printout cut the figures off. It now breaks within its cell."""
+    report = reports.report()
+    name = "x" * 200
+    report["analytics"]["top_categories"][0]["category"] = name
+    report["cost"]["per_rule"][0]["rule"] = name
+    page = open_report(offline_page, tmp_path, report)
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    cell = page.get_by_role("table", name="Top categories").get_by_role("cell", name=name)
+    assert cell.is_visible() and cell.inner_text().replace("\n", "") == name  # whole, only wrapped
+
+
 def test_the_network_guard_sees_a_request_the_page_makes(offline_page: Offline, tmp_path: Path) -> None:
     """The check above would pass vacuously if the guard saw nothing: a page that does fetch is caught."""
     page, requests = offline_page
