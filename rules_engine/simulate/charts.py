@@ -92,11 +92,14 @@ def _tier_chart(monthly: Sequence[Mapping[str, Any]], order: Sequence[str]) -> s
         return _figure(figure, "tiers", "Tier distribution over time")
 
 
-def _cost_per_rule_chart(per_rule: Sequence[Mapping[str, Any]], point_value: str, currency: str) -> str:
-    """What each rule cost in money: its points at the point value, and its discounts, stacked."""
+def _cost_per_rule_chart(
+    per_rule: Sequence[Mapping[str, Any]], point_value: str | None, currency: str
+) -> str:
+    """What each rule cost in money: its points at the point value, and its discounts, stacked;
+    the discounts alone when no point value is set (points have no price then)."""
     if not per_rule:
         return ""
-    value = Decimal(point_value)
+    value = Decimal(0 if point_value is None else point_value)
     costs = sorted(
         (
             (Decimal(rule["points"]) * value, Decimal(rule["discounts"]), str(rule["rule"]))
@@ -111,10 +114,10 @@ def _cost_per_rule_chart(per_rule: Sequence[Mapping[str, Any]], point_value: str
         figure = Figure(figsize=(CHART_WIDTH, 1.2 + 0.32 * len(costs)))
         axes = figure.add_subplot()
         positions = range(len(costs))
-        for kind, widths, left, color in (
-            ("points", points, [0.0] * len(costs), PALETTE[0]),
-            ("discounts", discounts, points, PALETTE[1]),
-        ):
+        series = [("discounts", discounts, points, PALETTE[1])]
+        if point_value is not None:
+            series.insert(0, ("points", points, [0.0] * len(costs), PALETTE[0]))
+        for kind, widths, left, color in series:
             bars = axes.barh(
                 positions,
                 widths,

@@ -115,12 +115,18 @@ def render(report: Mapping[str, Any]) -> str:
 def _summary(report: Mapping[str, Any]) -> str:
     program, history = report["program"], report["history"]
     cost, currency = report["cost"], str(report["currency"])
+    span = f"{_e(history['from'])} to {_e(history['to'])}, " if history["from"] is not None else ""
+    worth = (
+        "No point value is set (the program's <code>points.value</code> or <code>--point-value</code>): "
+        "points have no money figures."
+        if report["point_value"] is None
+        else f"One point is worth {_e(_money(report['point_value'], currency))}."
+    )
     meta = (
         f"Program {_e(program['name'])} version {_e(program['version'])} "
         f"(hash <code>{_e(str(program['hash'])[:12])}</code>) replayed over "
         f"{_count(history['events'])} events of {_count(history['customers'])} customers, "
-        f"{_e(history['from'])} to {_e(history['to'])}, from {_e(history['source'])}. "
-        f"One point is worth {_e(_money(report['point_value'], currency))}."
+        f"{span}from {_e(history['source'])}. {worth}"
     )
     money, points = cost["money"], cost["points"]
     rows = [
