@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from uvicorn import Config
+from uvicorn.supervisors import Multiprocess
 
 STOPS = (signal.SIGTERM, signal.SIGINT)
 
@@ -37,8 +38,6 @@ MASTER_CHECK = 1.0
 def supervise(options: dict[str, Any]) -> int | None:
     """Run the workers of uvicorn's `options` until SIGTERM or SIGINT; returns that signal, which
     the caller raises once it has cleaned up (`end_by`)."""
-    from uvicorn.supervisors import Multiprocess
-
     config = Config(**options)
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     queued: dict[int, Any] = {number: signal.getsignal(number) for number in STOPS}  # the supervisor's
