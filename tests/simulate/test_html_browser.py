@@ -88,6 +88,23 @@ def test_each_chart_is_drawn_with_its_series(offline_page: Offline, tmp_path: Pa
     assert matrix.get_by_role("row", name="gold 0 0 264").is_visible()
 
 
+def test_the_month_charts_figures_are_in_tables_exactly(offline_page: Offline, tmp_path: Path) -> None:
+    """The liability and tier charts are for the shape; their figures, month by month, were in no
+    table of the page (the terminal report had them): the docs say the tables carry them."""
+    report = reports.compared()
+    page = open_report(offline_page, tmp_path, report)
+    points = page.get_by_role("table", name="Points by month")
+    tiers = page.get_by_role("table", name="Customers by tier, month by month")
+    other = {row["month"]: row["liability"] for row in report["compare"]["report"]["monthly"]}
+    for row in report["monthly"]:
+        figures = [row["issued"], row["redeemed"], row["expired"], row["liability"], other[row["month"]]]
+        name = " ".join([row["month"], *(f"{figure:,}" for figure in figures)])
+        assert points.get_by_role("row", name=name, exact=True).is_visible(), name
+        counts = [f"{row['tiers'].get(tier, 0):,}" for tier in ("member", "silver", "gold")]
+        assert tiers.get_by_role("row", name=" ".join([row["month"], *counts]), exact=True).is_visible()
+    assert points.get_by_role("row").count() == len(report["monthly"]) + 1  # and the header
+
+
 def test_nothing_of_the_report_runs(offline_page: Offline, tmp_path: Path) -> None:
     page = open_report(offline_page, tmp_path, reports.hostile())
     assert page.evaluate("typeof window.__pwned") == "undefined"
