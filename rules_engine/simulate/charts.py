@@ -57,7 +57,8 @@ def _liability_chart(report: Mapping[str, Any]) -> str:
         axes.set_ylabel("points")
         _month_axis(axes, months)
         axes.yaxis.set_major_formatter(_thousands)
-        axes.set_ylim(bottom=0)
+        if min(row["liability"] for _, rows in series for row in rows) >= 0:
+            axes.set_ylim(bottom=0)  # a negative liability (points owed, `negative_balance: allow`) is drawn
         axes.legend(loc="upper left", frameon=False)
         return _figure(figure, "liability", "Liability over time")
 
