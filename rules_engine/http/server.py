@@ -5,7 +5,8 @@ so the settings travel in environment variables (`LOYALTY_SERVE_*`, set here); t
 in LOYALTY_SECRET, where the command line reads it too.
 
 - **Workers**: `--workers N` starts N processes sharing the port (uvicorn's supervisor restarts
-  one that dies). With PostgreSQL they share the load under the store's row locks; with SQLite
+  one that dies; supervise.py passes SIGTERM on to them at once, ends by it, and stops a worker
+  whose master is gone). With PostgreSQL they share the load under the store's row locks; with SQLite
   they decide their events at once and take the database's write lock in turn to write them
   (`Settings.speculate`, routes/events.py); a memory store cannot be shared (RE709).
 - **Shutdown**: on SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets the requests in
@@ -36,6 +37,7 @@ from rules_engine.http.logs import configure
 from rules_engine.http.loop import LOOP
 from rules_engine.http.protocol import PROTOCOL
 from rules_engine.http.runtime import MAX_BODY, Settings
+from rules_engine.http.supervise import end_by, end_with_master, supervise
 from rules_engine.service import DEFAULT_HORIZON
 
 GRACE = 30
@@ -74,6 +76,7 @@ def app_from_environment() -> FastAPI:
     """The app as `serve` configured it (uvicorn calls this in every worker), the worker's
     collector set for events once its programs are loaded (`tune_collector`)."""
     horizon = os.environ.get(_HORIZON, "")
+    workers = int(os.environ.get(_WORKERS, "1"))
     app = create_app(
         Settings(
             programs=Path(os.environ[_PROGRAMS]),
@@ -81,9 +84,11 @@ def app_from_environment() -> FastAPI:
             secret=os.environ.get("LOYALTY_SECRET", "").encode(),
             horizon=None if horizon == "none" else (parse_duration(horizon) or DEFAULT_HORIZON),
             max_body=int(os.environ.get(_MAX_BODY, MAX_BODY)),
-            speculate=int(os.environ.get(_WORKERS, "1")) > 1,
+            speculate=workers > 1,
         )
     )
+    if workers > 1:
+        end_with_master()
     tune_collector()
     return app
 
@@ -107,11 +112,16 @@ def serve(settings: Settings, listen: Listen) -> None:
     if listen.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    stopped_by = None
     try:
-        uvicorn.run(**uvicorn_options(listen))
+        if listen.workers > 1:
+            stopped_by = supervise(uvicorn_options(listen))  # supervise.py: why not uvicorn.run's
+        else:
+            uvicorn.run(**uvicorn_options(listen))  # ends by the signal it was stopped with
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    end_by(stopped_by)
 
 
 def export(settings: Settings) -> None:

@@ -57,7 +57,8 @@ def _liability_chart(report: Mapping[str, Any]) -> str:
         axes.set_ylabel("points")
         _month_axis(axes, months)
         axes.yaxis.set_major_formatter(_thousands)
-        axes.set_ylim(bottom=0)
+        if min(row["liability"] for _, rows in series for row in rows) >= 0:
+            axes.set_ylim(bottom=0)  # a negative liability (points owed, `negative_balance: allow`) is drawn
         axes.legend(loc="upper left", frameon=False)
         return _figure(figure, "liability", "Liability over time")
 
@@ -92,11 +93,14 @@ def _tier_chart(monthly: Sequence[Mapping[str, Any]], order: Sequence[str]) -> s
         return _figure(figure, "tiers", "Tier distribution over time")
 
 
-def _cost_per_rule_chart(per_rule: Sequence[Mapping[str, Any]], point_value: str, currency: str) -> str:
-    """What each rule cost in money: its points at the point value, and its discounts, stacked."""
+def _cost_per_rule_chart(
+    per_rule: Sequence[Mapping[str, Any]], point_value: str | None, currency: str
+) -> str:
+    """What each rule cost in money: its points at the point value, and its discounts, stacked;
+    the discounts alone when no point value is set (points have no price then)."""
     if not per_rule:
         return ""
-    value = Decimal(point_value)
+    value = Decimal(0 if point_value is None else point_value)
     costs = sorted(
         (
             (Decimal(rule["points"]) * value, Decimal(rule["discounts"]), str(rule["rule"]))
@@ -111,10 +115,10 @@ def _cost_per_rule_chart(per_rule: Sequence[Mapping[str, Any]], point_value: str
         figure = Figure(figsize=(CHART_WIDTH, 1.2 + 0.32 * len(costs)))
         axes = figure.add_subplot()
         positions = range(len(costs))
-        for kind, widths, left, color in (
-            ("points", points, [0.0] * len(costs), PALETTE[0]),
-            ("discounts", discounts, points, PALETTE[1]),
-        ):
+        series = [("discounts", discounts, points, PALETTE[1])]
+        if point_value is not None:
+            series.insert(0, ("points", points, [0.0] * len(costs), PALETTE[0]))
+        for kind, widths, left, color in series:
             bars = axes.barh(
                 positions,
                 widths,

@@ -64,7 +64,8 @@ h3 { font-size: 1.05rem; margin-top: 1.4rem; }
 p.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.92rem; }
 caption { text-align: left; font-weight: bold; padding-bottom: 0.3rem; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.7rem; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.7rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: #f4f4f6; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .passed { color: #1a7f37; font-weight: bold; }
@@ -114,12 +115,18 @@ def render(report: Mapping[str, Any]) -> str:
 def _summary(report: Mapping[str, Any]) -> str:
     program, history = report["program"], report["history"]
     cost, currency = report["cost"], str(report["currency"])
+    span = f"{_e(history['from'])} to {_e(history['to'])}, " if history["from"] is not None else ""
+    worth = (
+        "No point value is set (the program's <code>points.value</code> or <code>--point-value</code>): "
+        "points have no money figures."
+        if report["point_value"] is None
+        else f"One point is worth {_e(_money(report['point_value'], currency))}."
+    )
     meta = (
         f"Program {_e(program['name'])} version {_e(program['version'])} "
         f"(hash <code>{_e(str(program['hash'])[:12])}</code>) replayed over "
         f"{_count(history['events'])} events of {_count(history['customers'])} customers, "
-        f"{_e(history['from'])} to {_e(history['to'])}, from {_e(history['source'])}. "
-        f"One point is worth {_e(_money(report['point_value'], currency))}."
+        f"{span}from {_e(history['source'])}. {worth}"
     )
     money, points = cost["money"], cost["points"]
     rows = [
@@ -180,6 +187,7 @@ def _cost(report: Mapping[str, Any], currency: str) -> str:
         + _table(("money", currency), money_rows, numeric=(1,), caption="In money")
         + "</div>\n"
         + _liability_chart(report)
+        + _points_by_month(report)
         + _cost_per_rule_chart(per_rule, report["point_value"], currency)
         + _table(
             ("rule", "mechanic", "points", "discounts", "awards", "customers reached"),
@@ -192,6 +200,24 @@ def _cost(report: Mapping[str, Any], currency: str) -> str:
     )
 
 
+def _points_by_month(report: Mapping[str, Any]) -> str:
+    """The liability chart's figures exactly, with what moved them each month (the terminal's
+    "Month by month"); with a comparison, the other version's liability beside them."""
+    monthly = report["monthly"]
+    if not monthly:
+        return ""
+    headers = ["month", "issued", "redeemed", "expired", "liability"]
+    rows = [[row["month"], *(_count(row[name]) for name in headers[1:])] for row in monthly]
+    compare = report.get("compare")
+    if compare:
+        other = {row["month"]: row["liability"] for row in compare["report"]["monthly"]}
+        headers[-1] = f"liability, {_version(report['program'])}"
+        headers.append(f"liability, {_version(compare['program'])}")
+        for cells, row in zip(rows, monthly, strict=True):
+            cells.append(_count(other[row["month"]]) if row["month"] in other else "—")
+    return _table(headers, rows, numeric=range(1, len(headers)), caption="Points by month")
+
+
 def _tiers(report: Mapping[str, Any]) -> str:
     tiers = report["tiers"]
     order = _tier_order(tiers, report["monthly"])
@@ -201,6 +227,7 @@ def _tiers(report: Mapping[str, Any]) -> str:
     return (
         '<section id="tiers">\n<h2>Tiers</h2>\n'
         + _tier_chart(report["monthly"], order)
+        + _tiers_by_month(report["monthly"], order)
         + '<div class="tables">\n'
         + _table(("tier", "customers at the end", "share of spend"), rows, numeric=(1, 2), caption="Tiers")
         + _table(
@@ -210,6 +237,16 @@ def _tiers(report: Mapping[str, Any]) -> str:
             caption="Tier moves",
         )
         + "</div>\n</section>"
+    )
+
+
+def _tiers_by_month(monthly: Sequence[Mapping[str, Any]], order: Sequence[str]) -> str:
+    """The tier chart's figures exactly: customers in each tier at the end of each month."""
+    if not monthly or not order:
+        return ""
+    rows = [(row["month"], *(_count(row["tiers"].get(tier, 0)) for tier in order)) for row in monthly]
+    return _table(
+        ("month", *order), rows, numeric=range(1, len(order) + 1), caption="Customers by tier, month by month"
     )
 
 

@@ -60,9 +60,10 @@ def _signed(value: int) -> str:
     return f"{int(value):+,}" if value else "0"
 
 
-def _money(amount: str, currency: str) -> str:
-    """A decimal string with thousands separators and its currency, exactly as given (no float)."""
-    return f"{Decimal(amount):,} {currency}"
+def _money(amount: str | None, currency: str) -> str:
+    """A decimal string with thousands separators and its currency, exactly as given (no float);
+    a dash for none (a points figure in money when no point value is set)."""
+    return "—" if amount is None else f"{Decimal(amount):,} {currency}"
 
 
 def _rate(value: float) -> str:
@@ -79,7 +80,9 @@ def _number(value: float) -> str:
 
 def _value(value: object, *, signed: bool = False) -> str:
     """A figure of the diff: an int or a money string with separators, exactly; a float to 4 digits."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
         return _signed(value) if signed else _count(value)

@@ -242,6 +242,35 @@ def test_html_writes_the_report_as_one_page_beside_the_json(purchases: Path, tmp
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no partial file left
 
 
+def test_html_of_a_program_without_a_point_value_and_of_an_empty_history(
+    purchases: Path, tmp_path: Path
+) -> None:
+    """A program without `points.value` (and no --point-value) has no money figure for its points:
+    the page crashed on them (TypeError from Decimal(None), a traceback after the terminal report,
+    no page). An empty history has no first and last day: the page said "None to None"."""
+    text = COFFEE.read_text(encoding="utf-8")
+    assert "  value: 1 " in text
+    base = tmp_path / "no-value.yaml"
+    base.write_text(text.replace("  value: 1 ", "  # no value "), encoding="utf-8")
+    other = tmp_path / "no-value-4.yaml"
+    other.write_text(base.read_text(encoding="utf-8").replace("version: 3", "version: 4"), encoding="utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    for history in (purchases, empty):
+        page = tmp_path / "report.html"
+        status, out, err = _simulate(
+            str(base), str(history), "--compare", str(other), "--json", "--html", str(page), "--workers", "1"
+        )
+        assert status == 0, err
+        report = json.loads(out)
+        assert report["point_value"] is None and report["cost"]["money"]["liability"] is None
+        html = page.read_text(encoding="utf-8")
+        assert "No point value is set" in html
+        assert "None" not in html
+        assert f"{report['cost']['points']['issued']:,}" in html
+        assert ("to 20" in html) is (history == purchases)  # the history's first and last day, if any
+
+
 @pytest.mark.parametrize("where", ["history", "missing folder"])
 def test_html_that_cannot_be_written_is_a_usage_error(purchases: Path, tmp_path: Path, where: str) -> None:
     page = purchases if where == "history" else tmp_path / "nowhere" / "report.html"

@@ -7,6 +7,7 @@ and run on both builds.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -94,6 +95,28 @@ def test_headline_figures_are_shown_exactly() -> None:
     assert "83.0%" in text  # repeat rate
     assert "Comparison" not in text
     assert "Gates" not in text
+
+
+def test_a_negative_liability_is_drawn_inside_the_chart() -> None:
+    """Points owed (`negative_balance: allow`, a purchase returned after its points were spent)
+    make the liability negative: the chart's axis started at 0, and those months' points were
+    drawn outside it, i.e. not at all, while the table said -350."""
+    data = reports.report()
+    for row, liability in zip(data["monthly"], (100, -350, -350, 20), strict=False):
+        row["liability"] = liability
+    text = render(data)
+    figure = text[text.index('id="figure-liability"') :]
+    figure = figure[: figure.index("</figure>")]
+    clip = re.search(
+        r'<clipPath id="[^"]+">\s*<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"', figure
+    )
+    assert clip is not None
+    top, bottom = float(clip[1]), float(clip[1]) + float(clip[2])
+    line = figure[figure.index('<g id="liability-series-0">') :]
+    line = line[: line.index('<g id="patch')]  # the line's group ends where the axes' spines begin
+    marks = [float(y) for y in re.findall(r'<use xlink:href="#[^"]+" x="[\d.-]+" y="([\d.-]+)"', line)]
+    assert len(marks) == len(data["monthly"])
+    assert all(top <= y <= bottom for y in marks), (top, bottom, marks)
 
 
 def test_a_comparison_adds_the_diff_the_tier_matrix_and_the_gates() -> None:

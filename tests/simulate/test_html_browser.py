@@ -88,6 +88,23 @@ def test_each_chart_is_drawn_with_its_series(offline_page: Offline, tmp_path: Pa
     assert matrix.get_by_role("row", name="gold 0 0 264").is_visible()
 
 
+def test_the_month_charts_figures_are_in_tables_exactly(offline_page: Offline, tmp_path: Path) -> None:
+    """The liability and tier charts are for the shape; their figures, month by month, were in no
+    table of the page (the terminal report had them): the docs say the tables carry them."""
+    report = reports.compared()
+    page = open_report(offline_page, tmp_path, report)
+    points = page.get_by_role("table", name="Points by month")
+    tiers = page.get_by_role("table", name="Customers by tier, month by month")
+    other = {row["month"]: row["liability"] for row in report["compare"]["report"]["monthly"]}
+    for row in report["monthly"]:
+        figures = [row["issued"], row["redeemed"], row["expired"], row["liability"], other[row["month"]]]
+        name = " ".join([row["month"], *(f"{figure:,}" for figure in figures)])
+        assert points.get_by_role("row", name=name, exact=True).is_visible(), name
+        counts = [f"{row['tiers'].get(tier, 0):,}" for tier in ("member", "silver", "gold")]
+        assert tiers.get_by_role("row", name=" ".join([row["month"], *counts]), exact=True).is_visible()
+    assert points.get_by_role("row").count() == len(report["monthly"]) + 1  # and the header
+
+
 def test_nothing_of_the_report_runs(offline_page: Offline, tmp_path: Path) -> None:
     page = open_report(offline_page, tmp_path, reports.hostile())
     assert page.evaluate("typeof window.__pwned") == "undefined"
@@ -97,6 +114,22 @@ def test_nothing_of_the_report_runs(offline_page: Offline, tmp_path: Path) -> No
         assert page.get_by_text(string).first.is_visible(), string
     rules = page.get_by_role("table", name="Per rule").first
     assert rules.get_by_role("cell", name="<script>window.__pwned = 'script'</script> #0").is_visible()
+
+
+def test_a_long_name_wraps_in_its_table_rather_than_widen_the_page(
+    offline_page: Offline, tmp_path: Path
+) -> None:
+    """A category or rule name of 200 characters without a space (a SKU code, a pasted URL) showed
+    whole, as the docs say, but stretched its table to 2,232 pixels: the page scrolled sideways and
+    a printout cut the figures off. It now breaks within its cell."""
+    report = reports.report()
+    name = "x" * 200
+    report["analytics"]["top_categories"][0]["category"] = name
+    report["cost"]["per_rule"][0]["rule"] = name
+    page = open_report(offline_page, tmp_path, report)
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    cell = page.get_by_role("table", name="Top categories").get_by_role("cell", name=name)
+    assert cell.is_visible() and cell.inner_text().replace("\n", "") == name  # whole, only wrapped
 
 
 def test_the_network_guard_sees_a_request_the_page_makes(offline_page: Offline, tmp_path: Path) -> None:
