@@ -294,9 +294,10 @@ def _writable(path: Path) -> bool:
 
 
 def damage_advice(problem: Exception) -> str | None:
-    """What to do when SQLite says the file is damaged, the disk is full or the file cannot be
-    written: a retry will not mend these, so the generic "retry" advice would mislead. By SQLite's
-    extended error name (Python 3.11's `sqlite_errorname`); None for the others."""
+    """What to do when SQLite says the file is damaged, the disk is full, the file cannot be
+    written or the connection is used by two threads at once: a retry will not mend these, so the
+    generic "retry" advice would mislead. By SQLite's extended error name (Python 3.11's
+    `sqlite_errorname`) or its words; None for the others."""
     name = getattr(problem, "sqlite_errorname", "") or ""
     if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
         return (
@@ -308,6 +309,12 @@ def damage_advice(problem: Exception) -> str | None:
         return (
             "the disk is full: nothing of the event in progress was written. Free some space, then "
             "send the event again (an event already applied is never applied twice)"
+        )
+    if "within a transaction" in str(problem):  # BEGIN while this connection is in one
+        return (
+            "this store is in the middle of another transaction on the same connection: a store "
+            "(and a `Loyalty` over it) serves one thread at a time. Give each thread its own, "
+            "opened on the same file; retrying on the shared one fails again"
         )
     if name.startswith("SQLITE_READONLY"):
         return (
