@@ -325,7 +325,7 @@ _ALL = (
         _TIME,
         {
             "RE441": "the event is dated beyond the horizon",
-            "RE442": "`advance` to a moment beyond the horizon",
+            "RE442": "`advance`, or a desk's adjustment or void, dated beyond the horizon",
             "RE443": "an event id applied before, with a different payload",
         },
     ),

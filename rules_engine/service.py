@@ -322,8 +322,9 @@ class Loyalty:
         latest = self.store.latest_event_time()
         return None if latest is None else (latest, "the store's latest event")
 
-    def _check_horizon(self, moment: dt.datetime, event: AnyEvent | None) -> None:
-        """Raise RE441 (an event) or RE442 (an advance) when `moment` is beyond the horizon."""
+    def _check_horizon(self, moment: dt.datetime, event: AnyEvent | None, operation: str = "advance") -> None:
+        """Raise RE441 (an event) or RE442 (an advance, or the desk's `operation`) when `moment` is
+        beyond the horizon."""
         if self.horizon is None or moment.utcoffset() is None:  # naive: the engine refuses it (RE410)
             return
         reference = self.reference()
@@ -336,7 +337,7 @@ class Loyalty:
             "the current time (--now) or a longer horizon (--horizon 7d, or none)"
         )
         if event is None:
-            message = f"advance: {moment.isoformat()} is {ahead}: refused, nothing changed"
+            message = f"{operation}: {moment.isoformat()} is {ahead}: refused, nothing changed"
             raise EventError([Diagnostic("RE442", message, hint=hint)])
         message = f"event {event.id}: its time {moment.isoformat()} is {ahead}: refused, nothing applied"
         raise EventError([Diagnostic("RE441", message, hint=hint, path=("time",))])
@@ -453,27 +454,32 @@ class Loyalty:
     def adjust(self, adjustment: Adjustment) -> desk.Booked[Adjustment]:
         """A support desk's credit or debit (tools/adjustments.py), in one transaction, exactly once
         by its id; (the adjustment as applied, whether it was applied before, the state it saved).
-        Time passes first (expiry, pending points) up to its moment, as `advance` does.
+        Time passes first (expiry, pending points) up to its moment, as `advance` does: a moment
+        beyond the horizon is refused as an advance's (a typo'd year would expire points for good).
 
         Raises:
             EventError: RE432 a debit of more than is spendable, RE448 a fraction of a point, RE449
-                more than 15 digits, RE443 the id was used before for something else; nothing
-                written.
+                more than 15 digits, RE443 the id was used before for something else, RE442 its
+                time beyond the horizon; nothing written.
             StoreError: RE606 the store has never seen the customer.
         """
+        _given(adjustment, Adjustment, "adjust")
+        self._check_horizon(adjustment.at, None, f"adjustment {adjustment.id}")
         return desk.adjust(self.engine, self.store, adjustment)
 
     def void(self, void: Void) -> desk.Booked[Void]:
         """Undo what one applied event did (tools/voids.py), in one transaction, exactly once by
         the void's id; (the void as applied, whether it was applied before, the state it saved).
-        Time passes first up to its moment, as for an adjustment.
+        Time passes first up to its moment, as for an adjustment (and the horizon alike).
 
         Raises:
             EventError: RE446 later events depend on the event or what it did cannot be undone
-                (every reason listed), RE443 the void's id was used before for something else;
-                nothing written.
+                (every reason listed), RE443 the void's id was used before for something else,
+                RE442 its time beyond the horizon; nothing written.
             StoreError: RE606 the store has never seen the customer; RE447 no such event of theirs.
         """
+        _given(void, Void, "void")
+        self._check_horizon(void.at, None, f"void {void.id}")
         return desk.void(self.engine, self.store, void)
 
     def erase(self, customer: str, *, operator: str, at: dt.datetime) -> Erasure:
@@ -481,8 +487,12 @@ class Loyalty:
         under a pseudonym (tools/erasure.py), in one transaction.
 
         Raises:
+            EventError: RE410 `at` without a timezone offset; nothing changed.
             StoreError: RE606 the store has no such customer (never seen, or erased before).
         """
+        _given(at, dt.datetime, "erase's at")
+        if at.utcoffset() is None:
+            raise EventError([Diagnostic("RE410", "erase: the time needs a timezone offset", hint="add one")])
         pseudonym = new_pseudonym()
         rename = renamer(pseudonym)
         erased = self.store.erase(
@@ -501,6 +511,7 @@ class Loyalty:
     def check_advance(self, to_time: dt.datetime) -> None:
         """Raise RE442 when `to_time` is beyond the horizon (an advance would expire for good what
         is not due yet); `advance` checks it too, this is for a caller about to advance many."""
+        _given(to_time, dt.datetime, "advance's moment")
         self._check_horizon(to_time, None)
 
     def advance(self, customer: str, to_time: dt.datetime) -> list[PointsChange | TierChange | Notification]:
@@ -518,6 +529,14 @@ class Loyalty:
             if after != before:
                 transaction.save(Change(state=after, ledger=expired))
             return changes
+
+
+def _given(value: object, kind: type, what: str) -> None:
+    """A caller's argument of the wrong type refused by name (TypeError), before it fails deep
+    inside as an AttributeError naming neither the method nor what it wanted."""
+    if not isinstance(value, kind):
+        wanted = f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"{what}: a {wanted} is wanted, not {type(value).__name__}")
 
 
 def _outcome(decided: Decided) -> Outcome:

@@ -21,6 +21,7 @@ from rules_engine.cli.common import (
     _engine,
     _fail,
     _open_store,
+    _system_clock,
     _usage,
     app,
 )
@@ -54,7 +55,9 @@ def _booked(
     from rules_engine.service import Loyalty
 
     try:
-        applied, before, state = book(Loyalty(engine, store))
+        # booked at the present (`at`), which is also the horizon's reference: a store whose
+        # latest event is days old does not make the present look like a typo
+        applied, before, state = book(Loyalty(engine, store, now=_system_clock))
     except (StoreError, EventError) as problem:
         _fail(problem.diagnostics, err)
     finally:
