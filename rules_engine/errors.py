@@ -177,6 +177,14 @@ def shown(value: str) -> str:
     return value.encode("utf-8", "backslashreplace").decode()
 
 
+def quoted(value: str, most: int = 40) -> str:
+    """A value as a message quotes it (`repr`): its start and its length when it is longer than
+    `most` characters, so that a hostile 10 KB id is not answered back whole."""
+    if len(value) <= most:
+        return repr(value)
+    return f"{value[:most]!r}… ({len(value):,} characters)"
+
+
 def path_text(path: Sequence[str | int]) -> str:
     """A path into JSON-like data as people write it: `items[0].price`."""
     out = ""

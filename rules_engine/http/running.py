@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import Diagnostic, ProgramError, StoreError
+from rules_engine.errors import Diagnostic, ProgramError, StoreError, quoted
 from rules_engine.http.problems import ServiceError
 from rules_engine.program.compile import CompiledProgram
 from rules_engine.program.model import Program
@@ -162,7 +162,7 @@ class Programs:
         if running is None:
             raise ServiceError(
                 "RE803",
-                f"no program {program!r} runs here",
+                f"no program {quoted(program)} runs here",
                 hint=f"programs: {', '.join(self.ids()) or 'none'}",
             )
         return running

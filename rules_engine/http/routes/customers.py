@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from rules_engine.errors import diagnostics_from_pydantic
+from rules_engine.engine.events import MAX_ID
+from rules_engine.errors import diagnostics_from_pydantic, quoted
 from rules_engine.http.auth import authorize
 from rules_engine.http.models import (
     AdjustmentRequest,
@@ -51,6 +52,7 @@ def get_customer(
 ) -> Response:
     running = service.programs.get(program)
     request.state.program_version = running.version
+    _held(customer)
     with service.stores.borrow(program) as store:
         state = store.state(customer)
     if state is None:
@@ -83,6 +85,7 @@ def delete_customer(
     stay under a random pseudonym, so the liability is unchanged. A second erasure is 404 (RE606)."""
     running = service.programs.get(program)
     request.state.program_version = running.version
+    _held(customer)
     with service.stores.borrow(program) as store:
         loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
         erased = loyalty.erase(customer, operator=caller.id, at=service.settings.clock())
@@ -109,6 +112,7 @@ def get_ledger(
 ) -> Response:
     running = service.programs.get(program)
     request.state.program_version = running.version
+    _held(customer)
     with service.stores.borrow(program) as store:
         if store.state(customer) is None:
             raise _unknown(customer)
@@ -230,6 +234,7 @@ def _desk(
     it saved (a read after it could meet the customer erased in between)."""
     running = service.programs.get(program)
     request.state.program_version = running.version
+    _held(customer)
     with service.stores.borrow(program) as store:
         loyalty = Loyalty(running.engine, store, horizon=service.settings.horizon, now=service.settings.clock)
         booked = loyalty.adjust(asked) if isinstance(asked, Adjustment) else loyalty.void(asked)
@@ -244,10 +249,18 @@ def _desk(
     return exact(body, version=applied.version)
 
 
+def _held(customer: str) -> None:
+    """Refuse (404, RE606) a customer id no store can hold — longer than an event's ids may be
+    (`MAX_ID`) or with a NUL — before a store is asked: PostgreSQL fails on a NUL in text, which
+    answered 503 (RE810) for a customer that simply is not there."""
+    if len(customer) > MAX_ID or "\x00" in customer:
+        raise _unknown(customer)
+
+
 def _unknown(customer: str) -> ServiceError:
     return ServiceError(
         "RE606",
-        f"no customer {customer!r} in this program's store",
+        f"no customer {quoted(customer)} in this program's store",
         hint="customer ids are as the events name them",
     )
 
