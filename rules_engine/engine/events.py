@@ -46,6 +46,10 @@ MONEY_DIGITS, QTY_DIGITS, MAX_LINES = 15, 9, 10_000
 # has always been held to, is far above any id a till or an app makes (a UUID has 36).
 MAX_ID = 200
 MAX_EVENT_ID = MAX_ID  # the ids the engine derives from others keep within it (mechanics/referral.py)
+# The shape of an erasure's pseudonym (tools/erasure.py), under which an erased customer's books
+# are kept: an event naming it would earn on those books, and a referral it qualified would be owed
+# to no one (the service pays no pseudonym). So no event may name a customer so.
+PSEUDONYM = re.compile(r"erased-[0-9a-f]{32}")
 # A product's name is free text for people (a receipt's line), not a key: longer, still bounded.
 MAX_NAME = 1_000
 # A till never sends more coupons with one purchase; the bound also keeps `x in basket.coupons`
@@ -141,6 +145,15 @@ class BaseEvent(EventModel):
     """A fingerprint of the card or wallet paid with (a hash, never the number), for referral fraud checks."""
     household: Id | None = Field(default=None, min_length=1, examples=["h:c1e5d0"])
     """A hash of the customer's address or household, for referral fraud checks."""
+
+    @field_validator("customer")
+    @classmethod
+    def _not_a_pseudonym(cls, value: str) -> str:
+        if value.startswith("erased-") and PSEUDONYM.fullmatch(value):
+            raise PydanticCustomError(
+                "reserved_id", "`erased-` and 32 hex digits is the shape of an erased customer's pseudonym"
+            )
+        return value
 
     @field_validator("time")
     @classmethod
@@ -378,6 +391,8 @@ def _hint(issue: PydanticIssue) -> str | None:
         return 'write the time as text with its offset: "2026-12-05T09:15:00+03:00"'
     if kind == "value_error" and issue.path[-1:] == ("time",):  # `_aware`: a time with no offset
         return "write it as 2026-12-05T09:15:00+03:00 or 2026-12-05T06:15:00Z"
+    if kind == "reserved_id":
+        return "it names the books an erasure kept, not a customer: events use the customer's own ids"
     if kind == "time_out_of_range":
         return "check the year: a time is from 1900 to 2999"
     if kind == "too_long" and issue.path == ("coupons",):

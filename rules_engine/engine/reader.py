@@ -63,6 +63,7 @@ from rules_engine.engine.reader_checks import (
     _coupons,
     _currency,
     _custom_type,
+    _customer,
     _date_or_none,
     _known_type,
     _money,
@@ -95,8 +96,7 @@ _LINE_GIVEN = [
 ]
 
 
-# The common lines, prepared: all of a line's fields but its attributes, or all of them, their
-# values taken in one C call (a KeyError: another shape).
+# The common lines: a line's fields but its attributes, or all, in one C call (KeyError: another shape).
 _named = operator.itemgetter("sku", "name", "category", "price", "qty")
 _named_attributes = operator.itemgetter("sku", "name", "category", "price", "qty", "attributes")
 
@@ -437,7 +437,7 @@ Check = Callable[[Any], Any]
 _CHECKS: dict[str, Check] = {
     "id": _some_text,
     "time": _time,
-    "customer": _some_text,
+    "customer": _customer,
     "channel": _text_or_none,
     "store": _text_or_none,
     "attributes": _attributes,
@@ -535,13 +535,13 @@ def _shape(cls: type[BaseModel], validators: set[str], lines: Check = _lines) ->
     return _Shape(cls, fields)
 
 
-_TIME_ONLY = {"_aware"}
+_TIME_ONLY = {"_aware", "_not_a_pseudonym"}  # every event's validators (`_customer` does the second)
 _SHAPES: dict[str, _Shape] = {}
 _JSON_SHAPES: dict[str, _Shape] = {}  # the same, a purchase's lines read by `_json_lines`
 for _cls, _validators in (
     (Purchase, _TIME_ONLY),
     (Return, _TIME_ONLY),
-    (Signup, {"_aware", "_known_zone"}),
+    (Signup, {*_TIME_ONLY, "_known_zone"}),
     (AppOpen, _TIME_ONLY),
     (Review, _TIME_ONLY),
     (Survey, _TIME_ONLY),

@@ -22,6 +22,7 @@ from rules_engine.engine.events import (
     MAX_COUPONS,
     MAX_ID,
     MONEY_DIGITS,
+    PSEUDONYM,
     QTY_DIGITS,
     fixed_offset,
     known_zone,
@@ -70,6 +71,13 @@ def _some_text(value: Any) -> Any:
     ):
         return value
     return _BAD
+
+
+def _customer(value: Any) -> Any:
+    """`_some_text`, and not an erasure's pseudonym (`PSEUDONYM`, the model's `_not_a_pseudonym`)."""
+    if _some_text(value) is _BAD or (value.startswith("erased-") and PSEUDONYM.fullmatch(value)):
+        return _BAD
+    return value
 
 
 def _some_text_or_none(value: Any) -> Any:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rules_engine.engine.events import PSEUDONYM
 from rules_engine.state.customer import CustomerState
 from rules_engine.store.base import rename_lot
 from rules_engine.tools.adjustments import Amount
@@ -50,9 +50,6 @@ class Erasure(BaseModel):
     """When."""
 
 
-_PSEUDONYM = re.compile(r"erased-[0-9a-f]{32}")
-
-
 def new_pseudonym() -> str:
     return "erased-" + secrets.token_hex(16)
 
@@ -60,7 +57,7 @@ def new_pseudonym() -> str:
 def is_pseudonym(customer: str) -> bool:
     """Whether `customer` is an erasure's pseudonym (`new_pseudonym`): the books of an erased
     customer, who is owed nothing more (a referral reward their retired code would name)."""
-    return _PSEUDONYM.fullmatch(customer) is not None
+    return PSEUDONYM.fullmatch(customer) is not None
 
 
 def renamer(pseudonym: str) -> Callable[[str], str]:

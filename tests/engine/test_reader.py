@@ -530,9 +530,9 @@ def test_a_model_the_reader_does_not_know_is_left_to_pydantic() -> None:
     class WiderLine(Line):
         colour: str | None = None
 
-    assert reader._shape(Stricter, {"_aware"}) is None
-    assert reader._shape(Wider, {"_aware"}) is None
-    assert reader._shape(Purchase, {"_aware"}) is not None
+    assert reader._shape(Stricter, reader._TIME_ONLY) is None
+    assert reader._shape(Wider, reader._TIME_ONLY) is None
+    assert reader._shape(Purchase, reader._TIME_ONLY) is not None
     line = {
         "sku": reader._MISSING,
         "name": None,
