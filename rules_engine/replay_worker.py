@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.events import AnyEvent
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.replay import Counted, replay_numbered
-from rules_engine.service import Decided, Loyalty
+from rules_engine.service import Decided, Handled, Loyalty
 from rules_engine.store.sql import SqlStore
 
 Render = Callable[[int, Decided, bool], "str | None"]
@@ -78,8 +79,13 @@ class _Said:
     told: tuple[str | Diagnostic, ...]
     counted: Counted
     worker: int = -1
-    again: bool = False
-    """The line was delivered again (`_Parent._again`)."""
+    settled: bool = False
+    """The referrer's reward the line owes is settled: given or refused (`_Parent._owed`)."""
+    referrer: str | None = None
+    """The customer whose referral code the line owes a reward not given, if the store knew the
+    code at the purchase's time when the worker looked (a later line may have made it known)."""
+    created: bool = False
+    """The line's event was its customer's first in the store (it made the referral code known)."""
 
     @property
     def unknown_referrer(self) -> bool:
@@ -89,7 +95,7 @@ class _Said:
         """This line's acknowledgement with the referrer's reward its redelivery gave (`again`):
         without the warning that the referrer was unknown, nor the redelivery's own duplicate."""
         if again.unknown_referrer:  # unknown still: no customer of the store had the code before
-            return replace(self, again=True)
+            return replace(self, settled=True)
         told = [i for i in self.told if not (isinstance(i, Diagnostic) and i.code == UNKNOWN_REFERRER)]
         warned = len(self.told) - len(told)
         told += [item for item in again.told if not isinstance(item, _Duplicate)]
@@ -97,7 +103,7 @@ class _Said:
         counts[_DUPLICATES] -= 1
         counts[_WARNINGS] -= warned
         counted = Counted(self.counted.number, tuple(counts), self.counted.earned + again.counted.earned)
-        return replace(self, told=tuple(told), counted=counted, again=True)
+        return replace(self, told=tuple(told), counted=counted, settled=True)
 
 
 _DUPLICATES, _WARNINGS = 1, 3
@@ -166,15 +172,26 @@ def _replay_owned(
 
     render = spec.render
 
+    facts: dict[str, Any] = {}
+    """What the line in progress told of its referrals (`_Said.referrer`, `_Said.created`)."""
+
     def on_decided(number: int, decided: Decided, duplicate: bool) -> None:
         if render is not None:
             text = render(number, decided, duplicate)
             if text is not None:
                 told.append(_Duplicate(text) if duplicate else text)
+        if loyalty.noted:
+            referrer = loyalty.referrers.pop(decided.event, None)
+            if referrer is not None:
+                facts["referrer"] = referrer
+            if decided.event in loyalty.created and not duplicate:
+                loyalty.created.discard(decided.event)
+                facts["created"] = True
 
     def on_counted(counted: Counted) -> None:
-        said.append(_Said(tuple(told), counted))
+        said.append(_Said(tuple(told), counted, **facts))
         told.clear()
+        facts.clear()
 
     try:
         store = spec.open_store(spec.db, engine.program.program)
@@ -193,7 +210,7 @@ def _replay_owned(
             loyalty,
             spec.name,
             lines(),
-            on_decided=on_decided if render is not None else None,
+            on_decided=on_decided,
             on_problem=told.append,
             batch=spec.batch,
             idle=idle,
@@ -209,16 +226,41 @@ def _replay_owned(
 class _Deferring(Loyalty):
     """A worker's service: a referrer's reward is given only on the parent's redelivery of the
     line that owes it (`again`: the line in progress is one), once every line before it is done
-    (`_Parent._again`), where one process gives it: after the referrer's own earlier lines, which
+    (`_Parent._owed`), where one process gives it: after the referrer's own earlier lines, which
     the reward, dated the purchase's time, would otherwise refuse (RE440) if their worker had not
-    reached them yet. Not on the first delivery of a line the file repeats, either: it is no later."""
+    reached them yet. Not on the first delivery of a line the file repeats, either: it is no later.
+
+    On the other deliveries it notes, by event id, whom the reward would go to (`referrers`: the
+    store knew the code at the purchase's time) and which events were their customer's first
+    (`created`: they made the customer's code known), for the parent to tell whether the referrer
+    became known from a line before the purchase's, as one process would have had them, or from a
+    later one that their worker has committed already (a later line, at an earlier time)."""
 
     def __init__(self, *args: Any, again: list[bool], **options: Any) -> None:
         super().__init__(*args, **options)
         self.again = again
+        self.noted = self.engine.program.referral is not None
+        """Whether the program has referrals: nothing is noted otherwise."""
+        self.referrers: dict[str, str] = {}
+        self.created: set[str] = set()
 
     def rewards_referrers(self) -> bool:
         return self.again[0]
+
+    def handle(self, event: Any, *, explain: bool = False) -> Handled:
+        handled = super().handle(event, explain=explain)
+        code = handled.unknown_referrer
+        if code is not None:
+            decided = handled.decided
+            referrer = self.store.referrer(code, decided.state.referral_qualified_at)
+            if referrer is not None:
+                self.referrers[decided.event] = referrer
+        return handled
+
+    def _change(self, event: AnyEvent, new: bool, *args: Any) -> Any:
+        if new and self.noted:
+            self.created.add(event.id)
+        return super()._change(event, new, *args)
 
 
 class _Horizon(_Deferring):

@@ -82,8 +82,8 @@ def route(raw: bytes | None, number: int, workers: int) -> int:
     return _read(raw, number, workers)[0]
 
 
-def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetime | None]:
-    """A line's worker (`route`) and its time, if it has one with an offset."""
+def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetime | None, str | None]:
+    """A line's worker (`route`), its time, if it has one with an offset, and its customer id."""
     data = None
     if raw is not None:
         try:
@@ -91,16 +91,18 @@ def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetim
         except (ValueError, RecursionError):
             data = None
     if not isinstance(data, dict):
-        return number % workers, None
+        return number % workers, None, None
     customer, moment = data.get("customer"), data.get("time")
-    worker = owner(customer, workers) if isinstance(customer, str) else number % workers
+    if not isinstance(customer, str):
+        customer = None
+    worker = owner(customer, workers) if customer is not None else number % workers
     if not isinstance(moment, str):
-        return worker, None
+        return worker, None, customer
     try:
         at = dt.datetime.fromisoformat(moment)
     except ValueError:
-        return worker, None
-    return worker, (at if at.utcoffset() is not None else None)
+        return worker, None, customer
+    return worker, (at if at.utcoffset() is not None else None), customer
 
 
 def owner(customer: str, workers: int) -> int:
@@ -210,11 +212,15 @@ class _Parent:
         """The last line sent."""
         self.held: dict[int, _Said] = {}
         """Lines acknowledged out of order, until those before them are handed on."""
-        self.lines: dict[int, tuple[bytes | None, dt.datetime | None]] = {}
-        """The lines sent and not yet handed on (with their horizon's reference), to deliver one
-        again (`_again`)."""
+        self.lines: dict[int, tuple[bytes | None, dt.datetime | None, str | None]] = {}
+        """The lines sent and not yet handed on (with their horizon's reference and customer id),
+        to deliver one again (`_again`) and to tell who a line's referrer's code became known
+        from (`_owed`)."""
         self.again: dict[int, _Said] = {}
         """Lines delivered again, by number: their first acknowledgement."""
+        self.referrers: dict[int, tuple[str, int]] = {}
+        """Lines owing a reward their worker found the referrer of: (the referrer, the last line
+        sent when it said so)."""
         self.bytes = 0
         self.failure: tuple[int, Diagnostic] | None = None
         self.interrupted = False
@@ -234,11 +240,11 @@ class _Parent:
                     break
                 if self.failure is not None:
                     break
-                index, at = _read(raw, number, count)
+                index, at, customer = _read(raw, number, count)
                 worker = self.workers[index]
                 size = 0 if raw is None else len(raw)
                 worker.chunk.append((number, raw, self.latest, False))
-                self.lines[number] = (raw, self.latest)
+                self.lines[number] = (raw, self.latest, customer)
                 if self.guarded and at is not None:
                     self._passes(at)
                 worker.in_flight.append(number)
@@ -335,8 +341,15 @@ class _Parent:
                     worker.in_flight.popleft()
                 if worker.in_flight and worker.in_flight[0] == number:
                     worker.in_flight.popleft()
+                if said.referrer is not None:  # every line its worker's store had is sent by now
+                    self.referrers[number] = (said.referrer, self.sent)
                 first = self.again.pop(number, None)
-                said = replace(said, worker=index) if first is None else first.with_referrer(said)
+                if first is None:
+                    said = replace(said, worker=index)
+                elif said.referrer is not None:  # found now, given on a third delivery (`_owed`)
+                    said = first
+                else:
+                    said = first.with_referrer(said)
                 self.held[number] = said
             self._hand_on()
         elif kind == "done":
@@ -377,29 +390,58 @@ class _Parent:
         """Tell the caller every line acknowledged, in file order, up to the first that is not."""
         while True:
             number = self.next
-            said = self.held.pop(number, None)
+            said = self.held.get(number)
             if said is None:
                 return
-            if said.unknown_referrer and not said.again:
-                self._again(said)
-                return
+            if said.unknown_referrer and not said.settled:
+                said = self._owed(said)
+                if said is None:
+                    return
+            del self.held[number]
+            self.referrers.pop(number, None)
             self._tell(said)
-            raw, _ = self.lines.pop(number, (None, None))
+            raw, _, _ = self.lines.pop(number, (None, None, None))
             self.bytes -= 0 if raw is None else len(raw)
             self.next = number + 1
 
-    def _again(self, said: _Said) -> None:
+    def _owed(self, said: _Said) -> _Said | None:
         """A line that owes a referrer a reward its worker did not give (deferred, or the referrer
-        not known): every line before it is done now, the referrer's own included, so the referrer
-        is known if any line before named them, as with one process (which had applied them all).
-        The line goes again to its worker, a redelivery that gives the reward owed (service.py)
-        once; its acknowledgement completes the first (`with_referrer`)."""
+        not known), now that every line before it is done: the line settled, or None while it
+        waits for a redelivery or for the referrer's later lines.
+
+        One process gives the reward if a line before this one made the referrer's code known (and
+        their first event is earlier than the purchase: the store's `known`). The store a worker
+        looked in also holds the lines other workers committed early, up to the last line sent
+        when it answered; so the referrer it found counts only if none of their lines after this
+        one, up to that, was their first event (`_Said.created`), which is waited for. Without a
+        referrer found, the line goes again to its worker, to look once more, everything before
+        it done; with one that counts, it goes again to be given the reward (`_again`)."""
         number = said.counted.number
+        found = self.referrers.get(number)
+        if found is None:
+            self._again(said, pay=False)
+            return None
+        referrer, sent = found
+        lines = self.lines
+        later = [self.held.get(n) for n in range(number + 1, sent + 1) if lines[n][2] == referrer]
+        if None in later:
+            return None
+        if any(line.created for line in later if line is not None):
+            return replace(said, settled=True)  # known from a later line: one process warned
+        self._again(said, pay=True)
+        return None
+
+    def _again(self, said: _Said, *, pay: bool) -> None:
+        """The line goes again to its worker (a redelivery, answered as processed before), to give
+        the referrer's reward it owes (`pay`: the service's `rewards_referrers`) or to look for
+        the referrer again; its acknowledgement completes the first (`with_referrer`)."""
+        number = said.counted.number
+        del self.held[number]
         self.again[number] = said
         worker = self.workers[said.worker]
-        raw, reference = self.lines[number]
+        raw, reference, _ = self.lines[number]
         worker.in_flight.appendleft(number)
-        worker.inbox.put([(number, raw, reference, True)])
+        worker.inbox.put([(number, raw, reference, pay)])
 
     def _tell(self, said: _Said) -> None:
         for item in said.told:
