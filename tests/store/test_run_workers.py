@@ -189,17 +189,21 @@ EVENT_KINDS = st.sampled_from(["purchase", "purchase", "app_open", "redeem", "si
 
 @st.composite
 def messy_streams(draw: st.DrawFn) -> list[bytes]:
-    """Events of a few customers in time order or not (across customers: a line may be earlier
-    than the one before), with bad lines, redeliveries and a BOM among them; signups name a
-    referrer seen before, one yet to come, or one who never comes."""
+    """Events of a few customers in time order, with bad lines, redeliveries and a BOM among them;
+    signups name a referrer seen before, one yet to come, or one who never comes. Or out of time
+    order across customers: a customer's first line may be earlier than the lines before it (a
+    referrer's first event on a line after a friend's purchase, at an earlier time)."""
     lines: list[bytes] = []
     minute = 0
-    back = draw(st.sampled_from([0, 0, 600]))
+    back = draw(st.sampled_from([0, 0, 3000]))
+    seen: set[str] = set()
     for index in range(draw(st.integers(1, 40))):
         kind = draw(EVENT_KINDS)
-        minute += draw(st.integers(-back, 600))
+        minute += draw(st.integers(0, 600))
         customer = draw(st.sampled_from(["anna", "boris", "chen", "dana", "emil"]))
-        time_ = (MARCH + dt.timedelta(minutes=minute)).isoformat()
+        earlier = draw(st.integers(0, back)) if customer not in seen else 0
+        seen.add(customer)
+        time_ = (MARCH + dt.timedelta(minutes=minute - earlier)).isoformat()
         event: dict[str, Any] = {"id": f"e{index}", "customer": customer, "time": time_}
         if kind == "blank":
             lines.append(b"   ")
