@@ -24,6 +24,7 @@ from typing import Any
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.events import AnyEvent
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.replay import Counted, replay_numbered
 from rules_engine.service import Decided, Handled, Loyalty
@@ -106,8 +107,8 @@ class _Said:
         return replace(self, told=tuple(told), counted=counted, settled=True)
 
 
-_DUPLICATES, _WARNINGS = 1, 3
-"""Where `Counted.counts` has the duplicates and the warnings (replay._COUNTS)."""
+_DUPLICATES, _PROBLEMS, _WARNINGS = 1, 2, 3
+"""Where `Counted.counts` has the duplicates, the problems and the warnings (replay._COUNTS)."""
 
 
 def _work(
@@ -172,26 +173,25 @@ def _replay_owned(
 
     render = spec.render
 
-    facts: dict[str, Any] = {}
-    """What the line in progress told of its referrals (`_Said.referrer`, `_Said.created`)."""
-
     def on_decided(number: int, decided: Decided, duplicate: bool) -> None:
         if render is not None:
             text = render(number, decided, duplicate)
             if text is not None:
                 told.append(_Duplicate(text) if duplicate else text)
-        if loyalty.noted:
-            referrer = loyalty.referrers.pop(decided.event, None)
-            if referrer is not None:
-                facts["referrer"] = referrer
-            if decided.event in loyalty.created and not duplicate:
-                loyalty.created.discard(decided.event)
-                facts["created"] = True
+
+    noted: dict[int, dict[str, Any]] = {}
+    """What the service noted of each line handled and not yet acknowledged (`_Deferring.noted`)."""
+
+    def on_handled(number: int, handled: Handled) -> None:
+        noted[number] = loyalty.noted
 
     def on_counted(counted: Counted) -> None:
-        said.append(_Said(tuple(told), counted, **facts))
+        facts = noted.pop(counted.number, None)
+        if facts and not counted.counts[_PROBLEMS]:  # refused when done again: nothing to say
+            said.append(_Said(tuple(told), counted, **facts))
+        else:
+            said.append(_Said(tuple(told), counted))
         told.clear()
-        facts.clear()
 
     try:
         store = spec.open_store(spec.db, engine.program.program)
@@ -210,11 +210,12 @@ def _replay_owned(
             loyalty,
             spec.name,
             lines(),
-            on_decided=on_decided,
+            on_decided=on_decided if render is not None else None,
             on_problem=told.append,
             batch=spec.batch,
             idle=idle,
             on_counted=on_counted,
+            on_handled=on_handled if loyalty.refers else None,
         )
     finally:
         store.close()
@@ -230,36 +231,36 @@ class _Deferring(Loyalty):
     the reward, dated the purchase's time, would otherwise refuse (RE440) if their worker had not
     reached them yet. Not on the first delivery of a line the file repeats, either: it is no later.
 
-    On the other deliveries it notes, by event id, whom the reward would go to (`referrers`: the
-    store knew the code at the purchase's time) and which events were their customer's first
-    (`created`: they made the customer's code known), for the parent to tell whether the referrer
+    On the other deliveries it notes (`noted`) whom the reward would go to (`referrer`: the store
+    knew the code at the purchase's time), and of every event whether it was its customer's first
+    (`created`: it made the customer's code known), for the parent to tell whether the referrer
     became known from a line before the purchase's, as one process would have had them, or from a
     later one that their worker has committed already (a later line, at an earlier time)."""
 
     def __init__(self, *args: Any, again: list[bool], **options: Any) -> None:
         super().__init__(*args, **options)
         self.again = again
-        self.noted = self.engine.program.referral is not None
+        self.refers = self.engine.program.referral is not None
         """Whether the program has referrals: nothing is noted otherwise."""
-        self.referrers: dict[str, str] = {}
-        self.created: set[str] = set()
+        self.noted: dict[str, Any] = {}
+        """What the event in progress told of referrals (`_Said.referrer`, `_Said.created`)."""
 
     def rewards_referrers(self) -> bool:
         return self.again[0]
 
     def handle(self, event: Any, *, explain: bool = False) -> Handled:
+        self.noted = {}
         handled = super().handle(event, explain=explain)
         code = handled.unknown_referrer
-        if code is not None:
-            decided = handled.decided
-            referrer = self.store.referrer(code, decided.state.referral_qualified_at)
+        if code is not None:  # the purchase's time is when it qualified (`referral_qualified_at`)
+            referrer = self.store.referrer(code, parse_event(event).time)
             if referrer is not None:
-                self.referrers[decided.event] = referrer
+                self.noted["referrer"] = referrer
         return handled
 
     def _change(self, event: AnyEvent, new: bool, *args: Any) -> Any:
-        if new and self.noted:
-            self.created.add(event.id)
+        if new and self.refers:
+            self.noted["created"] = True
         return super()._change(event, new, *args)
 
 

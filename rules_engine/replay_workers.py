@@ -222,6 +222,8 @@ class _Parent:
         self.referrers: dict[int, tuple[str, int]] = {}
         """Lines owing a reward their worker found the referrer of: (the referrer, the last line
         sent when it said so)."""
+        self.customers: dict[str, deque[int]] = {}
+        """The numbers of the lines in `lines`, by customer id (`_owed` looks for a referrer's)."""
         self.bytes = 0
         self.failure: tuple[int, Diagnostic] | None = None
         self.interrupted = False
@@ -246,6 +248,11 @@ class _Parent:
                 size = 0 if raw is None else len(raw)
                 worker.chunk.append((number, raw, self.latest, False))
                 self.lines[number] = (raw, self.latest, customer)
+                if customer is not None:
+                    numbers = self.customers.get(customer)
+                    if numbers is None:
+                        self.customers[customer] = numbers = deque()
+                    numbers.append(number)
                 if self.guarded and at is not None:
                     self._passes(at)
                 worker.in_flight.append(number)
@@ -401,8 +408,13 @@ class _Parent:
             del self.held[number]
             self.referrers.pop(number, None)
             self._tell(said)
-            raw, _, _ = self.lines.pop(number, (None, None, None))
+            raw, _, customer = self.lines.pop(number, (None, None, None))
             self.bytes -= 0 if raw is None else len(raw)
+            if customer is not None:
+                numbers = self.customers[customer]
+                numbers.popleft()
+                if not numbers:
+                    del self.customers[customer]
             self.next = number + 1
 
     def _owed(self, said: _Said) -> _Said | None:
@@ -423,8 +435,7 @@ class _Parent:
             self._again(said, pay=False)
             return None
         referrer, sent = found
-        lines = self.lines
-        later = [self.held.get(n) for n in range(number + 1, sent + 1) if lines[n][2] == referrer]
+        later = [self.held.get(n) for n in self.customers.get(referrer, ()) if number < n <= sent]
         if None in later:
             return None
         if any(line.created for line in later if line is not None):
