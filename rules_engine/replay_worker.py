@@ -82,9 +82,9 @@ class _Said:
     worker: int = -1
     settled: bool = False
     """The referrer's reward the line owes is settled: given or refused (`_Parent._owed`)."""
-    referrer: str | None = None
-    """The customer whose referral code the line owes a reward not given, if the store knew the
-    code at the purchase's time when the worker looked (a later line may have made it known)."""
+    owes: tuple[str, dt.datetime] | None = None
+    """The referral code the line owes a reward not given to, and the purchase's time, when it
+    qualified (`referral_qualified_at`): for the parent to look the referrer up (`_Parent._owed`)."""
     created: bool = False
     """The line's event was its customer's first in the store (it made the referral code known)."""
 
@@ -231,11 +231,11 @@ class _Deferring(Loyalty):
     the reward, dated the purchase's time, would otherwise refuse (RE440) if their worker had not
     reached them yet. Not on the first delivery of a line the file repeats, either: it is no later.
 
-    On the other deliveries it notes (`noted`) whom the reward would go to (`referrer`: the store
-    knew the code at the purchase's time), and of every event whether it was its customer's first
-    (`created`: it made the customer's code known), for the parent to tell whether the referrer
-    became known from a line before the purchase's, as one process would have had them, or from a
-    later one that their worker has committed already (a later line, at an earlier time)."""
+    It notes (`noted`) the code and the time of a reward owed and not given (`owes`), and of every
+    event whether it was its customer's first (`created`: it made the customer's code known), for
+    the parent to tell whether the referrer became known from a line before the purchase's, as one
+    process would have had them, or from a later one that their worker has committed already (a
+    later line, at an earlier time)."""
 
     def __init__(self, *args: Any, again: list[bool], **options: Any) -> None:
         super().__init__(*args, **options)
@@ -243,7 +243,7 @@ class _Deferring(Loyalty):
         self.refers = self.engine.program.referral is not None
         """Whether the program has referrals: nothing is noted otherwise."""
         self.noted: dict[str, Any] = {}
-        """What the event in progress told of referrals (`_Said.referrer`, `_Said.created`)."""
+        """What the event in progress told of referrals (`_Said.owes`, `_Said.created`)."""
 
     def rewards_referrers(self) -> bool:
         return self.again[0]
@@ -252,10 +252,8 @@ class _Deferring(Loyalty):
         self.noted = {}
         handled = super().handle(event, explain=explain)
         code = handled.unknown_referrer
-        if code is not None:  # the purchase's time is when it qualified (`referral_qualified_at`)
-            referrer = self.store.referrer(code, parse_event(event).time)
-            if referrer is not None:
-                self.noted["referrer"] = referrer
+        if code is not None and not handled.duplicate:
+            self.noted["owes"] = (code, parse_event(event).time)
         return handled
 
     def _change(self, event: AnyEvent, new: bool, *args: Any) -> Any:

@@ -24,8 +24,8 @@ What crosses customers is kept as one process has it where the parent can: the h
 line is measured from the latest time of the lines before it that it let through, which the parent
 gives each line (`_Horizon`, replay_worker.py), not from the store, where other workers' lines are
 both missing (not committed yet) and ahead (committed early); and a line that owes a referrer a
-reward is delivered once more, as a redelivery, once every line before it is done
-(`_Parent._owed`): its worker gives the reward only then (`replay_worker._Deferring`), after the
+reward is delivered once more, as a redelivery, once every line before it is done and the parent
+has found the referrer in the store (`_Parent._owed`): its worker gives the reward only then (`replay_worker._Deferring`), after the
 referrer's own earlier lines, as one process does (given before them, dated the purchase's time, it
 would make the referrer's clock refuse them: RE440), and only to a referrer a line before made
 known, as one process had them (RE607 else: a code is known from its owner's first event's time,
@@ -68,6 +68,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import Diagnostic
 from rules_engine.replay import OnProblem, Replay
 from rules_engine.replay_worker import WorkerSpec, _Said, _work
+from rules_engine.store import open_store
 
 _CHUNK = 64
 """Lines the parent sends a worker at a time (fewer when it is about to wait)."""
@@ -184,7 +185,12 @@ class Workers:
         stop: Callable[[], bool] | None,
     ) -> Replay:
         """Replay the lines on the workers; the caller is told in file order (module docstring)."""
-        return _Parent(self, into, on_text, on_problem, on_line, stop).run(numbered)
+        parent = _Parent(self, into, on_text, on_problem, on_line, stop)
+        try:
+            return parent.run(numbered)
+        finally:
+            if parent.store is not None:
+                parent.store.close()
 
 
 class _Parent:
@@ -220,8 +226,10 @@ class _Parent:
         self.again: dict[int, _Said] = {}
         """Lines delivered again, by number: their first acknowledgement."""
         self.referrers: dict[int, tuple[str, int]] = {}
-        """Lines owing a reward their worker found the referrer of: (the referrer, the last line
-        sent when it said so)."""
+        """Lines owing a reward whose referrer the parent found: (the referrer, the last line sent
+        when it looked)."""
+        self.store: Any = None
+        """The parent's own connection to the store, to look referrers up (`_owed`), once needed."""
         self.customers: dict[str, deque[int]] = {}
         """The numbers of the lines in `lines`, by customer id (`_owed` looks for a referrer's)."""
         self.bytes = 0
@@ -349,15 +357,8 @@ class _Parent:
                     worker.in_flight.popleft()
                 if worker.in_flight and worker.in_flight[0] == number:
                     worker.in_flight.popleft()
-                if said.referrer is not None:  # every line its worker's store had is sent by now
-                    self.referrers[number] = (said.referrer, self.sent)
                 first = self.again.pop(number, None)
-                if first is None:
-                    said = replace(said, worker=index)
-                elif said.referrer is not None:  # found now, given on a third delivery (`_owed`)
-                    said = first
-                else:
-                    said = first.with_referrer(said)
+                said = replace(said, worker=index) if first is None else first.with_referrer(said)
                 self.held[number] = said
             self._hand_on()
         elif kind == "done":
@@ -420,40 +421,47 @@ class _Parent:
     def _owed(self, said: _Said) -> _Said | None:
         """A line that owes a referrer a reward its worker did not give (deferred, or the referrer
         not known), now that every line before it is done: the line settled, or None while it
-        waits for a redelivery or for the referrer's later lines.
+        waits for the reward (a redelivery, `_again`) or for the referrer's later lines.
 
         One process gives the reward if a line before this one made the referrer's code known (and
-        their first event is earlier than the purchase: the store's `known`). The store a worker
-        looked in also holds the lines other workers committed early, up to the last line sent
-        when it answered; so the referrer it found counts only if none of their lines after this
-        one, up to that, was their first event (`_Said.created`), which is waited for. Without a
-        referrer found, the line goes again to its worker, to look once more, everything before
-        it done; with one that counts, it goes again to be given the reward (`_again`)."""
+        their first event is earlier than the purchase: the store's `known`). The store holds all
+        of those now, and also lines other workers committed early, up to the last line sent; so
+        the referrer found counts only if none of their lines after this one, up to that, was their
+        first event (`_Said.created`), which is waited for. Looked up here, not by the worker: in
+        an optimistic group a code found unknown is checked again at the commit, which another
+        worker's new customer would fail, and the whole group be done again."""
         number = said.counted.number
         found = self.referrers.get(number)
         if found is None:
-            self._again(said, pay=False)
-            return None
+            if said.owes is None:  # a worker that noted nothing: a program without referrals
+                return replace(said, settled=True)
+            code, at = said.owes
+            if self.store is None:
+                spec = self.pool.spec
+                self.store = open_store(spec.db, self.pool.engine.program.program, readonly=True)
+            referrer = self.store.referrer(code, at)
+            if referrer is None:
+                return replace(said, settled=True)  # RE607, as one process
+            found = self.referrers[number] = (referrer, self.sent)
         referrer, sent = found
         later = [self.held.get(n) for n in self.customers.get(referrer, ()) if number < n <= sent]
         if None in later:
             return None
         if any(line.created for line in later if line is not None):
             return replace(said, settled=True)  # known from a later line: one process warned
-        self._again(said, pay=True)
+        self._again(said)
         return None
 
-    def _again(self, said: _Said, *, pay: bool) -> None:
-        """The line goes again to its worker (a redelivery, answered as processed before), to give
-        the referrer's reward it owes (`pay`: the service's `rewards_referrers`) or to look for
-        the referrer again; its acknowledgement completes the first (`with_referrer`)."""
+    def _again(self, said: _Said) -> None:
+        """The line goes again to its worker, a redelivery that gives the reward owed (service.py)
+        once; its acknowledgement completes the first (`with_referrer`)."""
         number = said.counted.number
         del self.held[number]
         self.again[number] = said
         worker = self.workers[said.worker]
         raw, reference, _ = self.lines[number]
         worker.in_flight.appendleft(number)
-        worker.inbox.put([(number, raw, reference, pay)])
+        worker.inbox.put([(number, raw, reference, True)])
 
     def _tell(self, said: _Said) -> None:
         for item in said.told:
