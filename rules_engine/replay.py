@@ -45,7 +45,7 @@ from rules_engine.engine.outcome import Outcome
 from rules_engine.engine.result import Result
 from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
 from rules_engine.replay_input import bounded_lines, field_span, store_failed, too_long, whole_line
-from rules_engine.service import Decided, Loyalty
+from rules_engine.service import Decided, Handled, Loyalty
 from rules_engine.source import SourceFile, Span
 from rules_engine.tally import CustomerTally
 
@@ -159,6 +159,10 @@ class Counted:
 
 OnCounted = Callable[[Counted], None]
 
+OnHandled = Callable[[int, Handled], None]
+"""Called with (line number, what the service answered) for a line handled, as it is handled:
+before its batch commits, and again if the batch is done again."""
+
 
 def replay(
     loyalty: Loyalty,
@@ -237,6 +241,7 @@ def replay_numbered(
     batch: int = 1,
     idle: Callable[[], bool] | None = None,
     on_counted: OnCounted | None = None,
+    on_handled: OnHandled | None = None,
 ) -> Replay:
     """`replay_lines` over lines that carry their own numbers (in increasing order, not
     necessarily consecutive: a worker of `replay_worker` gets the lines of its customers). `idle`,
@@ -244,10 +249,11 @@ def replay_numbered(
     batch then ends and commits rather than holding the lines it has, unacknowledged, while it
     waits (a worker whose parent waits for those acknowledgements). `on_counted` is told what each
     line added to the totals, once it is acknowledged, after `on_line`. `on_decided` is told what
-    `on_outcome` is, but as the service has it (`OnDecided`), in the same order."""
+    `on_outcome` is, but as the service has it (`OnDecided`), in the same order. `on_handled` is
+    told what the service answered a line (not refused) at once, before it commits."""
     result = Replay() if into is None else into
     report = on_problem or (lambda _: None)
-    run = _Run(loyalty, result, on_outcome, report, name, on_line, on_counted, on_decided)
+    run = _Run(loyalty, result, on_outcome, report, name, on_line, on_counted, on_decided, on_handled)
     lines = iter(numbered)
     if batch == 1:
         return run.each(lines, stop)
@@ -328,6 +334,7 @@ class _Run:
     on_line: Callable[[int], None] | None
     on_counted: OnCounted | None = None
     on_decided: OnDecided | None = None
+    on_handled: OnHandled | None = None
     acks: list[Callable[[], None]] = field(default_factory=list)
     commit_failed: bool = False
     """The last group failed at its commit, not at one of its lines."""
@@ -500,6 +507,8 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
     except StoreError as error:
         result.failure = store_failed(error, number, event, whole_line(name, number, line))
         return
+    if run.on_handled is not None:
+        run.on_handled(number, handled)
     if handled.unknown_referrer is not None:
         result.warnings += 1
         report(

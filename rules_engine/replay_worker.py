@@ -23,9 +23,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rules_engine.engine.evaluator import Engine
+from rules_engine.engine.events import AnyEvent
+from rules_engine.engine.reader import parse_event
 from rules_engine.errors import Diagnostic, StoreError
 from rules_engine.replay import Counted, replay_numbered
-from rules_engine.service import Decided, Loyalty
+from rules_engine.service import Decided, Handled, Loyalty
 from rules_engine.store.sql import SqlStore
 
 Render = Callable[[int, Decided, bool], "str | None"]
@@ -78,8 +80,13 @@ class _Said:
     told: tuple[str | Diagnostic, ...]
     counted: Counted
     worker: int = -1
-    again: bool = False
-    """The line was delivered again (`_Parent._again`)."""
+    settled: bool = False
+    """The referrer's reward the line owes is settled: given or refused (`_Parent._owed`)."""
+    owes: tuple[str, dt.datetime] | None = None
+    """The referral code the line owes a reward not given to, and the purchase's time, when it
+    qualified (`referral_qualified_at`): for the parent to look the referrer up (`_Parent._owed`)."""
+    created: bool = False
+    """The line's event was its customer's first in the store (it made the referral code known)."""
 
     @property
     def unknown_referrer(self) -> bool:
@@ -89,7 +96,7 @@ class _Said:
         """This line's acknowledgement with the referrer's reward its redelivery gave (`again`):
         without the warning that the referrer was unknown, nor the redelivery's own duplicate."""
         if again.unknown_referrer:  # unknown still: no customer of the store had the code before
-            return replace(self, again=True)
+            return replace(self, settled=True)
         told = [i for i in self.told if not (isinstance(i, Diagnostic) and i.code == UNKNOWN_REFERRER)]
         warned = len(self.told) - len(told)
         told += [item for item in again.told if not isinstance(item, _Duplicate)]
@@ -97,11 +104,11 @@ class _Said:
         counts[_DUPLICATES] -= 1
         counts[_WARNINGS] -= warned
         counted = Counted(self.counted.number, tuple(counts), self.counted.earned + again.counted.earned)
-        return replace(self, told=tuple(told), counted=counted, again=True)
+        return replace(self, told=tuple(told), counted=counted, settled=True)
 
 
-_DUPLICATES, _WARNINGS = 1, 3
-"""Where `Counted.counts` has the duplicates and the warnings (replay._COUNTS)."""
+_DUPLICATES, _PROBLEMS, _WARNINGS = 1, 2, 3
+"""Where `Counted.counts` has the duplicates, the problems and the warnings (replay._COUNTS)."""
 
 
 def _work(
@@ -172,8 +179,18 @@ def _replay_owned(
             if text is not None:
                 told.append(_Duplicate(text) if duplicate else text)
 
+    noted: dict[int, dict[str, Any]] = {}
+    """What the service noted of each line handled and not yet acknowledged (`_Deferring.noted`)."""
+
+    def on_handled(number: int, handled: Handled) -> None:
+        noted[number] = loyalty.noted
+
     def on_counted(counted: Counted) -> None:
-        said.append(_Said(tuple(told), counted))
+        facts = noted.pop(counted.number, None)
+        if facts and not counted.counts[_PROBLEMS]:  # refused when done again: nothing to say
+            said.append(_Said(tuple(told), counted, **facts))
+        else:
+            said.append(_Said(tuple(told), counted))
         told.clear()
 
     try:
@@ -198,6 +215,7 @@ def _replay_owned(
             batch=spec.batch,
             idle=idle,
             on_counted=on_counted,
+            on_handled=on_handled if loyalty.refers else None,
         )
     finally:
         store.close()
@@ -209,16 +227,39 @@ def _replay_owned(
 class _Deferring(Loyalty):
     """A worker's service: a referrer's reward is given only on the parent's redelivery of the
     line that owes it (`again`: the line in progress is one), once every line before it is done
-    (`_Parent._again`), where one process gives it: after the referrer's own earlier lines, which
+    (`_Parent._owed`), where one process gives it: after the referrer's own earlier lines, which
     the reward, dated the purchase's time, would otherwise refuse (RE440) if their worker had not
-    reached them yet. Not on the first delivery of a line the file repeats, either: it is no later."""
+    reached them yet. Not on the first delivery of a line the file repeats, either: it is no later.
+
+    It notes (`noted`) the code and the time of a reward owed and not given (`owes`), and of every
+    event whether it was its customer's first (`created`: it made the customer's code known), for
+    the parent to tell whether the referrer became known from a line before the purchase's, as one
+    process would have had them, or from a later one that their worker has committed already (a
+    later line, at an earlier time)."""
 
     def __init__(self, *args: Any, again: list[bool], **options: Any) -> None:
         super().__init__(*args, **options)
         self.again = again
+        self.refers = self.engine.program.referral is not None
+        """Whether the program has referrals: nothing is noted otherwise."""
+        self.noted: dict[str, Any] = {}
+        """What the event in progress told of referrals (`_Said.owes`, `_Said.created`)."""
 
     def rewards_referrers(self) -> bool:
         return self.again[0]
+
+    def handle(self, event: Any, *, explain: bool = False) -> Handled:
+        self.noted = {}
+        handled = super().handle(event, explain=explain)
+        code = handled.unknown_referrer
+        if code is not None and not handled.duplicate:
+            self.noted["owes"] = (code, parse_event(event).time)
+        return handled
+
+    def _change(self, event: AnyEvent, new: bool, *args: Any) -> Any:
+        if new and self.refers:
+            self.noted["created"] = True
+        return super()._change(event, new, *args)
 
 
 class _Horizon(_Deferring):

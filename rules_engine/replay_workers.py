@@ -24,12 +24,13 @@ What crosses customers is kept as one process has it where the parent can: the h
 line is measured from the latest time of the lines before it that it let through, which the parent
 gives each line (`_Horizon`, replay_worker.py), not from the store, where other workers' lines are
 both missing (not committed yet) and ahead (committed early); and a line that owes a referrer a
-reward is delivered once more, as a redelivery, once every line before it is done
-(`_Parent._again`): its worker gives the reward only then (`replay_worker._Deferring`), after the
+reward is delivered once more, as a redelivery, once every line before it is done and the parent
+has found the referrer in the store (`_Parent._owed`): its worker gives the reward only then (`replay_worker._Deferring`), after the
 referrer's own earlier lines, as one process does (given before them, dated the purchase's time, it
-would make the referrer's clock refuse them: RE440), and to a referrer a line before named (RE607
-if none did: a code is known from its owner's first event's time, store/base.py `known`, so one
-committed early from a later line does not count). Budgets and stock go to the worker that gets
+would make the referrer's clock refuse them: RE440), and only to a referrer a line before made
+known, as one process had them (RE607 else: a code is known from its owner's first event's time,
+store/base.py `known`, and the parent refuses one whose first event its worker committed early
+from a later line, whatever its time). Budgets and stock go to the worker that gets
 there first (docs/cli.md).
 
 Stopping: `stop()` (Ctrl-C) stops the parent reading and every worker after the line in progress
@@ -67,6 +68,7 @@ from rules_engine.engine.evaluator import Engine
 from rules_engine.errors import Diagnostic
 from rules_engine.replay import OnProblem, Replay
 from rules_engine.replay_worker import WorkerSpec, _Said, _work
+from rules_engine.store import open_store
 
 _CHUNK = 64
 """Lines the parent sends a worker at a time (fewer when it is about to wait)."""
@@ -82,8 +84,8 @@ def route(raw: bytes | None, number: int, workers: int) -> int:
     return _read(raw, number, workers)[0]
 
 
-def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetime | None]:
-    """A line's worker (`route`) and its time, if it has one with an offset."""
+def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetime | None, str | None]:
+    """A line's worker (`route`), its time, if it has one with an offset, and its customer id."""
     data = None
     if raw is not None:
         try:
@@ -91,16 +93,18 @@ def _read(raw: bytes | None, number: int, workers: int) -> tuple[int, dt.datetim
         except (ValueError, RecursionError):
             data = None
     if not isinstance(data, dict):
-        return number % workers, None
+        return number % workers, None, None
     customer, moment = data.get("customer"), data.get("time")
-    worker = owner(customer, workers) if isinstance(customer, str) else number % workers
+    if not isinstance(customer, str):
+        customer = None
+    worker = owner(customer, workers) if customer is not None else number % workers
     if not isinstance(moment, str):
-        return worker, None
+        return worker, None, customer
     try:
         at = dt.datetime.fromisoformat(moment)
     except ValueError:
-        return worker, None
-    return worker, (at if at.utcoffset() is not None else None)
+        return worker, None, customer
+    return worker, (at if at.utcoffset() is not None else None), customer
 
 
 def owner(customer: str, workers: int) -> int:
@@ -181,7 +185,12 @@ class Workers:
         stop: Callable[[], bool] | None,
     ) -> Replay:
         """Replay the lines on the workers; the caller is told in file order (module docstring)."""
-        return _Parent(self, into, on_text, on_problem, on_line, stop).run(numbered)
+        parent = _Parent(self, into, on_text, on_problem, on_line, stop)
+        try:
+            return parent.run(numbered)
+        finally:
+            if parent.store is not None:
+                parent.store.close()
 
 
 class _Parent:
@@ -210,11 +219,19 @@ class _Parent:
         """The last line sent."""
         self.held: dict[int, _Said] = {}
         """Lines acknowledged out of order, until those before them are handed on."""
-        self.lines: dict[int, tuple[bytes | None, dt.datetime | None]] = {}
-        """The lines sent and not yet handed on (with their horizon's reference), to deliver one
-        again (`_again`)."""
+        self.lines: dict[int, tuple[bytes | None, dt.datetime | None, str | None]] = {}
+        """The lines sent and not yet handed on (with their horizon's reference and customer id),
+        to deliver one again (`_again`) and to tell who a line's referrer's code became known
+        from (`_owed`)."""
         self.again: dict[int, _Said] = {}
         """Lines delivered again, by number: their first acknowledgement."""
+        self.referrers: dict[int, tuple[str, int]] = {}
+        """Lines owing a reward whose referrer the parent found: (the referrer, the last line sent
+        when it looked)."""
+        self.store: Any = None
+        """The parent's own connection to the store, to look referrers up (`_owed`), once needed."""
+        self.customers: dict[str, deque[int]] = {}
+        """The numbers of the lines in `lines`, by customer id (`_owed` looks for a referrer's)."""
         self.bytes = 0
         self.failure: tuple[int, Diagnostic] | None = None
         self.interrupted = False
@@ -234,11 +251,16 @@ class _Parent:
                     break
                 if self.failure is not None:
                     break
-                index, at = _read(raw, number, count)
+                index, at, customer = _read(raw, number, count)
                 worker = self.workers[index]
                 size = 0 if raw is None else len(raw)
                 worker.chunk.append((number, raw, self.latest, False))
-                self.lines[number] = (raw, self.latest)
+                self.lines[number] = (raw, self.latest, customer)
+                if customer is not None:
+                    numbers = self.customers.get(customer)
+                    if numbers is None:
+                        self.customers[customer] = numbers = deque()
+                    numbers.append(number)
                 if self.guarded and at is not None:
                     self._passes(at)
                 worker.in_flight.append(number)
@@ -377,27 +399,67 @@ class _Parent:
         """Tell the caller every line acknowledged, in file order, up to the first that is not."""
         while True:
             number = self.next
-            said = self.held.pop(number, None)
+            said = self.held.get(number)
             if said is None:
                 return
-            if said.unknown_referrer and not said.again:
-                self._again(said)
-                return
+            if said.unknown_referrer and not said.settled:
+                said = self._owed(said)
+                if said is None:
+                    return
+            del self.held[number]
+            self.referrers.pop(number, None)
             self._tell(said)
-            raw, _ = self.lines.pop(number, (None, None))
+            raw, _, customer = self.lines.pop(number, (None, None, None))
             self.bytes -= 0 if raw is None else len(raw)
+            if customer is not None:
+                numbers = self.customers[customer]
+                numbers.popleft()
+                if not numbers:
+                    del self.customers[customer]
             self.next = number + 1
 
-    def _again(self, said: _Said) -> None:
+    def _owed(self, said: _Said) -> _Said | None:
         """A line that owes a referrer a reward its worker did not give (deferred, or the referrer
-        not known): every line before it is done now, the referrer's own included, so the referrer
-        is known if any line before named them, as with one process (which had applied them all).
-        The line goes again to its worker, a redelivery that gives the reward owed (service.py)
+        not known), now that every line before it is done: the line settled, or None while it
+        waits for the reward (a redelivery, `_again`) or for the referrer's later lines.
+
+        One process gives the reward if a line before this one made the referrer's code known (and
+        their first event is earlier than the purchase: the store's `known`). The store holds all
+        of those now, and also lines other workers committed early, up to the last line sent; so
+        the referrer found counts only if none of their lines after this one, up to that, was their
+        first event (`_Said.created`), which is waited for. Looked up here, not by the worker: in
+        an optimistic group a code found unknown is checked again at the commit, which another
+        worker's new customer would fail, and the whole group be done again."""
+        number = said.counted.number
+        found = self.referrers.get(number)
+        if found is None:
+            if said.owes is None:  # a worker that noted nothing: a program without referrals
+                return replace(said, settled=True)
+            code, at = said.owes
+            if self.store is None:
+                spec = self.pool.spec
+                self.store = open_store(spec.db, self.pool.engine.program.program, readonly=True)
+            referrer = self.store.referrer(code, at)
+            if referrer is None:
+                return replace(said, settled=True)  # RE607, as one process
+            found = self.referrers[number] = (referrer, self.sent)
+        referrer, sent = found
+        later = [self.held.get(n) for n in self.customers.get(referrer, ()) if number < n <= sent]
+        if None in later:
+            return None
+        if any(line.created for line in later if line is not None):
+            return replace(said, settled=True)  # known from a later line: one process warned
+        self._again(said)
+        return None
+
+    def _again(self, said: _Said) -> None:
+        """The line goes again to its worker, a redelivery that gives the reward owed (service.py)
         once; its acknowledgement completes the first (`with_referrer`)."""
         number = said.counted.number
+        del self.held[number]
         self.again[number] = said
         worker = self.workers[said.worker]
-        raw, reference = self.lines[number]
+        raw, reference, _ = self.lines[number]
         worker.in_flight.appendleft(number)
         worker.inbox.put([(number, raw, reference, True)])
 

@@ -1,45 +1,41 @@
 """Migration 12 (leaner tables): a database written by the code before it, at schema 11, upgrades
 with every row as it was, reads back the same through the CLI, and goes on exactly once.
 
-The database is made here, not kept as a file: the migrations up to 11 only (`migrations.MIGRATIONS`
-cut there while it is written, as the code before 12 had them), then events written through the
-store's own code path — a transaction per event and a replay's groups, budgets, referral codes,
-refused redemptions, an erasure, bulk coupon codes, a second program with catalog stock — which
-writes the same columns at 11 and at 12. `test_upgrade.py` upgrades a database the code of
-2026-12-02 wrote (schema 9) through 12 as well.
+The database is one the code of 2026-12-05 wrote at schema 11 (commit d3ee2bd, the last before
+migration 12), kept as an SQLite file and a PostgreSQL dump (fixtures/stores/README.md says how
+they were made): events written through the store's own code path — a transaction per event and
+a replay's groups, budgets, referral codes, refused redemptions, an erasure, bulk coupon codes, a
+second program with catalog stock. Kept, not written here by today's code, whose rows have the
+columns of today (a referral code's time, `known_at`, migration 15) and would test today's writer
+rather than the migration. `test_upgrade.py` upgrades a database the code of 2026-12-02 wrote
+(schema 9) through 12 as well.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
-from rules_engine.engine.evaluator import Engine
-from rules_engine.errors import EventError
-from rules_engine.program.validate import load_program_text
 from rules_engine.service import Loyalty
 from rules_engine.store import migrations, open_store
 from rules_engine.store.migrations import LATEST, MIGRATIONS
 from rules_engine.store.sql import SqlStore
-from rules_engine.tools import coupon_codes
 from tests.store import test_stock
 from tests.store.streams import PROGRAM, engine, stream
+from tests.store.test_upgrade_fixtures import FIXTURES, restore
 from tests.store.test_workers import consistent
 
 SECRET = "store tests"
-STOCK_PROGRAM = test_stock.PROGRAM.replace("program: store-test", "program: shop")
 _ORDER = {  # every column, so that a table's rows compare as a list
     "customers": "program, customer",
     "customer_lists": "program, customer, part, pos",
@@ -56,27 +52,22 @@ _ORDER = {  # every column, so that a table's rows compare as a list
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A copy of the database written at schema 11 (module docstring), not upgraded yet."""
     if request.param == "sqlite":
-        return str(tmp_path / "loyalty.db")
+        path = tmp_path / "loyalty.db"
+        shutil.copy(FIXTURES / "store-test-schema-11.db", path)
+        return str(path)
     found: str = request.getfixturevalue("postgres_database")  # skipped without a server
+    restore(found, FIXTURES / "store-test-schema-11.postgres.sql")
     return found
 
 
 @contextmanager
 def schema_11() -> Iterator[None]:
-    """The migrations as the code before migration 12 had them, while the block runs; but for the
-    column today's code writes a referral code's time in (`known_at`, migration 15) and the table
-    an erasure renames a draw's winner in (`draws`, migration 16), which `write_history` drops once
-    it is done, as the code before had neither."""
-    eleventh, draws = MIGRATIONS[10], MIGRATIONS[15]
-    known_at = "ALTER TABLE referral_codes ADD COLUMN known_at"
-    writable = replace(
-        eleventh,
-        sqlite=(*eleventh.sqlite, f"{known_at} TEXT", *draws.sqlite),
-        postgresql=(*eleventh.postgresql, f"{known_at} TIMESTAMPTZ", *draws.postgresql),
-    )
+    """The migrations as the code before migration 12 had them, while the block runs: today's
+    code reads the database without upgrading it."""
     with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(migrations, "MIGRATIONS", (*MIGRATIONS[:10], writable))
+        patched.setattr(migrations, "MIGRATIONS", MIGRATIONS[:11])
         patched.setattr(migrations, "LATEST", 11)
         yield
 
@@ -121,60 +112,22 @@ def version(url: str) -> int:
         store.close()
 
 
-def write_history(url: str, tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The events a store at schema 11 gets (module docstring); (the events it applied, the shop's)."""
-    events = stream(seed=12, customers=6, events=160)
-    applied = []
+def history(url: str, tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events the database at schema 11 was written with (fixtures/stores/README.md): (those
+    it applied, by their ids kept, the shop's)."""
     store = open_store(url, "store-test")
+    assert isinstance(store, SqlStore)
     try:
-        loyalty = Loyalty(engine(), store, horizon=None)
-        for event in events[:60]:  # a transaction per event, as the service
-            try:
-                loyalty.process(event)
-            except EventError:
-                continue  # a redemption refused for lack of points: written nowhere
-            applied.append(event)
-        for start in range(60, len(events), 25):  # a replay's groups
-            with store.group():
-                for event in events[start : start + 25]:
-                    try:
-                        loyalty.handle(event)
-                    except EventError:
-                        continue
-                    applied.append(event)
-        loyalty.erase("c5", operator="desk", at=dt.datetime(2027, 3, 1, tzinfo=dt.UTC))
-        coupon_codes.generate(store, engine().program, "five-off", 7, batch="flyer", at=test_stock.START)
+        kept = {event for (event,) in store._execute("SELECT event FROM events")}
     finally:
         store.close()
-    store = open_store(url, "shop")
-    shop = Loyalty(
-        Engine(load_program_text(STOCK_PROGRAM, "shop.yaml"), secret=b"stock"), store, horizon=None
-    )
+    applied = [event for event in stream(seed=12, customers=6, events=160) if event["id"] in kept]
     taken = [test_stock.purchase(name) for name in ("ann", "bob")] + [
         test_stock.redeem("ann"),
         test_stock.redeem("bob", "latte", 2),
     ]
-    try:
-        for event in taken:
-            shop.process(event)
-    finally:
-        store.close()
-    _drop_known_at(url)
     (tmp_path / "store-test.yaml").write_text(PROGRAM)
     return applied, taken
-
-
-def _drop_known_at(url: str) -> None:
-    """The referral codes as the code before migration 15 wrote them, and no `draws` (`schema_11`)."""
-    drops = ("ALTER TABLE referral_codes DROP COLUMN known_at", "DROP TABLE draws")
-    if url.startswith("postgresql"):
-        with psycopg.connect(url, autocommit=True) as db:
-            for drop in drops:
-                db.execute(drop)
-        return
-    with sqlite3.connect(url) as db:
-        for drop in drops:
-            db.execute(drop)
 
 
 def views(url: str, tmp_path: Path, customers: list[str]) -> dict[str, Any]:
@@ -192,7 +145,7 @@ def views(url: str, tmp_path: Path, customers: list[str]) -> dict[str, Any]:
 
 def test_a_database_at_schema_11_upgrades_with_every_row_and_reads_the_same(url: str, tmp_path: Path) -> None:
     with schema_11():
-        events, _ = write_history(url, tmp_path)
+        events, _ = history(url, tmp_path)
         assert version(url) == 11
         customers = sorted({event["customer"] for event in events} - {"c5"})
         before, seen = rows(url), views(url, tmp_path, customers)
@@ -214,7 +167,7 @@ def test_after_the_upgrade_an_old_event_again_changes_nothing_and_a_new_one_foll
     url: str, tmp_path: Path
 ) -> None:
     with schema_11():
-        events, taken = write_history(url, tmp_path)
+        events, taken = history(url, tmp_path)
         before = rows(url)
     assert version(url) == LATEST  # opening it for writing upgrades it, as `db upgrade` does
     with open_store(url, "store-test") as store:

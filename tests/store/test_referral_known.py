@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
 from rules_engine.engine.mechanics.referral import referral_code
-from rules_engine.replay_workers import owner
+from rules_engine.replay_workers import _Parent, owner
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import CustomerState
 from rules_engine.store import open_store
@@ -154,3 +155,71 @@ def test_run_on_two_workers_rewards_a_referrer_after_their_own_earlier_lines(tmp
     runs = one_and_two_workers(tmp_path, lines, referrer)
     assert runs[0] == runs[1]
     assert runs[0][0] == 0 and runs[0][3] == 20 + 20 + 50
+
+
+def hold_back(monkeypatch: pytest.MonkeyPatch, line: int, until: int) -> None:
+    """The parent of `--workers` hands on no line from `line` on before line `until` (later in the
+    file) is acknowledged, committed: the worst order for the referee's line, made sure of."""
+    hand_on = _Parent._hand_on
+
+    def held_back(self: _Parent) -> None:
+        if self.next < line or until in self.held:
+            hand_on(self)
+
+    monkeypatch.setattr(_Parent, "_hand_on", held_back)
+
+
+def runs_on(tmp_path: Path, lines: list[dict[str, Any]], customer: str, *workers: str) -> list[Any]:
+    """What `loyalty run` says (exit code, output, problems) and the points `customer` holds after,
+    on each number of workers ("memory": one process, in memory, nothing held after)."""
+    program, stream = tmp_path / "store-test.yaml", tmp_path / "events.jsonl"
+    program.write_text(NO_BUDGET)
+    stream.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    runs = []
+    for count in workers:
+        db = str(tmp_path / f"{count}.db")
+        args = ["run", str(program), str(stream), "--horizon", "none", "--batch", "50"]
+        args += ["--workers", count, "--db", db] if count != "memory" else []
+        done = CliRunner().invoke(app, args, env={"LOYALTY_SECRET": SECRET})
+        assert done.exception is None or isinstance(done.exception, SystemExit), done.exception
+        held = None
+        if count != "memory":
+            with open_store(db, "store-test") as store:
+                state = store.state(customer)
+                assert state is not None
+                held = sum(lot.points for lot in state.lots)
+        runs.append((done.exit_code, done.stdout, done.stderr, held))
+    return runs
+
+
+REFEREE, FILLER, REFERRER = ON_0[0], ON_0[1:20], ON_1[0]
+BUSY = [purchase(f"e{i}", FILLER[i % len(FILLER)], i - 300) for i in range(300)]  # worker 0's
+"""Lines 1-300, which keep the referee's worker busy: the referrer's, on the other, runs ahead."""
+
+
+def test_run_on_workers_refuses_a_referrer_known_from_a_later_line_at_an_earlier_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purchase's line (302) comes before the referrer's first (303), whose time is earlier:
+    one process does not know the referrer yet (RE607), and N workers, whose store holds line 303
+    when the purchase's turn comes, say so too."""
+    lines = [*BUSY, signup("s", REFEREE, 0, REFERRER), purchase("q", REFEREE, 2), purchase("f", REFERRER, 1)]
+    hold_back(monkeypatch, 302, until=303)
+    memory, *runs = runs_on(tmp_path, lines, REFERRER, "memory", "1", "2", "3")
+    assert runs[0] == runs[1] == runs[2]
+    assert memory[:3] == runs[0][:3]
+    assert "warning[RE607]: line 302: the referral code" in memory[2] and runs[0][3] == 20
+
+
+def test_run_on_workers_rewards_a_referrer_known_before_the_purchase_with_later_lines_done_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The referrer's first line (1) is before the purchase's (303), their next (304) after it and
+    committed first: they were known, and are paid once, as one process pays them."""
+    lines = [purchase("f0", REFERRER, -400), *BUSY, signup("s", REFEREE, 0, REFERRER)]
+    lines += [purchase("q", REFEREE, 2), purchase("f", REFERRER, 3)]
+    hold_back(monkeypatch, 303, until=304)
+    memory, *runs = runs_on(tmp_path, lines, REFERRER, "memory", "1", "2", "3")
+    assert runs[0] == runs[1] == runs[2]
+    assert memory[:3] == runs[0][:3]
+    assert runs[0][0] == 0 and runs[0][3] == 20 + 50 + 20

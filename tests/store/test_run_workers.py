@@ -11,6 +11,7 @@ the lines printed, the balances (and the ledger) are compared.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -182,20 +183,27 @@ def test_a_generated_history_gives_the_same_lines_and_balances(tmp_path: Path) -
 
 
 BAD_LINES = [b"\xc3(", b"{nope", b'{"id": "q"}', b'{"customer": 1}', b"[]"]
+MARCH = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 EVENT_KINDS = st.sampled_from(["purchase", "purchase", "app_open", "redeem", "signup", "blank", "bad"])
 
 
 @st.composite
 def messy_streams(draw: st.DrawFn) -> list[bytes]:
     """Events of a few customers in time order, with bad lines, redeliveries and a BOM among them;
-    signups name a referrer seen before, one yet to come, or one who never comes."""
+    signups name a referrer seen before, one yet to come, or one who never comes. Or out of time
+    order across customers: a customer's first line may be earlier than the lines before it (a
+    referrer's first event on a line after a friend's purchase, at an earlier time)."""
     lines: list[bytes] = []
     minute = 0
+    back = draw(st.sampled_from([0, 0, 3000]))
+    seen: set[str] = set()
     for index in range(draw(st.integers(1, 40))):
         kind = draw(EVENT_KINDS)
         minute += draw(st.integers(0, 600))
         customer = draw(st.sampled_from(["anna", "boris", "chen", "dana", "emil"]))
-        time_ = f"2026-03-{1 + minute // 1440:02d}T{minute % 1440 // 60:02d}:{minute % 60:02d}:00+00:00"
+        earlier = draw(st.integers(0, back)) if customer not in seen else 0
+        seen.add(customer)
+        time_ = (MARCH + dt.timedelta(minutes=minute - earlier)).isoformat()
         event: dict[str, Any] = {"id": f"e{index}", "customer": customer, "time": time_}
         if kind == "blank":
             lines.append(b"   ")
