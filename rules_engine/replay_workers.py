@@ -25,8 +25,9 @@ line is measured from the latest time of the lines before it that it let through
 gives each line (`_Horizon`, replay_worker.py), not from the store, where other workers' lines are
 both missing (not committed yet) and ahead (committed early); and a line that owes a referrer a
 reward is delivered once more, as a redelivery, once every line before it is done and the parent
-has found the referrer in the store (`_Parent._owed`): its worker gives the reward only then (`replay_worker._Deferring`), after the
-referrer's own earlier lines, as one process does (given before them, dated the purchase's time, it
+has found the referrer in the store (`_Parent._owed`): its worker gives the reward only then
+(`replay_worker._Deferring`), after the referrer's own earlier lines, as one process does (given
+before them, dated the purchase's time, it
 would make the referrer's clock refuse them: RE440), and only to a referrer a line before made
 known, as one process had them (RE607 else: a code is known from its owner's first event's time,
 store/base.py `known`, and the parent refuses one whose first event its worker committed early
