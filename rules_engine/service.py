@@ -53,7 +53,7 @@ from rules_engine.engine.result import Result
 from rules_engine.engine.run import ReferrerRecord
 from rules_engine.engine.stream import Stream
 from rules_engine.errors import Diagnostic, EventError, StoreError, path_text
-from rules_engine.state.customer import CustomerState, IssuedCoupon, LedgerEntry
+from rules_engine.state.customer import CustomerState, IssuedCoupon
 from rules_engine.store.base import Change, CustomerTransaction, Store, StoredEvent
 from rules_engine.store.memory import MemoryStore
 from rules_engine.tools.adjustments import Adjustment
@@ -449,7 +449,7 @@ class Loyalty:
         with self.store.transaction(customer) as transaction:
             before = transaction.state()
             code = self._code(customer) if before is None else None
-            transaction.save(Change(state=state, ledger=_opening(before, state), referral_code=code))
+            transaction.save(Change(state=state, ledger=desk.opening(before, state), referral_code=code))
 
     def adjust(self, adjustment: Adjustment) -> desk.Booked[Adjustment]:
         """A support desk's credit or debit (tools/adjustments.py), in one transaction, exactly once
@@ -557,34 +557,6 @@ def _refuse_nul(data: Any) -> None:
 def _owed(decided: Decided) -> str | None:
     """The referral code of a referrer the event owes a reward (`Effects.referral_owed`)."""
     return decided.referral_owed if isinstance(decided, Result) else decided.effects.referral_owed
-
-
-IMPORT = "import"
-
-
-def _opening(before: CustomerState | None, after: CustomerState) -> list[LedgerEntry]:
-    """The ledger entries that make the books agree with an imported state: for each lot whose
-    points differ from the stored state's (all of a new customer's), an `adjust` entry of rule
-    `import` for the difference, dated when the lot was earned (a lot the import drops: at the
-    state's latest event). The state carries no history of its own."""
-    held = {lot.id: lot for lot in before.lots} if before is not None else {}
-    now = {lot.id: lot for lot in after.lots}
-    entries: list[LedgerEntry] = []
-    for lot_id in [*now, *(lot_id for lot_id in held if lot_id not in now)]:
-        new, old = now.get(lot_id), held.get(lot_id)
-        points = (new.points if new is not None else Decimal(0)) - (
-            old.points if old is not None else Decimal(0)
-        )
-        if points:
-            lot = new or old
-            assert lot is not None
-            at = lot.earned_at if new is not None else (after.last_event_at or lot.earned_at)
-            entries.append(
-                LedgerEntry(
-                    event=f"{IMPORT}:{lot_id}", rule=IMPORT, kind="adjust", points=points, lot=lot_id, at=at
-                )
-            )
-    return entries
 
 
 def _reused(event: AnyEvent, stored: StoredEvent) -> Diagnostic:

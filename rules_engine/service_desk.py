@@ -1,6 +1,6 @@
 """The support desk's corrections through the service (`Loyalty.adjust`, `Loyalty.void`): each in
 one store transaction of the customer's, exactly once by its own id, like an event, with time
-passed first up to its moment.
+passed first up to its moment; and the ledger entries an imported state brings (`Loyalty.put`).
 
 Separate from service.py, which runs events: these are what a person asks for now and then, and a
 void reads much (the voided event's outcome, the later ones, the ledger) that no event needs. The
@@ -11,12 +11,13 @@ them.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Generic, NamedTuple, TypeVar
 
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
 from rules_engine.errors import Diagnostic, EventError, StoreError
-from rules_engine.state.customer import CustomerState
+from rules_engine.state.customer import CustomerState, LedgerEntry
 from rules_engine.store.base import Change, CustomerTransaction, Store
 from rules_engine.tools.adjustments import Adjustment, apply_adjustment
 from rules_engine.tools.voids import Void, apply_void, moved_a_quest
@@ -170,3 +171,31 @@ def _items_redeemed(outcome: Outcome) -> list[str]:
     """The catalog items a redemption's outcome took (its `catalog:<item>` trace): what voiding it
     gives back to their stock."""
     return [t.rule.removeprefix("catalog:") for t in outcome.trace if t.kind == "catalog" and t.fired]
+
+
+IMPORT = "import"
+
+
+def opening(before: CustomerState | None, after: CustomerState) -> list[LedgerEntry]:
+    """The ledger entries that make the books agree with an imported state: for each lot whose
+    points differ from the stored state's (all of a new customer's), an `adjust` entry of rule
+    `import` for the difference, dated when the lot was earned (a lot the import drops: at the
+    state's latest event). The state carries no history of its own."""
+    held = {lot.id: lot for lot in before.lots} if before is not None else {}
+    now = {lot.id: lot for lot in after.lots}
+    entries: list[LedgerEntry] = []
+    for lot_id in [*now, *(lot_id for lot_id in held if lot_id not in now)]:
+        new, old = now.get(lot_id), held.get(lot_id)
+        points = (new.points if new is not None else Decimal(0)) - (
+            old.points if old is not None else Decimal(0)
+        )
+        if points:
+            lot = new or old
+            assert lot is not None
+            at = lot.earned_at if new is not None else (after.last_event_at or lot.earned_at)
+            entries.append(
+                LedgerEntry(
+                    event=f"{IMPORT}:{lot_id}", rule=IMPORT, kind="adjust", points=points, lot=lot_id, at=at
+                )
+            )
+    return entries
