@@ -37,11 +37,17 @@ def _change(value: float | None) -> str:
 def print_report(console: Console, report: Mapping[str, Any]) -> None:
     """Every part of the report as a table, the comparison and the gates last."""
     program, history, currency = report["program"], report["history"], report["currency"]
+    # an empty history has no span; without a point value, points have no money figure
+    span = f"{history['from']} to {history['to']}; " if history["from"] is not None else ""
+    value = report["point_value"]
+    worth = (
+        f"a point is worth {value} {currency}"
+        if value is not None
+        else "no point value set (points.value or --point-value)"
+    )
     console.print(
         f"[bold]{program['name']}[/bold] v{program['version']} over {history['source']}: "
-        f"{history['events']:,} events, {history['customers']:,} customers, "
-        f"{history['from']} to {history['to']}; "
-        f"a point is worth {report['point_value'] or 'nothing set'} {currency}"
+        f"{history['events']:,} events, {history['customers']:,} customers, {span}{worth}"
     )
     other = report["compare"]
     versions = [("", report)] + ([("other", other["report"])] if other else [])

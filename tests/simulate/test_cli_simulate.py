@@ -271,6 +271,28 @@ def test_html_of_a_program_without_a_point_value_and_of_an_empty_history(
         assert ("to 20" in html) is (history == purchases)  # the history's first and last day, if any
 
 
+def test_the_terminal_report_of_a_program_without_a_point_value_and_of_an_empty_history(
+    purchases: Path, tmp_path: Path
+) -> None:
+    """The terminal report's first line said "None to None" for an empty history and "a point is
+    worth nothing set RUB" without a point value."""
+    base = tmp_path / "no-value.yaml"
+    base.write_text(
+        COFFEE.read_text(encoding="utf-8").replace("  value: 1 ", "  # no value "), encoding="utf-8"
+    )
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    for history in (purchases, empty):
+        status, out, err = _simulate(str(base), str(history), "--workers", "1")
+        assert status == 0, err
+        first = " ".join(out.split("Cost")[0].split())  # the first line, as the console wrapped it
+        assert "None" not in first and "nothing set" not in first
+        assert "no point value set" in first
+        assert (" to 20" in first) is (history == purchases)
+    status, out, err = _simulate(str(COFFEE), str(purchases), "--workers", "1")
+    assert status == 0 and "a point is worth 1" in " ".join(out.split("Cost")[0].split())
+
+
 @pytest.mark.parametrize("where", ["history", "missing folder"])
 def test_html_that_cannot_be_written_is_a_usage_error(purchases: Path, tmp_path: Path, where: str) -> None:
     page = purchases if where == "history" else tmp_path / "nowhere" / "report.html"
