@@ -23,7 +23,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from rules_engine.errors import Diagnostic, EventError
+from rules_engine.errors import Diagnostic, EventError, quoted
 from rules_engine.program.model import Program
 from rules_engine.store.base import CouponCode, Store
 
@@ -64,7 +64,7 @@ def check_request(count: int, prefix: str) -> None:
     if prefix and not re.fullmatch(r"[A-Z0-9][A-Z0-9-]{0,31}", normalized(prefix)):
         problems.append(
             Diagnostic(
-                "RE445", f"prefix {prefix!r}: letters, digits and '-' only, up to 32", path=("prefix",)
+                "RE445", f"prefix {quoted(prefix)}: letters, digits and '-' only, up to 32", path=("prefix",)
             )
         )
     if problems:
@@ -98,7 +98,7 @@ def read_csv(text: str) -> list[str]:
             problems.append(
                 Diagnostic(
                     "RE445",
-                    f"row {number}: {code!r} is not a code: 4 to 64 letters, digits and '-'",
+                    f"row {number}: {quoted(code)} is not a code: 4 to 64 letters, digits and '-'",
                     path=(number,),
                 )
             )
@@ -150,7 +150,8 @@ def check_coupon(program: Program, coupon: str) -> None:
         return
     near = difflib.get_close_matches(coupon, ids, n=1)
     hint = f"did you mean `{near[0]}`?" if near else f"the program's coupons: {', '.join(ids) or 'none'}"
-    raise EventError([Diagnostic("RE444", f"program {program.program} has no coupon {coupon!r}", hint=hint)])
+    message = f"program {program.program} has no coupon {quoted(coupon)}"
+    raise EventError([Diagnostic("RE444", message, hint=hint)])
 
 
 def generate(

@@ -8,8 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
+from rules_engine.errors import EventError
+from rules_engine.program.validate import load_program
 from rules_engine.store import open_store
-from rules_engine.tools.coupon_codes import read_csv
+from rules_engine.tools.coupon_codes import check_coupon, read_csv
 from tests.conftest import ROOT
 
 PROGRAM = ROOT / "programs" / "coffee-club.yaml"
@@ -36,3 +38,17 @@ def test_the_cli_imports_a_file_with_a_byte_order_mark(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with open_store(url, "coffee-club") as store:
         assert [code.code for code in store.coupon_codes("free-latte")] == ["ABCD-1234"]
+
+
+def test_a_hostile_code_or_coupon_id_is_quoted_by_its_start() -> None:
+    """A 100,000-character row was quoted back whole in RE445 (and a coupon id in RE444): the
+    message names the row and the value's start and length."""
+    with pytest.raises(EventError) as refused:
+        read_csv("A" * 100_000 + "\n")
+    (diagnostic,) = refused.value.diagnostics
+    assert diagnostic.code == "RE445" and "(100,000 characters)" in diagnostic.message
+    assert len(diagnostic.message) < 200
+    program = load_program(ROOT / "programs" / "coffee-club.yaml").program
+    with pytest.raises(EventError) as refused:
+        check_coupon(program, "x" * 100_000)
+    assert refused.value.diagnostics[0].code == "RE444" and len(refused.value.diagnostics[0].message) < 200
