@@ -504,6 +504,12 @@ _ALL = (
         "cli.md#loyalty-draw",
         {"RE452": "`draw --db` with another seed than the one its recorded result was drawn with"},
     ),
+    *_group(
+        Stage.USAGE,
+        "cli.md#loyalty-keys",
+        {"RE718": "`keys create --program` is not a program id (lower case letters, digits, `-`, `_`)"},
+        exit_status=EXIT_USAGE,
+    ),
 )
 
 

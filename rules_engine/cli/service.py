@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from rules_engine.errors import Diagnostic, ProgramError, StoreError
+from rules_engine.errors import Diagnostic, ProgramError, StoreError, quoted
 
 if TYPE_CHECKING:
     from rules_engine.store import Store
@@ -156,9 +157,20 @@ def keys_create(
     Scopes: events:write (events and dry-runs), customers:read (customers, ledgers, the ledger
     export), redemptions:write, programs:write (uploads), admin (everything).
     """
+    from rules_engine.program.types import ID_LENGTH, ID_PATTERN
     from rules_engine.store.keys import new_key
 
     out, err = _consoles()
+    for program in programs or []:  # a key limited to a name no program can have would work nowhere
+        if len(program) > ID_LENGTH or not re.fullmatch(ID_PATTERN, program):
+            _usage(
+                Diagnostic(
+                    "RE718",
+                    f"--program {quoted(program)}: not a program id",
+                    hint="a program's id as its file says (`program:`): lower case letters, digits, `-`, `_`",
+                ),
+                err,
+            )
     token, key = new_key([str(scope) for scope in scopes], programs or [])
     store = _keys_store(db, err, create=True)
     try:

@@ -24,6 +24,7 @@ from rules_engine.dsl.ast import format_duration
 from rules_engine.dsl.values import parse_duration
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+ID_LENGTH = 64  # the most characters of an id
 DURATION_PATTERN = r"^([0-9]+[wdhms])+$"
 RATE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s+per\s+[0-9]+(\.[0-9]+)?\s*$"
 WINDOW_PATTERN = r"^(calendar_(day|week|month|quarter|year)|lifetime|rolling ([0-9]+[wdhms])+)$"
@@ -33,7 +34,7 @@ CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 Id = Annotated[
     str,
-    Field(pattern=ID_PATTERN, max_length=64, examples=["double-tuesday"]),
+    Field(pattern=ID_PATTERN, max_length=ID_LENGTH, examples=["double-tuesday"]),
 ]
 
 

@@ -56,6 +56,18 @@ def test_a_scope_outside_the_list_is_a_usage_error(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and not (tmp_path / "k.db").exists()
 
 
+def test_a_program_no_program_file_could_name_is_a_usage_error(tmp_path: Path) -> None:
+    """`--program` was kept as given: a key limited to `Coffee Club` or 5 MB of text works nowhere."""
+    db = tmp_path / "k.db"
+    for program in ("Coffee Club", "p" * 65, "coffee-club\x00"):
+        refused = CliRunner().invoke(
+            app, ["keys", "create", "--db", str(db), "--scope", "events:write", "--program", program]
+        )
+        assert refused.exit_code == 2 and "error[RE718]" in refused.stderr, refused.output
+        assert len(refused.stderr) < 1_000
+    assert not db.exists()  # refused before the store was opened
+
+
 def test_listing_the_keys_of_no_database_says_so(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["keys", "list", "--db", str(tmp_path / "none.db")])
     assert missing.exit_code == 1 and "error[RE601]" in missing.stderr
