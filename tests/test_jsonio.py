@@ -256,3 +256,47 @@ def test_the_nul_character_is_refused_at_its_escape(text: str) -> None:
         jsonio.loads(text)
     assert text[refused.value.position :].startswith("\\u0000")
     assert jsonio.loads('"a\\\\u0000"') == "a\\u0000"  # an escaped backslash, then the text u0000
+
+
+def _value_at(data: object, path: tuple[str | int, ...]) -> object:
+    for step in path:
+        data = data[step]  # type: ignore[index]
+    return data
+
+
+def _holds_nul(data: object) -> bool:
+    """The plain recursive answer (no cycles in these data)."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_holds_nul(key) or _holds_nul(value) for key, value in data.items())
+    if isinstance(data, list | tuple):
+        return any(_holds_nul(value) for value in data)
+    return False
+
+
+_TEXTS = st.text(alphabet=st.sampled_from(["a", "é", "\x00", "\\", "x", "0"]), max_size=4)
+_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.decimals(allow_nan=False) | _TEXTS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(_TEXTS, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_DATA)
+def test_nul_path_finds_a_nul_exactly_when_the_data_holds_one(data: object) -> None:
+    """`Loyalty.handle` refuses a caller's event with a NUL by `nul_path`, which walks the data
+    first without paths (the common case) and then with them: it must name a NUL whenever there
+    is one, in a key or a text, and never one that is not there."""
+    path = jsonio.nul_path(data)
+    assert (path is not None) is _holds_nul(data)
+    if path is not None:
+        *above, last = path
+        holder = _value_at(data, tuple(above))
+        value = _value_at(data, path)
+        assert (isinstance(value, str) and "\x00" in value) or (isinstance(last, str) and "\x00" in last), (
+            holder,
+            last,
+        )
