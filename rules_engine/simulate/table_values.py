@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rules_engine.engine.events import MAX_ID, MONEY_DIGITS, QTY_DIGITS
+from rules_engine.engine.events import MAX_ID, MONEY_DIGITS, PSEUDONYM, QTY_DIGITS
 from rules_engine.errors import Diagnostic
 
 RETURNED = frozenset({"1", "true", "t", "yes", "y", "r", "return"})
@@ -36,6 +36,8 @@ def value_checks(where: Mapping[str, str]) -> list[tuple[str, Any, str]]:
             written = pl.col(name) if name in ("store", "channel") else pl.col(name).str.strip_chars()
             longer = written.str.len_chars() > MAX_ID  # as the events hold it: store and channel not stripped
             found.append((name, longer.fill_null(False), f"is longer than {MAX_ID} characters"))
+    reserved = pl.col("customer").str.strip_chars().str.contains(f"^{PSEUDONYM.pattern}$").fill_null(False)
+    found.append(("customer", reserved, "has the shape of an erased customer's pseudonym (erased-, 32 hex)"))
     for name, most in (("price", MONEY_DIGITS), ("amount", MONEY_DIGITS), ("quantity", QTY_DIGITS)):
         if name in where:
             number = pl.col(name).str.contains(_NUMBER).fill_null(False)

@@ -143,6 +143,11 @@ def test_a_mapping_file_and_negative_quantities_as_returns(tmp_path: Path) -> No
             f"row 2, column 'household': '{'h' * 40}… (201 characters)' is longer than 200 characters",
         ),
         (f"h1,2026-12-01 08:30:00,r1,{'L' * 200},coffee,320,1\n", None),
+        (
+            f"erased-{'0a' * 16},2026-12-01 08:30:00,r1,LATTE,coffee,320,1\n",
+            f"column 'household': 'erased-{'0a' * 16}' has the shape of an erased customer's pseudonym",
+        ),
+        (f"erased-{'0A' * 16},2026-12-01 08:30:00,r1,LATTE,coffee,320,1\n", None),
     ],
     ids=[
         "price",
@@ -153,6 +158,8 @@ def test_a_mapping_file_and_negative_quantities_as_returns(tmp_path: Path) -> No
         "9 digits",
         "a long customer",
         "a SKU of 200",
+        "a customer shaped as a pseudonym",
+        "only alike",
     ],
 )
 def test_a_bad_row_is_named_by_row_and_column(tmp_path: Path, content: str, where: str | None) -> None:
