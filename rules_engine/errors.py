@@ -150,6 +150,12 @@ class StoreError(RulesEngineError):
     server that does not answer. Raised before anything is written."""
 
 
+class TransientError(StoreError):
+    """The database ended a transaction so that another could go on (PostgreSQL's deadlock
+    detection, a serialization failure): nothing of it was written, and the same transaction
+    tried again succeeds (`loyalty run` tries a line again: replay.py `TRIES`)."""
+
+
 # -- pydantic's errors as diagnostics ------------------------------------------------------------
 
 

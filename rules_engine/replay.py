@@ -32,6 +32,8 @@ import contextlib
 import functools
 import itertools
 import operator
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -43,7 +45,7 @@ from rules_engine.engine.event_text import parse_event_text
 from rules_engine.engine.later import LaterResult, StreamResult
 from rules_engine.engine.outcome import Outcome
 from rules_engine.engine.result import Result
-from rules_engine.errors import Diagnostic, EventError, Severity, StoreError
+from rules_engine.errors import Diagnostic, EventError, Severity, StoreError, TransientError
 from rules_engine.replay_input import bounded_lines, field_span, store_failed, too_long, whole_line
 from rules_engine.service import Decided, Handled, Loyalty
 from rules_engine.source import SourceFile, Span
@@ -53,6 +55,10 @@ ZERO = Decimal(0)
 
 DEFAULT_BATCH = 500
 """Events per transaction in `loyalty run --db` unless `--batch` says otherwise."""
+
+TRIES = 5
+"""How often a line is tried, on its own, when the database gives its transaction up for another's
+sake (`TransientError`: a deadlock between processes writing one database) before the run stops."""
 
 _BATCH_BYTES = 16 * 1024 * 1024
 """A batch also ends past this many bytes of lines: they are kept until it commits (to be done
@@ -270,7 +276,12 @@ def replay_numbered(
             # once more, a transaction per line, so that a failure that stays is placed at its line.
             result.failure = None
             for one in taking.taken:
-                run.group([one], grouped=False)
+                for attempt in range(TRIES):  # a deadlock again: the others have gone on since
+                    run.group([one], grouped=False)
+                    if result.failure is None or not run.transient or attempt == TRIES - 1:
+                        break
+                    result.failure = None
+                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
                 if result.failure is not None:
                     break
         if result.failure is not None:
@@ -338,6 +349,8 @@ class _Run:
     acks: list[Callable[[], None]] = field(default_factory=list)
     commit_failed: bool = False
     """The last group failed at its commit, not at one of its lines."""
+    transient: bool = False
+    """The last failure was the database's for another transaction's sake (`TransientError`)."""
     grouped: bool = False
     """Whether the lines in progress are one group (told once it commits)."""
     earned: list[tuple[str, Decimal]] = field(default_factory=list)
@@ -375,6 +388,7 @@ class _Run:
             result._restore(saved)
             return
         except StoreError as error:  # the commit itself failed
+            self.transient = isinstance(error, TransientError)
             failure = store_failed(error, result.line, None, None)
             result._restore(saved)
             result.failure = failure
@@ -505,6 +519,7 @@ def _line(run: _Run, number: int, raw: bytes) -> None:
             report(replace(d, message=f"line {number}: {d.message}", span=span))
         return
     except StoreError as error:
+        run.transient = isinstance(error, TransientError)
         result.failure = store_failed(error, number, event, whole_line(name, number, line))
         return
     if run.on_handled is not None:

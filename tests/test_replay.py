@@ -19,7 +19,7 @@ from rules_engine import jsonio
 from rules_engine import replay as replay_module
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.outcome import Outcome
-from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.errors import Diagnostic, StoreError, TransientError
 from rules_engine.replay import replay
 from rules_engine.service import Handled, Loyalty
 from rules_engine.store.sqlite import SqliteStore
@@ -184,16 +184,19 @@ def test_in_batches_a_line_is_told_only_once_its_batch_is_committed(tmp_path: Pa
 class _Failing(Loyalty):
     """Fails (RE605, as a deadlock or a lock timeout would) on the event of one line: `times` times."""
 
-    def __init__(self, store: SqliteStore, event: str, times: int) -> None:
+    def __init__(
+        self, store: SqliteStore, event: str, times: int, kind: type[StoreError] = StoreError
+    ) -> None:
         super().__init__(Engine.from_file(PROGRAM), store, horizon=None)
         self.event = event
         self.times = times
+        self.kind = kind
 
     def handle(self, event: Any, *, explain: bool = False) -> Handled:
         given = event.get("id") if isinstance(event, dict) else event.id  # the run gives it parsed
         if given == self.event and self.times > 0:
             self.times -= 1
-            raise StoreError([Diagnostic("RE605", "deadlock detected")])
+            raise self.kind([Diagnostic("RE605", "deadlock detected")])
         return super().handle(event, explain=explain)
 
 
@@ -219,6 +222,21 @@ def test_a_batch_that_fails_is_rolled_back_and_done_again_a_line_at_a_time(
         failure = result.failure
         assert failure is not None and failure.code == "RE605"
         assert "line 5: event 's6' of customer" in failure.message
+    assert store.processed() == result.applied
+    store.close()
+
+
+@pytest.mark.parametrize("times", [3, 1 + replay_module.TRIES])
+def test_a_line_the_database_gave_up_for_another_is_tried_again(tmp_path: Path, times: int) -> None:
+    """PostgreSQL ends one of two deadlocked transactions (`TransientError`): four `loyalty run` on
+    one database stopped for good at a line whose own transaction met one (RE605, `deadlock
+    detected`). The line is tried again on its own, up to `TRIES` times, before the run stops."""
+    store = SqliteStore(tmp_path / "deadlocks.db", "coffee-club")
+    result = replay(_Failing(store, "s6", times, TransientError), DECEMBER, batch=3)
+    if times <= replay_module.TRIES:  # the batch once, then the line on its own: passes
+        assert (result.applied, result.stopped, result.failure) == (7, None, None)
+    else:
+        assert (result.applied, result.line, result.stopped) == (4, 5, "failed")
     assert store.processed() == result.applied
     store.close()
 

@@ -191,6 +191,11 @@ class PostgresStore(SqlStore):
             return  # in flight: held once it landed committed (`_settle`)
         super()._keep_group(batch)
 
+    def _transient(self, problem: Exception) -> bool:
+        # 40P01 deadlock_detected, 40001 serialization_failure: the server rolled the transaction
+        # back for another's sake (four `loyalty run` on one database met it at their first lines)
+        return getattr(problem, "sqlstate", None) in ("40P01", "40001")
+
     def _serialize_migrations(self) -> None:
         self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any
 
-from rules_engine.errors import Diagnostic, StoreError
+from rules_engine.errors import Diagnostic, StoreError, TransientError
 from rules_engine.store.base import Spending, Store, StoredEvent
 from rules_engine.store.batch import Batch
 from rules_engine.store.migrations import Dialect
@@ -112,7 +112,8 @@ class SqlLocking(Store):
     def _failed(self, problem: Exception) -> StoreError:
         """A database error as people read it: the store, what the driver said, what to do."""
         said = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
-        return StoreError(
+        kind = TransientError if self._transient(problem) else StoreError
+        return kind(
             [
                 Diagnostic(
                     "RE605",
@@ -121,6 +122,10 @@ class SqlLocking(Store):
                 )
             ]
         )
+
+    def _transient(self, problem: Exception) -> bool:
+        """Whether the database gave the transaction up for another's sake (`TransientError`)."""
+        return False
 
     def _advice(self, problem: Exception) -> str | None:
         """What to do about a failure that retrying alone will not mend (a damaged file, a full
