@@ -253,6 +253,27 @@ def draw(
         out.print(line, markup=False, soft_wrap=True)
 
 
+def _read_recorded(db: str, engine: Engine, draw_id: str) -> DrawRecord | None:
+    """The draw's recorded result, read from an SQLite file without writing to it (so that an
+    archived copy on read-only media still prints it); None when none is recorded, or when the
+    file cannot be read that way (not there, not up to date: RE609), which the writable open
+    then says. Other stores: None, they are opened as they are."""
+    from rules_engine.store import open_store, sqlite_path
+
+    if sqlite_path(db) is None:
+        return None
+    try:
+        store = open_store(db, engine.program.program, create=False, readonly=True)
+    except StoreError:
+        return None
+    try:
+        return store.drawn(draw_id)
+    except StoreError:
+        return None
+    finally:
+        store.close()
+
+
 def _recorded_draw(
     db: str, engine: Engine, draw: Draw, seed: str, present: dt.datetime | None, err: Console
 ) -> tuple[DrawRecord, list[str]]:
@@ -261,10 +282,11 @@ def _recorded_draw(
     from rules_engine.tools.draws import decide, entries_final
 
     draw_id, zone = draw.id, engine.zone
-    store = _open_store(db, engine, err)  # written to: the first run records the result
+    record = _read_recorded(db, engine, draw_id)
+    fresh = False
+    store = _open_store(db, engine, err, readonly=record is not None)
     try:
-        record = store.drawn(draw_id)
-        fresh = False
+        record = record or store.drawn(draw_id)
         if record is None:
             final = entries_final(engine.program, draw)
             present = present or store.latest_event_time()

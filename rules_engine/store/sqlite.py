@@ -115,8 +115,8 @@ class SqliteStore(SqlStore):
                 hint = (
                     "the file or its folder cannot be written (read-only media, or permissions); this "
                     "command writes to the database, and SQLite writes its -wal and -shm files beside "
-                    "it: copy it to writable storage. `loyalty customer`, `ledger export`, `draw --db` "
-                    "and `leaderboard --db` can read it where it is"
+                    "it: copy it to writable storage. `loyalty customer`, `ledger export`, "
+                    "`leaderboard --db` and `draw --db` (a result recorded before) can read it where it is"
                 )
             if self._log is not None:
                 release(self._log)

@@ -140,3 +140,35 @@ def test_another_programs_database_is_named_not_answered_with_no_customer(tmp_pa
     assert "RE606" not in shown.stderr
     export = CliRunner().invoke(app, ["ledger", "export", fashion, "--db", db])
     assert export.exit_code == 1 and "error[RE608]" in export.stderr
+
+
+def test_a_recorded_draw_prints_from_a_database_on_read_only_media(tmp_path: Path) -> None:
+    """An auditor reprints a draw's result from an archived copy; drawing afresh still needs to write."""
+    volt = str(ROOT / "programs" / "volt-electronics.yaml")
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    db = folder / "loyalty.db"
+    store = open_store(str(db), "volt-electronics")
+    loyalty = Loyalty(Engine.from_file(volt), store, horizon=None)
+    for number, customer in enumerate(["anna", "boris", "chen", "dana"]):
+        loyalty.process(
+            {"id": f"r{number}", "type": "review", "time": "2026-12-10T12:00:00+05:00", "customer": customer}
+        )
+    store.close()
+    draw = [
+        sys.executable, "-m", "rules_engine.cli", "draw", volt, "--db", str(db),
+        "--draw", "new-year-draw", "--seed", "lotto", "--now", "2027-01-02T12:00:00+05:00",
+    ]  # fmt: skip
+    unrecorded = _on_readonly_media(folder, draw)
+    assert unrecorded.returncode == 1 and "error[RE601]" in unrecorded.stderr  # drawing records: it writes
+    first = subprocess.run(draw, capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["loyalty.db"]  # closed cleanly
+
+    again = _on_readonly_media(folder, draw)
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[:-1] == first.stdout.splitlines()[:-1]  # the same winners
+    assert "recorded before" in again.stdout.splitlines()[-1]
+    other = _on_readonly_media(folder, [*draw[:-4], "--seed", "another", *draw[-2:]])
+    assert other.returncode == 1 and "error[RE452]" in other.stderr
