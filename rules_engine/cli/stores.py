@@ -334,9 +334,15 @@ def _recorded_draw(
             f"recorded in {store.url} at {when} (program version {record.version}): a run "
             "again prints this result"
         ]
-    return record, [
+    notes = [
         f"recorded before, at {when} (program version {record.version}): the recorded result, not drawn again"
     ]
+    if record.closes != draw.closes:  # a later version moved the day: the result stands, say so
+        notes.append(
+            f"drawn for entries until {record.closes.isoformat()}; the program now says the draw "
+            f"closes {draw.closes.isoformat()}: the recorded result stands"
+        )
+    return record, notes
 
 
 @app.command()

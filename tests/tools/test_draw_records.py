@@ -161,3 +161,29 @@ def test_a_draw_from_a_states_file_says_it_is_not_recorded(tmp_path: Path) -> No
         == "from a states file: not recorded (a draw from a store, --db, is recorded by its first run)"
     )
     assert draw(db, seed="y")[0] == 0  # the file's draw left the store's undrawn
+
+
+def test_a_later_version_moving_the_closing_day_is_named_beside_the_recorded_result(tmp_path: Path) -> None:
+    db = store_with_entries(tmp_path)
+    code, first, err = draw(db)
+    assert code == 0, err
+    text = VOLT.read_text(encoding="utf-8")
+    moved = tmp_path / "volt-electronics.yaml"
+    moved.write_text(
+        text.replace("version: 2", "version: 3").replace("closes: 2026-12-31", "closes: 2027-01-01"),
+        encoding="utf-8",
+    )
+
+    code, again, err = loyalty(
+        "draw", str(moved), "--db", db, "--draw", "new-year-draw", "--seed", "lotto 4 8 15"
+    )
+
+    assert code == 0, err
+    assert again[:-2] == first[:-1]  # the recorded winners, not a new draw
+    assert again[-2].startswith("recorded before, at 2027-01-02T12:00:00+05:00 (program version 2)")
+    assert again[-1] == (
+        "drawn for entries until 2026-12-31; the program now says the draw closes 2027-01-01: "
+        "the recorded result stands"
+    )
+    code, same, err = draw(db)
+    assert code == 0 and len(same) == len(first) and "now says" not in same[-1]
