@@ -239,15 +239,28 @@ def test_a_redemption_spends_once_and_too_few_points_are_refused(admin: Any) -> 
     assert post(admin, path, {**redemption, "time": "2026-12-01T10:00:00"}).json()["code"] == "RE410"
 
 
+def _afternoon() -> dt.datetime:
+    """15:00 in Moscow (coffee-club's zone) a day or more ago, not on a Tuesday: no time-of-day
+    or weekday rule fires (`early-bird` before 10:00, `double-tuesday`), whenever the test runs.
+    With `BASE` (two hours ago) the test failed from 23:00 to 09:00 UTC: `early-bird` fired, and
+    `big-order` lost to it in their exclusive group without its condition being evaluated."""
+    day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    while day.weekday() == 1:  # Tuesday (12:00 UTC is the same day in Moscow)
+        day -= dt.timedelta(days=1)
+    return day
+
+
 def test_a_dry_run_stores_nothing_and_explains(admin: Any) -> None:
     path = "/v1/programs/coffee-club/dry-run"
-    answer = post(admin, f"{path}?explain=true", {"event": purchase(1, "tom")})
+    afternoon = _afternoon()
+    answer = post(admin, f"{path}?explain=true", {"event": purchase(1, "tom", at=afternoon)})
     assert answer.status_code == 200, answer.text
     outcome = exact(answer)["outcome"]
     assert outcome["state"]["visits"] == 1
     assert any(rule.get("condition") for rule in outcome["trace"] if not rule["fired"])
     assert admin.get("/v1/programs/coffee-club/customers/tom").status_code == 404
-    chained = exact(post(admin, path, {"event": purchase(2, "tom"), "state": outcome["state"]}))
+    later = purchase(2, "tom", at=afternoon + dt.timedelta(minutes=1))
+    chained = exact(post(admin, path, {"event": later, "state": outcome["state"]}))
     assert chained["outcome"]["state"]["visits"] == 2
     assert post(admin, path, {"events": []}).json()["code"] == "RE805"
     assert post(admin, path, {"event": purchase(1, "tom"), "state": {"visits": -1}}).json()["code"] == "RE420"
