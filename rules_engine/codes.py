@@ -497,6 +497,7 @@ _ALL = (
             "RE808": "no such route, or a method the route does not take (HTTP 404, 405)",
             "RE809": "the service failed unexpectedly: nothing is shown but the request id (HTTP 500)",
             "RE810": "the service is shutting down or its store does not answer (HTTP 503)",
+            "RE811": "the request did not arrive whole in time (HTTP 408)",
         },
     ),
     *_group(

@@ -79,6 +79,16 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            min=1,
+            max=3600,
+            help="Seconds a client has to send a request whole (and a new connection its first): "
+            "then 408 and the connection closed.",
+        ),
+    ] = 60,
     allow_downgrade: AllowDowngradeOption = False,
 ) -> None:
     """Serve the programs of a folder over HTTP: events, customers, redemptions, programs (docs/service.md).
@@ -132,7 +142,10 @@ def serve(
         markup=False,
         soft_wrap=True,
     )
-    run_server(settings, Listen(host=host, port=port, workers=workers, log_level=log_level))
+    listen = Listen(
+        host=host, port=port, workers=workers, log_level=log_level, request_timeout=request_timeout
+    )
+    run_server(settings, listen)
 
 
 def _keys_store(db: str, err: Console, *, create: bool) -> Store:

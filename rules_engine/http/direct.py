@@ -55,6 +55,7 @@ class EventsProtocol(NoDelayHttpToolsProtocol):
     def on_message_begin(self) -> None:
         """uvicorn's, but for the request's ASGI scope, made only for a request that goes the
         ASGI way (`on_headers_complete`): a direct one has no use for it."""
+        self._reading()
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
@@ -101,6 +102,7 @@ class EventsProtocol(NoDelayHttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._read_whole()
         cycle: Any = self.cycle
         if type(cycle) is Direct:
             cycle.complete()

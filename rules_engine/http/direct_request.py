@@ -26,13 +26,13 @@ import contextvars
 import time
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from rules_engine.errors import RulesEngineError
 from rules_engine.http.auth import bearer_token, check_cached
-from rules_engine.http.observe import too_large
+from rules_engine.http.observe import GONE, too_large
 from rules_engine.http.problems import refused, unexpected
 from rules_engine.http.routes import events
 from rules_engine.http.shortcut import SCOPES, Asked, answer, headers
@@ -358,6 +358,8 @@ class Direct:
                 )
                 status = 200
                 self.write(200, headers(body, version), body, state["request_id"])
+            except ClientDisconnect:
+                status = GONE
             except Exception as error:
                 status = await self._answer(state, error)
         except BaseException as error:  # cancelled (the grace ran out): uvicorn's `run_asgi`

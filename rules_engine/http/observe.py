@@ -24,7 +24,7 @@ import secrets
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules_engine.http.logs import ACCESS
@@ -81,6 +81,10 @@ class Observe:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive_limited, send_with_id)
+        except ClientDisconnect:
+            if answered:
+                raise
+            status = GONE  # nobody to answer, and not the service's failure: no traceback logged
         except Exception as error:
             if answered:  # half an answer is out: only closing the connection tells the client
                 raise
@@ -121,6 +125,12 @@ class Observe:
             "problem": state.get("problem"),
         }
         access.info("request", extra={"fields": {k: v for k, v in fields.items() if v is not None}})
+
+
+GONE = 499
+"""The status a request is logged and counted with when its client went away (or was timed out,
+protocol.py RE811) before its body was whole: nothing is answered (nginx's "client closed
+request"); before, it was logged as an unexpected error, 500 with a traceback."""
 
 
 def too_large(limit: int) -> ServiceError:

@@ -29,13 +29,65 @@ sender and as much to the woken reader.)
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import socket
 from collections.abc import Iterable
 from typing import Any, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from rules_engine import jsonio
+from rules_engine.codes import CODES
 from rules_engine.http.loop import ServiceLoop
+
+log = logging.getLogger("rules_engine.http")
+
+
+REQUEST_TIMEOUT = "LOYALTY_SERVE_REQUEST_TIMEOUT"
+"""The environment variable `loyalty serve --request-timeout` sets (server.py `export`): the
+seconds a connection has to send a request whole, from its first byte (or, for a connection's
+first request, from the moment it was made); 60 unless it says otherwise."""
+
+
+def request_timeout() -> float:
+    """`REQUEST_TIMEOUT`'s seconds, read when a worker's first connection is made."""
+    global _TIMEOUT
+    if _TIMEOUT is None:
+        _TIMEOUT = float(os.environ.get(REQUEST_TIMEOUT, "60"))
+    return _TIMEOUT
+
+
+_TIMEOUT: float | None = None
+
+
+def _timed_out_answer(seconds: float) -> bytes:
+    """The 408 a connection gets when a request it began did not arrive whole in time (RE811),
+    problem+json as problems.py writes every refusal; no request id: none was made for it."""
+    message = f"the request was not received whole within {seconds:g} s: the connection is closed"
+    error = {
+        "code": "RE811",
+        "severity": "error",
+        "message": message,
+        "hint": "send each request at once, whole; behind a slow link, a reverse proxy that buffers "
+        "request bodies (nginx does by default)",
+    }
+    problem = {
+        "type": "urn:loyalty:error:RE811",
+        "title": CODES["RE811"].title,
+        "status": 408,
+        "detail": message,
+        "instance": "",
+        "code": "RE811",
+        "request_id": "",
+        "errors": [error],
+    }
+    body = jsonio.dumps(problem).encode()
+    head = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+        b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    return head + body
 
 
 def _no_delay(transport: asyncio.BaseTransport) -> None:
@@ -142,7 +194,11 @@ else:
 
     class NoDelayHttpToolsProtocol(HttpToolsProtocol):
         """`HttpToolsProtocol` that sends each write at once (TCP_NODELAY) on TCP connections,
-        with a keep-alive timer armed once per idle spell rather than once per answer (`_idle`)."""
+        with a keep-alive timer armed once per idle spell rather than once per answer (`_idle`),
+        which also ends a request that does not arrive whole in time (`request_timeout`): uvicorn
+        has no such limit, and a connection that sent half a request, or nothing, was held open
+        for good — a slow or stuck client (or a hostile one, a few thousand of them) kept its
+        socket, its memory and a file descriptor of the worker's until the worker ran out."""
 
         _idle_since: float | None = None
         """When the connection's last answer was written with nothing after it (`on_response_complete`);
@@ -150,10 +206,41 @@ else:
         _idle_timer: asyncio.TimerHandle | None = None
         _idle_deadline = 0.0
         """When `_idle_timer` fires."""
+        _reading_since: float | None = None
+        """When the request being read began to arrive (its first bytes' turn of the loop), or the
+        connection was made, for its first request; None once it is read whole (`on_message_complete`)."""
+        _begun = False
+        """Some of the request being read has arrived: one that times out is answered (408)."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             _no_delay(transport)
             super().connection_made(_joined(transport))
+            self.timeout_request = request_timeout()
+            self._reading_since = now = self.loop.time()
+            self._arm(now + self.timeout_request)
+
+        def on_message_begin(self) -> None:
+            self._reading()
+            super().on_message_begin()
+
+        def on_message_complete(self) -> None:
+            self._read_whole()
+            super().on_message_complete()
+
+        def _read_whole(self) -> None:
+            """The request being read arrived whole: its time no longer runs."""
+            self._reading_since = None
+            self._begun = False
+
+        def _reading(self) -> None:
+            """A request's first bytes: the time it has to arrive whole starts (unless the
+            connection's first request's started when it was made); the timer armed if none is
+            (on a kept-alive connection the idle one is, and stays: nothing per request)."""
+            self._begun = True
+            if self._reading_since is None:
+                self._reading_since = now = self.loop.time()
+                if self._idle_timer is None:
+                    self._arm(now + self.timeout_request)
 
         def connection_lost(self, exc: Exception | None) -> None:
             super().connection_lost(exc)
@@ -192,8 +279,13 @@ else:
                 self._start_asgi_task(cycle, app)
             else:
                 self._idle_since = now = self.loop.time()
-                if self._idle_timer is None:
-                    self._arm(now + self.timeout_keep_alive)
+                deadline = now + self.timeout_keep_alive
+                timer = self._idle_timer
+                if timer is None:
+                    self._arm(deadline)
+                elif self._idle_deadline > deadline:  # armed for a request's time: once a connection
+                    timer.cancel()
+                    self._arm(deadline)
 
         def _arm(self, deadline: float) -> None:
             self._idle_deadline = deadline
@@ -205,14 +297,43 @@ else:
             armed again for when it will have been, if it is idle; a busy connection's is armed by
             its next answer."""
             self._idle_timer = None
+            if self.transport.is_closing():
+                return
+            started = self._reading_since
+            if started is not None:
+                self._read_timer(started)
+                return
             since = self._idle_since
-            if since is None or self.transport.is_closing():
+            if since is None:
                 return
             deadline = since + self.timeout_keep_alive
             if deadline <= self._idle_deadline:
                 self.timeout_keep_alive_handler()
             else:
                 self._arm(deadline)
+
+        def _read_timer(self, started: float) -> None:
+            """The timer, while a request is being read: the connection answered 408 (RE811, when
+            some of it came) and closed once `timeout_request` has passed since it began, else the
+            timer armed again for then. Not while the server itself stopped reading (a pipelined
+            request waiting for the one before, a body the route has not taken yet): its time
+            starts again when the timer finds it so."""
+            fired = self._idle_deadline
+            if self.flow.read_paused:
+                self._reading_since = fired
+                self._arm(fired + self.timeout_request)
+                return
+            deadline = started + self.timeout_request
+            if deadline > fired:
+                self._arm(deadline)
+                return
+            if self._begun:
+                self.transport.write(_timed_out_answer(self.timeout_request))
+                log.info(
+                    "request timed out",
+                    extra={"fields": {"status": 408, "code": "RE811", "seconds": self.timeout_request}},
+                )
+            self.transport.close()
 
     PROTOCOL = "rules_engine.http.direct:EventsProtocol"
     """With httptools: the subclass that serves the events route itself (direct.py)."""

@@ -35,7 +35,7 @@ from rules_engine.dsl.values import parse_duration
 from rules_engine.http.app import create_app
 from rules_engine.http.logs import configure
 from rules_engine.http.loop import LOOP
-from rules_engine.http.protocol import PROTOCOL
+from rules_engine.http.protocol import PROTOCOL, REQUEST_TIMEOUT
 from rules_engine.http.runtime import MAX_BODY, Settings
 from rules_engine.http.supervise import end_by, end_with_master, supervise
 from rules_engine.service import DEFAULT_HORIZON
@@ -70,6 +70,8 @@ class Listen:
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
+    request_timeout: float = 60.0
+    """Seconds a connection has to send a request whole (protocol.py `request_timeout`)."""
 
 
 def app_from_environment() -> FastAPI:
@@ -108,6 +110,7 @@ def serve(settings: Settings, listen: Listen) -> None:
 
     export(settings)
     os.environ[_WORKERS] = str(listen.workers)
+    os.environ[REQUEST_TIMEOUT] = str(listen.request_timeout)
     metrics_dir = None
     if listen.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")

@@ -155,16 +155,18 @@ def add_key(db: str, scopes: list[str], programs: list[str] | None = None) -> st
 
 
 @contextmanager
-def serve_process(program_dir: Path, db: str, *, workers: int = 1, cwd: Path) -> Iterator[Process]:
+def serve_process(
+    program_dir: Path, db: str, *, workers: int = 1, cwd: Path, options: Sequence[str] = ()
+) -> Iterator[Process]:
     """`loyalty serve` in a child process on a free port, ready; stopped with SIGTERM (then
     SIGKILL) at the end unless the test ended it. Run from `cwd`, never the repository root:
     `python -m` puts the working folder first on sys.path, and the compiled suite must run the
-    installed package."""
+    installed package. `options`: more of serve's options."""
     port = free_port()
     log = cwd / f"serve-{port}.log"
     command = [
         sys.executable, "-m", "rules_engine.cli", "serve", str(program_dir),
-        "--db", db, "--port", str(port), "--workers", str(workers),
+        "--db", db, "--port", str(port), "--workers", str(workers), *options,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as sink:
