@@ -127,12 +127,17 @@ def serve(
     except (ProgramError, StoreError) as problem:
         _fail(problem.diagnostics, err)
     settings = Settings(programs=programs, db=db, secret=secret, horizon=limit, max_body=max_body)
-    err.print(
-        f"serving {', '.join(loaded.ids())} on http://{host}:{port} ({workers} worker(s)); docs at /docs",
-        markup=False,
-        soft_wrap=True,
-    )
-    run_server(settings, Listen(host=host, port=port, workers=workers, log_level=log_level))
+
+    def listening(bound: int) -> None:  # once the socket listens: a script may connect then
+        served = ", ".join(loaded.ids())
+        err.print(
+            f"serving {served} on http://{host}:{bound} ({workers} worker(s)); docs at /docs",
+            markup=False,
+            soft_wrap=True,
+        )
+        err.file.flush()
+
+    run_server(settings, Listen(host=host, port=port, workers=workers, log_level=log_level), listening)
 
 
 def _keys_store(db: str, err: Console, *, create: bool) -> Store:
