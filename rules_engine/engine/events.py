@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
+from rules_engine import jsonio
 from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.errors import (
     Diagnostic,
@@ -165,6 +166,32 @@ class BaseEvent(EventModel):
                 "time_out_of_range", "the time is outside the years 1900 to 2999 events may carry"
             )
         return fixed_offset(value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """An event built in Python (`Purchase(...)`) holding the NUL character in a text is
+        refused as a dict given to `Loyalty.handle` is (service.py `_refuse_nul`: RE410, the same
+        words and path): a store cannot keep it (PostgreSQL refuses it in text and JSON), and such
+        an event reached it. So is data the model validates (`validate_event`). Not the fast
+        reader's events (engine/reader.py, which builds them without pydantic): it reads text
+        `jsonio.loads` refused NUL in, or data `Loyalty.handle` walked first.
+
+        Raises:
+            EventError: RE410 at the first text holding NUL (a key, for a key).
+        """
+        path = jsonio.nul_path(_as_data(self))
+        if path is not None:
+            raise EventError(
+                [Diagnostic("RE410", f"{path_text(path)}: {jsonio.NUL}", hint=jsonio.NUL_HINT, path=path)]
+            )
+
+
+def _as_data(value: Any) -> Any:
+    """A model's fields (its lines' too) as JSON-like data, for `jsonio.nul_path`."""
+    if isinstance(value, BaseModel):
+        return {name: _as_data(item) for name, item in value.__dict__.items()}
+    if isinstance(value, list | tuple):
+        return [_as_data(item) for item in value]
+    return value
 
 
 def fixed_offset(moment: dt.datetime) -> dt.datetime:
