@@ -416,6 +416,7 @@ class _Run:
         `_Taking` asks it; a line's failure stops the run there (`idle` is for batches only)."""
         result = self.result
         self.grouped = False
+        acks: list[Callable[[], None]]
         while True:
             if stop is not None and stop():
                 result.stopped = "interrupted"
