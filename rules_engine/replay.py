@@ -429,7 +429,14 @@ class _Run:
             saved = result._saved()
             self.acks = acks = []
             self.earned = []
-            self._alone(number, raw, saved)
+            try:  # `_alone`, inline: a call a line
+                self._one(number, raw)
+            except StoreError as error:  # as `group`'s commit failing: none outside a group
+                self.transient = isinstance(error, TransientError)
+                result.failure = store_failed(error, number, None, None)
+            except BaseException:
+                result._restore(saved)
+                raise
             if result.failure is not None and self.transient:  # as a batch's line done on its own
                 for attempt in range(TRIES - 1):  # a deadlock again: the others have gone on since
                     result._restore(saved)
