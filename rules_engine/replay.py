@@ -281,13 +281,19 @@ def replay_numbered(
                     if result.failure is None or not run.transient or attempt == TRIES - 1:
                         break
                     result.failure = None
-                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                    _pause(attempt)
                 if result.failure is not None:
                     break
         if result.failure is not None:
             result.stopped = "failed"
         if result.stopped is not None or taking.ended:
             return result
+
+
+def _pause(attempt: int) -> None:
+    """A moment before a transaction the database gave up is tried again (`TRIES`), longer each
+    time and never the same for two processes, so that those that met are not in step again."""
+    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
 
 class _Taking:
@@ -410,6 +416,7 @@ class _Run:
         `_Taking` asks it; a line's failure stops the run there (`idle` is for batches only)."""
         result = self.result
         self.grouped = False
+        acks: list[Callable[[], None]]
         while True:
             if stop is not None and stop():
                 result.stopped = "interrupted"
@@ -422,13 +429,24 @@ class _Run:
             saved = result._saved()
             self.acks = acks = []
             self.earned = []
-            try:
+            try:  # `_alone`, inline: a call a line
                 self._one(number, raw)
             except StoreError as error:  # as `group`'s commit failing: none outside a group
+                self.transient = isinstance(error, TransientError)
                 result.failure = store_failed(error, number, None, None)
             except BaseException:
                 result._restore(saved)
                 raise
+            if result.failure is not None and self.transient:  # as a batch's line done on its own
+                for attempt in range(TRIES - 1):  # a deadlock again: the others have gone on since
+                    result._restore(saved)
+                    result.failure = None
+                    _pause(attempt)
+                    self.acks = acks = []
+                    self.earned = []
+                    self._alone(number, raw, saved)
+                    if result.failure is None or not self.transient:
+                        break
             if result.failure is not None:
                 result._restore(saved)
                 result.stopped = "failed"
@@ -442,6 +460,18 @@ class _Run:
             self.acks = []
             for ack in acks:
                 ack()
+
+    def _alone(self, number: int, raw: bytes | None, saved: tuple[Any, ...]) -> None:
+        """One line in its own transaction (`each`): a store's failure is the run's `failure`."""
+        self.transient = False
+        try:
+            self._one(number, raw)
+        except StoreError as error:  # as `group`'s commit failing: none outside a group
+            self.transient = isinstance(error, TransientError)
+            self.result.failure = store_failed(error, number, None, None)
+        except BaseException:
+            self.result._restore(saved)
+            raise
 
     def _one(self, number: int, raw: bytes | None) -> None:
         if raw is None:

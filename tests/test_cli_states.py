@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
+from rules_engine.engine.events import MAX_ID
+from rules_engine.state import documents
 from tests.conftest import ROOT
 
 PROGRAM = str(ROOT / "programs" / "coffee-club.yaml")
@@ -159,3 +161,39 @@ def test_a_state_with_thousands_of_problems_prints_the_first_hundred(tmp_path: P
     assert code == 1
     assert err.count("error[RE420]") == 100
     assert err.rstrip().endswith("… and 1,900 more problems, not shown")  # five a purchase
+
+
+def test_a_states_files_customer_id_is_bounded_as_an_events(written: dict[str, Path], tmp_path: Path) -> None:
+    """A customer id over 200 characters (events.py `MAX_ID`), as a key of the states file or in a
+    state, is RE420 at its line in the file, for `draw` and `leaderboard` as for `dry-run
+    --customer`; the id itself is not printed. 200 is read."""
+    assert MAX_ID == documents.MAX_ID
+    states = json.loads(written["run --state-out"].read_text(encoding="utf-8"))
+    anna = states["anna"]
+    fashion = str(ROOT / "programs" / "fashion-house.yaml")
+    board = ["--id", "monthly-stylists", "--at", "2026-12-31T00:00:00+01:00"]
+    event = tmp_path / "next.json"
+    event.write_text(json.dumps(NEXT), encoding="utf-8")
+    for size, where in ((200, "key"), (201, "key"), (201, "state"), (3_000_000, "key")):
+        long = "c" * size
+        document = {"anna": anna, long: anna} if where == "key" else {"anna": {**anna, "customer": long}}
+        path = tmp_path / f"states-{size}-{where}.json"
+        path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        line = (
+            path.read_text(encoding="utf-8")
+            .splitlines()
+            .index(next(text for text in path.read_text(encoding="utf-8").splitlines() if long in text))
+            + 1
+        )
+        commands = [["leaderboard", fashion, str(path), *board]]
+        if where == "key":
+            commands.append(["dry-run", PROGRAM, str(event), "--customer", str(path)])
+        for command in commands:
+            code, _, err = invoke(*command)
+            if size == 200:
+                assert "RE420" not in err, err
+                continue
+            assert code == 1, (command, err)
+            assert f"{path}:{line}:" in err and "error[RE420]" in err, err
+            assert f"a customer id of {size:,} characters, more than the 200 an id may have" in err
+            assert long not in err

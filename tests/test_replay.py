@@ -226,17 +226,28 @@ def test_a_batch_that_fails_is_rolled_back_and_done_again_a_line_at_a_time(
     store.close()
 
 
-@pytest.mark.parametrize("times", [3, 1 + replay_module.TRIES])
-def test_a_line_the_database_gave_up_for_another_is_tried_again(tmp_path: Path, times: int) -> None:
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("times", [replay_module.TRIES - 1, replay_module.TRIES])
+def test_a_line_the_database_gave_up_for_another_is_tried_again(
+    tmp_path: Path, times: int, batch: int
+) -> None:
     """PostgreSQL ends one of two deadlocked transactions (`TransientError`): four `loyalty run` on
     one database stopped for good at a line whose own transaction met one (RE605, `deadlock
-    detected`). The line is tried again on its own, up to `TRIES` times, before the run stops."""
+    detected`). The line is tried again on its own, up to `TRIES` times, before the run stops; in
+    batches (the batch failed once first) as with a transaction a line (`--batch 1`), and told once."""
     store = SqliteStore(tmp_path / "deadlocks.db", "coffee-club")
-    result = replay(_Failing(store, "s6", times, TransientError), DECEMBER, batch=3)
-    if times <= replay_module.TRIES:  # the batch once, then the line on its own: passes
-        assert (result.applied, result.stopped, result.failure) == (7, None, None)
+    told: list[int] = []
+
+    def outcome(number: int, _: Outcome, __: bool) -> None:
+        told.append(number)
+
+    failing = _Failing(store, "s6", times + (batch > 1), TransientError)  # its own, after its batch
+    result = replay(failing, DECEMBER, outcome, batch=batch)
+    if times < replay_module.TRIES:
+        assert (result.applied, result.stopped, result.failure, told) == (7, None, None, list(range(1, 8)))
     else:
-        assert (result.applied, result.line, result.stopped) == (4, 5, "failed")
+        assert (result.applied, result.line, result.stopped, told) == (4, 5, "failed", [1, 2, 3, 4])
+    assert failing.times == 0
     assert store.processed() == result.applied
     store.close()
 

@@ -147,14 +147,20 @@ def _load_states(path: Path, err: Console) -> dict[str, CustomerState]:
     """Customer states by id, as `loyalty run --state-out` writes them; problems located in the file."""
     from rules_engine.engine.inputs import read_json
     from rules_engine.state.customer import parse_state
+    from rules_engine.state.documents import MAX_ID, long_customer
 
     try:
         data = read_json(path, "customer states")
         if not isinstance(data, dict):
             _fail([Diagnostic("RE420", f"{path}: customer states are an object by customer id")], err)
-        return {customer: parse_state(state) for customer, state in data.items()}
+        states = {customer: parse_state(state) for customer, state in data.items()}
     except RulesEngineError as problem:
         _fail(_in_file(problem.diagnostics, path), err)
+    for customer, state in states.items():  # as an event's customer is (events.py `MAX_ID`)
+        for named, where in ((customer, (customer,)), (state.customer, (customer, "customer"))):
+            if named is not None and len(named) > MAX_ID:
+                _fail(_in_file([long_customer(len(named), where)], path), err)
+    return states
 
 
 def _customer_states(

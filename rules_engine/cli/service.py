@@ -137,15 +137,20 @@ def serve(
     except (ProgramError, StoreError) as problem:
         _fail(problem.diagnostics, err)
     settings = Settings(programs=programs, db=db, secret=secret, horizon=limit, max_body=max_body)
-    err.print(
-        f"serving {', '.join(loaded.ids())} on http://{host}:{port} ({workers} worker(s)); docs at /docs",
-        markup=False,
-        soft_wrap=True,
-    )
+
+    def listening(bound: int) -> None:  # once the socket listens: a script may connect then
+        served = ", ".join(loaded.ids())
+        err.print(
+            f"serving {served} on http://{host}:{bound} ({workers} worker(s)); docs at /docs",
+            markup=False,
+            soft_wrap=True,
+        )
+        err.file.flush()
+
     listen = Listen(
         host=host, port=port, workers=workers, log_level=log_level, request_timeout=request_timeout
     )
-    run_server(settings, listen)
+    run_server(settings, listen, listening)
 
 
 def _keys_store(db: str, err: Console, *, create: bool) -> Store:

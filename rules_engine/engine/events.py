@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
+from rules_engine import jsonio
 from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.errors import (
     Diagnostic,
@@ -52,6 +54,12 @@ MAX_EVENT_ID = MAX_ID  # the ids the engine derives from others keep within it (
 PSEUDONYM = re.compile(r"erased-[0-9a-f]{32}")
 # A product's name is free text for people (a receipt's line), not a key: longer, still bounded.
 MAX_NAME = 1_000
+# Custom attributes (an event's, a line's, a basket's) are the program's words, not a store's keys,
+# but states and outcomes carry what conditions read of them: each bounded as identifiers and names
+# are, so that a hostile event cannot carry 5 MB under one name. A name (the key) is at most
+# `MAX_ID`, a text value at most `MAX_NAME` characters, and an object holds at most
+# `MAX_ATTRIBUTES` of them (a program declares a few).
+MAX_ATTRIBUTES = 100
 # A till never sends more coupons with one purchase; the bound also keeps `x in basket.coupons`
 # inside a per-item rule (lines × coupons steps) far below the loop budget (dsl/budget.py).
 MAX_COUPONS = 100
@@ -92,6 +100,50 @@ Money = Annotated[
 ]
 Id = Annotated[str, Field(max_length=MAX_ID)]
 """Text that names something (`MAX_ID`); the fast reader checks the same bound (reader_checks.py)."""
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_NAME:
+        raise PydanticCustomError(
+            "string_too_long", "String should have at most {max_length} characters", {"max_length": MAX_NAME}
+        )
+    return value
+
+
+def _attribute_names(value: Any) -> Any:
+    """Before the values are looked at, so that an error about one never quotes a hostile name."""
+    if not isinstance(value, dict):
+        return value  # the dict's own check says so
+    if len(value) > MAX_ATTRIBUTES:
+        raise PydanticCustomError(
+            "too_many_attributes",
+            "{count} attributes, more than the {most} an object of attributes may hold",
+            {"count": f"{len(value):,}", "most": MAX_ATTRIBUTES},
+        )
+    for key in value:
+        if isinstance(key, str) and len(key) > MAX_ID:
+            raise PydanticCustomError(
+                "attribute_name_too_long",
+                "an attribute's name of {size} characters, more than the {most} a name may have",
+                {"size": f"{len(key):,}", "most": MAX_ID},
+            )
+    return value
+
+
+Attributes = Annotated[
+    dict[str, Annotated[Any, AfterValidator(_attribute_value)]],
+    BeforeValidator(_attribute_names),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_ATTRIBUTES,
+            "propertyNames": {"maxLength": MAX_ID},
+            "additionalProperties": {"not": {"type": "string", "minLength": MAX_NAME + 1}},
+        }
+    ),
+]
+"""Custom attributes (`MAX_ATTRIBUTES`): the fast reader checks the same bounds (reader_checks.py
+`_attributes`), and leaves an event past them to the model, which says where."""
 Quantity = Annotated[
     Decimal,
     Field(gt=0, max_digits=QTY_DIGITS),
@@ -117,7 +169,7 @@ class Line(EventModel):
     """Unit price, before program discounts, tax included."""
     qty: Quantity = Field(examples=[2])
     """Quantity (may be fractional for goods sold by weight)."""
-    attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"size": "L"}])
+    attributes: Attributes = Field(default_factory=dict, examples=[{"size": "L"}])
     """Custom attributes the program declares under attributes.item."""
 
 
@@ -137,7 +189,7 @@ class BaseEvent(EventModel):
     """app, web, store …"""
     store: Id | None = Field(default=None, examples=["moscow-arbat"])
     """Store id."""
-    attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"campaign": "winter"}])
+    attributes: Attributes = Field(default_factory=dict, examples=[{"campaign": "winter"}])
     """Custom attributes the program declares under attributes.event."""
     device: Id | None = Field(default=None, min_length=1, examples=["d:9f2c41"])
     """A fingerprint of the customer's device (a hash you compute), for referral fraud checks."""
@@ -165,6 +217,32 @@ class BaseEvent(EventModel):
                 "time_out_of_range", "the time is outside the years 1900 to 2999 events may carry"
             )
         return fixed_offset(value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """An event built in Python (`Purchase(...)`) holding the NUL character in a text is
+        refused as a dict given to `Loyalty.handle` is (service.py `_refuse_nul`: RE410, the same
+        words and path): a store cannot keep it (PostgreSQL refuses it in text and JSON), and such
+        an event reached it. So is data the model validates (`validate_event`). Not the fast
+        reader's events (engine/reader.py, which builds them without pydantic): it reads text
+        `jsonio.loads` refused NUL in, or data `Loyalty.handle` walked first.
+
+        Raises:
+            EventError: RE410 at the first text holding NUL (a key, for a key).
+        """
+        path = jsonio.nul_path(_as_data(self))
+        if path is not None:
+            raise EventError(
+                [Diagnostic("RE410", f"{path_text(path)}: {jsonio.NUL}", hint=jsonio.NUL_HINT, path=path)]
+            )
+
+
+def _as_data(value: Any) -> Any:
+    """A model's fields (its lines' too) as JSON-like data, for `jsonio.nul_path`."""
+    if isinstance(value, BaseModel):
+        return {name: _as_data(item) for name, item in value.__dict__.items()}
+    if isinstance(value, list | tuple):
+        return [_as_data(item) for item in value]
+    return value
 
 
 def fixed_offset(moment: dt.datetime) -> dt.datetime:
@@ -210,7 +288,7 @@ class Purchase(BaseEvent):
     """The part of the basket paid with points (money value)."""
     coupons: list[Id] = Field(default_factory=list, max_length=MAX_COUPONS, examples=[["WELCOME-7F3K"]])
     """Coupon codes presented (at most 100)."""
-    basket_attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"delivery": "courier"}])
+    basket_attributes: Attributes = Field(default_factory=dict, examples=[{"delivery": "courier"}])
     """Custom attributes the program declares under attributes.basket."""
 
 
@@ -395,6 +473,10 @@ def _hint(issue: PydanticIssue) -> str | None:
         return "it names the books an erasure kept, not a customer: events use the customer's own ids"
     if kind == "time_out_of_range":
         return "check the year: a time is from 1900 to 2999"
+    if kind in ("too_many_attributes", "attribute_name_too_long") or (
+        kind == "string_too_long" and any(str(step).endswith("attributes") for step in issue.path[-2:-1])
+    ):
+        return "attributes are the few short values a program's conditions read: keep the rest out of events"
     if kind == "too_long" and issue.path == ("coupons",):
         return f"a purchase presents at most {MAX_COUPONS} coupons: send the ones the customer chose"
     if kind == "too_long" and issue.path == ("items",):

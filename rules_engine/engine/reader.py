@@ -60,6 +60,7 @@ from rules_engine.engine.reader_checks import (
     _SMALL,
     _SURROGATE,
     _attributes,
+    _bounded,
     _coupons,
     _currency,
     _custom_type,
@@ -117,9 +118,8 @@ def _line(data: Any) -> Any:
             sku, name, category, price, qty, attributes = _named_attributes(data)
             if type(attributes) is not dict:
                 return _BAD
-            for key in attributes:
-                if type(key) is not str or not key.isascii():
-                    return _any_line(data)
+            if not _bounded(attributes):  # ASCII names, within bounds: else read with care
+                return _any_line(data)
             attributes = dict(attributes)
             given = _LINE_GIVEN[7]
         else:

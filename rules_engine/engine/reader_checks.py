@@ -19,8 +19,10 @@ from rules_engine.dsl.values import PLAIN_DECIMAL
 from rules_engine.engine.events import (
     EARLIEST,
     LATEST,
+    MAX_ATTRIBUTES,
     MAX_COUPONS,
     MAX_ID,
+    MAX_NAME,
     MONEY_DIGITS,
     PSEUDONYM,
     QTY_DIGITS,
@@ -92,13 +94,28 @@ def _currency(value: Any) -> Any:
 
 
 def _attributes(value: Any) -> Any:
-    """`dict[str, Any]`: a new dict with the same keys and values, as pydantic makes."""
-    if type(value) is not dict:
+    """`Attributes` (events.py): a new dict with the same keys and values, as pydantic makes."""
+    if type(value) is not dict or len(value) > MAX_ATTRIBUTES:
         return _BAD
-    for key in value:
+    for key, item in value.items():
         if type(key) is not str or not (key.isascii() or _SURROGATE.search(key) is None):
             return _BAD
+        if len(key) > MAX_ID or (isinstance(item, str) and len(item) > MAX_NAME):
+            return _BAD  # the model says where
     return dict(value)
+
+
+def _bounded(attributes: dict[Any, Any]) -> bool:
+    """Whether a line's attributes are ASCII text keys within `Attributes`' bounds (the prepared
+    path of reader.py `_line`; any other is read by `_any_line`, through `_attributes`)."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        return False
+    for key, item in attributes.items():
+        if type(key) is not str or not key.isascii() or len(key) > MAX_ID:
+            return False
+        if isinstance(item, str) and len(item) > MAX_NAME:
+            return False
+    return True
 
 
 def _texts(value: Any, most: int | None = None) -> Any:

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from rules_engine import jsonio
 from rules_engine.codes import CODES, Stage
-from rules_engine.errors import Diagnostic, RulesEngineError, StoreError
+from rules_engine.errors import Diagnostic, RulesEngineError, StoreError, TransientError
 
 MEDIA_TYPE = "application/problem+json"
 VERSION_HEADER = "Loyalty-Program-Version"
@@ -191,6 +191,14 @@ async def _engine_error(request: Request, error: Exception) -> Response:
             "the store failed; nothing of this request was written",
             hint="retry: a redelivered event is never applied twice",
         )
+        if isinstance(error, TransientError):  # tried again server-side already (events.py `TRIES`)
+            unavailable = Diagnostic(
+                "RE810",
+                "the database gave this request's transaction up, again and again, for others "
+                "writing the same customers (a deadlock); nothing of this request was written",
+                hint="send it again as it is, after Retry-After: its event id makes that safe "
+                "(a redelivered event is never applied twice)",
+            )
         return problem_response(request, [unavailable], headers={"Retry-After": "1"})
     return problem_response(request, error.diagnostics)
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,9 @@ from rules_engine.http.protocol import PROTOCOL, REQUEST_TIMEOUT
 from rules_engine.http.runtime import MAX_BODY, Settings
 from rules_engine.http.supervise import end_by, end_with_master, supervise
 from rules_engine.service import DEFAULT_HORIZON
+
+STARTUP_FAILURE = 3
+"""The status uvicorn ends with when the app fails to start (or the port cannot be bound)."""
 
 GRACE = 30
 """Seconds the requests in flight get to finish after SIGTERM."""
@@ -102,10 +107,12 @@ def tune_collector() -> None:
     collector.tune_for_requests(THRESHOLDS)
 
 
-def serve(settings: Settings, listen: Listen) -> None:
+def serve(settings: Settings, listen: Listen, listening: Callable[[int], None] | None = None) -> None:
     """Serve until SIGTERM or Ctrl-C; see the module docstring. The caller has checked the
     programs and opened the store once (migrating it) before, so that a problem is reported
-    once, before anything listens."""
+    once, before anything listens. `listening` is told the port once the socket listens (the
+    port bound, `--port 0`'s too): `loyalty serve` says "serving … on http://…" then, not before
+    — a script that waited for that line connected to nothing (exit 3 if it cannot be bound)."""
     import uvicorn
 
     export(settings)
@@ -117,10 +124,18 @@ def serve(settings: Settings, listen: Listen) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     stopped_by = None
     try:
+        config = uvicorn.Config(**uvicorn_options(listen))
+        sock = config.bind_socket()  # uvicorn.run's own step: its message, exit 3 if it fails
+        sock.listen(config.backlog)  # connections wait from now on, until a worker takes them
+        if listening is not None:
+            listening(sock.getsockname()[1])
         if listen.workers > 1:
-            stopped_by = supervise(uvicorn_options(listen))  # supervise.py: why not uvicorn.run's
+            stopped_by = supervise(config, sock)  # supervise.py: why not uvicorn.run's
         else:
-            uvicorn.run(**uvicorn_options(listen))  # ends by the signal it was stopped with
+            server = uvicorn.Server(config)
+            server.run(sockets=[sock])  # ends by the signal it was stopped with
+            if not server.started:  # the app failed to start: as uvicorn.run ends then
+                sys.exit(STARTUP_FAILURE)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

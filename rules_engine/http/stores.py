@@ -69,7 +69,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from rules_engine.errors import StoreError
+from rules_engine.errors import StoreError, TransientError
 from rules_engine.http.problems import FAILURES, ServiceError
 from rules_engine.store import Store, open_store, sqlite_path
 from rules_engine.store.sqlite_sync import LogSync
@@ -443,7 +443,7 @@ class _Borrowed:
                 self.gate.leave()
 
     def _return(self, error: BaseException | None) -> None:
-        if isinstance(error, StoreError) and error.code in FAILURES:
+        if isinstance(error, StoreError) and error.code in FAILURES and not isinstance(error, TransientError):
             self.stores._discard(self.pool, self.store)  # may be broken: open a new one next time
         else:
             self.stores._give_back(self.pool, self.store)

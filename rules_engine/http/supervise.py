@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from types import FrameType
@@ -35,11 +36,11 @@ MASTER_CHECK = 1.0
 """Seconds between a worker's looks at whether its master is still there."""
 
 
-def supervise(options: dict[str, Any]) -> int | None:
-    """Run the workers of uvicorn's `options` until SIGTERM or SIGINT; returns that signal, which
-    the caller raises once it has cleaned up (`end_by`)."""
-    config = Config(**options)
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+def supervise(config: Config, sock: socket.socket) -> int | None:
+    """Run the workers of uvicorn's `config` on `sock` (bound and listening: server.py `serve`)
+    until SIGTERM or SIGINT; returns that signal, which the caller raises once it has cleaned up
+    (`end_by`)."""
+    supervisor = Multiprocess(config, sockets=[sock])
     queued: dict[int, Any] = {number: signal.getsignal(number) for number in STOPS}  # the supervisor's
     received: list[int] = []
 

@@ -21,6 +21,7 @@ table and a JSONL history go through exactly the same path.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import heapq
 import json
 import tempfile
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from rules_engine import jsonio
+from rules_engine.engine.events import MAX_ID
 from rules_engine.errors import Diagnostic, RulesEngineError, Severity
 from rules_engine.simulate.chunks import (
     BLOCK_BYTES,
@@ -557,6 +559,19 @@ def _returns(
                     )
                 )
     for n, (purchase, items) in enumerate(by_purchase.items(), start=1):
-        event = {"id": f"{basket}:return:{n}", "type": "return", **base, "purchase": purchase, "items": items}
+        event = {"id": return_id(basket, n), "type": "return", **base, "purchase": purchase, "items": items}
         out.write(json.dumps(key) + "\t" + jsonio.dumps(event) + "\n")
     return len(by_purchase)
+
+
+def return_id(basket: str, n: int) -> str:
+    """The id of a basket's `n`-th return event: `BASKET:return:N`, unless that is longer than an
+    event id may be (events.py `MAX_ID`: a basket id of 190 characters or more), when the basket's
+    id is cut and a digest of it whole added (`BASKET-START~DIGEST:return:N`): always within the
+    bound, the same for the same basket, and two baskets' never the same."""
+    whole = f"{basket}:return:{n}"
+    if len(whole) <= MAX_ID:
+        return whole
+    digest = hashlib.sha256(basket.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    tail = f"~{digest}:return:{n}"
+    return basket[: MAX_ID - len(tail)] + tail

@@ -25,6 +25,10 @@ from rules_engine.state.customer import CustomerState
 
 JsonPath = tuple[str | int, ...]
 
+MAX_ID = 200
+"""The most characters of a customer id: an event's (engine/events.py `MAX_ID`, which imports
+states and so cannot be imported here; tests/test_cli_states.py holds the two equal)."""
+
 
 def select_state(document: Any, customer: str | None) -> tuple[Any, JsonPath]:
     """The one customer's state in `document`, and its path in it.
@@ -40,6 +44,9 @@ def select_state(document: Any, customer: str | None) -> tuple[Any, JsonPath]:
         return document["state"], ("state",)
     if not document or not nested or any(key in CustomerState.model_fields for key in document):
         return document, ()
+    for key in document:  # states by customer id: each id bounded as an event's customer is
+        if isinstance(key, str) and len(key) > MAX_ID:
+            raise StateError([long_customer(len(key), (key,))])
     if customer is not None and customer in document:
         return document[customer], (customer,)
     if len(document) == 1:  # the engine checks that it is the event's customer (RE412)
@@ -57,6 +64,18 @@ def select_state(document: Any, customer: str | None) -> tuple[Any, JsonPath]:
                 "has it, `loyalty customer --json`, or one bare state",
             )
         ]
+    )
+
+
+def long_customer(size: int, where: JsonPath) -> Diagnostic:
+    """RE420: a states file's customer id longer than any event's may be (events.py `MAX_ID`), at
+    its place in the file; the id itself is not quoted (it may be megabytes)."""
+    return Diagnostic(
+        "RE420",
+        f"customer states: a customer id of {size:,} characters, more than the {MAX_ID} an id may have",
+        path=where,
+        hint="an event's customer is at most 200 characters, so no store or run holds this one: "
+        "give the states `loyalty run --state-out` wrote",
     )
 
 

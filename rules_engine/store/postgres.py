@@ -31,6 +31,7 @@ from rules_engine.store.batch import Batch
 from rules_engine.store.cache import DEFAULT_SIZE, Cache
 from rules_engine.store.postgres_arrays import array_text, parameters, rewriting
 from rules_engine.store.postgres_flights import Committer, Landed, _Flight, send
+from rules_engine.store.postgres_flights import forget as _forget
 from rules_engine.store.sql import SqlStore
 from rules_engine.store.sql_transactions import stored_event
 from rules_engine.store.summaries import Summaries
@@ -263,7 +264,11 @@ class PostgresStore(SqlStore):
         `DEALLOCATE ALL` before the next statement — a round trip more, and the statements
         planned again, for every event refused or delivered again alone. That caution is for a
         transaction that dropped or changed what a statement names: an event's never does, and
-        a migration's (`_migrate`, which may) still rolls back through psycopg."""
+        a migration's (`_migrate`, which may) still rolls back through psycopg. So does a
+        transaction the server failed (`INERROR`: a deadlock, any error): the statements queued
+        after the failed one in its pipeline were skipped, a statement psycopg meant to prepare
+        among them, and psycopg, not told, named it in the next transaction ("prepared statement
+        _pg3_12 does not exist": a line tried again after a deadlock failed for good, `_forget`)."""
         import psycopg
 
         self._beginning = self._committed = False
@@ -274,7 +279,7 @@ class PostgresStore(SqlStore):
         if self._db.closed or self._db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             return  # nothing begun on the server (or it ended): nothing to roll back, no round trip
         with contextlib.suppress(psycopg.Error):  # a broken connection has nothing to roll back
-            if self._migrating:
+            if self._migrating or _forget(self._db):
                 self._db.execute("ROLLBACK")
             else:
                 self._db.pgconn.exec_(b"ROLLBACK")

@@ -123,13 +123,28 @@ def send(pipeline: Any) -> None:
 
 
 def _roll_back(connection: Any) -> None:
-    """A failed flight's transaction rolled back (libpq's own exec, as postgres.py `_rollback`);
-    nothing for a broken connection, which the store replaces."""
+    """A failed flight's transaction rolled back (as postgres.py `_rollback`: through psycopg when
+    the server failed it, `forget`); nothing for a broken connection, which the store replaces."""
     import psycopg
 
     with contextlib.suppress(psycopg.Error):
         if not connection.closed and connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            connection.pgconn.exec_(b"ROLLBACK")
+            if forget(connection):
+                connection.execute("ROLLBACK")
+            else:
+                connection.pgconn.exec_(b"ROLLBACK")
+
+
+def forget(connection: Any) -> bool:
+    """Whether the server failed the connection's transaction (a deadlock, any error: `INERROR`),
+    so that its ROLLBACK must go through psycopg, which then forgets the statements it prepared:
+    a statement it meant to prepare may have been queued after the failed one in a pipeline, and
+    skipped by the server; psycopg, not told, would name it in the next transaction, which fails
+    ("prepared statement _pg3_12 does not exist": a line tried again after a deadlock, for good).
+    A transaction rolled back by choice (an event refused) goes on through libpq: nothing lost."""
+    import psycopg
+
+    return bool(connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR)
 
 
 _END = None

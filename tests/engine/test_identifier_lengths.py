@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from rules_engine import jsonio
 from rules_engine.engine.event_text import parse_event_text
-from rules_engine.engine.events import MAX_ID, MAX_NAME, validate_event
+from rules_engine.engine.events import MAX_ATTRIBUTES, MAX_ID, MAX_NAME, validate_event
 from rules_engine.engine.inputs import locate_in
 from rules_engine.errors import EventError, path_text
 from tests.engine.test_reader import check
@@ -60,7 +60,7 @@ FIELDS: list[tuple[str, tuple[str | int, ...], int]] = [
 ODD = ["x", "é", "日", "😀", " ", "\n", '"', "\\", "\ud800", "\x00"]
 
 
-def event(kind: str, path: tuple[str | int, ...], value: str) -> dict[str, Any]:
+def event(kind: str, path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     data = {"id": "e1", "type": kind, "time": TIME, "customer": "anna", **copy.deepcopy(BASES[kind])}
     *above, last = path
     target: Any = data
@@ -130,3 +130,61 @@ def test_a_hostile_identifier_is_refused_where_it_stands(
     )
     assert span is not None
     assert text[span[0] : span[0] + 2] == '"' + value[0]  # the caret under the value's first character
+
+
+# Custom attributes: a name (key) at most MAX_ID, a text value at most MAX_NAME, at most
+# MAX_ATTRIBUTES of them; an event's, a basket's, a line's (the reader's prepared line too).
+ATTRIBUTES: list[tuple[str, tuple[str | int, ...]]] = [
+    ("app_open", ("attributes",)),
+    ("purchase", ("attributes",)),
+    ("purchase", ("basket_attributes",)),
+    ("purchase", ("items", 0, "attributes")),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(ATTRIBUTES),
+    st.sampled_from(["name", "value", "count"]),
+    st.sampled_from([-1, 0, 1]),
+    st.sampled_from(["x", "é", "😀", '"']),
+)
+def test_the_reader_and_the_models_agree_on_attributes_at_each_bound(
+    where: tuple[str, tuple[str | int, ...]], what: str, offset: int, odd: str
+) -> None:
+    kind, path = where
+    limit = {"name": MAX_ID, "value": MAX_NAME, "count": MAX_ATTRIBUTES}[what]
+    size = limit + offset
+    if what == "name":
+        attributes: dict[str, Any] = {"size": "L", odd + "k" * (size - 1): "v"}
+    elif what == "value":
+        attributes = {"size": "L", "note": odd + "v" * (size - 1)}
+    else:
+        attributes = {f"a{n}": n for n in range(size)}
+    data = event(kind, path, attributes)
+    got = check(data)  # the fast reader and the model: the same event or the same diagnostics
+    if offset <= 0:
+        assert not isinstance(got, list), got
+    else:
+        [(code, message, at, hint, _)] = got
+        assert code == "RE410" and hint is not None
+        if what == "value":
+            assert (message, at) == (
+                f"{path_text(path)}.note: String should have at most {limit} characters",
+                (*path, "note"),
+            )
+        else:
+            assert at == path and f"more than the {limit}" in message
+    text = jsonio.dumps(data)
+    assert result_of_text(text) == result_of_text(text, careful=True)  # the same path, line, column
+
+
+def test_a_hostile_attribute_is_refused_without_quoting_its_name() -> None:
+    data = event("purchase", ("attributes",), {"k" * 3_000_000: "v" * 3_000_000})
+    [(code, message, where, span)] = result_of_text(jsonio.dumps(data))
+    assert (code, where) == ("RE410", ("attributes",))
+    assert (
+        message
+        == "attributes: an attribute's name of 3,000,000 characters, more than the 200 a name may have"
+    )
+    assert span is not None

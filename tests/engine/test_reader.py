@@ -76,7 +76,12 @@ def _json(model: BaseModel) -> str:
 
 
 def check(data: Any) -> Any:
-    """Assert that `parse_event` and the models agree on `data`; return what they gave."""
+    """Assert that `parse_event` and the models agree on `data`; return what they gave. Data with
+    a NUL character has it replaced first: no reader is handed it (`Loyalty.handle` refuses a
+    caller's data holding it before, as `jsonio.loads` refuses it in text), and the model refuses
+    it (an event built in Python: events.py `BaseEvent.model_post_init`), the reader not."""
+    if jsonio.nul_path(data) is not None:
+        data = _without_nul(data)
     fast, model = result(parse_event, data), result(validate_event, data)
     same(fast, model)
     same(result(parse_event, data), model)  # again: the reader keeps what it saw first (offsets)
@@ -88,6 +93,16 @@ def check(data: Any) -> Any:
             if isinstance(data, dict) and name in data:  # a copy, as pydantic makes: not the caller's
                 assert getattr(fast, name) is not data[name]
     return fast
+
+
+def _without_nul(data: Any) -> Any:
+    if isinstance(data, str):
+        return data.replace("\x00", "\x01")
+    if isinstance(data, dict):
+        return {_without_nul(key): _without_nul(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_nul(value) for value in data]
+    return data
 
 
 # -- the data: valid events of every type, then broken ones -------------------------------------
@@ -633,6 +648,7 @@ COMMON_LINE = st.fixed_dictionaries(
 @DIFFERENTIAL
 @given(st.one_of(COMMON_LINE, COMMON_LINE.map(lambda line: dict(reversed(line.items())))))
 def test_the_prepared_line_reads_as_any_line(data: dict[str, Any]) -> None:
+    data = _without_nul(data)  # handed to no reader (`check`)
     fast, careful = reader._line(data), reader._any_line(data)
     assert (fast is reader_checks._BAD) == (careful is reader_checks._BAD)
     if careful is not reader_checks._BAD:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
+import pytest
 from typer.testing import CliRunner
 
 from rules_engine.cli import app
@@ -84,3 +93,36 @@ def test_serve_refuses_a_broken_program_and_a_shared_memory_store(tmp_path: Path
     empty.mkdir()
     nothing = CliRunner().invoke(app, ["serve", str(empty), "--db", str(tmp_path / "s.db")])
     assert nothing.exit_code == 1 and "error[RE105]" in nothing.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_says_serving_once_its_socket_listens(tmp_path: Path, program_dir: Path, workers: int) -> None:
+    """The line "serving … on http://HOST:PORT" is printed once the socket listens, with the port bound
+    (`--port 0`: the one the system chose): a script that waits for the line and connects at once
+    is not refused (until 2026-12-08 it was printed before uvicorn bound the port, as port 0)."""
+    command = [
+        sys.executable, "-m", "rules_engine.cli", "serve", str(program_dir),
+        "--db", str(tmp_path / "loyalty.db"), "--port", "0", "--workers", str(workers),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        said = next((line for line in process.stderr if line.startswith("serving ")), "")
+        assert said, "loyalty serve ended without saying it serves"
+        found = re.search(r"on http://127\.0\.0\.1:(\d+) ", said)
+        assert found is not None and found[1] != "0", said
+        port = int(found[1])
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # listening: not refused
+        deadline = time.monotonic() + 60
+        while True:  # and the service answers there once it has started
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)

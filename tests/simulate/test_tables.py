@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.engine.events import MAX_ID, validate_event
 from rules_engine.simulate import chunks, tables
 from rules_engine.simulate.tables import ColumnMapping, Converted, TableError, write_events
 from tests.simulate import whole_table
@@ -342,3 +343,39 @@ def test_a_table_whose_lines_end_with_cr_alone_is_refused_not_read_as_no_rows(
     [problem] = refused.value.diagnostics
     assert problem.code == "RE481" and "carriage return alone" in problem.message
     assert problem.hint is not None and "LF or CRLF" in problem.hint
+
+
+@pytest.mark.parametrize("size", [150, 189, 190, 196, 200])
+def test_return_ids_fit_an_event_id_stay_unique_and_the_same(tmp_path: Path, size: int) -> None:
+    """simulate makes a return's event id from its basket's (`BASKET:return:N`): a basket id of 190
+    characters or more made one over 200, which the engine then refused (RE410). Now one that would
+    not fit is cut and carries a digest of the basket's whole id: within 200, the same every time,
+    and two baskets sharing their first 190 characters give two ids."""
+    stem = "b" * (size - 1)
+    rows = [
+        {**dict.fromkeys(HEADER, ""), "household": "c1", "ts": "2026-03-01 10:00:00", "receipt": stem + "P"},
+        {**dict.fromkeys(HEADER, ""), "household": "c1", "ts": "2026-03-02 10:00:00", "receipt": stem + "Q"},
+        {**dict.fromkeys(HEADER, ""), "household": "c1", "ts": "2026-03-03 10:00:00", "receipt": stem + "X"},
+        {**dict.fromkeys(HEADER, ""), "household": "c1", "ts": "2026-03-04 10:00:00", "receipt": stem + "Y"},
+    ]
+    for row in rows:
+        row.update({"product": "TEA", "unit_price": "10", "units": "2"})
+    for row in rows[2:]:
+        row.update({"units": "1", "ret": "true"})
+    table = _csv(rows, tmp_path / "long-baskets.csv")
+    written = []
+    for _ in range(2):
+        out = io.StringIO()
+        write_events(table, WITHOUT_AMOUNT, ZONE, out)
+        written.append(out.getvalue())
+    assert written[0] == written[1]  # deterministic
+    events = [json.loads(line) for line in written[0].splitlines()]
+    returns = [event for event in events if event["type"] == "return"]
+    assert len(returns) == 2
+    ids = [event["id"] for event in returns]
+    assert len(set(ids)) == 2 and all(len(i) <= MAX_ID for i in ids)
+    if size + len(":return:1") <= MAX_ID:
+        assert ids == [f"{stem}X:return:1", f"{stem}Y:return:1"]
+    for event in events:
+        validate_event(event)  # the engine reads every one: no id over 200
+    assert tables.return_id(stem + "X", 1) == ids[0]

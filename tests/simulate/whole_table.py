@@ -34,7 +34,7 @@ REQUIRED = ("customer", "time", "basket", "sku")
 
 
 from rules_engine.simulate.table_values import RETURNED, bad_value, value_checks  # noqa: E402
-from rules_engine.simulate.tables import ColumnMapping, Converted, TableError  # noqa: E402
+from rules_engine.simulate.tables import ColumnMapping, Converted, TableError, return_id  # noqa: E402
 
 
 def is_table(path: Path) -> bool:
@@ -259,6 +259,6 @@ def _returns(
                     )
                 )
     for n, (purchase, items) in enumerate(by_purchase.items(), start=1):
-        event = {"id": f"{basket}:return:{n}", "type": "return", **base, "purchase": purchase, "items": items}
+        event = {"id": return_id(basket, n), "type": "return", **base, "purchase": purchase, "items": items}
         out.write(jsonio.dumps(event) + "\n")
     return len(by_purchase)

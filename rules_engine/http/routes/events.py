@@ -14,6 +14,8 @@ exact numbers).
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -27,7 +29,7 @@ from rules_engine.engine.events import AnyEvent, Purchase
 from rules_engine.engine.outcome_json import UnexpectedValueError
 from rules_engine.engine.reader import parse_event
 from rules_engine.engine.result import Result
-from rules_engine.errors import EventError, RulesEngineError, StoreError
+from rules_engine.errors import EventError, RulesEngineError, StoreError, TransientError
 from rules_engine.http import answers
 from rules_engine.http.auth import authorize
 from rules_engine.http.models import Balance, DryRunResult, EventResult
@@ -161,18 +163,40 @@ def ready(
     return Ready(running, parsed.type if parsed.type in _KNOWN_TYPES else "custom", parsed)
 
 
+TRIES = 3
+"""How often an event is decided in a transaction of its own (`decide`) while the database gives
+that transaction up for another's sake (`TransientError`: a deadlock between two workers' groups on
+PostgreSQL, a serialization failure) before it is answered 503 (RE810, `Retry-After`): the store's
+business, not the client's, as long as it passes."""
+
+
 def decide(service: Runtime, program: str, ready: Ready) -> Handled:
-    """The event decided and stored in a transaction of its own, on a borrowed store; counted."""
+    """The event decided and stored in a transaction of its own, on a borrowed store; counted. One
+    the database gave up for another's (nothing of it written) is decided again, up to `TRIES`
+    times in all; a group rolled back is decided again an event at a time here, so its events too."""
     settings = service.settings
-    try:
-        with service.stores.borrow(program) as store:
-            loyalty = Loyalty(
-                ready.running.engine, store, horizon=settings.horizon, now=settings.clock, texts=answers.TEXTS
-            )
-            handled = loyalty.handle(ready.event)
-    except RulesEngineError:
-        service.metrics.event(program, ready.kind, "refused")
-        raise
+    for attempt in range(1, TRIES + 1):
+        try:
+            with service.stores.borrow(program) as store:
+                loyalty = Loyalty(
+                    ready.running.engine,
+                    store,
+                    horizon=settings.horizon,
+                    now=settings.clock,
+                    texts=answers.TEXTS,
+                )
+                handled = loyalty.handle(ready.event)
+            break
+        except TransientError as error:
+            if attempt < TRIES:
+                log.info("event %s given up by the database (%s): decided again", ready.event.id, error.code)
+                time.sleep(random.uniform(0.001, 0.01) * attempt)  # not in step with the other again
+                continue
+            service.metrics.event(program, ready.kind, "refused")
+            raise
+        except RulesEngineError:
+            service.metrics.event(program, ready.kind, "refused")
+            raise
     _count(service, program, ready.kind, handled)
     return handled
 
@@ -201,7 +225,8 @@ def decide_together(
     None when the group was rolled back after the store was borrowed (the store failed, or an
     event failed in a way that leaves the group unwritable: store/batch.py), or not tried
     (PostgreSQL, above): nothing of it was applied, and each event is to be decided again on its
-    own (`decide`), as replay.py does.
+    own (`decide`), as replay.py does — the one event alone too when the database gave its
+    transaction up for another's (`TransientError`: `decide` tries it again).
 
     Raises:
         ServiceError: RE810, no connection (or turn at the gate) came in time (nothing was tried).
@@ -260,7 +285,7 @@ def _together(
             else:
                 results = _group(service, store, readies)
     except Exception as error:
-        if not borrowed or alone:  # refused, as `decide` refuses an event alone
+        if not borrowed or (alone and not isinstance(error, TransientError)):  # as `decide` refuses it
             if isinstance(error, RulesEngineError):
                 for ready in readies:
                     service.metrics.event(program, ready.kind, "refused")
