@@ -149,11 +149,12 @@ def _bought_lines(run: Run, purchase: str, earned: list[Lot]) -> tuple[dict[int,
 
 def _made(run: Run, purchase: str) -> bool:
     """Whether anything in the state says this customer made `purchase` (for a state whose
-    purchase lines do not carry their purchase's id: it is not refused on their account)."""
+    purchase lines do not carry their purchase's id: it is not refused on their account). A
+    return's activity (no visit, what it took back) names the return: not a purchase made."""
     state = run.state
     return (
         purchase in state.returned
-        or any(activity.event == purchase for activity in state.activity)
+        or any(activity.event == purchase and activity.visits for activity in state.activity)
         or any(past.event is None for past in state.purchases)
         or any(purchase in progress.counted for progress in state.challenges.values())
     )

@@ -329,3 +329,17 @@ earn:
     back = e.process(giving_back("r1", 2, "p1", ("MUG", 1)), bought.state)
     assert back.state.counters["welcome"] == {"day:2026-12-01": 50}  # the ended day is not today's
     assert not any(t.rule == "return:p1:limits" for t in back.trace)
+
+
+def test_a_return_naming_a_return_is_refused_not_taken_as_a_purchase() -> None:
+    # A return's id was taken for a purchase the customer made (its tier activity names it):
+    # accepted as "nothing to take back", it kept the return's id among the returned purchases.
+    e = engine(SHOP + "tiers:\n  qualify_on: spend\n  window: lifetime\n  levels:\n    - {id: base, threshold: 0}\n")
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
+    back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), bought.state)
+    assert [a.event for a in back.state.activity] == ["p1", "r1"]
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r2", 7, "r1", ("SHOE", 1)), back.state)
+    [problem] = refused.value.diagnostics
+    assert (problem.code, problem.path) == ("RE437", ("purchase",))
+    assert "r2 names purchase r1" in problem.message
