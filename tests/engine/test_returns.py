@@ -334,7 +334,9 @@ earn:
 def test_a_return_naming_a_return_is_refused_not_taken_as_a_purchase() -> None:
     # A return's id was taken for a purchase the customer made (its tier activity names it):
     # accepted as "nothing to take back", it kept the return's id among the returned purchases.
-    e = engine(SHOP + "tiers:\n  qualify_on: spend\n  window: lifetime\n  levels:\n    - {id: base, threshold: 0}\n")
+    e = engine(
+        SHOP + "tiers:\n  qualify_on: spend\n  window: lifetime\n  levels:\n    - {id: base, threshold: 0}\n"
+    )
     bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
     back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), bought.state)
     assert [a.event for a in back.state.activity] == ["p1", "r1"]

@@ -60,7 +60,8 @@ def test_a_return_that_took_back_no_points_is_not_voided(tmp_path: Path) -> None
 def signup(loyalty: Loyalty, hours: int = 1) -> str:
     loyalty.process({"id": "o1", "type": "app_open", "time": at(0), "customer": "ref"})
     code = referral_code("fashion-house", "ref", b"seams")
-    loyalty.process({"id": "s1", "type": "signup", "time": at(hours), "customer": "vic", "referral_code": code})
+    signed = {"id": "s1", "type": "signup", "time": at(hours), "customer": "vic"}
+    loyalty.process({**signed, "referral_code": code})
     return code
 
 

@@ -16,7 +16,7 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import holds, line_holds, mechanics_context
 from rules_engine.engine.mechanics.notifications import notify
 from rules_engine.engine.mechanics.shared import SOCIAL as SECTIONS
-from rules_engine.engine.mechanics.shared import ZERO, limit_words, local_words, recent
+from rules_engine.engine.mechanics.shared import ZERO, busiest, limit_words, local_words, recent
 from rules_engine.engine.outcome import RuleTrace
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
@@ -50,13 +50,15 @@ def apply(run: Run) -> None:
     for index, offer in enumerate(program.offers):
         rule = f"offer:{offer.id}"
         limit = offer.limit or _ONCE
-        lately = recent(limit, run.state.offers.get(offer.id, []), run.event.time)
+        times = run.state.offers.get(offer.id, [])
         capped = None
-        if len(lately) >= limit.count:
+        issued = busiest(limit, times, run.event.time)  # a late event's period holds later times too
+        if issued >= limit.count:
+            last = recent(limit, times, run.event.time)[-1:] or [t for t in times if t > run.event.time][:1]
             capped = (
                 "capped",
-                f"already issued {len(lately)} time{'' if len(lately) == 1 else 's'} "
-                f"(last {local_words(run, lately[-1])}); limit {limit_words(limit)}",
+                f"already issued {issued} time{'' if issued == 1 else 's'} "
+                f"(last {local_words(run, last[-1])}); limit {limit_words(limit)}",
             )
         if not admitted(
             run,
