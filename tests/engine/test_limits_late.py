@@ -61,6 +61,18 @@ def test_a_late_event_gets_no_second_offer_within_the_period() -> None:
     assert len(late.state.coupons) == 1
 
 
+def test_a_late_event_gets_no_next_best_offer_past_at_most() -> None:
+    best = PROGRAM.replace("offers:\n", "next_best_offer: {at_most: {count: 1, per: 7d}}\noffers:\n").replace(
+        "limit: {count: 1, per: 30d}", "limit: {count: 9}"
+    )
+    service = Loyalty.in_memory(Engine(load_program_text(best, "limits.yaml"), secret=b"limits"))
+    assert len(service.process(event("o1", "c", 10, "app_open")).effects.coupons_issued) == 1
+    late = service.process(event("o2", "c", 3, "app_open"))
+    assert late.effects.coupons_issued == []
+    [trace] = [t for t in late.trace if t.rule == "offer:hello-again"]
+    assert trace.code == "capped" and "1 offer issued already" in trace.reason
+
+
 def test_a_referrer_is_rewarded_once_per_period_whichever_friend_s_purchase_comes_first() -> None:
     service = loyalty()
     service.process(event("o1", "ref", 0, "app_open"))

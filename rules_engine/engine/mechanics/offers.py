@@ -123,15 +123,16 @@ def _choose(
     ranked = sorted(eligible, key=rank)
     limit = choice.at_most
     times = [moment for issued in run.state.offers.values() for moment in issued]
-    lately = recent(limit, times, run.event.time)
-    room = max(0, limit.count - len(lately))
+    issued = busiest(limit, times, run.event.time)  # a late event's period holds later times too
+    room = max(0, limit.count - issued)
     chosen, traces = ranked[:room], []
     for index, offer in ranked[room:]:
         rule = f"offer:{offer.id}"
         if not chosen:
+            last = recent(limit, times, run.event.time) or [t for t in times if t > run.event.time]
             reason = (
-                f"{len(lately)} offer{'' if len(lately) == 1 else 's'} issued already (last "
-                f"{local_words(run, max(lately))}); next best offer: at most {limit_words(limit)}"
+                f"{issued} offer{'' if issued == 1 else 's'} issued already (last "
+                f"{local_words(run, max(last))}); next best offer: at most {limit_words(limit)}"
             )
             traces.append(rule_trace(rule, "offer", False, "capped", reason))
             continue
