@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +107,38 @@ def test_times_admitted_by_busiest_never_crowd_a_period(hours: list[int], count:
     for start in given_at:
         inside = [t for t in given_at if start <= t < start + dt.timedelta(hours=per)]
         assert len(inside) <= count
+
+
+CAPPED = """
+program: caps
+version: 1
+timezone: Europe/Berlin
+currency: EUR
+points: {value: 0.01}
+late_events: {accept_within: 2d}
+earn:
+  - {id: base, rate: 1 per 1}
+  - {id: bonus, when: basket.total >= 50, award: 20, cap: {per_week: 40}}
+  - {id: daily, when: basket.total >= 50, award: 5, cap: {per_day: 5, per_month: 100}}
+"""
+SUNDAY = dt.datetime(2026, 12, 13, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_a_late_event_counts_against_its_own_period_s_cap_after_a_later_period_began(explain: bool) -> None:
+    # The counters kept the current period only: when Monday's purchase began a new week, the
+    # week before was forgotten, and a purchase from Sunday evening, taken late, earned its bonus
+    # again (60 points in a week capped at 40; a second daily bonus for the same Sunday).
+    engine = Engine(load_program_text(CAPPED, "caps.yaml"))
+    state = None
+    for name, hours in (("p1", 0), ("p2", 1), ("p3", 5), ("p4", 2)):  # p3 Monday 01:00, p4 late
+        basket = [{"sku": "X", "price": 60, "qty": 1}]
+        at = (SUNDAY + dt.timedelta(hours=hours)).isoformat()
+        outcome = engine.process(
+            {"id": name, "type": "purchase", "time": at, "customer": "c", "items": basket},
+            state,
+            explain=explain,
+        )
+        state = outcome.state
+    assert {a.rule: a.points for a in outcome.effects.points} == {"base": 60}
+    assert state is not None and state.counters["bonus"]["week:2026-W50"] == 40
