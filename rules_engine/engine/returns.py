@@ -19,7 +19,7 @@ from rules_engine.engine.events import Return
 from rules_engine.engine.mechanics import challenges
 from rules_engine.engine.money import exponent_of, half_up, part_of
 from rules_engine.engine.outcome import BudgetRelease, PointsChange
-from rules_engine.engine.points import refund
+from rules_engine.engine.points import TENDER, refund
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
@@ -65,7 +65,9 @@ def take_back(run: Run, event: Return) -> None:
         )
     earned = [lot for lot in lots if lot.lines]
     bought, complete = _bought_lines(run, purchase, earned)
-    if not bought and not complete and not lots and not _made(run, purchase):
+    # a refund lot (`<return>/paid_with_points`) is named after a return: no purchase made
+    own = any(lot.rule != TENDER for lot in lots)
+    if not bought and not complete and not own and not _made(run, purchase):
         raise EventError([_not_their_purchase(run, event)])
     if _return_window_closed(run, event, lots):
         return

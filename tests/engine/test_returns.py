@@ -345,3 +345,22 @@ def test_a_return_naming_a_return_is_refused_not_taken_as_a_purchase() -> None:
     [problem] = refused.value.diagnostics
     assert (problem.code, problem.path) == ("RE437", ("purchase",))
     assert "r2 names purchase r1" in problem.message
+
+
+def test_a_return_naming_a_return_that_gave_points_back_is_refused() -> None:
+    # The points a return gives back for lines paid with points are a lot named after the return
+    # (`<return>/paid_with_points`): that lot was taken for one of a purchase the customer made.
+    e = Booked(
+        Engine(
+            load_program_text(
+                HEADER + "points: {value: 0.01}\nearn:\n  - {id: base, rate: 1 per 1}\n", "t.yaml"
+            )
+        )
+    )
+    bought = e.process(purchase("p0", 4, ("HAT", "30.00", 1)))
+    paid = e.process({**purchase("p1", 5, ("SHOE", "50.00", 2)), "paid_with_points": "0.20"}, bought.state)
+    back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), paid.state)
+    assert [lot.id for lot in back.state.lots if lot.event == "r1"] == ["r1/paid_with_points"]
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r2", 7, "r1", ("SHOE", 1)), back.state)
+    assert [d.code for d in refused.value.diagnostics] == ["RE437"]
