@@ -65,8 +65,9 @@ def take_back(run: Run, event: Return) -> None:
         )
     earned = [lot for lot in lots if lot.lines]
     bought, complete = _bought_lines(run, purchase, earned)
-    # a refund lot (`<return>/paid_with_points`) is named after a return: no purchase made
-    own = any(lot.rule != TENDER for lot in lots)
+    # a return's own lots, named after it (the points given back for lines paid with points,
+    # `<return>/paid_with_points`; a debt, `<return>/return:<purchase>`), are no purchase made
+    own = any(lot.rule != TENDER and not lot.rule.startswith("return:") for lot in lots)
     if not bought and not complete and not own and not _made(run, purchase):
         raise EventError([_not_their_purchase(run, event)])
     if _return_window_closed(run, event, lots):
