@@ -90,6 +90,20 @@ def test_a_referrer_is_rewarded_once_per_period_whichever_friend_s_purchase_come
     assert len(state.referrals_rewarded) == 1
 
 
+def test_a_referrer_s_late_reward_keeps_every_reward_a_limit_counts_once() -> None:
+    program = PROGRAM.replace("limit: {count: 1, per: 365d}", "limit: {count: 3}")
+    service = Loyalty.in_memory(Engine(load_program_text(program, "limits.yaml"), secret=b"limits"))
+    service.process(event("o1", "ref", 0, "app_open"))
+    code = referral_code("limits", "ref", b"limits")
+    basket = [{"sku": "X", "price": 20, "qty": 1}]
+    for friend, hours in (("a", 6), ("b", 5), ("c", 4)):  # each reward later than the one before
+        service.process(event("s1", friend, 1, "signup", referral_code=code))
+        service.handle(event("p1", friend, hours, "purchase", items=basket))
+    state = service.store.state("ref")
+    assert state is not None and sum(lot.points for lot in state.lots) == 150
+    assert state.referrals_rewarded == [T0 + dt.timedelta(hours=hours) for hours in (4, 5, 6)]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     hours=st.lists(st.integers(0, 2000), min_size=1, max_size=12),

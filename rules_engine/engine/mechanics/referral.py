@@ -212,6 +212,8 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
 def _kept(limit: Limit, rewarded: list[dt.datetime], at: dt.datetime) -> list[dt.datetime]:
     """The reward times a period of `limit` still counts after a reward at `at`: those `recent`
     counts, and those after `at` (rewards of friends whose purchases came first)."""
+    if limit.per is None:  # counted for ever: all of them
+        return list(rewarded)
     return [*recent(limit, rewarded, at), *(moment for moment in rewarded if moment > at)]
 
 
