@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from rules_engine.cli import app
 from rules_engine.engine.evaluator import Engine
 from rules_engine.engine.mechanics.referral import referral_code
 from rules_engine.errors import EventError
@@ -93,3 +95,21 @@ def test_a_signup_whose_referral_a_later_purchase_qualified_is_not_voided(tmp_pa
     assert {d.code for d in refused.value.diagnostics} == {"RE446"}
     assert any("the referral it recorded" in d.message for d in refused.value.diagnostics)
     assert loyalty.store.state("vic") == before
+
+
+def test_the_command_line_says_which_referral_a_void_withdrew(tmp_path: Path) -> None:
+    # the desk command voids at the wall clock: the signup is dated an hour before it
+    program = ROOT / "programs" / "fashion-house.yaml"
+    db = str(tmp_path / "cli.db")
+    engine = Engine.from_file(program)
+    code = referral_code("fashion-house", "ref", engine.secret)
+    hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    with open_store(db, "fashion-house") as store:
+        loyalty = Loyalty(engine, store, horizon=None)
+        loyalty.process({"id": "o1", "type": "app_open", "time": hour_ago, "customer": "ref"})
+        signed = {"id": "s1", "type": "signup", "time": hour_ago, "customer": "vic"}
+        loyalty.process({**signed, "referral_code": code})
+    command = ["void", str(program), "vic", "s1", "--db", db, "--reason", "fake friend", "--id", "v1"]
+    done = CliRunner().invoke(app, [*command, "--operator", "olga"])
+    assert done.exit_code == 0, done.output
+    assert f"referral withdrawn: {code}" in done.stdout
