@@ -27,7 +27,8 @@ current state, not the state before it; a void is worked out from those, never b
 - **coupons** it issued are withdrawn (refused when a later purchase used one, naming it); coupons
   it used are usable again; **badges** it awarded are withdrawn; **draw entries** taken back; the
   catalog item a redemption took goes back to its `stock` (`stock_restored`, by `Loyalty.void`);
-- **referrals**: the code a signup recorded is withdrawn (no later purchase qualifies it);
+- **birthday**: a birthday reward it gave leaves its year open again (the next event in the window
+  gives it); **referrals**: the code a signup recorded is withdrawn (no later purchase qualifies it);
   refused once a later purchase qualified it;
 - refused outright: a return, also one that took back no points (its reversals are other events'
   points, and its tier spend and challenge progress taken back would count again: void the
@@ -458,6 +459,10 @@ def apply_void(
             continue
         quests_back.append(quest_id)
 
+    birthday = state.birthday_rewarded  # a reward it gave: its year is open again
+    if birthday is not None and any(t.rule == "birthday" and t.fired for t in original.trace):
+        birthday -= 1
+
     entries_left = dict(state.entries)
     closes = {draw.id: draw.closes for draw in program.draws}
     day = None if event_at is None else event_at.astimezone(ZoneInfo(program.timezone)).date()
@@ -491,6 +496,7 @@ def apply_void(
             "reminded": [r for r in state.reminded if r not in removed],
             "processed": processed,
             "referred_with": None if referred is not None else state.referred_with,
+            "birthday_rewarded": birthday,
         }
     )
     # points given back to a lot past its day expire at once, after the give-back: never counted

@@ -113,3 +113,23 @@ def test_the_command_line_says_which_referral_a_void_withdrew(tmp_path: Path) ->
     done = CliRunner().invoke(app, [*command, "--operator", "olga"])
     assert done.exit_code == 0, done.output
     assert f"referral withdrawn: {code}" in done.stdout
+
+
+def test_voiding_the_event_that_gave_the_birthday_reward_gives_the_year_s_reward_back(tmp_path: Path) -> None:
+    # The coupon was withdrawn but the year stayed rewarded: no birthday latte at all that year.
+    loyalty = service(tmp_path, "coffee-club")
+    loyalty.process(
+        {"id": "s1", "type": "signup", "time": at(0), "customer": "vic", "birthday": "1990-12-02"}
+    )
+    pastry = [{"sku": "CROISSANT", "category": "pastry", "price": 100, "qty": 1}]
+    first = loyalty.process(
+        {"id": "p1", "type": "purchase", "time": at(1), "customer": "vic", "items": pastry}
+    )
+    assert [c.coupon for c in first.effects.coupons_issued] == ["free-latte"]
+    applied, _, state = loyalty.void(void("v1", "p1", 2))
+    assert applied.coupons_withdrawn == [first.effects.coupons_issued[0].code] and state.coupons == []
+    again = loyalty.process(
+        {"id": "p2", "type": "purchase", "time": at(3), "customer": "vic", "items": pastry}
+    )
+    assert [c.coupon for c in again.effects.coupons_issued] == ["free-latte"]
+    assert again.state.birthday_rewarded == 2026
