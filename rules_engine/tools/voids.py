@@ -459,8 +459,18 @@ def apply_void(
             continue
         quests_back.append(quest_id)
 
-    birthday = state.birthday_rewarded  # a reward it gave: its year is open again
-    if birthday is not None and any(t.rule == "birthday" and t.fired for t in original.trace):
+    birthday = state.birthday_rewarded  # a reward it gave: its year open again, unless a later
+    later_birthday = any(  # event (standing) gave a later year's, which stays given
+        t.get("rule") == "birthday" and t.get("fired")
+        for name, data in later
+        if not is_void(data) and name not in voided_since
+        for t in data.get("trace", ())
+    )
+    if (
+        birthday is not None
+        and not later_birthday
+        and any(t.rule == "birthday" and t.fired for t in original.trace)
+    ):
         birthday -= 1
 
     entries_left = dict(state.entries)

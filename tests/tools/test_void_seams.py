@@ -133,3 +133,18 @@ def test_voiding_the_event_that_gave_the_birthday_reward_gives_the_year_s_reward
     )
     assert [c.coupon for c in again.effects.coupons_issued] == ["free-latte"]
     assert again.state.birthday_rewarded == 2026
+
+
+def test_a_void_of_last_year_s_birthday_reward_leaves_this_year_s_given(tmp_path: Path) -> None:
+    loyalty = service(tmp_path, "coffee-club")
+    loyalty.process(
+        {"id": "s1", "type": "signup", "time": at(0), "customer": "vic", "birthday": "1990-12-02"}
+    )
+    beans = [{"sku": "BEANS-1KG", "category": "beans", "price": 900, "qty": 1}]
+    for name, hours in (("p1", 1), ("p2", 24 * 363 + 1)):  # the 2026 and the 2027 birthday
+        bought = {"id": name, "type": "purchase", "time": at(hours), "customer": "vic", "items": beans}
+        assert [c.coupon for c in loyalty.process(bought).effects.coupons_issued] == ["free-latte"]
+    _, _, state = loyalty.void(void("v1", "p1", 24 * 363 + 2))
+    assert state.birthday_rewarded == 2027
+    again = {"id": "p3", "type": "purchase", "time": at(24 * 363 + 3), "customer": "vic", "items": beans}
+    assert loyalty.process(again).effects.coupons_issued == []
