@@ -155,6 +155,7 @@ def void(
         ("badges withdrawn", applied.badges_withdrawn),
         ("challenges taken back", applied.challenges),
         ("quests taken back", applied.quests),
+        ("referral withdrawn", [applied.referral_withdrawn] if applied.referral_withdrawn else []),
     ):
         if items:
             out.print(f"  {what}: {', '.join(items)}", markup=False, soft_wrap=True)

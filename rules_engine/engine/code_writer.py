@@ -174,6 +174,7 @@ RUNTIME: dict[str, Any] = {
     "_gcd": math.gcd,
     "_BIG": 1 << 64,  # a denominator past this is reduced (rounding._aligned)
     "_without_past": without_past,
+    "_late_from": earning.kept_from,
     "_of_kinds": of_kinds,
     "_dict": dict,
     "_EMPTY": MappingProxyType({}),

@@ -420,6 +420,17 @@ def allowance(run: Run, rule_id: str, cap: Cap | None, budget: Any) -> tuple[Dec
     return allowed, limit
 
 
+def kept_from(run: Run, period: str, key: str) -> str:
+    """The oldest period of `period`'s kind whose count the cap counters keep after this event
+    (of key `key`): its own, or, in a program that takes late events, the one the earliest late
+    event may still fall in (this event's moment less `late_events.accept_within`). A late event
+    counts against its own period's cap: a later period's start must not forget that count."""
+    late = run.program.late_events
+    if late is None:
+        return key
+    return min(key, period_key(period, (run.local - late.accept_within).date()))
+
+
 def count(run: Run, rule_id: str, points: Decimal, cap: Cap | None, budget: Any) -> None:
     if cap is None:
         return
@@ -430,7 +441,7 @@ def count(run: Run, rule_id: str, points: Decimal, cap: Cap | None, budget: Any)
     keys = []
     for period, _, _ in periods:
         key = cap_period_key(run, period)
-        mine = without_past(mine, key)  # a period that ended counts for nothing any more
+        mine = without_past(mine, kept_from(run, period, key))  # an ended period counts for nothing
         mine[key] = mine.get(key, ZERO) + points
         keys.append(key)
     run.counters[rule_id] = of_kinds(mine, keys)  # an earlier version's period kind leaves

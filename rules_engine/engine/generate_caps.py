@@ -84,15 +84,20 @@ def count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
     allowance found it (`_pk0` …: it runs first, in the same branch). A cap of one period whose
     counters hold one key (the usual case) makes its count anew without `without_past`'s scan:
     that period's count plus the points when the key is the current period's, the points alone
-    when it is an earlier period of the same kind (which `without_past` would drop)."""
+    when it is an earlier period of the same kind (which `without_past` would drop) — but in a
+    program that takes late events, which keeps the periods they may still fall in
+    (`earning.kept_from`)."""
     periods = writer.plan.cap_periods(cap)
     if not periods:
         return []
+    late = writer.plan.program.late_events is not None  # earlier periods kept for late events
     general = writer.stmts("_mine = _dict(_mine)")
-    for place in range(len(periods)):
+    for place, (period, _, _) in enumerate(periods):
+        kept = "_late_from(run, PERIOD, _key)" if late else "_key"
         general += writer.stmts(
-            f"_key = _pk{place}\n_mine = _without_past(_mine, _key)\n"
-            "_mine[_key] = _mine.get(_key, _ZERO) + _granted"
+            f"_key = _pk{place}\n_mine = _without_past(_mine, {kept})\n"
+            "_mine[_key] = _mine.get(_key, _ZERO) + _granted",
+            PERIOD=period,
         )
     keys = ", ".join(f"_pk{place}" for place in range(len(periods)))
     general += writer.stmts(f"_mine = _of_kinds(_mine, ({keys},))")  # an earlier version's kind leaves
@@ -101,7 +106,7 @@ def count(writer: Writer, rule: Any, cap: Any) -> list[py.stmt]:
         kind = CAPS[periods[0][0]]
         past = (
             "elif _only < _pk0 and _only.startswith(KIND):\n        _mine = {_pk0: _ZERO + _granted}\n    "
-            if kind is not None
+            if kind is not None and not late
             else ""
         )
         statements += writer.stmts(

@@ -19,7 +19,7 @@ from rules_engine.engine.events import Return
 from rules_engine.engine.mechanics import challenges
 from rules_engine.engine.money import exponent_of, half_up, part_of
 from rules_engine.engine.outcome import BudgetRelease, PointsChange
-from rules_engine.engine.points import refund
+from rules_engine.engine.points import TENDER, refund
 from rules_engine.engine.run import ZERO, Run
 from rules_engine.engine.trusted import replaced, rule_trace
 from rules_engine.errors import Diagnostic, EventError
@@ -65,7 +65,10 @@ def take_back(run: Run, event: Return) -> None:
         )
     earned = [lot for lot in lots if lot.lines]
     bought, complete = _bought_lines(run, purchase, earned)
-    if not bought and not complete and not lots and not _made(run, purchase):
+    # a return's own lots, named after it (the points given back for lines paid with points,
+    # `<return>/paid_with_points`; a debt, `<return>/return:<purchase>`), are no purchase made
+    own = any(lot.rule != TENDER and not lot.rule.startswith("return:") for lot in lots)
+    if not bought and not complete and not own and not _made(run, purchase):
         raise EventError([_not_their_purchase(run, event)])
     if _return_window_closed(run, event, lots):
         return
@@ -149,11 +152,12 @@ def _bought_lines(run: Run, purchase: str, earned: list[Lot]) -> tuple[dict[int,
 
 def _made(run: Run, purchase: str) -> bool:
     """Whether anything in the state says this customer made `purchase` (for a state whose
-    purchase lines do not carry their purchase's id: it is not refused on their account)."""
+    purchase lines do not carry their purchase's id: it is not refused on their account). A
+    return's activity (no visit, what it took back) names the return: not a purchase made."""
     state = run.state
     return (
         purchase in state.returned
-        or any(activity.event == purchase for activity in state.activity)
+        or any(activity.event == purchase and activity.visits for activity in state.activity)
         or any(past.event is None for past in state.purchases)
         or any(purchase in progress.counted for progress in state.challenges.values())
     )

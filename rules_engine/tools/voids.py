@@ -27,9 +27,13 @@ current state, not the state before it; a void is worked out from those, never b
 - **coupons** it issued are withdrawn (refused when a later purchase used one, naming it); coupons
   it used are usable again; **badges** it awarded are withdrawn; **draw entries** taken back; the
   catalog item a redemption took goes back to its `stock` (`stock_restored`, by `Loyalty.void`);
-- refused outright: a return (its reversals are other events' points: void the purchase or
-  adjust), a referrer's reward or a referral the event qualified (another customer's points), an
-  event that counted in a streak (a run cannot be rewound), an event voided before.
+- **birthday**: a birthday reward it gave leaves its year open again (the next event in the window
+  gives it); **referrals**: the code a signup recorded is withdrawn (no later purchase qualifies it);
+  refused once a later purchase qualified it;
+- refused outright: a return, also one that took back no points (its reversals are other events'
+  points, and its tier spend and challenge progress taken back would count again: void the
+  purchase or adjust), a referrer's reward or a referral the event qualified (another customer's
+  points), an event that counted in a streak (a run cannot be rewound), an event voided before.
 
 What a void does not undo, by design, it says in `kept`: notifications sent, offers shown, cap
 counters and budgets spent (a void never lets a customer earn past a cap), expiries that fell due
@@ -108,6 +112,8 @@ class Void(BaseModel):
     coupons_restored: list[str] = Field(default_factory=list)
     """Coupon codes the event used, usable again."""
     badges_withdrawn: list[str] = Field(default_factory=list)
+    referral_withdrawn: str | None = None
+    """The referral code a voided signup recorded, withdrawn: no purchase qualifies it now."""
     stock_restored: list[str] = Field(default_factory=list)
     """Catalog items a voided redemption took, given back to their program-wide `stock`."""
     challenges: list[str] = Field(default_factory=list)
@@ -189,7 +195,9 @@ def apply_void(
         if is_void(data) and data.get("voided") == event:
             refuse.add(f"void {name} voided it before", "nothing to do: it was voided already")
     kinds = {trace.kind for trace in original.trace}
-    if any(entry.event == event and entry.kind == "reverse" for entry in ledger):
+    # a return says so in its trace, also one that took back no points (the lines earned none, the
+    # window had closed): its tier spend and challenge progress taken back are not undone either
+    if "return" in kinds or any(entry.event == event and entry.kind == "reverse" for entry in ledger):
         refuse.add("it is a return", "void the purchase instead, or adjust the points")
     if "referral" in kinds and any(t.kind == "referral" and t.fired for t in original.trace):
         refuse.add(
@@ -198,6 +206,12 @@ def apply_void(
         )
     if effects.referral_owed is not None:
         refuse.add("it qualified a referral (the referrer's reward)", "adjust both customers instead")
+    referred = state.referred_with if _recorded_a_referral(original) else None
+    if referred is not None and state.referral_qualified_at is not None:
+        refuse.add(
+            f"the referral it recorded ({referred}) was qualified by a later purchase",
+            "adjust the points of both customers instead",
+        )
     for trace in original.trace:
         if trace.kind == "streak" and trace.code in _COUNTED:
             refuse.add(
@@ -445,6 +459,20 @@ def apply_void(
             continue
         quests_back.append(quest_id)
 
+    birthday = state.birthday_rewarded  # a reward it gave: its year open again, unless a later
+    later_birthday = any(  # event (standing) gave a later year's, which stays given
+        t.get("rule") == "birthday" and t.get("fired")
+        for name, data in later
+        if not is_void(data) and name not in voided_since
+        for t in data.get("trace", ())
+    )
+    if (
+        birthday is not None
+        and not later_birthday
+        and any(t.rule == "birthday" and t.fired for t in original.trace)
+    ):
+        birthday -= 1
+
     entries_left = dict(state.entries)
     closes = {draw.id: draw.closes for draw in program.draws}
     day = None if event_at is None else event_at.astimezone(ZoneInfo(program.timezone)).date()
@@ -477,6 +505,8 @@ def apply_void(
             "entries": entries_left,
             "reminded": [r for r in state.reminded if r not in removed],
             "processed": processed,
+            "referred_with": None if referred is not None else state.referred_with,
+            "birthday_rewarded": birthday,
         }
     )
     # points given back to a lot past its day expire at once, after the give-back: never counted
@@ -495,6 +525,13 @@ def apply_void(
             "badges_withdrawn": sorted(awarded & set(state.badges)),
             "challenges": taken_back,
             "quests": quests_back,
+            "referral_withdrawn": referred,
         }
     )
     return after_state, applied
+
+
+def _recorded_a_referral(outcome: Outcome) -> bool:
+    """Whether the event was a signup that recorded its referral code (`referral:signup`, traced
+    `recorded`): a void withdraws it, so that no purchase after the void qualifies it."""
+    return any(t.rule == "referral:signup" and t.code == "nothing_eligible" for t in outcome.trace)

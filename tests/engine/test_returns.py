@@ -329,3 +329,57 @@ earn:
     back = e.process(giving_back("r1", 2, "p1", ("MUG", 1)), bought.state)
     assert back.state.counters["welcome"] == {"day:2026-12-01": 50}  # the ended day is not today's
     assert not any(t.rule == "return:p1:limits" for t in back.trace)
+
+
+def test_a_return_naming_a_return_is_refused_not_taken_as_a_purchase() -> None:
+    # A return's id was taken for a purchase the customer made (its tier activity names it):
+    # accepted as "nothing to take back", it kept the return's id among the returned purchases.
+    e = engine(
+        SHOP + "tiers:\n  qualify_on: spend\n  window: lifetime\n  levels:\n    - {id: base, threshold: 0}\n"
+    )
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
+    back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), bought.state)
+    assert [a.event for a in back.state.activity] == ["p1", "r1"]
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r2", 7, "r1", ("SHOE", 1)), back.state)
+    [problem] = refused.value.diagnostics
+    assert (problem.code, problem.path) == ("RE437", ("purchase",))
+    assert "r2 names purchase r1" in problem.message
+
+
+def test_a_return_naming_a_return_that_left_a_debt_is_refused() -> None:
+    # A return of points already spent, in a program that allows a negative balance, leaves a debt
+    # lot named after the return (`<return>/return:<purchase>`): taken for a purchase's lot too.
+    body = "points: {negative_balance: allow}\nearn:\n  - {id: base, rate: 1 per 1}\n"
+    e = Booked(
+        Engine(
+            load_program_text(HEADER + body + "catalog:\n  - {id: mug, name: A mug, cost: 100}\n", "t.yaml")
+        )
+    )
+    bought = e.process(purchase("p1", 5, ("SHOE", "50.00", 2)))
+    redeem = {"id": "m1", "type": "redeem", "time": "2026-12-05T13:00:00Z", "customer": "c1", "item": "mug"}
+    spent = e.process(redeem, bought.state)
+    back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), spent.state)
+    assert [(lot.id, lot.points) for lot in back.state.lots if lot.event == "r1"] == [("r1/return:p1", -50)]
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r2", 7, "r1", ("SHOE", 1)), back.state)
+    assert [d.code for d in refused.value.diagnostics] == ["RE437"]
+
+
+def test_a_return_naming_a_return_that_gave_points_back_is_refused() -> None:
+    # The points a return gives back for lines paid with points are a lot named after the return
+    # (`<return>/paid_with_points`): that lot was taken for one of a purchase the customer made.
+    e = Booked(
+        Engine(
+            load_program_text(
+                HEADER + "points: {value: 0.01}\nearn:\n  - {id: base, rate: 1 per 1}\n", "t.yaml"
+            )
+        )
+    )
+    bought = e.process(purchase("p0", 4, ("HAT", "30.00", 1)))
+    paid = e.process({**purchase("p1", 5, ("SHOE", "50.00", 2)), "paid_with_points": "0.20"}, bought.state)
+    back = e.process(giving_back("r1", 6, "p1", ("SHOE", 1)), paid.state)
+    assert [lot.id for lot in back.state.lots if lot.event == "r1"] == ["r1/paid_with_points"]
+    with pytest.raises(EventError) as refused:
+        e.process(giving_back("r2", 7, "r1", ("SHOE", 1)), back.state)
+    assert [d.code for d in refused.value.diagnostics] == ["RE437"]

@@ -16,7 +16,7 @@ from rules_engine.engine.admission import admitted
 from rules_engine.engine.conditions import holds, line_holds, mechanics_context
 from rules_engine.engine.mechanics.notifications import notify
 from rules_engine.engine.mechanics.shared import SOCIAL as SECTIONS
-from rules_engine.engine.mechanics.shared import ZERO, limit_words, local_words, recent
+from rules_engine.engine.mechanics.shared import ZERO, busiest, limit_words, local_words, recent
 from rules_engine.engine.outcome import RuleTrace
 from rules_engine.engine.rewards import give
 from rules_engine.engine.run import Run
@@ -50,13 +50,15 @@ def apply(run: Run) -> None:
     for index, offer in enumerate(program.offers):
         rule = f"offer:{offer.id}"
         limit = offer.limit or _ONCE
-        lately = recent(limit, run.state.offers.get(offer.id, []), run.event.time)
+        times = run.state.offers.get(offer.id, [])
         capped = None
-        if len(lately) >= limit.count:
+        issued = busiest(limit, times, run.event.time)  # a late event's period holds later times too
+        if issued >= limit.count:
+            last = recent(limit, times, run.event.time)[-1:] or [t for t in times if t > run.event.time][:1]
             capped = (
                 "capped",
-                f"already issued {len(lately)} time{'' if len(lately) == 1 else 's'} "
-                f"(last {local_words(run, lately[-1])}); limit {limit_words(limit)}",
+                f"already issued {issued} time{'' if issued == 1 else 's'} "
+                f"(last {local_words(run, last[-1])}); limit {limit_words(limit)}",
             )
         if not admitted(
             run,
@@ -121,15 +123,16 @@ def _choose(
     ranked = sorted(eligible, key=rank)
     limit = choice.at_most
     times = [moment for issued in run.state.offers.values() for moment in issued]
-    lately = recent(limit, times, run.event.time)
-    room = max(0, limit.count - len(lately))
+    issued = busiest(limit, times, run.event.time)  # a late event's period holds later times too
+    room = max(0, limit.count - issued)
     chosen, traces = ranked[:room], []
     for index, offer in ranked[room:]:
         rule = f"offer:{offer.id}"
         if not chosen:
+            last = recent(limit, times, run.event.time) or [t for t in times if t > run.event.time]
             reason = (
-                f"{len(lately)} offer{'' if len(lately) == 1 else 's'} issued already (last "
-                f"{local_words(run, max(lately))}); next best offer: at most {limit_words(limit)}"
+                f"{issued} offer{'' if issued == 1 else 's'} issued already (last "
+                f"{local_words(run, max(last))}); next best offer: at most {limit_words(limit)}"
             )
             traces.append(rule_trace(rule, "offer", False, "capped", reason))
             continue

@@ -21,6 +21,7 @@ from rules_engine.engine.conditions import mechanics_context
 from rules_engine.engine.events import MAX_EVENT_ID, Purchase, ReferralReward, Signup
 from rules_engine.engine.mechanics.shared import SOCIAL as SECTIONS
 from rules_engine.engine.mechanics.shared import (
+    busiest,
     describe,
     limit_words,
     local_words,
@@ -72,8 +73,10 @@ def referrer_event_id(referee: str, event: str) -> str:
 
 def referral_allowed(limit: Limit | None, rewarded: list[dt.datetime], at: dt.datetime) -> bool:
     """Whether a referrer rewarded at the times `rewarded` may be rewarded again at `at` under the
-    program's referral `limit` (None: no limit). The caller, who credits the referrer, checks it."""
-    return limit is None or len(recent(limit, rewarded, at)) < limit.count
+    program's referral `limit` (None: no limit). The caller, who credits the referrer, checks it.
+    A reward carries the friend's purchase's time, so it comes late whenever another friend's came
+    first: the rewards after `at` count too, in a period with it (`busiest`)."""
+    return limit is None or busiest(limit, rewarded, at) < limit.count
 
 
 def apply(run: Run) -> None:
@@ -172,7 +175,7 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
                 "referral",
                 False,
                 "fraud_check",
-                f"velocity: already {len(recent(fraud.velocity, rewarded, event.time))} referrals "
+                f"velocity: already {busiest(fraud.velocity, rewarded, event.time)} referrals "
                 f"rewarded (at most {limit_words(fraud.velocity)}; referee {event.referee})",
             )
         )
@@ -191,9 +194,9 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
         return
     gives = give(run, settings.referrer, REFERRER)
     windows = [w for w in (settings.limit, fraud.velocity if fraud is not None else None) if w is not None]
-    if windows:  # keep what the longer of the two periods still counts
-        rewarded = max((recent(w, rewarded, event.time) for w in windows), key=len)
-    run.state = replaced(run.state, {"referrals_rewarded": [*rewarded, event.time]})
+    if windows:  # keep what the longer of the two periods still counts, and the later rewards
+        rewarded = max((_kept(w, rewarded, event.time) for w in windows), key=len)
+    run.state = replaced(run.state, {"referrals_rewarded": sorted([*rewarded, event.time])})
     run.trace.append(
         rule_trace(
             REFERRER,
@@ -204,6 +207,14 @@ def _reward_referrer(run: Run, event: ReferralReward) -> None:
             **reward_points(settings.referrer),
         )
     )
+
+
+def _kept(limit: Limit, rewarded: list[dt.datetime], at: dt.datetime) -> list[dt.datetime]:
+    """The reward times a period of `limit` still counts after a reward at `at`: those `recent`
+    counts, and those after `at` (rewards of friends whose purchases came first)."""
+    if limit.per is None:  # counted for ever: all of them
+        return list(rewarded)
+    return [*recent(limit, rewarded, at), *(moment for moment in rewarded if moment > at)]
 
 
 FINGERPRINTS = ("device", "payment", "household")
@@ -249,7 +260,7 @@ def _fraud(run: Run, fraud: ReferralFraud) -> tuple[str, str] | None:
     if fraud.velocity is not None and not referral_allowed(
         fraud.velocity, list(referrer.rewarded), run.event.time
     ):
-        count = len(recent(fraud.velocity, list(referrer.rewarded), run.event.time))
+        count = busiest(fraud.velocity, list(referrer.rewarded), run.event.time)
         return (
             "fraud_check",
             f"velocity: the referrer {referrer.customer} had {count} referrals rewarded within "

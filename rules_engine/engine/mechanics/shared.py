@@ -100,6 +100,22 @@ def recent(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> list[
     return [t for t in times if since < t <= moment]
 
 
+def busiest(limit: Limit, times: list[dt.datetime], moment: dt.datetime) -> int:
+    """How many of `times` the fullest period of `limit.per` that would hold `moment` counts: at
+    `moment` (`recent`), or, for an event dated before some of them (a late event, a referrer's
+    reward, which carries the friend's purchase's time), at each of those within `per` after it,
+    whose period holds `moment` too. An event in order has none: `recent`'s count alone."""
+    count = len(recent(limit, times, moment))
+    per = limit.per
+    if per is None:
+        return count
+    until = moment + per
+    for later in times:
+        if moment < later < until:
+            count = max(count, len(recent(limit, times, later)))
+    return count
+
+
 def limit_words(limit: Limit) -> str:
     return (
         f"{limit.count} per {format_duration(limit.per)}" if limit.per is not None else f"{limit.count} ever"
