@@ -135,7 +135,8 @@ class SqlStore(SqlWriting):
         # The whole ledger in seq order is its table read in order (SQLite: `+program` keeps the
         # planner from reading it through a customer index and sorting every row).
         scan = customer is None and self.dialect == "sqlite"
-        where, parameters = ("+program = ?" if scan else "program = ?"), [self.program]
+        where = "+program = ?" if scan else "program = ?"
+        parameters: list[object] = [self.program]
         if until is not None:
             where, parameters = where + " AND at < ?", [*parameters, self._time(until)]
         if customer is not None:
