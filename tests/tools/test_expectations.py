@@ -194,3 +194,20 @@ def test_each_case_is_printed_as_it_is_done_and_none_is_kept(
     assert result.stdout.splitlines()[-1] == "3 passed, 3 failed"
     assert [printed for printed, _ in seen] == list(range(cases))
     assert all(alive <= 1 for _, alive in seen), seen  # at most the one just printed
+
+
+def test_a_refused_customer_state_is_said_to_be_the_states_refusal(tmp_path: Path) -> None:
+    """A case whose `customer` the engine refuses (RE420) failed with "the event was refused":
+    the event was never looked at; the state it was to meet was refused."""
+    shutil.copy(ROOT / "programs" / "coffee-club.yaml", tmp_path / "coffee-club.yaml")
+    shutil.copy(EVENT, tmp_path / "tuesday.json")
+    path = tmp_path / "state.tests.yaml"
+    path.write_text(
+        "program: coffee-club.yaml\ncases:\n  - name: a state with a field it cannot have\n"
+        "    customer: {tier: gold, bogus: 1}\n    event_file: tuesday.json\n    expect: {points: 43}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["test", str(path)], env={"NO_COLOR": "1", "COLUMNS": "100"})
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1:3] == ["  error: expected no error, got RE420", "      the customer state was refused"]

@@ -76,7 +76,10 @@ def run_case(
                 "error", expect.error, ", ".join(codes), diagnostics[0].message, where("error")
             )
         else:
-            mismatch = Mismatch("error", "no error", ", ".join(codes), "the event was refused")
+            refused = (
+                "the customer state was refused" if isinstance(error, StateError) else "the event was refused"
+            )
+            mismatch = Mismatch("error", "no error", ", ".join(codes), refused)
         return CaseResult(name, loaded.span, [mismatch], refused=diagnostics)
     if expect.error is not None:
         mismatch = Mismatch("error", expect.error, "no error", "the event was accepted", where("error"))
