@@ -66,6 +66,29 @@ class JsonError(ValueError):
         self.hint = hint
 
 
+_CONTROL_NAMES = {"\t": "a tab (U+0009)", "\n": "a line break (U+000A)", "\r": "a carriage return (U+000D)"}
+
+
+def _decode_error(text: str, problem: json.JSONDecodeError) -> JsonError:
+    """The standard library's complaint as a `JsonError`. Two of its messages end in "at", the
+    position meant to follow (`Invalid control character at`): those say what they found."""
+    if problem.msg == "Invalid control character at":
+        found = text[problem.pos] if problem.pos < len(text) else ""
+        what = _CONTROL_NAMES.get(found, f"the control character U+{ord(found or chr(0)):04X}")
+        return JsonError(
+            f"not valid JSON: {what} cannot stand in a string as it is",
+            problem.pos,
+            "write it escaped (\\t a tab, \\n a line break), or delete it: it is often pasted invisibly",
+        )
+    if problem.msg == "Unterminated string starting at":
+        return JsonError(
+            "not valid JSON: the string that starts here is not closed",
+            problem.pos,
+            'end it with a double quote on the same line; a " inside it is written \\"',
+        )
+    return JsonError(f"not valid JSON: {problem.msg}", problem.pos)
+
+
 def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
     """Parse JSON; non-integral numbers become `Decimal`, never `float`.
 
@@ -89,7 +112,7 @@ def loads(text: str, *, limit: int = MAX_TEXT) -> Any:
             return json.loads(text, **_HOOKS)
         return _decoder("careful").decode(text)
     except json.JSONDecodeError as problem:
-        raise JsonError(f"not valid JSON: {problem.msg}", problem.pos) from None
+        raise _decode_error(text, problem) from None
     except _LongNumberError as problem:
         raise JsonError(
             f"a number has more than {MAX_DIGITS} digits",

@@ -402,10 +402,7 @@ def case_report(result: CaseResult) -> Text:
     return text
 
 
-def suite_summary(results: Iterable[CaseResult]) -> Text:
-    results = list(results)
-    failed = sum(1 for r in results if not r.passed)
-    passed = len(results) - failed
+def suite_summary(passed: int, failed: int) -> Text:
     return Text(f"{passed} passed, {failed} failed", style="bold red" if failed else "bold green")
 
 

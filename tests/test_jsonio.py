@@ -184,6 +184,35 @@ def test_a_text_starting_with_a_byte_order_mark_is_refused_in_the_standard_libra
     assert refused.value.position == 0
 
 
+@pytest.mark.parametrize(
+    ("text", "message", "position"),
+    [
+        ('{"name": "caf\té"}', "not valid JSON: a tab (U+0009) cannot stand in a string as it is", 13),
+        (
+            '{"name": "two\nlines"}',
+            "not valid JSON: a line break (U+000A) cannot stand in a string as it is",
+            13,
+        ),
+        (
+            '{"id": "a\x01"}',
+            "not valid JSON: the control character U+0001 cannot stand in a string as it is",
+            9,
+        ),
+        ('{"id": "open', "not valid JSON: the string that starts here is not closed", 7),
+    ],
+)
+def test_a_raw_control_character_or_an_open_string_is_named_not_left_hanging(
+    text: str, message: str, position: int
+) -> None:
+    """The standard library's "Invalid control character at" and "Unterminated string starting
+    at" were shown as they are: `not valid JSON: Invalid control character at`, at what, unsaid (a
+    tab pasted into a product name is the usual one). Each says what it found, with a hint."""
+    with pytest.raises(JsonError) as refused:
+        jsonio.loads(text)
+    assert (refused.value.message, refused.value.position) == (message, position)
+    assert refused.value.hint is not None
+
+
 def test_threads_reading_at_once_each_get_their_own_values() -> None:
     """`loads` keeps a decoder per thread (its scanner's memo and Python hooks): texts read by many
     threads at once come back as each thread's own."""

@@ -271,9 +271,10 @@ def run_tests(
     problems = check_suite(suite, engine.program)
     if problems:
         _fail(problems, err)
-    results = run_suite(engine, suite)
-    for result in results:
+    passed = failed = 0
+    for result in run_suite(engine, suite):  # printed as each is done, none kept
         out.print(case_report(result), soft_wrap=True)
-    out.print(suite_summary(results), soft_wrap=True)
-    if not all(result.passed for result in results):
+        passed, failed = passed + result.passed, failed + (not result.passed)
+    out.print(suite_summary(passed, failed), soft_wrap=True)
+    if failed:
         raise typer.Exit(1)

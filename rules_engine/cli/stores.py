@@ -86,12 +86,11 @@ def ledger_export(
     engine = _engine(program, err)
     store = _open_store(db, engine, err, readonly=True)
     try:
-        rows, balances = accounting.read(store, to_now=last is None)
+        books = accounting.read_books(store, engine.program, start=first, end=last)
     except StoreError as problem:
         _fail(problem.diagnostics, err)
     finally:
         store.close()
-    books = accounting.books(engine.program, rows, start=first, end=last, balances=balances)
     if output is ExportFormat.JSON:
         out.print(jsonio.dumps(accounting.to_json(books), indent=2), markup=False, soft_wrap=True)
         if books.value is None:  # the CSV's summary says so; JSON has null amounts

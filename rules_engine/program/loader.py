@@ -91,6 +91,7 @@ _INT_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\.[0-9]+")
 _NUMBER_TEXT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")  # for an explicit `!!float 1`
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_BREAK = re.compile("\r(?!\n)|\x85")
 _NOT_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 _CORE_SCHEMA = (
     (_NULL, _NULL_TEXT),
@@ -120,6 +121,11 @@ def load_yaml(text: str, name: str = "<program>") -> tuple[Any, SourceMap]:
         YamlSyntaxError: with every problem the loader can find (codes RE101–RE106); a YAML
             syntax error ends the search, so it is the last one reported.
     """
+    if "\r" in text or "\x85" in text:
+        # A lone CR (classic Mac OS) and NEL end a line for YAML as LF does, and the parser reads
+        # them as LF; a `SourceFile` counts LF only: written as LF, one character for one, every
+        # place is at its line (it was line 1, column 300), and every value the same.
+        text = _LONE_BREAK.sub("\n", text)
     file = SourceFile(name, text)
     if len(text) > MAX_CHARS:
         raise YamlSyntaxError(

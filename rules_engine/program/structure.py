@@ -52,7 +52,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 def schema_problems(data: Any, source_map: SourceMap) -> list[Diagnostic]:
     problems = []
     for error in _validator().iter_errors(data):
-        problems += [_describe_violation(leaf, source_map) for leaf in _leaves(error)]
+        problems += [found for leaf in _leaves(error) for found in _describe_violation(leaf, source_map)]
     return _dedupe(sorted(problems, key=lambda d: d.span.start if d.span else -1))
 
 
@@ -86,7 +86,47 @@ def _field_name(path: Sequence[str | int]) -> str:
     return named[-1] if named else "the program"
 
 
-def _describe_violation(error: SchemaViolation, source_map: SourceMap) -> Diagnostic:
+def _describe_violation(error: SchemaViolation, source_map: SourceMap) -> list[Diagnostic]:
+    """The violation as people read it: one problem, or one for each field a mapping has that
+    it may not have (RE111) or lacks (RE112). JSON Schema gives one violation for every unknown
+    field of a mapping, and one per missing field without saying which: each named once."""
+    path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        # a key YAML reads as another scalar (`true:`, `1:`) is unknown too, named as text
+        unknown = [key for key in instance if key not in allowed] or ["?"]
+        return [_unknown_field(path, key, allowed, source_map) for key in unknown]
+    if error.validator == "required":
+        missing = [name for name in schema.get("required", []) if name not in instance] or ["?"]
+        return [_missing_field(path, name, schema, source_map) for name in missing]
+    return [_describe_one(error, source_map)]
+
+
+def _unknown_field(
+    path: tuple[str | int, ...], key: Any, allowed: list[str], source_map: SourceMap
+) -> Diagnostic:
+    key_span = source_map.key_span((*path, key)) or source_map.span(path)
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
+    return Diagnostic("RE111", f"unknown field `{key}`", key_span, hint)
+
+
+def _missing_field(
+    path: tuple[str | int, ...], missing: str, schema: dict[str, Any], source_map: SourceMap
+) -> Diagnostic:
+    where = source_map.key_span(path) or source_map.span(path)
+    sub = schema.get("properties", {}).get(missing, {})
+    described = str(sub.get("description", "")).rstrip(".")
+    missing_examples = _field_examples((*path, missing)) or sub.get("examples")
+    if missing_examples:
+        example = f"e.g. `{missing}: {_flow(missing_examples[0])}`"
+        described = f"{described}, {example}" if described else example
+    return Diagnostic("RE112", f"missing field `{missing}`", where, described or None)
+
+
+def _describe_one(error: SchemaViolation, source_map: SourceMap) -> Diagnostic:
     path = tuple(error.absolute_path)
     span = source_map.span(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -102,30 +142,6 @@ def _describe_violation(error: SchemaViolation, source_map: SourceMap) -> Diagno
         ]
         message = f"`{name}` must be {' or '.join(wanted_any)}, not {describe_kind(error.instance)}"
         return Diagnostic("RE113", message, span, example_hint)
-    if validator == "additionalProperties":
-        allowed = list(schema.get("properties", {}))
-        # a key YAML reads as another scalar (`true:`, `1:`) is unknown too, named as text
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        unknown = sorted((k for k in instance if k not in allowed), key=str)
-        key = unknown[0] if unknown else "?"
-        key_span = source_map.key_span((*path, key)) or span
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(allowed)}"
-        return Diagnostic("RE111", f"unknown field `{key}`", key_span, hint)
-    if validator == "required":
-        missing = "?"
-        for candidate in schema.get("required", []):
-            if isinstance(error.instance, dict) and candidate not in error.instance:
-                missing = candidate
-                break
-        where = source_map.key_span(path) or span
-        sub = schema.get("properties", {}).get(missing, {})
-        described = str(sub.get("description", "")).rstrip(".")
-        missing_examples = _field_examples((*path, missing)) or sub.get("examples")
-        if missing_examples:
-            example = f"e.g. `{missing}: {_flow(missing_examples[0])}`"
-            described = f"{described}, {example}" if described else example
-        return Diagnostic("RE112", f"missing field `{missing}`", where, described or None)
     if validator == "type":
         wanted: Any = error.validator_value
         kinds = wanted if isinstance(wanted, list) else [wanted]

@@ -276,9 +276,17 @@ class Store(ABC):
                 yield customer, state
 
     @abstractmethod
-    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+    def ledger(
+        self,
+        *,
+        until: dt.datetime | None = None,
+        customer: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[LedgerRow]:
         """Every ledger entry in the order written; with `until`, only those dated before it; with
-        `customer`, only theirs."""
+        `customer`, only theirs; only those after the `seq` `after`, and at most `limit` of them: a
+        page of the service's `…/ledger` reads the page, not the customer's whole ledger."""
 
     @abstractmethod
     def referrer(self, code: str, at: dt.datetime | None = None) -> str | None:

@@ -11,6 +11,7 @@ row's, an applied event's, the latest event's): the same history reads the same 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -111,16 +112,24 @@ class MemoryStore(Store):
         with self._lock:
             return sorted(self._states)
 
-    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+    def ledger(
+        self,
+        *,
+        until: dt.datetime | None = None,
+        customer: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[LedgerRow]:
         with self._lock:
             rows = list(self._ledger)
-        return iter(
-            [
-                row
-                for row in rows
-                if (until is None or row.entry.at < until) and (customer is None or row.customer == customer)
-            ]
+        chosen = (
+            row
+            for row in rows
+            if row.seq > after
+            and (until is None or row.entry.at < until)
+            and (customer is None or row.customer == customer)
         )
+        return iter(list(itertools.islice(chosen, limit)))
 
     def referrer(self, code: str, at: dt.datetime | None = None) -> str | None:
         with self._lock:
@@ -337,7 +346,14 @@ class RunMemoryStore(MemoryStore):
         with self._lock:
             return self._applied
 
-    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+    def ledger(
+        self,
+        *,
+        until: dt.datetime | None = None,
+        customer: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[LedgerRow]:
         raise NotImplementedError("the memory store of `loyalty run` keeps no ledger rows: run with --db")
 
     def erase(

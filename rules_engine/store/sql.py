@@ -123,17 +123,32 @@ class SqlStore(SqlWriting):
         )
         return [row[0] for row in rows]
 
-    def ledger(self, *, until: dt.datetime | None = None, customer: str | None = None) -> Iterator[LedgerRow]:
+    def ledger(
+        self,
+        *,
+        until: dt.datetime | None = None,
+        customer: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[LedgerRow]:
         self._flush()  # in a group: what it staged, then the database
         # The whole ledger in seq order is its table read in order (SQLite: `+program` keeps the
         # planner from reading it through a customer index and sorting every row).
         scan = customer is None and self.dialect == "sqlite"
-        where, parameters = ("+program = ?" if scan else "program = ?"), [self.program]
+        where = "+program = ?" if scan else "program = ?"
+        parameters: list[object] = [self.program]
         if until is not None:
             where, parameters = where + " AND at < ?", [*parameters, self._time(until)]
         if customer is not None:
             where, parameters = where + " AND customer = ?", [*parameters, customer]
-        rows = self._execute(f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY seq", parameters)
+        if after:
+            where, parameters = where + " AND seq > ?", [*parameters, after]
+        page = ""
+        if limit is not None:
+            page, parameters = " LIMIT ?", [*parameters, limit]
+        rows = self._execute(
+            f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY seq{page}", parameters
+        )
         for seq, whose, event, rule, kind, points, lot, at, version, rule_hash, line, lines in rows:
             amount = self._read_points(points)
             entry = LedgerEntry(

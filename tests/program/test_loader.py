@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from rules_engine.errors import YamlSyntaxError
 from rules_engine.program import loader
 from rules_engine.program.loader import MAX_CHARS, MAX_DEPTH, load_file, load_yaml
+from rules_engine.program.validate import validate_text
 from rules_engine.render import render_diagnostic
+from tests.conftest import ROOT
 from tests.program.loading import load, only, problems, where
 from tests.steps import python_steps
 
@@ -452,3 +454,30 @@ def test_an_escape_past_the_last_character_is_refused_at_the_escape(escape: str)
     diagnostic = only(f'name: "caf{escape}"\n')
     assert where(diagnostic) == ("RE101", 1, 11)
     assert diagnostic.span.end - diagnostic.span.start == len(escape)
+
+
+@pytest.mark.parametrize(
+    "program", sorted(p for p in (ROOT / "programs").glob("*.yaml") if ".tests." not in p.name), ids=str
+)
+@pytest.mark.parametrize("ending", ["\r", "\x85"])
+def test_old_mac_and_nel_line_ends_place_every_problem_at_its_line(program: Path, ending: str) -> None:
+    """YAML ends a line at a lone CR (classic Mac OS, some exports) and at NEL as well as at LF,
+    and so did the parser, but the places counted only LF: a program saved with CR line ends had
+    every problem on `line 1`, at a column in the hundreds, its excerpt the whole file. The
+    same program with LF, CRLF, CR or NEL line ends loads the same data and has the same
+    problems at the same lines and columns (a wrong field added at its top and one in `points`)."""
+    lines = program.read_text(encoding="utf-8").splitlines()
+    lines[1:1] = ["bogus_field: 1"]
+    nested = lines.index("points:") + 1
+    lines.insert(nested, "  bogus_nested: 1")
+    written = {end: end.join(lines) + end for end in ("\n", "\r\n", ending)}
+    found = {}
+    for end, text in written.items():
+        result = validate_text(text, "program.yaml")
+        found[end] = [(d.code, d.span.line, d.span.column, d.message) for d in result.diagnostics if d.span]
+        assert all(
+            d.span is None or "\n" not in d.span.file.line_text(d.span.line) for d in result.diagnostics
+        )
+    assert found["\n"] == found["\r\n"] == found[ending]
+    assert {("RE111", 2, 1), ("RE111", nested + 1, 3)} <= {where[:3] for where in found[ending]}
+    assert load(written["\n"]) == load(written[ending])

@@ -53,6 +53,27 @@ def test_missing_field_points_at_its_parent() -> None:
     assert line == 5
 
 
+def test_every_unknown_and_every_missing_field_of_a_mapping_is_reported_in_file_order() -> None:
+    """Two misspelt fields in one mapping were one problem, the first in alphabetical order (not
+    in the file), and four required fields missing were one: fixed, the file failed again on
+    the next. Each is reported, unknown fields in the order written, missing in the schema's."""
+    body = "earn:\n  - id: base\n    rate: 1 per 100\n    zeta: 1\n    rte: 2\nalpha: 3\n"
+    found = [(code, line, message) for code, line, _, message, _ in problems(body)]
+    assert found == [
+        ("RE111", 8, "unknown field `zeta`"),
+        ("RE111", 9, "unknown field `rte`"),
+        ("RE111", 10, "unknown field `alpha`"),
+    ]
+    result = validate_text("name: a shop\nzeta: 1\n", "shop.yaml")
+    assert [(d.code, d.message) for d in result.diagnostics] == [
+        ("RE112", "missing field `program`"),
+        ("RE112", "missing field `version`"),
+        ("RE112", "missing field `timezone`"),
+        ("RE112", "missing field `currency`"),
+        ("RE111", "unknown field `zeta`"),
+    ]
+
+
 def test_wrong_type() -> None:
     code, line, column, message, _ = first("earn:\n  - id: base\n    rate: 1 per 100\n    priority: high\n")
     assert (code, line, column) == ("RE113", 8, 15)

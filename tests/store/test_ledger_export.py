@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import tracemalloc
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,7 @@ from rules_engine.cli import app
 from rules_engine.service import Loyalty
 from rules_engine.state.customer import LedgerEntry
 from rules_engine.store import LedgerRow, Store, open_store
-from rules_engine.tools.accounting import books, read
+from rules_engine.tools.accounting import books, read_books
 from tests.store.conftest import OpenStore
 from tests.store.streams import PROGRAM, engine, stream
 from tests.store.test_stores import purchase, run
@@ -63,10 +64,32 @@ def test_a_live_stores_books_reconcile_when_an_event_commits_between_the_ledger_
             service.process(purchase(1, customer="zoe"))  # another worker commits meanwhile
 
         monkeypatch.setattr(reading, "ledger", ledger_then_an_event)
-        rows, balances = read(reading, to_now=True)
+        result = read_books(reading, ENGINE.program)
         assert writing.state("zoe") is not None
-        result = books(ENGINE.program, rows, balances=balances)
-        assert balances == result.closing and result.reconciles
+        assert result.balances == result.closing and result.reconciles
+
+
+def test_the_export_reads_the_ledger_through_without_holding_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ledger export` (and the service's books) held every ledger row of the store at once: 90,000
+    entries of 10,000 customers took 364 MB and 30 s, 158 MB and 13 s read through. 20,000
+    entries, each made as it is read, must fit in a few MB whatever their number."""
+    store = open_store("memory:", "store-test")
+    entries = 20_000
+
+    def ledger(**_: object) -> Iterator[LedgerRow]:
+        for n in range(entries):
+            yield row(n, "earn" if n % 3 else "burn", 5 if n % 3 else -1, 1 + n % 28, n % 24)
+
+    monkeypatch.setattr(store, "ledger", ledger)
+    tracemalloc.start()
+    try:
+        result = read_books(store, ENGINE.program, end=dt.date(2026, 12, 31))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(line.entries for line in result.journal) == entries
+    assert result.closing == sum(5 if n % 3 else -1 for n in range(entries))
+    assert peak < 4 * 1024 * 1024, peak
 
 
 def test_consecutive_periods_chain_and_add_up_to_the_whole(open_test_store: OpenStore) -> None:

@@ -116,7 +116,7 @@ def get_ledger(
     with service.stores.borrow(program) as store:
         if store.state(customer) is None:
             raise _unknown(customer)
-        rows = [row for row in store.ledger(customer=customer) if row.seq > after]
+        rows = list(store.ledger(customer=customer, after=after, limit=limit + 1))  # one more: a next page?
     page = rows[:limit]
     body = {
         "program": program,

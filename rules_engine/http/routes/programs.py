@@ -156,8 +156,7 @@ def export_ledger(
     if start and end and start > end:
         raise ServiceError("RE807", f"from {start} is after to {end}", hint="swap them")
     with service.stores.borrow(program) as store:
-        rows, balances = accounting.read(store, to_now=end is None)
-    books = accounting.books(running.engine.program, rows, start=start, end=end, balances=balances)
+        books = accounting.read_books(store, running.engine.program, start=start, end=end)
     if output is ExportFormat.CSV:
         csv = accounting.to_csv(books)
         headers = {"Loyalty-Program-Version": str(running.version)}

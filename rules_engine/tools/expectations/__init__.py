@@ -4,7 +4,7 @@
 
     load_suite(path) -> Suite                      the tests file, its event and state files
     check_suite(suite, program) -> [Diagnostic]     every rule it names exists, with a sensible kind
-    run_suite(engine, suite) -> [CaseResult]        each case's outcome compared with its expectations
+    run_suite(engine, suite) -> Iterator[CaseResult]  each case's outcome compared with its expectations
 
 A tests file is YAML loaded like a program (`program.loader`: exact numbers, YAML 1.2 values, a
 span for every node), so a mistake in it is reported at its line and column. Its format is the
