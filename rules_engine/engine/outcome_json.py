@@ -155,11 +155,9 @@ class OutcomeWriter:
         an event's entries are one of a few (a rule whose condition is false, a badge already
         earned), the same from event to event; at most `_VERDICTS` of them."""
         self._entries: dict[int, tuple[Verdict, str]] = {}
-        """The texts of the `Verdict`s written last by their identity, each kept with its entry
-        (so that no other object has its id while it is here): a generated stage records the
-        same `Verdict` object at every event for a rule that did not fire (its condition false,
-        the wrong event, a badge earned already: two thirds of a coffee-club purchase's trace);
-        at most `_VERDICTS` of them."""
+        """The texts of `Verdict`s by identity, each kept with its entry (so that no other object
+        has its id while it is here): a generated stage records the same `Verdict` object at every
+        event for a rule that did not fire (condition false, wrong event, badge earned already)."""
         self._rules: dict[str, tuple[Any, ...]] = {}
         """The parts of a ledger entry its rule decides, written, by the rule (`ledger_entry`)."""
         self._event: tuple[object, str] = (None, "")
@@ -388,24 +386,25 @@ class OutcomeWriter:
         )
 
     def trace(self, entries: Sequence[Verdict | RuleTrace]) -> str:
-        """The trace's entries, comma-separated: those written before by identity (`_entries`)
-        found here without a call of `verdict` each."""
+        """The trace's entries, comma-separated: those kept by identity (`_entries`) found here."""
         known = self._entries.get
-        verdict = self.verdict
+        written = self._written
         texts = []
         for entry in entries:
             held = known(id(entry))
             if held is not None and held[0] is entry and not entry[5]:  # `failing` still empty
                 texts.append(held[1])
             else:
-                texts.append(verdict(entry))
+                texts.append(written(entry))
         return ",".join(texts)
 
     def verdict(self, entry: Verdict | RuleTrace) -> str:
         """One trace entry: a `Verdict` as the `RuleTrace` it stands for would be written."""
         held = self._entries.get(id(entry))
-        if held is not None and held[0] is entry and not entry[5]:  # `failing` still empty
-            return held[1]
+        found = held is not None and held[0] is entry and not entry[5]  # `failing` still empty
+        return held[1] if found and held is not None else self._written(entry)
+
+    def _written(self, entry: Verdict | RuleTrace) -> str:  # `verdict`, not found by identity
         if type(entry) is not Verdict:
             return self._trace(entry)
         rule, kind, fired, code, reason, failing, hint, amount, unit, condition, given = entry
@@ -425,8 +424,7 @@ class OutcomeWriter:
             key = (rule, kind, fired, code, reason, hint, number, unit)
             text = self._verdicts.get(key)
             if text is not None:
-                self._by_identity(entry, text)
-                return text
+                return text  # not kept by identity (`_by_identity`)
         failed = ",".join(map(encode_basestring, failing)) if given & 1 and failing else ""
         text = (
             f'{{"rule":{encode_basestring(rule)},"kind":{encode_basestring(kind)},'
@@ -443,10 +441,12 @@ class OutcomeWriter:
         return text
 
     def _by_identity(self, entry: Verdict, text: str) -> None:
-        """Keep `text` for `entry` itself (`_entries`): a verdict with no failing conditions and no
-        explained condition, whose fields are all it is written from and change no more
-        (strings, a bool, a decimal), but for a `failing` list given empty (a generated stage's
-        constant `failing=[]`), which a reader checks is empty still."""
+        """Keep `text` for `entry` itself (`_entries`): a verdict without failing conditions or an
+        explained condition, whose fields (strings, a bool, a decimal) change no more, but for a
+        `failing` list given empty (a generated stage's constant `failing=[]`), checked still
+        empty. Only one of new values (a constant one, at its first event): one found by its values
+        is most likely made anew at every event (a fired rule's), never seen again: keeping those
+        filled `_entries` to `_VERDICTS` every ~600 purchases (bench/README.md, session 31)."""
         entries = self._entries
         if len(entries) >= _VERDICTS:
             entries.clear()

@@ -322,6 +322,24 @@ def test_an_entry_whose_failing_list_grew_is_written_anew() -> None:
     assert STORED.verdict(entry) == entry.model().model_dump_json()
 
 
+def test_entries_made_anew_at_every_event_are_written_but_not_kept_by_identity() -> None:
+    """A rule that fired records a new entry at every event with the same values: written as
+    itself from the values' text, and not kept by its identity (it is never seen again), so that
+    a service's writer holds no such entry, however many events it writes; a constant entry (the
+    first of its values) is kept and found by identity."""
+    writer = outcome_json.OutcomeWriter(
+        outcome_json._quoted_number, STORED.moment, outcome_json._pydantic, ledger_by_model=True
+    )
+    constant = simple_verdict("base", "earn", True, "fired", "15 points")
+    expected = constant.model().model_dump_json()
+    assert writer.trace([constant]) == expected
+    for _ in range(3 * outcome_json._VERDICTS):
+        fresh = simple_verdict("base", "earn", True, "fired", "".join(["15 ", "points"]))
+        assert fresh is not constant
+        assert writer.trace([fresh, constant]) == f"{expected},{expected}"
+    assert [held[0] for held in writer._entries.values()] == [constant]  # the fresh ones let go
+
+
 # -- both texts of one pass against the models' writers, on random outcomes --------------------------
 
 odd = words | st.sampled_from(
